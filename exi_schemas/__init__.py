@@ -1,0 +1,1 @@
+"""EXI codec generated from the official V2G XSDs."""

@@ -1,0 +1,1 @@
+"""Board hardware abstraction: control pilot, contactors, lock, meter, isolation, power module."""

@@ -1,0 +1,5 @@
+import sys
+
+from secc.cli import main
+
+sys.exit(main())

@@ -1,0 +1,172 @@
+"""A test PKI built with ``cryptography``, shaped like ISO 15118's:
+
+* V2G root -> CPO sub-CA 1 -> CPO sub-CA 2 -> SECC leaf (P-256, CN = SECC ID)
+* MO root -> MO sub-CA 1 -> MO sub-CA 2 -> contract leaf (CN = eMAID)
+* OEM root -> OEM sub-CA -> vehicle (OEM provisioning) leaf
+
+``issue_leaf(..., defect=...)`` makes bad certificates on purpose (expired, wrong issuer,
+wrong key usage, not yet valid) for negative tests. Later issues add OCSP responses etc.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+
+class Defect(enum.Enum):
+    EXPIRED = "expired"
+    NOT_YET_VALID = "not_yet_valid"
+    WRONG_ISSUER = "wrong_issuer"  # names the right issuer, signed by a stranger's key
+    WRONG_KEY_USAGE = "wrong_key_usage"
+
+
+@dataclass
+class Credential:
+    """A certificate with its private key."""
+
+    cert: x509.Certificate
+    key: ec.EllipticCurvePrivateKey
+
+    @property
+    def cert_pem(self) -> bytes:
+        return self.cert.public_bytes(serialization.Encoding.PEM)
+
+    @property
+    def cert_der(self) -> bytes:
+        return self.cert.public_bytes(serialization.Encoding.DER)
+
+    @property
+    def key_pem(self) -> bytes:
+        return self.key.private_bytes(serialization.Encoding.PEM,
+                                      serialization.PrivateFormat.PKCS8,
+                                      serialization.NoEncryption())
+
+
+def _name(common_name: str, org: str, domain: str | None) -> x509.Name:
+    attrs = [x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+             x509.NameAttribute(NameOID.ORGANIZATION_NAME, org),
+             x509.NameAttribute(NameOID.COUNTRY_NAME, "DE")]
+    if domain:
+        attrs.append(x509.NameAttribute(NameOID.DOMAIN_COMPONENT, domain))
+    return x509.Name(attrs)
+
+
+def _build(subject: x509.Name, public_key, issuer_name: x509.Name, signing_key, *, ca: bool,
+           path_length: int | None, now: dt.datetime, days: int, defect: Defect | None,
+           leaf_usage: dict[str, bool] | None = None) -> x509.Certificate:
+    not_before = now - dt.timedelta(days=1)
+    not_after = now + dt.timedelta(days=days)
+    if defect is Defect.EXPIRED:
+        not_before, not_after = now - dt.timedelta(days=400), now - dt.timedelta(days=1)
+    elif defect is Defect.NOT_YET_VALID:
+        not_before, not_after = now + dt.timedelta(days=10), now + dt.timedelta(days=400)
+    usage = dict(digital_signature=False, content_commitment=False, key_encipherment=False,
+                 data_encipherment=False, key_agreement=False, key_cert_sign=False,
+                 crl_sign=False, encipher_only=False, decipher_only=False)
+    if ca:
+        usage.update(key_cert_sign=True, crl_sign=True)
+    else:
+        usage.update(leaf_usage or {"digital_signature": True, "key_agreement": True})
+    if defect is Defect.WRONG_KEY_USAGE:
+        usage.update(digital_signature=False, key_cert_sign=not ca, key_agreement=False,
+                     crl_sign=False, data_encipherment=True)
+    builder = (x509.CertificateBuilder()
+               .subject_name(subject).issuer_name(issuer_name).public_key(public_key)
+               .serial_number(x509.random_serial_number())
+               .not_valid_before(not_before).not_valid_after(not_after)
+               .add_extension(x509.BasicConstraints(ca=ca, path_length=path_length), critical=True)
+               .add_extension(x509.KeyUsage(**usage), critical=True)
+               .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False))
+    return builder.sign(signing_key, hashes.SHA256())
+
+
+@dataclass
+class TestPKI:
+    """Builds the three hierarchies on construction; each credential is an attribute."""
+
+    __test__ = False  # not a pytest test class
+
+    secc_id: str = "DEPYSE00001"
+    emaid: str = "DEPYSC1234567X"
+    vin: str = "WPYSECC0000000001"
+    curve: ec.EllipticCurve = field(default_factory=ec.SECP256R1)
+    now: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
+
+    def __post_init__(self) -> None:
+        self.v2g_root = self.make_root("V2G Root CA", "pysecc V2G", "V2G")
+        self.cpo_sub1 = self.issue_ca(self.v2g_root, "CPO Sub-CA 1", "pysecc CPO", path_length=1)
+        self.cpo_sub2 = self.issue_ca(self.cpo_sub1, "CPO Sub-CA 2", "pysecc CPO", path_length=0)
+        self.secc_leaf = self.issue_leaf(self.cpo_sub2, self.secc_id, "pysecc CPO", domain="CPO")
+        self.mo_root = self.make_root("MO Root CA", "pysecc eMSP", "V2G")
+        self.mo_sub1 = self.issue_ca(self.mo_root, "MO Sub-CA 1", "pysecc eMSP", path_length=1)
+        self.mo_sub2 = self.issue_ca(self.mo_sub1, "MO Sub-CA 2", "pysecc eMSP", path_length=0)
+        self.contract_leaf = self.issue_leaf(
+            self.mo_sub2, self.emaid, "pysecc eMSP", domain="MO",
+            usage={"digital_signature": True, "content_commitment": True, "key_agreement": True})
+        self.oem_root = self.make_root("OEM Root CA", "pysecc OEM", None)
+        self.oem_sub = self.issue_ca(self.oem_root, "OEM Sub-CA", "pysecc OEM", path_length=0)
+        self.vehicle_leaf = self.issue_leaf(self.oem_sub, self.vin, "pysecc OEM", domain="OEM")
+
+    # --- building blocks ------------------------------------------------------------------
+    def _key(self) -> ec.EllipticCurvePrivateKey:
+        return ec.generate_private_key(self.curve)
+
+    def make_root(self, cn: str, org: str, domain: str | None, *,
+                  defect: Defect | None = None, days: int = 3650) -> Credential:
+        key = self._key()
+        name = _name(cn, org, domain)
+        cert = _build(name, key.public_key(), name, key, ca=True, path_length=2, now=self.now,
+                      days=days, defect=defect)
+        return Credential(cert, key)
+
+    def issue_ca(self, issuer: Credential, cn: str, org: str, *, path_length: int | None,
+                 defect: Defect | None = None, days: int = 1460) -> Credential:
+        key = self._key()
+        signer = self._key() if defect is Defect.WRONG_ISSUER else issuer.key
+        cert = _build(_name(cn, org, None), key.public_key(), issuer.cert.subject, signer,
+                      ca=True, path_length=path_length, now=self.now, days=days, defect=defect)
+        return Credential(cert, key)
+
+    def issue_leaf(self, issuer: Credential, cn: str, org: str, *, domain: str | None = None,
+                   defect: Defect | None = None, days: int = 365,
+                   usage: dict[str, bool] | None = None) -> Credential:
+        key = self._key()
+        signer = self._key() if defect is Defect.WRONG_ISSUER else issuer.key
+        cert = _build(_name(cn, org, domain), key.public_key(), issuer.cert.subject, signer,
+                      ca=False, path_length=None, now=self.now, days=days, defect=defect,
+                      leaf_usage=usage)
+        return Credential(cert, key)
+
+    # --- chains as the stack consumes them --------------------------------------------------
+    def secc_chain(self) -> tuple[x509.Certificate, list[x509.Certificate]]:
+        return self.secc_leaf.cert, [self.cpo_sub2.cert, self.cpo_sub1.cert]
+
+    def contract_chain(self) -> tuple[x509.Certificate, list[x509.Certificate]]:
+        return self.contract_leaf.cert, [self.mo_sub2.cert, self.mo_sub1.cert]
+
+    def write_secc_files(self, directory: Path) -> dict[str, Path]:
+        """PEM files for a TLS server: leaf+sub-CA chain, key, and the V2G root."""
+        directory.mkdir(parents=True, exist_ok=True)
+        files = {
+            "chain": directory / "secc_chain.pem",
+            "key": directory / "secc_key.pem",
+            "v2g_root": directory / "v2g_root.pem",
+            "mo_root": directory / "mo_root.pem",
+            "oem_root": directory / "oem_root.pem",
+        }
+        files["chain"].write_bytes(self.secc_leaf.cert_pem + self.cpo_sub2.cert_pem
+                                   + self.cpo_sub1.cert_pem)
+        files["key"].write_bytes(self.secc_leaf.key_pem)
+        files["key"].chmod(0o600)
+        files["v2g_root"].write_bytes(self.v2g_root.cert_pem)
+        files["mo_root"].write_bytes(self.mo_root.cert_pem)
+        files["oem_root"].write_bytes(self.oem_root.cert_pem)
+        return files

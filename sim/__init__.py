@@ -1,0 +1,1 @@
+"""Simulators (EV side, modem, CSMS) and the end-to-end demo."""
