@@ -1,0 +1,69 @@
+"""How the session layer asks whether a car may charge.
+
+The V2G session state machines never talk to OCPP. They emit an authorization request and
+answer the car with EVSEProcessing=Ongoing until the decision arrives through an
+``Authorizer``. The OCPP bridge implements one over the MQTT bus (secc/bus); a local
+allow-list implements one for stand-alone chargers and tests.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+class AuthorizationStatus(enum.Enum):
+    ACCEPTED = "Accepted"
+    BLOCKED = "Blocked"
+    EXPIRED = "Expired"
+    INVALID = "Invalid"
+    UNKNOWN = "Unknown"
+    NO_CREDIT = "NoCredit"
+    NOT_ALLOWED_TYPE_EVSE = "NotAllowedTypeEVSE"
+    NOT_AT_THIS_LOCATION = "NotAtThisLocation"
+    NOT_AT_THIS_TIME = "NotAtThisTime"
+    CONCURRENT_TX = "ConcurrentTx"
+    # local outcomes
+    TIMEOUT = "Timeout"            # no answer in time (bus or CSMS down)
+    CERTIFICATE_REJECTED = "CertificateRejected"
+
+
+@dataclass(frozen=True)
+class AuthorizationRequest:
+    evse_id: str
+    session_id: str
+    id_token: str                      # EIM: RFID/app token or "EXTERNAL"; PnC: the eMAID
+    id_token_type: str = "Central"     # OCPP IdTokenEnumType: Central, eMAID, ISO14443, Local ...
+    contract_chain_pem: str | None = None            # PnC: leaf + sub-CAs, PEM
+    ocsp_request_data: list[dict] = field(default_factory=list)  # PnC: OCPP OCSPRequestDataType
+
+
+@dataclass(frozen=True)
+class AuthorizationDecision:
+    status: AuthorizationStatus
+    reason: str = ""                   # for the field engineer's log line
+
+    @property
+    def accepted(self) -> bool:
+        return self.status is AuthorizationStatus.ACCEPTED
+
+
+class Authorizer(Protocol):
+    async def authorize(self, request: AuthorizationRequest) -> AuthorizationDecision: ...
+
+
+@dataclass
+class AllowListAuthorizer:
+    """Stand-alone authorizer: tokens in the list are accepted, others are ``Invalid``.
+
+    ``accept_all`` serves free-vend chargers (EIM with ExternalPayment and no token)."""
+
+    tokens: frozenset[str] = frozenset()
+    accept_all: bool = False
+
+    async def authorize(self, request: AuthorizationRequest) -> AuthorizationDecision:
+        if self.accept_all or request.id_token in self.tokens:
+            return AuthorizationDecision(AuthorizationStatus.ACCEPTED, "local allow-list")
+        return AuthorizationDecision(AuthorizationStatus.INVALID,
+                                     f"token {request.id_token!r} not in local allow-list")
