@@ -1,0 +1,202 @@
+"""The table-driven session core every protocol (DIN, ISO-2, ISO-20) builds on.
+
+Like h11's state module, one table per protocol owns the sequence rules:
+``TRANSITIONS[state][event] -> next state``. An event is the request's name, refined by the
+protocol where content decides the path (``PowerDeliveryReq.Start``). A request whose event is
+not in the row of the current state is a sequence error: one lookup, one place.
+
+The core is sans-I/O (aioquic-style): ``receive(name, body, now)`` returns a ``Reply``;
+``next_deadline()``/``handle_timer(now)`` run the timers; ``authorization_decided(...)`` and
+``evse_stop(...)`` feed outside events. Handlers are methods named ``on_<RequestName>`` that
+return an ``Outcome`` or raise ``SessionFailure``.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from secc.authorization import AuthorizationDecision
+from secc.logs import layer_logger
+from secc.v2g.evse import (
+    Action,
+    CloseConnection,
+    EnterSafeState,
+    EvseLimits,
+    EvseSnapshot,
+    PublishEvent,
+    StopReason,
+)
+from secc.v2g.failures import Failure, SessionFailure, is_failed, response_code
+from secc.v2g.timers import Timers, V2GTimerConfig
+
+log = layer_logger("v2g")
+
+TERMINATED = "Terminated"
+
+
+@dataclass
+class Outcome:
+    """What a handler decided: the response, whether to stay in the state (Ongoing), actions."""
+
+    response: Any
+    stay: bool = False
+    actions: list[Action] = field(default_factory=list)
+    next_state: str | None = None   # only where the table allows several targets
+
+
+@dataclass
+class Reply:
+    """What the driver must do after a request or a timer: send, act, maybe close."""
+
+    response: Any = None
+    response_name: str | None = None
+    actions: list[Action] = field(default_factory=list)
+    close: bool = False
+
+
+class SessionCore:
+    """Base class; a protocol sets PROTOCOL, INITIAL_STATE, TRANSITIONS and the handlers."""
+
+    PROTOCOL: ClassVar[str]
+    INITIAL_STATE: ClassVar[str]
+    TRANSITIONS: ClassVar[dict[str, dict[str, str]]]
+    # requests accepted in any state besides the table (quirk profiles may extend this)
+    ANYTIME: ClassVar[frozenset[str]] = frozenset()
+
+    def __init__(self, *, limits: EvseLimits | None = None, evse: EvseSnapshot | None = None,
+                 timers: V2GTimerConfig | None = None, now: float = 0.0,
+                 evse_id: str = "ZZ00000", quirks: frozenset[str] = frozenset()) -> None:
+        self.limits = limits or EvseLimits()
+        self.evse = evse or EvseSnapshot()
+        self.timer_config = timers or V2GTimerConfig()
+        self.evse_id = evse_id
+        self.quirks = quirks
+        self.state = self.INITIAL_STATE
+        self.session_id: bytes = bytes(8)
+        self.timers = Timers()
+        self.timers.arm("communication_setup", now, self.timer_config.communication_setup_timeout)
+        self.stop_reason = StopReason.NONE
+        self.authorization: AuthorizationDecision | None = None
+        self.log: logging.LoggerAdapter = logging.LoggerAdapter(log, {"protocol": self.PROTOCOL})
+
+    # --- what protocols provide ---------------------------------------------------------------
+    def event_of(self, name: str, body: Any) -> str:
+        """Refine a request name into a table event. Default: the name itself."""
+        return name
+
+    def session_id_of(self, header: Any) -> bytes:
+        raise NotImplementedError
+
+    def failed_response(self, request_name: str, code: str) -> tuple[str, Any]:
+        """A schema-valid response to ``request_name`` carrying ``code``."""
+        raise NotImplementedError
+
+    def sequence_timeout_for(self, state: str) -> float:
+        return self.timer_config.sequence_timeout
+
+    # --- the engine ---------------------------------------------------------------------------
+    @property
+    def terminated(self) -> bool:
+        return self.state == TERMINATED
+
+    def new_session_id(self) -> bytes:
+        sid = secrets.token_bytes(8)
+        while sid == bytes(8):
+            sid = secrets.token_bytes(8)
+        return sid
+
+    def receive(self, name: str, body: Any, now: float, session_id: bytes | None = None) -> Reply:
+        """Process one request (its body element name and object) at time ``now``."""
+        if self.terminated:
+            return Reply(close=True, actions=[CloseConnection("session already terminated")])
+        self.timers.disarm("sequence", "communication_setup")
+        try:
+            if name != self.SESSION_SETUP and session_id is not None and session_id != self.session_id:
+                raise SessionFailure(Failure.UNKNOWN_SESSION,
+                                     f"SessionID {session_id.hex()} is not {self.session_id.hex()}")
+            event = self.event_of(name, body)
+            row = self.TRANSITIONS.get(self.state, {})
+            if event not in row and name not in self.ANYTIME:
+                raise SessionFailure(Failure.SEQUENCE_ERROR,
+                                     f"{event} not allowed in state {self.state}")
+            handler = getattr(self, f"on_{name}")
+            outcome: Outcome = handler(body, now)
+        except SessionFailure as failure:
+            code = response_code(self.PROTOCOL, failure.failure)
+            self.log.warning("request failed", extra={"request": name, "state": self.state,
+                                                      "response_code": code,
+                                                      "detail": failure.detail})
+            response_name, response = self.failed_response(name, code)
+            return self._terminate(f"{code}: {failure.detail}", response, response_name)
+        code = self.response_code_of(outcome.response)
+        response_name = name[:-3] + "Res"
+        if code is not None and is_failed(code):
+            self.log.warning("request answered with failure",
+                             extra={"request": name, "state": self.state, "response_code": code})
+            return self._terminate(code, outcome.response, response_name, outcome.actions)
+        if not outcome.stay:
+            previous = self.state
+            self.state = outcome.next_state or self.TRANSITIONS.get(previous, {}).get(
+                event, previous)
+            if self.state != previous:
+                self.log.debug("state change", extra={"from": previous, "to": self.state})
+        reply = Reply(outcome.response, response_name, list(outcome.actions))
+        if self.terminated:
+            reply.close = True
+            self.timers.clear()
+        else:
+            self.timers.arm("sequence", now, self.sequence_timeout_for(self.state))
+        return reply
+
+    SESSION_SETUP: ClassVar[str] = "SessionSetupReq"
+
+    def response_code_of(self, response: Any) -> str | None:
+        code = getattr(response, "response_code", None)
+        return getattr(code, "value", code)
+
+    def _terminate(self, reason: str, response: Any = None, response_name: str | None = None,
+                   actions: list[Action] | None = None) -> Reply:
+        self.state = TERMINATED
+        self.timers.clear()
+        acts = list(actions or [])
+        acts += [EnterSafeState(reason), PublishEvent("SessionStopped", {"reason": reason}),
+                 CloseConnection(reason)]
+        return Reply(response, response_name, acts, close=True)
+
+    # --- time and outside events ----------------------------------------------------------------
+    def next_deadline(self) -> float | None:
+        return self.timers.next_deadline()
+
+    def handle_timer(self, now: float) -> Reply | None:
+        for name in self.timers.expired(now):
+            reply = self.on_timer(name, now)
+            if reply is not None:
+                return reply
+        return None
+
+    def on_timer(self, name: str, now: float) -> Reply | None:
+        """Default: every expired timer ends the session (protocols refine)."""
+        self.log.warning("timer expired, ending session", extra={"timer": name,
+                                                                  "state": self.state})
+        return self._terminate(f"{name} timeout in state {self.state}")
+
+    def authorization_decided(self, decision: AuthorizationDecision) -> None:
+        self.authorization = decision
+
+    def evse_stop(self, reason: StopReason) -> None:
+        """The EVSE side wants to stop (e-stop, isolation fault, remote stop)."""
+        if self.stop_reason is StopReason.NONE:
+            self.stop_reason = reason
+            self.log.warning("EVSE-side stop requested", extra={"reason": reason.value})
+
+    def connection_lost(self, reason: str) -> list[Action]:
+        """TCP reset / closed: safe state at once (a paused session may resume later)."""
+        if self.terminated:
+            return []
+        self.state = TERMINATED
+        self.timers.clear()
+        return [EnterSafeState(f"connection lost: {reason}"),
+                PublishEvent("SessionStopped", {"reason": f"connection lost: {reason}"})]

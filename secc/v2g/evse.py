@@ -1,0 +1,127 @@
+"""What the session core knows of the charger (inputs) and what it asks of it (actions).
+
+The core never calls the HAL. The daemon keeps an ``EvseSnapshot`` current from the board
+(power module, isolation monitor, meter, e-stop) and carries out the ``Action``s the core
+returns. Tests drive the core with snapshots alone.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+from secc.authorization import AuthorizationRequest
+
+
+class Isolation(enum.Enum):
+    """IsolationLevelType of DIN/ISO-2 (-20 uses the same idea)."""
+
+    INVALID = "Invalid"   # not measured yet
+    VALID = "Valid"
+    WARNING = "Warning"
+    FAULT = "Fault"
+    NO_IMD = "No_IMD"
+
+
+class StopReason(enum.Enum):
+    """Why the EVSE side ends or refuses charging (maps to EVSEStatusCode/notification)."""
+
+    NONE = "none"
+    EMERGENCY = "emergency"          # e-stop pressed -> EVSE_EmergencyShutdown
+    ISOLATION_FAULT = "isolation"    # IMD fault -> EVSE_IsolationMonitoringActive / Shutdown
+    REMOTE_STOP = "remote_stop"      # CSMS RequestStopTransaction -> StopCharging notification
+    MALFUNCTION = "malfunction"      # power module / contactor fault -> EVSE_Malfunction
+    UTILITY = "utility"              # utility interrupt
+
+
+@dataclass(frozen=True)
+class EvseLimits:
+    """Rated limits of this EVSE (board config)."""
+
+    max_voltage: float = 920.0
+    min_voltage: float = 150.0
+    max_current: float = 200.0
+    min_current: float = 0.0
+    max_power: float = 150_000.0
+    current_regulation_tolerance: float = 5.0
+    peak_current_ripple: float = 2.0
+    energy_to_be_delivered: float | None = None
+    # AC
+    ac_nominal_voltage: float = 230.0
+    ac_max_current: float = 32.0
+    ac_phases: int = 3
+
+
+@dataclass
+class EvseSnapshot:
+    """The charger's present state, refreshed by the daemon before each request."""
+
+    present_voltage: float = 0.0
+    present_current: float = 0.0
+    isolation: Isolation = Isolation.INVALID
+    stop_reason: StopReason = StopReason.NONE
+    meter_wh: float = 0.0
+    cp_state: str = "B"
+    contactors_closed: bool = False
+    current_limit_achieved: bool = False
+    voltage_limit_achieved: bool = False
+    power_limit_achieved: bool = False
+
+
+# --- actions -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Action:
+    pass
+
+
+@dataclass(frozen=True)
+class SetContactors(Action):
+    closed: bool
+
+
+@dataclass(frozen=True)
+class SetLock(Action):
+    locked: bool
+
+
+@dataclass(frozen=True)
+class SetDcOutput(Action):
+    """Power module set-point; ``enabled=False`` means output off (0 A)."""
+
+    voltage: float
+    current: float
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class StartIsolationCheck(Action):
+    voltage: float
+
+
+@dataclass(frozen=True)
+class RequestAuthorization(Action):
+    request: AuthorizationRequest
+
+
+@dataclass(frozen=True)
+class PublishEvent(Action):
+    """A session event for the bus (SessionStarted, Authorized, ChargingStarted ...)."""
+
+    kind: str
+    data: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class EnterSafeState(Action):
+    """No current, contactors open, lock released only when safe."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class CloseConnection(Action):
+    """Close the V2G connection after the response (if any) is sent."""
+
+    reason: str
