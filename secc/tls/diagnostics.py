@@ -1,0 +1,66 @@
+"""Explain a failed TLS handshake in one log line: what the car offered, what we offer."""
+
+from __future__ import annotations
+
+import ssl
+
+from secc.logs import layer_logger
+from secc.tls.clienthello import ClientHello
+from secc.tls.context import ISO2_UNAVAILABLE_SUITES, describe_offer
+
+log = layer_logger("tls")
+
+
+def handshake_failure_fields(error: BaseException, hello: ClientHello | None,
+                             ctx: ssl.SSLContext) -> dict[str, object]:
+    """The structured fields of the diagnostic line (also used by tests)."""
+    offer = describe_offer(ctx)
+    fields: dict[str, object] = {
+        "error": f"{type(error).__name__}: {error}",
+        "we_offer_versions": ",".join(offer.versions),
+        "we_offer_ciphers": ",".join(offer.cipher_suites),
+        "we_require_client_cert": offer.client_auth,
+    }
+    if hello is None:
+        fields["client_offer"] = "unknown (no ClientHello seen)"
+        return fields
+    fields["client_versions"] = ",".join(hello.offered_versions)
+    fields["client_ciphers"] = ",".join(hello.cipher_suite_names)
+    if hello.supported_groups:
+        fields["client_groups"] = ",".join(hello.group_names)
+    if hello.truncated:
+        fields["client_hello_truncated"] = True
+    shared = set(hello.cipher_suite_names) & set(offer.cipher_suites) | (
+        set(hello.cipher_suite_names) & _openssl_to_iana(offer.cipher_suites))
+    versions_shared = set(hello.offered_versions) & set(offer.versions)
+    hints = []
+    if not versions_shared:
+        hints.append("no common TLS version")
+    if not shared:
+        hints.append("no common cipher suite")
+    static = [name for value, name in ISO2_UNAVAILABLE_SUITES.items()
+              if value in hello.cipher_suites]
+    if static:
+        hints.append(f"client offers static-ECDH {','.join(static)}, which OpenSSL >= 1.1 "
+                     f"does not implement")
+    if hints:
+        fields["hint"] = "; ".join(hints)
+    return fields
+
+
+_OPENSSL_TO_IANA = {"ECDHE-ECDSA-AES128-SHA256": "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256",
+                    "ECDHE-ECDSA-AES256-SHA384": "TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA384",
+                    "ECDHE-ECDSA-AES128-GCM-SHA256": "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+                    "ECDHE-ECDSA-AES256-GCM-SHA384": "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384"}
+
+
+def _openssl_to_iana(names: tuple[str, ...]) -> set[str]:
+    return {_OPENSSL_TO_IANA.get(n, n) for n in names}
+
+
+def log_handshake_failure(error: BaseException, hello: ClientHello | None,
+                          ctx: ssl.SSLContext, peer: str) -> dict[str, object]:
+    fields = handshake_failure_fields(error, hello, ctx)
+    fields["peer"] = peer
+    log.warning("TLS handshake failed", extra=fields)
+    return fields

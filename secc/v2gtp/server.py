@@ -1,0 +1,304 @@
+"""asyncio TCP and TLS servers for the V2G connection, on the PLC link-local address only.
+
+``start_v2gtp_server(config, handler)`` binds ``[fe80::...%plc]:port`` (after the address
+has passed DAD), accepts connections and calls ``handler(connection)`` with a
+``V2GTPConnection`` for each accepted one; when the handler returns, the connection is closed.
+
+One EVSE talks to one EV: only one connection is *active* at a time. A second connection
+while one is active is handled by ``BusyPolicy``:
+
+* ``REFUSE_NEW`` (default): the newcomer gets a TCP reset and a log line; the running
+  session is never disturbed by whoever else is on the link. A car that lost its connection
+  reconnects once our session has timed out (the session layer's sequence timeout).
+* ``REPLACE_OLD``: the running connection is aborted and the newcomer takes over; use this
+  if cars are seen to reconnect (new SDP + TCP) faster than the session timeout.
+
+For TLS, the server peeks the ClientHello (MSG_PEEK, the handshake still reads it) before the
+handshake so that a failed handshake can be logged with the client's and our offers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import errno
+import random
+import socket
+import ssl
+import struct
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+
+from secc.logs import layer_logger
+from secc.tls.clienthello import ClientHello, parse_client_hello
+from secc.tls.diagnostics import log_handshake_failure
+from secc.v2gtp.connection import V2GTPConnection, _peer_text
+from secc.v2gtp.decoder import DEFAULT_MAX_PAYLOAD_LENGTH, DEFAULT_MESSAGE_TIMEOUT
+from secc.v2gtp.header import STREAM_PAYLOAD_TYPES
+from secc.v2gtp.link import LinkLocalAddress, wait_for_link_local
+
+log = layer_logger("v2gtp")
+
+#: ISO 15118-2 [V2G2-xxx]: the SECC's TCP port is a dynamic port (IANA 49152-65535). Linux's
+#: default ephemeral range (32768-60999) is not that, so we pick the port ourselves.
+DYNAMIC_PORTS = range(49152, 65536)
+CLIENT_HELLO_PEEK_BYTES = 16 * 1024
+
+ConnectionHandler = Callable[[V2GTPConnection], Awaitable[None]]
+
+
+class BusyPolicy(enum.Enum):
+    REFUSE_NEW = "refuse_new"
+    REPLACE_OLD = "replace_old"
+
+
+@dataclass
+class V2GTPServerConfig:
+    """Everything the V2G TCP/TLS server needs; one typed object, validated by use."""
+
+    interface: str  # the PLC interface, e.g. "eth1"
+    port: int | None = None  # None: a random free port in 49152-65535
+    ssl_context: ssl.SSLContext | None = None  # None: plain TCP
+    read_timeout: float | None = 60.0  # default for connection.receive()
+    message_timeout: float | None = DEFAULT_MESSAGE_TIMEOUT  # slow-loris limit per message
+    handshake_timeout: float = 5.0
+    max_payload_length: int = DEFAULT_MAX_PAYLOAD_LENGTH
+    busy_policy: BusyPolicy = BusyPolicy.REFUSE_NEW
+    link_timeout: float = 5.0  # how long to wait for a non-tentative fe80:: address
+    accepted_payload_types: Iterable[int] = field(default=STREAM_PAYLOAD_TYPES)
+
+
+class V2GTPServer:
+    """A listening V2G server. Create with ``start_v2gtp_server``; ``close()`` stops it."""
+
+    def __init__(self, config: V2GTPServerConfig, handler: ConnectionHandler,
+                 link: LinkLocalAddress, listener: socket.socket) -> None:
+        self.config = config
+        self.link = link
+        self._handler = handler
+        self._listener = listener
+        self.port: int = listener.getsockname()[1]
+        self._active: V2GTPConnection | None = None
+        self._tasks: set[asyncio.Task] = set()
+        self._accept_task: asyncio.Task | None = None
+        self.refused = 0
+        self.handshake_failures: list[dict[str, object]] = []
+
+    @property
+    def tls(self) -> bool:
+        return self.config.ssl_context is not None
+
+    @property
+    def address(self) -> tuple[str, int, int, int]:
+        return self.link.sockaddr(self.port)
+
+    @property
+    def active_connection(self) -> V2GTPConnection | None:
+        if self._active is not None and self._active.closed:
+            return None
+        return self._active
+
+    def _start(self) -> None:
+        self._accept_task = asyncio.create_task(self._accept_loop(), name="v2gtp-accept")
+        log.info("V2G server listening", extra={
+            "interface": self.link.interface, "address": self.link.address, "port": self.port,
+            "tls": self.tls, "busy_policy": self.config.busy_policy.value})
+
+    async def _accept_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                sock, peer = await loop.sock_accept(self._listener)
+            except OSError as exc:  # e.g. ECONNABORTED: keep serving
+                if self._listener.fileno() < 0:
+                    return
+                log.warning("accept failed", extra={"error": str(exc)})
+                continue
+            task = asyncio.create_task(self._serve(sock, peer))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    def _busy(self) -> bool:
+        return self.active_connection is not None
+
+    async def _serve(self, sock: socket.socket, peer: tuple) -> None:
+        peer_text = _peer_text(peer)
+        sock.setblocking(False)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if self._busy() and self.config.busy_policy is BusyPolicy.REFUSE_NEW:
+            self._refuse(sock, peer_text)
+            return
+        connection = await self._open(sock, peer_text)
+        if connection is None:
+            return
+        if self._busy():
+            if self.config.busy_policy is BusyPolicy.REFUSE_NEW:
+                self.refused += 1
+                log.warning("second V2G connection refused: a session is active",
+                            extra={"peer": peer_text})
+                connection._abort()
+                return
+            old = self._active
+            assert old is not None
+            log.warning("new V2G connection replaces the active one",
+                        extra={"peer": peer_text, "old_peer": _peer_text(old.peer)})
+            old.close_reason = "replaced by a new connection"
+            old._closed = True
+            old._abort()
+        self._active = connection
+        log.info("V2G connection accepted", extra={
+            "peer": peer_text, "tls": connection.tls_version or "no",
+            **({"cipher": connection.cipher} if connection.is_tls else {})})
+        try:
+            await self._handler(connection)
+        except Exception:
+            log.exception("V2G connection handler failed", extra={"peer": peer_text})
+        finally:
+            await connection.close()
+            if self._active is connection:
+                self._active = None
+            log.info("V2G connection closed", extra={
+                "peer": peer_text, "reason": str(connection.close_reason),
+                "received": connection.messages_received, "sent": connection.messages_sent})
+
+    def _refuse(self, sock: socket.socket, peer_text: str) -> None:
+        self.refused += 1
+        log.warning("second V2G connection refused: a session is active",
+                    extra={"peer": peer_text})
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        sock.close()
+
+    async def _open(self, sock: socket.socket, peer_text: str) -> V2GTPConnection | None:
+        loop = asyncio.get_running_loop()
+        cfg = self.config
+        reader = asyncio.StreamReader(limit=2 ** 20)
+        protocol = asyncio.StreamReaderProtocol(reader)
+        hello: ClientHello | None = None
+        try:
+            if cfg.ssl_context is not None:
+                hello = await _peek_client_hello(sock, cfg.handshake_timeout)
+                transport, _ = await loop.connect_accepted_socket(
+                    lambda: protocol, sock, ssl=cfg.ssl_context,
+                    ssl_handshake_timeout=cfg.handshake_timeout)
+            else:
+                transport, _ = await loop.connect_accepted_socket(lambda: protocol, sock)
+        except (OSError, TimeoutError, ssl.SSLError, ConnectionError) as exc:
+            if cfg.ssl_context is not None:
+                fields = log_handshake_failure(exc, hello, cfg.ssl_context, peer_text)
+                self.handshake_failures.append(fields)
+                del self.handshake_failures[:-20]
+            else:
+                log.warning("V2G connection setup failed", extra={"peer": peer_text,
+                                                                  "error": str(exc)})
+            with contextlib.suppress(OSError):
+                sock.close()
+            return None
+        writer = asyncio.StreamWriter(transport, protocol, reader, loop)
+        if hello is not None:
+            log.debug("TLS client offered", extra={
+                "peer": peer_text, "versions": ",".join(hello.offered_versions),
+                "ciphers": ",".join(hello.cipher_suite_names)})
+        return V2GTPConnection(reader, writer, read_timeout=cfg.read_timeout,
+                               max_payload_length=cfg.max_payload_length,
+                               message_timeout=cfg.message_timeout,
+                               accepted_payload_types=cfg.accepted_payload_types)
+
+    async def close(self) -> None:
+        """Stop accepting, abort every connection, wait for the handlers to finish."""
+        if self._accept_task is not None:
+            self._accept_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._accept_task
+        self._listener.close()
+        if self._active is not None:
+            await self._active.close()
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    async def __aenter__(self) -> "V2GTPServer":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+
+async def _wait_readable(sock: socket.socket) -> None:
+    loop = asyncio.get_running_loop()
+    ready = loop.create_future()
+    loop.add_reader(sock.fileno(), lambda: ready.done() or ready.set_result(None))
+    try:
+        await ready
+    finally:
+        loop.remove_reader(sock.fileno())
+
+
+async def _peek_client_hello(sock: socket.socket, timeout: float) -> ClientHello | None:
+    """Look at (not consume) the client's first TLS records; None if they never come.
+
+    Gives up quietly at the deadline: the handshake that follows has its own timeout.
+    """
+    deadline = time.monotonic() + min(timeout, 2.0)
+    data = b""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout_at(asyncio.get_running_loop().time() + min(timeout, 2.0)):
+            while time.monotonic() < deadline:
+                await _wait_readable(sock)
+                try:
+                    data = sock.recv(CLIENT_HELLO_PEEK_BYTES, socket.MSG_PEEK)
+                except BlockingIOError:
+                    continue
+                except OSError:
+                    break
+                if not data or _first_records_complete(data):
+                    break
+                await asyncio.sleep(0.01)  # more segments of a long hello are on their way
+    return parse_client_hello(data) if data else None
+
+
+def _first_records_complete(data: bytes) -> bool:
+    """Whether the handshake message in the first record(s) has fully arrived."""
+    if len(data) < 9:
+        return False
+    need = 4 + int.from_bytes(data[6:9], "big")  # handshake header + body
+    have, pos = 0, 0
+    while pos + 5 <= len(data):
+        length = int.from_bytes(data[pos + 3:pos + 5], "big")
+        have += min(length, len(data) - pos - 5)
+        pos += 5 + length
+    return have >= need
+
+
+def _bind_listener(link: LinkLocalAddress, port: int | None) -> socket.socket:
+    candidates = [port] if port is not None else random.sample(DYNAMIC_PORTS, 32)
+    last_error: OSError | None = None
+    for candidate in candidates:
+        sock = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind(link.sockaddr(candidate))
+            sock.listen(8)
+            sock.setblocking(False)
+            return sock
+        except OSError as exc:
+            sock.close()
+            last_error = exc
+            if exc.errno != errno.EADDRINUSE or port is not None:
+                raise
+    raise OSError(errno.EADDRINUSE, f"no free dynamic port found: {last_error}")
+
+
+async def start_v2gtp_server(config: V2GTPServerConfig,
+                             handler: ConnectionHandler) -> V2GTPServer:
+    """Wait for the PLC interface's link-local address, bind, and start accepting."""
+    link = await wait_for_link_local(config.interface, timeout=config.link_timeout)
+    listener = _bind_listener(link, config.port)
+    server = V2GTPServer(config, handler, link, listener)
+    server._start()
+    return server

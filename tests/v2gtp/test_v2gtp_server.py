@@ -1,0 +1,226 @@
+"""The V2G TCP server across the simulated PLC link (veth between two namespaces)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from secc.v2gtp import (
+    BusyPolicy,
+    ConnectionClosed,
+    IncompleteMessageTimeout,
+    InvalidProtocolVersion,
+    PayloadTooLarge,
+    PayloadType,
+    TruncatedMessage,
+    V2GTPServerConfig,
+    encode_message,
+    start_v2gtp_server,
+)
+from sim.ev_transport import connect_v2gtp, reset_connection, run_secc_and_ev, wait_for_event
+
+pytestmark = pytest.mark.netns
+
+
+def echo_server(link, results: dict, **config_kwargs):
+    """SECC side: echo every message back; record how each connection ended."""
+
+    async def handler(connection):
+        try:
+            async for message in connection:
+                await connection.send(message.payload_type, message.payload)
+        finally:
+            results.setdefault("closes", []).append(connection.close_reason)
+            results.setdefault("discarded", []).append(connection.discarded)
+
+    async def secc_main(ready, ev_done):
+        config = V2GTPServerConfig(interface=link.ifnames["secc"], **config_kwargs)
+        server = await start_v2gtp_server(config, handler)
+        ready.set_result((server.link.address, server.port))
+        await wait_for_event(ev_done)
+        await asyncio.sleep(0.05)  # let the handler record the close
+        results["refused"] = server.refused
+        await server.close()
+        return server.port
+
+    return secc_main
+
+
+def test_messages_echo_over_tcp_on_a_dynamic_port(veth_link):
+    results: dict = {}
+
+    async def ev_main(info):
+        address, port = info
+        conn = await connect_v2gtp(veth_link.ifnames["ev"], address, port)
+        replies = []
+        for payload in (b"\x80\x00\x01", b"", bytes(range(256)) * 4):
+            await conn.send(PayloadType.EXI, payload)
+            replies.append((await conn.receive(timeout=2)).payload)
+        await conn.send(PayloadType.ISO20_DC, b"dc")
+        replies.append((await conn.receive(timeout=2)).payload_type)
+        await conn.close()
+        return replies
+
+    port, replies = run_secc_and_ev(veth_link, echo_server(veth_link, results), ev_main)
+    assert 49152 <= port <= 65535
+    assert replies == [b"\x80\x00\x01", b"", bytes(range(256)) * 4, PayloadType.ISO20_DC]
+
+
+def test_server_binds_the_secc_link_local_address_only(veth_link):
+    results: dict = {}
+
+    async def ev_main(info):
+        address, port = info
+        return address
+
+    _, address = run_secc_and_ev(veth_link, echo_server(veth_link, results), ev_main)
+    assert address == veth_link.link_local("secc")
+
+
+def test_6kB_message_in_1_byte_writes_arrives_whole(veth_link):
+    results: dict = {}
+    payload = bytes(i % 251 for i in range(6000))
+
+    async def ev_main(info):
+        conn = await connect_v2gtp(veth_link.ifnames["ev"], *info)
+        data = encode_message(PayloadType.EXI, payload)
+        for i in range(len(data)):
+            await conn.send_raw(data[i:i + 1])
+        reply = await conn.receive(timeout=5)
+        await conn.close()
+        return reply
+
+    _, reply = run_secc_and_ev(veth_link, echo_server(veth_link, results, message_timeout=10),
+                               ev_main)
+    assert reply.payload == payload
+
+
+def test_several_messages_in_one_write_are_all_delivered_in_order(veth_link):
+    results: dict = {}
+
+    async def ev_main(info):
+        conn = await connect_v2gtp(veth_link.ifnames["ev"], *info)
+        blob = b"".join(encode_message(PayloadType.EXI, bytes([n]) * n) for n in range(1, 6))
+        await conn.send_raw(blob + encode_message(PayloadType.EXI, b"tail")[:5])
+        replies = [await conn.receive(timeout=2) for _ in range(5)]
+        await conn.send_raw(encode_message(PayloadType.EXI, b"tail")[5:])
+        replies.append(await conn.receive(timeout=2))
+        await conn.close()
+        return [r.payload for r in replies]
+
+    _, replies = run_secc_and_ev(veth_link, echo_server(veth_link, results), ev_main)
+    assert replies == [bytes([n]) * n for n in range(1, 6)] + [b"tail"]
+
+
+@pytest.mark.parametrize("bad, error", [
+    (bytes([0x02, 0xFD, 0x80, 0x01, 0, 0, 0, 1, 0]), InvalidProtocolVersion),
+    (bytes([0x01, 0xFF, 0x80, 0x01, 0, 0, 0, 1, 0]), InvalidProtocolVersion),
+    (bytes([0x01, 0xFE, 0x80, 0x01, 0x00, 0x10, 0x00, 0x01]), PayloadTooLarge),
+])
+def test_fatal_header_errors_close_the_connection(veth_link, bad, error):
+    results: dict = {}
+
+    async def ev_main(info):
+        conn = await connect_v2gtp(veth_link.ifnames["ev"], *info)
+        await conn.send_raw(bad)
+        with pytest.raises(ConnectionClosed):
+            await conn.receive(timeout=2)
+        return True
+
+    run_secc_and_ev(veth_link, echo_server(veth_link, results), ev_main)
+    assert isinstance(results["closes"][0], error)
+
+
+def test_unknown_payload_type_is_discarded_and_the_session_goes_on(veth_link):
+    results: dict = {}
+
+    async def ev_main(info):
+        conn = await connect_v2gtp(veth_link.ifnames["ev"], *info)
+        await conn.send_raw(encode_message(0xA123, b"vendor stuff")
+                            + encode_message(PayloadType.SDP_REQUEST, b"\x10\x00")
+                            + encode_message(PayloadType.EXI, b"after"))
+        reply = await conn.receive(timeout=2)
+        await conn.close()
+        return reply.payload
+
+    _, reply = run_secc_and_ev(veth_link, echo_server(veth_link, results), ev_main)
+    assert reply == b"after"
+    assert results["discarded"] == [2]
+
+
+def test_slow_loris_header_dribble_times_out(veth_link):
+    results: dict = {}
+
+    async def ev_main(info):
+        conn = await connect_v2gtp(veth_link.ifnames["ev"], *info)
+        data = encode_message(PayloadType.EXI, b"x" * 100)
+        for i in range(len(data)):
+            try:
+                await conn.send_raw(data[i:i + 1])
+            except OSError:
+                return "reset"
+            await asyncio.sleep(0.1)
+        with pytest.raises(ConnectionClosed):
+            await conn.receive(timeout=2)
+        return "closed"
+
+    run_secc_and_ev(veth_link, echo_server(veth_link, results, message_timeout=0.5), ev_main)
+    assert isinstance(results["closes"][0], IncompleteMessageTimeout)
+
+
+def test_tcp_reset_mid_message_ends_the_connection_with_truncated_message(veth_link):
+    results: dict = {}
+
+    async def ev_main(info):
+        conn = await connect_v2gtp(veth_link.ifnames["ev"], *info)
+        await conn.send_raw(encode_message(PayloadType.EXI, b"y" * 500)[:200])
+        await asyncio.sleep(0.1)
+        reset_connection(conn)
+        await asyncio.sleep(0.2)
+        return True
+
+    run_secc_and_ev(veth_link, echo_server(veth_link, results), ev_main)
+    assert isinstance(results["closes"][0], TruncatedMessage)
+
+
+def test_second_connection_is_refused_while_a_session_is_active(veth_link):
+    results: dict = {}
+
+    async def ev_main(info):
+        first = await connect_v2gtp(veth_link.ifnames["ev"], *info)
+        await first.send(PayloadType.EXI, b"one")
+        await first.receive(timeout=2)
+        second = await connect_v2gtp(veth_link.ifnames["ev"], *info)
+        with pytest.raises(ConnectionClosed):
+            await second.send(PayloadType.EXI, b"two")
+            await second.receive(timeout=2)
+        await first.send(PayloadType.EXI, b"still")
+        reply = (await first.receive(timeout=2)).payload
+        await first.close()
+        return reply
+
+    _, reply = run_secc_and_ev(veth_link, echo_server(veth_link, results), ev_main)
+    assert reply == b"still"
+    assert results["refused"] == 1
+
+
+def test_replace_policy_hands_the_evse_to_the_new_connection(veth_link):
+    results: dict = {}
+
+    async def ev_main(info):
+        first = await connect_v2gtp(veth_link.ifnames["ev"], *info)
+        await first.send(PayloadType.EXI, b"one")
+        await first.receive(timeout=2)
+        second = await connect_v2gtp(veth_link.ifnames["ev"], *info)
+        await second.send(PayloadType.EXI, b"two")
+        reply = (await second.receive(timeout=2)).payload
+        with pytest.raises(ConnectionClosed):
+            await first.receive(timeout=2)
+        await second.close()
+        return reply
+
+    _, reply = run_secc_and_ev(
+        veth_link, echo_server(veth_link, results, busy_policy=BusyPolicy.REPLACE_OLD), ev_main)
+    assert reply == b"two"
+    assert results["refused"] == 0
