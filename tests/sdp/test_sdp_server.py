@@ -1,0 +1,161 @@
+"""The SDP server on the simulated PLC link: multicast in, unicast answer, garbage ignored."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+
+import pytest
+from pyroute2 import NetNS
+
+from secc.sdp import SDPRequest, SDPServerConfig, Security, start_sdp_server
+from secc.testing.netns import inside_netns
+from secc.v2gtp import InterfaceError, PayloadType, encode_message, read_link_local
+from secc.v2gtp.link import wait_for_link_local
+from sim.ev_transport import SDPNoResponse, discover_secc, run_secc_and_ev, wait_for_event
+
+pytestmark = pytest.mark.netns
+
+
+def sdp_secc(link, stats: dict, *, delay: float = 0.0, **config):
+    async def secc_main(ready, ev_done):
+        ready.set_result((await wait_for_link_local(link.ifnames["secc"])).address)
+        await asyncio.sleep(delay)
+        server = await start_sdp_server(SDPServerConfig(interface=link.ifnames["secc"],
+                                                        **config))
+        await wait_for_event(ev_done)
+        stats.update(answered=server.answered, ignored=server.ignored)
+        server.close()
+
+    return secc_main
+
+
+def test_ev_discovers_the_secc_by_multicast(veth_link):
+    stats: dict = {}
+
+    async def ev_main(_):
+        return await discover_secc(veth_link.ifnames["ev"], Security.NO_TLS, retries=4)
+
+    _, response = run_secc_and_ev(veth_link, sdp_secc(veth_link, stats, tcp_port=50123,
+                                                      tls_port=50124), ev_main)
+    assert response.address == veth_link.link_local("secc")
+    assert (response.port, response.security) == (50123, Security.NO_TLS)
+    assert stats["answered"] == 1
+
+
+def test_ev_retries_until_the_secc_is_up(veth_link):
+    stats: dict = {}
+
+    async def ev_main(_):
+        started = time.monotonic()
+        response = await discover_secc(veth_link.ifnames["ev"], Security.TLS, retries=50,
+                                       timeout=0.25)
+        return response, time.monotonic() - started
+
+    _, (response, took) = run_secc_and_ev(
+        veth_link, sdp_secc(veth_link, stats, delay=0.6, tls_port=50200), ev_main)
+    assert response.security is Security.TLS and response.port == 50200
+    assert took >= 0.4  # answered only by a retry
+
+
+def test_bad_datagrams_are_ignored_and_the_server_keeps_answering(veth_link):
+    stats: dict = {}
+    garbage = [b"", b"\x01", bytes.fromhex("02fd9000000000021000"),
+               bytes.fromhex("01fe9000000000021077"),
+               encode_message(PayloadType.SDP_REQUEST_WIRELESS, b"\x00" * 10),
+               encode_message(PayloadType.SDP_RESPONSE, b"\x00" * 20), b"\xff" * 1400]
+
+    async def ev_main(address):
+        index = socket.if_nametoindex(veth_link.ifnames["ev"])
+        sock = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+        sock.settimeout(2)
+        for datagram in garbage:
+            sock.sendto(datagram, (address, 15118, 0, index))
+        sock.sendto(SDPRequest(Security.NO_TLS).to_bytes(), (address, 15118, 0, index))
+        reply = await asyncio.to_thread(sock.recv, 100)
+        sock.close()
+        return reply
+
+    _, reply = run_secc_and_ev(veth_link, sdp_secc(veth_link, stats, tcp_port=50300), ev_main)
+    assert reply[:4] == bytes.fromhex("01fe9001") and len(reply) == 28
+    assert stats == {"answered": 1, "ignored": len(garbage)}
+
+
+def test_sdp_server_does_not_answer_on_other_interfaces(veth_link):
+    async def secc_main(ready, ev_done):
+        server = await start_sdp_server(SDPServerConfig(interface=veth_link.ifnames["secc"],
+                                                        tcp_port=50400))
+        sock = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+        sock.settimeout(0.3)
+        sock.sendto(SDPRequest(Security.NO_TLS).to_bytes(), ("::1", 15118))
+        try:
+            await asyncio.to_thread(sock.recv, 100)
+            answered_on_loopback = True
+        except TimeoutError:
+            answered_on_loopback = False
+        sock.close()
+        ready.set_result(None)
+        await wait_for_event(ev_done)
+        server.close()
+        return answered_on_loopback
+
+    async def ev_main(_):
+        return await discover_secc(veth_link.ifnames["ev"], retries=2)
+
+    answered_on_loopback, response = run_secc_and_ev(veth_link, secc_main, ev_main)
+    assert answered_on_loopback is False
+    assert response.port == 50400
+
+
+def test_ev_gives_up_after_its_retries_when_nobody_answers(veth_link):
+    async def ev_main():
+        started = time.monotonic()
+        with pytest.raises(SDPNoResponse):
+            await discover_secc(veth_link.ifnames["ev"], retries=3, timeout=0.05)
+        return time.monotonic() - started
+
+    took = veth_link.run_coroutine("ev", ev_main).result(10)
+    assert 0.18 <= took < 2
+
+
+def test_missing_interface_is_a_clear_error(veth_link):
+    async def main():
+        with pytest.raises(InterfaceError, match="does not exist"):
+            await start_sdp_server(SDPServerConfig(interface="nosuchif0", tcp_port=1))
+        return True
+
+    assert veth_link.run_coroutine("secc", main).result(10)
+
+
+def test_server_waits_for_duplicate_address_detection(veth_link):
+    """A fresh interface with DAD on: its fe80:: address is tentative first, usable later."""
+    ns = veth_link.namespaces["secc"]
+    with NetNS(ns) as netns:
+        netns.link("add", ifname="dadA", kind="veth", peer="dadB")
+        for name in ("dadA", "dadB"):
+            with inside_netns(ns):
+                with open(f"/proc/sys/net/ipv6/conf/{name}/accept_dad", "w") as fh:
+                    fh.write("1")
+        for name in ("dadB", "dadA"):
+            netns.link("set", index=netns.link_lookup(ifname=name)[0], state="up")
+
+    async def main():
+        first = None
+        deadline = time.monotonic() + 1
+        while first is None and time.monotonic() < deadline:  # wait for the address to appear
+            try:
+                from secc.v2gtp.link import _addresses
+                if _addresses("dadA"):
+                    first = read_link_local("dadA")
+                    break
+            except InterfaceError:
+                pass
+            await asyncio.sleep(0.01)
+        started = time.monotonic()
+        link = await wait_for_link_local("dadA", timeout=5)
+        return first, link, time.monotonic() - started
+
+    first, link, waited = veth_link.run_coroutine("secc", main).result(15)
+    assert first is None  # tentative: not usable yet
+    assert link.address.startswith("fe80:") and waited > 0.2
