@@ -178,7 +178,8 @@ _VERSION_TEXT = {ssl.TLSVersion.TLSv1_2: "TLSv1.2", ssl.TLSVersion.TLSv1_3: "TLS
 @dataclass(frozen=True)
 class ServerOffer:
     versions: tuple[str, ...]
-    cipher_suites: tuple[str, ...]
+    cipher_suites: tuple[str, ...]  # OpenSSL names
+    cipher_suite_ids: tuple[int, ...]  # IANA values, comparable with a ClientHello
     client_auth: str
 
 
@@ -189,11 +190,12 @@ def describe_offer(ctx: ssl.SSLContext) -> ServerOffer:
     low = ctx.minimum_version if ctx.minimum_version in order else ssl.TLSVersion.TLSv1_2
     high = ctx.maximum_version if ctx.maximum_version in order else ssl.TLSVersion.TLSv1_3
     versions = tuple(_VERSION_TEXT[v] for v in order[order.index(low):order.index(high) + 1])
-    suites = []
+    suites, ids = [], []
     for cipher in ctx.get_ciphers():
         is13 = cipher["name"] in _TLS13_NAMES
         if (is13 and "TLSv1.3" in versions) or (not is13 and versions != ("TLSv1.3",)):
             suites.append(cipher["name"])
+            ids.append(cipher["id"] & 0xFFFF)
     auth = {ssl.CERT_NONE: "none", ssl.CERT_OPTIONAL: "optional",
             ssl.CERT_REQUIRED: "required"}[ctx.verify_mode]
-    return ServerOffer(versions, tuple(suites), auth)
+    return ServerOffer(versions, tuple(suites), tuple(ids), auth)

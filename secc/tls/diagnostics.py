@@ -5,7 +5,7 @@ from __future__ import annotations
 import ssl
 
 from secc.logs import layer_logger
-from secc.tls.clienthello import ClientHello
+from secc.tls.clienthello import ClientHello, cipher_suite_name
 from secc.tls.context import ISO2_UNAVAILABLE_SUITES, describe_offer
 
 log = layer_logger("tls")
@@ -18,7 +18,7 @@ def handshake_failure_fields(error: BaseException, hello: ClientHello | None,
     fields: dict[str, object] = {
         "error": f"{type(error).__name__}: {error}",
         "we_offer_versions": ",".join(offer.versions),
-        "we_offer_ciphers": ",".join(offer.cipher_suites),
+        "we_offer_ciphers": ",".join(cipher_suite_name(v) for v in offer.cipher_suite_ids),
         "we_require_client_cert": offer.client_auth,
     }
     if hello is None:
@@ -30,8 +30,7 @@ def handshake_failure_fields(error: BaseException, hello: ClientHello | None,
         fields["client_groups"] = ",".join(hello.group_names)
     if hello.truncated:
         fields["client_hello_truncated"] = True
-    shared = set(hello.cipher_suite_names) & set(offer.cipher_suites) | (
-        set(hello.cipher_suite_names) & _openssl_to_iana(offer.cipher_suites))
+    shared = set(hello.cipher_suites) & set(offer.cipher_suite_ids)
     versions_shared = set(hello.offered_versions) & set(offer.versions)
     hints = []
     if not versions_shared:
@@ -46,16 +45,6 @@ def handshake_failure_fields(error: BaseException, hello: ClientHello | None,
     if hints:
         fields["hint"] = "; ".join(hints)
     return fields
-
-
-_OPENSSL_TO_IANA = {"ECDHE-ECDSA-AES128-SHA256": "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256",
-                    "ECDHE-ECDSA-AES256-SHA384": "TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA384",
-                    "ECDHE-ECDSA-AES128-GCM-SHA256": "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
-                    "ECDHE-ECDSA-AES256-GCM-SHA384": "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384"}
-
-
-def _openssl_to_iana(names: tuple[str, ...]) -> set[str]:
-    return {_OPENSSL_TO_IANA.get(n, n) for n in names}
 
 
 def log_handshake_failure(error: BaseException, hello: ClientHello | None,
