@@ -1,1 +1,228 @@
-"""EXI codec generated from the official V2G XSDs."""
+"""EXI codec generated from the official V2G XSDs (DIN 70121, ISO 15118-2/-20, AppProtocol).
+
+Schema-informed, bit-packed, non-strict EXI with header byte 0x80 and no string-table values:
+the settings every V2G stack uses (Josev/EXIficient, libcbv2g, OpenV2G).
+
+    msg = decode(data, "din")             # -> generated.din.V2G_Message
+    data = encode(msg)                     # bytes, EXI header included
+    xml = to_xml(msg); msg2 = from_xml("din", xml)
+    d = to_dict(msg); msg3 = from_dict("din", d)
+    digest_input = encode_fragment(signed_info)  # EXI element fragment for XMLDSig
+
+Message classes live in ``exi_schemas.generated.<module>`` (see ``SCHEMAS``); class names are
+the XSD type names (anonymous types: the element name), fields are snake_case element and
+attribute names. Errors: ``ExiDecodeError`` (with ``bit_offset``) and ``ExiEncodeError``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+from typing import Any
+
+from lxml import etree
+
+from . import _convert
+from ._runtime import ExiDecodeError, ExiEncodeError, ExiError, Reader, Writer
+
+#: schema name (as used by the CLI and ``decode``) -> generated module name
+SCHEMAS: dict[str, str] = {
+    "appprotocol": "appprotocol",
+    "din": "din",
+    "iso2": "iso2",
+    "iso20": "iso20",
+    "iso20-dc": "iso20_dc",
+    "iso20-ac": "iso20_ac",
+    "iso20-wpt": "iso20_wpt",
+    "iso20-acdp": "iso20_acdp",
+}
+#: other spellings accepted (the protocol names of the test vectors)
+ALIASES: dict[str, str] = {
+    "din70121": "din",
+    "iso15118_2": "iso2",
+    "iso15118_20_common": "iso20",
+    "iso15118_20_dc": "iso20-dc",
+    "iso15118_20_ac": "iso20-ac",
+    "iso15118_20_wpt": "iso20-wpt",
+    "iso15118_20_acdp": "iso20-acdp",
+}
+EXI_HEADER = 0x80  # distinguishing bits 10, no options, final version 1
+
+_roots: dict[str, dict[type, int]] = {}
+
+
+def schema_module(schema: str) -> ModuleType:
+    """The generated module of ``schema`` (e.g. ``"din"`` or ``"iso20-dc"``)."""
+    name = SCHEMAS.get(ALIASES.get(schema, schema))
+    if name is None:
+        raise ValueError(f"unknown schema {schema!r}; known: {', '.join(SCHEMAS)}")
+    return importlib.import_module(f"{__name__}.generated.{name}")
+
+
+def _module_of(message: Any) -> ModuleType:
+    mod = importlib.import_module(type(message).__module__)
+    if not hasattr(mod, "GLOBAL_ELEMENTS") or type(message) not in mod.FIELDS:
+        raise ExiEncodeError(f"{type(message).__name__} is not a generated message class")
+    return mod
+
+
+def _element_index(mod: ModuleType, table: tuple, cls: type, element: str | None) -> int:
+    matches = [i for i, row in enumerate(table)
+               if row[2] is cls and (element is None or row[1] == element)]
+    if len(matches) != 1:
+        names = [table[i][1] for i in matches]
+        raise ExiEncodeError(
+            f"cannot tell which element to encode {cls.__name__} as "
+            f"({'candidates: ' + ', '.join(names) if names else 'no element has this type'}); "
+            "pass element=")
+    return matches[0]
+
+
+def decode(data: bytes, schema: str) -> Any:
+    """Decode one EXI document (header 0x80 + one global element) of ``schema``.
+
+    Bytes after the end of the document (padding, a trailing zero byte some cars send) are
+    ignored. Any malformed input raises ``ExiDecodeError`` carrying the bit offset.
+    """
+    mod = schema_module(schema)
+    return _decode_with(mod, mod.GLOBAL_ELEMENTS, data)[1]
+
+
+def decode_element(data: bytes, schema: str) -> tuple[str, Any]:
+    """Like ``decode`` but also returns the local name of the root element."""
+    mod = schema_module(schema)
+    return _decode_with(mod, mod.GLOBAL_ELEMENTS, data)
+
+
+def _decode_with(mod: ModuleType, table: tuple, data: bytes, fragment: bool = False):
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TypeError("decode() needs bytes")
+    data = bytes(data)
+    if not data:
+        raise ExiDecodeError("empty input", 0)
+    if data[0] != EXI_HEADER:
+        raise ExiDecodeError(f"unsupported EXI header byte 0x{data[0]:02x} (expected 0x80)", 0)
+    r = Reader(data, 8)
+    try:
+        n = len(table)
+        width = (n + 1 if fragment else n).bit_length()
+        code = r.code(width, n)
+        _uri, local, _cls, dec, _enc = table[code]
+        value = dec(r)
+        if fragment:
+            r.code(width, n + 2)  # the element-fragment grammar loops until ED (code n+1)
+    except ExiDecodeError:
+        raise
+    except RecursionError:
+        raise ExiDecodeError("nesting too deep", r.p) from None
+    except Exception as exc:  # noqa: BLE001 - contract: malformed input only ever raises this
+        raise ExiDecodeError(f"malformed input ({type(exc).__name__}: {exc})", r.p) from None
+    return local, value
+
+
+def encode(message: Any, element: str | None = None) -> bytes:
+    """Encode ``message`` as a complete EXI document (header byte 0x80 included).
+
+    The root element is found from the message's class (``V2G_Message`` for DIN/ISO-2,
+    the message element for ISO-20 and AppProtocol); pass ``element`` when a type is used by
+    more than one global element.
+    """
+    mod = _module_of(message)
+    idx = _element_index(mod, mod.GLOBAL_ELEMENTS, type(message), element)
+    return _encode_with(mod.GLOBAL_ELEMENTS, idx, message, fragment=False)
+
+
+def encode_fragment(message: Any, element: str | None = None) -> bytes:
+    """EXI *element fragment* of ``message`` for XMLDSig digests (ISO 15118-2 §7.9.2.4.2).
+
+    Uses the schema-informed fragment grammar (all element declarations, global and local,
+    sorted by qname): SD, SE(element), content, ED. ``element`` names the element when its
+    type is shared (e.g. ``"SignedInfo"`` is unambiguous, body elements are too).
+    """
+    mod = _module_of(message)
+    table = mod.FRAGMENT_ELEMENTS
+    idx = _element_index(mod, table, type(message), element)
+    return _encode_with(table, idx, message, fragment=True)
+
+
+def decode_fragment(data: bytes, schema: str) -> tuple[str, Any]:
+    """Decode an element fragment produced by ``encode_fragment``: (element name, value)."""
+    mod = schema_module(schema)
+    return _decode_with(mod, mod.FRAGMENT_ELEMENTS, data, fragment=True)
+
+
+def _encode_with(table: tuple, idx: int, message: Any, fragment: bool) -> bytes:
+    n = len(table)
+    width = (n + 1 if fragment else n).bit_length()
+    w = Writer()
+    w.bits(EXI_HEADER, 8)
+    w.bits(idx, width)
+    try:
+        table[idx][4](w, message)
+    except ExiEncodeError:
+        raise
+    except RecursionError:
+        raise ExiEncodeError("message nesting too deep") from None
+    except (TypeError, ValueError, AttributeError, OverflowError) as exc:
+        raise ExiEncodeError(f"cannot encode: {type(exc).__name__}: {exc}") from None
+    if fragment:
+        w.bits(n + 1, width)  # ED
+    return w.getvalue()
+
+
+def to_dict(message: Any) -> dict:
+    """JSON-able dict: base64Binary as base64 text, hexBinary as upper-case hex."""
+    return _convert.to_dict(_module_of(message), message)
+
+
+def from_dict(schema: str, data: dict, element: str | None = None) -> Any:
+    """Build a message of ``schema`` from a dict made by ``to_dict``.
+
+    The root class is taken from ``element`` (default: the schema's usual root —
+    V2G_Message for DIN/ISO-2; for ISO-20/AppProtocol pass the message element name).
+    """
+    mod = schema_module(schema)
+    cls = _root_class(mod, schema, element)
+    return _convert.from_dict(mod, cls, data)
+
+
+def _root_class(mod: ModuleType, schema: str, element: str | None) -> type:
+    if element is None:
+        if "V2G_Message" in {row[1] for row in mod.GLOBAL_ELEMENTS}:
+            element = "V2G_Message"
+        else:
+            raise ExiEncodeError(f"schema {schema}: pass element= (the root message name)")
+    for row in mod.GLOBAL_ELEMENTS:
+        if row[1] == element and not isinstance(row[2], str):
+            return row[2]
+    raise ExiEncodeError(f"schema {schema} has no global complex element {element!r}")
+
+
+def to_xml(message: Any, element: str | None = None) -> str:
+    """The message as an XML document (namespace prefixes as in the test vectors)."""
+    mod = _module_of(message)
+    idx = _element_index(mod, mod.GLOBAL_ELEMENTS, type(message), element)
+    uri, local = mod.GLOBAL_ELEMENTS[idx][:2]
+    return etree.tostring(_convert.to_element(mod, message, uri, local), encoding="unicode")
+
+
+def from_xml(schema: str, xml: str | bytes) -> Any:
+    """Parse an XML document of ``schema`` into message classes (the root picks the class)."""
+    mod = schema_module(schema)
+    try:
+        root = etree.fromstring(xml.encode() if isinstance(xml, str) else xml)
+    except etree.XMLSyntaxError as exc:
+        raise ExiEncodeError(f"not XML: {exc}") from None
+    qname = etree.QName(root)
+    for uri, local, cls, _d, _e in mod.GLOBAL_ELEMENTS:
+        if (uri or None, local) == (qname.namespace, qname.localname) and not isinstance(
+                cls, str):
+            return _convert.from_element(mod, cls, root)
+    raise ExiEncodeError(f"{root.tag} is not a global element of schema {schema}")
+
+
+__all__ = [
+    "SCHEMAS", "ExiDecodeError", "ExiEncodeError", "ExiError", "decode", "decode_element",
+    "decode_fragment", "encode", "encode_fragment", "from_dict", "from_xml", "schema_module",
+    "to_dict", "to_xml",
+]

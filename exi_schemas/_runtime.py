@@ -1,0 +1,228 @@
+"""Bit-level EXI primitives used by the generated codecs (W3C EXI 1.0 §7.1).
+
+The reader holds the whole stream as one Python int and extracts fields with a shift and a
+mask; the writer accumulates into an int and flushes whole bytes now and then, so neither
+touches individual bytes in Python loops. Every read checks the remaining input, so a
+truncated or hostile stream ends in ``ExiDecodeError`` with the bit offset, never in an
+IndexError or an endless loop.
+"""
+
+from __future__ import annotations
+
+
+class ExiError(Exception):
+    """Base of the codec errors."""
+
+
+class ExiDecodeError(ExiError):
+    """The input is not a valid EXI stream for the schema; ``bit_offset`` says where."""
+
+    def __init__(self, message: str, bit_offset: int = 0) -> None:
+        super().__init__(f"{message} (at bit {bit_offset})")
+        self.reason = message
+        self.bit_offset = bit_offset
+
+
+class ExiEncodeError(ExiError):
+    """The message cannot be encoded (missing required field, value out of range, ...)."""
+
+
+class Reader:
+    """MSB-first bit reader over ``data``."""
+
+    __slots__ = ("v", "n", "p")
+
+    def __init__(self, data: bytes, start_bit: int = 0) -> None:
+        self.v = int.from_bytes(data, "big")
+        self.n = len(data) * 8
+        self.p = start_bit
+
+    def fail(self, message: str):
+        raise ExiDecodeError(message, self.p)
+
+    def bits(self, k: int) -> int:
+        p = self.p + k
+        if p > self.n:
+            raise ExiDecodeError("unexpected end of stream", self.p)
+        self.p = p
+        return (self.v >> (self.n - p)) & ((1 << k) - 1)
+
+    def code(self, k: int, limit: int) -> int:
+        """An event code of ``k`` bits; codes >= ``limit`` are second-level or invalid."""
+        p = self.p + k
+        if p > self.n:
+            raise ExiDecodeError("unexpected end of stream", self.p)
+        c = (self.v >> (self.n - p)) & ((1 << k) - 1)
+        if c >= limit:
+            raise ExiDecodeError(
+                "unsupported second-level event (xsi:type/xsi:nil/undeclared content)"
+                if c == limit else f"invalid event code {c}", self.p)
+        self.p = p
+        return c
+
+    def zero(self, k: int, what: str) -> None:
+        """A one-production state: the code must be 0 (anything else is second level)."""
+        p = self.p + k
+        if p > self.n:
+            raise ExiDecodeError("unexpected end of stream", self.p)
+        if (self.v >> (self.n - p)) & ((1 << k) - 1):
+            raise ExiDecodeError(f"expected {what}", self.p)
+        self.p = p
+
+    def uint(self) -> int:
+        """Unsigned integer: little-endian 7-bit groups, high bit = more groups follow."""
+        v = self.v
+        n = self.n
+        p = self.p
+        result = 0
+        shift = 0
+        while True:
+            if p + 8 > n:
+                raise ExiDecodeError("unexpected end of stream in unsigned integer", self.p)
+            b = (v >> (n - p - 8)) & 0xFF
+            p += 8
+            result |= (b & 0x7F) << shift
+            if b < 0x80:
+                self.p = p
+                return result
+            shift += 7
+
+    def enum(self, k: int, values: tuple[str, ...]) -> str:
+        at = self.p
+        i = self.bits(k)
+        if i >= len(values):
+            raise ExiDecodeError(f"enumeration index {i} out of range", at)
+        return values[i]
+
+    def sint(self) -> int:
+        if self.bits(1):
+            return -self.uint() - 1
+        return self.uint()
+
+    def boolean(self) -> bool:
+        return self.bits(1) == 1
+
+    def length(self, unit_bits: int) -> int:
+        """A length prefix, checked against what is left of the stream."""
+        at = self.p
+        n = self.uint()
+        if n * unit_bits > self.n - self.p:
+            raise ExiDecodeError(f"length {n} exceeds the remaining input", at)
+        return n
+
+    def binary(self) -> bytes:
+        n = self.length(8)
+        if n == 0:
+            return b""
+        return self.bits(8 * n).to_bytes(n, "big")
+
+    def string(self) -> str:
+        at = self.p
+        n = self.uint()
+        if n < 2:
+            raise ExiDecodeError("string table hit (valuePartitionCapacity is 0)", at)
+        n -= 2
+        if n * 8 > self.n - self.p:
+            raise ExiDecodeError(f"string length {n} exceeds the remaining input", at)
+        if n == 0:
+            return ""
+        start = self.p
+        raw = self.bits(8 * n).to_bytes(n, "big")
+        if max(raw) < 0x80:
+            return raw.decode("ascii")
+        self.p = start  # non-ASCII code points: decode one by one
+        chars = []
+        for _ in range(n):
+            cp = self.uint()
+            if cp > 0x10FFFF:
+                raise ExiDecodeError("invalid code point", self.p)
+            chars.append(chr(cp))
+        return "".join(chars)
+
+    def count(self, limit: int | None) -> int:
+        """A list length: at least one bit per item must remain."""
+        at = self.p
+        n = self.uint()
+        if n > self.n - self.p or (limit is not None and n > limit):
+            raise ExiDecodeError(f"list length {n} is not possible here", at)
+        return n
+
+
+class Writer:
+    """MSB-first bit writer; ``bits(value, k)`` appends ``k`` bits."""
+
+    __slots__ = ("acc", "n", "out")
+
+    def __init__(self) -> None:
+        self.acc = 0
+        self.n = 0
+        self.out = bytearray()
+
+    def bits(self, value: int, k: int) -> None:
+        self.acc = (self.acc << k) | value
+        self.n += k
+        if self.n > 512:
+            self._flush()
+
+    def _flush(self) -> None:
+        whole, rest = divmod(self.n, 8)
+        self.out += (self.acc >> rest).to_bytes(whole, "big")
+        self.acc &= (1 << rest) - 1
+        self.n = rest
+
+    def uint(self, v: int) -> None:
+        if v < 0x80:
+            if v < 0:
+                raise ExiEncodeError(f"negative value {v} for an unsigned type")
+            self.bits(v, 8)
+            return
+        acc = 0
+        k = 8
+        while v > 0x7F:  # first group (least significant 7 bits) ends up leftmost
+            acc = (acc << 8) | 0x80 | (v & 0x7F)
+            v >>= 7
+            k += 8
+        self.bits((acc << 8) | v, k)
+
+    def nbit(self, v: int, lo: int, hi: int, k: int) -> None:
+        """A bounded integer (range <= 4096) as ``k``-bit offset from the lower bound."""
+        if not lo <= v <= hi:
+            raise ExiEncodeError(f"value {v} outside [{lo}, {hi}]")
+        self.bits(v - lo, k)
+
+    def enum(self, v: str, index: dict[str, int], k: int) -> None:
+        i = index.get(v)
+        if i is None:
+            raise ExiEncodeError(f"{v!r} is not one of {sorted(index)}")
+        self.bits(i, k)
+
+    def sint(self, v: int) -> None:
+        if v < 0:
+            self.bits(1, 1)
+            self.uint(-v - 1)
+        else:
+            self.bits(0, 1)
+            self.uint(v)
+
+    def binary(self, b: bytes) -> None:
+        n = len(b)
+        self.uint(n)
+        if n:
+            self.bits(int.from_bytes(b, "big"), 8 * n)
+
+    def string(self, s: str) -> None:
+        n = len(s)
+        self.uint(n + 2)
+        if n == 0:
+            return
+        if s.isascii():
+            self.bits(int.from_bytes(s.encode("ascii"), "big"), 8 * n)
+        else:
+            for ch in s:
+                self.uint(ord(ch))
+
+    def getvalue(self) -> bytes:
+        self._flush()
+        if self.n:
+            return bytes(self.out) + bytes([(self.acc << (8 - self.n)) & 0xFF])
+        return bytes(self.out)
