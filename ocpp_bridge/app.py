@@ -1,0 +1,328 @@
+"""The bridge process: one CSMS websocket connection, one bus connection, one queue.
+
+``Bridge.run()`` runs two loops that each survive their peer going away:
+
+* the bus loop (``BusEndpoint``) receives SECC messages and dispatches them to
+  ``ocpp_bridge.bus_handlers``;
+* the CSMS loop connects with the configured security profile, boots, then runs the heartbeat
+  and the queue sender until the connection drops, and reconnects with backoff.
+
+Everything the bridge knows across restarts lives in SQLite (queue, transaction ids, seqNo),
+the device-model JSON file and the certificate store directory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import datetime as dt
+import random
+import ssl
+import time
+import uuid
+from typing import Any
+
+import websockets
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
+
+from ocpp_bridge import tls
+from ocpp_bridge.certificates import CertificateStore
+from ocpp_bridge.config import BridgeConfig
+from ocpp_bridge.device_model import DeviceModel
+from ocpp_bridge.diagnostics import CsmsOffline
+from ocpp_bridge.ocpp_io import CsmsCallError
+from ocpp_bridge.queue import TransactionQueue
+from secc.bus import contract
+from secc.bus.mqtt import BrokerConfig, BusEndpoint, BusTimeout, BusUnavailable, Will
+from secc.logs import layer_logger
+
+log = layer_logger("ocpp")
+
+SUBPROTOCOL = "ocpp2.0.1"
+
+# bus session_state.state -> OCPP ConnectorStatusEnumType
+CONNECTOR_STATUS = {"Available": "Available", "Occupied": "Occupied", "Charging": "Occupied",
+                    "Reserved": "Reserved", "Unavailable": "Unavailable", "Faulted": "Faulted"}
+
+
+def utc_now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds").replace(
+        "+00:00", "Z")
+
+
+class Bridge:
+    def __init__(self, config: BridgeConfig) -> None:
+        from ocpp_bridge import bus_handlers  # late: bus_handlers imports this module's types
+
+        self.config = config
+        csms = config.csms
+        self.queue = TransactionQueue(config.storage.queue, backoff_initial=csms.retry_initial,
+                                      backoff_max=csms.retry_max,
+                                      message_attempts=csms.message_attempts)
+        self.certificates = CertificateStore(config.storage.certificates)
+        self.device_model = DeviceModel(config.storage.queue.parent / "device_model.json")
+        self.device_model.set_local("SecurityCtrlr", "SecurityProfile", csms.security_profile)
+        self.device_model.set_local("SecurityCtrlr", "Identity", csms.station_id)
+        self.cp: Any = None
+        self.registration: str | None = None
+        self.booted = False
+        self.connector_status: dict[int, str] = {}
+        self.csms_connections = 0
+        self._queue_wake = asyncio.Event()
+        self._tasks: set[asyncio.Task] = set()
+        client_id = config.bus.client_id
+        self.bus = BusEndpoint(
+            BrokerConfig(config.bus.host, config.bus.port, config.bus.username,
+                         config.bus.password),
+            client_id,
+            will=Will(contract.BY_NAME["bridge_online"].topic,
+                      contract.encode("online", {"online": False})))
+        self.bus.set_reply_topic(contract.bridge_reply_topic(client_id))
+        self.bus.on_connect.append(self._announce)
+        bus_handlers.register(self)
+
+    # --- state ---------------------------------------------------------------------------------
+    @property
+    def online(self) -> bool:
+        """Connected and accepted by the CSMS: messages generated now are not 'offline'."""
+        return self.cp is not None and self.registration == "Accepted"
+
+    def connector_status_for(self, state: str) -> str:
+        return CONNECTOR_STATUS[state]
+
+    def spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def wake_queue(self) -> None:
+        self._queue_wake.set()
+
+    def evse_ok(self, evse_id: str | None) -> int | None:
+        if evse_id is None or not evse_id.isdigit():
+            return None
+        number = int(evse_id)
+        return number if number in self.config.station.evse_ids else None
+
+    # --- bus -----------------------------------------------------------------------------------
+    async def _announce(self) -> None:
+        await self.bus.publish(contract.BY_NAME["bridge_online"].topic, contract.encode(
+            "online", {"online": True, "since": utc_now(), "client_id": self.config.bus.client_id}),
+            retain=True)
+        await self.publish_csms_state()
+
+    async def publish_csms_state(self) -> None:
+        payload = {"connected": self.cp is not None, "registration": self.registration,
+                   "security_profile": self.config.csms.security_profile,
+                   "queued_messages": self.queue.pending(), "timestamp": utc_now()}
+        with contextlib.suppress(BusUnavailable):
+            await self.bus.publish(contract.BY_NAME["csms_connection"].topic,
+                                   contract.encode("csms_connection", payload), retain=True)
+
+    async def publish_error(self, evse_id: int | None, code: str, message: str,
+                            capability: str | None = None, session_id: str | None = None) -> None:
+        """Field diagnostic on the bus (events/error of one EVSE, or of all)."""
+        payload: dict[str, Any] = {"code": code, "message": message[:512], "timestamp": utc_now()}
+        if capability:
+            payload["capability"] = capability
+        if session_id:
+            payload["session_id"] = session_id
+        data = contract.encode("bridge_error", payload)
+        targets = [evse_id] if evse_id is not None else list(self.config.station.evse_ids)
+        for target in targets:
+            with contextlib.suppress(BusUnavailable):
+                await self.bus.publish(contract.BY_NAME["bridge_error"].topic_for(target), data)
+
+    async def command(self, evse_id: int, name: str, payload: dict[str, Any]
+                      ) -> dict[str, Any] | None:
+        """Send a command to the SECC of one EVSE; None when it does not answer."""
+        channel = contract.BY_NAME[name]
+        try:
+            raw = await self.bus.request(channel.topic_for(evse_id),
+                                         contract.encode(channel.schema, payload),
+                                         self.config.station.command_timeout)
+            reply = contract.decode_reply("command_response", raw)
+        except (BusTimeout, BusUnavailable, contract.BusPayloadError) as exc:
+            log.warning("SECC did not answer a command", extra={"evse": evse_id,
+                                                                "command": name, "error": str(exc)})
+            return None
+        return None if "error" in reply else reply
+
+    # --- CSMS ----------------------------------------------------------------------------------
+    async def call_csms(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """A direct (not queued) CSMS call; raises CsmsOffline, CsmsCallError, TimeoutError."""
+        cp = self.cp
+        if cp is None or self.registration != "Accepted":
+            raise CsmsOffline("not connected to the CSMS")
+        return await cp.call_raw(action, payload)
+
+    def enqueue_security_event(self, event_type: str, tech_info: str = "") -> None:
+        """Security events go through the persistent queue: they must reach the CSMS."""
+        payload: dict[str, Any] = {"type": event_type, "timestamp": utc_now()}
+        if tech_info:
+            payload["techInfo"] = tech_info[:255]
+        self.queue.enqueue_plain(uuid.uuid4().hex, "SecurityEventNotification", payload,
+                                 now=time.time())
+        self.wake_queue()
+
+    def _password(self) -> str:
+        return self.device_model.get("SecurityCtrlr", "BasicAuthPassword") or \
+            (self.config.csms.password or "")
+
+    def _ssl_context(self) -> ssl.SSLContext | None:
+        csms = self.config.csms
+        if csms.security_profile == 1:
+            return None
+        cert, key = csms.client_cert, csms.client_key
+        signed = self.config.storage.certificates / "ChargingStationCertificate"
+        if csms.security_profile == 3 and (signed / "chain.pem").exists():
+            cert, key = signed / "chain.pem", signed / "key.pem"  # renewed via CertificateSigned
+        return tls.client_context(csms.ca_file, cert if csms.security_profile == 3 else None,
+                                  key if csms.security_profile == 3 else None)
+
+    async def run(self) -> None:
+        self.enqueue_security_event("StartupOfTheDevice")
+        await asyncio.gather(self.bus.run(), self._csms_loop())
+
+    async def _csms_loop(self) -> None:
+        csms = self.config.csms
+        backoff = csms.retry_initial
+        url = f"{csms.url.rstrip('/')}/{csms.station_id}"
+        while True:
+            ctx = self._ssl_context()
+            try:
+                await self._csms_session(url, ctx)
+                backoff = csms.retry_initial
+            except ssl.SSLError as exc:
+                text = tls.explain_failure(exc, ctx, url) if ctx else str(exc)
+                await self.publish_error(None, "TlsHandshakeFailed", text)
+            except InvalidStatus as exc:
+                status = exc.response.status_code
+                if status == 401:
+                    log.error("CSMS refused our credentials (HTTP 401): check csms.password / "
+                              "SecurityCtrlr.BasicAuthPassword and the station id",
+                              extra={"url": url, "station": csms.station_id})
+                else:
+                    log.error("CSMS refused the websocket upgrade",
+                              extra={"url": url, "http_status": status})
+            except (OSError, websockets.exceptions.WebSocketException, asyncio.TimeoutError,
+                    TimeoutError) as exc:
+                log.warning("CSMS connection failed or lost", extra={
+                    "url": url, "error": f"{type(exc).__name__}: {exc}",
+                    "retry_in": round(backoff, 2)})
+            finally:
+                if self.cp is not None:
+                    self.cp.cancel_requests()
+                self.cp = None
+                await self.publish_csms_state()
+            await asyncio.sleep(backoff * (0.5 + random.random()))
+            backoff = min(backoff * 2, csms.retry_max)
+
+    async def _csms_session(self, url: str, ctx: ssl.SSLContext | None) -> None:
+        from ocpp_bridge.csms_handlers import BridgeChargePoint
+
+        csms = self.config.csms
+        headers = {}
+        if csms.security_profile in (1, 2):
+            token = base64.b64encode(f"{csms.station_id}:{self._password()}".encode()).decode()
+            headers["Authorization"] = f"Basic {token}"
+        async with connect(url, subprotocols=[SUBPROTOCOL], additional_headers=headers, ssl=ctx,
+                           open_timeout=10, ping_interval=20, ping_timeout=20,
+                           max_size=2 ** 20) as ws:
+            if ws.subprotocol != SUBPROTOCOL:
+                log.warning("CSMS did not confirm the ocpp2.0.1 subprotocol",
+                            extra={"subprotocol": ws.subprotocol})
+            cp = BridgeChargePoint(csms.station_id, ws, self, csms.response_timeout)
+            self.csms_connections += 1
+            self.cp = cp
+            log.info("connected to the CSMS", extra={"url": url,
+                                                     "security_profile": csms.security_profile})
+            reader = asyncio.create_task(cp.start(), name="csms-reader")
+            work = asyncio.create_task(self._online_work(cp), name="csms-work")
+            try:
+                done, _ = await asyncio.wait({reader, work}, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    task.result()
+            finally:
+                for task in (reader, work):
+                    task.cancel()
+                for task in (reader, work):
+                    with contextlib.suppress(BaseException):
+                        await task
+
+    async def _online_work(self, cp: Any) -> None:
+        if not self.booted or self.registration != "Accepted":
+            await self.boot(cp, "PowerUp")
+        await self.publish_csms_state()
+        self.queue.reset_backoff()
+        self.wake_queue()
+        for evse_id, status in sorted(self.connector_status.items()):
+            await self.send_status(cp, evse_id, status)
+        await asyncio.gather(self._heartbeat_loop(cp), self._send_queue(cp))
+
+    async def boot(self, cp: Any, reason: str) -> None:
+        """BootNotification until Accepted (Pending/Rejected: wait the interval, retry)."""
+        station = self.config.station
+        info: dict[str, Any] = {"model": station.model[:20], "vendorName": station.vendor[:50]}
+        if station.serial_number:
+            info["serialNumber"] = station.serial_number
+        if station.firmware_version:
+            info["firmwareVersion"] = station.firmware_version
+        while True:
+            reply = await cp.call_raw("BootNotification",
+                                      {"chargingStation": info, "reason": reason})
+            self.registration = reply["status"]
+            interval = int(reply.get("interval") or 0)
+            if self.registration == "Accepted":
+                if interval > 0:
+                    self.device_model.set_local("OCPPCommCtrlr", "HeartbeatInterval", interval)
+                self.booted = True
+                log.info("CSMS accepted BootNotification", extra={"interval": interval})
+                return
+            log.warning("CSMS did not accept BootNotification yet",
+                        extra={"status": self.registration, "retry_in": interval or 10})
+            await self.publish_csms_state()
+            await asyncio.sleep(interval or 10)
+
+    async def send_status(self, cp: Any, evse_id: int, status: str) -> None:
+        await cp.call_raw("StatusNotification", {
+            "timestamp": utc_now(), "connectorStatus": status, "evseId": evse_id,
+            "connectorId": 1})
+
+    async def _heartbeat_loop(self, cp: Any) -> None:
+        while True:
+            await asyncio.sleep(self.device_model.get("OCPPCommCtrlr", "HeartbeatInterval"))
+            try:
+                await cp.call_raw("Heartbeat", {})
+            except (CsmsCallError, asyncio.TimeoutError, TimeoutError) as exc:
+                log.warning("Heartbeat failed", extra={"error": str(exc)})
+
+    async def _send_queue(self, cp: Any) -> None:
+        """Send the head of the persistent queue, in order, until the connection drops."""
+        while True:
+            head = self.queue.head()
+            now = time.time()
+            if head is None or head.next_attempt > now:
+                self._queue_wake.clear()
+                wait = 1.0 if head is None else min(head.next_attempt - now, 1.0)
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._queue_wake.wait(), wait)
+                continue
+            try:
+                await cp.call_raw(head.action, head.payload)
+            except CsmsCallError as exc:
+                self.queue.mark_failed(head.row_id, str(exc), time.time(), refused=True)
+                if head.attempts + 1 >= self.queue.message_attempts:
+                    text = (f"CSMS refused {head.action} {head.attempts + 1} times ({exc.code}); "
+                            "parked in the queue database, not deleted")
+                    log.error(text, extra={"message_id": head.message_id})
+                    await self.publish_error(None, "QueueDeadLetter", text)
+                continue
+            except (asyncio.TimeoutError, TimeoutError):
+                retry = self.queue.mark_failed(head.row_id, "timeout", time.time(), refused=False)
+                log.warning("CSMS did not answer a queued message, will retry",
+                            extra={"action": head.action, "retry_at": round(retry, 1)})
+                continue
+            self.queue.mark_sent(head.row_id)

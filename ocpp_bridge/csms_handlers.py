@@ -1,0 +1,192 @@
+"""Requests the CSMS sends to the station: one small ``@on`` handler per OCPP action.
+
+Handlers that need the SECC (charging profiles, remote start/stop) forward a command over
+the bus and answer Rejected when the SECC does not reply in ``station.command_timeout``.
+Anything not listed here is answered NotImplemented by the ``ocpp`` package.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ocpp.charge_point import snake_to_camel_case
+from ocpp.routing import after, on
+from ocpp.v201 import call_result
+from ocpp.v201.enums import Action
+
+from ocpp_bridge.certificates import CertificateError
+from ocpp_bridge.diagnostics import bus_error_for
+from ocpp_bridge.ocpp_io import CsmsCallError, RawChargePoint
+from secc.logs import layer_logger
+
+if TYPE_CHECKING:
+    from ocpp_bridge.app import Bridge
+
+log = layer_logger("ocpp")
+
+TRIGGERABLE = frozenset({"BootNotification", "Heartbeat", "StatusNotification",
+                         "SignChargingStationCertificate", "SignV2GCertificate"})
+
+
+def _ids(item: dict[str, Any]) -> tuple[str, str, str]:
+    return (item["component"]["name"], item["variable"]["name"],
+            item.get("attribute_type", "Actual"))
+
+
+class BridgeChargePoint(RawChargePoint):
+    def __init__(self, station_id: str, connection: Any, bridge: Bridge,
+                 response_timeout: float) -> None:
+        super().__init__(station_id, connection, response_timeout)
+        self.bridge = bridge
+
+    # --- device model ----------------------------------------------------------------------------
+    @on(Action.get_variables)
+    def on_get_variables(self, get_variable_data: list[dict], **_: Any):
+        results = []
+        for item in get_variable_data:
+            component, variable, attribute = _ids(item)
+            status, value = self.bridge.device_model.get_variable(component, variable, attribute)
+            result = {"attribute_status": status, "attribute_type": attribute,
+                      "component": item["component"], "variable": item["variable"]}
+            if value is not None:
+                result["attribute_value"] = value
+            results.append(result)
+        return call_result.GetVariables(get_variable_result=results)
+
+    @on(Action.set_variables)
+    def on_set_variables(self, set_variable_data: list[dict], **_: Any):
+        results = []
+        for item in set_variable_data:
+            component, variable, attribute = _ids(item)
+            status = self.bridge.device_model.set_variable(component, variable,
+                                                           item["attribute_value"], attribute)
+            if status == "Accepted" and component == "SecurityCtrlr":
+                self.bridge.enqueue_security_event("ReconfigurationOfSecurityParameters",
+                                                   f"{variable} changed")
+            results.append({"attribute_status": status, "attribute_type": attribute,
+                            "component": item["component"], "variable": item["variable"]})
+        return call_result.SetVariables(set_variable_result=results)
+
+    # --- triggers ---------------------------------------------------------------------------------
+    @on(Action.trigger_message)
+    def on_trigger_message(self, requested_message: str, **_: Any):
+        status = "Accepted" if requested_message in TRIGGERABLE else "NotImplemented"
+        return call_result.TriggerMessage(status=status)
+
+    @after(Action.trigger_message)
+    async def after_trigger_message(self, requested_message: str, evse: dict | None = None,
+                                    **_: Any) -> None:
+        try:
+            if requested_message == "BootNotification":
+                await self.bridge.boot(self, "Triggered")
+            elif requested_message == "Heartbeat":
+                await self.call_raw("Heartbeat", {})
+            elif requested_message == "StatusNotification":
+                for evse_id, status in sorted(self.bridge.connector_status.items()):
+                    if evse is None or evse.get("id") == evse_id:
+                        await self.bridge.send_status(self, evse_id, status)
+            elif requested_message == "SignChargingStationCertificate":
+                await self._sign_certificate("ChargingStationCertificate")
+            elif requested_message == "SignV2GCertificate":
+                await self._sign_certificate("V2GCertificate")
+        except (CsmsCallError, TimeoutError) as exc:
+            log.warning("triggered message failed", extra={"message": requested_message,
+                                                           "error": str(exc)})
+
+    async def _sign_certificate(self, certificate_type: str) -> None:
+        model = self.bridge.device_model
+        if certificate_type == "V2GCertificate":
+            common_name = model.get("ISO15118Ctrlr", "SeccId") or self.id
+            organization = model.get("ISO15118Ctrlr", "OrganizationName")
+        else:
+            common_name = self.id
+            organization = model.get("SecurityCtrlr", "OrganizationName")
+        csr = self.bridge.certificates.make_csr(certificate_type, common_name, organization,
+                                                model.get("ISO15118Ctrlr", "CountryName"))
+        try:
+            reply = await self.call_raw("SignCertificate", {"csr": csr,
+                                                            "certificateType": certificate_type})
+        except CsmsCallError as exc:
+            code, message, capability = bus_error_for(exc, "SignCertificate")
+            log.error(message, extra={"capability": capability})
+            return
+        log.info("SignCertificate answered", extra={"status": reply["status"],
+                                                    "type": certificate_type})
+
+    # --- certificates -----------------------------------------------------------------------------
+    @on(Action.certificate_signed)
+    def on_certificate_signed(self, certificate_chain: str,
+                              certificate_type: str = "ChargingStationCertificate", **_: Any):
+        try:
+            self.bridge.certificates.install_signed(certificate_type, certificate_chain)
+        except CertificateError as exc:
+            log.warning("CertificateSigned rejected", extra={"error": str(exc)})
+            self.bridge.enqueue_security_event("InvalidChargingStationCertificate", str(exc))
+            return call_result.CertificateSigned(status="Rejected")
+        return call_result.CertificateSigned(status="Accepted")
+
+    @on(Action.install_certificate)
+    def on_install_certificate(self, certificate_type: str, certificate: str, **_: Any):
+        status = self.bridge.certificates.install_root(certificate_type, certificate)
+        return call_result.InstallCertificate(status=status)
+
+    @on(Action.delete_certificate)
+    def on_delete_certificate(self, certificate_hash_data: dict, **_: Any):
+        wanted = snake_to_camel_case(certificate_hash_data)
+        return call_result.DeleteCertificate(status=self.bridge.certificates.delete(wanted))
+
+    @on(Action.get_installed_certificate_ids)
+    def on_get_installed_certificate_ids(self, certificate_type: list[str] | None = None,
+                                         **_: Any):
+        chains = self.bridge.certificates.installed_ids(certificate_type)
+        if not chains:
+            return call_result.GetInstalledCertificateIds(status="NotFound")
+        return call_result.GetInstalledCertificateIds(status="Accepted",
+                                                      certificate_hash_data_chain=chains)
+
+    # --- smart charging and remote control --------------------------------------------------------
+    @on(Action.set_charging_profile)
+    async def on_set_charging_profile(self, evse_id: int, charging_profile: dict, **_: Any):
+        targets = list(self.bridge.config.station.evse_ids) if evse_id == 0 else [evse_id]
+        if any(t not in self.bridge.config.station.evse_ids for t in targets):
+            return call_result.SetChargingProfile(status="Rejected")
+        profile = snake_to_camel_case(charging_profile)
+        statuses = []
+        for target in targets:
+            reply = await self.bridge.command(target, "set_charging_profile",
+                                              {"charging_profile": profile})
+            statuses.append(reply["status"] if reply else "Rejected")
+        accepted = all(s == "Accepted" for s in statuses)
+        return call_result.SetChargingProfile(status="Accepted" if accepted else "Rejected")
+
+    @on(Action.request_start_transaction)
+    async def on_request_start_transaction(self, id_token: dict, remote_start_id: int,
+                                           evse_id: int | None = None,
+                                           charging_profile: dict | None = None, **_: Any):
+        target = evse_id or self.bridge.config.station.evse_ids[0]
+        if target not in self.bridge.config.station.evse_ids:
+            return call_result.RequestStartTransaction(status="Rejected")
+        command: dict[str, Any] = {"remote_start_id": remote_start_id,
+                                   "id_token": {"id_token": id_token["id_token"],
+                                                "type": id_token["type"]}}
+        if charging_profile:
+            command["charging_profile"] = snake_to_camel_case(charging_profile)
+        reply = await self.bridge.command(target, "request_start_transaction", command)
+        status = reply["status"] if reply else "Rejected"
+        transaction_id = None
+        if reply and reply.get("session_id"):
+            transaction_id = self.bridge.queue.transaction_of(target, reply["session_id"])
+        return call_result.RequestStartTransaction(status=status, transaction_id=transaction_id)
+
+    @on(Action.request_stop_transaction)
+    async def on_request_stop_transaction(self, transaction_id: str, **_: Any):
+        found = self.bridge.queue.session_of(transaction_id)
+        if found is None:
+            log.info("RequestStopTransaction for an unknown transaction",
+                     extra={"transaction_id": transaction_id})
+            return call_result.RequestStopTransaction(status="Rejected")
+        evse_id, session_id = found
+        reply = await self.bridge.command(evse_id, "request_stop_transaction",
+                                          {"session_id": session_id,
+                                           "transaction_id": transaction_id})
+        return call_result.RequestStopTransaction(status=reply["status"] if reply else "Rejected")

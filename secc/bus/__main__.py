@@ -1,0 +1,5 @@
+import sys
+
+from secc.bus.contract import main
+
+sys.exit(main())

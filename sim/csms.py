@@ -1,0 +1,445 @@
+"""A test CSMS: a real OCPP 2.0.1 server over ws/wss on localhost, with scenario controls.
+
+* ``TestCsms(passwords={"CS1": "secret"}, tls=CsmsPki(...).server_tls(...))`` serves
+  ``ws(s)://127.0.0.1:<port>/ocpp/<station id>``; SP1/SP2 check HTTP basic auth, SP3 requires a
+  client certificate whose CN is the station id.
+* ``behave(action, mode, payload=None)``: ``accept`` (default answers), ``reject``,
+  ``timeout`` (never answers), ``not_implemented`` / ``not_supported`` (CALLERROR), ``pending``
+  (BootNotification only), or ``payload`` to answer with exactly that camelCase payload.
+* ``received`` records every CALL the station sent (action, camelCase payload) in order;
+  ``events`` records connects/disconnects. ``call(station, action, payload)`` sends a
+  CSMS-initiated request. ``disconnect()``, ``stop()``/``start()`` (same port) simulate
+  network loss and a CSMS restart.
+* ``CsmsPki`` makes the CSMS's own PKI: root, server certificate (SAN localhost/127.0.0.1),
+  a station CA and station client certificates, and a stranger root for negative tests.
+
+Run standalone for the demo: ``python -m sim.csms --port 9000 --station CS1 --password secret``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import contextlib
+import datetime as dt
+import ipaddress
+import json
+import ssl
+import time
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from ocpp.charge_point import camel_to_snake_case
+from ocpp.exceptions import NotImplementedError as OcppNotImplemented
+from ocpp.exceptions import NotSupportedError as OcppNotSupported
+from ocpp.messages import MessageType
+from ocpp.routing import on
+from ocpp.v201 import call_result
+from ocpp.v201.enums import Action
+from websockets.asyncio.server import ServerConnection, serve
+
+from ocpp_bridge.ocpp_io import RawChargePoint, validate_ocpp
+from secc.logs import layer_logger
+
+log = layer_logger("sim")
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+# --- PKI ------------------------------------------------------------------------------------------
+def _pem(cert: x509.Certificate) -> bytes:
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption())
+
+
+def _cert(subject: str, key, issuer_name: x509.Name | None, issuer_key, *, ca: bool,
+          eku: list | None = None, san: list | None = None) -> x509.Certificate:
+    now = dt.datetime.now(dt.timezone.utc)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject),
+                      x509.NameAttribute(NameOID.ORGANIZATION_NAME, "pysecc test CSMS")])
+    builder = (x509.CertificateBuilder().subject_name(name)
+               .issuer_name(issuer_name or name).public_key(key.public_key())
+               .serial_number(x509.random_serial_number())
+               .not_valid_before(now - dt.timedelta(days=1))
+               .not_valid_after(now + dt.timedelta(days=365))
+               .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+               .add_extension(x509.KeyUsage(digital_signature=not ca, content_commitment=False,
+                                            key_encipherment=False, data_encipherment=False,
+                                            key_agreement=not ca, key_cert_sign=ca,
+                                            crl_sign=ca, encipher_only=False,
+                                            decipher_only=False), critical=True))
+    if eku:
+        builder = builder.add_extension(x509.ExtendedKeyUsage(eku), critical=False)
+    if san:
+        builder = builder.add_extension(x509.SubjectAlternativeName(san), critical=False)
+    return builder.sign(issuer_key, hashes.SHA256())
+
+
+@dataclass
+class CsmsPki:
+    """The CSMS's TLS PKI (not ISO 15118's): root, server cert, station CA, client certs."""
+
+    directory: Path
+
+    def __post_init__(self) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.root_key = ec.generate_private_key(ec.SECP256R1())
+        self.root = _cert("CSMS Root CA", self.root_key, None, self.root_key, ca=True)
+        self.server_key = ec.generate_private_key(ec.SECP256R1())
+        self.server = _cert("localhost", self.server_key, self.root.subject, self.root_key,
+                            ca=False, eku=[ExtendedKeyUsageOID.SERVER_AUTH],
+                            san=[x509.DNSName("localhost"),
+                                 x509.IPAddress(ipaddress.ip_address("127.0.0.1"))])
+        self.station_ca_key = ec.generate_private_key(ec.SECP256R1())
+        self.station_ca = _cert("Station CA", self.station_ca_key, None, self.station_ca_key,
+                                ca=True)
+        stranger_key = ec.generate_private_key(ec.SECP256R1())
+        self.stranger_root = _cert("Stranger Root CA", stranger_key, None, stranger_key, ca=True)
+        self.files = {"root": self.directory / "csms_root.pem",
+                      "stranger_root": self.directory / "stranger_root.pem",
+                      "server_chain": self.directory / "csms_server.pem",
+                      "server_key": self.directory / "csms_server.key",
+                      "station_ca": self.directory / "station_ca.pem"}
+        self.files["root"].write_bytes(_pem(self.root))
+        self.files["stranger_root"].write_bytes(_pem(self.stranger_root))
+        self.files["server_chain"].write_bytes(_pem(self.server))
+        self.files["server_key"].write_bytes(_key_pem(self.server_key))
+        self.files["station_ca"].write_bytes(_pem(self.station_ca))
+
+    def station_credentials(self, station_id: str) -> tuple[Path, Path]:
+        """Client certificate (CN = station id) for security profile 3: (chain, key)."""
+        key = ec.generate_private_key(ec.SECP256R1())
+        cert = _cert(station_id, key, self.station_ca.subject, self.station_ca_key, ca=False,
+                     eku=[ExtendedKeyUsageOID.CLIENT_AUTH])
+        chain, key_path = (self.directory / f"{station_id}.pem",
+                           self.directory / f"{station_id}.key")
+        chain.write_bytes(_pem(cert))
+        key_path.write_bytes(_key_pem(key))
+        return chain, key_path
+
+    def sign_csr(self, csr_pem: str) -> str:
+        """What a CSMS does with SignCertificate: issue a certificate for the CSR."""
+        csr = x509.load_pem_x509_csr(csr_pem.encode())
+        now = dt.datetime.now(dt.timezone.utc)
+        cert = (x509.CertificateBuilder().subject_name(csr.subject)
+                .issuer_name(self.station_ca.subject).public_key(csr.public_key())
+                .serial_number(x509.random_serial_number())
+                .not_valid_before(now - dt.timedelta(minutes=5))
+                .not_valid_after(now + dt.timedelta(days=365))
+                .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+                .sign(self.station_ca_key, hashes.SHA256()))
+        return (_pem(cert) + _pem(self.station_ca)).decode()
+
+    def server_tls(self, *, require_client_cert: bool = False,
+                   minimum_version: ssl.TLSVersion = ssl.TLSVersion.TLSv1_2) -> ssl.SSLContext:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.minimum_version = minimum_version
+        ctx.load_cert_chain(self.files["server_chain"], self.files["server_key"])
+        if require_client_cert:
+            ctx.verify_mode = ssl.CERT_REQUIRED
+            ctx.load_verify_locations(self.files["station_ca"])
+        return ctx
+
+
+# --- behaviour ------------------------------------------------------------------------------------
+@dataclass
+class Received:
+    station_id: str
+    action: str
+    payload: dict[str, Any]
+    at: float
+
+
+@dataclass
+class Behaviour:
+    mode: str = "accept"
+    payload: dict[str, Any] | None = None
+
+
+def _default_answer(action: str, request: dict[str, Any], mode: str) -> dict[str, Any]:
+    """What the test CSMS answers per action (``mode`` is accept or reject)."""
+    ok = mode == "accept"
+    if action == "BootNotification":
+        status = {"accept": "Accepted", "reject": "Rejected", "pending": "Pending"}[mode]
+        return {"currentTime": _now(), "interval": 300 if ok else 1, "status": status}
+    if action == "Heartbeat":
+        return {"currentTime": _now()}
+    if action == "Authorize":
+        answer: dict[str, Any] = {"idTokenInfo": {"status": "Accepted" if ok else "Invalid"}}
+        if "certificate" in request or "iso15118CertificateHashData" in request:
+            answer["certificateStatus"] = "Accepted" if ok else "CertificateRevoked"
+        return answer
+    if action == "TransactionEvent":
+        if "idToken" in request:
+            return {"idTokenInfo": {"status": "Accepted" if ok else "Invalid"}}
+        return {}
+    if action == "Get15118EVCertificate":
+        return {"status": "Accepted" if ok else "Failed",
+                "exiResponse": base64.b64encode(b"\x80\x98" * 64).decode() if ok else ""}
+    if action == "GetCertificateStatus":
+        return {"status": "Accepted", "ocspResult": base64.b64encode(b"ocsp").decode()} if ok \
+            else {"status": "Failed"}
+    if action in ("SignCertificate",):
+        return {"status": "Accepted" if ok else "Rejected"}
+    if action == "NotifyEVChargingNeeds":
+        return {"status": "Accepted" if ok else "Rejected"}
+    if action == "NotifyEVChargingSchedule":
+        return {"status": "Accepted" if ok else "Rejected"}
+    return {}  # StatusNotification, MeterValues, SecurityEventNotification
+
+
+class CsmsStation(RawChargePoint):
+    """The CSMS's view of one connected station: records, then answers per behaviour."""
+
+    def __init__(self, station_id: str, connection: ServerConnection, csms: TestCsms) -> None:
+        super().__init__(station_id, connection, response_timeout=csms.response_timeout)
+        self.csms = csms
+
+    async def _route(self, raw: str | bytes) -> None:
+        with contextlib.suppress(Exception):
+            doc = json.loads(raw)
+            if isinstance(doc, list) and len(doc) == 4 and doc[0] == MessageType.Call:
+                self.csms.received.append(Received(self.id, doc[2], doc[3], time.time()))
+        await super()._route(raw)
+
+    async def _answer(self, action: str, request: dict[str, Any]) -> Any:
+        behaviour = self.csms.behaviours.get(action, Behaviour())
+        if behaviour.mode == "timeout":
+            await asyncio.sleep(3600)
+        if behaviour.mode == "not_implemented":
+            raise OcppNotImplemented(details={"cause": f"test CSMS: {action} not implemented"})
+        if behaviour.mode == "not_supported":
+            raise OcppNotSupported(details={"cause": f"test CSMS: {action} not supported"})
+        payload = behaviour.payload if behaviour.payload is not None else \
+            _default_answer(action, request, behaviour.mode)
+        return getattr(call_result, action)(**camel_to_snake_case(payload))
+
+    def _last(self, action: str) -> dict[str, Any]:
+        for item in reversed(self.csms.received):
+            if item.action == action and item.station_id == self.id:
+                return item.payload
+        return {}
+
+    @on(Action.boot_notification)
+    async def on_boot(self, **_: Any):
+        return await self._answer("BootNotification", self._last("BootNotification"))
+
+    @on(Action.heartbeat)
+    async def on_heartbeat(self, **_: Any):
+        return await self._answer("Heartbeat", {})
+
+    @on(Action.status_notification)
+    async def on_status(self, **_: Any):
+        return await self._answer("StatusNotification", {})
+
+    @on(Action.authorize)
+    async def on_authorize(self, **_: Any):
+        return await self._answer("Authorize", self._last("Authorize"))
+
+    @on(Action.transaction_event)
+    async def on_transaction_event(self, **_: Any):
+        return await self._answer("TransactionEvent", self._last("TransactionEvent"))
+
+    @on(Action.meter_values)
+    async def on_meter_values(self, **_: Any):
+        return await self._answer("MeterValues", {})
+
+    @on(Action.security_event_notification)
+    async def on_security_event(self, **_: Any):
+        return await self._answer("SecurityEventNotification", {})
+
+    # exiResponse may exceed the package's 7500-char schema: validate with our relaxed one
+    @on(Action.get_15118_ev_certificate, skip_schema_validation=True)
+    async def on_get_15118_ev_certificate(self, **_: Any):
+        request = self._last("Get15118EVCertificate")
+        validate_ocpp("Get15118EVCertificate", MessageType.Call, request)
+        answer = await self._answer("Get15118EVCertificate", request)
+        return answer
+
+    @on(Action.get_certificate_status)
+    async def on_get_certificate_status(self, **_: Any):
+        return await self._answer("GetCertificateStatus", {})
+
+    @on(Action.sign_certificate)
+    async def on_sign_certificate(self, csr: str, certificate_type: str = "", **_: Any):
+        answer = await self._answer("SignCertificate", {})
+        if self.csms.pki is not None and answer.status == "Accepted" and self.csms.auto_sign:
+            chain = self.csms.pki.sign_csr(csr)
+            self.csms.spawn(self.call_raw("CertificateSigned", {
+                "certificateChain": chain,
+                "certificateType": certificate_type or "ChargingStationCertificate"}))
+        return answer
+
+    @on(Action.notify_ev_charging_needs)
+    async def on_notify_ev_charging_needs(self, **_: Any):
+        return await self._answer("NotifyEVChargingNeeds", {})
+
+    @on(Action.notify_ev_charging_schedule)
+    async def on_notify_ev_charging_schedule(self, **_: Any):
+        return await self._answer("NotifyEVChargingSchedule", {})
+
+
+@dataclass
+class TestCsms:
+    __test__ = False
+
+    host: str = "127.0.0.1"
+    port: int = 0
+    passwords: dict[str, str] = field(default_factory=dict)   # SP1/SP2 basic auth
+    tls: ssl.SSLContext | None = None
+    require_client_cert: bool = False                         # SP3: CN must be the station id
+    pki: CsmsPki | None = None
+    auto_sign: bool = True
+    response_timeout: float = 10.0
+    received: list[Received] = field(default_factory=list)
+    events: list[tuple[str, str, float]] = field(default_factory=list)
+    behaviours: dict[str, Behaviour] = field(default_factory=dict)
+    stations: dict[str, CsmsStation] = field(default_factory=dict)
+    _server: Any = None
+    _tasks: set[asyncio.Task] = field(default_factory=set)
+
+    @property
+    def url(self) -> str:
+        return f"{'wss' if self.tls else 'ws'}://{'localhost' if self.tls else self.host}:" \
+               f"{self.port}/ocpp"
+
+    def behave(self, action: str, mode: str = "accept",
+               payload: dict[str, Any] | None = None) -> None:
+        self.behaviours[action] = Behaviour(mode, payload)
+
+    def spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def actions(self, station_id: str | None = None) -> list[str]:
+        return [r.action for r in self.received if station_id in (None, r.station_id)]
+
+    def messages(self, action: str) -> list[dict[str, Any]]:
+        return [r.payload for r in self.received if r.action == action]
+
+    async def wait_for(self, action: str, count: int = 1, timeout: float = 10.0
+                       ) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = self.messages(action)
+            if len(found) >= count:
+                return found
+            await asyncio.sleep(0.02)
+        raise TimeoutError(f"CSMS got {len(self.messages(action))} {action}, wanted {count}; "
+                           f"received so far: {self.actions()}")
+
+    async def wait_connected(self, station_id: str, timeout: float = 10.0) -> CsmsStation:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if station_id in self.stations:
+                return self.stations[station_id]
+            await asyncio.sleep(0.02)
+        raise TimeoutError(f"station {station_id} did not connect; events: {self.events}")
+
+    async def call(self, station_id: str, action: str, payload: dict[str, Any]
+                   ) -> dict[str, Any]:
+        return await self.stations[station_id].call_raw(action, payload)
+
+    # --- server ---------------------------------------------------------------------------------
+    def _check_request(self, connection: ServerConnection, request: Any) -> Any:
+        station_id = request.path.rstrip("/").rsplit("/", 1)[-1]
+        if not request.path.startswith("/ocpp/") or not station_id:
+            return connection.respond(HTTPStatus.NOT_FOUND, "unknown path\n")
+        if self.require_client_cert:
+            peer = connection.transport.get_extra_info("ssl_object").getpeercert()
+            cn = dict(x[0] for x in peer.get("subject", ())).get("commonName") if peer else None
+            if cn != station_id:
+                self.events.append(("refused", station_id, time.time()))
+                return connection.respond(HTTPStatus.UNAUTHORIZED, "certificate CN mismatch\n")
+            return None
+        header = request.headers.get("Authorization", "")
+        expected = self.passwords.get(station_id)
+        if expected is None:
+            return connection.respond(HTTPStatus.NOT_FOUND, "unknown station\n")
+        token = base64.b64encode(f"{station_id}:{expected}".encode()).decode()
+        if header != f"Basic {token}":
+            self.events.append(("refused", station_id, time.time()))
+            return connection.respond(HTTPStatus.UNAUTHORIZED, "bad credentials\n")
+        return None
+
+    async def _serve_station(self, connection: ServerConnection) -> None:
+        station_id = connection.request.path.rstrip("/").rsplit("/", 1)[-1]
+        station = CsmsStation(station_id, connection, self)
+        self.stations[station_id] = station
+        self.events.append(("connected", station_id, time.time()))
+        try:
+            await station.start()
+        except Exception:  # noqa: BLE001 - ConnectionClosed and friends end the session
+            pass
+        finally:
+            station.cancel_requests()
+            if self.stations.get(station_id) is station:
+                del self.stations[station_id]
+            self.events.append(("disconnected", station_id, time.time()))
+
+    async def start(self) -> TestCsms:
+        self._server = await serve(self._serve_station, self.host, self.port,
+                                   subprotocols=["ocpp2.0.1"], ssl=self.tls,
+                                   process_request=self._check_request, max_size=2 ** 20,
+                                   ping_interval=None)
+        self.port = self._server.sockets[0].getsockname()[1]
+        log.info("test CSMS listening", extra={"url": self.url})
+        return self
+
+    async def disconnect(self) -> None:
+        """Drop every station connection (the server keeps listening)."""
+        for station in list(self.stations.values()):
+            with contextlib.suppress(Exception):
+                await station._connection.close()
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._server.wait_closed(), 5)
+            self._server = None
+        for task in list(self._tasks):
+            task.cancel()
+
+    async def __aenter__(self) -> TestCsms:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+
+async def _main(args: argparse.Namespace) -> None:
+    csms = TestCsms(port=args.port, passwords={args.station: args.password})
+    await csms.start()
+    print(f"test CSMS at {csms.url}/{args.station}", flush=True)
+    await asyncio.Future()
+
+
+def main() -> None:
+    from secc.logs import setup_logging
+
+    parser = argparse.ArgumentParser(prog="python -m sim.csms")
+    parser.add_argument("--port", type=int, default=9000)
+    parser.add_argument("--station", default="CS1")
+    parser.add_argument("--password", default="pysecc-test-password")
+    setup_logging("kv", "INFO")
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_main(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()

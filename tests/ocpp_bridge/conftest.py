@@ -1,0 +1,23 @@
+from __future__ import annotations
+
+import pytest
+
+from secc.testing.broker import MosquittoBroker, find_mosquitto
+from sim.csms import TestCsms
+from bridge_harness import BUS_PASSWORD, BUS_USER, PASSWORD, STATION
+
+
+@pytest.fixture(scope="module")
+def bus_broker():
+    if find_mosquitto() is None:
+        pytest.skip("mosquitto is not installed; `make install` installs it")
+    with MosquittoBroker(username=BUS_USER, password=BUS_PASSWORD) as broker:
+        yield broker
+
+
+@pytest.fixture
+async def csms():
+    server = TestCsms(passwords={STATION: PASSWORD}, response_timeout=3.0)
+    await server.start()
+    yield server
+    await server.stop()

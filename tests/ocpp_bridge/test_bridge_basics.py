@@ -1,0 +1,57 @@
+"""Boot, heartbeat, status, authorize and transaction events through the real bus and CSMS."""
+
+from __future__ import annotations
+
+import asyncio
+
+from bridge_harness import bridge_config, online_bridge, running_bridge, secc_config
+
+from secc.authorization import AuthorizationRequest, AuthorizationStatus
+from secc.bus.authorizer import BusAuthorizer
+from secc.bus.client import SeccBusClient, reading, sample, utc_now
+
+
+async def test_bridge_boots_and_reports_status_of_the_evse(tmp_path, bus_broker, csms):
+    async with running_bridge(bridge_config(tmp_path, bus_broker, csms)) as bridge:
+        async with SeccBusClient(secc_config(tmp_path, bus_broker)) as secc:
+            await online_bridge(bridge, csms)
+            await secc.wait_connected()
+            await secc.publish_state("Occupied", session_id="aa01")
+            statuses = await csms.wait_for("StatusNotification")
+    boot = csms.messages("BootNotification")[0]
+    assert boot["chargingStation"]["vendorName"] == "pysecc"
+    assert statuses[-1]["connectorStatus"] == "Occupied"
+    assert statuses[-1]["evseId"] == 1
+
+
+async def test_eim_authorize_accepted_via_bus_authorizer(tmp_path, bus_broker, csms):
+    async with running_bridge(bridge_config(tmp_path, bus_broker, csms)) as bridge:
+        async with SeccBusClient(secc_config(tmp_path, bus_broker)) as secc:
+            await online_bridge(bridge, csms)
+            await secc.wait_connected()
+            decision = await BusAuthorizer(secc).authorize(
+                AuthorizationRequest("1", "aa02", "04A1B2C3D4", "ISO14443"))
+    assert decision.status is AuthorizationStatus.ACCEPTED
+    assert csms.messages("Authorize")[0]["idToken"] == {"idToken": "04A1B2C3D4",
+                                                        "type": "ISO14443"}
+
+
+async def test_transaction_events_reach_csms_in_order_with_seqno(tmp_path, bus_broker, csms):
+    async with running_bridge(bridge_config(tmp_path, bus_broker, csms)) as bridge:
+        async with SeccBusClient(secc_config(tmp_path, bus_broker)) as secc:
+            await online_bridge(bridge, csms)
+            await secc.send_transaction_event("Started", "aa03", "CablePluggedIn",
+                                              charging_state="EVConnected")
+            await secc.send_meter_values([reading(utc_now(), [
+                sample("Energy.Active.Import.Register", 1000.0, unit="Wh")])], session_id="aa03")
+            await secc.send_transaction_event("Ended", "aa03", "EVDeparted",
+                                              stopped_reason="EVDisconnected")
+            await secc.flush(10)
+            events = await csms.wait_for("TransactionEvent", 3)
+    assert [e["eventType"] for e in events] == ["Started", "Updated", "Ended"]
+    assert [e["seqNo"] for e in events] == [0, 1, 2]
+    assert len({e["transactionInfo"]["transactionId"] for e in events}) == 1
+    assert events[1]["triggerReason"] == "MeterValuePeriodic"
+    assert events[1]["meterValue"][0]["sampledValue"][0]["value"] == 1000.0
+    assert not any(e.get("offline") for e in events)
+    await asyncio.sleep(0)
