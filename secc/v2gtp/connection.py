@@ -35,6 +35,13 @@ log = layer_logger("v2gtp")
 READ_CHUNK = 64 * 1024
 
 
+class _Default:
+    """Marker type: "use the connection's read_timeout"."""
+
+
+DEFAULT = _Default()
+
+
 class V2GTPConnection:
     """Messages in, messages out, on one TCP or TLS stream.
 
@@ -93,10 +100,24 @@ class V2GTPConnection:
     def closed(self) -> bool:
         return self._closed
 
+    @property
+    def accepted_payload_types(self) -> frozenset[int]:
+        return self._decoder.accepted_payload_types
+
+    def restrict_payload_types(self, payload_types: Iterable[int]) -> None:
+        """Narrow what is accepted once the protocol is known (after SupportedAppProtocol):
+        DIN/-2 sessions take only 0x8001; a -20 DC session 0x8002 and 0x8004, ... Messages
+        of other types are then discarded with a log line, as the standard asks."""
+        self._decoder.accepted_payload_types = frozenset(payload_types)
+
     # --- receiving ----------------------------------------------------------------------------
-    async def receive(self, timeout: float | None = ...) -> V2GTPMessage:  # type: ignore[assignment]
-        """The next complete accepted message. ``timeout`` defaults to ``read_timeout``."""
-        limit = self.read_timeout if timeout is ... else timeout
+    async def receive(self, timeout: float | None | _Default = DEFAULT) -> V2GTPMessage:
+        """The next complete accepted message.
+
+        ``timeout`` (seconds, None = wait forever) defaults to the connection's
+        ``read_timeout``; the session passes its per-state sequence timeout here.
+        """
+        limit = self.read_timeout if isinstance(timeout, _Default) else timeout
         async with self._receive_lock:
             deadline = None if limit is None else time.monotonic() + limit
             while not self._ready:

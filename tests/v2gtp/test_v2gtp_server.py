@@ -191,8 +191,8 @@ def test_second_connection_is_refused_while_a_session_is_active(veth_link):
         first = await connect_v2gtp(veth_link.ifnames["ev"], *info)
         await first.send(PayloadType.EXI, b"one")
         await first.receive(timeout=2)
-        second = await connect_v2gtp(veth_link.ifnames["ev"], *info)
-        with pytest.raises(ConnectionClosed):
+        with pytest.raises((ConnectionClosed, ConnectionError)):  # RST: at connect or later
+            second = await connect_v2gtp(veth_link.ifnames["ev"], *info)
             await second.send(PayloadType.EXI, b"two")
             await second.receive(timeout=2)
         await first.send(PayloadType.EXI, b"still")
@@ -224,3 +224,110 @@ def test_replace_policy_hands_the_evse_to_the_new_connection(veth_link):
         veth_link, echo_server(veth_link, results, busy_policy=BusyPolicy.REPLACE_OLD), ev_main)
     assert reply == b"two"
     assert results["refused"] == 0
+
+
+def test_receive_timeout_leaves_the_connection_open_for_the_session_to_decide(veth_link):
+    from secc.v2gtp import ReceiveTimeout
+
+    results: dict = {}
+
+    async def handler(connection):
+        with pytest.raises(ReceiveTimeout):
+            await connection.receive(timeout=0.2)
+        results["timed_out"] = True
+        message = await connection.receive(timeout=2)
+        await connection.send(message.payload_type, message.payload)
+        with pytest.raises(ConnectionClosed):  # peer closes: the stream ends cleanly
+            await connection.receive(timeout=2)
+        results["close_reason"] = connection.close_reason
+
+    async def secc_main(ready, ev_done):
+        server = await start_v2gtp_server(
+            V2GTPServerConfig(interface=veth_link.ifnames["secc"]), handler)
+        ready.set_result((server.link.address, server.port))
+        await wait_for_event(ev_done)
+        await asyncio.sleep(0.1)
+        await server.close()
+
+    async def ev_main(info):
+        conn = await connect_v2gtp(veth_link.ifnames["ev"], *info)
+        await asyncio.sleep(0.4)
+        await conn.send(PayloadType.EXI, b"late")
+        reply = await conn.receive(timeout=2)
+        await conn.close()
+        return reply.payload
+
+    _, reply = run_secc_and_ev(veth_link, secc_main, ev_main)
+    assert reply == b"late" and results["timed_out"]
+    assert results["close_reason"] == "peer closed the connection"
+
+
+def test_restricted_payload_types_discard_the_others(veth_link):
+    results: dict = {}
+
+    async def handler(connection):
+        connection.restrict_payload_types({PayloadType.EXI})
+        message = await connection.receive(timeout=2)
+        await connection.send(message.payload_type, message.payload)
+        results["discarded"] = connection.discarded
+
+    async def secc_main(ready, ev_done):
+        server = await start_v2gtp_server(
+            V2GTPServerConfig(interface=veth_link.ifnames["secc"]), handler)
+        ready.set_result((server.link.address, server.port))
+        await wait_for_event(ev_done)
+        await server.close()
+
+    async def ev_main(info):
+        conn = await connect_v2gtp(veth_link.ifnames["ev"], *info)
+        await asyncio.sleep(0.1)  # let the handler restrict first
+        await conn.send(PayloadType.ISO20_DC, b"-20 on a DIN session")
+        await conn.send(PayloadType.EXI, b"din")
+        reply = await conn.receive(timeout=2)
+        await conn.close()
+        return reply.payload
+
+    _, reply = run_secc_and_ev(veth_link, secc_main, ev_main)
+    assert reply == b"din" and results["discarded"] == 1
+
+
+def test_v2gtp_server_on_a_missing_interface_fails_clearly(veth_link):
+    from secc.v2gtp import InterfaceError
+
+    async def main():
+        with pytest.raises(InterfaceError, match="does not exist"):
+            await start_v2gtp_server(V2GTPServerConfig(interface="nosuchif0"), None)
+        return True
+
+    assert veth_link.run_coroutine("secc", main).result(10)
+
+
+def test_handler_crash_is_logged_and_the_server_keeps_serving(veth_link):
+    calls = []
+
+    async def handler(connection):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("session bug")
+        message = await connection.receive(timeout=2)
+        await connection.send(message.payload_type, message.payload)
+
+    async def secc_main(ready, ev_done):
+        server = await start_v2gtp_server(
+            V2GTPServerConfig(interface=veth_link.ifnames["secc"]), handler)
+        ready.set_result((server.link.address, server.port))
+        await wait_for_event(ev_done)
+        await server.close()
+
+    async def ev_main(info):
+        first = await connect_v2gtp(veth_link.ifnames["ev"], *info)
+        with pytest.raises(ConnectionClosed):
+            await first.receive(timeout=2)
+        second = await connect_v2gtp(veth_link.ifnames["ev"], *info)
+        await second.send(PayloadType.EXI, b"again")
+        reply = await second.receive(timeout=2)
+        await second.close()
+        return reply.payload
+
+    _, reply = run_secc_and_ev(veth_link, secc_main, ev_main)
+    assert reply == b"again" and len(calls) == 2
