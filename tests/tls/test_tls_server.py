@@ -224,3 +224,37 @@ def test_key_log_file_is_written_and_announced_loudly(veth_link, cert_dir, tls_l
 def test_key_logging_is_off_by_default(cert_dir):
     assert iso2_server_context(cert_dir["certs"]).keylog_filename is None
     assert iso20_server_context(cert_dir["certs"]).keylog_filename is None
+
+
+@pytest.mark.netns
+def test_silent_tcp_client_on_the_tls_port_times_out_in_the_handshake(veth_link, cert_dir):
+    import socket
+
+    server_ctx = iso2_server_context(cert_dir["certs"])
+    failures: list = []
+
+    async def secc_main(ready, ev_done):
+        server = await start_v2gtp_server(
+            V2GTPServerConfig(interface=veth_link.ifnames["secc"], ssl_context=server_ctx,
+                              handshake_timeout=0.5), lambda c: asyncio.sleep(0))
+        ready.set_result((server.link.address, server.port))
+        await wait_for_event(ev_done)
+        failures.extend(server.handshake_failures)
+        await server.close()
+
+    async def ev_main(info):
+        address, port = info
+        index = socket.if_nametoindex(veth_link.ifnames["ev"])
+        sock = socket.create_connection((f"{address}%{index}", port), timeout=2)
+        sock.settimeout(3)
+        started = asyncio.get_running_loop().time()
+        try:
+            data = await asyncio.to_thread(sock.recv, 10)  # the server hangs up on us
+        except ConnectionResetError:
+            data = b""
+        sock.close()
+        return data, asyncio.get_running_loop().time() - started
+
+    _, (data, took) = run_secc_and_ev(veth_link, secc_main, ev_main)
+    assert data == b"" and took < 2.5
+    assert failures and failures[0]["client_offer"] == "unknown (no ClientHello seen)"
