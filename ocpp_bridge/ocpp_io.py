@@ -98,7 +98,12 @@ class RawChargePoint(ChargePoint):
         if response.message_type_id == MessageType.CallError:
             raise CsmsCallError(action, response.error_code, response.error_description,
                                 response.error_details)
-        validate_ocpp(action, MessageType.CallResult, response.payload)
+        try:
+            validate_ocpp(action, MessageType.CallResult, response.payload)
+        except OCPPError as exc:
+            log.warning("CSMS sent an invalid CALLRESULT", extra={"action": action,
+                                                                  "error": str(exc.details)})
+            raise CsmsCallError(action, exc.code, f"invalid CALLRESULT: {exc.details}") from None
         return response.payload
 
     async def start(self) -> None:

@@ -1,0 +1,15 @@
+from __future__ import annotations
+
+import pytest
+
+from secc.testing.broker import MosquittoBroker, find_mosquitto
+
+BUS_USER, BUS_PASSWORD = "pysecc", "bus-secret"
+
+
+@pytest.fixture(scope="module")
+def auth_broker():
+    if find_mosquitto() is None:
+        pytest.skip("mosquitto is not installed; `make install` installs it")
+    with MosquittoBroker(username=BUS_USER, password=BUS_PASSWORD) as broker:
+        yield broker
