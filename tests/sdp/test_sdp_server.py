@@ -20,10 +20,14 @@ pytestmark = pytest.mark.netns
 
 def sdp_secc(link, stats: dict, *, delay: float = 0.0, **config):
     async def secc_main(ready, ev_done):
-        ready.set_result((await wait_for_link_local(link.ifnames["secc"])).address)
-        await asyncio.sleep(delay)
+        address = (await wait_for_link_local(link.ifnames["secc"])).address
+        if delay:  # the EV starts first and must retry
+            ready.set_result(address)
+            await asyncio.sleep(delay)
         server = await start_sdp_server(SDPServerConfig(interface=link.ifnames["secc"],
                                                         **config))
+        if not delay:
+            ready.set_result(address)
         await wait_for_event(ev_done)
         stats.update(answered=server.answered, ignored=server.ignored)
         server.close()
