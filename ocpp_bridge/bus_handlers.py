@@ -246,7 +246,13 @@ def _wrap(bridge: Bridge, channel: contract.Channel, handler: HandlerFn
                                                                "error": str(exc)})
             await reply(contract.error_payload("InvalidPayload", str(exc)))
             return
-        await handler(bridge, evse_id, payload, reply)
+        try:
+            await handler(bridge, evse_id, payload, reply)
+        except BusUnavailable:
+            raise
+        except Exception as exc:  # noqa: BLE001 - our bug: still answer, never leave it hanging
+            log.exception("bus handler failed", extra={"topic": message.topic})
+            await reply(contract.error_payload("Internal", f"{type(exc).__name__}: {exc}"))
 
     return dispatch
 

@@ -16,7 +16,7 @@ CAPABILITIES: dict[str, str] = {
     "GetCertificateStatus": "OCSP status via the CSMS (GetCertificateStatus)",
     "Authorize": "Authorize",
     "AuthorizeWithCertificate": "Plug&Charge contract validation (Authorize with "
-                                "iso15118CertificateHashData/certificate)",
+                                "certificate data)",
     "NotifyEVChargingNeeds": "ISO 15118 smart charging (NotifyEVChargingNeeds)",
     "NotifyEVChargingSchedule": "ISO 15118 smart charging (NotifyEVChargingSchedule)",
     "SignCertificate": "certificate signing (SignCertificate)",

@@ -7,7 +7,6 @@ field engineer what happened, so the session can answer the car with a proper re
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,13 +29,14 @@ ERROR_STATUS: dict[str, AuthorizationStatus] = {
 }
 
 
-def _snake(key: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", key).lower()
+OCSP_KEYS = {"hashAlgorithm": "hash_algorithm", "issuerNameHash": "issuer_name_hash",
+             "issuerKeyHash": "issuer_key_hash", "serialNumber": "serial_number",
+             "responderURL": "responder_url"}
 
 
 def _ocsp_entry(entry: dict[str, Any]) -> dict[str, Any]:
     """Accept OCPP's camelCase OCSPRequestDataType or the bus's snake_case."""
-    return {_snake(k): v for k, v in entry.items()}
+    return {OCSP_KEYS.get(k, k): v for k, v in entry.items()}
 
 
 @dataclass

@@ -73,3 +73,36 @@ async def online_bridge(bridge: Bridge, csms: TestCsms) -> None:
 
 
 __all__ = ["SeccBusClient", "bridge_config", "secc_config", "running_bridge", "wait_until"]
+
+
+class BusSpy:
+    """Records what appears on bus topics (e.g. the bridge's events/error)."""
+
+    def __init__(self, broker: MosquittoBroker, topic: str) -> None:
+        self.broker, self.topic = broker, topic
+        self.messages: list[dict] = []
+        self._ready = asyncio.Event()
+        self._task: asyncio.Task | None = None
+
+    async def _run(self) -> None:
+        import json
+
+        import aiomqtt
+
+        async with aiomqtt.Client(self.broker.host, self.broker.port, username=BUS_USER,
+                                  password=BUS_PASSWORD,
+                                  protocol=aiomqtt.ProtocolVersion.V5) as client:
+            await client.subscribe(self.topic, qos=1)
+            self._ready.set()
+            async for message in client.messages:
+                self.messages.append(json.loads(message.payload))
+
+    async def __aenter__(self) -> BusSpy:
+        self._task = asyncio.create_task(self._run())
+        await asyncio.wait_for(self._ready.wait(), 5)
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        self._task.cancel()
+        with contextlib.suppress(BaseException):
+            await self._task

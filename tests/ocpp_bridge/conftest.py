@@ -21,3 +21,15 @@ async def csms():
     await server.start()
     yield server
     await server.stop()
+
+
+@pytest.fixture
+def pysecc_logs(caplog):
+    """caplog that also sees pysecc loggers after setup_logging() turned propagation off."""
+    import logging
+
+    logger = logging.getLogger("pysecc")
+    logger.addHandler(caplog.handler)
+    caplog.set_level(logging.INFO, logger="pysecc")
+    yield caplog
+    logger.removeHandler(caplog.handler)

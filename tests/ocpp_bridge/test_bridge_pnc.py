@@ -1,0 +1,315 @@
+"""Plug & Charge, certificates, smart charging, device model and remote control against the
+test CSMS over real sockets, with the SECC on the real bus."""
+
+from __future__ import annotations
+
+import contextlib
+
+import pytest
+from bridge_harness import (
+    STATION,
+    BusSpy,
+    bridge_config,
+    online_bridge,
+    running_bridge,
+    secc_config,
+    wait_until,
+)
+from cryptography.hazmat.primitives import serialization
+
+from secc.authorization import AuthorizationRequest, AuthorizationStatus
+from secc.bus.authorizer import BusAuthorizer
+from secc.bus.client import BusRequestError, SeccBusClient
+
+OCSP = {"hashAlgorithm": "SHA256", "issuerNameHash": "ab" * 32, "issuerKeyHash": "cd" * 32,
+        "serialNumber": "1f2e", "responderURL": "http://ocsp.example/"}
+
+
+def pem_chain(test_pki) -> str:
+    leaf, subs = test_pki.contract_chain()
+    return b"".join(c.public_bytes(serialization.Encoding.PEM) for c in [leaf, *subs]).decode()
+
+
+@contextlib.asynccontextmanager
+async def system(tmp_path, bus_broker, csms, **overrides):
+    async with running_bridge(bridge_config(tmp_path, bus_broker, csms, **overrides)) as bridge:
+        async with SeccBusClient(secc_config(tmp_path, bus_broker)) as secc:
+            await online_bridge(bridge, csms)
+            await secc.wait_connected()
+            yield bridge, secc
+
+
+async def test_pnc_authorize_with_ocsp_data_sends_hash_data(tmp_path, bus_broker, csms):
+    async with system(tmp_path, bus_broker, csms) as (_, secc):
+        decision = await BusAuthorizer(secc).authorize(AuthorizationRequest(
+            "1", "s1", "DE-PYS-C12345678-X", "eMAID", ocsp_request_data=[OCSP]))
+    assert decision.status is AuthorizationStatus.ACCEPTED
+    sent = csms.messages("Authorize")[0]
+    assert sent["idToken"] == {"idToken": "DEPYSC12345678X", "type": "eMAID"}
+    assert sent["iso15118CertificateHashData"] == [OCSP]
+
+
+async def test_pnc_authorize_without_ocsp_url_falls_back_to_the_chain(
+        tmp_path, bus_broker, csms, test_pki):
+    async with system(tmp_path, bus_broker, csms) as (_, secc):
+        status = await csms.call(STATION, "InstallCertificate", {
+            "certificateType": "MORootCertificate",
+            "certificate": test_pki.mo_root.cert_pem.decode()})
+        assert status["status"] == "Accepted"
+        decision = await BusAuthorizer(secc).authorize(AuthorizationRequest(
+            "1", "s2", test_pki.emaid, "eMAID", contract_chain_pem=pem_chain(test_pki)))
+    assert decision.accepted
+    assert csms.messages("Authorize")[0]["certificate"].startswith("-----BEGIN CERTIFICATE")
+
+
+async def test_missing_mo_root_is_diagnosed_with_the_fix(tmp_path, bus_broker, csms, test_pki,
+                                                         pysecc_logs):
+    async with system(tmp_path, bus_broker, csms) as (_, secc):
+        async with BusSpy(bus_broker, "pysecc/v1/evse/1/events/error") as spy:
+            await BusAuthorizer(secc).authorize(AuthorizationRequest(
+                "1", "s3", test_pki.emaid, "eMAID", contract_chain_pem=pem_chain(test_pki)))
+            await wait_until(lambda: spy.messages, 5, "error event")
+    assert spy.messages[0]["code"] == "MissingRootCertificate"
+    assert "MO Root CA" in spy.messages[0]["message"]
+    assert any("InstallCertificate" in r.getMessage() and "MO Root CA" in r.getMessage()
+               for r in pysecc_logs.records)
+
+
+async def test_csms_without_pnc_authorize_gives_clear_error(tmp_path, bus_broker, csms,
+                                                            pysecc_logs):
+    csms.behave("Authorize", "not_implemented")
+    async with system(tmp_path, bus_broker, csms) as (_, secc):
+        async with BusSpy(bus_broker, "pysecc/v1/evse/1/events/error") as spy:
+            decision = await BusAuthorizer(secc).authorize(AuthorizationRequest(
+                "1", "s4", "DEPYSC12345678X", "eMAID", ocsp_request_data=[OCSP]))
+            await wait_until(lambda: spy.messages, 5, "error event")
+    assert decision.status is AuthorizationStatus.UNKNOWN
+    assert "Plug&Charge contract validation" in decision.reason
+    assert spy.messages[0]["code"] == "NotSupportedByCsms"
+    assert any("CSMS capability missing" in r.getMessage() for r in pysecc_logs.records)
+
+
+async def test_authorize_rejected_contract_certificate(tmp_path, bus_broker, csms):
+    csms.behave("Authorize", "reject")
+    async with system(tmp_path, bus_broker, csms) as (_, secc):
+        decision = await BusAuthorizer(secc).authorize(AuthorizationRequest(
+            "1", "s5", "DEPYSC12345678X", "eMAID", ocsp_request_data=[OCSP]))
+    assert decision.status is AuthorizationStatus.CERTIFICATE_REJECTED
+    assert "CertificateRevoked" in decision.reason
+
+
+async def test_get_15118_ev_certificate_accepts_17000_char_exi_response(tmp_path, bus_broker,
+                                                                        csms):
+    big = "QUFB" * 4250  # 17000 characters, beyond the package's bundled 7500 limit
+    csms.behave("Get15118EVCertificate", payload={"status": "Accepted", "exiResponse": big})
+    async with system(tmp_path, bus_broker, csms) as (_, secc):
+        reply = await secc.request("get_15118_ev_certificate", {
+            "session_id": "s6", "iso15118_schema_version": "urn:iso:15118:2:2013:MsgDef",
+            "action": "Install", "exi_request": "gJgAAAA="})
+    assert reply == {"status": "Accepted", "exi_response": big}
+    assert csms.messages("Get15118EVCertificate")[0]["exiRequest"] == "gJgAAAA="
+
+
+async def test_get_15118_ev_certificate_over_17000_is_refused(tmp_path, bus_broker, csms):
+    csms.behave("Get15118EVCertificate",
+                payload={"status": "Accepted", "exiResponse": "A" * 17001})
+    async with system(tmp_path, bus_broker, csms) as (_, secc):
+        with pytest.raises(BusRequestError) as info:
+            await secc.request("get_15118_ev_certificate", {
+                "session_id": "s7", "iso15118_schema_version": "x", "action": "Install",
+                "exi_request": "gJg="})
+    assert info.value.code == "CsmsRejected"
+
+
+async def test_csms_without_certificate_installation_is_diagnosed(tmp_path, bus_broker, csms,
+                                                                  pysecc_logs):
+    csms.behave("Get15118EVCertificate", "not_supported")
+    async with system(tmp_path, bus_broker, csms) as (_, secc):
+        async with BusSpy(bus_broker, "pysecc/v1/evse/1/events/error") as spy:
+            with pytest.raises(BusRequestError) as info:
+                await secc.request("get_15118_ev_certificate", {
+                    "session_id": "s8", "iso15118_schema_version": "x", "action": "Install",
+                    "exi_request": "gJg="})
+            await wait_until(lambda: spy.messages, 5, "error event")
+    assert info.value.code == "NotSupportedByCsms"
+    assert "Get15118EVCertificate" in info.value.capability
+    assert spy.messages[0]["capability"] == info.value.capability
+    assert any("CSMS capability missing: ISO 15118 certificate installation" in r.getMessage()
+               for r in pysecc_logs.records)
+
+
+async def test_get_certificate_status_returns_ocsp_result(tmp_path, bus_broker, csms):
+    async with system(tmp_path, bus_broker, csms) as (_, secc):
+        reply = await secc.request("get_certificate_status", {"ocsp_request_data": {
+            "hash_algorithm": "SHA256", "issuer_name_hash": "ab", "issuer_key_hash": "cd",
+            "serial_number": "01", "responder_url": "http://ocsp.example/"}})
+    assert reply["status"] == "Accepted" and reply["ocsp_result"]
+    assert csms.messages("GetCertificateStatus")[0]["ocspRequestData"]["responderURL"] == \
+        "http://ocsp.example/"
+
+
+async def test_smart_charging_needs_profile_and_schedule(tmp_path, bus_broker, csms):
+    profiles = []
+
+    async def on_profile(command):
+        profiles.append(command["charging_profile"])
+        return {"status": "Accepted"}
+
+    async with system(tmp_path, bus_broker, csms) as (_, secc):
+        secc.on_command("set_charging_profile", on_profile)
+        needs = await secc.request("notify_ev_charging_needs", {
+            "session_id": "s9", "charging_needs": {
+                "requestedEnergyTransfer": "DC",
+                "dcChargingParameters": {"evMaxCurrent": 200, "evMaxVoltage": 500}}})
+        profile = {"id": 7, "stackLevel": 0, "chargingProfilePurpose": "TxProfile",
+                   "chargingProfileKind": "Absolute", "transactionId": "tx-1",
+                   "chargingSchedule": [{"id": 1, "chargingRateUnit": "W",
+                                         "startSchedule": "2026-01-01T00:00:00Z",
+                                         "chargingSchedulePeriod": [
+                                             {"startPeriod": 0, "limit": 11000.0}]}]}
+        answer = await csms.call(STATION, "SetChargingProfile",
+                                 {"evseId": 1, "chargingProfile": profile})
+        schedule = await secc.request("notify_ev_charging_schedule", {
+            "session_id": "s9", "time_base": "2026-01-01T00:00:00Z",
+            "charging_schedule": profile["chargingSchedule"][0]})
+    assert needs == {"status": "Accepted"}
+    assert answer == {"status": "Accepted"}
+    assert profiles == [profile]
+    assert schedule == {"status": "Accepted"}
+    assert csms.messages("NotifyEVChargingNeeds")[0]["evseId"] == 1
+
+
+async def test_set_charging_profile_rejected_when_secc_silent(tmp_path, bus_broker, csms):
+    async with system(tmp_path, bus_broker, csms):
+        answer = await csms.call(STATION, "SetChargingProfile", {"evseId": 2, "chargingProfile": {
+            "id": 1, "stackLevel": 0, "chargingProfilePurpose": "TxDefaultProfile",
+            "chargingProfileKind": "Absolute", "chargingSchedule": [{
+                "id": 1, "chargingRateUnit": "A", "chargingSchedulePeriod": [
+                    {"startPeriod": 0, "limit": 16.0}]}]}})
+    assert answer == {"status": "Rejected"}
+
+
+async def test_install_list_delete_root_certificates(tmp_path, bus_broker, csms, test_pki):
+    async with system(tmp_path, bus_broker, csms):
+        for kind, cred in (("V2GRootCertificate", test_pki.v2g_root),
+                           ("MORootCertificate", test_pki.mo_root)):
+            answer = await csms.call(STATION, "InstallCertificate", {
+                "certificateType": kind, "certificate": cred.cert_pem.decode()})
+            assert answer["status"] == "Accepted"
+        bad = await csms.call(STATION, "InstallCertificate", {
+            "certificateType": "MORootCertificate", "certificate": "-----BEGIN nonsense"})
+        leaf = await csms.call(STATION, "InstallCertificate", {
+            "certificateType": "MORootCertificate",
+            "certificate": test_pki.contract_leaf.cert_pem.decode()})
+        listed = await csms.call(STATION, "GetInstalledCertificateIds",
+                                 {"certificateType": ["V2GRootCertificate", "MORootCertificate"]})
+        mo = [c for c in listed["certificateHashDataChain"]
+              if c["certificateType"] == "MORootCertificate"][0]
+        deleted = await csms.call(STATION, "DeleteCertificate",
+                                  {"certificateHashData": mo["certificateHashData"]})
+        again = await csms.call(STATION, "DeleteCertificate",
+                                {"certificateHashData": mo["certificateHashData"]})
+        after = await csms.call(STATION, "GetInstalledCertificateIds",
+                                {"certificateType": ["MORootCertificate"]})
+    assert bad["status"] == "Rejected" and leaf["status"] == "Rejected"
+    assert {c["certificateType"] for c in listed["certificateHashDataChain"]} == {
+        "V2GRootCertificate", "MORootCertificate"}
+    assert mo["certificateHashData"]["serialNumber"] == format(test_pki.mo_root.cert.serial_number,
+                                                               "x")
+    assert deleted["status"] == "Accepted" and again["status"] == "NotFound"
+    assert after["status"] == "NotFound"
+
+
+async def test_trigger_sign_v2g_certificate_roundtrip(tmp_path, bus_broker, csms):
+    from sim.csms import CsmsPki
+
+    csms.pki = CsmsPki(tmp_path / "csms-pki")
+    async with system(tmp_path, bus_broker, csms) as (bridge, _):
+        answer = await csms.call(STATION, "TriggerMessage", {"requestedMessage":
+                                                             "SignV2GCertificate"})
+        await csms.wait_for("SignCertificate")
+        chain_file = bridge.config.storage.certificates / "V2GCertificate" / "chain.pem"
+        await wait_until(chain_file.exists, 5, "V2G chain installed")
+        ids = await csms.call(STATION, "GetInstalledCertificateIds",
+                              {"certificateType": ["V2GCertificateChain"]})
+        unknown = await csms.call(STATION, "TriggerMessage", {"requestedMessage":
+                                                              "LogStatusNotification"})
+    assert answer == {"status": "Accepted"}
+    assert "CERTIFICATE REQUEST" in csms.messages("SignCertificate")[0]["csr"]
+    assert csms.messages("SignCertificate")[0]["certificateType"] == "V2GCertificate"
+    assert ids["certificateHashDataChain"][0]["certificateType"] == "V2GCertificateChain"
+    assert unknown == {"status": "NotImplemented"}
+
+
+async def test_certificate_signed_without_pending_csr_is_rejected(tmp_path, bus_broker, csms,
+                                                                  test_pki):
+    async with system(tmp_path, bus_broker, csms):
+        answer = await csms.call(STATION, "CertificateSigned", {
+            "certificateChain": test_pki.secc_leaf.cert_pem.decode(),
+            "certificateType": "V2GCertificate"})
+    assert answer == {"status": "Rejected"}
+
+
+async def test_get_and_set_variables_of_iso15118ctrlr(tmp_path, bus_broker, csms):
+    def item(component, variable, value=None):
+        d = {"component": {"name": component}, "variable": {"name": variable}}
+        if value is not None:
+            d["attributeValue"] = value
+        return d
+
+    async with system(tmp_path, bus_broker, csms):
+        set_answer = await csms.call(STATION, "SetVariables", {"setVariableData": [
+            item("ISO15118Ctrlr", "PnCEnabled", "false"),
+            item("ISO15118Ctrlr", "CentralContractValidationAllowed", "maybe"),
+            item("SecurityCtrlr", "SecurityProfile", "3"),
+            item("NoSuchCtrlr", "X", "1")]})
+        get_answer = await csms.call(STATION, "GetVariables", {"getVariableData": [
+            item("ISO15118Ctrlr", "PnCEnabled"), item("SecurityCtrlr", "BasicAuthPassword"),
+            item("ISO15118Ctrlr", "Nope"), item("OCPPCommCtrlr", "HeartbeatInterval")]})
+    statuses = [r["attributeStatus"] for r in set_answer["setVariableResult"]]
+    assert statuses == ["Accepted", "Rejected", "Rejected", "UnknownComponent"]
+    got = get_answer["getVariableResult"]
+    assert got[0]["attributeValue"] == "false"
+    assert got[1]["attributeStatus"] == "Rejected" and "attributeValue" not in got[1]
+    assert got[2]["attributeStatus"] == "UnknownVariable"
+    assert got[3]["attributeValue"] == "300"   # interval from the BootNotification answer
+
+
+async def test_remote_start_and_stop_reach_the_secc(tmp_path, bus_broker, csms):
+    commands = []
+
+    async def on_start(command):
+        commands.append(("start", command))
+        return {"status": "Accepted", "session_id": "s10"}
+
+    async def on_stop(command):
+        commands.append(("stop", command))
+        return {"status": "Accepted"}
+
+    async with system(tmp_path, bus_broker, csms) as (bridge, secc):
+        secc.on_command("request_start_transaction", on_start)
+        secc.on_command("request_stop_transaction", on_stop)
+        await secc.send_transaction_event("Started", "s10", "RemoteStart", remote_start_id=42)
+        await secc.flush(5)
+        started = await csms.call(STATION, "RequestStartTransaction", {
+            "remoteStartId": 42, "idToken": {"idToken": "APP1", "type": "Central"}, "evseId": 1})
+        stopped = await csms.call(STATION, "RequestStopTransaction",
+                                  {"transactionId": started["transactionId"]})
+        unknown = await csms.call(STATION, "RequestStopTransaction", {"transactionId": "nope"})
+    assert started["status"] == "Accepted"
+    assert started["transactionId"] == csms.messages("TransactionEvent")[0]["transactionInfo"][
+        "transactionId"]
+    assert commands[0] == ("start", {"remote_start_id": 42,
+                                     "id_token": {"id_token": "APP1", "type": "Central"}})
+    assert commands[1][1]["session_id"] == "s10"
+    assert stopped == {"status": "Accepted"} and unknown == {"status": "Rejected"}
+
+
+async def test_security_events_are_reported(tmp_path, bus_broker, csms):
+    async with system(tmp_path, bus_broker, csms):
+        await csms.call(STATION, "SetVariables", {"setVariableData": [{
+            "component": {"name": "SecurityCtrlr"}, "variable": {"name": "BasicAuthPassword"},
+            "attributeValue": "a-new-password-123"}]})
+        events = await csms.wait_for("SecurityEventNotification", 2)
+    assert [e["type"] for e in events] == ["StartupOfTheDevice",
+                                           "ReconfigurationOfSecurityParameters"]
