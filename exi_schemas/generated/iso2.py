@@ -6948,17 +6948,6 @@ def _e_f_duration(w: Writer, v) -> None:
     w.uint(v)
     w.bits(0, 1)
 
-def _d_f_eMAID(r: Reader):
-    r.zero(1, "characters")
-    v = r.string()
-    r.zero(1, "end of element")
-    return v
-
-def _e_f_eMAID(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.string(v)
-    w.bits(0, 1)
-
 def _d_f_intValue(r: Reader):
     r.zero(1, "characters")
     v = r.sint()
@@ -7323,7 +7312,7 @@ FRAGMENT_ELEMENTS = (
     ('urn:iso:15118:2:2013:MsgDataTypes', 'byteValue', 'int', _d_f_byteValue, _e_f_byteValue),
     ('urn:iso:15118:2:2013:MsgDataTypes', 'costKind', 'str', _d_f_costKind, _e_f_costKind),
     ('urn:iso:15118:2:2013:MsgDataTypes', 'duration', 'int', _d_f_duration, _e_f_duration),
-    ('urn:iso:15118:2:2013:MsgBody', 'eMAID', 'str', _d_f_eMAID, _e_f_eMAID),
+    ('urn:iso:15118:2:2013:MsgBody', 'eMAID', EMAIDType, _d_EMAIDType, _e_EMAIDType),
     ('urn:iso:15118:2:2013:MsgDataTypes', 'intValue', 'int', _d_f_intValue, _e_f_intValue),
     ('urn:iso:15118:2:2013:MsgDataTypes', 'physicalValue', PhysicalValueType, _d_PhysicalValueType, _e_PhysicalValueType),
     ('urn:iso:15118:2:2013:MsgDataTypes', 'shortValue', 'int', _d_f_shortValue, _e_f_shortValue),

@@ -438,7 +438,15 @@ class ModuleEmitter:
         by_q: dict[tuple, list[ElementDecl]] = {}
         for d in self.schema.all_element_decls:
             by_q.setdefault(d.qname, []).append(d)
-        return [by_q[q][0] for q in sorted(by_q, key=lambda q: (q[1], q[0]))]
+        def signable_first(d: ElementDecl) -> int:
+            # Same qname, different types (ISO-2 eMAID): the declaration XMLDSig signs is the
+            # one with an Id attribute, so its grammar is used (as libcbv2g does).
+            t = d.type
+            has_id = isinstance(t, ComplexType) and any(a.qname[1] == "Id" for a in t.attributes)
+            return 0 if has_id else 1
+
+        return [sorted(by_q[q], key=signable_first)[0]
+                for q in sorted(by_q, key=lambda q: (q[1], q[0]))]
 
     def element_codec(self, decl: ElementDecl, prefix: str) -> tuple[str, str]:
         typ = decl.type
