@@ -70,17 +70,30 @@ class V2GTPServerConfig:
     accepted_payload_types: Iterable[int] = field(default=STREAM_PAYLOAD_TYPES)
 
 
+class ConnectionSlot:
+    """The one active V2G connection of an EVSE, shared by its TCP and its TLS server so
+    that an EV cannot hold a TCP and a TLS session at the same time."""
+
+    def __init__(self) -> None:
+        self.connection: V2GTPConnection | None = None
+
+    @property
+    def busy(self) -> bool:
+        return self.connection is not None and not self.connection.closed
+
+
 class V2GTPServer:
     """A listening V2G server. Create with ``start_v2gtp_server``; ``close()`` stops it."""
 
     def __init__(self, config: V2GTPServerConfig, handler: ConnectionHandler,
-                 link: LinkLocalAddress, listener: socket.socket) -> None:
+                 link: LinkLocalAddress, listener: socket.socket,
+                 slot: ConnectionSlot | None = None) -> None:
         self.config = config
         self.link = link
         self._handler = handler
         self._listener = listener
         self.port: int = listener.getsockname()[1]
-        self._active: V2GTPConnection | None = None
+        self.slot = slot if slot is not None else ConnectionSlot()
         self._tasks: set[asyncio.Task] = set()
         self._accept_task: asyncio.Task | None = None
         self.refused = 0
@@ -96,9 +109,7 @@ class V2GTPServer:
 
     @property
     def active_connection(self) -> V2GTPConnection | None:
-        if self._active is not None and self._active.closed:
-            return None
-        return self._active
+        return self.slot.connection if self.slot.busy else None
 
     def _start(self) -> None:
         self._accept_task = asyncio.create_task(self._accept_loop(), name="v2gtp-accept")
@@ -121,7 +132,7 @@ class V2GTPServer:
             task.add_done_callback(self._tasks.discard)
 
     def _busy(self) -> bool:
-        return self.active_connection is not None
+        return self.slot.busy
 
     async def _serve(self, sock: socket.socket, peer: tuple) -> None:
         peer_text = _peer_text(peer)
@@ -140,14 +151,14 @@ class V2GTPServer:
                             extra={"peer": peer_text})
                 connection._abort()
                 return
-            old = self._active
+            old = self.slot.connection
             assert old is not None
             log.warning("new V2G connection replaces the active one",
                         extra={"peer": peer_text, "old_peer": _peer_text(old.peer)})
             old.close_reason = "replaced by a new connection"
             old._closed = True
             old._abort()
-        self._active = connection
+        self.slot.connection = connection
         log.info("V2G connection accepted", extra={
             "peer": peer_text, "tls": connection.tls_version or "no",
             **({"cipher": connection.cipher} if connection.is_tls else {})})
@@ -157,8 +168,8 @@ class V2GTPServer:
             log.exception("V2G connection handler failed", extra={"peer": peer_text})
         finally:
             await connection.close()
-            if self._active is connection:
-                self._active = None
+            if self.slot.connection is connection:
+                self.slot.connection = None
             log.info("V2G connection closed", extra={
                 "peer": peer_text, "reason": str(connection.close_reason),
                 "received": connection.messages_received, "sent": connection.messages_sent})
@@ -213,8 +224,6 @@ class V2GTPServer:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._accept_task
         self._listener.close()
-        if self._active is not None:
-            await self._active.close()
         for task in list(self._tasks):
             task.cancel()
         for task in list(self._tasks):
@@ -294,11 +303,14 @@ def _bind_listener(link: LinkLocalAddress, port: int | None) -> socket.socket:
     raise OSError(errno.EADDRINUSE, f"no free dynamic port found: {last_error}")
 
 
-async def start_v2gtp_server(config: V2GTPServerConfig,
-                             handler: ConnectionHandler) -> V2GTPServer:
-    """Wait for the PLC interface's link-local address, bind, and start accepting."""
+async def start_v2gtp_server(config: V2GTPServerConfig, handler: ConnectionHandler,
+                             slot: ConnectionSlot | None = None) -> V2GTPServer:
+    """Wait for the PLC interface's link-local address, bind, and start accepting.
+
+    Pass the same ``slot`` to the TCP and the TLS server of one EVSE.
+    """
     link = await wait_for_link_local(config.interface, timeout=config.link_timeout)
     listener = _bind_listener(link, config.port)
-    server = V2GTPServer(config, handler, link, listener)
+    server = V2GTPServer(config, handler, link, listener, slot)
     server._start()
     return server
