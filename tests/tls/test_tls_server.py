@@ -258,3 +258,60 @@ def test_silent_tcp_client_on_the_tls_port_times_out_in_the_handshake(veth_link,
     _, (data, took) = run_secc_and_ev(veth_link, secc_main, ev_main)
     assert data == b"" and took < 2.5
     assert failures and failures[0]["client_offer"] == "unknown (no ClientHello seen)"
+
+
+def _write_vehicle(tmp_path, name, leaf, *intermediates):
+    chain = tmp_path / f"{name}_chain.pem"
+    chain.write_bytes(leaf.cert_pem + b"".join(c.cert_pem for c in intermediates))
+    key = tmp_path / f"{name}_key.pem"
+    key.write_bytes(leaf.key_pem)
+    return chain, key
+
+
+def _outcome(link, server_ctx, client_ctx):
+    results: dict = {}
+
+    async def ev_main(info):
+        try:
+            conn = await connect_v2gtp(link.ifnames["ev"], *info, ssl_context=client_ctx)
+            await conn.send(PayloadType.EXI, b"\x80")
+            await conn.receive(timeout=3)
+            await conn.close()
+        except (ConnectionClosed, ssl.SSLError, OSError):
+            return "rejected"
+        return "accepted"
+
+    _, outcome = run_secc_and_ev(link, tls_echo_server(link, server_ctx, results), ev_main)
+    return outcome, results
+
+
+@pytest.mark.netns
+def test_vehicle_certificate_from_an_unknown_root_is_rejected(veth_link, cert_dir, test_pki):
+    stranger_root = test_pki.make_root("Stranger Root", "elsewhere", None)
+    stranger = test_pki.issue_leaf(stranger_root, "WSTRANGER00000001", "elsewhere")
+    chain, key = _write_vehicle(cert_dir["tmp"], "stranger", stranger)
+    outcome, results = _outcome(
+        veth_link, iso20_server_context(cert_dir["certs"], ClientAuth.REQUIRED),
+        iso20_client_context(cert_dir["v2g_root"], chain, key))
+    assert outcome == "rejected"
+    assert "certificate" in results["handshake_failures"][0]["error"].lower()
+
+
+@pytest.mark.netns
+def test_vehicle_certificate_anchored_at_the_v2g_root_is_accepted(veth_link, cert_dir,
+                                                                 test_pki):
+    vehicle = test_pki.issue_leaf(test_pki.cpo_sub2, "WV2GROOTED0000001", "pysecc OEM")
+    chain, key = _write_vehicle(cert_dir["tmp"], "v2g_vehicle", vehicle, test_pki.cpo_sub2,
+                                test_pki.cpo_sub1)
+    outcome, results = _outcome(
+        veth_link, iso20_server_context(cert_dir["certs"], ClientAuth.REQUIRED),
+        iso20_client_context(cert_dir["v2g_root"], chain, key))
+    assert outcome == "accepted" and results["peer_cert"] == vehicle.cert_der
+
+
+@pytest.mark.netns
+def test_optional_client_auth_accepts_a_vehicle_without_certificate(veth_link, cert_dir):
+    outcome, results = _outcome(
+        veth_link, iso20_server_context(cert_dir["certs"], ClientAuth.OPTIONAL),
+        iso20_client_context(cert_dir["v2g_root"]))
+    assert outcome == "accepted" and results["peer_cert"] is None
