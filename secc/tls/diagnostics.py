@@ -12,7 +12,7 @@ log = layer_logger("tls")
 
 
 def handshake_failure_fields(error: BaseException, hello: ClientHello | None,
-                             ctx: ssl.SSLContext) -> dict[str, object]:
+                             ctx: ssl.SSLContext, first_bytes: bytes = b"") -> dict[str, object]:
     """The structured fields of the diagnostic line (also used by tests)."""
     offer = describe_offer(ctx)
     fields: dict[str, object] = {
@@ -22,7 +22,11 @@ def handshake_failure_fields(error: BaseException, hello: ClientHello | None,
         "we_require_client_cert": offer.client_auth,
     }
     if hello is None:
-        fields["client_offer"] = "unknown (no ClientHello seen)"
+        if first_bytes:  # e.g. plain V2GTP (01fe8001...) sent to the TLS port
+            fields["client_offer"] = "not a TLS ClientHello"
+            fields["client_first_bytes"] = first_bytes[:16].hex()
+        else:
+            fields["client_offer"] = "unknown (no ClientHello seen)"
         return fields
     fields["client_versions"] = ",".join(hello.offered_versions)
     fields["client_ciphers"] = ",".join(hello.cipher_suite_names)
@@ -48,8 +52,9 @@ def handshake_failure_fields(error: BaseException, hello: ClientHello | None,
 
 
 def log_handshake_failure(error: BaseException, hello: ClientHello | None,
-                          ctx: ssl.SSLContext, peer: str) -> dict[str, object]:
-    fields = handshake_failure_fields(error, hello, ctx)
+                          ctx: ssl.SSLContext, peer: str,
+                          first_bytes: bytes = b"") -> dict[str, object]:
+    fields = handshake_failure_fields(error, hello, ctx, first_bytes)
     fields["peer"] = peer
     log.warning("TLS handshake failed", extra=fields)
     return fields

@@ -188,9 +188,10 @@ class V2GTPServer:
         reader = asyncio.StreamReader(limit=2 ** 20)
         protocol = asyncio.StreamReaderProtocol(reader)
         hello: ClientHello | None = None
+        first_bytes = b""
         try:
             if cfg.ssl_context is not None:
-                hello = await _peek_client_hello(sock, cfg.handshake_timeout)
+                hello, first_bytes = await _peek_client_hello(sock, cfg.handshake_timeout)
                 transport, _ = await loop.connect_accepted_socket(
                     lambda: protocol, sock, ssl=cfg.ssl_context,
                     ssl_handshake_timeout=cfg.handshake_timeout)
@@ -198,7 +199,8 @@ class V2GTPServer:
                 transport, _ = await loop.connect_accepted_socket(lambda: protocol, sock)
         except (OSError, TimeoutError, ssl.SSLError, ConnectionError) as exc:
             if cfg.ssl_context is not None:
-                fields = log_handshake_failure(exc, hello, cfg.ssl_context, peer_text)
+                fields = log_handshake_failure(exc, hello, cfg.ssl_context, peer_text,
+                                               first_bytes)
                 self.handshake_failures.append(fields)
                 del self.handshake_failures[:-20]
             else:
@@ -247,8 +249,9 @@ async def _wait_readable(sock: socket.socket) -> None:
         loop.remove_reader(sock.fileno())
 
 
-async def _peek_client_hello(sock: socket.socket, timeout: float) -> ClientHello | None:
-    """Look at (not consume) the client's first TLS records; None if they never come.
+async def _peek_client_hello(sock: socket.socket,
+                             timeout: float) -> tuple[ClientHello | None, bytes]:
+    """Look at (not consume) the client's first TLS records: (parsed hello, raw bytes).
 
     Gives up quietly at the deadline: the handshake that follows has its own timeout.
     """
@@ -267,7 +270,7 @@ async def _peek_client_hello(sock: socket.socket, timeout: float) -> ClientHello
                 if not data or _first_records_complete(data):
                     break
                 await asyncio.sleep(0.01)  # more segments of a long hello are on their way
-    return parse_client_hello(data) if data else None
+    return (parse_client_hello(data) if data else None), data
 
 
 def _first_records_complete(data: bytes) -> bool:

@@ -315,3 +315,21 @@ def test_optional_client_auth_accepts_a_vehicle_without_certificate(veth_link, c
         veth_link, iso20_server_context(cert_dir["certs"], ClientAuth.OPTIONAL),
         iso20_client_context(cert_dir["v2g_root"]))
     assert outcome == "accepted" and results["peer_cert"] is None
+
+
+@pytest.mark.netns
+def test_plain_v2gtp_sent_to_the_tls_port_is_named_in_the_diagnostic(veth_link, cert_dir):
+    results: dict = {}
+    server_ctx = iso2_server_context(cert_dir["certs"])
+
+    async def ev_main(info):
+        conn = await connect_v2gtp(veth_link.ifnames["ev"], *info)  # no TLS
+        await conn.send(PayloadType.EXI, b"\x80\x00")
+        with pytest.raises(ConnectionClosed):
+            await conn.receive(timeout=3)
+        return True
+
+    run_secc_and_ev(veth_link, tls_echo_server(veth_link, server_ctx, results), ev_main)
+    [failure] = results["handshake_failures"]
+    assert failure["client_offer"] == "not a TLS ClientHello"
+    assert failure["client_first_bytes"].startswith("01fe8001")
