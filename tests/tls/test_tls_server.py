@@ -333,3 +333,27 @@ def test_plain_v2gtp_sent_to_the_tls_port_is_named_in_the_diagnostic(veth_link, 
     [failure] = results["handshake_failures"]
     assert failure["client_offer"] == "not a TLS ClientHello"
     assert failure["client_first_bytes"].startswith("01fe8001")
+
+
+@pytest.mark.netns
+def test_message_spread_over_many_tls_records_arrives_whole(veth_link, cert_dir):
+    """RISE-V2G#85: a 4252-byte message split over TLS records broke a reader; not ours."""
+    from secc.v2gtp import encode_message
+
+    results: dict = {}
+    server_ctx = iso2_server_context(cert_dir["certs"])
+    client_ctx = iso2_client_context(cert_dir["v2g_root"])
+    payload = bytes(i % 253 for i in range(6000))
+
+    async def ev_main(info):
+        conn = await connect_v2gtp(veth_link.ifnames["ev"], *info, ssl_context=client_ctx)
+        frame = encode_message(PayloadType.EXI, payload)
+        for pos in range(0, len(frame), 37):  # each write is its own TLS record
+            await conn.send_raw(frame[pos:pos + 37])
+        reply = await conn.receive(timeout=5)
+        await conn.close()
+        return reply.payload
+
+    _, reply = run_secc_and_ev(veth_link, tls_echo_server(veth_link, server_ctx, results),
+                               ev_main)
+    assert reply == payload
