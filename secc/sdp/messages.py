@@ -6,9 +6,11 @@ with where its V2G server listens. Both are V2GTP messages over UDP::
     request  (0x9000): security (1) | transport protocol (1)
     response (0x9001): SECC IPv6 address (16) | SECC port (2, BE) | security (1) | transport (1)
 
-ISO 15118-20 adds 0x9002/0x9003, the SDP variant for wireless/automated connection devices
-(ACDP, WPT) with extra fields; a conductive charger does not answer them (we recognise and
-log them). There is no EMSP- or W-extension variant in the -20 payload type table.
+ISO 15118-20 adds 0x9002/0x9003, the SDP variant for wireless and automated connection
+devices (ACDP, WPT) with extra fields (P2PS/PPD flags, coupling type, EV and EVSE ids, per
+other implementations; we have not checked the standard's text). A conductive charger does
+not answer them: we recognise and log them. There is no EMSP- or W-extension variant in the
+-20 payload type table (0x9004-0x9FFF are reserved).
 """
 
 from __future__ import annotations

@@ -39,7 +39,10 @@ class _SDPProtocol(asyncio.DatagramProtocol):
         self.server = server
 
     def datagram_received(self, data: bytes, addr: tuple) -> None:
-        self.server._on_datagram(data, addr)
+        try:
+            self.server._on_datagram(data, addr)
+        except Exception:  # an exception here would make asyncio close the SDP socket
+            log.exception("SDP datagram handling failed", extra={"peer": str(addr[:2])})
 
     def error_received(self, exc: Exception) -> None:  # ICMP errors on sendto
         log.warning("SDP socket error", extra={"error": str(exc)})
