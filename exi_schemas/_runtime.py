@@ -94,6 +94,38 @@ class Reader:
             raise ExiDecodeError(f"enumeration index {i} out of range", at)
         return values[i]
 
+    def uintb(self, hi: int) -> int:
+        """Unsigned integer of a type bounded by ``hi``: at most the groups ``hi`` needs."""
+        v = self.v
+        n = self.n
+        p = self.p
+        result = 0
+        shift = 0
+        limit = hi.bit_length() + 7
+        while shift < limit:
+            if p + 8 > n:
+                raise ExiDecodeError("unexpected end of stream in unsigned integer", self.p)
+            b = (v >> (n - p - 8)) & 0xFF
+            p += 8
+            result |= (b & 0x7F) << shift
+            if b < 0x80:
+                if result > hi:
+                    break
+                self.p = p
+                return result
+            shift += 7
+        raise ExiDecodeError(f"integer out of range (max {hi})", self.p)
+
+    def sintb(self, lo: int, hi: int) -> int:
+        at = self.p
+        if self.bits(1):
+            v = -self.uintb(-lo - 1) - 1
+        else:
+            v = self.uintb(hi)
+        if v < lo or v > hi:
+            raise ExiDecodeError(f"integer {v} out of range [{lo}, {hi}]", at)
+        return v
+
     def sint(self) -> int:
         if self.bits(1):
             return -self.uint() - 1
@@ -105,7 +137,7 @@ class Reader:
     def length(self, unit_bits: int) -> int:
         """A length prefix, checked against what is left of the stream."""
         at = self.p
-        n = self.uint()
+        n = self.uintb(self.n)
         if n * unit_bits > self.n - self.p:
             raise ExiDecodeError(f"length {n} exceeds the remaining input", at)
         return n
@@ -118,7 +150,7 @@ class Reader:
 
     def string(self) -> str:
         at = self.p
-        n = self.uint()
+        n = self.uintb(self.n + 2)
         if n < 2:
             raise ExiDecodeError("string table hit (valuePartitionCapacity is 0)", at)
         n -= 2
@@ -142,7 +174,7 @@ class Reader:
     def count(self, limit: int | None) -> int:
         """A list length: at least one bit per item must remain."""
         at = self.p
-        n = self.uint()
+        n = self.uintb(self.n)
         if n > self.n - self.p or (limit is not None and n > limit):
             raise ExiDecodeError(f"list length {n} is not possible here", at)
         return n

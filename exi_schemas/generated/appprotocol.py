@@ -18,6 +18,11 @@ _C2 = (None, (1, 2), (0, 1))
 _K3 = ('OK_SuccessfulNegotiation', 'OK_SuccessfulNegotiationWithMinorDeviation', 'Failed_NoNegotiation')
 _P4 = ((1, 0), (-1, 0))
 _K5 = {'OK_SuccessfulNegotiation': 0, 'OK_SuccessfulNegotiationWithMinorDeviation': 1, 'Failed_NoNegotiation': 2}
+_F6 = ('anyURI', None, None, None, None, 100)
+_F7 = ('unsignedInt', 0, 4294967295, None, None, None)
+_F8 = ('unsignedByte', 0, 255, None, None, None)
+_F9 = ('unsignedByte', 1, 20, None, None, None)
+_F10 = ('string', None, None, ('OK_SuccessfulNegotiation', 'OK_SuccessfulNegotiationWithMinorDeviation', 'Failed_NoNegotiation'), None, None)
 
 @dataclass(slots=True, kw_only=True)
 class AppProtocolType:
@@ -55,13 +60,13 @@ def _d_AppProtocolType(r: Reader) -> AppProtocolType:
         it = 1; al = 0
     if it == 1:
         r.zero(1, "characters")
-        v_version_number_major = r.uint()
+        v_version_number_major = r.uintb(4294967295)
         r.zero(1, "end of element")
         r.zero(1, 'next item')
         it = 2; al = 0
     if it == 2:
         r.zero(1, "characters")
-        v_version_number_minor = r.uint()
+        v_version_number_minor = r.uintb(4294967295)
         r.zero(1, "end of element")
         r.zero(1, 'next item')
         it = 3; al = 0
@@ -229,7 +234,7 @@ def _e_f_SchemaID(w: Writer, v) -> None:
 
 def _d_f_VersionNumberMajor(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(4294967295)
     r.zero(1, "end of element")
     return v
 
@@ -240,7 +245,7 @@ def _e_f_VersionNumberMajor(w: Writer, v) -> None:
 
 def _d_f_VersionNumberMinor(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(4294967295)
     r.zero(1, "end of element")
     return v
 
@@ -271,5 +276,17 @@ FIELDS = {
     supportedAppProtocolReq: (('app_protocol', 'elem', '', 'AppProtocol', AppProtocolType, 1, 20), ),
     supportedAppProtocolRes: (('response_code', 'elem', '', 'ResponseCode', 'str', 1, 1), ('schema_id', 'elem', '', 'SchemaID', 'int', 0, 1), ),
 }
+
+# per field: (content item index — fields sharing one are alternatives of a
+# choice —, simple-value facets (base type, min, max, enumeration, minLength,
+# maxLength) or None)
+FIELD_RULES = {
+    AppProtocolType: ((0, _F6), (1, _F7), (2, _F7), (3, _F8), (4, _F9), ),
+    supportedAppProtocolReq: ((0, None), ),
+    supportedAppProtocolRes: ((0, _F10), (1, _F8), ),
+}
+
+# types whose content model this codec does not implement (xmldsig only)
+UNSUPPORTED: set = set()
 
 NAMESPACES = {'app': 'urn:iso:15118:2:2010:AppProtocol'}

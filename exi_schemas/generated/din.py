@@ -88,104 +88,134 @@ _K72 = ('NO_ERROR', 'FAILED_RESSTemperatureInhibit', 'FAILED_EVShiftPosition', '
 _C73 = (None, (1, 2), (0, 2), None, None, None)
 _C74 = (None, (2, 2), (1, 2), (0, 1), None, None)
 _K75 = {'NO_ERROR': 0, 'FAILED_RESSTemperatureInhibit': 1, 'FAILED_EVShiftPosition': 2, 'FAILED_ChargerConnectorLockFault': 3, 'FAILED_EVRESSMalfunction': 4, 'FAILED_ChargingCurrentdifferential': 5, 'FAILED_ChargingVoltageOutOfRange': 6, 'Reserved_A': 7, 'Reserved_B': 8, 'Reserved_C': 9, 'FAILED_ChargingSystemIncompatibility': 10, 'NoData': 11}
-_P76 = ((0, 0), (0, 1), (1, 0), (2, 0))
-_P77 = ((3, 0), (4, 0), (4, 1), (-1, 0))
-_P78 = ((4, 0), (4, 1), (-1, 0))
-_C79 = ((2, 3), (0, 2), None, None, None, None)
-_C80 = ((3, 3), (1, 2), (0, 1), None, None, None)
-_C81 = (None, None, None, (1, 3), (0, 2), None)
-_C82 = (None, None, None, (2, 3), (1, 2), None)
-_C83 = (None, None, None, (3, 3), (2, 2), (0, 1))
-_P84 = ((0, 0), (0, 1))
-_P85 = ((0, 0), (1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7))
-_P86 = ((1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7))
-_P87 = ((1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7), (-1, 0))
-_C88 = ((1, 4), (0, 4), (0, 4))
-_C89 = ((2, 4), (1, 4), (1, 4))
-_C90 = ((3, 4), (2, 4), (2, 4))
-_C91 = ((4, 4), (3, 4), (3, 4))
-_C92 = ((5, 4), (4, 4), (4, 4))
-_C93 = ((6, 4), (5, 4), (5, 4))
-_C94 = ((7, 4), (6, 4), (6, 4))
-_P95 = ((0, 0), (0, 1), (0, 2))
-_P96 = ((-1, 0),)
-_P97 = ((0, 0), (-1, 0))
-_C98 = ((0, 1), (0, 2))
-_C99 = ((1, 2), (0, 1), (0, 2))
-_P100 = ((1, 0), (2, 0), (-1, 0))
-_C101 = (None, (1, 2), (0, 2), None)
-_C102 = (None, (2, 2), (1, 2), (0, 1))
-_P103 = ((1, 0), (2, 0), (3, 0), (4, 0), (-1, 0))
-_P104 = ((2, 0), (3, 0), (4, 0), (-1, 0))
-_P105 = ((3, 0), (4, 0), (-1, 0))
-_P106 = ((4, 0), (-1, 0))
-_C107 = (None, (1, 3), (0, 3), None, None, None)
-_C108 = (None, (2, 3), (1, 3), (0, 2), None, None)
-_C109 = (None, (3, 3), (2, 3), (1, 2), (0, 2), None)
-_C110 = (None, (4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
-_C111 = (None, None, (1, 2), (0, 1), None)
-_K112 = ('ParsingError', 'NoTLSRootCertificatAvailable', 'UnknownError')
-_K113 = {'ParsingError': 0, 'NoTLSRootCertificatAvailable': 1, 'UnknownError': 2}
-_P114 = ((0, 0), (1, 0), (2, 0), (3, 0), (-1, 0))
-_P115 = ((1, 0), (2, 0), (3, 0), (-1, 0))
-_P116 = ((2, 0), (3, 0), (-1, 0))
-_P117 = ((3, 0), (-1, 0))
-_C118 = ((1, 3), (0, 3), None, None, None)
-_C119 = ((2, 3), (1, 3), (0, 3), None, None)
-_C120 = ((4, 3), (3, 3), (2, 3), (1, 2), (1, 2))
-_K121 = ('bool', 'byte', 'short', 'int', 'physicalValue', 'string')
-_P122 = ((2, 0), (2, 1), (2, 2), (2, 3), (2, 4), (2, 5))
-_K123 = {'bool': 0, 'byte': 1, 'short': 2, 'int': 3, 'physicalValue': 4, 'string': 5}
-_K124 = ('Contract', 'ExternalPayment')
-_K125 = {'Contract': 0, 'ExternalPayment': 1}
-_K126 = ('h', 'm', 's', 'A', 'Ah', 'V', 'VA', 'W', 'W/s', 'Wh')
-_K127 = {'h': 0, 'm': 1, 's': 2, 'A': 3, 'Ah': 4, 'V': 5, 'VA': 6, 'W': 7, 'W/s': 8, 'Wh': 9}
-_P128 = ((1, 0), (2, 0), (2, 1), (-1, 0))
-_P129 = ((2, 0), (2, 1), (-1, 0))
-_C130 = (None, (1, 3), (0, 2), None)
-_C131 = (None, (2, 3), (1, 2), None)
-_C132 = (None, (3, 3), (2, 2), (0, 1))
-_P133 = ((0, 0), (1, 0), (2, 0), (3, 0), (4, 0))
-_P134 = ((1, 0), (2, 0), (3, 0), (4, 0))
-_P135 = ((2, 0), (3, 0), (4, 0))
-_P136 = ((3, 0), (4, 0))
-_C137 = ((1, 3), (0, 3), None, None, None, None, None)
-_C138 = ((2, 3), (1, 3), (0, 2), None, None, None, None)
-_C139 = ((3, 3), (2, 3), (1, 2), (0, 2), None, None, None)
-_C140 = ((4, 3), (3, 3), (2, 2), (1, 2), (0, 1), None, None)
-_P141 = ((0, 0), (1, 0), (2, 0), (-1, 0))
-_C142 = ((1, 3), (0, 2), None, None)
-_C143 = ((2, 3), (1, 2), (0, 2), None)
-_C144 = ((3, 3), (2, 2), (1, 2), (0, 1))
-_P145 = ((0, 0), (0, 1), (-1, 0))
-_C146 = ((0, 2), (0, 2))
-_C147 = (None, None, (0, 2), (0, 2))
-_C148 = (None, None, (1, 2), (1, 2))
-_C149 = (None, None, (1, 2), (0, 1), None, None)
-_C150 = (None, None, None, None, (0, 1), (0, 2))
-_K151 = ('AC_single_phase_core', 'AC_three_phase_core', 'DC_core', 'DC_extended', 'DC_combo_core', 'DC_dual', 'AC_core1p_DC_extended', 'AC_single_DC_core', 'AC_single_phase_three_phase_core_DC_extended', 'AC_core3p_DC_extended')
-_K152 = {'AC_single_phase_core': 0, 'AC_three_phase_core': 1, 'DC_core': 2, 'DC_extended': 3, 'DC_combo_core': 4, 'DC_dual': 5, 'AC_core1p_DC_extended': 6, 'AC_single_DC_core': 7, 'AC_single_phase_three_phase_core_DC_extended': 8, 'AC_core3p_DC_extended': 9}
-_K153 = ('EVCharging', 'Internet', 'ContractCertificate', 'OtherCustom')
-_K154 = {'EVCharging': 0, 'Internet': 1, 'ContractCertificate': 2, 'OtherCustom': 3}
-_C155 = (None, None, None, (1, 2), (0, 1))
-_C156 = (None, (1, 2), (0, 1), None, None)
-_C157 = (None, (2, 3), (1, 2), (1, 2))
-_P158 = ((2, 0),)
-_C159 = ((1, 2), (0, 1), None, None)
-_C160 = (None, None, None, (1, 2), (0, 2), (0, 2))
-_C161 = (None, None, None, (2, 2), (1, 2), (1, 2))
-_C162 = ((1, 2), (0, 1), None)
-_C163 = (None, None, None, (0, 1), (0, 2))
-_P164 = ((1, 1), (1, 0), (-1, 0))
-_C165 = (None, (0, 3), (0, 3))
-_C166 = (None, (2, 3), (2, 3))
-_P167 = ((0, 0), (0, 1), (0, 2), (0, 3), (0, 4), (0, 5))
-_P168 = ((0, 0), (0, 1), (0, 2), (0, 3), (0, 4), (0, 5), (-1, 0))
-_C169 = ((0, 3), (0, 3))
-_C170 = ((1, 3), (1, 3))
-_C171 = ((2, 3), (2, 3))
-_C172 = ((3, 3), (3, 3))
-_C173 = ((4, 3), (4, 3))
+_P76 = ((0, 0), (0, 1))
+_P77 = ((0, 0), (1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7))
+_P78 = ((1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7))
+_P79 = ((1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7), (-1, 0))
+_C80 = ((1, 4), (0, 4), (0, 4))
+_C81 = ((2, 4), (1, 4), (1, 4))
+_C82 = ((3, 4), (2, 4), (2, 4))
+_C83 = ((4, 4), (3, 4), (3, 4))
+_C84 = ((5, 4), (4, 4), (4, 4))
+_C85 = ((6, 4), (5, 4), (5, 4))
+_C86 = ((7, 4), (6, 4), (6, 4))
+_P87 = ((0, 0), (0, 1), (0, 2))
+_P88 = ((-1, 0),)
+_P89 = ((0, 0), (-1, 0))
+_C90 = ((0, 1), (0, 2))
+_C91 = ((1, 2), (0, 1), (0, 2))
+_P92 = ((1, 0), (2, 0), (-1, 0))
+_C93 = (None, (1, 2), (0, 2), None)
+_C94 = (None, (2, 2), (1, 2), (0, 1))
+_P95 = ((1, 0), (2, 0), (3, 0), (4, 0), (-1, 0))
+_P96 = ((2, 0), (3, 0), (4, 0), (-1, 0))
+_P97 = ((3, 0), (4, 0), (-1, 0))
+_P98 = ((4, 0), (-1, 0))
+_C99 = (None, (1, 3), (0, 3), None, None, None)
+_C100 = (None, (2, 3), (1, 3), (0, 2), None, None)
+_C101 = (None, (3, 3), (2, 3), (1, 2), (0, 2), None)
+_C102 = (None, (4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
+_C103 = (None, None, (1, 2), (0, 1), None)
+_K104 = ('ParsingError', 'NoTLSRootCertificatAvailable', 'UnknownError')
+_K105 = {'ParsingError': 0, 'NoTLSRootCertificatAvailable': 1, 'UnknownError': 2}
+_P106 = ((0, 0), (1, 0), (2, 0), (3, 0), (-1, 0))
+_P107 = ((1, 0), (2, 0), (3, 0), (-1, 0))
+_P108 = ((2, 0), (3, 0), (-1, 0))
+_P109 = ((3, 0), (-1, 0))
+_C110 = ((1, 3), (0, 3), None, None, None)
+_C111 = ((2, 3), (1, 3), (0, 3), None, None)
+_C112 = ((4, 3), (3, 3), (2, 3), (1, 2), (1, 2))
+_K113 = ('bool', 'byte', 'short', 'int', 'physicalValue', 'string')
+_P114 = ((2, 0), (2, 1), (2, 2), (2, 3), (2, 4), (2, 5))
+_K115 = {'bool': 0, 'byte': 1, 'short': 2, 'int': 3, 'physicalValue': 4, 'string': 5}
+_K116 = ('Contract', 'ExternalPayment')
+_K117 = {'Contract': 0, 'ExternalPayment': 1}
+_K118 = ('h', 'm', 's', 'A', 'Ah', 'V', 'VA', 'W', 'W/s', 'Wh')
+_K119 = {'h': 0, 'm': 1, 's': 2, 'A': 3, 'Ah': 4, 'V': 5, 'VA': 6, 'W': 7, 'W/s': 8, 'Wh': 9}
+_P120 = ((1, 0), (2, 0), (2, 1), (-1, 0))
+_P121 = ((2, 0), (2, 1), (-1, 0))
+_C122 = (None, (1, 3), (0, 2), None)
+_C123 = (None, (2, 3), (1, 2), None)
+_C124 = (None, (3, 3), (2, 2), (0, 1))
+_P125 = ((0, 0), (1, 0), (2, 0), (3, 0), (4, 0))
+_P126 = ((1, 0), (2, 0), (3, 0), (4, 0))
+_P127 = ((2, 0), (3, 0), (4, 0))
+_P128 = ((3, 0), (4, 0))
+_C129 = ((1, 3), (0, 3), None, None, None, None, None)
+_C130 = ((2, 3), (1, 3), (0, 2), None, None, None, None)
+_C131 = ((3, 3), (2, 3), (1, 2), (0, 2), None, None, None)
+_C132 = ((4, 3), (3, 3), (2, 2), (1, 2), (0, 1), None, None)
+_P133 = ((0, 0), (1, 0), (2, 0), (-1, 0))
+_C134 = ((1, 3), (0, 2), None, None)
+_C135 = ((2, 3), (1, 2), (0, 2), None)
+_C136 = ((3, 3), (2, 2), (1, 2), (0, 1))
+_C137 = (None, None, (0, 2), (0, 2))
+_C138 = (None, None, (1, 2), (1, 2))
+_C139 = (None, None, (1, 2), (0, 1), None, None)
+_C140 = (None, None, None, None, (0, 1), (0, 2))
+_K141 = ('AC_single_phase_core', 'AC_three_phase_core', 'DC_core', 'DC_extended', 'DC_combo_core', 'DC_dual', 'AC_core1p_DC_extended', 'AC_single_DC_core', 'AC_single_phase_three_phase_core_DC_extended', 'AC_core3p_DC_extended')
+_K142 = {'AC_single_phase_core': 0, 'AC_three_phase_core': 1, 'DC_core': 2, 'DC_extended': 3, 'DC_combo_core': 4, 'DC_dual': 5, 'AC_core1p_DC_extended': 6, 'AC_single_DC_core': 7, 'AC_single_phase_three_phase_core_DC_extended': 8, 'AC_core3p_DC_extended': 9}
+_K143 = ('EVCharging', 'Internet', 'ContractCertificate', 'OtherCustom')
+_K144 = {'EVCharging': 0, 'Internet': 1, 'ContractCertificate': 2, 'OtherCustom': 3}
+_C145 = (None, None, None, (1, 2), (0, 1))
+_C146 = (None, (1, 2), (0, 1), None, None)
+_C147 = (None, (2, 3), (1, 2), (1, 2))
+_P148 = ((2, 0),)
+_C149 = ((1, 2), (0, 1), None, None)
+_C150 = (None, None, None, (1, 2), (0, 2), (0, 2))
+_C151 = (None, None, None, (2, 2), (1, 2), (1, 2))
+_C152 = ((1, 2), (0, 1), None)
+_C153 = (None, None, None, (0, 1), (0, 2))
+_P154 = ((1, 1), (1, 0), (-1, 0))
+_C155 = (None, (0, 3), (0, 3))
+_C156 = (None, (2, 3), (2, 3))
+_P157 = ((0, 0), (0, 1), (0, 2), (0, 3), (0, 4), (0, 5))
+_P158 = ((0, 0), (0, 1), (0, 2), (0, 3), (0, 4), (0, 5), (-1, 0))
+_C159 = ((0, 3), (0, 3))
+_C160 = ((1, 3), (1, 3))
+_C161 = ((2, 3), (2, 3))
+_C162 = ((3, 3), (3, 3))
+_C163 = ((4, 3), (4, 3))
+_F164 = ('unsignedInt', 0, 4294967295, None, None, None)
+_F165 = ('boolean', None, None, None, None, None)
+_F166 = ('string', None, None, ('None', 'StopCharging', 'ReNegotiation'), None, None)
+_F167 = ('string', None, None, ('OK', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_CertificateExpiresSoon', 'FAILED', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_UnknownSession', 'FAILED_ServiceSelectionInvalid', 'FAILED_PaymentSelectionInvalid', 'FAILED_CertificateExpired', 'FAILED_SignatureError', 'FAILED_NoCertificateAvailable', 'FAILED_CertChainError', 'FAILED_ChallengeInvalid', 'FAILED_ContractCanceled', 'FAILED_WrongChargeParameter', 'FAILED_PowerDeliveryNotApplied', 'FAILED_TariffSelectionInvalid', 'FAILED_ChargingProfileInvalid', 'FAILED_EVSEPresentVoltageToLow', 'FAILED_MeteringSignatureNotValid', 'FAILED_WrongEnergyTransferType'), None, None)
+_F168 = ('string', None, None, ('Finished', 'Ongoing'), None, None)
+_F169 = ('anyURI', None, None, None, None, None)
+_F170 = ('base64Binary', None, None, None, None, 1200)
+_F171 = ('IDREF', None, None, None, None, None)
+_F172 = ('base64Binary', None, None, None, None, 256)
+_F173 = ('base64Binary', None, None, None, None, 128)
+_F174 = ('string', None, None, None, None, 24)
+_F175 = ('short', -32768, 32767, None, None, None)
+_F176 = ('string', None, None, ('AC_single_phase_core', 'AC_three_phase_core', 'DC_core', 'DC_extended', 'DC_combo_core', 'DC_unique'), None, None)
+_F177 = ('hexBinary', None, None, None, None, 32)
+_F178 = ('string', None, None, None, None, None)
+_F179 = ('string', None, None, ('relativePricePercentage', 'RenewableGenerationPercentage', 'CarbonDioxideEmission'), None, None)
+_F180 = ('byte', -3, 3, None, None, None)
+_F181 = ('byte', 0, 100, None, None, None)
+_F182 = ('string', None, None, ('Invalid', 'Valid', 'Warning', 'Fault'), None, None)
+_F183 = ('string', None, None, ('EVSE_NotReady', 'EVSE_Ready', 'EVSE_Shutdown', 'EVSE_UtilityInterruptEvent', 'EVSE_IsolationMonitoringActive', 'EVSE_EmergencyShutdown', 'EVSE_Malfunction', 'Reserved_8', 'Reserved_9', 'Reserved_A', 'Reserved_B', 'Reserved_C'), None, None)
+_F184 = ('string', None, None, ('NO_ERROR', 'FAILED_RESSTemperatureInhibit', 'FAILED_EVShiftPosition', 'FAILED_ChargerConnectorLockFault', 'FAILED_EVRESSMalfunction', 'FAILED_ChargingCurrentdifferential', 'FAILED_ChargingVoltageOutOfRange', 'Reserved_A', 'Reserved_B', 'Reserved_C', 'FAILED_ChargingSystemIncompatibility', 'NoData'), None, None)
+_F185 = ('ID', None, None, None, None, None)
+_F186 = ('string', None, None, None, None, 40)
+_F187 = ('hexBinary', None, None, None, None, 8)
+_F188 = ('string', None, None, None, None, 32)
+_F189 = ('base64Binary', None, None, None, None, 32)
+_F190 = ('long', -9223372036854775808, 9223372036854775807, None, None, None)
+_F191 = ('string', None, None, ('ParsingError', 'NoTLSRootCertificatAvailable', 'UnknownError'), None, None)
+_F192 = ('string', None, None, None, None, 64)
+_F193 = ('string', None, None, ('bool', 'byte', 'short', 'int', 'physicalValue', 'string'), None, None)
+_F194 = ('byte', -128, 127, None, None, None)
+_F195 = ('int', -2147483648, 2147483647, None, None, None)
+_F196 = ('string', None, None, ('Contract', 'ExternalPayment'), None, None)
+_F197 = ('string', None, None, ('h', 'm', 's', 'A', 'Ah', 'V', 'VA', 'W', 'W/s', 'Wh'), None, None)
+_F198 = ('base64Binary', None, None, None, None, None)
+_F199 = ('unsignedByte', 0, 255, None, None, None)
+_F200 = ('unsignedShort', 0, 65535, None, None, None)
+_F201 = ('string', None, None, ('AC_single_phase_core', 'AC_three_phase_core', 'DC_core', 'DC_extended', 'DC_combo_core', 'DC_dual', 'AC_core1p_DC_extended', 'AC_single_DC_core', 'AC_single_phase_three_phase_core_DC_extended', 'AC_core3p_DC_extended'), None, None)
+_F202 = ('string', None, None, ('EVCharging', 'Internet', 'ContractCertificate', 'OtherCustom'), None, None)
+_F203 = ('integer', None, None, None, None, None)
 
 @dataclass(slots=True, kw_only=True)
 class AC_EVChargeParameterType:
@@ -463,13 +493,7 @@ class DC_EVStatusType:
 @dataclass(slots=True, kw_only=True)
 class DSAKeyValueType:
     """{http://www.w3.org/2000/09/xmldsig#}DSAKeyValueType"""
-    p: bytes | None = None
-    q: bytes | None = None
-    g: bytes | None = None
-    y: bytes
-    j: bytes | None = None
-    seed: bytes | None = None
-    pgen_counter: bytes | None = None
+    pass
 
 @dataclass(slots=True, kw_only=True)
 class DigestMethodType:
@@ -730,7 +754,7 @@ class SASchedulesType:
 @dataclass(slots=True, kw_only=True)
 class SPKIDataType:
     """{http://www.w3.org/2000/09/xmldsig#}SPKIDataType"""
-    spki_sexp: list[bytes] = field(default_factory=list)
+    pass
 
 @dataclass(slots=True, kw_only=True)
 class SalesTariffEntryType:
@@ -950,7 +974,7 @@ def _d_AC_EVChargeParameterType(r: Reader) -> AC_EVChargeParameterType:
     it = 0; al = 0
     if it == 0:
         r.zero(1, "characters")
-        v_departure_time = r.uint()
+        v_departure_time = r.uintb(4294967295)
         r.zero(1, "end of element")
         r.zero(1, 'next item')
         it = 1; al = 0
@@ -1071,7 +1095,7 @@ def _d_AC_EVSEStatusType(r: Reader) -> AC_EVSEStatusType:
         it = 2; al = 0
     if it == 2:
         r.zero(1, "characters")
-        v_notification_max_delay = r.uint()
+        v_notification_max_delay = r.uintb(4294967295)
         r.zero(1, "end of element")
         r.zero(1, 'next item')
         it = 3; al = 0
@@ -1749,7 +1773,7 @@ def _d_CertificateUpdateResType(r: Reader) -> CertificateUpdateResType:
         it = 6; al = 0
     if it == 6:
         r.zero(1, "characters")
-        v_retry_counter = r.sint()
+        v_retry_counter = r.sintb(-32768, 32767)
         r.zero(1, "end of element")
         r.zero(1, 'end of element')
         it = -1; al = 0
@@ -1928,7 +1952,7 @@ def _d_ChargingProfileType(r: Reader) -> ChargingProfileType:
     it = 0; al = 0
     if it == 0:
         r.zero(1, "characters")
-        v_sa_schedule_tuple_id = r.sint()
+        v_sa_schedule_tuple_id = r.sintb(-32768, 32767)
         r.zero(1, "end of element")
         r.zero(1, 'next item')
         it = 1; al = 0
@@ -1992,7 +2016,7 @@ def _d_ChargingStatusResType(r: Reader) -> ChargingStatusResType:
         it = 2; al = 0
     if it == 2:
         r.zero(1, "characters")
-        v_sa_schedule_tuple_id = r.sint()
+        v_sa_schedule_tuple_id = r.sintb(-32768, 32767)
         r.zero(1, "end of element")
         it, al = _P19[r.code(2, 3)]
     if it == 3:
@@ -2069,7 +2093,7 @@ def _d_ConsumptionCostType(r: Reader) -> ConsumptionCostType:
     it = 0; al = 0
     if it == 0:
         r.zero(1, "characters")
-        v_start_value = r.uint()
+        v_start_value = r.uintb(4294967295)
         r.zero(1, "end of element")
         it, al = _P8[r.code(2, 2)]
     n = 0
@@ -2180,7 +2204,7 @@ def _d_CostType(r: Reader) -> CostType:
         it = 1; al = 0
     if it == 1:
         r.zero(1, "characters")
-        v_amount = r.uint()
+        v_amount = r.uintb(4294967295)
         r.zero(1, "end of element")
         it, al = _P29[r.code(2, 2)]
     if it == 2:
@@ -2713,7 +2737,7 @@ def _d_DC_EVSEStatusType(r: Reader) -> DC_EVSEStatusType:
         it = 2; al = 0
     if it == 2:
         r.zero(1, "characters")
-        v_notification_max_delay = r.uint()
+        v_notification_max_delay = r.uintb(4294967295)
         r.zero(1, "end of element")
         r.zero(1, 'next item')
         it = 3; al = 0
@@ -2837,106 +2861,10 @@ def _e_DC_EVStatusType(w: Writer, o: DC_EVStatusType) -> None:
     w.bits(0, 1)
 
 def _d_DSAKeyValueType(r: Reader) -> DSAKeyValueType:
-    v_p = None
-    v_q = None
-    v_g = None
-    v_y = None
-    v_j = None
-    v_seed = None
-    v_pgen_counter = None
-    it, al = _P76[r.code(3, 4)]
-    if it == 0:
-        if al == 0:
-            r.zero(1, "characters")
-            v_p = r.binary()
-            r.zero(1, "end of element")
-        elif al == 1:
-            r.zero(1, "characters")
-            v_q = r.binary()
-            r.zero(1, "end of element")
-        it, al = _P60[r.code(2, 2)]
-    if it == 1:
-        r.zero(1, "characters")
-        v_g = r.binary()
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 2; al = 0
-    if it == 2:
-        r.zero(1, "characters")
-        v_y = r.binary()
-        r.zero(1, "end of element")
-        it, al = _P77[r.code(3, 4)]
-    if it == 3:
-        r.zero(1, "characters")
-        v_j = r.binary()
-        r.zero(1, "end of element")
-        it, al = _P78[r.code(2, 3)]
-    if it == 4:
-        if al == 0:
-            r.zero(1, "characters")
-            v_seed = r.binary()
-            r.zero(1, "end of element")
-        elif al == 1:
-            r.zero(1, "characters")
-            v_pgen_counter = r.binary()
-            r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
-    return DSAKeyValueType(p=v_p, q=v_q, g=v_g, y=v_y, j=v_j, seed=v_seed, pgen_counter=v_pgen_counter)
+    r.fail("content of DSAKeyValueType is not supported by this codec")
 
 def _e_DSAKeyValueType(w: Writer, o: DSAKeyValueType) -> None:
-    s = 0
-    if o.p is not None:
-        w.bits(0, 3)
-        w.bits(0, 1)
-        w.binary(o.p)
-        w.bits(0, 1)
-        s = 1
-    elif o.q is not None:
-        w.bits(1, 3)
-        w.bits(0, 1)
-        w.binary(o.q)
-        w.bits(0, 1)
-        s = 1
-    if o.g is not None:
-        c = _C79[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.binary(o.g)
-        w.bits(0, 1)
-        s = 2
-    if o.y is not None:
-        c = _C80[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.binary(o.y)
-        w.bits(0, 1)
-        s = 3
-    else:
-        raise ExiEncodeError("DSAKeyValueType: missing required y")
-    s = 3
-    if o.j is not None:
-        w.bits(0, 3)
-        w.bits(0, 1)
-        w.binary(o.j)
-        w.bits(0, 1)
-        s = 4
-    if o.seed is not None:
-        c = _C81[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.binary(o.seed)
-        w.bits(0, 1)
-        s = 5
-    elif o.pgen_counter is not None:
-        c = _C82[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.binary(o.pgen_counter)
-        w.bits(0, 1)
-        s = 5
-    c = _C83[s]
-    w.bits(c[0], c[1])
+    raise ExiEncodeError("content of DSAKeyValueType is not supported")
 
 def _d_DigestMethodType(r: Reader) -> DigestMethodType:
     v_algorithm = None
@@ -3003,7 +2931,7 @@ def _e_EVStatusType(w: Writer, o: EVStatusType) -> None:
 def _d_EntryType(r: Reader) -> EntryType:
     v_relative_time_interval = None
     v_time_interval = None
-    it, al = _P84[r.code(2, 2)]
+    it, al = _P76[r.code(2, 2)]
     if it == 0:
         if al == 0:
             v_relative_time_interval = _d_RelativeTimeIntervalType(r)
@@ -3041,10 +2969,10 @@ def _d_KeyInfoType(r: Reader) -> KeyInfoType:
     v_pgp_data = []
     v_spki_data = []
     v_mgmt_data = []
-    it, al = _P85[r.code(4, 9)]
+    it, al = _P77[r.code(4, 9)]
     if it == 0:
         v_id = r.string()
-        it, al = _P86[r.code(4, 8)]
+        it, al = _P78[r.code(4, 8)]
     n = 0
     while it == 1:
         if al == 0:
@@ -3075,7 +3003,7 @@ def _d_KeyInfoType(r: Reader) -> KeyInfoType:
         elif al == 7:
             r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        it, al = _P87[r.code(4, 9)]
+        it, al = _P79[r.code(4, 9)]
     return KeyInfoType(id=v_id, key_name=v_key_name, key_value=v_key_value, retrieval_method=v_retrieval_method, x509_data=v_x509_data, pgp_data=v_pgp_data, spki_data=v_spki_data, mgmt_data=v_mgmt_data)
 
 def _e_KeyInfoType(w: Writer, o: KeyInfoType) -> None:
@@ -3086,7 +3014,7 @@ def _e_KeyInfoType(w: Writer, o: KeyInfoType) -> None:
         s = 1
     n = 0
     for x in o.key_name:
-        c = _C88[s]
+        c = _C80[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.string(x)
@@ -3094,37 +3022,37 @@ def _e_KeyInfoType(w: Writer, o: KeyInfoType) -> None:
         n += 1
         s = 2
     for x in o.key_value:
-        c = _C89[s]
+        c = _C81[s]
         w.bits(c[0], c[1])
         _e_KeyValueType(w, x)
         n += 1
         s = 2
     for x in o.retrieval_method:
-        c = _C90[s]
+        c = _C82[s]
         w.bits(c[0], c[1])
         _e_RetrievalMethodType(w, x)
         n += 1
         s = 2
     for x in o.x509_data:
-        c = _C91[s]
+        c = _C83[s]
         w.bits(c[0], c[1])
         _e_X509DataType(w, x)
         n += 1
         s = 2
     for x in o.pgp_data:
-        c = _C92[s]
+        c = _C84[s]
         w.bits(c[0], c[1])
         _e_PGPDataType(w, x)
         n += 1
         s = 2
     for x in o.spki_data:
-        c = _C93[s]
+        c = _C85[s]
         w.bits(c[0], c[1])
         _e_SPKIDataType(w, x)
         n += 1
         s = 2
     for x in o.mgmt_data:
-        c = _C94[s]
+        c = _C86[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.string(x)
@@ -3138,7 +3066,7 @@ def _e_KeyInfoType(w: Writer, o: KeyInfoType) -> None:
 def _d_KeyValueType(r: Reader) -> KeyValueType:
     v_dsa_key_value = None
     v_rsa_key_value = None
-    it, al = _P95[r.code(3, 3)]
+    it, al = _P87[r.code(3, 3)]
     if it == 0:
         if al == 0:
             v_dsa_key_value = _d_DSAKeyValueType(r)
@@ -3146,7 +3074,7 @@ def _d_KeyValueType(r: Reader) -> KeyValueType:
             v_rsa_key_value = _d_RSAKeyValueType(r)
         elif al == 2:
             r.fail("wildcard (undeclared) element content is not supported")
-        it, al = _P96[r.code(2, 1)]
+        it, al = _P88[r.code(2, 1)]
     return KeyValueType(dsa_key_value=v_dsa_key_value, rsa_key_value=v_rsa_key_value)
 
 def _e_KeyValueType(w: Writer, o: KeyValueType) -> None:
@@ -3171,14 +3099,14 @@ def _d_ListOfRootCertificateIDsType(r: Reader) -> ListOfRootCertificateIDsType:
         r.zero(1, "end of element")
         v_root_certificate_id.append(x)
         n += 1
-        it, al = _P97[r.code(2, 2)]
+        it, al = _P89[r.code(2, 2)]
     return ListOfRootCertificateIDsType(root_certificate_id=v_root_certificate_id)
 
 def _e_ListOfRootCertificateIDsType(w: Writer, o: ListOfRootCertificateIDsType) -> None:
     s = 0
     n = 0
     for x in o.root_certificate_id:
-        c = _C98[s]
+        c = _C90[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.string(x)
@@ -3213,7 +3141,7 @@ def _e_ManifestType(w: Writer, o: ManifestType) -> None:
         s = 1
     n = 0
     for x in o.reference:
-        c = _C99[s]
+        c = _C91[s]
         w.bits(c[0], c[1])
         _e_ReferenceType(w, x)
         n += 1
@@ -3232,7 +3160,7 @@ def _d_MessageHeaderType(r: Reader) -> MessageHeaderType:
         r.zero(1, "characters")
         v_session_id = r.binary()
         r.zero(1, "end of element")
-        it, al = _P100[r.code(2, 3)]
+        it, al = _P92[r.code(2, 3)]
     if it == 1:
         v_notification = _d_NotificationType(r)
         it, al = _P29[r.code(2, 2)]
@@ -3256,11 +3184,11 @@ def _e_MessageHeaderType(w: Writer, o: MessageHeaderType) -> None:
         _e_NotificationType(w, o.notification)
         s = 2
     if o.signature is not None:
-        c = _C101[s]
+        c = _C93[s]
         w.bits(c[0], c[1])
         _e_SignatureType(w, o.signature)
         s = 3
-    c = _C102[s]
+    c = _C94[s]
     w.bits(c[0], c[1])
 
 def _d_MeterInfoType(r: Reader) -> MeterInfoType:
@@ -3275,23 +3203,23 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
         r.zero(1, "characters")
         v_meter_id = r.string()
         r.zero(1, "end of element")
-        it, al = _P103[r.code(3, 5)]
+        it, al = _P95[r.code(3, 5)]
     if it == 1:
         v_meter_reading = _d_PhysicalValueType(r)
-        it, al = _P104[r.code(3, 4)]
+        it, al = _P96[r.code(3, 4)]
     if it == 2:
         r.zero(1, "characters")
         v_sig_meter_reading = r.binary()
         r.zero(1, "end of element")
-        it, al = _P105[r.code(2, 3)]
+        it, al = _P97[r.code(2, 3)]
     if it == 3:
         r.zero(1, "characters")
-        v_meter_status = r.sint()
+        v_meter_status = r.sintb(-32768, 32767)
         r.zero(1, "end of element")
-        it, al = _P106[r.code(2, 2)]
+        it, al = _P98[r.code(2, 2)]
     if it == 4:
         r.zero(1, "characters")
-        v_t_meter = r.sint()
+        v_t_meter = r.sintb(-9223372036854775808, 9223372036854775807)
         r.zero(1, "end of element")
         r.zero(1, 'end of element')
         it = -1; al = 0
@@ -3311,27 +3239,27 @@ def _e_MeterInfoType(w: Writer, o: MeterInfoType) -> None:
         _e_PhysicalValueType(w, o.meter_reading)
         s = 2
     if o.sig_meter_reading is not None:
-        c = _C107[s]
+        c = _C99[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.binary(o.sig_meter_reading)
         w.bits(0, 1)
         s = 3
     if o.meter_status is not None:
-        c = _C108[s]
+        c = _C100[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.sint(o.meter_status)
         w.bits(0, 1)
         s = 4
     if o.t_meter is not None:
-        c = _C109[s]
+        c = _C101[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.sint(o.t_meter)
         w.bits(0, 1)
         s = 5
-    c = _C110[s]
+    c = _C102[s]
     w.bits(c[0], c[1])
 
 def _d_MeteringReceiptReqType(r: Reader) -> MeteringReceiptReqType:
@@ -3351,7 +3279,7 @@ def _d_MeteringReceiptReqType(r: Reader) -> MeteringReceiptReqType:
         it, al = _P50[r.code(2, 2)]
     if it == 2:
         r.zero(1, "characters")
-        v_sa_schedule_tuple_id = r.sint()
+        v_sa_schedule_tuple_id = r.sintb(-32768, 32767)
         r.zero(1, "end of element")
         r.zero(1, 'next item')
         it = 3; al = 0
@@ -3384,7 +3312,7 @@ def _e_MeteringReceiptReqType(w: Writer, o: MeteringReceiptReqType) -> None:
         w.bits(0, 1)
         s = 3
     if o.meter_info is not None:
-        c = _C111[s]
+        c = _C103[s]
         w.bits(c[0], c[1])
         _e_MeterInfoType(w, o.meter_info)
         s = 4
@@ -3431,7 +3359,7 @@ def _d_NotificationType(r: Reader) -> NotificationType:
     it = 0; al = 0
     if it == 0:
         r.zero(1, "characters")
-        v_fault_code = r.enum(2, _K112)
+        v_fault_code = r.enum(2, _K104)
         r.zero(1, "end of element")
         it, al = _P8[r.code(2, 2)]
     if it == 1:
@@ -3446,7 +3374,7 @@ def _e_NotificationType(w: Writer, o: NotificationType) -> None:
     if o.fault_code is not None:
         w.bits(0, 1)
         w.bits(0, 1)
-        w.enum(o.fault_code, _K113, 2)
+        w.enum(o.fault_code, _K105, 2)
         w.bits(0, 1)
     else:
         raise ExiEncodeError("NotificationType: missing required fault_code")
@@ -3464,21 +3392,21 @@ def _d_ObjectType(r: Reader) -> ObjectType:
     v_encoding = None
     v_id = None
     v_mime_type = None
-    it, al = _P114[r.code(3, 5)]
+    it, al = _P106[r.code(3, 5)]
     if it == 0:
         v_encoding = r.string()
-        it, al = _P115[r.code(3, 4)]
+        it, al = _P107[r.code(3, 4)]
     if it == 1:
         v_id = r.string()
-        it, al = _P116[r.code(3, 3)]
+        it, al = _P108[r.code(3, 3)]
     if it == 2:
         v_mime_type = r.string()
-        it, al = _P117[r.code(2, 2)]
+        it, al = _P109[r.code(2, 2)]
     n = 0
     while it == 3:
         r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        it, al = _P117[r.code(2, 2)]
+        it, al = _P109[r.code(2, 2)]
     return ObjectType(encoding=v_encoding, id=v_id, mime_type=v_mime_type)
 
 def _e_ObjectType(w: Writer, o: ObjectType) -> None:
@@ -3488,16 +3416,16 @@ def _e_ObjectType(w: Writer, o: ObjectType) -> None:
         w.string(o.encoding)
         s = 1
     if o.id is not None:
-        c = _C118[s]
+        c = _C110[s]
         w.bits(c[0], c[1])
         w.string(o.id)
         s = 2
     if o.mime_type is not None:
-        c = _C119[s]
+        c = _C111[s]
         w.bits(c[0], c[1])
         w.string(o.mime_type)
         s = 3
-    c = _C120[s]
+    c = _C112[s]
     w.bits(c[0], c[1])
 
 def _d_PGPDataType(r: Reader) -> PGPDataType:
@@ -3510,7 +3438,7 @@ def _d_PMaxScheduleEntryType(r: Reader) -> PMaxScheduleEntryType:
     v_relative_time_interval = None
     v_time_interval = None
     v_p_max = None
-    it, al = _P84[r.code(2, 2)]
+    it, al = _P76[r.code(2, 2)]
     if it == 0:
         if al == 0:
             v_relative_time_interval = _d_RelativeTimeIntervalType(r)
@@ -3520,7 +3448,7 @@ def _d_PMaxScheduleEntryType(r: Reader) -> PMaxScheduleEntryType:
         it = 1; al = 0
     if it == 1:
         r.zero(1, "characters")
-        v_p_max = r.sint()
+        v_p_max = r.sintb(-32768, 32767)
         r.zero(1, "end of element")
         r.zero(1, 'end of element')
         it = -1; al = 0
@@ -3551,7 +3479,7 @@ def _d_PMaxScheduleType(r: Reader) -> PMaxScheduleType:
     it = 0; al = 0
     if it == 0:
         r.zero(1, "characters")
-        v_p_max_schedule_id = r.sint()
+        v_p_max_schedule_id = r.sintb(-32768, 32767)
         r.zero(1, "end of element")
         r.zero(1, 'next item')
         it = 1; al = 0
@@ -3590,7 +3518,7 @@ def _d_ParameterSetType(r: Reader) -> ParameterSetType:
     it = 0; al = 0
     if it == 0:
         r.zero(1, "characters")
-        v_parameter_set_id = r.sint()
+        v_parameter_set_id = r.sintb(-32768, 32767)
         r.zero(1, "end of element")
         r.zero(1, 'next item')
         it = 1; al = 0
@@ -3638,8 +3566,8 @@ def _d_ParameterType(r: Reader) -> ParameterType:
         r.zero(1, 'next item')
         it = 1; al = 0
     if it == 1:
-        v_value_type = r.enum(3, _K121)
-        it, al = _P122[r.code(3, 6)]
+        v_value_type = r.enum(3, _K113)
+        it, al = _P114[r.code(3, 6)]
     if it == 2:
         if al == 0:
             r.zero(1, "characters")
@@ -3651,11 +3579,11 @@ def _d_ParameterType(r: Reader) -> ParameterType:
             r.zero(1, "end of element")
         elif al == 2:
             r.zero(1, "characters")
-            v_short_value = r.sint()
+            v_short_value = r.sintb(-32768, 32767)
             r.zero(1, "end of element")
         elif al == 3:
             r.zero(1, "characters")
-            v_int_value = r.sint()
+            v_int_value = r.sintb(-2147483648, 2147483647)
             r.zero(1, "end of element")
         elif al == 4:
             v_physical_value = _d_PhysicalValueType(r)
@@ -3675,7 +3603,7 @@ def _e_ParameterType(w: Writer, o: ParameterType) -> None:
         raise ExiEncodeError("ParameterType: missing required name")
     if o.value_type is not None:
         w.bits(0, 1)
-        w.enum(o.value_type, _K123, 3)
+        w.enum(o.value_type, _K115, 3)
     else:
         raise ExiEncodeError("ParameterType: missing required value_type")
     if o.bool_value is not None:
@@ -3762,7 +3690,7 @@ def _d_PaymentDetailsResType(r: Reader) -> PaymentDetailsResType:
         it = 2; al = 0
     if it == 2:
         r.zero(1, "characters")
-        v_date_time_now = r.sint()
+        v_date_time_now = r.sintb(-9223372036854775808, 9223372036854775807)
         r.zero(1, "end of element")
         r.zero(1, 'end of element')
         it = -1; al = 0
@@ -3799,21 +3727,21 @@ def _d_PaymentOptionsType(r: Reader) -> PaymentOptionsType:
     n = 0
     while it == 0:
         r.zero(1, "characters")
-        x = r.enum(1, _K124)
+        x = r.enum(1, _K116)
         r.zero(1, "end of element")
         v_payment_option.append(x)
         n += 1
-        it, al = _P97[r.code(2, 2)]
+        it, al = _P89[r.code(2, 2)]
     return PaymentOptionsType(payment_option=v_payment_option)
 
 def _e_PaymentOptionsType(w: Writer, o: PaymentOptionsType) -> None:
     s = 0
     n = 0
     for x in o.payment_option:
-        c = _C98[s]
+        c = _C90[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
-        w.enum(x, _K125, 1)
+        w.enum(x, _K117, 1)
         w.bits(0, 1)
         n += 1
         s = 1
@@ -3834,13 +3762,13 @@ def _d_PhysicalValueType(r: Reader) -> PhysicalValueType:
         it, al = _P60[r.code(2, 2)]
     if it == 1:
         r.zero(1, "characters")
-        v_unit = r.enum(4, _K126)
+        v_unit = r.enum(4, _K118)
         r.zero(1, "end of element")
         r.zero(1, 'next item')
         it = 2; al = 0
     if it == 2:
         r.zero(1, "characters")
-        v_value = r.sint()
+        v_value = r.sintb(-32768, 32767)
         r.zero(1, "end of element")
         r.zero(1, 'end of element')
         it = -1; al = 0
@@ -3858,7 +3786,7 @@ def _e_PhysicalValueType(w: Writer, o: PhysicalValueType) -> None:
     if o.unit is not None:
         w.bits(0, 2)
         w.bits(0, 1)
-        w.enum(o.unit, _K127, 4)
+        w.enum(o.unit, _K119, 4)
         w.bits(0, 1)
         s = 2
     if o.value is not None:
@@ -3883,10 +3811,10 @@ def _d_PowerDeliveryReqType(r: Reader) -> PowerDeliveryReqType:
         r.zero(1, "characters")
         v_ready_to_charge_state = r.bits(1) == 1
         r.zero(1, "end of element")
-        it, al = _P128[r.code(3, 4)]
+        it, al = _P120[r.code(3, 4)]
     if it == 1:
         v_charging_profile = _d_ChargingProfileType(r)
-        it, al = _P129[r.code(2, 3)]
+        it, al = _P121[r.code(2, 3)]
     if it == 2:
         if al == 0:
             v_dc_ev_power_delivery_parameter = _d_DC_EVPowerDeliveryParameterType(r)
@@ -3910,16 +3838,16 @@ def _e_PowerDeliveryReqType(w: Writer, o: PowerDeliveryReqType) -> None:
         _e_ChargingProfileType(w, o.charging_profile)
         s = 2
     if o.dc_ev_power_delivery_parameter is not None:
-        c = _C130[s]
+        c = _C122[s]
         w.bits(c[0], c[1])
         _e_DC_EVPowerDeliveryParameterType(w, o.dc_ev_power_delivery_parameter)
         s = 3
     elif o.ev_power_delivery_parameter is not None:
-        c = _C131[s]
+        c = _C123[s]
         w.bits(c[0], c[1])
         _e_EVPowerDeliveryParameterType(w, o.ev_power_delivery_parameter)
         s = 3
-    c = _C132[s]
+    c = _C124[s]
     w.bits(c[0], c[1])
 
 def _d_PowerDeliveryResType(r: Reader) -> PowerDeliveryResType:
@@ -4053,13 +3981,13 @@ def _d_ProfileEntryType(r: Reader) -> ProfileEntryType:
     it = 0; al = 0
     if it == 0:
         r.zero(1, "characters")
-        v_charging_profile_entry_start = r.uint()
+        v_charging_profile_entry_start = r.uintb(4294967295)
         r.zero(1, "end of element")
         r.zero(1, 'next item')
         it = 1; al = 0
     if it == 1:
         r.zero(1, "characters")
-        v_charging_profile_entry_max_power = r.sint()
+        v_charging_profile_entry_max_power = r.sintb(-32768, 32767)
         r.zero(1, "end of element")
         r.zero(1, 'end of element')
         it = -1; al = 0
@@ -4125,16 +4053,16 @@ def _d_ReferenceType(r: Reader) -> ReferenceType:
     v_transforms = None
     v_digest_method = None
     v_digest_value = None
-    it, al = _P133[r.code(3, 5)]
+    it, al = _P125[r.code(3, 5)]
     if it == 0:
         v_id = r.string()
-        it, al = _P134[r.code(3, 4)]
+        it, al = _P126[r.code(3, 4)]
     if it == 1:
         v_type = r.string()
-        it, al = _P135[r.code(2, 3)]
+        it, al = _P127[r.code(2, 3)]
     if it == 2:
         v_uri = r.string()
-        it, al = _P136[r.code(2, 2)]
+        it, al = _P128[r.code(2, 2)]
     if it == 3:
         v_transforms = _d_TransformsType(r)
         r.zero(1, 'next item')
@@ -4158,22 +4086,22 @@ def _e_ReferenceType(w: Writer, o: ReferenceType) -> None:
         w.string(o.id)
         s = 1
     if o.type is not None:
-        c = _C137[s]
+        c = _C129[s]
         w.bits(c[0], c[1])
         w.string(o.type)
         s = 2
     if o.uri is not None:
-        c = _C138[s]
+        c = _C130[s]
         w.bits(c[0], c[1])
         w.string(o.uri)
         s = 3
     if o.transforms is not None:
-        c = _C139[s]
+        c = _C131[s]
         w.bits(c[0], c[1])
         _e_TransformsType(w, o.transforms)
         s = 4
     if o.digest_method is not None:
-        c = _C140[s]
+        c = _C132[s]
         w.bits(c[0], c[1])
         _e_DigestMethodType(w, o.digest_method)
         s = 5
@@ -4195,12 +4123,12 @@ def _d_RelativeTimeIntervalType(r: Reader) -> RelativeTimeIntervalType:
     it = 0; al = 0
     if it == 0:
         r.zero(1, "characters")
-        v_start = r.uint()
+        v_start = r.uintb(4294967295)
         r.zero(1, "end of element")
         it, al = _P8[r.code(2, 2)]
     if it == 1:
         r.zero(1, "characters")
-        v_duration = r.uint()
+        v_duration = r.uintb(4294967295)
         r.zero(1, "end of element")
         r.zero(1, 'end of element')
         it = -1; al = 0
@@ -4228,10 +4156,10 @@ def _d_RetrievalMethodType(r: Reader) -> RetrievalMethodType:
     v_type = None
     v_uri = None
     v_transforms = None
-    it, al = _P141[r.code(3, 4)]
+    it, al = _P133[r.code(3, 4)]
     if it == 0:
         v_type = r.string()
-        it, al = _P100[r.code(2, 3)]
+        it, al = _P92[r.code(2, 3)]
     if it == 1:
         v_uri = r.string()
         it, al = _P29[r.code(2, 2)]
@@ -4248,16 +4176,16 @@ def _e_RetrievalMethodType(w: Writer, o: RetrievalMethodType) -> None:
         w.string(o.type)
         s = 1
     if o.uri is not None:
-        c = _C142[s]
+        c = _C134[s]
         w.bits(c[0], c[1])
         w.string(o.uri)
         s = 2
     if o.transforms is not None:
-        c = _C143[s]
+        c = _C135[s]
         w.bits(c[0], c[1])
         _e_TransformsType(w, o.transforms)
         s = 3
-    c = _C144[s]
+    c = _C136[s]
     w.bits(c[0], c[1])
 
 def _d_SAScheduleListType(r: Reader) -> SAScheduleListType:
@@ -4269,14 +4197,14 @@ def _d_SAScheduleListType(r: Reader) -> SAScheduleListType:
         x = _d_SAScheduleTupleType(r)
         v_sa_schedule_tuple.append(x)
         n += 1
-        it, al = _P97[r.code(2, 2)]
+        it, al = _P89[r.code(2, 2)]
     return SAScheduleListType(sa_schedule_tuple=v_sa_schedule_tuple)
 
 def _e_SAScheduleListType(w: Writer, o: SAScheduleListType) -> None:
     s = 0
     n = 0
     for x in o.sa_schedule_tuple:
-        c = _C98[s]
+        c = _C90[s]
         w.bits(c[0], c[1])
         _e_SAScheduleTupleType(w, x)
         n += 1
@@ -4293,7 +4221,7 @@ def _d_SAScheduleTupleType(r: Reader) -> SAScheduleTupleType:
     it = 0; al = 0
     if it == 0:
         r.zero(1, "characters")
-        v_sa_schedule_tuple_id = r.sint()
+        v_sa_schedule_tuple_id = r.sintb(-32768, 32767)
         r.zero(1, "end of element")
         r.zero(1, 'next item')
         it = 1; al = 0
@@ -4336,42 +4264,17 @@ def _e_SASchedulesType(w: Writer, o: SASchedulesType) -> None:
     w.bits(0, 1)
 
 def _d_SPKIDataType(r: Reader) -> SPKIDataType:
-    v_spki_sexp = []
-    it, al = _P84[r.code(2, 2)]
-    n = 0
-    while it == 0:
-        if al == 0:
-            r.zero(1, "characters")
-            x = r.binary()
-            r.zero(1, "end of element")
-            v_spki_sexp.append(x)
-        elif al == 1:
-            r.fail("wildcard (undeclared) element content is not supported")
-        n += 1
-        it, al = _P145[r.code(2, 3)]
-    return SPKIDataType(spki_sexp=v_spki_sexp)
+    r.fail("content of SPKIDataType is not supported by this codec")
 
 def _e_SPKIDataType(w: Writer, o: SPKIDataType) -> None:
-    s = 0
-    n = 0
-    for x in o.spki_sexp:
-        c = _C146[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.binary(x)
-        w.bits(0, 1)
-        n += 1
-        s = 1
-    if n < 1:
-        raise ExiEncodeError(f"SPKIDataType: {n} items of spki_sexp (allowed 1..None)")
-    w.bits(2, 2)
+    raise ExiEncodeError("content of SPKIDataType is not supported")
 
 def _d_SalesTariffEntryType(r: Reader) -> SalesTariffEntryType:
     v_relative_time_interval = None
     v_time_interval = None
     v_e_price_level = None
     v_consumption_cost = []
-    it, al = _P84[r.code(2, 2)]
+    it, al = _P76[r.code(2, 2)]
     if it == 0:
         if al == 0:
             v_relative_time_interval = _d_RelativeTimeIntervalType(r)
@@ -4411,12 +4314,12 @@ def _e_SalesTariffEntryType(w: Writer, o: SalesTariffEntryType) -> None:
     s = 2
     n = 0
     for x in o.consumption_cost:
-        c = _C147[s]
+        c = _C137[s]
         w.bits(c[0], c[1])
         _e_ConsumptionCostType(w, x)
         n += 1
         s = 3
-    c = _C148[s]
+    c = _C138[s]
     w.bits(c[0], c[1])
 
 def _d_SalesTariffType(r: Reader) -> SalesTariffType:
@@ -4433,7 +4336,7 @@ def _d_SalesTariffType(r: Reader) -> SalesTariffType:
         it = 1; al = 0
     if it == 1:
         r.zero(1, "characters")
-        v_sales_tariff_id = r.sint()
+        v_sales_tariff_id = r.sintb(-32768, 32767)
         r.zero(1, "end of element")
         it, al = _P50[r.code(2, 2)]
     if it == 2:
@@ -4453,7 +4356,7 @@ def _d_SalesTariffType(r: Reader) -> SalesTariffType:
         x = _d_SalesTariffEntryType(r)
         v_sales_tariff_entry.append(x)
         n += 1
-        it, al = _P106[r.code(2, 2)]
+        it, al = _P98[r.code(2, 2)]
     return SalesTariffType(id=v_id, sales_tariff_id=v_sales_tariff_id, sales_tariff_description=v_sales_tariff_description, num_e_price_levels=v_num_e_price_levels, sales_tariff_entry=v_sales_tariff_entry)
 
 def _e_SalesTariffType(w: Writer, o: SalesTariffType) -> None:
@@ -4477,7 +4380,7 @@ def _e_SalesTariffType(w: Writer, o: SalesTariffType) -> None:
         w.bits(0, 1)
         s = 3
     if o.num_e_price_levels is not None:
-        c = _C149[s]
+        c = _C139[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.nbit(o.num_e_price_levels, 0, 255, 8)
@@ -4488,7 +4391,7 @@ def _e_SalesTariffType(w: Writer, o: SalesTariffType) -> None:
     s = 4
     n = 0
     for x in o.sales_tariff_entry:
-        c = _C150[s]
+        c = _C140[s]
         w.bits(c[0], c[1])
         _e_SalesTariffEntryType(w, x)
         n += 1
@@ -4506,14 +4409,14 @@ def _d_SelectedServiceListType(r: Reader) -> SelectedServiceListType:
         x = _d_SelectedServiceType(r)
         v_selected_service.append(x)
         n += 1
-        it, al = _P97[r.code(2, 2)]
+        it, al = _P89[r.code(2, 2)]
     return SelectedServiceListType(selected_service=v_selected_service)
 
 def _e_SelectedServiceListType(w: Writer, o: SelectedServiceListType) -> None:
     s = 0
     n = 0
     for x in o.selected_service:
-        c = _C98[s]
+        c = _C90[s]
         w.bits(c[0], c[1])
         _e_SelectedServiceType(w, x)
         n += 1
@@ -4529,12 +4432,12 @@ def _d_SelectedServiceType(r: Reader) -> SelectedServiceType:
     it = 0; al = 0
     if it == 0:
         r.zero(1, "characters")
-        v_service_id = r.uint()
+        v_service_id = r.uintb(65535)
         r.zero(1, "end of element")
         it, al = _P8[r.code(2, 2)]
     if it == 1:
         r.zero(1, "characters")
-        v_parameter_set_id = r.sint()
+        v_parameter_set_id = r.sintb(-32768, 32767)
         r.zero(1, "end of element")
         r.zero(1, 'end of element')
         it = -1; al = 0
@@ -4576,7 +4479,7 @@ def _d_ServiceChargeType(r: Reader) -> ServiceChargeType:
         it = 2; al = 0
     if it == 2:
         r.zero(1, "characters")
-        v_energy_transfer_type = r.enum(4, _K151)
+        v_energy_transfer_type = r.enum(4, _K141)
         r.zero(1, "end of element")
         r.zero(1, 'end of element')
         it = -1; al = 0
@@ -4598,7 +4501,7 @@ def _e_ServiceChargeType(w: Writer, o: ServiceChargeType) -> None:
     if o.energy_transfer_type is not None:
         w.bits(0, 1)
         w.bits(0, 1)
-        w.enum(o.energy_transfer_type, _K152, 4)
+        w.enum(o.energy_transfer_type, _K142, 4)
         w.bits(0, 1)
     else:
         raise ExiEncodeError("ServiceChargeType: missing required energy_transfer_type")
@@ -4610,7 +4513,7 @@ def _d_ServiceDetailReqType(r: Reader) -> ServiceDetailReqType:
     it = 0; al = 0
     if it == 0:
         r.zero(1, "characters")
-        v_service_id = r.uint()
+        v_service_id = r.uintb(65535)
         r.zero(1, "end of element")
         r.zero(1, 'end of element')
         it = -1; al = 0
@@ -4640,7 +4543,7 @@ def _d_ServiceDetailResType(r: Reader) -> ServiceDetailResType:
         it = 1; al = 0
     if it == 1:
         r.zero(1, "characters")
-        v_service_id = r.uint()
+        v_service_id = r.uintb(65535)
         r.zero(1, "end of element")
         it, al = _P29[r.code(2, 2)]
     if it == 2:
@@ -4683,7 +4586,7 @@ def _d_ServiceDiscoveryReqType(r: Reader) -> ServiceDiscoveryReqType:
         it, al = _P8[r.code(2, 2)]
     if it == 1:
         r.zero(1, "characters")
-        v_service_category = r.enum(2, _K153)
+        v_service_category = r.enum(2, _K143)
         r.zero(1, "end of element")
         r.zero(1, 'end of element')
         it = -1; al = 0
@@ -4701,7 +4604,7 @@ def _e_ServiceDiscoveryReqType(w: Writer, o: ServiceDiscoveryReqType) -> None:
         c = _C26[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
-        w.enum(o.service_category, _K154, 2)
+        w.enum(o.service_category, _K144, 2)
         w.bits(0, 1)
         s = 2
     c = _C27[s]
@@ -4726,7 +4629,7 @@ def _d_ServiceDiscoveryResType(r: Reader) -> ServiceDiscoveryResType:
         it = 2; al = 0
     if it == 2:
         v_charge_service = _d_ServiceChargeType(r)
-        it, al = _P117[r.code(2, 2)]
+        it, al = _P109[r.code(2, 2)]
     if it == 3:
         v_service_list = _d_ServiceTagListType(r)
         r.zero(1, 'end of element')
@@ -4756,7 +4659,7 @@ def _e_ServiceDiscoveryResType(w: Writer, o: ServiceDiscoveryResType) -> None:
         w.bits(0, 2)
         _e_ServiceTagListType(w, o.service_list)
         s = 4
-    c = _C155[s]
+    c = _C145[s]
     w.bits(c[0], c[1])
 
 def _d_ServiceParameterListType(r: Reader) -> ServiceParameterListType:
@@ -4768,14 +4671,14 @@ def _d_ServiceParameterListType(r: Reader) -> ServiceParameterListType:
         x = _d_ParameterSetType(r)
         v_parameter_set.append(x)
         n += 1
-        it, al = _P97[r.code(2, 2)]
+        it, al = _P89[r.code(2, 2)]
     return ServiceParameterListType(parameter_set=v_parameter_set)
 
 def _e_ServiceParameterListType(w: Writer, o: ServiceParameterListType) -> None:
     s = 0
     n = 0
     for x in o.parameter_set:
-        c = _C98[s]
+        c = _C90[s]
         w.bits(c[0], c[1])
         _e_ParameterSetType(w, x)
         n += 1
@@ -4791,7 +4694,7 @@ def _d_ServicePaymentSelectionReqType(r: Reader) -> ServicePaymentSelectionReqTy
     it = 0; al = 0
     if it == 0:
         r.zero(1, "characters")
-        v_selected_payment_option = r.enum(1, _K124)
+        v_selected_payment_option = r.enum(1, _K116)
         r.zero(1, "end of element")
         r.zero(1, 'next item')
         it = 1; al = 0
@@ -4805,7 +4708,7 @@ def _e_ServicePaymentSelectionReqType(w: Writer, o: ServicePaymentSelectionReqTy
     if o.selected_payment_option is not None:
         w.bits(0, 1)
         w.bits(0, 1)
-        w.enum(o.selected_payment_option, _K125, 1)
+        w.enum(o.selected_payment_option, _K117, 1)
         w.bits(0, 1)
     else:
         raise ExiEncodeError("ServicePaymentSelectionReqType: missing required selected_payment_option")
@@ -4847,14 +4750,14 @@ def _d_ServiceTagListType(r: Reader) -> ServiceTagListType:
         x = _d_ServiceType(r)
         v_service.append(x)
         n += 1
-        it, al = _P97[r.code(2, 2)]
+        it, al = _P89[r.code(2, 2)]
     return ServiceTagListType(service=v_service)
 
 def _e_ServiceTagListType(w: Writer, o: ServiceTagListType) -> None:
     s = 0
     n = 0
     for x in o.service:
-        c = _C98[s]
+        c = _C90[s]
         w.bits(c[0], c[1])
         _e_ServiceType(w, x)
         n += 1
@@ -4872,7 +4775,7 @@ def _d_ServiceTagType(r: Reader) -> ServiceTagType:
     it = 0; al = 0
     if it == 0:
         r.zero(1, "characters")
-        v_service_id = r.uint()
+        v_service_id = r.uintb(65535)
         r.zero(1, "end of element")
         it, al = _P60[r.code(2, 2)]
     if it == 1:
@@ -4883,9 +4786,9 @@ def _d_ServiceTagType(r: Reader) -> ServiceTagType:
         it = 2; al = 0
     if it == 2:
         r.zero(1, "characters")
-        v_service_category = r.enum(2, _K153)
+        v_service_category = r.enum(2, _K143)
         r.zero(1, "end of element")
-        it, al = _P117[r.code(2, 2)]
+        it, al = _P109[r.code(2, 2)]
     if it == 3:
         r.zero(1, "characters")
         v_service_scope = r.string()
@@ -4910,10 +4813,10 @@ def _e_ServiceTagType(w: Writer, o: ServiceTagType) -> None:
         w.bits(0, 1)
         s = 2
     if o.service_category is not None:
-        c = _C156[s]
+        c = _C146[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
-        w.enum(o.service_category, _K154, 2)
+        w.enum(o.service_category, _K144, 2)
         w.bits(0, 1)
         s = 3
     else:
@@ -4925,7 +4828,7 @@ def _e_ServiceTagType(w: Writer, o: ServiceTagType) -> None:
         w.string(o.service_scope)
         w.bits(0, 1)
         s = 4
-    c = _C155[s]
+    c = _C145[s]
     w.bits(c[0], c[1])
 
 def _d_ServiceType(r: Reader) -> ServiceType:
@@ -5001,7 +4904,7 @@ def _d_SessionSetupResType(r: Reader) -> SessionSetupResType:
         it, al = _P29[r.code(2, 2)]
     if it == 2:
         r.zero(1, "characters")
-        v_date_time_now = r.sint()
+        v_date_time_now = r.sintb(-9223372036854775808, 9223372036854775807)
         r.zero(1, "end of element")
         r.zero(1, 'end of element')
         it = -1; al = 0
@@ -5069,7 +4972,7 @@ def _d_SignatureMethodType(r: Reader) -> SignatureMethodType:
     it = 0; al = 0
     if it == 0:
         v_algorithm = r.string()
-        it, al = _P100[r.code(3, 3)]
+        it, al = _P92[r.code(3, 3)]
     if it == 1:
         r.zero(1, "characters")
         v_hmac_output_length = r.sint()
@@ -5095,7 +4998,7 @@ def _e_SignatureMethodType(w: Writer, o: SignatureMethodType) -> None:
         w.sint(o.hmac_output_length)
         w.bits(0, 1)
         s = 2
-    c = _C157[s]
+    c = _C147[s]
     w.bits(c[0], c[1])
 
 def _d_SignaturePropertiesType(r: Reader) -> SignaturePropertiesType:
@@ -5122,7 +5025,7 @@ def _e_SignaturePropertiesType(w: Writer, o: SignaturePropertiesType) -> None:
         s = 1
     n = 0
     for x in o.signature_property:
-        c = _C99[s]
+        c = _C91[s]
         w.bits(c[0], c[1])
         _e_SignaturePropertyType(w, x)
         n += 1
@@ -5141,7 +5044,7 @@ def _d_SignaturePropertyType(r: Reader) -> SignaturePropertyType:
         it = 1; al = 0
     if it == 1:
         v_target = r.string()
-        it, al = _P158[r.code(2, 1)]
+        it, al = _P148[r.code(2, 1)]
     n = 0
     while it == 2:
         r.fail("wildcard (undeclared) element content is not supported")
@@ -5156,7 +5059,7 @@ def _e_SignaturePropertyType(w: Writer, o: SignaturePropertyType) -> None:
         w.string(o.id)
         s = 1
     if o.target is not None:
-        c = _C159[s]
+        c = _C149[s]
         w.bits(c[0], c[1])
         w.string(o.target)
         s = 2
@@ -5181,16 +5084,16 @@ def _d_SignatureType(r: Reader) -> SignatureType:
         it = 2; al = 0
     if it == 2:
         v_signature_value = _d_SignatureValueType(r)
-        it, al = _P105[r.code(2, 3)]
+        it, al = _P97[r.code(2, 3)]
     if it == 3:
         v_key_info = _d_KeyInfoType(r)
-        it, al = _P106[r.code(2, 2)]
+        it, al = _P98[r.code(2, 2)]
     n = 0
     while it == 4:
         x = _d_ObjectType(r)
         v_object.append(x)
         n += 1
-        it, al = _P106[r.code(2, 2)]
+        it, al = _P98[r.code(2, 2)]
     return SignatureType(id=v_id, signed_info=v_signed_info, signature_value=v_signature_value, key_info=v_key_info, object=v_object)
 
 def _e_SignatureType(w: Writer, o: SignatureType) -> None:
@@ -5218,12 +5121,12 @@ def _e_SignatureType(w: Writer, o: SignatureType) -> None:
         s = 4
     n = 0
     for x in o.object:
-        c = _C160[s]
+        c = _C150[s]
         w.bits(c[0], c[1])
         _e_ObjectType(w, x)
         n += 1
         s = 5
-    c = _C161[s]
+    c = _C151[s]
     w.bits(c[0], c[1])
 
 def _d_SignatureValueType(r: Reader) -> SignatureValueType:
@@ -5247,7 +5150,7 @@ def _e_SignatureValueType(w: Writer, o: SignatureValueType) -> None:
         w.string(o.id)
         s = 1
     if o.value is not None:
-        c = _C162[s]
+        c = _C152[s]
         w.bits(c[0], c[1])
         w.binary(o.value)
         s = 2
@@ -5278,7 +5181,7 @@ def _d_SignedInfoType(r: Reader) -> SignedInfoType:
         x = _d_ReferenceType(r)
         v_reference.append(x)
         n += 1
-        it, al = _P117[r.code(2, 2)]
+        it, al = _P109[r.code(2, 2)]
     return SignedInfoType(id=v_id, canonicalization_method=v_canonicalization_method, signature_method=v_signature_method, reference=v_reference)
 
 def _e_SignedInfoType(w: Writer, o: SignedInfoType) -> None:
@@ -5302,7 +5205,7 @@ def _e_SignedInfoType(w: Writer, o: SignedInfoType) -> None:
     s = 3
     n = 0
     for x in o.reference:
-        c = _C163[s]
+        c = _C153[s]
         w.bits(c[0], c[1])
         _e_ReferenceType(w, x)
         n += 1
@@ -5322,14 +5225,14 @@ def _d_SubCertificatesType(r: Reader) -> SubCertificatesType:
         r.zero(1, "end of element")
         v_certificate.append(x)
         n += 1
-        it, al = _P97[r.code(2, 2)]
+        it, al = _P89[r.code(2, 2)]
     return SubCertificatesType(certificate=v_certificate)
 
 def _e_SubCertificatesType(w: Writer, o: SubCertificatesType) -> None:
     s = 0
     n = 0
     for x in o.certificate:
-        c = _C98[s]
+        c = _C90[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.binary(x)
@@ -5347,7 +5250,7 @@ def _d_TransformType(r: Reader) -> TransformType:
     it = 0; al = 0
     if it == 0:
         v_algorithm = r.string()
-        it, al = _P164[r.code(3, 3)]
+        it, al = _P154[r.code(3, 3)]
     n = 0
     while it == 1:
         if al == 0:
@@ -5358,7 +5261,7 @@ def _d_TransformType(r: Reader) -> TransformType:
             r.zero(1, "end of element")
             v_x_path.append(x)
         n += 1
-        it, al = _P164[r.code(3, 3)]
+        it, al = _P154[r.code(3, 3)]
     return TransformType(algorithm=v_algorithm, x_path=v_x_path)
 
 def _e_TransformType(w: Writer, o: TransformType) -> None:
@@ -5370,14 +5273,14 @@ def _e_TransformType(w: Writer, o: TransformType) -> None:
     s = 1
     n = 0
     for x in o.x_path:
-        c = _C165[s]
+        c = _C155[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.string(x)
         w.bits(0, 1)
         n += 1
         s = 2
-    c = _C166[s]
+    c = _C156[s]
     w.bits(c[0], c[1])
 
 def _d_TransformsType(r: Reader) -> TransformsType:
@@ -5389,14 +5292,14 @@ def _d_TransformsType(r: Reader) -> TransformsType:
         x = _d_TransformType(r)
         v_transform.append(x)
         n += 1
-        it, al = _P97[r.code(2, 2)]
+        it, al = _P89[r.code(2, 2)]
     return TransformsType(transform=v_transform)
 
 def _e_TransformsType(w: Writer, o: TransformsType) -> None:
     s = 0
     n = 0
     for x in o.transform:
-        c = _C98[s]
+        c = _C90[s]
         w.bits(c[0], c[1])
         _e_TransformType(w, x)
         n += 1
@@ -5471,7 +5374,7 @@ def _d_X509DataType(r: Reader) -> X509DataType:
     v_x509_subject_name = []
     v_x509_certificate = []
     v_x509_crl = []
-    it, al = _P167[r.code(3, 6)]
+    it, al = _P157[r.code(3, 6)]
     n = 0
     while it == 0:
         if al == 0:
@@ -5500,20 +5403,20 @@ def _d_X509DataType(r: Reader) -> X509DataType:
         elif al == 5:
             r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        it, al = _P168[r.code(3, 7)]
+        it, al = _P158[r.code(3, 7)]
     return X509DataType(x509_issuer_serial=v_x509_issuer_serial, x509_ski=v_x509_ski, x509_subject_name=v_x509_subject_name, x509_certificate=v_x509_certificate, x509_crl=v_x509_crl)
 
 def _e_X509DataType(w: Writer, o: X509DataType) -> None:
     s = 0
     n = 0
     for x in o.x509_issuer_serial:
-        c = _C169[s]
+        c = _C159[s]
         w.bits(c[0], c[1])
         _e_X509IssuerSerialType(w, x)
         n += 1
         s = 1
     for x in o.x509_ski:
-        c = _C170[s]
+        c = _C160[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.binary(x)
@@ -5521,7 +5424,7 @@ def _e_X509DataType(w: Writer, o: X509DataType) -> None:
         n += 1
         s = 1
     for x in o.x509_subject_name:
-        c = _C171[s]
+        c = _C161[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.string(x)
@@ -5529,7 +5432,7 @@ def _e_X509DataType(w: Writer, o: X509DataType) -> None:
         n += 1
         s = 1
     for x in o.x509_certificate:
-        c = _C172[s]
+        c = _C162[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.binary(x)
@@ -5537,7 +5440,7 @@ def _e_X509DataType(w: Writer, o: X509DataType) -> None:
         n += 1
         s = 1
     for x in o.x509_crl:
-        c = _C173[s]
+        c = _C163[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.binary(x)
@@ -5713,7 +5616,7 @@ def _e_f_ChargingComplete(w: Writer, v) -> None:
 
 def _d_f_ChargingProfileEntryMaxPower(r: Reader):
     r.zero(1, "characters")
-    v = r.sint()
+    v = r.sintb(-32768, 32767)
     r.zero(1, "end of element")
     return v
 
@@ -5724,7 +5627,7 @@ def _e_f_ChargingProfileEntryMaxPower(w: Writer, v) -> None:
 
 def _d_f_ChargingProfileEntryStart(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(4294967295)
     r.zero(1, "end of element")
     return v
 
@@ -5768,7 +5671,7 @@ def _e_f_DHParams(w: Writer, v) -> None:
 
 def _d_f_DateTimeNow(r: Reader):
     r.zero(1, "characters")
-    v = r.sint()
+    v = r.sintb(-9223372036854775808, 9223372036854775807)
     r.zero(1, "end of element")
     return v
 
@@ -5779,7 +5682,7 @@ def _e_f_DateTimeNow(w: Writer, v) -> None:
 
 def _d_f_DepartureTime(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(4294967295)
     r.zero(1, "end of element")
     return v
 
@@ -5977,13 +5880,13 @@ def _e_f_EVSEVoltageLimitAchieved(w: Writer, v) -> None:
 
 def _d_f_EnergyTransferType(r: Reader):
     r.zero(1, "characters")
-    v = r.enum(4, _K151)
+    v = r.enum(4, _K141)
     r.zero(1, "end of element")
     return v
 
 def _e_f_EnergyTransferType(w: Writer, v) -> None:
     w.bits(0, 1)
-    w.enum(v, _K152, 4)
+    w.enum(v, _K142, 4)
     w.bits(0, 1)
 
 def _d_f_Exponent(r: Reader):
@@ -5999,13 +5902,13 @@ def _e_f_Exponent(w: Writer, v) -> None:
 
 def _d_f_FaultCode(r: Reader):
     r.zero(1, "characters")
-    v = r.enum(2, _K112)
+    v = r.enum(2, _K104)
     r.zero(1, "end of element")
     return v
 
 def _e_f_FaultCode(w: Writer, v) -> None:
     w.bits(0, 1)
-    w.enum(v, _K113, 2)
+    w.enum(v, _K105, 2)
     w.bits(0, 1)
 
 def _d_f_FaultMsg(r: Reader):
@@ -6109,7 +6012,7 @@ def _e_f_MeterID(w: Writer, v) -> None:
 
 def _d_f_MeterStatus(r: Reader):
     r.zero(1, "characters")
-    v = r.sint()
+    v = r.sintb(-32768, 32767)
     r.zero(1, "end of element")
     return v
 
@@ -6153,7 +6056,7 @@ def _e_f_Multiplier(w: Writer, v) -> None:
 
 def _d_f_NotificationMaxDelay(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(4294967295)
     r.zero(1, "end of element")
     return v
 
@@ -6219,7 +6122,7 @@ def _e_f_PGPKeyPacket(w: Writer, v) -> None:
 
 def _d_f_PMax(r: Reader):
     r.zero(1, "characters")
-    v = r.sint()
+    v = r.sintb(-32768, 32767)
     r.zero(1, "end of element")
     return v
 
@@ -6230,7 +6133,7 @@ def _e_f_PMax(w: Writer, v) -> None:
 
 def _d_f_PMaxScheduleID(r: Reader):
     r.zero(1, "characters")
-    v = r.sint()
+    v = r.sintb(-32768, 32767)
     r.zero(1, "end of element")
     return v
 
@@ -6241,7 +6144,7 @@ def _e_f_PMaxScheduleID(w: Writer, v) -> None:
 
 def _d_f_ParameterSetID(r: Reader):
     r.zero(1, "characters")
-    v = r.sint()
+    v = r.sintb(-32768, 32767)
     r.zero(1, "end of element")
     return v
 
@@ -6252,13 +6155,13 @@ def _e_f_ParameterSetID(w: Writer, v) -> None:
 
 def _d_f_PaymentOption(r: Reader):
     r.zero(1, "characters")
-    v = r.enum(1, _K124)
+    v = r.enum(1, _K116)
     r.zero(1, "end of element")
     return v
 
 def _e_f_PaymentOption(w: Writer, v) -> None:
     w.bits(0, 1)
-    w.enum(v, _K125, 1)
+    w.enum(v, _K117, 1)
     w.bits(0, 1)
 
 def _d_f_PgenCounter(r: Reader):
@@ -6340,7 +6243,7 @@ def _e_f_ResponseCode(w: Writer, v) -> None:
 
 def _d_f_RetryCounter(r: Reader):
     r.zero(1, "characters")
-    v = r.sint()
+    v = r.sintb(-32768, 32767)
     r.zero(1, "end of element")
     return v
 
@@ -6362,7 +6265,7 @@ def _e_f_RootCertificateID(w: Writer, v) -> None:
 
 def _d_f_SAScheduleTupleID(r: Reader):
     r.zero(1, "characters")
-    v = r.sint()
+    v = r.sintb(-32768, 32767)
     r.zero(1, "end of element")
     return v
 
@@ -6373,7 +6276,7 @@ def _e_f_SAScheduleTupleID(w: Writer, v) -> None:
 
 def _d_f_SAScheduleTupleID(r: Reader):
     r.zero(1, "characters")
-    v = r.sint()
+    v = r.sintb(-32768, 32767)
     r.zero(1, "end of element")
     return v
 
@@ -6406,7 +6309,7 @@ def _e_f_SalesTariffDescription(w: Writer, v) -> None:
 
 def _d_f_SalesTariffID(r: Reader):
     r.zero(1, "characters")
-    v = r.sint()
+    v = r.sintb(-32768, 32767)
     r.zero(1, "end of element")
     return v
 
@@ -6428,40 +6331,40 @@ def _e_f_Seed(w: Writer, v) -> None:
 
 def _d_f_SelectedPaymentOption(r: Reader):
     r.zero(1, "characters")
-    v = r.enum(1, _K124)
+    v = r.enum(1, _K116)
     r.zero(1, "end of element")
     return v
 
 def _e_f_SelectedPaymentOption(w: Writer, v) -> None:
     w.bits(0, 1)
-    w.enum(v, _K125, 1)
+    w.enum(v, _K117, 1)
     w.bits(0, 1)
 
 def _d_f_ServiceCategory(r: Reader):
     r.zero(1, "characters")
-    v = r.enum(2, _K153)
+    v = r.enum(2, _K143)
     r.zero(1, "end of element")
     return v
 
 def _e_f_ServiceCategory(w: Writer, v) -> None:
     w.bits(0, 1)
-    w.enum(v, _K154, 2)
+    w.enum(v, _K144, 2)
     w.bits(0, 1)
 
 def _d_f_ServiceCategory(r: Reader):
     r.zero(1, "characters")
-    v = r.enum(2, _K153)
+    v = r.enum(2, _K143)
     r.zero(1, "end of element")
     return v
 
 def _e_f_ServiceCategory(w: Writer, v) -> None:
     w.bits(0, 1)
-    w.enum(v, _K154, 2)
+    w.enum(v, _K144, 2)
     w.bits(0, 1)
 
 def _d_f_ServiceID(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(65535)
     r.zero(1, "end of element")
     return v
 
@@ -6472,7 +6375,7 @@ def _e_f_ServiceID(w: Writer, v) -> None:
 
 def _d_f_ServiceID(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(65535)
     r.zero(1, "end of element")
     return v
 
@@ -6549,7 +6452,7 @@ def _e_f_SigMeterReading(w: Writer, v) -> None:
 
 def _d_f_TMeter(r: Reader):
     r.zero(1, "characters")
-    v = r.sint()
+    v = r.sintb(-9223372036854775808, 9223372036854775807)
     r.zero(1, "end of element")
     return v
 
@@ -6560,18 +6463,18 @@ def _e_f_TMeter(w: Writer, v) -> None:
 
 def _d_f_Unit(r: Reader):
     r.zero(1, "characters")
-    v = r.enum(4, _K126)
+    v = r.enum(4, _K118)
     r.zero(1, "end of element")
     return v
 
 def _e_f_Unit(w: Writer, v) -> None:
     w.bits(0, 1)
-    w.enum(v, _K127, 4)
+    w.enum(v, _K119, 4)
     w.bits(0, 1)
 
 def _d_f_Value(r: Reader):
     r.zero(1, "characters")
-    v = r.sint()
+    v = r.sintb(-32768, 32767)
     r.zero(1, "end of element")
     return v
 
@@ -6670,7 +6573,7 @@ def _e_f_Y(w: Writer, v) -> None:
 
 def _d_f_amount(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(4294967295)
     r.zero(1, "end of element")
     return v
 
@@ -6725,7 +6628,7 @@ def _e_f_costKind(w: Writer, v) -> None:
 
 def _d_f_duration(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(4294967295)
     r.zero(1, "end of element")
     return v
 
@@ -6736,7 +6639,7 @@ def _e_f_duration(w: Writer, v) -> None:
 
 def _d_f_intValue(r: Reader):
     r.zero(1, "characters")
-    v = r.sint()
+    v = r.sintb(-2147483648, 2147483647)
     r.zero(1, "end of element")
     return v
 
@@ -6747,7 +6650,7 @@ def _e_f_intValue(w: Writer, v) -> None:
 
 def _d_f_shortValue(r: Reader):
     r.zero(1, "characters")
-    v = r.sint()
+    v = r.sintb(-32768, 32767)
     r.zero(1, "end of element")
     return v
 
@@ -6758,7 +6661,7 @@ def _e_f_shortValue(w: Writer, v) -> None:
 
 def _d_f_start(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(4294967295)
     r.zero(1, "end of element")
     return v
 
@@ -6769,7 +6672,7 @@ def _e_f_start(w: Writer, v) -> None:
 
 def _d_f_startValue(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(4294967295)
     r.zero(1, "end of element")
     return v
 
@@ -7151,7 +7054,7 @@ FIELDS = {
     DC_EVSEChargeParameterType: (('dc_evse_status', 'elem', 'urn:din:70121:2012:MsgDataTypes', 'DC_EVSEStatus', DC_EVSEStatusType, 1, 1), ('evse_maximum_current_limit', 'elem', 'urn:din:70121:2012:MsgDataTypes', 'EVSEMaximumCurrentLimit', PhysicalValueType, 1, 1), ('evse_maximum_power_limit', 'elem', 'urn:din:70121:2012:MsgDataTypes', 'EVSEMaximumPowerLimit', PhysicalValueType, 0, 1), ('evse_maximum_voltage_limit', 'elem', 'urn:din:70121:2012:MsgDataTypes', 'EVSEMaximumVoltageLimit', PhysicalValueType, 1, 1), ('evse_minimum_current_limit', 'elem', 'urn:din:70121:2012:MsgDataTypes', 'EVSEMinimumCurrentLimit', PhysicalValueType, 1, 1), ('evse_minimum_voltage_limit', 'elem', 'urn:din:70121:2012:MsgDataTypes', 'EVSEMinimumVoltageLimit', PhysicalValueType, 1, 1), ('evse_current_regulation_tolerance', 'elem', 'urn:din:70121:2012:MsgDataTypes', 'EVSECurrentRegulationTolerance', PhysicalValueType, 0, 1), ('evse_peak_current_ripple', 'elem', 'urn:din:70121:2012:MsgDataTypes', 'EVSEPeakCurrentRipple', PhysicalValueType, 1, 1), ('evse_energy_to_be_delivered', 'elem', 'urn:din:70121:2012:MsgDataTypes', 'EVSEEnergyToBeDelivered', PhysicalValueType, 0, 1), ),
     DC_EVSEStatusType: (('evse_isolation_status', 'elem', 'urn:din:70121:2012:MsgDataTypes', 'EVSEIsolationStatus', 'str', 0, 1), ('evse_status_code', 'elem', 'urn:din:70121:2012:MsgDataTypes', 'EVSEStatusCode', 'str', 1, 1), ('notification_max_delay', 'elem', 'urn:din:70121:2012:MsgDataTypes', 'NotificationMaxDelay', 'int', 1, 1), ('evse_notification', 'elem', 'urn:din:70121:2012:MsgDataTypes', 'EVSENotification', 'str', 1, 1), ),
     DC_EVStatusType: (('ev_ready', 'elem', 'urn:din:70121:2012:MsgDataTypes', 'EVReady', 'bool', 1, 1), ('ev_cabin_conditioning', 'elem', 'urn:din:70121:2012:MsgDataTypes', 'EVCabinConditioning', 'bool', 0, 1), ('evress_conditioning', 'elem', 'urn:din:70121:2012:MsgDataTypes', 'EVRESSConditioning', 'bool', 0, 1), ('ev_error_code', 'elem', 'urn:din:70121:2012:MsgDataTypes', 'EVErrorCode', 'str', 1, 1), ('evresssoc', 'elem', 'urn:din:70121:2012:MsgDataTypes', 'EVRESSSOC', 'int', 1, 1), ),
-    DSAKeyValueType: (('p', 'elem', 'http://www.w3.org/2000/09/xmldsig#', 'P', 'b64', 0, 1), ('q', 'elem', 'http://www.w3.org/2000/09/xmldsig#', 'Q', 'b64', 0, 1), ('g', 'elem', 'http://www.w3.org/2000/09/xmldsig#', 'G', 'b64', 0, 1), ('y', 'elem', 'http://www.w3.org/2000/09/xmldsig#', 'Y', 'b64', 1, 1), ('j', 'elem', 'http://www.w3.org/2000/09/xmldsig#', 'J', 'b64', 0, 1), ('seed', 'elem', 'http://www.w3.org/2000/09/xmldsig#', 'Seed', 'b64', 0, 1), ('pgen_counter', 'elem', 'http://www.w3.org/2000/09/xmldsig#', 'PgenCounter', 'b64', 0, 1), ),
+    DSAKeyValueType: (),
     DigestMethodType: (('algorithm', 'attr', '', 'Algorithm', 'str', 1, 1), ),
     EVChargeParameterType: (),
     EVPowerDeliveryParameterType: (),
@@ -7191,7 +7094,7 @@ FIELDS = {
     SAScheduleListType: (('sa_schedule_tuple', 'elem', 'urn:din:70121:2012:MsgDataTypes', 'SAScheduleTuple', SAScheduleTupleType, 1, -1), ),
     SAScheduleTupleType: (('sa_schedule_tuple_id', 'elem', 'urn:din:70121:2012:MsgDataTypes', 'SAScheduleTupleID', 'int', 1, 1), ('p_max_schedule', 'elem', 'urn:din:70121:2012:MsgDataTypes', 'PMaxSchedule', PMaxScheduleType, 1, 1), ('sales_tariff', 'elem', 'urn:din:70121:2012:MsgDataTypes', 'SalesTariff', SalesTariffType, 0, 1), ),
     SASchedulesType: (),
-    SPKIDataType: (('spki_sexp', 'elem', 'http://www.w3.org/2000/09/xmldsig#', 'SPKISexp', 'b64', 1, -1), ),
+    SPKIDataType: (),
     SalesTariffEntryType: (('relative_time_interval', 'elem', 'urn:din:70121:2012:MsgDataTypes', 'RelativeTimeInterval', RelativeTimeIntervalType, 0, 1), ('time_interval', 'elem', 'urn:din:70121:2012:MsgDataTypes', 'TimeInterval', IntervalType, 0, 1), ('e_price_level', 'elem', 'urn:din:70121:2012:MsgDataTypes', 'EPriceLevel', 'int', 1, 1), ('consumption_cost', 'elem', 'urn:din:70121:2012:MsgDataTypes', 'ConsumptionCost', ConsumptionCostType, 0, -1), ),
     SalesTariffType: (('id', 'attr', '', 'Id', 'str', 1, 1), ('sales_tariff_id', 'elem', 'urn:din:70121:2012:MsgDataTypes', 'SalesTariffID', 'int', 1, 1), ('sales_tariff_description', 'elem', 'urn:din:70121:2012:MsgDataTypes', 'SalesTariffDescription', 'str', 0, 1), ('num_e_price_levels', 'elem', 'urn:din:70121:2012:MsgDataTypes', 'NumEPriceLevels', 'int', 1, 1), ('sales_tariff_entry', 'elem', 'urn:din:70121:2012:MsgDataTypes', 'SalesTariffEntry', SalesTariffEntryType, 1, -1), ),
     SelectedServiceListType: (('selected_service', 'elem', 'urn:din:70121:2012:MsgDataTypes', 'SelectedService', SelectedServiceType, 1, -1), ),
@@ -7226,5 +7129,117 @@ FIELDS = {
     X509IssuerSerialType: (('x509_issuer_name', 'elem', 'http://www.w3.org/2000/09/xmldsig#', 'X509IssuerName', 'str', 1, 1), ('x509_serial_number', 'elem', 'http://www.w3.org/2000/09/xmldsig#', 'X509SerialNumber', 'int', 1, 1), ),
     V2G_Message: (('header', 'elem', 'urn:din:70121:2012:MsgDef', 'Header', MessageHeaderType, 1, 1), ('body', 'elem', 'urn:din:70121:2012:MsgDef', 'Body', BodyType, 1, 1), ),
 }
+
+# per field: (content item index — fields sharing one are alternatives of a
+# choice —, simple-value facets (base type, min, max, enumeration, minLength,
+# maxLength) or None)
+FIELD_RULES = {
+    AC_EVChargeParameterType: ((0, _F164), (1, None), (2, None), (3, None), (4, None), ),
+    AC_EVSEChargeParameterType: ((0, None), (1, None), (2, None), (3, None), ),
+    AC_EVSEStatusType: ((0, _F165), (1, _F165), (2, _F164), (3, _F166), ),
+    BodyBaseType: (),
+    BodyType: ((0, None), (0, None), (0, None), (0, None), (0, None), (0, None), (0, None), (0, None), (0, None), (0, None), (0, None), (0, None), (0, None), (0, None), (0, None), (0, None), (0, None), (0, None), (0, None), (0, None), (0, None), (0, None), (0, None), (0, None), (0, None), (0, None), (0, None), (0, None), (0, None), (0, None), (0, None), (0, None), (0, None), (0, None), (0, None), ),
+    CableCheckReqType: ((0, None), ),
+    CableCheckResType: ((0, _F167), (1, None), (2, _F168), ),
+    CanonicalizationMethodType: ((0, _F169), ),
+    CertificateChainType: ((0, _F170), (1, None), ),
+    CertificateInstallationReqType: ((0, _F171), (1, _F170), (2, None), (3, _F172), ),
+    CertificateInstallationResType: ((0, _F171), (1, _F167), (2, None), (3, _F173), (4, _F172), (5, _F174), ),
+    CertificateUpdateReqType: ((0, _F171), (1, None), (2, _F174), (3, None), (4, _F172), ),
+    CertificateUpdateResType: ((0, _F171), (1, _F167), (2, None), (3, _F173), (4, _F172), (5, _F174), (6, _F175), ),
+    ChargeParameterDiscoveryReqType: ((0, _F176), (1, None), (1, None), (1, None), ),
+    ChargeParameterDiscoveryResType: ((0, _F167), (1, _F168), (2, None), (2, None), (3, None), (3, None), (3, None), ),
+    ChargingProfileType: ((0, _F175), (1, None), ),
+    ChargingStatusReqType: (),
+    ChargingStatusResType: ((0, _F167), (1, _F177), (2, _F175), (3, None), (4, None), (5, _F165), (6, None), ),
+    ConsumptionCostType: ((0, _F164), (1, None), ),
+    ContractAuthenticationReqType: ((0, _F171), (1, _F178), ),
+    ContractAuthenticationResType: ((0, _F167), (1, _F168), ),
+    CostType: ((0, _F179), (1, _F164), (2, _F180), ),
+    CurrentDemandReqType: ((0, None), (1, None), (2, None), (3, None), (4, None), (5, _F165), (6, _F165), (7, None), (8, None), (9, None), ),
+    CurrentDemandResType: ((0, _F167), (1, None), (2, None), (3, None), (4, _F165), (5, _F165), (6, _F165), (7, None), (8, None), (9, None), ),
+    DC_EVChargeParameterType: ((0, None), (1, None), (2, None), (3, None), (4, None), (5, None), (6, _F181), (7, _F181), ),
+    DC_EVPowerDeliveryParameterType: ((0, None), (1, _F165), (2, _F165), ),
+    DC_EVSEChargeParameterType: ((0, None), (1, None), (2, None), (3, None), (4, None), (5, None), (6, None), (7, None), (8, None), ),
+    DC_EVSEStatusType: ((0, _F182), (1, _F183), (2, _F164), (3, _F166), ),
+    DC_EVStatusType: ((0, _F165), (1, _F165), (2, _F165), (3, _F184), (4, _F181), ),
+    DSAKeyValueType: (),
+    DigestMethodType: ((0, _F169), ),
+    EVChargeParameterType: (),
+    EVPowerDeliveryParameterType: (),
+    EVSEChargeParameterType: (),
+    EVSEStatusType: (),
+    EVStatusType: (),
+    EntryType: ((0, None), (0, None), ),
+    IntervalType: (),
+    KeyInfoType: ((0, _F185), (1, _F178), (1, None), (1, None), (1, None), (1, None), (1, None), (1, _F178), ),
+    KeyValueType: ((0, None), (0, None), ),
+    ListOfRootCertificateIDsType: ((0, _F186), ),
+    ManifestType: ((0, _F185), (1, None), ),
+    MessageHeaderType: ((0, _F187), (1, None), (2, None), ),
+    MeterInfoType: ((0, _F188), (1, None), (2, _F189), (3, _F175), (4, _F190), ),
+    MeteringReceiptReqType: ((0, _F171), (1, _F187), (2, _F175), (3, None), ),
+    MeteringReceiptResType: ((0, _F167), (1, None), ),
+    NotificationType: ((0, _F191), (1, _F192), ),
+    ObjectType: ((0, _F169), (1, _F185), (2, _F178), ),
+    PGPDataType: (),
+    PMaxScheduleEntryType: ((0, None), (0, None), (1, _F175), ),
+    PMaxScheduleType: ((0, _F175), (1, None), ),
+    ParameterSetType: ((0, _F175), (1, None), ),
+    ParameterType: ((0, _F178), (1, _F193), (2, _F165), (2, _F194), (2, _F175), (2, _F195), (2, None), (2, _F178), ),
+    PaymentDetailsReqType: ((0, _F174), (1, None), ),
+    PaymentDetailsResType: ((0, _F167), (1, _F178), (2, _F190), ),
+    PaymentOptionsType: ((0, _F196), ),
+    PhysicalValueType: ((0, _F180), (1, _F197), (2, _F175), ),
+    PowerDeliveryReqType: ((0, _F165), (1, None), (2, None), (2, None), ),
+    PowerDeliveryResType: ((0, _F167), (1, None), (1, None), (1, None), ),
+    PreChargeReqType: ((0, None), (1, None), (2, None), ),
+    PreChargeResType: ((0, _F167), (1, None), (2, None), ),
+    ProfileEntryType: ((0, _F164), (1, _F175), ),
+    RSAKeyValueType: ((0, _F198), (1, _F198), ),
+    ReferenceType: ((0, _F185), (1, _F169), (2, _F169), (3, None), (4, None), (5, _F198), ),
+    RelativeTimeIntervalType: ((0, _F164), (1, _F164), ),
+    RetrievalMethodType: ((0, _F169), (1, _F169), (2, None), ),
+    SAScheduleListType: ((0, None), ),
+    SAScheduleTupleType: ((0, _F175), (1, None), (2, None), ),
+    SASchedulesType: (),
+    SPKIDataType: (),
+    SalesTariffEntryType: ((0, None), (0, None), (1, _F199), (2, None), ),
+    SalesTariffType: ((0, _F171), (1, _F175), (2, _F188), (3, _F199), (4, None), ),
+    SelectedServiceListType: ((0, None), ),
+    SelectedServiceType: ((0, _F200), (1, _F175), ),
+    ServiceChargeType: ((0, None), (1, _F165), (2, _F201), ),
+    ServiceDetailReqType: ((0, _F200), ),
+    ServiceDetailResType: ((0, _F167), (1, _F200), (2, None), ),
+    ServiceDiscoveryReqType: ((0, _F188), (1, _F202), ),
+    ServiceDiscoveryResType: ((0, _F167), (1, None), (2, None), (3, None), ),
+    ServiceParameterListType: ((0, None), ),
+    ServicePaymentSelectionReqType: ((0, _F196), (1, None), ),
+    ServicePaymentSelectionResType: ((0, _F167), ),
+    ServiceTagListType: ((0, None), ),
+    ServiceTagType: ((0, _F200), (1, _F188), (2, _F202), (3, _F188), ),
+    ServiceType: ((0, None), (1, _F165), ),
+    SessionSetupReqType: ((0, _F187), ),
+    SessionSetupResType: ((0, _F167), (1, _F177), (2, _F190), ),
+    SessionStopResType: ((0, _F167), ),
+    SessionStopType: (),
+    SignatureMethodType: ((0, _F169), (1, _F203), ),
+    SignaturePropertiesType: ((0, _F185), (1, None), ),
+    SignaturePropertyType: ((0, _F185), (1, _F169), ),
+    SignatureType: ((0, _F185), (1, None), (2, None), (3, None), (4, None), ),
+    SignatureValueType: ((0, _F185), (1, _F198), ),
+    SignedInfoType: ((0, _F185), (1, None), (2, None), (3, None), ),
+    SubCertificatesType: ((0, _F170), ),
+    TransformType: ((0, _F169), (1, _F178), ),
+    TransformsType: ((0, None), ),
+    WeldingDetectionReqType: ((0, None), ),
+    WeldingDetectionResType: ((0, _F167), (1, None), (2, None), ),
+    X509DataType: ((0, None), (0, _F198), (0, _F178), (0, _F198), (0, _F198), ),
+    X509IssuerSerialType: ((0, _F178), (1, _F203), ),
+    V2G_Message: ((0, None), (1, None), ),
+}
+
+# types whose content model this codec does not implement (xmldsig only)
+UNSUPPORTED = {DSAKeyValueType, PGPDataType, SPKIDataType}
 
 NAMESPACES = {'v2gci_d': 'urn:din:70121:2012:MsgDef', 'v2gci_h': 'urn:din:70121:2012:MsgHeader', 'v2gci_b': 'urn:din:70121:2012:MsgBody', 'v2gci_t': 'urn:din:70121:2012:MsgDataTypes', 'xmlsig': 'http://www.w3.org/2000/09/xmldsig#'}

@@ -98,104 +98,139 @@ _C82 = (None, None, (1, 2), (0, 1), None)
 _K83 = {'EVSE_NotReady': 0, 'EVSE_Ready': 1, 'EVSE_Shutdown': 2, 'EVSE_UtilityInterruptEvent': 3, 'EVSE_IsolationMonitoringActive': 4, 'EVSE_EmergencyShutdown': 5, 'EVSE_Malfunction': 6, 'Reserved_8': 7, 'Reserved_9': 8, 'Reserved_A': 9, 'Reserved_B': 10, 'Reserved_C': 11}
 _K84 = ('NO_ERROR', 'FAILED_RESSTemperatureInhibit', 'FAILED_EVShiftPosition', 'FAILED_ChargerConnectorLockFault', 'FAILED_EVRESSMalfunction', 'FAILED_ChargingCurrentdifferential', 'FAILED_ChargingVoltageOutOfRange', 'Reserved_A', 'Reserved_B', 'Reserved_C', 'FAILED_ChargingSystemIncompatibility', 'NoData')
 _K85 = {'NO_ERROR': 0, 'FAILED_RESSTemperatureInhibit': 1, 'FAILED_EVShiftPosition': 2, 'FAILED_ChargerConnectorLockFault': 3, 'FAILED_EVRESSMalfunction': 4, 'FAILED_ChargingCurrentdifferential': 5, 'FAILED_ChargingVoltageOutOfRange': 6, 'Reserved_A': 7, 'Reserved_B': 8, 'Reserved_C': 9, 'FAILED_ChargingSystemIncompatibility': 10, 'NoData': 11}
-_P86 = ((0, 0), (0, 1), (1, 0), (2, 0))
-_P87 = ((3, 0), (4, 0), (4, 1), (-1, 0))
-_P88 = ((4, 0), (4, 1), (-1, 0))
-_C89 = ((2, 3), (0, 2), None, None, None, None)
-_C90 = ((3, 3), (1, 2), (0, 1), None, None, None)
-_C91 = (None, None, None, (1, 3), (0, 2), None)
-_C92 = (None, None, None, (2, 3), (1, 2), None)
-_C93 = (None, None, None, (3, 3), (2, 2), (0, 1))
-_C94 = ((1, 2), (0, 1))
-_P95 = ((0, 0), (0, 1))
-_P96 = ((0, 0), (1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7))
-_P97 = ((1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7))
-_P98 = ((1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7), (-1, 0))
-_C99 = ((1, 4), (0, 4), (0, 4))
-_C100 = ((2, 4), (1, 4), (1, 4))
-_C101 = ((3, 4), (2, 4), (2, 4))
-_C102 = ((4, 4), (3, 4), (3, 4))
-_C103 = ((5, 4), (4, 4), (4, 4))
-_C104 = ((6, 4), (5, 4), (5, 4))
-_C105 = ((7, 4), (6, 4), (6, 4))
-_P106 = ((0, 0), (0, 1), (0, 2))
-_P107 = ((-1, 0),)
-_C108 = ((0, 1), (0, 2))
-_C109 = ((1, 2), (0, 1), (0, 2))
-_P110 = ((1, 0), (2, 0), (-1, 0))
-_C111 = (None, (1, 2), (0, 2), None)
-_C112 = (None, (2, 2), (1, 2), (0, 1))
-_P113 = ((1, 0), (2, 0), (3, 0), (4, 0), (-1, 0))
-_P114 = ((2, 0), (3, 0), (4, 0), (-1, 0))
-_P115 = ((3, 0), (4, 0), (-1, 0))
-_P116 = ((4, 0), (-1, 0))
-_C117 = (None, (1, 3), (0, 3), None, None, None)
-_C118 = (None, (2, 3), (1, 3), (0, 2), None, None)
-_C119 = (None, (3, 3), (2, 3), (1, 2), (0, 2), None)
-_C120 = (None, (4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
-_C121 = ((1, 2), (0, 1), None, None, None)
-_P122 = ((1, 0), (1, 1), (1, 2))
-_K123 = ('ParsingError', 'NoTLSRootCertificatAvailable', 'UnknownError')
-_K124 = {'ParsingError': 0, 'NoTLSRootCertificatAvailable': 1, 'UnknownError': 2}
-_P125 = ((0, 0), (1, 0), (2, 0), (3, 0), (-1, 0))
-_P126 = ((1, 0), (2, 0), (3, 0), (-1, 0))
-_P127 = ((2, 0), (3, 0), (-1, 0))
-_P128 = ((3, 0), (-1, 0))
-_C129 = ((1, 3), (0, 3), None, None, None)
-_C130 = ((2, 3), (1, 3), (0, 3), None, None)
-_C131 = ((4, 3), (3, 3), (2, 3), (1, 2), (1, 2))
-_P132 = ((1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5))
-_K133 = ('Contract', 'ExternalPayment')
-_K134 = {'Contract': 0, 'ExternalPayment': 1}
-_K135 = ('h', 'm', 's', 'A', 'V', 'W', 'Wh')
-_K136 = {'h': 0, 'm': 1, 's': 2, 'A': 3, 'V': 4, 'W': 5, 'Wh': 6}
-_K137 = ('Start', 'Stop', 'Renegotiate')
-_P138 = ((2, 0), (3, 0), (3, 1), (-1, 0))
-_P139 = ((3, 0), (3, 1), (-1, 0))
-_K140 = {'Start': 0, 'Stop': 1, 'Renegotiate': 2}
-_C141 = (None, None, (1, 3), (0, 2), None)
-_C142 = (None, None, (2, 3), (1, 2), None)
-_C143 = (None, None, (3, 3), (2, 2), (0, 1))
-_P144 = ((0, 0), (1, 0), (2, 0), (3, 0), (4, 0))
-_P145 = ((1, 0), (2, 0), (3, 0), (4, 0))
-_P146 = ((2, 0), (3, 0), (4, 0))
-_C147 = ((1, 3), (0, 3), None, None, None, None, None)
-_C148 = ((2, 3), (1, 3), (0, 2), None, None, None, None)
-_C149 = ((3, 3), (2, 3), (1, 2), (0, 2), None, None, None)
-_C150 = ((4, 3), (3, 3), (2, 2), (1, 2), (0, 1), None, None)
-_P151 = ((0, 0), (1, 0), (2, 0), (-1, 0))
-_C152 = ((1, 3), (0, 2), None, None)
-_C153 = ((2, 3), (1, 2), (0, 2), None)
-_C154 = ((3, 3), (2, 2), (1, 2), (0, 1))
-_P155 = ((0, 0), (0, 1), (-1, 0))
-_C156 = ((0, 2), (0, 2))
-_C157 = (None, (1, 2), (0, 2), (0, 2), None)
-_C158 = (None, (2, 2), (1, 2), (1, 2), (0, 1))
-_C159 = ((1, 2), (0, 1), None, None, None, None, None)
-_C160 = (None, None, (1, 2), (0, 2), None, None, None)
-_C161 = (None, None, (2, 2), (1, 2), (0, 1), (0, 2), None)
-_C162 = (None, None, None, None, None, (1, 2), (0, 1))
-_C163 = (None, None, None, (1, 2), (0, 1))
-_C164 = (None, (1, 2), (0, 1), None, None, None)
-_C165 = (None, None, None, (1, 2), (0, 1), None)
-_K166 = ('Terminate', 'Pause')
-_K167 = {'Terminate': 0, 'Pause': 1}
-_C168 = (None, (2, 3), (1, 2), (1, 2))
-_P169 = ((2, 0),)
-_C170 = (None, None, None, (1, 2), (0, 2), (0, 2))
-_C171 = (None, None, None, (2, 2), (1, 2), (1, 2))
-_C172 = ((1, 2), (0, 1), None)
-_C173 = (None, None, None, (0, 1), (0, 2))
-_P174 = ((1, 1), (1, 0), (-1, 0))
-_C175 = (None, (0, 3), (0, 3))
-_C176 = (None, (2, 3), (2, 3))
-_P177 = ((0, 0), (0, 1), (0, 2), (0, 3), (0, 4), (0, 5))
-_P178 = ((0, 0), (0, 1), (0, 2), (0, 3), (0, 4), (0, 5), (-1, 0))
-_C179 = ((0, 3), (0, 3))
-_C180 = ((1, 3), (1, 3))
-_C181 = ((2, 3), (2, 3))
-_C182 = ((3, 3), (3, 3))
-_C183 = ((4, 3), (4, 3))
+_C86 = ((1, 2), (0, 1))
+_P87 = ((0, 0), (0, 1))
+_P88 = ((0, 0), (1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7))
+_P89 = ((1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7))
+_P90 = ((1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7), (-1, 0))
+_C91 = ((1, 4), (0, 4), (0, 4))
+_C92 = ((2, 4), (1, 4), (1, 4))
+_C93 = ((3, 4), (2, 4), (2, 4))
+_C94 = ((4, 4), (3, 4), (3, 4))
+_C95 = ((5, 4), (4, 4), (4, 4))
+_C96 = ((6, 4), (5, 4), (5, 4))
+_C97 = ((7, 4), (6, 4), (6, 4))
+_P98 = ((0, 0), (0, 1), (0, 2))
+_P99 = ((-1, 0),)
+_C100 = ((0, 1), (0, 2))
+_C101 = ((1, 2), (0, 1), (0, 2))
+_P102 = ((1, 0), (2, 0), (-1, 0))
+_C103 = (None, (1, 2), (0, 2), None)
+_C104 = (None, (2, 2), (1, 2), (0, 1))
+_P105 = ((1, 0), (2, 0), (3, 0), (4, 0), (-1, 0))
+_P106 = ((2, 0), (3, 0), (4, 0), (-1, 0))
+_P107 = ((3, 0), (4, 0), (-1, 0))
+_P108 = ((4, 0), (-1, 0))
+_C109 = (None, (1, 3), (0, 3), None, None, None)
+_C110 = (None, (2, 3), (1, 3), (0, 2), None, None)
+_C111 = (None, (3, 3), (2, 3), (1, 2), (0, 2), None)
+_C112 = (None, (4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
+_C113 = ((1, 2), (0, 1), None, None, None)
+_P114 = ((1, 0), (1, 1), (1, 2))
+_K115 = ('ParsingError', 'NoTLSRootCertificatAvailable', 'UnknownError')
+_K116 = {'ParsingError': 0, 'NoTLSRootCertificatAvailable': 1, 'UnknownError': 2}
+_P117 = ((0, 0), (1, 0), (2, 0), (3, 0), (-1, 0))
+_P118 = ((1, 0), (2, 0), (3, 0), (-1, 0))
+_P119 = ((2, 0), (3, 0), (-1, 0))
+_P120 = ((3, 0), (-1, 0))
+_C121 = ((1, 3), (0, 3), None, None, None)
+_C122 = ((2, 3), (1, 3), (0, 3), None, None)
+_C123 = ((4, 3), (3, 3), (2, 3), (1, 2), (1, 2))
+_P124 = ((1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5))
+_K125 = ('Contract', 'ExternalPayment')
+_K126 = {'Contract': 0, 'ExternalPayment': 1}
+_K127 = ('h', 'm', 's', 'A', 'V', 'W', 'Wh')
+_K128 = {'h': 0, 'm': 1, 's': 2, 'A': 3, 'V': 4, 'W': 5, 'Wh': 6}
+_K129 = ('Start', 'Stop', 'Renegotiate')
+_P130 = ((2, 0), (3, 0), (3, 1), (-1, 0))
+_P131 = ((3, 0), (3, 1), (-1, 0))
+_K132 = {'Start': 0, 'Stop': 1, 'Renegotiate': 2}
+_C133 = (None, None, (1, 3), (0, 2), None)
+_C134 = (None, None, (2, 3), (1, 2), None)
+_C135 = (None, None, (3, 3), (2, 2), (0, 1))
+_P136 = ((0, 0), (1, 0), (2, 0), (3, 0), (4, 0))
+_P137 = ((1, 0), (2, 0), (3, 0), (4, 0))
+_P138 = ((2, 0), (3, 0), (4, 0))
+_C139 = ((1, 3), (0, 3), None, None, None, None, None)
+_C140 = ((2, 3), (1, 3), (0, 2), None, None, None, None)
+_C141 = ((3, 3), (2, 3), (1, 2), (0, 2), None, None, None)
+_C142 = ((4, 3), (3, 3), (2, 2), (1, 2), (0, 1), None, None)
+_P143 = ((0, 0), (1, 0), (2, 0), (-1, 0))
+_C144 = ((1, 3), (0, 2), None, None)
+_C145 = ((2, 3), (1, 2), (0, 2), None)
+_C146 = ((3, 3), (2, 2), (1, 2), (0, 1))
+_C147 = (None, (1, 2), (0, 2), (0, 2), None)
+_C148 = (None, (2, 2), (1, 2), (1, 2), (0, 1))
+_C149 = ((1, 2), (0, 1), None, None, None, None, None)
+_C150 = (None, None, (1, 2), (0, 2), None, None, None)
+_C151 = (None, None, (2, 2), (1, 2), (0, 1), (0, 2), None)
+_C152 = (None, None, None, None, None, (1, 2), (0, 1))
+_C153 = (None, None, None, (1, 2), (0, 1))
+_C154 = (None, (1, 2), (0, 1), None, None, None)
+_C155 = (None, None, None, (1, 2), (0, 1), None)
+_K156 = ('Terminate', 'Pause')
+_K157 = {'Terminate': 0, 'Pause': 1}
+_C158 = (None, (2, 3), (1, 2), (1, 2))
+_P159 = ((2, 0),)
+_C160 = (None, None, None, (1, 2), (0, 2), (0, 2))
+_C161 = (None, None, None, (2, 2), (1, 2), (1, 2))
+_C162 = ((1, 2), (0, 1), None)
+_C163 = (None, None, None, (0, 1), (0, 2))
+_P164 = ((1, 1), (1, 0), (-1, 0))
+_C165 = (None, (0, 3), (0, 3))
+_C166 = (None, (2, 3), (2, 3))
+_P167 = ((0, 0), (0, 1), (0, 2), (0, 3), (0, 4), (0, 5))
+_P168 = ((0, 0), (0, 1), (0, 2), (0, 3), (0, 4), (0, 5), (-1, 0))
+_C169 = ((0, 3), (0, 3))
+_C170 = ((1, 3), (1, 3))
+_C171 = ((2, 3), (2, 3))
+_C172 = ((3, 3), (3, 3))
+_C173 = ((4, 3), (4, 3))
+_F174 = ('unsignedInt', 0, 4294967295, None, None, None)
+_F175 = ('unsignedShort', 0, 65535, None, None, None)
+_F176 = ('string', None, None, ('None', 'StopCharging', 'ReNegotiation'), None, None)
+_F177 = ('boolean', None, None, None, None, None)
+_F178 = ('ID', None, None, None, None, None)
+_F179 = ('base64Binary', None, None, None, 16, 16)
+_F180 = ('string', None, None, ('OK', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_CertificateExpiresSoon', 'FAILED', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_UnknownSession', 'FAILED_ServiceSelectionInvalid', 'FAILED_PaymentSelectionInvalid', 'FAILED_CertificateExpired', 'FAILED_SignatureError', 'FAILED_NoCertificateAvailable', 'FAILED_CertChainError', 'FAILED_ChallengeInvalid', 'FAILED_ContractCanceled', 'FAILED_WrongChargeParameter', 'FAILED_PowerDeliveryNotApplied', 'FAILED_TariffSelectionInvalid', 'FAILED_ChargingProfileInvalid', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoChargeServiceSelected', 'FAILED_WrongEnergyTransferMode', 'FAILED_ContactorError', 'FAILED_CertificateNotAllowedAtThisEVSE', 'FAILED_CertificateRevoked'), None, None)
+_F181 = ('string', None, None, ('Finished', 'Ongoing', 'Ongoing_WaitingForCustomerInteraction'), None, None)
+_F182 = ('anyURI', None, None, None, None, None)
+_F183 = ('base64Binary', None, None, None, None, 800)
+_F184 = ('string', None, None, None, 14, 15)
+_F185 = ('short', -32768, 32767, None, None, None)
+_F186 = ('string', None, None, ('AC_single_phase_core', 'AC_three_phase_core', 'DC_core', 'DC_extended', 'DC_combo_core', 'DC_unique'), None, None)
+_F187 = ('string', None, None, None, None, 32)
+_F188 = ('string', None, None, ('EVCharging', 'Internet', 'ContractCertificate', 'OtherCustom'), None, None)
+_F189 = ('string', None, None, None, None, 64)
+_F190 = ('string', None, None, None, 7, 37)
+_F191 = ('unsignedByte', 1, 255, None, None, None)
+_F192 = ('base64Binary', None, None, None, None, 48)
+_F193 = ('string', None, None, ('relativePricePercentage', 'RenewableGenerationPercentage', 'CarbonDioxideEmission'), None, None)
+_F194 = ('byte', -3, 3, None, None, None)
+_F195 = ('byte', 0, 100, None, None, None)
+_F196 = ('string', None, None, ('Invalid', 'Valid', 'Warning', 'Fault', 'No_IMD'), None, None)
+_F197 = ('string', None, None, ('EVSE_NotReady', 'EVSE_Ready', 'EVSE_Shutdown', 'EVSE_UtilityInterruptEvent', 'EVSE_IsolationMonitoringActive', 'EVSE_EmergencyShutdown', 'EVSE_Malfunction', 'Reserved_8', 'Reserved_9', 'Reserved_A', 'Reserved_B', 'Reserved_C'), None, None)
+_F198 = ('string', None, None, ('NO_ERROR', 'FAILED_RESSTemperatureInhibit', 'FAILED_EVShiftPosition', 'FAILED_ChargerConnectorLockFault', 'FAILED_EVRESSMalfunction', 'FAILED_ChargingCurrentdifferential', 'FAILED_ChargingVoltageOutOfRange', 'Reserved_A', 'Reserved_B', 'Reserved_C', 'FAILED_ChargingSystemIncompatibility', 'NoData'), None, None)
+_F199 = ('base64Binary', None, None, None, None, 65)
+_F200 = ('string', None, None, None, None, None)
+_F201 = ('hexBinary', None, None, None, None, 8)
+_F202 = ('unsignedLong', 0, 18446744073709551615, None, None, None)
+_F203 = ('base64Binary', None, None, None, None, 64)
+_F204 = ('long', -9223372036854775808, 9223372036854775807, None, None, None)
+_F205 = ('string', None, None, ('ParsingError', 'NoTLSRootCertificatAvailable', 'UnknownError'), None, None)
+_F206 = ('byte', -128, 127, None, None, None)
+_F207 = ('int', -2147483648, 2147483647, None, None, None)
+_F208 = ('string', None, None, ('Contract', 'ExternalPayment'), None, None)
+_F209 = ('string', None, None, ('h', 'm', 's', 'A', 'V', 'W', 'Wh'), None, None)
+_F210 = ('string', None, None, ('Start', 'Stop', 'Renegotiate'), None, None)
+_F211 = ('byte', 1, 3, None, None, None)
+_F212 = ('base64Binary', None, None, None, None, None)
+_F213 = ('unsignedInt', 0, 16777214, None, None, None)
+_F214 = ('unsignedInt', 0, 86400, None, None, None)
+_F215 = ('unsignedByte', 0, 255, None, None, None)
+_F216 = ('hexBinary', None, None, None, None, 6)
+_F217 = ('string', None, None, ('Terminate', 'Pause'), None, None)
+_F218 = ('integer', None, None, None, None, None)
 
 @dataclass(slots=True, kw_only=True)
 class AC_EVChargeParameterType:
@@ -489,13 +524,7 @@ class DC_EVStatusType:
 @dataclass(slots=True, kw_only=True)
 class DSAKeyValueType:
     """{http://www.w3.org/2000/09/xmldsig#}DSAKeyValueType"""
-    p: bytes | None = None
-    q: bytes | None = None
-    g: bytes | None = None
-    y: bytes
-    j: bytes | None = None
-    seed: bytes | None = None
-    pgen_counter: bytes | None = None
+    pass
 
 @dataclass(slots=True, kw_only=True)
 class DiffieHellmanPublickeyType:
@@ -782,7 +811,7 @@ class SASchedulesType:
 @dataclass(slots=True, kw_only=True)
 class SPKIDataType:
     """{http://www.w3.org/2000/09/xmldsig#}SPKIDataType"""
-    spki_sexp: list[bytes] = field(default_factory=list)
+    pass
 
 @dataclass(slots=True, kw_only=True)
 class SalesTariffEntryType:
@@ -983,7 +1012,7 @@ def _d_AC_EVChargeParameterType(r: Reader) -> AC_EVChargeParameterType:
     it, al = _P0[r.code(2, 2)]
     if it == 0:
         r.zero(1, "characters")
-        v_departure_time = r.uint()
+        v_departure_time = r.uintb(4294967295)
         r.zero(1, "end of element")
         r.zero(1, 'next item')
         it = 1; al = 0
@@ -1083,7 +1112,7 @@ def _d_AC_EVSEStatusType(r: Reader) -> AC_EVSEStatusType:
     it = 0; al = 0
     if it == 0:
         r.zero(1, "characters")
-        v_notification_max_delay = r.uint()
+        v_notification_max_delay = r.uintb(65535)
         r.zero(1, "end of element")
         r.zero(1, 'next item')
         it = 1; al = 0
@@ -1789,7 +1818,7 @@ def _d_CertificateUpdateResType(r: Reader) -> CertificateUpdateResType:
         it, al = _P17[r.code(2, 2)]
     if it == 6:
         r.zero(1, "characters")
-        v_retry_counter = r.sint()
+        v_retry_counter = r.sintb(-32768, 32767)
         r.zero(1, "end of element")
         r.zero(1, 'end of element')
         it = -1; al = 0
@@ -1847,7 +1876,7 @@ def _d_ChargeParameterDiscoveryReqType(r: Reader) -> ChargeParameterDiscoveryReq
     it, al = _P0[r.code(2, 2)]
     if it == 0:
         r.zero(1, "characters")
-        v_max_entries_sa_schedule_tuple = r.uint()
+        v_max_entries_sa_schedule_tuple = r.uintb(65535)
         r.zero(1, "end of element")
         r.zero(1, 'next item')
         it = 1; al = 0
@@ -1989,7 +2018,7 @@ def _d_ChargeServiceType(r: Reader) -> ChargeServiceType:
     it = 0; al = 0
     if it == 0:
         r.zero(1, "characters")
-        v_service_id = r.uint()
+        v_service_id = r.uintb(65535)
         r.zero(1, "end of element")
         it, al = _P27[r.code(2, 2)]
     if it == 1:
@@ -2281,7 +2310,7 @@ def _d_CostType(r: Reader) -> CostType:
         it = 1; al = 0
     if it == 1:
         r.zero(1, "characters")
-        v_amount = r.uint()
+        v_amount = r.uintb(4294967295)
         r.zero(1, "end of element")
         it, al = _P14[r.code(2, 2)]
     if it == 2:
@@ -2618,7 +2647,7 @@ def _d_DC_EVChargeParameterType(r: Reader) -> DC_EVChargeParameterType:
     it, al = _P0[r.code(2, 2)]
     if it == 0:
         r.zero(1, "characters")
-        v_departure_time = r.uint()
+        v_departure_time = r.uintb(4294967295)
         r.zero(1, "end of element")
         r.zero(1, 'next item')
         it = 1; al = 0
@@ -2869,7 +2898,7 @@ def _d_DC_EVSEStatusType(r: Reader) -> DC_EVSEStatusType:
     it = 0; al = 0
     if it == 0:
         r.zero(1, "characters")
-        v_notification_max_delay = r.uint()
+        v_notification_max_delay = r.uintb(65535)
         r.zero(1, "end of element")
         r.zero(1, 'next item')
         it = 1; al = 0
@@ -2976,106 +3005,10 @@ def _e_DC_EVStatusType(w: Writer, o: DC_EVStatusType) -> None:
     w.bits(0, 1)
 
 def _d_DSAKeyValueType(r: Reader) -> DSAKeyValueType:
-    v_p = None
-    v_q = None
-    v_g = None
-    v_y = None
-    v_j = None
-    v_seed = None
-    v_pgen_counter = None
-    it, al = _P86[r.code(3, 4)]
-    if it == 0:
-        if al == 0:
-            r.zero(1, "characters")
-            v_p = r.binary()
-            r.zero(1, "end of element")
-        elif al == 1:
-            r.zero(1, "characters")
-            v_q = r.binary()
-            r.zero(1, "end of element")
-        it, al = _P27[r.code(2, 2)]
-    if it == 1:
-        r.zero(1, "characters")
-        v_g = r.binary()
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 2; al = 0
-    if it == 2:
-        r.zero(1, "characters")
-        v_y = r.binary()
-        r.zero(1, "end of element")
-        it, al = _P87[r.code(3, 4)]
-    if it == 3:
-        r.zero(1, "characters")
-        v_j = r.binary()
-        r.zero(1, "end of element")
-        it, al = _P88[r.code(2, 3)]
-    if it == 4:
-        if al == 0:
-            r.zero(1, "characters")
-            v_seed = r.binary()
-            r.zero(1, "end of element")
-        elif al == 1:
-            r.zero(1, "characters")
-            v_pgen_counter = r.binary()
-            r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
-    return DSAKeyValueType(p=v_p, q=v_q, g=v_g, y=v_y, j=v_j, seed=v_seed, pgen_counter=v_pgen_counter)
+    r.fail("content of DSAKeyValueType is not supported by this codec")
 
 def _e_DSAKeyValueType(w: Writer, o: DSAKeyValueType) -> None:
-    s = 0
-    if o.p is not None:
-        w.bits(0, 3)
-        w.bits(0, 1)
-        w.binary(o.p)
-        w.bits(0, 1)
-        s = 1
-    elif o.q is not None:
-        w.bits(1, 3)
-        w.bits(0, 1)
-        w.binary(o.q)
-        w.bits(0, 1)
-        s = 1
-    if o.g is not None:
-        c = _C89[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.binary(o.g)
-        w.bits(0, 1)
-        s = 2
-    if o.y is not None:
-        c = _C90[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.binary(o.y)
-        w.bits(0, 1)
-        s = 3
-    else:
-        raise ExiEncodeError("DSAKeyValueType: missing required y")
-    s = 3
-    if o.j is not None:
-        w.bits(0, 3)
-        w.bits(0, 1)
-        w.binary(o.j)
-        w.bits(0, 1)
-        s = 4
-    if o.seed is not None:
-        c = _C91[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.binary(o.seed)
-        w.bits(0, 1)
-        s = 5
-    elif o.pgen_counter is not None:
-        c = _C92[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.binary(o.pgen_counter)
-        w.bits(0, 1)
-        s = 5
-    c = _C93[s]
-    w.bits(c[0], c[1])
+    raise ExiEncodeError("content of DSAKeyValueType is not supported")
 
 def _d_DiffieHellmanPublickeyType(r: Reader) -> DiffieHellmanPublickeyType:
     v_id = None
@@ -3160,7 +3093,7 @@ def _d_EVChargeParameterType(r: Reader) -> EVChargeParameterType:
     it, al = _P33[r.code(2, 2)]
     if it == 0:
         r.zero(1, "characters")
-        v_departure_time = r.uint()
+        v_departure_time = r.uintb(4294967295)
         r.zero(1, "end of element")
         r.zero(1, 'end of element')
         it = -1; al = 0
@@ -3174,7 +3107,7 @@ def _e_EVChargeParameterType(w: Writer, o: EVChargeParameterType) -> None:
         w.uint(o.departure_time)
         w.bits(0, 1)
         s = 1
-    c = _C94[s]
+    c = _C86[s]
     w.bits(c[0], c[1])
 
 def _d_EVPowerDeliveryParameterType(r: Reader) -> EVPowerDeliveryParameterType:
@@ -3200,7 +3133,7 @@ def _d_EVSEStatusType(r: Reader) -> EVSEStatusType:
     it = 0; al = 0
     if it == 0:
         r.zero(1, "characters")
-        v_notification_max_delay = r.uint()
+        v_notification_max_delay = r.uintb(65535)
         r.zero(1, "end of element")
         r.zero(1, 'next item')
         it = 1; al = 0
@@ -3240,7 +3173,7 @@ def _e_EVStatusType(w: Writer, o: EVStatusType) -> None:
 def _d_EntryType(r: Reader) -> EntryType:
     v_relative_time_interval = None
     v_time_interval = None
-    it, al = _P95[r.code(2, 2)]
+    it, al = _P87[r.code(2, 2)]
     if it == 0:
         if al == 0:
             v_relative_time_interval = _d_RelativeTimeIntervalType(r)
@@ -3278,10 +3211,10 @@ def _d_KeyInfoType(r: Reader) -> KeyInfoType:
     v_pgp_data = []
     v_spki_data = []
     v_mgmt_data = []
-    it, al = _P96[r.code(4, 9)]
+    it, al = _P88[r.code(4, 9)]
     if it == 0:
         v_id = r.string()
-        it, al = _P97[r.code(4, 8)]
+        it, al = _P89[r.code(4, 8)]
     n = 0
     while it == 1:
         if al == 0:
@@ -3312,7 +3245,7 @@ def _d_KeyInfoType(r: Reader) -> KeyInfoType:
         elif al == 7:
             r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        it, al = _P98[r.code(4, 9)]
+        it, al = _P90[r.code(4, 9)]
     return KeyInfoType(id=v_id, key_name=v_key_name, key_value=v_key_value, retrieval_method=v_retrieval_method, x509_data=v_x509_data, pgp_data=v_pgp_data, spki_data=v_spki_data, mgmt_data=v_mgmt_data)
 
 def _e_KeyInfoType(w: Writer, o: KeyInfoType) -> None:
@@ -3323,7 +3256,7 @@ def _e_KeyInfoType(w: Writer, o: KeyInfoType) -> None:
         s = 1
     n = 0
     for x in o.key_name:
-        c = _C99[s]
+        c = _C91[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.string(x)
@@ -3331,37 +3264,37 @@ def _e_KeyInfoType(w: Writer, o: KeyInfoType) -> None:
         n += 1
         s = 2
     for x in o.key_value:
-        c = _C100[s]
+        c = _C92[s]
         w.bits(c[0], c[1])
         _e_KeyValueType(w, x)
         n += 1
         s = 2
     for x in o.retrieval_method:
-        c = _C101[s]
+        c = _C93[s]
         w.bits(c[0], c[1])
         _e_RetrievalMethodType(w, x)
         n += 1
         s = 2
     for x in o.x509_data:
-        c = _C102[s]
+        c = _C94[s]
         w.bits(c[0], c[1])
         _e_X509DataType(w, x)
         n += 1
         s = 2
     for x in o.pgp_data:
-        c = _C103[s]
+        c = _C95[s]
         w.bits(c[0], c[1])
         _e_PGPDataType(w, x)
         n += 1
         s = 2
     for x in o.spki_data:
-        c = _C104[s]
+        c = _C96[s]
         w.bits(c[0], c[1])
         _e_SPKIDataType(w, x)
         n += 1
         s = 2
     for x in o.mgmt_data:
-        c = _C105[s]
+        c = _C97[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.string(x)
@@ -3375,7 +3308,7 @@ def _e_KeyInfoType(w: Writer, o: KeyInfoType) -> None:
 def _d_KeyValueType(r: Reader) -> KeyValueType:
     v_dsa_key_value = None
     v_rsa_key_value = None
-    it, al = _P106[r.code(3, 3)]
+    it, al = _P98[r.code(3, 3)]
     if it == 0:
         if al == 0:
             v_dsa_key_value = _d_DSAKeyValueType(r)
@@ -3383,7 +3316,7 @@ def _d_KeyValueType(r: Reader) -> KeyValueType:
             v_rsa_key_value = _d_RSAKeyValueType(r)
         elif al == 2:
             r.fail("wildcard (undeclared) element content is not supported")
-        it, al = _P107[r.code(2, 1)]
+        it, al = _P99[r.code(2, 1)]
     return KeyValueType(dsa_key_value=v_dsa_key_value, rsa_key_value=v_rsa_key_value)
 
 def _e_KeyValueType(w: Writer, o: KeyValueType) -> None:
@@ -3418,7 +3351,7 @@ def _e_ListOfRootCertificateIDsType(w: Writer, o: ListOfRootCertificateIDsType) 
     s = 0
     n = 0
     for x in o.root_certificate_id:
-        c = _C108[s]
+        c = _C100[s]
         w.bits(c[0], c[1])
         _e_X509IssuerSerialType(w, x)
         n += 1
@@ -3451,7 +3384,7 @@ def _e_ManifestType(w: Writer, o: ManifestType) -> None:
         s = 1
     n = 0
     for x in o.reference:
-        c = _C109[s]
+        c = _C101[s]
         w.bits(c[0], c[1])
         _e_ReferenceType(w, x)
         n += 1
@@ -3470,7 +3403,7 @@ def _d_MessageHeaderType(r: Reader) -> MessageHeaderType:
         r.zero(1, "characters")
         v_session_id = r.binary()
         r.zero(1, "end of element")
-        it, al = _P110[r.code(2, 3)]
+        it, al = _P102[r.code(2, 3)]
     if it == 1:
         v_notification = _d_NotificationType(r)
         it, al = _P14[r.code(2, 2)]
@@ -3494,11 +3427,11 @@ def _e_MessageHeaderType(w: Writer, o: MessageHeaderType) -> None:
         _e_NotificationType(w, o.notification)
         s = 2
     if o.signature is not None:
-        c = _C111[s]
+        c = _C103[s]
         w.bits(c[0], c[1])
         _e_SignatureType(w, o.signature)
         s = 3
-    c = _C112[s]
+    c = _C104[s]
     w.bits(c[0], c[1])
 
 def _d_MeterInfoType(r: Reader) -> MeterInfoType:
@@ -3513,25 +3446,25 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
         r.zero(1, "characters")
         v_meter_id = r.string()
         r.zero(1, "end of element")
-        it, al = _P113[r.code(3, 5)]
+        it, al = _P105[r.code(3, 5)]
     if it == 1:
         r.zero(1, "characters")
-        v_meter_reading = r.uint()
+        v_meter_reading = r.uintb(18446744073709551615)
         r.zero(1, "end of element")
-        it, al = _P114[r.code(3, 4)]
+        it, al = _P106[r.code(3, 4)]
     if it == 2:
         r.zero(1, "characters")
         v_sig_meter_reading = r.binary()
         r.zero(1, "end of element")
-        it, al = _P115[r.code(2, 3)]
+        it, al = _P107[r.code(2, 3)]
     if it == 3:
         r.zero(1, "characters")
-        v_meter_status = r.sint()
+        v_meter_status = r.sintb(-32768, 32767)
         r.zero(1, "end of element")
-        it, al = _P116[r.code(2, 2)]
+        it, al = _P108[r.code(2, 2)]
     if it == 4:
         r.zero(1, "characters")
-        v_t_meter = r.sint()
+        v_t_meter = r.sintb(-9223372036854775808, 9223372036854775807)
         r.zero(1, "end of element")
         r.zero(1, 'end of element')
         it = -1; al = 0
@@ -3553,27 +3486,27 @@ def _e_MeterInfoType(w: Writer, o: MeterInfoType) -> None:
         w.bits(0, 1)
         s = 2
     if o.sig_meter_reading is not None:
-        c = _C117[s]
+        c = _C109[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.binary(o.sig_meter_reading)
         w.bits(0, 1)
         s = 3
     if o.meter_status is not None:
-        c = _C118[s]
+        c = _C110[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.sint(o.meter_status)
         w.bits(0, 1)
         s = 4
     if o.t_meter is not None:
-        c = _C119[s]
+        c = _C111[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.sint(o.t_meter)
         w.bits(0, 1)
         s = 5
-    c = _C120[s]
+    c = _C112[s]
     w.bits(c[0], c[1])
 
 def _d_MeteringReceiptReqType(r: Reader) -> MeteringReceiptReqType:
@@ -3610,7 +3543,7 @@ def _e_MeteringReceiptReqType(w: Writer, o: MeteringReceiptReqType) -> None:
         w.string(o.id)
         s = 1
     if o.session_id is not None:
-        c = _C121[s]
+        c = _C113[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.binary(o.session_id)
@@ -3645,7 +3578,7 @@ def _d_MeteringReceiptResType(r: Reader) -> MeteringReceiptResType:
         r.zero(1, "characters")
         v_response_code = r.enum(5, _K8)
         r.zero(1, "end of element")
-        it, al = _P122[r.code(2, 3)]
+        it, al = _P114[r.code(2, 3)]
     if it == 1:
         if al == 0:
             v_ac_evse_status = _d_AC_EVSEStatusType(r)
@@ -3685,7 +3618,7 @@ def _d_NotificationType(r: Reader) -> NotificationType:
     it = 0; al = 0
     if it == 0:
         r.zero(1, "characters")
-        v_fault_code = r.enum(2, _K123)
+        v_fault_code = r.enum(2, _K115)
         r.zero(1, "end of element")
         it, al = _P5[r.code(2, 2)]
     if it == 1:
@@ -3700,7 +3633,7 @@ def _e_NotificationType(w: Writer, o: NotificationType) -> None:
     if o.fault_code is not None:
         w.bits(0, 1)
         w.bits(0, 1)
-        w.enum(o.fault_code, _K124, 2)
+        w.enum(o.fault_code, _K116, 2)
         w.bits(0, 1)
     else:
         raise ExiEncodeError("NotificationType: missing required fault_code")
@@ -3718,21 +3651,21 @@ def _d_ObjectType(r: Reader) -> ObjectType:
     v_encoding = None
     v_id = None
     v_mime_type = None
-    it, al = _P125[r.code(3, 5)]
+    it, al = _P117[r.code(3, 5)]
     if it == 0:
         v_encoding = r.string()
-        it, al = _P126[r.code(3, 4)]
+        it, al = _P118[r.code(3, 4)]
     if it == 1:
         v_id = r.string()
-        it, al = _P127[r.code(3, 3)]
+        it, al = _P119[r.code(3, 3)]
     if it == 2:
         v_mime_type = r.string()
-        it, al = _P128[r.code(2, 2)]
+        it, al = _P120[r.code(2, 2)]
     n = 0
     while it == 3:
         r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        it, al = _P128[r.code(2, 2)]
+        it, al = _P120[r.code(2, 2)]
     return ObjectType(encoding=v_encoding, id=v_id, mime_type=v_mime_type)
 
 def _e_ObjectType(w: Writer, o: ObjectType) -> None:
@@ -3742,16 +3675,16 @@ def _e_ObjectType(w: Writer, o: ObjectType) -> None:
         w.string(o.encoding)
         s = 1
     if o.id is not None:
-        c = _C129[s]
+        c = _C121[s]
         w.bits(c[0], c[1])
         w.string(o.id)
         s = 2
     if o.mime_type is not None:
-        c = _C130[s]
+        c = _C122[s]
         w.bits(c[0], c[1])
         w.string(o.mime_type)
         s = 3
-    c = _C131[s]
+    c = _C123[s]
     w.bits(c[0], c[1])
 
 def _d_PGPDataType(r: Reader) -> PGPDataType:
@@ -3764,7 +3697,7 @@ def _d_PMaxScheduleEntryType(r: Reader) -> PMaxScheduleEntryType:
     v_relative_time_interval = None
     v_time_interval = None
     v_p_max = None
-    it, al = _P95[r.code(2, 2)]
+    it, al = _P87[r.code(2, 2)]
     if it == 0:
         if al == 0:
             v_relative_time_interval = _d_RelativeTimeIntervalType(r)
@@ -3831,7 +3764,7 @@ def _d_ParameterSetType(r: Reader) -> ParameterSetType:
     it = 0; al = 0
     if it == 0:
         r.zero(1, "characters")
-        v_parameter_set_id = r.sint()
+        v_parameter_set_id = r.sintb(-32768, 32767)
         r.zero(1, "end of element")
         r.zero(1, 'next item')
         it = 1; al = 0
@@ -3880,7 +3813,7 @@ def _d_ParameterType(r: Reader) -> ParameterType:
     it = 0; al = 0
     if it == 0:
         v_name = r.string()
-        it, al = _P132[r.code(3, 6)]
+        it, al = _P124[r.code(3, 6)]
     if it == 1:
         if al == 0:
             r.zero(1, "characters")
@@ -3892,11 +3825,11 @@ def _d_ParameterType(r: Reader) -> ParameterType:
             r.zero(1, "end of element")
         elif al == 2:
             r.zero(1, "characters")
-            v_short_value = r.sint()
+            v_short_value = r.sintb(-32768, 32767)
             r.zero(1, "end of element")
         elif al == 3:
             r.zero(1, "characters")
-            v_int_value = r.sint()
+            v_int_value = r.sintb(-2147483648, 2147483647)
             r.zero(1, "end of element")
         elif al == 4:
             v_physical_value = _d_PhysicalValueType(r)
@@ -3998,7 +3931,7 @@ def _d_PaymentDetailsResType(r: Reader) -> PaymentDetailsResType:
         it = 2; al = 0
     if it == 2:
         r.zero(1, "characters")
-        v_evse_time_stamp = r.sint()
+        v_evse_time_stamp = r.sintb(-9223372036854775808, 9223372036854775807)
         r.zero(1, "end of element")
         r.zero(1, 'end of element')
         it = -1; al = 0
@@ -4035,7 +3968,7 @@ def _d_PaymentOptionListType(r: Reader) -> PaymentOptionListType:
     n = 0
     while it == 0:
         r.zero(1, "characters")
-        x = r.enum(1, _K133)
+        x = r.enum(1, _K125)
         r.zero(1, "end of element")
         v_payment_option.append(x)
         n += 1
@@ -4053,7 +3986,7 @@ def _e_PaymentOptionListType(w: Writer, o: PaymentOptionListType) -> None:
         c = _C34[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
-        w.enum(x, _K134, 1)
+        w.enum(x, _K126, 1)
         w.bits(0, 1)
         n += 1
         s = 1 if n < 2 else 2
@@ -4069,7 +4002,7 @@ def _d_PaymentServiceSelectionReqType(r: Reader) -> PaymentServiceSelectionReqTy
     it = 0; al = 0
     if it == 0:
         r.zero(1, "characters")
-        v_selected_payment_option = r.enum(1, _K133)
+        v_selected_payment_option = r.enum(1, _K125)
         r.zero(1, "end of element")
         r.zero(1, 'next item')
         it = 1; al = 0
@@ -4083,7 +4016,7 @@ def _e_PaymentServiceSelectionReqType(w: Writer, o: PaymentServiceSelectionReqTy
     if o.selected_payment_option is not None:
         w.bits(0, 1)
         w.bits(0, 1)
-        w.enum(o.selected_payment_option, _K134, 1)
+        w.enum(o.selected_payment_option, _K126, 1)
         w.bits(0, 1)
     else:
         raise ExiEncodeError("PaymentServiceSelectionReqType: missing required selected_payment_option")
@@ -4130,13 +4063,13 @@ def _d_PhysicalValueType(r: Reader) -> PhysicalValueType:
         it = 1; al = 0
     if it == 1:
         r.zero(1, "characters")
-        v_unit = r.enum(3, _K135)
+        v_unit = r.enum(3, _K127)
         r.zero(1, "end of element")
         r.zero(1, 'next item')
         it = 2; al = 0
     if it == 2:
         r.zero(1, "characters")
-        v_value = r.sint()
+        v_value = r.sintb(-32768, 32767)
         r.zero(1, "end of element")
         r.zero(1, 'end of element')
         it = -1; al = 0
@@ -4153,7 +4086,7 @@ def _e_PhysicalValueType(w: Writer, o: PhysicalValueType) -> None:
     if o.unit is not None:
         w.bits(0, 1)
         w.bits(0, 1)
-        w.enum(o.unit, _K136, 3)
+        w.enum(o.unit, _K128, 3)
         w.bits(0, 1)
     else:
         raise ExiEncodeError("PhysicalValueType: missing required unit")
@@ -4176,7 +4109,7 @@ def _d_PowerDeliveryReqType(r: Reader) -> PowerDeliveryReqType:
     it = 0; al = 0
     if it == 0:
         r.zero(1, "characters")
-        v_charge_progress = r.enum(2, _K137)
+        v_charge_progress = r.enum(2, _K129)
         r.zero(1, "end of element")
         r.zero(1, 'next item')
         it = 1; al = 0
@@ -4184,10 +4117,10 @@ def _d_PowerDeliveryReqType(r: Reader) -> PowerDeliveryReqType:
         r.zero(1, "characters")
         v_sa_schedule_tuple_id = r.bits(8) + 1
         r.zero(1, "end of element")
-        it, al = _P138[r.code(3, 4)]
+        it, al = _P130[r.code(3, 4)]
     if it == 2:
         v_charging_profile = _d_ChargingProfileType(r)
-        it, al = _P139[r.code(2, 3)]
+        it, al = _P131[r.code(2, 3)]
     if it == 3:
         if al == 0:
             v_dc_ev_power_delivery_parameter = _d_DC_EVPowerDeliveryParameterType(r)
@@ -4201,7 +4134,7 @@ def _e_PowerDeliveryReqType(w: Writer, o: PowerDeliveryReqType) -> None:
     if o.charge_progress is not None:
         w.bits(0, 1)
         w.bits(0, 1)
-        w.enum(o.charge_progress, _K140, 2)
+        w.enum(o.charge_progress, _K132, 2)
         w.bits(0, 1)
     else:
         raise ExiEncodeError("PowerDeliveryReqType: missing required charge_progress")
@@ -4218,16 +4151,16 @@ def _e_PowerDeliveryReqType(w: Writer, o: PowerDeliveryReqType) -> None:
         _e_ChargingProfileType(w, o.charging_profile)
         s = 3
     if o.dc_ev_power_delivery_parameter is not None:
-        c = _C141[s]
+        c = _C133[s]
         w.bits(c[0], c[1])
         _e_DC_EVPowerDeliveryParameterType(w, o.dc_ev_power_delivery_parameter)
         s = 4
     elif o.ev_power_delivery_parameter is not None:
-        c = _C142[s]
+        c = _C134[s]
         w.bits(c[0], c[1])
         _e_EVPowerDeliveryParameterType(w, o.ev_power_delivery_parameter)
         s = 4
-    c = _C143[s]
+    c = _C135[s]
     w.bits(c[0], c[1])
 
 def _d_PowerDeliveryResType(r: Reader) -> PowerDeliveryResType:
@@ -4241,7 +4174,7 @@ def _d_PowerDeliveryResType(r: Reader) -> PowerDeliveryResType:
         r.zero(1, "characters")
         v_response_code = r.enum(5, _K8)
         r.zero(1, "end of element")
-        it, al = _P122[r.code(2, 3)]
+        it, al = _P114[r.code(2, 3)]
     if it == 1:
         if al == 0:
             v_ac_evse_status = _d_AC_EVSEStatusType(r)
@@ -4362,7 +4295,7 @@ def _d_ProfileEntryType(r: Reader) -> ProfileEntryType:
     it = 0; al = 0
     if it == 0:
         r.zero(1, "characters")
-        v_charging_profile_entry_start = r.uint()
+        v_charging_profile_entry_start = r.uintb(4294967295)
         r.zero(1, "end of element")
         r.zero(1, 'next item')
         it = 1; al = 0
@@ -4443,13 +4376,13 @@ def _d_ReferenceType(r: Reader) -> ReferenceType:
     v_transforms = None
     v_digest_method = None
     v_digest_value = None
-    it, al = _P144[r.code(3, 5)]
+    it, al = _P136[r.code(3, 5)]
     if it == 0:
         v_id = r.string()
-        it, al = _P145[r.code(3, 4)]
+        it, al = _P137[r.code(3, 4)]
     if it == 1:
         v_type = r.string()
-        it, al = _P146[r.code(2, 3)]
+        it, al = _P138[r.code(2, 3)]
     if it == 2:
         v_uri = r.string()
         it, al = _P29[r.code(2, 2)]
@@ -4476,22 +4409,22 @@ def _e_ReferenceType(w: Writer, o: ReferenceType) -> None:
         w.string(o.id)
         s = 1
     if o.type is not None:
-        c = _C147[s]
+        c = _C139[s]
         w.bits(c[0], c[1])
         w.string(o.type)
         s = 2
     if o.uri is not None:
-        c = _C148[s]
+        c = _C140[s]
         w.bits(c[0], c[1])
         w.string(o.uri)
         s = 3
     if o.transforms is not None:
-        c = _C149[s]
+        c = _C141[s]
         w.bits(c[0], c[1])
         _e_TransformsType(w, o.transforms)
         s = 4
     if o.digest_method is not None:
-        c = _C150[s]
+        c = _C142[s]
         w.bits(c[0], c[1])
         _e_DigestMethodType(w, o.digest_method)
         s = 5
@@ -4513,12 +4446,12 @@ def _d_RelativeTimeIntervalType(r: Reader) -> RelativeTimeIntervalType:
     it = 0; al = 0
     if it == 0:
         r.zero(1, "characters")
-        v_start = r.uint()
+        v_start = r.uintb(16777214)
         r.zero(1, "end of element")
         it, al = _P5[r.code(2, 2)]
     if it == 1:
         r.zero(1, "characters")
-        v_duration = r.uint()
+        v_duration = r.uintb(86400)
         r.zero(1, "end of element")
         r.zero(1, 'end of element')
         it = -1; al = 0
@@ -4546,10 +4479,10 @@ def _d_RetrievalMethodType(r: Reader) -> RetrievalMethodType:
     v_type = None
     v_uri = None
     v_transforms = None
-    it, al = _P151[r.code(3, 4)]
+    it, al = _P143[r.code(3, 4)]
     if it == 0:
         v_type = r.string()
-        it, al = _P110[r.code(2, 3)]
+        it, al = _P102[r.code(2, 3)]
     if it == 1:
         v_uri = r.string()
         it, al = _P14[r.code(2, 2)]
@@ -4566,16 +4499,16 @@ def _e_RetrievalMethodType(w: Writer, o: RetrievalMethodType) -> None:
         w.string(o.type)
         s = 1
     if o.uri is not None:
-        c = _C152[s]
+        c = _C144[s]
         w.bits(c[0], c[1])
         w.string(o.uri)
         s = 2
     if o.transforms is not None:
-        c = _C153[s]
+        c = _C145[s]
         w.bits(c[0], c[1])
         _e_TransformsType(w, o.transforms)
         s = 3
-    c = _C154[s]
+    c = _C146[s]
     w.bits(c[0], c[1])
 
 def _d_SAScheduleListType(r: Reader) -> SAScheduleListType:
@@ -4659,48 +4592,23 @@ def _e_SASchedulesType(w: Writer, o: SASchedulesType) -> None:
     w.bits(0, 1)
 
 def _d_SPKIDataType(r: Reader) -> SPKIDataType:
-    v_spki_sexp = []
-    it, al = _P95[r.code(2, 2)]
-    n = 0
-    while it == 0:
-        if al == 0:
-            r.zero(1, "characters")
-            x = r.binary()
-            r.zero(1, "end of element")
-            v_spki_sexp.append(x)
-        elif al == 1:
-            r.fail("wildcard (undeclared) element content is not supported")
-        n += 1
-        it, al = _P155[r.code(2, 3)]
-    return SPKIDataType(spki_sexp=v_spki_sexp)
+    r.fail("content of SPKIDataType is not supported by this codec")
 
 def _e_SPKIDataType(w: Writer, o: SPKIDataType) -> None:
-    s = 0
-    n = 0
-    for x in o.spki_sexp:
-        c = _C156[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.binary(x)
-        w.bits(0, 1)
-        n += 1
-        s = 1
-    if n < 1:
-        raise ExiEncodeError(f"SPKIDataType: {n} items of spki_sexp (allowed 1..None)")
-    w.bits(2, 2)
+    raise ExiEncodeError("content of SPKIDataType is not supported")
 
 def _d_SalesTariffEntryType(r: Reader) -> SalesTariffEntryType:
     v_relative_time_interval = None
     v_time_interval = None
     v_e_price_level = None
     v_consumption_cost = []
-    it, al = _P95[r.code(2, 2)]
+    it, al = _P87[r.code(2, 2)]
     if it == 0:
         if al == 0:
             v_relative_time_interval = _d_RelativeTimeIntervalType(r)
         elif al == 1:
             v_time_interval = _d_IntervalType(r)
-        it, al = _P110[r.code(2, 3)]
+        it, al = _P102[r.code(2, 3)]
     if it == 1:
         r.zero(1, "characters")
         v_e_price_level = r.bits(8)
@@ -4736,14 +4644,14 @@ def _e_SalesTariffEntryType(w: Writer, o: SalesTariffEntryType) -> None:
         s = 2
     n = 0
     for x in o.consumption_cost:
-        c = _C157[s]
+        c = _C147[s]
         w.bits(c[0], c[1])
         _e_ConsumptionCostType(w, x)
         n += 1
         s = 3 if n < 3 else 4
     if n > 3:
         raise ExiEncodeError(f"SalesTariffEntryType: {n} items of consumption_cost (allowed 0..3)")
-    c = _C158[s]
+    c = _C148[s]
     w.bits(c[0], c[1])
 
 def _d_SalesTariffType(r: Reader) -> SalesTariffType:
@@ -4761,7 +4669,7 @@ def _d_SalesTariffType(r: Reader) -> SalesTariffType:
         r.zero(1, "characters")
         v_sales_tariff_id = r.bits(8) + 1
         r.zero(1, "end of element")
-        it, al = _P146[r.code(2, 3)]
+        it, al = _P138[r.code(2, 3)]
     if it == 2:
         r.zero(1, "characters")
         v_sales_tariff_description = r.string()
@@ -4779,7 +4687,7 @@ def _d_SalesTariffType(r: Reader) -> SalesTariffType:
         v_sales_tariff_entry.append(x)
         n += 1
         if n < 1024:
-            it, al = _P116[r.code(2, 2)]
+            it, al = _P108[r.code(2, 2)]
         else:
             r.zero(1, 'end of element')
             it = -1; al = 0
@@ -4792,7 +4700,7 @@ def _e_SalesTariffType(w: Writer, o: SalesTariffType) -> None:
         w.string(o.id)
         s = 1
     if o.sales_tariff_id is not None:
-        c = _C159[s]
+        c = _C149[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.nbit(o.sales_tariff_id, 1, 255, 8)
@@ -4808,7 +4716,7 @@ def _e_SalesTariffType(w: Writer, o: SalesTariffType) -> None:
         w.bits(0, 1)
         s = 3
     if o.num_e_price_levels is not None:
-        c = _C160[s]
+        c = _C150[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.nbit(o.num_e_price_levels, 0, 255, 8)
@@ -4816,14 +4724,14 @@ def _e_SalesTariffType(w: Writer, o: SalesTariffType) -> None:
         s = 4
     n = 0
     for x in o.sales_tariff_entry:
-        c = _C161[s]
+        c = _C151[s]
         w.bits(c[0], c[1])
         _e_SalesTariffEntryType(w, x)
         n += 1
         s = 5 if n < 1024 else 6
     if n < 1 or n > 1024:
         raise ExiEncodeError(f"SalesTariffType: {n} items of sales_tariff_entry (allowed 1..1024)")
-    c = _C162[s]
+    c = _C152[s]
     w.bits(c[0], c[1])
 
 def _d_SelectedServiceListType(r: Reader) -> SelectedServiceListType:
@@ -4863,12 +4771,12 @@ def _d_SelectedServiceType(r: Reader) -> SelectedServiceType:
     it = 0; al = 0
     if it == 0:
         r.zero(1, "characters")
-        v_service_id = r.uint()
+        v_service_id = r.uintb(65535)
         r.zero(1, "end of element")
         it, al = _P5[r.code(2, 2)]
     if it == 1:
         r.zero(1, "characters")
-        v_parameter_set_id = r.sint()
+        v_parameter_set_id = r.sintb(-32768, 32767)
         r.zero(1, "end of element")
         r.zero(1, 'end of element')
         it = -1; al = 0
@@ -4898,7 +4806,7 @@ def _d_ServiceDetailReqType(r: Reader) -> ServiceDetailReqType:
     it = 0; al = 0
     if it == 0:
         r.zero(1, "characters")
-        v_service_id = r.uint()
+        v_service_id = r.uintb(65535)
         r.zero(1, "end of element")
         r.zero(1, 'end of element')
         it = -1; al = 0
@@ -4928,7 +4836,7 @@ def _d_ServiceDetailResType(r: Reader) -> ServiceDetailResType:
         it = 1; al = 0
     if it == 1:
         r.zero(1, "characters")
-        v_service_id = r.uint()
+        v_service_id = r.uintb(65535)
         r.zero(1, "end of element")
         it, al = _P14[r.code(2, 2)]
     if it == 2:
@@ -5014,7 +4922,7 @@ def _d_ServiceDiscoveryResType(r: Reader) -> ServiceDiscoveryResType:
         it = 2; al = 0
     if it == 2:
         v_charge_service = _d_ChargeServiceType(r)
-        it, al = _P128[r.code(2, 2)]
+        it, al = _P120[r.code(2, 2)]
     if it == 3:
         v_service_list = _d_ServiceListType(r)
         r.zero(1, 'end of element')
@@ -5044,7 +4952,7 @@ def _e_ServiceDiscoveryResType(w: Writer, o: ServiceDiscoveryResType) -> None:
         w.bits(0, 2)
         _e_ServiceListType(w, o.service_list)
         s = 4
-    c = _C163[s]
+    c = _C153[s]
     w.bits(c[0], c[1])
 
 def _d_ServiceListType(r: Reader) -> ServiceListType:
@@ -5117,7 +5025,7 @@ def _d_ServiceType(r: Reader) -> ServiceType:
     it = 0; al = 0
     if it == 0:
         r.zero(1, "characters")
-        v_service_id = r.uint()
+        v_service_id = r.uintb(65535)
         r.zero(1, "end of element")
         it, al = _P27[r.code(2, 2)]
     if it == 1:
@@ -5161,7 +5069,7 @@ def _e_ServiceType(w: Writer, o: ServiceType) -> None:
         w.bits(0, 1)
         s = 2
     if o.service_category is not None:
-        c = _C164[s]
+        c = _C154[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.enum(o.service_category, _K31, 2)
@@ -5177,7 +5085,7 @@ def _e_ServiceType(w: Writer, o: ServiceType) -> None:
         w.bits(0, 1)
         s = 4
     if o.free_service is not None:
-        c = _C165[s]
+        c = _C155[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.bits(1 if o.free_service else 0, 1)
@@ -5228,7 +5136,7 @@ def _d_SessionSetupResType(r: Reader) -> SessionSetupResType:
         it, al = _P14[r.code(2, 2)]
     if it == 2:
         r.zero(1, "characters")
-        v_evse_time_stamp = r.sint()
+        v_evse_time_stamp = r.sintb(-9223372036854775808, 9223372036854775807)
         r.zero(1, "end of element")
         r.zero(1, 'end of element')
         it = -1; al = 0
@@ -5265,7 +5173,7 @@ def _d_SessionStopReqType(r: Reader) -> SessionStopReqType:
     it = 0; al = 0
     if it == 0:
         r.zero(1, "characters")
-        v_charging_session = r.enum(1, _K166)
+        v_charging_session = r.enum(1, _K156)
         r.zero(1, "end of element")
         r.zero(1, 'end of element')
         it = -1; al = 0
@@ -5275,7 +5183,7 @@ def _e_SessionStopReqType(w: Writer, o: SessionStopReqType) -> None:
     if o.charging_session is not None:
         w.bits(0, 1)
         w.bits(0, 1)
-        w.enum(o.charging_session, _K167, 1)
+        w.enum(o.charging_session, _K157, 1)
         w.bits(0, 1)
     else:
         raise ExiEncodeError("SessionStopReqType: missing required charging_session")
@@ -5310,7 +5218,7 @@ def _d_SignatureMethodType(r: Reader) -> SignatureMethodType:
     it = 0; al = 0
     if it == 0:
         v_algorithm = r.string()
-        it, al = _P110[r.code(3, 3)]
+        it, al = _P102[r.code(3, 3)]
     if it == 1:
         r.zero(1, "characters")
         v_hmac_output_length = r.sint()
@@ -5336,7 +5244,7 @@ def _e_SignatureMethodType(w: Writer, o: SignatureMethodType) -> None:
         w.sint(o.hmac_output_length)
         w.bits(0, 1)
         s = 2
-    c = _C168[s]
+    c = _C158[s]
     w.bits(c[0], c[1])
 
 def _d_SignaturePropertiesType(r: Reader) -> SignaturePropertiesType:
@@ -5363,7 +5271,7 @@ def _e_SignaturePropertiesType(w: Writer, o: SignaturePropertiesType) -> None:
         s = 1
     n = 0
     for x in o.signature_property:
-        c = _C109[s]
+        c = _C101[s]
         w.bits(c[0], c[1])
         _e_SignaturePropertyType(w, x)
         n += 1
@@ -5382,7 +5290,7 @@ def _d_SignaturePropertyType(r: Reader) -> SignaturePropertyType:
         it = 1; al = 0
     if it == 1:
         v_target = r.string()
-        it, al = _P169[r.code(2, 1)]
+        it, al = _P159[r.code(2, 1)]
     n = 0
     while it == 2:
         r.fail("wildcard (undeclared) element content is not supported")
@@ -5422,16 +5330,16 @@ def _d_SignatureType(r: Reader) -> SignatureType:
         it = 2; al = 0
     if it == 2:
         v_signature_value = _d_SignatureValueType(r)
-        it, al = _P115[r.code(2, 3)]
+        it, al = _P107[r.code(2, 3)]
     if it == 3:
         v_key_info = _d_KeyInfoType(r)
-        it, al = _P116[r.code(2, 2)]
+        it, al = _P108[r.code(2, 2)]
     n = 0
     while it == 4:
         x = _d_ObjectType(r)
         v_object.append(x)
         n += 1
-        it, al = _P116[r.code(2, 2)]
+        it, al = _P108[r.code(2, 2)]
     return SignatureType(id=v_id, signed_info=v_signed_info, signature_value=v_signature_value, key_info=v_key_info, object=v_object)
 
 def _e_SignatureType(w: Writer, o: SignatureType) -> None:
@@ -5459,12 +5367,12 @@ def _e_SignatureType(w: Writer, o: SignatureType) -> None:
         s = 4
     n = 0
     for x in o.object:
-        c = _C170[s]
+        c = _C160[s]
         w.bits(c[0], c[1])
         _e_ObjectType(w, x)
         n += 1
         s = 5
-    c = _C171[s]
+    c = _C161[s]
     w.bits(c[0], c[1])
 
 def _d_SignatureValueType(r: Reader) -> SignatureValueType:
@@ -5488,7 +5396,7 @@ def _e_SignatureValueType(w: Writer, o: SignatureValueType) -> None:
         w.string(o.id)
         s = 1
     if o.value is not None:
-        c = _C172[s]
+        c = _C162[s]
         w.bits(c[0], c[1])
         w.binary(o.value)
         s = 2
@@ -5519,7 +5427,7 @@ def _d_SignedInfoType(r: Reader) -> SignedInfoType:
         x = _d_ReferenceType(r)
         v_reference.append(x)
         n += 1
-        it, al = _P128[r.code(2, 2)]
+        it, al = _P120[r.code(2, 2)]
     return SignedInfoType(id=v_id, canonicalization_method=v_canonicalization_method, signature_method=v_signature_method, reference=v_reference)
 
 def _e_SignedInfoType(w: Writer, o: SignedInfoType) -> None:
@@ -5529,7 +5437,7 @@ def _e_SignedInfoType(w: Writer, o: SignedInfoType) -> None:
         w.string(o.id)
         s = 1
     if o.canonicalization_method is not None:
-        c = _C121[s]
+        c = _C113[s]
         w.bits(c[0], c[1])
         _e_CanonicalizationMethodType(w, o.canonicalization_method)
         s = 2
@@ -5543,7 +5451,7 @@ def _e_SignedInfoType(w: Writer, o: SignedInfoType) -> None:
     s = 3
     n = 0
     for x in o.reference:
-        c = _C173[s]
+        c = _C163[s]
         w.bits(c[0], c[1])
         _e_ReferenceType(w, x)
         n += 1
@@ -5627,7 +5535,7 @@ def _d_TransformType(r: Reader) -> TransformType:
     it = 0; al = 0
     if it == 0:
         v_algorithm = r.string()
-        it, al = _P174[r.code(3, 3)]
+        it, al = _P164[r.code(3, 3)]
     n = 0
     while it == 1:
         if al == 0:
@@ -5638,7 +5546,7 @@ def _d_TransformType(r: Reader) -> TransformType:
             r.zero(1, "end of element")
             v_x_path.append(x)
         n += 1
-        it, al = _P174[r.code(3, 3)]
+        it, al = _P164[r.code(3, 3)]
     return TransformType(algorithm=v_algorithm, x_path=v_x_path)
 
 def _e_TransformType(w: Writer, o: TransformType) -> None:
@@ -5650,14 +5558,14 @@ def _e_TransformType(w: Writer, o: TransformType) -> None:
     s = 1
     n = 0
     for x in o.x_path:
-        c = _C175[s]
+        c = _C165[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.string(x)
         w.bits(0, 1)
         n += 1
         s = 2
-    c = _C176[s]
+    c = _C166[s]
     w.bits(c[0], c[1])
 
 def _d_TransformsType(r: Reader) -> TransformsType:
@@ -5676,7 +5584,7 @@ def _e_TransformsType(w: Writer, o: TransformsType) -> None:
     s = 0
     n = 0
     for x in o.transform:
-        c = _C108[s]
+        c = _C100[s]
         w.bits(c[0], c[1])
         _e_TransformType(w, x)
         n += 1
@@ -5751,7 +5659,7 @@ def _d_X509DataType(r: Reader) -> X509DataType:
     v_x509_subject_name = []
     v_x509_certificate = []
     v_x509_crl = []
-    it, al = _P177[r.code(3, 6)]
+    it, al = _P167[r.code(3, 6)]
     n = 0
     while it == 0:
         if al == 0:
@@ -5780,20 +5688,20 @@ def _d_X509DataType(r: Reader) -> X509DataType:
         elif al == 5:
             r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        it, al = _P178[r.code(3, 7)]
+        it, al = _P168[r.code(3, 7)]
     return X509DataType(x509_issuer_serial=v_x509_issuer_serial, x509_ski=v_x509_ski, x509_subject_name=v_x509_subject_name, x509_certificate=v_x509_certificate, x509_crl=v_x509_crl)
 
 def _e_X509DataType(w: Writer, o: X509DataType) -> None:
     s = 0
     n = 0
     for x in o.x509_issuer_serial:
-        c = _C179[s]
+        c = _C169[s]
         w.bits(c[0], c[1])
         _e_X509IssuerSerialType(w, x)
         n += 1
         s = 1
     for x in o.x509_ski:
-        c = _C180[s]
+        c = _C170[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.binary(x)
@@ -5801,7 +5709,7 @@ def _e_X509DataType(w: Writer, o: X509DataType) -> None:
         n += 1
         s = 1
     for x in o.x509_subject_name:
-        c = _C181[s]
+        c = _C171[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.string(x)
@@ -5809,7 +5717,7 @@ def _e_X509DataType(w: Writer, o: X509DataType) -> None:
         n += 1
         s = 1
     for x in o.x509_certificate:
-        c = _C182[s]
+        c = _C172[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.binary(x)
@@ -5817,7 +5725,7 @@ def _e_X509DataType(w: Writer, o: X509DataType) -> None:
         n += 1
         s = 1
     for x in o.x509_crl:
-        c = _C183[s]
+        c = _C173[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.binary(x)
@@ -5971,13 +5879,13 @@ def _e_f_Certificate(w: Writer, v) -> None:
 
 def _d_f_ChargeProgress(r: Reader):
     r.zero(1, "characters")
-    v = r.enum(2, _K137)
+    v = r.enum(2, _K129)
     r.zero(1, "end of element")
     return v
 
 def _e_f_ChargeProgress(w: Writer, v) -> None:
     w.bits(0, 1)
-    w.enum(v, _K140, 2)
+    w.enum(v, _K132, 2)
     w.bits(0, 1)
 
 def _d_f_ChargingComplete(r: Reader):
@@ -6015,7 +5923,7 @@ def _e_f_ChargingProfileEntryMaxNumberOfPhasesInUse(w: Writer, v) -> None:
 
 def _d_f_ChargingProfileEntryStart(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(4294967295)
     r.zero(1, "end of element")
     return v
 
@@ -6026,18 +5934,18 @@ def _e_f_ChargingProfileEntryStart(w: Writer, v) -> None:
 
 def _d_f_ChargingSession(r: Reader):
     r.zero(1, "characters")
-    v = r.enum(1, _K166)
+    v = r.enum(1, _K156)
     r.zero(1, "end of element")
     return v
 
 def _e_f_ChargingSession(w: Writer, v) -> None:
     w.bits(0, 1)
-    w.enum(v, _K167, 1)
+    w.enum(v, _K157, 1)
     w.bits(0, 1)
 
 def _d_f_DepartureTime(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(4294967295)
     r.zero(1, "end of element")
     return v
 
@@ -6191,7 +6099,7 @@ def _e_f_EVSEStatusCode(w: Writer, v) -> None:
 
 def _d_f_EVSETimeStamp(r: Reader):
     r.zero(1, "characters")
-    v = r.sint()
+    v = r.sintb(-9223372036854775808, 9223372036854775807)
     r.zero(1, "end of element")
     return v
 
@@ -6235,13 +6143,13 @@ def _e_f_Exponent(w: Writer, v) -> None:
 
 def _d_f_FaultCode(r: Reader):
     r.zero(1, "characters")
-    v = r.enum(2, _K123)
+    v = r.enum(2, _K115)
     r.zero(1, "end of element")
     return v
 
 def _e_f_FaultCode(w: Writer, v) -> None:
     w.bits(0, 1)
-    w.enum(v, _K124, 2)
+    w.enum(v, _K116, 2)
     w.bits(0, 1)
 
 def _d_f_FaultMsg(r: Reader):
@@ -6334,7 +6242,7 @@ def _e_f_KeyName(w: Writer, v) -> None:
 
 def _d_f_MaxEntriesSAScheduleTuple(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(65535)
     r.zero(1, "end of element")
     return v
 
@@ -6356,7 +6264,7 @@ def _e_f_MeterID(w: Writer, v) -> None:
 
 def _d_f_MeterReading(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(18446744073709551615)
     r.zero(1, "end of element")
     return v
 
@@ -6367,7 +6275,7 @@ def _e_f_MeterReading(w: Writer, v) -> None:
 
 def _d_f_MeterStatus(r: Reader):
     r.zero(1, "characters")
-    v = r.sint()
+    v = r.sintb(-32768, 32767)
     r.zero(1, "end of element")
     return v
 
@@ -6411,7 +6319,7 @@ def _e_f_Multiplier(w: Writer, v) -> None:
 
 def _d_f_NotificationMaxDelay(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(65535)
     r.zero(1, "end of element")
     return v
 
@@ -6477,7 +6385,7 @@ def _e_f_PGPKeyPacket(w: Writer, v) -> None:
 
 def _d_f_ParameterSetID(r: Reader):
     r.zero(1, "characters")
-    v = r.sint()
+    v = r.sintb(-32768, 32767)
     r.zero(1, "end of element")
     return v
 
@@ -6488,13 +6396,13 @@ def _e_f_ParameterSetID(w: Writer, v) -> None:
 
 def _d_f_PaymentOption(r: Reader):
     r.zero(1, "characters")
-    v = r.enum(1, _K133)
+    v = r.enum(1, _K125)
     r.zero(1, "end of element")
     return v
 
 def _e_f_PaymentOption(w: Writer, v) -> None:
     w.bits(0, 1)
-    w.enum(v, _K134, 1)
+    w.enum(v, _K126, 1)
     w.bits(0, 1)
 
 def _d_f_PgenCounter(r: Reader):
@@ -6565,7 +6473,7 @@ def _e_f_ResponseCode(w: Writer, v) -> None:
 
 def _d_f_RetryCounter(r: Reader):
     r.zero(1, "characters")
-    v = r.sint()
+    v = r.sintb(-32768, 32767)
     r.zero(1, "end of element")
     return v
 
@@ -6642,13 +6550,13 @@ def _e_f_Seed(w: Writer, v) -> None:
 
 def _d_f_SelectedPaymentOption(r: Reader):
     r.zero(1, "characters")
-    v = r.enum(1, _K133)
+    v = r.enum(1, _K125)
     r.zero(1, "end of element")
     return v
 
 def _e_f_SelectedPaymentOption(w: Writer, v) -> None:
     w.bits(0, 1)
-    w.enum(v, _K134, 1)
+    w.enum(v, _K126, 1)
     w.bits(0, 1)
 
 def _d_f_ServiceCategory(r: Reader):
@@ -6675,7 +6583,7 @@ def _e_f_ServiceCategory(w: Writer, v) -> None:
 
 def _d_f_ServiceID(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(65535)
     r.zero(1, "end of element")
     return v
 
@@ -6686,7 +6594,7 @@ def _e_f_ServiceID(w: Writer, v) -> None:
 
 def _d_f_ServiceID(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(65535)
     r.zero(1, "end of element")
     return v
 
@@ -6763,7 +6671,7 @@ def _e_f_SigMeterReading(w: Writer, v) -> None:
 
 def _d_f_TMeter(r: Reader):
     r.zero(1, "characters")
-    v = r.sint()
+    v = r.sintb(-9223372036854775808, 9223372036854775807)
     r.zero(1, "end of element")
     return v
 
@@ -6774,18 +6682,18 @@ def _e_f_TMeter(w: Writer, v) -> None:
 
 def _d_f_Unit(r: Reader):
     r.zero(1, "characters")
-    v = r.enum(3, _K135)
+    v = r.enum(3, _K127)
     r.zero(1, "end of element")
     return v
 
 def _e_f_Unit(w: Writer, v) -> None:
     w.bits(0, 1)
-    w.enum(v, _K136, 3)
+    w.enum(v, _K128, 3)
     w.bits(0, 1)
 
 def _d_f_Value(r: Reader):
     r.zero(1, "characters")
-    v = r.sint()
+    v = r.sintb(-32768, 32767)
     r.zero(1, "end of element")
     return v
 
@@ -6884,7 +6792,7 @@ def _e_f_Y(w: Writer, v) -> None:
 
 def _d_f_amount(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(4294967295)
     r.zero(1, "end of element")
     return v
 
@@ -6939,7 +6847,7 @@ def _e_f_costKind(w: Writer, v) -> None:
 
 def _d_f_duration(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(86400)
     r.zero(1, "end of element")
     return v
 
@@ -6950,7 +6858,7 @@ def _e_f_duration(w: Writer, v) -> None:
 
 def _d_f_intValue(r: Reader):
     r.zero(1, "characters")
-    v = r.sint()
+    v = r.sintb(-2147483648, 2147483647)
     r.zero(1, "end of element")
     return v
 
@@ -6961,7 +6869,7 @@ def _e_f_intValue(w: Writer, v) -> None:
 
 def _d_f_shortValue(r: Reader):
     r.zero(1, "characters")
-    v = r.sint()
+    v = r.sintb(-32768, 32767)
     r.zero(1, "end of element")
     return v
 
@@ -6972,7 +6880,7 @@ def _e_f_shortValue(w: Writer, v) -> None:
 
 def _d_f_start(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(16777214)
     r.zero(1, "end of element")
     return v
 
@@ -7353,7 +7261,7 @@ FIELDS = {
     DC_EVSEChargeParameterType: (('dc_evse_status', 'elem', 'urn:iso:15118:2:2013:MsgDataTypes', 'DC_EVSEStatus', DC_EVSEStatusType, 1, 1), ('evse_maximum_current_limit', 'elem', 'urn:iso:15118:2:2013:MsgDataTypes', 'EVSEMaximumCurrentLimit', PhysicalValueType, 1, 1), ('evse_maximum_power_limit', 'elem', 'urn:iso:15118:2:2013:MsgDataTypes', 'EVSEMaximumPowerLimit', PhysicalValueType, 1, 1), ('evse_maximum_voltage_limit', 'elem', 'urn:iso:15118:2:2013:MsgDataTypes', 'EVSEMaximumVoltageLimit', PhysicalValueType, 1, 1), ('evse_minimum_current_limit', 'elem', 'urn:iso:15118:2:2013:MsgDataTypes', 'EVSEMinimumCurrentLimit', PhysicalValueType, 1, 1), ('evse_minimum_voltage_limit', 'elem', 'urn:iso:15118:2:2013:MsgDataTypes', 'EVSEMinimumVoltageLimit', PhysicalValueType, 1, 1), ('evse_current_regulation_tolerance', 'elem', 'urn:iso:15118:2:2013:MsgDataTypes', 'EVSECurrentRegulationTolerance', PhysicalValueType, 0, 1), ('evse_peak_current_ripple', 'elem', 'urn:iso:15118:2:2013:MsgDataTypes', 'EVSEPeakCurrentRipple', PhysicalValueType, 1, 1), ('evse_energy_to_be_delivered', 'elem', 'urn:iso:15118:2:2013:MsgDataTypes', 'EVSEEnergyToBeDelivered', PhysicalValueType, 0, 1), ),
     DC_EVSEStatusType: (('notification_max_delay', 'elem', 'urn:iso:15118:2:2013:MsgDataTypes', 'NotificationMaxDelay', 'int', 1, 1), ('evse_notification', 'elem', 'urn:iso:15118:2:2013:MsgDataTypes', 'EVSENotification', 'str', 1, 1), ('evse_isolation_status', 'elem', 'urn:iso:15118:2:2013:MsgDataTypes', 'EVSEIsolationStatus', 'str', 0, 1), ('evse_status_code', 'elem', 'urn:iso:15118:2:2013:MsgDataTypes', 'EVSEStatusCode', 'str', 1, 1), ),
     DC_EVStatusType: (('ev_ready', 'elem', 'urn:iso:15118:2:2013:MsgDataTypes', 'EVReady', 'bool', 1, 1), ('ev_error_code', 'elem', 'urn:iso:15118:2:2013:MsgDataTypes', 'EVErrorCode', 'str', 1, 1), ('evresssoc', 'elem', 'urn:iso:15118:2:2013:MsgDataTypes', 'EVRESSSOC', 'int', 1, 1), ),
-    DSAKeyValueType: (('p', 'elem', 'http://www.w3.org/2000/09/xmldsig#', 'P', 'b64', 0, 1), ('q', 'elem', 'http://www.w3.org/2000/09/xmldsig#', 'Q', 'b64', 0, 1), ('g', 'elem', 'http://www.w3.org/2000/09/xmldsig#', 'G', 'b64', 0, 1), ('y', 'elem', 'http://www.w3.org/2000/09/xmldsig#', 'Y', 'b64', 1, 1), ('j', 'elem', 'http://www.w3.org/2000/09/xmldsig#', 'J', 'b64', 0, 1), ('seed', 'elem', 'http://www.w3.org/2000/09/xmldsig#', 'Seed', 'b64', 0, 1), ('pgen_counter', 'elem', 'http://www.w3.org/2000/09/xmldsig#', 'PgenCounter', 'b64', 0, 1), ),
+    DSAKeyValueType: (),
     DiffieHellmanPublickeyType: (('id', 'attr', 'urn:iso:15118:2:2013:MsgDataTypes', 'Id', 'str', 1, 1), ('value', 'value', '', 'value', 'b64', 1, 1), ),
     DigestMethodType: (('algorithm', 'attr', '', 'Algorithm', 'str', 1, 1), ),
     EMAIDType: (('id', 'attr', 'urn:iso:15118:2:2013:MsgDataTypes', 'Id', 'str', 1, 1), ('value', 'value', '', 'value', 'str', 1, 1), ),
@@ -7397,7 +7305,7 @@ FIELDS = {
     SAScheduleListType: (('sa_schedule_tuple', 'elem', 'urn:iso:15118:2:2013:MsgDataTypes', 'SAScheduleTuple', SAScheduleTupleType, 1, 3), ),
     SAScheduleTupleType: (('sa_schedule_tuple_id', 'elem', 'urn:iso:15118:2:2013:MsgDataTypes', 'SAScheduleTupleID', 'int', 1, 1), ('p_max_schedule', 'elem', 'urn:iso:15118:2:2013:MsgDataTypes', 'PMaxSchedule', PMaxScheduleType, 1, 1), ('sales_tariff', 'elem', 'urn:iso:15118:2:2013:MsgDataTypes', 'SalesTariff', SalesTariffType, 0, 1), ),
     SASchedulesType: (),
-    SPKIDataType: (('spki_sexp', 'elem', 'http://www.w3.org/2000/09/xmldsig#', 'SPKISexp', 'b64', 1, -1), ),
+    SPKIDataType: (),
     SalesTariffEntryType: (('relative_time_interval', 'elem', 'urn:iso:15118:2:2013:MsgDataTypes', 'RelativeTimeInterval', RelativeTimeIntervalType, 0, 1), ('time_interval', 'elem', 'urn:iso:15118:2:2013:MsgDataTypes', 'TimeInterval', IntervalType, 0, 1), ('e_price_level', 'elem', 'urn:iso:15118:2:2013:MsgDataTypes', 'EPriceLevel', 'int', 0, 1), ('consumption_cost', 'elem', 'urn:iso:15118:2:2013:MsgDataTypes', 'ConsumptionCost', ConsumptionCostType, 0, 3), ),
     SalesTariffType: (('id', 'attr', 'urn:iso:15118:2:2013:MsgDataTypes', 'Id', 'str', 0, 1), ('sales_tariff_id', 'elem', 'urn:iso:15118:2:2013:MsgDataTypes', 'SalesTariffID', 'int', 1, 1), ('sales_tariff_description', 'elem', 'urn:iso:15118:2:2013:MsgDataTypes', 'SalesTariffDescription', 'str', 0, 1), ('num_e_price_levels', 'elem', 'urn:iso:15118:2:2013:MsgDataTypes', 'NumEPriceLevels', 'int', 0, 1), ('sales_tariff_entry', 'elem', 'urn:iso:15118:2:2013:MsgDataTypes', 'SalesTariffEntry', SalesTariffEntryType, 1, 1024), ),
     SelectedServiceListType: (('selected_service', 'elem', 'urn:iso:15118:2:2013:MsgDataTypes', 'SelectedService', SelectedServiceType, 1, 16), ),
@@ -7429,5 +7337,120 @@ FIELDS = {
     X509IssuerSerialType: (('x509_issuer_name', 'elem', 'http://www.w3.org/2000/09/xmldsig#', 'X509IssuerName', 'str', 1, 1), ('x509_serial_number', 'elem', 'http://www.w3.org/2000/09/xmldsig#', 'X509SerialNumber', 'int', 1, 1), ),
     V2G_Message: (('header', 'elem', 'urn:iso:15118:2:2013:MsgDef', 'Header', MessageHeaderType, 1, 1), ('body', 'elem', 'urn:iso:15118:2:2013:MsgDef', 'Body', BodyType, 1, 1), ),
 }
+
+# per field: (content item index — fields sharing one are alternatives of a
+# choice —, simple-value facets (base type, min, max, enumeration, minLength,
+# maxLength) or None)
+FIELD_RULES = {
+    AC_EVChargeParameterType: ((0, _F174), (1, None), (2, None), (3, None), (4, None), ),
+    AC_EVSEChargeParameterType: ((0, None), (1, None), (2, None), ),
+    AC_EVSEStatusType: ((0, _F175), (1, _F176), (2, _F177), ),
+    AuthorizationReqType: ((0, _F178), (1, _F179), ),
+    AuthorizationResType: ((0, _F180), (1, _F181), ),
+    BodyBaseType: (),
+    BodyType: ((0, None), (0, None), (0, None), (0, None), (0, None), (0, None), (0, None), (0, None), (0, None), (0, None), (0, None), (0, None), (0, None), (0, None), (0, None), (0, None), (0, None), (0, None), (0, None), (0, None), (0, None), (0, None), (0, None), (0, None), (0, None), (0, None), (0, None), (0, None), (0, None), (0, None), (0, None), (0, None), (0, None), (0, None), (0, None), ),
+    CableCheckReqType: ((0, None), ),
+    CableCheckResType: ((0, _F180), (1, None), (2, _F181), ),
+    CanonicalizationMethodType: ((0, _F182), ),
+    CertificateChainType: ((0, _F178), (1, _F183), (2, None), ),
+    CertificateInstallationReqType: ((0, _F178), (1, _F183), (2, None), ),
+    CertificateInstallationResType: ((0, _F180), (1, None), (2, None), (3, None), (4, None), (5, None), ),
+    CertificateUpdateReqType: ((0, _F178), (1, None), (2, _F184), (3, None), ),
+    CertificateUpdateResType: ((0, _F180), (1, None), (2, None), (3, None), (4, None), (5, None), (6, _F185), ),
+    ChargeParameterDiscoveryReqType: ((0, _F175), (1, _F186), (2, None), (2, None), (2, None), ),
+    ChargeParameterDiscoveryResType: ((0, _F180), (1, _F181), (2, None), (2, None), (3, None), (3, None), (3, None), ),
+    ChargeServiceType: ((0, _F175), (1, _F187), (2, _F188), (3, _F189), (4, _F177), (5, None), ),
+    ChargingProfileType: ((0, None), ),
+    ChargingStatusReqType: (),
+    ChargingStatusResType: ((0, _F180), (1, _F190), (2, _F191), (3, None), (4, None), (5, _F177), (6, None), ),
+    ConsumptionCostType: ((0, None), (1, None), ),
+    ContractSignatureEncryptedPrivateKeyType: ((0, _F178), (1, _F192), ),
+    CostType: ((0, _F193), (1, _F174), (2, _F194), ),
+    CurrentDemandReqType: ((0, None), (1, None), (2, None), (3, None), (4, None), (5, _F177), (6, _F177), (7, None), (8, None), (9, None), ),
+    CurrentDemandResType: ((0, _F180), (1, None), (2, None), (3, None), (4, _F177), (5, _F177), (6, _F177), (7, None), (8, None), (9, None), (10, _F190), (11, _F191), (12, None), (13, _F177), ),
+    DC_EVChargeParameterType: ((0, _F174), (1, None), (2, None), (3, None), (4, None), (5, None), (6, None), (7, _F195), (8, _F195), ),
+    DC_EVPowerDeliveryParameterType: ((0, None), (1, _F177), (2, _F177), ),
+    DC_EVSEChargeParameterType: ((0, None), (1, None), (2, None), (3, None), (4, None), (5, None), (6, None), (7, None), (8, None), ),
+    DC_EVSEStatusType: ((0, _F175), (1, _F176), (2, _F196), (3, _F197), ),
+    DC_EVStatusType: ((0, _F177), (1, _F198), (2, _F195), ),
+    DSAKeyValueType: (),
+    DiffieHellmanPublickeyType: ((0, _F178), (1, _F199), ),
+    DigestMethodType: ((0, _F182), ),
+    EMAIDType: ((0, _F178), (1, _F184), ),
+    EVChargeParameterType: ((0, _F174), ),
+    EVPowerDeliveryParameterType: (),
+    EVSEChargeParameterType: (),
+    EVSEStatusType: ((0, _F175), (1, _F176), ),
+    EVStatusType: (),
+    EntryType: ((0, None), (0, None), ),
+    IntervalType: (),
+    KeyInfoType: ((0, _F178), (1, _F200), (1, None), (1, None), (1, None), (1, None), (1, None), (1, _F200), ),
+    KeyValueType: ((0, None), (0, None), ),
+    ListOfRootCertificateIDsType: ((0, None), ),
+    ManifestType: ((0, _F178), (1, None), ),
+    MessageHeaderType: ((0, _F201), (1, None), (2, None), ),
+    MeterInfoType: ((0, _F187), (1, _F202), (2, _F203), (3, _F185), (4, _F204), ),
+    MeteringReceiptReqType: ((0, _F178), (1, _F201), (2, _F191), (3, None), ),
+    MeteringReceiptResType: ((0, _F180), (1, None), (1, None), (1, None), ),
+    NotificationType: ((0, _F205), (1, _F189), ),
+    ObjectType: ((0, _F182), (1, _F178), (2, _F200), ),
+    PGPDataType: (),
+    PMaxScheduleEntryType: ((0, None), (0, None), (1, None), ),
+    PMaxScheduleType: ((0, None), ),
+    ParameterSetType: ((0, _F185), (1, None), ),
+    ParameterType: ((0, _F200), (1, _F177), (1, _F206), (1, _F185), (1, _F207), (1, None), (1, _F200), ),
+    PaymentDetailsReqType: ((0, _F184), (1, None), ),
+    PaymentDetailsResType: ((0, _F180), (1, _F179), (2, _F204), ),
+    PaymentOptionListType: ((0, _F208), ),
+    PaymentServiceSelectionReqType: ((0, _F208), (1, None), ),
+    PaymentServiceSelectionResType: ((0, _F180), ),
+    PhysicalValueType: ((0, _F194), (1, _F209), (2, _F185), ),
+    PowerDeliveryReqType: ((0, _F210), (1, _F191), (2, None), (3, None), (3, None), ),
+    PowerDeliveryResType: ((0, _F180), (1, None), (1, None), (1, None), ),
+    PreChargeReqType: ((0, None), (1, None), (2, None), ),
+    PreChargeResType: ((0, _F180), (1, None), (2, None), ),
+    ProfileEntryType: ((0, _F174), (1, None), (2, _F211), ),
+    RSAKeyValueType: ((0, _F212), (1, _F212), ),
+    ReferenceType: ((0, _F178), (1, _F182), (2, _F182), (3, None), (4, None), (5, _F212), ),
+    RelativeTimeIntervalType: ((0, _F213), (1, _F214), ),
+    RetrievalMethodType: ((0, _F182), (1, _F182), (2, None), ),
+    SAScheduleListType: ((0, None), ),
+    SAScheduleTupleType: ((0, _F191), (1, None), (2, None), ),
+    SASchedulesType: (),
+    SPKIDataType: (),
+    SalesTariffEntryType: ((0, None), (0, None), (1, _F215), (2, None), ),
+    SalesTariffType: ((0, _F178), (1, _F191), (2, _F187), (3, _F215), (4, None), ),
+    SelectedServiceListType: ((0, None), ),
+    SelectedServiceType: ((0, _F175), (1, _F185), ),
+    ServiceDetailReqType: ((0, _F175), ),
+    ServiceDetailResType: ((0, _F180), (1, _F175), (2, None), ),
+    ServiceDiscoveryReqType: ((0, _F189), (1, _F188), ),
+    ServiceDiscoveryResType: ((0, _F180), (1, None), (2, None), (3, None), ),
+    ServiceListType: ((0, None), ),
+    ServiceParameterListType: ((0, None), ),
+    ServiceType: ((0, _F175), (1, _F187), (2, _F188), (3, _F189), (4, _F177), ),
+    SessionSetupReqType: ((0, _F216), ),
+    SessionSetupResType: ((0, _F180), (1, _F190), (2, _F204), ),
+    SessionStopReqType: ((0, _F217), ),
+    SessionStopResType: ((0, _F180), ),
+    SignatureMethodType: ((0, _F182), (1, _F218), ),
+    SignaturePropertiesType: ((0, _F178), (1, None), ),
+    SignaturePropertyType: ((0, _F178), (1, _F182), ),
+    SignatureType: ((0, _F178), (1, None), (2, None), (3, None), (4, None), ),
+    SignatureValueType: ((0, _F178), (1, _F212), ),
+    SignedInfoType: ((0, _F178), (1, None), (2, None), (3, None), ),
+    SubCertificatesType: ((0, _F183), ),
+    SupportedEnergyTransferModeType: ((0, _F186), ),
+    TransformType: ((0, _F182), (1, _F200), ),
+    TransformsType: ((0, None), ),
+    WeldingDetectionReqType: ((0, None), ),
+    WeldingDetectionResType: ((0, _F180), (1, None), (2, None), ),
+    X509DataType: ((0, None), (0, _F212), (0, _F200), (0, _F212), (0, _F212), ),
+    X509IssuerSerialType: ((0, _F200), (1, _F218), ),
+    V2G_Message: ((0, None), (1, None), ),
+}
+
+# types whose content model this codec does not implement (xmldsig only)
+UNSUPPORTED = {DSAKeyValueType, PGPDataType, SPKIDataType}
 
 NAMESPACES = {'v2gci_d': 'urn:iso:15118:2:2013:MsgDef', 'v2gci_h': 'urn:iso:15118:2:2013:MsgHeader', 'v2gci_b': 'urn:iso:15118:2:2013:MsgBody', 'v2gci_t': 'urn:iso:15118:2:2013:MsgDataTypes', 'xmlsig': 'http://www.w3.org/2000/09/xmldsig#'}

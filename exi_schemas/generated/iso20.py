@@ -52,185 +52,216 @@ _C36 = (None, None, (2, 3), (1, 2), (0, 2), None)
 _C37 = (None, None, (3, 3), (2, 2), (1, 2), (0, 1))
 _P38 = ((1, 0), (1, 1), (-1, 0))
 _C39 = (None, (2, 2), (0, 1))
-_P40 = ((0, 0), (0, 1), (1, 0), (2, 0))
-_P41 = ((3, 0), (4, 0), (4, 1), (-1, 0))
-_P42 = ((4, 0), (4, 1), (-1, 0))
-_C43 = ((2, 3), (0, 2), None, None, None, None)
-_C44 = ((3, 3), (1, 2), (0, 1), None, None, None)
-_C45 = (None, None, None, (1, 3), (0, 2), None)
-_C46 = (None, None, None, (2, 3), (1, 2), None)
-_C47 = (None, None, None, (3, 3), (2, 2), (0, 1))
-_P48 = ((0, 0), (1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
-_P49 = ((1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
-_P50 = ((2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
-_P51 = ((3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
-_P52 = ((4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
-_P53 = ((5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
-_P54 = ((6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
-_P55 = ((7, 0), (8, 0), (9, 0), (-1, 0))
-_P56 = ((8, 0), (9, 0), (-1, 0))
-_P57 = ((9, 0), (-1, 0))
-_C58 = ((1, 4), (0, 4), None, None, None, None, None, None, None, None, None)
-_C59 = ((2, 4), (1, 4), (0, 4), None, None, None, None, None, None, None, None)
-_C60 = ((3, 4), (2, 4), (1, 4), (0, 4), None, None, None, None, None, None, None)
-_C61 = ((4, 4), (3, 4), (2, 4), (1, 4), (0, 3), None, None, None, None, None, None)
-_C62 = ((5, 4), (4, 4), (3, 4), (2, 4), (1, 3), (0, 3), None, None, None, None, None)
-_C63 = ((6, 4), (5, 4), (4, 4), (3, 4), (2, 3), (1, 3), (0, 3), None, None, None, None)
-_C64 = ((7, 4), (6, 4), (5, 4), (4, 4), (3, 3), (2, 3), (1, 3), (0, 3), None, None, None)
-_C65 = ((8, 4), (7, 4), (6, 4), (5, 4), (4, 3), (3, 3), (2, 3), (1, 3), (0, 2), None, None)
-_C66 = ((9, 4), (8, 4), (7, 4), (6, 4), (5, 3), (4, 3), (3, 3), (2, 3), (1, 2), (0, 2), None)
-_C67 = ((10, 4), (9, 4), (8, 4), (7, 4), (6, 3), (5, 3), (4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
-_C68 = ((1, 2), (0, 1), None, None, None)
-_P69 = ((0, 0), (1, 0), (2, 0), (3, 0), (-1, 0))
-_P70 = ((1, 0), (2, 0), (3, 0), (-1, 0))
-_P71 = ((2, 0), (3, 0), (-1, 0))
-_P72 = ((3, 0), (-1, 0))
-_C73 = ((1, 3), (0, 3), None, None, None)
-_C74 = ((2, 3), (1, 3), (0, 2), None, None)
-_C75 = ((3, 3), (2, 3), (1, 2), (0, 2), None)
-_C76 = ((4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
-_P77 = ((1, 0), (2, 0), (3, 0))
-_P78 = ((6, 0), (7, 0), (-1, 0))
-_P79 = ((7, 0), (-1, 0))
-_C80 = (None, (1, 2), (0, 2), None, None, None, None, None, None)
-_C81 = (None, (2, 2), (1, 2), (0, 1), None, None, None, None, None)
-_C82 = (None, None, None, None, None, None, (1, 2), (0, 2), None)
-_C83 = (None, None, None, None, None, None, (2, 2), (1, 2), (0, 1))
-_P84 = ((0, 0), (1, 0), (2, 0), (3, 0), (3, 1), (-1, 0))
-_P85 = ((1, 0), (2, 0), (3, 0), (3, 1), (-1, 0))
-_P86 = ((2, 0), (3, 0), (3, 1), (-1, 0))
-_P87 = ((3, 0), (3, 1), (-1, 0))
-_C88 = ((2, 3), (1, 3), (0, 3), None, None)
-_C89 = ((3, 3), (2, 3), (1, 3), (0, 2), None)
-_C90 = ((4, 3), (3, 3), (2, 3), (1, 2), None)
-_C91 = ((5, 3), (4, 3), (3, 3), (2, 2), (0, 1))
-_P92 = ((1, 0), (1, 1))
-_C93 = (None, (0, 1), (0, 2), None)
-_C94 = (None, None, (1, 2), (0, 1))
-_K95 = ('Pause', 'ExitStandby', 'Terminate', 'ScheduleRenegotiation', 'ServiceRenegotiation', 'MeteringConfirmation')
-_K96 = {'Pause': 0, 'ExitStandby': 1, 'Terminate': 2, 'ScheduleRenegotiation': 3, 'ServiceRenegotiation': 4, 'MeteringConfirmation': 5}
-_P97 = ((0, 0), (1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7))
-_P98 = ((1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7))
-_P99 = ((1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7), (-1, 0))
-_C100 = ((1, 4), (0, 4), (0, 4))
-_C101 = ((2, 4), (1, 4), (1, 4))
-_C102 = ((3, 4), (2, 4), (2, 4))
-_C103 = ((4, 4), (3, 4), (3, 4))
-_C104 = ((5, 4), (4, 4), (4, 4))
-_C105 = ((6, 4), (5, 4), (5, 4))
-_C106 = ((7, 4), (6, 4), (6, 4))
-_P107 = ((0, 0), (0, 1), (0, 2))
-_P108 = ((-1, 0),)
-_C109 = ((1, 2), (0, 1), (0, 2))
-_P110 = ((2, 0), (-1, 0))
-_P111 = ((2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (-1, 0))
-_P112 = ((3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (-1, 0))
-_P113 = ((4, 0), (5, 0), (6, 0), (7, 0), (-1, 0))
-_P114 = ((5, 0), (6, 0), (7, 0), (-1, 0))
-_C115 = (None, None, (1, 3), (0, 3), None, None, None, None, None)
-_C116 = (None, None, (2, 3), (1, 3), (0, 3), None, None, None, None)
-_C117 = (None, None, (3, 3), (2, 3), (1, 3), (0, 3), None, None, None)
-_C118 = (None, None, (4, 3), (3, 3), (2, 3), (1, 3), (0, 2), None, None)
-_C119 = (None, None, (5, 3), (4, 3), (3, 3), (2, 3), (1, 2), (0, 2), None)
-_C120 = (None, None, (6, 3), (5, 3), (4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
-_C121 = ((4, 3), (3, 3), (2, 3), (1, 2), (1, 2))
-_P122 = ((0, 0), (1, 0), (2, 0))
-_C123 = ((1, 2), (0, 2), None, None, None)
-_C124 = ((2, 2), (1, 2), (0, 1), (0, 2), None)
-_C125 = (None, None, None, (1, 2), (0, 1))
-_P126 = ((1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5))
-_K127 = ('Start', 'Stop', 'Standby', 'ScheduleRenegotiation')
-_K128 = ('Charge', 'Discharge')
-_K129 = {'Start': 0, 'Stop': 1, 'Standby': 2, 'ScheduleRenegotiation': 3}
-_C130 = (None, None, None, (1, 2), (0, 2), None)
-_K131 = {'Charge': 0, 'Discharge': 1}
-_C132 = (None, None, None, (2, 2), (1, 2), (0, 1))
-_C133 = (None, None, (1, 2), (0, 2), None)
-_C134 = (None, None, (2, 2), (1, 2), (0, 1))
-_C135 = (None, (1, 2), (0, 2), None, None)
-_C136 = (None, (2, 2), (1, 2), (0, 1), None)
-_C137 = ((1, 2), (0, 1), None, None, None, None, None)
-_P138 = ((1, 0), (2, 0), (3, 0), (4, 0), (5, 0))
-_P139 = ((2, 0), (3, 0), (4, 0), (5, 0))
-_P140 = ((3, 0), (4, 0), (5, 0))
-_P141 = ((4, 0), (5, 0))
-_C142 = (None, (1, 3), (0, 3), None, None, None, None)
-_C143 = (None, (2, 3), (1, 3), (0, 2), None, None, None)
-_C144 = (None, (3, 3), (2, 3), (1, 2), (0, 2), None, None)
-_C145 = (None, (4, 3), (3, 3), (2, 2), (1, 2), (0, 1), None)
-_P146 = ((1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (-1, 0))
-_P147 = ((2, 0), (3, 0), (4, 0), (5, 0), (-1, 0))
-_P148 = ((3, 0), (4, 0), (5, 0), (-1, 0))
-_P149 = ((4, 0), (5, 0), (-1, 0))
-_P150 = ((5, 0), (-1, 0))
-_C151 = (None, (1, 3), (0, 3), None, None, None, None, None)
-_C152 = (None, (2, 3), (1, 3), (0, 3), None, None, None, None)
-_C153 = (None, (3, 3), (2, 3), (1, 3), (0, 2), None, None, None)
-_C154 = (None, (4, 3), (3, 3), (2, 3), (1, 2), (0, 2), (0, 2), None)
-_C155 = (None, (5, 3), (4, 3), (3, 3), (2, 2), (1, 2), (1, 2), (0, 1))
-_P156 = ((0, 0), (1, 0), (2, 0), (3, 0), (4, 0))
-_P157 = ((1, 0), (2, 0), (3, 0), (4, 0))
-_P158 = ((2, 0), (3, 0), (4, 0))
-_C159 = ((1, 3), (0, 3), None, None, None, None, None)
-_C160 = ((2, 3), (1, 3), (0, 2), None, None, None, None)
-_C161 = ((3, 3), (2, 3), (1, 2), (0, 2), None, None, None)
-_C162 = ((4, 3), (3, 3), (2, 2), (1, 2), (0, 1), None, None)
-_P163 = ((0, 0), (1, 0), (2, 0), (-1, 0))
-_P164 = ((1, 0), (2, 0), (-1, 0))
-_C165 = ((1, 3), (0, 2), None, None)
-_C166 = ((2, 3), (1, 2), (0, 2), None)
-_C167 = ((3, 3), (2, 2), (1, 2), (0, 1))
-_P168 = ((0, 0), (0, 1))
-_P169 = ((0, 0), (0, 1), (-1, 0))
-_C170 = ((0, 2), (0, 2))
-_P171 = ((3, 0), (4, 0), (4, 1))
-_C172 = (None, None, None, (2, 2), (1, 2), None)
-_K173 = ('PowerToleranceNotConfirmed', 'PowerToleranceConfirmed')
-_K174 = {'PowerToleranceNotConfirmed': 0, 'PowerToleranceConfirmed': 1}
-_P175 = ((0, 0), (1, 0), (2, 0), (3, 0), (4, 0), (-1, 0))
-_P176 = ((1, 0), (2, 0), (3, 0), (4, 0), (-1, 0))
-_C177 = ((1, 3), (0, 3), None, None, None, None)
-_C178 = ((2, 3), (1, 3), (0, 3), None, None, None)
-_C179 = ((3, 3), (2, 3), (1, 3), (0, 2), None, None)
-_C180 = ((4, 3), (3, 3), (2, 3), (1, 2), (0, 2), None)
-_C181 = ((5, 3), (4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
-_K182 = ('Pause', 'Terminate', 'ServiceRenegotiation')
-_K183 = {'Pause': 0, 'Terminate': 1, 'ServiceRenegotiation': 2}
-_C184 = (None, (2, 3), (1, 2), (1, 2))
-_P185 = ((2, 0),)
-_C186 = ((1, 2), (0, 1), None, None)
-_C187 = ((1, 2), (0, 1), None, None, None, None)
-_C188 = (None, None, None, (1, 2), (0, 2), (0, 2))
-_C189 = (None, None, None, (2, 2), (1, 2), (1, 2))
-_C190 = ((1, 2), (0, 1), None)
-_C191 = (None, None, None, (0, 1), (0, 2))
-_K192 = ('SECP521', 'X448')
-_P193 = ((4, 0), (4, 1), (4, 2))
-_K194 = {'SECP521': 0, 'X448': 1}
-_C195 = (None, (1, 2), (0, 1), None, None, None, None, None, None)
-_C196 = (None, None, None, (1, 2), (0, 1), None, None, None, None)
-_P197 = ((1, 1), (1, 0), (-1, 0))
-_C198 = (None, (0, 3), (0, 3))
-_C199 = (None, (2, 3), (2, 3))
-_C200 = ((0, 1), (0, 2))
-_K201 = ('CheckIn', 'Processing', 'Completed')
-_K202 = ('AutoParking', 'MVGuideManual', 'Manual')
-_K203 = {'CheckIn': 0, 'Processing': 1, 'Completed': 2}
-_K204 = {'AutoParking': 0, 'MVGuideManual': 1, 'Manual': 2}
-_C205 = (None, None, None, (1, 3), (0, 2), None, None)
-_C206 = (None, None, None, (2, 3), (1, 2), (0, 2), None)
-_C207 = (None, None, None, (3, 3), (2, 2), (1, 2), (0, 1))
-_K208 = ('CheckOut', 'Processing', 'Completed')
-_K209 = {'CheckOut': 0, 'Processing': 1, 'Completed': 2}
-_K210 = ('Scheduled', 'Completed')
-_K211 = {'Scheduled': 0, 'Completed': 1}
-_P212 = ((0, 0), (0, 1), (0, 2), (0, 3), (0, 4), (0, 5))
-_P213 = ((0, 0), (0, 1), (0, 2), (0, 3), (0, 4), (0, 5), (-1, 0))
-_C214 = ((0, 3), (0, 3))
-_C215 = ((1, 3), (1, 3))
-_C216 = ((2, 3), (2, 3))
-_C217 = ((3, 3), (3, 3))
-_C218 = ((4, 3), (4, 3))
+_P40 = ((0, 0), (1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
+_P41 = ((1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
+_P42 = ((2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
+_P43 = ((3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
+_P44 = ((4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
+_P45 = ((5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
+_P46 = ((6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
+_P47 = ((7, 0), (8, 0), (9, 0), (-1, 0))
+_P48 = ((8, 0), (9, 0), (-1, 0))
+_P49 = ((9, 0), (-1, 0))
+_C50 = ((1, 4), (0, 4), None, None, None, None, None, None, None, None, None)
+_C51 = ((2, 4), (1, 4), (0, 4), None, None, None, None, None, None, None, None)
+_C52 = ((3, 4), (2, 4), (1, 4), (0, 4), None, None, None, None, None, None, None)
+_C53 = ((4, 4), (3, 4), (2, 4), (1, 4), (0, 3), None, None, None, None, None, None)
+_C54 = ((5, 4), (4, 4), (3, 4), (2, 4), (1, 3), (0, 3), None, None, None, None, None)
+_C55 = ((6, 4), (5, 4), (4, 4), (3, 4), (2, 3), (1, 3), (0, 3), None, None, None, None)
+_C56 = ((7, 4), (6, 4), (5, 4), (4, 4), (3, 3), (2, 3), (1, 3), (0, 3), None, None, None)
+_C57 = ((8, 4), (7, 4), (6, 4), (5, 4), (4, 3), (3, 3), (2, 3), (1, 3), (0, 2), None, None)
+_C58 = ((9, 4), (8, 4), (7, 4), (6, 4), (5, 3), (4, 3), (3, 3), (2, 3), (1, 2), (0, 2), None)
+_C59 = ((10, 4), (9, 4), (8, 4), (7, 4), (6, 3), (5, 3), (4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
+_C60 = ((1, 2), (0, 1), None, None, None)
+_P61 = ((0, 0), (1, 0), (2, 0), (3, 0), (-1, 0))
+_P62 = ((1, 0), (2, 0), (3, 0), (-1, 0))
+_P63 = ((2, 0), (3, 0), (-1, 0))
+_P64 = ((3, 0), (-1, 0))
+_C65 = ((1, 3), (0, 3), None, None, None)
+_C66 = ((2, 3), (1, 3), (0, 2), None, None)
+_C67 = ((3, 3), (2, 3), (1, 2), (0, 2), None)
+_C68 = ((4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
+_P69 = ((1, 0), (2, 0), (3, 0))
+_P70 = ((6, 0), (7, 0), (-1, 0))
+_P71 = ((7, 0), (-1, 0))
+_C72 = (None, (1, 2), (0, 2), None, None, None, None, None, None)
+_C73 = (None, (2, 2), (1, 2), (0, 1), None, None, None, None, None)
+_C74 = (None, None, None, None, None, None, (1, 2), (0, 2), None)
+_C75 = (None, None, None, None, None, None, (2, 2), (1, 2), (0, 1))
+_P76 = ((0, 0), (1, 0), (2, 0), (3, 0), (3, 1), (-1, 0))
+_P77 = ((1, 0), (2, 0), (3, 0), (3, 1), (-1, 0))
+_P78 = ((2, 0), (3, 0), (3, 1), (-1, 0))
+_P79 = ((3, 0), (3, 1), (-1, 0))
+_C80 = ((2, 3), (1, 3), (0, 3), None, None)
+_C81 = ((3, 3), (2, 3), (1, 3), (0, 2), None)
+_C82 = ((4, 3), (3, 3), (2, 3), (1, 2), None)
+_C83 = ((5, 3), (4, 3), (3, 3), (2, 2), (0, 1))
+_P84 = ((1, 0), (1, 1))
+_C85 = (None, (0, 1), (0, 2), None)
+_C86 = (None, None, (1, 2), (0, 1))
+_K87 = ('Pause', 'ExitStandby', 'Terminate', 'ScheduleRenegotiation', 'ServiceRenegotiation', 'MeteringConfirmation')
+_K88 = {'Pause': 0, 'ExitStandby': 1, 'Terminate': 2, 'ScheduleRenegotiation': 3, 'ServiceRenegotiation': 4, 'MeteringConfirmation': 5}
+_P89 = ((0, 0), (1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7))
+_P90 = ((1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7))
+_P91 = ((1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7), (-1, 0))
+_C92 = ((1, 4), (0, 4), (0, 4))
+_C93 = ((2, 4), (1, 4), (1, 4))
+_C94 = ((3, 4), (2, 4), (2, 4))
+_C95 = ((4, 4), (3, 4), (3, 4))
+_C96 = ((5, 4), (4, 4), (4, 4))
+_C97 = ((6, 4), (5, 4), (5, 4))
+_C98 = ((7, 4), (6, 4), (6, 4))
+_P99 = ((0, 0), (0, 1), (0, 2))
+_P100 = ((-1, 0),)
+_C101 = ((1, 2), (0, 1), (0, 2))
+_P102 = ((2, 0), (-1, 0))
+_P103 = ((2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (-1, 0))
+_P104 = ((3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (-1, 0))
+_P105 = ((4, 0), (5, 0), (6, 0), (7, 0), (-1, 0))
+_P106 = ((5, 0), (6, 0), (7, 0), (-1, 0))
+_C107 = (None, None, (1, 3), (0, 3), None, None, None, None, None)
+_C108 = (None, None, (2, 3), (1, 3), (0, 3), None, None, None, None)
+_C109 = (None, None, (3, 3), (2, 3), (1, 3), (0, 3), None, None, None)
+_C110 = (None, None, (4, 3), (3, 3), (2, 3), (1, 3), (0, 2), None, None)
+_C111 = (None, None, (5, 3), (4, 3), (3, 3), (2, 3), (1, 2), (0, 2), None)
+_C112 = (None, None, (6, 3), (5, 3), (4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
+_C113 = ((4, 3), (3, 3), (2, 3), (1, 2), (1, 2))
+_P114 = ((0, 0), (1, 0), (2, 0))
+_C115 = ((1, 2), (0, 2), None, None, None)
+_C116 = ((2, 2), (1, 2), (0, 1), (0, 2), None)
+_C117 = (None, None, None, (1, 2), (0, 1))
+_P118 = ((1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5))
+_K119 = ('Start', 'Stop', 'Standby', 'ScheduleRenegotiation')
+_K120 = ('Charge', 'Discharge')
+_K121 = {'Start': 0, 'Stop': 1, 'Standby': 2, 'ScheduleRenegotiation': 3}
+_C122 = (None, None, None, (1, 2), (0, 2), None)
+_K123 = {'Charge': 0, 'Discharge': 1}
+_C124 = (None, None, None, (2, 2), (1, 2), (0, 1))
+_C125 = (None, None, (1, 2), (0, 2), None)
+_C126 = (None, None, (2, 2), (1, 2), (0, 1))
+_C127 = (None, (1, 2), (0, 2), None, None)
+_C128 = (None, (2, 2), (1, 2), (0, 1), None)
+_C129 = ((1, 2), (0, 1), None, None, None, None, None)
+_P130 = ((1, 0), (2, 0), (3, 0), (4, 0), (5, 0))
+_P131 = ((2, 0), (3, 0), (4, 0), (5, 0))
+_P132 = ((3, 0), (4, 0), (5, 0))
+_P133 = ((4, 0), (5, 0))
+_C134 = (None, (1, 3), (0, 3), None, None, None, None)
+_C135 = (None, (2, 3), (1, 3), (0, 2), None, None, None)
+_C136 = (None, (3, 3), (2, 3), (1, 2), (0, 2), None, None)
+_C137 = (None, (4, 3), (3, 3), (2, 2), (1, 2), (0, 1), None)
+_P138 = ((1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (-1, 0))
+_P139 = ((2, 0), (3, 0), (4, 0), (5, 0), (-1, 0))
+_P140 = ((3, 0), (4, 0), (5, 0), (-1, 0))
+_P141 = ((4, 0), (5, 0), (-1, 0))
+_P142 = ((5, 0), (-1, 0))
+_C143 = (None, (1, 3), (0, 3), None, None, None, None, None)
+_C144 = (None, (2, 3), (1, 3), (0, 3), None, None, None, None)
+_C145 = (None, (3, 3), (2, 3), (1, 3), (0, 2), None, None, None)
+_C146 = (None, (4, 3), (3, 3), (2, 3), (1, 2), (0, 2), (0, 2), None)
+_C147 = (None, (5, 3), (4, 3), (3, 3), (2, 2), (1, 2), (1, 2), (0, 1))
+_P148 = ((0, 0), (1, 0), (2, 0), (3, 0), (4, 0))
+_P149 = ((1, 0), (2, 0), (3, 0), (4, 0))
+_P150 = ((2, 0), (3, 0), (4, 0))
+_C151 = ((1, 3), (0, 3), None, None, None, None, None)
+_C152 = ((2, 3), (1, 3), (0, 2), None, None, None, None)
+_C153 = ((3, 3), (2, 3), (1, 2), (0, 2), None, None, None)
+_C154 = ((4, 3), (3, 3), (2, 2), (1, 2), (0, 1), None, None)
+_P155 = ((0, 0), (1, 0), (2, 0), (-1, 0))
+_P156 = ((1, 0), (2, 0), (-1, 0))
+_C157 = ((1, 3), (0, 2), None, None)
+_C158 = ((2, 3), (1, 2), (0, 2), None)
+_C159 = ((3, 3), (2, 2), (1, 2), (0, 1))
+_P160 = ((3, 0), (4, 0), (4, 1))
+_C161 = (None, None, None, (2, 2), (1, 2), None)
+_K162 = ('PowerToleranceNotConfirmed', 'PowerToleranceConfirmed')
+_K163 = {'PowerToleranceNotConfirmed': 0, 'PowerToleranceConfirmed': 1}
+_P164 = ((0, 0), (1, 0), (2, 0), (3, 0), (4, 0), (-1, 0))
+_P165 = ((1, 0), (2, 0), (3, 0), (4, 0), (-1, 0))
+_C166 = ((1, 3), (0, 3), None, None, None, None)
+_C167 = ((2, 3), (1, 3), (0, 3), None, None, None)
+_C168 = ((3, 3), (2, 3), (1, 3), (0, 2), None, None)
+_C169 = ((4, 3), (3, 3), (2, 3), (1, 2), (0, 2), None)
+_C170 = ((5, 3), (4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
+_K171 = ('Pause', 'Terminate', 'ServiceRenegotiation')
+_K172 = {'Pause': 0, 'Terminate': 1, 'ServiceRenegotiation': 2}
+_C173 = (None, (2, 3), (1, 2), (1, 2))
+_P174 = ((2, 0),)
+_C175 = ((1, 2), (0, 1), None, None)
+_C176 = ((1, 2), (0, 1), None, None, None, None)
+_C177 = (None, None, None, (1, 2), (0, 2), (0, 2))
+_C178 = (None, None, None, (2, 2), (1, 2), (1, 2))
+_C179 = ((1, 2), (0, 1), None)
+_C180 = (None, None, None, (0, 1), (0, 2))
+_K181 = ('SECP521', 'X448')
+_P182 = ((4, 0), (4, 1), (4, 2))
+_K183 = {'SECP521': 0, 'X448': 1}
+_C184 = (None, (1, 2), (0, 1), None, None, None, None, None, None)
+_C185 = (None, None, None, (1, 2), (0, 1), None, None, None, None)
+_P186 = ((1, 1), (1, 0), (-1, 0))
+_C187 = (None, (0, 3), (0, 3))
+_C188 = (None, (2, 3), (2, 3))
+_C189 = ((0, 1), (0, 2))
+_K190 = ('CheckIn', 'Processing', 'Completed')
+_K191 = ('AutoParking', 'MVGuideManual', 'Manual')
+_K192 = {'CheckIn': 0, 'Processing': 1, 'Completed': 2}
+_K193 = {'AutoParking': 0, 'MVGuideManual': 1, 'Manual': 2}
+_C194 = (None, None, None, (1, 3), (0, 2), None, None)
+_C195 = (None, None, None, (2, 3), (1, 2), (0, 2), None)
+_C196 = (None, None, None, (3, 3), (2, 2), (1, 2), (0, 1))
+_K197 = ('CheckOut', 'Processing', 'Completed')
+_K198 = {'CheckOut': 0, 'Processing': 1, 'Completed': 2}
+_K199 = ('Scheduled', 'Completed')
+_K200 = {'Scheduled': 0, 'Completed': 1}
+_P201 = ((0, 0), (0, 1), (0, 2), (0, 3), (0, 4), (0, 5))
+_P202 = ((0, 0), (0, 1), (0, 2), (0, 3), (0, 4), (0, 5), (-1, 0))
+_C203 = ((0, 3), (0, 3))
+_C204 = ((1, 3), (1, 3))
+_C205 = ((2, 3), (2, 3))
+_C206 = ((3, 3), (3, 3))
+_C207 = ((4, 3), (4, 3))
+_F208 = ('ID', None, None, None, None, None)
+_F209 = ('unsignedLong', 0, 18446744073709551615, None, None, None)
+_F210 = ('unsignedInt', 1, 4294967295, None, None, None)
+_F211 = ('string', None, None, None, None, 160)
+_F212 = ('string', None, None, None, None, 3)
+_F213 = ('string', None, None, None, None, 255)
+_F214 = ('string', None, None, None, None, 80)
+_F215 = ('string', None, None, ('EIM', 'PnC'), None, None)
+_F216 = ('string', None, None, ('OK', 'OK_CertificateExpiresSoon', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_PowerToleranceConfirmed', 'WARNING_AuthorizationSelectionInvalid', 'WARNING_CertificateExpired', 'WARNING_CertificateNotYetValid', 'WARNING_CertificateRevoked', 'WARNING_CertificateValidationError', 'WARNING_ChallengeInvalid', 'WARNING_EIMAuthorizationFailure', 'WARNING_eMSPUnknown', 'WARNING_EVPowerProfileViolation', 'WARNING_GeneralPnCAuthorizationError', 'WARNING_NoCertificateAvailable', 'WARNING_NoContractMatchingPCIDFound', 'WARNING_PowerToleranceNotConfirmed', 'WARNING_ScheduleRenegotiationFailed', 'WARNING_StandbyNotAllowed', 'WARNING_WPT', 'FAILED', 'FAILED_AssociationError', 'FAILED_ContactorError', 'FAILED_EVPowerProfileInvalid', 'FAILED_EVPowerProfileViolation', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoEnergyTransferServiceSelected', 'FAILED_NoServiceRenegotiationSupported', 'FAILED_PauseNotAllowed', 'FAILED_PowerDeliveryNotApplied', 'FAILED_PowerToleranceNotConfirmed', 'FAILED_ScheduleRenegotiation', 'FAILED_ScheduleSelectionInvalid', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_ServiceSelectionInvalid', 'FAILED_SignatureError', 'FAILED_UnknownSession', 'FAILED_WrongChargeParameter'), None, None)
+_F217 = ('string', None, None, ('Finished', 'Ongoing', 'Ongoing_WaitingForCustomerInteraction'), None, None)
+_F218 = ('boolean', None, None, None, None, None)
+_F219 = ('anyURI', None, None, None, None, None)
+_F220 = ('base64Binary', None, None, None, None, 1600)
+_F221 = ('unsignedByte', 0, 255, None, None, None)
+_F222 = ('byte', 0, 100, None, None, None)
+_F223 = ('unsignedInt', 0, 4294967295, None, None, None)
+_F224 = ('unsignedShort', 0, 65535, None, None, None)
+_F225 = ('string', None, None, ('Pause', 'ExitStandby', 'Terminate', 'ScheduleRenegotiation', 'ServiceRenegotiation', 'MeteringConfirmation'), None, None)
+_F226 = ('string', None, None, None, None, None)
+_F227 = ('hexBinary', None, None, None, 8, 8)
+_F228 = ('string', None, None, None, None, 32)
+_F229 = ('base64Binary', None, None, None, None, 64)
+_F230 = ('short', -32768, 32767, None, None, None)
+_F231 = ('byte', -128, 127, None, None, None)
+_F232 = ('int', -2147483648, 2147483647, None, None, None)
+_F233 = ('base64Binary', None, None, None, 16, 16)
+_F234 = ('string', None, None, ('Start', 'Stop', 'Standby', 'ScheduleRenegotiation'), None, None)
+_F235 = ('string', None, None, ('Charge', 'Discharge'), None, None)
+_F236 = ('base64Binary', None, None, None, None, None)
+_F237 = ('unsignedShort', 12, 1024, None, None, None)
+_F238 = ('string', None, None, ('PowerToleranceNotConfirmed', 'PowerToleranceConfirmed'), None, None)
+_F239 = ('string', None, None, ('Pause', 'Terminate', 'ServiceRenegotiation'), None, None)
+_F240 = ('integer', None, None, None, None, None)
+_F241 = ('string', None, None, ('SECP521', 'X448'), None, None)
+_F242 = ('base64Binary', None, None, None, 133, 133)
+_F243 = ('base64Binary', None, None, None, 94, 94)
+_F244 = ('base64Binary', None, None, None, 84, 84)
+_F245 = ('base64Binary', None, None, None, 206, 206)
+_F246 = ('string', None, None, ('CheckIn', 'Processing', 'Completed'), None, None)
+_F247 = ('string', None, None, ('AutoParking', 'MVGuideManual', 'Manual'), None, None)
+_F248 = ('string', None, None, ('CheckOut', 'Processing', 'Completed'), None, None)
+_F249 = ('string', None, None, ('Scheduled', 'Completed'), None, None)
 
 @dataclass(slots=True, kw_only=True)
 class AbsolutePriceScheduleType:
@@ -373,13 +404,7 @@ class ContractCertificateChainType:
 @dataclass(slots=True, kw_only=True)
 class DSAKeyValueType:
     """{http://www.w3.org/2000/09/xmldsig#}DSAKeyValueType"""
-    p: bytes | None = None
-    q: bytes | None = None
-    g: bytes | None = None
-    y: bytes
-    j: bytes | None = None
-    seed: bytes | None = None
-    pgen_counter: bytes | None = None
+    pass
 
 @dataclass(slots=True, kw_only=True)
 class DetailedCostType:
@@ -786,7 +811,7 @@ class RetrievalMethodType:
 @dataclass(slots=True, kw_only=True)
 class SPKIDataType:
     """{http://www.w3.org/2000/09/xmldsig#}SPKIDataType"""
-    spki_sexp: list[bytes] = field(default_factory=list)
+    pass
 
 @dataclass(slots=True, kw_only=True)
 class ScheduleExchangeReqType:
@@ -1149,13 +1174,13 @@ def _d_AbsolutePriceScheduleType(r: Reader) -> AbsolutePriceScheduleType:
         it = 1; al = 0
     if it == 1:
         r.zero(1, "characters")
-        v_time_anchor = r.uint()
+        v_time_anchor = r.uintb(18446744073709551615)
         r.zero(1, "end of element")
         r.zero(1, 'next item')
         it = 2; al = 0
     if it == 2:
         r.zero(1, "characters")
-        v_price_schedule_id = r.uint()
+        v_price_schedule_id = r.uintb(4294967295)
         r.zero(1, "end of element")
         it, al = _P1[r.code(2, 2)]
     if it == 3:
@@ -1987,106 +2012,10 @@ def _e_ContractCertificateChainType(w: Writer, o: ContractCertificateChainType) 
     w.bits(0, 1)
 
 def _d_DSAKeyValueType(r: Reader) -> DSAKeyValueType:
-    v_p = None
-    v_q = None
-    v_g = None
-    v_y = None
-    v_j = None
-    v_seed = None
-    v_pgen_counter = None
-    it, al = _P40[r.code(3, 4)]
-    if it == 0:
-        if al == 0:
-            r.zero(1, "characters")
-            v_p = r.binary()
-            r.zero(1, "end of element")
-        elif al == 1:
-            r.zero(1, "characters")
-            v_q = r.binary()
-            r.zero(1, "end of element")
-        it, al = _P31[r.code(2, 2)]
-    if it == 1:
-        r.zero(1, "characters")
-        v_g = r.binary()
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 2; al = 0
-    if it == 2:
-        r.zero(1, "characters")
-        v_y = r.binary()
-        r.zero(1, "end of element")
-        it, al = _P41[r.code(3, 4)]
-    if it == 3:
-        r.zero(1, "characters")
-        v_j = r.binary()
-        r.zero(1, "end of element")
-        it, al = _P42[r.code(2, 3)]
-    if it == 4:
-        if al == 0:
-            r.zero(1, "characters")
-            v_seed = r.binary()
-            r.zero(1, "end of element")
-        elif al == 1:
-            r.zero(1, "characters")
-            v_pgen_counter = r.binary()
-            r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
-    return DSAKeyValueType(p=v_p, q=v_q, g=v_g, y=v_y, j=v_j, seed=v_seed, pgen_counter=v_pgen_counter)
+    r.fail("content of DSAKeyValueType is not supported by this codec")
 
 def _e_DSAKeyValueType(w: Writer, o: DSAKeyValueType) -> None:
-    s = 0
-    if o.p is not None:
-        w.bits(0, 3)
-        w.bits(0, 1)
-        w.binary(o.p)
-        w.bits(0, 1)
-        s = 1
-    elif o.q is not None:
-        w.bits(1, 3)
-        w.bits(0, 1)
-        w.binary(o.q)
-        w.bits(0, 1)
-        s = 1
-    if o.g is not None:
-        c = _C43[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.binary(o.g)
-        w.bits(0, 1)
-        s = 2
-    if o.y is not None:
-        c = _C44[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.binary(o.y)
-        w.bits(0, 1)
-        s = 3
-    else:
-        raise ExiEncodeError("DSAKeyValueType: missing required y")
-    s = 3
-    if o.j is not None:
-        w.bits(0, 3)
-        w.bits(0, 1)
-        w.binary(o.j)
-        w.bits(0, 1)
-        s = 4
-    if o.seed is not None:
-        c = _C45[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.binary(o.seed)
-        w.bits(0, 1)
-        s = 5
-    elif o.pgen_counter is not None:
-        c = _C46[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.binary(o.pgen_counter)
-        w.bits(0, 1)
-        s = 5
-    c = _C47[s]
-    w.bits(c[0], c[1])
+    raise ExiEncodeError("content of DSAKeyValueType is not supported")
 
 def _d_DetailedCostType(r: Reader) -> DetailedCostType:
     v_amount = None
@@ -2123,7 +2052,7 @@ def _d_DetailedTaxType(r: Reader) -> DetailedTaxType:
     it = 0; al = 0
     if it == 0:
         r.zero(1, "characters")
-        v_tax_rule_id = r.uint()
+        v_tax_rule_id = r.uintb(4294967295)
         r.zero(1, "end of element")
         r.zero(1, 'next item')
         it = 1; al = 0
@@ -2181,50 +2110,50 @@ def _d_DisplayParametersType(r: Reader) -> DisplayParametersType:
     v_charging_complete = None
     v_battery_energy_capacity = None
     v_inlet_hot = None
-    it, al = _P48[r.code(4, 11)]
+    it, al = _P40[r.code(4, 11)]
     if it == 0:
         r.zero(1, "characters")
         v_present_soc = r.bits(7)
         r.zero(1, "end of element")
-        it, al = _P49[r.code(4, 10)]
+        it, al = _P41[r.code(4, 10)]
     if it == 1:
         r.zero(1, "characters")
         v_minimum_soc = r.bits(7)
         r.zero(1, "end of element")
-        it, al = _P50[r.code(4, 9)]
+        it, al = _P42[r.code(4, 9)]
     if it == 2:
         r.zero(1, "characters")
         v_target_soc = r.bits(7)
         r.zero(1, "end of element")
-        it, al = _P51[r.code(4, 8)]
+        it, al = _P43[r.code(4, 8)]
     if it == 3:
         r.zero(1, "characters")
         v_maximum_soc = r.bits(7)
         r.zero(1, "end of element")
-        it, al = _P52[r.code(3, 7)]
+        it, al = _P44[r.code(3, 7)]
     if it == 4:
         r.zero(1, "characters")
-        v_remaining_time_to_minimum_soc = r.uint()
+        v_remaining_time_to_minimum_soc = r.uintb(4294967295)
         r.zero(1, "end of element")
-        it, al = _P53[r.code(3, 6)]
+        it, al = _P45[r.code(3, 6)]
     if it == 5:
         r.zero(1, "characters")
-        v_remaining_time_to_target_soc = r.uint()
+        v_remaining_time_to_target_soc = r.uintb(4294967295)
         r.zero(1, "end of element")
-        it, al = _P54[r.code(3, 5)]
+        it, al = _P46[r.code(3, 5)]
     if it == 6:
         r.zero(1, "characters")
-        v_remaining_time_to_maximum_soc = r.uint()
+        v_remaining_time_to_maximum_soc = r.uintb(4294967295)
         r.zero(1, "end of element")
-        it, al = _P55[r.code(3, 4)]
+        it, al = _P47[r.code(3, 4)]
     if it == 7:
         r.zero(1, "characters")
         v_charging_complete = r.bits(1) == 1
         r.zero(1, "end of element")
-        it, al = _P56[r.code(2, 3)]
+        it, al = _P48[r.code(2, 3)]
     if it == 8:
         v_battery_energy_capacity = _d_RationalNumberType(r)
-        it, al = _P57[r.code(2, 2)]
+        it, al = _P49[r.code(2, 2)]
     if it == 9:
         r.zero(1, "characters")
         v_inlet_hot = r.bits(1) == 1
@@ -2242,67 +2171,67 @@ def _e_DisplayParametersType(w: Writer, o: DisplayParametersType) -> None:
         w.bits(0, 1)
         s = 1
     if o.minimum_soc is not None:
-        c = _C58[s]
+        c = _C50[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.nbit(o.minimum_soc, 0, 100, 7)
         w.bits(0, 1)
         s = 2
     if o.target_soc is not None:
-        c = _C59[s]
+        c = _C51[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.nbit(o.target_soc, 0, 100, 7)
         w.bits(0, 1)
         s = 3
     if o.maximum_soc is not None:
-        c = _C60[s]
+        c = _C52[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.nbit(o.maximum_soc, 0, 100, 7)
         w.bits(0, 1)
         s = 4
     if o.remaining_time_to_minimum_soc is not None:
-        c = _C61[s]
+        c = _C53[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.uint(o.remaining_time_to_minimum_soc)
         w.bits(0, 1)
         s = 5
     if o.remaining_time_to_target_soc is not None:
-        c = _C62[s]
+        c = _C54[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.uint(o.remaining_time_to_target_soc)
         w.bits(0, 1)
         s = 6
     if o.remaining_time_to_maximum_soc is not None:
-        c = _C63[s]
+        c = _C55[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.uint(o.remaining_time_to_maximum_soc)
         w.bits(0, 1)
         s = 7
     if o.charging_complete is not None:
-        c = _C64[s]
+        c = _C56[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.bits(1 if o.charging_complete else 0, 1)
         w.bits(0, 1)
         s = 8
     if o.battery_energy_capacity is not None:
-        c = _C65[s]
+        c = _C57[s]
         w.bits(c[0], c[1])
         _e_RationalNumberType(w, o.battery_energy_capacity)
         s = 9
     if o.inlet_hot is not None:
-        c = _C66[s]
+        c = _C58[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.bits(1 if o.inlet_hot else 0, 1)
         w.bits(0, 1)
         s = 10
-    c = _C67[s]
+    c = _C59[s]
     w.bits(c[0], c[1])
 
 def _d_Dynamic_CLReqControlModeType(r: Reader) -> Dynamic_CLReqControlModeType:
@@ -2313,7 +2242,7 @@ def _d_Dynamic_CLReqControlModeType(r: Reader) -> Dynamic_CLReqControlModeType:
     it, al = _P0[r.code(2, 2)]
     if it == 0:
         r.zero(1, "characters")
-        v_departure_time = r.uint()
+        v_departure_time = r.uintb(4294967295)
         r.zero(1, "end of element")
         r.zero(1, 'next item')
         it = 1; al = 0
@@ -2340,7 +2269,7 @@ def _e_Dynamic_CLReqControlModeType(w: Writer, o: Dynamic_CLReqControlModeType) 
         w.bits(0, 1)
         s = 1
     if o.ev_target_energy_request is not None:
-        c = _C68[s]
+        c = _C60[s]
         w.bits(c[0], c[1])
         _e_RationalNumberType(w, o.ev_target_energy_request)
         s = 2
@@ -2363,25 +2292,25 @@ def _d_Dynamic_CLResControlModeType(r: Reader) -> Dynamic_CLResControlModeType:
     v_minimum_soc = None
     v_target_soc = None
     v_ack_max_delay = None
-    it, al = _P69[r.code(3, 5)]
+    it, al = _P61[r.code(3, 5)]
     if it == 0:
         r.zero(1, "characters")
-        v_departure_time = r.uint()
+        v_departure_time = r.uintb(4294967295)
         r.zero(1, "end of element")
-        it, al = _P70[r.code(3, 4)]
+        it, al = _P62[r.code(3, 4)]
     if it == 1:
         r.zero(1, "characters")
         v_minimum_soc = r.bits(7)
         r.zero(1, "end of element")
-        it, al = _P71[r.code(2, 3)]
+        it, al = _P63[r.code(2, 3)]
     if it == 2:
         r.zero(1, "characters")
         v_target_soc = r.bits(7)
         r.zero(1, "end of element")
-        it, al = _P72[r.code(2, 2)]
+        it, al = _P64[r.code(2, 2)]
     if it == 3:
         r.zero(1, "characters")
-        v_ack_max_delay = r.uint()
+        v_ack_max_delay = r.uintb(65535)
         r.zero(1, "end of element")
         r.zero(1, 'end of element')
         it = -1; al = 0
@@ -2396,27 +2325,27 @@ def _e_Dynamic_CLResControlModeType(w: Writer, o: Dynamic_CLResControlModeType) 
         w.bits(0, 1)
         s = 1
     if o.minimum_soc is not None:
-        c = _C73[s]
+        c = _C65[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.nbit(o.minimum_soc, 0, 100, 7)
         w.bits(0, 1)
         s = 2
     if o.target_soc is not None:
-        c = _C74[s]
+        c = _C66[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.nbit(o.target_soc, 0, 100, 7)
         w.bits(0, 1)
         s = 3
     if o.ack_max_delay is not None:
-        c = _C75[s]
+        c = _C67[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.uint(o.ack_max_delay)
         w.bits(0, 1)
         s = 4
-    c = _C76[s]
+    c = _C68[s]
     w.bits(c[0], c[1])
 
 def _d_Dynamic_EVPPTControlModeType(r: Reader) -> Dynamic_EVPPTControlModeType:
@@ -2440,9 +2369,9 @@ def _d_Dynamic_SEReqControlModeType(r: Reader) -> Dynamic_SEReqControlModeType:
     it = 0; al = 0
     if it == 0:
         r.zero(1, "characters")
-        v_departure_time = r.uint()
+        v_departure_time = r.uintb(4294967295)
         r.zero(1, "end of element")
-        it, al = _P77[r.code(2, 3)]
+        it, al = _P69[r.code(2, 3)]
     if it == 1:
         r.zero(1, "characters")
         v_minimum_soc = r.bits(7)
@@ -2464,10 +2393,10 @@ def _d_Dynamic_SEReqControlModeType(r: Reader) -> Dynamic_SEReqControlModeType:
         it = 5; al = 0
     if it == 5:
         v_ev_minimum_energy_request = _d_RationalNumberType(r)
-        it, al = _P78[r.code(2, 3)]
+        it, al = _P70[r.code(2, 3)]
     if it == 6:
         v_ev_maximum_v2_x_energy_request = _d_RationalNumberType(r)
-        it, al = _P79[r.code(2, 2)]
+        it, al = _P71[r.code(2, 2)]
     if it == 7:
         v_ev_minimum_v2_x_energy_request = _d_RationalNumberType(r)
         r.zero(1, 'end of element')
@@ -2490,14 +2419,14 @@ def _e_Dynamic_SEReqControlModeType(w: Writer, o: Dynamic_SEReqControlModeType) 
         w.bits(0, 1)
         s = 2
     if o.target_soc is not None:
-        c = _C80[s]
+        c = _C72[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.nbit(o.target_soc, 0, 100, 7)
         w.bits(0, 1)
         s = 3
     if o.ev_target_energy_request is not None:
-        c = _C81[s]
+        c = _C73[s]
         w.bits(c[0], c[1])
         _e_RationalNumberType(w, o.ev_target_energy_request)
         s = 4
@@ -2519,11 +2448,11 @@ def _e_Dynamic_SEReqControlModeType(w: Writer, o: Dynamic_SEReqControlModeType) 
         _e_RationalNumberType(w, o.ev_maximum_v2_x_energy_request)
         s = 7
     if o.ev_minimum_v2_x_energy_request is not None:
-        c = _C82[s]
+        c = _C74[s]
         w.bits(c[0], c[1])
         _e_RationalNumberType(w, o.ev_minimum_v2_x_energy_request)
         s = 8
-    c = _C83[s]
+    c = _C75[s]
     w.bits(c[0], c[1])
 
 def _d_Dynamic_SEResControlModeType(r: Reader) -> Dynamic_SEResControlModeType:
@@ -2532,22 +2461,22 @@ def _d_Dynamic_SEResControlModeType(r: Reader) -> Dynamic_SEResControlModeType:
     v_target_soc = None
     v_absolute_price_schedule = None
     v_price_level_schedule = None
-    it, al = _P84[r.code(3, 6)]
+    it, al = _P76[r.code(3, 6)]
     if it == 0:
         r.zero(1, "characters")
-        v_departure_time = r.uint()
+        v_departure_time = r.uintb(4294967295)
         r.zero(1, "end of element")
-        it, al = _P85[r.code(3, 5)]
+        it, al = _P77[r.code(3, 5)]
     if it == 1:
         r.zero(1, "characters")
         v_minimum_soc = r.bits(7)
         r.zero(1, "end of element")
-        it, al = _P86[r.code(3, 4)]
+        it, al = _P78[r.code(3, 4)]
     if it == 2:
         r.zero(1, "characters")
         v_target_soc = r.bits(7)
         r.zero(1, "end of element")
-        it, al = _P87[r.code(2, 3)]
+        it, al = _P79[r.code(2, 3)]
     if it == 3:
         if al == 0:
             v_absolute_price_schedule = _d_AbsolutePriceScheduleType(r)
@@ -2566,30 +2495,30 @@ def _e_Dynamic_SEResControlModeType(w: Writer, o: Dynamic_SEResControlModeType) 
         w.bits(0, 1)
         s = 1
     if o.minimum_soc is not None:
-        c = _C73[s]
+        c = _C65[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.nbit(o.minimum_soc, 0, 100, 7)
         w.bits(0, 1)
         s = 2
     if o.target_soc is not None:
-        c = _C88[s]
+        c = _C80[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.nbit(o.target_soc, 0, 100, 7)
         w.bits(0, 1)
         s = 3
     if o.absolute_price_schedule is not None:
-        c = _C89[s]
+        c = _C81[s]
         w.bits(c[0], c[1])
         _e_AbsolutePriceScheduleType(w, o.absolute_price_schedule)
         s = 4
     elif o.price_level_schedule is not None:
-        c = _C90[s]
+        c = _C82[s]
         w.bits(c[0], c[1])
         _e_PriceLevelScheduleType(w, o.price_level_schedule)
         s = 4
-    c = _C91[s]
+    c = _C83[s]
     w.bits(c[0], c[1])
 
 def _d_Dynamic_SMDTControlModeType(r: Reader) -> Dynamic_SMDTControlModeType:
@@ -2659,7 +2588,7 @@ def _d_EVAbsolutePriceScheduleType(r: Reader) -> EVAbsolutePriceScheduleType:
     it = 0; al = 0
     if it == 0:
         r.zero(1, "characters")
-        v_time_anchor = r.uint()
+        v_time_anchor = r.uintb(18446744073709551615)
         r.zero(1, "end of element")
         r.zero(1, 'next item')
         it = 1; al = 0
@@ -2777,9 +2706,9 @@ def _d_EVPowerProfileType(r: Reader) -> EVPowerProfileType:
     it = 0; al = 0
     if it == 0:
         r.zero(1, "characters")
-        v_time_anchor = r.uint()
+        v_time_anchor = r.uintb(18446744073709551615)
         r.zero(1, "end of element")
-        it, al = _P92[r.code(2, 2)]
+        it, al = _P84[r.code(2, 2)]
     if it == 1:
         if al == 0:
             v_dynamic_evppt_control_mode = _d_Dynamic_EVPPTControlModeType(r)
@@ -2853,7 +2782,7 @@ def _d_EVPowerScheduleEntryType(r: Reader) -> EVPowerScheduleEntryType:
     it = 0; al = 0
     if it == 0:
         r.zero(1, "characters")
-        v_duration = r.uint()
+        v_duration = r.uintb(4294967295)
         r.zero(1, "end of element")
         r.zero(1, 'next item')
         it = 1; al = 0
@@ -2885,7 +2814,7 @@ def _d_EVPowerScheduleType(r: Reader) -> EVPowerScheduleType:
     it = 0; al = 0
     if it == 0:
         r.zero(1, "characters")
-        v_time_anchor = r.uint()
+        v_time_anchor = r.uintb(18446744073709551615)
         r.zero(1, "end of element")
         r.zero(1, 'next item')
         it = 1; al = 0
@@ -2947,7 +2876,7 @@ def _d_EVPriceRuleStackType(r: Reader) -> EVPriceRuleStackType:
     it = 0; al = 0
     if it == 0:
         r.zero(1, "characters")
-        v_duration = r.uint()
+        v_duration = r.uintb(4294967295)
         r.zero(1, "end of element")
         r.zero(1, 'next item')
         it = 1; al = 0
@@ -2974,14 +2903,14 @@ def _e_EVPriceRuleStackType(w: Writer, o: EVPriceRuleStackType) -> None:
     s = 1
     n = 0
     for x in o.ev_price_rule:
-        c = _C93[s]
+        c = _C85[s]
         w.bits(c[0], c[1])
         _e_EVPriceRuleType(w, x)
         n += 1
         s = 2 if n < 8 else 3
     if n < 1 or n > 8:
         raise ExiEncodeError(f"EVPriceRuleStackType: {n} items of ev_price_rule (allowed 1..8)")
-    c = _C94[s]
+    c = _C86[s]
     w.bits(c[0], c[1])
 
 def _d_EVPriceRuleType(r: Reader) -> EVPriceRuleType:
@@ -3019,13 +2948,13 @@ def _d_EVSEStatusType(r: Reader) -> EVSEStatusType:
     it = 0; al = 0
     if it == 0:
         r.zero(1, "characters")
-        v_notification_max_delay = r.uint()
+        v_notification_max_delay = r.uintb(65535)
         r.zero(1, "end of element")
         r.zero(1, 'next item')
         it = 1; al = 0
     if it == 1:
         r.zero(1, "characters")
-        v_evse_notification = r.enum(3, _K95)
+        v_evse_notification = r.enum(3, _K87)
         r.zero(1, "end of element")
         r.zero(1, 'end of element')
         it = -1; al = 0
@@ -3042,7 +2971,7 @@ def _e_EVSEStatusType(w: Writer, o: EVSEStatusType) -> None:
     if o.evse_notification is not None:
         w.bits(0, 1)
         w.bits(0, 1)
-        w.enum(o.evse_notification, _K96, 3)
+        w.enum(o.evse_notification, _K88, 3)
         w.bits(0, 1)
     else:
         raise ExiEncodeError("EVSEStatusType: missing required evse_notification")
@@ -3057,10 +2986,10 @@ def _d_KeyInfoType(r: Reader) -> KeyInfoType:
     v_pgp_data = []
     v_spki_data = []
     v_mgmt_data = []
-    it, al = _P97[r.code(4, 9)]
+    it, al = _P89[r.code(4, 9)]
     if it == 0:
         v_id = r.string()
-        it, al = _P98[r.code(4, 8)]
+        it, al = _P90[r.code(4, 8)]
     n = 0
     while it == 1:
         if al == 0:
@@ -3091,7 +3020,7 @@ def _d_KeyInfoType(r: Reader) -> KeyInfoType:
         elif al == 7:
             r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        it, al = _P99[r.code(4, 9)]
+        it, al = _P91[r.code(4, 9)]
     return KeyInfoType(id=v_id, key_name=v_key_name, key_value=v_key_value, retrieval_method=v_retrieval_method, x509_data=v_x509_data, pgp_data=v_pgp_data, spki_data=v_spki_data, mgmt_data=v_mgmt_data)
 
 def _e_KeyInfoType(w: Writer, o: KeyInfoType) -> None:
@@ -3102,7 +3031,7 @@ def _e_KeyInfoType(w: Writer, o: KeyInfoType) -> None:
         s = 1
     n = 0
     for x in o.key_name:
-        c = _C100[s]
+        c = _C92[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.string(x)
@@ -3110,37 +3039,37 @@ def _e_KeyInfoType(w: Writer, o: KeyInfoType) -> None:
         n += 1
         s = 2
     for x in o.key_value:
-        c = _C101[s]
+        c = _C93[s]
         w.bits(c[0], c[1])
         _e_KeyValueType(w, x)
         n += 1
         s = 2
     for x in o.retrieval_method:
-        c = _C102[s]
+        c = _C94[s]
         w.bits(c[0], c[1])
         _e_RetrievalMethodType(w, x)
         n += 1
         s = 2
     for x in o.x509_data:
-        c = _C103[s]
+        c = _C95[s]
         w.bits(c[0], c[1])
         _e_X509DataType(w, x)
         n += 1
         s = 2
     for x in o.pgp_data:
-        c = _C104[s]
+        c = _C96[s]
         w.bits(c[0], c[1])
         _e_PGPDataType(w, x)
         n += 1
         s = 2
     for x in o.spki_data:
-        c = _C105[s]
+        c = _C97[s]
         w.bits(c[0], c[1])
         _e_SPKIDataType(w, x)
         n += 1
         s = 2
     for x in o.mgmt_data:
-        c = _C106[s]
+        c = _C98[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.string(x)
@@ -3154,7 +3083,7 @@ def _e_KeyInfoType(w: Writer, o: KeyInfoType) -> None:
 def _d_KeyValueType(r: Reader) -> KeyValueType:
     v_dsa_key_value = None
     v_rsa_key_value = None
-    it, al = _P107[r.code(3, 3)]
+    it, al = _P99[r.code(3, 3)]
     if it == 0:
         if al == 0:
             v_dsa_key_value = _d_DSAKeyValueType(r)
@@ -3162,7 +3091,7 @@ def _d_KeyValueType(r: Reader) -> KeyValueType:
             v_rsa_key_value = _d_RSAKeyValueType(r)
         elif al == 2:
             r.fail("wildcard (undeclared) element content is not supported")
-        it, al = _P108[r.code(2, 1)]
+        it, al = _P100[r.code(2, 1)]
     return KeyValueType(dsa_key_value=v_dsa_key_value, rsa_key_value=v_rsa_key_value)
 
 def _e_KeyValueType(w: Writer, o: KeyValueType) -> None:
@@ -3230,7 +3159,7 @@ def _e_ManifestType(w: Writer, o: ManifestType) -> None:
         s = 1
     n = 0
     for x in o.reference:
-        c = _C109[s]
+        c = _C101[s]
         w.bits(c[0], c[1])
         _e_ReferenceType(w, x)
         n += 1
@@ -3253,9 +3182,9 @@ def _d_MessageHeaderType(r: Reader) -> MessageHeaderType:
         it = 1; al = 0
     if it == 1:
         r.zero(1, "characters")
-        v_time_stamp = r.uint()
+        v_time_stamp = r.uintb(18446744073709551615)
         r.zero(1, "end of element")
-        it, al = _P110[r.code(2, 2)]
+        it, al = _P102[r.code(2, 2)]
     if it == 2:
         v_signature = _d_SignatureType(r)
         r.zero(1, 'end of element')
@@ -3282,7 +3211,7 @@ def _e_MessageHeaderType(w: Writer, o: MessageHeaderType) -> None:
         w.bits(0, 2)
         _e_SignatureType(w, o.signature)
         s = 3
-    c = _C94[s]
+    c = _C86[s]
     w.bits(c[0], c[1])
 
 def _d_MeterInfoType(r: Reader) -> MeterInfoType:
@@ -3304,37 +3233,37 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
         it = 1; al = 0
     if it == 1:
         r.zero(1, "characters")
-        v_charged_energy_reading_wh = r.uint()
+        v_charged_energy_reading_wh = r.uintb(18446744073709551615)
         r.zero(1, "end of element")
-        it, al = _P111[r.code(3, 7)]
+        it, al = _P103[r.code(3, 7)]
     if it == 2:
         r.zero(1, "characters")
-        v_bpt_discharged_energy_reading_wh = r.uint()
+        v_bpt_discharged_energy_reading_wh = r.uintb(18446744073709551615)
         r.zero(1, "end of element")
-        it, al = _P112[r.code(3, 6)]
+        it, al = _P104[r.code(3, 6)]
     if it == 3:
         r.zero(1, "characters")
-        v_capacitive_energy_reading_va_rh = r.uint()
+        v_capacitive_energy_reading_va_rh = r.uintb(18446744073709551615)
         r.zero(1, "end of element")
-        it, al = _P113[r.code(3, 5)]
+        it, al = _P105[r.code(3, 5)]
     if it == 4:
         r.zero(1, "characters")
-        v_bpt_inductive_energy_reading_va_rh = r.uint()
+        v_bpt_inductive_energy_reading_va_rh = r.uintb(18446744073709551615)
         r.zero(1, "end of element")
-        it, al = _P114[r.code(3, 4)]
+        it, al = _P106[r.code(3, 4)]
     if it == 5:
         r.zero(1, "characters")
         v_meter_signature = r.binary()
         r.zero(1, "end of element")
-        it, al = _P78[r.code(2, 3)]
+        it, al = _P70[r.code(2, 3)]
     if it == 6:
         r.zero(1, "characters")
-        v_meter_status = r.sint()
+        v_meter_status = r.sintb(-32768, 32767)
         r.zero(1, "end of element")
-        it, al = _P79[r.code(2, 2)]
+        it, al = _P71[r.code(2, 2)]
     if it == 7:
         r.zero(1, "characters")
-        v_meter_timestamp = r.uint()
+        v_meter_timestamp = r.uintb(18446744073709551615)
         r.zero(1, "end of element")
         r.zero(1, 'end of element')
         it = -1; al = 0
@@ -3363,41 +3292,41 @@ def _e_MeterInfoType(w: Writer, o: MeterInfoType) -> None:
         w.bits(0, 1)
         s = 3
     if o.capacitive_energy_reading_va_rh is not None:
-        c = _C115[s]
+        c = _C107[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.uint(o.capacitive_energy_reading_va_rh)
         w.bits(0, 1)
         s = 4
     if o.bpt_inductive_energy_reading_va_rh is not None:
-        c = _C116[s]
+        c = _C108[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.uint(o.bpt_inductive_energy_reading_va_rh)
         w.bits(0, 1)
         s = 5
     if o.meter_signature is not None:
-        c = _C117[s]
+        c = _C109[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.binary(o.meter_signature)
         w.bits(0, 1)
         s = 6
     if o.meter_status is not None:
-        c = _C118[s]
+        c = _C110[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.sint(o.meter_status)
         w.bits(0, 1)
         s = 7
     if o.meter_timestamp is not None:
-        c = _C119[s]
+        c = _C111[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.uint(o.meter_timestamp)
         w.bits(0, 1)
         s = 8
-    c = _C120[s]
+    c = _C112[s]
     w.bits(c[0], c[1])
 
 def _d_MeteringConfirmationReqType(r: Reader) -> MeteringConfirmationReqType:
@@ -3464,21 +3393,21 @@ def _d_ObjectType(r: Reader) -> ObjectType:
     v_encoding = None
     v_id = None
     v_mime_type = None
-    it, al = _P69[r.code(3, 5)]
+    it, al = _P61[r.code(3, 5)]
     if it == 0:
         v_encoding = r.string()
-        it, al = _P70[r.code(3, 4)]
+        it, al = _P62[r.code(3, 4)]
     if it == 1:
         v_id = r.string()
-        it, al = _P71[r.code(3, 3)]
+        it, al = _P63[r.code(3, 3)]
     if it == 2:
         v_mime_type = r.string()
-        it, al = _P72[r.code(2, 2)]
+        it, al = _P64[r.code(2, 2)]
     n = 0
     while it == 3:
         r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        it, al = _P72[r.code(2, 2)]
+        it, al = _P64[r.code(2, 2)]
     return ObjectType(encoding=v_encoding, id=v_id, mime_type=v_mime_type)
 
 def _e_ObjectType(w: Writer, o: ObjectType) -> None:
@@ -3488,26 +3417,26 @@ def _e_ObjectType(w: Writer, o: ObjectType) -> None:
         w.string(o.encoding)
         s = 1
     if o.id is not None:
-        c = _C73[s]
+        c = _C65[s]
         w.bits(c[0], c[1])
         w.string(o.id)
         s = 2
     if o.mime_type is not None:
-        c = _C88[s]
+        c = _C80[s]
         w.bits(c[0], c[1])
         w.string(o.mime_type)
         s = 3
-    c = _C121[s]
+    c = _C113[s]
     w.bits(c[0], c[1])
 
 def _d_OverstayRuleListType(r: Reader) -> OverstayRuleListType:
     v_overstay_time_threshold = None
     v_overstay_power_threshold = None
     v_overstay_rule = []
-    it, al = _P122[r.code(2, 3)]
+    it, al = _P114[r.code(2, 3)]
     if it == 0:
         r.zero(1, "characters")
-        v_overstay_time_threshold = r.uint()
+        v_overstay_time_threshold = r.uintb(4294967295)
         r.zero(1, "end of element")
         it, al = _P31[r.code(2, 2)]
     if it == 1:
@@ -3520,7 +3449,7 @@ def _d_OverstayRuleListType(r: Reader) -> OverstayRuleListType:
         v_overstay_rule.append(x)
         n += 1
         if n < 5:
-            it, al = _P110[r.code(2, 2)]
+            it, al = _P102[r.code(2, 2)]
         else:
             r.zero(1, 'end of element')
             it = -1; al = 0
@@ -3535,20 +3464,20 @@ def _e_OverstayRuleListType(w: Writer, o: OverstayRuleListType) -> None:
         w.bits(0, 1)
         s = 1
     if o.overstay_power_threshold is not None:
-        c = _C123[s]
+        c = _C115[s]
         w.bits(c[0], c[1])
         _e_RationalNumberType(w, o.overstay_power_threshold)
         s = 2
     n = 0
     for x in o.overstay_rule:
-        c = _C124[s]
+        c = _C116[s]
         w.bits(c[0], c[1])
         _e_OverstayRuleType(w, x)
         n += 1
         s = 3 if n < 5 else 4
     if n < 1 or n > 5:
         raise ExiEncodeError(f"OverstayRuleListType: {n} items of overstay_rule (allowed 1..5)")
-    c = _C125[s]
+    c = _C117[s]
     w.bits(c[0], c[1])
 
 def _d_OverstayRuleType(r: Reader) -> OverstayRuleType:
@@ -3565,7 +3494,7 @@ def _d_OverstayRuleType(r: Reader) -> OverstayRuleType:
         it = 1; al = 0
     if it == 1:
         r.zero(1, "characters")
-        v_start_time = r.uint()
+        v_start_time = r.uintb(4294967295)
         r.zero(1, "end of element")
         r.zero(1, 'next item')
         it = 2; al = 0
@@ -3575,7 +3504,7 @@ def _d_OverstayRuleType(r: Reader) -> OverstayRuleType:
         it = 3; al = 0
     if it == 3:
         r.zero(1, "characters")
-        v_overstay_fee_period = r.uint()
+        v_overstay_fee_period = r.uintb(4294967295)
         r.zero(1, "end of element")
         r.zero(1, 'end of element')
         it = -1; al = 0
@@ -3590,7 +3519,7 @@ def _e_OverstayRuleType(w: Writer, o: OverstayRuleType) -> None:
         w.bits(0, 1)
         s = 1
     if o.start_time is not None:
-        c = _C68[s]
+        c = _C60[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.uint(o.start_time)
@@ -3625,7 +3554,7 @@ def _d_ParameterSetType(r: Reader) -> ParameterSetType:
     it = 0; al = 0
     if it == 0:
         r.zero(1, "characters")
-        v_parameter_set_id = r.uint()
+        v_parameter_set_id = r.uintb(65535)
         r.zero(1, "end of element")
         r.zero(1, 'next item')
         it = 1; al = 0
@@ -3652,14 +3581,14 @@ def _e_ParameterSetType(w: Writer, o: ParameterSetType) -> None:
     s = 1
     n = 0
     for x in o.parameter:
-        c = _C93[s]
+        c = _C85[s]
         w.bits(c[0], c[1])
         _e_ParameterType(w, x)
         n += 1
         s = 2 if n < 32 else 3
     if n < 1 or n > 32:
         raise ExiEncodeError(f"ParameterSetType: {n} items of parameter (allowed 1..32)")
-    c = _C94[s]
+    c = _C86[s]
     w.bits(c[0], c[1])
 
 def _d_ParameterType(r: Reader) -> ParameterType:
@@ -3674,7 +3603,7 @@ def _d_ParameterType(r: Reader) -> ParameterType:
     it = 0; al = 0
     if it == 0:
         v_name = r.string()
-        it, al = _P126[r.code(3, 6)]
+        it, al = _P118[r.code(3, 6)]
     if it == 1:
         if al == 0:
             r.zero(1, "characters")
@@ -3686,11 +3615,11 @@ def _d_ParameterType(r: Reader) -> ParameterType:
             r.zero(1, "end of element")
         elif al == 2:
             r.zero(1, "characters")
-            v_short_value = r.sint()
+            v_short_value = r.sintb(-32768, 32767)
             r.zero(1, "end of element")
         elif al == 3:
             r.zero(1, "characters")
-            v_int_value = r.sint()
+            v_int_value = r.sintb(-2147483648, 2147483647)
             r.zero(1, "end of element")
         elif al == 4:
             v_rational_number = _d_RationalNumberType(r)
@@ -3834,7 +3763,7 @@ def _d_PowerDeliveryReqType(r: Reader) -> PowerDeliveryReqType:
         it = 2; al = 0
     if it == 2:
         r.zero(1, "characters")
-        v_charge_progress = r.enum(2, _K127)
+        v_charge_progress = r.enum(2, _K119)
         r.zero(1, "end of element")
         it, al = _P34[r.code(2, 3)]
     if it == 3:
@@ -3842,7 +3771,7 @@ def _d_PowerDeliveryReqType(r: Reader) -> PowerDeliveryReqType:
         it, al = _P29[r.code(2, 2)]
     if it == 4:
         r.zero(1, "characters")
-        v_bpt_channel_selection = r.enum(1, _K128)
+        v_bpt_channel_selection = r.enum(1, _K120)
         r.zero(1, "end of element")
         r.zero(1, 'end of element')
         it = -1; al = 0
@@ -3864,7 +3793,7 @@ def _e_PowerDeliveryReqType(w: Writer, o: PowerDeliveryReqType) -> None:
     if o.charge_progress is not None:
         w.bits(0, 1)
         w.bits(0, 1)
-        w.enum(o.charge_progress, _K129, 2)
+        w.enum(o.charge_progress, _K121, 2)
         w.bits(0, 1)
     else:
         raise ExiEncodeError("PowerDeliveryReqType: missing required charge_progress")
@@ -3874,13 +3803,13 @@ def _e_PowerDeliveryReqType(w: Writer, o: PowerDeliveryReqType) -> None:
         _e_EVPowerProfileType(w, o.ev_power_profile)
         s = 4
     if o.bpt_channel_selection is not None:
-        c = _C130[s]
+        c = _C122[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
-        w.enum(o.bpt_channel_selection, _K131, 1)
+        w.enum(o.bpt_channel_selection, _K123, 1)
         w.bits(0, 1)
         s = 5
-    c = _C132[s]
+    c = _C124[s]
     w.bits(c[0], c[1])
 
 def _d_PowerDeliveryResType(r: Reader) -> PowerDeliveryResType:
@@ -3897,7 +3826,7 @@ def _d_PowerDeliveryResType(r: Reader) -> PowerDeliveryResType:
         r.zero(1, "characters")
         v_response_code = r.enum(6, _K20)
         r.zero(1, "end of element")
-        it, al = _P110[r.code(2, 2)]
+        it, al = _P102[r.code(2, 2)]
     if it == 2:
         v_evse_status = _d_EVSEStatusType(r)
         r.zero(1, 'end of element')
@@ -3922,7 +3851,7 @@ def _e_PowerDeliveryResType(w: Writer, o: PowerDeliveryResType) -> None:
         w.bits(0, 2)
         _e_EVSEStatusType(w, o.evse_status)
         s = 3
-    c = _C94[s]
+    c = _C86[s]
     w.bits(c[0], c[1])
 
 def _d_PowerScheduleEntryListType(r: Reader) -> PowerScheduleEntryListType:
@@ -3964,16 +3893,16 @@ def _d_PowerScheduleEntryType(r: Reader) -> PowerScheduleEntryType:
     it = 0; al = 0
     if it == 0:
         r.zero(1, "characters")
-        v_duration = r.uint()
+        v_duration = r.uintb(4294967295)
         r.zero(1, "end of element")
         r.zero(1, 'next item')
         it = 1; al = 0
     if it == 1:
         v_power = _d_RationalNumberType(r)
-        it, al = _P71[r.code(2, 3)]
+        it, al = _P63[r.code(2, 3)]
     if it == 2:
         v_power_l2 = _d_RationalNumberType(r)
-        it, al = _P72[r.code(2, 2)]
+        it, al = _P64[r.code(2, 2)]
     if it == 3:
         v_power_l3 = _d_RationalNumberType(r)
         r.zero(1, 'end of element')
@@ -3999,11 +3928,11 @@ def _e_PowerScheduleEntryType(w: Writer, o: PowerScheduleEntryType) -> None:
         _e_RationalNumberType(w, o.power_l2)
         s = 3
     if o.power_l3 is not None:
-        c = _C133[s]
+        c = _C125[s]
         w.bits(c[0], c[1])
         _e_RationalNumberType(w, o.power_l3)
         s = 4
-    c = _C134[s]
+    c = _C126[s]
     w.bits(c[0], c[1])
 
 def _d_PowerScheduleType(r: Reader) -> PowerScheduleType:
@@ -4015,9 +3944,9 @@ def _d_PowerScheduleType(r: Reader) -> PowerScheduleType:
     it = 0; al = 0
     if it == 0:
         r.zero(1, "characters")
-        v_time_anchor = r.uint()
+        v_time_anchor = r.uintb(18446744073709551615)
         r.zero(1, "end of element")
-        it, al = _P77[r.code(2, 3)]
+        it, al = _P69[r.code(2, 3)]
     if it == 1:
         v_available_energy = _d_RationalNumberType(r)
         it, al = _P24[r.code(2, 2)]
@@ -4045,12 +3974,12 @@ def _e_PowerScheduleType(w: Writer, o: PowerScheduleType) -> None:
         _e_RationalNumberType(w, o.available_energy)
         s = 2
     if o.power_tolerance is not None:
-        c = _C135[s]
+        c = _C127[s]
         w.bits(c[0], c[1])
         _e_RationalNumberType(w, o.power_tolerance)
         s = 3
     if o.power_schedule_entries is not None:
-        c = _C136[s]
+        c = _C128[s]
         w.bits(c[0], c[1])
         _e_PowerScheduleEntryListType(w, o.power_schedule_entries)
         s = 4
@@ -4095,7 +4024,7 @@ def _d_PriceLevelScheduleEntryType(r: Reader) -> PriceLevelScheduleEntryType:
     it = 0; al = 0
     if it == 0:
         r.zero(1, "characters")
-        v_duration = r.uint()
+        v_duration = r.uintb(4294967295)
         r.zero(1, "end of element")
         r.zero(1, 'next item')
         it = 1; al = 0
@@ -4138,13 +4067,13 @@ def _d_PriceLevelScheduleType(r: Reader) -> PriceLevelScheduleType:
         it = 1; al = 0
     if it == 1:
         r.zero(1, "characters")
-        v_time_anchor = r.uint()
+        v_time_anchor = r.uintb(18446744073709551615)
         r.zero(1, "end of element")
         r.zero(1, 'next item')
         it = 2; al = 0
     if it == 2:
         r.zero(1, "characters")
-        v_price_schedule_id = r.uint()
+        v_price_schedule_id = r.uintb(4294967295)
         r.zero(1, "end of element")
         it, al = _P1[r.code(2, 2)]
     if it == 3:
@@ -4172,7 +4101,7 @@ def _e_PriceLevelScheduleType(w: Writer, o: PriceLevelScheduleType) -> None:
         w.string(o.id)
         s = 1
     if o.time_anchor is not None:
-        c = _C137[s]
+        c = _C129[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.uint(o.time_anchor)
@@ -4247,7 +4176,7 @@ def _d_PriceRuleStackType(r: Reader) -> PriceRuleStackType:
     it = 0; al = 0
     if it == 0:
         r.zero(1, "characters")
-        v_duration = r.uint()
+        v_duration = r.uintb(4294967295)
         r.zero(1, "end of element")
         r.zero(1, 'next item')
         it = 1; al = 0
@@ -4274,14 +4203,14 @@ def _e_PriceRuleStackType(w: Writer, o: PriceRuleStackType) -> None:
     s = 1
     n = 0
     for x in o.price_rule:
-        c = _C93[s]
+        c = _C85[s]
         w.bits(c[0], c[1])
         _e_PriceRuleType(w, x)
         n += 1
         s = 2 if n < 8 else 3
     if n < 1 or n > 8:
         raise ExiEncodeError(f"PriceRuleStackType: {n} items of price_rule (allowed 1..8)")
-    c = _C94[s]
+    c = _C86[s]
     w.bits(c[0], c[1])
 
 def _d_PriceRuleType(r: Reader) -> PriceRuleType:
@@ -4295,20 +4224,20 @@ def _d_PriceRuleType(r: Reader) -> PriceRuleType:
     it = 0; al = 0
     if it == 0:
         v_energy_fee = _d_RationalNumberType(r)
-        it, al = _P138[r.code(3, 5)]
+        it, al = _P130[r.code(3, 5)]
     if it == 1:
         v_parking_fee = _d_RationalNumberType(r)
-        it, al = _P139[r.code(3, 4)]
+        it, al = _P131[r.code(3, 4)]
     if it == 2:
         r.zero(1, "characters")
-        v_parking_fee_period = r.uint()
+        v_parking_fee_period = r.uintb(4294967295)
         r.zero(1, "end of element")
-        it, al = _P140[r.code(2, 3)]
+        it, al = _P132[r.code(2, 3)]
     if it == 3:
         r.zero(1, "characters")
-        v_carbon_dioxide_emission = r.uint()
+        v_carbon_dioxide_emission = r.uintb(65535)
         r.zero(1, "end of element")
-        it, al = _P141[r.code(2, 2)]
+        it, al = _P133[r.code(2, 2)]
     if it == 4:
         r.zero(1, "characters")
         v_renewable_generation_percentage = r.bits(8)
@@ -4333,28 +4262,28 @@ def _e_PriceRuleType(w: Writer, o: PriceRuleType) -> None:
         _e_RationalNumberType(w, o.parking_fee)
         s = 2
     if o.parking_fee_period is not None:
-        c = _C142[s]
+        c = _C134[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.uint(o.parking_fee_period)
         w.bits(0, 1)
         s = 3
     if o.carbon_dioxide_emission is not None:
-        c = _C143[s]
+        c = _C135[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.uint(o.carbon_dioxide_emission)
         w.bits(0, 1)
         s = 4
     if o.renewable_generation_percentage is not None:
-        c = _C144[s]
+        c = _C136[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.nbit(o.renewable_generation_percentage, 0, 255, 8)
         w.bits(0, 1)
         s = 5
     if o.power_range_start is not None:
-        c = _C145[s]
+        c = _C137[s]
         w.bits(c[0], c[1])
         _e_RationalNumberType(w, o.power_range_start)
         s = 6
@@ -4370,15 +4299,15 @@ def _d_PriceScheduleType(r: Reader) -> PriceScheduleType:
     it = 0; al = 0
     if it == 0:
         r.zero(1, "characters")
-        v_time_anchor = r.uint()
+        v_time_anchor = r.uintb(18446744073709551615)
         r.zero(1, "end of element")
         r.zero(1, 'next item')
         it = 1; al = 0
     if it == 1:
         r.zero(1, "characters")
-        v_price_schedule_id = r.uint()
+        v_price_schedule_id = r.uintb(4294967295)
         r.zero(1, "end of element")
-        it, al = _P110[r.code(2, 2)]
+        it, al = _P102[r.code(2, 2)]
     if it == 2:
         r.zero(1, "characters")
         v_price_schedule_description = r.string()
@@ -4409,7 +4338,7 @@ def _e_PriceScheduleType(w: Writer, o: PriceScheduleType) -> None:
         w.string(o.price_schedule_description)
         w.bits(0, 1)
         s = 3
-    c = _C94[s]
+    c = _C86[s]
     w.bits(c[0], c[1])
 
 def _d_RSAKeyValueType(r: Reader) -> RSAKeyValueType:
@@ -4461,7 +4390,7 @@ def _d_RationalNumberType(r: Reader) -> RationalNumberType:
         it = 1; al = 0
     if it == 1:
         r.zero(1, "characters")
-        v_value = r.sint()
+        v_value = r.sintb(-32768, 32767)
         r.zero(1, "end of element")
         r.zero(1, 'end of element')
         it = -1; al = 0
@@ -4495,28 +4424,28 @@ def _d_ReceiptType(r: Reader) -> ReceiptType:
     it = 0; al = 0
     if it == 0:
         r.zero(1, "characters")
-        v_time_anchor = r.uint()
+        v_time_anchor = r.uintb(18446744073709551615)
         r.zero(1, "end of element")
-        it, al = _P146[r.code(3, 6)]
+        it, al = _P138[r.code(3, 6)]
     if it == 1:
         v_energy_costs = _d_DetailedCostType(r)
-        it, al = _P147[r.code(3, 5)]
+        it, al = _P139[r.code(3, 5)]
     if it == 2:
         v_occupancy_costs = _d_DetailedCostType(r)
-        it, al = _P148[r.code(3, 4)]
+        it, al = _P140[r.code(3, 4)]
     if it == 3:
         v_additional_services_costs = _d_DetailedCostType(r)
-        it, al = _P149[r.code(2, 3)]
+        it, al = _P141[r.code(2, 3)]
     if it == 4:
         v_overstay_costs = _d_DetailedCostType(r)
-        it, al = _P150[r.code(2, 2)]
+        it, al = _P142[r.code(2, 2)]
     n = 0
     while it == 5:
         x = _d_DetailedTaxType(r)
         v_tax_costs.append(x)
         n += 1
         if n < 10:
-            it, al = _P150[r.code(2, 2)]
+            it, al = _P142[r.code(2, 2)]
         else:
             r.zero(1, 'end of element')
             it = -1; al = 0
@@ -4536,30 +4465,30 @@ def _e_ReceiptType(w: Writer, o: ReceiptType) -> None:
         _e_DetailedCostType(w, o.energy_costs)
         s = 2
     if o.occupancy_costs is not None:
-        c = _C151[s]
+        c = _C143[s]
         w.bits(c[0], c[1])
         _e_DetailedCostType(w, o.occupancy_costs)
         s = 3
     if o.additional_services_costs is not None:
-        c = _C152[s]
+        c = _C144[s]
         w.bits(c[0], c[1])
         _e_DetailedCostType(w, o.additional_services_costs)
         s = 4
     if o.overstay_costs is not None:
-        c = _C153[s]
+        c = _C145[s]
         w.bits(c[0], c[1])
         _e_DetailedCostType(w, o.overstay_costs)
         s = 5
     n = 0
     for x in o.tax_costs:
-        c = _C154[s]
+        c = _C146[s]
         w.bits(c[0], c[1])
         _e_DetailedTaxType(w, x)
         n += 1
         s = 6 if n < 10 else 7
     if n > 10:
         raise ExiEncodeError(f"ReceiptType: {n} items of tax_costs (allowed 0..10)")
-    c = _C155[s]
+    c = _C147[s]
     w.bits(c[0], c[1])
 
 def _d_ReferenceType(r: Reader) -> ReferenceType:
@@ -4569,13 +4498,13 @@ def _d_ReferenceType(r: Reader) -> ReferenceType:
     v_transforms = None
     v_digest_method = None
     v_digest_value = None
-    it, al = _P156[r.code(3, 5)]
+    it, al = _P148[r.code(3, 5)]
     if it == 0:
         v_id = r.string()
-        it, al = _P157[r.code(3, 4)]
+        it, al = _P149[r.code(3, 4)]
     if it == 1:
         v_type = r.string()
-        it, al = _P158[r.code(2, 3)]
+        it, al = _P150[r.code(2, 3)]
     if it == 2:
         v_uri = r.string()
         it, al = _P1[r.code(2, 2)]
@@ -4602,22 +4531,22 @@ def _e_ReferenceType(w: Writer, o: ReferenceType) -> None:
         w.string(o.id)
         s = 1
     if o.type is not None:
-        c = _C159[s]
+        c = _C151[s]
         w.bits(c[0], c[1])
         w.string(o.type)
         s = 2
     if o.uri is not None:
-        c = _C160[s]
+        c = _C152[s]
         w.bits(c[0], c[1])
         w.string(o.uri)
         s = 3
     if o.transforms is not None:
-        c = _C161[s]
+        c = _C153[s]
         w.bits(c[0], c[1])
         _e_TransformsType(w, o.transforms)
         s = 4
     if o.digest_method is not None:
-        c = _C162[s]
+        c = _C154[s]
         w.bits(c[0], c[1])
         _e_DigestMethodType(w, o.digest_method)
         s = 5
@@ -4636,13 +4565,13 @@ def _d_RetrievalMethodType(r: Reader) -> RetrievalMethodType:
     v_type = None
     v_uri = None
     v_transforms = None
-    it, al = _P163[r.code(3, 4)]
+    it, al = _P155[r.code(3, 4)]
     if it == 0:
         v_type = r.string()
-        it, al = _P164[r.code(2, 3)]
+        it, al = _P156[r.code(2, 3)]
     if it == 1:
         v_uri = r.string()
-        it, al = _P110[r.code(2, 2)]
+        it, al = _P102[r.code(2, 2)]
     if it == 2:
         v_transforms = _d_TransformsType(r)
         r.zero(1, 'end of element')
@@ -4656,48 +4585,23 @@ def _e_RetrievalMethodType(w: Writer, o: RetrievalMethodType) -> None:
         w.string(o.type)
         s = 1
     if o.uri is not None:
-        c = _C165[s]
+        c = _C157[s]
         w.bits(c[0], c[1])
         w.string(o.uri)
         s = 2
     if o.transforms is not None:
-        c = _C166[s]
+        c = _C158[s]
         w.bits(c[0], c[1])
         _e_TransformsType(w, o.transforms)
         s = 3
-    c = _C167[s]
+    c = _C159[s]
     w.bits(c[0], c[1])
 
 def _d_SPKIDataType(r: Reader) -> SPKIDataType:
-    v_spki_sexp = []
-    it, al = _P168[r.code(2, 2)]
-    n = 0
-    while it == 0:
-        if al == 0:
-            r.zero(1, "characters")
-            x = r.binary()
-            r.zero(1, "end of element")
-            v_spki_sexp.append(x)
-        elif al == 1:
-            r.fail("wildcard (undeclared) element content is not supported")
-        n += 1
-        it, al = _P169[r.code(2, 3)]
-    return SPKIDataType(spki_sexp=v_spki_sexp)
+    r.fail("content of SPKIDataType is not supported by this codec")
 
 def _e_SPKIDataType(w: Writer, o: SPKIDataType) -> None:
-    s = 0
-    n = 0
-    for x in o.spki_sexp:
-        c = _C170[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.binary(x)
-        w.bits(0, 1)
-        n += 1
-        s = 1
-    if n < 1:
-        raise ExiEncodeError(f"SPKIDataType: {n} items of spki_sexp (allowed 1..None)")
-    w.bits(2, 2)
+    raise ExiEncodeError("content of SPKIDataType is not supported")
 
 def _d_ScheduleExchangeReqType(r: Reader) -> ScheduleExchangeReqType:
     v_header = None
@@ -4770,7 +4674,7 @@ def _d_ScheduleExchangeResType(r: Reader) -> ScheduleExchangeResType:
         r.zero(1, "characters")
         v_evse_processing = r.enum(2, _K21)
         r.zero(1, "end of element")
-        it, al = _P171[r.code(2, 3)]
+        it, al = _P160[r.code(2, 3)]
     if it == 3:
         r.zero(1, "characters")
         v_go_to_pause = r.bits(1) == 1
@@ -4813,12 +4717,12 @@ def _e_ScheduleExchangeResType(w: Writer, o: ScheduleExchangeResType) -> None:
         w.bits(0, 1)
         s = 4
     if o.dynamic_se_res_control_mode is not None:
-        c = _C130[s]
+        c = _C122[s]
         w.bits(c[0], c[1])
         _e_Dynamic_SEResControlModeType(w, o.dynamic_se_res_control_mode)
         s = 5
     elif o.scheduled_se_res_control_mode is not None:
-        c = _C172[s]
+        c = _C161[s]
         w.bits(c[0], c[1])
         _e_Scheduled_SEResControlModeType(w, o.scheduled_se_res_control_mode)
         s = 5
@@ -4834,13 +4738,13 @@ def _d_ScheduleTupleType(r: Reader) -> ScheduleTupleType:
     it = 0; al = 0
     if it == 0:
         r.zero(1, "characters")
-        v_schedule_tuple_id = r.uint()
+        v_schedule_tuple_id = r.uintb(4294967295)
         r.zero(1, "end of element")
         r.zero(1, 'next item')
         it = 1; al = 0
     if it == 1:
         v_charging_schedule = _d_ChargingScheduleType(r)
-        it, al = _P110[r.code(2, 2)]
+        it, al = _P102[r.code(2, 2)]
     if it == 2:
         v_discharging_schedule = _d_ChargingScheduleType(r)
         r.zero(1, 'end of element')
@@ -4865,20 +4769,20 @@ def _e_ScheduleTupleType(w: Writer, o: ScheduleTupleType) -> None:
         w.bits(0, 2)
         _e_ChargingScheduleType(w, o.discharging_schedule)
         s = 3
-    c = _C94[s]
+    c = _C86[s]
     w.bits(c[0], c[1])
 
 def _d_Scheduled_CLReqControlModeType(r: Reader) -> Scheduled_CLReqControlModeType:
     v_ev_target_energy_request = None
     v_ev_maximum_energy_request = None
     v_ev_minimum_energy_request = None
-    it, al = _P163[r.code(3, 4)]
+    it, al = _P155[r.code(3, 4)]
     if it == 0:
         v_ev_target_energy_request = _d_RationalNumberType(r)
-        it, al = _P164[r.code(2, 3)]
+        it, al = _P156[r.code(2, 3)]
     if it == 1:
         v_ev_maximum_energy_request = _d_RationalNumberType(r)
-        it, al = _P110[r.code(2, 2)]
+        it, al = _P102[r.code(2, 2)]
     if it == 2:
         v_ev_minimum_energy_request = _d_RationalNumberType(r)
         r.zero(1, 'end of element')
@@ -4892,16 +4796,16 @@ def _e_Scheduled_CLReqControlModeType(w: Writer, o: Scheduled_CLReqControlModeTy
         _e_RationalNumberType(w, o.ev_target_energy_request)
         s = 1
     if o.ev_maximum_energy_request is not None:
-        c = _C165[s]
+        c = _C157[s]
         w.bits(c[0], c[1])
         _e_RationalNumberType(w, o.ev_maximum_energy_request)
         s = 2
     if o.ev_minimum_energy_request is not None:
-        c = _C166[s]
+        c = _C158[s]
         w.bits(c[0], c[1])
         _e_RationalNumberType(w, o.ev_minimum_energy_request)
         s = 3
-    c = _C167[s]
+    c = _C159[s]
     w.bits(c[0], c[1])
 
 def _d_Scheduled_CLResControlModeType(r: Reader) -> Scheduled_CLResControlModeType:
@@ -4919,12 +4823,12 @@ def _d_Scheduled_EVPPTControlModeType(r: Reader) -> Scheduled_EVPPTControlModeTy
     it = 0; al = 0
     if it == 0:
         r.zero(1, "characters")
-        v_selected_schedule_tuple_id = r.uint()
+        v_selected_schedule_tuple_id = r.uintb(4294967295)
         r.zero(1, "end of element")
         it, al = _P28[r.code(2, 2)]
     if it == 1:
         r.zero(1, "characters")
-        v_power_tolerance_acceptance = r.enum(1, _K173)
+        v_power_tolerance_acceptance = r.enum(1, _K162)
         r.zero(1, "end of element")
         r.zero(1, 'end of element')
         it = -1; al = 0
@@ -4942,7 +4846,7 @@ def _e_Scheduled_EVPPTControlModeType(w: Writer, o: Scheduled_EVPPTControlModeTy
     if o.power_tolerance_acceptance is not None:
         w.bits(0, 2)
         w.bits(0, 1)
-        w.enum(o.power_tolerance_acceptance, _K174, 1)
+        w.enum(o.power_tolerance_acceptance, _K163, 1)
         w.bits(0, 1)
         s = 2
     c = _C16[s]
@@ -4954,12 +4858,12 @@ def _d_Scheduled_SEReqControlModeType(r: Reader) -> Scheduled_SEReqControlModeTy
     v_ev_maximum_energy_request = None
     v_ev_minimum_energy_request = None
     v_ev_energy_offer = None
-    it, al = _P175[r.code(3, 6)]
+    it, al = _P164[r.code(3, 6)]
     if it == 0:
         r.zero(1, "characters")
-        v_departure_time = r.uint()
+        v_departure_time = r.uintb(4294967295)
         r.zero(1, "end of element")
-        it, al = _P176[r.code(3, 5)]
+        it, al = _P165[r.code(3, 5)]
     if it == 1:
         v_ev_target_energy_request = _d_RationalNumberType(r)
         it, al = _P33[r.code(3, 4)]
@@ -4984,26 +4888,26 @@ def _e_Scheduled_SEReqControlModeType(w: Writer, o: Scheduled_SEReqControlModeTy
         w.bits(0, 1)
         s = 1
     if o.ev_target_energy_request is not None:
-        c = _C177[s]
+        c = _C166[s]
         w.bits(c[0], c[1])
         _e_RationalNumberType(w, o.ev_target_energy_request)
         s = 2
     if o.ev_maximum_energy_request is not None:
-        c = _C178[s]
+        c = _C167[s]
         w.bits(c[0], c[1])
         _e_RationalNumberType(w, o.ev_maximum_energy_request)
         s = 3
     if o.ev_minimum_energy_request is not None:
-        c = _C179[s]
+        c = _C168[s]
         w.bits(c[0], c[1])
         _e_RationalNumberType(w, o.ev_minimum_energy_request)
         s = 4
     if o.ev_energy_offer is not None:
-        c = _C180[s]
+        c = _C169[s]
         w.bits(c[0], c[1])
         _e_EVEnergyOfferType(w, o.ev_energy_offer)
         s = 5
-    c = _C181[s]
+    c = _C170[s]
     w.bits(c[0], c[1])
 
 def _d_Scheduled_SEResControlModeType(r: Reader) -> Scheduled_SEResControlModeType:
@@ -5042,7 +4946,7 @@ def _d_Scheduled_SMDTControlModeType(r: Reader) -> Scheduled_SMDTControlModeType
     it = 0; al = 0
     if it == 0:
         r.zero(1, "characters")
-        v_selected_schedule_tuple_id = r.uint()
+        v_selected_schedule_tuple_id = r.uintb(4294967295)
         r.zero(1, "end of element")
         r.zero(1, 'end of element')
         it = -1; al = 0
@@ -5095,13 +4999,13 @@ def _d_SelectedServiceType(r: Reader) -> SelectedServiceType:
     it = 0; al = 0
     if it == 0:
         r.zero(1, "characters")
-        v_service_id = r.uint()
+        v_service_id = r.uintb(65535)
         r.zero(1, "end of element")
         r.zero(1, 'next item')
         it = 1; al = 0
     if it == 1:
         r.zero(1, "characters")
-        v_parameter_set_id = r.uint()
+        v_parameter_set_id = r.uintb(65535)
         r.zero(1, "end of element")
         r.zero(1, 'end of element')
         it = -1; al = 0
@@ -5135,7 +5039,7 @@ def _d_ServiceDetailReqType(r: Reader) -> ServiceDetailReqType:
         it = 1; al = 0
     if it == 1:
         r.zero(1, "characters")
-        v_service_id = r.uint()
+        v_service_id = r.uintb(65535)
         r.zero(1, "end of element")
         r.zero(1, 'end of element')
         it = -1; al = 0
@@ -5175,7 +5079,7 @@ def _d_ServiceDetailResType(r: Reader) -> ServiceDetailResType:
         it = 2; al = 0
     if it == 2:
         r.zero(1, "characters")
-        v_service_id = r.uint()
+        v_service_id = r.uintb(65535)
         r.zero(1, "end of element")
         r.zero(1, 'next item')
         it = 3; al = 0
@@ -5313,7 +5217,7 @@ def _d_ServiceIDListType(r: Reader) -> ServiceIDListType:
     n = 0
     while it == 0:
         r.zero(1, "characters")
-        x = r.uint()
+        x = r.uintb(65535)
         r.zero(1, "end of element")
         v_service_id.append(x)
         n += 1
@@ -5412,7 +5316,7 @@ def _d_ServiceSelectionReqType(r: Reader) -> ServiceSelectionReqType:
         it = 1; al = 0
     if it == 1:
         v_selected_energy_transfer_service = _d_SelectedServiceType(r)
-        it, al = _P110[r.code(2, 2)]
+        it, al = _P102[r.code(2, 2)]
     if it == 2:
         v_selected_vas_list = _d_SelectedServiceListType(r)
         r.zero(1, 'end of element')
@@ -5435,7 +5339,7 @@ def _e_ServiceSelectionReqType(w: Writer, o: ServiceSelectionReqType) -> None:
         w.bits(0, 2)
         _e_SelectedServiceListType(w, o.selected_vas_list)
         s = 3
-    c = _C94[s]
+    c = _C86[s]
     w.bits(c[0], c[1])
 
 def _d_ServiceSelectionResType(r: Reader) -> ServiceSelectionResType:
@@ -5477,7 +5381,7 @@ def _d_ServiceType(r: Reader) -> ServiceType:
     it = 0; al = 0
     if it == 0:
         r.zero(1, "characters")
-        v_service_id = r.uint()
+        v_service_id = r.uintb(65535)
         r.zero(1, "end of element")
         r.zero(1, 'next item')
         it = 1; al = 0
@@ -5597,14 +5501,14 @@ def _d_SessionStopReqType(r: Reader) -> SessionStopReqType:
         it = 1; al = 0
     if it == 1:
         r.zero(1, "characters")
-        v_charging_session = r.enum(2, _K182)
+        v_charging_session = r.enum(2, _K171)
         r.zero(1, "end of element")
-        it, al = _P71[r.code(2, 3)]
+        it, al = _P63[r.code(2, 3)]
     if it == 2:
         r.zero(1, "characters")
         v_ev_termination_code = r.string()
         r.zero(1, "end of element")
-        it, al = _P72[r.code(2, 2)]
+        it, al = _P64[r.code(2, 2)]
     if it == 3:
         r.zero(1, "characters")
         v_ev_termination_explanation = r.string()
@@ -5622,7 +5526,7 @@ def _e_SessionStopReqType(w: Writer, o: SessionStopReqType) -> None:
     if o.charging_session is not None:
         w.bits(0, 1)
         w.bits(0, 1)
-        w.enum(o.charging_session, _K183, 2)
+        w.enum(o.charging_session, _K172, 2)
         w.bits(0, 1)
     else:
         raise ExiEncodeError("SessionStopReqType: missing required charging_session")
@@ -5634,13 +5538,13 @@ def _e_SessionStopReqType(w: Writer, o: SessionStopReqType) -> None:
         w.bits(0, 1)
         s = 3
     if o.ev_termination_explanation is not None:
-        c = _C133[s]
+        c = _C125[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.string(o.ev_termination_explanation)
         w.bits(0, 1)
         s = 4
-    c = _C134[s]
+    c = _C126[s]
     w.bits(c[0], c[1])
 
 def _d_SessionStopResType(r: Reader) -> SessionStopResType:
@@ -5682,17 +5586,17 @@ def _d_SignatureMethodType(r: Reader) -> SignatureMethodType:
     it = 0; al = 0
     if it == 0:
         v_algorithm = r.string()
-        it, al = _P164[r.code(3, 3)]
+        it, al = _P156[r.code(3, 3)]
     if it == 1:
         r.zero(1, "characters")
         v_hmac_output_length = r.sint()
         r.zero(1, "end of element")
-        it, al = _P110[r.code(2, 2)]
+        it, al = _P102[r.code(2, 2)]
     n = 0
     while it == 2:
         r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        it, al = _P110[r.code(2, 2)]
+        it, al = _P102[r.code(2, 2)]
     return SignatureMethodType(algorithm=v_algorithm, hmac_output_length=v_hmac_output_length)
 
 def _e_SignatureMethodType(w: Writer, o: SignatureMethodType) -> None:
@@ -5708,7 +5612,7 @@ def _e_SignatureMethodType(w: Writer, o: SignatureMethodType) -> None:
         w.sint(o.hmac_output_length)
         w.bits(0, 1)
         s = 2
-    c = _C184[s]
+    c = _C173[s]
     w.bits(c[0], c[1])
 
 def _d_SignaturePropertiesType(r: Reader) -> SignaturePropertiesType:
@@ -5735,7 +5639,7 @@ def _e_SignaturePropertiesType(w: Writer, o: SignaturePropertiesType) -> None:
         s = 1
     n = 0
     for x in o.signature_property:
-        c = _C109[s]
+        c = _C101[s]
         w.bits(c[0], c[1])
         _e_SignaturePropertyType(w, x)
         n += 1
@@ -5754,12 +5658,12 @@ def _d_SignaturePropertyType(r: Reader) -> SignaturePropertyType:
         it = 1; al = 0
     if it == 1:
         v_target = r.string()
-        it, al = _P185[r.code(2, 1)]
+        it, al = _P174[r.code(2, 1)]
     n = 0
     while it == 2:
         r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        it, al = _P110[r.code(2, 2)]
+        it, al = _P102[r.code(2, 2)]
     return SignaturePropertyType(id=v_id, target=v_target)
 
 def _e_SignaturePropertyType(w: Writer, o: SignaturePropertyType) -> None:
@@ -5769,7 +5673,7 @@ def _e_SignaturePropertyType(w: Writer, o: SignaturePropertyType) -> None:
         w.string(o.id)
         s = 1
     if o.target is not None:
-        c = _C186[s]
+        c = _C175[s]
         w.bits(c[0], c[1])
         w.string(o.target)
         s = 2
@@ -5813,7 +5717,7 @@ def _e_SignatureType(w: Writer, o: SignatureType) -> None:
         w.string(o.id)
         s = 1
     if o.signed_info is not None:
-        c = _C187[s]
+        c = _C176[s]
         w.bits(c[0], c[1])
         _e_SignedInfoType(w, o.signed_info)
         s = 2
@@ -5831,12 +5735,12 @@ def _e_SignatureType(w: Writer, o: SignatureType) -> None:
         s = 4
     n = 0
     for x in o.object:
-        c = _C188[s]
+        c = _C177[s]
         w.bits(c[0], c[1])
         _e_ObjectType(w, x)
         n += 1
         s = 5
-    c = _C189[s]
+    c = _C178[s]
     w.bits(c[0], c[1])
 
 def _d_SignatureValueType(r: Reader) -> SignatureValueType:
@@ -5860,7 +5764,7 @@ def _e_SignatureValueType(w: Writer, o: SignatureValueType) -> None:
         w.string(o.id)
         s = 1
     if o.value is not None:
-        c = _C190[s]
+        c = _C179[s]
         w.bits(c[0], c[1])
         w.binary(o.value)
         s = 2
@@ -5882,7 +5786,7 @@ def _d_SignedCertificateChainType(r: Reader) -> SignedCertificateChainType:
         r.zero(1, "characters")
         v_certificate = r.binary()
         r.zero(1, "end of element")
-        it, al = _P110[r.code(2, 2)]
+        it, al = _P102[r.code(2, 2)]
     if it == 2:
         v_sub_certificates = _d_SubCertificatesType(r)
         r.zero(1, 'end of element')
@@ -5907,7 +5811,7 @@ def _e_SignedCertificateChainType(w: Writer, o: SignedCertificateChainType) -> N
         w.bits(0, 2)
         _e_SubCertificatesType(w, o.sub_certificates)
         s = 3
-    c = _C94[s]
+    c = _C86[s]
     w.bits(c[0], c[1])
 
 def _d_SignedInfoType(r: Reader) -> SignedInfoType:
@@ -5933,7 +5837,7 @@ def _d_SignedInfoType(r: Reader) -> SignedInfoType:
         x = _d_ReferenceType(r)
         v_reference.append(x)
         n += 1
-        it, al = _P72[r.code(2, 2)]
+        it, al = _P64[r.code(2, 2)]
     return SignedInfoType(id=v_id, canonicalization_method=v_canonicalization_method, signature_method=v_signature_method, reference=v_reference)
 
 def _e_SignedInfoType(w: Writer, o: SignedInfoType) -> None:
@@ -5943,7 +5847,7 @@ def _e_SignedInfoType(w: Writer, o: SignedInfoType) -> None:
         w.string(o.id)
         s = 1
     if o.canonicalization_method is not None:
-        c = _C68[s]
+        c = _C60[s]
         w.bits(c[0], c[1])
         _e_CanonicalizationMethodType(w, o.canonicalization_method)
         s = 2
@@ -5957,7 +5861,7 @@ def _e_SignedInfoType(w: Writer, o: SignedInfoType) -> None:
     s = 3
     n = 0
     for x in o.reference:
-        c = _C191[s]
+        c = _C180[s]
         w.bits(c[0], c[1])
         _e_ReferenceType(w, x)
         n += 1
@@ -5986,7 +5890,7 @@ def _d_SignedInstallationDataType(r: Reader) -> SignedInstallationDataType:
         it = 2; al = 0
     if it == 2:
         r.zero(1, "characters")
-        v_ecdh_curve = r.enum(1, _K192)
+        v_ecdh_curve = r.enum(1, _K181)
         r.zero(1, "end of element")
         r.zero(1, 'next item')
         it = 3; al = 0
@@ -5994,7 +5898,7 @@ def _d_SignedInstallationDataType(r: Reader) -> SignedInstallationDataType:
         r.zero(1, "characters")
         v_dh_public_key = r.binary()
         r.zero(1, "end of element")
-        it, al = _P193[r.code(2, 3)]
+        it, al = _P182[r.code(2, 3)]
     if it == 4:
         if al == 0:
             r.zero(1, "characters")
@@ -6026,7 +5930,7 @@ def _e_SignedInstallationDataType(w: Writer, o: SignedInstallationDataType) -> N
     if o.ecdh_curve is not None:
         w.bits(0, 1)
         w.bits(0, 1)
-        w.enum(o.ecdh_curve, _K194, 1)
+        w.enum(o.ecdh_curve, _K183, 1)
         w.bits(0, 1)
     else:
         raise ExiEncodeError("SignedInstallationDataType: missing required ecdh_curve")
@@ -6077,7 +5981,7 @@ def _d_SignedMeteringDataType(r: Reader) -> SignedMeteringDataType:
         it = 2; al = 0
     if it == 2:
         v_meter_info = _d_MeterInfoType(r)
-        it, al = _P171[r.code(2, 3)]
+        it, al = _P160[r.code(2, 3)]
     if it == 3:
         v_receipt = _d_ReceiptType(r)
         it, al = _P25[r.code(2, 2)]
@@ -6114,12 +6018,12 @@ def _e_SignedMeteringDataType(w: Writer, o: SignedMeteringDataType) -> None:
         _e_ReceiptType(w, o.receipt)
         s = 4
     if o.dynamic_smdt_control_mode is not None:
-        c = _C130[s]
+        c = _C122[s]
         w.bits(c[0], c[1])
         _e_Dynamic_SMDTControlModeType(w, o.dynamic_smdt_control_mode)
         s = 5
     elif o.scheduled_smdt_control_mode is not None:
-        c = _C172[s]
+        c = _C161[s]
         w.bits(c[0], c[1])
         _e_Scheduled_SMDTControlModeType(w, o.scheduled_smdt_control_mode)
         s = 5
@@ -6202,13 +6106,13 @@ def _d_TargetPositionType(r: Reader) -> TargetPositionType:
     it = 0; al = 0
     if it == 0:
         r.zero(1, "characters")
-        v_target_offset_x = r.uint()
+        v_target_offset_x = r.uintb(65535)
         r.zero(1, "end of element")
         r.zero(1, 'next item')
         it = 1; al = 0
     if it == 1:
         r.zero(1, "characters")
-        v_target_offset_y = r.uint()
+        v_target_offset_y = r.uintb(65535)
         r.zero(1, "end of element")
         r.zero(1, 'end of element')
         it = -1; al = 0
@@ -6274,7 +6178,7 @@ def _d_TaxRuleType(r: Reader) -> TaxRuleType:
     it = 0; al = 0
     if it == 0:
         r.zero(1, "characters")
-        v_tax_rule_id = r.uint()
+        v_tax_rule_id = r.uintb(4294967295)
         r.zero(1, "end of element")
         it, al = _P31[r.code(2, 2)]
     if it == 1:
@@ -6334,7 +6238,7 @@ def _e_TaxRuleType(w: Writer, o: TaxRuleType) -> None:
         w.bits(0, 1)
         s = 2
     if o.tax_rate is not None:
-        c = _C195[s]
+        c = _C184[s]
         w.bits(c[0], c[1])
         _e_RationalNumberType(w, o.tax_rate)
         s = 3
@@ -6348,7 +6252,7 @@ def _e_TaxRuleType(w: Writer, o: TaxRuleType) -> None:
         w.bits(0, 1)
         s = 4
     if o.applies_to_energy_fee is not None:
-        c = _C196[s]
+        c = _C185[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.bits(1 if o.applies_to_energy_fee else 0, 1)
@@ -6386,7 +6290,7 @@ def _d_TransformType(r: Reader) -> TransformType:
     it = 0; al = 0
     if it == 0:
         v_algorithm = r.string()
-        it, al = _P197[r.code(3, 3)]
+        it, al = _P186[r.code(3, 3)]
     n = 0
     while it == 1:
         if al == 0:
@@ -6397,7 +6301,7 @@ def _d_TransformType(r: Reader) -> TransformType:
             r.zero(1, "end of element")
             v_x_path.append(x)
         n += 1
-        it, al = _P197[r.code(3, 3)]
+        it, al = _P186[r.code(3, 3)]
     return TransformType(algorithm=v_algorithm, x_path=v_x_path)
 
 def _e_TransformType(w: Writer, o: TransformType) -> None:
@@ -6409,14 +6313,14 @@ def _e_TransformType(w: Writer, o: TransformType) -> None:
     s = 1
     n = 0
     for x in o.x_path:
-        c = _C198[s]
+        c = _C187[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.string(x)
         w.bits(0, 1)
         n += 1
         s = 2
-    c = _C199[s]
+    c = _C188[s]
     w.bits(c[0], c[1])
 
 def _d_TransformsType(r: Reader) -> TransformsType:
@@ -6435,7 +6339,7 @@ def _e_TransformsType(w: Writer, o: TransformsType) -> None:
     s = 0
     n = 0
     for x in o.transform:
-        c = _C200[s]
+        c = _C189[s]
         w.bits(c[0], c[1])
         _e_TransformType(w, x)
         n += 1
@@ -6527,28 +6431,28 @@ def _d_VehicleCheckInReqType(r: Reader) -> VehicleCheckInReqType:
         it = 1; al = 0
     if it == 1:
         r.zero(1, "characters")
-        v_ev_check_in_status = r.enum(2, _K201)
+        v_ev_check_in_status = r.enum(2, _K190)
         r.zero(1, "end of element")
         r.zero(1, 'next item')
         it = 2; al = 0
     if it == 2:
         r.zero(1, "characters")
-        v_parking_method = r.enum(2, _K202)
+        v_parking_method = r.enum(2, _K191)
         r.zero(1, "end of element")
-        it, al = _P148[r.code(3, 4)]
+        it, al = _P140[r.code(3, 4)]
     if it == 3:
         r.zero(1, "characters")
-        v_vehicle_frame = r.sint()
+        v_vehicle_frame = r.sintb(-32768, 32767)
         r.zero(1, "end of element")
-        it, al = _P149[r.code(2, 3)]
+        it, al = _P141[r.code(2, 3)]
     if it == 4:
         r.zero(1, "characters")
-        v_device_offset = r.sint()
+        v_device_offset = r.sintb(-32768, 32767)
         r.zero(1, "end of element")
-        it, al = _P150[r.code(2, 2)]
+        it, al = _P142[r.code(2, 2)]
     if it == 5:
         r.zero(1, "characters")
-        v_vehicle_travel = r.sint()
+        v_vehicle_travel = r.sintb(-32768, 32767)
         r.zero(1, "end of element")
         r.zero(1, 'end of element')
         it = -1; al = 0
@@ -6563,14 +6467,14 @@ def _e_VehicleCheckInReqType(w: Writer, o: VehicleCheckInReqType) -> None:
     if o.ev_check_in_status is not None:
         w.bits(0, 1)
         w.bits(0, 1)
-        w.enum(o.ev_check_in_status, _K203, 2)
+        w.enum(o.ev_check_in_status, _K192, 2)
         w.bits(0, 1)
     else:
         raise ExiEncodeError("VehicleCheckInReqType: missing required ev_check_in_status")
     if o.parking_method is not None:
         w.bits(0, 1)
         w.bits(0, 1)
-        w.enum(o.parking_method, _K204, 2)
+        w.enum(o.parking_method, _K193, 2)
         w.bits(0, 1)
     else:
         raise ExiEncodeError("VehicleCheckInReqType: missing required parking_method")
@@ -6582,20 +6486,20 @@ def _e_VehicleCheckInReqType(w: Writer, o: VehicleCheckInReqType) -> None:
         w.bits(0, 1)
         s = 4
     if o.device_offset is not None:
-        c = _C205[s]
+        c = _C194[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.sint(o.device_offset)
         w.bits(0, 1)
         s = 5
     if o.vehicle_travel is not None:
-        c = _C206[s]
+        c = _C195[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.sint(o.vehicle_travel)
         w.bits(0, 1)
         s = 6
-    c = _C207[s]
+    c = _C196[s]
     w.bits(c[0], c[1])
 
 def _d_VehicleCheckInResType(r: Reader) -> VehicleCheckInResType:
@@ -6617,17 +6521,17 @@ def _d_VehicleCheckInResType(r: Reader) -> VehicleCheckInResType:
         it, al = _P33[r.code(3, 4)]
     if it == 2:
         r.zero(1, "characters")
-        v_parking_space = r.sint()
+        v_parking_space = r.sintb(-32768, 32767)
         r.zero(1, "end of element")
         it, al = _P34[r.code(2, 3)]
     if it == 3:
         r.zero(1, "characters")
-        v_device_location = r.sint()
+        v_device_location = r.sintb(-32768, 32767)
         r.zero(1, "end of element")
         it, al = _P29[r.code(2, 2)]
     if it == 4:
         r.zero(1, "characters")
-        v_target_distance = r.sint()
+        v_target_distance = r.sintb(-32768, 32767)
         r.zero(1, "end of element")
         r.zero(1, 'end of element')
         it = -1; al = 0
@@ -6682,13 +6586,13 @@ def _d_VehicleCheckOutReqType(r: Reader) -> VehicleCheckOutReqType:
         it = 1; al = 0
     if it == 1:
         r.zero(1, "characters")
-        v_ev_check_out_status = r.enum(2, _K208)
+        v_ev_check_out_status = r.enum(2, _K197)
         r.zero(1, "end of element")
         r.zero(1, 'next item')
         it = 2; al = 0
     if it == 2:
         r.zero(1, "characters")
-        v_check_out_time = r.uint()
+        v_check_out_time = r.uintb(18446744073709551615)
         r.zero(1, "end of element")
         r.zero(1, 'end of element')
         it = -1; al = 0
@@ -6703,7 +6607,7 @@ def _e_VehicleCheckOutReqType(w: Writer, o: VehicleCheckOutReqType) -> None:
     if o.ev_check_out_status is not None:
         w.bits(0, 1)
         w.bits(0, 1)
-        w.enum(o.ev_check_out_status, _K209, 2)
+        w.enum(o.ev_check_out_status, _K198, 2)
         w.bits(0, 1)
     else:
         raise ExiEncodeError("VehicleCheckOutReqType: missing required ev_check_out_status")
@@ -6734,7 +6638,7 @@ def _d_VehicleCheckOutResType(r: Reader) -> VehicleCheckOutResType:
         it = 2; al = 0
     if it == 2:
         r.zero(1, "characters")
-        v_evse_check_out_status = r.enum(1, _K210)
+        v_evse_check_out_status = r.enum(1, _K199)
         r.zero(1, "end of element")
         r.zero(1, 'end of element')
         it = -1; al = 0
@@ -6756,7 +6660,7 @@ def _e_VehicleCheckOutResType(w: Writer, o: VehicleCheckOutResType) -> None:
     if o.evse_check_out_status is not None:
         w.bits(0, 1)
         w.bits(0, 1)
-        w.enum(o.evse_check_out_status, _K211, 1)
+        w.enum(o.evse_check_out_status, _K200, 1)
         w.bits(0, 1)
     else:
         raise ExiEncodeError("VehicleCheckOutResType: missing required evse_check_out_status")
@@ -6768,7 +6672,7 @@ def _d_X509DataType(r: Reader) -> X509DataType:
     v_x509_subject_name = []
     v_x509_certificate = []
     v_x509_crl = []
-    it, al = _P212[r.code(3, 6)]
+    it, al = _P201[r.code(3, 6)]
     n = 0
     while it == 0:
         if al == 0:
@@ -6797,20 +6701,20 @@ def _d_X509DataType(r: Reader) -> X509DataType:
         elif al == 5:
             r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        it, al = _P213[r.code(3, 7)]
+        it, al = _P202[r.code(3, 7)]
     return X509DataType(x509_issuer_serial=v_x509_issuer_serial, x509_ski=v_x509_ski, x509_subject_name=v_x509_subject_name, x509_certificate=v_x509_certificate, x509_crl=v_x509_crl)
 
 def _e_X509DataType(w: Writer, o: X509DataType) -> None:
     s = 0
     n = 0
     for x in o.x509_issuer_serial:
-        c = _C214[s]
+        c = _C203[s]
         w.bits(c[0], c[1])
         _e_X509IssuerSerialType(w, x)
         n += 1
         s = 1
     for x in o.x509_ski:
-        c = _C215[s]
+        c = _C204[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.binary(x)
@@ -6818,7 +6722,7 @@ def _e_X509DataType(w: Writer, o: X509DataType) -> None:
         n += 1
         s = 1
     for x in o.x509_subject_name:
-        c = _C216[s]
+        c = _C205[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.string(x)
@@ -6826,7 +6730,7 @@ def _e_X509DataType(w: Writer, o: X509DataType) -> None:
         n += 1
         s = 1
     for x in o.x509_certificate:
-        c = _C217[s]
+        c = _C206[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.binary(x)
@@ -6834,7 +6738,7 @@ def _e_X509DataType(w: Writer, o: X509DataType) -> None:
         n += 1
         s = 1
     for x in o.x509_crl:
-        c = _C218[s]
+        c = _C207[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.binary(x)
@@ -6916,7 +6820,7 @@ def _e_g_MgmtData(w: Writer, v) -> None:
 
 def _d_f_AckMaxDelay(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(65535)
     r.zero(1, "end of element")
     return v
 
@@ -6982,18 +6886,18 @@ def _e_f_AuthorizationServices(w: Writer, v) -> None:
 
 def _d_f_BPT_ChannelSelection(r: Reader):
     r.zero(1, "characters")
-    v = r.enum(1, _K128)
+    v = r.enum(1, _K120)
     r.zero(1, "end of element")
     return v
 
 def _e_f_BPT_ChannelSelection(w: Writer, v) -> None:
     w.bits(0, 1)
-    w.enum(v, _K131, 1)
+    w.enum(v, _K123, 1)
     w.bits(0, 1)
 
 def _d_f_BPT_DischargedEnergyReadingWh(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(18446744073709551615)
     r.zero(1, "end of element")
     return v
 
@@ -7004,7 +6908,7 @@ def _e_f_BPT_DischargedEnergyReadingWh(w: Writer, v) -> None:
 
 def _d_f_BPT_InductiveEnergyReadingVARh(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(18446744073709551615)
     r.zero(1, "end of element")
     return v
 
@@ -7015,7 +6919,7 @@ def _e_f_BPT_InductiveEnergyReadingVARh(w: Writer, v) -> None:
 
 def _d_f_CapacitiveEnergyReadingVARh(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(18446744073709551615)
     r.zero(1, "end of element")
     return v
 
@@ -7026,7 +6930,7 @@ def _e_f_CapacitiveEnergyReadingVARh(w: Writer, v) -> None:
 
 def _d_f_CarbonDioxideEmission(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(65535)
     r.zero(1, "end of element")
     return v
 
@@ -7059,18 +6963,18 @@ def _e_f_CertificateInstallationService(w: Writer, v) -> None:
 
 def _d_f_ChargeProgress(r: Reader):
     r.zero(1, "characters")
-    v = r.enum(2, _K127)
+    v = r.enum(2, _K119)
     r.zero(1, "end of element")
     return v
 
 def _e_f_ChargeProgress(w: Writer, v) -> None:
     w.bits(0, 1)
-    w.enum(v, _K129, 2)
+    w.enum(v, _K121, 2)
     w.bits(0, 1)
 
 def _d_f_ChargedEnergyReadingWh(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(18446744073709551615)
     r.zero(1, "end of element")
     return v
 
@@ -7092,18 +6996,18 @@ def _e_f_ChargingComplete(w: Writer, v) -> None:
 
 def _d_f_ChargingSession(r: Reader):
     r.zero(1, "characters")
-    v = r.enum(2, _K182)
+    v = r.enum(2, _K171)
     r.zero(1, "end of element")
     return v
 
 def _e_f_ChargingSession(w: Writer, v) -> None:
     w.bits(0, 1)
-    w.enum(v, _K183, 2)
+    w.enum(v, _K172, 2)
     w.bits(0, 1)
 
 def _d_f_CheckOutTime(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(18446744073709551615)
     r.zero(1, "end of element")
     return v
 
@@ -7136,7 +7040,7 @@ def _e_f_DHPublicKey(w: Writer, v) -> None:
 
 def _d_f_DepartureTime(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(4294967295)
     r.zero(1, "end of element")
     return v
 
@@ -7147,7 +7051,7 @@ def _e_f_DepartureTime(w: Writer, v) -> None:
 
 def _d_f_DepartureTime(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(4294967295)
     r.zero(1, "end of element")
     return v
 
@@ -7158,7 +7062,7 @@ def _e_f_DepartureTime(w: Writer, v) -> None:
 
 def _d_f_DeviceLocation(r: Reader):
     r.zero(1, "characters")
-    v = r.sint()
+    v = r.sintb(-32768, 32767)
     r.zero(1, "end of element")
     return v
 
@@ -7169,7 +7073,7 @@ def _e_f_DeviceLocation(w: Writer, v) -> None:
 
 def _d_f_DeviceOffset(r: Reader):
     r.zero(1, "characters")
-    v = r.sint()
+    v = r.sintb(-32768, 32767)
     r.zero(1, "end of element")
     return v
 
@@ -7191,7 +7095,7 @@ def _e_f_DigestValue(w: Writer, v) -> None:
 
 def _d_f_Duration(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(4294967295)
     r.zero(1, "end of element")
     return v
 
@@ -7202,13 +7106,13 @@ def _e_f_Duration(w: Writer, v) -> None:
 
 def _d_f_ECDHCurve(r: Reader):
     r.zero(1, "characters")
-    v = r.enum(1, _K192)
+    v = r.enum(1, _K181)
     r.zero(1, "end of element")
     return v
 
 def _e_f_ECDHCurve(w: Writer, v) -> None:
     w.bits(0, 1)
-    w.enum(v, _K194, 1)
+    w.enum(v, _K183, 1)
     w.bits(0, 1)
 
 def _d_f_EMAID(r: Reader):
@@ -7235,24 +7139,24 @@ def _e_f_EVCCID(w: Writer, v) -> None:
 
 def _d_f_EVCheckInStatus(r: Reader):
     r.zero(1, "characters")
-    v = r.enum(2, _K201)
+    v = r.enum(2, _K190)
     r.zero(1, "end of element")
     return v
 
 def _e_f_EVCheckInStatus(w: Writer, v) -> None:
     w.bits(0, 1)
-    w.enum(v, _K203, 2)
+    w.enum(v, _K192, 2)
     w.bits(0, 1)
 
 def _d_f_EVCheckOutStatus(r: Reader):
     r.zero(1, "characters")
-    v = r.enum(2, _K208)
+    v = r.enum(2, _K197)
     r.zero(1, "end of element")
     return v
 
 def _e_f_EVCheckOutStatus(w: Writer, v) -> None:
     w.bits(0, 1)
-    w.enum(v, _K209, 2)
+    w.enum(v, _K198, 2)
     w.bits(0, 1)
 
 def _d_f_EVProcessing(r: Reader):
@@ -7268,13 +7172,13 @@ def _e_f_EVProcessing(w: Writer, v) -> None:
 
 def _d_f_EVSECheckOutStatus(r: Reader):
     r.zero(1, "characters")
-    v = r.enum(1, _K210)
+    v = r.enum(1, _K199)
     r.zero(1, "end of element")
     return v
 
 def _e_f_EVSECheckOutStatus(w: Writer, v) -> None:
     w.bits(0, 1)
-    w.enum(v, _K211, 1)
+    w.enum(v, _K200, 1)
     w.bits(0, 1)
 
 def _d_f_EVSEID(r: Reader):
@@ -7290,13 +7194,13 @@ def _e_f_EVSEID(w: Writer, v) -> None:
 
 def _d_f_EVSENotification(r: Reader):
     r.zero(1, "characters")
-    v = r.enum(3, _K95)
+    v = r.enum(3, _K87)
     r.zero(1, "end of element")
     return v
 
 def _e_f_EVSENotification(w: Writer, v) -> None:
     w.bits(0, 1)
-    w.enum(v, _K96, 3)
+    w.enum(v, _K88, 3)
     w.bits(0, 1)
 
 def _d_f_EVSEProcessing(r: Reader):
@@ -7521,7 +7425,7 @@ def _e_f_MeterSignature(w: Writer, v) -> None:
 
 def _d_f_MeterStatus(r: Reader):
     r.zero(1, "characters")
-    v = r.sint()
+    v = r.sintb(-32768, 32767)
     r.zero(1, "end of element")
     return v
 
@@ -7532,7 +7436,7 @@ def _e_f_MeterStatus(w: Writer, v) -> None:
 
 def _d_f_MeterTimestamp(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(18446744073709551615)
     r.zero(1, "end of element")
     return v
 
@@ -7587,7 +7491,7 @@ def _e_f_Modulus(w: Writer, v) -> None:
 
 def _d_f_NotificationMaxDelay(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(65535)
     r.zero(1, "end of element")
     return v
 
@@ -7609,7 +7513,7 @@ def _e_f_NumberOfPriceLevels(w: Writer, v) -> None:
 
 def _d_f_OverstayFeePeriod(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(4294967295)
     r.zero(1, "end of element")
     return v
 
@@ -7631,7 +7535,7 @@ def _e_f_OverstayRuleDescription(w: Writer, v) -> None:
 
 def _d_f_OverstayTimeThreshold(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(4294967295)
     r.zero(1, "end of element")
     return v
 
@@ -7675,7 +7579,7 @@ def _e_f_PGPKeyPacket(w: Writer, v) -> None:
 
 def _d_f_ParameterSetID(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(65535)
     r.zero(1, "end of element")
     return v
 
@@ -7686,7 +7590,7 @@ def _e_f_ParameterSetID(w: Writer, v) -> None:
 
 def _d_f_ParkingFeePeriod(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(4294967295)
     r.zero(1, "end of element")
     return v
 
@@ -7697,18 +7601,18 @@ def _e_f_ParkingFeePeriod(w: Writer, v) -> None:
 
 def _d_f_ParkingMethod(r: Reader):
     r.zero(1, "characters")
-    v = r.enum(2, _K202)
+    v = r.enum(2, _K191)
     r.zero(1, "end of element")
     return v
 
 def _e_f_ParkingMethod(w: Writer, v) -> None:
     w.bits(0, 1)
-    w.enum(v, _K204, 2)
+    w.enum(v, _K193, 2)
     w.bits(0, 1)
 
 def _d_f_ParkingSpace(r: Reader):
     r.zero(1, "characters")
-    v = r.sint()
+    v = r.sintb(-32768, 32767)
     r.zero(1, "end of element")
     return v
 
@@ -7730,13 +7634,13 @@ def _e_f_PgenCounter(w: Writer, v) -> None:
 
 def _d_f_PowerToleranceAcceptance(r: Reader):
     r.zero(1, "characters")
-    v = r.enum(1, _K173)
+    v = r.enum(1, _K162)
     r.zero(1, "end of element")
     return v
 
 def _e_f_PowerToleranceAcceptance(w: Writer, v) -> None:
     w.bits(0, 1)
-    w.enum(v, _K174, 1)
+    w.enum(v, _K163, 1)
     w.bits(0, 1)
 
 def _d_f_PresentSOC(r: Reader):
@@ -7785,7 +7689,7 @@ def _e_f_PriceScheduleDescription(w: Writer, v) -> None:
 
 def _d_f_PriceScheduleID(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(4294967295)
     r.zero(1, "end of element")
     return v
 
@@ -7829,7 +7733,7 @@ def _e_f_RemainingContractCertificateChains(w: Writer, v) -> None:
 
 def _d_f_RemainingTimeToMaximumSOC(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(4294967295)
     r.zero(1, "end of element")
     return v
 
@@ -7840,7 +7744,7 @@ def _e_f_RemainingTimeToMaximumSOC(w: Writer, v) -> None:
 
 def _d_f_RemainingTimeToMinimumSOC(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(4294967295)
     r.zero(1, "end of element")
     return v
 
@@ -7851,7 +7755,7 @@ def _e_f_RemainingTimeToMinimumSOC(w: Writer, v) -> None:
 
 def _d_f_RemainingTimeToTargetSOC(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(4294967295)
     r.zero(1, "end of element")
     return v
 
@@ -7906,7 +7810,7 @@ def _e_f_SPKISexp(w: Writer, v) -> None:
 
 def _d_f_ScheduleTupleID(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(4294967295)
     r.zero(1, "end of element")
     return v
 
@@ -7939,7 +7843,7 @@ def _e_f_SelectedAuthorizationService(w: Writer, v) -> None:
 
 def _d_f_SelectedScheduleTupleID(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(4294967295)
     r.zero(1, "end of element")
     return v
 
@@ -7950,7 +7854,7 @@ def _e_f_SelectedScheduleTupleID(w: Writer, v) -> None:
 
 def _d_f_ServiceID(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(65535)
     r.zero(1, "end of element")
     return v
 
@@ -8005,7 +7909,7 @@ def _e_f_SessionID(w: Writer, v) -> None:
 
 def _d_f_StartTime(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(4294967295)
     r.zero(1, "end of element")
     return v
 
@@ -8027,7 +7931,7 @@ def _e_f_TPM_EncryptedPrivateKey(w: Writer, v) -> None:
 
 def _d_f_TargetDistance(r: Reader):
     r.zero(1, "characters")
-    v = r.sint()
+    v = r.sintb(-32768, 32767)
     r.zero(1, "end of element")
     return v
 
@@ -8038,7 +7942,7 @@ def _e_f_TargetDistance(w: Writer, v) -> None:
 
 def _d_f_TargetOffsetX(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(65535)
     r.zero(1, "end of element")
     return v
 
@@ -8049,7 +7953,7 @@ def _e_f_TargetOffsetX(w: Writer, v) -> None:
 
 def _d_f_TargetOffsetY(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(65535)
     r.zero(1, "end of element")
     return v
 
@@ -8093,7 +7997,7 @@ def _e_f_TaxIncludedInPrice(w: Writer, v) -> None:
 
 def _d_f_TaxRuleID(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(4294967295)
     r.zero(1, "end of element")
     return v
 
@@ -8104,7 +8008,7 @@ def _e_f_TaxRuleID(w: Writer, v) -> None:
 
 def _d_f_TaxRuleID(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(4294967295)
     r.zero(1, "end of element")
     return v
 
@@ -8126,7 +8030,7 @@ def _e_f_TaxRuleName(w: Writer, v) -> None:
 
 def _d_f_TimeAnchor(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(18446744073709551615)
     r.zero(1, "end of element")
     return v
 
@@ -8137,7 +8041,7 @@ def _e_f_TimeAnchor(w: Writer, v) -> None:
 
 def _d_f_TimeAnchor(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(18446744073709551615)
     r.zero(1, "end of element")
     return v
 
@@ -8148,7 +8052,7 @@ def _e_f_TimeAnchor(w: Writer, v) -> None:
 
 def _d_f_TimeStamp(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(18446744073709551615)
     r.zero(1, "end of element")
     return v
 
@@ -8159,7 +8063,7 @@ def _e_f_TimeStamp(w: Writer, v) -> None:
 
 def _d_f_Value(r: Reader):
     r.zero(1, "characters")
-    v = r.sint()
+    v = r.sintb(-32768, 32767)
     r.zero(1, "end of element")
     return v
 
@@ -8170,7 +8074,7 @@ def _e_f_Value(w: Writer, v) -> None:
 
 def _d_f_VehicleFrame(r: Reader):
     r.zero(1, "characters")
-    v = r.sint()
+    v = r.sintb(-32768, 32767)
     r.zero(1, "end of element")
     return v
 
@@ -8181,7 +8085,7 @@ def _e_f_VehicleFrame(w: Writer, v) -> None:
 
 def _d_f_VehicleTravel(r: Reader):
     r.zero(1, "characters")
-    v = r.sint()
+    v = r.sintb(-32768, 32767)
     r.zero(1, "end of element")
     return v
 
@@ -8324,7 +8228,7 @@ def _e_f_finiteString(w: Writer, v) -> None:
 
 def _d_f_intValue(r: Reader):
     r.zero(1, "characters")
-    v = r.sint()
+    v = r.sintb(-2147483648, 2147483647)
     r.zero(1, "end of element")
     return v
 
@@ -8335,7 +8239,7 @@ def _e_f_intValue(w: Writer, v) -> None:
 
 def _d_f_shortValue(r: Reader):
     r.zero(1, "characters")
-    v = r.sint()
+    v = r.sintb(-32768, 32767)
     r.zero(1, "end of element")
     return v
 
@@ -8705,7 +8609,7 @@ FIELDS = {
     ChargeParameterDiscoveryResType: (('header', 'elem', 'urn:iso:std:iso:15118:-20:CommonTypes', 'Header', MessageHeaderType, 1, 1), ('response_code', 'elem', 'urn:iso:std:iso:15118:-20:CommonTypes', 'ResponseCode', 'str', 1, 1), ),
     ChargingScheduleType: (('power_schedule', 'elem', 'urn:iso:std:iso:15118:-20:CommonMessages', 'PowerSchedule', PowerScheduleType, 1, 1), ('absolute_price_schedule', 'elem', 'urn:iso:std:iso:15118:-20:CommonMessages', 'AbsolutePriceSchedule', AbsolutePriceScheduleType, 0, 1), ('price_level_schedule', 'elem', 'urn:iso:std:iso:15118:-20:CommonMessages', 'PriceLevelSchedule', PriceLevelScheduleType, 0, 1), ),
     ContractCertificateChainType: (('certificate', 'elem', 'urn:iso:std:iso:15118:-20:CommonMessages', 'Certificate', 'b64', 1, 1), ('sub_certificates', 'elem', 'urn:iso:std:iso:15118:-20:CommonMessages', 'SubCertificates', SubCertificatesType, 1, 1), ),
-    DSAKeyValueType: (('p', 'elem', 'http://www.w3.org/2000/09/xmldsig#', 'P', 'b64', 0, 1), ('q', 'elem', 'http://www.w3.org/2000/09/xmldsig#', 'Q', 'b64', 0, 1), ('g', 'elem', 'http://www.w3.org/2000/09/xmldsig#', 'G', 'b64', 0, 1), ('y', 'elem', 'http://www.w3.org/2000/09/xmldsig#', 'Y', 'b64', 1, 1), ('j', 'elem', 'http://www.w3.org/2000/09/xmldsig#', 'J', 'b64', 0, 1), ('seed', 'elem', 'http://www.w3.org/2000/09/xmldsig#', 'Seed', 'b64', 0, 1), ('pgen_counter', 'elem', 'http://www.w3.org/2000/09/xmldsig#', 'PgenCounter', 'b64', 0, 1), ),
+    DSAKeyValueType: (),
     DetailedCostType: (('amount', 'elem', 'urn:iso:std:iso:15118:-20:CommonTypes', 'Amount', RationalNumberType, 1, 1), ('cost_per_unit', 'elem', 'urn:iso:std:iso:15118:-20:CommonTypes', 'CostPerUnit', RationalNumberType, 1, 1), ),
     DetailedTaxType: (('tax_rule_id', 'elem', 'urn:iso:std:iso:15118:-20:CommonTypes', 'TaxRuleID', 'int', 1, 1), ('amount', 'elem', 'urn:iso:std:iso:15118:-20:CommonTypes', 'Amount', RationalNumberType, 1, 1), ),
     DigestMethodType: (('algorithm', 'attr', '', 'Algorithm', 'str', 1, 1), ),
@@ -8763,7 +8667,7 @@ FIELDS = {
     ReceiptType: (('time_anchor', 'elem', 'urn:iso:std:iso:15118:-20:CommonTypes', 'TimeAnchor', 'int', 1, 1), ('energy_costs', 'elem', 'urn:iso:std:iso:15118:-20:CommonTypes', 'EnergyCosts', DetailedCostType, 0, 1), ('occupancy_costs', 'elem', 'urn:iso:std:iso:15118:-20:CommonTypes', 'OccupancyCosts', DetailedCostType, 0, 1), ('additional_services_costs', 'elem', 'urn:iso:std:iso:15118:-20:CommonTypes', 'AdditionalServicesCosts', DetailedCostType, 0, 1), ('overstay_costs', 'elem', 'urn:iso:std:iso:15118:-20:CommonTypes', 'OverstayCosts', DetailedCostType, 0, 1), ('tax_costs', 'elem', 'urn:iso:std:iso:15118:-20:CommonTypes', 'TaxCosts', DetailedTaxType, 0, 10), ),
     ReferenceType: (('id', 'attr', '', 'Id', 'str', 0, 1), ('type', 'attr', '', 'Type', 'str', 0, 1), ('uri', 'attr', '', 'URI', 'str', 0, 1), ('transforms', 'elem', 'http://www.w3.org/2000/09/xmldsig#', 'Transforms', TransformsType, 0, 1), ('digest_method', 'elem', 'http://www.w3.org/2000/09/xmldsig#', 'DigestMethod', DigestMethodType, 1, 1), ('digest_value', 'elem', 'http://www.w3.org/2000/09/xmldsig#', 'DigestValue', 'b64', 1, 1), ),
     RetrievalMethodType: (('type', 'attr', '', 'Type', 'str', 0, 1), ('uri', 'attr', '', 'URI', 'str', 0, 1), ('transforms', 'elem', 'http://www.w3.org/2000/09/xmldsig#', 'Transforms', TransformsType, 0, 1), ),
-    SPKIDataType: (('spki_sexp', 'elem', 'http://www.w3.org/2000/09/xmldsig#', 'SPKISexp', 'b64', 1, -1), ),
+    SPKIDataType: (),
     ScheduleExchangeReqType: (('header', 'elem', 'urn:iso:std:iso:15118:-20:CommonTypes', 'Header', MessageHeaderType, 1, 1), ('maximum_supporting_points', 'elem', 'urn:iso:std:iso:15118:-20:CommonMessages', 'MaximumSupportingPoints', 'int', 1, 1), ('dynamic_se_req_control_mode', 'elem', 'urn:iso:std:iso:15118:-20:CommonMessages', 'Dynamic_SEReqControlMode', Dynamic_SEReqControlModeType, 0, 1), ('scheduled_se_req_control_mode', 'elem', 'urn:iso:std:iso:15118:-20:CommonMessages', 'Scheduled_SEReqControlMode', Scheduled_SEReqControlModeType, 0, 1), ),
     ScheduleExchangeResType: (('header', 'elem', 'urn:iso:std:iso:15118:-20:CommonTypes', 'Header', MessageHeaderType, 1, 1), ('response_code', 'elem', 'urn:iso:std:iso:15118:-20:CommonTypes', 'ResponseCode', 'str', 1, 1), ('evse_processing', 'elem', 'urn:iso:std:iso:15118:-20:CommonMessages', 'EVSEProcessing', 'str', 1, 1), ('go_to_pause', 'elem', 'urn:iso:std:iso:15118:-20:CommonMessages', 'GoToPause', 'bool', 0, 1), ('dynamic_se_res_control_mode', 'elem', 'urn:iso:std:iso:15118:-20:CommonMessages', 'Dynamic_SEResControlMode', Dynamic_SEResControlModeType, 0, 1), ('scheduled_se_res_control_mode', 'elem', 'urn:iso:std:iso:15118:-20:CommonMessages', 'Scheduled_SEResControlMode', Scheduled_SEResControlModeType, 0, 1), ),
     ScheduleTupleType: (('schedule_tuple_id', 'elem', 'urn:iso:std:iso:15118:-20:CommonMessages', 'ScheduleTupleID', 'int', 1, 1), ('charging_schedule', 'elem', 'urn:iso:std:iso:15118:-20:CommonMessages', 'ChargingSchedule', ChargingScheduleType, 1, 1), ('discharging_schedule', 'elem', 'urn:iso:std:iso:15118:-20:CommonMessages', 'DischargingSchedule', ChargingScheduleType, 0, 1), ),
@@ -8815,5 +8719,142 @@ FIELDS = {
     X509DataType: (('x509_issuer_serial', 'elem', 'http://www.w3.org/2000/09/xmldsig#', 'X509IssuerSerial', X509IssuerSerialType, 0, -1), ('x509_ski', 'elem', 'http://www.w3.org/2000/09/xmldsig#', 'X509SKI', 'b64', 0, -1), ('x509_subject_name', 'elem', 'http://www.w3.org/2000/09/xmldsig#', 'X509SubjectName', 'str', 0, -1), ('x509_certificate', 'elem', 'http://www.w3.org/2000/09/xmldsig#', 'X509Certificate', 'b64', 0, -1), ('x509_crl', 'elem', 'http://www.w3.org/2000/09/xmldsig#', 'X509CRL', 'b64', 0, -1), ),
     X509IssuerSerialType: (('x509_issuer_name', 'elem', 'http://www.w3.org/2000/09/xmldsig#', 'X509IssuerName', 'str', 1, 1), ('x509_serial_number', 'elem', 'http://www.w3.org/2000/09/xmldsig#', 'X509SerialNumber', 'int', 1, 1), ),
 }
+
+# per field: (content item index — fields sharing one are alternatives of a
+# choice —, simple-value facets (base type, min, max, enumeration, minLength,
+# maxLength) or None)
+FIELD_RULES = {
+    AbsolutePriceScheduleType: ((0, _F208), (1, _F209), (2, _F210), (3, _F211), (4, _F212), (5, _F212), (6, _F213), (7, None), (8, None), (9, None), (10, None), (11, None), (12, None), ),
+    AdditionalServiceListType: ((0, None), ),
+    AdditionalServiceType: ((0, _F214), (1, None), ),
+    AuthorizationReqType: ((0, None), (1, _F215), (2, None), (2, None), ),
+    AuthorizationResType: ((0, None), (1, _F216), (2, _F217), ),
+    AuthorizationSetupReqType: ((0, None), ),
+    AuthorizationSetupResType: ((0, None), (1, _F216), (2, _F215), (3, _F218), (4, None), (4, None), ),
+    CLReqControlModeType: (),
+    CLResControlModeType: (),
+    CanonicalizationMethodType: ((0, _F219), ),
+    CertificateChainType: ((0, _F220), (1, None), ),
+    CertificateInstallationReqType: ((0, None), (1, None), (2, None), (3, _F221), (4, None), ),
+    CertificateInstallationResType: ((0, None), (1, _F216), (2, _F217), (3, None), (4, None), (5, _F221), ),
+    ChargeLoopReqType: ((0, None), (1, None), (2, _F218), ),
+    ChargeLoopResType: ((0, None), (1, _F216), (2, None), (3, None), (4, None), ),
+    ChargeParameterDiscoveryReqType: ((0, None), ),
+    ChargeParameterDiscoveryResType: ((0, None), (1, _F216), ),
+    ChargingScheduleType: ((0, None), (1, None), (1, None), ),
+    ContractCertificateChainType: ((0, _F220), (1, None), ),
+    DSAKeyValueType: (),
+    DetailedCostType: ((0, None), (1, None), ),
+    DetailedTaxType: ((0, _F210), (1, None), ),
+    DigestMethodType: ((0, _F219), ),
+    DisplayParametersType: ((0, _F222), (1, _F222), (2, _F222), (3, _F222), (4, _F223), (5, _F223), (6, _F223), (7, _F218), (8, None), (9, _F218), ),
+    Dynamic_CLReqControlModeType: ((0, _F223), (1, None), (2, None), (3, None), ),
+    Dynamic_CLResControlModeType: ((0, _F223), (1, _F222), (2, _F222), (3, _F224), ),
+    Dynamic_EVPPTControlModeType: (),
+    Dynamic_SEReqControlModeType: ((0, _F223), (1, _F222), (2, _F222), (3, None), (4, None), (5, None), (6, None), (7, None), ),
+    Dynamic_SEResControlModeType: ((0, _F223), (1, _F222), (2, _F222), (3, None), (3, None), ),
+    Dynamic_SMDTControlModeType: (),
+    EIM_AReqAuthorizationModeType: (),
+    EIM_ASResAuthorizationModeType: (),
+    EMAIDListType: ((0, _F213), ),
+    EVAbsolutePriceScheduleType: ((0, _F209), (1, _F212), (2, _F213), (3, None), ),
+    EVEnergyOfferType: ((0, None), (1, None), ),
+    EVPowerProfileEntryListType: ((0, None), ),
+    EVPowerProfileType: ((0, _F209), (1, None), (1, None), (2, None), ),
+    EVPowerScheduleEntryListType: ((0, None), ),
+    EVPowerScheduleEntryType: ((0, _F223), (1, None), ),
+    EVPowerScheduleType: ((0, _F209), (1, None), ),
+    EVPriceRuleStackListType: ((0, None), ),
+    EVPriceRuleStackType: ((0, _F223), (1, None), ),
+    EVPriceRuleType: ((0, None), (1, None), ),
+    EVSEStatusType: ((0, _F224), (1, _F225), ),
+    KeyInfoType: ((0, _F208), (1, _F226), (1, None), (1, None), (1, None), (1, None), (1, None), (1, _F226), ),
+    KeyValueType: ((0, None), (0, None), ),
+    ListOfRootCertificateIDsType: ((0, None), ),
+    ManifestType: ((0, _F208), (1, None), ),
+    MessageHeaderType: ((0, _F227), (1, _F209), (2, None), ),
+    MeterInfoType: ((0, _F228), (1, _F209), (2, _F209), (3, _F209), (4, _F209), (5, _F229), (6, _F230), (7, _F209), ),
+    MeteringConfirmationReqType: ((0, None), (1, None), ),
+    MeteringConfirmationResType: ((0, None), (1, _F216), ),
+    ObjectType: ((0, _F219), (1, _F208), (2, _F226), ),
+    OverstayRuleListType: ((0, _F223), (1, None), (2, None), ),
+    OverstayRuleType: ((0, _F211), (1, _F223), (2, None), (3, _F223), ),
+    PGPDataType: (),
+    ParameterSetType: ((0, _F224), (1, None), ),
+    ParameterType: ((0, _F214), (1, _F218), (1, _F231), (1, _F230), (1, _F232), (1, None), (1, _F214), ),
+    PnC_AReqAuthorizationModeType: ((0, _F208), (1, _F233), (2, None), ),
+    PnC_ASResAuthorizationModeType: ((0, _F233), (1, None), ),
+    PowerDeliveryReqType: ((0, None), (1, _F217), (2, _F234), (3, None), (4, _F235), ),
+    PowerDeliveryResType: ((0, None), (1, _F216), (2, None), ),
+    PowerScheduleEntryListType: ((0, None), ),
+    PowerScheduleEntryType: ((0, _F223), (1, None), (2, None), (3, None), ),
+    PowerScheduleType: ((0, _F209), (1, None), (2, None), (3, None), ),
+    PriceLevelScheduleEntryListType: ((0, None), ),
+    PriceLevelScheduleEntryType: ((0, _F223), (1, _F221), ),
+    PriceLevelScheduleType: ((0, _F208), (1, _F209), (2, _F210), (3, _F211), (4, _F221), (5, None), ),
+    PriceRuleStackListType: ((0, None), ),
+    PriceRuleStackType: ((0, _F223), (1, None), ),
+    PriceRuleType: ((0, None), (1, None), (2, _F223), (3, _F224), (4, _F221), (5, None), ),
+    PriceScheduleType: ((0, _F209), (1, _F210), (2, _F211), ),
+    RSAKeyValueType: ((0, _F236), (1, _F236), ),
+    RationalNumberType: ((0, _F231), (1, _F230), ),
+    ReceiptType: ((0, _F209), (1, None), (2, None), (3, None), (4, None), (5, None), ),
+    ReferenceType: ((0, _F208), (1, _F219), (2, _F219), (3, None), (4, None), (5, _F236), ),
+    RetrievalMethodType: ((0, _F219), (1, _F219), (2, None), ),
+    SPKIDataType: (),
+    ScheduleExchangeReqType: ((0, None), (1, _F237), (2, None), (2, None), ),
+    ScheduleExchangeResType: ((0, None), (1, _F216), (2, _F217), (3, _F218), (4, None), (4, None), ),
+    ScheduleTupleType: ((0, _F210), (1, None), (2, None), ),
+    Scheduled_CLReqControlModeType: ((0, None), (1, None), (2, None), ),
+    Scheduled_CLResControlModeType: (),
+    Scheduled_EVPPTControlModeType: ((0, _F210), (1, _F238), ),
+    Scheduled_SEReqControlModeType: ((0, _F223), (1, None), (2, None), (3, None), (4, None), ),
+    Scheduled_SEResControlModeType: ((0, None), ),
+    Scheduled_SMDTControlModeType: ((0, _F210), ),
+    SelectedServiceListType: ((0, None), ),
+    SelectedServiceType: ((0, _F224), (1, _F224), ),
+    ServiceDetailReqType: ((0, None), (1, _F224), ),
+    ServiceDetailResType: ((0, None), (1, _F216), (2, _F224), (3, None), ),
+    ServiceDiscoveryReqType: ((0, None), (1, None), ),
+    ServiceDiscoveryResType: ((0, None), (1, _F216), (2, _F218), (3, None), (4, None), ),
+    ServiceIDListType: ((0, _F224), ),
+    ServiceListType: ((0, None), ),
+    ServiceParameterListType: ((0, None), ),
+    ServiceSelectionReqType: ((0, None), (1, None), (2, None), ),
+    ServiceSelectionResType: ((0, None), (1, _F216), ),
+    ServiceType: ((0, _F224), (1, _F218), ),
+    SessionSetupReqType: ((0, None), (1, _F213), ),
+    SessionSetupResType: ((0, None), (1, _F216), (2, _F213), ),
+    SessionStopReqType: ((0, None), (1, _F239), (2, _F214), (3, _F211), ),
+    SessionStopResType: ((0, None), (1, _F216), ),
+    SignatureMethodType: ((0, _F219), (1, _F240), ),
+    SignaturePropertiesType: ((0, _F208), (1, None), ),
+    SignaturePropertyType: ((0, _F208), (1, _F219), ),
+    SignatureType: ((0, _F208), (1, None), (2, None), (3, None), (4, None), ),
+    SignatureValueType: ((0, _F208), (1, _F236), ),
+    SignedCertificateChainType: ((0, _F208), (1, _F220), (2, None), ),
+    SignedInfoType: ((0, _F208), (1, None), (2, None), (3, None), ),
+    SignedInstallationDataType: ((0, _F208), (1, None), (2, _F241), (3, _F242), (4, _F243), (4, _F244), (4, _F245), ),
+    SignedMeteringDataType: ((0, _F208), (1, _F227), (2, None), (3, None), (4, None), (4, None), ),
+    SubCertificatesType: ((0, _F220), ),
+    SupportedProvidersListType: ((0, _F214), ),
+    TargetPositionType: ((0, _F224), (1, _F224), ),
+    TaxRuleListType: ((0, None), ),
+    TaxRuleType: ((0, _F210), (1, _F214), (2, None), (3, _F218), (4, _F218), (5, _F218), (6, _F218), (7, _F218), ),
+    TransformType: ((0, _F219), (1, _F226), ),
+    TransformsType: ((0, None), ),
+    V2GMessageType: ((0, None), ),
+    V2GRequestType: ((0, None), ),
+    V2GResponseType: ((0, None), (1, _F216), ),
+    VehicleCheckInReqType: ((0, None), (1, _F246), (2, _F247), (3, _F230), (4, _F230), (5, _F230), ),
+    VehicleCheckInResType: ((0, None), (1, _F216), (2, _F230), (3, _F230), (4, _F230), ),
+    VehicleCheckOutReqType: ((0, None), (1, _F248), (2, _F209), ),
+    VehicleCheckOutResType: ((0, None), (1, _F216), (2, _F249), ),
+    X509DataType: ((0, None), (0, _F236), (0, _F226), (0, _F236), (0, _F236), ),
+    X509IssuerSerialType: ((0, _F226), (1, _F240), ),
+}
+
+# types whose content model this codec does not implement (xmldsig only)
+UNSUPPORTED = {DSAKeyValueType, PGPDataType, SPKIDataType}
 
 NAMESPACES = {'v2gci_cm': 'urn:iso:std:iso:15118:-20:CommonMessages', 'v2gci_ct': 'urn:iso:std:iso:15118:-20:CommonTypes', 'xmlsig': 'http://www.w3.org/2000/09/xmldsig#'}

@@ -202,146 +202,153 @@ _P186 = ((4, 0), (-1, 0))
 _C187 = (None, None, (1, 3), (0, 2), None, None)
 _C188 = (None, None, (2, 3), (1, 2), (0, 2), None)
 _C189 = (None, None, (3, 3), (2, 2), (1, 2), (0, 1))
-_P190 = ((0, 0), (0, 1), (1, 0), (2, 0))
-_P191 = ((3, 0), (4, 0), (4, 1), (-1, 0))
-_P192 = ((4, 0), (4, 1), (-1, 0))
-_C193 = ((2, 3), (0, 2), None, None, None, None)
-_C194 = ((3, 3), (1, 2), (0, 1), None, None, None)
-_C195 = (None, None, None, (1, 3), (0, 2), None)
-_C196 = (None, None, None, (2, 3), (1, 2), None)
-_C197 = (None, None, None, (3, 3), (2, 2), (0, 1))
-_P198 = ((0, 0), (1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
-_P199 = ((1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
-_P200 = ((2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
-_P201 = ((3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
-_P202 = ((4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
-_P203 = ((5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
-_P204 = ((6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
-_P205 = ((7, 0), (8, 0), (9, 0), (-1, 0))
-_P206 = ((8, 0), (9, 0), (-1, 0))
-_P207 = ((9, 0), (-1, 0))
-_C208 = ((1, 4), (0, 4), None, None, None, None, None, None, None, None, None)
-_C209 = ((2, 4), (1, 4), (0, 4), None, None, None, None, None, None, None, None)
-_C210 = ((3, 4), (2, 4), (1, 4), (0, 4), None, None, None, None, None, None, None)
-_C211 = ((4, 4), (3, 4), (2, 4), (1, 4), (0, 3), None, None, None, None, None, None)
-_C212 = ((5, 4), (4, 4), (3, 4), (2, 4), (1, 3), (0, 3), None, None, None, None, None)
-_C213 = ((6, 4), (5, 4), (4, 4), (3, 4), (2, 3), (1, 3), (0, 3), None, None, None, None)
-_C214 = ((7, 4), (6, 4), (5, 4), (4, 4), (3, 3), (2, 3), (1, 3), (0, 3), None, None, None)
-_C215 = ((8, 4), (7, 4), (6, 4), (5, 4), (4, 3), (3, 3), (2, 3), (1, 3), (0, 2), None, None)
-_C216 = ((9, 4), (8, 4), (7, 4), (6, 4), (5, 3), (4, 3), (3, 3), (2, 3), (1, 2), (0, 2), None)
-_C217 = ((10, 4), (9, 4), (8, 4), (7, 4), (6, 3), (5, 3), (4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
-_P218 = ((14, 0), (15, 0), (-1, 0))
-_P219 = ((15, 0), (-1, 0))
-_C220 = ((1, 2), (0, 1), None, None, None, None, None, None, None, None, None, None, None, None, None, None, None)
-_C221 = (None, None, None, None, None, (1, 2), (0, 2), None, None, None, None, None, None, None, None, None, None)
-_C222 = (None, None, None, None, None, (2, 2), (1, 2), (0, 1), None, None, None, None, None, None, None, None, None)
-_C223 = (None, None, None, None, None, None, None, None, (1, 2), (0, 2), None, None, None, None, None, None, None)
-_C224 = (None, None, None, None, None, None, None, None, (2, 2), (1, 2), (0, 1), None, None, None, None, None, None)
-_C225 = (None, None, None, None, None, None, None, None, None, None, None, (1, 2), (0, 2), None, None, None, None)
-_C226 = (None, None, None, None, None, None, None, None, None, None, None, (2, 2), (1, 2), (0, 1), None, None, None)
-_C227 = (None, None, None, None, None, None, None, None, None, None, None, None, None, None, (1, 2), (0, 2), None)
-_C228 = (None, None, None, None, None, None, None, None, None, None, None, None, None, None, (2, 2), (1, 2), (0, 1))
-_C229 = ((1, 2), (0, 1), None, None, None)
-_P230 = ((0, 0), (1, 0), (2, 0), (3, 0), (-1, 0))
-_P231 = ((1, 0), (2, 0), (3, 0), (-1, 0))
-_P232 = ((2, 0), (3, 0), (-1, 0))
-_P233 = ((3, 0), (-1, 0))
-_C234 = ((1, 3), (0, 3), None, None, None)
-_C235 = ((2, 3), (1, 3), (0, 2), None, None)
-_C236 = ((3, 3), (2, 3), (1, 2), (0, 2), None)
-_C237 = ((4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
-_K238 = ('Pause', 'ExitStandby', 'Terminate', 'ScheduleRenegotiation', 'ServiceRenegotiation', 'MeteringConfirmation')
-_K239 = {'Pause': 0, 'ExitStandby': 1, 'Terminate': 2, 'ScheduleRenegotiation': 3, 'ServiceRenegotiation': 4, 'MeteringConfirmation': 5}
-_P240 = ((0, 0), (1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7))
-_P241 = ((1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7))
-_P242 = ((1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7), (-1, 0))
-_C243 = ((1, 4), (0, 4), (0, 4))
-_C244 = ((2, 4), (1, 4), (1, 4))
-_C245 = ((3, 4), (2, 4), (2, 4))
-_C246 = ((4, 4), (3, 4), (3, 4))
-_C247 = ((5, 4), (4, 4), (4, 4))
-_C248 = ((6, 4), (5, 4), (5, 4))
-_C249 = ((7, 4), (6, 4), (6, 4))
-_P250 = ((0, 0), (0, 1), (0, 2))
-_P251 = ((-1, 0),)
-_P252 = ((0, 0), (-1, 0))
-_C253 = ((0, 1), (0, 2), None)
-_C254 = (None, (1, 2), (0, 1))
-_C255 = ((1, 2), (0, 1), (0, 2))
-_P256 = ((2, 0), (-1, 0))
-_C257 = (None, None, (1, 2), (0, 1))
-_P258 = ((2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (-1, 0))
-_P259 = ((3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (-1, 0))
-_P260 = ((4, 0), (5, 0), (6, 0), (7, 0), (-1, 0))
-_P261 = ((5, 0), (6, 0), (7, 0), (-1, 0))
-_P262 = ((6, 0), (7, 0), (-1, 0))
-_P263 = ((7, 0), (-1, 0))
-_C264 = (None, None, (1, 3), (0, 3), None, None, None, None, None)
-_C265 = (None, None, (2, 3), (1, 3), (0, 3), None, None, None, None)
-_C266 = (None, None, (3, 3), (2, 3), (1, 3), (0, 3), None, None, None)
-_C267 = (None, None, (4, 3), (3, 3), (2, 3), (1, 3), (0, 2), None, None)
-_C268 = (None, None, (5, 3), (4, 3), (3, 3), (2, 3), (1, 2), (0, 2), None)
-_C269 = (None, None, (6, 3), (5, 3), (4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
-_C270 = ((2, 3), (1, 3), (0, 3), None, None)
-_C271 = ((4, 3), (3, 3), (2, 3), (1, 2), (1, 2))
-_P272 = ((1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (-1, 0))
-_P273 = ((2, 0), (3, 0), (4, 0), (5, 0), (-1, 0))
-_P274 = ((3, 0), (4, 0), (5, 0), (-1, 0))
-_C275 = (None, (1, 3), (0, 3), None, None, None, None, None)
-_C276 = (None, (2, 3), (1, 3), (0, 3), None, None, None, None)
-_C277 = (None, (3, 3), (2, 3), (1, 3), (0, 2), None, None, None)
-_C278 = (None, (4, 3), (3, 3), (2, 3), (1, 2), (0, 2), (0, 2), None)
-_C279 = (None, (5, 3), (4, 3), (3, 3), (2, 2), (1, 2), (1, 2), (0, 1))
-_C280 = ((1, 3), (0, 3), None, None, None, None, None)
-_C281 = ((2, 3), (1, 3), (0, 2), None, None, None, None)
-_C282 = ((3, 3), (2, 3), (1, 2), (0, 2), None, None, None)
-_C283 = ((4, 3), (3, 3), (2, 2), (1, 2), (0, 1), None, None)
-_P284 = ((0, 0), (1, 0), (2, 0), (-1, 0))
-_P285 = ((1, 0), (2, 0), (-1, 0))
-_C286 = ((1, 3), (0, 2), None, None)
-_C287 = ((2, 3), (1, 2), (0, 2), None)
-_C288 = ((3, 3), (2, 2), (1, 2), (0, 1))
-_P289 = ((0, 0), (0, 1))
-_P290 = ((0, 0), (0, 1), (-1, 0))
-_C291 = ((0, 2), (0, 2))
-_P292 = ((10, 0), (11, 0), (12, 0), (13, 0), (14, 0), (-1, 0))
-_P293 = ((11, 0), (12, 0), (13, 0), (14, 0), (-1, 0))
-_P294 = ((12, 0), (13, 0), (14, 0), (-1, 0))
-_P295 = ((13, 0), (14, 0), (-1, 0))
-_P296 = ((14, 0), (-1, 0))
-_C297 = ((1, 4), (0, 4), None, None, None, None, None, None, None, None, None, None, None, None, None, None)
-_C298 = ((2, 4), (1, 4), (0, 4), None, None, None, None, None, None, None, None, None, None, None, None, None)
-_C299 = ((3, 4), (2, 4), (1, 4), (0, 3), None, None, None, None, None, None, None, None, None, None, None, None)
-_C300 = ((4, 4), (3, 4), (2, 4), (1, 3), (0, 3), None, None, None, None, None, None, None, None, None, None, None)
-_C301 = ((5, 4), (4, 4), (3, 4), (2, 3), (1, 3), (0, 3), None, None, None, None, None, None, None, None, None, None)
-_C302 = ((6, 4), (5, 4), (4, 4), (3, 3), (2, 3), (1, 3), (0, 3), None, None, None, None, None, None, None, None, None)
-_C303 = ((7, 4), (6, 4), (5, 4), (4, 3), (3, 3), (2, 3), (1, 3), (0, 2), None, None, None, None, None, None, None, None)
-_C304 = ((8, 4), (7, 4), (6, 4), (5, 3), (4, 3), (3, 3), (2, 3), (1, 2), (0, 2), None, None, None, None, None, None, None)
-_C305 = ((9, 4), (8, 4), (7, 4), (6, 3), (5, 3), (4, 3), (3, 3), (2, 2), (1, 2), (0, 1), None, None, None, None, None, None)
-_C306 = (None, None, None, None, None, None, None, None, None, None, (1, 3), (0, 3), None, None, None, None)
-_C307 = (None, None, None, None, None, None, None, None, None, None, (2, 3), (1, 3), (0, 3), None, None, None)
-_C308 = (None, None, None, None, None, None, None, None, None, None, (3, 3), (2, 3), (1, 3), (0, 2), None, None)
-_C309 = (None, None, None, None, None, None, None, None, None, None, (4, 3), (3, 3), (2, 3), (1, 2), (0, 2), None)
-_C310 = (None, None, None, None, None, None, None, None, None, None, (5, 3), (4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
-_C311 = (None, (2, 3), (1, 2), (1, 2))
-_P312 = ((2, 0),)
-_C313 = ((1, 2), (0, 1), None, None)
-_C314 = ((1, 2), (0, 1), None, None, None, None)
-_C315 = (None, None, None, (1, 2), (0, 2), (0, 2))
-_C316 = (None, None, None, (2, 2), (1, 2), (1, 2))
-_C317 = ((1, 2), (0, 1), None)
-_C318 = (None, None, None, (0, 1), (0, 2))
-_P319 = ((1, 1), (1, 0), (-1, 0))
-_C320 = (None, (0, 3), (0, 3))
-_C321 = (None, (2, 3), (2, 3))
-_C322 = ((0, 1), (0, 2))
-_P323 = ((0, 0), (0, 1), (0, 2), (0, 3), (0, 4), (0, 5))
-_P324 = ((0, 0), (0, 1), (0, 2), (0, 3), (0, 4), (0, 5), (-1, 0))
-_C325 = ((0, 3), (0, 3))
-_C326 = ((1, 3), (1, 3))
-_C327 = ((2, 3), (2, 3))
-_C328 = ((3, 3), (3, 3))
-_C329 = ((4, 3), (4, 3))
+_P190 = ((0, 0), (1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
+_P191 = ((1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
+_P192 = ((2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
+_P193 = ((3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
+_P194 = ((4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
+_P195 = ((5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
+_P196 = ((6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
+_P197 = ((7, 0), (8, 0), (9, 0), (-1, 0))
+_P198 = ((8, 0), (9, 0), (-1, 0))
+_P199 = ((9, 0), (-1, 0))
+_C200 = ((1, 4), (0, 4), None, None, None, None, None, None, None, None, None)
+_C201 = ((2, 4), (1, 4), (0, 4), None, None, None, None, None, None, None, None)
+_C202 = ((3, 4), (2, 4), (1, 4), (0, 4), None, None, None, None, None, None, None)
+_C203 = ((4, 4), (3, 4), (2, 4), (1, 4), (0, 3), None, None, None, None, None, None)
+_C204 = ((5, 4), (4, 4), (3, 4), (2, 4), (1, 3), (0, 3), None, None, None, None, None)
+_C205 = ((6, 4), (5, 4), (4, 4), (3, 4), (2, 3), (1, 3), (0, 3), None, None, None, None)
+_C206 = ((7, 4), (6, 4), (5, 4), (4, 4), (3, 3), (2, 3), (1, 3), (0, 3), None, None, None)
+_C207 = ((8, 4), (7, 4), (6, 4), (5, 4), (4, 3), (3, 3), (2, 3), (1, 3), (0, 2), None, None)
+_C208 = ((9, 4), (8, 4), (7, 4), (6, 4), (5, 3), (4, 3), (3, 3), (2, 3), (1, 2), (0, 2), None)
+_C209 = ((10, 4), (9, 4), (8, 4), (7, 4), (6, 3), (5, 3), (4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
+_P210 = ((14, 0), (15, 0), (-1, 0))
+_P211 = ((15, 0), (-1, 0))
+_C212 = ((1, 2), (0, 1), None, None, None, None, None, None, None, None, None, None, None, None, None, None, None)
+_C213 = (None, None, None, None, None, (1, 2), (0, 2), None, None, None, None, None, None, None, None, None, None)
+_C214 = (None, None, None, None, None, (2, 2), (1, 2), (0, 1), None, None, None, None, None, None, None, None, None)
+_C215 = (None, None, None, None, None, None, None, None, (1, 2), (0, 2), None, None, None, None, None, None, None)
+_C216 = (None, None, None, None, None, None, None, None, (2, 2), (1, 2), (0, 1), None, None, None, None, None, None)
+_C217 = (None, None, None, None, None, None, None, None, None, None, None, (1, 2), (0, 2), None, None, None, None)
+_C218 = (None, None, None, None, None, None, None, None, None, None, None, (2, 2), (1, 2), (0, 1), None, None, None)
+_C219 = (None, None, None, None, None, None, None, None, None, None, None, None, None, None, (1, 2), (0, 2), None)
+_C220 = (None, None, None, None, None, None, None, None, None, None, None, None, None, None, (2, 2), (1, 2), (0, 1))
+_C221 = ((1, 2), (0, 1), None, None, None)
+_P222 = ((0, 0), (1, 0), (2, 0), (3, 0), (-1, 0))
+_P223 = ((1, 0), (2, 0), (3, 0), (-1, 0))
+_P224 = ((2, 0), (3, 0), (-1, 0))
+_P225 = ((3, 0), (-1, 0))
+_C226 = ((1, 3), (0, 3), None, None, None)
+_C227 = ((2, 3), (1, 3), (0, 2), None, None)
+_C228 = ((3, 3), (2, 3), (1, 2), (0, 2), None)
+_C229 = ((4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
+_K230 = ('Pause', 'ExitStandby', 'Terminate', 'ScheduleRenegotiation', 'ServiceRenegotiation', 'MeteringConfirmation')
+_K231 = {'Pause': 0, 'ExitStandby': 1, 'Terminate': 2, 'ScheduleRenegotiation': 3, 'ServiceRenegotiation': 4, 'MeteringConfirmation': 5}
+_P232 = ((0, 0), (1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7))
+_P233 = ((1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7))
+_P234 = ((1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7), (-1, 0))
+_C235 = ((1, 4), (0, 4), (0, 4))
+_C236 = ((2, 4), (1, 4), (1, 4))
+_C237 = ((3, 4), (2, 4), (2, 4))
+_C238 = ((4, 4), (3, 4), (3, 4))
+_C239 = ((5, 4), (4, 4), (4, 4))
+_C240 = ((6, 4), (5, 4), (5, 4))
+_C241 = ((7, 4), (6, 4), (6, 4))
+_P242 = ((0, 0), (0, 1), (0, 2))
+_P243 = ((-1, 0),)
+_P244 = ((0, 0), (-1, 0))
+_C245 = ((0, 1), (0, 2), None)
+_C246 = (None, (1, 2), (0, 1))
+_C247 = ((1, 2), (0, 1), (0, 2))
+_P248 = ((2, 0), (-1, 0))
+_C249 = (None, None, (1, 2), (0, 1))
+_P250 = ((2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (-1, 0))
+_P251 = ((3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (-1, 0))
+_P252 = ((4, 0), (5, 0), (6, 0), (7, 0), (-1, 0))
+_P253 = ((5, 0), (6, 0), (7, 0), (-1, 0))
+_P254 = ((6, 0), (7, 0), (-1, 0))
+_P255 = ((7, 0), (-1, 0))
+_C256 = (None, None, (1, 3), (0, 3), None, None, None, None, None)
+_C257 = (None, None, (2, 3), (1, 3), (0, 3), None, None, None, None)
+_C258 = (None, None, (3, 3), (2, 3), (1, 3), (0, 3), None, None, None)
+_C259 = (None, None, (4, 3), (3, 3), (2, 3), (1, 3), (0, 2), None, None)
+_C260 = (None, None, (5, 3), (4, 3), (3, 3), (2, 3), (1, 2), (0, 2), None)
+_C261 = (None, None, (6, 3), (5, 3), (4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
+_C262 = ((2, 3), (1, 3), (0, 3), None, None)
+_C263 = ((4, 3), (3, 3), (2, 3), (1, 2), (1, 2))
+_P264 = ((1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (-1, 0))
+_P265 = ((2, 0), (3, 0), (4, 0), (5, 0), (-1, 0))
+_P266 = ((3, 0), (4, 0), (5, 0), (-1, 0))
+_C267 = (None, (1, 3), (0, 3), None, None, None, None, None)
+_C268 = (None, (2, 3), (1, 3), (0, 3), None, None, None, None)
+_C269 = (None, (3, 3), (2, 3), (1, 3), (0, 2), None, None, None)
+_C270 = (None, (4, 3), (3, 3), (2, 3), (1, 2), (0, 2), (0, 2), None)
+_C271 = (None, (5, 3), (4, 3), (3, 3), (2, 2), (1, 2), (1, 2), (0, 1))
+_C272 = ((1, 3), (0, 3), None, None, None, None, None)
+_C273 = ((2, 3), (1, 3), (0, 2), None, None, None, None)
+_C274 = ((3, 3), (2, 3), (1, 2), (0, 2), None, None, None)
+_C275 = ((4, 3), (3, 3), (2, 2), (1, 2), (0, 1), None, None)
+_P276 = ((0, 0), (1, 0), (2, 0), (-1, 0))
+_P277 = ((1, 0), (2, 0), (-1, 0))
+_C278 = ((1, 3), (0, 2), None, None)
+_C279 = ((2, 3), (1, 2), (0, 2), None)
+_C280 = ((3, 3), (2, 2), (1, 2), (0, 1))
+_P281 = ((10, 0), (11, 0), (12, 0), (13, 0), (14, 0), (-1, 0))
+_P282 = ((11, 0), (12, 0), (13, 0), (14, 0), (-1, 0))
+_P283 = ((12, 0), (13, 0), (14, 0), (-1, 0))
+_P284 = ((13, 0), (14, 0), (-1, 0))
+_P285 = ((14, 0), (-1, 0))
+_C286 = ((1, 4), (0, 4), None, None, None, None, None, None, None, None, None, None, None, None, None, None)
+_C287 = ((2, 4), (1, 4), (0, 4), None, None, None, None, None, None, None, None, None, None, None, None, None)
+_C288 = ((3, 4), (2, 4), (1, 4), (0, 3), None, None, None, None, None, None, None, None, None, None, None, None)
+_C289 = ((4, 4), (3, 4), (2, 4), (1, 3), (0, 3), None, None, None, None, None, None, None, None, None, None, None)
+_C290 = ((5, 4), (4, 4), (3, 4), (2, 3), (1, 3), (0, 3), None, None, None, None, None, None, None, None, None, None)
+_C291 = ((6, 4), (5, 4), (4, 4), (3, 3), (2, 3), (1, 3), (0, 3), None, None, None, None, None, None, None, None, None)
+_C292 = ((7, 4), (6, 4), (5, 4), (4, 3), (3, 3), (2, 3), (1, 3), (0, 2), None, None, None, None, None, None, None, None)
+_C293 = ((8, 4), (7, 4), (6, 4), (5, 3), (4, 3), (3, 3), (2, 3), (1, 2), (0, 2), None, None, None, None, None, None, None)
+_C294 = ((9, 4), (8, 4), (7, 4), (6, 3), (5, 3), (4, 3), (3, 3), (2, 2), (1, 2), (0, 1), None, None, None, None, None, None)
+_C295 = (None, None, None, None, None, None, None, None, None, None, (1, 3), (0, 3), None, None, None, None)
+_C296 = (None, None, None, None, None, None, None, None, None, None, (2, 3), (1, 3), (0, 3), None, None, None)
+_C297 = (None, None, None, None, None, None, None, None, None, None, (3, 3), (2, 3), (1, 3), (0, 2), None, None)
+_C298 = (None, None, None, None, None, None, None, None, None, None, (4, 3), (3, 3), (2, 3), (1, 2), (0, 2), None)
+_C299 = (None, None, None, None, None, None, None, None, None, None, (5, 3), (4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
+_C300 = (None, (2, 3), (1, 2), (1, 2))
+_P301 = ((2, 0),)
+_C302 = ((1, 2), (0, 1), None, None)
+_C303 = ((1, 2), (0, 1), None, None, None, None)
+_C304 = (None, None, None, (1, 2), (0, 2), (0, 2))
+_C305 = (None, None, None, (2, 2), (1, 2), (1, 2))
+_C306 = ((1, 2), (0, 1), None)
+_C307 = (None, None, None, (0, 1), (0, 2))
+_P308 = ((1, 1), (1, 0), (-1, 0))
+_C309 = (None, (0, 3), (0, 3))
+_C310 = (None, (2, 3), (2, 3))
+_C311 = ((0, 1), (0, 2))
+_P312 = ((0, 0), (0, 1), (0, 2), (0, 3), (0, 4), (0, 5))
+_P313 = ((0, 0), (0, 1), (0, 2), (0, 3), (0, 4), (0, 5), (-1, 0))
+_C314 = ((0, 3), (0, 3))
+_C315 = ((1, 3), (1, 3))
+_C316 = ((2, 3), (2, 3))
+_C317 = ((3, 3), (3, 3))
+_C318 = ((4, 3), (4, 3))
+_F319 = ('boolean', None, None, None, None, None)
+_F320 = ('string', None, None, ('OK', 'OK_CertificateExpiresSoon', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_PowerToleranceConfirmed', 'WARNING_AuthorizationSelectionInvalid', 'WARNING_CertificateExpired', 'WARNING_CertificateNotYetValid', 'WARNING_CertificateRevoked', 'WARNING_CertificateValidationError', 'WARNING_ChallengeInvalid', 'WARNING_EIMAuthorizationFailure', 'WARNING_eMSPUnknown', 'WARNING_EVPowerProfileViolation', 'WARNING_GeneralPnCAuthorizationError', 'WARNING_NoCertificateAvailable', 'WARNING_NoContractMatchingPCIDFound', 'WARNING_PowerToleranceNotConfirmed', 'WARNING_ScheduleRenegotiationFailed', 'WARNING_StandbyNotAllowed', 'WARNING_WPT', 'FAILED', 'FAILED_AssociationError', 'FAILED_ContactorError', 'FAILED_EVPowerProfileInvalid', 'FAILED_EVPowerProfileViolation', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoEnergyTransferServiceSelected', 'FAILED_NoServiceRenegotiationSupported', 'FAILED_PauseNotAllowed', 'FAILED_PowerDeliveryNotApplied', 'FAILED_PowerToleranceNotConfirmed', 'FAILED_ScheduleRenegotiation', 'FAILED_ScheduleSelectionInvalid', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_ServiceSelectionInvalid', 'FAILED_SignatureError', 'FAILED_UnknownSession', 'FAILED_WrongChargeParameter'), None, None)
+_F321 = ('unsignedInt', 0, 4294967295, None, None, None)
+_F322 = ('byte', 0, 100, None, None, None)
+_F323 = ('unsignedShort', 0, 65535, None, None, None)
+_F324 = ('anyURI', None, None, None, None, None)
+_F325 = ('unsignedInt', 1, 4294967295, None, None, None)
+_F326 = ('string', None, None, ('Pause', 'ExitStandby', 'Terminate', 'ScheduleRenegotiation', 'ServiceRenegotiation', 'MeteringConfirmation'), None, None)
+_F327 = ('ID', None, None, None, None, None)
+_F328 = ('string', None, None, None, None, None)
+_F329 = ('hexBinary', None, None, None, 8, 8)
+_F330 = ('unsignedLong', 0, 18446744073709551615, None, None, None)
+_F331 = ('string', None, None, None, None, 32)
+_F332 = ('base64Binary', None, None, None, None, 64)
+_F333 = ('short', -32768, 32767, None, None, None)
+_F334 = ('base64Binary', None, None, None, None, None)
+_F335 = ('byte', -128, 127, None, None, None)
+_F336 = ('integer', None, None, None, None, None)
 
 @dataclass(slots=True, kw_only=True)
 class AC_CPDReqEnergyTransferModeType:
@@ -577,13 +584,7 @@ class ChargeParameterDiscoveryResType:
 @dataclass(slots=True, kw_only=True)
 class DSAKeyValueType:
     """{http://www.w3.org/2000/09/xmldsig#}DSAKeyValueType"""
-    p: bytes | None = None
-    q: bytes | None = None
-    g: bytes | None = None
-    y: bytes
-    j: bytes | None = None
-    seed: bytes | None = None
-    pgen_counter: bytes | None = None
+    pass
 
 @dataclass(slots=True, kw_only=True)
 class DetailedCostType:
@@ -777,7 +778,7 @@ class RetrievalMethodType:
 @dataclass(slots=True, kw_only=True)
 class SPKIDataType:
     """{http://www.w3.org/2000/09/xmldsig#}SPKIDataType"""
-    spki_sexp: list[bytes] = field(default_factory=list)
+    pass
 
 @dataclass(slots=True, kw_only=True)
 class Scheduled_AC_CLReqControlModeType:
@@ -1707,7 +1708,7 @@ def _d_BPT_Dynamic_AC_CLReqControlModeType(r: Reader) -> BPT_Dynamic_AC_CLReqCon
     it, al = _P72[r.code(2, 2)]
     if it == 0:
         r.zero(1, "characters")
-        v_departure_time = r.uint()
+        v_departure_time = r.uintb(4294967295)
         r.zero(1, "end of element")
         r.zero(1, 'next item')
         it = 1; al = 0
@@ -1946,7 +1947,7 @@ def _d_BPT_Dynamic_AC_CLResControlModeType(r: Reader) -> BPT_Dynamic_AC_CLResCon
     it, al = _P102[r.code(3, 5)]
     if it == 0:
         r.zero(1, "characters")
-        v_departure_time = r.uint()
+        v_departure_time = r.uintb(4294967295)
         r.zero(1, "end of element")
         it, al = _P103[r.code(3, 4)]
     if it == 1:
@@ -1961,7 +1962,7 @@ def _d_BPT_Dynamic_AC_CLResControlModeType(r: Reader) -> BPT_Dynamic_AC_CLResCon
         it, al = _P105[r.code(2, 2)]
     if it == 3:
         r.zero(1, "characters")
-        v_ack_max_delay = r.uint()
+        v_ack_max_delay = r.uintb(65535)
         r.zero(1, "end of element")
         r.zero(1, 'next item')
         it = 4; al = 0
@@ -2557,106 +2558,10 @@ def _e_ChargeParameterDiscoveryResType(w: Writer, o: ChargeParameterDiscoveryRes
     w.bits(0, 1)
 
 def _d_DSAKeyValueType(r: Reader) -> DSAKeyValueType:
-    v_p = None
-    v_q = None
-    v_g = None
-    v_y = None
-    v_j = None
-    v_seed = None
-    v_pgen_counter = None
-    it, al = _P190[r.code(3, 4)]
-    if it == 0:
-        if al == 0:
-            r.zero(1, "characters")
-            v_p = r.binary()
-            r.zero(1, "end of element")
-        elif al == 1:
-            r.zero(1, "characters")
-            v_q = r.binary()
-            r.zero(1, "end of element")
-        it, al = _P24[r.code(2, 2)]
-    if it == 1:
-        r.zero(1, "characters")
-        v_g = r.binary()
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 2; al = 0
-    if it == 2:
-        r.zero(1, "characters")
-        v_y = r.binary()
-        r.zero(1, "end of element")
-        it, al = _P191[r.code(3, 4)]
-    if it == 3:
-        r.zero(1, "characters")
-        v_j = r.binary()
-        r.zero(1, "end of element")
-        it, al = _P192[r.code(2, 3)]
-    if it == 4:
-        if al == 0:
-            r.zero(1, "characters")
-            v_seed = r.binary()
-            r.zero(1, "end of element")
-        elif al == 1:
-            r.zero(1, "characters")
-            v_pgen_counter = r.binary()
-            r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
-    return DSAKeyValueType(p=v_p, q=v_q, g=v_g, y=v_y, j=v_j, seed=v_seed, pgen_counter=v_pgen_counter)
+    r.fail("content of DSAKeyValueType is not supported by this codec")
 
 def _e_DSAKeyValueType(w: Writer, o: DSAKeyValueType) -> None:
-    s = 0
-    if o.p is not None:
-        w.bits(0, 3)
-        w.bits(0, 1)
-        w.binary(o.p)
-        w.bits(0, 1)
-        s = 1
-    elif o.q is not None:
-        w.bits(1, 3)
-        w.bits(0, 1)
-        w.binary(o.q)
-        w.bits(0, 1)
-        s = 1
-    if o.g is not None:
-        c = _C193[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.binary(o.g)
-        w.bits(0, 1)
-        s = 2
-    if o.y is not None:
-        c = _C194[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.binary(o.y)
-        w.bits(0, 1)
-        s = 3
-    else:
-        raise ExiEncodeError("DSAKeyValueType: missing required y")
-    s = 3
-    if o.j is not None:
-        w.bits(0, 3)
-        w.bits(0, 1)
-        w.binary(o.j)
-        w.bits(0, 1)
-        s = 4
-    if o.seed is not None:
-        c = _C195[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.binary(o.seed)
-        w.bits(0, 1)
-        s = 5
-    elif o.pgen_counter is not None:
-        c = _C196[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.binary(o.pgen_counter)
-        w.bits(0, 1)
-        s = 5
-    c = _C197[s]
-    w.bits(c[0], c[1])
+    raise ExiEncodeError("content of DSAKeyValueType is not supported")
 
 def _d_DetailedCostType(r: Reader) -> DetailedCostType:
     v_amount = None
@@ -2693,7 +2598,7 @@ def _d_DetailedTaxType(r: Reader) -> DetailedTaxType:
     it = 0; al = 0
     if it == 0:
         r.zero(1, "characters")
-        v_tax_rule_id = r.uint()
+        v_tax_rule_id = r.uintb(4294967295)
         r.zero(1, "end of element")
         r.zero(1, 'next item')
         it = 1; al = 0
@@ -2751,50 +2656,50 @@ def _d_DisplayParametersType(r: Reader) -> DisplayParametersType:
     v_charging_complete = None
     v_battery_energy_capacity = None
     v_inlet_hot = None
-    it, al = _P198[r.code(4, 11)]
+    it, al = _P190[r.code(4, 11)]
     if it == 0:
         r.zero(1, "characters")
         v_present_soc = r.bits(7)
         r.zero(1, "end of element")
-        it, al = _P199[r.code(4, 10)]
+        it, al = _P191[r.code(4, 10)]
     if it == 1:
         r.zero(1, "characters")
         v_minimum_soc = r.bits(7)
         r.zero(1, "end of element")
-        it, al = _P200[r.code(4, 9)]
+        it, al = _P192[r.code(4, 9)]
     if it == 2:
         r.zero(1, "characters")
         v_target_soc = r.bits(7)
         r.zero(1, "end of element")
-        it, al = _P201[r.code(4, 8)]
+        it, al = _P193[r.code(4, 8)]
     if it == 3:
         r.zero(1, "characters")
         v_maximum_soc = r.bits(7)
         r.zero(1, "end of element")
-        it, al = _P202[r.code(3, 7)]
+        it, al = _P194[r.code(3, 7)]
     if it == 4:
         r.zero(1, "characters")
-        v_remaining_time_to_minimum_soc = r.uint()
+        v_remaining_time_to_minimum_soc = r.uintb(4294967295)
         r.zero(1, "end of element")
-        it, al = _P203[r.code(3, 6)]
+        it, al = _P195[r.code(3, 6)]
     if it == 5:
         r.zero(1, "characters")
-        v_remaining_time_to_target_soc = r.uint()
+        v_remaining_time_to_target_soc = r.uintb(4294967295)
         r.zero(1, "end of element")
-        it, al = _P204[r.code(3, 5)]
+        it, al = _P196[r.code(3, 5)]
     if it == 6:
         r.zero(1, "characters")
-        v_remaining_time_to_maximum_soc = r.uint()
+        v_remaining_time_to_maximum_soc = r.uintb(4294967295)
         r.zero(1, "end of element")
-        it, al = _P205[r.code(3, 4)]
+        it, al = _P197[r.code(3, 4)]
     if it == 7:
         r.zero(1, "characters")
         v_charging_complete = r.bits(1) == 1
         r.zero(1, "end of element")
-        it, al = _P206[r.code(2, 3)]
+        it, al = _P198[r.code(2, 3)]
     if it == 8:
         v_battery_energy_capacity = _d_RationalNumberType(r)
-        it, al = _P207[r.code(2, 2)]
+        it, al = _P199[r.code(2, 2)]
     if it == 9:
         r.zero(1, "characters")
         v_inlet_hot = r.bits(1) == 1
@@ -2812,67 +2717,67 @@ def _e_DisplayParametersType(w: Writer, o: DisplayParametersType) -> None:
         w.bits(0, 1)
         s = 1
     if o.minimum_soc is not None:
-        c = _C208[s]
+        c = _C200[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.nbit(o.minimum_soc, 0, 100, 7)
         w.bits(0, 1)
         s = 2
     if o.target_soc is not None:
-        c = _C209[s]
+        c = _C201[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.nbit(o.target_soc, 0, 100, 7)
         w.bits(0, 1)
         s = 3
     if o.maximum_soc is not None:
-        c = _C210[s]
+        c = _C202[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.nbit(o.maximum_soc, 0, 100, 7)
         w.bits(0, 1)
         s = 4
     if o.remaining_time_to_minimum_soc is not None:
-        c = _C211[s]
+        c = _C203[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.uint(o.remaining_time_to_minimum_soc)
         w.bits(0, 1)
         s = 5
     if o.remaining_time_to_target_soc is not None:
-        c = _C212[s]
+        c = _C204[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.uint(o.remaining_time_to_target_soc)
         w.bits(0, 1)
         s = 6
     if o.remaining_time_to_maximum_soc is not None:
-        c = _C213[s]
+        c = _C205[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.uint(o.remaining_time_to_maximum_soc)
         w.bits(0, 1)
         s = 7
     if o.charging_complete is not None:
-        c = _C214[s]
+        c = _C206[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.bits(1 if o.charging_complete else 0, 1)
         w.bits(0, 1)
         s = 8
     if o.battery_energy_capacity is not None:
-        c = _C215[s]
+        c = _C207[s]
         w.bits(c[0], c[1])
         _e_RationalNumberType(w, o.battery_energy_capacity)
         s = 9
     if o.inlet_hot is not None:
-        c = _C216[s]
+        c = _C208[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.bits(1 if o.inlet_hot else 0, 1)
         w.bits(0, 1)
         s = 10
-    c = _C217[s]
+    c = _C209[s]
     w.bits(c[0], c[1])
 
 def _d_Dynamic_AC_CLReqControlModeType(r: Reader) -> Dynamic_AC_CLReqControlModeType:
@@ -2895,7 +2800,7 @@ def _d_Dynamic_AC_CLReqControlModeType(r: Reader) -> Dynamic_AC_CLReqControlMode
     it, al = _P72[r.code(2, 2)]
     if it == 0:
         r.zero(1, "characters")
-        v_departure_time = r.uint()
+        v_departure_time = r.uintb(4294967295)
         r.zero(1, "end of element")
         r.zero(1, 'next item')
         it = 1; al = 0
@@ -2943,10 +2848,10 @@ def _d_Dynamic_AC_CLReqControlModeType(r: Reader) -> Dynamic_AC_CLReqControlMode
         it = 13; al = 0
     if it == 13:
         v_ev_present_reactive_power = _d_RationalNumberType(r)
-        it, al = _P218[r.code(2, 3)]
+        it, al = _P210[r.code(2, 3)]
     if it == 14:
         v_ev_present_reactive_power_l2 = _d_RationalNumberType(r)
-        it, al = _P219[r.code(2, 2)]
+        it, al = _P211[r.code(2, 2)]
     if it == 15:
         v_ev_present_reactive_power_l3 = _d_RationalNumberType(r)
         r.zero(1, 'end of element')
@@ -2962,7 +2867,7 @@ def _e_Dynamic_AC_CLReqControlModeType(w: Writer, o: Dynamic_AC_CLReqControlMode
         w.bits(0, 1)
         s = 1
     if o.ev_target_energy_request is not None:
-        c = _C220[s]
+        c = _C212[s]
         w.bits(c[0], c[1])
         _e_RationalNumberType(w, o.ev_target_energy_request)
         s = 2
@@ -2989,12 +2894,12 @@ def _e_Dynamic_AC_CLReqControlModeType(w: Writer, o: Dynamic_AC_CLReqControlMode
         _e_RationalNumberType(w, o.ev_maximum_charge_power_l2)
         s = 6
     if o.ev_maximum_charge_power_l3 is not None:
-        c = _C221[s]
+        c = _C213[s]
         w.bits(c[0], c[1])
         _e_RationalNumberType(w, o.ev_maximum_charge_power_l3)
         s = 7
     if o.ev_minimum_charge_power is not None:
-        c = _C222[s]
+        c = _C214[s]
         w.bits(c[0], c[1])
         _e_RationalNumberType(w, o.ev_minimum_charge_power)
         s = 8
@@ -3006,12 +2911,12 @@ def _e_Dynamic_AC_CLReqControlModeType(w: Writer, o: Dynamic_AC_CLReqControlMode
         _e_RationalNumberType(w, o.ev_minimum_charge_power_l2)
         s = 9
     if o.ev_minimum_charge_power_l3 is not None:
-        c = _C223[s]
+        c = _C215[s]
         w.bits(c[0], c[1])
         _e_RationalNumberType(w, o.ev_minimum_charge_power_l3)
         s = 10
     if o.ev_present_active_power is not None:
-        c = _C224[s]
+        c = _C216[s]
         w.bits(c[0], c[1])
         _e_RationalNumberType(w, o.ev_present_active_power)
         s = 11
@@ -3023,12 +2928,12 @@ def _e_Dynamic_AC_CLReqControlModeType(w: Writer, o: Dynamic_AC_CLReqControlMode
         _e_RationalNumberType(w, o.ev_present_active_power_l2)
         s = 12
     if o.ev_present_active_power_l3 is not None:
-        c = _C225[s]
+        c = _C217[s]
         w.bits(c[0], c[1])
         _e_RationalNumberType(w, o.ev_present_active_power_l3)
         s = 13
     if o.ev_present_reactive_power is not None:
-        c = _C226[s]
+        c = _C218[s]
         w.bits(c[0], c[1])
         _e_RationalNumberType(w, o.ev_present_reactive_power)
         s = 14
@@ -3040,11 +2945,11 @@ def _e_Dynamic_AC_CLReqControlModeType(w: Writer, o: Dynamic_AC_CLReqControlMode
         _e_RationalNumberType(w, o.ev_present_reactive_power_l2)
         s = 15
     if o.ev_present_reactive_power_l3 is not None:
-        c = _C227[s]
+        c = _C219[s]
         w.bits(c[0], c[1])
         _e_RationalNumberType(w, o.ev_present_reactive_power_l3)
         s = 16
-    c = _C228[s]
+    c = _C220[s]
     w.bits(c[0], c[1])
 
 def _d_Dynamic_AC_CLResControlModeType(r: Reader) -> Dynamic_AC_CLResControlModeType:
@@ -3064,7 +2969,7 @@ def _d_Dynamic_AC_CLResControlModeType(r: Reader) -> Dynamic_AC_CLResControlMode
     it, al = _P102[r.code(3, 5)]
     if it == 0:
         r.zero(1, "characters")
-        v_departure_time = r.uint()
+        v_departure_time = r.uintb(4294967295)
         r.zero(1, "end of element")
         it, al = _P103[r.code(3, 4)]
     if it == 1:
@@ -3079,7 +2984,7 @@ def _d_Dynamic_AC_CLResControlModeType(r: Reader) -> Dynamic_AC_CLResControlMode
         it, al = _P105[r.code(2, 2)]
     if it == 3:
         r.zero(1, "characters")
-        v_ack_max_delay = r.uint()
+        v_ack_max_delay = r.uintb(65535)
         r.zero(1, "end of element")
         r.zero(1, 'next item')
         it = 4; al = 0
@@ -3200,7 +3105,7 @@ def _d_Dynamic_CLReqControlModeType(r: Reader) -> Dynamic_CLReqControlModeType:
     it, al = _P72[r.code(2, 2)]
     if it == 0:
         r.zero(1, "characters")
-        v_departure_time = r.uint()
+        v_departure_time = r.uintb(4294967295)
         r.zero(1, "end of element")
         r.zero(1, 'next item')
         it = 1; al = 0
@@ -3227,7 +3132,7 @@ def _e_Dynamic_CLReqControlModeType(w: Writer, o: Dynamic_CLReqControlModeType) 
         w.bits(0, 1)
         s = 1
     if o.ev_target_energy_request is not None:
-        c = _C229[s]
+        c = _C221[s]
         w.bits(c[0], c[1])
         _e_RationalNumberType(w, o.ev_target_energy_request)
         s = 2
@@ -3250,25 +3155,25 @@ def _d_Dynamic_CLResControlModeType(r: Reader) -> Dynamic_CLResControlModeType:
     v_minimum_soc = None
     v_target_soc = None
     v_ack_max_delay = None
-    it, al = _P230[r.code(3, 5)]
+    it, al = _P222[r.code(3, 5)]
     if it == 0:
         r.zero(1, "characters")
-        v_departure_time = r.uint()
+        v_departure_time = r.uintb(4294967295)
         r.zero(1, "end of element")
-        it, al = _P231[r.code(3, 4)]
+        it, al = _P223[r.code(3, 4)]
     if it == 1:
         r.zero(1, "characters")
         v_minimum_soc = r.bits(7)
         r.zero(1, "end of element")
-        it, al = _P232[r.code(2, 3)]
+        it, al = _P224[r.code(2, 3)]
     if it == 2:
         r.zero(1, "characters")
         v_target_soc = r.bits(7)
         r.zero(1, "end of element")
-        it, al = _P233[r.code(2, 2)]
+        it, al = _P225[r.code(2, 2)]
     if it == 3:
         r.zero(1, "characters")
-        v_ack_max_delay = r.uint()
+        v_ack_max_delay = r.uintb(65535)
         r.zero(1, "end of element")
         r.zero(1, 'end of element')
         it = -1; al = 0
@@ -3283,27 +3188,27 @@ def _e_Dynamic_CLResControlModeType(w: Writer, o: Dynamic_CLResControlModeType) 
         w.bits(0, 1)
         s = 1
     if o.minimum_soc is not None:
-        c = _C234[s]
+        c = _C226[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.nbit(o.minimum_soc, 0, 100, 7)
         w.bits(0, 1)
         s = 2
     if o.target_soc is not None:
-        c = _C235[s]
+        c = _C227[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.nbit(o.target_soc, 0, 100, 7)
         w.bits(0, 1)
         s = 3
     if o.ack_max_delay is not None:
-        c = _C236[s]
+        c = _C228[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.uint(o.ack_max_delay)
         w.bits(0, 1)
         s = 4
-    c = _C237[s]
+    c = _C229[s]
     w.bits(c[0], c[1])
 
 def _d_EVSEStatusType(r: Reader) -> EVSEStatusType:
@@ -3313,13 +3218,13 @@ def _d_EVSEStatusType(r: Reader) -> EVSEStatusType:
     it = 0; al = 0
     if it == 0:
         r.zero(1, "characters")
-        v_notification_max_delay = r.uint()
+        v_notification_max_delay = r.uintb(65535)
         r.zero(1, "end of element")
         r.zero(1, 'next item')
         it = 1; al = 0
     if it == 1:
         r.zero(1, "characters")
-        v_evse_notification = r.enum(3, _K238)
+        v_evse_notification = r.enum(3, _K230)
         r.zero(1, "end of element")
         r.zero(1, 'end of element')
         it = -1; al = 0
@@ -3336,7 +3241,7 @@ def _e_EVSEStatusType(w: Writer, o: EVSEStatusType) -> None:
     if o.evse_notification is not None:
         w.bits(0, 1)
         w.bits(0, 1)
-        w.enum(o.evse_notification, _K239, 3)
+        w.enum(o.evse_notification, _K231, 3)
         w.bits(0, 1)
     else:
         raise ExiEncodeError("EVSEStatusType: missing required evse_notification")
@@ -3351,10 +3256,10 @@ def _d_KeyInfoType(r: Reader) -> KeyInfoType:
     v_pgp_data = []
     v_spki_data = []
     v_mgmt_data = []
-    it, al = _P240[r.code(4, 9)]
+    it, al = _P232[r.code(4, 9)]
     if it == 0:
         v_id = r.string()
-        it, al = _P241[r.code(4, 8)]
+        it, al = _P233[r.code(4, 8)]
     n = 0
     while it == 1:
         if al == 0:
@@ -3385,7 +3290,7 @@ def _d_KeyInfoType(r: Reader) -> KeyInfoType:
         elif al == 7:
             r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        it, al = _P242[r.code(4, 9)]
+        it, al = _P234[r.code(4, 9)]
     return KeyInfoType(id=v_id, key_name=v_key_name, key_value=v_key_value, retrieval_method=v_retrieval_method, x509_data=v_x509_data, pgp_data=v_pgp_data, spki_data=v_spki_data, mgmt_data=v_mgmt_data)
 
 def _e_KeyInfoType(w: Writer, o: KeyInfoType) -> None:
@@ -3396,7 +3301,7 @@ def _e_KeyInfoType(w: Writer, o: KeyInfoType) -> None:
         s = 1
     n = 0
     for x in o.key_name:
-        c = _C243[s]
+        c = _C235[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.string(x)
@@ -3404,37 +3309,37 @@ def _e_KeyInfoType(w: Writer, o: KeyInfoType) -> None:
         n += 1
         s = 2
     for x in o.key_value:
-        c = _C244[s]
+        c = _C236[s]
         w.bits(c[0], c[1])
         _e_KeyValueType(w, x)
         n += 1
         s = 2
     for x in o.retrieval_method:
-        c = _C245[s]
+        c = _C237[s]
         w.bits(c[0], c[1])
         _e_RetrievalMethodType(w, x)
         n += 1
         s = 2
     for x in o.x509_data:
-        c = _C246[s]
+        c = _C238[s]
         w.bits(c[0], c[1])
         _e_X509DataType(w, x)
         n += 1
         s = 2
     for x in o.pgp_data:
-        c = _C247[s]
+        c = _C239[s]
         w.bits(c[0], c[1])
         _e_PGPDataType(w, x)
         n += 1
         s = 2
     for x in o.spki_data:
-        c = _C248[s]
+        c = _C240[s]
         w.bits(c[0], c[1])
         _e_SPKIDataType(w, x)
         n += 1
         s = 2
     for x in o.mgmt_data:
-        c = _C249[s]
+        c = _C241[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.string(x)
@@ -3448,7 +3353,7 @@ def _e_KeyInfoType(w: Writer, o: KeyInfoType) -> None:
 def _d_KeyValueType(r: Reader) -> KeyValueType:
     v_dsa_key_value = None
     v_rsa_key_value = None
-    it, al = _P250[r.code(3, 3)]
+    it, al = _P242[r.code(3, 3)]
     if it == 0:
         if al == 0:
             v_dsa_key_value = _d_DSAKeyValueType(r)
@@ -3456,7 +3361,7 @@ def _d_KeyValueType(r: Reader) -> KeyValueType:
             v_rsa_key_value = _d_RSAKeyValueType(r)
         elif al == 2:
             r.fail("wildcard (undeclared) element content is not supported")
-        it, al = _P251[r.code(2, 1)]
+        it, al = _P243[r.code(2, 1)]
     return KeyValueType(dsa_key_value=v_dsa_key_value, rsa_key_value=v_rsa_key_value)
 
 def _e_KeyValueType(w: Writer, o: KeyValueType) -> None:
@@ -3480,7 +3385,7 @@ def _d_ListOfRootCertificateIDsType(r: Reader) -> ListOfRootCertificateIDsType:
         v_root_certificate_id.append(x)
         n += 1
         if n < 20:
-            it, al = _P252[r.code(2, 2)]
+            it, al = _P244[r.code(2, 2)]
         else:
             r.zero(1, 'end of element')
             it = -1; al = 0
@@ -3490,14 +3395,14 @@ def _e_ListOfRootCertificateIDsType(w: Writer, o: ListOfRootCertificateIDsType) 
     s = 0
     n = 0
     for x in o.root_certificate_id:
-        c = _C253[s]
+        c = _C245[s]
         w.bits(c[0], c[1])
         _e_X509IssuerSerialType(w, x)
         n += 1
         s = 1 if n < 20 else 2
     if n < 1 or n > 20:
         raise ExiEncodeError(f"ListOfRootCertificateIDsType: {n} items of root_certificate_id (allowed 1..20)")
-    c = _C254[s]
+    c = _C246[s]
     w.bits(c[0], c[1])
 
 def _d_ManifestType(r: Reader) -> ManifestType:
@@ -3524,7 +3429,7 @@ def _e_ManifestType(w: Writer, o: ManifestType) -> None:
         s = 1
     n = 0
     for x in o.reference:
-        c = _C255[s]
+        c = _C247[s]
         w.bits(c[0], c[1])
         _e_ReferenceType(w, x)
         n += 1
@@ -3547,9 +3452,9 @@ def _d_MessageHeaderType(r: Reader) -> MessageHeaderType:
         it = 1; al = 0
     if it == 1:
         r.zero(1, "characters")
-        v_time_stamp = r.uint()
+        v_time_stamp = r.uintb(18446744073709551615)
         r.zero(1, "end of element")
-        it, al = _P256[r.code(2, 2)]
+        it, al = _P248[r.code(2, 2)]
     if it == 2:
         v_signature = _d_SignatureType(r)
         r.zero(1, 'end of element')
@@ -3576,7 +3481,7 @@ def _e_MessageHeaderType(w: Writer, o: MessageHeaderType) -> None:
         w.bits(0, 2)
         _e_SignatureType(w, o.signature)
         s = 3
-    c = _C257[s]
+    c = _C249[s]
     w.bits(c[0], c[1])
 
 def _d_MeterInfoType(r: Reader) -> MeterInfoType:
@@ -3598,37 +3503,37 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
         it = 1; al = 0
     if it == 1:
         r.zero(1, "characters")
-        v_charged_energy_reading_wh = r.uint()
+        v_charged_energy_reading_wh = r.uintb(18446744073709551615)
         r.zero(1, "end of element")
-        it, al = _P258[r.code(3, 7)]
+        it, al = _P250[r.code(3, 7)]
     if it == 2:
         r.zero(1, "characters")
-        v_bpt_discharged_energy_reading_wh = r.uint()
+        v_bpt_discharged_energy_reading_wh = r.uintb(18446744073709551615)
         r.zero(1, "end of element")
-        it, al = _P259[r.code(3, 6)]
+        it, al = _P251[r.code(3, 6)]
     if it == 3:
         r.zero(1, "characters")
-        v_capacitive_energy_reading_va_rh = r.uint()
+        v_capacitive_energy_reading_va_rh = r.uintb(18446744073709551615)
         r.zero(1, "end of element")
-        it, al = _P260[r.code(3, 5)]
+        it, al = _P252[r.code(3, 5)]
     if it == 4:
         r.zero(1, "characters")
-        v_bpt_inductive_energy_reading_va_rh = r.uint()
+        v_bpt_inductive_energy_reading_va_rh = r.uintb(18446744073709551615)
         r.zero(1, "end of element")
-        it, al = _P261[r.code(3, 4)]
+        it, al = _P253[r.code(3, 4)]
     if it == 5:
         r.zero(1, "characters")
         v_meter_signature = r.binary()
         r.zero(1, "end of element")
-        it, al = _P262[r.code(2, 3)]
+        it, al = _P254[r.code(2, 3)]
     if it == 6:
         r.zero(1, "characters")
-        v_meter_status = r.sint()
+        v_meter_status = r.sintb(-32768, 32767)
         r.zero(1, "end of element")
-        it, al = _P263[r.code(2, 2)]
+        it, al = _P255[r.code(2, 2)]
     if it == 7:
         r.zero(1, "characters")
-        v_meter_timestamp = r.uint()
+        v_meter_timestamp = r.uintb(18446744073709551615)
         r.zero(1, "end of element")
         r.zero(1, 'end of element')
         it = -1; al = 0
@@ -3657,62 +3562,62 @@ def _e_MeterInfoType(w: Writer, o: MeterInfoType) -> None:
         w.bits(0, 1)
         s = 3
     if o.capacitive_energy_reading_va_rh is not None:
-        c = _C264[s]
+        c = _C256[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.uint(o.capacitive_energy_reading_va_rh)
         w.bits(0, 1)
         s = 4
     if o.bpt_inductive_energy_reading_va_rh is not None:
-        c = _C265[s]
+        c = _C257[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.uint(o.bpt_inductive_energy_reading_va_rh)
         w.bits(0, 1)
         s = 5
     if o.meter_signature is not None:
-        c = _C266[s]
+        c = _C258[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.binary(o.meter_signature)
         w.bits(0, 1)
         s = 6
     if o.meter_status is not None:
-        c = _C267[s]
+        c = _C259[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.sint(o.meter_status)
         w.bits(0, 1)
         s = 7
     if o.meter_timestamp is not None:
-        c = _C268[s]
+        c = _C260[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.uint(o.meter_timestamp)
         w.bits(0, 1)
         s = 8
-    c = _C269[s]
+    c = _C261[s]
     w.bits(c[0], c[1])
 
 def _d_ObjectType(r: Reader) -> ObjectType:
     v_encoding = None
     v_id = None
     v_mime_type = None
-    it, al = _P230[r.code(3, 5)]
+    it, al = _P222[r.code(3, 5)]
     if it == 0:
         v_encoding = r.string()
-        it, al = _P231[r.code(3, 4)]
+        it, al = _P223[r.code(3, 4)]
     if it == 1:
         v_id = r.string()
-        it, al = _P232[r.code(3, 3)]
+        it, al = _P224[r.code(3, 3)]
     if it == 2:
         v_mime_type = r.string()
-        it, al = _P233[r.code(2, 2)]
+        it, al = _P225[r.code(2, 2)]
     n = 0
     while it == 3:
         r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        it, al = _P233[r.code(2, 2)]
+        it, al = _P225[r.code(2, 2)]
     return ObjectType(encoding=v_encoding, id=v_id, mime_type=v_mime_type)
 
 def _e_ObjectType(w: Writer, o: ObjectType) -> None:
@@ -3722,16 +3627,16 @@ def _e_ObjectType(w: Writer, o: ObjectType) -> None:
         w.string(o.encoding)
         s = 1
     if o.id is not None:
-        c = _C234[s]
+        c = _C226[s]
         w.bits(c[0], c[1])
         w.string(o.id)
         s = 2
     if o.mime_type is not None:
-        c = _C270[s]
+        c = _C262[s]
         w.bits(c[0], c[1])
         w.string(o.mime_type)
         s = 3
-    c = _C271[s]
+    c = _C263[s]
     w.bits(c[0], c[1])
 
 def _d_PGPDataType(r: Reader) -> PGPDataType:
@@ -3789,7 +3694,7 @@ def _d_RationalNumberType(r: Reader) -> RationalNumberType:
         it = 1; al = 0
     if it == 1:
         r.zero(1, "characters")
-        v_value = r.sint()
+        v_value = r.sintb(-32768, 32767)
         r.zero(1, "end of element")
         r.zero(1, 'end of element')
         it = -1; al = 0
@@ -3823,15 +3728,15 @@ def _d_ReceiptType(r: Reader) -> ReceiptType:
     it = 0; al = 0
     if it == 0:
         r.zero(1, "characters")
-        v_time_anchor = r.uint()
+        v_time_anchor = r.uintb(18446744073709551615)
         r.zero(1, "end of element")
-        it, al = _P272[r.code(3, 6)]
+        it, al = _P264[r.code(3, 6)]
     if it == 1:
         v_energy_costs = _d_DetailedCostType(r)
-        it, al = _P273[r.code(3, 5)]
+        it, al = _P265[r.code(3, 5)]
     if it == 2:
         v_occupancy_costs = _d_DetailedCostType(r)
-        it, al = _P274[r.code(3, 4)]
+        it, al = _P266[r.code(3, 4)]
     if it == 3:
         v_additional_services_costs = _d_DetailedCostType(r)
         it, al = _P2[r.code(2, 3)]
@@ -3864,30 +3769,30 @@ def _e_ReceiptType(w: Writer, o: ReceiptType) -> None:
         _e_DetailedCostType(w, o.energy_costs)
         s = 2
     if o.occupancy_costs is not None:
-        c = _C275[s]
+        c = _C267[s]
         w.bits(c[0], c[1])
         _e_DetailedCostType(w, o.occupancy_costs)
         s = 3
     if o.additional_services_costs is not None:
-        c = _C276[s]
+        c = _C268[s]
         w.bits(c[0], c[1])
         _e_DetailedCostType(w, o.additional_services_costs)
         s = 4
     if o.overstay_costs is not None:
-        c = _C277[s]
+        c = _C269[s]
         w.bits(c[0], c[1])
         _e_DetailedCostType(w, o.overstay_costs)
         s = 5
     n = 0
     for x in o.tax_costs:
-        c = _C278[s]
+        c = _C270[s]
         w.bits(c[0], c[1])
         _e_DetailedTaxType(w, x)
         n += 1
         s = 6 if n < 10 else 7
     if n > 10:
         raise ExiEncodeError(f"ReceiptType: {n} items of tax_costs (allowed 0..10)")
-    c = _C279[s]
+    c = _C271[s]
     w.bits(c[0], c[1])
 
 def _d_ReferenceType(r: Reader) -> ReferenceType:
@@ -3930,22 +3835,22 @@ def _e_ReferenceType(w: Writer, o: ReferenceType) -> None:
         w.string(o.id)
         s = 1
     if o.type is not None:
-        c = _C280[s]
+        c = _C272[s]
         w.bits(c[0], c[1])
         w.string(o.type)
         s = 2
     if o.uri is not None:
-        c = _C281[s]
+        c = _C273[s]
         w.bits(c[0], c[1])
         w.string(o.uri)
         s = 3
     if o.transforms is not None:
-        c = _C282[s]
+        c = _C274[s]
         w.bits(c[0], c[1])
         _e_TransformsType(w, o.transforms)
         s = 4
     if o.digest_method is not None:
-        c = _C283[s]
+        c = _C275[s]
         w.bits(c[0], c[1])
         _e_DigestMethodType(w, o.digest_method)
         s = 5
@@ -3964,13 +3869,13 @@ def _d_RetrievalMethodType(r: Reader) -> RetrievalMethodType:
     v_type = None
     v_uri = None
     v_transforms = None
-    it, al = _P284[r.code(3, 4)]
+    it, al = _P276[r.code(3, 4)]
     if it == 0:
         v_type = r.string()
-        it, al = _P285[r.code(2, 3)]
+        it, al = _P277[r.code(2, 3)]
     if it == 1:
         v_uri = r.string()
-        it, al = _P256[r.code(2, 2)]
+        it, al = _P248[r.code(2, 2)]
     if it == 2:
         v_transforms = _d_TransformsType(r)
         r.zero(1, 'end of element')
@@ -3984,48 +3889,23 @@ def _e_RetrievalMethodType(w: Writer, o: RetrievalMethodType) -> None:
         w.string(o.type)
         s = 1
     if o.uri is not None:
-        c = _C286[s]
+        c = _C278[s]
         w.bits(c[0], c[1])
         w.string(o.uri)
         s = 2
     if o.transforms is not None:
-        c = _C287[s]
+        c = _C279[s]
         w.bits(c[0], c[1])
         _e_TransformsType(w, o.transforms)
         s = 3
-    c = _C288[s]
+    c = _C280[s]
     w.bits(c[0], c[1])
 
 def _d_SPKIDataType(r: Reader) -> SPKIDataType:
-    v_spki_sexp = []
-    it, al = _P289[r.code(2, 2)]
-    n = 0
-    while it == 0:
-        if al == 0:
-            r.zero(1, "characters")
-            x = r.binary()
-            r.zero(1, "end of element")
-            v_spki_sexp.append(x)
-        elif al == 1:
-            r.fail("wildcard (undeclared) element content is not supported")
-        n += 1
-        it, al = _P290[r.code(2, 3)]
-    return SPKIDataType(spki_sexp=v_spki_sexp)
+    r.fail("content of SPKIDataType is not supported by this codec")
 
 def _e_SPKIDataType(w: Writer, o: SPKIDataType) -> None:
-    s = 0
-    n = 0
-    for x in o.spki_sexp:
-        c = _C291[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.binary(x)
-        w.bits(0, 1)
-        n += 1
-        s = 1
-    if n < 1:
-        raise ExiEncodeError(f"SPKIDataType: {n} items of spki_sexp (allowed 1..None)")
-    w.bits(2, 2)
+    raise ExiEncodeError("content of SPKIDataType is not supported")
 
 def _d_Scheduled_AC_CLReqControlModeType(r: Reader) -> Scheduled_AC_CLReqControlModeType:
     v_ev_target_energy_request = None
@@ -4074,19 +3954,19 @@ def _d_Scheduled_AC_CLReqControlModeType(r: Reader) -> Scheduled_AC_CLReqControl
         it = 9; al = 0
     if it == 9:
         v_ev_present_active_power = _d_RationalNumberType(r)
-        it, al = _P292[r.code(3, 6)]
+        it, al = _P281[r.code(3, 6)]
     if it == 10:
         v_ev_present_active_power_l2 = _d_RationalNumberType(r)
-        it, al = _P293[r.code(3, 5)]
+        it, al = _P282[r.code(3, 5)]
     if it == 11:
         v_ev_present_active_power_l3 = _d_RationalNumberType(r)
-        it, al = _P294[r.code(3, 4)]
+        it, al = _P283[r.code(3, 4)]
     if it == 12:
         v_ev_present_reactive_power = _d_RationalNumberType(r)
-        it, al = _P295[r.code(2, 3)]
+        it, al = _P284[r.code(2, 3)]
     if it == 13:
         v_ev_present_reactive_power_l2 = _d_RationalNumberType(r)
-        it, al = _P296[r.code(2, 2)]
+        it, al = _P285[r.code(2, 2)]
     if it == 14:
         v_ev_present_reactive_power_l3 = _d_RationalNumberType(r)
         r.zero(1, 'end of element')
@@ -4100,47 +3980,47 @@ def _e_Scheduled_AC_CLReqControlModeType(w: Writer, o: Scheduled_AC_CLReqControl
         _e_RationalNumberType(w, o.ev_target_energy_request)
         s = 1
     if o.ev_maximum_energy_request is not None:
-        c = _C297[s]
+        c = _C286[s]
         w.bits(c[0], c[1])
         _e_RationalNumberType(w, o.ev_maximum_energy_request)
         s = 2
     if o.ev_minimum_energy_request is not None:
-        c = _C298[s]
+        c = _C287[s]
         w.bits(c[0], c[1])
         _e_RationalNumberType(w, o.ev_minimum_energy_request)
         s = 3
     if o.ev_maximum_charge_power is not None:
-        c = _C299[s]
+        c = _C288[s]
         w.bits(c[0], c[1])
         _e_RationalNumberType(w, o.ev_maximum_charge_power)
         s = 4
     if o.ev_maximum_charge_power_l2 is not None:
-        c = _C300[s]
+        c = _C289[s]
         w.bits(c[0], c[1])
         _e_RationalNumberType(w, o.ev_maximum_charge_power_l2)
         s = 5
     if o.ev_maximum_charge_power_l3 is not None:
-        c = _C301[s]
+        c = _C290[s]
         w.bits(c[0], c[1])
         _e_RationalNumberType(w, o.ev_maximum_charge_power_l3)
         s = 6
     if o.ev_minimum_charge_power is not None:
-        c = _C302[s]
+        c = _C291[s]
         w.bits(c[0], c[1])
         _e_RationalNumberType(w, o.ev_minimum_charge_power)
         s = 7
     if o.ev_minimum_charge_power_l2 is not None:
-        c = _C303[s]
+        c = _C292[s]
         w.bits(c[0], c[1])
         _e_RationalNumberType(w, o.ev_minimum_charge_power_l2)
         s = 8
     if o.ev_minimum_charge_power_l3 is not None:
-        c = _C304[s]
+        c = _C293[s]
         w.bits(c[0], c[1])
         _e_RationalNumberType(w, o.ev_minimum_charge_power_l3)
         s = 9
     if o.ev_present_active_power is not None:
-        c = _C305[s]
+        c = _C294[s]
         w.bits(c[0], c[1])
         _e_RationalNumberType(w, o.ev_present_active_power)
         s = 10
@@ -4152,26 +4032,26 @@ def _e_Scheduled_AC_CLReqControlModeType(w: Writer, o: Scheduled_AC_CLReqControl
         _e_RationalNumberType(w, o.ev_present_active_power_l2)
         s = 11
     if o.ev_present_active_power_l3 is not None:
-        c = _C306[s]
+        c = _C295[s]
         w.bits(c[0], c[1])
         _e_RationalNumberType(w, o.ev_present_active_power_l3)
         s = 12
     if o.ev_present_reactive_power is not None:
-        c = _C307[s]
+        c = _C296[s]
         w.bits(c[0], c[1])
         _e_RationalNumberType(w, o.ev_present_reactive_power)
         s = 13
     if o.ev_present_reactive_power_l2 is not None:
-        c = _C308[s]
+        c = _C297[s]
         w.bits(c[0], c[1])
         _e_RationalNumberType(w, o.ev_present_reactive_power_l2)
         s = 14
     if o.ev_present_reactive_power_l3 is not None:
-        c = _C309[s]
+        c = _C298[s]
         w.bits(c[0], c[1])
         _e_RationalNumberType(w, o.ev_present_reactive_power_l3)
         s = 15
-    c = _C310[s]
+    c = _C299[s]
     w.bits(c[0], c[1])
 
 def _d_Scheduled_AC_CLResControlModeType(r: Reader) -> Scheduled_AC_CLResControlModeType:
@@ -4268,13 +4148,13 @@ def _d_Scheduled_CLReqControlModeType(r: Reader) -> Scheduled_CLReqControlModeTy
     v_ev_target_energy_request = None
     v_ev_maximum_energy_request = None
     v_ev_minimum_energy_request = None
-    it, al = _P284[r.code(3, 4)]
+    it, al = _P276[r.code(3, 4)]
     if it == 0:
         v_ev_target_energy_request = _d_RationalNumberType(r)
-        it, al = _P285[r.code(2, 3)]
+        it, al = _P277[r.code(2, 3)]
     if it == 1:
         v_ev_maximum_energy_request = _d_RationalNumberType(r)
-        it, al = _P256[r.code(2, 2)]
+        it, al = _P248[r.code(2, 2)]
     if it == 2:
         v_ev_minimum_energy_request = _d_RationalNumberType(r)
         r.zero(1, 'end of element')
@@ -4288,16 +4168,16 @@ def _e_Scheduled_CLReqControlModeType(w: Writer, o: Scheduled_CLReqControlModeTy
         _e_RationalNumberType(w, o.ev_target_energy_request)
         s = 1
     if o.ev_maximum_energy_request is not None:
-        c = _C286[s]
+        c = _C278[s]
         w.bits(c[0], c[1])
         _e_RationalNumberType(w, o.ev_maximum_energy_request)
         s = 2
     if o.ev_minimum_energy_request is not None:
-        c = _C287[s]
+        c = _C279[s]
         w.bits(c[0], c[1])
         _e_RationalNumberType(w, o.ev_minimum_energy_request)
         s = 3
-    c = _C288[s]
+    c = _C280[s]
     w.bits(c[0], c[1])
 
 def _d_Scheduled_CLResControlModeType(r: Reader) -> Scheduled_CLResControlModeType:
@@ -4315,17 +4195,17 @@ def _d_SignatureMethodType(r: Reader) -> SignatureMethodType:
     it = 0; al = 0
     if it == 0:
         v_algorithm = r.string()
-        it, al = _P285[r.code(3, 3)]
+        it, al = _P277[r.code(3, 3)]
     if it == 1:
         r.zero(1, "characters")
         v_hmac_output_length = r.sint()
         r.zero(1, "end of element")
-        it, al = _P256[r.code(2, 2)]
+        it, al = _P248[r.code(2, 2)]
     n = 0
     while it == 2:
         r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        it, al = _P256[r.code(2, 2)]
+        it, al = _P248[r.code(2, 2)]
     return SignatureMethodType(algorithm=v_algorithm, hmac_output_length=v_hmac_output_length)
 
 def _e_SignatureMethodType(w: Writer, o: SignatureMethodType) -> None:
@@ -4341,7 +4221,7 @@ def _e_SignatureMethodType(w: Writer, o: SignatureMethodType) -> None:
         w.sint(o.hmac_output_length)
         w.bits(0, 1)
         s = 2
-    c = _C311[s]
+    c = _C300[s]
     w.bits(c[0], c[1])
 
 def _d_SignaturePropertiesType(r: Reader) -> SignaturePropertiesType:
@@ -4368,7 +4248,7 @@ def _e_SignaturePropertiesType(w: Writer, o: SignaturePropertiesType) -> None:
         s = 1
     n = 0
     for x in o.signature_property:
-        c = _C255[s]
+        c = _C247[s]
         w.bits(c[0], c[1])
         _e_SignaturePropertyType(w, x)
         n += 1
@@ -4387,12 +4267,12 @@ def _d_SignaturePropertyType(r: Reader) -> SignaturePropertyType:
         it = 1; al = 0
     if it == 1:
         v_target = r.string()
-        it, al = _P312[r.code(2, 1)]
+        it, al = _P301[r.code(2, 1)]
     n = 0
     while it == 2:
         r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        it, al = _P256[r.code(2, 2)]
+        it, al = _P248[r.code(2, 2)]
     return SignaturePropertyType(id=v_id, target=v_target)
 
 def _e_SignaturePropertyType(w: Writer, o: SignaturePropertyType) -> None:
@@ -4402,7 +4282,7 @@ def _e_SignaturePropertyType(w: Writer, o: SignaturePropertyType) -> None:
         w.string(o.id)
         s = 1
     if o.target is not None:
-        c = _C313[s]
+        c = _C302[s]
         w.bits(c[0], c[1])
         w.string(o.target)
         s = 2
@@ -4446,7 +4326,7 @@ def _e_SignatureType(w: Writer, o: SignatureType) -> None:
         w.string(o.id)
         s = 1
     if o.signed_info is not None:
-        c = _C314[s]
+        c = _C303[s]
         w.bits(c[0], c[1])
         _e_SignedInfoType(w, o.signed_info)
         s = 2
@@ -4464,12 +4344,12 @@ def _e_SignatureType(w: Writer, o: SignatureType) -> None:
         s = 4
     n = 0
     for x in o.object:
-        c = _C315[s]
+        c = _C304[s]
         w.bits(c[0], c[1])
         _e_ObjectType(w, x)
         n += 1
         s = 5
-    c = _C316[s]
+    c = _C305[s]
     w.bits(c[0], c[1])
 
 def _d_SignatureValueType(r: Reader) -> SignatureValueType:
@@ -4493,7 +4373,7 @@ def _e_SignatureValueType(w: Writer, o: SignatureValueType) -> None:
         w.string(o.id)
         s = 1
     if o.value is not None:
-        c = _C317[s]
+        c = _C306[s]
         w.bits(c[0], c[1])
         w.binary(o.value)
         s = 2
@@ -4524,7 +4404,7 @@ def _d_SignedInfoType(r: Reader) -> SignedInfoType:
         x = _d_ReferenceType(r)
         v_reference.append(x)
         n += 1
-        it, al = _P233[r.code(2, 2)]
+        it, al = _P225[r.code(2, 2)]
     return SignedInfoType(id=v_id, canonicalization_method=v_canonicalization_method, signature_method=v_signature_method, reference=v_reference)
 
 def _e_SignedInfoType(w: Writer, o: SignedInfoType) -> None:
@@ -4534,7 +4414,7 @@ def _e_SignedInfoType(w: Writer, o: SignedInfoType) -> None:
         w.string(o.id)
         s = 1
     if o.canonicalization_method is not None:
-        c = _C229[s]
+        c = _C221[s]
         w.bits(c[0], c[1])
         _e_CanonicalizationMethodType(w, o.canonicalization_method)
         s = 2
@@ -4548,7 +4428,7 @@ def _e_SignedInfoType(w: Writer, o: SignedInfoType) -> None:
     s = 3
     n = 0
     for x in o.reference:
-        c = _C318[s]
+        c = _C307[s]
         w.bits(c[0], c[1])
         _e_ReferenceType(w, x)
         n += 1
@@ -4564,7 +4444,7 @@ def _d_TransformType(r: Reader) -> TransformType:
     it = 0; al = 0
     if it == 0:
         v_algorithm = r.string()
-        it, al = _P319[r.code(3, 3)]
+        it, al = _P308[r.code(3, 3)]
     n = 0
     while it == 1:
         if al == 0:
@@ -4575,7 +4455,7 @@ def _d_TransformType(r: Reader) -> TransformType:
             r.zero(1, "end of element")
             v_x_path.append(x)
         n += 1
-        it, al = _P319[r.code(3, 3)]
+        it, al = _P308[r.code(3, 3)]
     return TransformType(algorithm=v_algorithm, x_path=v_x_path)
 
 def _e_TransformType(w: Writer, o: TransformType) -> None:
@@ -4587,14 +4467,14 @@ def _e_TransformType(w: Writer, o: TransformType) -> None:
     s = 1
     n = 0
     for x in o.x_path:
-        c = _C320[s]
+        c = _C309[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.string(x)
         w.bits(0, 1)
         n += 1
         s = 2
-    c = _C321[s]
+    c = _C310[s]
     w.bits(c[0], c[1])
 
 def _d_TransformsType(r: Reader) -> TransformsType:
@@ -4606,14 +4486,14 @@ def _d_TransformsType(r: Reader) -> TransformsType:
         x = _d_TransformType(r)
         v_transform.append(x)
         n += 1
-        it, al = _P252[r.code(2, 2)]
+        it, al = _P244[r.code(2, 2)]
     return TransformsType(transform=v_transform)
 
 def _e_TransformsType(w: Writer, o: TransformsType) -> None:
     s = 0
     n = 0
     for x in o.transform:
-        c = _C322[s]
+        c = _C311[s]
         w.bits(c[0], c[1])
         _e_TransformType(w, x)
         n += 1
@@ -4696,7 +4576,7 @@ def _d_X509DataType(r: Reader) -> X509DataType:
     v_x509_subject_name = []
     v_x509_certificate = []
     v_x509_crl = []
-    it, al = _P323[r.code(3, 6)]
+    it, al = _P312[r.code(3, 6)]
     n = 0
     while it == 0:
         if al == 0:
@@ -4725,20 +4605,20 @@ def _d_X509DataType(r: Reader) -> X509DataType:
         elif al == 5:
             r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        it, al = _P324[r.code(3, 7)]
+        it, al = _P313[r.code(3, 7)]
     return X509DataType(x509_issuer_serial=v_x509_issuer_serial, x509_ski=v_x509_ski, x509_subject_name=v_x509_subject_name, x509_certificate=v_x509_certificate, x509_crl=v_x509_crl)
 
 def _e_X509DataType(w: Writer, o: X509DataType) -> None:
     s = 0
     n = 0
     for x in o.x509_issuer_serial:
-        c = _C325[s]
+        c = _C314[s]
         w.bits(c[0], c[1])
         _e_X509IssuerSerialType(w, x)
         n += 1
         s = 1
     for x in o.x509_ski:
-        c = _C326[s]
+        c = _C315[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.binary(x)
@@ -4746,7 +4626,7 @@ def _e_X509DataType(w: Writer, o: X509DataType) -> None:
         n += 1
         s = 1
     for x in o.x509_subject_name:
-        c = _C327[s]
+        c = _C316[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.string(x)
@@ -4754,7 +4634,7 @@ def _e_X509DataType(w: Writer, o: X509DataType) -> None:
         n += 1
         s = 1
     for x in o.x509_certificate:
-        c = _C328[s]
+        c = _C317[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.binary(x)
@@ -4762,7 +4642,7 @@ def _e_X509DataType(w: Writer, o: X509DataType) -> None:
         n += 1
         s = 1
     for x in o.x509_crl:
-        c = _C329[s]
+        c = _C318[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.binary(x)
@@ -4844,7 +4724,7 @@ def _e_g_MgmtData(w: Writer, v) -> None:
 
 def _d_f_AckMaxDelay(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(65535)
     r.zero(1, "end of element")
     return v
 
@@ -4855,7 +4735,7 @@ def _e_f_AckMaxDelay(w: Writer, v) -> None:
 
 def _d_f_BPT_DischargedEnergyReadingWh(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(18446744073709551615)
     r.zero(1, "end of element")
     return v
 
@@ -4866,7 +4746,7 @@ def _e_f_BPT_DischargedEnergyReadingWh(w: Writer, v) -> None:
 
 def _d_f_BPT_InductiveEnergyReadingVARh(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(18446744073709551615)
     r.zero(1, "end of element")
     return v
 
@@ -4877,7 +4757,7 @@ def _e_f_BPT_InductiveEnergyReadingVARh(w: Writer, v) -> None:
 
 def _d_f_CapacitiveEnergyReadingVARh(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(18446744073709551615)
     r.zero(1, "end of element")
     return v
 
@@ -4888,7 +4768,7 @@ def _e_f_CapacitiveEnergyReadingVARh(w: Writer, v) -> None:
 
 def _d_f_ChargedEnergyReadingWh(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(18446744073709551615)
     r.zero(1, "end of element")
     return v
 
@@ -4910,7 +4790,7 @@ def _e_f_ChargingComplete(w: Writer, v) -> None:
 
 def _d_f_DepartureTime(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(4294967295)
     r.zero(1, "end of element")
     return v
 
@@ -4932,13 +4812,13 @@ def _e_f_DigestValue(w: Writer, v) -> None:
 
 def _d_f_EVSENotification(r: Reader):
     r.zero(1, "characters")
-    v = r.enum(3, _K238)
+    v = r.enum(3, _K230)
     r.zero(1, "end of element")
     return v
 
 def _e_f_EVSENotification(w: Writer, v) -> None:
     w.bits(0, 1)
-    w.enum(v, _K239, 3)
+    w.enum(v, _K231, 3)
     w.bits(0, 1)
 
 def _d_f_Exponent(r: Reader):
@@ -5064,7 +4944,7 @@ def _e_f_MeterSignature(w: Writer, v) -> None:
 
 def _d_f_MeterStatus(r: Reader):
     r.zero(1, "characters")
-    v = r.sint()
+    v = r.sintb(-32768, 32767)
     r.zero(1, "end of element")
     return v
 
@@ -5075,7 +4955,7 @@ def _e_f_MeterStatus(w: Writer, v) -> None:
 
 def _d_f_MeterTimestamp(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(18446744073709551615)
     r.zero(1, "end of element")
     return v
 
@@ -5119,7 +4999,7 @@ def _e_f_Modulus(w: Writer, v) -> None:
 
 def _d_f_NotificationMaxDelay(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(65535)
     r.zero(1, "end of element")
     return v
 
@@ -5196,7 +5076,7 @@ def _e_f_Q(w: Writer, v) -> None:
 
 def _d_f_RemainingTimeToMaximumSOC(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(4294967295)
     r.zero(1, "end of element")
     return v
 
@@ -5207,7 +5087,7 @@ def _e_f_RemainingTimeToMaximumSOC(w: Writer, v) -> None:
 
 def _d_f_RemainingTimeToMinimumSOC(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(4294967295)
     r.zero(1, "end of element")
     return v
 
@@ -5218,7 +5098,7 @@ def _e_f_RemainingTimeToMinimumSOC(w: Writer, v) -> None:
 
 def _d_f_RemainingTimeToTargetSOC(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(4294967295)
     r.zero(1, "end of element")
     return v
 
@@ -5284,7 +5164,7 @@ def _e_f_TargetSOC(w: Writer, v) -> None:
 
 def _d_f_TaxRuleID(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(4294967295)
     r.zero(1, "end of element")
     return v
 
@@ -5295,7 +5175,7 @@ def _e_f_TaxRuleID(w: Writer, v) -> None:
 
 def _d_f_TimeAnchor(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(18446744073709551615)
     r.zero(1, "end of element")
     return v
 
@@ -5306,7 +5186,7 @@ def _e_f_TimeAnchor(w: Writer, v) -> None:
 
 def _d_f_TimeStamp(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(18446744073709551615)
     r.zero(1, "end of element")
     return v
 
@@ -5317,7 +5197,7 @@ def _e_f_TimeStamp(w: Writer, v) -> None:
 
 def _d_f_Value(r: Reader):
     r.zero(1, "characters")
-    v = r.sint()
+    v = r.sintb(-32768, 32767)
     r.zero(1, "end of element")
     return v
 
@@ -5636,7 +5516,7 @@ FIELDS = {
     ChargeLoopResType: (('header', 'elem', 'urn:iso:std:iso:15118:-20:CommonTypes', 'Header', MessageHeaderType, 1, 1), ('response_code', 'elem', 'urn:iso:std:iso:15118:-20:CommonTypes', 'ResponseCode', 'str', 1, 1), ('evse_status', 'elem', 'urn:iso:std:iso:15118:-20:CommonTypes', 'EVSEStatus', EVSEStatusType, 0, 1), ('meter_info', 'elem', 'urn:iso:std:iso:15118:-20:CommonTypes', 'MeterInfo', MeterInfoType, 0, 1), ('receipt', 'elem', 'urn:iso:std:iso:15118:-20:CommonTypes', 'Receipt', ReceiptType, 0, 1), ),
     ChargeParameterDiscoveryReqType: (('header', 'elem', 'urn:iso:std:iso:15118:-20:CommonTypes', 'Header', MessageHeaderType, 1, 1), ),
     ChargeParameterDiscoveryResType: (('header', 'elem', 'urn:iso:std:iso:15118:-20:CommonTypes', 'Header', MessageHeaderType, 1, 1), ('response_code', 'elem', 'urn:iso:std:iso:15118:-20:CommonTypes', 'ResponseCode', 'str', 1, 1), ),
-    DSAKeyValueType: (('p', 'elem', 'http://www.w3.org/2000/09/xmldsig#', 'P', 'b64', 0, 1), ('q', 'elem', 'http://www.w3.org/2000/09/xmldsig#', 'Q', 'b64', 0, 1), ('g', 'elem', 'http://www.w3.org/2000/09/xmldsig#', 'G', 'b64', 0, 1), ('y', 'elem', 'http://www.w3.org/2000/09/xmldsig#', 'Y', 'b64', 1, 1), ('j', 'elem', 'http://www.w3.org/2000/09/xmldsig#', 'J', 'b64', 0, 1), ('seed', 'elem', 'http://www.w3.org/2000/09/xmldsig#', 'Seed', 'b64', 0, 1), ('pgen_counter', 'elem', 'http://www.w3.org/2000/09/xmldsig#', 'PgenCounter', 'b64', 0, 1), ),
+    DSAKeyValueType: (),
     DetailedCostType: (('amount', 'elem', 'urn:iso:std:iso:15118:-20:CommonTypes', 'Amount', RationalNumberType, 1, 1), ('cost_per_unit', 'elem', 'urn:iso:std:iso:15118:-20:CommonTypes', 'CostPerUnit', RationalNumberType, 1, 1), ),
     DetailedTaxType: (('tax_rule_id', 'elem', 'urn:iso:std:iso:15118:-20:CommonTypes', 'TaxRuleID', 'int', 1, 1), ('amount', 'elem', 'urn:iso:std:iso:15118:-20:CommonTypes', 'Amount', RationalNumberType, 1, 1), ),
     DigestMethodType: (('algorithm', 'attr', '', 'Algorithm', 'str', 1, 1), ),
@@ -5659,7 +5539,7 @@ FIELDS = {
     ReceiptType: (('time_anchor', 'elem', 'urn:iso:std:iso:15118:-20:CommonTypes', 'TimeAnchor', 'int', 1, 1), ('energy_costs', 'elem', 'urn:iso:std:iso:15118:-20:CommonTypes', 'EnergyCosts', DetailedCostType, 0, 1), ('occupancy_costs', 'elem', 'urn:iso:std:iso:15118:-20:CommonTypes', 'OccupancyCosts', DetailedCostType, 0, 1), ('additional_services_costs', 'elem', 'urn:iso:std:iso:15118:-20:CommonTypes', 'AdditionalServicesCosts', DetailedCostType, 0, 1), ('overstay_costs', 'elem', 'urn:iso:std:iso:15118:-20:CommonTypes', 'OverstayCosts', DetailedCostType, 0, 1), ('tax_costs', 'elem', 'urn:iso:std:iso:15118:-20:CommonTypes', 'TaxCosts', DetailedTaxType, 0, 10), ),
     ReferenceType: (('id', 'attr', '', 'Id', 'str', 0, 1), ('type', 'attr', '', 'Type', 'str', 0, 1), ('uri', 'attr', '', 'URI', 'str', 0, 1), ('transforms', 'elem', 'http://www.w3.org/2000/09/xmldsig#', 'Transforms', TransformsType, 0, 1), ('digest_method', 'elem', 'http://www.w3.org/2000/09/xmldsig#', 'DigestMethod', DigestMethodType, 1, 1), ('digest_value', 'elem', 'http://www.w3.org/2000/09/xmldsig#', 'DigestValue', 'b64', 1, 1), ),
     RetrievalMethodType: (('type', 'attr', '', 'Type', 'str', 0, 1), ('uri', 'attr', '', 'URI', 'str', 0, 1), ('transforms', 'elem', 'http://www.w3.org/2000/09/xmldsig#', 'Transforms', TransformsType, 0, 1), ),
-    SPKIDataType: (('spki_sexp', 'elem', 'http://www.w3.org/2000/09/xmldsig#', 'SPKISexp', 'b64', 1, -1), ),
+    SPKIDataType: (),
     Scheduled_AC_CLReqControlModeType: (('ev_target_energy_request', 'elem', 'urn:iso:std:iso:15118:-20:CommonTypes', 'EVTargetEnergyRequest', RationalNumberType, 0, 1), ('ev_maximum_energy_request', 'elem', 'urn:iso:std:iso:15118:-20:CommonTypes', 'EVMaximumEnergyRequest', RationalNumberType, 0, 1), ('ev_minimum_energy_request', 'elem', 'urn:iso:std:iso:15118:-20:CommonTypes', 'EVMinimumEnergyRequest', RationalNumberType, 0, 1), ('ev_maximum_charge_power', 'elem', 'urn:iso:std:iso:15118:-20:AC', 'EVMaximumChargePower', RationalNumberType, 0, 1), ('ev_maximum_charge_power_l2', 'elem', 'urn:iso:std:iso:15118:-20:AC', 'EVMaximumChargePower_L2', RationalNumberType, 0, 1), ('ev_maximum_charge_power_l3', 'elem', 'urn:iso:std:iso:15118:-20:AC', 'EVMaximumChargePower_L3', RationalNumberType, 0, 1), ('ev_minimum_charge_power', 'elem', 'urn:iso:std:iso:15118:-20:AC', 'EVMinimumChargePower', RationalNumberType, 0, 1), ('ev_minimum_charge_power_l2', 'elem', 'urn:iso:std:iso:15118:-20:AC', 'EVMinimumChargePower_L2', RationalNumberType, 0, 1), ('ev_minimum_charge_power_l3', 'elem', 'urn:iso:std:iso:15118:-20:AC', 'EVMinimumChargePower_L3', RationalNumberType, 0, 1), ('ev_present_active_power', 'elem', 'urn:iso:std:iso:15118:-20:AC', 'EVPresentActivePower', RationalNumberType, 1, 1), ('ev_present_active_power_l2', 'elem', 'urn:iso:std:iso:15118:-20:AC', 'EVPresentActivePower_L2', RationalNumberType, 0, 1), ('ev_present_active_power_l3', 'elem', 'urn:iso:std:iso:15118:-20:AC', 'EVPresentActivePower_L3', RationalNumberType, 0, 1), ('ev_present_reactive_power', 'elem', 'urn:iso:std:iso:15118:-20:AC', 'EVPresentReactivePower', RationalNumberType, 0, 1), ('ev_present_reactive_power_l2', 'elem', 'urn:iso:std:iso:15118:-20:AC', 'EVPresentReactivePower_L2', RationalNumberType, 0, 1), ('ev_present_reactive_power_l3', 'elem', 'urn:iso:std:iso:15118:-20:AC', 'EVPresentReactivePower_L3', RationalNumberType, 0, 1), ),
     Scheduled_AC_CLResControlModeType: (('evse_target_active_power', 'elem', 'urn:iso:std:iso:15118:-20:AC', 'EVSETargetActivePower', RationalNumberType, 0, 1), ('evse_target_active_power_l2', 'elem', 'urn:iso:std:iso:15118:-20:AC', 'EVSETargetActivePower_L2', RationalNumberType, 0, 1), ('evse_target_active_power_l3', 'elem', 'urn:iso:std:iso:15118:-20:AC', 'EVSETargetActivePower_L3', RationalNumberType, 0, 1), ('evse_target_reactive_power', 'elem', 'urn:iso:std:iso:15118:-20:AC', 'EVSETargetReactivePower', RationalNumberType, 0, 1), ('evse_target_reactive_power_l2', 'elem', 'urn:iso:std:iso:15118:-20:AC', 'EVSETargetReactivePower_L2', RationalNumberType, 0, 1), ('evse_target_reactive_power_l3', 'elem', 'urn:iso:std:iso:15118:-20:AC', 'EVSETargetReactivePower_L3', RationalNumberType, 0, 1), ('evse_present_active_power', 'elem', 'urn:iso:std:iso:15118:-20:AC', 'EVSEPresentActivePower', RationalNumberType, 0, 1), ('evse_present_active_power_l2', 'elem', 'urn:iso:std:iso:15118:-20:AC', 'EVSEPresentActivePower_L2', RationalNumberType, 0, 1), ('evse_present_active_power_l3', 'elem', 'urn:iso:std:iso:15118:-20:AC', 'EVSEPresentActivePower_L3', RationalNumberType, 0, 1), ),
     Scheduled_CLReqControlModeType: (('ev_target_energy_request', 'elem', 'urn:iso:std:iso:15118:-20:CommonTypes', 'EVTargetEnergyRequest', RationalNumberType, 0, 1), ('ev_maximum_energy_request', 'elem', 'urn:iso:std:iso:15118:-20:CommonTypes', 'EVMaximumEnergyRequest', RationalNumberType, 0, 1), ('ev_minimum_energy_request', 'elem', 'urn:iso:std:iso:15118:-20:CommonTypes', 'EVMinimumEnergyRequest', RationalNumberType, 0, 1), ),
@@ -5678,5 +5558,74 @@ FIELDS = {
     X509DataType: (('x509_issuer_serial', 'elem', 'http://www.w3.org/2000/09/xmldsig#', 'X509IssuerSerial', X509IssuerSerialType, 0, -1), ('x509_ski', 'elem', 'http://www.w3.org/2000/09/xmldsig#', 'X509SKI', 'b64', 0, -1), ('x509_subject_name', 'elem', 'http://www.w3.org/2000/09/xmldsig#', 'X509SubjectName', 'str', 0, -1), ('x509_certificate', 'elem', 'http://www.w3.org/2000/09/xmldsig#', 'X509Certificate', 'b64', 0, -1), ('x509_crl', 'elem', 'http://www.w3.org/2000/09/xmldsig#', 'X509CRL', 'b64', 0, -1), ),
     X509IssuerSerialType: (('x509_issuer_name', 'elem', 'http://www.w3.org/2000/09/xmldsig#', 'X509IssuerName', 'str', 1, 1), ('x509_serial_number', 'elem', 'http://www.w3.org/2000/09/xmldsig#', 'X509SerialNumber', 'int', 1, 1), ),
 }
+
+# per field: (content item index — fields sharing one are alternatives of a
+# choice —, simple-value facets (base type, min, max, enumeration, minLength,
+# maxLength) or None)
+FIELD_RULES = {
+    AC_CPDReqEnergyTransferModeType: ((0, None), (1, None), (2, None), (3, None), (4, None), (5, None), ),
+    AC_CPDResEnergyTransferModeType: ((0, None), (1, None), (2, None), (3, None), (4, None), (5, None), (6, None), (7, None), (8, None), (9, None), (10, None), (11, None), ),
+    AC_ChargeLoopReqType: ((0, None), (1, None), (2, _F319), (3, None), (3, None), (3, None), (3, None), (3, None), ),
+    AC_ChargeLoopResType: ((0, None), (1, _F320), (2, None), (3, None), (4, None), (5, None), (6, None), (6, None), (6, None), (6, None), (6, None), ),
+    AC_ChargeParameterDiscoveryReqType: ((0, None), (1, None), (1, None), ),
+    AC_ChargeParameterDiscoveryResType: ((0, None), (1, _F320), (2, None), (2, None), ),
+    BPT_AC_CPDReqEnergyTransferModeType: ((0, None), (1, None), (2, None), (3, None), (4, None), (5, None), (6, None), (7, None), (8, None), (9, None), (10, None), (11, None), ),
+    BPT_AC_CPDResEnergyTransferModeType: ((0, None), (1, None), (2, None), (3, None), (4, None), (5, None), (6, None), (7, None), (8, None), (9, None), (10, None), (11, None), (12, None), (13, None), (14, None), (15, None), (16, None), (17, None), ),
+    BPT_Dynamic_AC_CLReqControlModeType: ((0, _F321), (1, None), (2, None), (3, None), (4, None), (5, None), (6, None), (7, None), (8, None), (9, None), (10, None), (11, None), (12, None), (13, None), (14, None), (15, None), (16, None), (17, None), (18, None), (19, None), (20, None), (21, None), (22, None), (23, None), ),
+    BPT_Dynamic_AC_CLResControlModeType: ((0, _F321), (1, _F322), (2, _F322), (3, _F323), (4, None), (5, None), (6, None), (7, None), (8, None), (9, None), (10, None), (11, None), (12, None), ),
+    BPT_Scheduled_AC_CLReqControlModeType: ((0, None), (1, None), (2, None), (3, None), (4, None), (5, None), (6, None), (7, None), (8, None), (9, None), (10, None), (11, None), (12, None), (13, None), (14, None), (15, None), (16, None), (17, None), (18, None), (19, None), (20, None), ),
+    BPT_Scheduled_AC_CLResControlModeType: ((0, None), (1, None), (2, None), (3, None), (4, None), (5, None), (6, None), (7, None), (8, None), ),
+    CLReqControlModeType: (),
+    CLResControlModeType: (),
+    CanonicalizationMethodType: ((0, _F324), ),
+    ChargeLoopReqType: ((0, None), (1, None), (2, _F319), ),
+    ChargeLoopResType: ((0, None), (1, _F320), (2, None), (3, None), (4, None), ),
+    ChargeParameterDiscoveryReqType: ((0, None), ),
+    ChargeParameterDiscoveryResType: ((0, None), (1, _F320), ),
+    DSAKeyValueType: (),
+    DetailedCostType: ((0, None), (1, None), ),
+    DetailedTaxType: ((0, _F325), (1, None), ),
+    DigestMethodType: ((0, _F324), ),
+    DisplayParametersType: ((0, _F322), (1, _F322), (2, _F322), (3, _F322), (4, _F321), (5, _F321), (6, _F321), (7, _F319), (8, None), (9, _F319), ),
+    Dynamic_AC_CLReqControlModeType: ((0, _F321), (1, None), (2, None), (3, None), (4, None), (5, None), (6, None), (7, None), (8, None), (9, None), (10, None), (11, None), (12, None), (13, None), (14, None), (15, None), ),
+    Dynamic_AC_CLResControlModeType: ((0, _F321), (1, _F322), (2, _F322), (3, _F323), (4, None), (5, None), (6, None), (7, None), (8, None), (9, None), (10, None), (11, None), (12, None), ),
+    Dynamic_CLReqControlModeType: ((0, _F321), (1, None), (2, None), (3, None), ),
+    Dynamic_CLResControlModeType: ((0, _F321), (1, _F322), (2, _F322), (3, _F323), ),
+    EVSEStatusType: ((0, _F323), (1, _F326), ),
+    KeyInfoType: ((0, _F327), (1, _F328), (1, None), (1, None), (1, None), (1, None), (1, None), (1, _F328), ),
+    KeyValueType: ((0, None), (0, None), ),
+    ListOfRootCertificateIDsType: ((0, None), ),
+    ManifestType: ((0, _F327), (1, None), ),
+    MessageHeaderType: ((0, _F329), (1, _F330), (2, None), ),
+    MeterInfoType: ((0, _F331), (1, _F330), (2, _F330), (3, _F330), (4, _F330), (5, _F332), (6, _F333), (7, _F330), ),
+    ObjectType: ((0, _F324), (1, _F327), (2, _F328), ),
+    PGPDataType: (),
+    RSAKeyValueType: ((0, _F334), (1, _F334), ),
+    RationalNumberType: ((0, _F335), (1, _F333), ),
+    ReceiptType: ((0, _F330), (1, None), (2, None), (3, None), (4, None), (5, None), ),
+    ReferenceType: ((0, _F327), (1, _F324), (2, _F324), (3, None), (4, None), (5, _F334), ),
+    RetrievalMethodType: ((0, _F324), (1, _F324), (2, None), ),
+    SPKIDataType: (),
+    Scheduled_AC_CLReqControlModeType: ((0, None), (1, None), (2, None), (3, None), (4, None), (5, None), (6, None), (7, None), (8, None), (9, None), (10, None), (11, None), (12, None), (13, None), (14, None), ),
+    Scheduled_AC_CLResControlModeType: ((0, None), (1, None), (2, None), (3, None), (4, None), (5, None), (6, None), (7, None), (8, None), ),
+    Scheduled_CLReqControlModeType: ((0, None), (1, None), (2, None), ),
+    Scheduled_CLResControlModeType: (),
+    SignatureMethodType: ((0, _F324), (1, _F336), ),
+    SignaturePropertiesType: ((0, _F327), (1, None), ),
+    SignaturePropertyType: ((0, _F327), (1, _F324), ),
+    SignatureType: ((0, _F327), (1, None), (2, None), (3, None), (4, None), ),
+    SignatureValueType: ((0, _F327), (1, _F334), ),
+    SignedInfoType: ((0, _F327), (1, None), (2, None), (3, None), ),
+    TransformType: ((0, _F324), (1, _F328), ),
+    TransformsType: ((0, None), ),
+    V2GMessageType: ((0, None), ),
+    V2GRequestType: ((0, None), ),
+    V2GResponseType: ((0, None), (1, _F320), ),
+    X509DataType: ((0, None), (0, _F334), (0, _F328), (0, _F334), (0, _F334), ),
+    X509IssuerSerialType: ((0, _F328), (1, _F336), ),
+}
+
+# types whose content model this codec does not implement (xmldsig only)
+UNSUPPORTED = {DSAKeyValueType, PGPDataType, SPKIDataType}
 
 NAMESPACES = {'v2gci_ac': 'urn:iso:std:iso:15118:-20:AC', 'v2gci_ct': 'urn:iso:std:iso:15118:-20:CommonTypes', 'xmlsig': 'http://www.w3.org/2000/09/xmldsig#'}

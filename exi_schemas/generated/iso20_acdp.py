@@ -31,127 +31,140 @@ _P15 = ((4, 0), (-1, 0))
 _C16 = (None, None, (1, 3), (0, 2), None, None)
 _C17 = (None, None, (2, 3), (1, 2), (0, 2), None)
 _C18 = (None, None, (3, 3), (2, 2), (1, 2), (0, 1))
-_P19 = ((0, 0), (0, 1), (1, 0), (2, 0))
-_P20 = ((3, 0), (4, 0), (4, 1), (-1, 0))
-_P21 = ((4, 0), (4, 1), (-1, 0))
-_C22 = ((2, 3), (0, 2), None, None, None, None)
-_C23 = ((3, 3), (1, 2), (0, 1), None, None, None)
-_C24 = (None, None, None, (1, 3), (0, 2), None)
-_C25 = (None, None, None, (2, 3), (1, 2), None)
-_C26 = (None, None, None, (3, 3), (2, 2), (0, 1))
-_P27 = ((0, 0), (1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
-_P28 = ((1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
-_P29 = ((2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
-_P30 = ((3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
-_P31 = ((4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
-_P32 = ((5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
-_P33 = ((6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
-_P34 = ((7, 0), (8, 0), (9, 0), (-1, 0))
-_P35 = ((8, 0), (9, 0), (-1, 0))
-_P36 = ((9, 0), (-1, 0))
-_C37 = ((1, 4), (0, 4), None, None, None, None, None, None, None, None, None)
-_C38 = ((2, 4), (1, 4), (0, 4), None, None, None, None, None, None, None, None)
-_C39 = ((3, 4), (2, 4), (1, 4), (0, 4), None, None, None, None, None, None, None)
-_C40 = ((4, 4), (3, 4), (2, 4), (1, 4), (0, 3), None, None, None, None, None, None)
-_C41 = ((5, 4), (4, 4), (3, 4), (2, 4), (1, 3), (0, 3), None, None, None, None, None)
-_C42 = ((6, 4), (5, 4), (4, 4), (3, 4), (2, 3), (1, 3), (0, 3), None, None, None, None)
-_C43 = ((7, 4), (6, 4), (5, 4), (4, 4), (3, 3), (2, 3), (1, 3), (0, 3), None, None, None)
-_C44 = ((8, 4), (7, 4), (6, 4), (5, 4), (4, 3), (3, 3), (2, 3), (1, 3), (0, 2), None, None)
-_C45 = ((9, 4), (8, 4), (7, 4), (6, 4), (5, 3), (4, 3), (3, 3), (2, 3), (1, 2), (0, 2), None)
-_C46 = ((10, 4), (9, 4), (8, 4), (7, 4), (6, 3), (5, 3), (4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
-_P47 = ((0, 0), (1, 0))
-_C48 = ((1, 2), (0, 1), None, None, None)
-_P49 = ((0, 0), (1, 0), (2, 0), (3, 0), (-1, 0))
-_P50 = ((1, 0), (2, 0), (3, 0), (-1, 0))
-_P51 = ((2, 0), (3, 0), (-1, 0))
-_P52 = ((3, 0), (-1, 0))
-_C53 = ((1, 3), (0, 3), None, None, None)
-_C54 = ((2, 3), (1, 3), (0, 2), None, None)
-_C55 = ((3, 3), (2, 3), (1, 2), (0, 2), None)
-_C56 = ((4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
-_K57 = ('Pause', 'ExitStandby', 'Terminate', 'ScheduleRenegotiation', 'ServiceRenegotiation', 'MeteringConfirmation')
-_K58 = {'Pause': 0, 'ExitStandby': 1, 'Terminate': 2, 'ScheduleRenegotiation': 3, 'ServiceRenegotiation': 4, 'MeteringConfirmation': 5}
-_P59 = ((2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (-1, 0))
-_P60 = ((3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (-1, 0))
-_P61 = ((4, 0), (5, 0), (6, 0), (7, 0), (-1, 0))
-_K62 = ('StateA', 'StateB', 'StateC', 'StateD', 'StateE')
-_P63 = ((5, 0), (6, 0), (7, 0), (-1, 0))
-_P64 = ((6, 0), (7, 0), (-1, 0))
-_K65 = ('OK_NoEVError', 'FAILED', 'FAILED_EmergencyEvent', 'FAILED_Breaker', 'FAILED_RESSTemperatureInhibit', 'FAILED_RESS', 'FAILED_ChargingCurrentDifferential', 'FAILED_ChargingVoltageOutOfRange', 'FAILED_Reserved1', 'FAILED_Reserved2')
-_P66 = ((7, 0), (-1, 0))
-_C67 = (None, None, (1, 3), (0, 3), None, None, None, None, None)
-_C68 = (None, None, (2, 3), (1, 3), (0, 3), None, None, None, None)
-_K69 = {'StateA': 0, 'StateB': 1, 'StateC': 2, 'StateD': 3, 'StateE': 4}
-_C70 = (None, None, (3, 3), (2, 3), (1, 3), (0, 3), None, None, None)
-_C71 = (None, None, (4, 3), (3, 3), (2, 3), (1, 3), (0, 2), None, None)
-_K72 = {'OK_NoEVError': 0, 'FAILED': 1, 'FAILED_EmergencyEvent': 2, 'FAILED_Breaker': 3, 'FAILED_RESSTemperatureInhibit': 4, 'FAILED_RESS': 5, 'FAILED_ChargingCurrentDifferential': 6, 'FAILED_ChargingVoltageOutOfRange': 7, 'FAILED_Reserved1': 8, 'FAILED_Reserved2': 9}
-_C73 = (None, None, (5, 3), (4, 3), (3, 3), (2, 3), (1, 2), (0, 2), None)
-_C74 = (None, None, (6, 3), (5, 3), (4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
-_P75 = ((0, 0), (1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7))
-_P76 = ((1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7))
-_P77 = ((1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7), (-1, 0))
-_C78 = ((1, 4), (0, 4), (0, 4))
-_C79 = ((2, 4), (1, 4), (1, 4))
-_C80 = ((3, 4), (2, 4), (2, 4))
-_C81 = ((4, 4), (3, 4), (3, 4))
-_C82 = ((5, 4), (4, 4), (4, 4))
-_C83 = ((6, 4), (5, 4), (5, 4))
-_C84 = ((7, 4), (6, 4), (6, 4))
-_P85 = ((0, 0), (0, 1), (0, 2))
-_P86 = ((-1, 0),)
-_P87 = ((0, 0), (-1, 0))
-_C88 = ((0, 1), (0, 2), None)
-_C89 = (None, (1, 2), (0, 1))
-_C90 = ((1, 2), (0, 1), (0, 2))
-_P91 = ((2, 0), (-1, 0))
-_C92 = (None, None, (1, 2), (0, 1))
-_C93 = ((2, 3), (1, 3), (0, 3), None, None)
-_C94 = ((4, 3), (3, 3), (2, 3), (1, 2), (1, 2))
-_P95 = ((1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (-1, 0))
-_P96 = ((2, 0), (3, 0), (4, 0), (5, 0), (-1, 0))
-_P97 = ((3, 0), (4, 0), (5, 0), (-1, 0))
-_P98 = ((4, 0), (5, 0), (-1, 0))
-_P99 = ((5, 0), (-1, 0))
-_C100 = (None, (1, 3), (0, 3), None, None, None, None, None)
-_C101 = (None, (2, 3), (1, 3), (0, 3), None, None, None, None)
-_C102 = (None, (3, 3), (2, 3), (1, 3), (0, 2), None, None, None)
-_C103 = (None, (4, 3), (3, 3), (2, 3), (1, 2), (0, 2), (0, 2), None)
-_C104 = (None, (5, 3), (4, 3), (3, 3), (2, 2), (1, 2), (1, 2), (0, 1))
-_P105 = ((0, 0), (1, 0), (2, 0), (3, 0), (4, 0))
-_P106 = ((1, 0), (2, 0), (3, 0), (4, 0))
-_P107 = ((2, 0), (3, 0), (4, 0))
-_P108 = ((3, 0), (4, 0))
-_C109 = ((1, 3), (0, 3), None, None, None, None, None)
-_C110 = ((2, 3), (1, 3), (0, 2), None, None, None, None)
-_C111 = ((3, 3), (2, 3), (1, 2), (0, 2), None, None, None)
-_C112 = ((4, 3), (3, 3), (2, 2), (1, 2), (0, 1), None, None)
-_P113 = ((0, 0), (1, 0), (2, 0), (-1, 0))
-_P114 = ((1, 0), (2, 0), (-1, 0))
-_C115 = ((1, 3), (0, 2), None, None)
-_C116 = ((2, 3), (1, 2), (0, 2), None)
-_C117 = ((3, 3), (2, 2), (1, 2), (0, 1))
-_P118 = ((0, 0), (0, 1))
-_P119 = ((0, 0), (0, 1), (-1, 0))
-_C120 = ((0, 2), (0, 2))
-_C121 = (None, (2, 3), (1, 2), (1, 2))
-_P122 = ((2, 0),)
-_C123 = ((1, 2), (0, 1), None, None)
-_C124 = ((1, 2), (0, 1), None, None, None, None)
-_C125 = (None, None, None, (1, 2), (0, 2), (0, 2))
-_C126 = (None, None, None, (2, 2), (1, 2), (1, 2))
-_C127 = ((1, 2), (0, 1), None)
-_C128 = (None, None, None, (0, 1), (0, 2))
-_P129 = ((1, 1), (1, 0), (-1, 0))
-_C130 = (None, (0, 3), (0, 3))
-_C131 = (None, (2, 3), (2, 3))
-_C132 = ((0, 1), (0, 2))
-_P133 = ((0, 0), (0, 1), (0, 2), (0, 3), (0, 4), (0, 5))
-_P134 = ((0, 0), (0, 1), (0, 2), (0, 3), (0, 4), (0, 5), (-1, 0))
-_C135 = ((0, 3), (0, 3))
-_C136 = ((1, 3), (1, 3))
-_C137 = ((2, 3), (2, 3))
-_C138 = ((3, 3), (3, 3))
-_C139 = ((4, 3), (4, 3))
+_P19 = ((0, 0), (1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
+_P20 = ((1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
+_P21 = ((2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
+_P22 = ((3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
+_P23 = ((4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
+_P24 = ((5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
+_P25 = ((6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
+_P26 = ((7, 0), (8, 0), (9, 0), (-1, 0))
+_P27 = ((8, 0), (9, 0), (-1, 0))
+_P28 = ((9, 0), (-1, 0))
+_C29 = ((1, 4), (0, 4), None, None, None, None, None, None, None, None, None)
+_C30 = ((2, 4), (1, 4), (0, 4), None, None, None, None, None, None, None, None)
+_C31 = ((3, 4), (2, 4), (1, 4), (0, 4), None, None, None, None, None, None, None)
+_C32 = ((4, 4), (3, 4), (2, 4), (1, 4), (0, 3), None, None, None, None, None, None)
+_C33 = ((5, 4), (4, 4), (3, 4), (2, 4), (1, 3), (0, 3), None, None, None, None, None)
+_C34 = ((6, 4), (5, 4), (4, 4), (3, 4), (2, 3), (1, 3), (0, 3), None, None, None, None)
+_C35 = ((7, 4), (6, 4), (5, 4), (4, 4), (3, 3), (2, 3), (1, 3), (0, 3), None, None, None)
+_C36 = ((8, 4), (7, 4), (6, 4), (5, 4), (4, 3), (3, 3), (2, 3), (1, 3), (0, 2), None, None)
+_C37 = ((9, 4), (8, 4), (7, 4), (6, 4), (5, 3), (4, 3), (3, 3), (2, 3), (1, 2), (0, 2), None)
+_C38 = ((10, 4), (9, 4), (8, 4), (7, 4), (6, 3), (5, 3), (4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
+_P39 = ((0, 0), (1, 0))
+_C40 = ((1, 2), (0, 1), None, None, None)
+_P41 = ((0, 0), (1, 0), (2, 0), (3, 0), (-1, 0))
+_P42 = ((1, 0), (2, 0), (3, 0), (-1, 0))
+_P43 = ((2, 0), (3, 0), (-1, 0))
+_P44 = ((3, 0), (-1, 0))
+_C45 = ((1, 3), (0, 3), None, None, None)
+_C46 = ((2, 3), (1, 3), (0, 2), None, None)
+_C47 = ((3, 3), (2, 3), (1, 2), (0, 2), None)
+_C48 = ((4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
+_K49 = ('Pause', 'ExitStandby', 'Terminate', 'ScheduleRenegotiation', 'ServiceRenegotiation', 'MeteringConfirmation')
+_K50 = {'Pause': 0, 'ExitStandby': 1, 'Terminate': 2, 'ScheduleRenegotiation': 3, 'ServiceRenegotiation': 4, 'MeteringConfirmation': 5}
+_P51 = ((2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (-1, 0))
+_P52 = ((3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (-1, 0))
+_P53 = ((4, 0), (5, 0), (6, 0), (7, 0), (-1, 0))
+_K54 = ('StateA', 'StateB', 'StateC', 'StateD', 'StateE')
+_P55 = ((5, 0), (6, 0), (7, 0), (-1, 0))
+_P56 = ((6, 0), (7, 0), (-1, 0))
+_K57 = ('OK_NoEVError', 'FAILED', 'FAILED_EmergencyEvent', 'FAILED_Breaker', 'FAILED_RESSTemperatureInhibit', 'FAILED_RESS', 'FAILED_ChargingCurrentDifferential', 'FAILED_ChargingVoltageOutOfRange', 'FAILED_Reserved1', 'FAILED_Reserved2')
+_P58 = ((7, 0), (-1, 0))
+_C59 = (None, None, (1, 3), (0, 3), None, None, None, None, None)
+_C60 = (None, None, (2, 3), (1, 3), (0, 3), None, None, None, None)
+_K61 = {'StateA': 0, 'StateB': 1, 'StateC': 2, 'StateD': 3, 'StateE': 4}
+_C62 = (None, None, (3, 3), (2, 3), (1, 3), (0, 3), None, None, None)
+_C63 = (None, None, (4, 3), (3, 3), (2, 3), (1, 3), (0, 2), None, None)
+_K64 = {'OK_NoEVError': 0, 'FAILED': 1, 'FAILED_EmergencyEvent': 2, 'FAILED_Breaker': 3, 'FAILED_RESSTemperatureInhibit': 4, 'FAILED_RESS': 5, 'FAILED_ChargingCurrentDifferential': 6, 'FAILED_ChargingVoltageOutOfRange': 7, 'FAILED_Reserved1': 8, 'FAILED_Reserved2': 9}
+_C65 = (None, None, (5, 3), (4, 3), (3, 3), (2, 3), (1, 2), (0, 2), None)
+_C66 = (None, None, (6, 3), (5, 3), (4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
+_P67 = ((0, 0), (1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7))
+_P68 = ((1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7))
+_P69 = ((1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7), (-1, 0))
+_C70 = ((1, 4), (0, 4), (0, 4))
+_C71 = ((2, 4), (1, 4), (1, 4))
+_C72 = ((3, 4), (2, 4), (2, 4))
+_C73 = ((4, 4), (3, 4), (3, 4))
+_C74 = ((5, 4), (4, 4), (4, 4))
+_C75 = ((6, 4), (5, 4), (5, 4))
+_C76 = ((7, 4), (6, 4), (6, 4))
+_P77 = ((0, 0), (0, 1), (0, 2))
+_P78 = ((-1, 0),)
+_P79 = ((0, 0), (-1, 0))
+_C80 = ((0, 1), (0, 2), None)
+_C81 = (None, (1, 2), (0, 1))
+_C82 = ((1, 2), (0, 1), (0, 2))
+_P83 = ((2, 0), (-1, 0))
+_C84 = (None, None, (1, 2), (0, 1))
+_C85 = ((2, 3), (1, 3), (0, 3), None, None)
+_C86 = ((4, 3), (3, 3), (2, 3), (1, 2), (1, 2))
+_P87 = ((1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (-1, 0))
+_P88 = ((2, 0), (3, 0), (4, 0), (5, 0), (-1, 0))
+_P89 = ((3, 0), (4, 0), (5, 0), (-1, 0))
+_P90 = ((4, 0), (5, 0), (-1, 0))
+_P91 = ((5, 0), (-1, 0))
+_C92 = (None, (1, 3), (0, 3), None, None, None, None, None)
+_C93 = (None, (2, 3), (1, 3), (0, 3), None, None, None, None)
+_C94 = (None, (3, 3), (2, 3), (1, 3), (0, 2), None, None, None)
+_C95 = (None, (4, 3), (3, 3), (2, 3), (1, 2), (0, 2), (0, 2), None)
+_C96 = (None, (5, 3), (4, 3), (3, 3), (2, 2), (1, 2), (1, 2), (0, 1))
+_P97 = ((0, 0), (1, 0), (2, 0), (3, 0), (4, 0))
+_P98 = ((1, 0), (2, 0), (3, 0), (4, 0))
+_P99 = ((2, 0), (3, 0), (4, 0))
+_P100 = ((3, 0), (4, 0))
+_C101 = ((1, 3), (0, 3), None, None, None, None, None)
+_C102 = ((2, 3), (1, 3), (0, 2), None, None, None, None)
+_C103 = ((3, 3), (2, 3), (1, 2), (0, 2), None, None, None)
+_C104 = ((4, 3), (3, 3), (2, 2), (1, 2), (0, 1), None, None)
+_P105 = ((0, 0), (1, 0), (2, 0), (-1, 0))
+_P106 = ((1, 0), (2, 0), (-1, 0))
+_C107 = ((1, 3), (0, 2), None, None)
+_C108 = ((2, 3), (1, 2), (0, 2), None)
+_C109 = ((3, 3), (2, 2), (1, 2), (0, 1))
+_C110 = (None, (2, 3), (1, 2), (1, 2))
+_P111 = ((2, 0),)
+_C112 = ((1, 2), (0, 1), None, None)
+_C113 = ((1, 2), (0, 1), None, None, None, None)
+_C114 = (None, None, None, (1, 2), (0, 2), (0, 2))
+_C115 = (None, None, None, (2, 2), (1, 2), (1, 2))
+_C116 = ((1, 2), (0, 1), None)
+_C117 = (None, None, None, (0, 1), (0, 2))
+_P118 = ((1, 1), (1, 0), (-1, 0))
+_C119 = (None, (0, 3), (0, 3))
+_C120 = (None, (2, 3), (2, 3))
+_C121 = ((0, 1), (0, 2))
+_P122 = ((0, 0), (0, 1), (0, 2), (0, 3), (0, 4), (0, 5))
+_P123 = ((0, 0), (0, 1), (0, 2), (0, 3), (0, 4), (0, 5), (-1, 0))
+_C124 = ((0, 3), (0, 3))
+_C125 = ((1, 3), (1, 3))
+_C126 = ((2, 3), (2, 3))
+_C127 = ((3, 3), (3, 3))
+_C128 = ((4, 3), (4, 3))
+_F129 = ('string', None, None, ('State_A', 'State_B', 'State_C', 'State_D'), None, None)
+_F130 = ('string', None, None, ('OK', 'OK_CertificateExpiresSoon', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_PowerToleranceConfirmed', 'WARNING_AuthorizationSelectionInvalid', 'WARNING_CertificateExpired', 'WARNING_CertificateNotYetValid', 'WARNING_CertificateRevoked', 'WARNING_CertificateValidationError', 'WARNING_ChallengeInvalid', 'WARNING_EIMAuthorizationFailure', 'WARNING_eMSPUnknown', 'WARNING_EVPowerProfileViolation', 'WARNING_GeneralPnCAuthorizationError', 'WARNING_NoCertificateAvailable', 'WARNING_NoContractMatchingPCIDFound', 'WARNING_PowerToleranceNotConfirmed', 'WARNING_ScheduleRenegotiationFailed', 'WARNING_StandbyNotAllowed', 'WARNING_WPT', 'FAILED', 'FAILED_AssociationError', 'FAILED_ContactorError', 'FAILED_EVPowerProfileInvalid', 'FAILED_EVPowerProfileViolation', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoEnergyTransferServiceSelected', 'FAILED_NoServiceRenegotiationSupported', 'FAILED_PauseNotAllowed', 'FAILED_PowerDeliveryNotApplied', 'FAILED_PowerToleranceNotConfirmed', 'FAILED_ScheduleRenegotiation', 'FAILED_ScheduleSelectionInvalid', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_ServiceSelectionInvalid', 'FAILED_SignatureError', 'FAILED_UnknownSession', 'FAILED_WrongChargeParameter'), None, None)
+_F131 = ('string', None, None, ('Finished', 'Ongoing', 'Ongoing_WaitingForCustomerInteraction'), None, None)
+_F132 = ('string', None, None, ('Home', 'Moving', 'EndPosition'), None, None)
+_F133 = ('boolean', None, None, None, None, None)
+_F134 = ('string', None, None, ('Invalid', 'Safe', 'Warning', 'Fault'), None, None)
+_F135 = ('short', -32768, 32767, None, None, None)
+_F136 = ('anyURI', None, None, None, None, None)
+_F137 = ('unsignedInt', 1, 4294967295, None, None, None)
+_F138 = ('byte', 0, 100, None, None, None)
+_F139 = ('unsignedInt', 0, 4294967295, None, None, None)
+_F140 = ('unsignedShort', 0, 65535, None, None, None)
+_F141 = ('string', None, None, ('Pause', 'ExitStandby', 'Terminate', 'ScheduleRenegotiation', 'ServiceRenegotiation', 'MeteringConfirmation'), None, None)
+_F142 = ('string', None, None, ('StateA', 'StateB', 'StateC', 'StateD', 'StateE'), None, None)
+_F143 = ('string', None, None, ('OK_NoEVError', 'FAILED', 'FAILED_EmergencyEvent', 'FAILED_Breaker', 'FAILED_RESSTemperatureInhibit', 'FAILED_RESS', 'FAILED_ChargingCurrentDifferential', 'FAILED_ChargingVoltageOutOfRange', 'FAILED_Reserved1', 'FAILED_Reserved2'), None, None)
+_F144 = ('ID', None, None, None, None, None)
+_F145 = ('string', None, None, None, None, None)
+_F146 = ('hexBinary', None, None, None, 8, 8)
+_F147 = ('unsignedLong', 0, 18446744073709551615, None, None, None)
+_F148 = ('string', None, None, None, None, 32)
+_F149 = ('base64Binary', None, None, None, None, 64)
+_F150 = ('base64Binary', None, None, None, None, None)
+_F151 = ('byte', -128, 127, None, None, None)
+_F152 = ('integer', None, None, None, None, None)
 
 @dataclass(slots=True, kw_only=True)
 class ACDP_ConnectReqType:
@@ -254,13 +267,7 @@ class ChargeParameterDiscoveryResType:
 @dataclass(slots=True, kw_only=True)
 class DSAKeyValueType:
     """{http://www.w3.org/2000/09/xmldsig#}DSAKeyValueType"""
-    p: bytes | None = None
-    q: bytes | None = None
-    g: bytes | None = None
-    y: bytes
-    j: bytes | None = None
-    seed: bytes | None = None
-    pgen_counter: bytes | None = None
+    pass
 
 @dataclass(slots=True, kw_only=True)
 class DetailedCostType:
@@ -429,7 +436,7 @@ class RetrievalMethodType:
 @dataclass(slots=True, kw_only=True)
 class SPKIDataType:
     """{http://www.w3.org/2000/09/xmldsig#}SPKIDataType"""
-    spki_sexp: list[bytes] = field(default_factory=list)
+    pass
 
 @dataclass(slots=True, kw_only=True)
 class Scheduled_CLReqControlModeType:
@@ -900,25 +907,25 @@ def _d_ACDP_VehiclePositioningResType(r: Reader) -> ACDP_VehiclePositioningResTy
         it = 4; al = 0
     if it == 4:
         r.zero(1, "characters")
-        v_ev_relative_x_deviation = r.sint()
+        v_ev_relative_x_deviation = r.sintb(-32768, 32767)
         r.zero(1, "end of element")
         r.zero(1, 'next item')
         it = 5; al = 0
     if it == 5:
         r.zero(1, "characters")
-        v_ev_relative_y_deviation = r.sint()
+        v_ev_relative_y_deviation = r.sintb(-32768, 32767)
         r.zero(1, "end of element")
         r.zero(1, 'next item')
         it = 6; al = 0
     if it == 6:
         r.zero(1, "characters")
-        v_contact_window_xc = r.sint()
+        v_contact_window_xc = r.sintb(-32768, 32767)
         r.zero(1, "end of element")
         r.zero(1, 'next item')
         it = 7; al = 0
     if it == 7:
         r.zero(1, "characters")
-        v_contact_window_yc = r.sint()
+        v_contact_window_yc = r.sintb(-32768, 32767)
         r.zero(1, "end of element")
         r.zero(1, 'next item')
         it = 8; al = 0
@@ -1186,106 +1193,10 @@ def _e_ChargeParameterDiscoveryResType(w: Writer, o: ChargeParameterDiscoveryRes
     w.bits(0, 1)
 
 def _d_DSAKeyValueType(r: Reader) -> DSAKeyValueType:
-    v_p = None
-    v_q = None
-    v_g = None
-    v_y = None
-    v_j = None
-    v_seed = None
-    v_pgen_counter = None
-    it, al = _P19[r.code(3, 4)]
-    if it == 0:
-        if al == 0:
-            r.zero(1, "characters")
-            v_p = r.binary()
-            r.zero(1, "end of element")
-        elif al == 1:
-            r.zero(1, "characters")
-            v_q = r.binary()
-            r.zero(1, "end of element")
-        it, al = _P11[r.code(2, 2)]
-    if it == 1:
-        r.zero(1, "characters")
-        v_g = r.binary()
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 2; al = 0
-    if it == 2:
-        r.zero(1, "characters")
-        v_y = r.binary()
-        r.zero(1, "end of element")
-        it, al = _P20[r.code(3, 4)]
-    if it == 3:
-        r.zero(1, "characters")
-        v_j = r.binary()
-        r.zero(1, "end of element")
-        it, al = _P21[r.code(2, 3)]
-    if it == 4:
-        if al == 0:
-            r.zero(1, "characters")
-            v_seed = r.binary()
-            r.zero(1, "end of element")
-        elif al == 1:
-            r.zero(1, "characters")
-            v_pgen_counter = r.binary()
-            r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
-    return DSAKeyValueType(p=v_p, q=v_q, g=v_g, y=v_y, j=v_j, seed=v_seed, pgen_counter=v_pgen_counter)
+    r.fail("content of DSAKeyValueType is not supported by this codec")
 
 def _e_DSAKeyValueType(w: Writer, o: DSAKeyValueType) -> None:
-    s = 0
-    if o.p is not None:
-        w.bits(0, 3)
-        w.bits(0, 1)
-        w.binary(o.p)
-        w.bits(0, 1)
-        s = 1
-    elif o.q is not None:
-        w.bits(1, 3)
-        w.bits(0, 1)
-        w.binary(o.q)
-        w.bits(0, 1)
-        s = 1
-    if o.g is not None:
-        c = _C22[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.binary(o.g)
-        w.bits(0, 1)
-        s = 2
-    if o.y is not None:
-        c = _C23[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.binary(o.y)
-        w.bits(0, 1)
-        s = 3
-    else:
-        raise ExiEncodeError("DSAKeyValueType: missing required y")
-    s = 3
-    if o.j is not None:
-        w.bits(0, 3)
-        w.bits(0, 1)
-        w.binary(o.j)
-        w.bits(0, 1)
-        s = 4
-    if o.seed is not None:
-        c = _C24[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.binary(o.seed)
-        w.bits(0, 1)
-        s = 5
-    elif o.pgen_counter is not None:
-        c = _C25[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.binary(o.pgen_counter)
-        w.bits(0, 1)
-        s = 5
-    c = _C26[s]
-    w.bits(c[0], c[1])
+    raise ExiEncodeError("content of DSAKeyValueType is not supported")
 
 def _d_DetailedCostType(r: Reader) -> DetailedCostType:
     v_amount = None
@@ -1322,7 +1233,7 @@ def _d_DetailedTaxType(r: Reader) -> DetailedTaxType:
     it = 0; al = 0
     if it == 0:
         r.zero(1, "characters")
-        v_tax_rule_id = r.uint()
+        v_tax_rule_id = r.uintb(4294967295)
         r.zero(1, "end of element")
         r.zero(1, 'next item')
         it = 1; al = 0
@@ -1380,50 +1291,50 @@ def _d_DisplayParametersType(r: Reader) -> DisplayParametersType:
     v_charging_complete = None
     v_battery_energy_capacity = None
     v_inlet_hot = None
-    it, al = _P27[r.code(4, 11)]
+    it, al = _P19[r.code(4, 11)]
     if it == 0:
         r.zero(1, "characters")
         v_present_soc = r.bits(7)
         r.zero(1, "end of element")
-        it, al = _P28[r.code(4, 10)]
+        it, al = _P20[r.code(4, 10)]
     if it == 1:
         r.zero(1, "characters")
         v_minimum_soc = r.bits(7)
         r.zero(1, "end of element")
-        it, al = _P29[r.code(4, 9)]
+        it, al = _P21[r.code(4, 9)]
     if it == 2:
         r.zero(1, "characters")
         v_target_soc = r.bits(7)
         r.zero(1, "end of element")
-        it, al = _P30[r.code(4, 8)]
+        it, al = _P22[r.code(4, 8)]
     if it == 3:
         r.zero(1, "characters")
         v_maximum_soc = r.bits(7)
         r.zero(1, "end of element")
-        it, al = _P31[r.code(3, 7)]
+        it, al = _P23[r.code(3, 7)]
     if it == 4:
         r.zero(1, "characters")
-        v_remaining_time_to_minimum_soc = r.uint()
+        v_remaining_time_to_minimum_soc = r.uintb(4294967295)
         r.zero(1, "end of element")
-        it, al = _P32[r.code(3, 6)]
+        it, al = _P24[r.code(3, 6)]
     if it == 5:
         r.zero(1, "characters")
-        v_remaining_time_to_target_soc = r.uint()
+        v_remaining_time_to_target_soc = r.uintb(4294967295)
         r.zero(1, "end of element")
-        it, al = _P33[r.code(3, 5)]
+        it, al = _P25[r.code(3, 5)]
     if it == 6:
         r.zero(1, "characters")
-        v_remaining_time_to_maximum_soc = r.uint()
+        v_remaining_time_to_maximum_soc = r.uintb(4294967295)
         r.zero(1, "end of element")
-        it, al = _P34[r.code(3, 4)]
+        it, al = _P26[r.code(3, 4)]
     if it == 7:
         r.zero(1, "characters")
         v_charging_complete = r.bits(1) == 1
         r.zero(1, "end of element")
-        it, al = _P35[r.code(2, 3)]
+        it, al = _P27[r.code(2, 3)]
     if it == 8:
         v_battery_energy_capacity = _d_RationalNumberType(r)
-        it, al = _P36[r.code(2, 2)]
+        it, al = _P28[r.code(2, 2)]
     if it == 9:
         r.zero(1, "characters")
         v_inlet_hot = r.bits(1) == 1
@@ -1441,67 +1352,67 @@ def _e_DisplayParametersType(w: Writer, o: DisplayParametersType) -> None:
         w.bits(0, 1)
         s = 1
     if o.minimum_soc is not None:
-        c = _C37[s]
+        c = _C29[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.nbit(o.minimum_soc, 0, 100, 7)
         w.bits(0, 1)
         s = 2
     if o.target_soc is not None:
-        c = _C38[s]
+        c = _C30[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.nbit(o.target_soc, 0, 100, 7)
         w.bits(0, 1)
         s = 3
     if o.maximum_soc is not None:
-        c = _C39[s]
+        c = _C31[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.nbit(o.maximum_soc, 0, 100, 7)
         w.bits(0, 1)
         s = 4
     if o.remaining_time_to_minimum_soc is not None:
-        c = _C40[s]
+        c = _C32[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.uint(o.remaining_time_to_minimum_soc)
         w.bits(0, 1)
         s = 5
     if o.remaining_time_to_target_soc is not None:
-        c = _C41[s]
+        c = _C33[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.uint(o.remaining_time_to_target_soc)
         w.bits(0, 1)
         s = 6
     if o.remaining_time_to_maximum_soc is not None:
-        c = _C42[s]
+        c = _C34[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.uint(o.remaining_time_to_maximum_soc)
         w.bits(0, 1)
         s = 7
     if o.charging_complete is not None:
-        c = _C43[s]
+        c = _C35[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.bits(1 if o.charging_complete else 0, 1)
         w.bits(0, 1)
         s = 8
     if o.battery_energy_capacity is not None:
-        c = _C44[s]
+        c = _C36[s]
         w.bits(c[0], c[1])
         _e_RationalNumberType(w, o.battery_energy_capacity)
         s = 9
     if o.inlet_hot is not None:
-        c = _C45[s]
+        c = _C37[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.bits(1 if o.inlet_hot else 0, 1)
         w.bits(0, 1)
         s = 10
-    c = _C46[s]
+    c = _C38[s]
     w.bits(c[0], c[1])
 
 def _d_Dynamic_CLReqControlModeType(r: Reader) -> Dynamic_CLReqControlModeType:
@@ -1509,10 +1420,10 @@ def _d_Dynamic_CLReqControlModeType(r: Reader) -> Dynamic_CLReqControlModeType:
     v_ev_target_energy_request = None
     v_ev_maximum_energy_request = None
     v_ev_minimum_energy_request = None
-    it, al = _P47[r.code(2, 2)]
+    it, al = _P39[r.code(2, 2)]
     if it == 0:
         r.zero(1, "characters")
-        v_departure_time = r.uint()
+        v_departure_time = r.uintb(4294967295)
         r.zero(1, "end of element")
         r.zero(1, 'next item')
         it = 1; al = 0
@@ -1539,7 +1450,7 @@ def _e_Dynamic_CLReqControlModeType(w: Writer, o: Dynamic_CLReqControlModeType) 
         w.bits(0, 1)
         s = 1
     if o.ev_target_energy_request is not None:
-        c = _C48[s]
+        c = _C40[s]
         w.bits(c[0], c[1])
         _e_RationalNumberType(w, o.ev_target_energy_request)
         s = 2
@@ -1562,25 +1473,25 @@ def _d_Dynamic_CLResControlModeType(r: Reader) -> Dynamic_CLResControlModeType:
     v_minimum_soc = None
     v_target_soc = None
     v_ack_max_delay = None
-    it, al = _P49[r.code(3, 5)]
+    it, al = _P41[r.code(3, 5)]
     if it == 0:
         r.zero(1, "characters")
-        v_departure_time = r.uint()
+        v_departure_time = r.uintb(4294967295)
         r.zero(1, "end of element")
-        it, al = _P50[r.code(3, 4)]
+        it, al = _P42[r.code(3, 4)]
     if it == 1:
         r.zero(1, "characters")
         v_minimum_soc = r.bits(7)
         r.zero(1, "end of element")
-        it, al = _P51[r.code(2, 3)]
+        it, al = _P43[r.code(2, 3)]
     if it == 2:
         r.zero(1, "characters")
         v_target_soc = r.bits(7)
         r.zero(1, "end of element")
-        it, al = _P52[r.code(2, 2)]
+        it, al = _P44[r.code(2, 2)]
     if it == 3:
         r.zero(1, "characters")
-        v_ack_max_delay = r.uint()
+        v_ack_max_delay = r.uintb(65535)
         r.zero(1, "end of element")
         r.zero(1, 'end of element')
         it = -1; al = 0
@@ -1595,27 +1506,27 @@ def _e_Dynamic_CLResControlModeType(w: Writer, o: Dynamic_CLResControlModeType) 
         w.bits(0, 1)
         s = 1
     if o.minimum_soc is not None:
-        c = _C53[s]
+        c = _C45[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.nbit(o.minimum_soc, 0, 100, 7)
         w.bits(0, 1)
         s = 2
     if o.target_soc is not None:
-        c = _C54[s]
+        c = _C46[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.nbit(o.target_soc, 0, 100, 7)
         w.bits(0, 1)
         s = 3
     if o.ack_max_delay is not None:
-        c = _C55[s]
+        c = _C47[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.uint(o.ack_max_delay)
         w.bits(0, 1)
         s = 4
-    c = _C56[s]
+    c = _C48[s]
     w.bits(c[0], c[1])
 
 def _d_EVSEStatusType(r: Reader) -> EVSEStatusType:
@@ -1625,13 +1536,13 @@ def _d_EVSEStatusType(r: Reader) -> EVSEStatusType:
     it = 0; al = 0
     if it == 0:
         r.zero(1, "characters")
-        v_notification_max_delay = r.uint()
+        v_notification_max_delay = r.uintb(65535)
         r.zero(1, "end of element")
         r.zero(1, 'next item')
         it = 1; al = 0
     if it == 1:
         r.zero(1, "characters")
-        v_evse_notification = r.enum(3, _K57)
+        v_evse_notification = r.enum(3, _K49)
         r.zero(1, "end of element")
         r.zero(1, 'end of element')
         it = -1; al = 0
@@ -1648,7 +1559,7 @@ def _e_EVSEStatusType(w: Writer, o: EVSEStatusType) -> None:
     if o.evse_notification is not None:
         w.bits(0, 1)
         w.bits(0, 1)
-        w.enum(o.evse_notification, _K58, 3)
+        w.enum(o.evse_notification, _K50, 3)
         w.bits(0, 1)
     else:
         raise ExiEncodeError("EVSEStatusType: missing required evse_notification")
@@ -1675,30 +1586,30 @@ def _d_EVTechnicalStatusType(r: Reader) -> EVTechnicalStatusType:
         r.zero(1, "characters")
         v_ev_immobilization_request = r.bits(1) == 1
         r.zero(1, "end of element")
-        it, al = _P59[r.code(3, 7)]
+        it, al = _P51[r.code(3, 7)]
     if it == 2:
         r.zero(1, "characters")
         v_ev_immobilized = r.bits(1) == 1
         r.zero(1, "end of element")
-        it, al = _P60[r.code(3, 6)]
+        it, al = _P52[r.code(3, 6)]
     if it == 3:
         v_evwlan_strength = _d_RationalNumberType(r)
-        it, al = _P61[r.code(3, 5)]
+        it, al = _P53[r.code(3, 5)]
     if it == 4:
         r.zero(1, "characters")
-        v_evcp_status = r.enum(3, _K62)
+        v_evcp_status = r.enum(3, _K54)
         r.zero(1, "end of element")
-        it, al = _P63[r.code(3, 4)]
+        it, al = _P55[r.code(3, 4)]
     if it == 5:
         r.zero(1, "characters")
         v_evsoc = r.bits(7)
         r.zero(1, "end of element")
-        it, al = _P64[r.code(2, 3)]
+        it, al = _P56[r.code(2, 3)]
     if it == 6:
         r.zero(1, "characters")
-        v_ev_error_code = r.enum(4, _K65)
+        v_ev_error_code = r.enum(4, _K57)
         r.zero(1, "end of element")
-        it, al = _P66[r.code(2, 2)]
+        it, al = _P58[r.code(2, 2)]
     if it == 7:
         r.zero(1, "characters")
         v_ev_timeout = r.bits(1) == 1
@@ -1730,39 +1641,39 @@ def _e_EVTechnicalStatusType(w: Writer, o: EVTechnicalStatusType) -> None:
         w.bits(0, 1)
         s = 3
     if o.evwlan_strength is not None:
-        c = _C67[s]
+        c = _C59[s]
         w.bits(c[0], c[1])
         _e_RationalNumberType(w, o.evwlan_strength)
         s = 4
     if o.evcp_status is not None:
-        c = _C68[s]
+        c = _C60[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
-        w.enum(o.evcp_status, _K69, 3)
+        w.enum(o.evcp_status, _K61, 3)
         w.bits(0, 1)
         s = 5
     if o.evsoc is not None:
-        c = _C70[s]
+        c = _C62[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.nbit(o.evsoc, 0, 100, 7)
         w.bits(0, 1)
         s = 6
     if o.ev_error_code is not None:
-        c = _C71[s]
+        c = _C63[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
-        w.enum(o.ev_error_code, _K72, 4)
+        w.enum(o.ev_error_code, _K64, 4)
         w.bits(0, 1)
         s = 7
     if o.ev_timeout is not None:
-        c = _C73[s]
+        c = _C65[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.bits(1 if o.ev_timeout else 0, 1)
         w.bits(0, 1)
         s = 8
-    c = _C74[s]
+    c = _C66[s]
     w.bits(c[0], c[1])
 
 def _d_KeyInfoType(r: Reader) -> KeyInfoType:
@@ -1774,10 +1685,10 @@ def _d_KeyInfoType(r: Reader) -> KeyInfoType:
     v_pgp_data = []
     v_spki_data = []
     v_mgmt_data = []
-    it, al = _P75[r.code(4, 9)]
+    it, al = _P67[r.code(4, 9)]
     if it == 0:
         v_id = r.string()
-        it, al = _P76[r.code(4, 8)]
+        it, al = _P68[r.code(4, 8)]
     n = 0
     while it == 1:
         if al == 0:
@@ -1808,7 +1719,7 @@ def _d_KeyInfoType(r: Reader) -> KeyInfoType:
         elif al == 7:
             r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        it, al = _P77[r.code(4, 9)]
+        it, al = _P69[r.code(4, 9)]
     return KeyInfoType(id=v_id, key_name=v_key_name, key_value=v_key_value, retrieval_method=v_retrieval_method, x509_data=v_x509_data, pgp_data=v_pgp_data, spki_data=v_spki_data, mgmt_data=v_mgmt_data)
 
 def _e_KeyInfoType(w: Writer, o: KeyInfoType) -> None:
@@ -1819,7 +1730,7 @@ def _e_KeyInfoType(w: Writer, o: KeyInfoType) -> None:
         s = 1
     n = 0
     for x in o.key_name:
-        c = _C78[s]
+        c = _C70[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.string(x)
@@ -1827,37 +1738,37 @@ def _e_KeyInfoType(w: Writer, o: KeyInfoType) -> None:
         n += 1
         s = 2
     for x in o.key_value:
-        c = _C79[s]
+        c = _C71[s]
         w.bits(c[0], c[1])
         _e_KeyValueType(w, x)
         n += 1
         s = 2
     for x in o.retrieval_method:
-        c = _C80[s]
+        c = _C72[s]
         w.bits(c[0], c[1])
         _e_RetrievalMethodType(w, x)
         n += 1
         s = 2
     for x in o.x509_data:
-        c = _C81[s]
+        c = _C73[s]
         w.bits(c[0], c[1])
         _e_X509DataType(w, x)
         n += 1
         s = 2
     for x in o.pgp_data:
-        c = _C82[s]
+        c = _C74[s]
         w.bits(c[0], c[1])
         _e_PGPDataType(w, x)
         n += 1
         s = 2
     for x in o.spki_data:
-        c = _C83[s]
+        c = _C75[s]
         w.bits(c[0], c[1])
         _e_SPKIDataType(w, x)
         n += 1
         s = 2
     for x in o.mgmt_data:
-        c = _C84[s]
+        c = _C76[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.string(x)
@@ -1871,7 +1782,7 @@ def _e_KeyInfoType(w: Writer, o: KeyInfoType) -> None:
 def _d_KeyValueType(r: Reader) -> KeyValueType:
     v_dsa_key_value = None
     v_rsa_key_value = None
-    it, al = _P85[r.code(3, 3)]
+    it, al = _P77[r.code(3, 3)]
     if it == 0:
         if al == 0:
             v_dsa_key_value = _d_DSAKeyValueType(r)
@@ -1879,7 +1790,7 @@ def _d_KeyValueType(r: Reader) -> KeyValueType:
             v_rsa_key_value = _d_RSAKeyValueType(r)
         elif al == 2:
             r.fail("wildcard (undeclared) element content is not supported")
-        it, al = _P86[r.code(2, 1)]
+        it, al = _P78[r.code(2, 1)]
     return KeyValueType(dsa_key_value=v_dsa_key_value, rsa_key_value=v_rsa_key_value)
 
 def _e_KeyValueType(w: Writer, o: KeyValueType) -> None:
@@ -1903,7 +1814,7 @@ def _d_ListOfRootCertificateIDsType(r: Reader) -> ListOfRootCertificateIDsType:
         v_root_certificate_id.append(x)
         n += 1
         if n < 20:
-            it, al = _P87[r.code(2, 2)]
+            it, al = _P79[r.code(2, 2)]
         else:
             r.zero(1, 'end of element')
             it = -1; al = 0
@@ -1913,20 +1824,20 @@ def _e_ListOfRootCertificateIDsType(w: Writer, o: ListOfRootCertificateIDsType) 
     s = 0
     n = 0
     for x in o.root_certificate_id:
-        c = _C88[s]
+        c = _C80[s]
         w.bits(c[0], c[1])
         _e_X509IssuerSerialType(w, x)
         n += 1
         s = 1 if n < 20 else 2
     if n < 1 or n > 20:
         raise ExiEncodeError(f"ListOfRootCertificateIDsType: {n} items of root_certificate_id (allowed 1..20)")
-    c = _C89[s]
+    c = _C81[s]
     w.bits(c[0], c[1])
 
 def _d_ManifestType(r: Reader) -> ManifestType:
     v_id = None
     v_reference = []
-    it, al = _P47[r.code(2, 2)]
+    it, al = _P39[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
         r.zero(1, 'next item')
@@ -1947,7 +1858,7 @@ def _e_ManifestType(w: Writer, o: ManifestType) -> None:
         s = 1
     n = 0
     for x in o.reference:
-        c = _C90[s]
+        c = _C82[s]
         w.bits(c[0], c[1])
         _e_ReferenceType(w, x)
         n += 1
@@ -1970,9 +1881,9 @@ def _d_MessageHeaderType(r: Reader) -> MessageHeaderType:
         it = 1; al = 0
     if it == 1:
         r.zero(1, "characters")
-        v_time_stamp = r.uint()
+        v_time_stamp = r.uintb(18446744073709551615)
         r.zero(1, "end of element")
-        it, al = _P91[r.code(2, 2)]
+        it, al = _P83[r.code(2, 2)]
     if it == 2:
         v_signature = _d_SignatureType(r)
         r.zero(1, 'end of element')
@@ -1999,7 +1910,7 @@ def _e_MessageHeaderType(w: Writer, o: MessageHeaderType) -> None:
         w.bits(0, 2)
         _e_SignatureType(w, o.signature)
         s = 3
-    c = _C92[s]
+    c = _C84[s]
     w.bits(c[0], c[1])
 
 def _d_MeterInfoType(r: Reader) -> MeterInfoType:
@@ -2021,37 +1932,37 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
         it = 1; al = 0
     if it == 1:
         r.zero(1, "characters")
-        v_charged_energy_reading_wh = r.uint()
+        v_charged_energy_reading_wh = r.uintb(18446744073709551615)
         r.zero(1, "end of element")
-        it, al = _P59[r.code(3, 7)]
+        it, al = _P51[r.code(3, 7)]
     if it == 2:
         r.zero(1, "characters")
-        v_bpt_discharged_energy_reading_wh = r.uint()
+        v_bpt_discharged_energy_reading_wh = r.uintb(18446744073709551615)
         r.zero(1, "end of element")
-        it, al = _P60[r.code(3, 6)]
+        it, al = _P52[r.code(3, 6)]
     if it == 3:
         r.zero(1, "characters")
-        v_capacitive_energy_reading_va_rh = r.uint()
+        v_capacitive_energy_reading_va_rh = r.uintb(18446744073709551615)
         r.zero(1, "end of element")
-        it, al = _P61[r.code(3, 5)]
+        it, al = _P53[r.code(3, 5)]
     if it == 4:
         r.zero(1, "characters")
-        v_bpt_inductive_energy_reading_va_rh = r.uint()
+        v_bpt_inductive_energy_reading_va_rh = r.uintb(18446744073709551615)
         r.zero(1, "end of element")
-        it, al = _P63[r.code(3, 4)]
+        it, al = _P55[r.code(3, 4)]
     if it == 5:
         r.zero(1, "characters")
         v_meter_signature = r.binary()
         r.zero(1, "end of element")
-        it, al = _P64[r.code(2, 3)]
+        it, al = _P56[r.code(2, 3)]
     if it == 6:
         r.zero(1, "characters")
-        v_meter_status = r.sint()
+        v_meter_status = r.sintb(-32768, 32767)
         r.zero(1, "end of element")
-        it, al = _P66[r.code(2, 2)]
+        it, al = _P58[r.code(2, 2)]
     if it == 7:
         r.zero(1, "characters")
-        v_meter_timestamp = r.uint()
+        v_meter_timestamp = r.uintb(18446744073709551615)
         r.zero(1, "end of element")
         r.zero(1, 'end of element')
         it = -1; al = 0
@@ -2080,62 +1991,62 @@ def _e_MeterInfoType(w: Writer, o: MeterInfoType) -> None:
         w.bits(0, 1)
         s = 3
     if o.capacitive_energy_reading_va_rh is not None:
-        c = _C67[s]
+        c = _C59[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.uint(o.capacitive_energy_reading_va_rh)
         w.bits(0, 1)
         s = 4
     if o.bpt_inductive_energy_reading_va_rh is not None:
-        c = _C68[s]
+        c = _C60[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.uint(o.bpt_inductive_energy_reading_va_rh)
         w.bits(0, 1)
         s = 5
     if o.meter_signature is not None:
-        c = _C70[s]
+        c = _C62[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.binary(o.meter_signature)
         w.bits(0, 1)
         s = 6
     if o.meter_status is not None:
-        c = _C71[s]
+        c = _C63[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.sint(o.meter_status)
         w.bits(0, 1)
         s = 7
     if o.meter_timestamp is not None:
-        c = _C73[s]
+        c = _C65[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.uint(o.meter_timestamp)
         w.bits(0, 1)
         s = 8
-    c = _C74[s]
+    c = _C66[s]
     w.bits(c[0], c[1])
 
 def _d_ObjectType(r: Reader) -> ObjectType:
     v_encoding = None
     v_id = None
     v_mime_type = None
-    it, al = _P49[r.code(3, 5)]
+    it, al = _P41[r.code(3, 5)]
     if it == 0:
         v_encoding = r.string()
-        it, al = _P50[r.code(3, 4)]
+        it, al = _P42[r.code(3, 4)]
     if it == 1:
         v_id = r.string()
-        it, al = _P51[r.code(3, 3)]
+        it, al = _P43[r.code(3, 3)]
     if it == 2:
         v_mime_type = r.string()
-        it, al = _P52[r.code(2, 2)]
+        it, al = _P44[r.code(2, 2)]
     n = 0
     while it == 3:
         r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        it, al = _P52[r.code(2, 2)]
+        it, al = _P44[r.code(2, 2)]
     return ObjectType(encoding=v_encoding, id=v_id, mime_type=v_mime_type)
 
 def _e_ObjectType(w: Writer, o: ObjectType) -> None:
@@ -2145,16 +2056,16 @@ def _e_ObjectType(w: Writer, o: ObjectType) -> None:
         w.string(o.encoding)
         s = 1
     if o.id is not None:
-        c = _C53[s]
+        c = _C45[s]
         w.bits(c[0], c[1])
         w.string(o.id)
         s = 2
     if o.mime_type is not None:
-        c = _C93[s]
+        c = _C85[s]
         w.bits(c[0], c[1])
         w.string(o.mime_type)
         s = 3
-    c = _C94[s]
+    c = _C86[s]
     w.bits(c[0], c[1])
 
 def _d_PGPDataType(r: Reader) -> PGPDataType:
@@ -2212,7 +2123,7 @@ def _d_RationalNumberType(r: Reader) -> RationalNumberType:
         it = 1; al = 0
     if it == 1:
         r.zero(1, "characters")
-        v_value = r.sint()
+        v_value = r.sintb(-32768, 32767)
         r.zero(1, "end of element")
         r.zero(1, 'end of element')
         it = -1; al = 0
@@ -2246,28 +2157,28 @@ def _d_ReceiptType(r: Reader) -> ReceiptType:
     it = 0; al = 0
     if it == 0:
         r.zero(1, "characters")
-        v_time_anchor = r.uint()
+        v_time_anchor = r.uintb(18446744073709551615)
         r.zero(1, "end of element")
-        it, al = _P95[r.code(3, 6)]
+        it, al = _P87[r.code(3, 6)]
     if it == 1:
         v_energy_costs = _d_DetailedCostType(r)
-        it, al = _P96[r.code(3, 5)]
+        it, al = _P88[r.code(3, 5)]
     if it == 2:
         v_occupancy_costs = _d_DetailedCostType(r)
-        it, al = _P97[r.code(3, 4)]
+        it, al = _P89[r.code(3, 4)]
     if it == 3:
         v_additional_services_costs = _d_DetailedCostType(r)
-        it, al = _P98[r.code(2, 3)]
+        it, al = _P90[r.code(2, 3)]
     if it == 4:
         v_overstay_costs = _d_DetailedCostType(r)
-        it, al = _P99[r.code(2, 2)]
+        it, al = _P91[r.code(2, 2)]
     n = 0
     while it == 5:
         x = _d_DetailedTaxType(r)
         v_tax_costs.append(x)
         n += 1
         if n < 10:
-            it, al = _P99[r.code(2, 2)]
+            it, al = _P91[r.code(2, 2)]
         else:
             r.zero(1, 'end of element')
             it = -1; al = 0
@@ -2287,30 +2198,30 @@ def _e_ReceiptType(w: Writer, o: ReceiptType) -> None:
         _e_DetailedCostType(w, o.energy_costs)
         s = 2
     if o.occupancy_costs is not None:
-        c = _C100[s]
+        c = _C92[s]
         w.bits(c[0], c[1])
         _e_DetailedCostType(w, o.occupancy_costs)
         s = 3
     if o.additional_services_costs is not None:
-        c = _C101[s]
+        c = _C93[s]
         w.bits(c[0], c[1])
         _e_DetailedCostType(w, o.additional_services_costs)
         s = 4
     if o.overstay_costs is not None:
-        c = _C102[s]
+        c = _C94[s]
         w.bits(c[0], c[1])
         _e_DetailedCostType(w, o.overstay_costs)
         s = 5
     n = 0
     for x in o.tax_costs:
-        c = _C103[s]
+        c = _C95[s]
         w.bits(c[0], c[1])
         _e_DetailedTaxType(w, x)
         n += 1
         s = 6 if n < 10 else 7
     if n > 10:
         raise ExiEncodeError(f"ReceiptType: {n} items of tax_costs (allowed 0..10)")
-    c = _C104[s]
+    c = _C96[s]
     w.bits(c[0], c[1])
 
 def _d_ReferenceType(r: Reader) -> ReferenceType:
@@ -2320,16 +2231,16 @@ def _d_ReferenceType(r: Reader) -> ReferenceType:
     v_transforms = None
     v_digest_method = None
     v_digest_value = None
-    it, al = _P105[r.code(3, 5)]
+    it, al = _P97[r.code(3, 5)]
     if it == 0:
         v_id = r.string()
-        it, al = _P106[r.code(3, 4)]
+        it, al = _P98[r.code(3, 4)]
     if it == 1:
         v_type = r.string()
-        it, al = _P107[r.code(2, 3)]
+        it, al = _P99[r.code(2, 3)]
     if it == 2:
         v_uri = r.string()
-        it, al = _P108[r.code(2, 2)]
+        it, al = _P100[r.code(2, 2)]
     if it == 3:
         v_transforms = _d_TransformsType(r)
         r.zero(1, 'next item')
@@ -2353,22 +2264,22 @@ def _e_ReferenceType(w: Writer, o: ReferenceType) -> None:
         w.string(o.id)
         s = 1
     if o.type is not None:
-        c = _C109[s]
+        c = _C101[s]
         w.bits(c[0], c[1])
         w.string(o.type)
         s = 2
     if o.uri is not None:
-        c = _C110[s]
+        c = _C102[s]
         w.bits(c[0], c[1])
         w.string(o.uri)
         s = 3
     if o.transforms is not None:
-        c = _C111[s]
+        c = _C103[s]
         w.bits(c[0], c[1])
         _e_TransformsType(w, o.transforms)
         s = 4
     if o.digest_method is not None:
-        c = _C112[s]
+        c = _C104[s]
         w.bits(c[0], c[1])
         _e_DigestMethodType(w, o.digest_method)
         s = 5
@@ -2387,13 +2298,13 @@ def _d_RetrievalMethodType(r: Reader) -> RetrievalMethodType:
     v_type = None
     v_uri = None
     v_transforms = None
-    it, al = _P113[r.code(3, 4)]
+    it, al = _P105[r.code(3, 4)]
     if it == 0:
         v_type = r.string()
-        it, al = _P114[r.code(2, 3)]
+        it, al = _P106[r.code(2, 3)]
     if it == 1:
         v_uri = r.string()
-        it, al = _P91[r.code(2, 2)]
+        it, al = _P83[r.code(2, 2)]
     if it == 2:
         v_transforms = _d_TransformsType(r)
         r.zero(1, 'end of element')
@@ -2407,60 +2318,35 @@ def _e_RetrievalMethodType(w: Writer, o: RetrievalMethodType) -> None:
         w.string(o.type)
         s = 1
     if o.uri is not None:
-        c = _C115[s]
+        c = _C107[s]
         w.bits(c[0], c[1])
         w.string(o.uri)
         s = 2
     if o.transforms is not None:
-        c = _C116[s]
+        c = _C108[s]
         w.bits(c[0], c[1])
         _e_TransformsType(w, o.transforms)
         s = 3
-    c = _C117[s]
+    c = _C109[s]
     w.bits(c[0], c[1])
 
 def _d_SPKIDataType(r: Reader) -> SPKIDataType:
-    v_spki_sexp = []
-    it, al = _P118[r.code(2, 2)]
-    n = 0
-    while it == 0:
-        if al == 0:
-            r.zero(1, "characters")
-            x = r.binary()
-            r.zero(1, "end of element")
-            v_spki_sexp.append(x)
-        elif al == 1:
-            r.fail("wildcard (undeclared) element content is not supported")
-        n += 1
-        it, al = _P119[r.code(2, 3)]
-    return SPKIDataType(spki_sexp=v_spki_sexp)
+    r.fail("content of SPKIDataType is not supported by this codec")
 
 def _e_SPKIDataType(w: Writer, o: SPKIDataType) -> None:
-    s = 0
-    n = 0
-    for x in o.spki_sexp:
-        c = _C120[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.binary(x)
-        w.bits(0, 1)
-        n += 1
-        s = 1
-    if n < 1:
-        raise ExiEncodeError(f"SPKIDataType: {n} items of spki_sexp (allowed 1..None)")
-    w.bits(2, 2)
+    raise ExiEncodeError("content of SPKIDataType is not supported")
 
 def _d_Scheduled_CLReqControlModeType(r: Reader) -> Scheduled_CLReqControlModeType:
     v_ev_target_energy_request = None
     v_ev_maximum_energy_request = None
     v_ev_minimum_energy_request = None
-    it, al = _P113[r.code(3, 4)]
+    it, al = _P105[r.code(3, 4)]
     if it == 0:
         v_ev_target_energy_request = _d_RationalNumberType(r)
-        it, al = _P114[r.code(2, 3)]
+        it, al = _P106[r.code(2, 3)]
     if it == 1:
         v_ev_maximum_energy_request = _d_RationalNumberType(r)
-        it, al = _P91[r.code(2, 2)]
+        it, al = _P83[r.code(2, 2)]
     if it == 2:
         v_ev_minimum_energy_request = _d_RationalNumberType(r)
         r.zero(1, 'end of element')
@@ -2474,16 +2360,16 @@ def _e_Scheduled_CLReqControlModeType(w: Writer, o: Scheduled_CLReqControlModeTy
         _e_RationalNumberType(w, o.ev_target_energy_request)
         s = 1
     if o.ev_maximum_energy_request is not None:
-        c = _C115[s]
+        c = _C107[s]
         w.bits(c[0], c[1])
         _e_RationalNumberType(w, o.ev_maximum_energy_request)
         s = 2
     if o.ev_minimum_energy_request is not None:
-        c = _C116[s]
+        c = _C108[s]
         w.bits(c[0], c[1])
         _e_RationalNumberType(w, o.ev_minimum_energy_request)
         s = 3
-    c = _C117[s]
+    c = _C109[s]
     w.bits(c[0], c[1])
 
 def _d_Scheduled_CLResControlModeType(r: Reader) -> Scheduled_CLResControlModeType:
@@ -2501,17 +2387,17 @@ def _d_SignatureMethodType(r: Reader) -> SignatureMethodType:
     it = 0; al = 0
     if it == 0:
         v_algorithm = r.string()
-        it, al = _P114[r.code(3, 3)]
+        it, al = _P106[r.code(3, 3)]
     if it == 1:
         r.zero(1, "characters")
         v_hmac_output_length = r.sint()
         r.zero(1, "end of element")
-        it, al = _P91[r.code(2, 2)]
+        it, al = _P83[r.code(2, 2)]
     n = 0
     while it == 2:
         r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        it, al = _P91[r.code(2, 2)]
+        it, al = _P83[r.code(2, 2)]
     return SignatureMethodType(algorithm=v_algorithm, hmac_output_length=v_hmac_output_length)
 
 def _e_SignatureMethodType(w: Writer, o: SignatureMethodType) -> None:
@@ -2527,13 +2413,13 @@ def _e_SignatureMethodType(w: Writer, o: SignatureMethodType) -> None:
         w.sint(o.hmac_output_length)
         w.bits(0, 1)
         s = 2
-    c = _C121[s]
+    c = _C110[s]
     w.bits(c[0], c[1])
 
 def _d_SignaturePropertiesType(r: Reader) -> SignaturePropertiesType:
     v_id = None
     v_signature_property = []
-    it, al = _P47[r.code(2, 2)]
+    it, al = _P39[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
         r.zero(1, 'next item')
@@ -2554,7 +2440,7 @@ def _e_SignaturePropertiesType(w: Writer, o: SignaturePropertiesType) -> None:
         s = 1
     n = 0
     for x in o.signature_property:
-        c = _C90[s]
+        c = _C82[s]
         w.bits(c[0], c[1])
         _e_SignaturePropertyType(w, x)
         n += 1
@@ -2566,19 +2452,19 @@ def _e_SignaturePropertiesType(w: Writer, o: SignaturePropertiesType) -> None:
 def _d_SignaturePropertyType(r: Reader) -> SignaturePropertyType:
     v_id = None
     v_target = None
-    it, al = _P47[r.code(2, 2)]
+    it, al = _P39[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
         r.zero(1, 'next item')
         it = 1; al = 0
     if it == 1:
         v_target = r.string()
-        it, al = _P122[r.code(2, 1)]
+        it, al = _P111[r.code(2, 1)]
     n = 0
     while it == 2:
         r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        it, al = _P91[r.code(2, 2)]
+        it, al = _P83[r.code(2, 2)]
     return SignaturePropertyType(id=v_id, target=v_target)
 
 def _e_SignaturePropertyType(w: Writer, o: SignaturePropertyType) -> None:
@@ -2588,7 +2474,7 @@ def _e_SignaturePropertyType(w: Writer, o: SignaturePropertyType) -> None:
         w.string(o.id)
         s = 1
     if o.target is not None:
-        c = _C123[s]
+        c = _C112[s]
         w.bits(c[0], c[1])
         w.string(o.target)
         s = 2
@@ -2602,7 +2488,7 @@ def _d_SignatureType(r: Reader) -> SignatureType:
     v_signature_value = None
     v_key_info = None
     v_object = []
-    it, al = _P47[r.code(2, 2)]
+    it, al = _P39[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
         r.zero(1, 'next item')
@@ -2632,7 +2518,7 @@ def _e_SignatureType(w: Writer, o: SignatureType) -> None:
         w.string(o.id)
         s = 1
     if o.signed_info is not None:
-        c = _C124[s]
+        c = _C113[s]
         w.bits(c[0], c[1])
         _e_SignedInfoType(w, o.signed_info)
         s = 2
@@ -2650,18 +2536,18 @@ def _e_SignatureType(w: Writer, o: SignatureType) -> None:
         s = 4
     n = 0
     for x in o.object:
-        c = _C125[s]
+        c = _C114[s]
         w.bits(c[0], c[1])
         _e_ObjectType(w, x)
         n += 1
         s = 5
-    c = _C126[s]
+    c = _C115[s]
     w.bits(c[0], c[1])
 
 def _d_SignatureValueType(r: Reader) -> SignatureValueType:
     v_id = None
     v_value = None
-    it, al = _P47[r.code(2, 2)]
+    it, al = _P39[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
         r.zero(1, 'next item')
@@ -2679,7 +2565,7 @@ def _e_SignatureValueType(w: Writer, o: SignatureValueType) -> None:
         w.string(o.id)
         s = 1
     if o.value is not None:
-        c = _C127[s]
+        c = _C116[s]
         w.bits(c[0], c[1])
         w.binary(o.value)
         s = 2
@@ -2692,7 +2578,7 @@ def _d_SignedInfoType(r: Reader) -> SignedInfoType:
     v_canonicalization_method = None
     v_signature_method = None
     v_reference = []
-    it, al = _P47[r.code(2, 2)]
+    it, al = _P39[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
         r.zero(1, 'next item')
@@ -2710,7 +2596,7 @@ def _d_SignedInfoType(r: Reader) -> SignedInfoType:
         x = _d_ReferenceType(r)
         v_reference.append(x)
         n += 1
-        it, al = _P52[r.code(2, 2)]
+        it, al = _P44[r.code(2, 2)]
     return SignedInfoType(id=v_id, canonicalization_method=v_canonicalization_method, signature_method=v_signature_method, reference=v_reference)
 
 def _e_SignedInfoType(w: Writer, o: SignedInfoType) -> None:
@@ -2720,7 +2606,7 @@ def _e_SignedInfoType(w: Writer, o: SignedInfoType) -> None:
         w.string(o.id)
         s = 1
     if o.canonicalization_method is not None:
-        c = _C48[s]
+        c = _C40[s]
         w.bits(c[0], c[1])
         _e_CanonicalizationMethodType(w, o.canonicalization_method)
         s = 2
@@ -2734,7 +2620,7 @@ def _e_SignedInfoType(w: Writer, o: SignedInfoType) -> None:
     s = 3
     n = 0
     for x in o.reference:
-        c = _C128[s]
+        c = _C117[s]
         w.bits(c[0], c[1])
         _e_ReferenceType(w, x)
         n += 1
@@ -2750,7 +2636,7 @@ def _d_TransformType(r: Reader) -> TransformType:
     it = 0; al = 0
     if it == 0:
         v_algorithm = r.string()
-        it, al = _P129[r.code(3, 3)]
+        it, al = _P118[r.code(3, 3)]
     n = 0
     while it == 1:
         if al == 0:
@@ -2761,7 +2647,7 @@ def _d_TransformType(r: Reader) -> TransformType:
             r.zero(1, "end of element")
             v_x_path.append(x)
         n += 1
-        it, al = _P129[r.code(3, 3)]
+        it, al = _P118[r.code(3, 3)]
     return TransformType(algorithm=v_algorithm, x_path=v_x_path)
 
 def _e_TransformType(w: Writer, o: TransformType) -> None:
@@ -2773,14 +2659,14 @@ def _e_TransformType(w: Writer, o: TransformType) -> None:
     s = 1
     n = 0
     for x in o.x_path:
-        c = _C130[s]
+        c = _C119[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.string(x)
         w.bits(0, 1)
         n += 1
         s = 2
-    c = _C131[s]
+    c = _C120[s]
     w.bits(c[0], c[1])
 
 def _d_TransformsType(r: Reader) -> TransformsType:
@@ -2792,14 +2678,14 @@ def _d_TransformsType(r: Reader) -> TransformsType:
         x = _d_TransformType(r)
         v_transform.append(x)
         n += 1
-        it, al = _P87[r.code(2, 2)]
+        it, al = _P79[r.code(2, 2)]
     return TransformsType(transform=v_transform)
 
 def _e_TransformsType(w: Writer, o: TransformsType) -> None:
     s = 0
     n = 0
     for x in o.transform:
-        c = _C132[s]
+        c = _C121[s]
         w.bits(c[0], c[1])
         _e_TransformType(w, x)
         n += 1
@@ -2882,7 +2768,7 @@ def _d_X509DataType(r: Reader) -> X509DataType:
     v_x509_subject_name = []
     v_x509_certificate = []
     v_x509_crl = []
-    it, al = _P133[r.code(3, 6)]
+    it, al = _P122[r.code(3, 6)]
     n = 0
     while it == 0:
         if al == 0:
@@ -2911,20 +2797,20 @@ def _d_X509DataType(r: Reader) -> X509DataType:
         elif al == 5:
             r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        it, al = _P134[r.code(3, 7)]
+        it, al = _P123[r.code(3, 7)]
     return X509DataType(x509_issuer_serial=v_x509_issuer_serial, x509_ski=v_x509_ski, x509_subject_name=v_x509_subject_name, x509_certificate=v_x509_certificate, x509_crl=v_x509_crl)
 
 def _e_X509DataType(w: Writer, o: X509DataType) -> None:
     s = 0
     n = 0
     for x in o.x509_issuer_serial:
-        c = _C135[s]
+        c = _C124[s]
         w.bits(c[0], c[1])
         _e_X509IssuerSerialType(w, x)
         n += 1
         s = 1
     for x in o.x509_ski:
-        c = _C136[s]
+        c = _C125[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.binary(x)
@@ -2932,7 +2818,7 @@ def _e_X509DataType(w: Writer, o: X509DataType) -> None:
         n += 1
         s = 1
     for x in o.x509_subject_name:
-        c = _C137[s]
+        c = _C126[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.string(x)
@@ -2940,7 +2826,7 @@ def _e_X509DataType(w: Writer, o: X509DataType) -> None:
         n += 1
         s = 1
     for x in o.x509_certificate:
-        c = _C138[s]
+        c = _C127[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.binary(x)
@@ -2948,7 +2834,7 @@ def _e_X509DataType(w: Writer, o: X509DataType) -> None:
         n += 1
         s = 1
     for x in o.x509_crl:
-        c = _C139[s]
+        c = _C128[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.binary(x)
@@ -3030,7 +2916,7 @@ def _e_g_MgmtData(w: Writer, v) -> None:
 
 def _d_f_AckMaxDelay(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(65535)
     r.zero(1, "end of element")
     return v
 
@@ -3041,7 +2927,7 @@ def _e_f_AckMaxDelay(w: Writer, v) -> None:
 
 def _d_f_BPT_DischargedEnergyReadingWh(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(18446744073709551615)
     r.zero(1, "end of element")
     return v
 
@@ -3052,7 +2938,7 @@ def _e_f_BPT_DischargedEnergyReadingWh(w: Writer, v) -> None:
 
 def _d_f_BPT_InductiveEnergyReadingVARh(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(18446744073709551615)
     r.zero(1, "end of element")
     return v
 
@@ -3063,7 +2949,7 @@ def _e_f_BPT_InductiveEnergyReadingVARh(w: Writer, v) -> None:
 
 def _d_f_CapacitiveEnergyReadingVARh(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(18446744073709551615)
     r.zero(1, "end of element")
     return v
 
@@ -3074,7 +2960,7 @@ def _e_f_CapacitiveEnergyReadingVARh(w: Writer, v) -> None:
 
 def _d_f_ChargedEnergyReadingWh(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(18446744073709551615)
     r.zero(1, "end of element")
     return v
 
@@ -3096,7 +2982,7 @@ def _e_f_ChargingComplete(w: Writer, v) -> None:
 
 def _d_f_ContactWindowXc(r: Reader):
     r.zero(1, "characters")
-    v = r.sint()
+    v = r.sintb(-32768, 32767)
     r.zero(1, "end of element")
     return v
 
@@ -3107,7 +2993,7 @@ def _e_f_ContactWindowXc(w: Writer, v) -> None:
 
 def _d_f_ContactWindowYc(r: Reader):
     r.zero(1, "characters")
-    v = r.sint()
+    v = r.sintb(-32768, 32767)
     r.zero(1, "end of element")
     return v
 
@@ -3118,7 +3004,7 @@ def _e_f_ContactWindowYc(w: Writer, v) -> None:
 
 def _d_f_DepartureTime(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(4294967295)
     r.zero(1, "end of element")
     return v
 
@@ -3151,13 +3037,13 @@ def _e_f_EVAssociationStatus(w: Writer, v) -> None:
 
 def _d_f_EVCPStatus(r: Reader):
     r.zero(1, "characters")
-    v = r.enum(3, _K62)
+    v = r.enum(3, _K54)
     r.zero(1, "end of element")
     return v
 
 def _e_f_EVCPStatus(w: Writer, v) -> None:
     w.bits(0, 1)
-    w.enum(v, _K69, 3)
+    w.enum(v, _K61, 3)
     w.bits(0, 1)
 
 def _d_f_EVElectricalChargingDeviceStatus(r: Reader):
@@ -3173,13 +3059,13 @@ def _e_f_EVElectricalChargingDeviceStatus(w: Writer, v) -> None:
 
 def _d_f_EVErrorCode(r: Reader):
     r.zero(1, "characters")
-    v = r.enum(4, _K65)
+    v = r.enum(4, _K57)
     r.zero(1, "end of element")
     return v
 
 def _e_f_EVErrorCode(w: Writer, v) -> None:
     w.bits(0, 1)
-    w.enum(v, _K72, 4)
+    w.enum(v, _K64, 4)
     w.bits(0, 1)
 
 def _d_f_EVImmobilizationRequest(r: Reader):
@@ -3250,7 +3136,7 @@ def _e_f_EVReadyToCharge(w: Writer, v) -> None:
 
 def _d_f_EVRelativeXDeviation(r: Reader):
     r.zero(1, "characters")
-    v = r.sint()
+    v = r.sintb(-32768, 32767)
     r.zero(1, "end of element")
     return v
 
@@ -3261,7 +3147,7 @@ def _e_f_EVRelativeXDeviation(w: Writer, v) -> None:
 
 def _d_f_EVRelativeYDeviation(r: Reader):
     r.zero(1, "characters")
-    v = r.sint()
+    v = r.sintb(-32768, 32767)
     r.zero(1, "end of element")
     return v
 
@@ -3338,13 +3224,13 @@ def _e_f_EVSEMechanicalChargingDeviceStatus(w: Writer, v) -> None:
 
 def _d_f_EVSENotification(r: Reader):
     r.zero(1, "characters")
-    v = r.enum(3, _K57)
+    v = r.enum(3, _K49)
     r.zero(1, "end of element")
     return v
 
 def _e_f_EVSENotification(w: Writer, v) -> None:
     w.bits(0, 1)
-    w.enum(v, _K58, 3)
+    w.enum(v, _K50, 3)
     w.bits(0, 1)
 
 def _d_f_EVSEPositioningSupport(r: Reader):
@@ -3536,7 +3422,7 @@ def _e_f_MeterSignature(w: Writer, v) -> None:
 
 def _d_f_MeterStatus(r: Reader):
     r.zero(1, "characters")
-    v = r.sint()
+    v = r.sintb(-32768, 32767)
     r.zero(1, "end of element")
     return v
 
@@ -3547,7 +3433,7 @@ def _e_f_MeterStatus(w: Writer, v) -> None:
 
 def _d_f_MeterTimestamp(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(18446744073709551615)
     r.zero(1, "end of element")
     return v
 
@@ -3591,7 +3477,7 @@ def _e_f_Modulus(w: Writer, v) -> None:
 
 def _d_f_NotificationMaxDelay(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(65535)
     r.zero(1, "end of element")
     return v
 
@@ -3668,7 +3554,7 @@ def _e_f_Q(w: Writer, v) -> None:
 
 def _d_f_RemainingTimeToMaximumSOC(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(4294967295)
     r.zero(1, "end of element")
     return v
 
@@ -3679,7 +3565,7 @@ def _e_f_RemainingTimeToMaximumSOC(w: Writer, v) -> None:
 
 def _d_f_RemainingTimeToMinimumSOC(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(4294967295)
     r.zero(1, "end of element")
     return v
 
@@ -3690,7 +3576,7 @@ def _e_f_RemainingTimeToMinimumSOC(w: Writer, v) -> None:
 
 def _d_f_RemainingTimeToTargetSOC(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(4294967295)
     r.zero(1, "end of element")
     return v
 
@@ -3756,7 +3642,7 @@ def _e_f_TargetSOC(w: Writer, v) -> None:
 
 def _d_f_TaxRuleID(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(4294967295)
     r.zero(1, "end of element")
     return v
 
@@ -3767,7 +3653,7 @@ def _e_f_TaxRuleID(w: Writer, v) -> None:
 
 def _d_f_TimeAnchor(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(18446744073709551615)
     r.zero(1, "end of element")
     return v
 
@@ -3778,7 +3664,7 @@ def _e_f_TimeAnchor(w: Writer, v) -> None:
 
 def _d_f_TimeStamp(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(18446744073709551615)
     r.zero(1, "end of element")
     return v
 
@@ -3789,7 +3675,7 @@ def _e_f_TimeStamp(w: Writer, v) -> None:
 
 def _d_f_Value(r: Reader):
     r.zero(1, "characters")
-    v = r.sint()
+    v = r.sintb(-32768, 32767)
     r.zero(1, "end of element")
     return v
 
@@ -4069,7 +3955,7 @@ FIELDS = {
     ChargeLoopResType: (('header', 'elem', 'urn:iso:std:iso:15118:-20:CommonTypes', 'Header', MessageHeaderType, 1, 1), ('response_code', 'elem', 'urn:iso:std:iso:15118:-20:CommonTypes', 'ResponseCode', 'str', 1, 1), ('evse_status', 'elem', 'urn:iso:std:iso:15118:-20:CommonTypes', 'EVSEStatus', EVSEStatusType, 0, 1), ('meter_info', 'elem', 'urn:iso:std:iso:15118:-20:CommonTypes', 'MeterInfo', MeterInfoType, 0, 1), ('receipt', 'elem', 'urn:iso:std:iso:15118:-20:CommonTypes', 'Receipt', ReceiptType, 0, 1), ),
     ChargeParameterDiscoveryReqType: (('header', 'elem', 'urn:iso:std:iso:15118:-20:CommonTypes', 'Header', MessageHeaderType, 1, 1), ),
     ChargeParameterDiscoveryResType: (('header', 'elem', 'urn:iso:std:iso:15118:-20:CommonTypes', 'Header', MessageHeaderType, 1, 1), ('response_code', 'elem', 'urn:iso:std:iso:15118:-20:CommonTypes', 'ResponseCode', 'str', 1, 1), ),
-    DSAKeyValueType: (('p', 'elem', 'http://www.w3.org/2000/09/xmldsig#', 'P', 'b64', 0, 1), ('q', 'elem', 'http://www.w3.org/2000/09/xmldsig#', 'Q', 'b64', 0, 1), ('g', 'elem', 'http://www.w3.org/2000/09/xmldsig#', 'G', 'b64', 0, 1), ('y', 'elem', 'http://www.w3.org/2000/09/xmldsig#', 'Y', 'b64', 1, 1), ('j', 'elem', 'http://www.w3.org/2000/09/xmldsig#', 'J', 'b64', 0, 1), ('seed', 'elem', 'http://www.w3.org/2000/09/xmldsig#', 'Seed', 'b64', 0, 1), ('pgen_counter', 'elem', 'http://www.w3.org/2000/09/xmldsig#', 'PgenCounter', 'b64', 0, 1), ),
+    DSAKeyValueType: (),
     DetailedCostType: (('amount', 'elem', 'urn:iso:std:iso:15118:-20:CommonTypes', 'Amount', RationalNumberType, 1, 1), ('cost_per_unit', 'elem', 'urn:iso:std:iso:15118:-20:CommonTypes', 'CostPerUnit', RationalNumberType, 1, 1), ),
     DetailedTaxType: (('tax_rule_id', 'elem', 'urn:iso:std:iso:15118:-20:CommonTypes', 'TaxRuleID', 'int', 1, 1), ('amount', 'elem', 'urn:iso:std:iso:15118:-20:CommonTypes', 'Amount', RationalNumberType, 1, 1), ),
     DigestMethodType: (('algorithm', 'attr', '', 'Algorithm', 'str', 1, 1), ),
@@ -4091,7 +3977,7 @@ FIELDS = {
     ReceiptType: (('time_anchor', 'elem', 'urn:iso:std:iso:15118:-20:CommonTypes', 'TimeAnchor', 'int', 1, 1), ('energy_costs', 'elem', 'urn:iso:std:iso:15118:-20:CommonTypes', 'EnergyCosts', DetailedCostType, 0, 1), ('occupancy_costs', 'elem', 'urn:iso:std:iso:15118:-20:CommonTypes', 'OccupancyCosts', DetailedCostType, 0, 1), ('additional_services_costs', 'elem', 'urn:iso:std:iso:15118:-20:CommonTypes', 'AdditionalServicesCosts', DetailedCostType, 0, 1), ('overstay_costs', 'elem', 'urn:iso:std:iso:15118:-20:CommonTypes', 'OverstayCosts', DetailedCostType, 0, 1), ('tax_costs', 'elem', 'urn:iso:std:iso:15118:-20:CommonTypes', 'TaxCosts', DetailedTaxType, 0, 10), ),
     ReferenceType: (('id', 'attr', '', 'Id', 'str', 0, 1), ('type', 'attr', '', 'Type', 'str', 0, 1), ('uri', 'attr', '', 'URI', 'str', 0, 1), ('transforms', 'elem', 'http://www.w3.org/2000/09/xmldsig#', 'Transforms', TransformsType, 0, 1), ('digest_method', 'elem', 'http://www.w3.org/2000/09/xmldsig#', 'DigestMethod', DigestMethodType, 1, 1), ('digest_value', 'elem', 'http://www.w3.org/2000/09/xmldsig#', 'DigestValue', 'b64', 1, 1), ),
     RetrievalMethodType: (('type', 'attr', '', 'Type', 'str', 0, 1), ('uri', 'attr', '', 'URI', 'str', 0, 1), ('transforms', 'elem', 'http://www.w3.org/2000/09/xmldsig#', 'Transforms', TransformsType, 0, 1), ),
-    SPKIDataType: (('spki_sexp', 'elem', 'http://www.w3.org/2000/09/xmldsig#', 'SPKISexp', 'b64', 1, -1), ),
+    SPKIDataType: (),
     Scheduled_CLReqControlModeType: (('ev_target_energy_request', 'elem', 'urn:iso:std:iso:15118:-20:CommonTypes', 'EVTargetEnergyRequest', RationalNumberType, 0, 1), ('ev_maximum_energy_request', 'elem', 'urn:iso:std:iso:15118:-20:CommonTypes', 'EVMaximumEnergyRequest', RationalNumberType, 0, 1), ('ev_minimum_energy_request', 'elem', 'urn:iso:std:iso:15118:-20:CommonTypes', 'EVMinimumEnergyRequest', RationalNumberType, 0, 1), ),
     Scheduled_CLResControlModeType: (),
     SignatureMethodType: (('algorithm', 'attr', '', 'Algorithm', 'str', 1, 1), ('hmac_output_length', 'elem', 'http://www.w3.org/2000/09/xmldsig#', 'HMACOutputLength', 'int', 0, 1), ),
@@ -4108,5 +3994,65 @@ FIELDS = {
     X509DataType: (('x509_issuer_serial', 'elem', 'http://www.w3.org/2000/09/xmldsig#', 'X509IssuerSerial', X509IssuerSerialType, 0, -1), ('x509_ski', 'elem', 'http://www.w3.org/2000/09/xmldsig#', 'X509SKI', 'b64', 0, -1), ('x509_subject_name', 'elem', 'http://www.w3.org/2000/09/xmldsig#', 'X509SubjectName', 'str', 0, -1), ('x509_certificate', 'elem', 'http://www.w3.org/2000/09/xmldsig#', 'X509Certificate', 'b64', 0, -1), ('x509_crl', 'elem', 'http://www.w3.org/2000/09/xmldsig#', 'X509CRL', 'b64', 0, -1), ),
     X509IssuerSerialType: (('x509_issuer_name', 'elem', 'http://www.w3.org/2000/09/xmldsig#', 'X509IssuerName', 'str', 1, 1), ('x509_serial_number', 'elem', 'http://www.w3.org/2000/09/xmldsig#', 'X509SerialNumber', 'int', 1, 1), ),
 }
+
+# per field: (content item index — fields sharing one are alternatives of a
+# choice —, simple-value facets (base type, min, max, enumeration, minLength,
+# maxLength) or None)
+FIELD_RULES = {
+    ACDP_ConnectReqType: ((0, None), (1, _F129), ),
+    ACDP_ConnectResType: ((0, None), (1, _F130), (2, _F131), (3, _F129), (4, _F132), ),
+    ACDP_SystemStatusReqType: ((0, None), (1, None), ),
+    ACDP_SystemStatusResType: ((0, None), (1, _F130), (2, _F132), (3, _F133), (4, _F134), (5, _F133), (6, _F133), (7, _F133), (8, _F133), (9, _F133), (10, _F133), ),
+    ACDP_VehiclePositioningReqType: ((0, None), (1, _F133), (2, _F133), ),
+    ACDP_VehiclePositioningResType: ((0, None), (1, _F130), (2, _F131), (3, _F133), (4, _F135), (5, _F135), (6, _F135), (7, _F135), (8, _F133), ),
+    CLReqControlModeType: (),
+    CLResControlModeType: (),
+    CanonicalizationMethodType: ((0, _F136), ),
+    ChargeLoopReqType: ((0, None), (1, None), (2, _F133), ),
+    ChargeLoopResType: ((0, None), (1, _F130), (2, None), (3, None), (4, None), ),
+    ChargeParameterDiscoveryReqType: ((0, None), ),
+    ChargeParameterDiscoveryResType: ((0, None), (1, _F130), ),
+    DSAKeyValueType: (),
+    DetailedCostType: ((0, None), (1, None), ),
+    DetailedTaxType: ((0, _F137), (1, None), ),
+    DigestMethodType: ((0, _F136), ),
+    DisplayParametersType: ((0, _F138), (1, _F138), (2, _F138), (3, _F138), (4, _F139), (5, _F139), (6, _F139), (7, _F133), (8, None), (9, _F133), ),
+    Dynamic_CLReqControlModeType: ((0, _F139), (1, None), (2, None), (3, None), ),
+    Dynamic_CLResControlModeType: ((0, _F139), (1, _F138), (2, _F138), (3, _F140), ),
+    EVSEStatusType: ((0, _F140), (1, _F141), ),
+    EVTechnicalStatusType: ((0, _F133), (1, _F133), (2, _F133), (3, None), (4, _F142), (5, _F138), (6, _F143), (7, _F133), ),
+    KeyInfoType: ((0, _F144), (1, _F145), (1, None), (1, None), (1, None), (1, None), (1, None), (1, _F145), ),
+    KeyValueType: ((0, None), (0, None), ),
+    ListOfRootCertificateIDsType: ((0, None), ),
+    ManifestType: ((0, _F144), (1, None), ),
+    MessageHeaderType: ((0, _F146), (1, _F147), (2, None), ),
+    MeterInfoType: ((0, _F148), (1, _F147), (2, _F147), (3, _F147), (4, _F147), (5, _F149), (6, _F135), (7, _F147), ),
+    ObjectType: ((0, _F136), (1, _F144), (2, _F145), ),
+    PGPDataType: (),
+    RSAKeyValueType: ((0, _F150), (1, _F150), ),
+    RationalNumberType: ((0, _F151), (1, _F135), ),
+    ReceiptType: ((0, _F147), (1, None), (2, None), (3, None), (4, None), (5, None), ),
+    ReferenceType: ((0, _F144), (1, _F136), (2, _F136), (3, None), (4, None), (5, _F150), ),
+    RetrievalMethodType: ((0, _F136), (1, _F136), (2, None), ),
+    SPKIDataType: (),
+    Scheduled_CLReqControlModeType: ((0, None), (1, None), (2, None), ),
+    Scheduled_CLResControlModeType: (),
+    SignatureMethodType: ((0, _F136), (1, _F152), ),
+    SignaturePropertiesType: ((0, _F144), (1, None), ),
+    SignaturePropertyType: ((0, _F144), (1, _F136), ),
+    SignatureType: ((0, _F144), (1, None), (2, None), (3, None), (4, None), ),
+    SignatureValueType: ((0, _F144), (1, _F150), ),
+    SignedInfoType: ((0, _F144), (1, None), (2, None), (3, None), ),
+    TransformType: ((0, _F136), (1, _F145), ),
+    TransformsType: ((0, None), ),
+    V2GMessageType: ((0, None), ),
+    V2GRequestType: ((0, None), ),
+    V2GResponseType: ((0, None), (1, _F130), ),
+    X509DataType: ((0, None), (0, _F150), (0, _F145), (0, _F150), (0, _F150), ),
+    X509IssuerSerialType: ((0, _F145), (1, _F152), ),
+}
+
+# types whose content model this codec does not implement (xmldsig only)
+UNSUPPORTED = {DSAKeyValueType, PGPDataType, SPKIDataType}
 
 NAMESPACES = {'v2gci_acdp': 'urn:iso:std:iso:15118:-20:ACDP', 'v2gci_ct': 'urn:iso:std:iso:15118:-20:CommonTypes', 'xmlsig': 'http://www.w3.org/2000/09/xmldsig#'}

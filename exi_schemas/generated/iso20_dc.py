@@ -92,125 +92,133 @@ _C76 = (None, None, (2, 3), (1, 2), (0, 2), None, None, None, None, None, None, 
 _C77 = (None, None, (3, 3), (2, 2), (1, 2), (0, 1), None, None, None, None, None, None)
 _P78 = ((1, 0), (1, 1))
 _P79 = ((2, 0), (2, 1))
-_P80 = ((0, 0), (0, 1), (1, 0), (2, 0))
-_P81 = ((3, 0), (4, 0), (4, 1), (-1, 0))
-_P82 = ((4, 0), (4, 1), (-1, 0))
-_C83 = ((2, 3), (0, 2), None, None, None, None)
-_C84 = ((3, 3), (1, 2), (0, 1), None, None, None)
-_C85 = (None, None, None, (1, 3), (0, 2), None)
-_C86 = (None, None, None, (2, 3), (1, 2), None)
-_C87 = (None, None, None, (3, 3), (2, 2), (0, 1))
-_P88 = ((0, 0), (1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
-_P89 = ((1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
-_P90 = ((2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
-_P91 = ((3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
-_P92 = ((4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
-_P93 = ((5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
-_P94 = ((6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
-_P95 = ((7, 0), (8, 0), (9, 0), (-1, 0))
-_P96 = ((8, 0), (9, 0), (-1, 0))
-_P97 = ((9, 0), (-1, 0))
-_C98 = ((1, 4), (0, 4), None, None, None, None, None, None, None, None, None)
-_C99 = ((2, 4), (1, 4), (0, 4), None, None, None, None, None, None, None, None)
-_C100 = ((3, 4), (2, 4), (1, 4), (0, 4), None, None, None, None, None, None, None)
-_C101 = ((4, 4), (3, 4), (2, 4), (1, 4), (0, 3), None, None, None, None, None, None)
-_C102 = ((5, 4), (4, 4), (3, 4), (2, 4), (1, 3), (0, 3), None, None, None, None, None)
-_C103 = ((6, 4), (5, 4), (4, 4), (3, 4), (2, 3), (1, 3), (0, 3), None, None, None, None)
-_C104 = ((7, 4), (6, 4), (5, 4), (4, 4), (3, 3), (2, 3), (1, 3), (0, 3), None, None, None)
-_C105 = ((8, 4), (7, 4), (6, 4), (5, 4), (4, 3), (3, 3), (2, 3), (1, 3), (0, 2), None, None)
-_C106 = ((9, 4), (8, 4), (7, 4), (6, 4), (5, 3), (4, 3), (3, 3), (2, 3), (1, 2), (0, 2), None)
-_C107 = ((10, 4), (9, 4), (8, 4), (7, 4), (6, 3), (5, 3), (4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
-_C108 = ((1, 2), (0, 1), None, None, None)
-_P109 = ((0, 0), (1, 0), (2, 0), (3, 0), (-1, 0))
-_P110 = ((1, 0), (2, 0), (3, 0), (-1, 0))
-_P111 = ((2, 0), (3, 0), (-1, 0))
-_P112 = ((3, 0), (-1, 0))
-_C113 = ((1, 3), (0, 3), None, None, None)
-_C114 = ((2, 3), (1, 3), (0, 2), None, None)
-_C115 = ((3, 3), (2, 3), (1, 2), (0, 2), None)
-_C116 = ((4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
-_C117 = ((1, 2), (0, 1), None, None, None, None, None, None, None, None)
-_C118 = ((1, 3), (0, 3), None, None, None, None, None, None, None)
-_C119 = ((2, 3), (1, 3), (0, 2), None, None, None, None, None, None)
-_C120 = ((3, 3), (2, 3), (1, 2), (0, 2), None, None, None, None, None)
-_C121 = ((4, 3), (3, 3), (2, 2), (1, 2), (0, 1), None, None, None, None)
-_K122 = ('Pause', 'ExitStandby', 'Terminate', 'ScheduleRenegotiation', 'ServiceRenegotiation', 'MeteringConfirmation')
-_K123 = {'Pause': 0, 'ExitStandby': 1, 'Terminate': 2, 'ScheduleRenegotiation': 3, 'ServiceRenegotiation': 4, 'MeteringConfirmation': 5}
-_P124 = ((0, 0), (1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7))
-_P125 = ((1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7))
-_P126 = ((1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7), (-1, 0))
-_C127 = ((1, 4), (0, 4), (0, 4))
-_C128 = ((2, 4), (1, 4), (1, 4))
-_C129 = ((3, 4), (2, 4), (2, 4))
-_C130 = ((4, 4), (3, 4), (3, 4))
-_C131 = ((5, 4), (4, 4), (4, 4))
-_C132 = ((6, 4), (5, 4), (5, 4))
-_C133 = ((7, 4), (6, 4), (6, 4))
-_P134 = ((0, 0), (0, 1), (0, 2))
-_P135 = ((-1, 0),)
-_P136 = ((0, 0), (-1, 0))
-_C137 = ((0, 1), (0, 2), None)
-_C138 = (None, (1, 2), (0, 1))
-_C139 = ((1, 2), (0, 1), (0, 2))
-_P140 = ((2, 0), (-1, 0))
-_C141 = (None, None, (1, 2), (0, 1))
-_C142 = (None, None, (1, 3), (0, 3), None, None, None, None, None)
-_C143 = (None, None, (2, 3), (1, 3), (0, 3), None, None, None, None)
-_C144 = (None, None, (3, 3), (2, 3), (1, 3), (0, 3), None, None, None)
-_C145 = (None, None, (4, 3), (3, 3), (2, 3), (1, 3), (0, 2), None, None)
-_C146 = (None, None, (5, 3), (4, 3), (3, 3), (2, 3), (1, 2), (0, 2), None)
-_C147 = (None, None, (6, 3), (5, 3), (4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
-_C148 = ((2, 3), (1, 3), (0, 3), None, None)
-_C149 = ((4, 3), (3, 3), (2, 3), (1, 2), (1, 2))
-_P150 = ((1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (-1, 0))
-_P151 = ((2, 0), (3, 0), (4, 0), (5, 0), (-1, 0))
-_P152 = ((3, 0), (4, 0), (5, 0), (-1, 0))
-_P153 = ((4, 0), (5, 0), (-1, 0))
-_P154 = ((5, 0), (-1, 0))
-_C155 = (None, (1, 3), (0, 3), None, None, None, None, None)
-_C156 = (None, (2, 3), (1, 3), (0, 3), None, None, None, None)
-_C157 = (None, (3, 3), (2, 3), (1, 3), (0, 2), None, None, None)
-_C158 = (None, (4, 3), (3, 3), (2, 3), (1, 2), (0, 2), (0, 2), None)
-_C159 = (None, (5, 3), (4, 3), (3, 3), (2, 2), (1, 2), (1, 2), (0, 1))
-_C160 = ((1, 3), (0, 3), None, None, None, None, None)
-_C161 = ((2, 3), (1, 3), (0, 2), None, None, None, None)
-_C162 = ((3, 3), (2, 3), (1, 2), (0, 2), None, None, None)
-_C163 = ((4, 3), (3, 3), (2, 2), (1, 2), (0, 1), None, None)
-_P164 = ((0, 0), (1, 0), (2, 0), (-1, 0))
-_P165 = ((1, 0), (2, 0), (-1, 0))
-_C166 = ((1, 3), (0, 2), None, None)
-_C167 = ((2, 3), (1, 2), (0, 2), None)
-_C168 = ((3, 3), (2, 2), (1, 2), (0, 1))
-_P169 = ((0, 0), (0, 1))
-_P170 = ((0, 0), (0, 1), (-1, 0))
-_C171 = ((0, 2), (0, 2))
-_C172 = ((1, 3), (0, 2), None, None, None, None, None, None, None, None, None)
-_C173 = ((2, 3), (1, 2), (0, 2), None, None, None, None, None, None, None, None)
-_C174 = ((3, 3), (2, 2), (1, 2), (0, 1), None, None, None, None, None, None, None)
-_C175 = (None, None, None, None, None, (1, 3), (0, 3), None, None, None, None)
-_C176 = (None, None, None, None, None, (2, 3), (1, 3), (0, 3), None, None, None)
-_C177 = (None, None, None, None, None, (3, 3), (2, 3), (1, 3), (0, 2), None, None)
-_C178 = (None, None, None, None, None, (4, 3), (3, 3), (2, 3), (1, 2), (0, 2), None)
-_C179 = (None, None, None, None, None, (5, 3), (4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
-_C180 = (None, (2, 3), (1, 2), (1, 2))
-_P181 = ((2, 0),)
-_C182 = ((1, 2), (0, 1), None, None)
-_C183 = ((1, 2), (0, 1), None, None, None, None)
-_C184 = (None, None, None, (1, 2), (0, 2), (0, 2))
-_C185 = (None, None, None, (2, 2), (1, 2), (1, 2))
-_C186 = ((1, 2), (0, 1), None)
-_C187 = (None, None, None, (0, 1), (0, 2))
-_P188 = ((1, 1), (1, 0), (-1, 0))
-_C189 = (None, (0, 3), (0, 3))
-_C190 = (None, (2, 3), (2, 3))
-_C191 = ((0, 1), (0, 2))
-_P192 = ((0, 0), (0, 1), (0, 2), (0, 3), (0, 4), (0, 5))
-_P193 = ((0, 0), (0, 1), (0, 2), (0, 3), (0, 4), (0, 5), (-1, 0))
-_C194 = ((0, 3), (0, 3))
-_C195 = ((1, 3), (1, 3))
-_C196 = ((2, 3), (2, 3))
-_C197 = ((3, 3), (3, 3))
-_C198 = ((4, 3), (4, 3))
+_P80 = ((0, 0), (1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
+_P81 = ((1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
+_P82 = ((2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
+_P83 = ((3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
+_P84 = ((4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
+_P85 = ((5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
+_P86 = ((6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
+_P87 = ((7, 0), (8, 0), (9, 0), (-1, 0))
+_P88 = ((8, 0), (9, 0), (-1, 0))
+_P89 = ((9, 0), (-1, 0))
+_C90 = ((1, 4), (0, 4), None, None, None, None, None, None, None, None, None)
+_C91 = ((2, 4), (1, 4), (0, 4), None, None, None, None, None, None, None, None)
+_C92 = ((3, 4), (2, 4), (1, 4), (0, 4), None, None, None, None, None, None, None)
+_C93 = ((4, 4), (3, 4), (2, 4), (1, 4), (0, 3), None, None, None, None, None, None)
+_C94 = ((5, 4), (4, 4), (3, 4), (2, 4), (1, 3), (0, 3), None, None, None, None, None)
+_C95 = ((6, 4), (5, 4), (4, 4), (3, 4), (2, 3), (1, 3), (0, 3), None, None, None, None)
+_C96 = ((7, 4), (6, 4), (5, 4), (4, 4), (3, 3), (2, 3), (1, 3), (0, 3), None, None, None)
+_C97 = ((8, 4), (7, 4), (6, 4), (5, 4), (4, 3), (3, 3), (2, 3), (1, 3), (0, 2), None, None)
+_C98 = ((9, 4), (8, 4), (7, 4), (6, 4), (5, 3), (4, 3), (3, 3), (2, 3), (1, 2), (0, 2), None)
+_C99 = ((10, 4), (9, 4), (8, 4), (7, 4), (6, 3), (5, 3), (4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
+_C100 = ((1, 2), (0, 1), None, None, None)
+_P101 = ((0, 0), (1, 0), (2, 0), (3, 0), (-1, 0))
+_P102 = ((1, 0), (2, 0), (3, 0), (-1, 0))
+_P103 = ((2, 0), (3, 0), (-1, 0))
+_P104 = ((3, 0), (-1, 0))
+_C105 = ((1, 3), (0, 3), None, None, None)
+_C106 = ((2, 3), (1, 3), (0, 2), None, None)
+_C107 = ((3, 3), (2, 3), (1, 2), (0, 2), None)
+_C108 = ((4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
+_C109 = ((1, 2), (0, 1), None, None, None, None, None, None, None, None)
+_C110 = ((1, 3), (0, 3), None, None, None, None, None, None, None)
+_C111 = ((2, 3), (1, 3), (0, 2), None, None, None, None, None, None)
+_C112 = ((3, 3), (2, 3), (1, 2), (0, 2), None, None, None, None, None)
+_C113 = ((4, 3), (3, 3), (2, 2), (1, 2), (0, 1), None, None, None, None)
+_K114 = ('Pause', 'ExitStandby', 'Terminate', 'ScheduleRenegotiation', 'ServiceRenegotiation', 'MeteringConfirmation')
+_K115 = {'Pause': 0, 'ExitStandby': 1, 'Terminate': 2, 'ScheduleRenegotiation': 3, 'ServiceRenegotiation': 4, 'MeteringConfirmation': 5}
+_P116 = ((0, 0), (1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7))
+_P117 = ((1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7))
+_P118 = ((1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7), (-1, 0))
+_C119 = ((1, 4), (0, 4), (0, 4))
+_C120 = ((2, 4), (1, 4), (1, 4))
+_C121 = ((3, 4), (2, 4), (2, 4))
+_C122 = ((4, 4), (3, 4), (3, 4))
+_C123 = ((5, 4), (4, 4), (4, 4))
+_C124 = ((6, 4), (5, 4), (5, 4))
+_C125 = ((7, 4), (6, 4), (6, 4))
+_P126 = ((0, 0), (0, 1), (0, 2))
+_P127 = ((-1, 0),)
+_P128 = ((0, 0), (-1, 0))
+_C129 = ((0, 1), (0, 2), None)
+_C130 = (None, (1, 2), (0, 1))
+_C131 = ((1, 2), (0, 1), (0, 2))
+_P132 = ((2, 0), (-1, 0))
+_C133 = (None, None, (1, 2), (0, 1))
+_C134 = (None, None, (1, 3), (0, 3), None, None, None, None, None)
+_C135 = (None, None, (2, 3), (1, 3), (0, 3), None, None, None, None)
+_C136 = (None, None, (3, 3), (2, 3), (1, 3), (0, 3), None, None, None)
+_C137 = (None, None, (4, 3), (3, 3), (2, 3), (1, 3), (0, 2), None, None)
+_C138 = (None, None, (5, 3), (4, 3), (3, 3), (2, 3), (1, 2), (0, 2), None)
+_C139 = (None, None, (6, 3), (5, 3), (4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
+_C140 = ((2, 3), (1, 3), (0, 3), None, None)
+_C141 = ((4, 3), (3, 3), (2, 3), (1, 2), (1, 2))
+_P142 = ((1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (-1, 0))
+_P143 = ((2, 0), (3, 0), (4, 0), (5, 0), (-1, 0))
+_P144 = ((3, 0), (4, 0), (5, 0), (-1, 0))
+_P145 = ((4, 0), (5, 0), (-1, 0))
+_P146 = ((5, 0), (-1, 0))
+_C147 = (None, (1, 3), (0, 3), None, None, None, None, None)
+_C148 = (None, (2, 3), (1, 3), (0, 3), None, None, None, None)
+_C149 = (None, (3, 3), (2, 3), (1, 3), (0, 2), None, None, None)
+_C150 = (None, (4, 3), (3, 3), (2, 3), (1, 2), (0, 2), (0, 2), None)
+_C151 = (None, (5, 3), (4, 3), (3, 3), (2, 2), (1, 2), (1, 2), (0, 1))
+_C152 = ((1, 3), (0, 3), None, None, None, None, None)
+_C153 = ((2, 3), (1, 3), (0, 2), None, None, None, None)
+_C154 = ((3, 3), (2, 3), (1, 2), (0, 2), None, None, None)
+_C155 = ((4, 3), (3, 3), (2, 2), (1, 2), (0, 1), None, None)
+_P156 = ((0, 0), (1, 0), (2, 0), (-1, 0))
+_P157 = ((1, 0), (2, 0), (-1, 0))
+_C158 = ((1, 3), (0, 2), None, None)
+_C159 = ((2, 3), (1, 2), (0, 2), None)
+_C160 = ((3, 3), (2, 2), (1, 2), (0, 1))
+_C161 = ((1, 3), (0, 2), None, None, None, None, None, None, None, None, None)
+_C162 = ((2, 3), (1, 2), (0, 2), None, None, None, None, None, None, None, None)
+_C163 = ((3, 3), (2, 2), (1, 2), (0, 1), None, None, None, None, None, None, None)
+_C164 = (None, None, None, None, None, (1, 3), (0, 3), None, None, None, None)
+_C165 = (None, None, None, None, None, (2, 3), (1, 3), (0, 3), None, None, None)
+_C166 = (None, None, None, None, None, (3, 3), (2, 3), (1, 3), (0, 2), None, None)
+_C167 = (None, None, None, None, None, (4, 3), (3, 3), (2, 3), (1, 2), (0, 2), None)
+_C168 = (None, None, None, None, None, (5, 3), (4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
+_C169 = (None, (2, 3), (1, 2), (1, 2))
+_P170 = ((2, 0),)
+_C171 = ((1, 2), (0, 1), None, None)
+_C172 = ((1, 2), (0, 1), None, None, None, None)
+_C173 = (None, None, None, (1, 2), (0, 2), (0, 2))
+_C174 = (None, None, None, (2, 2), (1, 2), (1, 2))
+_C175 = ((1, 2), (0, 1), None)
+_C176 = (None, None, None, (0, 1), (0, 2))
+_P177 = ((1, 1), (1, 0), (-1, 0))
+_C178 = (None, (0, 3), (0, 3))
+_C179 = (None, (2, 3), (2, 3))
+_C180 = ((0, 1), (0, 2))
+_P181 = ((0, 0), (0, 1), (0, 2), (0, 3), (0, 4), (0, 5))
+_P182 = ((0, 0), (0, 1), (0, 2), (0, 3), (0, 4), (0, 5), (-1, 0))
+_C183 = ((0, 3), (0, 3))
+_C184 = ((1, 3), (1, 3))
+_C185 = ((2, 3), (2, 3))
+_C186 = ((3, 3), (3, 3))
+_C187 = ((4, 3), (4, 3))
+_F188 = ('byte', 0, 100, None, None, None)
+_F189 = ('unsignedInt', 0, 4294967295, None, None, None)
+_F190 = ('unsignedShort', 0, 65535, None, None, None)
+_F191 = ('anyURI', None, None, None, None, None)
+_F192 = ('boolean', None, None, None, None, None)
+_F193 = ('string', None, None, ('OK', 'OK_CertificateExpiresSoon', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_PowerToleranceConfirmed', 'WARNING_AuthorizationSelectionInvalid', 'WARNING_CertificateExpired', 'WARNING_CertificateNotYetValid', 'WARNING_CertificateRevoked', 'WARNING_CertificateValidationError', 'WARNING_ChallengeInvalid', 'WARNING_EIMAuthorizationFailure', 'WARNING_eMSPUnknown', 'WARNING_EVPowerProfileViolation', 'WARNING_GeneralPnCAuthorizationError', 'WARNING_NoCertificateAvailable', 'WARNING_NoContractMatchingPCIDFound', 'WARNING_PowerToleranceNotConfirmed', 'WARNING_ScheduleRenegotiationFailed', 'WARNING_StandbyNotAllowed', 'WARNING_WPT', 'FAILED', 'FAILED_AssociationError', 'FAILED_ContactorError', 'FAILED_EVPowerProfileInvalid', 'FAILED_EVPowerProfileViolation', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoEnergyTransferServiceSelected', 'FAILED_NoServiceRenegotiationSupported', 'FAILED_PauseNotAllowed', 'FAILED_PowerDeliveryNotApplied', 'FAILED_PowerToleranceNotConfirmed', 'FAILED_ScheduleRenegotiation', 'FAILED_ScheduleSelectionInvalid', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_ServiceSelectionInvalid', 'FAILED_SignatureError', 'FAILED_UnknownSession', 'FAILED_WrongChargeParameter'), None, None)
+_F194 = ('string', None, None, ('Finished', 'Ongoing', 'Ongoing_WaitingForCustomerInteraction'), None, None)
+_F195 = ('unsignedInt', 1, 4294967295, None, None, None)
+_F196 = ('string', None, None, ('Pause', 'ExitStandby', 'Terminate', 'ScheduleRenegotiation', 'ServiceRenegotiation', 'MeteringConfirmation'), None, None)
+_F197 = ('ID', None, None, None, None, None)
+_F198 = ('string', None, None, None, None, None)
+_F199 = ('hexBinary', None, None, None, 8, 8)
+_F200 = ('unsignedLong', 0, 18446744073709551615, None, None, None)
+_F201 = ('string', None, None, None, None, 32)
+_F202 = ('base64Binary', None, None, None, None, 64)
+_F203 = ('short', -32768, 32767, None, None, None)
+_F204 = ('base64Binary', None, None, None, None, None)
+_F205 = ('byte', -128, 127, None, None, None)
+_F206 = ('integer', None, None, None, None, None)
 
 @dataclass(slots=True, kw_only=True)
 class BPT_DC_CPDReqEnergyTransferModeType:
@@ -459,13 +467,7 @@ class DC_WeldingDetectionResType:
 @dataclass(slots=True, kw_only=True)
 class DSAKeyValueType:
     """{http://www.w3.org/2000/09/xmldsig#}DSAKeyValueType"""
-    p: bytes | None = None
-    q: bytes | None = None
-    g: bytes | None = None
-    y: bytes
-    j: bytes | None = None
-    seed: bytes | None = None
-    pgen_counter: bytes | None = None
+    pass
 
 @dataclass(slots=True, kw_only=True)
 class DetailedCostType:
@@ -647,7 +649,7 @@ class RetrievalMethodType:
 @dataclass(slots=True, kw_only=True)
 class SPKIDataType:
     """{http://www.w3.org/2000/09/xmldsig#}SPKIDataType"""
-    spki_sexp: list[bytes] = field(default_factory=list)
+    pass
 
 @dataclass(slots=True, kw_only=True)
 class Scheduled_CLReqControlModeType:
@@ -1026,7 +1028,7 @@ def _d_BPT_Dynamic_DC_CLReqControlModeType(r: Reader) -> BPT_Dynamic_DC_CLReqCon
     it, al = _P2[r.code(2, 2)]
     if it == 0:
         r.zero(1, "characters")
-        v_departure_time = r.uint()
+        v_departure_time = r.uintb(4294967295)
         r.zero(1, "end of element")
         r.zero(1, 'next item')
         it = 1; al = 0
@@ -1176,7 +1178,7 @@ def _d_BPT_Dynamic_DC_CLResControlModeType(r: Reader) -> BPT_Dynamic_DC_CLResCon
     it, al = _P8[r.code(3, 5)]
     if it == 0:
         r.zero(1, "characters")
-        v_departure_time = r.uint()
+        v_departure_time = r.uintb(4294967295)
         r.zero(1, "end of element")
         it, al = _P9[r.code(3, 4)]
     if it == 1:
@@ -1191,7 +1193,7 @@ def _d_BPT_Dynamic_DC_CLResControlModeType(r: Reader) -> BPT_Dynamic_DC_CLResCon
         it, al = _P11[r.code(2, 2)]
     if it == 3:
         r.zero(1, "characters")
-        v_ack_max_delay = r.uint()
+        v_ack_max_delay = r.uintb(65535)
         r.zero(1, "end of element")
         r.zero(1, 'next item')
         it = 4; al = 0
@@ -2423,106 +2425,10 @@ def _e_DC_WeldingDetectionResType(w: Writer, o: DC_WeldingDetectionResType) -> N
     w.bits(0, 1)
 
 def _d_DSAKeyValueType(r: Reader) -> DSAKeyValueType:
-    v_p = None
-    v_q = None
-    v_g = None
-    v_y = None
-    v_j = None
-    v_seed = None
-    v_pgen_counter = None
-    it, al = _P80[r.code(3, 4)]
-    if it == 0:
-        if al == 0:
-            r.zero(1, "characters")
-            v_p = r.binary()
-            r.zero(1, "end of element")
-        elif al == 1:
-            r.zero(1, "characters")
-            v_q = r.binary()
-            r.zero(1, "end of element")
-        it, al = _P55[r.code(2, 2)]
-    if it == 1:
-        r.zero(1, "characters")
-        v_g = r.binary()
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 2; al = 0
-    if it == 2:
-        r.zero(1, "characters")
-        v_y = r.binary()
-        r.zero(1, "end of element")
-        it, al = _P81[r.code(3, 4)]
-    if it == 3:
-        r.zero(1, "characters")
-        v_j = r.binary()
-        r.zero(1, "end of element")
-        it, al = _P82[r.code(2, 3)]
-    if it == 4:
-        if al == 0:
-            r.zero(1, "characters")
-            v_seed = r.binary()
-            r.zero(1, "end of element")
-        elif al == 1:
-            r.zero(1, "characters")
-            v_pgen_counter = r.binary()
-            r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
-    return DSAKeyValueType(p=v_p, q=v_q, g=v_g, y=v_y, j=v_j, seed=v_seed, pgen_counter=v_pgen_counter)
+    r.fail("content of DSAKeyValueType is not supported by this codec")
 
 def _e_DSAKeyValueType(w: Writer, o: DSAKeyValueType) -> None:
-    s = 0
-    if o.p is not None:
-        w.bits(0, 3)
-        w.bits(0, 1)
-        w.binary(o.p)
-        w.bits(0, 1)
-        s = 1
-    elif o.q is not None:
-        w.bits(1, 3)
-        w.bits(0, 1)
-        w.binary(o.q)
-        w.bits(0, 1)
-        s = 1
-    if o.g is not None:
-        c = _C83[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.binary(o.g)
-        w.bits(0, 1)
-        s = 2
-    if o.y is not None:
-        c = _C84[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.binary(o.y)
-        w.bits(0, 1)
-        s = 3
-    else:
-        raise ExiEncodeError("DSAKeyValueType: missing required y")
-    s = 3
-    if o.j is not None:
-        w.bits(0, 3)
-        w.bits(0, 1)
-        w.binary(o.j)
-        w.bits(0, 1)
-        s = 4
-    if o.seed is not None:
-        c = _C85[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.binary(o.seed)
-        w.bits(0, 1)
-        s = 5
-    elif o.pgen_counter is not None:
-        c = _C86[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.binary(o.pgen_counter)
-        w.bits(0, 1)
-        s = 5
-    c = _C87[s]
-    w.bits(c[0], c[1])
+    raise ExiEncodeError("content of DSAKeyValueType is not supported")
 
 def _d_DetailedCostType(r: Reader) -> DetailedCostType:
     v_amount = None
@@ -2559,7 +2465,7 @@ def _d_DetailedTaxType(r: Reader) -> DetailedTaxType:
     it = 0; al = 0
     if it == 0:
         r.zero(1, "characters")
-        v_tax_rule_id = r.uint()
+        v_tax_rule_id = r.uintb(4294967295)
         r.zero(1, "end of element")
         r.zero(1, 'next item')
         it = 1; al = 0
@@ -2617,50 +2523,50 @@ def _d_DisplayParametersType(r: Reader) -> DisplayParametersType:
     v_charging_complete = None
     v_battery_energy_capacity = None
     v_inlet_hot = None
-    it, al = _P88[r.code(4, 11)]
+    it, al = _P80[r.code(4, 11)]
     if it == 0:
         r.zero(1, "characters")
         v_present_soc = r.bits(7)
         r.zero(1, "end of element")
-        it, al = _P89[r.code(4, 10)]
+        it, al = _P81[r.code(4, 10)]
     if it == 1:
         r.zero(1, "characters")
         v_minimum_soc = r.bits(7)
         r.zero(1, "end of element")
-        it, al = _P90[r.code(4, 9)]
+        it, al = _P82[r.code(4, 9)]
     if it == 2:
         r.zero(1, "characters")
         v_target_soc = r.bits(7)
         r.zero(1, "end of element")
-        it, al = _P91[r.code(4, 8)]
+        it, al = _P83[r.code(4, 8)]
     if it == 3:
         r.zero(1, "characters")
         v_maximum_soc = r.bits(7)
         r.zero(1, "end of element")
-        it, al = _P92[r.code(3, 7)]
+        it, al = _P84[r.code(3, 7)]
     if it == 4:
         r.zero(1, "characters")
-        v_remaining_time_to_minimum_soc = r.uint()
+        v_remaining_time_to_minimum_soc = r.uintb(4294967295)
         r.zero(1, "end of element")
-        it, al = _P93[r.code(3, 6)]
+        it, al = _P85[r.code(3, 6)]
     if it == 5:
         r.zero(1, "characters")
-        v_remaining_time_to_target_soc = r.uint()
+        v_remaining_time_to_target_soc = r.uintb(4294967295)
         r.zero(1, "end of element")
-        it, al = _P94[r.code(3, 5)]
+        it, al = _P86[r.code(3, 5)]
     if it == 6:
         r.zero(1, "characters")
-        v_remaining_time_to_maximum_soc = r.uint()
+        v_remaining_time_to_maximum_soc = r.uintb(4294967295)
         r.zero(1, "end of element")
-        it, al = _P95[r.code(3, 4)]
+        it, al = _P87[r.code(3, 4)]
     if it == 7:
         r.zero(1, "characters")
         v_charging_complete = r.bits(1) == 1
         r.zero(1, "end of element")
-        it, al = _P96[r.code(2, 3)]
+        it, al = _P88[r.code(2, 3)]
     if it == 8:
         v_battery_energy_capacity = _d_RationalNumberType(r)
-        it, al = _P97[r.code(2, 2)]
+        it, al = _P89[r.code(2, 2)]
     if it == 9:
         r.zero(1, "characters")
         v_inlet_hot = r.bits(1) == 1
@@ -2678,67 +2584,67 @@ def _e_DisplayParametersType(w: Writer, o: DisplayParametersType) -> None:
         w.bits(0, 1)
         s = 1
     if o.minimum_soc is not None:
-        c = _C98[s]
+        c = _C90[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.nbit(o.minimum_soc, 0, 100, 7)
         w.bits(0, 1)
         s = 2
     if o.target_soc is not None:
-        c = _C99[s]
+        c = _C91[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.nbit(o.target_soc, 0, 100, 7)
         w.bits(0, 1)
         s = 3
     if o.maximum_soc is not None:
-        c = _C100[s]
+        c = _C92[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.nbit(o.maximum_soc, 0, 100, 7)
         w.bits(0, 1)
         s = 4
     if o.remaining_time_to_minimum_soc is not None:
-        c = _C101[s]
+        c = _C93[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.uint(o.remaining_time_to_minimum_soc)
         w.bits(0, 1)
         s = 5
     if o.remaining_time_to_target_soc is not None:
-        c = _C102[s]
+        c = _C94[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.uint(o.remaining_time_to_target_soc)
         w.bits(0, 1)
         s = 6
     if o.remaining_time_to_maximum_soc is not None:
-        c = _C103[s]
+        c = _C95[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.uint(o.remaining_time_to_maximum_soc)
         w.bits(0, 1)
         s = 7
     if o.charging_complete is not None:
-        c = _C104[s]
+        c = _C96[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.bits(1 if o.charging_complete else 0, 1)
         w.bits(0, 1)
         s = 8
     if o.battery_energy_capacity is not None:
-        c = _C105[s]
+        c = _C97[s]
         w.bits(c[0], c[1])
         _e_RationalNumberType(w, o.battery_energy_capacity)
         s = 9
     if o.inlet_hot is not None:
-        c = _C106[s]
+        c = _C98[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.bits(1 if o.inlet_hot else 0, 1)
         w.bits(0, 1)
         s = 10
-    c = _C107[s]
+    c = _C99[s]
     w.bits(c[0], c[1])
 
 def _d_Dynamic_CLReqControlModeType(r: Reader) -> Dynamic_CLReqControlModeType:
@@ -2749,7 +2655,7 @@ def _d_Dynamic_CLReqControlModeType(r: Reader) -> Dynamic_CLReqControlModeType:
     it, al = _P2[r.code(2, 2)]
     if it == 0:
         r.zero(1, "characters")
-        v_departure_time = r.uint()
+        v_departure_time = r.uintb(4294967295)
         r.zero(1, "end of element")
         r.zero(1, 'next item')
         it = 1; al = 0
@@ -2776,7 +2682,7 @@ def _e_Dynamic_CLReqControlModeType(w: Writer, o: Dynamic_CLReqControlModeType) 
         w.bits(0, 1)
         s = 1
     if o.ev_target_energy_request is not None:
-        c = _C108[s]
+        c = _C100[s]
         w.bits(c[0], c[1])
         _e_RationalNumberType(w, o.ev_target_energy_request)
         s = 2
@@ -2799,25 +2705,25 @@ def _d_Dynamic_CLResControlModeType(r: Reader) -> Dynamic_CLResControlModeType:
     v_minimum_soc = None
     v_target_soc = None
     v_ack_max_delay = None
-    it, al = _P109[r.code(3, 5)]
+    it, al = _P101[r.code(3, 5)]
     if it == 0:
         r.zero(1, "characters")
-        v_departure_time = r.uint()
+        v_departure_time = r.uintb(4294967295)
         r.zero(1, "end of element")
-        it, al = _P110[r.code(3, 4)]
+        it, al = _P102[r.code(3, 4)]
     if it == 1:
         r.zero(1, "characters")
         v_minimum_soc = r.bits(7)
         r.zero(1, "end of element")
-        it, al = _P111[r.code(2, 3)]
+        it, al = _P103[r.code(2, 3)]
     if it == 2:
         r.zero(1, "characters")
         v_target_soc = r.bits(7)
         r.zero(1, "end of element")
-        it, al = _P112[r.code(2, 2)]
+        it, al = _P104[r.code(2, 2)]
     if it == 3:
         r.zero(1, "characters")
-        v_ack_max_delay = r.uint()
+        v_ack_max_delay = r.uintb(65535)
         r.zero(1, "end of element")
         r.zero(1, 'end of element')
         it = -1; al = 0
@@ -2832,27 +2738,27 @@ def _e_Dynamic_CLResControlModeType(w: Writer, o: Dynamic_CLResControlModeType) 
         w.bits(0, 1)
         s = 1
     if o.minimum_soc is not None:
-        c = _C113[s]
+        c = _C105[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.nbit(o.minimum_soc, 0, 100, 7)
         w.bits(0, 1)
         s = 2
     if o.target_soc is not None:
-        c = _C114[s]
+        c = _C106[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.nbit(o.target_soc, 0, 100, 7)
         w.bits(0, 1)
         s = 3
     if o.ack_max_delay is not None:
-        c = _C115[s]
+        c = _C107[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.uint(o.ack_max_delay)
         w.bits(0, 1)
         s = 4
-    c = _C116[s]
+    c = _C108[s]
     w.bits(c[0], c[1])
 
 def _d_Dynamic_DC_CLReqControlModeType(r: Reader) -> Dynamic_DC_CLReqControlModeType:
@@ -2868,7 +2774,7 @@ def _d_Dynamic_DC_CLReqControlModeType(r: Reader) -> Dynamic_DC_CLReqControlMode
     it, al = _P2[r.code(2, 2)]
     if it == 0:
         r.zero(1, "characters")
-        v_departure_time = r.uint()
+        v_departure_time = r.uintb(4294967295)
         r.zero(1, "end of element")
         r.zero(1, 'next item')
         it = 1; al = 0
@@ -2915,7 +2821,7 @@ def _e_Dynamic_DC_CLReqControlModeType(w: Writer, o: Dynamic_DC_CLReqControlMode
         w.bits(0, 1)
         s = 1
     if o.ev_target_energy_request is not None:
-        c = _C117[s]
+        c = _C109[s]
         w.bits(c[0], c[1])
         _e_RationalNumberType(w, o.ev_target_energy_request)
         s = 2
@@ -2970,7 +2876,7 @@ def _d_Dynamic_DC_CLResControlModeType(r: Reader) -> Dynamic_DC_CLResControlMode
     it, al = _P8[r.code(3, 5)]
     if it == 0:
         r.zero(1, "characters")
-        v_departure_time = r.uint()
+        v_departure_time = r.uintb(4294967295)
         r.zero(1, "end of element")
         it, al = _P9[r.code(3, 4)]
     if it == 1:
@@ -2985,7 +2891,7 @@ def _d_Dynamic_DC_CLResControlModeType(r: Reader) -> Dynamic_DC_CLResControlMode
         it, al = _P11[r.code(2, 2)]
     if it == 3:
         r.zero(1, "characters")
-        v_ack_max_delay = r.uint()
+        v_ack_max_delay = r.uintb(65535)
         r.zero(1, "end of element")
         r.zero(1, 'next item')
         it = 4; al = 0
@@ -3016,28 +2922,28 @@ def _e_Dynamic_DC_CLResControlModeType(w: Writer, o: Dynamic_DC_CLResControlMode
         w.bits(0, 1)
         s = 1
     if o.minimum_soc is not None:
-        c = _C118[s]
+        c = _C110[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.nbit(o.minimum_soc, 0, 100, 7)
         w.bits(0, 1)
         s = 2
     if o.target_soc is not None:
-        c = _C119[s]
+        c = _C111[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.nbit(o.target_soc, 0, 100, 7)
         w.bits(0, 1)
         s = 3
     if o.ack_max_delay is not None:
-        c = _C120[s]
+        c = _C112[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.uint(o.ack_max_delay)
         w.bits(0, 1)
         s = 4
     if o.evse_maximum_charge_power is not None:
-        c = _C121[s]
+        c = _C113[s]
         w.bits(c[0], c[1])
         _e_RationalNumberType(w, o.evse_maximum_charge_power)
         s = 5
@@ -3067,13 +2973,13 @@ def _d_EVSEStatusType(r: Reader) -> EVSEStatusType:
     it = 0; al = 0
     if it == 0:
         r.zero(1, "characters")
-        v_notification_max_delay = r.uint()
+        v_notification_max_delay = r.uintb(65535)
         r.zero(1, "end of element")
         r.zero(1, 'next item')
         it = 1; al = 0
     if it == 1:
         r.zero(1, "characters")
-        v_evse_notification = r.enum(3, _K122)
+        v_evse_notification = r.enum(3, _K114)
         r.zero(1, "end of element")
         r.zero(1, 'end of element')
         it = -1; al = 0
@@ -3090,7 +2996,7 @@ def _e_EVSEStatusType(w: Writer, o: EVSEStatusType) -> None:
     if o.evse_notification is not None:
         w.bits(0, 1)
         w.bits(0, 1)
-        w.enum(o.evse_notification, _K123, 3)
+        w.enum(o.evse_notification, _K115, 3)
         w.bits(0, 1)
     else:
         raise ExiEncodeError("EVSEStatusType: missing required evse_notification")
@@ -3105,10 +3011,10 @@ def _d_KeyInfoType(r: Reader) -> KeyInfoType:
     v_pgp_data = []
     v_spki_data = []
     v_mgmt_data = []
-    it, al = _P124[r.code(4, 9)]
+    it, al = _P116[r.code(4, 9)]
     if it == 0:
         v_id = r.string()
-        it, al = _P125[r.code(4, 8)]
+        it, al = _P117[r.code(4, 8)]
     n = 0
     while it == 1:
         if al == 0:
@@ -3139,7 +3045,7 @@ def _d_KeyInfoType(r: Reader) -> KeyInfoType:
         elif al == 7:
             r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        it, al = _P126[r.code(4, 9)]
+        it, al = _P118[r.code(4, 9)]
     return KeyInfoType(id=v_id, key_name=v_key_name, key_value=v_key_value, retrieval_method=v_retrieval_method, x509_data=v_x509_data, pgp_data=v_pgp_data, spki_data=v_spki_data, mgmt_data=v_mgmt_data)
 
 def _e_KeyInfoType(w: Writer, o: KeyInfoType) -> None:
@@ -3150,7 +3056,7 @@ def _e_KeyInfoType(w: Writer, o: KeyInfoType) -> None:
         s = 1
     n = 0
     for x in o.key_name:
-        c = _C127[s]
+        c = _C119[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.string(x)
@@ -3158,37 +3064,37 @@ def _e_KeyInfoType(w: Writer, o: KeyInfoType) -> None:
         n += 1
         s = 2
     for x in o.key_value:
-        c = _C128[s]
+        c = _C120[s]
         w.bits(c[0], c[1])
         _e_KeyValueType(w, x)
         n += 1
         s = 2
     for x in o.retrieval_method:
-        c = _C129[s]
+        c = _C121[s]
         w.bits(c[0], c[1])
         _e_RetrievalMethodType(w, x)
         n += 1
         s = 2
     for x in o.x509_data:
-        c = _C130[s]
+        c = _C122[s]
         w.bits(c[0], c[1])
         _e_X509DataType(w, x)
         n += 1
         s = 2
     for x in o.pgp_data:
-        c = _C131[s]
+        c = _C123[s]
         w.bits(c[0], c[1])
         _e_PGPDataType(w, x)
         n += 1
         s = 2
     for x in o.spki_data:
-        c = _C132[s]
+        c = _C124[s]
         w.bits(c[0], c[1])
         _e_SPKIDataType(w, x)
         n += 1
         s = 2
     for x in o.mgmt_data:
-        c = _C133[s]
+        c = _C125[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.string(x)
@@ -3202,7 +3108,7 @@ def _e_KeyInfoType(w: Writer, o: KeyInfoType) -> None:
 def _d_KeyValueType(r: Reader) -> KeyValueType:
     v_dsa_key_value = None
     v_rsa_key_value = None
-    it, al = _P134[r.code(3, 3)]
+    it, al = _P126[r.code(3, 3)]
     if it == 0:
         if al == 0:
             v_dsa_key_value = _d_DSAKeyValueType(r)
@@ -3210,7 +3116,7 @@ def _d_KeyValueType(r: Reader) -> KeyValueType:
             v_rsa_key_value = _d_RSAKeyValueType(r)
         elif al == 2:
             r.fail("wildcard (undeclared) element content is not supported")
-        it, al = _P135[r.code(2, 1)]
+        it, al = _P127[r.code(2, 1)]
     return KeyValueType(dsa_key_value=v_dsa_key_value, rsa_key_value=v_rsa_key_value)
 
 def _e_KeyValueType(w: Writer, o: KeyValueType) -> None:
@@ -3234,7 +3140,7 @@ def _d_ListOfRootCertificateIDsType(r: Reader) -> ListOfRootCertificateIDsType:
         v_root_certificate_id.append(x)
         n += 1
         if n < 20:
-            it, al = _P136[r.code(2, 2)]
+            it, al = _P128[r.code(2, 2)]
         else:
             r.zero(1, 'end of element')
             it = -1; al = 0
@@ -3244,14 +3150,14 @@ def _e_ListOfRootCertificateIDsType(w: Writer, o: ListOfRootCertificateIDsType) 
     s = 0
     n = 0
     for x in o.root_certificate_id:
-        c = _C137[s]
+        c = _C129[s]
         w.bits(c[0], c[1])
         _e_X509IssuerSerialType(w, x)
         n += 1
         s = 1 if n < 20 else 2
     if n < 1 or n > 20:
         raise ExiEncodeError(f"ListOfRootCertificateIDsType: {n} items of root_certificate_id (allowed 1..20)")
-    c = _C138[s]
+    c = _C130[s]
     w.bits(c[0], c[1])
 
 def _d_ManifestType(r: Reader) -> ManifestType:
@@ -3278,7 +3184,7 @@ def _e_ManifestType(w: Writer, o: ManifestType) -> None:
         s = 1
     n = 0
     for x in o.reference:
-        c = _C139[s]
+        c = _C131[s]
         w.bits(c[0], c[1])
         _e_ReferenceType(w, x)
         n += 1
@@ -3301,9 +3207,9 @@ def _d_MessageHeaderType(r: Reader) -> MessageHeaderType:
         it = 1; al = 0
     if it == 1:
         r.zero(1, "characters")
-        v_time_stamp = r.uint()
+        v_time_stamp = r.uintb(18446744073709551615)
         r.zero(1, "end of element")
-        it, al = _P140[r.code(2, 2)]
+        it, al = _P132[r.code(2, 2)]
     if it == 2:
         v_signature = _d_SignatureType(r)
         r.zero(1, 'end of element')
@@ -3330,7 +3236,7 @@ def _e_MessageHeaderType(w: Writer, o: MessageHeaderType) -> None:
         w.bits(0, 2)
         _e_SignatureType(w, o.signature)
         s = 3
-    c = _C141[s]
+    c = _C133[s]
     w.bits(c[0], c[1])
 
 def _d_MeterInfoType(r: Reader) -> MeterInfoType:
@@ -3352,22 +3258,22 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
         it = 1; al = 0
     if it == 1:
         r.zero(1, "characters")
-        v_charged_energy_reading_wh = r.uint()
+        v_charged_energy_reading_wh = r.uintb(18446744073709551615)
         r.zero(1, "end of element")
         it, al = _P40[r.code(3, 7)]
     if it == 2:
         r.zero(1, "characters")
-        v_bpt_discharged_energy_reading_wh = r.uint()
+        v_bpt_discharged_energy_reading_wh = r.uintb(18446744073709551615)
         r.zero(1, "end of element")
         it, al = _P41[r.code(3, 6)]
     if it == 3:
         r.zero(1, "characters")
-        v_capacitive_energy_reading_va_rh = r.uint()
+        v_capacitive_energy_reading_va_rh = r.uintb(18446744073709551615)
         r.zero(1, "end of element")
         it, al = _P42[r.code(3, 5)]
     if it == 4:
         r.zero(1, "characters")
-        v_bpt_inductive_energy_reading_va_rh = r.uint()
+        v_bpt_inductive_energy_reading_va_rh = r.uintb(18446744073709551615)
         r.zero(1, "end of element")
         it, al = _P43[r.code(3, 4)]
     if it == 5:
@@ -3377,12 +3283,12 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
         it, al = _P44[r.code(2, 3)]
     if it == 6:
         r.zero(1, "characters")
-        v_meter_status = r.sint()
+        v_meter_status = r.sintb(-32768, 32767)
         r.zero(1, "end of element")
         it, al = _P45[r.code(2, 2)]
     if it == 7:
         r.zero(1, "characters")
-        v_meter_timestamp = r.uint()
+        v_meter_timestamp = r.uintb(18446744073709551615)
         r.zero(1, "end of element")
         r.zero(1, 'end of element')
         it = -1; al = 0
@@ -3411,62 +3317,62 @@ def _e_MeterInfoType(w: Writer, o: MeterInfoType) -> None:
         w.bits(0, 1)
         s = 3
     if o.capacitive_energy_reading_va_rh is not None:
-        c = _C142[s]
+        c = _C134[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.uint(o.capacitive_energy_reading_va_rh)
         w.bits(0, 1)
         s = 4
     if o.bpt_inductive_energy_reading_va_rh is not None:
-        c = _C143[s]
+        c = _C135[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.uint(o.bpt_inductive_energy_reading_va_rh)
         w.bits(0, 1)
         s = 5
     if o.meter_signature is not None:
-        c = _C144[s]
+        c = _C136[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.binary(o.meter_signature)
         w.bits(0, 1)
         s = 6
     if o.meter_status is not None:
-        c = _C145[s]
+        c = _C137[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.sint(o.meter_status)
         w.bits(0, 1)
         s = 7
     if o.meter_timestamp is not None:
-        c = _C146[s]
+        c = _C138[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.uint(o.meter_timestamp)
         w.bits(0, 1)
         s = 8
-    c = _C147[s]
+    c = _C139[s]
     w.bits(c[0], c[1])
 
 def _d_ObjectType(r: Reader) -> ObjectType:
     v_encoding = None
     v_id = None
     v_mime_type = None
-    it, al = _P109[r.code(3, 5)]
+    it, al = _P101[r.code(3, 5)]
     if it == 0:
         v_encoding = r.string()
-        it, al = _P110[r.code(3, 4)]
+        it, al = _P102[r.code(3, 4)]
     if it == 1:
         v_id = r.string()
-        it, al = _P111[r.code(3, 3)]
+        it, al = _P103[r.code(3, 3)]
     if it == 2:
         v_mime_type = r.string()
-        it, al = _P112[r.code(2, 2)]
+        it, al = _P104[r.code(2, 2)]
     n = 0
     while it == 3:
         r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        it, al = _P112[r.code(2, 2)]
+        it, al = _P104[r.code(2, 2)]
     return ObjectType(encoding=v_encoding, id=v_id, mime_type=v_mime_type)
 
 def _e_ObjectType(w: Writer, o: ObjectType) -> None:
@@ -3476,16 +3382,16 @@ def _e_ObjectType(w: Writer, o: ObjectType) -> None:
         w.string(o.encoding)
         s = 1
     if o.id is not None:
-        c = _C113[s]
+        c = _C105[s]
         w.bits(c[0], c[1])
         w.string(o.id)
         s = 2
     if o.mime_type is not None:
-        c = _C148[s]
+        c = _C140[s]
         w.bits(c[0], c[1])
         w.string(o.mime_type)
         s = 3
-    c = _C149[s]
+    c = _C141[s]
     w.bits(c[0], c[1])
 
 def _d_PGPDataType(r: Reader) -> PGPDataType:
@@ -3543,7 +3449,7 @@ def _d_RationalNumberType(r: Reader) -> RationalNumberType:
         it = 1; al = 0
     if it == 1:
         r.zero(1, "characters")
-        v_value = r.sint()
+        v_value = r.sintb(-32768, 32767)
         r.zero(1, "end of element")
         r.zero(1, 'end of element')
         it = -1; al = 0
@@ -3577,28 +3483,28 @@ def _d_ReceiptType(r: Reader) -> ReceiptType:
     it = 0; al = 0
     if it == 0:
         r.zero(1, "characters")
-        v_time_anchor = r.uint()
+        v_time_anchor = r.uintb(18446744073709551615)
         r.zero(1, "end of element")
-        it, al = _P150[r.code(3, 6)]
+        it, al = _P142[r.code(3, 6)]
     if it == 1:
         v_energy_costs = _d_DetailedCostType(r)
-        it, al = _P151[r.code(3, 5)]
+        it, al = _P143[r.code(3, 5)]
     if it == 2:
         v_occupancy_costs = _d_DetailedCostType(r)
-        it, al = _P152[r.code(3, 4)]
+        it, al = _P144[r.code(3, 4)]
     if it == 3:
         v_additional_services_costs = _d_DetailedCostType(r)
-        it, al = _P153[r.code(2, 3)]
+        it, al = _P145[r.code(2, 3)]
     if it == 4:
         v_overstay_costs = _d_DetailedCostType(r)
-        it, al = _P154[r.code(2, 2)]
+        it, al = _P146[r.code(2, 2)]
     n = 0
     while it == 5:
         x = _d_DetailedTaxType(r)
         v_tax_costs.append(x)
         n += 1
         if n < 10:
-            it, al = _P154[r.code(2, 2)]
+            it, al = _P146[r.code(2, 2)]
         else:
             r.zero(1, 'end of element')
             it = -1; al = 0
@@ -3618,30 +3524,30 @@ def _e_ReceiptType(w: Writer, o: ReceiptType) -> None:
         _e_DetailedCostType(w, o.energy_costs)
         s = 2
     if o.occupancy_costs is not None:
-        c = _C155[s]
+        c = _C147[s]
         w.bits(c[0], c[1])
         _e_DetailedCostType(w, o.occupancy_costs)
         s = 3
     if o.additional_services_costs is not None:
-        c = _C156[s]
+        c = _C148[s]
         w.bits(c[0], c[1])
         _e_DetailedCostType(w, o.additional_services_costs)
         s = 4
     if o.overstay_costs is not None:
-        c = _C157[s]
+        c = _C149[s]
         w.bits(c[0], c[1])
         _e_DetailedCostType(w, o.overstay_costs)
         s = 5
     n = 0
     for x in o.tax_costs:
-        c = _C158[s]
+        c = _C150[s]
         w.bits(c[0], c[1])
         _e_DetailedTaxType(w, x)
         n += 1
         s = 6 if n < 10 else 7
     if n > 10:
         raise ExiEncodeError(f"ReceiptType: {n} items of tax_costs (allowed 0..10)")
-    c = _C159[s]
+    c = _C151[s]
     w.bits(c[0], c[1])
 
 def _d_ReferenceType(r: Reader) -> ReferenceType:
@@ -3684,22 +3590,22 @@ def _e_ReferenceType(w: Writer, o: ReferenceType) -> None:
         w.string(o.id)
         s = 1
     if o.type is not None:
-        c = _C160[s]
+        c = _C152[s]
         w.bits(c[0], c[1])
         w.string(o.type)
         s = 2
     if o.uri is not None:
-        c = _C161[s]
+        c = _C153[s]
         w.bits(c[0], c[1])
         w.string(o.uri)
         s = 3
     if o.transforms is not None:
-        c = _C162[s]
+        c = _C154[s]
         w.bits(c[0], c[1])
         _e_TransformsType(w, o.transforms)
         s = 4
     if o.digest_method is not None:
-        c = _C163[s]
+        c = _C155[s]
         w.bits(c[0], c[1])
         _e_DigestMethodType(w, o.digest_method)
         s = 5
@@ -3718,13 +3624,13 @@ def _d_RetrievalMethodType(r: Reader) -> RetrievalMethodType:
     v_type = None
     v_uri = None
     v_transforms = None
-    it, al = _P164[r.code(3, 4)]
+    it, al = _P156[r.code(3, 4)]
     if it == 0:
         v_type = r.string()
-        it, al = _P165[r.code(2, 3)]
+        it, al = _P157[r.code(2, 3)]
     if it == 1:
         v_uri = r.string()
-        it, al = _P140[r.code(2, 2)]
+        it, al = _P132[r.code(2, 2)]
     if it == 2:
         v_transforms = _d_TransformsType(r)
         r.zero(1, 'end of element')
@@ -3738,60 +3644,35 @@ def _e_RetrievalMethodType(w: Writer, o: RetrievalMethodType) -> None:
         w.string(o.type)
         s = 1
     if o.uri is not None:
-        c = _C166[s]
+        c = _C158[s]
         w.bits(c[0], c[1])
         w.string(o.uri)
         s = 2
     if o.transforms is not None:
-        c = _C167[s]
+        c = _C159[s]
         w.bits(c[0], c[1])
         _e_TransformsType(w, o.transforms)
         s = 3
-    c = _C168[s]
+    c = _C160[s]
     w.bits(c[0], c[1])
 
 def _d_SPKIDataType(r: Reader) -> SPKIDataType:
-    v_spki_sexp = []
-    it, al = _P169[r.code(2, 2)]
-    n = 0
-    while it == 0:
-        if al == 0:
-            r.zero(1, "characters")
-            x = r.binary()
-            r.zero(1, "end of element")
-            v_spki_sexp.append(x)
-        elif al == 1:
-            r.fail("wildcard (undeclared) element content is not supported")
-        n += 1
-        it, al = _P170[r.code(2, 3)]
-    return SPKIDataType(spki_sexp=v_spki_sexp)
+    r.fail("content of SPKIDataType is not supported by this codec")
 
 def _e_SPKIDataType(w: Writer, o: SPKIDataType) -> None:
-    s = 0
-    n = 0
-    for x in o.spki_sexp:
-        c = _C171[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.binary(x)
-        w.bits(0, 1)
-        n += 1
-        s = 1
-    if n < 1:
-        raise ExiEncodeError(f"SPKIDataType: {n} items of spki_sexp (allowed 1..None)")
-    w.bits(2, 2)
+    raise ExiEncodeError("content of SPKIDataType is not supported")
 
 def _d_Scheduled_CLReqControlModeType(r: Reader) -> Scheduled_CLReqControlModeType:
     v_ev_target_energy_request = None
     v_ev_maximum_energy_request = None
     v_ev_minimum_energy_request = None
-    it, al = _P164[r.code(3, 4)]
+    it, al = _P156[r.code(3, 4)]
     if it == 0:
         v_ev_target_energy_request = _d_RationalNumberType(r)
-        it, al = _P165[r.code(2, 3)]
+        it, al = _P157[r.code(2, 3)]
     if it == 1:
         v_ev_maximum_energy_request = _d_RationalNumberType(r)
-        it, al = _P140[r.code(2, 2)]
+        it, al = _P132[r.code(2, 2)]
     if it == 2:
         v_ev_minimum_energy_request = _d_RationalNumberType(r)
         r.zero(1, 'end of element')
@@ -3805,16 +3686,16 @@ def _e_Scheduled_CLReqControlModeType(w: Writer, o: Scheduled_CLReqControlModeTy
         _e_RationalNumberType(w, o.ev_target_energy_request)
         s = 1
     if o.ev_maximum_energy_request is not None:
-        c = _C166[s]
+        c = _C158[s]
         w.bits(c[0], c[1])
         _e_RationalNumberType(w, o.ev_maximum_energy_request)
         s = 2
     if o.ev_minimum_energy_request is not None:
-        c = _C167[s]
+        c = _C159[s]
         w.bits(c[0], c[1])
         _e_RationalNumberType(w, o.ev_minimum_energy_request)
         s = 3
-    c = _C168[s]
+    c = _C160[s]
     w.bits(c[0], c[1])
 
 def _d_Scheduled_CLResControlModeType(r: Reader) -> Scheduled_CLResControlModeType:
@@ -3853,19 +3734,19 @@ def _d_Scheduled_DC_CLReqControlModeType(r: Reader) -> Scheduled_DC_CLReqControl
         it = 4; al = 0
     if it == 4:
         v_ev_target_voltage = _d_RationalNumberType(r)
-        it, al = _P93[r.code(3, 6)]
+        it, al = _P85[r.code(3, 6)]
     if it == 5:
         v_ev_maximum_charge_power = _d_RationalNumberType(r)
-        it, al = _P94[r.code(3, 5)]
+        it, al = _P86[r.code(3, 5)]
     if it == 6:
         v_ev_minimum_charge_power = _d_RationalNumberType(r)
-        it, al = _P95[r.code(3, 4)]
+        it, al = _P87[r.code(3, 4)]
     if it == 7:
         v_ev_maximum_charge_current = _d_RationalNumberType(r)
-        it, al = _P96[r.code(2, 3)]
+        it, al = _P88[r.code(2, 3)]
     if it == 8:
         v_ev_maximum_voltage = _d_RationalNumberType(r)
-        it, al = _P97[r.code(2, 2)]
+        it, al = _P89[r.code(2, 2)]
     if it == 9:
         v_ev_minimum_voltage = _d_RationalNumberType(r)
         r.zero(1, 'end of element')
@@ -3879,17 +3760,17 @@ def _e_Scheduled_DC_CLReqControlModeType(w: Writer, o: Scheduled_DC_CLReqControl
         _e_RationalNumberType(w, o.ev_target_energy_request)
         s = 1
     if o.ev_maximum_energy_request is not None:
-        c = _C172[s]
+        c = _C161[s]
         w.bits(c[0], c[1])
         _e_RationalNumberType(w, o.ev_maximum_energy_request)
         s = 2
     if o.ev_minimum_energy_request is not None:
-        c = _C173[s]
+        c = _C162[s]
         w.bits(c[0], c[1])
         _e_RationalNumberType(w, o.ev_minimum_energy_request)
         s = 3
     if o.ev_target_current is not None:
-        c = _C174[s]
+        c = _C163[s]
         w.bits(c[0], c[1])
         _e_RationalNumberType(w, o.ev_target_current)
         s = 4
@@ -3906,26 +3787,26 @@ def _e_Scheduled_DC_CLReqControlModeType(w: Writer, o: Scheduled_DC_CLReqControl
         _e_RationalNumberType(w, o.ev_maximum_charge_power)
         s = 6
     if o.ev_minimum_charge_power is not None:
-        c = _C175[s]
+        c = _C164[s]
         w.bits(c[0], c[1])
         _e_RationalNumberType(w, o.ev_minimum_charge_power)
         s = 7
     if o.ev_maximum_charge_current is not None:
-        c = _C176[s]
+        c = _C165[s]
         w.bits(c[0], c[1])
         _e_RationalNumberType(w, o.ev_maximum_charge_current)
         s = 8
     if o.ev_maximum_voltage is not None:
-        c = _C177[s]
+        c = _C166[s]
         w.bits(c[0], c[1])
         _e_RationalNumberType(w, o.ev_maximum_voltage)
         s = 9
     if o.ev_minimum_voltage is not None:
-        c = _C178[s]
+        c = _C167[s]
         w.bits(c[0], c[1])
         _e_RationalNumberType(w, o.ev_minimum_voltage)
         s = 10
-    c = _C179[s]
+    c = _C168[s]
     w.bits(c[0], c[1])
 
 def _d_Scheduled_DC_CLResControlModeType(r: Reader) -> Scheduled_DC_CLResControlModeType:
@@ -3933,16 +3814,16 @@ def _d_Scheduled_DC_CLResControlModeType(r: Reader) -> Scheduled_DC_CLResControl
     v_evse_minimum_charge_power = None
     v_evse_maximum_charge_current = None
     v_evse_maximum_voltage = None
-    it, al = _P109[r.code(3, 5)]
+    it, al = _P101[r.code(3, 5)]
     if it == 0:
         v_evse_maximum_charge_power = _d_RationalNumberType(r)
-        it, al = _P110[r.code(3, 4)]
+        it, al = _P102[r.code(3, 4)]
     if it == 1:
         v_evse_minimum_charge_power = _d_RationalNumberType(r)
-        it, al = _P111[r.code(2, 3)]
+        it, al = _P103[r.code(2, 3)]
     if it == 2:
         v_evse_maximum_charge_current = _d_RationalNumberType(r)
-        it, al = _P112[r.code(2, 2)]
+        it, al = _P104[r.code(2, 2)]
     if it == 3:
         v_evse_maximum_voltage = _d_RationalNumberType(r)
         r.zero(1, 'end of element')
@@ -3956,21 +3837,21 @@ def _e_Scheduled_DC_CLResControlModeType(w: Writer, o: Scheduled_DC_CLResControl
         _e_RationalNumberType(w, o.evse_maximum_charge_power)
         s = 1
     if o.evse_minimum_charge_power is not None:
-        c = _C113[s]
+        c = _C105[s]
         w.bits(c[0], c[1])
         _e_RationalNumberType(w, o.evse_minimum_charge_power)
         s = 2
     if o.evse_maximum_charge_current is not None:
-        c = _C114[s]
+        c = _C106[s]
         w.bits(c[0], c[1])
         _e_RationalNumberType(w, o.evse_maximum_charge_current)
         s = 3
     if o.evse_maximum_voltage is not None:
-        c = _C115[s]
+        c = _C107[s]
         w.bits(c[0], c[1])
         _e_RationalNumberType(w, o.evse_maximum_voltage)
         s = 4
-    c = _C116[s]
+    c = _C108[s]
     w.bits(c[0], c[1])
 
 def _d_SignatureMethodType(r: Reader) -> SignatureMethodType:
@@ -3980,17 +3861,17 @@ def _d_SignatureMethodType(r: Reader) -> SignatureMethodType:
     it = 0; al = 0
     if it == 0:
         v_algorithm = r.string()
-        it, al = _P165[r.code(3, 3)]
+        it, al = _P157[r.code(3, 3)]
     if it == 1:
         r.zero(1, "characters")
         v_hmac_output_length = r.sint()
         r.zero(1, "end of element")
-        it, al = _P140[r.code(2, 2)]
+        it, al = _P132[r.code(2, 2)]
     n = 0
     while it == 2:
         r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        it, al = _P140[r.code(2, 2)]
+        it, al = _P132[r.code(2, 2)]
     return SignatureMethodType(algorithm=v_algorithm, hmac_output_length=v_hmac_output_length)
 
 def _e_SignatureMethodType(w: Writer, o: SignatureMethodType) -> None:
@@ -4006,7 +3887,7 @@ def _e_SignatureMethodType(w: Writer, o: SignatureMethodType) -> None:
         w.sint(o.hmac_output_length)
         w.bits(0, 1)
         s = 2
-    c = _C180[s]
+    c = _C169[s]
     w.bits(c[0], c[1])
 
 def _d_SignaturePropertiesType(r: Reader) -> SignaturePropertiesType:
@@ -4033,7 +3914,7 @@ def _e_SignaturePropertiesType(w: Writer, o: SignaturePropertiesType) -> None:
         s = 1
     n = 0
     for x in o.signature_property:
-        c = _C139[s]
+        c = _C131[s]
         w.bits(c[0], c[1])
         _e_SignaturePropertyType(w, x)
         n += 1
@@ -4052,12 +3933,12 @@ def _d_SignaturePropertyType(r: Reader) -> SignaturePropertyType:
         it = 1; al = 0
     if it == 1:
         v_target = r.string()
-        it, al = _P181[r.code(2, 1)]
+        it, al = _P170[r.code(2, 1)]
     n = 0
     while it == 2:
         r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        it, al = _P140[r.code(2, 2)]
+        it, al = _P132[r.code(2, 2)]
     return SignaturePropertyType(id=v_id, target=v_target)
 
 def _e_SignaturePropertyType(w: Writer, o: SignaturePropertyType) -> None:
@@ -4067,7 +3948,7 @@ def _e_SignaturePropertyType(w: Writer, o: SignaturePropertyType) -> None:
         w.string(o.id)
         s = 1
     if o.target is not None:
-        c = _C182[s]
+        c = _C171[s]
         w.bits(c[0], c[1])
         w.string(o.target)
         s = 2
@@ -4111,7 +3992,7 @@ def _e_SignatureType(w: Writer, o: SignatureType) -> None:
         w.string(o.id)
         s = 1
     if o.signed_info is not None:
-        c = _C183[s]
+        c = _C172[s]
         w.bits(c[0], c[1])
         _e_SignedInfoType(w, o.signed_info)
         s = 2
@@ -4129,12 +4010,12 @@ def _e_SignatureType(w: Writer, o: SignatureType) -> None:
         s = 4
     n = 0
     for x in o.object:
-        c = _C184[s]
+        c = _C173[s]
         w.bits(c[0], c[1])
         _e_ObjectType(w, x)
         n += 1
         s = 5
-    c = _C185[s]
+    c = _C174[s]
     w.bits(c[0], c[1])
 
 def _d_SignatureValueType(r: Reader) -> SignatureValueType:
@@ -4158,7 +4039,7 @@ def _e_SignatureValueType(w: Writer, o: SignatureValueType) -> None:
         w.string(o.id)
         s = 1
     if o.value is not None:
-        c = _C186[s]
+        c = _C175[s]
         w.bits(c[0], c[1])
         w.binary(o.value)
         s = 2
@@ -4189,7 +4070,7 @@ def _d_SignedInfoType(r: Reader) -> SignedInfoType:
         x = _d_ReferenceType(r)
         v_reference.append(x)
         n += 1
-        it, al = _P112[r.code(2, 2)]
+        it, al = _P104[r.code(2, 2)]
     return SignedInfoType(id=v_id, canonicalization_method=v_canonicalization_method, signature_method=v_signature_method, reference=v_reference)
 
 def _e_SignedInfoType(w: Writer, o: SignedInfoType) -> None:
@@ -4199,7 +4080,7 @@ def _e_SignedInfoType(w: Writer, o: SignedInfoType) -> None:
         w.string(o.id)
         s = 1
     if o.canonicalization_method is not None:
-        c = _C108[s]
+        c = _C100[s]
         w.bits(c[0], c[1])
         _e_CanonicalizationMethodType(w, o.canonicalization_method)
         s = 2
@@ -4213,7 +4094,7 @@ def _e_SignedInfoType(w: Writer, o: SignedInfoType) -> None:
     s = 3
     n = 0
     for x in o.reference:
-        c = _C187[s]
+        c = _C176[s]
         w.bits(c[0], c[1])
         _e_ReferenceType(w, x)
         n += 1
@@ -4229,7 +4110,7 @@ def _d_TransformType(r: Reader) -> TransformType:
     it = 0; al = 0
     if it == 0:
         v_algorithm = r.string()
-        it, al = _P188[r.code(3, 3)]
+        it, al = _P177[r.code(3, 3)]
     n = 0
     while it == 1:
         if al == 0:
@@ -4240,7 +4121,7 @@ def _d_TransformType(r: Reader) -> TransformType:
             r.zero(1, "end of element")
             v_x_path.append(x)
         n += 1
-        it, al = _P188[r.code(3, 3)]
+        it, al = _P177[r.code(3, 3)]
     return TransformType(algorithm=v_algorithm, x_path=v_x_path)
 
 def _e_TransformType(w: Writer, o: TransformType) -> None:
@@ -4252,14 +4133,14 @@ def _e_TransformType(w: Writer, o: TransformType) -> None:
     s = 1
     n = 0
     for x in o.x_path:
-        c = _C189[s]
+        c = _C178[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.string(x)
         w.bits(0, 1)
         n += 1
         s = 2
-    c = _C190[s]
+    c = _C179[s]
     w.bits(c[0], c[1])
 
 def _d_TransformsType(r: Reader) -> TransformsType:
@@ -4271,14 +4152,14 @@ def _d_TransformsType(r: Reader) -> TransformsType:
         x = _d_TransformType(r)
         v_transform.append(x)
         n += 1
-        it, al = _P136[r.code(2, 2)]
+        it, al = _P128[r.code(2, 2)]
     return TransformsType(transform=v_transform)
 
 def _e_TransformsType(w: Writer, o: TransformsType) -> None:
     s = 0
     n = 0
     for x in o.transform:
-        c = _C191[s]
+        c = _C180[s]
         w.bits(c[0], c[1])
         _e_TransformType(w, x)
         n += 1
@@ -4361,7 +4242,7 @@ def _d_X509DataType(r: Reader) -> X509DataType:
     v_x509_subject_name = []
     v_x509_certificate = []
     v_x509_crl = []
-    it, al = _P192[r.code(3, 6)]
+    it, al = _P181[r.code(3, 6)]
     n = 0
     while it == 0:
         if al == 0:
@@ -4390,20 +4271,20 @@ def _d_X509DataType(r: Reader) -> X509DataType:
         elif al == 5:
             r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        it, al = _P193[r.code(3, 7)]
+        it, al = _P182[r.code(3, 7)]
     return X509DataType(x509_issuer_serial=v_x509_issuer_serial, x509_ski=v_x509_ski, x509_subject_name=v_x509_subject_name, x509_certificate=v_x509_certificate, x509_crl=v_x509_crl)
 
 def _e_X509DataType(w: Writer, o: X509DataType) -> None:
     s = 0
     n = 0
     for x in o.x509_issuer_serial:
-        c = _C194[s]
+        c = _C183[s]
         w.bits(c[0], c[1])
         _e_X509IssuerSerialType(w, x)
         n += 1
         s = 1
     for x in o.x509_ski:
-        c = _C195[s]
+        c = _C184[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.binary(x)
@@ -4411,7 +4292,7 @@ def _e_X509DataType(w: Writer, o: X509DataType) -> None:
         n += 1
         s = 1
     for x in o.x509_subject_name:
-        c = _C196[s]
+        c = _C185[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.string(x)
@@ -4419,7 +4300,7 @@ def _e_X509DataType(w: Writer, o: X509DataType) -> None:
         n += 1
         s = 1
     for x in o.x509_certificate:
-        c = _C197[s]
+        c = _C186[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.binary(x)
@@ -4427,7 +4308,7 @@ def _e_X509DataType(w: Writer, o: X509DataType) -> None:
         n += 1
         s = 1
     for x in o.x509_crl:
-        c = _C198[s]
+        c = _C187[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.binary(x)
@@ -4509,7 +4390,7 @@ def _e_g_MgmtData(w: Writer, v) -> None:
 
 def _d_f_AckMaxDelay(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(65535)
     r.zero(1, "end of element")
     return v
 
@@ -4520,7 +4401,7 @@ def _e_f_AckMaxDelay(w: Writer, v) -> None:
 
 def _d_f_BPT_DischargedEnergyReadingWh(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(18446744073709551615)
     r.zero(1, "end of element")
     return v
 
@@ -4531,7 +4412,7 @@ def _e_f_BPT_DischargedEnergyReadingWh(w: Writer, v) -> None:
 
 def _d_f_BPT_InductiveEnergyReadingVARh(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(18446744073709551615)
     r.zero(1, "end of element")
     return v
 
@@ -4542,7 +4423,7 @@ def _e_f_BPT_InductiveEnergyReadingVARh(w: Writer, v) -> None:
 
 def _d_f_CapacitiveEnergyReadingVARh(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(18446744073709551615)
     r.zero(1, "end of element")
     return v
 
@@ -4553,7 +4434,7 @@ def _e_f_CapacitiveEnergyReadingVARh(w: Writer, v) -> None:
 
 def _d_f_ChargedEnergyReadingWh(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(18446744073709551615)
     r.zero(1, "end of element")
     return v
 
@@ -4575,7 +4456,7 @@ def _e_f_ChargingComplete(w: Writer, v) -> None:
 
 def _d_f_DepartureTime(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(4294967295)
     r.zero(1, "end of element")
     return v
 
@@ -4619,13 +4500,13 @@ def _e_f_EVSECurrentLimitAchieved(w: Writer, v) -> None:
 
 def _d_f_EVSENotification(r: Reader):
     r.zero(1, "characters")
-    v = r.enum(3, _K122)
+    v = r.enum(3, _K114)
     r.zero(1, "end of element")
     return v
 
 def _e_f_EVSENotification(w: Writer, v) -> None:
     w.bits(0, 1)
-    w.enum(v, _K123, 3)
+    w.enum(v, _K115, 3)
     w.bits(0, 1)
 
 def _d_f_EVSEPowerLimitAchieved(r: Reader):
@@ -4784,7 +4665,7 @@ def _e_f_MeterSignature(w: Writer, v) -> None:
 
 def _d_f_MeterStatus(r: Reader):
     r.zero(1, "characters")
-    v = r.sint()
+    v = r.sintb(-32768, 32767)
     r.zero(1, "end of element")
     return v
 
@@ -4795,7 +4676,7 @@ def _e_f_MeterStatus(w: Writer, v) -> None:
 
 def _d_f_MeterTimestamp(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(18446744073709551615)
     r.zero(1, "end of element")
     return v
 
@@ -4839,7 +4720,7 @@ def _e_f_Modulus(w: Writer, v) -> None:
 
 def _d_f_NotificationMaxDelay(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(65535)
     r.zero(1, "end of element")
     return v
 
@@ -4916,7 +4797,7 @@ def _e_f_Q(w: Writer, v) -> None:
 
 def _d_f_RemainingTimeToMaximumSOC(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(4294967295)
     r.zero(1, "end of element")
     return v
 
@@ -4927,7 +4808,7 @@ def _e_f_RemainingTimeToMaximumSOC(w: Writer, v) -> None:
 
 def _d_f_RemainingTimeToMinimumSOC(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(4294967295)
     r.zero(1, "end of element")
     return v
 
@@ -4938,7 +4819,7 @@ def _e_f_RemainingTimeToMinimumSOC(w: Writer, v) -> None:
 
 def _d_f_RemainingTimeToTargetSOC(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(4294967295)
     r.zero(1, "end of element")
     return v
 
@@ -5015,7 +4896,7 @@ def _e_f_TargetSOC(w: Writer, v) -> None:
 
 def _d_f_TaxRuleID(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(4294967295)
     r.zero(1, "end of element")
     return v
 
@@ -5026,7 +4907,7 @@ def _e_f_TaxRuleID(w: Writer, v) -> None:
 
 def _d_f_TimeAnchor(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(18446744073709551615)
     r.zero(1, "end of element")
     return v
 
@@ -5037,7 +4918,7 @@ def _e_f_TimeAnchor(w: Writer, v) -> None:
 
 def _d_f_TimeStamp(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(18446744073709551615)
     r.zero(1, "end of element")
     return v
 
@@ -5048,7 +4929,7 @@ def _e_f_TimeStamp(w: Writer, v) -> None:
 
 def _d_f_Value(r: Reader):
     r.zero(1, "characters")
-    v = r.sint()
+    v = r.sintb(-32768, 32767)
     r.zero(1, "end of element")
     return v
 
@@ -5374,7 +5255,7 @@ FIELDS = {
     DC_PreChargeResType: (('header', 'elem', 'urn:iso:std:iso:15118:-20:CommonTypes', 'Header', MessageHeaderType, 1, 1), ('response_code', 'elem', 'urn:iso:std:iso:15118:-20:CommonTypes', 'ResponseCode', 'str', 1, 1), ('evse_present_voltage', 'elem', 'urn:iso:std:iso:15118:-20:DC', 'EVSEPresentVoltage', RationalNumberType, 1, 1), ),
     DC_WeldingDetectionReqType: (('header', 'elem', 'urn:iso:std:iso:15118:-20:CommonTypes', 'Header', MessageHeaderType, 1, 1), ('ev_processing', 'elem', 'urn:iso:std:iso:15118:-20:DC', 'EVProcessing', 'str', 1, 1), ),
     DC_WeldingDetectionResType: (('header', 'elem', 'urn:iso:std:iso:15118:-20:CommonTypes', 'Header', MessageHeaderType, 1, 1), ('response_code', 'elem', 'urn:iso:std:iso:15118:-20:CommonTypes', 'ResponseCode', 'str', 1, 1), ('evse_present_voltage', 'elem', 'urn:iso:std:iso:15118:-20:DC', 'EVSEPresentVoltage', RationalNumberType, 1, 1), ),
-    DSAKeyValueType: (('p', 'elem', 'http://www.w3.org/2000/09/xmldsig#', 'P', 'b64', 0, 1), ('q', 'elem', 'http://www.w3.org/2000/09/xmldsig#', 'Q', 'b64', 0, 1), ('g', 'elem', 'http://www.w3.org/2000/09/xmldsig#', 'G', 'b64', 0, 1), ('y', 'elem', 'http://www.w3.org/2000/09/xmldsig#', 'Y', 'b64', 1, 1), ('j', 'elem', 'http://www.w3.org/2000/09/xmldsig#', 'J', 'b64', 0, 1), ('seed', 'elem', 'http://www.w3.org/2000/09/xmldsig#', 'Seed', 'b64', 0, 1), ('pgen_counter', 'elem', 'http://www.w3.org/2000/09/xmldsig#', 'PgenCounter', 'b64', 0, 1), ),
+    DSAKeyValueType: (),
     DetailedCostType: (('amount', 'elem', 'urn:iso:std:iso:15118:-20:CommonTypes', 'Amount', RationalNumberType, 1, 1), ('cost_per_unit', 'elem', 'urn:iso:std:iso:15118:-20:CommonTypes', 'CostPerUnit', RationalNumberType, 1, 1), ),
     DetailedTaxType: (('tax_rule_id', 'elem', 'urn:iso:std:iso:15118:-20:CommonTypes', 'TaxRuleID', 'int', 1, 1), ('amount', 'elem', 'urn:iso:std:iso:15118:-20:CommonTypes', 'Amount', RationalNumberType, 1, 1), ),
     DigestMethodType: (('algorithm', 'attr', '', 'Algorithm', 'str', 1, 1), ),
@@ -5397,7 +5278,7 @@ FIELDS = {
     ReceiptType: (('time_anchor', 'elem', 'urn:iso:std:iso:15118:-20:CommonTypes', 'TimeAnchor', 'int', 1, 1), ('energy_costs', 'elem', 'urn:iso:std:iso:15118:-20:CommonTypes', 'EnergyCosts', DetailedCostType, 0, 1), ('occupancy_costs', 'elem', 'urn:iso:std:iso:15118:-20:CommonTypes', 'OccupancyCosts', DetailedCostType, 0, 1), ('additional_services_costs', 'elem', 'urn:iso:std:iso:15118:-20:CommonTypes', 'AdditionalServicesCosts', DetailedCostType, 0, 1), ('overstay_costs', 'elem', 'urn:iso:std:iso:15118:-20:CommonTypes', 'OverstayCosts', DetailedCostType, 0, 1), ('tax_costs', 'elem', 'urn:iso:std:iso:15118:-20:CommonTypes', 'TaxCosts', DetailedTaxType, 0, 10), ),
     ReferenceType: (('id', 'attr', '', 'Id', 'str', 0, 1), ('type', 'attr', '', 'Type', 'str', 0, 1), ('uri', 'attr', '', 'URI', 'str', 0, 1), ('transforms', 'elem', 'http://www.w3.org/2000/09/xmldsig#', 'Transforms', TransformsType, 0, 1), ('digest_method', 'elem', 'http://www.w3.org/2000/09/xmldsig#', 'DigestMethod', DigestMethodType, 1, 1), ('digest_value', 'elem', 'http://www.w3.org/2000/09/xmldsig#', 'DigestValue', 'b64', 1, 1), ),
     RetrievalMethodType: (('type', 'attr', '', 'Type', 'str', 0, 1), ('uri', 'attr', '', 'URI', 'str', 0, 1), ('transforms', 'elem', 'http://www.w3.org/2000/09/xmldsig#', 'Transforms', TransformsType, 0, 1), ),
-    SPKIDataType: (('spki_sexp', 'elem', 'http://www.w3.org/2000/09/xmldsig#', 'SPKISexp', 'b64', 1, -1), ),
+    SPKIDataType: (),
     Scheduled_CLReqControlModeType: (('ev_target_energy_request', 'elem', 'urn:iso:std:iso:15118:-20:CommonTypes', 'EVTargetEnergyRequest', RationalNumberType, 0, 1), ('ev_maximum_energy_request', 'elem', 'urn:iso:std:iso:15118:-20:CommonTypes', 'EVMaximumEnergyRequest', RationalNumberType, 0, 1), ('ev_minimum_energy_request', 'elem', 'urn:iso:std:iso:15118:-20:CommonTypes', 'EVMinimumEnergyRequest', RationalNumberType, 0, 1), ),
     Scheduled_CLResControlModeType: (),
     Scheduled_DC_CLReqControlModeType: (('ev_target_energy_request', 'elem', 'urn:iso:std:iso:15118:-20:CommonTypes', 'EVTargetEnergyRequest', RationalNumberType, 0, 1), ('ev_maximum_energy_request', 'elem', 'urn:iso:std:iso:15118:-20:CommonTypes', 'EVMaximumEnergyRequest', RationalNumberType, 0, 1), ('ev_minimum_energy_request', 'elem', 'urn:iso:std:iso:15118:-20:CommonTypes', 'EVMinimumEnergyRequest', RationalNumberType, 0, 1), ('ev_target_current', 'elem', 'urn:iso:std:iso:15118:-20:DC', 'EVTargetCurrent', RationalNumberType, 1, 1), ('ev_target_voltage', 'elem', 'urn:iso:std:iso:15118:-20:DC', 'EVTargetVoltage', RationalNumberType, 1, 1), ('ev_maximum_charge_power', 'elem', 'urn:iso:std:iso:15118:-20:DC', 'EVMaximumChargePower', RationalNumberType, 0, 1), ('ev_minimum_charge_power', 'elem', 'urn:iso:std:iso:15118:-20:DC', 'EVMinimumChargePower', RationalNumberType, 0, 1), ('ev_maximum_charge_current', 'elem', 'urn:iso:std:iso:15118:-20:DC', 'EVMaximumChargeCurrent', RationalNumberType, 0, 1), ('ev_maximum_voltage', 'elem', 'urn:iso:std:iso:15118:-20:DC', 'EVMaximumVoltage', RationalNumberType, 0, 1), ('ev_minimum_voltage', 'elem', 'urn:iso:std:iso:15118:-20:DC', 'EVMinimumVoltage', RationalNumberType, 0, 1), ),
@@ -5416,5 +5297,80 @@ FIELDS = {
     X509DataType: (('x509_issuer_serial', 'elem', 'http://www.w3.org/2000/09/xmldsig#', 'X509IssuerSerial', X509IssuerSerialType, 0, -1), ('x509_ski', 'elem', 'http://www.w3.org/2000/09/xmldsig#', 'X509SKI', 'b64', 0, -1), ('x509_subject_name', 'elem', 'http://www.w3.org/2000/09/xmldsig#', 'X509SubjectName', 'str', 0, -1), ('x509_certificate', 'elem', 'http://www.w3.org/2000/09/xmldsig#', 'X509Certificate', 'b64', 0, -1), ('x509_crl', 'elem', 'http://www.w3.org/2000/09/xmldsig#', 'X509CRL', 'b64', 0, -1), ),
     X509IssuerSerialType: (('x509_issuer_name', 'elem', 'http://www.w3.org/2000/09/xmldsig#', 'X509IssuerName', 'str', 1, 1), ('x509_serial_number', 'elem', 'http://www.w3.org/2000/09/xmldsig#', 'X509SerialNumber', 'int', 1, 1), ),
 }
+
+# per field: (content item index — fields sharing one are alternatives of a
+# choice —, simple-value facets (base type, min, max, enumeration, minLength,
+# maxLength) or None)
+FIELD_RULES = {
+    BPT_DC_CPDReqEnergyTransferModeType: ((0, None), (1, None), (2, None), (3, None), (4, None), (5, None), (6, _F188), (7, None), (8, None), (9, None), (10, None), ),
+    BPT_DC_CPDResEnergyTransferModeType: ((0, None), (1, None), (2, None), (3, None), (4, None), (5, None), (6, None), (7, None), (8, None), (9, None), (10, None), ),
+    BPT_Dynamic_DC_CLReqControlModeType: ((0, _F189), (1, None), (2, None), (3, None), (4, None), (5, None), (6, None), (7, None), (8, None), (9, None), (10, None), (11, None), (12, None), (13, None), ),
+    BPT_Dynamic_DC_CLResControlModeType: ((0, _F189), (1, _F188), (2, _F188), (3, _F190), (4, None), (5, None), (6, None), (7, None), (8, None), (9, None), (10, None), (11, None), ),
+    BPT_Scheduled_DC_CLReqControlModeType: ((0, None), (1, None), (2, None), (3, None), (4, None), (5, None), (6, None), (7, None), (8, None), (9, None), (10, None), (11, None), (12, None), ),
+    BPT_Scheduled_DC_CLResControlModeType: ((0, None), (1, None), (2, None), (3, None), (4, None), (5, None), (6, None), (7, None), ),
+    CLReqControlModeType: (),
+    CLResControlModeType: (),
+    CanonicalizationMethodType: ((0, _F191), ),
+    ChargeLoopReqType: ((0, None), (1, None), (2, _F192), ),
+    ChargeLoopResType: ((0, None), (1, _F193), (2, None), (3, None), (4, None), ),
+    ChargeParameterDiscoveryReqType: ((0, None), ),
+    ChargeParameterDiscoveryResType: ((0, None), (1, _F193), ),
+    DC_CPDReqEnergyTransferModeType: ((0, None), (1, None), (2, None), (3, None), (4, None), (5, None), (6, _F188), ),
+    DC_CPDResEnergyTransferModeType: ((0, None), (1, None), (2, None), (3, None), (4, None), (5, None), (6, None), ),
+    DC_CableCheckReqType: ((0, None), ),
+    DC_CableCheckResType: ((0, None), (1, _F193), (2, _F194), ),
+    DC_ChargeLoopReqType: ((0, None), (1, None), (2, _F192), (3, None), (4, None), (4, None), (4, None), (4, None), (4, None), ),
+    DC_ChargeLoopResType: ((0, None), (1, _F193), (2, None), (3, None), (4, None), (5, None), (6, None), (7, _F192), (8, _F192), (9, _F192), (10, None), (10, None), (10, None), (10, None), (10, None), ),
+    DC_ChargeParameterDiscoveryReqType: ((0, None), (1, None), (1, None), ),
+    DC_ChargeParameterDiscoveryResType: ((0, None), (1, _F193), (2, None), (2, None), ),
+    DC_PreChargeReqType: ((0, None), (1, _F194), (2, None), (3, None), ),
+    DC_PreChargeResType: ((0, None), (1, _F193), (2, None), ),
+    DC_WeldingDetectionReqType: ((0, None), (1, _F194), ),
+    DC_WeldingDetectionResType: ((0, None), (1, _F193), (2, None), ),
+    DSAKeyValueType: (),
+    DetailedCostType: ((0, None), (1, None), ),
+    DetailedTaxType: ((0, _F195), (1, None), ),
+    DigestMethodType: ((0, _F191), ),
+    DisplayParametersType: ((0, _F188), (1, _F188), (2, _F188), (3, _F188), (4, _F189), (5, _F189), (6, _F189), (7, _F192), (8, None), (9, _F192), ),
+    Dynamic_CLReqControlModeType: ((0, _F189), (1, None), (2, None), (3, None), ),
+    Dynamic_CLResControlModeType: ((0, _F189), (1, _F188), (2, _F188), (3, _F190), ),
+    Dynamic_DC_CLReqControlModeType: ((0, _F189), (1, None), (2, None), (3, None), (4, None), (5, None), (6, None), (7, None), (8, None), ),
+    Dynamic_DC_CLResControlModeType: ((0, _F189), (1, _F188), (2, _F188), (3, _F190), (4, None), (5, None), (6, None), (7, None), ),
+    EVSEStatusType: ((0, _F190), (1, _F196), ),
+    KeyInfoType: ((0, _F197), (1, _F198), (1, None), (1, None), (1, None), (1, None), (1, None), (1, _F198), ),
+    KeyValueType: ((0, None), (0, None), ),
+    ListOfRootCertificateIDsType: ((0, None), ),
+    ManifestType: ((0, _F197), (1, None), ),
+    MessageHeaderType: ((0, _F199), (1, _F200), (2, None), ),
+    MeterInfoType: ((0, _F201), (1, _F200), (2, _F200), (3, _F200), (4, _F200), (5, _F202), (6, _F203), (7, _F200), ),
+    ObjectType: ((0, _F191), (1, _F197), (2, _F198), ),
+    PGPDataType: (),
+    RSAKeyValueType: ((0, _F204), (1, _F204), ),
+    RationalNumberType: ((0, _F205), (1, _F203), ),
+    ReceiptType: ((0, _F200), (1, None), (2, None), (3, None), (4, None), (5, None), ),
+    ReferenceType: ((0, _F197), (1, _F191), (2, _F191), (3, None), (4, None), (5, _F204), ),
+    RetrievalMethodType: ((0, _F191), (1, _F191), (2, None), ),
+    SPKIDataType: (),
+    Scheduled_CLReqControlModeType: ((0, None), (1, None), (2, None), ),
+    Scheduled_CLResControlModeType: (),
+    Scheduled_DC_CLReqControlModeType: ((0, None), (1, None), (2, None), (3, None), (4, None), (5, None), (6, None), (7, None), (8, None), (9, None), ),
+    Scheduled_DC_CLResControlModeType: ((0, None), (1, None), (2, None), (3, None), ),
+    SignatureMethodType: ((0, _F191), (1, _F206), ),
+    SignaturePropertiesType: ((0, _F197), (1, None), ),
+    SignaturePropertyType: ((0, _F197), (1, _F191), ),
+    SignatureType: ((0, _F197), (1, None), (2, None), (3, None), (4, None), ),
+    SignatureValueType: ((0, _F197), (1, _F204), ),
+    SignedInfoType: ((0, _F197), (1, None), (2, None), (3, None), ),
+    TransformType: ((0, _F191), (1, _F198), ),
+    TransformsType: ((0, None), ),
+    V2GMessageType: ((0, None), ),
+    V2GRequestType: ((0, None), ),
+    V2GResponseType: ((0, None), (1, _F193), ),
+    X509DataType: ((0, None), (0, _F204), (0, _F198), (0, _F204), (0, _F204), ),
+    X509IssuerSerialType: ((0, _F198), (1, _F206), ),
+}
+
+# types whose content model this codec does not implement (xmldsig only)
+UNSUPPORTED = {DSAKeyValueType, PGPDataType, SPKIDataType}
 
 NAMESPACES = {'v2gci_dc': 'urn:iso:std:iso:15118:-20:DC', 'v2gci_ct': 'urn:iso:std:iso:15118:-20:CommonTypes', 'xmlsig': 'http://www.w3.org/2000/09/xmldsig#'}

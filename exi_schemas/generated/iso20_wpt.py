@@ -34,174 +34,195 @@ _K18 = {'OK': 0, 'OK_CertificateExpiresSoon': 1, 'OK_NewSessionEstablished': 2, 
 _C19 = (None, None, (1, 3), (0, 2), None, None)
 _C20 = (None, None, (2, 3), (1, 2), (0, 2), None)
 _C21 = (None, None, (3, 3), (2, 2), (1, 2), (0, 1))
-_P22 = ((0, 0), (0, 1), (1, 0), (2, 0))
-_P23 = ((3, 0), (4, 0), (4, 1), (-1, 0))
-_P24 = ((4, 0), (4, 1), (-1, 0))
-_C25 = ((2, 3), (0, 2), None, None, None, None)
-_C26 = ((3, 3), (1, 2), (0, 1), None, None, None)
-_C27 = (None, None, None, (1, 3), (0, 2), None)
-_C28 = (None, None, None, (2, 3), (1, 2), None)
-_C29 = (None, None, None, (3, 3), (2, 2), (0, 1))
-_P30 = ((0, 0), (1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
-_P31 = ((1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
-_P32 = ((2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
-_P33 = ((3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
-_P34 = ((4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
-_P35 = ((5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
-_P36 = ((6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
-_P37 = ((7, 0), (8, 0), (9, 0), (-1, 0))
-_P38 = ((8, 0), (9, 0), (-1, 0))
-_P39 = ((9, 0), (-1, 0))
-_C40 = ((1, 4), (0, 4), None, None, None, None, None, None, None, None, None)
-_C41 = ((2, 4), (1, 4), (0, 4), None, None, None, None, None, None, None, None)
-_C42 = ((3, 4), (2, 4), (1, 4), (0, 4), None, None, None, None, None, None, None)
-_C43 = ((4, 4), (3, 4), (2, 4), (1, 4), (0, 3), None, None, None, None, None, None)
-_C44 = ((5, 4), (4, 4), (3, 4), (2, 4), (1, 3), (0, 3), None, None, None, None, None)
-_C45 = ((6, 4), (5, 4), (4, 4), (3, 4), (2, 3), (1, 3), (0, 3), None, None, None, None)
-_C46 = ((7, 4), (6, 4), (5, 4), (4, 4), (3, 3), (2, 3), (1, 3), (0, 3), None, None, None)
-_C47 = ((8, 4), (7, 4), (6, 4), (5, 4), (4, 3), (3, 3), (2, 3), (1, 3), (0, 2), None, None)
-_C48 = ((9, 4), (8, 4), (7, 4), (6, 4), (5, 3), (4, 3), (3, 3), (2, 3), (1, 2), (0, 2), None)
-_C49 = ((10, 4), (9, 4), (8, 4), (7, 4), (6, 3), (5, 3), (4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
-_P50 = ((0, 0), (1, 0))
-_C51 = ((1, 2), (0, 1), None, None, None)
-_K52 = ('Pause', 'ExitStandby', 'Terminate', 'ScheduleRenegotiation', 'ServiceRenegotiation', 'MeteringConfirmation')
-_K53 = {'Pause': 0, 'ExitStandby': 1, 'Terminate': 2, 'ScheduleRenegotiation': 3, 'ServiceRenegotiation': 4, 'MeteringConfirmation': 5}
-_P54 = ((0, 0), (1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7))
-_P55 = ((1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7))
-_P56 = ((1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7), (-1, 0))
-_C57 = ((1, 4), (0, 4), (0, 4))
-_C58 = ((2, 4), (1, 4), (1, 4))
-_C59 = ((3, 4), (2, 4), (2, 4))
-_C60 = ((4, 4), (3, 4), (3, 4))
-_C61 = ((5, 4), (4, 4), (4, 4))
-_C62 = ((6, 4), (5, 4), (5, 4))
-_C63 = ((7, 4), (6, 4), (6, 4))
-_P64 = ((0, 0), (0, 1), (0, 2))
-_P65 = ((-1, 0),)
-_C66 = ((1, 2), (0, 1), (0, 2))
-_P67 = ((2, 0), (-1, 0))
-_C68 = (None, None, (1, 2), (0, 1))
-_P69 = ((2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (-1, 0))
-_P70 = ((3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (-1, 0))
-_P71 = ((4, 0), (5, 0), (6, 0), (7, 0), (-1, 0))
-_P72 = ((5, 0), (6, 0), (7, 0), (-1, 0))
-_P73 = ((6, 0), (7, 0), (-1, 0))
-_P74 = ((7, 0), (-1, 0))
-_C75 = (None, None, (1, 3), (0, 3), None, None, None, None, None)
-_C76 = (None, None, (2, 3), (1, 3), (0, 3), None, None, None, None)
-_C77 = (None, None, (3, 3), (2, 3), (1, 3), (0, 3), None, None, None)
-_C78 = (None, None, (4, 3), (3, 3), (2, 3), (1, 3), (0, 2), None, None)
-_C79 = (None, None, (5, 3), (4, 3), (3, 3), (2, 3), (1, 2), (0, 2), None)
-_C80 = (None, None, (6, 3), (5, 3), (4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
-_C81 = ((2, 3), (1, 3), (0, 3), None, None)
-_C82 = ((4, 3), (3, 3), (2, 3), (1, 2), (1, 2))
-_P83 = ((1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (-1, 0))
-_P84 = ((2, 0), (3, 0), (4, 0), (5, 0), (-1, 0))
-_P85 = ((3, 0), (4, 0), (5, 0), (-1, 0))
-_P86 = ((4, 0), (5, 0), (-1, 0))
-_P87 = ((5, 0), (-1, 0))
-_C88 = (None, (1, 3), (0, 3), None, None, None, None, None)
-_C89 = (None, (2, 3), (1, 3), (0, 3), None, None, None, None)
-_C90 = (None, (3, 3), (2, 3), (1, 3), (0, 2), None, None, None)
-_C91 = (None, (4, 3), (3, 3), (2, 3), (1, 2), (0, 2), (0, 2), None)
-_C92 = (None, (5, 3), (4, 3), (3, 3), (2, 2), (1, 2), (1, 2), (0, 1))
-_P93 = ((0, 0), (1, 0), (2, 0), (3, 0), (4, 0))
-_P94 = ((1, 0), (2, 0), (3, 0), (4, 0))
-_P95 = ((2, 0), (3, 0), (4, 0))
-_P96 = ((3, 0), (4, 0))
-_C97 = ((1, 3), (0, 3), None, None, None, None, None)
-_C98 = ((2, 3), (1, 3), (0, 2), None, None, None, None)
-_C99 = ((3, 3), (2, 3), (1, 2), (0, 2), None, None, None)
-_C100 = ((4, 3), (3, 3), (2, 2), (1, 2), (0, 1), None, None)
-_P101 = ((0, 0), (1, 0), (2, 0), (-1, 0))
-_P102 = ((1, 0), (2, 0), (-1, 0))
-_C103 = ((1, 3), (0, 2), None, None)
-_C104 = ((2, 3), (1, 2), (0, 2), None)
-_C105 = ((3, 3), (2, 2), (1, 2), (0, 1))
-_P106 = ((0, 0), (0, 1))
-_P107 = ((0, 0), (0, 1), (-1, 0))
-_C108 = ((0, 2), (0, 2))
-_C109 = (None, (2, 3), (1, 2), (1, 2))
-_P110 = ((2, 0),)
-_C111 = ((1, 2), (0, 1), None, None)
-_C112 = ((1, 2), (0, 1), None, None, None, None)
-_C113 = (None, None, None, (1, 2), (0, 2), (0, 2))
-_C114 = (None, None, None, (2, 2), (1, 2), (1, 2))
-_C115 = ((1, 2), (0, 1), None)
-_C116 = (None, None, None, (0, 1), (0, 2))
-_P117 = ((1, 1), (1, 0), (-1, 0))
-_C118 = (None, (0, 3), (0, 3))
-_C119 = (None, (2, 3), (2, 3))
-_C120 = ((0, 1), (0, 2))
-_K121 = ('PowerCheck', 'LPE', 'Proprietary')
-_K122 = {'PowerCheck': 0, 'LPE': 1, 'Proprietary': 2}
-_K123 = ('Finished', 'Ongoing', 'Ongoing_WaitingForCustomerInteraction')
-_P124 = ((2, 0), (3, 0))
-_K125 = ('EVResultUnknown', 'EVResultSuccess', 'EVResultFailed')
-_K126 = {'Finished': 0, 'Ongoing': 1, 'Ongoing_WaitingForCustomerInteraction': 2}
-_C127 = (None, None, (1, 2), (0, 1), None, None, None)
-_K128 = {'EVResultUnknown': 0, 'EVResultSuccess': 1, 'EVResultFailed': 2}
-_C129 = (None, None, None, None, (0, 2), (0, 2), None)
-_C130 = (None, None, None, None, (1, 2), (1, 2), (0, 1))
-_C131 = (None, None, None, (1, 3), (0, 2), None, None, None)
-_C132 = (None, None, None, (2, 3), (1, 2), (0, 2), (0, 2), None)
-_C133 = (None, None, None, (3, 3), (2, 2), (1, 2), (1, 2), (0, 1))
-_K134 = ('EVPCNoIssue', 'EVPCTempOverheatDetected', 'EVPCPowerTransferAnomalyDetected', 'EVPCAnomalyDetected')
-_P135 = ((6, 0), (7, 0), (8, 0), (-1, 0))
-_P136 = ((7, 0), (8, 0), (-1, 0))
-_P137 = ((8, 0), (-1, 0))
-_C138 = (None, (1, 2), (0, 1), None, None, None, None, None, None, None, None)
-_K139 = {'EVPCNoIssue': 0, 'EVPCTempOverheatDetected': 1, 'EVPCPowerTransferAnomalyDetected': 2, 'EVPCAnomalyDetected': 3}
-_C140 = (None, None, None, None, None, None, (1, 3), (0, 2), None, None, None)
-_C141 = (None, None, None, None, None, None, (2, 3), (1, 2), (0, 2), (0, 2), None)
-_C142 = (None, None, None, None, None, None, (3, 3), (2, 2), (1, 2), (1, 2), (0, 1))
-_P143 = ((2, 0), (3, 0), (4, 0), (5, 0))
-_P144 = ((3, 0), (4, 0), (5, 0))
-_P145 = ((4, 0), (5, 0))
-_P146 = ((6, 0), (7, 0))
-_K147 = ('SPCNoIssue', 'SPCFODDetected', 'SPCLOPDetected', 'SPCTempOverheatDetected', 'SPCPowerTransferAnomalyDetected', 'SPCAnomalyDetected')
-_P148 = ((10, 0), (11, 0), (12, 0), (-1, 0))
-_P149 = ((11, 0), (12, 0), (-1, 0))
-_P150 = ((12, 0), (-1, 0))
-_C151 = (None, None, (1, 3), (0, 2), None, None, None, None, None, None, None, None, None, None, None)
-_C152 = (None, None, (2, 3), (1, 2), (0, 2), None, None, None, None, None, None, None, None, None, None)
-_C153 = (None, None, (3, 3), (2, 2), (1, 2), (0, 1), None, None, None, None, None, None, None, None, None)
-_C154 = (None, None, None, None, None, None, (1, 2), (0, 1), None, None, None, None, None, None, None)
-_K155 = {'SPCNoIssue': 0, 'SPCFODDetected': 1, 'SPCLOPDetected': 2, 'SPCTempOverheatDetected': 3, 'SPCPowerTransferAnomalyDetected': 4, 'SPCAnomalyDetected': 5}
-_C156 = (None, None, None, None, None, None, None, None, None, None, (1, 3), (0, 2), None, None, None)
-_C157 = (None, None, None, None, None, None, None, None, None, None, (2, 3), (1, 2), (0, 2), (0, 2), None)
-_C158 = (None, None, None, None, None, None, None, None, None, None, (3, 3), (2, 2), (1, 2), (1, 2), (0, 1))
-_P159 = ((6, 0), (-1, 0))
-_C160 = (None, None, None, None, None, None, (0, 2), (0, 2), None)
-_C161 = (None, None, None, None, None, None, (1, 2), (1, 2), (0, 1))
-_K162 = ('MF-WPT1', 'MF-WPT2', 'MF-WPT3', 'MF-WPT4')
-_K163 = {'MF-WPT1': 0, 'MF-WPT2': 1, 'MF-WPT3': 2, 'MF-WPT4': 3}
-_C164 = (None, None, None, None, None, None, None, None, None, (0, 2), (0, 2), None)
-_C165 = (None, None, None, None, None, None, None, None, None, (1, 2), (1, 2), (0, 1))
-_K166 = ('Manual', 'LF_TxEV', 'LF_TxPrimaryDevice', 'LPE', 'Proprietary')
-_K167 = {'Manual': 0, 'LF_TxEV': 1, 'LF_TxPrimaryDevice': 2, 'LPE': 3, 'Proprietary': 4}
-_C168 = (None, None, None, (0, 2), (0, 2), None, None)
-_C169 = (None, None, None, (1, 2), (1, 2), (0, 2), None)
-_C170 = (None, None, None, (2, 2), (2, 2), (1, 2), (0, 1))
-_C171 = (None, None, None, None, None, None, (0, 2), (0, 2), None, None)
-_C172 = (None, None, None, None, None, None, (1, 2), (1, 2), (0, 2), None)
-_C173 = (None, None, None, None, None, None, (2, 2), (2, 2), (1, 2), (0, 1))
-_P174 = ((1, 0), (1, 1))
-_C175 = (None, (0, 1), (0, 1), (0, 2), None)
-_C176 = (None, None, None, (1, 2), (0, 1))
-_C177 = (None, None, (0, 1), (0, 1), (0, 2), None, None)
-_C178 = (None, None, None, None, (1, 2), (0, 2), None)
-_C179 = (None, None, None, None, (2, 2), (1, 2), (0, 1))
-_K180 = ('External confirmation', 'LPE', 'LF_TxEV', 'LF_TxPrimaryDevice', 'Optical', 'Proprietary')
-_K181 = {'External confirmation': 0, 'LPE': 1, 'LF_TxEV': 2, 'LF_TxPrimaryDevice': 3, 'Optical': 4, 'Proprietary': 5}
-_C182 = ((0, 1), (0, 1), (0, 2), None, None, None, None)
-_P183 = ((0, 0), (0, 1), (0, 2), (0, 3), (0, 4), (0, 5))
-_P184 = ((0, 0), (0, 1), (0, 2), (0, 3), (0, 4), (0, 5), (-1, 0))
-_C185 = ((0, 3), (0, 3))
-_C186 = ((1, 3), (1, 3))
-_C187 = ((2, 3), (2, 3))
-_C188 = ((3, 3), (3, 3))
-_C189 = ((4, 3), (4, 3))
+_P22 = ((0, 0), (1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
+_P23 = ((1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
+_P24 = ((2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
+_P25 = ((3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
+_P26 = ((4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
+_P27 = ((5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
+_P28 = ((6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
+_P29 = ((7, 0), (8, 0), (9, 0), (-1, 0))
+_P30 = ((8, 0), (9, 0), (-1, 0))
+_P31 = ((9, 0), (-1, 0))
+_C32 = ((1, 4), (0, 4), None, None, None, None, None, None, None, None, None)
+_C33 = ((2, 4), (1, 4), (0, 4), None, None, None, None, None, None, None, None)
+_C34 = ((3, 4), (2, 4), (1, 4), (0, 4), None, None, None, None, None, None, None)
+_C35 = ((4, 4), (3, 4), (2, 4), (1, 4), (0, 3), None, None, None, None, None, None)
+_C36 = ((5, 4), (4, 4), (3, 4), (2, 4), (1, 3), (0, 3), None, None, None, None, None)
+_C37 = ((6, 4), (5, 4), (4, 4), (3, 4), (2, 3), (1, 3), (0, 3), None, None, None, None)
+_C38 = ((7, 4), (6, 4), (5, 4), (4, 4), (3, 3), (2, 3), (1, 3), (0, 3), None, None, None)
+_C39 = ((8, 4), (7, 4), (6, 4), (5, 4), (4, 3), (3, 3), (2, 3), (1, 3), (0, 2), None, None)
+_C40 = ((9, 4), (8, 4), (7, 4), (6, 4), (5, 3), (4, 3), (3, 3), (2, 3), (1, 2), (0, 2), None)
+_C41 = ((10, 4), (9, 4), (8, 4), (7, 4), (6, 3), (5, 3), (4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
+_P42 = ((0, 0), (1, 0))
+_C43 = ((1, 2), (0, 1), None, None, None)
+_K44 = ('Pause', 'ExitStandby', 'Terminate', 'ScheduleRenegotiation', 'ServiceRenegotiation', 'MeteringConfirmation')
+_K45 = {'Pause': 0, 'ExitStandby': 1, 'Terminate': 2, 'ScheduleRenegotiation': 3, 'ServiceRenegotiation': 4, 'MeteringConfirmation': 5}
+_P46 = ((0, 0), (1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7))
+_P47 = ((1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7))
+_P48 = ((1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7), (-1, 0))
+_C49 = ((1, 4), (0, 4), (0, 4))
+_C50 = ((2, 4), (1, 4), (1, 4))
+_C51 = ((3, 4), (2, 4), (2, 4))
+_C52 = ((4, 4), (3, 4), (3, 4))
+_C53 = ((5, 4), (4, 4), (4, 4))
+_C54 = ((6, 4), (5, 4), (5, 4))
+_C55 = ((7, 4), (6, 4), (6, 4))
+_P56 = ((0, 0), (0, 1), (0, 2))
+_P57 = ((-1, 0),)
+_C58 = ((1, 2), (0, 1), (0, 2))
+_P59 = ((2, 0), (-1, 0))
+_C60 = (None, None, (1, 2), (0, 1))
+_P61 = ((2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (-1, 0))
+_P62 = ((3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (-1, 0))
+_P63 = ((4, 0), (5, 0), (6, 0), (7, 0), (-1, 0))
+_P64 = ((5, 0), (6, 0), (7, 0), (-1, 0))
+_P65 = ((6, 0), (7, 0), (-1, 0))
+_P66 = ((7, 0), (-1, 0))
+_C67 = (None, None, (1, 3), (0, 3), None, None, None, None, None)
+_C68 = (None, None, (2, 3), (1, 3), (0, 3), None, None, None, None)
+_C69 = (None, None, (3, 3), (2, 3), (1, 3), (0, 3), None, None, None)
+_C70 = (None, None, (4, 3), (3, 3), (2, 3), (1, 3), (0, 2), None, None)
+_C71 = (None, None, (5, 3), (4, 3), (3, 3), (2, 3), (1, 2), (0, 2), None)
+_C72 = (None, None, (6, 3), (5, 3), (4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
+_C73 = ((2, 3), (1, 3), (0, 3), None, None)
+_C74 = ((4, 3), (3, 3), (2, 3), (1, 2), (1, 2))
+_P75 = ((1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (-1, 0))
+_P76 = ((2, 0), (3, 0), (4, 0), (5, 0), (-1, 0))
+_P77 = ((3, 0), (4, 0), (5, 0), (-1, 0))
+_P78 = ((4, 0), (5, 0), (-1, 0))
+_P79 = ((5, 0), (-1, 0))
+_C80 = (None, (1, 3), (0, 3), None, None, None, None, None)
+_C81 = (None, (2, 3), (1, 3), (0, 3), None, None, None, None)
+_C82 = (None, (3, 3), (2, 3), (1, 3), (0, 2), None, None, None)
+_C83 = (None, (4, 3), (3, 3), (2, 3), (1, 2), (0, 2), (0, 2), None)
+_C84 = (None, (5, 3), (4, 3), (3, 3), (2, 2), (1, 2), (1, 2), (0, 1))
+_P85 = ((0, 0), (1, 0), (2, 0), (3, 0), (4, 0))
+_P86 = ((1, 0), (2, 0), (3, 0), (4, 0))
+_P87 = ((2, 0), (3, 0), (4, 0))
+_P88 = ((3, 0), (4, 0))
+_C89 = ((1, 3), (0, 3), None, None, None, None, None)
+_C90 = ((2, 3), (1, 3), (0, 2), None, None, None, None)
+_C91 = ((3, 3), (2, 3), (1, 2), (0, 2), None, None, None)
+_C92 = ((4, 3), (3, 3), (2, 2), (1, 2), (0, 1), None, None)
+_P93 = ((0, 0), (1, 0), (2, 0), (-1, 0))
+_P94 = ((1, 0), (2, 0), (-1, 0))
+_C95 = ((1, 3), (0, 2), None, None)
+_C96 = ((2, 3), (1, 2), (0, 2), None)
+_C97 = ((3, 3), (2, 2), (1, 2), (0, 1))
+_C98 = (None, (2, 3), (1, 2), (1, 2))
+_P99 = ((2, 0),)
+_C100 = ((1, 2), (0, 1), None, None)
+_C101 = ((1, 2), (0, 1), None, None, None, None)
+_C102 = (None, None, None, (1, 2), (0, 2), (0, 2))
+_C103 = (None, None, None, (2, 2), (1, 2), (1, 2))
+_C104 = ((1, 2), (0, 1), None)
+_C105 = (None, None, None, (0, 1), (0, 2))
+_P106 = ((1, 1), (1, 0), (-1, 0))
+_C107 = (None, (0, 3), (0, 3))
+_C108 = (None, (2, 3), (2, 3))
+_C109 = ((0, 1), (0, 2))
+_K110 = ('PowerCheck', 'LPE', 'Proprietary')
+_K111 = {'PowerCheck': 0, 'LPE': 1, 'Proprietary': 2}
+_K112 = ('Finished', 'Ongoing', 'Ongoing_WaitingForCustomerInteraction')
+_P113 = ((2, 0), (3, 0))
+_K114 = ('EVResultUnknown', 'EVResultSuccess', 'EVResultFailed')
+_K115 = {'Finished': 0, 'Ongoing': 1, 'Ongoing_WaitingForCustomerInteraction': 2}
+_C116 = (None, None, (1, 2), (0, 1), None, None, None)
+_K117 = {'EVResultUnknown': 0, 'EVResultSuccess': 1, 'EVResultFailed': 2}
+_C118 = (None, None, None, None, (0, 2), (0, 2), None)
+_C119 = (None, None, None, None, (1, 2), (1, 2), (0, 1))
+_C120 = (None, None, None, (1, 3), (0, 2), None, None, None)
+_C121 = (None, None, None, (2, 3), (1, 2), (0, 2), (0, 2), None)
+_C122 = (None, None, None, (3, 3), (2, 2), (1, 2), (1, 2), (0, 1))
+_K123 = ('EVPCNoIssue', 'EVPCTempOverheatDetected', 'EVPCPowerTransferAnomalyDetected', 'EVPCAnomalyDetected')
+_P124 = ((6, 0), (7, 0), (8, 0), (-1, 0))
+_P125 = ((7, 0), (8, 0), (-1, 0))
+_P126 = ((8, 0), (-1, 0))
+_C127 = (None, (1, 2), (0, 1), None, None, None, None, None, None, None, None)
+_K128 = {'EVPCNoIssue': 0, 'EVPCTempOverheatDetected': 1, 'EVPCPowerTransferAnomalyDetected': 2, 'EVPCAnomalyDetected': 3}
+_C129 = (None, None, None, None, None, None, (1, 3), (0, 2), None, None, None)
+_C130 = (None, None, None, None, None, None, (2, 3), (1, 2), (0, 2), (0, 2), None)
+_C131 = (None, None, None, None, None, None, (3, 3), (2, 2), (1, 2), (1, 2), (0, 1))
+_P132 = ((2, 0), (3, 0), (4, 0), (5, 0))
+_P133 = ((3, 0), (4, 0), (5, 0))
+_P134 = ((4, 0), (5, 0))
+_P135 = ((6, 0), (7, 0))
+_K136 = ('SPCNoIssue', 'SPCFODDetected', 'SPCLOPDetected', 'SPCTempOverheatDetected', 'SPCPowerTransferAnomalyDetected', 'SPCAnomalyDetected')
+_P137 = ((10, 0), (11, 0), (12, 0), (-1, 0))
+_P138 = ((11, 0), (12, 0), (-1, 0))
+_P139 = ((12, 0), (-1, 0))
+_C140 = (None, None, (1, 3), (0, 2), None, None, None, None, None, None, None, None, None, None, None)
+_C141 = (None, None, (2, 3), (1, 2), (0, 2), None, None, None, None, None, None, None, None, None, None)
+_C142 = (None, None, (3, 3), (2, 2), (1, 2), (0, 1), None, None, None, None, None, None, None, None, None)
+_C143 = (None, None, None, None, None, None, (1, 2), (0, 1), None, None, None, None, None, None, None)
+_K144 = {'SPCNoIssue': 0, 'SPCFODDetected': 1, 'SPCLOPDetected': 2, 'SPCTempOverheatDetected': 3, 'SPCPowerTransferAnomalyDetected': 4, 'SPCAnomalyDetected': 5}
+_C145 = (None, None, None, None, None, None, None, None, None, None, (1, 3), (0, 2), None, None, None)
+_C146 = (None, None, None, None, None, None, None, None, None, None, (2, 3), (1, 2), (0, 2), (0, 2), None)
+_C147 = (None, None, None, None, None, None, None, None, None, None, (3, 3), (2, 2), (1, 2), (1, 2), (0, 1))
+_P148 = ((6, 0), (-1, 0))
+_C149 = (None, None, None, None, None, None, (0, 2), (0, 2), None)
+_C150 = (None, None, None, None, None, None, (1, 2), (1, 2), (0, 1))
+_K151 = ('MF-WPT1', 'MF-WPT2', 'MF-WPT3', 'MF-WPT4')
+_K152 = {'MF-WPT1': 0, 'MF-WPT2': 1, 'MF-WPT3': 2, 'MF-WPT4': 3}
+_C153 = (None, None, None, None, None, None, None, None, None, (0, 2), (0, 2), None)
+_C154 = (None, None, None, None, None, None, None, None, None, (1, 2), (1, 2), (0, 1))
+_K155 = ('Manual', 'LF_TxEV', 'LF_TxPrimaryDevice', 'LPE', 'Proprietary')
+_K156 = {'Manual': 0, 'LF_TxEV': 1, 'LF_TxPrimaryDevice': 2, 'LPE': 3, 'Proprietary': 4}
+_C157 = (None, None, None, (0, 2), (0, 2), None, None)
+_C158 = (None, None, None, (1, 2), (1, 2), (0, 2), None)
+_C159 = (None, None, None, (2, 2), (2, 2), (1, 2), (0, 1))
+_C160 = (None, None, None, None, None, None, (0, 2), (0, 2), None, None)
+_C161 = (None, None, None, None, None, None, (1, 2), (1, 2), (0, 2), None)
+_C162 = (None, None, None, None, None, None, (2, 2), (2, 2), (1, 2), (0, 1))
+_P163 = ((1, 0), (1, 1))
+_C164 = (None, (0, 1), (0, 1), (0, 2), None)
+_C165 = (None, None, None, (1, 2), (0, 1))
+_P166 = ((0, 0), (0, 1))
+_C167 = (None, None, (0, 1), (0, 1), (0, 2), None, None)
+_C168 = (None, None, None, None, (1, 2), (0, 2), None)
+_C169 = (None, None, None, None, (2, 2), (1, 2), (0, 1))
+_K170 = ('External confirmation', 'LPE', 'LF_TxEV', 'LF_TxPrimaryDevice', 'Optical', 'Proprietary')
+_K171 = {'External confirmation': 0, 'LPE': 1, 'LF_TxEV': 2, 'LF_TxPrimaryDevice': 3, 'Optical': 4, 'Proprietary': 5}
+_C172 = ((0, 1), (0, 1), (0, 2), None, None, None, None)
+_P173 = ((0, 0), (0, 1), (0, 2), (0, 3), (0, 4), (0, 5))
+_P174 = ((0, 0), (0, 1), (0, 2), (0, 3), (0, 4), (0, 5), (-1, 0))
+_C175 = ((0, 3), (0, 3))
+_C176 = ((1, 3), (1, 3))
+_C177 = ((2, 3), (2, 3))
+_C178 = ((3, 3), (3, 3))
+_C179 = ((4, 3), (4, 3))
+_F180 = ('string', None, None, None, None, 255)
+_F181 = ('string', None, None, None, None, 12)
+_F182 = ('string', None, None, None, None, 39)
+_F183 = ('unsignedShort', 0, 65535, None, None, None)
+_F184 = ('anyURI', None, None, None, None, None)
+_F185 = ('boolean', None, None, None, None, None)
+_F186 = ('string', None, None, ('OK', 'OK_CertificateExpiresSoon', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_PowerToleranceConfirmed', 'WARNING_AuthorizationSelectionInvalid', 'WARNING_CertificateExpired', 'WARNING_CertificateNotYetValid', 'WARNING_CertificateRevoked', 'WARNING_CertificateValidationError', 'WARNING_ChallengeInvalid', 'WARNING_EIMAuthorizationFailure', 'WARNING_eMSPUnknown', 'WARNING_EVPowerProfileViolation', 'WARNING_GeneralPnCAuthorizationError', 'WARNING_NoCertificateAvailable', 'WARNING_NoContractMatchingPCIDFound', 'WARNING_PowerToleranceNotConfirmed', 'WARNING_ScheduleRenegotiationFailed', 'WARNING_StandbyNotAllowed', 'WARNING_WPT', 'FAILED', 'FAILED_AssociationError', 'FAILED_ContactorError', 'FAILED_EVPowerProfileInvalid', 'FAILED_EVPowerProfileViolation', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoEnergyTransferServiceSelected', 'FAILED_NoServiceRenegotiationSupported', 'FAILED_PauseNotAllowed', 'FAILED_PowerDeliveryNotApplied', 'FAILED_PowerToleranceNotConfirmed', 'FAILED_ScheduleRenegotiation', 'FAILED_ScheduleSelectionInvalid', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_ServiceSelectionInvalid', 'FAILED_SignatureError', 'FAILED_UnknownSession', 'FAILED_WrongChargeParameter'), None, None)
+_F187 = ('unsignedInt', 1, 4294967295, None, None, None)
+_F188 = ('byte', 0, 100, None, None, None)
+_F189 = ('unsignedInt', 0, 4294967295, None, None, None)
+_F190 = ('string', None, None, ('Pause', 'ExitStandby', 'Terminate', 'ScheduleRenegotiation', 'ServiceRenegotiation', 'MeteringConfirmation'), None, None)
+_F191 = ('ID', None, None, None, None, None)
+_F192 = ('string', None, None, None, None, None)
+_F193 = ('hexBinary', None, None, None, 8, 8)
+_F194 = ('unsignedLong', 0, 18446744073709551615, None, None, None)
+_F195 = ('string', None, None, None, None, 32)
+_F196 = ('base64Binary', None, None, None, None, 64)
+_F197 = ('short', -32768, 32767, None, None, None)
+_F198 = ('base64Binary', None, None, None, None, None)
+_F199 = ('byte', -128, 127, None, None, None)
+_F200 = ('integer', None, None, None, None, None)
+_F201 = ('string', None, None, ('PowerCheck', 'LPE', 'Proprietary'), None, None)
+_F202 = ('string', None, None, ('Finished', 'Ongoing', 'Ongoing_WaitingForCustomerInteraction'), None, None)
+_F203 = ('string', None, None, ('EVResultUnknown', 'EVResultSuccess', 'EVResultFailed'), None, None)
+_F204 = ('base64Binary', None, None, None, None, 256)
+_F205 = ('string', None, None, ('EVPCNoIssue', 'EVPCTempOverheatDetected', 'EVPCPowerTransferAnomalyDetected', 'EVPCAnomalyDetected'), None, None)
+_F206 = ('string', None, None, ('SPCNoIssue', 'SPCFODDetected', 'SPCLOPDetected', 'SPCTempOverheatDetected', 'SPCPowerTransferAnomalyDetected', 'SPCAnomalyDetected'), None, None)
+_F207 = ('string', None, None, ('MF-WPT1', 'MF-WPT2', 'MF-WPT3', 'MF-WPT4'), None, None)
+_F208 = ('string', None, None, ('Manual', 'LF_TxEV', 'LF_TxPrimaryDevice', 'LPE', 'Proprietary'), None, None)
+_F209 = ('unsignedByte', 0, 255, None, None, None)
+_F210 = ('string', None, None, ('External confirmation', 'LPE', 'LF_TxEV', 'LF_TxPrimaryDevice', 'Optical', 'Proprietary'), None, None)
 
 @dataclass(slots=True, kw_only=True)
 class AlternativeSECCListType:
@@ -261,13 +282,7 @@ class ChargeParameterDiscoveryResType:
 @dataclass(slots=True, kw_only=True)
 class DSAKeyValueType:
     """{http://www.w3.org/2000/09/xmldsig#}DSAKeyValueType"""
-    p: bytes | None = None
-    q: bytes | None = None
-    g: bytes | None = None
-    y: bytes
-    j: bytes | None = None
-    seed: bytes | None = None
-    pgen_counter: bytes | None = None
+    pass
 
 @dataclass(slots=True, kw_only=True)
 class DetailedCostType:
@@ -424,7 +439,7 @@ class RetrievalMethodType:
 @dataclass(slots=True, kw_only=True)
 class SPKIDataType:
     """{http://www.w3.org/2000/09/xmldsig#}SPKIDataType"""
-    spki_sexp: list[bytes] = field(default_factory=list)
+    pass
 
 @dataclass(slots=True, kw_only=True)
 class Scheduled_CLReqControlModeType:
@@ -831,7 +846,7 @@ def _d_AlternativeSECCType(r: Reader) -> AlternativeSECCType:
         it, al = _P6[r.code(2, 2)]
     if it == 3:
         r.zero(1, "characters")
-        v_port = r.uint()
+        v_port = r.uintb(65535)
         r.zero(1, "end of element")
         r.zero(1, 'end of element')
         it = -1; al = 0
@@ -1061,106 +1076,10 @@ def _e_ChargeParameterDiscoveryResType(w: Writer, o: ChargeParameterDiscoveryRes
     w.bits(0, 1)
 
 def _d_DSAKeyValueType(r: Reader) -> DSAKeyValueType:
-    v_p = None
-    v_q = None
-    v_g = None
-    v_y = None
-    v_j = None
-    v_seed = None
-    v_pgen_counter = None
-    it, al = _P22[r.code(3, 4)]
-    if it == 0:
-        if al == 0:
-            r.zero(1, "characters")
-            v_p = r.binary()
-            r.zero(1, "end of element")
-        elif al == 1:
-            r.zero(1, "characters")
-            v_q = r.binary()
-            r.zero(1, "end of element")
-        it, al = _P12[r.code(2, 2)]
-    if it == 1:
-        r.zero(1, "characters")
-        v_g = r.binary()
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 2; al = 0
-    if it == 2:
-        r.zero(1, "characters")
-        v_y = r.binary()
-        r.zero(1, "end of element")
-        it, al = _P23[r.code(3, 4)]
-    if it == 3:
-        r.zero(1, "characters")
-        v_j = r.binary()
-        r.zero(1, "end of element")
-        it, al = _P24[r.code(2, 3)]
-    if it == 4:
-        if al == 0:
-            r.zero(1, "characters")
-            v_seed = r.binary()
-            r.zero(1, "end of element")
-        elif al == 1:
-            r.zero(1, "characters")
-            v_pgen_counter = r.binary()
-            r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
-    return DSAKeyValueType(p=v_p, q=v_q, g=v_g, y=v_y, j=v_j, seed=v_seed, pgen_counter=v_pgen_counter)
+    r.fail("content of DSAKeyValueType is not supported by this codec")
 
 def _e_DSAKeyValueType(w: Writer, o: DSAKeyValueType) -> None:
-    s = 0
-    if o.p is not None:
-        w.bits(0, 3)
-        w.bits(0, 1)
-        w.binary(o.p)
-        w.bits(0, 1)
-        s = 1
-    elif o.q is not None:
-        w.bits(1, 3)
-        w.bits(0, 1)
-        w.binary(o.q)
-        w.bits(0, 1)
-        s = 1
-    if o.g is not None:
-        c = _C25[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.binary(o.g)
-        w.bits(0, 1)
-        s = 2
-    if o.y is not None:
-        c = _C26[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.binary(o.y)
-        w.bits(0, 1)
-        s = 3
-    else:
-        raise ExiEncodeError("DSAKeyValueType: missing required y")
-    s = 3
-    if o.j is not None:
-        w.bits(0, 3)
-        w.bits(0, 1)
-        w.binary(o.j)
-        w.bits(0, 1)
-        s = 4
-    if o.seed is not None:
-        c = _C27[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.binary(o.seed)
-        w.bits(0, 1)
-        s = 5
-    elif o.pgen_counter is not None:
-        c = _C28[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.binary(o.pgen_counter)
-        w.bits(0, 1)
-        s = 5
-    c = _C29[s]
-    w.bits(c[0], c[1])
+    raise ExiEncodeError("content of DSAKeyValueType is not supported")
 
 def _d_DetailedCostType(r: Reader) -> DetailedCostType:
     v_amount = None
@@ -1197,7 +1116,7 @@ def _d_DetailedTaxType(r: Reader) -> DetailedTaxType:
     it = 0; al = 0
     if it == 0:
         r.zero(1, "characters")
-        v_tax_rule_id = r.uint()
+        v_tax_rule_id = r.uintb(4294967295)
         r.zero(1, "end of element")
         r.zero(1, 'next item')
         it = 1; al = 0
@@ -1255,50 +1174,50 @@ def _d_DisplayParametersType(r: Reader) -> DisplayParametersType:
     v_charging_complete = None
     v_battery_energy_capacity = None
     v_inlet_hot = None
-    it, al = _P30[r.code(4, 11)]
+    it, al = _P22[r.code(4, 11)]
     if it == 0:
         r.zero(1, "characters")
         v_present_soc = r.bits(7)
         r.zero(1, "end of element")
-        it, al = _P31[r.code(4, 10)]
+        it, al = _P23[r.code(4, 10)]
     if it == 1:
         r.zero(1, "characters")
         v_minimum_soc = r.bits(7)
         r.zero(1, "end of element")
-        it, al = _P32[r.code(4, 9)]
+        it, al = _P24[r.code(4, 9)]
     if it == 2:
         r.zero(1, "characters")
         v_target_soc = r.bits(7)
         r.zero(1, "end of element")
-        it, al = _P33[r.code(4, 8)]
+        it, al = _P25[r.code(4, 8)]
     if it == 3:
         r.zero(1, "characters")
         v_maximum_soc = r.bits(7)
         r.zero(1, "end of element")
-        it, al = _P34[r.code(3, 7)]
+        it, al = _P26[r.code(3, 7)]
     if it == 4:
         r.zero(1, "characters")
-        v_remaining_time_to_minimum_soc = r.uint()
+        v_remaining_time_to_minimum_soc = r.uintb(4294967295)
         r.zero(1, "end of element")
-        it, al = _P35[r.code(3, 6)]
+        it, al = _P27[r.code(3, 6)]
     if it == 5:
         r.zero(1, "characters")
-        v_remaining_time_to_target_soc = r.uint()
+        v_remaining_time_to_target_soc = r.uintb(4294967295)
         r.zero(1, "end of element")
-        it, al = _P36[r.code(3, 5)]
+        it, al = _P28[r.code(3, 5)]
     if it == 6:
         r.zero(1, "characters")
-        v_remaining_time_to_maximum_soc = r.uint()
+        v_remaining_time_to_maximum_soc = r.uintb(4294967295)
         r.zero(1, "end of element")
-        it, al = _P37[r.code(3, 4)]
+        it, al = _P29[r.code(3, 4)]
     if it == 7:
         r.zero(1, "characters")
         v_charging_complete = r.bits(1) == 1
         r.zero(1, "end of element")
-        it, al = _P38[r.code(2, 3)]
+        it, al = _P30[r.code(2, 3)]
     if it == 8:
         v_battery_energy_capacity = _d_RationalNumberType(r)
-        it, al = _P39[r.code(2, 2)]
+        it, al = _P31[r.code(2, 2)]
     if it == 9:
         r.zero(1, "characters")
         v_inlet_hot = r.bits(1) == 1
@@ -1316,67 +1235,67 @@ def _e_DisplayParametersType(w: Writer, o: DisplayParametersType) -> None:
         w.bits(0, 1)
         s = 1
     if o.minimum_soc is not None:
-        c = _C40[s]
+        c = _C32[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.nbit(o.minimum_soc, 0, 100, 7)
         w.bits(0, 1)
         s = 2
     if o.target_soc is not None:
-        c = _C41[s]
+        c = _C33[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.nbit(o.target_soc, 0, 100, 7)
         w.bits(0, 1)
         s = 3
     if o.maximum_soc is not None:
-        c = _C42[s]
+        c = _C34[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.nbit(o.maximum_soc, 0, 100, 7)
         w.bits(0, 1)
         s = 4
     if o.remaining_time_to_minimum_soc is not None:
-        c = _C43[s]
+        c = _C35[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.uint(o.remaining_time_to_minimum_soc)
         w.bits(0, 1)
         s = 5
     if o.remaining_time_to_target_soc is not None:
-        c = _C44[s]
+        c = _C36[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.uint(o.remaining_time_to_target_soc)
         w.bits(0, 1)
         s = 6
     if o.remaining_time_to_maximum_soc is not None:
-        c = _C45[s]
+        c = _C37[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.uint(o.remaining_time_to_maximum_soc)
         w.bits(0, 1)
         s = 7
     if o.charging_complete is not None:
-        c = _C46[s]
+        c = _C38[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.bits(1 if o.charging_complete else 0, 1)
         w.bits(0, 1)
         s = 8
     if o.battery_energy_capacity is not None:
-        c = _C47[s]
+        c = _C39[s]
         w.bits(c[0], c[1])
         _e_RationalNumberType(w, o.battery_energy_capacity)
         s = 9
     if o.inlet_hot is not None:
-        c = _C48[s]
+        c = _C40[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.bits(1 if o.inlet_hot else 0, 1)
         w.bits(0, 1)
         s = 10
-    c = _C49[s]
+    c = _C41[s]
     w.bits(c[0], c[1])
 
 def _d_Dynamic_CLReqControlModeType(r: Reader) -> Dynamic_CLReqControlModeType:
@@ -1384,10 +1303,10 @@ def _d_Dynamic_CLReqControlModeType(r: Reader) -> Dynamic_CLReqControlModeType:
     v_ev_target_energy_request = None
     v_ev_maximum_energy_request = None
     v_ev_minimum_energy_request = None
-    it, al = _P50[r.code(2, 2)]
+    it, al = _P42[r.code(2, 2)]
     if it == 0:
         r.zero(1, "characters")
-        v_departure_time = r.uint()
+        v_departure_time = r.uintb(4294967295)
         r.zero(1, "end of element")
         r.zero(1, 'next item')
         it = 1; al = 0
@@ -1414,7 +1333,7 @@ def _e_Dynamic_CLReqControlModeType(w: Writer, o: Dynamic_CLReqControlModeType) 
         w.bits(0, 1)
         s = 1
     if o.ev_target_energy_request is not None:
-        c = _C51[s]
+        c = _C43[s]
         w.bits(c[0], c[1])
         _e_RationalNumberType(w, o.ev_target_energy_request)
         s = 2
@@ -1440,7 +1359,7 @@ def _d_Dynamic_CLResControlModeType(r: Reader) -> Dynamic_CLResControlModeType:
     it, al = _P3[r.code(3, 5)]
     if it == 0:
         r.zero(1, "characters")
-        v_departure_time = r.uint()
+        v_departure_time = r.uintb(4294967295)
         r.zero(1, "end of element")
         it, al = _P4[r.code(3, 4)]
     if it == 1:
@@ -1455,7 +1374,7 @@ def _d_Dynamic_CLResControlModeType(r: Reader) -> Dynamic_CLResControlModeType:
         it, al = _P6[r.code(2, 2)]
     if it == 3:
         r.zero(1, "characters")
-        v_ack_max_delay = r.uint()
+        v_ack_max_delay = r.uintb(65535)
         r.zero(1, "end of element")
         r.zero(1, 'end of element')
         it = -1; al = 0
@@ -1500,13 +1419,13 @@ def _d_EVSEStatusType(r: Reader) -> EVSEStatusType:
     it = 0; al = 0
     if it == 0:
         r.zero(1, "characters")
-        v_notification_max_delay = r.uint()
+        v_notification_max_delay = r.uintb(65535)
         r.zero(1, "end of element")
         r.zero(1, 'next item')
         it = 1; al = 0
     if it == 1:
         r.zero(1, "characters")
-        v_evse_notification = r.enum(3, _K52)
+        v_evse_notification = r.enum(3, _K44)
         r.zero(1, "end of element")
         r.zero(1, 'end of element')
         it = -1; al = 0
@@ -1523,7 +1442,7 @@ def _e_EVSEStatusType(w: Writer, o: EVSEStatusType) -> None:
     if o.evse_notification is not None:
         w.bits(0, 1)
         w.bits(0, 1)
-        w.enum(o.evse_notification, _K53, 3)
+        w.enum(o.evse_notification, _K45, 3)
         w.bits(0, 1)
     else:
         raise ExiEncodeError("EVSEStatusType: missing required evse_notification")
@@ -1538,10 +1457,10 @@ def _d_KeyInfoType(r: Reader) -> KeyInfoType:
     v_pgp_data = []
     v_spki_data = []
     v_mgmt_data = []
-    it, al = _P54[r.code(4, 9)]
+    it, al = _P46[r.code(4, 9)]
     if it == 0:
         v_id = r.string()
-        it, al = _P55[r.code(4, 8)]
+        it, al = _P47[r.code(4, 8)]
     n = 0
     while it == 1:
         if al == 0:
@@ -1572,7 +1491,7 @@ def _d_KeyInfoType(r: Reader) -> KeyInfoType:
         elif al == 7:
             r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        it, al = _P56[r.code(4, 9)]
+        it, al = _P48[r.code(4, 9)]
     return KeyInfoType(id=v_id, key_name=v_key_name, key_value=v_key_value, retrieval_method=v_retrieval_method, x509_data=v_x509_data, pgp_data=v_pgp_data, spki_data=v_spki_data, mgmt_data=v_mgmt_data)
 
 def _e_KeyInfoType(w: Writer, o: KeyInfoType) -> None:
@@ -1583,7 +1502,7 @@ def _e_KeyInfoType(w: Writer, o: KeyInfoType) -> None:
         s = 1
     n = 0
     for x in o.key_name:
-        c = _C57[s]
+        c = _C49[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.string(x)
@@ -1591,37 +1510,37 @@ def _e_KeyInfoType(w: Writer, o: KeyInfoType) -> None:
         n += 1
         s = 2
     for x in o.key_value:
-        c = _C58[s]
+        c = _C50[s]
         w.bits(c[0], c[1])
         _e_KeyValueType(w, x)
         n += 1
         s = 2
     for x in o.retrieval_method:
-        c = _C59[s]
+        c = _C51[s]
         w.bits(c[0], c[1])
         _e_RetrievalMethodType(w, x)
         n += 1
         s = 2
     for x in o.x509_data:
-        c = _C60[s]
+        c = _C52[s]
         w.bits(c[0], c[1])
         _e_X509DataType(w, x)
         n += 1
         s = 2
     for x in o.pgp_data:
-        c = _C61[s]
+        c = _C53[s]
         w.bits(c[0], c[1])
         _e_PGPDataType(w, x)
         n += 1
         s = 2
     for x in o.spki_data:
-        c = _C62[s]
+        c = _C54[s]
         w.bits(c[0], c[1])
         _e_SPKIDataType(w, x)
         n += 1
         s = 2
     for x in o.mgmt_data:
-        c = _C63[s]
+        c = _C55[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.string(x)
@@ -1635,7 +1554,7 @@ def _e_KeyInfoType(w: Writer, o: KeyInfoType) -> None:
 def _d_KeyValueType(r: Reader) -> KeyValueType:
     v_dsa_key_value = None
     v_rsa_key_value = None
-    it, al = _P64[r.code(3, 3)]
+    it, al = _P56[r.code(3, 3)]
     if it == 0:
         if al == 0:
             v_dsa_key_value = _d_DSAKeyValueType(r)
@@ -1643,7 +1562,7 @@ def _d_KeyValueType(r: Reader) -> KeyValueType:
             v_rsa_key_value = _d_RSAKeyValueType(r)
         elif al == 2:
             r.fail("wildcard (undeclared) element content is not supported")
-        it, al = _P65[r.code(2, 1)]
+        it, al = _P57[r.code(2, 1)]
     return KeyValueType(dsa_key_value=v_dsa_key_value, rsa_key_value=v_rsa_key_value)
 
 def _e_KeyValueType(w: Writer, o: KeyValueType) -> None:
@@ -1690,7 +1609,7 @@ def _e_ListOfRootCertificateIDsType(w: Writer, o: ListOfRootCertificateIDsType) 
 def _d_ManifestType(r: Reader) -> ManifestType:
     v_id = None
     v_reference = []
-    it, al = _P50[r.code(2, 2)]
+    it, al = _P42[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
         r.zero(1, 'next item')
@@ -1711,7 +1630,7 @@ def _e_ManifestType(w: Writer, o: ManifestType) -> None:
         s = 1
     n = 0
     for x in o.reference:
-        c = _C66[s]
+        c = _C58[s]
         w.bits(c[0], c[1])
         _e_ReferenceType(w, x)
         n += 1
@@ -1734,9 +1653,9 @@ def _d_MessageHeaderType(r: Reader) -> MessageHeaderType:
         it = 1; al = 0
     if it == 1:
         r.zero(1, "characters")
-        v_time_stamp = r.uint()
+        v_time_stamp = r.uintb(18446744073709551615)
         r.zero(1, "end of element")
-        it, al = _P67[r.code(2, 2)]
+        it, al = _P59[r.code(2, 2)]
     if it == 2:
         v_signature = _d_SignatureType(r)
         r.zero(1, 'end of element')
@@ -1763,7 +1682,7 @@ def _e_MessageHeaderType(w: Writer, o: MessageHeaderType) -> None:
         w.bits(0, 2)
         _e_SignatureType(w, o.signature)
         s = 3
-    c = _C68[s]
+    c = _C60[s]
     w.bits(c[0], c[1])
 
 def _d_MeterInfoType(r: Reader) -> MeterInfoType:
@@ -1785,37 +1704,37 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
         it = 1; al = 0
     if it == 1:
         r.zero(1, "characters")
-        v_charged_energy_reading_wh = r.uint()
+        v_charged_energy_reading_wh = r.uintb(18446744073709551615)
         r.zero(1, "end of element")
-        it, al = _P69[r.code(3, 7)]
+        it, al = _P61[r.code(3, 7)]
     if it == 2:
         r.zero(1, "characters")
-        v_bpt_discharged_energy_reading_wh = r.uint()
+        v_bpt_discharged_energy_reading_wh = r.uintb(18446744073709551615)
         r.zero(1, "end of element")
-        it, al = _P70[r.code(3, 6)]
+        it, al = _P62[r.code(3, 6)]
     if it == 3:
         r.zero(1, "characters")
-        v_capacitive_energy_reading_va_rh = r.uint()
+        v_capacitive_energy_reading_va_rh = r.uintb(18446744073709551615)
         r.zero(1, "end of element")
-        it, al = _P71[r.code(3, 5)]
+        it, al = _P63[r.code(3, 5)]
     if it == 4:
         r.zero(1, "characters")
-        v_bpt_inductive_energy_reading_va_rh = r.uint()
+        v_bpt_inductive_energy_reading_va_rh = r.uintb(18446744073709551615)
         r.zero(1, "end of element")
-        it, al = _P72[r.code(3, 4)]
+        it, al = _P64[r.code(3, 4)]
     if it == 5:
         r.zero(1, "characters")
         v_meter_signature = r.binary()
         r.zero(1, "end of element")
-        it, al = _P73[r.code(2, 3)]
+        it, al = _P65[r.code(2, 3)]
     if it == 6:
         r.zero(1, "characters")
-        v_meter_status = r.sint()
+        v_meter_status = r.sintb(-32768, 32767)
         r.zero(1, "end of element")
-        it, al = _P74[r.code(2, 2)]
+        it, al = _P66[r.code(2, 2)]
     if it == 7:
         r.zero(1, "characters")
-        v_meter_timestamp = r.uint()
+        v_meter_timestamp = r.uintb(18446744073709551615)
         r.zero(1, "end of element")
         r.zero(1, 'end of element')
         it = -1; al = 0
@@ -1844,41 +1763,41 @@ def _e_MeterInfoType(w: Writer, o: MeterInfoType) -> None:
         w.bits(0, 1)
         s = 3
     if o.capacitive_energy_reading_va_rh is not None:
-        c = _C75[s]
+        c = _C67[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.uint(o.capacitive_energy_reading_va_rh)
         w.bits(0, 1)
         s = 4
     if o.bpt_inductive_energy_reading_va_rh is not None:
-        c = _C76[s]
+        c = _C68[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.uint(o.bpt_inductive_energy_reading_va_rh)
         w.bits(0, 1)
         s = 5
     if o.meter_signature is not None:
-        c = _C77[s]
+        c = _C69[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.binary(o.meter_signature)
         w.bits(0, 1)
         s = 6
     if o.meter_status is not None:
-        c = _C78[s]
+        c = _C70[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.sint(o.meter_status)
         w.bits(0, 1)
         s = 7
     if o.meter_timestamp is not None:
-        c = _C79[s]
+        c = _C71[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.uint(o.meter_timestamp)
         w.bits(0, 1)
         s = 8
-    c = _C80[s]
+    c = _C72[s]
     w.bits(c[0], c[1])
 
 def _d_ObjectType(r: Reader) -> ObjectType:
@@ -1914,11 +1833,11 @@ def _e_ObjectType(w: Writer, o: ObjectType) -> None:
         w.string(o.id)
         s = 2
     if o.mime_type is not None:
-        c = _C81[s]
+        c = _C73[s]
         w.bits(c[0], c[1])
         w.string(o.mime_type)
         s = 3
-    c = _C82[s]
+    c = _C74[s]
     w.bits(c[0], c[1])
 
 def _d_PGPDataType(r: Reader) -> PGPDataType:
@@ -1976,7 +1895,7 @@ def _d_RationalNumberType(r: Reader) -> RationalNumberType:
         it = 1; al = 0
     if it == 1:
         r.zero(1, "characters")
-        v_value = r.sint()
+        v_value = r.sintb(-32768, 32767)
         r.zero(1, "end of element")
         r.zero(1, 'end of element')
         it = -1; al = 0
@@ -2010,28 +1929,28 @@ def _d_ReceiptType(r: Reader) -> ReceiptType:
     it = 0; al = 0
     if it == 0:
         r.zero(1, "characters")
-        v_time_anchor = r.uint()
+        v_time_anchor = r.uintb(18446744073709551615)
         r.zero(1, "end of element")
-        it, al = _P83[r.code(3, 6)]
+        it, al = _P75[r.code(3, 6)]
     if it == 1:
         v_energy_costs = _d_DetailedCostType(r)
-        it, al = _P84[r.code(3, 5)]
+        it, al = _P76[r.code(3, 5)]
     if it == 2:
         v_occupancy_costs = _d_DetailedCostType(r)
-        it, al = _P85[r.code(3, 4)]
+        it, al = _P77[r.code(3, 4)]
     if it == 3:
         v_additional_services_costs = _d_DetailedCostType(r)
-        it, al = _P86[r.code(2, 3)]
+        it, al = _P78[r.code(2, 3)]
     if it == 4:
         v_overstay_costs = _d_DetailedCostType(r)
-        it, al = _P87[r.code(2, 2)]
+        it, al = _P79[r.code(2, 2)]
     n = 0
     while it == 5:
         x = _d_DetailedTaxType(r)
         v_tax_costs.append(x)
         n += 1
         if n < 10:
-            it, al = _P87[r.code(2, 2)]
+            it, al = _P79[r.code(2, 2)]
         else:
             r.zero(1, 'end of element')
             it = -1; al = 0
@@ -2051,30 +1970,30 @@ def _e_ReceiptType(w: Writer, o: ReceiptType) -> None:
         _e_DetailedCostType(w, o.energy_costs)
         s = 2
     if o.occupancy_costs is not None:
-        c = _C88[s]
+        c = _C80[s]
         w.bits(c[0], c[1])
         _e_DetailedCostType(w, o.occupancy_costs)
         s = 3
     if o.additional_services_costs is not None:
-        c = _C89[s]
+        c = _C81[s]
         w.bits(c[0], c[1])
         _e_DetailedCostType(w, o.additional_services_costs)
         s = 4
     if o.overstay_costs is not None:
-        c = _C90[s]
+        c = _C82[s]
         w.bits(c[0], c[1])
         _e_DetailedCostType(w, o.overstay_costs)
         s = 5
     n = 0
     for x in o.tax_costs:
-        c = _C91[s]
+        c = _C83[s]
         w.bits(c[0], c[1])
         _e_DetailedTaxType(w, x)
         n += 1
         s = 6 if n < 10 else 7
     if n > 10:
         raise ExiEncodeError(f"ReceiptType: {n} items of tax_costs (allowed 0..10)")
-    c = _C92[s]
+    c = _C84[s]
     w.bits(c[0], c[1])
 
 def _d_ReferenceType(r: Reader) -> ReferenceType:
@@ -2084,16 +2003,16 @@ def _d_ReferenceType(r: Reader) -> ReferenceType:
     v_transforms = None
     v_digest_method = None
     v_digest_value = None
-    it, al = _P93[r.code(3, 5)]
+    it, al = _P85[r.code(3, 5)]
     if it == 0:
         v_id = r.string()
-        it, al = _P94[r.code(3, 4)]
+        it, al = _P86[r.code(3, 4)]
     if it == 1:
         v_type = r.string()
-        it, al = _P95[r.code(2, 3)]
+        it, al = _P87[r.code(2, 3)]
     if it == 2:
         v_uri = r.string()
-        it, al = _P96[r.code(2, 2)]
+        it, al = _P88[r.code(2, 2)]
     if it == 3:
         v_transforms = _d_TransformsType(r)
         r.zero(1, 'next item')
@@ -2117,22 +2036,22 @@ def _e_ReferenceType(w: Writer, o: ReferenceType) -> None:
         w.string(o.id)
         s = 1
     if o.type is not None:
-        c = _C97[s]
+        c = _C89[s]
         w.bits(c[0], c[1])
         w.string(o.type)
         s = 2
     if o.uri is not None:
-        c = _C98[s]
+        c = _C90[s]
         w.bits(c[0], c[1])
         w.string(o.uri)
         s = 3
     if o.transforms is not None:
-        c = _C99[s]
+        c = _C91[s]
         w.bits(c[0], c[1])
         _e_TransformsType(w, o.transforms)
         s = 4
     if o.digest_method is not None:
-        c = _C100[s]
+        c = _C92[s]
         w.bits(c[0], c[1])
         _e_DigestMethodType(w, o.digest_method)
         s = 5
@@ -2151,13 +2070,13 @@ def _d_RetrievalMethodType(r: Reader) -> RetrievalMethodType:
     v_type = None
     v_uri = None
     v_transforms = None
-    it, al = _P101[r.code(3, 4)]
+    it, al = _P93[r.code(3, 4)]
     if it == 0:
         v_type = r.string()
-        it, al = _P102[r.code(2, 3)]
+        it, al = _P94[r.code(2, 3)]
     if it == 1:
         v_uri = r.string()
-        it, al = _P67[r.code(2, 2)]
+        it, al = _P59[r.code(2, 2)]
     if it == 2:
         v_transforms = _d_TransformsType(r)
         r.zero(1, 'end of element')
@@ -2171,60 +2090,35 @@ def _e_RetrievalMethodType(w: Writer, o: RetrievalMethodType) -> None:
         w.string(o.type)
         s = 1
     if o.uri is not None:
-        c = _C103[s]
+        c = _C95[s]
         w.bits(c[0], c[1])
         w.string(o.uri)
         s = 2
     if o.transforms is not None:
-        c = _C104[s]
+        c = _C96[s]
         w.bits(c[0], c[1])
         _e_TransformsType(w, o.transforms)
         s = 3
-    c = _C105[s]
+    c = _C97[s]
     w.bits(c[0], c[1])
 
 def _d_SPKIDataType(r: Reader) -> SPKIDataType:
-    v_spki_sexp = []
-    it, al = _P106[r.code(2, 2)]
-    n = 0
-    while it == 0:
-        if al == 0:
-            r.zero(1, "characters")
-            x = r.binary()
-            r.zero(1, "end of element")
-            v_spki_sexp.append(x)
-        elif al == 1:
-            r.fail("wildcard (undeclared) element content is not supported")
-        n += 1
-        it, al = _P107[r.code(2, 3)]
-    return SPKIDataType(spki_sexp=v_spki_sexp)
+    r.fail("content of SPKIDataType is not supported by this codec")
 
 def _e_SPKIDataType(w: Writer, o: SPKIDataType) -> None:
-    s = 0
-    n = 0
-    for x in o.spki_sexp:
-        c = _C108[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.binary(x)
-        w.bits(0, 1)
-        n += 1
-        s = 1
-    if n < 1:
-        raise ExiEncodeError(f"SPKIDataType: {n} items of spki_sexp (allowed 1..None)")
-    w.bits(2, 2)
+    raise ExiEncodeError("content of SPKIDataType is not supported")
 
 def _d_Scheduled_CLReqControlModeType(r: Reader) -> Scheduled_CLReqControlModeType:
     v_ev_target_energy_request = None
     v_ev_maximum_energy_request = None
     v_ev_minimum_energy_request = None
-    it, al = _P101[r.code(3, 4)]
+    it, al = _P93[r.code(3, 4)]
     if it == 0:
         v_ev_target_energy_request = _d_RationalNumberType(r)
-        it, al = _P102[r.code(2, 3)]
+        it, al = _P94[r.code(2, 3)]
     if it == 1:
         v_ev_maximum_energy_request = _d_RationalNumberType(r)
-        it, al = _P67[r.code(2, 2)]
+        it, al = _P59[r.code(2, 2)]
     if it == 2:
         v_ev_minimum_energy_request = _d_RationalNumberType(r)
         r.zero(1, 'end of element')
@@ -2238,16 +2132,16 @@ def _e_Scheduled_CLReqControlModeType(w: Writer, o: Scheduled_CLReqControlModeTy
         _e_RationalNumberType(w, o.ev_target_energy_request)
         s = 1
     if o.ev_maximum_energy_request is not None:
-        c = _C103[s]
+        c = _C95[s]
         w.bits(c[0], c[1])
         _e_RationalNumberType(w, o.ev_maximum_energy_request)
         s = 2
     if o.ev_minimum_energy_request is not None:
-        c = _C104[s]
+        c = _C96[s]
         w.bits(c[0], c[1])
         _e_RationalNumberType(w, o.ev_minimum_energy_request)
         s = 3
-    c = _C105[s]
+    c = _C97[s]
     w.bits(c[0], c[1])
 
 def _d_Scheduled_CLResControlModeType(r: Reader) -> Scheduled_CLResControlModeType:
@@ -2265,17 +2159,17 @@ def _d_SignatureMethodType(r: Reader) -> SignatureMethodType:
     it = 0; al = 0
     if it == 0:
         v_algorithm = r.string()
-        it, al = _P102[r.code(3, 3)]
+        it, al = _P94[r.code(3, 3)]
     if it == 1:
         r.zero(1, "characters")
         v_hmac_output_length = r.sint()
         r.zero(1, "end of element")
-        it, al = _P67[r.code(2, 2)]
+        it, al = _P59[r.code(2, 2)]
     n = 0
     while it == 2:
         r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        it, al = _P67[r.code(2, 2)]
+        it, al = _P59[r.code(2, 2)]
     return SignatureMethodType(algorithm=v_algorithm, hmac_output_length=v_hmac_output_length)
 
 def _e_SignatureMethodType(w: Writer, o: SignatureMethodType) -> None:
@@ -2291,13 +2185,13 @@ def _e_SignatureMethodType(w: Writer, o: SignatureMethodType) -> None:
         w.sint(o.hmac_output_length)
         w.bits(0, 1)
         s = 2
-    c = _C109[s]
+    c = _C98[s]
     w.bits(c[0], c[1])
 
 def _d_SignaturePropertiesType(r: Reader) -> SignaturePropertiesType:
     v_id = None
     v_signature_property = []
-    it, al = _P50[r.code(2, 2)]
+    it, al = _P42[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
         r.zero(1, 'next item')
@@ -2318,7 +2212,7 @@ def _e_SignaturePropertiesType(w: Writer, o: SignaturePropertiesType) -> None:
         s = 1
     n = 0
     for x in o.signature_property:
-        c = _C66[s]
+        c = _C58[s]
         w.bits(c[0], c[1])
         _e_SignaturePropertyType(w, x)
         n += 1
@@ -2330,19 +2224,19 @@ def _e_SignaturePropertiesType(w: Writer, o: SignaturePropertiesType) -> None:
 def _d_SignaturePropertyType(r: Reader) -> SignaturePropertyType:
     v_id = None
     v_target = None
-    it, al = _P50[r.code(2, 2)]
+    it, al = _P42[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
         r.zero(1, 'next item')
         it = 1; al = 0
     if it == 1:
         v_target = r.string()
-        it, al = _P110[r.code(2, 1)]
+        it, al = _P99[r.code(2, 1)]
     n = 0
     while it == 2:
         r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        it, al = _P67[r.code(2, 2)]
+        it, al = _P59[r.code(2, 2)]
     return SignaturePropertyType(id=v_id, target=v_target)
 
 def _e_SignaturePropertyType(w: Writer, o: SignaturePropertyType) -> None:
@@ -2352,7 +2246,7 @@ def _e_SignaturePropertyType(w: Writer, o: SignaturePropertyType) -> None:
         w.string(o.id)
         s = 1
     if o.target is not None:
-        c = _C111[s]
+        c = _C100[s]
         w.bits(c[0], c[1])
         w.string(o.target)
         s = 2
@@ -2366,7 +2260,7 @@ def _d_SignatureType(r: Reader) -> SignatureType:
     v_signature_value = None
     v_key_info = None
     v_object = []
-    it, al = _P50[r.code(2, 2)]
+    it, al = _P42[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
         r.zero(1, 'next item')
@@ -2396,7 +2290,7 @@ def _e_SignatureType(w: Writer, o: SignatureType) -> None:
         w.string(o.id)
         s = 1
     if o.signed_info is not None:
-        c = _C112[s]
+        c = _C101[s]
         w.bits(c[0], c[1])
         _e_SignedInfoType(w, o.signed_info)
         s = 2
@@ -2414,18 +2308,18 @@ def _e_SignatureType(w: Writer, o: SignatureType) -> None:
         s = 4
     n = 0
     for x in o.object:
-        c = _C113[s]
+        c = _C102[s]
         w.bits(c[0], c[1])
         _e_ObjectType(w, x)
         n += 1
         s = 5
-    c = _C114[s]
+    c = _C103[s]
     w.bits(c[0], c[1])
 
 def _d_SignatureValueType(r: Reader) -> SignatureValueType:
     v_id = None
     v_value = None
-    it, al = _P50[r.code(2, 2)]
+    it, al = _P42[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
         r.zero(1, 'next item')
@@ -2443,7 +2337,7 @@ def _e_SignatureValueType(w: Writer, o: SignatureValueType) -> None:
         w.string(o.id)
         s = 1
     if o.value is not None:
-        c = _C115[s]
+        c = _C104[s]
         w.bits(c[0], c[1])
         w.binary(o.value)
         s = 2
@@ -2456,7 +2350,7 @@ def _d_SignedInfoType(r: Reader) -> SignedInfoType:
     v_canonicalization_method = None
     v_signature_method = None
     v_reference = []
-    it, al = _P50[r.code(2, 2)]
+    it, al = _P42[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
         r.zero(1, 'next item')
@@ -2484,7 +2378,7 @@ def _e_SignedInfoType(w: Writer, o: SignedInfoType) -> None:
         w.string(o.id)
         s = 1
     if o.canonicalization_method is not None:
-        c = _C51[s]
+        c = _C43[s]
         w.bits(c[0], c[1])
         _e_CanonicalizationMethodType(w, o.canonicalization_method)
         s = 2
@@ -2498,7 +2392,7 @@ def _e_SignedInfoType(w: Writer, o: SignedInfoType) -> None:
     s = 3
     n = 0
     for x in o.reference:
-        c = _C116[s]
+        c = _C105[s]
         w.bits(c[0], c[1])
         _e_ReferenceType(w, x)
         n += 1
@@ -2514,7 +2408,7 @@ def _d_TransformType(r: Reader) -> TransformType:
     it = 0; al = 0
     if it == 0:
         v_algorithm = r.string()
-        it, al = _P117[r.code(3, 3)]
+        it, al = _P106[r.code(3, 3)]
     n = 0
     while it == 1:
         if al == 0:
@@ -2525,7 +2419,7 @@ def _d_TransformType(r: Reader) -> TransformType:
             r.zero(1, "end of element")
             v_x_path.append(x)
         n += 1
-        it, al = _P117[r.code(3, 3)]
+        it, al = _P106[r.code(3, 3)]
     return TransformType(algorithm=v_algorithm, x_path=v_x_path)
 
 def _e_TransformType(w: Writer, o: TransformType) -> None:
@@ -2537,14 +2431,14 @@ def _e_TransformType(w: Writer, o: TransformType) -> None:
     s = 1
     n = 0
     for x in o.x_path:
-        c = _C118[s]
+        c = _C107[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.string(x)
         w.bits(0, 1)
         n += 1
         s = 2
-    c = _C119[s]
+    c = _C108[s]
     w.bits(c[0], c[1])
 
 def _d_TransformsType(r: Reader) -> TransformsType:
@@ -2563,7 +2457,7 @@ def _e_TransformsType(w: Writer, o: TransformsType) -> None:
     s = 0
     n = 0
     for x in o.transform:
-        c = _C120[s]
+        c = _C109[s]
         w.bits(c[0], c[1])
         _e_TransformType(w, x)
         n += 1
@@ -2647,7 +2541,7 @@ def _d_WPT_AlignmentCheckMethodListType(r: Reader) -> WPT_AlignmentCheckMethodLi
     n = 0
     while it == 0:
         r.zero(1, "characters")
-        x = r.enum(2, _K121)
+        x = r.enum(2, _K110)
         r.zero(1, "end of element")
         v_wpt_alignment_check_method.append(x)
         n += 1
@@ -2665,7 +2559,7 @@ def _e_WPT_AlignmentCheckMethodListType(w: Writer, o: WPT_AlignmentCheckMethodLi
         c = _C1[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
-        w.enum(x, _K122, 2)
+        w.enum(x, _K111, 2)
         w.bits(0, 1)
         n += 1
         s = 1 if n < 8 else 2
@@ -2688,16 +2582,16 @@ def _d_WPT_AlignmentCheckReqType(r: Reader) -> WPT_AlignmentCheckReqType:
         it = 1; al = 0
     if it == 1:
         r.zero(1, "characters")
-        v_ev_processing = r.enum(2, _K123)
+        v_ev_processing = r.enum(2, _K112)
         r.zero(1, "end of element")
-        it, al = _P124[r.code(2, 2)]
+        it, al = _P113[r.code(2, 2)]
     if it == 2:
         v_target_coil_current = _d_RationalNumberType(r)
         r.zero(1, 'next item')
         it = 3; al = 0
     if it == 3:
         r.zero(1, "characters")
-        v_ev_result_code = r.enum(2, _K125)
+        v_ev_result_code = r.enum(2, _K114)
         r.zero(1, "end of element")
         it, al = _P17[r.code(2, 2)]
     n = 0
@@ -2723,7 +2617,7 @@ def _e_WPT_AlignmentCheckReqType(w: Writer, o: WPT_AlignmentCheckReqType) -> Non
     if o.ev_processing is not None:
         w.bits(0, 1)
         w.bits(0, 1)
-        w.enum(o.ev_processing, _K126, 2)
+        w.enum(o.ev_processing, _K115, 2)
         w.bits(0, 1)
     else:
         raise ExiEncodeError("WPT_AlignmentCheckReqType: missing required ev_processing")
@@ -2733,10 +2627,10 @@ def _e_WPT_AlignmentCheckReqType(w: Writer, o: WPT_AlignmentCheckReqType) -> Non
         _e_RationalNumberType(w, o.target_coil_current)
         s = 3
     if o.ev_result_code is not None:
-        c = _C127[s]
+        c = _C116[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
-        w.enum(o.ev_result_code, _K128, 2)
+        w.enum(o.ev_result_code, _K117, 2)
         w.bits(0, 1)
         s = 4
     else:
@@ -2744,7 +2638,7 @@ def _e_WPT_AlignmentCheckReqType(w: Writer, o: WPT_AlignmentCheckReqType) -> Non
     s = 4
     n = 0
     for x in o.vendor_specific_data_container:
-        c = _C129[s]
+        c = _C118[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.binary(x)
@@ -2753,7 +2647,7 @@ def _e_WPT_AlignmentCheckReqType(w: Writer, o: WPT_AlignmentCheckReqType) -> Non
         s = 5 if n < 16 else 6
     if n > 16:
         raise ExiEncodeError(f"WPT_AlignmentCheckReqType: {n} items of vendor_specific_data_container (allowed 0..16)")
-    c = _C130[s]
+    c = _C119[s]
     w.bits(c[0], c[1])
 
 def _d_WPT_AlignmentCheckResType(r: Reader) -> WPT_AlignmentCheckResType:
@@ -2777,15 +2671,15 @@ def _d_WPT_AlignmentCheckResType(r: Reader) -> WPT_AlignmentCheckResType:
         it = 2; al = 0
     if it == 2:
         r.zero(1, "characters")
-        v_evse_processing = r.enum(2, _K123)
+        v_evse_processing = r.enum(2, _K112)
         r.zero(1, "end of element")
-        it, al = _P85[r.code(3, 4)]
+        it, al = _P77[r.code(3, 4)]
     if it == 3:
         v_power_transmitted = _d_RationalNumberType(r)
-        it, al = _P86[r.code(2, 3)]
+        it, al = _P78[r.code(2, 3)]
     if it == 4:
         v_supply_device_current = _d_RationalNumberType(r)
-        it, al = _P87[r.code(2, 2)]
+        it, al = _P79[r.code(2, 2)]
     n = 0
     while it == 5:
         r.zero(1, "characters")
@@ -2794,7 +2688,7 @@ def _d_WPT_AlignmentCheckResType(r: Reader) -> WPT_AlignmentCheckResType:
         v_vendor_specific_data_container.append(x)
         n += 1
         if n < 16:
-            it, al = _P87[r.code(2, 2)]
+            it, al = _P79[r.code(2, 2)]
         else:
             r.zero(1, 'end of element')
             it = -1; al = 0
@@ -2816,7 +2710,7 @@ def _e_WPT_AlignmentCheckResType(w: Writer, o: WPT_AlignmentCheckResType) -> Non
     if o.evse_processing is not None:
         w.bits(0, 1)
         w.bits(0, 1)
-        w.enum(o.evse_processing, _K126, 2)
+        w.enum(o.evse_processing, _K115, 2)
         w.bits(0, 1)
     else:
         raise ExiEncodeError("WPT_AlignmentCheckResType: missing required evse_processing")
@@ -2826,13 +2720,13 @@ def _e_WPT_AlignmentCheckResType(w: Writer, o: WPT_AlignmentCheckResType) -> Non
         _e_RationalNumberType(w, o.power_transmitted)
         s = 4
     if o.supply_device_current is not None:
-        c = _C131[s]
+        c = _C120[s]
         w.bits(c[0], c[1])
         _e_RationalNumberType(w, o.supply_device_current)
         s = 5
     n = 0
     for x in o.vendor_specific_data_container:
-        c = _C132[s]
+        c = _C121[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.binary(x)
@@ -2841,7 +2735,7 @@ def _e_WPT_AlignmentCheckResType(w: Writer, o: WPT_AlignmentCheckResType) -> Non
         s = 6 if n < 16 else 7
     if n > 16:
         raise ExiEncodeError(f"WPT_AlignmentCheckResType: {n} items of vendor_specific_data_container (allowed 0..16)")
-    c = _C133[s]
+    c = _C122[s]
     w.bits(c[0], c[1])
 
 def _d_WPT_ChargeLoopReqType(r: Reader) -> WPT_ChargeLoopReqType:
@@ -2879,15 +2773,15 @@ def _d_WPT_ChargeLoopReqType(r: Reader) -> WPT_ChargeLoopReqType:
         it = 5; al = 0
     if it == 5:
         r.zero(1, "characters")
-        v_evpc_charge_diagnostics = r.enum(2, _K134)
+        v_evpc_charge_diagnostics = r.enum(2, _K123)
         r.zero(1, "end of element")
-        it, al = _P135[r.code(3, 4)]
+        it, al = _P124[r.code(3, 4)]
     if it == 6:
         v_evpc_operating_frequency = _d_RationalNumberType(r)
-        it, al = _P136[r.code(2, 3)]
+        it, al = _P125[r.code(2, 3)]
     if it == 7:
         v_evpc_power_control_parameter = _d_WPT_EVPCPowerControlParameterType(r)
-        it, al = _P137[r.code(2, 2)]
+        it, al = _P126[r.code(2, 2)]
     n = 0
     while it == 8:
         r.zero(1, "characters")
@@ -2896,7 +2790,7 @@ def _d_WPT_ChargeLoopReqType(r: Reader) -> WPT_ChargeLoopReqType:
         v_manufacturer_specific_data_container.append(x)
         n += 1
         if n < 16:
-            it, al = _P137[r.code(2, 2)]
+            it, al = _P126[r.code(2, 2)]
         else:
             r.zero(1, 'end of element')
             it = -1; al = 0
@@ -2914,7 +2808,7 @@ def _e_WPT_ChargeLoopReqType(w: Writer, o: WPT_ChargeLoopReqType) -> None:
         _e_DisplayParametersType(w, o.display_parameters)
         s = 2
     if o.meter_info_requested is not None:
-        c = _C138[s]
+        c = _C127[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.bits(1 if o.meter_info_requested else 0, 1)
@@ -2935,7 +2829,7 @@ def _e_WPT_ChargeLoopReqType(w: Writer, o: WPT_ChargeLoopReqType) -> None:
     if o.evpc_charge_diagnostics is not None:
         w.bits(0, 1)
         w.bits(0, 1)
-        w.enum(o.evpc_charge_diagnostics, _K139, 2)
+        w.enum(o.evpc_charge_diagnostics, _K128, 2)
         w.bits(0, 1)
     else:
         raise ExiEncodeError("WPT_ChargeLoopReqType: missing required evpc_charge_diagnostics")
@@ -2945,13 +2839,13 @@ def _e_WPT_ChargeLoopReqType(w: Writer, o: WPT_ChargeLoopReqType) -> None:
         _e_RationalNumberType(w, o.evpc_operating_frequency)
         s = 7
     if o.evpc_power_control_parameter is not None:
-        c = _C140[s]
+        c = _C129[s]
         w.bits(c[0], c[1])
         _e_WPT_EVPCPowerControlParameterType(w, o.evpc_power_control_parameter)
         s = 8
     n = 0
     for x in o.manufacturer_specific_data_container:
-        c = _C141[s]
+        c = _C130[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.binary(x)
@@ -2960,7 +2854,7 @@ def _e_WPT_ChargeLoopReqType(w: Writer, o: WPT_ChargeLoopReqType) -> None:
         s = 9 if n < 16 else 10
     if n > 16:
         raise ExiEncodeError(f"WPT_ChargeLoopReqType: {n} items of manufacturer_specific_data_container (allowed 0..16)")
-    c = _C142[s]
+    c = _C131[s]
     w.bits(c[0], c[1])
 
 def _d_WPT_ChargeLoopResType(r: Reader) -> WPT_ChargeLoopResType:
@@ -2987,20 +2881,20 @@ def _d_WPT_ChargeLoopResType(r: Reader) -> WPT_ChargeLoopResType:
         r.zero(1, "characters")
         v_response_code = r.enum(6, _K14)
         r.zero(1, "end of element")
-        it, al = _P143[r.code(3, 4)]
+        it, al = _P132[r.code(3, 4)]
     if it == 2:
         v_evse_status = _d_EVSEStatusType(r)
-        it, al = _P144[r.code(2, 3)]
+        it, al = _P133[r.code(2, 3)]
     if it == 3:
         v_meter_info = _d_MeterInfoType(r)
-        it, al = _P145[r.code(2, 2)]
+        it, al = _P134[r.code(2, 2)]
     if it == 4:
         v_receipt = _d_ReceiptType(r)
         r.zero(1, 'next item')
         it = 5; al = 0
     if it == 5:
         v_evpc_power_request = _d_RationalNumberType(r)
-        it, al = _P146[r.code(2, 2)]
+        it, al = _P135[r.code(2, 2)]
     if it == 6:
         v_sd_power_input = _d_RationalNumberType(r)
         r.zero(1, 'next item')
@@ -3015,15 +2909,15 @@ def _d_WPT_ChargeLoopResType(r: Reader) -> WPT_ChargeLoopResType:
         it = 9; al = 0
     if it == 9:
         r.zero(1, "characters")
-        v_spc_charge_diagnostics = r.enum(3, _K147)
+        v_spc_charge_diagnostics = r.enum(3, _K136)
         r.zero(1, "end of element")
-        it, al = _P148[r.code(3, 4)]
+        it, al = _P137[r.code(3, 4)]
     if it == 10:
         v_spc_operating_frequency = _d_RationalNumberType(r)
-        it, al = _P149[r.code(2, 3)]
+        it, al = _P138[r.code(2, 3)]
     if it == 11:
         v_spc_power_control_parameter = _d_WPT_SPCPowerControlParameterType(r)
-        it, al = _P150[r.code(2, 2)]
+        it, al = _P139[r.code(2, 2)]
     n = 0
     while it == 12:
         r.zero(1, "characters")
@@ -3032,7 +2926,7 @@ def _d_WPT_ChargeLoopResType(r: Reader) -> WPT_ChargeLoopResType:
         v_manufacturer_specific_data_container.append(x)
         n += 1
         if n < 16:
-            it, al = _P150[r.code(2, 2)]
+            it, al = _P139[r.code(2, 2)]
         else:
             r.zero(1, 'end of element')
             it = -1; al = 0
@@ -3057,17 +2951,17 @@ def _e_WPT_ChargeLoopResType(w: Writer, o: WPT_ChargeLoopResType) -> None:
         _e_EVSEStatusType(w, o.evse_status)
         s = 3
     if o.meter_info is not None:
-        c = _C151[s]
+        c = _C140[s]
         w.bits(c[0], c[1])
         _e_MeterInfoType(w, o.meter_info)
         s = 4
     if o.receipt is not None:
-        c = _C152[s]
+        c = _C141[s]
         w.bits(c[0], c[1])
         _e_ReceiptType(w, o.receipt)
         s = 5
     if o.evpc_power_request is not None:
-        c = _C153[s]
+        c = _C142[s]
         w.bits(c[0], c[1])
         _e_RationalNumberType(w, o.evpc_power_request)
         s = 6
@@ -3079,7 +2973,7 @@ def _e_WPT_ChargeLoopResType(w: Writer, o: WPT_ChargeLoopResType) -> None:
         _e_RationalNumberType(w, o.sd_power_input)
         s = 7
     if o.spc_max_output_power_limit is not None:
-        c = _C154[s]
+        c = _C143[s]
         w.bits(c[0], c[1])
         _e_RationalNumberType(w, o.spc_max_output_power_limit)
         s = 8
@@ -3093,7 +2987,7 @@ def _e_WPT_ChargeLoopResType(w: Writer, o: WPT_ChargeLoopResType) -> None:
     if o.spc_charge_diagnostics is not None:
         w.bits(0, 1)
         w.bits(0, 1)
-        w.enum(o.spc_charge_diagnostics, _K155, 3)
+        w.enum(o.spc_charge_diagnostics, _K144, 3)
         w.bits(0, 1)
     else:
         raise ExiEncodeError("WPT_ChargeLoopResType: missing required spc_charge_diagnostics")
@@ -3103,13 +2997,13 @@ def _e_WPT_ChargeLoopResType(w: Writer, o: WPT_ChargeLoopResType) -> None:
         _e_RationalNumberType(w, o.spc_operating_frequency)
         s = 11
     if o.spc_power_control_parameter is not None:
-        c = _C156[s]
+        c = _C145[s]
         w.bits(c[0], c[1])
         _e_WPT_SPCPowerControlParameterType(w, o.spc_power_control_parameter)
         s = 12
     n = 0
     for x in o.manufacturer_specific_data_container:
-        c = _C157[s]
+        c = _C146[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.binary(x)
@@ -3118,7 +3012,7 @@ def _e_WPT_ChargeLoopResType(w: Writer, o: WPT_ChargeLoopResType) -> None:
         s = 13 if n < 16 else 14
     if n > 16:
         raise ExiEncodeError(f"WPT_ChargeLoopResType: {n} items of manufacturer_specific_data_container (allowed 0..16)")
-    c = _C158[s]
+    c = _C147[s]
     w.bits(c[0], c[1])
 
 def _d_WPT_ChargeParameterDiscoveryReqType(r: Reader) -> WPT_ChargeParameterDiscoveryReqType:
@@ -3141,13 +3035,13 @@ def _d_WPT_ChargeParameterDiscoveryReqType(r: Reader) -> WPT_ChargeParameterDisc
         it = 2; al = 0
     if it == 2:
         r.zero(1, "characters")
-        v_sd_max_ground_clearence = r.uint()
+        v_sd_max_ground_clearence = r.uintb(65535)
         r.zero(1, "end of element")
         r.zero(1, 'next item')
         it = 3; al = 0
     if it == 3:
         r.zero(1, "characters")
-        v_sd_min_ground_clearence = r.uint()
+        v_sd_min_ground_clearence = r.uintb(65535)
         r.zero(1, "end of element")
         r.zero(1, 'next item')
         it = 4; al = 0
@@ -3159,7 +3053,7 @@ def _d_WPT_ChargeParameterDiscoveryReqType(r: Reader) -> WPT_ChargeParameterDisc
         r.zero(1, "characters")
         v_evpc_device_local_control = r.bits(1) == 1
         r.zero(1, "end of element")
-        it, al = _P159[r.code(2, 2)]
+        it, al = _P148[r.code(2, 2)]
     n = 0
     while it == 6:
         r.zero(1, "characters")
@@ -3168,7 +3062,7 @@ def _d_WPT_ChargeParameterDiscoveryReqType(r: Reader) -> WPT_ChargeParameterDisc
         v_vendor_specific_data_container.append(x)
         n += 1
         if n < 16:
-            it, al = _P159[r.code(2, 2)]
+            it, al = _P148[r.code(2, 2)]
         else:
             r.zero(1, 'end of element')
             it = -1; al = 0
@@ -3214,7 +3108,7 @@ def _e_WPT_ChargeParameterDiscoveryReqType(w: Writer, o: WPT_ChargeParameterDisc
     s = 6
     n = 0
     for x in o.vendor_specific_data_container:
-        c = _C160[s]
+        c = _C149[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.binary(x)
@@ -3223,7 +3117,7 @@ def _e_WPT_ChargeParameterDiscoveryReqType(w: Writer, o: WPT_ChargeParameterDisc
         s = 7 if n < 16 else 8
     if n > 16:
         raise ExiEncodeError(f"WPT_ChargeParameterDiscoveryReqType: {n} items of vendor_specific_data_container (allowed 0..16)")
-    c = _C161[s]
+    c = _C150[s]
     w.bits(c[0], c[1])
 
 def _d_WPT_ChargeParameterDiscoveryResType(r: Reader) -> WPT_ChargeParameterDiscoveryResType:
@@ -3251,7 +3145,7 @@ def _d_WPT_ChargeParameterDiscoveryResType(r: Reader) -> WPT_ChargeParameterDisc
         it = 2; al = 0
     if it == 2:
         r.zero(1, "characters")
-        v_pd_input_power_class = r.enum(2, _K162)
+        v_pd_input_power_class = r.enum(2, _K151)
         r.zero(1, "end of element")
         r.zero(1, 'next item')
         it = 3; al = 0
@@ -3265,13 +3159,13 @@ def _d_WPT_ChargeParameterDiscoveryResType(r: Reader) -> WPT_ChargeParameterDisc
         it = 5; al = 0
     if it == 5:
         r.zero(1, "characters")
-        v_sd_max_ground_clearance_support = r.uint()
+        v_sd_max_ground_clearance_support = r.uintb(65535)
         r.zero(1, "end of element")
         r.zero(1, 'next item')
         it = 6; al = 0
     if it == 6:
         r.zero(1, "characters")
-        v_sd_min_ground_clearance_support = r.uint()
+        v_sd_min_ground_clearance_support = r.uintb(65535)
         r.zero(1, "end of element")
         r.zero(1, 'next item')
         it = 7; al = 0
@@ -3281,7 +3175,7 @@ def _d_WPT_ChargeParameterDiscoveryResType(r: Reader) -> WPT_ChargeParameterDisc
         it = 8; al = 0
     if it == 8:
         v_pd_max_coil_current = _d_RationalNumberType(r)
-        it, al = _P39[r.code(2, 2)]
+        it, al = _P31[r.code(2, 2)]
     n = 0
     while it == 9:
         r.zero(1, "characters")
@@ -3290,7 +3184,7 @@ def _d_WPT_ChargeParameterDiscoveryResType(r: Reader) -> WPT_ChargeParameterDisc
         v_sd_manufacturer_specific_data_container.append(x)
         n += 1
         if n < 16:
-            it, al = _P39[r.code(2, 2)]
+            it, al = _P31[r.code(2, 2)]
         else:
             r.zero(1, 'end of element')
             it = -1; al = 0
@@ -3312,7 +3206,7 @@ def _e_WPT_ChargeParameterDiscoveryResType(w: Writer, o: WPT_ChargeParameterDisc
     if o.pd_input_power_class is not None:
         w.bits(0, 1)
         w.bits(0, 1)
-        w.enum(o.pd_input_power_class, _K163, 2)
+        w.enum(o.pd_input_power_class, _K152, 2)
         w.bits(0, 1)
     else:
         raise ExiEncodeError("WPT_ChargeParameterDiscoveryResType: missing required pd_input_power_class")
@@ -3353,7 +3247,7 @@ def _e_WPT_ChargeParameterDiscoveryResType(w: Writer, o: WPT_ChargeParameterDisc
     s = 9
     n = 0
     for x in o.sd_manufacturer_specific_data_container:
-        c = _C164[s]
+        c = _C153[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.binary(x)
@@ -3362,7 +3256,7 @@ def _e_WPT_ChargeParameterDiscoveryResType(w: Writer, o: WPT_ChargeParameterDisc
         s = 10 if n < 16 else 11
     if n > 16:
         raise ExiEncodeError(f"WPT_ChargeParameterDiscoveryResType: {n} items of sd_manufacturer_specific_data_container (allowed 0..16)")
-    c = _C165[s]
+    c = _C154[s]
     w.bits(c[0], c[1])
 
 def _d_WPT_CoordinateXYZType(r: Reader) -> WPT_CoordinateXYZType:
@@ -3373,19 +3267,19 @@ def _d_WPT_CoordinateXYZType(r: Reader) -> WPT_CoordinateXYZType:
     it = 0; al = 0
     if it == 0:
         r.zero(1, "characters")
-        v_coord_x = r.sint()
+        v_coord_x = r.sintb(-32768, 32767)
         r.zero(1, "end of element")
         r.zero(1, 'next item')
         it = 1; al = 0
     if it == 1:
         r.zero(1, "characters")
-        v_coord_y = r.sint()
+        v_coord_y = r.sintb(-32768, 32767)
         r.zero(1, "end of element")
         r.zero(1, 'next item')
         it = 2; al = 0
     if it == 2:
         r.zero(1, "characters")
-        v_coord_z = r.sint()
+        v_coord_z = r.sintb(-32768, 32767)
         r.zero(1, "end of element")
         r.zero(1, 'end of element')
         it = -1; al = 0
@@ -3470,7 +3364,7 @@ def _d_WPT_FinePositioningMethodListType(r: Reader) -> WPT_FinePositioningMethod
     n = 0
     while it == 0:
         r.zero(1, "characters")
-        x = r.enum(3, _K166)
+        x = r.enum(3, _K155)
         r.zero(1, "end of element")
         v_wpt_fine_positioning_method.append(x)
         n += 1
@@ -3488,7 +3382,7 @@ def _e_WPT_FinePositioningMethodListType(w: Writer, o: WPT_FinePositioningMethod
         c = _C1[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
-        w.enum(x, _K167, 3)
+        w.enum(x, _K156, 3)
         w.bits(0, 1)
         n += 1
         s = 1 if n < 8 else 2
@@ -3511,13 +3405,13 @@ def _d_WPT_FinePositioningReqType(r: Reader) -> WPT_FinePositioningReqType:
         it = 1; al = 0
     if it == 1:
         r.zero(1, "characters")
-        v_ev_processing = r.enum(2, _K123)
+        v_ev_processing = r.enum(2, _K112)
         r.zero(1, "end of element")
         r.zero(1, 'next item')
         it = 2; al = 0
     if it == 2:
         r.zero(1, "characters")
-        v_ev_result_code = r.enum(2, _K125)
+        v_ev_result_code = r.enum(2, _K114)
         r.zero(1, "end of element")
         it, al = _P16[r.code(2, 3)]
     n = 0
@@ -3546,21 +3440,21 @@ def _e_WPT_FinePositioningReqType(w: Writer, o: WPT_FinePositioningReqType) -> N
     if o.ev_processing is not None:
         w.bits(0, 1)
         w.bits(0, 1)
-        w.enum(o.ev_processing, _K126, 2)
+        w.enum(o.ev_processing, _K115, 2)
         w.bits(0, 1)
     else:
         raise ExiEncodeError("WPT_FinePositioningReqType: missing required ev_processing")
     if o.ev_result_code is not None:
         w.bits(0, 1)
         w.bits(0, 1)
-        w.enum(o.ev_result_code, _K128, 2)
+        w.enum(o.ev_result_code, _K117, 2)
         w.bits(0, 1)
     else:
         raise ExiEncodeError("WPT_FinePositioningReqType: missing required ev_result_code")
     s = 3
     n = 0
     for x in o.vendor_specific_data_container:
-        c = _C168[s]
+        c = _C157[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.binary(x)
@@ -3570,11 +3464,11 @@ def _e_WPT_FinePositioningReqType(w: Writer, o: WPT_FinePositioningReqType) -> N
     if n > 16:
         raise ExiEncodeError(f"WPT_FinePositioningReqType: {n} items of vendor_specific_data_container (allowed 0..16)")
     if o.wpt_lf_data_package_list is not None:
-        c = _C169[s]
+        c = _C158[s]
         w.bits(c[0], c[1])
         _e_WPT_LF_DataPackageListType(w, o.wpt_lf_data_package_list)
         s = 6
-    c = _C170[s]
+    c = _C159[s]
     w.bits(c[0], c[1])
 
 def _d_WPT_FinePositioningResType(r: Reader) -> WPT_FinePositioningResType:
@@ -3597,7 +3491,7 @@ def _d_WPT_FinePositioningResType(r: Reader) -> WPT_FinePositioningResType:
         it = 2; al = 0
     if it == 2:
         r.zero(1, "characters")
-        v_evse_processing = r.enum(2, _K123)
+        v_evse_processing = r.enum(2, _K112)
         r.zero(1, "end of element")
         it, al = _P16[r.code(2, 3)]
     n = 0
@@ -3633,14 +3527,14 @@ def _e_WPT_FinePositioningResType(w: Writer, o: WPT_FinePositioningResType) -> N
     if o.evse_processing is not None:
         w.bits(0, 1)
         w.bits(0, 1)
-        w.enum(o.evse_processing, _K126, 2)
+        w.enum(o.evse_processing, _K115, 2)
         w.bits(0, 1)
     else:
         raise ExiEncodeError("WPT_FinePositioningResType: missing required evse_processing")
     s = 3
     n = 0
     for x in o.vendor_specific_data_container:
-        c = _C168[s]
+        c = _C157[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.binary(x)
@@ -3650,11 +3544,11 @@ def _e_WPT_FinePositioningResType(w: Writer, o: WPT_FinePositioningResType) -> N
     if n > 16:
         raise ExiEncodeError(f"WPT_FinePositioningResType: {n} items of vendor_specific_data_container (allowed 0..16)")
     if o.wpt_lf_data_package_list is not None:
-        c = _C169[s]
+        c = _C158[s]
         w.bits(c[0], c[1])
         _e_WPT_LF_DataPackageListType(w, o.wpt_lf_data_package_list)
         s = 6
-    c = _C170[s]
+    c = _C159[s]
     w.bits(c[0], c[1])
 
 def _d_WPT_FinePositioningSetupReqType(r: Reader) -> WPT_FinePositioningSetupReqType:
@@ -3674,7 +3568,7 @@ def _d_WPT_FinePositioningSetupReqType(r: Reader) -> WPT_FinePositioningSetupReq
         it = 1; al = 0
     if it == 1:
         r.zero(1, "characters")
-        v_ev_processing = r.enum(2, _K123)
+        v_ev_processing = r.enum(2, _K112)
         r.zero(1, "end of element")
         r.zero(1, 'next item')
         it = 2; al = 0
@@ -3692,9 +3586,9 @@ def _d_WPT_FinePositioningSetupReqType(r: Reader) -> WPT_FinePositioningSetupReq
         it = 5; al = 0
     if it == 5:
         r.zero(1, "characters")
-        v_natural_offset = r.uint()
+        v_natural_offset = r.uintb(65535)
         r.zero(1, "end of element")
-        it, al = _P73[r.code(2, 3)]
+        it, al = _P65[r.code(2, 3)]
     n = 0
     while it == 6:
         r.zero(1, "characters")
@@ -3703,9 +3597,9 @@ def _d_WPT_FinePositioningSetupReqType(r: Reader) -> WPT_FinePositioningSetupReq
         v_vendor_specific_data_container.append(x)
         n += 1
         if n < 16:
-            it, al = _P73[r.code(2, 3)]
+            it, al = _P65[r.code(2, 3)]
         else:
-            it, al = _P74[r.code(2, 2)]
+            it, al = _P66[r.code(2, 2)]
     if it == 7:
         v_lf_system_setup_data = _d_WPT_LF_SystemSetupDataType(r)
         r.zero(1, 'end of element')
@@ -3721,7 +3615,7 @@ def _e_WPT_FinePositioningSetupReqType(w: Writer, o: WPT_FinePositioningSetupReq
     if o.ev_processing is not None:
         w.bits(0, 1)
         w.bits(0, 1)
-        w.enum(o.ev_processing, _K126, 2)
+        w.enum(o.ev_processing, _K115, 2)
         w.bits(0, 1)
     else:
         raise ExiEncodeError("WPT_FinePositioningSetupReqType: missing required ev_processing")
@@ -3750,7 +3644,7 @@ def _e_WPT_FinePositioningSetupReqType(w: Writer, o: WPT_FinePositioningSetupReq
     s = 6
     n = 0
     for x in o.vendor_specific_data_container:
-        c = _C171[s]
+        c = _C160[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.binary(x)
@@ -3760,11 +3654,11 @@ def _e_WPT_FinePositioningSetupReqType(w: Writer, o: WPT_FinePositioningSetupReq
     if n > 16:
         raise ExiEncodeError(f"WPT_FinePositioningSetupReqType: {n} items of vendor_specific_data_container (allowed 0..16)")
     if o.lf_system_setup_data is not None:
-        c = _C172[s]
+        c = _C161[s]
         w.bits(c[0], c[1])
         _e_WPT_LF_SystemSetupDataType(w, o.lf_system_setup_data)
         s = 9
-    c = _C173[s]
+    c = _C162[s]
     w.bits(c[0], c[1])
 
 def _d_WPT_FinePositioningSetupResType(r: Reader) -> WPT_FinePositioningSetupResType:
@@ -3802,9 +3696,9 @@ def _d_WPT_FinePositioningSetupResType(r: Reader) -> WPT_FinePositioningSetupRes
         it = 5; al = 0
     if it == 5:
         r.zero(1, "characters")
-        v_natural_offset = r.uint()
+        v_natural_offset = r.uintb(65535)
         r.zero(1, "end of element")
-        it, al = _P73[r.code(2, 3)]
+        it, al = _P65[r.code(2, 3)]
     n = 0
     while it == 6:
         r.zero(1, "characters")
@@ -3813,9 +3707,9 @@ def _d_WPT_FinePositioningSetupResType(r: Reader) -> WPT_FinePositioningSetupRes
         v_vendor_specific_data_container.append(x)
         n += 1
         if n < 16:
-            it, al = _P73[r.code(2, 3)]
+            it, al = _P65[r.code(2, 3)]
         else:
-            it, al = _P74[r.code(2, 2)]
+            it, al = _P66[r.code(2, 2)]
     if it == 7:
         v_lf_system_setup_data = _d_WPT_LF_SystemSetupDataType(r)
         r.zero(1, 'end of element')
@@ -3860,7 +3754,7 @@ def _e_WPT_FinePositioningSetupResType(w: Writer, o: WPT_FinePositioningSetupRes
     s = 6
     n = 0
     for x in o.vendor_specific_data_container:
-        c = _C171[s]
+        c = _C160[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.binary(x)
@@ -3870,11 +3764,11 @@ def _e_WPT_FinePositioningSetupResType(w: Writer, o: WPT_FinePositioningSetupRes
     if n > 16:
         raise ExiEncodeError(f"WPT_FinePositioningSetupResType: {n} items of vendor_specific_data_container (allowed 0..16)")
     if o.lf_system_setup_data is not None:
-        c = _C172[s]
+        c = _C161[s]
         w.bits(c[0], c[1])
         _e_WPT_LF_SystemSetupDataType(w, o.lf_system_setup_data)
         s = 9
-    c = _C173[s]
+    c = _C162[s]
     w.bits(c[0], c[1])
 
 def _d_WPT_LF_DataPackageListType(r: Reader) -> WPT_LF_DataPackageListType:
@@ -3919,7 +3813,7 @@ def _d_WPT_LF_DataPackageType(r: Reader) -> WPT_LF_DataPackageType:
         r.zero(1, "characters")
         v_package_index = r.bits(8)
         r.zero(1, "end of element")
-        it, al = _P174[r.code(2, 2)]
+        it, al = _P163[r.code(2, 2)]
     if it == 1:
         if al == 0:
             v_lf_tx_data = _d_WPT_LF_TxDataListType(r)
@@ -3984,14 +3878,14 @@ def _e_WPT_LF_ReceiverDataType(w: Writer, o: WPT_LF_ReceiverDataType) -> None:
     s = 1
     n = 0
     for x in o.rx_spec_data:
-        c = _C175[s]
+        c = _C164[s]
         w.bits(c[0], c[1])
         _e_WPT_TxRxSpecDataType(w, x)
         n += 1
         s = 2 if n < 2 else 3 if n < 255 else 4
     if n < 2 or n > 255:
         raise ExiEncodeError(f"WPT_LF_ReceiverDataType: {n} items of rx_spec_data (allowed 2..255)")
-    c = _C176[s]
+    c = _C165[s]
     w.bits(c[0], c[1])
 
 def _d_WPT_LF_RxDataListType(r: Reader) -> WPT_LF_RxDataListType:
@@ -4019,7 +3913,7 @@ def _d_WPT_LF_RxDataType(r: Reader) -> WPT_LF_RxDataType:
     it = 0; al = 0
     if it == 0:
         r.zero(1, "characters")
-        v_rx_identifier = r.uint()
+        v_rx_identifier = r.uintb(4294967295)
         r.zero(1, "end of element")
         r.zero(1, 'next item')
         it = 1; al = 0
@@ -4069,7 +3963,7 @@ def _d_WPT_LF_RxRSSIType(r: Reader) -> WPT_LF_RxRSSIType:
     it = 0; al = 0
     if it == 0:
         r.zero(1, "characters")
-        v_tx_identifier = r.uint()
+        v_tx_identifier = r.uintb(4294967295)
         r.zero(1, "end of element")
         r.zero(1, 'next item')
         it = 1; al = 0
@@ -4097,7 +3991,7 @@ def _e_WPT_LF_RxRSSIType(w: Writer, o: WPT_LF_RxRSSIType) -> None:
 def _d_WPT_LF_SystemSetupDataType(r: Reader) -> WPT_LF_SystemSetupDataType:
     v_lf_transmitter_setup_data = None
     v_lf_receiver_setup_data = None
-    it, al = _P106[r.code(2, 2)]
+    it, al = _P166[r.code(2, 2)]
     if it == 0:
         if al == 0:
             v_lf_transmitter_setup_data = _d_WPT_LF_TransmitterDataType(r)
@@ -4169,7 +4063,7 @@ def _e_WPT_LF_TransmitterDataType(w: Writer, o: WPT_LF_TransmitterDataType) -> N
     s = 2
     n = 0
     for x in o.tx_spec_data:
-        c = _C177[s]
+        c = _C167[s]
         w.bits(c[0], c[1])
         _e_WPT_TxRxSpecDataType(w, x)
         n += 1
@@ -4177,11 +4071,11 @@ def _e_WPT_LF_TransmitterDataType(w: Writer, o: WPT_LF_TransmitterDataType) -> N
     if n < 2 or n > 255:
         raise ExiEncodeError(f"WPT_LF_TransmitterDataType: {n} items of tx_spec_data (allowed 2..255)")
     if o.tx_package_spec_data is not None:
-        c = _C178[s]
+        c = _C168[s]
         w.bits(c[0], c[1])
         _e_WPT_TxRxPackageSpecDataType(w, o.tx_package_spec_data)
         s = 6
-    c = _C179[s]
+    c = _C169[s]
     w.bits(c[0], c[1])
 
 def _d_WPT_LF_TxDataListType(r: Reader) -> WPT_LF_TxDataListType:
@@ -4209,7 +4103,7 @@ def _d_WPT_LF_TxDataType(r: Reader) -> WPT_LF_TxDataType:
     it = 0; al = 0
     if it == 0:
         r.zero(1, "characters")
-        v_tx_identifier = r.uint()
+        v_tx_identifier = r.uintb(4294967295)
         r.zero(1, "end of element")
         r.zero(1, 'next item')
         it = 1; al = 0
@@ -4241,7 +4135,7 @@ def _d_WPT_PairingMethodListType(r: Reader) -> WPT_PairingMethodListType:
     n = 0
     while it == 0:
         r.zero(1, "characters")
-        x = r.enum(3, _K180)
+        x = r.enum(3, _K170)
         r.zero(1, "end of element")
         v_wpt_pairing_method.append(x)
         n += 1
@@ -4259,7 +4153,7 @@ def _e_WPT_PairingMethodListType(w: Writer, o: WPT_PairingMethodListType) -> Non
         c = _C1[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
-        w.enum(x, _K181, 3)
+        w.enum(x, _K171, 3)
         w.bits(0, 1)
         n += 1
         s = 1 if n < 8 else 2
@@ -4282,18 +4176,18 @@ def _d_WPT_PairingReqType(r: Reader) -> WPT_PairingReqType:
         it = 1; al = 0
     if it == 1:
         r.zero(1, "characters")
-        v_ev_processing = r.enum(2, _K123)
+        v_ev_processing = r.enum(2, _K112)
         r.zero(1, "end of element")
-        it, al = _P124[r.code(2, 2)]
+        it, al = _P113[r.code(2, 2)]
     if it == 2:
         r.zero(1, "characters")
-        v_observed_id_code = r.uint()
+        v_observed_id_code = r.uintb(4294967295)
         r.zero(1, "end of element")
         r.zero(1, 'next item')
         it = 3; al = 0
     if it == 3:
         r.zero(1, "characters")
-        v_ev_result_code = r.enum(2, _K125)
+        v_ev_result_code = r.enum(2, _K114)
         r.zero(1, "end of element")
         it, al = _P17[r.code(2, 2)]
     n = 0
@@ -4319,7 +4213,7 @@ def _e_WPT_PairingReqType(w: Writer, o: WPT_PairingReqType) -> None:
     if o.ev_processing is not None:
         w.bits(0, 1)
         w.bits(0, 1)
-        w.enum(o.ev_processing, _K126, 2)
+        w.enum(o.ev_processing, _K115, 2)
         w.bits(0, 1)
     else:
         raise ExiEncodeError("WPT_PairingReqType: missing required ev_processing")
@@ -4331,10 +4225,10 @@ def _e_WPT_PairingReqType(w: Writer, o: WPT_PairingReqType) -> None:
         w.bits(0, 1)
         s = 3
     if o.ev_result_code is not None:
-        c = _C127[s]
+        c = _C116[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
-        w.enum(o.ev_result_code, _K128, 2)
+        w.enum(o.ev_result_code, _K117, 2)
         w.bits(0, 1)
         s = 4
     else:
@@ -4342,7 +4236,7 @@ def _e_WPT_PairingReqType(w: Writer, o: WPT_PairingReqType) -> None:
     s = 4
     n = 0
     for x in o.vendor_specific_data_container:
-        c = _C129[s]
+        c = _C118[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.binary(x)
@@ -4351,7 +4245,7 @@ def _e_WPT_PairingReqType(w: Writer, o: WPT_PairingReqType) -> None:
         s = 5 if n < 16 else 6
     if n > 16:
         raise ExiEncodeError(f"WPT_PairingReqType: {n} items of vendor_specific_data_container (allowed 0..16)")
-    c = _C130[s]
+    c = _C119[s]
     w.bits(c[0], c[1])
 
 def _d_WPT_PairingResType(r: Reader) -> WPT_PairingResType:
@@ -4375,17 +4269,17 @@ def _d_WPT_PairingResType(r: Reader) -> WPT_PairingResType:
         it = 2; al = 0
     if it == 2:
         r.zero(1, "characters")
-        v_evse_processing = r.enum(2, _K123)
+        v_evse_processing = r.enum(2, _K112)
         r.zero(1, "end of element")
-        it, al = _P85[r.code(3, 4)]
+        it, al = _P77[r.code(3, 4)]
     if it == 3:
         r.zero(1, "characters")
-        v_observed_id_code = r.uint()
+        v_observed_id_code = r.uintb(4294967295)
         r.zero(1, "end of element")
-        it, al = _P86[r.code(2, 3)]
+        it, al = _P78[r.code(2, 3)]
     if it == 4:
         v_alternative_secc_list = _d_AlternativeSECCListType(r)
-        it, al = _P87[r.code(2, 2)]
+        it, al = _P79[r.code(2, 2)]
     n = 0
     while it == 5:
         r.zero(1, "characters")
@@ -4394,7 +4288,7 @@ def _d_WPT_PairingResType(r: Reader) -> WPT_PairingResType:
         v_vendor_specific_data_container.append(x)
         n += 1
         if n < 16:
-            it, al = _P87[r.code(2, 2)]
+            it, al = _P79[r.code(2, 2)]
         else:
             r.zero(1, 'end of element')
             it = -1; al = 0
@@ -4416,7 +4310,7 @@ def _e_WPT_PairingResType(w: Writer, o: WPT_PairingResType) -> None:
     if o.evse_processing is not None:
         w.bits(0, 1)
         w.bits(0, 1)
-        w.enum(o.evse_processing, _K126, 2)
+        w.enum(o.evse_processing, _K115, 2)
         w.bits(0, 1)
     else:
         raise ExiEncodeError("WPT_PairingResType: missing required evse_processing")
@@ -4428,13 +4322,13 @@ def _e_WPT_PairingResType(w: Writer, o: WPT_PairingResType) -> None:
         w.bits(0, 1)
         s = 4
     if o.alternative_secc_list is not None:
-        c = _C131[s]
+        c = _C120[s]
         w.bits(c[0], c[1])
         _e_AlternativeSECCListType(w, o.alternative_secc_list)
         s = 5
     n = 0
     for x in o.vendor_specific_data_container:
-        c = _C132[s]
+        c = _C121[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.binary(x)
@@ -4443,7 +4337,7 @@ def _e_WPT_PairingResType(w: Writer, o: WPT_PairingResType) -> None:
         s = 6 if n < 16 else 7
     if n > 16:
         raise ExiEncodeError(f"WPT_PairingResType: {n} items of vendor_specific_data_container (allowed 0..16)")
-    c = _C133[s]
+    c = _C122[s]
     w.bits(c[0], c[1])
 
 def _d_WPT_SPCPowerControlParameterType(r: Reader) -> WPT_SPCPowerControlParameterType:
@@ -4480,25 +4374,25 @@ def _d_WPT_TxRxPackageSpecDataType(r: Reader) -> WPT_TxRxPackageSpecDataType:
             r.zero(1, 'next item')
             it = 0; al = 0
         elif n < 255:
-            it, al = _P50[r.code(2, 2)]
+            it, al = _P42[r.code(2, 2)]
         else:
             r.zero(1, 'next item')
             it = 1; al = 0
     if it == 1:
         r.zero(1, "characters")
-        v_pulse_separation_time = r.uint()
+        v_pulse_separation_time = r.uintb(65535)
         r.zero(1, "end of element")
         r.zero(1, 'next item')
         it = 2; al = 0
     if it == 2:
         r.zero(1, "characters")
-        v_pulse_duration = r.uint()
+        v_pulse_duration = r.uintb(65535)
         r.zero(1, "end of element")
         r.zero(1, 'next item')
         it = 3; al = 0
     if it == 3:
         r.zero(1, "characters")
-        v_package_separation_time = r.uint()
+        v_package_separation_time = r.uintb(65535)
         r.zero(1, "end of element")
         r.zero(1, 'end of element')
         it = -1; al = 0
@@ -4508,7 +4402,7 @@ def _e_WPT_TxRxPackageSpecDataType(w: Writer, o: WPT_TxRxPackageSpecDataType) ->
     s = 0
     n = 0
     for x in o.pulse_sequence_order:
-        c = _C182[s]
+        c = _C172[s]
         w.bits(c[0], c[1])
         _e_WPT_TxRxPulseOrderType(w, x)
         n += 1
@@ -4516,7 +4410,7 @@ def _e_WPT_TxRxPackageSpecDataType(w: Writer, o: WPT_TxRxPackageSpecDataType) ->
     if n < 2 or n > 255:
         raise ExiEncodeError(f"WPT_TxRxPackageSpecDataType: {n} items of pulse_sequence_order (allowed 2..255)")
     if o.pulse_separation_time is not None:
-        c = _C127[s]
+        c = _C116[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.uint(o.pulse_separation_time)
@@ -4547,13 +4441,13 @@ def _d_WPT_TxRxPulseOrderType(r: Reader) -> WPT_TxRxPulseOrderType:
     it = 0; al = 0
     if it == 0:
         r.zero(1, "characters")
-        v_index_number = r.uint()
+        v_index_number = r.uintb(65535)
         r.zero(1, "end of element")
         r.zero(1, 'next item')
         it = 1; al = 0
     if it == 1:
         r.zero(1, "characters")
-        v_tx_rx_identifier = r.uint()
+        v_tx_rx_identifier = r.uintb(4294967295)
         r.zero(1, "end of element")
         r.zero(1, 'end of element')
         it = -1; al = 0
@@ -4584,7 +4478,7 @@ def _d_WPT_TxRxSpecDataType(r: Reader) -> WPT_TxRxSpecDataType:
     it = 0; al = 0
     if it == 0:
         r.zero(1, "characters")
-        v_tx_rx_identifier = r.uint()
+        v_tx_rx_identifier = r.uintb(4294967295)
         r.zero(1, "end of element")
         r.zero(1, 'next item')
         it = 1; al = 0
@@ -4624,7 +4518,7 @@ def _d_X509DataType(r: Reader) -> X509DataType:
     v_x509_subject_name = []
     v_x509_certificate = []
     v_x509_crl = []
-    it, al = _P183[r.code(3, 6)]
+    it, al = _P173[r.code(3, 6)]
     n = 0
     while it == 0:
         if al == 0:
@@ -4653,20 +4547,20 @@ def _d_X509DataType(r: Reader) -> X509DataType:
         elif al == 5:
             r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        it, al = _P184[r.code(3, 7)]
+        it, al = _P174[r.code(3, 7)]
     return X509DataType(x509_issuer_serial=v_x509_issuer_serial, x509_ski=v_x509_ski, x509_subject_name=v_x509_subject_name, x509_certificate=v_x509_certificate, x509_crl=v_x509_crl)
 
 def _e_X509DataType(w: Writer, o: X509DataType) -> None:
     s = 0
     n = 0
     for x in o.x509_issuer_serial:
-        c = _C185[s]
+        c = _C175[s]
         w.bits(c[0], c[1])
         _e_X509IssuerSerialType(w, x)
         n += 1
         s = 1
     for x in o.x509_ski:
-        c = _C186[s]
+        c = _C176[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.binary(x)
@@ -4674,7 +4568,7 @@ def _e_X509DataType(w: Writer, o: X509DataType) -> None:
         n += 1
         s = 1
     for x in o.x509_subject_name:
-        c = _C187[s]
+        c = _C177[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.string(x)
@@ -4682,7 +4576,7 @@ def _e_X509DataType(w: Writer, o: X509DataType) -> None:
         n += 1
         s = 1
     for x in o.x509_certificate:
-        c = _C188[s]
+        c = _C178[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.binary(x)
@@ -4690,7 +4584,7 @@ def _e_X509DataType(w: Writer, o: X509DataType) -> None:
         n += 1
         s = 1
     for x in o.x509_crl:
-        c = _C189[s]
+        c = _C179[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
         w.binary(x)
@@ -4772,7 +4666,7 @@ def _e_g_MgmtData(w: Writer, v) -> None:
 
 def _d_f_AckMaxDelay(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(65535)
     r.zero(1, "end of element")
     return v
 
@@ -4783,7 +4677,7 @@ def _e_f_AckMaxDelay(w: Writer, v) -> None:
 
 def _d_f_BPT_DischargedEnergyReadingWh(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(18446744073709551615)
     r.zero(1, "end of element")
     return v
 
@@ -4794,7 +4688,7 @@ def _e_f_BPT_DischargedEnergyReadingWh(w: Writer, v) -> None:
 
 def _d_f_BPT_InductiveEnergyReadingVARh(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(18446744073709551615)
     r.zero(1, "end of element")
     return v
 
@@ -4816,7 +4710,7 @@ def _e_f_BSSID(w: Writer, v) -> None:
 
 def _d_f_CapacitiveEnergyReadingVARh(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(18446744073709551615)
     r.zero(1, "end of element")
     return v
 
@@ -4827,7 +4721,7 @@ def _e_f_CapacitiveEnergyReadingVARh(w: Writer, v) -> None:
 
 def _d_f_ChargedEnergyReadingWh(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(18446744073709551615)
     r.zero(1, "end of element")
     return v
 
@@ -4849,7 +4743,7 @@ def _e_f_ChargingComplete(w: Writer, v) -> None:
 
 def _d_f_Coord_X(r: Reader):
     r.zero(1, "characters")
-    v = r.sint()
+    v = r.sintb(-32768, 32767)
     r.zero(1, "end of element")
     return v
 
@@ -4860,7 +4754,7 @@ def _e_f_Coord_X(w: Writer, v) -> None:
 
 def _d_f_Coord_Y(r: Reader):
     r.zero(1, "characters")
-    v = r.sint()
+    v = r.sintb(-32768, 32767)
     r.zero(1, "end of element")
     return v
 
@@ -4871,7 +4765,7 @@ def _e_f_Coord_Y(w: Writer, v) -> None:
 
 def _d_f_Coord_Z(r: Reader):
     r.zero(1, "characters")
-    v = r.sint()
+    v = r.sintb(-32768, 32767)
     r.zero(1, "end of element")
     return v
 
@@ -4882,7 +4776,7 @@ def _e_f_Coord_Z(w: Writer, v) -> None:
 
 def _d_f_DepartureTime(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(4294967295)
     r.zero(1, "end of element")
     return v
 
@@ -4904,13 +4798,13 @@ def _e_f_DigestValue(w: Writer, v) -> None:
 
 def _d_f_EVPCChargeDiagnostics(r: Reader):
     r.zero(1, "characters")
-    v = r.enum(2, _K134)
+    v = r.enum(2, _K123)
     r.zero(1, "end of element")
     return v
 
 def _e_f_EVPCChargeDiagnostics(w: Writer, v) -> None:
     w.bits(0, 1)
-    w.enum(v, _K139, 2)
+    w.enum(v, _K128, 2)
     w.bits(0, 1)
 
 def _d_f_EVPCDeviceLocalControl(r: Reader):
@@ -4926,46 +4820,46 @@ def _e_f_EVPCDeviceLocalControl(w: Writer, v) -> None:
 
 def _d_f_EVProcessing(r: Reader):
     r.zero(1, "characters")
-    v = r.enum(2, _K123)
+    v = r.enum(2, _K112)
     r.zero(1, "end of element")
     return v
 
 def _e_f_EVProcessing(w: Writer, v) -> None:
     w.bits(0, 1)
-    w.enum(v, _K126, 2)
+    w.enum(v, _K115, 2)
     w.bits(0, 1)
 
 def _d_f_EVResultCode(r: Reader):
     r.zero(1, "characters")
-    v = r.enum(2, _K125)
+    v = r.enum(2, _K114)
     r.zero(1, "end of element")
     return v
 
 def _e_f_EVResultCode(w: Writer, v) -> None:
     w.bits(0, 1)
-    w.enum(v, _K128, 2)
+    w.enum(v, _K117, 2)
     w.bits(0, 1)
 
 def _d_f_EVSENotification(r: Reader):
     r.zero(1, "characters")
-    v = r.enum(3, _K52)
+    v = r.enum(3, _K44)
     r.zero(1, "end of element")
     return v
 
 def _e_f_EVSENotification(w: Writer, v) -> None:
     w.bits(0, 1)
-    w.enum(v, _K53, 3)
+    w.enum(v, _K45, 3)
     w.bits(0, 1)
 
 def _d_f_EVSEProcessing(r: Reader):
     r.zero(1, "characters")
-    v = r.enum(2, _K123)
+    v = r.enum(2, _K112)
     r.zero(1, "end of element")
     return v
 
 def _e_f_EVSEProcessing(w: Writer, v) -> None:
     w.bits(0, 1)
-    w.enum(v, _K126, 2)
+    w.enum(v, _K115, 2)
     w.bits(0, 1)
 
 def _d_f_Exponent(r: Reader):
@@ -5025,7 +4919,7 @@ def _e_f_IPAddress(w: Writer, v) -> None:
 
 def _d_f_IndexNumber(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(65535)
     r.zero(1, "end of element")
     return v
 
@@ -5124,7 +5018,7 @@ def _e_f_MeterSignature(w: Writer, v) -> None:
 
 def _d_f_MeterStatus(r: Reader):
     r.zero(1, "characters")
-    v = r.sint()
+    v = r.sintb(-32768, 32767)
     r.zero(1, "end of element")
     return v
 
@@ -5135,7 +5029,7 @@ def _e_f_MeterStatus(w: Writer, v) -> None:
 
 def _d_f_MeterTimestamp(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(18446744073709551615)
     r.zero(1, "end of element")
     return v
 
@@ -5179,7 +5073,7 @@ def _e_f_Modulus(w: Writer, v) -> None:
 
 def _d_f_NaturalOffset(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(65535)
     r.zero(1, "end of element")
     return v
 
@@ -5190,7 +5084,7 @@ def _e_f_NaturalOffset(w: Writer, v) -> None:
 
 def _d_f_NotificationMaxDelay(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(65535)
     r.zero(1, "end of element")
     return v
 
@@ -5234,7 +5128,7 @@ def _e_f_NumberOfTransmitters(w: Writer, v) -> None:
 
 def _d_f_ObservedIDCode(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(4294967295)
     r.zero(1, "end of element")
     return v
 
@@ -5256,13 +5150,13 @@ def _e_f_P(w: Writer, v) -> None:
 
 def _d_f_PDInputPowerClass(r: Reader):
     r.zero(1, "characters")
-    v = r.enum(2, _K162)
+    v = r.enum(2, _K151)
     r.zero(1, "end of element")
     return v
 
 def _e_f_PDInputPowerClass(w: Writer, v) -> None:
     w.bits(0, 1)
-    w.enum(v, _K163, 2)
+    w.enum(v, _K152, 2)
     w.bits(0, 1)
 
 def _d_f_PGPKeyID(r: Reader):
@@ -5300,7 +5194,7 @@ def _e_f_PackageIndex(w: Writer, v) -> None:
 
 def _d_f_PackageSeparationTime(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(65535)
     r.zero(1, "end of element")
     return v
 
@@ -5322,7 +5216,7 @@ def _e_f_PgenCounter(w: Writer, v) -> None:
 
 def _d_f_Port(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(65535)
     r.zero(1, "end of element")
     return v
 
@@ -5344,7 +5238,7 @@ def _e_f_PresentSOC(w: Writer, v) -> None:
 
 def _d_f_PulseDuration(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(65535)
     r.zero(1, "end of element")
     return v
 
@@ -5355,7 +5249,7 @@ def _e_f_PulseDuration(w: Writer, v) -> None:
 
 def _d_f_PulseSeparationTime(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(65535)
     r.zero(1, "end of element")
     return v
 
@@ -5377,7 +5271,7 @@ def _e_f_Q(w: Writer, v) -> None:
 
 def _d_f_RemainingTimeToMaximumSOC(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(4294967295)
     r.zero(1, "end of element")
     return v
 
@@ -5388,7 +5282,7 @@ def _e_f_RemainingTimeToMaximumSOC(w: Writer, v) -> None:
 
 def _d_f_RemainingTimeToMinimumSOC(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(4294967295)
     r.zero(1, "end of element")
     return v
 
@@ -5399,7 +5293,7 @@ def _e_f_RemainingTimeToMinimumSOC(w: Writer, v) -> None:
 
 def _d_f_RemainingTimeToTargetSOC(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(4294967295)
     r.zero(1, "end of element")
     return v
 
@@ -5421,7 +5315,7 @@ def _e_f_ResponseCode(w: Writer, v) -> None:
 
 def _d_f_RxIdentifier(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(4294967295)
     r.zero(1, "end of element")
     return v
 
@@ -5443,7 +5337,7 @@ def _e_f_SDManufacturerSpecificDataContainer(w: Writer, v) -> None:
 
 def _d_f_SDMaxGroundClearanceSupport(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(65535)
     r.zero(1, "end of element")
     return v
 
@@ -5454,7 +5348,7 @@ def _e_f_SDMaxGroundClearanceSupport(w: Writer, v) -> None:
 
 def _d_f_SDMaxGroundClearence(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(65535)
     r.zero(1, "end of element")
     return v
 
@@ -5465,7 +5359,7 @@ def _e_f_SDMaxGroundClearence(w: Writer, v) -> None:
 
 def _d_f_SDMinGroundClearanceSupport(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(65535)
     r.zero(1, "end of element")
     return v
 
@@ -5476,7 +5370,7 @@ def _e_f_SDMinGroundClearanceSupport(w: Writer, v) -> None:
 
 def _d_f_SDMinGroundClearence(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(65535)
     r.zero(1, "end of element")
     return v
 
@@ -5487,13 +5381,13 @@ def _e_f_SDMinGroundClearence(w: Writer, v) -> None:
 
 def _d_f_SPCChargeDiagnostics(r: Reader):
     r.zero(1, "characters")
-    v = r.enum(3, _K147)
+    v = r.enum(3, _K136)
     r.zero(1, "end of element")
     return v
 
 def _e_f_SPCChargeDiagnostics(w: Writer, v) -> None:
     w.bits(0, 1)
-    w.enum(v, _K155, 3)
+    w.enum(v, _K144, 3)
     w.bits(0, 1)
 
 def _d_f_SPKISexp(r: Reader):
@@ -5553,7 +5447,7 @@ def _e_f_TargetSOC(w: Writer, v) -> None:
 
 def _d_f_TaxRuleID(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(4294967295)
     r.zero(1, "end of element")
     return v
 
@@ -5564,7 +5458,7 @@ def _e_f_TaxRuleID(w: Writer, v) -> None:
 
 def _d_f_TimeAnchor(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(18446744073709551615)
     r.zero(1, "end of element")
     return v
 
@@ -5575,7 +5469,7 @@ def _e_f_TimeAnchor(w: Writer, v) -> None:
 
 def _d_f_TimeStamp(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(18446744073709551615)
     r.zero(1, "end of element")
     return v
 
@@ -5586,7 +5480,7 @@ def _e_f_TimeStamp(w: Writer, v) -> None:
 
 def _d_f_TxIdentifier(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(4294967295)
     r.zero(1, "end of element")
     return v
 
@@ -5597,7 +5491,7 @@ def _e_f_TxIdentifier(w: Writer, v) -> None:
 
 def _d_f_TxRxIdentifier(r: Reader):
     r.zero(1, "characters")
-    v = r.uint()
+    v = r.uintb(4294967295)
     r.zero(1, "end of element")
     return v
 
@@ -5608,7 +5502,7 @@ def _e_f_TxRxIdentifier(w: Writer, v) -> None:
 
 def _d_f_Value(r: Reader):
     r.zero(1, "characters")
-    v = r.sint()
+    v = r.sintb(-32768, 32767)
     r.zero(1, "end of element")
     return v
 
@@ -5630,35 +5524,35 @@ def _e_f_VendorSpecificDataContainer(w: Writer, v) -> None:
 
 def _d_f_WPT_AlignmentCheckMethod(r: Reader):
     r.zero(1, "characters")
-    v = r.enum(2, _K121)
+    v = r.enum(2, _K110)
     r.zero(1, "end of element")
     return v
 
 def _e_f_WPT_AlignmentCheckMethod(w: Writer, v) -> None:
     w.bits(0, 1)
-    w.enum(v, _K122, 2)
+    w.enum(v, _K111, 2)
     w.bits(0, 1)
 
 def _d_f_WPT_FinePositioningMethod(r: Reader):
     r.zero(1, "characters")
-    v = r.enum(3, _K166)
+    v = r.enum(3, _K155)
     r.zero(1, "end of element")
     return v
 
 def _e_f_WPT_FinePositioningMethod(w: Writer, v) -> None:
     w.bits(0, 1)
-    w.enum(v, _K167, 3)
+    w.enum(v, _K156, 3)
     w.bits(0, 1)
 
 def _d_f_WPT_PairingMethod(r: Reader):
     r.zero(1, "characters")
-    v = r.enum(3, _K180)
+    v = r.enum(3, _K170)
     r.zero(1, "end of element")
     return v
 
 def _e_f_WPT_PairingMethod(w: Writer, v) -> None:
     w.bits(0, 1)
-    w.enum(v, _K181, 3)
+    w.enum(v, _K171, 3)
     w.bits(0, 1)
 
 def _d_f_X509CRL(r: Reader):
@@ -5996,7 +5890,7 @@ FIELDS = {
     ChargeLoopResType: (('header', 'elem', 'urn:iso:std:iso:15118:-20:CommonTypes', 'Header', MessageHeaderType, 1, 1), ('response_code', 'elem', 'urn:iso:std:iso:15118:-20:CommonTypes', 'ResponseCode', 'str', 1, 1), ('evse_status', 'elem', 'urn:iso:std:iso:15118:-20:CommonTypes', 'EVSEStatus', EVSEStatusType, 0, 1), ('meter_info', 'elem', 'urn:iso:std:iso:15118:-20:CommonTypes', 'MeterInfo', MeterInfoType, 0, 1), ('receipt', 'elem', 'urn:iso:std:iso:15118:-20:CommonTypes', 'Receipt', ReceiptType, 0, 1), ),
     ChargeParameterDiscoveryReqType: (('header', 'elem', 'urn:iso:std:iso:15118:-20:CommonTypes', 'Header', MessageHeaderType, 1, 1), ),
     ChargeParameterDiscoveryResType: (('header', 'elem', 'urn:iso:std:iso:15118:-20:CommonTypes', 'Header', MessageHeaderType, 1, 1), ('response_code', 'elem', 'urn:iso:std:iso:15118:-20:CommonTypes', 'ResponseCode', 'str', 1, 1), ),
-    DSAKeyValueType: (('p', 'elem', 'http://www.w3.org/2000/09/xmldsig#', 'P', 'b64', 0, 1), ('q', 'elem', 'http://www.w3.org/2000/09/xmldsig#', 'Q', 'b64', 0, 1), ('g', 'elem', 'http://www.w3.org/2000/09/xmldsig#', 'G', 'b64', 0, 1), ('y', 'elem', 'http://www.w3.org/2000/09/xmldsig#', 'Y', 'b64', 1, 1), ('j', 'elem', 'http://www.w3.org/2000/09/xmldsig#', 'J', 'b64', 0, 1), ('seed', 'elem', 'http://www.w3.org/2000/09/xmldsig#', 'Seed', 'b64', 0, 1), ('pgen_counter', 'elem', 'http://www.w3.org/2000/09/xmldsig#', 'PgenCounter', 'b64', 0, 1), ),
+    DSAKeyValueType: (),
     DetailedCostType: (('amount', 'elem', 'urn:iso:std:iso:15118:-20:CommonTypes', 'Amount', RationalNumberType, 1, 1), ('cost_per_unit', 'elem', 'urn:iso:std:iso:15118:-20:CommonTypes', 'CostPerUnit', RationalNumberType, 1, 1), ),
     DetailedTaxType: (('tax_rule_id', 'elem', 'urn:iso:std:iso:15118:-20:CommonTypes', 'TaxRuleID', 'int', 1, 1), ('amount', 'elem', 'urn:iso:std:iso:15118:-20:CommonTypes', 'Amount', RationalNumberType, 1, 1), ),
     DigestMethodType: (('algorithm', 'attr', '', 'Algorithm', 'str', 1, 1), ),
@@ -6017,7 +5911,7 @@ FIELDS = {
     ReceiptType: (('time_anchor', 'elem', 'urn:iso:std:iso:15118:-20:CommonTypes', 'TimeAnchor', 'int', 1, 1), ('energy_costs', 'elem', 'urn:iso:std:iso:15118:-20:CommonTypes', 'EnergyCosts', DetailedCostType, 0, 1), ('occupancy_costs', 'elem', 'urn:iso:std:iso:15118:-20:CommonTypes', 'OccupancyCosts', DetailedCostType, 0, 1), ('additional_services_costs', 'elem', 'urn:iso:std:iso:15118:-20:CommonTypes', 'AdditionalServicesCosts', DetailedCostType, 0, 1), ('overstay_costs', 'elem', 'urn:iso:std:iso:15118:-20:CommonTypes', 'OverstayCosts', DetailedCostType, 0, 1), ('tax_costs', 'elem', 'urn:iso:std:iso:15118:-20:CommonTypes', 'TaxCosts', DetailedTaxType, 0, 10), ),
     ReferenceType: (('id', 'attr', '', 'Id', 'str', 0, 1), ('type', 'attr', '', 'Type', 'str', 0, 1), ('uri', 'attr', '', 'URI', 'str', 0, 1), ('transforms', 'elem', 'http://www.w3.org/2000/09/xmldsig#', 'Transforms', TransformsType, 0, 1), ('digest_method', 'elem', 'http://www.w3.org/2000/09/xmldsig#', 'DigestMethod', DigestMethodType, 1, 1), ('digest_value', 'elem', 'http://www.w3.org/2000/09/xmldsig#', 'DigestValue', 'b64', 1, 1), ),
     RetrievalMethodType: (('type', 'attr', '', 'Type', 'str', 0, 1), ('uri', 'attr', '', 'URI', 'str', 0, 1), ('transforms', 'elem', 'http://www.w3.org/2000/09/xmldsig#', 'Transforms', TransformsType, 0, 1), ),
-    SPKIDataType: (('spki_sexp', 'elem', 'http://www.w3.org/2000/09/xmldsig#', 'SPKISexp', 'b64', 1, -1), ),
+    SPKIDataType: (),
     Scheduled_CLReqControlModeType: (('ev_target_energy_request', 'elem', 'urn:iso:std:iso:15118:-20:CommonTypes', 'EVTargetEnergyRequest', RationalNumberType, 0, 1), ('ev_maximum_energy_request', 'elem', 'urn:iso:std:iso:15118:-20:CommonTypes', 'EVMaximumEnergyRequest', RationalNumberType, 0, 1), ('ev_minimum_energy_request', 'elem', 'urn:iso:std:iso:15118:-20:CommonTypes', 'EVMinimumEnergyRequest', RationalNumberType, 0, 1), ),
     Scheduled_CLResControlModeType: (),
     SignatureMethodType: (('algorithm', 'attr', '', 'Algorithm', 'str', 1, 1), ('hmac_output_length', 'elem', 'http://www.w3.org/2000/09/xmldsig#', 'HMACOutputLength', 'int', 0, 1), ),
@@ -6066,5 +5960,92 @@ FIELDS = {
     X509DataType: (('x509_issuer_serial', 'elem', 'http://www.w3.org/2000/09/xmldsig#', 'X509IssuerSerial', X509IssuerSerialType, 0, -1), ('x509_ski', 'elem', 'http://www.w3.org/2000/09/xmldsig#', 'X509SKI', 'b64', 0, -1), ('x509_subject_name', 'elem', 'http://www.w3.org/2000/09/xmldsig#', 'X509SubjectName', 'str', 0, -1), ('x509_certificate', 'elem', 'http://www.w3.org/2000/09/xmldsig#', 'X509Certificate', 'b64', 0, -1), ('x509_crl', 'elem', 'http://www.w3.org/2000/09/xmldsig#', 'X509CRL', 'b64', 0, -1), ),
     X509IssuerSerialType: (('x509_issuer_name', 'elem', 'http://www.w3.org/2000/09/xmldsig#', 'X509IssuerName', 'str', 1, 1), ('x509_serial_number', 'elem', 'http://www.w3.org/2000/09/xmldsig#', 'X509SerialNumber', 'int', 1, 1), ),
 }
+
+# per field: (content item index — fields sharing one are alternatives of a
+# choice —, simple-value facets (base type, min, max, enumeration, minLength,
+# maxLength) or None)
+FIELD_RULES = {
+    AlternativeSECCListType: ((0, None), ),
+    AlternativeSECCType: ((0, _F180), (1, _F181), (2, _F182), (3, _F183), ),
+    CLReqControlModeType: (),
+    CLResControlModeType: (),
+    CanonicalizationMethodType: ((0, _F184), ),
+    ChargeLoopReqType: ((0, None), (1, None), (2, _F185), ),
+    ChargeLoopResType: ((0, None), (1, _F186), (2, None), (3, None), (4, None), ),
+    ChargeParameterDiscoveryReqType: ((0, None), ),
+    ChargeParameterDiscoveryResType: ((0, None), (1, _F186), ),
+    DSAKeyValueType: (),
+    DetailedCostType: ((0, None), (1, None), ),
+    DetailedTaxType: ((0, _F187), (1, None), ),
+    DigestMethodType: ((0, _F184), ),
+    DisplayParametersType: ((0, _F188), (1, _F188), (2, _F188), (3, _F188), (4, _F189), (5, _F189), (6, _F189), (7, _F185), (8, None), (9, _F185), ),
+    Dynamic_CLReqControlModeType: ((0, _F189), (1, None), (2, None), (3, None), ),
+    Dynamic_CLResControlModeType: ((0, _F189), (1, _F188), (2, _F188), (3, _F183), ),
+    EVSEStatusType: ((0, _F183), (1, _F190), ),
+    KeyInfoType: ((0, _F191), (1, _F192), (1, None), (1, None), (1, None), (1, None), (1, None), (1, _F192), ),
+    KeyValueType: ((0, None), (0, None), ),
+    ListOfRootCertificateIDsType: ((0, None), ),
+    ManifestType: ((0, _F191), (1, None), ),
+    MessageHeaderType: ((0, _F193), (1, _F194), (2, None), ),
+    MeterInfoType: ((0, _F195), (1, _F194), (2, _F194), (3, _F194), (4, _F194), (5, _F196), (6, _F197), (7, _F194), ),
+    ObjectType: ((0, _F184), (1, _F191), (2, _F192), ),
+    PGPDataType: (),
+    RSAKeyValueType: ((0, _F198), (1, _F198), ),
+    RationalNumberType: ((0, _F199), (1, _F197), ),
+    ReceiptType: ((0, _F194), (1, None), (2, None), (3, None), (4, None), (5, None), ),
+    ReferenceType: ((0, _F191), (1, _F184), (2, _F184), (3, None), (4, None), (5, _F198), ),
+    RetrievalMethodType: ((0, _F184), (1, _F184), (2, None), ),
+    SPKIDataType: (),
+    Scheduled_CLReqControlModeType: ((0, None), (1, None), (2, None), ),
+    Scheduled_CLResControlModeType: (),
+    SignatureMethodType: ((0, _F184), (1, _F200), ),
+    SignaturePropertiesType: ((0, _F191), (1, None), ),
+    SignaturePropertyType: ((0, _F191), (1, _F184), ),
+    SignatureType: ((0, _F191), (1, None), (2, None), (3, None), (4, None), ),
+    SignatureValueType: ((0, _F191), (1, _F198), ),
+    SignedInfoType: ((0, _F191), (1, None), (2, None), (3, None), ),
+    TransformType: ((0, _F184), (1, _F192), ),
+    TransformsType: ((0, None), ),
+    V2GMessageType: ((0, None), ),
+    V2GRequestType: ((0, None), ),
+    V2GResponseType: ((0, None), (1, _F186), ),
+    WPT_AlignmentCheckMethodListType: ((0, _F201), ),
+    WPT_AlignmentCheckReqType: ((0, None), (1, _F202), (2, None), (3, _F203), (4, _F204), ),
+    WPT_AlignmentCheckResType: ((0, None), (1, _F186), (2, _F202), (3, None), (4, None), (5, _F204), ),
+    WPT_ChargeLoopReqType: ((0, None), (1, None), (2, _F185), (3, None), (4, None), (5, _F205), (6, None), (7, None), (8, _F204), ),
+    WPT_ChargeLoopResType: ((0, None), (1, _F186), (2, None), (3, None), (4, None), (5, None), (6, None), (7, None), (8, None), (9, _F206), (10, None), (11, None), (12, _F204), ),
+    WPT_ChargeParameterDiscoveryReqType: ((0, None), (1, None), (2, _F183), (3, _F183), (4, None), (5, _F185), (6, _F204), ),
+    WPT_ChargeParameterDiscoveryResType: ((0, None), (1, _F186), (2, _F207), (3, None), (4, None), (5, _F183), (6, _F183), (7, None), (8, None), (9, _F204), ),
+    WPT_CoordinateXYZType: ((0, _F197), (1, _F197), (2, _F197), ),
+    WPT_EVPCPowerControlParameterType: ((0, None), (1, None), (2, None), (3, None), ),
+    WPT_FinePositioningMethodListType: ((0, _F208), ),
+    WPT_FinePositioningReqType: ((0, None), (1, _F202), (2, _F203), (3, _F204), (4, None), ),
+    WPT_FinePositioningResType: ((0, None), (1, _F186), (2, _F202), (3, _F204), (4, None), ),
+    WPT_FinePositioningSetupReqType: ((0, None), (1, _F202), (2, None), (3, None), (4, None), (5, _F183), (6, _F204), (7, None), ),
+    WPT_FinePositioningSetupResType: ((0, None), (1, _F186), (2, None), (3, None), (4, None), (5, _F183), (6, _F204), (7, None), ),
+    WPT_LF_DataPackageListType: ((0, _F209), (1, None), ),
+    WPT_LF_DataPackageType: ((0, _F209), (1, None), (1, None), ),
+    WPT_LF_ReceiverDataType: ((0, _F209), (1, None), ),
+    WPT_LF_RxDataListType: ((0, None), ),
+    WPT_LF_RxDataType: ((0, _F187), (1, None), ),
+    WPT_LF_RxRSSIListType: ((0, None), ),
+    WPT_LF_RxRSSIType: ((0, _F187), (1, None), ),
+    WPT_LF_SystemSetupDataType: ((0, None), (0, None), ),
+    WPT_LF_TransmitterDataType: ((0, _F209), (1, None), (2, None), (3, None), ),
+    WPT_LF_TxDataListType: ((0, None), ),
+    WPT_LF_TxDataType: ((0, _F187), (1, None), ),
+    WPT_PairingMethodListType: ((0, _F210), ),
+    WPT_PairingReqType: ((0, None), (1, _F202), (2, _F187), (3, _F203), (4, _F204), ),
+    WPT_PairingResType: ((0, None), (1, _F186), (2, _F202), (3, _F187), (4, None), (5, _F204), ),
+    WPT_SPCPowerControlParameterType: ((0, None), ),
+    WPT_TxRxPackageSpecDataType: ((0, None), (1, _F183), (2, _F183), (3, _F183), ),
+    WPT_TxRxPulseOrderType: ((0, _F183), (1, _F187), ),
+    WPT_TxRxSpecDataType: ((0, _F187), (1, None), (2, None), ),
+    X509DataType: ((0, None), (0, _F198), (0, _F192), (0, _F198), (0, _F198), ),
+    X509IssuerSerialType: ((0, _F192), (1, _F200), ),
+}
+
+# types whose content model this codec does not implement (xmldsig only)
+UNSUPPORTED = {DSAKeyValueType, PGPDataType, SPKIDataType}
 
 NAMESPACES = {'v2gci_wpt': 'urn:iso:std:iso:15118:-20:WPT', 'v2gci_ct': 'urn:iso:std:iso:15118:-20:CommonTypes', 'xmlsig': 'http://www.w3.org/2000/09/xmldsig#'}

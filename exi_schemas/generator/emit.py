@@ -111,7 +111,9 @@ class ModuleEmitter:
                     return str(lo)
                 return f"r.bits({n})" + (f" + {lo}" if lo > 0 else f" - {-lo}" if lo < 0 else "")
             if lo is not None and lo >= 0:
-                return "r.uint()"
+                return f"r.uintb({hi})" if hi is not None else "r.uint()"
+            if lo is not None and hi is not None:
+                return f"r.sintb({lo}, {hi})"
             return "r.sint()"
         if b == "boolean":
             return "r.bits(1) == 1"
@@ -210,6 +212,21 @@ class ModuleEmitter:
                 simple_desc(typ))
             parts.append(f"({fname!r}, {kind!r}, {qname[0]!r}, {qname[1]!r}, {tref}, {lo}, "
                          f"{-1 if hi is None else hi})")
+        return "(" + "".join(p + ", " for p in parts) + ")"
+
+    def facets(self, typ) -> str:
+        """Value constraints of a simple field, for validation and test data generation."""
+        if isinstance(typ, ComplexType):
+            return "None"
+        if typ.builtin == "list":
+            return f"('list', {self.facets(typ.item_type)})"
+        enum = tuple(typ.enumeration) if typ.enumeration is not None else None
+        return self.const(repr((typ.base_name, typ.min_inclusive, typ.max_inclusive, enum,
+                                typ.min_length, typ.max_length)), "_F")
+
+    def rules(self, ct: ComplexType) -> str:
+        g = self.grammars[id(ct)]
+        parts = [f"({f[1]}, {self.facets(f[5])})" for f in self.fields(g)]
         return "(" + "".join(p + ", " for p in parts) + ")"
 
     # -- grammar states -----------------------------------------------------------------------------
@@ -490,6 +507,20 @@ class ModuleEmitter:
         for ct in self.types:
             meta.append(f"    {self.class_of[id(ct)]}: {self.meta(ct)},")
         meta.append("}")
+        meta.append("")
+        meta.append("# per field: (content item index — fields sharing one are alternatives of a")
+        meta.append("# choice —, simple-value facets (base type, min, max, enumeration, minLength,")
+        meta.append("# maxLength) or None)")
+        meta.append("FIELD_RULES = {")
+        for ct in self.types:
+            meta.append(f"    {self.class_of[id(ct)]}: {self.rules(ct)},")
+        meta.append("}")
+        unsupported = [self.class_of[id(ct)] for ct in self.types
+                       if not self.grammars[id(ct)].supported]
+        meta.append("")
+        meta.append("# types whose content model this codec does not implement (xmldsig only)")
+        meta.append("UNSUPPORTED = {" + ", ".join(unsupported) + "}" if unsupported
+                    else "UNSUPPORTED: set = set()")
         ns = "NAMESPACES = {" + ", ".join(f"{k!r}: {v!r}" for k, v in namespaces.items()) + "}"
         return (HEADER.format(title=self.title, files=self.files)
                 + "\n".join(self.consts) + "\n" + "\n".join(self.lines) + "\n\n"

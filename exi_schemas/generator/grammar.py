@@ -145,6 +145,8 @@ def _flatten(p: Particle) -> list[Particle] | None:
                for c in t.particles):
             return [p]
         return None
+    if isinstance(t, Group):
+        return None  # nested optional/repeated groups (xmldsig DSAKeyValue, SPKIData)
     return [p]
 
 

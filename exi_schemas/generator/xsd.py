@@ -33,6 +33,7 @@ class SimpleType:
     min_length: int | None = None
     max_length: int | None = None
     item_type: SimpleType | None = None  # for xs:list
+    base_name: str = ""  # the XSD built-in it derives from (ID, anyURI, short, ...)
 
 
 @dataclass
@@ -136,10 +137,11 @@ def _builtin_type(local: str) -> SimpleType:
         raise NotImplementedError(f"built-in type xs:{local}")
     if local in _INT_RANGES:
         lo, hi = _INT_RANGES[local]
-        return SimpleType((XS, local), "integer", min_inclusive=lo, max_inclusive=hi)
+        return SimpleType((XS, local), "integer", min_inclusive=lo, max_inclusive=hi,
+                          base_name=local)
     if local in _STRINGS:
-        return SimpleType((XS, local), "string")
-    return SimpleType((XS, local), local)
+        return SimpleType((XS, local), "string", base_name=local)
+    return SimpleType((XS, local), local, base_name=local)
 
 
 class _Loader:
@@ -208,7 +210,8 @@ class _Loader:
             else:
                 base = self._parse_simple(restriction.find(_xs("simpleType")))
             st = SimpleType(None, base.builtin, base.enumeration, base.min_inclusive,
-                            base.max_inclusive, base.min_length, base.max_length, base.item_type)
+                            base.max_inclusive, base.min_length, base.max_length, base.item_type,
+                            base.base_name)
             enums = [e.get("value") for e in restriction.findall(_xs("enumeration"))]
             if enums:
                 st.enumeration = enums
@@ -237,7 +240,7 @@ class _Loader:
                 item = self.simple_type(self._resolve(lst, lst.get("itemType")))
             else:
                 item = self._parse_simple(lst.find(_xs("simpleType")))
-            return SimpleType(None, "list", item_type=item)
+            return SimpleType(None, "list", item_type=item, base_name="list")
         raise NotImplementedError(etree.tostring(node)[:200])
 
     # -- complex types ---------------------------------------------------------------------
