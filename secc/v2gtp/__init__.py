@@ -2,9 +2,12 @@
 
 For the session layer:
 
-* ``start_v2gtp_server(V2GTPServerConfig(...), handler)`` -> ``V2GTPServer``
-* ``handler(connection: V2GTPConnection)``: ``await connection.receive(timeout)`` or
-  ``async for message in connection``; ``await connection.send(PayloadType.EXI, payload)``.
+* per connector: ``secc.v2gtp.evse.start_evse_transport(EVSETransportConfig(...), handler)``
+  starts the TCP and/or TLS server and then SDP; or ``start_v2gtp_server`` for one server.
+* ``handler(connection: V2GTPConnection)`` is awaited once per accepted connection:
+  ``await connection.receive(timeout)`` or ``async for message in connection``;
+  ``await connection.send(PayloadType.EXI, payload)``; the connection is closed when the
+  handler returns.
 """
 
 from secc.v2gtp.connection import V2GTPConnection
@@ -31,11 +34,17 @@ from secc.v2gtp.header import (
     encode_message,
 )
 from secc.v2gtp.link import InterfaceError, LinkLocalAddress, read_link_local, wait_for_link_local
-from secc.v2gtp.server import BusyPolicy, V2GTPServer, V2GTPServerConfig, start_v2gtp_server
+from secc.v2gtp.server import (
+    BusyPolicy,
+    ConnectionSlot,
+    V2GTPServer,
+    V2GTPServerConfig,
+    start_v2gtp_server,
+)
 
 __all__ = [
     "DEFAULT_MAX_PAYLOAD_LENGTH", "HEADER_LENGTH", "REACTIONS", "SAP", "STREAM_PAYLOAD_TYPES",
-    "BusyPolicy", "ConnectionClosed", "IncompleteMessageTimeout", "InterfaceError",
+    "BusyPolicy", "ConnectionClosed", "ConnectionSlot", "IncompleteMessageTimeout", "InterfaceError",
     "InvalidProtocolVersion", "LinkLocalAddress", "PayloadTooLarge", "PayloadType", "Reaction",
     "ReceiveTimeout", "TruncatedMessage", "UnknownPayloadType", "V2GTPConnection",
     "V2GTPDecoder", "V2GTPError", "V2GTPHeader", "V2GTPMessage", "V2GTPServer",

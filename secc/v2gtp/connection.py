@@ -222,6 +222,15 @@ class V2GTPConnection:
             async with asyncio.timeout(1.0):
                 await self._writer.wait_closed()
 
+    def abort(self, reason: str) -> None:
+        """Drop the connection at once with a TCP reset (no TLS close_notify, no FIN): for a
+        peer we refuse or replace. Pending and later ``receive`` calls raise
+        ``ConnectionClosed``."""
+        if self.close_reason is None:
+            self.close_reason = reason
+        self._closed = True
+        self._abort()
+
     def _abort(self) -> None:
         """Close at once, with a TCP reset: after a framing error nothing more is sent."""
         transport = self._writer.transport

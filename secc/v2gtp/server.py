@@ -45,6 +45,9 @@ log = layer_logger("v2gtp")
 #: default ephemeral range (32768-60999) is not that, so we pick the port ourselves.
 DYNAMIC_PORTS = range(49152, 65536)
 CLIENT_HELLO_PEEK_BYTES = 16 * 1024
+#: Connections accepted but not yet handed over (TLS handshakes under way) beyond which
+#: newcomers are reset at once: one EV needs one; a flood must not exhaust the board.
+MAX_PENDING_CONNECTIONS = 8
 
 ConnectionHandler = Callable[[V2GTPConnection], Awaitable[None]]
 
@@ -139,7 +142,10 @@ class V2GTPServer:
         sock.setblocking(False)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if self._busy() and self.config.busy_policy is BusyPolicy.REFUSE_NEW:
-            self._refuse(sock, peer_text)
+            self._refuse(sock, peer_text, "a session is active")
+            return
+        if len(self._tasks) > MAX_PENDING_CONNECTIONS:  # a connect flood, not a car
+            self._refuse(sock, peer_text, "too many connections in set-up")
             return
         connection = await self._open(sock, peer_text)
         if connection is None:
@@ -149,15 +155,13 @@ class V2GTPServer:
                 self.refused += 1
                 log.warning("second V2G connection refused: a session is active",
                             extra={"peer": peer_text})
-                connection._abort()
+                connection.abort("refused: another connection is active")
                 return
             old = self.slot.connection
             assert old is not None
             log.warning("new V2G connection replaces the active one",
                         extra={"peer": peer_text, "old_peer": _peer_text(old.peer)})
-            old.close_reason = "replaced by a new connection"
-            old._closed = True
-            old._abort()
+            old.abort("replaced by a new connection")
         self.slot.connection = connection
         log.info("V2G connection accepted", extra={
             "peer": peer_text, "tls": connection.tls_version or "no",
@@ -174,10 +178,9 @@ class V2GTPServer:
                 "peer": peer_text, "reason": str(connection.close_reason),
                 "received": connection.messages_received, "sent": connection.messages_sent})
 
-    def _refuse(self, sock: socket.socket, peer_text: str) -> None:
+    def _refuse(self, sock: socket.socket, peer_text: str, why: str) -> None:
         self.refused += 1
-        log.warning("second V2G connection refused: a session is active",
-                    extra={"peer": peer_text})
+        log.warning(f"V2G connection refused: {why}", extra={"peer": peer_text})
         with contextlib.suppress(OSError):
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         sock.close()
