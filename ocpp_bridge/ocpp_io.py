@@ -138,19 +138,20 @@ class RawChargePoint(ChargePoint):
 
     async def _reject_frame(self, raw: str | bytes, exc: OCPPError) -> None:
         """Answer a malformed frame with CALLERROR when it has a message id, else just log."""
-        unique_id = None
+        unique_id, code = None, exc.code
         try:
             doc = json.loads(raw)
             if isinstance(doc, list) and len(doc) > 1 and isinstance(doc[1], str):
                 unique_id = doc[1][:36]
-                if doc[0] != MessageType.Call:
+                if doc[0] in (MessageType.CallResult, MessageType.CallError):
                     unique_id = None  # never answer a (broken) response with an error
+                elif doc[0] != MessageType.Call:
+                    code = "MessageTypeNotSupported"  # OCPP-J 2.0.1 RPC framework error
         except (ValueError, TypeError):
             pass
-        log.warning("malformed OCPP frame", extra={"error": exc.code,
-                                                   "frame": str(raw)[:200]})
+        log.warning("malformed OCPP frame", extra={"error": code, "frame": str(raw)[:200]})
         if unique_id is not None:
-            error = CallError(unique_id, exc.code, exc.description, exc.details)
+            error = CallError(unique_id, code, exc.description, exc.details)
             await self._send(error.to_json())
 
     def cancel_requests(self) -> None:
