@@ -56,6 +56,8 @@ def _simple_from_json(desc: str, v: Any) -> Any:
     if desc.startswith("list:"):
         return [_simple_from_json(desc[5:], x) for x in v]
     if desc in ("b64", "hex"):
+        if not isinstance(v, str):
+            raise ValueError(f"expected {'base64' if desc == 'b64' else 'hex'} text, got {v!r}")
         return _simple_from_text(desc, v)
     if desc == "int" and (not isinstance(v, int) or isinstance(v, bool)):
         raise ValueError(f"expected an integer, got {v!r}")
@@ -149,12 +151,14 @@ def from_element(module, cls: type, el: etree._Element) -> Any:
     for f in fields:
         name, kind, uri, local, typ, _lo, hi = f
         tag = f"{{{uri}}}{local}" if uri else local
-        if kind == "attr":
-            if tag in el.attrib:
+        try:
+            if kind == "attr" and tag in el.attrib:
                 kwargs[name] = _simple_from_text(typ, el.attrib[tag])
-        elif kind == "value":
-            kwargs[name] = _simple_from_text(typ, el.text or "")
-        else:
+            elif kind == "value":
+                kwargs[name] = _simple_from_text(typ, el.text or "")
+        except ValueError as exc:
+            raise ExiEncodeError(f"{cls.__name__}.{name}: {exc}") from None
+        if kind == "elem":
             by_tag[tag] = f
             if hi != 1:
                 kwargs[name] = []
@@ -165,8 +169,13 @@ def from_element(module, cls: type, el: etree._Element) -> Any:
         if f is None:
             raise ExiEncodeError(f"{cls.__name__}: unexpected element {child.tag}")
         name, kind, uri, local, typ, _lo, hi = f
-        v = _simple_from_text(typ, child.text or "") if isinstance(typ, str) else from_element(
-            module, typ, child)
+        if isinstance(typ, str):
+            try:
+                v = _simple_from_text(typ, child.text or "")
+            except ValueError as exc:
+                raise ExiEncodeError(f"{cls.__name__}.{name}: {exc}") from None
+        else:
+            v = from_element(module, typ, child)
         if hi != 1:
             kwargs[name].append(v)
         else:
