@@ -277,7 +277,10 @@ async def _peek_client_hello(sock: socket.socket,
 
 
 def _first_records_complete(data: bytes) -> bool:
-    """Whether the handshake message in the first record(s) has fully arrived."""
+    """Whether the handshake message in the first record(s) has fully arrived (or the
+    bytes are no TLS handshake at all, so waiting for more is pointless)."""
+    if data[:1] != b"\x16":
+        return True
     if len(data) < 9:
         return False
     need = 4 + int.from_bytes(data[6:9], "big")  # handshake header + body

@@ -89,3 +89,13 @@ def test_responder_never_crashes_on_garbage(data):
         return
     assert response.port in (50000, 50001)
     assert request.security in (Security.TLS, Security.NO_TLS)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(min_size=16, max_size=16), st.integers(0, 65535),
+       st.sampled_from(list(Security)), st.sampled_from(list(TransportProtocol)))
+def test_response_round_trips(address, port, security, transport):
+    import ipaddress
+
+    response = SDPResponse(str(ipaddress.IPv6Address(address)), port, security, transport)
+    assert parse_response(response.to_bytes()) == response
