@@ -163,3 +163,44 @@ def test_server_waits_for_duplicate_address_detection(veth_link):
     first, link, waited = veth_link.run_coroutine("secc", main).result(15)
     assert first is None  # tentative: not usable yet
     assert link.address.startswith("fe80:") and waited > 0.2
+
+
+def _add_second_connector(link) -> tuple[str, str]:
+    """A second veth pair between the same two namespaces: connector 2 (secc: c2s, ev: c2e)."""
+    secc_ns, ev_ns = link.namespaces["secc"], link.namespaces["ev"]
+    with NetNS(secc_ns) as netns:
+        netns.link("add", ifname="c2s", kind="veth", peer={"ifname": "c2e", "net_ns_fd": ev_ns})
+    for ns, name in ((secc_ns, "c2s"), (ev_ns, "c2e")):
+        with inside_netns(ns):
+            for knob in ("accept_dad", "dad_transmits"):
+                with open(f"/proc/sys/net/ipv6/conf/{name}/{knob}", "w") as fh:
+                    fh.write("0")
+        with NetNS(ns) as netns:
+            netns.link("set", index=netns.link_lookup(ifname=name)[0], state="up")
+    return "c2s", "c2e"
+
+
+def test_two_connectors_each_answer_only_their_own_ev(veth_link):
+    """Two SDP servers on port 15118 in one namespace, one per PLC interface (EVerest #763)."""
+    secc2, ev2 = _add_second_connector(veth_link)
+
+    async def secc_main(ready, ev_done):
+        one = await start_sdp_server(SDPServerConfig(interface=veth_link.ifnames["secc"],
+                                                     tcp_port=51001))
+        two = await start_sdp_server(SDPServerConfig(interface=secc2, tcp_port=51002))
+        ready.set_result((one.link.address, two.link.address))
+        await wait_for_event(ev_done)
+        one.close()
+        two.close()
+        return one.answered, two.answered
+
+    async def ev_main(addresses):
+        first = await discover_secc(veth_link.ifnames["ev"], retries=4)
+        second = await discover_secc(ev2, retries=4)
+        return addresses, first, second
+
+    answered, (addresses, first, second) = run_secc_and_ev(veth_link, secc_main, ev_main)
+    assert (first.port, first.address) == (51001, addresses[0])
+    assert (second.port, second.address) == (51002, addresses[1])
+    assert addresses[0] != addresses[1]
+    assert answered == (1, 1)
