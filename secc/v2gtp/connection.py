@@ -169,7 +169,8 @@ class V2GTPConnection:
                 log.warning("V2GTP connection closed on protocol error", extra={
                     "peer": _peer_text(self.peer), "error": type(event).__name__,
                     "detail": str(event)})
-                self.close_reason = event
+                if self.close_reason is None:  # keep "replaced"/"refused" if that came first
+                    self.close_reason = event
                 self._closed = True
                 self._abort()
 
