@@ -22,6 +22,8 @@ import enum
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from secc.v2gtp.header import PayloadType
+
 
 class ResponseCode(enum.Enum):
     OK_SUCCESSFUL_NEGOTIATION = "OK_SuccessfulNegotiation"
@@ -51,6 +53,23 @@ class Protocol(enum.Enum):
     def is_iso20(self) -> bool:
         return self.name.startswith("ISO15118_20")
 
+    @property
+    def payload_types(self) -> frozenset[int]:
+        """V2GTP payload types this protocol's messages use after the negotiation; pass to
+        ``V2GTPConnection.restrict_payload_types``. DIN and -2 put everything in 0x8001;
+        -20 uses 0x8002 for the common messages plus one type per energy service. (The -20
+        0x81xx types are left out until the session layer handles those messages.)"""
+        return _PAYLOAD_TYPES[self]
+
+
+_PAYLOAD_TYPES: dict[Protocol, frozenset[int]] = {
+    Protocol.DIN70121: frozenset({PayloadType.EXI}),
+    Protocol.ISO15118_2: frozenset({PayloadType.EXI}),
+    Protocol.ISO15118_20_DC: frozenset({PayloadType.ISO20_MAIN, PayloadType.ISO20_DC}),
+    Protocol.ISO15118_20_AC: frozenset({PayloadType.ISO20_MAIN, PayloadType.ISO20_AC}),
+    Protocol.ISO15118_20_WPT: frozenset({PayloadType.ISO20_MAIN, PayloadType.ISO20_WPT}),
+    Protocol.ISO15118_20_ACDP: frozenset({PayloadType.ISO20_MAIN, PayloadType.ISO20_ACDP}),
+}
 
 #: A vendor namespace seen in real-car captures; known so logs can name it, never chosen.
 TESLA_NAMESPACE = "urn:tesla:din:2018:MsgDef"

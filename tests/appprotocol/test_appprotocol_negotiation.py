@@ -143,3 +143,13 @@ def test_negotiation_never_raises_and_picks_an_offered_supported_entry(offers):
 def test_response_codes_are_the_schema_enumeration(shared_dir, value):
     text = (shared_dir / "exi_schemas/appprotocol/V2G_CI_AppProtocol.xsd").read_text()
     assert f'value="{value}"' in text
+
+
+def test_each_protocol_names_the_payload_types_its_session_uses():
+    from secc.v2gtp import PayloadType
+
+    assert Protocol.DIN70121.payload_types == {PayloadType.EXI}
+    assert Protocol.ISO15118_2.payload_types == {PayloadType.EXI}
+    assert Protocol.ISO15118_20_DC.payload_types == {0x8002, 0x8004}
+    assert Protocol.ISO15118_20_AC.payload_types == {0x8002, 0x8003}
+    assert all(p.payload_types for p in Protocol)
