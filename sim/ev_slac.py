@@ -224,8 +224,10 @@ def open_ev_socket(iface: str) -> socket.socket:
 
 
 def interface_mac(iface: str) -> bytes:
-    with open(f"/sys/class/net/{iface}/address") as fh:
-        return bytes.fromhex(fh.read().strip().replace(":", ""))
+    """MAC of ``iface`` in the calling thread's network namespace (/sys shows the host's)."""
+    from secc.slac.driver import interface_info
+
+    return interface_info(iface, bring_up=False).mac
 
 
 async def run_sans_io(machine, sock: socket.socket, first: list[bytes],  # noqa: ANN001
@@ -239,6 +241,9 @@ async def run_sans_io(machine, sock: socket.socket, first: list[bytes],  # noqa:
             try:
                 frame = sock.recv(2048)
             except (BlockingIOError, InterruptedError):
+                break
+            except OSError:  # interface gone (test tear-down): stop reading
+                loop.remove_reader(sock.fileno())
                 break
             for out in machine.receive_frame(frame, loop.time()):
                 sock.send(out)
@@ -265,7 +270,8 @@ async def run_sans_io(machine, sock: socket.socket, first: list[bytes],  # noqa:
 async def run_ev(iface: str, misbehaviour: EvMisbehaviour | None = None,
                  timing: EvTiming | None = None, timeout: float = 20.0) -> EvResult:
     """One EV SLAC run on ``iface`` (call inside the EV's network namespace)."""
-    ev = EvSlac(interface_mac(iface), misbehaviour or EvMisbehaviour(), timing or EvTiming())
+    mac = await asyncio.to_thread(interface_mac, iface)  # pyroute2 wants its own thread
+    ev = EvSlac(mac, misbehaviour or EvMisbehaviour(), timing or EvTiming())
     with open_ev_socket(iface) as sock:
         loop = asyncio.get_running_loop()
         first = ev.start(loop.time())

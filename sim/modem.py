@@ -32,6 +32,7 @@ from sim.ev_slac import run_sans_io
 log = layer_logger("sim")
 
 DEFAULT_MODEM_MAC = bytes.fromhex("00b052a0c0de")
+HOST_REQUESTS = frozenset({m.CM_SET_KEY_REQ, m.VS_SW_VER_REQ, m.VS_RS_DEV_REQ, m.VS_NW_INFO_REQ})
 
 
 @dataclass
@@ -77,14 +78,13 @@ class SimModem:
             return []
         if mme.src == self.mac:
             return []
-        from_host = self.host_mac is not None and mme.src == self.host_mac
-        if mme.mmtype == m.CM_SET_KEY_REQ and self._for_me(mme) and (
-                from_host or self.host_mac is None):
-            self.host_mac = mme.src
-            return self._on_set_key(mme)
+        if self.host_mac is None and self._for_me(mme) and mme.mmtype in HOST_REQUESTS:
+            self.host_mac = mme.src  # the first station that manages us is our host
         if self.host_mac is None:
             return []
-        if from_host:
+        if mme.src == self.host_mac:
+            if mme.mmtype == m.CM_SET_KEY_REQ and self._for_me(mme):
+                return self._on_set_key(mme)
             return self._from_host(mme, now)
         if mme.mmtype == m.CM_MNBC_SOUND_IND and self.send_profiles:
             aag = [self.attenuation_by_ev.get(mme.src, self.attenuation_db)] * self.num_groups
@@ -135,10 +135,14 @@ class SimModem:
 
 
 async def run_modem(iface: str, modem: SimModem, stop: Callable[[], bool],
-                    timeout: float = 60.0) -> SimModem:
+                    timeout: float = 60.0,
+                    on_ready: Callable[[], None] | None = None) -> SimModem:
     """Serve ``modem`` on ``iface`` until ``stop()`` is true (e.g. a ``threading.Event``'s
-    ``is_set``); call inside the SECC's network namespace."""
+    ``is_set``); call inside the SECC's network namespace. ``on_ready`` runs once the socket
+    listens."""
     sock: socket.socket = open_homeplug_socket(iface)
     with sock:
+        if on_ready is not None:
+            on_ready()
         await run_sans_io(modem, sock, [], stop, timeout)
     return modem

@@ -61,8 +61,8 @@ _HOMEPLUG_BPF = [(0x28, 0, 0, 12), (0x15, 0, 1, m.ETH_P_HOMEPLUG),
 def attach_homeplug_filter(sock: socket.socket) -> None:
     program = (_SockFilter * len(_HOMEPLUG_BPF))(*[_SockFilter(*ins) for ins in _HOMEPLUG_BPF])
     fprog = _SockFprog(len(_HOMEPLUG_BPF), program)
+    # the kernel copies the program during setsockopt: no need to keep it alive
     sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, bytes(fprog))  # type: ignore[arg-type]
-    sock._pysecc_bpf = (program, fprog)  # type: ignore[attr-defined]  # keep alive
 
 
 def open_homeplug_socket(iface: str) -> socket.socket:

@@ -1,0 +1,172 @@
+"""End to end over the simulated PLC link (two network namespaces joined by veth).
+
+EV simulator in the ``ev`` namespace; SECC driver (or the ``secc slac`` CLI) and the
+simulated modem in the ``secc`` namespace. Real raw sockets, real timers.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import sys
+import threading
+import time
+
+import pytest
+
+from secc.slac import messages as m
+from secc.slac.config import SlacConfig
+from secc.slac.driver import SlacDriver
+from secc.slac.evse import LinkEstablished, MatchFailed, MatchSucceeded, SetPwmDuty
+from sim.ev_slac import EvMisbehaviour, run_ev
+from sim.modem import SimModem, run_modem
+
+pytestmark = pytest.mark.netns
+
+
+class ModemThread:
+    """The simulated modem serving the SECC's interface until the test ends."""
+
+    def __init__(self, link, modem: SimModem) -> None:
+        self.modem = modem
+        self.stop = threading.Event()
+        ready = threading.Event()
+        self.future = link.run_coroutine("secc", lambda: run_modem(
+            link.ifnames["secc"], modem, self.stop.is_set, timeout=60, on_ready=ready.set))
+        if not ready.wait(5):
+            self.future.result(timeout=1)  # re-raises the simulator's error, if any
+            raise AssertionError("modem simulator did not start")
+
+    def close(self) -> SimModem:
+        self.stop.set()
+        return self.future.result(timeout=5)
+
+
+def test_driver_matches_simulated_ev_over_veth(veth_link):
+    modem = ModemThread(veth_link, SimModem(attenuation_db=17))
+    pwm_on = threading.Event()
+
+    def on_action(action) -> None:
+        if action == SetPwmDuty(5.0):
+            pwm_on.set()
+
+    async def secc():
+        async with SlacDriver(veth_link.ifnames["secc"], SlacConfig(), on_action) as driver:
+            chip, firmware = await driver.modem_firmware()
+            driver.pilot_state_b()
+            succeeded = await driver.wait_for(MatchSucceeded, MatchFailed, timeout=10)
+            link = await driver.wait_for(LinkEstablished, MatchFailed, timeout=5)
+            return chip, firmware, succeeded, link, await driver.link_local()
+
+    try:
+        secc_future = veth_link.run_coroutine("secc", secc)
+        assert pwm_on.wait(5), "SET_KEY never confirmed"
+        ev = veth_link.run_coroutine("ev", lambda: run_ev(veth_link.ifnames["ev"], timeout=10))
+        chip, firmware, succeeded, link, link_local = secc_future.result(timeout=20)
+        ev_result = ev.result(timeout=10)
+    finally:
+        served = modem.close()
+    assert chip == "QCA7000/QCA7005" and firmware.startswith("MAC-QCA7000")
+    assert isinstance(succeeded, MatchSucceeded), succeeded
+    assert succeeded.ev_mac == veth_link.mac("ev") and succeeded.attenuation_db == 17.0
+    assert isinstance(link, LinkEstablished)
+    assert ev_result.matched and ev_result.evse_mac == veth_link.mac("secc")
+    assert (ev_result.nid, ev_result.nmk) == (succeeded.nid, succeeded.nmk) == \
+        (served.nid, served.nmk)
+    assert succeeded.parm_req_to_match_cnf_s < 2.0
+    assert link_local == veth_link.link_local("secc")
+
+
+def test_driver_retries_set_key_and_survives_garbage_and_wrong_run_id(veth_link):
+    modem = ModemThread(veth_link, SimModem(set_key_failures=1))
+    config = SlacConfig(set_key_timeout=0.3)
+
+    async def secc():
+        async with SlacDriver(veth_link.ifnames["secc"], config) as driver:
+            driver.pilot_state_b()
+            await driver.wait_for(SetPwmDuty, timeout=5)
+            return await driver.wait_for(MatchSucceeded, MatchFailed, timeout=15)
+
+    misbehaving = EvMisbehaviour(garbage_frames=3, extra_parm_reqs=1, wrong_run_id=True,
+                                 restart_after_fail=True)
+    try:
+        secc_future = veth_link.run_coroutine("secc", secc)
+        time.sleep(0.5)
+        ev = veth_link.run_coroutine("ev", lambda: run_ev(veth_link.ifnames["ev"], misbehaving,
+                                                          timeout=15))
+        succeeded = secc_future.result(timeout=20)
+        ev_result = ev.result(timeout=10)
+    finally:
+        served = modem.close()
+    assert served.answers.get("CM_SET_KEY.REQ(failed)") == 1
+    assert isinstance(succeeded, MatchSucceeded), succeeded
+    assert ev_result.matched and succeeded.run_id == ev_result.run_id
+
+
+def test_cli_secc_slac_reports_the_match(veth_link):
+    modem = ModemThread(veth_link, SimModem(attenuation_db=23))
+    proc = veth_link.popen("secc", [sys.executable, "-m", "secc", "--log-level", "WARNING",
+                                    "slac", "--iface", veth_link.ifnames["secc"], "--json",
+                                    "--timeout", "15"],
+                           stdout=-1, stderr=-1, text=True)
+    try:
+        time.sleep(1.5)  # interpreter start, SET_KEY, PWM on: then the car starts SLAC
+        ev = veth_link.run_coroutine("ev", lambda: run_ev(veth_link.ifnames["ev"], timeout=10))
+        out, err = proc.communicate(timeout=25)
+        assert ev.result(timeout=5).matched
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        modem.close()
+    assert proc.returncode == 0, err
+    outcome = json.loads(out.strip().splitlines()[-1])
+    assert outcome["result"] == "matched"
+    assert outcome["ev_mac"] == m.mac_str(veth_link.mac("ev"))
+    assert outcome["attenuation_db"] == 23.0 and outcome["profiles"] == 10
+    assert outcome["modem"].startswith("QCA7000/QCA7005")
+    assert outcome["link_local"].startswith("fe80:")
+    assert "SetPwmDuty(percent=5.0)" in err
+
+
+def test_cli_secc_slac_fails_cleanly_without_a_modem(veth_link):
+    proc = veth_link.popen("secc", [sys.executable, "-m", "secc", "--log-level", "ERROR", "slac",
+                                    "--iface", veth_link.ifnames["secc"], "--json",
+                                    "--no-modem-info", "--timeout", "10"],
+                           stdout=-1, stderr=-1, text=True)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 1, err
+    outcome = json.loads(out.strip().splitlines()[-1])
+    assert outcome == {**outcome, "result": "failed", "reason": "set_key_failed"}
+
+
+def test_cli_capture_records_slac_and_ipv6_only(veth_link, tmp_path):
+    from scapy.utils import rdpcap
+
+    out = tmp_path / "plc.pcap"
+    proc = veth_link.popen("secc", [sys.executable, "-m", "secc", "capture", "--iface",
+                                    veth_link.ifnames["secc"], "--out", str(out),
+                                    "--duration", "20"], stdout=-1, stderr=-1, text=True)
+    try:
+        line = proc.stdout.readline()
+        assert "capturing" in line, proc.stderr.read()
+        ev_mac = veth_link.mac("ev")
+        tx = veth_link.socket("ev", socket.AF_PACKET, socket.SOCK_RAW, 0)
+        with tx:
+            tx.bind((veth_link.ifnames["ev"], 0))
+            tx.send(m.BROADCAST_MAC + ev_mac + b"\x08\x06" + bytes(46))  # ARP-typed: skipped
+            tx.send(m.encode(m.slac_parm_req(m.BROADCAST_MAC, ev_mac, bytes(8))))
+        udp = veth_link.socket("ev", socket.AF_INET6, socket.SOCK_DGRAM)
+        with udp:
+            udp.sendto(b"\x01\xfe\x90\x00\x00\x00\x00\x02\x10\x00",
+                       ("ff02::1", 15118, 0, veth_link.ifindex("ev")))
+        time.sleep(0.5)
+        proc.terminate()  # SIGTERM ends the capture cleanly
+        out_text, _ = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0 and "packets written" in out_text
+    packets = rdpcap(str(out))
+    kinds = {int.from_bytes(bytes(p)[12:14], "big") for p in packets}
+    assert kinds == {0x86DD, 0x88E1}  # the ARP-typed frame was left out
+    assert any(bytes(p)[-10:] == b"\x01\xfe\x90\x00\x00\x00\x00\x02\x10\x00" for p in packets)
