@@ -278,12 +278,13 @@ FIELDS = {
 }
 
 # per field: (content item index — fields sharing one are alternatives of a
-# choice —, simple-value facets (base type, min, max, enumeration, minLength,
-# maxLength) or None)
+# choice —, the item's minOccurs, abstract element or type (never in a valid
+# document), simple-value facets (base type, min, max, enumeration,
+# minLength, maxLength) or None)
 FIELD_RULES = {
-    AppProtocolType: ((0, _F6), (1, _F7), (2, _F7), (3, _F8), (4, _F9), ),
-    supportedAppProtocolReq: ((0, None), ),
-    supportedAppProtocolRes: ((0, _F10), (1, _F8), ),
+    AppProtocolType: ((0, 1, False, _F6), (1, 1, False, _F7), (2, 1, False, _F7), (3, 1, False, _F8), (4, 1, False, _F9), ),
+    supportedAppProtocolReq: ((0, 1, False, None), ),
+    supportedAppProtocolRes: ((0, 1, False, _F10), (1, 0, False, _F8), ),
 }
 
 # types whose content model this codec does not implement (xmldsig only)

@@ -226,7 +226,13 @@ class ModuleEmitter:
 
     def rules(self, ct: ComplexType) -> str:
         g = self.grammars[id(ct)]
-        parts = [f"({f[1]}, {self.facets(f[5])})" for f in self.fields(g)]
+        parts = []
+        for f in self.fields(g):
+            item = g.items[f[1]]
+            alt = item.alts[f[2]]
+            abstract = isinstance(alt, ElementDecl) and (
+                alt.abstract or (isinstance(alt.type, ComplexType) and alt.type.abstract))
+            parts.append(f"({f[1]}, {item.min}, {abstract}, {self.facets(f[5])})")
         return "(" + "".join(p + ", " for p in parts) + ")"
 
     # -- grammar states -----------------------------------------------------------------------------
@@ -509,8 +515,9 @@ class ModuleEmitter:
         meta.append("}")
         meta.append("")
         meta.append("# per field: (content item index — fields sharing one are alternatives of a")
-        meta.append("# choice —, simple-value facets (base type, min, max, enumeration, minLength,")
-        meta.append("# maxLength) or None)")
+        meta.append("# choice —, the item's minOccurs, abstract element or type (never in a valid")
+        meta.append("# document), simple-value facets (base type, min, max, enumeration,")
+        meta.append("# minLength, maxLength) or None)")
         meta.append("FIELD_RULES = {")
         for ct in self.types:
             meta.append(f"    {self.class_of[id(ct)]}: {self.rules(ct)},")
