@@ -82,3 +82,8 @@ def test_link_is_removed_on_destroy():
     import os
     for name in names.values():
         assert not os.path.exists(f"/var/run/netns/{name}")
+
+
+async def test_link_facts_are_readable_from_inside_an_event_loop(veth_link):
+    assert veth_link.link_local("ev").startswith("fe80:")
+    assert len(veth_link.mac("secc")) == 6

@@ -59,6 +59,16 @@ def inside_netns(name: str) -> Iterator[None]:
         os.close(own)
 
 
+def _off_loop(fn: Callable[[], Any]) -> Any:
+    """pyroute2's synchronous API cannot run inside a running asyncio loop; use a thread then."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return fn()
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(fn).result()
+
+
 def netns_supported() -> tuple[bool, str]:
     """Whether this process may create namespaces; the reason when not."""
     if os.geteuid() != 0:
@@ -132,16 +142,24 @@ class VethLink:
 
     # --- facts about each side ------------------------------------------------------------
     def ifindex(self, side: str) -> int:
-        with NetNS(self.namespaces[side]) as ns:
-            return ns.link_lookup(ifname=self.ifnames[side])[0]
+        def lookup() -> int:
+            with NetNS(self.namespaces[side]) as ns:
+                return ns.link_lookup(ifname=self.ifnames[side])[0]
+        return _off_loop(lookup)
 
     def mac(self, side: str) -> bytes:
-        with NetNS(self.namespaces[side]) as ns:
-            link = ns.get_links(self.ifindex(side))[0]
-            return bytes.fromhex(link.get_attr("IFLA_ADDRESS").replace(":", ""))
+        def lookup() -> bytes:
+            with NetNS(self.namespaces[side]) as ns:
+                index = ns.link_lookup(ifname=self.ifnames[side])[0]
+                link = ns.get_links(index)[0]
+                return bytes.fromhex(link.get_attr("IFLA_ADDRESS").replace(":", ""))
+        return _off_loop(lookup)
 
     def link_local(self, side: str, timeout: float = 5.0) -> str:
-        """The side's fe80:: address once it is no longer tentative."""
+        """The side's fe80:: address once it is no longer tentative (usable from a loop too)."""
+        return _off_loop(lambda: self._link_local(side, timeout))
+
+    def _link_local(self, side: str, timeout: float) -> str:
         index = self.ifindex(side)
         deadline = time.monotonic() + timeout
         while True:
