@@ -476,7 +476,10 @@ class EvseSlac:
                       extra=self._ctx(pev_mac=m.mac_str(mme.pev_mac)))
             return []
         groups = list(mme.aag)
-        if not groups or (attempt.profiles and len(groups) != len(attempt.profiles[0])):
+        if not groups:  # QCA7420-class modems send empty profiles: nothing measured
+            log.debug("empty CM_ATTEN_PROFILE.IND ignored", extra=self._ctx(**attempt.describe()))
+            return []
+        if attempt.profiles and len(groups) != len(attempt.profiles[0]):
             log.info("CM_ATTEN_PROFILE.IND with inconsistent group count ignored",
                      extra=self._ctx(**attempt.describe(), groups=str(len(groups))))
             return []
