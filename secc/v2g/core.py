@@ -35,6 +35,8 @@ from secc.v2g.timers import Timers, V2GTimerConfig
 log = layer_logger("v2g")
 
 TERMINATED = "Terminated"
+DANGEROUS_STOPS = frozenset({StopReason.EMERGENCY, StopReason.ISOLATION_FAULT,
+                             StopReason.MALFUNCTION, StopReason.UTILITY})
 
 
 @dataclass
@@ -80,6 +82,7 @@ class SessionCore:
         self.timers.arm("communication_setup", now, self.timer_config.communication_setup_timeout)
         self.stop_reason = StopReason.NONE
         self.authorization: AuthorizationDecision | None = None
+        self._ongoing_since: dict[str, float] = {}
         self.log: logging.LoggerAdapter = logging.LoggerAdapter(log, {"protocol": self.PROTOCOL})
 
     # --- what protocols provide ---------------------------------------------------------------
@@ -186,11 +189,26 @@ class SessionCore:
     def authorization_decided(self, decision: AuthorizationDecision) -> None:
         self.authorization = decision
 
-    def evse_stop(self, reason: StopReason) -> None:
-        """The EVSE side wants to stop (e-stop, isolation fault, remote stop)."""
-        if self.stop_reason is StopReason.NONE:
-            self.stop_reason = reason
-            self.log.warning("EVSE-side stop requested", extra={"reason": reason.value})
+    def evse_stop(self, reason: StopReason) -> list[Action]:
+        """The EVSE side wants to stop (e-stop, isolation fault, remote stop).
+
+        Dangerous reasons make power safe at once; the car learns it from the status of the
+        next response. A remote stop is graceful: the car is asked to stop via notification."""
+        if self.stop_reason is not StopReason.NONE or self.terminated:
+            return []
+        self.stop_reason = reason
+        self.log.warning("EVSE-side stop requested", extra={"reason": reason.value})
+        if reason in DANGEROUS_STOPS:
+            return [EnterSafeState(f"EVSE stop: {reason.value}")]
+        return []
+
+    def ongoing_expired(self, step: str, now: float, limit: float) -> bool:
+        """True once ``step`` has answered Ongoing for longer than ``limit`` seconds."""
+        started = self._ongoing_since.setdefault(step, now)
+        return now - started > limit
+
+    def ongoing_done(self, step: str) -> None:
+        self._ongoing_since.pop(step, None)
 
     def connection_lost(self, reason: str) -> list[Action]:
         """TCP reset / closed: safe state at once (a paused session may resume later)."""
