@@ -54,6 +54,7 @@ class SimModem:
     nmk: bytes = b""
     ev_modem_mac: bytes = bytes.fromhex("00b052ee0001")
     joined_at: float | None = None
+    mute: bool = False                     # a hung modem: answers nothing at all
 
     def next_deadline(self) -> float | None:
         return None
@@ -76,7 +77,7 @@ class SimModem:
             mme = m.decode(frame)
         except m.MmeError:
             return []
-        if mme.src == self.mac:
+        if mme.src == self.mac or self.mute:
             return []
         if self.host_mac is None and self._for_me(mme) and mme.mmtype in HOST_REQUESTS:
             self.host_mac = mme.src  # the first station that manages us is our host

@@ -202,6 +202,7 @@ class EvseSlac:
         self._link_up = False
         self._link_down_since: float | None = None
         self._last_drop = (FailureReason.NO_MATCH_REQ, "")
+        self._link_seen_at = 0.0
         self.modem_seen_mac: bytes | None = None  # learned from CM_SET_KEY.CNF
 
     # --- public API --------------------------------------------------------------------------
@@ -232,6 +233,7 @@ class EvseSlac:
     def modem_link(self, up: bool, now: float) -> list[Action]:
         """Link status of the PLC network as reported by the driver (or a VS_NW_INFO poll)."""
         if up:
+            self._link_seen_at = now
             self._link_down_since = None
             self._timers.pop("link_debounce", None)
             if self.phase == Phase.JOINING:
@@ -635,7 +637,13 @@ class EvseSlac:
     def _timer_link_poll(self, now: float) -> list[Action]:
         self._timers["link_poll"] = now + self.config.link_poll_interval
         frame = m.encode(m.vs_request(m.VS_NW_INFO_REQ, self.modem_mac, self.evse_mac))
-        return [SendFrame(frame, "VS_NW_INFO.REQ")]
+        actions: list[Action] = [SendFrame(frame, "VS_NW_INFO.REQ")]
+        silent_for = now - self._link_seen_at
+        if self.phase == Phase.MATCHED and \
+                silent_for > self.config.link_loss_debounce + 2 * self.config.link_poll_interval:
+            # a modem that stopped answering is as good as a link down
+            actions += self.modem_link(False, now)
+        return actions
 
     def _on_nw_info(self, mme: m.Mme, now: float) -> list[Action]:
         if not self._from_modem(mme):

@@ -438,6 +438,18 @@ def test_link_loss_is_debounced_then_reported(make_medium):
     assert failures(med)[-1].reason == FailureReason.LINK_LOST
 
 
+def test_modem_that_stops_answering_counts_as_link_lost(make_medium):
+    med = make_medium(evs=[EvSlac(EV_MAC)])
+    plug_in(med)
+    med.run_until(5.0)
+    assert med.evse.phase == Phase.MATCHED
+    med.modem.mute = True
+    med.run_until(med.now + 2.0)
+    assert not med.of_type(LinkLost)  # silence shorter than debounce + 2 polls
+    med.run_until(med.now + 2.0)
+    assert med.of_type(LinkLost) == [LinkLost(EV_MAC)]
+
+
 def test_unplug_during_matching_ends_cleanly(make_medium):
     med = make_medium(evs=[EvSlac(EV_MAC)])
     plug_in(med)

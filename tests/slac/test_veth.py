@@ -7,10 +7,12 @@ simulated modem in the ``secc`` namespace. Real raw sockets, real timers.
 from __future__ import annotations
 
 import json
+import re
 import socket
 import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -22,6 +24,7 @@ from sim.ev_slac import EvMisbehaviour, run_ev
 from sim.modem import SimModem, run_modem
 
 pytestmark = pytest.mark.netns
+REPO = Path(__file__).resolve().parents[2]
 
 
 class ModemThread:
@@ -77,6 +80,39 @@ def test_driver_matches_simulated_ev_over_veth(veth_link):
     assert link_local == veth_link.link_local("secc")
 
 
+def test_driver_reports_link_lost_when_the_modem_interface_goes_away(veth_link):
+    from pyroute2 import NetNS
+
+    from secc.slac.evse import FailureReason, LinkLost
+
+    modem = ModemThread(veth_link, SimModem())
+    config = SlacConfig(link_loss_debounce=0.5, failure_action="pwm_off")
+    matched = threading.Event()
+
+    async def secc():
+        async with SlacDriver(veth_link.ifnames["secc"], config,
+                              carrier_poll_interval=0.1) as driver:
+            driver.pilot_state_b()
+            await driver.wait_for(LinkEstablished, MatchFailed, timeout=10)
+            matched.set()
+            lost = await driver.wait_for(LinkLost, timeout=10)
+            failed = await driver.wait_for(MatchFailed, timeout=5)
+            return lost, failed
+
+    try:
+        secc_future = veth_link.run_coroutine("secc", secc)
+        time.sleep(0.3)
+        veth_link.run_coroutine("ev", lambda: run_ev(veth_link.ifnames["ev"], timeout=10))
+        assert matched.wait(10), secc_future.exception(timeout=1) if secc_future.done() else ""
+        with NetNS(veth_link.namespaces["secc"]) as ns:  # the modem's Ethernet goes down
+            ns.link("set", index=veth_link.ifindex("secc"), state="down")
+        lost, failed = secc_future.result(timeout=15)
+    finally:
+        modem.close()
+    assert lost == LinkLost(veth_link.mac("ev"))
+    assert failed.reason == FailureReason.LINK_LOST and not failed.retrying
+
+
 def test_driver_retries_set_key_and_survives_garbage_and_wrong_run_id(veth_link):
     modem = ModemThread(veth_link, SimModem(set_key_failures=1))
     config = SlacConfig(set_key_timeout=0.3)
@@ -103,11 +139,21 @@ def test_driver_retries_set_key_and_survives_garbage_and_wrong_run_id(veth_link)
     assert ev_result.matched and succeeded.run_id == ev_result.run_id
 
 
-def test_cli_secc_slac_reports_the_match(veth_link):
+def board_file(tmp_path, iface: str) -> str:
+    """The shipped simulated board, on our veth end, with a [slac] override."""
+    text = (REPO / "board_configs" / "sim.toml").read_text()
+    text = re.sub(r'(?m)^interface = .*$', f'interface = "{iface}"', text)
+    text = text.replace("[slac]\n", "[slac]\nhlc_pwm_duty_percent = 6\n", 1)
+    path = tmp_path / "board.toml"
+    path.write_text(text)
+    return str(path)
+
+
+def test_cli_secc_slac_with_board_file_reports_the_match(veth_link, tmp_path):
     modem = ModemThread(veth_link, SimModem(attenuation_db=23))
+    board = board_file(tmp_path, veth_link.ifnames["secc"])
     proc = veth_link.popen("secc", [sys.executable, "-m", "secc", "--log-level", "WARNING",
-                                    "slac", "--iface", veth_link.ifnames["secc"], "--json",
-                                    "--timeout", "15"],
+                                    "slac", "--board", board, "--json", "--timeout", "15"],
                            stdout=-1, stderr=-1, text=True)
     try:
         time.sleep(1.5)  # interpreter start, SET_KEY, PWM on: then the car starts SLAC
@@ -125,7 +171,7 @@ def test_cli_secc_slac_reports_the_match(veth_link):
     assert outcome["attenuation_db"] == 23.0 and outcome["profiles"] == 10
     assert outcome["modem"].startswith("QCA7000/QCA7005")
     assert outcome["link_local"].startswith("fe80:")
-    assert "SetPwmDuty(percent=5.0)" in err
+    assert "SetPwmDuty(percent=6.0)" in err  # [slac] of the board file applied
 
 
 def test_cli_secc_slac_fails_cleanly_without_a_modem(veth_link):
