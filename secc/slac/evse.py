@@ -199,11 +199,11 @@ class EvseSlac:
         self._set_key_nonce = 0
         self._ef_retries_used = 0
         self._session_started = 0.0
-        self._link_up = False
         self._link_down_since: float | None = None
         self._last_drop = (FailureReason.NO_MATCH_REQ, "")
         self._link_seen_at = 0.0
         self.modem_seen_mac: bytes | None = None  # learned from CM_SET_KEY.CNF
+        self.malformed_frames = 0  # diagnostics: frames that failed to parse
 
     # --- public API --------------------------------------------------------------------------
     def next_deadline(self) -> float | None:
@@ -238,13 +238,11 @@ class EvseSlac:
             self._timers.pop("link_debounce", None)
             if self.phase == Phase.JOINING:
                 return self._joined(now)
-            self._link_up = True
             return []
         if self.phase == Phase.MATCHED and self._link_down_since is None:
             self._link_down_since = now
             self._timers["link_debounce"] = now + self.config.link_loss_debounce
             log.info("modem reports link down; debouncing", extra=self._ctx())
-        self._link_up = False
         return []
 
     def receive_frame(self, frame: bytes, now: float) -> list[Action]:
@@ -254,8 +252,9 @@ class EvseSlac:
         except m.UnknownMmeType as exc:
             log.debug("ignored MME", extra={"reason": str(exc)})
             return []
-        except m.MmeError as exc:
-            log.info("dropped malformed MME", extra={"reason": str(exc)})
+        except m.MmeError as exc:  # debug: a noisy neighbour must not flood the log
+            self.malformed_frames += 1
+            log.debug("dropped malformed MME", extra={"reason": str(exc)})
             return []
         if mme.src == self.evse_mac:
             return []  # our own transmission seen on the wire
@@ -295,7 +294,6 @@ class EvseSlac:
         self.attempts.clear()
         self.match = None
         self._timers.clear()
-        self._link_up = False
         self._link_down_since = None
 
     def _start_session(self, now: float) -> list[Action]:
@@ -656,7 +654,6 @@ class EvseSlac:
         assert self.match is not None
         self._timers.pop("join", None)
         self.phase = Phase.MATCHED
-        self._link_up = True
         elapsed = now - self.match.matched_at
         log.info("EV modem joined the network: PLC link up", extra=self._ctx(
             ev_mac=m.mac_str(self.match.ev_mac), join_ms=f"{elapsed * 1000:.0f}"))

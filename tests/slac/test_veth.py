@@ -113,6 +113,26 @@ def test_driver_reports_link_lost_when_the_modem_interface_goes_away(veth_link):
     assert failed.reason == FailureReason.LINK_LOST and not failed.retrying
 
 
+def test_driver_vendor_diagnostics_read_firmware_and_reset_the_modem(veth_link):
+    modem = ModemThread(veth_link, SimModem(firmware="MAC-QCA7420-1.4.0", device_class=0x20))
+
+    async def secc():
+        async with SlacDriver(veth_link.ifnames["secc"]) as driver:
+            chip, firmware = await driver.modem_firmware()
+            reset = await driver.vendor_request(m.VS_RS_DEV_REQ)
+            info = await driver.vendor_request(m.VS_NW_INFO_REQ)
+            return chip, firmware, reset, info
+
+    try:
+        chip, firmware, reset, info = veth_link.run_coroutine("secc", secc).result(timeout=10)
+    finally:
+        served = modem.close()
+    assert (chip, firmware) == ("QCA7420", "MAC-QCA7420-1.4.0")  # logged as not EVSE-capable
+    assert reset.mmtype == m.VS_RS_DEV_CNF and reset.status == 0
+    assert info.num_networks == 0  # the reset modem has no network key
+    assert served.answers == {"VS_SW_VER.CNF": 1, "VS_RS_DEV.CNF": 1, "VS_NW_INFO.CNF": 1}
+
+
 def test_driver_retries_set_key_and_survives_garbage_and_wrong_run_id(veth_link):
     modem = ModemThread(veth_link, SimModem(set_key_failures=1))
     config = SlacConfig(set_key_timeout=0.3)
