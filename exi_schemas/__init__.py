@@ -51,12 +51,18 @@ EXI_HEADER = 0x80  # distinguishing bits 10, no options, final version 1
 _roots: dict[str, dict[type, int]] = {}
 
 
+_modules: dict[str, ModuleType] = {}
+
+
 def schema_module(schema: str) -> ModuleType:
     """The generated module of ``schema`` (e.g. ``"din"`` or ``"iso20-dc"``)."""
-    name = SCHEMAS.get(ALIASES.get(schema, schema))
-    if name is None:
-        raise ValueError(f"unknown schema {schema!r}; known: {', '.join(SCHEMAS)}")
-    return importlib.import_module(f"{__name__}.generated.{name}")
+    mod = _modules.get(schema)
+    if mod is None:
+        name = SCHEMAS.get(ALIASES.get(schema, schema))
+        if name is None:
+            raise ValueError(f"unknown schema {schema!r}; known: {', '.join(SCHEMAS)}")
+        mod = _modules[schema] = importlib.import_module(f"{__name__}.generated.{name}")
+    return mod
 
 
 def _module_of(message: Any) -> ModuleType:
@@ -66,7 +72,19 @@ def _module_of(message: Any) -> ModuleType:
     return mod
 
 
+_index_cache: dict[tuple, int] = {}
+_tables: dict[type, tuple] = {}  # message class -> GLOBAL_ELEMENTS of its module
+
+
 def _element_index(mod: ModuleType, table: tuple, cls: type, element: str | None) -> int:
+    key = (id(table), cls, element)
+    idx = _index_cache.get(key)
+    if idx is None:
+        idx = _index_cache[key] = _find_element_index(table, cls, element)
+    return idx
+
+
+def _find_element_index(table: tuple, cls: type, element: str | None) -> int:
     matches = [i for i, row in enumerate(table)
                if row[2] is cls and (element is None or row[1] == element)]
     if len(matches) != 1:
@@ -95,9 +113,10 @@ def decode_element(data: bytes, schema: str) -> tuple[str, Any]:
 
 
 def _decode_with(mod: ModuleType, table: tuple, data: bytes, fragment: bool = False):
-    if not isinstance(data, (bytes, bytearray, memoryview)):
-        raise TypeError("decode() needs bytes")
-    data = bytes(data)
+    if type(data) is not bytes:
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError("decode() needs bytes")
+        data = bytes(data)
     if not data:
         raise ExiDecodeError("empty input", 0)
     if data[0] != EXI_HEADER:
@@ -127,9 +146,14 @@ def encode(message: Any, element: str | None = None) -> bytes:
     the message element for ISO-20 and AppProtocol); pass ``element`` when a type is used by
     more than one global element.
     """
-    mod = _module_of(message)
-    idx = _element_index(mod, mod.GLOBAL_ELEMENTS, type(message), element)
-    return _encode_with(mod.GLOBAL_ELEMENTS, idx, message, fragment=False)
+    cls = type(message)
+    idx = _index_cache.get((cls, element))
+    if idx is None:
+        mod = _module_of(message)
+        idx = _index_cache[(cls, element)] = _element_index(
+            mod, mod.GLOBAL_ELEMENTS, cls, element)
+        _tables[cls] = mod.GLOBAL_ELEMENTS
+    return _encode_with(_tables[cls], idx, message, fragment=False)
 
 
 def encode_fragment(message: Any, element: str | None = None) -> bytes:
@@ -163,6 +187,8 @@ def _encode_with(table: tuple, idx: int, message: Any, fragment: bool) -> bytes:
         raise
     except RecursionError:
         raise ExiEncodeError("message nesting too deep") from None
+    except KeyError as exc:
+        raise ExiEncodeError(f"value {exc} is not one of the allowed enumeration values") from None
     except (TypeError, ValueError, AttributeError, OverflowError) as exc:
         raise ExiEncodeError(f"cannot encode: {type(exc).__name__}: {exc}") from None
     if fragment:

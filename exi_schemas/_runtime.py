@@ -40,6 +40,23 @@ class Reader:
     def fail(self, message: str):
         raise ExiDecodeError(message, self.p)
 
+    # error helpers of the generated fused reads (kept out of line: they never return)
+    def eos(self):
+        raise ExiDecodeError("unexpected end of stream", self.p)
+
+    def bad(self, at: int, message: str):
+        raise ExiDecodeError(message, at)
+
+    def badz(self, at: int, width: int, wrong: int):
+        """A fused read found a non-zero code where only one production exists."""
+        raise ExiDecodeError("unexpected event (second-level or undeclared)",
+                             at + width - wrong.bit_length())
+
+    def bad_code(self, at: int, code: int, limit: int):
+        raise ExiDecodeError(
+            "unsupported second-level event (xsi:type/xsi:nil/undeclared content)"
+            if code == limit else f"invalid event code {code}", at)
+
     def bits(self, k: int) -> int:
         p = self.p + k
         if p > self.n:

@@ -45,96 +45,126 @@ class supportedAppProtocolRes:
     schema_id: int | None = None
 
 def _d_AppProtocolType(r: Reader) -> AppProtocolType:
+    rv = r.v; rn = r.n
     v_protocol_namespace = None
     v_version_number_major = None
     v_version_number_minor = None
     v_schema_id = None
     v_priority = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_protocol_namespace = r.string()
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_version_number_major = r.uintb(4294967295)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 2; al = 0
-    if it == 2:
-        r.zero(1, "characters")
-        v_version_number_minor = r.uintb(4294967295)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 3; al = 0
-    if it == 3:
-        r.zero(1, "characters")
-        v_schema_id = r.bits(8)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 4; al = 0
-    if it == 4:
-        r.zero(1, "characters")
-        v_priority = r.bits(5) + 1
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_protocol_namespace = r.string()
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x7:
+        r.badz(p, 3, b & 0x7)
+    it = 1; al = 0
+    v_version_number_major = r.uintb(4294967295)
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x7:
+        r.badz(p, 3, b & 0x7)
+    it = 2; al = 0
+    v_version_number_minor = r.uintb(4294967295)
+    p = r.p
+    q = p + 21
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1fffff
+    r.p = q
+    if b & 0x1c0383:
+        r.badz(p, 21, b & 0x1c0383)
+    v_schema_id = ((b >> 10) & 0xff)
+    v_priority = ((b >> 2) & 0x1f) + 1
+    if v_priority > 20:
+        r.bad(p + 14, 'integer out of range')
+    it = -1; al = 0
     return AppProtocolType(protocol_namespace=v_protocol_namespace, version_number_major=v_version_number_major, version_number_minor=v_version_number_minor, schema_id=v_schema_id, priority=v_priority)
 
 def _e_AppProtocolType(w: Writer, o: AppProtocolType) -> None:
-    if o.protocol_namespace is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.string(o.protocol_namespace)
-        w.bits(0, 1)
-    else:
+    f_protocol_namespace = o.protocol_namespace
+    if f_protocol_namespace is None:
         raise ExiEncodeError("AppProtocolType: missing required protocol_namespace")
-    if o.version_number_major is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.uint(o.version_number_major)
-        w.bits(0, 1)
-    else:
-        raise ExiEncodeError("AppProtocolType: missing required version_number_major")
-    if o.version_number_minor is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.uint(o.version_number_minor)
-        w.bits(0, 1)
-    else:
-        raise ExiEncodeError("AppProtocolType: missing required version_number_minor")
-    if o.schema_id is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.nbit(o.schema_id, 0, 255, 8)
-        w.bits(0, 1)
-    else:
-        raise ExiEncodeError("AppProtocolType: missing required schema_id")
-    if o.priority is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.nbit(o.priority, 1, 20, 5)
-        w.bits(0, 1)
-    else:
-        raise ExiEncodeError("AppProtocolType: missing required priority")
+    w.bits(0, 2)
+    w.string(f_protocol_namespace)
     w.bits(0, 1)
+    f_version_number_major = o.version_number_major
+    if f_version_number_major is None:
+        raise ExiEncodeError("AppProtocolType: missing required version_number_major")
+    w.bits(0, 2)
+    w.uint(f_version_number_major)
+    w.bits(0, 1)
+    f_version_number_minor = o.version_number_minor
+    if f_version_number_minor is None:
+        raise ExiEncodeError("AppProtocolType: missing required version_number_minor")
+    w.bits(0, 2)
+    w.uint(f_version_number_minor)
+    w.bits(0, 1)
+    f_schema_id = o.schema_id
+    if f_schema_id is None:
+        raise ExiEncodeError("AppProtocolType: missing required schema_id")
+    if not 0 <= f_schema_id <= 255:
+        raise ExiEncodeError(f"value {f_schema_id!r} outside [0, 255]")
+    w.bits((f_schema_id) << 1, 11)
+    f_priority = o.priority
+    if f_priority is None:
+        raise ExiEncodeError("AppProtocolType: missing required priority")
+    if not 1 <= f_priority <= 20:
+        raise ExiEncodeError(f"value {f_priority!r} outside [1, 20]")
+    w.bits((f_priority - 1) << 2, 9)
 
 def _d_supportedAppProtocolReq(r: Reader) -> supportedAppProtocolReq:
+    rv = r.v; rn = r.n
     v_app_protocol = []
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
     n = 0
     while it == 0:
-        x = _d_AppProtocolType(r)
-        v_app_protocol.append(x)
+        t = _d_AppProtocolType(r)
+        v_app_protocol.append(t)
         n += 1
         if n < 20:
-            it, al = _P0[r.code(2, 2)]
+            p = r.p
+            q = p + 2
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x3
+            r.p = q
+            e = b & 0x3
+            if e >= 2:
+                r.bad_code(p + 0, e, 2)
+            it, al = _P0[e]
         else:
-            r.zero(1, 'end of element')
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
             it = -1; al = 0
     return supportedAppProtocolReq(app_protocol=v_app_protocol)
 
@@ -153,56 +183,92 @@ def _e_supportedAppProtocolReq(w: Writer, o: supportedAppProtocolReq) -> None:
     w.bits(c[0], c[1])
 
 def _d_supportedAppProtocolRes(r: Reader) -> supportedAppProtocolRes:
+    rv = r.v; rn = r.n
     v_response_code = None
     v_schema_id = None
-    r.zero(1, 'next item')
-    it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_response_code = r.enum(2, _K3)
-        r.zero(1, "end of element")
-        it, al = _P4[r.code(2, 2)]
+    p = r.p
+    q = p + 7
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7f
+    r.p = q
+    if b & 0x64:
+        r.badz(p, 7, b & 0x64)
+    k = (b >> 3) & 0x3
+    if k >= 3:
+        r.bad(p + 2, 'enumeration index out of range')
+    v_response_code = _K3[k]
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 5, e, 2)
+    it, al = _P4[e]
     if it == 1:
-        r.zero(1, "characters")
-        v_schema_id = r.bits(8)
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 11
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7ff
+        r.p = q
+        if b & 0x403:
+            r.badz(p, 11, b & 0x403)
+        v_schema_id = ((b >> 2) & 0xff)
         it = -1; al = 0
     return supportedAppProtocolRes(response_code=v_response_code, schema_id=v_schema_id)
 
 def _e_supportedAppProtocolRes(w: Writer, o: supportedAppProtocolRes) -> None:
-    if o.response_code is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.response_code, _K5, 2)
-        w.bits(0, 1)
-    else:
+    f_response_code = o.response_code
+    if f_response_code is None:
         raise ExiEncodeError("supportedAppProtocolRes: missing required response_code")
+    w.bits((_K5[f_response_code]) << 1, 5)
     s = 1
-    if o.schema_id is not None:
-        w.bits(0, 2)
-        w.bits(0, 1)
-        w.nbit(o.schema_id, 0, 255, 8)
-        w.bits(0, 1)
+    f_schema_id = o.schema_id
+    if f_schema_id is not None:
+        if not 0 <= f_schema_id <= 255:
+            raise ExiEncodeError(f"value {f_schema_id!r} outside [0, 255]")
+        w.bits((f_schema_id) << 1, 12)
         s = 2
     c = _C2[s]
     w.bits(c[0], c[1])
 
 def _d_f_Priority(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(5) + 1
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 7
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7f
+    r.p = q
+    if b & 0x41:
+        r.badz(p, 7, b & 0x41)
+    v = ((b >> 1) & 0x1f) + 1
+    if v > 20:
+        r.bad(p + 1, 'integer out of range')
     return v
 
 def _e_f_Priority(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.nbit(v, 1, 20, 5)
-    w.bits(0, 1)
+    if not 1 <= v <= 20:
+        raise ExiEncodeError(f"value {v!r} outside [1, 20]")
+    w.bits((v - 1) << 1, 7)
 
 def _d_f_ProtocolNamespace(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.string()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_ProtocolNamespace(w: Writer, v) -> None:
@@ -211,31 +277,61 @@ def _e_f_ProtocolNamespace(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_ResponseCode(r: Reader):
-    r.zero(1, "characters")
-    v = r.enum(2, _K3)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 4
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xf
+    r.p = q
+    if b & 0x9:
+        r.badz(p, 4, b & 0x9)
+    k = (b >> 1) & 0x3
+    if k >= 3:
+        r.bad(p + 1, 'enumeration index out of range')
+    v = _K3[k]
     return v
 
 def _e_f_ResponseCode(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.enum(v, _K5, 2)
-    w.bits(0, 1)
+    w.bits((_K5[v]) << 1, 4)
 
 def _d_f_SchemaID(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(8)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 10
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3ff
+    r.p = q
+    if b & 0x201:
+        r.badz(p, 10, b & 0x201)
+    v = ((b >> 1) & 0xff)
     return v
 
 def _e_f_SchemaID(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.nbit(v, 0, 255, 8)
-    w.bits(0, 1)
+    if not 0 <= v <= 255:
+        raise ExiEncodeError(f"value {v!r} outside [0, 255]")
+    w.bits((v) << 1, 10)
 
 def _d_f_VersionNumberMajor(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(4294967295)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_VersionNumberMajor(w: Writer, v) -> None:
@@ -244,9 +340,24 @@ def _e_f_VersionNumberMajor(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_VersionNumberMinor(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(4294967295)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_VersionNumberMinor(w: Writer, v) -> None:

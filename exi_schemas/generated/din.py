@@ -965,181 +965,245 @@ class V2G_Message:
     body: BodyType
 
 def _d_AC_EVChargeParameterType(r: Reader) -> AC_EVChargeParameterType:
+    rv = r.v; rn = r.n
     v_departure_time = None
     v_e_amount = None
     v_ev_max_voltage = None
     v_ev_max_current = None
     v_ev_min_current = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_departure_time = r.uintb(4294967295)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        v_e_amount = _d_PhysicalValueType(r)
-        r.zero(1, 'next item')
-        it = 2; al = 0
-    if it == 2:
-        v_ev_max_voltage = _d_PhysicalValueType(r)
-        r.zero(1, 'next item')
-        it = 3; al = 0
-    if it == 3:
-        v_ev_max_current = _d_PhysicalValueType(r)
-        r.zero(1, 'next item')
-        it = 4; al = 0
-    if it == 4:
-        v_ev_min_current = _d_PhysicalValueType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_departure_time = r.uintb(4294967295)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
+    it = 1; al = 0
+    v_e_amount = _d_PhysicalValueType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 2; al = 0
+    v_ev_max_voltage = _d_PhysicalValueType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 3; al = 0
+    v_ev_max_current = _d_PhysicalValueType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 4; al = 0
+    v_ev_min_current = _d_PhysicalValueType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return AC_EVChargeParameterType(departure_time=v_departure_time, e_amount=v_e_amount, ev_max_voltage=v_ev_max_voltage, ev_max_current=v_ev_max_current, ev_min_current=v_ev_min_current)
 
 def _e_AC_EVChargeParameterType(w: Writer, o: AC_EVChargeParameterType) -> None:
-    if o.departure_time is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.uint(o.departure_time)
-        w.bits(0, 1)
-    else:
+    f_departure_time = o.departure_time
+    if f_departure_time is None:
         raise ExiEncodeError("AC_EVChargeParameterType: missing required departure_time")
-    if o.e_amount is not None:
-        w.bits(0, 1)
-        _e_PhysicalValueType(w, o.e_amount)
-    else:
+    w.bits(0, 2)
+    w.uint(f_departure_time)
+    w.bits(0, 1)
+    f_e_amount = o.e_amount
+    if f_e_amount is None:
         raise ExiEncodeError("AC_EVChargeParameterType: missing required e_amount")
-    if o.ev_max_voltage is not None:
-        w.bits(0, 1)
-        _e_PhysicalValueType(w, o.ev_max_voltage)
-    else:
+    w.bits(0, 1)
+    _e_PhysicalValueType(w, f_e_amount)
+    f_ev_max_voltage = o.ev_max_voltage
+    if f_ev_max_voltage is None:
         raise ExiEncodeError("AC_EVChargeParameterType: missing required ev_max_voltage")
-    if o.ev_max_current is not None:
-        w.bits(0, 1)
-        _e_PhysicalValueType(w, o.ev_max_current)
-    else:
+    w.bits(0, 1)
+    _e_PhysicalValueType(w, f_ev_max_voltage)
+    f_ev_max_current = o.ev_max_current
+    if f_ev_max_current is None:
         raise ExiEncodeError("AC_EVChargeParameterType: missing required ev_max_current")
-    if o.ev_min_current is not None:
-        w.bits(0, 1)
-        _e_PhysicalValueType(w, o.ev_min_current)
-    else:
+    w.bits(0, 1)
+    _e_PhysicalValueType(w, f_ev_max_current)
+    f_ev_min_current = o.ev_min_current
+    if f_ev_min_current is None:
         raise ExiEncodeError("AC_EVChargeParameterType: missing required ev_min_current")
+    w.bits(0, 1)
+    _e_PhysicalValueType(w, f_ev_min_current)
     w.bits(0, 1)
 
 def _d_AC_EVSEChargeParameterType(r: Reader) -> AC_EVSEChargeParameterType:
+    rv = r.v; rn = r.n
     v_ac_evse_status = None
     v_evse_max_voltage = None
     v_evse_max_current = None
     v_evse_min_current = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_ac_evse_status = _d_AC_EVSEStatusType(r)
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        v_evse_max_voltage = _d_PhysicalValueType(r)
-        r.zero(1, 'next item')
-        it = 2; al = 0
-    if it == 2:
-        v_evse_max_current = _d_PhysicalValueType(r)
-        r.zero(1, 'next item')
-        it = 3; al = 0
-    if it == 3:
-        v_evse_min_current = _d_PhysicalValueType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_ac_evse_status = _d_AC_EVSEStatusType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 1; al = 0
+    v_evse_max_voltage = _d_PhysicalValueType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 2; al = 0
+    v_evse_max_current = _d_PhysicalValueType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 3; al = 0
+    v_evse_min_current = _d_PhysicalValueType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return AC_EVSEChargeParameterType(ac_evse_status=v_ac_evse_status, evse_max_voltage=v_evse_max_voltage, evse_max_current=v_evse_max_current, evse_min_current=v_evse_min_current)
 
 def _e_AC_EVSEChargeParameterType(w: Writer, o: AC_EVSEChargeParameterType) -> None:
-    if o.ac_evse_status is not None:
-        w.bits(0, 1)
-        _e_AC_EVSEStatusType(w, o.ac_evse_status)
-    else:
+    f_ac_evse_status = o.ac_evse_status
+    if f_ac_evse_status is None:
         raise ExiEncodeError("AC_EVSEChargeParameterType: missing required ac_evse_status")
-    if o.evse_max_voltage is not None:
-        w.bits(0, 1)
-        _e_PhysicalValueType(w, o.evse_max_voltage)
-    else:
+    w.bits(0, 1)
+    _e_AC_EVSEStatusType(w, f_ac_evse_status)
+    f_evse_max_voltage = o.evse_max_voltage
+    if f_evse_max_voltage is None:
         raise ExiEncodeError("AC_EVSEChargeParameterType: missing required evse_max_voltage")
-    if o.evse_max_current is not None:
-        w.bits(0, 1)
-        _e_PhysicalValueType(w, o.evse_max_current)
-    else:
+    w.bits(0, 1)
+    _e_PhysicalValueType(w, f_evse_max_voltage)
+    f_evse_max_current = o.evse_max_current
+    if f_evse_max_current is None:
         raise ExiEncodeError("AC_EVSEChargeParameterType: missing required evse_max_current")
-    if o.evse_min_current is not None:
-        w.bits(0, 1)
-        _e_PhysicalValueType(w, o.evse_min_current)
-    else:
+    w.bits(0, 1)
+    _e_PhysicalValueType(w, f_evse_max_current)
+    f_evse_min_current = o.evse_min_current
+    if f_evse_min_current is None:
         raise ExiEncodeError("AC_EVSEChargeParameterType: missing required evse_min_current")
+    w.bits(0, 1)
+    _e_PhysicalValueType(w, f_evse_min_current)
     w.bits(0, 1)
 
 def _d_AC_EVSEStatusType(r: Reader) -> AC_EVSEStatusType:
+    rv = r.v; rn = r.n
     v_power_switch_closed = None
     v_rcd = None
     v_notification_max_delay = None
     v_evse_notification = None
-    r.zero(1, 'next item')
-    it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_power_switch_closed = r.bits(1) == 1
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_rcd = r.bits(1) == 1
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 2; al = 0
-    if it == 2:
-        r.zero(1, "characters")
-        v_notification_max_delay = r.uintb(4294967295)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 3; al = 0
-    if it == 3:
-        r.zero(1, "characters")
-        v_evse_notification = r.enum(2, _K0)
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    p = r.p
+    q = p + 10
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3ff
+    r.p = q
+    if b & 0x377:
+        r.badz(p, 10, b & 0x377)
+    v_power_switch_closed = ((b >> 7) & 0x1) == 1
+    v_rcd = ((b >> 3) & 0x1) == 1
+    it = 2; al = 0
+    v_notification_max_delay = r.uintb(4294967295)
+    p = r.p
+    q = p + 7
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7f
+    r.p = q
+    if b & 0x73:
+        r.badz(p, 7, b & 0x73)
+    k = (b >> 2) & 0x3
+    if k >= 3:
+        r.bad(p + 3, 'enumeration index out of range')
+    v_evse_notification = _K0[k]
+    it = -1; al = 0
     return AC_EVSEStatusType(power_switch_closed=v_power_switch_closed, rcd=v_rcd, notification_max_delay=v_notification_max_delay, evse_notification=v_evse_notification)
 
 def _e_AC_EVSEStatusType(w: Writer, o: AC_EVSEStatusType) -> None:
-    if o.power_switch_closed is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.bits(1 if o.power_switch_closed else 0, 1)
-        w.bits(0, 1)
-    else:
+    f_power_switch_closed = o.power_switch_closed
+    if f_power_switch_closed is None:
         raise ExiEncodeError("AC_EVSEStatusType: missing required power_switch_closed")
-    if o.rcd is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.bits(1 if o.rcd else 0, 1)
-        w.bits(0, 1)
-    else:
+    w.bits((1 if f_power_switch_closed else 0) << 1, 4)
+    f_rcd = o.rcd
+    if f_rcd is None:
         raise ExiEncodeError("AC_EVSEStatusType: missing required rcd")
-    if o.notification_max_delay is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.uint(o.notification_max_delay)
-        w.bits(0, 1)
-    else:
+    w.bits((1 if f_rcd else 0) << 1, 4)
+    f_notification_max_delay = o.notification_max_delay
+    if f_notification_max_delay is None:
         raise ExiEncodeError("AC_EVSEStatusType: missing required notification_max_delay")
-    if o.evse_notification is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.evse_notification, _K1, 2)
-        w.bits(0, 1)
-    else:
-        raise ExiEncodeError("AC_EVSEStatusType: missing required evse_notification")
+    w.bits(0, 2)
+    w.uint(f_notification_max_delay)
     w.bits(0, 1)
+    f_evse_notification = o.evse_notification
+    if f_evse_notification is None:
+        raise ExiEncodeError("AC_EVSEStatusType: missing required evse_notification")
+    w.bits((_K1[f_evse_notification]) << 2, 6)
 
 def _d_BodyBaseType(r: Reader) -> BodyBaseType:
-    r.zero(1, 'end of element')
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = -1; al = 0
     return BodyBaseType()
 
@@ -1147,6 +1211,7 @@ def _e_BodyBaseType(w: Writer, o: BodyBaseType) -> None:
     w.bits(0, 1)
 
 def _d_BodyType(r: Reader) -> BodyType:
+    rv = r.v; rn = r.n
     v_body_element = None
     v_cable_check_req = None
     v_cable_check_res = None
@@ -1182,7 +1247,16 @@ def _d_BodyType(r: Reader) -> BodyType:
     v_session_stop_res = None
     v_welding_detection_req = None
     v_welding_detection_res = None
-    it, al = _P2[r.code(6, 36)]
+    p = r.p
+    q = p + 6
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3f
+    r.p = q
+    e = b & 0x3f
+    if e >= 36:
+        r.bad_code(p + 0, e, 36)
+    it, al = _P2[e]
     if it == 0:
         if al == 0:
             v_body_element = _d_BodyBaseType(r)
@@ -1254,482 +1328,684 @@ def _d_BodyType(r: Reader) -> BodyType:
             v_welding_detection_req = _d_WeldingDetectionReqType(r)
         elif al == 34:
             v_welding_detection_res = _d_WeldingDetectionResType(r)
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = -1; al = 0
     return BodyType(body_element=v_body_element, cable_check_req=v_cable_check_req, cable_check_res=v_cable_check_res, certificate_installation_req=v_certificate_installation_req, certificate_installation_res=v_certificate_installation_res, certificate_update_req=v_certificate_update_req, certificate_update_res=v_certificate_update_res, charge_parameter_discovery_req=v_charge_parameter_discovery_req, charge_parameter_discovery_res=v_charge_parameter_discovery_res, charging_status_req=v_charging_status_req, charging_status_res=v_charging_status_res, contract_authentication_req=v_contract_authentication_req, contract_authentication_res=v_contract_authentication_res, current_demand_req=v_current_demand_req, current_demand_res=v_current_demand_res, metering_receipt_req=v_metering_receipt_req, metering_receipt_res=v_metering_receipt_res, payment_details_req=v_payment_details_req, payment_details_res=v_payment_details_res, power_delivery_req=v_power_delivery_req, power_delivery_res=v_power_delivery_res, pre_charge_req=v_pre_charge_req, pre_charge_res=v_pre_charge_res, service_detail_req=v_service_detail_req, service_detail_res=v_service_detail_res, service_discovery_req=v_service_discovery_req, service_discovery_res=v_service_discovery_res, service_payment_selection_req=v_service_payment_selection_req, service_payment_selection_res=v_service_payment_selection_res, session_setup_req=v_session_setup_req, session_setup_res=v_session_setup_res, session_stop_req=v_session_stop_req, session_stop_res=v_session_stop_res, welding_detection_req=v_welding_detection_req, welding_detection_res=v_welding_detection_res)
 
 def _e_BodyType(w: Writer, o: BodyType) -> None:
     s = 0
-    if o.body_element is not None:
+    f_body_element = o.body_element
+    f_cable_check_req = o.cable_check_req
+    f_cable_check_res = o.cable_check_res
+    f_certificate_installation_req = o.certificate_installation_req
+    f_certificate_installation_res = o.certificate_installation_res
+    f_certificate_update_req = o.certificate_update_req
+    f_certificate_update_res = o.certificate_update_res
+    f_charge_parameter_discovery_req = o.charge_parameter_discovery_req
+    f_charge_parameter_discovery_res = o.charge_parameter_discovery_res
+    f_charging_status_req = o.charging_status_req
+    f_charging_status_res = o.charging_status_res
+    f_contract_authentication_req = o.contract_authentication_req
+    f_contract_authentication_res = o.contract_authentication_res
+    f_current_demand_req = o.current_demand_req
+    f_current_demand_res = o.current_demand_res
+    f_metering_receipt_req = o.metering_receipt_req
+    f_metering_receipt_res = o.metering_receipt_res
+    f_payment_details_req = o.payment_details_req
+    f_payment_details_res = o.payment_details_res
+    f_power_delivery_req = o.power_delivery_req
+    f_power_delivery_res = o.power_delivery_res
+    f_pre_charge_req = o.pre_charge_req
+    f_pre_charge_res = o.pre_charge_res
+    f_service_detail_req = o.service_detail_req
+    f_service_detail_res = o.service_detail_res
+    f_service_discovery_req = o.service_discovery_req
+    f_service_discovery_res = o.service_discovery_res
+    f_service_payment_selection_req = o.service_payment_selection_req
+    f_service_payment_selection_res = o.service_payment_selection_res
+    f_session_setup_req = o.session_setup_req
+    f_session_setup_res = o.session_setup_res
+    f_session_stop_req = o.session_stop_req
+    f_session_stop_res = o.session_stop_res
+    f_welding_detection_req = o.welding_detection_req
+    f_welding_detection_res = o.welding_detection_res
+    if f_body_element is not None:
         w.bits(0, 6)
-        _e_BodyBaseType(w, o.body_element)
+        _e_BodyBaseType(w, f_body_element)
         s = 1
-    elif o.cable_check_req is not None:
+    elif f_cable_check_req is not None:
         w.bits(1, 6)
-        _e_CableCheckReqType(w, o.cable_check_req)
+        _e_CableCheckReqType(w, f_cable_check_req)
         s = 1
-    elif o.cable_check_res is not None:
+    elif f_cable_check_res is not None:
         w.bits(2, 6)
-        _e_CableCheckResType(w, o.cable_check_res)
+        _e_CableCheckResType(w, f_cable_check_res)
         s = 1
-    elif o.certificate_installation_req is not None:
+    elif f_certificate_installation_req is not None:
         w.bits(3, 6)
-        _e_CertificateInstallationReqType(w, o.certificate_installation_req)
+        _e_CertificateInstallationReqType(w, f_certificate_installation_req)
         s = 1
-    elif o.certificate_installation_res is not None:
+    elif f_certificate_installation_res is not None:
         w.bits(4, 6)
-        _e_CertificateInstallationResType(w, o.certificate_installation_res)
+        _e_CertificateInstallationResType(w, f_certificate_installation_res)
         s = 1
-    elif o.certificate_update_req is not None:
+    elif f_certificate_update_req is not None:
         w.bits(5, 6)
-        _e_CertificateUpdateReqType(w, o.certificate_update_req)
+        _e_CertificateUpdateReqType(w, f_certificate_update_req)
         s = 1
-    elif o.certificate_update_res is not None:
+    elif f_certificate_update_res is not None:
         w.bits(6, 6)
-        _e_CertificateUpdateResType(w, o.certificate_update_res)
+        _e_CertificateUpdateResType(w, f_certificate_update_res)
         s = 1
-    elif o.charge_parameter_discovery_req is not None:
+    elif f_charge_parameter_discovery_req is not None:
         w.bits(7, 6)
-        _e_ChargeParameterDiscoveryReqType(w, o.charge_parameter_discovery_req)
+        _e_ChargeParameterDiscoveryReqType(w, f_charge_parameter_discovery_req)
         s = 1
-    elif o.charge_parameter_discovery_res is not None:
+    elif f_charge_parameter_discovery_res is not None:
         w.bits(8, 6)
-        _e_ChargeParameterDiscoveryResType(w, o.charge_parameter_discovery_res)
+        _e_ChargeParameterDiscoveryResType(w, f_charge_parameter_discovery_res)
         s = 1
-    elif o.charging_status_req is not None:
+    elif f_charging_status_req is not None:
         w.bits(9, 6)
-        _e_ChargingStatusReqType(w, o.charging_status_req)
+        _e_ChargingStatusReqType(w, f_charging_status_req)
         s = 1
-    elif o.charging_status_res is not None:
+    elif f_charging_status_res is not None:
         w.bits(10, 6)
-        _e_ChargingStatusResType(w, o.charging_status_res)
+        _e_ChargingStatusResType(w, f_charging_status_res)
         s = 1
-    elif o.contract_authentication_req is not None:
+    elif f_contract_authentication_req is not None:
         w.bits(11, 6)
-        _e_ContractAuthenticationReqType(w, o.contract_authentication_req)
+        _e_ContractAuthenticationReqType(w, f_contract_authentication_req)
         s = 1
-    elif o.contract_authentication_res is not None:
+    elif f_contract_authentication_res is not None:
         w.bits(12, 6)
-        _e_ContractAuthenticationResType(w, o.contract_authentication_res)
+        _e_ContractAuthenticationResType(w, f_contract_authentication_res)
         s = 1
-    elif o.current_demand_req is not None:
+    elif f_current_demand_req is not None:
         w.bits(13, 6)
-        _e_CurrentDemandReqType(w, o.current_demand_req)
+        _e_CurrentDemandReqType(w, f_current_demand_req)
         s = 1
-    elif o.current_demand_res is not None:
+    elif f_current_demand_res is not None:
         w.bits(14, 6)
-        _e_CurrentDemandResType(w, o.current_demand_res)
+        _e_CurrentDemandResType(w, f_current_demand_res)
         s = 1
-    elif o.metering_receipt_req is not None:
+    elif f_metering_receipt_req is not None:
         w.bits(15, 6)
-        _e_MeteringReceiptReqType(w, o.metering_receipt_req)
+        _e_MeteringReceiptReqType(w, f_metering_receipt_req)
         s = 1
-    elif o.metering_receipt_res is not None:
+    elif f_metering_receipt_res is not None:
         w.bits(16, 6)
-        _e_MeteringReceiptResType(w, o.metering_receipt_res)
+        _e_MeteringReceiptResType(w, f_metering_receipt_res)
         s = 1
-    elif o.payment_details_req is not None:
+    elif f_payment_details_req is not None:
         w.bits(17, 6)
-        _e_PaymentDetailsReqType(w, o.payment_details_req)
+        _e_PaymentDetailsReqType(w, f_payment_details_req)
         s = 1
-    elif o.payment_details_res is not None:
+    elif f_payment_details_res is not None:
         w.bits(18, 6)
-        _e_PaymentDetailsResType(w, o.payment_details_res)
+        _e_PaymentDetailsResType(w, f_payment_details_res)
         s = 1
-    elif o.power_delivery_req is not None:
+    elif f_power_delivery_req is not None:
         w.bits(19, 6)
-        _e_PowerDeliveryReqType(w, o.power_delivery_req)
+        _e_PowerDeliveryReqType(w, f_power_delivery_req)
         s = 1
-    elif o.power_delivery_res is not None:
+    elif f_power_delivery_res is not None:
         w.bits(20, 6)
-        _e_PowerDeliveryResType(w, o.power_delivery_res)
+        _e_PowerDeliveryResType(w, f_power_delivery_res)
         s = 1
-    elif o.pre_charge_req is not None:
+    elif f_pre_charge_req is not None:
         w.bits(21, 6)
-        _e_PreChargeReqType(w, o.pre_charge_req)
+        _e_PreChargeReqType(w, f_pre_charge_req)
         s = 1
-    elif o.pre_charge_res is not None:
+    elif f_pre_charge_res is not None:
         w.bits(22, 6)
-        _e_PreChargeResType(w, o.pre_charge_res)
+        _e_PreChargeResType(w, f_pre_charge_res)
         s = 1
-    elif o.service_detail_req is not None:
+    elif f_service_detail_req is not None:
         w.bits(23, 6)
-        _e_ServiceDetailReqType(w, o.service_detail_req)
+        _e_ServiceDetailReqType(w, f_service_detail_req)
         s = 1
-    elif o.service_detail_res is not None:
+    elif f_service_detail_res is not None:
         w.bits(24, 6)
-        _e_ServiceDetailResType(w, o.service_detail_res)
+        _e_ServiceDetailResType(w, f_service_detail_res)
         s = 1
-    elif o.service_discovery_req is not None:
+    elif f_service_discovery_req is not None:
         w.bits(25, 6)
-        _e_ServiceDiscoveryReqType(w, o.service_discovery_req)
+        _e_ServiceDiscoveryReqType(w, f_service_discovery_req)
         s = 1
-    elif o.service_discovery_res is not None:
+    elif f_service_discovery_res is not None:
         w.bits(26, 6)
-        _e_ServiceDiscoveryResType(w, o.service_discovery_res)
+        _e_ServiceDiscoveryResType(w, f_service_discovery_res)
         s = 1
-    elif o.service_payment_selection_req is not None:
+    elif f_service_payment_selection_req is not None:
         w.bits(27, 6)
-        _e_ServicePaymentSelectionReqType(w, o.service_payment_selection_req)
+        _e_ServicePaymentSelectionReqType(w, f_service_payment_selection_req)
         s = 1
-    elif o.service_payment_selection_res is not None:
+    elif f_service_payment_selection_res is not None:
         w.bits(28, 6)
-        _e_ServicePaymentSelectionResType(w, o.service_payment_selection_res)
+        _e_ServicePaymentSelectionResType(w, f_service_payment_selection_res)
         s = 1
-    elif o.session_setup_req is not None:
+    elif f_session_setup_req is not None:
         w.bits(29, 6)
-        _e_SessionSetupReqType(w, o.session_setup_req)
+        _e_SessionSetupReqType(w, f_session_setup_req)
         s = 1
-    elif o.session_setup_res is not None:
+    elif f_session_setup_res is not None:
         w.bits(30, 6)
-        _e_SessionSetupResType(w, o.session_setup_res)
+        _e_SessionSetupResType(w, f_session_setup_res)
         s = 1
-    elif o.session_stop_req is not None:
+    elif f_session_stop_req is not None:
         w.bits(31, 6)
-        _e_SessionStopType(w, o.session_stop_req)
+        _e_SessionStopType(w, f_session_stop_req)
         s = 1
-    elif o.session_stop_res is not None:
+    elif f_session_stop_res is not None:
         w.bits(32, 6)
-        _e_SessionStopResType(w, o.session_stop_res)
+        _e_SessionStopResType(w, f_session_stop_res)
         s = 1
-    elif o.welding_detection_req is not None:
+    elif f_welding_detection_req is not None:
         w.bits(33, 6)
-        _e_WeldingDetectionReqType(w, o.welding_detection_req)
+        _e_WeldingDetectionReqType(w, f_welding_detection_req)
         s = 1
-    elif o.welding_detection_res is not None:
+    elif f_welding_detection_res is not None:
         w.bits(34, 6)
-        _e_WeldingDetectionResType(w, o.welding_detection_res)
+        _e_WeldingDetectionResType(w, f_welding_detection_res)
         s = 1
     c = _C3[s]
     w.bits(c[0], c[1])
 
 def _d_CableCheckReqType(r: Reader) -> CableCheckReqType:
+    rv = r.v; rn = r.n
     v_dc_ev_status = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_dc_ev_status = _d_DC_EVStatusType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_dc_ev_status = _d_DC_EVStatusType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return CableCheckReqType(dc_ev_status=v_dc_ev_status)
 
 def _e_CableCheckReqType(w: Writer, o: CableCheckReqType) -> None:
-    if o.dc_ev_status is not None:
-        w.bits(0, 1)
-        _e_DC_EVStatusType(w, o.dc_ev_status)
-    else:
+    f_dc_ev_status = o.dc_ev_status
+    if f_dc_ev_status is None:
         raise ExiEncodeError("CableCheckReqType: missing required dc_ev_status")
+    w.bits(0, 1)
+    _e_DC_EVStatusType(w, f_dc_ev_status)
     w.bits(0, 1)
 
 def _d_CableCheckResType(r: Reader) -> CableCheckResType:
+    rv = r.v; rn = r.n
     v_response_code = None
     v_dc_evse_status = None
     v_evse_processing = None
-    r.zero(1, 'next item')
-    it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_response_code = r.enum(5, _K4)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        v_dc_evse_status = _d_DC_EVSEStatusType(r)
-        r.zero(1, 'next item')
-        it = 2; al = 0
-    if it == 2:
-        r.zero(1, "characters")
-        v_evse_processing = r.enum(1, _K5)
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    p = r.p
+    q = p + 9
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1ff
+    r.p = q
+    if b & 0x183:
+        r.badz(p, 9, b & 0x183)
+    k = (b >> 2) & 0x1f
+    if k >= 23:
+        r.bad(p + 2, 'enumeration index out of range')
+    v_response_code = _K4[k]
+    it = 1; al = 0
+    v_dc_evse_status = _d_DC_EVSEStatusType(r)
+    p = r.p
+    q = p + 5
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1f
+    r.p = q
+    if b & 0x1b:
+        r.badz(p, 5, b & 0x1b)
+    k = (b >> 2) & 0x1
+    v_evse_processing = _K5[k]
+    it = -1; al = 0
     return CableCheckResType(response_code=v_response_code, dc_evse_status=v_dc_evse_status, evse_processing=v_evse_processing)
 
 def _e_CableCheckResType(w: Writer, o: CableCheckResType) -> None:
-    if o.response_code is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.response_code, _K6, 5)
-        w.bits(0, 1)
-    else:
+    f_response_code = o.response_code
+    if f_response_code is None:
         raise ExiEncodeError("CableCheckResType: missing required response_code")
-    if o.dc_evse_status is not None:
-        w.bits(0, 1)
-        _e_DC_EVSEStatusType(w, o.dc_evse_status)
-    else:
+    w.bits((_K6[f_response_code]) << 1, 8)
+    f_dc_evse_status = o.dc_evse_status
+    if f_dc_evse_status is None:
         raise ExiEncodeError("CableCheckResType: missing required dc_evse_status")
-    if o.evse_processing is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.evse_processing, _K7, 1)
-        w.bits(0, 1)
-    else:
-        raise ExiEncodeError("CableCheckResType: missing required evse_processing")
     w.bits(0, 1)
+    _e_DC_EVSEStatusType(w, f_dc_evse_status)
+    f_evse_processing = o.evse_processing
+    if f_evse_processing is None:
+        raise ExiEncodeError("CableCheckResType: missing required evse_processing")
+    w.bits((_K7[f_evse_processing]) << 2, 5)
 
 def _d_CanonicalizationMethodType(r: Reader) -> CanonicalizationMethodType:
+    rv = r.v; rn = r.n
     v_algorithm = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_algorithm = r.string()
-        it, al = _P8[r.code(2, 2)]
+    v_algorithm = r.string()
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P8[e]
     n = 0
     while it == 1:
         r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        it, al = _P8[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P8[e]
     return CanonicalizationMethodType(algorithm=v_algorithm)
 
 def _e_CanonicalizationMethodType(w: Writer, o: CanonicalizationMethodType) -> None:
-    if o.algorithm is not None:
-        w.bits(0, 1)
-        w.string(o.algorithm)
-    else:
+    f_algorithm = o.algorithm
+    if f_algorithm is None:
         raise ExiEncodeError("CanonicalizationMethodType: missing required algorithm")
+    w.bits(0, 1)
+    w.string(f_algorithm)
     w.bits(1, 2)
 
 def _d_CertificateChainType(r: Reader) -> CertificateChainType:
+    rv = r.v; rn = r.n
     v_certificate = None
     v_sub_certificates = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_certificate = r.binary()
-        r.zero(1, "end of element")
-        it, al = _P8[r.code(2, 2)]
+    v_certificate = r.binary()
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x4:
+        r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 1, e, 2)
+    it, al = _P8[e]
     if it == 1:
         v_sub_certificates = _d_SubCertificatesType(r)
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = -1; al = 0
     return CertificateChainType(certificate=v_certificate, sub_certificates=v_sub_certificates)
 
 def _e_CertificateChainType(w: Writer, o: CertificateChainType) -> None:
-    if o.certificate is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.binary(o.certificate)
-        w.bits(0, 1)
-    else:
+    f_certificate = o.certificate
+    if f_certificate is None:
         raise ExiEncodeError("CertificateChainType: missing required certificate")
+    w.bits(0, 2)
+    w.binary(f_certificate)
+    w.bits(0, 1)
     s = 1
-    if o.sub_certificates is not None:
+    f_sub_certificates = o.sub_certificates
+    if f_sub_certificates is not None:
         w.bits(0, 2)
-        _e_SubCertificatesType(w, o.sub_certificates)
+        _e_SubCertificatesType(w, f_sub_certificates)
         s = 2
     c = _C9[s]
     w.bits(c[0], c[1])
 
 def _d_CertificateInstallationReqType(r: Reader) -> CertificateInstallationReqType:
+    rv = r.v; rn = r.n
     v_id = None
     v_oem_provisioning_cert = None
     v_list_of_root_certificate_i_ds = None
     v_dh_params = None
-    it, al = _P10[r.code(2, 2)]
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P10[e]
     if it == 0:
         v_id = r.string()
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_oem_provisioning_cert = r.binary()
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 2; al = 0
-    if it == 2:
-        v_list_of_root_certificate_i_ds = _d_ListOfRootCertificateIDsType(r)
-        r.zero(1, 'next item')
-        it = 3; al = 0
-    if it == 3:
-        r.zero(1, "characters")
-        v_dh_params = r.binary()
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    v_oem_provisioning_cert = r.binary()
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
+    it = 2; al = 0
+    v_list_of_root_certificate_i_ds = _d_ListOfRootCertificateIDsType(r)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
+    it = 3; al = 0
+    v_dh_params = r.binary()
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
+    it = -1; al = 0
     return CertificateInstallationReqType(id=v_id, oem_provisioning_cert=v_oem_provisioning_cert, list_of_root_certificate_i_ds=v_list_of_root_certificate_i_ds, dh_params=v_dh_params)
 
 def _e_CertificateInstallationReqType(w: Writer, o: CertificateInstallationReqType) -> None:
     s = 0
-    if o.id is not None:
+    f_id = o.id
+    if f_id is not None:
         w.bits(0, 2)
-        w.string(o.id)
+        w.string(f_id)
         s = 1
-    if o.oem_provisioning_cert is not None:
-        c = _C11[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.binary(o.oem_provisioning_cert)
-        w.bits(0, 1)
-        s = 2
-    else:
+    f_oem_provisioning_cert = o.oem_provisioning_cert
+    if f_oem_provisioning_cert is None:
         raise ExiEncodeError("CertificateInstallationReqType: missing required oem_provisioning_cert")
-    if o.list_of_root_certificate_i_ds is not None:
-        w.bits(0, 1)
-        _e_ListOfRootCertificateIDsType(w, o.list_of_root_certificate_i_ds)
-    else:
-        raise ExiEncodeError("CertificateInstallationReqType: missing required list_of_root_certificate_i_ds")
-    if o.dh_params is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.binary(o.dh_params)
-        w.bits(0, 1)
-    else:
-        raise ExiEncodeError("CertificateInstallationReqType: missing required dh_params")
+    c = _C11[s]
+    w.bits(c[0], c[1])
     w.bits(0, 1)
+    w.binary(f_oem_provisioning_cert)
+    w.bits(0, 1)
+    s = 2
+    f_list_of_root_certificate_i_ds = o.list_of_root_certificate_i_ds
+    if f_list_of_root_certificate_i_ds is None:
+        raise ExiEncodeError("CertificateInstallationReqType: missing required list_of_root_certificate_i_ds")
+    w.bits(0, 1)
+    _e_ListOfRootCertificateIDsType(w, f_list_of_root_certificate_i_ds)
+    f_dh_params = o.dh_params
+    if f_dh_params is None:
+        raise ExiEncodeError("CertificateInstallationReqType: missing required dh_params")
+    w.bits(0, 2)
+    w.binary(f_dh_params)
+    w.bits(0, 2)
 
 def _d_CertificateInstallationResType(r: Reader) -> CertificateInstallationResType:
+    rv = r.v; rn = r.n
     v_id = None
     v_response_code = None
     v_contract_signature_cert_chain = None
     v_contract_signature_encrypted_private_key = None
     v_dh_params = None
     v_contract_id = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_id = r.string()
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_response_code = r.enum(5, _K4)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 2; al = 0
-    if it == 2:
-        v_contract_signature_cert_chain = _d_CertificateChainType(r)
-        r.zero(1, 'next item')
-        it = 3; al = 0
-    if it == 3:
-        r.zero(1, "characters")
-        v_contract_signature_encrypted_private_key = r.binary()
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 4; al = 0
-    if it == 4:
-        r.zero(1, "characters")
-        v_dh_params = r.binary()
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 5; al = 0
-    if it == 5:
-        r.zero(1, "characters")
-        v_contract_id = r.string()
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_id = r.string()
+    p = r.p
+    q = p + 9
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1ff
+    r.p = q
+    if b & 0x183:
+        r.badz(p, 9, b & 0x183)
+    k = (b >> 2) & 0x1f
+    if k >= 23:
+        r.bad(p + 2, 'enumeration index out of range')
+    v_response_code = _K4[k]
+    it = 2; al = 0
+    v_contract_signature_cert_chain = _d_CertificateChainType(r)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
+    it = 3; al = 0
+    v_contract_signature_encrypted_private_key = r.binary()
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x7:
+        r.badz(p, 3, b & 0x7)
+    it = 4; al = 0
+    v_dh_params = r.binary()
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x7:
+        r.badz(p, 3, b & 0x7)
+    it = 5; al = 0
+    v_contract_id = r.string()
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
+    it = -1; al = 0
     return CertificateInstallationResType(id=v_id, response_code=v_response_code, contract_signature_cert_chain=v_contract_signature_cert_chain, contract_signature_encrypted_private_key=v_contract_signature_encrypted_private_key, dh_params=v_dh_params, contract_id=v_contract_id)
 
 def _e_CertificateInstallationResType(w: Writer, o: CertificateInstallationResType) -> None:
-    if o.id is not None:
-        w.bits(0, 1)
-        w.string(o.id)
-    else:
+    f_id = o.id
+    if f_id is None:
         raise ExiEncodeError("CertificateInstallationResType: missing required id")
-    if o.response_code is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.response_code, _K6, 5)
-        w.bits(0, 1)
-    else:
-        raise ExiEncodeError("CertificateInstallationResType: missing required response_code")
-    if o.contract_signature_cert_chain is not None:
-        w.bits(0, 1)
-        _e_CertificateChainType(w, o.contract_signature_cert_chain)
-    else:
-        raise ExiEncodeError("CertificateInstallationResType: missing required contract_signature_cert_chain")
-    if o.contract_signature_encrypted_private_key is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.binary(o.contract_signature_encrypted_private_key)
-        w.bits(0, 1)
-    else:
-        raise ExiEncodeError("CertificateInstallationResType: missing required contract_signature_encrypted_private_key")
-    if o.dh_params is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.binary(o.dh_params)
-        w.bits(0, 1)
-    else:
-        raise ExiEncodeError("CertificateInstallationResType: missing required dh_params")
-    if o.contract_id is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.string(o.contract_id)
-        w.bits(0, 1)
-    else:
-        raise ExiEncodeError("CertificateInstallationResType: missing required contract_id")
     w.bits(0, 1)
+    w.string(f_id)
+    f_response_code = o.response_code
+    if f_response_code is None:
+        raise ExiEncodeError("CertificateInstallationResType: missing required response_code")
+    w.bits((_K6[f_response_code]) << 1, 8)
+    f_contract_signature_cert_chain = o.contract_signature_cert_chain
+    if f_contract_signature_cert_chain is None:
+        raise ExiEncodeError("CertificateInstallationResType: missing required contract_signature_cert_chain")
+    w.bits(0, 1)
+    _e_CertificateChainType(w, f_contract_signature_cert_chain)
+    f_contract_signature_encrypted_private_key = o.contract_signature_encrypted_private_key
+    if f_contract_signature_encrypted_private_key is None:
+        raise ExiEncodeError("CertificateInstallationResType: missing required contract_signature_encrypted_private_key")
+    w.bits(0, 2)
+    w.binary(f_contract_signature_encrypted_private_key)
+    w.bits(0, 1)
+    f_dh_params = o.dh_params
+    if f_dh_params is None:
+        raise ExiEncodeError("CertificateInstallationResType: missing required dh_params")
+    w.bits(0, 2)
+    w.binary(f_dh_params)
+    w.bits(0, 1)
+    f_contract_id = o.contract_id
+    if f_contract_id is None:
+        raise ExiEncodeError("CertificateInstallationResType: missing required contract_id")
+    w.bits(0, 2)
+    w.string(f_contract_id)
+    w.bits(0, 2)
 
 def _d_CertificateUpdateReqType(r: Reader) -> CertificateUpdateReqType:
+    rv = r.v; rn = r.n
     v_id = None
     v_contract_signature_cert_chain = None
     v_contract_id = None
     v_list_of_root_certificate_i_ds = None
     v_dh_params = None
-    it, al = _P10[r.code(2, 2)]
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P10[e]
     if it == 0:
         v_id = r.string()
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = 1; al = 0
-    if it == 1:
-        v_contract_signature_cert_chain = _d_CertificateChainType(r)
-        r.zero(1, 'next item')
-        it = 2; al = 0
-    if it == 2:
-        r.zero(1, "characters")
-        v_contract_id = r.string()
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 3; al = 0
-    if it == 3:
-        v_list_of_root_certificate_i_ds = _d_ListOfRootCertificateIDsType(r)
-        r.zero(1, 'next item')
-        it = 4; al = 0
-    if it == 4:
-        r.zero(1, "characters")
-        v_dh_params = r.binary()
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_contract_signature_cert_chain = _d_CertificateChainType(r)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
+    it = 2; al = 0
+    v_contract_id = r.string()
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
+    it = 3; al = 0
+    v_list_of_root_certificate_i_ds = _d_ListOfRootCertificateIDsType(r)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
+    it = 4; al = 0
+    v_dh_params = r.binary()
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
+    it = -1; al = 0
     return CertificateUpdateReqType(id=v_id, contract_signature_cert_chain=v_contract_signature_cert_chain, contract_id=v_contract_id, list_of_root_certificate_i_ds=v_list_of_root_certificate_i_ds, dh_params=v_dh_params)
 
 def _e_CertificateUpdateReqType(w: Writer, o: CertificateUpdateReqType) -> None:
     s = 0
-    if o.id is not None:
+    f_id = o.id
+    if f_id is not None:
         w.bits(0, 2)
-        w.string(o.id)
+        w.string(f_id)
         s = 1
-    if o.contract_signature_cert_chain is not None:
-        c = _C12[s]
-        w.bits(c[0], c[1])
-        _e_CertificateChainType(w, o.contract_signature_cert_chain)
-        s = 2
-    else:
+    f_contract_signature_cert_chain = o.contract_signature_cert_chain
+    if f_contract_signature_cert_chain is None:
         raise ExiEncodeError("CertificateUpdateReqType: missing required contract_signature_cert_chain")
-    if o.contract_id is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.string(o.contract_id)
-        w.bits(0, 1)
-    else:
+    c = _C12[s]
+    w.bits(c[0], c[1])
+    _e_CertificateChainType(w, f_contract_signature_cert_chain)
+    s = 2
+    f_contract_id = o.contract_id
+    if f_contract_id is None:
         raise ExiEncodeError("CertificateUpdateReqType: missing required contract_id")
-    if o.list_of_root_certificate_i_ds is not None:
-        w.bits(0, 1)
-        _e_ListOfRootCertificateIDsType(w, o.list_of_root_certificate_i_ds)
-    else:
-        raise ExiEncodeError("CertificateUpdateReqType: missing required list_of_root_certificate_i_ds")
-    if o.dh_params is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.binary(o.dh_params)
-        w.bits(0, 1)
-    else:
-        raise ExiEncodeError("CertificateUpdateReqType: missing required dh_params")
+    w.bits(0, 2)
+    w.string(f_contract_id)
     w.bits(0, 1)
+    f_list_of_root_certificate_i_ds = o.list_of_root_certificate_i_ds
+    if f_list_of_root_certificate_i_ds is None:
+        raise ExiEncodeError("CertificateUpdateReqType: missing required list_of_root_certificate_i_ds")
+    w.bits(0, 1)
+    _e_ListOfRootCertificateIDsType(w, f_list_of_root_certificate_i_ds)
+    f_dh_params = o.dh_params
+    if f_dh_params is None:
+        raise ExiEncodeError("CertificateUpdateReqType: missing required dh_params")
+    w.bits(0, 2)
+    w.binary(f_dh_params)
+    w.bits(0, 2)
 
 def _d_CertificateUpdateResType(r: Reader) -> CertificateUpdateResType:
+    rv = r.v; rn = r.n
     v_id = None
     v_response_code = None
     v_contract_signature_cert_chain = None
@@ -1737,141 +2013,192 @@ def _d_CertificateUpdateResType(r: Reader) -> CertificateUpdateResType:
     v_dh_params = None
     v_contract_id = None
     v_retry_counter = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_id = r.string()
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_response_code = r.enum(5, _K4)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 2; al = 0
-    if it == 2:
-        v_contract_signature_cert_chain = _d_CertificateChainType(r)
-        r.zero(1, 'next item')
-        it = 3; al = 0
-    if it == 3:
-        r.zero(1, "characters")
-        v_contract_signature_encrypted_private_key = r.binary()
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 4; al = 0
-    if it == 4:
-        r.zero(1, "characters")
-        v_dh_params = r.binary()
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 5; al = 0
-    if it == 5:
-        r.zero(1, "characters")
-        v_contract_id = r.string()
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 6; al = 0
-    if it == 6:
-        r.zero(1, "characters")
-        v_retry_counter = r.sintb(-32768, 32767)
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_id = r.string()
+    p = r.p
+    q = p + 9
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1ff
+    r.p = q
+    if b & 0x183:
+        r.badz(p, 9, b & 0x183)
+    k = (b >> 2) & 0x1f
+    if k >= 23:
+        r.bad(p + 2, 'enumeration index out of range')
+    v_response_code = _K4[k]
+    it = 2; al = 0
+    v_contract_signature_cert_chain = _d_CertificateChainType(r)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
+    it = 3; al = 0
+    v_contract_signature_encrypted_private_key = r.binary()
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x7:
+        r.badz(p, 3, b & 0x7)
+    it = 4; al = 0
+    v_dh_params = r.binary()
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x7:
+        r.badz(p, 3, b & 0x7)
+    it = 5; al = 0
+    v_contract_id = r.string()
+    p = r.p
+    q = p + 4
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xf
+    r.p = q
+    if b & 0xe:
+        r.badz(p, 4, b & 0xe)
+    sg = (b & 0x1) == 1
+    it = 6; al = 0
+    v_retry_counter = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v_retry_counter <= 32767:
+        r.fail('integer out of range')
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
+    it = -1; al = 0
     return CertificateUpdateResType(id=v_id, response_code=v_response_code, contract_signature_cert_chain=v_contract_signature_cert_chain, contract_signature_encrypted_private_key=v_contract_signature_encrypted_private_key, dh_params=v_dh_params, contract_id=v_contract_id, retry_counter=v_retry_counter)
 
 def _e_CertificateUpdateResType(w: Writer, o: CertificateUpdateResType) -> None:
-    if o.id is not None:
-        w.bits(0, 1)
-        w.string(o.id)
-    else:
+    f_id = o.id
+    if f_id is None:
         raise ExiEncodeError("CertificateUpdateResType: missing required id")
-    if o.response_code is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.response_code, _K6, 5)
-        w.bits(0, 1)
-    else:
-        raise ExiEncodeError("CertificateUpdateResType: missing required response_code")
-    if o.contract_signature_cert_chain is not None:
-        w.bits(0, 1)
-        _e_CertificateChainType(w, o.contract_signature_cert_chain)
-    else:
-        raise ExiEncodeError("CertificateUpdateResType: missing required contract_signature_cert_chain")
-    if o.contract_signature_encrypted_private_key is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.binary(o.contract_signature_encrypted_private_key)
-        w.bits(0, 1)
-    else:
-        raise ExiEncodeError("CertificateUpdateResType: missing required contract_signature_encrypted_private_key")
-    if o.dh_params is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.binary(o.dh_params)
-        w.bits(0, 1)
-    else:
-        raise ExiEncodeError("CertificateUpdateResType: missing required dh_params")
-    if o.contract_id is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.string(o.contract_id)
-        w.bits(0, 1)
-    else:
-        raise ExiEncodeError("CertificateUpdateResType: missing required contract_id")
-    if o.retry_counter is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.sint(o.retry_counter)
-        w.bits(0, 1)
-    else:
-        raise ExiEncodeError("CertificateUpdateResType: missing required retry_counter")
     w.bits(0, 1)
+    w.string(f_id)
+    f_response_code = o.response_code
+    if f_response_code is None:
+        raise ExiEncodeError("CertificateUpdateResType: missing required response_code")
+    w.bits((_K6[f_response_code]) << 1, 8)
+    f_contract_signature_cert_chain = o.contract_signature_cert_chain
+    if f_contract_signature_cert_chain is None:
+        raise ExiEncodeError("CertificateUpdateResType: missing required contract_signature_cert_chain")
+    w.bits(0, 1)
+    _e_CertificateChainType(w, f_contract_signature_cert_chain)
+    f_contract_signature_encrypted_private_key = o.contract_signature_encrypted_private_key
+    if f_contract_signature_encrypted_private_key is None:
+        raise ExiEncodeError("CertificateUpdateResType: missing required contract_signature_encrypted_private_key")
+    w.bits(0, 2)
+    w.binary(f_contract_signature_encrypted_private_key)
+    w.bits(0, 1)
+    f_dh_params = o.dh_params
+    if f_dh_params is None:
+        raise ExiEncodeError("CertificateUpdateResType: missing required dh_params")
+    w.bits(0, 2)
+    w.binary(f_dh_params)
+    w.bits(0, 1)
+    f_contract_id = o.contract_id
+    if f_contract_id is None:
+        raise ExiEncodeError("CertificateUpdateResType: missing required contract_id")
+    w.bits(0, 2)
+    w.string(f_contract_id)
+    w.bits(0, 1)
+    f_retry_counter = o.retry_counter
+    if f_retry_counter is None:
+        raise ExiEncodeError("CertificateUpdateResType: missing required retry_counter")
+    if not -32768 <= f_retry_counter <= 32767:
+        raise ExiEncodeError(f"value {f_retry_counter!r} outside [-32768, 32767]")
+    w.bits((1 if f_retry_counter < 0 else 0), 3)
+    w.uint(-f_retry_counter - 1 if f_retry_counter < 0 else f_retry_counter)
+    w.bits(0, 2)
 
 def _d_ChargeParameterDiscoveryReqType(r: Reader) -> ChargeParameterDiscoveryReqType:
+    rv = r.v; rn = r.n
     v_ev_requested_energy_transfer_type = None
     v_ac_ev_charge_parameter = None
     v_dc_ev_charge_parameter = None
     v_ev_charge_parameter = None
-    r.zero(1, 'next item')
-    it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_ev_requested_energy_transfer_type = r.enum(3, _K13)
-        r.zero(1, "end of element")
-        it, al = _P14[r.code(2, 3)]
-    if it == 1:
-        if al == 0:
-            v_ac_ev_charge_parameter = _d_AC_EVChargeParameterType(r)
-        elif al == 1:
-            v_dc_ev_charge_parameter = _d_DC_EVChargeParameterType(r)
-        elif al == 2:
-            v_ev_charge_parameter = _d_EVChargeParameterType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    p = r.p
+    q = p + 8
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xff
+    r.p = q
+    if b & 0xc4:
+        r.badz(p, 8, b & 0xc4)
+    k = (b >> 3) & 0x7
+    if k >= 6:
+        r.bad(p + 2, 'enumeration index out of range')
+    v_ev_requested_energy_transfer_type = _K13[k]
+    e = b & 0x3
+    if e >= 3:
+        r.bad_code(p + 6, e, 3)
+    it, al = _P14[e]
+    if al == 0:
+        v_ac_ev_charge_parameter = _d_AC_EVChargeParameterType(r)
+    elif al == 1:
+        v_dc_ev_charge_parameter = _d_DC_EVChargeParameterType(r)
+    elif al == 2:
+        v_ev_charge_parameter = _d_EVChargeParameterType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return ChargeParameterDiscoveryReqType(ev_requested_energy_transfer_type=v_ev_requested_energy_transfer_type, ac_ev_charge_parameter=v_ac_ev_charge_parameter, dc_ev_charge_parameter=v_dc_ev_charge_parameter, ev_charge_parameter=v_ev_charge_parameter)
 
 def _e_ChargeParameterDiscoveryReqType(w: Writer, o: ChargeParameterDiscoveryReqType) -> None:
-    if o.ev_requested_energy_transfer_type is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.ev_requested_energy_transfer_type, _K15, 3)
-        w.bits(0, 1)
-    else:
+    f_ev_requested_energy_transfer_type = o.ev_requested_energy_transfer_type
+    if f_ev_requested_energy_transfer_type is None:
         raise ExiEncodeError("ChargeParameterDiscoveryReqType: missing required ev_requested_energy_transfer_type")
-    if o.ac_ev_charge_parameter is not None:
+    w.bits((_K15[f_ev_requested_energy_transfer_type]) << 1, 6)
+    s = 1
+    f_ac_ev_charge_parameter = o.ac_ev_charge_parameter
+    f_dc_ev_charge_parameter = o.dc_ev_charge_parameter
+    f_ev_charge_parameter = o.ev_charge_parameter
+    if f_ac_ev_charge_parameter is not None:
         w.bits(0, 2)
-        _e_AC_EVChargeParameterType(w, o.ac_ev_charge_parameter)
-    elif o.dc_ev_charge_parameter is not None:
+        _e_AC_EVChargeParameterType(w, f_ac_ev_charge_parameter)
+        s = 2
+    elif f_dc_ev_charge_parameter is not None:
         w.bits(1, 2)
-        _e_DC_EVChargeParameterType(w, o.dc_ev_charge_parameter)
-    elif o.ev_charge_parameter is not None:
+        _e_DC_EVChargeParameterType(w, f_dc_ev_charge_parameter)
+        s = 2
+    elif f_ev_charge_parameter is not None:
         w.bits(2, 2)
-        _e_EVChargeParameterType(w, o.ev_charge_parameter)
+        _e_EVChargeParameterType(w, f_ev_charge_parameter)
+        s = 2
     else:
         raise ExiEncodeError("ChargeParameterDiscoveryReqType: missing required ac_ev_charge_parameter/dc_ev_charge_parameter/ev_charge_parameter")
     w.bits(0, 1)
 
 def _d_ChargeParameterDiscoveryResType(r: Reader) -> ChargeParameterDiscoveryResType:
+    rv = r.v; rn = r.n
     v_response_code = None
     v_evse_processing = None
     v_sa_schedule_list = None
@@ -1879,99 +2206,149 @@ def _d_ChargeParameterDiscoveryResType(r: Reader) -> ChargeParameterDiscoveryRes
     v_ac_evse_charge_parameter = None
     v_dc_evse_charge_parameter = None
     v_evse_charge_parameter = None
-    r.zero(1, 'next item')
-    it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_response_code = r.enum(5, _K4)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_evse_processing = r.enum(1, _K5)
-        r.zero(1, "end of element")
-        it, al = _P16[r.code(2, 2)]
-    if it == 2:
-        if al == 0:
-            v_sa_schedule_list = _d_SAScheduleListType(r)
-        elif al == 1:
-            v_sa_schedules = _d_SASchedulesType(r)
-        it, al = _P17[r.code(2, 3)]
-    if it == 3:
-        if al == 0:
-            v_ac_evse_charge_parameter = _d_AC_EVSEChargeParameterType(r)
-        elif al == 1:
-            v_dc_evse_charge_parameter = _d_DC_EVSEChargeParameterType(r)
-        elif al == 2:
-            v_evse_charge_parameter = _d_EVSEChargeParameterType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    p = r.p
+    q = p + 14
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3fff
+    r.p = q
+    if b & 0x3074:
+        r.badz(p, 14, b & 0x3074)
+    k = (b >> 7) & 0x1f
+    if k >= 23:
+        r.bad(p + 2, 'enumeration index out of range')
+    v_response_code = _K4[k]
+    k = (b >> 3) & 0x1
+    v_evse_processing = _K5[k]
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 12, e, 2)
+    it, al = _P16[e]
+    if al == 0:
+        v_sa_schedule_list = _d_SAScheduleListType(r)
+    elif al == 1:
+        v_sa_schedules = _d_SASchedulesType(r)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 3:
+        r.bad_code(p + 0, e, 3)
+    it, al = _P17[e]
+    if al == 0:
+        v_ac_evse_charge_parameter = _d_AC_EVSEChargeParameterType(r)
+    elif al == 1:
+        v_dc_evse_charge_parameter = _d_DC_EVSEChargeParameterType(r)
+    elif al == 2:
+        v_evse_charge_parameter = _d_EVSEChargeParameterType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return ChargeParameterDiscoveryResType(response_code=v_response_code, evse_processing=v_evse_processing, sa_schedule_list=v_sa_schedule_list, sa_schedules=v_sa_schedules, ac_evse_charge_parameter=v_ac_evse_charge_parameter, dc_evse_charge_parameter=v_dc_evse_charge_parameter, evse_charge_parameter=v_evse_charge_parameter)
 
 def _e_ChargeParameterDiscoveryResType(w: Writer, o: ChargeParameterDiscoveryResType) -> None:
-    if o.response_code is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.response_code, _K6, 5)
-        w.bits(0, 1)
-    else:
+    f_response_code = o.response_code
+    if f_response_code is None:
         raise ExiEncodeError("ChargeParameterDiscoveryResType: missing required response_code")
-    if o.evse_processing is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.evse_processing, _K7, 1)
-        w.bits(0, 1)
-    else:
+    w.bits((_K6[f_response_code]) << 1, 8)
+    f_evse_processing = o.evse_processing
+    if f_evse_processing is None:
         raise ExiEncodeError("ChargeParameterDiscoveryResType: missing required evse_processing")
-    if o.sa_schedule_list is not None:
+    w.bits((_K7[f_evse_processing]) << 1, 4)
+    s = 2
+    f_sa_schedule_list = o.sa_schedule_list
+    f_sa_schedules = o.sa_schedules
+    if f_sa_schedule_list is not None:
         w.bits(0, 2)
-        _e_SAScheduleListType(w, o.sa_schedule_list)
-    elif o.sa_schedules is not None:
+        _e_SAScheduleListType(w, f_sa_schedule_list)
+        s = 3
+    elif f_sa_schedules is not None:
         w.bits(1, 2)
-        _e_SASchedulesType(w, o.sa_schedules)
+        _e_SASchedulesType(w, f_sa_schedules)
+        s = 3
     else:
         raise ExiEncodeError("ChargeParameterDiscoveryResType: missing required sa_schedule_list/sa_schedules")
-    if o.ac_evse_charge_parameter is not None:
+    s = 3
+    f_ac_evse_charge_parameter = o.ac_evse_charge_parameter
+    f_dc_evse_charge_parameter = o.dc_evse_charge_parameter
+    f_evse_charge_parameter = o.evse_charge_parameter
+    if f_ac_evse_charge_parameter is not None:
         w.bits(0, 2)
-        _e_AC_EVSEChargeParameterType(w, o.ac_evse_charge_parameter)
-    elif o.dc_evse_charge_parameter is not None:
+        _e_AC_EVSEChargeParameterType(w, f_ac_evse_charge_parameter)
+        s = 4
+    elif f_dc_evse_charge_parameter is not None:
         w.bits(1, 2)
-        _e_DC_EVSEChargeParameterType(w, o.dc_evse_charge_parameter)
-    elif o.evse_charge_parameter is not None:
+        _e_DC_EVSEChargeParameterType(w, f_dc_evse_charge_parameter)
+        s = 4
+    elif f_evse_charge_parameter is not None:
         w.bits(2, 2)
-        _e_EVSEChargeParameterType(w, o.evse_charge_parameter)
+        _e_EVSEChargeParameterType(w, f_evse_charge_parameter)
+        s = 4
     else:
         raise ExiEncodeError("ChargeParameterDiscoveryResType: missing required ac_evse_charge_parameter/dc_evse_charge_parameter/evse_charge_parameter")
     w.bits(0, 1)
 
 def _d_ChargingProfileType(r: Reader) -> ChargingProfileType:
+    rv = r.v; rn = r.n
     v_sa_schedule_tuple_id = None
     v_profile_entry = []
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x6:
+        r.badz(p, 3, b & 0x6)
+    sg = (b & 0x1) == 1
     it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_sa_schedule_tuple_id = r.sintb(-32768, 32767)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 1; al = 0
+    v_sa_schedule_tuple_id = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v_sa_schedule_tuple_id <= 32767:
+        r.fail('integer out of range')
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
+    it = 1; al = 0
     n = 0
     while it == 1:
-        x = _d_ProfileEntryType(r)
-        v_profile_entry.append(x)
+        t = _d_ProfileEntryType(r)
+        v_profile_entry.append(t)
         n += 1
-        it, al = _P8[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P8[e]
     return ChargingProfileType(sa_schedule_tuple_id=v_sa_schedule_tuple_id, profile_entry=v_profile_entry)
 
 def _e_ChargingProfileType(w: Writer, o: ChargingProfileType) -> None:
-    if o.sa_schedule_tuple_id is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.sint(o.sa_schedule_tuple_id)
-        w.bits(0, 1)
-    else:
+    f_sa_schedule_tuple_id = o.sa_schedule_tuple_id
+    if f_sa_schedule_tuple_id is None:
         raise ExiEncodeError("ChargingProfileType: missing required sa_schedule_tuple_id")
+    if not -32768 <= f_sa_schedule_tuple_id <= 32767:
+        raise ExiEncodeError(f"value {f_sa_schedule_tuple_id!r} outside [-32768, 32767]")
+    w.bits((1 if f_sa_schedule_tuple_id < 0 else 0), 3)
+    w.uint(-f_sa_schedule_tuple_id - 1 if f_sa_schedule_tuple_id < 0 else f_sa_schedule_tuple_id)
+    w.bits(0, 1)
     s = 1
     n = 0
     for x in o.profile_entry:
@@ -1985,7 +2362,15 @@ def _e_ChargingProfileType(w: Writer, o: ChargingProfileType) -> None:
     w.bits(1, 2)
 
 def _d_ChargingStatusReqType(r: Reader) -> ChargingStatusReqType:
-    r.zero(1, 'end of element')
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = -1; al = 0
     return ChargingStatusReqType()
 
@@ -1993,6 +2378,7 @@ def _e_ChargingStatusReqType(w: Writer, o: ChargingStatusReqType) -> None:
     w.bits(0, 1)
 
 def _d_ChargingStatusResType(r: Reader) -> ChargingStatusResType:
+    rv = r.v; rn = r.n
     v_response_code = None
     v_evseid = None
     v_sa_schedule_tuple_id = None
@@ -2000,118 +2386,185 @@ def _d_ChargingStatusResType(r: Reader) -> ChargingStatusResType:
     v_meter_info = None
     v_receipt_required = None
     v_ac_evse_status = None
-    r.zero(1, 'next item')
-    it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_response_code = r.enum(5, _K4)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_evseid = r.binary()
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 2; al = 0
-    if it == 2:
-        r.zero(1, "characters")
-        v_sa_schedule_tuple_id = r.sintb(-32768, 32767)
-        r.zero(1, "end of element")
-        it, al = _P19[r.code(2, 3)]
+    p = r.p
+    q = p + 10
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3ff
+    r.p = q
+    if b & 0x307:
+        r.badz(p, 10, b & 0x307)
+    k = (b >> 3) & 0x1f
+    if k >= 23:
+        r.bad(p + 2, 'enumeration index out of range')
+    v_response_code = _K4[k]
+    it = 1; al = 0
+    v_evseid = r.binary()
+    p = r.p
+    q = p + 4
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xf
+    r.p = q
+    if b & 0xe:
+        r.badz(p, 4, b & 0xe)
+    sg = (b & 0x1) == 1
+    it = 2; al = 0
+    v_sa_schedule_tuple_id = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v_sa_schedule_tuple_id <= 32767:
+        r.fail('integer out of range')
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x4:
+        r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 3:
+        r.bad_code(p + 1, e, 3)
+    it, al = _P19[e]
     if it == 3:
         v_evse_max_current = _d_PhysicalValueType(r)
-        it, al = _P20[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P20[e]
     if it == 4:
         v_meter_info = _d_MeterInfoType(r)
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = 5; al = 0
-    if it == 5:
-        r.zero(1, "characters")
-        v_receipt_required = r.bits(1) == 1
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 6; al = 0
-    if it == 6:
-        v_ac_evse_status = _d_AC_EVSEStatusType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    p = r.p
+    q = p + 4
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xf
+    r.p = q
+    if b & 0xb:
+        r.badz(p, 4, b & 0xb)
+    v_receipt_required = ((b >> 2) & 0x1) == 1
+    it = 6; al = 0
+    v_ac_evse_status = _d_AC_EVSEStatusType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return ChargingStatusResType(response_code=v_response_code, evseid=v_evseid, sa_schedule_tuple_id=v_sa_schedule_tuple_id, evse_max_current=v_evse_max_current, meter_info=v_meter_info, receipt_required=v_receipt_required, ac_evse_status=v_ac_evse_status)
 
 def _e_ChargingStatusResType(w: Writer, o: ChargingStatusResType) -> None:
-    if o.response_code is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.response_code, _K6, 5)
-        w.bits(0, 1)
-    else:
+    f_response_code = o.response_code
+    if f_response_code is None:
         raise ExiEncodeError("ChargingStatusResType: missing required response_code")
-    if o.evseid is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.binary(o.evseid)
-        w.bits(0, 1)
-    else:
+    w.bits((_K6[f_response_code]) << 1, 8)
+    f_evseid = o.evseid
+    if f_evseid is None:
         raise ExiEncodeError("ChargingStatusResType: missing required evseid")
-    if o.sa_schedule_tuple_id is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.sint(o.sa_schedule_tuple_id)
-        w.bits(0, 1)
-    else:
+    w.bits(0, 2)
+    w.binary(f_evseid)
+    w.bits(0, 1)
+    f_sa_schedule_tuple_id = o.sa_schedule_tuple_id
+    if f_sa_schedule_tuple_id is None:
         raise ExiEncodeError("ChargingStatusResType: missing required sa_schedule_tuple_id")
+    if not -32768 <= f_sa_schedule_tuple_id <= 32767:
+        raise ExiEncodeError(f"value {f_sa_schedule_tuple_id!r} outside [-32768, 32767]")
+    w.bits((1 if f_sa_schedule_tuple_id < 0 else 0), 3)
+    w.uint(-f_sa_schedule_tuple_id - 1 if f_sa_schedule_tuple_id < 0 else f_sa_schedule_tuple_id)
+    w.bits(0, 1)
     s = 3
-    if o.evse_max_current is not None:
+    f_evse_max_current = o.evse_max_current
+    if f_evse_max_current is not None:
         w.bits(0, 2)
-        _e_PhysicalValueType(w, o.evse_max_current)
+        _e_PhysicalValueType(w, f_evse_max_current)
         s = 4
-    if o.meter_info is not None:
+    f_meter_info = o.meter_info
+    if f_meter_info is not None:
         c = _C21[s]
         w.bits(c[0], c[1])
-        _e_MeterInfoType(w, o.meter_info)
+        _e_MeterInfoType(w, f_meter_info)
         s = 5
-    if o.receipt_required is not None:
-        c = _C22[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.bits(1 if o.receipt_required else 0, 1)
-        w.bits(0, 1)
-        s = 6
-    else:
+    f_receipt_required = o.receipt_required
+    if f_receipt_required is None:
         raise ExiEncodeError("ChargingStatusResType: missing required receipt_required")
-    if o.ac_evse_status is not None:
-        w.bits(0, 1)
-        _e_AC_EVSEStatusType(w, o.ac_evse_status)
-    else:
+    c = _C22[s]
+    w.bits(c[0], c[1])
+    w.bits((1 if f_receipt_required else 0) << 1, 3)
+    s = 6
+    f_ac_evse_status = o.ac_evse_status
+    if f_ac_evse_status is None:
         raise ExiEncodeError("ChargingStatusResType: missing required ac_evse_status")
+    w.bits(0, 1)
+    _e_AC_EVSEStatusType(w, f_ac_evse_status)
     w.bits(0, 1)
 
 def _d_ConsumptionCostType(r: Reader) -> ConsumptionCostType:
+    rv = r.v; rn = r.n
     v_start_value = None
     v_cost = []
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_start_value = r.uintb(4294967295)
-        r.zero(1, "end of element")
-        it, al = _P8[r.code(2, 2)]
+    v_start_value = r.uintb(4294967295)
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x4:
+        r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 1, e, 2)
+    it, al = _P8[e]
     n = 0
     while it == 1:
-        x = _d_CostType(r)
-        v_cost.append(x)
+        t = _d_CostType(r)
+        v_cost.append(t)
         n += 1
-        it, al = _P8[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P8[e]
     return ConsumptionCostType(start_value=v_start_value, cost=v_cost)
 
 def _e_ConsumptionCostType(w: Writer, o: ConsumptionCostType) -> None:
-    if o.start_value is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.uint(o.start_value)
-        w.bits(0, 1)
-    else:
+    f_start_value = o.start_value
+    if f_start_value is None:
         raise ExiEncodeError("ConsumptionCostType: missing required start_value")
+    w.bits(0, 2)
+    w.uint(f_start_value)
+    w.bits(0, 1)
     s = 1
     n = 0
     for x in o.cost:
@@ -2124,123 +2577,170 @@ def _e_ConsumptionCostType(w: Writer, o: ConsumptionCostType) -> None:
     w.bits(c[0], c[1])
 
 def _d_ContractAuthenticationReqType(r: Reader) -> ContractAuthenticationReqType:
+    rv = r.v; rn = r.n
     v_id = None
     v_gen_challenge = None
-    it, al = _P25[r.code(2, 3)]
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 3:
+        r.bad_code(p + 0, e, 3)
+    it, al = _P25[e]
     if it == 0:
         v_id = r.string()
-        it, al = _P8[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P8[e]
     if it == 1:
-        r.zero(1, "characters")
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         v_gen_challenge = r.string()
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        if b & 0x3:
+            r.badz(p, 2, b & 0x3)
         it = -1; al = 0
     return ContractAuthenticationReqType(id=v_id, gen_challenge=v_gen_challenge)
 
 def _e_ContractAuthenticationReqType(w: Writer, o: ContractAuthenticationReqType) -> None:
     s = 0
-    if o.id is not None:
+    f_id = o.id
+    if f_id is not None:
         w.bits(0, 2)
-        w.string(o.id)
+        w.string(f_id)
         s = 1
-    if o.gen_challenge is not None:
+    f_gen_challenge = o.gen_challenge
+    if f_gen_challenge is not None:
         c = _C26[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
-        w.string(o.gen_challenge)
+        w.string(f_gen_challenge)
         w.bits(0, 1)
         s = 2
     c = _C27[s]
     w.bits(c[0], c[1])
 
 def _d_ContractAuthenticationResType(r: Reader) -> ContractAuthenticationResType:
+    rv = r.v; rn = r.n
     v_response_code = None
     v_evse_processing = None
-    r.zero(1, 'next item')
-    it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_response_code = r.enum(5, _K4)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_evse_processing = r.enum(1, _K5)
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    p = r.p
+    q = p + 13
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1fff
+    r.p = q
+    if b & 0x183b:
+        r.badz(p, 13, b & 0x183b)
+    k = (b >> 6) & 0x1f
+    if k >= 23:
+        r.bad(p + 2, 'enumeration index out of range')
+    v_response_code = _K4[k]
+    k = (b >> 2) & 0x1
+    v_evse_processing = _K5[k]
+    it = -1; al = 0
     return ContractAuthenticationResType(response_code=v_response_code, evse_processing=v_evse_processing)
 
 def _e_ContractAuthenticationResType(w: Writer, o: ContractAuthenticationResType) -> None:
-    if o.response_code is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.response_code, _K6, 5)
-        w.bits(0, 1)
-    else:
+    f_response_code = o.response_code
+    if f_response_code is None:
         raise ExiEncodeError("ContractAuthenticationResType: missing required response_code")
-    if o.evse_processing is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.evse_processing, _K7, 1)
-        w.bits(0, 1)
-    else:
+    w.bits((_K6[f_response_code]) << 1, 8)
+    f_evse_processing = o.evse_processing
+    if f_evse_processing is None:
         raise ExiEncodeError("ContractAuthenticationResType: missing required evse_processing")
-    w.bits(0, 1)
+    w.bits((_K7[f_evse_processing]) << 2, 5)
 
 def _d_CostType(r: Reader) -> CostType:
+    rv = r.v; rn = r.n
     v_cost_kind = None
     v_amount = None
     v_amount_multiplier = None
-    r.zero(1, 'next item')
-    it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_cost_kind = r.enum(2, _K28)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_amount = r.uintb(4294967295)
-        r.zero(1, "end of element")
-        it, al = _P29[r.code(2, 2)]
+    p = r.p
+    q = p + 7
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7f
+    r.p = q
+    if b & 0x67:
+        r.badz(p, 7, b & 0x67)
+    k = (b >> 3) & 0x3
+    if k >= 3:
+        r.bad(p + 2, 'enumeration index out of range')
+    v_cost_kind = _K28[k]
+    it = 1; al = 0
+    v_amount = r.uintb(4294967295)
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x4:
+        r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 1, e, 2)
+    it, al = _P29[e]
     if it == 2:
-        r.zero(1, "characters")
-        v_amount_multiplier = r.bits(3) - 3
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 6
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3f
+        r.p = q
+        if b & 0x23:
+            r.badz(p, 6, b & 0x23)
+        v_amount_multiplier = ((b >> 2) & 0x7) - 3
+        if v_amount_multiplier > 3:
+            r.bad(p + 1, 'integer out of range')
         it = -1; al = 0
     return CostType(cost_kind=v_cost_kind, amount=v_amount, amount_multiplier=v_amount_multiplier)
 
 def _e_CostType(w: Writer, o: CostType) -> None:
-    if o.cost_kind is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.cost_kind, _K30, 2)
-        w.bits(0, 1)
-    else:
+    f_cost_kind = o.cost_kind
+    if f_cost_kind is None:
         raise ExiEncodeError("CostType: missing required cost_kind")
-    if o.amount is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.uint(o.amount)
-        w.bits(0, 1)
-    else:
+    w.bits((_K30[f_cost_kind]) << 1, 5)
+    f_amount = o.amount
+    if f_amount is None:
         raise ExiEncodeError("CostType: missing required amount")
+    w.bits(0, 2)
+    w.uint(f_amount)
+    w.bits(0, 1)
     s = 2
-    if o.amount_multiplier is not None:
-        w.bits(0, 2)
-        w.bits(0, 1)
-        w.nbit(o.amount_multiplier, -3, 3, 3)
-        w.bits(0, 1)
+    f_amount_multiplier = o.amount_multiplier
+    if f_amount_multiplier is not None:
+        if not -3 <= f_amount_multiplier <= 3:
+            raise ExiEncodeError(f"value {f_amount_multiplier!r} outside [-3, 3]")
+        w.bits((f_amount_multiplier + 3) << 1, 7)
         s = 3
     c = _C31[s]
     w.bits(c[0], c[1])
 
 def _d_CurrentDemandReqType(r: Reader) -> CurrentDemandReqType:
+    rv = r.v; rn = r.n
     v_dc_ev_status = None
     v_ev_target_current = None
     v_ev_maximum_voltage_limit = None
@@ -2251,110 +2751,196 @@ def _d_CurrentDemandReqType(r: Reader) -> CurrentDemandReqType:
     v_remaining_time_to_full_soc = None
     v_remaining_time_to_bulk_soc = None
     v_ev_target_voltage = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_dc_ev_status = _d_DC_EVStatusType(r)
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        v_ev_target_current = _d_PhysicalValueType(r)
-        it, al = _P32[r.code(3, 5)]
+    v_dc_ev_status = _d_DC_EVStatusType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 1; al = 0
+    v_ev_target_current = _d_PhysicalValueType(r)
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    e = b & 0x7
+    if e >= 5:
+        r.bad_code(p + 0, e, 5)
+    it, al = _P32[e]
     if it == 2:
         v_ev_maximum_voltage_limit = _d_PhysicalValueType(r)
-        it, al = _P33[r.code(3, 4)]
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        e = b & 0x7
+        if e >= 4:
+            r.bad_code(p + 0, e, 4)
+        it, al = _P33[e]
     if it == 3:
         v_ev_maximum_current_limit = _d_PhysicalValueType(r)
-        it, al = _P34[r.code(2, 3)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 3:
+            r.bad_code(p + 0, e, 3)
+        it, al = _P34[e]
     if it == 4:
         v_ev_maximum_power_limit = _d_PhysicalValueType(r)
-        it, al = _P35[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P35[e]
     if it == 5:
-        r.zero(1, "characters")
-        v_bulk_charging_complete = r.bits(1) == 1
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 4
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0xf
+        r.p = q
+        if b & 0xb:
+            r.badz(p, 4, b & 0xb)
+        v_bulk_charging_complete = ((b >> 2) & 0x1) == 1
         it = 6; al = 0
-    if it == 6:
-        r.zero(1, "characters")
-        v_charging_complete = r.bits(1) == 1
-        r.zero(1, "end of element")
-        it, al = _P36[r.code(2, 3)]
+    p = r.p
+    q = p + 5
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1f
+    r.p = q
+    if b & 0x14:
+        r.badz(p, 5, b & 0x14)
+    v_charging_complete = ((b >> 3) & 0x1) == 1
+    e = b & 0x3
+    if e >= 3:
+        r.bad_code(p + 3, e, 3)
+    it, al = _P36[e]
     if it == 7:
         v_remaining_time_to_full_soc = _d_PhysicalValueType(r)
-        it, al = _P37[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P37[e]
     if it == 8:
         v_remaining_time_to_bulk_soc = _d_PhysicalValueType(r)
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = 9; al = 0
-    if it == 9:
-        v_ev_target_voltage = _d_PhysicalValueType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_ev_target_voltage = _d_PhysicalValueType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return CurrentDemandReqType(dc_ev_status=v_dc_ev_status, ev_target_current=v_ev_target_current, ev_maximum_voltage_limit=v_ev_maximum_voltage_limit, ev_maximum_current_limit=v_ev_maximum_current_limit, ev_maximum_power_limit=v_ev_maximum_power_limit, bulk_charging_complete=v_bulk_charging_complete, charging_complete=v_charging_complete, remaining_time_to_full_soc=v_remaining_time_to_full_soc, remaining_time_to_bulk_soc=v_remaining_time_to_bulk_soc, ev_target_voltage=v_ev_target_voltage)
 
 def _e_CurrentDemandReqType(w: Writer, o: CurrentDemandReqType) -> None:
-    if o.dc_ev_status is not None:
-        w.bits(0, 1)
-        _e_DC_EVStatusType(w, o.dc_ev_status)
-    else:
+    f_dc_ev_status = o.dc_ev_status
+    if f_dc_ev_status is None:
         raise ExiEncodeError("CurrentDemandReqType: missing required dc_ev_status")
-    if o.ev_target_current is not None:
-        w.bits(0, 1)
-        _e_PhysicalValueType(w, o.ev_target_current)
-    else:
+    w.bits(0, 1)
+    _e_DC_EVStatusType(w, f_dc_ev_status)
+    f_ev_target_current = o.ev_target_current
+    if f_ev_target_current is None:
         raise ExiEncodeError("CurrentDemandReqType: missing required ev_target_current")
+    w.bits(0, 1)
+    _e_PhysicalValueType(w, f_ev_target_current)
     s = 2
-    if o.ev_maximum_voltage_limit is not None:
+    f_ev_maximum_voltage_limit = o.ev_maximum_voltage_limit
+    if f_ev_maximum_voltage_limit is not None:
         w.bits(0, 3)
-        _e_PhysicalValueType(w, o.ev_maximum_voltage_limit)
+        _e_PhysicalValueType(w, f_ev_maximum_voltage_limit)
         s = 3
-    if o.ev_maximum_current_limit is not None:
+    f_ev_maximum_current_limit = o.ev_maximum_current_limit
+    if f_ev_maximum_current_limit is not None:
         c = _C38[s]
         w.bits(c[0], c[1])
-        _e_PhysicalValueType(w, o.ev_maximum_current_limit)
+        _e_PhysicalValueType(w, f_ev_maximum_current_limit)
         s = 4
-    if o.ev_maximum_power_limit is not None:
+    f_ev_maximum_power_limit = o.ev_maximum_power_limit
+    if f_ev_maximum_power_limit is not None:
         c = _C39[s]
         w.bits(c[0], c[1])
-        _e_PhysicalValueType(w, o.ev_maximum_power_limit)
+        _e_PhysicalValueType(w, f_ev_maximum_power_limit)
         s = 5
-    if o.bulk_charging_complete is not None:
+    f_bulk_charging_complete = o.bulk_charging_complete
+    if f_bulk_charging_complete is not None:
         c = _C40[s]
         w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.bits(1 if o.bulk_charging_complete else 0, 1)
-        w.bits(0, 1)
+        w.bits((1 if f_bulk_charging_complete else 0) << 1, 3)
         s = 6
-    if o.charging_complete is not None:
-        c = _C41[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.bits(1 if o.charging_complete else 0, 1)
-        w.bits(0, 1)
-        s = 7
-    else:
+    f_charging_complete = o.charging_complete
+    if f_charging_complete is None:
         raise ExiEncodeError("CurrentDemandReqType: missing required charging_complete")
+    c = _C41[s]
+    w.bits(c[0], c[1])
+    w.bits((1 if f_charging_complete else 0) << 1, 3)
     s = 7
-    if o.remaining_time_to_full_soc is not None:
+    s = 7
+    f_remaining_time_to_full_soc = o.remaining_time_to_full_soc
+    if f_remaining_time_to_full_soc is not None:
         w.bits(0, 2)
-        _e_PhysicalValueType(w, o.remaining_time_to_full_soc)
+        _e_PhysicalValueType(w, f_remaining_time_to_full_soc)
         s = 8
-    if o.remaining_time_to_bulk_soc is not None:
+    f_remaining_time_to_bulk_soc = o.remaining_time_to_bulk_soc
+    if f_remaining_time_to_bulk_soc is not None:
         c = _C42[s]
         w.bits(c[0], c[1])
-        _e_PhysicalValueType(w, o.remaining_time_to_bulk_soc)
+        _e_PhysicalValueType(w, f_remaining_time_to_bulk_soc)
         s = 9
-    if o.ev_target_voltage is not None:
-        c = _C43[s]
-        w.bits(c[0], c[1])
-        _e_PhysicalValueType(w, o.ev_target_voltage)
-        s = 10
-    else:
+    f_ev_target_voltage = o.ev_target_voltage
+    if f_ev_target_voltage is None:
         raise ExiEncodeError("CurrentDemandReqType: missing required ev_target_voltage")
+    c = _C43[s]
+    w.bits(c[0], c[1])
+    _e_PhysicalValueType(w, f_ev_target_voltage)
+    s = 10
     w.bits(0, 1)
 
 def _d_CurrentDemandResType(r: Reader) -> CurrentDemandResType:
+    rv = r.v; rn = r.n
     v_response_code = None
     v_dc_evse_status = None
     v_evse_present_voltage = None
@@ -2365,118 +2951,147 @@ def _d_CurrentDemandResType(r: Reader) -> CurrentDemandResType:
     v_evse_maximum_voltage_limit = None
     v_evse_maximum_current_limit = None
     v_evse_maximum_power_limit = None
-    r.zero(1, 'next item')
-    it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_response_code = r.enum(5, _K4)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        v_dc_evse_status = _d_DC_EVSEStatusType(r)
-        r.zero(1, 'next item')
-        it = 2; al = 0
-    if it == 2:
-        v_evse_present_voltage = _d_PhysicalValueType(r)
-        r.zero(1, 'next item')
-        it = 3; al = 0
-    if it == 3:
-        v_evse_present_current = _d_PhysicalValueType(r)
-        r.zero(1, 'next item')
-        it = 4; al = 0
-    if it == 4:
-        r.zero(1, "characters")
-        v_evse_current_limit_achieved = r.bits(1) == 1
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 5; al = 0
-    if it == 5:
-        r.zero(1, "characters")
-        v_evse_voltage_limit_achieved = r.bits(1) == 1
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 6; al = 0
-    if it == 6:
-        r.zero(1, "characters")
-        v_evse_power_limit_achieved = r.bits(1) == 1
-        r.zero(1, "end of element")
-        it, al = _P44[r.code(3, 4)]
+    p = r.p
+    q = p + 9
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1ff
+    r.p = q
+    if b & 0x183:
+        r.badz(p, 9, b & 0x183)
+    k = (b >> 2) & 0x1f
+    if k >= 23:
+        r.bad(p + 2, 'enumeration index out of range')
+    v_response_code = _K4[k]
+    it = 1; al = 0
+    v_dc_evse_status = _d_DC_EVSEStatusType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 2; al = 0
+    v_evse_present_voltage = _d_PhysicalValueType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 3; al = 0
+    v_evse_present_current = _d_PhysicalValueType(r)
+    p = r.p
+    q = p + 15
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7fff
+    r.p = q
+    if b & 0x6ee8:
+        r.badz(p, 15, b & 0x6ee8)
+    v_evse_current_limit_achieved = ((b >> 12) & 0x1) == 1
+    v_evse_voltage_limit_achieved = ((b >> 8) & 0x1) == 1
+    v_evse_power_limit_achieved = ((b >> 4) & 0x1) == 1
+    e = b & 0x7
+    if e >= 4:
+        r.bad_code(p + 12, e, 4)
+    it, al = _P44[e]
     if it == 7:
         v_evse_maximum_voltage_limit = _d_PhysicalValueType(r)
-        it, al = _P45[r.code(2, 3)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 3:
+            r.bad_code(p + 0, e, 3)
+        it, al = _P45[e]
     if it == 8:
         v_evse_maximum_current_limit = _d_PhysicalValueType(r)
-        it, al = _P46[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P46[e]
     if it == 9:
         v_evse_maximum_power_limit = _d_PhysicalValueType(r)
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = -1; al = 0
     return CurrentDemandResType(response_code=v_response_code, dc_evse_status=v_dc_evse_status, evse_present_voltage=v_evse_present_voltage, evse_present_current=v_evse_present_current, evse_current_limit_achieved=v_evse_current_limit_achieved, evse_voltage_limit_achieved=v_evse_voltage_limit_achieved, evse_power_limit_achieved=v_evse_power_limit_achieved, evse_maximum_voltage_limit=v_evse_maximum_voltage_limit, evse_maximum_current_limit=v_evse_maximum_current_limit, evse_maximum_power_limit=v_evse_maximum_power_limit)
 
 def _e_CurrentDemandResType(w: Writer, o: CurrentDemandResType) -> None:
-    if o.response_code is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.response_code, _K6, 5)
-        w.bits(0, 1)
-    else:
+    f_response_code = o.response_code
+    if f_response_code is None:
         raise ExiEncodeError("CurrentDemandResType: missing required response_code")
-    if o.dc_evse_status is not None:
-        w.bits(0, 1)
-        _e_DC_EVSEStatusType(w, o.dc_evse_status)
-    else:
+    w.bits((_K6[f_response_code]) << 1, 8)
+    f_dc_evse_status = o.dc_evse_status
+    if f_dc_evse_status is None:
         raise ExiEncodeError("CurrentDemandResType: missing required dc_evse_status")
-    if o.evse_present_voltage is not None:
-        w.bits(0, 1)
-        _e_PhysicalValueType(w, o.evse_present_voltage)
-    else:
+    w.bits(0, 1)
+    _e_DC_EVSEStatusType(w, f_dc_evse_status)
+    f_evse_present_voltage = o.evse_present_voltage
+    if f_evse_present_voltage is None:
         raise ExiEncodeError("CurrentDemandResType: missing required evse_present_voltage")
-    if o.evse_present_current is not None:
-        w.bits(0, 1)
-        _e_PhysicalValueType(w, o.evse_present_current)
-    else:
+    w.bits(0, 1)
+    _e_PhysicalValueType(w, f_evse_present_voltage)
+    f_evse_present_current = o.evse_present_current
+    if f_evse_present_current is None:
         raise ExiEncodeError("CurrentDemandResType: missing required evse_present_current")
-    if o.evse_current_limit_achieved is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.bits(1 if o.evse_current_limit_achieved else 0, 1)
-        w.bits(0, 1)
-    else:
+    w.bits(0, 1)
+    _e_PhysicalValueType(w, f_evse_present_current)
+    f_evse_current_limit_achieved = o.evse_current_limit_achieved
+    if f_evse_current_limit_achieved is None:
         raise ExiEncodeError("CurrentDemandResType: missing required evse_current_limit_achieved")
-    if o.evse_voltage_limit_achieved is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.bits(1 if o.evse_voltage_limit_achieved else 0, 1)
-        w.bits(0, 1)
-    else:
+    w.bits((1 if f_evse_current_limit_achieved else 0) << 1, 4)
+    f_evse_voltage_limit_achieved = o.evse_voltage_limit_achieved
+    if f_evse_voltage_limit_achieved is None:
         raise ExiEncodeError("CurrentDemandResType: missing required evse_voltage_limit_achieved")
-    if o.evse_power_limit_achieved is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.bits(1 if o.evse_power_limit_achieved else 0, 1)
-        w.bits(0, 1)
-    else:
+    w.bits((1 if f_evse_voltage_limit_achieved else 0) << 1, 4)
+    f_evse_power_limit_achieved = o.evse_power_limit_achieved
+    if f_evse_power_limit_achieved is None:
         raise ExiEncodeError("CurrentDemandResType: missing required evse_power_limit_achieved")
+    w.bits((1 if f_evse_power_limit_achieved else 0) << 1, 4)
     s = 7
-    if o.evse_maximum_voltage_limit is not None:
+    f_evse_maximum_voltage_limit = o.evse_maximum_voltage_limit
+    if f_evse_maximum_voltage_limit is not None:
         w.bits(0, 3)
-        _e_PhysicalValueType(w, o.evse_maximum_voltage_limit)
+        _e_PhysicalValueType(w, f_evse_maximum_voltage_limit)
         s = 8
-    if o.evse_maximum_current_limit is not None:
+    f_evse_maximum_current_limit = o.evse_maximum_current_limit
+    if f_evse_maximum_current_limit is not None:
         c = _C47[s]
         w.bits(c[0], c[1])
-        _e_PhysicalValueType(w, o.evse_maximum_current_limit)
+        _e_PhysicalValueType(w, f_evse_maximum_current_limit)
         s = 9
-    if o.evse_maximum_power_limit is not None:
+    f_evse_maximum_power_limit = o.evse_maximum_power_limit
+    if f_evse_maximum_power_limit is not None:
         c = _C48[s]
         w.bits(c[0], c[1])
-        _e_PhysicalValueType(w, o.evse_maximum_power_limit)
+        _e_PhysicalValueType(w, f_evse_maximum_power_limit)
         s = 10
     c = _C49[s]
     w.bits(c[0], c[1])
 
 def _d_DC_EVChargeParameterType(r: Reader) -> DC_EVChargeParameterType:
+    rv = r.v; rn = r.n
     v_dc_ev_status = None
     v_ev_maximum_current_limit = None
     v_ev_maximum_power_limit = None
@@ -2485,139 +3100,238 @@ def _d_DC_EVChargeParameterType(r: Reader) -> DC_EVChargeParameterType:
     v_ev_energy_request = None
     v_full_soc = None
     v_bulk_soc = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_dc_ev_status = _d_DC_EVStatusType(r)
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        v_ev_maximum_current_limit = _d_PhysicalValueType(r)
-        it, al = _P50[r.code(2, 2)]
+    v_dc_ev_status = _d_DC_EVStatusType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 1; al = 0
+    v_ev_maximum_current_limit = _d_PhysicalValueType(r)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P50[e]
     if it == 2:
         v_ev_maximum_power_limit = _d_PhysicalValueType(r)
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = 3; al = 0
-    if it == 3:
-        v_ev_maximum_voltage_limit = _d_PhysicalValueType(r)
-        it, al = _P51[r.code(3, 5)]
+    v_ev_maximum_voltage_limit = _d_PhysicalValueType(r)
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    e = b & 0x7
+    if e >= 5:
+        r.bad_code(p + 0, e, 5)
+    it, al = _P51[e]
     if it == 4:
         v_ev_energy_capacity = _d_PhysicalValueType(r)
-        it, al = _P52[r.code(3, 4)]
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        e = b & 0x7
+        if e >= 4:
+            r.bad_code(p + 0, e, 4)
+        it, al = _P52[e]
     if it == 5:
         v_ev_energy_request = _d_PhysicalValueType(r)
-        it, al = _P53[r.code(2, 3)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 3:
+            r.bad_code(p + 0, e, 3)
+        it, al = _P53[e]
     if it == 6:
-        r.zero(1, "characters")
-        v_full_soc = r.bits(7)
-        r.zero(1, "end of element")
-        it, al = _P54[r.code(2, 2)]
+        p = r.p
+        q = p + 11
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7ff
+        r.p = q
+        if b & 0x404:
+            r.badz(p, 11, b & 0x404)
+        v_full_soc = ((b >> 3) & 0x7f)
+        if v_full_soc > 100:
+            r.bad(p + 1, 'integer out of range')
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 9, e, 2)
+        it, al = _P54[e]
     if it == 7:
-        r.zero(1, "characters")
-        v_bulk_soc = r.bits(7)
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 10
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3ff
+        r.p = q
+        if b & 0x203:
+            r.badz(p, 10, b & 0x203)
+        v_bulk_soc = ((b >> 2) & 0x7f)
+        if v_bulk_soc > 100:
+            r.bad(p + 1, 'integer out of range')
         it = -1; al = 0
     return DC_EVChargeParameterType(dc_ev_status=v_dc_ev_status, ev_maximum_current_limit=v_ev_maximum_current_limit, ev_maximum_power_limit=v_ev_maximum_power_limit, ev_maximum_voltage_limit=v_ev_maximum_voltage_limit, ev_energy_capacity=v_ev_energy_capacity, ev_energy_request=v_ev_energy_request, full_soc=v_full_soc, bulk_soc=v_bulk_soc)
 
 def _e_DC_EVChargeParameterType(w: Writer, o: DC_EVChargeParameterType) -> None:
-    if o.dc_ev_status is not None:
-        w.bits(0, 1)
-        _e_DC_EVStatusType(w, o.dc_ev_status)
-    else:
+    f_dc_ev_status = o.dc_ev_status
+    if f_dc_ev_status is None:
         raise ExiEncodeError("DC_EVChargeParameterType: missing required dc_ev_status")
-    if o.ev_maximum_current_limit is not None:
-        w.bits(0, 1)
-        _e_PhysicalValueType(w, o.ev_maximum_current_limit)
-    else:
+    w.bits(0, 1)
+    _e_DC_EVStatusType(w, f_dc_ev_status)
+    f_ev_maximum_current_limit = o.ev_maximum_current_limit
+    if f_ev_maximum_current_limit is None:
         raise ExiEncodeError("DC_EVChargeParameterType: missing required ev_maximum_current_limit")
+    w.bits(0, 1)
+    _e_PhysicalValueType(w, f_ev_maximum_current_limit)
     s = 2
-    if o.ev_maximum_power_limit is not None:
+    f_ev_maximum_power_limit = o.ev_maximum_power_limit
+    if f_ev_maximum_power_limit is not None:
         w.bits(0, 2)
-        _e_PhysicalValueType(w, o.ev_maximum_power_limit)
+        _e_PhysicalValueType(w, f_ev_maximum_power_limit)
         s = 3
-    if o.ev_maximum_voltage_limit is not None:
-        c = _C55[s]
-        w.bits(c[0], c[1])
-        _e_PhysicalValueType(w, o.ev_maximum_voltage_limit)
-        s = 4
-    else:
+    f_ev_maximum_voltage_limit = o.ev_maximum_voltage_limit
+    if f_ev_maximum_voltage_limit is None:
         raise ExiEncodeError("DC_EVChargeParameterType: missing required ev_maximum_voltage_limit")
+    c = _C55[s]
+    w.bits(c[0], c[1])
+    _e_PhysicalValueType(w, f_ev_maximum_voltage_limit)
     s = 4
-    if o.ev_energy_capacity is not None:
+    s = 4
+    f_ev_energy_capacity = o.ev_energy_capacity
+    if f_ev_energy_capacity is not None:
         w.bits(0, 3)
-        _e_PhysicalValueType(w, o.ev_energy_capacity)
+        _e_PhysicalValueType(w, f_ev_energy_capacity)
         s = 5
-    if o.ev_energy_request is not None:
+    f_ev_energy_request = o.ev_energy_request
+    if f_ev_energy_request is not None:
         c = _C56[s]
         w.bits(c[0], c[1])
-        _e_PhysicalValueType(w, o.ev_energy_request)
+        _e_PhysicalValueType(w, f_ev_energy_request)
         s = 6
-    if o.full_soc is not None:
+    f_full_soc = o.full_soc
+    if f_full_soc is not None:
         c = _C57[s]
         w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.nbit(o.full_soc, 0, 100, 7)
-        w.bits(0, 1)
+        if not 0 <= f_full_soc <= 100:
+            raise ExiEncodeError(f"value {f_full_soc!r} outside [0, 100]")
+        w.bits((f_full_soc) << 1, 9)
         s = 7
-    if o.bulk_soc is not None:
+    f_bulk_soc = o.bulk_soc
+    if f_bulk_soc is not None:
         c = _C58[s]
         w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.nbit(o.bulk_soc, 0, 100, 7)
-        w.bits(0, 1)
+        if not 0 <= f_bulk_soc <= 100:
+            raise ExiEncodeError(f"value {f_bulk_soc!r} outside [0, 100]")
+        w.bits((f_bulk_soc) << 1, 9)
         s = 8
     c = _C59[s]
     w.bits(c[0], c[1])
 
 def _d_DC_EVPowerDeliveryParameterType(r: Reader) -> DC_EVPowerDeliveryParameterType:
+    rv = r.v; rn = r.n
     v_dc_ev_status = None
     v_bulk_charging_complete = None
     v_charging_complete = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_dc_ev_status = _d_DC_EVStatusType(r)
-        it, al = _P60[r.code(2, 2)]
+    v_dc_ev_status = _d_DC_EVStatusType(r)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P60[e]
     if it == 1:
-        r.zero(1, "characters")
-        v_bulk_charging_complete = r.bits(1) == 1
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 4
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0xf
+        r.p = q
+        if b & 0xb:
+            r.badz(p, 4, b & 0xb)
+        v_bulk_charging_complete = ((b >> 2) & 0x1) == 1
         it = 2; al = 0
-    if it == 2:
-        r.zero(1, "characters")
-        v_charging_complete = r.bits(1) == 1
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    p = r.p
+    q = p + 4
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xf
+    r.p = q
+    if b & 0xb:
+        r.badz(p, 4, b & 0xb)
+    v_charging_complete = ((b >> 2) & 0x1) == 1
+    it = -1; al = 0
     return DC_EVPowerDeliveryParameterType(dc_ev_status=v_dc_ev_status, bulk_charging_complete=v_bulk_charging_complete, charging_complete=v_charging_complete)
 
 def _e_DC_EVPowerDeliveryParameterType(w: Writer, o: DC_EVPowerDeliveryParameterType) -> None:
-    if o.dc_ev_status is not None:
-        w.bits(0, 1)
-        _e_DC_EVStatusType(w, o.dc_ev_status)
-    else:
+    f_dc_ev_status = o.dc_ev_status
+    if f_dc_ev_status is None:
         raise ExiEncodeError("DC_EVPowerDeliveryParameterType: missing required dc_ev_status")
+    w.bits(0, 1)
+    _e_DC_EVStatusType(w, f_dc_ev_status)
     s = 1
-    if o.bulk_charging_complete is not None:
-        w.bits(0, 2)
-        w.bits(0, 1)
-        w.bits(1 if o.bulk_charging_complete else 0, 1)
-        w.bits(0, 1)
+    f_bulk_charging_complete = o.bulk_charging_complete
+    if f_bulk_charging_complete is not None:
+        w.bits((1 if f_bulk_charging_complete else 0) << 1, 5)
         s = 2
-    if o.charging_complete is not None:
-        c = _C61[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.bits(1 if o.charging_complete else 0, 1)
-        w.bits(0, 1)
-        s = 3
-    else:
+    f_charging_complete = o.charging_complete
+    if f_charging_complete is None:
         raise ExiEncodeError("DC_EVPowerDeliveryParameterType: missing required charging_complete")
+    c = _C61[s]
+    w.bits(c[0], c[1])
+    w.bits((1 if f_charging_complete else 0) << 1, 3)
+    s = 3
     w.bits(0, 1)
 
 def _d_DC_EVSEChargeParameterType(r: Reader) -> DC_EVSEChargeParameterType:
+    rv = r.v; rn = r.n
     v_dc_evse_status = None
     v_evse_maximum_current_limit = None
     v_evse_maximum_power_limit = None
@@ -2627,238 +3341,342 @@ def _d_DC_EVSEChargeParameterType(r: Reader) -> DC_EVSEChargeParameterType:
     v_evse_current_regulation_tolerance = None
     v_evse_peak_current_ripple = None
     v_evse_energy_to_be_delivered = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_dc_evse_status = _d_DC_EVSEStatusType(r)
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        v_evse_maximum_current_limit = _d_PhysicalValueType(r)
-        it, al = _P50[r.code(2, 2)]
+    v_dc_evse_status = _d_DC_EVSEStatusType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 1; al = 0
+    v_evse_maximum_current_limit = _d_PhysicalValueType(r)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P50[e]
     if it == 2:
         v_evse_maximum_power_limit = _d_PhysicalValueType(r)
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = 3; al = 0
-    if it == 3:
-        v_evse_maximum_voltage_limit = _d_PhysicalValueType(r)
-        r.zero(1, 'next item')
-        it = 4; al = 0
-    if it == 4:
-        v_evse_minimum_current_limit = _d_PhysicalValueType(r)
-        r.zero(1, 'next item')
-        it = 5; al = 0
-    if it == 5:
-        v_evse_minimum_voltage_limit = _d_PhysicalValueType(r)
-        it, al = _P62[r.code(2, 2)]
+    v_evse_maximum_voltage_limit = _d_PhysicalValueType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 4; al = 0
+    v_evse_minimum_current_limit = _d_PhysicalValueType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 5; al = 0
+    v_evse_minimum_voltage_limit = _d_PhysicalValueType(r)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P62[e]
     if it == 6:
         v_evse_current_regulation_tolerance = _d_PhysicalValueType(r)
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = 7; al = 0
-    if it == 7:
-        v_evse_peak_current_ripple = _d_PhysicalValueType(r)
-        it, al = _P63[r.code(2, 2)]
+    v_evse_peak_current_ripple = _d_PhysicalValueType(r)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P63[e]
     if it == 8:
         v_evse_energy_to_be_delivered = _d_PhysicalValueType(r)
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = -1; al = 0
     return DC_EVSEChargeParameterType(dc_evse_status=v_dc_evse_status, evse_maximum_current_limit=v_evse_maximum_current_limit, evse_maximum_power_limit=v_evse_maximum_power_limit, evse_maximum_voltage_limit=v_evse_maximum_voltage_limit, evse_minimum_current_limit=v_evse_minimum_current_limit, evse_minimum_voltage_limit=v_evse_minimum_voltage_limit, evse_current_regulation_tolerance=v_evse_current_regulation_tolerance, evse_peak_current_ripple=v_evse_peak_current_ripple, evse_energy_to_be_delivered=v_evse_energy_to_be_delivered)
 
 def _e_DC_EVSEChargeParameterType(w: Writer, o: DC_EVSEChargeParameterType) -> None:
-    if o.dc_evse_status is not None:
-        w.bits(0, 1)
-        _e_DC_EVSEStatusType(w, o.dc_evse_status)
-    else:
+    f_dc_evse_status = o.dc_evse_status
+    if f_dc_evse_status is None:
         raise ExiEncodeError("DC_EVSEChargeParameterType: missing required dc_evse_status")
-    if o.evse_maximum_current_limit is not None:
-        w.bits(0, 1)
-        _e_PhysicalValueType(w, o.evse_maximum_current_limit)
-    else:
+    w.bits(0, 1)
+    _e_DC_EVSEStatusType(w, f_dc_evse_status)
+    f_evse_maximum_current_limit = o.evse_maximum_current_limit
+    if f_evse_maximum_current_limit is None:
         raise ExiEncodeError("DC_EVSEChargeParameterType: missing required evse_maximum_current_limit")
+    w.bits(0, 1)
+    _e_PhysicalValueType(w, f_evse_maximum_current_limit)
     s = 2
-    if o.evse_maximum_power_limit is not None:
+    f_evse_maximum_power_limit = o.evse_maximum_power_limit
+    if f_evse_maximum_power_limit is not None:
         w.bits(0, 2)
-        _e_PhysicalValueType(w, o.evse_maximum_power_limit)
+        _e_PhysicalValueType(w, f_evse_maximum_power_limit)
         s = 3
-    if o.evse_maximum_voltage_limit is not None:
-        c = _C64[s]
-        w.bits(c[0], c[1])
-        _e_PhysicalValueType(w, o.evse_maximum_voltage_limit)
-        s = 4
-    else:
+    f_evse_maximum_voltage_limit = o.evse_maximum_voltage_limit
+    if f_evse_maximum_voltage_limit is None:
         raise ExiEncodeError("DC_EVSEChargeParameterType: missing required evse_maximum_voltage_limit")
-    if o.evse_minimum_current_limit is not None:
-        w.bits(0, 1)
-        _e_PhysicalValueType(w, o.evse_minimum_current_limit)
-    else:
+    c = _C64[s]
+    w.bits(c[0], c[1])
+    _e_PhysicalValueType(w, f_evse_maximum_voltage_limit)
+    s = 4
+    f_evse_minimum_current_limit = o.evse_minimum_current_limit
+    if f_evse_minimum_current_limit is None:
         raise ExiEncodeError("DC_EVSEChargeParameterType: missing required evse_minimum_current_limit")
-    if o.evse_minimum_voltage_limit is not None:
-        w.bits(0, 1)
-        _e_PhysicalValueType(w, o.evse_minimum_voltage_limit)
-    else:
+    w.bits(0, 1)
+    _e_PhysicalValueType(w, f_evse_minimum_current_limit)
+    f_evse_minimum_voltage_limit = o.evse_minimum_voltage_limit
+    if f_evse_minimum_voltage_limit is None:
         raise ExiEncodeError("DC_EVSEChargeParameterType: missing required evse_minimum_voltage_limit")
+    w.bits(0, 1)
+    _e_PhysicalValueType(w, f_evse_minimum_voltage_limit)
     s = 6
-    if o.evse_current_regulation_tolerance is not None:
+    f_evse_current_regulation_tolerance = o.evse_current_regulation_tolerance
+    if f_evse_current_regulation_tolerance is not None:
         w.bits(0, 2)
-        _e_PhysicalValueType(w, o.evse_current_regulation_tolerance)
+        _e_PhysicalValueType(w, f_evse_current_regulation_tolerance)
         s = 7
-    if o.evse_peak_current_ripple is not None:
-        c = _C65[s]
-        w.bits(c[0], c[1])
-        _e_PhysicalValueType(w, o.evse_peak_current_ripple)
-        s = 8
-    else:
+    f_evse_peak_current_ripple = o.evse_peak_current_ripple
+    if f_evse_peak_current_ripple is None:
         raise ExiEncodeError("DC_EVSEChargeParameterType: missing required evse_peak_current_ripple")
+    c = _C65[s]
+    w.bits(c[0], c[1])
+    _e_PhysicalValueType(w, f_evse_peak_current_ripple)
     s = 8
-    if o.evse_energy_to_be_delivered is not None:
+    s = 8
+    f_evse_energy_to_be_delivered = o.evse_energy_to_be_delivered
+    if f_evse_energy_to_be_delivered is not None:
         w.bits(0, 2)
-        _e_PhysicalValueType(w, o.evse_energy_to_be_delivered)
+        _e_PhysicalValueType(w, f_evse_energy_to_be_delivered)
         s = 9
     c = _C66[s]
     w.bits(c[0], c[1])
 
 def _d_DC_EVSEStatusType(r: Reader) -> DC_EVSEStatusType:
+    rv = r.v; rn = r.n
     v_evse_isolation_status = None
     v_evse_status_code = None
     v_notification_max_delay = None
     v_evse_notification = None
-    it, al = _P10[r.code(2, 2)]
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P10[e]
     if it == 0:
-        r.zero(1, "characters")
-        v_evse_isolation_status = r.enum(2, _K67)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 5
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1f
+        r.p = q
+        if b & 0x13:
+            r.badz(p, 5, b & 0x13)
+        k = (b >> 2) & 0x3
+        v_evse_isolation_status = _K67[k]
         it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_evse_status_code = r.enum(4, _K68)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 2; al = 0
-    if it == 2:
-        r.zero(1, "characters")
-        v_notification_max_delay = r.uintb(4294967295)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 3; al = 0
-    if it == 3:
-        r.zero(1, "characters")
-        v_evse_notification = r.enum(2, _K0)
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    p = r.p
+    q = p + 8
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xff
+    r.p = q
+    if b & 0x87:
+        r.badz(p, 8, b & 0x87)
+    k = (b >> 3) & 0xf
+    if k >= 12:
+        r.bad(p + 1, 'enumeration index out of range')
+    v_evse_status_code = _K68[k]
+    it = 2; al = 0
+    v_notification_max_delay = r.uintb(4294967295)
+    p = r.p
+    q = p + 7
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7f
+    r.p = q
+    if b & 0x73:
+        r.badz(p, 7, b & 0x73)
+    k = (b >> 2) & 0x3
+    if k >= 3:
+        r.bad(p + 3, 'enumeration index out of range')
+    v_evse_notification = _K0[k]
+    it = -1; al = 0
     return DC_EVSEStatusType(evse_isolation_status=v_evse_isolation_status, evse_status_code=v_evse_status_code, notification_max_delay=v_notification_max_delay, evse_notification=v_evse_notification)
 
 def _e_DC_EVSEStatusType(w: Writer, o: DC_EVSEStatusType) -> None:
     s = 0
-    if o.evse_isolation_status is not None:
-        w.bits(0, 2)
-        w.bits(0, 1)
-        w.enum(o.evse_isolation_status, _K69, 2)
-        w.bits(0, 1)
+    f_evse_isolation_status = o.evse_isolation_status
+    if f_evse_isolation_status is not None:
+        w.bits((_K69[f_evse_isolation_status]) << 1, 6)
         s = 1
-    if o.evse_status_code is not None:
-        c = _C11[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.enum(o.evse_status_code, _K70, 4)
-        w.bits(0, 1)
-        s = 2
-    else:
+    f_evse_status_code = o.evse_status_code
+    if f_evse_status_code is None:
         raise ExiEncodeError("DC_EVSEStatusType: missing required evse_status_code")
-    if o.notification_max_delay is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.uint(o.notification_max_delay)
-        w.bits(0, 1)
-    else:
+    c = _C11[s]
+    w.bits(c[0], c[1])
+    w.bits((_K70[f_evse_status_code]) << 1, 6)
+    s = 2
+    f_notification_max_delay = o.notification_max_delay
+    if f_notification_max_delay is None:
         raise ExiEncodeError("DC_EVSEStatusType: missing required notification_max_delay")
-    if o.evse_notification is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.evse_notification, _K1, 2)
-        w.bits(0, 1)
-    else:
-        raise ExiEncodeError("DC_EVSEStatusType: missing required evse_notification")
+    w.bits(0, 2)
+    w.uint(f_notification_max_delay)
     w.bits(0, 1)
+    f_evse_notification = o.evse_notification
+    if f_evse_notification is None:
+        raise ExiEncodeError("DC_EVSEStatusType: missing required evse_notification")
+    w.bits((_K1[f_evse_notification]) << 2, 6)
 
 def _d_DC_EVStatusType(r: Reader) -> DC_EVStatusType:
+    rv = r.v; rn = r.n
     v_ev_ready = None
     v_ev_cabin_conditioning = None
     v_evress_conditioning = None
     v_ev_error_code = None
     v_evresssoc = None
-    r.zero(1, 'next item')
-    it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_ev_ready = r.bits(1) == 1
-        r.zero(1, "end of element")
-        it, al = _P71[r.code(2, 3)]
+    p = r.p
+    q = p + 6
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3f
+    r.p = q
+    if b & 0x34:
+        r.badz(p, 6, b & 0x34)
+    v_ev_ready = ((b >> 3) & 0x1) == 1
+    e = b & 0x3
+    if e >= 3:
+        r.bad_code(p + 4, e, 3)
+    it, al = _P71[e]
     if it == 1:
-        r.zero(1, "characters")
-        v_ev_cabin_conditioning = r.bits(1) == 1
-        r.zero(1, "end of element")
-        it, al = _P50[r.code(2, 2)]
+        p = r.p
+        q = p + 5
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1f
+        r.p = q
+        if b & 0x14:
+            r.badz(p, 5, b & 0x14)
+        v_ev_cabin_conditioning = ((b >> 3) & 0x1) == 1
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 3, e, 2)
+        it, al = _P50[e]
     if it == 2:
-        r.zero(1, "characters")
-        v_evress_conditioning = r.bits(1) == 1
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 4
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0xf
+        r.p = q
+        if b & 0xb:
+            r.badz(p, 4, b & 0xb)
+        v_evress_conditioning = ((b >> 2) & 0x1) == 1
         it = 3; al = 0
-    if it == 3:
-        r.zero(1, "characters")
-        v_ev_error_code = r.enum(4, _K72)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 4; al = 0
-    if it == 4:
-        r.zero(1, "characters")
-        v_evresssoc = r.bits(7)
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    p = r.p
+    q = p + 17
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1ffff
+    r.p = q
+    if b & 0x10e03:
+        r.badz(p, 17, b & 0x10e03)
+    k = (b >> 12) & 0xf
+    if k >= 12:
+        r.bad(p + 1, 'enumeration index out of range')
+    v_ev_error_code = _K72[k]
+    v_evresssoc = ((b >> 2) & 0x7f)
+    if v_evresssoc > 100:
+        r.bad(p + 8, 'integer out of range')
+    it = -1; al = 0
     return DC_EVStatusType(ev_ready=v_ev_ready, ev_cabin_conditioning=v_ev_cabin_conditioning, evress_conditioning=v_evress_conditioning, ev_error_code=v_ev_error_code, evresssoc=v_evresssoc)
 
 def _e_DC_EVStatusType(w: Writer, o: DC_EVStatusType) -> None:
-    if o.ev_ready is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.bits(1 if o.ev_ready else 0, 1)
-        w.bits(0, 1)
-    else:
+    f_ev_ready = o.ev_ready
+    if f_ev_ready is None:
         raise ExiEncodeError("DC_EVStatusType: missing required ev_ready")
+    w.bits((1 if f_ev_ready else 0) << 1, 4)
     s = 1
-    if o.ev_cabin_conditioning is not None:
-        w.bits(0, 2)
-        w.bits(0, 1)
-        w.bits(1 if o.ev_cabin_conditioning else 0, 1)
-        w.bits(0, 1)
+    f_ev_cabin_conditioning = o.ev_cabin_conditioning
+    if f_ev_cabin_conditioning is not None:
+        w.bits((1 if f_ev_cabin_conditioning else 0) << 1, 5)
         s = 2
-    if o.evress_conditioning is not None:
+    f_evress_conditioning = o.evress_conditioning
+    if f_evress_conditioning is not None:
         c = _C73[s]
         w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.bits(1 if o.evress_conditioning else 0, 1)
-        w.bits(0, 1)
+        w.bits((1 if f_evress_conditioning else 0) << 1, 3)
         s = 3
-    if o.ev_error_code is not None:
-        c = _C74[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.enum(o.ev_error_code, _K75, 4)
-        w.bits(0, 1)
-        s = 4
-    else:
+    f_ev_error_code = o.ev_error_code
+    if f_ev_error_code is None:
         raise ExiEncodeError("DC_EVStatusType: missing required ev_error_code")
-    if o.evresssoc is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.nbit(o.evresssoc, 0, 100, 7)
-        w.bits(0, 1)
-    else:
+    c = _C74[s]
+    w.bits(c[0], c[1])
+    w.bits((_K75[f_ev_error_code]) << 1, 6)
+    s = 4
+    f_evresssoc = o.evresssoc
+    if f_evresssoc is None:
         raise ExiEncodeError("DC_EVStatusType: missing required evresssoc")
-    w.bits(0, 1)
+    if not 0 <= f_evresssoc <= 100:
+        raise ExiEncodeError(f"value {f_evresssoc!r} outside [0, 100]")
+    w.bits((f_evresssoc) << 2, 11)
 
 def _d_DSAKeyValueType(r: Reader) -> DSAKeyValueType:
     r.fail("content of DSAKeyValueType is not supported by this codec")
@@ -2867,29 +3685,62 @@ def _e_DSAKeyValueType(w: Writer, o: DSAKeyValueType) -> None:
     raise ExiEncodeError("content of DSAKeyValueType is not supported")
 
 def _d_DigestMethodType(r: Reader) -> DigestMethodType:
+    rv = r.v; rn = r.n
     v_algorithm = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_algorithm = r.string()
-        it, al = _P8[r.code(2, 2)]
+    v_algorithm = r.string()
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P8[e]
     n = 0
     while it == 1:
         r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        it, al = _P8[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P8[e]
     return DigestMethodType(algorithm=v_algorithm)
 
 def _e_DigestMethodType(w: Writer, o: DigestMethodType) -> None:
-    if o.algorithm is not None:
-        w.bits(0, 1)
-        w.string(o.algorithm)
-    else:
+    f_algorithm = o.algorithm
+    if f_algorithm is None:
         raise ExiEncodeError("DigestMethodType: missing required algorithm")
+    w.bits(0, 1)
+    w.string(f_algorithm)
     w.bits(1, 2)
 
 def _d_EVChargeParameterType(r: Reader) -> EVChargeParameterType:
-    r.zero(1, 'end of element')
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = -1; al = 0
     return EVChargeParameterType()
 
@@ -2897,7 +3748,15 @@ def _e_EVChargeParameterType(w: Writer, o: EVChargeParameterType) -> None:
     w.bits(0, 1)
 
 def _d_EVPowerDeliveryParameterType(r: Reader) -> EVPowerDeliveryParameterType:
-    r.zero(1, 'end of element')
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = -1; al = 0
     return EVPowerDeliveryParameterType()
 
@@ -2905,7 +3764,15 @@ def _e_EVPowerDeliveryParameterType(w: Writer, o: EVPowerDeliveryParameterType) 
     w.bits(0, 1)
 
 def _d_EVSEChargeParameterType(r: Reader) -> EVSEChargeParameterType:
-    r.zero(1, 'end of element')
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = -1; al = 0
     return EVSEChargeParameterType()
 
@@ -2913,7 +3780,15 @@ def _e_EVSEChargeParameterType(w: Writer, o: EVSEChargeParameterType) -> None:
     w.bits(0, 1)
 
 def _d_EVSEStatusType(r: Reader) -> EVSEStatusType:
-    r.zero(1, 'end of element')
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = -1; al = 0
     return EVSEStatusType()
 
@@ -2921,7 +3796,15 @@ def _e_EVSEStatusType(w: Writer, o: EVSEStatusType) -> None:
     w.bits(0, 1)
 
 def _d_EVStatusType(r: Reader) -> EVStatusType:
-    r.zero(1, 'end of element')
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = -1; al = 0
     return EVStatusType()
 
@@ -2929,31 +3812,60 @@ def _e_EVStatusType(w: Writer, o: EVStatusType) -> None:
     w.bits(0, 1)
 
 def _d_EntryType(r: Reader) -> EntryType:
+    rv = r.v; rn = r.n
     v_relative_time_interval = None
     v_time_interval = None
-    it, al = _P76[r.code(2, 2)]
-    if it == 0:
-        if al == 0:
-            v_relative_time_interval = _d_RelativeTimeIntervalType(r)
-        elif al == 1:
-            v_time_interval = _d_IntervalType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P76[e]
+    if al == 0:
+        v_relative_time_interval = _d_RelativeTimeIntervalType(r)
+    elif al == 1:
+        v_time_interval = _d_IntervalType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return EntryType(relative_time_interval=v_relative_time_interval, time_interval=v_time_interval)
 
 def _e_EntryType(w: Writer, o: EntryType) -> None:
-    if o.relative_time_interval is not None:
+    s = 0
+    f_relative_time_interval = o.relative_time_interval
+    f_time_interval = o.time_interval
+    if f_relative_time_interval is not None:
         w.bits(0, 2)
-        _e_RelativeTimeIntervalType(w, o.relative_time_interval)
-    elif o.time_interval is not None:
+        _e_RelativeTimeIntervalType(w, f_relative_time_interval)
+        s = 1
+    elif f_time_interval is not None:
         w.bits(1, 2)
-        _e_IntervalType(w, o.time_interval)
+        _e_IntervalType(w, f_time_interval)
+        s = 1
     else:
         raise ExiEncodeError("EntryType: missing required relative_time_interval/time_interval")
     w.bits(0, 1)
 
 def _d_IntervalType(r: Reader) -> IntervalType:
-    r.zero(1, 'end of element')
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = -1; al = 0
     return IntervalType()
 
@@ -2961,6 +3873,7 @@ def _e_IntervalType(w: Writer, o: IntervalType) -> None:
     w.bits(0, 1)
 
 def _d_KeyInfoType(r: Reader) -> KeyInfoType:
+    rv = r.v; rn = r.n
     v_id = None
     v_key_name = []
     v_key_value = []
@@ -2969,48 +3882,104 @@ def _d_KeyInfoType(r: Reader) -> KeyInfoType:
     v_pgp_data = []
     v_spki_data = []
     v_mgmt_data = []
-    it, al = _P77[r.code(4, 9)]
+    p = r.p
+    q = p + 4
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xf
+    r.p = q
+    e = b & 0xf
+    if e >= 9:
+        r.bad_code(p + 0, e, 9)
+    it, al = _P77[e]
     if it == 0:
         v_id = r.string()
-        it, al = _P78[r.code(4, 8)]
+        p = r.p
+        q = p + 4
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0xf
+        r.p = q
+        e = b & 0xf
+        if e >= 8:
+            r.bad_code(p + 0, e, 8)
+        it, al = _P78[e]
     n = 0
     while it == 1:
         if al == 0:
-            r.zero(1, "characters")
-            x = r.string()
-            r.zero(1, "end of element")
-            v_key_name.append(x)
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
+            t = r.string()
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
+            v_key_name.append(t)
         elif al == 1:
-            x = _d_KeyValueType(r)
-            v_key_value.append(x)
+            t = _d_KeyValueType(r)
+            v_key_value.append(t)
         elif al == 2:
-            x = _d_RetrievalMethodType(r)
-            v_retrieval_method.append(x)
+            t = _d_RetrievalMethodType(r)
+            v_retrieval_method.append(t)
         elif al == 3:
-            x = _d_X509DataType(r)
-            v_x509_data.append(x)
+            t = _d_X509DataType(r)
+            v_x509_data.append(t)
         elif al == 4:
-            x = _d_PGPDataType(r)
-            v_pgp_data.append(x)
+            t = _d_PGPDataType(r)
+            v_pgp_data.append(t)
         elif al == 5:
-            x = _d_SPKIDataType(r)
-            v_spki_data.append(x)
+            t = _d_SPKIDataType(r)
+            v_spki_data.append(t)
         elif al == 6:
-            r.zero(1, "characters")
-            x = r.string()
-            r.zero(1, "end of element")
-            v_mgmt_data.append(x)
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
+            t = r.string()
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
+            v_mgmt_data.append(t)
         elif al == 7:
             r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        it, al = _P79[r.code(4, 9)]
+        p = r.p
+        q = p + 4
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0xf
+        r.p = q
+        e = b & 0xf
+        if e >= 9:
+            r.bad_code(p + 0, e, 9)
+        it, al = _P79[e]
     return KeyInfoType(id=v_id, key_name=v_key_name, key_value=v_key_value, retrieval_method=v_retrieval_method, x509_data=v_x509_data, pgp_data=v_pgp_data, spki_data=v_spki_data, mgmt_data=v_mgmt_data)
 
 def _e_KeyInfoType(w: Writer, o: KeyInfoType) -> None:
     s = 0
-    if o.id is not None:
+    f_id = o.id
+    if f_id is not None:
         w.bits(0, 4)
-        w.string(o.id)
+        w.string(f_id)
         s = 1
     n = 0
     for x in o.key_name:
@@ -3064,42 +4033,96 @@ def _e_KeyInfoType(w: Writer, o: KeyInfoType) -> None:
     w.bits(8, 4)
 
 def _d_KeyValueType(r: Reader) -> KeyValueType:
+    rv = r.v; rn = r.n
     v_dsa_key_value = None
     v_rsa_key_value = None
-    it, al = _P87[r.code(3, 3)]
-    if it == 0:
-        if al == 0:
-            v_dsa_key_value = _d_DSAKeyValueType(r)
-        elif al == 1:
-            v_rsa_key_value = _d_RSAKeyValueType(r)
-        elif al == 2:
-            r.fail("wildcard (undeclared) element content is not supported")
-        it, al = _P88[r.code(2, 1)]
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    e = b & 0x7
+    if e >= 3:
+        r.bad_code(p + 0, e, 3)
+    it, al = _P87[e]
+    if al == 0:
+        v_dsa_key_value = _d_DSAKeyValueType(r)
+    elif al == 1:
+        v_rsa_key_value = _d_RSAKeyValueType(r)
+    elif al == 2:
+        r.fail("wildcard (undeclared) element content is not supported")
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 1:
+        r.bad_code(p + 0, e, 1)
+    it, al = _P88[e]
     return KeyValueType(dsa_key_value=v_dsa_key_value, rsa_key_value=v_rsa_key_value)
 
 def _e_KeyValueType(w: Writer, o: KeyValueType) -> None:
-    if o.dsa_key_value is not None:
+    s = 0
+    f_dsa_key_value = o.dsa_key_value
+    f_rsa_key_value = o.rsa_key_value
+    if f_dsa_key_value is not None:
         w.bits(0, 3)
-        _e_DSAKeyValueType(w, o.dsa_key_value)
-    elif o.rsa_key_value is not None:
+        _e_DSAKeyValueType(w, f_dsa_key_value)
+        s = 1
+    elif f_rsa_key_value is not None:
         w.bits(1, 3)
-        _e_RSAKeyValueType(w, o.rsa_key_value)
+        _e_RSAKeyValueType(w, f_rsa_key_value)
+        s = 1
     else:
         raise ExiEncodeError("KeyValueType: missing required dsa_key_value/rsa_key_value")
     w.bits(0, 2)
 
 def _d_ListOfRootCertificateIDsType(r: Reader) -> ListOfRootCertificateIDsType:
+    rv = r.v; rn = r.n
     v_root_certificate_id = []
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
     n = 0
     while it == 0:
-        r.zero(1, "characters")
-        x = r.string()
-        r.zero(1, "end of element")
-        v_root_certificate_id.append(x)
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
+        t = r.string()
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
+        v_root_certificate_id.append(t)
         n += 1
-        it, al = _P89[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P89[e]
     return ListOfRootCertificateIDsType(root_certificate_id=v_root_certificate_id)
 
 def _e_ListOfRootCertificateIDsType(w: Writer, o: ListOfRootCertificateIDsType) -> None:
@@ -3118,26 +4141,53 @@ def _e_ListOfRootCertificateIDsType(w: Writer, o: ListOfRootCertificateIDsType) 
     w.bits(1, 2)
 
 def _d_ManifestType(r: Reader) -> ManifestType:
+    rv = r.v; rn = r.n
     v_id = None
     v_reference = []
-    it, al = _P10[r.code(2, 2)]
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P10[e]
     if it == 0:
         v_id = r.string()
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = 1; al = 0
     n = 0
     while it == 1:
-        x = _d_ReferenceType(r)
-        v_reference.append(x)
+        t = _d_ReferenceType(r)
+        v_reference.append(t)
         n += 1
-        it, al = _P8[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P8[e]
     return ManifestType(id=v_id, reference=v_reference)
 
 def _e_ManifestType(w: Writer, o: ManifestType) -> None:
     s = 0
-    if o.id is not None:
+    f_id = o.id
+    if f_id is not None:
         w.bits(0, 2)
-        w.string(o.id)
+        w.string(f_id)
         s = 1
     n = 0
     for x in o.reference:
@@ -3151,279 +4201,533 @@ def _e_ManifestType(w: Writer, o: ManifestType) -> None:
     w.bits(1, 2)
 
 def _d_MessageHeaderType(r: Reader) -> MessageHeaderType:
+    rv = r.v; rn = r.n
     v_session_id = None
     v_notification = None
     v_signature = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_session_id = r.binary()
-        r.zero(1, "end of element")
-        it, al = _P92[r.code(2, 3)]
+    v_session_id = r.binary()
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x4:
+        r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 3:
+        r.bad_code(p + 1, e, 3)
+    it, al = _P92[e]
     if it == 1:
         v_notification = _d_NotificationType(r)
-        it, al = _P29[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P29[e]
     if it == 2:
         v_signature = _d_SignatureType(r)
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = -1; al = 0
     return MessageHeaderType(session_id=v_session_id, notification=v_notification, signature=v_signature)
 
 def _e_MessageHeaderType(w: Writer, o: MessageHeaderType) -> None:
-    if o.session_id is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.binary(o.session_id)
-        w.bits(0, 1)
-    else:
+    f_session_id = o.session_id
+    if f_session_id is None:
         raise ExiEncodeError("MessageHeaderType: missing required session_id")
+    w.bits(0, 2)
+    w.binary(f_session_id)
+    w.bits(0, 1)
     s = 1
-    if o.notification is not None:
+    f_notification = o.notification
+    if f_notification is not None:
         w.bits(0, 2)
-        _e_NotificationType(w, o.notification)
+        _e_NotificationType(w, f_notification)
         s = 2
-    if o.signature is not None:
+    f_signature = o.signature
+    if f_signature is not None:
         c = _C93[s]
         w.bits(c[0], c[1])
-        _e_SignatureType(w, o.signature)
+        _e_SignatureType(w, f_signature)
         s = 3
     c = _C94[s]
     w.bits(c[0], c[1])
 
 def _d_MeterInfoType(r: Reader) -> MeterInfoType:
+    rv = r.v; rn = r.n
     v_meter_id = None
     v_meter_reading = None
     v_sig_meter_reading = None
     v_meter_status = None
     v_t_meter = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_meter_id = r.string()
-        r.zero(1, "end of element")
-        it, al = _P95[r.code(3, 5)]
+    v_meter_id = r.string()
+    p = r.p
+    q = p + 4
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xf
+    r.p = q
+    if b & 0x8:
+        r.badz(p, 4, b & 0x8)
+    e = b & 0x7
+    if e >= 5:
+        r.bad_code(p + 1, e, 5)
+    it, al = _P95[e]
     if it == 1:
         v_meter_reading = _d_PhysicalValueType(r)
-        it, al = _P96[r.code(3, 4)]
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        e = b & 0x7
+        if e >= 4:
+            r.bad_code(p + 0, e, 4)
+        it, al = _P96[e]
     if it == 2:
-        r.zero(1, "characters")
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         v_sig_meter_reading = r.binary()
-        r.zero(1, "end of element")
-        it, al = _P97[r.code(2, 3)]
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        if b & 0x4:
+            r.badz(p, 3, b & 0x4)
+        e = b & 0x3
+        if e >= 3:
+            r.bad_code(p + 1, e, 3)
+        it, al = _P97[e]
     if it == 3:
-        r.zero(1, "characters")
-        v_meter_status = r.sintb(-32768, 32767)
-        r.zero(1, "end of element")
-        it, al = _P98[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        if b & 0x2:
+            r.badz(p, 2, b & 0x2)
+        sg = (b & 0x1) == 1
+        v_meter_status = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v_meter_status <= 32767:
+            r.fail('integer out of range')
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        if b & 0x4:
+            r.badz(p, 3, b & 0x4)
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 1, e, 2)
+        it, al = _P98[e]
     if it == 4:
-        r.zero(1, "characters")
-        v_t_meter = r.sintb(-9223372036854775808, 9223372036854775807)
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        if b & 0x2:
+            r.badz(p, 2, b & 0x2)
+        sg = (b & 0x1) == 1
+        v_t_meter = -r.uintb(9223372036854775807) - 1 if sg else r.uintb(9223372036854775807)
+        if not -9223372036854775808 <= v_t_meter <= 9223372036854775807:
+            r.fail('integer out of range')
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        if b & 0x3:
+            r.badz(p, 2, b & 0x3)
         it = -1; al = 0
     return MeterInfoType(meter_id=v_meter_id, meter_reading=v_meter_reading, sig_meter_reading=v_sig_meter_reading, meter_status=v_meter_status, t_meter=v_t_meter)
 
 def _e_MeterInfoType(w: Writer, o: MeterInfoType) -> None:
-    if o.meter_id is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.string(o.meter_id)
-        w.bits(0, 1)
-    else:
+    f_meter_id = o.meter_id
+    if f_meter_id is None:
         raise ExiEncodeError("MeterInfoType: missing required meter_id")
+    w.bits(0, 2)
+    w.string(f_meter_id)
+    w.bits(0, 1)
     s = 1
-    if o.meter_reading is not None:
+    f_meter_reading = o.meter_reading
+    if f_meter_reading is not None:
         w.bits(0, 3)
-        _e_PhysicalValueType(w, o.meter_reading)
+        _e_PhysicalValueType(w, f_meter_reading)
         s = 2
-    if o.sig_meter_reading is not None:
+    f_sig_meter_reading = o.sig_meter_reading
+    if f_sig_meter_reading is not None:
         c = _C99[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
-        w.binary(o.sig_meter_reading)
+        w.binary(f_sig_meter_reading)
         w.bits(0, 1)
         s = 3
-    if o.meter_status is not None:
+    f_meter_status = o.meter_status
+    if f_meter_status is not None:
         c = _C100[s]
         w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.sint(o.meter_status)
+        if not -32768 <= f_meter_status <= 32767:
+            raise ExiEncodeError(f"value {f_meter_status!r} outside [-32768, 32767]")
+        w.bits((1 if f_meter_status < 0 else 0), 2)
+        w.uint(-f_meter_status - 1 if f_meter_status < 0 else f_meter_status)
         w.bits(0, 1)
         s = 4
-    if o.t_meter is not None:
+    f_t_meter = o.t_meter
+    if f_t_meter is not None:
         c = _C101[s]
         w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.sint(o.t_meter)
+        if not -9223372036854775808 <= f_t_meter <= 9223372036854775807:
+            raise ExiEncodeError(f"value {f_t_meter!r} outside [-9223372036854775808, 9223372036854775807]")
+        w.bits((1 if f_t_meter < 0 else 0), 2)
+        w.uint(-f_t_meter - 1 if f_t_meter < 0 else f_t_meter)
         w.bits(0, 1)
         s = 5
     c = _C102[s]
     w.bits(c[0], c[1])
 
 def _d_MeteringReceiptReqType(r: Reader) -> MeteringReceiptReqType:
+    rv = r.v; rn = r.n
     v_id = None
     v_session_id = None
     v_sa_schedule_tuple_id = None
     v_meter_info = None
-    it, al = _P10[r.code(2, 2)]
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P10[e]
     if it == 0:
         v_id = r.string()
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_session_id = r.binary()
-        r.zero(1, "end of element")
-        it, al = _P50[r.code(2, 2)]
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    v_session_id = r.binary()
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x4:
+        r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 1, e, 2)
+    it, al = _P50[e]
     if it == 2:
-        r.zero(1, "characters")
-        v_sa_schedule_tuple_id = r.sintb(-32768, 32767)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        if b & 0x2:
+            r.badz(p, 2, b & 0x2)
+        sg = (b & 0x1) == 1
+        v_sa_schedule_tuple_id = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v_sa_schedule_tuple_id <= 32767:
+            r.fail('integer out of range')
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        if b & 0x3:
+            r.badz(p, 2, b & 0x3)
         it = 3; al = 0
-    if it == 3:
-        v_meter_info = _d_MeterInfoType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_meter_info = _d_MeterInfoType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return MeteringReceiptReqType(id=v_id, session_id=v_session_id, sa_schedule_tuple_id=v_sa_schedule_tuple_id, meter_info=v_meter_info)
 
 def _e_MeteringReceiptReqType(w: Writer, o: MeteringReceiptReqType) -> None:
     s = 0
-    if o.id is not None:
+    f_id = o.id
+    if f_id is not None:
         w.bits(0, 2)
-        w.string(o.id)
+        w.string(f_id)
         s = 1
-    if o.session_id is not None:
-        c = _C11[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.binary(o.session_id)
-        w.bits(0, 1)
-        s = 2
-    else:
+    f_session_id = o.session_id
+    if f_session_id is None:
         raise ExiEncodeError("MeteringReceiptReqType: missing required session_id")
+    c = _C11[s]
+    w.bits(c[0], c[1])
+    w.bits(0, 1)
+    w.binary(f_session_id)
+    w.bits(0, 1)
     s = 2
-    if o.sa_schedule_tuple_id is not None:
-        w.bits(0, 2)
-        w.bits(0, 1)
-        w.sint(o.sa_schedule_tuple_id)
+    s = 2
+    f_sa_schedule_tuple_id = o.sa_schedule_tuple_id
+    if f_sa_schedule_tuple_id is not None:
+        if not -32768 <= f_sa_schedule_tuple_id <= 32767:
+            raise ExiEncodeError(f"value {f_sa_schedule_tuple_id!r} outside [-32768, 32767]")
+        w.bits((1 if f_sa_schedule_tuple_id < 0 else 0), 4)
+        w.uint(-f_sa_schedule_tuple_id - 1 if f_sa_schedule_tuple_id < 0 else f_sa_schedule_tuple_id)
         w.bits(0, 1)
         s = 3
-    if o.meter_info is not None:
-        c = _C103[s]
-        w.bits(c[0], c[1])
-        _e_MeterInfoType(w, o.meter_info)
-        s = 4
-    else:
+    f_meter_info = o.meter_info
+    if f_meter_info is None:
         raise ExiEncodeError("MeteringReceiptReqType: missing required meter_info")
+    c = _C103[s]
+    w.bits(c[0], c[1])
+    _e_MeterInfoType(w, f_meter_info)
+    s = 4
     w.bits(0, 1)
 
 def _d_MeteringReceiptResType(r: Reader) -> MeteringReceiptResType:
+    rv = r.v; rn = r.n
     v_response_code = None
     v_ac_evse_status = None
-    r.zero(1, 'next item')
-    it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_response_code = r.enum(5, _K4)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        v_ac_evse_status = _d_AC_EVSEStatusType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    p = r.p
+    q = p + 9
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1ff
+    r.p = q
+    if b & 0x183:
+        r.badz(p, 9, b & 0x183)
+    k = (b >> 2) & 0x1f
+    if k >= 23:
+        r.bad(p + 2, 'enumeration index out of range')
+    v_response_code = _K4[k]
+    it = 1; al = 0
+    v_ac_evse_status = _d_AC_EVSEStatusType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return MeteringReceiptResType(response_code=v_response_code, ac_evse_status=v_ac_evse_status)
 
 def _e_MeteringReceiptResType(w: Writer, o: MeteringReceiptResType) -> None:
-    if o.response_code is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.response_code, _K6, 5)
-        w.bits(0, 1)
-    else:
+    f_response_code = o.response_code
+    if f_response_code is None:
         raise ExiEncodeError("MeteringReceiptResType: missing required response_code")
-    if o.ac_evse_status is not None:
-        w.bits(0, 1)
-        _e_AC_EVSEStatusType(w, o.ac_evse_status)
-    else:
+    w.bits((_K6[f_response_code]) << 1, 8)
+    f_ac_evse_status = o.ac_evse_status
+    if f_ac_evse_status is None:
         raise ExiEncodeError("MeteringReceiptResType: missing required ac_evse_status")
+    w.bits(0, 1)
+    _e_AC_EVSEStatusType(w, f_ac_evse_status)
     w.bits(0, 1)
 
 def _d_NotificationType(r: Reader) -> NotificationType:
+    rv = r.v; rn = r.n
     v_fault_code = None
     v_fault_msg = None
-    r.zero(1, 'next item')
-    it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_fault_code = r.enum(2, _K104)
-        r.zero(1, "end of element")
-        it, al = _P8[r.code(2, 2)]
+    p = r.p
+    q = p + 7
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7f
+    r.p = q
+    if b & 0x64:
+        r.badz(p, 7, b & 0x64)
+    k = (b >> 3) & 0x3
+    if k >= 3:
+        r.bad(p + 2, 'enumeration index out of range')
+    v_fault_code = _K104[k]
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 5, e, 2)
+    it, al = _P8[e]
     if it == 1:
-        r.zero(1, "characters")
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         v_fault_msg = r.string()
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        if b & 0x3:
+            r.badz(p, 2, b & 0x3)
         it = -1; al = 0
     return NotificationType(fault_code=v_fault_code, fault_msg=v_fault_msg)
 
 def _e_NotificationType(w: Writer, o: NotificationType) -> None:
-    if o.fault_code is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.fault_code, _K105, 2)
-        w.bits(0, 1)
-    else:
+    f_fault_code = o.fault_code
+    if f_fault_code is None:
         raise ExiEncodeError("NotificationType: missing required fault_code")
+    w.bits((_K105[f_fault_code]) << 1, 5)
     s = 1
-    if o.fault_msg is not None:
-        w.bits(0, 2)
-        w.bits(0, 1)
-        w.string(o.fault_msg)
+    f_fault_msg = o.fault_msg
+    if f_fault_msg is not None:
+        w.bits(0, 3)
+        w.string(f_fault_msg)
         w.bits(0, 1)
         s = 2
     c = _C9[s]
     w.bits(c[0], c[1])
 
 def _d_ObjectType(r: Reader) -> ObjectType:
+    rv = r.v; rn = r.n
     v_encoding = None
     v_id = None
     v_mime_type = None
-    it, al = _P106[r.code(3, 5)]
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    e = b & 0x7
+    if e >= 5:
+        r.bad_code(p + 0, e, 5)
+    it, al = _P106[e]
     if it == 0:
         v_encoding = r.string()
-        it, al = _P107[r.code(3, 4)]
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        e = b & 0x7
+        if e >= 4:
+            r.bad_code(p + 0, e, 4)
+        it, al = _P107[e]
     if it == 1:
         v_id = r.string()
-        it, al = _P108[r.code(3, 3)]
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        e = b & 0x7
+        if e >= 3:
+            r.bad_code(p + 0, e, 3)
+        it, al = _P108[e]
     if it == 2:
         v_mime_type = r.string()
-        it, al = _P109[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P109[e]
     n = 0
     while it == 3:
         r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        it, al = _P109[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P109[e]
     return ObjectType(encoding=v_encoding, id=v_id, mime_type=v_mime_type)
 
 def _e_ObjectType(w: Writer, o: ObjectType) -> None:
     s = 0
-    if o.encoding is not None:
+    f_encoding = o.encoding
+    if f_encoding is not None:
         w.bits(0, 3)
-        w.string(o.encoding)
+        w.string(f_encoding)
         s = 1
-    if o.id is not None:
+    f_id = o.id
+    if f_id is not None:
         c = _C110[s]
         w.bits(c[0], c[1])
-        w.string(o.id)
+        w.string(f_id)
         s = 2
-    if o.mime_type is not None:
+    f_mime_type = o.mime_type
+    if f_mime_type is not None:
         c = _C111[s]
         w.bits(c[0], c[1])
-        w.string(o.mime_type)
+        w.string(f_mime_type)
         s = 3
     c = _C112[s]
     w.bits(c[0], c[1])
@@ -3435,70 +4739,123 @@ def _e_PGPDataType(w: Writer, o: PGPDataType) -> None:
     raise ExiEncodeError("content of PGPDataType is not supported")
 
 def _d_PMaxScheduleEntryType(r: Reader) -> PMaxScheduleEntryType:
+    rv = r.v; rn = r.n
     v_relative_time_interval = None
     v_time_interval = None
     v_p_max = None
-    it, al = _P76[r.code(2, 2)]
-    if it == 0:
-        if al == 0:
-            v_relative_time_interval = _d_RelativeTimeIntervalType(r)
-        elif al == 1:
-            v_time_interval = _d_IntervalType(r)
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_p_max = r.sintb(-32768, 32767)
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P76[e]
+    if al == 0:
+        v_relative_time_interval = _d_RelativeTimeIntervalType(r)
+    elif al == 1:
+        v_time_interval = _d_IntervalType(r)
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x6:
+        r.badz(p, 3, b & 0x6)
+    sg = (b & 0x1) == 1
+    it = 1; al = 0
+    v_p_max = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v_p_max <= 32767:
+        r.fail('integer out of range')
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
+    it = -1; al = 0
     return PMaxScheduleEntryType(relative_time_interval=v_relative_time_interval, time_interval=v_time_interval, p_max=v_p_max)
 
 def _e_PMaxScheduleEntryType(w: Writer, o: PMaxScheduleEntryType) -> None:
-    if o.relative_time_interval is not None:
+    s = 0
+    f_relative_time_interval = o.relative_time_interval
+    f_time_interval = o.time_interval
+    if f_relative_time_interval is not None:
         w.bits(0, 2)
-        _e_RelativeTimeIntervalType(w, o.relative_time_interval)
-    elif o.time_interval is not None:
+        _e_RelativeTimeIntervalType(w, f_relative_time_interval)
+        s = 1
+    elif f_time_interval is not None:
         w.bits(1, 2)
-        _e_IntervalType(w, o.time_interval)
+        _e_IntervalType(w, f_time_interval)
+        s = 1
     else:
         raise ExiEncodeError("PMaxScheduleEntryType: missing required relative_time_interval/time_interval")
-    if o.p_max is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.sint(o.p_max)
-        w.bits(0, 1)
-    else:
+    f_p_max = o.p_max
+    if f_p_max is None:
         raise ExiEncodeError("PMaxScheduleEntryType: missing required p_max")
-    w.bits(0, 1)
+    if not -32768 <= f_p_max <= 32767:
+        raise ExiEncodeError(f"value {f_p_max!r} outside [-32768, 32767]")
+    w.bits((1 if f_p_max < 0 else 0), 3)
+    w.uint(-f_p_max - 1 if f_p_max < 0 else f_p_max)
+    w.bits(0, 2)
 
 def _d_PMaxScheduleType(r: Reader) -> PMaxScheduleType:
+    rv = r.v; rn = r.n
     v_p_max_schedule_id = None
     v_p_max_schedule_entry = []
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x6:
+        r.badz(p, 3, b & 0x6)
+    sg = (b & 0x1) == 1
     it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_p_max_schedule_id = r.sintb(-32768, 32767)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 1; al = 0
+    v_p_max_schedule_id = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v_p_max_schedule_id <= 32767:
+        r.fail('integer out of range')
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
+    it = 1; al = 0
     n = 0
     while it == 1:
-        x = _d_PMaxScheduleEntryType(r)
-        v_p_max_schedule_entry.append(x)
+        t = _d_PMaxScheduleEntryType(r)
+        v_p_max_schedule_entry.append(t)
         n += 1
-        it, al = _P8[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P8[e]
     return PMaxScheduleType(p_max_schedule_id=v_p_max_schedule_id, p_max_schedule_entry=v_p_max_schedule_entry)
 
 def _e_PMaxScheduleType(w: Writer, o: PMaxScheduleType) -> None:
-    if o.p_max_schedule_id is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.sint(o.p_max_schedule_id)
-        w.bits(0, 1)
-    else:
+    f_p_max_schedule_id = o.p_max_schedule_id
+    if f_p_max_schedule_id is None:
         raise ExiEncodeError("PMaxScheduleType: missing required p_max_schedule_id")
+    if not -32768 <= f_p_max_schedule_id <= 32767:
+        raise ExiEncodeError(f"value {f_p_max_schedule_id!r} outside [-32768, 32767]")
+    w.bits((1 if f_p_max_schedule_id < 0 else 0), 3)
+    w.uint(-f_p_max_schedule_id - 1 if f_p_max_schedule_id < 0 else f_p_max_schedule_id)
+    w.bits(0, 1)
     s = 1
     n = 0
     for x in o.p_max_schedule_entry:
@@ -3512,32 +4869,57 @@ def _e_PMaxScheduleType(w: Writer, o: PMaxScheduleType) -> None:
     w.bits(1, 2)
 
 def _d_ParameterSetType(r: Reader) -> ParameterSetType:
+    rv = r.v; rn = r.n
     v_parameter_set_id = None
     v_parameter = []
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x6:
+        r.badz(p, 3, b & 0x6)
+    sg = (b & 0x1) == 1
     it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_parameter_set_id = r.sintb(-32768, 32767)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 1; al = 0
+    v_parameter_set_id = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v_parameter_set_id <= 32767:
+        r.fail('integer out of range')
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
+    it = 1; al = 0
     n = 0
     while it == 1:
-        x = _d_ParameterType(r)
-        v_parameter.append(x)
+        t = _d_ParameterType(r)
+        v_parameter.append(t)
         n += 1
-        it, al = _P8[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P8[e]
     return ParameterSetType(parameter_set_id=v_parameter_set_id, parameter=v_parameter)
 
 def _e_ParameterSetType(w: Writer, o: ParameterSetType) -> None:
-    if o.parameter_set_id is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.sint(o.parameter_set_id)
-        w.bits(0, 1)
-    else:
+    f_parameter_set_id = o.parameter_set_id
+    if f_parameter_set_id is None:
         raise ExiEncodeError("ParameterSetType: missing required parameter_set_id")
+    if not -32768 <= f_parameter_set_id <= 32767:
+        raise ExiEncodeError(f"value {f_parameter_set_id!r} outside [-32768, 32767]")
+    w.bits((1 if f_parameter_set_id < 0 else 0), 3)
+    w.uint(-f_parameter_set_id - 1 if f_parameter_set_id < 0 else f_parameter_set_id)
+    w.bits(0, 1)
     s = 1
     n = 0
     for x in o.parameter:
@@ -3551,6 +4933,7 @@ def _e_ParameterSetType(w: Writer, o: ParameterSetType) -> None:
     w.bits(1, 2)
 
 def _d_ParameterType(r: Reader) -> ParameterType:
+    rv = r.v; rn = r.n
     v_name = None
     v_value_type = None
     v_bool_value = None
@@ -3559,179 +4942,325 @@ def _d_ParameterType(r: Reader) -> ParameterType:
     v_int_value = None
     v_physical_value = None
     v_string_value = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_name = r.string()
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        v_value_type = r.enum(3, _K113)
-        it, al = _P114[r.code(3, 6)]
-    if it == 2:
-        if al == 0:
-            r.zero(1, "characters")
-            v_bool_value = r.bits(1) == 1
-            r.zero(1, "end of element")
-        elif al == 1:
-            r.zero(1, "characters")
-            v_byte_value = r.bits(8) - 128
-            r.zero(1, "end of element")
-        elif al == 2:
-            r.zero(1, "characters")
-            v_short_value = r.sintb(-32768, 32767)
-            r.zero(1, "end of element")
-        elif al == 3:
-            r.zero(1, "characters")
-            v_int_value = r.sintb(-2147483648, 2147483647)
-            r.zero(1, "end of element")
-        elif al == 4:
-            v_physical_value = _d_PhysicalValueType(r)
-        elif al == 5:
-            r.zero(1, "characters")
-            v_string_value = r.string()
-            r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_name = r.string()
+    p = r.p
+    q = p + 7
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7f
+    r.p = q
+    if b & 0x40:
+        r.badz(p, 7, b & 0x40)
+    k = (b >> 3) & 0x7
+    if k >= 6:
+        r.bad(p + 1, 'enumeration index out of range')
+    v_value_type = _K113[k]
+    e = b & 0x7
+    if e >= 6:
+        r.bad_code(p + 4, e, 6)
+    it, al = _P114[e]
+    if al == 0:
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        if b & 0x5:
+            r.badz(p, 3, b & 0x5)
+        v_bool_value = ((b >> 1) & 0x1) == 1
+    elif al == 1:
+        p = r.p
+        q = p + 10
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3ff
+        r.p = q
+        if b & 0x201:
+            r.badz(p, 10, b & 0x201)
+        v_byte_value = ((b >> 1) & 0xff) - 128
+    elif al == 2:
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        if b & 0x2:
+            r.badz(p, 2, b & 0x2)
+        sg = (b & 0x1) == 1
+        v_short_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v_short_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
+    elif al == 3:
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        if b & 0x2:
+            r.badz(p, 2, b & 0x2)
+        sg = (b & 0x1) == 1
+        v_int_value = -r.uintb(2147483647) - 1 if sg else r.uintb(2147483647)
+        if not -2147483648 <= v_int_value <= 2147483647:
+            r.fail('integer out of range')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
+    elif al == 4:
+        v_physical_value = _d_PhysicalValueType(r)
+    elif al == 5:
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
+        v_string_value = r.string()
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return ParameterType(name=v_name, value_type=v_value_type, bool_value=v_bool_value, byte_value=v_byte_value, short_value=v_short_value, int_value=v_int_value, physical_value=v_physical_value, string_value=v_string_value)
 
 def _e_ParameterType(w: Writer, o: ParameterType) -> None:
-    if o.name is not None:
-        w.bits(0, 1)
-        w.string(o.name)
-    else:
+    f_name = o.name
+    if f_name is None:
         raise ExiEncodeError("ParameterType: missing required name")
-    if o.value_type is not None:
-        w.bits(0, 1)
-        w.enum(o.value_type, _K115, 3)
-    else:
+    w.bits(0, 1)
+    w.string(f_name)
+    f_value_type = o.value_type
+    if f_value_type is None:
         raise ExiEncodeError("ParameterType: missing required value_type")
-    if o.bool_value is not None:
-        w.bits(0, 3)
+    w.bits((_K115[f_value_type]), 4)
+    s = 2
+    f_bool_value = o.bool_value
+    f_byte_value = o.byte_value
+    f_short_value = o.short_value
+    f_int_value = o.int_value
+    f_physical_value = o.physical_value
+    f_string_value = o.string_value
+    if f_bool_value is not None:
+        w.bits((1 if f_bool_value else 0) << 1, 6)
+        s = 3
+    elif f_byte_value is not None:
+        if not -128 <= f_byte_value <= 127:
+            raise ExiEncodeError(f"value {f_byte_value!r} outside [-128, 127]")
+        w.bits((f_byte_value + 128) << 1 | 1024, 13)
+        s = 3
+    elif f_short_value is not None:
+        if not -32768 <= f_short_value <= 32767:
+            raise ExiEncodeError(f"value {f_short_value!r} outside [-32768, 32767]")
+        w.bits((1 if f_short_value < 0 else 0) | 8, 5)
+        w.uint(-f_short_value - 1 if f_short_value < 0 else f_short_value)
         w.bits(0, 1)
-        w.bits(1 if o.bool_value else 0, 1)
+        s = 3
+    elif f_int_value is not None:
+        if not -2147483648 <= f_int_value <= 2147483647:
+            raise ExiEncodeError(f"value {f_int_value!r} outside [-2147483648, 2147483647]")
+        w.bits((1 if f_int_value < 0 else 0) | 12, 5)
+        w.uint(-f_int_value - 1 if f_int_value < 0 else f_int_value)
         w.bits(0, 1)
-    elif o.byte_value is not None:
-        w.bits(1, 3)
-        w.bits(0, 1)
-        w.nbit(o.byte_value, -128, 127, 8)
-        w.bits(0, 1)
-    elif o.short_value is not None:
-        w.bits(2, 3)
-        w.bits(0, 1)
-        w.sint(o.short_value)
-        w.bits(0, 1)
-    elif o.int_value is not None:
-        w.bits(3, 3)
-        w.bits(0, 1)
-        w.sint(o.int_value)
-        w.bits(0, 1)
-    elif o.physical_value is not None:
+        s = 3
+    elif f_physical_value is not None:
         w.bits(4, 3)
-        _e_PhysicalValueType(w, o.physical_value)
-    elif o.string_value is not None:
-        w.bits(5, 3)
+        _e_PhysicalValueType(w, f_physical_value)
+        s = 3
+    elif f_string_value is not None:
+        w.bits(10, 4)
+        w.string(f_string_value)
         w.bits(0, 1)
-        w.string(o.string_value)
-        w.bits(0, 1)
+        s = 3
     else:
         raise ExiEncodeError("ParameterType: missing required bool_value/byte_value/short_value/int_value/physical_value/string_value")
     w.bits(0, 1)
 
 def _d_PaymentDetailsReqType(r: Reader) -> PaymentDetailsReqType:
+    rv = r.v; rn = r.n
     v_contract_id = None
     v_contract_signature_cert_chain = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_contract_id = r.string()
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        v_contract_signature_cert_chain = _d_CertificateChainType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_contract_id = r.string()
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
+    it = 1; al = 0
+    v_contract_signature_cert_chain = _d_CertificateChainType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return PaymentDetailsReqType(contract_id=v_contract_id, contract_signature_cert_chain=v_contract_signature_cert_chain)
 
 def _e_PaymentDetailsReqType(w: Writer, o: PaymentDetailsReqType) -> None:
-    if o.contract_id is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.string(o.contract_id)
-        w.bits(0, 1)
-    else:
+    f_contract_id = o.contract_id
+    if f_contract_id is None:
         raise ExiEncodeError("PaymentDetailsReqType: missing required contract_id")
-    if o.contract_signature_cert_chain is not None:
-        w.bits(0, 1)
-        _e_CertificateChainType(w, o.contract_signature_cert_chain)
-    else:
+    w.bits(0, 2)
+    w.string(f_contract_id)
+    w.bits(0, 1)
+    f_contract_signature_cert_chain = o.contract_signature_cert_chain
+    if f_contract_signature_cert_chain is None:
         raise ExiEncodeError("PaymentDetailsReqType: missing required contract_signature_cert_chain")
+    w.bits(0, 1)
+    _e_CertificateChainType(w, f_contract_signature_cert_chain)
     w.bits(0, 1)
 
 def _d_PaymentDetailsResType(r: Reader) -> PaymentDetailsResType:
+    rv = r.v; rn = r.n
     v_response_code = None
     v_gen_challenge = None
     v_date_time_now = None
-    r.zero(1, 'next item')
-    it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_response_code = r.enum(5, _K4)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_gen_challenge = r.string()
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 2; al = 0
-    if it == 2:
-        r.zero(1, "characters")
-        v_date_time_now = r.sintb(-9223372036854775808, 9223372036854775807)
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    p = r.p
+    q = p + 10
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3ff
+    r.p = q
+    if b & 0x307:
+        r.badz(p, 10, b & 0x307)
+    k = (b >> 3) & 0x1f
+    if k >= 23:
+        r.bad(p + 2, 'enumeration index out of range')
+    v_response_code = _K4[k]
+    it = 1; al = 0
+    v_gen_challenge = r.string()
+    p = r.p
+    q = p + 4
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xf
+    r.p = q
+    if b & 0xe:
+        r.badz(p, 4, b & 0xe)
+    sg = (b & 0x1) == 1
+    it = 2; al = 0
+    v_date_time_now = -r.uintb(9223372036854775807) - 1 if sg else r.uintb(9223372036854775807)
+    if not -9223372036854775808 <= v_date_time_now <= 9223372036854775807:
+        r.fail('integer out of range')
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
+    it = -1; al = 0
     return PaymentDetailsResType(response_code=v_response_code, gen_challenge=v_gen_challenge, date_time_now=v_date_time_now)
 
 def _e_PaymentDetailsResType(w: Writer, o: PaymentDetailsResType) -> None:
-    if o.response_code is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.response_code, _K6, 5)
-        w.bits(0, 1)
-    else:
+    f_response_code = o.response_code
+    if f_response_code is None:
         raise ExiEncodeError("PaymentDetailsResType: missing required response_code")
-    if o.gen_challenge is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.string(o.gen_challenge)
-        w.bits(0, 1)
-    else:
+    w.bits((_K6[f_response_code]) << 1, 8)
+    f_gen_challenge = o.gen_challenge
+    if f_gen_challenge is None:
         raise ExiEncodeError("PaymentDetailsResType: missing required gen_challenge")
-    if o.date_time_now is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.sint(o.date_time_now)
-        w.bits(0, 1)
-    else:
-        raise ExiEncodeError("PaymentDetailsResType: missing required date_time_now")
+    w.bits(0, 2)
+    w.string(f_gen_challenge)
     w.bits(0, 1)
+    f_date_time_now = o.date_time_now
+    if f_date_time_now is None:
+        raise ExiEncodeError("PaymentDetailsResType: missing required date_time_now")
+    if not -9223372036854775808 <= f_date_time_now <= 9223372036854775807:
+        raise ExiEncodeError(f"value {f_date_time_now!r} outside [-9223372036854775808, 9223372036854775807]")
+    w.bits((1 if f_date_time_now < 0 else 0), 3)
+    w.uint(-f_date_time_now - 1 if f_date_time_now < 0 else f_date_time_now)
+    w.bits(0, 2)
 
 def _d_PaymentOptionsType(r: Reader) -> PaymentOptionsType:
+    rv = r.v; rn = r.n
     v_payment_option = []
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
     n = 0
     while it == 0:
-        r.zero(1, "characters")
-        x = r.enum(1, _K116)
-        r.zero(1, "end of element")
-        v_payment_option.append(x)
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        if b & 0x5:
+            r.badz(p, 3, b & 0x5)
+        k = (b >> 1) & 0x1
+        t = _K116[k]
+        v_payment_option.append(t)
         n += 1
-        it, al = _P89[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P89[e]
     return PaymentOptionsType(payment_option=v_payment_option)
 
 def _e_PaymentOptionsType(w: Writer, o: PaymentOptionsType) -> None:
@@ -3740,9 +5269,7 @@ def _e_PaymentOptionsType(w: Writer, o: PaymentOptionsType) -> None:
     for x in o.payment_option:
         c = _C90[s]
         w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.enum(x, _K117, 1)
-        w.bits(0, 1)
+        w.bits((_K117[x]) << 1, 3)
         n += 1
         s = 1
     if n < 1:
@@ -3750,454 +5277,739 @@ def _e_PaymentOptionsType(w: Writer, o: PaymentOptionsType) -> None:
     w.bits(1, 2)
 
 def _d_PhysicalValueType(r: Reader) -> PhysicalValueType:
+    rv = r.v; rn = r.n
     v_multiplier = None
     v_unit = None
     v_value = None
-    r.zero(1, 'next item')
-    it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_multiplier = r.bits(3) - 3
-        r.zero(1, "end of element")
-        it, al = _P60[r.code(2, 2)]
+    p = r.p
+    q = p + 8
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xff
+    r.p = q
+    if b & 0xc4:
+        r.badz(p, 8, b & 0xc4)
+    v_multiplier = ((b >> 3) & 0x7) - 3
+    if v_multiplier > 3:
+        r.bad(p + 2, 'integer out of range')
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 6, e, 2)
+    it, al = _P60[e]
     if it == 1:
-        r.zero(1, "characters")
-        v_unit = r.enum(4, _K118)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 7
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7f
+        r.p = q
+        if b & 0x43:
+            r.badz(p, 7, b & 0x43)
+        k = (b >> 2) & 0xf
+        if k >= 10:
+            r.bad(p + 1, 'enumeration index out of range')
+        v_unit = _K118[k]
         it = 2; al = 0
-    if it == 2:
-        r.zero(1, "characters")
-        v_value = r.sintb(-32768, 32767)
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x2:
+        r.badz(p, 2, b & 0x2)
+    sg = (b & 0x1) == 1
+    v_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v_value <= 32767:
+        r.fail('integer out of range')
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
+    it = -1; al = 0
     return PhysicalValueType(multiplier=v_multiplier, unit=v_unit, value=v_value)
 
 def _e_PhysicalValueType(w: Writer, o: PhysicalValueType) -> None:
-    if o.multiplier is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.nbit(o.multiplier, -3, 3, 3)
-        w.bits(0, 1)
-    else:
+    f_multiplier = o.multiplier
+    if f_multiplier is None:
         raise ExiEncodeError("PhysicalValueType: missing required multiplier")
+    if not -3 <= f_multiplier <= 3:
+        raise ExiEncodeError(f"value {f_multiplier!r} outside [-3, 3]")
+    w.bits((f_multiplier + 3) << 1, 6)
     s = 1
-    if o.unit is not None:
-        w.bits(0, 2)
-        w.bits(0, 1)
-        w.enum(o.unit, _K119, 4)
-        w.bits(0, 1)
+    f_unit = o.unit
+    if f_unit is not None:
+        w.bits((_K119[f_unit]) << 1, 8)
         s = 2
-    if o.value is not None:
-        c = _C61[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.sint(o.value)
-        w.bits(0, 1)
-        s = 3
-    else:
+    f_value = o.value
+    if f_value is None:
         raise ExiEncodeError("PhysicalValueType: missing required value")
+    c = _C61[s]
+    w.bits(c[0], c[1])
+    if not -32768 <= f_value <= 32767:
+        raise ExiEncodeError(f"value {f_value!r} outside [-32768, 32767]")
+    w.bits((1 if f_value < 0 else 0), 2)
+    w.uint(-f_value - 1 if f_value < 0 else f_value)
+    w.bits(0, 1)
+    s = 3
     w.bits(0, 1)
 
 def _d_PowerDeliveryReqType(r: Reader) -> PowerDeliveryReqType:
+    rv = r.v; rn = r.n
     v_ready_to_charge_state = None
     v_charging_profile = None
     v_dc_ev_power_delivery_parameter = None
     v_ev_power_delivery_parameter = None
-    r.zero(1, 'next item')
-    it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_ready_to_charge_state = r.bits(1) == 1
-        r.zero(1, "end of element")
-        it, al = _P120[r.code(3, 4)]
+    p = r.p
+    q = p + 7
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7f
+    r.p = q
+    if b & 0x68:
+        r.badz(p, 7, b & 0x68)
+    v_ready_to_charge_state = ((b >> 4) & 0x1) == 1
+    e = b & 0x7
+    if e >= 4:
+        r.bad_code(p + 4, e, 4)
+    it, al = _P120[e]
     if it == 1:
         v_charging_profile = _d_ChargingProfileType(r)
-        it, al = _P121[r.code(2, 3)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 3:
+            r.bad_code(p + 0, e, 3)
+        it, al = _P121[e]
     if it == 2:
         if al == 0:
             v_dc_ev_power_delivery_parameter = _d_DC_EVPowerDeliveryParameterType(r)
         elif al == 1:
             v_ev_power_delivery_parameter = _d_EVPowerDeliveryParameterType(r)
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = -1; al = 0
     return PowerDeliveryReqType(ready_to_charge_state=v_ready_to_charge_state, charging_profile=v_charging_profile, dc_ev_power_delivery_parameter=v_dc_ev_power_delivery_parameter, ev_power_delivery_parameter=v_ev_power_delivery_parameter)
 
 def _e_PowerDeliveryReqType(w: Writer, o: PowerDeliveryReqType) -> None:
-    if o.ready_to_charge_state is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.bits(1 if o.ready_to_charge_state else 0, 1)
-        w.bits(0, 1)
-    else:
+    f_ready_to_charge_state = o.ready_to_charge_state
+    if f_ready_to_charge_state is None:
         raise ExiEncodeError("PowerDeliveryReqType: missing required ready_to_charge_state")
+    w.bits((1 if f_ready_to_charge_state else 0) << 1, 4)
     s = 1
-    if o.charging_profile is not None:
+    f_charging_profile = o.charging_profile
+    if f_charging_profile is not None:
         w.bits(0, 3)
-        _e_ChargingProfileType(w, o.charging_profile)
+        _e_ChargingProfileType(w, f_charging_profile)
         s = 2
-    if o.dc_ev_power_delivery_parameter is not None:
+    f_dc_ev_power_delivery_parameter = o.dc_ev_power_delivery_parameter
+    f_ev_power_delivery_parameter = o.ev_power_delivery_parameter
+    if f_dc_ev_power_delivery_parameter is not None:
         c = _C122[s]
         w.bits(c[0], c[1])
-        _e_DC_EVPowerDeliveryParameterType(w, o.dc_ev_power_delivery_parameter)
+        _e_DC_EVPowerDeliveryParameterType(w, f_dc_ev_power_delivery_parameter)
         s = 3
-    elif o.ev_power_delivery_parameter is not None:
+    elif f_ev_power_delivery_parameter is not None:
         c = _C123[s]
         w.bits(c[0], c[1])
-        _e_EVPowerDeliveryParameterType(w, o.ev_power_delivery_parameter)
+        _e_EVPowerDeliveryParameterType(w, f_ev_power_delivery_parameter)
         s = 3
     c = _C124[s]
     w.bits(c[0], c[1])
 
 def _d_PowerDeliveryResType(r: Reader) -> PowerDeliveryResType:
+    rv = r.v; rn = r.n
     v_response_code = None
     v_ac_evse_status = None
     v_dc_evse_status = None
     v_evse_status = None
-    r.zero(1, 'next item')
-    it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_response_code = r.enum(5, _K4)
-        r.zero(1, "end of element")
-        it, al = _P14[r.code(2, 3)]
-    if it == 1:
-        if al == 0:
-            v_ac_evse_status = _d_AC_EVSEStatusType(r)
-        elif al == 1:
-            v_dc_evse_status = _d_DC_EVSEStatusType(r)
-        elif al == 2:
-            v_evse_status = _d_EVSEStatusType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    p = r.p
+    q = p + 10
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3ff
+    r.p = q
+    if b & 0x304:
+        r.badz(p, 10, b & 0x304)
+    k = (b >> 3) & 0x1f
+    if k >= 23:
+        r.bad(p + 2, 'enumeration index out of range')
+    v_response_code = _K4[k]
+    e = b & 0x3
+    if e >= 3:
+        r.bad_code(p + 8, e, 3)
+    it, al = _P14[e]
+    if al == 0:
+        v_ac_evse_status = _d_AC_EVSEStatusType(r)
+    elif al == 1:
+        v_dc_evse_status = _d_DC_EVSEStatusType(r)
+    elif al == 2:
+        v_evse_status = _d_EVSEStatusType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return PowerDeliveryResType(response_code=v_response_code, ac_evse_status=v_ac_evse_status, dc_evse_status=v_dc_evse_status, evse_status=v_evse_status)
 
 def _e_PowerDeliveryResType(w: Writer, o: PowerDeliveryResType) -> None:
-    if o.response_code is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.response_code, _K6, 5)
-        w.bits(0, 1)
-    else:
+    f_response_code = o.response_code
+    if f_response_code is None:
         raise ExiEncodeError("PowerDeliveryResType: missing required response_code")
-    if o.ac_evse_status is not None:
+    w.bits((_K6[f_response_code]) << 1, 8)
+    s = 1
+    f_ac_evse_status = o.ac_evse_status
+    f_dc_evse_status = o.dc_evse_status
+    f_evse_status = o.evse_status
+    if f_ac_evse_status is not None:
         w.bits(0, 2)
-        _e_AC_EVSEStatusType(w, o.ac_evse_status)
-    elif o.dc_evse_status is not None:
+        _e_AC_EVSEStatusType(w, f_ac_evse_status)
+        s = 2
+    elif f_dc_evse_status is not None:
         w.bits(1, 2)
-        _e_DC_EVSEStatusType(w, o.dc_evse_status)
-    elif o.evse_status is not None:
+        _e_DC_EVSEStatusType(w, f_dc_evse_status)
+        s = 2
+    elif f_evse_status is not None:
         w.bits(2, 2)
-        _e_EVSEStatusType(w, o.evse_status)
+        _e_EVSEStatusType(w, f_evse_status)
+        s = 2
     else:
         raise ExiEncodeError("PowerDeliveryResType: missing required ac_evse_status/dc_evse_status/evse_status")
     w.bits(0, 1)
 
 def _d_PreChargeReqType(r: Reader) -> PreChargeReqType:
+    rv = r.v; rn = r.n
     v_dc_ev_status = None
     v_ev_target_voltage = None
     v_ev_target_current = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_dc_ev_status = _d_DC_EVStatusType(r)
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        v_ev_target_voltage = _d_PhysicalValueType(r)
-        r.zero(1, 'next item')
-        it = 2; al = 0
-    if it == 2:
-        v_ev_target_current = _d_PhysicalValueType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_dc_ev_status = _d_DC_EVStatusType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 1; al = 0
+    v_ev_target_voltage = _d_PhysicalValueType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 2; al = 0
+    v_ev_target_current = _d_PhysicalValueType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return PreChargeReqType(dc_ev_status=v_dc_ev_status, ev_target_voltage=v_ev_target_voltage, ev_target_current=v_ev_target_current)
 
 def _e_PreChargeReqType(w: Writer, o: PreChargeReqType) -> None:
-    if o.dc_ev_status is not None:
-        w.bits(0, 1)
-        _e_DC_EVStatusType(w, o.dc_ev_status)
-    else:
+    f_dc_ev_status = o.dc_ev_status
+    if f_dc_ev_status is None:
         raise ExiEncodeError("PreChargeReqType: missing required dc_ev_status")
-    if o.ev_target_voltage is not None:
-        w.bits(0, 1)
-        _e_PhysicalValueType(w, o.ev_target_voltage)
-    else:
+    w.bits(0, 1)
+    _e_DC_EVStatusType(w, f_dc_ev_status)
+    f_ev_target_voltage = o.ev_target_voltage
+    if f_ev_target_voltage is None:
         raise ExiEncodeError("PreChargeReqType: missing required ev_target_voltage")
-    if o.ev_target_current is not None:
-        w.bits(0, 1)
-        _e_PhysicalValueType(w, o.ev_target_current)
-    else:
+    w.bits(0, 1)
+    _e_PhysicalValueType(w, f_ev_target_voltage)
+    f_ev_target_current = o.ev_target_current
+    if f_ev_target_current is None:
         raise ExiEncodeError("PreChargeReqType: missing required ev_target_current")
+    w.bits(0, 1)
+    _e_PhysicalValueType(w, f_ev_target_current)
     w.bits(0, 1)
 
 def _d_PreChargeResType(r: Reader) -> PreChargeResType:
+    rv = r.v; rn = r.n
     v_response_code = None
     v_dc_evse_status = None
     v_evse_present_voltage = None
-    r.zero(1, 'next item')
-    it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_response_code = r.enum(5, _K4)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        v_dc_evse_status = _d_DC_EVSEStatusType(r)
-        r.zero(1, 'next item')
-        it = 2; al = 0
-    if it == 2:
-        v_evse_present_voltage = _d_PhysicalValueType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    p = r.p
+    q = p + 9
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1ff
+    r.p = q
+    if b & 0x183:
+        r.badz(p, 9, b & 0x183)
+    k = (b >> 2) & 0x1f
+    if k >= 23:
+        r.bad(p + 2, 'enumeration index out of range')
+    v_response_code = _K4[k]
+    it = 1; al = 0
+    v_dc_evse_status = _d_DC_EVSEStatusType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 2; al = 0
+    v_evse_present_voltage = _d_PhysicalValueType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return PreChargeResType(response_code=v_response_code, dc_evse_status=v_dc_evse_status, evse_present_voltage=v_evse_present_voltage)
 
 def _e_PreChargeResType(w: Writer, o: PreChargeResType) -> None:
-    if o.response_code is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.response_code, _K6, 5)
-        w.bits(0, 1)
-    else:
+    f_response_code = o.response_code
+    if f_response_code is None:
         raise ExiEncodeError("PreChargeResType: missing required response_code")
-    if o.dc_evse_status is not None:
-        w.bits(0, 1)
-        _e_DC_EVSEStatusType(w, o.dc_evse_status)
-    else:
+    w.bits((_K6[f_response_code]) << 1, 8)
+    f_dc_evse_status = o.dc_evse_status
+    if f_dc_evse_status is None:
         raise ExiEncodeError("PreChargeResType: missing required dc_evse_status")
-    if o.evse_present_voltage is not None:
-        w.bits(0, 1)
-        _e_PhysicalValueType(w, o.evse_present_voltage)
-    else:
+    w.bits(0, 1)
+    _e_DC_EVSEStatusType(w, f_dc_evse_status)
+    f_evse_present_voltage = o.evse_present_voltage
+    if f_evse_present_voltage is None:
         raise ExiEncodeError("PreChargeResType: missing required evse_present_voltage")
+    w.bits(0, 1)
+    _e_PhysicalValueType(w, f_evse_present_voltage)
     w.bits(0, 1)
 
 def _d_ProfileEntryType(r: Reader) -> ProfileEntryType:
+    rv = r.v; rn = r.n
     v_charging_profile_entry_start = None
     v_charging_profile_entry_max_power = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_charging_profile_entry_start = r.uintb(4294967295)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_charging_profile_entry_max_power = r.sintb(-32768, 32767)
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_charging_profile_entry_start = r.uintb(4294967295)
+    p = r.p
+    q = p + 4
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xf
+    r.p = q
+    if b & 0xe:
+        r.badz(p, 4, b & 0xe)
+    sg = (b & 0x1) == 1
+    it = 1; al = 0
+    v_charging_profile_entry_max_power = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v_charging_profile_entry_max_power <= 32767:
+        r.fail('integer out of range')
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
+    it = -1; al = 0
     return ProfileEntryType(charging_profile_entry_start=v_charging_profile_entry_start, charging_profile_entry_max_power=v_charging_profile_entry_max_power)
 
 def _e_ProfileEntryType(w: Writer, o: ProfileEntryType) -> None:
-    if o.charging_profile_entry_start is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.uint(o.charging_profile_entry_start)
-        w.bits(0, 1)
-    else:
+    f_charging_profile_entry_start = o.charging_profile_entry_start
+    if f_charging_profile_entry_start is None:
         raise ExiEncodeError("ProfileEntryType: missing required charging_profile_entry_start")
-    if o.charging_profile_entry_max_power is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.sint(o.charging_profile_entry_max_power)
-        w.bits(0, 1)
-    else:
-        raise ExiEncodeError("ProfileEntryType: missing required charging_profile_entry_max_power")
+    w.bits(0, 2)
+    w.uint(f_charging_profile_entry_start)
     w.bits(0, 1)
+    f_charging_profile_entry_max_power = o.charging_profile_entry_max_power
+    if f_charging_profile_entry_max_power is None:
+        raise ExiEncodeError("ProfileEntryType: missing required charging_profile_entry_max_power")
+    if not -32768 <= f_charging_profile_entry_max_power <= 32767:
+        raise ExiEncodeError(f"value {f_charging_profile_entry_max_power!r} outside [-32768, 32767]")
+    w.bits((1 if f_charging_profile_entry_max_power < 0 else 0), 3)
+    w.uint(-f_charging_profile_entry_max_power - 1 if f_charging_profile_entry_max_power < 0 else f_charging_profile_entry_max_power)
+    w.bits(0, 2)
 
 def _d_RSAKeyValueType(r: Reader) -> RSAKeyValueType:
+    rv = r.v; rn = r.n
     v_modulus = None
     v_exponent = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_modulus = r.binary()
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_exponent = r.binary()
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_modulus = r.binary()
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x7:
+        r.badz(p, 3, b & 0x7)
+    it = 1; al = 0
+    v_exponent = r.binary()
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
+    it = -1; al = 0
     return RSAKeyValueType(modulus=v_modulus, exponent=v_exponent)
 
 def _e_RSAKeyValueType(w: Writer, o: RSAKeyValueType) -> None:
-    if o.modulus is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.binary(o.modulus)
-        w.bits(0, 1)
-    else:
+    f_modulus = o.modulus
+    if f_modulus is None:
         raise ExiEncodeError("RSAKeyValueType: missing required modulus")
-    if o.exponent is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.binary(o.exponent)
-        w.bits(0, 1)
-    else:
-        raise ExiEncodeError("RSAKeyValueType: missing required exponent")
+    w.bits(0, 2)
+    w.binary(f_modulus)
     w.bits(0, 1)
+    f_exponent = o.exponent
+    if f_exponent is None:
+        raise ExiEncodeError("RSAKeyValueType: missing required exponent")
+    w.bits(0, 2)
+    w.binary(f_exponent)
+    w.bits(0, 2)
 
 def _d_ReferenceType(r: Reader) -> ReferenceType:
+    rv = r.v; rn = r.n
     v_id = None
     v_type = None
     v_uri = None
     v_transforms = None
     v_digest_method = None
     v_digest_value = None
-    it, al = _P125[r.code(3, 5)]
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    e = b & 0x7
+    if e >= 5:
+        r.bad_code(p + 0, e, 5)
+    it, al = _P125[e]
     if it == 0:
         v_id = r.string()
-        it, al = _P126[r.code(3, 4)]
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        e = b & 0x7
+        if e >= 4:
+            r.bad_code(p + 0, e, 4)
+        it, al = _P126[e]
     if it == 1:
         v_type = r.string()
-        it, al = _P127[r.code(2, 3)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 3:
+            r.bad_code(p + 0, e, 3)
+        it, al = _P127[e]
     if it == 2:
         v_uri = r.string()
-        it, al = _P128[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P128[e]
     if it == 3:
         v_transforms = _d_TransformsType(r)
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = 4; al = 0
-    if it == 4:
-        v_digest_method = _d_DigestMethodType(r)
-        r.zero(1, 'next item')
-        it = 5; al = 0
-    if it == 5:
-        r.zero(1, "characters")
-        v_digest_value = r.binary()
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_digest_method = _d_DigestMethodType(r)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
+    it = 5; al = 0
+    v_digest_value = r.binary()
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
+    it = -1; al = 0
     return ReferenceType(id=v_id, type=v_type, uri=v_uri, transforms=v_transforms, digest_method=v_digest_method, digest_value=v_digest_value)
 
 def _e_ReferenceType(w: Writer, o: ReferenceType) -> None:
     s = 0
-    if o.id is not None:
+    f_id = o.id
+    if f_id is not None:
         w.bits(0, 3)
-        w.string(o.id)
+        w.string(f_id)
         s = 1
-    if o.type is not None:
+    f_type = o.type
+    if f_type is not None:
         c = _C129[s]
         w.bits(c[0], c[1])
-        w.string(o.type)
+        w.string(f_type)
         s = 2
-    if o.uri is not None:
+    f_uri = o.uri
+    if f_uri is not None:
         c = _C130[s]
         w.bits(c[0], c[1])
-        w.string(o.uri)
+        w.string(f_uri)
         s = 3
-    if o.transforms is not None:
+    f_transforms = o.transforms
+    if f_transforms is not None:
         c = _C131[s]
         w.bits(c[0], c[1])
-        _e_TransformsType(w, o.transforms)
+        _e_TransformsType(w, f_transforms)
         s = 4
-    if o.digest_method is not None:
-        c = _C132[s]
-        w.bits(c[0], c[1])
-        _e_DigestMethodType(w, o.digest_method)
-        s = 5
-    else:
+    f_digest_method = o.digest_method
+    if f_digest_method is None:
         raise ExiEncodeError("ReferenceType: missing required digest_method")
-    if o.digest_value is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.binary(o.digest_value)
-        w.bits(0, 1)
-    else:
+    c = _C132[s]
+    w.bits(c[0], c[1])
+    _e_DigestMethodType(w, f_digest_method)
+    s = 5
+    f_digest_value = o.digest_value
+    if f_digest_value is None:
         raise ExiEncodeError("ReferenceType: missing required digest_value")
-    w.bits(0, 1)
+    w.bits(0, 2)
+    w.binary(f_digest_value)
+    w.bits(0, 2)
 
 def _d_RelativeTimeIntervalType(r: Reader) -> RelativeTimeIntervalType:
+    rv = r.v; rn = r.n
     v_start = None
     v_duration = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_start = r.uintb(4294967295)
-        r.zero(1, "end of element")
-        it, al = _P8[r.code(2, 2)]
+    v_start = r.uintb(4294967295)
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x4:
+        r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 1, e, 2)
+    it, al = _P8[e]
     if it == 1:
-        r.zero(1, "characters")
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         v_duration = r.uintb(4294967295)
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        if b & 0x3:
+            r.badz(p, 2, b & 0x3)
         it = -1; al = 0
     return RelativeTimeIntervalType(start=v_start, duration=v_duration)
 
 def _e_RelativeTimeIntervalType(w: Writer, o: RelativeTimeIntervalType) -> None:
-    if o.start is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.uint(o.start)
-        w.bits(0, 1)
-    else:
+    f_start = o.start
+    if f_start is None:
         raise ExiEncodeError("RelativeTimeIntervalType: missing required start")
+    w.bits(0, 2)
+    w.uint(f_start)
+    w.bits(0, 1)
     s = 1
-    if o.duration is not None:
-        w.bits(0, 2)
-        w.bits(0, 1)
-        w.uint(o.duration)
+    f_duration = o.duration
+    if f_duration is not None:
+        w.bits(0, 3)
+        w.uint(f_duration)
         w.bits(0, 1)
         s = 2
     c = _C9[s]
     w.bits(c[0], c[1])
 
 def _d_RetrievalMethodType(r: Reader) -> RetrievalMethodType:
+    rv = r.v; rn = r.n
     v_type = None
     v_uri = None
     v_transforms = None
-    it, al = _P133[r.code(3, 4)]
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    e = b & 0x7
+    if e >= 4:
+        r.bad_code(p + 0, e, 4)
+    it, al = _P133[e]
     if it == 0:
         v_type = r.string()
-        it, al = _P92[r.code(2, 3)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 3:
+            r.bad_code(p + 0, e, 3)
+        it, al = _P92[e]
     if it == 1:
         v_uri = r.string()
-        it, al = _P29[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P29[e]
     if it == 2:
         v_transforms = _d_TransformsType(r)
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = -1; al = 0
     return RetrievalMethodType(type=v_type, uri=v_uri, transforms=v_transforms)
 
 def _e_RetrievalMethodType(w: Writer, o: RetrievalMethodType) -> None:
     s = 0
-    if o.type is not None:
+    f_type = o.type
+    if f_type is not None:
         w.bits(0, 3)
-        w.string(o.type)
+        w.string(f_type)
         s = 1
-    if o.uri is not None:
+    f_uri = o.uri
+    if f_uri is not None:
         c = _C134[s]
         w.bits(c[0], c[1])
-        w.string(o.uri)
+        w.string(f_uri)
         s = 2
-    if o.transforms is not None:
+    f_transforms = o.transforms
+    if f_transforms is not None:
         c = _C135[s]
         w.bits(c[0], c[1])
-        _e_TransformsType(w, o.transforms)
+        _e_TransformsType(w, f_transforms)
         s = 3
     c = _C136[s]
     w.bits(c[0], c[1])
 
 def _d_SAScheduleListType(r: Reader) -> SAScheduleListType:
+    rv = r.v; rn = r.n
     v_sa_schedule_tuple = []
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
     n = 0
     while it == 0:
-        x = _d_SAScheduleTupleType(r)
-        v_sa_schedule_tuple.append(x)
+        t = _d_SAScheduleTupleType(r)
+        v_sa_schedule_tuple.append(t)
         n += 1
-        it, al = _P89[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P89[e]
     return SAScheduleListType(sa_schedule_tuple=v_sa_schedule_tuple)
 
 def _e_SAScheduleListType(w: Writer, o: SAScheduleListType) -> None:
@@ -4214,49 +6026,89 @@ def _e_SAScheduleListType(w: Writer, o: SAScheduleListType) -> None:
     w.bits(1, 2)
 
 def _d_SAScheduleTupleType(r: Reader) -> SAScheduleTupleType:
+    rv = r.v; rn = r.n
     v_sa_schedule_tuple_id = None
     v_p_max_schedule = None
     v_sales_tariff = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x6:
+        r.badz(p, 3, b & 0x6)
+    sg = (b & 0x1) == 1
     it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_sa_schedule_tuple_id = r.sintb(-32768, 32767)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        v_p_max_schedule = _d_PMaxScheduleType(r)
-        it, al = _P29[r.code(2, 2)]
+    v_sa_schedule_tuple_id = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v_sa_schedule_tuple_id <= 32767:
+        r.fail('integer out of range')
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
+    it = 1; al = 0
+    v_p_max_schedule = _d_PMaxScheduleType(r)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P29[e]
     if it == 2:
         v_sales_tariff = _d_SalesTariffType(r)
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = -1; al = 0
     return SAScheduleTupleType(sa_schedule_tuple_id=v_sa_schedule_tuple_id, p_max_schedule=v_p_max_schedule, sales_tariff=v_sales_tariff)
 
 def _e_SAScheduleTupleType(w: Writer, o: SAScheduleTupleType) -> None:
-    if o.sa_schedule_tuple_id is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.sint(o.sa_schedule_tuple_id)
-        w.bits(0, 1)
-    else:
+    f_sa_schedule_tuple_id = o.sa_schedule_tuple_id
+    if f_sa_schedule_tuple_id is None:
         raise ExiEncodeError("SAScheduleTupleType: missing required sa_schedule_tuple_id")
-    if o.p_max_schedule is not None:
-        w.bits(0, 1)
-        _e_PMaxScheduleType(w, o.p_max_schedule)
-    else:
+    if not -32768 <= f_sa_schedule_tuple_id <= 32767:
+        raise ExiEncodeError(f"value {f_sa_schedule_tuple_id!r} outside [-32768, 32767]")
+    w.bits((1 if f_sa_schedule_tuple_id < 0 else 0), 3)
+    w.uint(-f_sa_schedule_tuple_id - 1 if f_sa_schedule_tuple_id < 0 else f_sa_schedule_tuple_id)
+    w.bits(0, 1)
+    f_p_max_schedule = o.p_max_schedule
+    if f_p_max_schedule is None:
         raise ExiEncodeError("SAScheduleTupleType: missing required p_max_schedule")
+    w.bits(0, 1)
+    _e_PMaxScheduleType(w, f_p_max_schedule)
     s = 2
-    if o.sales_tariff is not None:
+    f_sales_tariff = o.sales_tariff
+    if f_sales_tariff is not None:
         w.bits(0, 2)
-        _e_SalesTariffType(w, o.sales_tariff)
+        _e_SalesTariffType(w, f_sales_tariff)
         s = 3
     c = _C31[s]
     w.bits(c[0], c[1])
 
 def _d_SASchedulesType(r: Reader) -> SASchedulesType:
-    r.zero(1, 'end of element')
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = -1; al = 0
     return SASchedulesType()
 
@@ -4270,47 +6122,75 @@ def _e_SPKIDataType(w: Writer, o: SPKIDataType) -> None:
     raise ExiEncodeError("content of SPKIDataType is not supported")
 
 def _d_SalesTariffEntryType(r: Reader) -> SalesTariffEntryType:
+    rv = r.v; rn = r.n
     v_relative_time_interval = None
     v_time_interval = None
     v_e_price_level = None
     v_consumption_cost = []
-    it, al = _P76[r.code(2, 2)]
-    if it == 0:
-        if al == 0:
-            v_relative_time_interval = _d_RelativeTimeIntervalType(r)
-        elif al == 1:
-            v_time_interval = _d_IntervalType(r)
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_e_price_level = r.bits(8)
-        r.zero(1, "end of element")
-        it, al = _P29[r.code(2, 2)]
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P76[e]
+    if al == 0:
+        v_relative_time_interval = _d_RelativeTimeIntervalType(r)
+    elif al == 1:
+        v_time_interval = _d_IntervalType(r)
+    p = r.p
+    q = p + 13
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1fff
+    r.p = q
+    if b & 0x1804:
+        r.badz(p, 13, b & 0x1804)
+    v_e_price_level = ((b >> 3) & 0xff)
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 11, e, 2)
+    it, al = _P29[e]
     n = 0
     while it == 2:
-        x = _d_ConsumptionCostType(r)
-        v_consumption_cost.append(x)
+        t = _d_ConsumptionCostType(r)
+        v_consumption_cost.append(t)
         n += 1
-        it, al = _P29[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P29[e]
     return SalesTariffEntryType(relative_time_interval=v_relative_time_interval, time_interval=v_time_interval, e_price_level=v_e_price_level, consumption_cost=v_consumption_cost)
 
 def _e_SalesTariffEntryType(w: Writer, o: SalesTariffEntryType) -> None:
-    if o.relative_time_interval is not None:
+    s = 0
+    f_relative_time_interval = o.relative_time_interval
+    f_time_interval = o.time_interval
+    if f_relative_time_interval is not None:
         w.bits(0, 2)
-        _e_RelativeTimeIntervalType(w, o.relative_time_interval)
-    elif o.time_interval is not None:
+        _e_RelativeTimeIntervalType(w, f_relative_time_interval)
+        s = 1
+    elif f_time_interval is not None:
         w.bits(1, 2)
-        _e_IntervalType(w, o.time_interval)
+        _e_IntervalType(w, f_time_interval)
+        s = 1
     else:
         raise ExiEncodeError("SalesTariffEntryType: missing required relative_time_interval/time_interval")
-    if o.e_price_level is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.nbit(o.e_price_level, 0, 255, 8)
-        w.bits(0, 1)
-    else:
+    f_e_price_level = o.e_price_level
+    if f_e_price_level is None:
         raise ExiEncodeError("SalesTariffEntryType: missing required e_price_level")
+    if not 0 <= f_e_price_level <= 255:
+        raise ExiEncodeError(f"value {f_e_price_level!r} outside [0, 255]")
+    w.bits((f_e_price_level) << 1, 11)
     s = 2
     n = 0
     for x in o.consumption_cost:
@@ -4323,71 +6203,123 @@ def _e_SalesTariffEntryType(w: Writer, o: SalesTariffEntryType) -> None:
     w.bits(c[0], c[1])
 
 def _d_SalesTariffType(r: Reader) -> SalesTariffType:
+    rv = r.v; rn = r.n
     v_id = None
     v_sales_tariff_id = None
     v_sales_tariff_description = None
     v_num_e_price_levels = None
     v_sales_tariff_entry = []
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_id = r.string()
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_sales_tariff_id = r.sintb(-32768, 32767)
-        r.zero(1, "end of element")
-        it, al = _P50[r.code(2, 2)]
+    v_id = r.string()
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x6:
+        r.badz(p, 3, b & 0x6)
+    sg = (b & 0x1) == 1
+    it = 1; al = 0
+    v_sales_tariff_id = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v_sales_tariff_id <= 32767:
+        r.fail('integer out of range')
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x4:
+        r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 1, e, 2)
+    it, al = _P50[e]
     if it == 2:
-        r.zero(1, "characters")
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         v_sales_tariff_description = r.string()
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        if b & 0x3:
+            r.badz(p, 2, b & 0x3)
         it = 3; al = 0
-    if it == 3:
-        r.zero(1, "characters")
-        v_num_e_price_levels = r.bits(8)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 4; al = 0
+    p = r.p
+    q = p + 11
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7ff
+    r.p = q
+    if b & 0x403:
+        r.badz(p, 11, b & 0x403)
+    v_num_e_price_levels = ((b >> 2) & 0xff)
+    it = 4; al = 0
     n = 0
     while it == 4:
-        x = _d_SalesTariffEntryType(r)
-        v_sales_tariff_entry.append(x)
+        t = _d_SalesTariffEntryType(r)
+        v_sales_tariff_entry.append(t)
         n += 1
-        it, al = _P98[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P98[e]
     return SalesTariffType(id=v_id, sales_tariff_id=v_sales_tariff_id, sales_tariff_description=v_sales_tariff_description, num_e_price_levels=v_num_e_price_levels, sales_tariff_entry=v_sales_tariff_entry)
 
 def _e_SalesTariffType(w: Writer, o: SalesTariffType) -> None:
-    if o.id is not None:
-        w.bits(0, 1)
-        w.string(o.id)
-    else:
+    f_id = o.id
+    if f_id is None:
         raise ExiEncodeError("SalesTariffType: missing required id")
-    if o.sales_tariff_id is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.sint(o.sales_tariff_id)
-        w.bits(0, 1)
-    else:
+    w.bits(0, 1)
+    w.string(f_id)
+    f_sales_tariff_id = o.sales_tariff_id
+    if f_sales_tariff_id is None:
         raise ExiEncodeError("SalesTariffType: missing required sales_tariff_id")
+    if not -32768 <= f_sales_tariff_id <= 32767:
+        raise ExiEncodeError(f"value {f_sales_tariff_id!r} outside [-32768, 32767]")
+    w.bits((1 if f_sales_tariff_id < 0 else 0), 3)
+    w.uint(-f_sales_tariff_id - 1 if f_sales_tariff_id < 0 else f_sales_tariff_id)
+    w.bits(0, 1)
     s = 2
-    if o.sales_tariff_description is not None:
-        w.bits(0, 2)
-        w.bits(0, 1)
-        w.string(o.sales_tariff_description)
+    f_sales_tariff_description = o.sales_tariff_description
+    if f_sales_tariff_description is not None:
+        w.bits(0, 3)
+        w.string(f_sales_tariff_description)
         w.bits(0, 1)
         s = 3
-    if o.num_e_price_levels is not None:
-        c = _C139[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.nbit(o.num_e_price_levels, 0, 255, 8)
-        w.bits(0, 1)
-        s = 4
-    else:
+    f_num_e_price_levels = o.num_e_price_levels
+    if f_num_e_price_levels is None:
         raise ExiEncodeError("SalesTariffType: missing required num_e_price_levels")
+    c = _C139[s]
+    w.bits(c[0], c[1])
+    if not 0 <= f_num_e_price_levels <= 255:
+        raise ExiEncodeError(f"value {f_num_e_price_levels!r} outside [0, 255]")
+    w.bits((f_num_e_price_levels) << 1, 10)
+    s = 4
     s = 4
     n = 0
     for x in o.sales_tariff_entry:
@@ -4401,15 +6333,32 @@ def _e_SalesTariffType(w: Writer, o: SalesTariffType) -> None:
     w.bits(1, 2)
 
 def _d_SelectedServiceListType(r: Reader) -> SelectedServiceListType:
+    rv = r.v; rn = r.n
     v_selected_service = []
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
     n = 0
     while it == 0:
-        x = _d_SelectedServiceType(r)
-        v_selected_service.append(x)
+        t = _d_SelectedServiceType(r)
+        v_selected_service.append(t)
         n += 1
-        it, al = _P89[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P89[e]
     return SelectedServiceListType(selected_service=v_selected_service)
 
 def _e_SelectedServiceListType(w: Writer, o: SelectedServiceListType) -> None:
@@ -4426,252 +6375,387 @@ def _e_SelectedServiceListType(w: Writer, o: SelectedServiceListType) -> None:
     w.bits(1, 2)
 
 def _d_SelectedServiceType(r: Reader) -> SelectedServiceType:
+    rv = r.v; rn = r.n
     v_service_id = None
     v_parameter_set_id = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_service_id = r.uintb(65535)
-        r.zero(1, "end of element")
-        it, al = _P8[r.code(2, 2)]
+    v_service_id = r.uintb(65535)
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x4:
+        r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 1, e, 2)
+    it, al = _P8[e]
     if it == 1:
-        r.zero(1, "characters")
-        v_parameter_set_id = r.sintb(-32768, 32767)
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        if b & 0x2:
+            r.badz(p, 2, b & 0x2)
+        sg = (b & 0x1) == 1
+        v_parameter_set_id = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v_parameter_set_id <= 32767:
+            r.fail('integer out of range')
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        if b & 0x3:
+            r.badz(p, 2, b & 0x3)
         it = -1; al = 0
     return SelectedServiceType(service_id=v_service_id, parameter_set_id=v_parameter_set_id)
 
 def _e_SelectedServiceType(w: Writer, o: SelectedServiceType) -> None:
-    if o.service_id is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.uint(o.service_id)
-        w.bits(0, 1)
-    else:
+    f_service_id = o.service_id
+    if f_service_id is None:
         raise ExiEncodeError("SelectedServiceType: missing required service_id")
+    w.bits(0, 2)
+    w.uint(f_service_id)
+    w.bits(0, 1)
     s = 1
-    if o.parameter_set_id is not None:
-        w.bits(0, 2)
-        w.bits(0, 1)
-        w.sint(o.parameter_set_id)
+    f_parameter_set_id = o.parameter_set_id
+    if f_parameter_set_id is not None:
+        if not -32768 <= f_parameter_set_id <= 32767:
+            raise ExiEncodeError(f"value {f_parameter_set_id!r} outside [-32768, 32767]")
+        w.bits((1 if f_parameter_set_id < 0 else 0), 4)
+        w.uint(-f_parameter_set_id - 1 if f_parameter_set_id < 0 else f_parameter_set_id)
         w.bits(0, 1)
         s = 2
     c = _C9[s]
     w.bits(c[0], c[1])
 
 def _d_ServiceChargeType(r: Reader) -> ServiceChargeType:
+    rv = r.v; rn = r.n
     v_service_tag = None
     v_free_service = None
     v_energy_transfer_type = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_service_tag = _d_ServiceTagType(r)
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_free_service = r.bits(1) == 1
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 2; al = 0
-    if it == 2:
-        r.zero(1, "characters")
-        v_energy_transfer_type = r.enum(4, _K141)
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_service_tag = _d_ServiceTagType(r)
+    p = r.p
+    q = p + 12
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xfff
+    r.p = q
+    if b & 0xdc3:
+        r.badz(p, 12, b & 0xdc3)
+    v_free_service = ((b >> 9) & 0x1) == 1
+    k = (b >> 2) & 0xf
+    if k >= 10:
+        r.bad(p + 6, 'enumeration index out of range')
+    v_energy_transfer_type = _K141[k]
+    it = -1; al = 0
     return ServiceChargeType(service_tag=v_service_tag, free_service=v_free_service, energy_transfer_type=v_energy_transfer_type)
 
 def _e_ServiceChargeType(w: Writer, o: ServiceChargeType) -> None:
-    if o.service_tag is not None:
-        w.bits(0, 1)
-        _e_ServiceTagType(w, o.service_tag)
-    else:
+    f_service_tag = o.service_tag
+    if f_service_tag is None:
         raise ExiEncodeError("ServiceChargeType: missing required service_tag")
-    if o.free_service is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.bits(1 if o.free_service else 0, 1)
-        w.bits(0, 1)
-    else:
-        raise ExiEncodeError("ServiceChargeType: missing required free_service")
-    if o.energy_transfer_type is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.energy_transfer_type, _K142, 4)
-        w.bits(0, 1)
-    else:
-        raise ExiEncodeError("ServiceChargeType: missing required energy_transfer_type")
     w.bits(0, 1)
+    _e_ServiceTagType(w, f_service_tag)
+    f_free_service = o.free_service
+    if f_free_service is None:
+        raise ExiEncodeError("ServiceChargeType: missing required free_service")
+    w.bits((1 if f_free_service else 0) << 1, 4)
+    f_energy_transfer_type = o.energy_transfer_type
+    if f_energy_transfer_type is None:
+        raise ExiEncodeError("ServiceChargeType: missing required energy_transfer_type")
+    w.bits((_K142[f_energy_transfer_type]) << 2, 8)
 
 def _d_ServiceDetailReqType(r: Reader) -> ServiceDetailReqType:
+    rv = r.v; rn = r.n
     v_service_id = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_service_id = r.uintb(65535)
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_service_id = r.uintb(65535)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
+    it = -1; al = 0
     return ServiceDetailReqType(service_id=v_service_id)
 
 def _e_ServiceDetailReqType(w: Writer, o: ServiceDetailReqType) -> None:
-    if o.service_id is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.uint(o.service_id)
-        w.bits(0, 1)
-    else:
+    f_service_id = o.service_id
+    if f_service_id is None:
         raise ExiEncodeError("ServiceDetailReqType: missing required service_id")
-    w.bits(0, 1)
+    w.bits(0, 2)
+    w.uint(f_service_id)
+    w.bits(0, 2)
 
 def _d_ServiceDetailResType(r: Reader) -> ServiceDetailResType:
+    rv = r.v; rn = r.n
     v_response_code = None
     v_service_id = None
     v_service_parameter_list = None
-    r.zero(1, 'next item')
-    it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_response_code = r.enum(5, _K4)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_service_id = r.uintb(65535)
-        r.zero(1, "end of element")
-        it, al = _P29[r.code(2, 2)]
+    p = r.p
+    q = p + 10
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3ff
+    r.p = q
+    if b & 0x307:
+        r.badz(p, 10, b & 0x307)
+    k = (b >> 3) & 0x1f
+    if k >= 23:
+        r.bad(p + 2, 'enumeration index out of range')
+    v_response_code = _K4[k]
+    it = 1; al = 0
+    v_service_id = r.uintb(65535)
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x4:
+        r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 1, e, 2)
+    it, al = _P29[e]
     if it == 2:
         v_service_parameter_list = _d_ServiceParameterListType(r)
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = -1; al = 0
     return ServiceDetailResType(response_code=v_response_code, service_id=v_service_id, service_parameter_list=v_service_parameter_list)
 
 def _e_ServiceDetailResType(w: Writer, o: ServiceDetailResType) -> None:
-    if o.response_code is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.response_code, _K6, 5)
-        w.bits(0, 1)
-    else:
+    f_response_code = o.response_code
+    if f_response_code is None:
         raise ExiEncodeError("ServiceDetailResType: missing required response_code")
-    if o.service_id is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.uint(o.service_id)
-        w.bits(0, 1)
-    else:
+    w.bits((_K6[f_response_code]) << 1, 8)
+    f_service_id = o.service_id
+    if f_service_id is None:
         raise ExiEncodeError("ServiceDetailResType: missing required service_id")
+    w.bits(0, 2)
+    w.uint(f_service_id)
+    w.bits(0, 1)
     s = 2
-    if o.service_parameter_list is not None:
+    f_service_parameter_list = o.service_parameter_list
+    if f_service_parameter_list is not None:
         w.bits(0, 2)
-        _e_ServiceParameterListType(w, o.service_parameter_list)
+        _e_ServiceParameterListType(w, f_service_parameter_list)
         s = 3
     c = _C31[s]
     w.bits(c[0], c[1])
 
 def _d_ServiceDiscoveryReqType(r: Reader) -> ServiceDiscoveryReqType:
+    rv = r.v; rn = r.n
     v_service_scope = None
     v_service_category = None
-    it, al = _P25[r.code(2, 3)]
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 3:
+        r.bad_code(p + 0, e, 3)
+    it, al = _P25[e]
     if it == 0:
-        r.zero(1, "characters")
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         v_service_scope = r.string()
-        r.zero(1, "end of element")
-        it, al = _P8[r.code(2, 2)]
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        if b & 0x4:
+            r.badz(p, 3, b & 0x4)
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 1, e, 2)
+        it, al = _P8[e]
     if it == 1:
-        r.zero(1, "characters")
-        v_service_category = r.enum(2, _K143)
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 5
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1f
+        r.p = q
+        if b & 0x13:
+            r.badz(p, 5, b & 0x13)
+        k = (b >> 2) & 0x3
+        v_service_category = _K143[k]
         it = -1; al = 0
     return ServiceDiscoveryReqType(service_scope=v_service_scope, service_category=v_service_category)
 
 def _e_ServiceDiscoveryReqType(w: Writer, o: ServiceDiscoveryReqType) -> None:
     s = 0
-    if o.service_scope is not None:
-        w.bits(0, 2)
-        w.bits(0, 1)
-        w.string(o.service_scope)
+    f_service_scope = o.service_scope
+    if f_service_scope is not None:
+        w.bits(0, 3)
+        w.string(f_service_scope)
         w.bits(0, 1)
         s = 1
-    if o.service_category is not None:
+    f_service_category = o.service_category
+    if f_service_category is not None:
         c = _C26[s]
         w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.enum(o.service_category, _K144, 2)
-        w.bits(0, 1)
+        w.bits((_K144[f_service_category]) << 1, 4)
         s = 2
     c = _C27[s]
     w.bits(c[0], c[1])
 
 def _d_ServiceDiscoveryResType(r: Reader) -> ServiceDiscoveryResType:
+    rv = r.v; rn = r.n
     v_response_code = None
     v_payment_options = None
     v_charge_service = None
     v_service_list = None
-    r.zero(1, 'next item')
-    it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_response_code = r.enum(5, _K4)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        v_payment_options = _d_PaymentOptionsType(r)
-        r.zero(1, 'next item')
-        it = 2; al = 0
-    if it == 2:
-        v_charge_service = _d_ServiceChargeType(r)
-        it, al = _P109[r.code(2, 2)]
+    p = r.p
+    q = p + 9
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1ff
+    r.p = q
+    if b & 0x183:
+        r.badz(p, 9, b & 0x183)
+    k = (b >> 2) & 0x1f
+    if k >= 23:
+        r.bad(p + 2, 'enumeration index out of range')
+    v_response_code = _K4[k]
+    it = 1; al = 0
+    v_payment_options = _d_PaymentOptionsType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 2; al = 0
+    v_charge_service = _d_ServiceChargeType(r)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P109[e]
     if it == 3:
         v_service_list = _d_ServiceTagListType(r)
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = -1; al = 0
     return ServiceDiscoveryResType(response_code=v_response_code, payment_options=v_payment_options, charge_service=v_charge_service, service_list=v_service_list)
 
 def _e_ServiceDiscoveryResType(w: Writer, o: ServiceDiscoveryResType) -> None:
-    if o.response_code is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.response_code, _K6, 5)
-        w.bits(0, 1)
-    else:
+    f_response_code = o.response_code
+    if f_response_code is None:
         raise ExiEncodeError("ServiceDiscoveryResType: missing required response_code")
-    if o.payment_options is not None:
-        w.bits(0, 1)
-        _e_PaymentOptionsType(w, o.payment_options)
-    else:
+    w.bits((_K6[f_response_code]) << 1, 8)
+    f_payment_options = o.payment_options
+    if f_payment_options is None:
         raise ExiEncodeError("ServiceDiscoveryResType: missing required payment_options")
-    if o.charge_service is not None:
-        w.bits(0, 1)
-        _e_ServiceChargeType(w, o.charge_service)
-    else:
+    w.bits(0, 1)
+    _e_PaymentOptionsType(w, f_payment_options)
+    f_charge_service = o.charge_service
+    if f_charge_service is None:
         raise ExiEncodeError("ServiceDiscoveryResType: missing required charge_service")
+    w.bits(0, 1)
+    _e_ServiceChargeType(w, f_charge_service)
     s = 3
-    if o.service_list is not None:
+    f_service_list = o.service_list
+    if f_service_list is not None:
         w.bits(0, 2)
-        _e_ServiceTagListType(w, o.service_list)
+        _e_ServiceTagListType(w, f_service_list)
         s = 4
     c = _C145[s]
     w.bits(c[0], c[1])
 
 def _d_ServiceParameterListType(r: Reader) -> ServiceParameterListType:
+    rv = r.v; rn = r.n
     v_parameter_set = []
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
     n = 0
     while it == 0:
-        x = _d_ParameterSetType(r)
-        v_parameter_set.append(x)
+        t = _d_ParameterSetType(r)
+        v_parameter_set.append(t)
         n += 1
-        it, al = _P89[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P89[e]
     return ServiceParameterListType(parameter_set=v_parameter_set)
 
 def _e_ServiceParameterListType(w: Writer, o: ServiceParameterListType) -> None:
@@ -4688,69 +6772,95 @@ def _e_ServiceParameterListType(w: Writer, o: ServiceParameterListType) -> None:
     w.bits(1, 2)
 
 def _d_ServicePaymentSelectionReqType(r: Reader) -> ServicePaymentSelectionReqType:
+    rv = r.v; rn = r.n
     v_selected_payment_option = None
     v_selected_service_list = None
-    r.zero(1, 'next item')
-    it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_selected_payment_option = r.enum(1, _K116)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        v_selected_service_list = _d_SelectedServiceListType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    p = r.p
+    q = p + 5
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1f
+    r.p = q
+    if b & 0x1b:
+        r.badz(p, 5, b & 0x1b)
+    k = (b >> 2) & 0x1
+    v_selected_payment_option = _K116[k]
+    it = 1; al = 0
+    v_selected_service_list = _d_SelectedServiceListType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return ServicePaymentSelectionReqType(selected_payment_option=v_selected_payment_option, selected_service_list=v_selected_service_list)
 
 def _e_ServicePaymentSelectionReqType(w: Writer, o: ServicePaymentSelectionReqType) -> None:
-    if o.selected_payment_option is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.selected_payment_option, _K117, 1)
-        w.bits(0, 1)
-    else:
+    f_selected_payment_option = o.selected_payment_option
+    if f_selected_payment_option is None:
         raise ExiEncodeError("ServicePaymentSelectionReqType: missing required selected_payment_option")
-    if o.selected_service_list is not None:
-        w.bits(0, 1)
-        _e_SelectedServiceListType(w, o.selected_service_list)
-    else:
+    w.bits((_K117[f_selected_payment_option]) << 1, 4)
+    f_selected_service_list = o.selected_service_list
+    if f_selected_service_list is None:
         raise ExiEncodeError("ServicePaymentSelectionReqType: missing required selected_service_list")
+    w.bits(0, 1)
+    _e_SelectedServiceListType(w, f_selected_service_list)
     w.bits(0, 1)
 
 def _d_ServicePaymentSelectionResType(r: Reader) -> ServicePaymentSelectionResType:
+    rv = r.v; rn = r.n
     v_response_code = None
-    r.zero(1, 'next item')
-    it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_response_code = r.enum(5, _K4)
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    p = r.p
+    q = p + 9
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1ff
+    r.p = q
+    if b & 0x183:
+        r.badz(p, 9, b & 0x183)
+    k = (b >> 2) & 0x1f
+    if k >= 23:
+        r.bad(p + 2, 'enumeration index out of range')
+    v_response_code = _K4[k]
+    it = -1; al = 0
     return ServicePaymentSelectionResType(response_code=v_response_code)
 
 def _e_ServicePaymentSelectionResType(w: Writer, o: ServicePaymentSelectionResType) -> None:
-    if o.response_code is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.response_code, _K6, 5)
-        w.bits(0, 1)
-    else:
+    f_response_code = o.response_code
+    if f_response_code is None:
         raise ExiEncodeError("ServicePaymentSelectionResType: missing required response_code")
-    w.bits(0, 1)
+    w.bits((_K6[f_response_code]) << 2, 9)
 
 def _d_ServiceTagListType(r: Reader) -> ServiceTagListType:
+    rv = r.v; rn = r.n
     v_service = []
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
     n = 0
     while it == 0:
-        x = _d_ServiceType(r)
-        v_service.append(x)
+        t = _d_ServiceType(r)
+        v_service.append(t)
         n += 1
-        it, al = _P89[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P89[e]
     return ServiceTagListType(service=v_service)
 
 def _e_ServiceTagListType(w: Writer, o: ServiceTagListType) -> None:
@@ -4767,198 +6877,299 @@ def _e_ServiceTagListType(w: Writer, o: ServiceTagListType) -> None:
     w.bits(1, 2)
 
 def _d_ServiceTagType(r: Reader) -> ServiceTagType:
+    rv = r.v; rn = r.n
     v_service_id = None
     v_service_name = None
     v_service_category = None
     v_service_scope = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_service_id = r.uintb(65535)
-        r.zero(1, "end of element")
-        it, al = _P60[r.code(2, 2)]
+    v_service_id = r.uintb(65535)
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x4:
+        r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 1, e, 2)
+    it, al = _P60[e]
     if it == 1:
-        r.zero(1, "characters")
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         v_service_name = r.string()
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        if b & 0x3:
+            r.badz(p, 2, b & 0x3)
         it = 2; al = 0
-    if it == 2:
-        r.zero(1, "characters")
-        v_service_category = r.enum(2, _K143)
-        r.zero(1, "end of element")
-        it, al = _P109[r.code(2, 2)]
+    p = r.p
+    q = p + 6
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3f
+    r.p = q
+    if b & 0x24:
+        r.badz(p, 6, b & 0x24)
+    k = (b >> 3) & 0x3
+    v_service_category = _K143[k]
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 4, e, 2)
+    it, al = _P109[e]
     if it == 3:
-        r.zero(1, "characters")
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         v_service_scope = r.string()
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        if b & 0x3:
+            r.badz(p, 2, b & 0x3)
         it = -1; al = 0
     return ServiceTagType(service_id=v_service_id, service_name=v_service_name, service_category=v_service_category, service_scope=v_service_scope)
 
 def _e_ServiceTagType(w: Writer, o: ServiceTagType) -> None:
-    if o.service_id is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.uint(o.service_id)
-        w.bits(0, 1)
-    else:
+    f_service_id = o.service_id
+    if f_service_id is None:
         raise ExiEncodeError("ServiceTagType: missing required service_id")
+    w.bits(0, 2)
+    w.uint(f_service_id)
+    w.bits(0, 1)
     s = 1
-    if o.service_name is not None:
-        w.bits(0, 2)
-        w.bits(0, 1)
-        w.string(o.service_name)
+    f_service_name = o.service_name
+    if f_service_name is not None:
+        w.bits(0, 3)
+        w.string(f_service_name)
         w.bits(0, 1)
         s = 2
-    if o.service_category is not None:
-        c = _C146[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.enum(o.service_category, _K144, 2)
-        w.bits(0, 1)
-        s = 3
-    else:
+    f_service_category = o.service_category
+    if f_service_category is None:
         raise ExiEncodeError("ServiceTagType: missing required service_category")
+    c = _C146[s]
+    w.bits(c[0], c[1])
+    w.bits((_K144[f_service_category]) << 1, 4)
     s = 3
-    if o.service_scope is not None:
-        w.bits(0, 2)
-        w.bits(0, 1)
-        w.string(o.service_scope)
+    s = 3
+    f_service_scope = o.service_scope
+    if f_service_scope is not None:
+        w.bits(0, 3)
+        w.string(f_service_scope)
         w.bits(0, 1)
         s = 4
     c = _C145[s]
     w.bits(c[0], c[1])
 
 def _d_ServiceType(r: Reader) -> ServiceType:
+    rv = r.v; rn = r.n
     v_service_tag = None
     v_free_service = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_service_tag = _d_ServiceTagType(r)
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_free_service = r.bits(1) == 1
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_service_tag = _d_ServiceTagType(r)
+    p = r.p
+    q = p + 5
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1f
+    r.p = q
+    if b & 0x1b:
+        r.badz(p, 5, b & 0x1b)
+    v_free_service = ((b >> 2) & 0x1) == 1
+    it = -1; al = 0
     return ServiceType(service_tag=v_service_tag, free_service=v_free_service)
 
 def _e_ServiceType(w: Writer, o: ServiceType) -> None:
-    if o.service_tag is not None:
-        w.bits(0, 1)
-        _e_ServiceTagType(w, o.service_tag)
-    else:
+    f_service_tag = o.service_tag
+    if f_service_tag is None:
         raise ExiEncodeError("ServiceType: missing required service_tag")
-    if o.free_service is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.bits(1 if o.free_service else 0, 1)
-        w.bits(0, 1)
-    else:
-        raise ExiEncodeError("ServiceType: missing required free_service")
     w.bits(0, 1)
+    _e_ServiceTagType(w, f_service_tag)
+    f_free_service = o.free_service
+    if f_free_service is None:
+        raise ExiEncodeError("ServiceType: missing required free_service")
+    w.bits((1 if f_free_service else 0) << 2, 5)
 
 def _d_SessionSetupReqType(r: Reader) -> SessionSetupReqType:
+    rv = r.v; rn = r.n
     v_evccid = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_evccid = r.binary()
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_evccid = r.binary()
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
+    it = -1; al = 0
     return SessionSetupReqType(evccid=v_evccid)
 
 def _e_SessionSetupReqType(w: Writer, o: SessionSetupReqType) -> None:
-    if o.evccid is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.binary(o.evccid)
-        w.bits(0, 1)
-    else:
+    f_evccid = o.evccid
+    if f_evccid is None:
         raise ExiEncodeError("SessionSetupReqType: missing required evccid")
-    w.bits(0, 1)
+    w.bits(0, 2)
+    w.binary(f_evccid)
+    w.bits(0, 2)
 
 def _d_SessionSetupResType(r: Reader) -> SessionSetupResType:
+    rv = r.v; rn = r.n
     v_response_code = None
     v_evseid = None
     v_date_time_now = None
-    r.zero(1, 'next item')
-    it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_response_code = r.enum(5, _K4)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_evseid = r.binary()
-        r.zero(1, "end of element")
-        it, al = _P29[r.code(2, 2)]
+    p = r.p
+    q = p + 10
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3ff
+    r.p = q
+    if b & 0x307:
+        r.badz(p, 10, b & 0x307)
+    k = (b >> 3) & 0x1f
+    if k >= 23:
+        r.bad(p + 2, 'enumeration index out of range')
+    v_response_code = _K4[k]
+    it = 1; al = 0
+    v_evseid = r.binary()
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x4:
+        r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 1, e, 2)
+    it, al = _P29[e]
     if it == 2:
-        r.zero(1, "characters")
-        v_date_time_now = r.sintb(-9223372036854775808, 9223372036854775807)
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        if b & 0x2:
+            r.badz(p, 2, b & 0x2)
+        sg = (b & 0x1) == 1
+        v_date_time_now = -r.uintb(9223372036854775807) - 1 if sg else r.uintb(9223372036854775807)
+        if not -9223372036854775808 <= v_date_time_now <= 9223372036854775807:
+            r.fail('integer out of range')
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        if b & 0x3:
+            r.badz(p, 2, b & 0x3)
         it = -1; al = 0
     return SessionSetupResType(response_code=v_response_code, evseid=v_evseid, date_time_now=v_date_time_now)
 
 def _e_SessionSetupResType(w: Writer, o: SessionSetupResType) -> None:
-    if o.response_code is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.response_code, _K6, 5)
-        w.bits(0, 1)
-    else:
+    f_response_code = o.response_code
+    if f_response_code is None:
         raise ExiEncodeError("SessionSetupResType: missing required response_code")
-    if o.evseid is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.binary(o.evseid)
-        w.bits(0, 1)
-    else:
+    w.bits((_K6[f_response_code]) << 1, 8)
+    f_evseid = o.evseid
+    if f_evseid is None:
         raise ExiEncodeError("SessionSetupResType: missing required evseid")
+    w.bits(0, 2)
+    w.binary(f_evseid)
+    w.bits(0, 1)
     s = 2
-    if o.date_time_now is not None:
-        w.bits(0, 2)
-        w.bits(0, 1)
-        w.sint(o.date_time_now)
+    f_date_time_now = o.date_time_now
+    if f_date_time_now is not None:
+        if not -9223372036854775808 <= f_date_time_now <= 9223372036854775807:
+            raise ExiEncodeError(f"value {f_date_time_now!r} outside [-9223372036854775808, 9223372036854775807]")
+        w.bits((1 if f_date_time_now < 0 else 0), 4)
+        w.uint(-f_date_time_now - 1 if f_date_time_now < 0 else f_date_time_now)
         w.bits(0, 1)
         s = 3
     c = _C31[s]
     w.bits(c[0], c[1])
 
 def _d_SessionStopResType(r: Reader) -> SessionStopResType:
+    rv = r.v; rn = r.n
     v_response_code = None
-    r.zero(1, 'next item')
-    it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_response_code = r.enum(5, _K4)
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    p = r.p
+    q = p + 9
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1ff
+    r.p = q
+    if b & 0x183:
+        r.badz(p, 9, b & 0x183)
+    k = (b >> 2) & 0x1f
+    if k >= 23:
+        r.bad(p + 2, 'enumeration index out of range')
+    v_response_code = _K4[k]
+    it = -1; al = 0
     return SessionStopResType(response_code=v_response_code)
 
 def _e_SessionStopResType(w: Writer, o: SessionStopResType) -> None:
-    if o.response_code is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.response_code, _K6, 5)
-        w.bits(0, 1)
-    else:
+    f_response_code = o.response_code
+    if f_response_code is None:
         raise ExiEncodeError("SessionStopResType: missing required response_code")
-    w.bits(0, 1)
+    w.bits((_K6[f_response_code]) << 2, 9)
 
 def _d_SessionStopType(r: Reader) -> SessionStopType:
-    r.zero(1, 'end of element')
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = -1; al = 0
     return SessionStopType()
 
@@ -4966,62 +7177,132 @@ def _e_SessionStopType(w: Writer, o: SessionStopType) -> None:
     w.bits(0, 1)
 
 def _d_SignatureMethodType(r: Reader) -> SignatureMethodType:
+    rv = r.v; rn = r.n
     v_algorithm = None
     v_hmac_output_length = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_algorithm = r.string()
-        it, al = _P92[r.code(3, 3)]
+    v_algorithm = r.string()
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    e = b & 0x7
+    if e >= 3:
+        r.bad_code(p + 0, e, 3)
+    it, al = _P92[e]
     if it == 1:
-        r.zero(1, "characters")
-        v_hmac_output_length = r.sint()
-        r.zero(1, "end of element")
-        it, al = _P29[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        if b & 0x2:
+            r.badz(p, 2, b & 0x2)
+        sg = (b & 0x1) == 1
+        v_hmac_output_length = -r.uint() - 1 if sg else r.uint()
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        if b & 0x4:
+            r.badz(p, 3, b & 0x4)
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 1, e, 2)
+        it, al = _P29[e]
     n = 0
     while it == 2:
         r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        it, al = _P29[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P29[e]
     return SignatureMethodType(algorithm=v_algorithm, hmac_output_length=v_hmac_output_length)
 
 def _e_SignatureMethodType(w: Writer, o: SignatureMethodType) -> None:
-    if o.algorithm is not None:
-        w.bits(0, 1)
-        w.string(o.algorithm)
-    else:
+    f_algorithm = o.algorithm
+    if f_algorithm is None:
         raise ExiEncodeError("SignatureMethodType: missing required algorithm")
+    w.bits(0, 1)
+    w.string(f_algorithm)
     s = 1
-    if o.hmac_output_length is not None:
-        w.bits(0, 3)
-        w.bits(0, 1)
-        w.sint(o.hmac_output_length)
+    f_hmac_output_length = o.hmac_output_length
+    if f_hmac_output_length is not None:
+        w.bits((1 if f_hmac_output_length < 0 else 0), 5)
+        w.uint(-f_hmac_output_length - 1 if f_hmac_output_length < 0 else f_hmac_output_length)
         w.bits(0, 1)
         s = 2
     c = _C147[s]
     w.bits(c[0], c[1])
 
 def _d_SignaturePropertiesType(r: Reader) -> SignaturePropertiesType:
+    rv = r.v; rn = r.n
     v_id = None
     v_signature_property = []
-    it, al = _P10[r.code(2, 2)]
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P10[e]
     if it == 0:
         v_id = r.string()
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = 1; al = 0
     n = 0
     while it == 1:
-        x = _d_SignaturePropertyType(r)
-        v_signature_property.append(x)
+        t = _d_SignaturePropertyType(r)
+        v_signature_property.append(t)
         n += 1
-        it, al = _P8[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P8[e]
     return SignaturePropertiesType(id=v_id, signature_property=v_signature_property)
 
 def _e_SignaturePropertiesType(w: Writer, o: SignaturePropertiesType) -> None:
     s = 0
-    if o.id is not None:
+    f_id = o.id
+    if f_id is not None:
         w.bits(0, 2)
-        w.string(o.id)
+        w.string(f_id)
         s = 1
     n = 0
     for x in o.signature_property:
@@ -5035,89 +7316,175 @@ def _e_SignaturePropertiesType(w: Writer, o: SignaturePropertiesType) -> None:
     w.bits(1, 2)
 
 def _d_SignaturePropertyType(r: Reader) -> SignaturePropertyType:
+    rv = r.v; rn = r.n
     v_id = None
     v_target = None
-    it, al = _P10[r.code(2, 2)]
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P10[e]
     if it == 0:
         v_id = r.string()
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = 1; al = 0
-    if it == 1:
-        v_target = r.string()
-        it, al = _P148[r.code(2, 1)]
+    v_target = r.string()
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 1:
+        r.bad_code(p + 0, e, 1)
+    it, al = _P148[e]
     n = 0
     while it == 2:
         r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        it, al = _P29[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P29[e]
     return SignaturePropertyType(id=v_id, target=v_target)
 
 def _e_SignaturePropertyType(w: Writer, o: SignaturePropertyType) -> None:
     s = 0
-    if o.id is not None:
+    f_id = o.id
+    if f_id is not None:
         w.bits(0, 2)
-        w.string(o.id)
+        w.string(f_id)
         s = 1
-    if o.target is not None:
-        c = _C149[s]
-        w.bits(c[0], c[1])
-        w.string(o.target)
-        s = 2
-    else:
+    f_target = o.target
+    if f_target is None:
         raise ExiEncodeError("SignaturePropertyType: missing required target")
+    c = _C149[s]
+    w.bits(c[0], c[1])
+    w.string(f_target)
+    s = 2
     raise ExiEncodeError("SignaturePropertyType: required wildcard content")
 
 def _d_SignatureType(r: Reader) -> SignatureType:
+    rv = r.v; rn = r.n
     v_id = None
     v_signed_info = None
     v_signature_value = None
     v_key_info = None
     v_object = []
-    it, al = _P10[r.code(2, 2)]
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P10[e]
     if it == 0:
         v_id = r.string()
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = 1; al = 0
-    if it == 1:
-        v_signed_info = _d_SignedInfoType(r)
-        r.zero(1, 'next item')
-        it = 2; al = 0
-    if it == 2:
-        v_signature_value = _d_SignatureValueType(r)
-        it, al = _P97[r.code(2, 3)]
+    v_signed_info = _d_SignedInfoType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 2; al = 0
+    v_signature_value = _d_SignatureValueType(r)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 3:
+        r.bad_code(p + 0, e, 3)
+    it, al = _P97[e]
     if it == 3:
         v_key_info = _d_KeyInfoType(r)
-        it, al = _P98[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P98[e]
     n = 0
     while it == 4:
-        x = _d_ObjectType(r)
-        v_object.append(x)
+        t = _d_ObjectType(r)
+        v_object.append(t)
         n += 1
-        it, al = _P98[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P98[e]
     return SignatureType(id=v_id, signed_info=v_signed_info, signature_value=v_signature_value, key_info=v_key_info, object=v_object)
 
 def _e_SignatureType(w: Writer, o: SignatureType) -> None:
     s = 0
-    if o.id is not None:
+    f_id = o.id
+    if f_id is not None:
         w.bits(0, 2)
-        w.string(o.id)
+        w.string(f_id)
         s = 1
-    if o.signed_info is not None:
-        c = _C12[s]
-        w.bits(c[0], c[1])
-        _e_SignedInfoType(w, o.signed_info)
-        s = 2
-    else:
+    f_signed_info = o.signed_info
+    if f_signed_info is None:
         raise ExiEncodeError("SignatureType: missing required signed_info")
-    if o.signature_value is not None:
-        w.bits(0, 1)
-        _e_SignatureValueType(w, o.signature_value)
-    else:
+    c = _C12[s]
+    w.bits(c[0], c[1])
+    _e_SignedInfoType(w, f_signed_info)
+    s = 2
+    f_signature_value = o.signature_value
+    if f_signature_value is None:
         raise ExiEncodeError("SignatureType: missing required signature_value")
+    w.bits(0, 1)
+    _e_SignatureValueType(w, f_signature_value)
     s = 3
-    if o.key_info is not None:
+    f_key_info = o.key_info
+    if f_key_info is not None:
         w.bits(0, 2)
-        _e_KeyInfoType(w, o.key_info)
+        _e_KeyInfoType(w, f_key_info)
         s = 4
     n = 0
     for x in o.object:
@@ -5130,78 +7497,141 @@ def _e_SignatureType(w: Writer, o: SignatureType) -> None:
     w.bits(c[0], c[1])
 
 def _d_SignatureValueType(r: Reader) -> SignatureValueType:
+    rv = r.v; rn = r.n
     v_id = None
     v_value = None
-    it, al = _P10[r.code(2, 2)]
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P10[e]
     if it == 0:
         v_id = r.string()
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = 1; al = 0
-    if it == 1:
-        v_value = r.binary()
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_value = r.binary()
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return SignatureValueType(id=v_id, value=v_value)
 
 def _e_SignatureValueType(w: Writer, o: SignatureValueType) -> None:
     s = 0
-    if o.id is not None:
+    f_id = o.id
+    if f_id is not None:
         w.bits(0, 2)
-        w.string(o.id)
+        w.string(f_id)
         s = 1
-    if o.value is not None:
-        c = _C152[s]
-        w.bits(c[0], c[1])
-        w.binary(o.value)
-        s = 2
-    else:
+    f_value = o.value
+    if f_value is None:
         raise ExiEncodeError("SignatureValueType: missing required value")
+    c = _C152[s]
+    w.bits(c[0], c[1])
+    w.binary(f_value)
+    s = 2
     w.bits(0, 1)
 
 def _d_SignedInfoType(r: Reader) -> SignedInfoType:
+    rv = r.v; rn = r.n
     v_id = None
     v_canonicalization_method = None
     v_signature_method = None
     v_reference = []
-    it, al = _P10[r.code(2, 2)]
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P10[e]
     if it == 0:
         v_id = r.string()
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = 1; al = 0
-    if it == 1:
-        v_canonicalization_method = _d_CanonicalizationMethodType(r)
-        r.zero(1, 'next item')
-        it = 2; al = 0
-    if it == 2:
-        v_signature_method = _d_SignatureMethodType(r)
-        r.zero(1, 'next item')
-        it = 3; al = 0
+    v_canonicalization_method = _d_CanonicalizationMethodType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 2; al = 0
+    v_signature_method = _d_SignatureMethodType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 3; al = 0
     n = 0
     while it == 3:
-        x = _d_ReferenceType(r)
-        v_reference.append(x)
+        t = _d_ReferenceType(r)
+        v_reference.append(t)
         n += 1
-        it, al = _P109[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P109[e]
     return SignedInfoType(id=v_id, canonicalization_method=v_canonicalization_method, signature_method=v_signature_method, reference=v_reference)
 
 def _e_SignedInfoType(w: Writer, o: SignedInfoType) -> None:
     s = 0
-    if o.id is not None:
+    f_id = o.id
+    if f_id is not None:
         w.bits(0, 2)
-        w.string(o.id)
+        w.string(f_id)
         s = 1
-    if o.canonicalization_method is not None:
-        c = _C11[s]
-        w.bits(c[0], c[1])
-        _e_CanonicalizationMethodType(w, o.canonicalization_method)
-        s = 2
-    else:
+    f_canonicalization_method = o.canonicalization_method
+    if f_canonicalization_method is None:
         raise ExiEncodeError("SignedInfoType: missing required canonicalization_method")
-    if o.signature_method is not None:
-        w.bits(0, 1)
-        _e_SignatureMethodType(w, o.signature_method)
-    else:
+    c = _C11[s]
+    w.bits(c[0], c[1])
+    _e_CanonicalizationMethodType(w, f_canonicalization_method)
+    s = 2
+    f_signature_method = o.signature_method
+    if f_signature_method is None:
         raise ExiEncodeError("SignedInfoType: missing required signature_method")
+    w.bits(0, 1)
+    _e_SignatureMethodType(w, f_signature_method)
     s = 3
     n = 0
     for x in o.reference:
@@ -5215,17 +7645,48 @@ def _e_SignedInfoType(w: Writer, o: SignedInfoType) -> None:
     w.bits(1, 2)
 
 def _d_SubCertificatesType(r: Reader) -> SubCertificatesType:
+    rv = r.v; rn = r.n
     v_certificate = []
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
     n = 0
     while it == 0:
-        r.zero(1, "characters")
-        x = r.binary()
-        r.zero(1, "end of element")
-        v_certificate.append(x)
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
+        t = r.binary()
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
+        v_certificate.append(t)
         n += 1
-        it, al = _P89[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P89[e]
     return SubCertificatesType(certificate=v_certificate)
 
 def _e_SubCertificatesType(w: Writer, o: SubCertificatesType) -> None:
@@ -5244,32 +7705,71 @@ def _e_SubCertificatesType(w: Writer, o: SubCertificatesType) -> None:
     w.bits(1, 2)
 
 def _d_TransformType(r: Reader) -> TransformType:
+    rv = r.v; rn = r.n
     v_algorithm = None
     v_x_path = []
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_algorithm = r.string()
-        it, al = _P154[r.code(3, 3)]
+    v_algorithm = r.string()
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    e = b & 0x7
+    if e >= 3:
+        r.bad_code(p + 0, e, 3)
+    it, al = _P154[e]
     n = 0
     while it == 1:
         if al == 0:
             r.fail("wildcard (undeclared) element content is not supported")
         elif al == 1:
-            r.zero(1, "characters")
-            x = r.string()
-            r.zero(1, "end of element")
-            v_x_path.append(x)
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
+            t = r.string()
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
+            v_x_path.append(t)
         n += 1
-        it, al = _P154[r.code(3, 3)]
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        e = b & 0x7
+        if e >= 3:
+            r.bad_code(p + 0, e, 3)
+        it, al = _P154[e]
     return TransformType(algorithm=v_algorithm, x_path=v_x_path)
 
 def _e_TransformType(w: Writer, o: TransformType) -> None:
-    if o.algorithm is not None:
-        w.bits(0, 1)
-        w.string(o.algorithm)
-    else:
+    f_algorithm = o.algorithm
+    if f_algorithm is None:
         raise ExiEncodeError("TransformType: missing required algorithm")
+    w.bits(0, 1)
+    w.string(f_algorithm)
     s = 1
     n = 0
     for x in o.x_path:
@@ -5284,15 +7784,32 @@ def _e_TransformType(w: Writer, o: TransformType) -> None:
     w.bits(c[0], c[1])
 
 def _d_TransformsType(r: Reader) -> TransformsType:
+    rv = r.v; rn = r.n
     v_transform = []
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
     n = 0
     while it == 0:
-        x = _d_TransformType(r)
-        v_transform.append(x)
+        t = _d_TransformType(r)
+        v_transform.append(t)
         n += 1
-        it, al = _P89[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P89[e]
     return TransformsType(transform=v_transform)
 
 def _e_TransformsType(w: Writer, o: TransformsType) -> None:
@@ -5309,101 +7826,205 @@ def _e_TransformsType(w: Writer, o: TransformsType) -> None:
     w.bits(1, 2)
 
 def _d_WeldingDetectionReqType(r: Reader) -> WeldingDetectionReqType:
+    rv = r.v; rn = r.n
     v_dc_ev_status = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_dc_ev_status = _d_DC_EVStatusType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_dc_ev_status = _d_DC_EVStatusType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return WeldingDetectionReqType(dc_ev_status=v_dc_ev_status)
 
 def _e_WeldingDetectionReqType(w: Writer, o: WeldingDetectionReqType) -> None:
-    if o.dc_ev_status is not None:
-        w.bits(0, 1)
-        _e_DC_EVStatusType(w, o.dc_ev_status)
-    else:
+    f_dc_ev_status = o.dc_ev_status
+    if f_dc_ev_status is None:
         raise ExiEncodeError("WeldingDetectionReqType: missing required dc_ev_status")
+    w.bits(0, 1)
+    _e_DC_EVStatusType(w, f_dc_ev_status)
     w.bits(0, 1)
 
 def _d_WeldingDetectionResType(r: Reader) -> WeldingDetectionResType:
+    rv = r.v; rn = r.n
     v_response_code = None
     v_dc_evse_status = None
     v_evse_present_voltage = None
-    r.zero(1, 'next item')
-    it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_response_code = r.enum(5, _K4)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        v_dc_evse_status = _d_DC_EVSEStatusType(r)
-        r.zero(1, 'next item')
-        it = 2; al = 0
-    if it == 2:
-        v_evse_present_voltage = _d_PhysicalValueType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    p = r.p
+    q = p + 9
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1ff
+    r.p = q
+    if b & 0x183:
+        r.badz(p, 9, b & 0x183)
+    k = (b >> 2) & 0x1f
+    if k >= 23:
+        r.bad(p + 2, 'enumeration index out of range')
+    v_response_code = _K4[k]
+    it = 1; al = 0
+    v_dc_evse_status = _d_DC_EVSEStatusType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 2; al = 0
+    v_evse_present_voltage = _d_PhysicalValueType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return WeldingDetectionResType(response_code=v_response_code, dc_evse_status=v_dc_evse_status, evse_present_voltage=v_evse_present_voltage)
 
 def _e_WeldingDetectionResType(w: Writer, o: WeldingDetectionResType) -> None:
-    if o.response_code is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.response_code, _K6, 5)
-        w.bits(0, 1)
-    else:
+    f_response_code = o.response_code
+    if f_response_code is None:
         raise ExiEncodeError("WeldingDetectionResType: missing required response_code")
-    if o.dc_evse_status is not None:
-        w.bits(0, 1)
-        _e_DC_EVSEStatusType(w, o.dc_evse_status)
-    else:
+    w.bits((_K6[f_response_code]) << 1, 8)
+    f_dc_evse_status = o.dc_evse_status
+    if f_dc_evse_status is None:
         raise ExiEncodeError("WeldingDetectionResType: missing required dc_evse_status")
-    if o.evse_present_voltage is not None:
-        w.bits(0, 1)
-        _e_PhysicalValueType(w, o.evse_present_voltage)
-    else:
+    w.bits(0, 1)
+    _e_DC_EVSEStatusType(w, f_dc_evse_status)
+    f_evse_present_voltage = o.evse_present_voltage
+    if f_evse_present_voltage is None:
         raise ExiEncodeError("WeldingDetectionResType: missing required evse_present_voltage")
+    w.bits(0, 1)
+    _e_PhysicalValueType(w, f_evse_present_voltage)
     w.bits(0, 1)
 
 def _d_X509DataType(r: Reader) -> X509DataType:
+    rv = r.v; rn = r.n
     v_x509_issuer_serial = []
     v_x509_ski = []
     v_x509_subject_name = []
     v_x509_certificate = []
     v_x509_crl = []
-    it, al = _P157[r.code(3, 6)]
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    e = b & 0x7
+    if e >= 6:
+        r.bad_code(p + 0, e, 6)
+    it, al = _P157[e]
     n = 0
     while it == 0:
         if al == 0:
-            x = _d_X509IssuerSerialType(r)
-            v_x509_issuer_serial.append(x)
+            t = _d_X509IssuerSerialType(r)
+            v_x509_issuer_serial.append(t)
         elif al == 1:
-            r.zero(1, "characters")
-            x = r.binary()
-            r.zero(1, "end of element")
-            v_x509_ski.append(x)
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
+            t = r.binary()
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
+            v_x509_ski.append(t)
         elif al == 2:
-            r.zero(1, "characters")
-            x = r.string()
-            r.zero(1, "end of element")
-            v_x509_subject_name.append(x)
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
+            t = r.string()
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
+            v_x509_subject_name.append(t)
         elif al == 3:
-            r.zero(1, "characters")
-            x = r.binary()
-            r.zero(1, "end of element")
-            v_x509_certificate.append(x)
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
+            t = r.binary()
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
+            v_x509_certificate.append(t)
         elif al == 4:
-            r.zero(1, "characters")
-            x = r.binary()
-            r.zero(1, "end of element")
-            v_x509_crl.append(x)
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
+            t = r.binary()
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
+            v_x509_crl.append(t)
         elif al == 5:
             r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        it, al = _P158[r.code(3, 7)]
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        e = b & 0x7
+        if e >= 7:
+            r.bad_code(p + 0, e, 7)
+        it, al = _P158[e]
     return X509DataType(x509_issuer_serial=v_x509_issuer_serial, x509_ski=v_x509_ski, x509_subject_name=v_x509_subject_name, x509_certificate=v_x509_certificate, x509_crl=v_x509_crl)
 
 def _e_X509DataType(w: Writer, o: X509DataType) -> None:
@@ -5452,73 +8073,122 @@ def _e_X509DataType(w: Writer, o: X509DataType) -> None:
     w.bits(6, 3)
 
 def _d_X509IssuerSerialType(r: Reader) -> X509IssuerSerialType:
+    rv = r.v; rn = r.n
     v_x509_issuer_name = None
     v_x509_serial_number = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_x509_issuer_name = r.string()
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_x509_serial_number = r.sint()
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_x509_issuer_name = r.string()
+    p = r.p
+    q = p + 4
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xf
+    r.p = q
+    if b & 0xe:
+        r.badz(p, 4, b & 0xe)
+    sg = (b & 0x1) == 1
+    it = 1; al = 0
+    v_x509_serial_number = -r.uint() - 1 if sg else r.uint()
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
+    it = -1; al = 0
     return X509IssuerSerialType(x509_issuer_name=v_x509_issuer_name, x509_serial_number=v_x509_serial_number)
 
 def _e_X509IssuerSerialType(w: Writer, o: X509IssuerSerialType) -> None:
-    if o.x509_issuer_name is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.string(o.x509_issuer_name)
-        w.bits(0, 1)
-    else:
+    f_x509_issuer_name = o.x509_issuer_name
+    if f_x509_issuer_name is None:
         raise ExiEncodeError("X509IssuerSerialType: missing required x509_issuer_name")
-    if o.x509_serial_number is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.sint(o.x509_serial_number)
-        w.bits(0, 1)
-    else:
-        raise ExiEncodeError("X509IssuerSerialType: missing required x509_serial_number")
+    w.bits(0, 2)
+    w.string(f_x509_issuer_name)
     w.bits(0, 1)
+    f_x509_serial_number = o.x509_serial_number
+    if f_x509_serial_number is None:
+        raise ExiEncodeError("X509IssuerSerialType: missing required x509_serial_number")
+    w.bits((1 if f_x509_serial_number < 0 else 0), 3)
+    w.uint(-f_x509_serial_number - 1 if f_x509_serial_number < 0 else f_x509_serial_number)
+    w.bits(0, 2)
 
 def _d_V2G_Message(r: Reader) -> V2G_Message:
+    rv = r.v; rn = r.n
     v_header = None
     v_body = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_header = _d_MessageHeaderType(r)
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        v_body = _d_BodyType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_header = _d_MessageHeaderType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 1; al = 0
+    v_body = _d_BodyType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return V2G_Message(header=v_header, body=v_body)
 
 def _e_V2G_Message(w: Writer, o: V2G_Message) -> None:
-    if o.header is not None:
-        w.bits(0, 1)
-        _e_MessageHeaderType(w, o.header)
-    else:
+    f_header = o.header
+    if f_header is None:
         raise ExiEncodeError("V2G_Message: missing required header")
-    if o.body is not None:
-        w.bits(0, 1)
-        _e_BodyType(w, o.body)
-    else:
+    w.bits(0, 1)
+    _e_MessageHeaderType(w, f_header)
+    f_body = o.body
+    if f_body is None:
         raise ExiEncodeError("V2G_Message: missing required body")
+    w.bits(0, 1)
+    _e_BodyType(w, f_body)
     w.bits(0, 1)
 
 def _d_g_DigestValue(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_g_DigestValue(w: Writer, v) -> None:
@@ -5527,9 +8197,24 @@ def _e_g_DigestValue(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_g_KeyName(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.string()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_g_KeyName(w: Writer, v) -> None:
@@ -5538,9 +8223,24 @@ def _e_g_KeyName(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_g_MgmtData(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.string()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_g_MgmtData(w: Writer, v) -> None:
@@ -5549,42 +8249,76 @@ def _e_g_MgmtData(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_BulkChargingComplete(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(1) == 1
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x5:
+        r.badz(p, 3, b & 0x5)
+    v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_BulkChargingComplete(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.bits(1 if v else 0, 1)
-    w.bits(0, 1)
+    w.bits((1 if v else 0) << 1, 3)
 
 def _d_f_BulkChargingComplete(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(1) == 1
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x5:
+        r.badz(p, 3, b & 0x5)
+    v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_BulkChargingComplete(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.bits(1 if v else 0, 1)
-    w.bits(0, 1)
+    w.bits((1 if v else 0) << 1, 3)
 
 def _d_f_BulkSOC(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(7)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 9
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1ff
+    r.p = q
+    if b & 0x101:
+        r.badz(p, 9, b & 0x101)
+    v = ((b >> 1) & 0x7f)
+    if v > 100:
+        r.bad(p + 1, 'integer out of range')
     return v
 
 def _e_f_BulkSOC(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.nbit(v, 0, 100, 7)
-    w.bits(0, 1)
+    if not 0 <= v <= 100:
+        raise ExiEncodeError(f"value {v!r} outside [0, 100]")
+    w.bits((v) << 1, 9)
 
 def _d_f_Certificate(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_Certificate(w: Writer, v) -> None:
@@ -5593,42 +8327,87 @@ def _e_f_Certificate(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_ChargingComplete(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(1) == 1
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x5:
+        r.badz(p, 3, b & 0x5)
+    v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_ChargingComplete(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.bits(1 if v else 0, 1)
-    w.bits(0, 1)
+    w.bits((1 if v else 0) << 1, 3)
 
 def _d_f_ChargingComplete(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(1) == 1
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x5:
+        r.badz(p, 3, b & 0x5)
+    v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_ChargingComplete(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.bits(1 if v else 0, 1)
-    w.bits(0, 1)
+    w.bits((1 if v else 0) << 1, 3)
 
 def _d_f_ChargingProfileEntryMaxPower(r: Reader):
-    r.zero(1, "characters")
-    v = r.sintb(-32768, 32767)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x2:
+        r.badz(p, 2, b & 0x2)
+    sg = (b & 0x1) == 1
+    v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v <= 32767:
+        r.fail('integer out of range')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_ChargingProfileEntryMaxPower(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.sint(v)
+    if not -32768 <= v <= 32767:
+        raise ExiEncodeError(f"value {v!r} outside [-32768, 32767]")
+    w.bits((1 if v < 0 else 0), 2)
+    w.uint(-v - 1 if v < 0 else v)
     w.bits(0, 1)
 
 def _d_f_ChargingProfileEntryStart(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(4294967295)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_ChargingProfileEntryStart(w: Writer, v) -> None:
@@ -5637,9 +8416,24 @@ def _e_f_ChargingProfileEntryStart(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_ContractID(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.string()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_ContractID(w: Writer, v) -> None:
@@ -5648,9 +8442,24 @@ def _e_f_ContractID(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_ContractSignatureEncryptedPrivateKey(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_ContractSignatureEncryptedPrivateKey(w: Writer, v) -> None:
@@ -5659,9 +8468,24 @@ def _e_f_ContractSignatureEncryptedPrivateKey(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_DHParams(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_DHParams(w: Writer, v) -> None:
@@ -5670,20 +8494,55 @@ def _e_f_DHParams(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_DateTimeNow(r: Reader):
-    r.zero(1, "characters")
-    v = r.sintb(-9223372036854775808, 9223372036854775807)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x2:
+        r.badz(p, 2, b & 0x2)
+    sg = (b & 0x1) == 1
+    v = -r.uintb(9223372036854775807) - 1 if sg else r.uintb(9223372036854775807)
+    if not -9223372036854775808 <= v <= 9223372036854775807:
+        r.fail('integer out of range')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_DateTimeNow(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.sint(v)
+    if not -9223372036854775808 <= v <= 9223372036854775807:
+        raise ExiEncodeError(f"value {v!r} outside [-9223372036854775808, 9223372036854775807]")
+    w.bits((1 if v < 0 else 0), 2)
+    w.uint(-v - 1 if v < 0 else v)
     w.bits(0, 1)
 
 def _d_f_DepartureTime(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(4294967295)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_DepartureTime(w: Writer, v) -> None:
@@ -5692,9 +8551,24 @@ def _e_f_DepartureTime(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_DigestValue(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_DigestValue(w: Writer, v) -> None:
@@ -5703,20 +8577,42 @@ def _e_f_DigestValue(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_EPriceLevel(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(8)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 10
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3ff
+    r.p = q
+    if b & 0x201:
+        r.badz(p, 10, b & 0x201)
+    v = ((b >> 1) & 0xff)
     return v
 
 def _e_f_EPriceLevel(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.nbit(v, 0, 255, 8)
-    w.bits(0, 1)
+    if not 0 <= v <= 255:
+        raise ExiEncodeError(f"value {v!r} outside [0, 255]")
+    w.bits((v) << 1, 10)
 
 def _d_f_EVCCID(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_EVCCID(w: Writer, v) -> None:
@@ -5725,86 +8621,146 @@ def _e_f_EVCCID(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_EVCabinConditioning(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(1) == 1
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x5:
+        r.badz(p, 3, b & 0x5)
+    v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_EVCabinConditioning(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.bits(1 if v else 0, 1)
-    w.bits(0, 1)
+    w.bits((1 if v else 0) << 1, 3)
 
 def _d_f_EVErrorCode(r: Reader):
-    r.zero(1, "characters")
-    v = r.enum(4, _K72)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 6
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3f
+    r.p = q
+    if b & 0x21:
+        r.badz(p, 6, b & 0x21)
+    k = (b >> 1) & 0xf
+    if k >= 12:
+        r.bad(p + 1, 'enumeration index out of range')
+    v = _K72[k]
     return v
 
 def _e_f_EVErrorCode(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.enum(v, _K75, 4)
-    w.bits(0, 1)
+    w.bits((_K75[v]) << 1, 6)
 
 def _d_f_EVRESSConditioning(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(1) == 1
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x5:
+        r.badz(p, 3, b & 0x5)
+    v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_EVRESSConditioning(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.bits(1 if v else 0, 1)
-    w.bits(0, 1)
+    w.bits((1 if v else 0) << 1, 3)
 
 def _d_f_EVRESSSOC(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(7)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 9
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1ff
+    r.p = q
+    if b & 0x101:
+        r.badz(p, 9, b & 0x101)
+    v = ((b >> 1) & 0x7f)
+    if v > 100:
+        r.bad(p + 1, 'integer out of range')
     return v
 
 def _e_f_EVRESSSOC(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.nbit(v, 0, 100, 7)
-    w.bits(0, 1)
+    if not 0 <= v <= 100:
+        raise ExiEncodeError(f"value {v!r} outside [0, 100]")
+    w.bits((v) << 1, 9)
 
 def _d_f_EVReady(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(1) == 1
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x5:
+        r.badz(p, 3, b & 0x5)
+    v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_EVReady(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.bits(1 if v else 0, 1)
-    w.bits(0, 1)
+    w.bits((1 if v else 0) << 1, 3)
 
 def _d_f_EVRequestedEnergyTransferType(r: Reader):
-    r.zero(1, "characters")
-    v = r.enum(3, _K13)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 5
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1f
+    r.p = q
+    if b & 0x11:
+        r.badz(p, 5, b & 0x11)
+    k = (b >> 1) & 0x7
+    if k >= 6:
+        r.bad(p + 1, 'enumeration index out of range')
+    v = _K13[k]
     return v
 
 def _e_f_EVRequestedEnergyTransferType(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.enum(v, _K15, 3)
-    w.bits(0, 1)
+    w.bits((_K15[v]) << 1, 5)
 
 def _d_f_EVSECurrentLimitAchieved(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(1) == 1
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x5:
+        r.badz(p, 3, b & 0x5)
+    v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_EVSECurrentLimitAchieved(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.bits(1 if v else 0, 1)
-    w.bits(0, 1)
+    w.bits((1 if v else 0) << 1, 3)
 
 def _d_f_EVSEID(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_EVSEID(w: Writer, v) -> None:
@@ -5813,86 +8769,147 @@ def _e_f_EVSEID(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_EVSEIsolationStatus(r: Reader):
-    r.zero(1, "characters")
-    v = r.enum(2, _K67)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 4
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xf
+    r.p = q
+    if b & 0x9:
+        r.badz(p, 4, b & 0x9)
+    k = (b >> 1) & 0x3
+    v = _K67[k]
     return v
 
 def _e_f_EVSEIsolationStatus(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.enum(v, _K69, 2)
-    w.bits(0, 1)
+    w.bits((_K69[v]) << 1, 4)
 
 def _d_f_EVSENotification(r: Reader):
-    r.zero(1, "characters")
-    v = r.enum(2, _K0)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 4
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xf
+    r.p = q
+    if b & 0x9:
+        r.badz(p, 4, b & 0x9)
+    k = (b >> 1) & 0x3
+    if k >= 3:
+        r.bad(p + 1, 'enumeration index out of range')
+    v = _K0[k]
     return v
 
 def _e_f_EVSENotification(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.enum(v, _K1, 2)
-    w.bits(0, 1)
+    w.bits((_K1[v]) << 1, 4)
 
 def _d_f_EVSEPowerLimitAchieved(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(1) == 1
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x5:
+        r.badz(p, 3, b & 0x5)
+    v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_EVSEPowerLimitAchieved(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.bits(1 if v else 0, 1)
-    w.bits(0, 1)
+    w.bits((1 if v else 0) << 1, 3)
 
 def _d_f_EVSEProcessing(r: Reader):
-    r.zero(1, "characters")
-    v = r.enum(1, _K5)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x5:
+        r.badz(p, 3, b & 0x5)
+    k = (b >> 1) & 0x1
+    v = _K5[k]
     return v
 
 def _e_f_EVSEProcessing(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.enum(v, _K7, 1)
-    w.bits(0, 1)
+    w.bits((_K7[v]) << 1, 3)
 
 def _d_f_EVSEStatusCode(r: Reader):
-    r.zero(1, "characters")
-    v = r.enum(4, _K68)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 6
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3f
+    r.p = q
+    if b & 0x21:
+        r.badz(p, 6, b & 0x21)
+    k = (b >> 1) & 0xf
+    if k >= 12:
+        r.bad(p + 1, 'enumeration index out of range')
+    v = _K68[k]
     return v
 
 def _e_f_EVSEStatusCode(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.enum(v, _K70, 4)
-    w.bits(0, 1)
+    w.bits((_K70[v]) << 1, 6)
 
 def _d_f_EVSEVoltageLimitAchieved(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(1) == 1
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x5:
+        r.badz(p, 3, b & 0x5)
+    v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_EVSEVoltageLimitAchieved(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.bits(1 if v else 0, 1)
-    w.bits(0, 1)
+    w.bits((1 if v else 0) << 1, 3)
 
 def _d_f_EnergyTransferType(r: Reader):
-    r.zero(1, "characters")
-    v = r.enum(4, _K141)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 6
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3f
+    r.p = q
+    if b & 0x21:
+        r.badz(p, 6, b & 0x21)
+    k = (b >> 1) & 0xf
+    if k >= 10:
+        r.bad(p + 1, 'enumeration index out of range')
+    v = _K141[k]
     return v
 
 def _e_f_EnergyTransferType(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.enum(v, _K142, 4)
-    w.bits(0, 1)
+    w.bits((_K142[v]) << 1, 6)
 
 def _d_f_Exponent(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_Exponent(w: Writer, v) -> None:
@@ -5901,20 +8918,43 @@ def _e_f_Exponent(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_FaultCode(r: Reader):
-    r.zero(1, "characters")
-    v = r.enum(2, _K104)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 4
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xf
+    r.p = q
+    if b & 0x9:
+        r.badz(p, 4, b & 0x9)
+    k = (b >> 1) & 0x3
+    if k >= 3:
+        r.bad(p + 1, 'enumeration index out of range')
+    v = _K104[k]
     return v
 
 def _e_f_FaultCode(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.enum(v, _K105, 2)
-    w.bits(0, 1)
+    w.bits((_K105[v]) << 1, 4)
 
 def _d_f_FaultMsg(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.string()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_FaultMsg(w: Writer, v) -> None:
@@ -5923,31 +8963,60 @@ def _e_f_FaultMsg(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_FreeService(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(1) == 1
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x5:
+        r.badz(p, 3, b & 0x5)
+    v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_FreeService(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.bits(1 if v else 0, 1)
-    w.bits(0, 1)
+    w.bits((1 if v else 0) << 1, 3)
 
 def _d_f_FullSOC(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(7)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 9
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1ff
+    r.p = q
+    if b & 0x101:
+        r.badz(p, 9, b & 0x101)
+    v = ((b >> 1) & 0x7f)
+    if v > 100:
+        r.bad(p + 1, 'integer out of range')
     return v
 
 def _e_f_FullSOC(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.nbit(v, 0, 100, 7)
-    w.bits(0, 1)
+    if not 0 <= v <= 100:
+        raise ExiEncodeError(f"value {v!r} outside [0, 100]")
+    w.bits((v) << 1, 9)
 
 def _d_f_G(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_G(w: Writer, v) -> None:
@@ -5956,9 +9025,24 @@ def _e_f_G(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_GenChallenge(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.string()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_GenChallenge(w: Writer, v) -> None:
@@ -5967,20 +9051,51 @@ def _e_f_GenChallenge(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_HMACOutputLength(r: Reader):
-    r.zero(1, "characters")
-    v = r.sint()
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x2:
+        r.badz(p, 2, b & 0x2)
+    sg = (b & 0x1) == 1
+    v = -r.uint() - 1 if sg else r.uint()
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_HMACOutputLength(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.sint(v)
+    w.bits((1 if v < 0 else 0), 2)
+    w.uint(-v - 1 if v < 0 else v)
     w.bits(0, 1)
 
 def _d_f_J(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_J(w: Writer, v) -> None:
@@ -5989,9 +9104,24 @@ def _e_f_J(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_KeyName(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.string()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_KeyName(w: Writer, v) -> None:
@@ -6000,9 +9130,24 @@ def _e_f_KeyName(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_MeterID(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.string()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_MeterID(w: Writer, v) -> None:
@@ -6011,20 +9156,55 @@ def _e_f_MeterID(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_MeterStatus(r: Reader):
-    r.zero(1, "characters")
-    v = r.sintb(-32768, 32767)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x2:
+        r.badz(p, 2, b & 0x2)
+    sg = (b & 0x1) == 1
+    v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v <= 32767:
+        r.fail('integer out of range')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_MeterStatus(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.sint(v)
+    if not -32768 <= v <= 32767:
+        raise ExiEncodeError(f"value {v!r} outside [-32768, 32767]")
+    w.bits((1 if v < 0 else 0), 2)
+    w.uint(-v - 1 if v < 0 else v)
     w.bits(0, 1)
 
 def _d_f_MgmtData(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.string()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_MgmtData(w: Writer, v) -> None:
@@ -6033,9 +9213,24 @@ def _e_f_MgmtData(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_Modulus(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_Modulus(w: Writer, v) -> None:
@@ -6044,20 +9239,44 @@ def _e_f_Modulus(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_Multiplier(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(3) - 3
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 5
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1f
+    r.p = q
+    if b & 0x11:
+        r.badz(p, 5, b & 0x11)
+    v = ((b >> 1) & 0x7) - 3
+    if v > 3:
+        r.bad(p + 1, 'integer out of range')
     return v
 
 def _e_f_Multiplier(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.nbit(v, -3, 3, 3)
-    w.bits(0, 1)
+    if not -3 <= v <= 3:
+        raise ExiEncodeError(f"value {v!r} outside [-3, 3]")
+    w.bits((v + 3) << 1, 5)
 
 def _d_f_NotificationMaxDelay(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(4294967295)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_NotificationMaxDelay(w: Writer, v) -> None:
@@ -6066,20 +9285,42 @@ def _e_f_NotificationMaxDelay(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_NumEPriceLevels(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(8)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 10
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3ff
+    r.p = q
+    if b & 0x201:
+        r.badz(p, 10, b & 0x201)
+    v = ((b >> 1) & 0xff)
     return v
 
 def _e_f_NumEPriceLevels(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.nbit(v, 0, 255, 8)
-    w.bits(0, 1)
+    if not 0 <= v <= 255:
+        raise ExiEncodeError(f"value {v!r} outside [0, 255]")
+    w.bits((v) << 1, 10)
 
 def _d_f_OEMProvisioningCert(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_OEMProvisioningCert(w: Writer, v) -> None:
@@ -6088,9 +9329,24 @@ def _e_f_OEMProvisioningCert(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_P(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_P(w: Writer, v) -> None:
@@ -6099,9 +9355,24 @@ def _e_f_P(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_PGPKeyID(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_PGPKeyID(w: Writer, v) -> None:
@@ -6110,9 +9381,24 @@ def _e_f_PGPKeyID(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_PGPKeyPacket(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_PGPKeyPacket(w: Writer, v) -> None:
@@ -6121,53 +9407,134 @@ def _e_f_PGPKeyPacket(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_PMax(r: Reader):
-    r.zero(1, "characters")
-    v = r.sintb(-32768, 32767)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x2:
+        r.badz(p, 2, b & 0x2)
+    sg = (b & 0x1) == 1
+    v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v <= 32767:
+        r.fail('integer out of range')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_PMax(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.sint(v)
+    if not -32768 <= v <= 32767:
+        raise ExiEncodeError(f"value {v!r} outside [-32768, 32767]")
+    w.bits((1 if v < 0 else 0), 2)
+    w.uint(-v - 1 if v < 0 else v)
     w.bits(0, 1)
 
 def _d_f_PMaxScheduleID(r: Reader):
-    r.zero(1, "characters")
-    v = r.sintb(-32768, 32767)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x2:
+        r.badz(p, 2, b & 0x2)
+    sg = (b & 0x1) == 1
+    v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v <= 32767:
+        r.fail('integer out of range')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_PMaxScheduleID(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.sint(v)
+    if not -32768 <= v <= 32767:
+        raise ExiEncodeError(f"value {v!r} outside [-32768, 32767]")
+    w.bits((1 if v < 0 else 0), 2)
+    w.uint(-v - 1 if v < 0 else v)
     w.bits(0, 1)
 
 def _d_f_ParameterSetID(r: Reader):
-    r.zero(1, "characters")
-    v = r.sintb(-32768, 32767)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x2:
+        r.badz(p, 2, b & 0x2)
+    sg = (b & 0x1) == 1
+    v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v <= 32767:
+        r.fail('integer out of range')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_ParameterSetID(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.sint(v)
+    if not -32768 <= v <= 32767:
+        raise ExiEncodeError(f"value {v!r} outside [-32768, 32767]")
+    w.bits((1 if v < 0 else 0), 2)
+    w.uint(-v - 1 if v < 0 else v)
     w.bits(0, 1)
 
 def _d_f_PaymentOption(r: Reader):
-    r.zero(1, "characters")
-    v = r.enum(1, _K116)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x5:
+        r.badz(p, 3, b & 0x5)
+    k = (b >> 1) & 0x1
+    v = _K116[k]
     return v
 
 def _e_f_PaymentOption(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.enum(v, _K117, 1)
-    w.bits(0, 1)
+    w.bits((_K117[v]) << 1, 3)
 
 def _d_f_PgenCounter(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_PgenCounter(w: Writer, v) -> None:
@@ -6176,20 +9543,40 @@ def _e_f_PgenCounter(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_PowerSwitchClosed(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(1) == 1
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x5:
+        r.badz(p, 3, b & 0x5)
+    v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_PowerSwitchClosed(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.bits(1 if v else 0, 1)
-    w.bits(0, 1)
+    w.bits((1 if v else 0) << 1, 3)
 
 def _d_f_Q(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_Q(w: Writer, v) -> None:
@@ -6198,64 +9585,122 @@ def _e_f_Q(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_RCD(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(1) == 1
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x5:
+        r.badz(p, 3, b & 0x5)
+    v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_RCD(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.bits(1 if v else 0, 1)
-    w.bits(0, 1)
+    w.bits((1 if v else 0) << 1, 3)
 
 def _d_f_ReadyToChargeState(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(1) == 1
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x5:
+        r.badz(p, 3, b & 0x5)
+    v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_ReadyToChargeState(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.bits(1 if v else 0, 1)
-    w.bits(0, 1)
+    w.bits((1 if v else 0) << 1, 3)
 
 def _d_f_ReceiptRequired(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(1) == 1
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x5:
+        r.badz(p, 3, b & 0x5)
+    v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_ReceiptRequired(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.bits(1 if v else 0, 1)
-    w.bits(0, 1)
+    w.bits((1 if v else 0) << 1, 3)
 
 def _d_f_ResponseCode(r: Reader):
-    r.zero(1, "characters")
-    v = r.enum(5, _K4)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 7
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7f
+    r.p = q
+    if b & 0x41:
+        r.badz(p, 7, b & 0x41)
+    k = (b >> 1) & 0x1f
+    if k >= 23:
+        r.bad(p + 1, 'enumeration index out of range')
+    v = _K4[k]
     return v
 
 def _e_f_ResponseCode(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.enum(v, _K6, 5)
-    w.bits(0, 1)
+    w.bits((_K6[v]) << 1, 7)
 
 def _d_f_RetryCounter(r: Reader):
-    r.zero(1, "characters")
-    v = r.sintb(-32768, 32767)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x2:
+        r.badz(p, 2, b & 0x2)
+    sg = (b & 0x1) == 1
+    v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v <= 32767:
+        r.fail('integer out of range')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_RetryCounter(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.sint(v)
+    if not -32768 <= v <= 32767:
+        raise ExiEncodeError(f"value {v!r} outside [-32768, 32767]")
+    w.bits((1 if v < 0 else 0), 2)
+    w.uint(-v - 1 if v < 0 else v)
     w.bits(0, 1)
 
 def _d_f_RootCertificateID(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.string()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_RootCertificateID(w: Writer, v) -> None:
@@ -6264,31 +9709,86 @@ def _e_f_RootCertificateID(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_SAScheduleTupleID(r: Reader):
-    r.zero(1, "characters")
-    v = r.sintb(-32768, 32767)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x2:
+        r.badz(p, 2, b & 0x2)
+    sg = (b & 0x1) == 1
+    v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v <= 32767:
+        r.fail('integer out of range')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_SAScheduleTupleID(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.sint(v)
+    if not -32768 <= v <= 32767:
+        raise ExiEncodeError(f"value {v!r} outside [-32768, 32767]")
+    w.bits((1 if v < 0 else 0), 2)
+    w.uint(-v - 1 if v < 0 else v)
     w.bits(0, 1)
 
 def _d_f_SAScheduleTupleID(r: Reader):
-    r.zero(1, "characters")
-    v = r.sintb(-32768, 32767)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x2:
+        r.badz(p, 2, b & 0x2)
+    sg = (b & 0x1) == 1
+    v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v <= 32767:
+        r.fail('integer out of range')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_SAScheduleTupleID(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.sint(v)
+    if not -32768 <= v <= 32767:
+        raise ExiEncodeError(f"value {v!r} outside [-32768, 32767]")
+    w.bits((1 if v < 0 else 0), 2)
+    w.uint(-v - 1 if v < 0 else v)
     w.bits(0, 1)
 
 def _d_f_SPKISexp(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_SPKISexp(w: Writer, v) -> None:
@@ -6297,9 +9797,24 @@ def _e_f_SPKISexp(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_SalesTariffDescription(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.string()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_SalesTariffDescription(w: Writer, v) -> None:
@@ -6308,20 +9823,55 @@ def _e_f_SalesTariffDescription(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_SalesTariffID(r: Reader):
-    r.zero(1, "characters")
-    v = r.sintb(-32768, 32767)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x2:
+        r.badz(p, 2, b & 0x2)
+    sg = (b & 0x1) == 1
+    v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v <= 32767:
+        r.fail('integer out of range')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_SalesTariffID(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.sint(v)
+    if not -32768 <= v <= 32767:
+        raise ExiEncodeError(f"value {v!r} outside [-32768, 32767]")
+    w.bits((1 if v < 0 else 0), 2)
+    w.uint(-v - 1 if v < 0 else v)
     w.bits(0, 1)
 
 def _d_f_Seed(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_Seed(w: Writer, v) -> None:
@@ -6330,42 +9880,75 @@ def _e_f_Seed(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_SelectedPaymentOption(r: Reader):
-    r.zero(1, "characters")
-    v = r.enum(1, _K116)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x5:
+        r.badz(p, 3, b & 0x5)
+    k = (b >> 1) & 0x1
+    v = _K116[k]
     return v
 
 def _e_f_SelectedPaymentOption(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.enum(v, _K117, 1)
-    w.bits(0, 1)
+    w.bits((_K117[v]) << 1, 3)
 
 def _d_f_ServiceCategory(r: Reader):
-    r.zero(1, "characters")
-    v = r.enum(2, _K143)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 4
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xf
+    r.p = q
+    if b & 0x9:
+        r.badz(p, 4, b & 0x9)
+    k = (b >> 1) & 0x3
+    v = _K143[k]
     return v
 
 def _e_f_ServiceCategory(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.enum(v, _K144, 2)
-    w.bits(0, 1)
+    w.bits((_K144[v]) << 1, 4)
 
 def _d_f_ServiceCategory(r: Reader):
-    r.zero(1, "characters")
-    v = r.enum(2, _K143)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 4
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xf
+    r.p = q
+    if b & 0x9:
+        r.badz(p, 4, b & 0x9)
+    k = (b >> 1) & 0x3
+    v = _K143[k]
     return v
 
 def _e_f_ServiceCategory(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.enum(v, _K144, 2)
-    w.bits(0, 1)
+    w.bits((_K144[v]) << 1, 4)
 
 def _d_f_ServiceID(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(65535)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_ServiceID(w: Writer, v) -> None:
@@ -6374,9 +9957,24 @@ def _e_f_ServiceID(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_ServiceID(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(65535)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_ServiceID(w: Writer, v) -> None:
@@ -6385,9 +9983,24 @@ def _e_f_ServiceID(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_ServiceName(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.string()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_ServiceName(w: Writer, v) -> None:
@@ -6396,9 +10009,24 @@ def _e_f_ServiceName(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_ServiceScope(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.string()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_ServiceScope(w: Writer, v) -> None:
@@ -6407,9 +10035,24 @@ def _e_f_ServiceScope(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_ServiceScope(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.string()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_ServiceScope(w: Writer, v) -> None:
@@ -6418,9 +10061,24 @@ def _e_f_ServiceScope(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_SessionID(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_SessionID(w: Writer, v) -> None:
@@ -6429,9 +10087,24 @@ def _e_f_SessionID(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_SessionID(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_SessionID(w: Writer, v) -> None:
@@ -6440,9 +10113,24 @@ def _e_f_SessionID(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_SigMeterReading(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_SigMeterReading(w: Writer, v) -> None:
@@ -6451,42 +10139,105 @@ def _e_f_SigMeterReading(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_TMeter(r: Reader):
-    r.zero(1, "characters")
-    v = r.sintb(-9223372036854775808, 9223372036854775807)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x2:
+        r.badz(p, 2, b & 0x2)
+    sg = (b & 0x1) == 1
+    v = -r.uintb(9223372036854775807) - 1 if sg else r.uintb(9223372036854775807)
+    if not -9223372036854775808 <= v <= 9223372036854775807:
+        r.fail('integer out of range')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_TMeter(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.sint(v)
+    if not -9223372036854775808 <= v <= 9223372036854775807:
+        raise ExiEncodeError(f"value {v!r} outside [-9223372036854775808, 9223372036854775807]")
+    w.bits((1 if v < 0 else 0), 2)
+    w.uint(-v - 1 if v < 0 else v)
     w.bits(0, 1)
 
 def _d_f_Unit(r: Reader):
-    r.zero(1, "characters")
-    v = r.enum(4, _K118)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 6
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3f
+    r.p = q
+    if b & 0x21:
+        r.badz(p, 6, b & 0x21)
+    k = (b >> 1) & 0xf
+    if k >= 10:
+        r.bad(p + 1, 'enumeration index out of range')
+    v = _K118[k]
     return v
 
 def _e_f_Unit(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.enum(v, _K119, 4)
-    w.bits(0, 1)
+    w.bits((_K119[v]) << 1, 6)
 
 def _d_f_Value(r: Reader):
-    r.zero(1, "characters")
-    v = r.sintb(-32768, 32767)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x2:
+        r.badz(p, 2, b & 0x2)
+    sg = (b & 0x1) == 1
+    v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v <= 32767:
+        r.fail('integer out of range')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_Value(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.sint(v)
+    if not -32768 <= v <= 32767:
+        raise ExiEncodeError(f"value {v!r} outside [-32768, 32767]")
+    w.bits((1 if v < 0 else 0), 2)
+    w.uint(-v - 1 if v < 0 else v)
     w.bits(0, 1)
 
 def _d_f_X509CRL(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_X509CRL(w: Writer, v) -> None:
@@ -6495,9 +10246,24 @@ def _e_f_X509CRL(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_X509Certificate(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_X509Certificate(w: Writer, v) -> None:
@@ -6506,9 +10272,24 @@ def _e_f_X509Certificate(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_X509IssuerName(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.string()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_X509IssuerName(w: Writer, v) -> None:
@@ -6517,9 +10298,24 @@ def _e_f_X509IssuerName(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_X509SKI(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_X509SKI(w: Writer, v) -> None:
@@ -6528,20 +10324,51 @@ def _e_f_X509SKI(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_X509SerialNumber(r: Reader):
-    r.zero(1, "characters")
-    v = r.sint()
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x2:
+        r.badz(p, 2, b & 0x2)
+    sg = (b & 0x1) == 1
+    v = -r.uint() - 1 if sg else r.uint()
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_X509SerialNumber(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.sint(v)
+    w.bits((1 if v < 0 else 0), 2)
+    w.uint(-v - 1 if v < 0 else v)
     w.bits(0, 1)
 
 def _d_f_X509SubjectName(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.string()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_X509SubjectName(w: Writer, v) -> None:
@@ -6550,9 +10377,24 @@ def _e_f_X509SubjectName(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_XPath(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.string()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_XPath(w: Writer, v) -> None:
@@ -6561,9 +10403,24 @@ def _e_f_XPath(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_Y(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_Y(w: Writer, v) -> None:
@@ -6572,9 +10429,24 @@ def _e_f_Y(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_amount(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(4294967295)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_amount(w: Writer, v) -> None:
@@ -6583,53 +10455,97 @@ def _e_f_amount(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_amountMultiplier(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(3) - 3
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 5
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1f
+    r.p = q
+    if b & 0x11:
+        r.badz(p, 5, b & 0x11)
+    v = ((b >> 1) & 0x7) - 3
+    if v > 3:
+        r.bad(p + 1, 'integer out of range')
     return v
 
 def _e_f_amountMultiplier(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.nbit(v, -3, 3, 3)
-    w.bits(0, 1)
+    if not -3 <= v <= 3:
+        raise ExiEncodeError(f"value {v!r} outside [-3, 3]")
+    w.bits((v + 3) << 1, 5)
 
 def _d_f_boolValue(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(1) == 1
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x5:
+        r.badz(p, 3, b & 0x5)
+    v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_boolValue(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.bits(1 if v else 0, 1)
-    w.bits(0, 1)
+    w.bits((1 if v else 0) << 1, 3)
 
 def _d_f_byteValue(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(8) - 128
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 10
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3ff
+    r.p = q
+    if b & 0x201:
+        r.badz(p, 10, b & 0x201)
+    v = ((b >> 1) & 0xff) - 128
     return v
 
 def _e_f_byteValue(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.nbit(v, -128, 127, 8)
-    w.bits(0, 1)
+    if not -128 <= v <= 127:
+        raise ExiEncodeError(f"value {v!r} outside [-128, 127]")
+    w.bits((v + 128) << 1, 10)
 
 def _d_f_costKind(r: Reader):
-    r.zero(1, "characters")
-    v = r.enum(2, _K28)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 4
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xf
+    r.p = q
+    if b & 0x9:
+        r.badz(p, 4, b & 0x9)
+    k = (b >> 1) & 0x3
+    if k >= 3:
+        r.bad(p + 1, 'enumeration index out of range')
+    v = _K28[k]
     return v
 
 def _e_f_costKind(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.enum(v, _K30, 2)
-    w.bits(0, 1)
+    w.bits((_K30[v]) << 1, 4)
 
 def _d_f_duration(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(4294967295)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_duration(w: Writer, v) -> None:
@@ -6638,31 +10554,86 @@ def _e_f_duration(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_intValue(r: Reader):
-    r.zero(1, "characters")
-    v = r.sintb(-2147483648, 2147483647)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x2:
+        r.badz(p, 2, b & 0x2)
+    sg = (b & 0x1) == 1
+    v = -r.uintb(2147483647) - 1 if sg else r.uintb(2147483647)
+    if not -2147483648 <= v <= 2147483647:
+        r.fail('integer out of range')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_intValue(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.sint(v)
+    if not -2147483648 <= v <= 2147483647:
+        raise ExiEncodeError(f"value {v!r} outside [-2147483648, 2147483647]")
+    w.bits((1 if v < 0 else 0), 2)
+    w.uint(-v - 1 if v < 0 else v)
     w.bits(0, 1)
 
 def _d_f_shortValue(r: Reader):
-    r.zero(1, "characters")
-    v = r.sintb(-32768, 32767)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x2:
+        r.badz(p, 2, b & 0x2)
+    sg = (b & 0x1) == 1
+    v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v <= 32767:
+        r.fail('integer out of range')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_shortValue(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.sint(v)
+    if not -32768 <= v <= 32767:
+        raise ExiEncodeError(f"value {v!r} outside [-32768, 32767]")
+    w.bits((1 if v < 0 else 0), 2)
+    w.uint(-v - 1 if v < 0 else v)
     w.bits(0, 1)
 
 def _d_f_start(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(4294967295)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_start(w: Writer, v) -> None:
@@ -6671,9 +10642,24 @@ def _e_f_start(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_startValue(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(4294967295)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_startValue(w: Writer, v) -> None:
@@ -6682,9 +10668,24 @@ def _e_f_startValue(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_stringValue(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.string()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_stringValue(w: Writer, v) -> None:

@@ -1004,225 +1004,334 @@ class V2G_Message:
     body: BodyType
 
 def _d_AC_EVChargeParameterType(r: Reader) -> AC_EVChargeParameterType:
+    rv = r.v; rn = r.n
     v_departure_time = None
     v_e_amount = None
     v_ev_max_voltage = None
     v_ev_max_current = None
     v_ev_min_current = None
-    it, al = _P0[r.code(2, 2)]
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P0[e]
     if it == 0:
-        r.zero(1, "characters")
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         v_departure_time = r.uintb(4294967295)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        if b & 0x3:
+            r.badz(p, 2, b & 0x3)
         it = 1; al = 0
-    if it == 1:
-        v_e_amount = _d_PhysicalValueType(r)
-        r.zero(1, 'next item')
-        it = 2; al = 0
-    if it == 2:
-        v_ev_max_voltage = _d_PhysicalValueType(r)
-        r.zero(1, 'next item')
-        it = 3; al = 0
-    if it == 3:
-        v_ev_max_current = _d_PhysicalValueType(r)
-        r.zero(1, 'next item')
-        it = 4; al = 0
-    if it == 4:
-        v_ev_min_current = _d_PhysicalValueType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_e_amount = _d_PhysicalValueType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 2; al = 0
+    v_ev_max_voltage = _d_PhysicalValueType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 3; al = 0
+    v_ev_max_current = _d_PhysicalValueType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 4; al = 0
+    v_ev_min_current = _d_PhysicalValueType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return AC_EVChargeParameterType(departure_time=v_departure_time, e_amount=v_e_amount, ev_max_voltage=v_ev_max_voltage, ev_max_current=v_ev_max_current, ev_min_current=v_ev_min_current)
 
 def _e_AC_EVChargeParameterType(w: Writer, o: AC_EVChargeParameterType) -> None:
     s = 0
-    if o.departure_time is not None:
-        w.bits(0, 2)
-        w.bits(0, 1)
-        w.uint(o.departure_time)
+    f_departure_time = o.departure_time
+    if f_departure_time is not None:
+        w.bits(0, 3)
+        w.uint(f_departure_time)
         w.bits(0, 1)
         s = 1
-    if o.e_amount is not None:
-        c = _C1[s]
-        w.bits(c[0], c[1])
-        _e_PhysicalValueType(w, o.e_amount)
-        s = 2
-    else:
+    f_e_amount = o.e_amount
+    if f_e_amount is None:
         raise ExiEncodeError("AC_EVChargeParameterType: missing required e_amount")
-    if o.ev_max_voltage is not None:
-        w.bits(0, 1)
-        _e_PhysicalValueType(w, o.ev_max_voltage)
-    else:
+    c = _C1[s]
+    w.bits(c[0], c[1])
+    _e_PhysicalValueType(w, f_e_amount)
+    s = 2
+    f_ev_max_voltage = o.ev_max_voltage
+    if f_ev_max_voltage is None:
         raise ExiEncodeError("AC_EVChargeParameterType: missing required ev_max_voltage")
-    if o.ev_max_current is not None:
-        w.bits(0, 1)
-        _e_PhysicalValueType(w, o.ev_max_current)
-    else:
+    w.bits(0, 1)
+    _e_PhysicalValueType(w, f_ev_max_voltage)
+    f_ev_max_current = o.ev_max_current
+    if f_ev_max_current is None:
         raise ExiEncodeError("AC_EVChargeParameterType: missing required ev_max_current")
-    if o.ev_min_current is not None:
-        w.bits(0, 1)
-        _e_PhysicalValueType(w, o.ev_min_current)
-    else:
+    w.bits(0, 1)
+    _e_PhysicalValueType(w, f_ev_max_current)
+    f_ev_min_current = o.ev_min_current
+    if f_ev_min_current is None:
         raise ExiEncodeError("AC_EVChargeParameterType: missing required ev_min_current")
+    w.bits(0, 1)
+    _e_PhysicalValueType(w, f_ev_min_current)
     w.bits(0, 1)
 
 def _d_AC_EVSEChargeParameterType(r: Reader) -> AC_EVSEChargeParameterType:
+    rv = r.v; rn = r.n
     v_ac_evse_status = None
     v_evse_nominal_voltage = None
     v_evse_max_current = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_ac_evse_status = _d_AC_EVSEStatusType(r)
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        v_evse_nominal_voltage = _d_PhysicalValueType(r)
-        r.zero(1, 'next item')
-        it = 2; al = 0
-    if it == 2:
-        v_evse_max_current = _d_PhysicalValueType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_ac_evse_status = _d_AC_EVSEStatusType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 1; al = 0
+    v_evse_nominal_voltage = _d_PhysicalValueType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 2; al = 0
+    v_evse_max_current = _d_PhysicalValueType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return AC_EVSEChargeParameterType(ac_evse_status=v_ac_evse_status, evse_nominal_voltage=v_evse_nominal_voltage, evse_max_current=v_evse_max_current)
 
 def _e_AC_EVSEChargeParameterType(w: Writer, o: AC_EVSEChargeParameterType) -> None:
-    if o.ac_evse_status is not None:
-        w.bits(0, 1)
-        _e_AC_EVSEStatusType(w, o.ac_evse_status)
-    else:
+    f_ac_evse_status = o.ac_evse_status
+    if f_ac_evse_status is None:
         raise ExiEncodeError("AC_EVSEChargeParameterType: missing required ac_evse_status")
-    if o.evse_nominal_voltage is not None:
-        w.bits(0, 1)
-        _e_PhysicalValueType(w, o.evse_nominal_voltage)
-    else:
+    w.bits(0, 1)
+    _e_AC_EVSEStatusType(w, f_ac_evse_status)
+    f_evse_nominal_voltage = o.evse_nominal_voltage
+    if f_evse_nominal_voltage is None:
         raise ExiEncodeError("AC_EVSEChargeParameterType: missing required evse_nominal_voltage")
-    if o.evse_max_current is not None:
-        w.bits(0, 1)
-        _e_PhysicalValueType(w, o.evse_max_current)
-    else:
+    w.bits(0, 1)
+    _e_PhysicalValueType(w, f_evse_nominal_voltage)
+    f_evse_max_current = o.evse_max_current
+    if f_evse_max_current is None:
         raise ExiEncodeError("AC_EVSEChargeParameterType: missing required evse_max_current")
+    w.bits(0, 1)
+    _e_PhysicalValueType(w, f_evse_max_current)
     w.bits(0, 1)
 
 def _d_AC_EVSEStatusType(r: Reader) -> AC_EVSEStatusType:
+    rv = r.v; rn = r.n
     v_notification_max_delay = None
     v_evse_notification = None
     v_rcd = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_notification_max_delay = r.uintb(65535)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_evse_notification = r.enum(2, _K2)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 2; al = 0
-    if it == 2:
-        r.zero(1, "characters")
-        v_rcd = r.bits(1) == 1
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_notification_max_delay = r.uintb(65535)
+    p = r.p
+    q = p + 11
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7ff
+    r.p = q
+    if b & 0x73b:
+        r.badz(p, 11, b & 0x73b)
+    k = (b >> 6) & 0x3
+    if k >= 3:
+        r.bad(p + 3, 'enumeration index out of range')
+    v_evse_notification = _K2[k]
+    v_rcd = ((b >> 2) & 0x1) == 1
+    it = -1; al = 0
     return AC_EVSEStatusType(notification_max_delay=v_notification_max_delay, evse_notification=v_evse_notification, rcd=v_rcd)
 
 def _e_AC_EVSEStatusType(w: Writer, o: AC_EVSEStatusType) -> None:
-    if o.notification_max_delay is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.uint(o.notification_max_delay)
-        w.bits(0, 1)
-    else:
+    f_notification_max_delay = o.notification_max_delay
+    if f_notification_max_delay is None:
         raise ExiEncodeError("AC_EVSEStatusType: missing required notification_max_delay")
-    if o.evse_notification is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.evse_notification, _K3, 2)
-        w.bits(0, 1)
-    else:
-        raise ExiEncodeError("AC_EVSEStatusType: missing required evse_notification")
-    if o.rcd is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.bits(1 if o.rcd else 0, 1)
-        w.bits(0, 1)
-    else:
-        raise ExiEncodeError("AC_EVSEStatusType: missing required rcd")
+    w.bits(0, 2)
+    w.uint(f_notification_max_delay)
     w.bits(0, 1)
+    f_evse_notification = o.evse_notification
+    if f_evse_notification is None:
+        raise ExiEncodeError("AC_EVSEStatusType: missing required evse_notification")
+    w.bits((_K3[f_evse_notification]) << 1, 5)
+    f_rcd = o.rcd
+    if f_rcd is None:
+        raise ExiEncodeError("AC_EVSEStatusType: missing required rcd")
+    w.bits((1 if f_rcd else 0) << 2, 5)
 
 def _d_AuthorizationReqType(r: Reader) -> AuthorizationReqType:
+    rv = r.v; rn = r.n
     v_id = None
     v_gen_challenge = None
-    it, al = _P4[r.code(2, 3)]
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 3:
+        r.bad_code(p + 0, e, 3)
+    it, al = _P4[e]
     if it == 0:
         v_id = r.string()
-        it, al = _P5[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P5[e]
     if it == 1:
-        r.zero(1, "characters")
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         v_gen_challenge = r.binary()
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        if b & 0x3:
+            r.badz(p, 2, b & 0x3)
         it = -1; al = 0
     return AuthorizationReqType(id=v_id, gen_challenge=v_gen_challenge)
 
 def _e_AuthorizationReqType(w: Writer, o: AuthorizationReqType) -> None:
     s = 0
-    if o.id is not None:
+    f_id = o.id
+    if f_id is not None:
         w.bits(0, 2)
-        w.string(o.id)
+        w.string(f_id)
         s = 1
-    if o.gen_challenge is not None:
+    f_gen_challenge = o.gen_challenge
+    if f_gen_challenge is not None:
         c = _C6[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
-        w.binary(o.gen_challenge)
+        w.binary(f_gen_challenge)
         w.bits(0, 1)
         s = 2
     c = _C7[s]
     w.bits(c[0], c[1])
 
 def _d_AuthorizationResType(r: Reader) -> AuthorizationResType:
+    rv = r.v; rn = r.n
     v_response_code = None
     v_evse_processing = None
-    r.zero(1, 'next item')
-    it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_response_code = r.enum(5, _K8)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_evse_processing = r.enum(2, _K9)
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    p = r.p
+    q = p + 14
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3fff
+    r.p = q
+    if b & 0x3073:
+        r.badz(p, 14, b & 0x3073)
+    k = (b >> 7) & 0x1f
+    if k >= 26:
+        r.bad(p + 2, 'enumeration index out of range')
+    v_response_code = _K8[k]
+    k = (b >> 2) & 0x3
+    if k >= 3:
+        r.bad(p + 10, 'enumeration index out of range')
+    v_evse_processing = _K9[k]
+    it = -1; al = 0
     return AuthorizationResType(response_code=v_response_code, evse_processing=v_evse_processing)
 
 def _e_AuthorizationResType(w: Writer, o: AuthorizationResType) -> None:
-    if o.response_code is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.response_code, _K10, 5)
-        w.bits(0, 1)
-    else:
+    f_response_code = o.response_code
+    if f_response_code is None:
         raise ExiEncodeError("AuthorizationResType: missing required response_code")
-    if o.evse_processing is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.evse_processing, _K11, 2)
-        w.bits(0, 1)
-    else:
+    w.bits((_K10[f_response_code]) << 1, 8)
+    f_evse_processing = o.evse_processing
+    if f_evse_processing is None:
         raise ExiEncodeError("AuthorizationResType: missing required evse_processing")
-    w.bits(0, 1)
+    w.bits((_K11[f_evse_processing]) << 2, 6)
 
 def _d_BodyBaseType(r: Reader) -> BodyBaseType:
-    r.zero(1, 'end of element')
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = -1; al = 0
     return BodyBaseType()
 
@@ -1230,6 +1339,7 @@ def _e_BodyBaseType(w: Writer, o: BodyBaseType) -> None:
     w.bits(0, 1)
 
 def _d_BodyType(r: Reader) -> BodyType:
+    rv = r.v; rn = r.n
     v_authorization_req = None
     v_authorization_res = None
     v_body_element = None
@@ -1265,7 +1375,16 @@ def _d_BodyType(r: Reader) -> BodyType:
     v_session_stop_res = None
     v_welding_detection_req = None
     v_welding_detection_res = None
-    it, al = _P12[r.code(6, 36)]
+    p = r.p
+    q = p + 6
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3f
+    r.p = q
+    e = b & 0x3f
+    if e >= 36:
+        r.bad_code(p + 0, e, 36)
+    it, al = _P12[e]
     if it == 0:
         if al == 0:
             v_authorization_req = _d_AuthorizationReqType(r)
@@ -1337,451 +1456,663 @@ def _d_BodyType(r: Reader) -> BodyType:
             v_welding_detection_req = _d_WeldingDetectionReqType(r)
         elif al == 34:
             v_welding_detection_res = _d_WeldingDetectionResType(r)
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = -1; al = 0
     return BodyType(authorization_req=v_authorization_req, authorization_res=v_authorization_res, body_element=v_body_element, cable_check_req=v_cable_check_req, cable_check_res=v_cable_check_res, certificate_installation_req=v_certificate_installation_req, certificate_installation_res=v_certificate_installation_res, certificate_update_req=v_certificate_update_req, certificate_update_res=v_certificate_update_res, charge_parameter_discovery_req=v_charge_parameter_discovery_req, charge_parameter_discovery_res=v_charge_parameter_discovery_res, charging_status_req=v_charging_status_req, charging_status_res=v_charging_status_res, current_demand_req=v_current_demand_req, current_demand_res=v_current_demand_res, metering_receipt_req=v_metering_receipt_req, metering_receipt_res=v_metering_receipt_res, payment_details_req=v_payment_details_req, payment_details_res=v_payment_details_res, payment_service_selection_req=v_payment_service_selection_req, payment_service_selection_res=v_payment_service_selection_res, power_delivery_req=v_power_delivery_req, power_delivery_res=v_power_delivery_res, pre_charge_req=v_pre_charge_req, pre_charge_res=v_pre_charge_res, service_detail_req=v_service_detail_req, service_detail_res=v_service_detail_res, service_discovery_req=v_service_discovery_req, service_discovery_res=v_service_discovery_res, session_setup_req=v_session_setup_req, session_setup_res=v_session_setup_res, session_stop_req=v_session_stop_req, session_stop_res=v_session_stop_res, welding_detection_req=v_welding_detection_req, welding_detection_res=v_welding_detection_res)
 
 def _e_BodyType(w: Writer, o: BodyType) -> None:
     s = 0
-    if o.authorization_req is not None:
+    f_authorization_req = o.authorization_req
+    f_authorization_res = o.authorization_res
+    f_body_element = o.body_element
+    f_cable_check_req = o.cable_check_req
+    f_cable_check_res = o.cable_check_res
+    f_certificate_installation_req = o.certificate_installation_req
+    f_certificate_installation_res = o.certificate_installation_res
+    f_certificate_update_req = o.certificate_update_req
+    f_certificate_update_res = o.certificate_update_res
+    f_charge_parameter_discovery_req = o.charge_parameter_discovery_req
+    f_charge_parameter_discovery_res = o.charge_parameter_discovery_res
+    f_charging_status_req = o.charging_status_req
+    f_charging_status_res = o.charging_status_res
+    f_current_demand_req = o.current_demand_req
+    f_current_demand_res = o.current_demand_res
+    f_metering_receipt_req = o.metering_receipt_req
+    f_metering_receipt_res = o.metering_receipt_res
+    f_payment_details_req = o.payment_details_req
+    f_payment_details_res = o.payment_details_res
+    f_payment_service_selection_req = o.payment_service_selection_req
+    f_payment_service_selection_res = o.payment_service_selection_res
+    f_power_delivery_req = o.power_delivery_req
+    f_power_delivery_res = o.power_delivery_res
+    f_pre_charge_req = o.pre_charge_req
+    f_pre_charge_res = o.pre_charge_res
+    f_service_detail_req = o.service_detail_req
+    f_service_detail_res = o.service_detail_res
+    f_service_discovery_req = o.service_discovery_req
+    f_service_discovery_res = o.service_discovery_res
+    f_session_setup_req = o.session_setup_req
+    f_session_setup_res = o.session_setup_res
+    f_session_stop_req = o.session_stop_req
+    f_session_stop_res = o.session_stop_res
+    f_welding_detection_req = o.welding_detection_req
+    f_welding_detection_res = o.welding_detection_res
+    if f_authorization_req is not None:
         w.bits(0, 6)
-        _e_AuthorizationReqType(w, o.authorization_req)
+        _e_AuthorizationReqType(w, f_authorization_req)
         s = 1
-    elif o.authorization_res is not None:
+    elif f_authorization_res is not None:
         w.bits(1, 6)
-        _e_AuthorizationResType(w, o.authorization_res)
+        _e_AuthorizationResType(w, f_authorization_res)
         s = 1
-    elif o.body_element is not None:
+    elif f_body_element is not None:
         w.bits(2, 6)
-        _e_BodyBaseType(w, o.body_element)
+        _e_BodyBaseType(w, f_body_element)
         s = 1
-    elif o.cable_check_req is not None:
+    elif f_cable_check_req is not None:
         w.bits(3, 6)
-        _e_CableCheckReqType(w, o.cable_check_req)
+        _e_CableCheckReqType(w, f_cable_check_req)
         s = 1
-    elif o.cable_check_res is not None:
+    elif f_cable_check_res is not None:
         w.bits(4, 6)
-        _e_CableCheckResType(w, o.cable_check_res)
+        _e_CableCheckResType(w, f_cable_check_res)
         s = 1
-    elif o.certificate_installation_req is not None:
+    elif f_certificate_installation_req is not None:
         w.bits(5, 6)
-        _e_CertificateInstallationReqType(w, o.certificate_installation_req)
+        _e_CertificateInstallationReqType(w, f_certificate_installation_req)
         s = 1
-    elif o.certificate_installation_res is not None:
+    elif f_certificate_installation_res is not None:
         w.bits(6, 6)
-        _e_CertificateInstallationResType(w, o.certificate_installation_res)
+        _e_CertificateInstallationResType(w, f_certificate_installation_res)
         s = 1
-    elif o.certificate_update_req is not None:
+    elif f_certificate_update_req is not None:
         w.bits(7, 6)
-        _e_CertificateUpdateReqType(w, o.certificate_update_req)
+        _e_CertificateUpdateReqType(w, f_certificate_update_req)
         s = 1
-    elif o.certificate_update_res is not None:
+    elif f_certificate_update_res is not None:
         w.bits(8, 6)
-        _e_CertificateUpdateResType(w, o.certificate_update_res)
+        _e_CertificateUpdateResType(w, f_certificate_update_res)
         s = 1
-    elif o.charge_parameter_discovery_req is not None:
+    elif f_charge_parameter_discovery_req is not None:
         w.bits(9, 6)
-        _e_ChargeParameterDiscoveryReqType(w, o.charge_parameter_discovery_req)
+        _e_ChargeParameterDiscoveryReqType(w, f_charge_parameter_discovery_req)
         s = 1
-    elif o.charge_parameter_discovery_res is not None:
+    elif f_charge_parameter_discovery_res is not None:
         w.bits(10, 6)
-        _e_ChargeParameterDiscoveryResType(w, o.charge_parameter_discovery_res)
+        _e_ChargeParameterDiscoveryResType(w, f_charge_parameter_discovery_res)
         s = 1
-    elif o.charging_status_req is not None:
+    elif f_charging_status_req is not None:
         w.bits(11, 6)
-        _e_ChargingStatusReqType(w, o.charging_status_req)
+        _e_ChargingStatusReqType(w, f_charging_status_req)
         s = 1
-    elif o.charging_status_res is not None:
+    elif f_charging_status_res is not None:
         w.bits(12, 6)
-        _e_ChargingStatusResType(w, o.charging_status_res)
+        _e_ChargingStatusResType(w, f_charging_status_res)
         s = 1
-    elif o.current_demand_req is not None:
+    elif f_current_demand_req is not None:
         w.bits(13, 6)
-        _e_CurrentDemandReqType(w, o.current_demand_req)
+        _e_CurrentDemandReqType(w, f_current_demand_req)
         s = 1
-    elif o.current_demand_res is not None:
+    elif f_current_demand_res is not None:
         w.bits(14, 6)
-        _e_CurrentDemandResType(w, o.current_demand_res)
+        _e_CurrentDemandResType(w, f_current_demand_res)
         s = 1
-    elif o.metering_receipt_req is not None:
+    elif f_metering_receipt_req is not None:
         w.bits(15, 6)
-        _e_MeteringReceiptReqType(w, o.metering_receipt_req)
+        _e_MeteringReceiptReqType(w, f_metering_receipt_req)
         s = 1
-    elif o.metering_receipt_res is not None:
+    elif f_metering_receipt_res is not None:
         w.bits(16, 6)
-        _e_MeteringReceiptResType(w, o.metering_receipt_res)
+        _e_MeteringReceiptResType(w, f_metering_receipt_res)
         s = 1
-    elif o.payment_details_req is not None:
+    elif f_payment_details_req is not None:
         w.bits(17, 6)
-        _e_PaymentDetailsReqType(w, o.payment_details_req)
+        _e_PaymentDetailsReqType(w, f_payment_details_req)
         s = 1
-    elif o.payment_details_res is not None:
+    elif f_payment_details_res is not None:
         w.bits(18, 6)
-        _e_PaymentDetailsResType(w, o.payment_details_res)
+        _e_PaymentDetailsResType(w, f_payment_details_res)
         s = 1
-    elif o.payment_service_selection_req is not None:
+    elif f_payment_service_selection_req is not None:
         w.bits(19, 6)
-        _e_PaymentServiceSelectionReqType(w, o.payment_service_selection_req)
+        _e_PaymentServiceSelectionReqType(w, f_payment_service_selection_req)
         s = 1
-    elif o.payment_service_selection_res is not None:
+    elif f_payment_service_selection_res is not None:
         w.bits(20, 6)
-        _e_PaymentServiceSelectionResType(w, o.payment_service_selection_res)
+        _e_PaymentServiceSelectionResType(w, f_payment_service_selection_res)
         s = 1
-    elif o.power_delivery_req is not None:
+    elif f_power_delivery_req is not None:
         w.bits(21, 6)
-        _e_PowerDeliveryReqType(w, o.power_delivery_req)
+        _e_PowerDeliveryReqType(w, f_power_delivery_req)
         s = 1
-    elif o.power_delivery_res is not None:
+    elif f_power_delivery_res is not None:
         w.bits(22, 6)
-        _e_PowerDeliveryResType(w, o.power_delivery_res)
+        _e_PowerDeliveryResType(w, f_power_delivery_res)
         s = 1
-    elif o.pre_charge_req is not None:
+    elif f_pre_charge_req is not None:
         w.bits(23, 6)
-        _e_PreChargeReqType(w, o.pre_charge_req)
+        _e_PreChargeReqType(w, f_pre_charge_req)
         s = 1
-    elif o.pre_charge_res is not None:
+    elif f_pre_charge_res is not None:
         w.bits(24, 6)
-        _e_PreChargeResType(w, o.pre_charge_res)
+        _e_PreChargeResType(w, f_pre_charge_res)
         s = 1
-    elif o.service_detail_req is not None:
+    elif f_service_detail_req is not None:
         w.bits(25, 6)
-        _e_ServiceDetailReqType(w, o.service_detail_req)
+        _e_ServiceDetailReqType(w, f_service_detail_req)
         s = 1
-    elif o.service_detail_res is not None:
+    elif f_service_detail_res is not None:
         w.bits(26, 6)
-        _e_ServiceDetailResType(w, o.service_detail_res)
+        _e_ServiceDetailResType(w, f_service_detail_res)
         s = 1
-    elif o.service_discovery_req is not None:
+    elif f_service_discovery_req is not None:
         w.bits(27, 6)
-        _e_ServiceDiscoveryReqType(w, o.service_discovery_req)
+        _e_ServiceDiscoveryReqType(w, f_service_discovery_req)
         s = 1
-    elif o.service_discovery_res is not None:
+    elif f_service_discovery_res is not None:
         w.bits(28, 6)
-        _e_ServiceDiscoveryResType(w, o.service_discovery_res)
+        _e_ServiceDiscoveryResType(w, f_service_discovery_res)
         s = 1
-    elif o.session_setup_req is not None:
+    elif f_session_setup_req is not None:
         w.bits(29, 6)
-        _e_SessionSetupReqType(w, o.session_setup_req)
+        _e_SessionSetupReqType(w, f_session_setup_req)
         s = 1
-    elif o.session_setup_res is not None:
+    elif f_session_setup_res is not None:
         w.bits(30, 6)
-        _e_SessionSetupResType(w, o.session_setup_res)
+        _e_SessionSetupResType(w, f_session_setup_res)
         s = 1
-    elif o.session_stop_req is not None:
+    elif f_session_stop_req is not None:
         w.bits(31, 6)
-        _e_SessionStopReqType(w, o.session_stop_req)
+        _e_SessionStopReqType(w, f_session_stop_req)
         s = 1
-    elif o.session_stop_res is not None:
+    elif f_session_stop_res is not None:
         w.bits(32, 6)
-        _e_SessionStopResType(w, o.session_stop_res)
+        _e_SessionStopResType(w, f_session_stop_res)
         s = 1
-    elif o.welding_detection_req is not None:
+    elif f_welding_detection_req is not None:
         w.bits(33, 6)
-        _e_WeldingDetectionReqType(w, o.welding_detection_req)
+        _e_WeldingDetectionReqType(w, f_welding_detection_req)
         s = 1
-    elif o.welding_detection_res is not None:
+    elif f_welding_detection_res is not None:
         w.bits(34, 6)
-        _e_WeldingDetectionResType(w, o.welding_detection_res)
+        _e_WeldingDetectionResType(w, f_welding_detection_res)
         s = 1
     c = _C13[s]
     w.bits(c[0], c[1])
 
 def _d_CableCheckReqType(r: Reader) -> CableCheckReqType:
+    rv = r.v; rn = r.n
     v_dc_ev_status = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_dc_ev_status = _d_DC_EVStatusType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_dc_ev_status = _d_DC_EVStatusType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return CableCheckReqType(dc_ev_status=v_dc_ev_status)
 
 def _e_CableCheckReqType(w: Writer, o: CableCheckReqType) -> None:
-    if o.dc_ev_status is not None:
-        w.bits(0, 1)
-        _e_DC_EVStatusType(w, o.dc_ev_status)
-    else:
+    f_dc_ev_status = o.dc_ev_status
+    if f_dc_ev_status is None:
         raise ExiEncodeError("CableCheckReqType: missing required dc_ev_status")
+    w.bits(0, 1)
+    _e_DC_EVStatusType(w, f_dc_ev_status)
     w.bits(0, 1)
 
 def _d_CableCheckResType(r: Reader) -> CableCheckResType:
+    rv = r.v; rn = r.n
     v_response_code = None
     v_dc_evse_status = None
     v_evse_processing = None
-    r.zero(1, 'next item')
-    it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_response_code = r.enum(5, _K8)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        v_dc_evse_status = _d_DC_EVSEStatusType(r)
-        r.zero(1, 'next item')
-        it = 2; al = 0
-    if it == 2:
-        r.zero(1, "characters")
-        v_evse_processing = r.enum(2, _K9)
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    p = r.p
+    q = p + 9
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1ff
+    r.p = q
+    if b & 0x183:
+        r.badz(p, 9, b & 0x183)
+    k = (b >> 2) & 0x1f
+    if k >= 26:
+        r.bad(p + 2, 'enumeration index out of range')
+    v_response_code = _K8[k]
+    it = 1; al = 0
+    v_dc_evse_status = _d_DC_EVSEStatusType(r)
+    p = r.p
+    q = p + 6
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3f
+    r.p = q
+    if b & 0x33:
+        r.badz(p, 6, b & 0x33)
+    k = (b >> 2) & 0x3
+    if k >= 3:
+        r.bad(p + 2, 'enumeration index out of range')
+    v_evse_processing = _K9[k]
+    it = -1; al = 0
     return CableCheckResType(response_code=v_response_code, dc_evse_status=v_dc_evse_status, evse_processing=v_evse_processing)
 
 def _e_CableCheckResType(w: Writer, o: CableCheckResType) -> None:
-    if o.response_code is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.response_code, _K10, 5)
-        w.bits(0, 1)
-    else:
+    f_response_code = o.response_code
+    if f_response_code is None:
         raise ExiEncodeError("CableCheckResType: missing required response_code")
-    if o.dc_evse_status is not None:
-        w.bits(0, 1)
-        _e_DC_EVSEStatusType(w, o.dc_evse_status)
-    else:
+    w.bits((_K10[f_response_code]) << 1, 8)
+    f_dc_evse_status = o.dc_evse_status
+    if f_dc_evse_status is None:
         raise ExiEncodeError("CableCheckResType: missing required dc_evse_status")
-    if o.evse_processing is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.evse_processing, _K11, 2)
-        w.bits(0, 1)
-    else:
-        raise ExiEncodeError("CableCheckResType: missing required evse_processing")
     w.bits(0, 1)
+    _e_DC_EVSEStatusType(w, f_dc_evse_status)
+    f_evse_processing = o.evse_processing
+    if f_evse_processing is None:
+        raise ExiEncodeError("CableCheckResType: missing required evse_processing")
+    w.bits((_K11[f_evse_processing]) << 2, 6)
 
 def _d_CanonicalizationMethodType(r: Reader) -> CanonicalizationMethodType:
+    rv = r.v; rn = r.n
     v_algorithm = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_algorithm = r.string()
-        it, al = _P5[r.code(2, 2)]
+    v_algorithm = r.string()
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P5[e]
     n = 0
     while it == 1:
         r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        it, al = _P5[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P5[e]
     return CanonicalizationMethodType(algorithm=v_algorithm)
 
 def _e_CanonicalizationMethodType(w: Writer, o: CanonicalizationMethodType) -> None:
-    if o.algorithm is not None:
-        w.bits(0, 1)
-        w.string(o.algorithm)
-    else:
+    f_algorithm = o.algorithm
+    if f_algorithm is None:
         raise ExiEncodeError("CanonicalizationMethodType: missing required algorithm")
+    w.bits(0, 1)
+    w.string(f_algorithm)
     w.bits(1, 2)
 
 def _d_CertificateChainType(r: Reader) -> CertificateChainType:
+    rv = r.v; rn = r.n
     v_id = None
     v_certificate = None
     v_sub_certificates = None
-    it, al = _P0[r.code(2, 2)]
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P0[e]
     if it == 0:
         v_id = r.string()
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_certificate = r.binary()
-        r.zero(1, "end of element")
-        it, al = _P14[r.code(2, 2)]
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    v_certificate = r.binary()
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x4:
+        r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 1, e, 2)
+    it, al = _P14[e]
     if it == 2:
         v_sub_certificates = _d_SubCertificatesType(r)
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = -1; al = 0
     return CertificateChainType(id=v_id, certificate=v_certificate, sub_certificates=v_sub_certificates)
 
 def _e_CertificateChainType(w: Writer, o: CertificateChainType) -> None:
     s = 0
-    if o.id is not None:
+    f_id = o.id
+    if f_id is not None:
         w.bits(0, 2)
-        w.string(o.id)
+        w.string(f_id)
         s = 1
-    if o.certificate is not None:
-        c = _C15[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.binary(o.certificate)
-        w.bits(0, 1)
-        s = 2
-    else:
+    f_certificate = o.certificate
+    if f_certificate is None:
         raise ExiEncodeError("CertificateChainType: missing required certificate")
+    c = _C15[s]
+    w.bits(c[0], c[1])
+    w.bits(0, 1)
+    w.binary(f_certificate)
+    w.bits(0, 1)
     s = 2
-    if o.sub_certificates is not None:
+    s = 2
+    f_sub_certificates = o.sub_certificates
+    if f_sub_certificates is not None:
         w.bits(0, 2)
-        _e_SubCertificatesType(w, o.sub_certificates)
+        _e_SubCertificatesType(w, f_sub_certificates)
         s = 3
     c = _C16[s]
     w.bits(c[0], c[1])
 
 def _d_CertificateInstallationReqType(r: Reader) -> CertificateInstallationReqType:
+    rv = r.v; rn = r.n
     v_id = None
     v_oem_provisioning_cert = None
     v_list_of_root_certificate_i_ds = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_id = r.string()
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_oem_provisioning_cert = r.binary()
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 2; al = 0
-    if it == 2:
-        v_list_of_root_certificate_i_ds = _d_ListOfRootCertificateIDsType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_id = r.string()
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
+    it = 1; al = 0
+    v_oem_provisioning_cert = r.binary()
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
+    it = 2; al = 0
+    v_list_of_root_certificate_i_ds = _d_ListOfRootCertificateIDsType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return CertificateInstallationReqType(id=v_id, oem_provisioning_cert=v_oem_provisioning_cert, list_of_root_certificate_i_ds=v_list_of_root_certificate_i_ds)
 
 def _e_CertificateInstallationReqType(w: Writer, o: CertificateInstallationReqType) -> None:
-    if o.id is not None:
-        w.bits(0, 1)
-        w.string(o.id)
-    else:
+    f_id = o.id
+    if f_id is None:
         raise ExiEncodeError("CertificateInstallationReqType: missing required id")
-    if o.oem_provisioning_cert is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.binary(o.oem_provisioning_cert)
-        w.bits(0, 1)
-    else:
+    w.bits(0, 1)
+    w.string(f_id)
+    f_oem_provisioning_cert = o.oem_provisioning_cert
+    if f_oem_provisioning_cert is None:
         raise ExiEncodeError("CertificateInstallationReqType: missing required oem_provisioning_cert")
-    if o.list_of_root_certificate_i_ds is not None:
-        w.bits(0, 1)
-        _e_ListOfRootCertificateIDsType(w, o.list_of_root_certificate_i_ds)
-    else:
+    w.bits(0, 2)
+    w.binary(f_oem_provisioning_cert)
+    w.bits(0, 1)
+    f_list_of_root_certificate_i_ds = o.list_of_root_certificate_i_ds
+    if f_list_of_root_certificate_i_ds is None:
         raise ExiEncodeError("CertificateInstallationReqType: missing required list_of_root_certificate_i_ds")
+    w.bits(0, 1)
+    _e_ListOfRootCertificateIDsType(w, f_list_of_root_certificate_i_ds)
     w.bits(0, 1)
 
 def _d_CertificateInstallationResType(r: Reader) -> CertificateInstallationResType:
+    rv = r.v; rn = r.n
     v_response_code = None
     v_sa_provisioning_certificate_chain = None
     v_contract_signature_cert_chain = None
     v_contract_signature_encrypted_private_key = None
     v_d_hpublickey = None
     v_e_maid = None
-    r.zero(1, 'next item')
-    it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_response_code = r.enum(5, _K8)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        v_sa_provisioning_certificate_chain = _d_CertificateChainType(r)
-        r.zero(1, 'next item')
-        it = 2; al = 0
-    if it == 2:
-        v_contract_signature_cert_chain = _d_CertificateChainType(r)
-        r.zero(1, 'next item')
-        it = 3; al = 0
-    if it == 3:
-        v_contract_signature_encrypted_private_key = _d_ContractSignatureEncryptedPrivateKeyType(r)
-        r.zero(1, 'next item')
-        it = 4; al = 0
-    if it == 4:
-        v_d_hpublickey = _d_DiffieHellmanPublickeyType(r)
-        r.zero(1, 'next item')
-        it = 5; al = 0
-    if it == 5:
-        v_e_maid = _d_EMAIDType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    p = r.p
+    q = p + 9
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1ff
+    r.p = q
+    if b & 0x183:
+        r.badz(p, 9, b & 0x183)
+    k = (b >> 2) & 0x1f
+    if k >= 26:
+        r.bad(p + 2, 'enumeration index out of range')
+    v_response_code = _K8[k]
+    it = 1; al = 0
+    v_sa_provisioning_certificate_chain = _d_CertificateChainType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 2; al = 0
+    v_contract_signature_cert_chain = _d_CertificateChainType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 3; al = 0
+    v_contract_signature_encrypted_private_key = _d_ContractSignatureEncryptedPrivateKeyType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 4; al = 0
+    v_d_hpublickey = _d_DiffieHellmanPublickeyType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 5; al = 0
+    v_e_maid = _d_EMAIDType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return CertificateInstallationResType(response_code=v_response_code, sa_provisioning_certificate_chain=v_sa_provisioning_certificate_chain, contract_signature_cert_chain=v_contract_signature_cert_chain, contract_signature_encrypted_private_key=v_contract_signature_encrypted_private_key, d_hpublickey=v_d_hpublickey, e_maid=v_e_maid)
 
 def _e_CertificateInstallationResType(w: Writer, o: CertificateInstallationResType) -> None:
-    if o.response_code is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.response_code, _K10, 5)
-        w.bits(0, 1)
-    else:
+    f_response_code = o.response_code
+    if f_response_code is None:
         raise ExiEncodeError("CertificateInstallationResType: missing required response_code")
-    if o.sa_provisioning_certificate_chain is not None:
-        w.bits(0, 1)
-        _e_CertificateChainType(w, o.sa_provisioning_certificate_chain)
-    else:
+    w.bits((_K10[f_response_code]) << 1, 8)
+    f_sa_provisioning_certificate_chain = o.sa_provisioning_certificate_chain
+    if f_sa_provisioning_certificate_chain is None:
         raise ExiEncodeError("CertificateInstallationResType: missing required sa_provisioning_certificate_chain")
-    if o.contract_signature_cert_chain is not None:
-        w.bits(0, 1)
-        _e_CertificateChainType(w, o.contract_signature_cert_chain)
-    else:
+    w.bits(0, 1)
+    _e_CertificateChainType(w, f_sa_provisioning_certificate_chain)
+    f_contract_signature_cert_chain = o.contract_signature_cert_chain
+    if f_contract_signature_cert_chain is None:
         raise ExiEncodeError("CertificateInstallationResType: missing required contract_signature_cert_chain")
-    if o.contract_signature_encrypted_private_key is not None:
-        w.bits(0, 1)
-        _e_ContractSignatureEncryptedPrivateKeyType(w, o.contract_signature_encrypted_private_key)
-    else:
+    w.bits(0, 1)
+    _e_CertificateChainType(w, f_contract_signature_cert_chain)
+    f_contract_signature_encrypted_private_key = o.contract_signature_encrypted_private_key
+    if f_contract_signature_encrypted_private_key is None:
         raise ExiEncodeError("CertificateInstallationResType: missing required contract_signature_encrypted_private_key")
-    if o.d_hpublickey is not None:
-        w.bits(0, 1)
-        _e_DiffieHellmanPublickeyType(w, o.d_hpublickey)
-    else:
+    w.bits(0, 1)
+    _e_ContractSignatureEncryptedPrivateKeyType(w, f_contract_signature_encrypted_private_key)
+    f_d_hpublickey = o.d_hpublickey
+    if f_d_hpublickey is None:
         raise ExiEncodeError("CertificateInstallationResType: missing required d_hpublickey")
-    if o.e_maid is not None:
-        w.bits(0, 1)
-        _e_EMAIDType(w, o.e_maid)
-    else:
+    w.bits(0, 1)
+    _e_DiffieHellmanPublickeyType(w, f_d_hpublickey)
+    f_e_maid = o.e_maid
+    if f_e_maid is None:
         raise ExiEncodeError("CertificateInstallationResType: missing required e_maid")
+    w.bits(0, 1)
+    _e_EMAIDType(w, f_e_maid)
     w.bits(0, 1)
 
 def _d_CertificateUpdateReqType(r: Reader) -> CertificateUpdateReqType:
+    rv = r.v; rn = r.n
     v_id = None
     v_contract_signature_cert_chain = None
     v_e_maid = None
     v_list_of_root_certificate_i_ds = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_id = r.string()
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        v_contract_signature_cert_chain = _d_CertificateChainType(r)
-        r.zero(1, 'next item')
-        it = 2; al = 0
-    if it == 2:
-        r.zero(1, "characters")
-        v_e_maid = r.string()
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 3; al = 0
-    if it == 3:
-        v_list_of_root_certificate_i_ds = _d_ListOfRootCertificateIDsType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_id = r.string()
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 1; al = 0
+    v_contract_signature_cert_chain = _d_CertificateChainType(r)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
+    it = 2; al = 0
+    v_e_maid = r.string()
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
+    it = 3; al = 0
+    v_list_of_root_certificate_i_ds = _d_ListOfRootCertificateIDsType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return CertificateUpdateReqType(id=v_id, contract_signature_cert_chain=v_contract_signature_cert_chain, e_maid=v_e_maid, list_of_root_certificate_i_ds=v_list_of_root_certificate_i_ds)
 
 def _e_CertificateUpdateReqType(w: Writer, o: CertificateUpdateReqType) -> None:
-    if o.id is not None:
-        w.bits(0, 1)
-        w.string(o.id)
-    else:
+    f_id = o.id
+    if f_id is None:
         raise ExiEncodeError("CertificateUpdateReqType: missing required id")
-    if o.contract_signature_cert_chain is not None:
-        w.bits(0, 1)
-        _e_CertificateChainType(w, o.contract_signature_cert_chain)
-    else:
+    w.bits(0, 1)
+    w.string(f_id)
+    f_contract_signature_cert_chain = o.contract_signature_cert_chain
+    if f_contract_signature_cert_chain is None:
         raise ExiEncodeError("CertificateUpdateReqType: missing required contract_signature_cert_chain")
-    if o.e_maid is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.string(o.e_maid)
-        w.bits(0, 1)
-    else:
+    w.bits(0, 1)
+    _e_CertificateChainType(w, f_contract_signature_cert_chain)
+    f_e_maid = o.e_maid
+    if f_e_maid is None:
         raise ExiEncodeError("CertificateUpdateReqType: missing required e_maid")
-    if o.list_of_root_certificate_i_ds is not None:
-        w.bits(0, 1)
-        _e_ListOfRootCertificateIDsType(w, o.list_of_root_certificate_i_ds)
-    else:
+    w.bits(0, 2)
+    w.string(f_e_maid)
+    w.bits(0, 1)
+    f_list_of_root_certificate_i_ds = o.list_of_root_certificate_i_ds
+    if f_list_of_root_certificate_i_ds is None:
         raise ExiEncodeError("CertificateUpdateReqType: missing required list_of_root_certificate_i_ds")
+    w.bits(0, 1)
+    _e_ListOfRootCertificateIDsType(w, f_list_of_root_certificate_i_ds)
     w.bits(0, 1)
 
 def _d_CertificateUpdateResType(r: Reader) -> CertificateUpdateResType:
+    rv = r.v; rn = r.n
     v_response_code = None
     v_sa_provisioning_certificate_chain = None
     v_contract_signature_cert_chain = None
@@ -1789,144 +2120,242 @@ def _d_CertificateUpdateResType(r: Reader) -> CertificateUpdateResType:
     v_d_hpublickey = None
     v_e_maid = None
     v_retry_counter = None
-    r.zero(1, 'next item')
-    it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_response_code = r.enum(5, _K8)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        v_sa_provisioning_certificate_chain = _d_CertificateChainType(r)
-        r.zero(1, 'next item')
-        it = 2; al = 0
-    if it == 2:
-        v_contract_signature_cert_chain = _d_CertificateChainType(r)
-        r.zero(1, 'next item')
-        it = 3; al = 0
-    if it == 3:
-        v_contract_signature_encrypted_private_key = _d_ContractSignatureEncryptedPrivateKeyType(r)
-        r.zero(1, 'next item')
-        it = 4; al = 0
-    if it == 4:
-        v_d_hpublickey = _d_DiffieHellmanPublickeyType(r)
-        r.zero(1, 'next item')
-        it = 5; al = 0
-    if it == 5:
-        v_e_maid = _d_EMAIDType(r)
-        it, al = _P17[r.code(2, 2)]
+    p = r.p
+    q = p + 9
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1ff
+    r.p = q
+    if b & 0x183:
+        r.badz(p, 9, b & 0x183)
+    k = (b >> 2) & 0x1f
+    if k >= 26:
+        r.bad(p + 2, 'enumeration index out of range')
+    v_response_code = _K8[k]
+    it = 1; al = 0
+    v_sa_provisioning_certificate_chain = _d_CertificateChainType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 2; al = 0
+    v_contract_signature_cert_chain = _d_CertificateChainType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 3; al = 0
+    v_contract_signature_encrypted_private_key = _d_ContractSignatureEncryptedPrivateKeyType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 4; al = 0
+    v_d_hpublickey = _d_DiffieHellmanPublickeyType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 5; al = 0
+    v_e_maid = _d_EMAIDType(r)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P17[e]
     if it == 6:
-        r.zero(1, "characters")
-        v_retry_counter = r.sintb(-32768, 32767)
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        if b & 0x2:
+            r.badz(p, 2, b & 0x2)
+        sg = (b & 0x1) == 1
+        v_retry_counter = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v_retry_counter <= 32767:
+            r.fail('integer out of range')
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        if b & 0x3:
+            r.badz(p, 2, b & 0x3)
         it = -1; al = 0
     return CertificateUpdateResType(response_code=v_response_code, sa_provisioning_certificate_chain=v_sa_provisioning_certificate_chain, contract_signature_cert_chain=v_contract_signature_cert_chain, contract_signature_encrypted_private_key=v_contract_signature_encrypted_private_key, d_hpublickey=v_d_hpublickey, e_maid=v_e_maid, retry_counter=v_retry_counter)
 
 def _e_CertificateUpdateResType(w: Writer, o: CertificateUpdateResType) -> None:
-    if o.response_code is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.response_code, _K10, 5)
-        w.bits(0, 1)
-    else:
+    f_response_code = o.response_code
+    if f_response_code is None:
         raise ExiEncodeError("CertificateUpdateResType: missing required response_code")
-    if o.sa_provisioning_certificate_chain is not None:
-        w.bits(0, 1)
-        _e_CertificateChainType(w, o.sa_provisioning_certificate_chain)
-    else:
+    w.bits((_K10[f_response_code]) << 1, 8)
+    f_sa_provisioning_certificate_chain = o.sa_provisioning_certificate_chain
+    if f_sa_provisioning_certificate_chain is None:
         raise ExiEncodeError("CertificateUpdateResType: missing required sa_provisioning_certificate_chain")
-    if o.contract_signature_cert_chain is not None:
-        w.bits(0, 1)
-        _e_CertificateChainType(w, o.contract_signature_cert_chain)
-    else:
+    w.bits(0, 1)
+    _e_CertificateChainType(w, f_sa_provisioning_certificate_chain)
+    f_contract_signature_cert_chain = o.contract_signature_cert_chain
+    if f_contract_signature_cert_chain is None:
         raise ExiEncodeError("CertificateUpdateResType: missing required contract_signature_cert_chain")
-    if o.contract_signature_encrypted_private_key is not None:
-        w.bits(0, 1)
-        _e_ContractSignatureEncryptedPrivateKeyType(w, o.contract_signature_encrypted_private_key)
-    else:
+    w.bits(0, 1)
+    _e_CertificateChainType(w, f_contract_signature_cert_chain)
+    f_contract_signature_encrypted_private_key = o.contract_signature_encrypted_private_key
+    if f_contract_signature_encrypted_private_key is None:
         raise ExiEncodeError("CertificateUpdateResType: missing required contract_signature_encrypted_private_key")
-    if o.d_hpublickey is not None:
-        w.bits(0, 1)
-        _e_DiffieHellmanPublickeyType(w, o.d_hpublickey)
-    else:
+    w.bits(0, 1)
+    _e_ContractSignatureEncryptedPrivateKeyType(w, f_contract_signature_encrypted_private_key)
+    f_d_hpublickey = o.d_hpublickey
+    if f_d_hpublickey is None:
         raise ExiEncodeError("CertificateUpdateResType: missing required d_hpublickey")
-    if o.e_maid is not None:
-        w.bits(0, 1)
-        _e_EMAIDType(w, o.e_maid)
-    else:
+    w.bits(0, 1)
+    _e_DiffieHellmanPublickeyType(w, f_d_hpublickey)
+    f_e_maid = o.e_maid
+    if f_e_maid is None:
         raise ExiEncodeError("CertificateUpdateResType: missing required e_maid")
+    w.bits(0, 1)
+    _e_EMAIDType(w, f_e_maid)
     s = 6
-    if o.retry_counter is not None:
-        w.bits(0, 2)
-        w.bits(0, 1)
-        w.sint(o.retry_counter)
+    f_retry_counter = o.retry_counter
+    if f_retry_counter is not None:
+        if not -32768 <= f_retry_counter <= 32767:
+            raise ExiEncodeError(f"value {f_retry_counter!r} outside [-32768, 32767]")
+        w.bits((1 if f_retry_counter < 0 else 0), 4)
+        w.uint(-f_retry_counter - 1 if f_retry_counter < 0 else f_retry_counter)
         w.bits(0, 1)
         s = 7
     c = _C18[s]
     w.bits(c[0], c[1])
 
 def _d_ChargeParameterDiscoveryReqType(r: Reader) -> ChargeParameterDiscoveryReqType:
+    rv = r.v; rn = r.n
     v_max_entries_sa_schedule_tuple = None
     v_requested_energy_transfer_mode = None
     v_ac_ev_charge_parameter = None
     v_dc_ev_charge_parameter = None
     v_ev_charge_parameter = None
-    it, al = _P0[r.code(2, 2)]
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P0[e]
     if it == 0:
-        r.zero(1, "characters")
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         v_max_entries_sa_schedule_tuple = r.uintb(65535)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        if b & 0x3:
+            r.badz(p, 2, b & 0x3)
         it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_requested_energy_transfer_mode = r.enum(3, _K19)
-        r.zero(1, "end of element")
-        it, al = _P20[r.code(2, 3)]
-    if it == 2:
-        if al == 0:
-            v_ac_ev_charge_parameter = _d_AC_EVChargeParameterType(r)
-        elif al == 1:
-            v_dc_ev_charge_parameter = _d_DC_EVChargeParameterType(r)
-        elif al == 2:
-            v_ev_charge_parameter = _d_EVChargeParameterType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    p = r.p
+    q = p + 7
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7f
+    r.p = q
+    if b & 0x44:
+        r.badz(p, 7, b & 0x44)
+    k = (b >> 3) & 0x7
+    if k >= 6:
+        r.bad(p + 1, 'enumeration index out of range')
+    v_requested_energy_transfer_mode = _K19[k]
+    e = b & 0x3
+    if e >= 3:
+        r.bad_code(p + 5, e, 3)
+    it, al = _P20[e]
+    if al == 0:
+        v_ac_ev_charge_parameter = _d_AC_EVChargeParameterType(r)
+    elif al == 1:
+        v_dc_ev_charge_parameter = _d_DC_EVChargeParameterType(r)
+    elif al == 2:
+        v_ev_charge_parameter = _d_EVChargeParameterType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return ChargeParameterDiscoveryReqType(max_entries_sa_schedule_tuple=v_max_entries_sa_schedule_tuple, requested_energy_transfer_mode=v_requested_energy_transfer_mode, ac_ev_charge_parameter=v_ac_ev_charge_parameter, dc_ev_charge_parameter=v_dc_ev_charge_parameter, ev_charge_parameter=v_ev_charge_parameter)
 
 def _e_ChargeParameterDiscoveryReqType(w: Writer, o: ChargeParameterDiscoveryReqType) -> None:
     s = 0
-    if o.max_entries_sa_schedule_tuple is not None:
-        w.bits(0, 2)
-        w.bits(0, 1)
-        w.uint(o.max_entries_sa_schedule_tuple)
+    f_max_entries_sa_schedule_tuple = o.max_entries_sa_schedule_tuple
+    if f_max_entries_sa_schedule_tuple is not None:
+        w.bits(0, 3)
+        w.uint(f_max_entries_sa_schedule_tuple)
         w.bits(0, 1)
         s = 1
-    if o.requested_energy_transfer_mode is not None:
-        c = _C15[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.enum(o.requested_energy_transfer_mode, _K21, 3)
-        w.bits(0, 1)
-        s = 2
-    else:
+    f_requested_energy_transfer_mode = o.requested_energy_transfer_mode
+    if f_requested_energy_transfer_mode is None:
         raise ExiEncodeError("ChargeParameterDiscoveryReqType: missing required requested_energy_transfer_mode")
-    if o.ac_ev_charge_parameter is not None:
+    c = _C15[s]
+    w.bits(c[0], c[1])
+    w.bits((_K21[f_requested_energy_transfer_mode]) << 1, 5)
+    s = 2
+    s = 2
+    f_ac_ev_charge_parameter = o.ac_ev_charge_parameter
+    f_dc_ev_charge_parameter = o.dc_ev_charge_parameter
+    f_ev_charge_parameter = o.ev_charge_parameter
+    if f_ac_ev_charge_parameter is not None:
         w.bits(0, 2)
-        _e_AC_EVChargeParameterType(w, o.ac_ev_charge_parameter)
-    elif o.dc_ev_charge_parameter is not None:
+        _e_AC_EVChargeParameterType(w, f_ac_ev_charge_parameter)
+        s = 3
+    elif f_dc_ev_charge_parameter is not None:
         w.bits(1, 2)
-        _e_DC_EVChargeParameterType(w, o.dc_ev_charge_parameter)
-    elif o.ev_charge_parameter is not None:
+        _e_DC_EVChargeParameterType(w, f_dc_ev_charge_parameter)
+        s = 3
+    elif f_ev_charge_parameter is not None:
         w.bits(2, 2)
-        _e_EVChargeParameterType(w, o.ev_charge_parameter)
+        _e_EVChargeParameterType(w, f_ev_charge_parameter)
+        s = 3
     else:
         raise ExiEncodeError("ChargeParameterDiscoveryReqType: missing required ac_ev_charge_parameter/dc_ev_charge_parameter/ev_charge_parameter")
     w.bits(0, 1)
 
 def _d_ChargeParameterDiscoveryResType(r: Reader) -> ChargeParameterDiscoveryResType:
+    rv = r.v; rn = r.n
     v_response_code = None
     v_evse_processing = None
     v_sa_schedule_list = None
@@ -1934,182 +2363,283 @@ def _d_ChargeParameterDiscoveryResType(r: Reader) -> ChargeParameterDiscoveryRes
     v_ac_evse_charge_parameter = None
     v_dc_evse_charge_parameter = None
     v_evse_charge_parameter = None
-    r.zero(1, 'next item')
-    it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_response_code = r.enum(5, _K8)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_evse_processing = r.enum(2, _K9)
-        r.zero(1, "end of element")
-        it, al = _P22[r.code(3, 5)]
+    p = r.p
+    q = p + 16
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xffff
+    r.p = q
+    if b & 0xc1c8:
+        r.badz(p, 16, b & 0xc1c8)
+    k = (b >> 9) & 0x1f
+    if k >= 26:
+        r.bad(p + 2, 'enumeration index out of range')
+    v_response_code = _K8[k]
+    k = (b >> 4) & 0x3
+    if k >= 3:
+        r.bad(p + 10, 'enumeration index out of range')
+    v_evse_processing = _K9[k]
+    e = b & 0x7
+    if e >= 5:
+        r.bad_code(p + 13, e, 5)
+    it, al = _P22[e]
     if it == 2:
         if al == 0:
             v_sa_schedule_list = _d_SAScheduleListType(r)
         elif al == 1:
             v_sa_schedules = _d_SASchedulesType(r)
-        it, al = _P23[r.code(2, 3)]
-    if it == 3:
-        if al == 0:
-            v_ac_evse_charge_parameter = _d_AC_EVSEChargeParameterType(r)
-        elif al == 1:
-            v_dc_evse_charge_parameter = _d_DC_EVSEChargeParameterType(r)
-        elif al == 2:
-            v_evse_charge_parameter = _d_EVSEChargeParameterType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 3:
+            r.bad_code(p + 0, e, 3)
+        it, al = _P23[e]
+    if al == 0:
+        v_ac_evse_charge_parameter = _d_AC_EVSEChargeParameterType(r)
+    elif al == 1:
+        v_dc_evse_charge_parameter = _d_DC_EVSEChargeParameterType(r)
+    elif al == 2:
+        v_evse_charge_parameter = _d_EVSEChargeParameterType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return ChargeParameterDiscoveryResType(response_code=v_response_code, evse_processing=v_evse_processing, sa_schedule_list=v_sa_schedule_list, sa_schedules=v_sa_schedules, ac_evse_charge_parameter=v_ac_evse_charge_parameter, dc_evse_charge_parameter=v_dc_evse_charge_parameter, evse_charge_parameter=v_evse_charge_parameter)
 
 def _e_ChargeParameterDiscoveryResType(w: Writer, o: ChargeParameterDiscoveryResType) -> None:
-    if o.response_code is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.response_code, _K10, 5)
-        w.bits(0, 1)
-    else:
+    f_response_code = o.response_code
+    if f_response_code is None:
         raise ExiEncodeError("ChargeParameterDiscoveryResType: missing required response_code")
-    if o.evse_processing is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.evse_processing, _K11, 2)
-        w.bits(0, 1)
-    else:
+    w.bits((_K10[f_response_code]) << 1, 8)
+    f_evse_processing = o.evse_processing
+    if f_evse_processing is None:
         raise ExiEncodeError("ChargeParameterDiscoveryResType: missing required evse_processing")
+    w.bits((_K11[f_evse_processing]) << 1, 5)
     s = 2
-    if o.sa_schedule_list is not None:
+    f_sa_schedule_list = o.sa_schedule_list
+    f_sa_schedules = o.sa_schedules
+    if f_sa_schedule_list is not None:
         w.bits(0, 3)
-        _e_SAScheduleListType(w, o.sa_schedule_list)
+        _e_SAScheduleListType(w, f_sa_schedule_list)
         s = 3
-    elif o.sa_schedules is not None:
+    elif f_sa_schedules is not None:
         w.bits(1, 3)
-        _e_SASchedulesType(w, o.sa_schedules)
+        _e_SASchedulesType(w, f_sa_schedules)
         s = 3
-    if o.ac_evse_charge_parameter is not None:
+    f_ac_evse_charge_parameter = o.ac_evse_charge_parameter
+    f_dc_evse_charge_parameter = o.dc_evse_charge_parameter
+    f_evse_charge_parameter = o.evse_charge_parameter
+    if f_ac_evse_charge_parameter is not None:
         c = _C24[s]
         w.bits(c[0], c[1])
-        _e_AC_EVSEChargeParameterType(w, o.ac_evse_charge_parameter)
+        _e_AC_EVSEChargeParameterType(w, f_ac_evse_charge_parameter)
         s = 4
-    elif o.dc_evse_charge_parameter is not None:
+    elif f_dc_evse_charge_parameter is not None:
         c = _C25[s]
         w.bits(c[0], c[1])
-        _e_DC_EVSEChargeParameterType(w, o.dc_evse_charge_parameter)
+        _e_DC_EVSEChargeParameterType(w, f_dc_evse_charge_parameter)
         s = 4
-    elif o.evse_charge_parameter is not None:
+    elif f_evse_charge_parameter is not None:
         c = _C26[s]
         w.bits(c[0], c[1])
-        _e_EVSEChargeParameterType(w, o.evse_charge_parameter)
+        _e_EVSEChargeParameterType(w, f_evse_charge_parameter)
         s = 4
     else:
         raise ExiEncodeError("ChargeParameterDiscoveryResType: missing required ac_evse_charge_parameter/dc_evse_charge_parameter/evse_charge_parameter")
     w.bits(0, 1)
 
 def _d_ChargeServiceType(r: Reader) -> ChargeServiceType:
+    rv = r.v; rn = r.n
     v_service_id = None
     v_service_name = None
     v_service_category = None
     v_service_scope = None
     v_free_service = None
     v_supported_energy_transfer_mode = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_service_id = r.uintb(65535)
-        r.zero(1, "end of element")
-        it, al = _P27[r.code(2, 2)]
+    v_service_id = r.uintb(65535)
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x4:
+        r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 1, e, 2)
+    it, al = _P27[e]
     if it == 1:
-        r.zero(1, "characters")
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         v_service_name = r.string()
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        if b & 0x3:
+            r.badz(p, 2, b & 0x3)
         it = 2; al = 0
-    if it == 2:
-        r.zero(1, "characters")
-        v_service_category = r.enum(2, _K28)
-        r.zero(1, "end of element")
-        it, al = _P29[r.code(2, 2)]
+    p = r.p
+    q = p + 6
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3f
+    r.p = q
+    if b & 0x24:
+        r.badz(p, 6, b & 0x24)
+    k = (b >> 3) & 0x3
+    v_service_category = _K28[k]
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 4, e, 2)
+    it, al = _P29[e]
     if it == 3:
-        r.zero(1, "characters")
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         v_service_scope = r.string()
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        if b & 0x3:
+            r.badz(p, 2, b & 0x3)
         it = 4; al = 0
-    if it == 4:
-        r.zero(1, "characters")
-        v_free_service = r.bits(1) == 1
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 5; al = 0
-    if it == 5:
-        v_supported_energy_transfer_mode = _d_SupportedEnergyTransferModeType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    p = r.p
+    q = p + 4
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xf
+    r.p = q
+    if b & 0xb:
+        r.badz(p, 4, b & 0xb)
+    v_free_service = ((b >> 2) & 0x1) == 1
+    it = 5; al = 0
+    v_supported_energy_transfer_mode = _d_SupportedEnergyTransferModeType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return ChargeServiceType(service_id=v_service_id, service_name=v_service_name, service_category=v_service_category, service_scope=v_service_scope, free_service=v_free_service, supported_energy_transfer_mode=v_supported_energy_transfer_mode)
 
 def _e_ChargeServiceType(w: Writer, o: ChargeServiceType) -> None:
-    if o.service_id is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.uint(o.service_id)
-        w.bits(0, 1)
-    else:
+    f_service_id = o.service_id
+    if f_service_id is None:
         raise ExiEncodeError("ChargeServiceType: missing required service_id")
+    w.bits(0, 2)
+    w.uint(f_service_id)
+    w.bits(0, 1)
     s = 1
-    if o.service_name is not None:
-        w.bits(0, 2)
-        w.bits(0, 1)
-        w.string(o.service_name)
+    f_service_name = o.service_name
+    if f_service_name is not None:
+        w.bits(0, 3)
+        w.string(f_service_name)
         w.bits(0, 1)
         s = 2
-    if o.service_category is not None:
-        c = _C30[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.enum(o.service_category, _K31, 2)
-        w.bits(0, 1)
-        s = 3
-    else:
+    f_service_category = o.service_category
+    if f_service_category is None:
         raise ExiEncodeError("ChargeServiceType: missing required service_category")
+    c = _C30[s]
+    w.bits(c[0], c[1])
+    w.bits((_K31[f_service_category]) << 1, 4)
     s = 3
-    if o.service_scope is not None:
-        w.bits(0, 2)
-        w.bits(0, 1)
-        w.string(o.service_scope)
+    s = 3
+    f_service_scope = o.service_scope
+    if f_service_scope is not None:
+        w.bits(0, 3)
+        w.string(f_service_scope)
         w.bits(0, 1)
         s = 4
-    if o.free_service is not None:
-        c = _C32[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.bits(1 if o.free_service else 0, 1)
-        w.bits(0, 1)
-        s = 5
-    else:
+    f_free_service = o.free_service
+    if f_free_service is None:
         raise ExiEncodeError("ChargeServiceType: missing required free_service")
-    if o.supported_energy_transfer_mode is not None:
-        w.bits(0, 1)
-        _e_SupportedEnergyTransferModeType(w, o.supported_energy_transfer_mode)
-    else:
+    c = _C32[s]
+    w.bits(c[0], c[1])
+    w.bits((1 if f_free_service else 0) << 1, 3)
+    s = 5
+    f_supported_energy_transfer_mode = o.supported_energy_transfer_mode
+    if f_supported_energy_transfer_mode is None:
         raise ExiEncodeError("ChargeServiceType: missing required supported_energy_transfer_mode")
+    w.bits(0, 1)
+    _e_SupportedEnergyTransferModeType(w, f_supported_energy_transfer_mode)
     w.bits(0, 1)
 
 def _d_ChargingProfileType(r: Reader) -> ChargingProfileType:
+    rv = r.v; rn = r.n
     v_profile_entry = []
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
     n = 0
     while it == 0:
-        x = _d_ProfileEntryType(r)
-        v_profile_entry.append(x)
+        t = _d_ProfileEntryType(r)
+        v_profile_entry.append(t)
         n += 1
         if n < 24:
-            it, al = _P33[r.code(2, 2)]
+            p = r.p
+            q = p + 2
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x3
+            r.p = q
+            e = b & 0x3
+            if e >= 2:
+                r.bad_code(p + 0, e, 2)
+            it, al = _P33[e]
         else:
-            r.zero(1, 'end of element')
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
             it = -1; al = 0
     return ChargingProfileType(profile_entry=v_profile_entry)
 
@@ -2128,7 +2658,15 @@ def _e_ChargingProfileType(w: Writer, o: ChargingProfileType) -> None:
     w.bits(c[0], c[1])
 
 def _d_ChargingStatusReqType(r: Reader) -> ChargingStatusReqType:
-    r.zero(1, 'end of element')
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = -1; al = 0
     return ChargingStatusReqType()
 
@@ -2136,6 +2674,7 @@ def _e_ChargingStatusReqType(w: Writer, o: ChargingStatusReqType) -> None:
     w.bits(0, 1)
 
 def _d_ChargingStatusResType(r: Reader) -> ChargingStatusResType:
+    rv = r.v; rn = r.n
     v_response_code = None
     v_evseid = None
     v_sa_schedule_tuple_id = None
@@ -2143,118 +2682,183 @@ def _d_ChargingStatusResType(r: Reader) -> ChargingStatusResType:
     v_meter_info = None
     v_receipt_required = None
     v_ac_evse_status = None
-    r.zero(1, 'next item')
-    it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_response_code = r.enum(5, _K8)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_evseid = r.string()
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 2; al = 0
-    if it == 2:
-        r.zero(1, "characters")
-        v_sa_schedule_tuple_id = r.bits(8) + 1
-        r.zero(1, "end of element")
-        it, al = _P36[r.code(3, 4)]
+    p = r.p
+    q = p + 10
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3ff
+    r.p = q
+    if b & 0x307:
+        r.badz(p, 10, b & 0x307)
+    k = (b >> 3) & 0x1f
+    if k >= 26:
+        r.bad(p + 2, 'enumeration index out of range')
+    v_response_code = _K8[k]
+    it = 1; al = 0
+    v_evseid = r.string()
+    p = r.p
+    q = p + 15
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7fff
+    r.p = q
+    if b & 0x7008:
+        r.badz(p, 15, b & 0x7008)
+    v_sa_schedule_tuple_id = ((b >> 4) & 0xff) + 1
+    if v_sa_schedule_tuple_id > 255:
+        r.bad(p + 3, 'integer out of range')
+    e = b & 0x7
+    if e >= 4:
+        r.bad_code(p + 12, e, 4)
+    it, al = _P36[e]
     if it == 3:
         v_evse_max_current = _d_PhysicalValueType(r)
-        it, al = _P37[r.code(2, 3)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 3:
+            r.bad_code(p + 0, e, 3)
+        it, al = _P37[e]
     if it == 4:
         v_meter_info = _d_MeterInfoType(r)
-        it, al = _P38[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P38[e]
     if it == 5:
-        r.zero(1, "characters")
-        v_receipt_required = r.bits(1) == 1
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 4
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0xf
+        r.p = q
+        if b & 0xb:
+            r.badz(p, 4, b & 0xb)
+        v_receipt_required = ((b >> 2) & 0x1) == 1
         it = 6; al = 0
-    if it == 6:
-        v_ac_evse_status = _d_AC_EVSEStatusType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_ac_evse_status = _d_AC_EVSEStatusType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return ChargingStatusResType(response_code=v_response_code, evseid=v_evseid, sa_schedule_tuple_id=v_sa_schedule_tuple_id, evse_max_current=v_evse_max_current, meter_info=v_meter_info, receipt_required=v_receipt_required, ac_evse_status=v_ac_evse_status)
 
 def _e_ChargingStatusResType(w: Writer, o: ChargingStatusResType) -> None:
-    if o.response_code is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.response_code, _K10, 5)
-        w.bits(0, 1)
-    else:
+    f_response_code = o.response_code
+    if f_response_code is None:
         raise ExiEncodeError("ChargingStatusResType: missing required response_code")
-    if o.evseid is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.string(o.evseid)
-        w.bits(0, 1)
-    else:
+    w.bits((_K10[f_response_code]) << 1, 8)
+    f_evseid = o.evseid
+    if f_evseid is None:
         raise ExiEncodeError("ChargingStatusResType: missing required evseid")
-    if o.sa_schedule_tuple_id is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.nbit(o.sa_schedule_tuple_id, 1, 255, 8)
-        w.bits(0, 1)
-    else:
+    w.bits(0, 2)
+    w.string(f_evseid)
+    w.bits(0, 1)
+    f_sa_schedule_tuple_id = o.sa_schedule_tuple_id
+    if f_sa_schedule_tuple_id is None:
         raise ExiEncodeError("ChargingStatusResType: missing required sa_schedule_tuple_id")
+    if not 1 <= f_sa_schedule_tuple_id <= 255:
+        raise ExiEncodeError(f"value {f_sa_schedule_tuple_id!r} outside [1, 255]")
+    w.bits((f_sa_schedule_tuple_id - 1) << 1, 11)
     s = 3
-    if o.evse_max_current is not None:
+    f_evse_max_current = o.evse_max_current
+    if f_evse_max_current is not None:
         w.bits(0, 3)
-        _e_PhysicalValueType(w, o.evse_max_current)
+        _e_PhysicalValueType(w, f_evse_max_current)
         s = 4
-    if o.meter_info is not None:
+    f_meter_info = o.meter_info
+    if f_meter_info is not None:
         c = _C39[s]
         w.bits(c[0], c[1])
-        _e_MeterInfoType(w, o.meter_info)
+        _e_MeterInfoType(w, f_meter_info)
         s = 5
-    if o.receipt_required is not None:
+    f_receipt_required = o.receipt_required
+    if f_receipt_required is not None:
         c = _C40[s]
         w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.bits(1 if o.receipt_required else 0, 1)
-        w.bits(0, 1)
+        w.bits((1 if f_receipt_required else 0) << 1, 3)
         s = 6
-    if o.ac_evse_status is not None:
-        c = _C41[s]
-        w.bits(c[0], c[1])
-        _e_AC_EVSEStatusType(w, o.ac_evse_status)
-        s = 7
-    else:
+    f_ac_evse_status = o.ac_evse_status
+    if f_ac_evse_status is None:
         raise ExiEncodeError("ChargingStatusResType: missing required ac_evse_status")
+    c = _C41[s]
+    w.bits(c[0], c[1])
+    _e_AC_EVSEStatusType(w, f_ac_evse_status)
+    s = 7
     w.bits(0, 1)
 
 def _d_ConsumptionCostType(r: Reader) -> ConsumptionCostType:
+    rv = r.v; rn = r.n
     v_start_value = None
     v_cost = []
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_start_value = _d_PhysicalValueType(r)
-        r.zero(1, 'next item')
-        it = 1; al = 0
+    v_start_value = _d_PhysicalValueType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 1; al = 0
     n = 0
     while it == 1:
-        x = _d_CostType(r)
-        v_cost.append(x)
+        t = _d_CostType(r)
+        v_cost.append(t)
         n += 1
         if n < 3:
-            it, al = _P5[r.code(2, 2)]
+            p = r.p
+            q = p + 2
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x3
+            r.p = q
+            e = b & 0x3
+            if e >= 2:
+                r.bad_code(p + 0, e, 2)
+            it, al = _P5[e]
         else:
-            r.zero(1, 'end of element')
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
             it = -1; al = 0
     return ConsumptionCostType(start_value=v_start_value, cost=v_cost)
 
 def _e_ConsumptionCostType(w: Writer, o: ConsumptionCostType) -> None:
-    if o.start_value is not None:
-        w.bits(0, 1)
-        _e_PhysicalValueType(w, o.start_value)
-    else:
+    f_start_value = o.start_value
+    if f_start_value is None:
         raise ExiEncodeError("ConsumptionCostType: missing required start_value")
+    w.bits(0, 1)
+    _e_PhysicalValueType(w, f_start_value)
     s = 1
     n = 0
     for x in o.cost:
@@ -2269,84 +2873,122 @@ def _e_ConsumptionCostType(w: Writer, o: ConsumptionCostType) -> None:
     w.bits(c[0], c[1])
 
 def _d_ContractSignatureEncryptedPrivateKeyType(r: Reader) -> ContractSignatureEncryptedPrivateKeyType:
+    rv = r.v; rn = r.n
     v_id = None
     v_value = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_id = r.string()
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        v_value = r.binary()
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_id = r.string()
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 1; al = 0
+    v_value = r.binary()
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return ContractSignatureEncryptedPrivateKeyType(id=v_id, value=v_value)
 
 def _e_ContractSignatureEncryptedPrivateKeyType(w: Writer, o: ContractSignatureEncryptedPrivateKeyType) -> None:
-    if o.id is not None:
-        w.bits(0, 1)
-        w.string(o.id)
-    else:
+    f_id = o.id
+    if f_id is None:
         raise ExiEncodeError("ContractSignatureEncryptedPrivateKeyType: missing required id")
-    if o.value is not None:
-        w.bits(0, 1)
-        w.binary(o.value)
-    else:
+    w.bits(0, 1)
+    w.string(f_id)
+    f_value = o.value
+    if f_value is None:
         raise ExiEncodeError("ContractSignatureEncryptedPrivateKeyType: missing required value")
+    w.bits(0, 1)
+    w.binary(f_value)
     w.bits(0, 1)
 
 def _d_CostType(r: Reader) -> CostType:
+    rv = r.v; rn = r.n
     v_cost_kind = None
     v_amount = None
     v_amount_multiplier = None
-    r.zero(1, 'next item')
-    it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_cost_kind = r.enum(2, _K43)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_amount = r.uintb(4294967295)
-        r.zero(1, "end of element")
-        it, al = _P14[r.code(2, 2)]
+    p = r.p
+    q = p + 7
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7f
+    r.p = q
+    if b & 0x67:
+        r.badz(p, 7, b & 0x67)
+    k = (b >> 3) & 0x3
+    if k >= 3:
+        r.bad(p + 2, 'enumeration index out of range')
+    v_cost_kind = _K43[k]
+    it = 1; al = 0
+    v_amount = r.uintb(4294967295)
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x4:
+        r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 1, e, 2)
+    it, al = _P14[e]
     if it == 2:
-        r.zero(1, "characters")
-        v_amount_multiplier = r.bits(3) - 3
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 6
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3f
+        r.p = q
+        if b & 0x23:
+            r.badz(p, 6, b & 0x23)
+        v_amount_multiplier = ((b >> 2) & 0x7) - 3
+        if v_amount_multiplier > 3:
+            r.bad(p + 1, 'integer out of range')
         it = -1; al = 0
     return CostType(cost_kind=v_cost_kind, amount=v_amount, amount_multiplier=v_amount_multiplier)
 
 def _e_CostType(w: Writer, o: CostType) -> None:
-    if o.cost_kind is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.cost_kind, _K44, 2)
-        w.bits(0, 1)
-    else:
+    f_cost_kind = o.cost_kind
+    if f_cost_kind is None:
         raise ExiEncodeError("CostType: missing required cost_kind")
-    if o.amount is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.uint(o.amount)
-        w.bits(0, 1)
-    else:
+    w.bits((_K44[f_cost_kind]) << 1, 5)
+    f_amount = o.amount
+    if f_amount is None:
         raise ExiEncodeError("CostType: missing required amount")
+    w.bits(0, 2)
+    w.uint(f_amount)
+    w.bits(0, 1)
     s = 2
-    if o.amount_multiplier is not None:
-        w.bits(0, 2)
-        w.bits(0, 1)
-        w.nbit(o.amount_multiplier, -3, 3, 3)
-        w.bits(0, 1)
+    f_amount_multiplier = o.amount_multiplier
+    if f_amount_multiplier is not None:
+        if not -3 <= f_amount_multiplier <= 3:
+            raise ExiEncodeError(f"value {f_amount_multiplier!r} outside [-3, 3]")
+        w.bits((f_amount_multiplier + 3) << 1, 7)
         s = 3
     c = _C16[s]
     w.bits(c[0], c[1])
 
 def _d_CurrentDemandReqType(r: Reader) -> CurrentDemandReqType:
+    rv = r.v; rn = r.n
     v_dc_ev_status = None
     v_ev_target_current = None
     v_ev_maximum_voltage_limit = None
@@ -2357,110 +2999,196 @@ def _d_CurrentDemandReqType(r: Reader) -> CurrentDemandReqType:
     v_remaining_time_to_full_soc = None
     v_remaining_time_to_bulk_soc = None
     v_ev_target_voltage = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_dc_ev_status = _d_DC_EVStatusType(r)
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        v_ev_target_current = _d_PhysicalValueType(r)
-        it, al = _P45[r.code(3, 5)]
+    v_dc_ev_status = _d_DC_EVStatusType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 1; al = 0
+    v_ev_target_current = _d_PhysicalValueType(r)
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    e = b & 0x7
+    if e >= 5:
+        r.bad_code(p + 0, e, 5)
+    it, al = _P45[e]
     if it == 2:
         v_ev_maximum_voltage_limit = _d_PhysicalValueType(r)
-        it, al = _P36[r.code(3, 4)]
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        e = b & 0x7
+        if e >= 4:
+            r.bad_code(p + 0, e, 4)
+        it, al = _P36[e]
     if it == 3:
         v_ev_maximum_current_limit = _d_PhysicalValueType(r)
-        it, al = _P37[r.code(2, 3)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 3:
+            r.bad_code(p + 0, e, 3)
+        it, al = _P37[e]
     if it == 4:
         v_ev_maximum_power_limit = _d_PhysicalValueType(r)
-        it, al = _P38[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P38[e]
     if it == 5:
-        r.zero(1, "characters")
-        v_bulk_charging_complete = r.bits(1) == 1
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 4
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0xf
+        r.p = q
+        if b & 0xb:
+            r.badz(p, 4, b & 0xb)
+        v_bulk_charging_complete = ((b >> 2) & 0x1) == 1
         it = 6; al = 0
-    if it == 6:
-        r.zero(1, "characters")
-        v_charging_complete = r.bits(1) == 1
-        r.zero(1, "end of element")
-        it, al = _P46[r.code(2, 3)]
+    p = r.p
+    q = p + 5
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1f
+    r.p = q
+    if b & 0x14:
+        r.badz(p, 5, b & 0x14)
+    v_charging_complete = ((b >> 3) & 0x1) == 1
+    e = b & 0x3
+    if e >= 3:
+        r.bad_code(p + 3, e, 3)
+    it, al = _P46[e]
     if it == 7:
         v_remaining_time_to_full_soc = _d_PhysicalValueType(r)
-        it, al = _P47[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P47[e]
     if it == 8:
         v_remaining_time_to_bulk_soc = _d_PhysicalValueType(r)
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = 9; al = 0
-    if it == 9:
-        v_ev_target_voltage = _d_PhysicalValueType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_ev_target_voltage = _d_PhysicalValueType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return CurrentDemandReqType(dc_ev_status=v_dc_ev_status, ev_target_current=v_ev_target_current, ev_maximum_voltage_limit=v_ev_maximum_voltage_limit, ev_maximum_current_limit=v_ev_maximum_current_limit, ev_maximum_power_limit=v_ev_maximum_power_limit, bulk_charging_complete=v_bulk_charging_complete, charging_complete=v_charging_complete, remaining_time_to_full_soc=v_remaining_time_to_full_soc, remaining_time_to_bulk_soc=v_remaining_time_to_bulk_soc, ev_target_voltage=v_ev_target_voltage)
 
 def _e_CurrentDemandReqType(w: Writer, o: CurrentDemandReqType) -> None:
-    if o.dc_ev_status is not None:
-        w.bits(0, 1)
-        _e_DC_EVStatusType(w, o.dc_ev_status)
-    else:
+    f_dc_ev_status = o.dc_ev_status
+    if f_dc_ev_status is None:
         raise ExiEncodeError("CurrentDemandReqType: missing required dc_ev_status")
-    if o.ev_target_current is not None:
-        w.bits(0, 1)
-        _e_PhysicalValueType(w, o.ev_target_current)
-    else:
+    w.bits(0, 1)
+    _e_DC_EVStatusType(w, f_dc_ev_status)
+    f_ev_target_current = o.ev_target_current
+    if f_ev_target_current is None:
         raise ExiEncodeError("CurrentDemandReqType: missing required ev_target_current")
+    w.bits(0, 1)
+    _e_PhysicalValueType(w, f_ev_target_current)
     s = 2
-    if o.ev_maximum_voltage_limit is not None:
+    f_ev_maximum_voltage_limit = o.ev_maximum_voltage_limit
+    if f_ev_maximum_voltage_limit is not None:
         w.bits(0, 3)
-        _e_PhysicalValueType(w, o.ev_maximum_voltage_limit)
+        _e_PhysicalValueType(w, f_ev_maximum_voltage_limit)
         s = 3
-    if o.ev_maximum_current_limit is not None:
+    f_ev_maximum_current_limit = o.ev_maximum_current_limit
+    if f_ev_maximum_current_limit is not None:
         c = _C48[s]
         w.bits(c[0], c[1])
-        _e_PhysicalValueType(w, o.ev_maximum_current_limit)
+        _e_PhysicalValueType(w, f_ev_maximum_current_limit)
         s = 4
-    if o.ev_maximum_power_limit is not None:
+    f_ev_maximum_power_limit = o.ev_maximum_power_limit
+    if f_ev_maximum_power_limit is not None:
         c = _C49[s]
         w.bits(c[0], c[1])
-        _e_PhysicalValueType(w, o.ev_maximum_power_limit)
+        _e_PhysicalValueType(w, f_ev_maximum_power_limit)
         s = 5
-    if o.bulk_charging_complete is not None:
+    f_bulk_charging_complete = o.bulk_charging_complete
+    if f_bulk_charging_complete is not None:
         c = _C50[s]
         w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.bits(1 if o.bulk_charging_complete else 0, 1)
-        w.bits(0, 1)
+        w.bits((1 if f_bulk_charging_complete else 0) << 1, 3)
         s = 6
-    if o.charging_complete is not None:
-        c = _C51[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.bits(1 if o.charging_complete else 0, 1)
-        w.bits(0, 1)
-        s = 7
-    else:
+    f_charging_complete = o.charging_complete
+    if f_charging_complete is None:
         raise ExiEncodeError("CurrentDemandReqType: missing required charging_complete")
+    c = _C51[s]
+    w.bits(c[0], c[1])
+    w.bits((1 if f_charging_complete else 0) << 1, 3)
     s = 7
-    if o.remaining_time_to_full_soc is not None:
+    s = 7
+    f_remaining_time_to_full_soc = o.remaining_time_to_full_soc
+    if f_remaining_time_to_full_soc is not None:
         w.bits(0, 2)
-        _e_PhysicalValueType(w, o.remaining_time_to_full_soc)
+        _e_PhysicalValueType(w, f_remaining_time_to_full_soc)
         s = 8
-    if o.remaining_time_to_bulk_soc is not None:
+    f_remaining_time_to_bulk_soc = o.remaining_time_to_bulk_soc
+    if f_remaining_time_to_bulk_soc is not None:
         c = _C52[s]
         w.bits(c[0], c[1])
-        _e_PhysicalValueType(w, o.remaining_time_to_bulk_soc)
+        _e_PhysicalValueType(w, f_remaining_time_to_bulk_soc)
         s = 9
-    if o.ev_target_voltage is not None:
-        c = _C53[s]
-        w.bits(c[0], c[1])
-        _e_PhysicalValueType(w, o.ev_target_voltage)
-        s = 10
-    else:
+    f_ev_target_voltage = o.ev_target_voltage
+    if f_ev_target_voltage is None:
         raise ExiEncodeError("CurrentDemandReqType: missing required ev_target_voltage")
+    c = _C53[s]
+    w.bits(c[0], c[1])
+    _e_PhysicalValueType(w, f_ev_target_voltage)
+    s = 10
     w.bits(0, 1)
 
 def _d_CurrentDemandResType(r: Reader) -> CurrentDemandResType:
+    rv = r.v; rn = r.n
     v_response_code = None
     v_dc_evse_status = None
     v_evse_present_voltage = None
@@ -2475,166 +3203,221 @@ def _d_CurrentDemandResType(r: Reader) -> CurrentDemandResType:
     v_sa_schedule_tuple_id = None
     v_meter_info = None
     v_receipt_required = None
-    r.zero(1, 'next item')
-    it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_response_code = r.enum(5, _K8)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        v_dc_evse_status = _d_DC_EVSEStatusType(r)
-        r.zero(1, 'next item')
-        it = 2; al = 0
-    if it == 2:
-        v_evse_present_voltage = _d_PhysicalValueType(r)
-        r.zero(1, 'next item')
-        it = 3; al = 0
-    if it == 3:
-        v_evse_present_current = _d_PhysicalValueType(r)
-        r.zero(1, 'next item')
-        it = 4; al = 0
-    if it == 4:
-        r.zero(1, "characters")
-        v_evse_current_limit_achieved = r.bits(1) == 1
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 5; al = 0
-    if it == 5:
-        r.zero(1, "characters")
-        v_evse_voltage_limit_achieved = r.bits(1) == 1
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 6; al = 0
-    if it == 6:
-        r.zero(1, "characters")
-        v_evse_power_limit_achieved = r.bits(1) == 1
-        r.zero(1, "end of element")
-        it, al = _P54[r.code(3, 4)]
+    p = r.p
+    q = p + 9
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1ff
+    r.p = q
+    if b & 0x183:
+        r.badz(p, 9, b & 0x183)
+    k = (b >> 2) & 0x1f
+    if k >= 26:
+        r.bad(p + 2, 'enumeration index out of range')
+    v_response_code = _K8[k]
+    it = 1; al = 0
+    v_dc_evse_status = _d_DC_EVSEStatusType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 2; al = 0
+    v_evse_present_voltage = _d_PhysicalValueType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 3; al = 0
+    v_evse_present_current = _d_PhysicalValueType(r)
+    p = r.p
+    q = p + 15
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7fff
+    r.p = q
+    if b & 0x6ee8:
+        r.badz(p, 15, b & 0x6ee8)
+    v_evse_current_limit_achieved = ((b >> 12) & 0x1) == 1
+    v_evse_voltage_limit_achieved = ((b >> 8) & 0x1) == 1
+    v_evse_power_limit_achieved = ((b >> 4) & 0x1) == 1
+    e = b & 0x7
+    if e >= 4:
+        r.bad_code(p + 12, e, 4)
+    it, al = _P54[e]
     if it == 7:
         v_evse_maximum_voltage_limit = _d_PhysicalValueType(r)
-        it, al = _P55[r.code(2, 3)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 3:
+            r.bad_code(p + 0, e, 3)
+        it, al = _P55[e]
     if it == 8:
         v_evse_maximum_current_limit = _d_PhysicalValueType(r)
-        it, al = _P56[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P56[e]
     if it == 9:
         v_evse_maximum_power_limit = _d_PhysicalValueType(r)
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = 10; al = 0
-    if it == 10:
-        r.zero(1, "characters")
-        v_evseid = r.string()
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 11; al = 0
-    if it == 11:
-        r.zero(1, "characters")
-        v_sa_schedule_tuple_id = r.bits(8) + 1
-        r.zero(1, "end of element")
-        it, al = _P57[r.code(2, 3)]
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    v_evseid = r.string()
+    p = r.p
+    q = p + 14
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3fff
+    r.p = q
+    if b & 0x3804:
+        r.badz(p, 14, b & 0x3804)
+    v_sa_schedule_tuple_id = ((b >> 3) & 0xff) + 1
+    if v_sa_schedule_tuple_id > 255:
+        r.bad(p + 3, 'integer out of range')
+    e = b & 0x3
+    if e >= 3:
+        r.bad_code(p + 12, e, 3)
+    it, al = _P57[e]
     if it == 12:
         v_meter_info = _d_MeterInfoType(r)
-        it, al = _P58[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P58[e]
     if it == 13:
-        r.zero(1, "characters")
-        v_receipt_required = r.bits(1) == 1
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 4
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0xf
+        r.p = q
+        if b & 0xb:
+            r.badz(p, 4, b & 0xb)
+        v_receipt_required = ((b >> 2) & 0x1) == 1
         it = -1; al = 0
     return CurrentDemandResType(response_code=v_response_code, dc_evse_status=v_dc_evse_status, evse_present_voltage=v_evse_present_voltage, evse_present_current=v_evse_present_current, evse_current_limit_achieved=v_evse_current_limit_achieved, evse_voltage_limit_achieved=v_evse_voltage_limit_achieved, evse_power_limit_achieved=v_evse_power_limit_achieved, evse_maximum_voltage_limit=v_evse_maximum_voltage_limit, evse_maximum_current_limit=v_evse_maximum_current_limit, evse_maximum_power_limit=v_evse_maximum_power_limit, evseid=v_evseid, sa_schedule_tuple_id=v_sa_schedule_tuple_id, meter_info=v_meter_info, receipt_required=v_receipt_required)
 
 def _e_CurrentDemandResType(w: Writer, o: CurrentDemandResType) -> None:
-    if o.response_code is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.response_code, _K10, 5)
-        w.bits(0, 1)
-    else:
+    f_response_code = o.response_code
+    if f_response_code is None:
         raise ExiEncodeError("CurrentDemandResType: missing required response_code")
-    if o.dc_evse_status is not None:
-        w.bits(0, 1)
-        _e_DC_EVSEStatusType(w, o.dc_evse_status)
-    else:
+    w.bits((_K10[f_response_code]) << 1, 8)
+    f_dc_evse_status = o.dc_evse_status
+    if f_dc_evse_status is None:
         raise ExiEncodeError("CurrentDemandResType: missing required dc_evse_status")
-    if o.evse_present_voltage is not None:
-        w.bits(0, 1)
-        _e_PhysicalValueType(w, o.evse_present_voltage)
-    else:
+    w.bits(0, 1)
+    _e_DC_EVSEStatusType(w, f_dc_evse_status)
+    f_evse_present_voltage = o.evse_present_voltage
+    if f_evse_present_voltage is None:
         raise ExiEncodeError("CurrentDemandResType: missing required evse_present_voltage")
-    if o.evse_present_current is not None:
-        w.bits(0, 1)
-        _e_PhysicalValueType(w, o.evse_present_current)
-    else:
+    w.bits(0, 1)
+    _e_PhysicalValueType(w, f_evse_present_voltage)
+    f_evse_present_current = o.evse_present_current
+    if f_evse_present_current is None:
         raise ExiEncodeError("CurrentDemandResType: missing required evse_present_current")
-    if o.evse_current_limit_achieved is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.bits(1 if o.evse_current_limit_achieved else 0, 1)
-        w.bits(0, 1)
-    else:
+    w.bits(0, 1)
+    _e_PhysicalValueType(w, f_evse_present_current)
+    f_evse_current_limit_achieved = o.evse_current_limit_achieved
+    if f_evse_current_limit_achieved is None:
         raise ExiEncodeError("CurrentDemandResType: missing required evse_current_limit_achieved")
-    if o.evse_voltage_limit_achieved is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.bits(1 if o.evse_voltage_limit_achieved else 0, 1)
-        w.bits(0, 1)
-    else:
+    w.bits((1 if f_evse_current_limit_achieved else 0) << 1, 4)
+    f_evse_voltage_limit_achieved = o.evse_voltage_limit_achieved
+    if f_evse_voltage_limit_achieved is None:
         raise ExiEncodeError("CurrentDemandResType: missing required evse_voltage_limit_achieved")
-    if o.evse_power_limit_achieved is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.bits(1 if o.evse_power_limit_achieved else 0, 1)
-        w.bits(0, 1)
-    else:
+    w.bits((1 if f_evse_voltage_limit_achieved else 0) << 1, 4)
+    f_evse_power_limit_achieved = o.evse_power_limit_achieved
+    if f_evse_power_limit_achieved is None:
         raise ExiEncodeError("CurrentDemandResType: missing required evse_power_limit_achieved")
+    w.bits((1 if f_evse_power_limit_achieved else 0) << 1, 4)
     s = 7
-    if o.evse_maximum_voltage_limit is not None:
+    f_evse_maximum_voltage_limit = o.evse_maximum_voltage_limit
+    if f_evse_maximum_voltage_limit is not None:
         w.bits(0, 3)
-        _e_PhysicalValueType(w, o.evse_maximum_voltage_limit)
+        _e_PhysicalValueType(w, f_evse_maximum_voltage_limit)
         s = 8
-    if o.evse_maximum_current_limit is not None:
+    f_evse_maximum_current_limit = o.evse_maximum_current_limit
+    if f_evse_maximum_current_limit is not None:
         c = _C59[s]
         w.bits(c[0], c[1])
-        _e_PhysicalValueType(w, o.evse_maximum_current_limit)
+        _e_PhysicalValueType(w, f_evse_maximum_current_limit)
         s = 9
-    if o.evse_maximum_power_limit is not None:
+    f_evse_maximum_power_limit = o.evse_maximum_power_limit
+    if f_evse_maximum_power_limit is not None:
         c = _C60[s]
         w.bits(c[0], c[1])
-        _e_PhysicalValueType(w, o.evse_maximum_power_limit)
+        _e_PhysicalValueType(w, f_evse_maximum_power_limit)
         s = 10
-    if o.evseid is not None:
-        c = _C61[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.string(o.evseid)
-        w.bits(0, 1)
-        s = 11
-    else:
+    f_evseid = o.evseid
+    if f_evseid is None:
         raise ExiEncodeError("CurrentDemandResType: missing required evseid")
-    if o.sa_schedule_tuple_id is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.nbit(o.sa_schedule_tuple_id, 1, 255, 8)
-        w.bits(0, 1)
-    else:
+    c = _C61[s]
+    w.bits(c[0], c[1])
+    w.bits(0, 1)
+    w.string(f_evseid)
+    w.bits(0, 1)
+    s = 11
+    f_sa_schedule_tuple_id = o.sa_schedule_tuple_id
+    if f_sa_schedule_tuple_id is None:
         raise ExiEncodeError("CurrentDemandResType: missing required sa_schedule_tuple_id")
+    if not 1 <= f_sa_schedule_tuple_id <= 255:
+        raise ExiEncodeError(f"value {f_sa_schedule_tuple_id!r} outside [1, 255]")
+    w.bits((f_sa_schedule_tuple_id - 1) << 1, 11)
     s = 12
-    if o.meter_info is not None:
+    f_meter_info = o.meter_info
+    if f_meter_info is not None:
         w.bits(0, 2)
-        _e_MeterInfoType(w, o.meter_info)
+        _e_MeterInfoType(w, f_meter_info)
         s = 13
-    if o.receipt_required is not None:
+    f_receipt_required = o.receipt_required
+    if f_receipt_required is not None:
         c = _C62[s]
         w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.bits(1 if o.receipt_required else 0, 1)
-        w.bits(0, 1)
+        w.bits((1 if f_receipt_required else 0) << 1, 3)
         s = 14
     c = _C63[s]
     w.bits(c[0], c[1])
 
 def _d_DC_EVChargeParameterType(r: Reader) -> DC_EVChargeParameterType:
+    rv = r.v; rn = r.n
     v_departure_time = None
     v_dc_ev_status = None
     v_ev_maximum_current_limit = None
@@ -2644,153 +3427,267 @@ def _d_DC_EVChargeParameterType(r: Reader) -> DC_EVChargeParameterType:
     v_ev_energy_request = None
     v_full_soc = None
     v_bulk_soc = None
-    it, al = _P0[r.code(2, 2)]
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P0[e]
     if it == 0:
-        r.zero(1, "characters")
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         v_departure_time = r.uintb(4294967295)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        if b & 0x3:
+            r.badz(p, 2, b & 0x3)
         it = 1; al = 0
-    if it == 1:
-        v_dc_ev_status = _d_DC_EVStatusType(r)
-        r.zero(1, 'next item')
-        it = 2; al = 0
-    if it == 2:
-        v_ev_maximum_current_limit = _d_PhysicalValueType(r)
-        it, al = _P29[r.code(2, 2)]
+    v_dc_ev_status = _d_DC_EVStatusType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 2; al = 0
+    v_ev_maximum_current_limit = _d_PhysicalValueType(r)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P29[e]
     if it == 3:
         v_ev_maximum_power_limit = _d_PhysicalValueType(r)
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = 4; al = 0
-    if it == 4:
-        v_ev_maximum_voltage_limit = _d_PhysicalValueType(r)
-        it, al = _P64[r.code(3, 5)]
+    v_ev_maximum_voltage_limit = _d_PhysicalValueType(r)
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    e = b & 0x7
+    if e >= 5:
+        r.bad_code(p + 0, e, 5)
+    it, al = _P64[e]
     if it == 5:
         v_ev_energy_capacity = _d_PhysicalValueType(r)
-        it, al = _P65[r.code(3, 4)]
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        e = b & 0x7
+        if e >= 4:
+            r.bad_code(p + 0, e, 4)
+        it, al = _P65[e]
     if it == 6:
         v_ev_energy_request = _d_PhysicalValueType(r)
-        it, al = _P66[r.code(2, 3)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 3:
+            r.bad_code(p + 0, e, 3)
+        it, al = _P66[e]
     if it == 7:
-        r.zero(1, "characters")
-        v_full_soc = r.bits(7)
-        r.zero(1, "end of element")
-        it, al = _P67[r.code(2, 2)]
+        p = r.p
+        q = p + 11
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7ff
+        r.p = q
+        if b & 0x404:
+            r.badz(p, 11, b & 0x404)
+        v_full_soc = ((b >> 3) & 0x7f)
+        if v_full_soc > 100:
+            r.bad(p + 1, 'integer out of range')
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 9, e, 2)
+        it, al = _P67[e]
     if it == 8:
-        r.zero(1, "characters")
-        v_bulk_soc = r.bits(7)
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 10
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3ff
+        r.p = q
+        if b & 0x203:
+            r.badz(p, 10, b & 0x203)
+        v_bulk_soc = ((b >> 2) & 0x7f)
+        if v_bulk_soc > 100:
+            r.bad(p + 1, 'integer out of range')
         it = -1; al = 0
     return DC_EVChargeParameterType(departure_time=v_departure_time, dc_ev_status=v_dc_ev_status, ev_maximum_current_limit=v_ev_maximum_current_limit, ev_maximum_power_limit=v_ev_maximum_power_limit, ev_maximum_voltage_limit=v_ev_maximum_voltage_limit, ev_energy_capacity=v_ev_energy_capacity, ev_energy_request=v_ev_energy_request, full_soc=v_full_soc, bulk_soc=v_bulk_soc)
 
 def _e_DC_EVChargeParameterType(w: Writer, o: DC_EVChargeParameterType) -> None:
     s = 0
-    if o.departure_time is not None:
-        w.bits(0, 2)
-        w.bits(0, 1)
-        w.uint(o.departure_time)
+    f_departure_time = o.departure_time
+    if f_departure_time is not None:
+        w.bits(0, 3)
+        w.uint(f_departure_time)
         w.bits(0, 1)
         s = 1
-    if o.dc_ev_status is not None:
-        c = _C68[s]
-        w.bits(c[0], c[1])
-        _e_DC_EVStatusType(w, o.dc_ev_status)
-        s = 2
-    else:
+    f_dc_ev_status = o.dc_ev_status
+    if f_dc_ev_status is None:
         raise ExiEncodeError("DC_EVChargeParameterType: missing required dc_ev_status")
-    if o.ev_maximum_current_limit is not None:
-        w.bits(0, 1)
-        _e_PhysicalValueType(w, o.ev_maximum_current_limit)
-    else:
+    c = _C68[s]
+    w.bits(c[0], c[1])
+    _e_DC_EVStatusType(w, f_dc_ev_status)
+    s = 2
+    f_ev_maximum_current_limit = o.ev_maximum_current_limit
+    if f_ev_maximum_current_limit is None:
         raise ExiEncodeError("DC_EVChargeParameterType: missing required ev_maximum_current_limit")
+    w.bits(0, 1)
+    _e_PhysicalValueType(w, f_ev_maximum_current_limit)
     s = 3
-    if o.ev_maximum_power_limit is not None:
+    f_ev_maximum_power_limit = o.ev_maximum_power_limit
+    if f_ev_maximum_power_limit is not None:
         w.bits(0, 2)
-        _e_PhysicalValueType(w, o.ev_maximum_power_limit)
+        _e_PhysicalValueType(w, f_ev_maximum_power_limit)
         s = 4
-    if o.ev_maximum_voltage_limit is not None:
-        c = _C69[s]
-        w.bits(c[0], c[1])
-        _e_PhysicalValueType(w, o.ev_maximum_voltage_limit)
-        s = 5
-    else:
+    f_ev_maximum_voltage_limit = o.ev_maximum_voltage_limit
+    if f_ev_maximum_voltage_limit is None:
         raise ExiEncodeError("DC_EVChargeParameterType: missing required ev_maximum_voltage_limit")
+    c = _C69[s]
+    w.bits(c[0], c[1])
+    _e_PhysicalValueType(w, f_ev_maximum_voltage_limit)
     s = 5
-    if o.ev_energy_capacity is not None:
+    s = 5
+    f_ev_energy_capacity = o.ev_energy_capacity
+    if f_ev_energy_capacity is not None:
         w.bits(0, 3)
-        _e_PhysicalValueType(w, o.ev_energy_capacity)
+        _e_PhysicalValueType(w, f_ev_energy_capacity)
         s = 6
-    if o.ev_energy_request is not None:
+    f_ev_energy_request = o.ev_energy_request
+    if f_ev_energy_request is not None:
         c = _C70[s]
         w.bits(c[0], c[1])
-        _e_PhysicalValueType(w, o.ev_energy_request)
+        _e_PhysicalValueType(w, f_ev_energy_request)
         s = 7
-    if o.full_soc is not None:
+    f_full_soc = o.full_soc
+    if f_full_soc is not None:
         c = _C71[s]
         w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.nbit(o.full_soc, 0, 100, 7)
-        w.bits(0, 1)
+        if not 0 <= f_full_soc <= 100:
+            raise ExiEncodeError(f"value {f_full_soc!r} outside [0, 100]")
+        w.bits((f_full_soc) << 1, 9)
         s = 8
-    if o.bulk_soc is not None:
+    f_bulk_soc = o.bulk_soc
+    if f_bulk_soc is not None:
         c = _C72[s]
         w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.nbit(o.bulk_soc, 0, 100, 7)
-        w.bits(0, 1)
+        if not 0 <= f_bulk_soc <= 100:
+            raise ExiEncodeError(f"value {f_bulk_soc!r} outside [0, 100]")
+        w.bits((f_bulk_soc) << 1, 9)
         s = 9
     c = _C73[s]
     w.bits(c[0], c[1])
 
 def _d_DC_EVPowerDeliveryParameterType(r: Reader) -> DC_EVPowerDeliveryParameterType:
+    rv = r.v; rn = r.n
     v_dc_ev_status = None
     v_bulk_charging_complete = None
     v_charging_complete = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_dc_ev_status = _d_DC_EVStatusType(r)
-        it, al = _P27[r.code(2, 2)]
+    v_dc_ev_status = _d_DC_EVStatusType(r)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P27[e]
     if it == 1:
-        r.zero(1, "characters")
-        v_bulk_charging_complete = r.bits(1) == 1
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 4
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0xf
+        r.p = q
+        if b & 0xb:
+            r.badz(p, 4, b & 0xb)
+        v_bulk_charging_complete = ((b >> 2) & 0x1) == 1
         it = 2; al = 0
-    if it == 2:
-        r.zero(1, "characters")
-        v_charging_complete = r.bits(1) == 1
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    p = r.p
+    q = p + 4
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xf
+    r.p = q
+    if b & 0xb:
+        r.badz(p, 4, b & 0xb)
+    v_charging_complete = ((b >> 2) & 0x1) == 1
+    it = -1; al = 0
     return DC_EVPowerDeliveryParameterType(dc_ev_status=v_dc_ev_status, bulk_charging_complete=v_bulk_charging_complete, charging_complete=v_charging_complete)
 
 def _e_DC_EVPowerDeliveryParameterType(w: Writer, o: DC_EVPowerDeliveryParameterType) -> None:
-    if o.dc_ev_status is not None:
-        w.bits(0, 1)
-        _e_DC_EVStatusType(w, o.dc_ev_status)
-    else:
+    f_dc_ev_status = o.dc_ev_status
+    if f_dc_ev_status is None:
         raise ExiEncodeError("DC_EVPowerDeliveryParameterType: missing required dc_ev_status")
+    w.bits(0, 1)
+    _e_DC_EVStatusType(w, f_dc_ev_status)
     s = 1
-    if o.bulk_charging_complete is not None:
-        w.bits(0, 2)
-        w.bits(0, 1)
-        w.bits(1 if o.bulk_charging_complete else 0, 1)
-        w.bits(0, 1)
+    f_bulk_charging_complete = o.bulk_charging_complete
+    if f_bulk_charging_complete is not None:
+        w.bits((1 if f_bulk_charging_complete else 0) << 1, 5)
         s = 2
-    if o.charging_complete is not None:
-        c = _C74[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.bits(1 if o.charging_complete else 0, 1)
-        w.bits(0, 1)
-        s = 3
-    else:
+    f_charging_complete = o.charging_complete
+    if f_charging_complete is None:
         raise ExiEncodeError("DC_EVPowerDeliveryParameterType: missing required charging_complete")
+    c = _C74[s]
+    w.bits(c[0], c[1])
+    w.bits((1 if f_charging_complete else 0) << 1, 3)
+    s = 3
     w.bits(0, 1)
 
 def _d_DC_EVSEChargeParameterType(r: Reader) -> DC_EVSEChargeParameterType:
+    rv = r.v; rn = r.n
     v_dc_evse_status = None
     v_evse_maximum_current_limit = None
     v_evse_maximum_power_limit = None
@@ -2800,209 +3697,289 @@ def _d_DC_EVSEChargeParameterType(r: Reader) -> DC_EVSEChargeParameterType:
     v_evse_current_regulation_tolerance = None
     v_evse_peak_current_ripple = None
     v_evse_energy_to_be_delivered = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_dc_evse_status = _d_DC_EVSEStatusType(r)
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        v_evse_maximum_current_limit = _d_PhysicalValueType(r)
-        r.zero(1, 'next item')
-        it = 2; al = 0
-    if it == 2:
-        v_evse_maximum_power_limit = _d_PhysicalValueType(r)
-        r.zero(1, 'next item')
-        it = 3; al = 0
-    if it == 3:
-        v_evse_maximum_voltage_limit = _d_PhysicalValueType(r)
-        r.zero(1, 'next item')
-        it = 4; al = 0
-    if it == 4:
-        v_evse_minimum_current_limit = _d_PhysicalValueType(r)
-        r.zero(1, 'next item')
-        it = 5; al = 0
-    if it == 5:
-        v_evse_minimum_voltage_limit = _d_PhysicalValueType(r)
-        it, al = _P75[r.code(2, 2)]
+    v_dc_evse_status = _d_DC_EVSEStatusType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 1; al = 0
+    v_evse_maximum_current_limit = _d_PhysicalValueType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 2; al = 0
+    v_evse_maximum_power_limit = _d_PhysicalValueType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 3; al = 0
+    v_evse_maximum_voltage_limit = _d_PhysicalValueType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 4; al = 0
+    v_evse_minimum_current_limit = _d_PhysicalValueType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 5; al = 0
+    v_evse_minimum_voltage_limit = _d_PhysicalValueType(r)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P75[e]
     if it == 6:
         v_evse_current_regulation_tolerance = _d_PhysicalValueType(r)
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = 7; al = 0
-    if it == 7:
-        v_evse_peak_current_ripple = _d_PhysicalValueType(r)
-        it, al = _P67[r.code(2, 2)]
+    v_evse_peak_current_ripple = _d_PhysicalValueType(r)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P67[e]
     if it == 8:
         v_evse_energy_to_be_delivered = _d_PhysicalValueType(r)
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = -1; al = 0
     return DC_EVSEChargeParameterType(dc_evse_status=v_dc_evse_status, evse_maximum_current_limit=v_evse_maximum_current_limit, evse_maximum_power_limit=v_evse_maximum_power_limit, evse_maximum_voltage_limit=v_evse_maximum_voltage_limit, evse_minimum_current_limit=v_evse_minimum_current_limit, evse_minimum_voltage_limit=v_evse_minimum_voltage_limit, evse_current_regulation_tolerance=v_evse_current_regulation_tolerance, evse_peak_current_ripple=v_evse_peak_current_ripple, evse_energy_to_be_delivered=v_evse_energy_to_be_delivered)
 
 def _e_DC_EVSEChargeParameterType(w: Writer, o: DC_EVSEChargeParameterType) -> None:
-    if o.dc_evse_status is not None:
-        w.bits(0, 1)
-        _e_DC_EVSEStatusType(w, o.dc_evse_status)
-    else:
+    f_dc_evse_status = o.dc_evse_status
+    if f_dc_evse_status is None:
         raise ExiEncodeError("DC_EVSEChargeParameterType: missing required dc_evse_status")
-    if o.evse_maximum_current_limit is not None:
-        w.bits(0, 1)
-        _e_PhysicalValueType(w, o.evse_maximum_current_limit)
-    else:
+    w.bits(0, 1)
+    _e_DC_EVSEStatusType(w, f_dc_evse_status)
+    f_evse_maximum_current_limit = o.evse_maximum_current_limit
+    if f_evse_maximum_current_limit is None:
         raise ExiEncodeError("DC_EVSEChargeParameterType: missing required evse_maximum_current_limit")
-    if o.evse_maximum_power_limit is not None:
-        w.bits(0, 1)
-        _e_PhysicalValueType(w, o.evse_maximum_power_limit)
-    else:
+    w.bits(0, 1)
+    _e_PhysicalValueType(w, f_evse_maximum_current_limit)
+    f_evse_maximum_power_limit = o.evse_maximum_power_limit
+    if f_evse_maximum_power_limit is None:
         raise ExiEncodeError("DC_EVSEChargeParameterType: missing required evse_maximum_power_limit")
-    if o.evse_maximum_voltage_limit is not None:
-        w.bits(0, 1)
-        _e_PhysicalValueType(w, o.evse_maximum_voltage_limit)
-    else:
+    w.bits(0, 1)
+    _e_PhysicalValueType(w, f_evse_maximum_power_limit)
+    f_evse_maximum_voltage_limit = o.evse_maximum_voltage_limit
+    if f_evse_maximum_voltage_limit is None:
         raise ExiEncodeError("DC_EVSEChargeParameterType: missing required evse_maximum_voltage_limit")
-    if o.evse_minimum_current_limit is not None:
-        w.bits(0, 1)
-        _e_PhysicalValueType(w, o.evse_minimum_current_limit)
-    else:
+    w.bits(0, 1)
+    _e_PhysicalValueType(w, f_evse_maximum_voltage_limit)
+    f_evse_minimum_current_limit = o.evse_minimum_current_limit
+    if f_evse_minimum_current_limit is None:
         raise ExiEncodeError("DC_EVSEChargeParameterType: missing required evse_minimum_current_limit")
-    if o.evse_minimum_voltage_limit is not None:
-        w.bits(0, 1)
-        _e_PhysicalValueType(w, o.evse_minimum_voltage_limit)
-    else:
+    w.bits(0, 1)
+    _e_PhysicalValueType(w, f_evse_minimum_current_limit)
+    f_evse_minimum_voltage_limit = o.evse_minimum_voltage_limit
+    if f_evse_minimum_voltage_limit is None:
         raise ExiEncodeError("DC_EVSEChargeParameterType: missing required evse_minimum_voltage_limit")
+    w.bits(0, 1)
+    _e_PhysicalValueType(w, f_evse_minimum_voltage_limit)
     s = 6
-    if o.evse_current_regulation_tolerance is not None:
+    f_evse_current_regulation_tolerance = o.evse_current_regulation_tolerance
+    if f_evse_current_regulation_tolerance is not None:
         w.bits(0, 2)
-        _e_PhysicalValueType(w, o.evse_current_regulation_tolerance)
+        _e_PhysicalValueType(w, f_evse_current_regulation_tolerance)
         s = 7
-    if o.evse_peak_current_ripple is not None:
-        c = _C76[s]
-        w.bits(c[0], c[1])
-        _e_PhysicalValueType(w, o.evse_peak_current_ripple)
-        s = 8
-    else:
+    f_evse_peak_current_ripple = o.evse_peak_current_ripple
+    if f_evse_peak_current_ripple is None:
         raise ExiEncodeError("DC_EVSEChargeParameterType: missing required evse_peak_current_ripple")
+    c = _C76[s]
+    w.bits(c[0], c[1])
+    _e_PhysicalValueType(w, f_evse_peak_current_ripple)
     s = 8
-    if o.evse_energy_to_be_delivered is not None:
+    s = 8
+    f_evse_energy_to_be_delivered = o.evse_energy_to_be_delivered
+    if f_evse_energy_to_be_delivered is not None:
         w.bits(0, 2)
-        _e_PhysicalValueType(w, o.evse_energy_to_be_delivered)
+        _e_PhysicalValueType(w, f_evse_energy_to_be_delivered)
         s = 9
     c = _C77[s]
     w.bits(c[0], c[1])
 
 def _d_DC_EVSEStatusType(r: Reader) -> DC_EVSEStatusType:
+    rv = r.v; rn = r.n
     v_notification_max_delay = None
     v_evse_notification = None
     v_evse_isolation_status = None
     v_evse_status_code = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_notification_max_delay = r.uintb(65535)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_evse_notification = r.enum(2, _K2)
-        r.zero(1, "end of element")
-        it, al = _P78[r.code(2, 2)]
+    v_notification_max_delay = r.uintb(65535)
+    p = r.p
+    q = p + 8
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xff
+    r.p = q
+    if b & 0xe4:
+        r.badz(p, 8, b & 0xe4)
+    k = (b >> 3) & 0x3
+    if k >= 3:
+        r.bad(p + 3, 'enumeration index out of range')
+    v_evse_notification = _K2[k]
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 6, e, 2)
+    it, al = _P78[e]
     if it == 2:
-        r.zero(1, "characters")
-        v_evse_isolation_status = r.enum(3, _K79)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 6
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3f
+        r.p = q
+        if b & 0x23:
+            r.badz(p, 6, b & 0x23)
+        k = (b >> 2) & 0x7
+        if k >= 5:
+            r.bad(p + 1, 'enumeration index out of range')
+        v_evse_isolation_status = _K79[k]
         it = 3; al = 0
-    if it == 3:
-        r.zero(1, "characters")
-        v_evse_status_code = r.enum(4, _K80)
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    p = r.p
+    q = p + 7
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7f
+    r.p = q
+    if b & 0x43:
+        r.badz(p, 7, b & 0x43)
+    k = (b >> 2) & 0xf
+    if k >= 12:
+        r.bad(p + 1, 'enumeration index out of range')
+    v_evse_status_code = _K80[k]
+    it = -1; al = 0
     return DC_EVSEStatusType(notification_max_delay=v_notification_max_delay, evse_notification=v_evse_notification, evse_isolation_status=v_evse_isolation_status, evse_status_code=v_evse_status_code)
 
 def _e_DC_EVSEStatusType(w: Writer, o: DC_EVSEStatusType) -> None:
-    if o.notification_max_delay is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.uint(o.notification_max_delay)
-        w.bits(0, 1)
-    else:
+    f_notification_max_delay = o.notification_max_delay
+    if f_notification_max_delay is None:
         raise ExiEncodeError("DC_EVSEStatusType: missing required notification_max_delay")
-    if o.evse_notification is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.evse_notification, _K3, 2)
-        w.bits(0, 1)
-    else:
+    w.bits(0, 2)
+    w.uint(f_notification_max_delay)
+    w.bits(0, 1)
+    f_evse_notification = o.evse_notification
+    if f_evse_notification is None:
         raise ExiEncodeError("DC_EVSEStatusType: missing required evse_notification")
+    w.bits((_K3[f_evse_notification]) << 1, 5)
     s = 2
-    if o.evse_isolation_status is not None:
-        w.bits(0, 2)
-        w.bits(0, 1)
-        w.enum(o.evse_isolation_status, _K81, 3)
-        w.bits(0, 1)
+    f_evse_isolation_status = o.evse_isolation_status
+    if f_evse_isolation_status is not None:
+        w.bits((_K81[f_evse_isolation_status]) << 1, 7)
         s = 3
-    if o.evse_status_code is not None:
-        c = _C82[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.enum(o.evse_status_code, _K83, 4)
-        w.bits(0, 1)
-        s = 4
-    else:
+    f_evse_status_code = o.evse_status_code
+    if f_evse_status_code is None:
         raise ExiEncodeError("DC_EVSEStatusType: missing required evse_status_code")
+    c = _C82[s]
+    w.bits(c[0], c[1])
+    w.bits((_K83[f_evse_status_code]) << 1, 6)
+    s = 4
     w.bits(0, 1)
 
 def _d_DC_EVStatusType(r: Reader) -> DC_EVStatusType:
+    rv = r.v; rn = r.n
     v_ev_ready = None
     v_ev_error_code = None
     v_evresssoc = None
-    r.zero(1, 'next item')
-    it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_ev_ready = r.bits(1) == 1
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_ev_error_code = r.enum(4, _K84)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 2; al = 0
-    if it == 2:
-        r.zero(1, "characters")
-        v_evresssoc = r.bits(7)
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    p = r.p
+    q = p + 22
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3fffff
+    r.p = q
+    if b & 0x370e03:
+        r.badz(p, 22, b & 0x370e03)
+    v_ev_ready = ((b >> 19) & 0x1) == 1
+    k = (b >> 12) & 0xf
+    if k >= 12:
+        r.bad(p + 6, 'enumeration index out of range')
+    v_ev_error_code = _K84[k]
+    v_evresssoc = ((b >> 2) & 0x7f)
+    if v_evresssoc > 100:
+        r.bad(p + 13, 'integer out of range')
+    it = -1; al = 0
     return DC_EVStatusType(ev_ready=v_ev_ready, ev_error_code=v_ev_error_code, evresssoc=v_evresssoc)
 
 def _e_DC_EVStatusType(w: Writer, o: DC_EVStatusType) -> None:
-    if o.ev_ready is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.bits(1 if o.ev_ready else 0, 1)
-        w.bits(0, 1)
-    else:
+    f_ev_ready = o.ev_ready
+    if f_ev_ready is None:
         raise ExiEncodeError("DC_EVStatusType: missing required ev_ready")
-    if o.ev_error_code is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.ev_error_code, _K85, 4)
-        w.bits(0, 1)
-    else:
+    w.bits((1 if f_ev_ready else 0) << 1, 4)
+    f_ev_error_code = o.ev_error_code
+    if f_ev_error_code is None:
         raise ExiEncodeError("DC_EVStatusType: missing required ev_error_code")
-    if o.evresssoc is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.nbit(o.evresssoc, 0, 100, 7)
-        w.bits(0, 1)
-    else:
+    w.bits((_K85[f_ev_error_code]) << 1, 7)
+    f_evresssoc = o.evresssoc
+    if f_evresssoc is None:
         raise ExiEncodeError("DC_EVStatusType: missing required evresssoc")
-    w.bits(0, 1)
+    if not 0 <= f_evresssoc <= 100:
+        raise ExiEncodeError(f"value {f_evresssoc!r} outside [0, 100]")
+    w.bits((f_evresssoc) << 2, 11)
 
 def _d_DSAKeyValueType(r: Reader) -> DSAKeyValueType:
     r.fail("content of DSAKeyValueType is not supported by this codec")
@@ -3011,107 +3988,203 @@ def _e_DSAKeyValueType(w: Writer, o: DSAKeyValueType) -> None:
     raise ExiEncodeError("content of DSAKeyValueType is not supported")
 
 def _d_DiffieHellmanPublickeyType(r: Reader) -> DiffieHellmanPublickeyType:
+    rv = r.v; rn = r.n
     v_id = None
     v_value = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_id = r.string()
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        v_value = r.binary()
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_id = r.string()
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 1; al = 0
+    v_value = r.binary()
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return DiffieHellmanPublickeyType(id=v_id, value=v_value)
 
 def _e_DiffieHellmanPublickeyType(w: Writer, o: DiffieHellmanPublickeyType) -> None:
-    if o.id is not None:
-        w.bits(0, 1)
-        w.string(o.id)
-    else:
+    f_id = o.id
+    if f_id is None:
         raise ExiEncodeError("DiffieHellmanPublickeyType: missing required id")
-    if o.value is not None:
-        w.bits(0, 1)
-        w.binary(o.value)
-    else:
+    w.bits(0, 1)
+    w.string(f_id)
+    f_value = o.value
+    if f_value is None:
         raise ExiEncodeError("DiffieHellmanPublickeyType: missing required value")
+    w.bits(0, 1)
+    w.binary(f_value)
     w.bits(0, 1)
 
 def _d_DigestMethodType(r: Reader) -> DigestMethodType:
+    rv = r.v; rn = r.n
     v_algorithm = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_algorithm = r.string()
-        it, al = _P5[r.code(2, 2)]
+    v_algorithm = r.string()
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P5[e]
     n = 0
     while it == 1:
         r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        it, al = _P5[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P5[e]
     return DigestMethodType(algorithm=v_algorithm)
 
 def _e_DigestMethodType(w: Writer, o: DigestMethodType) -> None:
-    if o.algorithm is not None:
-        w.bits(0, 1)
-        w.string(o.algorithm)
-    else:
+    f_algorithm = o.algorithm
+    if f_algorithm is None:
         raise ExiEncodeError("DigestMethodType: missing required algorithm")
+    w.bits(0, 1)
+    w.string(f_algorithm)
     w.bits(1, 2)
 
 def _d_EMAIDType(r: Reader) -> EMAIDType:
+    rv = r.v; rn = r.n
     v_id = None
     v_value = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_id = r.string()
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        v_value = r.string()
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_id = r.string()
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 1; al = 0
+    v_value = r.string()
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return EMAIDType(id=v_id, value=v_value)
 
 def _e_EMAIDType(w: Writer, o: EMAIDType) -> None:
-    if o.id is not None:
-        w.bits(0, 1)
-        w.string(o.id)
-    else:
+    f_id = o.id
+    if f_id is None:
         raise ExiEncodeError("EMAIDType: missing required id")
-    if o.value is not None:
-        w.bits(0, 1)
-        w.string(o.value)
-    else:
+    w.bits(0, 1)
+    w.string(f_id)
+    f_value = o.value
+    if f_value is None:
         raise ExiEncodeError("EMAIDType: missing required value")
+    w.bits(0, 1)
+    w.string(f_value)
     w.bits(0, 1)
 
 def _d_EVChargeParameterType(r: Reader) -> EVChargeParameterType:
+    rv = r.v; rn = r.n
     v_departure_time = None
-    it, al = _P33[r.code(2, 2)]
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P33[e]
     if it == 0:
-        r.zero(1, "characters")
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         v_departure_time = r.uintb(4294967295)
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        if b & 0x3:
+            r.badz(p, 2, b & 0x3)
         it = -1; al = 0
     return EVChargeParameterType(departure_time=v_departure_time)
 
 def _e_EVChargeParameterType(w: Writer, o: EVChargeParameterType) -> None:
     s = 0
-    if o.departure_time is not None:
-        w.bits(0, 2)
-        w.bits(0, 1)
-        w.uint(o.departure_time)
+    f_departure_time = o.departure_time
+    if f_departure_time is not None:
+        w.bits(0, 3)
+        w.uint(f_departure_time)
         w.bits(0, 1)
         s = 1
     c = _C86[s]
     w.bits(c[0], c[1])
 
 def _d_EVPowerDeliveryParameterType(r: Reader) -> EVPowerDeliveryParameterType:
-    r.zero(1, 'end of element')
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = -1; al = 0
     return EVPowerDeliveryParameterType()
 
@@ -3119,7 +4192,15 @@ def _e_EVPowerDeliveryParameterType(w: Writer, o: EVPowerDeliveryParameterType) 
     w.bits(0, 1)
 
 def _d_EVSEChargeParameterType(r: Reader) -> EVSEChargeParameterType:
-    r.zero(1, 'end of element')
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = -1; al = 0
     return EVSEChargeParameterType()
 
@@ -3127,43 +4208,56 @@ def _e_EVSEChargeParameterType(w: Writer, o: EVSEChargeParameterType) -> None:
     w.bits(0, 1)
 
 def _d_EVSEStatusType(r: Reader) -> EVSEStatusType:
+    rv = r.v; rn = r.n
     v_notification_max_delay = None
     v_evse_notification = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_notification_max_delay = r.uintb(65535)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_evse_notification = r.enum(2, _K2)
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_notification_max_delay = r.uintb(65535)
+    p = r.p
+    q = p + 7
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7f
+    r.p = q
+    if b & 0x73:
+        r.badz(p, 7, b & 0x73)
+    k = (b >> 2) & 0x3
+    if k >= 3:
+        r.bad(p + 3, 'enumeration index out of range')
+    v_evse_notification = _K2[k]
+    it = -1; al = 0
     return EVSEStatusType(notification_max_delay=v_notification_max_delay, evse_notification=v_evse_notification)
 
 def _e_EVSEStatusType(w: Writer, o: EVSEStatusType) -> None:
-    if o.notification_max_delay is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.uint(o.notification_max_delay)
-        w.bits(0, 1)
-    else:
+    f_notification_max_delay = o.notification_max_delay
+    if f_notification_max_delay is None:
         raise ExiEncodeError("EVSEStatusType: missing required notification_max_delay")
-    if o.evse_notification is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.evse_notification, _K3, 2)
-        w.bits(0, 1)
-    else:
-        raise ExiEncodeError("EVSEStatusType: missing required evse_notification")
+    w.bits(0, 2)
+    w.uint(f_notification_max_delay)
     w.bits(0, 1)
+    f_evse_notification = o.evse_notification
+    if f_evse_notification is None:
+        raise ExiEncodeError("EVSEStatusType: missing required evse_notification")
+    w.bits((_K3[f_evse_notification]) << 2, 6)
 
 def _d_EVStatusType(r: Reader) -> EVStatusType:
-    r.zero(1, 'end of element')
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = -1; al = 0
     return EVStatusType()
 
@@ -3171,31 +4265,60 @@ def _e_EVStatusType(w: Writer, o: EVStatusType) -> None:
     w.bits(0, 1)
 
 def _d_EntryType(r: Reader) -> EntryType:
+    rv = r.v; rn = r.n
     v_relative_time_interval = None
     v_time_interval = None
-    it, al = _P87[r.code(2, 2)]
-    if it == 0:
-        if al == 0:
-            v_relative_time_interval = _d_RelativeTimeIntervalType(r)
-        elif al == 1:
-            v_time_interval = _d_IntervalType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P87[e]
+    if al == 0:
+        v_relative_time_interval = _d_RelativeTimeIntervalType(r)
+    elif al == 1:
+        v_time_interval = _d_IntervalType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return EntryType(relative_time_interval=v_relative_time_interval, time_interval=v_time_interval)
 
 def _e_EntryType(w: Writer, o: EntryType) -> None:
-    if o.relative_time_interval is not None:
+    s = 0
+    f_relative_time_interval = o.relative_time_interval
+    f_time_interval = o.time_interval
+    if f_relative_time_interval is not None:
         w.bits(0, 2)
-        _e_RelativeTimeIntervalType(w, o.relative_time_interval)
-    elif o.time_interval is not None:
+        _e_RelativeTimeIntervalType(w, f_relative_time_interval)
+        s = 1
+    elif f_time_interval is not None:
         w.bits(1, 2)
-        _e_IntervalType(w, o.time_interval)
+        _e_IntervalType(w, f_time_interval)
+        s = 1
     else:
         raise ExiEncodeError("EntryType: missing required relative_time_interval/time_interval")
     w.bits(0, 1)
 
 def _d_IntervalType(r: Reader) -> IntervalType:
-    r.zero(1, 'end of element')
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = -1; al = 0
     return IntervalType()
 
@@ -3203,6 +4326,7 @@ def _e_IntervalType(w: Writer, o: IntervalType) -> None:
     w.bits(0, 1)
 
 def _d_KeyInfoType(r: Reader) -> KeyInfoType:
+    rv = r.v; rn = r.n
     v_id = None
     v_key_name = []
     v_key_value = []
@@ -3211,48 +4335,104 @@ def _d_KeyInfoType(r: Reader) -> KeyInfoType:
     v_pgp_data = []
     v_spki_data = []
     v_mgmt_data = []
-    it, al = _P88[r.code(4, 9)]
+    p = r.p
+    q = p + 4
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xf
+    r.p = q
+    e = b & 0xf
+    if e >= 9:
+        r.bad_code(p + 0, e, 9)
+    it, al = _P88[e]
     if it == 0:
         v_id = r.string()
-        it, al = _P89[r.code(4, 8)]
+        p = r.p
+        q = p + 4
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0xf
+        r.p = q
+        e = b & 0xf
+        if e >= 8:
+            r.bad_code(p + 0, e, 8)
+        it, al = _P89[e]
     n = 0
     while it == 1:
         if al == 0:
-            r.zero(1, "characters")
-            x = r.string()
-            r.zero(1, "end of element")
-            v_key_name.append(x)
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
+            t = r.string()
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
+            v_key_name.append(t)
         elif al == 1:
-            x = _d_KeyValueType(r)
-            v_key_value.append(x)
+            t = _d_KeyValueType(r)
+            v_key_value.append(t)
         elif al == 2:
-            x = _d_RetrievalMethodType(r)
-            v_retrieval_method.append(x)
+            t = _d_RetrievalMethodType(r)
+            v_retrieval_method.append(t)
         elif al == 3:
-            x = _d_X509DataType(r)
-            v_x509_data.append(x)
+            t = _d_X509DataType(r)
+            v_x509_data.append(t)
         elif al == 4:
-            x = _d_PGPDataType(r)
-            v_pgp_data.append(x)
+            t = _d_PGPDataType(r)
+            v_pgp_data.append(t)
         elif al == 5:
-            x = _d_SPKIDataType(r)
-            v_spki_data.append(x)
+            t = _d_SPKIDataType(r)
+            v_spki_data.append(t)
         elif al == 6:
-            r.zero(1, "characters")
-            x = r.string()
-            r.zero(1, "end of element")
-            v_mgmt_data.append(x)
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
+            t = r.string()
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
+            v_mgmt_data.append(t)
         elif al == 7:
             r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        it, al = _P90[r.code(4, 9)]
+        p = r.p
+        q = p + 4
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0xf
+        r.p = q
+        e = b & 0xf
+        if e >= 9:
+            r.bad_code(p + 0, e, 9)
+        it, al = _P90[e]
     return KeyInfoType(id=v_id, key_name=v_key_name, key_value=v_key_value, retrieval_method=v_retrieval_method, x509_data=v_x509_data, pgp_data=v_pgp_data, spki_data=v_spki_data, mgmt_data=v_mgmt_data)
 
 def _e_KeyInfoType(w: Writer, o: KeyInfoType) -> None:
     s = 0
-    if o.id is not None:
+    f_id = o.id
+    if f_id is not None:
         w.bits(0, 4)
-        w.string(o.id)
+        w.string(f_id)
         s = 1
     n = 0
     for x in o.key_name:
@@ -3306,45 +4486,94 @@ def _e_KeyInfoType(w: Writer, o: KeyInfoType) -> None:
     w.bits(8, 4)
 
 def _d_KeyValueType(r: Reader) -> KeyValueType:
+    rv = r.v; rn = r.n
     v_dsa_key_value = None
     v_rsa_key_value = None
-    it, al = _P98[r.code(3, 3)]
-    if it == 0:
-        if al == 0:
-            v_dsa_key_value = _d_DSAKeyValueType(r)
-        elif al == 1:
-            v_rsa_key_value = _d_RSAKeyValueType(r)
-        elif al == 2:
-            r.fail("wildcard (undeclared) element content is not supported")
-        it, al = _P99[r.code(2, 1)]
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    e = b & 0x7
+    if e >= 3:
+        r.bad_code(p + 0, e, 3)
+    it, al = _P98[e]
+    if al == 0:
+        v_dsa_key_value = _d_DSAKeyValueType(r)
+    elif al == 1:
+        v_rsa_key_value = _d_RSAKeyValueType(r)
+    elif al == 2:
+        r.fail("wildcard (undeclared) element content is not supported")
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 1:
+        r.bad_code(p + 0, e, 1)
+    it, al = _P99[e]
     return KeyValueType(dsa_key_value=v_dsa_key_value, rsa_key_value=v_rsa_key_value)
 
 def _e_KeyValueType(w: Writer, o: KeyValueType) -> None:
-    if o.dsa_key_value is not None:
+    s = 0
+    f_dsa_key_value = o.dsa_key_value
+    f_rsa_key_value = o.rsa_key_value
+    if f_dsa_key_value is not None:
         w.bits(0, 3)
-        _e_DSAKeyValueType(w, o.dsa_key_value)
-    elif o.rsa_key_value is not None:
+        _e_DSAKeyValueType(w, f_dsa_key_value)
+        s = 1
+    elif f_rsa_key_value is not None:
         w.bits(1, 3)
-        _e_RSAKeyValueType(w, o.rsa_key_value)
+        _e_RSAKeyValueType(w, f_rsa_key_value)
+        s = 1
     else:
         raise ExiEncodeError("KeyValueType: missing required dsa_key_value/rsa_key_value")
     w.bits(0, 2)
 
 def _d_ListOfRootCertificateIDsType(r: Reader) -> ListOfRootCertificateIDsType:
+    rv = r.v; rn = r.n
     v_root_certificate_id = []
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
     n = 0
     while it == 0:
-        x = _d_X509IssuerSerialType(r)
-        v_root_certificate_id.append(x)
+        t = _d_X509IssuerSerialType(r)
+        v_root_certificate_id.append(t)
         n += 1
         if n > 20:
             r.fail("more than 20 items")
         if n < 20:
-            it, al = _P33[r.code(2, 2)]
+            p = r.p
+            q = p + 2
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x3
+            r.p = q
+            e = b & 0x3
+            if e >= 2:
+                r.bad_code(p + 0, e, 2)
+            it, al = _P33[e]
         else:
-            it, al = _P33[r.code(2, 2)]
+            p = r.p
+            q = p + 2
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x3
+            r.p = q
+            e = b & 0x3
+            if e >= 2:
+                r.bad_code(p + 0, e, 2)
+            it, al = _P33[e]
     return ListOfRootCertificateIDsType(root_certificate_id=v_root_certificate_id)
 
 def _e_ListOfRootCertificateIDsType(w: Writer, o: ListOfRootCertificateIDsType) -> None:
@@ -3361,26 +4590,53 @@ def _e_ListOfRootCertificateIDsType(w: Writer, o: ListOfRootCertificateIDsType) 
     w.bits(1, 2)
 
 def _d_ManifestType(r: Reader) -> ManifestType:
+    rv = r.v; rn = r.n
     v_id = None
     v_reference = []
-    it, al = _P0[r.code(2, 2)]
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P0[e]
     if it == 0:
         v_id = r.string()
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = 1; al = 0
     n = 0
     while it == 1:
-        x = _d_ReferenceType(r)
-        v_reference.append(x)
+        t = _d_ReferenceType(r)
+        v_reference.append(t)
         n += 1
-        it, al = _P5[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P5[e]
     return ManifestType(id=v_id, reference=v_reference)
 
 def _e_ManifestType(w: Writer, o: ManifestType) -> None:
     s = 0
-    if o.id is not None:
+    f_id = o.id
+    if f_id is not None:
         w.bits(0, 2)
-        w.string(o.id)
+        w.string(f_id)
         s = 1
     n = 0
     for x in o.reference:
@@ -3394,295 +4650,556 @@ def _e_ManifestType(w: Writer, o: ManifestType) -> None:
     w.bits(1, 2)
 
 def _d_MessageHeaderType(r: Reader) -> MessageHeaderType:
+    rv = r.v; rn = r.n
     v_session_id = None
     v_notification = None
     v_signature = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_session_id = r.binary()
-        r.zero(1, "end of element")
-        it, al = _P102[r.code(2, 3)]
+    v_session_id = r.binary()
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x4:
+        r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 3:
+        r.bad_code(p + 1, e, 3)
+    it, al = _P102[e]
     if it == 1:
         v_notification = _d_NotificationType(r)
-        it, al = _P14[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P14[e]
     if it == 2:
         v_signature = _d_SignatureType(r)
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = -1; al = 0
     return MessageHeaderType(session_id=v_session_id, notification=v_notification, signature=v_signature)
 
 def _e_MessageHeaderType(w: Writer, o: MessageHeaderType) -> None:
-    if o.session_id is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.binary(o.session_id)
-        w.bits(0, 1)
-    else:
+    f_session_id = o.session_id
+    if f_session_id is None:
         raise ExiEncodeError("MessageHeaderType: missing required session_id")
+    w.bits(0, 2)
+    w.binary(f_session_id)
+    w.bits(0, 1)
     s = 1
-    if o.notification is not None:
+    f_notification = o.notification
+    if f_notification is not None:
         w.bits(0, 2)
-        _e_NotificationType(w, o.notification)
+        _e_NotificationType(w, f_notification)
         s = 2
-    if o.signature is not None:
+    f_signature = o.signature
+    if f_signature is not None:
         c = _C103[s]
         w.bits(c[0], c[1])
-        _e_SignatureType(w, o.signature)
+        _e_SignatureType(w, f_signature)
         s = 3
     c = _C104[s]
     w.bits(c[0], c[1])
 
 def _d_MeterInfoType(r: Reader) -> MeterInfoType:
+    rv = r.v; rn = r.n
     v_meter_id = None
     v_meter_reading = None
     v_sig_meter_reading = None
     v_meter_status = None
     v_t_meter = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_meter_id = r.string()
-        r.zero(1, "end of element")
-        it, al = _P105[r.code(3, 5)]
+    v_meter_id = r.string()
+    p = r.p
+    q = p + 4
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xf
+    r.p = q
+    if b & 0x8:
+        r.badz(p, 4, b & 0x8)
+    e = b & 0x7
+    if e >= 5:
+        r.bad_code(p + 1, e, 5)
+    it, al = _P105[e]
     if it == 1:
-        r.zero(1, "characters")
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         v_meter_reading = r.uintb(18446744073709551615)
-        r.zero(1, "end of element")
-        it, al = _P106[r.code(3, 4)]
+        p = r.p
+        q = p + 4
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0xf
+        r.p = q
+        if b & 0x8:
+            r.badz(p, 4, b & 0x8)
+        e = b & 0x7
+        if e >= 4:
+            r.bad_code(p + 1, e, 4)
+        it, al = _P106[e]
     if it == 2:
-        r.zero(1, "characters")
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         v_sig_meter_reading = r.binary()
-        r.zero(1, "end of element")
-        it, al = _P107[r.code(2, 3)]
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        if b & 0x4:
+            r.badz(p, 3, b & 0x4)
+        e = b & 0x3
+        if e >= 3:
+            r.bad_code(p + 1, e, 3)
+        it, al = _P107[e]
     if it == 3:
-        r.zero(1, "characters")
-        v_meter_status = r.sintb(-32768, 32767)
-        r.zero(1, "end of element")
-        it, al = _P108[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        if b & 0x2:
+            r.badz(p, 2, b & 0x2)
+        sg = (b & 0x1) == 1
+        v_meter_status = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v_meter_status <= 32767:
+            r.fail('integer out of range')
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        if b & 0x4:
+            r.badz(p, 3, b & 0x4)
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 1, e, 2)
+        it, al = _P108[e]
     if it == 4:
-        r.zero(1, "characters")
-        v_t_meter = r.sintb(-9223372036854775808, 9223372036854775807)
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        if b & 0x2:
+            r.badz(p, 2, b & 0x2)
+        sg = (b & 0x1) == 1
+        v_t_meter = -r.uintb(9223372036854775807) - 1 if sg else r.uintb(9223372036854775807)
+        if not -9223372036854775808 <= v_t_meter <= 9223372036854775807:
+            r.fail('integer out of range')
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        if b & 0x3:
+            r.badz(p, 2, b & 0x3)
         it = -1; al = 0
     return MeterInfoType(meter_id=v_meter_id, meter_reading=v_meter_reading, sig_meter_reading=v_sig_meter_reading, meter_status=v_meter_status, t_meter=v_t_meter)
 
 def _e_MeterInfoType(w: Writer, o: MeterInfoType) -> None:
-    if o.meter_id is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.string(o.meter_id)
-        w.bits(0, 1)
-    else:
+    f_meter_id = o.meter_id
+    if f_meter_id is None:
         raise ExiEncodeError("MeterInfoType: missing required meter_id")
+    w.bits(0, 2)
+    w.string(f_meter_id)
+    w.bits(0, 1)
     s = 1
-    if o.meter_reading is not None:
-        w.bits(0, 3)
-        w.bits(0, 1)
-        w.uint(o.meter_reading)
+    f_meter_reading = o.meter_reading
+    if f_meter_reading is not None:
+        w.bits(0, 4)
+        w.uint(f_meter_reading)
         w.bits(0, 1)
         s = 2
-    if o.sig_meter_reading is not None:
+    f_sig_meter_reading = o.sig_meter_reading
+    if f_sig_meter_reading is not None:
         c = _C109[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
-        w.binary(o.sig_meter_reading)
+        w.binary(f_sig_meter_reading)
         w.bits(0, 1)
         s = 3
-    if o.meter_status is not None:
+    f_meter_status = o.meter_status
+    if f_meter_status is not None:
         c = _C110[s]
         w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.sint(o.meter_status)
+        if not -32768 <= f_meter_status <= 32767:
+            raise ExiEncodeError(f"value {f_meter_status!r} outside [-32768, 32767]")
+        w.bits((1 if f_meter_status < 0 else 0), 2)
+        w.uint(-f_meter_status - 1 if f_meter_status < 0 else f_meter_status)
         w.bits(0, 1)
         s = 4
-    if o.t_meter is not None:
+    f_t_meter = o.t_meter
+    if f_t_meter is not None:
         c = _C111[s]
         w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.sint(o.t_meter)
+        if not -9223372036854775808 <= f_t_meter <= 9223372036854775807:
+            raise ExiEncodeError(f"value {f_t_meter!r} outside [-9223372036854775808, 9223372036854775807]")
+        w.bits((1 if f_t_meter < 0 else 0), 2)
+        w.uint(-f_t_meter - 1 if f_t_meter < 0 else f_t_meter)
         w.bits(0, 1)
         s = 5
     c = _C112[s]
     w.bits(c[0], c[1])
 
 def _d_MeteringReceiptReqType(r: Reader) -> MeteringReceiptReqType:
+    rv = r.v; rn = r.n
     v_id = None
     v_session_id = None
     v_sa_schedule_tuple_id = None
     v_meter_info = None
-    it, al = _P0[r.code(2, 2)]
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P0[e]
     if it == 0:
         v_id = r.string()
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_session_id = r.binary()
-        r.zero(1, "end of element")
-        it, al = _P78[r.code(2, 2)]
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    v_session_id = r.binary()
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x4:
+        r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 1, e, 2)
+    it, al = _P78[e]
     if it == 2:
-        r.zero(1, "characters")
-        v_sa_schedule_tuple_id = r.bits(8) + 1
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 11
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7ff
+        r.p = q
+        if b & 0x403:
+            r.badz(p, 11, b & 0x403)
+        v_sa_schedule_tuple_id = ((b >> 2) & 0xff) + 1
+        if v_sa_schedule_tuple_id > 255:
+            r.bad(p + 1, 'integer out of range')
         it = 3; al = 0
-    if it == 3:
-        v_meter_info = _d_MeterInfoType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_meter_info = _d_MeterInfoType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return MeteringReceiptReqType(id=v_id, session_id=v_session_id, sa_schedule_tuple_id=v_sa_schedule_tuple_id, meter_info=v_meter_info)
 
 def _e_MeteringReceiptReqType(w: Writer, o: MeteringReceiptReqType) -> None:
     s = 0
-    if o.id is not None:
+    f_id = o.id
+    if f_id is not None:
         w.bits(0, 2)
-        w.string(o.id)
+        w.string(f_id)
         s = 1
-    if o.session_id is not None:
-        c = _C113[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.binary(o.session_id)
-        w.bits(0, 1)
-        s = 2
-    else:
+    f_session_id = o.session_id
+    if f_session_id is None:
         raise ExiEncodeError("MeteringReceiptReqType: missing required session_id")
+    c = _C113[s]
+    w.bits(c[0], c[1])
+    w.bits(0, 1)
+    w.binary(f_session_id)
+    w.bits(0, 1)
     s = 2
-    if o.sa_schedule_tuple_id is not None:
-        w.bits(0, 2)
-        w.bits(0, 1)
-        w.nbit(o.sa_schedule_tuple_id, 1, 255, 8)
-        w.bits(0, 1)
+    s = 2
+    f_sa_schedule_tuple_id = o.sa_schedule_tuple_id
+    if f_sa_schedule_tuple_id is not None:
+        if not 1 <= f_sa_schedule_tuple_id <= 255:
+            raise ExiEncodeError(f"value {f_sa_schedule_tuple_id!r} outside [1, 255]")
+        w.bits((f_sa_schedule_tuple_id - 1) << 1, 12)
         s = 3
-    if o.meter_info is not None:
-        c = _C82[s]
-        w.bits(c[0], c[1])
-        _e_MeterInfoType(w, o.meter_info)
-        s = 4
-    else:
+    f_meter_info = o.meter_info
+    if f_meter_info is None:
         raise ExiEncodeError("MeteringReceiptReqType: missing required meter_info")
+    c = _C82[s]
+    w.bits(c[0], c[1])
+    _e_MeterInfoType(w, f_meter_info)
+    s = 4
     w.bits(0, 1)
 
 def _d_MeteringReceiptResType(r: Reader) -> MeteringReceiptResType:
+    rv = r.v; rn = r.n
     v_response_code = None
     v_ac_evse_status = None
     v_dc_evse_status = None
     v_evse_status = None
-    r.zero(1, 'next item')
-    it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_response_code = r.enum(5, _K8)
-        r.zero(1, "end of element")
-        it, al = _P114[r.code(2, 3)]
-    if it == 1:
-        if al == 0:
-            v_ac_evse_status = _d_AC_EVSEStatusType(r)
-        elif al == 1:
-            v_dc_evse_status = _d_DC_EVSEStatusType(r)
-        elif al == 2:
-            v_evse_status = _d_EVSEStatusType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    p = r.p
+    q = p + 10
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3ff
+    r.p = q
+    if b & 0x304:
+        r.badz(p, 10, b & 0x304)
+    k = (b >> 3) & 0x1f
+    if k >= 26:
+        r.bad(p + 2, 'enumeration index out of range')
+    v_response_code = _K8[k]
+    e = b & 0x3
+    if e >= 3:
+        r.bad_code(p + 8, e, 3)
+    it, al = _P114[e]
+    if al == 0:
+        v_ac_evse_status = _d_AC_EVSEStatusType(r)
+    elif al == 1:
+        v_dc_evse_status = _d_DC_EVSEStatusType(r)
+    elif al == 2:
+        v_evse_status = _d_EVSEStatusType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return MeteringReceiptResType(response_code=v_response_code, ac_evse_status=v_ac_evse_status, dc_evse_status=v_dc_evse_status, evse_status=v_evse_status)
 
 def _e_MeteringReceiptResType(w: Writer, o: MeteringReceiptResType) -> None:
-    if o.response_code is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.response_code, _K10, 5)
-        w.bits(0, 1)
-    else:
+    f_response_code = o.response_code
+    if f_response_code is None:
         raise ExiEncodeError("MeteringReceiptResType: missing required response_code")
-    if o.ac_evse_status is not None:
+    w.bits((_K10[f_response_code]) << 1, 8)
+    s = 1
+    f_ac_evse_status = o.ac_evse_status
+    f_dc_evse_status = o.dc_evse_status
+    f_evse_status = o.evse_status
+    if f_ac_evse_status is not None:
         w.bits(0, 2)
-        _e_AC_EVSEStatusType(w, o.ac_evse_status)
-    elif o.dc_evse_status is not None:
+        _e_AC_EVSEStatusType(w, f_ac_evse_status)
+        s = 2
+    elif f_dc_evse_status is not None:
         w.bits(1, 2)
-        _e_DC_EVSEStatusType(w, o.dc_evse_status)
-    elif o.evse_status is not None:
+        _e_DC_EVSEStatusType(w, f_dc_evse_status)
+        s = 2
+    elif f_evse_status is not None:
         w.bits(2, 2)
-        _e_EVSEStatusType(w, o.evse_status)
+        _e_EVSEStatusType(w, f_evse_status)
+        s = 2
     else:
         raise ExiEncodeError("MeteringReceiptResType: missing required ac_evse_status/dc_evse_status/evse_status")
     w.bits(0, 1)
 
 def _d_NotificationType(r: Reader) -> NotificationType:
+    rv = r.v; rn = r.n
     v_fault_code = None
     v_fault_msg = None
-    r.zero(1, 'next item')
-    it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_fault_code = r.enum(2, _K115)
-        r.zero(1, "end of element")
-        it, al = _P5[r.code(2, 2)]
+    p = r.p
+    q = p + 7
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7f
+    r.p = q
+    if b & 0x64:
+        r.badz(p, 7, b & 0x64)
+    k = (b >> 3) & 0x3
+    if k >= 3:
+        r.bad(p + 2, 'enumeration index out of range')
+    v_fault_code = _K115[k]
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 5, e, 2)
+    it, al = _P5[e]
     if it == 1:
-        r.zero(1, "characters")
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         v_fault_msg = r.string()
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        if b & 0x3:
+            r.badz(p, 2, b & 0x3)
         it = -1; al = 0
     return NotificationType(fault_code=v_fault_code, fault_msg=v_fault_msg)
 
 def _e_NotificationType(w: Writer, o: NotificationType) -> None:
-    if o.fault_code is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.fault_code, _K116, 2)
-        w.bits(0, 1)
-    else:
+    f_fault_code = o.fault_code
+    if f_fault_code is None:
         raise ExiEncodeError("NotificationType: missing required fault_code")
+    w.bits((_K116[f_fault_code]) << 1, 5)
     s = 1
-    if o.fault_msg is not None:
-        w.bits(0, 2)
-        w.bits(0, 1)
-        w.string(o.fault_msg)
+    f_fault_msg = o.fault_msg
+    if f_fault_msg is not None:
+        w.bits(0, 3)
+        w.string(f_fault_msg)
         w.bits(0, 1)
         s = 2
     c = _C35[s]
     w.bits(c[0], c[1])
 
 def _d_ObjectType(r: Reader) -> ObjectType:
+    rv = r.v; rn = r.n
     v_encoding = None
     v_id = None
     v_mime_type = None
-    it, al = _P117[r.code(3, 5)]
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    e = b & 0x7
+    if e >= 5:
+        r.bad_code(p + 0, e, 5)
+    it, al = _P117[e]
     if it == 0:
         v_encoding = r.string()
-        it, al = _P118[r.code(3, 4)]
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        e = b & 0x7
+        if e >= 4:
+            r.bad_code(p + 0, e, 4)
+        it, al = _P118[e]
     if it == 1:
         v_id = r.string()
-        it, al = _P119[r.code(3, 3)]
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        e = b & 0x7
+        if e >= 3:
+            r.bad_code(p + 0, e, 3)
+        it, al = _P119[e]
     if it == 2:
         v_mime_type = r.string()
-        it, al = _P120[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P120[e]
     n = 0
     while it == 3:
         r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        it, al = _P120[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P120[e]
     return ObjectType(encoding=v_encoding, id=v_id, mime_type=v_mime_type)
 
 def _e_ObjectType(w: Writer, o: ObjectType) -> None:
     s = 0
-    if o.encoding is not None:
+    f_encoding = o.encoding
+    if f_encoding is not None:
         w.bits(0, 3)
-        w.string(o.encoding)
+        w.string(f_encoding)
         s = 1
-    if o.id is not None:
+    f_id = o.id
+    if f_id is not None:
         c = _C121[s]
         w.bits(c[0], c[1])
-        w.string(o.id)
+        w.string(f_id)
         s = 2
-    if o.mime_type is not None:
+    f_mime_type = o.mime_type
+    if f_mime_type is not None:
         c = _C122[s]
         w.bits(c[0], c[1])
-        w.string(o.mime_type)
+        w.string(f_mime_type)
         s = 3
     c = _C123[s]
     w.bits(c[0], c[1])
@@ -3694,52 +5211,103 @@ def _e_PGPDataType(w: Writer, o: PGPDataType) -> None:
     raise ExiEncodeError("content of PGPDataType is not supported")
 
 def _d_PMaxScheduleEntryType(r: Reader) -> PMaxScheduleEntryType:
+    rv = r.v; rn = r.n
     v_relative_time_interval = None
     v_time_interval = None
     v_p_max = None
-    it, al = _P87[r.code(2, 2)]
-    if it == 0:
-        if al == 0:
-            v_relative_time_interval = _d_RelativeTimeIntervalType(r)
-        elif al == 1:
-            v_time_interval = _d_IntervalType(r)
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        v_p_max = _d_PhysicalValueType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P87[e]
+    if al == 0:
+        v_relative_time_interval = _d_RelativeTimeIntervalType(r)
+    elif al == 1:
+        v_time_interval = _d_IntervalType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 1; al = 0
+    v_p_max = _d_PhysicalValueType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return PMaxScheduleEntryType(relative_time_interval=v_relative_time_interval, time_interval=v_time_interval, p_max=v_p_max)
 
 def _e_PMaxScheduleEntryType(w: Writer, o: PMaxScheduleEntryType) -> None:
-    if o.relative_time_interval is not None:
+    s = 0
+    f_relative_time_interval = o.relative_time_interval
+    f_time_interval = o.time_interval
+    if f_relative_time_interval is not None:
         w.bits(0, 2)
-        _e_RelativeTimeIntervalType(w, o.relative_time_interval)
-    elif o.time_interval is not None:
+        _e_RelativeTimeIntervalType(w, f_relative_time_interval)
+        s = 1
+    elif f_time_interval is not None:
         w.bits(1, 2)
-        _e_IntervalType(w, o.time_interval)
+        _e_IntervalType(w, f_time_interval)
+        s = 1
     else:
         raise ExiEncodeError("PMaxScheduleEntryType: missing required relative_time_interval/time_interval")
-    if o.p_max is not None:
-        w.bits(0, 1)
-        _e_PhysicalValueType(w, o.p_max)
-    else:
+    f_p_max = o.p_max
+    if f_p_max is None:
         raise ExiEncodeError("PMaxScheduleEntryType: missing required p_max")
+    w.bits(0, 1)
+    _e_PhysicalValueType(w, f_p_max)
     w.bits(0, 1)
 
 def _d_PMaxScheduleType(r: Reader) -> PMaxScheduleType:
+    rv = r.v; rn = r.n
     v_p_max_schedule_entry = []
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
     n = 0
     while it == 0:
-        x = _d_PMaxScheduleEntryType(r)
-        v_p_max_schedule_entry.append(x)
+        t = _d_PMaxScheduleEntryType(r)
+        v_p_max_schedule_entry.append(t)
         n += 1
         if n < 1024:
-            it, al = _P33[r.code(2, 2)]
+            p = r.p
+            q = p + 2
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x3
+            r.p = q
+            e = b & 0x3
+            if e >= 2:
+                r.bad_code(p + 0, e, 2)
+            it, al = _P33[e]
         else:
-            r.zero(1, 'end of element')
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
             it = -1; al = 0
     return PMaxScheduleType(p_max_schedule_entry=v_p_max_schedule_entry)
 
@@ -3758,36 +5326,68 @@ def _e_PMaxScheduleType(w: Writer, o: PMaxScheduleType) -> None:
     w.bits(c[0], c[1])
 
 def _d_ParameterSetType(r: Reader) -> ParameterSetType:
+    rv = r.v; rn = r.n
     v_parameter_set_id = None
     v_parameter = []
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x6:
+        r.badz(p, 3, b & 0x6)
+    sg = (b & 0x1) == 1
     it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_parameter_set_id = r.sintb(-32768, 32767)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 1; al = 0
+    v_parameter_set_id = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v_parameter_set_id <= 32767:
+        r.fail('integer out of range')
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
+    it = 1; al = 0
     n = 0
     while it == 1:
-        x = _d_ParameterType(r)
-        v_parameter.append(x)
+        t = _d_ParameterType(r)
+        v_parameter.append(t)
         n += 1
         if n < 16:
-            it, al = _P5[r.code(2, 2)]
+            p = r.p
+            q = p + 2
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x3
+            r.p = q
+            e = b & 0x3
+            if e >= 2:
+                r.bad_code(p + 0, e, 2)
+            it, al = _P5[e]
         else:
-            r.zero(1, 'end of element')
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
             it = -1; al = 0
     return ParameterSetType(parameter_set_id=v_parameter_set_id, parameter=v_parameter)
 
 def _e_ParameterSetType(w: Writer, o: ParameterSetType) -> None:
-    if o.parameter_set_id is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.sint(o.parameter_set_id)
-        w.bits(0, 1)
-    else:
+    f_parameter_set_id = o.parameter_set_id
+    if f_parameter_set_id is None:
         raise ExiEncodeError("ParameterSetType: missing required parameter_set_id")
+    if not -32768 <= f_parameter_set_id <= 32767:
+        raise ExiEncodeError(f"value {f_parameter_set_id!r} outside [-32768, 32767]")
+    w.bits((1 if f_parameter_set_id < 0 else 0), 3)
+    w.uint(-f_parameter_set_id - 1 if f_parameter_set_id < 0 else f_parameter_set_id)
+    w.bits(0, 1)
     s = 1
     n = 0
     for x in o.parameter:
@@ -3802,6 +5402,7 @@ def _e_ParameterSetType(w: Writer, o: ParameterSetType) -> None:
     w.bits(c[0], c[1])
 
 def _d_ParameterType(r: Reader) -> ParameterType:
+    rv = r.v; rn = r.n
     v_name = None
     v_bool_value = None
     v_byte_value = None
@@ -3809,173 +5410,325 @@ def _d_ParameterType(r: Reader) -> ParameterType:
     v_int_value = None
     v_physical_value = None
     v_string_value = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_name = r.string()
-        it, al = _P124[r.code(3, 6)]
-    if it == 1:
-        if al == 0:
-            r.zero(1, "characters")
-            v_bool_value = r.bits(1) == 1
-            r.zero(1, "end of element")
-        elif al == 1:
-            r.zero(1, "characters")
-            v_byte_value = r.bits(8) - 128
-            r.zero(1, "end of element")
-        elif al == 2:
-            r.zero(1, "characters")
-            v_short_value = r.sintb(-32768, 32767)
-            r.zero(1, "end of element")
-        elif al == 3:
-            r.zero(1, "characters")
-            v_int_value = r.sintb(-2147483648, 2147483647)
-            r.zero(1, "end of element")
-        elif al == 4:
-            v_physical_value = _d_PhysicalValueType(r)
-        elif al == 5:
-            r.zero(1, "characters")
-            v_string_value = r.string()
-            r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_name = r.string()
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    e = b & 0x7
+    if e >= 6:
+        r.bad_code(p + 0, e, 6)
+    it, al = _P124[e]
+    if al == 0:
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        if b & 0x5:
+            r.badz(p, 3, b & 0x5)
+        v_bool_value = ((b >> 1) & 0x1) == 1
+    elif al == 1:
+        p = r.p
+        q = p + 10
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3ff
+        r.p = q
+        if b & 0x201:
+            r.badz(p, 10, b & 0x201)
+        v_byte_value = ((b >> 1) & 0xff) - 128
+    elif al == 2:
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        if b & 0x2:
+            r.badz(p, 2, b & 0x2)
+        sg = (b & 0x1) == 1
+        v_short_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v_short_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
+    elif al == 3:
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        if b & 0x2:
+            r.badz(p, 2, b & 0x2)
+        sg = (b & 0x1) == 1
+        v_int_value = -r.uintb(2147483647) - 1 if sg else r.uintb(2147483647)
+        if not -2147483648 <= v_int_value <= 2147483647:
+            r.fail('integer out of range')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
+    elif al == 4:
+        v_physical_value = _d_PhysicalValueType(r)
+    elif al == 5:
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
+        v_string_value = r.string()
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return ParameterType(name=v_name, bool_value=v_bool_value, byte_value=v_byte_value, short_value=v_short_value, int_value=v_int_value, physical_value=v_physical_value, string_value=v_string_value)
 
 def _e_ParameterType(w: Writer, o: ParameterType) -> None:
-    if o.name is not None:
-        w.bits(0, 1)
-        w.string(o.name)
-    else:
+    f_name = o.name
+    if f_name is None:
         raise ExiEncodeError("ParameterType: missing required name")
-    if o.bool_value is not None:
-        w.bits(0, 3)
+    w.bits(0, 1)
+    w.string(f_name)
+    s = 1
+    f_bool_value = o.bool_value
+    f_byte_value = o.byte_value
+    f_short_value = o.short_value
+    f_int_value = o.int_value
+    f_physical_value = o.physical_value
+    f_string_value = o.string_value
+    if f_bool_value is not None:
+        w.bits((1 if f_bool_value else 0) << 1, 6)
+        s = 2
+    elif f_byte_value is not None:
+        if not -128 <= f_byte_value <= 127:
+            raise ExiEncodeError(f"value {f_byte_value!r} outside [-128, 127]")
+        w.bits((f_byte_value + 128) << 1 | 1024, 13)
+        s = 2
+    elif f_short_value is not None:
+        if not -32768 <= f_short_value <= 32767:
+            raise ExiEncodeError(f"value {f_short_value!r} outside [-32768, 32767]")
+        w.bits((1 if f_short_value < 0 else 0) | 8, 5)
+        w.uint(-f_short_value - 1 if f_short_value < 0 else f_short_value)
         w.bits(0, 1)
-        w.bits(1 if o.bool_value else 0, 1)
+        s = 2
+    elif f_int_value is not None:
+        if not -2147483648 <= f_int_value <= 2147483647:
+            raise ExiEncodeError(f"value {f_int_value!r} outside [-2147483648, 2147483647]")
+        w.bits((1 if f_int_value < 0 else 0) | 12, 5)
+        w.uint(-f_int_value - 1 if f_int_value < 0 else f_int_value)
         w.bits(0, 1)
-    elif o.byte_value is not None:
-        w.bits(1, 3)
-        w.bits(0, 1)
-        w.nbit(o.byte_value, -128, 127, 8)
-        w.bits(0, 1)
-    elif o.short_value is not None:
-        w.bits(2, 3)
-        w.bits(0, 1)
-        w.sint(o.short_value)
-        w.bits(0, 1)
-    elif o.int_value is not None:
-        w.bits(3, 3)
-        w.bits(0, 1)
-        w.sint(o.int_value)
-        w.bits(0, 1)
-    elif o.physical_value is not None:
+        s = 2
+    elif f_physical_value is not None:
         w.bits(4, 3)
-        _e_PhysicalValueType(w, o.physical_value)
-    elif o.string_value is not None:
-        w.bits(5, 3)
+        _e_PhysicalValueType(w, f_physical_value)
+        s = 2
+    elif f_string_value is not None:
+        w.bits(10, 4)
+        w.string(f_string_value)
         w.bits(0, 1)
-        w.string(o.string_value)
-        w.bits(0, 1)
+        s = 2
     else:
         raise ExiEncodeError("ParameterType: missing required bool_value/byte_value/short_value/int_value/physical_value/string_value")
     w.bits(0, 1)
 
 def _d_PaymentDetailsReqType(r: Reader) -> PaymentDetailsReqType:
+    rv = r.v; rn = r.n
     v_e_maid = None
     v_contract_signature_cert_chain = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_e_maid = r.string()
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        v_contract_signature_cert_chain = _d_CertificateChainType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_e_maid = r.string()
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
+    it = 1; al = 0
+    v_contract_signature_cert_chain = _d_CertificateChainType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return PaymentDetailsReqType(e_maid=v_e_maid, contract_signature_cert_chain=v_contract_signature_cert_chain)
 
 def _e_PaymentDetailsReqType(w: Writer, o: PaymentDetailsReqType) -> None:
-    if o.e_maid is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.string(o.e_maid)
-        w.bits(0, 1)
-    else:
+    f_e_maid = o.e_maid
+    if f_e_maid is None:
         raise ExiEncodeError("PaymentDetailsReqType: missing required e_maid")
-    if o.contract_signature_cert_chain is not None:
-        w.bits(0, 1)
-        _e_CertificateChainType(w, o.contract_signature_cert_chain)
-    else:
+    w.bits(0, 2)
+    w.string(f_e_maid)
+    w.bits(0, 1)
+    f_contract_signature_cert_chain = o.contract_signature_cert_chain
+    if f_contract_signature_cert_chain is None:
         raise ExiEncodeError("PaymentDetailsReqType: missing required contract_signature_cert_chain")
+    w.bits(0, 1)
+    _e_CertificateChainType(w, f_contract_signature_cert_chain)
     w.bits(0, 1)
 
 def _d_PaymentDetailsResType(r: Reader) -> PaymentDetailsResType:
+    rv = r.v; rn = r.n
     v_response_code = None
     v_gen_challenge = None
     v_evse_time_stamp = None
-    r.zero(1, 'next item')
-    it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_response_code = r.enum(5, _K8)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_gen_challenge = r.binary()
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 2; al = 0
-    if it == 2:
-        r.zero(1, "characters")
-        v_evse_time_stamp = r.sintb(-9223372036854775808, 9223372036854775807)
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    p = r.p
+    q = p + 10
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3ff
+    r.p = q
+    if b & 0x307:
+        r.badz(p, 10, b & 0x307)
+    k = (b >> 3) & 0x1f
+    if k >= 26:
+        r.bad(p + 2, 'enumeration index out of range')
+    v_response_code = _K8[k]
+    it = 1; al = 0
+    v_gen_challenge = r.binary()
+    p = r.p
+    q = p + 4
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xf
+    r.p = q
+    if b & 0xe:
+        r.badz(p, 4, b & 0xe)
+    sg = (b & 0x1) == 1
+    it = 2; al = 0
+    v_evse_time_stamp = -r.uintb(9223372036854775807) - 1 if sg else r.uintb(9223372036854775807)
+    if not -9223372036854775808 <= v_evse_time_stamp <= 9223372036854775807:
+        r.fail('integer out of range')
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
+    it = -1; al = 0
     return PaymentDetailsResType(response_code=v_response_code, gen_challenge=v_gen_challenge, evse_time_stamp=v_evse_time_stamp)
 
 def _e_PaymentDetailsResType(w: Writer, o: PaymentDetailsResType) -> None:
-    if o.response_code is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.response_code, _K10, 5)
-        w.bits(0, 1)
-    else:
+    f_response_code = o.response_code
+    if f_response_code is None:
         raise ExiEncodeError("PaymentDetailsResType: missing required response_code")
-    if o.gen_challenge is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.binary(o.gen_challenge)
-        w.bits(0, 1)
-    else:
+    w.bits((_K10[f_response_code]) << 1, 8)
+    f_gen_challenge = o.gen_challenge
+    if f_gen_challenge is None:
         raise ExiEncodeError("PaymentDetailsResType: missing required gen_challenge")
-    if o.evse_time_stamp is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.sint(o.evse_time_stamp)
-        w.bits(0, 1)
-    else:
-        raise ExiEncodeError("PaymentDetailsResType: missing required evse_time_stamp")
+    w.bits(0, 2)
+    w.binary(f_gen_challenge)
     w.bits(0, 1)
+    f_evse_time_stamp = o.evse_time_stamp
+    if f_evse_time_stamp is None:
+        raise ExiEncodeError("PaymentDetailsResType: missing required evse_time_stamp")
+    if not -9223372036854775808 <= f_evse_time_stamp <= 9223372036854775807:
+        raise ExiEncodeError(f"value {f_evse_time_stamp!r} outside [-9223372036854775808, 9223372036854775807]")
+    w.bits((1 if f_evse_time_stamp < 0 else 0), 3)
+    w.uint(-f_evse_time_stamp - 1 if f_evse_time_stamp < 0 else f_evse_time_stamp)
+    w.bits(0, 2)
 
 def _d_PaymentOptionListType(r: Reader) -> PaymentOptionListType:
+    rv = r.v; rn = r.n
     v_payment_option = []
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
     n = 0
     while it == 0:
-        r.zero(1, "characters")
-        x = r.enum(1, _K125)
-        r.zero(1, "end of element")
-        v_payment_option.append(x)
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        if b & 0x5:
+            r.badz(p, 3, b & 0x5)
+        k = (b >> 1) & 0x1
+        t = _K125[k]
+        v_payment_option.append(t)
         n += 1
         if n < 2:
-            it, al = _P33[r.code(2, 2)]
+            p = r.p
+            q = p + 2
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x3
+            r.p = q
+            e = b & 0x3
+            if e >= 2:
+                r.bad_code(p + 0, e, 2)
+            it, al = _P33[e]
         else:
-            r.zero(1, 'end of element')
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
             it = -1; al = 0
     return PaymentOptionListType(payment_option=v_payment_option)
 
@@ -3985,9 +5738,7 @@ def _e_PaymentOptionListType(w: Writer, o: PaymentOptionListType) -> None:
     for x in o.payment_option:
         c = _C34[s]
         w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.enum(x, _K126, 1)
-        w.bits(0, 1)
+        w.bits((_K126[x]) << 1, 3)
         n += 1
         s = 1 if n < 2 else 2
     if n < 1 or n > 2:
@@ -3996,534 +5747,817 @@ def _e_PaymentOptionListType(w: Writer, o: PaymentOptionListType) -> None:
     w.bits(c[0], c[1])
 
 def _d_PaymentServiceSelectionReqType(r: Reader) -> PaymentServiceSelectionReqType:
+    rv = r.v; rn = r.n
     v_selected_payment_option = None
     v_selected_service_list = None
-    r.zero(1, 'next item')
-    it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_selected_payment_option = r.enum(1, _K125)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        v_selected_service_list = _d_SelectedServiceListType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    p = r.p
+    q = p + 5
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1f
+    r.p = q
+    if b & 0x1b:
+        r.badz(p, 5, b & 0x1b)
+    k = (b >> 2) & 0x1
+    v_selected_payment_option = _K125[k]
+    it = 1; al = 0
+    v_selected_service_list = _d_SelectedServiceListType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return PaymentServiceSelectionReqType(selected_payment_option=v_selected_payment_option, selected_service_list=v_selected_service_list)
 
 def _e_PaymentServiceSelectionReqType(w: Writer, o: PaymentServiceSelectionReqType) -> None:
-    if o.selected_payment_option is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.selected_payment_option, _K126, 1)
-        w.bits(0, 1)
-    else:
+    f_selected_payment_option = o.selected_payment_option
+    if f_selected_payment_option is None:
         raise ExiEncodeError("PaymentServiceSelectionReqType: missing required selected_payment_option")
-    if o.selected_service_list is not None:
-        w.bits(0, 1)
-        _e_SelectedServiceListType(w, o.selected_service_list)
-    else:
+    w.bits((_K126[f_selected_payment_option]) << 1, 4)
+    f_selected_service_list = o.selected_service_list
+    if f_selected_service_list is None:
         raise ExiEncodeError("PaymentServiceSelectionReqType: missing required selected_service_list")
+    w.bits(0, 1)
+    _e_SelectedServiceListType(w, f_selected_service_list)
     w.bits(0, 1)
 
 def _d_PaymentServiceSelectionResType(r: Reader) -> PaymentServiceSelectionResType:
+    rv = r.v; rn = r.n
     v_response_code = None
-    r.zero(1, 'next item')
-    it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_response_code = r.enum(5, _K8)
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    p = r.p
+    q = p + 9
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1ff
+    r.p = q
+    if b & 0x183:
+        r.badz(p, 9, b & 0x183)
+    k = (b >> 2) & 0x1f
+    if k >= 26:
+        r.bad(p + 2, 'enumeration index out of range')
+    v_response_code = _K8[k]
+    it = -1; al = 0
     return PaymentServiceSelectionResType(response_code=v_response_code)
 
 def _e_PaymentServiceSelectionResType(w: Writer, o: PaymentServiceSelectionResType) -> None:
-    if o.response_code is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.response_code, _K10, 5)
-        w.bits(0, 1)
-    else:
+    f_response_code = o.response_code
+    if f_response_code is None:
         raise ExiEncodeError("PaymentServiceSelectionResType: missing required response_code")
-    w.bits(0, 1)
+    w.bits((_K10[f_response_code]) << 2, 9)
 
 def _d_PhysicalValueType(r: Reader) -> PhysicalValueType:
+    rv = r.v; rn = r.n
     v_multiplier = None
     v_unit = None
     v_value = None
-    r.zero(1, 'next item')
-    it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_multiplier = r.bits(3) - 3
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_unit = r.enum(3, _K127)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 2; al = 0
-    if it == 2:
-        r.zero(1, "characters")
-        v_value = r.sintb(-32768, 32767)
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    p = r.p
+    q = p + 15
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7fff
+    r.p = q
+    if b & 0x638e:
+        r.badz(p, 15, b & 0x638e)
+    v_multiplier = ((b >> 10) & 0x7) - 3
+    if v_multiplier > 3:
+        r.bad(p + 2, 'integer out of range')
+    k = (b >> 4) & 0x7
+    if k >= 7:
+        r.bad(p + 8, 'enumeration index out of range')
+    v_unit = _K127[k]
+    sg = (b & 0x1) == 1
+    it = 2; al = 0
+    v_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v_value <= 32767:
+        r.fail('integer out of range')
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
+    it = -1; al = 0
     return PhysicalValueType(multiplier=v_multiplier, unit=v_unit, value=v_value)
 
 def _e_PhysicalValueType(w: Writer, o: PhysicalValueType) -> None:
-    if o.multiplier is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.nbit(o.multiplier, -3, 3, 3)
-        w.bits(0, 1)
-    else:
+    f_multiplier = o.multiplier
+    if f_multiplier is None:
         raise ExiEncodeError("PhysicalValueType: missing required multiplier")
-    if o.unit is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.unit, _K128, 3)
-        w.bits(0, 1)
-    else:
+    if not -3 <= f_multiplier <= 3:
+        raise ExiEncodeError(f"value {f_multiplier!r} outside [-3, 3]")
+    w.bits((f_multiplier + 3) << 1, 6)
+    f_unit = o.unit
+    if f_unit is None:
         raise ExiEncodeError("PhysicalValueType: missing required unit")
-    if o.value is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.sint(o.value)
-        w.bits(0, 1)
-    else:
+    w.bits((_K128[f_unit]) << 1, 6)
+    f_value = o.value
+    if f_value is None:
         raise ExiEncodeError("PhysicalValueType: missing required value")
-    w.bits(0, 1)
+    if not -32768 <= f_value <= 32767:
+        raise ExiEncodeError(f"value {f_value!r} outside [-32768, 32767]")
+    w.bits((1 if f_value < 0 else 0), 3)
+    w.uint(-f_value - 1 if f_value < 0 else f_value)
+    w.bits(0, 2)
 
 def _d_PowerDeliveryReqType(r: Reader) -> PowerDeliveryReqType:
+    rv = r.v; rn = r.n
     v_charge_progress = None
     v_sa_schedule_tuple_id = None
     v_charging_profile = None
     v_dc_ev_power_delivery_parameter = None
     v_ev_power_delivery_parameter = None
-    r.zero(1, 'next item')
-    it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_charge_progress = r.enum(2, _K129)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_sa_schedule_tuple_id = r.bits(8) + 1
-        r.zero(1, "end of element")
-        it, al = _P130[r.code(3, 4)]
+    p = r.p
+    q = p + 19
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7ffff
+    r.p = q
+    if b & 0x67008:
+        r.badz(p, 19, b & 0x67008)
+    k = (b >> 15) & 0x3
+    if k >= 3:
+        r.bad(p + 2, 'enumeration index out of range')
+    v_charge_progress = _K129[k]
+    v_sa_schedule_tuple_id = ((b >> 4) & 0xff) + 1
+    if v_sa_schedule_tuple_id > 255:
+        r.bad(p + 7, 'integer out of range')
+    e = b & 0x7
+    if e >= 4:
+        r.bad_code(p + 16, e, 4)
+    it, al = _P130[e]
     if it == 2:
         v_charging_profile = _d_ChargingProfileType(r)
-        it, al = _P131[r.code(2, 3)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 3:
+            r.bad_code(p + 0, e, 3)
+        it, al = _P131[e]
     if it == 3:
         if al == 0:
             v_dc_ev_power_delivery_parameter = _d_DC_EVPowerDeliveryParameterType(r)
         elif al == 1:
             v_ev_power_delivery_parameter = _d_EVPowerDeliveryParameterType(r)
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = -1; al = 0
     return PowerDeliveryReqType(charge_progress=v_charge_progress, sa_schedule_tuple_id=v_sa_schedule_tuple_id, charging_profile=v_charging_profile, dc_ev_power_delivery_parameter=v_dc_ev_power_delivery_parameter, ev_power_delivery_parameter=v_ev_power_delivery_parameter)
 
 def _e_PowerDeliveryReqType(w: Writer, o: PowerDeliveryReqType) -> None:
-    if o.charge_progress is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.charge_progress, _K132, 2)
-        w.bits(0, 1)
-    else:
+    f_charge_progress = o.charge_progress
+    if f_charge_progress is None:
         raise ExiEncodeError("PowerDeliveryReqType: missing required charge_progress")
-    if o.sa_schedule_tuple_id is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.nbit(o.sa_schedule_tuple_id, 1, 255, 8)
-        w.bits(0, 1)
-    else:
+    w.bits((_K132[f_charge_progress]) << 1, 5)
+    f_sa_schedule_tuple_id = o.sa_schedule_tuple_id
+    if f_sa_schedule_tuple_id is None:
         raise ExiEncodeError("PowerDeliveryReqType: missing required sa_schedule_tuple_id")
+    if not 1 <= f_sa_schedule_tuple_id <= 255:
+        raise ExiEncodeError(f"value {f_sa_schedule_tuple_id!r} outside [1, 255]")
+    w.bits((f_sa_schedule_tuple_id - 1) << 1, 11)
     s = 2
-    if o.charging_profile is not None:
+    f_charging_profile = o.charging_profile
+    if f_charging_profile is not None:
         w.bits(0, 3)
-        _e_ChargingProfileType(w, o.charging_profile)
+        _e_ChargingProfileType(w, f_charging_profile)
         s = 3
-    if o.dc_ev_power_delivery_parameter is not None:
+    f_dc_ev_power_delivery_parameter = o.dc_ev_power_delivery_parameter
+    f_ev_power_delivery_parameter = o.ev_power_delivery_parameter
+    if f_dc_ev_power_delivery_parameter is not None:
         c = _C133[s]
         w.bits(c[0], c[1])
-        _e_DC_EVPowerDeliveryParameterType(w, o.dc_ev_power_delivery_parameter)
+        _e_DC_EVPowerDeliveryParameterType(w, f_dc_ev_power_delivery_parameter)
         s = 4
-    elif o.ev_power_delivery_parameter is not None:
+    elif f_ev_power_delivery_parameter is not None:
         c = _C134[s]
         w.bits(c[0], c[1])
-        _e_EVPowerDeliveryParameterType(w, o.ev_power_delivery_parameter)
+        _e_EVPowerDeliveryParameterType(w, f_ev_power_delivery_parameter)
         s = 4
     c = _C135[s]
     w.bits(c[0], c[1])
 
 def _d_PowerDeliveryResType(r: Reader) -> PowerDeliveryResType:
+    rv = r.v; rn = r.n
     v_response_code = None
     v_ac_evse_status = None
     v_dc_evse_status = None
     v_evse_status = None
-    r.zero(1, 'next item')
-    it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_response_code = r.enum(5, _K8)
-        r.zero(1, "end of element")
-        it, al = _P114[r.code(2, 3)]
-    if it == 1:
-        if al == 0:
-            v_ac_evse_status = _d_AC_EVSEStatusType(r)
-        elif al == 1:
-            v_dc_evse_status = _d_DC_EVSEStatusType(r)
-        elif al == 2:
-            v_evse_status = _d_EVSEStatusType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    p = r.p
+    q = p + 10
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3ff
+    r.p = q
+    if b & 0x304:
+        r.badz(p, 10, b & 0x304)
+    k = (b >> 3) & 0x1f
+    if k >= 26:
+        r.bad(p + 2, 'enumeration index out of range')
+    v_response_code = _K8[k]
+    e = b & 0x3
+    if e >= 3:
+        r.bad_code(p + 8, e, 3)
+    it, al = _P114[e]
+    if al == 0:
+        v_ac_evse_status = _d_AC_EVSEStatusType(r)
+    elif al == 1:
+        v_dc_evse_status = _d_DC_EVSEStatusType(r)
+    elif al == 2:
+        v_evse_status = _d_EVSEStatusType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return PowerDeliveryResType(response_code=v_response_code, ac_evse_status=v_ac_evse_status, dc_evse_status=v_dc_evse_status, evse_status=v_evse_status)
 
 def _e_PowerDeliveryResType(w: Writer, o: PowerDeliveryResType) -> None:
-    if o.response_code is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.response_code, _K10, 5)
-        w.bits(0, 1)
-    else:
+    f_response_code = o.response_code
+    if f_response_code is None:
         raise ExiEncodeError("PowerDeliveryResType: missing required response_code")
-    if o.ac_evse_status is not None:
+    w.bits((_K10[f_response_code]) << 1, 8)
+    s = 1
+    f_ac_evse_status = o.ac_evse_status
+    f_dc_evse_status = o.dc_evse_status
+    f_evse_status = o.evse_status
+    if f_ac_evse_status is not None:
         w.bits(0, 2)
-        _e_AC_EVSEStatusType(w, o.ac_evse_status)
-    elif o.dc_evse_status is not None:
+        _e_AC_EVSEStatusType(w, f_ac_evse_status)
+        s = 2
+    elif f_dc_evse_status is not None:
         w.bits(1, 2)
-        _e_DC_EVSEStatusType(w, o.dc_evse_status)
-    elif o.evse_status is not None:
+        _e_DC_EVSEStatusType(w, f_dc_evse_status)
+        s = 2
+    elif f_evse_status is not None:
         w.bits(2, 2)
-        _e_EVSEStatusType(w, o.evse_status)
+        _e_EVSEStatusType(w, f_evse_status)
+        s = 2
     else:
         raise ExiEncodeError("PowerDeliveryResType: missing required ac_evse_status/dc_evse_status/evse_status")
     w.bits(0, 1)
 
 def _d_PreChargeReqType(r: Reader) -> PreChargeReqType:
+    rv = r.v; rn = r.n
     v_dc_ev_status = None
     v_ev_target_voltage = None
     v_ev_target_current = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_dc_ev_status = _d_DC_EVStatusType(r)
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        v_ev_target_voltage = _d_PhysicalValueType(r)
-        r.zero(1, 'next item')
-        it = 2; al = 0
-    if it == 2:
-        v_ev_target_current = _d_PhysicalValueType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_dc_ev_status = _d_DC_EVStatusType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 1; al = 0
+    v_ev_target_voltage = _d_PhysicalValueType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 2; al = 0
+    v_ev_target_current = _d_PhysicalValueType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return PreChargeReqType(dc_ev_status=v_dc_ev_status, ev_target_voltage=v_ev_target_voltage, ev_target_current=v_ev_target_current)
 
 def _e_PreChargeReqType(w: Writer, o: PreChargeReqType) -> None:
-    if o.dc_ev_status is not None:
-        w.bits(0, 1)
-        _e_DC_EVStatusType(w, o.dc_ev_status)
-    else:
+    f_dc_ev_status = o.dc_ev_status
+    if f_dc_ev_status is None:
         raise ExiEncodeError("PreChargeReqType: missing required dc_ev_status")
-    if o.ev_target_voltage is not None:
-        w.bits(0, 1)
-        _e_PhysicalValueType(w, o.ev_target_voltage)
-    else:
+    w.bits(0, 1)
+    _e_DC_EVStatusType(w, f_dc_ev_status)
+    f_ev_target_voltage = o.ev_target_voltage
+    if f_ev_target_voltage is None:
         raise ExiEncodeError("PreChargeReqType: missing required ev_target_voltage")
-    if o.ev_target_current is not None:
-        w.bits(0, 1)
-        _e_PhysicalValueType(w, o.ev_target_current)
-    else:
+    w.bits(0, 1)
+    _e_PhysicalValueType(w, f_ev_target_voltage)
+    f_ev_target_current = o.ev_target_current
+    if f_ev_target_current is None:
         raise ExiEncodeError("PreChargeReqType: missing required ev_target_current")
+    w.bits(0, 1)
+    _e_PhysicalValueType(w, f_ev_target_current)
     w.bits(0, 1)
 
 def _d_PreChargeResType(r: Reader) -> PreChargeResType:
+    rv = r.v; rn = r.n
     v_response_code = None
     v_dc_evse_status = None
     v_evse_present_voltage = None
-    r.zero(1, 'next item')
-    it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_response_code = r.enum(5, _K8)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        v_dc_evse_status = _d_DC_EVSEStatusType(r)
-        r.zero(1, 'next item')
-        it = 2; al = 0
-    if it == 2:
-        v_evse_present_voltage = _d_PhysicalValueType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    p = r.p
+    q = p + 9
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1ff
+    r.p = q
+    if b & 0x183:
+        r.badz(p, 9, b & 0x183)
+    k = (b >> 2) & 0x1f
+    if k >= 26:
+        r.bad(p + 2, 'enumeration index out of range')
+    v_response_code = _K8[k]
+    it = 1; al = 0
+    v_dc_evse_status = _d_DC_EVSEStatusType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 2; al = 0
+    v_evse_present_voltage = _d_PhysicalValueType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return PreChargeResType(response_code=v_response_code, dc_evse_status=v_dc_evse_status, evse_present_voltage=v_evse_present_voltage)
 
 def _e_PreChargeResType(w: Writer, o: PreChargeResType) -> None:
-    if o.response_code is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.response_code, _K10, 5)
-        w.bits(0, 1)
-    else:
+    f_response_code = o.response_code
+    if f_response_code is None:
         raise ExiEncodeError("PreChargeResType: missing required response_code")
-    if o.dc_evse_status is not None:
-        w.bits(0, 1)
-        _e_DC_EVSEStatusType(w, o.dc_evse_status)
-    else:
+    w.bits((_K10[f_response_code]) << 1, 8)
+    f_dc_evse_status = o.dc_evse_status
+    if f_dc_evse_status is None:
         raise ExiEncodeError("PreChargeResType: missing required dc_evse_status")
-    if o.evse_present_voltage is not None:
-        w.bits(0, 1)
-        _e_PhysicalValueType(w, o.evse_present_voltage)
-    else:
+    w.bits(0, 1)
+    _e_DC_EVSEStatusType(w, f_dc_evse_status)
+    f_evse_present_voltage = o.evse_present_voltage
+    if f_evse_present_voltage is None:
         raise ExiEncodeError("PreChargeResType: missing required evse_present_voltage")
+    w.bits(0, 1)
+    _e_PhysicalValueType(w, f_evse_present_voltage)
     w.bits(0, 1)
 
 def _d_ProfileEntryType(r: Reader) -> ProfileEntryType:
+    rv = r.v; rn = r.n
     v_charging_profile_entry_start = None
     v_charging_profile_entry_max_power = None
     v_charging_profile_entry_max_number_of_phases_in_use = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_charging_profile_entry_start = r.uintb(4294967295)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        v_charging_profile_entry_max_power = _d_PhysicalValueType(r)
-        it, al = _P14[r.code(2, 2)]
+    v_charging_profile_entry_start = r.uintb(4294967295)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
+    it = 1; al = 0
+    v_charging_profile_entry_max_power = _d_PhysicalValueType(r)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P14[e]
     if it == 2:
-        r.zero(1, "characters")
-        v_charging_profile_entry_max_number_of_phases_in_use = r.bits(2) + 1
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 5
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1f
+        r.p = q
+        if b & 0x13:
+            r.badz(p, 5, b & 0x13)
+        v_charging_profile_entry_max_number_of_phases_in_use = ((b >> 2) & 0x3) + 1
+        if v_charging_profile_entry_max_number_of_phases_in_use > 3:
+            r.bad(p + 1, 'integer out of range')
         it = -1; al = 0
     return ProfileEntryType(charging_profile_entry_start=v_charging_profile_entry_start, charging_profile_entry_max_power=v_charging_profile_entry_max_power, charging_profile_entry_max_number_of_phases_in_use=v_charging_profile_entry_max_number_of_phases_in_use)
 
 def _e_ProfileEntryType(w: Writer, o: ProfileEntryType) -> None:
-    if o.charging_profile_entry_start is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.uint(o.charging_profile_entry_start)
-        w.bits(0, 1)
-    else:
+    f_charging_profile_entry_start = o.charging_profile_entry_start
+    if f_charging_profile_entry_start is None:
         raise ExiEncodeError("ProfileEntryType: missing required charging_profile_entry_start")
-    if o.charging_profile_entry_max_power is not None:
-        w.bits(0, 1)
-        _e_PhysicalValueType(w, o.charging_profile_entry_max_power)
-    else:
+    w.bits(0, 2)
+    w.uint(f_charging_profile_entry_start)
+    w.bits(0, 1)
+    f_charging_profile_entry_max_power = o.charging_profile_entry_max_power
+    if f_charging_profile_entry_max_power is None:
         raise ExiEncodeError("ProfileEntryType: missing required charging_profile_entry_max_power")
+    w.bits(0, 1)
+    _e_PhysicalValueType(w, f_charging_profile_entry_max_power)
     s = 2
-    if o.charging_profile_entry_max_number_of_phases_in_use is not None:
-        w.bits(0, 2)
-        w.bits(0, 1)
-        w.nbit(o.charging_profile_entry_max_number_of_phases_in_use, 1, 3, 2)
-        w.bits(0, 1)
+    f_charging_profile_entry_max_number_of_phases_in_use = o.charging_profile_entry_max_number_of_phases_in_use
+    if f_charging_profile_entry_max_number_of_phases_in_use is not None:
+        if not 1 <= f_charging_profile_entry_max_number_of_phases_in_use <= 3:
+            raise ExiEncodeError(f"value {f_charging_profile_entry_max_number_of_phases_in_use!r} outside [1, 3]")
+        w.bits((f_charging_profile_entry_max_number_of_phases_in_use - 1) << 1, 6)
         s = 3
     c = _C16[s]
     w.bits(c[0], c[1])
 
 def _d_RSAKeyValueType(r: Reader) -> RSAKeyValueType:
+    rv = r.v; rn = r.n
     v_modulus = None
     v_exponent = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_modulus = r.binary()
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_exponent = r.binary()
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_modulus = r.binary()
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x7:
+        r.badz(p, 3, b & 0x7)
+    it = 1; al = 0
+    v_exponent = r.binary()
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
+    it = -1; al = 0
     return RSAKeyValueType(modulus=v_modulus, exponent=v_exponent)
 
 def _e_RSAKeyValueType(w: Writer, o: RSAKeyValueType) -> None:
-    if o.modulus is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.binary(o.modulus)
-        w.bits(0, 1)
-    else:
+    f_modulus = o.modulus
+    if f_modulus is None:
         raise ExiEncodeError("RSAKeyValueType: missing required modulus")
-    if o.exponent is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.binary(o.exponent)
-        w.bits(0, 1)
-    else:
-        raise ExiEncodeError("RSAKeyValueType: missing required exponent")
+    w.bits(0, 2)
+    w.binary(f_modulus)
     w.bits(0, 1)
+    f_exponent = o.exponent
+    if f_exponent is None:
+        raise ExiEncodeError("RSAKeyValueType: missing required exponent")
+    w.bits(0, 2)
+    w.binary(f_exponent)
+    w.bits(0, 2)
 
 def _d_ReferenceType(r: Reader) -> ReferenceType:
+    rv = r.v; rn = r.n
     v_id = None
     v_type = None
     v_uri = None
     v_transforms = None
     v_digest_method = None
     v_digest_value = None
-    it, al = _P136[r.code(3, 5)]
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    e = b & 0x7
+    if e >= 5:
+        r.bad_code(p + 0, e, 5)
+    it, al = _P136[e]
     if it == 0:
         v_id = r.string()
-        it, al = _P137[r.code(3, 4)]
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        e = b & 0x7
+        if e >= 4:
+            r.bad_code(p + 0, e, 4)
+        it, al = _P137[e]
     if it == 1:
         v_type = r.string()
-        it, al = _P138[r.code(2, 3)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 3:
+            r.bad_code(p + 0, e, 3)
+        it, al = _P138[e]
     if it == 2:
         v_uri = r.string()
-        it, al = _P29[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P29[e]
     if it == 3:
         v_transforms = _d_TransformsType(r)
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = 4; al = 0
-    if it == 4:
-        v_digest_method = _d_DigestMethodType(r)
-        r.zero(1, 'next item')
-        it = 5; al = 0
-    if it == 5:
-        r.zero(1, "characters")
-        v_digest_value = r.binary()
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_digest_method = _d_DigestMethodType(r)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
+    it = 5; al = 0
+    v_digest_value = r.binary()
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
+    it = -1; al = 0
     return ReferenceType(id=v_id, type=v_type, uri=v_uri, transforms=v_transforms, digest_method=v_digest_method, digest_value=v_digest_value)
 
 def _e_ReferenceType(w: Writer, o: ReferenceType) -> None:
     s = 0
-    if o.id is not None:
+    f_id = o.id
+    if f_id is not None:
         w.bits(0, 3)
-        w.string(o.id)
+        w.string(f_id)
         s = 1
-    if o.type is not None:
+    f_type = o.type
+    if f_type is not None:
         c = _C139[s]
         w.bits(c[0], c[1])
-        w.string(o.type)
+        w.string(f_type)
         s = 2
-    if o.uri is not None:
+    f_uri = o.uri
+    if f_uri is not None:
         c = _C140[s]
         w.bits(c[0], c[1])
-        w.string(o.uri)
+        w.string(f_uri)
         s = 3
-    if o.transforms is not None:
+    f_transforms = o.transforms
+    if f_transforms is not None:
         c = _C141[s]
         w.bits(c[0], c[1])
-        _e_TransformsType(w, o.transforms)
+        _e_TransformsType(w, f_transforms)
         s = 4
-    if o.digest_method is not None:
-        c = _C142[s]
-        w.bits(c[0], c[1])
-        _e_DigestMethodType(w, o.digest_method)
-        s = 5
-    else:
+    f_digest_method = o.digest_method
+    if f_digest_method is None:
         raise ExiEncodeError("ReferenceType: missing required digest_method")
-    if o.digest_value is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.binary(o.digest_value)
-        w.bits(0, 1)
-    else:
+    c = _C142[s]
+    w.bits(c[0], c[1])
+    _e_DigestMethodType(w, f_digest_method)
+    s = 5
+    f_digest_value = o.digest_value
+    if f_digest_value is None:
         raise ExiEncodeError("ReferenceType: missing required digest_value")
-    w.bits(0, 1)
+    w.bits(0, 2)
+    w.binary(f_digest_value)
+    w.bits(0, 2)
 
 def _d_RelativeTimeIntervalType(r: Reader) -> RelativeTimeIntervalType:
+    rv = r.v; rn = r.n
     v_start = None
     v_duration = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_start = r.uintb(16777214)
-        r.zero(1, "end of element")
-        it, al = _P5[r.code(2, 2)]
+    v_start = r.uintb(16777214)
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x4:
+        r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 1, e, 2)
+    it, al = _P5[e]
     if it == 1:
-        r.zero(1, "characters")
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         v_duration = r.uintb(86400)
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        if b & 0x3:
+            r.badz(p, 2, b & 0x3)
         it = -1; al = 0
     return RelativeTimeIntervalType(start=v_start, duration=v_duration)
 
 def _e_RelativeTimeIntervalType(w: Writer, o: RelativeTimeIntervalType) -> None:
-    if o.start is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.uint(o.start)
-        w.bits(0, 1)
-    else:
+    f_start = o.start
+    if f_start is None:
         raise ExiEncodeError("RelativeTimeIntervalType: missing required start")
+    w.bits(0, 2)
+    w.uint(f_start)
+    w.bits(0, 1)
     s = 1
-    if o.duration is not None:
-        w.bits(0, 2)
-        w.bits(0, 1)
-        w.uint(o.duration)
+    f_duration = o.duration
+    if f_duration is not None:
+        w.bits(0, 3)
+        w.uint(f_duration)
         w.bits(0, 1)
         s = 2
     c = _C35[s]
     w.bits(c[0], c[1])
 
 def _d_RetrievalMethodType(r: Reader) -> RetrievalMethodType:
+    rv = r.v; rn = r.n
     v_type = None
     v_uri = None
     v_transforms = None
-    it, al = _P143[r.code(3, 4)]
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    e = b & 0x7
+    if e >= 4:
+        r.bad_code(p + 0, e, 4)
+    it, al = _P143[e]
     if it == 0:
         v_type = r.string()
-        it, al = _P102[r.code(2, 3)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 3:
+            r.bad_code(p + 0, e, 3)
+        it, al = _P102[e]
     if it == 1:
         v_uri = r.string()
-        it, al = _P14[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P14[e]
     if it == 2:
         v_transforms = _d_TransformsType(r)
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = -1; al = 0
     return RetrievalMethodType(type=v_type, uri=v_uri, transforms=v_transforms)
 
 def _e_RetrievalMethodType(w: Writer, o: RetrievalMethodType) -> None:
     s = 0
-    if o.type is not None:
+    f_type = o.type
+    if f_type is not None:
         w.bits(0, 3)
-        w.string(o.type)
+        w.string(f_type)
         s = 1
-    if o.uri is not None:
+    f_uri = o.uri
+    if f_uri is not None:
         c = _C144[s]
         w.bits(c[0], c[1])
-        w.string(o.uri)
+        w.string(f_uri)
         s = 2
-    if o.transforms is not None:
+    f_transforms = o.transforms
+    if f_transforms is not None:
         c = _C145[s]
         w.bits(c[0], c[1])
-        _e_TransformsType(w, o.transforms)
+        _e_TransformsType(w, f_transforms)
         s = 3
     c = _C146[s]
     w.bits(c[0], c[1])
 
 def _d_SAScheduleListType(r: Reader) -> SAScheduleListType:
+    rv = r.v; rn = r.n
     v_sa_schedule_tuple = []
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
     n = 0
     while it == 0:
-        x = _d_SAScheduleTupleType(r)
-        v_sa_schedule_tuple.append(x)
+        t = _d_SAScheduleTupleType(r)
+        v_sa_schedule_tuple.append(t)
         n += 1
         if n < 3:
-            it, al = _P33[r.code(2, 2)]
+            p = r.p
+            q = p + 2
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x3
+            r.p = q
+            e = b & 0x3
+            if e >= 2:
+                r.bad_code(p + 0, e, 2)
+            it, al = _P33[e]
         else:
-            r.zero(1, 'end of element')
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
             it = -1; al = 0
     return SAScheduleListType(sa_schedule_tuple=v_sa_schedule_tuple)
 
@@ -4542,49 +6576,77 @@ def _e_SAScheduleListType(w: Writer, o: SAScheduleListType) -> None:
     w.bits(c[0], c[1])
 
 def _d_SAScheduleTupleType(r: Reader) -> SAScheduleTupleType:
+    rv = r.v; rn = r.n
     v_sa_schedule_tuple_id = None
     v_p_max_schedule = None
     v_sales_tariff = None
-    r.zero(1, 'next item')
-    it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_sa_schedule_tuple_id = r.bits(8) + 1
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        v_p_max_schedule = _d_PMaxScheduleType(r)
-        it, al = _P14[r.code(2, 2)]
+    p = r.p
+    q = p + 12
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xfff
+    r.p = q
+    if b & 0xc03:
+        r.badz(p, 12, b & 0xc03)
+    v_sa_schedule_tuple_id = ((b >> 2) & 0xff) + 1
+    if v_sa_schedule_tuple_id > 255:
+        r.bad(p + 2, 'integer out of range')
+    it = 1; al = 0
+    v_p_max_schedule = _d_PMaxScheduleType(r)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P14[e]
     if it == 2:
         v_sales_tariff = _d_SalesTariffType(r)
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = -1; al = 0
     return SAScheduleTupleType(sa_schedule_tuple_id=v_sa_schedule_tuple_id, p_max_schedule=v_p_max_schedule, sales_tariff=v_sales_tariff)
 
 def _e_SAScheduleTupleType(w: Writer, o: SAScheduleTupleType) -> None:
-    if o.sa_schedule_tuple_id is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.nbit(o.sa_schedule_tuple_id, 1, 255, 8)
-        w.bits(0, 1)
-    else:
+    f_sa_schedule_tuple_id = o.sa_schedule_tuple_id
+    if f_sa_schedule_tuple_id is None:
         raise ExiEncodeError("SAScheduleTupleType: missing required sa_schedule_tuple_id")
-    if o.p_max_schedule is not None:
-        w.bits(0, 1)
-        _e_PMaxScheduleType(w, o.p_max_schedule)
-    else:
+    if not 1 <= f_sa_schedule_tuple_id <= 255:
+        raise ExiEncodeError(f"value {f_sa_schedule_tuple_id!r} outside [1, 255]")
+    w.bits((f_sa_schedule_tuple_id - 1) << 1, 11)
+    f_p_max_schedule = o.p_max_schedule
+    if f_p_max_schedule is None:
         raise ExiEncodeError("SAScheduleTupleType: missing required p_max_schedule")
+    w.bits(0, 1)
+    _e_PMaxScheduleType(w, f_p_max_schedule)
     s = 2
-    if o.sales_tariff is not None:
+    f_sales_tariff = o.sales_tariff
+    if f_sales_tariff is not None:
         w.bits(0, 2)
-        _e_SalesTariffType(w, o.sales_tariff)
+        _e_SalesTariffType(w, f_sales_tariff)
         s = 3
     c = _C16[s]
     w.bits(c[0], c[1])
 
 def _d_SASchedulesType(r: Reader) -> SASchedulesType:
-    r.zero(1, 'end of element')
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = -1; al = 0
     return SASchedulesType()
 
@@ -4598,49 +6660,97 @@ def _e_SPKIDataType(w: Writer, o: SPKIDataType) -> None:
     raise ExiEncodeError("content of SPKIDataType is not supported")
 
 def _d_SalesTariffEntryType(r: Reader) -> SalesTariffEntryType:
+    rv = r.v; rn = r.n
     v_relative_time_interval = None
     v_time_interval = None
     v_e_price_level = None
     v_consumption_cost = []
-    it, al = _P87[r.code(2, 2)]
-    if it == 0:
-        if al == 0:
-            v_relative_time_interval = _d_RelativeTimeIntervalType(r)
-        elif al == 1:
-            v_time_interval = _d_IntervalType(r)
-        it, al = _P102[r.code(2, 3)]
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P87[e]
+    if al == 0:
+        v_relative_time_interval = _d_RelativeTimeIntervalType(r)
+    elif al == 1:
+        v_time_interval = _d_IntervalType(r)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 3:
+        r.bad_code(p + 0, e, 3)
+    it, al = _P102[e]
     if it == 1:
-        r.zero(1, "characters")
-        v_e_price_level = r.bits(8)
-        r.zero(1, "end of element")
-        it, al = _P14[r.code(2, 2)]
+        p = r.p
+        q = p + 12
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0xfff
+        r.p = q
+        if b & 0x804:
+            r.badz(p, 12, b & 0x804)
+        v_e_price_level = ((b >> 3) & 0xff)
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 10, e, 2)
+        it, al = _P14[e]
     n = 0
     while it == 2:
-        x = _d_ConsumptionCostType(r)
-        v_consumption_cost.append(x)
+        t = _d_ConsumptionCostType(r)
+        v_consumption_cost.append(t)
         n += 1
         if n < 3:
-            it, al = _P14[r.code(2, 2)]
+            p = r.p
+            q = p + 2
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x3
+            r.p = q
+            e = b & 0x3
+            if e >= 2:
+                r.bad_code(p + 0, e, 2)
+            it, al = _P14[e]
         else:
-            r.zero(1, 'end of element')
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
             it = -1; al = 0
     return SalesTariffEntryType(relative_time_interval=v_relative_time_interval, time_interval=v_time_interval, e_price_level=v_e_price_level, consumption_cost=v_consumption_cost)
 
 def _e_SalesTariffEntryType(w: Writer, o: SalesTariffEntryType) -> None:
-    if o.relative_time_interval is not None:
+    s = 0
+    f_relative_time_interval = o.relative_time_interval
+    f_time_interval = o.time_interval
+    if f_relative_time_interval is not None:
         w.bits(0, 2)
-        _e_RelativeTimeIntervalType(w, o.relative_time_interval)
-    elif o.time_interval is not None:
+        _e_RelativeTimeIntervalType(w, f_relative_time_interval)
+        s = 1
+    elif f_time_interval is not None:
         w.bits(1, 2)
-        _e_IntervalType(w, o.time_interval)
+        _e_IntervalType(w, f_time_interval)
+        s = 1
     else:
         raise ExiEncodeError("SalesTariffEntryType: missing required relative_time_interval/time_interval")
     s = 1
-    if o.e_price_level is not None:
-        w.bits(0, 2)
-        w.bits(0, 1)
-        w.nbit(o.e_price_level, 0, 255, 8)
-        w.bits(0, 1)
+    f_e_price_level = o.e_price_level
+    if f_e_price_level is not None:
+        if not 0 <= f_e_price_level <= 255:
+            raise ExiEncodeError(f"value {f_e_price_level!r} outside [0, 255]")
+        w.bits((f_e_price_level) << 1, 12)
         s = 2
     n = 0
     for x in o.consumption_cost:
@@ -4655,72 +6765,139 @@ def _e_SalesTariffEntryType(w: Writer, o: SalesTariffEntryType) -> None:
     w.bits(c[0], c[1])
 
 def _d_SalesTariffType(r: Reader) -> SalesTariffType:
+    rv = r.v; rn = r.n
     v_id = None
     v_sales_tariff_id = None
     v_sales_tariff_description = None
     v_num_e_price_levels = None
     v_sales_tariff_entry = []
-    it, al = _P0[r.code(2, 2)]
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P0[e]
     if it == 0:
         v_id = r.string()
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_sales_tariff_id = r.bits(8) + 1
-        r.zero(1, "end of element")
-        it, al = _P138[r.code(2, 3)]
+    p = r.p
+    q = p + 12
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xfff
+    r.p = q
+    if b & 0x804:
+        r.badz(p, 12, b & 0x804)
+    v_sales_tariff_id = ((b >> 3) & 0xff) + 1
+    if v_sales_tariff_id > 255:
+        r.bad(p + 1, 'integer out of range')
+    e = b & 0x3
+    if e >= 3:
+        r.bad_code(p + 10, e, 3)
+    it, al = _P138[e]
     if it == 2:
-        r.zero(1, "characters")
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         v_sales_tariff_description = r.string()
-        r.zero(1, "end of element")
-        it, al = _P29[r.code(2, 2)]
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        if b & 0x4:
+            r.badz(p, 3, b & 0x4)
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 1, e, 2)
+        it, al = _P29[e]
     if it == 3:
-        r.zero(1, "characters")
-        v_num_e_price_levels = r.bits(8)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 11
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7ff
+        r.p = q
+        if b & 0x403:
+            r.badz(p, 11, b & 0x403)
+        v_num_e_price_levels = ((b >> 2) & 0xff)
         it = 4; al = 0
     n = 0
     while it == 4:
-        x = _d_SalesTariffEntryType(r)
-        v_sales_tariff_entry.append(x)
+        t = _d_SalesTariffEntryType(r)
+        v_sales_tariff_entry.append(t)
         n += 1
         if n < 1024:
-            it, al = _P108[r.code(2, 2)]
+            p = r.p
+            q = p + 2
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x3
+            r.p = q
+            e = b & 0x3
+            if e >= 2:
+                r.bad_code(p + 0, e, 2)
+            it, al = _P108[e]
         else:
-            r.zero(1, 'end of element')
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
             it = -1; al = 0
     return SalesTariffType(id=v_id, sales_tariff_id=v_sales_tariff_id, sales_tariff_description=v_sales_tariff_description, num_e_price_levels=v_num_e_price_levels, sales_tariff_entry=v_sales_tariff_entry)
 
 def _e_SalesTariffType(w: Writer, o: SalesTariffType) -> None:
     s = 0
-    if o.id is not None:
+    f_id = o.id
+    if f_id is not None:
         w.bits(0, 2)
-        w.string(o.id)
+        w.string(f_id)
         s = 1
-    if o.sales_tariff_id is not None:
-        c = _C149[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.nbit(o.sales_tariff_id, 1, 255, 8)
-        w.bits(0, 1)
-        s = 2
-    else:
+    f_sales_tariff_id = o.sales_tariff_id
+    if f_sales_tariff_id is None:
         raise ExiEncodeError("SalesTariffType: missing required sales_tariff_id")
+    c = _C149[s]
+    w.bits(c[0], c[1])
+    if not 1 <= f_sales_tariff_id <= 255:
+        raise ExiEncodeError(f"value {f_sales_tariff_id!r} outside [1, 255]")
+    w.bits((f_sales_tariff_id - 1) << 1, 10)
     s = 2
-    if o.sales_tariff_description is not None:
-        w.bits(0, 2)
-        w.bits(0, 1)
-        w.string(o.sales_tariff_description)
+    s = 2
+    f_sales_tariff_description = o.sales_tariff_description
+    if f_sales_tariff_description is not None:
+        w.bits(0, 3)
+        w.string(f_sales_tariff_description)
         w.bits(0, 1)
         s = 3
-    if o.num_e_price_levels is not None:
+    f_num_e_price_levels = o.num_e_price_levels
+    if f_num_e_price_levels is not None:
         c = _C150[s]
         w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.nbit(o.num_e_price_levels, 0, 255, 8)
-        w.bits(0, 1)
+        if not 0 <= f_num_e_price_levels <= 255:
+            raise ExiEncodeError(f"value {f_num_e_price_levels!r} outside [0, 255]")
+        w.bits((f_num_e_price_levels) << 1, 10)
         s = 4
     n = 0
     for x in o.sales_tariff_entry:
@@ -4735,18 +6912,42 @@ def _e_SalesTariffType(w: Writer, o: SalesTariffType) -> None:
     w.bits(c[0], c[1])
 
 def _d_SelectedServiceListType(r: Reader) -> SelectedServiceListType:
+    rv = r.v; rn = r.n
     v_selected_service = []
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
     n = 0
     while it == 0:
-        x = _d_SelectedServiceType(r)
-        v_selected_service.append(x)
+        t = _d_SelectedServiceType(r)
+        v_selected_service.append(t)
         n += 1
         if n < 16:
-            it, al = _P33[r.code(2, 2)]
+            p = r.p
+            q = p + 2
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x3
+            r.p = q
+            e = b & 0x3
+            if e >= 2:
+                r.bad_code(p + 0, e, 2)
+            it, al = _P33[e]
         else:
-            r.zero(1, 'end of element')
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
             it = -1; al = 0
     return SelectedServiceListType(selected_service=v_selected_service)
 
@@ -4765,209 +6966,351 @@ def _e_SelectedServiceListType(w: Writer, o: SelectedServiceListType) -> None:
     w.bits(c[0], c[1])
 
 def _d_SelectedServiceType(r: Reader) -> SelectedServiceType:
+    rv = r.v; rn = r.n
     v_service_id = None
     v_parameter_set_id = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_service_id = r.uintb(65535)
-        r.zero(1, "end of element")
-        it, al = _P5[r.code(2, 2)]
+    v_service_id = r.uintb(65535)
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x4:
+        r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 1, e, 2)
+    it, al = _P5[e]
     if it == 1:
-        r.zero(1, "characters")
-        v_parameter_set_id = r.sintb(-32768, 32767)
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        if b & 0x2:
+            r.badz(p, 2, b & 0x2)
+        sg = (b & 0x1) == 1
+        v_parameter_set_id = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v_parameter_set_id <= 32767:
+            r.fail('integer out of range')
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        if b & 0x3:
+            r.badz(p, 2, b & 0x3)
         it = -1; al = 0
     return SelectedServiceType(service_id=v_service_id, parameter_set_id=v_parameter_set_id)
 
 def _e_SelectedServiceType(w: Writer, o: SelectedServiceType) -> None:
-    if o.service_id is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.uint(o.service_id)
-        w.bits(0, 1)
-    else:
+    f_service_id = o.service_id
+    if f_service_id is None:
         raise ExiEncodeError("SelectedServiceType: missing required service_id")
+    w.bits(0, 2)
+    w.uint(f_service_id)
+    w.bits(0, 1)
     s = 1
-    if o.parameter_set_id is not None:
-        w.bits(0, 2)
-        w.bits(0, 1)
-        w.sint(o.parameter_set_id)
+    f_parameter_set_id = o.parameter_set_id
+    if f_parameter_set_id is not None:
+        if not -32768 <= f_parameter_set_id <= 32767:
+            raise ExiEncodeError(f"value {f_parameter_set_id!r} outside [-32768, 32767]")
+        w.bits((1 if f_parameter_set_id < 0 else 0), 4)
+        w.uint(-f_parameter_set_id - 1 if f_parameter_set_id < 0 else f_parameter_set_id)
         w.bits(0, 1)
         s = 2
     c = _C35[s]
     w.bits(c[0], c[1])
 
 def _d_ServiceDetailReqType(r: Reader) -> ServiceDetailReqType:
+    rv = r.v; rn = r.n
     v_service_id = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_service_id = r.uintb(65535)
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_service_id = r.uintb(65535)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
+    it = -1; al = 0
     return ServiceDetailReqType(service_id=v_service_id)
 
 def _e_ServiceDetailReqType(w: Writer, o: ServiceDetailReqType) -> None:
-    if o.service_id is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.uint(o.service_id)
-        w.bits(0, 1)
-    else:
+    f_service_id = o.service_id
+    if f_service_id is None:
         raise ExiEncodeError("ServiceDetailReqType: missing required service_id")
-    w.bits(0, 1)
+    w.bits(0, 2)
+    w.uint(f_service_id)
+    w.bits(0, 2)
 
 def _d_ServiceDetailResType(r: Reader) -> ServiceDetailResType:
+    rv = r.v; rn = r.n
     v_response_code = None
     v_service_id = None
     v_service_parameter_list = None
-    r.zero(1, 'next item')
-    it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_response_code = r.enum(5, _K8)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_service_id = r.uintb(65535)
-        r.zero(1, "end of element")
-        it, al = _P14[r.code(2, 2)]
+    p = r.p
+    q = p + 10
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3ff
+    r.p = q
+    if b & 0x307:
+        r.badz(p, 10, b & 0x307)
+    k = (b >> 3) & 0x1f
+    if k >= 26:
+        r.bad(p + 2, 'enumeration index out of range')
+    v_response_code = _K8[k]
+    it = 1; al = 0
+    v_service_id = r.uintb(65535)
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x4:
+        r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 1, e, 2)
+    it, al = _P14[e]
     if it == 2:
         v_service_parameter_list = _d_ServiceParameterListType(r)
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = -1; al = 0
     return ServiceDetailResType(response_code=v_response_code, service_id=v_service_id, service_parameter_list=v_service_parameter_list)
 
 def _e_ServiceDetailResType(w: Writer, o: ServiceDetailResType) -> None:
-    if o.response_code is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.response_code, _K10, 5)
-        w.bits(0, 1)
-    else:
+    f_response_code = o.response_code
+    if f_response_code is None:
         raise ExiEncodeError("ServiceDetailResType: missing required response_code")
-    if o.service_id is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.uint(o.service_id)
-        w.bits(0, 1)
-    else:
+    w.bits((_K10[f_response_code]) << 1, 8)
+    f_service_id = o.service_id
+    if f_service_id is None:
         raise ExiEncodeError("ServiceDetailResType: missing required service_id")
+    w.bits(0, 2)
+    w.uint(f_service_id)
+    w.bits(0, 1)
     s = 2
-    if o.service_parameter_list is not None:
+    f_service_parameter_list = o.service_parameter_list
+    if f_service_parameter_list is not None:
         w.bits(0, 2)
-        _e_ServiceParameterListType(w, o.service_parameter_list)
+        _e_ServiceParameterListType(w, f_service_parameter_list)
         s = 3
     c = _C16[s]
     w.bits(c[0], c[1])
 
 def _d_ServiceDiscoveryReqType(r: Reader) -> ServiceDiscoveryReqType:
+    rv = r.v; rn = r.n
     v_service_scope = None
     v_service_category = None
-    it, al = _P4[r.code(2, 3)]
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 3:
+        r.bad_code(p + 0, e, 3)
+    it, al = _P4[e]
     if it == 0:
-        r.zero(1, "characters")
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         v_service_scope = r.string()
-        r.zero(1, "end of element")
-        it, al = _P5[r.code(2, 2)]
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        if b & 0x4:
+            r.badz(p, 3, b & 0x4)
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 1, e, 2)
+        it, al = _P5[e]
     if it == 1:
-        r.zero(1, "characters")
-        v_service_category = r.enum(2, _K28)
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 5
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1f
+        r.p = q
+        if b & 0x13:
+            r.badz(p, 5, b & 0x13)
+        k = (b >> 2) & 0x3
+        v_service_category = _K28[k]
         it = -1; al = 0
     return ServiceDiscoveryReqType(service_scope=v_service_scope, service_category=v_service_category)
 
 def _e_ServiceDiscoveryReqType(w: Writer, o: ServiceDiscoveryReqType) -> None:
     s = 0
-    if o.service_scope is not None:
-        w.bits(0, 2)
-        w.bits(0, 1)
-        w.string(o.service_scope)
+    f_service_scope = o.service_scope
+    if f_service_scope is not None:
+        w.bits(0, 3)
+        w.string(f_service_scope)
         w.bits(0, 1)
         s = 1
-    if o.service_category is not None:
+    f_service_category = o.service_category
+    if f_service_category is not None:
         c = _C6[s]
         w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.enum(o.service_category, _K31, 2)
-        w.bits(0, 1)
+        w.bits((_K31[f_service_category]) << 1, 4)
         s = 2
     c = _C7[s]
     w.bits(c[0], c[1])
 
 def _d_ServiceDiscoveryResType(r: Reader) -> ServiceDiscoveryResType:
+    rv = r.v; rn = r.n
     v_response_code = None
     v_payment_option_list = None
     v_charge_service = None
     v_service_list = None
-    r.zero(1, 'next item')
-    it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_response_code = r.enum(5, _K8)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        v_payment_option_list = _d_PaymentOptionListType(r)
-        r.zero(1, 'next item')
-        it = 2; al = 0
-    if it == 2:
-        v_charge_service = _d_ChargeServiceType(r)
-        it, al = _P120[r.code(2, 2)]
+    p = r.p
+    q = p + 9
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1ff
+    r.p = q
+    if b & 0x183:
+        r.badz(p, 9, b & 0x183)
+    k = (b >> 2) & 0x1f
+    if k >= 26:
+        r.bad(p + 2, 'enumeration index out of range')
+    v_response_code = _K8[k]
+    it = 1; al = 0
+    v_payment_option_list = _d_PaymentOptionListType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 2; al = 0
+    v_charge_service = _d_ChargeServiceType(r)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P120[e]
     if it == 3:
         v_service_list = _d_ServiceListType(r)
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = -1; al = 0
     return ServiceDiscoveryResType(response_code=v_response_code, payment_option_list=v_payment_option_list, charge_service=v_charge_service, service_list=v_service_list)
 
 def _e_ServiceDiscoveryResType(w: Writer, o: ServiceDiscoveryResType) -> None:
-    if o.response_code is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.response_code, _K10, 5)
-        w.bits(0, 1)
-    else:
+    f_response_code = o.response_code
+    if f_response_code is None:
         raise ExiEncodeError("ServiceDiscoveryResType: missing required response_code")
-    if o.payment_option_list is not None:
-        w.bits(0, 1)
-        _e_PaymentOptionListType(w, o.payment_option_list)
-    else:
+    w.bits((_K10[f_response_code]) << 1, 8)
+    f_payment_option_list = o.payment_option_list
+    if f_payment_option_list is None:
         raise ExiEncodeError("ServiceDiscoveryResType: missing required payment_option_list")
-    if o.charge_service is not None:
-        w.bits(0, 1)
-        _e_ChargeServiceType(w, o.charge_service)
-    else:
+    w.bits(0, 1)
+    _e_PaymentOptionListType(w, f_payment_option_list)
+    f_charge_service = o.charge_service
+    if f_charge_service is None:
         raise ExiEncodeError("ServiceDiscoveryResType: missing required charge_service")
+    w.bits(0, 1)
+    _e_ChargeServiceType(w, f_charge_service)
     s = 3
-    if o.service_list is not None:
+    f_service_list = o.service_list
+    if f_service_list is not None:
         w.bits(0, 2)
-        _e_ServiceListType(w, o.service_list)
+        _e_ServiceListType(w, f_service_list)
         s = 4
     c = _C153[s]
     w.bits(c[0], c[1])
 
 def _d_ServiceListType(r: Reader) -> ServiceListType:
+    rv = r.v; rn = r.n
     v_service = []
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
     n = 0
     while it == 0:
-        x = _d_ServiceType(r)
-        v_service.append(x)
+        t = _d_ServiceType(r)
+        v_service.append(t)
         n += 1
         if n < 8:
-            it, al = _P33[r.code(2, 2)]
+            p = r.p
+            q = p + 2
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x3
+            r.p = q
+            e = b & 0x3
+            if e >= 2:
+                r.bad_code(p + 0, e, 2)
+            it, al = _P33[e]
         else:
-            r.zero(1, 'end of element')
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
             it = -1; al = 0
     return ServiceListType(service=v_service)
 
@@ -4986,18 +7329,42 @@ def _e_ServiceListType(w: Writer, o: ServiceListType) -> None:
     w.bits(c[0], c[1])
 
 def _d_ServiceParameterListType(r: Reader) -> ServiceParameterListType:
+    rv = r.v; rn = r.n
     v_parameter_set = []
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
     n = 0
     while it == 0:
-        x = _d_ParameterSetType(r)
-        v_parameter_set.append(x)
+        t = _d_ParameterSetType(r)
+        v_parameter_set.append(t)
         n += 1
         if n < 255:
-            it, al = _P33[r.code(2, 2)]
+            p = r.p
+            q = p + 2
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x3
+            r.p = q
+            e = b & 0x3
+            if e >= 2:
+                r.bad_code(p + 0, e, 2)
+            it, al = _P33[e]
         else:
-            r.zero(1, 'end of element')
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
             it = -1; al = 0
     return ServiceParameterListType(parameter_set=v_parameter_set)
 
@@ -5016,258 +7383,418 @@ def _e_ServiceParameterListType(w: Writer, o: ServiceParameterListType) -> None:
     w.bits(c[0], c[1])
 
 def _d_ServiceType(r: Reader) -> ServiceType:
+    rv = r.v; rn = r.n
     v_service_id = None
     v_service_name = None
     v_service_category = None
     v_service_scope = None
     v_free_service = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_service_id = r.uintb(65535)
-        r.zero(1, "end of element")
-        it, al = _P27[r.code(2, 2)]
+    v_service_id = r.uintb(65535)
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x4:
+        r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 1, e, 2)
+    it, al = _P27[e]
     if it == 1:
-        r.zero(1, "characters")
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         v_service_name = r.string()
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        if b & 0x3:
+            r.badz(p, 2, b & 0x3)
         it = 2; al = 0
-    if it == 2:
-        r.zero(1, "characters")
-        v_service_category = r.enum(2, _K28)
-        r.zero(1, "end of element")
-        it, al = _P29[r.code(2, 2)]
+    p = r.p
+    q = p + 6
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3f
+    r.p = q
+    if b & 0x24:
+        r.badz(p, 6, b & 0x24)
+    k = (b >> 3) & 0x3
+    v_service_category = _K28[k]
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 4, e, 2)
+    it, al = _P29[e]
     if it == 3:
-        r.zero(1, "characters")
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         v_service_scope = r.string()
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        if b & 0x3:
+            r.badz(p, 2, b & 0x3)
         it = 4; al = 0
-    if it == 4:
-        r.zero(1, "characters")
-        v_free_service = r.bits(1) == 1
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    p = r.p
+    q = p + 4
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xf
+    r.p = q
+    if b & 0xb:
+        r.badz(p, 4, b & 0xb)
+    v_free_service = ((b >> 2) & 0x1) == 1
+    it = -1; al = 0
     return ServiceType(service_id=v_service_id, service_name=v_service_name, service_category=v_service_category, service_scope=v_service_scope, free_service=v_free_service)
 
 def _e_ServiceType(w: Writer, o: ServiceType) -> None:
-    if o.service_id is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.uint(o.service_id)
-        w.bits(0, 1)
-    else:
+    f_service_id = o.service_id
+    if f_service_id is None:
         raise ExiEncodeError("ServiceType: missing required service_id")
+    w.bits(0, 2)
+    w.uint(f_service_id)
+    w.bits(0, 1)
     s = 1
-    if o.service_name is not None:
-        w.bits(0, 2)
-        w.bits(0, 1)
-        w.string(o.service_name)
+    f_service_name = o.service_name
+    if f_service_name is not None:
+        w.bits(0, 3)
+        w.string(f_service_name)
         w.bits(0, 1)
         s = 2
-    if o.service_category is not None:
-        c = _C154[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.enum(o.service_category, _K31, 2)
-        w.bits(0, 1)
-        s = 3
-    else:
+    f_service_category = o.service_category
+    if f_service_category is None:
         raise ExiEncodeError("ServiceType: missing required service_category")
+    c = _C154[s]
+    w.bits(c[0], c[1])
+    w.bits((_K31[f_service_category]) << 1, 4)
     s = 3
-    if o.service_scope is not None:
-        w.bits(0, 2)
-        w.bits(0, 1)
-        w.string(o.service_scope)
+    s = 3
+    f_service_scope = o.service_scope
+    if f_service_scope is not None:
+        w.bits(0, 3)
+        w.string(f_service_scope)
         w.bits(0, 1)
         s = 4
-    if o.free_service is not None:
-        c = _C155[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.bits(1 if o.free_service else 0, 1)
-        w.bits(0, 1)
-        s = 5
-    else:
+    f_free_service = o.free_service
+    if f_free_service is None:
         raise ExiEncodeError("ServiceType: missing required free_service")
+    c = _C155[s]
+    w.bits(c[0], c[1])
+    w.bits((1 if f_free_service else 0) << 1, 3)
+    s = 5
     w.bits(0, 1)
 
 def _d_SessionSetupReqType(r: Reader) -> SessionSetupReqType:
+    rv = r.v; rn = r.n
     v_evccid = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_evccid = r.binary()
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_evccid = r.binary()
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
+    it = -1; al = 0
     return SessionSetupReqType(evccid=v_evccid)
 
 def _e_SessionSetupReqType(w: Writer, o: SessionSetupReqType) -> None:
-    if o.evccid is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.binary(o.evccid)
-        w.bits(0, 1)
-    else:
+    f_evccid = o.evccid
+    if f_evccid is None:
         raise ExiEncodeError("SessionSetupReqType: missing required evccid")
-    w.bits(0, 1)
+    w.bits(0, 2)
+    w.binary(f_evccid)
+    w.bits(0, 2)
 
 def _d_SessionSetupResType(r: Reader) -> SessionSetupResType:
+    rv = r.v; rn = r.n
     v_response_code = None
     v_evseid = None
     v_evse_time_stamp = None
-    r.zero(1, 'next item')
-    it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_response_code = r.enum(5, _K8)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_evseid = r.string()
-        r.zero(1, "end of element")
-        it, al = _P14[r.code(2, 2)]
+    p = r.p
+    q = p + 10
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3ff
+    r.p = q
+    if b & 0x307:
+        r.badz(p, 10, b & 0x307)
+    k = (b >> 3) & 0x1f
+    if k >= 26:
+        r.bad(p + 2, 'enumeration index out of range')
+    v_response_code = _K8[k]
+    it = 1; al = 0
+    v_evseid = r.string()
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x4:
+        r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 1, e, 2)
+    it, al = _P14[e]
     if it == 2:
-        r.zero(1, "characters")
-        v_evse_time_stamp = r.sintb(-9223372036854775808, 9223372036854775807)
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        if b & 0x2:
+            r.badz(p, 2, b & 0x2)
+        sg = (b & 0x1) == 1
+        v_evse_time_stamp = -r.uintb(9223372036854775807) - 1 if sg else r.uintb(9223372036854775807)
+        if not -9223372036854775808 <= v_evse_time_stamp <= 9223372036854775807:
+            r.fail('integer out of range')
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        if b & 0x3:
+            r.badz(p, 2, b & 0x3)
         it = -1; al = 0
     return SessionSetupResType(response_code=v_response_code, evseid=v_evseid, evse_time_stamp=v_evse_time_stamp)
 
 def _e_SessionSetupResType(w: Writer, o: SessionSetupResType) -> None:
-    if o.response_code is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.response_code, _K10, 5)
-        w.bits(0, 1)
-    else:
+    f_response_code = o.response_code
+    if f_response_code is None:
         raise ExiEncodeError("SessionSetupResType: missing required response_code")
-    if o.evseid is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.string(o.evseid)
-        w.bits(0, 1)
-    else:
+    w.bits((_K10[f_response_code]) << 1, 8)
+    f_evseid = o.evseid
+    if f_evseid is None:
         raise ExiEncodeError("SessionSetupResType: missing required evseid")
+    w.bits(0, 2)
+    w.string(f_evseid)
+    w.bits(0, 1)
     s = 2
-    if o.evse_time_stamp is not None:
-        w.bits(0, 2)
-        w.bits(0, 1)
-        w.sint(o.evse_time_stamp)
+    f_evse_time_stamp = o.evse_time_stamp
+    if f_evse_time_stamp is not None:
+        if not -9223372036854775808 <= f_evse_time_stamp <= 9223372036854775807:
+            raise ExiEncodeError(f"value {f_evse_time_stamp!r} outside [-9223372036854775808, 9223372036854775807]")
+        w.bits((1 if f_evse_time_stamp < 0 else 0), 4)
+        w.uint(-f_evse_time_stamp - 1 if f_evse_time_stamp < 0 else f_evse_time_stamp)
         w.bits(0, 1)
         s = 3
     c = _C16[s]
     w.bits(c[0], c[1])
 
 def _d_SessionStopReqType(r: Reader) -> SessionStopReqType:
+    rv = r.v; rn = r.n
     v_charging_session = None
-    r.zero(1, 'next item')
-    it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_charging_session = r.enum(1, _K156)
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    p = r.p
+    q = p + 5
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1f
+    r.p = q
+    if b & 0x1b:
+        r.badz(p, 5, b & 0x1b)
+    k = (b >> 2) & 0x1
+    v_charging_session = _K156[k]
+    it = -1; al = 0
     return SessionStopReqType(charging_session=v_charging_session)
 
 def _e_SessionStopReqType(w: Writer, o: SessionStopReqType) -> None:
-    if o.charging_session is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.charging_session, _K157, 1)
-        w.bits(0, 1)
-    else:
+    f_charging_session = o.charging_session
+    if f_charging_session is None:
         raise ExiEncodeError("SessionStopReqType: missing required charging_session")
-    w.bits(0, 1)
+    w.bits((_K157[f_charging_session]) << 2, 5)
 
 def _d_SessionStopResType(r: Reader) -> SessionStopResType:
+    rv = r.v; rn = r.n
     v_response_code = None
-    r.zero(1, 'next item')
-    it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_response_code = r.enum(5, _K8)
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    p = r.p
+    q = p + 9
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1ff
+    r.p = q
+    if b & 0x183:
+        r.badz(p, 9, b & 0x183)
+    k = (b >> 2) & 0x1f
+    if k >= 26:
+        r.bad(p + 2, 'enumeration index out of range')
+    v_response_code = _K8[k]
+    it = -1; al = 0
     return SessionStopResType(response_code=v_response_code)
 
 def _e_SessionStopResType(w: Writer, o: SessionStopResType) -> None:
-    if o.response_code is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.response_code, _K10, 5)
-        w.bits(0, 1)
-    else:
+    f_response_code = o.response_code
+    if f_response_code is None:
         raise ExiEncodeError("SessionStopResType: missing required response_code")
-    w.bits(0, 1)
+    w.bits((_K10[f_response_code]) << 2, 9)
 
 def _d_SignatureMethodType(r: Reader) -> SignatureMethodType:
+    rv = r.v; rn = r.n
     v_algorithm = None
     v_hmac_output_length = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_algorithm = r.string()
-        it, al = _P102[r.code(3, 3)]
+    v_algorithm = r.string()
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    e = b & 0x7
+    if e >= 3:
+        r.bad_code(p + 0, e, 3)
+    it, al = _P102[e]
     if it == 1:
-        r.zero(1, "characters")
-        v_hmac_output_length = r.sint()
-        r.zero(1, "end of element")
-        it, al = _P14[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        if b & 0x2:
+            r.badz(p, 2, b & 0x2)
+        sg = (b & 0x1) == 1
+        v_hmac_output_length = -r.uint() - 1 if sg else r.uint()
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        if b & 0x4:
+            r.badz(p, 3, b & 0x4)
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 1, e, 2)
+        it, al = _P14[e]
     n = 0
     while it == 2:
         r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        it, al = _P14[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P14[e]
     return SignatureMethodType(algorithm=v_algorithm, hmac_output_length=v_hmac_output_length)
 
 def _e_SignatureMethodType(w: Writer, o: SignatureMethodType) -> None:
-    if o.algorithm is not None:
-        w.bits(0, 1)
-        w.string(o.algorithm)
-    else:
+    f_algorithm = o.algorithm
+    if f_algorithm is None:
         raise ExiEncodeError("SignatureMethodType: missing required algorithm")
+    w.bits(0, 1)
+    w.string(f_algorithm)
     s = 1
-    if o.hmac_output_length is not None:
-        w.bits(0, 3)
-        w.bits(0, 1)
-        w.sint(o.hmac_output_length)
+    f_hmac_output_length = o.hmac_output_length
+    if f_hmac_output_length is not None:
+        w.bits((1 if f_hmac_output_length < 0 else 0), 5)
+        w.uint(-f_hmac_output_length - 1 if f_hmac_output_length < 0 else f_hmac_output_length)
         w.bits(0, 1)
         s = 2
     c = _C158[s]
     w.bits(c[0], c[1])
 
 def _d_SignaturePropertiesType(r: Reader) -> SignaturePropertiesType:
+    rv = r.v; rn = r.n
     v_id = None
     v_signature_property = []
-    it, al = _P0[r.code(2, 2)]
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P0[e]
     if it == 0:
         v_id = r.string()
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = 1; al = 0
     n = 0
     while it == 1:
-        x = _d_SignaturePropertyType(r)
-        v_signature_property.append(x)
+        t = _d_SignaturePropertyType(r)
+        v_signature_property.append(t)
         n += 1
-        it, al = _P5[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P5[e]
     return SignaturePropertiesType(id=v_id, signature_property=v_signature_property)
 
 def _e_SignaturePropertiesType(w: Writer, o: SignaturePropertiesType) -> None:
     s = 0
-    if o.id is not None:
+    f_id = o.id
+    if f_id is not None:
         w.bits(0, 2)
-        w.string(o.id)
+        w.string(f_id)
         s = 1
     n = 0
     for x in o.signature_property:
@@ -5281,89 +7808,175 @@ def _e_SignaturePropertiesType(w: Writer, o: SignaturePropertiesType) -> None:
     w.bits(1, 2)
 
 def _d_SignaturePropertyType(r: Reader) -> SignaturePropertyType:
+    rv = r.v; rn = r.n
     v_id = None
     v_target = None
-    it, al = _P0[r.code(2, 2)]
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P0[e]
     if it == 0:
         v_id = r.string()
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = 1; al = 0
-    if it == 1:
-        v_target = r.string()
-        it, al = _P159[r.code(2, 1)]
+    v_target = r.string()
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 1:
+        r.bad_code(p + 0, e, 1)
+    it, al = _P159[e]
     n = 0
     while it == 2:
         r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        it, al = _P14[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P14[e]
     return SignaturePropertyType(id=v_id, target=v_target)
 
 def _e_SignaturePropertyType(w: Writer, o: SignaturePropertyType) -> None:
     s = 0
-    if o.id is not None:
+    f_id = o.id
+    if f_id is not None:
         w.bits(0, 2)
-        w.string(o.id)
+        w.string(f_id)
         s = 1
-    if o.target is not None:
-        c = _C15[s]
-        w.bits(c[0], c[1])
-        w.string(o.target)
-        s = 2
-    else:
+    f_target = o.target
+    if f_target is None:
         raise ExiEncodeError("SignaturePropertyType: missing required target")
+    c = _C15[s]
+    w.bits(c[0], c[1])
+    w.string(f_target)
+    s = 2
     raise ExiEncodeError("SignaturePropertyType: required wildcard content")
 
 def _d_SignatureType(r: Reader) -> SignatureType:
+    rv = r.v; rn = r.n
     v_id = None
     v_signed_info = None
     v_signature_value = None
     v_key_info = None
     v_object = []
-    it, al = _P0[r.code(2, 2)]
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P0[e]
     if it == 0:
         v_id = r.string()
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = 1; al = 0
-    if it == 1:
-        v_signed_info = _d_SignedInfoType(r)
-        r.zero(1, 'next item')
-        it = 2; al = 0
-    if it == 2:
-        v_signature_value = _d_SignatureValueType(r)
-        it, al = _P107[r.code(2, 3)]
+    v_signed_info = _d_SignedInfoType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 2; al = 0
+    v_signature_value = _d_SignatureValueType(r)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 3:
+        r.bad_code(p + 0, e, 3)
+    it, al = _P107[e]
     if it == 3:
         v_key_info = _d_KeyInfoType(r)
-        it, al = _P108[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P108[e]
     n = 0
     while it == 4:
-        x = _d_ObjectType(r)
-        v_object.append(x)
+        t = _d_ObjectType(r)
+        v_object.append(t)
         n += 1
-        it, al = _P108[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P108[e]
     return SignatureType(id=v_id, signed_info=v_signed_info, signature_value=v_signature_value, key_info=v_key_info, object=v_object)
 
 def _e_SignatureType(w: Writer, o: SignatureType) -> None:
     s = 0
-    if o.id is not None:
+    f_id = o.id
+    if f_id is not None:
         w.bits(0, 2)
-        w.string(o.id)
+        w.string(f_id)
         s = 1
-    if o.signed_info is not None:
-        c = _C1[s]
-        w.bits(c[0], c[1])
-        _e_SignedInfoType(w, o.signed_info)
-        s = 2
-    else:
+    f_signed_info = o.signed_info
+    if f_signed_info is None:
         raise ExiEncodeError("SignatureType: missing required signed_info")
-    if o.signature_value is not None:
-        w.bits(0, 1)
-        _e_SignatureValueType(w, o.signature_value)
-    else:
+    c = _C1[s]
+    w.bits(c[0], c[1])
+    _e_SignedInfoType(w, f_signed_info)
+    s = 2
+    f_signature_value = o.signature_value
+    if f_signature_value is None:
         raise ExiEncodeError("SignatureType: missing required signature_value")
+    w.bits(0, 1)
+    _e_SignatureValueType(w, f_signature_value)
     s = 3
-    if o.key_info is not None:
+    f_key_info = o.key_info
+    if f_key_info is not None:
         w.bits(0, 2)
-        _e_KeyInfoType(w, o.key_info)
+        _e_KeyInfoType(w, f_key_info)
         s = 4
     n = 0
     for x in o.object:
@@ -5376,78 +7989,141 @@ def _e_SignatureType(w: Writer, o: SignatureType) -> None:
     w.bits(c[0], c[1])
 
 def _d_SignatureValueType(r: Reader) -> SignatureValueType:
+    rv = r.v; rn = r.n
     v_id = None
     v_value = None
-    it, al = _P0[r.code(2, 2)]
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P0[e]
     if it == 0:
         v_id = r.string()
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = 1; al = 0
-    if it == 1:
-        v_value = r.binary()
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_value = r.binary()
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return SignatureValueType(id=v_id, value=v_value)
 
 def _e_SignatureValueType(w: Writer, o: SignatureValueType) -> None:
     s = 0
-    if o.id is not None:
+    f_id = o.id
+    if f_id is not None:
         w.bits(0, 2)
-        w.string(o.id)
+        w.string(f_id)
         s = 1
-    if o.value is not None:
-        c = _C162[s]
-        w.bits(c[0], c[1])
-        w.binary(o.value)
-        s = 2
-    else:
+    f_value = o.value
+    if f_value is None:
         raise ExiEncodeError("SignatureValueType: missing required value")
+    c = _C162[s]
+    w.bits(c[0], c[1])
+    w.binary(f_value)
+    s = 2
     w.bits(0, 1)
 
 def _d_SignedInfoType(r: Reader) -> SignedInfoType:
+    rv = r.v; rn = r.n
     v_id = None
     v_canonicalization_method = None
     v_signature_method = None
     v_reference = []
-    it, al = _P0[r.code(2, 2)]
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P0[e]
     if it == 0:
         v_id = r.string()
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = 1; al = 0
-    if it == 1:
-        v_canonicalization_method = _d_CanonicalizationMethodType(r)
-        r.zero(1, 'next item')
-        it = 2; al = 0
-    if it == 2:
-        v_signature_method = _d_SignatureMethodType(r)
-        r.zero(1, 'next item')
-        it = 3; al = 0
+    v_canonicalization_method = _d_CanonicalizationMethodType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 2; al = 0
+    v_signature_method = _d_SignatureMethodType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 3; al = 0
     n = 0
     while it == 3:
-        x = _d_ReferenceType(r)
-        v_reference.append(x)
+        t = _d_ReferenceType(r)
+        v_reference.append(t)
         n += 1
-        it, al = _P120[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P120[e]
     return SignedInfoType(id=v_id, canonicalization_method=v_canonicalization_method, signature_method=v_signature_method, reference=v_reference)
 
 def _e_SignedInfoType(w: Writer, o: SignedInfoType) -> None:
     s = 0
-    if o.id is not None:
+    f_id = o.id
+    if f_id is not None:
         w.bits(0, 2)
-        w.string(o.id)
+        w.string(f_id)
         s = 1
-    if o.canonicalization_method is not None:
-        c = _C113[s]
-        w.bits(c[0], c[1])
-        _e_CanonicalizationMethodType(w, o.canonicalization_method)
-        s = 2
-    else:
+    f_canonicalization_method = o.canonicalization_method
+    if f_canonicalization_method is None:
         raise ExiEncodeError("SignedInfoType: missing required canonicalization_method")
-    if o.signature_method is not None:
-        w.bits(0, 1)
-        _e_SignatureMethodType(w, o.signature_method)
-    else:
+    c = _C113[s]
+    w.bits(c[0], c[1])
+    _e_CanonicalizationMethodType(w, f_canonicalization_method)
+    s = 2
+    f_signature_method = o.signature_method
+    if f_signature_method is None:
         raise ExiEncodeError("SignedInfoType: missing required signature_method")
+    w.bits(0, 1)
+    _e_SignatureMethodType(w, f_signature_method)
     s = 3
     n = 0
     for x in o.reference:
@@ -5461,20 +8137,58 @@ def _e_SignedInfoType(w: Writer, o: SignedInfoType) -> None:
     w.bits(1, 2)
 
 def _d_SubCertificatesType(r: Reader) -> SubCertificatesType:
+    rv = r.v; rn = r.n
     v_certificate = []
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
     n = 0
     while it == 0:
-        r.zero(1, "characters")
-        x = r.binary()
-        r.zero(1, "end of element")
-        v_certificate.append(x)
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
+        t = r.binary()
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
+        v_certificate.append(t)
         n += 1
         if n < 4:
-            it, al = _P33[r.code(2, 2)]
+            p = r.p
+            q = p + 2
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x3
+            r.p = q
+            e = b & 0x3
+            if e >= 2:
+                r.bad_code(p + 0, e, 2)
+            it, al = _P33[e]
         else:
-            r.zero(1, 'end of element')
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
             it = -1; al = 0
     return SubCertificatesType(certificate=v_certificate)
 
@@ -5495,20 +8209,53 @@ def _e_SubCertificatesType(w: Writer, o: SubCertificatesType) -> None:
     w.bits(c[0], c[1])
 
 def _d_SupportedEnergyTransferModeType(r: Reader) -> SupportedEnergyTransferModeType:
+    rv = r.v; rn = r.n
     v_energy_transfer_mode = []
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
     n = 0
     while it == 0:
-        r.zero(1, "characters")
-        x = r.enum(3, _K19)
-        r.zero(1, "end of element")
-        v_energy_transfer_mode.append(x)
+        p = r.p
+        q = p + 5
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1f
+        r.p = q
+        if b & 0x11:
+            r.badz(p, 5, b & 0x11)
+        k = (b >> 1) & 0x7
+        if k >= 6:
+            r.bad(p + 1, 'enumeration index out of range')
+        t = _K19[k]
+        v_energy_transfer_mode.append(t)
         n += 1
         if n < 6:
-            it, al = _P33[r.code(2, 2)]
+            p = r.p
+            q = p + 2
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x3
+            r.p = q
+            e = b & 0x3
+            if e >= 2:
+                r.bad_code(p + 0, e, 2)
+            it, al = _P33[e]
         else:
-            r.zero(1, 'end of element')
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
             it = -1; al = 0
     return SupportedEnergyTransferModeType(energy_transfer_mode=v_energy_transfer_mode)
 
@@ -5518,9 +8265,7 @@ def _e_SupportedEnergyTransferModeType(w: Writer, o: SupportedEnergyTransferMode
     for x in o.energy_transfer_mode:
         c = _C34[s]
         w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.enum(x, _K21, 3)
-        w.bits(0, 1)
+        w.bits((_K21[x]) << 1, 5)
         n += 1
         s = 1 if n < 6 else 2
     if n < 1 or n > 6:
@@ -5529,32 +8274,71 @@ def _e_SupportedEnergyTransferModeType(w: Writer, o: SupportedEnergyTransferMode
     w.bits(c[0], c[1])
 
 def _d_TransformType(r: Reader) -> TransformType:
+    rv = r.v; rn = r.n
     v_algorithm = None
     v_x_path = []
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_algorithm = r.string()
-        it, al = _P164[r.code(3, 3)]
+    v_algorithm = r.string()
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    e = b & 0x7
+    if e >= 3:
+        r.bad_code(p + 0, e, 3)
+    it, al = _P164[e]
     n = 0
     while it == 1:
         if al == 0:
             r.fail("wildcard (undeclared) element content is not supported")
         elif al == 1:
-            r.zero(1, "characters")
-            x = r.string()
-            r.zero(1, "end of element")
-            v_x_path.append(x)
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
+            t = r.string()
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
+            v_x_path.append(t)
         n += 1
-        it, al = _P164[r.code(3, 3)]
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        e = b & 0x7
+        if e >= 3:
+            r.bad_code(p + 0, e, 3)
+        it, al = _P164[e]
     return TransformType(algorithm=v_algorithm, x_path=v_x_path)
 
 def _e_TransformType(w: Writer, o: TransformType) -> None:
-    if o.algorithm is not None:
-        w.bits(0, 1)
-        w.string(o.algorithm)
-    else:
+    f_algorithm = o.algorithm
+    if f_algorithm is None:
         raise ExiEncodeError("TransformType: missing required algorithm")
+    w.bits(0, 1)
+    w.string(f_algorithm)
     s = 1
     n = 0
     for x in o.x_path:
@@ -5569,15 +8353,32 @@ def _e_TransformType(w: Writer, o: TransformType) -> None:
     w.bits(c[0], c[1])
 
 def _d_TransformsType(r: Reader) -> TransformsType:
+    rv = r.v; rn = r.n
     v_transform = []
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
     n = 0
     while it == 0:
-        x = _d_TransformType(r)
-        v_transform.append(x)
+        t = _d_TransformType(r)
+        v_transform.append(t)
         n += 1
-        it, al = _P33[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P33[e]
     return TransformsType(transform=v_transform)
 
 def _e_TransformsType(w: Writer, o: TransformsType) -> None:
@@ -5594,101 +8395,205 @@ def _e_TransformsType(w: Writer, o: TransformsType) -> None:
     w.bits(1, 2)
 
 def _d_WeldingDetectionReqType(r: Reader) -> WeldingDetectionReqType:
+    rv = r.v; rn = r.n
     v_dc_ev_status = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_dc_ev_status = _d_DC_EVStatusType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_dc_ev_status = _d_DC_EVStatusType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return WeldingDetectionReqType(dc_ev_status=v_dc_ev_status)
 
 def _e_WeldingDetectionReqType(w: Writer, o: WeldingDetectionReqType) -> None:
-    if o.dc_ev_status is not None:
-        w.bits(0, 1)
-        _e_DC_EVStatusType(w, o.dc_ev_status)
-    else:
+    f_dc_ev_status = o.dc_ev_status
+    if f_dc_ev_status is None:
         raise ExiEncodeError("WeldingDetectionReqType: missing required dc_ev_status")
+    w.bits(0, 1)
+    _e_DC_EVStatusType(w, f_dc_ev_status)
     w.bits(0, 1)
 
 def _d_WeldingDetectionResType(r: Reader) -> WeldingDetectionResType:
+    rv = r.v; rn = r.n
     v_response_code = None
     v_dc_evse_status = None
     v_evse_present_voltage = None
-    r.zero(1, 'next item')
-    it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_response_code = r.enum(5, _K8)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        v_dc_evse_status = _d_DC_EVSEStatusType(r)
-        r.zero(1, 'next item')
-        it = 2; al = 0
-    if it == 2:
-        v_evse_present_voltage = _d_PhysicalValueType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    p = r.p
+    q = p + 9
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1ff
+    r.p = q
+    if b & 0x183:
+        r.badz(p, 9, b & 0x183)
+    k = (b >> 2) & 0x1f
+    if k >= 26:
+        r.bad(p + 2, 'enumeration index out of range')
+    v_response_code = _K8[k]
+    it = 1; al = 0
+    v_dc_evse_status = _d_DC_EVSEStatusType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 2; al = 0
+    v_evse_present_voltage = _d_PhysicalValueType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return WeldingDetectionResType(response_code=v_response_code, dc_evse_status=v_dc_evse_status, evse_present_voltage=v_evse_present_voltage)
 
 def _e_WeldingDetectionResType(w: Writer, o: WeldingDetectionResType) -> None:
-    if o.response_code is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.response_code, _K10, 5)
-        w.bits(0, 1)
-    else:
+    f_response_code = o.response_code
+    if f_response_code is None:
         raise ExiEncodeError("WeldingDetectionResType: missing required response_code")
-    if o.dc_evse_status is not None:
-        w.bits(0, 1)
-        _e_DC_EVSEStatusType(w, o.dc_evse_status)
-    else:
+    w.bits((_K10[f_response_code]) << 1, 8)
+    f_dc_evse_status = o.dc_evse_status
+    if f_dc_evse_status is None:
         raise ExiEncodeError("WeldingDetectionResType: missing required dc_evse_status")
-    if o.evse_present_voltage is not None:
-        w.bits(0, 1)
-        _e_PhysicalValueType(w, o.evse_present_voltage)
-    else:
+    w.bits(0, 1)
+    _e_DC_EVSEStatusType(w, f_dc_evse_status)
+    f_evse_present_voltage = o.evse_present_voltage
+    if f_evse_present_voltage is None:
         raise ExiEncodeError("WeldingDetectionResType: missing required evse_present_voltage")
+    w.bits(0, 1)
+    _e_PhysicalValueType(w, f_evse_present_voltage)
     w.bits(0, 1)
 
 def _d_X509DataType(r: Reader) -> X509DataType:
+    rv = r.v; rn = r.n
     v_x509_issuer_serial = []
     v_x509_ski = []
     v_x509_subject_name = []
     v_x509_certificate = []
     v_x509_crl = []
-    it, al = _P167[r.code(3, 6)]
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    e = b & 0x7
+    if e >= 6:
+        r.bad_code(p + 0, e, 6)
+    it, al = _P167[e]
     n = 0
     while it == 0:
         if al == 0:
-            x = _d_X509IssuerSerialType(r)
-            v_x509_issuer_serial.append(x)
+            t = _d_X509IssuerSerialType(r)
+            v_x509_issuer_serial.append(t)
         elif al == 1:
-            r.zero(1, "characters")
-            x = r.binary()
-            r.zero(1, "end of element")
-            v_x509_ski.append(x)
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
+            t = r.binary()
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
+            v_x509_ski.append(t)
         elif al == 2:
-            r.zero(1, "characters")
-            x = r.string()
-            r.zero(1, "end of element")
-            v_x509_subject_name.append(x)
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
+            t = r.string()
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
+            v_x509_subject_name.append(t)
         elif al == 3:
-            r.zero(1, "characters")
-            x = r.binary()
-            r.zero(1, "end of element")
-            v_x509_certificate.append(x)
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
+            t = r.binary()
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
+            v_x509_certificate.append(t)
         elif al == 4:
-            r.zero(1, "characters")
-            x = r.binary()
-            r.zero(1, "end of element")
-            v_x509_crl.append(x)
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
+            t = r.binary()
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
+            v_x509_crl.append(t)
         elif al == 5:
             r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        it, al = _P168[r.code(3, 7)]
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        e = b & 0x7
+        if e >= 7:
+            r.bad_code(p + 0, e, 7)
+        it, al = _P168[e]
     return X509DataType(x509_issuer_serial=v_x509_issuer_serial, x509_ski=v_x509_ski, x509_subject_name=v_x509_subject_name, x509_certificate=v_x509_certificate, x509_crl=v_x509_crl)
 
 def _e_X509DataType(w: Writer, o: X509DataType) -> None:
@@ -5737,73 +8642,122 @@ def _e_X509DataType(w: Writer, o: X509DataType) -> None:
     w.bits(6, 3)
 
 def _d_X509IssuerSerialType(r: Reader) -> X509IssuerSerialType:
+    rv = r.v; rn = r.n
     v_x509_issuer_name = None
     v_x509_serial_number = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_x509_issuer_name = r.string()
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_x509_serial_number = r.sint()
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_x509_issuer_name = r.string()
+    p = r.p
+    q = p + 4
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xf
+    r.p = q
+    if b & 0xe:
+        r.badz(p, 4, b & 0xe)
+    sg = (b & 0x1) == 1
+    it = 1; al = 0
+    v_x509_serial_number = -r.uint() - 1 if sg else r.uint()
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
+    it = -1; al = 0
     return X509IssuerSerialType(x509_issuer_name=v_x509_issuer_name, x509_serial_number=v_x509_serial_number)
 
 def _e_X509IssuerSerialType(w: Writer, o: X509IssuerSerialType) -> None:
-    if o.x509_issuer_name is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.string(o.x509_issuer_name)
-        w.bits(0, 1)
-    else:
+    f_x509_issuer_name = o.x509_issuer_name
+    if f_x509_issuer_name is None:
         raise ExiEncodeError("X509IssuerSerialType: missing required x509_issuer_name")
-    if o.x509_serial_number is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.sint(o.x509_serial_number)
-        w.bits(0, 1)
-    else:
-        raise ExiEncodeError("X509IssuerSerialType: missing required x509_serial_number")
+    w.bits(0, 2)
+    w.string(f_x509_issuer_name)
     w.bits(0, 1)
+    f_x509_serial_number = o.x509_serial_number
+    if f_x509_serial_number is None:
+        raise ExiEncodeError("X509IssuerSerialType: missing required x509_serial_number")
+    w.bits((1 if f_x509_serial_number < 0 else 0), 3)
+    w.uint(-f_x509_serial_number - 1 if f_x509_serial_number < 0 else f_x509_serial_number)
+    w.bits(0, 2)
 
 def _d_V2G_Message(r: Reader) -> V2G_Message:
+    rv = r.v; rn = r.n
     v_header = None
     v_body = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_header = _d_MessageHeaderType(r)
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        v_body = _d_BodyType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_header = _d_MessageHeaderType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 1; al = 0
+    v_body = _d_BodyType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return V2G_Message(header=v_header, body=v_body)
 
 def _e_V2G_Message(w: Writer, o: V2G_Message) -> None:
-    if o.header is not None:
-        w.bits(0, 1)
-        _e_MessageHeaderType(w, o.header)
-    else:
+    f_header = o.header
+    if f_header is None:
         raise ExiEncodeError("V2G_Message: missing required header")
-    if o.body is not None:
-        w.bits(0, 1)
-        _e_BodyType(w, o.body)
-    else:
+    w.bits(0, 1)
+    _e_MessageHeaderType(w, f_header)
+    f_body = o.body
+    if f_body is None:
         raise ExiEncodeError("V2G_Message: missing required body")
+    w.bits(0, 1)
+    _e_BodyType(w, f_body)
     w.bits(0, 1)
 
 def _d_g_DigestValue(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_g_DigestValue(w: Writer, v) -> None:
@@ -5812,9 +8766,24 @@ def _e_g_DigestValue(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_g_KeyName(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.string()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_g_KeyName(w: Writer, v) -> None:
@@ -5823,9 +8792,24 @@ def _e_g_KeyName(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_g_MgmtData(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.string()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_g_MgmtData(w: Writer, v) -> None:
@@ -5834,42 +8818,76 @@ def _e_g_MgmtData(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_BulkChargingComplete(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(1) == 1
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x5:
+        r.badz(p, 3, b & 0x5)
+    v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_BulkChargingComplete(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.bits(1 if v else 0, 1)
-    w.bits(0, 1)
+    w.bits((1 if v else 0) << 1, 3)
 
 def _d_f_BulkChargingComplete(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(1) == 1
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x5:
+        r.badz(p, 3, b & 0x5)
+    v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_BulkChargingComplete(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.bits(1 if v else 0, 1)
-    w.bits(0, 1)
+    w.bits((1 if v else 0) << 1, 3)
 
 def _d_f_BulkSOC(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(7)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 9
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1ff
+    r.p = q
+    if b & 0x101:
+        r.badz(p, 9, b & 0x101)
+    v = ((b >> 1) & 0x7f)
+    if v > 100:
+        r.bad(p + 1, 'integer out of range')
     return v
 
 def _e_f_BulkSOC(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.nbit(v, 0, 100, 7)
-    w.bits(0, 1)
+    if not 0 <= v <= 100:
+        raise ExiEncodeError(f"value {v!r} outside [0, 100]")
+    w.bits((v) << 1, 9)
 
 def _d_f_Certificate(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_Certificate(w: Writer, v) -> None:
@@ -5878,53 +8896,95 @@ def _e_f_Certificate(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_ChargeProgress(r: Reader):
-    r.zero(1, "characters")
-    v = r.enum(2, _K129)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 4
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xf
+    r.p = q
+    if b & 0x9:
+        r.badz(p, 4, b & 0x9)
+    k = (b >> 1) & 0x3
+    if k >= 3:
+        r.bad(p + 1, 'enumeration index out of range')
+    v = _K129[k]
     return v
 
 def _e_f_ChargeProgress(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.enum(v, _K132, 2)
-    w.bits(0, 1)
+    w.bits((_K132[v]) << 1, 4)
 
 def _d_f_ChargingComplete(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(1) == 1
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x5:
+        r.badz(p, 3, b & 0x5)
+    v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_ChargingComplete(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.bits(1 if v else 0, 1)
-    w.bits(0, 1)
+    w.bits((1 if v else 0) << 1, 3)
 
 def _d_f_ChargingComplete(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(1) == 1
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x5:
+        r.badz(p, 3, b & 0x5)
+    v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_ChargingComplete(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.bits(1 if v else 0, 1)
-    w.bits(0, 1)
+    w.bits((1 if v else 0) << 1, 3)
 
 def _d_f_ChargingProfileEntryMaxNumberOfPhasesInUse(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(2) + 1
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 4
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xf
+    r.p = q
+    if b & 0x9:
+        r.badz(p, 4, b & 0x9)
+    v = ((b >> 1) & 0x3) + 1
+    if v > 3:
+        r.bad(p + 1, 'integer out of range')
     return v
 
 def _e_f_ChargingProfileEntryMaxNumberOfPhasesInUse(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.nbit(v, 1, 3, 2)
-    w.bits(0, 1)
+    if not 1 <= v <= 3:
+        raise ExiEncodeError(f"value {v!r} outside [1, 3]")
+    w.bits((v - 1) << 1, 4)
 
 def _d_f_ChargingProfileEntryStart(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(4294967295)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_ChargingProfileEntryStart(w: Writer, v) -> None:
@@ -5933,20 +8993,41 @@ def _e_f_ChargingProfileEntryStart(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_ChargingSession(r: Reader):
-    r.zero(1, "characters")
-    v = r.enum(1, _K156)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x5:
+        r.badz(p, 3, b & 0x5)
+    k = (b >> 1) & 0x1
+    v = _K156[k]
     return v
 
 def _e_f_ChargingSession(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.enum(v, _K157, 1)
-    w.bits(0, 1)
+    w.bits((_K157[v]) << 1, 3)
 
 def _d_f_DepartureTime(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(4294967295)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_DepartureTime(w: Writer, v) -> None:
@@ -5955,9 +9036,24 @@ def _e_f_DepartureTime(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_DigestValue(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_DigestValue(w: Writer, v) -> None:
@@ -5966,20 +9062,42 @@ def _e_f_DigestValue(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_EPriceLevel(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(8)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 10
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3ff
+    r.p = q
+    if b & 0x201:
+        r.badz(p, 10, b & 0x201)
+    v = ((b >> 1) & 0xff)
     return v
 
 def _e_f_EPriceLevel(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.nbit(v, 0, 255, 8)
-    w.bits(0, 1)
+    if not 0 <= v <= 255:
+        raise ExiEncodeError(f"value {v!r} outside [0, 255]")
+    w.bits((v) << 1, 10)
 
 def _d_f_EVCCID(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_EVCCID(w: Writer, v) -> None:
@@ -5988,53 +9106,95 @@ def _e_f_EVCCID(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_EVErrorCode(r: Reader):
-    r.zero(1, "characters")
-    v = r.enum(4, _K84)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 6
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3f
+    r.p = q
+    if b & 0x21:
+        r.badz(p, 6, b & 0x21)
+    k = (b >> 1) & 0xf
+    if k >= 12:
+        r.bad(p + 1, 'enumeration index out of range')
+    v = _K84[k]
     return v
 
 def _e_f_EVErrorCode(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.enum(v, _K85, 4)
-    w.bits(0, 1)
+    w.bits((_K85[v]) << 1, 6)
 
 def _d_f_EVRESSSOC(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(7)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 9
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1ff
+    r.p = q
+    if b & 0x101:
+        r.badz(p, 9, b & 0x101)
+    v = ((b >> 1) & 0x7f)
+    if v > 100:
+        r.bad(p + 1, 'integer out of range')
     return v
 
 def _e_f_EVRESSSOC(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.nbit(v, 0, 100, 7)
-    w.bits(0, 1)
+    if not 0 <= v <= 100:
+        raise ExiEncodeError(f"value {v!r} outside [0, 100]")
+    w.bits((v) << 1, 9)
 
 def _d_f_EVReady(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(1) == 1
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x5:
+        r.badz(p, 3, b & 0x5)
+    v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_EVReady(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.bits(1 if v else 0, 1)
-    w.bits(0, 1)
+    w.bits((1 if v else 0) << 1, 3)
 
 def _d_f_EVSECurrentLimitAchieved(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(1) == 1
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x5:
+        r.badz(p, 3, b & 0x5)
+    v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_EVSECurrentLimitAchieved(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.bits(1 if v else 0, 1)
-    w.bits(0, 1)
+    w.bits((1 if v else 0) << 1, 3)
 
 def _d_f_EVSEID(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.string()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_EVSEID(w: Writer, v) -> None:
@@ -6043,97 +9203,182 @@ def _e_f_EVSEID(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_EVSEIsolationStatus(r: Reader):
-    r.zero(1, "characters")
-    v = r.enum(3, _K79)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 5
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1f
+    r.p = q
+    if b & 0x11:
+        r.badz(p, 5, b & 0x11)
+    k = (b >> 1) & 0x7
+    if k >= 5:
+        r.bad(p + 1, 'enumeration index out of range')
+    v = _K79[k]
     return v
 
 def _e_f_EVSEIsolationStatus(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.enum(v, _K81, 3)
-    w.bits(0, 1)
+    w.bits((_K81[v]) << 1, 5)
 
 def _d_f_EVSENotification(r: Reader):
-    r.zero(1, "characters")
-    v = r.enum(2, _K2)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 4
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xf
+    r.p = q
+    if b & 0x9:
+        r.badz(p, 4, b & 0x9)
+    k = (b >> 1) & 0x3
+    if k >= 3:
+        r.bad(p + 1, 'enumeration index out of range')
+    v = _K2[k]
     return v
 
 def _e_f_EVSENotification(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.enum(v, _K3, 2)
-    w.bits(0, 1)
+    w.bits((_K3[v]) << 1, 4)
 
 def _d_f_EVSEPowerLimitAchieved(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(1) == 1
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x5:
+        r.badz(p, 3, b & 0x5)
+    v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_EVSEPowerLimitAchieved(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.bits(1 if v else 0, 1)
-    w.bits(0, 1)
+    w.bits((1 if v else 0) << 1, 3)
 
 def _d_f_EVSEProcessing(r: Reader):
-    r.zero(1, "characters")
-    v = r.enum(2, _K9)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 4
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xf
+    r.p = q
+    if b & 0x9:
+        r.badz(p, 4, b & 0x9)
+    k = (b >> 1) & 0x3
+    if k >= 3:
+        r.bad(p + 1, 'enumeration index out of range')
+    v = _K9[k]
     return v
 
 def _e_f_EVSEProcessing(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.enum(v, _K11, 2)
-    w.bits(0, 1)
+    w.bits((_K11[v]) << 1, 4)
 
 def _d_f_EVSEStatusCode(r: Reader):
-    r.zero(1, "characters")
-    v = r.enum(4, _K80)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 6
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3f
+    r.p = q
+    if b & 0x21:
+        r.badz(p, 6, b & 0x21)
+    k = (b >> 1) & 0xf
+    if k >= 12:
+        r.bad(p + 1, 'enumeration index out of range')
+    v = _K80[k]
     return v
 
 def _e_f_EVSEStatusCode(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.enum(v, _K83, 4)
-    w.bits(0, 1)
+    w.bits((_K83[v]) << 1, 6)
 
 def _d_f_EVSETimeStamp(r: Reader):
-    r.zero(1, "characters")
-    v = r.sintb(-9223372036854775808, 9223372036854775807)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x2:
+        r.badz(p, 2, b & 0x2)
+    sg = (b & 0x1) == 1
+    v = -r.uintb(9223372036854775807) - 1 if sg else r.uintb(9223372036854775807)
+    if not -9223372036854775808 <= v <= 9223372036854775807:
+        r.fail('integer out of range')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_EVSETimeStamp(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.sint(v)
+    if not -9223372036854775808 <= v <= 9223372036854775807:
+        raise ExiEncodeError(f"value {v!r} outside [-9223372036854775808, 9223372036854775807]")
+    w.bits((1 if v < 0 else 0), 2)
+    w.uint(-v - 1 if v < 0 else v)
     w.bits(0, 1)
 
 def _d_f_EVSEVoltageLimitAchieved(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(1) == 1
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x5:
+        r.badz(p, 3, b & 0x5)
+    v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_EVSEVoltageLimitAchieved(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.bits(1 if v else 0, 1)
-    w.bits(0, 1)
+    w.bits((1 if v else 0) << 1, 3)
 
 def _d_f_EnergyTransferMode(r: Reader):
-    r.zero(1, "characters")
-    v = r.enum(3, _K19)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 5
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1f
+    r.p = q
+    if b & 0x11:
+        r.badz(p, 5, b & 0x11)
+    k = (b >> 1) & 0x7
+    if k >= 6:
+        r.bad(p + 1, 'enumeration index out of range')
+    v = _K19[k]
     return v
 
 def _e_f_EnergyTransferMode(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.enum(v, _K21, 3)
-    w.bits(0, 1)
+    w.bits((_K21[v]) << 1, 5)
 
 def _d_f_Exponent(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_Exponent(w: Writer, v) -> None:
@@ -6142,20 +9387,43 @@ def _e_f_Exponent(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_FaultCode(r: Reader):
-    r.zero(1, "characters")
-    v = r.enum(2, _K115)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 4
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xf
+    r.p = q
+    if b & 0x9:
+        r.badz(p, 4, b & 0x9)
+    k = (b >> 1) & 0x3
+    if k >= 3:
+        r.bad(p + 1, 'enumeration index out of range')
+    v = _K115[k]
     return v
 
 def _e_f_FaultCode(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.enum(v, _K116, 2)
-    w.bits(0, 1)
+    w.bits((_K116[v]) << 1, 4)
 
 def _d_f_FaultMsg(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.string()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_FaultMsg(w: Writer, v) -> None:
@@ -6164,31 +9432,60 @@ def _e_f_FaultMsg(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_FreeService(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(1) == 1
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x5:
+        r.badz(p, 3, b & 0x5)
+    v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_FreeService(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.bits(1 if v else 0, 1)
-    w.bits(0, 1)
+    w.bits((1 if v else 0) << 1, 3)
 
 def _d_f_FullSOC(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(7)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 9
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1ff
+    r.p = q
+    if b & 0x101:
+        r.badz(p, 9, b & 0x101)
+    v = ((b >> 1) & 0x7f)
+    if v > 100:
+        r.bad(p + 1, 'integer out of range')
     return v
 
 def _e_f_FullSOC(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.nbit(v, 0, 100, 7)
-    w.bits(0, 1)
+    if not 0 <= v <= 100:
+        raise ExiEncodeError(f"value {v!r} outside [0, 100]")
+    w.bits((v) << 1, 9)
 
 def _d_f_G(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_G(w: Writer, v) -> None:
@@ -6197,9 +9494,24 @@ def _e_f_G(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_GenChallenge(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_GenChallenge(w: Writer, v) -> None:
@@ -6208,20 +9520,51 @@ def _e_f_GenChallenge(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_HMACOutputLength(r: Reader):
-    r.zero(1, "characters")
-    v = r.sint()
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x2:
+        r.badz(p, 2, b & 0x2)
+    sg = (b & 0x1) == 1
+    v = -r.uint() - 1 if sg else r.uint()
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_HMACOutputLength(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.sint(v)
+    w.bits((1 if v < 0 else 0), 2)
+    w.uint(-v - 1 if v < 0 else v)
     w.bits(0, 1)
 
 def _d_f_J(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_J(w: Writer, v) -> None:
@@ -6230,9 +9573,24 @@ def _e_f_J(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_KeyName(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.string()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_KeyName(w: Writer, v) -> None:
@@ -6241,9 +9599,24 @@ def _e_f_KeyName(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_MaxEntriesSAScheduleTuple(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(65535)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_MaxEntriesSAScheduleTuple(w: Writer, v) -> None:
@@ -6252,9 +9625,24 @@ def _e_f_MaxEntriesSAScheduleTuple(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_MeterID(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.string()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_MeterID(w: Writer, v) -> None:
@@ -6263,9 +9651,24 @@ def _e_f_MeterID(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_MeterReading(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(18446744073709551615)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_MeterReading(w: Writer, v) -> None:
@@ -6274,20 +9677,55 @@ def _e_f_MeterReading(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_MeterStatus(r: Reader):
-    r.zero(1, "characters")
-    v = r.sintb(-32768, 32767)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x2:
+        r.badz(p, 2, b & 0x2)
+    sg = (b & 0x1) == 1
+    v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v <= 32767:
+        r.fail('integer out of range')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_MeterStatus(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.sint(v)
+    if not -32768 <= v <= 32767:
+        raise ExiEncodeError(f"value {v!r} outside [-32768, 32767]")
+    w.bits((1 if v < 0 else 0), 2)
+    w.uint(-v - 1 if v < 0 else v)
     w.bits(0, 1)
 
 def _d_f_MgmtData(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.string()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_MgmtData(w: Writer, v) -> None:
@@ -6296,9 +9734,24 @@ def _e_f_MgmtData(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_Modulus(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_Modulus(w: Writer, v) -> None:
@@ -6307,20 +9760,44 @@ def _e_f_Modulus(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_Multiplier(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(3) - 3
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 5
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1f
+    r.p = q
+    if b & 0x11:
+        r.badz(p, 5, b & 0x11)
+    v = ((b >> 1) & 0x7) - 3
+    if v > 3:
+        r.bad(p + 1, 'integer out of range')
     return v
 
 def _e_f_Multiplier(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.nbit(v, -3, 3, 3)
-    w.bits(0, 1)
+    if not -3 <= v <= 3:
+        raise ExiEncodeError(f"value {v!r} outside [-3, 3]")
+    w.bits((v + 3) << 1, 5)
 
 def _d_f_NotificationMaxDelay(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(65535)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_NotificationMaxDelay(w: Writer, v) -> None:
@@ -6329,20 +9806,42 @@ def _e_f_NotificationMaxDelay(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_NumEPriceLevels(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(8)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 10
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3ff
+    r.p = q
+    if b & 0x201:
+        r.badz(p, 10, b & 0x201)
+    v = ((b >> 1) & 0xff)
     return v
 
 def _e_f_NumEPriceLevels(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.nbit(v, 0, 255, 8)
-    w.bits(0, 1)
+    if not 0 <= v <= 255:
+        raise ExiEncodeError(f"value {v!r} outside [0, 255]")
+    w.bits((v) << 1, 10)
 
 def _d_f_OEMProvisioningCert(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_OEMProvisioningCert(w: Writer, v) -> None:
@@ -6351,9 +9850,24 @@ def _e_f_OEMProvisioningCert(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_P(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_P(w: Writer, v) -> None:
@@ -6362,9 +9876,24 @@ def _e_f_P(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_PGPKeyID(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_PGPKeyID(w: Writer, v) -> None:
@@ -6373,9 +9902,24 @@ def _e_f_PGPKeyID(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_PGPKeyPacket(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_PGPKeyPacket(w: Writer, v) -> None:
@@ -6384,31 +9928,72 @@ def _e_f_PGPKeyPacket(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_ParameterSetID(r: Reader):
-    r.zero(1, "characters")
-    v = r.sintb(-32768, 32767)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x2:
+        r.badz(p, 2, b & 0x2)
+    sg = (b & 0x1) == 1
+    v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v <= 32767:
+        r.fail('integer out of range')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_ParameterSetID(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.sint(v)
+    if not -32768 <= v <= 32767:
+        raise ExiEncodeError(f"value {v!r} outside [-32768, 32767]")
+    w.bits((1 if v < 0 else 0), 2)
+    w.uint(-v - 1 if v < 0 else v)
     w.bits(0, 1)
 
 def _d_f_PaymentOption(r: Reader):
-    r.zero(1, "characters")
-    v = r.enum(1, _K125)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x5:
+        r.badz(p, 3, b & 0x5)
+    k = (b >> 1) & 0x1
+    v = _K125[k]
     return v
 
 def _e_f_PaymentOption(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.enum(v, _K126, 1)
-    w.bits(0, 1)
+    w.bits((_K126[v]) << 1, 3)
 
 def _d_f_PgenCounter(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_PgenCounter(w: Writer, v) -> None:
@@ -6417,9 +10002,24 @@ def _e_f_PgenCounter(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_Q(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_Q(w: Writer, v) -> None:
@@ -6428,86 +10028,165 @@ def _e_f_Q(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_RCD(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(1) == 1
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x5:
+        r.badz(p, 3, b & 0x5)
+    v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_RCD(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.bits(1 if v else 0, 1)
-    w.bits(0, 1)
+    w.bits((1 if v else 0) << 1, 3)
 
 def _d_f_ReceiptRequired(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(1) == 1
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x5:
+        r.badz(p, 3, b & 0x5)
+    v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_ReceiptRequired(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.bits(1 if v else 0, 1)
-    w.bits(0, 1)
+    w.bits((1 if v else 0) << 1, 3)
 
 def _d_f_RequestedEnergyTransferMode(r: Reader):
-    r.zero(1, "characters")
-    v = r.enum(3, _K19)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 5
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1f
+    r.p = q
+    if b & 0x11:
+        r.badz(p, 5, b & 0x11)
+    k = (b >> 1) & 0x7
+    if k >= 6:
+        r.bad(p + 1, 'enumeration index out of range')
+    v = _K19[k]
     return v
 
 def _e_f_RequestedEnergyTransferMode(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.enum(v, _K21, 3)
-    w.bits(0, 1)
+    w.bits((_K21[v]) << 1, 5)
 
 def _d_f_ResponseCode(r: Reader):
-    r.zero(1, "characters")
-    v = r.enum(5, _K8)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 7
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7f
+    r.p = q
+    if b & 0x41:
+        r.badz(p, 7, b & 0x41)
+    k = (b >> 1) & 0x1f
+    if k >= 26:
+        r.bad(p + 1, 'enumeration index out of range')
+    v = _K8[k]
     return v
 
 def _e_f_ResponseCode(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.enum(v, _K10, 5)
-    w.bits(0, 1)
+    w.bits((_K10[v]) << 1, 7)
 
 def _d_f_RetryCounter(r: Reader):
-    r.zero(1, "characters")
-    v = r.sintb(-32768, 32767)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x2:
+        r.badz(p, 2, b & 0x2)
+    sg = (b & 0x1) == 1
+    v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v <= 32767:
+        r.fail('integer out of range')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_RetryCounter(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.sint(v)
-    w.bits(0, 1)
-
-def _d_f_SAScheduleTupleID(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(8) + 1
-    r.zero(1, "end of element")
-    return v
-
-def _e_f_SAScheduleTupleID(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.nbit(v, 1, 255, 8)
+    if not -32768 <= v <= 32767:
+        raise ExiEncodeError(f"value {v!r} outside [-32768, 32767]")
+    w.bits((1 if v < 0 else 0), 2)
+    w.uint(-v - 1 if v < 0 else v)
     w.bits(0, 1)
 
 def _d_f_SAScheduleTupleID(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(8) + 1
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 10
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3ff
+    r.p = q
+    if b & 0x201:
+        r.badz(p, 10, b & 0x201)
+    v = ((b >> 1) & 0xff) + 1
+    if v > 255:
+        r.bad(p + 1, 'integer out of range')
     return v
 
 def _e_f_SAScheduleTupleID(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.nbit(v, 1, 255, 8)
-    w.bits(0, 1)
+    if not 1 <= v <= 255:
+        raise ExiEncodeError(f"value {v!r} outside [1, 255]")
+    w.bits((v - 1) << 1, 10)
+
+def _d_f_SAScheduleTupleID(r: Reader):
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 10
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3ff
+    r.p = q
+    if b & 0x201:
+        r.badz(p, 10, b & 0x201)
+    v = ((b >> 1) & 0xff) + 1
+    if v > 255:
+        r.bad(p + 1, 'integer out of range')
+    return v
+
+def _e_f_SAScheduleTupleID(w: Writer, v) -> None:
+    if not 1 <= v <= 255:
+        raise ExiEncodeError(f"value {v!r} outside [1, 255]")
+    w.bits((v - 1) << 1, 10)
 
 def _d_f_SPKISexp(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_SPKISexp(w: Writer, v) -> None:
@@ -6516,9 +10195,24 @@ def _e_f_SPKISexp(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_SalesTariffDescription(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.string()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_SalesTariffDescription(w: Writer, v) -> None:
@@ -6527,20 +10221,44 @@ def _e_f_SalesTariffDescription(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_SalesTariffID(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(8) + 1
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 10
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3ff
+    r.p = q
+    if b & 0x201:
+        r.badz(p, 10, b & 0x201)
+    v = ((b >> 1) & 0xff) + 1
+    if v > 255:
+        r.bad(p + 1, 'integer out of range')
     return v
 
 def _e_f_SalesTariffID(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.nbit(v, 1, 255, 8)
-    w.bits(0, 1)
+    if not 1 <= v <= 255:
+        raise ExiEncodeError(f"value {v!r} outside [1, 255]")
+    w.bits((v - 1) << 1, 10)
 
 def _d_f_Seed(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_Seed(w: Writer, v) -> None:
@@ -6549,42 +10267,75 @@ def _e_f_Seed(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_SelectedPaymentOption(r: Reader):
-    r.zero(1, "characters")
-    v = r.enum(1, _K125)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x5:
+        r.badz(p, 3, b & 0x5)
+    k = (b >> 1) & 0x1
+    v = _K125[k]
     return v
 
 def _e_f_SelectedPaymentOption(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.enum(v, _K126, 1)
-    w.bits(0, 1)
+    w.bits((_K126[v]) << 1, 3)
 
 def _d_f_ServiceCategory(r: Reader):
-    r.zero(1, "characters")
-    v = r.enum(2, _K28)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 4
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xf
+    r.p = q
+    if b & 0x9:
+        r.badz(p, 4, b & 0x9)
+    k = (b >> 1) & 0x3
+    v = _K28[k]
     return v
 
 def _e_f_ServiceCategory(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.enum(v, _K31, 2)
-    w.bits(0, 1)
+    w.bits((_K31[v]) << 1, 4)
 
 def _d_f_ServiceCategory(r: Reader):
-    r.zero(1, "characters")
-    v = r.enum(2, _K28)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 4
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xf
+    r.p = q
+    if b & 0x9:
+        r.badz(p, 4, b & 0x9)
+    k = (b >> 1) & 0x3
+    v = _K28[k]
     return v
 
 def _e_f_ServiceCategory(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.enum(v, _K31, 2)
-    w.bits(0, 1)
+    w.bits((_K31[v]) << 1, 4)
 
 def _d_f_ServiceID(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(65535)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_ServiceID(w: Writer, v) -> None:
@@ -6593,9 +10344,24 @@ def _e_f_ServiceID(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_ServiceID(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(65535)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_ServiceID(w: Writer, v) -> None:
@@ -6604,9 +10370,24 @@ def _e_f_ServiceID(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_ServiceName(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.string()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_ServiceName(w: Writer, v) -> None:
@@ -6615,9 +10396,24 @@ def _e_f_ServiceName(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_ServiceScope(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.string()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_ServiceScope(w: Writer, v) -> None:
@@ -6626,9 +10422,24 @@ def _e_f_ServiceScope(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_ServiceScope(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.string()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_ServiceScope(w: Writer, v) -> None:
@@ -6637,9 +10448,24 @@ def _e_f_ServiceScope(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_SessionID(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_SessionID(w: Writer, v) -> None:
@@ -6648,9 +10474,24 @@ def _e_f_SessionID(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_SessionID(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_SessionID(w: Writer, v) -> None:
@@ -6659,9 +10500,24 @@ def _e_f_SessionID(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_SigMeterReading(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_SigMeterReading(w: Writer, v) -> None:
@@ -6670,42 +10526,105 @@ def _e_f_SigMeterReading(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_TMeter(r: Reader):
-    r.zero(1, "characters")
-    v = r.sintb(-9223372036854775808, 9223372036854775807)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x2:
+        r.badz(p, 2, b & 0x2)
+    sg = (b & 0x1) == 1
+    v = -r.uintb(9223372036854775807) - 1 if sg else r.uintb(9223372036854775807)
+    if not -9223372036854775808 <= v <= 9223372036854775807:
+        r.fail('integer out of range')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_TMeter(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.sint(v)
+    if not -9223372036854775808 <= v <= 9223372036854775807:
+        raise ExiEncodeError(f"value {v!r} outside [-9223372036854775808, 9223372036854775807]")
+    w.bits((1 if v < 0 else 0), 2)
+    w.uint(-v - 1 if v < 0 else v)
     w.bits(0, 1)
 
 def _d_f_Unit(r: Reader):
-    r.zero(1, "characters")
-    v = r.enum(3, _K127)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 5
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1f
+    r.p = q
+    if b & 0x11:
+        r.badz(p, 5, b & 0x11)
+    k = (b >> 1) & 0x7
+    if k >= 7:
+        r.bad(p + 1, 'enumeration index out of range')
+    v = _K127[k]
     return v
 
 def _e_f_Unit(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.enum(v, _K128, 3)
-    w.bits(0, 1)
+    w.bits((_K128[v]) << 1, 5)
 
 def _d_f_Value(r: Reader):
-    r.zero(1, "characters")
-    v = r.sintb(-32768, 32767)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x2:
+        r.badz(p, 2, b & 0x2)
+    sg = (b & 0x1) == 1
+    v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v <= 32767:
+        r.fail('integer out of range')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_Value(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.sint(v)
+    if not -32768 <= v <= 32767:
+        raise ExiEncodeError(f"value {v!r} outside [-32768, 32767]")
+    w.bits((1 if v < 0 else 0), 2)
+    w.uint(-v - 1 if v < 0 else v)
     w.bits(0, 1)
 
 def _d_f_X509CRL(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_X509CRL(w: Writer, v) -> None:
@@ -6714,9 +10633,24 @@ def _e_f_X509CRL(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_X509Certificate(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_X509Certificate(w: Writer, v) -> None:
@@ -6725,9 +10659,24 @@ def _e_f_X509Certificate(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_X509IssuerName(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.string()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_X509IssuerName(w: Writer, v) -> None:
@@ -6736,9 +10685,24 @@ def _e_f_X509IssuerName(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_X509SKI(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_X509SKI(w: Writer, v) -> None:
@@ -6747,20 +10711,51 @@ def _e_f_X509SKI(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_X509SerialNumber(r: Reader):
-    r.zero(1, "characters")
-    v = r.sint()
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x2:
+        r.badz(p, 2, b & 0x2)
+    sg = (b & 0x1) == 1
+    v = -r.uint() - 1 if sg else r.uint()
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_X509SerialNumber(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.sint(v)
+    w.bits((1 if v < 0 else 0), 2)
+    w.uint(-v - 1 if v < 0 else v)
     w.bits(0, 1)
 
 def _d_f_X509SubjectName(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.string()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_X509SubjectName(w: Writer, v) -> None:
@@ -6769,9 +10764,24 @@ def _e_f_X509SubjectName(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_XPath(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.string()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_XPath(w: Writer, v) -> None:
@@ -6780,9 +10790,24 @@ def _e_f_XPath(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_Y(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_Y(w: Writer, v) -> None:
@@ -6791,9 +10816,24 @@ def _e_f_Y(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_amount(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(4294967295)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_amount(w: Writer, v) -> None:
@@ -6802,53 +10842,97 @@ def _e_f_amount(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_amountMultiplier(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(3) - 3
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 5
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1f
+    r.p = q
+    if b & 0x11:
+        r.badz(p, 5, b & 0x11)
+    v = ((b >> 1) & 0x7) - 3
+    if v > 3:
+        r.bad(p + 1, 'integer out of range')
     return v
 
 def _e_f_amountMultiplier(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.nbit(v, -3, 3, 3)
-    w.bits(0, 1)
+    if not -3 <= v <= 3:
+        raise ExiEncodeError(f"value {v!r} outside [-3, 3]")
+    w.bits((v + 3) << 1, 5)
 
 def _d_f_boolValue(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(1) == 1
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x5:
+        r.badz(p, 3, b & 0x5)
+    v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_boolValue(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.bits(1 if v else 0, 1)
-    w.bits(0, 1)
+    w.bits((1 if v else 0) << 1, 3)
 
 def _d_f_byteValue(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(8) - 128
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 10
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3ff
+    r.p = q
+    if b & 0x201:
+        r.badz(p, 10, b & 0x201)
+    v = ((b >> 1) & 0xff) - 128
     return v
 
 def _e_f_byteValue(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.nbit(v, -128, 127, 8)
-    w.bits(0, 1)
+    if not -128 <= v <= 127:
+        raise ExiEncodeError(f"value {v!r} outside [-128, 127]")
+    w.bits((v + 128) << 1, 10)
 
 def _d_f_costKind(r: Reader):
-    r.zero(1, "characters")
-    v = r.enum(2, _K43)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 4
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xf
+    r.p = q
+    if b & 0x9:
+        r.badz(p, 4, b & 0x9)
+    k = (b >> 1) & 0x3
+    if k >= 3:
+        r.bad(p + 1, 'enumeration index out of range')
+    v = _K43[k]
     return v
 
 def _e_f_costKind(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.enum(v, _K44, 2)
-    w.bits(0, 1)
+    w.bits((_K44[v]) << 1, 4)
 
 def _d_f_duration(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(86400)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_duration(w: Writer, v) -> None:
@@ -6857,31 +10941,86 @@ def _e_f_duration(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_intValue(r: Reader):
-    r.zero(1, "characters")
-    v = r.sintb(-2147483648, 2147483647)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x2:
+        r.badz(p, 2, b & 0x2)
+    sg = (b & 0x1) == 1
+    v = -r.uintb(2147483647) - 1 if sg else r.uintb(2147483647)
+    if not -2147483648 <= v <= 2147483647:
+        r.fail('integer out of range')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_intValue(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.sint(v)
+    if not -2147483648 <= v <= 2147483647:
+        raise ExiEncodeError(f"value {v!r} outside [-2147483648, 2147483647]")
+    w.bits((1 if v < 0 else 0), 2)
+    w.uint(-v - 1 if v < 0 else v)
     w.bits(0, 1)
 
 def _d_f_shortValue(r: Reader):
-    r.zero(1, "characters")
-    v = r.sintb(-32768, 32767)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x2:
+        r.badz(p, 2, b & 0x2)
+    sg = (b & 0x1) == 1
+    v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v <= 32767:
+        r.fail('integer out of range')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_shortValue(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.sint(v)
+    if not -32768 <= v <= 32767:
+        raise ExiEncodeError(f"value {v!r} outside [-32768, 32767]")
+    w.bits((1 if v < 0 else 0), 2)
+    w.uint(-v - 1 if v < 0 else v)
     w.bits(0, 1)
 
 def _d_f_start(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(16777214)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_start(w: Writer, v) -> None:
@@ -6890,9 +11029,24 @@ def _e_f_start(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_stringValue(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.string()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_stringValue(w: Writer, v) -> None:

@@ -1154,6 +1154,7 @@ class X509IssuerSerialType:
     x509_serial_number: int
 
 def _d_AbsolutePriceScheduleType(r: Reader) -> AbsolutePriceScheduleType:
+    rv = r.v; rn = r.n
     v_id = None
     v_time_anchor = None
     v_price_schedule_id = None
@@ -1167,167 +1168,316 @@ def _d_AbsolutePriceScheduleType(r: Reader) -> AbsolutePriceScheduleType:
     v_price_rule_stacks = None
     v_overstay_rules = None
     v_additional_selected_services = None
-    it, al = _P0[r.code(2, 2)]
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P0[e]
     if it == 0:
         v_id = r.string()
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_time_anchor = r.uintb(18446744073709551615)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 2; al = 0
-    if it == 2:
-        r.zero(1, "characters")
-        v_price_schedule_id = r.uintb(4294967295)
-        r.zero(1, "end of element")
-        it, al = _P1[r.code(2, 2)]
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    v_time_anchor = r.uintb(18446744073709551615)
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x7:
+        r.badz(p, 3, b & 0x7)
+    it = 2; al = 0
+    v_price_schedule_id = r.uintb(4294967295)
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x4:
+        r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 1, e, 2)
+    it, al = _P1[e]
     if it == 3:
-        r.zero(1, "characters")
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         v_price_schedule_description = r.string()
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        if b & 0x3:
+            r.badz(p, 2, b & 0x3)
         it = 4; al = 0
-    if it == 4:
-        r.zero(1, "characters")
-        v_currency = r.string()
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 5; al = 0
-    if it == 5:
-        r.zero(1, "characters")
-        v_language = r.string()
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 6; al = 0
-    if it == 6:
-        r.zero(1, "characters")
-        v_price_algorithm = r.string()
-        r.zero(1, "end of element")
-        it, al = _P2[r.code(3, 4)]
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    v_currency = r.string()
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x7:
+        r.badz(p, 3, b & 0x7)
+    it = 5; al = 0
+    v_language = r.string()
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x7:
+        r.badz(p, 3, b & 0x7)
+    it = 6; al = 0
+    v_price_algorithm = r.string()
+    p = r.p
+    q = p + 4
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xf
+    r.p = q
+    if b & 0x8:
+        r.badz(p, 4, b & 0x8)
+    e = b & 0x7
+    if e >= 4:
+        r.bad_code(p + 1, e, 4)
+    it, al = _P2[e]
     if it == 7:
         v_minimum_cost = _d_RationalNumberType(r)
-        it, al = _P3[r.code(2, 3)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 3:
+            r.bad_code(p + 0, e, 3)
+        it, al = _P3[e]
     if it == 8:
         v_maximum_cost = _d_RationalNumberType(r)
-        it, al = _P4[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P4[e]
     if it == 9:
         v_tax_rules = _d_TaxRuleListType(r)
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = 10; al = 0
-    if it == 10:
-        v_price_rule_stacks = _d_PriceRuleStackListType(r)
-        it, al = _P5[r.code(2, 3)]
+    v_price_rule_stacks = _d_PriceRuleStackListType(r)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 3:
+        r.bad_code(p + 0, e, 3)
+    it, al = _P5[e]
     if it == 11:
         v_overstay_rules = _d_OverstayRuleListType(r)
-        it, al = _P6[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P6[e]
     if it == 12:
         v_additional_selected_services = _d_AdditionalServiceListType(r)
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = -1; al = 0
     return AbsolutePriceScheduleType(id=v_id, time_anchor=v_time_anchor, price_schedule_id=v_price_schedule_id, price_schedule_description=v_price_schedule_description, currency=v_currency, language=v_language, price_algorithm=v_price_algorithm, minimum_cost=v_minimum_cost, maximum_cost=v_maximum_cost, tax_rules=v_tax_rules, price_rule_stacks=v_price_rule_stacks, overstay_rules=v_overstay_rules, additional_selected_services=v_additional_selected_services)
 
 def _e_AbsolutePriceScheduleType(w: Writer, o: AbsolutePriceScheduleType) -> None:
     s = 0
-    if o.id is not None:
+    f_id = o.id
+    if f_id is not None:
         w.bits(0, 2)
-        w.string(o.id)
+        w.string(f_id)
         s = 1
-    if o.time_anchor is not None:
-        c = _C7[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.uint(o.time_anchor)
-        w.bits(0, 1)
-        s = 2
-    else:
+    f_time_anchor = o.time_anchor
+    if f_time_anchor is None:
         raise ExiEncodeError("AbsolutePriceScheduleType: missing required time_anchor")
-    if o.price_schedule_id is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.uint(o.price_schedule_id)
-        w.bits(0, 1)
-    else:
+    c = _C7[s]
+    w.bits(c[0], c[1])
+    w.bits(0, 1)
+    w.uint(f_time_anchor)
+    w.bits(0, 1)
+    s = 2
+    f_price_schedule_id = o.price_schedule_id
+    if f_price_schedule_id is None:
         raise ExiEncodeError("AbsolutePriceScheduleType: missing required price_schedule_id")
+    w.bits(0, 2)
+    w.uint(f_price_schedule_id)
+    w.bits(0, 1)
     s = 3
-    if o.price_schedule_description is not None:
-        w.bits(0, 2)
-        w.bits(0, 1)
-        w.string(o.price_schedule_description)
+    f_price_schedule_description = o.price_schedule_description
+    if f_price_schedule_description is not None:
+        w.bits(0, 3)
+        w.string(f_price_schedule_description)
         w.bits(0, 1)
         s = 4
-    if o.currency is not None:
-        c = _C8[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.string(o.currency)
-        w.bits(0, 1)
-        s = 5
-    else:
+    f_currency = o.currency
+    if f_currency is None:
         raise ExiEncodeError("AbsolutePriceScheduleType: missing required currency")
-    if o.language is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.string(o.language)
-        w.bits(0, 1)
-    else:
+    c = _C8[s]
+    w.bits(c[0], c[1])
+    w.bits(0, 1)
+    w.string(f_currency)
+    w.bits(0, 1)
+    s = 5
+    f_language = o.language
+    if f_language is None:
         raise ExiEncodeError("AbsolutePriceScheduleType: missing required language")
-    if o.price_algorithm is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.string(o.price_algorithm)
-        w.bits(0, 1)
-    else:
+    w.bits(0, 2)
+    w.string(f_language)
+    w.bits(0, 1)
+    f_price_algorithm = o.price_algorithm
+    if f_price_algorithm is None:
         raise ExiEncodeError("AbsolutePriceScheduleType: missing required price_algorithm")
+    w.bits(0, 2)
+    w.string(f_price_algorithm)
+    w.bits(0, 1)
     s = 7
-    if o.minimum_cost is not None:
+    f_minimum_cost = o.minimum_cost
+    if f_minimum_cost is not None:
         w.bits(0, 3)
-        _e_RationalNumberType(w, o.minimum_cost)
+        _e_RationalNumberType(w, f_minimum_cost)
         s = 8
-    if o.maximum_cost is not None:
+    f_maximum_cost = o.maximum_cost
+    if f_maximum_cost is not None:
         c = _C9[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.maximum_cost)
+        _e_RationalNumberType(w, f_maximum_cost)
         s = 9
-    if o.tax_rules is not None:
+    f_tax_rules = o.tax_rules
+    if f_tax_rules is not None:
         c = _C10[s]
         w.bits(c[0], c[1])
-        _e_TaxRuleListType(w, o.tax_rules)
+        _e_TaxRuleListType(w, f_tax_rules)
         s = 10
-    if o.price_rule_stacks is not None:
-        c = _C11[s]
-        w.bits(c[0], c[1])
-        _e_PriceRuleStackListType(w, o.price_rule_stacks)
-        s = 11
-    else:
+    f_price_rule_stacks = o.price_rule_stacks
+    if f_price_rule_stacks is None:
         raise ExiEncodeError("AbsolutePriceScheduleType: missing required price_rule_stacks")
+    c = _C11[s]
+    w.bits(c[0], c[1])
+    _e_PriceRuleStackListType(w, f_price_rule_stacks)
     s = 11
-    if o.overstay_rules is not None:
+    s = 11
+    f_overstay_rules = o.overstay_rules
+    if f_overstay_rules is not None:
         w.bits(0, 2)
-        _e_OverstayRuleListType(w, o.overstay_rules)
+        _e_OverstayRuleListType(w, f_overstay_rules)
         s = 12
-    if o.additional_selected_services is not None:
+    f_additional_selected_services = o.additional_selected_services
+    if f_additional_selected_services is not None:
         c = _C12[s]
         w.bits(c[0], c[1])
-        _e_AdditionalServiceListType(w, o.additional_selected_services)
+        _e_AdditionalServiceListType(w, f_additional_selected_services)
         s = 13
     c = _C13[s]
     w.bits(c[0], c[1])
 
 def _d_AdditionalServiceListType(r: Reader) -> AdditionalServiceListType:
+    rv = r.v; rn = r.n
     v_additional_service = []
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
     n = 0
     while it == 0:
-        x = _d_AdditionalServiceType(r)
-        v_additional_service.append(x)
+        t = _d_AdditionalServiceType(r)
+        v_additional_service.append(t)
         n += 1
         if n < 5:
-            it, al = _P14[r.code(2, 2)]
+            p = r.p
+            q = p + 2
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x3
+            r.p = q
+            e = b & 0x3
+            if e >= 2:
+                r.bad_code(p + 0, e, 2)
+            it, al = _P14[e]
         else:
-            r.zero(1, 'end of element')
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
             it = -1; al = 0
     return AdditionalServiceListType(additional_service=v_additional_service)
 
@@ -1346,240 +1496,351 @@ def _e_AdditionalServiceListType(w: Writer, o: AdditionalServiceListType) -> Non
     w.bits(c[0], c[1])
 
 def _d_AdditionalServiceType(r: Reader) -> AdditionalServiceType:
+    rv = r.v; rn = r.n
     v_service_name = None
     v_service_fee = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_service_name = r.string()
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        v_service_fee = _d_RationalNumberType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_service_name = r.string()
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
+    it = 1; al = 0
+    v_service_fee = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return AdditionalServiceType(service_name=v_service_name, service_fee=v_service_fee)
 
 def _e_AdditionalServiceType(w: Writer, o: AdditionalServiceType) -> None:
-    if o.service_name is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.string(o.service_name)
-        w.bits(0, 1)
-    else:
+    f_service_name = o.service_name
+    if f_service_name is None:
         raise ExiEncodeError("AdditionalServiceType: missing required service_name")
-    if o.service_fee is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.service_fee)
-    else:
+    w.bits(0, 2)
+    w.string(f_service_name)
+    w.bits(0, 1)
+    f_service_fee = o.service_fee
+    if f_service_fee is None:
         raise ExiEncodeError("AdditionalServiceType: missing required service_fee")
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_service_fee)
     w.bits(0, 1)
 
 def _d_AuthorizationReqType(r: Reader) -> AuthorizationReqType:
+    rv = r.v; rn = r.n
     v_header = None
     v_selected_authorization_service = None
     v_eim_a_req_authorization_mode = None
     v_pn_c_a_req_authorization_mode = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_header = _d_MessageHeaderType(r)
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_selected_authorization_service = r.enum(1, _K17)
-        r.zero(1, "end of element")
-        it, al = _P18[r.code(2, 2)]
-    if it == 2:
-        if al == 0:
-            v_eim_a_req_authorization_mode = _d_EIM_AReqAuthorizationModeType(r)
-        elif al == 1:
-            v_pn_c_a_req_authorization_mode = _d_PnC_AReqAuthorizationModeType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_header = _d_MessageHeaderType(r)
+    p = r.p
+    q = p + 6
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3f
+    r.p = q
+    if b & 0x34:
+        r.badz(p, 6, b & 0x34)
+    k = (b >> 3) & 0x1
+    v_selected_authorization_service = _K17[k]
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 4, e, 2)
+    it, al = _P18[e]
+    if al == 0:
+        v_eim_a_req_authorization_mode = _d_EIM_AReqAuthorizationModeType(r)
+    elif al == 1:
+        v_pn_c_a_req_authorization_mode = _d_PnC_AReqAuthorizationModeType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return AuthorizationReqType(header=v_header, selected_authorization_service=v_selected_authorization_service, eim_a_req_authorization_mode=v_eim_a_req_authorization_mode, pn_c_a_req_authorization_mode=v_pn_c_a_req_authorization_mode)
 
 def _e_AuthorizationReqType(w: Writer, o: AuthorizationReqType) -> None:
-    if o.header is not None:
-        w.bits(0, 1)
-        _e_MessageHeaderType(w, o.header)
-    else:
+    f_header = o.header
+    if f_header is None:
         raise ExiEncodeError("AuthorizationReqType: missing required header")
-    if o.selected_authorization_service is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.selected_authorization_service, _K19, 1)
-        w.bits(0, 1)
-    else:
+    w.bits(0, 1)
+    _e_MessageHeaderType(w, f_header)
+    f_selected_authorization_service = o.selected_authorization_service
+    if f_selected_authorization_service is None:
         raise ExiEncodeError("AuthorizationReqType: missing required selected_authorization_service")
-    if o.eim_a_req_authorization_mode is not None:
+    w.bits((_K19[f_selected_authorization_service]) << 1, 4)
+    s = 2
+    f_eim_a_req_authorization_mode = o.eim_a_req_authorization_mode
+    f_pn_c_a_req_authorization_mode = o.pn_c_a_req_authorization_mode
+    if f_eim_a_req_authorization_mode is not None:
         w.bits(0, 2)
-        _e_EIM_AReqAuthorizationModeType(w, o.eim_a_req_authorization_mode)
-    elif o.pn_c_a_req_authorization_mode is not None:
+        _e_EIM_AReqAuthorizationModeType(w, f_eim_a_req_authorization_mode)
+        s = 3
+    elif f_pn_c_a_req_authorization_mode is not None:
         w.bits(1, 2)
-        _e_PnC_AReqAuthorizationModeType(w, o.pn_c_a_req_authorization_mode)
+        _e_PnC_AReqAuthorizationModeType(w, f_pn_c_a_req_authorization_mode)
+        s = 3
     else:
         raise ExiEncodeError("AuthorizationReqType: missing required eim_a_req_authorization_mode/pn_c_a_req_authorization_mode")
     w.bits(0, 1)
 
 def _d_AuthorizationResType(r: Reader) -> AuthorizationResType:
+    rv = r.v; rn = r.n
     v_header = None
     v_response_code = None
     v_evse_processing = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_header = _d_MessageHeaderType(r)
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_response_code = r.enum(6, _K20)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 2; al = 0
-    if it == 2:
-        r.zero(1, "characters")
-        v_evse_processing = r.enum(2, _K21)
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_header = _d_MessageHeaderType(r)
+    p = r.p
+    q = p + 15
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7fff
+    r.p = q
+    if b & 0x6073:
+        r.badz(p, 15, b & 0x6073)
+    k = (b >> 7) & 0x3f
+    if k >= 40:
+        r.bad(p + 2, 'enumeration index out of range')
+    v_response_code = _K20[k]
+    k = (b >> 2) & 0x3
+    if k >= 3:
+        r.bad(p + 11, 'enumeration index out of range')
+    v_evse_processing = _K21[k]
+    it = -1; al = 0
     return AuthorizationResType(header=v_header, response_code=v_response_code, evse_processing=v_evse_processing)
 
 def _e_AuthorizationResType(w: Writer, o: AuthorizationResType) -> None:
-    if o.header is not None:
-        w.bits(0, 1)
-        _e_MessageHeaderType(w, o.header)
-    else:
+    f_header = o.header
+    if f_header is None:
         raise ExiEncodeError("AuthorizationResType: missing required header")
-    if o.response_code is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.response_code, _K22, 6)
-        w.bits(0, 1)
-    else:
-        raise ExiEncodeError("AuthorizationResType: missing required response_code")
-    if o.evse_processing is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.evse_processing, _K23, 2)
-        w.bits(0, 1)
-    else:
-        raise ExiEncodeError("AuthorizationResType: missing required evse_processing")
     w.bits(0, 1)
+    _e_MessageHeaderType(w, f_header)
+    f_response_code = o.response_code
+    if f_response_code is None:
+        raise ExiEncodeError("AuthorizationResType: missing required response_code")
+    w.bits((_K22[f_response_code]) << 1, 9)
+    f_evse_processing = o.evse_processing
+    if f_evse_processing is None:
+        raise ExiEncodeError("AuthorizationResType: missing required evse_processing")
+    w.bits((_K23[f_evse_processing]) << 2, 6)
 
 def _d_AuthorizationSetupReqType(r: Reader) -> AuthorizationSetupReqType:
+    rv = r.v; rn = r.n
     v_header = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_header = _d_MessageHeaderType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_header = _d_MessageHeaderType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return AuthorizationSetupReqType(header=v_header)
 
 def _e_AuthorizationSetupReqType(w: Writer, o: AuthorizationSetupReqType) -> None:
-    if o.header is not None:
-        w.bits(0, 1)
-        _e_MessageHeaderType(w, o.header)
-    else:
+    f_header = o.header
+    if f_header is None:
         raise ExiEncodeError("AuthorizationSetupReqType: missing required header")
+    w.bits(0, 1)
+    _e_MessageHeaderType(w, f_header)
     w.bits(0, 1)
 
 def _d_AuthorizationSetupResType(r: Reader) -> AuthorizationSetupResType:
+    rv = r.v; rn = r.n
     v_header = None
     v_response_code = None
     v_authorization_services = []
     v_certificate_installation_service = None
     v_eim_as_res_authorization_mode = None
     v_pn_c_as_res_authorization_mode = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_header = _d_MessageHeaderType(r)
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_response_code = r.enum(6, _K20)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 2; al = 0
+    v_header = _d_MessageHeaderType(r)
+    p = r.p
+    q = p + 10
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3ff
+    r.p = q
+    if b & 0x303:
+        r.badz(p, 10, b & 0x303)
+    k = (b >> 2) & 0x3f
+    if k >= 40:
+        r.bad(p + 2, 'enumeration index out of range')
+    v_response_code = _K20[k]
+    it = 2; al = 0
     n = 0
     while it == 2:
-        r.zero(1, "characters")
-        x = r.enum(1, _K17)
-        r.zero(1, "end of element")
-        v_authorization_services.append(x)
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        if b & 0x5:
+            r.badz(p, 3, b & 0x5)
+        k = (b >> 1) & 0x1
+        t = _K17[k]
+        v_authorization_services.append(t)
         n += 1
         if n < 2:
-            it, al = _P24[r.code(2, 2)]
+            p = r.p
+            q = p + 2
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x3
+            r.p = q
+            e = b & 0x3
+            if e >= 2:
+                r.bad_code(p + 0, e, 2)
+            it, al = _P24[e]
         else:
-            r.zero(1, 'next item')
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
             it = 3; al = 0
-    if it == 3:
-        r.zero(1, "characters")
-        v_certificate_installation_service = r.bits(1) == 1
-        r.zero(1, "end of element")
-        it, al = _P25[r.code(2, 2)]
-    if it == 4:
-        if al == 0:
-            v_eim_as_res_authorization_mode = _d_EIM_ASResAuthorizationModeType(r)
-        elif al == 1:
-            v_pn_c_as_res_authorization_mode = _d_PnC_ASResAuthorizationModeType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    p = r.p
+    q = p + 5
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1f
+    r.p = q
+    if b & 0x14:
+        r.badz(p, 5, b & 0x14)
+    v_certificate_installation_service = ((b >> 3) & 0x1) == 1
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 3, e, 2)
+    it, al = _P25[e]
+    if al == 0:
+        v_eim_as_res_authorization_mode = _d_EIM_ASResAuthorizationModeType(r)
+    elif al == 1:
+        v_pn_c_as_res_authorization_mode = _d_PnC_ASResAuthorizationModeType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return AuthorizationSetupResType(header=v_header, response_code=v_response_code, authorization_services=v_authorization_services, certificate_installation_service=v_certificate_installation_service, eim_as_res_authorization_mode=v_eim_as_res_authorization_mode, pn_c_as_res_authorization_mode=v_pn_c_as_res_authorization_mode)
 
 def _e_AuthorizationSetupResType(w: Writer, o: AuthorizationSetupResType) -> None:
-    if o.header is not None:
-        w.bits(0, 1)
-        _e_MessageHeaderType(w, o.header)
-    else:
+    f_header = o.header
+    if f_header is None:
         raise ExiEncodeError("AuthorizationSetupResType: missing required header")
-    if o.response_code is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.response_code, _K22, 6)
-        w.bits(0, 1)
-    else:
+    w.bits(0, 1)
+    _e_MessageHeaderType(w, f_header)
+    f_response_code = o.response_code
+    if f_response_code is None:
         raise ExiEncodeError("AuthorizationSetupResType: missing required response_code")
+    w.bits((_K22[f_response_code]) << 1, 9)
     s = 2
     n = 0
     for x in o.authorization_services:
         c = _C26[s]
         w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.enum(x, _K19, 1)
-        w.bits(0, 1)
+        w.bits((_K19[x]) << 1, 3)
         n += 1
         s = 3 if n < 2 else 4
     if n < 1 or n > 2:
         raise ExiEncodeError(f"AuthorizationSetupResType: {n} items of authorization_services (allowed 1..2)")
-    if o.certificate_installation_service is not None:
-        c = _C27[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.bits(1 if o.certificate_installation_service else 0, 1)
-        w.bits(0, 1)
-        s = 5
-    else:
+    f_certificate_installation_service = o.certificate_installation_service
+    if f_certificate_installation_service is None:
         raise ExiEncodeError("AuthorizationSetupResType: missing required certificate_installation_service")
-    if o.eim_as_res_authorization_mode is not None:
+    c = _C27[s]
+    w.bits(c[0], c[1])
+    w.bits((1 if f_certificate_installation_service else 0) << 1, 3)
+    s = 5
+    s = 5
+    f_eim_as_res_authorization_mode = o.eim_as_res_authorization_mode
+    f_pn_c_as_res_authorization_mode = o.pn_c_as_res_authorization_mode
+    if f_eim_as_res_authorization_mode is not None:
         w.bits(0, 2)
-        _e_EIM_ASResAuthorizationModeType(w, o.eim_as_res_authorization_mode)
-    elif o.pn_c_as_res_authorization_mode is not None:
+        _e_EIM_ASResAuthorizationModeType(w, f_eim_as_res_authorization_mode)
+        s = 6
+    elif f_pn_c_as_res_authorization_mode is not None:
         w.bits(1, 2)
-        _e_PnC_ASResAuthorizationModeType(w, o.pn_c_as_res_authorization_mode)
+        _e_PnC_ASResAuthorizationModeType(w, f_pn_c_as_res_authorization_mode)
+        s = 6
     else:
         raise ExiEncodeError("AuthorizationSetupResType: missing required eim_as_res_authorization_mode/pn_c_as_res_authorization_mode")
     w.bits(0, 1)
 
 def _d_CLReqControlModeType(r: Reader) -> CLReqControlModeType:
-    r.zero(1, 'end of element')
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = -1; al = 0
     return CLReqControlModeType()
 
@@ -1587,7 +1848,15 @@ def _e_CLReqControlModeType(w: Writer, o: CLReqControlModeType) -> None:
     w.bits(0, 1)
 
 def _d_CLResControlModeType(r: Reader) -> CLResControlModeType:
-    r.zero(1, 'end of element')
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = -1; al = 0
     return CLResControlModeType()
 
@@ -1595,420 +1864,640 @@ def _e_CLResControlModeType(w: Writer, o: CLResControlModeType) -> None:
     w.bits(0, 1)
 
 def _d_CanonicalizationMethodType(r: Reader) -> CanonicalizationMethodType:
+    rv = r.v; rn = r.n
     v_algorithm = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_algorithm = r.string()
-        it, al = _P28[r.code(2, 2)]
+    v_algorithm = r.string()
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P28[e]
     n = 0
     while it == 1:
         r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        it, al = _P28[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P28[e]
     return CanonicalizationMethodType(algorithm=v_algorithm)
 
 def _e_CanonicalizationMethodType(w: Writer, o: CanonicalizationMethodType) -> None:
-    if o.algorithm is not None:
-        w.bits(0, 1)
-        w.string(o.algorithm)
-    else:
+    f_algorithm = o.algorithm
+    if f_algorithm is None:
         raise ExiEncodeError("CanonicalizationMethodType: missing required algorithm")
+    w.bits(0, 1)
+    w.string(f_algorithm)
     w.bits(1, 2)
 
 def _d_CertificateChainType(r: Reader) -> CertificateChainType:
+    rv = r.v; rn = r.n
     v_certificate = None
     v_sub_certificates = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_certificate = r.binary()
-        r.zero(1, "end of element")
-        it, al = _P28[r.code(2, 2)]
+    v_certificate = r.binary()
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x4:
+        r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 1, e, 2)
+    it, al = _P28[e]
     if it == 1:
         v_sub_certificates = _d_SubCertificatesType(r)
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = -1; al = 0
     return CertificateChainType(certificate=v_certificate, sub_certificates=v_sub_certificates)
 
 def _e_CertificateChainType(w: Writer, o: CertificateChainType) -> None:
-    if o.certificate is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.binary(o.certificate)
-        w.bits(0, 1)
-    else:
+    f_certificate = o.certificate
+    if f_certificate is None:
         raise ExiEncodeError("CertificateChainType: missing required certificate")
+    w.bits(0, 2)
+    w.binary(f_certificate)
+    w.bits(0, 1)
     s = 1
-    if o.sub_certificates is not None:
+    f_sub_certificates = o.sub_certificates
+    if f_sub_certificates is not None:
         w.bits(0, 2)
-        _e_SubCertificatesType(w, o.sub_certificates)
+        _e_SubCertificatesType(w, f_sub_certificates)
         s = 2
     c = _C16[s]
     w.bits(c[0], c[1])
 
 def _d_CertificateInstallationReqType(r: Reader) -> CertificateInstallationReqType:
+    rv = r.v; rn = r.n
     v_header = None
     v_oem_provisioning_certificate_chain = None
     v_list_of_root_certificate_i_ds = None
     v_maximum_contract_certificate_chains = None
     v_prioritized_emai_ds = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_header = _d_MessageHeaderType(r)
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        v_oem_provisioning_certificate_chain = _d_SignedCertificateChainType(r)
-        r.zero(1, 'next item')
-        it = 2; al = 0
-    if it == 2:
-        v_list_of_root_certificate_i_ds = _d_ListOfRootCertificateIDsType(r)
-        r.zero(1, 'next item')
-        it = 3; al = 0
-    if it == 3:
-        r.zero(1, "characters")
-        v_maximum_contract_certificate_chains = r.bits(8)
-        r.zero(1, "end of element")
-        it, al = _P29[r.code(2, 2)]
+    v_header = _d_MessageHeaderType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 1; al = 0
+    v_oem_provisioning_certificate_chain = _d_SignedCertificateChainType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 2; al = 0
+    v_list_of_root_certificate_i_ds = _d_ListOfRootCertificateIDsType(r)
+    p = r.p
+    q = p + 13
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1fff
+    r.p = q
+    if b & 0x1804:
+        r.badz(p, 13, b & 0x1804)
+    v_maximum_contract_certificate_chains = ((b >> 3) & 0xff)
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 11, e, 2)
+    it, al = _P29[e]
     if it == 4:
         v_prioritized_emai_ds = _d_EMAIDListType(r)
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = -1; al = 0
     return CertificateInstallationReqType(header=v_header, oem_provisioning_certificate_chain=v_oem_provisioning_certificate_chain, list_of_root_certificate_i_ds=v_list_of_root_certificate_i_ds, maximum_contract_certificate_chains=v_maximum_contract_certificate_chains, prioritized_emai_ds=v_prioritized_emai_ds)
 
 def _e_CertificateInstallationReqType(w: Writer, o: CertificateInstallationReqType) -> None:
-    if o.header is not None:
-        w.bits(0, 1)
-        _e_MessageHeaderType(w, o.header)
-    else:
+    f_header = o.header
+    if f_header is None:
         raise ExiEncodeError("CertificateInstallationReqType: missing required header")
-    if o.oem_provisioning_certificate_chain is not None:
-        w.bits(0, 1)
-        _e_SignedCertificateChainType(w, o.oem_provisioning_certificate_chain)
-    else:
+    w.bits(0, 1)
+    _e_MessageHeaderType(w, f_header)
+    f_oem_provisioning_certificate_chain = o.oem_provisioning_certificate_chain
+    if f_oem_provisioning_certificate_chain is None:
         raise ExiEncodeError("CertificateInstallationReqType: missing required oem_provisioning_certificate_chain")
-    if o.list_of_root_certificate_i_ds is not None:
-        w.bits(0, 1)
-        _e_ListOfRootCertificateIDsType(w, o.list_of_root_certificate_i_ds)
-    else:
+    w.bits(0, 1)
+    _e_SignedCertificateChainType(w, f_oem_provisioning_certificate_chain)
+    f_list_of_root_certificate_i_ds = o.list_of_root_certificate_i_ds
+    if f_list_of_root_certificate_i_ds is None:
         raise ExiEncodeError("CertificateInstallationReqType: missing required list_of_root_certificate_i_ds")
-    if o.maximum_contract_certificate_chains is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.nbit(o.maximum_contract_certificate_chains, 0, 255, 8)
-        w.bits(0, 1)
-    else:
+    w.bits(0, 1)
+    _e_ListOfRootCertificateIDsType(w, f_list_of_root_certificate_i_ds)
+    f_maximum_contract_certificate_chains = o.maximum_contract_certificate_chains
+    if f_maximum_contract_certificate_chains is None:
         raise ExiEncodeError("CertificateInstallationReqType: missing required maximum_contract_certificate_chains")
+    if not 0 <= f_maximum_contract_certificate_chains <= 255:
+        raise ExiEncodeError(f"value {f_maximum_contract_certificate_chains!r} outside [0, 255]")
+    w.bits((f_maximum_contract_certificate_chains) << 1, 11)
     s = 4
-    if o.prioritized_emai_ds is not None:
+    f_prioritized_emai_ds = o.prioritized_emai_ds
+    if f_prioritized_emai_ds is not None:
         w.bits(0, 2)
-        _e_EMAIDListType(w, o.prioritized_emai_ds)
+        _e_EMAIDListType(w, f_prioritized_emai_ds)
         s = 5
     c = _C30[s]
     w.bits(c[0], c[1])
 
 def _d_CertificateInstallationResType(r: Reader) -> CertificateInstallationResType:
+    rv = r.v; rn = r.n
     v_header = None
     v_response_code = None
     v_evse_processing = None
     v_cps_certificate_chain = None
     v_signed_installation_data = None
     v_remaining_contract_certificate_chains = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_header = _d_MessageHeaderType(r)
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_response_code = r.enum(6, _K20)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 2; al = 0
-    if it == 2:
-        r.zero(1, "characters")
-        v_evse_processing = r.enum(2, _K21)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 3; al = 0
-    if it == 3:
-        v_cps_certificate_chain = _d_CertificateChainType(r)
-        r.zero(1, 'next item')
-        it = 4; al = 0
-    if it == 4:
-        v_signed_installation_data = _d_SignedInstallationDataType(r)
-        r.zero(1, 'next item')
-        it = 5; al = 0
-    if it == 5:
-        r.zero(1, "characters")
-        v_remaining_contract_certificate_chains = r.bits(8)
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_header = _d_MessageHeaderType(r)
+    p = r.p
+    q = p + 15
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7fff
+    r.p = q
+    if b & 0x6073:
+        r.badz(p, 15, b & 0x6073)
+    k = (b >> 7) & 0x3f
+    if k >= 40:
+        r.bad(p + 2, 'enumeration index out of range')
+    v_response_code = _K20[k]
+    k = (b >> 2) & 0x3
+    if k >= 3:
+        r.bad(p + 11, 'enumeration index out of range')
+    v_evse_processing = _K21[k]
+    it = 3; al = 0
+    v_cps_certificate_chain = _d_CertificateChainType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 4; al = 0
+    v_signed_installation_data = _d_SignedInstallationDataType(r)
+    p = r.p
+    q = p + 12
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xfff
+    r.p = q
+    if b & 0xc03:
+        r.badz(p, 12, b & 0xc03)
+    v_remaining_contract_certificate_chains = ((b >> 2) & 0xff)
+    it = -1; al = 0
     return CertificateInstallationResType(header=v_header, response_code=v_response_code, evse_processing=v_evse_processing, cps_certificate_chain=v_cps_certificate_chain, signed_installation_data=v_signed_installation_data, remaining_contract_certificate_chains=v_remaining_contract_certificate_chains)
 
 def _e_CertificateInstallationResType(w: Writer, o: CertificateInstallationResType) -> None:
-    if o.header is not None:
-        w.bits(0, 1)
-        _e_MessageHeaderType(w, o.header)
-    else:
+    f_header = o.header
+    if f_header is None:
         raise ExiEncodeError("CertificateInstallationResType: missing required header")
-    if o.response_code is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.response_code, _K22, 6)
-        w.bits(0, 1)
-    else:
-        raise ExiEncodeError("CertificateInstallationResType: missing required response_code")
-    if o.evse_processing is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.evse_processing, _K23, 2)
-        w.bits(0, 1)
-    else:
-        raise ExiEncodeError("CertificateInstallationResType: missing required evse_processing")
-    if o.cps_certificate_chain is not None:
-        w.bits(0, 1)
-        _e_CertificateChainType(w, o.cps_certificate_chain)
-    else:
-        raise ExiEncodeError("CertificateInstallationResType: missing required cps_certificate_chain")
-    if o.signed_installation_data is not None:
-        w.bits(0, 1)
-        _e_SignedInstallationDataType(w, o.signed_installation_data)
-    else:
-        raise ExiEncodeError("CertificateInstallationResType: missing required signed_installation_data")
-    if o.remaining_contract_certificate_chains is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.nbit(o.remaining_contract_certificate_chains, 0, 255, 8)
-        w.bits(0, 1)
-    else:
-        raise ExiEncodeError("CertificateInstallationResType: missing required remaining_contract_certificate_chains")
     w.bits(0, 1)
+    _e_MessageHeaderType(w, f_header)
+    f_response_code = o.response_code
+    if f_response_code is None:
+        raise ExiEncodeError("CertificateInstallationResType: missing required response_code")
+    w.bits((_K22[f_response_code]) << 1, 9)
+    f_evse_processing = o.evse_processing
+    if f_evse_processing is None:
+        raise ExiEncodeError("CertificateInstallationResType: missing required evse_processing")
+    w.bits((_K23[f_evse_processing]) << 1, 5)
+    f_cps_certificate_chain = o.cps_certificate_chain
+    if f_cps_certificate_chain is None:
+        raise ExiEncodeError("CertificateInstallationResType: missing required cps_certificate_chain")
+    w.bits(0, 1)
+    _e_CertificateChainType(w, f_cps_certificate_chain)
+    f_signed_installation_data = o.signed_installation_data
+    if f_signed_installation_data is None:
+        raise ExiEncodeError("CertificateInstallationResType: missing required signed_installation_data")
+    w.bits(0, 1)
+    _e_SignedInstallationDataType(w, f_signed_installation_data)
+    f_remaining_contract_certificate_chains = o.remaining_contract_certificate_chains
+    if f_remaining_contract_certificate_chains is None:
+        raise ExiEncodeError("CertificateInstallationResType: missing required remaining_contract_certificate_chains")
+    if not 0 <= f_remaining_contract_certificate_chains <= 255:
+        raise ExiEncodeError(f"value {f_remaining_contract_certificate_chains!r} outside [0, 255]")
+    w.bits((f_remaining_contract_certificate_chains) << 2, 12)
 
 def _d_ChargeLoopReqType(r: Reader) -> ChargeLoopReqType:
+    rv = r.v; rn = r.n
     v_header = None
     v_display_parameters = None
     v_meter_info_requested = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_header = _d_MessageHeaderType(r)
-        it, al = _P31[r.code(2, 2)]
+    v_header = _d_MessageHeaderType(r)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P31[e]
     if it == 1:
         v_display_parameters = _d_DisplayParametersType(r)
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = 2; al = 0
-    if it == 2:
-        r.zero(1, "characters")
-        v_meter_info_requested = r.bits(1) == 1
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    p = r.p
+    q = p + 4
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xf
+    r.p = q
+    if b & 0xb:
+        r.badz(p, 4, b & 0xb)
+    v_meter_info_requested = ((b >> 2) & 0x1) == 1
+    it = -1; al = 0
     return ChargeLoopReqType(header=v_header, display_parameters=v_display_parameters, meter_info_requested=v_meter_info_requested)
 
 def _e_ChargeLoopReqType(w: Writer, o: ChargeLoopReqType) -> None:
-    if o.header is not None:
-        w.bits(0, 1)
-        _e_MessageHeaderType(w, o.header)
-    else:
+    f_header = o.header
+    if f_header is None:
         raise ExiEncodeError("ChargeLoopReqType: missing required header")
+    w.bits(0, 1)
+    _e_MessageHeaderType(w, f_header)
     s = 1
-    if o.display_parameters is not None:
+    f_display_parameters = o.display_parameters
+    if f_display_parameters is not None:
         w.bits(0, 2)
-        _e_DisplayParametersType(w, o.display_parameters)
+        _e_DisplayParametersType(w, f_display_parameters)
         s = 2
-    if o.meter_info_requested is not None:
-        c = _C32[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.bits(1 if o.meter_info_requested else 0, 1)
-        w.bits(0, 1)
-        s = 3
-    else:
+    f_meter_info_requested = o.meter_info_requested
+    if f_meter_info_requested is None:
         raise ExiEncodeError("ChargeLoopReqType: missing required meter_info_requested")
+    c = _C32[s]
+    w.bits(c[0], c[1])
+    w.bits((1 if f_meter_info_requested else 0) << 1, 3)
+    s = 3
     w.bits(0, 1)
 
 def _d_ChargeLoopResType(r: Reader) -> ChargeLoopResType:
+    rv = r.v; rn = r.n
     v_header = None
     v_response_code = None
     v_evse_status = None
     v_meter_info = None
     v_receipt = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_header = _d_MessageHeaderType(r)
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_response_code = r.enum(6, _K20)
-        r.zero(1, "end of element")
-        it, al = _P33[r.code(3, 4)]
+    v_header = _d_MessageHeaderType(r)
+    p = r.p
+    q = p + 12
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xfff
+    r.p = q
+    if b & 0xc08:
+        r.badz(p, 12, b & 0xc08)
+    k = (b >> 4) & 0x3f
+    if k >= 40:
+        r.bad(p + 2, 'enumeration index out of range')
+    v_response_code = _K20[k]
+    e = b & 0x7
+    if e >= 4:
+        r.bad_code(p + 9, e, 4)
+    it, al = _P33[e]
     if it == 2:
         v_evse_status = _d_EVSEStatusType(r)
-        it, al = _P34[r.code(2, 3)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 3:
+            r.bad_code(p + 0, e, 3)
+        it, al = _P34[e]
     if it == 3:
         v_meter_info = _d_MeterInfoType(r)
-        it, al = _P29[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P29[e]
     if it == 4:
         v_receipt = _d_ReceiptType(r)
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = -1; al = 0
     return ChargeLoopResType(header=v_header, response_code=v_response_code, evse_status=v_evse_status, meter_info=v_meter_info, receipt=v_receipt)
 
 def _e_ChargeLoopResType(w: Writer, o: ChargeLoopResType) -> None:
-    if o.header is not None:
-        w.bits(0, 1)
-        _e_MessageHeaderType(w, o.header)
-    else:
+    f_header = o.header
+    if f_header is None:
         raise ExiEncodeError("ChargeLoopResType: missing required header")
-    if o.response_code is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.response_code, _K22, 6)
-        w.bits(0, 1)
-    else:
+    w.bits(0, 1)
+    _e_MessageHeaderType(w, f_header)
+    f_response_code = o.response_code
+    if f_response_code is None:
         raise ExiEncodeError("ChargeLoopResType: missing required response_code")
+    w.bits((_K22[f_response_code]) << 1, 9)
     s = 2
-    if o.evse_status is not None:
+    f_evse_status = o.evse_status
+    if f_evse_status is not None:
         w.bits(0, 3)
-        _e_EVSEStatusType(w, o.evse_status)
+        _e_EVSEStatusType(w, f_evse_status)
         s = 3
-    if o.meter_info is not None:
+    f_meter_info = o.meter_info
+    if f_meter_info is not None:
         c = _C35[s]
         w.bits(c[0], c[1])
-        _e_MeterInfoType(w, o.meter_info)
+        _e_MeterInfoType(w, f_meter_info)
         s = 4
-    if o.receipt is not None:
+    f_receipt = o.receipt
+    if f_receipt is not None:
         c = _C36[s]
         w.bits(c[0], c[1])
-        _e_ReceiptType(w, o.receipt)
+        _e_ReceiptType(w, f_receipt)
         s = 5
     c = _C37[s]
     w.bits(c[0], c[1])
 
 def _d_ChargeParameterDiscoveryReqType(r: Reader) -> ChargeParameterDiscoveryReqType:
+    rv = r.v; rn = r.n
     v_header = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_header = _d_MessageHeaderType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_header = _d_MessageHeaderType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return ChargeParameterDiscoveryReqType(header=v_header)
 
 def _e_ChargeParameterDiscoveryReqType(w: Writer, o: ChargeParameterDiscoveryReqType) -> None:
-    if o.header is not None:
-        w.bits(0, 1)
-        _e_MessageHeaderType(w, o.header)
-    else:
+    f_header = o.header
+    if f_header is None:
         raise ExiEncodeError("ChargeParameterDiscoveryReqType: missing required header")
+    w.bits(0, 1)
+    _e_MessageHeaderType(w, f_header)
     w.bits(0, 1)
 
 def _d_ChargeParameterDiscoveryResType(r: Reader) -> ChargeParameterDiscoveryResType:
+    rv = r.v; rn = r.n
     v_header = None
     v_response_code = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_header = _d_MessageHeaderType(r)
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_response_code = r.enum(6, _K20)
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_header = _d_MessageHeaderType(r)
+    p = r.p
+    q = p + 10
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3ff
+    r.p = q
+    if b & 0x303:
+        r.badz(p, 10, b & 0x303)
+    k = (b >> 2) & 0x3f
+    if k >= 40:
+        r.bad(p + 2, 'enumeration index out of range')
+    v_response_code = _K20[k]
+    it = -1; al = 0
     return ChargeParameterDiscoveryResType(header=v_header, response_code=v_response_code)
 
 def _e_ChargeParameterDiscoveryResType(w: Writer, o: ChargeParameterDiscoveryResType) -> None:
-    if o.header is not None:
-        w.bits(0, 1)
-        _e_MessageHeaderType(w, o.header)
-    else:
+    f_header = o.header
+    if f_header is None:
         raise ExiEncodeError("ChargeParameterDiscoveryResType: missing required header")
-    if o.response_code is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.response_code, _K22, 6)
-        w.bits(0, 1)
-    else:
-        raise ExiEncodeError("ChargeParameterDiscoveryResType: missing required response_code")
     w.bits(0, 1)
+    _e_MessageHeaderType(w, f_header)
+    f_response_code = o.response_code
+    if f_response_code is None:
+        raise ExiEncodeError("ChargeParameterDiscoveryResType: missing required response_code")
+    w.bits((_K22[f_response_code]) << 2, 10)
 
 def _d_ChargingScheduleType(r: Reader) -> ChargingScheduleType:
+    rv = r.v; rn = r.n
     v_power_schedule = None
     v_absolute_price_schedule = None
     v_price_level_schedule = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_power_schedule = _d_PowerScheduleType(r)
-        it, al = _P38[r.code(2, 3)]
+    v_power_schedule = _d_PowerScheduleType(r)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 3:
+        r.bad_code(p + 0, e, 3)
+    it, al = _P38[e]
     if it == 1:
         if al == 0:
             v_absolute_price_schedule = _d_AbsolutePriceScheduleType(r)
         elif al == 1:
             v_price_level_schedule = _d_PriceLevelScheduleType(r)
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = -1; al = 0
     return ChargingScheduleType(power_schedule=v_power_schedule, absolute_price_schedule=v_absolute_price_schedule, price_level_schedule=v_price_level_schedule)
 
 def _e_ChargingScheduleType(w: Writer, o: ChargingScheduleType) -> None:
-    if o.power_schedule is not None:
-        w.bits(0, 1)
-        _e_PowerScheduleType(w, o.power_schedule)
-    else:
+    f_power_schedule = o.power_schedule
+    if f_power_schedule is None:
         raise ExiEncodeError("ChargingScheduleType: missing required power_schedule")
+    w.bits(0, 1)
+    _e_PowerScheduleType(w, f_power_schedule)
     s = 1
-    if o.absolute_price_schedule is not None:
+    f_absolute_price_schedule = o.absolute_price_schedule
+    f_price_level_schedule = o.price_level_schedule
+    if f_absolute_price_schedule is not None:
         w.bits(0, 2)
-        _e_AbsolutePriceScheduleType(w, o.absolute_price_schedule)
+        _e_AbsolutePriceScheduleType(w, f_absolute_price_schedule)
         s = 2
-    elif o.price_level_schedule is not None:
+    elif f_price_level_schedule is not None:
         w.bits(1, 2)
-        _e_PriceLevelScheduleType(w, o.price_level_schedule)
+        _e_PriceLevelScheduleType(w, f_price_level_schedule)
         s = 2
     c = _C39[s]
     w.bits(c[0], c[1])
 
 def _d_ContractCertificateChainType(r: Reader) -> ContractCertificateChainType:
+    rv = r.v; rn = r.n
     v_certificate = None
     v_sub_certificates = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_certificate = r.binary()
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        v_sub_certificates = _d_SubCertificatesType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_certificate = r.binary()
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
+    it = 1; al = 0
+    v_sub_certificates = _d_SubCertificatesType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return ContractCertificateChainType(certificate=v_certificate, sub_certificates=v_sub_certificates)
 
 def _e_ContractCertificateChainType(w: Writer, o: ContractCertificateChainType) -> None:
-    if o.certificate is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.binary(o.certificate)
-        w.bits(0, 1)
-    else:
+    f_certificate = o.certificate
+    if f_certificate is None:
         raise ExiEncodeError("ContractCertificateChainType: missing required certificate")
-    if o.sub_certificates is not None:
-        w.bits(0, 1)
-        _e_SubCertificatesType(w, o.sub_certificates)
-    else:
+    w.bits(0, 2)
+    w.binary(f_certificate)
+    w.bits(0, 1)
+    f_sub_certificates = o.sub_certificates
+    if f_sub_certificates is None:
         raise ExiEncodeError("ContractCertificateChainType: missing required sub_certificates")
+    w.bits(0, 1)
+    _e_SubCertificatesType(w, f_sub_certificates)
     w.bits(0, 1)
 
 def _d_DSAKeyValueType(r: Reader) -> DSAKeyValueType:
@@ -2018,88 +2507,151 @@ def _e_DSAKeyValueType(w: Writer, o: DSAKeyValueType) -> None:
     raise ExiEncodeError("content of DSAKeyValueType is not supported")
 
 def _d_DetailedCostType(r: Reader) -> DetailedCostType:
+    rv = r.v; rn = r.n
     v_amount = None
     v_cost_per_unit = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_amount = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        v_cost_per_unit = _d_RationalNumberType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_amount = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 1; al = 0
+    v_cost_per_unit = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return DetailedCostType(amount=v_amount, cost_per_unit=v_cost_per_unit)
 
 def _e_DetailedCostType(w: Writer, o: DetailedCostType) -> None:
-    if o.amount is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.amount)
-    else:
+    f_amount = o.amount
+    if f_amount is None:
         raise ExiEncodeError("DetailedCostType: missing required amount")
-    if o.cost_per_unit is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.cost_per_unit)
-    else:
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_amount)
+    f_cost_per_unit = o.cost_per_unit
+    if f_cost_per_unit is None:
         raise ExiEncodeError("DetailedCostType: missing required cost_per_unit")
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_cost_per_unit)
     w.bits(0, 1)
 
 def _d_DetailedTaxType(r: Reader) -> DetailedTaxType:
+    rv = r.v; rn = r.n
     v_tax_rule_id = None
     v_amount = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_tax_rule_id = r.uintb(4294967295)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        v_amount = _d_RationalNumberType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_tax_rule_id = r.uintb(4294967295)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
+    it = 1; al = 0
+    v_amount = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return DetailedTaxType(tax_rule_id=v_tax_rule_id, amount=v_amount)
 
 def _e_DetailedTaxType(w: Writer, o: DetailedTaxType) -> None:
-    if o.tax_rule_id is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.uint(o.tax_rule_id)
-        w.bits(0, 1)
-    else:
+    f_tax_rule_id = o.tax_rule_id
+    if f_tax_rule_id is None:
         raise ExiEncodeError("DetailedTaxType: missing required tax_rule_id")
-    if o.amount is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.amount)
-    else:
+    w.bits(0, 2)
+    w.uint(f_tax_rule_id)
+    w.bits(0, 1)
+    f_amount = o.amount
+    if f_amount is None:
         raise ExiEncodeError("DetailedTaxType: missing required amount")
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_amount)
     w.bits(0, 1)
 
 def _d_DigestMethodType(r: Reader) -> DigestMethodType:
+    rv = r.v; rn = r.n
     v_algorithm = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_algorithm = r.string()
-        it, al = _P28[r.code(2, 2)]
+    v_algorithm = r.string()
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P28[e]
     n = 0
     while it == 1:
         r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        it, al = _P28[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P28[e]
     return DigestMethodType(algorithm=v_algorithm)
 
 def _e_DigestMethodType(w: Writer, o: DigestMethodType) -> None:
-    if o.algorithm is not None:
-        w.bits(0, 1)
-        w.string(o.algorithm)
-    else:
+    f_algorithm = o.algorithm
+    if f_algorithm is None:
         raise ExiEncodeError("DigestMethodType: missing required algorithm")
+    w.bits(0, 1)
+    w.string(f_algorithm)
     w.bits(1, 2)
 
 def _d_DisplayParametersType(r: Reader) -> DisplayParametersType:
+    rv = r.v; rn = r.n
     v_present_soc = None
     v_minimum_soc = None
     v_target_soc = None
@@ -2110,246 +2662,492 @@ def _d_DisplayParametersType(r: Reader) -> DisplayParametersType:
     v_charging_complete = None
     v_battery_energy_capacity = None
     v_inlet_hot = None
-    it, al = _P40[r.code(4, 11)]
+    p = r.p
+    q = p + 4
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xf
+    r.p = q
+    e = b & 0xf
+    if e >= 11:
+        r.bad_code(p + 0, e, 11)
+    it, al = _P40[e]
     if it == 0:
-        r.zero(1, "characters")
-        v_present_soc = r.bits(7)
-        r.zero(1, "end of element")
-        it, al = _P41[r.code(4, 10)]
+        p = r.p
+        q = p + 13
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1fff
+        r.p = q
+        if b & 0x1010:
+            r.badz(p, 13, b & 0x1010)
+        v_present_soc = ((b >> 5) & 0x7f)
+        if v_present_soc > 100:
+            r.bad(p + 1, 'integer out of range')
+        e = b & 0xf
+        if e >= 10:
+            r.bad_code(p + 9, e, 10)
+        it, al = _P41[e]
     if it == 1:
-        r.zero(1, "characters")
-        v_minimum_soc = r.bits(7)
-        r.zero(1, "end of element")
-        it, al = _P42[r.code(4, 9)]
+        p = r.p
+        q = p + 13
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1fff
+        r.p = q
+        if b & 0x1010:
+            r.badz(p, 13, b & 0x1010)
+        v_minimum_soc = ((b >> 5) & 0x7f)
+        if v_minimum_soc > 100:
+            r.bad(p + 1, 'integer out of range')
+        e = b & 0xf
+        if e >= 9:
+            r.bad_code(p + 9, e, 9)
+        it, al = _P42[e]
     if it == 2:
-        r.zero(1, "characters")
-        v_target_soc = r.bits(7)
-        r.zero(1, "end of element")
-        it, al = _P43[r.code(4, 8)]
+        p = r.p
+        q = p + 13
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1fff
+        r.p = q
+        if b & 0x1010:
+            r.badz(p, 13, b & 0x1010)
+        v_target_soc = ((b >> 5) & 0x7f)
+        if v_target_soc > 100:
+            r.bad(p + 1, 'integer out of range')
+        e = b & 0xf
+        if e >= 8:
+            r.bad_code(p + 9, e, 8)
+        it, al = _P43[e]
     if it == 3:
-        r.zero(1, "characters")
-        v_maximum_soc = r.bits(7)
-        r.zero(1, "end of element")
-        it, al = _P44[r.code(3, 7)]
+        p = r.p
+        q = p + 12
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0xfff
+        r.p = q
+        if b & 0x808:
+            r.badz(p, 12, b & 0x808)
+        v_maximum_soc = ((b >> 4) & 0x7f)
+        if v_maximum_soc > 100:
+            r.bad(p + 1, 'integer out of range')
+        e = b & 0x7
+        if e >= 7:
+            r.bad_code(p + 9, e, 7)
+        it, al = _P44[e]
     if it == 4:
-        r.zero(1, "characters")
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         v_remaining_time_to_minimum_soc = r.uintb(4294967295)
-        r.zero(1, "end of element")
-        it, al = _P45[r.code(3, 6)]
+        p = r.p
+        q = p + 4
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0xf
+        r.p = q
+        if b & 0x8:
+            r.badz(p, 4, b & 0x8)
+        e = b & 0x7
+        if e >= 6:
+            r.bad_code(p + 1, e, 6)
+        it, al = _P45[e]
     if it == 5:
-        r.zero(1, "characters")
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         v_remaining_time_to_target_soc = r.uintb(4294967295)
-        r.zero(1, "end of element")
-        it, al = _P46[r.code(3, 5)]
+        p = r.p
+        q = p + 4
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0xf
+        r.p = q
+        if b & 0x8:
+            r.badz(p, 4, b & 0x8)
+        e = b & 0x7
+        if e >= 5:
+            r.bad_code(p + 1, e, 5)
+        it, al = _P46[e]
     if it == 6:
-        r.zero(1, "characters")
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         v_remaining_time_to_maximum_soc = r.uintb(4294967295)
-        r.zero(1, "end of element")
-        it, al = _P47[r.code(3, 4)]
+        p = r.p
+        q = p + 4
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0xf
+        r.p = q
+        if b & 0x8:
+            r.badz(p, 4, b & 0x8)
+        e = b & 0x7
+        if e >= 4:
+            r.bad_code(p + 1, e, 4)
+        it, al = _P47[e]
     if it == 7:
-        r.zero(1, "characters")
-        v_charging_complete = r.bits(1) == 1
-        r.zero(1, "end of element")
-        it, al = _P48[r.code(2, 3)]
+        p = r.p
+        q = p + 5
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1f
+        r.p = q
+        if b & 0x14:
+            r.badz(p, 5, b & 0x14)
+        v_charging_complete = ((b >> 3) & 0x1) == 1
+        e = b & 0x3
+        if e >= 3:
+            r.bad_code(p + 3, e, 3)
+        it, al = _P48[e]
     if it == 8:
         v_battery_energy_capacity = _d_RationalNumberType(r)
-        it, al = _P49[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P49[e]
     if it == 9:
-        r.zero(1, "characters")
-        v_inlet_hot = r.bits(1) == 1
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 4
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0xf
+        r.p = q
+        if b & 0xb:
+            r.badz(p, 4, b & 0xb)
+        v_inlet_hot = ((b >> 2) & 0x1) == 1
         it = -1; al = 0
     return DisplayParametersType(present_soc=v_present_soc, minimum_soc=v_minimum_soc, target_soc=v_target_soc, maximum_soc=v_maximum_soc, remaining_time_to_minimum_soc=v_remaining_time_to_minimum_soc, remaining_time_to_target_soc=v_remaining_time_to_target_soc, remaining_time_to_maximum_soc=v_remaining_time_to_maximum_soc, charging_complete=v_charging_complete, battery_energy_capacity=v_battery_energy_capacity, inlet_hot=v_inlet_hot)
 
 def _e_DisplayParametersType(w: Writer, o: DisplayParametersType) -> None:
     s = 0
-    if o.present_soc is not None:
-        w.bits(0, 4)
-        w.bits(0, 1)
-        w.nbit(o.present_soc, 0, 100, 7)
-        w.bits(0, 1)
+    f_present_soc = o.present_soc
+    if f_present_soc is not None:
+        if not 0 <= f_present_soc <= 100:
+            raise ExiEncodeError(f"value {f_present_soc!r} outside [0, 100]")
+        w.bits((f_present_soc) << 1, 13)
         s = 1
-    if o.minimum_soc is not None:
+    f_minimum_soc = o.minimum_soc
+    if f_minimum_soc is not None:
         c = _C50[s]
         w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.nbit(o.minimum_soc, 0, 100, 7)
-        w.bits(0, 1)
+        if not 0 <= f_minimum_soc <= 100:
+            raise ExiEncodeError(f"value {f_minimum_soc!r} outside [0, 100]")
+        w.bits((f_minimum_soc) << 1, 9)
         s = 2
-    if o.target_soc is not None:
+    f_target_soc = o.target_soc
+    if f_target_soc is not None:
         c = _C51[s]
         w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.nbit(o.target_soc, 0, 100, 7)
-        w.bits(0, 1)
+        if not 0 <= f_target_soc <= 100:
+            raise ExiEncodeError(f"value {f_target_soc!r} outside [0, 100]")
+        w.bits((f_target_soc) << 1, 9)
         s = 3
-    if o.maximum_soc is not None:
+    f_maximum_soc = o.maximum_soc
+    if f_maximum_soc is not None:
         c = _C52[s]
         w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.nbit(o.maximum_soc, 0, 100, 7)
-        w.bits(0, 1)
+        if not 0 <= f_maximum_soc <= 100:
+            raise ExiEncodeError(f"value {f_maximum_soc!r} outside [0, 100]")
+        w.bits((f_maximum_soc) << 1, 9)
         s = 4
-    if o.remaining_time_to_minimum_soc is not None:
+    f_remaining_time_to_minimum_soc = o.remaining_time_to_minimum_soc
+    if f_remaining_time_to_minimum_soc is not None:
         c = _C53[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
-        w.uint(o.remaining_time_to_minimum_soc)
+        w.uint(f_remaining_time_to_minimum_soc)
         w.bits(0, 1)
         s = 5
-    if o.remaining_time_to_target_soc is not None:
+    f_remaining_time_to_target_soc = o.remaining_time_to_target_soc
+    if f_remaining_time_to_target_soc is not None:
         c = _C54[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
-        w.uint(o.remaining_time_to_target_soc)
+        w.uint(f_remaining_time_to_target_soc)
         w.bits(0, 1)
         s = 6
-    if o.remaining_time_to_maximum_soc is not None:
+    f_remaining_time_to_maximum_soc = o.remaining_time_to_maximum_soc
+    if f_remaining_time_to_maximum_soc is not None:
         c = _C55[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
-        w.uint(o.remaining_time_to_maximum_soc)
+        w.uint(f_remaining_time_to_maximum_soc)
         w.bits(0, 1)
         s = 7
-    if o.charging_complete is not None:
+    f_charging_complete = o.charging_complete
+    if f_charging_complete is not None:
         c = _C56[s]
         w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.bits(1 if o.charging_complete else 0, 1)
-        w.bits(0, 1)
+        w.bits((1 if f_charging_complete else 0) << 1, 3)
         s = 8
-    if o.battery_energy_capacity is not None:
+    f_battery_energy_capacity = o.battery_energy_capacity
+    if f_battery_energy_capacity is not None:
         c = _C57[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.battery_energy_capacity)
+        _e_RationalNumberType(w, f_battery_energy_capacity)
         s = 9
-    if o.inlet_hot is not None:
+    f_inlet_hot = o.inlet_hot
+    if f_inlet_hot is not None:
         c = _C58[s]
         w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.bits(1 if o.inlet_hot else 0, 1)
-        w.bits(0, 1)
+        w.bits((1 if f_inlet_hot else 0) << 1, 3)
         s = 10
     c = _C59[s]
     w.bits(c[0], c[1])
 
 def _d_Dynamic_CLReqControlModeType(r: Reader) -> Dynamic_CLReqControlModeType:
+    rv = r.v; rn = r.n
     v_departure_time = None
     v_ev_target_energy_request = None
     v_ev_maximum_energy_request = None
     v_ev_minimum_energy_request = None
-    it, al = _P0[r.code(2, 2)]
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P0[e]
     if it == 0:
-        r.zero(1, "characters")
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         v_departure_time = r.uintb(4294967295)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        if b & 0x3:
+            r.badz(p, 2, b & 0x3)
         it = 1; al = 0
-    if it == 1:
-        v_ev_target_energy_request = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
-        it = 2; al = 0
-    if it == 2:
-        v_ev_maximum_energy_request = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
-        it = 3; al = 0
-    if it == 3:
-        v_ev_minimum_energy_request = _d_RationalNumberType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_ev_target_energy_request = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 2; al = 0
+    v_ev_maximum_energy_request = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 3; al = 0
+    v_ev_minimum_energy_request = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return Dynamic_CLReqControlModeType(departure_time=v_departure_time, ev_target_energy_request=v_ev_target_energy_request, ev_maximum_energy_request=v_ev_maximum_energy_request, ev_minimum_energy_request=v_ev_minimum_energy_request)
 
 def _e_Dynamic_CLReqControlModeType(w: Writer, o: Dynamic_CLReqControlModeType) -> None:
     s = 0
-    if o.departure_time is not None:
-        w.bits(0, 2)
-        w.bits(0, 1)
-        w.uint(o.departure_time)
+    f_departure_time = o.departure_time
+    if f_departure_time is not None:
+        w.bits(0, 3)
+        w.uint(f_departure_time)
         w.bits(0, 1)
         s = 1
-    if o.ev_target_energy_request is not None:
-        c = _C60[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.ev_target_energy_request)
-        s = 2
-    else:
+    f_ev_target_energy_request = o.ev_target_energy_request
+    if f_ev_target_energy_request is None:
         raise ExiEncodeError("Dynamic_CLReqControlModeType: missing required ev_target_energy_request")
-    if o.ev_maximum_energy_request is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.ev_maximum_energy_request)
-    else:
+    c = _C60[s]
+    w.bits(c[0], c[1])
+    _e_RationalNumberType(w, f_ev_target_energy_request)
+    s = 2
+    f_ev_maximum_energy_request = o.ev_maximum_energy_request
+    if f_ev_maximum_energy_request is None:
         raise ExiEncodeError("Dynamic_CLReqControlModeType: missing required ev_maximum_energy_request")
-    if o.ev_minimum_energy_request is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.ev_minimum_energy_request)
-    else:
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_ev_maximum_energy_request)
+    f_ev_minimum_energy_request = o.ev_minimum_energy_request
+    if f_ev_minimum_energy_request is None:
         raise ExiEncodeError("Dynamic_CLReqControlModeType: missing required ev_minimum_energy_request")
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_ev_minimum_energy_request)
     w.bits(0, 1)
 
 def _d_Dynamic_CLResControlModeType(r: Reader) -> Dynamic_CLResControlModeType:
+    rv = r.v; rn = r.n
     v_departure_time = None
     v_minimum_soc = None
     v_target_soc = None
     v_ack_max_delay = None
-    it, al = _P61[r.code(3, 5)]
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    e = b & 0x7
+    if e >= 5:
+        r.bad_code(p + 0, e, 5)
+    it, al = _P61[e]
     if it == 0:
-        r.zero(1, "characters")
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         v_departure_time = r.uintb(4294967295)
-        r.zero(1, "end of element")
-        it, al = _P62[r.code(3, 4)]
+        p = r.p
+        q = p + 4
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0xf
+        r.p = q
+        if b & 0x8:
+            r.badz(p, 4, b & 0x8)
+        e = b & 0x7
+        if e >= 4:
+            r.bad_code(p + 1, e, 4)
+        it, al = _P62[e]
     if it == 1:
-        r.zero(1, "characters")
-        v_minimum_soc = r.bits(7)
-        r.zero(1, "end of element")
-        it, al = _P63[r.code(2, 3)]
+        p = r.p
+        q = p + 11
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7ff
+        r.p = q
+        if b & 0x404:
+            r.badz(p, 11, b & 0x404)
+        v_minimum_soc = ((b >> 3) & 0x7f)
+        if v_minimum_soc > 100:
+            r.bad(p + 1, 'integer out of range')
+        e = b & 0x3
+        if e >= 3:
+            r.bad_code(p + 9, e, 3)
+        it, al = _P63[e]
     if it == 2:
-        r.zero(1, "characters")
-        v_target_soc = r.bits(7)
-        r.zero(1, "end of element")
-        it, al = _P64[r.code(2, 2)]
+        p = r.p
+        q = p + 11
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7ff
+        r.p = q
+        if b & 0x404:
+            r.badz(p, 11, b & 0x404)
+        v_target_soc = ((b >> 3) & 0x7f)
+        if v_target_soc > 100:
+            r.bad(p + 1, 'integer out of range')
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 9, e, 2)
+        it, al = _P64[e]
     if it == 3:
-        r.zero(1, "characters")
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         v_ack_max_delay = r.uintb(65535)
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        if b & 0x3:
+            r.badz(p, 2, b & 0x3)
         it = -1; al = 0
     return Dynamic_CLResControlModeType(departure_time=v_departure_time, minimum_soc=v_minimum_soc, target_soc=v_target_soc, ack_max_delay=v_ack_max_delay)
 
 def _e_Dynamic_CLResControlModeType(w: Writer, o: Dynamic_CLResControlModeType) -> None:
     s = 0
-    if o.departure_time is not None:
-        w.bits(0, 3)
-        w.bits(0, 1)
-        w.uint(o.departure_time)
+    f_departure_time = o.departure_time
+    if f_departure_time is not None:
+        w.bits(0, 4)
+        w.uint(f_departure_time)
         w.bits(0, 1)
         s = 1
-    if o.minimum_soc is not None:
+    f_minimum_soc = o.minimum_soc
+    if f_minimum_soc is not None:
         c = _C65[s]
         w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.nbit(o.minimum_soc, 0, 100, 7)
-        w.bits(0, 1)
+        if not 0 <= f_minimum_soc <= 100:
+            raise ExiEncodeError(f"value {f_minimum_soc!r} outside [0, 100]")
+        w.bits((f_minimum_soc) << 1, 9)
         s = 2
-    if o.target_soc is not None:
+    f_target_soc = o.target_soc
+    if f_target_soc is not None:
         c = _C66[s]
         w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.nbit(o.target_soc, 0, 100, 7)
-        w.bits(0, 1)
+        if not 0 <= f_target_soc <= 100:
+            raise ExiEncodeError(f"value {f_target_soc!r} outside [0, 100]")
+        w.bits((f_target_soc) << 1, 9)
         s = 3
-    if o.ack_max_delay is not None:
+    f_ack_max_delay = o.ack_max_delay
+    if f_ack_max_delay is not None:
         c = _C67[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
-        w.uint(o.ack_max_delay)
+        w.uint(f_ack_max_delay)
         w.bits(0, 1)
         s = 4
     c = _C68[s]
     w.bits(c[0], c[1])
 
 def _d_Dynamic_EVPPTControlModeType(r: Reader) -> Dynamic_EVPPTControlModeType:
-    r.zero(1, 'end of element')
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = -1; al = 0
     return Dynamic_EVPPTControlModeType()
 
@@ -2357,6 +3155,7 @@ def _e_Dynamic_EVPPTControlModeType(w: Writer, o: Dynamic_EVPPTControlModeType) 
     w.bits(0, 1)
 
 def _d_Dynamic_SEReqControlModeType(r: Reader) -> Dynamic_SEReqControlModeType:
+    rv = r.v; rn = r.n
     v_departure_time = None
     v_minimum_soc = None
     v_target_soc = None
@@ -2365,164 +3164,303 @@ def _d_Dynamic_SEReqControlModeType(r: Reader) -> Dynamic_SEReqControlModeType:
     v_ev_minimum_energy_request = None
     v_ev_maximum_v2_x_energy_request = None
     v_ev_minimum_v2_x_energy_request = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_departure_time = r.uintb(4294967295)
-        r.zero(1, "end of element")
-        it, al = _P69[r.code(2, 3)]
+    v_departure_time = r.uintb(4294967295)
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x4:
+        r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 3:
+        r.bad_code(p + 1, e, 3)
+    it, al = _P69[e]
     if it == 1:
-        r.zero(1, "characters")
-        v_minimum_soc = r.bits(7)
-        r.zero(1, "end of element")
-        it, al = _P24[r.code(2, 2)]
+        p = r.p
+        q = p + 11
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7ff
+        r.p = q
+        if b & 0x404:
+            r.badz(p, 11, b & 0x404)
+        v_minimum_soc = ((b >> 3) & 0x7f)
+        if v_minimum_soc > 100:
+            r.bad(p + 1, 'integer out of range')
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 9, e, 2)
+        it, al = _P24[e]
     if it == 2:
-        r.zero(1, "characters")
-        v_target_soc = r.bits(7)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 10
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3ff
+        r.p = q
+        if b & 0x203:
+            r.badz(p, 10, b & 0x203)
+        v_target_soc = ((b >> 2) & 0x7f)
+        if v_target_soc > 100:
+            r.bad(p + 1, 'integer out of range')
         it = 3; al = 0
-    if it == 3:
-        v_ev_target_energy_request = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
-        it = 4; al = 0
-    if it == 4:
-        v_ev_maximum_energy_request = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
-        it = 5; al = 0
-    if it == 5:
-        v_ev_minimum_energy_request = _d_RationalNumberType(r)
-        it, al = _P70[r.code(2, 3)]
+    v_ev_target_energy_request = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 4; al = 0
+    v_ev_maximum_energy_request = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 5; al = 0
+    v_ev_minimum_energy_request = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 3:
+        r.bad_code(p + 0, e, 3)
+    it, al = _P70[e]
     if it == 6:
         v_ev_maximum_v2_x_energy_request = _d_RationalNumberType(r)
-        it, al = _P71[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P71[e]
     if it == 7:
         v_ev_minimum_v2_x_energy_request = _d_RationalNumberType(r)
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = -1; al = 0
     return Dynamic_SEReqControlModeType(departure_time=v_departure_time, minimum_soc=v_minimum_soc, target_soc=v_target_soc, ev_target_energy_request=v_ev_target_energy_request, ev_maximum_energy_request=v_ev_maximum_energy_request, ev_minimum_energy_request=v_ev_minimum_energy_request, ev_maximum_v2_x_energy_request=v_ev_maximum_v2_x_energy_request, ev_minimum_v2_x_energy_request=v_ev_minimum_v2_x_energy_request)
 
 def _e_Dynamic_SEReqControlModeType(w: Writer, o: Dynamic_SEReqControlModeType) -> None:
-    if o.departure_time is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.uint(o.departure_time)
-        w.bits(0, 1)
-    else:
+    f_departure_time = o.departure_time
+    if f_departure_time is None:
         raise ExiEncodeError("Dynamic_SEReqControlModeType: missing required departure_time")
+    w.bits(0, 2)
+    w.uint(f_departure_time)
+    w.bits(0, 1)
     s = 1
-    if o.minimum_soc is not None:
-        w.bits(0, 2)
-        w.bits(0, 1)
-        w.nbit(o.minimum_soc, 0, 100, 7)
-        w.bits(0, 1)
+    f_minimum_soc = o.minimum_soc
+    if f_minimum_soc is not None:
+        if not 0 <= f_minimum_soc <= 100:
+            raise ExiEncodeError(f"value {f_minimum_soc!r} outside [0, 100]")
+        w.bits((f_minimum_soc) << 1, 11)
         s = 2
-    if o.target_soc is not None:
+    f_target_soc = o.target_soc
+    if f_target_soc is not None:
         c = _C72[s]
         w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.nbit(o.target_soc, 0, 100, 7)
-        w.bits(0, 1)
+        if not 0 <= f_target_soc <= 100:
+            raise ExiEncodeError(f"value {f_target_soc!r} outside [0, 100]")
+        w.bits((f_target_soc) << 1, 9)
         s = 3
-    if o.ev_target_energy_request is not None:
-        c = _C73[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.ev_target_energy_request)
-        s = 4
-    else:
+    f_ev_target_energy_request = o.ev_target_energy_request
+    if f_ev_target_energy_request is None:
         raise ExiEncodeError("Dynamic_SEReqControlModeType: missing required ev_target_energy_request")
-    if o.ev_maximum_energy_request is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.ev_maximum_energy_request)
-    else:
+    c = _C73[s]
+    w.bits(c[0], c[1])
+    _e_RationalNumberType(w, f_ev_target_energy_request)
+    s = 4
+    f_ev_maximum_energy_request = o.ev_maximum_energy_request
+    if f_ev_maximum_energy_request is None:
         raise ExiEncodeError("Dynamic_SEReqControlModeType: missing required ev_maximum_energy_request")
-    if o.ev_minimum_energy_request is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.ev_minimum_energy_request)
-    else:
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_ev_maximum_energy_request)
+    f_ev_minimum_energy_request = o.ev_minimum_energy_request
+    if f_ev_minimum_energy_request is None:
         raise ExiEncodeError("Dynamic_SEReqControlModeType: missing required ev_minimum_energy_request")
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_ev_minimum_energy_request)
     s = 6
-    if o.ev_maximum_v2_x_energy_request is not None:
+    f_ev_maximum_v2_x_energy_request = o.ev_maximum_v2_x_energy_request
+    if f_ev_maximum_v2_x_energy_request is not None:
         w.bits(0, 2)
-        _e_RationalNumberType(w, o.ev_maximum_v2_x_energy_request)
+        _e_RationalNumberType(w, f_ev_maximum_v2_x_energy_request)
         s = 7
-    if o.ev_minimum_v2_x_energy_request is not None:
+    f_ev_minimum_v2_x_energy_request = o.ev_minimum_v2_x_energy_request
+    if f_ev_minimum_v2_x_energy_request is not None:
         c = _C74[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.ev_minimum_v2_x_energy_request)
+        _e_RationalNumberType(w, f_ev_minimum_v2_x_energy_request)
         s = 8
     c = _C75[s]
     w.bits(c[0], c[1])
 
 def _d_Dynamic_SEResControlModeType(r: Reader) -> Dynamic_SEResControlModeType:
+    rv = r.v; rn = r.n
     v_departure_time = None
     v_minimum_soc = None
     v_target_soc = None
     v_absolute_price_schedule = None
     v_price_level_schedule = None
-    it, al = _P76[r.code(3, 6)]
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    e = b & 0x7
+    if e >= 6:
+        r.bad_code(p + 0, e, 6)
+    it, al = _P76[e]
     if it == 0:
-        r.zero(1, "characters")
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         v_departure_time = r.uintb(4294967295)
-        r.zero(1, "end of element")
-        it, al = _P77[r.code(3, 5)]
+        p = r.p
+        q = p + 4
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0xf
+        r.p = q
+        if b & 0x8:
+            r.badz(p, 4, b & 0x8)
+        e = b & 0x7
+        if e >= 5:
+            r.bad_code(p + 1, e, 5)
+        it, al = _P77[e]
     if it == 1:
-        r.zero(1, "characters")
-        v_minimum_soc = r.bits(7)
-        r.zero(1, "end of element")
-        it, al = _P78[r.code(3, 4)]
+        p = r.p
+        q = p + 12
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0xfff
+        r.p = q
+        if b & 0x808:
+            r.badz(p, 12, b & 0x808)
+        v_minimum_soc = ((b >> 4) & 0x7f)
+        if v_minimum_soc > 100:
+            r.bad(p + 1, 'integer out of range')
+        e = b & 0x7
+        if e >= 4:
+            r.bad_code(p + 9, e, 4)
+        it, al = _P78[e]
     if it == 2:
-        r.zero(1, "characters")
-        v_target_soc = r.bits(7)
-        r.zero(1, "end of element")
-        it, al = _P79[r.code(2, 3)]
+        p = r.p
+        q = p + 11
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7ff
+        r.p = q
+        if b & 0x404:
+            r.badz(p, 11, b & 0x404)
+        v_target_soc = ((b >> 3) & 0x7f)
+        if v_target_soc > 100:
+            r.bad(p + 1, 'integer out of range')
+        e = b & 0x3
+        if e >= 3:
+            r.bad_code(p + 9, e, 3)
+        it, al = _P79[e]
     if it == 3:
         if al == 0:
             v_absolute_price_schedule = _d_AbsolutePriceScheduleType(r)
         elif al == 1:
             v_price_level_schedule = _d_PriceLevelScheduleType(r)
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = -1; al = 0
     return Dynamic_SEResControlModeType(departure_time=v_departure_time, minimum_soc=v_minimum_soc, target_soc=v_target_soc, absolute_price_schedule=v_absolute_price_schedule, price_level_schedule=v_price_level_schedule)
 
 def _e_Dynamic_SEResControlModeType(w: Writer, o: Dynamic_SEResControlModeType) -> None:
     s = 0
-    if o.departure_time is not None:
-        w.bits(0, 3)
-        w.bits(0, 1)
-        w.uint(o.departure_time)
+    f_departure_time = o.departure_time
+    if f_departure_time is not None:
+        w.bits(0, 4)
+        w.uint(f_departure_time)
         w.bits(0, 1)
         s = 1
-    if o.minimum_soc is not None:
+    f_minimum_soc = o.minimum_soc
+    if f_minimum_soc is not None:
         c = _C65[s]
         w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.nbit(o.minimum_soc, 0, 100, 7)
-        w.bits(0, 1)
+        if not 0 <= f_minimum_soc <= 100:
+            raise ExiEncodeError(f"value {f_minimum_soc!r} outside [0, 100]")
+        w.bits((f_minimum_soc) << 1, 9)
         s = 2
-    if o.target_soc is not None:
+    f_target_soc = o.target_soc
+    if f_target_soc is not None:
         c = _C80[s]
         w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.nbit(o.target_soc, 0, 100, 7)
-        w.bits(0, 1)
+        if not 0 <= f_target_soc <= 100:
+            raise ExiEncodeError(f"value {f_target_soc!r} outside [0, 100]")
+        w.bits((f_target_soc) << 1, 9)
         s = 3
-    if o.absolute_price_schedule is not None:
+    f_absolute_price_schedule = o.absolute_price_schedule
+    f_price_level_schedule = o.price_level_schedule
+    if f_absolute_price_schedule is not None:
         c = _C81[s]
         w.bits(c[0], c[1])
-        _e_AbsolutePriceScheduleType(w, o.absolute_price_schedule)
+        _e_AbsolutePriceScheduleType(w, f_absolute_price_schedule)
         s = 4
-    elif o.price_level_schedule is not None:
+    elif f_price_level_schedule is not None:
         c = _C82[s]
         w.bits(c[0], c[1])
-        _e_PriceLevelScheduleType(w, o.price_level_schedule)
+        _e_PriceLevelScheduleType(w, f_price_level_schedule)
         s = 4
     c = _C83[s]
     w.bits(c[0], c[1])
 
 def _d_Dynamic_SMDTControlModeType(r: Reader) -> Dynamic_SMDTControlModeType:
-    r.zero(1, 'end of element')
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = -1; al = 0
     return Dynamic_SMDTControlModeType()
 
@@ -2530,7 +3468,15 @@ def _e_Dynamic_SMDTControlModeType(w: Writer, o: Dynamic_SMDTControlModeType) ->
     w.bits(0, 1)
 
 def _d_EIM_AReqAuthorizationModeType(r: Reader) -> EIM_AReqAuthorizationModeType:
-    r.zero(1, 'end of element')
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = -1; al = 0
     return EIM_AReqAuthorizationModeType()
 
@@ -2538,7 +3484,15 @@ def _e_EIM_AReqAuthorizationModeType(w: Writer, o: EIM_AReqAuthorizationModeType
     w.bits(0, 1)
 
 def _d_EIM_ASResAuthorizationModeType(r: Reader) -> EIM_ASResAuthorizationModeType:
-    r.zero(1, 'end of element')
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = -1; al = 0
     return EIM_ASResAuthorizationModeType()
 
@@ -2546,20 +3500,58 @@ def _e_EIM_ASResAuthorizationModeType(w: Writer, o: EIM_ASResAuthorizationModeTy
     w.bits(0, 1)
 
 def _d_EMAIDListType(r: Reader) -> EMAIDListType:
+    rv = r.v; rn = r.n
     v_emaid = []
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
     n = 0
     while it == 0:
-        r.zero(1, "characters")
-        x = r.string()
-        r.zero(1, "end of element")
-        v_emaid.append(x)
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
+        t = r.string()
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
+        v_emaid.append(t)
         n += 1
         if n < 8:
-            it, al = _P14[r.code(2, 2)]
+            p = r.p
+            q = p + 2
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x3
+            r.p = q
+            e = b & 0x3
+            if e >= 2:
+                r.bad_code(p + 0, e, 2)
+            it, al = _P14[e]
         else:
-            r.zero(1, 'end of element')
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
             it = -1; al = 0
     return EMAIDListType(emaid=v_emaid)
 
@@ -2580,106 +3572,173 @@ def _e_EMAIDListType(w: Writer, o: EMAIDListType) -> None:
     w.bits(c[0], c[1])
 
 def _d_EVAbsolutePriceScheduleType(r: Reader) -> EVAbsolutePriceScheduleType:
+    rv = r.v; rn = r.n
     v_time_anchor = None
     v_currency = None
     v_price_algorithm = None
     v_ev_price_rule_stacks = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_time_anchor = r.uintb(18446744073709551615)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_currency = r.string()
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 2; al = 0
-    if it == 2:
-        r.zero(1, "characters")
-        v_price_algorithm = r.string()
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 3; al = 0
-    if it == 3:
-        v_ev_price_rule_stacks = _d_EVPriceRuleStackListType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_time_anchor = r.uintb(18446744073709551615)
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x7:
+        r.badz(p, 3, b & 0x7)
+    it = 1; al = 0
+    v_currency = r.string()
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x7:
+        r.badz(p, 3, b & 0x7)
+    it = 2; al = 0
+    v_price_algorithm = r.string()
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
+    it = 3; al = 0
+    v_ev_price_rule_stacks = _d_EVPriceRuleStackListType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return EVAbsolutePriceScheduleType(time_anchor=v_time_anchor, currency=v_currency, price_algorithm=v_price_algorithm, ev_price_rule_stacks=v_ev_price_rule_stacks)
 
 def _e_EVAbsolutePriceScheduleType(w: Writer, o: EVAbsolutePriceScheduleType) -> None:
-    if o.time_anchor is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.uint(o.time_anchor)
-        w.bits(0, 1)
-    else:
+    f_time_anchor = o.time_anchor
+    if f_time_anchor is None:
         raise ExiEncodeError("EVAbsolutePriceScheduleType: missing required time_anchor")
-    if o.currency is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.string(o.currency)
-        w.bits(0, 1)
-    else:
+    w.bits(0, 2)
+    w.uint(f_time_anchor)
+    w.bits(0, 1)
+    f_currency = o.currency
+    if f_currency is None:
         raise ExiEncodeError("EVAbsolutePriceScheduleType: missing required currency")
-    if o.price_algorithm is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.string(o.price_algorithm)
-        w.bits(0, 1)
-    else:
+    w.bits(0, 2)
+    w.string(f_currency)
+    w.bits(0, 1)
+    f_price_algorithm = o.price_algorithm
+    if f_price_algorithm is None:
         raise ExiEncodeError("EVAbsolutePriceScheduleType: missing required price_algorithm")
-    if o.ev_price_rule_stacks is not None:
-        w.bits(0, 1)
-        _e_EVPriceRuleStackListType(w, o.ev_price_rule_stacks)
-    else:
+    w.bits(0, 2)
+    w.string(f_price_algorithm)
+    w.bits(0, 1)
+    f_ev_price_rule_stacks = o.ev_price_rule_stacks
+    if f_ev_price_rule_stacks is None:
         raise ExiEncodeError("EVAbsolutePriceScheduleType: missing required ev_price_rule_stacks")
+    w.bits(0, 1)
+    _e_EVPriceRuleStackListType(w, f_ev_price_rule_stacks)
     w.bits(0, 1)
 
 def _d_EVEnergyOfferType(r: Reader) -> EVEnergyOfferType:
+    rv = r.v; rn = r.n
     v_ev_power_schedule = None
     v_ev_absolute_price_schedule = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_ev_power_schedule = _d_EVPowerScheduleType(r)
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        v_ev_absolute_price_schedule = _d_EVAbsolutePriceScheduleType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_ev_power_schedule = _d_EVPowerScheduleType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 1; al = 0
+    v_ev_absolute_price_schedule = _d_EVAbsolutePriceScheduleType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return EVEnergyOfferType(ev_power_schedule=v_ev_power_schedule, ev_absolute_price_schedule=v_ev_absolute_price_schedule)
 
 def _e_EVEnergyOfferType(w: Writer, o: EVEnergyOfferType) -> None:
-    if o.ev_power_schedule is not None:
-        w.bits(0, 1)
-        _e_EVPowerScheduleType(w, o.ev_power_schedule)
-    else:
+    f_ev_power_schedule = o.ev_power_schedule
+    if f_ev_power_schedule is None:
         raise ExiEncodeError("EVEnergyOfferType: missing required ev_power_schedule")
-    if o.ev_absolute_price_schedule is not None:
-        w.bits(0, 1)
-        _e_EVAbsolutePriceScheduleType(w, o.ev_absolute_price_schedule)
-    else:
+    w.bits(0, 1)
+    _e_EVPowerScheduleType(w, f_ev_power_schedule)
+    f_ev_absolute_price_schedule = o.ev_absolute_price_schedule
+    if f_ev_absolute_price_schedule is None:
         raise ExiEncodeError("EVEnergyOfferType: missing required ev_absolute_price_schedule")
+    w.bits(0, 1)
+    _e_EVAbsolutePriceScheduleType(w, f_ev_absolute_price_schedule)
     w.bits(0, 1)
 
 def _d_EVPowerProfileEntryListType(r: Reader) -> EVPowerProfileEntryListType:
+    rv = r.v; rn = r.n
     v_ev_power_profile_entry = []
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
     n = 0
     while it == 0:
-        x = _d_PowerScheduleEntryType(r)
-        v_ev_power_profile_entry.append(x)
+        t = _d_PowerScheduleEntryType(r)
+        v_ev_power_profile_entry.append(t)
         n += 1
         if n < 2048:
-            it, al = _P14[r.code(2, 2)]
+            p = r.p
+            q = p + 2
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x3
+            r.p = q
+            e = b & 0x3
+            if e >= 2:
+                r.bad_code(p + 0, e, 2)
+            it, al = _P14[e]
         else:
-            r.zero(1, 'end of element')
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
             it = -1; al = 0
     return EVPowerProfileEntryListType(ev_power_profile_entry=v_ev_power_profile_entry)
 
@@ -2698,66 +3757,122 @@ def _e_EVPowerProfileEntryListType(w: Writer, o: EVPowerProfileEntryListType) ->
     w.bits(c[0], c[1])
 
 def _d_EVPowerProfileType(r: Reader) -> EVPowerProfileType:
+    rv = r.v; rn = r.n
     v_time_anchor = None
     v_dynamic_evppt_control_mode = None
     v_scheduled_evppt_control_mode = None
     v_ev_power_profile_entries = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_time_anchor = r.uintb(18446744073709551615)
-        r.zero(1, "end of element")
-        it, al = _P84[r.code(2, 2)]
-    if it == 1:
-        if al == 0:
-            v_dynamic_evppt_control_mode = _d_Dynamic_EVPPTControlModeType(r)
-        elif al == 1:
-            v_scheduled_evppt_control_mode = _d_Scheduled_EVPPTControlModeType(r)
-        r.zero(1, 'next item')
-        it = 2; al = 0
-    if it == 2:
-        v_ev_power_profile_entries = _d_EVPowerProfileEntryListType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_time_anchor = r.uintb(18446744073709551615)
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x4:
+        r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 1, e, 2)
+    it, al = _P84[e]
+    if al == 0:
+        v_dynamic_evppt_control_mode = _d_Dynamic_EVPPTControlModeType(r)
+    elif al == 1:
+        v_scheduled_evppt_control_mode = _d_Scheduled_EVPPTControlModeType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 2; al = 0
+    v_ev_power_profile_entries = _d_EVPowerProfileEntryListType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return EVPowerProfileType(time_anchor=v_time_anchor, dynamic_evppt_control_mode=v_dynamic_evppt_control_mode, scheduled_evppt_control_mode=v_scheduled_evppt_control_mode, ev_power_profile_entries=v_ev_power_profile_entries)
 
 def _e_EVPowerProfileType(w: Writer, o: EVPowerProfileType) -> None:
-    if o.time_anchor is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.uint(o.time_anchor)
-        w.bits(0, 1)
-    else:
+    f_time_anchor = o.time_anchor
+    if f_time_anchor is None:
         raise ExiEncodeError("EVPowerProfileType: missing required time_anchor")
-    if o.dynamic_evppt_control_mode is not None:
+    w.bits(0, 2)
+    w.uint(f_time_anchor)
+    w.bits(0, 1)
+    s = 1
+    f_dynamic_evppt_control_mode = o.dynamic_evppt_control_mode
+    f_scheduled_evppt_control_mode = o.scheduled_evppt_control_mode
+    if f_dynamic_evppt_control_mode is not None:
         w.bits(0, 2)
-        _e_Dynamic_EVPPTControlModeType(w, o.dynamic_evppt_control_mode)
-    elif o.scheduled_evppt_control_mode is not None:
+        _e_Dynamic_EVPPTControlModeType(w, f_dynamic_evppt_control_mode)
+        s = 2
+    elif f_scheduled_evppt_control_mode is not None:
         w.bits(1, 2)
-        _e_Scheduled_EVPPTControlModeType(w, o.scheduled_evppt_control_mode)
+        _e_Scheduled_EVPPTControlModeType(w, f_scheduled_evppt_control_mode)
+        s = 2
     else:
         raise ExiEncodeError("EVPowerProfileType: missing required dynamic_evppt_control_mode/scheduled_evppt_control_mode")
-    if o.ev_power_profile_entries is not None:
-        w.bits(0, 1)
-        _e_EVPowerProfileEntryListType(w, o.ev_power_profile_entries)
-    else:
+    f_ev_power_profile_entries = o.ev_power_profile_entries
+    if f_ev_power_profile_entries is None:
         raise ExiEncodeError("EVPowerProfileType: missing required ev_power_profile_entries")
+    w.bits(0, 1)
+    _e_EVPowerProfileEntryListType(w, f_ev_power_profile_entries)
     w.bits(0, 1)
 
 def _d_EVPowerScheduleEntryListType(r: Reader) -> EVPowerScheduleEntryListType:
+    rv = r.v; rn = r.n
     v_ev_power_schedule_entry = []
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
     n = 0
     while it == 0:
-        x = _d_EVPowerScheduleEntryType(r)
-        v_ev_power_schedule_entry.append(x)
+        t = _d_EVPowerScheduleEntryType(r)
+        v_ev_power_schedule_entry.append(t)
         n += 1
         if n < 1024:
-            it, al = _P14[r.code(2, 2)]
+            p = r.p
+            q = p + 2
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x3
+            r.p = q
+            e = b & 0x3
+            if e >= 2:
+                r.bad_code(p + 0, e, 2)
+            it, al = _P14[e]
         else:
-            r.zero(1, 'end of element')
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
             it = -1; al = 0
     return EVPowerScheduleEntryListType(ev_power_schedule_entry=v_ev_power_schedule_entry)
 
@@ -2776,82 +3891,140 @@ def _e_EVPowerScheduleEntryListType(w: Writer, o: EVPowerScheduleEntryListType) 
     w.bits(c[0], c[1])
 
 def _d_EVPowerScheduleEntryType(r: Reader) -> EVPowerScheduleEntryType:
+    rv = r.v; rn = r.n
     v_duration = None
     v_power = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_duration = r.uintb(4294967295)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        v_power = _d_RationalNumberType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_duration = r.uintb(4294967295)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
+    it = 1; al = 0
+    v_power = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return EVPowerScheduleEntryType(duration=v_duration, power=v_power)
 
 def _e_EVPowerScheduleEntryType(w: Writer, o: EVPowerScheduleEntryType) -> None:
-    if o.duration is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.uint(o.duration)
-        w.bits(0, 1)
-    else:
+    f_duration = o.duration
+    if f_duration is None:
         raise ExiEncodeError("EVPowerScheduleEntryType: missing required duration")
-    if o.power is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.power)
-    else:
+    w.bits(0, 2)
+    w.uint(f_duration)
+    w.bits(0, 1)
+    f_power = o.power
+    if f_power is None:
         raise ExiEncodeError("EVPowerScheduleEntryType: missing required power")
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_power)
     w.bits(0, 1)
 
 def _d_EVPowerScheduleType(r: Reader) -> EVPowerScheduleType:
+    rv = r.v; rn = r.n
     v_time_anchor = None
     v_ev_power_schedule_entries = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_time_anchor = r.uintb(18446744073709551615)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        v_ev_power_schedule_entries = _d_EVPowerScheduleEntryListType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_time_anchor = r.uintb(18446744073709551615)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
+    it = 1; al = 0
+    v_ev_power_schedule_entries = _d_EVPowerScheduleEntryListType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return EVPowerScheduleType(time_anchor=v_time_anchor, ev_power_schedule_entries=v_ev_power_schedule_entries)
 
 def _e_EVPowerScheduleType(w: Writer, o: EVPowerScheduleType) -> None:
-    if o.time_anchor is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.uint(o.time_anchor)
-        w.bits(0, 1)
-    else:
+    f_time_anchor = o.time_anchor
+    if f_time_anchor is None:
         raise ExiEncodeError("EVPowerScheduleType: missing required time_anchor")
-    if o.ev_power_schedule_entries is not None:
-        w.bits(0, 1)
-        _e_EVPowerScheduleEntryListType(w, o.ev_power_schedule_entries)
-    else:
+    w.bits(0, 2)
+    w.uint(f_time_anchor)
+    w.bits(0, 1)
+    f_ev_power_schedule_entries = o.ev_power_schedule_entries
+    if f_ev_power_schedule_entries is None:
         raise ExiEncodeError("EVPowerScheduleType: missing required ev_power_schedule_entries")
+    w.bits(0, 1)
+    _e_EVPowerScheduleEntryListType(w, f_ev_power_schedule_entries)
     w.bits(0, 1)
 
 def _d_EVPriceRuleStackListType(r: Reader) -> EVPriceRuleStackListType:
+    rv = r.v; rn = r.n
     v_ev_price_rule_stack = []
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
     n = 0
     while it == 0:
-        x = _d_EVPriceRuleStackType(r)
-        v_ev_price_rule_stack.append(x)
+        t = _d_EVPriceRuleStackType(r)
+        v_ev_price_rule_stack.append(t)
         n += 1
         if n < 1024:
-            it, al = _P14[r.code(2, 2)]
+            p = r.p
+            q = p + 2
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x3
+            r.p = q
+            e = b & 0x3
+            if e >= 2:
+                r.bad_code(p + 0, e, 2)
+            it, al = _P14[e]
         else:
-            r.zero(1, 'end of element')
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
             it = -1; al = 0
     return EVPriceRuleStackListType(ev_price_rule_stack=v_ev_price_rule_stack)
 
@@ -2870,36 +4043,63 @@ def _e_EVPriceRuleStackListType(w: Writer, o: EVPriceRuleStackListType) -> None:
     w.bits(c[0], c[1])
 
 def _d_EVPriceRuleStackType(r: Reader) -> EVPriceRuleStackType:
+    rv = r.v; rn = r.n
     v_duration = None
     v_ev_price_rule = []
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_duration = r.uintb(4294967295)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 1; al = 0
+    v_duration = r.uintb(4294967295)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
+    it = 1; al = 0
     n = 0
     while it == 1:
-        x = _d_EVPriceRuleType(r)
-        v_ev_price_rule.append(x)
+        t = _d_EVPriceRuleType(r)
+        v_ev_price_rule.append(t)
         n += 1
         if n < 8:
-            it, al = _P28[r.code(2, 2)]
+            p = r.p
+            q = p + 2
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x3
+            r.p = q
+            e = b & 0x3
+            if e >= 2:
+                r.bad_code(p + 0, e, 2)
+            it, al = _P28[e]
         else:
-            r.zero(1, 'end of element')
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
             it = -1; al = 0
     return EVPriceRuleStackType(duration=v_duration, ev_price_rule=v_ev_price_rule)
 
 def _e_EVPriceRuleStackType(w: Writer, o: EVPriceRuleStackType) -> None:
-    if o.duration is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.uint(o.duration)
-        w.bits(0, 1)
-    else:
+    f_duration = o.duration
+    if f_duration is None:
         raise ExiEncodeError("EVPriceRuleStackType: missing required duration")
+    w.bits(0, 2)
+    w.uint(f_duration)
+    w.bits(0, 1)
     s = 1
     n = 0
     for x in o.ev_price_rule:
@@ -2914,70 +4114,96 @@ def _e_EVPriceRuleStackType(w: Writer, o: EVPriceRuleStackType) -> None:
     w.bits(c[0], c[1])
 
 def _d_EVPriceRuleType(r: Reader) -> EVPriceRuleType:
+    rv = r.v; rn = r.n
     v_energy_fee = None
     v_power_range_start = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_energy_fee = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        v_power_range_start = _d_RationalNumberType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_energy_fee = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 1; al = 0
+    v_power_range_start = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return EVPriceRuleType(energy_fee=v_energy_fee, power_range_start=v_power_range_start)
 
 def _e_EVPriceRuleType(w: Writer, o: EVPriceRuleType) -> None:
-    if o.energy_fee is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.energy_fee)
-    else:
+    f_energy_fee = o.energy_fee
+    if f_energy_fee is None:
         raise ExiEncodeError("EVPriceRuleType: missing required energy_fee")
-    if o.power_range_start is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.power_range_start)
-    else:
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_energy_fee)
+    f_power_range_start = o.power_range_start
+    if f_power_range_start is None:
         raise ExiEncodeError("EVPriceRuleType: missing required power_range_start")
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_power_range_start)
     w.bits(0, 1)
 
 def _d_EVSEStatusType(r: Reader) -> EVSEStatusType:
+    rv = r.v; rn = r.n
     v_notification_max_delay = None
     v_evse_notification = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_notification_max_delay = r.uintb(65535)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_evse_notification = r.enum(3, _K87)
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_notification_max_delay = r.uintb(65535)
+    p = r.p
+    q = p + 8
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xff
+    r.p = q
+    if b & 0xe3:
+        r.badz(p, 8, b & 0xe3)
+    k = (b >> 2) & 0x7
+    if k >= 6:
+        r.bad(p + 3, 'enumeration index out of range')
+    v_evse_notification = _K87[k]
+    it = -1; al = 0
     return EVSEStatusType(notification_max_delay=v_notification_max_delay, evse_notification=v_evse_notification)
 
 def _e_EVSEStatusType(w: Writer, o: EVSEStatusType) -> None:
-    if o.notification_max_delay is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.uint(o.notification_max_delay)
-        w.bits(0, 1)
-    else:
+    f_notification_max_delay = o.notification_max_delay
+    if f_notification_max_delay is None:
         raise ExiEncodeError("EVSEStatusType: missing required notification_max_delay")
-    if o.evse_notification is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.evse_notification, _K88, 3)
-        w.bits(0, 1)
-    else:
-        raise ExiEncodeError("EVSEStatusType: missing required evse_notification")
+    w.bits(0, 2)
+    w.uint(f_notification_max_delay)
     w.bits(0, 1)
+    f_evse_notification = o.evse_notification
+    if f_evse_notification is None:
+        raise ExiEncodeError("EVSEStatusType: missing required evse_notification")
+    w.bits((_K88[f_evse_notification]) << 2, 7)
 
 def _d_KeyInfoType(r: Reader) -> KeyInfoType:
+    rv = r.v; rn = r.n
     v_id = None
     v_key_name = []
     v_key_value = []
@@ -2986,48 +4212,104 @@ def _d_KeyInfoType(r: Reader) -> KeyInfoType:
     v_pgp_data = []
     v_spki_data = []
     v_mgmt_data = []
-    it, al = _P89[r.code(4, 9)]
+    p = r.p
+    q = p + 4
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xf
+    r.p = q
+    e = b & 0xf
+    if e >= 9:
+        r.bad_code(p + 0, e, 9)
+    it, al = _P89[e]
     if it == 0:
         v_id = r.string()
-        it, al = _P90[r.code(4, 8)]
+        p = r.p
+        q = p + 4
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0xf
+        r.p = q
+        e = b & 0xf
+        if e >= 8:
+            r.bad_code(p + 0, e, 8)
+        it, al = _P90[e]
     n = 0
     while it == 1:
         if al == 0:
-            r.zero(1, "characters")
-            x = r.string()
-            r.zero(1, "end of element")
-            v_key_name.append(x)
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
+            t = r.string()
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
+            v_key_name.append(t)
         elif al == 1:
-            x = _d_KeyValueType(r)
-            v_key_value.append(x)
+            t = _d_KeyValueType(r)
+            v_key_value.append(t)
         elif al == 2:
-            x = _d_RetrievalMethodType(r)
-            v_retrieval_method.append(x)
+            t = _d_RetrievalMethodType(r)
+            v_retrieval_method.append(t)
         elif al == 3:
-            x = _d_X509DataType(r)
-            v_x509_data.append(x)
+            t = _d_X509DataType(r)
+            v_x509_data.append(t)
         elif al == 4:
-            x = _d_PGPDataType(r)
-            v_pgp_data.append(x)
+            t = _d_PGPDataType(r)
+            v_pgp_data.append(t)
         elif al == 5:
-            x = _d_SPKIDataType(r)
-            v_spki_data.append(x)
+            t = _d_SPKIDataType(r)
+            v_spki_data.append(t)
         elif al == 6:
-            r.zero(1, "characters")
-            x = r.string()
-            r.zero(1, "end of element")
-            v_mgmt_data.append(x)
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
+            t = r.string()
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
+            v_mgmt_data.append(t)
         elif al == 7:
             r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        it, al = _P91[r.code(4, 9)]
+        p = r.p
+        q = p + 4
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0xf
+        r.p = q
+        e = b & 0xf
+        if e >= 9:
+            r.bad_code(p + 0, e, 9)
+        it, al = _P91[e]
     return KeyInfoType(id=v_id, key_name=v_key_name, key_value=v_key_value, retrieval_method=v_retrieval_method, x509_data=v_x509_data, pgp_data=v_pgp_data, spki_data=v_spki_data, mgmt_data=v_mgmt_data)
 
 def _e_KeyInfoType(w: Writer, o: KeyInfoType) -> None:
     s = 0
-    if o.id is not None:
+    f_id = o.id
+    if f_id is not None:
         w.bits(0, 4)
-        w.string(o.id)
+        w.string(f_id)
         s = 1
     n = 0
     for x in o.key_name:
@@ -3081,43 +4363,90 @@ def _e_KeyInfoType(w: Writer, o: KeyInfoType) -> None:
     w.bits(8, 4)
 
 def _d_KeyValueType(r: Reader) -> KeyValueType:
+    rv = r.v; rn = r.n
     v_dsa_key_value = None
     v_rsa_key_value = None
-    it, al = _P99[r.code(3, 3)]
-    if it == 0:
-        if al == 0:
-            v_dsa_key_value = _d_DSAKeyValueType(r)
-        elif al == 1:
-            v_rsa_key_value = _d_RSAKeyValueType(r)
-        elif al == 2:
-            r.fail("wildcard (undeclared) element content is not supported")
-        it, al = _P100[r.code(2, 1)]
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    e = b & 0x7
+    if e >= 3:
+        r.bad_code(p + 0, e, 3)
+    it, al = _P99[e]
+    if al == 0:
+        v_dsa_key_value = _d_DSAKeyValueType(r)
+    elif al == 1:
+        v_rsa_key_value = _d_RSAKeyValueType(r)
+    elif al == 2:
+        r.fail("wildcard (undeclared) element content is not supported")
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 1:
+        r.bad_code(p + 0, e, 1)
+    it, al = _P100[e]
     return KeyValueType(dsa_key_value=v_dsa_key_value, rsa_key_value=v_rsa_key_value)
 
 def _e_KeyValueType(w: Writer, o: KeyValueType) -> None:
-    if o.dsa_key_value is not None:
+    s = 0
+    f_dsa_key_value = o.dsa_key_value
+    f_rsa_key_value = o.rsa_key_value
+    if f_dsa_key_value is not None:
         w.bits(0, 3)
-        _e_DSAKeyValueType(w, o.dsa_key_value)
-    elif o.rsa_key_value is not None:
+        _e_DSAKeyValueType(w, f_dsa_key_value)
+        s = 1
+    elif f_rsa_key_value is not None:
         w.bits(1, 3)
-        _e_RSAKeyValueType(w, o.rsa_key_value)
+        _e_RSAKeyValueType(w, f_rsa_key_value)
+        s = 1
     else:
         raise ExiEncodeError("KeyValueType: missing required dsa_key_value/rsa_key_value")
     w.bits(0, 2)
 
 def _d_ListOfRootCertificateIDsType(r: Reader) -> ListOfRootCertificateIDsType:
+    rv = r.v; rn = r.n
     v_root_certificate_id = []
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
     n = 0
     while it == 0:
-        x = _d_X509IssuerSerialType(r)
-        v_root_certificate_id.append(x)
+        t = _d_X509IssuerSerialType(r)
+        v_root_certificate_id.append(t)
         n += 1
         if n < 20:
-            it, al = _P14[r.code(2, 2)]
+            p = r.p
+            q = p + 2
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x3
+            r.p = q
+            e = b & 0x3
+            if e >= 2:
+                r.bad_code(p + 0, e, 2)
+            it, al = _P14[e]
         else:
-            r.zero(1, 'end of element')
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
             it = -1; al = 0
     return ListOfRootCertificateIDsType(root_certificate_id=v_root_certificate_id)
 
@@ -3136,26 +4465,53 @@ def _e_ListOfRootCertificateIDsType(w: Writer, o: ListOfRootCertificateIDsType) 
     w.bits(c[0], c[1])
 
 def _d_ManifestType(r: Reader) -> ManifestType:
+    rv = r.v; rn = r.n
     v_id = None
     v_reference = []
-    it, al = _P0[r.code(2, 2)]
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P0[e]
     if it == 0:
         v_id = r.string()
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = 1; al = 0
     n = 0
     while it == 1:
-        x = _d_ReferenceType(r)
-        v_reference.append(x)
+        t = _d_ReferenceType(r)
+        v_reference.append(t)
         n += 1
-        it, al = _P28[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P28[e]
     return ManifestType(id=v_id, reference=v_reference)
 
 def _e_ManifestType(w: Writer, o: ManifestType) -> None:
     s = 0
-    if o.id is not None:
+    f_id = o.id
+    if f_id is not None:
         w.bits(0, 2)
-        w.string(o.id)
+        w.string(f_id)
         s = 1
     n = 0
     for x in o.reference:
@@ -3169,52 +4525,79 @@ def _e_ManifestType(w: Writer, o: ManifestType) -> None:
     w.bits(1, 2)
 
 def _d_MessageHeaderType(r: Reader) -> MessageHeaderType:
+    rv = r.v; rn = r.n
     v_session_id = None
     v_time_stamp = None
     v_signature = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_session_id = r.binary()
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_time_stamp = r.uintb(18446744073709551615)
-        r.zero(1, "end of element")
-        it, al = _P102[r.code(2, 2)]
+    v_session_id = r.binary()
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x7:
+        r.badz(p, 3, b & 0x7)
+    it = 1; al = 0
+    v_time_stamp = r.uintb(18446744073709551615)
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x4:
+        r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 1, e, 2)
+    it, al = _P102[e]
     if it == 2:
         v_signature = _d_SignatureType(r)
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = -1; al = 0
     return MessageHeaderType(session_id=v_session_id, time_stamp=v_time_stamp, signature=v_signature)
 
 def _e_MessageHeaderType(w: Writer, o: MessageHeaderType) -> None:
-    if o.session_id is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.binary(o.session_id)
-        w.bits(0, 1)
-    else:
+    f_session_id = o.session_id
+    if f_session_id is None:
         raise ExiEncodeError("MessageHeaderType: missing required session_id")
-    if o.time_stamp is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.uint(o.time_stamp)
-        w.bits(0, 1)
-    else:
+    w.bits(0, 2)
+    w.binary(f_session_id)
+    w.bits(0, 1)
+    f_time_stamp = o.time_stamp
+    if f_time_stamp is None:
         raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
+    w.bits(0, 2)
+    w.uint(f_time_stamp)
+    w.bits(0, 1)
     s = 2
-    if o.signature is not None:
+    f_signature = o.signature
+    if f_signature is not None:
         w.bits(0, 2)
-        _e_SignatureType(w, o.signature)
+        _e_SignatureType(w, f_signature)
         s = 3
     c = _C86[s]
     w.bits(c[0], c[1])
 
 def _d_MeterInfoType(r: Reader) -> MeterInfoType:
+    rv = r.v; rn = r.n
     v_meter_id = None
     v_charged_energy_reading_wh = None
     v_bpt_discharged_energy_reading_wh = None
@@ -3223,250 +4606,503 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
     v_meter_signature = None
     v_meter_status = None
     v_meter_timestamp = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_meter_id = r.string()
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_charged_energy_reading_wh = r.uintb(18446744073709551615)
-        r.zero(1, "end of element")
-        it, al = _P103[r.code(3, 7)]
+    v_meter_id = r.string()
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x7:
+        r.badz(p, 3, b & 0x7)
+    it = 1; al = 0
+    v_charged_energy_reading_wh = r.uintb(18446744073709551615)
+    p = r.p
+    q = p + 4
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xf
+    r.p = q
+    if b & 0x8:
+        r.badz(p, 4, b & 0x8)
+    e = b & 0x7
+    if e >= 7:
+        r.bad_code(p + 1, e, 7)
+    it, al = _P103[e]
     if it == 2:
-        r.zero(1, "characters")
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         v_bpt_discharged_energy_reading_wh = r.uintb(18446744073709551615)
-        r.zero(1, "end of element")
-        it, al = _P104[r.code(3, 6)]
+        p = r.p
+        q = p + 4
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0xf
+        r.p = q
+        if b & 0x8:
+            r.badz(p, 4, b & 0x8)
+        e = b & 0x7
+        if e >= 6:
+            r.bad_code(p + 1, e, 6)
+        it, al = _P104[e]
     if it == 3:
-        r.zero(1, "characters")
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         v_capacitive_energy_reading_va_rh = r.uintb(18446744073709551615)
-        r.zero(1, "end of element")
-        it, al = _P105[r.code(3, 5)]
+        p = r.p
+        q = p + 4
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0xf
+        r.p = q
+        if b & 0x8:
+            r.badz(p, 4, b & 0x8)
+        e = b & 0x7
+        if e >= 5:
+            r.bad_code(p + 1, e, 5)
+        it, al = _P105[e]
     if it == 4:
-        r.zero(1, "characters")
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         v_bpt_inductive_energy_reading_va_rh = r.uintb(18446744073709551615)
-        r.zero(1, "end of element")
-        it, al = _P106[r.code(3, 4)]
+        p = r.p
+        q = p + 4
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0xf
+        r.p = q
+        if b & 0x8:
+            r.badz(p, 4, b & 0x8)
+        e = b & 0x7
+        if e >= 4:
+            r.bad_code(p + 1, e, 4)
+        it, al = _P106[e]
     if it == 5:
-        r.zero(1, "characters")
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         v_meter_signature = r.binary()
-        r.zero(1, "end of element")
-        it, al = _P70[r.code(2, 3)]
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        if b & 0x4:
+            r.badz(p, 3, b & 0x4)
+        e = b & 0x3
+        if e >= 3:
+            r.bad_code(p + 1, e, 3)
+        it, al = _P70[e]
     if it == 6:
-        r.zero(1, "characters")
-        v_meter_status = r.sintb(-32768, 32767)
-        r.zero(1, "end of element")
-        it, al = _P71[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        if b & 0x2:
+            r.badz(p, 2, b & 0x2)
+        sg = (b & 0x1) == 1
+        v_meter_status = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v_meter_status <= 32767:
+            r.fail('integer out of range')
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        if b & 0x4:
+            r.badz(p, 3, b & 0x4)
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 1, e, 2)
+        it, al = _P71[e]
     if it == 7:
-        r.zero(1, "characters")
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         v_meter_timestamp = r.uintb(18446744073709551615)
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        if b & 0x3:
+            r.badz(p, 2, b & 0x3)
         it = -1; al = 0
     return MeterInfoType(meter_id=v_meter_id, charged_energy_reading_wh=v_charged_energy_reading_wh, bpt_discharged_energy_reading_wh=v_bpt_discharged_energy_reading_wh, capacitive_energy_reading_va_rh=v_capacitive_energy_reading_va_rh, bpt_inductive_energy_reading_va_rh=v_bpt_inductive_energy_reading_va_rh, meter_signature=v_meter_signature, meter_status=v_meter_status, meter_timestamp=v_meter_timestamp)
 
 def _e_MeterInfoType(w: Writer, o: MeterInfoType) -> None:
-    if o.meter_id is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.string(o.meter_id)
-        w.bits(0, 1)
-    else:
+    f_meter_id = o.meter_id
+    if f_meter_id is None:
         raise ExiEncodeError("MeterInfoType: missing required meter_id")
-    if o.charged_energy_reading_wh is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.uint(o.charged_energy_reading_wh)
-        w.bits(0, 1)
-    else:
+    w.bits(0, 2)
+    w.string(f_meter_id)
+    w.bits(0, 1)
+    f_charged_energy_reading_wh = o.charged_energy_reading_wh
+    if f_charged_energy_reading_wh is None:
         raise ExiEncodeError("MeterInfoType: missing required charged_energy_reading_wh")
+    w.bits(0, 2)
+    w.uint(f_charged_energy_reading_wh)
+    w.bits(0, 1)
     s = 2
-    if o.bpt_discharged_energy_reading_wh is not None:
-        w.bits(0, 3)
-        w.bits(0, 1)
-        w.uint(o.bpt_discharged_energy_reading_wh)
+    f_bpt_discharged_energy_reading_wh = o.bpt_discharged_energy_reading_wh
+    if f_bpt_discharged_energy_reading_wh is not None:
+        w.bits(0, 4)
+        w.uint(f_bpt_discharged_energy_reading_wh)
         w.bits(0, 1)
         s = 3
-    if o.capacitive_energy_reading_va_rh is not None:
+    f_capacitive_energy_reading_va_rh = o.capacitive_energy_reading_va_rh
+    if f_capacitive_energy_reading_va_rh is not None:
         c = _C107[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
-        w.uint(o.capacitive_energy_reading_va_rh)
+        w.uint(f_capacitive_energy_reading_va_rh)
         w.bits(0, 1)
         s = 4
-    if o.bpt_inductive_energy_reading_va_rh is not None:
+    f_bpt_inductive_energy_reading_va_rh = o.bpt_inductive_energy_reading_va_rh
+    if f_bpt_inductive_energy_reading_va_rh is not None:
         c = _C108[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
-        w.uint(o.bpt_inductive_energy_reading_va_rh)
+        w.uint(f_bpt_inductive_energy_reading_va_rh)
         w.bits(0, 1)
         s = 5
-    if o.meter_signature is not None:
+    f_meter_signature = o.meter_signature
+    if f_meter_signature is not None:
         c = _C109[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
-        w.binary(o.meter_signature)
+        w.binary(f_meter_signature)
         w.bits(0, 1)
         s = 6
-    if o.meter_status is not None:
+    f_meter_status = o.meter_status
+    if f_meter_status is not None:
         c = _C110[s]
         w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.sint(o.meter_status)
+        if not -32768 <= f_meter_status <= 32767:
+            raise ExiEncodeError(f"value {f_meter_status!r} outside [-32768, 32767]")
+        w.bits((1 if f_meter_status < 0 else 0), 2)
+        w.uint(-f_meter_status - 1 if f_meter_status < 0 else f_meter_status)
         w.bits(0, 1)
         s = 7
-    if o.meter_timestamp is not None:
+    f_meter_timestamp = o.meter_timestamp
+    if f_meter_timestamp is not None:
         c = _C111[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
-        w.uint(o.meter_timestamp)
+        w.uint(f_meter_timestamp)
         w.bits(0, 1)
         s = 8
     c = _C112[s]
     w.bits(c[0], c[1])
 
 def _d_MeteringConfirmationReqType(r: Reader) -> MeteringConfirmationReqType:
+    rv = r.v; rn = r.n
     v_header = None
     v_signed_metering_data = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_header = _d_MessageHeaderType(r)
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        v_signed_metering_data = _d_SignedMeteringDataType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_header = _d_MessageHeaderType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 1; al = 0
+    v_signed_metering_data = _d_SignedMeteringDataType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return MeteringConfirmationReqType(header=v_header, signed_metering_data=v_signed_metering_data)
 
 def _e_MeteringConfirmationReqType(w: Writer, o: MeteringConfirmationReqType) -> None:
-    if o.header is not None:
-        w.bits(0, 1)
-        _e_MessageHeaderType(w, o.header)
-    else:
+    f_header = o.header
+    if f_header is None:
         raise ExiEncodeError("MeteringConfirmationReqType: missing required header")
-    if o.signed_metering_data is not None:
-        w.bits(0, 1)
-        _e_SignedMeteringDataType(w, o.signed_metering_data)
-    else:
+    w.bits(0, 1)
+    _e_MessageHeaderType(w, f_header)
+    f_signed_metering_data = o.signed_metering_data
+    if f_signed_metering_data is None:
         raise ExiEncodeError("MeteringConfirmationReqType: missing required signed_metering_data")
+    w.bits(0, 1)
+    _e_SignedMeteringDataType(w, f_signed_metering_data)
     w.bits(0, 1)
 
 def _d_MeteringConfirmationResType(r: Reader) -> MeteringConfirmationResType:
+    rv = r.v; rn = r.n
     v_header = None
     v_response_code = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_header = _d_MessageHeaderType(r)
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_response_code = r.enum(6, _K20)
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_header = _d_MessageHeaderType(r)
+    p = r.p
+    q = p + 10
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3ff
+    r.p = q
+    if b & 0x303:
+        r.badz(p, 10, b & 0x303)
+    k = (b >> 2) & 0x3f
+    if k >= 40:
+        r.bad(p + 2, 'enumeration index out of range')
+    v_response_code = _K20[k]
+    it = -1; al = 0
     return MeteringConfirmationResType(header=v_header, response_code=v_response_code)
 
 def _e_MeteringConfirmationResType(w: Writer, o: MeteringConfirmationResType) -> None:
-    if o.header is not None:
-        w.bits(0, 1)
-        _e_MessageHeaderType(w, o.header)
-    else:
+    f_header = o.header
+    if f_header is None:
         raise ExiEncodeError("MeteringConfirmationResType: missing required header")
-    if o.response_code is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.response_code, _K22, 6)
-        w.bits(0, 1)
-    else:
-        raise ExiEncodeError("MeteringConfirmationResType: missing required response_code")
     w.bits(0, 1)
+    _e_MessageHeaderType(w, f_header)
+    f_response_code = o.response_code
+    if f_response_code is None:
+        raise ExiEncodeError("MeteringConfirmationResType: missing required response_code")
+    w.bits((_K22[f_response_code]) << 2, 10)
 
 def _d_ObjectType(r: Reader) -> ObjectType:
+    rv = r.v; rn = r.n
     v_encoding = None
     v_id = None
     v_mime_type = None
-    it, al = _P61[r.code(3, 5)]
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    e = b & 0x7
+    if e >= 5:
+        r.bad_code(p + 0, e, 5)
+    it, al = _P61[e]
     if it == 0:
         v_encoding = r.string()
-        it, al = _P62[r.code(3, 4)]
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        e = b & 0x7
+        if e >= 4:
+            r.bad_code(p + 0, e, 4)
+        it, al = _P62[e]
     if it == 1:
         v_id = r.string()
-        it, al = _P63[r.code(3, 3)]
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        e = b & 0x7
+        if e >= 3:
+            r.bad_code(p + 0, e, 3)
+        it, al = _P63[e]
     if it == 2:
         v_mime_type = r.string()
-        it, al = _P64[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P64[e]
     n = 0
     while it == 3:
         r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        it, al = _P64[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P64[e]
     return ObjectType(encoding=v_encoding, id=v_id, mime_type=v_mime_type)
 
 def _e_ObjectType(w: Writer, o: ObjectType) -> None:
     s = 0
-    if o.encoding is not None:
+    f_encoding = o.encoding
+    if f_encoding is not None:
         w.bits(0, 3)
-        w.string(o.encoding)
+        w.string(f_encoding)
         s = 1
-    if o.id is not None:
+    f_id = o.id
+    if f_id is not None:
         c = _C65[s]
         w.bits(c[0], c[1])
-        w.string(o.id)
+        w.string(f_id)
         s = 2
-    if o.mime_type is not None:
+    f_mime_type = o.mime_type
+    if f_mime_type is not None:
         c = _C80[s]
         w.bits(c[0], c[1])
-        w.string(o.mime_type)
+        w.string(f_mime_type)
         s = 3
     c = _C113[s]
     w.bits(c[0], c[1])
 
 def _d_OverstayRuleListType(r: Reader) -> OverstayRuleListType:
+    rv = r.v; rn = r.n
     v_overstay_time_threshold = None
     v_overstay_power_threshold = None
     v_overstay_rule = []
-    it, al = _P114[r.code(2, 3)]
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 3:
+        r.bad_code(p + 0, e, 3)
+    it, al = _P114[e]
     if it == 0:
-        r.zero(1, "characters")
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         v_overstay_time_threshold = r.uintb(4294967295)
-        r.zero(1, "end of element")
-        it, al = _P31[r.code(2, 2)]
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        if b & 0x4:
+            r.badz(p, 3, b & 0x4)
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 1, e, 2)
+        it, al = _P31[e]
     if it == 1:
         v_overstay_power_threshold = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = 2; al = 0
     n = 0
     while it == 2:
-        x = _d_OverstayRuleType(r)
-        v_overstay_rule.append(x)
+        t = _d_OverstayRuleType(r)
+        v_overstay_rule.append(t)
         n += 1
         if n < 5:
-            it, al = _P102[r.code(2, 2)]
+            p = r.p
+            q = p + 2
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x3
+            r.p = q
+            e = b & 0x3
+            if e >= 2:
+                r.bad_code(p + 0, e, 2)
+            it, al = _P102[e]
         else:
-            r.zero(1, 'end of element')
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
             it = -1; al = 0
     return OverstayRuleListType(overstay_time_threshold=v_overstay_time_threshold, overstay_power_threshold=v_overstay_power_threshold, overstay_rule=v_overstay_rule)
 
 def _e_OverstayRuleListType(w: Writer, o: OverstayRuleListType) -> None:
     s = 0
-    if o.overstay_time_threshold is not None:
-        w.bits(0, 2)
-        w.bits(0, 1)
-        w.uint(o.overstay_time_threshold)
+    f_overstay_time_threshold = o.overstay_time_threshold
+    if f_overstay_time_threshold is not None:
+        w.bits(0, 3)
+        w.uint(f_overstay_time_threshold)
         w.bits(0, 1)
         s = 1
-    if o.overstay_power_threshold is not None:
+    f_overstay_power_threshold = o.overstay_power_threshold
+    if f_overstay_power_threshold is not None:
         c = _C115[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.overstay_power_threshold)
+        _e_RationalNumberType(w, f_overstay_power_threshold)
         s = 2
     n = 0
     for x in o.overstay_rule:
@@ -3481,65 +5117,108 @@ def _e_OverstayRuleListType(w: Writer, o: OverstayRuleListType) -> None:
     w.bits(c[0], c[1])
 
 def _d_OverstayRuleType(r: Reader) -> OverstayRuleType:
+    rv = r.v; rn = r.n
     v_overstay_rule_description = None
     v_start_time = None
     v_overstay_fee = None
     v_overstay_fee_period = None
-    it, al = _P0[r.code(2, 2)]
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P0[e]
     if it == 0:
-        r.zero(1, "characters")
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         v_overstay_rule_description = r.string()
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        if b & 0x3:
+            r.badz(p, 2, b & 0x3)
         it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_start_time = r.uintb(4294967295)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 2; al = 0
-    if it == 2:
-        v_overstay_fee = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
-        it = 3; al = 0
-    if it == 3:
-        r.zero(1, "characters")
-        v_overstay_fee_period = r.uintb(4294967295)
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    v_start_time = r.uintb(4294967295)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
+    it = 2; al = 0
+    v_overstay_fee = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
+    it = 3; al = 0
+    v_overstay_fee_period = r.uintb(4294967295)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
+    it = -1; al = 0
     return OverstayRuleType(overstay_rule_description=v_overstay_rule_description, start_time=v_start_time, overstay_fee=v_overstay_fee, overstay_fee_period=v_overstay_fee_period)
 
 def _e_OverstayRuleType(w: Writer, o: OverstayRuleType) -> None:
     s = 0
-    if o.overstay_rule_description is not None:
-        w.bits(0, 2)
-        w.bits(0, 1)
-        w.string(o.overstay_rule_description)
+    f_overstay_rule_description = o.overstay_rule_description
+    if f_overstay_rule_description is not None:
+        w.bits(0, 3)
+        w.string(f_overstay_rule_description)
         w.bits(0, 1)
         s = 1
-    if o.start_time is not None:
-        c = _C60[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.uint(o.start_time)
-        w.bits(0, 1)
-        s = 2
-    else:
+    f_start_time = o.start_time
+    if f_start_time is None:
         raise ExiEncodeError("OverstayRuleType: missing required start_time")
-    if o.overstay_fee is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.overstay_fee)
-    else:
-        raise ExiEncodeError("OverstayRuleType: missing required overstay_fee")
-    if o.overstay_fee_period is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.uint(o.overstay_fee_period)
-        w.bits(0, 1)
-    else:
-        raise ExiEncodeError("OverstayRuleType: missing required overstay_fee_period")
+    c = _C60[s]
+    w.bits(c[0], c[1])
     w.bits(0, 1)
+    w.uint(f_start_time)
+    w.bits(0, 1)
+    s = 2
+    f_overstay_fee = o.overstay_fee
+    if f_overstay_fee is None:
+        raise ExiEncodeError("OverstayRuleType: missing required overstay_fee")
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_overstay_fee)
+    f_overstay_fee_period = o.overstay_fee_period
+    if f_overstay_fee_period is None:
+        raise ExiEncodeError("OverstayRuleType: missing required overstay_fee_period")
+    w.bits(0, 2)
+    w.uint(f_overstay_fee_period)
+    w.bits(0, 2)
 
 def _d_PGPDataType(r: Reader) -> PGPDataType:
     r.fail("content of PGPDataType is not supported by this codec")
@@ -3548,36 +5227,63 @@ def _e_PGPDataType(w: Writer, o: PGPDataType) -> None:
     raise ExiEncodeError("content of PGPDataType is not supported")
 
 def _d_ParameterSetType(r: Reader) -> ParameterSetType:
+    rv = r.v; rn = r.n
     v_parameter_set_id = None
     v_parameter = []
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_parameter_set_id = r.uintb(65535)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 1; al = 0
+    v_parameter_set_id = r.uintb(65535)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
+    it = 1; al = 0
     n = 0
     while it == 1:
-        x = _d_ParameterType(r)
-        v_parameter.append(x)
+        t = _d_ParameterType(r)
+        v_parameter.append(t)
         n += 1
         if n < 32:
-            it, al = _P28[r.code(2, 2)]
+            p = r.p
+            q = p + 2
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x3
+            r.p = q
+            e = b & 0x3
+            if e >= 2:
+                r.bad_code(p + 0, e, 2)
+            it, al = _P28[e]
         else:
-            r.zero(1, 'end of element')
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
             it = -1; al = 0
     return ParameterSetType(parameter_set_id=v_parameter_set_id, parameter=v_parameter)
 
 def _e_ParameterSetType(w: Writer, o: ParameterSetType) -> None:
-    if o.parameter_set_id is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.uint(o.parameter_set_id)
-        w.bits(0, 1)
-    else:
+    f_parameter_set_id = o.parameter_set_id
+    if f_parameter_set_id is None:
         raise ExiEncodeError("ParameterSetType: missing required parameter_set_id")
+    w.bits(0, 2)
+    w.uint(f_parameter_set_id)
+    w.bits(0, 1)
     s = 1
     n = 0
     for x in o.parameter:
@@ -3592,6 +5298,7 @@ def _e_ParameterSetType(w: Writer, o: ParameterSetType) -> None:
     w.bits(c[0], c[1])
 
 def _d_ParameterType(r: Reader) -> ParameterType:
+    rv = r.v; rn = r.n
     v_name = None
     v_bool_value = None
     v_byte_value = None
@@ -3599,274 +5306,477 @@ def _d_ParameterType(r: Reader) -> ParameterType:
     v_int_value = None
     v_rational_number = None
     v_finite_string = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_name = r.string()
-        it, al = _P118[r.code(3, 6)]
-    if it == 1:
-        if al == 0:
-            r.zero(1, "characters")
-            v_bool_value = r.bits(1) == 1
-            r.zero(1, "end of element")
-        elif al == 1:
-            r.zero(1, "characters")
-            v_byte_value = r.bits(8) - 128
-            r.zero(1, "end of element")
-        elif al == 2:
-            r.zero(1, "characters")
-            v_short_value = r.sintb(-32768, 32767)
-            r.zero(1, "end of element")
-        elif al == 3:
-            r.zero(1, "characters")
-            v_int_value = r.sintb(-2147483648, 2147483647)
-            r.zero(1, "end of element")
-        elif al == 4:
-            v_rational_number = _d_RationalNumberType(r)
-        elif al == 5:
-            r.zero(1, "characters")
-            v_finite_string = r.string()
-            r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_name = r.string()
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    e = b & 0x7
+    if e >= 6:
+        r.bad_code(p + 0, e, 6)
+    it, al = _P118[e]
+    if al == 0:
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        if b & 0x5:
+            r.badz(p, 3, b & 0x5)
+        v_bool_value = ((b >> 1) & 0x1) == 1
+    elif al == 1:
+        p = r.p
+        q = p + 10
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3ff
+        r.p = q
+        if b & 0x201:
+            r.badz(p, 10, b & 0x201)
+        v_byte_value = ((b >> 1) & 0xff) - 128
+    elif al == 2:
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        if b & 0x2:
+            r.badz(p, 2, b & 0x2)
+        sg = (b & 0x1) == 1
+        v_short_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v_short_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
+    elif al == 3:
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        if b & 0x2:
+            r.badz(p, 2, b & 0x2)
+        sg = (b & 0x1) == 1
+        v_int_value = -r.uintb(2147483647) - 1 if sg else r.uintb(2147483647)
+        if not -2147483648 <= v_int_value <= 2147483647:
+            r.fail('integer out of range')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
+    elif al == 4:
+        v_rational_number = _d_RationalNumberType(r)
+    elif al == 5:
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
+        v_finite_string = r.string()
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return ParameterType(name=v_name, bool_value=v_bool_value, byte_value=v_byte_value, short_value=v_short_value, int_value=v_int_value, rational_number=v_rational_number, finite_string=v_finite_string)
 
 def _e_ParameterType(w: Writer, o: ParameterType) -> None:
-    if o.name is not None:
-        w.bits(0, 1)
-        w.string(o.name)
-    else:
+    f_name = o.name
+    if f_name is None:
         raise ExiEncodeError("ParameterType: missing required name")
-    if o.bool_value is not None:
-        w.bits(0, 3)
+    w.bits(0, 1)
+    w.string(f_name)
+    s = 1
+    f_bool_value = o.bool_value
+    f_byte_value = o.byte_value
+    f_short_value = o.short_value
+    f_int_value = o.int_value
+    f_rational_number = o.rational_number
+    f_finite_string = o.finite_string
+    if f_bool_value is not None:
+        w.bits((1 if f_bool_value else 0) << 1, 6)
+        s = 2
+    elif f_byte_value is not None:
+        if not -128 <= f_byte_value <= 127:
+            raise ExiEncodeError(f"value {f_byte_value!r} outside [-128, 127]")
+        w.bits((f_byte_value + 128) << 1 | 1024, 13)
+        s = 2
+    elif f_short_value is not None:
+        if not -32768 <= f_short_value <= 32767:
+            raise ExiEncodeError(f"value {f_short_value!r} outside [-32768, 32767]")
+        w.bits((1 if f_short_value < 0 else 0) | 8, 5)
+        w.uint(-f_short_value - 1 if f_short_value < 0 else f_short_value)
         w.bits(0, 1)
-        w.bits(1 if o.bool_value else 0, 1)
+        s = 2
+    elif f_int_value is not None:
+        if not -2147483648 <= f_int_value <= 2147483647:
+            raise ExiEncodeError(f"value {f_int_value!r} outside [-2147483648, 2147483647]")
+        w.bits((1 if f_int_value < 0 else 0) | 12, 5)
+        w.uint(-f_int_value - 1 if f_int_value < 0 else f_int_value)
         w.bits(0, 1)
-    elif o.byte_value is not None:
-        w.bits(1, 3)
-        w.bits(0, 1)
-        w.nbit(o.byte_value, -128, 127, 8)
-        w.bits(0, 1)
-    elif o.short_value is not None:
-        w.bits(2, 3)
-        w.bits(0, 1)
-        w.sint(o.short_value)
-        w.bits(0, 1)
-    elif o.int_value is not None:
-        w.bits(3, 3)
-        w.bits(0, 1)
-        w.sint(o.int_value)
-        w.bits(0, 1)
-    elif o.rational_number is not None:
+        s = 2
+    elif f_rational_number is not None:
         w.bits(4, 3)
-        _e_RationalNumberType(w, o.rational_number)
-    elif o.finite_string is not None:
-        w.bits(5, 3)
+        _e_RationalNumberType(w, f_rational_number)
+        s = 2
+    elif f_finite_string is not None:
+        w.bits(10, 4)
+        w.string(f_finite_string)
         w.bits(0, 1)
-        w.string(o.finite_string)
-        w.bits(0, 1)
+        s = 2
     else:
         raise ExiEncodeError("ParameterType: missing required bool_value/byte_value/short_value/int_value/rational_number/finite_string")
     w.bits(0, 1)
 
 def _d_PnC_AReqAuthorizationModeType(r: Reader) -> PnC_AReqAuthorizationModeType:
+    rv = r.v; rn = r.n
     v_id = None
     v_gen_challenge = None
     v_contract_certificate_chain = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_id = r.string()
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_gen_challenge = r.binary()
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 2; al = 0
-    if it == 2:
-        v_contract_certificate_chain = _d_ContractCertificateChainType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_id = r.string()
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
+    it = 1; al = 0
+    v_gen_challenge = r.binary()
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
+    it = 2; al = 0
+    v_contract_certificate_chain = _d_ContractCertificateChainType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return PnC_AReqAuthorizationModeType(id=v_id, gen_challenge=v_gen_challenge, contract_certificate_chain=v_contract_certificate_chain)
 
 def _e_PnC_AReqAuthorizationModeType(w: Writer, o: PnC_AReqAuthorizationModeType) -> None:
-    if o.id is not None:
-        w.bits(0, 1)
-        w.string(o.id)
-    else:
+    f_id = o.id
+    if f_id is None:
         raise ExiEncodeError("PnC_AReqAuthorizationModeType: missing required id")
-    if o.gen_challenge is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.binary(o.gen_challenge)
-        w.bits(0, 1)
-    else:
+    w.bits(0, 1)
+    w.string(f_id)
+    f_gen_challenge = o.gen_challenge
+    if f_gen_challenge is None:
         raise ExiEncodeError("PnC_AReqAuthorizationModeType: missing required gen_challenge")
-    if o.contract_certificate_chain is not None:
-        w.bits(0, 1)
-        _e_ContractCertificateChainType(w, o.contract_certificate_chain)
-    else:
+    w.bits(0, 2)
+    w.binary(f_gen_challenge)
+    w.bits(0, 1)
+    f_contract_certificate_chain = o.contract_certificate_chain
+    if f_contract_certificate_chain is None:
         raise ExiEncodeError("PnC_AReqAuthorizationModeType: missing required contract_certificate_chain")
+    w.bits(0, 1)
+    _e_ContractCertificateChainType(w, f_contract_certificate_chain)
     w.bits(0, 1)
 
 def _d_PnC_ASResAuthorizationModeType(r: Reader) -> PnC_ASResAuthorizationModeType:
+    rv = r.v; rn = r.n
     v_gen_challenge = None
     v_supported_providers = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_gen_challenge = r.binary()
-        r.zero(1, "end of element")
-        it, al = _P28[r.code(2, 2)]
+    v_gen_challenge = r.binary()
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x4:
+        r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 1, e, 2)
+    it, al = _P28[e]
     if it == 1:
         v_supported_providers = _d_SupportedProvidersListType(r)
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = -1; al = 0
     return PnC_ASResAuthorizationModeType(gen_challenge=v_gen_challenge, supported_providers=v_supported_providers)
 
 def _e_PnC_ASResAuthorizationModeType(w: Writer, o: PnC_ASResAuthorizationModeType) -> None:
-    if o.gen_challenge is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.binary(o.gen_challenge)
-        w.bits(0, 1)
-    else:
+    f_gen_challenge = o.gen_challenge
+    if f_gen_challenge is None:
         raise ExiEncodeError("PnC_ASResAuthorizationModeType: missing required gen_challenge")
+    w.bits(0, 2)
+    w.binary(f_gen_challenge)
+    w.bits(0, 1)
     s = 1
-    if o.supported_providers is not None:
+    f_supported_providers = o.supported_providers
+    if f_supported_providers is not None:
         w.bits(0, 2)
-        _e_SupportedProvidersListType(w, o.supported_providers)
+        _e_SupportedProvidersListType(w, f_supported_providers)
         s = 2
     c = _C16[s]
     w.bits(c[0], c[1])
 
 def _d_PowerDeliveryReqType(r: Reader) -> PowerDeliveryReqType:
+    rv = r.v; rn = r.n
     v_header = None
     v_ev_processing = None
     v_charge_progress = None
     v_ev_power_profile = None
     v_bpt_channel_selection = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_header = _d_MessageHeaderType(r)
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_ev_processing = r.enum(2, _K21)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 2; al = 0
-    if it == 2:
-        r.zero(1, "characters")
-        v_charge_progress = r.enum(2, _K119)
-        r.zero(1, "end of element")
-        it, al = _P34[r.code(2, 3)]
+    v_header = _d_MessageHeaderType(r)
+    p = r.p
+    q = p + 12
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xfff
+    r.p = q
+    if b & 0xce4:
+        r.badz(p, 12, b & 0xce4)
+    k = (b >> 8) & 0x3
+    if k >= 3:
+        r.bad(p + 2, 'enumeration index out of range')
+    v_ev_processing = _K21[k]
+    k = (b >> 3) & 0x3
+    v_charge_progress = _K119[k]
+    e = b & 0x3
+    if e >= 3:
+        r.bad_code(p + 10, e, 3)
+    it, al = _P34[e]
     if it == 3:
         v_ev_power_profile = _d_EVPowerProfileType(r)
-        it, al = _P29[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P29[e]
     if it == 4:
-        r.zero(1, "characters")
-        v_bpt_channel_selection = r.enum(1, _K120)
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 4
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0xf
+        r.p = q
+        if b & 0xb:
+            r.badz(p, 4, b & 0xb)
+        k = (b >> 2) & 0x1
+        v_bpt_channel_selection = _K120[k]
         it = -1; al = 0
     return PowerDeliveryReqType(header=v_header, ev_processing=v_ev_processing, charge_progress=v_charge_progress, ev_power_profile=v_ev_power_profile, bpt_channel_selection=v_bpt_channel_selection)
 
 def _e_PowerDeliveryReqType(w: Writer, o: PowerDeliveryReqType) -> None:
-    if o.header is not None:
-        w.bits(0, 1)
-        _e_MessageHeaderType(w, o.header)
-    else:
+    f_header = o.header
+    if f_header is None:
         raise ExiEncodeError("PowerDeliveryReqType: missing required header")
-    if o.ev_processing is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.ev_processing, _K23, 2)
-        w.bits(0, 1)
-    else:
+    w.bits(0, 1)
+    _e_MessageHeaderType(w, f_header)
+    f_ev_processing = o.ev_processing
+    if f_ev_processing is None:
         raise ExiEncodeError("PowerDeliveryReqType: missing required ev_processing")
-    if o.charge_progress is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.charge_progress, _K121, 2)
-        w.bits(0, 1)
-    else:
+    w.bits((_K23[f_ev_processing]) << 1, 5)
+    f_charge_progress = o.charge_progress
+    if f_charge_progress is None:
         raise ExiEncodeError("PowerDeliveryReqType: missing required charge_progress")
+    w.bits((_K121[f_charge_progress]) << 1, 5)
     s = 3
-    if o.ev_power_profile is not None:
+    f_ev_power_profile = o.ev_power_profile
+    if f_ev_power_profile is not None:
         w.bits(0, 2)
-        _e_EVPowerProfileType(w, o.ev_power_profile)
+        _e_EVPowerProfileType(w, f_ev_power_profile)
         s = 4
-    if o.bpt_channel_selection is not None:
+    f_bpt_channel_selection = o.bpt_channel_selection
+    if f_bpt_channel_selection is not None:
         c = _C122[s]
         w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.enum(o.bpt_channel_selection, _K123, 1)
-        w.bits(0, 1)
+        w.bits((_K123[f_bpt_channel_selection]) << 1, 3)
         s = 5
     c = _C124[s]
     w.bits(c[0], c[1])
 
 def _d_PowerDeliveryResType(r: Reader) -> PowerDeliveryResType:
+    rv = r.v; rn = r.n
     v_header = None
     v_response_code = None
     v_evse_status = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_header = _d_MessageHeaderType(r)
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_response_code = r.enum(6, _K20)
-        r.zero(1, "end of element")
-        it, al = _P102[r.code(2, 2)]
+    v_header = _d_MessageHeaderType(r)
+    p = r.p
+    q = p + 11
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7ff
+    r.p = q
+    if b & 0x604:
+        r.badz(p, 11, b & 0x604)
+    k = (b >> 3) & 0x3f
+    if k >= 40:
+        r.bad(p + 2, 'enumeration index out of range')
+    v_response_code = _K20[k]
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 9, e, 2)
+    it, al = _P102[e]
     if it == 2:
         v_evse_status = _d_EVSEStatusType(r)
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = -1; al = 0
     return PowerDeliveryResType(header=v_header, response_code=v_response_code, evse_status=v_evse_status)
 
 def _e_PowerDeliveryResType(w: Writer, o: PowerDeliveryResType) -> None:
-    if o.header is not None:
-        w.bits(0, 1)
-        _e_MessageHeaderType(w, o.header)
-    else:
+    f_header = o.header
+    if f_header is None:
         raise ExiEncodeError("PowerDeliveryResType: missing required header")
-    if o.response_code is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.response_code, _K22, 6)
-        w.bits(0, 1)
-    else:
+    w.bits(0, 1)
+    _e_MessageHeaderType(w, f_header)
+    f_response_code = o.response_code
+    if f_response_code is None:
         raise ExiEncodeError("PowerDeliveryResType: missing required response_code")
+    w.bits((_K22[f_response_code]) << 1, 9)
     s = 2
-    if o.evse_status is not None:
+    f_evse_status = o.evse_status
+    if f_evse_status is not None:
         w.bits(0, 2)
-        _e_EVSEStatusType(w, o.evse_status)
+        _e_EVSEStatusType(w, f_evse_status)
         s = 3
     c = _C86[s]
     w.bits(c[0], c[1])
 
 def _d_PowerScheduleEntryListType(r: Reader) -> PowerScheduleEntryListType:
+    rv = r.v; rn = r.n
     v_power_schedule_entry = []
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
     n = 0
     while it == 0:
-        x = _d_PowerScheduleEntryType(r)
-        v_power_schedule_entry.append(x)
+        t = _d_PowerScheduleEntryType(r)
+        v_power_schedule_entry.append(t)
         n += 1
         if n < 1024:
-            it, al = _P14[r.code(2, 2)]
+            p = r.p
+            q = p + 2
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x3
+            r.p = q
+            e = b & 0x3
+            if e >= 2:
+                r.bad_code(p + 0, e, 2)
+            it, al = _P14[e]
         else:
-            r.zero(1, 'end of element')
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
             it = -1; al = 0
     return PowerScheduleEntryListType(power_schedule_entry=v_power_schedule_entry)
 
@@ -3885,121 +5795,221 @@ def _e_PowerScheduleEntryListType(w: Writer, o: PowerScheduleEntryListType) -> N
     w.bits(c[0], c[1])
 
 def _d_PowerScheduleEntryType(r: Reader) -> PowerScheduleEntryType:
+    rv = r.v; rn = r.n
     v_duration = None
     v_power = None
     v_power_l2 = None
     v_power_l3 = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_duration = r.uintb(4294967295)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        v_power = _d_RationalNumberType(r)
-        it, al = _P63[r.code(2, 3)]
+    v_duration = r.uintb(4294967295)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
+    it = 1; al = 0
+    v_power = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 3:
+        r.bad_code(p + 0, e, 3)
+    it, al = _P63[e]
     if it == 2:
         v_power_l2 = _d_RationalNumberType(r)
-        it, al = _P64[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P64[e]
     if it == 3:
         v_power_l3 = _d_RationalNumberType(r)
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = -1; al = 0
     return PowerScheduleEntryType(duration=v_duration, power=v_power, power_l2=v_power_l2, power_l3=v_power_l3)
 
 def _e_PowerScheduleEntryType(w: Writer, o: PowerScheduleEntryType) -> None:
-    if o.duration is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.uint(o.duration)
-        w.bits(0, 1)
-    else:
+    f_duration = o.duration
+    if f_duration is None:
         raise ExiEncodeError("PowerScheduleEntryType: missing required duration")
-    if o.power is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.power)
-    else:
+    w.bits(0, 2)
+    w.uint(f_duration)
+    w.bits(0, 1)
+    f_power = o.power
+    if f_power is None:
         raise ExiEncodeError("PowerScheduleEntryType: missing required power")
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_power)
     s = 2
-    if o.power_l2 is not None:
+    f_power_l2 = o.power_l2
+    if f_power_l2 is not None:
         w.bits(0, 2)
-        _e_RationalNumberType(w, o.power_l2)
+        _e_RationalNumberType(w, f_power_l2)
         s = 3
-    if o.power_l3 is not None:
+    f_power_l3 = o.power_l3
+    if f_power_l3 is not None:
         c = _C125[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.power_l3)
+        _e_RationalNumberType(w, f_power_l3)
         s = 4
     c = _C126[s]
     w.bits(c[0], c[1])
 
 def _d_PowerScheduleType(r: Reader) -> PowerScheduleType:
+    rv = r.v; rn = r.n
     v_time_anchor = None
     v_available_energy = None
     v_power_tolerance = None
     v_power_schedule_entries = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_time_anchor = r.uintb(18446744073709551615)
-        r.zero(1, "end of element")
-        it, al = _P69[r.code(2, 3)]
+    v_time_anchor = r.uintb(18446744073709551615)
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x4:
+        r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 3:
+        r.bad_code(p + 1, e, 3)
+    it, al = _P69[e]
     if it == 1:
         v_available_energy = _d_RationalNumberType(r)
-        it, al = _P24[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P24[e]
     if it == 2:
         v_power_tolerance = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = 3; al = 0
-    if it == 3:
-        v_power_schedule_entries = _d_PowerScheduleEntryListType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_power_schedule_entries = _d_PowerScheduleEntryListType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return PowerScheduleType(time_anchor=v_time_anchor, available_energy=v_available_energy, power_tolerance=v_power_tolerance, power_schedule_entries=v_power_schedule_entries)
 
 def _e_PowerScheduleType(w: Writer, o: PowerScheduleType) -> None:
-    if o.time_anchor is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.uint(o.time_anchor)
-        w.bits(0, 1)
-    else:
+    f_time_anchor = o.time_anchor
+    if f_time_anchor is None:
         raise ExiEncodeError("PowerScheduleType: missing required time_anchor")
+    w.bits(0, 2)
+    w.uint(f_time_anchor)
+    w.bits(0, 1)
     s = 1
-    if o.available_energy is not None:
+    f_available_energy = o.available_energy
+    if f_available_energy is not None:
         w.bits(0, 2)
-        _e_RationalNumberType(w, o.available_energy)
+        _e_RationalNumberType(w, f_available_energy)
         s = 2
-    if o.power_tolerance is not None:
+    f_power_tolerance = o.power_tolerance
+    if f_power_tolerance is not None:
         c = _C127[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.power_tolerance)
+        _e_RationalNumberType(w, f_power_tolerance)
         s = 3
-    if o.power_schedule_entries is not None:
-        c = _C128[s]
-        w.bits(c[0], c[1])
-        _e_PowerScheduleEntryListType(w, o.power_schedule_entries)
-        s = 4
-    else:
+    f_power_schedule_entries = o.power_schedule_entries
+    if f_power_schedule_entries is None:
         raise ExiEncodeError("PowerScheduleType: missing required power_schedule_entries")
+    c = _C128[s]
+    w.bits(c[0], c[1])
+    _e_PowerScheduleEntryListType(w, f_power_schedule_entries)
+    s = 4
     w.bits(0, 1)
 
 def _d_PriceLevelScheduleEntryListType(r: Reader) -> PriceLevelScheduleEntryListType:
+    rv = r.v; rn = r.n
     v_price_level_schedule_entry = []
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
     n = 0
     while it == 0:
-        x = _d_PriceLevelScheduleEntryType(r)
-        v_price_level_schedule_entry.append(x)
+        t = _d_PriceLevelScheduleEntryType(r)
+        v_price_level_schedule_entry.append(t)
         n += 1
         if n < 1024:
-            it, al = _P14[r.code(2, 2)]
+            p = r.p
+            q = p + 2
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x3
+            r.p = q
+            e = b & 0x3
+            if e >= 2:
+                r.bad_code(p + 0, e, 2)
+            it, al = _P14[e]
         else:
-            r.zero(1, 'end of element')
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
             it = -1; al = 0
     return PriceLevelScheduleEntryListType(price_level_schedule_entry=v_price_level_schedule_entry)
 
@@ -4018,140 +6028,228 @@ def _e_PriceLevelScheduleEntryListType(w: Writer, o: PriceLevelScheduleEntryList
     w.bits(c[0], c[1])
 
 def _d_PriceLevelScheduleEntryType(r: Reader) -> PriceLevelScheduleEntryType:
+    rv = r.v; rn = r.n
     v_duration = None
     v_price_level = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_duration = r.uintb(4294967295)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_price_level = r.bits(8)
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_duration = r.uintb(4294967295)
+    p = r.p
+    q = p + 13
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1fff
+    r.p = q
+    if b & 0x1c03:
+        r.badz(p, 13, b & 0x1c03)
+    v_price_level = ((b >> 2) & 0xff)
+    it = -1; al = 0
     return PriceLevelScheduleEntryType(duration=v_duration, price_level=v_price_level)
 
 def _e_PriceLevelScheduleEntryType(w: Writer, o: PriceLevelScheduleEntryType) -> None:
-    if o.duration is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.uint(o.duration)
-        w.bits(0, 1)
-    else:
+    f_duration = o.duration
+    if f_duration is None:
         raise ExiEncodeError("PriceLevelScheduleEntryType: missing required duration")
-    if o.price_level is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.nbit(o.price_level, 0, 255, 8)
-        w.bits(0, 1)
-    else:
-        raise ExiEncodeError("PriceLevelScheduleEntryType: missing required price_level")
+    w.bits(0, 2)
+    w.uint(f_duration)
     w.bits(0, 1)
+    f_price_level = o.price_level
+    if f_price_level is None:
+        raise ExiEncodeError("PriceLevelScheduleEntryType: missing required price_level")
+    if not 0 <= f_price_level <= 255:
+        raise ExiEncodeError(f"value {f_price_level!r} outside [0, 255]")
+    w.bits((f_price_level) << 2, 12)
 
 def _d_PriceLevelScheduleType(r: Reader) -> PriceLevelScheduleType:
+    rv = r.v; rn = r.n
     v_id = None
     v_time_anchor = None
     v_price_schedule_id = None
     v_price_schedule_description = None
     v_number_of_price_levels = None
     v_price_level_schedule_entries = None
-    it, al = _P0[r.code(2, 2)]
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P0[e]
     if it == 0:
         v_id = r.string()
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_time_anchor = r.uintb(18446744073709551615)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 2; al = 0
-    if it == 2:
-        r.zero(1, "characters")
-        v_price_schedule_id = r.uintb(4294967295)
-        r.zero(1, "end of element")
-        it, al = _P1[r.code(2, 2)]
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    v_time_anchor = r.uintb(18446744073709551615)
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x7:
+        r.badz(p, 3, b & 0x7)
+    it = 2; al = 0
+    v_price_schedule_id = r.uintb(4294967295)
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x4:
+        r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 1, e, 2)
+    it, al = _P1[e]
     if it == 3:
-        r.zero(1, "characters")
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         v_price_schedule_description = r.string()
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        if b & 0x3:
+            r.badz(p, 2, b & 0x3)
         it = 4; al = 0
-    if it == 4:
-        r.zero(1, "characters")
-        v_number_of_price_levels = r.bits(8)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 5; al = 0
-    if it == 5:
-        v_price_level_schedule_entries = _d_PriceLevelScheduleEntryListType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    p = r.p
+    q = p + 11
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7ff
+    r.p = q
+    if b & 0x403:
+        r.badz(p, 11, b & 0x403)
+    v_number_of_price_levels = ((b >> 2) & 0xff)
+    it = 5; al = 0
+    v_price_level_schedule_entries = _d_PriceLevelScheduleEntryListType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return PriceLevelScheduleType(id=v_id, time_anchor=v_time_anchor, price_schedule_id=v_price_schedule_id, price_schedule_description=v_price_schedule_description, number_of_price_levels=v_number_of_price_levels, price_level_schedule_entries=v_price_level_schedule_entries)
 
 def _e_PriceLevelScheduleType(w: Writer, o: PriceLevelScheduleType) -> None:
     s = 0
-    if o.id is not None:
+    f_id = o.id
+    if f_id is not None:
         w.bits(0, 2)
-        w.string(o.id)
+        w.string(f_id)
         s = 1
-    if o.time_anchor is not None:
-        c = _C129[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.uint(o.time_anchor)
-        w.bits(0, 1)
-        s = 2
-    else:
+    f_time_anchor = o.time_anchor
+    if f_time_anchor is None:
         raise ExiEncodeError("PriceLevelScheduleType: missing required time_anchor")
-    if o.price_schedule_id is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.uint(o.price_schedule_id)
-        w.bits(0, 1)
-    else:
+    c = _C129[s]
+    w.bits(c[0], c[1])
+    w.bits(0, 1)
+    w.uint(f_time_anchor)
+    w.bits(0, 1)
+    s = 2
+    f_price_schedule_id = o.price_schedule_id
+    if f_price_schedule_id is None:
         raise ExiEncodeError("PriceLevelScheduleType: missing required price_schedule_id")
+    w.bits(0, 2)
+    w.uint(f_price_schedule_id)
+    w.bits(0, 1)
     s = 3
-    if o.price_schedule_description is not None:
-        w.bits(0, 2)
-        w.bits(0, 1)
-        w.string(o.price_schedule_description)
+    f_price_schedule_description = o.price_schedule_description
+    if f_price_schedule_description is not None:
+        w.bits(0, 3)
+        w.string(f_price_schedule_description)
         w.bits(0, 1)
         s = 4
-    if o.number_of_price_levels is not None:
-        c = _C27[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.nbit(o.number_of_price_levels, 0, 255, 8)
-        w.bits(0, 1)
-        s = 5
-    else:
+    f_number_of_price_levels = o.number_of_price_levels
+    if f_number_of_price_levels is None:
         raise ExiEncodeError("PriceLevelScheduleType: missing required number_of_price_levels")
-    if o.price_level_schedule_entries is not None:
-        w.bits(0, 1)
-        _e_PriceLevelScheduleEntryListType(w, o.price_level_schedule_entries)
-    else:
+    c = _C27[s]
+    w.bits(c[0], c[1])
+    if not 0 <= f_number_of_price_levels <= 255:
+        raise ExiEncodeError(f"value {f_number_of_price_levels!r} outside [0, 255]")
+    w.bits((f_number_of_price_levels) << 1, 10)
+    s = 5
+    f_price_level_schedule_entries = o.price_level_schedule_entries
+    if f_price_level_schedule_entries is None:
         raise ExiEncodeError("PriceLevelScheduleType: missing required price_level_schedule_entries")
+    w.bits(0, 1)
+    _e_PriceLevelScheduleEntryListType(w, f_price_level_schedule_entries)
     w.bits(0, 1)
 
 def _d_PriceRuleStackListType(r: Reader) -> PriceRuleStackListType:
+    rv = r.v; rn = r.n
     v_price_rule_stack = []
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
     n = 0
     while it == 0:
-        x = _d_PriceRuleStackType(r)
-        v_price_rule_stack.append(x)
+        t = _d_PriceRuleStackType(r)
+        v_price_rule_stack.append(t)
         n += 1
         if n < 1024:
-            it, al = _P14[r.code(2, 2)]
+            p = r.p
+            q = p + 2
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x3
+            r.p = q
+            e = b & 0x3
+            if e >= 2:
+                r.bad_code(p + 0, e, 2)
+            it, al = _P14[e]
         else:
-            r.zero(1, 'end of element')
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
             it = -1; al = 0
     return PriceRuleStackListType(price_rule_stack=v_price_rule_stack)
 
@@ -4170,36 +6268,63 @@ def _e_PriceRuleStackListType(w: Writer, o: PriceRuleStackListType) -> None:
     w.bits(c[0], c[1])
 
 def _d_PriceRuleStackType(r: Reader) -> PriceRuleStackType:
+    rv = r.v; rn = r.n
     v_duration = None
     v_price_rule = []
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_duration = r.uintb(4294967295)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 1; al = 0
+    v_duration = r.uintb(4294967295)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
+    it = 1; al = 0
     n = 0
     while it == 1:
-        x = _d_PriceRuleType(r)
-        v_price_rule.append(x)
+        t = _d_PriceRuleType(r)
+        v_price_rule.append(t)
         n += 1
         if n < 8:
-            it, al = _P28[r.code(2, 2)]
+            p = r.p
+            q = p + 2
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x3
+            r.p = q
+            e = b & 0x3
+            if e >= 2:
+                r.bad_code(p + 0, e, 2)
+            it, al = _P28[e]
         else:
-            r.zero(1, 'end of element')
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
             it = -1; al = 0
     return PriceRuleStackType(duration=v_duration, price_rule=v_price_rule)
 
 def _e_PriceRuleStackType(w: Writer, o: PriceRuleStackType) -> None:
-    if o.duration is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.uint(o.duration)
-        w.bits(0, 1)
-    else:
+    f_duration = o.duration
+    if f_duration is None:
         raise ExiEncodeError("PriceRuleStackType: missing required duration")
+    w.bits(0, 2)
+    w.uint(f_duration)
+    w.bits(0, 1)
     s = 1
     n = 0
     for x in o.price_rule:
@@ -4214,270 +6339,468 @@ def _e_PriceRuleStackType(w: Writer, o: PriceRuleStackType) -> None:
     w.bits(c[0], c[1])
 
 def _d_PriceRuleType(r: Reader) -> PriceRuleType:
+    rv = r.v; rn = r.n
     v_energy_fee = None
     v_parking_fee = None
     v_parking_fee_period = None
     v_carbon_dioxide_emission = None
     v_renewable_generation_percentage = None
     v_power_range_start = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_energy_fee = _d_RationalNumberType(r)
-        it, al = _P130[r.code(3, 5)]
+    v_energy_fee = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    e = b & 0x7
+    if e >= 5:
+        r.bad_code(p + 0, e, 5)
+    it, al = _P130[e]
     if it == 1:
         v_parking_fee = _d_RationalNumberType(r)
-        it, al = _P131[r.code(3, 4)]
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        e = b & 0x7
+        if e >= 4:
+            r.bad_code(p + 0, e, 4)
+        it, al = _P131[e]
     if it == 2:
-        r.zero(1, "characters")
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         v_parking_fee_period = r.uintb(4294967295)
-        r.zero(1, "end of element")
-        it, al = _P132[r.code(2, 3)]
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        if b & 0x4:
+            r.badz(p, 3, b & 0x4)
+        e = b & 0x3
+        if e >= 3:
+            r.bad_code(p + 1, e, 3)
+        it, al = _P132[e]
     if it == 3:
-        r.zero(1, "characters")
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         v_carbon_dioxide_emission = r.uintb(65535)
-        r.zero(1, "end of element")
-        it, al = _P133[r.code(2, 2)]
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        if b & 0x4:
+            r.badz(p, 3, b & 0x4)
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 1, e, 2)
+        it, al = _P133[e]
     if it == 4:
-        r.zero(1, "characters")
-        v_renewable_generation_percentage = r.bits(8)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 11
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7ff
+        r.p = q
+        if b & 0x403:
+            r.badz(p, 11, b & 0x403)
+        v_renewable_generation_percentage = ((b >> 2) & 0xff)
         it = 5; al = 0
-    if it == 5:
-        v_power_range_start = _d_RationalNumberType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_power_range_start = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return PriceRuleType(energy_fee=v_energy_fee, parking_fee=v_parking_fee, parking_fee_period=v_parking_fee_period, carbon_dioxide_emission=v_carbon_dioxide_emission, renewable_generation_percentage=v_renewable_generation_percentage, power_range_start=v_power_range_start)
 
 def _e_PriceRuleType(w: Writer, o: PriceRuleType) -> None:
-    if o.energy_fee is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.energy_fee)
-    else:
+    f_energy_fee = o.energy_fee
+    if f_energy_fee is None:
         raise ExiEncodeError("PriceRuleType: missing required energy_fee")
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_energy_fee)
     s = 1
-    if o.parking_fee is not None:
+    f_parking_fee = o.parking_fee
+    if f_parking_fee is not None:
         w.bits(0, 3)
-        _e_RationalNumberType(w, o.parking_fee)
+        _e_RationalNumberType(w, f_parking_fee)
         s = 2
-    if o.parking_fee_period is not None:
+    f_parking_fee_period = o.parking_fee_period
+    if f_parking_fee_period is not None:
         c = _C134[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
-        w.uint(o.parking_fee_period)
+        w.uint(f_parking_fee_period)
         w.bits(0, 1)
         s = 3
-    if o.carbon_dioxide_emission is not None:
+    f_carbon_dioxide_emission = o.carbon_dioxide_emission
+    if f_carbon_dioxide_emission is not None:
         c = _C135[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
-        w.uint(o.carbon_dioxide_emission)
+        w.uint(f_carbon_dioxide_emission)
         w.bits(0, 1)
         s = 4
-    if o.renewable_generation_percentage is not None:
+    f_renewable_generation_percentage = o.renewable_generation_percentage
+    if f_renewable_generation_percentage is not None:
         c = _C136[s]
         w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.nbit(o.renewable_generation_percentage, 0, 255, 8)
-        w.bits(0, 1)
+        if not 0 <= f_renewable_generation_percentage <= 255:
+            raise ExiEncodeError(f"value {f_renewable_generation_percentage!r} outside [0, 255]")
+        w.bits((f_renewable_generation_percentage) << 1, 10)
         s = 5
-    if o.power_range_start is not None:
-        c = _C137[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.power_range_start)
-        s = 6
-    else:
+    f_power_range_start = o.power_range_start
+    if f_power_range_start is None:
         raise ExiEncodeError("PriceRuleType: missing required power_range_start")
+    c = _C137[s]
+    w.bits(c[0], c[1])
+    _e_RationalNumberType(w, f_power_range_start)
+    s = 6
     w.bits(0, 1)
 
 def _d_PriceScheduleType(r: Reader) -> PriceScheduleType:
+    rv = r.v; rn = r.n
     v_time_anchor = None
     v_price_schedule_id = None
     v_price_schedule_description = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_time_anchor = r.uintb(18446744073709551615)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_price_schedule_id = r.uintb(4294967295)
-        r.zero(1, "end of element")
-        it, al = _P102[r.code(2, 2)]
+    v_time_anchor = r.uintb(18446744073709551615)
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x7:
+        r.badz(p, 3, b & 0x7)
+    it = 1; al = 0
+    v_price_schedule_id = r.uintb(4294967295)
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x4:
+        r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 1, e, 2)
+    it, al = _P102[e]
     if it == 2:
-        r.zero(1, "characters")
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         v_price_schedule_description = r.string()
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        if b & 0x3:
+            r.badz(p, 2, b & 0x3)
         it = -1; al = 0
     return PriceScheduleType(time_anchor=v_time_anchor, price_schedule_id=v_price_schedule_id, price_schedule_description=v_price_schedule_description)
 
 def _e_PriceScheduleType(w: Writer, o: PriceScheduleType) -> None:
-    if o.time_anchor is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.uint(o.time_anchor)
-        w.bits(0, 1)
-    else:
+    f_time_anchor = o.time_anchor
+    if f_time_anchor is None:
         raise ExiEncodeError("PriceScheduleType: missing required time_anchor")
-    if o.price_schedule_id is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.uint(o.price_schedule_id)
-        w.bits(0, 1)
-    else:
+    w.bits(0, 2)
+    w.uint(f_time_anchor)
+    w.bits(0, 1)
+    f_price_schedule_id = o.price_schedule_id
+    if f_price_schedule_id is None:
         raise ExiEncodeError("PriceScheduleType: missing required price_schedule_id")
+    w.bits(0, 2)
+    w.uint(f_price_schedule_id)
+    w.bits(0, 1)
     s = 2
-    if o.price_schedule_description is not None:
-        w.bits(0, 2)
-        w.bits(0, 1)
-        w.string(o.price_schedule_description)
+    f_price_schedule_description = o.price_schedule_description
+    if f_price_schedule_description is not None:
+        w.bits(0, 3)
+        w.string(f_price_schedule_description)
         w.bits(0, 1)
         s = 3
     c = _C86[s]
     w.bits(c[0], c[1])
 
 def _d_RSAKeyValueType(r: Reader) -> RSAKeyValueType:
+    rv = r.v; rn = r.n
     v_modulus = None
     v_exponent = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_modulus = r.binary()
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_exponent = r.binary()
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_modulus = r.binary()
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x7:
+        r.badz(p, 3, b & 0x7)
+    it = 1; al = 0
+    v_exponent = r.binary()
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
+    it = -1; al = 0
     return RSAKeyValueType(modulus=v_modulus, exponent=v_exponent)
 
 def _e_RSAKeyValueType(w: Writer, o: RSAKeyValueType) -> None:
-    if o.modulus is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.binary(o.modulus)
-        w.bits(0, 1)
-    else:
+    f_modulus = o.modulus
+    if f_modulus is None:
         raise ExiEncodeError("RSAKeyValueType: missing required modulus")
-    if o.exponent is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.binary(o.exponent)
-        w.bits(0, 1)
-    else:
-        raise ExiEncodeError("RSAKeyValueType: missing required exponent")
+    w.bits(0, 2)
+    w.binary(f_modulus)
     w.bits(0, 1)
+    f_exponent = o.exponent
+    if f_exponent is None:
+        raise ExiEncodeError("RSAKeyValueType: missing required exponent")
+    w.bits(0, 2)
+    w.binary(f_exponent)
+    w.bits(0, 2)
 
 def _d_RationalNumberType(r: Reader) -> RationalNumberType:
+    rv = r.v; rn = r.n
     v_exponent = None
     v_value = None
-    r.zero(1, 'next item')
-    it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_exponent = r.bits(8) - 128
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_value = r.sintb(-32768, 32767)
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    p = r.p
+    q = p + 14
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3fff
+    r.p = q
+    if b & 0x300e:
+        r.badz(p, 14, b & 0x300e)
+    v_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    it = 1; al = 0
+    v_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v_value <= 32767:
+        r.fail('integer out of range')
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
+    it = -1; al = 0
     return RationalNumberType(exponent=v_exponent, value=v_value)
 
 def _e_RationalNumberType(w: Writer, o: RationalNumberType) -> None:
-    if o.exponent is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.nbit(o.exponent, -128, 127, 8)
-        w.bits(0, 1)
-    else:
+    f_exponent = o.exponent
+    if f_exponent is None:
         raise ExiEncodeError("RationalNumberType: missing required exponent")
-    if o.value is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.sint(o.value)
-        w.bits(0, 1)
-    else:
+    if not -128 <= f_exponent <= 127:
+        raise ExiEncodeError(f"value {f_exponent!r} outside [-128, 127]")
+    w.bits((f_exponent + 128) << 1, 11)
+    f_value = o.value
+    if f_value is None:
         raise ExiEncodeError("RationalNumberType: missing required value")
-    w.bits(0, 1)
+    if not -32768 <= f_value <= 32767:
+        raise ExiEncodeError(f"value {f_value!r} outside [-32768, 32767]")
+    w.bits((1 if f_value < 0 else 0), 3)
+    w.uint(-f_value - 1 if f_value < 0 else f_value)
+    w.bits(0, 2)
 
 def _d_ReceiptType(r: Reader) -> ReceiptType:
+    rv = r.v; rn = r.n
     v_time_anchor = None
     v_energy_costs = None
     v_occupancy_costs = None
     v_additional_services_costs = None
     v_overstay_costs = None
     v_tax_costs = []
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_time_anchor = r.uintb(18446744073709551615)
-        r.zero(1, "end of element")
-        it, al = _P138[r.code(3, 6)]
+    v_time_anchor = r.uintb(18446744073709551615)
+    p = r.p
+    q = p + 4
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xf
+    r.p = q
+    if b & 0x8:
+        r.badz(p, 4, b & 0x8)
+    e = b & 0x7
+    if e >= 6:
+        r.bad_code(p + 1, e, 6)
+    it, al = _P138[e]
     if it == 1:
         v_energy_costs = _d_DetailedCostType(r)
-        it, al = _P139[r.code(3, 5)]
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        e = b & 0x7
+        if e >= 5:
+            r.bad_code(p + 0, e, 5)
+        it, al = _P139[e]
     if it == 2:
         v_occupancy_costs = _d_DetailedCostType(r)
-        it, al = _P140[r.code(3, 4)]
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        e = b & 0x7
+        if e >= 4:
+            r.bad_code(p + 0, e, 4)
+        it, al = _P140[e]
     if it == 3:
         v_additional_services_costs = _d_DetailedCostType(r)
-        it, al = _P141[r.code(2, 3)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 3:
+            r.bad_code(p + 0, e, 3)
+        it, al = _P141[e]
     if it == 4:
         v_overstay_costs = _d_DetailedCostType(r)
-        it, al = _P142[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P142[e]
     n = 0
     while it == 5:
-        x = _d_DetailedTaxType(r)
-        v_tax_costs.append(x)
+        t = _d_DetailedTaxType(r)
+        v_tax_costs.append(t)
         n += 1
         if n < 10:
-            it, al = _P142[r.code(2, 2)]
+            p = r.p
+            q = p + 2
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x3
+            r.p = q
+            e = b & 0x3
+            if e >= 2:
+                r.bad_code(p + 0, e, 2)
+            it, al = _P142[e]
         else:
-            r.zero(1, 'end of element')
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
             it = -1; al = 0
     return ReceiptType(time_anchor=v_time_anchor, energy_costs=v_energy_costs, occupancy_costs=v_occupancy_costs, additional_services_costs=v_additional_services_costs, overstay_costs=v_overstay_costs, tax_costs=v_tax_costs)
 
 def _e_ReceiptType(w: Writer, o: ReceiptType) -> None:
-    if o.time_anchor is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.uint(o.time_anchor)
-        w.bits(0, 1)
-    else:
+    f_time_anchor = o.time_anchor
+    if f_time_anchor is None:
         raise ExiEncodeError("ReceiptType: missing required time_anchor")
+    w.bits(0, 2)
+    w.uint(f_time_anchor)
+    w.bits(0, 1)
     s = 1
-    if o.energy_costs is not None:
+    f_energy_costs = o.energy_costs
+    if f_energy_costs is not None:
         w.bits(0, 3)
-        _e_DetailedCostType(w, o.energy_costs)
+        _e_DetailedCostType(w, f_energy_costs)
         s = 2
-    if o.occupancy_costs is not None:
+    f_occupancy_costs = o.occupancy_costs
+    if f_occupancy_costs is not None:
         c = _C143[s]
         w.bits(c[0], c[1])
-        _e_DetailedCostType(w, o.occupancy_costs)
+        _e_DetailedCostType(w, f_occupancy_costs)
         s = 3
-    if o.additional_services_costs is not None:
+    f_additional_services_costs = o.additional_services_costs
+    if f_additional_services_costs is not None:
         c = _C144[s]
         w.bits(c[0], c[1])
-        _e_DetailedCostType(w, o.additional_services_costs)
+        _e_DetailedCostType(w, f_additional_services_costs)
         s = 4
-    if o.overstay_costs is not None:
+    f_overstay_costs = o.overstay_costs
+    if f_overstay_costs is not None:
         c = _C145[s]
         w.bits(c[0], c[1])
-        _e_DetailedCostType(w, o.overstay_costs)
+        _e_DetailedCostType(w, f_overstay_costs)
         s = 5
     n = 0
     for x in o.tax_costs:
@@ -4492,107 +6815,201 @@ def _e_ReceiptType(w: Writer, o: ReceiptType) -> None:
     w.bits(c[0], c[1])
 
 def _d_ReferenceType(r: Reader) -> ReferenceType:
+    rv = r.v; rn = r.n
     v_id = None
     v_type = None
     v_uri = None
     v_transforms = None
     v_digest_method = None
     v_digest_value = None
-    it, al = _P148[r.code(3, 5)]
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    e = b & 0x7
+    if e >= 5:
+        r.bad_code(p + 0, e, 5)
+    it, al = _P148[e]
     if it == 0:
         v_id = r.string()
-        it, al = _P149[r.code(3, 4)]
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        e = b & 0x7
+        if e >= 4:
+            r.bad_code(p + 0, e, 4)
+        it, al = _P149[e]
     if it == 1:
         v_type = r.string()
-        it, al = _P150[r.code(2, 3)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 3:
+            r.bad_code(p + 0, e, 3)
+        it, al = _P150[e]
     if it == 2:
         v_uri = r.string()
-        it, al = _P1[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P1[e]
     if it == 3:
         v_transforms = _d_TransformsType(r)
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = 4; al = 0
-    if it == 4:
-        v_digest_method = _d_DigestMethodType(r)
-        r.zero(1, 'next item')
-        it = 5; al = 0
-    if it == 5:
-        r.zero(1, "characters")
-        v_digest_value = r.binary()
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_digest_method = _d_DigestMethodType(r)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
+    it = 5; al = 0
+    v_digest_value = r.binary()
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
+    it = -1; al = 0
     return ReferenceType(id=v_id, type=v_type, uri=v_uri, transforms=v_transforms, digest_method=v_digest_method, digest_value=v_digest_value)
 
 def _e_ReferenceType(w: Writer, o: ReferenceType) -> None:
     s = 0
-    if o.id is not None:
+    f_id = o.id
+    if f_id is not None:
         w.bits(0, 3)
-        w.string(o.id)
+        w.string(f_id)
         s = 1
-    if o.type is not None:
+    f_type = o.type
+    if f_type is not None:
         c = _C151[s]
         w.bits(c[0], c[1])
-        w.string(o.type)
+        w.string(f_type)
         s = 2
-    if o.uri is not None:
+    f_uri = o.uri
+    if f_uri is not None:
         c = _C152[s]
         w.bits(c[0], c[1])
-        w.string(o.uri)
+        w.string(f_uri)
         s = 3
-    if o.transforms is not None:
+    f_transforms = o.transforms
+    if f_transforms is not None:
         c = _C153[s]
         w.bits(c[0], c[1])
-        _e_TransformsType(w, o.transforms)
+        _e_TransformsType(w, f_transforms)
         s = 4
-    if o.digest_method is not None:
-        c = _C154[s]
-        w.bits(c[0], c[1])
-        _e_DigestMethodType(w, o.digest_method)
-        s = 5
-    else:
+    f_digest_method = o.digest_method
+    if f_digest_method is None:
         raise ExiEncodeError("ReferenceType: missing required digest_method")
-    if o.digest_value is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.binary(o.digest_value)
-        w.bits(0, 1)
-    else:
+    c = _C154[s]
+    w.bits(c[0], c[1])
+    _e_DigestMethodType(w, f_digest_method)
+    s = 5
+    f_digest_value = o.digest_value
+    if f_digest_value is None:
         raise ExiEncodeError("ReferenceType: missing required digest_value")
-    w.bits(0, 1)
+    w.bits(0, 2)
+    w.binary(f_digest_value)
+    w.bits(0, 2)
 
 def _d_RetrievalMethodType(r: Reader) -> RetrievalMethodType:
+    rv = r.v; rn = r.n
     v_type = None
     v_uri = None
     v_transforms = None
-    it, al = _P155[r.code(3, 4)]
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    e = b & 0x7
+    if e >= 4:
+        r.bad_code(p + 0, e, 4)
+    it, al = _P155[e]
     if it == 0:
         v_type = r.string()
-        it, al = _P156[r.code(2, 3)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 3:
+            r.bad_code(p + 0, e, 3)
+        it, al = _P156[e]
     if it == 1:
         v_uri = r.string()
-        it, al = _P102[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P102[e]
     if it == 2:
         v_transforms = _d_TransformsType(r)
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = -1; al = 0
     return RetrievalMethodType(type=v_type, uri=v_uri, transforms=v_transforms)
 
 def _e_RetrievalMethodType(w: Writer, o: RetrievalMethodType) -> None:
     s = 0
-    if o.type is not None:
+    f_type = o.type
+    if f_type is not None:
         w.bits(0, 3)
-        w.string(o.type)
+        w.string(f_type)
         s = 1
-    if o.uri is not None:
+    f_uri = o.uri
+    if f_uri is not None:
         c = _C157[s]
         w.bits(c[0], c[1])
-        w.string(o.uri)
+        w.string(f_uri)
         s = 2
-    if o.transforms is not None:
+    f_transforms = o.transforms
+    if f_transforms is not None:
         c = _C158[s]
         w.bits(c[0], c[1])
-        _e_TransformsType(w, o.transforms)
+        _e_TransformsType(w, f_transforms)
         s = 3
     c = _C159[s]
     w.bits(c[0], c[1])
@@ -4604,212 +7021,333 @@ def _e_SPKIDataType(w: Writer, o: SPKIDataType) -> None:
     raise ExiEncodeError("content of SPKIDataType is not supported")
 
 def _d_ScheduleExchangeReqType(r: Reader) -> ScheduleExchangeReqType:
+    rv = r.v; rn = r.n
     v_header = None
     v_maximum_supporting_points = None
     v_dynamic_se_req_control_mode = None
     v_scheduled_se_req_control_mode = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_header = _d_MessageHeaderType(r)
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_maximum_supporting_points = r.bits(10) + 12
-        r.zero(1, "end of element")
-        it, al = _P18[r.code(2, 2)]
-    if it == 2:
-        if al == 0:
-            v_dynamic_se_req_control_mode = _d_Dynamic_SEReqControlModeType(r)
-        elif al == 1:
-            v_scheduled_se_req_control_mode = _d_Scheduled_SEReqControlModeType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_header = _d_MessageHeaderType(r)
+    p = r.p
+    q = p + 15
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7fff
+    r.p = q
+    if b & 0x6004:
+        r.badz(p, 15, b & 0x6004)
+    v_maximum_supporting_points = ((b >> 3) & 0x3ff) + 12
+    if v_maximum_supporting_points > 1024:
+        r.bad(p + 2, 'integer out of range')
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 13, e, 2)
+    it, al = _P18[e]
+    if al == 0:
+        v_dynamic_se_req_control_mode = _d_Dynamic_SEReqControlModeType(r)
+    elif al == 1:
+        v_scheduled_se_req_control_mode = _d_Scheduled_SEReqControlModeType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return ScheduleExchangeReqType(header=v_header, maximum_supporting_points=v_maximum_supporting_points, dynamic_se_req_control_mode=v_dynamic_se_req_control_mode, scheduled_se_req_control_mode=v_scheduled_se_req_control_mode)
 
 def _e_ScheduleExchangeReqType(w: Writer, o: ScheduleExchangeReqType) -> None:
-    if o.header is not None:
-        w.bits(0, 1)
-        _e_MessageHeaderType(w, o.header)
-    else:
+    f_header = o.header
+    if f_header is None:
         raise ExiEncodeError("ScheduleExchangeReqType: missing required header")
-    if o.maximum_supporting_points is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.nbit(o.maximum_supporting_points, 12, 1024, 10)
-        w.bits(0, 1)
-    else:
+    w.bits(0, 1)
+    _e_MessageHeaderType(w, f_header)
+    f_maximum_supporting_points = o.maximum_supporting_points
+    if f_maximum_supporting_points is None:
         raise ExiEncodeError("ScheduleExchangeReqType: missing required maximum_supporting_points")
-    if o.dynamic_se_req_control_mode is not None:
+    if not 12 <= f_maximum_supporting_points <= 1024:
+        raise ExiEncodeError(f"value {f_maximum_supporting_points!r} outside [12, 1024]")
+    w.bits((f_maximum_supporting_points - 12) << 1, 13)
+    s = 2
+    f_dynamic_se_req_control_mode = o.dynamic_se_req_control_mode
+    f_scheduled_se_req_control_mode = o.scheduled_se_req_control_mode
+    if f_dynamic_se_req_control_mode is not None:
         w.bits(0, 2)
-        _e_Dynamic_SEReqControlModeType(w, o.dynamic_se_req_control_mode)
-    elif o.scheduled_se_req_control_mode is not None:
+        _e_Dynamic_SEReqControlModeType(w, f_dynamic_se_req_control_mode)
+        s = 3
+    elif f_scheduled_se_req_control_mode is not None:
         w.bits(1, 2)
-        _e_Scheduled_SEReqControlModeType(w, o.scheduled_se_req_control_mode)
+        _e_Scheduled_SEReqControlModeType(w, f_scheduled_se_req_control_mode)
+        s = 3
     else:
         raise ExiEncodeError("ScheduleExchangeReqType: missing required dynamic_se_req_control_mode/scheduled_se_req_control_mode")
     w.bits(0, 1)
 
 def _d_ScheduleExchangeResType(r: Reader) -> ScheduleExchangeResType:
+    rv = r.v; rn = r.n
     v_header = None
     v_response_code = None
     v_evse_processing = None
     v_go_to_pause = None
     v_dynamic_se_res_control_mode = None
     v_scheduled_se_res_control_mode = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_header = _d_MessageHeaderType(r)
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_response_code = r.enum(6, _K20)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 2; al = 0
-    if it == 2:
-        r.zero(1, "characters")
-        v_evse_processing = r.enum(2, _K21)
-        r.zero(1, "end of element")
-        it, al = _P160[r.code(2, 3)]
+    v_header = _d_MessageHeaderType(r)
+    p = r.p
+    q = p + 16
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xffff
+    r.p = q
+    if b & 0xc0e4:
+        r.badz(p, 16, b & 0xc0e4)
+    k = (b >> 8) & 0x3f
+    if k >= 40:
+        r.bad(p + 2, 'enumeration index out of range')
+    v_response_code = _K20[k]
+    k = (b >> 3) & 0x3
+    if k >= 3:
+        r.bad(p + 11, 'enumeration index out of range')
+    v_evse_processing = _K21[k]
+    e = b & 0x3
+    if e >= 3:
+        r.bad_code(p + 14, e, 3)
+    it, al = _P160[e]
     if it == 3:
-        r.zero(1, "characters")
-        v_go_to_pause = r.bits(1) == 1
-        r.zero(1, "end of element")
-        it, al = _P25[r.code(2, 2)]
-    if it == 4:
-        if al == 0:
-            v_dynamic_se_res_control_mode = _d_Dynamic_SEResControlModeType(r)
-        elif al == 1:
-            v_scheduled_se_res_control_mode = _d_Scheduled_SEResControlModeType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+        p = r.p
+        q = p + 5
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1f
+        r.p = q
+        if b & 0x14:
+            r.badz(p, 5, b & 0x14)
+        v_go_to_pause = ((b >> 3) & 0x1) == 1
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 3, e, 2)
+        it, al = _P25[e]
+    if al == 0:
+        v_dynamic_se_res_control_mode = _d_Dynamic_SEResControlModeType(r)
+    elif al == 1:
+        v_scheduled_se_res_control_mode = _d_Scheduled_SEResControlModeType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return ScheduleExchangeResType(header=v_header, response_code=v_response_code, evse_processing=v_evse_processing, go_to_pause=v_go_to_pause, dynamic_se_res_control_mode=v_dynamic_se_res_control_mode, scheduled_se_res_control_mode=v_scheduled_se_res_control_mode)
 
 def _e_ScheduleExchangeResType(w: Writer, o: ScheduleExchangeResType) -> None:
-    if o.header is not None:
-        w.bits(0, 1)
-        _e_MessageHeaderType(w, o.header)
-    else:
+    f_header = o.header
+    if f_header is None:
         raise ExiEncodeError("ScheduleExchangeResType: missing required header")
-    if o.response_code is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.response_code, _K22, 6)
-        w.bits(0, 1)
-    else:
+    w.bits(0, 1)
+    _e_MessageHeaderType(w, f_header)
+    f_response_code = o.response_code
+    if f_response_code is None:
         raise ExiEncodeError("ScheduleExchangeResType: missing required response_code")
-    if o.evse_processing is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.evse_processing, _K23, 2)
-        w.bits(0, 1)
-    else:
+    w.bits((_K22[f_response_code]) << 1, 9)
+    f_evse_processing = o.evse_processing
+    if f_evse_processing is None:
         raise ExiEncodeError("ScheduleExchangeResType: missing required evse_processing")
+    w.bits((_K23[f_evse_processing]) << 1, 5)
     s = 3
-    if o.go_to_pause is not None:
-        w.bits(0, 2)
-        w.bits(0, 1)
-        w.bits(1 if o.go_to_pause else 0, 1)
-        w.bits(0, 1)
+    f_go_to_pause = o.go_to_pause
+    if f_go_to_pause is not None:
+        w.bits((1 if f_go_to_pause else 0) << 1, 5)
         s = 4
-    if o.dynamic_se_res_control_mode is not None:
+    f_dynamic_se_res_control_mode = o.dynamic_se_res_control_mode
+    f_scheduled_se_res_control_mode = o.scheduled_se_res_control_mode
+    if f_dynamic_se_res_control_mode is not None:
         c = _C122[s]
         w.bits(c[0], c[1])
-        _e_Dynamic_SEResControlModeType(w, o.dynamic_se_res_control_mode)
+        _e_Dynamic_SEResControlModeType(w, f_dynamic_se_res_control_mode)
         s = 5
-    elif o.scheduled_se_res_control_mode is not None:
+    elif f_scheduled_se_res_control_mode is not None:
         c = _C161[s]
         w.bits(c[0], c[1])
-        _e_Scheduled_SEResControlModeType(w, o.scheduled_se_res_control_mode)
+        _e_Scheduled_SEResControlModeType(w, f_scheduled_se_res_control_mode)
         s = 5
     else:
         raise ExiEncodeError("ScheduleExchangeResType: missing required dynamic_se_res_control_mode/scheduled_se_res_control_mode")
     w.bits(0, 1)
 
 def _d_ScheduleTupleType(r: Reader) -> ScheduleTupleType:
+    rv = r.v; rn = r.n
     v_schedule_tuple_id = None
     v_charging_schedule = None
     v_discharging_schedule = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_schedule_tuple_id = r.uintb(4294967295)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        v_charging_schedule = _d_ChargingScheduleType(r)
-        it, al = _P102[r.code(2, 2)]
+    v_schedule_tuple_id = r.uintb(4294967295)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
+    it = 1; al = 0
+    v_charging_schedule = _d_ChargingScheduleType(r)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P102[e]
     if it == 2:
         v_discharging_schedule = _d_ChargingScheduleType(r)
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = -1; al = 0
     return ScheduleTupleType(schedule_tuple_id=v_schedule_tuple_id, charging_schedule=v_charging_schedule, discharging_schedule=v_discharging_schedule)
 
 def _e_ScheduleTupleType(w: Writer, o: ScheduleTupleType) -> None:
-    if o.schedule_tuple_id is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.uint(o.schedule_tuple_id)
-        w.bits(0, 1)
-    else:
+    f_schedule_tuple_id = o.schedule_tuple_id
+    if f_schedule_tuple_id is None:
         raise ExiEncodeError("ScheduleTupleType: missing required schedule_tuple_id")
-    if o.charging_schedule is not None:
-        w.bits(0, 1)
-        _e_ChargingScheduleType(w, o.charging_schedule)
-    else:
+    w.bits(0, 2)
+    w.uint(f_schedule_tuple_id)
+    w.bits(0, 1)
+    f_charging_schedule = o.charging_schedule
+    if f_charging_schedule is None:
         raise ExiEncodeError("ScheduleTupleType: missing required charging_schedule")
+    w.bits(0, 1)
+    _e_ChargingScheduleType(w, f_charging_schedule)
     s = 2
-    if o.discharging_schedule is not None:
+    f_discharging_schedule = o.discharging_schedule
+    if f_discharging_schedule is not None:
         w.bits(0, 2)
-        _e_ChargingScheduleType(w, o.discharging_schedule)
+        _e_ChargingScheduleType(w, f_discharging_schedule)
         s = 3
     c = _C86[s]
     w.bits(c[0], c[1])
 
 def _d_Scheduled_CLReqControlModeType(r: Reader) -> Scheduled_CLReqControlModeType:
+    rv = r.v; rn = r.n
     v_ev_target_energy_request = None
     v_ev_maximum_energy_request = None
     v_ev_minimum_energy_request = None
-    it, al = _P155[r.code(3, 4)]
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    e = b & 0x7
+    if e >= 4:
+        r.bad_code(p + 0, e, 4)
+    it, al = _P155[e]
     if it == 0:
         v_ev_target_energy_request = _d_RationalNumberType(r)
-        it, al = _P156[r.code(2, 3)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 3:
+            r.bad_code(p + 0, e, 3)
+        it, al = _P156[e]
     if it == 1:
         v_ev_maximum_energy_request = _d_RationalNumberType(r)
-        it, al = _P102[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P102[e]
     if it == 2:
         v_ev_minimum_energy_request = _d_RationalNumberType(r)
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = -1; al = 0
     return Scheduled_CLReqControlModeType(ev_target_energy_request=v_ev_target_energy_request, ev_maximum_energy_request=v_ev_maximum_energy_request, ev_minimum_energy_request=v_ev_minimum_energy_request)
 
 def _e_Scheduled_CLReqControlModeType(w: Writer, o: Scheduled_CLReqControlModeType) -> None:
     s = 0
-    if o.ev_target_energy_request is not None:
+    f_ev_target_energy_request = o.ev_target_energy_request
+    if f_ev_target_energy_request is not None:
         w.bits(0, 3)
-        _e_RationalNumberType(w, o.ev_target_energy_request)
+        _e_RationalNumberType(w, f_ev_target_energy_request)
         s = 1
-    if o.ev_maximum_energy_request is not None:
+    f_ev_maximum_energy_request = o.ev_maximum_energy_request
+    if f_ev_maximum_energy_request is not None:
         c = _C157[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.ev_maximum_energy_request)
+        _e_RationalNumberType(w, f_ev_maximum_energy_request)
         s = 2
-    if o.ev_minimum_energy_request is not None:
+    f_ev_minimum_energy_request = o.ev_minimum_energy_request
+    if f_ev_minimum_energy_request is not None:
         c = _C158[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.ev_minimum_energy_request)
+        _e_RationalNumberType(w, f_ev_minimum_energy_request)
         s = 3
     c = _C159[s]
     w.bits(c[0], c[1])
 
 def _d_Scheduled_CLResControlModeType(r: Reader) -> Scheduled_CLResControlModeType:
-    r.zero(1, 'end of element')
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = -1; al = 0
     return Scheduled_CLResControlModeType()
 
@@ -4817,112 +7355,220 @@ def _e_Scheduled_CLResControlModeType(w: Writer, o: Scheduled_CLResControlModeTy
     w.bits(0, 1)
 
 def _d_Scheduled_EVPPTControlModeType(r: Reader) -> Scheduled_EVPPTControlModeType:
+    rv = r.v; rn = r.n
     v_selected_schedule_tuple_id = None
     v_power_tolerance_acceptance = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_selected_schedule_tuple_id = r.uintb(4294967295)
-        r.zero(1, "end of element")
-        it, al = _P28[r.code(2, 2)]
+    v_selected_schedule_tuple_id = r.uintb(4294967295)
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x4:
+        r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 1, e, 2)
+    it, al = _P28[e]
     if it == 1:
-        r.zero(1, "characters")
-        v_power_tolerance_acceptance = r.enum(1, _K162)
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 4
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0xf
+        r.p = q
+        if b & 0xb:
+            r.badz(p, 4, b & 0xb)
+        k = (b >> 2) & 0x1
+        v_power_tolerance_acceptance = _K162[k]
         it = -1; al = 0
     return Scheduled_EVPPTControlModeType(selected_schedule_tuple_id=v_selected_schedule_tuple_id, power_tolerance_acceptance=v_power_tolerance_acceptance)
 
 def _e_Scheduled_EVPPTControlModeType(w: Writer, o: Scheduled_EVPPTControlModeType) -> None:
-    if o.selected_schedule_tuple_id is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.uint(o.selected_schedule_tuple_id)
-        w.bits(0, 1)
-    else:
+    f_selected_schedule_tuple_id = o.selected_schedule_tuple_id
+    if f_selected_schedule_tuple_id is None:
         raise ExiEncodeError("Scheduled_EVPPTControlModeType: missing required selected_schedule_tuple_id")
+    w.bits(0, 2)
+    w.uint(f_selected_schedule_tuple_id)
+    w.bits(0, 1)
     s = 1
-    if o.power_tolerance_acceptance is not None:
-        w.bits(0, 2)
-        w.bits(0, 1)
-        w.enum(o.power_tolerance_acceptance, _K163, 1)
-        w.bits(0, 1)
+    f_power_tolerance_acceptance = o.power_tolerance_acceptance
+    if f_power_tolerance_acceptance is not None:
+        w.bits((_K163[f_power_tolerance_acceptance]) << 1, 5)
         s = 2
     c = _C16[s]
     w.bits(c[0], c[1])
 
 def _d_Scheduled_SEReqControlModeType(r: Reader) -> Scheduled_SEReqControlModeType:
+    rv = r.v; rn = r.n
     v_departure_time = None
     v_ev_target_energy_request = None
     v_ev_maximum_energy_request = None
     v_ev_minimum_energy_request = None
     v_ev_energy_offer = None
-    it, al = _P164[r.code(3, 6)]
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    e = b & 0x7
+    if e >= 6:
+        r.bad_code(p + 0, e, 6)
+    it, al = _P164[e]
     if it == 0:
-        r.zero(1, "characters")
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         v_departure_time = r.uintb(4294967295)
-        r.zero(1, "end of element")
-        it, al = _P165[r.code(3, 5)]
+        p = r.p
+        q = p + 4
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0xf
+        r.p = q
+        if b & 0x8:
+            r.badz(p, 4, b & 0x8)
+        e = b & 0x7
+        if e >= 5:
+            r.bad_code(p + 1, e, 5)
+        it, al = _P165[e]
     if it == 1:
         v_ev_target_energy_request = _d_RationalNumberType(r)
-        it, al = _P33[r.code(3, 4)]
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        e = b & 0x7
+        if e >= 4:
+            r.bad_code(p + 0, e, 4)
+        it, al = _P33[e]
     if it == 2:
         v_ev_maximum_energy_request = _d_RationalNumberType(r)
-        it, al = _P34[r.code(2, 3)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 3:
+            r.bad_code(p + 0, e, 3)
+        it, al = _P34[e]
     if it == 3:
         v_ev_minimum_energy_request = _d_RationalNumberType(r)
-        it, al = _P29[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P29[e]
     if it == 4:
         v_ev_energy_offer = _d_EVEnergyOfferType(r)
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = -1; al = 0
     return Scheduled_SEReqControlModeType(departure_time=v_departure_time, ev_target_energy_request=v_ev_target_energy_request, ev_maximum_energy_request=v_ev_maximum_energy_request, ev_minimum_energy_request=v_ev_minimum_energy_request, ev_energy_offer=v_ev_energy_offer)
 
 def _e_Scheduled_SEReqControlModeType(w: Writer, o: Scheduled_SEReqControlModeType) -> None:
     s = 0
-    if o.departure_time is not None:
-        w.bits(0, 3)
-        w.bits(0, 1)
-        w.uint(o.departure_time)
+    f_departure_time = o.departure_time
+    if f_departure_time is not None:
+        w.bits(0, 4)
+        w.uint(f_departure_time)
         w.bits(0, 1)
         s = 1
-    if o.ev_target_energy_request is not None:
+    f_ev_target_energy_request = o.ev_target_energy_request
+    if f_ev_target_energy_request is not None:
         c = _C166[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.ev_target_energy_request)
+        _e_RationalNumberType(w, f_ev_target_energy_request)
         s = 2
-    if o.ev_maximum_energy_request is not None:
+    f_ev_maximum_energy_request = o.ev_maximum_energy_request
+    if f_ev_maximum_energy_request is not None:
         c = _C167[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.ev_maximum_energy_request)
+        _e_RationalNumberType(w, f_ev_maximum_energy_request)
         s = 3
-    if o.ev_minimum_energy_request is not None:
+    f_ev_minimum_energy_request = o.ev_minimum_energy_request
+    if f_ev_minimum_energy_request is not None:
         c = _C168[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.ev_minimum_energy_request)
+        _e_RationalNumberType(w, f_ev_minimum_energy_request)
         s = 4
-    if o.ev_energy_offer is not None:
+    f_ev_energy_offer = o.ev_energy_offer
+    if f_ev_energy_offer is not None:
         c = _C169[s]
         w.bits(c[0], c[1])
-        _e_EVEnergyOfferType(w, o.ev_energy_offer)
+        _e_EVEnergyOfferType(w, f_ev_energy_offer)
         s = 5
     c = _C170[s]
     w.bits(c[0], c[1])
 
 def _d_Scheduled_SEResControlModeType(r: Reader) -> Scheduled_SEResControlModeType:
+    rv = r.v; rn = r.n
     v_schedule_tuple = []
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
     n = 0
     while it == 0:
-        x = _d_ScheduleTupleType(r)
-        v_schedule_tuple.append(x)
+        t = _d_ScheduleTupleType(r)
+        v_schedule_tuple.append(t)
         n += 1
         if n < 3:
-            it, al = _P14[r.code(2, 2)]
+            p = r.p
+            q = p + 2
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x3
+            r.p = q
+            e = b & 0x3
+            if e >= 2:
+                r.bad_code(p + 0, e, 2)
+            it, al = _P14[e]
         else:
-            r.zero(1, 'end of element')
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
             it = -1; al = 0
     return Scheduled_SEResControlModeType(schedule_tuple=v_schedule_tuple)
 
@@ -4941,40 +7587,74 @@ def _e_Scheduled_SEResControlModeType(w: Writer, o: Scheduled_SEResControlModeTy
     w.bits(c[0], c[1])
 
 def _d_Scheduled_SMDTControlModeType(r: Reader) -> Scheduled_SMDTControlModeType:
+    rv = r.v; rn = r.n
     v_selected_schedule_tuple_id = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_selected_schedule_tuple_id = r.uintb(4294967295)
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_selected_schedule_tuple_id = r.uintb(4294967295)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
+    it = -1; al = 0
     return Scheduled_SMDTControlModeType(selected_schedule_tuple_id=v_selected_schedule_tuple_id)
 
 def _e_Scheduled_SMDTControlModeType(w: Writer, o: Scheduled_SMDTControlModeType) -> None:
-    if o.selected_schedule_tuple_id is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.uint(o.selected_schedule_tuple_id)
-        w.bits(0, 1)
-    else:
+    f_selected_schedule_tuple_id = o.selected_schedule_tuple_id
+    if f_selected_schedule_tuple_id is None:
         raise ExiEncodeError("Scheduled_SMDTControlModeType: missing required selected_schedule_tuple_id")
-    w.bits(0, 1)
+    w.bits(0, 2)
+    w.uint(f_selected_schedule_tuple_id)
+    w.bits(0, 2)
 
 def _d_SelectedServiceListType(r: Reader) -> SelectedServiceListType:
+    rv = r.v; rn = r.n
     v_selected_service = []
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
     n = 0
     while it == 0:
-        x = _d_SelectedServiceType(r)
-        v_selected_service.append(x)
+        t = _d_SelectedServiceType(r)
+        v_selected_service.append(t)
         n += 1
         if n < 16:
-            it, al = _P14[r.code(2, 2)]
+            p = r.p
+            q = p + 2
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x3
+            r.p = q
+            e = b & 0x3
+            if e >= 2:
+                r.bad_code(p + 0, e, 2)
+            it, al = _P14[e]
         else:
-            r.zero(1, 'end of element')
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
             it = -1; al = 0
     return SelectedServiceListType(selected_service=v_selected_service)
 
@@ -4993,238 +7673,364 @@ def _e_SelectedServiceListType(w: Writer, o: SelectedServiceListType) -> None:
     w.bits(c[0], c[1])
 
 def _d_SelectedServiceType(r: Reader) -> SelectedServiceType:
+    rv = r.v; rn = r.n
     v_service_id = None
     v_parameter_set_id = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_service_id = r.uintb(65535)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_parameter_set_id = r.uintb(65535)
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_service_id = r.uintb(65535)
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x7:
+        r.badz(p, 3, b & 0x7)
+    it = 1; al = 0
+    v_parameter_set_id = r.uintb(65535)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
+    it = -1; al = 0
     return SelectedServiceType(service_id=v_service_id, parameter_set_id=v_parameter_set_id)
 
 def _e_SelectedServiceType(w: Writer, o: SelectedServiceType) -> None:
-    if o.service_id is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.uint(o.service_id)
-        w.bits(0, 1)
-    else:
+    f_service_id = o.service_id
+    if f_service_id is None:
         raise ExiEncodeError("SelectedServiceType: missing required service_id")
-    if o.parameter_set_id is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.uint(o.parameter_set_id)
-        w.bits(0, 1)
-    else:
-        raise ExiEncodeError("SelectedServiceType: missing required parameter_set_id")
+    w.bits(0, 2)
+    w.uint(f_service_id)
     w.bits(0, 1)
+    f_parameter_set_id = o.parameter_set_id
+    if f_parameter_set_id is None:
+        raise ExiEncodeError("SelectedServiceType: missing required parameter_set_id")
+    w.bits(0, 2)
+    w.uint(f_parameter_set_id)
+    w.bits(0, 2)
 
 def _d_ServiceDetailReqType(r: Reader) -> ServiceDetailReqType:
+    rv = r.v; rn = r.n
     v_header = None
     v_service_id = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_header = _d_MessageHeaderType(r)
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_service_id = r.uintb(65535)
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_header = _d_MessageHeaderType(r)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
+    it = 1; al = 0
+    v_service_id = r.uintb(65535)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
+    it = -1; al = 0
     return ServiceDetailReqType(header=v_header, service_id=v_service_id)
 
 def _e_ServiceDetailReqType(w: Writer, o: ServiceDetailReqType) -> None:
-    if o.header is not None:
-        w.bits(0, 1)
-        _e_MessageHeaderType(w, o.header)
-    else:
+    f_header = o.header
+    if f_header is None:
         raise ExiEncodeError("ServiceDetailReqType: missing required header")
-    if o.service_id is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.uint(o.service_id)
-        w.bits(0, 1)
-    else:
-        raise ExiEncodeError("ServiceDetailReqType: missing required service_id")
     w.bits(0, 1)
+    _e_MessageHeaderType(w, f_header)
+    f_service_id = o.service_id
+    if f_service_id is None:
+        raise ExiEncodeError("ServiceDetailReqType: missing required service_id")
+    w.bits(0, 2)
+    w.uint(f_service_id)
+    w.bits(0, 2)
 
 def _d_ServiceDetailResType(r: Reader) -> ServiceDetailResType:
+    rv = r.v; rn = r.n
     v_header = None
     v_response_code = None
     v_service_id = None
     v_service_parameter_list = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_header = _d_MessageHeaderType(r)
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_response_code = r.enum(6, _K20)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 2; al = 0
-    if it == 2:
-        r.zero(1, "characters")
-        v_service_id = r.uintb(65535)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 3; al = 0
-    if it == 3:
-        v_service_parameter_list = _d_ServiceParameterListType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_header = _d_MessageHeaderType(r)
+    p = r.p
+    q = p + 11
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7ff
+    r.p = q
+    if b & 0x607:
+        r.badz(p, 11, b & 0x607)
+    k = (b >> 3) & 0x3f
+    if k >= 40:
+        r.bad(p + 2, 'enumeration index out of range')
+    v_response_code = _K20[k]
+    it = 2; al = 0
+    v_service_id = r.uintb(65535)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
+    it = 3; al = 0
+    v_service_parameter_list = _d_ServiceParameterListType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return ServiceDetailResType(header=v_header, response_code=v_response_code, service_id=v_service_id, service_parameter_list=v_service_parameter_list)
 
 def _e_ServiceDetailResType(w: Writer, o: ServiceDetailResType) -> None:
-    if o.header is not None:
-        w.bits(0, 1)
-        _e_MessageHeaderType(w, o.header)
-    else:
+    f_header = o.header
+    if f_header is None:
         raise ExiEncodeError("ServiceDetailResType: missing required header")
-    if o.response_code is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.response_code, _K22, 6)
-        w.bits(0, 1)
-    else:
+    w.bits(0, 1)
+    _e_MessageHeaderType(w, f_header)
+    f_response_code = o.response_code
+    if f_response_code is None:
         raise ExiEncodeError("ServiceDetailResType: missing required response_code")
-    if o.service_id is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.uint(o.service_id)
-        w.bits(0, 1)
-    else:
+    w.bits((_K22[f_response_code]) << 1, 9)
+    f_service_id = o.service_id
+    if f_service_id is None:
         raise ExiEncodeError("ServiceDetailResType: missing required service_id")
-    if o.service_parameter_list is not None:
-        w.bits(0, 1)
-        _e_ServiceParameterListType(w, o.service_parameter_list)
-    else:
+    w.bits(0, 2)
+    w.uint(f_service_id)
+    w.bits(0, 1)
+    f_service_parameter_list = o.service_parameter_list
+    if f_service_parameter_list is None:
         raise ExiEncodeError("ServiceDetailResType: missing required service_parameter_list")
+    w.bits(0, 1)
+    _e_ServiceParameterListType(w, f_service_parameter_list)
     w.bits(0, 1)
 
 def _d_ServiceDiscoveryReqType(r: Reader) -> ServiceDiscoveryReqType:
+    rv = r.v; rn = r.n
     v_header = None
     v_supported_service_i_ds = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_header = _d_MessageHeaderType(r)
-        it, al = _P28[r.code(2, 2)]
+    v_header = _d_MessageHeaderType(r)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P28[e]
     if it == 1:
         v_supported_service_i_ds = _d_ServiceIDListType(r)
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = -1; al = 0
     return ServiceDiscoveryReqType(header=v_header, supported_service_i_ds=v_supported_service_i_ds)
 
 def _e_ServiceDiscoveryReqType(w: Writer, o: ServiceDiscoveryReqType) -> None:
-    if o.header is not None:
-        w.bits(0, 1)
-        _e_MessageHeaderType(w, o.header)
-    else:
+    f_header = o.header
+    if f_header is None:
         raise ExiEncodeError("ServiceDiscoveryReqType: missing required header")
+    w.bits(0, 1)
+    _e_MessageHeaderType(w, f_header)
     s = 1
-    if o.supported_service_i_ds is not None:
+    f_supported_service_i_ds = o.supported_service_i_ds
+    if f_supported_service_i_ds is not None:
         w.bits(0, 2)
-        _e_ServiceIDListType(w, o.supported_service_i_ds)
+        _e_ServiceIDListType(w, f_supported_service_i_ds)
         s = 2
     c = _C16[s]
     w.bits(c[0], c[1])
 
 def _d_ServiceDiscoveryResType(r: Reader) -> ServiceDiscoveryResType:
+    rv = r.v; rn = r.n
     v_header = None
     v_response_code = None
     v_service_renegotiation_supported = None
     v_energy_transfer_service_list = None
     v_vas_list = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_header = _d_MessageHeaderType(r)
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_response_code = r.enum(6, _K20)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 2; al = 0
-    if it == 2:
-        r.zero(1, "characters")
-        v_service_renegotiation_supported = r.bits(1) == 1
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 3; al = 0
-    if it == 3:
-        v_energy_transfer_service_list = _d_ServiceListType(r)
-        it, al = _P29[r.code(2, 2)]
+    v_header = _d_MessageHeaderType(r)
+    p = r.p
+    q = p + 14
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3fff
+    r.p = q
+    if b & 0x303b:
+        r.badz(p, 14, b & 0x303b)
+    k = (b >> 6) & 0x3f
+    if k >= 40:
+        r.bad(p + 2, 'enumeration index out of range')
+    v_response_code = _K20[k]
+    v_service_renegotiation_supported = ((b >> 2) & 0x1) == 1
+    it = 3; al = 0
+    v_energy_transfer_service_list = _d_ServiceListType(r)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P29[e]
     if it == 4:
         v_vas_list = _d_ServiceListType(r)
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = -1; al = 0
     return ServiceDiscoveryResType(header=v_header, response_code=v_response_code, service_renegotiation_supported=v_service_renegotiation_supported, energy_transfer_service_list=v_energy_transfer_service_list, vas_list=v_vas_list)
 
 def _e_ServiceDiscoveryResType(w: Writer, o: ServiceDiscoveryResType) -> None:
-    if o.header is not None:
-        w.bits(0, 1)
-        _e_MessageHeaderType(w, o.header)
-    else:
+    f_header = o.header
+    if f_header is None:
         raise ExiEncodeError("ServiceDiscoveryResType: missing required header")
-    if o.response_code is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.response_code, _K22, 6)
-        w.bits(0, 1)
-    else:
+    w.bits(0, 1)
+    _e_MessageHeaderType(w, f_header)
+    f_response_code = o.response_code
+    if f_response_code is None:
         raise ExiEncodeError("ServiceDiscoveryResType: missing required response_code")
-    if o.service_renegotiation_supported is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.bits(1 if o.service_renegotiation_supported else 0, 1)
-        w.bits(0, 1)
-    else:
+    w.bits((_K22[f_response_code]) << 1, 9)
+    f_service_renegotiation_supported = o.service_renegotiation_supported
+    if f_service_renegotiation_supported is None:
         raise ExiEncodeError("ServiceDiscoveryResType: missing required service_renegotiation_supported")
-    if o.energy_transfer_service_list is not None:
-        w.bits(0, 1)
-        _e_ServiceListType(w, o.energy_transfer_service_list)
-    else:
+    w.bits((1 if f_service_renegotiation_supported else 0) << 1, 4)
+    f_energy_transfer_service_list = o.energy_transfer_service_list
+    if f_energy_transfer_service_list is None:
         raise ExiEncodeError("ServiceDiscoveryResType: missing required energy_transfer_service_list")
+    w.bits(0, 1)
+    _e_ServiceListType(w, f_energy_transfer_service_list)
     s = 4
-    if o.vas_list is not None:
+    f_vas_list = o.vas_list
+    if f_vas_list is not None:
         w.bits(0, 2)
-        _e_ServiceListType(w, o.vas_list)
+        _e_ServiceListType(w, f_vas_list)
         s = 5
     c = _C30[s]
     w.bits(c[0], c[1])
 
 def _d_ServiceIDListType(r: Reader) -> ServiceIDListType:
+    rv = r.v; rn = r.n
     v_service_id = []
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
     n = 0
     while it == 0:
-        r.zero(1, "characters")
-        x = r.uintb(65535)
-        r.zero(1, "end of element")
-        v_service_id.append(x)
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
+        t = r.uintb(65535)
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
+        v_service_id.append(t)
         n += 1
         if n < 16:
-            it, al = _P14[r.code(2, 2)]
+            p = r.p
+            q = p + 2
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x3
+            r.p = q
+            e = b & 0x3
+            if e >= 2:
+                r.bad_code(p + 0, e, 2)
+            it, al = _P14[e]
         else:
-            r.zero(1, 'end of element')
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
             it = -1; al = 0
     return ServiceIDListType(service_id=v_service_id)
 
@@ -5245,18 +8051,42 @@ def _e_ServiceIDListType(w: Writer, o: ServiceIDListType) -> None:
     w.bits(c[0], c[1])
 
 def _d_ServiceListType(r: Reader) -> ServiceListType:
+    rv = r.v; rn = r.n
     v_service = []
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
     n = 0
     while it == 0:
-        x = _d_ServiceType(r)
-        v_service.append(x)
+        t = _d_ServiceType(r)
+        v_service.append(t)
         n += 1
         if n < 8:
-            it, al = _P14[r.code(2, 2)]
+            p = r.p
+            q = p + 2
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x3
+            r.p = q
+            e = b & 0x3
+            if e >= 2:
+                r.bad_code(p + 0, e, 2)
+            it, al = _P14[e]
         else:
-            r.zero(1, 'end of element')
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
             it = -1; al = 0
     return ServiceListType(service=v_service)
 
@@ -5275,18 +8105,42 @@ def _e_ServiceListType(w: Writer, o: ServiceListType) -> None:
     w.bits(c[0], c[1])
 
 def _d_ServiceParameterListType(r: Reader) -> ServiceParameterListType:
+    rv = r.v; rn = r.n
     v_parameter_set = []
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
     n = 0
     while it == 0:
-        x = _d_ParameterSetType(r)
-        v_parameter_set.append(x)
+        t = _d_ParameterSetType(r)
+        v_parameter_set.append(t)
         n += 1
         if n < 32:
-            it, al = _P14[r.code(2, 2)]
+            p = r.p
+            q = p + 2
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x3
+            r.p = q
+            e = b & 0x3
+            if e >= 2:
+                r.bad_code(p + 0, e, 2)
+            it, al = _P14[e]
         else:
-            r.zero(1, 'end of element')
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
             it = -1; al = 0
     return ServiceParameterListType(parameter_set=v_parameter_set)
 
@@ -5305,337 +8159,526 @@ def _e_ServiceParameterListType(w: Writer, o: ServiceParameterListType) -> None:
     w.bits(c[0], c[1])
 
 def _d_ServiceSelectionReqType(r: Reader) -> ServiceSelectionReqType:
+    rv = r.v; rn = r.n
     v_header = None
     v_selected_energy_transfer_service = None
     v_selected_vas_list = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_header = _d_MessageHeaderType(r)
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        v_selected_energy_transfer_service = _d_SelectedServiceType(r)
-        it, al = _P102[r.code(2, 2)]
+    v_header = _d_MessageHeaderType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 1; al = 0
+    v_selected_energy_transfer_service = _d_SelectedServiceType(r)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P102[e]
     if it == 2:
         v_selected_vas_list = _d_SelectedServiceListType(r)
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = -1; al = 0
     return ServiceSelectionReqType(header=v_header, selected_energy_transfer_service=v_selected_energy_transfer_service, selected_vas_list=v_selected_vas_list)
 
 def _e_ServiceSelectionReqType(w: Writer, o: ServiceSelectionReqType) -> None:
-    if o.header is not None:
-        w.bits(0, 1)
-        _e_MessageHeaderType(w, o.header)
-    else:
+    f_header = o.header
+    if f_header is None:
         raise ExiEncodeError("ServiceSelectionReqType: missing required header")
-    if o.selected_energy_transfer_service is not None:
-        w.bits(0, 1)
-        _e_SelectedServiceType(w, o.selected_energy_transfer_service)
-    else:
+    w.bits(0, 1)
+    _e_MessageHeaderType(w, f_header)
+    f_selected_energy_transfer_service = o.selected_energy_transfer_service
+    if f_selected_energy_transfer_service is None:
         raise ExiEncodeError("ServiceSelectionReqType: missing required selected_energy_transfer_service")
+    w.bits(0, 1)
+    _e_SelectedServiceType(w, f_selected_energy_transfer_service)
     s = 2
-    if o.selected_vas_list is not None:
+    f_selected_vas_list = o.selected_vas_list
+    if f_selected_vas_list is not None:
         w.bits(0, 2)
-        _e_SelectedServiceListType(w, o.selected_vas_list)
+        _e_SelectedServiceListType(w, f_selected_vas_list)
         s = 3
     c = _C86[s]
     w.bits(c[0], c[1])
 
 def _d_ServiceSelectionResType(r: Reader) -> ServiceSelectionResType:
+    rv = r.v; rn = r.n
     v_header = None
     v_response_code = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_header = _d_MessageHeaderType(r)
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_response_code = r.enum(6, _K20)
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_header = _d_MessageHeaderType(r)
+    p = r.p
+    q = p + 10
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3ff
+    r.p = q
+    if b & 0x303:
+        r.badz(p, 10, b & 0x303)
+    k = (b >> 2) & 0x3f
+    if k >= 40:
+        r.bad(p + 2, 'enumeration index out of range')
+    v_response_code = _K20[k]
+    it = -1; al = 0
     return ServiceSelectionResType(header=v_header, response_code=v_response_code)
 
 def _e_ServiceSelectionResType(w: Writer, o: ServiceSelectionResType) -> None:
-    if o.header is not None:
-        w.bits(0, 1)
-        _e_MessageHeaderType(w, o.header)
-    else:
+    f_header = o.header
+    if f_header is None:
         raise ExiEncodeError("ServiceSelectionResType: missing required header")
-    if o.response_code is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.response_code, _K22, 6)
-        w.bits(0, 1)
-    else:
-        raise ExiEncodeError("ServiceSelectionResType: missing required response_code")
     w.bits(0, 1)
+    _e_MessageHeaderType(w, f_header)
+    f_response_code = o.response_code
+    if f_response_code is None:
+        raise ExiEncodeError("ServiceSelectionResType: missing required response_code")
+    w.bits((_K22[f_response_code]) << 2, 10)
 
 def _d_ServiceType(r: Reader) -> ServiceType:
+    rv = r.v; rn = r.n
     v_service_id = None
     v_free_service = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_service_id = r.uintb(65535)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_free_service = r.bits(1) == 1
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_service_id = r.uintb(65535)
+    p = r.p
+    q = p + 6
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3f
+    r.p = q
+    if b & 0x3b:
+        r.badz(p, 6, b & 0x3b)
+    v_free_service = ((b >> 2) & 0x1) == 1
+    it = -1; al = 0
     return ServiceType(service_id=v_service_id, free_service=v_free_service)
 
 def _e_ServiceType(w: Writer, o: ServiceType) -> None:
-    if o.service_id is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.uint(o.service_id)
-        w.bits(0, 1)
-    else:
+    f_service_id = o.service_id
+    if f_service_id is None:
         raise ExiEncodeError("ServiceType: missing required service_id")
-    if o.free_service is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.bits(1 if o.free_service else 0, 1)
-        w.bits(0, 1)
-    else:
-        raise ExiEncodeError("ServiceType: missing required free_service")
+    w.bits(0, 2)
+    w.uint(f_service_id)
     w.bits(0, 1)
+    f_free_service = o.free_service
+    if f_free_service is None:
+        raise ExiEncodeError("ServiceType: missing required free_service")
+    w.bits((1 if f_free_service else 0) << 2, 5)
 
 def _d_SessionSetupReqType(r: Reader) -> SessionSetupReqType:
+    rv = r.v; rn = r.n
     v_header = None
     v_evccid = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_header = _d_MessageHeaderType(r)
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_evccid = r.string()
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_header = _d_MessageHeaderType(r)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
+    it = 1; al = 0
+    v_evccid = r.string()
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
+    it = -1; al = 0
     return SessionSetupReqType(header=v_header, evccid=v_evccid)
 
 def _e_SessionSetupReqType(w: Writer, o: SessionSetupReqType) -> None:
-    if o.header is not None:
-        w.bits(0, 1)
-        _e_MessageHeaderType(w, o.header)
-    else:
+    f_header = o.header
+    if f_header is None:
         raise ExiEncodeError("SessionSetupReqType: missing required header")
-    if o.evccid is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.string(o.evccid)
-        w.bits(0, 1)
-    else:
-        raise ExiEncodeError("SessionSetupReqType: missing required evccid")
     w.bits(0, 1)
+    _e_MessageHeaderType(w, f_header)
+    f_evccid = o.evccid
+    if f_evccid is None:
+        raise ExiEncodeError("SessionSetupReqType: missing required evccid")
+    w.bits(0, 2)
+    w.string(f_evccid)
+    w.bits(0, 2)
 
 def _d_SessionSetupResType(r: Reader) -> SessionSetupResType:
+    rv = r.v; rn = r.n
     v_header = None
     v_response_code = None
     v_evseid = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_header = _d_MessageHeaderType(r)
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_response_code = r.enum(6, _K20)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 2; al = 0
-    if it == 2:
-        r.zero(1, "characters")
-        v_evseid = r.string()
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_header = _d_MessageHeaderType(r)
+    p = r.p
+    q = p + 11
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7ff
+    r.p = q
+    if b & 0x607:
+        r.badz(p, 11, b & 0x607)
+    k = (b >> 3) & 0x3f
+    if k >= 40:
+        r.bad(p + 2, 'enumeration index out of range')
+    v_response_code = _K20[k]
+    it = 2; al = 0
+    v_evseid = r.string()
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
+    it = -1; al = 0
     return SessionSetupResType(header=v_header, response_code=v_response_code, evseid=v_evseid)
 
 def _e_SessionSetupResType(w: Writer, o: SessionSetupResType) -> None:
-    if o.header is not None:
-        w.bits(0, 1)
-        _e_MessageHeaderType(w, o.header)
-    else:
+    f_header = o.header
+    if f_header is None:
         raise ExiEncodeError("SessionSetupResType: missing required header")
-    if o.response_code is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.response_code, _K22, 6)
-        w.bits(0, 1)
-    else:
-        raise ExiEncodeError("SessionSetupResType: missing required response_code")
-    if o.evseid is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.string(o.evseid)
-        w.bits(0, 1)
-    else:
-        raise ExiEncodeError("SessionSetupResType: missing required evseid")
     w.bits(0, 1)
+    _e_MessageHeaderType(w, f_header)
+    f_response_code = o.response_code
+    if f_response_code is None:
+        raise ExiEncodeError("SessionSetupResType: missing required response_code")
+    w.bits((_K22[f_response_code]) << 1, 9)
+    f_evseid = o.evseid
+    if f_evseid is None:
+        raise ExiEncodeError("SessionSetupResType: missing required evseid")
+    w.bits(0, 2)
+    w.string(f_evseid)
+    w.bits(0, 2)
 
 def _d_SessionStopReqType(r: Reader) -> SessionStopReqType:
+    rv = r.v; rn = r.n
     v_header = None
     v_charging_session = None
     v_ev_termination_code = None
     v_ev_termination_explanation = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_header = _d_MessageHeaderType(r)
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_charging_session = r.enum(2, _K171)
-        r.zero(1, "end of element")
-        it, al = _P63[r.code(2, 3)]
+    v_header = _d_MessageHeaderType(r)
+    p = r.p
+    q = p + 7
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7f
+    r.p = q
+    if b & 0x64:
+        r.badz(p, 7, b & 0x64)
+    k = (b >> 3) & 0x3
+    if k >= 3:
+        r.bad(p + 2, 'enumeration index out of range')
+    v_charging_session = _K171[k]
+    e = b & 0x3
+    if e >= 3:
+        r.bad_code(p + 5, e, 3)
+    it, al = _P63[e]
     if it == 2:
-        r.zero(1, "characters")
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         v_ev_termination_code = r.string()
-        r.zero(1, "end of element")
-        it, al = _P64[r.code(2, 2)]
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        if b & 0x4:
+            r.badz(p, 3, b & 0x4)
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 1, e, 2)
+        it, al = _P64[e]
     if it == 3:
-        r.zero(1, "characters")
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         v_ev_termination_explanation = r.string()
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        if b & 0x3:
+            r.badz(p, 2, b & 0x3)
         it = -1; al = 0
     return SessionStopReqType(header=v_header, charging_session=v_charging_session, ev_termination_code=v_ev_termination_code, ev_termination_explanation=v_ev_termination_explanation)
 
 def _e_SessionStopReqType(w: Writer, o: SessionStopReqType) -> None:
-    if o.header is not None:
-        w.bits(0, 1)
-        _e_MessageHeaderType(w, o.header)
-    else:
+    f_header = o.header
+    if f_header is None:
         raise ExiEncodeError("SessionStopReqType: missing required header")
-    if o.charging_session is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.charging_session, _K172, 2)
-        w.bits(0, 1)
-    else:
+    w.bits(0, 1)
+    _e_MessageHeaderType(w, f_header)
+    f_charging_session = o.charging_session
+    if f_charging_session is None:
         raise ExiEncodeError("SessionStopReqType: missing required charging_session")
+    w.bits((_K172[f_charging_session]) << 1, 5)
     s = 2
-    if o.ev_termination_code is not None:
-        w.bits(0, 2)
-        w.bits(0, 1)
-        w.string(o.ev_termination_code)
+    f_ev_termination_code = o.ev_termination_code
+    if f_ev_termination_code is not None:
+        w.bits(0, 3)
+        w.string(f_ev_termination_code)
         w.bits(0, 1)
         s = 3
-    if o.ev_termination_explanation is not None:
+    f_ev_termination_explanation = o.ev_termination_explanation
+    if f_ev_termination_explanation is not None:
         c = _C125[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
-        w.string(o.ev_termination_explanation)
+        w.string(f_ev_termination_explanation)
         w.bits(0, 1)
         s = 4
     c = _C126[s]
     w.bits(c[0], c[1])
 
 def _d_SessionStopResType(r: Reader) -> SessionStopResType:
+    rv = r.v; rn = r.n
     v_header = None
     v_response_code = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_header = _d_MessageHeaderType(r)
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_response_code = r.enum(6, _K20)
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_header = _d_MessageHeaderType(r)
+    p = r.p
+    q = p + 10
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3ff
+    r.p = q
+    if b & 0x303:
+        r.badz(p, 10, b & 0x303)
+    k = (b >> 2) & 0x3f
+    if k >= 40:
+        r.bad(p + 2, 'enumeration index out of range')
+    v_response_code = _K20[k]
+    it = -1; al = 0
     return SessionStopResType(header=v_header, response_code=v_response_code)
 
 def _e_SessionStopResType(w: Writer, o: SessionStopResType) -> None:
-    if o.header is not None:
-        w.bits(0, 1)
-        _e_MessageHeaderType(w, o.header)
-    else:
+    f_header = o.header
+    if f_header is None:
         raise ExiEncodeError("SessionStopResType: missing required header")
-    if o.response_code is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.response_code, _K22, 6)
-        w.bits(0, 1)
-    else:
-        raise ExiEncodeError("SessionStopResType: missing required response_code")
     w.bits(0, 1)
+    _e_MessageHeaderType(w, f_header)
+    f_response_code = o.response_code
+    if f_response_code is None:
+        raise ExiEncodeError("SessionStopResType: missing required response_code")
+    w.bits((_K22[f_response_code]) << 2, 10)
 
 def _d_SignatureMethodType(r: Reader) -> SignatureMethodType:
+    rv = r.v; rn = r.n
     v_algorithm = None
     v_hmac_output_length = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_algorithm = r.string()
-        it, al = _P156[r.code(3, 3)]
+    v_algorithm = r.string()
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    e = b & 0x7
+    if e >= 3:
+        r.bad_code(p + 0, e, 3)
+    it, al = _P156[e]
     if it == 1:
-        r.zero(1, "characters")
-        v_hmac_output_length = r.sint()
-        r.zero(1, "end of element")
-        it, al = _P102[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        if b & 0x2:
+            r.badz(p, 2, b & 0x2)
+        sg = (b & 0x1) == 1
+        v_hmac_output_length = -r.uint() - 1 if sg else r.uint()
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        if b & 0x4:
+            r.badz(p, 3, b & 0x4)
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 1, e, 2)
+        it, al = _P102[e]
     n = 0
     while it == 2:
         r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        it, al = _P102[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P102[e]
     return SignatureMethodType(algorithm=v_algorithm, hmac_output_length=v_hmac_output_length)
 
 def _e_SignatureMethodType(w: Writer, o: SignatureMethodType) -> None:
-    if o.algorithm is not None:
-        w.bits(0, 1)
-        w.string(o.algorithm)
-    else:
+    f_algorithm = o.algorithm
+    if f_algorithm is None:
         raise ExiEncodeError("SignatureMethodType: missing required algorithm")
+    w.bits(0, 1)
+    w.string(f_algorithm)
     s = 1
-    if o.hmac_output_length is not None:
-        w.bits(0, 3)
-        w.bits(0, 1)
-        w.sint(o.hmac_output_length)
+    f_hmac_output_length = o.hmac_output_length
+    if f_hmac_output_length is not None:
+        w.bits((1 if f_hmac_output_length < 0 else 0), 5)
+        w.uint(-f_hmac_output_length - 1 if f_hmac_output_length < 0 else f_hmac_output_length)
         w.bits(0, 1)
         s = 2
     c = _C173[s]
     w.bits(c[0], c[1])
 
 def _d_SignaturePropertiesType(r: Reader) -> SignaturePropertiesType:
+    rv = r.v; rn = r.n
     v_id = None
     v_signature_property = []
-    it, al = _P0[r.code(2, 2)]
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P0[e]
     if it == 0:
         v_id = r.string()
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = 1; al = 0
     n = 0
     while it == 1:
-        x = _d_SignaturePropertyType(r)
-        v_signature_property.append(x)
+        t = _d_SignaturePropertyType(r)
+        v_signature_property.append(t)
         n += 1
-        it, al = _P28[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P28[e]
     return SignaturePropertiesType(id=v_id, signature_property=v_signature_property)
 
 def _e_SignaturePropertiesType(w: Writer, o: SignaturePropertiesType) -> None:
     s = 0
-    if o.id is not None:
+    f_id = o.id
+    if f_id is not None:
         w.bits(0, 2)
-        w.string(o.id)
+        w.string(f_id)
         s = 1
     n = 0
     for x in o.signature_property:
@@ -5649,89 +8692,175 @@ def _e_SignaturePropertiesType(w: Writer, o: SignaturePropertiesType) -> None:
     w.bits(1, 2)
 
 def _d_SignaturePropertyType(r: Reader) -> SignaturePropertyType:
+    rv = r.v; rn = r.n
     v_id = None
     v_target = None
-    it, al = _P0[r.code(2, 2)]
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P0[e]
     if it == 0:
         v_id = r.string()
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = 1; al = 0
-    if it == 1:
-        v_target = r.string()
-        it, al = _P174[r.code(2, 1)]
+    v_target = r.string()
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 1:
+        r.bad_code(p + 0, e, 1)
+    it, al = _P174[e]
     n = 0
     while it == 2:
         r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        it, al = _P102[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P102[e]
     return SignaturePropertyType(id=v_id, target=v_target)
 
 def _e_SignaturePropertyType(w: Writer, o: SignaturePropertyType) -> None:
     s = 0
-    if o.id is not None:
+    f_id = o.id
+    if f_id is not None:
         w.bits(0, 2)
-        w.string(o.id)
+        w.string(f_id)
         s = 1
-    if o.target is not None:
-        c = _C175[s]
-        w.bits(c[0], c[1])
-        w.string(o.target)
-        s = 2
-    else:
+    f_target = o.target
+    if f_target is None:
         raise ExiEncodeError("SignaturePropertyType: missing required target")
+    c = _C175[s]
+    w.bits(c[0], c[1])
+    w.string(f_target)
+    s = 2
     raise ExiEncodeError("SignaturePropertyType: required wildcard content")
 
 def _d_SignatureType(r: Reader) -> SignatureType:
+    rv = r.v; rn = r.n
     v_id = None
     v_signed_info = None
     v_signature_value = None
     v_key_info = None
     v_object = []
-    it, al = _P0[r.code(2, 2)]
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P0[e]
     if it == 0:
         v_id = r.string()
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = 1; al = 0
-    if it == 1:
-        v_signed_info = _d_SignedInfoType(r)
-        r.zero(1, 'next item')
-        it = 2; al = 0
-    if it == 2:
-        v_signature_value = _d_SignatureValueType(r)
-        it, al = _P34[r.code(2, 3)]
+    v_signed_info = _d_SignedInfoType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 2; al = 0
+    v_signature_value = _d_SignatureValueType(r)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 3:
+        r.bad_code(p + 0, e, 3)
+    it, al = _P34[e]
     if it == 3:
         v_key_info = _d_KeyInfoType(r)
-        it, al = _P29[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P29[e]
     n = 0
     while it == 4:
-        x = _d_ObjectType(r)
-        v_object.append(x)
+        t = _d_ObjectType(r)
+        v_object.append(t)
         n += 1
-        it, al = _P29[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P29[e]
     return SignatureType(id=v_id, signed_info=v_signed_info, signature_value=v_signature_value, key_info=v_key_info, object=v_object)
 
 def _e_SignatureType(w: Writer, o: SignatureType) -> None:
     s = 0
-    if o.id is not None:
+    f_id = o.id
+    if f_id is not None:
         w.bits(0, 2)
-        w.string(o.id)
+        w.string(f_id)
         s = 1
-    if o.signed_info is not None:
-        c = _C176[s]
-        w.bits(c[0], c[1])
-        _e_SignedInfoType(w, o.signed_info)
-        s = 2
-    else:
+    f_signed_info = o.signed_info
+    if f_signed_info is None:
         raise ExiEncodeError("SignatureType: missing required signed_info")
-    if o.signature_value is not None:
-        w.bits(0, 1)
-        _e_SignatureValueType(w, o.signature_value)
-    else:
+    c = _C176[s]
+    w.bits(c[0], c[1])
+    _e_SignedInfoType(w, f_signed_info)
+    s = 2
+    f_signature_value = o.signature_value
+    if f_signature_value is None:
         raise ExiEncodeError("SignatureType: missing required signature_value")
+    w.bits(0, 1)
+    _e_SignatureValueType(w, f_signature_value)
     s = 3
-    if o.key_info is not None:
+    f_key_info = o.key_info
+    if f_key_info is not None:
         w.bits(0, 2)
-        _e_KeyInfoType(w, o.key_info)
+        _e_KeyInfoType(w, f_key_info)
         s = 4
     n = 0
     for x in o.object:
@@ -5744,120 +8873,212 @@ def _e_SignatureType(w: Writer, o: SignatureType) -> None:
     w.bits(c[0], c[1])
 
 def _d_SignatureValueType(r: Reader) -> SignatureValueType:
+    rv = r.v; rn = r.n
     v_id = None
     v_value = None
-    it, al = _P0[r.code(2, 2)]
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P0[e]
     if it == 0:
         v_id = r.string()
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = 1; al = 0
-    if it == 1:
-        v_value = r.binary()
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_value = r.binary()
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return SignatureValueType(id=v_id, value=v_value)
 
 def _e_SignatureValueType(w: Writer, o: SignatureValueType) -> None:
     s = 0
-    if o.id is not None:
+    f_id = o.id
+    if f_id is not None:
         w.bits(0, 2)
-        w.string(o.id)
+        w.string(f_id)
         s = 1
-    if o.value is not None:
-        c = _C179[s]
-        w.bits(c[0], c[1])
-        w.binary(o.value)
-        s = 2
-    else:
+    f_value = o.value
+    if f_value is None:
         raise ExiEncodeError("SignatureValueType: missing required value")
+    c = _C179[s]
+    w.bits(c[0], c[1])
+    w.binary(f_value)
+    s = 2
     w.bits(0, 1)
 
 def _d_SignedCertificateChainType(r: Reader) -> SignedCertificateChainType:
+    rv = r.v; rn = r.n
     v_id = None
     v_certificate = None
     v_sub_certificates = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_id = r.string()
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_certificate = r.binary()
-        r.zero(1, "end of element")
-        it, al = _P102[r.code(2, 2)]
+    v_id = r.string()
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
+    it = 1; al = 0
+    v_certificate = r.binary()
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x4:
+        r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 1, e, 2)
+    it, al = _P102[e]
     if it == 2:
         v_sub_certificates = _d_SubCertificatesType(r)
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = -1; al = 0
     return SignedCertificateChainType(id=v_id, certificate=v_certificate, sub_certificates=v_sub_certificates)
 
 def _e_SignedCertificateChainType(w: Writer, o: SignedCertificateChainType) -> None:
-    if o.id is not None:
-        w.bits(0, 1)
-        w.string(o.id)
-    else:
+    f_id = o.id
+    if f_id is None:
         raise ExiEncodeError("SignedCertificateChainType: missing required id")
-    if o.certificate is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.binary(o.certificate)
-        w.bits(0, 1)
-    else:
+    w.bits(0, 1)
+    w.string(f_id)
+    f_certificate = o.certificate
+    if f_certificate is None:
         raise ExiEncodeError("SignedCertificateChainType: missing required certificate")
+    w.bits(0, 2)
+    w.binary(f_certificate)
+    w.bits(0, 1)
     s = 2
-    if o.sub_certificates is not None:
+    f_sub_certificates = o.sub_certificates
+    if f_sub_certificates is not None:
         w.bits(0, 2)
-        _e_SubCertificatesType(w, o.sub_certificates)
+        _e_SubCertificatesType(w, f_sub_certificates)
         s = 3
     c = _C86[s]
     w.bits(c[0], c[1])
 
 def _d_SignedInfoType(r: Reader) -> SignedInfoType:
+    rv = r.v; rn = r.n
     v_id = None
     v_canonicalization_method = None
     v_signature_method = None
     v_reference = []
-    it, al = _P0[r.code(2, 2)]
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P0[e]
     if it == 0:
         v_id = r.string()
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = 1; al = 0
-    if it == 1:
-        v_canonicalization_method = _d_CanonicalizationMethodType(r)
-        r.zero(1, 'next item')
-        it = 2; al = 0
-    if it == 2:
-        v_signature_method = _d_SignatureMethodType(r)
-        r.zero(1, 'next item')
-        it = 3; al = 0
+    v_canonicalization_method = _d_CanonicalizationMethodType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 2; al = 0
+    v_signature_method = _d_SignatureMethodType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 3; al = 0
     n = 0
     while it == 3:
-        x = _d_ReferenceType(r)
-        v_reference.append(x)
+        t = _d_ReferenceType(r)
+        v_reference.append(t)
         n += 1
-        it, al = _P64[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P64[e]
     return SignedInfoType(id=v_id, canonicalization_method=v_canonicalization_method, signature_method=v_signature_method, reference=v_reference)
 
 def _e_SignedInfoType(w: Writer, o: SignedInfoType) -> None:
     s = 0
-    if o.id is not None:
+    f_id = o.id
+    if f_id is not None:
         w.bits(0, 2)
-        w.string(o.id)
+        w.string(f_id)
         s = 1
-    if o.canonicalization_method is not None:
-        c = _C60[s]
-        w.bits(c[0], c[1])
-        _e_CanonicalizationMethodType(w, o.canonicalization_method)
-        s = 2
-    else:
+    f_canonicalization_method = o.canonicalization_method
+    if f_canonicalization_method is None:
         raise ExiEncodeError("SignedInfoType: missing required canonicalization_method")
-    if o.signature_method is not None:
-        w.bits(0, 1)
-        _e_SignatureMethodType(w, o.signature_method)
-    else:
+    c = _C60[s]
+    w.bits(c[0], c[1])
+    _e_CanonicalizationMethodType(w, f_canonicalization_method)
+    s = 2
+    f_signature_method = o.signature_method
+    if f_signature_method is None:
         raise ExiEncodeError("SignedInfoType: missing required signature_method")
+    w.bits(0, 1)
+    _e_SignatureMethodType(w, f_signature_method)
     s = 3
     n = 0
     for x in o.reference:
@@ -5871,6 +9092,7 @@ def _e_SignedInfoType(w: Writer, o: SignedInfoType) -> None:
     w.bits(1, 2)
 
 def _d_SignedInstallationDataType(r: Reader) -> SignedInstallationDataType:
+    rv = r.v; rn = r.n
     v_id = None
     v_contract_certificate_chain = None
     v_ecdh_curve = None
@@ -5878,174 +9100,326 @@ def _d_SignedInstallationDataType(r: Reader) -> SignedInstallationDataType:
     v_secp521_encrypted_private_key = None
     v_x448_encrypted_private_key = None
     v_tpm_encrypted_private_key = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_id = r.string()
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        v_contract_certificate_chain = _d_ContractCertificateChainType(r)
-        r.zero(1, 'next item')
-        it = 2; al = 0
-    if it == 2:
-        r.zero(1, "characters")
-        v_ecdh_curve = r.enum(1, _K181)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 3; al = 0
-    if it == 3:
-        r.zero(1, "characters")
-        v_dh_public_key = r.binary()
-        r.zero(1, "end of element")
-        it, al = _P182[r.code(2, 3)]
-    if it == 4:
-        if al == 0:
-            r.zero(1, "characters")
-            v_secp521_encrypted_private_key = r.binary()
-            r.zero(1, "end of element")
-        elif al == 1:
-            r.zero(1, "characters")
-            v_x448_encrypted_private_key = r.binary()
-            r.zero(1, "end of element")
-        elif al == 2:
-            r.zero(1, "characters")
-            v_tpm_encrypted_private_key = r.binary()
-            r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_id = r.string()
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 1; al = 0
+    v_contract_certificate_chain = _d_ContractCertificateChainType(r)
+    p = r.p
+    q = p + 6
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3f
+    r.p = q
+    if b & 0x37:
+        r.badz(p, 6, b & 0x37)
+    k = (b >> 3) & 0x1
+    v_ecdh_curve = _K181[k]
+    it = 3; al = 0
+    v_dh_public_key = r.binary()
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x4:
+        r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 3:
+        r.bad_code(p + 1, e, 3)
+    it, al = _P182[e]
+    if al == 0:
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
+        v_secp521_encrypted_private_key = r.binary()
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
+    elif al == 1:
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
+        v_x448_encrypted_private_key = r.binary()
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
+    elif al == 2:
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
+        v_tpm_encrypted_private_key = r.binary()
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return SignedInstallationDataType(id=v_id, contract_certificate_chain=v_contract_certificate_chain, ecdh_curve=v_ecdh_curve, dh_public_key=v_dh_public_key, secp521_encrypted_private_key=v_secp521_encrypted_private_key, x448_encrypted_private_key=v_x448_encrypted_private_key, tpm_encrypted_private_key=v_tpm_encrypted_private_key)
 
 def _e_SignedInstallationDataType(w: Writer, o: SignedInstallationDataType) -> None:
-    if o.id is not None:
-        w.bits(0, 1)
-        w.string(o.id)
-    else:
+    f_id = o.id
+    if f_id is None:
         raise ExiEncodeError("SignedInstallationDataType: missing required id")
-    if o.contract_certificate_chain is not None:
-        w.bits(0, 1)
-        _e_ContractCertificateChainType(w, o.contract_certificate_chain)
-    else:
+    w.bits(0, 1)
+    w.string(f_id)
+    f_contract_certificate_chain = o.contract_certificate_chain
+    if f_contract_certificate_chain is None:
         raise ExiEncodeError("SignedInstallationDataType: missing required contract_certificate_chain")
-    if o.ecdh_curve is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.ecdh_curve, _K183, 1)
-        w.bits(0, 1)
-    else:
+    w.bits(0, 1)
+    _e_ContractCertificateChainType(w, f_contract_certificate_chain)
+    f_ecdh_curve = o.ecdh_curve
+    if f_ecdh_curve is None:
         raise ExiEncodeError("SignedInstallationDataType: missing required ecdh_curve")
-    if o.dh_public_key is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.binary(o.dh_public_key)
-        w.bits(0, 1)
-    else:
+    w.bits((_K183[f_ecdh_curve]) << 1, 4)
+    f_dh_public_key = o.dh_public_key
+    if f_dh_public_key is None:
         raise ExiEncodeError("SignedInstallationDataType: missing required dh_public_key")
-    if o.secp521_encrypted_private_key is not None:
-        w.bits(0, 2)
+    w.bits(0, 2)
+    w.binary(f_dh_public_key)
+    w.bits(0, 1)
+    s = 4
+    f_secp521_encrypted_private_key = o.secp521_encrypted_private_key
+    f_x448_encrypted_private_key = o.x448_encrypted_private_key
+    f_tpm_encrypted_private_key = o.tpm_encrypted_private_key
+    if f_secp521_encrypted_private_key is not None:
+        w.bits(0, 3)
+        w.binary(f_secp521_encrypted_private_key)
         w.bits(0, 1)
-        w.binary(o.secp521_encrypted_private_key)
+        s = 5
+    elif f_x448_encrypted_private_key is not None:
+        w.bits(2, 3)
+        w.binary(f_x448_encrypted_private_key)
         w.bits(0, 1)
-    elif o.x448_encrypted_private_key is not None:
-        w.bits(1, 2)
+        s = 5
+    elif f_tpm_encrypted_private_key is not None:
+        w.bits(4, 3)
+        w.binary(f_tpm_encrypted_private_key)
         w.bits(0, 1)
-        w.binary(o.x448_encrypted_private_key)
-        w.bits(0, 1)
-    elif o.tpm_encrypted_private_key is not None:
-        w.bits(2, 2)
-        w.bits(0, 1)
-        w.binary(o.tpm_encrypted_private_key)
-        w.bits(0, 1)
+        s = 5
     else:
         raise ExiEncodeError("SignedInstallationDataType: missing required secp521_encrypted_private_key/x448_encrypted_private_key/tpm_encrypted_private_key")
     w.bits(0, 1)
 
 def _d_SignedMeteringDataType(r: Reader) -> SignedMeteringDataType:
+    rv = r.v; rn = r.n
     v_id = None
     v_session_id = None
     v_meter_info = None
     v_receipt = None
     v_dynamic_smdt_control_mode = None
     v_scheduled_smdt_control_mode = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_id = r.string()
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_session_id = r.binary()
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 2; al = 0
-    if it == 2:
-        v_meter_info = _d_MeterInfoType(r)
-        it, al = _P160[r.code(2, 3)]
+    v_id = r.string()
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
+    it = 1; al = 0
+    v_session_id = r.binary()
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
+    it = 2; al = 0
+    v_meter_info = _d_MeterInfoType(r)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 3:
+        r.bad_code(p + 0, e, 3)
+    it, al = _P160[e]
     if it == 3:
         v_receipt = _d_ReceiptType(r)
-        it, al = _P25[r.code(2, 2)]
-    if it == 4:
-        if al == 0:
-            v_dynamic_smdt_control_mode = _d_Dynamic_SMDTControlModeType(r)
-        elif al == 1:
-            v_scheduled_smdt_control_mode = _d_Scheduled_SMDTControlModeType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P25[e]
+    if al == 0:
+        v_dynamic_smdt_control_mode = _d_Dynamic_SMDTControlModeType(r)
+    elif al == 1:
+        v_scheduled_smdt_control_mode = _d_Scheduled_SMDTControlModeType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return SignedMeteringDataType(id=v_id, session_id=v_session_id, meter_info=v_meter_info, receipt=v_receipt, dynamic_smdt_control_mode=v_dynamic_smdt_control_mode, scheduled_smdt_control_mode=v_scheduled_smdt_control_mode)
 
 def _e_SignedMeteringDataType(w: Writer, o: SignedMeteringDataType) -> None:
-    if o.id is not None:
-        w.bits(0, 1)
-        w.string(o.id)
-    else:
+    f_id = o.id
+    if f_id is None:
         raise ExiEncodeError("SignedMeteringDataType: missing required id")
-    if o.session_id is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.binary(o.session_id)
-        w.bits(0, 1)
-    else:
+    w.bits(0, 1)
+    w.string(f_id)
+    f_session_id = o.session_id
+    if f_session_id is None:
         raise ExiEncodeError("SignedMeteringDataType: missing required session_id")
-    if o.meter_info is not None:
-        w.bits(0, 1)
-        _e_MeterInfoType(w, o.meter_info)
-    else:
+    w.bits(0, 2)
+    w.binary(f_session_id)
+    w.bits(0, 1)
+    f_meter_info = o.meter_info
+    if f_meter_info is None:
         raise ExiEncodeError("SignedMeteringDataType: missing required meter_info")
+    w.bits(0, 1)
+    _e_MeterInfoType(w, f_meter_info)
     s = 3
-    if o.receipt is not None:
+    f_receipt = o.receipt
+    if f_receipt is not None:
         w.bits(0, 2)
-        _e_ReceiptType(w, o.receipt)
+        _e_ReceiptType(w, f_receipt)
         s = 4
-    if o.dynamic_smdt_control_mode is not None:
+    f_dynamic_smdt_control_mode = o.dynamic_smdt_control_mode
+    f_scheduled_smdt_control_mode = o.scheduled_smdt_control_mode
+    if f_dynamic_smdt_control_mode is not None:
         c = _C122[s]
         w.bits(c[0], c[1])
-        _e_Dynamic_SMDTControlModeType(w, o.dynamic_smdt_control_mode)
+        _e_Dynamic_SMDTControlModeType(w, f_dynamic_smdt_control_mode)
         s = 5
-    elif o.scheduled_smdt_control_mode is not None:
+    elif f_scheduled_smdt_control_mode is not None:
         c = _C161[s]
         w.bits(c[0], c[1])
-        _e_Scheduled_SMDTControlModeType(w, o.scheduled_smdt_control_mode)
+        _e_Scheduled_SMDTControlModeType(w, f_scheduled_smdt_control_mode)
         s = 5
     else:
         raise ExiEncodeError("SignedMeteringDataType: missing required dynamic_smdt_control_mode/scheduled_smdt_control_mode")
     w.bits(0, 1)
 
 def _d_SubCertificatesType(r: Reader) -> SubCertificatesType:
+    rv = r.v; rn = r.n
     v_certificate = []
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
     n = 0
     while it == 0:
-        r.zero(1, "characters")
-        x = r.binary()
-        r.zero(1, "end of element")
-        v_certificate.append(x)
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
+        t = r.binary()
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
+        v_certificate.append(t)
         n += 1
         if n < 3:
-            it, al = _P14[r.code(2, 2)]
+            p = r.p
+            q = p + 2
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x3
+            r.p = q
+            e = b & 0x3
+            if e >= 2:
+                r.bad_code(p + 0, e, 2)
+            it, al = _P14[e]
         else:
-            r.zero(1, 'end of element')
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
             it = -1; al = 0
     return SubCertificatesType(certificate=v_certificate)
 
@@ -6066,20 +9440,58 @@ def _e_SubCertificatesType(w: Writer, o: SubCertificatesType) -> None:
     w.bits(c[0], c[1])
 
 def _d_SupportedProvidersListType(r: Reader) -> SupportedProvidersListType:
+    rv = r.v; rn = r.n
     v_provider_id = []
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
     n = 0
     while it == 0:
-        r.zero(1, "characters")
-        x = r.string()
-        r.zero(1, "end of element")
-        v_provider_id.append(x)
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
+        t = r.string()
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
+        v_provider_id.append(t)
         n += 1
         if n < 128:
-            it, al = _P14[r.code(2, 2)]
+            p = r.p
+            q = p + 2
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x3
+            r.p = q
+            e = b & 0x3
+            if e >= 2:
+                r.bad_code(p + 0, e, 2)
+            it, al = _P14[e]
         else:
-            r.zero(1, 'end of element')
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
             it = -1; al = 0
     return SupportedProvidersListType(provider_id=v_provider_id)
 
@@ -6100,54 +9512,91 @@ def _e_SupportedProvidersListType(w: Writer, o: SupportedProvidersListType) -> N
     w.bits(c[0], c[1])
 
 def _d_TargetPositionType(r: Reader) -> TargetPositionType:
+    rv = r.v; rn = r.n
     v_target_offset_x = None
     v_target_offset_y = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_target_offset_x = r.uintb(65535)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_target_offset_y = r.uintb(65535)
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_target_offset_x = r.uintb(65535)
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x7:
+        r.badz(p, 3, b & 0x7)
+    it = 1; al = 0
+    v_target_offset_y = r.uintb(65535)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
+    it = -1; al = 0
     return TargetPositionType(target_offset_x=v_target_offset_x, target_offset_y=v_target_offset_y)
 
 def _e_TargetPositionType(w: Writer, o: TargetPositionType) -> None:
-    if o.target_offset_x is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.uint(o.target_offset_x)
-        w.bits(0, 1)
-    else:
+    f_target_offset_x = o.target_offset_x
+    if f_target_offset_x is None:
         raise ExiEncodeError("TargetPositionType: missing required target_offset_x")
-    if o.target_offset_y is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.uint(o.target_offset_y)
-        w.bits(0, 1)
-    else:
-        raise ExiEncodeError("TargetPositionType: missing required target_offset_y")
+    w.bits(0, 2)
+    w.uint(f_target_offset_x)
     w.bits(0, 1)
+    f_target_offset_y = o.target_offset_y
+    if f_target_offset_y is None:
+        raise ExiEncodeError("TargetPositionType: missing required target_offset_y")
+    w.bits(0, 2)
+    w.uint(f_target_offset_y)
+    w.bits(0, 2)
 
 def _d_TaxRuleListType(r: Reader) -> TaxRuleListType:
+    rv = r.v; rn = r.n
     v_tax_rule = []
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
     n = 0
     while it == 0:
-        x = _d_TaxRuleType(r)
-        v_tax_rule.append(x)
+        t = _d_TaxRuleType(r)
+        v_tax_rule.append(t)
         n += 1
         if n < 10:
-            it, al = _P14[r.code(2, 2)]
+            p = r.p
+            q = p + 2
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x3
+            r.p = q
+            e = b & 0x3
+            if e >= 2:
+                r.bad_code(p + 0, e, 2)
+            it, al = _P14[e]
         else:
-            r.zero(1, 'end of element')
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
             it = -1; al = 0
     return TaxRuleListType(tax_rule=v_tax_rule)
 
@@ -6166,6 +9615,7 @@ def _e_TaxRuleListType(w: Writer, o: TaxRuleListType) -> None:
     w.bits(c[0], c[1])
 
 def _d_TaxRuleType(r: Reader) -> TaxRuleType:
+    rv = r.v; rn = r.n
     v_tax_rule_id = None
     v_tax_rule_name = None
     v_tax_rate = None
@@ -6174,142 +9624,196 @@ def _d_TaxRuleType(r: Reader) -> TaxRuleType:
     v_applies_to_parking_fee = None
     v_applies_to_overstay_fee = None
     v_applies_minimum_maximum_cost = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_tax_rule_id = r.uintb(4294967295)
-        r.zero(1, "end of element")
-        it, al = _P31[r.code(2, 2)]
+    v_tax_rule_id = r.uintb(4294967295)
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x4:
+        r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 1, e, 2)
+    it, al = _P31[e]
     if it == 1:
-        r.zero(1, "characters")
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         v_tax_rule_name = r.string()
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        if b & 0x3:
+            r.badz(p, 2, b & 0x3)
         it = 2; al = 0
-    if it == 2:
-        v_tax_rate = _d_RationalNumberType(r)
-        it, al = _P1[r.code(2, 2)]
+    v_tax_rate = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P1[e]
     if it == 3:
-        r.zero(1, "characters")
-        v_tax_included_in_price = r.bits(1) == 1
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 4
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0xf
+        r.p = q
+        if b & 0xb:
+            r.badz(p, 4, b & 0xb)
+        v_tax_included_in_price = ((b >> 2) & 0x1) == 1
         it = 4; al = 0
-    if it == 4:
-        r.zero(1, "characters")
-        v_applies_to_energy_fee = r.bits(1) == 1
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 5; al = 0
-    if it == 5:
-        r.zero(1, "characters")
-        v_applies_to_parking_fee = r.bits(1) == 1
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 6; al = 0
-    if it == 6:
-        r.zero(1, "characters")
-        v_applies_to_overstay_fee = r.bits(1) == 1
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 7; al = 0
-    if it == 7:
-        r.zero(1, "characters")
-        v_applies_minimum_maximum_cost = r.bits(1) == 1
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    p = r.p
+    q = p + 16
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xffff
+    r.p = q
+    if b & 0xbbbb:
+        r.badz(p, 16, b & 0xbbbb)
+    v_applies_to_energy_fee = ((b >> 14) & 0x1) == 1
+    v_applies_to_parking_fee = ((b >> 10) & 0x1) == 1
+    v_applies_to_overstay_fee = ((b >> 6) & 0x1) == 1
+    v_applies_minimum_maximum_cost = ((b >> 2) & 0x1) == 1
+    it = -1; al = 0
     return TaxRuleType(tax_rule_id=v_tax_rule_id, tax_rule_name=v_tax_rule_name, tax_rate=v_tax_rate, tax_included_in_price=v_tax_included_in_price, applies_to_energy_fee=v_applies_to_energy_fee, applies_to_parking_fee=v_applies_to_parking_fee, applies_to_overstay_fee=v_applies_to_overstay_fee, applies_minimum_maximum_cost=v_applies_minimum_maximum_cost)
 
 def _e_TaxRuleType(w: Writer, o: TaxRuleType) -> None:
-    if o.tax_rule_id is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.uint(o.tax_rule_id)
-        w.bits(0, 1)
-    else:
+    f_tax_rule_id = o.tax_rule_id
+    if f_tax_rule_id is None:
         raise ExiEncodeError("TaxRuleType: missing required tax_rule_id")
+    w.bits(0, 2)
+    w.uint(f_tax_rule_id)
+    w.bits(0, 1)
     s = 1
-    if o.tax_rule_name is not None:
-        w.bits(0, 2)
-        w.bits(0, 1)
-        w.string(o.tax_rule_name)
+    f_tax_rule_name = o.tax_rule_name
+    if f_tax_rule_name is not None:
+        w.bits(0, 3)
+        w.string(f_tax_rule_name)
         w.bits(0, 1)
         s = 2
-    if o.tax_rate is not None:
-        c = _C184[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.tax_rate)
-        s = 3
-    else:
+    f_tax_rate = o.tax_rate
+    if f_tax_rate is None:
         raise ExiEncodeError("TaxRuleType: missing required tax_rate")
+    c = _C184[s]
+    w.bits(c[0], c[1])
+    _e_RationalNumberType(w, f_tax_rate)
     s = 3
-    if o.tax_included_in_price is not None:
-        w.bits(0, 2)
-        w.bits(0, 1)
-        w.bits(1 if o.tax_included_in_price else 0, 1)
-        w.bits(0, 1)
+    s = 3
+    f_tax_included_in_price = o.tax_included_in_price
+    if f_tax_included_in_price is not None:
+        w.bits((1 if f_tax_included_in_price else 0) << 1, 5)
         s = 4
-    if o.applies_to_energy_fee is not None:
-        c = _C185[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.bits(1 if o.applies_to_energy_fee else 0, 1)
-        w.bits(0, 1)
-        s = 5
-    else:
+    f_applies_to_energy_fee = o.applies_to_energy_fee
+    if f_applies_to_energy_fee is None:
         raise ExiEncodeError("TaxRuleType: missing required applies_to_energy_fee")
-    if o.applies_to_parking_fee is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.bits(1 if o.applies_to_parking_fee else 0, 1)
-        w.bits(0, 1)
-    else:
+    c = _C185[s]
+    w.bits(c[0], c[1])
+    w.bits((1 if f_applies_to_energy_fee else 0) << 1, 3)
+    s = 5
+    f_applies_to_parking_fee = o.applies_to_parking_fee
+    if f_applies_to_parking_fee is None:
         raise ExiEncodeError("TaxRuleType: missing required applies_to_parking_fee")
-    if o.applies_to_overstay_fee is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.bits(1 if o.applies_to_overstay_fee else 0, 1)
-        w.bits(0, 1)
-    else:
+    w.bits((1 if f_applies_to_parking_fee else 0) << 1, 4)
+    f_applies_to_overstay_fee = o.applies_to_overstay_fee
+    if f_applies_to_overstay_fee is None:
         raise ExiEncodeError("TaxRuleType: missing required applies_to_overstay_fee")
-    if o.applies_minimum_maximum_cost is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.bits(1 if o.applies_minimum_maximum_cost else 0, 1)
-        w.bits(0, 1)
-    else:
+    w.bits((1 if f_applies_to_overstay_fee else 0) << 1, 4)
+    f_applies_minimum_maximum_cost = o.applies_minimum_maximum_cost
+    if f_applies_minimum_maximum_cost is None:
         raise ExiEncodeError("TaxRuleType: missing required applies_minimum_maximum_cost")
-    w.bits(0, 1)
+    w.bits((1 if f_applies_minimum_maximum_cost else 0) << 2, 5)
 
 def _d_TransformType(r: Reader) -> TransformType:
+    rv = r.v; rn = r.n
     v_algorithm = None
     v_x_path = []
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_algorithm = r.string()
-        it, al = _P186[r.code(3, 3)]
+    v_algorithm = r.string()
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    e = b & 0x7
+    if e >= 3:
+        r.bad_code(p + 0, e, 3)
+    it, al = _P186[e]
     n = 0
     while it == 1:
         if al == 0:
             r.fail("wildcard (undeclared) element content is not supported")
         elif al == 1:
-            r.zero(1, "characters")
-            x = r.string()
-            r.zero(1, "end of element")
-            v_x_path.append(x)
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
+            t = r.string()
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
+            v_x_path.append(t)
         n += 1
-        it, al = _P186[r.code(3, 3)]
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        e = b & 0x7
+        if e >= 3:
+            r.bad_code(p + 0, e, 3)
+        it, al = _P186[e]
     return TransformType(algorithm=v_algorithm, x_path=v_x_path)
 
 def _e_TransformType(w: Writer, o: TransformType) -> None:
-    if o.algorithm is not None:
-        w.bits(0, 1)
-        w.string(o.algorithm)
-    else:
+    f_algorithm = o.algorithm
+    if f_algorithm is None:
         raise ExiEncodeError("TransformType: missing required algorithm")
+    w.bits(0, 1)
+    w.string(f_algorithm)
     s = 1
     n = 0
     for x in o.x_path:
@@ -6324,15 +9828,32 @@ def _e_TransformType(w: Writer, o: TransformType) -> None:
     w.bits(c[0], c[1])
 
 def _d_TransformsType(r: Reader) -> TransformsType:
+    rv = r.v; rn = r.n
     v_transform = []
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
     n = 0
     while it == 0:
-        x = _d_TransformType(r)
-        v_transform.append(x)
+        t = _d_TransformType(r)
+        v_transform.append(t)
         n += 1
-        it, al = _P14[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P14[e]
     return TransformsType(transform=v_transform)
 
 def _e_TransformsType(w: Writer, o: TransformsType) -> None:
@@ -6349,359 +9870,631 @@ def _e_TransformsType(w: Writer, o: TransformsType) -> None:
     w.bits(1, 2)
 
 def _d_V2GMessageType(r: Reader) -> V2GMessageType:
+    rv = r.v; rn = r.n
     v_header = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_header = _d_MessageHeaderType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_header = _d_MessageHeaderType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return V2GMessageType(header=v_header)
 
 def _e_V2GMessageType(w: Writer, o: V2GMessageType) -> None:
-    if o.header is not None:
-        w.bits(0, 1)
-        _e_MessageHeaderType(w, o.header)
-    else:
+    f_header = o.header
+    if f_header is None:
         raise ExiEncodeError("V2GMessageType: missing required header")
+    w.bits(0, 1)
+    _e_MessageHeaderType(w, f_header)
     w.bits(0, 1)
 
 def _d_V2GRequestType(r: Reader) -> V2GRequestType:
+    rv = r.v; rn = r.n
     v_header = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_header = _d_MessageHeaderType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_header = _d_MessageHeaderType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return V2GRequestType(header=v_header)
 
 def _e_V2GRequestType(w: Writer, o: V2GRequestType) -> None:
-    if o.header is not None:
-        w.bits(0, 1)
-        _e_MessageHeaderType(w, o.header)
-    else:
+    f_header = o.header
+    if f_header is None:
         raise ExiEncodeError("V2GRequestType: missing required header")
+    w.bits(0, 1)
+    _e_MessageHeaderType(w, f_header)
     w.bits(0, 1)
 
 def _d_V2GResponseType(r: Reader) -> V2GResponseType:
+    rv = r.v; rn = r.n
     v_header = None
     v_response_code = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_header = _d_MessageHeaderType(r)
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_response_code = r.enum(6, _K20)
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_header = _d_MessageHeaderType(r)
+    p = r.p
+    q = p + 10
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3ff
+    r.p = q
+    if b & 0x303:
+        r.badz(p, 10, b & 0x303)
+    k = (b >> 2) & 0x3f
+    if k >= 40:
+        r.bad(p + 2, 'enumeration index out of range')
+    v_response_code = _K20[k]
+    it = -1; al = 0
     return V2GResponseType(header=v_header, response_code=v_response_code)
 
 def _e_V2GResponseType(w: Writer, o: V2GResponseType) -> None:
-    if o.header is not None:
-        w.bits(0, 1)
-        _e_MessageHeaderType(w, o.header)
-    else:
+    f_header = o.header
+    if f_header is None:
         raise ExiEncodeError("V2GResponseType: missing required header")
-    if o.response_code is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.response_code, _K22, 6)
-        w.bits(0, 1)
-    else:
-        raise ExiEncodeError("V2GResponseType: missing required response_code")
     w.bits(0, 1)
+    _e_MessageHeaderType(w, f_header)
+    f_response_code = o.response_code
+    if f_response_code is None:
+        raise ExiEncodeError("V2GResponseType: missing required response_code")
+    w.bits((_K22[f_response_code]) << 2, 10)
 
 def _d_VehicleCheckInReqType(r: Reader) -> VehicleCheckInReqType:
+    rv = r.v; rn = r.n
     v_header = None
     v_ev_check_in_status = None
     v_parking_method = None
     v_vehicle_frame = None
     v_device_offset = None
     v_vehicle_travel = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_header = _d_MessageHeaderType(r)
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_ev_check_in_status = r.enum(2, _K190)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 2; al = 0
-    if it == 2:
-        r.zero(1, "characters")
-        v_parking_method = r.enum(2, _K191)
-        r.zero(1, "end of element")
-        it, al = _P140[r.code(3, 4)]
+    v_header = _d_MessageHeaderType(r)
+    p = r.p
+    q = p + 13
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1fff
+    r.p = q
+    if b & 0x19c8:
+        r.badz(p, 13, b & 0x19c8)
+    k = (b >> 9) & 0x3
+    if k >= 3:
+        r.bad(p + 2, 'enumeration index out of range')
+    v_ev_check_in_status = _K190[k]
+    k = (b >> 4) & 0x3
+    if k >= 3:
+        r.bad(p + 7, 'enumeration index out of range')
+    v_parking_method = _K191[k]
+    e = b & 0x7
+    if e >= 4:
+        r.bad_code(p + 10, e, 4)
+    it, al = _P140[e]
     if it == 3:
-        r.zero(1, "characters")
-        v_vehicle_frame = r.sintb(-32768, 32767)
-        r.zero(1, "end of element")
-        it, al = _P141[r.code(2, 3)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        if b & 0x2:
+            r.badz(p, 2, b & 0x2)
+        sg = (b & 0x1) == 1
+        v_vehicle_frame = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v_vehicle_frame <= 32767:
+            r.fail('integer out of range')
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        if b & 0x4:
+            r.badz(p, 3, b & 0x4)
+        e = b & 0x3
+        if e >= 3:
+            r.bad_code(p + 1, e, 3)
+        it, al = _P141[e]
     if it == 4:
-        r.zero(1, "characters")
-        v_device_offset = r.sintb(-32768, 32767)
-        r.zero(1, "end of element")
-        it, al = _P142[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        if b & 0x2:
+            r.badz(p, 2, b & 0x2)
+        sg = (b & 0x1) == 1
+        v_device_offset = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v_device_offset <= 32767:
+            r.fail('integer out of range')
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        if b & 0x4:
+            r.badz(p, 3, b & 0x4)
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 1, e, 2)
+        it, al = _P142[e]
     if it == 5:
-        r.zero(1, "characters")
-        v_vehicle_travel = r.sintb(-32768, 32767)
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        if b & 0x2:
+            r.badz(p, 2, b & 0x2)
+        sg = (b & 0x1) == 1
+        v_vehicle_travel = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v_vehicle_travel <= 32767:
+            r.fail('integer out of range')
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        if b & 0x3:
+            r.badz(p, 2, b & 0x3)
         it = -1; al = 0
     return VehicleCheckInReqType(header=v_header, ev_check_in_status=v_ev_check_in_status, parking_method=v_parking_method, vehicle_frame=v_vehicle_frame, device_offset=v_device_offset, vehicle_travel=v_vehicle_travel)
 
 def _e_VehicleCheckInReqType(w: Writer, o: VehicleCheckInReqType) -> None:
-    if o.header is not None:
-        w.bits(0, 1)
-        _e_MessageHeaderType(w, o.header)
-    else:
+    f_header = o.header
+    if f_header is None:
         raise ExiEncodeError("VehicleCheckInReqType: missing required header")
-    if o.ev_check_in_status is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.ev_check_in_status, _K192, 2)
-        w.bits(0, 1)
-    else:
+    w.bits(0, 1)
+    _e_MessageHeaderType(w, f_header)
+    f_ev_check_in_status = o.ev_check_in_status
+    if f_ev_check_in_status is None:
         raise ExiEncodeError("VehicleCheckInReqType: missing required ev_check_in_status")
-    if o.parking_method is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.parking_method, _K193, 2)
-        w.bits(0, 1)
-    else:
+    w.bits((_K192[f_ev_check_in_status]) << 1, 5)
+    f_parking_method = o.parking_method
+    if f_parking_method is None:
         raise ExiEncodeError("VehicleCheckInReqType: missing required parking_method")
+    w.bits((_K193[f_parking_method]) << 1, 5)
     s = 3
-    if o.vehicle_frame is not None:
-        w.bits(0, 3)
-        w.bits(0, 1)
-        w.sint(o.vehicle_frame)
+    f_vehicle_frame = o.vehicle_frame
+    if f_vehicle_frame is not None:
+        if not -32768 <= f_vehicle_frame <= 32767:
+            raise ExiEncodeError(f"value {f_vehicle_frame!r} outside [-32768, 32767]")
+        w.bits((1 if f_vehicle_frame < 0 else 0), 5)
+        w.uint(-f_vehicle_frame - 1 if f_vehicle_frame < 0 else f_vehicle_frame)
         w.bits(0, 1)
         s = 4
-    if o.device_offset is not None:
+    f_device_offset = o.device_offset
+    if f_device_offset is not None:
         c = _C194[s]
         w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.sint(o.device_offset)
+        if not -32768 <= f_device_offset <= 32767:
+            raise ExiEncodeError(f"value {f_device_offset!r} outside [-32768, 32767]")
+        w.bits((1 if f_device_offset < 0 else 0), 2)
+        w.uint(-f_device_offset - 1 if f_device_offset < 0 else f_device_offset)
         w.bits(0, 1)
         s = 5
-    if o.vehicle_travel is not None:
+    f_vehicle_travel = o.vehicle_travel
+    if f_vehicle_travel is not None:
         c = _C195[s]
         w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.sint(o.vehicle_travel)
+        if not -32768 <= f_vehicle_travel <= 32767:
+            raise ExiEncodeError(f"value {f_vehicle_travel!r} outside [-32768, 32767]")
+        w.bits((1 if f_vehicle_travel < 0 else 0), 2)
+        w.uint(-f_vehicle_travel - 1 if f_vehicle_travel < 0 else f_vehicle_travel)
         w.bits(0, 1)
         s = 6
     c = _C196[s]
     w.bits(c[0], c[1])
 
 def _d_VehicleCheckInResType(r: Reader) -> VehicleCheckInResType:
+    rv = r.v; rn = r.n
     v_header = None
     v_response_code = None
     v_parking_space = None
     v_device_location = None
     v_target_distance = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_header = _d_MessageHeaderType(r)
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_response_code = r.enum(6, _K20)
-        r.zero(1, "end of element")
-        it, al = _P33[r.code(3, 4)]
+    v_header = _d_MessageHeaderType(r)
+    p = r.p
+    q = p + 12
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xfff
+    r.p = q
+    if b & 0xc08:
+        r.badz(p, 12, b & 0xc08)
+    k = (b >> 4) & 0x3f
+    if k >= 40:
+        r.bad(p + 2, 'enumeration index out of range')
+    v_response_code = _K20[k]
+    e = b & 0x7
+    if e >= 4:
+        r.bad_code(p + 9, e, 4)
+    it, al = _P33[e]
     if it == 2:
-        r.zero(1, "characters")
-        v_parking_space = r.sintb(-32768, 32767)
-        r.zero(1, "end of element")
-        it, al = _P34[r.code(2, 3)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        if b & 0x2:
+            r.badz(p, 2, b & 0x2)
+        sg = (b & 0x1) == 1
+        v_parking_space = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v_parking_space <= 32767:
+            r.fail('integer out of range')
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        if b & 0x4:
+            r.badz(p, 3, b & 0x4)
+        e = b & 0x3
+        if e >= 3:
+            r.bad_code(p + 1, e, 3)
+        it, al = _P34[e]
     if it == 3:
-        r.zero(1, "characters")
-        v_device_location = r.sintb(-32768, 32767)
-        r.zero(1, "end of element")
-        it, al = _P29[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        if b & 0x2:
+            r.badz(p, 2, b & 0x2)
+        sg = (b & 0x1) == 1
+        v_device_location = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v_device_location <= 32767:
+            r.fail('integer out of range')
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        if b & 0x4:
+            r.badz(p, 3, b & 0x4)
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 1, e, 2)
+        it, al = _P29[e]
     if it == 4:
-        r.zero(1, "characters")
-        v_target_distance = r.sintb(-32768, 32767)
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        if b & 0x2:
+            r.badz(p, 2, b & 0x2)
+        sg = (b & 0x1) == 1
+        v_target_distance = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v_target_distance <= 32767:
+            r.fail('integer out of range')
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        if b & 0x3:
+            r.badz(p, 2, b & 0x3)
         it = -1; al = 0
     return VehicleCheckInResType(header=v_header, response_code=v_response_code, parking_space=v_parking_space, device_location=v_device_location, target_distance=v_target_distance)
 
 def _e_VehicleCheckInResType(w: Writer, o: VehicleCheckInResType) -> None:
-    if o.header is not None:
-        w.bits(0, 1)
-        _e_MessageHeaderType(w, o.header)
-    else:
+    f_header = o.header
+    if f_header is None:
         raise ExiEncodeError("VehicleCheckInResType: missing required header")
-    if o.response_code is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.response_code, _K22, 6)
-        w.bits(0, 1)
-    else:
+    w.bits(0, 1)
+    _e_MessageHeaderType(w, f_header)
+    f_response_code = o.response_code
+    if f_response_code is None:
         raise ExiEncodeError("VehicleCheckInResType: missing required response_code")
+    w.bits((_K22[f_response_code]) << 1, 9)
     s = 2
-    if o.parking_space is not None:
-        w.bits(0, 3)
-        w.bits(0, 1)
-        w.sint(o.parking_space)
+    f_parking_space = o.parking_space
+    if f_parking_space is not None:
+        if not -32768 <= f_parking_space <= 32767:
+            raise ExiEncodeError(f"value {f_parking_space!r} outside [-32768, 32767]")
+        w.bits((1 if f_parking_space < 0 else 0), 5)
+        w.uint(-f_parking_space - 1 if f_parking_space < 0 else f_parking_space)
         w.bits(0, 1)
         s = 3
-    if o.device_location is not None:
+    f_device_location = o.device_location
+    if f_device_location is not None:
         c = _C35[s]
         w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.sint(o.device_location)
+        if not -32768 <= f_device_location <= 32767:
+            raise ExiEncodeError(f"value {f_device_location!r} outside [-32768, 32767]")
+        w.bits((1 if f_device_location < 0 else 0), 2)
+        w.uint(-f_device_location - 1 if f_device_location < 0 else f_device_location)
         w.bits(0, 1)
         s = 4
-    if o.target_distance is not None:
+    f_target_distance = o.target_distance
+    if f_target_distance is not None:
         c = _C36[s]
         w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.sint(o.target_distance)
+        if not -32768 <= f_target_distance <= 32767:
+            raise ExiEncodeError(f"value {f_target_distance!r} outside [-32768, 32767]")
+        w.bits((1 if f_target_distance < 0 else 0), 2)
+        w.uint(-f_target_distance - 1 if f_target_distance < 0 else f_target_distance)
         w.bits(0, 1)
         s = 5
     c = _C37[s]
     w.bits(c[0], c[1])
 
 def _d_VehicleCheckOutReqType(r: Reader) -> VehicleCheckOutReqType:
+    rv = r.v; rn = r.n
     v_header = None
     v_ev_check_out_status = None
     v_check_out_time = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_header = _d_MessageHeaderType(r)
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_ev_check_out_status = r.enum(2, _K197)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 2; al = 0
-    if it == 2:
-        r.zero(1, "characters")
-        v_check_out_time = r.uintb(18446744073709551615)
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_header = _d_MessageHeaderType(r)
+    p = r.p
+    q = p + 7
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7f
+    r.p = q
+    if b & 0x67:
+        r.badz(p, 7, b & 0x67)
+    k = (b >> 3) & 0x3
+    if k >= 3:
+        r.bad(p + 2, 'enumeration index out of range')
+    v_ev_check_out_status = _K197[k]
+    it = 2; al = 0
+    v_check_out_time = r.uintb(18446744073709551615)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
+    it = -1; al = 0
     return VehicleCheckOutReqType(header=v_header, ev_check_out_status=v_ev_check_out_status, check_out_time=v_check_out_time)
 
 def _e_VehicleCheckOutReqType(w: Writer, o: VehicleCheckOutReqType) -> None:
-    if o.header is not None:
-        w.bits(0, 1)
-        _e_MessageHeaderType(w, o.header)
-    else:
+    f_header = o.header
+    if f_header is None:
         raise ExiEncodeError("VehicleCheckOutReqType: missing required header")
-    if o.ev_check_out_status is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.ev_check_out_status, _K198, 2)
-        w.bits(0, 1)
-    else:
-        raise ExiEncodeError("VehicleCheckOutReqType: missing required ev_check_out_status")
-    if o.check_out_time is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.uint(o.check_out_time)
-        w.bits(0, 1)
-    else:
-        raise ExiEncodeError("VehicleCheckOutReqType: missing required check_out_time")
     w.bits(0, 1)
+    _e_MessageHeaderType(w, f_header)
+    f_ev_check_out_status = o.ev_check_out_status
+    if f_ev_check_out_status is None:
+        raise ExiEncodeError("VehicleCheckOutReqType: missing required ev_check_out_status")
+    w.bits((_K198[f_ev_check_out_status]) << 1, 5)
+    f_check_out_time = o.check_out_time
+    if f_check_out_time is None:
+        raise ExiEncodeError("VehicleCheckOutReqType: missing required check_out_time")
+    w.bits(0, 2)
+    w.uint(f_check_out_time)
+    w.bits(0, 2)
 
 def _d_VehicleCheckOutResType(r: Reader) -> VehicleCheckOutResType:
+    rv = r.v; rn = r.n
     v_header = None
     v_response_code = None
     v_evse_check_out_status = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_header = _d_MessageHeaderType(r)
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_response_code = r.enum(6, _K20)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 2; al = 0
-    if it == 2:
-        r.zero(1, "characters")
-        v_evse_check_out_status = r.enum(1, _K199)
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_header = _d_MessageHeaderType(r)
+    p = r.p
+    q = p + 14
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3fff
+    r.p = q
+    if b & 0x303b:
+        r.badz(p, 14, b & 0x303b)
+    k = (b >> 6) & 0x3f
+    if k >= 40:
+        r.bad(p + 2, 'enumeration index out of range')
+    v_response_code = _K20[k]
+    k = (b >> 2) & 0x1
+    v_evse_check_out_status = _K199[k]
+    it = -1; al = 0
     return VehicleCheckOutResType(header=v_header, response_code=v_response_code, evse_check_out_status=v_evse_check_out_status)
 
 def _e_VehicleCheckOutResType(w: Writer, o: VehicleCheckOutResType) -> None:
-    if o.header is not None:
-        w.bits(0, 1)
-        _e_MessageHeaderType(w, o.header)
-    else:
+    f_header = o.header
+    if f_header is None:
         raise ExiEncodeError("VehicleCheckOutResType: missing required header")
-    if o.response_code is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.response_code, _K22, 6)
-        w.bits(0, 1)
-    else:
-        raise ExiEncodeError("VehicleCheckOutResType: missing required response_code")
-    if o.evse_check_out_status is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.evse_check_out_status, _K200, 1)
-        w.bits(0, 1)
-    else:
-        raise ExiEncodeError("VehicleCheckOutResType: missing required evse_check_out_status")
     w.bits(0, 1)
+    _e_MessageHeaderType(w, f_header)
+    f_response_code = o.response_code
+    if f_response_code is None:
+        raise ExiEncodeError("VehicleCheckOutResType: missing required response_code")
+    w.bits((_K22[f_response_code]) << 1, 9)
+    f_evse_check_out_status = o.evse_check_out_status
+    if f_evse_check_out_status is None:
+        raise ExiEncodeError("VehicleCheckOutResType: missing required evse_check_out_status")
+    w.bits((_K200[f_evse_check_out_status]) << 2, 5)
 
 def _d_X509DataType(r: Reader) -> X509DataType:
+    rv = r.v; rn = r.n
     v_x509_issuer_serial = []
     v_x509_ski = []
     v_x509_subject_name = []
     v_x509_certificate = []
     v_x509_crl = []
-    it, al = _P201[r.code(3, 6)]
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    e = b & 0x7
+    if e >= 6:
+        r.bad_code(p + 0, e, 6)
+    it, al = _P201[e]
     n = 0
     while it == 0:
         if al == 0:
-            x = _d_X509IssuerSerialType(r)
-            v_x509_issuer_serial.append(x)
+            t = _d_X509IssuerSerialType(r)
+            v_x509_issuer_serial.append(t)
         elif al == 1:
-            r.zero(1, "characters")
-            x = r.binary()
-            r.zero(1, "end of element")
-            v_x509_ski.append(x)
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
+            t = r.binary()
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
+            v_x509_ski.append(t)
         elif al == 2:
-            r.zero(1, "characters")
-            x = r.string()
-            r.zero(1, "end of element")
-            v_x509_subject_name.append(x)
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
+            t = r.string()
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
+            v_x509_subject_name.append(t)
         elif al == 3:
-            r.zero(1, "characters")
-            x = r.binary()
-            r.zero(1, "end of element")
-            v_x509_certificate.append(x)
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
+            t = r.binary()
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
+            v_x509_certificate.append(t)
         elif al == 4:
-            r.zero(1, "characters")
-            x = r.binary()
-            r.zero(1, "end of element")
-            v_x509_crl.append(x)
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
+            t = r.binary()
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
+            v_x509_crl.append(t)
         elif al == 5:
             r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        it, al = _P202[r.code(3, 7)]
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        e = b & 0x7
+        if e >= 7:
+            r.bad_code(p + 0, e, 7)
+        it, al = _P202[e]
     return X509DataType(x509_issuer_serial=v_x509_issuer_serial, x509_ski=v_x509_ski, x509_subject_name=v_x509_subject_name, x509_certificate=v_x509_certificate, x509_crl=v_x509_crl)
 
 def _e_X509DataType(w: Writer, o: X509DataType) -> None:
@@ -6750,45 +10543,74 @@ def _e_X509DataType(w: Writer, o: X509DataType) -> None:
     w.bits(6, 3)
 
 def _d_X509IssuerSerialType(r: Reader) -> X509IssuerSerialType:
+    rv = r.v; rn = r.n
     v_x509_issuer_name = None
     v_x509_serial_number = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_x509_issuer_name = r.string()
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_x509_serial_number = r.sint()
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_x509_issuer_name = r.string()
+    p = r.p
+    q = p + 4
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xf
+    r.p = q
+    if b & 0xe:
+        r.badz(p, 4, b & 0xe)
+    sg = (b & 0x1) == 1
+    it = 1; al = 0
+    v_x509_serial_number = -r.uint() - 1 if sg else r.uint()
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
+    it = -1; al = 0
     return X509IssuerSerialType(x509_issuer_name=v_x509_issuer_name, x509_serial_number=v_x509_serial_number)
 
 def _e_X509IssuerSerialType(w: Writer, o: X509IssuerSerialType) -> None:
-    if o.x509_issuer_name is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.string(o.x509_issuer_name)
-        w.bits(0, 1)
-    else:
+    f_x509_issuer_name = o.x509_issuer_name
+    if f_x509_issuer_name is None:
         raise ExiEncodeError("X509IssuerSerialType: missing required x509_issuer_name")
-    if o.x509_serial_number is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.sint(o.x509_serial_number)
-        w.bits(0, 1)
-    else:
-        raise ExiEncodeError("X509IssuerSerialType: missing required x509_serial_number")
+    w.bits(0, 2)
+    w.string(f_x509_issuer_name)
     w.bits(0, 1)
+    f_x509_serial_number = o.x509_serial_number
+    if f_x509_serial_number is None:
+        raise ExiEncodeError("X509IssuerSerialType: missing required x509_serial_number")
+    w.bits((1 if f_x509_serial_number < 0 else 0), 3)
+    w.uint(-f_x509_serial_number - 1 if f_x509_serial_number < 0 else f_x509_serial_number)
+    w.bits(0, 2)
 
 def _d_g_DigestValue(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_g_DigestValue(w: Writer, v) -> None:
@@ -6797,9 +10619,24 @@ def _e_g_DigestValue(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_g_KeyName(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.string()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_g_KeyName(w: Writer, v) -> None:
@@ -6808,9 +10645,24 @@ def _e_g_KeyName(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_g_MgmtData(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.string()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_g_MgmtData(w: Writer, v) -> None:
@@ -6819,9 +10671,24 @@ def _e_g_MgmtData(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_AckMaxDelay(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(65535)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_AckMaxDelay(w: Writer, v) -> None:
@@ -6830,75 +10697,122 @@ def _e_f_AckMaxDelay(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_AppliesMinimumMaximumCost(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(1) == 1
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x5:
+        r.badz(p, 3, b & 0x5)
+    v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_AppliesMinimumMaximumCost(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.bits(1 if v else 0, 1)
-    w.bits(0, 1)
+    w.bits((1 if v else 0) << 1, 3)
 
 def _d_f_AppliesToEnergyFee(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(1) == 1
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x5:
+        r.badz(p, 3, b & 0x5)
+    v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_AppliesToEnergyFee(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.bits(1 if v else 0, 1)
-    w.bits(0, 1)
+    w.bits((1 if v else 0) << 1, 3)
 
 def _d_f_AppliesToOverstayFee(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(1) == 1
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x5:
+        r.badz(p, 3, b & 0x5)
+    v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_AppliesToOverstayFee(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.bits(1 if v else 0, 1)
-    w.bits(0, 1)
+    w.bits((1 if v else 0) << 1, 3)
 
 def _d_f_AppliesToParkingFee(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(1) == 1
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x5:
+        r.badz(p, 3, b & 0x5)
+    v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_AppliesToParkingFee(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.bits(1 if v else 0, 1)
-    w.bits(0, 1)
+    w.bits((1 if v else 0) << 1, 3)
 
 def _d_f_AuthorizationServices(r: Reader):
-    r.zero(1, "characters")
-    v = r.enum(1, _K17)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x5:
+        r.badz(p, 3, b & 0x5)
+    k = (b >> 1) & 0x1
+    v = _K17[k]
     return v
 
 def _e_f_AuthorizationServices(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.enum(v, _K19, 1)
-    w.bits(0, 1)
+    w.bits((_K19[v]) << 1, 3)
 
 def _d_f_BPT_ChannelSelection(r: Reader):
-    r.zero(1, "characters")
-    v = r.enum(1, _K120)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x5:
+        r.badz(p, 3, b & 0x5)
+    k = (b >> 1) & 0x1
+    v = _K120[k]
     return v
 
 def _e_f_BPT_ChannelSelection(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.enum(v, _K123, 1)
-    w.bits(0, 1)
+    w.bits((_K123[v]) << 1, 3)
 
 def _d_f_BPT_DischargedEnergyReadingWh(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(18446744073709551615)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_BPT_DischargedEnergyReadingWh(w: Writer, v) -> None:
@@ -6907,9 +10821,24 @@ def _e_f_BPT_DischargedEnergyReadingWh(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_BPT_InductiveEnergyReadingVARh(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(18446744073709551615)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_BPT_InductiveEnergyReadingVARh(w: Writer, v) -> None:
@@ -6918,9 +10847,24 @@ def _e_f_BPT_InductiveEnergyReadingVARh(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_CapacitiveEnergyReadingVARh(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(18446744073709551615)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_CapacitiveEnergyReadingVARh(w: Writer, v) -> None:
@@ -6929,9 +10873,24 @@ def _e_f_CapacitiveEnergyReadingVARh(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_CarbonDioxideEmission(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(65535)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_CarbonDioxideEmission(w: Writer, v) -> None:
@@ -6940,9 +10899,24 @@ def _e_f_CarbonDioxideEmission(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_Certificate(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_Certificate(w: Writer, v) -> None:
@@ -6951,31 +10925,57 @@ def _e_f_Certificate(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_CertificateInstallationService(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(1) == 1
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x5:
+        r.badz(p, 3, b & 0x5)
+    v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_CertificateInstallationService(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.bits(1 if v else 0, 1)
-    w.bits(0, 1)
+    w.bits((1 if v else 0) << 1, 3)
 
 def _d_f_ChargeProgress(r: Reader):
-    r.zero(1, "characters")
-    v = r.enum(2, _K119)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 4
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xf
+    r.p = q
+    if b & 0x9:
+        r.badz(p, 4, b & 0x9)
+    k = (b >> 1) & 0x3
+    v = _K119[k]
     return v
 
 def _e_f_ChargeProgress(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.enum(v, _K121, 2)
-    w.bits(0, 1)
+    w.bits((_K121[v]) << 1, 4)
 
 def _d_f_ChargedEnergyReadingWh(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(18446744073709551615)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_ChargedEnergyReadingWh(w: Writer, v) -> None:
@@ -6984,31 +10984,59 @@ def _e_f_ChargedEnergyReadingWh(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_ChargingComplete(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(1) == 1
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x5:
+        r.badz(p, 3, b & 0x5)
+    v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_ChargingComplete(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.bits(1 if v else 0, 1)
-    w.bits(0, 1)
+    w.bits((1 if v else 0) << 1, 3)
 
 def _d_f_ChargingSession(r: Reader):
-    r.zero(1, "characters")
-    v = r.enum(2, _K171)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 4
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xf
+    r.p = q
+    if b & 0x9:
+        r.badz(p, 4, b & 0x9)
+    k = (b >> 1) & 0x3
+    if k >= 3:
+        r.bad(p + 1, 'enumeration index out of range')
+    v = _K171[k]
     return v
 
 def _e_f_ChargingSession(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.enum(v, _K172, 2)
-    w.bits(0, 1)
+    w.bits((_K172[v]) << 1, 4)
 
 def _d_f_CheckOutTime(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(18446744073709551615)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_CheckOutTime(w: Writer, v) -> None:
@@ -7017,9 +11045,24 @@ def _e_f_CheckOutTime(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_Currency(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.string()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_Currency(w: Writer, v) -> None:
@@ -7028,9 +11071,24 @@ def _e_f_Currency(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_DHPublicKey(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_DHPublicKey(w: Writer, v) -> None:
@@ -7039,9 +11097,24 @@ def _e_f_DHPublicKey(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_DepartureTime(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(4294967295)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_DepartureTime(w: Writer, v) -> None:
@@ -7050,9 +11123,24 @@ def _e_f_DepartureTime(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_DepartureTime(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(4294967295)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_DepartureTime(w: Writer, v) -> None:
@@ -7061,31 +11149,86 @@ def _e_f_DepartureTime(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_DeviceLocation(r: Reader):
-    r.zero(1, "characters")
-    v = r.sintb(-32768, 32767)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x2:
+        r.badz(p, 2, b & 0x2)
+    sg = (b & 0x1) == 1
+    v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v <= 32767:
+        r.fail('integer out of range')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_DeviceLocation(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.sint(v)
+    if not -32768 <= v <= 32767:
+        raise ExiEncodeError(f"value {v!r} outside [-32768, 32767]")
+    w.bits((1 if v < 0 else 0), 2)
+    w.uint(-v - 1 if v < 0 else v)
     w.bits(0, 1)
 
 def _d_f_DeviceOffset(r: Reader):
-    r.zero(1, "characters")
-    v = r.sintb(-32768, 32767)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x2:
+        r.badz(p, 2, b & 0x2)
+    sg = (b & 0x1) == 1
+    v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v <= 32767:
+        r.fail('integer out of range')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_DeviceOffset(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.sint(v)
+    if not -32768 <= v <= 32767:
+        raise ExiEncodeError(f"value {v!r} outside [-32768, 32767]")
+    w.bits((1 if v < 0 else 0), 2)
+    w.uint(-v - 1 if v < 0 else v)
     w.bits(0, 1)
 
 def _d_f_DigestValue(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_DigestValue(w: Writer, v) -> None:
@@ -7094,9 +11237,24 @@ def _e_f_DigestValue(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_Duration(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(4294967295)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_Duration(w: Writer, v) -> None:
@@ -7105,20 +11263,41 @@ def _e_f_Duration(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_ECDHCurve(r: Reader):
-    r.zero(1, "characters")
-    v = r.enum(1, _K181)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x5:
+        r.badz(p, 3, b & 0x5)
+    k = (b >> 1) & 0x1
+    v = _K181[k]
     return v
 
 def _e_f_ECDHCurve(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.enum(v, _K183, 1)
-    w.bits(0, 1)
+    w.bits((_K183[v]) << 1, 3)
 
 def _d_f_EMAID(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.string()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_EMAID(w: Writer, v) -> None:
@@ -7127,9 +11306,24 @@ def _e_f_EMAID(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_EVCCID(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.string()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_EVCCID(w: Writer, v) -> None:
@@ -7138,53 +11332,98 @@ def _e_f_EVCCID(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_EVCheckInStatus(r: Reader):
-    r.zero(1, "characters")
-    v = r.enum(2, _K190)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 4
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xf
+    r.p = q
+    if b & 0x9:
+        r.badz(p, 4, b & 0x9)
+    k = (b >> 1) & 0x3
+    if k >= 3:
+        r.bad(p + 1, 'enumeration index out of range')
+    v = _K190[k]
     return v
 
 def _e_f_EVCheckInStatus(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.enum(v, _K192, 2)
-    w.bits(0, 1)
+    w.bits((_K192[v]) << 1, 4)
 
 def _d_f_EVCheckOutStatus(r: Reader):
-    r.zero(1, "characters")
-    v = r.enum(2, _K197)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 4
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xf
+    r.p = q
+    if b & 0x9:
+        r.badz(p, 4, b & 0x9)
+    k = (b >> 1) & 0x3
+    if k >= 3:
+        r.bad(p + 1, 'enumeration index out of range')
+    v = _K197[k]
     return v
 
 def _e_f_EVCheckOutStatus(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.enum(v, _K198, 2)
-    w.bits(0, 1)
+    w.bits((_K198[v]) << 1, 4)
 
 def _d_f_EVProcessing(r: Reader):
-    r.zero(1, "characters")
-    v = r.enum(2, _K21)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 4
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xf
+    r.p = q
+    if b & 0x9:
+        r.badz(p, 4, b & 0x9)
+    k = (b >> 1) & 0x3
+    if k >= 3:
+        r.bad(p + 1, 'enumeration index out of range')
+    v = _K21[k]
     return v
 
 def _e_f_EVProcessing(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.enum(v, _K23, 2)
-    w.bits(0, 1)
+    w.bits((_K23[v]) << 1, 4)
 
 def _d_f_EVSECheckOutStatus(r: Reader):
-    r.zero(1, "characters")
-    v = r.enum(1, _K199)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x5:
+        r.badz(p, 3, b & 0x5)
+    k = (b >> 1) & 0x1
+    v = _K199[k]
     return v
 
 def _e_f_EVSECheckOutStatus(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.enum(v, _K200, 1)
-    w.bits(0, 1)
+    w.bits((_K200[v]) << 1, 3)
 
 def _d_f_EVSEID(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.string()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_EVSEID(w: Writer, v) -> None:
@@ -7193,31 +11432,62 @@ def _e_f_EVSEID(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_EVSENotification(r: Reader):
-    r.zero(1, "characters")
-    v = r.enum(3, _K87)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 5
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1f
+    r.p = q
+    if b & 0x11:
+        r.badz(p, 5, b & 0x11)
+    k = (b >> 1) & 0x7
+    if k >= 6:
+        r.bad(p + 1, 'enumeration index out of range')
+    v = _K87[k]
     return v
 
 def _e_f_EVSENotification(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.enum(v, _K88, 3)
-    w.bits(0, 1)
+    w.bits((_K88[v]) << 1, 5)
 
 def _d_f_EVSEProcessing(r: Reader):
-    r.zero(1, "characters")
-    v = r.enum(2, _K21)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 4
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xf
+    r.p = q
+    if b & 0x9:
+        r.badz(p, 4, b & 0x9)
+    k = (b >> 1) & 0x3
+    if k >= 3:
+        r.bad(p + 1, 'enumeration index out of range')
+    v = _K21[k]
     return v
 
 def _e_f_EVSEProcessing(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.enum(v, _K23, 2)
-    w.bits(0, 1)
+    w.bits((_K23[v]) << 1, 4)
 
 def _d_f_EVTerminationCode(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.string()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_EVTerminationCode(w: Writer, v) -> None:
@@ -7226,9 +11496,24 @@ def _e_f_EVTerminationCode(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_EVTerminationExplanation(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.string()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_EVTerminationExplanation(w: Writer, v) -> None:
@@ -7237,9 +11522,24 @@ def _e_f_EVTerminationExplanation(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_Exponent(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_Exponent(w: Writer, v) -> None:
@@ -7248,31 +11548,58 @@ def _e_f_Exponent(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_Exponent(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(8) - 128
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 10
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3ff
+    r.p = q
+    if b & 0x201:
+        r.badz(p, 10, b & 0x201)
+    v = ((b >> 1) & 0xff) - 128
     return v
 
 def _e_f_Exponent(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.nbit(v, -128, 127, 8)
-    w.bits(0, 1)
+    if not -128 <= v <= 127:
+        raise ExiEncodeError(f"value {v!r} outside [-128, 127]")
+    w.bits((v + 128) << 1, 10)
 
 def _d_f_FreeService(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(1) == 1
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x5:
+        r.badz(p, 3, b & 0x5)
+    v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_FreeService(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.bits(1 if v else 0, 1)
-    w.bits(0, 1)
+    w.bits((1 if v else 0) << 1, 3)
 
 def _d_f_G(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_G(w: Writer, v) -> None:
@@ -7281,9 +11608,24 @@ def _e_f_G(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_GenChallenge(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_GenChallenge(w: Writer, v) -> None:
@@ -7292,42 +11634,83 @@ def _e_f_GenChallenge(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_GoToPause(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(1) == 1
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x5:
+        r.badz(p, 3, b & 0x5)
+    v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_GoToPause(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.bits(1 if v else 0, 1)
-    w.bits(0, 1)
+    w.bits((1 if v else 0) << 1, 3)
 
 def _d_f_HMACOutputLength(r: Reader):
-    r.zero(1, "characters")
-    v = r.sint()
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x2:
+        r.badz(p, 2, b & 0x2)
+    sg = (b & 0x1) == 1
+    v = -r.uint() - 1 if sg else r.uint()
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_HMACOutputLength(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.sint(v)
+    w.bits((1 if v < 0 else 0), 2)
+    w.uint(-v - 1 if v < 0 else v)
     w.bits(0, 1)
 
 def _d_f_InletHot(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(1) == 1
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x5:
+        r.badz(p, 3, b & 0x5)
+    v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_InletHot(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.bits(1 if v else 0, 1)
-    w.bits(0, 1)
+    w.bits((1 if v else 0) << 1, 3)
 
 def _d_f_J(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_J(w: Writer, v) -> None:
@@ -7336,9 +11719,24 @@ def _e_f_J(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_KeyName(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.string()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_KeyName(w: Writer, v) -> None:
@@ -7347,9 +11745,24 @@ def _e_f_KeyName(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_Language(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.string()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_Language(w: Writer, v) -> None:
@@ -7358,42 +11771,82 @@ def _e_f_Language(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_MaximumContractCertificateChains(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(8)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 10
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3ff
+    r.p = q
+    if b & 0x201:
+        r.badz(p, 10, b & 0x201)
+    v = ((b >> 1) & 0xff)
     return v
 
 def _e_f_MaximumContractCertificateChains(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.nbit(v, 0, 255, 8)
-    w.bits(0, 1)
+    if not 0 <= v <= 255:
+        raise ExiEncodeError(f"value {v!r} outside [0, 255]")
+    w.bits((v) << 1, 10)
 
 def _d_f_MaximumSOC(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(7)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 9
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1ff
+    r.p = q
+    if b & 0x101:
+        r.badz(p, 9, b & 0x101)
+    v = ((b >> 1) & 0x7f)
+    if v > 100:
+        r.bad(p + 1, 'integer out of range')
     return v
 
 def _e_f_MaximumSOC(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.nbit(v, 0, 100, 7)
-    w.bits(0, 1)
+    if not 0 <= v <= 100:
+        raise ExiEncodeError(f"value {v!r} outside [0, 100]")
+    w.bits((v) << 1, 9)
 
 def _d_f_MaximumSupportingPoints(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(10) + 12
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 12
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xfff
+    r.p = q
+    if b & 0x801:
+        r.badz(p, 12, b & 0x801)
+    v = ((b >> 1) & 0x3ff) + 12
+    if v > 1024:
+        r.bad(p + 1, 'integer out of range')
     return v
 
 def _e_f_MaximumSupportingPoints(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.nbit(v, 12, 1024, 10)
-    w.bits(0, 1)
+    if not 12 <= v <= 1024:
+        raise ExiEncodeError(f"value {v!r} outside [12, 1024]")
+    w.bits((v - 12) << 1, 12)
 
 def _d_f_MeterID(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.string()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_MeterID(w: Writer, v) -> None:
@@ -7402,20 +11855,40 @@ def _e_f_MeterID(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_MeterInfoRequested(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(1) == 1
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x5:
+        r.badz(p, 3, b & 0x5)
+    v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_MeterInfoRequested(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.bits(1 if v else 0, 1)
-    w.bits(0, 1)
+    w.bits((1 if v else 0) << 1, 3)
 
 def _d_f_MeterSignature(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_MeterSignature(w: Writer, v) -> None:
@@ -7424,20 +11897,55 @@ def _e_f_MeterSignature(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_MeterStatus(r: Reader):
-    r.zero(1, "characters")
-    v = r.sintb(-32768, 32767)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x2:
+        r.badz(p, 2, b & 0x2)
+    sg = (b & 0x1) == 1
+    v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v <= 32767:
+        r.fail('integer out of range')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_MeterStatus(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.sint(v)
+    if not -32768 <= v <= 32767:
+        raise ExiEncodeError(f"value {v!r} outside [-32768, 32767]")
+    w.bits((1 if v < 0 else 0), 2)
+    w.uint(-v - 1 if v < 0 else v)
     w.bits(0, 1)
 
 def _d_f_MeterTimestamp(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(18446744073709551615)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_MeterTimestamp(w: Writer, v) -> None:
@@ -7446,9 +11954,24 @@ def _e_f_MeterTimestamp(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_MgmtData(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.string()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_MgmtData(w: Writer, v) -> None:
@@ -7457,31 +11980,64 @@ def _e_f_MgmtData(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_MinimumSOC(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(7)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 9
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1ff
+    r.p = q
+    if b & 0x101:
+        r.badz(p, 9, b & 0x101)
+    v = ((b >> 1) & 0x7f)
+    if v > 100:
+        r.bad(p + 1, 'integer out of range')
     return v
 
 def _e_f_MinimumSOC(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.nbit(v, 0, 100, 7)
-    w.bits(0, 1)
+    if not 0 <= v <= 100:
+        raise ExiEncodeError(f"value {v!r} outside [0, 100]")
+    w.bits((v) << 1, 9)
 
 def _d_f_MinimumSOC(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(7)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 9
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1ff
+    r.p = q
+    if b & 0x101:
+        r.badz(p, 9, b & 0x101)
+    v = ((b >> 1) & 0x7f)
+    if v > 100:
+        r.bad(p + 1, 'integer out of range')
     return v
 
 def _e_f_MinimumSOC(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.nbit(v, 0, 100, 7)
-    w.bits(0, 1)
+    if not 0 <= v <= 100:
+        raise ExiEncodeError(f"value {v!r} outside [0, 100]")
+    w.bits((v) << 1, 9)
 
 def _d_f_Modulus(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_Modulus(w: Writer, v) -> None:
@@ -7490,9 +12046,24 @@ def _e_f_Modulus(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_NotificationMaxDelay(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(65535)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_NotificationMaxDelay(w: Writer, v) -> None:
@@ -7501,20 +12072,42 @@ def _e_f_NotificationMaxDelay(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_NumberOfPriceLevels(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(8)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 10
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3ff
+    r.p = q
+    if b & 0x201:
+        r.badz(p, 10, b & 0x201)
+    v = ((b >> 1) & 0xff)
     return v
 
 def _e_f_NumberOfPriceLevels(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.nbit(v, 0, 255, 8)
-    w.bits(0, 1)
+    if not 0 <= v <= 255:
+        raise ExiEncodeError(f"value {v!r} outside [0, 255]")
+    w.bits((v) << 1, 10)
 
 def _d_f_OverstayFeePeriod(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(4294967295)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_OverstayFeePeriod(w: Writer, v) -> None:
@@ -7523,9 +12116,24 @@ def _e_f_OverstayFeePeriod(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_OverstayRuleDescription(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.string()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_OverstayRuleDescription(w: Writer, v) -> None:
@@ -7534,9 +12142,24 @@ def _e_f_OverstayRuleDescription(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_OverstayTimeThreshold(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(4294967295)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_OverstayTimeThreshold(w: Writer, v) -> None:
@@ -7545,9 +12168,24 @@ def _e_f_OverstayTimeThreshold(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_P(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_P(w: Writer, v) -> None:
@@ -7556,9 +12194,24 @@ def _e_f_P(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_PGPKeyID(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_PGPKeyID(w: Writer, v) -> None:
@@ -7567,9 +12220,24 @@ def _e_f_PGPKeyID(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_PGPKeyPacket(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_PGPKeyPacket(w: Writer, v) -> None:
@@ -7578,9 +12246,24 @@ def _e_f_PGPKeyPacket(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_ParameterSetID(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(65535)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_ParameterSetID(w: Writer, v) -> None:
@@ -7589,9 +12272,24 @@ def _e_f_ParameterSetID(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_ParkingFeePeriod(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(4294967295)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_ParkingFeePeriod(w: Writer, v) -> None:
@@ -7600,31 +12298,74 @@ def _e_f_ParkingFeePeriod(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_ParkingMethod(r: Reader):
-    r.zero(1, "characters")
-    v = r.enum(2, _K191)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 4
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xf
+    r.p = q
+    if b & 0x9:
+        r.badz(p, 4, b & 0x9)
+    k = (b >> 1) & 0x3
+    if k >= 3:
+        r.bad(p + 1, 'enumeration index out of range')
+    v = _K191[k]
     return v
 
 def _e_f_ParkingMethod(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.enum(v, _K193, 2)
-    w.bits(0, 1)
+    w.bits((_K193[v]) << 1, 4)
 
 def _d_f_ParkingSpace(r: Reader):
-    r.zero(1, "characters")
-    v = r.sintb(-32768, 32767)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x2:
+        r.badz(p, 2, b & 0x2)
+    sg = (b & 0x1) == 1
+    v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v <= 32767:
+        r.fail('integer out of range')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_ParkingSpace(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.sint(v)
+    if not -32768 <= v <= 32767:
+        raise ExiEncodeError(f"value {v!r} outside [-32768, 32767]")
+    w.bits((1 if v < 0 else 0), 2)
+    w.uint(-v - 1 if v < 0 else v)
     w.bits(0, 1)
 
 def _d_f_PgenCounter(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_PgenCounter(w: Writer, v) -> None:
@@ -7633,31 +12374,61 @@ def _e_f_PgenCounter(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_PowerToleranceAcceptance(r: Reader):
-    r.zero(1, "characters")
-    v = r.enum(1, _K162)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x5:
+        r.badz(p, 3, b & 0x5)
+    k = (b >> 1) & 0x1
+    v = _K162[k]
     return v
 
 def _e_f_PowerToleranceAcceptance(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.enum(v, _K163, 1)
-    w.bits(0, 1)
+    w.bits((_K163[v]) << 1, 3)
 
 def _d_f_PresentSOC(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(7)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 9
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1ff
+    r.p = q
+    if b & 0x101:
+        r.badz(p, 9, b & 0x101)
+    v = ((b >> 1) & 0x7f)
+    if v > 100:
+        r.bad(p + 1, 'integer out of range')
     return v
 
 def _e_f_PresentSOC(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.nbit(v, 0, 100, 7)
-    w.bits(0, 1)
+    if not 0 <= v <= 100:
+        raise ExiEncodeError(f"value {v!r} outside [0, 100]")
+    w.bits((v) << 1, 9)
 
 def _d_f_PriceAlgorithm(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.string()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_PriceAlgorithm(w: Writer, v) -> None:
@@ -7666,20 +12437,42 @@ def _e_f_PriceAlgorithm(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_PriceLevel(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(8)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 10
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3ff
+    r.p = q
+    if b & 0x201:
+        r.badz(p, 10, b & 0x201)
+    v = ((b >> 1) & 0xff)
     return v
 
 def _e_f_PriceLevel(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.nbit(v, 0, 255, 8)
-    w.bits(0, 1)
+    if not 0 <= v <= 255:
+        raise ExiEncodeError(f"value {v!r} outside [0, 255]")
+    w.bits((v) << 1, 10)
 
 def _d_f_PriceScheduleDescription(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.string()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_PriceScheduleDescription(w: Writer, v) -> None:
@@ -7688,9 +12481,24 @@ def _e_f_PriceScheduleDescription(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_PriceScheduleID(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(4294967295)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_PriceScheduleID(w: Writer, v) -> None:
@@ -7699,9 +12507,24 @@ def _e_f_PriceScheduleID(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_ProviderID(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.string()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_ProviderID(w: Writer, v) -> None:
@@ -7710,9 +12533,24 @@ def _e_f_ProviderID(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_Q(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_Q(w: Writer, v) -> None:
@@ -7721,20 +12559,42 @@ def _e_f_Q(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_RemainingContractCertificateChains(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(8)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 10
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3ff
+    r.p = q
+    if b & 0x201:
+        r.badz(p, 10, b & 0x201)
+    v = ((b >> 1) & 0xff)
     return v
 
 def _e_f_RemainingContractCertificateChains(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.nbit(v, 0, 255, 8)
-    w.bits(0, 1)
+    if not 0 <= v <= 255:
+        raise ExiEncodeError(f"value {v!r} outside [0, 255]")
+    w.bits((v) << 1, 10)
 
 def _d_f_RemainingTimeToMaximumSOC(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(4294967295)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_RemainingTimeToMaximumSOC(w: Writer, v) -> None:
@@ -7743,9 +12603,24 @@ def _e_f_RemainingTimeToMaximumSOC(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_RemainingTimeToMinimumSOC(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(4294967295)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_RemainingTimeToMinimumSOC(w: Writer, v) -> None:
@@ -7754,9 +12629,24 @@ def _e_f_RemainingTimeToMinimumSOC(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_RemainingTimeToTargetSOC(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(4294967295)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_RemainingTimeToTargetSOC(w: Writer, v) -> None:
@@ -7765,31 +12655,61 @@ def _e_f_RemainingTimeToTargetSOC(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_RenewableGenerationPercentage(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(8)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 10
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3ff
+    r.p = q
+    if b & 0x201:
+        r.badz(p, 10, b & 0x201)
+    v = ((b >> 1) & 0xff)
     return v
 
 def _e_f_RenewableGenerationPercentage(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.nbit(v, 0, 255, 8)
-    w.bits(0, 1)
+    if not 0 <= v <= 255:
+        raise ExiEncodeError(f"value {v!r} outside [0, 255]")
+    w.bits((v) << 1, 10)
 
 def _d_f_ResponseCode(r: Reader):
-    r.zero(1, "characters")
-    v = r.enum(6, _K20)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 8
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xff
+    r.p = q
+    if b & 0x81:
+        r.badz(p, 8, b & 0x81)
+    k = (b >> 1) & 0x3f
+    if k >= 40:
+        r.bad(p + 1, 'enumeration index out of range')
+    v = _K20[k]
     return v
 
 def _e_f_ResponseCode(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.enum(v, _K22, 6)
-    w.bits(0, 1)
+    w.bits((_K22[v]) << 1, 8)
 
 def _d_f_SECP521_EncryptedPrivateKey(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_SECP521_EncryptedPrivateKey(w: Writer, v) -> None:
@@ -7798,9 +12718,24 @@ def _e_f_SECP521_EncryptedPrivateKey(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_SPKISexp(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_SPKISexp(w: Writer, v) -> None:
@@ -7809,9 +12744,24 @@ def _e_f_SPKISexp(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_ScheduleTupleID(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(4294967295)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_ScheduleTupleID(w: Writer, v) -> None:
@@ -7820,9 +12770,24 @@ def _e_f_ScheduleTupleID(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_Seed(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_Seed(w: Writer, v) -> None:
@@ -7831,20 +12796,41 @@ def _e_f_Seed(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_SelectedAuthorizationService(r: Reader):
-    r.zero(1, "characters")
-    v = r.enum(1, _K17)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x5:
+        r.badz(p, 3, b & 0x5)
+    k = (b >> 1) & 0x1
+    v = _K17[k]
     return v
 
 def _e_f_SelectedAuthorizationService(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.enum(v, _K19, 1)
-    w.bits(0, 1)
+    w.bits((_K19[v]) << 1, 3)
 
 def _d_f_SelectedScheduleTupleID(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(4294967295)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_SelectedScheduleTupleID(w: Writer, v) -> None:
@@ -7853,9 +12839,24 @@ def _e_f_SelectedScheduleTupleID(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_ServiceID(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(65535)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_ServiceID(w: Writer, v) -> None:
@@ -7864,9 +12865,24 @@ def _e_f_ServiceID(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_ServiceName(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.string()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_ServiceName(w: Writer, v) -> None:
@@ -7875,20 +12891,40 @@ def _e_f_ServiceName(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_ServiceRenegotiationSupported(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(1) == 1
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x5:
+        r.badz(p, 3, b & 0x5)
+    v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_ServiceRenegotiationSupported(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.bits(1 if v else 0, 1)
-    w.bits(0, 1)
+    w.bits((1 if v else 0) << 1, 3)
 
 def _d_f_SessionID(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_SessionID(w: Writer, v) -> None:
@@ -7897,9 +12933,24 @@ def _e_f_SessionID(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_SessionID(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_SessionID(w: Writer, v) -> None:
@@ -7908,9 +12959,24 @@ def _e_f_SessionID(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_StartTime(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(4294967295)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_StartTime(w: Writer, v) -> None:
@@ -7919,9 +12985,24 @@ def _e_f_StartTime(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_TPM_EncryptedPrivateKey(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_TPM_EncryptedPrivateKey(w: Writer, v) -> None:
@@ -7930,20 +13011,55 @@ def _e_f_TPM_EncryptedPrivateKey(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_TargetDistance(r: Reader):
-    r.zero(1, "characters")
-    v = r.sintb(-32768, 32767)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x2:
+        r.badz(p, 2, b & 0x2)
+    sg = (b & 0x1) == 1
+    v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v <= 32767:
+        r.fail('integer out of range')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_TargetDistance(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.sint(v)
+    if not -32768 <= v <= 32767:
+        raise ExiEncodeError(f"value {v!r} outside [-32768, 32767]")
+    w.bits((1 if v < 0 else 0), 2)
+    w.uint(-v - 1 if v < 0 else v)
     w.bits(0, 1)
 
 def _d_f_TargetOffsetX(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(65535)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_TargetOffsetX(w: Writer, v) -> None:
@@ -7952,9 +13068,24 @@ def _e_f_TargetOffsetX(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_TargetOffsetY(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(65535)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_TargetOffsetY(w: Writer, v) -> None:
@@ -7963,42 +13094,80 @@ def _e_f_TargetOffsetY(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_TargetSOC(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(7)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 9
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1ff
+    r.p = q
+    if b & 0x101:
+        r.badz(p, 9, b & 0x101)
+    v = ((b >> 1) & 0x7f)
+    if v > 100:
+        r.bad(p + 1, 'integer out of range')
     return v
 
 def _e_f_TargetSOC(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.nbit(v, 0, 100, 7)
-    w.bits(0, 1)
+    if not 0 <= v <= 100:
+        raise ExiEncodeError(f"value {v!r} outside [0, 100]")
+    w.bits((v) << 1, 9)
 
 def _d_f_TargetSOC(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(7)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 9
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1ff
+    r.p = q
+    if b & 0x101:
+        r.badz(p, 9, b & 0x101)
+    v = ((b >> 1) & 0x7f)
+    if v > 100:
+        r.bad(p + 1, 'integer out of range')
     return v
 
 def _e_f_TargetSOC(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.nbit(v, 0, 100, 7)
-    w.bits(0, 1)
+    if not 0 <= v <= 100:
+        raise ExiEncodeError(f"value {v!r} outside [0, 100]")
+    w.bits((v) << 1, 9)
 
 def _d_f_TaxIncludedInPrice(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(1) == 1
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x5:
+        r.badz(p, 3, b & 0x5)
+    v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_TaxIncludedInPrice(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.bits(1 if v else 0, 1)
-    w.bits(0, 1)
+    w.bits((1 if v else 0) << 1, 3)
 
 def _d_f_TaxRuleID(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(4294967295)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_TaxRuleID(w: Writer, v) -> None:
@@ -8007,9 +13176,24 @@ def _e_f_TaxRuleID(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_TaxRuleID(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(4294967295)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_TaxRuleID(w: Writer, v) -> None:
@@ -8018,9 +13202,24 @@ def _e_f_TaxRuleID(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_TaxRuleName(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.string()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_TaxRuleName(w: Writer, v) -> None:
@@ -8029,9 +13228,24 @@ def _e_f_TaxRuleName(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_TimeAnchor(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(18446744073709551615)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_TimeAnchor(w: Writer, v) -> None:
@@ -8040,9 +13254,24 @@ def _e_f_TimeAnchor(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_TimeAnchor(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(18446744073709551615)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_TimeAnchor(w: Writer, v) -> None:
@@ -8051,9 +13280,24 @@ def _e_f_TimeAnchor(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_TimeStamp(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(18446744073709551615)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_TimeStamp(w: Writer, v) -> None:
@@ -8062,42 +13306,117 @@ def _e_f_TimeStamp(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_Value(r: Reader):
-    r.zero(1, "characters")
-    v = r.sintb(-32768, 32767)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x2:
+        r.badz(p, 2, b & 0x2)
+    sg = (b & 0x1) == 1
+    v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v <= 32767:
+        r.fail('integer out of range')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_Value(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.sint(v)
+    if not -32768 <= v <= 32767:
+        raise ExiEncodeError(f"value {v!r} outside [-32768, 32767]")
+    w.bits((1 if v < 0 else 0), 2)
+    w.uint(-v - 1 if v < 0 else v)
     w.bits(0, 1)
 
 def _d_f_VehicleFrame(r: Reader):
-    r.zero(1, "characters")
-    v = r.sintb(-32768, 32767)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x2:
+        r.badz(p, 2, b & 0x2)
+    sg = (b & 0x1) == 1
+    v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v <= 32767:
+        r.fail('integer out of range')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_VehicleFrame(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.sint(v)
+    if not -32768 <= v <= 32767:
+        raise ExiEncodeError(f"value {v!r} outside [-32768, 32767]")
+    w.bits((1 if v < 0 else 0), 2)
+    w.uint(-v - 1 if v < 0 else v)
     w.bits(0, 1)
 
 def _d_f_VehicleTravel(r: Reader):
-    r.zero(1, "characters")
-    v = r.sintb(-32768, 32767)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x2:
+        r.badz(p, 2, b & 0x2)
+    sg = (b & 0x1) == 1
+    v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v <= 32767:
+        r.fail('integer out of range')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_VehicleTravel(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.sint(v)
+    if not -32768 <= v <= 32767:
+        raise ExiEncodeError(f"value {v!r} outside [-32768, 32767]")
+    w.bits((1 if v < 0 else 0), 2)
+    w.uint(-v - 1 if v < 0 else v)
     w.bits(0, 1)
 
 def _d_f_X448_EncryptedPrivateKey(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_X448_EncryptedPrivateKey(w: Writer, v) -> None:
@@ -8106,9 +13425,24 @@ def _e_f_X448_EncryptedPrivateKey(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_X509CRL(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_X509CRL(w: Writer, v) -> None:
@@ -8117,9 +13451,24 @@ def _e_f_X509CRL(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_X509Certificate(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_X509Certificate(w: Writer, v) -> None:
@@ -8128,9 +13477,24 @@ def _e_f_X509Certificate(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_X509IssuerName(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.string()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_X509IssuerName(w: Writer, v) -> None:
@@ -8139,9 +13503,24 @@ def _e_f_X509IssuerName(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_X509SKI(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_X509SKI(w: Writer, v) -> None:
@@ -8150,20 +13529,51 @@ def _e_f_X509SKI(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_X509SerialNumber(r: Reader):
-    r.zero(1, "characters")
-    v = r.sint()
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x2:
+        r.badz(p, 2, b & 0x2)
+    sg = (b & 0x1) == 1
+    v = -r.uint() - 1 if sg else r.uint()
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_X509SerialNumber(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.sint(v)
+    w.bits((1 if v < 0 else 0), 2)
+    w.uint(-v - 1 if v < 0 else v)
     w.bits(0, 1)
 
 def _d_f_X509SubjectName(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.string()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_X509SubjectName(w: Writer, v) -> None:
@@ -8172,9 +13582,24 @@ def _e_f_X509SubjectName(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_XPath(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.string()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_XPath(w: Writer, v) -> None:
@@ -8183,9 +13608,24 @@ def _e_f_XPath(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_Y(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_Y(w: Writer, v) -> None:
@@ -8194,31 +13634,58 @@ def _e_f_Y(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_boolValue(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(1) == 1
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x5:
+        r.badz(p, 3, b & 0x5)
+    v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_boolValue(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.bits(1 if v else 0, 1)
-    w.bits(0, 1)
+    w.bits((1 if v else 0) << 1, 3)
 
 def _d_f_byteValue(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(8) - 128
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 10
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3ff
+    r.p = q
+    if b & 0x201:
+        r.badz(p, 10, b & 0x201)
+    v = ((b >> 1) & 0xff) - 128
     return v
 
 def _e_f_byteValue(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.nbit(v, -128, 127, 8)
-    w.bits(0, 1)
+    if not -128 <= v <= 127:
+        raise ExiEncodeError(f"value {v!r} outside [-128, 127]")
+    w.bits((v + 128) << 1, 10)
 
 def _d_f_finiteString(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.string()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_finiteString(w: Writer, v) -> None:
@@ -8227,25 +13694,65 @@ def _e_f_finiteString(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_intValue(r: Reader):
-    r.zero(1, "characters")
-    v = r.sintb(-2147483648, 2147483647)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x2:
+        r.badz(p, 2, b & 0x2)
+    sg = (b & 0x1) == 1
+    v = -r.uintb(2147483647) - 1 if sg else r.uintb(2147483647)
+    if not -2147483648 <= v <= 2147483647:
+        r.fail('integer out of range')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_intValue(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.sint(v)
+    if not -2147483648 <= v <= 2147483647:
+        raise ExiEncodeError(f"value {v!r} outside [-2147483648, 2147483647]")
+    w.bits((1 if v < 0 else 0), 2)
+    w.uint(-v - 1 if v < 0 else v)
     w.bits(0, 1)
 
 def _d_f_shortValue(r: Reader):
-    r.zero(1, "characters")
-    v = r.sintb(-32768, 32767)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x2:
+        r.badz(p, 2, b & 0x2)
+    sg = (b & 0x1) == 1
+    v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v <= 32767:
+        r.fail('integer out of range')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_shortValue(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.sint(v)
+    if not -32768 <= v <= 32767:
+        raise ExiEncodeError(f"value {v!r} outside [-32768, 32767]")
+    w.bits((1 if v < 0 else 0), 2)
+    w.uint(-v - 1 if v < 0 else v)
     w.bits(0, 1)
 
 GLOBAL_ELEMENTS = (

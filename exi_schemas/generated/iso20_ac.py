@@ -908,73 +908,134 @@ class X509IssuerSerialType:
     x509_serial_number: int
 
 def _d_AC_CPDReqEnergyTransferModeType(r: Reader) -> AC_CPDReqEnergyTransferModeType:
+    rv = r.v; rn = r.n
     v_ev_maximum_charge_power = None
     v_ev_maximum_charge_power_l2 = None
     v_ev_maximum_charge_power_l3 = None
     v_ev_minimum_charge_power = None
     v_ev_minimum_charge_power_l2 = None
     v_ev_minimum_charge_power_l3 = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_ev_maximum_charge_power = _d_RationalNumberType(r)
-        it, al = _P0[r.code(2, 3)]
+    v_ev_maximum_charge_power = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 3:
+        r.bad_code(p + 0, e, 3)
+    it, al = _P0[e]
     if it == 1:
         v_ev_maximum_charge_power_l2 = _d_RationalNumberType(r)
-        it, al = _P1[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P1[e]
     if it == 2:
         v_ev_maximum_charge_power_l3 = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = 3; al = 0
-    if it == 3:
-        v_ev_minimum_charge_power = _d_RationalNumberType(r)
-        it, al = _P2[r.code(2, 3)]
+    v_ev_minimum_charge_power = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 3:
+        r.bad_code(p + 0, e, 3)
+    it, al = _P2[e]
     if it == 4:
         v_ev_minimum_charge_power_l2 = _d_RationalNumberType(r)
-        it, al = _P3[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P3[e]
     if it == 5:
         v_ev_minimum_charge_power_l3 = _d_RationalNumberType(r)
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = -1; al = 0
     return AC_CPDReqEnergyTransferModeType(ev_maximum_charge_power=v_ev_maximum_charge_power, ev_maximum_charge_power_l2=v_ev_maximum_charge_power_l2, ev_maximum_charge_power_l3=v_ev_maximum_charge_power_l3, ev_minimum_charge_power=v_ev_minimum_charge_power, ev_minimum_charge_power_l2=v_ev_minimum_charge_power_l2, ev_minimum_charge_power_l3=v_ev_minimum_charge_power_l3)
 
 def _e_AC_CPDReqEnergyTransferModeType(w: Writer, o: AC_CPDReqEnergyTransferModeType) -> None:
-    if o.ev_maximum_charge_power is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.ev_maximum_charge_power)
-    else:
+    f_ev_maximum_charge_power = o.ev_maximum_charge_power
+    if f_ev_maximum_charge_power is None:
         raise ExiEncodeError("AC_CPDReqEnergyTransferModeType: missing required ev_maximum_charge_power")
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_ev_maximum_charge_power)
     s = 1
-    if o.ev_maximum_charge_power_l2 is not None:
+    f_ev_maximum_charge_power_l2 = o.ev_maximum_charge_power_l2
+    if f_ev_maximum_charge_power_l2 is not None:
         w.bits(0, 2)
-        _e_RationalNumberType(w, o.ev_maximum_charge_power_l2)
+        _e_RationalNumberType(w, f_ev_maximum_charge_power_l2)
         s = 2
-    if o.ev_maximum_charge_power_l3 is not None:
+    f_ev_maximum_charge_power_l3 = o.ev_maximum_charge_power_l3
+    if f_ev_maximum_charge_power_l3 is not None:
         c = _C4[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.ev_maximum_charge_power_l3)
+        _e_RationalNumberType(w, f_ev_maximum_charge_power_l3)
         s = 3
-    if o.ev_minimum_charge_power is not None:
-        c = _C5[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.ev_minimum_charge_power)
-        s = 4
-    else:
+    f_ev_minimum_charge_power = o.ev_minimum_charge_power
+    if f_ev_minimum_charge_power is None:
         raise ExiEncodeError("AC_CPDReqEnergyTransferModeType: missing required ev_minimum_charge_power")
+    c = _C5[s]
+    w.bits(c[0], c[1])
+    _e_RationalNumberType(w, f_ev_minimum_charge_power)
     s = 4
-    if o.ev_minimum_charge_power_l2 is not None:
+    s = 4
+    f_ev_minimum_charge_power_l2 = o.ev_minimum_charge_power_l2
+    if f_ev_minimum_charge_power_l2 is not None:
         w.bits(0, 2)
-        _e_RationalNumberType(w, o.ev_minimum_charge_power_l2)
+        _e_RationalNumberType(w, f_ev_minimum_charge_power_l2)
         s = 5
-    if o.ev_minimum_charge_power_l3 is not None:
+    f_ev_minimum_charge_power_l3 = o.ev_minimum_charge_power_l3
+    if f_ev_minimum_charge_power_l3 is not None:
         c = _C6[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.ev_minimum_charge_power_l3)
+        _e_RationalNumberType(w, f_ev_minimum_charge_power_l3)
         s = 6
     c = _C7[s]
     w.bits(c[0], c[1])
 
 def _d_AC_CPDResEnergyTransferModeType(r: Reader) -> AC_CPDResEnergyTransferModeType:
+    rv = r.v; rn = r.n
     v_evse_maximum_charge_power = None
     v_evse_maximum_charge_power_l2 = None
     v_evse_maximum_charge_power_l3 = None
@@ -987,118 +1048,234 @@ def _d_AC_CPDResEnergyTransferModeType(r: Reader) -> AC_CPDResEnergyTransferMode
     v_evse_present_active_power = None
     v_evse_present_active_power_l2 = None
     v_evse_present_active_power_l3 = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_evse_maximum_charge_power = _d_RationalNumberType(r)
-        it, al = _P0[r.code(2, 3)]
+    v_evse_maximum_charge_power = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 3:
+        r.bad_code(p + 0, e, 3)
+    it, al = _P0[e]
     if it == 1:
         v_evse_maximum_charge_power_l2 = _d_RationalNumberType(r)
-        it, al = _P1[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P1[e]
     if it == 2:
         v_evse_maximum_charge_power_l3 = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = 3; al = 0
-    if it == 3:
-        v_evse_minimum_charge_power = _d_RationalNumberType(r)
-        it, al = _P8[r.code(2, 3)]
+    v_evse_minimum_charge_power = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 3:
+        r.bad_code(p + 0, e, 3)
+    it, al = _P8[e]
     if it == 4:
         v_evse_minimum_charge_power_l2 = _d_RationalNumberType(r)
-        it, al = _P9[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P9[e]
     if it == 5:
         v_evse_minimum_charge_power_l3 = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = 6; al = 0
-    if it == 6:
-        v_evse_nominal_frequency = _d_RationalNumberType(r)
-        it, al = _P10[r.code(3, 6)]
+    v_evse_nominal_frequency = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    e = b & 0x7
+    if e >= 6:
+        r.bad_code(p + 0, e, 6)
+    it, al = _P10[e]
     if it == 7:
         v_maximum_power_asymmetry = _d_RationalNumberType(r)
-        it, al = _P11[r.code(3, 5)]
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        e = b & 0x7
+        if e >= 5:
+            r.bad_code(p + 0, e, 5)
+        it, al = _P11[e]
     if it == 8:
         v_evse_power_ramp_limitation = _d_RationalNumberType(r)
-        it, al = _P12[r.code(3, 4)]
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        e = b & 0x7
+        if e >= 4:
+            r.bad_code(p + 0, e, 4)
+        it, al = _P12[e]
     if it == 9:
         v_evse_present_active_power = _d_RationalNumberType(r)
-        it, al = _P13[r.code(2, 3)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 3:
+            r.bad_code(p + 0, e, 3)
+        it, al = _P13[e]
     if it == 10:
         v_evse_present_active_power_l2 = _d_RationalNumberType(r)
-        it, al = _P14[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P14[e]
     if it == 11:
         v_evse_present_active_power_l3 = _d_RationalNumberType(r)
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = -1; al = 0
     return AC_CPDResEnergyTransferModeType(evse_maximum_charge_power=v_evse_maximum_charge_power, evse_maximum_charge_power_l2=v_evse_maximum_charge_power_l2, evse_maximum_charge_power_l3=v_evse_maximum_charge_power_l3, evse_minimum_charge_power=v_evse_minimum_charge_power, evse_minimum_charge_power_l2=v_evse_minimum_charge_power_l2, evse_minimum_charge_power_l3=v_evse_minimum_charge_power_l3, evse_nominal_frequency=v_evse_nominal_frequency, maximum_power_asymmetry=v_maximum_power_asymmetry, evse_power_ramp_limitation=v_evse_power_ramp_limitation, evse_present_active_power=v_evse_present_active_power, evse_present_active_power_l2=v_evse_present_active_power_l2, evse_present_active_power_l3=v_evse_present_active_power_l3)
 
 def _e_AC_CPDResEnergyTransferModeType(w: Writer, o: AC_CPDResEnergyTransferModeType) -> None:
-    if o.evse_maximum_charge_power is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.evse_maximum_charge_power)
-    else:
+    f_evse_maximum_charge_power = o.evse_maximum_charge_power
+    if f_evse_maximum_charge_power is None:
         raise ExiEncodeError("AC_CPDResEnergyTransferModeType: missing required evse_maximum_charge_power")
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_evse_maximum_charge_power)
     s = 1
-    if o.evse_maximum_charge_power_l2 is not None:
+    f_evse_maximum_charge_power_l2 = o.evse_maximum_charge_power_l2
+    if f_evse_maximum_charge_power_l2 is not None:
         w.bits(0, 2)
-        _e_RationalNumberType(w, o.evse_maximum_charge_power_l2)
+        _e_RationalNumberType(w, f_evse_maximum_charge_power_l2)
         s = 2
-    if o.evse_maximum_charge_power_l3 is not None:
+    f_evse_maximum_charge_power_l3 = o.evse_maximum_charge_power_l3
+    if f_evse_maximum_charge_power_l3 is not None:
         c = _C15[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.evse_maximum_charge_power_l3)
+        _e_RationalNumberType(w, f_evse_maximum_charge_power_l3)
         s = 3
-    if o.evse_minimum_charge_power is not None:
-        c = _C16[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.evse_minimum_charge_power)
-        s = 4
-    else:
+    f_evse_minimum_charge_power = o.evse_minimum_charge_power
+    if f_evse_minimum_charge_power is None:
         raise ExiEncodeError("AC_CPDResEnergyTransferModeType: missing required evse_minimum_charge_power")
+    c = _C16[s]
+    w.bits(c[0], c[1])
+    _e_RationalNumberType(w, f_evse_minimum_charge_power)
     s = 4
-    if o.evse_minimum_charge_power_l2 is not None:
+    s = 4
+    f_evse_minimum_charge_power_l2 = o.evse_minimum_charge_power_l2
+    if f_evse_minimum_charge_power_l2 is not None:
         w.bits(0, 2)
-        _e_RationalNumberType(w, o.evse_minimum_charge_power_l2)
+        _e_RationalNumberType(w, f_evse_minimum_charge_power_l2)
         s = 5
-    if o.evse_minimum_charge_power_l3 is not None:
+    f_evse_minimum_charge_power_l3 = o.evse_minimum_charge_power_l3
+    if f_evse_minimum_charge_power_l3 is not None:
         c = _C17[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.evse_minimum_charge_power_l3)
+        _e_RationalNumberType(w, f_evse_minimum_charge_power_l3)
         s = 6
-    if o.evse_nominal_frequency is not None:
-        c = _C18[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.evse_nominal_frequency)
-        s = 7
-    else:
+    f_evse_nominal_frequency = o.evse_nominal_frequency
+    if f_evse_nominal_frequency is None:
         raise ExiEncodeError("AC_CPDResEnergyTransferModeType: missing required evse_nominal_frequency")
+    c = _C18[s]
+    w.bits(c[0], c[1])
+    _e_RationalNumberType(w, f_evse_nominal_frequency)
     s = 7
-    if o.maximum_power_asymmetry is not None:
+    s = 7
+    f_maximum_power_asymmetry = o.maximum_power_asymmetry
+    if f_maximum_power_asymmetry is not None:
         w.bits(0, 3)
-        _e_RationalNumberType(w, o.maximum_power_asymmetry)
+        _e_RationalNumberType(w, f_maximum_power_asymmetry)
         s = 8
-    if o.evse_power_ramp_limitation is not None:
+    f_evse_power_ramp_limitation = o.evse_power_ramp_limitation
+    if f_evse_power_ramp_limitation is not None:
         c = _C19[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.evse_power_ramp_limitation)
+        _e_RationalNumberType(w, f_evse_power_ramp_limitation)
         s = 9
-    if o.evse_present_active_power is not None:
+    f_evse_present_active_power = o.evse_present_active_power
+    if f_evse_present_active_power is not None:
         c = _C20[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.evse_present_active_power)
+        _e_RationalNumberType(w, f_evse_present_active_power)
         s = 10
-    if o.evse_present_active_power_l2 is not None:
+    f_evse_present_active_power_l2 = o.evse_present_active_power_l2
+    if f_evse_present_active_power_l2 is not None:
         c = _C21[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.evse_present_active_power_l2)
+        _e_RationalNumberType(w, f_evse_present_active_power_l2)
         s = 11
-    if o.evse_present_active_power_l3 is not None:
+    f_evse_present_active_power_l3 = o.evse_present_active_power_l3
+    if f_evse_present_active_power_l3 is not None:
         c = _C22[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.evse_present_active_power_l3)
+        _e_RationalNumberType(w, f_evse_present_active_power_l3)
         s = 12
     c = _C23[s]
     w.bits(c[0], c[1])
 
 def _d_AC_ChargeLoopReqType(r: Reader) -> AC_ChargeLoopReqType:
+    rv = r.v; rn = r.n
     v_header = None
     v_display_parameters = None
     v_meter_info_requested = None
@@ -1107,75 +1284,122 @@ def _d_AC_ChargeLoopReqType(r: Reader) -> AC_ChargeLoopReqType:
     v_cl_req_control_mode = None
     v_dynamic_ac_cl_req_control_mode = None
     v_scheduled_ac_cl_req_control_mode = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_header = _d_MessageHeaderType(r)
-        it, al = _P24[r.code(2, 2)]
+    v_header = _d_MessageHeaderType(r)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P24[e]
     if it == 1:
         v_display_parameters = _d_DisplayParametersType(r)
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = 2; al = 0
-    if it == 2:
-        r.zero(1, "characters")
-        v_meter_info_requested = r.bits(1) == 1
-        r.zero(1, "end of element")
-        it, al = _P25[r.code(3, 5)]
-    if it == 3:
-        if al == 0:
-            v_bpt_dynamic_ac_cl_req_control_mode = _d_BPT_Dynamic_AC_CLReqControlModeType(r)
-        elif al == 1:
-            v_bpt_scheduled_ac_cl_req_control_mode = _d_BPT_Scheduled_AC_CLReqControlModeType(r)
-        elif al == 2:
-            v_cl_req_control_mode = _d_CLReqControlModeType(r)
-        elif al == 3:
-            v_dynamic_ac_cl_req_control_mode = _d_Dynamic_AC_CLReqControlModeType(r)
-        elif al == 4:
-            v_scheduled_ac_cl_req_control_mode = _d_Scheduled_AC_CLReqControlModeType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    p = r.p
+    q = p + 6
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3f
+    r.p = q
+    if b & 0x28:
+        r.badz(p, 6, b & 0x28)
+    v_meter_info_requested = ((b >> 4) & 0x1) == 1
+    e = b & 0x7
+    if e >= 5:
+        r.bad_code(p + 3, e, 5)
+    it, al = _P25[e]
+    if al == 0:
+        v_bpt_dynamic_ac_cl_req_control_mode = _d_BPT_Dynamic_AC_CLReqControlModeType(r)
+    elif al == 1:
+        v_bpt_scheduled_ac_cl_req_control_mode = _d_BPT_Scheduled_AC_CLReqControlModeType(r)
+    elif al == 2:
+        v_cl_req_control_mode = _d_CLReqControlModeType(r)
+    elif al == 3:
+        v_dynamic_ac_cl_req_control_mode = _d_Dynamic_AC_CLReqControlModeType(r)
+    elif al == 4:
+        v_scheduled_ac_cl_req_control_mode = _d_Scheduled_AC_CLReqControlModeType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return AC_ChargeLoopReqType(header=v_header, display_parameters=v_display_parameters, meter_info_requested=v_meter_info_requested, bpt_dynamic_ac_cl_req_control_mode=v_bpt_dynamic_ac_cl_req_control_mode, bpt_scheduled_ac_cl_req_control_mode=v_bpt_scheduled_ac_cl_req_control_mode, cl_req_control_mode=v_cl_req_control_mode, dynamic_ac_cl_req_control_mode=v_dynamic_ac_cl_req_control_mode, scheduled_ac_cl_req_control_mode=v_scheduled_ac_cl_req_control_mode)
 
 def _e_AC_ChargeLoopReqType(w: Writer, o: AC_ChargeLoopReqType) -> None:
-    if o.header is not None:
-        w.bits(0, 1)
-        _e_MessageHeaderType(w, o.header)
-    else:
+    f_header = o.header
+    if f_header is None:
         raise ExiEncodeError("AC_ChargeLoopReqType: missing required header")
+    w.bits(0, 1)
+    _e_MessageHeaderType(w, f_header)
     s = 1
-    if o.display_parameters is not None:
+    f_display_parameters = o.display_parameters
+    if f_display_parameters is not None:
         w.bits(0, 2)
-        _e_DisplayParametersType(w, o.display_parameters)
+        _e_DisplayParametersType(w, f_display_parameters)
         s = 2
-    if o.meter_info_requested is not None:
-        c = _C26[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.bits(1 if o.meter_info_requested else 0, 1)
-        w.bits(0, 1)
-        s = 3
-    else:
+    f_meter_info_requested = o.meter_info_requested
+    if f_meter_info_requested is None:
         raise ExiEncodeError("AC_ChargeLoopReqType: missing required meter_info_requested")
-    if o.bpt_dynamic_ac_cl_req_control_mode is not None:
+    c = _C26[s]
+    w.bits(c[0], c[1])
+    w.bits((1 if f_meter_info_requested else 0) << 1, 3)
+    s = 3
+    s = 3
+    f_bpt_dynamic_ac_cl_req_control_mode = o.bpt_dynamic_ac_cl_req_control_mode
+    f_bpt_scheduled_ac_cl_req_control_mode = o.bpt_scheduled_ac_cl_req_control_mode
+    f_cl_req_control_mode = o.cl_req_control_mode
+    f_dynamic_ac_cl_req_control_mode = o.dynamic_ac_cl_req_control_mode
+    f_scheduled_ac_cl_req_control_mode = o.scheduled_ac_cl_req_control_mode
+    if f_bpt_dynamic_ac_cl_req_control_mode is not None:
         w.bits(0, 3)
-        _e_BPT_Dynamic_AC_CLReqControlModeType(w, o.bpt_dynamic_ac_cl_req_control_mode)
-    elif o.bpt_scheduled_ac_cl_req_control_mode is not None:
+        _e_BPT_Dynamic_AC_CLReqControlModeType(w, f_bpt_dynamic_ac_cl_req_control_mode)
+        s = 4
+    elif f_bpt_scheduled_ac_cl_req_control_mode is not None:
         w.bits(1, 3)
-        _e_BPT_Scheduled_AC_CLReqControlModeType(w, o.bpt_scheduled_ac_cl_req_control_mode)
-    elif o.cl_req_control_mode is not None:
+        _e_BPT_Scheduled_AC_CLReqControlModeType(w, f_bpt_scheduled_ac_cl_req_control_mode)
+        s = 4
+    elif f_cl_req_control_mode is not None:
         w.bits(2, 3)
-        _e_CLReqControlModeType(w, o.cl_req_control_mode)
-    elif o.dynamic_ac_cl_req_control_mode is not None:
+        _e_CLReqControlModeType(w, f_cl_req_control_mode)
+        s = 4
+    elif f_dynamic_ac_cl_req_control_mode is not None:
         w.bits(3, 3)
-        _e_Dynamic_AC_CLReqControlModeType(w, o.dynamic_ac_cl_req_control_mode)
-    elif o.scheduled_ac_cl_req_control_mode is not None:
+        _e_Dynamic_AC_CLReqControlModeType(w, f_dynamic_ac_cl_req_control_mode)
+        s = 4
+    elif f_scheduled_ac_cl_req_control_mode is not None:
         w.bits(4, 3)
-        _e_Scheduled_AC_CLReqControlModeType(w, o.scheduled_ac_cl_req_control_mode)
+        _e_Scheduled_AC_CLReqControlModeType(w, f_scheduled_ac_cl_req_control_mode)
+        s = 4
     else:
         raise ExiEncodeError("AC_ChargeLoopReqType: missing required bpt_dynamic_ac_cl_req_control_mode/bpt_scheduled_ac_cl_req_control_mode/cl_req_control_mode/dynamic_ac_cl_req_control_mode/scheduled_ac_cl_req_control_mode")
     w.bits(0, 1)
 
 def _d_AC_ChargeLoopResType(r: Reader) -> AC_ChargeLoopResType:
+    rv = r.v; rn = r.n
     v_header = None
     v_response_code = None
     v_evse_status = None
@@ -1187,189 +1411,304 @@ def _d_AC_ChargeLoopResType(r: Reader) -> AC_ChargeLoopResType:
     v_cl_res_control_mode = None
     v_dynamic_ac_cl_res_control_mode = None
     v_scheduled_ac_cl_res_control_mode = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_header = _d_MessageHeaderType(r)
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_response_code = r.enum(6, _K27)
-        r.zero(1, "end of element")
-        it, al = _P28[r.code(4, 9)]
+    v_header = _d_MessageHeaderType(r)
+    p = r.p
+    q = p + 13
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1fff
+    r.p = q
+    if b & 0x1810:
+        r.badz(p, 13, b & 0x1810)
+    k = (b >> 5) & 0x3f
+    if k >= 40:
+        r.bad(p + 2, 'enumeration index out of range')
+    v_response_code = _K27[k]
+    e = b & 0xf
+    if e >= 9:
+        r.bad_code(p + 9, e, 9)
+    it, al = _P28[e]
     if it == 2:
         v_evse_status = _d_EVSEStatusType(r)
-        it, al = _P29[r.code(4, 8)]
+        p = r.p
+        q = p + 4
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0xf
+        r.p = q
+        e = b & 0xf
+        if e >= 8:
+            r.bad_code(p + 0, e, 8)
+        it, al = _P29[e]
     if it == 3:
         v_meter_info = _d_MeterInfoType(r)
-        it, al = _P30[r.code(3, 7)]
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        e = b & 0x7
+        if e >= 7:
+            r.bad_code(p + 0, e, 7)
+        it, al = _P30[e]
     if it == 4:
         v_receipt = _d_ReceiptType(r)
-        it, al = _P31[r.code(3, 6)]
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        e = b & 0x7
+        if e >= 6:
+            r.bad_code(p + 0, e, 6)
+        it, al = _P31[e]
     if it == 5:
         v_evse_target_frequency = _d_RationalNumberType(r)
-        it, al = _P32[r.code(3, 5)]
-    if it == 6:
-        if al == 0:
-            v_bpt_dynamic_ac_cl_res_control_mode = _d_BPT_Dynamic_AC_CLResControlModeType(r)
-        elif al == 1:
-            v_bpt_scheduled_ac_cl_res_control_mode = _d_BPT_Scheduled_AC_CLResControlModeType(r)
-        elif al == 2:
-            v_cl_res_control_mode = _d_CLResControlModeType(r)
-        elif al == 3:
-            v_dynamic_ac_cl_res_control_mode = _d_Dynamic_AC_CLResControlModeType(r)
-        elif al == 4:
-            v_scheduled_ac_cl_res_control_mode = _d_Scheduled_AC_CLResControlModeType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        e = b & 0x7
+        if e >= 5:
+            r.bad_code(p + 0, e, 5)
+        it, al = _P32[e]
+    if al == 0:
+        v_bpt_dynamic_ac_cl_res_control_mode = _d_BPT_Dynamic_AC_CLResControlModeType(r)
+    elif al == 1:
+        v_bpt_scheduled_ac_cl_res_control_mode = _d_BPT_Scheduled_AC_CLResControlModeType(r)
+    elif al == 2:
+        v_cl_res_control_mode = _d_CLResControlModeType(r)
+    elif al == 3:
+        v_dynamic_ac_cl_res_control_mode = _d_Dynamic_AC_CLResControlModeType(r)
+    elif al == 4:
+        v_scheduled_ac_cl_res_control_mode = _d_Scheduled_AC_CLResControlModeType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return AC_ChargeLoopResType(header=v_header, response_code=v_response_code, evse_status=v_evse_status, meter_info=v_meter_info, receipt=v_receipt, evse_target_frequency=v_evse_target_frequency, bpt_dynamic_ac_cl_res_control_mode=v_bpt_dynamic_ac_cl_res_control_mode, bpt_scheduled_ac_cl_res_control_mode=v_bpt_scheduled_ac_cl_res_control_mode, cl_res_control_mode=v_cl_res_control_mode, dynamic_ac_cl_res_control_mode=v_dynamic_ac_cl_res_control_mode, scheduled_ac_cl_res_control_mode=v_scheduled_ac_cl_res_control_mode)
 
 def _e_AC_ChargeLoopResType(w: Writer, o: AC_ChargeLoopResType) -> None:
-    if o.header is not None:
-        w.bits(0, 1)
-        _e_MessageHeaderType(w, o.header)
-    else:
+    f_header = o.header
+    if f_header is None:
         raise ExiEncodeError("AC_ChargeLoopResType: missing required header")
-    if o.response_code is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.response_code, _K33, 6)
-        w.bits(0, 1)
-    else:
+    w.bits(0, 1)
+    _e_MessageHeaderType(w, f_header)
+    f_response_code = o.response_code
+    if f_response_code is None:
         raise ExiEncodeError("AC_ChargeLoopResType: missing required response_code")
+    w.bits((_K33[f_response_code]) << 1, 9)
     s = 2
-    if o.evse_status is not None:
+    f_evse_status = o.evse_status
+    if f_evse_status is not None:
         w.bits(0, 4)
-        _e_EVSEStatusType(w, o.evse_status)
+        _e_EVSEStatusType(w, f_evse_status)
         s = 3
-    if o.meter_info is not None:
+    f_meter_info = o.meter_info
+    if f_meter_info is not None:
         c = _C34[s]
         w.bits(c[0], c[1])
-        _e_MeterInfoType(w, o.meter_info)
+        _e_MeterInfoType(w, f_meter_info)
         s = 4
-    if o.receipt is not None:
+    f_receipt = o.receipt
+    if f_receipt is not None:
         c = _C35[s]
         w.bits(c[0], c[1])
-        _e_ReceiptType(w, o.receipt)
+        _e_ReceiptType(w, f_receipt)
         s = 5
-    if o.evse_target_frequency is not None:
+    f_evse_target_frequency = o.evse_target_frequency
+    if f_evse_target_frequency is not None:
         c = _C36[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.evse_target_frequency)
+        _e_RationalNumberType(w, f_evse_target_frequency)
         s = 6
-    if o.bpt_dynamic_ac_cl_res_control_mode is not None:
+    f_bpt_dynamic_ac_cl_res_control_mode = o.bpt_dynamic_ac_cl_res_control_mode
+    f_bpt_scheduled_ac_cl_res_control_mode = o.bpt_scheduled_ac_cl_res_control_mode
+    f_cl_res_control_mode = o.cl_res_control_mode
+    f_dynamic_ac_cl_res_control_mode = o.dynamic_ac_cl_res_control_mode
+    f_scheduled_ac_cl_res_control_mode = o.scheduled_ac_cl_res_control_mode
+    if f_bpt_dynamic_ac_cl_res_control_mode is not None:
         c = _C37[s]
         w.bits(c[0], c[1])
-        _e_BPT_Dynamic_AC_CLResControlModeType(w, o.bpt_dynamic_ac_cl_res_control_mode)
+        _e_BPT_Dynamic_AC_CLResControlModeType(w, f_bpt_dynamic_ac_cl_res_control_mode)
         s = 7
-    elif o.bpt_scheduled_ac_cl_res_control_mode is not None:
+    elif f_bpt_scheduled_ac_cl_res_control_mode is not None:
         c = _C38[s]
         w.bits(c[0], c[1])
-        _e_BPT_Scheduled_AC_CLResControlModeType(w, o.bpt_scheduled_ac_cl_res_control_mode)
+        _e_BPT_Scheduled_AC_CLResControlModeType(w, f_bpt_scheduled_ac_cl_res_control_mode)
         s = 7
-    elif o.cl_res_control_mode is not None:
+    elif f_cl_res_control_mode is not None:
         c = _C39[s]
         w.bits(c[0], c[1])
-        _e_CLResControlModeType(w, o.cl_res_control_mode)
+        _e_CLResControlModeType(w, f_cl_res_control_mode)
         s = 7
-    elif o.dynamic_ac_cl_res_control_mode is not None:
+    elif f_dynamic_ac_cl_res_control_mode is not None:
         c = _C40[s]
         w.bits(c[0], c[1])
-        _e_Dynamic_AC_CLResControlModeType(w, o.dynamic_ac_cl_res_control_mode)
+        _e_Dynamic_AC_CLResControlModeType(w, f_dynamic_ac_cl_res_control_mode)
         s = 7
-    elif o.scheduled_ac_cl_res_control_mode is not None:
+    elif f_scheduled_ac_cl_res_control_mode is not None:
         c = _C41[s]
         w.bits(c[0], c[1])
-        _e_Scheduled_AC_CLResControlModeType(w, o.scheduled_ac_cl_res_control_mode)
+        _e_Scheduled_AC_CLResControlModeType(w, f_scheduled_ac_cl_res_control_mode)
         s = 7
     else:
         raise ExiEncodeError("AC_ChargeLoopResType: missing required bpt_dynamic_ac_cl_res_control_mode/bpt_scheduled_ac_cl_res_control_mode/cl_res_control_mode/dynamic_ac_cl_res_control_mode/scheduled_ac_cl_res_control_mode")
     w.bits(0, 1)
 
 def _d_AC_ChargeParameterDiscoveryReqType(r: Reader) -> AC_ChargeParameterDiscoveryReqType:
+    rv = r.v; rn = r.n
     v_header = None
     v_ac_cpd_req_energy_transfer_mode = None
     v_bpt_ac_cpd_req_energy_transfer_mode = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_header = _d_MessageHeaderType(r)
-        it, al = _P42[r.code(2, 2)]
-    if it == 1:
-        if al == 0:
-            v_ac_cpd_req_energy_transfer_mode = _d_AC_CPDReqEnergyTransferModeType(r)
-        elif al == 1:
-            v_bpt_ac_cpd_req_energy_transfer_mode = _d_BPT_AC_CPDReqEnergyTransferModeType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_header = _d_MessageHeaderType(r)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P42[e]
+    if al == 0:
+        v_ac_cpd_req_energy_transfer_mode = _d_AC_CPDReqEnergyTransferModeType(r)
+    elif al == 1:
+        v_bpt_ac_cpd_req_energy_transfer_mode = _d_BPT_AC_CPDReqEnergyTransferModeType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return AC_ChargeParameterDiscoveryReqType(header=v_header, ac_cpd_req_energy_transfer_mode=v_ac_cpd_req_energy_transfer_mode, bpt_ac_cpd_req_energy_transfer_mode=v_bpt_ac_cpd_req_energy_transfer_mode)
 
 def _e_AC_ChargeParameterDiscoveryReqType(w: Writer, o: AC_ChargeParameterDiscoveryReqType) -> None:
-    if o.header is not None:
-        w.bits(0, 1)
-        _e_MessageHeaderType(w, o.header)
-    else:
+    f_header = o.header
+    if f_header is None:
         raise ExiEncodeError("AC_ChargeParameterDiscoveryReqType: missing required header")
-    if o.ac_cpd_req_energy_transfer_mode is not None:
+    w.bits(0, 1)
+    _e_MessageHeaderType(w, f_header)
+    s = 1
+    f_ac_cpd_req_energy_transfer_mode = o.ac_cpd_req_energy_transfer_mode
+    f_bpt_ac_cpd_req_energy_transfer_mode = o.bpt_ac_cpd_req_energy_transfer_mode
+    if f_ac_cpd_req_energy_transfer_mode is not None:
         w.bits(0, 2)
-        _e_AC_CPDReqEnergyTransferModeType(w, o.ac_cpd_req_energy_transfer_mode)
-    elif o.bpt_ac_cpd_req_energy_transfer_mode is not None:
+        _e_AC_CPDReqEnergyTransferModeType(w, f_ac_cpd_req_energy_transfer_mode)
+        s = 2
+    elif f_bpt_ac_cpd_req_energy_transfer_mode is not None:
         w.bits(1, 2)
-        _e_BPT_AC_CPDReqEnergyTransferModeType(w, o.bpt_ac_cpd_req_energy_transfer_mode)
+        _e_BPT_AC_CPDReqEnergyTransferModeType(w, f_bpt_ac_cpd_req_energy_transfer_mode)
+        s = 2
     else:
         raise ExiEncodeError("AC_ChargeParameterDiscoveryReqType: missing required ac_cpd_req_energy_transfer_mode/bpt_ac_cpd_req_energy_transfer_mode")
     w.bits(0, 1)
 
 def _d_AC_ChargeParameterDiscoveryResType(r: Reader) -> AC_ChargeParameterDiscoveryResType:
+    rv = r.v; rn = r.n
     v_header = None
     v_response_code = None
     v_ac_cpd_res_energy_transfer_mode = None
     v_bpt_ac_cpd_res_energy_transfer_mode = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_header = _d_MessageHeaderType(r)
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_response_code = r.enum(6, _K27)
-        r.zero(1, "end of element")
-        it, al = _P43[r.code(2, 2)]
-    if it == 2:
-        if al == 0:
-            v_ac_cpd_res_energy_transfer_mode = _d_AC_CPDResEnergyTransferModeType(r)
-        elif al == 1:
-            v_bpt_ac_cpd_res_energy_transfer_mode = _d_BPT_AC_CPDResEnergyTransferModeType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_header = _d_MessageHeaderType(r)
+    p = r.p
+    q = p + 11
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7ff
+    r.p = q
+    if b & 0x604:
+        r.badz(p, 11, b & 0x604)
+    k = (b >> 3) & 0x3f
+    if k >= 40:
+        r.bad(p + 2, 'enumeration index out of range')
+    v_response_code = _K27[k]
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 9, e, 2)
+    it, al = _P43[e]
+    if al == 0:
+        v_ac_cpd_res_energy_transfer_mode = _d_AC_CPDResEnergyTransferModeType(r)
+    elif al == 1:
+        v_bpt_ac_cpd_res_energy_transfer_mode = _d_BPT_AC_CPDResEnergyTransferModeType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return AC_ChargeParameterDiscoveryResType(header=v_header, response_code=v_response_code, ac_cpd_res_energy_transfer_mode=v_ac_cpd_res_energy_transfer_mode, bpt_ac_cpd_res_energy_transfer_mode=v_bpt_ac_cpd_res_energy_transfer_mode)
 
 def _e_AC_ChargeParameterDiscoveryResType(w: Writer, o: AC_ChargeParameterDiscoveryResType) -> None:
-    if o.header is not None:
-        w.bits(0, 1)
-        _e_MessageHeaderType(w, o.header)
-    else:
+    f_header = o.header
+    if f_header is None:
         raise ExiEncodeError("AC_ChargeParameterDiscoveryResType: missing required header")
-    if o.response_code is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.response_code, _K33, 6)
-        w.bits(0, 1)
-    else:
+    w.bits(0, 1)
+    _e_MessageHeaderType(w, f_header)
+    f_response_code = o.response_code
+    if f_response_code is None:
         raise ExiEncodeError("AC_ChargeParameterDiscoveryResType: missing required response_code")
-    if o.ac_cpd_res_energy_transfer_mode is not None:
+    w.bits((_K33[f_response_code]) << 1, 9)
+    s = 2
+    f_ac_cpd_res_energy_transfer_mode = o.ac_cpd_res_energy_transfer_mode
+    f_bpt_ac_cpd_res_energy_transfer_mode = o.bpt_ac_cpd_res_energy_transfer_mode
+    if f_ac_cpd_res_energy_transfer_mode is not None:
         w.bits(0, 2)
-        _e_AC_CPDResEnergyTransferModeType(w, o.ac_cpd_res_energy_transfer_mode)
-    elif o.bpt_ac_cpd_res_energy_transfer_mode is not None:
+        _e_AC_CPDResEnergyTransferModeType(w, f_ac_cpd_res_energy_transfer_mode)
+        s = 3
+    elif f_bpt_ac_cpd_res_energy_transfer_mode is not None:
         w.bits(1, 2)
-        _e_BPT_AC_CPDResEnergyTransferModeType(w, o.bpt_ac_cpd_res_energy_transfer_mode)
+        _e_BPT_AC_CPDResEnergyTransferModeType(w, f_bpt_ac_cpd_res_energy_transfer_mode)
+        s = 3
     else:
         raise ExiEncodeError("AC_ChargeParameterDiscoveryResType: missing required ac_cpd_res_energy_transfer_mode/bpt_ac_cpd_res_energy_transfer_mode")
     w.bits(0, 1)
 
 def _d_BPT_AC_CPDReqEnergyTransferModeType(r: Reader) -> BPT_AC_CPDReqEnergyTransferModeType:
+    rv = r.v; rn = r.n
     v_ev_maximum_charge_power = None
     v_ev_maximum_charge_power_l2 = None
     v_ev_maximum_charge_power_l3 = None
@@ -1382,121 +1721,233 @@ def _d_BPT_AC_CPDReqEnergyTransferModeType(r: Reader) -> BPT_AC_CPDReqEnergyTran
     v_ev_minimum_discharge_power = None
     v_ev_minimum_discharge_power_l2 = None
     v_ev_minimum_discharge_power_l3 = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_ev_maximum_charge_power = _d_RationalNumberType(r)
-        it, al = _P0[r.code(2, 3)]
+    v_ev_maximum_charge_power = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 3:
+        r.bad_code(p + 0, e, 3)
+    it, al = _P0[e]
     if it == 1:
         v_ev_maximum_charge_power_l2 = _d_RationalNumberType(r)
-        it, al = _P1[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P1[e]
     if it == 2:
         v_ev_maximum_charge_power_l3 = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = 3; al = 0
-    if it == 3:
-        v_ev_minimum_charge_power = _d_RationalNumberType(r)
-        it, al = _P8[r.code(2, 3)]
+    v_ev_minimum_charge_power = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 3:
+        r.bad_code(p + 0, e, 3)
+    it, al = _P8[e]
     if it == 4:
         v_ev_minimum_charge_power_l2 = _d_RationalNumberType(r)
-        it, al = _P9[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P9[e]
     if it == 5:
         v_ev_minimum_charge_power_l3 = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = 6; al = 0
-    if it == 6:
-        v_ev_maximum_discharge_power = _d_RationalNumberType(r)
-        it, al = _P44[r.code(2, 3)]
+    v_ev_maximum_discharge_power = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 3:
+        r.bad_code(p + 0, e, 3)
+    it, al = _P44[e]
     if it == 7:
         v_ev_maximum_discharge_power_l2 = _d_RationalNumberType(r)
-        it, al = _P45[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P45[e]
     if it == 8:
         v_ev_maximum_discharge_power_l3 = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = 9; al = 0
-    if it == 9:
-        v_ev_minimum_discharge_power = _d_RationalNumberType(r)
-        it, al = _P13[r.code(2, 3)]
+    v_ev_minimum_discharge_power = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 3:
+        r.bad_code(p + 0, e, 3)
+    it, al = _P13[e]
     if it == 10:
         v_ev_minimum_discharge_power_l2 = _d_RationalNumberType(r)
-        it, al = _P14[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P14[e]
     if it == 11:
         v_ev_minimum_discharge_power_l3 = _d_RationalNumberType(r)
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = -1; al = 0
     return BPT_AC_CPDReqEnergyTransferModeType(ev_maximum_charge_power=v_ev_maximum_charge_power, ev_maximum_charge_power_l2=v_ev_maximum_charge_power_l2, ev_maximum_charge_power_l3=v_ev_maximum_charge_power_l3, ev_minimum_charge_power=v_ev_minimum_charge_power, ev_minimum_charge_power_l2=v_ev_minimum_charge_power_l2, ev_minimum_charge_power_l3=v_ev_minimum_charge_power_l3, ev_maximum_discharge_power=v_ev_maximum_discharge_power, ev_maximum_discharge_power_l2=v_ev_maximum_discharge_power_l2, ev_maximum_discharge_power_l3=v_ev_maximum_discharge_power_l3, ev_minimum_discharge_power=v_ev_minimum_discharge_power, ev_minimum_discharge_power_l2=v_ev_minimum_discharge_power_l2, ev_minimum_discharge_power_l3=v_ev_minimum_discharge_power_l3)
 
 def _e_BPT_AC_CPDReqEnergyTransferModeType(w: Writer, o: BPT_AC_CPDReqEnergyTransferModeType) -> None:
-    if o.ev_maximum_charge_power is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.ev_maximum_charge_power)
-    else:
+    f_ev_maximum_charge_power = o.ev_maximum_charge_power
+    if f_ev_maximum_charge_power is None:
         raise ExiEncodeError("BPT_AC_CPDReqEnergyTransferModeType: missing required ev_maximum_charge_power")
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_ev_maximum_charge_power)
     s = 1
-    if o.ev_maximum_charge_power_l2 is not None:
+    f_ev_maximum_charge_power_l2 = o.ev_maximum_charge_power_l2
+    if f_ev_maximum_charge_power_l2 is not None:
         w.bits(0, 2)
-        _e_RationalNumberType(w, o.ev_maximum_charge_power_l2)
+        _e_RationalNumberType(w, f_ev_maximum_charge_power_l2)
         s = 2
-    if o.ev_maximum_charge_power_l3 is not None:
+    f_ev_maximum_charge_power_l3 = o.ev_maximum_charge_power_l3
+    if f_ev_maximum_charge_power_l3 is not None:
         c = _C15[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.ev_maximum_charge_power_l3)
+        _e_RationalNumberType(w, f_ev_maximum_charge_power_l3)
         s = 3
-    if o.ev_minimum_charge_power is not None:
-        c = _C16[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.ev_minimum_charge_power)
-        s = 4
-    else:
+    f_ev_minimum_charge_power = o.ev_minimum_charge_power
+    if f_ev_minimum_charge_power is None:
         raise ExiEncodeError("BPT_AC_CPDReqEnergyTransferModeType: missing required ev_minimum_charge_power")
+    c = _C16[s]
+    w.bits(c[0], c[1])
+    _e_RationalNumberType(w, f_ev_minimum_charge_power)
     s = 4
-    if o.ev_minimum_charge_power_l2 is not None:
+    s = 4
+    f_ev_minimum_charge_power_l2 = o.ev_minimum_charge_power_l2
+    if f_ev_minimum_charge_power_l2 is not None:
         w.bits(0, 2)
-        _e_RationalNumberType(w, o.ev_minimum_charge_power_l2)
+        _e_RationalNumberType(w, f_ev_minimum_charge_power_l2)
         s = 5
-    if o.ev_minimum_charge_power_l3 is not None:
+    f_ev_minimum_charge_power_l3 = o.ev_minimum_charge_power_l3
+    if f_ev_minimum_charge_power_l3 is not None:
         c = _C17[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.ev_minimum_charge_power_l3)
+        _e_RationalNumberType(w, f_ev_minimum_charge_power_l3)
         s = 6
-    if o.ev_maximum_discharge_power is not None:
-        c = _C18[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.ev_maximum_discharge_power)
-        s = 7
-    else:
+    f_ev_maximum_discharge_power = o.ev_maximum_discharge_power
+    if f_ev_maximum_discharge_power is None:
         raise ExiEncodeError("BPT_AC_CPDReqEnergyTransferModeType: missing required ev_maximum_discharge_power")
+    c = _C18[s]
+    w.bits(c[0], c[1])
+    _e_RationalNumberType(w, f_ev_maximum_discharge_power)
     s = 7
-    if o.ev_maximum_discharge_power_l2 is not None:
+    s = 7
+    f_ev_maximum_discharge_power_l2 = o.ev_maximum_discharge_power_l2
+    if f_ev_maximum_discharge_power_l2 is not None:
         w.bits(0, 2)
-        _e_RationalNumberType(w, o.ev_maximum_discharge_power_l2)
+        _e_RationalNumberType(w, f_ev_maximum_discharge_power_l2)
         s = 8
-    if o.ev_maximum_discharge_power_l3 is not None:
+    f_ev_maximum_discharge_power_l3 = o.ev_maximum_discharge_power_l3
+    if f_ev_maximum_discharge_power_l3 is not None:
         c = _C46[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.ev_maximum_discharge_power_l3)
+        _e_RationalNumberType(w, f_ev_maximum_discharge_power_l3)
         s = 9
-    if o.ev_minimum_discharge_power is not None:
-        c = _C47[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.ev_minimum_discharge_power)
-        s = 10
-    else:
+    f_ev_minimum_discharge_power = o.ev_minimum_discharge_power
+    if f_ev_minimum_discharge_power is None:
         raise ExiEncodeError("BPT_AC_CPDReqEnergyTransferModeType: missing required ev_minimum_discharge_power")
+    c = _C47[s]
+    w.bits(c[0], c[1])
+    _e_RationalNumberType(w, f_ev_minimum_discharge_power)
     s = 10
-    if o.ev_minimum_discharge_power_l2 is not None:
+    s = 10
+    f_ev_minimum_discharge_power_l2 = o.ev_minimum_discharge_power_l2
+    if f_ev_minimum_discharge_power_l2 is not None:
         w.bits(0, 2)
-        _e_RationalNumberType(w, o.ev_minimum_discharge_power_l2)
+        _e_RationalNumberType(w, f_ev_minimum_discharge_power_l2)
         s = 11
-    if o.ev_minimum_discharge_power_l3 is not None:
+    f_ev_minimum_discharge_power_l3 = o.ev_minimum_discharge_power_l3
+    if f_ev_minimum_discharge_power_l3 is not None:
         c = _C48[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.ev_minimum_discharge_power_l3)
+        _e_RationalNumberType(w, f_ev_minimum_discharge_power_l3)
         s = 12
     c = _C49[s]
     w.bits(c[0], c[1])
 
 def _d_BPT_AC_CPDResEnergyTransferModeType(r: Reader) -> BPT_AC_CPDResEnergyTransferModeType:
+    rv = r.v; rn = r.n
     v_evse_maximum_charge_power = None
     v_evse_maximum_charge_power_l2 = None
     v_evse_maximum_charge_power_l3 = None
@@ -1515,172 +1966,340 @@ def _d_BPT_AC_CPDResEnergyTransferModeType(r: Reader) -> BPT_AC_CPDResEnergyTran
     v_evse_minimum_discharge_power = None
     v_evse_minimum_discharge_power_l2 = None
     v_evse_minimum_discharge_power_l3 = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_evse_maximum_charge_power = _d_RationalNumberType(r)
-        it, al = _P0[r.code(2, 3)]
+    v_evse_maximum_charge_power = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 3:
+        r.bad_code(p + 0, e, 3)
+    it, al = _P0[e]
     if it == 1:
         v_evse_maximum_charge_power_l2 = _d_RationalNumberType(r)
-        it, al = _P1[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P1[e]
     if it == 2:
         v_evse_maximum_charge_power_l3 = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = 3; al = 0
-    if it == 3:
-        v_evse_minimum_charge_power = _d_RationalNumberType(r)
-        it, al = _P8[r.code(2, 3)]
+    v_evse_minimum_charge_power = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 3:
+        r.bad_code(p + 0, e, 3)
+    it, al = _P8[e]
     if it == 4:
         v_evse_minimum_charge_power_l2 = _d_RationalNumberType(r)
-        it, al = _P9[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P9[e]
     if it == 5:
         v_evse_minimum_charge_power_l3 = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = 6; al = 0
-    if it == 6:
-        v_evse_nominal_frequency = _d_RationalNumberType(r)
-        it, al = _P50[r.code(3, 6)]
+    v_evse_nominal_frequency = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    e = b & 0x7
+    if e >= 6:
+        r.bad_code(p + 0, e, 6)
+    it, al = _P50[e]
     if it == 7:
         v_maximum_power_asymmetry = _d_RationalNumberType(r)
-        it, al = _P51[r.code(3, 5)]
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        e = b & 0x7
+        if e >= 5:
+            r.bad_code(p + 0, e, 5)
+        it, al = _P51[e]
     if it == 8:
         v_evse_power_ramp_limitation = _d_RationalNumberType(r)
-        it, al = _P52[r.code(3, 4)]
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        e = b & 0x7
+        if e >= 4:
+            r.bad_code(p + 0, e, 4)
+        it, al = _P52[e]
     if it == 9:
         v_evse_present_active_power = _d_RationalNumberType(r)
-        it, al = _P53[r.code(2, 3)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 3:
+            r.bad_code(p + 0, e, 3)
+        it, al = _P53[e]
     if it == 10:
         v_evse_present_active_power_l2 = _d_RationalNumberType(r)
-        it, al = _P54[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P54[e]
     if it == 11:
         v_evse_present_active_power_l3 = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = 12; al = 0
-    if it == 12:
-        v_evse_maximum_discharge_power = _d_RationalNumberType(r)
-        it, al = _P55[r.code(2, 3)]
+    v_evse_maximum_discharge_power = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 3:
+        r.bad_code(p + 0, e, 3)
+    it, al = _P55[e]
     if it == 13:
         v_evse_maximum_discharge_power_l2 = _d_RationalNumberType(r)
-        it, al = _P56[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P56[e]
     if it == 14:
         v_evse_maximum_discharge_power_l3 = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = 15; al = 0
-    if it == 15:
-        v_evse_minimum_discharge_power = _d_RationalNumberType(r)
-        it, al = _P57[r.code(2, 3)]
+    v_evse_minimum_discharge_power = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 3:
+        r.bad_code(p + 0, e, 3)
+    it, al = _P57[e]
     if it == 16:
         v_evse_minimum_discharge_power_l2 = _d_RationalNumberType(r)
-        it, al = _P58[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P58[e]
     if it == 17:
         v_evse_minimum_discharge_power_l3 = _d_RationalNumberType(r)
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = -1; al = 0
     return BPT_AC_CPDResEnergyTransferModeType(evse_maximum_charge_power=v_evse_maximum_charge_power, evse_maximum_charge_power_l2=v_evse_maximum_charge_power_l2, evse_maximum_charge_power_l3=v_evse_maximum_charge_power_l3, evse_minimum_charge_power=v_evse_minimum_charge_power, evse_minimum_charge_power_l2=v_evse_minimum_charge_power_l2, evse_minimum_charge_power_l3=v_evse_minimum_charge_power_l3, evse_nominal_frequency=v_evse_nominal_frequency, maximum_power_asymmetry=v_maximum_power_asymmetry, evse_power_ramp_limitation=v_evse_power_ramp_limitation, evse_present_active_power=v_evse_present_active_power, evse_present_active_power_l2=v_evse_present_active_power_l2, evse_present_active_power_l3=v_evse_present_active_power_l3, evse_maximum_discharge_power=v_evse_maximum_discharge_power, evse_maximum_discharge_power_l2=v_evse_maximum_discharge_power_l2, evse_maximum_discharge_power_l3=v_evse_maximum_discharge_power_l3, evse_minimum_discharge_power=v_evse_minimum_discharge_power, evse_minimum_discharge_power_l2=v_evse_minimum_discharge_power_l2, evse_minimum_discharge_power_l3=v_evse_minimum_discharge_power_l3)
 
 def _e_BPT_AC_CPDResEnergyTransferModeType(w: Writer, o: BPT_AC_CPDResEnergyTransferModeType) -> None:
-    if o.evse_maximum_charge_power is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.evse_maximum_charge_power)
-    else:
+    f_evse_maximum_charge_power = o.evse_maximum_charge_power
+    if f_evse_maximum_charge_power is None:
         raise ExiEncodeError("BPT_AC_CPDResEnergyTransferModeType: missing required evse_maximum_charge_power")
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_evse_maximum_charge_power)
     s = 1
-    if o.evse_maximum_charge_power_l2 is not None:
+    f_evse_maximum_charge_power_l2 = o.evse_maximum_charge_power_l2
+    if f_evse_maximum_charge_power_l2 is not None:
         w.bits(0, 2)
-        _e_RationalNumberType(w, o.evse_maximum_charge_power_l2)
+        _e_RationalNumberType(w, f_evse_maximum_charge_power_l2)
         s = 2
-    if o.evse_maximum_charge_power_l3 is not None:
+    f_evse_maximum_charge_power_l3 = o.evse_maximum_charge_power_l3
+    if f_evse_maximum_charge_power_l3 is not None:
         c = _C59[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.evse_maximum_charge_power_l3)
+        _e_RationalNumberType(w, f_evse_maximum_charge_power_l3)
         s = 3
-    if o.evse_minimum_charge_power is not None:
-        c = _C60[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.evse_minimum_charge_power)
-        s = 4
-    else:
+    f_evse_minimum_charge_power = o.evse_minimum_charge_power
+    if f_evse_minimum_charge_power is None:
         raise ExiEncodeError("BPT_AC_CPDResEnergyTransferModeType: missing required evse_minimum_charge_power")
+    c = _C60[s]
+    w.bits(c[0], c[1])
+    _e_RationalNumberType(w, f_evse_minimum_charge_power)
     s = 4
-    if o.evse_minimum_charge_power_l2 is not None:
+    s = 4
+    f_evse_minimum_charge_power_l2 = o.evse_minimum_charge_power_l2
+    if f_evse_minimum_charge_power_l2 is not None:
         w.bits(0, 2)
-        _e_RationalNumberType(w, o.evse_minimum_charge_power_l2)
+        _e_RationalNumberType(w, f_evse_minimum_charge_power_l2)
         s = 5
-    if o.evse_minimum_charge_power_l3 is not None:
+    f_evse_minimum_charge_power_l3 = o.evse_minimum_charge_power_l3
+    if f_evse_minimum_charge_power_l3 is not None:
         c = _C61[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.evse_minimum_charge_power_l3)
+        _e_RationalNumberType(w, f_evse_minimum_charge_power_l3)
         s = 6
-    if o.evse_nominal_frequency is not None:
-        c = _C62[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.evse_nominal_frequency)
-        s = 7
-    else:
+    f_evse_nominal_frequency = o.evse_nominal_frequency
+    if f_evse_nominal_frequency is None:
         raise ExiEncodeError("BPT_AC_CPDResEnergyTransferModeType: missing required evse_nominal_frequency")
+    c = _C62[s]
+    w.bits(c[0], c[1])
+    _e_RationalNumberType(w, f_evse_nominal_frequency)
     s = 7
-    if o.maximum_power_asymmetry is not None:
+    s = 7
+    f_maximum_power_asymmetry = o.maximum_power_asymmetry
+    if f_maximum_power_asymmetry is not None:
         w.bits(0, 3)
-        _e_RationalNumberType(w, o.maximum_power_asymmetry)
+        _e_RationalNumberType(w, f_maximum_power_asymmetry)
         s = 8
-    if o.evse_power_ramp_limitation is not None:
+    f_evse_power_ramp_limitation = o.evse_power_ramp_limitation
+    if f_evse_power_ramp_limitation is not None:
         c = _C63[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.evse_power_ramp_limitation)
+        _e_RationalNumberType(w, f_evse_power_ramp_limitation)
         s = 9
-    if o.evse_present_active_power is not None:
+    f_evse_present_active_power = o.evse_present_active_power
+    if f_evse_present_active_power is not None:
         c = _C64[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.evse_present_active_power)
+        _e_RationalNumberType(w, f_evse_present_active_power)
         s = 10
-    if o.evse_present_active_power_l2 is not None:
+    f_evse_present_active_power_l2 = o.evse_present_active_power_l2
+    if f_evse_present_active_power_l2 is not None:
         c = _C65[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.evse_present_active_power_l2)
+        _e_RationalNumberType(w, f_evse_present_active_power_l2)
         s = 11
-    if o.evse_present_active_power_l3 is not None:
+    f_evse_present_active_power_l3 = o.evse_present_active_power_l3
+    if f_evse_present_active_power_l3 is not None:
         c = _C66[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.evse_present_active_power_l3)
+        _e_RationalNumberType(w, f_evse_present_active_power_l3)
         s = 12
-    if o.evse_maximum_discharge_power is not None:
-        c = _C67[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.evse_maximum_discharge_power)
-        s = 13
-    else:
+    f_evse_maximum_discharge_power = o.evse_maximum_discharge_power
+    if f_evse_maximum_discharge_power is None:
         raise ExiEncodeError("BPT_AC_CPDResEnergyTransferModeType: missing required evse_maximum_discharge_power")
+    c = _C67[s]
+    w.bits(c[0], c[1])
+    _e_RationalNumberType(w, f_evse_maximum_discharge_power)
     s = 13
-    if o.evse_maximum_discharge_power_l2 is not None:
+    s = 13
+    f_evse_maximum_discharge_power_l2 = o.evse_maximum_discharge_power_l2
+    if f_evse_maximum_discharge_power_l2 is not None:
         w.bits(0, 2)
-        _e_RationalNumberType(w, o.evse_maximum_discharge_power_l2)
+        _e_RationalNumberType(w, f_evse_maximum_discharge_power_l2)
         s = 14
-    if o.evse_maximum_discharge_power_l3 is not None:
+    f_evse_maximum_discharge_power_l3 = o.evse_maximum_discharge_power_l3
+    if f_evse_maximum_discharge_power_l3 is not None:
         c = _C68[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.evse_maximum_discharge_power_l3)
+        _e_RationalNumberType(w, f_evse_maximum_discharge_power_l3)
         s = 15
-    if o.evse_minimum_discharge_power is not None:
-        c = _C69[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.evse_minimum_discharge_power)
-        s = 16
-    else:
+    f_evse_minimum_discharge_power = o.evse_minimum_discharge_power
+    if f_evse_minimum_discharge_power is None:
         raise ExiEncodeError("BPT_AC_CPDResEnergyTransferModeType: missing required evse_minimum_discharge_power")
+    c = _C69[s]
+    w.bits(c[0], c[1])
+    _e_RationalNumberType(w, f_evse_minimum_discharge_power)
     s = 16
-    if o.evse_minimum_discharge_power_l2 is not None:
+    s = 16
+    f_evse_minimum_discharge_power_l2 = o.evse_minimum_discharge_power_l2
+    if f_evse_minimum_discharge_power_l2 is not None:
         w.bits(0, 2)
-        _e_RationalNumberType(w, o.evse_minimum_discharge_power_l2)
+        _e_RationalNumberType(w, f_evse_minimum_discharge_power_l2)
         s = 17
-    if o.evse_minimum_discharge_power_l3 is not None:
+    f_evse_minimum_discharge_power_l3 = o.evse_minimum_discharge_power_l3
+    if f_evse_minimum_discharge_power_l3 is not None:
         c = _C70[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.evse_minimum_discharge_power_l3)
+        _e_RationalNumberType(w, f_evse_minimum_discharge_power_l3)
         s = 18
     c = _C71[s]
     w.bits(c[0], c[1])
 
 def _d_BPT_Dynamic_AC_CLReqControlModeType(r: Reader) -> BPT_Dynamic_AC_CLReqControlModeType:
+    rv = r.v; rn = r.n
     v_departure_time = None
     v_ev_target_energy_request = None
     v_ev_maximum_energy_request = None
@@ -1705,232 +2324,449 @@ def _d_BPT_Dynamic_AC_CLReqControlModeType(r: Reader) -> BPT_Dynamic_AC_CLReqCon
     v_ev_minimum_discharge_power_l3 = None
     v_ev_maximum_v2_x_energy_request = None
     v_ev_minimum_v2_x_energy_request = None
-    it, al = _P72[r.code(2, 2)]
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P72[e]
     if it == 0:
-        r.zero(1, "characters")
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         v_departure_time = r.uintb(4294967295)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        if b & 0x3:
+            r.badz(p, 2, b & 0x3)
         it = 1; al = 0
-    if it == 1:
-        v_ev_target_energy_request = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
-        it = 2; al = 0
-    if it == 2:
-        v_ev_maximum_energy_request = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
-        it = 3; al = 0
-    if it == 3:
-        v_ev_minimum_energy_request = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
-        it = 4; al = 0
-    if it == 4:
-        v_ev_maximum_charge_power = _d_RationalNumberType(r)
-        it, al = _P73[r.code(2, 3)]
+    v_ev_target_energy_request = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 2; al = 0
+    v_ev_maximum_energy_request = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 3; al = 0
+    v_ev_minimum_energy_request = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 4; al = 0
+    v_ev_maximum_charge_power = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 3:
+        r.bad_code(p + 0, e, 3)
+    it, al = _P73[e]
     if it == 5:
         v_ev_maximum_charge_power_l2 = _d_RationalNumberType(r)
-        it, al = _P74[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P74[e]
     if it == 6:
         v_ev_maximum_charge_power_l3 = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = 7; al = 0
-    if it == 7:
-        v_ev_minimum_charge_power = _d_RationalNumberType(r)
-        it, al = _P75[r.code(2, 3)]
+    v_ev_minimum_charge_power = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 3:
+        r.bad_code(p + 0, e, 3)
+    it, al = _P75[e]
     if it == 8:
         v_ev_minimum_charge_power_l2 = _d_RationalNumberType(r)
-        it, al = _P76[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P76[e]
     if it == 9:
         v_ev_minimum_charge_power_l3 = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = 10; al = 0
-    if it == 10:
-        v_ev_present_active_power = _d_RationalNumberType(r)
-        it, al = _P77[r.code(2, 3)]
+    v_ev_present_active_power = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 3:
+        r.bad_code(p + 0, e, 3)
+    it, al = _P77[e]
     if it == 11:
         v_ev_present_active_power_l2 = _d_RationalNumberType(r)
-        it, al = _P78[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P78[e]
     if it == 12:
         v_ev_present_active_power_l3 = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = 13; al = 0
-    if it == 13:
-        v_ev_present_reactive_power = _d_RationalNumberType(r)
-        it, al = _P79[r.code(2, 3)]
+    v_ev_present_reactive_power = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 3:
+        r.bad_code(p + 0, e, 3)
+    it, al = _P79[e]
     if it == 14:
         v_ev_present_reactive_power_l2 = _d_RationalNumberType(r)
-        it, al = _P80[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P80[e]
     if it == 15:
         v_ev_present_reactive_power_l3 = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = 16; al = 0
-    if it == 16:
-        v_ev_maximum_discharge_power = _d_RationalNumberType(r)
-        it, al = _P81[r.code(2, 3)]
+    v_ev_maximum_discharge_power = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 3:
+        r.bad_code(p + 0, e, 3)
+    it, al = _P81[e]
     if it == 17:
         v_ev_maximum_discharge_power_l2 = _d_RationalNumberType(r)
-        it, al = _P82[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P82[e]
     if it == 18:
         v_ev_maximum_discharge_power_l3 = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = 19; al = 0
-    if it == 19:
-        v_ev_minimum_discharge_power = _d_RationalNumberType(r)
-        it, al = _P83[r.code(3, 5)]
+    v_ev_minimum_discharge_power = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    e = b & 0x7
+    if e >= 5:
+        r.bad_code(p + 0, e, 5)
+    it, al = _P83[e]
     if it == 20:
         v_ev_minimum_discharge_power_l2 = _d_RationalNumberType(r)
-        it, al = _P84[r.code(3, 4)]
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        e = b & 0x7
+        if e >= 4:
+            r.bad_code(p + 0, e, 4)
+        it, al = _P84[e]
     if it == 21:
         v_ev_minimum_discharge_power_l3 = _d_RationalNumberType(r)
-        it, al = _P85[r.code(2, 3)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 3:
+            r.bad_code(p + 0, e, 3)
+        it, al = _P85[e]
     if it == 22:
         v_ev_maximum_v2_x_energy_request = _d_RationalNumberType(r)
-        it, al = _P86[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P86[e]
     if it == 23:
         v_ev_minimum_v2_x_energy_request = _d_RationalNumberType(r)
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = -1; al = 0
     return BPT_Dynamic_AC_CLReqControlModeType(departure_time=v_departure_time, ev_target_energy_request=v_ev_target_energy_request, ev_maximum_energy_request=v_ev_maximum_energy_request, ev_minimum_energy_request=v_ev_minimum_energy_request, ev_maximum_charge_power=v_ev_maximum_charge_power, ev_maximum_charge_power_l2=v_ev_maximum_charge_power_l2, ev_maximum_charge_power_l3=v_ev_maximum_charge_power_l3, ev_minimum_charge_power=v_ev_minimum_charge_power, ev_minimum_charge_power_l2=v_ev_minimum_charge_power_l2, ev_minimum_charge_power_l3=v_ev_minimum_charge_power_l3, ev_present_active_power=v_ev_present_active_power, ev_present_active_power_l2=v_ev_present_active_power_l2, ev_present_active_power_l3=v_ev_present_active_power_l3, ev_present_reactive_power=v_ev_present_reactive_power, ev_present_reactive_power_l2=v_ev_present_reactive_power_l2, ev_present_reactive_power_l3=v_ev_present_reactive_power_l3, ev_maximum_discharge_power=v_ev_maximum_discharge_power, ev_maximum_discharge_power_l2=v_ev_maximum_discharge_power_l2, ev_maximum_discharge_power_l3=v_ev_maximum_discharge_power_l3, ev_minimum_discharge_power=v_ev_minimum_discharge_power, ev_minimum_discharge_power_l2=v_ev_minimum_discharge_power_l2, ev_minimum_discharge_power_l3=v_ev_minimum_discharge_power_l3, ev_maximum_v2_x_energy_request=v_ev_maximum_v2_x_energy_request, ev_minimum_v2_x_energy_request=v_ev_minimum_v2_x_energy_request)
 
 def _e_BPT_Dynamic_AC_CLReqControlModeType(w: Writer, o: BPT_Dynamic_AC_CLReqControlModeType) -> None:
     s = 0
-    if o.departure_time is not None:
-        w.bits(0, 2)
-        w.bits(0, 1)
-        w.uint(o.departure_time)
+    f_departure_time = o.departure_time
+    if f_departure_time is not None:
+        w.bits(0, 3)
+        w.uint(f_departure_time)
         w.bits(0, 1)
         s = 1
-    if o.ev_target_energy_request is not None:
-        c = _C87[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.ev_target_energy_request)
-        s = 2
-    else:
+    f_ev_target_energy_request = o.ev_target_energy_request
+    if f_ev_target_energy_request is None:
         raise ExiEncodeError("BPT_Dynamic_AC_CLReqControlModeType: missing required ev_target_energy_request")
-    if o.ev_maximum_energy_request is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.ev_maximum_energy_request)
-    else:
+    c = _C87[s]
+    w.bits(c[0], c[1])
+    _e_RationalNumberType(w, f_ev_target_energy_request)
+    s = 2
+    f_ev_maximum_energy_request = o.ev_maximum_energy_request
+    if f_ev_maximum_energy_request is None:
         raise ExiEncodeError("BPT_Dynamic_AC_CLReqControlModeType: missing required ev_maximum_energy_request")
-    if o.ev_minimum_energy_request is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.ev_minimum_energy_request)
-    else:
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_ev_maximum_energy_request)
+    f_ev_minimum_energy_request = o.ev_minimum_energy_request
+    if f_ev_minimum_energy_request is None:
         raise ExiEncodeError("BPT_Dynamic_AC_CLReqControlModeType: missing required ev_minimum_energy_request")
-    if o.ev_maximum_charge_power is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.ev_maximum_charge_power)
-    else:
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_ev_minimum_energy_request)
+    f_ev_maximum_charge_power = o.ev_maximum_charge_power
+    if f_ev_maximum_charge_power is None:
         raise ExiEncodeError("BPT_Dynamic_AC_CLReqControlModeType: missing required ev_maximum_charge_power")
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_ev_maximum_charge_power)
     s = 5
-    if o.ev_maximum_charge_power_l2 is not None:
+    f_ev_maximum_charge_power_l2 = o.ev_maximum_charge_power_l2
+    if f_ev_maximum_charge_power_l2 is not None:
         w.bits(0, 2)
-        _e_RationalNumberType(w, o.ev_maximum_charge_power_l2)
+        _e_RationalNumberType(w, f_ev_maximum_charge_power_l2)
         s = 6
-    if o.ev_maximum_charge_power_l3 is not None:
+    f_ev_maximum_charge_power_l3 = o.ev_maximum_charge_power_l3
+    if f_ev_maximum_charge_power_l3 is not None:
         c = _C88[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.ev_maximum_charge_power_l3)
+        _e_RationalNumberType(w, f_ev_maximum_charge_power_l3)
         s = 7
-    if o.ev_minimum_charge_power is not None:
-        c = _C89[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.ev_minimum_charge_power)
-        s = 8
-    else:
+    f_ev_minimum_charge_power = o.ev_minimum_charge_power
+    if f_ev_minimum_charge_power is None:
         raise ExiEncodeError("BPT_Dynamic_AC_CLReqControlModeType: missing required ev_minimum_charge_power")
+    c = _C89[s]
+    w.bits(c[0], c[1])
+    _e_RationalNumberType(w, f_ev_minimum_charge_power)
     s = 8
-    if o.ev_minimum_charge_power_l2 is not None:
+    s = 8
+    f_ev_minimum_charge_power_l2 = o.ev_minimum_charge_power_l2
+    if f_ev_minimum_charge_power_l2 is not None:
         w.bits(0, 2)
-        _e_RationalNumberType(w, o.ev_minimum_charge_power_l2)
+        _e_RationalNumberType(w, f_ev_minimum_charge_power_l2)
         s = 9
-    if o.ev_minimum_charge_power_l3 is not None:
+    f_ev_minimum_charge_power_l3 = o.ev_minimum_charge_power_l3
+    if f_ev_minimum_charge_power_l3 is not None:
         c = _C90[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.ev_minimum_charge_power_l3)
+        _e_RationalNumberType(w, f_ev_minimum_charge_power_l3)
         s = 10
-    if o.ev_present_active_power is not None:
-        c = _C91[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.ev_present_active_power)
-        s = 11
-    else:
+    f_ev_present_active_power = o.ev_present_active_power
+    if f_ev_present_active_power is None:
         raise ExiEncodeError("BPT_Dynamic_AC_CLReqControlModeType: missing required ev_present_active_power")
+    c = _C91[s]
+    w.bits(c[0], c[1])
+    _e_RationalNumberType(w, f_ev_present_active_power)
     s = 11
-    if o.ev_present_active_power_l2 is not None:
+    s = 11
+    f_ev_present_active_power_l2 = o.ev_present_active_power_l2
+    if f_ev_present_active_power_l2 is not None:
         w.bits(0, 2)
-        _e_RationalNumberType(w, o.ev_present_active_power_l2)
+        _e_RationalNumberType(w, f_ev_present_active_power_l2)
         s = 12
-    if o.ev_present_active_power_l3 is not None:
+    f_ev_present_active_power_l3 = o.ev_present_active_power_l3
+    if f_ev_present_active_power_l3 is not None:
         c = _C92[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.ev_present_active_power_l3)
+        _e_RationalNumberType(w, f_ev_present_active_power_l3)
         s = 13
-    if o.ev_present_reactive_power is not None:
-        c = _C93[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.ev_present_reactive_power)
-        s = 14
-    else:
+    f_ev_present_reactive_power = o.ev_present_reactive_power
+    if f_ev_present_reactive_power is None:
         raise ExiEncodeError("BPT_Dynamic_AC_CLReqControlModeType: missing required ev_present_reactive_power")
+    c = _C93[s]
+    w.bits(c[0], c[1])
+    _e_RationalNumberType(w, f_ev_present_reactive_power)
     s = 14
-    if o.ev_present_reactive_power_l2 is not None:
+    s = 14
+    f_ev_present_reactive_power_l2 = o.ev_present_reactive_power_l2
+    if f_ev_present_reactive_power_l2 is not None:
         w.bits(0, 2)
-        _e_RationalNumberType(w, o.ev_present_reactive_power_l2)
+        _e_RationalNumberType(w, f_ev_present_reactive_power_l2)
         s = 15
-    if o.ev_present_reactive_power_l3 is not None:
+    f_ev_present_reactive_power_l3 = o.ev_present_reactive_power_l3
+    if f_ev_present_reactive_power_l3 is not None:
         c = _C94[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.ev_present_reactive_power_l3)
+        _e_RationalNumberType(w, f_ev_present_reactive_power_l3)
         s = 16
-    if o.ev_maximum_discharge_power is not None:
-        c = _C95[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.ev_maximum_discharge_power)
-        s = 17
-    else:
+    f_ev_maximum_discharge_power = o.ev_maximum_discharge_power
+    if f_ev_maximum_discharge_power is None:
         raise ExiEncodeError("BPT_Dynamic_AC_CLReqControlModeType: missing required ev_maximum_discharge_power")
+    c = _C95[s]
+    w.bits(c[0], c[1])
+    _e_RationalNumberType(w, f_ev_maximum_discharge_power)
     s = 17
-    if o.ev_maximum_discharge_power_l2 is not None:
+    s = 17
+    f_ev_maximum_discharge_power_l2 = o.ev_maximum_discharge_power_l2
+    if f_ev_maximum_discharge_power_l2 is not None:
         w.bits(0, 2)
-        _e_RationalNumberType(w, o.ev_maximum_discharge_power_l2)
+        _e_RationalNumberType(w, f_ev_maximum_discharge_power_l2)
         s = 18
-    if o.ev_maximum_discharge_power_l3 is not None:
+    f_ev_maximum_discharge_power_l3 = o.ev_maximum_discharge_power_l3
+    if f_ev_maximum_discharge_power_l3 is not None:
         c = _C96[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.ev_maximum_discharge_power_l3)
+        _e_RationalNumberType(w, f_ev_maximum_discharge_power_l3)
         s = 19
-    if o.ev_minimum_discharge_power is not None:
-        c = _C97[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.ev_minimum_discharge_power)
-        s = 20
-    else:
+    f_ev_minimum_discharge_power = o.ev_minimum_discharge_power
+    if f_ev_minimum_discharge_power is None:
         raise ExiEncodeError("BPT_Dynamic_AC_CLReqControlModeType: missing required ev_minimum_discharge_power")
+    c = _C97[s]
+    w.bits(c[0], c[1])
+    _e_RationalNumberType(w, f_ev_minimum_discharge_power)
     s = 20
-    if o.ev_minimum_discharge_power_l2 is not None:
+    s = 20
+    f_ev_minimum_discharge_power_l2 = o.ev_minimum_discharge_power_l2
+    if f_ev_minimum_discharge_power_l2 is not None:
         w.bits(0, 3)
-        _e_RationalNumberType(w, o.ev_minimum_discharge_power_l2)
+        _e_RationalNumberType(w, f_ev_minimum_discharge_power_l2)
         s = 21
-    if o.ev_minimum_discharge_power_l3 is not None:
+    f_ev_minimum_discharge_power_l3 = o.ev_minimum_discharge_power_l3
+    if f_ev_minimum_discharge_power_l3 is not None:
         c = _C98[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.ev_minimum_discharge_power_l3)
+        _e_RationalNumberType(w, f_ev_minimum_discharge_power_l3)
         s = 22
-    if o.ev_maximum_v2_x_energy_request is not None:
+    f_ev_maximum_v2_x_energy_request = o.ev_maximum_v2_x_energy_request
+    if f_ev_maximum_v2_x_energy_request is not None:
         c = _C99[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.ev_maximum_v2_x_energy_request)
+        _e_RationalNumberType(w, f_ev_maximum_v2_x_energy_request)
         s = 23
-    if o.ev_minimum_v2_x_energy_request is not None:
+    f_ev_minimum_v2_x_energy_request = o.ev_minimum_v2_x_energy_request
+    if f_ev_minimum_v2_x_energy_request is not None:
         c = _C100[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.ev_minimum_v2_x_energy_request)
+        _e_RationalNumberType(w, f_ev_minimum_v2_x_energy_request)
         s = 24
     c = _C101[s]
     w.bits(c[0], c[1])
 
 def _d_BPT_Dynamic_AC_CLResControlModeType(r: Reader) -> BPT_Dynamic_AC_CLResControlModeType:
+    rv = r.v; rn = r.n
     v_departure_time = None
     v_minimum_soc = None
     v_target_soc = None
@@ -1944,138 +2780,289 @@ def _d_BPT_Dynamic_AC_CLResControlModeType(r: Reader) -> BPT_Dynamic_AC_CLResCon
     v_evse_present_active_power = None
     v_evse_present_active_power_l2 = None
     v_evse_present_active_power_l3 = None
-    it, al = _P102[r.code(3, 5)]
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    e = b & 0x7
+    if e >= 5:
+        r.bad_code(p + 0, e, 5)
+    it, al = _P102[e]
     if it == 0:
-        r.zero(1, "characters")
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         v_departure_time = r.uintb(4294967295)
-        r.zero(1, "end of element")
-        it, al = _P103[r.code(3, 4)]
+        p = r.p
+        q = p + 4
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0xf
+        r.p = q
+        if b & 0x8:
+            r.badz(p, 4, b & 0x8)
+        e = b & 0x7
+        if e >= 4:
+            r.bad_code(p + 1, e, 4)
+        it, al = _P103[e]
     if it == 1:
-        r.zero(1, "characters")
-        v_minimum_soc = r.bits(7)
-        r.zero(1, "end of element")
-        it, al = _P104[r.code(2, 3)]
+        p = r.p
+        q = p + 11
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7ff
+        r.p = q
+        if b & 0x404:
+            r.badz(p, 11, b & 0x404)
+        v_minimum_soc = ((b >> 3) & 0x7f)
+        if v_minimum_soc > 100:
+            r.bad(p + 1, 'integer out of range')
+        e = b & 0x3
+        if e >= 3:
+            r.bad_code(p + 9, e, 3)
+        it, al = _P104[e]
     if it == 2:
-        r.zero(1, "characters")
-        v_target_soc = r.bits(7)
-        r.zero(1, "end of element")
-        it, al = _P105[r.code(2, 2)]
+        p = r.p
+        q = p + 11
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7ff
+        r.p = q
+        if b & 0x404:
+            r.badz(p, 11, b & 0x404)
+        v_target_soc = ((b >> 3) & 0x7f)
+        if v_target_soc > 100:
+            r.bad(p + 1, 'integer out of range')
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 9, e, 2)
+        it, al = _P105[e]
     if it == 3:
-        r.zero(1, "characters")
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         v_ack_max_delay = r.uintb(65535)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        if b & 0x3:
+            r.badz(p, 2, b & 0x3)
         it = 4; al = 0
-    if it == 4:
-        v_evse_target_active_power = _d_RationalNumberType(r)
-        it, al = _P106[r.code(4, 9)]
+    v_evse_target_active_power = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 4
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xf
+    r.p = q
+    e = b & 0xf
+    if e >= 9:
+        r.bad_code(p + 0, e, 9)
+    it, al = _P106[e]
     if it == 5:
         v_evse_target_active_power_l2 = _d_RationalNumberType(r)
-        it, al = _P107[r.code(4, 8)]
+        p = r.p
+        q = p + 4
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0xf
+        r.p = q
+        e = b & 0xf
+        if e >= 8:
+            r.bad_code(p + 0, e, 8)
+        it, al = _P107[e]
     if it == 6:
         v_evse_target_active_power_l3 = _d_RationalNumberType(r)
-        it, al = _P108[r.code(3, 7)]
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        e = b & 0x7
+        if e >= 7:
+            r.bad_code(p + 0, e, 7)
+        it, al = _P108[e]
     if it == 7:
         v_evse_target_reactive_power = _d_RationalNumberType(r)
-        it, al = _P109[r.code(3, 6)]
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        e = b & 0x7
+        if e >= 6:
+            r.bad_code(p + 0, e, 6)
+        it, al = _P109[e]
     if it == 8:
         v_evse_target_reactive_power_l2 = _d_RationalNumberType(r)
-        it, al = _P110[r.code(3, 5)]
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        e = b & 0x7
+        if e >= 5:
+            r.bad_code(p + 0, e, 5)
+        it, al = _P110[e]
     if it == 9:
         v_evse_target_reactive_power_l3 = _d_RationalNumberType(r)
-        it, al = _P111[r.code(3, 4)]
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        e = b & 0x7
+        if e >= 4:
+            r.bad_code(p + 0, e, 4)
+        it, al = _P111[e]
     if it == 10:
         v_evse_present_active_power = _d_RationalNumberType(r)
-        it, al = _P112[r.code(2, 3)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 3:
+            r.bad_code(p + 0, e, 3)
+        it, al = _P112[e]
     if it == 11:
         v_evse_present_active_power_l2 = _d_RationalNumberType(r)
-        it, al = _P113[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P113[e]
     if it == 12:
         v_evse_present_active_power_l3 = _d_RationalNumberType(r)
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = -1; al = 0
     return BPT_Dynamic_AC_CLResControlModeType(departure_time=v_departure_time, minimum_soc=v_minimum_soc, target_soc=v_target_soc, ack_max_delay=v_ack_max_delay, evse_target_active_power=v_evse_target_active_power, evse_target_active_power_l2=v_evse_target_active_power_l2, evse_target_active_power_l3=v_evse_target_active_power_l3, evse_target_reactive_power=v_evse_target_reactive_power, evse_target_reactive_power_l2=v_evse_target_reactive_power_l2, evse_target_reactive_power_l3=v_evse_target_reactive_power_l3, evse_present_active_power=v_evse_present_active_power, evse_present_active_power_l2=v_evse_present_active_power_l2, evse_present_active_power_l3=v_evse_present_active_power_l3)
 
 def _e_BPT_Dynamic_AC_CLResControlModeType(w: Writer, o: BPT_Dynamic_AC_CLResControlModeType) -> None:
     s = 0
-    if o.departure_time is not None:
-        w.bits(0, 3)
-        w.bits(0, 1)
-        w.uint(o.departure_time)
+    f_departure_time = o.departure_time
+    if f_departure_time is not None:
+        w.bits(0, 4)
+        w.uint(f_departure_time)
         w.bits(0, 1)
         s = 1
-    if o.minimum_soc is not None:
+    f_minimum_soc = o.minimum_soc
+    if f_minimum_soc is not None:
         c = _C114[s]
         w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.nbit(o.minimum_soc, 0, 100, 7)
-        w.bits(0, 1)
+        if not 0 <= f_minimum_soc <= 100:
+            raise ExiEncodeError(f"value {f_minimum_soc!r} outside [0, 100]")
+        w.bits((f_minimum_soc) << 1, 9)
         s = 2
-    if o.target_soc is not None:
+    f_target_soc = o.target_soc
+    if f_target_soc is not None:
         c = _C115[s]
         w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.nbit(o.target_soc, 0, 100, 7)
-        w.bits(0, 1)
+        if not 0 <= f_target_soc <= 100:
+            raise ExiEncodeError(f"value {f_target_soc!r} outside [0, 100]")
+        w.bits((f_target_soc) << 1, 9)
         s = 3
-    if o.ack_max_delay is not None:
+    f_ack_max_delay = o.ack_max_delay
+    if f_ack_max_delay is not None:
         c = _C116[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
-        w.uint(o.ack_max_delay)
+        w.uint(f_ack_max_delay)
         w.bits(0, 1)
         s = 4
-    if o.evse_target_active_power is not None:
-        c = _C117[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.evse_target_active_power)
-        s = 5
-    else:
+    f_evse_target_active_power = o.evse_target_active_power
+    if f_evse_target_active_power is None:
         raise ExiEncodeError("BPT_Dynamic_AC_CLResControlModeType: missing required evse_target_active_power")
+    c = _C117[s]
+    w.bits(c[0], c[1])
+    _e_RationalNumberType(w, f_evse_target_active_power)
     s = 5
-    if o.evse_target_active_power_l2 is not None:
+    s = 5
+    f_evse_target_active_power_l2 = o.evse_target_active_power_l2
+    if f_evse_target_active_power_l2 is not None:
         w.bits(0, 4)
-        _e_RationalNumberType(w, o.evse_target_active_power_l2)
+        _e_RationalNumberType(w, f_evse_target_active_power_l2)
         s = 6
-    if o.evse_target_active_power_l3 is not None:
+    f_evse_target_active_power_l3 = o.evse_target_active_power_l3
+    if f_evse_target_active_power_l3 is not None:
         c = _C118[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.evse_target_active_power_l3)
+        _e_RationalNumberType(w, f_evse_target_active_power_l3)
         s = 7
-    if o.evse_target_reactive_power is not None:
+    f_evse_target_reactive_power = o.evse_target_reactive_power
+    if f_evse_target_reactive_power is not None:
         c = _C119[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.evse_target_reactive_power)
+        _e_RationalNumberType(w, f_evse_target_reactive_power)
         s = 8
-    if o.evse_target_reactive_power_l2 is not None:
+    f_evse_target_reactive_power_l2 = o.evse_target_reactive_power_l2
+    if f_evse_target_reactive_power_l2 is not None:
         c = _C120[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.evse_target_reactive_power_l2)
+        _e_RationalNumberType(w, f_evse_target_reactive_power_l2)
         s = 9
-    if o.evse_target_reactive_power_l3 is not None:
+    f_evse_target_reactive_power_l3 = o.evse_target_reactive_power_l3
+    if f_evse_target_reactive_power_l3 is not None:
         c = _C121[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.evse_target_reactive_power_l3)
+        _e_RationalNumberType(w, f_evse_target_reactive_power_l3)
         s = 10
-    if o.evse_present_active_power is not None:
+    f_evse_present_active_power = o.evse_present_active_power
+    if f_evse_present_active_power is not None:
         c = _C122[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.evse_present_active_power)
+        _e_RationalNumberType(w, f_evse_present_active_power)
         s = 11
-    if o.evse_present_active_power_l2 is not None:
+    f_evse_present_active_power_l2 = o.evse_present_active_power_l2
+    if f_evse_present_active_power_l2 is not None:
         c = _C123[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.evse_present_active_power_l2)
+        _e_RationalNumberType(w, f_evse_present_active_power_l2)
         s = 12
-    if o.evse_present_active_power_l3 is not None:
+    f_evse_present_active_power_l3 = o.evse_present_active_power_l3
+    if f_evse_present_active_power_l3 is not None:
         c = _C124[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.evse_present_active_power_l3)
+        _e_RationalNumberType(w, f_evse_present_active_power_l3)
         s = 13
     c = _C125[s]
     w.bits(c[0], c[1])
 
 def _d_BPT_Scheduled_AC_CLReqControlModeType(r: Reader) -> BPT_Scheduled_AC_CLReqControlModeType:
+    rv = r.v; rn = r.n
     v_ev_target_energy_request = None
     v_ev_maximum_energy_request = None
     v_ev_minimum_energy_request = None
@@ -2097,186 +3084,400 @@ def _d_BPT_Scheduled_AC_CLReqControlModeType(r: Reader) -> BPT_Scheduled_AC_CLRe
     v_ev_minimum_discharge_power = None
     v_ev_minimum_discharge_power_l2 = None
     v_ev_minimum_discharge_power_l3 = None
-    it, al = _P126[r.code(4, 10)]
+    p = r.p
+    q = p + 4
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xf
+    r.p = q
+    e = b & 0xf
+    if e >= 10:
+        r.bad_code(p + 0, e, 10)
+    it, al = _P126[e]
     if it == 0:
         v_ev_target_energy_request = _d_RationalNumberType(r)
-        it, al = _P127[r.code(4, 9)]
+        p = r.p
+        q = p + 4
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0xf
+        r.p = q
+        e = b & 0xf
+        if e >= 9:
+            r.bad_code(p + 0, e, 9)
+        it, al = _P127[e]
     if it == 1:
         v_ev_maximum_energy_request = _d_RationalNumberType(r)
-        it, al = _P128[r.code(4, 8)]
+        p = r.p
+        q = p + 4
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0xf
+        r.p = q
+        e = b & 0xf
+        if e >= 8:
+            r.bad_code(p + 0, e, 8)
+        it, al = _P128[e]
     if it == 2:
         v_ev_minimum_energy_request = _d_RationalNumberType(r)
-        it, al = _P129[r.code(3, 7)]
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        e = b & 0x7
+        if e >= 7:
+            r.bad_code(p + 0, e, 7)
+        it, al = _P129[e]
     if it == 3:
         v_ev_maximum_charge_power = _d_RationalNumberType(r)
-        it, al = _P130[r.code(3, 6)]
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        e = b & 0x7
+        if e >= 6:
+            r.bad_code(p + 0, e, 6)
+        it, al = _P130[e]
     if it == 4:
         v_ev_maximum_charge_power_l2 = _d_RationalNumberType(r)
-        it, al = _P131[r.code(3, 5)]
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        e = b & 0x7
+        if e >= 5:
+            r.bad_code(p + 0, e, 5)
+        it, al = _P131[e]
     if it == 5:
         v_ev_maximum_charge_power_l3 = _d_RationalNumberType(r)
-        it, al = _P132[r.code(3, 4)]
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        e = b & 0x7
+        if e >= 4:
+            r.bad_code(p + 0, e, 4)
+        it, al = _P132[e]
     if it == 6:
         v_ev_minimum_charge_power = _d_RationalNumberType(r)
-        it, al = _P44[r.code(2, 3)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 3:
+            r.bad_code(p + 0, e, 3)
+        it, al = _P44[e]
     if it == 7:
         v_ev_minimum_charge_power_l2 = _d_RationalNumberType(r)
-        it, al = _P45[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P45[e]
     if it == 8:
         v_ev_minimum_charge_power_l3 = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = 9; al = 0
-    if it == 9:
-        v_ev_present_active_power = _d_RationalNumberType(r)
-        it, al = _P133[r.code(4, 12)]
+    v_ev_present_active_power = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 4
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xf
+    r.p = q
+    e = b & 0xf
+    if e >= 12:
+        r.bad_code(p + 0, e, 12)
+    it, al = _P133[e]
     if it == 10:
         v_ev_present_active_power_l2 = _d_RationalNumberType(r)
-        it, al = _P134[r.code(4, 11)]
+        p = r.p
+        q = p + 4
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0xf
+        r.p = q
+        e = b & 0xf
+        if e >= 11:
+            r.bad_code(p + 0, e, 11)
+        it, al = _P134[e]
     if it == 11:
         v_ev_present_active_power_l3 = _d_RationalNumberType(r)
-        it, al = _P135[r.code(4, 10)]
+        p = r.p
+        q = p + 4
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0xf
+        r.p = q
+        e = b & 0xf
+        if e >= 10:
+            r.bad_code(p + 0, e, 10)
+        it, al = _P135[e]
     if it == 12:
         v_ev_present_reactive_power = _d_RationalNumberType(r)
-        it, al = _P136[r.code(4, 9)]
+        p = r.p
+        q = p + 4
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0xf
+        r.p = q
+        e = b & 0xf
+        if e >= 9:
+            r.bad_code(p + 0, e, 9)
+        it, al = _P136[e]
     if it == 13:
         v_ev_present_reactive_power_l2 = _d_RationalNumberType(r)
-        it, al = _P137[r.code(4, 8)]
+        p = r.p
+        q = p + 4
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0xf
+        r.p = q
+        e = b & 0xf
+        if e >= 8:
+            r.bad_code(p + 0, e, 8)
+        it, al = _P137[e]
     if it == 14:
         v_ev_present_reactive_power_l3 = _d_RationalNumberType(r)
-        it, al = _P138[r.code(3, 7)]
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        e = b & 0x7
+        if e >= 7:
+            r.bad_code(p + 0, e, 7)
+        it, al = _P138[e]
     if it == 15:
         v_ev_maximum_discharge_power = _d_RationalNumberType(r)
-        it, al = _P139[r.code(3, 6)]
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        e = b & 0x7
+        if e >= 6:
+            r.bad_code(p + 0, e, 6)
+        it, al = _P139[e]
     if it == 16:
         v_ev_maximum_discharge_power_l2 = _d_RationalNumberType(r)
-        it, al = _P140[r.code(3, 5)]
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        e = b & 0x7
+        if e >= 5:
+            r.bad_code(p + 0, e, 5)
+        it, al = _P140[e]
     if it == 17:
         v_ev_maximum_discharge_power_l3 = _d_RationalNumberType(r)
-        it, al = _P141[r.code(3, 4)]
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        e = b & 0x7
+        if e >= 4:
+            r.bad_code(p + 0, e, 4)
+        it, al = _P141[e]
     if it == 18:
         v_ev_minimum_discharge_power = _d_RationalNumberType(r)
-        it, al = _P142[r.code(2, 3)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 3:
+            r.bad_code(p + 0, e, 3)
+        it, al = _P142[e]
     if it == 19:
         v_ev_minimum_discharge_power_l2 = _d_RationalNumberType(r)
-        it, al = _P143[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P143[e]
     if it == 20:
         v_ev_minimum_discharge_power_l3 = _d_RationalNumberType(r)
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = -1; al = 0
     return BPT_Scheduled_AC_CLReqControlModeType(ev_target_energy_request=v_ev_target_energy_request, ev_maximum_energy_request=v_ev_maximum_energy_request, ev_minimum_energy_request=v_ev_minimum_energy_request, ev_maximum_charge_power=v_ev_maximum_charge_power, ev_maximum_charge_power_l2=v_ev_maximum_charge_power_l2, ev_maximum_charge_power_l3=v_ev_maximum_charge_power_l3, ev_minimum_charge_power=v_ev_minimum_charge_power, ev_minimum_charge_power_l2=v_ev_minimum_charge_power_l2, ev_minimum_charge_power_l3=v_ev_minimum_charge_power_l3, ev_present_active_power=v_ev_present_active_power, ev_present_active_power_l2=v_ev_present_active_power_l2, ev_present_active_power_l3=v_ev_present_active_power_l3, ev_present_reactive_power=v_ev_present_reactive_power, ev_present_reactive_power_l2=v_ev_present_reactive_power_l2, ev_present_reactive_power_l3=v_ev_present_reactive_power_l3, ev_maximum_discharge_power=v_ev_maximum_discharge_power, ev_maximum_discharge_power_l2=v_ev_maximum_discharge_power_l2, ev_maximum_discharge_power_l3=v_ev_maximum_discharge_power_l3, ev_minimum_discharge_power=v_ev_minimum_discharge_power, ev_minimum_discharge_power_l2=v_ev_minimum_discharge_power_l2, ev_minimum_discharge_power_l3=v_ev_minimum_discharge_power_l3)
 
 def _e_BPT_Scheduled_AC_CLReqControlModeType(w: Writer, o: BPT_Scheduled_AC_CLReqControlModeType) -> None:
     s = 0
-    if o.ev_target_energy_request is not None:
+    f_ev_target_energy_request = o.ev_target_energy_request
+    if f_ev_target_energy_request is not None:
         w.bits(0, 4)
-        _e_RationalNumberType(w, o.ev_target_energy_request)
+        _e_RationalNumberType(w, f_ev_target_energy_request)
         s = 1
-    if o.ev_maximum_energy_request is not None:
+    f_ev_maximum_energy_request = o.ev_maximum_energy_request
+    if f_ev_maximum_energy_request is not None:
         c = _C144[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.ev_maximum_energy_request)
+        _e_RationalNumberType(w, f_ev_maximum_energy_request)
         s = 2
-    if o.ev_minimum_energy_request is not None:
+    f_ev_minimum_energy_request = o.ev_minimum_energy_request
+    if f_ev_minimum_energy_request is not None:
         c = _C145[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.ev_minimum_energy_request)
+        _e_RationalNumberType(w, f_ev_minimum_energy_request)
         s = 3
-    if o.ev_maximum_charge_power is not None:
+    f_ev_maximum_charge_power = o.ev_maximum_charge_power
+    if f_ev_maximum_charge_power is not None:
         c = _C146[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.ev_maximum_charge_power)
+        _e_RationalNumberType(w, f_ev_maximum_charge_power)
         s = 4
-    if o.ev_maximum_charge_power_l2 is not None:
+    f_ev_maximum_charge_power_l2 = o.ev_maximum_charge_power_l2
+    if f_ev_maximum_charge_power_l2 is not None:
         c = _C147[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.ev_maximum_charge_power_l2)
+        _e_RationalNumberType(w, f_ev_maximum_charge_power_l2)
         s = 5
-    if o.ev_maximum_charge_power_l3 is not None:
+    f_ev_maximum_charge_power_l3 = o.ev_maximum_charge_power_l3
+    if f_ev_maximum_charge_power_l3 is not None:
         c = _C148[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.ev_maximum_charge_power_l3)
+        _e_RationalNumberType(w, f_ev_maximum_charge_power_l3)
         s = 6
-    if o.ev_minimum_charge_power is not None:
+    f_ev_minimum_charge_power = o.ev_minimum_charge_power
+    if f_ev_minimum_charge_power is not None:
         c = _C149[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.ev_minimum_charge_power)
+        _e_RationalNumberType(w, f_ev_minimum_charge_power)
         s = 7
-    if o.ev_minimum_charge_power_l2 is not None:
+    f_ev_minimum_charge_power_l2 = o.ev_minimum_charge_power_l2
+    if f_ev_minimum_charge_power_l2 is not None:
         c = _C150[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.ev_minimum_charge_power_l2)
+        _e_RationalNumberType(w, f_ev_minimum_charge_power_l2)
         s = 8
-    if o.ev_minimum_charge_power_l3 is not None:
+    f_ev_minimum_charge_power_l3 = o.ev_minimum_charge_power_l3
+    if f_ev_minimum_charge_power_l3 is not None:
         c = _C151[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.ev_minimum_charge_power_l3)
+        _e_RationalNumberType(w, f_ev_minimum_charge_power_l3)
         s = 9
-    if o.ev_present_active_power is not None:
-        c = _C152[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.ev_present_active_power)
-        s = 10
-    else:
+    f_ev_present_active_power = o.ev_present_active_power
+    if f_ev_present_active_power is None:
         raise ExiEncodeError("BPT_Scheduled_AC_CLReqControlModeType: missing required ev_present_active_power")
+    c = _C152[s]
+    w.bits(c[0], c[1])
+    _e_RationalNumberType(w, f_ev_present_active_power)
     s = 10
-    if o.ev_present_active_power_l2 is not None:
+    s = 10
+    f_ev_present_active_power_l2 = o.ev_present_active_power_l2
+    if f_ev_present_active_power_l2 is not None:
         w.bits(0, 4)
-        _e_RationalNumberType(w, o.ev_present_active_power_l2)
+        _e_RationalNumberType(w, f_ev_present_active_power_l2)
         s = 11
-    if o.ev_present_active_power_l3 is not None:
+    f_ev_present_active_power_l3 = o.ev_present_active_power_l3
+    if f_ev_present_active_power_l3 is not None:
         c = _C153[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.ev_present_active_power_l3)
+        _e_RationalNumberType(w, f_ev_present_active_power_l3)
         s = 12
-    if o.ev_present_reactive_power is not None:
+    f_ev_present_reactive_power = o.ev_present_reactive_power
+    if f_ev_present_reactive_power is not None:
         c = _C154[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.ev_present_reactive_power)
+        _e_RationalNumberType(w, f_ev_present_reactive_power)
         s = 13
-    if o.ev_present_reactive_power_l2 is not None:
+    f_ev_present_reactive_power_l2 = o.ev_present_reactive_power_l2
+    if f_ev_present_reactive_power_l2 is not None:
         c = _C155[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.ev_present_reactive_power_l2)
+        _e_RationalNumberType(w, f_ev_present_reactive_power_l2)
         s = 14
-    if o.ev_present_reactive_power_l3 is not None:
+    f_ev_present_reactive_power_l3 = o.ev_present_reactive_power_l3
+    if f_ev_present_reactive_power_l3 is not None:
         c = _C156[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.ev_present_reactive_power_l3)
+        _e_RationalNumberType(w, f_ev_present_reactive_power_l3)
         s = 15
-    if o.ev_maximum_discharge_power is not None:
+    f_ev_maximum_discharge_power = o.ev_maximum_discharge_power
+    if f_ev_maximum_discharge_power is not None:
         c = _C157[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.ev_maximum_discharge_power)
+        _e_RationalNumberType(w, f_ev_maximum_discharge_power)
         s = 16
-    if o.ev_maximum_discharge_power_l2 is not None:
+    f_ev_maximum_discharge_power_l2 = o.ev_maximum_discharge_power_l2
+    if f_ev_maximum_discharge_power_l2 is not None:
         c = _C158[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.ev_maximum_discharge_power_l2)
+        _e_RationalNumberType(w, f_ev_maximum_discharge_power_l2)
         s = 17
-    if o.ev_maximum_discharge_power_l3 is not None:
+    f_ev_maximum_discharge_power_l3 = o.ev_maximum_discharge_power_l3
+    if f_ev_maximum_discharge_power_l3 is not None:
         c = _C159[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.ev_maximum_discharge_power_l3)
+        _e_RationalNumberType(w, f_ev_maximum_discharge_power_l3)
         s = 18
-    if o.ev_minimum_discharge_power is not None:
+    f_ev_minimum_discharge_power = o.ev_minimum_discharge_power
+    if f_ev_minimum_discharge_power is not None:
         c = _C160[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.ev_minimum_discharge_power)
+        _e_RationalNumberType(w, f_ev_minimum_discharge_power)
         s = 19
-    if o.ev_minimum_discharge_power_l2 is not None:
+    f_ev_minimum_discharge_power_l2 = o.ev_minimum_discharge_power_l2
+    if f_ev_minimum_discharge_power_l2 is not None:
         c = _C161[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.ev_minimum_discharge_power_l2)
+        _e_RationalNumberType(w, f_ev_minimum_discharge_power_l2)
         s = 20
-    if o.ev_minimum_discharge_power_l3 is not None:
+    f_ev_minimum_discharge_power_l3 = o.ev_minimum_discharge_power_l3
+    if f_ev_minimum_discharge_power_l3 is not None:
         c = _C162[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.ev_minimum_discharge_power_l3)
+        _e_RationalNumberType(w, f_ev_minimum_discharge_power_l3)
         s = 21
     c = _C163[s]
     w.bits(c[0], c[1])
 
 def _d_BPT_Scheduled_AC_CLResControlModeType(r: Reader) -> BPT_Scheduled_AC_CLResControlModeType:
+    rv = r.v; rn = r.n
     v_evse_target_active_power = None
     v_evse_target_active_power_l2 = None
     v_evse_target_active_power_l3 = None
@@ -2286,88 +3487,193 @@ def _d_BPT_Scheduled_AC_CLResControlModeType(r: Reader) -> BPT_Scheduled_AC_CLRe
     v_evse_present_active_power = None
     v_evse_present_active_power_l2 = None
     v_evse_present_active_power_l3 = None
-    it, al = _P164[r.code(4, 10)]
+    p = r.p
+    q = p + 4
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xf
+    r.p = q
+    e = b & 0xf
+    if e >= 10:
+        r.bad_code(p + 0, e, 10)
+    it, al = _P164[e]
     if it == 0:
         v_evse_target_active_power = _d_RationalNumberType(r)
-        it, al = _P165[r.code(4, 9)]
+        p = r.p
+        q = p + 4
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0xf
+        r.p = q
+        e = b & 0xf
+        if e >= 9:
+            r.bad_code(p + 0, e, 9)
+        it, al = _P165[e]
     if it == 1:
         v_evse_target_active_power_l2 = _d_RationalNumberType(r)
-        it, al = _P166[r.code(4, 8)]
+        p = r.p
+        q = p + 4
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0xf
+        r.p = q
+        e = b & 0xf
+        if e >= 8:
+            r.bad_code(p + 0, e, 8)
+        it, al = _P166[e]
     if it == 2:
         v_evse_target_active_power_l3 = _d_RationalNumberType(r)
-        it, al = _P167[r.code(3, 7)]
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        e = b & 0x7
+        if e >= 7:
+            r.bad_code(p + 0, e, 7)
+        it, al = _P167[e]
     if it == 3:
         v_evse_target_reactive_power = _d_RationalNumberType(r)
-        it, al = _P168[r.code(3, 6)]
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        e = b & 0x7
+        if e >= 6:
+            r.bad_code(p + 0, e, 6)
+        it, al = _P168[e]
     if it == 4:
         v_evse_target_reactive_power_l2 = _d_RationalNumberType(r)
-        it, al = _P169[r.code(3, 5)]
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        e = b & 0x7
+        if e >= 5:
+            r.bad_code(p + 0, e, 5)
+        it, al = _P169[e]
     if it == 5:
         v_evse_target_reactive_power_l3 = _d_RationalNumberType(r)
-        it, al = _P170[r.code(3, 4)]
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        e = b & 0x7
+        if e >= 4:
+            r.bad_code(p + 0, e, 4)
+        it, al = _P170[e]
     if it == 6:
         v_evse_present_active_power = _d_RationalNumberType(r)
-        it, al = _P171[r.code(2, 3)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 3:
+            r.bad_code(p + 0, e, 3)
+        it, al = _P171[e]
     if it == 7:
         v_evse_present_active_power_l2 = _d_RationalNumberType(r)
-        it, al = _P172[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P172[e]
     if it == 8:
         v_evse_present_active_power_l3 = _d_RationalNumberType(r)
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = -1; al = 0
     return BPT_Scheduled_AC_CLResControlModeType(evse_target_active_power=v_evse_target_active_power, evse_target_active_power_l2=v_evse_target_active_power_l2, evse_target_active_power_l3=v_evse_target_active_power_l3, evse_target_reactive_power=v_evse_target_reactive_power, evse_target_reactive_power_l2=v_evse_target_reactive_power_l2, evse_target_reactive_power_l3=v_evse_target_reactive_power_l3, evse_present_active_power=v_evse_present_active_power, evse_present_active_power_l2=v_evse_present_active_power_l2, evse_present_active_power_l3=v_evse_present_active_power_l3)
 
 def _e_BPT_Scheduled_AC_CLResControlModeType(w: Writer, o: BPT_Scheduled_AC_CLResControlModeType) -> None:
     s = 0
-    if o.evse_target_active_power is not None:
+    f_evse_target_active_power = o.evse_target_active_power
+    if f_evse_target_active_power is not None:
         w.bits(0, 4)
-        _e_RationalNumberType(w, o.evse_target_active_power)
+        _e_RationalNumberType(w, f_evse_target_active_power)
         s = 1
-    if o.evse_target_active_power_l2 is not None:
+    f_evse_target_active_power_l2 = o.evse_target_active_power_l2
+    if f_evse_target_active_power_l2 is not None:
         c = _C173[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.evse_target_active_power_l2)
+        _e_RationalNumberType(w, f_evse_target_active_power_l2)
         s = 2
-    if o.evse_target_active_power_l3 is not None:
+    f_evse_target_active_power_l3 = o.evse_target_active_power_l3
+    if f_evse_target_active_power_l3 is not None:
         c = _C174[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.evse_target_active_power_l3)
+        _e_RationalNumberType(w, f_evse_target_active_power_l3)
         s = 3
-    if o.evse_target_reactive_power is not None:
+    f_evse_target_reactive_power = o.evse_target_reactive_power
+    if f_evse_target_reactive_power is not None:
         c = _C175[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.evse_target_reactive_power)
+        _e_RationalNumberType(w, f_evse_target_reactive_power)
         s = 4
-    if o.evse_target_reactive_power_l2 is not None:
+    f_evse_target_reactive_power_l2 = o.evse_target_reactive_power_l2
+    if f_evse_target_reactive_power_l2 is not None:
         c = _C176[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.evse_target_reactive_power_l2)
+        _e_RationalNumberType(w, f_evse_target_reactive_power_l2)
         s = 5
-    if o.evse_target_reactive_power_l3 is not None:
+    f_evse_target_reactive_power_l3 = o.evse_target_reactive_power_l3
+    if f_evse_target_reactive_power_l3 is not None:
         c = _C177[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.evse_target_reactive_power_l3)
+        _e_RationalNumberType(w, f_evse_target_reactive_power_l3)
         s = 6
-    if o.evse_present_active_power is not None:
+    f_evse_present_active_power = o.evse_present_active_power
+    if f_evse_present_active_power is not None:
         c = _C178[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.evse_present_active_power)
+        _e_RationalNumberType(w, f_evse_present_active_power)
         s = 7
-    if o.evse_present_active_power_l2 is not None:
+    f_evse_present_active_power_l2 = o.evse_present_active_power_l2
+    if f_evse_present_active_power_l2 is not None:
         c = _C179[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.evse_present_active_power_l2)
+        _e_RationalNumberType(w, f_evse_present_active_power_l2)
         s = 8
-    if o.evse_present_active_power_l3 is not None:
+    f_evse_present_active_power_l3 = o.evse_present_active_power_l3
+    if f_evse_present_active_power_l3 is not None:
         c = _C180[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.evse_present_active_power_l3)
+        _e_RationalNumberType(w, f_evse_present_active_power_l3)
         s = 9
     c = _C181[s]
     w.bits(c[0], c[1])
 
 def _d_CLReqControlModeType(r: Reader) -> CLReqControlModeType:
-    r.zero(1, 'end of element')
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = -1; al = 0
     return CLReqControlModeType()
 
@@ -2375,7 +3681,15 @@ def _e_CLReqControlModeType(w: Writer, o: CLReqControlModeType) -> None:
     w.bits(0, 1)
 
 def _d_CLResControlModeType(r: Reader) -> CLResControlModeType:
-    r.zero(1, 'end of element')
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = -1; al = 0
     return CLResControlModeType()
 
@@ -2383,179 +3697,293 @@ def _e_CLResControlModeType(w: Writer, o: CLResControlModeType) -> None:
     w.bits(0, 1)
 
 def _d_CanonicalizationMethodType(r: Reader) -> CanonicalizationMethodType:
+    rv = r.v; rn = r.n
     v_algorithm = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_algorithm = r.string()
-        it, al = _P182[r.code(2, 2)]
+    v_algorithm = r.string()
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P182[e]
     n = 0
     while it == 1:
         r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        it, al = _P182[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P182[e]
     return CanonicalizationMethodType(algorithm=v_algorithm)
 
 def _e_CanonicalizationMethodType(w: Writer, o: CanonicalizationMethodType) -> None:
-    if o.algorithm is not None:
-        w.bits(0, 1)
-        w.string(o.algorithm)
-    else:
+    f_algorithm = o.algorithm
+    if f_algorithm is None:
         raise ExiEncodeError("CanonicalizationMethodType: missing required algorithm")
+    w.bits(0, 1)
+    w.string(f_algorithm)
     w.bits(1, 2)
 
 def _d_ChargeLoopReqType(r: Reader) -> ChargeLoopReqType:
+    rv = r.v; rn = r.n
     v_header = None
     v_display_parameters = None
     v_meter_info_requested = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_header = _d_MessageHeaderType(r)
-        it, al = _P24[r.code(2, 2)]
+    v_header = _d_MessageHeaderType(r)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P24[e]
     if it == 1:
         v_display_parameters = _d_DisplayParametersType(r)
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = 2; al = 0
-    if it == 2:
-        r.zero(1, "characters")
-        v_meter_info_requested = r.bits(1) == 1
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    p = r.p
+    q = p + 4
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xf
+    r.p = q
+    if b & 0xb:
+        r.badz(p, 4, b & 0xb)
+    v_meter_info_requested = ((b >> 2) & 0x1) == 1
+    it = -1; al = 0
     return ChargeLoopReqType(header=v_header, display_parameters=v_display_parameters, meter_info_requested=v_meter_info_requested)
 
 def _e_ChargeLoopReqType(w: Writer, o: ChargeLoopReqType) -> None:
-    if o.header is not None:
-        w.bits(0, 1)
-        _e_MessageHeaderType(w, o.header)
-    else:
+    f_header = o.header
+    if f_header is None:
         raise ExiEncodeError("ChargeLoopReqType: missing required header")
+    w.bits(0, 1)
+    _e_MessageHeaderType(w, f_header)
     s = 1
-    if o.display_parameters is not None:
+    f_display_parameters = o.display_parameters
+    if f_display_parameters is not None:
         w.bits(0, 2)
-        _e_DisplayParametersType(w, o.display_parameters)
+        _e_DisplayParametersType(w, f_display_parameters)
         s = 2
-    if o.meter_info_requested is not None:
-        c = _C183[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.bits(1 if o.meter_info_requested else 0, 1)
-        w.bits(0, 1)
-        s = 3
-    else:
+    f_meter_info_requested = o.meter_info_requested
+    if f_meter_info_requested is None:
         raise ExiEncodeError("ChargeLoopReqType: missing required meter_info_requested")
+    c = _C183[s]
+    w.bits(c[0], c[1])
+    w.bits((1 if f_meter_info_requested else 0) << 1, 3)
+    s = 3
     w.bits(0, 1)
 
 def _d_ChargeLoopResType(r: Reader) -> ChargeLoopResType:
+    rv = r.v; rn = r.n
     v_header = None
     v_response_code = None
     v_evse_status = None
     v_meter_info = None
     v_receipt = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_header = _d_MessageHeaderType(r)
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_response_code = r.enum(6, _K27)
-        r.zero(1, "end of element")
-        it, al = _P184[r.code(3, 4)]
+    v_header = _d_MessageHeaderType(r)
+    p = r.p
+    q = p + 12
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xfff
+    r.p = q
+    if b & 0xc08:
+        r.badz(p, 12, b & 0xc08)
+    k = (b >> 4) & 0x3f
+    if k >= 40:
+        r.bad(p + 2, 'enumeration index out of range')
+    v_response_code = _K27[k]
+    e = b & 0x7
+    if e >= 4:
+        r.bad_code(p + 9, e, 4)
+    it, al = _P184[e]
     if it == 2:
         v_evse_status = _d_EVSEStatusType(r)
-        it, al = _P185[r.code(2, 3)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 3:
+            r.bad_code(p + 0, e, 3)
+        it, al = _P185[e]
     if it == 3:
         v_meter_info = _d_MeterInfoType(r)
-        it, al = _P186[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P186[e]
     if it == 4:
         v_receipt = _d_ReceiptType(r)
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = -1; al = 0
     return ChargeLoopResType(header=v_header, response_code=v_response_code, evse_status=v_evse_status, meter_info=v_meter_info, receipt=v_receipt)
 
 def _e_ChargeLoopResType(w: Writer, o: ChargeLoopResType) -> None:
-    if o.header is not None:
-        w.bits(0, 1)
-        _e_MessageHeaderType(w, o.header)
-    else:
+    f_header = o.header
+    if f_header is None:
         raise ExiEncodeError("ChargeLoopResType: missing required header")
-    if o.response_code is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.response_code, _K33, 6)
-        w.bits(0, 1)
-    else:
+    w.bits(0, 1)
+    _e_MessageHeaderType(w, f_header)
+    f_response_code = o.response_code
+    if f_response_code is None:
         raise ExiEncodeError("ChargeLoopResType: missing required response_code")
+    w.bits((_K33[f_response_code]) << 1, 9)
     s = 2
-    if o.evse_status is not None:
+    f_evse_status = o.evse_status
+    if f_evse_status is not None:
         w.bits(0, 3)
-        _e_EVSEStatusType(w, o.evse_status)
+        _e_EVSEStatusType(w, f_evse_status)
         s = 3
-    if o.meter_info is not None:
+    f_meter_info = o.meter_info
+    if f_meter_info is not None:
         c = _C187[s]
         w.bits(c[0], c[1])
-        _e_MeterInfoType(w, o.meter_info)
+        _e_MeterInfoType(w, f_meter_info)
         s = 4
-    if o.receipt is not None:
+    f_receipt = o.receipt
+    if f_receipt is not None:
         c = _C188[s]
         w.bits(c[0], c[1])
-        _e_ReceiptType(w, o.receipt)
+        _e_ReceiptType(w, f_receipt)
         s = 5
     c = _C189[s]
     w.bits(c[0], c[1])
 
 def _d_ChargeParameterDiscoveryReqType(r: Reader) -> ChargeParameterDiscoveryReqType:
+    rv = r.v; rn = r.n
     v_header = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_header = _d_MessageHeaderType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_header = _d_MessageHeaderType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return ChargeParameterDiscoveryReqType(header=v_header)
 
 def _e_ChargeParameterDiscoveryReqType(w: Writer, o: ChargeParameterDiscoveryReqType) -> None:
-    if o.header is not None:
-        w.bits(0, 1)
-        _e_MessageHeaderType(w, o.header)
-    else:
+    f_header = o.header
+    if f_header is None:
         raise ExiEncodeError("ChargeParameterDiscoveryReqType: missing required header")
+    w.bits(0, 1)
+    _e_MessageHeaderType(w, f_header)
     w.bits(0, 1)
 
 def _d_ChargeParameterDiscoveryResType(r: Reader) -> ChargeParameterDiscoveryResType:
+    rv = r.v; rn = r.n
     v_header = None
     v_response_code = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_header = _d_MessageHeaderType(r)
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_response_code = r.enum(6, _K27)
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_header = _d_MessageHeaderType(r)
+    p = r.p
+    q = p + 10
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3ff
+    r.p = q
+    if b & 0x303:
+        r.badz(p, 10, b & 0x303)
+    k = (b >> 2) & 0x3f
+    if k >= 40:
+        r.bad(p + 2, 'enumeration index out of range')
+    v_response_code = _K27[k]
+    it = -1; al = 0
     return ChargeParameterDiscoveryResType(header=v_header, response_code=v_response_code)
 
 def _e_ChargeParameterDiscoveryResType(w: Writer, o: ChargeParameterDiscoveryResType) -> None:
-    if o.header is not None:
-        w.bits(0, 1)
-        _e_MessageHeaderType(w, o.header)
-    else:
+    f_header = o.header
+    if f_header is None:
         raise ExiEncodeError("ChargeParameterDiscoveryResType: missing required header")
-    if o.response_code is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.response_code, _K33, 6)
-        w.bits(0, 1)
-    else:
-        raise ExiEncodeError("ChargeParameterDiscoveryResType: missing required response_code")
     w.bits(0, 1)
+    _e_MessageHeaderType(w, f_header)
+    f_response_code = o.response_code
+    if f_response_code is None:
+        raise ExiEncodeError("ChargeParameterDiscoveryResType: missing required response_code")
+    w.bits((_K33[f_response_code]) << 2, 10)
 
 def _d_DSAKeyValueType(r: Reader) -> DSAKeyValueType:
     r.fail("content of DSAKeyValueType is not supported by this codec")
@@ -2564,88 +3992,151 @@ def _e_DSAKeyValueType(w: Writer, o: DSAKeyValueType) -> None:
     raise ExiEncodeError("content of DSAKeyValueType is not supported")
 
 def _d_DetailedCostType(r: Reader) -> DetailedCostType:
+    rv = r.v; rn = r.n
     v_amount = None
     v_cost_per_unit = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_amount = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        v_cost_per_unit = _d_RationalNumberType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_amount = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 1; al = 0
+    v_cost_per_unit = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return DetailedCostType(amount=v_amount, cost_per_unit=v_cost_per_unit)
 
 def _e_DetailedCostType(w: Writer, o: DetailedCostType) -> None:
-    if o.amount is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.amount)
-    else:
+    f_amount = o.amount
+    if f_amount is None:
         raise ExiEncodeError("DetailedCostType: missing required amount")
-    if o.cost_per_unit is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.cost_per_unit)
-    else:
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_amount)
+    f_cost_per_unit = o.cost_per_unit
+    if f_cost_per_unit is None:
         raise ExiEncodeError("DetailedCostType: missing required cost_per_unit")
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_cost_per_unit)
     w.bits(0, 1)
 
 def _d_DetailedTaxType(r: Reader) -> DetailedTaxType:
+    rv = r.v; rn = r.n
     v_tax_rule_id = None
     v_amount = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_tax_rule_id = r.uintb(4294967295)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        v_amount = _d_RationalNumberType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_tax_rule_id = r.uintb(4294967295)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
+    it = 1; al = 0
+    v_amount = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return DetailedTaxType(tax_rule_id=v_tax_rule_id, amount=v_amount)
 
 def _e_DetailedTaxType(w: Writer, o: DetailedTaxType) -> None:
-    if o.tax_rule_id is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.uint(o.tax_rule_id)
-        w.bits(0, 1)
-    else:
+    f_tax_rule_id = o.tax_rule_id
+    if f_tax_rule_id is None:
         raise ExiEncodeError("DetailedTaxType: missing required tax_rule_id")
-    if o.amount is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.amount)
-    else:
+    w.bits(0, 2)
+    w.uint(f_tax_rule_id)
+    w.bits(0, 1)
+    f_amount = o.amount
+    if f_amount is None:
         raise ExiEncodeError("DetailedTaxType: missing required amount")
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_amount)
     w.bits(0, 1)
 
 def _d_DigestMethodType(r: Reader) -> DigestMethodType:
+    rv = r.v; rn = r.n
     v_algorithm = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_algorithm = r.string()
-        it, al = _P182[r.code(2, 2)]
+    v_algorithm = r.string()
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P182[e]
     n = 0
     while it == 1:
         r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        it, al = _P182[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P182[e]
     return DigestMethodType(algorithm=v_algorithm)
 
 def _e_DigestMethodType(w: Writer, o: DigestMethodType) -> None:
-    if o.algorithm is not None:
-        w.bits(0, 1)
-        w.string(o.algorithm)
-    else:
+    f_algorithm = o.algorithm
+    if f_algorithm is None:
         raise ExiEncodeError("DigestMethodType: missing required algorithm")
+    w.bits(0, 1)
+    w.string(f_algorithm)
     w.bits(1, 2)
 
 def _d_DisplayParametersType(r: Reader) -> DisplayParametersType:
+    rv = r.v; rn = r.n
     v_present_soc = None
     v_minimum_soc = None
     v_target_soc = None
@@ -2656,131 +4147,264 @@ def _d_DisplayParametersType(r: Reader) -> DisplayParametersType:
     v_charging_complete = None
     v_battery_energy_capacity = None
     v_inlet_hot = None
-    it, al = _P190[r.code(4, 11)]
+    p = r.p
+    q = p + 4
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xf
+    r.p = q
+    e = b & 0xf
+    if e >= 11:
+        r.bad_code(p + 0, e, 11)
+    it, al = _P190[e]
     if it == 0:
-        r.zero(1, "characters")
-        v_present_soc = r.bits(7)
-        r.zero(1, "end of element")
-        it, al = _P191[r.code(4, 10)]
+        p = r.p
+        q = p + 13
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1fff
+        r.p = q
+        if b & 0x1010:
+            r.badz(p, 13, b & 0x1010)
+        v_present_soc = ((b >> 5) & 0x7f)
+        if v_present_soc > 100:
+            r.bad(p + 1, 'integer out of range')
+        e = b & 0xf
+        if e >= 10:
+            r.bad_code(p + 9, e, 10)
+        it, al = _P191[e]
     if it == 1:
-        r.zero(1, "characters")
-        v_minimum_soc = r.bits(7)
-        r.zero(1, "end of element")
-        it, al = _P192[r.code(4, 9)]
+        p = r.p
+        q = p + 13
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1fff
+        r.p = q
+        if b & 0x1010:
+            r.badz(p, 13, b & 0x1010)
+        v_minimum_soc = ((b >> 5) & 0x7f)
+        if v_minimum_soc > 100:
+            r.bad(p + 1, 'integer out of range')
+        e = b & 0xf
+        if e >= 9:
+            r.bad_code(p + 9, e, 9)
+        it, al = _P192[e]
     if it == 2:
-        r.zero(1, "characters")
-        v_target_soc = r.bits(7)
-        r.zero(1, "end of element")
-        it, al = _P193[r.code(4, 8)]
+        p = r.p
+        q = p + 13
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1fff
+        r.p = q
+        if b & 0x1010:
+            r.badz(p, 13, b & 0x1010)
+        v_target_soc = ((b >> 5) & 0x7f)
+        if v_target_soc > 100:
+            r.bad(p + 1, 'integer out of range')
+        e = b & 0xf
+        if e >= 8:
+            r.bad_code(p + 9, e, 8)
+        it, al = _P193[e]
     if it == 3:
-        r.zero(1, "characters")
-        v_maximum_soc = r.bits(7)
-        r.zero(1, "end of element")
-        it, al = _P194[r.code(3, 7)]
+        p = r.p
+        q = p + 12
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0xfff
+        r.p = q
+        if b & 0x808:
+            r.badz(p, 12, b & 0x808)
+        v_maximum_soc = ((b >> 4) & 0x7f)
+        if v_maximum_soc > 100:
+            r.bad(p + 1, 'integer out of range')
+        e = b & 0x7
+        if e >= 7:
+            r.bad_code(p + 9, e, 7)
+        it, al = _P194[e]
     if it == 4:
-        r.zero(1, "characters")
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         v_remaining_time_to_minimum_soc = r.uintb(4294967295)
-        r.zero(1, "end of element")
-        it, al = _P195[r.code(3, 6)]
+        p = r.p
+        q = p + 4
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0xf
+        r.p = q
+        if b & 0x8:
+            r.badz(p, 4, b & 0x8)
+        e = b & 0x7
+        if e >= 6:
+            r.bad_code(p + 1, e, 6)
+        it, al = _P195[e]
     if it == 5:
-        r.zero(1, "characters")
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         v_remaining_time_to_target_soc = r.uintb(4294967295)
-        r.zero(1, "end of element")
-        it, al = _P196[r.code(3, 5)]
+        p = r.p
+        q = p + 4
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0xf
+        r.p = q
+        if b & 0x8:
+            r.badz(p, 4, b & 0x8)
+        e = b & 0x7
+        if e >= 5:
+            r.bad_code(p + 1, e, 5)
+        it, al = _P196[e]
     if it == 6:
-        r.zero(1, "characters")
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         v_remaining_time_to_maximum_soc = r.uintb(4294967295)
-        r.zero(1, "end of element")
-        it, al = _P197[r.code(3, 4)]
+        p = r.p
+        q = p + 4
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0xf
+        r.p = q
+        if b & 0x8:
+            r.badz(p, 4, b & 0x8)
+        e = b & 0x7
+        if e >= 4:
+            r.bad_code(p + 1, e, 4)
+        it, al = _P197[e]
     if it == 7:
-        r.zero(1, "characters")
-        v_charging_complete = r.bits(1) == 1
-        r.zero(1, "end of element")
-        it, al = _P198[r.code(2, 3)]
+        p = r.p
+        q = p + 5
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1f
+        r.p = q
+        if b & 0x14:
+            r.badz(p, 5, b & 0x14)
+        v_charging_complete = ((b >> 3) & 0x1) == 1
+        e = b & 0x3
+        if e >= 3:
+            r.bad_code(p + 3, e, 3)
+        it, al = _P198[e]
     if it == 8:
         v_battery_energy_capacity = _d_RationalNumberType(r)
-        it, al = _P199[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P199[e]
     if it == 9:
-        r.zero(1, "characters")
-        v_inlet_hot = r.bits(1) == 1
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 4
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0xf
+        r.p = q
+        if b & 0xb:
+            r.badz(p, 4, b & 0xb)
+        v_inlet_hot = ((b >> 2) & 0x1) == 1
         it = -1; al = 0
     return DisplayParametersType(present_soc=v_present_soc, minimum_soc=v_minimum_soc, target_soc=v_target_soc, maximum_soc=v_maximum_soc, remaining_time_to_minimum_soc=v_remaining_time_to_minimum_soc, remaining_time_to_target_soc=v_remaining_time_to_target_soc, remaining_time_to_maximum_soc=v_remaining_time_to_maximum_soc, charging_complete=v_charging_complete, battery_energy_capacity=v_battery_energy_capacity, inlet_hot=v_inlet_hot)
 
 def _e_DisplayParametersType(w: Writer, o: DisplayParametersType) -> None:
     s = 0
-    if o.present_soc is not None:
-        w.bits(0, 4)
-        w.bits(0, 1)
-        w.nbit(o.present_soc, 0, 100, 7)
-        w.bits(0, 1)
+    f_present_soc = o.present_soc
+    if f_present_soc is not None:
+        if not 0 <= f_present_soc <= 100:
+            raise ExiEncodeError(f"value {f_present_soc!r} outside [0, 100]")
+        w.bits((f_present_soc) << 1, 13)
         s = 1
-    if o.minimum_soc is not None:
+    f_minimum_soc = o.minimum_soc
+    if f_minimum_soc is not None:
         c = _C200[s]
         w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.nbit(o.minimum_soc, 0, 100, 7)
-        w.bits(0, 1)
+        if not 0 <= f_minimum_soc <= 100:
+            raise ExiEncodeError(f"value {f_minimum_soc!r} outside [0, 100]")
+        w.bits((f_minimum_soc) << 1, 9)
         s = 2
-    if o.target_soc is not None:
+    f_target_soc = o.target_soc
+    if f_target_soc is not None:
         c = _C201[s]
         w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.nbit(o.target_soc, 0, 100, 7)
-        w.bits(0, 1)
+        if not 0 <= f_target_soc <= 100:
+            raise ExiEncodeError(f"value {f_target_soc!r} outside [0, 100]")
+        w.bits((f_target_soc) << 1, 9)
         s = 3
-    if o.maximum_soc is not None:
+    f_maximum_soc = o.maximum_soc
+    if f_maximum_soc is not None:
         c = _C202[s]
         w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.nbit(o.maximum_soc, 0, 100, 7)
-        w.bits(0, 1)
+        if not 0 <= f_maximum_soc <= 100:
+            raise ExiEncodeError(f"value {f_maximum_soc!r} outside [0, 100]")
+        w.bits((f_maximum_soc) << 1, 9)
         s = 4
-    if o.remaining_time_to_minimum_soc is not None:
+    f_remaining_time_to_minimum_soc = o.remaining_time_to_minimum_soc
+    if f_remaining_time_to_minimum_soc is not None:
         c = _C203[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
-        w.uint(o.remaining_time_to_minimum_soc)
+        w.uint(f_remaining_time_to_minimum_soc)
         w.bits(0, 1)
         s = 5
-    if o.remaining_time_to_target_soc is not None:
+    f_remaining_time_to_target_soc = o.remaining_time_to_target_soc
+    if f_remaining_time_to_target_soc is not None:
         c = _C204[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
-        w.uint(o.remaining_time_to_target_soc)
+        w.uint(f_remaining_time_to_target_soc)
         w.bits(0, 1)
         s = 6
-    if o.remaining_time_to_maximum_soc is not None:
+    f_remaining_time_to_maximum_soc = o.remaining_time_to_maximum_soc
+    if f_remaining_time_to_maximum_soc is not None:
         c = _C205[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
-        w.uint(o.remaining_time_to_maximum_soc)
+        w.uint(f_remaining_time_to_maximum_soc)
         w.bits(0, 1)
         s = 7
-    if o.charging_complete is not None:
+    f_charging_complete = o.charging_complete
+    if f_charging_complete is not None:
         c = _C206[s]
         w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.bits(1 if o.charging_complete else 0, 1)
-        w.bits(0, 1)
+        w.bits((1 if f_charging_complete else 0) << 1, 3)
         s = 8
-    if o.battery_energy_capacity is not None:
+    f_battery_energy_capacity = o.battery_energy_capacity
+    if f_battery_energy_capacity is not None:
         c = _C207[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.battery_energy_capacity)
+        _e_RationalNumberType(w, f_battery_energy_capacity)
         s = 9
-    if o.inlet_hot is not None:
+    f_inlet_hot = o.inlet_hot
+    if f_inlet_hot is not None:
         c = _C208[s]
         w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.bits(1 if o.inlet_hot else 0, 1)
-        w.bits(0, 1)
+        w.bits((1 if f_inlet_hot else 0) << 1, 3)
         s = 10
     c = _C209[s]
     w.bits(c[0], c[1])
 
 def _d_Dynamic_AC_CLReqControlModeType(r: Reader) -> Dynamic_AC_CLReqControlModeType:
+    rv = r.v; rn = r.n
     v_departure_time = None
     v_ev_target_energy_request = None
     v_ev_maximum_energy_request = None
@@ -2797,162 +4421,307 @@ def _d_Dynamic_AC_CLReqControlModeType(r: Reader) -> Dynamic_AC_CLReqControlMode
     v_ev_present_reactive_power = None
     v_ev_present_reactive_power_l2 = None
     v_ev_present_reactive_power_l3 = None
-    it, al = _P72[r.code(2, 2)]
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P72[e]
     if it == 0:
-        r.zero(1, "characters")
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         v_departure_time = r.uintb(4294967295)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        if b & 0x3:
+            r.badz(p, 2, b & 0x3)
         it = 1; al = 0
-    if it == 1:
-        v_ev_target_energy_request = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
-        it = 2; al = 0
-    if it == 2:
-        v_ev_maximum_energy_request = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
-        it = 3; al = 0
-    if it == 3:
-        v_ev_minimum_energy_request = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
-        it = 4; al = 0
-    if it == 4:
-        v_ev_maximum_charge_power = _d_RationalNumberType(r)
-        it, al = _P73[r.code(2, 3)]
+    v_ev_target_energy_request = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 2; al = 0
+    v_ev_maximum_energy_request = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 3; al = 0
+    v_ev_minimum_energy_request = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 4; al = 0
+    v_ev_maximum_charge_power = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 3:
+        r.bad_code(p + 0, e, 3)
+    it, al = _P73[e]
     if it == 5:
         v_ev_maximum_charge_power_l2 = _d_RationalNumberType(r)
-        it, al = _P74[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P74[e]
     if it == 6:
         v_ev_maximum_charge_power_l3 = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = 7; al = 0
-    if it == 7:
-        v_ev_minimum_charge_power = _d_RationalNumberType(r)
-        it, al = _P75[r.code(2, 3)]
+    v_ev_minimum_charge_power = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 3:
+        r.bad_code(p + 0, e, 3)
+    it, al = _P75[e]
     if it == 8:
         v_ev_minimum_charge_power_l2 = _d_RationalNumberType(r)
-        it, al = _P76[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P76[e]
     if it == 9:
         v_ev_minimum_charge_power_l3 = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = 10; al = 0
-    if it == 10:
-        v_ev_present_active_power = _d_RationalNumberType(r)
-        it, al = _P77[r.code(2, 3)]
+    v_ev_present_active_power = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 3:
+        r.bad_code(p + 0, e, 3)
+    it, al = _P77[e]
     if it == 11:
         v_ev_present_active_power_l2 = _d_RationalNumberType(r)
-        it, al = _P78[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P78[e]
     if it == 12:
         v_ev_present_active_power_l3 = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = 13; al = 0
-    if it == 13:
-        v_ev_present_reactive_power = _d_RationalNumberType(r)
-        it, al = _P210[r.code(2, 3)]
+    v_ev_present_reactive_power = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 3:
+        r.bad_code(p + 0, e, 3)
+    it, al = _P210[e]
     if it == 14:
         v_ev_present_reactive_power_l2 = _d_RationalNumberType(r)
-        it, al = _P211[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P211[e]
     if it == 15:
         v_ev_present_reactive_power_l3 = _d_RationalNumberType(r)
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = -1; al = 0
     return Dynamic_AC_CLReqControlModeType(departure_time=v_departure_time, ev_target_energy_request=v_ev_target_energy_request, ev_maximum_energy_request=v_ev_maximum_energy_request, ev_minimum_energy_request=v_ev_minimum_energy_request, ev_maximum_charge_power=v_ev_maximum_charge_power, ev_maximum_charge_power_l2=v_ev_maximum_charge_power_l2, ev_maximum_charge_power_l3=v_ev_maximum_charge_power_l3, ev_minimum_charge_power=v_ev_minimum_charge_power, ev_minimum_charge_power_l2=v_ev_minimum_charge_power_l2, ev_minimum_charge_power_l3=v_ev_minimum_charge_power_l3, ev_present_active_power=v_ev_present_active_power, ev_present_active_power_l2=v_ev_present_active_power_l2, ev_present_active_power_l3=v_ev_present_active_power_l3, ev_present_reactive_power=v_ev_present_reactive_power, ev_present_reactive_power_l2=v_ev_present_reactive_power_l2, ev_present_reactive_power_l3=v_ev_present_reactive_power_l3)
 
 def _e_Dynamic_AC_CLReqControlModeType(w: Writer, o: Dynamic_AC_CLReqControlModeType) -> None:
     s = 0
-    if o.departure_time is not None:
-        w.bits(0, 2)
-        w.bits(0, 1)
-        w.uint(o.departure_time)
+    f_departure_time = o.departure_time
+    if f_departure_time is not None:
+        w.bits(0, 3)
+        w.uint(f_departure_time)
         w.bits(0, 1)
         s = 1
-    if o.ev_target_energy_request is not None:
-        c = _C212[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.ev_target_energy_request)
-        s = 2
-    else:
+    f_ev_target_energy_request = o.ev_target_energy_request
+    if f_ev_target_energy_request is None:
         raise ExiEncodeError("Dynamic_AC_CLReqControlModeType: missing required ev_target_energy_request")
-    if o.ev_maximum_energy_request is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.ev_maximum_energy_request)
-    else:
+    c = _C212[s]
+    w.bits(c[0], c[1])
+    _e_RationalNumberType(w, f_ev_target_energy_request)
+    s = 2
+    f_ev_maximum_energy_request = o.ev_maximum_energy_request
+    if f_ev_maximum_energy_request is None:
         raise ExiEncodeError("Dynamic_AC_CLReqControlModeType: missing required ev_maximum_energy_request")
-    if o.ev_minimum_energy_request is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.ev_minimum_energy_request)
-    else:
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_ev_maximum_energy_request)
+    f_ev_minimum_energy_request = o.ev_minimum_energy_request
+    if f_ev_minimum_energy_request is None:
         raise ExiEncodeError("Dynamic_AC_CLReqControlModeType: missing required ev_minimum_energy_request")
-    if o.ev_maximum_charge_power is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.ev_maximum_charge_power)
-    else:
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_ev_minimum_energy_request)
+    f_ev_maximum_charge_power = o.ev_maximum_charge_power
+    if f_ev_maximum_charge_power is None:
         raise ExiEncodeError("Dynamic_AC_CLReqControlModeType: missing required ev_maximum_charge_power")
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_ev_maximum_charge_power)
     s = 5
-    if o.ev_maximum_charge_power_l2 is not None:
+    f_ev_maximum_charge_power_l2 = o.ev_maximum_charge_power_l2
+    if f_ev_maximum_charge_power_l2 is not None:
         w.bits(0, 2)
-        _e_RationalNumberType(w, o.ev_maximum_charge_power_l2)
+        _e_RationalNumberType(w, f_ev_maximum_charge_power_l2)
         s = 6
-    if o.ev_maximum_charge_power_l3 is not None:
+    f_ev_maximum_charge_power_l3 = o.ev_maximum_charge_power_l3
+    if f_ev_maximum_charge_power_l3 is not None:
         c = _C213[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.ev_maximum_charge_power_l3)
+        _e_RationalNumberType(w, f_ev_maximum_charge_power_l3)
         s = 7
-    if o.ev_minimum_charge_power is not None:
-        c = _C214[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.ev_minimum_charge_power)
-        s = 8
-    else:
+    f_ev_minimum_charge_power = o.ev_minimum_charge_power
+    if f_ev_minimum_charge_power is None:
         raise ExiEncodeError("Dynamic_AC_CLReqControlModeType: missing required ev_minimum_charge_power")
+    c = _C214[s]
+    w.bits(c[0], c[1])
+    _e_RationalNumberType(w, f_ev_minimum_charge_power)
     s = 8
-    if o.ev_minimum_charge_power_l2 is not None:
+    s = 8
+    f_ev_minimum_charge_power_l2 = o.ev_minimum_charge_power_l2
+    if f_ev_minimum_charge_power_l2 is not None:
         w.bits(0, 2)
-        _e_RationalNumberType(w, o.ev_minimum_charge_power_l2)
+        _e_RationalNumberType(w, f_ev_minimum_charge_power_l2)
         s = 9
-    if o.ev_minimum_charge_power_l3 is not None:
+    f_ev_minimum_charge_power_l3 = o.ev_minimum_charge_power_l3
+    if f_ev_minimum_charge_power_l3 is not None:
         c = _C215[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.ev_minimum_charge_power_l3)
+        _e_RationalNumberType(w, f_ev_minimum_charge_power_l3)
         s = 10
-    if o.ev_present_active_power is not None:
-        c = _C216[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.ev_present_active_power)
-        s = 11
-    else:
+    f_ev_present_active_power = o.ev_present_active_power
+    if f_ev_present_active_power is None:
         raise ExiEncodeError("Dynamic_AC_CLReqControlModeType: missing required ev_present_active_power")
+    c = _C216[s]
+    w.bits(c[0], c[1])
+    _e_RationalNumberType(w, f_ev_present_active_power)
     s = 11
-    if o.ev_present_active_power_l2 is not None:
+    s = 11
+    f_ev_present_active_power_l2 = o.ev_present_active_power_l2
+    if f_ev_present_active_power_l2 is not None:
         w.bits(0, 2)
-        _e_RationalNumberType(w, o.ev_present_active_power_l2)
+        _e_RationalNumberType(w, f_ev_present_active_power_l2)
         s = 12
-    if o.ev_present_active_power_l3 is not None:
+    f_ev_present_active_power_l3 = o.ev_present_active_power_l3
+    if f_ev_present_active_power_l3 is not None:
         c = _C217[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.ev_present_active_power_l3)
+        _e_RationalNumberType(w, f_ev_present_active_power_l3)
         s = 13
-    if o.ev_present_reactive_power is not None:
-        c = _C218[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.ev_present_reactive_power)
-        s = 14
-    else:
+    f_ev_present_reactive_power = o.ev_present_reactive_power
+    if f_ev_present_reactive_power is None:
         raise ExiEncodeError("Dynamic_AC_CLReqControlModeType: missing required ev_present_reactive_power")
+    c = _C218[s]
+    w.bits(c[0], c[1])
+    _e_RationalNumberType(w, f_ev_present_reactive_power)
     s = 14
-    if o.ev_present_reactive_power_l2 is not None:
+    s = 14
+    f_ev_present_reactive_power_l2 = o.ev_present_reactive_power_l2
+    if f_ev_present_reactive_power_l2 is not None:
         w.bits(0, 2)
-        _e_RationalNumberType(w, o.ev_present_reactive_power_l2)
+        _e_RationalNumberType(w, f_ev_present_reactive_power_l2)
         s = 15
-    if o.ev_present_reactive_power_l3 is not None:
+    f_ev_present_reactive_power_l3 = o.ev_present_reactive_power_l3
+    if f_ev_present_reactive_power_l3 is not None:
         c = _C219[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.ev_present_reactive_power_l3)
+        _e_RationalNumberType(w, f_ev_present_reactive_power_l3)
         s = 16
     c = _C220[s]
     w.bits(c[0], c[1])
 
 def _d_Dynamic_AC_CLResControlModeType(r: Reader) -> Dynamic_AC_CLResControlModeType:
+    rv = r.v; rn = r.n
     v_departure_time = None
     v_minimum_soc = None
     v_target_soc = None
@@ -2966,288 +4735,550 @@ def _d_Dynamic_AC_CLResControlModeType(r: Reader) -> Dynamic_AC_CLResControlMode
     v_evse_present_active_power = None
     v_evse_present_active_power_l2 = None
     v_evse_present_active_power_l3 = None
-    it, al = _P102[r.code(3, 5)]
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    e = b & 0x7
+    if e >= 5:
+        r.bad_code(p + 0, e, 5)
+    it, al = _P102[e]
     if it == 0:
-        r.zero(1, "characters")
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         v_departure_time = r.uintb(4294967295)
-        r.zero(1, "end of element")
-        it, al = _P103[r.code(3, 4)]
+        p = r.p
+        q = p + 4
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0xf
+        r.p = q
+        if b & 0x8:
+            r.badz(p, 4, b & 0x8)
+        e = b & 0x7
+        if e >= 4:
+            r.bad_code(p + 1, e, 4)
+        it, al = _P103[e]
     if it == 1:
-        r.zero(1, "characters")
-        v_minimum_soc = r.bits(7)
-        r.zero(1, "end of element")
-        it, al = _P104[r.code(2, 3)]
+        p = r.p
+        q = p + 11
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7ff
+        r.p = q
+        if b & 0x404:
+            r.badz(p, 11, b & 0x404)
+        v_minimum_soc = ((b >> 3) & 0x7f)
+        if v_minimum_soc > 100:
+            r.bad(p + 1, 'integer out of range')
+        e = b & 0x3
+        if e >= 3:
+            r.bad_code(p + 9, e, 3)
+        it, al = _P104[e]
     if it == 2:
-        r.zero(1, "characters")
-        v_target_soc = r.bits(7)
-        r.zero(1, "end of element")
-        it, al = _P105[r.code(2, 2)]
+        p = r.p
+        q = p + 11
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7ff
+        r.p = q
+        if b & 0x404:
+            r.badz(p, 11, b & 0x404)
+        v_target_soc = ((b >> 3) & 0x7f)
+        if v_target_soc > 100:
+            r.bad(p + 1, 'integer out of range')
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 9, e, 2)
+        it, al = _P105[e]
     if it == 3:
-        r.zero(1, "characters")
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         v_ack_max_delay = r.uintb(65535)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        if b & 0x3:
+            r.badz(p, 2, b & 0x3)
         it = 4; al = 0
-    if it == 4:
-        v_evse_target_active_power = _d_RationalNumberType(r)
-        it, al = _P106[r.code(4, 9)]
+    v_evse_target_active_power = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 4
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xf
+    r.p = q
+    e = b & 0xf
+    if e >= 9:
+        r.bad_code(p + 0, e, 9)
+    it, al = _P106[e]
     if it == 5:
         v_evse_target_active_power_l2 = _d_RationalNumberType(r)
-        it, al = _P107[r.code(4, 8)]
+        p = r.p
+        q = p + 4
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0xf
+        r.p = q
+        e = b & 0xf
+        if e >= 8:
+            r.bad_code(p + 0, e, 8)
+        it, al = _P107[e]
     if it == 6:
         v_evse_target_active_power_l3 = _d_RationalNumberType(r)
-        it, al = _P108[r.code(3, 7)]
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        e = b & 0x7
+        if e >= 7:
+            r.bad_code(p + 0, e, 7)
+        it, al = _P108[e]
     if it == 7:
         v_evse_target_reactive_power = _d_RationalNumberType(r)
-        it, al = _P109[r.code(3, 6)]
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        e = b & 0x7
+        if e >= 6:
+            r.bad_code(p + 0, e, 6)
+        it, al = _P109[e]
     if it == 8:
         v_evse_target_reactive_power_l2 = _d_RationalNumberType(r)
-        it, al = _P110[r.code(3, 5)]
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        e = b & 0x7
+        if e >= 5:
+            r.bad_code(p + 0, e, 5)
+        it, al = _P110[e]
     if it == 9:
         v_evse_target_reactive_power_l3 = _d_RationalNumberType(r)
-        it, al = _P111[r.code(3, 4)]
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        e = b & 0x7
+        if e >= 4:
+            r.bad_code(p + 0, e, 4)
+        it, al = _P111[e]
     if it == 10:
         v_evse_present_active_power = _d_RationalNumberType(r)
-        it, al = _P112[r.code(2, 3)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 3:
+            r.bad_code(p + 0, e, 3)
+        it, al = _P112[e]
     if it == 11:
         v_evse_present_active_power_l2 = _d_RationalNumberType(r)
-        it, al = _P113[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P113[e]
     if it == 12:
         v_evse_present_active_power_l3 = _d_RationalNumberType(r)
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = -1; al = 0
     return Dynamic_AC_CLResControlModeType(departure_time=v_departure_time, minimum_soc=v_minimum_soc, target_soc=v_target_soc, ack_max_delay=v_ack_max_delay, evse_target_active_power=v_evse_target_active_power, evse_target_active_power_l2=v_evse_target_active_power_l2, evse_target_active_power_l3=v_evse_target_active_power_l3, evse_target_reactive_power=v_evse_target_reactive_power, evse_target_reactive_power_l2=v_evse_target_reactive_power_l2, evse_target_reactive_power_l3=v_evse_target_reactive_power_l3, evse_present_active_power=v_evse_present_active_power, evse_present_active_power_l2=v_evse_present_active_power_l2, evse_present_active_power_l3=v_evse_present_active_power_l3)
 
 def _e_Dynamic_AC_CLResControlModeType(w: Writer, o: Dynamic_AC_CLResControlModeType) -> None:
     s = 0
-    if o.departure_time is not None:
-        w.bits(0, 3)
-        w.bits(0, 1)
-        w.uint(o.departure_time)
+    f_departure_time = o.departure_time
+    if f_departure_time is not None:
+        w.bits(0, 4)
+        w.uint(f_departure_time)
         w.bits(0, 1)
         s = 1
-    if o.minimum_soc is not None:
+    f_minimum_soc = o.minimum_soc
+    if f_minimum_soc is not None:
         c = _C114[s]
         w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.nbit(o.minimum_soc, 0, 100, 7)
-        w.bits(0, 1)
+        if not 0 <= f_minimum_soc <= 100:
+            raise ExiEncodeError(f"value {f_minimum_soc!r} outside [0, 100]")
+        w.bits((f_minimum_soc) << 1, 9)
         s = 2
-    if o.target_soc is not None:
+    f_target_soc = o.target_soc
+    if f_target_soc is not None:
         c = _C115[s]
         w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.nbit(o.target_soc, 0, 100, 7)
-        w.bits(0, 1)
+        if not 0 <= f_target_soc <= 100:
+            raise ExiEncodeError(f"value {f_target_soc!r} outside [0, 100]")
+        w.bits((f_target_soc) << 1, 9)
         s = 3
-    if o.ack_max_delay is not None:
+    f_ack_max_delay = o.ack_max_delay
+    if f_ack_max_delay is not None:
         c = _C116[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
-        w.uint(o.ack_max_delay)
+        w.uint(f_ack_max_delay)
         w.bits(0, 1)
         s = 4
-    if o.evse_target_active_power is not None:
-        c = _C117[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.evse_target_active_power)
-        s = 5
-    else:
+    f_evse_target_active_power = o.evse_target_active_power
+    if f_evse_target_active_power is None:
         raise ExiEncodeError("Dynamic_AC_CLResControlModeType: missing required evse_target_active_power")
+    c = _C117[s]
+    w.bits(c[0], c[1])
+    _e_RationalNumberType(w, f_evse_target_active_power)
     s = 5
-    if o.evse_target_active_power_l2 is not None:
+    s = 5
+    f_evse_target_active_power_l2 = o.evse_target_active_power_l2
+    if f_evse_target_active_power_l2 is not None:
         w.bits(0, 4)
-        _e_RationalNumberType(w, o.evse_target_active_power_l2)
+        _e_RationalNumberType(w, f_evse_target_active_power_l2)
         s = 6
-    if o.evse_target_active_power_l3 is not None:
+    f_evse_target_active_power_l3 = o.evse_target_active_power_l3
+    if f_evse_target_active_power_l3 is not None:
         c = _C118[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.evse_target_active_power_l3)
+        _e_RationalNumberType(w, f_evse_target_active_power_l3)
         s = 7
-    if o.evse_target_reactive_power is not None:
+    f_evse_target_reactive_power = o.evse_target_reactive_power
+    if f_evse_target_reactive_power is not None:
         c = _C119[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.evse_target_reactive_power)
+        _e_RationalNumberType(w, f_evse_target_reactive_power)
         s = 8
-    if o.evse_target_reactive_power_l2 is not None:
+    f_evse_target_reactive_power_l2 = o.evse_target_reactive_power_l2
+    if f_evse_target_reactive_power_l2 is not None:
         c = _C120[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.evse_target_reactive_power_l2)
+        _e_RationalNumberType(w, f_evse_target_reactive_power_l2)
         s = 9
-    if o.evse_target_reactive_power_l3 is not None:
+    f_evse_target_reactive_power_l3 = o.evse_target_reactive_power_l3
+    if f_evse_target_reactive_power_l3 is not None:
         c = _C121[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.evse_target_reactive_power_l3)
+        _e_RationalNumberType(w, f_evse_target_reactive_power_l3)
         s = 10
-    if o.evse_present_active_power is not None:
+    f_evse_present_active_power = o.evse_present_active_power
+    if f_evse_present_active_power is not None:
         c = _C122[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.evse_present_active_power)
+        _e_RationalNumberType(w, f_evse_present_active_power)
         s = 11
-    if o.evse_present_active_power_l2 is not None:
+    f_evse_present_active_power_l2 = o.evse_present_active_power_l2
+    if f_evse_present_active_power_l2 is not None:
         c = _C123[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.evse_present_active_power_l2)
+        _e_RationalNumberType(w, f_evse_present_active_power_l2)
         s = 12
-    if o.evse_present_active_power_l3 is not None:
+    f_evse_present_active_power_l3 = o.evse_present_active_power_l3
+    if f_evse_present_active_power_l3 is not None:
         c = _C124[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.evse_present_active_power_l3)
+        _e_RationalNumberType(w, f_evse_present_active_power_l3)
         s = 13
     c = _C125[s]
     w.bits(c[0], c[1])
 
 def _d_Dynamic_CLReqControlModeType(r: Reader) -> Dynamic_CLReqControlModeType:
+    rv = r.v; rn = r.n
     v_departure_time = None
     v_ev_target_energy_request = None
     v_ev_maximum_energy_request = None
     v_ev_minimum_energy_request = None
-    it, al = _P72[r.code(2, 2)]
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P72[e]
     if it == 0:
-        r.zero(1, "characters")
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         v_departure_time = r.uintb(4294967295)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        if b & 0x3:
+            r.badz(p, 2, b & 0x3)
         it = 1; al = 0
-    if it == 1:
-        v_ev_target_energy_request = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
-        it = 2; al = 0
-    if it == 2:
-        v_ev_maximum_energy_request = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
-        it = 3; al = 0
-    if it == 3:
-        v_ev_minimum_energy_request = _d_RationalNumberType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_ev_target_energy_request = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 2; al = 0
+    v_ev_maximum_energy_request = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 3; al = 0
+    v_ev_minimum_energy_request = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return Dynamic_CLReqControlModeType(departure_time=v_departure_time, ev_target_energy_request=v_ev_target_energy_request, ev_maximum_energy_request=v_ev_maximum_energy_request, ev_minimum_energy_request=v_ev_minimum_energy_request)
 
 def _e_Dynamic_CLReqControlModeType(w: Writer, o: Dynamic_CLReqControlModeType) -> None:
     s = 0
-    if o.departure_time is not None:
-        w.bits(0, 2)
-        w.bits(0, 1)
-        w.uint(o.departure_time)
+    f_departure_time = o.departure_time
+    if f_departure_time is not None:
+        w.bits(0, 3)
+        w.uint(f_departure_time)
         w.bits(0, 1)
         s = 1
-    if o.ev_target_energy_request is not None:
-        c = _C221[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.ev_target_energy_request)
-        s = 2
-    else:
+    f_ev_target_energy_request = o.ev_target_energy_request
+    if f_ev_target_energy_request is None:
         raise ExiEncodeError("Dynamic_CLReqControlModeType: missing required ev_target_energy_request")
-    if o.ev_maximum_energy_request is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.ev_maximum_energy_request)
-    else:
+    c = _C221[s]
+    w.bits(c[0], c[1])
+    _e_RationalNumberType(w, f_ev_target_energy_request)
+    s = 2
+    f_ev_maximum_energy_request = o.ev_maximum_energy_request
+    if f_ev_maximum_energy_request is None:
         raise ExiEncodeError("Dynamic_CLReqControlModeType: missing required ev_maximum_energy_request")
-    if o.ev_minimum_energy_request is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.ev_minimum_energy_request)
-    else:
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_ev_maximum_energy_request)
+    f_ev_minimum_energy_request = o.ev_minimum_energy_request
+    if f_ev_minimum_energy_request is None:
         raise ExiEncodeError("Dynamic_CLReqControlModeType: missing required ev_minimum_energy_request")
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_ev_minimum_energy_request)
     w.bits(0, 1)
 
 def _d_Dynamic_CLResControlModeType(r: Reader) -> Dynamic_CLResControlModeType:
+    rv = r.v; rn = r.n
     v_departure_time = None
     v_minimum_soc = None
     v_target_soc = None
     v_ack_max_delay = None
-    it, al = _P222[r.code(3, 5)]
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    e = b & 0x7
+    if e >= 5:
+        r.bad_code(p + 0, e, 5)
+    it, al = _P222[e]
     if it == 0:
-        r.zero(1, "characters")
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         v_departure_time = r.uintb(4294967295)
-        r.zero(1, "end of element")
-        it, al = _P223[r.code(3, 4)]
+        p = r.p
+        q = p + 4
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0xf
+        r.p = q
+        if b & 0x8:
+            r.badz(p, 4, b & 0x8)
+        e = b & 0x7
+        if e >= 4:
+            r.bad_code(p + 1, e, 4)
+        it, al = _P223[e]
     if it == 1:
-        r.zero(1, "characters")
-        v_minimum_soc = r.bits(7)
-        r.zero(1, "end of element")
-        it, al = _P224[r.code(2, 3)]
+        p = r.p
+        q = p + 11
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7ff
+        r.p = q
+        if b & 0x404:
+            r.badz(p, 11, b & 0x404)
+        v_minimum_soc = ((b >> 3) & 0x7f)
+        if v_minimum_soc > 100:
+            r.bad(p + 1, 'integer out of range')
+        e = b & 0x3
+        if e >= 3:
+            r.bad_code(p + 9, e, 3)
+        it, al = _P224[e]
     if it == 2:
-        r.zero(1, "characters")
-        v_target_soc = r.bits(7)
-        r.zero(1, "end of element")
-        it, al = _P225[r.code(2, 2)]
+        p = r.p
+        q = p + 11
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7ff
+        r.p = q
+        if b & 0x404:
+            r.badz(p, 11, b & 0x404)
+        v_target_soc = ((b >> 3) & 0x7f)
+        if v_target_soc > 100:
+            r.bad(p + 1, 'integer out of range')
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 9, e, 2)
+        it, al = _P225[e]
     if it == 3:
-        r.zero(1, "characters")
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         v_ack_max_delay = r.uintb(65535)
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        if b & 0x3:
+            r.badz(p, 2, b & 0x3)
         it = -1; al = 0
     return Dynamic_CLResControlModeType(departure_time=v_departure_time, minimum_soc=v_minimum_soc, target_soc=v_target_soc, ack_max_delay=v_ack_max_delay)
 
 def _e_Dynamic_CLResControlModeType(w: Writer, o: Dynamic_CLResControlModeType) -> None:
     s = 0
-    if o.departure_time is not None:
-        w.bits(0, 3)
-        w.bits(0, 1)
-        w.uint(o.departure_time)
+    f_departure_time = o.departure_time
+    if f_departure_time is not None:
+        w.bits(0, 4)
+        w.uint(f_departure_time)
         w.bits(0, 1)
         s = 1
-    if o.minimum_soc is not None:
+    f_minimum_soc = o.minimum_soc
+    if f_minimum_soc is not None:
         c = _C226[s]
         w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.nbit(o.minimum_soc, 0, 100, 7)
-        w.bits(0, 1)
+        if not 0 <= f_minimum_soc <= 100:
+            raise ExiEncodeError(f"value {f_minimum_soc!r} outside [0, 100]")
+        w.bits((f_minimum_soc) << 1, 9)
         s = 2
-    if o.target_soc is not None:
+    f_target_soc = o.target_soc
+    if f_target_soc is not None:
         c = _C227[s]
         w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.nbit(o.target_soc, 0, 100, 7)
-        w.bits(0, 1)
+        if not 0 <= f_target_soc <= 100:
+            raise ExiEncodeError(f"value {f_target_soc!r} outside [0, 100]")
+        w.bits((f_target_soc) << 1, 9)
         s = 3
-    if o.ack_max_delay is not None:
+    f_ack_max_delay = o.ack_max_delay
+    if f_ack_max_delay is not None:
         c = _C228[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
-        w.uint(o.ack_max_delay)
+        w.uint(f_ack_max_delay)
         w.bits(0, 1)
         s = 4
     c = _C229[s]
     w.bits(c[0], c[1])
 
 def _d_EVSEStatusType(r: Reader) -> EVSEStatusType:
+    rv = r.v; rn = r.n
     v_notification_max_delay = None
     v_evse_notification = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_notification_max_delay = r.uintb(65535)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_evse_notification = r.enum(3, _K230)
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_notification_max_delay = r.uintb(65535)
+    p = r.p
+    q = p + 8
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xff
+    r.p = q
+    if b & 0xe3:
+        r.badz(p, 8, b & 0xe3)
+    k = (b >> 2) & 0x7
+    if k >= 6:
+        r.bad(p + 3, 'enumeration index out of range')
+    v_evse_notification = _K230[k]
+    it = -1; al = 0
     return EVSEStatusType(notification_max_delay=v_notification_max_delay, evse_notification=v_evse_notification)
 
 def _e_EVSEStatusType(w: Writer, o: EVSEStatusType) -> None:
-    if o.notification_max_delay is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.uint(o.notification_max_delay)
-        w.bits(0, 1)
-    else:
+    f_notification_max_delay = o.notification_max_delay
+    if f_notification_max_delay is None:
         raise ExiEncodeError("EVSEStatusType: missing required notification_max_delay")
-    if o.evse_notification is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.evse_notification, _K231, 3)
-        w.bits(0, 1)
-    else:
-        raise ExiEncodeError("EVSEStatusType: missing required evse_notification")
+    w.bits(0, 2)
+    w.uint(f_notification_max_delay)
     w.bits(0, 1)
+    f_evse_notification = o.evse_notification
+    if f_evse_notification is None:
+        raise ExiEncodeError("EVSEStatusType: missing required evse_notification")
+    w.bits((_K231[f_evse_notification]) << 2, 7)
 
 def _d_KeyInfoType(r: Reader) -> KeyInfoType:
+    rv = r.v; rn = r.n
     v_id = None
     v_key_name = []
     v_key_value = []
@@ -3256,48 +5287,104 @@ def _d_KeyInfoType(r: Reader) -> KeyInfoType:
     v_pgp_data = []
     v_spki_data = []
     v_mgmt_data = []
-    it, al = _P232[r.code(4, 9)]
+    p = r.p
+    q = p + 4
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xf
+    r.p = q
+    e = b & 0xf
+    if e >= 9:
+        r.bad_code(p + 0, e, 9)
+    it, al = _P232[e]
     if it == 0:
         v_id = r.string()
-        it, al = _P233[r.code(4, 8)]
+        p = r.p
+        q = p + 4
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0xf
+        r.p = q
+        e = b & 0xf
+        if e >= 8:
+            r.bad_code(p + 0, e, 8)
+        it, al = _P233[e]
     n = 0
     while it == 1:
         if al == 0:
-            r.zero(1, "characters")
-            x = r.string()
-            r.zero(1, "end of element")
-            v_key_name.append(x)
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
+            t = r.string()
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
+            v_key_name.append(t)
         elif al == 1:
-            x = _d_KeyValueType(r)
-            v_key_value.append(x)
+            t = _d_KeyValueType(r)
+            v_key_value.append(t)
         elif al == 2:
-            x = _d_RetrievalMethodType(r)
-            v_retrieval_method.append(x)
+            t = _d_RetrievalMethodType(r)
+            v_retrieval_method.append(t)
         elif al == 3:
-            x = _d_X509DataType(r)
-            v_x509_data.append(x)
+            t = _d_X509DataType(r)
+            v_x509_data.append(t)
         elif al == 4:
-            x = _d_PGPDataType(r)
-            v_pgp_data.append(x)
+            t = _d_PGPDataType(r)
+            v_pgp_data.append(t)
         elif al == 5:
-            x = _d_SPKIDataType(r)
-            v_spki_data.append(x)
+            t = _d_SPKIDataType(r)
+            v_spki_data.append(t)
         elif al == 6:
-            r.zero(1, "characters")
-            x = r.string()
-            r.zero(1, "end of element")
-            v_mgmt_data.append(x)
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
+            t = r.string()
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
+            v_mgmt_data.append(t)
         elif al == 7:
             r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        it, al = _P234[r.code(4, 9)]
+        p = r.p
+        q = p + 4
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0xf
+        r.p = q
+        e = b & 0xf
+        if e >= 9:
+            r.bad_code(p + 0, e, 9)
+        it, al = _P234[e]
     return KeyInfoType(id=v_id, key_name=v_key_name, key_value=v_key_value, retrieval_method=v_retrieval_method, x509_data=v_x509_data, pgp_data=v_pgp_data, spki_data=v_spki_data, mgmt_data=v_mgmt_data)
 
 def _e_KeyInfoType(w: Writer, o: KeyInfoType) -> None:
     s = 0
-    if o.id is not None:
+    f_id = o.id
+    if f_id is not None:
         w.bits(0, 4)
-        w.string(o.id)
+        w.string(f_id)
         s = 1
     n = 0
     for x in o.key_name:
@@ -3351,43 +5438,90 @@ def _e_KeyInfoType(w: Writer, o: KeyInfoType) -> None:
     w.bits(8, 4)
 
 def _d_KeyValueType(r: Reader) -> KeyValueType:
+    rv = r.v; rn = r.n
     v_dsa_key_value = None
     v_rsa_key_value = None
-    it, al = _P242[r.code(3, 3)]
-    if it == 0:
-        if al == 0:
-            v_dsa_key_value = _d_DSAKeyValueType(r)
-        elif al == 1:
-            v_rsa_key_value = _d_RSAKeyValueType(r)
-        elif al == 2:
-            r.fail("wildcard (undeclared) element content is not supported")
-        it, al = _P243[r.code(2, 1)]
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    e = b & 0x7
+    if e >= 3:
+        r.bad_code(p + 0, e, 3)
+    it, al = _P242[e]
+    if al == 0:
+        v_dsa_key_value = _d_DSAKeyValueType(r)
+    elif al == 1:
+        v_rsa_key_value = _d_RSAKeyValueType(r)
+    elif al == 2:
+        r.fail("wildcard (undeclared) element content is not supported")
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 1:
+        r.bad_code(p + 0, e, 1)
+    it, al = _P243[e]
     return KeyValueType(dsa_key_value=v_dsa_key_value, rsa_key_value=v_rsa_key_value)
 
 def _e_KeyValueType(w: Writer, o: KeyValueType) -> None:
-    if o.dsa_key_value is not None:
+    s = 0
+    f_dsa_key_value = o.dsa_key_value
+    f_rsa_key_value = o.rsa_key_value
+    if f_dsa_key_value is not None:
         w.bits(0, 3)
-        _e_DSAKeyValueType(w, o.dsa_key_value)
-    elif o.rsa_key_value is not None:
+        _e_DSAKeyValueType(w, f_dsa_key_value)
+        s = 1
+    elif f_rsa_key_value is not None:
         w.bits(1, 3)
-        _e_RSAKeyValueType(w, o.rsa_key_value)
+        _e_RSAKeyValueType(w, f_rsa_key_value)
+        s = 1
     else:
         raise ExiEncodeError("KeyValueType: missing required dsa_key_value/rsa_key_value")
     w.bits(0, 2)
 
 def _d_ListOfRootCertificateIDsType(r: Reader) -> ListOfRootCertificateIDsType:
+    rv = r.v; rn = r.n
     v_root_certificate_id = []
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
     n = 0
     while it == 0:
-        x = _d_X509IssuerSerialType(r)
-        v_root_certificate_id.append(x)
+        t = _d_X509IssuerSerialType(r)
+        v_root_certificate_id.append(t)
         n += 1
         if n < 20:
-            it, al = _P244[r.code(2, 2)]
+            p = r.p
+            q = p + 2
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x3
+            r.p = q
+            e = b & 0x3
+            if e >= 2:
+                r.bad_code(p + 0, e, 2)
+            it, al = _P244[e]
         else:
-            r.zero(1, 'end of element')
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
             it = -1; al = 0
     return ListOfRootCertificateIDsType(root_certificate_id=v_root_certificate_id)
 
@@ -3406,26 +5540,53 @@ def _e_ListOfRootCertificateIDsType(w: Writer, o: ListOfRootCertificateIDsType) 
     w.bits(c[0], c[1])
 
 def _d_ManifestType(r: Reader) -> ManifestType:
+    rv = r.v; rn = r.n
     v_id = None
     v_reference = []
-    it, al = _P72[r.code(2, 2)]
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P72[e]
     if it == 0:
         v_id = r.string()
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = 1; al = 0
     n = 0
     while it == 1:
-        x = _d_ReferenceType(r)
-        v_reference.append(x)
+        t = _d_ReferenceType(r)
+        v_reference.append(t)
         n += 1
-        it, al = _P182[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P182[e]
     return ManifestType(id=v_id, reference=v_reference)
 
 def _e_ManifestType(w: Writer, o: ManifestType) -> None:
     s = 0
-    if o.id is not None:
+    f_id = o.id
+    if f_id is not None:
         w.bits(0, 2)
-        w.string(o.id)
+        w.string(f_id)
         s = 1
     n = 0
     for x in o.reference:
@@ -3439,52 +5600,79 @@ def _e_ManifestType(w: Writer, o: ManifestType) -> None:
     w.bits(1, 2)
 
 def _d_MessageHeaderType(r: Reader) -> MessageHeaderType:
+    rv = r.v; rn = r.n
     v_session_id = None
     v_time_stamp = None
     v_signature = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_session_id = r.binary()
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_time_stamp = r.uintb(18446744073709551615)
-        r.zero(1, "end of element")
-        it, al = _P248[r.code(2, 2)]
+    v_session_id = r.binary()
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x7:
+        r.badz(p, 3, b & 0x7)
+    it = 1; al = 0
+    v_time_stamp = r.uintb(18446744073709551615)
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x4:
+        r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 1, e, 2)
+    it, al = _P248[e]
     if it == 2:
         v_signature = _d_SignatureType(r)
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = -1; al = 0
     return MessageHeaderType(session_id=v_session_id, time_stamp=v_time_stamp, signature=v_signature)
 
 def _e_MessageHeaderType(w: Writer, o: MessageHeaderType) -> None:
-    if o.session_id is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.binary(o.session_id)
-        w.bits(0, 1)
-    else:
+    f_session_id = o.session_id
+    if f_session_id is None:
         raise ExiEncodeError("MessageHeaderType: missing required session_id")
-    if o.time_stamp is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.uint(o.time_stamp)
-        w.bits(0, 1)
-    else:
+    w.bits(0, 2)
+    w.binary(f_session_id)
+    w.bits(0, 1)
+    f_time_stamp = o.time_stamp
+    if f_time_stamp is None:
         raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
+    w.bits(0, 2)
+    w.uint(f_time_stamp)
+    w.bits(0, 1)
     s = 2
-    if o.signature is not None:
+    f_signature = o.signature
+    if f_signature is not None:
         w.bits(0, 2)
-        _e_SignatureType(w, o.signature)
+        _e_SignatureType(w, f_signature)
         s = 3
     c = _C249[s]
     w.bits(c[0], c[1])
 
 def _d_MeterInfoType(r: Reader) -> MeterInfoType:
+    rv = r.v; rn = r.n
     v_meter_id = None
     v_charged_energy_reading_wh = None
     v_bpt_discharged_energy_reading_wh = None
@@ -3493,148 +5681,322 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
     v_meter_signature = None
     v_meter_status = None
     v_meter_timestamp = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_meter_id = r.string()
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_charged_energy_reading_wh = r.uintb(18446744073709551615)
-        r.zero(1, "end of element")
-        it, al = _P250[r.code(3, 7)]
+    v_meter_id = r.string()
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x7:
+        r.badz(p, 3, b & 0x7)
+    it = 1; al = 0
+    v_charged_energy_reading_wh = r.uintb(18446744073709551615)
+    p = r.p
+    q = p + 4
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xf
+    r.p = q
+    if b & 0x8:
+        r.badz(p, 4, b & 0x8)
+    e = b & 0x7
+    if e >= 7:
+        r.bad_code(p + 1, e, 7)
+    it, al = _P250[e]
     if it == 2:
-        r.zero(1, "characters")
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         v_bpt_discharged_energy_reading_wh = r.uintb(18446744073709551615)
-        r.zero(1, "end of element")
-        it, al = _P251[r.code(3, 6)]
+        p = r.p
+        q = p + 4
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0xf
+        r.p = q
+        if b & 0x8:
+            r.badz(p, 4, b & 0x8)
+        e = b & 0x7
+        if e >= 6:
+            r.bad_code(p + 1, e, 6)
+        it, al = _P251[e]
     if it == 3:
-        r.zero(1, "characters")
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         v_capacitive_energy_reading_va_rh = r.uintb(18446744073709551615)
-        r.zero(1, "end of element")
-        it, al = _P252[r.code(3, 5)]
+        p = r.p
+        q = p + 4
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0xf
+        r.p = q
+        if b & 0x8:
+            r.badz(p, 4, b & 0x8)
+        e = b & 0x7
+        if e >= 5:
+            r.bad_code(p + 1, e, 5)
+        it, al = _P252[e]
     if it == 4:
-        r.zero(1, "characters")
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         v_bpt_inductive_energy_reading_va_rh = r.uintb(18446744073709551615)
-        r.zero(1, "end of element")
-        it, al = _P253[r.code(3, 4)]
+        p = r.p
+        q = p + 4
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0xf
+        r.p = q
+        if b & 0x8:
+            r.badz(p, 4, b & 0x8)
+        e = b & 0x7
+        if e >= 4:
+            r.bad_code(p + 1, e, 4)
+        it, al = _P253[e]
     if it == 5:
-        r.zero(1, "characters")
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         v_meter_signature = r.binary()
-        r.zero(1, "end of element")
-        it, al = _P254[r.code(2, 3)]
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        if b & 0x4:
+            r.badz(p, 3, b & 0x4)
+        e = b & 0x3
+        if e >= 3:
+            r.bad_code(p + 1, e, 3)
+        it, al = _P254[e]
     if it == 6:
-        r.zero(1, "characters")
-        v_meter_status = r.sintb(-32768, 32767)
-        r.zero(1, "end of element")
-        it, al = _P255[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        if b & 0x2:
+            r.badz(p, 2, b & 0x2)
+        sg = (b & 0x1) == 1
+        v_meter_status = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v_meter_status <= 32767:
+            r.fail('integer out of range')
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        if b & 0x4:
+            r.badz(p, 3, b & 0x4)
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 1, e, 2)
+        it, al = _P255[e]
     if it == 7:
-        r.zero(1, "characters")
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         v_meter_timestamp = r.uintb(18446744073709551615)
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        if b & 0x3:
+            r.badz(p, 2, b & 0x3)
         it = -1; al = 0
     return MeterInfoType(meter_id=v_meter_id, charged_energy_reading_wh=v_charged_energy_reading_wh, bpt_discharged_energy_reading_wh=v_bpt_discharged_energy_reading_wh, capacitive_energy_reading_va_rh=v_capacitive_energy_reading_va_rh, bpt_inductive_energy_reading_va_rh=v_bpt_inductive_energy_reading_va_rh, meter_signature=v_meter_signature, meter_status=v_meter_status, meter_timestamp=v_meter_timestamp)
 
 def _e_MeterInfoType(w: Writer, o: MeterInfoType) -> None:
-    if o.meter_id is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.string(o.meter_id)
-        w.bits(0, 1)
-    else:
+    f_meter_id = o.meter_id
+    if f_meter_id is None:
         raise ExiEncodeError("MeterInfoType: missing required meter_id")
-    if o.charged_energy_reading_wh is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.uint(o.charged_energy_reading_wh)
-        w.bits(0, 1)
-    else:
+    w.bits(0, 2)
+    w.string(f_meter_id)
+    w.bits(0, 1)
+    f_charged_energy_reading_wh = o.charged_energy_reading_wh
+    if f_charged_energy_reading_wh is None:
         raise ExiEncodeError("MeterInfoType: missing required charged_energy_reading_wh")
+    w.bits(0, 2)
+    w.uint(f_charged_energy_reading_wh)
+    w.bits(0, 1)
     s = 2
-    if o.bpt_discharged_energy_reading_wh is not None:
-        w.bits(0, 3)
-        w.bits(0, 1)
-        w.uint(o.bpt_discharged_energy_reading_wh)
+    f_bpt_discharged_energy_reading_wh = o.bpt_discharged_energy_reading_wh
+    if f_bpt_discharged_energy_reading_wh is not None:
+        w.bits(0, 4)
+        w.uint(f_bpt_discharged_energy_reading_wh)
         w.bits(0, 1)
         s = 3
-    if o.capacitive_energy_reading_va_rh is not None:
+    f_capacitive_energy_reading_va_rh = o.capacitive_energy_reading_va_rh
+    if f_capacitive_energy_reading_va_rh is not None:
         c = _C256[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
-        w.uint(o.capacitive_energy_reading_va_rh)
+        w.uint(f_capacitive_energy_reading_va_rh)
         w.bits(0, 1)
         s = 4
-    if o.bpt_inductive_energy_reading_va_rh is not None:
+    f_bpt_inductive_energy_reading_va_rh = o.bpt_inductive_energy_reading_va_rh
+    if f_bpt_inductive_energy_reading_va_rh is not None:
         c = _C257[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
-        w.uint(o.bpt_inductive_energy_reading_va_rh)
+        w.uint(f_bpt_inductive_energy_reading_va_rh)
         w.bits(0, 1)
         s = 5
-    if o.meter_signature is not None:
+    f_meter_signature = o.meter_signature
+    if f_meter_signature is not None:
         c = _C258[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
-        w.binary(o.meter_signature)
+        w.binary(f_meter_signature)
         w.bits(0, 1)
         s = 6
-    if o.meter_status is not None:
+    f_meter_status = o.meter_status
+    if f_meter_status is not None:
         c = _C259[s]
         w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.sint(o.meter_status)
+        if not -32768 <= f_meter_status <= 32767:
+            raise ExiEncodeError(f"value {f_meter_status!r} outside [-32768, 32767]")
+        w.bits((1 if f_meter_status < 0 else 0), 2)
+        w.uint(-f_meter_status - 1 if f_meter_status < 0 else f_meter_status)
         w.bits(0, 1)
         s = 7
-    if o.meter_timestamp is not None:
+    f_meter_timestamp = o.meter_timestamp
+    if f_meter_timestamp is not None:
         c = _C260[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
-        w.uint(o.meter_timestamp)
+        w.uint(f_meter_timestamp)
         w.bits(0, 1)
         s = 8
     c = _C261[s]
     w.bits(c[0], c[1])
 
 def _d_ObjectType(r: Reader) -> ObjectType:
+    rv = r.v; rn = r.n
     v_encoding = None
     v_id = None
     v_mime_type = None
-    it, al = _P222[r.code(3, 5)]
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    e = b & 0x7
+    if e >= 5:
+        r.bad_code(p + 0, e, 5)
+    it, al = _P222[e]
     if it == 0:
         v_encoding = r.string()
-        it, al = _P223[r.code(3, 4)]
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        e = b & 0x7
+        if e >= 4:
+            r.bad_code(p + 0, e, 4)
+        it, al = _P223[e]
     if it == 1:
         v_id = r.string()
-        it, al = _P224[r.code(3, 3)]
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        e = b & 0x7
+        if e >= 3:
+            r.bad_code(p + 0, e, 3)
+        it, al = _P224[e]
     if it == 2:
         v_mime_type = r.string()
-        it, al = _P225[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P225[e]
     n = 0
     while it == 3:
         r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        it, al = _P225[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P225[e]
     return ObjectType(encoding=v_encoding, id=v_id, mime_type=v_mime_type)
 
 def _e_ObjectType(w: Writer, o: ObjectType) -> None:
     s = 0
-    if o.encoding is not None:
+    f_encoding = o.encoding
+    if f_encoding is not None:
         w.bits(0, 3)
-        w.string(o.encoding)
+        w.string(f_encoding)
         s = 1
-    if o.id is not None:
+    f_id = o.id
+    if f_id is not None:
         c = _C226[s]
         w.bits(c[0], c[1])
-        w.string(o.id)
+        w.string(f_id)
         s = 2
-    if o.mime_type is not None:
+    f_mime_type = o.mime_type
+    if f_mime_type is not None:
         c = _C262[s]
         w.bits(c[0], c[1])
-        w.string(o.mime_type)
+        w.string(f_mime_type)
         s = 3
     c = _C263[s]
     w.bits(c[0], c[1])
@@ -3646,142 +6008,235 @@ def _e_PGPDataType(w: Writer, o: PGPDataType) -> None:
     raise ExiEncodeError("content of PGPDataType is not supported")
 
 def _d_RSAKeyValueType(r: Reader) -> RSAKeyValueType:
+    rv = r.v; rn = r.n
     v_modulus = None
     v_exponent = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_modulus = r.binary()
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_exponent = r.binary()
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_modulus = r.binary()
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x7:
+        r.badz(p, 3, b & 0x7)
+    it = 1; al = 0
+    v_exponent = r.binary()
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
+    it = -1; al = 0
     return RSAKeyValueType(modulus=v_modulus, exponent=v_exponent)
 
 def _e_RSAKeyValueType(w: Writer, o: RSAKeyValueType) -> None:
-    if o.modulus is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.binary(o.modulus)
-        w.bits(0, 1)
-    else:
+    f_modulus = o.modulus
+    if f_modulus is None:
         raise ExiEncodeError("RSAKeyValueType: missing required modulus")
-    if o.exponent is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.binary(o.exponent)
-        w.bits(0, 1)
-    else:
-        raise ExiEncodeError("RSAKeyValueType: missing required exponent")
+    w.bits(0, 2)
+    w.binary(f_modulus)
     w.bits(0, 1)
+    f_exponent = o.exponent
+    if f_exponent is None:
+        raise ExiEncodeError("RSAKeyValueType: missing required exponent")
+    w.bits(0, 2)
+    w.binary(f_exponent)
+    w.bits(0, 2)
 
 def _d_RationalNumberType(r: Reader) -> RationalNumberType:
+    rv = r.v; rn = r.n
     v_exponent = None
     v_value = None
-    r.zero(1, 'next item')
-    it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_exponent = r.bits(8) - 128
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_value = r.sintb(-32768, 32767)
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    p = r.p
+    q = p + 14
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3fff
+    r.p = q
+    if b & 0x300e:
+        r.badz(p, 14, b & 0x300e)
+    v_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    it = 1; al = 0
+    v_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v_value <= 32767:
+        r.fail('integer out of range')
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
+    it = -1; al = 0
     return RationalNumberType(exponent=v_exponent, value=v_value)
 
 def _e_RationalNumberType(w: Writer, o: RationalNumberType) -> None:
-    if o.exponent is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.nbit(o.exponent, -128, 127, 8)
-        w.bits(0, 1)
-    else:
+    f_exponent = o.exponent
+    if f_exponent is None:
         raise ExiEncodeError("RationalNumberType: missing required exponent")
-    if o.value is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.sint(o.value)
-        w.bits(0, 1)
-    else:
+    if not -128 <= f_exponent <= 127:
+        raise ExiEncodeError(f"value {f_exponent!r} outside [-128, 127]")
+    w.bits((f_exponent + 128) << 1, 11)
+    f_value = o.value
+    if f_value is None:
         raise ExiEncodeError("RationalNumberType: missing required value")
-    w.bits(0, 1)
+    if not -32768 <= f_value <= 32767:
+        raise ExiEncodeError(f"value {f_value!r} outside [-32768, 32767]")
+    w.bits((1 if f_value < 0 else 0), 3)
+    w.uint(-f_value - 1 if f_value < 0 else f_value)
+    w.bits(0, 2)
 
 def _d_ReceiptType(r: Reader) -> ReceiptType:
+    rv = r.v; rn = r.n
     v_time_anchor = None
     v_energy_costs = None
     v_occupancy_costs = None
     v_additional_services_costs = None
     v_overstay_costs = None
     v_tax_costs = []
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_time_anchor = r.uintb(18446744073709551615)
-        r.zero(1, "end of element")
-        it, al = _P264[r.code(3, 6)]
+    v_time_anchor = r.uintb(18446744073709551615)
+    p = r.p
+    q = p + 4
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xf
+    r.p = q
+    if b & 0x8:
+        r.badz(p, 4, b & 0x8)
+    e = b & 0x7
+    if e >= 6:
+        r.bad_code(p + 1, e, 6)
+    it, al = _P264[e]
     if it == 1:
         v_energy_costs = _d_DetailedCostType(r)
-        it, al = _P265[r.code(3, 5)]
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        e = b & 0x7
+        if e >= 5:
+            r.bad_code(p + 0, e, 5)
+        it, al = _P265[e]
     if it == 2:
         v_occupancy_costs = _d_DetailedCostType(r)
-        it, al = _P266[r.code(3, 4)]
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        e = b & 0x7
+        if e >= 4:
+            r.bad_code(p + 0, e, 4)
+        it, al = _P266[e]
     if it == 3:
         v_additional_services_costs = _d_DetailedCostType(r)
-        it, al = _P2[r.code(2, 3)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 3:
+            r.bad_code(p + 0, e, 3)
+        it, al = _P2[e]
     if it == 4:
         v_overstay_costs = _d_DetailedCostType(r)
-        it, al = _P3[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P3[e]
     n = 0
     while it == 5:
-        x = _d_DetailedTaxType(r)
-        v_tax_costs.append(x)
+        t = _d_DetailedTaxType(r)
+        v_tax_costs.append(t)
         n += 1
         if n < 10:
-            it, al = _P3[r.code(2, 2)]
+            p = r.p
+            q = p + 2
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x3
+            r.p = q
+            e = b & 0x3
+            if e >= 2:
+                r.bad_code(p + 0, e, 2)
+            it, al = _P3[e]
         else:
-            r.zero(1, 'end of element')
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
             it = -1; al = 0
     return ReceiptType(time_anchor=v_time_anchor, energy_costs=v_energy_costs, occupancy_costs=v_occupancy_costs, additional_services_costs=v_additional_services_costs, overstay_costs=v_overstay_costs, tax_costs=v_tax_costs)
 
 def _e_ReceiptType(w: Writer, o: ReceiptType) -> None:
-    if o.time_anchor is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.uint(o.time_anchor)
-        w.bits(0, 1)
-    else:
+    f_time_anchor = o.time_anchor
+    if f_time_anchor is None:
         raise ExiEncodeError("ReceiptType: missing required time_anchor")
+    w.bits(0, 2)
+    w.uint(f_time_anchor)
+    w.bits(0, 1)
     s = 1
-    if o.energy_costs is not None:
+    f_energy_costs = o.energy_costs
+    if f_energy_costs is not None:
         w.bits(0, 3)
-        _e_DetailedCostType(w, o.energy_costs)
+        _e_DetailedCostType(w, f_energy_costs)
         s = 2
-    if o.occupancy_costs is not None:
+    f_occupancy_costs = o.occupancy_costs
+    if f_occupancy_costs is not None:
         c = _C267[s]
         w.bits(c[0], c[1])
-        _e_DetailedCostType(w, o.occupancy_costs)
+        _e_DetailedCostType(w, f_occupancy_costs)
         s = 3
-    if o.additional_services_costs is not None:
+    f_additional_services_costs = o.additional_services_costs
+    if f_additional_services_costs is not None:
         c = _C268[s]
         w.bits(c[0], c[1])
-        _e_DetailedCostType(w, o.additional_services_costs)
+        _e_DetailedCostType(w, f_additional_services_costs)
         s = 4
-    if o.overstay_costs is not None:
+    f_overstay_costs = o.overstay_costs
+    if f_overstay_costs is not None:
         c = _C269[s]
         w.bits(c[0], c[1])
-        _e_DetailedCostType(w, o.overstay_costs)
+        _e_DetailedCostType(w, f_overstay_costs)
         s = 5
     n = 0
     for x in o.tax_costs:
@@ -3796,107 +6251,201 @@ def _e_ReceiptType(w: Writer, o: ReceiptType) -> None:
     w.bits(c[0], c[1])
 
 def _d_ReferenceType(r: Reader) -> ReferenceType:
+    rv = r.v; rn = r.n
     v_id = None
     v_type = None
     v_uri = None
     v_transforms = None
     v_digest_method = None
     v_digest_value = None
-    it, al = _P102[r.code(3, 5)]
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    e = b & 0x7
+    if e >= 5:
+        r.bad_code(p + 0, e, 5)
+    it, al = _P102[e]
     if it == 0:
         v_id = r.string()
-        it, al = _P103[r.code(3, 4)]
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        e = b & 0x7
+        if e >= 4:
+            r.bad_code(p + 0, e, 4)
+        it, al = _P103[e]
     if it == 1:
         v_type = r.string()
-        it, al = _P104[r.code(2, 3)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 3:
+            r.bad_code(p + 0, e, 3)
+        it, al = _P104[e]
     if it == 2:
         v_uri = r.string()
-        it, al = _P105[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P105[e]
     if it == 3:
         v_transforms = _d_TransformsType(r)
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = 4; al = 0
-    if it == 4:
-        v_digest_method = _d_DigestMethodType(r)
-        r.zero(1, 'next item')
-        it = 5; al = 0
-    if it == 5:
-        r.zero(1, "characters")
-        v_digest_value = r.binary()
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_digest_method = _d_DigestMethodType(r)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
+    it = 5; al = 0
+    v_digest_value = r.binary()
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
+    it = -1; al = 0
     return ReferenceType(id=v_id, type=v_type, uri=v_uri, transforms=v_transforms, digest_method=v_digest_method, digest_value=v_digest_value)
 
 def _e_ReferenceType(w: Writer, o: ReferenceType) -> None:
     s = 0
-    if o.id is not None:
+    f_id = o.id
+    if f_id is not None:
         w.bits(0, 3)
-        w.string(o.id)
+        w.string(f_id)
         s = 1
-    if o.type is not None:
+    f_type = o.type
+    if f_type is not None:
         c = _C272[s]
         w.bits(c[0], c[1])
-        w.string(o.type)
+        w.string(f_type)
         s = 2
-    if o.uri is not None:
+    f_uri = o.uri
+    if f_uri is not None:
         c = _C273[s]
         w.bits(c[0], c[1])
-        w.string(o.uri)
+        w.string(f_uri)
         s = 3
-    if o.transforms is not None:
+    f_transforms = o.transforms
+    if f_transforms is not None:
         c = _C274[s]
         w.bits(c[0], c[1])
-        _e_TransformsType(w, o.transforms)
+        _e_TransformsType(w, f_transforms)
         s = 4
-    if o.digest_method is not None:
-        c = _C275[s]
-        w.bits(c[0], c[1])
-        _e_DigestMethodType(w, o.digest_method)
-        s = 5
-    else:
+    f_digest_method = o.digest_method
+    if f_digest_method is None:
         raise ExiEncodeError("ReferenceType: missing required digest_method")
-    if o.digest_value is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.binary(o.digest_value)
-        w.bits(0, 1)
-    else:
+    c = _C275[s]
+    w.bits(c[0], c[1])
+    _e_DigestMethodType(w, f_digest_method)
+    s = 5
+    f_digest_value = o.digest_value
+    if f_digest_value is None:
         raise ExiEncodeError("ReferenceType: missing required digest_value")
-    w.bits(0, 1)
+    w.bits(0, 2)
+    w.binary(f_digest_value)
+    w.bits(0, 2)
 
 def _d_RetrievalMethodType(r: Reader) -> RetrievalMethodType:
+    rv = r.v; rn = r.n
     v_type = None
     v_uri = None
     v_transforms = None
-    it, al = _P276[r.code(3, 4)]
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    e = b & 0x7
+    if e >= 4:
+        r.bad_code(p + 0, e, 4)
+    it, al = _P276[e]
     if it == 0:
         v_type = r.string()
-        it, al = _P277[r.code(2, 3)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 3:
+            r.bad_code(p + 0, e, 3)
+        it, al = _P277[e]
     if it == 1:
         v_uri = r.string()
-        it, al = _P248[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P248[e]
     if it == 2:
         v_transforms = _d_TransformsType(r)
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = -1; al = 0
     return RetrievalMethodType(type=v_type, uri=v_uri, transforms=v_transforms)
 
 def _e_RetrievalMethodType(w: Writer, o: RetrievalMethodType) -> None:
     s = 0
-    if o.type is not None:
+    f_type = o.type
+    if f_type is not None:
         w.bits(0, 3)
-        w.string(o.type)
+        w.string(f_type)
         s = 1
-    if o.uri is not None:
+    f_uri = o.uri
+    if f_uri is not None:
         c = _C278[s]
         w.bits(c[0], c[1])
-        w.string(o.uri)
+        w.string(f_uri)
         s = 2
-    if o.transforms is not None:
+    f_transforms = o.transforms
+    if f_transforms is not None:
         c = _C279[s]
         w.bits(c[0], c[1])
-        _e_TransformsType(w, o.transforms)
+        _e_TransformsType(w, f_transforms)
         s = 3
     c = _C280[s]
     w.bits(c[0], c[1])
@@ -3908,6 +6457,7 @@ def _e_SPKIDataType(w: Writer, o: SPKIDataType) -> None:
     raise ExiEncodeError("content of SPKIDataType is not supported")
 
 def _d_Scheduled_AC_CLReqControlModeType(r: Reader) -> Scheduled_AC_CLReqControlModeType:
+    rv = r.v; rn = r.n
     v_ev_target_energy_request = None
     v_ev_maximum_energy_request = None
     v_ev_minimum_energy_request = None
@@ -3923,138 +6473,292 @@ def _d_Scheduled_AC_CLReqControlModeType(r: Reader) -> Scheduled_AC_CLReqControl
     v_ev_present_reactive_power = None
     v_ev_present_reactive_power_l2 = None
     v_ev_present_reactive_power_l3 = None
-    it, al = _P126[r.code(4, 10)]
+    p = r.p
+    q = p + 4
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xf
+    r.p = q
+    e = b & 0xf
+    if e >= 10:
+        r.bad_code(p + 0, e, 10)
+    it, al = _P126[e]
     if it == 0:
         v_ev_target_energy_request = _d_RationalNumberType(r)
-        it, al = _P127[r.code(4, 9)]
+        p = r.p
+        q = p + 4
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0xf
+        r.p = q
+        e = b & 0xf
+        if e >= 9:
+            r.bad_code(p + 0, e, 9)
+        it, al = _P127[e]
     if it == 1:
         v_ev_maximum_energy_request = _d_RationalNumberType(r)
-        it, al = _P128[r.code(4, 8)]
+        p = r.p
+        q = p + 4
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0xf
+        r.p = q
+        e = b & 0xf
+        if e >= 8:
+            r.bad_code(p + 0, e, 8)
+        it, al = _P128[e]
     if it == 2:
         v_ev_minimum_energy_request = _d_RationalNumberType(r)
-        it, al = _P129[r.code(3, 7)]
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        e = b & 0x7
+        if e >= 7:
+            r.bad_code(p + 0, e, 7)
+        it, al = _P129[e]
     if it == 3:
         v_ev_maximum_charge_power = _d_RationalNumberType(r)
-        it, al = _P130[r.code(3, 6)]
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        e = b & 0x7
+        if e >= 6:
+            r.bad_code(p + 0, e, 6)
+        it, al = _P130[e]
     if it == 4:
         v_ev_maximum_charge_power_l2 = _d_RationalNumberType(r)
-        it, al = _P131[r.code(3, 5)]
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        e = b & 0x7
+        if e >= 5:
+            r.bad_code(p + 0, e, 5)
+        it, al = _P131[e]
     if it == 5:
         v_ev_maximum_charge_power_l3 = _d_RationalNumberType(r)
-        it, al = _P132[r.code(3, 4)]
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        e = b & 0x7
+        if e >= 4:
+            r.bad_code(p + 0, e, 4)
+        it, al = _P132[e]
     if it == 6:
         v_ev_minimum_charge_power = _d_RationalNumberType(r)
-        it, al = _P44[r.code(2, 3)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 3:
+            r.bad_code(p + 0, e, 3)
+        it, al = _P44[e]
     if it == 7:
         v_ev_minimum_charge_power_l2 = _d_RationalNumberType(r)
-        it, al = _P45[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P45[e]
     if it == 8:
         v_ev_minimum_charge_power_l3 = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = 9; al = 0
-    if it == 9:
-        v_ev_present_active_power = _d_RationalNumberType(r)
-        it, al = _P281[r.code(3, 6)]
+    v_ev_present_active_power = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    e = b & 0x7
+    if e >= 6:
+        r.bad_code(p + 0, e, 6)
+    it, al = _P281[e]
     if it == 10:
         v_ev_present_active_power_l2 = _d_RationalNumberType(r)
-        it, al = _P282[r.code(3, 5)]
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        e = b & 0x7
+        if e >= 5:
+            r.bad_code(p + 0, e, 5)
+        it, al = _P282[e]
     if it == 11:
         v_ev_present_active_power_l3 = _d_RationalNumberType(r)
-        it, al = _P283[r.code(3, 4)]
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        e = b & 0x7
+        if e >= 4:
+            r.bad_code(p + 0, e, 4)
+        it, al = _P283[e]
     if it == 12:
         v_ev_present_reactive_power = _d_RationalNumberType(r)
-        it, al = _P284[r.code(2, 3)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 3:
+            r.bad_code(p + 0, e, 3)
+        it, al = _P284[e]
     if it == 13:
         v_ev_present_reactive_power_l2 = _d_RationalNumberType(r)
-        it, al = _P285[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P285[e]
     if it == 14:
         v_ev_present_reactive_power_l3 = _d_RationalNumberType(r)
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = -1; al = 0
     return Scheduled_AC_CLReqControlModeType(ev_target_energy_request=v_ev_target_energy_request, ev_maximum_energy_request=v_ev_maximum_energy_request, ev_minimum_energy_request=v_ev_minimum_energy_request, ev_maximum_charge_power=v_ev_maximum_charge_power, ev_maximum_charge_power_l2=v_ev_maximum_charge_power_l2, ev_maximum_charge_power_l3=v_ev_maximum_charge_power_l3, ev_minimum_charge_power=v_ev_minimum_charge_power, ev_minimum_charge_power_l2=v_ev_minimum_charge_power_l2, ev_minimum_charge_power_l3=v_ev_minimum_charge_power_l3, ev_present_active_power=v_ev_present_active_power, ev_present_active_power_l2=v_ev_present_active_power_l2, ev_present_active_power_l3=v_ev_present_active_power_l3, ev_present_reactive_power=v_ev_present_reactive_power, ev_present_reactive_power_l2=v_ev_present_reactive_power_l2, ev_present_reactive_power_l3=v_ev_present_reactive_power_l3)
 
 def _e_Scheduled_AC_CLReqControlModeType(w: Writer, o: Scheduled_AC_CLReqControlModeType) -> None:
     s = 0
-    if o.ev_target_energy_request is not None:
+    f_ev_target_energy_request = o.ev_target_energy_request
+    if f_ev_target_energy_request is not None:
         w.bits(0, 4)
-        _e_RationalNumberType(w, o.ev_target_energy_request)
+        _e_RationalNumberType(w, f_ev_target_energy_request)
         s = 1
-    if o.ev_maximum_energy_request is not None:
+    f_ev_maximum_energy_request = o.ev_maximum_energy_request
+    if f_ev_maximum_energy_request is not None:
         c = _C286[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.ev_maximum_energy_request)
+        _e_RationalNumberType(w, f_ev_maximum_energy_request)
         s = 2
-    if o.ev_minimum_energy_request is not None:
+    f_ev_minimum_energy_request = o.ev_minimum_energy_request
+    if f_ev_minimum_energy_request is not None:
         c = _C287[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.ev_minimum_energy_request)
+        _e_RationalNumberType(w, f_ev_minimum_energy_request)
         s = 3
-    if o.ev_maximum_charge_power is not None:
+    f_ev_maximum_charge_power = o.ev_maximum_charge_power
+    if f_ev_maximum_charge_power is not None:
         c = _C288[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.ev_maximum_charge_power)
+        _e_RationalNumberType(w, f_ev_maximum_charge_power)
         s = 4
-    if o.ev_maximum_charge_power_l2 is not None:
+    f_ev_maximum_charge_power_l2 = o.ev_maximum_charge_power_l2
+    if f_ev_maximum_charge_power_l2 is not None:
         c = _C289[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.ev_maximum_charge_power_l2)
+        _e_RationalNumberType(w, f_ev_maximum_charge_power_l2)
         s = 5
-    if o.ev_maximum_charge_power_l3 is not None:
+    f_ev_maximum_charge_power_l3 = o.ev_maximum_charge_power_l3
+    if f_ev_maximum_charge_power_l3 is not None:
         c = _C290[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.ev_maximum_charge_power_l3)
+        _e_RationalNumberType(w, f_ev_maximum_charge_power_l3)
         s = 6
-    if o.ev_minimum_charge_power is not None:
+    f_ev_minimum_charge_power = o.ev_minimum_charge_power
+    if f_ev_minimum_charge_power is not None:
         c = _C291[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.ev_minimum_charge_power)
+        _e_RationalNumberType(w, f_ev_minimum_charge_power)
         s = 7
-    if o.ev_minimum_charge_power_l2 is not None:
+    f_ev_minimum_charge_power_l2 = o.ev_minimum_charge_power_l2
+    if f_ev_minimum_charge_power_l2 is not None:
         c = _C292[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.ev_minimum_charge_power_l2)
+        _e_RationalNumberType(w, f_ev_minimum_charge_power_l2)
         s = 8
-    if o.ev_minimum_charge_power_l3 is not None:
+    f_ev_minimum_charge_power_l3 = o.ev_minimum_charge_power_l3
+    if f_ev_minimum_charge_power_l3 is not None:
         c = _C293[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.ev_minimum_charge_power_l3)
+        _e_RationalNumberType(w, f_ev_minimum_charge_power_l3)
         s = 9
-    if o.ev_present_active_power is not None:
-        c = _C294[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.ev_present_active_power)
-        s = 10
-    else:
+    f_ev_present_active_power = o.ev_present_active_power
+    if f_ev_present_active_power is None:
         raise ExiEncodeError("Scheduled_AC_CLReqControlModeType: missing required ev_present_active_power")
+    c = _C294[s]
+    w.bits(c[0], c[1])
+    _e_RationalNumberType(w, f_ev_present_active_power)
     s = 10
-    if o.ev_present_active_power_l2 is not None:
+    s = 10
+    f_ev_present_active_power_l2 = o.ev_present_active_power_l2
+    if f_ev_present_active_power_l2 is not None:
         w.bits(0, 3)
-        _e_RationalNumberType(w, o.ev_present_active_power_l2)
+        _e_RationalNumberType(w, f_ev_present_active_power_l2)
         s = 11
-    if o.ev_present_active_power_l3 is not None:
+    f_ev_present_active_power_l3 = o.ev_present_active_power_l3
+    if f_ev_present_active_power_l3 is not None:
         c = _C295[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.ev_present_active_power_l3)
+        _e_RationalNumberType(w, f_ev_present_active_power_l3)
         s = 12
-    if o.ev_present_reactive_power is not None:
+    f_ev_present_reactive_power = o.ev_present_reactive_power
+    if f_ev_present_reactive_power is not None:
         c = _C296[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.ev_present_reactive_power)
+        _e_RationalNumberType(w, f_ev_present_reactive_power)
         s = 13
-    if o.ev_present_reactive_power_l2 is not None:
+    f_ev_present_reactive_power_l2 = o.ev_present_reactive_power_l2
+    if f_ev_present_reactive_power_l2 is not None:
         c = _C297[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.ev_present_reactive_power_l2)
+        _e_RationalNumberType(w, f_ev_present_reactive_power_l2)
         s = 14
-    if o.ev_present_reactive_power_l3 is not None:
+    f_ev_present_reactive_power_l3 = o.ev_present_reactive_power_l3
+    if f_ev_present_reactive_power_l3 is not None:
         c = _C298[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.ev_present_reactive_power_l3)
+        _e_RationalNumberType(w, f_ev_present_reactive_power_l3)
         s = 15
     c = _C299[s]
     w.bits(c[0], c[1])
 
 def _d_Scheduled_AC_CLResControlModeType(r: Reader) -> Scheduled_AC_CLResControlModeType:
+    rv = r.v; rn = r.n
     v_evse_target_active_power = None
     v_evse_target_active_power_l2 = None
     v_evse_target_active_power_l3 = None
@@ -4064,124 +6768,267 @@ def _d_Scheduled_AC_CLResControlModeType(r: Reader) -> Scheduled_AC_CLResControl
     v_evse_present_active_power = None
     v_evse_present_active_power_l2 = None
     v_evse_present_active_power_l3 = None
-    it, al = _P164[r.code(4, 10)]
+    p = r.p
+    q = p + 4
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xf
+    r.p = q
+    e = b & 0xf
+    if e >= 10:
+        r.bad_code(p + 0, e, 10)
+    it, al = _P164[e]
     if it == 0:
         v_evse_target_active_power = _d_RationalNumberType(r)
-        it, al = _P165[r.code(4, 9)]
+        p = r.p
+        q = p + 4
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0xf
+        r.p = q
+        e = b & 0xf
+        if e >= 9:
+            r.bad_code(p + 0, e, 9)
+        it, al = _P165[e]
     if it == 1:
         v_evse_target_active_power_l2 = _d_RationalNumberType(r)
-        it, al = _P166[r.code(4, 8)]
+        p = r.p
+        q = p + 4
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0xf
+        r.p = q
+        e = b & 0xf
+        if e >= 8:
+            r.bad_code(p + 0, e, 8)
+        it, al = _P166[e]
     if it == 2:
         v_evse_target_active_power_l3 = _d_RationalNumberType(r)
-        it, al = _P167[r.code(3, 7)]
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        e = b & 0x7
+        if e >= 7:
+            r.bad_code(p + 0, e, 7)
+        it, al = _P167[e]
     if it == 3:
         v_evse_target_reactive_power = _d_RationalNumberType(r)
-        it, al = _P168[r.code(3, 6)]
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        e = b & 0x7
+        if e >= 6:
+            r.bad_code(p + 0, e, 6)
+        it, al = _P168[e]
     if it == 4:
         v_evse_target_reactive_power_l2 = _d_RationalNumberType(r)
-        it, al = _P169[r.code(3, 5)]
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        e = b & 0x7
+        if e >= 5:
+            r.bad_code(p + 0, e, 5)
+        it, al = _P169[e]
     if it == 5:
         v_evse_target_reactive_power_l3 = _d_RationalNumberType(r)
-        it, al = _P170[r.code(3, 4)]
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        e = b & 0x7
+        if e >= 4:
+            r.bad_code(p + 0, e, 4)
+        it, al = _P170[e]
     if it == 6:
         v_evse_present_active_power = _d_RationalNumberType(r)
-        it, al = _P171[r.code(2, 3)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 3:
+            r.bad_code(p + 0, e, 3)
+        it, al = _P171[e]
     if it == 7:
         v_evse_present_active_power_l2 = _d_RationalNumberType(r)
-        it, al = _P172[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P172[e]
     if it == 8:
         v_evse_present_active_power_l3 = _d_RationalNumberType(r)
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = -1; al = 0
     return Scheduled_AC_CLResControlModeType(evse_target_active_power=v_evse_target_active_power, evse_target_active_power_l2=v_evse_target_active_power_l2, evse_target_active_power_l3=v_evse_target_active_power_l3, evse_target_reactive_power=v_evse_target_reactive_power, evse_target_reactive_power_l2=v_evse_target_reactive_power_l2, evse_target_reactive_power_l3=v_evse_target_reactive_power_l3, evse_present_active_power=v_evse_present_active_power, evse_present_active_power_l2=v_evse_present_active_power_l2, evse_present_active_power_l3=v_evse_present_active_power_l3)
 
 def _e_Scheduled_AC_CLResControlModeType(w: Writer, o: Scheduled_AC_CLResControlModeType) -> None:
     s = 0
-    if o.evse_target_active_power is not None:
+    f_evse_target_active_power = o.evse_target_active_power
+    if f_evse_target_active_power is not None:
         w.bits(0, 4)
-        _e_RationalNumberType(w, o.evse_target_active_power)
+        _e_RationalNumberType(w, f_evse_target_active_power)
         s = 1
-    if o.evse_target_active_power_l2 is not None:
+    f_evse_target_active_power_l2 = o.evse_target_active_power_l2
+    if f_evse_target_active_power_l2 is not None:
         c = _C173[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.evse_target_active_power_l2)
+        _e_RationalNumberType(w, f_evse_target_active_power_l2)
         s = 2
-    if o.evse_target_active_power_l3 is not None:
+    f_evse_target_active_power_l3 = o.evse_target_active_power_l3
+    if f_evse_target_active_power_l3 is not None:
         c = _C174[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.evse_target_active_power_l3)
+        _e_RationalNumberType(w, f_evse_target_active_power_l3)
         s = 3
-    if o.evse_target_reactive_power is not None:
+    f_evse_target_reactive_power = o.evse_target_reactive_power
+    if f_evse_target_reactive_power is not None:
         c = _C175[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.evse_target_reactive_power)
+        _e_RationalNumberType(w, f_evse_target_reactive_power)
         s = 4
-    if o.evse_target_reactive_power_l2 is not None:
+    f_evse_target_reactive_power_l2 = o.evse_target_reactive_power_l2
+    if f_evse_target_reactive_power_l2 is not None:
         c = _C176[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.evse_target_reactive_power_l2)
+        _e_RationalNumberType(w, f_evse_target_reactive_power_l2)
         s = 5
-    if o.evse_target_reactive_power_l3 is not None:
+    f_evse_target_reactive_power_l3 = o.evse_target_reactive_power_l3
+    if f_evse_target_reactive_power_l3 is not None:
         c = _C177[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.evse_target_reactive_power_l3)
+        _e_RationalNumberType(w, f_evse_target_reactive_power_l3)
         s = 6
-    if o.evse_present_active_power is not None:
+    f_evse_present_active_power = o.evse_present_active_power
+    if f_evse_present_active_power is not None:
         c = _C178[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.evse_present_active_power)
+        _e_RationalNumberType(w, f_evse_present_active_power)
         s = 7
-    if o.evse_present_active_power_l2 is not None:
+    f_evse_present_active_power_l2 = o.evse_present_active_power_l2
+    if f_evse_present_active_power_l2 is not None:
         c = _C179[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.evse_present_active_power_l2)
+        _e_RationalNumberType(w, f_evse_present_active_power_l2)
         s = 8
-    if o.evse_present_active_power_l3 is not None:
+    f_evse_present_active_power_l3 = o.evse_present_active_power_l3
+    if f_evse_present_active_power_l3 is not None:
         c = _C180[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.evse_present_active_power_l3)
+        _e_RationalNumberType(w, f_evse_present_active_power_l3)
         s = 9
     c = _C181[s]
     w.bits(c[0], c[1])
 
 def _d_Scheduled_CLReqControlModeType(r: Reader) -> Scheduled_CLReqControlModeType:
+    rv = r.v; rn = r.n
     v_ev_target_energy_request = None
     v_ev_maximum_energy_request = None
     v_ev_minimum_energy_request = None
-    it, al = _P276[r.code(3, 4)]
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    e = b & 0x7
+    if e >= 4:
+        r.bad_code(p + 0, e, 4)
+    it, al = _P276[e]
     if it == 0:
         v_ev_target_energy_request = _d_RationalNumberType(r)
-        it, al = _P277[r.code(2, 3)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 3:
+            r.bad_code(p + 0, e, 3)
+        it, al = _P277[e]
     if it == 1:
         v_ev_maximum_energy_request = _d_RationalNumberType(r)
-        it, al = _P248[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P248[e]
     if it == 2:
         v_ev_minimum_energy_request = _d_RationalNumberType(r)
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = -1; al = 0
     return Scheduled_CLReqControlModeType(ev_target_energy_request=v_ev_target_energy_request, ev_maximum_energy_request=v_ev_maximum_energy_request, ev_minimum_energy_request=v_ev_minimum_energy_request)
 
 def _e_Scheduled_CLReqControlModeType(w: Writer, o: Scheduled_CLReqControlModeType) -> None:
     s = 0
-    if o.ev_target_energy_request is not None:
+    f_ev_target_energy_request = o.ev_target_energy_request
+    if f_ev_target_energy_request is not None:
         w.bits(0, 3)
-        _e_RationalNumberType(w, o.ev_target_energy_request)
+        _e_RationalNumberType(w, f_ev_target_energy_request)
         s = 1
-    if o.ev_maximum_energy_request is not None:
+    f_ev_maximum_energy_request = o.ev_maximum_energy_request
+    if f_ev_maximum_energy_request is not None:
         c = _C278[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.ev_maximum_energy_request)
+        _e_RationalNumberType(w, f_ev_maximum_energy_request)
         s = 2
-    if o.ev_minimum_energy_request is not None:
+    f_ev_minimum_energy_request = o.ev_minimum_energy_request
+    if f_ev_minimum_energy_request is not None:
         c = _C279[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.ev_minimum_energy_request)
+        _e_RationalNumberType(w, f_ev_minimum_energy_request)
         s = 3
     c = _C280[s]
     w.bits(c[0], c[1])
 
 def _d_Scheduled_CLResControlModeType(r: Reader) -> Scheduled_CLResControlModeType:
-    r.zero(1, 'end of element')
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = -1; al = 0
     return Scheduled_CLResControlModeType()
 
@@ -4189,62 +7036,132 @@ def _e_Scheduled_CLResControlModeType(w: Writer, o: Scheduled_CLResControlModeTy
     w.bits(0, 1)
 
 def _d_SignatureMethodType(r: Reader) -> SignatureMethodType:
+    rv = r.v; rn = r.n
     v_algorithm = None
     v_hmac_output_length = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_algorithm = r.string()
-        it, al = _P277[r.code(3, 3)]
+    v_algorithm = r.string()
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    e = b & 0x7
+    if e >= 3:
+        r.bad_code(p + 0, e, 3)
+    it, al = _P277[e]
     if it == 1:
-        r.zero(1, "characters")
-        v_hmac_output_length = r.sint()
-        r.zero(1, "end of element")
-        it, al = _P248[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        if b & 0x2:
+            r.badz(p, 2, b & 0x2)
+        sg = (b & 0x1) == 1
+        v_hmac_output_length = -r.uint() - 1 if sg else r.uint()
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        if b & 0x4:
+            r.badz(p, 3, b & 0x4)
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 1, e, 2)
+        it, al = _P248[e]
     n = 0
     while it == 2:
         r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        it, al = _P248[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P248[e]
     return SignatureMethodType(algorithm=v_algorithm, hmac_output_length=v_hmac_output_length)
 
 def _e_SignatureMethodType(w: Writer, o: SignatureMethodType) -> None:
-    if o.algorithm is not None:
-        w.bits(0, 1)
-        w.string(o.algorithm)
-    else:
+    f_algorithm = o.algorithm
+    if f_algorithm is None:
         raise ExiEncodeError("SignatureMethodType: missing required algorithm")
+    w.bits(0, 1)
+    w.string(f_algorithm)
     s = 1
-    if o.hmac_output_length is not None:
-        w.bits(0, 3)
-        w.bits(0, 1)
-        w.sint(o.hmac_output_length)
+    f_hmac_output_length = o.hmac_output_length
+    if f_hmac_output_length is not None:
+        w.bits((1 if f_hmac_output_length < 0 else 0), 5)
+        w.uint(-f_hmac_output_length - 1 if f_hmac_output_length < 0 else f_hmac_output_length)
         w.bits(0, 1)
         s = 2
     c = _C300[s]
     w.bits(c[0], c[1])
 
 def _d_SignaturePropertiesType(r: Reader) -> SignaturePropertiesType:
+    rv = r.v; rn = r.n
     v_id = None
     v_signature_property = []
-    it, al = _P72[r.code(2, 2)]
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P72[e]
     if it == 0:
         v_id = r.string()
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = 1; al = 0
     n = 0
     while it == 1:
-        x = _d_SignaturePropertyType(r)
-        v_signature_property.append(x)
+        t = _d_SignaturePropertyType(r)
+        v_signature_property.append(t)
         n += 1
-        it, al = _P182[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P182[e]
     return SignaturePropertiesType(id=v_id, signature_property=v_signature_property)
 
 def _e_SignaturePropertiesType(w: Writer, o: SignaturePropertiesType) -> None:
     s = 0
-    if o.id is not None:
+    f_id = o.id
+    if f_id is not None:
         w.bits(0, 2)
-        w.string(o.id)
+        w.string(f_id)
         s = 1
     n = 0
     for x in o.signature_property:
@@ -4258,89 +7175,175 @@ def _e_SignaturePropertiesType(w: Writer, o: SignaturePropertiesType) -> None:
     w.bits(1, 2)
 
 def _d_SignaturePropertyType(r: Reader) -> SignaturePropertyType:
+    rv = r.v; rn = r.n
     v_id = None
     v_target = None
-    it, al = _P72[r.code(2, 2)]
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P72[e]
     if it == 0:
         v_id = r.string()
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = 1; al = 0
-    if it == 1:
-        v_target = r.string()
-        it, al = _P301[r.code(2, 1)]
+    v_target = r.string()
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 1:
+        r.bad_code(p + 0, e, 1)
+    it, al = _P301[e]
     n = 0
     while it == 2:
         r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        it, al = _P248[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P248[e]
     return SignaturePropertyType(id=v_id, target=v_target)
 
 def _e_SignaturePropertyType(w: Writer, o: SignaturePropertyType) -> None:
     s = 0
-    if o.id is not None:
+    f_id = o.id
+    if f_id is not None:
         w.bits(0, 2)
-        w.string(o.id)
+        w.string(f_id)
         s = 1
-    if o.target is not None:
-        c = _C302[s]
-        w.bits(c[0], c[1])
-        w.string(o.target)
-        s = 2
-    else:
+    f_target = o.target
+    if f_target is None:
         raise ExiEncodeError("SignaturePropertyType: missing required target")
+    c = _C302[s]
+    w.bits(c[0], c[1])
+    w.string(f_target)
+    s = 2
     raise ExiEncodeError("SignaturePropertyType: required wildcard content")
 
 def _d_SignatureType(r: Reader) -> SignatureType:
+    rv = r.v; rn = r.n
     v_id = None
     v_signed_info = None
     v_signature_value = None
     v_key_info = None
     v_object = []
-    it, al = _P72[r.code(2, 2)]
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P72[e]
     if it == 0:
         v_id = r.string()
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = 1; al = 0
-    if it == 1:
-        v_signed_info = _d_SignedInfoType(r)
-        r.zero(1, 'next item')
-        it = 2; al = 0
-    if it == 2:
-        v_signature_value = _d_SignatureValueType(r)
-        it, al = _P185[r.code(2, 3)]
+    v_signed_info = _d_SignedInfoType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 2; al = 0
+    v_signature_value = _d_SignatureValueType(r)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 3:
+        r.bad_code(p + 0, e, 3)
+    it, al = _P185[e]
     if it == 3:
         v_key_info = _d_KeyInfoType(r)
-        it, al = _P186[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P186[e]
     n = 0
     while it == 4:
-        x = _d_ObjectType(r)
-        v_object.append(x)
+        t = _d_ObjectType(r)
+        v_object.append(t)
         n += 1
-        it, al = _P186[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P186[e]
     return SignatureType(id=v_id, signed_info=v_signed_info, signature_value=v_signature_value, key_info=v_key_info, object=v_object)
 
 def _e_SignatureType(w: Writer, o: SignatureType) -> None:
     s = 0
-    if o.id is not None:
+    f_id = o.id
+    if f_id is not None:
         w.bits(0, 2)
-        w.string(o.id)
+        w.string(f_id)
         s = 1
-    if o.signed_info is not None:
-        c = _C303[s]
-        w.bits(c[0], c[1])
-        _e_SignedInfoType(w, o.signed_info)
-        s = 2
-    else:
+    f_signed_info = o.signed_info
+    if f_signed_info is None:
         raise ExiEncodeError("SignatureType: missing required signed_info")
-    if o.signature_value is not None:
-        w.bits(0, 1)
-        _e_SignatureValueType(w, o.signature_value)
-    else:
+    c = _C303[s]
+    w.bits(c[0], c[1])
+    _e_SignedInfoType(w, f_signed_info)
+    s = 2
+    f_signature_value = o.signature_value
+    if f_signature_value is None:
         raise ExiEncodeError("SignatureType: missing required signature_value")
+    w.bits(0, 1)
+    _e_SignatureValueType(w, f_signature_value)
     s = 3
-    if o.key_info is not None:
+    f_key_info = o.key_info
+    if f_key_info is not None:
         w.bits(0, 2)
-        _e_KeyInfoType(w, o.key_info)
+        _e_KeyInfoType(w, f_key_info)
         s = 4
     n = 0
     for x in o.object:
@@ -4353,78 +7356,141 @@ def _e_SignatureType(w: Writer, o: SignatureType) -> None:
     w.bits(c[0], c[1])
 
 def _d_SignatureValueType(r: Reader) -> SignatureValueType:
+    rv = r.v; rn = r.n
     v_id = None
     v_value = None
-    it, al = _P72[r.code(2, 2)]
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P72[e]
     if it == 0:
         v_id = r.string()
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = 1; al = 0
-    if it == 1:
-        v_value = r.binary()
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_value = r.binary()
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return SignatureValueType(id=v_id, value=v_value)
 
 def _e_SignatureValueType(w: Writer, o: SignatureValueType) -> None:
     s = 0
-    if o.id is not None:
+    f_id = o.id
+    if f_id is not None:
         w.bits(0, 2)
-        w.string(o.id)
+        w.string(f_id)
         s = 1
-    if o.value is not None:
-        c = _C306[s]
-        w.bits(c[0], c[1])
-        w.binary(o.value)
-        s = 2
-    else:
+    f_value = o.value
+    if f_value is None:
         raise ExiEncodeError("SignatureValueType: missing required value")
+    c = _C306[s]
+    w.bits(c[0], c[1])
+    w.binary(f_value)
+    s = 2
     w.bits(0, 1)
 
 def _d_SignedInfoType(r: Reader) -> SignedInfoType:
+    rv = r.v; rn = r.n
     v_id = None
     v_canonicalization_method = None
     v_signature_method = None
     v_reference = []
-    it, al = _P72[r.code(2, 2)]
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P72[e]
     if it == 0:
         v_id = r.string()
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = 1; al = 0
-    if it == 1:
-        v_canonicalization_method = _d_CanonicalizationMethodType(r)
-        r.zero(1, 'next item')
-        it = 2; al = 0
-    if it == 2:
-        v_signature_method = _d_SignatureMethodType(r)
-        r.zero(1, 'next item')
-        it = 3; al = 0
+    v_canonicalization_method = _d_CanonicalizationMethodType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 2; al = 0
+    v_signature_method = _d_SignatureMethodType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 3; al = 0
     n = 0
     while it == 3:
-        x = _d_ReferenceType(r)
-        v_reference.append(x)
+        t = _d_ReferenceType(r)
+        v_reference.append(t)
         n += 1
-        it, al = _P225[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P225[e]
     return SignedInfoType(id=v_id, canonicalization_method=v_canonicalization_method, signature_method=v_signature_method, reference=v_reference)
 
 def _e_SignedInfoType(w: Writer, o: SignedInfoType) -> None:
     s = 0
-    if o.id is not None:
+    f_id = o.id
+    if f_id is not None:
         w.bits(0, 2)
-        w.string(o.id)
+        w.string(f_id)
         s = 1
-    if o.canonicalization_method is not None:
-        c = _C221[s]
-        w.bits(c[0], c[1])
-        _e_CanonicalizationMethodType(w, o.canonicalization_method)
-        s = 2
-    else:
+    f_canonicalization_method = o.canonicalization_method
+    if f_canonicalization_method is None:
         raise ExiEncodeError("SignedInfoType: missing required canonicalization_method")
-    if o.signature_method is not None:
-        w.bits(0, 1)
-        _e_SignatureMethodType(w, o.signature_method)
-    else:
+    c = _C221[s]
+    w.bits(c[0], c[1])
+    _e_CanonicalizationMethodType(w, f_canonicalization_method)
+    s = 2
+    f_signature_method = o.signature_method
+    if f_signature_method is None:
         raise ExiEncodeError("SignedInfoType: missing required signature_method")
+    w.bits(0, 1)
+    _e_SignatureMethodType(w, f_signature_method)
     s = 3
     n = 0
     for x in o.reference:
@@ -4438,32 +7504,71 @@ def _e_SignedInfoType(w: Writer, o: SignedInfoType) -> None:
     w.bits(1, 2)
 
 def _d_TransformType(r: Reader) -> TransformType:
+    rv = r.v; rn = r.n
     v_algorithm = None
     v_x_path = []
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_algorithm = r.string()
-        it, al = _P308[r.code(3, 3)]
+    v_algorithm = r.string()
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    e = b & 0x7
+    if e >= 3:
+        r.bad_code(p + 0, e, 3)
+    it, al = _P308[e]
     n = 0
     while it == 1:
         if al == 0:
             r.fail("wildcard (undeclared) element content is not supported")
         elif al == 1:
-            r.zero(1, "characters")
-            x = r.string()
-            r.zero(1, "end of element")
-            v_x_path.append(x)
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
+            t = r.string()
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
+            v_x_path.append(t)
         n += 1
-        it, al = _P308[r.code(3, 3)]
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        e = b & 0x7
+        if e >= 3:
+            r.bad_code(p + 0, e, 3)
+        it, al = _P308[e]
     return TransformType(algorithm=v_algorithm, x_path=v_x_path)
 
 def _e_TransformType(w: Writer, o: TransformType) -> None:
-    if o.algorithm is not None:
-        w.bits(0, 1)
-        w.string(o.algorithm)
-    else:
+    f_algorithm = o.algorithm
+    if f_algorithm is None:
         raise ExiEncodeError("TransformType: missing required algorithm")
+    w.bits(0, 1)
+    w.string(f_algorithm)
     s = 1
     n = 0
     for x in o.x_path:
@@ -4478,15 +7583,32 @@ def _e_TransformType(w: Writer, o: TransformType) -> None:
     w.bits(c[0], c[1])
 
 def _d_TransformsType(r: Reader) -> TransformsType:
+    rv = r.v; rn = r.n
     v_transform = []
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
     n = 0
     while it == 0:
-        x = _d_TransformType(r)
-        v_transform.append(x)
+        t = _d_TransformType(r)
+        v_transform.append(t)
         n += 1
-        it, al = _P244[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P244[e]
     return TransformsType(transform=v_transform)
 
 def _e_TransformsType(w: Writer, o: TransformsType) -> None:
@@ -4503,109 +7625,220 @@ def _e_TransformsType(w: Writer, o: TransformsType) -> None:
     w.bits(1, 2)
 
 def _d_V2GMessageType(r: Reader) -> V2GMessageType:
+    rv = r.v; rn = r.n
     v_header = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_header = _d_MessageHeaderType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_header = _d_MessageHeaderType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return V2GMessageType(header=v_header)
 
 def _e_V2GMessageType(w: Writer, o: V2GMessageType) -> None:
-    if o.header is not None:
-        w.bits(0, 1)
-        _e_MessageHeaderType(w, o.header)
-    else:
+    f_header = o.header
+    if f_header is None:
         raise ExiEncodeError("V2GMessageType: missing required header")
+    w.bits(0, 1)
+    _e_MessageHeaderType(w, f_header)
     w.bits(0, 1)
 
 def _d_V2GRequestType(r: Reader) -> V2GRequestType:
+    rv = r.v; rn = r.n
     v_header = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_header = _d_MessageHeaderType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_header = _d_MessageHeaderType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return V2GRequestType(header=v_header)
 
 def _e_V2GRequestType(w: Writer, o: V2GRequestType) -> None:
-    if o.header is not None:
-        w.bits(0, 1)
-        _e_MessageHeaderType(w, o.header)
-    else:
+    f_header = o.header
+    if f_header is None:
         raise ExiEncodeError("V2GRequestType: missing required header")
+    w.bits(0, 1)
+    _e_MessageHeaderType(w, f_header)
     w.bits(0, 1)
 
 def _d_V2GResponseType(r: Reader) -> V2GResponseType:
+    rv = r.v; rn = r.n
     v_header = None
     v_response_code = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_header = _d_MessageHeaderType(r)
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_response_code = r.enum(6, _K27)
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_header = _d_MessageHeaderType(r)
+    p = r.p
+    q = p + 10
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3ff
+    r.p = q
+    if b & 0x303:
+        r.badz(p, 10, b & 0x303)
+    k = (b >> 2) & 0x3f
+    if k >= 40:
+        r.bad(p + 2, 'enumeration index out of range')
+    v_response_code = _K27[k]
+    it = -1; al = 0
     return V2GResponseType(header=v_header, response_code=v_response_code)
 
 def _e_V2GResponseType(w: Writer, o: V2GResponseType) -> None:
-    if o.header is not None:
-        w.bits(0, 1)
-        _e_MessageHeaderType(w, o.header)
-    else:
+    f_header = o.header
+    if f_header is None:
         raise ExiEncodeError("V2GResponseType: missing required header")
-    if o.response_code is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.response_code, _K33, 6)
-        w.bits(0, 1)
-    else:
-        raise ExiEncodeError("V2GResponseType: missing required response_code")
     w.bits(0, 1)
+    _e_MessageHeaderType(w, f_header)
+    f_response_code = o.response_code
+    if f_response_code is None:
+        raise ExiEncodeError("V2GResponseType: missing required response_code")
+    w.bits((_K33[f_response_code]) << 2, 10)
 
 def _d_X509DataType(r: Reader) -> X509DataType:
+    rv = r.v; rn = r.n
     v_x509_issuer_serial = []
     v_x509_ski = []
     v_x509_subject_name = []
     v_x509_certificate = []
     v_x509_crl = []
-    it, al = _P312[r.code(3, 6)]
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    e = b & 0x7
+    if e >= 6:
+        r.bad_code(p + 0, e, 6)
+    it, al = _P312[e]
     n = 0
     while it == 0:
         if al == 0:
-            x = _d_X509IssuerSerialType(r)
-            v_x509_issuer_serial.append(x)
+            t = _d_X509IssuerSerialType(r)
+            v_x509_issuer_serial.append(t)
         elif al == 1:
-            r.zero(1, "characters")
-            x = r.binary()
-            r.zero(1, "end of element")
-            v_x509_ski.append(x)
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
+            t = r.binary()
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
+            v_x509_ski.append(t)
         elif al == 2:
-            r.zero(1, "characters")
-            x = r.string()
-            r.zero(1, "end of element")
-            v_x509_subject_name.append(x)
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
+            t = r.string()
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
+            v_x509_subject_name.append(t)
         elif al == 3:
-            r.zero(1, "characters")
-            x = r.binary()
-            r.zero(1, "end of element")
-            v_x509_certificate.append(x)
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
+            t = r.binary()
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
+            v_x509_certificate.append(t)
         elif al == 4:
-            r.zero(1, "characters")
-            x = r.binary()
-            r.zero(1, "end of element")
-            v_x509_crl.append(x)
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
+            t = r.binary()
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
+            v_x509_crl.append(t)
         elif al == 5:
             r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        it, al = _P313[r.code(3, 7)]
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        e = b & 0x7
+        if e >= 7:
+            r.bad_code(p + 0, e, 7)
+        it, al = _P313[e]
     return X509DataType(x509_issuer_serial=v_x509_issuer_serial, x509_ski=v_x509_ski, x509_subject_name=v_x509_subject_name, x509_certificate=v_x509_certificate, x509_crl=v_x509_crl)
 
 def _e_X509DataType(w: Writer, o: X509DataType) -> None:
@@ -4654,45 +7887,74 @@ def _e_X509DataType(w: Writer, o: X509DataType) -> None:
     w.bits(6, 3)
 
 def _d_X509IssuerSerialType(r: Reader) -> X509IssuerSerialType:
+    rv = r.v; rn = r.n
     v_x509_issuer_name = None
     v_x509_serial_number = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_x509_issuer_name = r.string()
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_x509_serial_number = r.sint()
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_x509_issuer_name = r.string()
+    p = r.p
+    q = p + 4
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xf
+    r.p = q
+    if b & 0xe:
+        r.badz(p, 4, b & 0xe)
+    sg = (b & 0x1) == 1
+    it = 1; al = 0
+    v_x509_serial_number = -r.uint() - 1 if sg else r.uint()
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
+    it = -1; al = 0
     return X509IssuerSerialType(x509_issuer_name=v_x509_issuer_name, x509_serial_number=v_x509_serial_number)
 
 def _e_X509IssuerSerialType(w: Writer, o: X509IssuerSerialType) -> None:
-    if o.x509_issuer_name is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.string(o.x509_issuer_name)
-        w.bits(0, 1)
-    else:
+    f_x509_issuer_name = o.x509_issuer_name
+    if f_x509_issuer_name is None:
         raise ExiEncodeError("X509IssuerSerialType: missing required x509_issuer_name")
-    if o.x509_serial_number is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.sint(o.x509_serial_number)
-        w.bits(0, 1)
-    else:
-        raise ExiEncodeError("X509IssuerSerialType: missing required x509_serial_number")
+    w.bits(0, 2)
+    w.string(f_x509_issuer_name)
     w.bits(0, 1)
+    f_x509_serial_number = o.x509_serial_number
+    if f_x509_serial_number is None:
+        raise ExiEncodeError("X509IssuerSerialType: missing required x509_serial_number")
+    w.bits((1 if f_x509_serial_number < 0 else 0), 3)
+    w.uint(-f_x509_serial_number - 1 if f_x509_serial_number < 0 else f_x509_serial_number)
+    w.bits(0, 2)
 
 def _d_g_DigestValue(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_g_DigestValue(w: Writer, v) -> None:
@@ -4701,9 +7963,24 @@ def _e_g_DigestValue(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_g_KeyName(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.string()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_g_KeyName(w: Writer, v) -> None:
@@ -4712,9 +7989,24 @@ def _e_g_KeyName(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_g_MgmtData(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.string()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_g_MgmtData(w: Writer, v) -> None:
@@ -4723,9 +8015,24 @@ def _e_g_MgmtData(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_AckMaxDelay(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(65535)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_AckMaxDelay(w: Writer, v) -> None:
@@ -4734,9 +8041,24 @@ def _e_f_AckMaxDelay(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_BPT_DischargedEnergyReadingWh(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(18446744073709551615)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_BPT_DischargedEnergyReadingWh(w: Writer, v) -> None:
@@ -4745,9 +8067,24 @@ def _e_f_BPT_DischargedEnergyReadingWh(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_BPT_InductiveEnergyReadingVARh(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(18446744073709551615)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_BPT_InductiveEnergyReadingVARh(w: Writer, v) -> None:
@@ -4756,9 +8093,24 @@ def _e_f_BPT_InductiveEnergyReadingVARh(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_CapacitiveEnergyReadingVARh(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(18446744073709551615)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_CapacitiveEnergyReadingVARh(w: Writer, v) -> None:
@@ -4767,9 +8119,24 @@ def _e_f_CapacitiveEnergyReadingVARh(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_ChargedEnergyReadingWh(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(18446744073709551615)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_ChargedEnergyReadingWh(w: Writer, v) -> None:
@@ -4778,20 +8145,40 @@ def _e_f_ChargedEnergyReadingWh(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_ChargingComplete(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(1) == 1
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x5:
+        r.badz(p, 3, b & 0x5)
+    v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_ChargingComplete(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.bits(1 if v else 0, 1)
-    w.bits(0, 1)
+    w.bits((1 if v else 0) << 1, 3)
 
 def _d_f_DepartureTime(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(4294967295)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_DepartureTime(w: Writer, v) -> None:
@@ -4800,9 +8187,24 @@ def _e_f_DepartureTime(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_DigestValue(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_DigestValue(w: Writer, v) -> None:
@@ -4811,20 +8213,43 @@ def _e_f_DigestValue(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_EVSENotification(r: Reader):
-    r.zero(1, "characters")
-    v = r.enum(3, _K230)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 5
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1f
+    r.p = q
+    if b & 0x11:
+        r.badz(p, 5, b & 0x11)
+    k = (b >> 1) & 0x7
+    if k >= 6:
+        r.bad(p + 1, 'enumeration index out of range')
+    v = _K230[k]
     return v
 
 def _e_f_EVSENotification(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.enum(v, _K231, 3)
-    w.bits(0, 1)
+    w.bits((_K231[v]) << 1, 5)
 
 def _d_f_Exponent(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_Exponent(w: Writer, v) -> None:
@@ -4833,20 +8258,42 @@ def _e_f_Exponent(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_Exponent(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(8) - 128
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 10
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3ff
+    r.p = q
+    if b & 0x201:
+        r.badz(p, 10, b & 0x201)
+    v = ((b >> 1) & 0xff) - 128
     return v
 
 def _e_f_Exponent(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.nbit(v, -128, 127, 8)
-    w.bits(0, 1)
+    if not -128 <= v <= 127:
+        raise ExiEncodeError(f"value {v!r} outside [-128, 127]")
+    w.bits((v + 128) << 1, 10)
 
 def _d_f_G(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_G(w: Writer, v) -> None:
@@ -4855,31 +8302,67 @@ def _e_f_G(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_HMACOutputLength(r: Reader):
-    r.zero(1, "characters")
-    v = r.sint()
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x2:
+        r.badz(p, 2, b & 0x2)
+    sg = (b & 0x1) == 1
+    v = -r.uint() - 1 if sg else r.uint()
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_HMACOutputLength(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.sint(v)
+    w.bits((1 if v < 0 else 0), 2)
+    w.uint(-v - 1 if v < 0 else v)
     w.bits(0, 1)
 
 def _d_f_InletHot(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(1) == 1
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x5:
+        r.badz(p, 3, b & 0x5)
+    v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_InletHot(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.bits(1 if v else 0, 1)
-    w.bits(0, 1)
+    w.bits((1 if v else 0) << 1, 3)
 
 def _d_f_J(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_J(w: Writer, v) -> None:
@@ -4888,9 +8371,24 @@ def _e_f_J(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_KeyName(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.string()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_KeyName(w: Writer, v) -> None:
@@ -4899,20 +8397,44 @@ def _e_f_KeyName(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_MaximumSOC(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(7)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 9
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1ff
+    r.p = q
+    if b & 0x101:
+        r.badz(p, 9, b & 0x101)
+    v = ((b >> 1) & 0x7f)
+    if v > 100:
+        r.bad(p + 1, 'integer out of range')
     return v
 
 def _e_f_MaximumSOC(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.nbit(v, 0, 100, 7)
-    w.bits(0, 1)
+    if not 0 <= v <= 100:
+        raise ExiEncodeError(f"value {v!r} outside [0, 100]")
+    w.bits((v) << 1, 9)
 
 def _d_f_MeterID(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.string()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_MeterID(w: Writer, v) -> None:
@@ -4921,20 +8443,40 @@ def _e_f_MeterID(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_MeterInfoRequested(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(1) == 1
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x5:
+        r.badz(p, 3, b & 0x5)
+    v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_MeterInfoRequested(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.bits(1 if v else 0, 1)
-    w.bits(0, 1)
+    w.bits((1 if v else 0) << 1, 3)
 
 def _d_f_MeterSignature(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_MeterSignature(w: Writer, v) -> None:
@@ -4943,20 +8485,55 @@ def _e_f_MeterSignature(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_MeterStatus(r: Reader):
-    r.zero(1, "characters")
-    v = r.sintb(-32768, 32767)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x2:
+        r.badz(p, 2, b & 0x2)
+    sg = (b & 0x1) == 1
+    v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v <= 32767:
+        r.fail('integer out of range')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_MeterStatus(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.sint(v)
+    if not -32768 <= v <= 32767:
+        raise ExiEncodeError(f"value {v!r} outside [-32768, 32767]")
+    w.bits((1 if v < 0 else 0), 2)
+    w.uint(-v - 1 if v < 0 else v)
     w.bits(0, 1)
 
 def _d_f_MeterTimestamp(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(18446744073709551615)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_MeterTimestamp(w: Writer, v) -> None:
@@ -4965,9 +8542,24 @@ def _e_f_MeterTimestamp(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_MgmtData(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.string()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_MgmtData(w: Writer, v) -> None:
@@ -4976,20 +8568,44 @@ def _e_f_MgmtData(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_MinimumSOC(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(7)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 9
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1ff
+    r.p = q
+    if b & 0x101:
+        r.badz(p, 9, b & 0x101)
+    v = ((b >> 1) & 0x7f)
+    if v > 100:
+        r.bad(p + 1, 'integer out of range')
     return v
 
 def _e_f_MinimumSOC(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.nbit(v, 0, 100, 7)
-    w.bits(0, 1)
+    if not 0 <= v <= 100:
+        raise ExiEncodeError(f"value {v!r} outside [0, 100]")
+    w.bits((v) << 1, 9)
 
 def _d_f_Modulus(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_Modulus(w: Writer, v) -> None:
@@ -4998,9 +8614,24 @@ def _e_f_Modulus(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_NotificationMaxDelay(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(65535)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_NotificationMaxDelay(w: Writer, v) -> None:
@@ -5009,9 +8640,24 @@ def _e_f_NotificationMaxDelay(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_P(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_P(w: Writer, v) -> None:
@@ -5020,9 +8666,24 @@ def _e_f_P(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_PGPKeyID(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_PGPKeyID(w: Writer, v) -> None:
@@ -5031,9 +8692,24 @@ def _e_f_PGPKeyID(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_PGPKeyPacket(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_PGPKeyPacket(w: Writer, v) -> None:
@@ -5042,9 +8718,24 @@ def _e_f_PGPKeyPacket(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_PgenCounter(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_PgenCounter(w: Writer, v) -> None:
@@ -5053,20 +8744,44 @@ def _e_f_PgenCounter(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_PresentSOC(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(7)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 9
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1ff
+    r.p = q
+    if b & 0x101:
+        r.badz(p, 9, b & 0x101)
+    v = ((b >> 1) & 0x7f)
+    if v > 100:
+        r.bad(p + 1, 'integer out of range')
     return v
 
 def _e_f_PresentSOC(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.nbit(v, 0, 100, 7)
-    w.bits(0, 1)
+    if not 0 <= v <= 100:
+        raise ExiEncodeError(f"value {v!r} outside [0, 100]")
+    w.bits((v) << 1, 9)
 
 def _d_f_Q(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_Q(w: Writer, v) -> None:
@@ -5075,9 +8790,24 @@ def _e_f_Q(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_RemainingTimeToMaximumSOC(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(4294967295)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_RemainingTimeToMaximumSOC(w: Writer, v) -> None:
@@ -5086,9 +8816,24 @@ def _e_f_RemainingTimeToMaximumSOC(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_RemainingTimeToMinimumSOC(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(4294967295)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_RemainingTimeToMinimumSOC(w: Writer, v) -> None:
@@ -5097,9 +8842,24 @@ def _e_f_RemainingTimeToMinimumSOC(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_RemainingTimeToTargetSOC(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(4294967295)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_RemainingTimeToTargetSOC(w: Writer, v) -> None:
@@ -5108,20 +8868,43 @@ def _e_f_RemainingTimeToTargetSOC(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_ResponseCode(r: Reader):
-    r.zero(1, "characters")
-    v = r.enum(6, _K27)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 8
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xff
+    r.p = q
+    if b & 0x81:
+        r.badz(p, 8, b & 0x81)
+    k = (b >> 1) & 0x3f
+    if k >= 40:
+        r.bad(p + 1, 'enumeration index out of range')
+    v = _K27[k]
     return v
 
 def _e_f_ResponseCode(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.enum(v, _K33, 6)
-    w.bits(0, 1)
+    w.bits((_K33[v]) << 1, 8)
 
 def _d_f_SPKISexp(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_SPKISexp(w: Writer, v) -> None:
@@ -5130,9 +8913,24 @@ def _e_f_SPKISexp(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_Seed(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_Seed(w: Writer, v) -> None:
@@ -5141,9 +8939,24 @@ def _e_f_Seed(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_SessionID(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_SessionID(w: Writer, v) -> None:
@@ -5152,20 +8965,44 @@ def _e_f_SessionID(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_TargetSOC(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(7)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 9
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1ff
+    r.p = q
+    if b & 0x101:
+        r.badz(p, 9, b & 0x101)
+    v = ((b >> 1) & 0x7f)
+    if v > 100:
+        r.bad(p + 1, 'integer out of range')
     return v
 
 def _e_f_TargetSOC(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.nbit(v, 0, 100, 7)
-    w.bits(0, 1)
+    if not 0 <= v <= 100:
+        raise ExiEncodeError(f"value {v!r} outside [0, 100]")
+    w.bits((v) << 1, 9)
 
 def _d_f_TaxRuleID(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(4294967295)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_TaxRuleID(w: Writer, v) -> None:
@@ -5174,9 +9011,24 @@ def _e_f_TaxRuleID(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_TimeAnchor(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(18446744073709551615)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_TimeAnchor(w: Writer, v) -> None:
@@ -5185,9 +9037,24 @@ def _e_f_TimeAnchor(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_TimeStamp(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(18446744073709551615)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_TimeStamp(w: Writer, v) -> None:
@@ -5196,20 +9063,55 @@ def _e_f_TimeStamp(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_Value(r: Reader):
-    r.zero(1, "characters")
-    v = r.sintb(-32768, 32767)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x2:
+        r.badz(p, 2, b & 0x2)
+    sg = (b & 0x1) == 1
+    v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v <= 32767:
+        r.fail('integer out of range')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_Value(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.sint(v)
+    if not -32768 <= v <= 32767:
+        raise ExiEncodeError(f"value {v!r} outside [-32768, 32767]")
+    w.bits((1 if v < 0 else 0), 2)
+    w.uint(-v - 1 if v < 0 else v)
     w.bits(0, 1)
 
 def _d_f_X509CRL(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_X509CRL(w: Writer, v) -> None:
@@ -5218,9 +9120,24 @@ def _e_f_X509CRL(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_X509Certificate(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_X509Certificate(w: Writer, v) -> None:
@@ -5229,9 +9146,24 @@ def _e_f_X509Certificate(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_X509IssuerName(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.string()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_X509IssuerName(w: Writer, v) -> None:
@@ -5240,9 +9172,24 @@ def _e_f_X509IssuerName(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_X509SKI(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_X509SKI(w: Writer, v) -> None:
@@ -5251,20 +9198,51 @@ def _e_f_X509SKI(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_X509SerialNumber(r: Reader):
-    r.zero(1, "characters")
-    v = r.sint()
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x2:
+        r.badz(p, 2, b & 0x2)
+    sg = (b & 0x1) == 1
+    v = -r.uint() - 1 if sg else r.uint()
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_X509SerialNumber(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.sint(v)
+    w.bits((1 if v < 0 else 0), 2)
+    w.uint(-v - 1 if v < 0 else v)
     w.bits(0, 1)
 
 def _d_f_X509SubjectName(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.string()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_X509SubjectName(w: Writer, v) -> None:
@@ -5273,9 +9251,24 @@ def _e_f_X509SubjectName(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_XPath(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.string()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_XPath(w: Writer, v) -> None:
@@ -5284,9 +9277,24 @@ def _e_f_XPath(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_Y(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_Y(w: Writer, v) -> None:

@@ -534,140 +534,158 @@ class X509IssuerSerialType:
     x509_serial_number: int
 
 def _d_ACDP_ConnectReqType(r: Reader) -> ACDP_ConnectReqType:
+    rv = r.v; rn = r.n
     v_header = None
     v_ev_electrical_charging_device_status = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_header = _d_MessageHeaderType(r)
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_ev_electrical_charging_device_status = r.enum(2, _K0)
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_header = _d_MessageHeaderType(r)
+    p = r.p
+    q = p + 6
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3f
+    r.p = q
+    if b & 0x33:
+        r.badz(p, 6, b & 0x33)
+    k = (b >> 2) & 0x3
+    v_ev_electrical_charging_device_status = _K0[k]
+    it = -1; al = 0
     return ACDP_ConnectReqType(header=v_header, ev_electrical_charging_device_status=v_ev_electrical_charging_device_status)
 
 def _e_ACDP_ConnectReqType(w: Writer, o: ACDP_ConnectReqType) -> None:
-    if o.header is not None:
-        w.bits(0, 1)
-        _e_MessageHeaderType(w, o.header)
-    else:
+    f_header = o.header
+    if f_header is None:
         raise ExiEncodeError("ACDP_ConnectReqType: missing required header")
-    if o.ev_electrical_charging_device_status is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.ev_electrical_charging_device_status, _K1, 2)
-        w.bits(0, 1)
-    else:
-        raise ExiEncodeError("ACDP_ConnectReqType: missing required ev_electrical_charging_device_status")
     w.bits(0, 1)
+    _e_MessageHeaderType(w, f_header)
+    f_ev_electrical_charging_device_status = o.ev_electrical_charging_device_status
+    if f_ev_electrical_charging_device_status is None:
+        raise ExiEncodeError("ACDP_ConnectReqType: missing required ev_electrical_charging_device_status")
+    w.bits((_K1[f_ev_electrical_charging_device_status]) << 2, 6)
 
 def _d_ACDP_ConnectResType(r: Reader) -> ACDP_ConnectResType:
+    rv = r.v; rn = r.n
     v_header = None
     v_response_code = None
     v_evse_processing = None
     v_evse_electrical_charging_device_status = None
     v_evse_mechanical_charging_device_status = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_header = _d_MessageHeaderType(r)
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_response_code = r.enum(6, _K2)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 2; al = 0
-    if it == 2:
-        r.zero(1, "characters")
-        v_evse_processing = r.enum(2, _K3)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 3; al = 0
-    if it == 3:
-        r.zero(1, "characters")
-        v_evse_electrical_charging_device_status = r.enum(2, _K0)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 4; al = 0
-    if it == 4:
-        r.zero(1, "characters")
-        v_evse_mechanical_charging_device_status = r.enum(2, _K4)
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_header = _d_MessageHeaderType(r)
+    p = r.p
+    q = p + 25
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1ffffff
+    r.p = q
+    if b & 0x181ce73:
+        r.badz(p, 25, b & 0x181ce73)
+    k = (b >> 17) & 0x3f
+    if k >= 40:
+        r.bad(p + 2, 'enumeration index out of range')
+    v_response_code = _K2[k]
+    k = (b >> 12) & 0x3
+    if k >= 3:
+        r.bad(p + 11, 'enumeration index out of range')
+    v_evse_processing = _K3[k]
+    k = (b >> 7) & 0x3
+    v_evse_electrical_charging_device_status = _K0[k]
+    k = (b >> 2) & 0x3
+    if k >= 3:
+        r.bad(p + 21, 'enumeration index out of range')
+    v_evse_mechanical_charging_device_status = _K4[k]
+    it = -1; al = 0
     return ACDP_ConnectResType(header=v_header, response_code=v_response_code, evse_processing=v_evse_processing, evse_electrical_charging_device_status=v_evse_electrical_charging_device_status, evse_mechanical_charging_device_status=v_evse_mechanical_charging_device_status)
 
 def _e_ACDP_ConnectResType(w: Writer, o: ACDP_ConnectResType) -> None:
-    if o.header is not None:
-        w.bits(0, 1)
-        _e_MessageHeaderType(w, o.header)
-    else:
+    f_header = o.header
+    if f_header is None:
         raise ExiEncodeError("ACDP_ConnectResType: missing required header")
-    if o.response_code is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.response_code, _K5, 6)
-        w.bits(0, 1)
-    else:
-        raise ExiEncodeError("ACDP_ConnectResType: missing required response_code")
-    if o.evse_processing is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.evse_processing, _K6, 2)
-        w.bits(0, 1)
-    else:
-        raise ExiEncodeError("ACDP_ConnectResType: missing required evse_processing")
-    if o.evse_electrical_charging_device_status is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.evse_electrical_charging_device_status, _K1, 2)
-        w.bits(0, 1)
-    else:
-        raise ExiEncodeError("ACDP_ConnectResType: missing required evse_electrical_charging_device_status")
-    if o.evse_mechanical_charging_device_status is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.evse_mechanical_charging_device_status, _K7, 2)
-        w.bits(0, 1)
-    else:
-        raise ExiEncodeError("ACDP_ConnectResType: missing required evse_mechanical_charging_device_status")
     w.bits(0, 1)
+    _e_MessageHeaderType(w, f_header)
+    f_response_code = o.response_code
+    if f_response_code is None:
+        raise ExiEncodeError("ACDP_ConnectResType: missing required response_code")
+    w.bits((_K5[f_response_code]) << 1, 9)
+    f_evse_processing = o.evse_processing
+    if f_evse_processing is None:
+        raise ExiEncodeError("ACDP_ConnectResType: missing required evse_processing")
+    w.bits((_K6[f_evse_processing]) << 1, 5)
+    f_evse_electrical_charging_device_status = o.evse_electrical_charging_device_status
+    if f_evse_electrical_charging_device_status is None:
+        raise ExiEncodeError("ACDP_ConnectResType: missing required evse_electrical_charging_device_status")
+    w.bits((_K1[f_evse_electrical_charging_device_status]) << 1, 5)
+    f_evse_mechanical_charging_device_status = o.evse_mechanical_charging_device_status
+    if f_evse_mechanical_charging_device_status is None:
+        raise ExiEncodeError("ACDP_ConnectResType: missing required evse_mechanical_charging_device_status")
+    w.bits((_K7[f_evse_mechanical_charging_device_status]) << 2, 6)
 
 def _d_ACDP_SystemStatusReqType(r: Reader) -> ACDP_SystemStatusReqType:
+    rv = r.v; rn = r.n
     v_header = None
     v_ev_technical_status = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_header = _d_MessageHeaderType(r)
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        v_ev_technical_status = _d_EVTechnicalStatusType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_header = _d_MessageHeaderType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 1; al = 0
+    v_ev_technical_status = _d_EVTechnicalStatusType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return ACDP_SystemStatusReqType(header=v_header, ev_technical_status=v_ev_technical_status)
 
 def _e_ACDP_SystemStatusReqType(w: Writer, o: ACDP_SystemStatusReqType) -> None:
-    if o.header is not None:
-        w.bits(0, 1)
-        _e_MessageHeaderType(w, o.header)
-    else:
+    f_header = o.header
+    if f_header is None:
         raise ExiEncodeError("ACDP_SystemStatusReqType: missing required header")
-    if o.ev_technical_status is not None:
-        w.bits(0, 1)
-        _e_EVTechnicalStatusType(w, o.ev_technical_status)
-    else:
+    w.bits(0, 1)
+    _e_MessageHeaderType(w, f_header)
+    f_ev_technical_status = o.ev_technical_status
+    if f_ev_technical_status is None:
         raise ExiEncodeError("ACDP_SystemStatusReqType: missing required ev_technical_status")
+    w.bits(0, 1)
+    _e_EVTechnicalStatusType(w, f_ev_technical_status)
     w.bits(0, 1)
 
 def _d_ACDP_SystemStatusResType(r: Reader) -> ACDP_SystemStatusResType:
+    rv = r.v; rn = r.n
     v_header = None
     v_response_code = None
     v_evse_mechanical_charging_device_status = None
@@ -679,199 +697,136 @@ def _d_ACDP_SystemStatusResType(r: Reader) -> ACDP_SystemStatusResType:
     v_evse_malfunction = None
     v_ev_in_charge_position = None
     v_ev_association_status = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_header = _d_MessageHeaderType(r)
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_response_code = r.enum(6, _K2)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 2; al = 0
-    if it == 2:
-        r.zero(1, "characters")
-        v_evse_mechanical_charging_device_status = r.enum(2, _K4)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 3; al = 0
-    if it == 3:
-        r.zero(1, "characters")
-        v_evse_ready_to_charge = r.bits(1) == 1
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 4; al = 0
-    if it == 4:
-        r.zero(1, "characters")
-        v_evse_isolation_status = r.enum(2, _K8)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 5; al = 0
-    if it == 5:
-        r.zero(1, "characters")
-        v_evse_disabled = r.bits(1) == 1
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 6; al = 0
-    if it == 6:
-        r.zero(1, "characters")
-        v_evse_utility_interrupt_event = r.bits(1) == 1
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 7; al = 0
-    if it == 7:
-        r.zero(1, "characters")
-        v_evse_emergency_shutdown = r.bits(1) == 1
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 8; al = 0
-    if it == 8:
-        r.zero(1, "characters")
-        v_evse_malfunction = r.bits(1) == 1
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 9; al = 0
-    if it == 9:
-        r.zero(1, "characters")
-        v_ev_in_charge_position = r.bits(1) == 1
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 10; al = 0
-    if it == 10:
-        r.zero(1, "characters")
-        v_ev_association_status = r.bits(1) == 1
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_header = _d_MessageHeaderType(r)
+    p = r.p
+    q = p + 48
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xffffffffffff
+    r.p = q
+    if b & 0xc0e773bbbbbb:
+        r.badz(p, 48, b & 0xc0e773bbbbbb)
+    k = (b >> 40) & 0x3f
+    if k >= 40:
+        r.bad(p + 2, 'enumeration index out of range')
+    v_response_code = _K2[k]
+    k = (b >> 35) & 0x3
+    if k >= 3:
+        r.bad(p + 11, 'enumeration index out of range')
+    v_evse_mechanical_charging_device_status = _K4[k]
+    v_evse_ready_to_charge = ((b >> 31) & 0x1) == 1
+    k = (b >> 26) & 0x3
+    v_evse_isolation_status = _K8[k]
+    v_evse_disabled = ((b >> 22) & 0x1) == 1
+    v_evse_utility_interrupt_event = ((b >> 18) & 0x1) == 1
+    v_evse_emergency_shutdown = ((b >> 14) & 0x1) == 1
+    v_evse_malfunction = ((b >> 10) & 0x1) == 1
+    v_ev_in_charge_position = ((b >> 6) & 0x1) == 1
+    v_ev_association_status = ((b >> 2) & 0x1) == 1
+    it = -1; al = 0
     return ACDP_SystemStatusResType(header=v_header, response_code=v_response_code, evse_mechanical_charging_device_status=v_evse_mechanical_charging_device_status, evse_ready_to_charge=v_evse_ready_to_charge, evse_isolation_status=v_evse_isolation_status, evse_disabled=v_evse_disabled, evse_utility_interrupt_event=v_evse_utility_interrupt_event, evse_emergency_shutdown=v_evse_emergency_shutdown, evse_malfunction=v_evse_malfunction, ev_in_charge_position=v_ev_in_charge_position, ev_association_status=v_ev_association_status)
 
 def _e_ACDP_SystemStatusResType(w: Writer, o: ACDP_SystemStatusResType) -> None:
-    if o.header is not None:
-        w.bits(0, 1)
-        _e_MessageHeaderType(w, o.header)
-    else:
+    f_header = o.header
+    if f_header is None:
         raise ExiEncodeError("ACDP_SystemStatusResType: missing required header")
-    if o.response_code is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.response_code, _K5, 6)
-        w.bits(0, 1)
-    else:
-        raise ExiEncodeError("ACDP_SystemStatusResType: missing required response_code")
-    if o.evse_mechanical_charging_device_status is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.evse_mechanical_charging_device_status, _K7, 2)
-        w.bits(0, 1)
-    else:
-        raise ExiEncodeError("ACDP_SystemStatusResType: missing required evse_mechanical_charging_device_status")
-    if o.evse_ready_to_charge is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.bits(1 if o.evse_ready_to_charge else 0, 1)
-        w.bits(0, 1)
-    else:
-        raise ExiEncodeError("ACDP_SystemStatusResType: missing required evse_ready_to_charge")
-    if o.evse_isolation_status is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.evse_isolation_status, _K9, 2)
-        w.bits(0, 1)
-    else:
-        raise ExiEncodeError("ACDP_SystemStatusResType: missing required evse_isolation_status")
-    if o.evse_disabled is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.bits(1 if o.evse_disabled else 0, 1)
-        w.bits(0, 1)
-    else:
-        raise ExiEncodeError("ACDP_SystemStatusResType: missing required evse_disabled")
-    if o.evse_utility_interrupt_event is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.bits(1 if o.evse_utility_interrupt_event else 0, 1)
-        w.bits(0, 1)
-    else:
-        raise ExiEncodeError("ACDP_SystemStatusResType: missing required evse_utility_interrupt_event")
-    if o.evse_emergency_shutdown is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.bits(1 if o.evse_emergency_shutdown else 0, 1)
-        w.bits(0, 1)
-    else:
-        raise ExiEncodeError("ACDP_SystemStatusResType: missing required evse_emergency_shutdown")
-    if o.evse_malfunction is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.bits(1 if o.evse_malfunction else 0, 1)
-        w.bits(0, 1)
-    else:
-        raise ExiEncodeError("ACDP_SystemStatusResType: missing required evse_malfunction")
-    if o.ev_in_charge_position is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.bits(1 if o.ev_in_charge_position else 0, 1)
-        w.bits(0, 1)
-    else:
-        raise ExiEncodeError("ACDP_SystemStatusResType: missing required ev_in_charge_position")
-    if o.ev_association_status is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.bits(1 if o.ev_association_status else 0, 1)
-        w.bits(0, 1)
-    else:
-        raise ExiEncodeError("ACDP_SystemStatusResType: missing required ev_association_status")
     w.bits(0, 1)
+    _e_MessageHeaderType(w, f_header)
+    f_response_code = o.response_code
+    if f_response_code is None:
+        raise ExiEncodeError("ACDP_SystemStatusResType: missing required response_code")
+    w.bits((_K5[f_response_code]) << 1, 9)
+    f_evse_mechanical_charging_device_status = o.evse_mechanical_charging_device_status
+    if f_evse_mechanical_charging_device_status is None:
+        raise ExiEncodeError("ACDP_SystemStatusResType: missing required evse_mechanical_charging_device_status")
+    w.bits((_K7[f_evse_mechanical_charging_device_status]) << 1, 5)
+    f_evse_ready_to_charge = o.evse_ready_to_charge
+    if f_evse_ready_to_charge is None:
+        raise ExiEncodeError("ACDP_SystemStatusResType: missing required evse_ready_to_charge")
+    w.bits((1 if f_evse_ready_to_charge else 0) << 1, 4)
+    f_evse_isolation_status = o.evse_isolation_status
+    if f_evse_isolation_status is None:
+        raise ExiEncodeError("ACDP_SystemStatusResType: missing required evse_isolation_status")
+    w.bits((_K9[f_evse_isolation_status]) << 1, 5)
+    f_evse_disabled = o.evse_disabled
+    if f_evse_disabled is None:
+        raise ExiEncodeError("ACDP_SystemStatusResType: missing required evse_disabled")
+    w.bits((1 if f_evse_disabled else 0) << 1, 4)
+    f_evse_utility_interrupt_event = o.evse_utility_interrupt_event
+    if f_evse_utility_interrupt_event is None:
+        raise ExiEncodeError("ACDP_SystemStatusResType: missing required evse_utility_interrupt_event")
+    w.bits((1 if f_evse_utility_interrupt_event else 0) << 1, 4)
+    f_evse_emergency_shutdown = o.evse_emergency_shutdown
+    if f_evse_emergency_shutdown is None:
+        raise ExiEncodeError("ACDP_SystemStatusResType: missing required evse_emergency_shutdown")
+    w.bits((1 if f_evse_emergency_shutdown else 0) << 1, 4)
+    f_evse_malfunction = o.evse_malfunction
+    if f_evse_malfunction is None:
+        raise ExiEncodeError("ACDP_SystemStatusResType: missing required evse_malfunction")
+    w.bits((1 if f_evse_malfunction else 0) << 1, 4)
+    f_ev_in_charge_position = o.ev_in_charge_position
+    if f_ev_in_charge_position is None:
+        raise ExiEncodeError("ACDP_SystemStatusResType: missing required ev_in_charge_position")
+    w.bits((1 if f_ev_in_charge_position else 0) << 1, 4)
+    f_ev_association_status = o.ev_association_status
+    if f_ev_association_status is None:
+        raise ExiEncodeError("ACDP_SystemStatusResType: missing required ev_association_status")
+    w.bits((1 if f_ev_association_status else 0) << 2, 5)
 
 def _d_ACDP_VehiclePositioningReqType(r: Reader) -> ACDP_VehiclePositioningReqType:
+    rv = r.v; rn = r.n
     v_header = None
     v_ev_mobility_status = None
     v_ev_positioning_support = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_header = _d_MessageHeaderType(r)
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_ev_mobility_status = r.bits(1) == 1
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 2; al = 0
-    if it == 2:
-        r.zero(1, "characters")
-        v_ev_positioning_support = r.bits(1) == 1
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_header = _d_MessageHeaderType(r)
+    p = r.p
+    q = p + 9
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1ff
+    r.p = q
+    if b & 0x1bb:
+        r.badz(p, 9, b & 0x1bb)
+    v_ev_mobility_status = ((b >> 6) & 0x1) == 1
+    v_ev_positioning_support = ((b >> 2) & 0x1) == 1
+    it = -1; al = 0
     return ACDP_VehiclePositioningReqType(header=v_header, ev_mobility_status=v_ev_mobility_status, ev_positioning_support=v_ev_positioning_support)
 
 def _e_ACDP_VehiclePositioningReqType(w: Writer, o: ACDP_VehiclePositioningReqType) -> None:
-    if o.header is not None:
-        w.bits(0, 1)
-        _e_MessageHeaderType(w, o.header)
-    else:
+    f_header = o.header
+    if f_header is None:
         raise ExiEncodeError("ACDP_VehiclePositioningReqType: missing required header")
-    if o.ev_mobility_status is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.bits(1 if o.ev_mobility_status else 0, 1)
-        w.bits(0, 1)
-    else:
-        raise ExiEncodeError("ACDP_VehiclePositioningReqType: missing required ev_mobility_status")
-    if o.ev_positioning_support is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.bits(1 if o.ev_positioning_support else 0, 1)
-        w.bits(0, 1)
-    else:
-        raise ExiEncodeError("ACDP_VehiclePositioningReqType: missing required ev_positioning_support")
     w.bits(0, 1)
+    _e_MessageHeaderType(w, f_header)
+    f_ev_mobility_status = o.ev_mobility_status
+    if f_ev_mobility_status is None:
+        raise ExiEncodeError("ACDP_VehiclePositioningReqType: missing required ev_mobility_status")
+    w.bits((1 if f_ev_mobility_status else 0) << 1, 4)
+    f_ev_positioning_support = o.ev_positioning_support
+    if f_ev_positioning_support is None:
+        raise ExiEncodeError("ACDP_VehiclePositioningReqType: missing required ev_positioning_support")
+    w.bits((1 if f_ev_positioning_support else 0) << 2, 5)
 
 def _d_ACDP_VehiclePositioningResType(r: Reader) -> ACDP_VehiclePositioningResType:
+    rv = r.v; rn = r.n
     v_header = None
     v_response_code = None
     v_evse_processing = None
@@ -881,128 +836,154 @@ def _d_ACDP_VehiclePositioningResType(r: Reader) -> ACDP_VehiclePositioningResTy
     v_contact_window_xc = None
     v_contact_window_yc = None
     v_ev_in_charge_position = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_header = _d_MessageHeaderType(r)
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_response_code = r.enum(6, _K2)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 2; al = 0
-    if it == 2:
-        r.zero(1, "characters")
-        v_evse_processing = r.enum(2, _K3)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 3; al = 0
-    if it == 3:
-        r.zero(1, "characters")
-        v_evse_positioning_support = r.bits(1) == 1
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 4; al = 0
-    if it == 4:
-        r.zero(1, "characters")
-        v_ev_relative_x_deviation = r.sintb(-32768, 32767)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 5; al = 0
-    if it == 5:
-        r.zero(1, "characters")
-        v_ev_relative_y_deviation = r.sintb(-32768, 32767)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 6; al = 0
-    if it == 6:
-        r.zero(1, "characters")
-        v_contact_window_xc = r.sintb(-32768, 32767)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 7; al = 0
-    if it == 7:
-        r.zero(1, "characters")
-        v_contact_window_yc = r.sintb(-32768, 32767)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 8; al = 0
-    if it == 8:
-        r.zero(1, "characters")
-        v_ev_in_charge_position = r.bits(1) == 1
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_header = _d_MessageHeaderType(r)
+    p = r.p
+    q = p + 21
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1fffff
+    r.p = q
+    if b & 0x181cee:
+        r.badz(p, 21, b & 0x181cee)
+    k = (b >> 13) & 0x3f
+    if k >= 40:
+        r.bad(p + 2, 'enumeration index out of range')
+    v_response_code = _K2[k]
+    k = (b >> 8) & 0x3
+    if k >= 3:
+        r.bad(p + 11, 'enumeration index out of range')
+    v_evse_processing = _K3[k]
+    v_evse_positioning_support = ((b >> 4) & 0x1) == 1
+    sg = (b & 0x1) == 1
+    it = 4; al = 0
+    v_ev_relative_x_deviation = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v_ev_relative_x_deviation <= 32767:
+        r.fail('integer out of range')
+    p = r.p
+    q = p + 4
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xf
+    r.p = q
+    if b & 0xe:
+        r.badz(p, 4, b & 0xe)
+    sg = (b & 0x1) == 1
+    it = 5; al = 0
+    v_ev_relative_y_deviation = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v_ev_relative_y_deviation <= 32767:
+        r.fail('integer out of range')
+    p = r.p
+    q = p + 4
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xf
+    r.p = q
+    if b & 0xe:
+        r.badz(p, 4, b & 0xe)
+    sg = (b & 0x1) == 1
+    it = 6; al = 0
+    v_contact_window_xc = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v_contact_window_xc <= 32767:
+        r.fail('integer out of range')
+    p = r.p
+    q = p + 4
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xf
+    r.p = q
+    if b & 0xe:
+        r.badz(p, 4, b & 0xe)
+    sg = (b & 0x1) == 1
+    it = 7; al = 0
+    v_contact_window_yc = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v_contact_window_yc <= 32767:
+        r.fail('integer out of range')
+    p = r.p
+    q = p + 6
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3f
+    r.p = q
+    if b & 0x3b:
+        r.badz(p, 6, b & 0x3b)
+    v_ev_in_charge_position = ((b >> 2) & 0x1) == 1
+    it = -1; al = 0
     return ACDP_VehiclePositioningResType(header=v_header, response_code=v_response_code, evse_processing=v_evse_processing, evse_positioning_support=v_evse_positioning_support, ev_relative_x_deviation=v_ev_relative_x_deviation, ev_relative_y_deviation=v_ev_relative_y_deviation, contact_window_xc=v_contact_window_xc, contact_window_yc=v_contact_window_yc, ev_in_charge_position=v_ev_in_charge_position)
 
 def _e_ACDP_VehiclePositioningResType(w: Writer, o: ACDP_VehiclePositioningResType) -> None:
-    if o.header is not None:
-        w.bits(0, 1)
-        _e_MessageHeaderType(w, o.header)
-    else:
+    f_header = o.header
+    if f_header is None:
         raise ExiEncodeError("ACDP_VehiclePositioningResType: missing required header")
-    if o.response_code is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.response_code, _K5, 6)
-        w.bits(0, 1)
-    else:
-        raise ExiEncodeError("ACDP_VehiclePositioningResType: missing required response_code")
-    if o.evse_processing is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.evse_processing, _K6, 2)
-        w.bits(0, 1)
-    else:
-        raise ExiEncodeError("ACDP_VehiclePositioningResType: missing required evse_processing")
-    if o.evse_positioning_support is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.bits(1 if o.evse_positioning_support else 0, 1)
-        w.bits(0, 1)
-    else:
-        raise ExiEncodeError("ACDP_VehiclePositioningResType: missing required evse_positioning_support")
-    if o.ev_relative_x_deviation is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.sint(o.ev_relative_x_deviation)
-        w.bits(0, 1)
-    else:
-        raise ExiEncodeError("ACDP_VehiclePositioningResType: missing required ev_relative_x_deviation")
-    if o.ev_relative_y_deviation is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.sint(o.ev_relative_y_deviation)
-        w.bits(0, 1)
-    else:
-        raise ExiEncodeError("ACDP_VehiclePositioningResType: missing required ev_relative_y_deviation")
-    if o.contact_window_xc is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.sint(o.contact_window_xc)
-        w.bits(0, 1)
-    else:
-        raise ExiEncodeError("ACDP_VehiclePositioningResType: missing required contact_window_xc")
-    if o.contact_window_yc is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.sint(o.contact_window_yc)
-        w.bits(0, 1)
-    else:
-        raise ExiEncodeError("ACDP_VehiclePositioningResType: missing required contact_window_yc")
-    if o.ev_in_charge_position is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.bits(1 if o.ev_in_charge_position else 0, 1)
-        w.bits(0, 1)
-    else:
-        raise ExiEncodeError("ACDP_VehiclePositioningResType: missing required ev_in_charge_position")
     w.bits(0, 1)
+    _e_MessageHeaderType(w, f_header)
+    f_response_code = o.response_code
+    if f_response_code is None:
+        raise ExiEncodeError("ACDP_VehiclePositioningResType: missing required response_code")
+    w.bits((_K5[f_response_code]) << 1, 9)
+    f_evse_processing = o.evse_processing
+    if f_evse_processing is None:
+        raise ExiEncodeError("ACDP_VehiclePositioningResType: missing required evse_processing")
+    w.bits((_K6[f_evse_processing]) << 1, 5)
+    f_evse_positioning_support = o.evse_positioning_support
+    if f_evse_positioning_support is None:
+        raise ExiEncodeError("ACDP_VehiclePositioningResType: missing required evse_positioning_support")
+    w.bits((1 if f_evse_positioning_support else 0) << 1, 4)
+    f_ev_relative_x_deviation = o.ev_relative_x_deviation
+    if f_ev_relative_x_deviation is None:
+        raise ExiEncodeError("ACDP_VehiclePositioningResType: missing required ev_relative_x_deviation")
+    if not -32768 <= f_ev_relative_x_deviation <= 32767:
+        raise ExiEncodeError(f"value {f_ev_relative_x_deviation!r} outside [-32768, 32767]")
+    w.bits((1 if f_ev_relative_x_deviation < 0 else 0), 3)
+    w.uint(-f_ev_relative_x_deviation - 1 if f_ev_relative_x_deviation < 0 else f_ev_relative_x_deviation)
+    w.bits(0, 1)
+    f_ev_relative_y_deviation = o.ev_relative_y_deviation
+    if f_ev_relative_y_deviation is None:
+        raise ExiEncodeError("ACDP_VehiclePositioningResType: missing required ev_relative_y_deviation")
+    if not -32768 <= f_ev_relative_y_deviation <= 32767:
+        raise ExiEncodeError(f"value {f_ev_relative_y_deviation!r} outside [-32768, 32767]")
+    w.bits((1 if f_ev_relative_y_deviation < 0 else 0), 3)
+    w.uint(-f_ev_relative_y_deviation - 1 if f_ev_relative_y_deviation < 0 else f_ev_relative_y_deviation)
+    w.bits(0, 1)
+    f_contact_window_xc = o.contact_window_xc
+    if f_contact_window_xc is None:
+        raise ExiEncodeError("ACDP_VehiclePositioningResType: missing required contact_window_xc")
+    if not -32768 <= f_contact_window_xc <= 32767:
+        raise ExiEncodeError(f"value {f_contact_window_xc!r} outside [-32768, 32767]")
+    w.bits((1 if f_contact_window_xc < 0 else 0), 3)
+    w.uint(-f_contact_window_xc - 1 if f_contact_window_xc < 0 else f_contact_window_xc)
+    w.bits(0, 1)
+    f_contact_window_yc = o.contact_window_yc
+    if f_contact_window_yc is None:
+        raise ExiEncodeError("ACDP_VehiclePositioningResType: missing required contact_window_yc")
+    if not -32768 <= f_contact_window_yc <= 32767:
+        raise ExiEncodeError(f"value {f_contact_window_yc!r} outside [-32768, 32767]")
+    w.bits((1 if f_contact_window_yc < 0 else 0), 3)
+    w.uint(-f_contact_window_yc - 1 if f_contact_window_yc < 0 else f_contact_window_yc)
+    w.bits(0, 1)
+    f_ev_in_charge_position = o.ev_in_charge_position
+    if f_ev_in_charge_position is None:
+        raise ExiEncodeError("ACDP_VehiclePositioningResType: missing required ev_in_charge_position")
+    w.bits((1 if f_ev_in_charge_position else 0) << 2, 5)
 
 def _d_CLReqControlModeType(r: Reader) -> CLReqControlModeType:
-    r.zero(1, 'end of element')
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = -1; al = 0
     return CLReqControlModeType()
 
@@ -1010,7 +991,15 @@ def _e_CLReqControlModeType(w: Writer, o: CLReqControlModeType) -> None:
     w.bits(0, 1)
 
 def _d_CLResControlModeType(r: Reader) -> CLResControlModeType:
-    r.zero(1, 'end of element')
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = -1; al = 0
     return CLResControlModeType()
 
@@ -1018,179 +1007,293 @@ def _e_CLResControlModeType(w: Writer, o: CLResControlModeType) -> None:
     w.bits(0, 1)
 
 def _d_CanonicalizationMethodType(r: Reader) -> CanonicalizationMethodType:
+    rv = r.v; rn = r.n
     v_algorithm = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_algorithm = r.string()
-        it, al = _P10[r.code(2, 2)]
+    v_algorithm = r.string()
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P10[e]
     n = 0
     while it == 1:
         r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        it, al = _P10[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P10[e]
     return CanonicalizationMethodType(algorithm=v_algorithm)
 
 def _e_CanonicalizationMethodType(w: Writer, o: CanonicalizationMethodType) -> None:
-    if o.algorithm is not None:
-        w.bits(0, 1)
-        w.string(o.algorithm)
-    else:
+    f_algorithm = o.algorithm
+    if f_algorithm is None:
         raise ExiEncodeError("CanonicalizationMethodType: missing required algorithm")
+    w.bits(0, 1)
+    w.string(f_algorithm)
     w.bits(1, 2)
 
 def _d_ChargeLoopReqType(r: Reader) -> ChargeLoopReqType:
+    rv = r.v; rn = r.n
     v_header = None
     v_display_parameters = None
     v_meter_info_requested = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_header = _d_MessageHeaderType(r)
-        it, al = _P11[r.code(2, 2)]
+    v_header = _d_MessageHeaderType(r)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P11[e]
     if it == 1:
         v_display_parameters = _d_DisplayParametersType(r)
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = 2; al = 0
-    if it == 2:
-        r.zero(1, "characters")
-        v_meter_info_requested = r.bits(1) == 1
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    p = r.p
+    q = p + 4
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xf
+    r.p = q
+    if b & 0xb:
+        r.badz(p, 4, b & 0xb)
+    v_meter_info_requested = ((b >> 2) & 0x1) == 1
+    it = -1; al = 0
     return ChargeLoopReqType(header=v_header, display_parameters=v_display_parameters, meter_info_requested=v_meter_info_requested)
 
 def _e_ChargeLoopReqType(w: Writer, o: ChargeLoopReqType) -> None:
-    if o.header is not None:
-        w.bits(0, 1)
-        _e_MessageHeaderType(w, o.header)
-    else:
+    f_header = o.header
+    if f_header is None:
         raise ExiEncodeError("ChargeLoopReqType: missing required header")
+    w.bits(0, 1)
+    _e_MessageHeaderType(w, f_header)
     s = 1
-    if o.display_parameters is not None:
+    f_display_parameters = o.display_parameters
+    if f_display_parameters is not None:
         w.bits(0, 2)
-        _e_DisplayParametersType(w, o.display_parameters)
+        _e_DisplayParametersType(w, f_display_parameters)
         s = 2
-    if o.meter_info_requested is not None:
-        c = _C12[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.bits(1 if o.meter_info_requested else 0, 1)
-        w.bits(0, 1)
-        s = 3
-    else:
+    f_meter_info_requested = o.meter_info_requested
+    if f_meter_info_requested is None:
         raise ExiEncodeError("ChargeLoopReqType: missing required meter_info_requested")
+    c = _C12[s]
+    w.bits(c[0], c[1])
+    w.bits((1 if f_meter_info_requested else 0) << 1, 3)
+    s = 3
     w.bits(0, 1)
 
 def _d_ChargeLoopResType(r: Reader) -> ChargeLoopResType:
+    rv = r.v; rn = r.n
     v_header = None
     v_response_code = None
     v_evse_status = None
     v_meter_info = None
     v_receipt = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_header = _d_MessageHeaderType(r)
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_response_code = r.enum(6, _K2)
-        r.zero(1, "end of element")
-        it, al = _P13[r.code(3, 4)]
+    v_header = _d_MessageHeaderType(r)
+    p = r.p
+    q = p + 12
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xfff
+    r.p = q
+    if b & 0xc08:
+        r.badz(p, 12, b & 0xc08)
+    k = (b >> 4) & 0x3f
+    if k >= 40:
+        r.bad(p + 2, 'enumeration index out of range')
+    v_response_code = _K2[k]
+    e = b & 0x7
+    if e >= 4:
+        r.bad_code(p + 9, e, 4)
+    it, al = _P13[e]
     if it == 2:
         v_evse_status = _d_EVSEStatusType(r)
-        it, al = _P14[r.code(2, 3)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 3:
+            r.bad_code(p + 0, e, 3)
+        it, al = _P14[e]
     if it == 3:
         v_meter_info = _d_MeterInfoType(r)
-        it, al = _P15[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P15[e]
     if it == 4:
         v_receipt = _d_ReceiptType(r)
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = -1; al = 0
     return ChargeLoopResType(header=v_header, response_code=v_response_code, evse_status=v_evse_status, meter_info=v_meter_info, receipt=v_receipt)
 
 def _e_ChargeLoopResType(w: Writer, o: ChargeLoopResType) -> None:
-    if o.header is not None:
-        w.bits(0, 1)
-        _e_MessageHeaderType(w, o.header)
-    else:
+    f_header = o.header
+    if f_header is None:
         raise ExiEncodeError("ChargeLoopResType: missing required header")
-    if o.response_code is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.response_code, _K5, 6)
-        w.bits(0, 1)
-    else:
+    w.bits(0, 1)
+    _e_MessageHeaderType(w, f_header)
+    f_response_code = o.response_code
+    if f_response_code is None:
         raise ExiEncodeError("ChargeLoopResType: missing required response_code")
+    w.bits((_K5[f_response_code]) << 1, 9)
     s = 2
-    if o.evse_status is not None:
+    f_evse_status = o.evse_status
+    if f_evse_status is not None:
         w.bits(0, 3)
-        _e_EVSEStatusType(w, o.evse_status)
+        _e_EVSEStatusType(w, f_evse_status)
         s = 3
-    if o.meter_info is not None:
+    f_meter_info = o.meter_info
+    if f_meter_info is not None:
         c = _C16[s]
         w.bits(c[0], c[1])
-        _e_MeterInfoType(w, o.meter_info)
+        _e_MeterInfoType(w, f_meter_info)
         s = 4
-    if o.receipt is not None:
+    f_receipt = o.receipt
+    if f_receipt is not None:
         c = _C17[s]
         w.bits(c[0], c[1])
-        _e_ReceiptType(w, o.receipt)
+        _e_ReceiptType(w, f_receipt)
         s = 5
     c = _C18[s]
     w.bits(c[0], c[1])
 
 def _d_ChargeParameterDiscoveryReqType(r: Reader) -> ChargeParameterDiscoveryReqType:
+    rv = r.v; rn = r.n
     v_header = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_header = _d_MessageHeaderType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_header = _d_MessageHeaderType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return ChargeParameterDiscoveryReqType(header=v_header)
 
 def _e_ChargeParameterDiscoveryReqType(w: Writer, o: ChargeParameterDiscoveryReqType) -> None:
-    if o.header is not None:
-        w.bits(0, 1)
-        _e_MessageHeaderType(w, o.header)
-    else:
+    f_header = o.header
+    if f_header is None:
         raise ExiEncodeError("ChargeParameterDiscoveryReqType: missing required header")
+    w.bits(0, 1)
+    _e_MessageHeaderType(w, f_header)
     w.bits(0, 1)
 
 def _d_ChargeParameterDiscoveryResType(r: Reader) -> ChargeParameterDiscoveryResType:
+    rv = r.v; rn = r.n
     v_header = None
     v_response_code = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_header = _d_MessageHeaderType(r)
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_response_code = r.enum(6, _K2)
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_header = _d_MessageHeaderType(r)
+    p = r.p
+    q = p + 10
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3ff
+    r.p = q
+    if b & 0x303:
+        r.badz(p, 10, b & 0x303)
+    k = (b >> 2) & 0x3f
+    if k >= 40:
+        r.bad(p + 2, 'enumeration index out of range')
+    v_response_code = _K2[k]
+    it = -1; al = 0
     return ChargeParameterDiscoveryResType(header=v_header, response_code=v_response_code)
 
 def _e_ChargeParameterDiscoveryResType(w: Writer, o: ChargeParameterDiscoveryResType) -> None:
-    if o.header is not None:
-        w.bits(0, 1)
-        _e_MessageHeaderType(w, o.header)
-    else:
+    f_header = o.header
+    if f_header is None:
         raise ExiEncodeError("ChargeParameterDiscoveryResType: missing required header")
-    if o.response_code is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.response_code, _K5, 6)
-        w.bits(0, 1)
-    else:
-        raise ExiEncodeError("ChargeParameterDiscoveryResType: missing required response_code")
     w.bits(0, 1)
+    _e_MessageHeaderType(w, f_header)
+    f_response_code = o.response_code
+    if f_response_code is None:
+        raise ExiEncodeError("ChargeParameterDiscoveryResType: missing required response_code")
+    w.bits((_K5[f_response_code]) << 2, 10)
 
 def _d_DSAKeyValueType(r: Reader) -> DSAKeyValueType:
     r.fail("content of DSAKeyValueType is not supported by this codec")
@@ -1199,88 +1302,151 @@ def _e_DSAKeyValueType(w: Writer, o: DSAKeyValueType) -> None:
     raise ExiEncodeError("content of DSAKeyValueType is not supported")
 
 def _d_DetailedCostType(r: Reader) -> DetailedCostType:
+    rv = r.v; rn = r.n
     v_amount = None
     v_cost_per_unit = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_amount = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        v_cost_per_unit = _d_RationalNumberType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_amount = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 1; al = 0
+    v_cost_per_unit = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return DetailedCostType(amount=v_amount, cost_per_unit=v_cost_per_unit)
 
 def _e_DetailedCostType(w: Writer, o: DetailedCostType) -> None:
-    if o.amount is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.amount)
-    else:
+    f_amount = o.amount
+    if f_amount is None:
         raise ExiEncodeError("DetailedCostType: missing required amount")
-    if o.cost_per_unit is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.cost_per_unit)
-    else:
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_amount)
+    f_cost_per_unit = o.cost_per_unit
+    if f_cost_per_unit is None:
         raise ExiEncodeError("DetailedCostType: missing required cost_per_unit")
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_cost_per_unit)
     w.bits(0, 1)
 
 def _d_DetailedTaxType(r: Reader) -> DetailedTaxType:
+    rv = r.v; rn = r.n
     v_tax_rule_id = None
     v_amount = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_tax_rule_id = r.uintb(4294967295)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        v_amount = _d_RationalNumberType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_tax_rule_id = r.uintb(4294967295)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
+    it = 1; al = 0
+    v_amount = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return DetailedTaxType(tax_rule_id=v_tax_rule_id, amount=v_amount)
 
 def _e_DetailedTaxType(w: Writer, o: DetailedTaxType) -> None:
-    if o.tax_rule_id is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.uint(o.tax_rule_id)
-        w.bits(0, 1)
-    else:
+    f_tax_rule_id = o.tax_rule_id
+    if f_tax_rule_id is None:
         raise ExiEncodeError("DetailedTaxType: missing required tax_rule_id")
-    if o.amount is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.amount)
-    else:
+    w.bits(0, 2)
+    w.uint(f_tax_rule_id)
+    w.bits(0, 1)
+    f_amount = o.amount
+    if f_amount is None:
         raise ExiEncodeError("DetailedTaxType: missing required amount")
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_amount)
     w.bits(0, 1)
 
 def _d_DigestMethodType(r: Reader) -> DigestMethodType:
+    rv = r.v; rn = r.n
     v_algorithm = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_algorithm = r.string()
-        it, al = _P10[r.code(2, 2)]
+    v_algorithm = r.string()
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P10[e]
     n = 0
     while it == 1:
         r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        it, al = _P10[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P10[e]
     return DigestMethodType(algorithm=v_algorithm)
 
 def _e_DigestMethodType(w: Writer, o: DigestMethodType) -> None:
-    if o.algorithm is not None:
-        w.bits(0, 1)
-        w.string(o.algorithm)
-    else:
+    f_algorithm = o.algorithm
+    if f_algorithm is None:
         raise ExiEncodeError("DigestMethodType: missing required algorithm")
+    w.bits(0, 1)
+    w.string(f_algorithm)
     w.bits(1, 2)
 
 def _d_DisplayParametersType(r: Reader) -> DisplayParametersType:
+    rv = r.v; rn = r.n
     v_present_soc = None
     v_minimum_soc = None
     v_target_soc = None
@@ -1291,281 +1457,525 @@ def _d_DisplayParametersType(r: Reader) -> DisplayParametersType:
     v_charging_complete = None
     v_battery_energy_capacity = None
     v_inlet_hot = None
-    it, al = _P19[r.code(4, 11)]
+    p = r.p
+    q = p + 4
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xf
+    r.p = q
+    e = b & 0xf
+    if e >= 11:
+        r.bad_code(p + 0, e, 11)
+    it, al = _P19[e]
     if it == 0:
-        r.zero(1, "characters")
-        v_present_soc = r.bits(7)
-        r.zero(1, "end of element")
-        it, al = _P20[r.code(4, 10)]
+        p = r.p
+        q = p + 13
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1fff
+        r.p = q
+        if b & 0x1010:
+            r.badz(p, 13, b & 0x1010)
+        v_present_soc = ((b >> 5) & 0x7f)
+        if v_present_soc > 100:
+            r.bad(p + 1, 'integer out of range')
+        e = b & 0xf
+        if e >= 10:
+            r.bad_code(p + 9, e, 10)
+        it, al = _P20[e]
     if it == 1:
-        r.zero(1, "characters")
-        v_minimum_soc = r.bits(7)
-        r.zero(1, "end of element")
-        it, al = _P21[r.code(4, 9)]
+        p = r.p
+        q = p + 13
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1fff
+        r.p = q
+        if b & 0x1010:
+            r.badz(p, 13, b & 0x1010)
+        v_minimum_soc = ((b >> 5) & 0x7f)
+        if v_minimum_soc > 100:
+            r.bad(p + 1, 'integer out of range')
+        e = b & 0xf
+        if e >= 9:
+            r.bad_code(p + 9, e, 9)
+        it, al = _P21[e]
     if it == 2:
-        r.zero(1, "characters")
-        v_target_soc = r.bits(7)
-        r.zero(1, "end of element")
-        it, al = _P22[r.code(4, 8)]
+        p = r.p
+        q = p + 13
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1fff
+        r.p = q
+        if b & 0x1010:
+            r.badz(p, 13, b & 0x1010)
+        v_target_soc = ((b >> 5) & 0x7f)
+        if v_target_soc > 100:
+            r.bad(p + 1, 'integer out of range')
+        e = b & 0xf
+        if e >= 8:
+            r.bad_code(p + 9, e, 8)
+        it, al = _P22[e]
     if it == 3:
-        r.zero(1, "characters")
-        v_maximum_soc = r.bits(7)
-        r.zero(1, "end of element")
-        it, al = _P23[r.code(3, 7)]
+        p = r.p
+        q = p + 12
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0xfff
+        r.p = q
+        if b & 0x808:
+            r.badz(p, 12, b & 0x808)
+        v_maximum_soc = ((b >> 4) & 0x7f)
+        if v_maximum_soc > 100:
+            r.bad(p + 1, 'integer out of range')
+        e = b & 0x7
+        if e >= 7:
+            r.bad_code(p + 9, e, 7)
+        it, al = _P23[e]
     if it == 4:
-        r.zero(1, "characters")
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         v_remaining_time_to_minimum_soc = r.uintb(4294967295)
-        r.zero(1, "end of element")
-        it, al = _P24[r.code(3, 6)]
+        p = r.p
+        q = p + 4
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0xf
+        r.p = q
+        if b & 0x8:
+            r.badz(p, 4, b & 0x8)
+        e = b & 0x7
+        if e >= 6:
+            r.bad_code(p + 1, e, 6)
+        it, al = _P24[e]
     if it == 5:
-        r.zero(1, "characters")
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         v_remaining_time_to_target_soc = r.uintb(4294967295)
-        r.zero(1, "end of element")
-        it, al = _P25[r.code(3, 5)]
+        p = r.p
+        q = p + 4
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0xf
+        r.p = q
+        if b & 0x8:
+            r.badz(p, 4, b & 0x8)
+        e = b & 0x7
+        if e >= 5:
+            r.bad_code(p + 1, e, 5)
+        it, al = _P25[e]
     if it == 6:
-        r.zero(1, "characters")
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         v_remaining_time_to_maximum_soc = r.uintb(4294967295)
-        r.zero(1, "end of element")
-        it, al = _P26[r.code(3, 4)]
+        p = r.p
+        q = p + 4
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0xf
+        r.p = q
+        if b & 0x8:
+            r.badz(p, 4, b & 0x8)
+        e = b & 0x7
+        if e >= 4:
+            r.bad_code(p + 1, e, 4)
+        it, al = _P26[e]
     if it == 7:
-        r.zero(1, "characters")
-        v_charging_complete = r.bits(1) == 1
-        r.zero(1, "end of element")
-        it, al = _P27[r.code(2, 3)]
+        p = r.p
+        q = p + 5
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1f
+        r.p = q
+        if b & 0x14:
+            r.badz(p, 5, b & 0x14)
+        v_charging_complete = ((b >> 3) & 0x1) == 1
+        e = b & 0x3
+        if e >= 3:
+            r.bad_code(p + 3, e, 3)
+        it, al = _P27[e]
     if it == 8:
         v_battery_energy_capacity = _d_RationalNumberType(r)
-        it, al = _P28[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P28[e]
     if it == 9:
-        r.zero(1, "characters")
-        v_inlet_hot = r.bits(1) == 1
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 4
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0xf
+        r.p = q
+        if b & 0xb:
+            r.badz(p, 4, b & 0xb)
+        v_inlet_hot = ((b >> 2) & 0x1) == 1
         it = -1; al = 0
     return DisplayParametersType(present_soc=v_present_soc, minimum_soc=v_minimum_soc, target_soc=v_target_soc, maximum_soc=v_maximum_soc, remaining_time_to_minimum_soc=v_remaining_time_to_minimum_soc, remaining_time_to_target_soc=v_remaining_time_to_target_soc, remaining_time_to_maximum_soc=v_remaining_time_to_maximum_soc, charging_complete=v_charging_complete, battery_energy_capacity=v_battery_energy_capacity, inlet_hot=v_inlet_hot)
 
 def _e_DisplayParametersType(w: Writer, o: DisplayParametersType) -> None:
     s = 0
-    if o.present_soc is not None:
-        w.bits(0, 4)
-        w.bits(0, 1)
-        w.nbit(o.present_soc, 0, 100, 7)
-        w.bits(0, 1)
+    f_present_soc = o.present_soc
+    if f_present_soc is not None:
+        if not 0 <= f_present_soc <= 100:
+            raise ExiEncodeError(f"value {f_present_soc!r} outside [0, 100]")
+        w.bits((f_present_soc) << 1, 13)
         s = 1
-    if o.minimum_soc is not None:
+    f_minimum_soc = o.minimum_soc
+    if f_minimum_soc is not None:
         c = _C29[s]
         w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.nbit(o.minimum_soc, 0, 100, 7)
-        w.bits(0, 1)
+        if not 0 <= f_minimum_soc <= 100:
+            raise ExiEncodeError(f"value {f_minimum_soc!r} outside [0, 100]")
+        w.bits((f_minimum_soc) << 1, 9)
         s = 2
-    if o.target_soc is not None:
+    f_target_soc = o.target_soc
+    if f_target_soc is not None:
         c = _C30[s]
         w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.nbit(o.target_soc, 0, 100, 7)
-        w.bits(0, 1)
+        if not 0 <= f_target_soc <= 100:
+            raise ExiEncodeError(f"value {f_target_soc!r} outside [0, 100]")
+        w.bits((f_target_soc) << 1, 9)
         s = 3
-    if o.maximum_soc is not None:
+    f_maximum_soc = o.maximum_soc
+    if f_maximum_soc is not None:
         c = _C31[s]
         w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.nbit(o.maximum_soc, 0, 100, 7)
-        w.bits(0, 1)
+        if not 0 <= f_maximum_soc <= 100:
+            raise ExiEncodeError(f"value {f_maximum_soc!r} outside [0, 100]")
+        w.bits((f_maximum_soc) << 1, 9)
         s = 4
-    if o.remaining_time_to_minimum_soc is not None:
+    f_remaining_time_to_minimum_soc = o.remaining_time_to_minimum_soc
+    if f_remaining_time_to_minimum_soc is not None:
         c = _C32[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
-        w.uint(o.remaining_time_to_minimum_soc)
+        w.uint(f_remaining_time_to_minimum_soc)
         w.bits(0, 1)
         s = 5
-    if o.remaining_time_to_target_soc is not None:
+    f_remaining_time_to_target_soc = o.remaining_time_to_target_soc
+    if f_remaining_time_to_target_soc is not None:
         c = _C33[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
-        w.uint(o.remaining_time_to_target_soc)
+        w.uint(f_remaining_time_to_target_soc)
         w.bits(0, 1)
         s = 6
-    if o.remaining_time_to_maximum_soc is not None:
+    f_remaining_time_to_maximum_soc = o.remaining_time_to_maximum_soc
+    if f_remaining_time_to_maximum_soc is not None:
         c = _C34[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
-        w.uint(o.remaining_time_to_maximum_soc)
+        w.uint(f_remaining_time_to_maximum_soc)
         w.bits(0, 1)
         s = 7
-    if o.charging_complete is not None:
+    f_charging_complete = o.charging_complete
+    if f_charging_complete is not None:
         c = _C35[s]
         w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.bits(1 if o.charging_complete else 0, 1)
-        w.bits(0, 1)
+        w.bits((1 if f_charging_complete else 0) << 1, 3)
         s = 8
-    if o.battery_energy_capacity is not None:
+    f_battery_energy_capacity = o.battery_energy_capacity
+    if f_battery_energy_capacity is not None:
         c = _C36[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.battery_energy_capacity)
+        _e_RationalNumberType(w, f_battery_energy_capacity)
         s = 9
-    if o.inlet_hot is not None:
+    f_inlet_hot = o.inlet_hot
+    if f_inlet_hot is not None:
         c = _C37[s]
         w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.bits(1 if o.inlet_hot else 0, 1)
-        w.bits(0, 1)
+        w.bits((1 if f_inlet_hot else 0) << 1, 3)
         s = 10
     c = _C38[s]
     w.bits(c[0], c[1])
 
 def _d_Dynamic_CLReqControlModeType(r: Reader) -> Dynamic_CLReqControlModeType:
+    rv = r.v; rn = r.n
     v_departure_time = None
     v_ev_target_energy_request = None
     v_ev_maximum_energy_request = None
     v_ev_minimum_energy_request = None
-    it, al = _P39[r.code(2, 2)]
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P39[e]
     if it == 0:
-        r.zero(1, "characters")
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         v_departure_time = r.uintb(4294967295)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        if b & 0x3:
+            r.badz(p, 2, b & 0x3)
         it = 1; al = 0
-    if it == 1:
-        v_ev_target_energy_request = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
-        it = 2; al = 0
-    if it == 2:
-        v_ev_maximum_energy_request = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
-        it = 3; al = 0
-    if it == 3:
-        v_ev_minimum_energy_request = _d_RationalNumberType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_ev_target_energy_request = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 2; al = 0
+    v_ev_maximum_energy_request = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 3; al = 0
+    v_ev_minimum_energy_request = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return Dynamic_CLReqControlModeType(departure_time=v_departure_time, ev_target_energy_request=v_ev_target_energy_request, ev_maximum_energy_request=v_ev_maximum_energy_request, ev_minimum_energy_request=v_ev_minimum_energy_request)
 
 def _e_Dynamic_CLReqControlModeType(w: Writer, o: Dynamic_CLReqControlModeType) -> None:
     s = 0
-    if o.departure_time is not None:
-        w.bits(0, 2)
-        w.bits(0, 1)
-        w.uint(o.departure_time)
+    f_departure_time = o.departure_time
+    if f_departure_time is not None:
+        w.bits(0, 3)
+        w.uint(f_departure_time)
         w.bits(0, 1)
         s = 1
-    if o.ev_target_energy_request is not None:
-        c = _C40[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.ev_target_energy_request)
-        s = 2
-    else:
+    f_ev_target_energy_request = o.ev_target_energy_request
+    if f_ev_target_energy_request is None:
         raise ExiEncodeError("Dynamic_CLReqControlModeType: missing required ev_target_energy_request")
-    if o.ev_maximum_energy_request is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.ev_maximum_energy_request)
-    else:
+    c = _C40[s]
+    w.bits(c[0], c[1])
+    _e_RationalNumberType(w, f_ev_target_energy_request)
+    s = 2
+    f_ev_maximum_energy_request = o.ev_maximum_energy_request
+    if f_ev_maximum_energy_request is None:
         raise ExiEncodeError("Dynamic_CLReqControlModeType: missing required ev_maximum_energy_request")
-    if o.ev_minimum_energy_request is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.ev_minimum_energy_request)
-    else:
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_ev_maximum_energy_request)
+    f_ev_minimum_energy_request = o.ev_minimum_energy_request
+    if f_ev_minimum_energy_request is None:
         raise ExiEncodeError("Dynamic_CLReqControlModeType: missing required ev_minimum_energy_request")
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_ev_minimum_energy_request)
     w.bits(0, 1)
 
 def _d_Dynamic_CLResControlModeType(r: Reader) -> Dynamic_CLResControlModeType:
+    rv = r.v; rn = r.n
     v_departure_time = None
     v_minimum_soc = None
     v_target_soc = None
     v_ack_max_delay = None
-    it, al = _P41[r.code(3, 5)]
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    e = b & 0x7
+    if e >= 5:
+        r.bad_code(p + 0, e, 5)
+    it, al = _P41[e]
     if it == 0:
-        r.zero(1, "characters")
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         v_departure_time = r.uintb(4294967295)
-        r.zero(1, "end of element")
-        it, al = _P42[r.code(3, 4)]
+        p = r.p
+        q = p + 4
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0xf
+        r.p = q
+        if b & 0x8:
+            r.badz(p, 4, b & 0x8)
+        e = b & 0x7
+        if e >= 4:
+            r.bad_code(p + 1, e, 4)
+        it, al = _P42[e]
     if it == 1:
-        r.zero(1, "characters")
-        v_minimum_soc = r.bits(7)
-        r.zero(1, "end of element")
-        it, al = _P43[r.code(2, 3)]
+        p = r.p
+        q = p + 11
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7ff
+        r.p = q
+        if b & 0x404:
+            r.badz(p, 11, b & 0x404)
+        v_minimum_soc = ((b >> 3) & 0x7f)
+        if v_minimum_soc > 100:
+            r.bad(p + 1, 'integer out of range')
+        e = b & 0x3
+        if e >= 3:
+            r.bad_code(p + 9, e, 3)
+        it, al = _P43[e]
     if it == 2:
-        r.zero(1, "characters")
-        v_target_soc = r.bits(7)
-        r.zero(1, "end of element")
-        it, al = _P44[r.code(2, 2)]
+        p = r.p
+        q = p + 11
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7ff
+        r.p = q
+        if b & 0x404:
+            r.badz(p, 11, b & 0x404)
+        v_target_soc = ((b >> 3) & 0x7f)
+        if v_target_soc > 100:
+            r.bad(p + 1, 'integer out of range')
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 9, e, 2)
+        it, al = _P44[e]
     if it == 3:
-        r.zero(1, "characters")
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         v_ack_max_delay = r.uintb(65535)
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        if b & 0x3:
+            r.badz(p, 2, b & 0x3)
         it = -1; al = 0
     return Dynamic_CLResControlModeType(departure_time=v_departure_time, minimum_soc=v_minimum_soc, target_soc=v_target_soc, ack_max_delay=v_ack_max_delay)
 
 def _e_Dynamic_CLResControlModeType(w: Writer, o: Dynamic_CLResControlModeType) -> None:
     s = 0
-    if o.departure_time is not None:
-        w.bits(0, 3)
-        w.bits(0, 1)
-        w.uint(o.departure_time)
+    f_departure_time = o.departure_time
+    if f_departure_time is not None:
+        w.bits(0, 4)
+        w.uint(f_departure_time)
         w.bits(0, 1)
         s = 1
-    if o.minimum_soc is not None:
+    f_minimum_soc = o.minimum_soc
+    if f_minimum_soc is not None:
         c = _C45[s]
         w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.nbit(o.minimum_soc, 0, 100, 7)
-        w.bits(0, 1)
+        if not 0 <= f_minimum_soc <= 100:
+            raise ExiEncodeError(f"value {f_minimum_soc!r} outside [0, 100]")
+        w.bits((f_minimum_soc) << 1, 9)
         s = 2
-    if o.target_soc is not None:
+    f_target_soc = o.target_soc
+    if f_target_soc is not None:
         c = _C46[s]
         w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.nbit(o.target_soc, 0, 100, 7)
-        w.bits(0, 1)
+        if not 0 <= f_target_soc <= 100:
+            raise ExiEncodeError(f"value {f_target_soc!r} outside [0, 100]")
+        w.bits((f_target_soc) << 1, 9)
         s = 3
-    if o.ack_max_delay is not None:
+    f_ack_max_delay = o.ack_max_delay
+    if f_ack_max_delay is not None:
         c = _C47[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
-        w.uint(o.ack_max_delay)
+        w.uint(f_ack_max_delay)
         w.bits(0, 1)
         s = 4
     c = _C48[s]
     w.bits(c[0], c[1])
 
 def _d_EVSEStatusType(r: Reader) -> EVSEStatusType:
+    rv = r.v; rn = r.n
     v_notification_max_delay = None
     v_evse_notification = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_notification_max_delay = r.uintb(65535)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_evse_notification = r.enum(3, _K49)
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_notification_max_delay = r.uintb(65535)
+    p = r.p
+    q = p + 8
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xff
+    r.p = q
+    if b & 0xe3:
+        r.badz(p, 8, b & 0xe3)
+    k = (b >> 2) & 0x7
+    if k >= 6:
+        r.bad(p + 3, 'enumeration index out of range')
+    v_evse_notification = _K49[k]
+    it = -1; al = 0
     return EVSEStatusType(notification_max_delay=v_notification_max_delay, evse_notification=v_evse_notification)
 
 def _e_EVSEStatusType(w: Writer, o: EVSEStatusType) -> None:
-    if o.notification_max_delay is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.uint(o.notification_max_delay)
-        w.bits(0, 1)
-    else:
+    f_notification_max_delay = o.notification_max_delay
+    if f_notification_max_delay is None:
         raise ExiEncodeError("EVSEStatusType: missing required notification_max_delay")
-    if o.evse_notification is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.evse_notification, _K50, 3)
-        w.bits(0, 1)
-    else:
-        raise ExiEncodeError("EVSEStatusType: missing required evse_notification")
+    w.bits(0, 2)
+    w.uint(f_notification_max_delay)
     w.bits(0, 1)
+    f_evse_notification = o.evse_notification
+    if f_evse_notification is None:
+        raise ExiEncodeError("EVSEStatusType: missing required evse_notification")
+    w.bits((_K50[f_evse_notification]) << 2, 7)
 
 def _d_EVTechnicalStatusType(r: Reader) -> EVTechnicalStatusType:
+    rv = r.v; rn = r.n
     v_ev_ready_to_charge = None
     v_ev_immobilization_request = None
     v_ev_immobilized = None
@@ -1574,109 +1984,160 @@ def _d_EVTechnicalStatusType(r: Reader) -> EVTechnicalStatusType:
     v_evsoc = None
     v_ev_error_code = None
     v_ev_timeout = None
-    r.zero(1, 'next item')
-    it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_ev_ready_to_charge = r.bits(1) == 1
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_ev_immobilization_request = r.bits(1) == 1
-        r.zero(1, "end of element")
-        it, al = _P51[r.code(3, 7)]
+    p = r.p
+    q = p + 11
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7ff
+    r.p = q
+    if b & 0x6e8:
+        r.badz(p, 11, b & 0x6e8)
+    v_ev_ready_to_charge = ((b >> 8) & 0x1) == 1
+    v_ev_immobilization_request = ((b >> 4) & 0x1) == 1
+    e = b & 0x7
+    if e >= 7:
+        r.bad_code(p + 8, e, 7)
+    it, al = _P51[e]
     if it == 2:
-        r.zero(1, "characters")
-        v_ev_immobilized = r.bits(1) == 1
-        r.zero(1, "end of element")
-        it, al = _P52[r.code(3, 6)]
+        p = r.p
+        q = p + 6
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3f
+        r.p = q
+        if b & 0x28:
+            r.badz(p, 6, b & 0x28)
+        v_ev_immobilized = ((b >> 4) & 0x1) == 1
+        e = b & 0x7
+        if e >= 6:
+            r.bad_code(p + 3, e, 6)
+        it, al = _P52[e]
     if it == 3:
         v_evwlan_strength = _d_RationalNumberType(r)
-        it, al = _P53[r.code(3, 5)]
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        e = b & 0x7
+        if e >= 5:
+            r.bad_code(p + 0, e, 5)
+        it, al = _P53[e]
     if it == 4:
-        r.zero(1, "characters")
-        v_evcp_status = r.enum(3, _K54)
-        r.zero(1, "end of element")
-        it, al = _P55[r.code(3, 4)]
+        p = r.p
+        q = p + 8
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0xff
+        r.p = q
+        if b & 0x88:
+            r.badz(p, 8, b & 0x88)
+        k = (b >> 4) & 0x7
+        if k >= 5:
+            r.bad(p + 1, 'enumeration index out of range')
+        v_evcp_status = _K54[k]
+        e = b & 0x7
+        if e >= 4:
+            r.bad_code(p + 5, e, 4)
+        it, al = _P55[e]
     if it == 5:
-        r.zero(1, "characters")
-        v_evsoc = r.bits(7)
-        r.zero(1, "end of element")
-        it, al = _P56[r.code(2, 3)]
+        p = r.p
+        q = p + 11
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7ff
+        r.p = q
+        if b & 0x404:
+            r.badz(p, 11, b & 0x404)
+        v_evsoc = ((b >> 3) & 0x7f)
+        if v_evsoc > 100:
+            r.bad(p + 1, 'integer out of range')
+        e = b & 0x3
+        if e >= 3:
+            r.bad_code(p + 9, e, 3)
+        it, al = _P56[e]
     if it == 6:
-        r.zero(1, "characters")
-        v_ev_error_code = r.enum(4, _K57)
-        r.zero(1, "end of element")
-        it, al = _P58[r.code(2, 2)]
+        p = r.p
+        q = p + 8
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0xff
+        r.p = q
+        if b & 0x84:
+            r.badz(p, 8, b & 0x84)
+        k = (b >> 3) & 0xf
+        if k >= 10:
+            r.bad(p + 1, 'enumeration index out of range')
+        v_ev_error_code = _K57[k]
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 6, e, 2)
+        it, al = _P58[e]
     if it == 7:
-        r.zero(1, "characters")
-        v_ev_timeout = r.bits(1) == 1
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 4
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0xf
+        r.p = q
+        if b & 0xb:
+            r.badz(p, 4, b & 0xb)
+        v_ev_timeout = ((b >> 2) & 0x1) == 1
         it = -1; al = 0
     return EVTechnicalStatusType(ev_ready_to_charge=v_ev_ready_to_charge, ev_immobilization_request=v_ev_immobilization_request, ev_immobilized=v_ev_immobilized, evwlan_strength=v_evwlan_strength, evcp_status=v_evcp_status, evsoc=v_evsoc, ev_error_code=v_ev_error_code, ev_timeout=v_ev_timeout)
 
 def _e_EVTechnicalStatusType(w: Writer, o: EVTechnicalStatusType) -> None:
-    if o.ev_ready_to_charge is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.bits(1 if o.ev_ready_to_charge else 0, 1)
-        w.bits(0, 1)
-    else:
+    f_ev_ready_to_charge = o.ev_ready_to_charge
+    if f_ev_ready_to_charge is None:
         raise ExiEncodeError("EVTechnicalStatusType: missing required ev_ready_to_charge")
-    if o.ev_immobilization_request is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.bits(1 if o.ev_immobilization_request else 0, 1)
-        w.bits(0, 1)
-    else:
+    w.bits((1 if f_ev_ready_to_charge else 0) << 1, 4)
+    f_ev_immobilization_request = o.ev_immobilization_request
+    if f_ev_immobilization_request is None:
         raise ExiEncodeError("EVTechnicalStatusType: missing required ev_immobilization_request")
+    w.bits((1 if f_ev_immobilization_request else 0) << 1, 4)
     s = 2
-    if o.ev_immobilized is not None:
-        w.bits(0, 3)
-        w.bits(0, 1)
-        w.bits(1 if o.ev_immobilized else 0, 1)
-        w.bits(0, 1)
+    f_ev_immobilized = o.ev_immobilized
+    if f_ev_immobilized is not None:
+        w.bits((1 if f_ev_immobilized else 0) << 1, 6)
         s = 3
-    if o.evwlan_strength is not None:
+    f_evwlan_strength = o.evwlan_strength
+    if f_evwlan_strength is not None:
         c = _C59[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.evwlan_strength)
+        _e_RationalNumberType(w, f_evwlan_strength)
         s = 4
-    if o.evcp_status is not None:
+    f_evcp_status = o.evcp_status
+    if f_evcp_status is not None:
         c = _C60[s]
         w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.enum(o.evcp_status, _K61, 3)
-        w.bits(0, 1)
+        w.bits((_K61[f_evcp_status]) << 1, 5)
         s = 5
-    if o.evsoc is not None:
+    f_evsoc = o.evsoc
+    if f_evsoc is not None:
         c = _C62[s]
         w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.nbit(o.evsoc, 0, 100, 7)
-        w.bits(0, 1)
+        if not 0 <= f_evsoc <= 100:
+            raise ExiEncodeError(f"value {f_evsoc!r} outside [0, 100]")
+        w.bits((f_evsoc) << 1, 9)
         s = 6
-    if o.ev_error_code is not None:
+    f_ev_error_code = o.ev_error_code
+    if f_ev_error_code is not None:
         c = _C63[s]
         w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.enum(o.ev_error_code, _K64, 4)
-        w.bits(0, 1)
+        w.bits((_K64[f_ev_error_code]) << 1, 6)
         s = 7
-    if o.ev_timeout is not None:
+    f_ev_timeout = o.ev_timeout
+    if f_ev_timeout is not None:
         c = _C65[s]
         w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.bits(1 if o.ev_timeout else 0, 1)
-        w.bits(0, 1)
+        w.bits((1 if f_ev_timeout else 0) << 1, 3)
         s = 8
     c = _C66[s]
     w.bits(c[0], c[1])
 
 def _d_KeyInfoType(r: Reader) -> KeyInfoType:
+    rv = r.v; rn = r.n
     v_id = None
     v_key_name = []
     v_key_value = []
@@ -1685,48 +2146,104 @@ def _d_KeyInfoType(r: Reader) -> KeyInfoType:
     v_pgp_data = []
     v_spki_data = []
     v_mgmt_data = []
-    it, al = _P67[r.code(4, 9)]
+    p = r.p
+    q = p + 4
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xf
+    r.p = q
+    e = b & 0xf
+    if e >= 9:
+        r.bad_code(p + 0, e, 9)
+    it, al = _P67[e]
     if it == 0:
         v_id = r.string()
-        it, al = _P68[r.code(4, 8)]
+        p = r.p
+        q = p + 4
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0xf
+        r.p = q
+        e = b & 0xf
+        if e >= 8:
+            r.bad_code(p + 0, e, 8)
+        it, al = _P68[e]
     n = 0
     while it == 1:
         if al == 0:
-            r.zero(1, "characters")
-            x = r.string()
-            r.zero(1, "end of element")
-            v_key_name.append(x)
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
+            t = r.string()
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
+            v_key_name.append(t)
         elif al == 1:
-            x = _d_KeyValueType(r)
-            v_key_value.append(x)
+            t = _d_KeyValueType(r)
+            v_key_value.append(t)
         elif al == 2:
-            x = _d_RetrievalMethodType(r)
-            v_retrieval_method.append(x)
+            t = _d_RetrievalMethodType(r)
+            v_retrieval_method.append(t)
         elif al == 3:
-            x = _d_X509DataType(r)
-            v_x509_data.append(x)
+            t = _d_X509DataType(r)
+            v_x509_data.append(t)
         elif al == 4:
-            x = _d_PGPDataType(r)
-            v_pgp_data.append(x)
+            t = _d_PGPDataType(r)
+            v_pgp_data.append(t)
         elif al == 5:
-            x = _d_SPKIDataType(r)
-            v_spki_data.append(x)
+            t = _d_SPKIDataType(r)
+            v_spki_data.append(t)
         elif al == 6:
-            r.zero(1, "characters")
-            x = r.string()
-            r.zero(1, "end of element")
-            v_mgmt_data.append(x)
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
+            t = r.string()
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
+            v_mgmt_data.append(t)
         elif al == 7:
             r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        it, al = _P69[r.code(4, 9)]
+        p = r.p
+        q = p + 4
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0xf
+        r.p = q
+        e = b & 0xf
+        if e >= 9:
+            r.bad_code(p + 0, e, 9)
+        it, al = _P69[e]
     return KeyInfoType(id=v_id, key_name=v_key_name, key_value=v_key_value, retrieval_method=v_retrieval_method, x509_data=v_x509_data, pgp_data=v_pgp_data, spki_data=v_spki_data, mgmt_data=v_mgmt_data)
 
 def _e_KeyInfoType(w: Writer, o: KeyInfoType) -> None:
     s = 0
-    if o.id is not None:
+    f_id = o.id
+    if f_id is not None:
         w.bits(0, 4)
-        w.string(o.id)
+        w.string(f_id)
         s = 1
     n = 0
     for x in o.key_name:
@@ -1780,43 +2297,90 @@ def _e_KeyInfoType(w: Writer, o: KeyInfoType) -> None:
     w.bits(8, 4)
 
 def _d_KeyValueType(r: Reader) -> KeyValueType:
+    rv = r.v; rn = r.n
     v_dsa_key_value = None
     v_rsa_key_value = None
-    it, al = _P77[r.code(3, 3)]
-    if it == 0:
-        if al == 0:
-            v_dsa_key_value = _d_DSAKeyValueType(r)
-        elif al == 1:
-            v_rsa_key_value = _d_RSAKeyValueType(r)
-        elif al == 2:
-            r.fail("wildcard (undeclared) element content is not supported")
-        it, al = _P78[r.code(2, 1)]
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    e = b & 0x7
+    if e >= 3:
+        r.bad_code(p + 0, e, 3)
+    it, al = _P77[e]
+    if al == 0:
+        v_dsa_key_value = _d_DSAKeyValueType(r)
+    elif al == 1:
+        v_rsa_key_value = _d_RSAKeyValueType(r)
+    elif al == 2:
+        r.fail("wildcard (undeclared) element content is not supported")
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 1:
+        r.bad_code(p + 0, e, 1)
+    it, al = _P78[e]
     return KeyValueType(dsa_key_value=v_dsa_key_value, rsa_key_value=v_rsa_key_value)
 
 def _e_KeyValueType(w: Writer, o: KeyValueType) -> None:
-    if o.dsa_key_value is not None:
+    s = 0
+    f_dsa_key_value = o.dsa_key_value
+    f_rsa_key_value = o.rsa_key_value
+    if f_dsa_key_value is not None:
         w.bits(0, 3)
-        _e_DSAKeyValueType(w, o.dsa_key_value)
-    elif o.rsa_key_value is not None:
+        _e_DSAKeyValueType(w, f_dsa_key_value)
+        s = 1
+    elif f_rsa_key_value is not None:
         w.bits(1, 3)
-        _e_RSAKeyValueType(w, o.rsa_key_value)
+        _e_RSAKeyValueType(w, f_rsa_key_value)
+        s = 1
     else:
         raise ExiEncodeError("KeyValueType: missing required dsa_key_value/rsa_key_value")
     w.bits(0, 2)
 
 def _d_ListOfRootCertificateIDsType(r: Reader) -> ListOfRootCertificateIDsType:
+    rv = r.v; rn = r.n
     v_root_certificate_id = []
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
     n = 0
     while it == 0:
-        x = _d_X509IssuerSerialType(r)
-        v_root_certificate_id.append(x)
+        t = _d_X509IssuerSerialType(r)
+        v_root_certificate_id.append(t)
         n += 1
         if n < 20:
-            it, al = _P79[r.code(2, 2)]
+            p = r.p
+            q = p + 2
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x3
+            r.p = q
+            e = b & 0x3
+            if e >= 2:
+                r.bad_code(p + 0, e, 2)
+            it, al = _P79[e]
         else:
-            r.zero(1, 'end of element')
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
             it = -1; al = 0
     return ListOfRootCertificateIDsType(root_certificate_id=v_root_certificate_id)
 
@@ -1835,26 +2399,53 @@ def _e_ListOfRootCertificateIDsType(w: Writer, o: ListOfRootCertificateIDsType) 
     w.bits(c[0], c[1])
 
 def _d_ManifestType(r: Reader) -> ManifestType:
+    rv = r.v; rn = r.n
     v_id = None
     v_reference = []
-    it, al = _P39[r.code(2, 2)]
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P39[e]
     if it == 0:
         v_id = r.string()
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = 1; al = 0
     n = 0
     while it == 1:
-        x = _d_ReferenceType(r)
-        v_reference.append(x)
+        t = _d_ReferenceType(r)
+        v_reference.append(t)
         n += 1
-        it, al = _P10[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P10[e]
     return ManifestType(id=v_id, reference=v_reference)
 
 def _e_ManifestType(w: Writer, o: ManifestType) -> None:
     s = 0
-    if o.id is not None:
+    f_id = o.id
+    if f_id is not None:
         w.bits(0, 2)
-        w.string(o.id)
+        w.string(f_id)
         s = 1
     n = 0
     for x in o.reference:
@@ -1868,52 +2459,79 @@ def _e_ManifestType(w: Writer, o: ManifestType) -> None:
     w.bits(1, 2)
 
 def _d_MessageHeaderType(r: Reader) -> MessageHeaderType:
+    rv = r.v; rn = r.n
     v_session_id = None
     v_time_stamp = None
     v_signature = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_session_id = r.binary()
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_time_stamp = r.uintb(18446744073709551615)
-        r.zero(1, "end of element")
-        it, al = _P83[r.code(2, 2)]
+    v_session_id = r.binary()
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x7:
+        r.badz(p, 3, b & 0x7)
+    it = 1; al = 0
+    v_time_stamp = r.uintb(18446744073709551615)
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x4:
+        r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 1, e, 2)
+    it, al = _P83[e]
     if it == 2:
         v_signature = _d_SignatureType(r)
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = -1; al = 0
     return MessageHeaderType(session_id=v_session_id, time_stamp=v_time_stamp, signature=v_signature)
 
 def _e_MessageHeaderType(w: Writer, o: MessageHeaderType) -> None:
-    if o.session_id is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.binary(o.session_id)
-        w.bits(0, 1)
-    else:
+    f_session_id = o.session_id
+    if f_session_id is None:
         raise ExiEncodeError("MessageHeaderType: missing required session_id")
-    if o.time_stamp is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.uint(o.time_stamp)
-        w.bits(0, 1)
-    else:
+    w.bits(0, 2)
+    w.binary(f_session_id)
+    w.bits(0, 1)
+    f_time_stamp = o.time_stamp
+    if f_time_stamp is None:
         raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
+    w.bits(0, 2)
+    w.uint(f_time_stamp)
+    w.bits(0, 1)
     s = 2
-    if o.signature is not None:
+    f_signature = o.signature
+    if f_signature is not None:
         w.bits(0, 2)
-        _e_SignatureType(w, o.signature)
+        _e_SignatureType(w, f_signature)
         s = 3
     c = _C84[s]
     w.bits(c[0], c[1])
 
 def _d_MeterInfoType(r: Reader) -> MeterInfoType:
+    rv = r.v; rn = r.n
     v_meter_id = None
     v_charged_energy_reading_wh = None
     v_bpt_discharged_energy_reading_wh = None
@@ -1922,148 +2540,322 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
     v_meter_signature = None
     v_meter_status = None
     v_meter_timestamp = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_meter_id = r.string()
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_charged_energy_reading_wh = r.uintb(18446744073709551615)
-        r.zero(1, "end of element")
-        it, al = _P51[r.code(3, 7)]
+    v_meter_id = r.string()
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x7:
+        r.badz(p, 3, b & 0x7)
+    it = 1; al = 0
+    v_charged_energy_reading_wh = r.uintb(18446744073709551615)
+    p = r.p
+    q = p + 4
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xf
+    r.p = q
+    if b & 0x8:
+        r.badz(p, 4, b & 0x8)
+    e = b & 0x7
+    if e >= 7:
+        r.bad_code(p + 1, e, 7)
+    it, al = _P51[e]
     if it == 2:
-        r.zero(1, "characters")
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         v_bpt_discharged_energy_reading_wh = r.uintb(18446744073709551615)
-        r.zero(1, "end of element")
-        it, al = _P52[r.code(3, 6)]
+        p = r.p
+        q = p + 4
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0xf
+        r.p = q
+        if b & 0x8:
+            r.badz(p, 4, b & 0x8)
+        e = b & 0x7
+        if e >= 6:
+            r.bad_code(p + 1, e, 6)
+        it, al = _P52[e]
     if it == 3:
-        r.zero(1, "characters")
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         v_capacitive_energy_reading_va_rh = r.uintb(18446744073709551615)
-        r.zero(1, "end of element")
-        it, al = _P53[r.code(3, 5)]
+        p = r.p
+        q = p + 4
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0xf
+        r.p = q
+        if b & 0x8:
+            r.badz(p, 4, b & 0x8)
+        e = b & 0x7
+        if e >= 5:
+            r.bad_code(p + 1, e, 5)
+        it, al = _P53[e]
     if it == 4:
-        r.zero(1, "characters")
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         v_bpt_inductive_energy_reading_va_rh = r.uintb(18446744073709551615)
-        r.zero(1, "end of element")
-        it, al = _P55[r.code(3, 4)]
+        p = r.p
+        q = p + 4
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0xf
+        r.p = q
+        if b & 0x8:
+            r.badz(p, 4, b & 0x8)
+        e = b & 0x7
+        if e >= 4:
+            r.bad_code(p + 1, e, 4)
+        it, al = _P55[e]
     if it == 5:
-        r.zero(1, "characters")
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         v_meter_signature = r.binary()
-        r.zero(1, "end of element")
-        it, al = _P56[r.code(2, 3)]
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        if b & 0x4:
+            r.badz(p, 3, b & 0x4)
+        e = b & 0x3
+        if e >= 3:
+            r.bad_code(p + 1, e, 3)
+        it, al = _P56[e]
     if it == 6:
-        r.zero(1, "characters")
-        v_meter_status = r.sintb(-32768, 32767)
-        r.zero(1, "end of element")
-        it, al = _P58[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        if b & 0x2:
+            r.badz(p, 2, b & 0x2)
+        sg = (b & 0x1) == 1
+        v_meter_status = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v_meter_status <= 32767:
+            r.fail('integer out of range')
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        if b & 0x4:
+            r.badz(p, 3, b & 0x4)
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 1, e, 2)
+        it, al = _P58[e]
     if it == 7:
-        r.zero(1, "characters")
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         v_meter_timestamp = r.uintb(18446744073709551615)
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        if b & 0x3:
+            r.badz(p, 2, b & 0x3)
         it = -1; al = 0
     return MeterInfoType(meter_id=v_meter_id, charged_energy_reading_wh=v_charged_energy_reading_wh, bpt_discharged_energy_reading_wh=v_bpt_discharged_energy_reading_wh, capacitive_energy_reading_va_rh=v_capacitive_energy_reading_va_rh, bpt_inductive_energy_reading_va_rh=v_bpt_inductive_energy_reading_va_rh, meter_signature=v_meter_signature, meter_status=v_meter_status, meter_timestamp=v_meter_timestamp)
 
 def _e_MeterInfoType(w: Writer, o: MeterInfoType) -> None:
-    if o.meter_id is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.string(o.meter_id)
-        w.bits(0, 1)
-    else:
+    f_meter_id = o.meter_id
+    if f_meter_id is None:
         raise ExiEncodeError("MeterInfoType: missing required meter_id")
-    if o.charged_energy_reading_wh is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.uint(o.charged_energy_reading_wh)
-        w.bits(0, 1)
-    else:
+    w.bits(0, 2)
+    w.string(f_meter_id)
+    w.bits(0, 1)
+    f_charged_energy_reading_wh = o.charged_energy_reading_wh
+    if f_charged_energy_reading_wh is None:
         raise ExiEncodeError("MeterInfoType: missing required charged_energy_reading_wh")
+    w.bits(0, 2)
+    w.uint(f_charged_energy_reading_wh)
+    w.bits(0, 1)
     s = 2
-    if o.bpt_discharged_energy_reading_wh is not None:
-        w.bits(0, 3)
-        w.bits(0, 1)
-        w.uint(o.bpt_discharged_energy_reading_wh)
+    f_bpt_discharged_energy_reading_wh = o.bpt_discharged_energy_reading_wh
+    if f_bpt_discharged_energy_reading_wh is not None:
+        w.bits(0, 4)
+        w.uint(f_bpt_discharged_energy_reading_wh)
         w.bits(0, 1)
         s = 3
-    if o.capacitive_energy_reading_va_rh is not None:
+    f_capacitive_energy_reading_va_rh = o.capacitive_energy_reading_va_rh
+    if f_capacitive_energy_reading_va_rh is not None:
         c = _C59[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
-        w.uint(o.capacitive_energy_reading_va_rh)
+        w.uint(f_capacitive_energy_reading_va_rh)
         w.bits(0, 1)
         s = 4
-    if o.bpt_inductive_energy_reading_va_rh is not None:
+    f_bpt_inductive_energy_reading_va_rh = o.bpt_inductive_energy_reading_va_rh
+    if f_bpt_inductive_energy_reading_va_rh is not None:
         c = _C60[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
-        w.uint(o.bpt_inductive_energy_reading_va_rh)
+        w.uint(f_bpt_inductive_energy_reading_va_rh)
         w.bits(0, 1)
         s = 5
-    if o.meter_signature is not None:
+    f_meter_signature = o.meter_signature
+    if f_meter_signature is not None:
         c = _C62[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
-        w.binary(o.meter_signature)
+        w.binary(f_meter_signature)
         w.bits(0, 1)
         s = 6
-    if o.meter_status is not None:
+    f_meter_status = o.meter_status
+    if f_meter_status is not None:
         c = _C63[s]
         w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.sint(o.meter_status)
+        if not -32768 <= f_meter_status <= 32767:
+            raise ExiEncodeError(f"value {f_meter_status!r} outside [-32768, 32767]")
+        w.bits((1 if f_meter_status < 0 else 0), 2)
+        w.uint(-f_meter_status - 1 if f_meter_status < 0 else f_meter_status)
         w.bits(0, 1)
         s = 7
-    if o.meter_timestamp is not None:
+    f_meter_timestamp = o.meter_timestamp
+    if f_meter_timestamp is not None:
         c = _C65[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
-        w.uint(o.meter_timestamp)
+        w.uint(f_meter_timestamp)
         w.bits(0, 1)
         s = 8
     c = _C66[s]
     w.bits(c[0], c[1])
 
 def _d_ObjectType(r: Reader) -> ObjectType:
+    rv = r.v; rn = r.n
     v_encoding = None
     v_id = None
     v_mime_type = None
-    it, al = _P41[r.code(3, 5)]
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    e = b & 0x7
+    if e >= 5:
+        r.bad_code(p + 0, e, 5)
+    it, al = _P41[e]
     if it == 0:
         v_encoding = r.string()
-        it, al = _P42[r.code(3, 4)]
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        e = b & 0x7
+        if e >= 4:
+            r.bad_code(p + 0, e, 4)
+        it, al = _P42[e]
     if it == 1:
         v_id = r.string()
-        it, al = _P43[r.code(3, 3)]
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        e = b & 0x7
+        if e >= 3:
+            r.bad_code(p + 0, e, 3)
+        it, al = _P43[e]
     if it == 2:
         v_mime_type = r.string()
-        it, al = _P44[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P44[e]
     n = 0
     while it == 3:
         r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        it, al = _P44[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P44[e]
     return ObjectType(encoding=v_encoding, id=v_id, mime_type=v_mime_type)
 
 def _e_ObjectType(w: Writer, o: ObjectType) -> None:
     s = 0
-    if o.encoding is not None:
+    f_encoding = o.encoding
+    if f_encoding is not None:
         w.bits(0, 3)
-        w.string(o.encoding)
+        w.string(f_encoding)
         s = 1
-    if o.id is not None:
+    f_id = o.id
+    if f_id is not None:
         c = _C45[s]
         w.bits(c[0], c[1])
-        w.string(o.id)
+        w.string(f_id)
         s = 2
-    if o.mime_type is not None:
+    f_mime_type = o.mime_type
+    if f_mime_type is not None:
         c = _C85[s]
         w.bits(c[0], c[1])
-        w.string(o.mime_type)
+        w.string(f_mime_type)
         s = 3
     c = _C86[s]
     w.bits(c[0], c[1])
@@ -2075,142 +2867,235 @@ def _e_PGPDataType(w: Writer, o: PGPDataType) -> None:
     raise ExiEncodeError("content of PGPDataType is not supported")
 
 def _d_RSAKeyValueType(r: Reader) -> RSAKeyValueType:
+    rv = r.v; rn = r.n
     v_modulus = None
     v_exponent = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_modulus = r.binary()
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_exponent = r.binary()
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_modulus = r.binary()
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x7:
+        r.badz(p, 3, b & 0x7)
+    it = 1; al = 0
+    v_exponent = r.binary()
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
+    it = -1; al = 0
     return RSAKeyValueType(modulus=v_modulus, exponent=v_exponent)
 
 def _e_RSAKeyValueType(w: Writer, o: RSAKeyValueType) -> None:
-    if o.modulus is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.binary(o.modulus)
-        w.bits(0, 1)
-    else:
+    f_modulus = o.modulus
+    if f_modulus is None:
         raise ExiEncodeError("RSAKeyValueType: missing required modulus")
-    if o.exponent is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.binary(o.exponent)
-        w.bits(0, 1)
-    else:
-        raise ExiEncodeError("RSAKeyValueType: missing required exponent")
+    w.bits(0, 2)
+    w.binary(f_modulus)
     w.bits(0, 1)
+    f_exponent = o.exponent
+    if f_exponent is None:
+        raise ExiEncodeError("RSAKeyValueType: missing required exponent")
+    w.bits(0, 2)
+    w.binary(f_exponent)
+    w.bits(0, 2)
 
 def _d_RationalNumberType(r: Reader) -> RationalNumberType:
+    rv = r.v; rn = r.n
     v_exponent = None
     v_value = None
-    r.zero(1, 'next item')
-    it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_exponent = r.bits(8) - 128
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_value = r.sintb(-32768, 32767)
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    p = r.p
+    q = p + 14
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3fff
+    r.p = q
+    if b & 0x300e:
+        r.badz(p, 14, b & 0x300e)
+    v_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    it = 1; al = 0
+    v_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v_value <= 32767:
+        r.fail('integer out of range')
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
+    it = -1; al = 0
     return RationalNumberType(exponent=v_exponent, value=v_value)
 
 def _e_RationalNumberType(w: Writer, o: RationalNumberType) -> None:
-    if o.exponent is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.nbit(o.exponent, -128, 127, 8)
-        w.bits(0, 1)
-    else:
+    f_exponent = o.exponent
+    if f_exponent is None:
         raise ExiEncodeError("RationalNumberType: missing required exponent")
-    if o.value is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.sint(o.value)
-        w.bits(0, 1)
-    else:
+    if not -128 <= f_exponent <= 127:
+        raise ExiEncodeError(f"value {f_exponent!r} outside [-128, 127]")
+    w.bits((f_exponent + 128) << 1, 11)
+    f_value = o.value
+    if f_value is None:
         raise ExiEncodeError("RationalNumberType: missing required value")
-    w.bits(0, 1)
+    if not -32768 <= f_value <= 32767:
+        raise ExiEncodeError(f"value {f_value!r} outside [-32768, 32767]")
+    w.bits((1 if f_value < 0 else 0), 3)
+    w.uint(-f_value - 1 if f_value < 0 else f_value)
+    w.bits(0, 2)
 
 def _d_ReceiptType(r: Reader) -> ReceiptType:
+    rv = r.v; rn = r.n
     v_time_anchor = None
     v_energy_costs = None
     v_occupancy_costs = None
     v_additional_services_costs = None
     v_overstay_costs = None
     v_tax_costs = []
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_time_anchor = r.uintb(18446744073709551615)
-        r.zero(1, "end of element")
-        it, al = _P87[r.code(3, 6)]
+    v_time_anchor = r.uintb(18446744073709551615)
+    p = r.p
+    q = p + 4
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xf
+    r.p = q
+    if b & 0x8:
+        r.badz(p, 4, b & 0x8)
+    e = b & 0x7
+    if e >= 6:
+        r.bad_code(p + 1, e, 6)
+    it, al = _P87[e]
     if it == 1:
         v_energy_costs = _d_DetailedCostType(r)
-        it, al = _P88[r.code(3, 5)]
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        e = b & 0x7
+        if e >= 5:
+            r.bad_code(p + 0, e, 5)
+        it, al = _P88[e]
     if it == 2:
         v_occupancy_costs = _d_DetailedCostType(r)
-        it, al = _P89[r.code(3, 4)]
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        e = b & 0x7
+        if e >= 4:
+            r.bad_code(p + 0, e, 4)
+        it, al = _P89[e]
     if it == 3:
         v_additional_services_costs = _d_DetailedCostType(r)
-        it, al = _P90[r.code(2, 3)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 3:
+            r.bad_code(p + 0, e, 3)
+        it, al = _P90[e]
     if it == 4:
         v_overstay_costs = _d_DetailedCostType(r)
-        it, al = _P91[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P91[e]
     n = 0
     while it == 5:
-        x = _d_DetailedTaxType(r)
-        v_tax_costs.append(x)
+        t = _d_DetailedTaxType(r)
+        v_tax_costs.append(t)
         n += 1
         if n < 10:
-            it, al = _P91[r.code(2, 2)]
+            p = r.p
+            q = p + 2
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x3
+            r.p = q
+            e = b & 0x3
+            if e >= 2:
+                r.bad_code(p + 0, e, 2)
+            it, al = _P91[e]
         else:
-            r.zero(1, 'end of element')
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
             it = -1; al = 0
     return ReceiptType(time_anchor=v_time_anchor, energy_costs=v_energy_costs, occupancy_costs=v_occupancy_costs, additional_services_costs=v_additional_services_costs, overstay_costs=v_overstay_costs, tax_costs=v_tax_costs)
 
 def _e_ReceiptType(w: Writer, o: ReceiptType) -> None:
-    if o.time_anchor is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.uint(o.time_anchor)
-        w.bits(0, 1)
-    else:
+    f_time_anchor = o.time_anchor
+    if f_time_anchor is None:
         raise ExiEncodeError("ReceiptType: missing required time_anchor")
+    w.bits(0, 2)
+    w.uint(f_time_anchor)
+    w.bits(0, 1)
     s = 1
-    if o.energy_costs is not None:
+    f_energy_costs = o.energy_costs
+    if f_energy_costs is not None:
         w.bits(0, 3)
-        _e_DetailedCostType(w, o.energy_costs)
+        _e_DetailedCostType(w, f_energy_costs)
         s = 2
-    if o.occupancy_costs is not None:
+    f_occupancy_costs = o.occupancy_costs
+    if f_occupancy_costs is not None:
         c = _C92[s]
         w.bits(c[0], c[1])
-        _e_DetailedCostType(w, o.occupancy_costs)
+        _e_DetailedCostType(w, f_occupancy_costs)
         s = 3
-    if o.additional_services_costs is not None:
+    f_additional_services_costs = o.additional_services_costs
+    if f_additional_services_costs is not None:
         c = _C93[s]
         w.bits(c[0], c[1])
-        _e_DetailedCostType(w, o.additional_services_costs)
+        _e_DetailedCostType(w, f_additional_services_costs)
         s = 4
-    if o.overstay_costs is not None:
+    f_overstay_costs = o.overstay_costs
+    if f_overstay_costs is not None:
         c = _C94[s]
         w.bits(c[0], c[1])
-        _e_DetailedCostType(w, o.overstay_costs)
+        _e_DetailedCostType(w, f_overstay_costs)
         s = 5
     n = 0
     for x in o.tax_costs:
@@ -2225,107 +3110,201 @@ def _e_ReceiptType(w: Writer, o: ReceiptType) -> None:
     w.bits(c[0], c[1])
 
 def _d_ReferenceType(r: Reader) -> ReferenceType:
+    rv = r.v; rn = r.n
     v_id = None
     v_type = None
     v_uri = None
     v_transforms = None
     v_digest_method = None
     v_digest_value = None
-    it, al = _P97[r.code(3, 5)]
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    e = b & 0x7
+    if e >= 5:
+        r.bad_code(p + 0, e, 5)
+    it, al = _P97[e]
     if it == 0:
         v_id = r.string()
-        it, al = _P98[r.code(3, 4)]
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        e = b & 0x7
+        if e >= 4:
+            r.bad_code(p + 0, e, 4)
+        it, al = _P98[e]
     if it == 1:
         v_type = r.string()
-        it, al = _P99[r.code(2, 3)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 3:
+            r.bad_code(p + 0, e, 3)
+        it, al = _P99[e]
     if it == 2:
         v_uri = r.string()
-        it, al = _P100[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P100[e]
     if it == 3:
         v_transforms = _d_TransformsType(r)
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = 4; al = 0
-    if it == 4:
-        v_digest_method = _d_DigestMethodType(r)
-        r.zero(1, 'next item')
-        it = 5; al = 0
-    if it == 5:
-        r.zero(1, "characters")
-        v_digest_value = r.binary()
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_digest_method = _d_DigestMethodType(r)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
+    it = 5; al = 0
+    v_digest_value = r.binary()
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
+    it = -1; al = 0
     return ReferenceType(id=v_id, type=v_type, uri=v_uri, transforms=v_transforms, digest_method=v_digest_method, digest_value=v_digest_value)
 
 def _e_ReferenceType(w: Writer, o: ReferenceType) -> None:
     s = 0
-    if o.id is not None:
+    f_id = o.id
+    if f_id is not None:
         w.bits(0, 3)
-        w.string(o.id)
+        w.string(f_id)
         s = 1
-    if o.type is not None:
+    f_type = o.type
+    if f_type is not None:
         c = _C101[s]
         w.bits(c[0], c[1])
-        w.string(o.type)
+        w.string(f_type)
         s = 2
-    if o.uri is not None:
+    f_uri = o.uri
+    if f_uri is not None:
         c = _C102[s]
         w.bits(c[0], c[1])
-        w.string(o.uri)
+        w.string(f_uri)
         s = 3
-    if o.transforms is not None:
+    f_transforms = o.transforms
+    if f_transforms is not None:
         c = _C103[s]
         w.bits(c[0], c[1])
-        _e_TransformsType(w, o.transforms)
+        _e_TransformsType(w, f_transforms)
         s = 4
-    if o.digest_method is not None:
-        c = _C104[s]
-        w.bits(c[0], c[1])
-        _e_DigestMethodType(w, o.digest_method)
-        s = 5
-    else:
+    f_digest_method = o.digest_method
+    if f_digest_method is None:
         raise ExiEncodeError("ReferenceType: missing required digest_method")
-    if o.digest_value is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.binary(o.digest_value)
-        w.bits(0, 1)
-    else:
+    c = _C104[s]
+    w.bits(c[0], c[1])
+    _e_DigestMethodType(w, f_digest_method)
+    s = 5
+    f_digest_value = o.digest_value
+    if f_digest_value is None:
         raise ExiEncodeError("ReferenceType: missing required digest_value")
-    w.bits(0, 1)
+    w.bits(0, 2)
+    w.binary(f_digest_value)
+    w.bits(0, 2)
 
 def _d_RetrievalMethodType(r: Reader) -> RetrievalMethodType:
+    rv = r.v; rn = r.n
     v_type = None
     v_uri = None
     v_transforms = None
-    it, al = _P105[r.code(3, 4)]
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    e = b & 0x7
+    if e >= 4:
+        r.bad_code(p + 0, e, 4)
+    it, al = _P105[e]
     if it == 0:
         v_type = r.string()
-        it, al = _P106[r.code(2, 3)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 3:
+            r.bad_code(p + 0, e, 3)
+        it, al = _P106[e]
     if it == 1:
         v_uri = r.string()
-        it, al = _P83[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P83[e]
     if it == 2:
         v_transforms = _d_TransformsType(r)
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = -1; al = 0
     return RetrievalMethodType(type=v_type, uri=v_uri, transforms=v_transforms)
 
 def _e_RetrievalMethodType(w: Writer, o: RetrievalMethodType) -> None:
     s = 0
-    if o.type is not None:
+    f_type = o.type
+    if f_type is not None:
         w.bits(0, 3)
-        w.string(o.type)
+        w.string(f_type)
         s = 1
-    if o.uri is not None:
+    f_uri = o.uri
+    if f_uri is not None:
         c = _C107[s]
         w.bits(c[0], c[1])
-        w.string(o.uri)
+        w.string(f_uri)
         s = 2
-    if o.transforms is not None:
+    f_transforms = o.transforms
+    if f_transforms is not None:
         c = _C108[s]
         w.bits(c[0], c[1])
-        _e_TransformsType(w, o.transforms)
+        _e_TransformsType(w, f_transforms)
         s = 3
     c = _C109[s]
     w.bits(c[0], c[1])
@@ -2337,43 +3316,89 @@ def _e_SPKIDataType(w: Writer, o: SPKIDataType) -> None:
     raise ExiEncodeError("content of SPKIDataType is not supported")
 
 def _d_Scheduled_CLReqControlModeType(r: Reader) -> Scheduled_CLReqControlModeType:
+    rv = r.v; rn = r.n
     v_ev_target_energy_request = None
     v_ev_maximum_energy_request = None
     v_ev_minimum_energy_request = None
-    it, al = _P105[r.code(3, 4)]
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    e = b & 0x7
+    if e >= 4:
+        r.bad_code(p + 0, e, 4)
+    it, al = _P105[e]
     if it == 0:
         v_ev_target_energy_request = _d_RationalNumberType(r)
-        it, al = _P106[r.code(2, 3)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 3:
+            r.bad_code(p + 0, e, 3)
+        it, al = _P106[e]
     if it == 1:
         v_ev_maximum_energy_request = _d_RationalNumberType(r)
-        it, al = _P83[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P83[e]
     if it == 2:
         v_ev_minimum_energy_request = _d_RationalNumberType(r)
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = -1; al = 0
     return Scheduled_CLReqControlModeType(ev_target_energy_request=v_ev_target_energy_request, ev_maximum_energy_request=v_ev_maximum_energy_request, ev_minimum_energy_request=v_ev_minimum_energy_request)
 
 def _e_Scheduled_CLReqControlModeType(w: Writer, o: Scheduled_CLReqControlModeType) -> None:
     s = 0
-    if o.ev_target_energy_request is not None:
+    f_ev_target_energy_request = o.ev_target_energy_request
+    if f_ev_target_energy_request is not None:
         w.bits(0, 3)
-        _e_RationalNumberType(w, o.ev_target_energy_request)
+        _e_RationalNumberType(w, f_ev_target_energy_request)
         s = 1
-    if o.ev_maximum_energy_request is not None:
+    f_ev_maximum_energy_request = o.ev_maximum_energy_request
+    if f_ev_maximum_energy_request is not None:
         c = _C107[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.ev_maximum_energy_request)
+        _e_RationalNumberType(w, f_ev_maximum_energy_request)
         s = 2
-    if o.ev_minimum_energy_request is not None:
+    f_ev_minimum_energy_request = o.ev_minimum_energy_request
+    if f_ev_minimum_energy_request is not None:
         c = _C108[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.ev_minimum_energy_request)
+        _e_RationalNumberType(w, f_ev_minimum_energy_request)
         s = 3
     c = _C109[s]
     w.bits(c[0], c[1])
 
 def _d_Scheduled_CLResControlModeType(r: Reader) -> Scheduled_CLResControlModeType:
-    r.zero(1, 'end of element')
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = -1; al = 0
     return Scheduled_CLResControlModeType()
 
@@ -2381,62 +3406,132 @@ def _e_Scheduled_CLResControlModeType(w: Writer, o: Scheduled_CLResControlModeTy
     w.bits(0, 1)
 
 def _d_SignatureMethodType(r: Reader) -> SignatureMethodType:
+    rv = r.v; rn = r.n
     v_algorithm = None
     v_hmac_output_length = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_algorithm = r.string()
-        it, al = _P106[r.code(3, 3)]
+    v_algorithm = r.string()
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    e = b & 0x7
+    if e >= 3:
+        r.bad_code(p + 0, e, 3)
+    it, al = _P106[e]
     if it == 1:
-        r.zero(1, "characters")
-        v_hmac_output_length = r.sint()
-        r.zero(1, "end of element")
-        it, al = _P83[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        if b & 0x2:
+            r.badz(p, 2, b & 0x2)
+        sg = (b & 0x1) == 1
+        v_hmac_output_length = -r.uint() - 1 if sg else r.uint()
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        if b & 0x4:
+            r.badz(p, 3, b & 0x4)
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 1, e, 2)
+        it, al = _P83[e]
     n = 0
     while it == 2:
         r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        it, al = _P83[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P83[e]
     return SignatureMethodType(algorithm=v_algorithm, hmac_output_length=v_hmac_output_length)
 
 def _e_SignatureMethodType(w: Writer, o: SignatureMethodType) -> None:
-    if o.algorithm is not None:
-        w.bits(0, 1)
-        w.string(o.algorithm)
-    else:
+    f_algorithm = o.algorithm
+    if f_algorithm is None:
         raise ExiEncodeError("SignatureMethodType: missing required algorithm")
+    w.bits(0, 1)
+    w.string(f_algorithm)
     s = 1
-    if o.hmac_output_length is not None:
-        w.bits(0, 3)
-        w.bits(0, 1)
-        w.sint(o.hmac_output_length)
+    f_hmac_output_length = o.hmac_output_length
+    if f_hmac_output_length is not None:
+        w.bits((1 if f_hmac_output_length < 0 else 0), 5)
+        w.uint(-f_hmac_output_length - 1 if f_hmac_output_length < 0 else f_hmac_output_length)
         w.bits(0, 1)
         s = 2
     c = _C110[s]
     w.bits(c[0], c[1])
 
 def _d_SignaturePropertiesType(r: Reader) -> SignaturePropertiesType:
+    rv = r.v; rn = r.n
     v_id = None
     v_signature_property = []
-    it, al = _P39[r.code(2, 2)]
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P39[e]
     if it == 0:
         v_id = r.string()
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = 1; al = 0
     n = 0
     while it == 1:
-        x = _d_SignaturePropertyType(r)
-        v_signature_property.append(x)
+        t = _d_SignaturePropertyType(r)
+        v_signature_property.append(t)
         n += 1
-        it, al = _P10[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P10[e]
     return SignaturePropertiesType(id=v_id, signature_property=v_signature_property)
 
 def _e_SignaturePropertiesType(w: Writer, o: SignaturePropertiesType) -> None:
     s = 0
-    if o.id is not None:
+    f_id = o.id
+    if f_id is not None:
         w.bits(0, 2)
-        w.string(o.id)
+        w.string(f_id)
         s = 1
     n = 0
     for x in o.signature_property:
@@ -2450,89 +3545,175 @@ def _e_SignaturePropertiesType(w: Writer, o: SignaturePropertiesType) -> None:
     w.bits(1, 2)
 
 def _d_SignaturePropertyType(r: Reader) -> SignaturePropertyType:
+    rv = r.v; rn = r.n
     v_id = None
     v_target = None
-    it, al = _P39[r.code(2, 2)]
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P39[e]
     if it == 0:
         v_id = r.string()
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = 1; al = 0
-    if it == 1:
-        v_target = r.string()
-        it, al = _P111[r.code(2, 1)]
+    v_target = r.string()
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 1:
+        r.bad_code(p + 0, e, 1)
+    it, al = _P111[e]
     n = 0
     while it == 2:
         r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        it, al = _P83[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P83[e]
     return SignaturePropertyType(id=v_id, target=v_target)
 
 def _e_SignaturePropertyType(w: Writer, o: SignaturePropertyType) -> None:
     s = 0
-    if o.id is not None:
+    f_id = o.id
+    if f_id is not None:
         w.bits(0, 2)
-        w.string(o.id)
+        w.string(f_id)
         s = 1
-    if o.target is not None:
-        c = _C112[s]
-        w.bits(c[0], c[1])
-        w.string(o.target)
-        s = 2
-    else:
+    f_target = o.target
+    if f_target is None:
         raise ExiEncodeError("SignaturePropertyType: missing required target")
+    c = _C112[s]
+    w.bits(c[0], c[1])
+    w.string(f_target)
+    s = 2
     raise ExiEncodeError("SignaturePropertyType: required wildcard content")
 
 def _d_SignatureType(r: Reader) -> SignatureType:
+    rv = r.v; rn = r.n
     v_id = None
     v_signed_info = None
     v_signature_value = None
     v_key_info = None
     v_object = []
-    it, al = _P39[r.code(2, 2)]
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P39[e]
     if it == 0:
         v_id = r.string()
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = 1; al = 0
-    if it == 1:
-        v_signed_info = _d_SignedInfoType(r)
-        r.zero(1, 'next item')
-        it = 2; al = 0
-    if it == 2:
-        v_signature_value = _d_SignatureValueType(r)
-        it, al = _P14[r.code(2, 3)]
+    v_signed_info = _d_SignedInfoType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 2; al = 0
+    v_signature_value = _d_SignatureValueType(r)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 3:
+        r.bad_code(p + 0, e, 3)
+    it, al = _P14[e]
     if it == 3:
         v_key_info = _d_KeyInfoType(r)
-        it, al = _P15[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P15[e]
     n = 0
     while it == 4:
-        x = _d_ObjectType(r)
-        v_object.append(x)
+        t = _d_ObjectType(r)
+        v_object.append(t)
         n += 1
-        it, al = _P15[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P15[e]
     return SignatureType(id=v_id, signed_info=v_signed_info, signature_value=v_signature_value, key_info=v_key_info, object=v_object)
 
 def _e_SignatureType(w: Writer, o: SignatureType) -> None:
     s = 0
-    if o.id is not None:
+    f_id = o.id
+    if f_id is not None:
         w.bits(0, 2)
-        w.string(o.id)
+        w.string(f_id)
         s = 1
-    if o.signed_info is not None:
-        c = _C113[s]
-        w.bits(c[0], c[1])
-        _e_SignedInfoType(w, o.signed_info)
-        s = 2
-    else:
+    f_signed_info = o.signed_info
+    if f_signed_info is None:
         raise ExiEncodeError("SignatureType: missing required signed_info")
-    if o.signature_value is not None:
-        w.bits(0, 1)
-        _e_SignatureValueType(w, o.signature_value)
-    else:
+    c = _C113[s]
+    w.bits(c[0], c[1])
+    _e_SignedInfoType(w, f_signed_info)
+    s = 2
+    f_signature_value = o.signature_value
+    if f_signature_value is None:
         raise ExiEncodeError("SignatureType: missing required signature_value")
+    w.bits(0, 1)
+    _e_SignatureValueType(w, f_signature_value)
     s = 3
-    if o.key_info is not None:
+    f_key_info = o.key_info
+    if f_key_info is not None:
         w.bits(0, 2)
-        _e_KeyInfoType(w, o.key_info)
+        _e_KeyInfoType(w, f_key_info)
         s = 4
     n = 0
     for x in o.object:
@@ -2545,78 +3726,141 @@ def _e_SignatureType(w: Writer, o: SignatureType) -> None:
     w.bits(c[0], c[1])
 
 def _d_SignatureValueType(r: Reader) -> SignatureValueType:
+    rv = r.v; rn = r.n
     v_id = None
     v_value = None
-    it, al = _P39[r.code(2, 2)]
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P39[e]
     if it == 0:
         v_id = r.string()
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = 1; al = 0
-    if it == 1:
-        v_value = r.binary()
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_value = r.binary()
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return SignatureValueType(id=v_id, value=v_value)
 
 def _e_SignatureValueType(w: Writer, o: SignatureValueType) -> None:
     s = 0
-    if o.id is not None:
+    f_id = o.id
+    if f_id is not None:
         w.bits(0, 2)
-        w.string(o.id)
+        w.string(f_id)
         s = 1
-    if o.value is not None:
-        c = _C116[s]
-        w.bits(c[0], c[1])
-        w.binary(o.value)
-        s = 2
-    else:
+    f_value = o.value
+    if f_value is None:
         raise ExiEncodeError("SignatureValueType: missing required value")
+    c = _C116[s]
+    w.bits(c[0], c[1])
+    w.binary(f_value)
+    s = 2
     w.bits(0, 1)
 
 def _d_SignedInfoType(r: Reader) -> SignedInfoType:
+    rv = r.v; rn = r.n
     v_id = None
     v_canonicalization_method = None
     v_signature_method = None
     v_reference = []
-    it, al = _P39[r.code(2, 2)]
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P39[e]
     if it == 0:
         v_id = r.string()
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = 1; al = 0
-    if it == 1:
-        v_canonicalization_method = _d_CanonicalizationMethodType(r)
-        r.zero(1, 'next item')
-        it = 2; al = 0
-    if it == 2:
-        v_signature_method = _d_SignatureMethodType(r)
-        r.zero(1, 'next item')
-        it = 3; al = 0
+    v_canonicalization_method = _d_CanonicalizationMethodType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 2; al = 0
+    v_signature_method = _d_SignatureMethodType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 3; al = 0
     n = 0
     while it == 3:
-        x = _d_ReferenceType(r)
-        v_reference.append(x)
+        t = _d_ReferenceType(r)
+        v_reference.append(t)
         n += 1
-        it, al = _P44[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P44[e]
     return SignedInfoType(id=v_id, canonicalization_method=v_canonicalization_method, signature_method=v_signature_method, reference=v_reference)
 
 def _e_SignedInfoType(w: Writer, o: SignedInfoType) -> None:
     s = 0
-    if o.id is not None:
+    f_id = o.id
+    if f_id is not None:
         w.bits(0, 2)
-        w.string(o.id)
+        w.string(f_id)
         s = 1
-    if o.canonicalization_method is not None:
-        c = _C40[s]
-        w.bits(c[0], c[1])
-        _e_CanonicalizationMethodType(w, o.canonicalization_method)
-        s = 2
-    else:
+    f_canonicalization_method = o.canonicalization_method
+    if f_canonicalization_method is None:
         raise ExiEncodeError("SignedInfoType: missing required canonicalization_method")
-    if o.signature_method is not None:
-        w.bits(0, 1)
-        _e_SignatureMethodType(w, o.signature_method)
-    else:
+    c = _C40[s]
+    w.bits(c[0], c[1])
+    _e_CanonicalizationMethodType(w, f_canonicalization_method)
+    s = 2
+    f_signature_method = o.signature_method
+    if f_signature_method is None:
         raise ExiEncodeError("SignedInfoType: missing required signature_method")
+    w.bits(0, 1)
+    _e_SignatureMethodType(w, f_signature_method)
     s = 3
     n = 0
     for x in o.reference:
@@ -2630,32 +3874,71 @@ def _e_SignedInfoType(w: Writer, o: SignedInfoType) -> None:
     w.bits(1, 2)
 
 def _d_TransformType(r: Reader) -> TransformType:
+    rv = r.v; rn = r.n
     v_algorithm = None
     v_x_path = []
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_algorithm = r.string()
-        it, al = _P118[r.code(3, 3)]
+    v_algorithm = r.string()
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    e = b & 0x7
+    if e >= 3:
+        r.bad_code(p + 0, e, 3)
+    it, al = _P118[e]
     n = 0
     while it == 1:
         if al == 0:
             r.fail("wildcard (undeclared) element content is not supported")
         elif al == 1:
-            r.zero(1, "characters")
-            x = r.string()
-            r.zero(1, "end of element")
-            v_x_path.append(x)
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
+            t = r.string()
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
+            v_x_path.append(t)
         n += 1
-        it, al = _P118[r.code(3, 3)]
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        e = b & 0x7
+        if e >= 3:
+            r.bad_code(p + 0, e, 3)
+        it, al = _P118[e]
     return TransformType(algorithm=v_algorithm, x_path=v_x_path)
 
 def _e_TransformType(w: Writer, o: TransformType) -> None:
-    if o.algorithm is not None:
-        w.bits(0, 1)
-        w.string(o.algorithm)
-    else:
+    f_algorithm = o.algorithm
+    if f_algorithm is None:
         raise ExiEncodeError("TransformType: missing required algorithm")
+    w.bits(0, 1)
+    w.string(f_algorithm)
     s = 1
     n = 0
     for x in o.x_path:
@@ -2670,15 +3953,32 @@ def _e_TransformType(w: Writer, o: TransformType) -> None:
     w.bits(c[0], c[1])
 
 def _d_TransformsType(r: Reader) -> TransformsType:
+    rv = r.v; rn = r.n
     v_transform = []
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
     n = 0
     while it == 0:
-        x = _d_TransformType(r)
-        v_transform.append(x)
+        t = _d_TransformType(r)
+        v_transform.append(t)
         n += 1
-        it, al = _P79[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P79[e]
     return TransformsType(transform=v_transform)
 
 def _e_TransformsType(w: Writer, o: TransformsType) -> None:
@@ -2695,109 +3995,220 @@ def _e_TransformsType(w: Writer, o: TransformsType) -> None:
     w.bits(1, 2)
 
 def _d_V2GMessageType(r: Reader) -> V2GMessageType:
+    rv = r.v; rn = r.n
     v_header = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_header = _d_MessageHeaderType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_header = _d_MessageHeaderType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return V2GMessageType(header=v_header)
 
 def _e_V2GMessageType(w: Writer, o: V2GMessageType) -> None:
-    if o.header is not None:
-        w.bits(0, 1)
-        _e_MessageHeaderType(w, o.header)
-    else:
+    f_header = o.header
+    if f_header is None:
         raise ExiEncodeError("V2GMessageType: missing required header")
+    w.bits(0, 1)
+    _e_MessageHeaderType(w, f_header)
     w.bits(0, 1)
 
 def _d_V2GRequestType(r: Reader) -> V2GRequestType:
+    rv = r.v; rn = r.n
     v_header = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_header = _d_MessageHeaderType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_header = _d_MessageHeaderType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return V2GRequestType(header=v_header)
 
 def _e_V2GRequestType(w: Writer, o: V2GRequestType) -> None:
-    if o.header is not None:
-        w.bits(0, 1)
-        _e_MessageHeaderType(w, o.header)
-    else:
+    f_header = o.header
+    if f_header is None:
         raise ExiEncodeError("V2GRequestType: missing required header")
+    w.bits(0, 1)
+    _e_MessageHeaderType(w, f_header)
     w.bits(0, 1)
 
 def _d_V2GResponseType(r: Reader) -> V2GResponseType:
+    rv = r.v; rn = r.n
     v_header = None
     v_response_code = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_header = _d_MessageHeaderType(r)
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_response_code = r.enum(6, _K2)
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_header = _d_MessageHeaderType(r)
+    p = r.p
+    q = p + 10
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3ff
+    r.p = q
+    if b & 0x303:
+        r.badz(p, 10, b & 0x303)
+    k = (b >> 2) & 0x3f
+    if k >= 40:
+        r.bad(p + 2, 'enumeration index out of range')
+    v_response_code = _K2[k]
+    it = -1; al = 0
     return V2GResponseType(header=v_header, response_code=v_response_code)
 
 def _e_V2GResponseType(w: Writer, o: V2GResponseType) -> None:
-    if o.header is not None:
-        w.bits(0, 1)
-        _e_MessageHeaderType(w, o.header)
-    else:
+    f_header = o.header
+    if f_header is None:
         raise ExiEncodeError("V2GResponseType: missing required header")
-    if o.response_code is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.response_code, _K5, 6)
-        w.bits(0, 1)
-    else:
-        raise ExiEncodeError("V2GResponseType: missing required response_code")
     w.bits(0, 1)
+    _e_MessageHeaderType(w, f_header)
+    f_response_code = o.response_code
+    if f_response_code is None:
+        raise ExiEncodeError("V2GResponseType: missing required response_code")
+    w.bits((_K5[f_response_code]) << 2, 10)
 
 def _d_X509DataType(r: Reader) -> X509DataType:
+    rv = r.v; rn = r.n
     v_x509_issuer_serial = []
     v_x509_ski = []
     v_x509_subject_name = []
     v_x509_certificate = []
     v_x509_crl = []
-    it, al = _P122[r.code(3, 6)]
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    e = b & 0x7
+    if e >= 6:
+        r.bad_code(p + 0, e, 6)
+    it, al = _P122[e]
     n = 0
     while it == 0:
         if al == 0:
-            x = _d_X509IssuerSerialType(r)
-            v_x509_issuer_serial.append(x)
+            t = _d_X509IssuerSerialType(r)
+            v_x509_issuer_serial.append(t)
         elif al == 1:
-            r.zero(1, "characters")
-            x = r.binary()
-            r.zero(1, "end of element")
-            v_x509_ski.append(x)
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
+            t = r.binary()
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
+            v_x509_ski.append(t)
         elif al == 2:
-            r.zero(1, "characters")
-            x = r.string()
-            r.zero(1, "end of element")
-            v_x509_subject_name.append(x)
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
+            t = r.string()
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
+            v_x509_subject_name.append(t)
         elif al == 3:
-            r.zero(1, "characters")
-            x = r.binary()
-            r.zero(1, "end of element")
-            v_x509_certificate.append(x)
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
+            t = r.binary()
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
+            v_x509_certificate.append(t)
         elif al == 4:
-            r.zero(1, "characters")
-            x = r.binary()
-            r.zero(1, "end of element")
-            v_x509_crl.append(x)
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
+            t = r.binary()
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
+            v_x509_crl.append(t)
         elif al == 5:
             r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        it, al = _P123[r.code(3, 7)]
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        e = b & 0x7
+        if e >= 7:
+            r.bad_code(p + 0, e, 7)
+        it, al = _P123[e]
     return X509DataType(x509_issuer_serial=v_x509_issuer_serial, x509_ski=v_x509_ski, x509_subject_name=v_x509_subject_name, x509_certificate=v_x509_certificate, x509_crl=v_x509_crl)
 
 def _e_X509DataType(w: Writer, o: X509DataType) -> None:
@@ -2846,45 +4257,74 @@ def _e_X509DataType(w: Writer, o: X509DataType) -> None:
     w.bits(6, 3)
 
 def _d_X509IssuerSerialType(r: Reader) -> X509IssuerSerialType:
+    rv = r.v; rn = r.n
     v_x509_issuer_name = None
     v_x509_serial_number = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_x509_issuer_name = r.string()
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_x509_serial_number = r.sint()
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_x509_issuer_name = r.string()
+    p = r.p
+    q = p + 4
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xf
+    r.p = q
+    if b & 0xe:
+        r.badz(p, 4, b & 0xe)
+    sg = (b & 0x1) == 1
+    it = 1; al = 0
+    v_x509_serial_number = -r.uint() - 1 if sg else r.uint()
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
+    it = -1; al = 0
     return X509IssuerSerialType(x509_issuer_name=v_x509_issuer_name, x509_serial_number=v_x509_serial_number)
 
 def _e_X509IssuerSerialType(w: Writer, o: X509IssuerSerialType) -> None:
-    if o.x509_issuer_name is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.string(o.x509_issuer_name)
-        w.bits(0, 1)
-    else:
+    f_x509_issuer_name = o.x509_issuer_name
+    if f_x509_issuer_name is None:
         raise ExiEncodeError("X509IssuerSerialType: missing required x509_issuer_name")
-    if o.x509_serial_number is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.sint(o.x509_serial_number)
-        w.bits(0, 1)
-    else:
-        raise ExiEncodeError("X509IssuerSerialType: missing required x509_serial_number")
+    w.bits(0, 2)
+    w.string(f_x509_issuer_name)
     w.bits(0, 1)
+    f_x509_serial_number = o.x509_serial_number
+    if f_x509_serial_number is None:
+        raise ExiEncodeError("X509IssuerSerialType: missing required x509_serial_number")
+    w.bits((1 if f_x509_serial_number < 0 else 0), 3)
+    w.uint(-f_x509_serial_number - 1 if f_x509_serial_number < 0 else f_x509_serial_number)
+    w.bits(0, 2)
 
 def _d_g_DigestValue(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_g_DigestValue(w: Writer, v) -> None:
@@ -2893,9 +4333,24 @@ def _e_g_DigestValue(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_g_KeyName(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.string()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_g_KeyName(w: Writer, v) -> None:
@@ -2904,9 +4359,24 @@ def _e_g_KeyName(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_g_MgmtData(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.string()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_g_MgmtData(w: Writer, v) -> None:
@@ -2915,9 +4385,24 @@ def _e_g_MgmtData(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_AckMaxDelay(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(65535)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_AckMaxDelay(w: Writer, v) -> None:
@@ -2926,9 +4411,24 @@ def _e_f_AckMaxDelay(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_BPT_DischargedEnergyReadingWh(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(18446744073709551615)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_BPT_DischargedEnergyReadingWh(w: Writer, v) -> None:
@@ -2937,9 +4437,24 @@ def _e_f_BPT_DischargedEnergyReadingWh(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_BPT_InductiveEnergyReadingVARh(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(18446744073709551615)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_BPT_InductiveEnergyReadingVARh(w: Writer, v) -> None:
@@ -2948,9 +4463,24 @@ def _e_f_BPT_InductiveEnergyReadingVARh(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_CapacitiveEnergyReadingVARh(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(18446744073709551615)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_CapacitiveEnergyReadingVARh(w: Writer, v) -> None:
@@ -2959,9 +4489,24 @@ def _e_f_CapacitiveEnergyReadingVARh(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_ChargedEnergyReadingWh(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(18446744073709551615)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_ChargedEnergyReadingWh(w: Writer, v) -> None:
@@ -2970,42 +4515,102 @@ def _e_f_ChargedEnergyReadingWh(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_ChargingComplete(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(1) == 1
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x5:
+        r.badz(p, 3, b & 0x5)
+    v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_ChargingComplete(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.bits(1 if v else 0, 1)
-    w.bits(0, 1)
+    w.bits((1 if v else 0) << 1, 3)
 
 def _d_f_ContactWindowXc(r: Reader):
-    r.zero(1, "characters")
-    v = r.sintb(-32768, 32767)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x2:
+        r.badz(p, 2, b & 0x2)
+    sg = (b & 0x1) == 1
+    v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v <= 32767:
+        r.fail('integer out of range')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_ContactWindowXc(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.sint(v)
+    if not -32768 <= v <= 32767:
+        raise ExiEncodeError(f"value {v!r} outside [-32768, 32767]")
+    w.bits((1 if v < 0 else 0), 2)
+    w.uint(-v - 1 if v < 0 else v)
     w.bits(0, 1)
 
 def _d_f_ContactWindowYc(r: Reader):
-    r.zero(1, "characters")
-    v = r.sintb(-32768, 32767)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x2:
+        r.badz(p, 2, b & 0x2)
+    sg = (b & 0x1) == 1
+    v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v <= 32767:
+        r.fail('integer out of range')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_ContactWindowYc(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.sint(v)
+    if not -32768 <= v <= 32767:
+        raise ExiEncodeError(f"value {v!r} outside [-32768, 32767]")
+    w.bits((1 if v < 0 else 0), 2)
+    w.uint(-v - 1 if v < 0 else v)
     w.bits(0, 1)
 
 def _d_f_DepartureTime(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(4294967295)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_DepartureTime(w: Writer, v) -> None:
@@ -3014,9 +4619,24 @@ def _e_f_DepartureTime(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_DigestValue(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_DigestValue(w: Writer, v) -> None:
@@ -3025,284 +4645,476 @@ def _e_f_DigestValue(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_EVAssociationStatus(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(1) == 1
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x5:
+        r.badz(p, 3, b & 0x5)
+    v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_EVAssociationStatus(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.bits(1 if v else 0, 1)
-    w.bits(0, 1)
+    w.bits((1 if v else 0) << 1, 3)
 
 def _d_f_EVCPStatus(r: Reader):
-    r.zero(1, "characters")
-    v = r.enum(3, _K54)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 5
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1f
+    r.p = q
+    if b & 0x11:
+        r.badz(p, 5, b & 0x11)
+    k = (b >> 1) & 0x7
+    if k >= 5:
+        r.bad(p + 1, 'enumeration index out of range')
+    v = _K54[k]
     return v
 
 def _e_f_EVCPStatus(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.enum(v, _K61, 3)
-    w.bits(0, 1)
+    w.bits((_K61[v]) << 1, 5)
 
 def _d_f_EVElectricalChargingDeviceStatus(r: Reader):
-    r.zero(1, "characters")
-    v = r.enum(2, _K0)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 4
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xf
+    r.p = q
+    if b & 0x9:
+        r.badz(p, 4, b & 0x9)
+    k = (b >> 1) & 0x3
+    v = _K0[k]
     return v
 
 def _e_f_EVElectricalChargingDeviceStatus(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.enum(v, _K1, 2)
-    w.bits(0, 1)
+    w.bits((_K1[v]) << 1, 4)
 
 def _d_f_EVErrorCode(r: Reader):
-    r.zero(1, "characters")
-    v = r.enum(4, _K57)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 6
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3f
+    r.p = q
+    if b & 0x21:
+        r.badz(p, 6, b & 0x21)
+    k = (b >> 1) & 0xf
+    if k >= 10:
+        r.bad(p + 1, 'enumeration index out of range')
+    v = _K57[k]
     return v
 
 def _e_f_EVErrorCode(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.enum(v, _K64, 4)
-    w.bits(0, 1)
+    w.bits((_K64[v]) << 1, 6)
 
 def _d_f_EVImmobilizationRequest(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(1) == 1
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x5:
+        r.badz(p, 3, b & 0x5)
+    v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_EVImmobilizationRequest(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.bits(1 if v else 0, 1)
-    w.bits(0, 1)
+    w.bits((1 if v else 0) << 1, 3)
 
 def _d_f_EVImmobilized(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(1) == 1
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x5:
+        r.badz(p, 3, b & 0x5)
+    v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_EVImmobilized(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.bits(1 if v else 0, 1)
-    w.bits(0, 1)
+    w.bits((1 if v else 0) << 1, 3)
 
 def _d_f_EVInChargePosition(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(1) == 1
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x5:
+        r.badz(p, 3, b & 0x5)
+    v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_EVInChargePosition(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.bits(1 if v else 0, 1)
-    w.bits(0, 1)
+    w.bits((1 if v else 0) << 1, 3)
 
 def _d_f_EVMobilityStatus(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(1) == 1
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x5:
+        r.badz(p, 3, b & 0x5)
+    v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_EVMobilityStatus(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.bits(1 if v else 0, 1)
-    w.bits(0, 1)
+    w.bits((1 if v else 0) << 1, 3)
 
 def _d_f_EVPositioningSupport(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(1) == 1
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x5:
+        r.badz(p, 3, b & 0x5)
+    v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_EVPositioningSupport(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.bits(1 if v else 0, 1)
-    w.bits(0, 1)
+    w.bits((1 if v else 0) << 1, 3)
 
 def _d_f_EVReadyToCharge(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(1) == 1
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x5:
+        r.badz(p, 3, b & 0x5)
+    v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_EVReadyToCharge(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.bits(1 if v else 0, 1)
-    w.bits(0, 1)
+    w.bits((1 if v else 0) << 1, 3)
 
 def _d_f_EVRelativeXDeviation(r: Reader):
-    r.zero(1, "characters")
-    v = r.sintb(-32768, 32767)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x2:
+        r.badz(p, 2, b & 0x2)
+    sg = (b & 0x1) == 1
+    v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v <= 32767:
+        r.fail('integer out of range')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_EVRelativeXDeviation(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.sint(v)
+    if not -32768 <= v <= 32767:
+        raise ExiEncodeError(f"value {v!r} outside [-32768, 32767]")
+    w.bits((1 if v < 0 else 0), 2)
+    w.uint(-v - 1 if v < 0 else v)
     w.bits(0, 1)
 
 def _d_f_EVRelativeYDeviation(r: Reader):
-    r.zero(1, "characters")
-    v = r.sintb(-32768, 32767)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x2:
+        r.badz(p, 2, b & 0x2)
+    sg = (b & 0x1) == 1
+    v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v <= 32767:
+        r.fail('integer out of range')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_EVRelativeYDeviation(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.sint(v)
+    if not -32768 <= v <= 32767:
+        raise ExiEncodeError(f"value {v!r} outside [-32768, 32767]")
+    w.bits((1 if v < 0 else 0), 2)
+    w.uint(-v - 1 if v < 0 else v)
     w.bits(0, 1)
 
 def _d_f_EVSEDisabled(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(1) == 1
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x5:
+        r.badz(p, 3, b & 0x5)
+    v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_EVSEDisabled(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.bits(1 if v else 0, 1)
-    w.bits(0, 1)
+    w.bits((1 if v else 0) << 1, 3)
 
 def _d_f_EVSEElectricalChargingDeviceStatus(r: Reader):
-    r.zero(1, "characters")
-    v = r.enum(2, _K0)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 4
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xf
+    r.p = q
+    if b & 0x9:
+        r.badz(p, 4, b & 0x9)
+    k = (b >> 1) & 0x3
+    v = _K0[k]
     return v
 
 def _e_f_EVSEElectricalChargingDeviceStatus(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.enum(v, _K1, 2)
-    w.bits(0, 1)
+    w.bits((_K1[v]) << 1, 4)
 
 def _d_f_EVSEEmergencyShutdown(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(1) == 1
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x5:
+        r.badz(p, 3, b & 0x5)
+    v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_EVSEEmergencyShutdown(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.bits(1 if v else 0, 1)
-    w.bits(0, 1)
+    w.bits((1 if v else 0) << 1, 3)
 
 def _d_f_EVSEIsolationStatus(r: Reader):
-    r.zero(1, "characters")
-    v = r.enum(2, _K8)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 4
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xf
+    r.p = q
+    if b & 0x9:
+        r.badz(p, 4, b & 0x9)
+    k = (b >> 1) & 0x3
+    v = _K8[k]
     return v
 
 def _e_f_EVSEIsolationStatus(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.enum(v, _K9, 2)
-    w.bits(0, 1)
+    w.bits((_K9[v]) << 1, 4)
 
 def _d_f_EVSEMalfunction(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(1) == 1
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x5:
+        r.badz(p, 3, b & 0x5)
+    v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_EVSEMalfunction(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.bits(1 if v else 0, 1)
-    w.bits(0, 1)
+    w.bits((1 if v else 0) << 1, 3)
 
 def _d_f_EVSEMechanicalChargingDeviceStatus(r: Reader):
-    r.zero(1, "characters")
-    v = r.enum(2, _K4)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 4
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xf
+    r.p = q
+    if b & 0x9:
+        r.badz(p, 4, b & 0x9)
+    k = (b >> 1) & 0x3
+    if k >= 3:
+        r.bad(p + 1, 'enumeration index out of range')
+    v = _K4[k]
     return v
 
 def _e_f_EVSEMechanicalChargingDeviceStatus(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.enum(v, _K7, 2)
-    w.bits(0, 1)
+    w.bits((_K7[v]) << 1, 4)
 
 def _d_f_EVSENotification(r: Reader):
-    r.zero(1, "characters")
-    v = r.enum(3, _K49)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 5
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1f
+    r.p = q
+    if b & 0x11:
+        r.badz(p, 5, b & 0x11)
+    k = (b >> 1) & 0x7
+    if k >= 6:
+        r.bad(p + 1, 'enumeration index out of range')
+    v = _K49[k]
     return v
 
 def _e_f_EVSENotification(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.enum(v, _K50, 3)
-    w.bits(0, 1)
+    w.bits((_K50[v]) << 1, 5)
 
 def _d_f_EVSEPositioningSupport(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(1) == 1
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x5:
+        r.badz(p, 3, b & 0x5)
+    v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_EVSEPositioningSupport(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.bits(1 if v else 0, 1)
-    w.bits(0, 1)
+    w.bits((1 if v else 0) << 1, 3)
 
 def _d_f_EVSEProcessing(r: Reader):
-    r.zero(1, "characters")
-    v = r.enum(2, _K3)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 4
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xf
+    r.p = q
+    if b & 0x9:
+        r.badz(p, 4, b & 0x9)
+    k = (b >> 1) & 0x3
+    if k >= 3:
+        r.bad(p + 1, 'enumeration index out of range')
+    v = _K3[k]
     return v
 
 def _e_f_EVSEProcessing(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.enum(v, _K6, 2)
-    w.bits(0, 1)
+    w.bits((_K6[v]) << 1, 4)
 
 def _d_f_EVSEReadyToCharge(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(1) == 1
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x5:
+        r.badz(p, 3, b & 0x5)
+    v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_EVSEReadyToCharge(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.bits(1 if v else 0, 1)
-    w.bits(0, 1)
+    w.bits((1 if v else 0) << 1, 3)
 
 def _d_f_EVSEUtilityInterruptEvent(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(1) == 1
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x5:
+        r.badz(p, 3, b & 0x5)
+    v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_EVSEUtilityInterruptEvent(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.bits(1 if v else 0, 1)
-    w.bits(0, 1)
+    w.bits((1 if v else 0) << 1, 3)
 
 def _d_f_EVSOC(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(7)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 9
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1ff
+    r.p = q
+    if b & 0x101:
+        r.badz(p, 9, b & 0x101)
+    v = ((b >> 1) & 0x7f)
+    if v > 100:
+        r.bad(p + 1, 'integer out of range')
     return v
 
 def _e_f_EVSOC(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.nbit(v, 0, 100, 7)
-    w.bits(0, 1)
+    if not 0 <= v <= 100:
+        raise ExiEncodeError(f"value {v!r} outside [0, 100]")
+    w.bits((v) << 1, 9)
 
 def _d_f_EVTimeout(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(1) == 1
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x5:
+        r.badz(p, 3, b & 0x5)
+    v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_EVTimeout(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.bits(1 if v else 0, 1)
-    w.bits(0, 1)
+    w.bits((1 if v else 0) << 1, 3)
 
 def _d_f_Exponent(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_Exponent(w: Writer, v) -> None:
@@ -3311,20 +5123,42 @@ def _e_f_Exponent(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_Exponent(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(8) - 128
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 10
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3ff
+    r.p = q
+    if b & 0x201:
+        r.badz(p, 10, b & 0x201)
+    v = ((b >> 1) & 0xff) - 128
     return v
 
 def _e_f_Exponent(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.nbit(v, -128, 127, 8)
-    w.bits(0, 1)
+    if not -128 <= v <= 127:
+        raise ExiEncodeError(f"value {v!r} outside [-128, 127]")
+    w.bits((v + 128) << 1, 10)
 
 def _d_f_G(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_G(w: Writer, v) -> None:
@@ -3333,31 +5167,67 @@ def _e_f_G(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_HMACOutputLength(r: Reader):
-    r.zero(1, "characters")
-    v = r.sint()
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x2:
+        r.badz(p, 2, b & 0x2)
+    sg = (b & 0x1) == 1
+    v = -r.uint() - 1 if sg else r.uint()
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_HMACOutputLength(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.sint(v)
+    w.bits((1 if v < 0 else 0), 2)
+    w.uint(-v - 1 if v < 0 else v)
     w.bits(0, 1)
 
 def _d_f_InletHot(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(1) == 1
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x5:
+        r.badz(p, 3, b & 0x5)
+    v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_InletHot(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.bits(1 if v else 0, 1)
-    w.bits(0, 1)
+    w.bits((1 if v else 0) << 1, 3)
 
 def _d_f_J(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_J(w: Writer, v) -> None:
@@ -3366,9 +5236,24 @@ def _e_f_J(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_KeyName(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.string()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_KeyName(w: Writer, v) -> None:
@@ -3377,20 +5262,44 @@ def _e_f_KeyName(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_MaximumSOC(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(7)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 9
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1ff
+    r.p = q
+    if b & 0x101:
+        r.badz(p, 9, b & 0x101)
+    v = ((b >> 1) & 0x7f)
+    if v > 100:
+        r.bad(p + 1, 'integer out of range')
     return v
 
 def _e_f_MaximumSOC(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.nbit(v, 0, 100, 7)
-    w.bits(0, 1)
+    if not 0 <= v <= 100:
+        raise ExiEncodeError(f"value {v!r} outside [0, 100]")
+    w.bits((v) << 1, 9)
 
 def _d_f_MeterID(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.string()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_MeterID(w: Writer, v) -> None:
@@ -3399,20 +5308,40 @@ def _e_f_MeterID(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_MeterInfoRequested(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(1) == 1
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x5:
+        r.badz(p, 3, b & 0x5)
+    v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_MeterInfoRequested(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.bits(1 if v else 0, 1)
-    w.bits(0, 1)
+    w.bits((1 if v else 0) << 1, 3)
 
 def _d_f_MeterSignature(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_MeterSignature(w: Writer, v) -> None:
@@ -3421,20 +5350,55 @@ def _e_f_MeterSignature(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_MeterStatus(r: Reader):
-    r.zero(1, "characters")
-    v = r.sintb(-32768, 32767)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x2:
+        r.badz(p, 2, b & 0x2)
+    sg = (b & 0x1) == 1
+    v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v <= 32767:
+        r.fail('integer out of range')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_MeterStatus(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.sint(v)
+    if not -32768 <= v <= 32767:
+        raise ExiEncodeError(f"value {v!r} outside [-32768, 32767]")
+    w.bits((1 if v < 0 else 0), 2)
+    w.uint(-v - 1 if v < 0 else v)
     w.bits(0, 1)
 
 def _d_f_MeterTimestamp(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(18446744073709551615)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_MeterTimestamp(w: Writer, v) -> None:
@@ -3443,9 +5407,24 @@ def _e_f_MeterTimestamp(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_MgmtData(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.string()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_MgmtData(w: Writer, v) -> None:
@@ -3454,20 +5433,44 @@ def _e_f_MgmtData(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_MinimumSOC(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(7)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 9
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1ff
+    r.p = q
+    if b & 0x101:
+        r.badz(p, 9, b & 0x101)
+    v = ((b >> 1) & 0x7f)
+    if v > 100:
+        r.bad(p + 1, 'integer out of range')
     return v
 
 def _e_f_MinimumSOC(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.nbit(v, 0, 100, 7)
-    w.bits(0, 1)
+    if not 0 <= v <= 100:
+        raise ExiEncodeError(f"value {v!r} outside [0, 100]")
+    w.bits((v) << 1, 9)
 
 def _d_f_Modulus(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_Modulus(w: Writer, v) -> None:
@@ -3476,9 +5479,24 @@ def _e_f_Modulus(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_NotificationMaxDelay(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(65535)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_NotificationMaxDelay(w: Writer, v) -> None:
@@ -3487,9 +5505,24 @@ def _e_f_NotificationMaxDelay(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_P(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_P(w: Writer, v) -> None:
@@ -3498,9 +5531,24 @@ def _e_f_P(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_PGPKeyID(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_PGPKeyID(w: Writer, v) -> None:
@@ -3509,9 +5557,24 @@ def _e_f_PGPKeyID(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_PGPKeyPacket(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_PGPKeyPacket(w: Writer, v) -> None:
@@ -3520,9 +5583,24 @@ def _e_f_PGPKeyPacket(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_PgenCounter(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_PgenCounter(w: Writer, v) -> None:
@@ -3531,20 +5609,44 @@ def _e_f_PgenCounter(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_PresentSOC(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(7)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 9
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1ff
+    r.p = q
+    if b & 0x101:
+        r.badz(p, 9, b & 0x101)
+    v = ((b >> 1) & 0x7f)
+    if v > 100:
+        r.bad(p + 1, 'integer out of range')
     return v
 
 def _e_f_PresentSOC(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.nbit(v, 0, 100, 7)
-    w.bits(0, 1)
+    if not 0 <= v <= 100:
+        raise ExiEncodeError(f"value {v!r} outside [0, 100]")
+    w.bits((v) << 1, 9)
 
 def _d_f_Q(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_Q(w: Writer, v) -> None:
@@ -3553,9 +5655,24 @@ def _e_f_Q(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_RemainingTimeToMaximumSOC(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(4294967295)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_RemainingTimeToMaximumSOC(w: Writer, v) -> None:
@@ -3564,9 +5681,24 @@ def _e_f_RemainingTimeToMaximumSOC(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_RemainingTimeToMinimumSOC(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(4294967295)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_RemainingTimeToMinimumSOC(w: Writer, v) -> None:
@@ -3575,9 +5707,24 @@ def _e_f_RemainingTimeToMinimumSOC(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_RemainingTimeToTargetSOC(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(4294967295)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_RemainingTimeToTargetSOC(w: Writer, v) -> None:
@@ -3586,20 +5733,43 @@ def _e_f_RemainingTimeToTargetSOC(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_ResponseCode(r: Reader):
-    r.zero(1, "characters")
-    v = r.enum(6, _K2)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 8
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xff
+    r.p = q
+    if b & 0x81:
+        r.badz(p, 8, b & 0x81)
+    k = (b >> 1) & 0x3f
+    if k >= 40:
+        r.bad(p + 1, 'enumeration index out of range')
+    v = _K2[k]
     return v
 
 def _e_f_ResponseCode(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.enum(v, _K5, 6)
-    w.bits(0, 1)
+    w.bits((_K5[v]) << 1, 8)
 
 def _d_f_SPKISexp(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_SPKISexp(w: Writer, v) -> None:
@@ -3608,9 +5778,24 @@ def _e_f_SPKISexp(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_Seed(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_Seed(w: Writer, v) -> None:
@@ -3619,9 +5804,24 @@ def _e_f_Seed(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_SessionID(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_SessionID(w: Writer, v) -> None:
@@ -3630,20 +5830,44 @@ def _e_f_SessionID(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_TargetSOC(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(7)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 9
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1ff
+    r.p = q
+    if b & 0x101:
+        r.badz(p, 9, b & 0x101)
+    v = ((b >> 1) & 0x7f)
+    if v > 100:
+        r.bad(p + 1, 'integer out of range')
     return v
 
 def _e_f_TargetSOC(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.nbit(v, 0, 100, 7)
-    w.bits(0, 1)
+    if not 0 <= v <= 100:
+        raise ExiEncodeError(f"value {v!r} outside [0, 100]")
+    w.bits((v) << 1, 9)
 
 def _d_f_TaxRuleID(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(4294967295)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_TaxRuleID(w: Writer, v) -> None:
@@ -3652,9 +5876,24 @@ def _e_f_TaxRuleID(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_TimeAnchor(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(18446744073709551615)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_TimeAnchor(w: Writer, v) -> None:
@@ -3663,9 +5902,24 @@ def _e_f_TimeAnchor(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_TimeStamp(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(18446744073709551615)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_TimeStamp(w: Writer, v) -> None:
@@ -3674,20 +5928,55 @@ def _e_f_TimeStamp(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_Value(r: Reader):
-    r.zero(1, "characters")
-    v = r.sintb(-32768, 32767)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x2:
+        r.badz(p, 2, b & 0x2)
+    sg = (b & 0x1) == 1
+    v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v <= 32767:
+        r.fail('integer out of range')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_Value(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.sint(v)
+    if not -32768 <= v <= 32767:
+        raise ExiEncodeError(f"value {v!r} outside [-32768, 32767]")
+    w.bits((1 if v < 0 else 0), 2)
+    w.uint(-v - 1 if v < 0 else v)
     w.bits(0, 1)
 
 def _d_f_X509CRL(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_X509CRL(w: Writer, v) -> None:
@@ -3696,9 +5985,24 @@ def _e_f_X509CRL(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_X509Certificate(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_X509Certificate(w: Writer, v) -> None:
@@ -3707,9 +6011,24 @@ def _e_f_X509Certificate(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_X509IssuerName(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.string()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_X509IssuerName(w: Writer, v) -> None:
@@ -3718,9 +6037,24 @@ def _e_f_X509IssuerName(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_X509SKI(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_X509SKI(w: Writer, v) -> None:
@@ -3729,20 +6063,51 @@ def _e_f_X509SKI(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_X509SerialNumber(r: Reader):
-    r.zero(1, "characters")
-    v = r.sint()
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x2:
+        r.badz(p, 2, b & 0x2)
+    sg = (b & 0x1) == 1
+    v = -r.uint() - 1 if sg else r.uint()
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_X509SerialNumber(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.sint(v)
+    w.bits((1 if v < 0 else 0), 2)
+    w.uint(-v - 1 if v < 0 else v)
     w.bits(0, 1)
 
 def _d_f_X509SubjectName(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.string()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_X509SubjectName(w: Writer, v) -> None:
@@ -3751,9 +6116,24 @@ def _e_f_X509SubjectName(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_XPath(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.string()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_XPath(w: Writer, v) -> None:
@@ -3762,9 +6142,24 @@ def _e_f_XPath(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_Y(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_Y(w: Writer, v) -> None:

@@ -769,6 +769,7 @@ class X509IssuerSerialType:
     x509_serial_number: int
 
 def _d_BPT_DC_CPDReqEnergyTransferModeType(r: Reader) -> BPT_DC_CPDReqEnergyTransferModeType:
+    rv = r.v; rn = r.n
     v_ev_maximum_charge_power = None
     v_ev_minimum_charge_power = None
     v_ev_maximum_charge_current = None
@@ -780,118 +781,195 @@ def _d_BPT_DC_CPDReqEnergyTransferModeType(r: Reader) -> BPT_DC_CPDReqEnergyTran
     v_ev_minimum_discharge_power = None
     v_ev_maximum_discharge_current = None
     v_ev_minimum_discharge_current = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_ev_maximum_charge_power = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        v_ev_minimum_charge_power = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
-        it = 2; al = 0
-    if it == 2:
-        v_ev_maximum_charge_current = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
-        it = 3; al = 0
-    if it == 3:
-        v_ev_minimum_charge_current = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
-        it = 4; al = 0
-    if it == 4:
-        v_ev_maximum_voltage = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
-        it = 5; al = 0
-    if it == 5:
-        v_ev_minimum_voltage = _d_RationalNumberType(r)
-        it, al = _P0[r.code(2, 2)]
+    v_ev_maximum_charge_power = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 1; al = 0
+    v_ev_minimum_charge_power = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 2; al = 0
+    v_ev_maximum_charge_current = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 3; al = 0
+    v_ev_minimum_charge_current = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 4; al = 0
+    v_ev_maximum_voltage = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 5; al = 0
+    v_ev_minimum_voltage = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P0[e]
     if it == 6:
-        r.zero(1, "characters")
-        v_target_soc = r.bits(7)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 10
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3ff
+        r.p = q
+        if b & 0x203:
+            r.badz(p, 10, b & 0x203)
+        v_target_soc = ((b >> 2) & 0x7f)
+        if v_target_soc > 100:
+            r.bad(p + 1, 'integer out of range')
         it = 7; al = 0
-    if it == 7:
-        v_ev_maximum_discharge_power = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
-        it = 8; al = 0
-    if it == 8:
-        v_ev_minimum_discharge_power = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
-        it = 9; al = 0
-    if it == 9:
-        v_ev_maximum_discharge_current = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
-        it = 10; al = 0
-    if it == 10:
-        v_ev_minimum_discharge_current = _d_RationalNumberType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_ev_maximum_discharge_power = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 8; al = 0
+    v_ev_minimum_discharge_power = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 9; al = 0
+    v_ev_maximum_discharge_current = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 10; al = 0
+    v_ev_minimum_discharge_current = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return BPT_DC_CPDReqEnergyTransferModeType(ev_maximum_charge_power=v_ev_maximum_charge_power, ev_minimum_charge_power=v_ev_minimum_charge_power, ev_maximum_charge_current=v_ev_maximum_charge_current, ev_minimum_charge_current=v_ev_minimum_charge_current, ev_maximum_voltage=v_ev_maximum_voltage, ev_minimum_voltage=v_ev_minimum_voltage, target_soc=v_target_soc, ev_maximum_discharge_power=v_ev_maximum_discharge_power, ev_minimum_discharge_power=v_ev_minimum_discharge_power, ev_maximum_discharge_current=v_ev_maximum_discharge_current, ev_minimum_discharge_current=v_ev_minimum_discharge_current)
 
 def _e_BPT_DC_CPDReqEnergyTransferModeType(w: Writer, o: BPT_DC_CPDReqEnergyTransferModeType) -> None:
-    if o.ev_maximum_charge_power is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.ev_maximum_charge_power)
-    else:
+    f_ev_maximum_charge_power = o.ev_maximum_charge_power
+    if f_ev_maximum_charge_power is None:
         raise ExiEncodeError("BPT_DC_CPDReqEnergyTransferModeType: missing required ev_maximum_charge_power")
-    if o.ev_minimum_charge_power is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.ev_minimum_charge_power)
-    else:
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_ev_maximum_charge_power)
+    f_ev_minimum_charge_power = o.ev_minimum_charge_power
+    if f_ev_minimum_charge_power is None:
         raise ExiEncodeError("BPT_DC_CPDReqEnergyTransferModeType: missing required ev_minimum_charge_power")
-    if o.ev_maximum_charge_current is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.ev_maximum_charge_current)
-    else:
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_ev_minimum_charge_power)
+    f_ev_maximum_charge_current = o.ev_maximum_charge_current
+    if f_ev_maximum_charge_current is None:
         raise ExiEncodeError("BPT_DC_CPDReqEnergyTransferModeType: missing required ev_maximum_charge_current")
-    if o.ev_minimum_charge_current is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.ev_minimum_charge_current)
-    else:
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_ev_maximum_charge_current)
+    f_ev_minimum_charge_current = o.ev_minimum_charge_current
+    if f_ev_minimum_charge_current is None:
         raise ExiEncodeError("BPT_DC_CPDReqEnergyTransferModeType: missing required ev_minimum_charge_current")
-    if o.ev_maximum_voltage is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.ev_maximum_voltage)
-    else:
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_ev_minimum_charge_current)
+    f_ev_maximum_voltage = o.ev_maximum_voltage
+    if f_ev_maximum_voltage is None:
         raise ExiEncodeError("BPT_DC_CPDReqEnergyTransferModeType: missing required ev_maximum_voltage")
-    if o.ev_minimum_voltage is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.ev_minimum_voltage)
-    else:
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_ev_maximum_voltage)
+    f_ev_minimum_voltage = o.ev_minimum_voltage
+    if f_ev_minimum_voltage is None:
         raise ExiEncodeError("BPT_DC_CPDReqEnergyTransferModeType: missing required ev_minimum_voltage")
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_ev_minimum_voltage)
     s = 6
-    if o.target_soc is not None:
-        w.bits(0, 2)
-        w.bits(0, 1)
-        w.nbit(o.target_soc, 0, 100, 7)
-        w.bits(0, 1)
+    f_target_soc = o.target_soc
+    if f_target_soc is not None:
+        if not 0 <= f_target_soc <= 100:
+            raise ExiEncodeError(f"value {f_target_soc!r} outside [0, 100]")
+        w.bits((f_target_soc) << 1, 11)
         s = 7
-    if o.ev_maximum_discharge_power is not None:
-        c = _C1[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.ev_maximum_discharge_power)
-        s = 8
-    else:
+    f_ev_maximum_discharge_power = o.ev_maximum_discharge_power
+    if f_ev_maximum_discharge_power is None:
         raise ExiEncodeError("BPT_DC_CPDReqEnergyTransferModeType: missing required ev_maximum_discharge_power")
-    if o.ev_minimum_discharge_power is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.ev_minimum_discharge_power)
-    else:
+    c = _C1[s]
+    w.bits(c[0], c[1])
+    _e_RationalNumberType(w, f_ev_maximum_discharge_power)
+    s = 8
+    f_ev_minimum_discharge_power = o.ev_minimum_discharge_power
+    if f_ev_minimum_discharge_power is None:
         raise ExiEncodeError("BPT_DC_CPDReqEnergyTransferModeType: missing required ev_minimum_discharge_power")
-    if o.ev_maximum_discharge_current is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.ev_maximum_discharge_current)
-    else:
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_ev_minimum_discharge_power)
+    f_ev_maximum_discharge_current = o.ev_maximum_discharge_current
+    if f_ev_maximum_discharge_current is None:
         raise ExiEncodeError("BPT_DC_CPDReqEnergyTransferModeType: missing required ev_maximum_discharge_current")
-    if o.ev_minimum_discharge_current is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.ev_minimum_discharge_current)
-    else:
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_ev_maximum_discharge_current)
+    f_ev_minimum_discharge_current = o.ev_minimum_discharge_current
+    if f_ev_minimum_discharge_current is None:
         raise ExiEncodeError("BPT_DC_CPDReqEnergyTransferModeType: missing required ev_minimum_discharge_current")
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_ev_minimum_discharge_current)
     w.bits(0, 1)
 
 def _d_BPT_DC_CPDResEnergyTransferModeType(r: Reader) -> BPT_DC_CPDResEnergyTransferModeType:
+    rv = r.v; rn = r.n
     v_evse_maximum_charge_power = None
     v_evse_minimum_charge_power = None
     v_evse_maximum_charge_current = None
@@ -903,114 +981,192 @@ def _d_BPT_DC_CPDResEnergyTransferModeType(r: Reader) -> BPT_DC_CPDResEnergyTran
     v_evse_minimum_discharge_power = None
     v_evse_maximum_discharge_current = None
     v_evse_minimum_discharge_current = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_evse_maximum_charge_power = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        v_evse_minimum_charge_power = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
-        it = 2; al = 0
-    if it == 2:
-        v_evse_maximum_charge_current = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
-        it = 3; al = 0
-    if it == 3:
-        v_evse_minimum_charge_current = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
-        it = 4; al = 0
-    if it == 4:
-        v_evse_maximum_voltage = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
-        it = 5; al = 0
-    if it == 5:
-        v_evse_minimum_voltage = _d_RationalNumberType(r)
-        it, al = _P0[r.code(2, 2)]
+    v_evse_maximum_charge_power = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 1; al = 0
+    v_evse_minimum_charge_power = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 2; al = 0
+    v_evse_maximum_charge_current = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 3; al = 0
+    v_evse_minimum_charge_current = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 4; al = 0
+    v_evse_maximum_voltage = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 5; al = 0
+    v_evse_minimum_voltage = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P0[e]
     if it == 6:
         v_evse_power_ramp_limitation = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = 7; al = 0
-    if it == 7:
-        v_evse_maximum_discharge_power = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
-        it = 8; al = 0
-    if it == 8:
-        v_evse_minimum_discharge_power = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
-        it = 9; al = 0
-    if it == 9:
-        v_evse_maximum_discharge_current = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
-        it = 10; al = 0
-    if it == 10:
-        v_evse_minimum_discharge_current = _d_RationalNumberType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_evse_maximum_discharge_power = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 8; al = 0
+    v_evse_minimum_discharge_power = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 9; al = 0
+    v_evse_maximum_discharge_current = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 10; al = 0
+    v_evse_minimum_discharge_current = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return BPT_DC_CPDResEnergyTransferModeType(evse_maximum_charge_power=v_evse_maximum_charge_power, evse_minimum_charge_power=v_evse_minimum_charge_power, evse_maximum_charge_current=v_evse_maximum_charge_current, evse_minimum_charge_current=v_evse_minimum_charge_current, evse_maximum_voltage=v_evse_maximum_voltage, evse_minimum_voltage=v_evse_minimum_voltage, evse_power_ramp_limitation=v_evse_power_ramp_limitation, evse_maximum_discharge_power=v_evse_maximum_discharge_power, evse_minimum_discharge_power=v_evse_minimum_discharge_power, evse_maximum_discharge_current=v_evse_maximum_discharge_current, evse_minimum_discharge_current=v_evse_minimum_discharge_current)
 
 def _e_BPT_DC_CPDResEnergyTransferModeType(w: Writer, o: BPT_DC_CPDResEnergyTransferModeType) -> None:
-    if o.evse_maximum_charge_power is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.evse_maximum_charge_power)
-    else:
+    f_evse_maximum_charge_power = o.evse_maximum_charge_power
+    if f_evse_maximum_charge_power is None:
         raise ExiEncodeError("BPT_DC_CPDResEnergyTransferModeType: missing required evse_maximum_charge_power")
-    if o.evse_minimum_charge_power is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.evse_minimum_charge_power)
-    else:
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_evse_maximum_charge_power)
+    f_evse_minimum_charge_power = o.evse_minimum_charge_power
+    if f_evse_minimum_charge_power is None:
         raise ExiEncodeError("BPT_DC_CPDResEnergyTransferModeType: missing required evse_minimum_charge_power")
-    if o.evse_maximum_charge_current is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.evse_maximum_charge_current)
-    else:
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_evse_minimum_charge_power)
+    f_evse_maximum_charge_current = o.evse_maximum_charge_current
+    if f_evse_maximum_charge_current is None:
         raise ExiEncodeError("BPT_DC_CPDResEnergyTransferModeType: missing required evse_maximum_charge_current")
-    if o.evse_minimum_charge_current is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.evse_minimum_charge_current)
-    else:
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_evse_maximum_charge_current)
+    f_evse_minimum_charge_current = o.evse_minimum_charge_current
+    if f_evse_minimum_charge_current is None:
         raise ExiEncodeError("BPT_DC_CPDResEnergyTransferModeType: missing required evse_minimum_charge_current")
-    if o.evse_maximum_voltage is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.evse_maximum_voltage)
-    else:
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_evse_minimum_charge_current)
+    f_evse_maximum_voltage = o.evse_maximum_voltage
+    if f_evse_maximum_voltage is None:
         raise ExiEncodeError("BPT_DC_CPDResEnergyTransferModeType: missing required evse_maximum_voltage")
-    if o.evse_minimum_voltage is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.evse_minimum_voltage)
-    else:
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_evse_maximum_voltage)
+    f_evse_minimum_voltage = o.evse_minimum_voltage
+    if f_evse_minimum_voltage is None:
         raise ExiEncodeError("BPT_DC_CPDResEnergyTransferModeType: missing required evse_minimum_voltage")
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_evse_minimum_voltage)
     s = 6
-    if o.evse_power_ramp_limitation is not None:
+    f_evse_power_ramp_limitation = o.evse_power_ramp_limitation
+    if f_evse_power_ramp_limitation is not None:
         w.bits(0, 2)
-        _e_RationalNumberType(w, o.evse_power_ramp_limitation)
+        _e_RationalNumberType(w, f_evse_power_ramp_limitation)
         s = 7
-    if o.evse_maximum_discharge_power is not None:
-        c = _C1[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.evse_maximum_discharge_power)
-        s = 8
-    else:
+    f_evse_maximum_discharge_power = o.evse_maximum_discharge_power
+    if f_evse_maximum_discharge_power is None:
         raise ExiEncodeError("BPT_DC_CPDResEnergyTransferModeType: missing required evse_maximum_discharge_power")
-    if o.evse_minimum_discharge_power is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.evse_minimum_discharge_power)
-    else:
+    c = _C1[s]
+    w.bits(c[0], c[1])
+    _e_RationalNumberType(w, f_evse_maximum_discharge_power)
+    s = 8
+    f_evse_minimum_discharge_power = o.evse_minimum_discharge_power
+    if f_evse_minimum_discharge_power is None:
         raise ExiEncodeError("BPT_DC_CPDResEnergyTransferModeType: missing required evse_minimum_discharge_power")
-    if o.evse_maximum_discharge_current is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.evse_maximum_discharge_current)
-    else:
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_evse_minimum_discharge_power)
+    f_evse_maximum_discharge_current = o.evse_maximum_discharge_current
+    if f_evse_maximum_discharge_current is None:
         raise ExiEncodeError("BPT_DC_CPDResEnergyTransferModeType: missing required evse_maximum_discharge_current")
-    if o.evse_minimum_discharge_current is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.evse_minimum_discharge_current)
-    else:
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_evse_maximum_discharge_current)
+    f_evse_minimum_discharge_current = o.evse_minimum_discharge_current
+    if f_evse_minimum_discharge_current is None:
         raise ExiEncodeError("BPT_DC_CPDResEnergyTransferModeType: missing required evse_minimum_discharge_current")
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_evse_minimum_discharge_current)
     w.bits(0, 1)
 
 def _d_BPT_Dynamic_DC_CLReqControlModeType(r: Reader) -> BPT_Dynamic_DC_CLReqControlModeType:
+    rv = r.v; rn = r.n
     v_departure_time = None
     v_ev_target_energy_request = None
     v_ev_maximum_energy_request = None
@@ -1025,144 +1181,253 @@ def _d_BPT_Dynamic_DC_CLReqControlModeType(r: Reader) -> BPT_Dynamic_DC_CLReqCon
     v_ev_maximum_discharge_current = None
     v_ev_maximum_v2_x_energy_request = None
     v_ev_minimum_v2_x_energy_request = None
-    it, al = _P2[r.code(2, 2)]
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P2[e]
     if it == 0:
-        r.zero(1, "characters")
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         v_departure_time = r.uintb(4294967295)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        if b & 0x3:
+            r.badz(p, 2, b & 0x3)
         it = 1; al = 0
-    if it == 1:
-        v_ev_target_energy_request = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
-        it = 2; al = 0
-    if it == 2:
-        v_ev_maximum_energy_request = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
-        it = 3; al = 0
-    if it == 3:
-        v_ev_minimum_energy_request = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
-        it = 4; al = 0
-    if it == 4:
-        v_ev_maximum_charge_power = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
-        it = 5; al = 0
-    if it == 5:
-        v_ev_minimum_charge_power = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
-        it = 6; al = 0
-    if it == 6:
-        v_ev_maximum_charge_current = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
-        it = 7; al = 0
-    if it == 7:
-        v_ev_maximum_voltage = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
-        it = 8; al = 0
-    if it == 8:
-        v_ev_minimum_voltage = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
-        it = 9; al = 0
-    if it == 9:
-        v_ev_maximum_discharge_power = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
-        it = 10; al = 0
-    if it == 10:
-        v_ev_minimum_discharge_power = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
-        it = 11; al = 0
-    if it == 11:
-        v_ev_maximum_discharge_current = _d_RationalNumberType(r)
-        it, al = _P3[r.code(2, 3)]
+    v_ev_target_energy_request = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 2; al = 0
+    v_ev_maximum_energy_request = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 3; al = 0
+    v_ev_minimum_energy_request = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 4; al = 0
+    v_ev_maximum_charge_power = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 5; al = 0
+    v_ev_minimum_charge_power = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 6; al = 0
+    v_ev_maximum_charge_current = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 7; al = 0
+    v_ev_maximum_voltage = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 8; al = 0
+    v_ev_minimum_voltage = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 9; al = 0
+    v_ev_maximum_discharge_power = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 10; al = 0
+    v_ev_minimum_discharge_power = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 11; al = 0
+    v_ev_maximum_discharge_current = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 3:
+        r.bad_code(p + 0, e, 3)
+    it, al = _P3[e]
     if it == 12:
         v_ev_maximum_v2_x_energy_request = _d_RationalNumberType(r)
-        it, al = _P4[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P4[e]
     if it == 13:
         v_ev_minimum_v2_x_energy_request = _d_RationalNumberType(r)
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = -1; al = 0
     return BPT_Dynamic_DC_CLReqControlModeType(departure_time=v_departure_time, ev_target_energy_request=v_ev_target_energy_request, ev_maximum_energy_request=v_ev_maximum_energy_request, ev_minimum_energy_request=v_ev_minimum_energy_request, ev_maximum_charge_power=v_ev_maximum_charge_power, ev_minimum_charge_power=v_ev_minimum_charge_power, ev_maximum_charge_current=v_ev_maximum_charge_current, ev_maximum_voltage=v_ev_maximum_voltage, ev_minimum_voltage=v_ev_minimum_voltage, ev_maximum_discharge_power=v_ev_maximum_discharge_power, ev_minimum_discharge_power=v_ev_minimum_discharge_power, ev_maximum_discharge_current=v_ev_maximum_discharge_current, ev_maximum_v2_x_energy_request=v_ev_maximum_v2_x_energy_request, ev_minimum_v2_x_energy_request=v_ev_minimum_v2_x_energy_request)
 
 def _e_BPT_Dynamic_DC_CLReqControlModeType(w: Writer, o: BPT_Dynamic_DC_CLReqControlModeType) -> None:
     s = 0
-    if o.departure_time is not None:
-        w.bits(0, 2)
-        w.bits(0, 1)
-        w.uint(o.departure_time)
+    f_departure_time = o.departure_time
+    if f_departure_time is not None:
+        w.bits(0, 3)
+        w.uint(f_departure_time)
         w.bits(0, 1)
         s = 1
-    if o.ev_target_energy_request is not None:
-        c = _C5[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.ev_target_energy_request)
-        s = 2
-    else:
+    f_ev_target_energy_request = o.ev_target_energy_request
+    if f_ev_target_energy_request is None:
         raise ExiEncodeError("BPT_Dynamic_DC_CLReqControlModeType: missing required ev_target_energy_request")
-    if o.ev_maximum_energy_request is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.ev_maximum_energy_request)
-    else:
+    c = _C5[s]
+    w.bits(c[0], c[1])
+    _e_RationalNumberType(w, f_ev_target_energy_request)
+    s = 2
+    f_ev_maximum_energy_request = o.ev_maximum_energy_request
+    if f_ev_maximum_energy_request is None:
         raise ExiEncodeError("BPT_Dynamic_DC_CLReqControlModeType: missing required ev_maximum_energy_request")
-    if o.ev_minimum_energy_request is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.ev_minimum_energy_request)
-    else:
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_ev_maximum_energy_request)
+    f_ev_minimum_energy_request = o.ev_minimum_energy_request
+    if f_ev_minimum_energy_request is None:
         raise ExiEncodeError("BPT_Dynamic_DC_CLReqControlModeType: missing required ev_minimum_energy_request")
-    if o.ev_maximum_charge_power is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.ev_maximum_charge_power)
-    else:
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_ev_minimum_energy_request)
+    f_ev_maximum_charge_power = o.ev_maximum_charge_power
+    if f_ev_maximum_charge_power is None:
         raise ExiEncodeError("BPT_Dynamic_DC_CLReqControlModeType: missing required ev_maximum_charge_power")
-    if o.ev_minimum_charge_power is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.ev_minimum_charge_power)
-    else:
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_ev_maximum_charge_power)
+    f_ev_minimum_charge_power = o.ev_minimum_charge_power
+    if f_ev_minimum_charge_power is None:
         raise ExiEncodeError("BPT_Dynamic_DC_CLReqControlModeType: missing required ev_minimum_charge_power")
-    if o.ev_maximum_charge_current is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.ev_maximum_charge_current)
-    else:
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_ev_minimum_charge_power)
+    f_ev_maximum_charge_current = o.ev_maximum_charge_current
+    if f_ev_maximum_charge_current is None:
         raise ExiEncodeError("BPT_Dynamic_DC_CLReqControlModeType: missing required ev_maximum_charge_current")
-    if o.ev_maximum_voltage is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.ev_maximum_voltage)
-    else:
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_ev_maximum_charge_current)
+    f_ev_maximum_voltage = o.ev_maximum_voltage
+    if f_ev_maximum_voltage is None:
         raise ExiEncodeError("BPT_Dynamic_DC_CLReqControlModeType: missing required ev_maximum_voltage")
-    if o.ev_minimum_voltage is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.ev_minimum_voltage)
-    else:
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_ev_maximum_voltage)
+    f_ev_minimum_voltage = o.ev_minimum_voltage
+    if f_ev_minimum_voltage is None:
         raise ExiEncodeError("BPT_Dynamic_DC_CLReqControlModeType: missing required ev_minimum_voltage")
-    if o.ev_maximum_discharge_power is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.ev_maximum_discharge_power)
-    else:
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_ev_minimum_voltage)
+    f_ev_maximum_discharge_power = o.ev_maximum_discharge_power
+    if f_ev_maximum_discharge_power is None:
         raise ExiEncodeError("BPT_Dynamic_DC_CLReqControlModeType: missing required ev_maximum_discharge_power")
-    if o.ev_minimum_discharge_power is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.ev_minimum_discharge_power)
-    else:
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_ev_maximum_discharge_power)
+    f_ev_minimum_discharge_power = o.ev_minimum_discharge_power
+    if f_ev_minimum_discharge_power is None:
         raise ExiEncodeError("BPT_Dynamic_DC_CLReqControlModeType: missing required ev_minimum_discharge_power")
-    if o.ev_maximum_discharge_current is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.ev_maximum_discharge_current)
-    else:
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_ev_minimum_discharge_power)
+    f_ev_maximum_discharge_current = o.ev_maximum_discharge_current
+    if f_ev_maximum_discharge_current is None:
         raise ExiEncodeError("BPT_Dynamic_DC_CLReqControlModeType: missing required ev_maximum_discharge_current")
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_ev_maximum_discharge_current)
     s = 12
-    if o.ev_maximum_v2_x_energy_request is not None:
+    f_ev_maximum_v2_x_energy_request = o.ev_maximum_v2_x_energy_request
+    if f_ev_maximum_v2_x_energy_request is not None:
         w.bits(0, 2)
-        _e_RationalNumberType(w, o.ev_maximum_v2_x_energy_request)
+        _e_RationalNumberType(w, f_ev_maximum_v2_x_energy_request)
         s = 13
-    if o.ev_minimum_v2_x_energy_request is not None:
+    f_ev_minimum_v2_x_energy_request = o.ev_minimum_v2_x_energy_request
+    if f_ev_minimum_v2_x_energy_request is not None:
         c = _C6[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.ev_minimum_v2_x_energy_request)
+        _e_RationalNumberType(w, f_ev_minimum_v2_x_energy_request)
         s = 14
     c = _C7[s]
     w.bits(c[0], c[1])
 
 def _d_BPT_Dynamic_DC_CLResControlModeType(r: Reader) -> BPT_Dynamic_DC_CLResControlModeType:
+    rv = r.v; rn = r.n
     v_departure_time = None
     v_minimum_soc = None
     v_target_soc = None
@@ -1175,136 +1440,249 @@ def _d_BPT_Dynamic_DC_CLResControlModeType(r: Reader) -> BPT_Dynamic_DC_CLResCon
     v_evse_minimum_discharge_power = None
     v_evse_maximum_discharge_current = None
     v_evse_minimum_voltage = None
-    it, al = _P8[r.code(3, 5)]
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    e = b & 0x7
+    if e >= 5:
+        r.bad_code(p + 0, e, 5)
+    it, al = _P8[e]
     if it == 0:
-        r.zero(1, "characters")
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         v_departure_time = r.uintb(4294967295)
-        r.zero(1, "end of element")
-        it, al = _P9[r.code(3, 4)]
+        p = r.p
+        q = p + 4
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0xf
+        r.p = q
+        if b & 0x8:
+            r.badz(p, 4, b & 0x8)
+        e = b & 0x7
+        if e >= 4:
+            r.bad_code(p + 1, e, 4)
+        it, al = _P9[e]
     if it == 1:
-        r.zero(1, "characters")
-        v_minimum_soc = r.bits(7)
-        r.zero(1, "end of element")
-        it, al = _P10[r.code(2, 3)]
+        p = r.p
+        q = p + 11
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7ff
+        r.p = q
+        if b & 0x404:
+            r.badz(p, 11, b & 0x404)
+        v_minimum_soc = ((b >> 3) & 0x7f)
+        if v_minimum_soc > 100:
+            r.bad(p + 1, 'integer out of range')
+        e = b & 0x3
+        if e >= 3:
+            r.bad_code(p + 9, e, 3)
+        it, al = _P10[e]
     if it == 2:
-        r.zero(1, "characters")
-        v_target_soc = r.bits(7)
-        r.zero(1, "end of element")
-        it, al = _P11[r.code(2, 2)]
+        p = r.p
+        q = p + 11
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7ff
+        r.p = q
+        if b & 0x404:
+            r.badz(p, 11, b & 0x404)
+        v_target_soc = ((b >> 3) & 0x7f)
+        if v_target_soc > 100:
+            r.bad(p + 1, 'integer out of range')
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 9, e, 2)
+        it, al = _P11[e]
     if it == 3:
-        r.zero(1, "characters")
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         v_ack_max_delay = r.uintb(65535)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        if b & 0x3:
+            r.badz(p, 2, b & 0x3)
         it = 4; al = 0
-    if it == 4:
-        v_evse_maximum_charge_power = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
-        it = 5; al = 0
-    if it == 5:
-        v_evse_minimum_charge_power = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
-        it = 6; al = 0
-    if it == 6:
-        v_evse_maximum_charge_current = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
-        it = 7; al = 0
-    if it == 7:
-        v_evse_maximum_voltage = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
-        it = 8; al = 0
-    if it == 8:
-        v_evse_maximum_discharge_power = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
-        it = 9; al = 0
-    if it == 9:
-        v_evse_minimum_discharge_power = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
-        it = 10; al = 0
-    if it == 10:
-        v_evse_maximum_discharge_current = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
-        it = 11; al = 0
-    if it == 11:
-        v_evse_minimum_voltage = _d_RationalNumberType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_evse_maximum_charge_power = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 5; al = 0
+    v_evse_minimum_charge_power = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 6; al = 0
+    v_evse_maximum_charge_current = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 7; al = 0
+    v_evse_maximum_voltage = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 8; al = 0
+    v_evse_maximum_discharge_power = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 9; al = 0
+    v_evse_minimum_discharge_power = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 10; al = 0
+    v_evse_maximum_discharge_current = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 11; al = 0
+    v_evse_minimum_voltage = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return BPT_Dynamic_DC_CLResControlModeType(departure_time=v_departure_time, minimum_soc=v_minimum_soc, target_soc=v_target_soc, ack_max_delay=v_ack_max_delay, evse_maximum_charge_power=v_evse_maximum_charge_power, evse_minimum_charge_power=v_evse_minimum_charge_power, evse_maximum_charge_current=v_evse_maximum_charge_current, evse_maximum_voltage=v_evse_maximum_voltage, evse_maximum_discharge_power=v_evse_maximum_discharge_power, evse_minimum_discharge_power=v_evse_minimum_discharge_power, evse_maximum_discharge_current=v_evse_maximum_discharge_current, evse_minimum_voltage=v_evse_minimum_voltage)
 
 def _e_BPT_Dynamic_DC_CLResControlModeType(w: Writer, o: BPT_Dynamic_DC_CLResControlModeType) -> None:
     s = 0
-    if o.departure_time is not None:
-        w.bits(0, 3)
-        w.bits(0, 1)
-        w.uint(o.departure_time)
+    f_departure_time = o.departure_time
+    if f_departure_time is not None:
+        w.bits(0, 4)
+        w.uint(f_departure_time)
         w.bits(0, 1)
         s = 1
-    if o.minimum_soc is not None:
+    f_minimum_soc = o.minimum_soc
+    if f_minimum_soc is not None:
         c = _C12[s]
         w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.nbit(o.minimum_soc, 0, 100, 7)
-        w.bits(0, 1)
+        if not 0 <= f_minimum_soc <= 100:
+            raise ExiEncodeError(f"value {f_minimum_soc!r} outside [0, 100]")
+        w.bits((f_minimum_soc) << 1, 9)
         s = 2
-    if o.target_soc is not None:
+    f_target_soc = o.target_soc
+    if f_target_soc is not None:
         c = _C13[s]
         w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.nbit(o.target_soc, 0, 100, 7)
-        w.bits(0, 1)
+        if not 0 <= f_target_soc <= 100:
+            raise ExiEncodeError(f"value {f_target_soc!r} outside [0, 100]")
+        w.bits((f_target_soc) << 1, 9)
         s = 3
-    if o.ack_max_delay is not None:
+    f_ack_max_delay = o.ack_max_delay
+    if f_ack_max_delay is not None:
         c = _C14[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
-        w.uint(o.ack_max_delay)
+        w.uint(f_ack_max_delay)
         w.bits(0, 1)
         s = 4
-    if o.evse_maximum_charge_power is not None:
-        c = _C15[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.evse_maximum_charge_power)
-        s = 5
-    else:
+    f_evse_maximum_charge_power = o.evse_maximum_charge_power
+    if f_evse_maximum_charge_power is None:
         raise ExiEncodeError("BPT_Dynamic_DC_CLResControlModeType: missing required evse_maximum_charge_power")
-    if o.evse_minimum_charge_power is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.evse_minimum_charge_power)
-    else:
+    c = _C15[s]
+    w.bits(c[0], c[1])
+    _e_RationalNumberType(w, f_evse_maximum_charge_power)
+    s = 5
+    f_evse_minimum_charge_power = o.evse_minimum_charge_power
+    if f_evse_minimum_charge_power is None:
         raise ExiEncodeError("BPT_Dynamic_DC_CLResControlModeType: missing required evse_minimum_charge_power")
-    if o.evse_maximum_charge_current is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.evse_maximum_charge_current)
-    else:
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_evse_minimum_charge_power)
+    f_evse_maximum_charge_current = o.evse_maximum_charge_current
+    if f_evse_maximum_charge_current is None:
         raise ExiEncodeError("BPT_Dynamic_DC_CLResControlModeType: missing required evse_maximum_charge_current")
-    if o.evse_maximum_voltage is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.evse_maximum_voltage)
-    else:
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_evse_maximum_charge_current)
+    f_evse_maximum_voltage = o.evse_maximum_voltage
+    if f_evse_maximum_voltage is None:
         raise ExiEncodeError("BPT_Dynamic_DC_CLResControlModeType: missing required evse_maximum_voltage")
-    if o.evse_maximum_discharge_power is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.evse_maximum_discharge_power)
-    else:
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_evse_maximum_voltage)
+    f_evse_maximum_discharge_power = o.evse_maximum_discharge_power
+    if f_evse_maximum_discharge_power is None:
         raise ExiEncodeError("BPT_Dynamic_DC_CLResControlModeType: missing required evse_maximum_discharge_power")
-    if o.evse_minimum_discharge_power is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.evse_minimum_discharge_power)
-    else:
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_evse_maximum_discharge_power)
+    f_evse_minimum_discharge_power = o.evse_minimum_discharge_power
+    if f_evse_minimum_discharge_power is None:
         raise ExiEncodeError("BPT_Dynamic_DC_CLResControlModeType: missing required evse_minimum_discharge_power")
-    if o.evse_maximum_discharge_current is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.evse_maximum_discharge_current)
-    else:
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_evse_minimum_discharge_power)
+    f_evse_maximum_discharge_current = o.evse_maximum_discharge_current
+    if f_evse_maximum_discharge_current is None:
         raise ExiEncodeError("BPT_Dynamic_DC_CLResControlModeType: missing required evse_maximum_discharge_current")
-    if o.evse_minimum_voltage is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.evse_minimum_voltage)
-    else:
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_evse_maximum_discharge_current)
+    f_evse_minimum_voltage = o.evse_minimum_voltage
+    if f_evse_minimum_voltage is None:
         raise ExiEncodeError("BPT_Dynamic_DC_CLResControlModeType: missing required evse_minimum_voltage")
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_evse_minimum_voltage)
     w.bits(0, 1)
 
 def _d_BPT_Scheduled_DC_CLReqControlModeType(r: Reader) -> BPT_Scheduled_DC_CLReqControlModeType:
+    rv = r.v; rn = r.n
     v_ev_target_energy_request = None
     v_ev_maximum_energy_request = None
     v_ev_minimum_energy_request = None
@@ -1318,123 +1696,253 @@ def _d_BPT_Scheduled_DC_CLReqControlModeType(r: Reader) -> BPT_Scheduled_DC_CLRe
     v_ev_maximum_discharge_power = None
     v_ev_minimum_discharge_power = None
     v_ev_maximum_discharge_current = None
-    it, al = _P16[r.code(3, 4)]
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    e = b & 0x7
+    if e >= 4:
+        r.bad_code(p + 0, e, 4)
+    it, al = _P16[e]
     if it == 0:
         v_ev_target_energy_request = _d_RationalNumberType(r)
-        it, al = _P17[r.code(2, 3)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 3:
+            r.bad_code(p + 0, e, 3)
+        it, al = _P17[e]
     if it == 1:
         v_ev_maximum_energy_request = _d_RationalNumberType(r)
-        it, al = _P18[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P18[e]
     if it == 2:
         v_ev_minimum_energy_request = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = 3; al = 0
-    if it == 3:
-        v_ev_target_current = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
-        it = 4; al = 0
-    if it == 4:
-        v_ev_target_voltage = _d_RationalNumberType(r)
-        it, al = _P19[r.code(4, 9)]
+    v_ev_target_current = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 4; al = 0
+    v_ev_target_voltage = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 4
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xf
+    r.p = q
+    e = b & 0xf
+    if e >= 9:
+        r.bad_code(p + 0, e, 9)
+    it, al = _P19[e]
     if it == 5:
         v_ev_maximum_charge_power = _d_RationalNumberType(r)
-        it, al = _P20[r.code(4, 8)]
+        p = r.p
+        q = p + 4
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0xf
+        r.p = q
+        e = b & 0xf
+        if e >= 8:
+            r.bad_code(p + 0, e, 8)
+        it, al = _P20[e]
     if it == 6:
         v_ev_minimum_charge_power = _d_RationalNumberType(r)
-        it, al = _P21[r.code(3, 7)]
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        e = b & 0x7
+        if e >= 7:
+            r.bad_code(p + 0, e, 7)
+        it, al = _P21[e]
     if it == 7:
         v_ev_maximum_charge_current = _d_RationalNumberType(r)
-        it, al = _P22[r.code(3, 6)]
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        e = b & 0x7
+        if e >= 6:
+            r.bad_code(p + 0, e, 6)
+        it, al = _P22[e]
     if it == 8:
         v_ev_maximum_voltage = _d_RationalNumberType(r)
-        it, al = _P23[r.code(3, 5)]
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        e = b & 0x7
+        if e >= 5:
+            r.bad_code(p + 0, e, 5)
+        it, al = _P23[e]
     if it == 9:
         v_ev_minimum_voltage = _d_RationalNumberType(r)
-        it, al = _P24[r.code(3, 4)]
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        e = b & 0x7
+        if e >= 4:
+            r.bad_code(p + 0, e, 4)
+        it, al = _P24[e]
     if it == 10:
         v_ev_maximum_discharge_power = _d_RationalNumberType(r)
-        it, al = _P25[r.code(2, 3)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 3:
+            r.bad_code(p + 0, e, 3)
+        it, al = _P25[e]
     if it == 11:
         v_ev_minimum_discharge_power = _d_RationalNumberType(r)
-        it, al = _P26[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P26[e]
     if it == 12:
         v_ev_maximum_discharge_current = _d_RationalNumberType(r)
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = -1; al = 0
     return BPT_Scheduled_DC_CLReqControlModeType(ev_target_energy_request=v_ev_target_energy_request, ev_maximum_energy_request=v_ev_maximum_energy_request, ev_minimum_energy_request=v_ev_minimum_energy_request, ev_target_current=v_ev_target_current, ev_target_voltage=v_ev_target_voltage, ev_maximum_charge_power=v_ev_maximum_charge_power, ev_minimum_charge_power=v_ev_minimum_charge_power, ev_maximum_charge_current=v_ev_maximum_charge_current, ev_maximum_voltage=v_ev_maximum_voltage, ev_minimum_voltage=v_ev_minimum_voltage, ev_maximum_discharge_power=v_ev_maximum_discharge_power, ev_minimum_discharge_power=v_ev_minimum_discharge_power, ev_maximum_discharge_current=v_ev_maximum_discharge_current)
 
 def _e_BPT_Scheduled_DC_CLReqControlModeType(w: Writer, o: BPT_Scheduled_DC_CLReqControlModeType) -> None:
     s = 0
-    if o.ev_target_energy_request is not None:
+    f_ev_target_energy_request = o.ev_target_energy_request
+    if f_ev_target_energy_request is not None:
         w.bits(0, 3)
-        _e_RationalNumberType(w, o.ev_target_energy_request)
+        _e_RationalNumberType(w, f_ev_target_energy_request)
         s = 1
-    if o.ev_maximum_energy_request is not None:
+    f_ev_maximum_energy_request = o.ev_maximum_energy_request
+    if f_ev_maximum_energy_request is not None:
         c = _C27[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.ev_maximum_energy_request)
+        _e_RationalNumberType(w, f_ev_maximum_energy_request)
         s = 2
-    if o.ev_minimum_energy_request is not None:
+    f_ev_minimum_energy_request = o.ev_minimum_energy_request
+    if f_ev_minimum_energy_request is not None:
         c = _C28[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.ev_minimum_energy_request)
+        _e_RationalNumberType(w, f_ev_minimum_energy_request)
         s = 3
-    if o.ev_target_current is not None:
-        c = _C29[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.ev_target_current)
-        s = 4
-    else:
+    f_ev_target_current = o.ev_target_current
+    if f_ev_target_current is None:
         raise ExiEncodeError("BPT_Scheduled_DC_CLReqControlModeType: missing required ev_target_current")
-    if o.ev_target_voltage is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.ev_target_voltage)
-    else:
+    c = _C29[s]
+    w.bits(c[0], c[1])
+    _e_RationalNumberType(w, f_ev_target_current)
+    s = 4
+    f_ev_target_voltage = o.ev_target_voltage
+    if f_ev_target_voltage is None:
         raise ExiEncodeError("BPT_Scheduled_DC_CLReqControlModeType: missing required ev_target_voltage")
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_ev_target_voltage)
     s = 5
-    if o.ev_maximum_charge_power is not None:
+    f_ev_maximum_charge_power = o.ev_maximum_charge_power
+    if f_ev_maximum_charge_power is not None:
         w.bits(0, 4)
-        _e_RationalNumberType(w, o.ev_maximum_charge_power)
+        _e_RationalNumberType(w, f_ev_maximum_charge_power)
         s = 6
-    if o.ev_minimum_charge_power is not None:
+    f_ev_minimum_charge_power = o.ev_minimum_charge_power
+    if f_ev_minimum_charge_power is not None:
         c = _C30[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.ev_minimum_charge_power)
+        _e_RationalNumberType(w, f_ev_minimum_charge_power)
         s = 7
-    if o.ev_maximum_charge_current is not None:
+    f_ev_maximum_charge_current = o.ev_maximum_charge_current
+    if f_ev_maximum_charge_current is not None:
         c = _C31[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.ev_maximum_charge_current)
+        _e_RationalNumberType(w, f_ev_maximum_charge_current)
         s = 8
-    if o.ev_maximum_voltage is not None:
+    f_ev_maximum_voltage = o.ev_maximum_voltage
+    if f_ev_maximum_voltage is not None:
         c = _C32[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.ev_maximum_voltage)
+        _e_RationalNumberType(w, f_ev_maximum_voltage)
         s = 9
-    if o.ev_minimum_voltage is not None:
+    f_ev_minimum_voltage = o.ev_minimum_voltage
+    if f_ev_minimum_voltage is not None:
         c = _C33[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.ev_minimum_voltage)
+        _e_RationalNumberType(w, f_ev_minimum_voltage)
         s = 10
-    if o.ev_maximum_discharge_power is not None:
+    f_ev_maximum_discharge_power = o.ev_maximum_discharge_power
+    if f_ev_maximum_discharge_power is not None:
         c = _C34[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.ev_maximum_discharge_power)
+        _e_RationalNumberType(w, f_ev_maximum_discharge_power)
         s = 11
-    if o.ev_minimum_discharge_power is not None:
+    f_ev_minimum_discharge_power = o.ev_minimum_discharge_power
+    if f_ev_minimum_discharge_power is not None:
         c = _C35[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.ev_minimum_discharge_power)
+        _e_RationalNumberType(w, f_ev_minimum_discharge_power)
         s = 12
-    if o.ev_maximum_discharge_current is not None:
+    f_ev_maximum_discharge_current = o.ev_maximum_discharge_current
+    if f_ev_maximum_discharge_current is not None:
         c = _C36[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.ev_maximum_discharge_current)
+        _e_RationalNumberType(w, f_ev_maximum_discharge_current)
         s = 13
     c = _C37[s]
     w.bits(c[0], c[1])
 
 def _d_BPT_Scheduled_DC_CLResControlModeType(r: Reader) -> BPT_Scheduled_DC_CLResControlModeType:
+    rv = r.v; rn = r.n
     v_evse_maximum_charge_power = None
     v_evse_minimum_charge_power = None
     v_evse_maximum_charge_current = None
@@ -1443,80 +1951,175 @@ def _d_BPT_Scheduled_DC_CLResControlModeType(r: Reader) -> BPT_Scheduled_DC_CLRe
     v_evse_minimum_discharge_power = None
     v_evse_maximum_discharge_current = None
     v_evse_minimum_voltage = None
-    it, al = _P38[r.code(4, 9)]
+    p = r.p
+    q = p + 4
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xf
+    r.p = q
+    e = b & 0xf
+    if e >= 9:
+        r.bad_code(p + 0, e, 9)
+    it, al = _P38[e]
     if it == 0:
         v_evse_maximum_charge_power = _d_RationalNumberType(r)
-        it, al = _P39[r.code(4, 8)]
+        p = r.p
+        q = p + 4
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0xf
+        r.p = q
+        e = b & 0xf
+        if e >= 8:
+            r.bad_code(p + 0, e, 8)
+        it, al = _P39[e]
     if it == 1:
         v_evse_minimum_charge_power = _d_RationalNumberType(r)
-        it, al = _P40[r.code(3, 7)]
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        e = b & 0x7
+        if e >= 7:
+            r.bad_code(p + 0, e, 7)
+        it, al = _P40[e]
     if it == 2:
         v_evse_maximum_charge_current = _d_RationalNumberType(r)
-        it, al = _P41[r.code(3, 6)]
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        e = b & 0x7
+        if e >= 6:
+            r.bad_code(p + 0, e, 6)
+        it, al = _P41[e]
     if it == 3:
         v_evse_maximum_voltage = _d_RationalNumberType(r)
-        it, al = _P42[r.code(3, 5)]
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        e = b & 0x7
+        if e >= 5:
+            r.bad_code(p + 0, e, 5)
+        it, al = _P42[e]
     if it == 4:
         v_evse_maximum_discharge_power = _d_RationalNumberType(r)
-        it, al = _P43[r.code(3, 4)]
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        e = b & 0x7
+        if e >= 4:
+            r.bad_code(p + 0, e, 4)
+        it, al = _P43[e]
     if it == 5:
         v_evse_minimum_discharge_power = _d_RationalNumberType(r)
-        it, al = _P44[r.code(2, 3)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 3:
+            r.bad_code(p + 0, e, 3)
+        it, al = _P44[e]
     if it == 6:
         v_evse_maximum_discharge_current = _d_RationalNumberType(r)
-        it, al = _P45[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P45[e]
     if it == 7:
         v_evse_minimum_voltage = _d_RationalNumberType(r)
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = -1; al = 0
     return BPT_Scheduled_DC_CLResControlModeType(evse_maximum_charge_power=v_evse_maximum_charge_power, evse_minimum_charge_power=v_evse_minimum_charge_power, evse_maximum_charge_current=v_evse_maximum_charge_current, evse_maximum_voltage=v_evse_maximum_voltage, evse_maximum_discharge_power=v_evse_maximum_discharge_power, evse_minimum_discharge_power=v_evse_minimum_discharge_power, evse_maximum_discharge_current=v_evse_maximum_discharge_current, evse_minimum_voltage=v_evse_minimum_voltage)
 
 def _e_BPT_Scheduled_DC_CLResControlModeType(w: Writer, o: BPT_Scheduled_DC_CLResControlModeType) -> None:
     s = 0
-    if o.evse_maximum_charge_power is not None:
+    f_evse_maximum_charge_power = o.evse_maximum_charge_power
+    if f_evse_maximum_charge_power is not None:
         w.bits(0, 4)
-        _e_RationalNumberType(w, o.evse_maximum_charge_power)
+        _e_RationalNumberType(w, f_evse_maximum_charge_power)
         s = 1
-    if o.evse_minimum_charge_power is not None:
+    f_evse_minimum_charge_power = o.evse_minimum_charge_power
+    if f_evse_minimum_charge_power is not None:
         c = _C46[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.evse_minimum_charge_power)
+        _e_RationalNumberType(w, f_evse_minimum_charge_power)
         s = 2
-    if o.evse_maximum_charge_current is not None:
+    f_evse_maximum_charge_current = o.evse_maximum_charge_current
+    if f_evse_maximum_charge_current is not None:
         c = _C47[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.evse_maximum_charge_current)
+        _e_RationalNumberType(w, f_evse_maximum_charge_current)
         s = 3
-    if o.evse_maximum_voltage is not None:
+    f_evse_maximum_voltage = o.evse_maximum_voltage
+    if f_evse_maximum_voltage is not None:
         c = _C48[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.evse_maximum_voltage)
+        _e_RationalNumberType(w, f_evse_maximum_voltage)
         s = 4
-    if o.evse_maximum_discharge_power is not None:
+    f_evse_maximum_discharge_power = o.evse_maximum_discharge_power
+    if f_evse_maximum_discharge_power is not None:
         c = _C49[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.evse_maximum_discharge_power)
+        _e_RationalNumberType(w, f_evse_maximum_discharge_power)
         s = 5
-    if o.evse_minimum_discharge_power is not None:
+    f_evse_minimum_discharge_power = o.evse_minimum_discharge_power
+    if f_evse_minimum_discharge_power is not None:
         c = _C50[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.evse_minimum_discharge_power)
+        _e_RationalNumberType(w, f_evse_minimum_discharge_power)
         s = 6
-    if o.evse_maximum_discharge_current is not None:
+    f_evse_maximum_discharge_current = o.evse_maximum_discharge_current
+    if f_evse_maximum_discharge_current is not None:
         c = _C51[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.evse_maximum_discharge_current)
+        _e_RationalNumberType(w, f_evse_maximum_discharge_current)
         s = 7
-    if o.evse_minimum_voltage is not None:
+    f_evse_minimum_voltage = o.evse_minimum_voltage
+    if f_evse_minimum_voltage is not None:
         c = _C52[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.evse_minimum_voltage)
+        _e_RationalNumberType(w, f_evse_minimum_voltage)
         s = 8
     c = _C53[s]
     w.bits(c[0], c[1])
 
 def _d_CLReqControlModeType(r: Reader) -> CLReqControlModeType:
-    r.zero(1, 'end of element')
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = -1; al = 0
     return CLReqControlModeType()
 
@@ -1524,7 +2127,15 @@ def _e_CLReqControlModeType(w: Writer, o: CLReqControlModeType) -> None:
     w.bits(0, 1)
 
 def _d_CLResControlModeType(r: Reader) -> CLResControlModeType:
-    r.zero(1, 'end of element')
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = -1; al = 0
     return CLResControlModeType()
 
@@ -1532,181 +2143,296 @@ def _e_CLResControlModeType(w: Writer, o: CLResControlModeType) -> None:
     w.bits(0, 1)
 
 def _d_CanonicalizationMethodType(r: Reader) -> CanonicalizationMethodType:
+    rv = r.v; rn = r.n
     v_algorithm = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_algorithm = r.string()
-        it, al = _P54[r.code(2, 2)]
+    v_algorithm = r.string()
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P54[e]
     n = 0
     while it == 1:
         r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        it, al = _P54[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P54[e]
     return CanonicalizationMethodType(algorithm=v_algorithm)
 
 def _e_CanonicalizationMethodType(w: Writer, o: CanonicalizationMethodType) -> None:
-    if o.algorithm is not None:
-        w.bits(0, 1)
-        w.string(o.algorithm)
-    else:
+    f_algorithm = o.algorithm
+    if f_algorithm is None:
         raise ExiEncodeError("CanonicalizationMethodType: missing required algorithm")
+    w.bits(0, 1)
+    w.string(f_algorithm)
     w.bits(1, 2)
 
 def _d_ChargeLoopReqType(r: Reader) -> ChargeLoopReqType:
+    rv = r.v; rn = r.n
     v_header = None
     v_display_parameters = None
     v_meter_info_requested = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_header = _d_MessageHeaderType(r)
-        it, al = _P55[r.code(2, 2)]
+    v_header = _d_MessageHeaderType(r)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P55[e]
     if it == 1:
         v_display_parameters = _d_DisplayParametersType(r)
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = 2; al = 0
-    if it == 2:
-        r.zero(1, "characters")
-        v_meter_info_requested = r.bits(1) == 1
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    p = r.p
+    q = p + 4
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xf
+    r.p = q
+    if b & 0xb:
+        r.badz(p, 4, b & 0xb)
+    v_meter_info_requested = ((b >> 2) & 0x1) == 1
+    it = -1; al = 0
     return ChargeLoopReqType(header=v_header, display_parameters=v_display_parameters, meter_info_requested=v_meter_info_requested)
 
 def _e_ChargeLoopReqType(w: Writer, o: ChargeLoopReqType) -> None:
-    if o.header is not None:
-        w.bits(0, 1)
-        _e_MessageHeaderType(w, o.header)
-    else:
+    f_header = o.header
+    if f_header is None:
         raise ExiEncodeError("ChargeLoopReqType: missing required header")
+    w.bits(0, 1)
+    _e_MessageHeaderType(w, f_header)
     s = 1
-    if o.display_parameters is not None:
+    f_display_parameters = o.display_parameters
+    if f_display_parameters is not None:
         w.bits(0, 2)
-        _e_DisplayParametersType(w, o.display_parameters)
+        _e_DisplayParametersType(w, f_display_parameters)
         s = 2
-    if o.meter_info_requested is not None:
-        c = _C56[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.bits(1 if o.meter_info_requested else 0, 1)
-        w.bits(0, 1)
-        s = 3
-    else:
+    f_meter_info_requested = o.meter_info_requested
+    if f_meter_info_requested is None:
         raise ExiEncodeError("ChargeLoopReqType: missing required meter_info_requested")
+    c = _C56[s]
+    w.bits(c[0], c[1])
+    w.bits((1 if f_meter_info_requested else 0) << 1, 3)
+    s = 3
     w.bits(0, 1)
 
 def _d_ChargeLoopResType(r: Reader) -> ChargeLoopResType:
+    rv = r.v; rn = r.n
     v_header = None
     v_response_code = None
     v_evse_status = None
     v_meter_info = None
     v_receipt = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_header = _d_MessageHeaderType(r)
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_response_code = r.enum(6, _K57)
-        r.zero(1, "end of element")
-        it, al = _P58[r.code(3, 4)]
+    v_header = _d_MessageHeaderType(r)
+    p = r.p
+    q = p + 12
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xfff
+    r.p = q
+    if b & 0xc08:
+        r.badz(p, 12, b & 0xc08)
+    k = (b >> 4) & 0x3f
+    if k >= 40:
+        r.bad(p + 2, 'enumeration index out of range')
+    v_response_code = _K57[k]
+    e = b & 0x7
+    if e >= 4:
+        r.bad_code(p + 9, e, 4)
+    it, al = _P58[e]
     if it == 2:
         v_evse_status = _d_EVSEStatusType(r)
-        it, al = _P59[r.code(2, 3)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 3:
+            r.bad_code(p + 0, e, 3)
+        it, al = _P59[e]
     if it == 3:
         v_meter_info = _d_MeterInfoType(r)
-        it, al = _P60[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P60[e]
     if it == 4:
         v_receipt = _d_ReceiptType(r)
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = -1; al = 0
     return ChargeLoopResType(header=v_header, response_code=v_response_code, evse_status=v_evse_status, meter_info=v_meter_info, receipt=v_receipt)
 
 def _e_ChargeLoopResType(w: Writer, o: ChargeLoopResType) -> None:
-    if o.header is not None:
-        w.bits(0, 1)
-        _e_MessageHeaderType(w, o.header)
-    else:
+    f_header = o.header
+    if f_header is None:
         raise ExiEncodeError("ChargeLoopResType: missing required header")
-    if o.response_code is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.response_code, _K61, 6)
-        w.bits(0, 1)
-    else:
+    w.bits(0, 1)
+    _e_MessageHeaderType(w, f_header)
+    f_response_code = o.response_code
+    if f_response_code is None:
         raise ExiEncodeError("ChargeLoopResType: missing required response_code")
+    w.bits((_K61[f_response_code]) << 1, 9)
     s = 2
-    if o.evse_status is not None:
+    f_evse_status = o.evse_status
+    if f_evse_status is not None:
         w.bits(0, 3)
-        _e_EVSEStatusType(w, o.evse_status)
+        _e_EVSEStatusType(w, f_evse_status)
         s = 3
-    if o.meter_info is not None:
+    f_meter_info = o.meter_info
+    if f_meter_info is not None:
         c = _C62[s]
         w.bits(c[0], c[1])
-        _e_MeterInfoType(w, o.meter_info)
+        _e_MeterInfoType(w, f_meter_info)
         s = 4
-    if o.receipt is not None:
+    f_receipt = o.receipt
+    if f_receipt is not None:
         c = _C63[s]
         w.bits(c[0], c[1])
-        _e_ReceiptType(w, o.receipt)
+        _e_ReceiptType(w, f_receipt)
         s = 5
     c = _C64[s]
     w.bits(c[0], c[1])
 
 def _d_ChargeParameterDiscoveryReqType(r: Reader) -> ChargeParameterDiscoveryReqType:
+    rv = r.v; rn = r.n
     v_header = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_header = _d_MessageHeaderType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_header = _d_MessageHeaderType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return ChargeParameterDiscoveryReqType(header=v_header)
 
 def _e_ChargeParameterDiscoveryReqType(w: Writer, o: ChargeParameterDiscoveryReqType) -> None:
-    if o.header is not None:
-        w.bits(0, 1)
-        _e_MessageHeaderType(w, o.header)
-    else:
+    f_header = o.header
+    if f_header is None:
         raise ExiEncodeError("ChargeParameterDiscoveryReqType: missing required header")
+    w.bits(0, 1)
+    _e_MessageHeaderType(w, f_header)
     w.bits(0, 1)
 
 def _d_ChargeParameterDiscoveryResType(r: Reader) -> ChargeParameterDiscoveryResType:
+    rv = r.v; rn = r.n
     v_header = None
     v_response_code = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_header = _d_MessageHeaderType(r)
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_response_code = r.enum(6, _K57)
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_header = _d_MessageHeaderType(r)
+    p = r.p
+    q = p + 10
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3ff
+    r.p = q
+    if b & 0x303:
+        r.badz(p, 10, b & 0x303)
+    k = (b >> 2) & 0x3f
+    if k >= 40:
+        r.bad(p + 2, 'enumeration index out of range')
+    v_response_code = _K57[k]
+    it = -1; al = 0
     return ChargeParameterDiscoveryResType(header=v_header, response_code=v_response_code)
 
 def _e_ChargeParameterDiscoveryResType(w: Writer, o: ChargeParameterDiscoveryResType) -> None:
-    if o.header is not None:
-        w.bits(0, 1)
-        _e_MessageHeaderType(w, o.header)
-    else:
+    f_header = o.header
+    if f_header is None:
         raise ExiEncodeError("ChargeParameterDiscoveryResType: missing required header")
-    if o.response_code is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.response_code, _K61, 6)
-        w.bits(0, 1)
-    else:
-        raise ExiEncodeError("ChargeParameterDiscoveryResType: missing required response_code")
     w.bits(0, 1)
+    _e_MessageHeaderType(w, f_header)
+    f_response_code = o.response_code
+    if f_response_code is None:
+        raise ExiEncodeError("ChargeParameterDiscoveryResType: missing required response_code")
+    w.bits((_K61[f_response_code]) << 2, 10)
 
 def _d_DC_CPDReqEnergyTransferModeType(r: Reader) -> DC_CPDReqEnergyTransferModeType:
+    rv = r.v; rn = r.n
     v_ev_maximum_charge_power = None
     v_ev_minimum_charge_power = None
     v_ev_maximum_charge_current = None
@@ -1714,81 +2440,134 @@ def _d_DC_CPDReqEnergyTransferModeType(r: Reader) -> DC_CPDReqEnergyTransferMode
     v_ev_maximum_voltage = None
     v_ev_minimum_voltage = None
     v_target_soc = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_ev_maximum_charge_power = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        v_ev_minimum_charge_power = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
-        it = 2; al = 0
-    if it == 2:
-        v_ev_maximum_charge_current = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
-        it = 3; al = 0
-    if it == 3:
-        v_ev_minimum_charge_current = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
-        it = 4; al = 0
-    if it == 4:
-        v_ev_maximum_voltage = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
-        it = 5; al = 0
-    if it == 5:
-        v_ev_minimum_voltage = _d_RationalNumberType(r)
-        it, al = _P65[r.code(2, 2)]
+    v_ev_maximum_charge_power = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 1; al = 0
+    v_ev_minimum_charge_power = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 2; al = 0
+    v_ev_maximum_charge_current = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 3; al = 0
+    v_ev_minimum_charge_current = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 4; al = 0
+    v_ev_maximum_voltage = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 5; al = 0
+    v_ev_minimum_voltage = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P65[e]
     if it == 6:
-        r.zero(1, "characters")
-        v_target_soc = r.bits(7)
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 10
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3ff
+        r.p = q
+        if b & 0x203:
+            r.badz(p, 10, b & 0x203)
+        v_target_soc = ((b >> 2) & 0x7f)
+        if v_target_soc > 100:
+            r.bad(p + 1, 'integer out of range')
         it = -1; al = 0
     return DC_CPDReqEnergyTransferModeType(ev_maximum_charge_power=v_ev_maximum_charge_power, ev_minimum_charge_power=v_ev_minimum_charge_power, ev_maximum_charge_current=v_ev_maximum_charge_current, ev_minimum_charge_current=v_ev_minimum_charge_current, ev_maximum_voltage=v_ev_maximum_voltage, ev_minimum_voltage=v_ev_minimum_voltage, target_soc=v_target_soc)
 
 def _e_DC_CPDReqEnergyTransferModeType(w: Writer, o: DC_CPDReqEnergyTransferModeType) -> None:
-    if o.ev_maximum_charge_power is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.ev_maximum_charge_power)
-    else:
+    f_ev_maximum_charge_power = o.ev_maximum_charge_power
+    if f_ev_maximum_charge_power is None:
         raise ExiEncodeError("DC_CPDReqEnergyTransferModeType: missing required ev_maximum_charge_power")
-    if o.ev_minimum_charge_power is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.ev_minimum_charge_power)
-    else:
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_ev_maximum_charge_power)
+    f_ev_minimum_charge_power = o.ev_minimum_charge_power
+    if f_ev_minimum_charge_power is None:
         raise ExiEncodeError("DC_CPDReqEnergyTransferModeType: missing required ev_minimum_charge_power")
-    if o.ev_maximum_charge_current is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.ev_maximum_charge_current)
-    else:
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_ev_minimum_charge_power)
+    f_ev_maximum_charge_current = o.ev_maximum_charge_current
+    if f_ev_maximum_charge_current is None:
         raise ExiEncodeError("DC_CPDReqEnergyTransferModeType: missing required ev_maximum_charge_current")
-    if o.ev_minimum_charge_current is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.ev_minimum_charge_current)
-    else:
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_ev_maximum_charge_current)
+    f_ev_minimum_charge_current = o.ev_minimum_charge_current
+    if f_ev_minimum_charge_current is None:
         raise ExiEncodeError("DC_CPDReqEnergyTransferModeType: missing required ev_minimum_charge_current")
-    if o.ev_maximum_voltage is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.ev_maximum_voltage)
-    else:
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_ev_minimum_charge_current)
+    f_ev_maximum_voltage = o.ev_maximum_voltage
+    if f_ev_maximum_voltage is None:
         raise ExiEncodeError("DC_CPDReqEnergyTransferModeType: missing required ev_maximum_voltage")
-    if o.ev_minimum_voltage is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.ev_minimum_voltage)
-    else:
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_ev_maximum_voltage)
+    f_ev_minimum_voltage = o.ev_minimum_voltage
+    if f_ev_minimum_voltage is None:
         raise ExiEncodeError("DC_CPDReqEnergyTransferModeType: missing required ev_minimum_voltage")
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_ev_minimum_voltage)
     s = 6
-    if o.target_soc is not None:
-        w.bits(0, 2)
-        w.bits(0, 1)
-        w.nbit(o.target_soc, 0, 100, 7)
-        w.bits(0, 1)
+    f_target_soc = o.target_soc
+    if f_target_soc is not None:
+        if not 0 <= f_target_soc <= 100:
+            raise ExiEncodeError(f"value {f_target_soc!r} outside [0, 100]")
+        w.bits((f_target_soc) << 1, 11)
         s = 7
     c = _C66[s]
     w.bits(c[0], c[1])
 
 def _d_DC_CPDResEnergyTransferModeType(r: Reader) -> DC_CPDResEnergyTransferModeType:
+    rv = r.v; rn = r.n
     v_evse_maximum_charge_power = None
     v_evse_minimum_charge_power = None
     v_evse_maximum_charge_current = None
@@ -1796,141 +2575,212 @@ def _d_DC_CPDResEnergyTransferModeType(r: Reader) -> DC_CPDResEnergyTransferMode
     v_evse_maximum_voltage = None
     v_evse_minimum_voltage = None
     v_evse_power_ramp_limitation = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_evse_maximum_charge_power = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        v_evse_minimum_charge_power = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
-        it = 2; al = 0
-    if it == 2:
-        v_evse_maximum_charge_current = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
-        it = 3; al = 0
-    if it == 3:
-        v_evse_minimum_charge_current = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
-        it = 4; al = 0
-    if it == 4:
-        v_evse_maximum_voltage = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
-        it = 5; al = 0
-    if it == 5:
-        v_evse_minimum_voltage = _d_RationalNumberType(r)
-        it, al = _P65[r.code(2, 2)]
+    v_evse_maximum_charge_power = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 1; al = 0
+    v_evse_minimum_charge_power = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 2; al = 0
+    v_evse_maximum_charge_current = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 3; al = 0
+    v_evse_minimum_charge_current = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 4; al = 0
+    v_evse_maximum_voltage = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 5; al = 0
+    v_evse_minimum_voltage = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P65[e]
     if it == 6:
         v_evse_power_ramp_limitation = _d_RationalNumberType(r)
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = -1; al = 0
     return DC_CPDResEnergyTransferModeType(evse_maximum_charge_power=v_evse_maximum_charge_power, evse_minimum_charge_power=v_evse_minimum_charge_power, evse_maximum_charge_current=v_evse_maximum_charge_current, evse_minimum_charge_current=v_evse_minimum_charge_current, evse_maximum_voltage=v_evse_maximum_voltage, evse_minimum_voltage=v_evse_minimum_voltage, evse_power_ramp_limitation=v_evse_power_ramp_limitation)
 
 def _e_DC_CPDResEnergyTransferModeType(w: Writer, o: DC_CPDResEnergyTransferModeType) -> None:
-    if o.evse_maximum_charge_power is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.evse_maximum_charge_power)
-    else:
+    f_evse_maximum_charge_power = o.evse_maximum_charge_power
+    if f_evse_maximum_charge_power is None:
         raise ExiEncodeError("DC_CPDResEnergyTransferModeType: missing required evse_maximum_charge_power")
-    if o.evse_minimum_charge_power is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.evse_minimum_charge_power)
-    else:
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_evse_maximum_charge_power)
+    f_evse_minimum_charge_power = o.evse_minimum_charge_power
+    if f_evse_minimum_charge_power is None:
         raise ExiEncodeError("DC_CPDResEnergyTransferModeType: missing required evse_minimum_charge_power")
-    if o.evse_maximum_charge_current is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.evse_maximum_charge_current)
-    else:
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_evse_minimum_charge_power)
+    f_evse_maximum_charge_current = o.evse_maximum_charge_current
+    if f_evse_maximum_charge_current is None:
         raise ExiEncodeError("DC_CPDResEnergyTransferModeType: missing required evse_maximum_charge_current")
-    if o.evse_minimum_charge_current is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.evse_minimum_charge_current)
-    else:
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_evse_maximum_charge_current)
+    f_evse_minimum_charge_current = o.evse_minimum_charge_current
+    if f_evse_minimum_charge_current is None:
         raise ExiEncodeError("DC_CPDResEnergyTransferModeType: missing required evse_minimum_charge_current")
-    if o.evse_maximum_voltage is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.evse_maximum_voltage)
-    else:
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_evse_minimum_charge_current)
+    f_evse_maximum_voltage = o.evse_maximum_voltage
+    if f_evse_maximum_voltage is None:
         raise ExiEncodeError("DC_CPDResEnergyTransferModeType: missing required evse_maximum_voltage")
-    if o.evse_minimum_voltage is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.evse_minimum_voltage)
-    else:
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_evse_maximum_voltage)
+    f_evse_minimum_voltage = o.evse_minimum_voltage
+    if f_evse_minimum_voltage is None:
         raise ExiEncodeError("DC_CPDResEnergyTransferModeType: missing required evse_minimum_voltage")
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_evse_minimum_voltage)
     s = 6
-    if o.evse_power_ramp_limitation is not None:
+    f_evse_power_ramp_limitation = o.evse_power_ramp_limitation
+    if f_evse_power_ramp_limitation is not None:
         w.bits(0, 2)
-        _e_RationalNumberType(w, o.evse_power_ramp_limitation)
+        _e_RationalNumberType(w, f_evse_power_ramp_limitation)
         s = 7
     c = _C66[s]
     w.bits(c[0], c[1])
 
 def _d_DC_CableCheckReqType(r: Reader) -> DC_CableCheckReqType:
+    rv = r.v; rn = r.n
     v_header = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_header = _d_MessageHeaderType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_header = _d_MessageHeaderType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return DC_CableCheckReqType(header=v_header)
 
 def _e_DC_CableCheckReqType(w: Writer, o: DC_CableCheckReqType) -> None:
-    if o.header is not None:
-        w.bits(0, 1)
-        _e_MessageHeaderType(w, o.header)
-    else:
+    f_header = o.header
+    if f_header is None:
         raise ExiEncodeError("DC_CableCheckReqType: missing required header")
+    w.bits(0, 1)
+    _e_MessageHeaderType(w, f_header)
     w.bits(0, 1)
 
 def _d_DC_CableCheckResType(r: Reader) -> DC_CableCheckResType:
+    rv = r.v; rn = r.n
     v_header = None
     v_response_code = None
     v_evse_processing = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_header = _d_MessageHeaderType(r)
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_response_code = r.enum(6, _K57)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 2; al = 0
-    if it == 2:
-        r.zero(1, "characters")
-        v_evse_processing = r.enum(2, _K67)
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_header = _d_MessageHeaderType(r)
+    p = r.p
+    q = p + 15
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7fff
+    r.p = q
+    if b & 0x6073:
+        r.badz(p, 15, b & 0x6073)
+    k = (b >> 7) & 0x3f
+    if k >= 40:
+        r.bad(p + 2, 'enumeration index out of range')
+    v_response_code = _K57[k]
+    k = (b >> 2) & 0x3
+    if k >= 3:
+        r.bad(p + 11, 'enumeration index out of range')
+    v_evse_processing = _K67[k]
+    it = -1; al = 0
     return DC_CableCheckResType(header=v_header, response_code=v_response_code, evse_processing=v_evse_processing)
 
 def _e_DC_CableCheckResType(w: Writer, o: DC_CableCheckResType) -> None:
-    if o.header is not None:
-        w.bits(0, 1)
-        _e_MessageHeaderType(w, o.header)
-    else:
+    f_header = o.header
+    if f_header is None:
         raise ExiEncodeError("DC_CableCheckResType: missing required header")
-    if o.response_code is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.response_code, _K61, 6)
-        w.bits(0, 1)
-    else:
-        raise ExiEncodeError("DC_CableCheckResType: missing required response_code")
-    if o.evse_processing is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.evse_processing, _K68, 2)
-        w.bits(0, 1)
-    else:
-        raise ExiEncodeError("DC_CableCheckResType: missing required evse_processing")
     w.bits(0, 1)
+    _e_MessageHeaderType(w, f_header)
+    f_response_code = o.response_code
+    if f_response_code is None:
+        raise ExiEncodeError("DC_CableCheckResType: missing required response_code")
+    w.bits((_K61[f_response_code]) << 1, 9)
+    f_evse_processing = o.evse_processing
+    if f_evse_processing is None:
+        raise ExiEncodeError("DC_CableCheckResType: missing required evse_processing")
+    w.bits((_K68[f_evse_processing]) << 2, 6)
 
 def _d_DC_ChargeLoopReqType(r: Reader) -> DC_ChargeLoopReqType:
+    rv = r.v; rn = r.n
     v_header = None
     v_display_parameters = None
     v_meter_info_requested = None
@@ -1940,84 +2790,135 @@ def _d_DC_ChargeLoopReqType(r: Reader) -> DC_ChargeLoopReqType:
     v_cl_req_control_mode = None
     v_dynamic_dc_cl_req_control_mode = None
     v_scheduled_dc_cl_req_control_mode = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_header = _d_MessageHeaderType(r)
-        it, al = _P55[r.code(2, 2)]
+    v_header = _d_MessageHeaderType(r)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P55[e]
     if it == 1:
         v_display_parameters = _d_DisplayParametersType(r)
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = 2; al = 0
-    if it == 2:
-        r.zero(1, "characters")
-        v_meter_info_requested = r.bits(1) == 1
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 3; al = 0
-    if it == 3:
-        v_ev_present_voltage = _d_RationalNumberType(r)
-        it, al = _P69[r.code(3, 5)]
-    if it == 4:
-        if al == 0:
-            v_bpt_dynamic_dc_cl_req_control_mode = _d_BPT_Dynamic_DC_CLReqControlModeType(r)
-        elif al == 1:
-            v_bpt_scheduled_dc_cl_req_control_mode = _d_BPT_Scheduled_DC_CLReqControlModeType(r)
-        elif al == 2:
-            v_cl_req_control_mode = _d_CLReqControlModeType(r)
-        elif al == 3:
-            v_dynamic_dc_cl_req_control_mode = _d_Dynamic_DC_CLReqControlModeType(r)
-        elif al == 4:
-            v_scheduled_dc_cl_req_control_mode = _d_Scheduled_DC_CLReqControlModeType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    p = r.p
+    q = p + 4
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xf
+    r.p = q
+    if b & 0xb:
+        r.badz(p, 4, b & 0xb)
+    v_meter_info_requested = ((b >> 2) & 0x1) == 1
+    it = 3; al = 0
+    v_ev_present_voltage = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    e = b & 0x7
+    if e >= 5:
+        r.bad_code(p + 0, e, 5)
+    it, al = _P69[e]
+    if al == 0:
+        v_bpt_dynamic_dc_cl_req_control_mode = _d_BPT_Dynamic_DC_CLReqControlModeType(r)
+    elif al == 1:
+        v_bpt_scheduled_dc_cl_req_control_mode = _d_BPT_Scheduled_DC_CLReqControlModeType(r)
+    elif al == 2:
+        v_cl_req_control_mode = _d_CLReqControlModeType(r)
+    elif al == 3:
+        v_dynamic_dc_cl_req_control_mode = _d_Dynamic_DC_CLReqControlModeType(r)
+    elif al == 4:
+        v_scheduled_dc_cl_req_control_mode = _d_Scheduled_DC_CLReqControlModeType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return DC_ChargeLoopReqType(header=v_header, display_parameters=v_display_parameters, meter_info_requested=v_meter_info_requested, ev_present_voltage=v_ev_present_voltage, bpt_dynamic_dc_cl_req_control_mode=v_bpt_dynamic_dc_cl_req_control_mode, bpt_scheduled_dc_cl_req_control_mode=v_bpt_scheduled_dc_cl_req_control_mode, cl_req_control_mode=v_cl_req_control_mode, dynamic_dc_cl_req_control_mode=v_dynamic_dc_cl_req_control_mode, scheduled_dc_cl_req_control_mode=v_scheduled_dc_cl_req_control_mode)
 
 def _e_DC_ChargeLoopReqType(w: Writer, o: DC_ChargeLoopReqType) -> None:
-    if o.header is not None:
-        w.bits(0, 1)
-        _e_MessageHeaderType(w, o.header)
-    else:
+    f_header = o.header
+    if f_header is None:
         raise ExiEncodeError("DC_ChargeLoopReqType: missing required header")
+    w.bits(0, 1)
+    _e_MessageHeaderType(w, f_header)
     s = 1
-    if o.display_parameters is not None:
+    f_display_parameters = o.display_parameters
+    if f_display_parameters is not None:
         w.bits(0, 2)
-        _e_DisplayParametersType(w, o.display_parameters)
+        _e_DisplayParametersType(w, f_display_parameters)
         s = 2
-    if o.meter_info_requested is not None:
-        c = _C70[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.bits(1 if o.meter_info_requested else 0, 1)
-        w.bits(0, 1)
-        s = 3
-    else:
+    f_meter_info_requested = o.meter_info_requested
+    if f_meter_info_requested is None:
         raise ExiEncodeError("DC_ChargeLoopReqType: missing required meter_info_requested")
-    if o.ev_present_voltage is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.ev_present_voltage)
-    else:
+    c = _C70[s]
+    w.bits(c[0], c[1])
+    w.bits((1 if f_meter_info_requested else 0) << 1, 3)
+    s = 3
+    f_ev_present_voltage = o.ev_present_voltage
+    if f_ev_present_voltage is None:
         raise ExiEncodeError("DC_ChargeLoopReqType: missing required ev_present_voltage")
-    if o.bpt_dynamic_dc_cl_req_control_mode is not None:
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_ev_present_voltage)
+    s = 4
+    f_bpt_dynamic_dc_cl_req_control_mode = o.bpt_dynamic_dc_cl_req_control_mode
+    f_bpt_scheduled_dc_cl_req_control_mode = o.bpt_scheduled_dc_cl_req_control_mode
+    f_cl_req_control_mode = o.cl_req_control_mode
+    f_dynamic_dc_cl_req_control_mode = o.dynamic_dc_cl_req_control_mode
+    f_scheduled_dc_cl_req_control_mode = o.scheduled_dc_cl_req_control_mode
+    if f_bpt_dynamic_dc_cl_req_control_mode is not None:
         w.bits(0, 3)
-        _e_BPT_Dynamic_DC_CLReqControlModeType(w, o.bpt_dynamic_dc_cl_req_control_mode)
-    elif o.bpt_scheduled_dc_cl_req_control_mode is not None:
+        _e_BPT_Dynamic_DC_CLReqControlModeType(w, f_bpt_dynamic_dc_cl_req_control_mode)
+        s = 5
+    elif f_bpt_scheduled_dc_cl_req_control_mode is not None:
         w.bits(1, 3)
-        _e_BPT_Scheduled_DC_CLReqControlModeType(w, o.bpt_scheduled_dc_cl_req_control_mode)
-    elif o.cl_req_control_mode is not None:
+        _e_BPT_Scheduled_DC_CLReqControlModeType(w, f_bpt_scheduled_dc_cl_req_control_mode)
+        s = 5
+    elif f_cl_req_control_mode is not None:
         w.bits(2, 3)
-        _e_CLReqControlModeType(w, o.cl_req_control_mode)
-    elif o.dynamic_dc_cl_req_control_mode is not None:
+        _e_CLReqControlModeType(w, f_cl_req_control_mode)
+        s = 5
+    elif f_dynamic_dc_cl_req_control_mode is not None:
         w.bits(3, 3)
-        _e_Dynamic_DC_CLReqControlModeType(w, o.dynamic_dc_cl_req_control_mode)
-    elif o.scheduled_dc_cl_req_control_mode is not None:
+        _e_Dynamic_DC_CLReqControlModeType(w, f_dynamic_dc_cl_req_control_mode)
+        s = 5
+    elif f_scheduled_dc_cl_req_control_mode is not None:
         w.bits(4, 3)
-        _e_Scheduled_DC_CLReqControlModeType(w, o.scheduled_dc_cl_req_control_mode)
+        _e_Scheduled_DC_CLReqControlModeType(w, f_scheduled_dc_cl_req_control_mode)
+        s = 5
     else:
         raise ExiEncodeError("DC_ChargeLoopReqType: missing required bpt_dynamic_dc_cl_req_control_mode/bpt_scheduled_dc_cl_req_control_mode/cl_req_control_mode/dynamic_dc_cl_req_control_mode/scheduled_dc_cl_req_control_mode")
     w.bits(0, 1)
 
 def _d_DC_ChargeLoopResType(r: Reader) -> DC_ChargeLoopResType:
+    rv = r.v; rn = r.n
     v_header = None
     v_response_code = None
     v_evse_status = None
@@ -2033,395 +2934,554 @@ def _d_DC_ChargeLoopResType(r: Reader) -> DC_ChargeLoopResType:
     v_cl_res_control_mode = None
     v_dynamic_dc_cl_res_control_mode = None
     v_scheduled_dc_cl_res_control_mode = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_header = _d_MessageHeaderType(r)
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_response_code = r.enum(6, _K57)
-        r.zero(1, "end of element")
-        it, al = _P71[r.code(3, 4)]
+    v_header = _d_MessageHeaderType(r)
+    p = r.p
+    q = p + 12
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xfff
+    r.p = q
+    if b & 0xc08:
+        r.badz(p, 12, b & 0xc08)
+    k = (b >> 4) & 0x3f
+    if k >= 40:
+        r.bad(p + 2, 'enumeration index out of range')
+    v_response_code = _K57[k]
+    e = b & 0x7
+    if e >= 4:
+        r.bad_code(p + 9, e, 4)
+    it, al = _P71[e]
     if it == 2:
         v_evse_status = _d_EVSEStatusType(r)
-        it, al = _P72[r.code(2, 3)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 3:
+            r.bad_code(p + 0, e, 3)
+        it, al = _P72[e]
     if it == 3:
         v_meter_info = _d_MeterInfoType(r)
-        it, al = _P73[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P73[e]
     if it == 4:
         v_receipt = _d_ReceiptType(r)
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = 5; al = 0
-    if it == 5:
-        v_evse_present_current = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
-        it = 6; al = 0
-    if it == 6:
-        v_evse_present_voltage = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
-        it = 7; al = 0
-    if it == 7:
-        r.zero(1, "characters")
-        v_evse_power_limit_achieved = r.bits(1) == 1
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 8; al = 0
-    if it == 8:
-        r.zero(1, "characters")
-        v_evse_current_limit_achieved = r.bits(1) == 1
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 9; al = 0
-    if it == 9:
-        r.zero(1, "characters")
-        v_evse_voltage_limit_achieved = r.bits(1) == 1
-        r.zero(1, "end of element")
-        it, al = _P74[r.code(3, 5)]
-    if it == 10:
-        if al == 0:
-            v_bpt_dynamic_dc_cl_res_control_mode = _d_BPT_Dynamic_DC_CLResControlModeType(r)
-        elif al == 1:
-            v_bpt_scheduled_dc_cl_res_control_mode = _d_BPT_Scheduled_DC_CLResControlModeType(r)
-        elif al == 2:
-            v_cl_res_control_mode = _d_CLResControlModeType(r)
-        elif al == 3:
-            v_dynamic_dc_cl_res_control_mode = _d_Dynamic_DC_CLResControlModeType(r)
-        elif al == 4:
-            v_scheduled_dc_cl_res_control_mode = _d_Scheduled_DC_CLResControlModeType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_evse_present_current = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 6; al = 0
+    v_evse_present_voltage = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 15
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7fff
+    r.p = q
+    if b & 0x6ee8:
+        r.badz(p, 15, b & 0x6ee8)
+    v_evse_power_limit_achieved = ((b >> 12) & 0x1) == 1
+    v_evse_current_limit_achieved = ((b >> 8) & 0x1) == 1
+    v_evse_voltage_limit_achieved = ((b >> 4) & 0x1) == 1
+    e = b & 0x7
+    if e >= 5:
+        r.bad_code(p + 12, e, 5)
+    it, al = _P74[e]
+    if al == 0:
+        v_bpt_dynamic_dc_cl_res_control_mode = _d_BPT_Dynamic_DC_CLResControlModeType(r)
+    elif al == 1:
+        v_bpt_scheduled_dc_cl_res_control_mode = _d_BPT_Scheduled_DC_CLResControlModeType(r)
+    elif al == 2:
+        v_cl_res_control_mode = _d_CLResControlModeType(r)
+    elif al == 3:
+        v_dynamic_dc_cl_res_control_mode = _d_Dynamic_DC_CLResControlModeType(r)
+    elif al == 4:
+        v_scheduled_dc_cl_res_control_mode = _d_Scheduled_DC_CLResControlModeType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return DC_ChargeLoopResType(header=v_header, response_code=v_response_code, evse_status=v_evse_status, meter_info=v_meter_info, receipt=v_receipt, evse_present_current=v_evse_present_current, evse_present_voltage=v_evse_present_voltage, evse_power_limit_achieved=v_evse_power_limit_achieved, evse_current_limit_achieved=v_evse_current_limit_achieved, evse_voltage_limit_achieved=v_evse_voltage_limit_achieved, bpt_dynamic_dc_cl_res_control_mode=v_bpt_dynamic_dc_cl_res_control_mode, bpt_scheduled_dc_cl_res_control_mode=v_bpt_scheduled_dc_cl_res_control_mode, cl_res_control_mode=v_cl_res_control_mode, dynamic_dc_cl_res_control_mode=v_dynamic_dc_cl_res_control_mode, scheduled_dc_cl_res_control_mode=v_scheduled_dc_cl_res_control_mode)
 
 def _e_DC_ChargeLoopResType(w: Writer, o: DC_ChargeLoopResType) -> None:
-    if o.header is not None:
-        w.bits(0, 1)
-        _e_MessageHeaderType(w, o.header)
-    else:
+    f_header = o.header
+    if f_header is None:
         raise ExiEncodeError("DC_ChargeLoopResType: missing required header")
-    if o.response_code is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.response_code, _K61, 6)
-        w.bits(0, 1)
-    else:
+    w.bits(0, 1)
+    _e_MessageHeaderType(w, f_header)
+    f_response_code = o.response_code
+    if f_response_code is None:
         raise ExiEncodeError("DC_ChargeLoopResType: missing required response_code")
+    w.bits((_K61[f_response_code]) << 1, 9)
     s = 2
-    if o.evse_status is not None:
+    f_evse_status = o.evse_status
+    if f_evse_status is not None:
         w.bits(0, 3)
-        _e_EVSEStatusType(w, o.evse_status)
+        _e_EVSEStatusType(w, f_evse_status)
         s = 3
-    if o.meter_info is not None:
+    f_meter_info = o.meter_info
+    if f_meter_info is not None:
         c = _C75[s]
         w.bits(c[0], c[1])
-        _e_MeterInfoType(w, o.meter_info)
+        _e_MeterInfoType(w, f_meter_info)
         s = 4
-    if o.receipt is not None:
+    f_receipt = o.receipt
+    if f_receipt is not None:
         c = _C76[s]
         w.bits(c[0], c[1])
-        _e_ReceiptType(w, o.receipt)
+        _e_ReceiptType(w, f_receipt)
         s = 5
-    if o.evse_present_current is not None:
-        c = _C77[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.evse_present_current)
-        s = 6
-    else:
+    f_evse_present_current = o.evse_present_current
+    if f_evse_present_current is None:
         raise ExiEncodeError("DC_ChargeLoopResType: missing required evse_present_current")
-    if o.evse_present_voltage is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.evse_present_voltage)
-    else:
+    c = _C77[s]
+    w.bits(c[0], c[1])
+    _e_RationalNumberType(w, f_evse_present_current)
+    s = 6
+    f_evse_present_voltage = o.evse_present_voltage
+    if f_evse_present_voltage is None:
         raise ExiEncodeError("DC_ChargeLoopResType: missing required evse_present_voltage")
-    if o.evse_power_limit_achieved is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.bits(1 if o.evse_power_limit_achieved else 0, 1)
-        w.bits(0, 1)
-    else:
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_evse_present_voltage)
+    f_evse_power_limit_achieved = o.evse_power_limit_achieved
+    if f_evse_power_limit_achieved is None:
         raise ExiEncodeError("DC_ChargeLoopResType: missing required evse_power_limit_achieved")
-    if o.evse_current_limit_achieved is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.bits(1 if o.evse_current_limit_achieved else 0, 1)
-        w.bits(0, 1)
-    else:
+    w.bits((1 if f_evse_power_limit_achieved else 0) << 1, 4)
+    f_evse_current_limit_achieved = o.evse_current_limit_achieved
+    if f_evse_current_limit_achieved is None:
         raise ExiEncodeError("DC_ChargeLoopResType: missing required evse_current_limit_achieved")
-    if o.evse_voltage_limit_achieved is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.bits(1 if o.evse_voltage_limit_achieved else 0, 1)
-        w.bits(0, 1)
-    else:
+    w.bits((1 if f_evse_current_limit_achieved else 0) << 1, 4)
+    f_evse_voltage_limit_achieved = o.evse_voltage_limit_achieved
+    if f_evse_voltage_limit_achieved is None:
         raise ExiEncodeError("DC_ChargeLoopResType: missing required evse_voltage_limit_achieved")
-    if o.bpt_dynamic_dc_cl_res_control_mode is not None:
+    w.bits((1 if f_evse_voltage_limit_achieved else 0) << 1, 4)
+    s = 10
+    f_bpt_dynamic_dc_cl_res_control_mode = o.bpt_dynamic_dc_cl_res_control_mode
+    f_bpt_scheduled_dc_cl_res_control_mode = o.bpt_scheduled_dc_cl_res_control_mode
+    f_cl_res_control_mode = o.cl_res_control_mode
+    f_dynamic_dc_cl_res_control_mode = o.dynamic_dc_cl_res_control_mode
+    f_scheduled_dc_cl_res_control_mode = o.scheduled_dc_cl_res_control_mode
+    if f_bpt_dynamic_dc_cl_res_control_mode is not None:
         w.bits(0, 3)
-        _e_BPT_Dynamic_DC_CLResControlModeType(w, o.bpt_dynamic_dc_cl_res_control_mode)
-    elif o.bpt_scheduled_dc_cl_res_control_mode is not None:
+        _e_BPT_Dynamic_DC_CLResControlModeType(w, f_bpt_dynamic_dc_cl_res_control_mode)
+        s = 11
+    elif f_bpt_scheduled_dc_cl_res_control_mode is not None:
         w.bits(1, 3)
-        _e_BPT_Scheduled_DC_CLResControlModeType(w, o.bpt_scheduled_dc_cl_res_control_mode)
-    elif o.cl_res_control_mode is not None:
+        _e_BPT_Scheduled_DC_CLResControlModeType(w, f_bpt_scheduled_dc_cl_res_control_mode)
+        s = 11
+    elif f_cl_res_control_mode is not None:
         w.bits(2, 3)
-        _e_CLResControlModeType(w, o.cl_res_control_mode)
-    elif o.dynamic_dc_cl_res_control_mode is not None:
+        _e_CLResControlModeType(w, f_cl_res_control_mode)
+        s = 11
+    elif f_dynamic_dc_cl_res_control_mode is not None:
         w.bits(3, 3)
-        _e_Dynamic_DC_CLResControlModeType(w, o.dynamic_dc_cl_res_control_mode)
-    elif o.scheduled_dc_cl_res_control_mode is not None:
+        _e_Dynamic_DC_CLResControlModeType(w, f_dynamic_dc_cl_res_control_mode)
+        s = 11
+    elif f_scheduled_dc_cl_res_control_mode is not None:
         w.bits(4, 3)
-        _e_Scheduled_DC_CLResControlModeType(w, o.scheduled_dc_cl_res_control_mode)
+        _e_Scheduled_DC_CLResControlModeType(w, f_scheduled_dc_cl_res_control_mode)
+        s = 11
     else:
         raise ExiEncodeError("DC_ChargeLoopResType: missing required bpt_dynamic_dc_cl_res_control_mode/bpt_scheduled_dc_cl_res_control_mode/cl_res_control_mode/dynamic_dc_cl_res_control_mode/scheduled_dc_cl_res_control_mode")
     w.bits(0, 1)
 
 def _d_DC_ChargeParameterDiscoveryReqType(r: Reader) -> DC_ChargeParameterDiscoveryReqType:
+    rv = r.v; rn = r.n
     v_header = None
     v_bpt_dc_cpd_req_energy_transfer_mode = None
     v_dc_cpd_req_energy_transfer_mode = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_header = _d_MessageHeaderType(r)
-        it, al = _P78[r.code(2, 2)]
-    if it == 1:
-        if al == 0:
-            v_bpt_dc_cpd_req_energy_transfer_mode = _d_BPT_DC_CPDReqEnergyTransferModeType(r)
-        elif al == 1:
-            v_dc_cpd_req_energy_transfer_mode = _d_DC_CPDReqEnergyTransferModeType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_header = _d_MessageHeaderType(r)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P78[e]
+    if al == 0:
+        v_bpt_dc_cpd_req_energy_transfer_mode = _d_BPT_DC_CPDReqEnergyTransferModeType(r)
+    elif al == 1:
+        v_dc_cpd_req_energy_transfer_mode = _d_DC_CPDReqEnergyTransferModeType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return DC_ChargeParameterDiscoveryReqType(header=v_header, bpt_dc_cpd_req_energy_transfer_mode=v_bpt_dc_cpd_req_energy_transfer_mode, dc_cpd_req_energy_transfer_mode=v_dc_cpd_req_energy_transfer_mode)
 
 def _e_DC_ChargeParameterDiscoveryReqType(w: Writer, o: DC_ChargeParameterDiscoveryReqType) -> None:
-    if o.header is not None:
-        w.bits(0, 1)
-        _e_MessageHeaderType(w, o.header)
-    else:
+    f_header = o.header
+    if f_header is None:
         raise ExiEncodeError("DC_ChargeParameterDiscoveryReqType: missing required header")
-    if o.bpt_dc_cpd_req_energy_transfer_mode is not None:
+    w.bits(0, 1)
+    _e_MessageHeaderType(w, f_header)
+    s = 1
+    f_bpt_dc_cpd_req_energy_transfer_mode = o.bpt_dc_cpd_req_energy_transfer_mode
+    f_dc_cpd_req_energy_transfer_mode = o.dc_cpd_req_energy_transfer_mode
+    if f_bpt_dc_cpd_req_energy_transfer_mode is not None:
         w.bits(0, 2)
-        _e_BPT_DC_CPDReqEnergyTransferModeType(w, o.bpt_dc_cpd_req_energy_transfer_mode)
-    elif o.dc_cpd_req_energy_transfer_mode is not None:
+        _e_BPT_DC_CPDReqEnergyTransferModeType(w, f_bpt_dc_cpd_req_energy_transfer_mode)
+        s = 2
+    elif f_dc_cpd_req_energy_transfer_mode is not None:
         w.bits(1, 2)
-        _e_DC_CPDReqEnergyTransferModeType(w, o.dc_cpd_req_energy_transfer_mode)
+        _e_DC_CPDReqEnergyTransferModeType(w, f_dc_cpd_req_energy_transfer_mode)
+        s = 2
     else:
         raise ExiEncodeError("DC_ChargeParameterDiscoveryReqType: missing required bpt_dc_cpd_req_energy_transfer_mode/dc_cpd_req_energy_transfer_mode")
     w.bits(0, 1)
 
 def _d_DC_ChargeParameterDiscoveryResType(r: Reader) -> DC_ChargeParameterDiscoveryResType:
+    rv = r.v; rn = r.n
     v_header = None
     v_response_code = None
     v_bpt_dc_cpd_res_energy_transfer_mode = None
     v_dc_cpd_res_energy_transfer_mode = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_header = _d_MessageHeaderType(r)
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_response_code = r.enum(6, _K57)
-        r.zero(1, "end of element")
-        it, al = _P79[r.code(2, 2)]
-    if it == 2:
-        if al == 0:
-            v_bpt_dc_cpd_res_energy_transfer_mode = _d_BPT_DC_CPDResEnergyTransferModeType(r)
-        elif al == 1:
-            v_dc_cpd_res_energy_transfer_mode = _d_DC_CPDResEnergyTransferModeType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_header = _d_MessageHeaderType(r)
+    p = r.p
+    q = p + 11
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7ff
+    r.p = q
+    if b & 0x604:
+        r.badz(p, 11, b & 0x604)
+    k = (b >> 3) & 0x3f
+    if k >= 40:
+        r.bad(p + 2, 'enumeration index out of range')
+    v_response_code = _K57[k]
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 9, e, 2)
+    it, al = _P79[e]
+    if al == 0:
+        v_bpt_dc_cpd_res_energy_transfer_mode = _d_BPT_DC_CPDResEnergyTransferModeType(r)
+    elif al == 1:
+        v_dc_cpd_res_energy_transfer_mode = _d_DC_CPDResEnergyTransferModeType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return DC_ChargeParameterDiscoveryResType(header=v_header, response_code=v_response_code, bpt_dc_cpd_res_energy_transfer_mode=v_bpt_dc_cpd_res_energy_transfer_mode, dc_cpd_res_energy_transfer_mode=v_dc_cpd_res_energy_transfer_mode)
 
 def _e_DC_ChargeParameterDiscoveryResType(w: Writer, o: DC_ChargeParameterDiscoveryResType) -> None:
-    if o.header is not None:
-        w.bits(0, 1)
-        _e_MessageHeaderType(w, o.header)
-    else:
+    f_header = o.header
+    if f_header is None:
         raise ExiEncodeError("DC_ChargeParameterDiscoveryResType: missing required header")
-    if o.response_code is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.response_code, _K61, 6)
-        w.bits(0, 1)
-    else:
+    w.bits(0, 1)
+    _e_MessageHeaderType(w, f_header)
+    f_response_code = o.response_code
+    if f_response_code is None:
         raise ExiEncodeError("DC_ChargeParameterDiscoveryResType: missing required response_code")
-    if o.bpt_dc_cpd_res_energy_transfer_mode is not None:
+    w.bits((_K61[f_response_code]) << 1, 9)
+    s = 2
+    f_bpt_dc_cpd_res_energy_transfer_mode = o.bpt_dc_cpd_res_energy_transfer_mode
+    f_dc_cpd_res_energy_transfer_mode = o.dc_cpd_res_energy_transfer_mode
+    if f_bpt_dc_cpd_res_energy_transfer_mode is not None:
         w.bits(0, 2)
-        _e_BPT_DC_CPDResEnergyTransferModeType(w, o.bpt_dc_cpd_res_energy_transfer_mode)
-    elif o.dc_cpd_res_energy_transfer_mode is not None:
+        _e_BPT_DC_CPDResEnergyTransferModeType(w, f_bpt_dc_cpd_res_energy_transfer_mode)
+        s = 3
+    elif f_dc_cpd_res_energy_transfer_mode is not None:
         w.bits(1, 2)
-        _e_DC_CPDResEnergyTransferModeType(w, o.dc_cpd_res_energy_transfer_mode)
+        _e_DC_CPDResEnergyTransferModeType(w, f_dc_cpd_res_energy_transfer_mode)
+        s = 3
     else:
         raise ExiEncodeError("DC_ChargeParameterDiscoveryResType: missing required bpt_dc_cpd_res_energy_transfer_mode/dc_cpd_res_energy_transfer_mode")
     w.bits(0, 1)
 
 def _d_DC_PreChargeReqType(r: Reader) -> DC_PreChargeReqType:
+    rv = r.v; rn = r.n
     v_header = None
     v_ev_processing = None
     v_ev_present_voltage = None
     v_ev_target_voltage = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_header = _d_MessageHeaderType(r)
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_ev_processing = r.enum(2, _K67)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 2; al = 0
-    if it == 2:
-        v_ev_present_voltage = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
-        it = 3; al = 0
-    if it == 3:
-        v_ev_target_voltage = _d_RationalNumberType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_header = _d_MessageHeaderType(r)
+    p = r.p
+    q = p + 6
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3f
+    r.p = q
+    if b & 0x33:
+        r.badz(p, 6, b & 0x33)
+    k = (b >> 2) & 0x3
+    if k >= 3:
+        r.bad(p + 2, 'enumeration index out of range')
+    v_ev_processing = _K67[k]
+    it = 2; al = 0
+    v_ev_present_voltage = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 3; al = 0
+    v_ev_target_voltage = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return DC_PreChargeReqType(header=v_header, ev_processing=v_ev_processing, ev_present_voltage=v_ev_present_voltage, ev_target_voltage=v_ev_target_voltage)
 
 def _e_DC_PreChargeReqType(w: Writer, o: DC_PreChargeReqType) -> None:
-    if o.header is not None:
-        w.bits(0, 1)
-        _e_MessageHeaderType(w, o.header)
-    else:
+    f_header = o.header
+    if f_header is None:
         raise ExiEncodeError("DC_PreChargeReqType: missing required header")
-    if o.ev_processing is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.ev_processing, _K68, 2)
-        w.bits(0, 1)
-    else:
+    w.bits(0, 1)
+    _e_MessageHeaderType(w, f_header)
+    f_ev_processing = o.ev_processing
+    if f_ev_processing is None:
         raise ExiEncodeError("DC_PreChargeReqType: missing required ev_processing")
-    if o.ev_present_voltage is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.ev_present_voltage)
-    else:
+    w.bits((_K68[f_ev_processing]) << 1, 5)
+    f_ev_present_voltage = o.ev_present_voltage
+    if f_ev_present_voltage is None:
         raise ExiEncodeError("DC_PreChargeReqType: missing required ev_present_voltage")
-    if o.ev_target_voltage is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.ev_target_voltage)
-    else:
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_ev_present_voltage)
+    f_ev_target_voltage = o.ev_target_voltage
+    if f_ev_target_voltage is None:
         raise ExiEncodeError("DC_PreChargeReqType: missing required ev_target_voltage")
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_ev_target_voltage)
     w.bits(0, 1)
 
 def _d_DC_PreChargeResType(r: Reader) -> DC_PreChargeResType:
+    rv = r.v; rn = r.n
     v_header = None
     v_response_code = None
     v_evse_present_voltage = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_header = _d_MessageHeaderType(r)
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_response_code = r.enum(6, _K57)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 2; al = 0
-    if it == 2:
-        v_evse_present_voltage = _d_RationalNumberType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_header = _d_MessageHeaderType(r)
+    p = r.p
+    q = p + 10
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3ff
+    r.p = q
+    if b & 0x303:
+        r.badz(p, 10, b & 0x303)
+    k = (b >> 2) & 0x3f
+    if k >= 40:
+        r.bad(p + 2, 'enumeration index out of range')
+    v_response_code = _K57[k]
+    it = 2; al = 0
+    v_evse_present_voltage = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return DC_PreChargeResType(header=v_header, response_code=v_response_code, evse_present_voltage=v_evse_present_voltage)
 
 def _e_DC_PreChargeResType(w: Writer, o: DC_PreChargeResType) -> None:
-    if o.header is not None:
-        w.bits(0, 1)
-        _e_MessageHeaderType(w, o.header)
-    else:
+    f_header = o.header
+    if f_header is None:
         raise ExiEncodeError("DC_PreChargeResType: missing required header")
-    if o.response_code is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.response_code, _K61, 6)
-        w.bits(0, 1)
-    else:
+    w.bits(0, 1)
+    _e_MessageHeaderType(w, f_header)
+    f_response_code = o.response_code
+    if f_response_code is None:
         raise ExiEncodeError("DC_PreChargeResType: missing required response_code")
-    if o.evse_present_voltage is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.evse_present_voltage)
-    else:
+    w.bits((_K61[f_response_code]) << 1, 9)
+    f_evse_present_voltage = o.evse_present_voltage
+    if f_evse_present_voltage is None:
         raise ExiEncodeError("DC_PreChargeResType: missing required evse_present_voltage")
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_evse_present_voltage)
     w.bits(0, 1)
 
 def _d_DC_WeldingDetectionReqType(r: Reader) -> DC_WeldingDetectionReqType:
+    rv = r.v; rn = r.n
     v_header = None
     v_ev_processing = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_header = _d_MessageHeaderType(r)
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_ev_processing = r.enum(2, _K67)
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_header = _d_MessageHeaderType(r)
+    p = r.p
+    q = p + 6
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3f
+    r.p = q
+    if b & 0x33:
+        r.badz(p, 6, b & 0x33)
+    k = (b >> 2) & 0x3
+    if k >= 3:
+        r.bad(p + 2, 'enumeration index out of range')
+    v_ev_processing = _K67[k]
+    it = -1; al = 0
     return DC_WeldingDetectionReqType(header=v_header, ev_processing=v_ev_processing)
 
 def _e_DC_WeldingDetectionReqType(w: Writer, o: DC_WeldingDetectionReqType) -> None:
-    if o.header is not None:
-        w.bits(0, 1)
-        _e_MessageHeaderType(w, o.header)
-    else:
+    f_header = o.header
+    if f_header is None:
         raise ExiEncodeError("DC_WeldingDetectionReqType: missing required header")
-    if o.ev_processing is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.ev_processing, _K68, 2)
-        w.bits(0, 1)
-    else:
-        raise ExiEncodeError("DC_WeldingDetectionReqType: missing required ev_processing")
     w.bits(0, 1)
+    _e_MessageHeaderType(w, f_header)
+    f_ev_processing = o.ev_processing
+    if f_ev_processing is None:
+        raise ExiEncodeError("DC_WeldingDetectionReqType: missing required ev_processing")
+    w.bits((_K68[f_ev_processing]) << 2, 6)
 
 def _d_DC_WeldingDetectionResType(r: Reader) -> DC_WeldingDetectionResType:
+    rv = r.v; rn = r.n
     v_header = None
     v_response_code = None
     v_evse_present_voltage = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_header = _d_MessageHeaderType(r)
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_response_code = r.enum(6, _K57)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 2; al = 0
-    if it == 2:
-        v_evse_present_voltage = _d_RationalNumberType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_header = _d_MessageHeaderType(r)
+    p = r.p
+    q = p + 10
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3ff
+    r.p = q
+    if b & 0x303:
+        r.badz(p, 10, b & 0x303)
+    k = (b >> 2) & 0x3f
+    if k >= 40:
+        r.bad(p + 2, 'enumeration index out of range')
+    v_response_code = _K57[k]
+    it = 2; al = 0
+    v_evse_present_voltage = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return DC_WeldingDetectionResType(header=v_header, response_code=v_response_code, evse_present_voltage=v_evse_present_voltage)
 
 def _e_DC_WeldingDetectionResType(w: Writer, o: DC_WeldingDetectionResType) -> None:
-    if o.header is not None:
-        w.bits(0, 1)
-        _e_MessageHeaderType(w, o.header)
-    else:
+    f_header = o.header
+    if f_header is None:
         raise ExiEncodeError("DC_WeldingDetectionResType: missing required header")
-    if o.response_code is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.response_code, _K61, 6)
-        w.bits(0, 1)
-    else:
+    w.bits(0, 1)
+    _e_MessageHeaderType(w, f_header)
+    f_response_code = o.response_code
+    if f_response_code is None:
         raise ExiEncodeError("DC_WeldingDetectionResType: missing required response_code")
-    if o.evse_present_voltage is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.evse_present_voltage)
-    else:
+    w.bits((_K61[f_response_code]) << 1, 9)
+    f_evse_present_voltage = o.evse_present_voltage
+    if f_evse_present_voltage is None:
         raise ExiEncodeError("DC_WeldingDetectionResType: missing required evse_present_voltage")
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_evse_present_voltage)
     w.bits(0, 1)
 
 def _d_DSAKeyValueType(r: Reader) -> DSAKeyValueType:
@@ -2431,88 +3491,151 @@ def _e_DSAKeyValueType(w: Writer, o: DSAKeyValueType) -> None:
     raise ExiEncodeError("content of DSAKeyValueType is not supported")
 
 def _d_DetailedCostType(r: Reader) -> DetailedCostType:
+    rv = r.v; rn = r.n
     v_amount = None
     v_cost_per_unit = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_amount = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        v_cost_per_unit = _d_RationalNumberType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_amount = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 1; al = 0
+    v_cost_per_unit = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return DetailedCostType(amount=v_amount, cost_per_unit=v_cost_per_unit)
 
 def _e_DetailedCostType(w: Writer, o: DetailedCostType) -> None:
-    if o.amount is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.amount)
-    else:
+    f_amount = o.amount
+    if f_amount is None:
         raise ExiEncodeError("DetailedCostType: missing required amount")
-    if o.cost_per_unit is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.cost_per_unit)
-    else:
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_amount)
+    f_cost_per_unit = o.cost_per_unit
+    if f_cost_per_unit is None:
         raise ExiEncodeError("DetailedCostType: missing required cost_per_unit")
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_cost_per_unit)
     w.bits(0, 1)
 
 def _d_DetailedTaxType(r: Reader) -> DetailedTaxType:
+    rv = r.v; rn = r.n
     v_tax_rule_id = None
     v_amount = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_tax_rule_id = r.uintb(4294967295)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        v_amount = _d_RationalNumberType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_tax_rule_id = r.uintb(4294967295)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
+    it = 1; al = 0
+    v_amount = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return DetailedTaxType(tax_rule_id=v_tax_rule_id, amount=v_amount)
 
 def _e_DetailedTaxType(w: Writer, o: DetailedTaxType) -> None:
-    if o.tax_rule_id is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.uint(o.tax_rule_id)
-        w.bits(0, 1)
-    else:
+    f_tax_rule_id = o.tax_rule_id
+    if f_tax_rule_id is None:
         raise ExiEncodeError("DetailedTaxType: missing required tax_rule_id")
-    if o.amount is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.amount)
-    else:
+    w.bits(0, 2)
+    w.uint(f_tax_rule_id)
+    w.bits(0, 1)
+    f_amount = o.amount
+    if f_amount is None:
         raise ExiEncodeError("DetailedTaxType: missing required amount")
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_amount)
     w.bits(0, 1)
 
 def _d_DigestMethodType(r: Reader) -> DigestMethodType:
+    rv = r.v; rn = r.n
     v_algorithm = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_algorithm = r.string()
-        it, al = _P54[r.code(2, 2)]
+    v_algorithm = r.string()
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P54[e]
     n = 0
     while it == 1:
         r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        it, al = _P54[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P54[e]
     return DigestMethodType(algorithm=v_algorithm)
 
 def _e_DigestMethodType(w: Writer, o: DigestMethodType) -> None:
-    if o.algorithm is not None:
-        w.bits(0, 1)
-        w.string(o.algorithm)
-    else:
+    f_algorithm = o.algorithm
+    if f_algorithm is None:
         raise ExiEncodeError("DigestMethodType: missing required algorithm")
+    w.bits(0, 1)
+    w.string(f_algorithm)
     w.bits(1, 2)
 
 def _d_DisplayParametersType(r: Reader) -> DisplayParametersType:
+    rv = r.v; rn = r.n
     v_present_soc = None
     v_minimum_soc = None
     v_target_soc = None
@@ -2523,245 +3646,484 @@ def _d_DisplayParametersType(r: Reader) -> DisplayParametersType:
     v_charging_complete = None
     v_battery_energy_capacity = None
     v_inlet_hot = None
-    it, al = _P80[r.code(4, 11)]
+    p = r.p
+    q = p + 4
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xf
+    r.p = q
+    e = b & 0xf
+    if e >= 11:
+        r.bad_code(p + 0, e, 11)
+    it, al = _P80[e]
     if it == 0:
-        r.zero(1, "characters")
-        v_present_soc = r.bits(7)
-        r.zero(1, "end of element")
-        it, al = _P81[r.code(4, 10)]
+        p = r.p
+        q = p + 13
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1fff
+        r.p = q
+        if b & 0x1010:
+            r.badz(p, 13, b & 0x1010)
+        v_present_soc = ((b >> 5) & 0x7f)
+        if v_present_soc > 100:
+            r.bad(p + 1, 'integer out of range')
+        e = b & 0xf
+        if e >= 10:
+            r.bad_code(p + 9, e, 10)
+        it, al = _P81[e]
     if it == 1:
-        r.zero(1, "characters")
-        v_minimum_soc = r.bits(7)
-        r.zero(1, "end of element")
-        it, al = _P82[r.code(4, 9)]
+        p = r.p
+        q = p + 13
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1fff
+        r.p = q
+        if b & 0x1010:
+            r.badz(p, 13, b & 0x1010)
+        v_minimum_soc = ((b >> 5) & 0x7f)
+        if v_minimum_soc > 100:
+            r.bad(p + 1, 'integer out of range')
+        e = b & 0xf
+        if e >= 9:
+            r.bad_code(p + 9, e, 9)
+        it, al = _P82[e]
     if it == 2:
-        r.zero(1, "characters")
-        v_target_soc = r.bits(7)
-        r.zero(1, "end of element")
-        it, al = _P83[r.code(4, 8)]
+        p = r.p
+        q = p + 13
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1fff
+        r.p = q
+        if b & 0x1010:
+            r.badz(p, 13, b & 0x1010)
+        v_target_soc = ((b >> 5) & 0x7f)
+        if v_target_soc > 100:
+            r.bad(p + 1, 'integer out of range')
+        e = b & 0xf
+        if e >= 8:
+            r.bad_code(p + 9, e, 8)
+        it, al = _P83[e]
     if it == 3:
-        r.zero(1, "characters")
-        v_maximum_soc = r.bits(7)
-        r.zero(1, "end of element")
-        it, al = _P84[r.code(3, 7)]
+        p = r.p
+        q = p + 12
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0xfff
+        r.p = q
+        if b & 0x808:
+            r.badz(p, 12, b & 0x808)
+        v_maximum_soc = ((b >> 4) & 0x7f)
+        if v_maximum_soc > 100:
+            r.bad(p + 1, 'integer out of range')
+        e = b & 0x7
+        if e >= 7:
+            r.bad_code(p + 9, e, 7)
+        it, al = _P84[e]
     if it == 4:
-        r.zero(1, "characters")
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         v_remaining_time_to_minimum_soc = r.uintb(4294967295)
-        r.zero(1, "end of element")
-        it, al = _P85[r.code(3, 6)]
+        p = r.p
+        q = p + 4
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0xf
+        r.p = q
+        if b & 0x8:
+            r.badz(p, 4, b & 0x8)
+        e = b & 0x7
+        if e >= 6:
+            r.bad_code(p + 1, e, 6)
+        it, al = _P85[e]
     if it == 5:
-        r.zero(1, "characters")
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         v_remaining_time_to_target_soc = r.uintb(4294967295)
-        r.zero(1, "end of element")
-        it, al = _P86[r.code(3, 5)]
+        p = r.p
+        q = p + 4
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0xf
+        r.p = q
+        if b & 0x8:
+            r.badz(p, 4, b & 0x8)
+        e = b & 0x7
+        if e >= 5:
+            r.bad_code(p + 1, e, 5)
+        it, al = _P86[e]
     if it == 6:
-        r.zero(1, "characters")
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         v_remaining_time_to_maximum_soc = r.uintb(4294967295)
-        r.zero(1, "end of element")
-        it, al = _P87[r.code(3, 4)]
+        p = r.p
+        q = p + 4
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0xf
+        r.p = q
+        if b & 0x8:
+            r.badz(p, 4, b & 0x8)
+        e = b & 0x7
+        if e >= 4:
+            r.bad_code(p + 1, e, 4)
+        it, al = _P87[e]
     if it == 7:
-        r.zero(1, "characters")
-        v_charging_complete = r.bits(1) == 1
-        r.zero(1, "end of element")
-        it, al = _P88[r.code(2, 3)]
+        p = r.p
+        q = p + 5
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1f
+        r.p = q
+        if b & 0x14:
+            r.badz(p, 5, b & 0x14)
+        v_charging_complete = ((b >> 3) & 0x1) == 1
+        e = b & 0x3
+        if e >= 3:
+            r.bad_code(p + 3, e, 3)
+        it, al = _P88[e]
     if it == 8:
         v_battery_energy_capacity = _d_RationalNumberType(r)
-        it, al = _P89[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P89[e]
     if it == 9:
-        r.zero(1, "characters")
-        v_inlet_hot = r.bits(1) == 1
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 4
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0xf
+        r.p = q
+        if b & 0xb:
+            r.badz(p, 4, b & 0xb)
+        v_inlet_hot = ((b >> 2) & 0x1) == 1
         it = -1; al = 0
     return DisplayParametersType(present_soc=v_present_soc, minimum_soc=v_minimum_soc, target_soc=v_target_soc, maximum_soc=v_maximum_soc, remaining_time_to_minimum_soc=v_remaining_time_to_minimum_soc, remaining_time_to_target_soc=v_remaining_time_to_target_soc, remaining_time_to_maximum_soc=v_remaining_time_to_maximum_soc, charging_complete=v_charging_complete, battery_energy_capacity=v_battery_energy_capacity, inlet_hot=v_inlet_hot)
 
 def _e_DisplayParametersType(w: Writer, o: DisplayParametersType) -> None:
     s = 0
-    if o.present_soc is not None:
-        w.bits(0, 4)
-        w.bits(0, 1)
-        w.nbit(o.present_soc, 0, 100, 7)
-        w.bits(0, 1)
+    f_present_soc = o.present_soc
+    if f_present_soc is not None:
+        if not 0 <= f_present_soc <= 100:
+            raise ExiEncodeError(f"value {f_present_soc!r} outside [0, 100]")
+        w.bits((f_present_soc) << 1, 13)
         s = 1
-    if o.minimum_soc is not None:
+    f_minimum_soc = o.minimum_soc
+    if f_minimum_soc is not None:
         c = _C90[s]
         w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.nbit(o.minimum_soc, 0, 100, 7)
-        w.bits(0, 1)
+        if not 0 <= f_minimum_soc <= 100:
+            raise ExiEncodeError(f"value {f_minimum_soc!r} outside [0, 100]")
+        w.bits((f_minimum_soc) << 1, 9)
         s = 2
-    if o.target_soc is not None:
+    f_target_soc = o.target_soc
+    if f_target_soc is not None:
         c = _C91[s]
         w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.nbit(o.target_soc, 0, 100, 7)
-        w.bits(0, 1)
+        if not 0 <= f_target_soc <= 100:
+            raise ExiEncodeError(f"value {f_target_soc!r} outside [0, 100]")
+        w.bits((f_target_soc) << 1, 9)
         s = 3
-    if o.maximum_soc is not None:
+    f_maximum_soc = o.maximum_soc
+    if f_maximum_soc is not None:
         c = _C92[s]
         w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.nbit(o.maximum_soc, 0, 100, 7)
-        w.bits(0, 1)
+        if not 0 <= f_maximum_soc <= 100:
+            raise ExiEncodeError(f"value {f_maximum_soc!r} outside [0, 100]")
+        w.bits((f_maximum_soc) << 1, 9)
         s = 4
-    if o.remaining_time_to_minimum_soc is not None:
+    f_remaining_time_to_minimum_soc = o.remaining_time_to_minimum_soc
+    if f_remaining_time_to_minimum_soc is not None:
         c = _C93[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
-        w.uint(o.remaining_time_to_minimum_soc)
+        w.uint(f_remaining_time_to_minimum_soc)
         w.bits(0, 1)
         s = 5
-    if o.remaining_time_to_target_soc is not None:
+    f_remaining_time_to_target_soc = o.remaining_time_to_target_soc
+    if f_remaining_time_to_target_soc is not None:
         c = _C94[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
-        w.uint(o.remaining_time_to_target_soc)
+        w.uint(f_remaining_time_to_target_soc)
         w.bits(0, 1)
         s = 6
-    if o.remaining_time_to_maximum_soc is not None:
+    f_remaining_time_to_maximum_soc = o.remaining_time_to_maximum_soc
+    if f_remaining_time_to_maximum_soc is not None:
         c = _C95[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
-        w.uint(o.remaining_time_to_maximum_soc)
+        w.uint(f_remaining_time_to_maximum_soc)
         w.bits(0, 1)
         s = 7
-    if o.charging_complete is not None:
+    f_charging_complete = o.charging_complete
+    if f_charging_complete is not None:
         c = _C96[s]
         w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.bits(1 if o.charging_complete else 0, 1)
-        w.bits(0, 1)
+        w.bits((1 if f_charging_complete else 0) << 1, 3)
         s = 8
-    if o.battery_energy_capacity is not None:
+    f_battery_energy_capacity = o.battery_energy_capacity
+    if f_battery_energy_capacity is not None:
         c = _C97[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.battery_energy_capacity)
+        _e_RationalNumberType(w, f_battery_energy_capacity)
         s = 9
-    if o.inlet_hot is not None:
+    f_inlet_hot = o.inlet_hot
+    if f_inlet_hot is not None:
         c = _C98[s]
         w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.bits(1 if o.inlet_hot else 0, 1)
-        w.bits(0, 1)
+        w.bits((1 if f_inlet_hot else 0) << 1, 3)
         s = 10
     c = _C99[s]
     w.bits(c[0], c[1])
 
 def _d_Dynamic_CLReqControlModeType(r: Reader) -> Dynamic_CLReqControlModeType:
+    rv = r.v; rn = r.n
     v_departure_time = None
     v_ev_target_energy_request = None
     v_ev_maximum_energy_request = None
     v_ev_minimum_energy_request = None
-    it, al = _P2[r.code(2, 2)]
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P2[e]
     if it == 0:
-        r.zero(1, "characters")
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         v_departure_time = r.uintb(4294967295)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        if b & 0x3:
+            r.badz(p, 2, b & 0x3)
         it = 1; al = 0
-    if it == 1:
-        v_ev_target_energy_request = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
-        it = 2; al = 0
-    if it == 2:
-        v_ev_maximum_energy_request = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
-        it = 3; al = 0
-    if it == 3:
-        v_ev_minimum_energy_request = _d_RationalNumberType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_ev_target_energy_request = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 2; al = 0
+    v_ev_maximum_energy_request = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 3; al = 0
+    v_ev_minimum_energy_request = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return Dynamic_CLReqControlModeType(departure_time=v_departure_time, ev_target_energy_request=v_ev_target_energy_request, ev_maximum_energy_request=v_ev_maximum_energy_request, ev_minimum_energy_request=v_ev_minimum_energy_request)
 
 def _e_Dynamic_CLReqControlModeType(w: Writer, o: Dynamic_CLReqControlModeType) -> None:
     s = 0
-    if o.departure_time is not None:
-        w.bits(0, 2)
-        w.bits(0, 1)
-        w.uint(o.departure_time)
+    f_departure_time = o.departure_time
+    if f_departure_time is not None:
+        w.bits(0, 3)
+        w.uint(f_departure_time)
         w.bits(0, 1)
         s = 1
-    if o.ev_target_energy_request is not None:
-        c = _C100[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.ev_target_energy_request)
-        s = 2
-    else:
+    f_ev_target_energy_request = o.ev_target_energy_request
+    if f_ev_target_energy_request is None:
         raise ExiEncodeError("Dynamic_CLReqControlModeType: missing required ev_target_energy_request")
-    if o.ev_maximum_energy_request is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.ev_maximum_energy_request)
-    else:
+    c = _C100[s]
+    w.bits(c[0], c[1])
+    _e_RationalNumberType(w, f_ev_target_energy_request)
+    s = 2
+    f_ev_maximum_energy_request = o.ev_maximum_energy_request
+    if f_ev_maximum_energy_request is None:
         raise ExiEncodeError("Dynamic_CLReqControlModeType: missing required ev_maximum_energy_request")
-    if o.ev_minimum_energy_request is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.ev_minimum_energy_request)
-    else:
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_ev_maximum_energy_request)
+    f_ev_minimum_energy_request = o.ev_minimum_energy_request
+    if f_ev_minimum_energy_request is None:
         raise ExiEncodeError("Dynamic_CLReqControlModeType: missing required ev_minimum_energy_request")
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_ev_minimum_energy_request)
     w.bits(0, 1)
 
 def _d_Dynamic_CLResControlModeType(r: Reader) -> Dynamic_CLResControlModeType:
+    rv = r.v; rn = r.n
     v_departure_time = None
     v_minimum_soc = None
     v_target_soc = None
     v_ack_max_delay = None
-    it, al = _P101[r.code(3, 5)]
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    e = b & 0x7
+    if e >= 5:
+        r.bad_code(p + 0, e, 5)
+    it, al = _P101[e]
     if it == 0:
-        r.zero(1, "characters")
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         v_departure_time = r.uintb(4294967295)
-        r.zero(1, "end of element")
-        it, al = _P102[r.code(3, 4)]
+        p = r.p
+        q = p + 4
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0xf
+        r.p = q
+        if b & 0x8:
+            r.badz(p, 4, b & 0x8)
+        e = b & 0x7
+        if e >= 4:
+            r.bad_code(p + 1, e, 4)
+        it, al = _P102[e]
     if it == 1:
-        r.zero(1, "characters")
-        v_minimum_soc = r.bits(7)
-        r.zero(1, "end of element")
-        it, al = _P103[r.code(2, 3)]
+        p = r.p
+        q = p + 11
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7ff
+        r.p = q
+        if b & 0x404:
+            r.badz(p, 11, b & 0x404)
+        v_minimum_soc = ((b >> 3) & 0x7f)
+        if v_minimum_soc > 100:
+            r.bad(p + 1, 'integer out of range')
+        e = b & 0x3
+        if e >= 3:
+            r.bad_code(p + 9, e, 3)
+        it, al = _P103[e]
     if it == 2:
-        r.zero(1, "characters")
-        v_target_soc = r.bits(7)
-        r.zero(1, "end of element")
-        it, al = _P104[r.code(2, 2)]
+        p = r.p
+        q = p + 11
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7ff
+        r.p = q
+        if b & 0x404:
+            r.badz(p, 11, b & 0x404)
+        v_target_soc = ((b >> 3) & 0x7f)
+        if v_target_soc > 100:
+            r.bad(p + 1, 'integer out of range')
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 9, e, 2)
+        it, al = _P104[e]
     if it == 3:
-        r.zero(1, "characters")
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         v_ack_max_delay = r.uintb(65535)
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        if b & 0x3:
+            r.badz(p, 2, b & 0x3)
         it = -1; al = 0
     return Dynamic_CLResControlModeType(departure_time=v_departure_time, minimum_soc=v_minimum_soc, target_soc=v_target_soc, ack_max_delay=v_ack_max_delay)
 
 def _e_Dynamic_CLResControlModeType(w: Writer, o: Dynamic_CLResControlModeType) -> None:
     s = 0
-    if o.departure_time is not None:
-        w.bits(0, 3)
-        w.bits(0, 1)
-        w.uint(o.departure_time)
+    f_departure_time = o.departure_time
+    if f_departure_time is not None:
+        w.bits(0, 4)
+        w.uint(f_departure_time)
         w.bits(0, 1)
         s = 1
-    if o.minimum_soc is not None:
+    f_minimum_soc = o.minimum_soc
+    if f_minimum_soc is not None:
         c = _C105[s]
         w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.nbit(o.minimum_soc, 0, 100, 7)
-        w.bits(0, 1)
+        if not 0 <= f_minimum_soc <= 100:
+            raise ExiEncodeError(f"value {f_minimum_soc!r} outside [0, 100]")
+        w.bits((f_minimum_soc) << 1, 9)
         s = 2
-    if o.target_soc is not None:
+    f_target_soc = o.target_soc
+    if f_target_soc is not None:
         c = _C106[s]
         w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.nbit(o.target_soc, 0, 100, 7)
-        w.bits(0, 1)
+        if not 0 <= f_target_soc <= 100:
+            raise ExiEncodeError(f"value {f_target_soc!r} outside [0, 100]")
+        w.bits((f_target_soc) << 1, 9)
         s = 3
-    if o.ack_max_delay is not None:
+    f_ack_max_delay = o.ack_max_delay
+    if f_ack_max_delay is not None:
         c = _C107[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
-        w.uint(o.ack_max_delay)
+        w.uint(f_ack_max_delay)
         w.bits(0, 1)
         s = 4
     c = _C108[s]
     w.bits(c[0], c[1])
 
 def _d_Dynamic_DC_CLReqControlModeType(r: Reader) -> Dynamic_DC_CLReqControlModeType:
+    rv = r.v; rn = r.n
     v_departure_time = None
     v_ev_target_energy_request = None
     v_ev_maximum_energy_request = None
@@ -2771,100 +4133,171 @@ def _d_Dynamic_DC_CLReqControlModeType(r: Reader) -> Dynamic_DC_CLReqControlMode
     v_ev_maximum_charge_current = None
     v_ev_maximum_voltage = None
     v_ev_minimum_voltage = None
-    it, al = _P2[r.code(2, 2)]
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P2[e]
     if it == 0:
-        r.zero(1, "characters")
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         v_departure_time = r.uintb(4294967295)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        if b & 0x3:
+            r.badz(p, 2, b & 0x3)
         it = 1; al = 0
-    if it == 1:
-        v_ev_target_energy_request = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
-        it = 2; al = 0
-    if it == 2:
-        v_ev_maximum_energy_request = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
-        it = 3; al = 0
-    if it == 3:
-        v_ev_minimum_energy_request = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
-        it = 4; al = 0
-    if it == 4:
-        v_ev_maximum_charge_power = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
-        it = 5; al = 0
-    if it == 5:
-        v_ev_minimum_charge_power = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
-        it = 6; al = 0
-    if it == 6:
-        v_ev_maximum_charge_current = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
-        it = 7; al = 0
-    if it == 7:
-        v_ev_maximum_voltage = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
-        it = 8; al = 0
-    if it == 8:
-        v_ev_minimum_voltage = _d_RationalNumberType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_ev_target_energy_request = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 2; al = 0
+    v_ev_maximum_energy_request = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 3; al = 0
+    v_ev_minimum_energy_request = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 4; al = 0
+    v_ev_maximum_charge_power = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 5; al = 0
+    v_ev_minimum_charge_power = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 6; al = 0
+    v_ev_maximum_charge_current = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 7; al = 0
+    v_ev_maximum_voltage = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 8; al = 0
+    v_ev_minimum_voltage = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return Dynamic_DC_CLReqControlModeType(departure_time=v_departure_time, ev_target_energy_request=v_ev_target_energy_request, ev_maximum_energy_request=v_ev_maximum_energy_request, ev_minimum_energy_request=v_ev_minimum_energy_request, ev_maximum_charge_power=v_ev_maximum_charge_power, ev_minimum_charge_power=v_ev_minimum_charge_power, ev_maximum_charge_current=v_ev_maximum_charge_current, ev_maximum_voltage=v_ev_maximum_voltage, ev_minimum_voltage=v_ev_minimum_voltage)
 
 def _e_Dynamic_DC_CLReqControlModeType(w: Writer, o: Dynamic_DC_CLReqControlModeType) -> None:
     s = 0
-    if o.departure_time is not None:
-        w.bits(0, 2)
-        w.bits(0, 1)
-        w.uint(o.departure_time)
+    f_departure_time = o.departure_time
+    if f_departure_time is not None:
+        w.bits(0, 3)
+        w.uint(f_departure_time)
         w.bits(0, 1)
         s = 1
-    if o.ev_target_energy_request is not None:
-        c = _C109[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.ev_target_energy_request)
-        s = 2
-    else:
+    f_ev_target_energy_request = o.ev_target_energy_request
+    if f_ev_target_energy_request is None:
         raise ExiEncodeError("Dynamic_DC_CLReqControlModeType: missing required ev_target_energy_request")
-    if o.ev_maximum_energy_request is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.ev_maximum_energy_request)
-    else:
+    c = _C109[s]
+    w.bits(c[0], c[1])
+    _e_RationalNumberType(w, f_ev_target_energy_request)
+    s = 2
+    f_ev_maximum_energy_request = o.ev_maximum_energy_request
+    if f_ev_maximum_energy_request is None:
         raise ExiEncodeError("Dynamic_DC_CLReqControlModeType: missing required ev_maximum_energy_request")
-    if o.ev_minimum_energy_request is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.ev_minimum_energy_request)
-    else:
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_ev_maximum_energy_request)
+    f_ev_minimum_energy_request = o.ev_minimum_energy_request
+    if f_ev_minimum_energy_request is None:
         raise ExiEncodeError("Dynamic_DC_CLReqControlModeType: missing required ev_minimum_energy_request")
-    if o.ev_maximum_charge_power is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.ev_maximum_charge_power)
-    else:
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_ev_minimum_energy_request)
+    f_ev_maximum_charge_power = o.ev_maximum_charge_power
+    if f_ev_maximum_charge_power is None:
         raise ExiEncodeError("Dynamic_DC_CLReqControlModeType: missing required ev_maximum_charge_power")
-    if o.ev_minimum_charge_power is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.ev_minimum_charge_power)
-    else:
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_ev_maximum_charge_power)
+    f_ev_minimum_charge_power = o.ev_minimum_charge_power
+    if f_ev_minimum_charge_power is None:
         raise ExiEncodeError("Dynamic_DC_CLReqControlModeType: missing required ev_minimum_charge_power")
-    if o.ev_maximum_charge_current is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.ev_maximum_charge_current)
-    else:
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_ev_minimum_charge_power)
+    f_ev_maximum_charge_current = o.ev_maximum_charge_current
+    if f_ev_maximum_charge_current is None:
         raise ExiEncodeError("Dynamic_DC_CLReqControlModeType: missing required ev_maximum_charge_current")
-    if o.ev_maximum_voltage is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.ev_maximum_voltage)
-    else:
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_ev_maximum_charge_current)
+    f_ev_maximum_voltage = o.ev_maximum_voltage
+    if f_ev_maximum_voltage is None:
         raise ExiEncodeError("Dynamic_DC_CLReqControlModeType: missing required ev_maximum_voltage")
-    if o.ev_minimum_voltage is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.ev_minimum_voltage)
-    else:
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_ev_maximum_voltage)
+    f_ev_minimum_voltage = o.ev_minimum_voltage
+    if f_ev_minimum_voltage is None:
         raise ExiEncodeError("Dynamic_DC_CLReqControlModeType: missing required ev_minimum_voltage")
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_ev_minimum_voltage)
     w.bits(0, 1)
 
 def _d_Dynamic_DC_CLResControlModeType(r: Reader) -> Dynamic_DC_CLResControlModeType:
+    rv = r.v; rn = r.n
     v_departure_time = None
     v_minimum_soc = None
     v_target_soc = None
@@ -2873,136 +4306,230 @@ def _d_Dynamic_DC_CLResControlModeType(r: Reader) -> Dynamic_DC_CLResControlMode
     v_evse_minimum_charge_power = None
     v_evse_maximum_charge_current = None
     v_evse_maximum_voltage = None
-    it, al = _P8[r.code(3, 5)]
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    e = b & 0x7
+    if e >= 5:
+        r.bad_code(p + 0, e, 5)
+    it, al = _P8[e]
     if it == 0:
-        r.zero(1, "characters")
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         v_departure_time = r.uintb(4294967295)
-        r.zero(1, "end of element")
-        it, al = _P9[r.code(3, 4)]
+        p = r.p
+        q = p + 4
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0xf
+        r.p = q
+        if b & 0x8:
+            r.badz(p, 4, b & 0x8)
+        e = b & 0x7
+        if e >= 4:
+            r.bad_code(p + 1, e, 4)
+        it, al = _P9[e]
     if it == 1:
-        r.zero(1, "characters")
-        v_minimum_soc = r.bits(7)
-        r.zero(1, "end of element")
-        it, al = _P10[r.code(2, 3)]
+        p = r.p
+        q = p + 11
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7ff
+        r.p = q
+        if b & 0x404:
+            r.badz(p, 11, b & 0x404)
+        v_minimum_soc = ((b >> 3) & 0x7f)
+        if v_minimum_soc > 100:
+            r.bad(p + 1, 'integer out of range')
+        e = b & 0x3
+        if e >= 3:
+            r.bad_code(p + 9, e, 3)
+        it, al = _P10[e]
     if it == 2:
-        r.zero(1, "characters")
-        v_target_soc = r.bits(7)
-        r.zero(1, "end of element")
-        it, al = _P11[r.code(2, 2)]
+        p = r.p
+        q = p + 11
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7ff
+        r.p = q
+        if b & 0x404:
+            r.badz(p, 11, b & 0x404)
+        v_target_soc = ((b >> 3) & 0x7f)
+        if v_target_soc > 100:
+            r.bad(p + 1, 'integer out of range')
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 9, e, 2)
+        it, al = _P11[e]
     if it == 3:
-        r.zero(1, "characters")
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         v_ack_max_delay = r.uintb(65535)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        if b & 0x3:
+            r.badz(p, 2, b & 0x3)
         it = 4; al = 0
-    if it == 4:
-        v_evse_maximum_charge_power = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
-        it = 5; al = 0
-    if it == 5:
-        v_evse_minimum_charge_power = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
-        it = 6; al = 0
-    if it == 6:
-        v_evse_maximum_charge_current = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
-        it = 7; al = 0
-    if it == 7:
-        v_evse_maximum_voltage = _d_RationalNumberType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_evse_maximum_charge_power = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 5; al = 0
+    v_evse_minimum_charge_power = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 6; al = 0
+    v_evse_maximum_charge_current = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 7; al = 0
+    v_evse_maximum_voltage = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return Dynamic_DC_CLResControlModeType(departure_time=v_departure_time, minimum_soc=v_minimum_soc, target_soc=v_target_soc, ack_max_delay=v_ack_max_delay, evse_maximum_charge_power=v_evse_maximum_charge_power, evse_minimum_charge_power=v_evse_minimum_charge_power, evse_maximum_charge_current=v_evse_maximum_charge_current, evse_maximum_voltage=v_evse_maximum_voltage)
 
 def _e_Dynamic_DC_CLResControlModeType(w: Writer, o: Dynamic_DC_CLResControlModeType) -> None:
     s = 0
-    if o.departure_time is not None:
-        w.bits(0, 3)
-        w.bits(0, 1)
-        w.uint(o.departure_time)
+    f_departure_time = o.departure_time
+    if f_departure_time is not None:
+        w.bits(0, 4)
+        w.uint(f_departure_time)
         w.bits(0, 1)
         s = 1
-    if o.minimum_soc is not None:
+    f_minimum_soc = o.minimum_soc
+    if f_minimum_soc is not None:
         c = _C110[s]
         w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.nbit(o.minimum_soc, 0, 100, 7)
-        w.bits(0, 1)
+        if not 0 <= f_minimum_soc <= 100:
+            raise ExiEncodeError(f"value {f_minimum_soc!r} outside [0, 100]")
+        w.bits((f_minimum_soc) << 1, 9)
         s = 2
-    if o.target_soc is not None:
+    f_target_soc = o.target_soc
+    if f_target_soc is not None:
         c = _C111[s]
         w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.nbit(o.target_soc, 0, 100, 7)
-        w.bits(0, 1)
+        if not 0 <= f_target_soc <= 100:
+            raise ExiEncodeError(f"value {f_target_soc!r} outside [0, 100]")
+        w.bits((f_target_soc) << 1, 9)
         s = 3
-    if o.ack_max_delay is not None:
+    f_ack_max_delay = o.ack_max_delay
+    if f_ack_max_delay is not None:
         c = _C112[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
-        w.uint(o.ack_max_delay)
+        w.uint(f_ack_max_delay)
         w.bits(0, 1)
         s = 4
-    if o.evse_maximum_charge_power is not None:
-        c = _C113[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.evse_maximum_charge_power)
-        s = 5
-    else:
+    f_evse_maximum_charge_power = o.evse_maximum_charge_power
+    if f_evse_maximum_charge_power is None:
         raise ExiEncodeError("Dynamic_DC_CLResControlModeType: missing required evse_maximum_charge_power")
-    if o.evse_minimum_charge_power is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.evse_minimum_charge_power)
-    else:
+    c = _C113[s]
+    w.bits(c[0], c[1])
+    _e_RationalNumberType(w, f_evse_maximum_charge_power)
+    s = 5
+    f_evse_minimum_charge_power = o.evse_minimum_charge_power
+    if f_evse_minimum_charge_power is None:
         raise ExiEncodeError("Dynamic_DC_CLResControlModeType: missing required evse_minimum_charge_power")
-    if o.evse_maximum_charge_current is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.evse_maximum_charge_current)
-    else:
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_evse_minimum_charge_power)
+    f_evse_maximum_charge_current = o.evse_maximum_charge_current
+    if f_evse_maximum_charge_current is None:
         raise ExiEncodeError("Dynamic_DC_CLResControlModeType: missing required evse_maximum_charge_current")
-    if o.evse_maximum_voltage is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.evse_maximum_voltage)
-    else:
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_evse_maximum_charge_current)
+    f_evse_maximum_voltage = o.evse_maximum_voltage
+    if f_evse_maximum_voltage is None:
         raise ExiEncodeError("Dynamic_DC_CLResControlModeType: missing required evse_maximum_voltage")
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_evse_maximum_voltage)
     w.bits(0, 1)
 
 def _d_EVSEStatusType(r: Reader) -> EVSEStatusType:
+    rv = r.v; rn = r.n
     v_notification_max_delay = None
     v_evse_notification = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_notification_max_delay = r.uintb(65535)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_evse_notification = r.enum(3, _K114)
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_notification_max_delay = r.uintb(65535)
+    p = r.p
+    q = p + 8
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xff
+    r.p = q
+    if b & 0xe3:
+        r.badz(p, 8, b & 0xe3)
+    k = (b >> 2) & 0x7
+    if k >= 6:
+        r.bad(p + 3, 'enumeration index out of range')
+    v_evse_notification = _K114[k]
+    it = -1; al = 0
     return EVSEStatusType(notification_max_delay=v_notification_max_delay, evse_notification=v_evse_notification)
 
 def _e_EVSEStatusType(w: Writer, o: EVSEStatusType) -> None:
-    if o.notification_max_delay is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.uint(o.notification_max_delay)
-        w.bits(0, 1)
-    else:
+    f_notification_max_delay = o.notification_max_delay
+    if f_notification_max_delay is None:
         raise ExiEncodeError("EVSEStatusType: missing required notification_max_delay")
-    if o.evse_notification is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.evse_notification, _K115, 3)
-        w.bits(0, 1)
-    else:
-        raise ExiEncodeError("EVSEStatusType: missing required evse_notification")
+    w.bits(0, 2)
+    w.uint(f_notification_max_delay)
     w.bits(0, 1)
+    f_evse_notification = o.evse_notification
+    if f_evse_notification is None:
+        raise ExiEncodeError("EVSEStatusType: missing required evse_notification")
+    w.bits((_K115[f_evse_notification]) << 2, 7)
 
 def _d_KeyInfoType(r: Reader) -> KeyInfoType:
+    rv = r.v; rn = r.n
     v_id = None
     v_key_name = []
     v_key_value = []
@@ -3011,48 +4538,104 @@ def _d_KeyInfoType(r: Reader) -> KeyInfoType:
     v_pgp_data = []
     v_spki_data = []
     v_mgmt_data = []
-    it, al = _P116[r.code(4, 9)]
+    p = r.p
+    q = p + 4
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xf
+    r.p = q
+    e = b & 0xf
+    if e >= 9:
+        r.bad_code(p + 0, e, 9)
+    it, al = _P116[e]
     if it == 0:
         v_id = r.string()
-        it, al = _P117[r.code(4, 8)]
+        p = r.p
+        q = p + 4
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0xf
+        r.p = q
+        e = b & 0xf
+        if e >= 8:
+            r.bad_code(p + 0, e, 8)
+        it, al = _P117[e]
     n = 0
     while it == 1:
         if al == 0:
-            r.zero(1, "characters")
-            x = r.string()
-            r.zero(1, "end of element")
-            v_key_name.append(x)
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
+            t = r.string()
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
+            v_key_name.append(t)
         elif al == 1:
-            x = _d_KeyValueType(r)
-            v_key_value.append(x)
+            t = _d_KeyValueType(r)
+            v_key_value.append(t)
         elif al == 2:
-            x = _d_RetrievalMethodType(r)
-            v_retrieval_method.append(x)
+            t = _d_RetrievalMethodType(r)
+            v_retrieval_method.append(t)
         elif al == 3:
-            x = _d_X509DataType(r)
-            v_x509_data.append(x)
+            t = _d_X509DataType(r)
+            v_x509_data.append(t)
         elif al == 4:
-            x = _d_PGPDataType(r)
-            v_pgp_data.append(x)
+            t = _d_PGPDataType(r)
+            v_pgp_data.append(t)
         elif al == 5:
-            x = _d_SPKIDataType(r)
-            v_spki_data.append(x)
+            t = _d_SPKIDataType(r)
+            v_spki_data.append(t)
         elif al == 6:
-            r.zero(1, "characters")
-            x = r.string()
-            r.zero(1, "end of element")
-            v_mgmt_data.append(x)
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
+            t = r.string()
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
+            v_mgmt_data.append(t)
         elif al == 7:
             r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        it, al = _P118[r.code(4, 9)]
+        p = r.p
+        q = p + 4
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0xf
+        r.p = q
+        e = b & 0xf
+        if e >= 9:
+            r.bad_code(p + 0, e, 9)
+        it, al = _P118[e]
     return KeyInfoType(id=v_id, key_name=v_key_name, key_value=v_key_value, retrieval_method=v_retrieval_method, x509_data=v_x509_data, pgp_data=v_pgp_data, spki_data=v_spki_data, mgmt_data=v_mgmt_data)
 
 def _e_KeyInfoType(w: Writer, o: KeyInfoType) -> None:
     s = 0
-    if o.id is not None:
+    f_id = o.id
+    if f_id is not None:
         w.bits(0, 4)
-        w.string(o.id)
+        w.string(f_id)
         s = 1
     n = 0
     for x in o.key_name:
@@ -3106,43 +4689,90 @@ def _e_KeyInfoType(w: Writer, o: KeyInfoType) -> None:
     w.bits(8, 4)
 
 def _d_KeyValueType(r: Reader) -> KeyValueType:
+    rv = r.v; rn = r.n
     v_dsa_key_value = None
     v_rsa_key_value = None
-    it, al = _P126[r.code(3, 3)]
-    if it == 0:
-        if al == 0:
-            v_dsa_key_value = _d_DSAKeyValueType(r)
-        elif al == 1:
-            v_rsa_key_value = _d_RSAKeyValueType(r)
-        elif al == 2:
-            r.fail("wildcard (undeclared) element content is not supported")
-        it, al = _P127[r.code(2, 1)]
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    e = b & 0x7
+    if e >= 3:
+        r.bad_code(p + 0, e, 3)
+    it, al = _P126[e]
+    if al == 0:
+        v_dsa_key_value = _d_DSAKeyValueType(r)
+    elif al == 1:
+        v_rsa_key_value = _d_RSAKeyValueType(r)
+    elif al == 2:
+        r.fail("wildcard (undeclared) element content is not supported")
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 1:
+        r.bad_code(p + 0, e, 1)
+    it, al = _P127[e]
     return KeyValueType(dsa_key_value=v_dsa_key_value, rsa_key_value=v_rsa_key_value)
 
 def _e_KeyValueType(w: Writer, o: KeyValueType) -> None:
-    if o.dsa_key_value is not None:
+    s = 0
+    f_dsa_key_value = o.dsa_key_value
+    f_rsa_key_value = o.rsa_key_value
+    if f_dsa_key_value is not None:
         w.bits(0, 3)
-        _e_DSAKeyValueType(w, o.dsa_key_value)
-    elif o.rsa_key_value is not None:
+        _e_DSAKeyValueType(w, f_dsa_key_value)
+        s = 1
+    elif f_rsa_key_value is not None:
         w.bits(1, 3)
-        _e_RSAKeyValueType(w, o.rsa_key_value)
+        _e_RSAKeyValueType(w, f_rsa_key_value)
+        s = 1
     else:
         raise ExiEncodeError("KeyValueType: missing required dsa_key_value/rsa_key_value")
     w.bits(0, 2)
 
 def _d_ListOfRootCertificateIDsType(r: Reader) -> ListOfRootCertificateIDsType:
+    rv = r.v; rn = r.n
     v_root_certificate_id = []
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
     n = 0
     while it == 0:
-        x = _d_X509IssuerSerialType(r)
-        v_root_certificate_id.append(x)
+        t = _d_X509IssuerSerialType(r)
+        v_root_certificate_id.append(t)
         n += 1
         if n < 20:
-            it, al = _P128[r.code(2, 2)]
+            p = r.p
+            q = p + 2
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x3
+            r.p = q
+            e = b & 0x3
+            if e >= 2:
+                r.bad_code(p + 0, e, 2)
+            it, al = _P128[e]
         else:
-            r.zero(1, 'end of element')
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
             it = -1; al = 0
     return ListOfRootCertificateIDsType(root_certificate_id=v_root_certificate_id)
 
@@ -3161,26 +4791,53 @@ def _e_ListOfRootCertificateIDsType(w: Writer, o: ListOfRootCertificateIDsType) 
     w.bits(c[0], c[1])
 
 def _d_ManifestType(r: Reader) -> ManifestType:
+    rv = r.v; rn = r.n
     v_id = None
     v_reference = []
-    it, al = _P2[r.code(2, 2)]
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P2[e]
     if it == 0:
         v_id = r.string()
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = 1; al = 0
     n = 0
     while it == 1:
-        x = _d_ReferenceType(r)
-        v_reference.append(x)
+        t = _d_ReferenceType(r)
+        v_reference.append(t)
         n += 1
-        it, al = _P54[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P54[e]
     return ManifestType(id=v_id, reference=v_reference)
 
 def _e_ManifestType(w: Writer, o: ManifestType) -> None:
     s = 0
-    if o.id is not None:
+    f_id = o.id
+    if f_id is not None:
         w.bits(0, 2)
-        w.string(o.id)
+        w.string(f_id)
         s = 1
     n = 0
     for x in o.reference:
@@ -3194,52 +4851,79 @@ def _e_ManifestType(w: Writer, o: ManifestType) -> None:
     w.bits(1, 2)
 
 def _d_MessageHeaderType(r: Reader) -> MessageHeaderType:
+    rv = r.v; rn = r.n
     v_session_id = None
     v_time_stamp = None
     v_signature = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_session_id = r.binary()
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_time_stamp = r.uintb(18446744073709551615)
-        r.zero(1, "end of element")
-        it, al = _P132[r.code(2, 2)]
+    v_session_id = r.binary()
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x7:
+        r.badz(p, 3, b & 0x7)
+    it = 1; al = 0
+    v_time_stamp = r.uintb(18446744073709551615)
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x4:
+        r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 1, e, 2)
+    it, al = _P132[e]
     if it == 2:
         v_signature = _d_SignatureType(r)
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = -1; al = 0
     return MessageHeaderType(session_id=v_session_id, time_stamp=v_time_stamp, signature=v_signature)
 
 def _e_MessageHeaderType(w: Writer, o: MessageHeaderType) -> None:
-    if o.session_id is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.binary(o.session_id)
-        w.bits(0, 1)
-    else:
+    f_session_id = o.session_id
+    if f_session_id is None:
         raise ExiEncodeError("MessageHeaderType: missing required session_id")
-    if o.time_stamp is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.uint(o.time_stamp)
-        w.bits(0, 1)
-    else:
+    w.bits(0, 2)
+    w.binary(f_session_id)
+    w.bits(0, 1)
+    f_time_stamp = o.time_stamp
+    if f_time_stamp is None:
         raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
+    w.bits(0, 2)
+    w.uint(f_time_stamp)
+    w.bits(0, 1)
     s = 2
-    if o.signature is not None:
+    f_signature = o.signature
+    if f_signature is not None:
         w.bits(0, 2)
-        _e_SignatureType(w, o.signature)
+        _e_SignatureType(w, f_signature)
         s = 3
     c = _C133[s]
     w.bits(c[0], c[1])
 
 def _d_MeterInfoType(r: Reader) -> MeterInfoType:
+    rv = r.v; rn = r.n
     v_meter_id = None
     v_charged_energy_reading_wh = None
     v_bpt_discharged_energy_reading_wh = None
@@ -3248,148 +4932,322 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
     v_meter_signature = None
     v_meter_status = None
     v_meter_timestamp = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_meter_id = r.string()
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_charged_energy_reading_wh = r.uintb(18446744073709551615)
-        r.zero(1, "end of element")
-        it, al = _P40[r.code(3, 7)]
+    v_meter_id = r.string()
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x7:
+        r.badz(p, 3, b & 0x7)
+    it = 1; al = 0
+    v_charged_energy_reading_wh = r.uintb(18446744073709551615)
+    p = r.p
+    q = p + 4
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xf
+    r.p = q
+    if b & 0x8:
+        r.badz(p, 4, b & 0x8)
+    e = b & 0x7
+    if e >= 7:
+        r.bad_code(p + 1, e, 7)
+    it, al = _P40[e]
     if it == 2:
-        r.zero(1, "characters")
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         v_bpt_discharged_energy_reading_wh = r.uintb(18446744073709551615)
-        r.zero(1, "end of element")
-        it, al = _P41[r.code(3, 6)]
+        p = r.p
+        q = p + 4
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0xf
+        r.p = q
+        if b & 0x8:
+            r.badz(p, 4, b & 0x8)
+        e = b & 0x7
+        if e >= 6:
+            r.bad_code(p + 1, e, 6)
+        it, al = _P41[e]
     if it == 3:
-        r.zero(1, "characters")
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         v_capacitive_energy_reading_va_rh = r.uintb(18446744073709551615)
-        r.zero(1, "end of element")
-        it, al = _P42[r.code(3, 5)]
+        p = r.p
+        q = p + 4
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0xf
+        r.p = q
+        if b & 0x8:
+            r.badz(p, 4, b & 0x8)
+        e = b & 0x7
+        if e >= 5:
+            r.bad_code(p + 1, e, 5)
+        it, al = _P42[e]
     if it == 4:
-        r.zero(1, "characters")
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         v_bpt_inductive_energy_reading_va_rh = r.uintb(18446744073709551615)
-        r.zero(1, "end of element")
-        it, al = _P43[r.code(3, 4)]
+        p = r.p
+        q = p + 4
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0xf
+        r.p = q
+        if b & 0x8:
+            r.badz(p, 4, b & 0x8)
+        e = b & 0x7
+        if e >= 4:
+            r.bad_code(p + 1, e, 4)
+        it, al = _P43[e]
     if it == 5:
-        r.zero(1, "characters")
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         v_meter_signature = r.binary()
-        r.zero(1, "end of element")
-        it, al = _P44[r.code(2, 3)]
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        if b & 0x4:
+            r.badz(p, 3, b & 0x4)
+        e = b & 0x3
+        if e >= 3:
+            r.bad_code(p + 1, e, 3)
+        it, al = _P44[e]
     if it == 6:
-        r.zero(1, "characters")
-        v_meter_status = r.sintb(-32768, 32767)
-        r.zero(1, "end of element")
-        it, al = _P45[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        if b & 0x2:
+            r.badz(p, 2, b & 0x2)
+        sg = (b & 0x1) == 1
+        v_meter_status = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v_meter_status <= 32767:
+            r.fail('integer out of range')
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        if b & 0x4:
+            r.badz(p, 3, b & 0x4)
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 1, e, 2)
+        it, al = _P45[e]
     if it == 7:
-        r.zero(1, "characters")
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         v_meter_timestamp = r.uintb(18446744073709551615)
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        if b & 0x3:
+            r.badz(p, 2, b & 0x3)
         it = -1; al = 0
     return MeterInfoType(meter_id=v_meter_id, charged_energy_reading_wh=v_charged_energy_reading_wh, bpt_discharged_energy_reading_wh=v_bpt_discharged_energy_reading_wh, capacitive_energy_reading_va_rh=v_capacitive_energy_reading_va_rh, bpt_inductive_energy_reading_va_rh=v_bpt_inductive_energy_reading_va_rh, meter_signature=v_meter_signature, meter_status=v_meter_status, meter_timestamp=v_meter_timestamp)
 
 def _e_MeterInfoType(w: Writer, o: MeterInfoType) -> None:
-    if o.meter_id is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.string(o.meter_id)
-        w.bits(0, 1)
-    else:
+    f_meter_id = o.meter_id
+    if f_meter_id is None:
         raise ExiEncodeError("MeterInfoType: missing required meter_id")
-    if o.charged_energy_reading_wh is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.uint(o.charged_energy_reading_wh)
-        w.bits(0, 1)
-    else:
+    w.bits(0, 2)
+    w.string(f_meter_id)
+    w.bits(0, 1)
+    f_charged_energy_reading_wh = o.charged_energy_reading_wh
+    if f_charged_energy_reading_wh is None:
         raise ExiEncodeError("MeterInfoType: missing required charged_energy_reading_wh")
+    w.bits(0, 2)
+    w.uint(f_charged_energy_reading_wh)
+    w.bits(0, 1)
     s = 2
-    if o.bpt_discharged_energy_reading_wh is not None:
-        w.bits(0, 3)
-        w.bits(0, 1)
-        w.uint(o.bpt_discharged_energy_reading_wh)
+    f_bpt_discharged_energy_reading_wh = o.bpt_discharged_energy_reading_wh
+    if f_bpt_discharged_energy_reading_wh is not None:
+        w.bits(0, 4)
+        w.uint(f_bpt_discharged_energy_reading_wh)
         w.bits(0, 1)
         s = 3
-    if o.capacitive_energy_reading_va_rh is not None:
+    f_capacitive_energy_reading_va_rh = o.capacitive_energy_reading_va_rh
+    if f_capacitive_energy_reading_va_rh is not None:
         c = _C134[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
-        w.uint(o.capacitive_energy_reading_va_rh)
+        w.uint(f_capacitive_energy_reading_va_rh)
         w.bits(0, 1)
         s = 4
-    if o.bpt_inductive_energy_reading_va_rh is not None:
+    f_bpt_inductive_energy_reading_va_rh = o.bpt_inductive_energy_reading_va_rh
+    if f_bpt_inductive_energy_reading_va_rh is not None:
         c = _C135[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
-        w.uint(o.bpt_inductive_energy_reading_va_rh)
+        w.uint(f_bpt_inductive_energy_reading_va_rh)
         w.bits(0, 1)
         s = 5
-    if o.meter_signature is not None:
+    f_meter_signature = o.meter_signature
+    if f_meter_signature is not None:
         c = _C136[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
-        w.binary(o.meter_signature)
+        w.binary(f_meter_signature)
         w.bits(0, 1)
         s = 6
-    if o.meter_status is not None:
+    f_meter_status = o.meter_status
+    if f_meter_status is not None:
         c = _C137[s]
         w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.sint(o.meter_status)
+        if not -32768 <= f_meter_status <= 32767:
+            raise ExiEncodeError(f"value {f_meter_status!r} outside [-32768, 32767]")
+        w.bits((1 if f_meter_status < 0 else 0), 2)
+        w.uint(-f_meter_status - 1 if f_meter_status < 0 else f_meter_status)
         w.bits(0, 1)
         s = 7
-    if o.meter_timestamp is not None:
+    f_meter_timestamp = o.meter_timestamp
+    if f_meter_timestamp is not None:
         c = _C138[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
-        w.uint(o.meter_timestamp)
+        w.uint(f_meter_timestamp)
         w.bits(0, 1)
         s = 8
     c = _C139[s]
     w.bits(c[0], c[1])
 
 def _d_ObjectType(r: Reader) -> ObjectType:
+    rv = r.v; rn = r.n
     v_encoding = None
     v_id = None
     v_mime_type = None
-    it, al = _P101[r.code(3, 5)]
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    e = b & 0x7
+    if e >= 5:
+        r.bad_code(p + 0, e, 5)
+    it, al = _P101[e]
     if it == 0:
         v_encoding = r.string()
-        it, al = _P102[r.code(3, 4)]
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        e = b & 0x7
+        if e >= 4:
+            r.bad_code(p + 0, e, 4)
+        it, al = _P102[e]
     if it == 1:
         v_id = r.string()
-        it, al = _P103[r.code(3, 3)]
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        e = b & 0x7
+        if e >= 3:
+            r.bad_code(p + 0, e, 3)
+        it, al = _P103[e]
     if it == 2:
         v_mime_type = r.string()
-        it, al = _P104[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P104[e]
     n = 0
     while it == 3:
         r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        it, al = _P104[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P104[e]
     return ObjectType(encoding=v_encoding, id=v_id, mime_type=v_mime_type)
 
 def _e_ObjectType(w: Writer, o: ObjectType) -> None:
     s = 0
-    if o.encoding is not None:
+    f_encoding = o.encoding
+    if f_encoding is not None:
         w.bits(0, 3)
-        w.string(o.encoding)
+        w.string(f_encoding)
         s = 1
-    if o.id is not None:
+    f_id = o.id
+    if f_id is not None:
         c = _C105[s]
         w.bits(c[0], c[1])
-        w.string(o.id)
+        w.string(f_id)
         s = 2
-    if o.mime_type is not None:
+    f_mime_type = o.mime_type
+    if f_mime_type is not None:
         c = _C140[s]
         w.bits(c[0], c[1])
-        w.string(o.mime_type)
+        w.string(f_mime_type)
         s = 3
     c = _C141[s]
     w.bits(c[0], c[1])
@@ -3401,142 +5259,235 @@ def _e_PGPDataType(w: Writer, o: PGPDataType) -> None:
     raise ExiEncodeError("content of PGPDataType is not supported")
 
 def _d_RSAKeyValueType(r: Reader) -> RSAKeyValueType:
+    rv = r.v; rn = r.n
     v_modulus = None
     v_exponent = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_modulus = r.binary()
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_exponent = r.binary()
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_modulus = r.binary()
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x7:
+        r.badz(p, 3, b & 0x7)
+    it = 1; al = 0
+    v_exponent = r.binary()
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
+    it = -1; al = 0
     return RSAKeyValueType(modulus=v_modulus, exponent=v_exponent)
 
 def _e_RSAKeyValueType(w: Writer, o: RSAKeyValueType) -> None:
-    if o.modulus is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.binary(o.modulus)
-        w.bits(0, 1)
-    else:
+    f_modulus = o.modulus
+    if f_modulus is None:
         raise ExiEncodeError("RSAKeyValueType: missing required modulus")
-    if o.exponent is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.binary(o.exponent)
-        w.bits(0, 1)
-    else:
-        raise ExiEncodeError("RSAKeyValueType: missing required exponent")
+    w.bits(0, 2)
+    w.binary(f_modulus)
     w.bits(0, 1)
+    f_exponent = o.exponent
+    if f_exponent is None:
+        raise ExiEncodeError("RSAKeyValueType: missing required exponent")
+    w.bits(0, 2)
+    w.binary(f_exponent)
+    w.bits(0, 2)
 
 def _d_RationalNumberType(r: Reader) -> RationalNumberType:
+    rv = r.v; rn = r.n
     v_exponent = None
     v_value = None
-    r.zero(1, 'next item')
-    it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_exponent = r.bits(8) - 128
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_value = r.sintb(-32768, 32767)
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    p = r.p
+    q = p + 14
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3fff
+    r.p = q
+    if b & 0x300e:
+        r.badz(p, 14, b & 0x300e)
+    v_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    it = 1; al = 0
+    v_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v_value <= 32767:
+        r.fail('integer out of range')
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
+    it = -1; al = 0
     return RationalNumberType(exponent=v_exponent, value=v_value)
 
 def _e_RationalNumberType(w: Writer, o: RationalNumberType) -> None:
-    if o.exponent is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.nbit(o.exponent, -128, 127, 8)
-        w.bits(0, 1)
-    else:
+    f_exponent = o.exponent
+    if f_exponent is None:
         raise ExiEncodeError("RationalNumberType: missing required exponent")
-    if o.value is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.sint(o.value)
-        w.bits(0, 1)
-    else:
+    if not -128 <= f_exponent <= 127:
+        raise ExiEncodeError(f"value {f_exponent!r} outside [-128, 127]")
+    w.bits((f_exponent + 128) << 1, 11)
+    f_value = o.value
+    if f_value is None:
         raise ExiEncodeError("RationalNumberType: missing required value")
-    w.bits(0, 1)
+    if not -32768 <= f_value <= 32767:
+        raise ExiEncodeError(f"value {f_value!r} outside [-32768, 32767]")
+    w.bits((1 if f_value < 0 else 0), 3)
+    w.uint(-f_value - 1 if f_value < 0 else f_value)
+    w.bits(0, 2)
 
 def _d_ReceiptType(r: Reader) -> ReceiptType:
+    rv = r.v; rn = r.n
     v_time_anchor = None
     v_energy_costs = None
     v_occupancy_costs = None
     v_additional_services_costs = None
     v_overstay_costs = None
     v_tax_costs = []
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_time_anchor = r.uintb(18446744073709551615)
-        r.zero(1, "end of element")
-        it, al = _P142[r.code(3, 6)]
+    v_time_anchor = r.uintb(18446744073709551615)
+    p = r.p
+    q = p + 4
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xf
+    r.p = q
+    if b & 0x8:
+        r.badz(p, 4, b & 0x8)
+    e = b & 0x7
+    if e >= 6:
+        r.bad_code(p + 1, e, 6)
+    it, al = _P142[e]
     if it == 1:
         v_energy_costs = _d_DetailedCostType(r)
-        it, al = _P143[r.code(3, 5)]
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        e = b & 0x7
+        if e >= 5:
+            r.bad_code(p + 0, e, 5)
+        it, al = _P143[e]
     if it == 2:
         v_occupancy_costs = _d_DetailedCostType(r)
-        it, al = _P144[r.code(3, 4)]
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        e = b & 0x7
+        if e >= 4:
+            r.bad_code(p + 0, e, 4)
+        it, al = _P144[e]
     if it == 3:
         v_additional_services_costs = _d_DetailedCostType(r)
-        it, al = _P145[r.code(2, 3)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 3:
+            r.bad_code(p + 0, e, 3)
+        it, al = _P145[e]
     if it == 4:
         v_overstay_costs = _d_DetailedCostType(r)
-        it, al = _P146[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P146[e]
     n = 0
     while it == 5:
-        x = _d_DetailedTaxType(r)
-        v_tax_costs.append(x)
+        t = _d_DetailedTaxType(r)
+        v_tax_costs.append(t)
         n += 1
         if n < 10:
-            it, al = _P146[r.code(2, 2)]
+            p = r.p
+            q = p + 2
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x3
+            r.p = q
+            e = b & 0x3
+            if e >= 2:
+                r.bad_code(p + 0, e, 2)
+            it, al = _P146[e]
         else:
-            r.zero(1, 'end of element')
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
             it = -1; al = 0
     return ReceiptType(time_anchor=v_time_anchor, energy_costs=v_energy_costs, occupancy_costs=v_occupancy_costs, additional_services_costs=v_additional_services_costs, overstay_costs=v_overstay_costs, tax_costs=v_tax_costs)
 
 def _e_ReceiptType(w: Writer, o: ReceiptType) -> None:
-    if o.time_anchor is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.uint(o.time_anchor)
-        w.bits(0, 1)
-    else:
+    f_time_anchor = o.time_anchor
+    if f_time_anchor is None:
         raise ExiEncodeError("ReceiptType: missing required time_anchor")
+    w.bits(0, 2)
+    w.uint(f_time_anchor)
+    w.bits(0, 1)
     s = 1
-    if o.energy_costs is not None:
+    f_energy_costs = o.energy_costs
+    if f_energy_costs is not None:
         w.bits(0, 3)
-        _e_DetailedCostType(w, o.energy_costs)
+        _e_DetailedCostType(w, f_energy_costs)
         s = 2
-    if o.occupancy_costs is not None:
+    f_occupancy_costs = o.occupancy_costs
+    if f_occupancy_costs is not None:
         c = _C147[s]
         w.bits(c[0], c[1])
-        _e_DetailedCostType(w, o.occupancy_costs)
+        _e_DetailedCostType(w, f_occupancy_costs)
         s = 3
-    if o.additional_services_costs is not None:
+    f_additional_services_costs = o.additional_services_costs
+    if f_additional_services_costs is not None:
         c = _C148[s]
         w.bits(c[0], c[1])
-        _e_DetailedCostType(w, o.additional_services_costs)
+        _e_DetailedCostType(w, f_additional_services_costs)
         s = 4
-    if o.overstay_costs is not None:
+    f_overstay_costs = o.overstay_costs
+    if f_overstay_costs is not None:
         c = _C149[s]
         w.bits(c[0], c[1])
-        _e_DetailedCostType(w, o.overstay_costs)
+        _e_DetailedCostType(w, f_overstay_costs)
         s = 5
     n = 0
     for x in o.tax_costs:
@@ -3551,107 +5502,201 @@ def _e_ReceiptType(w: Writer, o: ReceiptType) -> None:
     w.bits(c[0], c[1])
 
 def _d_ReferenceType(r: Reader) -> ReferenceType:
+    rv = r.v; rn = r.n
     v_id = None
     v_type = None
     v_uri = None
     v_transforms = None
     v_digest_method = None
     v_digest_value = None
-    it, al = _P8[r.code(3, 5)]
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    e = b & 0x7
+    if e >= 5:
+        r.bad_code(p + 0, e, 5)
+    it, al = _P8[e]
     if it == 0:
         v_id = r.string()
-        it, al = _P9[r.code(3, 4)]
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        e = b & 0x7
+        if e >= 4:
+            r.bad_code(p + 0, e, 4)
+        it, al = _P9[e]
     if it == 1:
         v_type = r.string()
-        it, al = _P10[r.code(2, 3)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 3:
+            r.bad_code(p + 0, e, 3)
+        it, al = _P10[e]
     if it == 2:
         v_uri = r.string()
-        it, al = _P11[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P11[e]
     if it == 3:
         v_transforms = _d_TransformsType(r)
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = 4; al = 0
-    if it == 4:
-        v_digest_method = _d_DigestMethodType(r)
-        r.zero(1, 'next item')
-        it = 5; al = 0
-    if it == 5:
-        r.zero(1, "characters")
-        v_digest_value = r.binary()
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_digest_method = _d_DigestMethodType(r)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
+    it = 5; al = 0
+    v_digest_value = r.binary()
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
+    it = -1; al = 0
     return ReferenceType(id=v_id, type=v_type, uri=v_uri, transforms=v_transforms, digest_method=v_digest_method, digest_value=v_digest_value)
 
 def _e_ReferenceType(w: Writer, o: ReferenceType) -> None:
     s = 0
-    if o.id is not None:
+    f_id = o.id
+    if f_id is not None:
         w.bits(0, 3)
-        w.string(o.id)
+        w.string(f_id)
         s = 1
-    if o.type is not None:
+    f_type = o.type
+    if f_type is not None:
         c = _C152[s]
         w.bits(c[0], c[1])
-        w.string(o.type)
+        w.string(f_type)
         s = 2
-    if o.uri is not None:
+    f_uri = o.uri
+    if f_uri is not None:
         c = _C153[s]
         w.bits(c[0], c[1])
-        w.string(o.uri)
+        w.string(f_uri)
         s = 3
-    if o.transforms is not None:
+    f_transforms = o.transforms
+    if f_transforms is not None:
         c = _C154[s]
         w.bits(c[0], c[1])
-        _e_TransformsType(w, o.transforms)
+        _e_TransformsType(w, f_transforms)
         s = 4
-    if o.digest_method is not None:
-        c = _C155[s]
-        w.bits(c[0], c[1])
-        _e_DigestMethodType(w, o.digest_method)
-        s = 5
-    else:
+    f_digest_method = o.digest_method
+    if f_digest_method is None:
         raise ExiEncodeError("ReferenceType: missing required digest_method")
-    if o.digest_value is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.binary(o.digest_value)
-        w.bits(0, 1)
-    else:
+    c = _C155[s]
+    w.bits(c[0], c[1])
+    _e_DigestMethodType(w, f_digest_method)
+    s = 5
+    f_digest_value = o.digest_value
+    if f_digest_value is None:
         raise ExiEncodeError("ReferenceType: missing required digest_value")
-    w.bits(0, 1)
+    w.bits(0, 2)
+    w.binary(f_digest_value)
+    w.bits(0, 2)
 
 def _d_RetrievalMethodType(r: Reader) -> RetrievalMethodType:
+    rv = r.v; rn = r.n
     v_type = None
     v_uri = None
     v_transforms = None
-    it, al = _P156[r.code(3, 4)]
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    e = b & 0x7
+    if e >= 4:
+        r.bad_code(p + 0, e, 4)
+    it, al = _P156[e]
     if it == 0:
         v_type = r.string()
-        it, al = _P157[r.code(2, 3)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 3:
+            r.bad_code(p + 0, e, 3)
+        it, al = _P157[e]
     if it == 1:
         v_uri = r.string()
-        it, al = _P132[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P132[e]
     if it == 2:
         v_transforms = _d_TransformsType(r)
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = -1; al = 0
     return RetrievalMethodType(type=v_type, uri=v_uri, transforms=v_transforms)
 
 def _e_RetrievalMethodType(w: Writer, o: RetrievalMethodType) -> None:
     s = 0
-    if o.type is not None:
+    f_type = o.type
+    if f_type is not None:
         w.bits(0, 3)
-        w.string(o.type)
+        w.string(f_type)
         s = 1
-    if o.uri is not None:
+    f_uri = o.uri
+    if f_uri is not None:
         c = _C158[s]
         w.bits(c[0], c[1])
-        w.string(o.uri)
+        w.string(f_uri)
         s = 2
-    if o.transforms is not None:
+    f_transforms = o.transforms
+    if f_transforms is not None:
         c = _C159[s]
         w.bits(c[0], c[1])
-        _e_TransformsType(w, o.transforms)
+        _e_TransformsType(w, f_transforms)
         s = 3
     c = _C160[s]
     w.bits(c[0], c[1])
@@ -3663,43 +5708,89 @@ def _e_SPKIDataType(w: Writer, o: SPKIDataType) -> None:
     raise ExiEncodeError("content of SPKIDataType is not supported")
 
 def _d_Scheduled_CLReqControlModeType(r: Reader) -> Scheduled_CLReqControlModeType:
+    rv = r.v; rn = r.n
     v_ev_target_energy_request = None
     v_ev_maximum_energy_request = None
     v_ev_minimum_energy_request = None
-    it, al = _P156[r.code(3, 4)]
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    e = b & 0x7
+    if e >= 4:
+        r.bad_code(p + 0, e, 4)
+    it, al = _P156[e]
     if it == 0:
         v_ev_target_energy_request = _d_RationalNumberType(r)
-        it, al = _P157[r.code(2, 3)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 3:
+            r.bad_code(p + 0, e, 3)
+        it, al = _P157[e]
     if it == 1:
         v_ev_maximum_energy_request = _d_RationalNumberType(r)
-        it, al = _P132[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P132[e]
     if it == 2:
         v_ev_minimum_energy_request = _d_RationalNumberType(r)
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = -1; al = 0
     return Scheduled_CLReqControlModeType(ev_target_energy_request=v_ev_target_energy_request, ev_maximum_energy_request=v_ev_maximum_energy_request, ev_minimum_energy_request=v_ev_minimum_energy_request)
 
 def _e_Scheduled_CLReqControlModeType(w: Writer, o: Scheduled_CLReqControlModeType) -> None:
     s = 0
-    if o.ev_target_energy_request is not None:
+    f_ev_target_energy_request = o.ev_target_energy_request
+    if f_ev_target_energy_request is not None:
         w.bits(0, 3)
-        _e_RationalNumberType(w, o.ev_target_energy_request)
+        _e_RationalNumberType(w, f_ev_target_energy_request)
         s = 1
-    if o.ev_maximum_energy_request is not None:
+    f_ev_maximum_energy_request = o.ev_maximum_energy_request
+    if f_ev_maximum_energy_request is not None:
         c = _C158[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.ev_maximum_energy_request)
+        _e_RationalNumberType(w, f_ev_maximum_energy_request)
         s = 2
-    if o.ev_minimum_energy_request is not None:
+    f_ev_minimum_energy_request = o.ev_minimum_energy_request
+    if f_ev_minimum_energy_request is not None:
         c = _C159[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.ev_minimum_energy_request)
+        _e_RationalNumberType(w, f_ev_minimum_energy_request)
         s = 3
     c = _C160[s]
     w.bits(c[0], c[1])
 
 def _d_Scheduled_CLResControlModeType(r: Reader) -> Scheduled_CLResControlModeType:
-    r.zero(1, 'end of element')
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = -1; al = 0
     return Scheduled_CLResControlModeType()
 
@@ -3707,6 +5798,7 @@ def _e_Scheduled_CLResControlModeType(w: Writer, o: Scheduled_CLResControlModeTy
     w.bits(0, 1)
 
 def _d_Scheduled_DC_CLReqControlModeType(r: Reader) -> Scheduled_DC_CLReqControlModeType:
+    rv = r.v; rn = r.n
     v_ev_target_energy_request = None
     v_ev_maximum_energy_request = None
     v_ev_minimum_energy_request = None
@@ -3717,200 +5809,417 @@ def _d_Scheduled_DC_CLReqControlModeType(r: Reader) -> Scheduled_DC_CLReqControl
     v_ev_maximum_charge_current = None
     v_ev_maximum_voltage = None
     v_ev_minimum_voltage = None
-    it, al = _P16[r.code(3, 4)]
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    e = b & 0x7
+    if e >= 4:
+        r.bad_code(p + 0, e, 4)
+    it, al = _P16[e]
     if it == 0:
         v_ev_target_energy_request = _d_RationalNumberType(r)
-        it, al = _P17[r.code(2, 3)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 3:
+            r.bad_code(p + 0, e, 3)
+        it, al = _P17[e]
     if it == 1:
         v_ev_maximum_energy_request = _d_RationalNumberType(r)
-        it, al = _P18[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P18[e]
     if it == 2:
         v_ev_minimum_energy_request = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = 3; al = 0
-    if it == 3:
-        v_ev_target_current = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
-        it = 4; al = 0
-    if it == 4:
-        v_ev_target_voltage = _d_RationalNumberType(r)
-        it, al = _P85[r.code(3, 6)]
+    v_ev_target_current = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 4; al = 0
+    v_ev_target_voltage = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    e = b & 0x7
+    if e >= 6:
+        r.bad_code(p + 0, e, 6)
+    it, al = _P85[e]
     if it == 5:
         v_ev_maximum_charge_power = _d_RationalNumberType(r)
-        it, al = _P86[r.code(3, 5)]
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        e = b & 0x7
+        if e >= 5:
+            r.bad_code(p + 0, e, 5)
+        it, al = _P86[e]
     if it == 6:
         v_ev_minimum_charge_power = _d_RationalNumberType(r)
-        it, al = _P87[r.code(3, 4)]
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        e = b & 0x7
+        if e >= 4:
+            r.bad_code(p + 0, e, 4)
+        it, al = _P87[e]
     if it == 7:
         v_ev_maximum_charge_current = _d_RationalNumberType(r)
-        it, al = _P88[r.code(2, 3)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 3:
+            r.bad_code(p + 0, e, 3)
+        it, al = _P88[e]
     if it == 8:
         v_ev_maximum_voltage = _d_RationalNumberType(r)
-        it, al = _P89[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P89[e]
     if it == 9:
         v_ev_minimum_voltage = _d_RationalNumberType(r)
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = -1; al = 0
     return Scheduled_DC_CLReqControlModeType(ev_target_energy_request=v_ev_target_energy_request, ev_maximum_energy_request=v_ev_maximum_energy_request, ev_minimum_energy_request=v_ev_minimum_energy_request, ev_target_current=v_ev_target_current, ev_target_voltage=v_ev_target_voltage, ev_maximum_charge_power=v_ev_maximum_charge_power, ev_minimum_charge_power=v_ev_minimum_charge_power, ev_maximum_charge_current=v_ev_maximum_charge_current, ev_maximum_voltage=v_ev_maximum_voltage, ev_minimum_voltage=v_ev_minimum_voltage)
 
 def _e_Scheduled_DC_CLReqControlModeType(w: Writer, o: Scheduled_DC_CLReqControlModeType) -> None:
     s = 0
-    if o.ev_target_energy_request is not None:
+    f_ev_target_energy_request = o.ev_target_energy_request
+    if f_ev_target_energy_request is not None:
         w.bits(0, 3)
-        _e_RationalNumberType(w, o.ev_target_energy_request)
+        _e_RationalNumberType(w, f_ev_target_energy_request)
         s = 1
-    if o.ev_maximum_energy_request is not None:
+    f_ev_maximum_energy_request = o.ev_maximum_energy_request
+    if f_ev_maximum_energy_request is not None:
         c = _C161[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.ev_maximum_energy_request)
+        _e_RationalNumberType(w, f_ev_maximum_energy_request)
         s = 2
-    if o.ev_minimum_energy_request is not None:
+    f_ev_minimum_energy_request = o.ev_minimum_energy_request
+    if f_ev_minimum_energy_request is not None:
         c = _C162[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.ev_minimum_energy_request)
+        _e_RationalNumberType(w, f_ev_minimum_energy_request)
         s = 3
-    if o.ev_target_current is not None:
-        c = _C163[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.ev_target_current)
-        s = 4
-    else:
+    f_ev_target_current = o.ev_target_current
+    if f_ev_target_current is None:
         raise ExiEncodeError("Scheduled_DC_CLReqControlModeType: missing required ev_target_current")
-    if o.ev_target_voltage is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.ev_target_voltage)
-    else:
+    c = _C163[s]
+    w.bits(c[0], c[1])
+    _e_RationalNumberType(w, f_ev_target_current)
+    s = 4
+    f_ev_target_voltage = o.ev_target_voltage
+    if f_ev_target_voltage is None:
         raise ExiEncodeError("Scheduled_DC_CLReqControlModeType: missing required ev_target_voltage")
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_ev_target_voltage)
     s = 5
-    if o.ev_maximum_charge_power is not None:
+    f_ev_maximum_charge_power = o.ev_maximum_charge_power
+    if f_ev_maximum_charge_power is not None:
         w.bits(0, 3)
-        _e_RationalNumberType(w, o.ev_maximum_charge_power)
+        _e_RationalNumberType(w, f_ev_maximum_charge_power)
         s = 6
-    if o.ev_minimum_charge_power is not None:
+    f_ev_minimum_charge_power = o.ev_minimum_charge_power
+    if f_ev_minimum_charge_power is not None:
         c = _C164[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.ev_minimum_charge_power)
+        _e_RationalNumberType(w, f_ev_minimum_charge_power)
         s = 7
-    if o.ev_maximum_charge_current is not None:
+    f_ev_maximum_charge_current = o.ev_maximum_charge_current
+    if f_ev_maximum_charge_current is not None:
         c = _C165[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.ev_maximum_charge_current)
+        _e_RationalNumberType(w, f_ev_maximum_charge_current)
         s = 8
-    if o.ev_maximum_voltage is not None:
+    f_ev_maximum_voltage = o.ev_maximum_voltage
+    if f_ev_maximum_voltage is not None:
         c = _C166[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.ev_maximum_voltage)
+        _e_RationalNumberType(w, f_ev_maximum_voltage)
         s = 9
-    if o.ev_minimum_voltage is not None:
+    f_ev_minimum_voltage = o.ev_minimum_voltage
+    if f_ev_minimum_voltage is not None:
         c = _C167[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.ev_minimum_voltage)
+        _e_RationalNumberType(w, f_ev_minimum_voltage)
         s = 10
     c = _C168[s]
     w.bits(c[0], c[1])
 
 def _d_Scheduled_DC_CLResControlModeType(r: Reader) -> Scheduled_DC_CLResControlModeType:
+    rv = r.v; rn = r.n
     v_evse_maximum_charge_power = None
     v_evse_minimum_charge_power = None
     v_evse_maximum_charge_current = None
     v_evse_maximum_voltage = None
-    it, al = _P101[r.code(3, 5)]
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    e = b & 0x7
+    if e >= 5:
+        r.bad_code(p + 0, e, 5)
+    it, al = _P101[e]
     if it == 0:
         v_evse_maximum_charge_power = _d_RationalNumberType(r)
-        it, al = _P102[r.code(3, 4)]
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        e = b & 0x7
+        if e >= 4:
+            r.bad_code(p + 0, e, 4)
+        it, al = _P102[e]
     if it == 1:
         v_evse_minimum_charge_power = _d_RationalNumberType(r)
-        it, al = _P103[r.code(2, 3)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 3:
+            r.bad_code(p + 0, e, 3)
+        it, al = _P103[e]
     if it == 2:
         v_evse_maximum_charge_current = _d_RationalNumberType(r)
-        it, al = _P104[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P104[e]
     if it == 3:
         v_evse_maximum_voltage = _d_RationalNumberType(r)
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = -1; al = 0
     return Scheduled_DC_CLResControlModeType(evse_maximum_charge_power=v_evse_maximum_charge_power, evse_minimum_charge_power=v_evse_minimum_charge_power, evse_maximum_charge_current=v_evse_maximum_charge_current, evse_maximum_voltage=v_evse_maximum_voltage)
 
 def _e_Scheduled_DC_CLResControlModeType(w: Writer, o: Scheduled_DC_CLResControlModeType) -> None:
     s = 0
-    if o.evse_maximum_charge_power is not None:
+    f_evse_maximum_charge_power = o.evse_maximum_charge_power
+    if f_evse_maximum_charge_power is not None:
         w.bits(0, 3)
-        _e_RationalNumberType(w, o.evse_maximum_charge_power)
+        _e_RationalNumberType(w, f_evse_maximum_charge_power)
         s = 1
-    if o.evse_minimum_charge_power is not None:
+    f_evse_minimum_charge_power = o.evse_minimum_charge_power
+    if f_evse_minimum_charge_power is not None:
         c = _C105[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.evse_minimum_charge_power)
+        _e_RationalNumberType(w, f_evse_minimum_charge_power)
         s = 2
-    if o.evse_maximum_charge_current is not None:
+    f_evse_maximum_charge_current = o.evse_maximum_charge_current
+    if f_evse_maximum_charge_current is not None:
         c = _C106[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.evse_maximum_charge_current)
+        _e_RationalNumberType(w, f_evse_maximum_charge_current)
         s = 3
-    if o.evse_maximum_voltage is not None:
+    f_evse_maximum_voltage = o.evse_maximum_voltage
+    if f_evse_maximum_voltage is not None:
         c = _C107[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.evse_maximum_voltage)
+        _e_RationalNumberType(w, f_evse_maximum_voltage)
         s = 4
     c = _C108[s]
     w.bits(c[0], c[1])
 
 def _d_SignatureMethodType(r: Reader) -> SignatureMethodType:
+    rv = r.v; rn = r.n
     v_algorithm = None
     v_hmac_output_length = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_algorithm = r.string()
-        it, al = _P157[r.code(3, 3)]
+    v_algorithm = r.string()
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    e = b & 0x7
+    if e >= 3:
+        r.bad_code(p + 0, e, 3)
+    it, al = _P157[e]
     if it == 1:
-        r.zero(1, "characters")
-        v_hmac_output_length = r.sint()
-        r.zero(1, "end of element")
-        it, al = _P132[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        if b & 0x2:
+            r.badz(p, 2, b & 0x2)
+        sg = (b & 0x1) == 1
+        v_hmac_output_length = -r.uint() - 1 if sg else r.uint()
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        if b & 0x4:
+            r.badz(p, 3, b & 0x4)
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 1, e, 2)
+        it, al = _P132[e]
     n = 0
     while it == 2:
         r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        it, al = _P132[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P132[e]
     return SignatureMethodType(algorithm=v_algorithm, hmac_output_length=v_hmac_output_length)
 
 def _e_SignatureMethodType(w: Writer, o: SignatureMethodType) -> None:
-    if o.algorithm is not None:
-        w.bits(0, 1)
-        w.string(o.algorithm)
-    else:
+    f_algorithm = o.algorithm
+    if f_algorithm is None:
         raise ExiEncodeError("SignatureMethodType: missing required algorithm")
+    w.bits(0, 1)
+    w.string(f_algorithm)
     s = 1
-    if o.hmac_output_length is not None:
-        w.bits(0, 3)
-        w.bits(0, 1)
-        w.sint(o.hmac_output_length)
+    f_hmac_output_length = o.hmac_output_length
+    if f_hmac_output_length is not None:
+        w.bits((1 if f_hmac_output_length < 0 else 0), 5)
+        w.uint(-f_hmac_output_length - 1 if f_hmac_output_length < 0 else f_hmac_output_length)
         w.bits(0, 1)
         s = 2
     c = _C169[s]
     w.bits(c[0], c[1])
 
 def _d_SignaturePropertiesType(r: Reader) -> SignaturePropertiesType:
+    rv = r.v; rn = r.n
     v_id = None
     v_signature_property = []
-    it, al = _P2[r.code(2, 2)]
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P2[e]
     if it == 0:
         v_id = r.string()
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = 1; al = 0
     n = 0
     while it == 1:
-        x = _d_SignaturePropertyType(r)
-        v_signature_property.append(x)
+        t = _d_SignaturePropertyType(r)
+        v_signature_property.append(t)
         n += 1
-        it, al = _P54[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P54[e]
     return SignaturePropertiesType(id=v_id, signature_property=v_signature_property)
 
 def _e_SignaturePropertiesType(w: Writer, o: SignaturePropertiesType) -> None:
     s = 0
-    if o.id is not None:
+    f_id = o.id
+    if f_id is not None:
         w.bits(0, 2)
-        w.string(o.id)
+        w.string(f_id)
         s = 1
     n = 0
     for x in o.signature_property:
@@ -3924,89 +6233,175 @@ def _e_SignaturePropertiesType(w: Writer, o: SignaturePropertiesType) -> None:
     w.bits(1, 2)
 
 def _d_SignaturePropertyType(r: Reader) -> SignaturePropertyType:
+    rv = r.v; rn = r.n
     v_id = None
     v_target = None
-    it, al = _P2[r.code(2, 2)]
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P2[e]
     if it == 0:
         v_id = r.string()
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = 1; al = 0
-    if it == 1:
-        v_target = r.string()
-        it, al = _P170[r.code(2, 1)]
+    v_target = r.string()
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 1:
+        r.bad_code(p + 0, e, 1)
+    it, al = _P170[e]
     n = 0
     while it == 2:
         r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        it, al = _P132[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P132[e]
     return SignaturePropertyType(id=v_id, target=v_target)
 
 def _e_SignaturePropertyType(w: Writer, o: SignaturePropertyType) -> None:
     s = 0
-    if o.id is not None:
+    f_id = o.id
+    if f_id is not None:
         w.bits(0, 2)
-        w.string(o.id)
+        w.string(f_id)
         s = 1
-    if o.target is not None:
-        c = _C171[s]
-        w.bits(c[0], c[1])
-        w.string(o.target)
-        s = 2
-    else:
+    f_target = o.target
+    if f_target is None:
         raise ExiEncodeError("SignaturePropertyType: missing required target")
+    c = _C171[s]
+    w.bits(c[0], c[1])
+    w.string(f_target)
+    s = 2
     raise ExiEncodeError("SignaturePropertyType: required wildcard content")
 
 def _d_SignatureType(r: Reader) -> SignatureType:
+    rv = r.v; rn = r.n
     v_id = None
     v_signed_info = None
     v_signature_value = None
     v_key_info = None
     v_object = []
-    it, al = _P2[r.code(2, 2)]
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P2[e]
     if it == 0:
         v_id = r.string()
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = 1; al = 0
-    if it == 1:
-        v_signed_info = _d_SignedInfoType(r)
-        r.zero(1, 'next item')
-        it = 2; al = 0
-    if it == 2:
-        v_signature_value = _d_SignatureValueType(r)
-        it, al = _P59[r.code(2, 3)]
+    v_signed_info = _d_SignedInfoType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 2; al = 0
+    v_signature_value = _d_SignatureValueType(r)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 3:
+        r.bad_code(p + 0, e, 3)
+    it, al = _P59[e]
     if it == 3:
         v_key_info = _d_KeyInfoType(r)
-        it, al = _P60[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P60[e]
     n = 0
     while it == 4:
-        x = _d_ObjectType(r)
-        v_object.append(x)
+        t = _d_ObjectType(r)
+        v_object.append(t)
         n += 1
-        it, al = _P60[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P60[e]
     return SignatureType(id=v_id, signed_info=v_signed_info, signature_value=v_signature_value, key_info=v_key_info, object=v_object)
 
 def _e_SignatureType(w: Writer, o: SignatureType) -> None:
     s = 0
-    if o.id is not None:
+    f_id = o.id
+    if f_id is not None:
         w.bits(0, 2)
-        w.string(o.id)
+        w.string(f_id)
         s = 1
-    if o.signed_info is not None:
-        c = _C172[s]
-        w.bits(c[0], c[1])
-        _e_SignedInfoType(w, o.signed_info)
-        s = 2
-    else:
+    f_signed_info = o.signed_info
+    if f_signed_info is None:
         raise ExiEncodeError("SignatureType: missing required signed_info")
-    if o.signature_value is not None:
-        w.bits(0, 1)
-        _e_SignatureValueType(w, o.signature_value)
-    else:
+    c = _C172[s]
+    w.bits(c[0], c[1])
+    _e_SignedInfoType(w, f_signed_info)
+    s = 2
+    f_signature_value = o.signature_value
+    if f_signature_value is None:
         raise ExiEncodeError("SignatureType: missing required signature_value")
+    w.bits(0, 1)
+    _e_SignatureValueType(w, f_signature_value)
     s = 3
-    if o.key_info is not None:
+    f_key_info = o.key_info
+    if f_key_info is not None:
         w.bits(0, 2)
-        _e_KeyInfoType(w, o.key_info)
+        _e_KeyInfoType(w, f_key_info)
         s = 4
     n = 0
     for x in o.object:
@@ -4019,78 +6414,141 @@ def _e_SignatureType(w: Writer, o: SignatureType) -> None:
     w.bits(c[0], c[1])
 
 def _d_SignatureValueType(r: Reader) -> SignatureValueType:
+    rv = r.v; rn = r.n
     v_id = None
     v_value = None
-    it, al = _P2[r.code(2, 2)]
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P2[e]
     if it == 0:
         v_id = r.string()
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = 1; al = 0
-    if it == 1:
-        v_value = r.binary()
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_value = r.binary()
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return SignatureValueType(id=v_id, value=v_value)
 
 def _e_SignatureValueType(w: Writer, o: SignatureValueType) -> None:
     s = 0
-    if o.id is not None:
+    f_id = o.id
+    if f_id is not None:
         w.bits(0, 2)
-        w.string(o.id)
+        w.string(f_id)
         s = 1
-    if o.value is not None:
-        c = _C175[s]
-        w.bits(c[0], c[1])
-        w.binary(o.value)
-        s = 2
-    else:
+    f_value = o.value
+    if f_value is None:
         raise ExiEncodeError("SignatureValueType: missing required value")
+    c = _C175[s]
+    w.bits(c[0], c[1])
+    w.binary(f_value)
+    s = 2
     w.bits(0, 1)
 
 def _d_SignedInfoType(r: Reader) -> SignedInfoType:
+    rv = r.v; rn = r.n
     v_id = None
     v_canonicalization_method = None
     v_signature_method = None
     v_reference = []
-    it, al = _P2[r.code(2, 2)]
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P2[e]
     if it == 0:
         v_id = r.string()
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = 1; al = 0
-    if it == 1:
-        v_canonicalization_method = _d_CanonicalizationMethodType(r)
-        r.zero(1, 'next item')
-        it = 2; al = 0
-    if it == 2:
-        v_signature_method = _d_SignatureMethodType(r)
-        r.zero(1, 'next item')
-        it = 3; al = 0
+    v_canonicalization_method = _d_CanonicalizationMethodType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 2; al = 0
+    v_signature_method = _d_SignatureMethodType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 3; al = 0
     n = 0
     while it == 3:
-        x = _d_ReferenceType(r)
-        v_reference.append(x)
+        t = _d_ReferenceType(r)
+        v_reference.append(t)
         n += 1
-        it, al = _P104[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P104[e]
     return SignedInfoType(id=v_id, canonicalization_method=v_canonicalization_method, signature_method=v_signature_method, reference=v_reference)
 
 def _e_SignedInfoType(w: Writer, o: SignedInfoType) -> None:
     s = 0
-    if o.id is not None:
+    f_id = o.id
+    if f_id is not None:
         w.bits(0, 2)
-        w.string(o.id)
+        w.string(f_id)
         s = 1
-    if o.canonicalization_method is not None:
-        c = _C100[s]
-        w.bits(c[0], c[1])
-        _e_CanonicalizationMethodType(w, o.canonicalization_method)
-        s = 2
-    else:
+    f_canonicalization_method = o.canonicalization_method
+    if f_canonicalization_method is None:
         raise ExiEncodeError("SignedInfoType: missing required canonicalization_method")
-    if o.signature_method is not None:
-        w.bits(0, 1)
-        _e_SignatureMethodType(w, o.signature_method)
-    else:
+    c = _C100[s]
+    w.bits(c[0], c[1])
+    _e_CanonicalizationMethodType(w, f_canonicalization_method)
+    s = 2
+    f_signature_method = o.signature_method
+    if f_signature_method is None:
         raise ExiEncodeError("SignedInfoType: missing required signature_method")
+    w.bits(0, 1)
+    _e_SignatureMethodType(w, f_signature_method)
     s = 3
     n = 0
     for x in o.reference:
@@ -4104,32 +6562,71 @@ def _e_SignedInfoType(w: Writer, o: SignedInfoType) -> None:
     w.bits(1, 2)
 
 def _d_TransformType(r: Reader) -> TransformType:
+    rv = r.v; rn = r.n
     v_algorithm = None
     v_x_path = []
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_algorithm = r.string()
-        it, al = _P177[r.code(3, 3)]
+    v_algorithm = r.string()
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    e = b & 0x7
+    if e >= 3:
+        r.bad_code(p + 0, e, 3)
+    it, al = _P177[e]
     n = 0
     while it == 1:
         if al == 0:
             r.fail("wildcard (undeclared) element content is not supported")
         elif al == 1:
-            r.zero(1, "characters")
-            x = r.string()
-            r.zero(1, "end of element")
-            v_x_path.append(x)
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
+            t = r.string()
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
+            v_x_path.append(t)
         n += 1
-        it, al = _P177[r.code(3, 3)]
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        e = b & 0x7
+        if e >= 3:
+            r.bad_code(p + 0, e, 3)
+        it, al = _P177[e]
     return TransformType(algorithm=v_algorithm, x_path=v_x_path)
 
 def _e_TransformType(w: Writer, o: TransformType) -> None:
-    if o.algorithm is not None:
-        w.bits(0, 1)
-        w.string(o.algorithm)
-    else:
+    f_algorithm = o.algorithm
+    if f_algorithm is None:
         raise ExiEncodeError("TransformType: missing required algorithm")
+    w.bits(0, 1)
+    w.string(f_algorithm)
     s = 1
     n = 0
     for x in o.x_path:
@@ -4144,15 +6641,32 @@ def _e_TransformType(w: Writer, o: TransformType) -> None:
     w.bits(c[0], c[1])
 
 def _d_TransformsType(r: Reader) -> TransformsType:
+    rv = r.v; rn = r.n
     v_transform = []
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
     n = 0
     while it == 0:
-        x = _d_TransformType(r)
-        v_transform.append(x)
+        t = _d_TransformType(r)
+        v_transform.append(t)
         n += 1
-        it, al = _P128[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P128[e]
     return TransformsType(transform=v_transform)
 
 def _e_TransformsType(w: Writer, o: TransformsType) -> None:
@@ -4169,109 +6683,220 @@ def _e_TransformsType(w: Writer, o: TransformsType) -> None:
     w.bits(1, 2)
 
 def _d_V2GMessageType(r: Reader) -> V2GMessageType:
+    rv = r.v; rn = r.n
     v_header = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_header = _d_MessageHeaderType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_header = _d_MessageHeaderType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return V2GMessageType(header=v_header)
 
 def _e_V2GMessageType(w: Writer, o: V2GMessageType) -> None:
-    if o.header is not None:
-        w.bits(0, 1)
-        _e_MessageHeaderType(w, o.header)
-    else:
+    f_header = o.header
+    if f_header is None:
         raise ExiEncodeError("V2GMessageType: missing required header")
+    w.bits(0, 1)
+    _e_MessageHeaderType(w, f_header)
     w.bits(0, 1)
 
 def _d_V2GRequestType(r: Reader) -> V2GRequestType:
+    rv = r.v; rn = r.n
     v_header = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_header = _d_MessageHeaderType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_header = _d_MessageHeaderType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return V2GRequestType(header=v_header)
 
 def _e_V2GRequestType(w: Writer, o: V2GRequestType) -> None:
-    if o.header is not None:
-        w.bits(0, 1)
-        _e_MessageHeaderType(w, o.header)
-    else:
+    f_header = o.header
+    if f_header is None:
         raise ExiEncodeError("V2GRequestType: missing required header")
+    w.bits(0, 1)
+    _e_MessageHeaderType(w, f_header)
     w.bits(0, 1)
 
 def _d_V2GResponseType(r: Reader) -> V2GResponseType:
+    rv = r.v; rn = r.n
     v_header = None
     v_response_code = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_header = _d_MessageHeaderType(r)
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_response_code = r.enum(6, _K57)
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_header = _d_MessageHeaderType(r)
+    p = r.p
+    q = p + 10
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3ff
+    r.p = q
+    if b & 0x303:
+        r.badz(p, 10, b & 0x303)
+    k = (b >> 2) & 0x3f
+    if k >= 40:
+        r.bad(p + 2, 'enumeration index out of range')
+    v_response_code = _K57[k]
+    it = -1; al = 0
     return V2GResponseType(header=v_header, response_code=v_response_code)
 
 def _e_V2GResponseType(w: Writer, o: V2GResponseType) -> None:
-    if o.header is not None:
-        w.bits(0, 1)
-        _e_MessageHeaderType(w, o.header)
-    else:
+    f_header = o.header
+    if f_header is None:
         raise ExiEncodeError("V2GResponseType: missing required header")
-    if o.response_code is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.response_code, _K61, 6)
-        w.bits(0, 1)
-    else:
-        raise ExiEncodeError("V2GResponseType: missing required response_code")
     w.bits(0, 1)
+    _e_MessageHeaderType(w, f_header)
+    f_response_code = o.response_code
+    if f_response_code is None:
+        raise ExiEncodeError("V2GResponseType: missing required response_code")
+    w.bits((_K61[f_response_code]) << 2, 10)
 
 def _d_X509DataType(r: Reader) -> X509DataType:
+    rv = r.v; rn = r.n
     v_x509_issuer_serial = []
     v_x509_ski = []
     v_x509_subject_name = []
     v_x509_certificate = []
     v_x509_crl = []
-    it, al = _P181[r.code(3, 6)]
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    e = b & 0x7
+    if e >= 6:
+        r.bad_code(p + 0, e, 6)
+    it, al = _P181[e]
     n = 0
     while it == 0:
         if al == 0:
-            x = _d_X509IssuerSerialType(r)
-            v_x509_issuer_serial.append(x)
+            t = _d_X509IssuerSerialType(r)
+            v_x509_issuer_serial.append(t)
         elif al == 1:
-            r.zero(1, "characters")
-            x = r.binary()
-            r.zero(1, "end of element")
-            v_x509_ski.append(x)
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
+            t = r.binary()
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
+            v_x509_ski.append(t)
         elif al == 2:
-            r.zero(1, "characters")
-            x = r.string()
-            r.zero(1, "end of element")
-            v_x509_subject_name.append(x)
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
+            t = r.string()
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
+            v_x509_subject_name.append(t)
         elif al == 3:
-            r.zero(1, "characters")
-            x = r.binary()
-            r.zero(1, "end of element")
-            v_x509_certificate.append(x)
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
+            t = r.binary()
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
+            v_x509_certificate.append(t)
         elif al == 4:
-            r.zero(1, "characters")
-            x = r.binary()
-            r.zero(1, "end of element")
-            v_x509_crl.append(x)
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
+            t = r.binary()
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
+            v_x509_crl.append(t)
         elif al == 5:
             r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        it, al = _P182[r.code(3, 7)]
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        e = b & 0x7
+        if e >= 7:
+            r.bad_code(p + 0, e, 7)
+        it, al = _P182[e]
     return X509DataType(x509_issuer_serial=v_x509_issuer_serial, x509_ski=v_x509_ski, x509_subject_name=v_x509_subject_name, x509_certificate=v_x509_certificate, x509_crl=v_x509_crl)
 
 def _e_X509DataType(w: Writer, o: X509DataType) -> None:
@@ -4320,45 +6945,74 @@ def _e_X509DataType(w: Writer, o: X509DataType) -> None:
     w.bits(6, 3)
 
 def _d_X509IssuerSerialType(r: Reader) -> X509IssuerSerialType:
+    rv = r.v; rn = r.n
     v_x509_issuer_name = None
     v_x509_serial_number = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_x509_issuer_name = r.string()
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_x509_serial_number = r.sint()
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_x509_issuer_name = r.string()
+    p = r.p
+    q = p + 4
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xf
+    r.p = q
+    if b & 0xe:
+        r.badz(p, 4, b & 0xe)
+    sg = (b & 0x1) == 1
+    it = 1; al = 0
+    v_x509_serial_number = -r.uint() - 1 if sg else r.uint()
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
+    it = -1; al = 0
     return X509IssuerSerialType(x509_issuer_name=v_x509_issuer_name, x509_serial_number=v_x509_serial_number)
 
 def _e_X509IssuerSerialType(w: Writer, o: X509IssuerSerialType) -> None:
-    if o.x509_issuer_name is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.string(o.x509_issuer_name)
-        w.bits(0, 1)
-    else:
+    f_x509_issuer_name = o.x509_issuer_name
+    if f_x509_issuer_name is None:
         raise ExiEncodeError("X509IssuerSerialType: missing required x509_issuer_name")
-    if o.x509_serial_number is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.sint(o.x509_serial_number)
-        w.bits(0, 1)
-    else:
-        raise ExiEncodeError("X509IssuerSerialType: missing required x509_serial_number")
+    w.bits(0, 2)
+    w.string(f_x509_issuer_name)
     w.bits(0, 1)
+    f_x509_serial_number = o.x509_serial_number
+    if f_x509_serial_number is None:
+        raise ExiEncodeError("X509IssuerSerialType: missing required x509_serial_number")
+    w.bits((1 if f_x509_serial_number < 0 else 0), 3)
+    w.uint(-f_x509_serial_number - 1 if f_x509_serial_number < 0 else f_x509_serial_number)
+    w.bits(0, 2)
 
 def _d_g_DigestValue(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_g_DigestValue(w: Writer, v) -> None:
@@ -4367,9 +7021,24 @@ def _e_g_DigestValue(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_g_KeyName(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.string()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_g_KeyName(w: Writer, v) -> None:
@@ -4378,9 +7047,24 @@ def _e_g_KeyName(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_g_MgmtData(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.string()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_g_MgmtData(w: Writer, v) -> None:
@@ -4389,9 +7073,24 @@ def _e_g_MgmtData(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_AckMaxDelay(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(65535)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_AckMaxDelay(w: Writer, v) -> None:
@@ -4400,9 +7099,24 @@ def _e_f_AckMaxDelay(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_BPT_DischargedEnergyReadingWh(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(18446744073709551615)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_BPT_DischargedEnergyReadingWh(w: Writer, v) -> None:
@@ -4411,9 +7125,24 @@ def _e_f_BPT_DischargedEnergyReadingWh(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_BPT_InductiveEnergyReadingVARh(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(18446744073709551615)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_BPT_InductiveEnergyReadingVARh(w: Writer, v) -> None:
@@ -4422,9 +7151,24 @@ def _e_f_BPT_InductiveEnergyReadingVARh(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_CapacitiveEnergyReadingVARh(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(18446744073709551615)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_CapacitiveEnergyReadingVARh(w: Writer, v) -> None:
@@ -4433,9 +7177,24 @@ def _e_f_CapacitiveEnergyReadingVARh(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_ChargedEnergyReadingWh(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(18446744073709551615)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_ChargedEnergyReadingWh(w: Writer, v) -> None:
@@ -4444,20 +7203,40 @@ def _e_f_ChargedEnergyReadingWh(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_ChargingComplete(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(1) == 1
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x5:
+        r.badz(p, 3, b & 0x5)
+    v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_ChargingComplete(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.bits(1 if v else 0, 1)
-    w.bits(0, 1)
+    w.bits((1 if v else 0) << 1, 3)
 
 def _d_f_DepartureTime(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(4294967295)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_DepartureTime(w: Writer, v) -> None:
@@ -4466,9 +7245,24 @@ def _e_f_DepartureTime(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_DigestValue(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_DigestValue(w: Writer, v) -> None:
@@ -4477,75 +7271,129 @@ def _e_f_DigestValue(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_EVProcessing(r: Reader):
-    r.zero(1, "characters")
-    v = r.enum(2, _K67)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 4
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xf
+    r.p = q
+    if b & 0x9:
+        r.badz(p, 4, b & 0x9)
+    k = (b >> 1) & 0x3
+    if k >= 3:
+        r.bad(p + 1, 'enumeration index out of range')
+    v = _K67[k]
     return v
 
 def _e_f_EVProcessing(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.enum(v, _K68, 2)
-    w.bits(0, 1)
+    w.bits((_K68[v]) << 1, 4)
 
 def _d_f_EVSECurrentLimitAchieved(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(1) == 1
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x5:
+        r.badz(p, 3, b & 0x5)
+    v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_EVSECurrentLimitAchieved(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.bits(1 if v else 0, 1)
-    w.bits(0, 1)
+    w.bits((1 if v else 0) << 1, 3)
 
 def _d_f_EVSENotification(r: Reader):
-    r.zero(1, "characters")
-    v = r.enum(3, _K114)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 5
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1f
+    r.p = q
+    if b & 0x11:
+        r.badz(p, 5, b & 0x11)
+    k = (b >> 1) & 0x7
+    if k >= 6:
+        r.bad(p + 1, 'enumeration index out of range')
+    v = _K114[k]
     return v
 
 def _e_f_EVSENotification(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.enum(v, _K115, 3)
-    w.bits(0, 1)
+    w.bits((_K115[v]) << 1, 5)
 
 def _d_f_EVSEPowerLimitAchieved(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(1) == 1
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x5:
+        r.badz(p, 3, b & 0x5)
+    v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_EVSEPowerLimitAchieved(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.bits(1 if v else 0, 1)
-    w.bits(0, 1)
+    w.bits((1 if v else 0) << 1, 3)
 
 def _d_f_EVSEProcessing(r: Reader):
-    r.zero(1, "characters")
-    v = r.enum(2, _K67)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 4
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xf
+    r.p = q
+    if b & 0x9:
+        r.badz(p, 4, b & 0x9)
+    k = (b >> 1) & 0x3
+    if k >= 3:
+        r.bad(p + 1, 'enumeration index out of range')
+    v = _K67[k]
     return v
 
 def _e_f_EVSEProcessing(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.enum(v, _K68, 2)
-    w.bits(0, 1)
+    w.bits((_K68[v]) << 1, 4)
 
 def _d_f_EVSEVoltageLimitAchieved(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(1) == 1
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x5:
+        r.badz(p, 3, b & 0x5)
+    v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_EVSEVoltageLimitAchieved(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.bits(1 if v else 0, 1)
-    w.bits(0, 1)
+    w.bits((1 if v else 0) << 1, 3)
 
 def _d_f_Exponent(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_Exponent(w: Writer, v) -> None:
@@ -4554,20 +7402,42 @@ def _e_f_Exponent(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_Exponent(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(8) - 128
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 10
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3ff
+    r.p = q
+    if b & 0x201:
+        r.badz(p, 10, b & 0x201)
+    v = ((b >> 1) & 0xff) - 128
     return v
 
 def _e_f_Exponent(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.nbit(v, -128, 127, 8)
-    w.bits(0, 1)
+    if not -128 <= v <= 127:
+        raise ExiEncodeError(f"value {v!r} outside [-128, 127]")
+    w.bits((v + 128) << 1, 10)
 
 def _d_f_G(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_G(w: Writer, v) -> None:
@@ -4576,31 +7446,67 @@ def _e_f_G(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_HMACOutputLength(r: Reader):
-    r.zero(1, "characters")
-    v = r.sint()
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x2:
+        r.badz(p, 2, b & 0x2)
+    sg = (b & 0x1) == 1
+    v = -r.uint() - 1 if sg else r.uint()
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_HMACOutputLength(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.sint(v)
+    w.bits((1 if v < 0 else 0), 2)
+    w.uint(-v - 1 if v < 0 else v)
     w.bits(0, 1)
 
 def _d_f_InletHot(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(1) == 1
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x5:
+        r.badz(p, 3, b & 0x5)
+    v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_InletHot(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.bits(1 if v else 0, 1)
-    w.bits(0, 1)
+    w.bits((1 if v else 0) << 1, 3)
 
 def _d_f_J(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_J(w: Writer, v) -> None:
@@ -4609,9 +7515,24 @@ def _e_f_J(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_KeyName(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.string()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_KeyName(w: Writer, v) -> None:
@@ -4620,20 +7541,44 @@ def _e_f_KeyName(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_MaximumSOC(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(7)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 9
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1ff
+    r.p = q
+    if b & 0x101:
+        r.badz(p, 9, b & 0x101)
+    v = ((b >> 1) & 0x7f)
+    if v > 100:
+        r.bad(p + 1, 'integer out of range')
     return v
 
 def _e_f_MaximumSOC(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.nbit(v, 0, 100, 7)
-    w.bits(0, 1)
+    if not 0 <= v <= 100:
+        raise ExiEncodeError(f"value {v!r} outside [0, 100]")
+    w.bits((v) << 1, 9)
 
 def _d_f_MeterID(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.string()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_MeterID(w: Writer, v) -> None:
@@ -4642,20 +7587,40 @@ def _e_f_MeterID(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_MeterInfoRequested(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(1) == 1
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x5:
+        r.badz(p, 3, b & 0x5)
+    v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_MeterInfoRequested(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.bits(1 if v else 0, 1)
-    w.bits(0, 1)
+    w.bits((1 if v else 0) << 1, 3)
 
 def _d_f_MeterSignature(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_MeterSignature(w: Writer, v) -> None:
@@ -4664,20 +7629,55 @@ def _e_f_MeterSignature(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_MeterStatus(r: Reader):
-    r.zero(1, "characters")
-    v = r.sintb(-32768, 32767)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x2:
+        r.badz(p, 2, b & 0x2)
+    sg = (b & 0x1) == 1
+    v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v <= 32767:
+        r.fail('integer out of range')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_MeterStatus(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.sint(v)
+    if not -32768 <= v <= 32767:
+        raise ExiEncodeError(f"value {v!r} outside [-32768, 32767]")
+    w.bits((1 if v < 0 else 0), 2)
+    w.uint(-v - 1 if v < 0 else v)
     w.bits(0, 1)
 
 def _d_f_MeterTimestamp(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(18446744073709551615)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_MeterTimestamp(w: Writer, v) -> None:
@@ -4686,9 +7686,24 @@ def _e_f_MeterTimestamp(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_MgmtData(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.string()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_MgmtData(w: Writer, v) -> None:
@@ -4697,20 +7712,44 @@ def _e_f_MgmtData(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_MinimumSOC(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(7)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 9
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1ff
+    r.p = q
+    if b & 0x101:
+        r.badz(p, 9, b & 0x101)
+    v = ((b >> 1) & 0x7f)
+    if v > 100:
+        r.bad(p + 1, 'integer out of range')
     return v
 
 def _e_f_MinimumSOC(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.nbit(v, 0, 100, 7)
-    w.bits(0, 1)
+    if not 0 <= v <= 100:
+        raise ExiEncodeError(f"value {v!r} outside [0, 100]")
+    w.bits((v) << 1, 9)
 
 def _d_f_Modulus(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_Modulus(w: Writer, v) -> None:
@@ -4719,9 +7758,24 @@ def _e_f_Modulus(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_NotificationMaxDelay(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(65535)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_NotificationMaxDelay(w: Writer, v) -> None:
@@ -4730,9 +7784,24 @@ def _e_f_NotificationMaxDelay(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_P(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_P(w: Writer, v) -> None:
@@ -4741,9 +7810,24 @@ def _e_f_P(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_PGPKeyID(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_PGPKeyID(w: Writer, v) -> None:
@@ -4752,9 +7836,24 @@ def _e_f_PGPKeyID(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_PGPKeyPacket(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_PGPKeyPacket(w: Writer, v) -> None:
@@ -4763,9 +7862,24 @@ def _e_f_PGPKeyPacket(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_PgenCounter(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_PgenCounter(w: Writer, v) -> None:
@@ -4774,20 +7888,44 @@ def _e_f_PgenCounter(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_PresentSOC(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(7)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 9
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1ff
+    r.p = q
+    if b & 0x101:
+        r.badz(p, 9, b & 0x101)
+    v = ((b >> 1) & 0x7f)
+    if v > 100:
+        r.bad(p + 1, 'integer out of range')
     return v
 
 def _e_f_PresentSOC(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.nbit(v, 0, 100, 7)
-    w.bits(0, 1)
+    if not 0 <= v <= 100:
+        raise ExiEncodeError(f"value {v!r} outside [0, 100]")
+    w.bits((v) << 1, 9)
 
 def _d_f_Q(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_Q(w: Writer, v) -> None:
@@ -4796,9 +7934,24 @@ def _e_f_Q(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_RemainingTimeToMaximumSOC(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(4294967295)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_RemainingTimeToMaximumSOC(w: Writer, v) -> None:
@@ -4807,9 +7960,24 @@ def _e_f_RemainingTimeToMaximumSOC(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_RemainingTimeToMinimumSOC(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(4294967295)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_RemainingTimeToMinimumSOC(w: Writer, v) -> None:
@@ -4818,9 +7986,24 @@ def _e_f_RemainingTimeToMinimumSOC(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_RemainingTimeToTargetSOC(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(4294967295)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_RemainingTimeToTargetSOC(w: Writer, v) -> None:
@@ -4829,20 +8012,43 @@ def _e_f_RemainingTimeToTargetSOC(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_ResponseCode(r: Reader):
-    r.zero(1, "characters")
-    v = r.enum(6, _K57)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 8
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xff
+    r.p = q
+    if b & 0x81:
+        r.badz(p, 8, b & 0x81)
+    k = (b >> 1) & 0x3f
+    if k >= 40:
+        r.bad(p + 1, 'enumeration index out of range')
+    v = _K57[k]
     return v
 
 def _e_f_ResponseCode(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.enum(v, _K61, 6)
-    w.bits(0, 1)
+    w.bits((_K61[v]) << 1, 8)
 
 def _d_f_SPKISexp(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_SPKISexp(w: Writer, v) -> None:
@@ -4851,9 +8057,24 @@ def _e_f_SPKISexp(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_Seed(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_Seed(w: Writer, v) -> None:
@@ -4862,9 +8083,24 @@ def _e_f_Seed(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_SessionID(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_SessionID(w: Writer, v) -> None:
@@ -4873,31 +8109,64 @@ def _e_f_SessionID(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_TargetSOC(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(7)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 9
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1ff
+    r.p = q
+    if b & 0x101:
+        r.badz(p, 9, b & 0x101)
+    v = ((b >> 1) & 0x7f)
+    if v > 100:
+        r.bad(p + 1, 'integer out of range')
     return v
 
 def _e_f_TargetSOC(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.nbit(v, 0, 100, 7)
-    w.bits(0, 1)
+    if not 0 <= v <= 100:
+        raise ExiEncodeError(f"value {v!r} outside [0, 100]")
+    w.bits((v) << 1, 9)
 
 def _d_f_TargetSOC(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(7)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 9
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1ff
+    r.p = q
+    if b & 0x101:
+        r.badz(p, 9, b & 0x101)
+    v = ((b >> 1) & 0x7f)
+    if v > 100:
+        r.bad(p + 1, 'integer out of range')
     return v
 
 def _e_f_TargetSOC(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.nbit(v, 0, 100, 7)
-    w.bits(0, 1)
+    if not 0 <= v <= 100:
+        raise ExiEncodeError(f"value {v!r} outside [0, 100]")
+    w.bits((v) << 1, 9)
 
 def _d_f_TaxRuleID(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(4294967295)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_TaxRuleID(w: Writer, v) -> None:
@@ -4906,9 +8175,24 @@ def _e_f_TaxRuleID(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_TimeAnchor(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(18446744073709551615)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_TimeAnchor(w: Writer, v) -> None:
@@ -4917,9 +8201,24 @@ def _e_f_TimeAnchor(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_TimeStamp(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(18446744073709551615)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_TimeStamp(w: Writer, v) -> None:
@@ -4928,20 +8227,55 @@ def _e_f_TimeStamp(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_Value(r: Reader):
-    r.zero(1, "characters")
-    v = r.sintb(-32768, 32767)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x2:
+        r.badz(p, 2, b & 0x2)
+    sg = (b & 0x1) == 1
+    v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v <= 32767:
+        r.fail('integer out of range')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_Value(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.sint(v)
+    if not -32768 <= v <= 32767:
+        raise ExiEncodeError(f"value {v!r} outside [-32768, 32767]")
+    w.bits((1 if v < 0 else 0), 2)
+    w.uint(-v - 1 if v < 0 else v)
     w.bits(0, 1)
 
 def _d_f_X509CRL(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_X509CRL(w: Writer, v) -> None:
@@ -4950,9 +8284,24 @@ def _e_f_X509CRL(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_X509Certificate(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_X509Certificate(w: Writer, v) -> None:
@@ -4961,9 +8310,24 @@ def _e_f_X509Certificate(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_X509IssuerName(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.string()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_X509IssuerName(w: Writer, v) -> None:
@@ -4972,9 +8336,24 @@ def _e_f_X509IssuerName(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_X509SKI(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_X509SKI(w: Writer, v) -> None:
@@ -4983,20 +8362,51 @@ def _e_f_X509SKI(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_X509SerialNumber(r: Reader):
-    r.zero(1, "characters")
-    v = r.sint()
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x2:
+        r.badz(p, 2, b & 0x2)
+    sg = (b & 0x1) == 1
+    v = -r.uint() - 1 if sg else r.uint()
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_X509SerialNumber(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.sint(v)
+    w.bits((1 if v < 0 else 0), 2)
+    w.uint(-v - 1 if v < 0 else v)
     w.bits(0, 1)
 
 def _d_f_X509SubjectName(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.string()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_X509SubjectName(w: Writer, v) -> None:
@@ -5005,9 +8415,24 @@ def _e_f_X509SubjectName(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_XPath(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.string()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_XPath(w: Writer, v) -> None:
@@ -5016,9 +8441,24 @@ def _e_f_XPath(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_Y(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_Y(w: Writer, v) -> None:

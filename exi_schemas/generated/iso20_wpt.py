@@ -794,18 +794,42 @@ class X509IssuerSerialType:
     x509_serial_number: int
 
 def _d_AlternativeSECCListType(r: Reader) -> AlternativeSECCListType:
+    rv = r.v; rn = r.n
     v_alternative_secc = []
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
     n = 0
     while it == 0:
-        x = _d_AlternativeSECCType(r)
-        v_alternative_secc.append(x)
+        t = _d_AlternativeSECCType(r)
+        v_alternative_secc.append(t)
         n += 1
         if n < 8:
-            it, al = _P0[r.code(2, 2)]
+            p = r.p
+            q = p + 2
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x3
+            r.p = q
+            e = b & 0x3
+            if e >= 2:
+                r.bad_code(p + 0, e, 2)
+            it, al = _P0[e]
         else:
-            r.zero(1, 'end of element')
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
             it = -1; al = 0
     return AlternativeSECCListType(alternative_secc=v_alternative_secc)
 
@@ -824,68 +848,153 @@ def _e_AlternativeSECCListType(w: Writer, o: AlternativeSECCListType) -> None:
     w.bits(c[0], c[1])
 
 def _d_AlternativeSECCType(r: Reader) -> AlternativeSECCType:
+    rv = r.v; rn = r.n
     v_ssid = None
     v_bssid = None
     v_ip_address = None
     v_port = None
-    it, al = _P3[r.code(3, 5)]
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    e = b & 0x7
+    if e >= 5:
+        r.bad_code(p + 0, e, 5)
+    it, al = _P3[e]
     if it == 0:
-        r.zero(1, "characters")
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         v_ssid = r.string()
-        r.zero(1, "end of element")
-        it, al = _P4[r.code(3, 4)]
+        p = r.p
+        q = p + 4
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0xf
+        r.p = q
+        if b & 0x8:
+            r.badz(p, 4, b & 0x8)
+        e = b & 0x7
+        if e >= 4:
+            r.bad_code(p + 1, e, 4)
+        it, al = _P4[e]
     if it == 1:
-        r.zero(1, "characters")
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         v_bssid = r.string()
-        r.zero(1, "end of element")
-        it, al = _P5[r.code(2, 3)]
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        if b & 0x4:
+            r.badz(p, 3, b & 0x4)
+        e = b & 0x3
+        if e >= 3:
+            r.bad_code(p + 1, e, 3)
+        it, al = _P5[e]
     if it == 2:
-        r.zero(1, "characters")
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         v_ip_address = r.string()
-        r.zero(1, "end of element")
-        it, al = _P6[r.code(2, 2)]
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        if b & 0x4:
+            r.badz(p, 3, b & 0x4)
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 1, e, 2)
+        it, al = _P6[e]
     if it == 3:
-        r.zero(1, "characters")
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         v_port = r.uintb(65535)
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        if b & 0x3:
+            r.badz(p, 2, b & 0x3)
         it = -1; al = 0
     return AlternativeSECCType(ssid=v_ssid, bssid=v_bssid, ip_address=v_ip_address, port=v_port)
 
 def _e_AlternativeSECCType(w: Writer, o: AlternativeSECCType) -> None:
     s = 0
-    if o.ssid is not None:
-        w.bits(0, 3)
-        w.bits(0, 1)
-        w.string(o.ssid)
+    f_ssid = o.ssid
+    if f_ssid is not None:
+        w.bits(0, 4)
+        w.string(f_ssid)
         w.bits(0, 1)
         s = 1
-    if o.bssid is not None:
+    f_bssid = o.bssid
+    if f_bssid is not None:
         c = _C7[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
-        w.string(o.bssid)
+        w.string(f_bssid)
         w.bits(0, 1)
         s = 2
-    if o.ip_address is not None:
+    f_ip_address = o.ip_address
+    if f_ip_address is not None:
         c = _C8[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
-        w.string(o.ip_address)
+        w.string(f_ip_address)
         w.bits(0, 1)
         s = 3
-    if o.port is not None:
+    f_port = o.port
+    if f_port is not None:
         c = _C9[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
-        w.uint(o.port)
+        w.uint(f_port)
         w.bits(0, 1)
         s = 4
     c = _C10[s]
     w.bits(c[0], c[1])
 
 def _d_CLReqControlModeType(r: Reader) -> CLReqControlModeType:
-    r.zero(1, 'end of element')
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = -1; al = 0
     return CLReqControlModeType()
 
@@ -893,7 +1002,15 @@ def _e_CLReqControlModeType(w: Writer, o: CLReqControlModeType) -> None:
     w.bits(0, 1)
 
 def _d_CLResControlModeType(r: Reader) -> CLResControlModeType:
-    r.zero(1, 'end of element')
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = -1; al = 0
     return CLResControlModeType()
 
@@ -901,179 +1018,293 @@ def _e_CLResControlModeType(w: Writer, o: CLResControlModeType) -> None:
     w.bits(0, 1)
 
 def _d_CanonicalizationMethodType(r: Reader) -> CanonicalizationMethodType:
+    rv = r.v; rn = r.n
     v_algorithm = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_algorithm = r.string()
-        it, al = _P11[r.code(2, 2)]
+    v_algorithm = r.string()
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P11[e]
     n = 0
     while it == 1:
         r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        it, al = _P11[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P11[e]
     return CanonicalizationMethodType(algorithm=v_algorithm)
 
 def _e_CanonicalizationMethodType(w: Writer, o: CanonicalizationMethodType) -> None:
-    if o.algorithm is not None:
-        w.bits(0, 1)
-        w.string(o.algorithm)
-    else:
+    f_algorithm = o.algorithm
+    if f_algorithm is None:
         raise ExiEncodeError("CanonicalizationMethodType: missing required algorithm")
+    w.bits(0, 1)
+    w.string(f_algorithm)
     w.bits(1, 2)
 
 def _d_ChargeLoopReqType(r: Reader) -> ChargeLoopReqType:
+    rv = r.v; rn = r.n
     v_header = None
     v_display_parameters = None
     v_meter_info_requested = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_header = _d_MessageHeaderType(r)
-        it, al = _P12[r.code(2, 2)]
+    v_header = _d_MessageHeaderType(r)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P12[e]
     if it == 1:
         v_display_parameters = _d_DisplayParametersType(r)
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = 2; al = 0
-    if it == 2:
-        r.zero(1, "characters")
-        v_meter_info_requested = r.bits(1) == 1
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    p = r.p
+    q = p + 4
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xf
+    r.p = q
+    if b & 0xb:
+        r.badz(p, 4, b & 0xb)
+    v_meter_info_requested = ((b >> 2) & 0x1) == 1
+    it = -1; al = 0
     return ChargeLoopReqType(header=v_header, display_parameters=v_display_parameters, meter_info_requested=v_meter_info_requested)
 
 def _e_ChargeLoopReqType(w: Writer, o: ChargeLoopReqType) -> None:
-    if o.header is not None:
-        w.bits(0, 1)
-        _e_MessageHeaderType(w, o.header)
-    else:
+    f_header = o.header
+    if f_header is None:
         raise ExiEncodeError("ChargeLoopReqType: missing required header")
+    w.bits(0, 1)
+    _e_MessageHeaderType(w, f_header)
     s = 1
-    if o.display_parameters is not None:
+    f_display_parameters = o.display_parameters
+    if f_display_parameters is not None:
         w.bits(0, 2)
-        _e_DisplayParametersType(w, o.display_parameters)
+        _e_DisplayParametersType(w, f_display_parameters)
         s = 2
-    if o.meter_info_requested is not None:
-        c = _C13[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.bits(1 if o.meter_info_requested else 0, 1)
-        w.bits(0, 1)
-        s = 3
-    else:
+    f_meter_info_requested = o.meter_info_requested
+    if f_meter_info_requested is None:
         raise ExiEncodeError("ChargeLoopReqType: missing required meter_info_requested")
+    c = _C13[s]
+    w.bits(c[0], c[1])
+    w.bits((1 if f_meter_info_requested else 0) << 1, 3)
+    s = 3
     w.bits(0, 1)
 
 def _d_ChargeLoopResType(r: Reader) -> ChargeLoopResType:
+    rv = r.v; rn = r.n
     v_header = None
     v_response_code = None
     v_evse_status = None
     v_meter_info = None
     v_receipt = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_header = _d_MessageHeaderType(r)
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_response_code = r.enum(6, _K14)
-        r.zero(1, "end of element")
-        it, al = _P15[r.code(3, 4)]
+    v_header = _d_MessageHeaderType(r)
+    p = r.p
+    q = p + 12
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xfff
+    r.p = q
+    if b & 0xc08:
+        r.badz(p, 12, b & 0xc08)
+    k = (b >> 4) & 0x3f
+    if k >= 40:
+        r.bad(p + 2, 'enumeration index out of range')
+    v_response_code = _K14[k]
+    e = b & 0x7
+    if e >= 4:
+        r.bad_code(p + 9, e, 4)
+    it, al = _P15[e]
     if it == 2:
         v_evse_status = _d_EVSEStatusType(r)
-        it, al = _P16[r.code(2, 3)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 3:
+            r.bad_code(p + 0, e, 3)
+        it, al = _P16[e]
     if it == 3:
         v_meter_info = _d_MeterInfoType(r)
-        it, al = _P17[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P17[e]
     if it == 4:
         v_receipt = _d_ReceiptType(r)
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = -1; al = 0
     return ChargeLoopResType(header=v_header, response_code=v_response_code, evse_status=v_evse_status, meter_info=v_meter_info, receipt=v_receipt)
 
 def _e_ChargeLoopResType(w: Writer, o: ChargeLoopResType) -> None:
-    if o.header is not None:
-        w.bits(0, 1)
-        _e_MessageHeaderType(w, o.header)
-    else:
+    f_header = o.header
+    if f_header is None:
         raise ExiEncodeError("ChargeLoopResType: missing required header")
-    if o.response_code is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.response_code, _K18, 6)
-        w.bits(0, 1)
-    else:
+    w.bits(0, 1)
+    _e_MessageHeaderType(w, f_header)
+    f_response_code = o.response_code
+    if f_response_code is None:
         raise ExiEncodeError("ChargeLoopResType: missing required response_code")
+    w.bits((_K18[f_response_code]) << 1, 9)
     s = 2
-    if o.evse_status is not None:
+    f_evse_status = o.evse_status
+    if f_evse_status is not None:
         w.bits(0, 3)
-        _e_EVSEStatusType(w, o.evse_status)
+        _e_EVSEStatusType(w, f_evse_status)
         s = 3
-    if o.meter_info is not None:
+    f_meter_info = o.meter_info
+    if f_meter_info is not None:
         c = _C19[s]
         w.bits(c[0], c[1])
-        _e_MeterInfoType(w, o.meter_info)
+        _e_MeterInfoType(w, f_meter_info)
         s = 4
-    if o.receipt is not None:
+    f_receipt = o.receipt
+    if f_receipt is not None:
         c = _C20[s]
         w.bits(c[0], c[1])
-        _e_ReceiptType(w, o.receipt)
+        _e_ReceiptType(w, f_receipt)
         s = 5
     c = _C21[s]
     w.bits(c[0], c[1])
 
 def _d_ChargeParameterDiscoveryReqType(r: Reader) -> ChargeParameterDiscoveryReqType:
+    rv = r.v; rn = r.n
     v_header = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_header = _d_MessageHeaderType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_header = _d_MessageHeaderType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return ChargeParameterDiscoveryReqType(header=v_header)
 
 def _e_ChargeParameterDiscoveryReqType(w: Writer, o: ChargeParameterDiscoveryReqType) -> None:
-    if o.header is not None:
-        w.bits(0, 1)
-        _e_MessageHeaderType(w, o.header)
-    else:
+    f_header = o.header
+    if f_header is None:
         raise ExiEncodeError("ChargeParameterDiscoveryReqType: missing required header")
+    w.bits(0, 1)
+    _e_MessageHeaderType(w, f_header)
     w.bits(0, 1)
 
 def _d_ChargeParameterDiscoveryResType(r: Reader) -> ChargeParameterDiscoveryResType:
+    rv = r.v; rn = r.n
     v_header = None
     v_response_code = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_header = _d_MessageHeaderType(r)
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_response_code = r.enum(6, _K14)
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_header = _d_MessageHeaderType(r)
+    p = r.p
+    q = p + 10
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3ff
+    r.p = q
+    if b & 0x303:
+        r.badz(p, 10, b & 0x303)
+    k = (b >> 2) & 0x3f
+    if k >= 40:
+        r.bad(p + 2, 'enumeration index out of range')
+    v_response_code = _K14[k]
+    it = -1; al = 0
     return ChargeParameterDiscoveryResType(header=v_header, response_code=v_response_code)
 
 def _e_ChargeParameterDiscoveryResType(w: Writer, o: ChargeParameterDiscoveryResType) -> None:
-    if o.header is not None:
-        w.bits(0, 1)
-        _e_MessageHeaderType(w, o.header)
-    else:
+    f_header = o.header
+    if f_header is None:
         raise ExiEncodeError("ChargeParameterDiscoveryResType: missing required header")
-    if o.response_code is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.response_code, _K18, 6)
-        w.bits(0, 1)
-    else:
-        raise ExiEncodeError("ChargeParameterDiscoveryResType: missing required response_code")
     w.bits(0, 1)
+    _e_MessageHeaderType(w, f_header)
+    f_response_code = o.response_code
+    if f_response_code is None:
+        raise ExiEncodeError("ChargeParameterDiscoveryResType: missing required response_code")
+    w.bits((_K18[f_response_code]) << 2, 10)
 
 def _d_DSAKeyValueType(r: Reader) -> DSAKeyValueType:
     r.fail("content of DSAKeyValueType is not supported by this codec")
@@ -1082,88 +1313,151 @@ def _e_DSAKeyValueType(w: Writer, o: DSAKeyValueType) -> None:
     raise ExiEncodeError("content of DSAKeyValueType is not supported")
 
 def _d_DetailedCostType(r: Reader) -> DetailedCostType:
+    rv = r.v; rn = r.n
     v_amount = None
     v_cost_per_unit = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_amount = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        v_cost_per_unit = _d_RationalNumberType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_amount = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 1; al = 0
+    v_cost_per_unit = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return DetailedCostType(amount=v_amount, cost_per_unit=v_cost_per_unit)
 
 def _e_DetailedCostType(w: Writer, o: DetailedCostType) -> None:
-    if o.amount is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.amount)
-    else:
+    f_amount = o.amount
+    if f_amount is None:
         raise ExiEncodeError("DetailedCostType: missing required amount")
-    if o.cost_per_unit is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.cost_per_unit)
-    else:
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_amount)
+    f_cost_per_unit = o.cost_per_unit
+    if f_cost_per_unit is None:
         raise ExiEncodeError("DetailedCostType: missing required cost_per_unit")
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_cost_per_unit)
     w.bits(0, 1)
 
 def _d_DetailedTaxType(r: Reader) -> DetailedTaxType:
+    rv = r.v; rn = r.n
     v_tax_rule_id = None
     v_amount = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_tax_rule_id = r.uintb(4294967295)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        v_amount = _d_RationalNumberType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_tax_rule_id = r.uintb(4294967295)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
+    it = 1; al = 0
+    v_amount = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return DetailedTaxType(tax_rule_id=v_tax_rule_id, amount=v_amount)
 
 def _e_DetailedTaxType(w: Writer, o: DetailedTaxType) -> None:
-    if o.tax_rule_id is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.uint(o.tax_rule_id)
-        w.bits(0, 1)
-    else:
+    f_tax_rule_id = o.tax_rule_id
+    if f_tax_rule_id is None:
         raise ExiEncodeError("DetailedTaxType: missing required tax_rule_id")
-    if o.amount is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.amount)
-    else:
+    w.bits(0, 2)
+    w.uint(f_tax_rule_id)
+    w.bits(0, 1)
+    f_amount = o.amount
+    if f_amount is None:
         raise ExiEncodeError("DetailedTaxType: missing required amount")
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_amount)
     w.bits(0, 1)
 
 def _d_DigestMethodType(r: Reader) -> DigestMethodType:
+    rv = r.v; rn = r.n
     v_algorithm = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_algorithm = r.string()
-        it, al = _P11[r.code(2, 2)]
+    v_algorithm = r.string()
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P11[e]
     n = 0
     while it == 1:
         r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        it, al = _P11[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P11[e]
     return DigestMethodType(algorithm=v_algorithm)
 
 def _e_DigestMethodType(w: Writer, o: DigestMethodType) -> None:
-    if o.algorithm is not None:
-        w.bits(0, 1)
-        w.string(o.algorithm)
-    else:
+    f_algorithm = o.algorithm
+    if f_algorithm is None:
         raise ExiEncodeError("DigestMethodType: missing required algorithm")
+    w.bits(0, 1)
+    w.string(f_algorithm)
     w.bits(1, 2)
 
 def _d_DisplayParametersType(r: Reader) -> DisplayParametersType:
+    rv = r.v; rn = r.n
     v_present_soc = None
     v_minimum_soc = None
     v_target_soc = None
@@ -1174,281 +1468,525 @@ def _d_DisplayParametersType(r: Reader) -> DisplayParametersType:
     v_charging_complete = None
     v_battery_energy_capacity = None
     v_inlet_hot = None
-    it, al = _P22[r.code(4, 11)]
+    p = r.p
+    q = p + 4
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xf
+    r.p = q
+    e = b & 0xf
+    if e >= 11:
+        r.bad_code(p + 0, e, 11)
+    it, al = _P22[e]
     if it == 0:
-        r.zero(1, "characters")
-        v_present_soc = r.bits(7)
-        r.zero(1, "end of element")
-        it, al = _P23[r.code(4, 10)]
+        p = r.p
+        q = p + 13
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1fff
+        r.p = q
+        if b & 0x1010:
+            r.badz(p, 13, b & 0x1010)
+        v_present_soc = ((b >> 5) & 0x7f)
+        if v_present_soc > 100:
+            r.bad(p + 1, 'integer out of range')
+        e = b & 0xf
+        if e >= 10:
+            r.bad_code(p + 9, e, 10)
+        it, al = _P23[e]
     if it == 1:
-        r.zero(1, "characters")
-        v_minimum_soc = r.bits(7)
-        r.zero(1, "end of element")
-        it, al = _P24[r.code(4, 9)]
+        p = r.p
+        q = p + 13
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1fff
+        r.p = q
+        if b & 0x1010:
+            r.badz(p, 13, b & 0x1010)
+        v_minimum_soc = ((b >> 5) & 0x7f)
+        if v_minimum_soc > 100:
+            r.bad(p + 1, 'integer out of range')
+        e = b & 0xf
+        if e >= 9:
+            r.bad_code(p + 9, e, 9)
+        it, al = _P24[e]
     if it == 2:
-        r.zero(1, "characters")
-        v_target_soc = r.bits(7)
-        r.zero(1, "end of element")
-        it, al = _P25[r.code(4, 8)]
+        p = r.p
+        q = p + 13
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1fff
+        r.p = q
+        if b & 0x1010:
+            r.badz(p, 13, b & 0x1010)
+        v_target_soc = ((b >> 5) & 0x7f)
+        if v_target_soc > 100:
+            r.bad(p + 1, 'integer out of range')
+        e = b & 0xf
+        if e >= 8:
+            r.bad_code(p + 9, e, 8)
+        it, al = _P25[e]
     if it == 3:
-        r.zero(1, "characters")
-        v_maximum_soc = r.bits(7)
-        r.zero(1, "end of element")
-        it, al = _P26[r.code(3, 7)]
+        p = r.p
+        q = p + 12
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0xfff
+        r.p = q
+        if b & 0x808:
+            r.badz(p, 12, b & 0x808)
+        v_maximum_soc = ((b >> 4) & 0x7f)
+        if v_maximum_soc > 100:
+            r.bad(p + 1, 'integer out of range')
+        e = b & 0x7
+        if e >= 7:
+            r.bad_code(p + 9, e, 7)
+        it, al = _P26[e]
     if it == 4:
-        r.zero(1, "characters")
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         v_remaining_time_to_minimum_soc = r.uintb(4294967295)
-        r.zero(1, "end of element")
-        it, al = _P27[r.code(3, 6)]
+        p = r.p
+        q = p + 4
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0xf
+        r.p = q
+        if b & 0x8:
+            r.badz(p, 4, b & 0x8)
+        e = b & 0x7
+        if e >= 6:
+            r.bad_code(p + 1, e, 6)
+        it, al = _P27[e]
     if it == 5:
-        r.zero(1, "characters")
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         v_remaining_time_to_target_soc = r.uintb(4294967295)
-        r.zero(1, "end of element")
-        it, al = _P28[r.code(3, 5)]
+        p = r.p
+        q = p + 4
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0xf
+        r.p = q
+        if b & 0x8:
+            r.badz(p, 4, b & 0x8)
+        e = b & 0x7
+        if e >= 5:
+            r.bad_code(p + 1, e, 5)
+        it, al = _P28[e]
     if it == 6:
-        r.zero(1, "characters")
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         v_remaining_time_to_maximum_soc = r.uintb(4294967295)
-        r.zero(1, "end of element")
-        it, al = _P29[r.code(3, 4)]
+        p = r.p
+        q = p + 4
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0xf
+        r.p = q
+        if b & 0x8:
+            r.badz(p, 4, b & 0x8)
+        e = b & 0x7
+        if e >= 4:
+            r.bad_code(p + 1, e, 4)
+        it, al = _P29[e]
     if it == 7:
-        r.zero(1, "characters")
-        v_charging_complete = r.bits(1) == 1
-        r.zero(1, "end of element")
-        it, al = _P30[r.code(2, 3)]
+        p = r.p
+        q = p + 5
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1f
+        r.p = q
+        if b & 0x14:
+            r.badz(p, 5, b & 0x14)
+        v_charging_complete = ((b >> 3) & 0x1) == 1
+        e = b & 0x3
+        if e >= 3:
+            r.bad_code(p + 3, e, 3)
+        it, al = _P30[e]
     if it == 8:
         v_battery_energy_capacity = _d_RationalNumberType(r)
-        it, al = _P31[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P31[e]
     if it == 9:
-        r.zero(1, "characters")
-        v_inlet_hot = r.bits(1) == 1
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 4
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0xf
+        r.p = q
+        if b & 0xb:
+            r.badz(p, 4, b & 0xb)
+        v_inlet_hot = ((b >> 2) & 0x1) == 1
         it = -1; al = 0
     return DisplayParametersType(present_soc=v_present_soc, minimum_soc=v_minimum_soc, target_soc=v_target_soc, maximum_soc=v_maximum_soc, remaining_time_to_minimum_soc=v_remaining_time_to_minimum_soc, remaining_time_to_target_soc=v_remaining_time_to_target_soc, remaining_time_to_maximum_soc=v_remaining_time_to_maximum_soc, charging_complete=v_charging_complete, battery_energy_capacity=v_battery_energy_capacity, inlet_hot=v_inlet_hot)
 
 def _e_DisplayParametersType(w: Writer, o: DisplayParametersType) -> None:
     s = 0
-    if o.present_soc is not None:
-        w.bits(0, 4)
-        w.bits(0, 1)
-        w.nbit(o.present_soc, 0, 100, 7)
-        w.bits(0, 1)
+    f_present_soc = o.present_soc
+    if f_present_soc is not None:
+        if not 0 <= f_present_soc <= 100:
+            raise ExiEncodeError(f"value {f_present_soc!r} outside [0, 100]")
+        w.bits((f_present_soc) << 1, 13)
         s = 1
-    if o.minimum_soc is not None:
+    f_minimum_soc = o.minimum_soc
+    if f_minimum_soc is not None:
         c = _C32[s]
         w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.nbit(o.minimum_soc, 0, 100, 7)
-        w.bits(0, 1)
+        if not 0 <= f_minimum_soc <= 100:
+            raise ExiEncodeError(f"value {f_minimum_soc!r} outside [0, 100]")
+        w.bits((f_minimum_soc) << 1, 9)
         s = 2
-    if o.target_soc is not None:
+    f_target_soc = o.target_soc
+    if f_target_soc is not None:
         c = _C33[s]
         w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.nbit(o.target_soc, 0, 100, 7)
-        w.bits(0, 1)
+        if not 0 <= f_target_soc <= 100:
+            raise ExiEncodeError(f"value {f_target_soc!r} outside [0, 100]")
+        w.bits((f_target_soc) << 1, 9)
         s = 3
-    if o.maximum_soc is not None:
+    f_maximum_soc = o.maximum_soc
+    if f_maximum_soc is not None:
         c = _C34[s]
         w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.nbit(o.maximum_soc, 0, 100, 7)
-        w.bits(0, 1)
+        if not 0 <= f_maximum_soc <= 100:
+            raise ExiEncodeError(f"value {f_maximum_soc!r} outside [0, 100]")
+        w.bits((f_maximum_soc) << 1, 9)
         s = 4
-    if o.remaining_time_to_minimum_soc is not None:
+    f_remaining_time_to_minimum_soc = o.remaining_time_to_minimum_soc
+    if f_remaining_time_to_minimum_soc is not None:
         c = _C35[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
-        w.uint(o.remaining_time_to_minimum_soc)
+        w.uint(f_remaining_time_to_minimum_soc)
         w.bits(0, 1)
         s = 5
-    if o.remaining_time_to_target_soc is not None:
+    f_remaining_time_to_target_soc = o.remaining_time_to_target_soc
+    if f_remaining_time_to_target_soc is not None:
         c = _C36[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
-        w.uint(o.remaining_time_to_target_soc)
+        w.uint(f_remaining_time_to_target_soc)
         w.bits(0, 1)
         s = 6
-    if o.remaining_time_to_maximum_soc is not None:
+    f_remaining_time_to_maximum_soc = o.remaining_time_to_maximum_soc
+    if f_remaining_time_to_maximum_soc is not None:
         c = _C37[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
-        w.uint(o.remaining_time_to_maximum_soc)
+        w.uint(f_remaining_time_to_maximum_soc)
         w.bits(0, 1)
         s = 7
-    if o.charging_complete is not None:
+    f_charging_complete = o.charging_complete
+    if f_charging_complete is not None:
         c = _C38[s]
         w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.bits(1 if o.charging_complete else 0, 1)
-        w.bits(0, 1)
+        w.bits((1 if f_charging_complete else 0) << 1, 3)
         s = 8
-    if o.battery_energy_capacity is not None:
+    f_battery_energy_capacity = o.battery_energy_capacity
+    if f_battery_energy_capacity is not None:
         c = _C39[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.battery_energy_capacity)
+        _e_RationalNumberType(w, f_battery_energy_capacity)
         s = 9
-    if o.inlet_hot is not None:
+    f_inlet_hot = o.inlet_hot
+    if f_inlet_hot is not None:
         c = _C40[s]
         w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.bits(1 if o.inlet_hot else 0, 1)
-        w.bits(0, 1)
+        w.bits((1 if f_inlet_hot else 0) << 1, 3)
         s = 10
     c = _C41[s]
     w.bits(c[0], c[1])
 
 def _d_Dynamic_CLReqControlModeType(r: Reader) -> Dynamic_CLReqControlModeType:
+    rv = r.v; rn = r.n
     v_departure_time = None
     v_ev_target_energy_request = None
     v_ev_maximum_energy_request = None
     v_ev_minimum_energy_request = None
-    it, al = _P42[r.code(2, 2)]
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P42[e]
     if it == 0:
-        r.zero(1, "characters")
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         v_departure_time = r.uintb(4294967295)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        if b & 0x3:
+            r.badz(p, 2, b & 0x3)
         it = 1; al = 0
-    if it == 1:
-        v_ev_target_energy_request = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
-        it = 2; al = 0
-    if it == 2:
-        v_ev_maximum_energy_request = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
-        it = 3; al = 0
-    if it == 3:
-        v_ev_minimum_energy_request = _d_RationalNumberType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_ev_target_energy_request = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 2; al = 0
+    v_ev_maximum_energy_request = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 3; al = 0
+    v_ev_minimum_energy_request = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return Dynamic_CLReqControlModeType(departure_time=v_departure_time, ev_target_energy_request=v_ev_target_energy_request, ev_maximum_energy_request=v_ev_maximum_energy_request, ev_minimum_energy_request=v_ev_minimum_energy_request)
 
 def _e_Dynamic_CLReqControlModeType(w: Writer, o: Dynamic_CLReqControlModeType) -> None:
     s = 0
-    if o.departure_time is not None:
-        w.bits(0, 2)
-        w.bits(0, 1)
-        w.uint(o.departure_time)
+    f_departure_time = o.departure_time
+    if f_departure_time is not None:
+        w.bits(0, 3)
+        w.uint(f_departure_time)
         w.bits(0, 1)
         s = 1
-    if o.ev_target_energy_request is not None:
-        c = _C43[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.ev_target_energy_request)
-        s = 2
-    else:
+    f_ev_target_energy_request = o.ev_target_energy_request
+    if f_ev_target_energy_request is None:
         raise ExiEncodeError("Dynamic_CLReqControlModeType: missing required ev_target_energy_request")
-    if o.ev_maximum_energy_request is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.ev_maximum_energy_request)
-    else:
+    c = _C43[s]
+    w.bits(c[0], c[1])
+    _e_RationalNumberType(w, f_ev_target_energy_request)
+    s = 2
+    f_ev_maximum_energy_request = o.ev_maximum_energy_request
+    if f_ev_maximum_energy_request is None:
         raise ExiEncodeError("Dynamic_CLReqControlModeType: missing required ev_maximum_energy_request")
-    if o.ev_minimum_energy_request is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.ev_minimum_energy_request)
-    else:
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_ev_maximum_energy_request)
+    f_ev_minimum_energy_request = o.ev_minimum_energy_request
+    if f_ev_minimum_energy_request is None:
         raise ExiEncodeError("Dynamic_CLReqControlModeType: missing required ev_minimum_energy_request")
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_ev_minimum_energy_request)
     w.bits(0, 1)
 
 def _d_Dynamic_CLResControlModeType(r: Reader) -> Dynamic_CLResControlModeType:
+    rv = r.v; rn = r.n
     v_departure_time = None
     v_minimum_soc = None
     v_target_soc = None
     v_ack_max_delay = None
-    it, al = _P3[r.code(3, 5)]
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    e = b & 0x7
+    if e >= 5:
+        r.bad_code(p + 0, e, 5)
+    it, al = _P3[e]
     if it == 0:
-        r.zero(1, "characters")
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         v_departure_time = r.uintb(4294967295)
-        r.zero(1, "end of element")
-        it, al = _P4[r.code(3, 4)]
+        p = r.p
+        q = p + 4
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0xf
+        r.p = q
+        if b & 0x8:
+            r.badz(p, 4, b & 0x8)
+        e = b & 0x7
+        if e >= 4:
+            r.bad_code(p + 1, e, 4)
+        it, al = _P4[e]
     if it == 1:
-        r.zero(1, "characters")
-        v_minimum_soc = r.bits(7)
-        r.zero(1, "end of element")
-        it, al = _P5[r.code(2, 3)]
+        p = r.p
+        q = p + 11
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7ff
+        r.p = q
+        if b & 0x404:
+            r.badz(p, 11, b & 0x404)
+        v_minimum_soc = ((b >> 3) & 0x7f)
+        if v_minimum_soc > 100:
+            r.bad(p + 1, 'integer out of range')
+        e = b & 0x3
+        if e >= 3:
+            r.bad_code(p + 9, e, 3)
+        it, al = _P5[e]
     if it == 2:
-        r.zero(1, "characters")
-        v_target_soc = r.bits(7)
-        r.zero(1, "end of element")
-        it, al = _P6[r.code(2, 2)]
+        p = r.p
+        q = p + 11
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7ff
+        r.p = q
+        if b & 0x404:
+            r.badz(p, 11, b & 0x404)
+        v_target_soc = ((b >> 3) & 0x7f)
+        if v_target_soc > 100:
+            r.bad(p + 1, 'integer out of range')
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 9, e, 2)
+        it, al = _P6[e]
     if it == 3:
-        r.zero(1, "characters")
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         v_ack_max_delay = r.uintb(65535)
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        if b & 0x3:
+            r.badz(p, 2, b & 0x3)
         it = -1; al = 0
     return Dynamic_CLResControlModeType(departure_time=v_departure_time, minimum_soc=v_minimum_soc, target_soc=v_target_soc, ack_max_delay=v_ack_max_delay)
 
 def _e_Dynamic_CLResControlModeType(w: Writer, o: Dynamic_CLResControlModeType) -> None:
     s = 0
-    if o.departure_time is not None:
-        w.bits(0, 3)
-        w.bits(0, 1)
-        w.uint(o.departure_time)
+    f_departure_time = o.departure_time
+    if f_departure_time is not None:
+        w.bits(0, 4)
+        w.uint(f_departure_time)
         w.bits(0, 1)
         s = 1
-    if o.minimum_soc is not None:
+    f_minimum_soc = o.minimum_soc
+    if f_minimum_soc is not None:
         c = _C7[s]
         w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.nbit(o.minimum_soc, 0, 100, 7)
-        w.bits(0, 1)
+        if not 0 <= f_minimum_soc <= 100:
+            raise ExiEncodeError(f"value {f_minimum_soc!r} outside [0, 100]")
+        w.bits((f_minimum_soc) << 1, 9)
         s = 2
-    if o.target_soc is not None:
+    f_target_soc = o.target_soc
+    if f_target_soc is not None:
         c = _C8[s]
         w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.nbit(o.target_soc, 0, 100, 7)
-        w.bits(0, 1)
+        if not 0 <= f_target_soc <= 100:
+            raise ExiEncodeError(f"value {f_target_soc!r} outside [0, 100]")
+        w.bits((f_target_soc) << 1, 9)
         s = 3
-    if o.ack_max_delay is not None:
+    f_ack_max_delay = o.ack_max_delay
+    if f_ack_max_delay is not None:
         c = _C9[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
-        w.uint(o.ack_max_delay)
+        w.uint(f_ack_max_delay)
         w.bits(0, 1)
         s = 4
     c = _C10[s]
     w.bits(c[0], c[1])
 
 def _d_EVSEStatusType(r: Reader) -> EVSEStatusType:
+    rv = r.v; rn = r.n
     v_notification_max_delay = None
     v_evse_notification = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_notification_max_delay = r.uintb(65535)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_evse_notification = r.enum(3, _K44)
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_notification_max_delay = r.uintb(65535)
+    p = r.p
+    q = p + 8
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xff
+    r.p = q
+    if b & 0xe3:
+        r.badz(p, 8, b & 0xe3)
+    k = (b >> 2) & 0x7
+    if k >= 6:
+        r.bad(p + 3, 'enumeration index out of range')
+    v_evse_notification = _K44[k]
+    it = -1; al = 0
     return EVSEStatusType(notification_max_delay=v_notification_max_delay, evse_notification=v_evse_notification)
 
 def _e_EVSEStatusType(w: Writer, o: EVSEStatusType) -> None:
-    if o.notification_max_delay is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.uint(o.notification_max_delay)
-        w.bits(0, 1)
-    else:
+    f_notification_max_delay = o.notification_max_delay
+    if f_notification_max_delay is None:
         raise ExiEncodeError("EVSEStatusType: missing required notification_max_delay")
-    if o.evse_notification is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.evse_notification, _K45, 3)
-        w.bits(0, 1)
-    else:
-        raise ExiEncodeError("EVSEStatusType: missing required evse_notification")
+    w.bits(0, 2)
+    w.uint(f_notification_max_delay)
     w.bits(0, 1)
+    f_evse_notification = o.evse_notification
+    if f_evse_notification is None:
+        raise ExiEncodeError("EVSEStatusType: missing required evse_notification")
+    w.bits((_K45[f_evse_notification]) << 2, 7)
 
 def _d_KeyInfoType(r: Reader) -> KeyInfoType:
+    rv = r.v; rn = r.n
     v_id = None
     v_key_name = []
     v_key_value = []
@@ -1457,48 +1995,104 @@ def _d_KeyInfoType(r: Reader) -> KeyInfoType:
     v_pgp_data = []
     v_spki_data = []
     v_mgmt_data = []
-    it, al = _P46[r.code(4, 9)]
+    p = r.p
+    q = p + 4
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xf
+    r.p = q
+    e = b & 0xf
+    if e >= 9:
+        r.bad_code(p + 0, e, 9)
+    it, al = _P46[e]
     if it == 0:
         v_id = r.string()
-        it, al = _P47[r.code(4, 8)]
+        p = r.p
+        q = p + 4
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0xf
+        r.p = q
+        e = b & 0xf
+        if e >= 8:
+            r.bad_code(p + 0, e, 8)
+        it, al = _P47[e]
     n = 0
     while it == 1:
         if al == 0:
-            r.zero(1, "characters")
-            x = r.string()
-            r.zero(1, "end of element")
-            v_key_name.append(x)
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
+            t = r.string()
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
+            v_key_name.append(t)
         elif al == 1:
-            x = _d_KeyValueType(r)
-            v_key_value.append(x)
+            t = _d_KeyValueType(r)
+            v_key_value.append(t)
         elif al == 2:
-            x = _d_RetrievalMethodType(r)
-            v_retrieval_method.append(x)
+            t = _d_RetrievalMethodType(r)
+            v_retrieval_method.append(t)
         elif al == 3:
-            x = _d_X509DataType(r)
-            v_x509_data.append(x)
+            t = _d_X509DataType(r)
+            v_x509_data.append(t)
         elif al == 4:
-            x = _d_PGPDataType(r)
-            v_pgp_data.append(x)
+            t = _d_PGPDataType(r)
+            v_pgp_data.append(t)
         elif al == 5:
-            x = _d_SPKIDataType(r)
-            v_spki_data.append(x)
+            t = _d_SPKIDataType(r)
+            v_spki_data.append(t)
         elif al == 6:
-            r.zero(1, "characters")
-            x = r.string()
-            r.zero(1, "end of element")
-            v_mgmt_data.append(x)
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
+            t = r.string()
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
+            v_mgmt_data.append(t)
         elif al == 7:
             r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        it, al = _P48[r.code(4, 9)]
+        p = r.p
+        q = p + 4
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0xf
+        r.p = q
+        e = b & 0xf
+        if e >= 9:
+            r.bad_code(p + 0, e, 9)
+        it, al = _P48[e]
     return KeyInfoType(id=v_id, key_name=v_key_name, key_value=v_key_value, retrieval_method=v_retrieval_method, x509_data=v_x509_data, pgp_data=v_pgp_data, spki_data=v_spki_data, mgmt_data=v_mgmt_data)
 
 def _e_KeyInfoType(w: Writer, o: KeyInfoType) -> None:
     s = 0
-    if o.id is not None:
+    f_id = o.id
+    if f_id is not None:
         w.bits(0, 4)
-        w.string(o.id)
+        w.string(f_id)
         s = 1
     n = 0
     for x in o.key_name:
@@ -1552,43 +2146,90 @@ def _e_KeyInfoType(w: Writer, o: KeyInfoType) -> None:
     w.bits(8, 4)
 
 def _d_KeyValueType(r: Reader) -> KeyValueType:
+    rv = r.v; rn = r.n
     v_dsa_key_value = None
     v_rsa_key_value = None
-    it, al = _P56[r.code(3, 3)]
-    if it == 0:
-        if al == 0:
-            v_dsa_key_value = _d_DSAKeyValueType(r)
-        elif al == 1:
-            v_rsa_key_value = _d_RSAKeyValueType(r)
-        elif al == 2:
-            r.fail("wildcard (undeclared) element content is not supported")
-        it, al = _P57[r.code(2, 1)]
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    e = b & 0x7
+    if e >= 3:
+        r.bad_code(p + 0, e, 3)
+    it, al = _P56[e]
+    if al == 0:
+        v_dsa_key_value = _d_DSAKeyValueType(r)
+    elif al == 1:
+        v_rsa_key_value = _d_RSAKeyValueType(r)
+    elif al == 2:
+        r.fail("wildcard (undeclared) element content is not supported")
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 1:
+        r.bad_code(p + 0, e, 1)
+    it, al = _P57[e]
     return KeyValueType(dsa_key_value=v_dsa_key_value, rsa_key_value=v_rsa_key_value)
 
 def _e_KeyValueType(w: Writer, o: KeyValueType) -> None:
-    if o.dsa_key_value is not None:
+    s = 0
+    f_dsa_key_value = o.dsa_key_value
+    f_rsa_key_value = o.rsa_key_value
+    if f_dsa_key_value is not None:
         w.bits(0, 3)
-        _e_DSAKeyValueType(w, o.dsa_key_value)
-    elif o.rsa_key_value is not None:
+        _e_DSAKeyValueType(w, f_dsa_key_value)
+        s = 1
+    elif f_rsa_key_value is not None:
         w.bits(1, 3)
-        _e_RSAKeyValueType(w, o.rsa_key_value)
+        _e_RSAKeyValueType(w, f_rsa_key_value)
+        s = 1
     else:
         raise ExiEncodeError("KeyValueType: missing required dsa_key_value/rsa_key_value")
     w.bits(0, 2)
 
 def _d_ListOfRootCertificateIDsType(r: Reader) -> ListOfRootCertificateIDsType:
+    rv = r.v; rn = r.n
     v_root_certificate_id = []
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
     n = 0
     while it == 0:
-        x = _d_X509IssuerSerialType(r)
-        v_root_certificate_id.append(x)
+        t = _d_X509IssuerSerialType(r)
+        v_root_certificate_id.append(t)
         n += 1
         if n < 20:
-            it, al = _P0[r.code(2, 2)]
+            p = r.p
+            q = p + 2
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x3
+            r.p = q
+            e = b & 0x3
+            if e >= 2:
+                r.bad_code(p + 0, e, 2)
+            it, al = _P0[e]
         else:
-            r.zero(1, 'end of element')
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
             it = -1; al = 0
     return ListOfRootCertificateIDsType(root_certificate_id=v_root_certificate_id)
 
@@ -1607,26 +2248,53 @@ def _e_ListOfRootCertificateIDsType(w: Writer, o: ListOfRootCertificateIDsType) 
     w.bits(c[0], c[1])
 
 def _d_ManifestType(r: Reader) -> ManifestType:
+    rv = r.v; rn = r.n
     v_id = None
     v_reference = []
-    it, al = _P42[r.code(2, 2)]
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P42[e]
     if it == 0:
         v_id = r.string()
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = 1; al = 0
     n = 0
     while it == 1:
-        x = _d_ReferenceType(r)
-        v_reference.append(x)
+        t = _d_ReferenceType(r)
+        v_reference.append(t)
         n += 1
-        it, al = _P11[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P11[e]
     return ManifestType(id=v_id, reference=v_reference)
 
 def _e_ManifestType(w: Writer, o: ManifestType) -> None:
     s = 0
-    if o.id is not None:
+    f_id = o.id
+    if f_id is not None:
         w.bits(0, 2)
-        w.string(o.id)
+        w.string(f_id)
         s = 1
     n = 0
     for x in o.reference:
@@ -1640,52 +2308,79 @@ def _e_ManifestType(w: Writer, o: ManifestType) -> None:
     w.bits(1, 2)
 
 def _d_MessageHeaderType(r: Reader) -> MessageHeaderType:
+    rv = r.v; rn = r.n
     v_session_id = None
     v_time_stamp = None
     v_signature = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_session_id = r.binary()
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_time_stamp = r.uintb(18446744073709551615)
-        r.zero(1, "end of element")
-        it, al = _P59[r.code(2, 2)]
+    v_session_id = r.binary()
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x7:
+        r.badz(p, 3, b & 0x7)
+    it = 1; al = 0
+    v_time_stamp = r.uintb(18446744073709551615)
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x4:
+        r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 1, e, 2)
+    it, al = _P59[e]
     if it == 2:
         v_signature = _d_SignatureType(r)
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = -1; al = 0
     return MessageHeaderType(session_id=v_session_id, time_stamp=v_time_stamp, signature=v_signature)
 
 def _e_MessageHeaderType(w: Writer, o: MessageHeaderType) -> None:
-    if o.session_id is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.binary(o.session_id)
-        w.bits(0, 1)
-    else:
+    f_session_id = o.session_id
+    if f_session_id is None:
         raise ExiEncodeError("MessageHeaderType: missing required session_id")
-    if o.time_stamp is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.uint(o.time_stamp)
-        w.bits(0, 1)
-    else:
+    w.bits(0, 2)
+    w.binary(f_session_id)
+    w.bits(0, 1)
+    f_time_stamp = o.time_stamp
+    if f_time_stamp is None:
         raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
+    w.bits(0, 2)
+    w.uint(f_time_stamp)
+    w.bits(0, 1)
     s = 2
-    if o.signature is not None:
+    f_signature = o.signature
+    if f_signature is not None:
         w.bits(0, 2)
-        _e_SignatureType(w, o.signature)
+        _e_SignatureType(w, f_signature)
         s = 3
     c = _C60[s]
     w.bits(c[0], c[1])
 
 def _d_MeterInfoType(r: Reader) -> MeterInfoType:
+    rv = r.v; rn = r.n
     v_meter_id = None
     v_charged_energy_reading_wh = None
     v_bpt_discharged_energy_reading_wh = None
@@ -1694,148 +2389,322 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
     v_meter_signature = None
     v_meter_status = None
     v_meter_timestamp = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_meter_id = r.string()
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_charged_energy_reading_wh = r.uintb(18446744073709551615)
-        r.zero(1, "end of element")
-        it, al = _P61[r.code(3, 7)]
+    v_meter_id = r.string()
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x7:
+        r.badz(p, 3, b & 0x7)
+    it = 1; al = 0
+    v_charged_energy_reading_wh = r.uintb(18446744073709551615)
+    p = r.p
+    q = p + 4
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xf
+    r.p = q
+    if b & 0x8:
+        r.badz(p, 4, b & 0x8)
+    e = b & 0x7
+    if e >= 7:
+        r.bad_code(p + 1, e, 7)
+    it, al = _P61[e]
     if it == 2:
-        r.zero(1, "characters")
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         v_bpt_discharged_energy_reading_wh = r.uintb(18446744073709551615)
-        r.zero(1, "end of element")
-        it, al = _P62[r.code(3, 6)]
+        p = r.p
+        q = p + 4
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0xf
+        r.p = q
+        if b & 0x8:
+            r.badz(p, 4, b & 0x8)
+        e = b & 0x7
+        if e >= 6:
+            r.bad_code(p + 1, e, 6)
+        it, al = _P62[e]
     if it == 3:
-        r.zero(1, "characters")
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         v_capacitive_energy_reading_va_rh = r.uintb(18446744073709551615)
-        r.zero(1, "end of element")
-        it, al = _P63[r.code(3, 5)]
+        p = r.p
+        q = p + 4
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0xf
+        r.p = q
+        if b & 0x8:
+            r.badz(p, 4, b & 0x8)
+        e = b & 0x7
+        if e >= 5:
+            r.bad_code(p + 1, e, 5)
+        it, al = _P63[e]
     if it == 4:
-        r.zero(1, "characters")
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         v_bpt_inductive_energy_reading_va_rh = r.uintb(18446744073709551615)
-        r.zero(1, "end of element")
-        it, al = _P64[r.code(3, 4)]
+        p = r.p
+        q = p + 4
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0xf
+        r.p = q
+        if b & 0x8:
+            r.badz(p, 4, b & 0x8)
+        e = b & 0x7
+        if e >= 4:
+            r.bad_code(p + 1, e, 4)
+        it, al = _P64[e]
     if it == 5:
-        r.zero(1, "characters")
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         v_meter_signature = r.binary()
-        r.zero(1, "end of element")
-        it, al = _P65[r.code(2, 3)]
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        if b & 0x4:
+            r.badz(p, 3, b & 0x4)
+        e = b & 0x3
+        if e >= 3:
+            r.bad_code(p + 1, e, 3)
+        it, al = _P65[e]
     if it == 6:
-        r.zero(1, "characters")
-        v_meter_status = r.sintb(-32768, 32767)
-        r.zero(1, "end of element")
-        it, al = _P66[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        if b & 0x2:
+            r.badz(p, 2, b & 0x2)
+        sg = (b & 0x1) == 1
+        v_meter_status = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v_meter_status <= 32767:
+            r.fail('integer out of range')
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        if b & 0x4:
+            r.badz(p, 3, b & 0x4)
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 1, e, 2)
+        it, al = _P66[e]
     if it == 7:
-        r.zero(1, "characters")
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         v_meter_timestamp = r.uintb(18446744073709551615)
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        if b & 0x3:
+            r.badz(p, 2, b & 0x3)
         it = -1; al = 0
     return MeterInfoType(meter_id=v_meter_id, charged_energy_reading_wh=v_charged_energy_reading_wh, bpt_discharged_energy_reading_wh=v_bpt_discharged_energy_reading_wh, capacitive_energy_reading_va_rh=v_capacitive_energy_reading_va_rh, bpt_inductive_energy_reading_va_rh=v_bpt_inductive_energy_reading_va_rh, meter_signature=v_meter_signature, meter_status=v_meter_status, meter_timestamp=v_meter_timestamp)
 
 def _e_MeterInfoType(w: Writer, o: MeterInfoType) -> None:
-    if o.meter_id is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.string(o.meter_id)
-        w.bits(0, 1)
-    else:
+    f_meter_id = o.meter_id
+    if f_meter_id is None:
         raise ExiEncodeError("MeterInfoType: missing required meter_id")
-    if o.charged_energy_reading_wh is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.uint(o.charged_energy_reading_wh)
-        w.bits(0, 1)
-    else:
+    w.bits(0, 2)
+    w.string(f_meter_id)
+    w.bits(0, 1)
+    f_charged_energy_reading_wh = o.charged_energy_reading_wh
+    if f_charged_energy_reading_wh is None:
         raise ExiEncodeError("MeterInfoType: missing required charged_energy_reading_wh")
+    w.bits(0, 2)
+    w.uint(f_charged_energy_reading_wh)
+    w.bits(0, 1)
     s = 2
-    if o.bpt_discharged_energy_reading_wh is not None:
-        w.bits(0, 3)
-        w.bits(0, 1)
-        w.uint(o.bpt_discharged_energy_reading_wh)
+    f_bpt_discharged_energy_reading_wh = o.bpt_discharged_energy_reading_wh
+    if f_bpt_discharged_energy_reading_wh is not None:
+        w.bits(0, 4)
+        w.uint(f_bpt_discharged_energy_reading_wh)
         w.bits(0, 1)
         s = 3
-    if o.capacitive_energy_reading_va_rh is not None:
+    f_capacitive_energy_reading_va_rh = o.capacitive_energy_reading_va_rh
+    if f_capacitive_energy_reading_va_rh is not None:
         c = _C67[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
-        w.uint(o.capacitive_energy_reading_va_rh)
+        w.uint(f_capacitive_energy_reading_va_rh)
         w.bits(0, 1)
         s = 4
-    if o.bpt_inductive_energy_reading_va_rh is not None:
+    f_bpt_inductive_energy_reading_va_rh = o.bpt_inductive_energy_reading_va_rh
+    if f_bpt_inductive_energy_reading_va_rh is not None:
         c = _C68[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
-        w.uint(o.bpt_inductive_energy_reading_va_rh)
+        w.uint(f_bpt_inductive_energy_reading_va_rh)
         w.bits(0, 1)
         s = 5
-    if o.meter_signature is not None:
+    f_meter_signature = o.meter_signature
+    if f_meter_signature is not None:
         c = _C69[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
-        w.binary(o.meter_signature)
+        w.binary(f_meter_signature)
         w.bits(0, 1)
         s = 6
-    if o.meter_status is not None:
+    f_meter_status = o.meter_status
+    if f_meter_status is not None:
         c = _C70[s]
         w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.sint(o.meter_status)
+        if not -32768 <= f_meter_status <= 32767:
+            raise ExiEncodeError(f"value {f_meter_status!r} outside [-32768, 32767]")
+        w.bits((1 if f_meter_status < 0 else 0), 2)
+        w.uint(-f_meter_status - 1 if f_meter_status < 0 else f_meter_status)
         w.bits(0, 1)
         s = 7
-    if o.meter_timestamp is not None:
+    f_meter_timestamp = o.meter_timestamp
+    if f_meter_timestamp is not None:
         c = _C71[s]
         w.bits(c[0], c[1])
         w.bits(0, 1)
-        w.uint(o.meter_timestamp)
+        w.uint(f_meter_timestamp)
         w.bits(0, 1)
         s = 8
     c = _C72[s]
     w.bits(c[0], c[1])
 
 def _d_ObjectType(r: Reader) -> ObjectType:
+    rv = r.v; rn = r.n
     v_encoding = None
     v_id = None
     v_mime_type = None
-    it, al = _P3[r.code(3, 5)]
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    e = b & 0x7
+    if e >= 5:
+        r.bad_code(p + 0, e, 5)
+    it, al = _P3[e]
     if it == 0:
         v_encoding = r.string()
-        it, al = _P4[r.code(3, 4)]
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        e = b & 0x7
+        if e >= 4:
+            r.bad_code(p + 0, e, 4)
+        it, al = _P4[e]
     if it == 1:
         v_id = r.string()
-        it, al = _P5[r.code(3, 3)]
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        e = b & 0x7
+        if e >= 3:
+            r.bad_code(p + 0, e, 3)
+        it, al = _P5[e]
     if it == 2:
         v_mime_type = r.string()
-        it, al = _P6[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P6[e]
     n = 0
     while it == 3:
         r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        it, al = _P6[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P6[e]
     return ObjectType(encoding=v_encoding, id=v_id, mime_type=v_mime_type)
 
 def _e_ObjectType(w: Writer, o: ObjectType) -> None:
     s = 0
-    if o.encoding is not None:
+    f_encoding = o.encoding
+    if f_encoding is not None:
         w.bits(0, 3)
-        w.string(o.encoding)
+        w.string(f_encoding)
         s = 1
-    if o.id is not None:
+    f_id = o.id
+    if f_id is not None:
         c = _C7[s]
         w.bits(c[0], c[1])
-        w.string(o.id)
+        w.string(f_id)
         s = 2
-    if o.mime_type is not None:
+    f_mime_type = o.mime_type
+    if f_mime_type is not None:
         c = _C73[s]
         w.bits(c[0], c[1])
-        w.string(o.mime_type)
+        w.string(f_mime_type)
         s = 3
     c = _C74[s]
     w.bits(c[0], c[1])
@@ -1847,142 +2716,235 @@ def _e_PGPDataType(w: Writer, o: PGPDataType) -> None:
     raise ExiEncodeError("content of PGPDataType is not supported")
 
 def _d_RSAKeyValueType(r: Reader) -> RSAKeyValueType:
+    rv = r.v; rn = r.n
     v_modulus = None
     v_exponent = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_modulus = r.binary()
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_exponent = r.binary()
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_modulus = r.binary()
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x7:
+        r.badz(p, 3, b & 0x7)
+    it = 1; al = 0
+    v_exponent = r.binary()
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
+    it = -1; al = 0
     return RSAKeyValueType(modulus=v_modulus, exponent=v_exponent)
 
 def _e_RSAKeyValueType(w: Writer, o: RSAKeyValueType) -> None:
-    if o.modulus is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.binary(o.modulus)
-        w.bits(0, 1)
-    else:
+    f_modulus = o.modulus
+    if f_modulus is None:
         raise ExiEncodeError("RSAKeyValueType: missing required modulus")
-    if o.exponent is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.binary(o.exponent)
-        w.bits(0, 1)
-    else:
-        raise ExiEncodeError("RSAKeyValueType: missing required exponent")
+    w.bits(0, 2)
+    w.binary(f_modulus)
     w.bits(0, 1)
+    f_exponent = o.exponent
+    if f_exponent is None:
+        raise ExiEncodeError("RSAKeyValueType: missing required exponent")
+    w.bits(0, 2)
+    w.binary(f_exponent)
+    w.bits(0, 2)
 
 def _d_RationalNumberType(r: Reader) -> RationalNumberType:
+    rv = r.v; rn = r.n
     v_exponent = None
     v_value = None
-    r.zero(1, 'next item')
-    it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_exponent = r.bits(8) - 128
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_value = r.sintb(-32768, 32767)
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    p = r.p
+    q = p + 14
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3fff
+    r.p = q
+    if b & 0x300e:
+        r.badz(p, 14, b & 0x300e)
+    v_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    it = 1; al = 0
+    v_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v_value <= 32767:
+        r.fail('integer out of range')
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
+    it = -1; al = 0
     return RationalNumberType(exponent=v_exponent, value=v_value)
 
 def _e_RationalNumberType(w: Writer, o: RationalNumberType) -> None:
-    if o.exponent is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.nbit(o.exponent, -128, 127, 8)
-        w.bits(0, 1)
-    else:
+    f_exponent = o.exponent
+    if f_exponent is None:
         raise ExiEncodeError("RationalNumberType: missing required exponent")
-    if o.value is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.sint(o.value)
-        w.bits(0, 1)
-    else:
+    if not -128 <= f_exponent <= 127:
+        raise ExiEncodeError(f"value {f_exponent!r} outside [-128, 127]")
+    w.bits((f_exponent + 128) << 1, 11)
+    f_value = o.value
+    if f_value is None:
         raise ExiEncodeError("RationalNumberType: missing required value")
-    w.bits(0, 1)
+    if not -32768 <= f_value <= 32767:
+        raise ExiEncodeError(f"value {f_value!r} outside [-32768, 32767]")
+    w.bits((1 if f_value < 0 else 0), 3)
+    w.uint(-f_value - 1 if f_value < 0 else f_value)
+    w.bits(0, 2)
 
 def _d_ReceiptType(r: Reader) -> ReceiptType:
+    rv = r.v; rn = r.n
     v_time_anchor = None
     v_energy_costs = None
     v_occupancy_costs = None
     v_additional_services_costs = None
     v_overstay_costs = None
     v_tax_costs = []
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_time_anchor = r.uintb(18446744073709551615)
-        r.zero(1, "end of element")
-        it, al = _P75[r.code(3, 6)]
+    v_time_anchor = r.uintb(18446744073709551615)
+    p = r.p
+    q = p + 4
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xf
+    r.p = q
+    if b & 0x8:
+        r.badz(p, 4, b & 0x8)
+    e = b & 0x7
+    if e >= 6:
+        r.bad_code(p + 1, e, 6)
+    it, al = _P75[e]
     if it == 1:
         v_energy_costs = _d_DetailedCostType(r)
-        it, al = _P76[r.code(3, 5)]
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        e = b & 0x7
+        if e >= 5:
+            r.bad_code(p + 0, e, 5)
+        it, al = _P76[e]
     if it == 2:
         v_occupancy_costs = _d_DetailedCostType(r)
-        it, al = _P77[r.code(3, 4)]
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        e = b & 0x7
+        if e >= 4:
+            r.bad_code(p + 0, e, 4)
+        it, al = _P77[e]
     if it == 3:
         v_additional_services_costs = _d_DetailedCostType(r)
-        it, al = _P78[r.code(2, 3)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 3:
+            r.bad_code(p + 0, e, 3)
+        it, al = _P78[e]
     if it == 4:
         v_overstay_costs = _d_DetailedCostType(r)
-        it, al = _P79[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P79[e]
     n = 0
     while it == 5:
-        x = _d_DetailedTaxType(r)
-        v_tax_costs.append(x)
+        t = _d_DetailedTaxType(r)
+        v_tax_costs.append(t)
         n += 1
         if n < 10:
-            it, al = _P79[r.code(2, 2)]
+            p = r.p
+            q = p + 2
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x3
+            r.p = q
+            e = b & 0x3
+            if e >= 2:
+                r.bad_code(p + 0, e, 2)
+            it, al = _P79[e]
         else:
-            r.zero(1, 'end of element')
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
             it = -1; al = 0
     return ReceiptType(time_anchor=v_time_anchor, energy_costs=v_energy_costs, occupancy_costs=v_occupancy_costs, additional_services_costs=v_additional_services_costs, overstay_costs=v_overstay_costs, tax_costs=v_tax_costs)
 
 def _e_ReceiptType(w: Writer, o: ReceiptType) -> None:
-    if o.time_anchor is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.uint(o.time_anchor)
-        w.bits(0, 1)
-    else:
+    f_time_anchor = o.time_anchor
+    if f_time_anchor is None:
         raise ExiEncodeError("ReceiptType: missing required time_anchor")
+    w.bits(0, 2)
+    w.uint(f_time_anchor)
+    w.bits(0, 1)
     s = 1
-    if o.energy_costs is not None:
+    f_energy_costs = o.energy_costs
+    if f_energy_costs is not None:
         w.bits(0, 3)
-        _e_DetailedCostType(w, o.energy_costs)
+        _e_DetailedCostType(w, f_energy_costs)
         s = 2
-    if o.occupancy_costs is not None:
+    f_occupancy_costs = o.occupancy_costs
+    if f_occupancy_costs is not None:
         c = _C80[s]
         w.bits(c[0], c[1])
-        _e_DetailedCostType(w, o.occupancy_costs)
+        _e_DetailedCostType(w, f_occupancy_costs)
         s = 3
-    if o.additional_services_costs is not None:
+    f_additional_services_costs = o.additional_services_costs
+    if f_additional_services_costs is not None:
         c = _C81[s]
         w.bits(c[0], c[1])
-        _e_DetailedCostType(w, o.additional_services_costs)
+        _e_DetailedCostType(w, f_additional_services_costs)
         s = 4
-    if o.overstay_costs is not None:
+    f_overstay_costs = o.overstay_costs
+    if f_overstay_costs is not None:
         c = _C82[s]
         w.bits(c[0], c[1])
-        _e_DetailedCostType(w, o.overstay_costs)
+        _e_DetailedCostType(w, f_overstay_costs)
         s = 5
     n = 0
     for x in o.tax_costs:
@@ -1997,107 +2959,201 @@ def _e_ReceiptType(w: Writer, o: ReceiptType) -> None:
     w.bits(c[0], c[1])
 
 def _d_ReferenceType(r: Reader) -> ReferenceType:
+    rv = r.v; rn = r.n
     v_id = None
     v_type = None
     v_uri = None
     v_transforms = None
     v_digest_method = None
     v_digest_value = None
-    it, al = _P85[r.code(3, 5)]
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    e = b & 0x7
+    if e >= 5:
+        r.bad_code(p + 0, e, 5)
+    it, al = _P85[e]
     if it == 0:
         v_id = r.string()
-        it, al = _P86[r.code(3, 4)]
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        e = b & 0x7
+        if e >= 4:
+            r.bad_code(p + 0, e, 4)
+        it, al = _P86[e]
     if it == 1:
         v_type = r.string()
-        it, al = _P87[r.code(2, 3)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 3:
+            r.bad_code(p + 0, e, 3)
+        it, al = _P87[e]
     if it == 2:
         v_uri = r.string()
-        it, al = _P88[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P88[e]
     if it == 3:
         v_transforms = _d_TransformsType(r)
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = 4; al = 0
-    if it == 4:
-        v_digest_method = _d_DigestMethodType(r)
-        r.zero(1, 'next item')
-        it = 5; al = 0
-    if it == 5:
-        r.zero(1, "characters")
-        v_digest_value = r.binary()
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_digest_method = _d_DigestMethodType(r)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
+    it = 5; al = 0
+    v_digest_value = r.binary()
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
+    it = -1; al = 0
     return ReferenceType(id=v_id, type=v_type, uri=v_uri, transforms=v_transforms, digest_method=v_digest_method, digest_value=v_digest_value)
 
 def _e_ReferenceType(w: Writer, o: ReferenceType) -> None:
     s = 0
-    if o.id is not None:
+    f_id = o.id
+    if f_id is not None:
         w.bits(0, 3)
-        w.string(o.id)
+        w.string(f_id)
         s = 1
-    if o.type is not None:
+    f_type = o.type
+    if f_type is not None:
         c = _C89[s]
         w.bits(c[0], c[1])
-        w.string(o.type)
+        w.string(f_type)
         s = 2
-    if o.uri is not None:
+    f_uri = o.uri
+    if f_uri is not None:
         c = _C90[s]
         w.bits(c[0], c[1])
-        w.string(o.uri)
+        w.string(f_uri)
         s = 3
-    if o.transforms is not None:
+    f_transforms = o.transforms
+    if f_transforms is not None:
         c = _C91[s]
         w.bits(c[0], c[1])
-        _e_TransformsType(w, o.transforms)
+        _e_TransformsType(w, f_transforms)
         s = 4
-    if o.digest_method is not None:
-        c = _C92[s]
-        w.bits(c[0], c[1])
-        _e_DigestMethodType(w, o.digest_method)
-        s = 5
-    else:
+    f_digest_method = o.digest_method
+    if f_digest_method is None:
         raise ExiEncodeError("ReferenceType: missing required digest_method")
-    if o.digest_value is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.binary(o.digest_value)
-        w.bits(0, 1)
-    else:
+    c = _C92[s]
+    w.bits(c[0], c[1])
+    _e_DigestMethodType(w, f_digest_method)
+    s = 5
+    f_digest_value = o.digest_value
+    if f_digest_value is None:
         raise ExiEncodeError("ReferenceType: missing required digest_value")
-    w.bits(0, 1)
+    w.bits(0, 2)
+    w.binary(f_digest_value)
+    w.bits(0, 2)
 
 def _d_RetrievalMethodType(r: Reader) -> RetrievalMethodType:
+    rv = r.v; rn = r.n
     v_type = None
     v_uri = None
     v_transforms = None
-    it, al = _P93[r.code(3, 4)]
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    e = b & 0x7
+    if e >= 4:
+        r.bad_code(p + 0, e, 4)
+    it, al = _P93[e]
     if it == 0:
         v_type = r.string()
-        it, al = _P94[r.code(2, 3)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 3:
+            r.bad_code(p + 0, e, 3)
+        it, al = _P94[e]
     if it == 1:
         v_uri = r.string()
-        it, al = _P59[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P59[e]
     if it == 2:
         v_transforms = _d_TransformsType(r)
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = -1; al = 0
     return RetrievalMethodType(type=v_type, uri=v_uri, transforms=v_transforms)
 
 def _e_RetrievalMethodType(w: Writer, o: RetrievalMethodType) -> None:
     s = 0
-    if o.type is not None:
+    f_type = o.type
+    if f_type is not None:
         w.bits(0, 3)
-        w.string(o.type)
+        w.string(f_type)
         s = 1
-    if o.uri is not None:
+    f_uri = o.uri
+    if f_uri is not None:
         c = _C95[s]
         w.bits(c[0], c[1])
-        w.string(o.uri)
+        w.string(f_uri)
         s = 2
-    if o.transforms is not None:
+    f_transforms = o.transforms
+    if f_transforms is not None:
         c = _C96[s]
         w.bits(c[0], c[1])
-        _e_TransformsType(w, o.transforms)
+        _e_TransformsType(w, f_transforms)
         s = 3
     c = _C97[s]
     w.bits(c[0], c[1])
@@ -2109,43 +3165,89 @@ def _e_SPKIDataType(w: Writer, o: SPKIDataType) -> None:
     raise ExiEncodeError("content of SPKIDataType is not supported")
 
 def _d_Scheduled_CLReqControlModeType(r: Reader) -> Scheduled_CLReqControlModeType:
+    rv = r.v; rn = r.n
     v_ev_target_energy_request = None
     v_ev_maximum_energy_request = None
     v_ev_minimum_energy_request = None
-    it, al = _P93[r.code(3, 4)]
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    e = b & 0x7
+    if e >= 4:
+        r.bad_code(p + 0, e, 4)
+    it, al = _P93[e]
     if it == 0:
         v_ev_target_energy_request = _d_RationalNumberType(r)
-        it, al = _P94[r.code(2, 3)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 3:
+            r.bad_code(p + 0, e, 3)
+        it, al = _P94[e]
     if it == 1:
         v_ev_maximum_energy_request = _d_RationalNumberType(r)
-        it, al = _P59[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P59[e]
     if it == 2:
         v_ev_minimum_energy_request = _d_RationalNumberType(r)
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = -1; al = 0
     return Scheduled_CLReqControlModeType(ev_target_energy_request=v_ev_target_energy_request, ev_maximum_energy_request=v_ev_maximum_energy_request, ev_minimum_energy_request=v_ev_minimum_energy_request)
 
 def _e_Scheduled_CLReqControlModeType(w: Writer, o: Scheduled_CLReqControlModeType) -> None:
     s = 0
-    if o.ev_target_energy_request is not None:
+    f_ev_target_energy_request = o.ev_target_energy_request
+    if f_ev_target_energy_request is not None:
         w.bits(0, 3)
-        _e_RationalNumberType(w, o.ev_target_energy_request)
+        _e_RationalNumberType(w, f_ev_target_energy_request)
         s = 1
-    if o.ev_maximum_energy_request is not None:
+    f_ev_maximum_energy_request = o.ev_maximum_energy_request
+    if f_ev_maximum_energy_request is not None:
         c = _C95[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.ev_maximum_energy_request)
+        _e_RationalNumberType(w, f_ev_maximum_energy_request)
         s = 2
-    if o.ev_minimum_energy_request is not None:
+    f_ev_minimum_energy_request = o.ev_minimum_energy_request
+    if f_ev_minimum_energy_request is not None:
         c = _C96[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.ev_minimum_energy_request)
+        _e_RationalNumberType(w, f_ev_minimum_energy_request)
         s = 3
     c = _C97[s]
     w.bits(c[0], c[1])
 
 def _d_Scheduled_CLResControlModeType(r: Reader) -> Scheduled_CLResControlModeType:
-    r.zero(1, 'end of element')
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = -1; al = 0
     return Scheduled_CLResControlModeType()
 
@@ -2153,62 +3255,132 @@ def _e_Scheduled_CLResControlModeType(w: Writer, o: Scheduled_CLResControlModeTy
     w.bits(0, 1)
 
 def _d_SignatureMethodType(r: Reader) -> SignatureMethodType:
+    rv = r.v; rn = r.n
     v_algorithm = None
     v_hmac_output_length = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_algorithm = r.string()
-        it, al = _P94[r.code(3, 3)]
+    v_algorithm = r.string()
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    e = b & 0x7
+    if e >= 3:
+        r.bad_code(p + 0, e, 3)
+    it, al = _P94[e]
     if it == 1:
-        r.zero(1, "characters")
-        v_hmac_output_length = r.sint()
-        r.zero(1, "end of element")
-        it, al = _P59[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        if b & 0x2:
+            r.badz(p, 2, b & 0x2)
+        sg = (b & 0x1) == 1
+        v_hmac_output_length = -r.uint() - 1 if sg else r.uint()
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        if b & 0x4:
+            r.badz(p, 3, b & 0x4)
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 1, e, 2)
+        it, al = _P59[e]
     n = 0
     while it == 2:
         r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        it, al = _P59[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P59[e]
     return SignatureMethodType(algorithm=v_algorithm, hmac_output_length=v_hmac_output_length)
 
 def _e_SignatureMethodType(w: Writer, o: SignatureMethodType) -> None:
-    if o.algorithm is not None:
-        w.bits(0, 1)
-        w.string(o.algorithm)
-    else:
+    f_algorithm = o.algorithm
+    if f_algorithm is None:
         raise ExiEncodeError("SignatureMethodType: missing required algorithm")
+    w.bits(0, 1)
+    w.string(f_algorithm)
     s = 1
-    if o.hmac_output_length is not None:
-        w.bits(0, 3)
-        w.bits(0, 1)
-        w.sint(o.hmac_output_length)
+    f_hmac_output_length = o.hmac_output_length
+    if f_hmac_output_length is not None:
+        w.bits((1 if f_hmac_output_length < 0 else 0), 5)
+        w.uint(-f_hmac_output_length - 1 if f_hmac_output_length < 0 else f_hmac_output_length)
         w.bits(0, 1)
         s = 2
     c = _C98[s]
     w.bits(c[0], c[1])
 
 def _d_SignaturePropertiesType(r: Reader) -> SignaturePropertiesType:
+    rv = r.v; rn = r.n
     v_id = None
     v_signature_property = []
-    it, al = _P42[r.code(2, 2)]
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P42[e]
     if it == 0:
         v_id = r.string()
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = 1; al = 0
     n = 0
     while it == 1:
-        x = _d_SignaturePropertyType(r)
-        v_signature_property.append(x)
+        t = _d_SignaturePropertyType(r)
+        v_signature_property.append(t)
         n += 1
-        it, al = _P11[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P11[e]
     return SignaturePropertiesType(id=v_id, signature_property=v_signature_property)
 
 def _e_SignaturePropertiesType(w: Writer, o: SignaturePropertiesType) -> None:
     s = 0
-    if o.id is not None:
+    f_id = o.id
+    if f_id is not None:
         w.bits(0, 2)
-        w.string(o.id)
+        w.string(f_id)
         s = 1
     n = 0
     for x in o.signature_property:
@@ -2222,89 +3394,175 @@ def _e_SignaturePropertiesType(w: Writer, o: SignaturePropertiesType) -> None:
     w.bits(1, 2)
 
 def _d_SignaturePropertyType(r: Reader) -> SignaturePropertyType:
+    rv = r.v; rn = r.n
     v_id = None
     v_target = None
-    it, al = _P42[r.code(2, 2)]
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P42[e]
     if it == 0:
         v_id = r.string()
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = 1; al = 0
-    if it == 1:
-        v_target = r.string()
-        it, al = _P99[r.code(2, 1)]
+    v_target = r.string()
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 1:
+        r.bad_code(p + 0, e, 1)
+    it, al = _P99[e]
     n = 0
     while it == 2:
         r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        it, al = _P59[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P59[e]
     return SignaturePropertyType(id=v_id, target=v_target)
 
 def _e_SignaturePropertyType(w: Writer, o: SignaturePropertyType) -> None:
     s = 0
-    if o.id is not None:
+    f_id = o.id
+    if f_id is not None:
         w.bits(0, 2)
-        w.string(o.id)
+        w.string(f_id)
         s = 1
-    if o.target is not None:
-        c = _C100[s]
-        w.bits(c[0], c[1])
-        w.string(o.target)
-        s = 2
-    else:
+    f_target = o.target
+    if f_target is None:
         raise ExiEncodeError("SignaturePropertyType: missing required target")
+    c = _C100[s]
+    w.bits(c[0], c[1])
+    w.string(f_target)
+    s = 2
     raise ExiEncodeError("SignaturePropertyType: required wildcard content")
 
 def _d_SignatureType(r: Reader) -> SignatureType:
+    rv = r.v; rn = r.n
     v_id = None
     v_signed_info = None
     v_signature_value = None
     v_key_info = None
     v_object = []
-    it, al = _P42[r.code(2, 2)]
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P42[e]
     if it == 0:
         v_id = r.string()
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = 1; al = 0
-    if it == 1:
-        v_signed_info = _d_SignedInfoType(r)
-        r.zero(1, 'next item')
-        it = 2; al = 0
-    if it == 2:
-        v_signature_value = _d_SignatureValueType(r)
-        it, al = _P16[r.code(2, 3)]
+    v_signed_info = _d_SignedInfoType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 2; al = 0
+    v_signature_value = _d_SignatureValueType(r)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 3:
+        r.bad_code(p + 0, e, 3)
+    it, al = _P16[e]
     if it == 3:
         v_key_info = _d_KeyInfoType(r)
-        it, al = _P17[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P17[e]
     n = 0
     while it == 4:
-        x = _d_ObjectType(r)
-        v_object.append(x)
+        t = _d_ObjectType(r)
+        v_object.append(t)
         n += 1
-        it, al = _P17[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P17[e]
     return SignatureType(id=v_id, signed_info=v_signed_info, signature_value=v_signature_value, key_info=v_key_info, object=v_object)
 
 def _e_SignatureType(w: Writer, o: SignatureType) -> None:
     s = 0
-    if o.id is not None:
+    f_id = o.id
+    if f_id is not None:
         w.bits(0, 2)
-        w.string(o.id)
+        w.string(f_id)
         s = 1
-    if o.signed_info is not None:
-        c = _C101[s]
-        w.bits(c[0], c[1])
-        _e_SignedInfoType(w, o.signed_info)
-        s = 2
-    else:
+    f_signed_info = o.signed_info
+    if f_signed_info is None:
         raise ExiEncodeError("SignatureType: missing required signed_info")
-    if o.signature_value is not None:
-        w.bits(0, 1)
-        _e_SignatureValueType(w, o.signature_value)
-    else:
+    c = _C101[s]
+    w.bits(c[0], c[1])
+    _e_SignedInfoType(w, f_signed_info)
+    s = 2
+    f_signature_value = o.signature_value
+    if f_signature_value is None:
         raise ExiEncodeError("SignatureType: missing required signature_value")
+    w.bits(0, 1)
+    _e_SignatureValueType(w, f_signature_value)
     s = 3
-    if o.key_info is not None:
+    f_key_info = o.key_info
+    if f_key_info is not None:
         w.bits(0, 2)
-        _e_KeyInfoType(w, o.key_info)
+        _e_KeyInfoType(w, f_key_info)
         s = 4
     n = 0
     for x in o.object:
@@ -2317,78 +3575,141 @@ def _e_SignatureType(w: Writer, o: SignatureType) -> None:
     w.bits(c[0], c[1])
 
 def _d_SignatureValueType(r: Reader) -> SignatureValueType:
+    rv = r.v; rn = r.n
     v_id = None
     v_value = None
-    it, al = _P42[r.code(2, 2)]
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P42[e]
     if it == 0:
         v_id = r.string()
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = 1; al = 0
-    if it == 1:
-        v_value = r.binary()
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_value = r.binary()
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return SignatureValueType(id=v_id, value=v_value)
 
 def _e_SignatureValueType(w: Writer, o: SignatureValueType) -> None:
     s = 0
-    if o.id is not None:
+    f_id = o.id
+    if f_id is not None:
         w.bits(0, 2)
-        w.string(o.id)
+        w.string(f_id)
         s = 1
-    if o.value is not None:
-        c = _C104[s]
-        w.bits(c[0], c[1])
-        w.binary(o.value)
-        s = 2
-    else:
+    f_value = o.value
+    if f_value is None:
         raise ExiEncodeError("SignatureValueType: missing required value")
+    c = _C104[s]
+    w.bits(c[0], c[1])
+    w.binary(f_value)
+    s = 2
     w.bits(0, 1)
 
 def _d_SignedInfoType(r: Reader) -> SignedInfoType:
+    rv = r.v; rn = r.n
     v_id = None
     v_canonicalization_method = None
     v_signature_method = None
     v_reference = []
-    it, al = _P42[r.code(2, 2)]
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P42[e]
     if it == 0:
         v_id = r.string()
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = 1; al = 0
-    if it == 1:
-        v_canonicalization_method = _d_CanonicalizationMethodType(r)
-        r.zero(1, 'next item')
-        it = 2; al = 0
-    if it == 2:
-        v_signature_method = _d_SignatureMethodType(r)
-        r.zero(1, 'next item')
-        it = 3; al = 0
+    v_canonicalization_method = _d_CanonicalizationMethodType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 2; al = 0
+    v_signature_method = _d_SignatureMethodType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 3; al = 0
     n = 0
     while it == 3:
-        x = _d_ReferenceType(r)
-        v_reference.append(x)
+        t = _d_ReferenceType(r)
+        v_reference.append(t)
         n += 1
-        it, al = _P6[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P6[e]
     return SignedInfoType(id=v_id, canonicalization_method=v_canonicalization_method, signature_method=v_signature_method, reference=v_reference)
 
 def _e_SignedInfoType(w: Writer, o: SignedInfoType) -> None:
     s = 0
-    if o.id is not None:
+    f_id = o.id
+    if f_id is not None:
         w.bits(0, 2)
-        w.string(o.id)
+        w.string(f_id)
         s = 1
-    if o.canonicalization_method is not None:
-        c = _C43[s]
-        w.bits(c[0], c[1])
-        _e_CanonicalizationMethodType(w, o.canonicalization_method)
-        s = 2
-    else:
+    f_canonicalization_method = o.canonicalization_method
+    if f_canonicalization_method is None:
         raise ExiEncodeError("SignedInfoType: missing required canonicalization_method")
-    if o.signature_method is not None:
-        w.bits(0, 1)
-        _e_SignatureMethodType(w, o.signature_method)
-    else:
+    c = _C43[s]
+    w.bits(c[0], c[1])
+    _e_CanonicalizationMethodType(w, f_canonicalization_method)
+    s = 2
+    f_signature_method = o.signature_method
+    if f_signature_method is None:
         raise ExiEncodeError("SignedInfoType: missing required signature_method")
+    w.bits(0, 1)
+    _e_SignatureMethodType(w, f_signature_method)
     s = 3
     n = 0
     for x in o.reference:
@@ -2402,32 +3723,71 @@ def _e_SignedInfoType(w: Writer, o: SignedInfoType) -> None:
     w.bits(1, 2)
 
 def _d_TransformType(r: Reader) -> TransformType:
+    rv = r.v; rn = r.n
     v_algorithm = None
     v_x_path = []
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_algorithm = r.string()
-        it, al = _P106[r.code(3, 3)]
+    v_algorithm = r.string()
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    e = b & 0x7
+    if e >= 3:
+        r.bad_code(p + 0, e, 3)
+    it, al = _P106[e]
     n = 0
     while it == 1:
         if al == 0:
             r.fail("wildcard (undeclared) element content is not supported")
         elif al == 1:
-            r.zero(1, "characters")
-            x = r.string()
-            r.zero(1, "end of element")
-            v_x_path.append(x)
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
+            t = r.string()
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
+            v_x_path.append(t)
         n += 1
-        it, al = _P106[r.code(3, 3)]
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        e = b & 0x7
+        if e >= 3:
+            r.bad_code(p + 0, e, 3)
+        it, al = _P106[e]
     return TransformType(algorithm=v_algorithm, x_path=v_x_path)
 
 def _e_TransformType(w: Writer, o: TransformType) -> None:
-    if o.algorithm is not None:
-        w.bits(0, 1)
-        w.string(o.algorithm)
-    else:
+    f_algorithm = o.algorithm
+    if f_algorithm is None:
         raise ExiEncodeError("TransformType: missing required algorithm")
+    w.bits(0, 1)
+    w.string(f_algorithm)
     s = 1
     n = 0
     for x in o.x_path:
@@ -2442,15 +3802,32 @@ def _e_TransformType(w: Writer, o: TransformType) -> None:
     w.bits(c[0], c[1])
 
 def _d_TransformsType(r: Reader) -> TransformsType:
+    rv = r.v; rn = r.n
     v_transform = []
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
     n = 0
     while it == 0:
-        x = _d_TransformType(r)
-        v_transform.append(x)
+        t = _d_TransformType(r)
+        v_transform.append(t)
         n += 1
-        it, al = _P0[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P0[e]
     return TransformsType(transform=v_transform)
 
 def _e_TransformsType(w: Writer, o: TransformsType) -> None:
@@ -2467,88 +3844,157 @@ def _e_TransformsType(w: Writer, o: TransformsType) -> None:
     w.bits(1, 2)
 
 def _d_V2GMessageType(r: Reader) -> V2GMessageType:
+    rv = r.v; rn = r.n
     v_header = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_header = _d_MessageHeaderType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_header = _d_MessageHeaderType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return V2GMessageType(header=v_header)
 
 def _e_V2GMessageType(w: Writer, o: V2GMessageType) -> None:
-    if o.header is not None:
-        w.bits(0, 1)
-        _e_MessageHeaderType(w, o.header)
-    else:
+    f_header = o.header
+    if f_header is None:
         raise ExiEncodeError("V2GMessageType: missing required header")
+    w.bits(0, 1)
+    _e_MessageHeaderType(w, f_header)
     w.bits(0, 1)
 
 def _d_V2GRequestType(r: Reader) -> V2GRequestType:
+    rv = r.v; rn = r.n
     v_header = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_header = _d_MessageHeaderType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_header = _d_MessageHeaderType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return V2GRequestType(header=v_header)
 
 def _e_V2GRequestType(w: Writer, o: V2GRequestType) -> None:
-    if o.header is not None:
-        w.bits(0, 1)
-        _e_MessageHeaderType(w, o.header)
-    else:
+    f_header = o.header
+    if f_header is None:
         raise ExiEncodeError("V2GRequestType: missing required header")
+    w.bits(0, 1)
+    _e_MessageHeaderType(w, f_header)
     w.bits(0, 1)
 
 def _d_V2GResponseType(r: Reader) -> V2GResponseType:
+    rv = r.v; rn = r.n
     v_header = None
     v_response_code = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_header = _d_MessageHeaderType(r)
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_response_code = r.enum(6, _K14)
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_header = _d_MessageHeaderType(r)
+    p = r.p
+    q = p + 10
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3ff
+    r.p = q
+    if b & 0x303:
+        r.badz(p, 10, b & 0x303)
+    k = (b >> 2) & 0x3f
+    if k >= 40:
+        r.bad(p + 2, 'enumeration index out of range')
+    v_response_code = _K14[k]
+    it = -1; al = 0
     return V2GResponseType(header=v_header, response_code=v_response_code)
 
 def _e_V2GResponseType(w: Writer, o: V2GResponseType) -> None:
-    if o.header is not None:
-        w.bits(0, 1)
-        _e_MessageHeaderType(w, o.header)
-    else:
+    f_header = o.header
+    if f_header is None:
         raise ExiEncodeError("V2GResponseType: missing required header")
-    if o.response_code is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.response_code, _K18, 6)
-        w.bits(0, 1)
-    else:
-        raise ExiEncodeError("V2GResponseType: missing required response_code")
     w.bits(0, 1)
+    _e_MessageHeaderType(w, f_header)
+    f_response_code = o.response_code
+    if f_response_code is None:
+        raise ExiEncodeError("V2GResponseType: missing required response_code")
+    w.bits((_K18[f_response_code]) << 2, 10)
 
 def _d_WPT_AlignmentCheckMethodListType(r: Reader) -> WPT_AlignmentCheckMethodListType:
+    rv = r.v; rn = r.n
     v_wpt_alignment_check_method = []
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
     n = 0
     while it == 0:
-        r.zero(1, "characters")
-        x = r.enum(2, _K110)
-        r.zero(1, "end of element")
-        v_wpt_alignment_check_method.append(x)
+        p = r.p
+        q = p + 4
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0xf
+        r.p = q
+        if b & 0x9:
+            r.badz(p, 4, b & 0x9)
+        k = (b >> 1) & 0x3
+        if k >= 3:
+            r.bad(p + 1, 'enumeration index out of range')
+        t = _K110[k]
+        v_wpt_alignment_check_method.append(t)
         n += 1
         if n < 8:
-            it, al = _P0[r.code(2, 2)]
+            p = r.p
+            q = p + 2
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x3
+            r.p = q
+            e = b & 0x3
+            if e >= 2:
+                r.bad_code(p + 0, e, 2)
+            it, al = _P0[e]
         else:
-            r.zero(1, 'end of element')
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
             it = -1; al = 0
     return WPT_AlignmentCheckMethodListType(wpt_alignment_check_method=v_wpt_alignment_check_method)
 
@@ -2558,9 +4004,7 @@ def _e_WPT_AlignmentCheckMethodListType(w: Writer, o: WPT_AlignmentCheckMethodLi
     for x in o.wpt_alignment_check_method:
         c = _C1[s]
         w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.enum(x, _K111, 2)
-        w.bits(0, 1)
+        w.bits((_K111[x]) << 1, 4)
         n += 1
         s = 1 if n < 8 else 2
     if n < 1 or n > 8:
@@ -2569,72 +4013,132 @@ def _e_WPT_AlignmentCheckMethodListType(w: Writer, o: WPT_AlignmentCheckMethodLi
     w.bits(c[0], c[1])
 
 def _d_WPT_AlignmentCheckReqType(r: Reader) -> WPT_AlignmentCheckReqType:
+    rv = r.v; rn = r.n
     v_header = None
     v_ev_processing = None
     v_target_coil_current = None
     v_ev_result_code = None
     v_vendor_specific_data_container = []
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_header = _d_MessageHeaderType(r)
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_ev_processing = r.enum(2, _K112)
-        r.zero(1, "end of element")
-        it, al = _P113[r.code(2, 2)]
+    v_header = _d_MessageHeaderType(r)
+    p = r.p
+    q = p + 7
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7f
+    r.p = q
+    if b & 0x64:
+        r.badz(p, 7, b & 0x64)
+    k = (b >> 3) & 0x3
+    if k >= 3:
+        r.bad(p + 2, 'enumeration index out of range')
+    v_ev_processing = _K112[k]
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 5, e, 2)
+    it, al = _P113[e]
     if it == 2:
         v_target_coil_current = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = 3; al = 0
-    if it == 3:
-        r.zero(1, "characters")
-        v_ev_result_code = r.enum(2, _K114)
-        r.zero(1, "end of element")
-        it, al = _P17[r.code(2, 2)]
+    p = r.p
+    q = p + 6
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3f
+    r.p = q
+    if b & 0x24:
+        r.badz(p, 6, b & 0x24)
+    k = (b >> 3) & 0x3
+    if k >= 3:
+        r.bad(p + 1, 'enumeration index out of range')
+    v_ev_result_code = _K114[k]
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 4, e, 2)
+    it, al = _P17[e]
     n = 0
     while it == 4:
-        r.zero(1, "characters")
-        x = r.binary()
-        r.zero(1, "end of element")
-        v_vendor_specific_data_container.append(x)
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
+        t = r.binary()
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
+        v_vendor_specific_data_container.append(t)
         n += 1
         if n < 16:
-            it, al = _P17[r.code(2, 2)]
+            p = r.p
+            q = p + 2
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x3
+            r.p = q
+            e = b & 0x3
+            if e >= 2:
+                r.bad_code(p + 0, e, 2)
+            it, al = _P17[e]
         else:
-            r.zero(1, 'end of element')
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
             it = -1; al = 0
     return WPT_AlignmentCheckReqType(header=v_header, ev_processing=v_ev_processing, target_coil_current=v_target_coil_current, ev_result_code=v_ev_result_code, vendor_specific_data_container=v_vendor_specific_data_container)
 
 def _e_WPT_AlignmentCheckReqType(w: Writer, o: WPT_AlignmentCheckReqType) -> None:
-    if o.header is not None:
-        w.bits(0, 1)
-        _e_MessageHeaderType(w, o.header)
-    else:
+    f_header = o.header
+    if f_header is None:
         raise ExiEncodeError("WPT_AlignmentCheckReqType: missing required header")
-    if o.ev_processing is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.ev_processing, _K115, 2)
-        w.bits(0, 1)
-    else:
+    w.bits(0, 1)
+    _e_MessageHeaderType(w, f_header)
+    f_ev_processing = o.ev_processing
+    if f_ev_processing is None:
         raise ExiEncodeError("WPT_AlignmentCheckReqType: missing required ev_processing")
+    w.bits((_K115[f_ev_processing]) << 1, 5)
     s = 2
-    if o.target_coil_current is not None:
+    f_target_coil_current = o.target_coil_current
+    if f_target_coil_current is not None:
         w.bits(0, 2)
-        _e_RationalNumberType(w, o.target_coil_current)
+        _e_RationalNumberType(w, f_target_coil_current)
         s = 3
-    if o.ev_result_code is not None:
-        c = _C116[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.enum(o.ev_result_code, _K117, 2)
-        w.bits(0, 1)
-        s = 4
-    else:
+    f_ev_result_code = o.ev_result_code
+    if f_ev_result_code is None:
         raise ExiEncodeError("WPT_AlignmentCheckReqType: missing required ev_result_code")
+    c = _C116[s]
+    w.bits(c[0], c[1])
+    w.bits((_K117[f_ev_result_code]) << 1, 4)
+    s = 4
     s = 4
     n = 0
     for x in o.vendor_specific_data_container:
@@ -2651,78 +4155,136 @@ def _e_WPT_AlignmentCheckReqType(w: Writer, o: WPT_AlignmentCheckReqType) -> Non
     w.bits(c[0], c[1])
 
 def _d_WPT_AlignmentCheckResType(r: Reader) -> WPT_AlignmentCheckResType:
+    rv = r.v; rn = r.n
     v_header = None
     v_response_code = None
     v_evse_processing = None
     v_power_transmitted = None
     v_supply_device_current = None
     v_vendor_specific_data_container = []
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_header = _d_MessageHeaderType(r)
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_response_code = r.enum(6, _K14)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 2; al = 0
-    if it == 2:
-        r.zero(1, "characters")
-        v_evse_processing = r.enum(2, _K112)
-        r.zero(1, "end of element")
-        it, al = _P77[r.code(3, 4)]
+    v_header = _d_MessageHeaderType(r)
+    p = r.p
+    q = p + 17
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1ffff
+    r.p = q
+    if b & 0x181c8:
+        r.badz(p, 17, b & 0x181c8)
+    k = (b >> 9) & 0x3f
+    if k >= 40:
+        r.bad(p + 2, 'enumeration index out of range')
+    v_response_code = _K14[k]
+    k = (b >> 4) & 0x3
+    if k >= 3:
+        r.bad(p + 11, 'enumeration index out of range')
+    v_evse_processing = _K112[k]
+    e = b & 0x7
+    if e >= 4:
+        r.bad_code(p + 14, e, 4)
+    it, al = _P77[e]
     if it == 3:
         v_power_transmitted = _d_RationalNumberType(r)
-        it, al = _P78[r.code(2, 3)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 3:
+            r.bad_code(p + 0, e, 3)
+        it, al = _P78[e]
     if it == 4:
         v_supply_device_current = _d_RationalNumberType(r)
-        it, al = _P79[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P79[e]
     n = 0
     while it == 5:
-        r.zero(1, "characters")
-        x = r.binary()
-        r.zero(1, "end of element")
-        v_vendor_specific_data_container.append(x)
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
+        t = r.binary()
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
+        v_vendor_specific_data_container.append(t)
         n += 1
         if n < 16:
-            it, al = _P79[r.code(2, 2)]
+            p = r.p
+            q = p + 2
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x3
+            r.p = q
+            e = b & 0x3
+            if e >= 2:
+                r.bad_code(p + 0, e, 2)
+            it, al = _P79[e]
         else:
-            r.zero(1, 'end of element')
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
             it = -1; al = 0
     return WPT_AlignmentCheckResType(header=v_header, response_code=v_response_code, evse_processing=v_evse_processing, power_transmitted=v_power_transmitted, supply_device_current=v_supply_device_current, vendor_specific_data_container=v_vendor_specific_data_container)
 
 def _e_WPT_AlignmentCheckResType(w: Writer, o: WPT_AlignmentCheckResType) -> None:
-    if o.header is not None:
-        w.bits(0, 1)
-        _e_MessageHeaderType(w, o.header)
-    else:
+    f_header = o.header
+    if f_header is None:
         raise ExiEncodeError("WPT_AlignmentCheckResType: missing required header")
-    if o.response_code is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.response_code, _K18, 6)
-        w.bits(0, 1)
-    else:
+    w.bits(0, 1)
+    _e_MessageHeaderType(w, f_header)
+    f_response_code = o.response_code
+    if f_response_code is None:
         raise ExiEncodeError("WPT_AlignmentCheckResType: missing required response_code")
-    if o.evse_processing is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.evse_processing, _K115, 2)
-        w.bits(0, 1)
-    else:
+    w.bits((_K18[f_response_code]) << 1, 9)
+    f_evse_processing = o.evse_processing
+    if f_evse_processing is None:
         raise ExiEncodeError("WPT_AlignmentCheckResType: missing required evse_processing")
+    w.bits((_K115[f_evse_processing]) << 1, 5)
     s = 3
-    if o.power_transmitted is not None:
+    f_power_transmitted = o.power_transmitted
+    if f_power_transmitted is not None:
         w.bits(0, 3)
-        _e_RationalNumberType(w, o.power_transmitted)
+        _e_RationalNumberType(w, f_power_transmitted)
         s = 4
-    if o.supply_device_current is not None:
+    f_supply_device_current = o.supply_device_current
+    if f_supply_device_current is not None:
         c = _C120[s]
         w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.supply_device_current)
+        _e_RationalNumberType(w, f_supply_device_current)
         s = 5
     n = 0
     for x in o.vendor_specific_data_container:
@@ -2739,6 +4301,7 @@ def _e_WPT_AlignmentCheckResType(w: Writer, o: WPT_AlignmentCheckResType) -> Non
     w.bits(c[0], c[1])
 
 def _d_WPT_ChargeLoopReqType(r: Reader) -> WPT_ChargeLoopReqType:
+    rv = r.v; rn = r.n
     v_header = None
     v_display_parameters = None
     v_meter_info_requested = None
@@ -2748,100 +4311,184 @@ def _d_WPT_ChargeLoopReqType(r: Reader) -> WPT_ChargeLoopReqType:
     v_evpc_operating_frequency = None
     v_evpc_power_control_parameter = None
     v_manufacturer_specific_data_container = []
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_header = _d_MessageHeaderType(r)
-        it, al = _P12[r.code(2, 2)]
+    v_header = _d_MessageHeaderType(r)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P12[e]
     if it == 1:
         v_display_parameters = _d_DisplayParametersType(r)
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = 2; al = 0
-    if it == 2:
-        r.zero(1, "characters")
-        v_meter_info_requested = r.bits(1) == 1
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 3; al = 0
-    if it == 3:
-        v_evpc_power_request = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
-        it = 4; al = 0
-    if it == 4:
-        v_evpc_power_output = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
-        it = 5; al = 0
-    if it == 5:
-        r.zero(1, "characters")
-        v_evpc_charge_diagnostics = r.enum(2, _K123)
-        r.zero(1, "end of element")
-        it, al = _P124[r.code(3, 4)]
+    p = r.p
+    q = p + 4
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xf
+    r.p = q
+    if b & 0xb:
+        r.badz(p, 4, b & 0xb)
+    v_meter_info_requested = ((b >> 2) & 0x1) == 1
+    it = 3; al = 0
+    v_evpc_power_request = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 4; al = 0
+    v_evpc_power_output = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 8
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xff
+    r.p = q
+    if b & 0xc8:
+        r.badz(p, 8, b & 0xc8)
+    k = (b >> 4) & 0x3
+    v_evpc_charge_diagnostics = _K123[k]
+    e = b & 0x7
+    if e >= 4:
+        r.bad_code(p + 5, e, 4)
+    it, al = _P124[e]
     if it == 6:
         v_evpc_operating_frequency = _d_RationalNumberType(r)
-        it, al = _P125[r.code(2, 3)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 3:
+            r.bad_code(p + 0, e, 3)
+        it, al = _P125[e]
     if it == 7:
         v_evpc_power_control_parameter = _d_WPT_EVPCPowerControlParameterType(r)
-        it, al = _P126[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P126[e]
     n = 0
     while it == 8:
-        r.zero(1, "characters")
-        x = r.binary()
-        r.zero(1, "end of element")
-        v_manufacturer_specific_data_container.append(x)
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
+        t = r.binary()
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
+        v_manufacturer_specific_data_container.append(t)
         n += 1
         if n < 16:
-            it, al = _P126[r.code(2, 2)]
+            p = r.p
+            q = p + 2
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x3
+            r.p = q
+            e = b & 0x3
+            if e >= 2:
+                r.bad_code(p + 0, e, 2)
+            it, al = _P126[e]
         else:
-            r.zero(1, 'end of element')
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
             it = -1; al = 0
     return WPT_ChargeLoopReqType(header=v_header, display_parameters=v_display_parameters, meter_info_requested=v_meter_info_requested, evpc_power_request=v_evpc_power_request, evpc_power_output=v_evpc_power_output, evpc_charge_diagnostics=v_evpc_charge_diagnostics, evpc_operating_frequency=v_evpc_operating_frequency, evpc_power_control_parameter=v_evpc_power_control_parameter, manufacturer_specific_data_container=v_manufacturer_specific_data_container)
 
 def _e_WPT_ChargeLoopReqType(w: Writer, o: WPT_ChargeLoopReqType) -> None:
-    if o.header is not None:
-        w.bits(0, 1)
-        _e_MessageHeaderType(w, o.header)
-    else:
+    f_header = o.header
+    if f_header is None:
         raise ExiEncodeError("WPT_ChargeLoopReqType: missing required header")
+    w.bits(0, 1)
+    _e_MessageHeaderType(w, f_header)
     s = 1
-    if o.display_parameters is not None:
+    f_display_parameters = o.display_parameters
+    if f_display_parameters is not None:
         w.bits(0, 2)
-        _e_DisplayParametersType(w, o.display_parameters)
+        _e_DisplayParametersType(w, f_display_parameters)
         s = 2
-    if o.meter_info_requested is not None:
-        c = _C127[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.bits(1 if o.meter_info_requested else 0, 1)
-        w.bits(0, 1)
-        s = 3
-    else:
+    f_meter_info_requested = o.meter_info_requested
+    if f_meter_info_requested is None:
         raise ExiEncodeError("WPT_ChargeLoopReqType: missing required meter_info_requested")
-    if o.evpc_power_request is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.evpc_power_request)
-    else:
+    c = _C127[s]
+    w.bits(c[0], c[1])
+    w.bits((1 if f_meter_info_requested else 0) << 1, 3)
+    s = 3
+    f_evpc_power_request = o.evpc_power_request
+    if f_evpc_power_request is None:
         raise ExiEncodeError("WPT_ChargeLoopReqType: missing required evpc_power_request")
-    if o.evpc_power_output is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.evpc_power_output)
-    else:
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_evpc_power_request)
+    f_evpc_power_output = o.evpc_power_output
+    if f_evpc_power_output is None:
         raise ExiEncodeError("WPT_ChargeLoopReqType: missing required evpc_power_output")
-    if o.evpc_charge_diagnostics is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.evpc_charge_diagnostics, _K128, 2)
-        w.bits(0, 1)
-    else:
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_evpc_power_output)
+    f_evpc_charge_diagnostics = o.evpc_charge_diagnostics
+    if f_evpc_charge_diagnostics is None:
         raise ExiEncodeError("WPT_ChargeLoopReqType: missing required evpc_charge_diagnostics")
+    w.bits((_K128[f_evpc_charge_diagnostics]) << 1, 5)
     s = 6
-    if o.evpc_operating_frequency is not None:
+    f_evpc_operating_frequency = o.evpc_operating_frequency
+    if f_evpc_operating_frequency is not None:
         w.bits(0, 3)
-        _e_RationalNumberType(w, o.evpc_operating_frequency)
+        _e_RationalNumberType(w, f_evpc_operating_frequency)
         s = 7
-    if o.evpc_power_control_parameter is not None:
+    f_evpc_power_control_parameter = o.evpc_power_control_parameter
+    if f_evpc_power_control_parameter is not None:
         c = _C129[s]
         w.bits(c[0], c[1])
-        _e_WPT_EVPCPowerControlParameterType(w, o.evpc_power_control_parameter)
+        _e_WPT_EVPCPowerControlParameterType(w, f_evpc_power_control_parameter)
         s = 8
     n = 0
     for x in o.manufacturer_specific_data_container:
@@ -2858,6 +4505,7 @@ def _e_WPT_ChargeLoopReqType(w: Writer, o: WPT_ChargeLoopReqType) -> None:
     w.bits(c[0], c[1])
 
 def _d_WPT_ChargeLoopResType(r: Reader) -> WPT_ChargeLoopResType:
+    rv = r.v; rn = r.n
     v_header = None
     v_response_code = None
     v_evse_status = None
@@ -2871,135 +4519,252 @@ def _d_WPT_ChargeLoopResType(r: Reader) -> WPT_ChargeLoopResType:
     v_spc_operating_frequency = None
     v_spc_power_control_parameter = None
     v_manufacturer_specific_data_container = []
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_header = _d_MessageHeaderType(r)
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_response_code = r.enum(6, _K14)
-        r.zero(1, "end of element")
-        it, al = _P132[r.code(3, 4)]
+    v_header = _d_MessageHeaderType(r)
+    p = r.p
+    q = p + 12
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xfff
+    r.p = q
+    if b & 0xc08:
+        r.badz(p, 12, b & 0xc08)
+    k = (b >> 4) & 0x3f
+    if k >= 40:
+        r.bad(p + 2, 'enumeration index out of range')
+    v_response_code = _K14[k]
+    e = b & 0x7
+    if e >= 4:
+        r.bad_code(p + 9, e, 4)
+    it, al = _P132[e]
     if it == 2:
         v_evse_status = _d_EVSEStatusType(r)
-        it, al = _P133[r.code(2, 3)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 3:
+            r.bad_code(p + 0, e, 3)
+        it, al = _P133[e]
     if it == 3:
         v_meter_info = _d_MeterInfoType(r)
-        it, al = _P134[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P134[e]
     if it == 4:
         v_receipt = _d_ReceiptType(r)
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = 5; al = 0
-    if it == 5:
-        v_evpc_power_request = _d_RationalNumberType(r)
-        it, al = _P135[r.code(2, 2)]
+    v_evpc_power_request = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P135[e]
     if it == 6:
         v_sd_power_input = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = 7; al = 0
-    if it == 7:
-        v_spc_max_output_power_limit = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
-        it = 8; al = 0
-    if it == 8:
-        v_spc_min_output_power_limit = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
-        it = 9; al = 0
-    if it == 9:
-        r.zero(1, "characters")
-        v_spc_charge_diagnostics = r.enum(3, _K136)
-        r.zero(1, "end of element")
-        it, al = _P137[r.code(3, 4)]
+    v_spc_max_output_power_limit = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 8; al = 0
+    v_spc_min_output_power_limit = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 9
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1ff
+    r.p = q
+    if b & 0x188:
+        r.badz(p, 9, b & 0x188)
+    k = (b >> 4) & 0x7
+    if k >= 6:
+        r.bad(p + 2, 'enumeration index out of range')
+    v_spc_charge_diagnostics = _K136[k]
+    e = b & 0x7
+    if e >= 4:
+        r.bad_code(p + 6, e, 4)
+    it, al = _P137[e]
     if it == 10:
         v_spc_operating_frequency = _d_RationalNumberType(r)
-        it, al = _P138[r.code(2, 3)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 3:
+            r.bad_code(p + 0, e, 3)
+        it, al = _P138[e]
     if it == 11:
         v_spc_power_control_parameter = _d_WPT_SPCPowerControlParameterType(r)
-        it, al = _P139[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P139[e]
     n = 0
     while it == 12:
-        r.zero(1, "characters")
-        x = r.binary()
-        r.zero(1, "end of element")
-        v_manufacturer_specific_data_container.append(x)
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
+        t = r.binary()
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
+        v_manufacturer_specific_data_container.append(t)
         n += 1
         if n < 16:
-            it, al = _P139[r.code(2, 2)]
+            p = r.p
+            q = p + 2
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x3
+            r.p = q
+            e = b & 0x3
+            if e >= 2:
+                r.bad_code(p + 0, e, 2)
+            it, al = _P139[e]
         else:
-            r.zero(1, 'end of element')
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
             it = -1; al = 0
     return WPT_ChargeLoopResType(header=v_header, response_code=v_response_code, evse_status=v_evse_status, meter_info=v_meter_info, receipt=v_receipt, evpc_power_request=v_evpc_power_request, sd_power_input=v_sd_power_input, spc_max_output_power_limit=v_spc_max_output_power_limit, spc_min_output_power_limit=v_spc_min_output_power_limit, spc_charge_diagnostics=v_spc_charge_diagnostics, spc_operating_frequency=v_spc_operating_frequency, spc_power_control_parameter=v_spc_power_control_parameter, manufacturer_specific_data_container=v_manufacturer_specific_data_container)
 
 def _e_WPT_ChargeLoopResType(w: Writer, o: WPT_ChargeLoopResType) -> None:
-    if o.header is not None:
-        w.bits(0, 1)
-        _e_MessageHeaderType(w, o.header)
-    else:
+    f_header = o.header
+    if f_header is None:
         raise ExiEncodeError("WPT_ChargeLoopResType: missing required header")
-    if o.response_code is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.response_code, _K18, 6)
-        w.bits(0, 1)
-    else:
+    w.bits(0, 1)
+    _e_MessageHeaderType(w, f_header)
+    f_response_code = o.response_code
+    if f_response_code is None:
         raise ExiEncodeError("WPT_ChargeLoopResType: missing required response_code")
+    w.bits((_K18[f_response_code]) << 1, 9)
     s = 2
-    if o.evse_status is not None:
+    f_evse_status = o.evse_status
+    if f_evse_status is not None:
         w.bits(0, 3)
-        _e_EVSEStatusType(w, o.evse_status)
+        _e_EVSEStatusType(w, f_evse_status)
         s = 3
-    if o.meter_info is not None:
+    f_meter_info = o.meter_info
+    if f_meter_info is not None:
         c = _C140[s]
         w.bits(c[0], c[1])
-        _e_MeterInfoType(w, o.meter_info)
+        _e_MeterInfoType(w, f_meter_info)
         s = 4
-    if o.receipt is not None:
+    f_receipt = o.receipt
+    if f_receipt is not None:
         c = _C141[s]
         w.bits(c[0], c[1])
-        _e_ReceiptType(w, o.receipt)
+        _e_ReceiptType(w, f_receipt)
         s = 5
-    if o.evpc_power_request is not None:
-        c = _C142[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.evpc_power_request)
-        s = 6
-    else:
+    f_evpc_power_request = o.evpc_power_request
+    if f_evpc_power_request is None:
         raise ExiEncodeError("WPT_ChargeLoopResType: missing required evpc_power_request")
+    c = _C142[s]
+    w.bits(c[0], c[1])
+    _e_RationalNumberType(w, f_evpc_power_request)
     s = 6
-    if o.sd_power_input is not None:
+    s = 6
+    f_sd_power_input = o.sd_power_input
+    if f_sd_power_input is not None:
         w.bits(0, 2)
-        _e_RationalNumberType(w, o.sd_power_input)
+        _e_RationalNumberType(w, f_sd_power_input)
         s = 7
-    if o.spc_max_output_power_limit is not None:
-        c = _C143[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, o.spc_max_output_power_limit)
-        s = 8
-    else:
+    f_spc_max_output_power_limit = o.spc_max_output_power_limit
+    if f_spc_max_output_power_limit is None:
         raise ExiEncodeError("WPT_ChargeLoopResType: missing required spc_max_output_power_limit")
-    if o.spc_min_output_power_limit is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.spc_min_output_power_limit)
-    else:
+    c = _C143[s]
+    w.bits(c[0], c[1])
+    _e_RationalNumberType(w, f_spc_max_output_power_limit)
+    s = 8
+    f_spc_min_output_power_limit = o.spc_min_output_power_limit
+    if f_spc_min_output_power_limit is None:
         raise ExiEncodeError("WPT_ChargeLoopResType: missing required spc_min_output_power_limit")
-    if o.spc_charge_diagnostics is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.spc_charge_diagnostics, _K144, 3)
-        w.bits(0, 1)
-    else:
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_spc_min_output_power_limit)
+    f_spc_charge_diagnostics = o.spc_charge_diagnostics
+    if f_spc_charge_diagnostics is None:
         raise ExiEncodeError("WPT_ChargeLoopResType: missing required spc_charge_diagnostics")
+    w.bits((_K144[f_spc_charge_diagnostics]) << 1, 6)
     s = 10
-    if o.spc_operating_frequency is not None:
+    f_spc_operating_frequency = o.spc_operating_frequency
+    if f_spc_operating_frequency is not None:
         w.bits(0, 3)
-        _e_RationalNumberType(w, o.spc_operating_frequency)
+        _e_RationalNumberType(w, f_spc_operating_frequency)
         s = 11
-    if o.spc_power_control_parameter is not None:
+    f_spc_power_control_parameter = o.spc_power_control_parameter
+    if f_spc_power_control_parameter is not None:
         c = _C145[s]
         w.bits(c[0], c[1])
-        _e_WPT_SPCPowerControlParameterType(w, o.spc_power_control_parameter)
+        _e_WPT_SPCPowerControlParameterType(w, f_spc_power_control_parameter)
         s = 12
     n = 0
     for x in o.manufacturer_specific_data_container:
@@ -3016,6 +4781,7 @@ def _e_WPT_ChargeLoopResType(w: Writer, o: WPT_ChargeLoopResType) -> None:
     w.bits(c[0], c[1])
 
 def _d_WPT_ChargeParameterDiscoveryReqType(r: Reader) -> WPT_ChargeParameterDiscoveryReqType:
+    rv = r.v; rn = r.n
     v_header = None
     v_evpc_max_receivable_power = None
     v_sd_max_ground_clearence = None
@@ -3023,88 +4789,145 @@ def _d_WPT_ChargeParameterDiscoveryReqType(r: Reader) -> WPT_ChargeParameterDisc
     v_evpc_natural_frequency = None
     v_evpc_device_local_control = None
     v_vendor_specific_data_container = []
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_header = _d_MessageHeaderType(r)
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        v_evpc_max_receivable_power = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
-        it = 2; al = 0
-    if it == 2:
-        r.zero(1, "characters")
-        v_sd_max_ground_clearence = r.uintb(65535)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 3; al = 0
-    if it == 3:
-        r.zero(1, "characters")
-        v_sd_min_ground_clearence = r.uintb(65535)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 4; al = 0
-    if it == 4:
-        v_evpc_natural_frequency = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
-        it = 5; al = 0
-    if it == 5:
-        r.zero(1, "characters")
-        v_evpc_device_local_control = r.bits(1) == 1
-        r.zero(1, "end of element")
-        it, al = _P148[r.code(2, 2)]
+    v_header = _d_MessageHeaderType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 1; al = 0
+    v_evpc_max_receivable_power = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
+    it = 2; al = 0
+    v_sd_max_ground_clearence = r.uintb(65535)
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x7:
+        r.badz(p, 3, b & 0x7)
+    it = 3; al = 0
+    v_sd_min_ground_clearence = r.uintb(65535)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
+    it = 4; al = 0
+    v_evpc_natural_frequency = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 6
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3f
+    r.p = q
+    if b & 0x34:
+        r.badz(p, 6, b & 0x34)
+    v_evpc_device_local_control = ((b >> 3) & 0x1) == 1
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 4, e, 2)
+    it, al = _P148[e]
     n = 0
     while it == 6:
-        r.zero(1, "characters")
-        x = r.binary()
-        r.zero(1, "end of element")
-        v_vendor_specific_data_container.append(x)
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
+        t = r.binary()
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
+        v_vendor_specific_data_container.append(t)
         n += 1
         if n < 16:
-            it, al = _P148[r.code(2, 2)]
+            p = r.p
+            q = p + 2
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x3
+            r.p = q
+            e = b & 0x3
+            if e >= 2:
+                r.bad_code(p + 0, e, 2)
+            it, al = _P148[e]
         else:
-            r.zero(1, 'end of element')
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
             it = -1; al = 0
     return WPT_ChargeParameterDiscoveryReqType(header=v_header, evpc_max_receivable_power=v_evpc_max_receivable_power, sd_max_ground_clearence=v_sd_max_ground_clearence, sd_min_ground_clearence=v_sd_min_ground_clearence, evpc_natural_frequency=v_evpc_natural_frequency, evpc_device_local_control=v_evpc_device_local_control, vendor_specific_data_container=v_vendor_specific_data_container)
 
 def _e_WPT_ChargeParameterDiscoveryReqType(w: Writer, o: WPT_ChargeParameterDiscoveryReqType) -> None:
-    if o.header is not None:
-        w.bits(0, 1)
-        _e_MessageHeaderType(w, o.header)
-    else:
+    f_header = o.header
+    if f_header is None:
         raise ExiEncodeError("WPT_ChargeParameterDiscoveryReqType: missing required header")
-    if o.evpc_max_receivable_power is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.evpc_max_receivable_power)
-    else:
+    w.bits(0, 1)
+    _e_MessageHeaderType(w, f_header)
+    f_evpc_max_receivable_power = o.evpc_max_receivable_power
+    if f_evpc_max_receivable_power is None:
         raise ExiEncodeError("WPT_ChargeParameterDiscoveryReqType: missing required evpc_max_receivable_power")
-    if o.sd_max_ground_clearence is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.uint(o.sd_max_ground_clearence)
-        w.bits(0, 1)
-    else:
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_evpc_max_receivable_power)
+    f_sd_max_ground_clearence = o.sd_max_ground_clearence
+    if f_sd_max_ground_clearence is None:
         raise ExiEncodeError("WPT_ChargeParameterDiscoveryReqType: missing required sd_max_ground_clearence")
-    if o.sd_min_ground_clearence is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.uint(o.sd_min_ground_clearence)
-        w.bits(0, 1)
-    else:
+    w.bits(0, 2)
+    w.uint(f_sd_max_ground_clearence)
+    w.bits(0, 1)
+    f_sd_min_ground_clearence = o.sd_min_ground_clearence
+    if f_sd_min_ground_clearence is None:
         raise ExiEncodeError("WPT_ChargeParameterDiscoveryReqType: missing required sd_min_ground_clearence")
-    if o.evpc_natural_frequency is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.evpc_natural_frequency)
-    else:
+    w.bits(0, 2)
+    w.uint(f_sd_min_ground_clearence)
+    w.bits(0, 1)
+    f_evpc_natural_frequency = o.evpc_natural_frequency
+    if f_evpc_natural_frequency is None:
         raise ExiEncodeError("WPT_ChargeParameterDiscoveryReqType: missing required evpc_natural_frequency")
-    if o.evpc_device_local_control is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.bits(1 if o.evpc_device_local_control else 0, 1)
-        w.bits(0, 1)
-    else:
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_evpc_natural_frequency)
+    f_evpc_device_local_control = o.evpc_device_local_control
+    if f_evpc_device_local_control is None:
         raise ExiEncodeError("WPT_ChargeParameterDiscoveryReqType: missing required evpc_device_local_control")
+    w.bits((1 if f_evpc_device_local_control else 0) << 1, 4)
     s = 6
     n = 0
     for x in o.vendor_specific_data_container:
@@ -3121,6 +4944,7 @@ def _e_WPT_ChargeParameterDiscoveryReqType(w: Writer, o: WPT_ChargeParameterDisc
     w.bits(c[0], c[1])
 
 def _d_WPT_ChargeParameterDiscoveryResType(r: Reader) -> WPT_ChargeParameterDiscoveryResType:
+    rv = r.v; rn = r.n
     v_header = None
     v_response_code = None
     v_pd_input_power_class = None
@@ -3131,119 +4955,182 @@ def _d_WPT_ChargeParameterDiscoveryResType(r: Reader) -> WPT_ChargeParameterDisc
     v_pd_min_coil_current = None
     v_pd_max_coil_current = None
     v_sd_manufacturer_specific_data_container = []
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_header = _d_MessageHeaderType(r)
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_response_code = r.enum(6, _K14)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 2; al = 0
-    if it == 2:
-        r.zero(1, "characters")
-        v_pd_input_power_class = r.enum(2, _K151)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 3; al = 0
-    if it == 3:
-        v_sd_min_output_power = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
-        it = 4; al = 0
-    if it == 4:
-        v_sd_max_output_power = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
-        it = 5; al = 0
-    if it == 5:
-        r.zero(1, "characters")
-        v_sd_max_ground_clearance_support = r.uintb(65535)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 6; al = 0
-    if it == 6:
-        r.zero(1, "characters")
-        v_sd_min_ground_clearance_support = r.uintb(65535)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 7; al = 0
-    if it == 7:
-        v_pd_min_coil_current = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
-        it = 8; al = 0
-    if it == 8:
-        v_pd_max_coil_current = _d_RationalNumberType(r)
-        it, al = _P31[r.code(2, 2)]
+    v_header = _d_MessageHeaderType(r)
+    p = r.p
+    q = p + 15
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7fff
+    r.p = q
+    if b & 0x6073:
+        r.badz(p, 15, b & 0x6073)
+    k = (b >> 7) & 0x3f
+    if k >= 40:
+        r.bad(p + 2, 'enumeration index out of range')
+    v_response_code = _K14[k]
+    k = (b >> 2) & 0x3
+    v_pd_input_power_class = _K151[k]
+    it = 3; al = 0
+    v_sd_min_output_power = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 4; al = 0
+    v_sd_max_output_power = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
+    it = 5; al = 0
+    v_sd_max_ground_clearance_support = r.uintb(65535)
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x7:
+        r.badz(p, 3, b & 0x7)
+    it = 6; al = 0
+    v_sd_min_ground_clearance_support = r.uintb(65535)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
+    it = 7; al = 0
+    v_pd_min_coil_current = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 8; al = 0
+    v_pd_max_coil_current = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P31[e]
     n = 0
     while it == 9:
-        r.zero(1, "characters")
-        x = r.binary()
-        r.zero(1, "end of element")
-        v_sd_manufacturer_specific_data_container.append(x)
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
+        t = r.binary()
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
+        v_sd_manufacturer_specific_data_container.append(t)
         n += 1
         if n < 16:
-            it, al = _P31[r.code(2, 2)]
+            p = r.p
+            q = p + 2
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x3
+            r.p = q
+            e = b & 0x3
+            if e >= 2:
+                r.bad_code(p + 0, e, 2)
+            it, al = _P31[e]
         else:
-            r.zero(1, 'end of element')
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
             it = -1; al = 0
     return WPT_ChargeParameterDiscoveryResType(header=v_header, response_code=v_response_code, pd_input_power_class=v_pd_input_power_class, sd_min_output_power=v_sd_min_output_power, sd_max_output_power=v_sd_max_output_power, sd_max_ground_clearance_support=v_sd_max_ground_clearance_support, sd_min_ground_clearance_support=v_sd_min_ground_clearance_support, pd_min_coil_current=v_pd_min_coil_current, pd_max_coil_current=v_pd_max_coil_current, sd_manufacturer_specific_data_container=v_sd_manufacturer_specific_data_container)
 
 def _e_WPT_ChargeParameterDiscoveryResType(w: Writer, o: WPT_ChargeParameterDiscoveryResType) -> None:
-    if o.header is not None:
-        w.bits(0, 1)
-        _e_MessageHeaderType(w, o.header)
-    else:
+    f_header = o.header
+    if f_header is None:
         raise ExiEncodeError("WPT_ChargeParameterDiscoveryResType: missing required header")
-    if o.response_code is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.response_code, _K18, 6)
-        w.bits(0, 1)
-    else:
+    w.bits(0, 1)
+    _e_MessageHeaderType(w, f_header)
+    f_response_code = o.response_code
+    if f_response_code is None:
         raise ExiEncodeError("WPT_ChargeParameterDiscoveryResType: missing required response_code")
-    if o.pd_input_power_class is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.pd_input_power_class, _K152, 2)
-        w.bits(0, 1)
-    else:
+    w.bits((_K18[f_response_code]) << 1, 9)
+    f_pd_input_power_class = o.pd_input_power_class
+    if f_pd_input_power_class is None:
         raise ExiEncodeError("WPT_ChargeParameterDiscoveryResType: missing required pd_input_power_class")
-    if o.sd_min_output_power is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.sd_min_output_power)
-    else:
+    w.bits((_K152[f_pd_input_power_class]) << 1, 5)
+    f_sd_min_output_power = o.sd_min_output_power
+    if f_sd_min_output_power is None:
         raise ExiEncodeError("WPT_ChargeParameterDiscoveryResType: missing required sd_min_output_power")
-    if o.sd_max_output_power is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.sd_max_output_power)
-    else:
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_sd_min_output_power)
+    f_sd_max_output_power = o.sd_max_output_power
+    if f_sd_max_output_power is None:
         raise ExiEncodeError("WPT_ChargeParameterDiscoveryResType: missing required sd_max_output_power")
-    if o.sd_max_ground_clearance_support is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.uint(o.sd_max_ground_clearance_support)
-        w.bits(0, 1)
-    else:
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_sd_max_output_power)
+    f_sd_max_ground_clearance_support = o.sd_max_ground_clearance_support
+    if f_sd_max_ground_clearance_support is None:
         raise ExiEncodeError("WPT_ChargeParameterDiscoveryResType: missing required sd_max_ground_clearance_support")
-    if o.sd_min_ground_clearance_support is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.uint(o.sd_min_ground_clearance_support)
-        w.bits(0, 1)
-    else:
+    w.bits(0, 2)
+    w.uint(f_sd_max_ground_clearance_support)
+    w.bits(0, 1)
+    f_sd_min_ground_clearance_support = o.sd_min_ground_clearance_support
+    if f_sd_min_ground_clearance_support is None:
         raise ExiEncodeError("WPT_ChargeParameterDiscoveryResType: missing required sd_min_ground_clearance_support")
-    if o.pd_min_coil_current is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.pd_min_coil_current)
-    else:
+    w.bits(0, 2)
+    w.uint(f_sd_min_ground_clearance_support)
+    w.bits(0, 1)
+    f_pd_min_coil_current = o.pd_min_coil_current
+    if f_pd_min_coil_current is None:
         raise ExiEncodeError("WPT_ChargeParameterDiscoveryResType: missing required pd_min_coil_current")
-    if o.pd_max_coil_current is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.pd_max_coil_current)
-    else:
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_pd_min_coil_current)
+    f_pd_max_coil_current = o.pd_max_coil_current
+    if f_pd_max_coil_current is None:
         raise ExiEncodeError("WPT_ChargeParameterDiscoveryResType: missing required pd_max_coil_current")
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_pd_max_coil_current)
     s = 9
     n = 0
     for x in o.sd_manufacturer_specific_data_container:
@@ -3260,118 +5147,214 @@ def _e_WPT_ChargeParameterDiscoveryResType(w: Writer, o: WPT_ChargeParameterDisc
     w.bits(c[0], c[1])
 
 def _d_WPT_CoordinateXYZType(r: Reader) -> WPT_CoordinateXYZType:
+    rv = r.v; rn = r.n
     v_coord_x = None
     v_coord_y = None
     v_coord_z = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x6:
+        r.badz(p, 3, b & 0x6)
+    sg = (b & 0x1) == 1
     it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_coord_x = r.sintb(-32768, 32767)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_coord_y = r.sintb(-32768, 32767)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 2; al = 0
-    if it == 2:
-        r.zero(1, "characters")
-        v_coord_z = r.sintb(-32768, 32767)
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_coord_x = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v_coord_x <= 32767:
+        r.fail('integer out of range')
+    p = r.p
+    q = p + 4
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xf
+    r.p = q
+    if b & 0xe:
+        r.badz(p, 4, b & 0xe)
+    sg = (b & 0x1) == 1
+    it = 1; al = 0
+    v_coord_y = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v_coord_y <= 32767:
+        r.fail('integer out of range')
+    p = r.p
+    q = p + 4
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xf
+    r.p = q
+    if b & 0xe:
+        r.badz(p, 4, b & 0xe)
+    sg = (b & 0x1) == 1
+    it = 2; al = 0
+    v_coord_z = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v_coord_z <= 32767:
+        r.fail('integer out of range')
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
+    it = -1; al = 0
     return WPT_CoordinateXYZType(coord_x=v_coord_x, coord_y=v_coord_y, coord_z=v_coord_z)
 
 def _e_WPT_CoordinateXYZType(w: Writer, o: WPT_CoordinateXYZType) -> None:
-    if o.coord_x is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.sint(o.coord_x)
-        w.bits(0, 1)
-    else:
+    f_coord_x = o.coord_x
+    if f_coord_x is None:
         raise ExiEncodeError("WPT_CoordinateXYZType: missing required coord_x")
-    if o.coord_y is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.sint(o.coord_y)
-        w.bits(0, 1)
-    else:
-        raise ExiEncodeError("WPT_CoordinateXYZType: missing required coord_y")
-    if o.coord_z is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.sint(o.coord_z)
-        w.bits(0, 1)
-    else:
-        raise ExiEncodeError("WPT_CoordinateXYZType: missing required coord_z")
+    if not -32768 <= f_coord_x <= 32767:
+        raise ExiEncodeError(f"value {f_coord_x!r} outside [-32768, 32767]")
+    w.bits((1 if f_coord_x < 0 else 0), 3)
+    w.uint(-f_coord_x - 1 if f_coord_x < 0 else f_coord_x)
     w.bits(0, 1)
+    f_coord_y = o.coord_y
+    if f_coord_y is None:
+        raise ExiEncodeError("WPT_CoordinateXYZType: missing required coord_y")
+    if not -32768 <= f_coord_y <= 32767:
+        raise ExiEncodeError(f"value {f_coord_y!r} outside [-32768, 32767]")
+    w.bits((1 if f_coord_y < 0 else 0), 3)
+    w.uint(-f_coord_y - 1 if f_coord_y < 0 else f_coord_y)
+    w.bits(0, 1)
+    f_coord_z = o.coord_z
+    if f_coord_z is None:
+        raise ExiEncodeError("WPT_CoordinateXYZType: missing required coord_z")
+    if not -32768 <= f_coord_z <= 32767:
+        raise ExiEncodeError(f"value {f_coord_z!r} outside [-32768, 32767]")
+    w.bits((1 if f_coord_z < 0 else 0), 3)
+    w.uint(-f_coord_z - 1 if f_coord_z < 0 else f_coord_z)
+    w.bits(0, 2)
 
 def _d_WPT_EVPCPowerControlParameterType(r: Reader) -> WPT_EVPCPowerControlParameterType:
+    rv = r.v; rn = r.n
     v_evpc_coil_current_request = None
     v_evpc_coil_current_information = None
     v_evpc_current_output_information = None
     v_evpc_voltage_output_information = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_evpc_coil_current_request = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        v_evpc_coil_current_information = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
-        it = 2; al = 0
-    if it == 2:
-        v_evpc_current_output_information = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
-        it = 3; al = 0
-    if it == 3:
-        v_evpc_voltage_output_information = _d_RationalNumberType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_evpc_coil_current_request = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 1; al = 0
+    v_evpc_coil_current_information = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 2; al = 0
+    v_evpc_current_output_information = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 3; al = 0
+    v_evpc_voltage_output_information = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return WPT_EVPCPowerControlParameterType(evpc_coil_current_request=v_evpc_coil_current_request, evpc_coil_current_information=v_evpc_coil_current_information, evpc_current_output_information=v_evpc_current_output_information, evpc_voltage_output_information=v_evpc_voltage_output_information)
 
 def _e_WPT_EVPCPowerControlParameterType(w: Writer, o: WPT_EVPCPowerControlParameterType) -> None:
-    if o.evpc_coil_current_request is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.evpc_coil_current_request)
-    else:
+    f_evpc_coil_current_request = o.evpc_coil_current_request
+    if f_evpc_coil_current_request is None:
         raise ExiEncodeError("WPT_EVPCPowerControlParameterType: missing required evpc_coil_current_request")
-    if o.evpc_coil_current_information is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.evpc_coil_current_information)
-    else:
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_evpc_coil_current_request)
+    f_evpc_coil_current_information = o.evpc_coil_current_information
+    if f_evpc_coil_current_information is None:
         raise ExiEncodeError("WPT_EVPCPowerControlParameterType: missing required evpc_coil_current_information")
-    if o.evpc_current_output_information is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.evpc_current_output_information)
-    else:
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_evpc_coil_current_information)
+    f_evpc_current_output_information = o.evpc_current_output_information
+    if f_evpc_current_output_information is None:
         raise ExiEncodeError("WPT_EVPCPowerControlParameterType: missing required evpc_current_output_information")
-    if o.evpc_voltage_output_information is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.evpc_voltage_output_information)
-    else:
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_evpc_current_output_information)
+    f_evpc_voltage_output_information = o.evpc_voltage_output_information
+    if f_evpc_voltage_output_information is None:
         raise ExiEncodeError("WPT_EVPCPowerControlParameterType: missing required evpc_voltage_output_information")
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_evpc_voltage_output_information)
     w.bits(0, 1)
 
 def _d_WPT_FinePositioningMethodListType(r: Reader) -> WPT_FinePositioningMethodListType:
+    rv = r.v; rn = r.n
     v_wpt_fine_positioning_method = []
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
     n = 0
     while it == 0:
-        r.zero(1, "characters")
-        x = r.enum(3, _K155)
-        r.zero(1, "end of element")
-        v_wpt_fine_positioning_method.append(x)
+        p = r.p
+        q = p + 5
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1f
+        r.p = q
+        if b & 0x11:
+            r.badz(p, 5, b & 0x11)
+        k = (b >> 1) & 0x7
+        if k >= 5:
+            r.bad(p + 1, 'enumeration index out of range')
+        t = _K155[k]
+        v_wpt_fine_positioning_method.append(t)
         n += 1
         if n < 8:
-            it, al = _P0[r.code(2, 2)]
+            p = r.p
+            q = p + 2
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x3
+            r.p = q
+            e = b & 0x3
+            if e >= 2:
+                r.bad_code(p + 0, e, 2)
+            it, al = _P0[e]
         else:
-            r.zero(1, 'end of element')
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
             it = -1; al = 0
     return WPT_FinePositioningMethodListType(wpt_fine_positioning_method=v_wpt_fine_positioning_method)
 
@@ -3381,9 +5364,7 @@ def _e_WPT_FinePositioningMethodListType(w: Writer, o: WPT_FinePositioningMethod
     for x in o.wpt_fine_positioning_method:
         c = _C1[s]
         w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.enum(x, _K156, 3)
-        w.bits(0, 1)
+        w.bits((_K156[x]) << 1, 5)
         n += 1
         s = 1 if n < 8 else 2
     if n < 1 or n > 8:
@@ -3392,65 +5373,112 @@ def _e_WPT_FinePositioningMethodListType(w: Writer, o: WPT_FinePositioningMethod
     w.bits(c[0], c[1])
 
 def _d_WPT_FinePositioningReqType(r: Reader) -> WPT_FinePositioningReqType:
+    rv = r.v; rn = r.n
     v_header = None
     v_ev_processing = None
     v_ev_result_code = None
     v_vendor_specific_data_container = []
     v_wpt_lf_data_package_list = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_header = _d_MessageHeaderType(r)
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_ev_processing = r.enum(2, _K112)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 2; al = 0
-    if it == 2:
-        r.zero(1, "characters")
-        v_ev_result_code = r.enum(2, _K114)
-        r.zero(1, "end of element")
-        it, al = _P16[r.code(2, 3)]
+    v_header = _d_MessageHeaderType(r)
+    p = r.p
+    q = p + 12
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xfff
+    r.p = q
+    if b & 0xce4:
+        r.badz(p, 12, b & 0xce4)
+    k = (b >> 8) & 0x3
+    if k >= 3:
+        r.bad(p + 2, 'enumeration index out of range')
+    v_ev_processing = _K112[k]
+    k = (b >> 3) & 0x3
+    if k >= 3:
+        r.bad(p + 7, 'enumeration index out of range')
+    v_ev_result_code = _K114[k]
+    e = b & 0x3
+    if e >= 3:
+        r.bad_code(p + 10, e, 3)
+    it, al = _P16[e]
     n = 0
     while it == 3:
-        r.zero(1, "characters")
-        x = r.binary()
-        r.zero(1, "end of element")
-        v_vendor_specific_data_container.append(x)
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
+        t = r.binary()
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
+        v_vendor_specific_data_container.append(t)
         n += 1
         if n < 16:
-            it, al = _P16[r.code(2, 3)]
+            p = r.p
+            q = p + 2
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x3
+            r.p = q
+            e = b & 0x3
+            if e >= 3:
+                r.bad_code(p + 0, e, 3)
+            it, al = _P16[e]
         else:
-            it, al = _P17[r.code(2, 2)]
+            p = r.p
+            q = p + 2
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x3
+            r.p = q
+            e = b & 0x3
+            if e >= 2:
+                r.bad_code(p + 0, e, 2)
+            it, al = _P17[e]
     if it == 4:
         v_wpt_lf_data_package_list = _d_WPT_LF_DataPackageListType(r)
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = -1; al = 0
     return WPT_FinePositioningReqType(header=v_header, ev_processing=v_ev_processing, ev_result_code=v_ev_result_code, vendor_specific_data_container=v_vendor_specific_data_container, wpt_lf_data_package_list=v_wpt_lf_data_package_list)
 
 def _e_WPT_FinePositioningReqType(w: Writer, o: WPT_FinePositioningReqType) -> None:
-    if o.header is not None:
-        w.bits(0, 1)
-        _e_MessageHeaderType(w, o.header)
-    else:
+    f_header = o.header
+    if f_header is None:
         raise ExiEncodeError("WPT_FinePositioningReqType: missing required header")
-    if o.ev_processing is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.ev_processing, _K115, 2)
-        w.bits(0, 1)
-    else:
+    w.bits(0, 1)
+    _e_MessageHeaderType(w, f_header)
+    f_ev_processing = o.ev_processing
+    if f_ev_processing is None:
         raise ExiEncodeError("WPT_FinePositioningReqType: missing required ev_processing")
-    if o.ev_result_code is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.ev_result_code, _K117, 2)
-        w.bits(0, 1)
-    else:
+    w.bits((_K115[f_ev_processing]) << 1, 5)
+    f_ev_result_code = o.ev_result_code
+    if f_ev_result_code is None:
         raise ExiEncodeError("WPT_FinePositioningReqType: missing required ev_result_code")
+    w.bits((_K117[f_ev_result_code]) << 1, 5)
     s = 3
     n = 0
     for x in o.vendor_specific_data_container:
@@ -3463,74 +5491,122 @@ def _e_WPT_FinePositioningReqType(w: Writer, o: WPT_FinePositioningReqType) -> N
         s = 4 if n < 16 else 5
     if n > 16:
         raise ExiEncodeError(f"WPT_FinePositioningReqType: {n} items of vendor_specific_data_container (allowed 0..16)")
-    if o.wpt_lf_data_package_list is not None:
+    f_wpt_lf_data_package_list = o.wpt_lf_data_package_list
+    if f_wpt_lf_data_package_list is not None:
         c = _C158[s]
         w.bits(c[0], c[1])
-        _e_WPT_LF_DataPackageListType(w, o.wpt_lf_data_package_list)
+        _e_WPT_LF_DataPackageListType(w, f_wpt_lf_data_package_list)
         s = 6
     c = _C159[s]
     w.bits(c[0], c[1])
 
 def _d_WPT_FinePositioningResType(r: Reader) -> WPT_FinePositioningResType:
+    rv = r.v; rn = r.n
     v_header = None
     v_response_code = None
     v_evse_processing = None
     v_vendor_specific_data_container = []
     v_wpt_lf_data_package_list = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_header = _d_MessageHeaderType(r)
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_response_code = r.enum(6, _K14)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 2; al = 0
-    if it == 2:
-        r.zero(1, "characters")
-        v_evse_processing = r.enum(2, _K112)
-        r.zero(1, "end of element")
-        it, al = _P16[r.code(2, 3)]
+    v_header = _d_MessageHeaderType(r)
+    p = r.p
+    q = p + 16
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xffff
+    r.p = q
+    if b & 0xc0e4:
+        r.badz(p, 16, b & 0xc0e4)
+    k = (b >> 8) & 0x3f
+    if k >= 40:
+        r.bad(p + 2, 'enumeration index out of range')
+    v_response_code = _K14[k]
+    k = (b >> 3) & 0x3
+    if k >= 3:
+        r.bad(p + 11, 'enumeration index out of range')
+    v_evse_processing = _K112[k]
+    e = b & 0x3
+    if e >= 3:
+        r.bad_code(p + 14, e, 3)
+    it, al = _P16[e]
     n = 0
     while it == 3:
-        r.zero(1, "characters")
-        x = r.binary()
-        r.zero(1, "end of element")
-        v_vendor_specific_data_container.append(x)
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
+        t = r.binary()
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
+        v_vendor_specific_data_container.append(t)
         n += 1
         if n < 16:
-            it, al = _P16[r.code(2, 3)]
+            p = r.p
+            q = p + 2
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x3
+            r.p = q
+            e = b & 0x3
+            if e >= 3:
+                r.bad_code(p + 0, e, 3)
+            it, al = _P16[e]
         else:
-            it, al = _P17[r.code(2, 2)]
+            p = r.p
+            q = p + 2
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x3
+            r.p = q
+            e = b & 0x3
+            if e >= 2:
+                r.bad_code(p + 0, e, 2)
+            it, al = _P17[e]
     if it == 4:
         v_wpt_lf_data_package_list = _d_WPT_LF_DataPackageListType(r)
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = -1; al = 0
     return WPT_FinePositioningResType(header=v_header, response_code=v_response_code, evse_processing=v_evse_processing, vendor_specific_data_container=v_vendor_specific_data_container, wpt_lf_data_package_list=v_wpt_lf_data_package_list)
 
 def _e_WPT_FinePositioningResType(w: Writer, o: WPT_FinePositioningResType) -> None:
-    if o.header is not None:
-        w.bits(0, 1)
-        _e_MessageHeaderType(w, o.header)
-    else:
+    f_header = o.header
+    if f_header is None:
         raise ExiEncodeError("WPT_FinePositioningResType: missing required header")
-    if o.response_code is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.response_code, _K18, 6)
-        w.bits(0, 1)
-    else:
+    w.bits(0, 1)
+    _e_MessageHeaderType(w, f_header)
+    f_response_code = o.response_code
+    if f_response_code is None:
         raise ExiEncodeError("WPT_FinePositioningResType: missing required response_code")
-    if o.evse_processing is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.evse_processing, _K115, 2)
-        w.bits(0, 1)
-    else:
+    w.bits((_K18[f_response_code]) << 1, 9)
+    f_evse_processing = o.evse_processing
+    if f_evse_processing is None:
         raise ExiEncodeError("WPT_FinePositioningResType: missing required evse_processing")
+    w.bits((_K115[f_evse_processing]) << 1, 5)
     s = 3
     n = 0
     for x in o.vendor_specific_data_container:
@@ -3543,15 +5619,17 @@ def _e_WPT_FinePositioningResType(w: Writer, o: WPT_FinePositioningResType) -> N
         s = 4 if n < 16 else 5
     if n > 16:
         raise ExiEncodeError(f"WPT_FinePositioningResType: {n} items of vendor_specific_data_container (allowed 0..16)")
-    if o.wpt_lf_data_package_list is not None:
+    f_wpt_lf_data_package_list = o.wpt_lf_data_package_list
+    if f_wpt_lf_data_package_list is not None:
         c = _C158[s]
         w.bits(c[0], c[1])
-        _e_WPT_LF_DataPackageListType(w, o.wpt_lf_data_package_list)
+        _e_WPT_LF_DataPackageListType(w, f_wpt_lf_data_package_list)
         s = 6
     c = _C159[s]
     w.bits(c[0], c[1])
 
 def _d_WPT_FinePositioningSetupReqType(r: Reader) -> WPT_FinePositioningSetupReqType:
+    rv = r.v; rn = r.n
     v_header = None
     v_ev_processing = None
     v_ev_device_fine_positioning_method_list = None
@@ -3560,87 +5638,159 @@ def _d_WPT_FinePositioningSetupReqType(r: Reader) -> WPT_FinePositioningSetupReq
     v_natural_offset = None
     v_vendor_specific_data_container = []
     v_lf_system_setup_data = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_header = _d_MessageHeaderType(r)
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_ev_processing = r.enum(2, _K112)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 2; al = 0
-    if it == 2:
-        v_ev_device_fine_positioning_method_list = _d_WPT_FinePositioningMethodListType(r)
-        r.zero(1, 'next item')
-        it = 3; al = 0
-    if it == 3:
-        v_ev_device_pairing_method_list = _d_WPT_PairingMethodListType(r)
-        r.zero(1, 'next item')
-        it = 4; al = 0
-    if it == 4:
-        v_ev_device_alignment_check_method_list = _d_WPT_AlignmentCheckMethodListType(r)
-        r.zero(1, 'next item')
-        it = 5; al = 0
-    if it == 5:
-        r.zero(1, "characters")
-        v_natural_offset = r.uintb(65535)
-        r.zero(1, "end of element")
-        it, al = _P65[r.code(2, 3)]
+    v_header = _d_MessageHeaderType(r)
+    p = r.p
+    q = p + 6
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3f
+    r.p = q
+    if b & 0x33:
+        r.badz(p, 6, b & 0x33)
+    k = (b >> 2) & 0x3
+    if k >= 3:
+        r.bad(p + 2, 'enumeration index out of range')
+    v_ev_processing = _K112[k]
+    it = 2; al = 0
+    v_ev_device_fine_positioning_method_list = _d_WPT_FinePositioningMethodListType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 3; al = 0
+    v_ev_device_pairing_method_list = _d_WPT_PairingMethodListType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 4; al = 0
+    v_ev_device_alignment_check_method_list = _d_WPT_AlignmentCheckMethodListType(r)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
+    it = 5; al = 0
+    v_natural_offset = r.uintb(65535)
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x4:
+        r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 3:
+        r.bad_code(p + 1, e, 3)
+    it, al = _P65[e]
     n = 0
     while it == 6:
-        r.zero(1, "characters")
-        x = r.binary()
-        r.zero(1, "end of element")
-        v_vendor_specific_data_container.append(x)
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
+        t = r.binary()
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
+        v_vendor_specific_data_container.append(t)
         n += 1
         if n < 16:
-            it, al = _P65[r.code(2, 3)]
+            p = r.p
+            q = p + 2
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x3
+            r.p = q
+            e = b & 0x3
+            if e >= 3:
+                r.bad_code(p + 0, e, 3)
+            it, al = _P65[e]
         else:
-            it, al = _P66[r.code(2, 2)]
+            p = r.p
+            q = p + 2
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x3
+            r.p = q
+            e = b & 0x3
+            if e >= 2:
+                r.bad_code(p + 0, e, 2)
+            it, al = _P66[e]
     if it == 7:
         v_lf_system_setup_data = _d_WPT_LF_SystemSetupDataType(r)
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = -1; al = 0
     return WPT_FinePositioningSetupReqType(header=v_header, ev_processing=v_ev_processing, ev_device_fine_positioning_method_list=v_ev_device_fine_positioning_method_list, ev_device_pairing_method_list=v_ev_device_pairing_method_list, ev_device_alignment_check_method_list=v_ev_device_alignment_check_method_list, natural_offset=v_natural_offset, vendor_specific_data_container=v_vendor_specific_data_container, lf_system_setup_data=v_lf_system_setup_data)
 
 def _e_WPT_FinePositioningSetupReqType(w: Writer, o: WPT_FinePositioningSetupReqType) -> None:
-    if o.header is not None:
-        w.bits(0, 1)
-        _e_MessageHeaderType(w, o.header)
-    else:
+    f_header = o.header
+    if f_header is None:
         raise ExiEncodeError("WPT_FinePositioningSetupReqType: missing required header")
-    if o.ev_processing is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.ev_processing, _K115, 2)
-        w.bits(0, 1)
-    else:
+    w.bits(0, 1)
+    _e_MessageHeaderType(w, f_header)
+    f_ev_processing = o.ev_processing
+    if f_ev_processing is None:
         raise ExiEncodeError("WPT_FinePositioningSetupReqType: missing required ev_processing")
-    if o.ev_device_fine_positioning_method_list is not None:
-        w.bits(0, 1)
-        _e_WPT_FinePositioningMethodListType(w, o.ev_device_fine_positioning_method_list)
-    else:
+    w.bits((_K115[f_ev_processing]) << 1, 5)
+    f_ev_device_fine_positioning_method_list = o.ev_device_fine_positioning_method_list
+    if f_ev_device_fine_positioning_method_list is None:
         raise ExiEncodeError("WPT_FinePositioningSetupReqType: missing required ev_device_fine_positioning_method_list")
-    if o.ev_device_pairing_method_list is not None:
-        w.bits(0, 1)
-        _e_WPT_PairingMethodListType(w, o.ev_device_pairing_method_list)
-    else:
+    w.bits(0, 1)
+    _e_WPT_FinePositioningMethodListType(w, f_ev_device_fine_positioning_method_list)
+    f_ev_device_pairing_method_list = o.ev_device_pairing_method_list
+    if f_ev_device_pairing_method_list is None:
         raise ExiEncodeError("WPT_FinePositioningSetupReqType: missing required ev_device_pairing_method_list")
-    if o.ev_device_alignment_check_method_list is not None:
-        w.bits(0, 1)
-        _e_WPT_AlignmentCheckMethodListType(w, o.ev_device_alignment_check_method_list)
-    else:
+    w.bits(0, 1)
+    _e_WPT_PairingMethodListType(w, f_ev_device_pairing_method_list)
+    f_ev_device_alignment_check_method_list = o.ev_device_alignment_check_method_list
+    if f_ev_device_alignment_check_method_list is None:
         raise ExiEncodeError("WPT_FinePositioningSetupReqType: missing required ev_device_alignment_check_method_list")
-    if o.natural_offset is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.uint(o.natural_offset)
-        w.bits(0, 1)
-    else:
+    w.bits(0, 1)
+    _e_WPT_AlignmentCheckMethodListType(w, f_ev_device_alignment_check_method_list)
+    f_natural_offset = o.natural_offset
+    if f_natural_offset is None:
         raise ExiEncodeError("WPT_FinePositioningSetupReqType: missing required natural_offset")
+    w.bits(0, 2)
+    w.uint(f_natural_offset)
+    w.bits(0, 1)
     s = 6
     n = 0
     for x in o.vendor_specific_data_container:
@@ -3653,15 +5803,17 @@ def _e_WPT_FinePositioningSetupReqType(w: Writer, o: WPT_FinePositioningSetupReq
         s = 7 if n < 16 else 8
     if n > 16:
         raise ExiEncodeError(f"WPT_FinePositioningSetupReqType: {n} items of vendor_specific_data_container (allowed 0..16)")
-    if o.lf_system_setup_data is not None:
+    f_lf_system_setup_data = o.lf_system_setup_data
+    if f_lf_system_setup_data is not None:
         c = _C161[s]
         w.bits(c[0], c[1])
-        _e_WPT_LF_SystemSetupDataType(w, o.lf_system_setup_data)
+        _e_WPT_LF_SystemSetupDataType(w, f_lf_system_setup_data)
         s = 9
     c = _C162[s]
     w.bits(c[0], c[1])
 
 def _d_WPT_FinePositioningSetupResType(r: Reader) -> WPT_FinePositioningSetupResType:
+    rv = r.v; rn = r.n
     v_header = None
     v_response_code = None
     v_primary_device_fine_positioning_method_list = None
@@ -3670,87 +5822,159 @@ def _d_WPT_FinePositioningSetupResType(r: Reader) -> WPT_FinePositioningSetupRes
     v_natural_offset = None
     v_vendor_specific_data_container = []
     v_lf_system_setup_data = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_header = _d_MessageHeaderType(r)
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_response_code = r.enum(6, _K14)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 2; al = 0
-    if it == 2:
-        v_primary_device_fine_positioning_method_list = _d_WPT_FinePositioningMethodListType(r)
-        r.zero(1, 'next item')
-        it = 3; al = 0
-    if it == 3:
-        v_primary_device_pairing_method_list = _d_WPT_PairingMethodListType(r)
-        r.zero(1, 'next item')
-        it = 4; al = 0
-    if it == 4:
-        v_primary_device_alignment_check_method_list = _d_WPT_AlignmentCheckMethodListType(r)
-        r.zero(1, 'next item')
-        it = 5; al = 0
-    if it == 5:
-        r.zero(1, "characters")
-        v_natural_offset = r.uintb(65535)
-        r.zero(1, "end of element")
-        it, al = _P65[r.code(2, 3)]
+    v_header = _d_MessageHeaderType(r)
+    p = r.p
+    q = p + 10
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3ff
+    r.p = q
+    if b & 0x303:
+        r.badz(p, 10, b & 0x303)
+    k = (b >> 2) & 0x3f
+    if k >= 40:
+        r.bad(p + 2, 'enumeration index out of range')
+    v_response_code = _K14[k]
+    it = 2; al = 0
+    v_primary_device_fine_positioning_method_list = _d_WPT_FinePositioningMethodListType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 3; al = 0
+    v_primary_device_pairing_method_list = _d_WPT_PairingMethodListType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 4; al = 0
+    v_primary_device_alignment_check_method_list = _d_WPT_AlignmentCheckMethodListType(r)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
+    it = 5; al = 0
+    v_natural_offset = r.uintb(65535)
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x4:
+        r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 3:
+        r.bad_code(p + 1, e, 3)
+    it, al = _P65[e]
     n = 0
     while it == 6:
-        r.zero(1, "characters")
-        x = r.binary()
-        r.zero(1, "end of element")
-        v_vendor_specific_data_container.append(x)
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
+        t = r.binary()
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
+        v_vendor_specific_data_container.append(t)
         n += 1
         if n < 16:
-            it, al = _P65[r.code(2, 3)]
+            p = r.p
+            q = p + 2
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x3
+            r.p = q
+            e = b & 0x3
+            if e >= 3:
+                r.bad_code(p + 0, e, 3)
+            it, al = _P65[e]
         else:
-            it, al = _P66[r.code(2, 2)]
+            p = r.p
+            q = p + 2
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x3
+            r.p = q
+            e = b & 0x3
+            if e >= 2:
+                r.bad_code(p + 0, e, 2)
+            it, al = _P66[e]
     if it == 7:
         v_lf_system_setup_data = _d_WPT_LF_SystemSetupDataType(r)
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = -1; al = 0
     return WPT_FinePositioningSetupResType(header=v_header, response_code=v_response_code, primary_device_fine_positioning_method_list=v_primary_device_fine_positioning_method_list, primary_device_pairing_method_list=v_primary_device_pairing_method_list, primary_device_alignment_check_method_list=v_primary_device_alignment_check_method_list, natural_offset=v_natural_offset, vendor_specific_data_container=v_vendor_specific_data_container, lf_system_setup_data=v_lf_system_setup_data)
 
 def _e_WPT_FinePositioningSetupResType(w: Writer, o: WPT_FinePositioningSetupResType) -> None:
-    if o.header is not None:
-        w.bits(0, 1)
-        _e_MessageHeaderType(w, o.header)
-    else:
+    f_header = o.header
+    if f_header is None:
         raise ExiEncodeError("WPT_FinePositioningSetupResType: missing required header")
-    if o.response_code is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.response_code, _K18, 6)
-        w.bits(0, 1)
-    else:
+    w.bits(0, 1)
+    _e_MessageHeaderType(w, f_header)
+    f_response_code = o.response_code
+    if f_response_code is None:
         raise ExiEncodeError("WPT_FinePositioningSetupResType: missing required response_code")
-    if o.primary_device_fine_positioning_method_list is not None:
-        w.bits(0, 1)
-        _e_WPT_FinePositioningMethodListType(w, o.primary_device_fine_positioning_method_list)
-    else:
+    w.bits((_K18[f_response_code]) << 1, 9)
+    f_primary_device_fine_positioning_method_list = o.primary_device_fine_positioning_method_list
+    if f_primary_device_fine_positioning_method_list is None:
         raise ExiEncodeError("WPT_FinePositioningSetupResType: missing required primary_device_fine_positioning_method_list")
-    if o.primary_device_pairing_method_list is not None:
-        w.bits(0, 1)
-        _e_WPT_PairingMethodListType(w, o.primary_device_pairing_method_list)
-    else:
+    w.bits(0, 1)
+    _e_WPT_FinePositioningMethodListType(w, f_primary_device_fine_positioning_method_list)
+    f_primary_device_pairing_method_list = o.primary_device_pairing_method_list
+    if f_primary_device_pairing_method_list is None:
         raise ExiEncodeError("WPT_FinePositioningSetupResType: missing required primary_device_pairing_method_list")
-    if o.primary_device_alignment_check_method_list is not None:
-        w.bits(0, 1)
-        _e_WPT_AlignmentCheckMethodListType(w, o.primary_device_alignment_check_method_list)
-    else:
+    w.bits(0, 1)
+    _e_WPT_PairingMethodListType(w, f_primary_device_pairing_method_list)
+    f_primary_device_alignment_check_method_list = o.primary_device_alignment_check_method_list
+    if f_primary_device_alignment_check_method_list is None:
         raise ExiEncodeError("WPT_FinePositioningSetupResType: missing required primary_device_alignment_check_method_list")
-    if o.natural_offset is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.uint(o.natural_offset)
-        w.bits(0, 1)
-    else:
+    w.bits(0, 1)
+    _e_WPT_AlignmentCheckMethodListType(w, f_primary_device_alignment_check_method_list)
+    f_natural_offset = o.natural_offset
+    if f_natural_offset is None:
         raise ExiEncodeError("WPT_FinePositioningSetupResType: missing required natural_offset")
+    w.bits(0, 2)
+    w.uint(f_natural_offset)
+    w.bits(0, 1)
     s = 6
     n = 0
     for x in o.vendor_specific_data_container:
@@ -3763,118 +5987,169 @@ def _e_WPT_FinePositioningSetupResType(w: Writer, o: WPT_FinePositioningSetupRes
         s = 7 if n < 16 else 8
     if n > 16:
         raise ExiEncodeError(f"WPT_FinePositioningSetupResType: {n} items of vendor_specific_data_container (allowed 0..16)")
-    if o.lf_system_setup_data is not None:
+    f_lf_system_setup_data = o.lf_system_setup_data
+    if f_lf_system_setup_data is not None:
         c = _C161[s]
         w.bits(c[0], c[1])
-        _e_WPT_LF_SystemSetupDataType(w, o.lf_system_setup_data)
+        _e_WPT_LF_SystemSetupDataType(w, f_lf_system_setup_data)
         s = 9
     c = _C162[s]
     w.bits(c[0], c[1])
 
 def _d_WPT_LF_DataPackageListType(r: Reader) -> WPT_LF_DataPackageListType:
+    rv = r.v; rn = r.n
     v_num_packages = None
     v_wpt_lf_data_package = None
-    r.zero(1, 'next item')
-    it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_num_packages = r.bits(8)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        v_wpt_lf_data_package = _d_WPT_LF_DataPackageType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    p = r.p
+    q = p + 12
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xfff
+    r.p = q
+    if b & 0xc03:
+        r.badz(p, 12, b & 0xc03)
+    v_num_packages = ((b >> 2) & 0xff)
+    it = 1; al = 0
+    v_wpt_lf_data_package = _d_WPT_LF_DataPackageType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return WPT_LF_DataPackageListType(num_packages=v_num_packages, wpt_lf_data_package=v_wpt_lf_data_package)
 
 def _e_WPT_LF_DataPackageListType(w: Writer, o: WPT_LF_DataPackageListType) -> None:
-    if o.num_packages is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.nbit(o.num_packages, 0, 255, 8)
-        w.bits(0, 1)
-    else:
+    f_num_packages = o.num_packages
+    if f_num_packages is None:
         raise ExiEncodeError("WPT_LF_DataPackageListType: missing required num_packages")
-    if o.wpt_lf_data_package is not None:
-        w.bits(0, 1)
-        _e_WPT_LF_DataPackageType(w, o.wpt_lf_data_package)
-    else:
+    if not 0 <= f_num_packages <= 255:
+        raise ExiEncodeError(f"value {f_num_packages!r} outside [0, 255]")
+    w.bits((f_num_packages) << 1, 11)
+    f_wpt_lf_data_package = o.wpt_lf_data_package
+    if f_wpt_lf_data_package is None:
         raise ExiEncodeError("WPT_LF_DataPackageListType: missing required wpt_lf_data_package")
+    w.bits(0, 1)
+    _e_WPT_LF_DataPackageType(w, f_wpt_lf_data_package)
     w.bits(0, 1)
 
 def _d_WPT_LF_DataPackageType(r: Reader) -> WPT_LF_DataPackageType:
+    rv = r.v; rn = r.n
     v_package_index = None
     v_lf_tx_data = None
     v_lf_rx_data = None
-    r.zero(1, 'next item')
-    it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_package_index = r.bits(8)
-        r.zero(1, "end of element")
-        it, al = _P163[r.code(2, 2)]
-    if it == 1:
-        if al == 0:
-            v_lf_tx_data = _d_WPT_LF_TxDataListType(r)
-        elif al == 1:
-            v_lf_rx_data = _d_WPT_LF_RxDataListType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    p = r.p
+    q = p + 13
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1fff
+    r.p = q
+    if b & 0x1804:
+        r.badz(p, 13, b & 0x1804)
+    v_package_index = ((b >> 3) & 0xff)
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 11, e, 2)
+    it, al = _P163[e]
+    if al == 0:
+        v_lf_tx_data = _d_WPT_LF_TxDataListType(r)
+    elif al == 1:
+        v_lf_rx_data = _d_WPT_LF_RxDataListType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return WPT_LF_DataPackageType(package_index=v_package_index, lf_tx_data=v_lf_tx_data, lf_rx_data=v_lf_rx_data)
 
 def _e_WPT_LF_DataPackageType(w: Writer, o: WPT_LF_DataPackageType) -> None:
-    if o.package_index is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.nbit(o.package_index, 0, 255, 8)
-        w.bits(0, 1)
-    else:
+    f_package_index = o.package_index
+    if f_package_index is None:
         raise ExiEncodeError("WPT_LF_DataPackageType: missing required package_index")
-    if o.lf_tx_data is not None:
+    if not 0 <= f_package_index <= 255:
+        raise ExiEncodeError(f"value {f_package_index!r} outside [0, 255]")
+    w.bits((f_package_index) << 1, 11)
+    s = 1
+    f_lf_tx_data = o.lf_tx_data
+    f_lf_rx_data = o.lf_rx_data
+    if f_lf_tx_data is not None:
         w.bits(0, 2)
-        _e_WPT_LF_TxDataListType(w, o.lf_tx_data)
-    elif o.lf_rx_data is not None:
+        _e_WPT_LF_TxDataListType(w, f_lf_tx_data)
+        s = 2
+    elif f_lf_rx_data is not None:
         w.bits(1, 2)
-        _e_WPT_LF_RxDataListType(w, o.lf_rx_data)
+        _e_WPT_LF_RxDataListType(w, f_lf_rx_data)
+        s = 2
     else:
         raise ExiEncodeError("WPT_LF_DataPackageType: missing required lf_tx_data/lf_rx_data")
     w.bits(0, 1)
 
 def _d_WPT_LF_ReceiverDataType(r: Reader) -> WPT_LF_ReceiverDataType:
+    rv = r.v; rn = r.n
     v_number_of_receivers = None
     v_rx_spec_data = []
-    r.zero(1, 'next item')
-    it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_number_of_receivers = r.bits(8)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 1; al = 0
+    p = r.p
+    q = p + 12
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xfff
+    r.p = q
+    if b & 0xc03:
+        r.badz(p, 12, b & 0xc03)
+    v_number_of_receivers = ((b >> 2) & 0xff)
+    it = 1; al = 0
     n = 0
     while it == 1:
-        x = _d_WPT_TxRxSpecDataType(r)
-        v_rx_spec_data.append(x)
+        t = _d_WPT_TxRxSpecDataType(r)
+        v_rx_spec_data.append(t)
         n += 1
         if n < 2:
-            r.zero(1, 'next item')
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
             it = 1; al = 0
         elif n < 255:
-            it, al = _P11[r.code(2, 2)]
+            p = r.p
+            q = p + 2
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x3
+            r.p = q
+            e = b & 0x3
+            if e >= 2:
+                r.bad_code(p + 0, e, 2)
+            it, al = _P11[e]
         else:
-            r.zero(1, 'end of element')
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
             it = -1; al = 0
     return WPT_LF_ReceiverDataType(number_of_receivers=v_number_of_receivers, rx_spec_data=v_rx_spec_data)
 
 def _e_WPT_LF_ReceiverDataType(w: Writer, o: WPT_LF_ReceiverDataType) -> None:
-    if o.number_of_receivers is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.nbit(o.number_of_receivers, 0, 255, 8)
-        w.bits(0, 1)
-    else:
+    f_number_of_receivers = o.number_of_receivers
+    if f_number_of_receivers is None:
         raise ExiEncodeError("WPT_LF_ReceiverDataType: missing required number_of_receivers")
+    if not 0 <= f_number_of_receivers <= 255:
+        raise ExiEncodeError(f"value {f_number_of_receivers!r} outside [0, 255]")
+    w.bits((f_number_of_receivers) << 1, 11)
     s = 1
     n = 0
     for x in o.rx_spec_data:
@@ -3889,177 +6164,300 @@ def _e_WPT_LF_ReceiverDataType(w: Writer, o: WPT_LF_ReceiverDataType) -> None:
     w.bits(c[0], c[1])
 
 def _d_WPT_LF_RxDataListType(r: Reader) -> WPT_LF_RxDataListType:
+    rv = r.v; rn = r.n
     v_wpt_lf_rx_data_list = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_wpt_lf_rx_data_list = _d_WPT_LF_RxDataType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_wpt_lf_rx_data_list = _d_WPT_LF_RxDataType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return WPT_LF_RxDataListType(wpt_lf_rx_data_list=v_wpt_lf_rx_data_list)
 
 def _e_WPT_LF_RxDataListType(w: Writer, o: WPT_LF_RxDataListType) -> None:
-    if o.wpt_lf_rx_data_list is not None:
-        w.bits(0, 1)
-        _e_WPT_LF_RxDataType(w, o.wpt_lf_rx_data_list)
-    else:
+    f_wpt_lf_rx_data_list = o.wpt_lf_rx_data_list
+    if f_wpt_lf_rx_data_list is None:
         raise ExiEncodeError("WPT_LF_RxDataListType: missing required wpt_lf_rx_data_list")
+    w.bits(0, 1)
+    _e_WPT_LF_RxDataType(w, f_wpt_lf_rx_data_list)
     w.bits(0, 1)
 
 def _d_WPT_LF_RxDataType(r: Reader) -> WPT_LF_RxDataType:
+    rv = r.v; rn = r.n
     v_rx_identifier = None
     v_rssi_data = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_rx_identifier = r.uintb(4294967295)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        v_rssi_data = _d_WPT_LF_RxRSSIListType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_rx_identifier = r.uintb(4294967295)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
+    it = 1; al = 0
+    v_rssi_data = _d_WPT_LF_RxRSSIListType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return WPT_LF_RxDataType(rx_identifier=v_rx_identifier, rssi_data=v_rssi_data)
 
 def _e_WPT_LF_RxDataType(w: Writer, o: WPT_LF_RxDataType) -> None:
-    if o.rx_identifier is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.uint(o.rx_identifier)
-        w.bits(0, 1)
-    else:
+    f_rx_identifier = o.rx_identifier
+    if f_rx_identifier is None:
         raise ExiEncodeError("WPT_LF_RxDataType: missing required rx_identifier")
-    if o.rssi_data is not None:
-        w.bits(0, 1)
-        _e_WPT_LF_RxRSSIListType(w, o.rssi_data)
-    else:
+    w.bits(0, 2)
+    w.uint(f_rx_identifier)
+    w.bits(0, 1)
+    f_rssi_data = o.rssi_data
+    if f_rssi_data is None:
         raise ExiEncodeError("WPT_LF_RxDataType: missing required rssi_data")
+    w.bits(0, 1)
+    _e_WPT_LF_RxRSSIListType(w, f_rssi_data)
     w.bits(0, 1)
 
 def _d_WPT_LF_RxRSSIListType(r: Reader) -> WPT_LF_RxRSSIListType:
+    rv = r.v; rn = r.n
     v_rssi_data_list = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_rssi_data_list = _d_WPT_LF_RxRSSIType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_rssi_data_list = _d_WPT_LF_RxRSSIType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return WPT_LF_RxRSSIListType(rssi_data_list=v_rssi_data_list)
 
 def _e_WPT_LF_RxRSSIListType(w: Writer, o: WPT_LF_RxRSSIListType) -> None:
-    if o.rssi_data_list is not None:
-        w.bits(0, 1)
-        _e_WPT_LF_RxRSSIType(w, o.rssi_data_list)
-    else:
+    f_rssi_data_list = o.rssi_data_list
+    if f_rssi_data_list is None:
         raise ExiEncodeError("WPT_LF_RxRSSIListType: missing required rssi_data_list")
+    w.bits(0, 1)
+    _e_WPT_LF_RxRSSIType(w, f_rssi_data_list)
     w.bits(0, 1)
 
 def _d_WPT_LF_RxRSSIType(r: Reader) -> WPT_LF_RxRSSIType:
+    rv = r.v; rn = r.n
     v_tx_identifier = None
     v_rssi = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_tx_identifier = r.uintb(4294967295)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        v_rssi = _d_RationalNumberType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_tx_identifier = r.uintb(4294967295)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
+    it = 1; al = 0
+    v_rssi = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return WPT_LF_RxRSSIType(tx_identifier=v_tx_identifier, rssi=v_rssi)
 
 def _e_WPT_LF_RxRSSIType(w: Writer, o: WPT_LF_RxRSSIType) -> None:
-    if o.tx_identifier is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.uint(o.tx_identifier)
-        w.bits(0, 1)
-    else:
+    f_tx_identifier = o.tx_identifier
+    if f_tx_identifier is None:
         raise ExiEncodeError("WPT_LF_RxRSSIType: missing required tx_identifier")
-    if o.rssi is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.rssi)
-    else:
+    w.bits(0, 2)
+    w.uint(f_tx_identifier)
+    w.bits(0, 1)
+    f_rssi = o.rssi
+    if f_rssi is None:
         raise ExiEncodeError("WPT_LF_RxRSSIType: missing required rssi")
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_rssi)
     w.bits(0, 1)
 
 def _d_WPT_LF_SystemSetupDataType(r: Reader) -> WPT_LF_SystemSetupDataType:
+    rv = r.v; rn = r.n
     v_lf_transmitter_setup_data = None
     v_lf_receiver_setup_data = None
-    it, al = _P166[r.code(2, 2)]
-    if it == 0:
-        if al == 0:
-            v_lf_transmitter_setup_data = _d_WPT_LF_TransmitterDataType(r)
-        elif al == 1:
-            v_lf_receiver_setup_data = _d_WPT_LF_ReceiverDataType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 0, e, 2)
+    it, al = _P166[e]
+    if al == 0:
+        v_lf_transmitter_setup_data = _d_WPT_LF_TransmitterDataType(r)
+    elif al == 1:
+        v_lf_receiver_setup_data = _d_WPT_LF_ReceiverDataType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return WPT_LF_SystemSetupDataType(lf_transmitter_setup_data=v_lf_transmitter_setup_data, lf_receiver_setup_data=v_lf_receiver_setup_data)
 
 def _e_WPT_LF_SystemSetupDataType(w: Writer, o: WPT_LF_SystemSetupDataType) -> None:
-    if o.lf_transmitter_setup_data is not None:
+    s = 0
+    f_lf_transmitter_setup_data = o.lf_transmitter_setup_data
+    f_lf_receiver_setup_data = o.lf_receiver_setup_data
+    if f_lf_transmitter_setup_data is not None:
         w.bits(0, 2)
-        _e_WPT_LF_TransmitterDataType(w, o.lf_transmitter_setup_data)
-    elif o.lf_receiver_setup_data is not None:
+        _e_WPT_LF_TransmitterDataType(w, f_lf_transmitter_setup_data)
+        s = 1
+    elif f_lf_receiver_setup_data is not None:
         w.bits(1, 2)
-        _e_WPT_LF_ReceiverDataType(w, o.lf_receiver_setup_data)
+        _e_WPT_LF_ReceiverDataType(w, f_lf_receiver_setup_data)
+        s = 1
     else:
         raise ExiEncodeError("WPT_LF_SystemSetupDataType: missing required lf_transmitter_setup_data/lf_receiver_setup_data")
     w.bits(0, 1)
 
 def _d_WPT_LF_TransmitterDataType(r: Reader) -> WPT_LF_TransmitterDataType:
+    rv = r.v; rn = r.n
     v_number_of_transmitters = None
     v_signal_frequency = None
     v_tx_spec_data = []
     v_tx_package_spec_data = None
-    r.zero(1, 'next item')
-    it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_number_of_transmitters = r.bits(8)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        v_signal_frequency = _d_RationalNumberType(r)
-        r.zero(1, 'next item')
-        it = 2; al = 0
+    p = r.p
+    q = p + 12
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xfff
+    r.p = q
+    if b & 0xc03:
+        r.badz(p, 12, b & 0xc03)
+    v_number_of_transmitters = ((b >> 2) & 0xff)
+    it = 1; al = 0
+    v_signal_frequency = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 2; al = 0
     n = 0
     while it == 2:
-        x = _d_WPT_TxRxSpecDataType(r)
-        v_tx_spec_data.append(x)
+        t = _d_WPT_TxRxSpecDataType(r)
+        v_tx_spec_data.append(t)
         n += 1
         if n < 2:
-            r.zero(1, 'next item')
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
             it = 2; al = 0
         elif n < 255:
-            it, al = _P5[r.code(2, 3)]
+            p = r.p
+            q = p + 2
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x3
+            r.p = q
+            e = b & 0x3
+            if e >= 3:
+                r.bad_code(p + 0, e, 3)
+            it, al = _P5[e]
         else:
-            it, al = _P6[r.code(2, 2)]
+            p = r.p
+            q = p + 2
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x3
+            r.p = q
+            e = b & 0x3
+            if e >= 2:
+                r.bad_code(p + 0, e, 2)
+            it, al = _P6[e]
     if it == 3:
         v_tx_package_spec_data = _d_WPT_TxRxPackageSpecDataType(r)
-        r.zero(1, 'end of element')
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         it = -1; al = 0
     return WPT_LF_TransmitterDataType(number_of_transmitters=v_number_of_transmitters, signal_frequency=v_signal_frequency, tx_spec_data=v_tx_spec_data, tx_package_spec_data=v_tx_package_spec_data)
 
 def _e_WPT_LF_TransmitterDataType(w: Writer, o: WPT_LF_TransmitterDataType) -> None:
-    if o.number_of_transmitters is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.nbit(o.number_of_transmitters, 0, 255, 8)
-        w.bits(0, 1)
-    else:
+    f_number_of_transmitters = o.number_of_transmitters
+    if f_number_of_transmitters is None:
         raise ExiEncodeError("WPT_LF_TransmitterDataType: missing required number_of_transmitters")
-    if o.signal_frequency is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.signal_frequency)
-    else:
+    if not 0 <= f_number_of_transmitters <= 255:
+        raise ExiEncodeError(f"value {f_number_of_transmitters!r} outside [0, 255]")
+    w.bits((f_number_of_transmitters) << 1, 11)
+    f_signal_frequency = o.signal_frequency
+    if f_signal_frequency is None:
         raise ExiEncodeError("WPT_LF_TransmitterDataType: missing required signal_frequency")
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_signal_frequency)
     s = 2
     n = 0
     for x in o.tx_spec_data:
@@ -4070,79 +6468,144 @@ def _e_WPT_LF_TransmitterDataType(w: Writer, o: WPT_LF_TransmitterDataType) -> N
         s = 3 if n < 2 else 4 if n < 255 else 5
     if n < 2 or n > 255:
         raise ExiEncodeError(f"WPT_LF_TransmitterDataType: {n} items of tx_spec_data (allowed 2..255)")
-    if o.tx_package_spec_data is not None:
+    f_tx_package_spec_data = o.tx_package_spec_data
+    if f_tx_package_spec_data is not None:
         c = _C168[s]
         w.bits(c[0], c[1])
-        _e_WPT_TxRxPackageSpecDataType(w, o.tx_package_spec_data)
+        _e_WPT_TxRxPackageSpecDataType(w, f_tx_package_spec_data)
         s = 6
     c = _C169[s]
     w.bits(c[0], c[1])
 
 def _d_WPT_LF_TxDataListType(r: Reader) -> WPT_LF_TxDataListType:
+    rv = r.v; rn = r.n
     v_wpt_lf_tx_data_list = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_wpt_lf_tx_data_list = _d_WPT_LF_TxDataType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_wpt_lf_tx_data_list = _d_WPT_LF_TxDataType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return WPT_LF_TxDataListType(wpt_lf_tx_data_list=v_wpt_lf_tx_data_list)
 
 def _e_WPT_LF_TxDataListType(w: Writer, o: WPT_LF_TxDataListType) -> None:
-    if o.wpt_lf_tx_data_list is not None:
-        w.bits(0, 1)
-        _e_WPT_LF_TxDataType(w, o.wpt_lf_tx_data_list)
-    else:
+    f_wpt_lf_tx_data_list = o.wpt_lf_tx_data_list
+    if f_wpt_lf_tx_data_list is None:
         raise ExiEncodeError("WPT_LF_TxDataListType: missing required wpt_lf_tx_data_list")
+    w.bits(0, 1)
+    _e_WPT_LF_TxDataType(w, f_wpt_lf_tx_data_list)
     w.bits(0, 1)
 
 def _d_WPT_LF_TxDataType(r: Reader) -> WPT_LF_TxDataType:
+    rv = r.v; rn = r.n
     v_tx_identifier = None
     v_eirp = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_tx_identifier = r.uintb(4294967295)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        v_eirp = _d_RationalNumberType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_tx_identifier = r.uintb(4294967295)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
+    it = 1; al = 0
+    v_eirp = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return WPT_LF_TxDataType(tx_identifier=v_tx_identifier, eirp=v_eirp)
 
 def _e_WPT_LF_TxDataType(w: Writer, o: WPT_LF_TxDataType) -> None:
-    if o.tx_identifier is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.uint(o.tx_identifier)
-        w.bits(0, 1)
-    else:
+    f_tx_identifier = o.tx_identifier
+    if f_tx_identifier is None:
         raise ExiEncodeError("WPT_LF_TxDataType: missing required tx_identifier")
-    if o.eirp is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.eirp)
-    else:
+    w.bits(0, 2)
+    w.uint(f_tx_identifier)
+    w.bits(0, 1)
+    f_eirp = o.eirp
+    if f_eirp is None:
         raise ExiEncodeError("WPT_LF_TxDataType: missing required eirp")
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_eirp)
     w.bits(0, 1)
 
 def _d_WPT_PairingMethodListType(r: Reader) -> WPT_PairingMethodListType:
+    rv = r.v; rn = r.n
     v_wpt_pairing_method = []
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
     n = 0
     while it == 0:
-        r.zero(1, "characters")
-        x = r.enum(3, _K170)
-        r.zero(1, "end of element")
-        v_wpt_pairing_method.append(x)
+        p = r.p
+        q = p + 5
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1f
+        r.p = q
+        if b & 0x11:
+            r.badz(p, 5, b & 0x11)
+        k = (b >> 1) & 0x7
+        if k >= 6:
+            r.bad(p + 1, 'enumeration index out of range')
+        t = _K170[k]
+        v_wpt_pairing_method.append(t)
         n += 1
         if n < 8:
-            it, al = _P0[r.code(2, 2)]
+            p = r.p
+            q = p + 2
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x3
+            r.p = q
+            e = b & 0x3
+            if e >= 2:
+                r.bad_code(p + 0, e, 2)
+            it, al = _P0[e]
         else:
-            r.zero(1, 'end of element')
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
             it = -1; al = 0
     return WPT_PairingMethodListType(wpt_pairing_method=v_wpt_pairing_method)
 
@@ -4152,9 +6615,7 @@ def _e_WPT_PairingMethodListType(w: Writer, o: WPT_PairingMethodListType) -> Non
     for x in o.wpt_pairing_method:
         c = _C1[s]
         w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.enum(x, _K171, 3)
-        w.bits(0, 1)
+        w.bits((_K171[x]) << 1, 5)
         n += 1
         s = 1 if n < 8 else 2
     if n < 1 or n > 8:
@@ -4163,76 +6624,141 @@ def _e_WPT_PairingMethodListType(w: Writer, o: WPT_PairingMethodListType) -> Non
     w.bits(c[0], c[1])
 
 def _d_WPT_PairingReqType(r: Reader) -> WPT_PairingReqType:
+    rv = r.v; rn = r.n
     v_header = None
     v_ev_processing = None
     v_observed_id_code = None
     v_ev_result_code = None
     v_vendor_specific_data_container = []
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_header = _d_MessageHeaderType(r)
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_ev_processing = r.enum(2, _K112)
-        r.zero(1, "end of element")
-        it, al = _P113[r.code(2, 2)]
+    v_header = _d_MessageHeaderType(r)
+    p = r.p
+    q = p + 7
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7f
+    r.p = q
+    if b & 0x64:
+        r.badz(p, 7, b & 0x64)
+    k = (b >> 3) & 0x3
+    if k >= 3:
+        r.bad(p + 2, 'enumeration index out of range')
+    v_ev_processing = _K112[k]
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 5, e, 2)
+    it, al = _P113[e]
     if it == 2:
-        r.zero(1, "characters")
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         v_observed_id_code = r.uintb(4294967295)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        if b & 0x3:
+            r.badz(p, 2, b & 0x3)
         it = 3; al = 0
-    if it == 3:
-        r.zero(1, "characters")
-        v_ev_result_code = r.enum(2, _K114)
-        r.zero(1, "end of element")
-        it, al = _P17[r.code(2, 2)]
+    p = r.p
+    q = p + 6
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3f
+    r.p = q
+    if b & 0x24:
+        r.badz(p, 6, b & 0x24)
+    k = (b >> 3) & 0x3
+    if k >= 3:
+        r.bad(p + 1, 'enumeration index out of range')
+    v_ev_result_code = _K114[k]
+    e = b & 0x3
+    if e >= 2:
+        r.bad_code(p + 4, e, 2)
+    it, al = _P17[e]
     n = 0
     while it == 4:
-        r.zero(1, "characters")
-        x = r.binary()
-        r.zero(1, "end of element")
-        v_vendor_specific_data_container.append(x)
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
+        t = r.binary()
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
+        v_vendor_specific_data_container.append(t)
         n += 1
         if n < 16:
-            it, al = _P17[r.code(2, 2)]
+            p = r.p
+            q = p + 2
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x3
+            r.p = q
+            e = b & 0x3
+            if e >= 2:
+                r.bad_code(p + 0, e, 2)
+            it, al = _P17[e]
         else:
-            r.zero(1, 'end of element')
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
             it = -1; al = 0
     return WPT_PairingReqType(header=v_header, ev_processing=v_ev_processing, observed_id_code=v_observed_id_code, ev_result_code=v_ev_result_code, vendor_specific_data_container=v_vendor_specific_data_container)
 
 def _e_WPT_PairingReqType(w: Writer, o: WPT_PairingReqType) -> None:
-    if o.header is not None:
-        w.bits(0, 1)
-        _e_MessageHeaderType(w, o.header)
-    else:
+    f_header = o.header
+    if f_header is None:
         raise ExiEncodeError("WPT_PairingReqType: missing required header")
-    if o.ev_processing is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.ev_processing, _K115, 2)
-        w.bits(0, 1)
-    else:
+    w.bits(0, 1)
+    _e_MessageHeaderType(w, f_header)
+    f_ev_processing = o.ev_processing
+    if f_ev_processing is None:
         raise ExiEncodeError("WPT_PairingReqType: missing required ev_processing")
+    w.bits((_K115[f_ev_processing]) << 1, 5)
     s = 2
-    if o.observed_id_code is not None:
-        w.bits(0, 2)
-        w.bits(0, 1)
-        w.uint(o.observed_id_code)
+    f_observed_id_code = o.observed_id_code
+    if f_observed_id_code is not None:
+        w.bits(0, 3)
+        w.uint(f_observed_id_code)
         w.bits(0, 1)
         s = 3
-    if o.ev_result_code is not None:
-        c = _C116[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.enum(o.ev_result_code, _K117, 2)
-        w.bits(0, 1)
-        s = 4
-    else:
+    f_ev_result_code = o.ev_result_code
+    if f_ev_result_code is None:
         raise ExiEncodeError("WPT_PairingReqType: missing required ev_result_code")
+    c = _C116[s]
+    w.bits(c[0], c[1])
+    w.bits((_K117[f_ev_result_code]) << 1, 4)
+    s = 4
     s = 4
     n = 0
     for x in o.vendor_specific_data_container:
@@ -4249,82 +6775,147 @@ def _e_WPT_PairingReqType(w: Writer, o: WPT_PairingReqType) -> None:
     w.bits(c[0], c[1])
 
 def _d_WPT_PairingResType(r: Reader) -> WPT_PairingResType:
+    rv = r.v; rn = r.n
     v_header = None
     v_response_code = None
     v_evse_processing = None
     v_observed_id_code = None
     v_alternative_secc_list = None
     v_vendor_specific_data_container = []
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_header = _d_MessageHeaderType(r)
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_response_code = r.enum(6, _K14)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 2; al = 0
-    if it == 2:
-        r.zero(1, "characters")
-        v_evse_processing = r.enum(2, _K112)
-        r.zero(1, "end of element")
-        it, al = _P77[r.code(3, 4)]
+    v_header = _d_MessageHeaderType(r)
+    p = r.p
+    q = p + 17
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1ffff
+    r.p = q
+    if b & 0x181c8:
+        r.badz(p, 17, b & 0x181c8)
+    k = (b >> 9) & 0x3f
+    if k >= 40:
+        r.bad(p + 2, 'enumeration index out of range')
+    v_response_code = _K14[k]
+    k = (b >> 4) & 0x3
+    if k >= 3:
+        r.bad(p + 11, 'enumeration index out of range')
+    v_evse_processing = _K112[k]
+    e = b & 0x7
+    if e >= 4:
+        r.bad_code(p + 14, e, 4)
+    it, al = _P77[e]
     if it == 3:
-        r.zero(1, "characters")
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
         v_observed_id_code = r.uintb(4294967295)
-        r.zero(1, "end of element")
-        it, al = _P78[r.code(2, 3)]
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        if b & 0x4:
+            r.badz(p, 3, b & 0x4)
+        e = b & 0x3
+        if e >= 3:
+            r.bad_code(p + 1, e, 3)
+        it, al = _P78[e]
     if it == 4:
         v_alternative_secc_list = _d_AlternativeSECCListType(r)
-        it, al = _P79[r.code(2, 2)]
+        p = r.p
+        q = p + 2
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x3
+        r.p = q
+        e = b & 0x3
+        if e >= 2:
+            r.bad_code(p + 0, e, 2)
+        it, al = _P79[e]
     n = 0
     while it == 5:
-        r.zero(1, "characters")
-        x = r.binary()
-        r.zero(1, "end of element")
-        v_vendor_specific_data_container.append(x)
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
+        t = r.binary()
+        p = r.p
+        q = p + 1
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x1
+        r.p = q
+        if b & 0x1:
+            r.badz(p, 1, b & 0x1)
+        v_vendor_specific_data_container.append(t)
         n += 1
         if n < 16:
-            it, al = _P79[r.code(2, 2)]
+            p = r.p
+            q = p + 2
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x3
+            r.p = q
+            e = b & 0x3
+            if e >= 2:
+                r.bad_code(p + 0, e, 2)
+            it, al = _P79[e]
         else:
-            r.zero(1, 'end of element')
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
             it = -1; al = 0
     return WPT_PairingResType(header=v_header, response_code=v_response_code, evse_processing=v_evse_processing, observed_id_code=v_observed_id_code, alternative_secc_list=v_alternative_secc_list, vendor_specific_data_container=v_vendor_specific_data_container)
 
 def _e_WPT_PairingResType(w: Writer, o: WPT_PairingResType) -> None:
-    if o.header is not None:
-        w.bits(0, 1)
-        _e_MessageHeaderType(w, o.header)
-    else:
+    f_header = o.header
+    if f_header is None:
         raise ExiEncodeError("WPT_PairingResType: missing required header")
-    if o.response_code is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.response_code, _K18, 6)
-        w.bits(0, 1)
-    else:
+    w.bits(0, 1)
+    _e_MessageHeaderType(w, f_header)
+    f_response_code = o.response_code
+    if f_response_code is None:
         raise ExiEncodeError("WPT_PairingResType: missing required response_code")
-    if o.evse_processing is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.enum(o.evse_processing, _K115, 2)
-        w.bits(0, 1)
-    else:
+    w.bits((_K18[f_response_code]) << 1, 9)
+    f_evse_processing = o.evse_processing
+    if f_evse_processing is None:
         raise ExiEncodeError("WPT_PairingResType: missing required evse_processing")
+    w.bits((_K115[f_evse_processing]) << 1, 5)
     s = 3
-    if o.observed_id_code is not None:
-        w.bits(0, 3)
-        w.bits(0, 1)
-        w.uint(o.observed_id_code)
+    f_observed_id_code = o.observed_id_code
+    if f_observed_id_code is not None:
+        w.bits(0, 4)
+        w.uint(f_observed_id_code)
         w.bits(0, 1)
         s = 4
-    if o.alternative_secc_list is not None:
+    f_alternative_secc_list = o.alternative_secc_list
+    if f_alternative_secc_list is not None:
         c = _C120[s]
         w.bits(c[0], c[1])
-        _e_AlternativeSECCListType(w, o.alternative_secc_list)
+        _e_AlternativeSECCListType(w, f_alternative_secc_list)
         s = 5
     n = 0
     for x in o.vendor_specific_data_container:
@@ -4341,61 +6932,126 @@ def _e_WPT_PairingResType(w: Writer, o: WPT_PairingResType) -> None:
     w.bits(c[0], c[1])
 
 def _d_WPT_SPCPowerControlParameterType(r: Reader) -> WPT_SPCPowerControlParameterType:
+    rv = r.v; rn = r.n
     v_spc_primary_device_coil_current_information = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
-    if it == 0:
-        v_spc_primary_device_coil_current_information = _d_RationalNumberType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_spc_primary_device_coil_current_information = _d_RationalNumberType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return WPT_SPCPowerControlParameterType(spc_primary_device_coil_current_information=v_spc_primary_device_coil_current_information)
 
 def _e_WPT_SPCPowerControlParameterType(w: Writer, o: WPT_SPCPowerControlParameterType) -> None:
-    if o.spc_primary_device_coil_current_information is not None:
-        w.bits(0, 1)
-        _e_RationalNumberType(w, o.spc_primary_device_coil_current_information)
-    else:
+    f_spc_primary_device_coil_current_information = o.spc_primary_device_coil_current_information
+    if f_spc_primary_device_coil_current_information is None:
         raise ExiEncodeError("WPT_SPCPowerControlParameterType: missing required spc_primary_device_coil_current_information")
+    w.bits(0, 1)
+    _e_RationalNumberType(w, f_spc_primary_device_coil_current_information)
     w.bits(0, 1)
 
 def _d_WPT_TxRxPackageSpecDataType(r: Reader) -> WPT_TxRxPackageSpecDataType:
+    rv = r.v; rn = r.n
     v_pulse_sequence_order = []
     v_pulse_separation_time = None
     v_pulse_duration = None
     v_package_separation_time = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     it = 0; al = 0
     n = 0
     while it == 0:
-        x = _d_WPT_TxRxPulseOrderType(r)
-        v_pulse_sequence_order.append(x)
+        t = _d_WPT_TxRxPulseOrderType(r)
+        v_pulse_sequence_order.append(t)
         n += 1
         if n < 2:
-            r.zero(1, 'next item')
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
             it = 0; al = 0
         elif n < 255:
-            it, al = _P42[r.code(2, 2)]
+            p = r.p
+            q = p + 2
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x3
+            r.p = q
+            e = b & 0x3
+            if e >= 2:
+                r.bad_code(p + 0, e, 2)
+            it, al = _P42[e]
         else:
-            r.zero(1, 'next item')
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
             it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_pulse_separation_time = r.uintb(65535)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 2; al = 0
-    if it == 2:
-        r.zero(1, "characters")
-        v_pulse_duration = r.uintb(65535)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 3; al = 0
-    if it == 3:
-        r.zero(1, "characters")
-        v_package_separation_time = r.uintb(65535)
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    v_pulse_separation_time = r.uintb(65535)
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x7:
+        r.badz(p, 3, b & 0x7)
+    it = 2; al = 0
+    v_pulse_duration = r.uintb(65535)
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x7:
+        r.badz(p, 3, b & 0x7)
+    it = 3; al = 0
+    v_package_separation_time = r.uintb(65535)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
+    it = -1; al = 0
     return WPT_TxRxPackageSpecDataType(pulse_sequence_order=v_pulse_sequence_order, pulse_separation_time=v_pulse_separation_time, pulse_duration=v_pulse_duration, package_separation_time=v_package_separation_time)
 
 def _e_WPT_TxRxPackageSpecDataType(w: Writer, o: WPT_TxRxPackageSpecDataType) -> None:
@@ -4409,145 +7065,253 @@ def _e_WPT_TxRxPackageSpecDataType(w: Writer, o: WPT_TxRxPackageSpecDataType) ->
         s = 1 if n < 2 else 2 if n < 255 else 3
     if n < 2 or n > 255:
         raise ExiEncodeError(f"WPT_TxRxPackageSpecDataType: {n} items of pulse_sequence_order (allowed 2..255)")
-    if o.pulse_separation_time is not None:
-        c = _C116[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
-        w.uint(o.pulse_separation_time)
-        w.bits(0, 1)
-        s = 4
-    else:
+    f_pulse_separation_time = o.pulse_separation_time
+    if f_pulse_separation_time is None:
         raise ExiEncodeError("WPT_TxRxPackageSpecDataType: missing required pulse_separation_time")
-    if o.pulse_duration is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.uint(o.pulse_duration)
-        w.bits(0, 1)
-    else:
-        raise ExiEncodeError("WPT_TxRxPackageSpecDataType: missing required pulse_duration")
-    if o.package_separation_time is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.uint(o.package_separation_time)
-        w.bits(0, 1)
-    else:
-        raise ExiEncodeError("WPT_TxRxPackageSpecDataType: missing required package_separation_time")
+    c = _C116[s]
+    w.bits(c[0], c[1])
     w.bits(0, 1)
+    w.uint(f_pulse_separation_time)
+    w.bits(0, 1)
+    s = 4
+    f_pulse_duration = o.pulse_duration
+    if f_pulse_duration is None:
+        raise ExiEncodeError("WPT_TxRxPackageSpecDataType: missing required pulse_duration")
+    w.bits(0, 2)
+    w.uint(f_pulse_duration)
+    w.bits(0, 1)
+    f_package_separation_time = o.package_separation_time
+    if f_package_separation_time is None:
+        raise ExiEncodeError("WPT_TxRxPackageSpecDataType: missing required package_separation_time")
+    w.bits(0, 2)
+    w.uint(f_package_separation_time)
+    w.bits(0, 2)
 
 def _d_WPT_TxRxPulseOrderType(r: Reader) -> WPT_TxRxPulseOrderType:
+    rv = r.v; rn = r.n
     v_index_number = None
     v_tx_rx_identifier = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_index_number = r.uintb(65535)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_tx_rx_identifier = r.uintb(4294967295)
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_index_number = r.uintb(65535)
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x7:
+        r.badz(p, 3, b & 0x7)
+    it = 1; al = 0
+    v_tx_rx_identifier = r.uintb(4294967295)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
+    it = -1; al = 0
     return WPT_TxRxPulseOrderType(index_number=v_index_number, tx_rx_identifier=v_tx_rx_identifier)
 
 def _e_WPT_TxRxPulseOrderType(w: Writer, o: WPT_TxRxPulseOrderType) -> None:
-    if o.index_number is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.uint(o.index_number)
-        w.bits(0, 1)
-    else:
+    f_index_number = o.index_number
+    if f_index_number is None:
         raise ExiEncodeError("WPT_TxRxPulseOrderType: missing required index_number")
-    if o.tx_rx_identifier is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.uint(o.tx_rx_identifier)
-        w.bits(0, 1)
-    else:
-        raise ExiEncodeError("WPT_TxRxPulseOrderType: missing required tx_rx_identifier")
+    w.bits(0, 2)
+    w.uint(f_index_number)
     w.bits(0, 1)
+    f_tx_rx_identifier = o.tx_rx_identifier
+    if f_tx_rx_identifier is None:
+        raise ExiEncodeError("WPT_TxRxPulseOrderType: missing required tx_rx_identifier")
+    w.bits(0, 2)
+    w.uint(f_tx_rx_identifier)
+    w.bits(0, 2)
 
 def _d_WPT_TxRxSpecDataType(r: Reader) -> WPT_TxRxSpecDataType:
+    rv = r.v; rn = r.n
     v_tx_rx_identifier = None
     v_tx_rx_position = None
     v_tx_rx_orientation = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_tx_rx_identifier = r.uintb(4294967295)
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        v_tx_rx_position = _d_WPT_CoordinateXYZType(r)
-        r.zero(1, 'next item')
-        it = 2; al = 0
-    if it == 2:
-        v_tx_rx_orientation = _d_WPT_CoordinateXYZType(r)
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_tx_rx_identifier = r.uintb(4294967295)
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
+    it = 1; al = 0
+    v_tx_rx_position = _d_WPT_CoordinateXYZType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = 2; al = 0
+    v_tx_rx_orientation = _d_WPT_CoordinateXYZType(r)
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
+    it = -1; al = 0
     return WPT_TxRxSpecDataType(tx_rx_identifier=v_tx_rx_identifier, tx_rx_position=v_tx_rx_position, tx_rx_orientation=v_tx_rx_orientation)
 
 def _e_WPT_TxRxSpecDataType(w: Writer, o: WPT_TxRxSpecDataType) -> None:
-    if o.tx_rx_identifier is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.uint(o.tx_rx_identifier)
-        w.bits(0, 1)
-    else:
+    f_tx_rx_identifier = o.tx_rx_identifier
+    if f_tx_rx_identifier is None:
         raise ExiEncodeError("WPT_TxRxSpecDataType: missing required tx_rx_identifier")
-    if o.tx_rx_position is not None:
-        w.bits(0, 1)
-        _e_WPT_CoordinateXYZType(w, o.tx_rx_position)
-    else:
+    w.bits(0, 2)
+    w.uint(f_tx_rx_identifier)
+    w.bits(0, 1)
+    f_tx_rx_position = o.tx_rx_position
+    if f_tx_rx_position is None:
         raise ExiEncodeError("WPT_TxRxSpecDataType: missing required tx_rx_position")
-    if o.tx_rx_orientation is not None:
-        w.bits(0, 1)
-        _e_WPT_CoordinateXYZType(w, o.tx_rx_orientation)
-    else:
+    w.bits(0, 1)
+    _e_WPT_CoordinateXYZType(w, f_tx_rx_position)
+    f_tx_rx_orientation = o.tx_rx_orientation
+    if f_tx_rx_orientation is None:
         raise ExiEncodeError("WPT_TxRxSpecDataType: missing required tx_rx_orientation")
+    w.bits(0, 1)
+    _e_WPT_CoordinateXYZType(w, f_tx_rx_orientation)
     w.bits(0, 1)
 
 def _d_X509DataType(r: Reader) -> X509DataType:
+    rv = r.v; rn = r.n
     v_x509_issuer_serial = []
     v_x509_ski = []
     v_x509_subject_name = []
     v_x509_certificate = []
     v_x509_crl = []
-    it, al = _P173[r.code(3, 6)]
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    e = b & 0x7
+    if e >= 6:
+        r.bad_code(p + 0, e, 6)
+    it, al = _P173[e]
     n = 0
     while it == 0:
         if al == 0:
-            x = _d_X509IssuerSerialType(r)
-            v_x509_issuer_serial.append(x)
+            t = _d_X509IssuerSerialType(r)
+            v_x509_issuer_serial.append(t)
         elif al == 1:
-            r.zero(1, "characters")
-            x = r.binary()
-            r.zero(1, "end of element")
-            v_x509_ski.append(x)
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
+            t = r.binary()
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
+            v_x509_ski.append(t)
         elif al == 2:
-            r.zero(1, "characters")
-            x = r.string()
-            r.zero(1, "end of element")
-            v_x509_subject_name.append(x)
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
+            t = r.string()
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
+            v_x509_subject_name.append(t)
         elif al == 3:
-            r.zero(1, "characters")
-            x = r.binary()
-            r.zero(1, "end of element")
-            v_x509_certificate.append(x)
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
+            t = r.binary()
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
+            v_x509_certificate.append(t)
         elif al == 4:
-            r.zero(1, "characters")
-            x = r.binary()
-            r.zero(1, "end of element")
-            v_x509_crl.append(x)
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
+            t = r.binary()
+            p = r.p
+            q = p + 1
+            if q > rn:
+                r.eos()
+            b = (rv >> (rn - q)) & 0x1
+            r.p = q
+            if b & 0x1:
+                r.badz(p, 1, b & 0x1)
+            v_x509_crl.append(t)
         elif al == 5:
             r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        it, al = _P174[r.code(3, 7)]
+        p = r.p
+        q = p + 3
+        if q > rn:
+            r.eos()
+        b = (rv >> (rn - q)) & 0x7
+        r.p = q
+        e = b & 0x7
+        if e >= 7:
+            r.bad_code(p + 0, e, 7)
+        it, al = _P174[e]
     return X509DataType(x509_issuer_serial=v_x509_issuer_serial, x509_ski=v_x509_ski, x509_subject_name=v_x509_subject_name, x509_certificate=v_x509_certificate, x509_crl=v_x509_crl)
 
 def _e_X509DataType(w: Writer, o: X509DataType) -> None:
@@ -4596,45 +7360,74 @@ def _e_X509DataType(w: Writer, o: X509DataType) -> None:
     w.bits(6, 3)
 
 def _d_X509IssuerSerialType(r: Reader) -> X509IssuerSerialType:
+    rv = r.v; rn = r.n
     v_x509_issuer_name = None
     v_x509_serial_number = None
-    r.zero(1, 'next item')
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    if it == 0:
-        r.zero(1, "characters")
-        v_x509_issuer_name = r.string()
-        r.zero(1, "end of element")
-        r.zero(1, 'next item')
-        it = 1; al = 0
-    if it == 1:
-        r.zero(1, "characters")
-        v_x509_serial_number = r.sint()
-        r.zero(1, "end of element")
-        r.zero(1, 'end of element')
-        it = -1; al = 0
+    v_x509_issuer_name = r.string()
+    p = r.p
+    q = p + 4
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xf
+    r.p = q
+    if b & 0xe:
+        r.badz(p, 4, b & 0xe)
+    sg = (b & 0x1) == 1
+    it = 1; al = 0
+    v_x509_serial_number = -r.uint() - 1 if sg else r.uint()
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x3:
+        r.badz(p, 2, b & 0x3)
+    it = -1; al = 0
     return X509IssuerSerialType(x509_issuer_name=v_x509_issuer_name, x509_serial_number=v_x509_serial_number)
 
 def _e_X509IssuerSerialType(w: Writer, o: X509IssuerSerialType) -> None:
-    if o.x509_issuer_name is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.string(o.x509_issuer_name)
-        w.bits(0, 1)
-    else:
+    f_x509_issuer_name = o.x509_issuer_name
+    if f_x509_issuer_name is None:
         raise ExiEncodeError("X509IssuerSerialType: missing required x509_issuer_name")
-    if o.x509_serial_number is not None:
-        w.bits(0, 1)
-        w.bits(0, 1)
-        w.sint(o.x509_serial_number)
-        w.bits(0, 1)
-    else:
-        raise ExiEncodeError("X509IssuerSerialType: missing required x509_serial_number")
+    w.bits(0, 2)
+    w.string(f_x509_issuer_name)
     w.bits(0, 1)
+    f_x509_serial_number = o.x509_serial_number
+    if f_x509_serial_number is None:
+        raise ExiEncodeError("X509IssuerSerialType: missing required x509_serial_number")
+    w.bits((1 if f_x509_serial_number < 0 else 0), 3)
+    w.uint(-f_x509_serial_number - 1 if f_x509_serial_number < 0 else f_x509_serial_number)
+    w.bits(0, 2)
 
 def _d_g_DigestValue(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_g_DigestValue(w: Writer, v) -> None:
@@ -4643,9 +7436,24 @@ def _e_g_DigestValue(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_g_KeyName(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.string()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_g_KeyName(w: Writer, v) -> None:
@@ -4654,9 +7462,24 @@ def _e_g_KeyName(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_g_MgmtData(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.string()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_g_MgmtData(w: Writer, v) -> None:
@@ -4665,9 +7488,24 @@ def _e_g_MgmtData(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_AckMaxDelay(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(65535)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_AckMaxDelay(w: Writer, v) -> None:
@@ -4676,9 +7514,24 @@ def _e_f_AckMaxDelay(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_BPT_DischargedEnergyReadingWh(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(18446744073709551615)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_BPT_DischargedEnergyReadingWh(w: Writer, v) -> None:
@@ -4687,9 +7540,24 @@ def _e_f_BPT_DischargedEnergyReadingWh(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_BPT_InductiveEnergyReadingVARh(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(18446744073709551615)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_BPT_InductiveEnergyReadingVARh(w: Writer, v) -> None:
@@ -4698,9 +7566,24 @@ def _e_f_BPT_InductiveEnergyReadingVARh(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_BSSID(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.string()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_BSSID(w: Writer, v) -> None:
@@ -4709,9 +7592,24 @@ def _e_f_BSSID(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_CapacitiveEnergyReadingVARh(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(18446744073709551615)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_CapacitiveEnergyReadingVARh(w: Writer, v) -> None:
@@ -4720,9 +7618,24 @@ def _e_f_CapacitiveEnergyReadingVARh(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_ChargedEnergyReadingWh(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(18446744073709551615)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_ChargedEnergyReadingWh(w: Writer, v) -> None:
@@ -4731,53 +7644,133 @@ def _e_f_ChargedEnergyReadingWh(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_ChargingComplete(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(1) == 1
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x5:
+        r.badz(p, 3, b & 0x5)
+    v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_ChargingComplete(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.bits(1 if v else 0, 1)
-    w.bits(0, 1)
+    w.bits((1 if v else 0) << 1, 3)
 
 def _d_f_Coord_X(r: Reader):
-    r.zero(1, "characters")
-    v = r.sintb(-32768, 32767)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x2:
+        r.badz(p, 2, b & 0x2)
+    sg = (b & 0x1) == 1
+    v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v <= 32767:
+        r.fail('integer out of range')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_Coord_X(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.sint(v)
+    if not -32768 <= v <= 32767:
+        raise ExiEncodeError(f"value {v!r} outside [-32768, 32767]")
+    w.bits((1 if v < 0 else 0), 2)
+    w.uint(-v - 1 if v < 0 else v)
     w.bits(0, 1)
 
 def _d_f_Coord_Y(r: Reader):
-    r.zero(1, "characters")
-    v = r.sintb(-32768, 32767)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x2:
+        r.badz(p, 2, b & 0x2)
+    sg = (b & 0x1) == 1
+    v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v <= 32767:
+        r.fail('integer out of range')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_Coord_Y(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.sint(v)
+    if not -32768 <= v <= 32767:
+        raise ExiEncodeError(f"value {v!r} outside [-32768, 32767]")
+    w.bits((1 if v < 0 else 0), 2)
+    w.uint(-v - 1 if v < 0 else v)
     w.bits(0, 1)
 
 def _d_f_Coord_Z(r: Reader):
-    r.zero(1, "characters")
-    v = r.sintb(-32768, 32767)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x2:
+        r.badz(p, 2, b & 0x2)
+    sg = (b & 0x1) == 1
+    v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v <= 32767:
+        r.fail('integer out of range')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_Coord_Z(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.sint(v)
+    if not -32768 <= v <= 32767:
+        raise ExiEncodeError(f"value {v!r} outside [-32768, 32767]")
+    w.bits((1 if v < 0 else 0), 2)
+    w.uint(-v - 1 if v < 0 else v)
     w.bits(0, 1)
 
 def _d_f_DepartureTime(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(4294967295)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_DepartureTime(w: Writer, v) -> None:
@@ -4786,9 +7779,24 @@ def _e_f_DepartureTime(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_DigestValue(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_DigestValue(w: Writer, v) -> None:
@@ -4797,75 +7805,133 @@ def _e_f_DigestValue(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_EVPCChargeDiagnostics(r: Reader):
-    r.zero(1, "characters")
-    v = r.enum(2, _K123)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 4
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xf
+    r.p = q
+    if b & 0x9:
+        r.badz(p, 4, b & 0x9)
+    k = (b >> 1) & 0x3
+    v = _K123[k]
     return v
 
 def _e_f_EVPCChargeDiagnostics(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.enum(v, _K128, 2)
-    w.bits(0, 1)
+    w.bits((_K128[v]) << 1, 4)
 
 def _d_f_EVPCDeviceLocalControl(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(1) == 1
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x5:
+        r.badz(p, 3, b & 0x5)
+    v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_EVPCDeviceLocalControl(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.bits(1 if v else 0, 1)
-    w.bits(0, 1)
+    w.bits((1 if v else 0) << 1, 3)
 
 def _d_f_EVProcessing(r: Reader):
-    r.zero(1, "characters")
-    v = r.enum(2, _K112)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 4
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xf
+    r.p = q
+    if b & 0x9:
+        r.badz(p, 4, b & 0x9)
+    k = (b >> 1) & 0x3
+    if k >= 3:
+        r.bad(p + 1, 'enumeration index out of range')
+    v = _K112[k]
     return v
 
 def _e_f_EVProcessing(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.enum(v, _K115, 2)
-    w.bits(0, 1)
+    w.bits((_K115[v]) << 1, 4)
 
 def _d_f_EVResultCode(r: Reader):
-    r.zero(1, "characters")
-    v = r.enum(2, _K114)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 4
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xf
+    r.p = q
+    if b & 0x9:
+        r.badz(p, 4, b & 0x9)
+    k = (b >> 1) & 0x3
+    if k >= 3:
+        r.bad(p + 1, 'enumeration index out of range')
+    v = _K114[k]
     return v
 
 def _e_f_EVResultCode(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.enum(v, _K117, 2)
-    w.bits(0, 1)
+    w.bits((_K117[v]) << 1, 4)
 
 def _d_f_EVSENotification(r: Reader):
-    r.zero(1, "characters")
-    v = r.enum(3, _K44)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 5
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1f
+    r.p = q
+    if b & 0x11:
+        r.badz(p, 5, b & 0x11)
+    k = (b >> 1) & 0x7
+    if k >= 6:
+        r.bad(p + 1, 'enumeration index out of range')
+    v = _K44[k]
     return v
 
 def _e_f_EVSENotification(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.enum(v, _K45, 3)
-    w.bits(0, 1)
+    w.bits((_K45[v]) << 1, 5)
 
 def _d_f_EVSEProcessing(r: Reader):
-    r.zero(1, "characters")
-    v = r.enum(2, _K112)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 4
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xf
+    r.p = q
+    if b & 0x9:
+        r.badz(p, 4, b & 0x9)
+    k = (b >> 1) & 0x3
+    if k >= 3:
+        r.bad(p + 1, 'enumeration index out of range')
+    v = _K112[k]
     return v
 
 def _e_f_EVSEProcessing(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.enum(v, _K115, 2)
-    w.bits(0, 1)
+    w.bits((_K115[v]) << 1, 4)
 
 def _d_f_Exponent(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_Exponent(w: Writer, v) -> None:
@@ -4874,20 +7940,42 @@ def _e_f_Exponent(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_Exponent(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(8) - 128
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 10
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3ff
+    r.p = q
+    if b & 0x201:
+        r.badz(p, 10, b & 0x201)
+    v = ((b >> 1) & 0xff) - 128
     return v
 
 def _e_f_Exponent(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.nbit(v, -128, 127, 8)
-    w.bits(0, 1)
+    if not -128 <= v <= 127:
+        raise ExiEncodeError(f"value {v!r} outside [-128, 127]")
+    w.bits((v + 128) << 1, 10)
 
 def _d_f_G(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_G(w: Writer, v) -> None:
@@ -4896,20 +7984,51 @@ def _e_f_G(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_HMACOutputLength(r: Reader):
-    r.zero(1, "characters")
-    v = r.sint()
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x2:
+        r.badz(p, 2, b & 0x2)
+    sg = (b & 0x1) == 1
+    v = -r.uint() - 1 if sg else r.uint()
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_HMACOutputLength(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.sint(v)
+    w.bits((1 if v < 0 else 0), 2)
+    w.uint(-v - 1 if v < 0 else v)
     w.bits(0, 1)
 
 def _d_f_IPAddress(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.string()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_IPAddress(w: Writer, v) -> None:
@@ -4918,9 +8037,24 @@ def _e_f_IPAddress(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_IndexNumber(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(65535)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_IndexNumber(w: Writer, v) -> None:
@@ -4929,20 +8063,40 @@ def _e_f_IndexNumber(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_InletHot(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(1) == 1
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x5:
+        r.badz(p, 3, b & 0x5)
+    v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_InletHot(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.bits(1 if v else 0, 1)
-    w.bits(0, 1)
+    w.bits((1 if v else 0) << 1, 3)
 
 def _d_f_J(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_J(w: Writer, v) -> None:
@@ -4951,9 +8105,24 @@ def _e_f_J(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_KeyName(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.string()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_KeyName(w: Writer, v) -> None:
@@ -4962,9 +8131,24 @@ def _e_f_KeyName(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_ManufacturerSpecificDataContainer(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_ManufacturerSpecificDataContainer(w: Writer, v) -> None:
@@ -4973,20 +8157,44 @@ def _e_f_ManufacturerSpecificDataContainer(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_MaximumSOC(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(7)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 9
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1ff
+    r.p = q
+    if b & 0x101:
+        r.badz(p, 9, b & 0x101)
+    v = ((b >> 1) & 0x7f)
+    if v > 100:
+        r.bad(p + 1, 'integer out of range')
     return v
 
 def _e_f_MaximumSOC(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.nbit(v, 0, 100, 7)
-    w.bits(0, 1)
+    if not 0 <= v <= 100:
+        raise ExiEncodeError(f"value {v!r} outside [0, 100]")
+    w.bits((v) << 1, 9)
 
 def _d_f_MeterID(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.string()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_MeterID(w: Writer, v) -> None:
@@ -4995,20 +8203,40 @@ def _e_f_MeterID(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_MeterInfoRequested(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(1) == 1
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 3
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x7
+    r.p = q
+    if b & 0x5:
+        r.badz(p, 3, b & 0x5)
+    v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_MeterInfoRequested(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.bits(1 if v else 0, 1)
-    w.bits(0, 1)
+    w.bits((1 if v else 0) << 1, 3)
 
 def _d_f_MeterSignature(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_MeterSignature(w: Writer, v) -> None:
@@ -5017,20 +8245,55 @@ def _e_f_MeterSignature(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_MeterStatus(r: Reader):
-    r.zero(1, "characters")
-    v = r.sintb(-32768, 32767)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x2:
+        r.badz(p, 2, b & 0x2)
+    sg = (b & 0x1) == 1
+    v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v <= 32767:
+        r.fail('integer out of range')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_MeterStatus(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.sint(v)
+    if not -32768 <= v <= 32767:
+        raise ExiEncodeError(f"value {v!r} outside [-32768, 32767]")
+    w.bits((1 if v < 0 else 0), 2)
+    w.uint(-v - 1 if v < 0 else v)
     w.bits(0, 1)
 
 def _d_f_MeterTimestamp(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(18446744073709551615)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_MeterTimestamp(w: Writer, v) -> None:
@@ -5039,9 +8302,24 @@ def _e_f_MeterTimestamp(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_MgmtData(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.string()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_MgmtData(w: Writer, v) -> None:
@@ -5050,20 +8328,44 @@ def _e_f_MgmtData(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_MinimumSOC(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(7)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 9
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1ff
+    r.p = q
+    if b & 0x101:
+        r.badz(p, 9, b & 0x101)
+    v = ((b >> 1) & 0x7f)
+    if v > 100:
+        r.bad(p + 1, 'integer out of range')
     return v
 
 def _e_f_MinimumSOC(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.nbit(v, 0, 100, 7)
-    w.bits(0, 1)
+    if not 0 <= v <= 100:
+        raise ExiEncodeError(f"value {v!r} outside [0, 100]")
+    w.bits((v) << 1, 9)
 
 def _d_f_Modulus(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_Modulus(w: Writer, v) -> None:
@@ -5072,9 +8374,24 @@ def _e_f_Modulus(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_NaturalOffset(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(65535)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_NaturalOffset(w: Writer, v) -> None:
@@ -5083,9 +8400,24 @@ def _e_f_NaturalOffset(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_NotificationMaxDelay(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(65535)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_NotificationMaxDelay(w: Writer, v) -> None:
@@ -5094,42 +8426,78 @@ def _e_f_NotificationMaxDelay(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_NumPackages(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(8)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 10
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3ff
+    r.p = q
+    if b & 0x201:
+        r.badz(p, 10, b & 0x201)
+    v = ((b >> 1) & 0xff)
     return v
 
 def _e_f_NumPackages(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.nbit(v, 0, 255, 8)
-    w.bits(0, 1)
+    if not 0 <= v <= 255:
+        raise ExiEncodeError(f"value {v!r} outside [0, 255]")
+    w.bits((v) << 1, 10)
 
 def _d_f_NumberOfReceivers(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(8)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 10
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3ff
+    r.p = q
+    if b & 0x201:
+        r.badz(p, 10, b & 0x201)
+    v = ((b >> 1) & 0xff)
     return v
 
 def _e_f_NumberOfReceivers(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.nbit(v, 0, 255, 8)
-    w.bits(0, 1)
+    if not 0 <= v <= 255:
+        raise ExiEncodeError(f"value {v!r} outside [0, 255]")
+    w.bits((v) << 1, 10)
 
 def _d_f_NumberOfTransmitters(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(8)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 10
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3ff
+    r.p = q
+    if b & 0x201:
+        r.badz(p, 10, b & 0x201)
+    v = ((b >> 1) & 0xff)
     return v
 
 def _e_f_NumberOfTransmitters(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.nbit(v, 0, 255, 8)
-    w.bits(0, 1)
+    if not 0 <= v <= 255:
+        raise ExiEncodeError(f"value {v!r} outside [0, 255]")
+    w.bits((v) << 1, 10)
 
 def _d_f_ObservedIDCode(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(4294967295)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_ObservedIDCode(w: Writer, v) -> None:
@@ -5138,9 +8506,24 @@ def _e_f_ObservedIDCode(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_P(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_P(w: Writer, v) -> None:
@@ -5149,20 +8532,41 @@ def _e_f_P(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_PDInputPowerClass(r: Reader):
-    r.zero(1, "characters")
-    v = r.enum(2, _K151)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 4
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xf
+    r.p = q
+    if b & 0x9:
+        r.badz(p, 4, b & 0x9)
+    k = (b >> 1) & 0x3
+    v = _K151[k]
     return v
 
 def _e_f_PDInputPowerClass(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.enum(v, _K152, 2)
-    w.bits(0, 1)
+    w.bits((_K152[v]) << 1, 4)
 
 def _d_f_PGPKeyID(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_PGPKeyID(w: Writer, v) -> None:
@@ -5171,9 +8575,24 @@ def _e_f_PGPKeyID(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_PGPKeyPacket(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_PGPKeyPacket(w: Writer, v) -> None:
@@ -5182,20 +8601,42 @@ def _e_f_PGPKeyPacket(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_PackageIndex(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(8)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 10
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3ff
+    r.p = q
+    if b & 0x201:
+        r.badz(p, 10, b & 0x201)
+    v = ((b >> 1) & 0xff)
     return v
 
 def _e_f_PackageIndex(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.nbit(v, 0, 255, 8)
-    w.bits(0, 1)
+    if not 0 <= v <= 255:
+        raise ExiEncodeError(f"value {v!r} outside [0, 255]")
+    w.bits((v) << 1, 10)
 
 def _d_f_PackageSeparationTime(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(65535)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_PackageSeparationTime(w: Writer, v) -> None:
@@ -5204,9 +8645,24 @@ def _e_f_PackageSeparationTime(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_PgenCounter(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_PgenCounter(w: Writer, v) -> None:
@@ -5215,9 +8671,24 @@ def _e_f_PgenCounter(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_Port(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(65535)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_Port(w: Writer, v) -> None:
@@ -5226,20 +8697,44 @@ def _e_f_Port(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_PresentSOC(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(7)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 9
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1ff
+    r.p = q
+    if b & 0x101:
+        r.badz(p, 9, b & 0x101)
+    v = ((b >> 1) & 0x7f)
+    if v > 100:
+        r.bad(p + 1, 'integer out of range')
     return v
 
 def _e_f_PresentSOC(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.nbit(v, 0, 100, 7)
-    w.bits(0, 1)
+    if not 0 <= v <= 100:
+        raise ExiEncodeError(f"value {v!r} outside [0, 100]")
+    w.bits((v) << 1, 9)
 
 def _d_f_PulseDuration(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(65535)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_PulseDuration(w: Writer, v) -> None:
@@ -5248,9 +8743,24 @@ def _e_f_PulseDuration(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_PulseSeparationTime(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(65535)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_PulseSeparationTime(w: Writer, v) -> None:
@@ -5259,9 +8769,24 @@ def _e_f_PulseSeparationTime(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_Q(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_Q(w: Writer, v) -> None:
@@ -5270,9 +8795,24 @@ def _e_f_Q(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_RemainingTimeToMaximumSOC(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(4294967295)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_RemainingTimeToMaximumSOC(w: Writer, v) -> None:
@@ -5281,9 +8821,24 @@ def _e_f_RemainingTimeToMaximumSOC(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_RemainingTimeToMinimumSOC(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(4294967295)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_RemainingTimeToMinimumSOC(w: Writer, v) -> None:
@@ -5292,9 +8847,24 @@ def _e_f_RemainingTimeToMinimumSOC(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_RemainingTimeToTargetSOC(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(4294967295)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_RemainingTimeToTargetSOC(w: Writer, v) -> None:
@@ -5303,20 +8873,43 @@ def _e_f_RemainingTimeToTargetSOC(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_ResponseCode(r: Reader):
-    r.zero(1, "characters")
-    v = r.enum(6, _K14)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 8
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xff
+    r.p = q
+    if b & 0x81:
+        r.badz(p, 8, b & 0x81)
+    k = (b >> 1) & 0x3f
+    if k >= 40:
+        r.bad(p + 1, 'enumeration index out of range')
+    v = _K14[k]
     return v
 
 def _e_f_ResponseCode(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.enum(v, _K18, 6)
-    w.bits(0, 1)
+    w.bits((_K18[v]) << 1, 8)
 
 def _d_f_RxIdentifier(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(4294967295)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_RxIdentifier(w: Writer, v) -> None:
@@ -5325,9 +8918,24 @@ def _e_f_RxIdentifier(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_SDManufacturerSpecificDataContainer(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_SDManufacturerSpecificDataContainer(w: Writer, v) -> None:
@@ -5336,9 +8944,24 @@ def _e_f_SDManufacturerSpecificDataContainer(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_SDMaxGroundClearanceSupport(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(65535)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_SDMaxGroundClearanceSupport(w: Writer, v) -> None:
@@ -5347,9 +8970,24 @@ def _e_f_SDMaxGroundClearanceSupport(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_SDMaxGroundClearence(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(65535)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_SDMaxGroundClearence(w: Writer, v) -> None:
@@ -5358,9 +8996,24 @@ def _e_f_SDMaxGroundClearence(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_SDMinGroundClearanceSupport(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(65535)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_SDMinGroundClearanceSupport(w: Writer, v) -> None:
@@ -5369,9 +9022,24 @@ def _e_f_SDMinGroundClearanceSupport(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_SDMinGroundClearence(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(65535)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_SDMinGroundClearence(w: Writer, v) -> None:
@@ -5380,20 +9048,43 @@ def _e_f_SDMinGroundClearence(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_SPCChargeDiagnostics(r: Reader):
-    r.zero(1, "characters")
-    v = r.enum(3, _K136)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 5
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1f
+    r.p = q
+    if b & 0x11:
+        r.badz(p, 5, b & 0x11)
+    k = (b >> 1) & 0x7
+    if k >= 6:
+        r.bad(p + 1, 'enumeration index out of range')
+    v = _K136[k]
     return v
 
 def _e_f_SPCChargeDiagnostics(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.enum(v, _K144, 3)
-    w.bits(0, 1)
+    w.bits((_K144[v]) << 1, 5)
 
 def _d_f_SPKISexp(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_SPKISexp(w: Writer, v) -> None:
@@ -5402,9 +9093,24 @@ def _e_f_SPKISexp(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_SSID(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.string()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_SSID(w: Writer, v) -> None:
@@ -5413,9 +9119,24 @@ def _e_f_SSID(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_Seed(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_Seed(w: Writer, v) -> None:
@@ -5424,9 +9145,24 @@ def _e_f_Seed(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_SessionID(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_SessionID(w: Writer, v) -> None:
@@ -5435,20 +9171,44 @@ def _e_f_SessionID(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_TargetSOC(r: Reader):
-    r.zero(1, "characters")
-    v = r.bits(7)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 9
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1ff
+    r.p = q
+    if b & 0x101:
+        r.badz(p, 9, b & 0x101)
+    v = ((b >> 1) & 0x7f)
+    if v > 100:
+        r.bad(p + 1, 'integer out of range')
     return v
 
 def _e_f_TargetSOC(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.nbit(v, 0, 100, 7)
-    w.bits(0, 1)
+    if not 0 <= v <= 100:
+        raise ExiEncodeError(f"value {v!r} outside [0, 100]")
+    w.bits((v) << 1, 9)
 
 def _d_f_TaxRuleID(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(4294967295)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_TaxRuleID(w: Writer, v) -> None:
@@ -5457,9 +9217,24 @@ def _e_f_TaxRuleID(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_TimeAnchor(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(18446744073709551615)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_TimeAnchor(w: Writer, v) -> None:
@@ -5468,9 +9243,24 @@ def _e_f_TimeAnchor(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_TimeStamp(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(18446744073709551615)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_TimeStamp(w: Writer, v) -> None:
@@ -5479,9 +9269,24 @@ def _e_f_TimeStamp(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_TxIdentifier(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(4294967295)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_TxIdentifier(w: Writer, v) -> None:
@@ -5490,9 +9295,24 @@ def _e_f_TxIdentifier(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_TxRxIdentifier(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.uintb(4294967295)
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_TxRxIdentifier(w: Writer, v) -> None:
@@ -5501,20 +9321,55 @@ def _e_f_TxRxIdentifier(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_Value(r: Reader):
-    r.zero(1, "characters")
-    v = r.sintb(-32768, 32767)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x2:
+        r.badz(p, 2, b & 0x2)
+    sg = (b & 0x1) == 1
+    v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v <= 32767:
+        r.fail('integer out of range')
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_Value(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.sint(v)
+    if not -32768 <= v <= 32767:
+        raise ExiEncodeError(f"value {v!r} outside [-32768, 32767]")
+    w.bits((1 if v < 0 else 0), 2)
+    w.uint(-v - 1 if v < 0 else v)
     w.bits(0, 1)
 
 def _d_f_VendorSpecificDataContainer(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_VendorSpecificDataContainer(w: Writer, v) -> None:
@@ -5523,42 +9378,81 @@ def _e_f_VendorSpecificDataContainer(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_WPT_AlignmentCheckMethod(r: Reader):
-    r.zero(1, "characters")
-    v = r.enum(2, _K110)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 4
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0xf
+    r.p = q
+    if b & 0x9:
+        r.badz(p, 4, b & 0x9)
+    k = (b >> 1) & 0x3
+    if k >= 3:
+        r.bad(p + 1, 'enumeration index out of range')
+    v = _K110[k]
     return v
 
 def _e_f_WPT_AlignmentCheckMethod(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.enum(v, _K111, 2)
-    w.bits(0, 1)
+    w.bits((_K111[v]) << 1, 4)
 
 def _d_f_WPT_FinePositioningMethod(r: Reader):
-    r.zero(1, "characters")
-    v = r.enum(3, _K155)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 5
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1f
+    r.p = q
+    if b & 0x11:
+        r.badz(p, 5, b & 0x11)
+    k = (b >> 1) & 0x7
+    if k >= 5:
+        r.bad(p + 1, 'enumeration index out of range')
+    v = _K155[k]
     return v
 
 def _e_f_WPT_FinePositioningMethod(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.enum(v, _K156, 3)
-    w.bits(0, 1)
+    w.bits((_K156[v]) << 1, 5)
 
 def _d_f_WPT_PairingMethod(r: Reader):
-    r.zero(1, "characters")
-    v = r.enum(3, _K170)
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 5
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1f
+    r.p = q
+    if b & 0x11:
+        r.badz(p, 5, b & 0x11)
+    k = (b >> 1) & 0x7
+    if k >= 6:
+        r.bad(p + 1, 'enumeration index out of range')
+    v = _K170[k]
     return v
 
 def _e_f_WPT_PairingMethod(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.enum(v, _K171, 3)
-    w.bits(0, 1)
+    w.bits((_K171[v]) << 1, 5)
 
 def _d_f_X509CRL(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_X509CRL(w: Writer, v) -> None:
@@ -5567,9 +9461,24 @@ def _e_f_X509CRL(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_X509Certificate(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_X509Certificate(w: Writer, v) -> None:
@@ -5578,9 +9487,24 @@ def _e_f_X509Certificate(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_X509IssuerName(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.string()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_X509IssuerName(w: Writer, v) -> None:
@@ -5589,9 +9513,24 @@ def _e_f_X509IssuerName(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_X509SKI(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_X509SKI(w: Writer, v) -> None:
@@ -5600,20 +9539,51 @@ def _e_f_X509SKI(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_X509SerialNumber(r: Reader):
-    r.zero(1, "characters")
-    v = r.sint()
-    r.zero(1, "end of element")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 2
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x3
+    r.p = q
+    if b & 0x2:
+        r.badz(p, 2, b & 0x2)
+    sg = (b & 0x1) == 1
+    v = -r.uint() - 1 if sg else r.uint()
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_X509SerialNumber(w: Writer, v) -> None:
-    w.bits(0, 1)
-    w.sint(v)
+    w.bits((1 if v < 0 else 0), 2)
+    w.uint(-v - 1 if v < 0 else v)
     w.bits(0, 1)
 
 def _d_f_X509SubjectName(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.string()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_X509SubjectName(w: Writer, v) -> None:
@@ -5622,9 +9592,24 @@ def _e_f_X509SubjectName(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_XPath(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.string()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_XPath(w: Writer, v) -> None:
@@ -5633,9 +9618,24 @@ def _e_f_XPath(w: Writer, v) -> None:
     w.bits(0, 1)
 
 def _d_f_Y(r: Reader):
-    r.zero(1, "characters")
+    rv = r.v; rn = r.n
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     v = r.binary()
-    r.zero(1, "end of element")
+    p = r.p
+    q = p + 1
+    if q > rn:
+        r.eos()
+    b = (rv >> (rn - q)) & 0x1
+    r.p = q
+    if b & 0x1:
+        r.badz(p, 1, b & 0x1)
     return v
 
 def _e_f_Y(w: Writer, v) -> None:

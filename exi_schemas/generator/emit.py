@@ -127,21 +127,29 @@ class ModuleEmitter:
         b = st.builtin
         if b == "list":
             return [f"{ind}w.uint(len({v}))", f"{ind}for _x in {v}:",
-                    *self.enc_simple(st.item_type, "_x", ind + "    ")]
+                    *self.render_writes(self.enc_simple(st.item_type, "_x", ind + "    "))]
         if st.enumeration is not None:
             n = (len(st.enumeration) - 1).bit_length()
             idx = "{" + ", ".join(f"{e!r}: {i}" for i, e in enumerate(st.enumeration)) + "}"
-            return [f"{ind}w.enum({v}, {self.const(idx)}, {n})"]
+            return [("W", ind, f"{self.const(idx)}[{v}]", n, [])]  # KeyError: not allowed
         if b == "integer":
             lo, hi = st.min_inclusive, st.max_inclusive
             if lo is not None and hi is not None and hi - lo + 1 <= 4096:
                 n = (hi - lo).bit_length()
-                return [f"{ind}w.nbit({v}, {lo}, {hi}, {n})"]
+                check = [f"if not {lo} <= {v} <= {hi}:",
+                         f'    raise ExiEncodeError(f"value {{{v}!r}} outside [{lo}, {hi}]")']
+                expr = v + (f" - {lo}" if lo > 0 else f" + {-lo}" if lo < 0 else "")
+                return [("W", ind, expr, n, check)]
             if lo is not None and lo >= 0:
                 return [f"{ind}w.uint({v})"]
-            return [f"{ind}w.sint({v})"]
+            check = []
+            if lo is not None and hi is not None:
+                check = [f"if not {lo} <= {v} <= {hi}:",
+                         f'    raise ExiEncodeError(f"value {{{v}!r}} outside [{lo}, {hi}]")']
+            return [("W", ind, f"1 if {v} < 0 else 0", 1, check),
+                    f"{ind}w.uint(-{v} - 1 if {v} < 0 else {v})"]
         if b == "boolean":
-            return [f"{ind}w.bits(1 if {v} else 0, 1)"]
+            return [("W", ind, f"1 if {v} else 0", 1, [])]
         if b == "string":
             return [f"{ind}w.string({v})"]
         if b in ("base64Binary", "hexBinary"):
@@ -257,29 +265,53 @@ class ModuleEmitter:
                     states.append(st)
         return states
 
-    def dec_transition(self, st: G.State, ind: str) -> list[str]:
+    def dec_transition(self, st: G.State, ind: str) -> list:
         if len(st.prods) == 1 and not st.mixed:
             it, al = st.prods[0]
-            return [f"{ind}r.zero({st.width}, {self.what(st.prods[0])!r})",
-                    f"{ind}it = {it}; al = {al}"]
+            return [("Z", ind, st.width, self.what(st.prods[0])),
+                    ("K", ind, it, al)]  # statically known next production
         table = self.const(repr(tuple(st.prods)), "_P")
-        return [f"{ind}it, al = {table}[r.code({st.width}, {len(st.prods)})]"]
+        return [("C", ind, st.width, len(st.prods), table)]
+
+    def dec_simple_ops(self, st: SimpleType, target: str, ind: str) -> list:
+        """Fixed-width values become fusable read ops; the others a line."""
+        if st.builtin != "list":
+            if st.enumeration is not None:
+                n = (len(st.enumeration) - 1).bit_length()
+                table = self.const(repr(tuple(st.enumeration)))
+                return [("V", ind, target, n, "enum", (table, len(st.enumeration)))]
+            if st.builtin == "boolean":
+                return [("V", ind, target, 1, "bool", None)]
+            lo, hi = st.min_inclusive, st.max_inclusive
+            if (st.builtin == "integer" and lo is not None and hi is not None
+                    and hi - lo + 1 <= 4096):
+                return [("V", ind, target, (hi - lo).bit_length(), "int", (lo, hi))]
+            if st.builtin == "integer" and (lo is None or lo < 0):
+                # signed: the sign bit fuses with the reads before it, the magnitude follows
+                mag_hi = max(-lo - 1, hi) if lo is not None and hi is not None else None
+                read = f"r.uintb({mag_hi})" if mag_hi is not None else "r.uint()"
+                lines = [f"{ind}{target} = -{read} - 1 if sg else {read}"]
+                if lo is not None and hi is not None:
+                    lines += [f"{ind}if not {lo} <= {target} <= {hi}:",
+                              f"{ind}    r.fail('integer out of range')"]
+                return [("V", ind, "sg", 1, "bool", None), *lines]
+        return [f"{ind}{target} = {self.dec_simple(st)}"]
 
     def what(self, prod: tuple[int, int]) -> str:
         return "end of element" if prod[0] == G.END else "next item"
 
-    def dec_alt(self, alt, ind: str, target: str) -> list[str]:
+    def dec_alt(self, alt, ind: str, target: str) -> list:
         if isinstance(alt, Wildcard):
             return [f'{ind}r.fail("wildcard (undeclared) element content is not supported")']
         if isinstance(alt, AttributeUse):
-            return [f"{ind}{target} = {self.dec_simple(alt.type)}"]
+            return self.dec_simple_ops(alt.type, target, ind)
         if isinstance(alt, SimpleType):
-            return [f"{ind}{target} = {self.dec_simple(alt)}"]
+            return self.dec_simple_ops(alt, target, ind)
         typ = alt.type
         if isinstance(typ, ComplexType):
             return [f"{ind}{target} = _d_{self.class_of[id(typ)]}(r)"]
-        return [f'{ind}r.zero(1, "characters")', f"{ind}{target} = {self.dec_simple(typ)}",
-                f'{ind}r.zero(1, "end of element")']
+        return [("Z", ind, 1, "characters"), *self.dec_simple_ops(typ, target, ind),
+                ("Z", ind, 1, "end of element")]
 
     def emit_decoder(self, ct: ComplexType) -> None:
         g = self.grammars[id(ct)]
@@ -294,28 +326,43 @@ class ModuleEmitter:
         by_item: dict[int, list] = {}
         for f in flds:
             by_item.setdefault(f[1], []).append(f)
+        out_lines = L
+        L = []  # ops and lines, rendered (with read fusion) at the end
         for fname, _i, _a, _k, _q, _t, _lo, hi in flds:
             L.append(f"    v_{fname} = " + ("[]" if hi is None or hi > 1 else "None"))
         L.extend(self.dec_transition(g.state(0, 0), "    "))
         for i, item in enumerate(g.items):
             alt_field = {f[2]: f[0] for f in by_item.get(i, [])}
             repeated = item.max is None or item.max > 1
+            last = L[-1] if L else None
+            known = last[2:] if (isinstance(last, tuple) and last[0] == "K"
+                                 and last[1] == "    ") else None
+            if known is not None and known[0] != i:
+                continue  # statically skipped optional item
             ind = "        "
             if repeated:
                 L.append("    n = 0")
                 L.append(f"    while it == {i}:")
+            elif known is not None or item.min > 0:
+                # statically this item (a required item cannot be skipped by any production
+                # before it): no test, and its reads fuse with the previous ones
+                ind = "    "
             else:
                 L.append(f"    if it == {i}:")
             for a, alt in enumerate(item.alts):
                 body_ind = ind if len(item.alts) == 1 else ind + "    "
                 if len(item.alts) > 1:
-                    L.append(f"{ind}{'if' if a == 0 else 'elif'} al == {a}:")
+                    if known is not None and not repeated:
+                        if a != known[1]:
+                            continue
+                        body_ind = ind
+                    else:
+                        L.append(f"{ind}{'if' if a == 0 else 'elif'} al == {a}:")
                 fname = alt_field.get(a)
                 if repeated:
-                    tmp = "x"
-                    L.extend(self.dec_alt(alt, body_ind, tmp))
+                    L.extend(self.dec_alt(alt, body_ind, "t"))
                     if fname:
-                        L.append(f"{body_ind}v_{fname}.append(x)")
+                        L.append(f"{body_ind}v_{fname}.append(t)")
                 else:
                     L.extend(self.dec_alt(alt, body_ind, f"v_{fname}" if fname else "_"))
             if repeated:
@@ -345,16 +392,116 @@ class ModuleEmitter:
                 L.extend(self.dec_transition(g.state(i, 1), ind))
         args = ", ".join(f"{f[0]}=v_{f[0]}" for f in flds)
         L.append(f"    return {name}({args})")
+        body = self.render_reads(L)
+        if any("rv >>" in line for line in body):
+            out_lines.append("    rv = r.v; rn = r.n")
+        out_lines.extend(body)
+
+    @staticmethod
+    def render_reads(ops: list) -> list[str]:
+        """Turn decoder ops into code, merging runs of fixed-width reads at one indentation
+        into a single shift-and-mask of the stream integer."""
+        out: list[str] = []
+        i = 0
+        while i < len(ops):
+            op = ops[i]
+            if isinstance(op, str):
+                out.append(op)
+                i += 1
+                continue
+            if op[0] == "K":
+                out.append(f"{op[1]}it = {op[2]}; al = {op[3]}")
+                i += 1
+                continue
+            ind = op[1]
+            run = []
+            deferred = []  # K ops inside a run: they only set it/al, which no read uses
+            while i < len(ops) and isinstance(ops[i], tuple) and ops[i][1] == ind:
+                if ops[i][0] == "K":
+                    deferred = [ops[i]]  # a later K or C supersedes an earlier one
+                    i += 1
+                    continue
+                run.append(ops[i])
+                i += 1
+                if run[-1][0] == "C":
+                    deferred = []
+                    break
+            total = sum(o[2] if o[0] in ("Z", "C") else o[3] for o in run)
+            if total == 0:
+                for o in run:
+                    if o[0] == "V":
+                        out.append(f"{ind}{o[2]} = {o[5][0] if o[4] == 'int' else 'None'}")
+                continue
+            out.append(f"{ind}p = r.p")
+            out.append(f"{ind}q = p + {total}")
+            out.append(f"{ind}if q > rn:")
+            out.append(f"{ind}    r.eos()")
+            out.append(f"{ind}b = (rv >> (rn - q)) & {hex((1 << total) - 1)}")
+            out.append(f"{ind}r.p = q")
+            zmask = 0
+            pos = 0
+            for o in run:
+                width = o[2] if o[0] in ("Z", "C") else o[3]
+                if o[0] == "Z":
+                    zmask |= ((1 << width) - 1) << (total - pos - width)
+                pos += width
+            if zmask:
+                # every one-production event code in the run must be 0: one test for all
+                out.append(f"{ind}if b & {hex(zmask)}:")
+                out.append(f"{ind}    r.badz(p, {total}, b & {hex(zmask)})")
+            pos = 0
+            for o in run:
+                width = o[2] if o[0] in ("Z", "C") else o[3]
+                shift = total - pos - width
+                field = f"(b >> {shift}) & {hex((1 << width) - 1)}" if shift else (
+                    f"b & {hex((1 << width) - 1)}")
+                if o[0] == "Z":
+                    pass
+                elif o[0] == "C":
+                    out.append(f"{ind}e = {field}")
+                    out.append(f"{ind}if e >= {o[3]}:")
+                    out.append(f"{ind}    r.bad_code(p + {pos}, e, {o[3]})")
+                    out.append(f"{ind}it, al = {o[4]}[e]")
+                else:
+                    target, kind, arg = o[2], o[4], o[5]
+                    if width == 0:
+                        out.append(f"{ind}{target} = {arg[0]}")
+                    elif kind == "bool":
+                        out.append(f"{ind}{target} = ({field}) == 1")
+                    elif kind == "enum":
+                        out.append(f"{ind}k = {field}")
+                        if arg[1] < (1 << width):
+                            out.append(f"{ind}if k >= {arg[1]}:")
+                            out.append(f"{ind}    r.bad(p + {pos}, 'enumeration index out of range')")
+                        out.append(f"{ind}{target} = {arg[0]}[k]")
+                    else:
+                        lo, hi = arg
+                        expr = f"({field})" + (f" + {lo}" if lo > 0 else f" - {-lo}" if lo < 0
+                                               else "")
+                        out.append(f"{ind}{target} = {expr}")
+                        if hi - lo + 1 < (1 << width):
+                            out.append(f"{ind}if {target} > {hi}:")
+                            out.append(f"{ind}    r.bad(p + {pos}, 'integer out of range')")
+                pos += width
+            for k in deferred:
+                out.append(f"{ind}it = {k[2]}; al = {k[3]}")
+        return out
 
     def emit_encoder(self, ct: ComplexType) -> None:
         g = self.grammars[id(ct)]
         name = self.class_of[id(ct)]
-        L = self.lines
-        L.append("")
-        L.append(f"def _e_{name}(w: Writer, o: {name}) -> None:")
+        self.lines.append("")
+        self.lines.append(f"def _e_{name}(w: Writer, o: {name}) -> None:")
         if not g.supported:
-            L.append(f'    raise ExiEncodeError("content of {name} is not supported")')
+            self.lines.append(f'    raise ExiEncodeError("content of {name} is not supported")')
             return
+        L: list = []  # ops and lines, rendered (with write fusion) at the end
+        try:
+            self._encoder_body(g, name, L)
+        finally:
+            self.lines.extend(self.render_writes(L))
+
+    def _encoder_body(self, g: G.TypeGrammar, name: str, L: list) -> None:
         states = self.all_states(g)
         sid = {st.key: k for k, st in enumerate(states)}
         flds = self.fields(g)
@@ -366,7 +513,7 @@ class ModuleEmitter:
         def emit_code(prod, ind):
             if len(cur) == 1:
                 st = g.states[next(iter(cur))]
-                return [f"{ind}w.bits({st.prods.index(prod)}, {st.width})"]
+                return [("W", ind, str(st.prods.index(prod)), st.width, [])]
             row = []
             for st in states:
                 row.append((st.prods.index(prod), st.width) if prod in st.prods else None)
@@ -381,17 +528,30 @@ class ModuleEmitter:
                     L.append(f'    raise ExiEncodeError("{name}: required wildcard content")')
                     return
                 continue
-            if len(cur) == 1 and (item.min == 0 or repeated):
+            if len(cur) == 1 and (item.min == 0 or repeated or len(fl) > 1):
                 L.append(f"    s = {sid[next(iter(cur))]}")
             if not repeated:
                 after = g.state(i, 1)
+                if len(fl) == 1 and item.min > 0:
+                    # required element: no branch, so its writes fuse with the neighbours'
+                    fname, _i, a, _kind, _q, typ, lo, hi = fl[0]
+                    L.append(f"    f_{fname} = o.{fname}")
+                    L.append(f"    if f_{fname} is None:")
+                    L.append(f'        raise ExiEncodeError("{name}: missing required {fname}")')
+                    L.extend(emit_code((i, a), "    "))
+                    L.extend(self.enc_alt(item.alts[a], f"f_{fname}", "    "))
+                    if len(cur) > 1:
+                        L.append(f"    s = {sid[after.key]}")
+                    cur = {after.key}
+                    continue
+                for k, (fname, _i, a, _kind, _q, typ, lo, hi) in enumerate(fl):
+                    L.append(f"    f_{fname} = o.{fname}")
                 for k, (fname, _i, a, _kind, _q, typ, lo, hi) in enumerate(fl):
                     kw = "if" if k == 0 else "elif"
-                    L.append(f"    {kw} o.{fname} is not None:")
+                    L.append(f"    {kw} f_{fname} is not None:")
                     L.extend(emit_code((i, a), "        "))
-                    L.extend(self.enc_alt(item.alts[a], f"o.{fname}", "        "))
-                    if item.min == 0 or len(cur) > 1:
-                        L.append(f"        s = {sid[after.key]}")
+                    L.extend(self.enc_alt(item.alts[a], f"f_{fname}", "        "))
+                    L.append(f"        s = {sid[after.key]}")
                 if item.min > 0:
                     L.append("    else:")
                     L.append(f'        raise ExiEncodeError("{name}: missing required '
@@ -442,7 +602,45 @@ class ModuleEmitter:
             cur = post | (pre if item.min == 0 else set())
         L.extend(emit_code((G.END, 0), "    "))
 
-    def enc_alt(self, alt, v: str, ind: str) -> list[str]:
+    @staticmethod
+    def render_writes(ops: list) -> list[str]:
+        """Turn encoder ops into code, merging runs of fixed-width writes at one indentation
+        into one ``w.bits`` call (value checks first, they only raise)."""
+        out: list[str] = []
+        i = 0
+        while i < len(ops):
+            op = ops[i]
+            if isinstance(op, str):
+                out.append(op)
+                i += 1
+                continue
+            ind = op[1]
+            run = []
+            while i < len(ops) and isinstance(ops[i], tuple) and ops[i][1] == ind:
+                run.append(ops[i])
+                i += 1
+            for o in run:
+                out.extend(ind + line for line in o[4])
+            total = sum(o[3] for o in run)
+            if total == 0:
+                continue
+            const = 0
+            parts = []
+            pos = total
+            for o in run:
+                pos -= o[3]
+                if o[3] == 0:
+                    continue
+                if o[2].lstrip("-").isdigit():
+                    const |= int(o[2]) << pos
+                else:
+                    parts.append(f"({o[2]}) << {pos}" if pos else f"({o[2]})")
+            if const or not parts:
+                parts.append(str(const))
+            out.append(f"{ind}w.bits({' | '.join(parts)}, {total})")
+        return out
+
+    def enc_alt(self, alt, v: str, ind: str) -> list:
         if isinstance(alt, AttributeUse):
             return self.enc_simple(alt.type, v, ind)
         if isinstance(alt, SimpleType):
@@ -450,7 +648,7 @@ class ModuleEmitter:
         typ = alt.type
         if isinstance(typ, ComplexType):
             return [f"{ind}_e_{self.class_of[id(typ)]}(w, {v})"]
-        return [f"{ind}w.bits(0, 1)", *self.enc_simple(typ, v, ind), f"{ind}w.bits(0, 1)"]
+        return [("W", ind, "0", 1, []), *self.enc_simple(typ, v, ind), ("W", ind, "0", 1, [])]
 
     # -- document level -------------------------------------------------------------------------
     def globals_sorted(self) -> list[ElementDecl]:
@@ -479,11 +677,12 @@ class ModuleEmitter:
         key = f"{prefix}_{ident(decl.qname[1])}"
         self.lines.append("")
         self.lines.append(f"def _d{key}(r: Reader):")
-        self.lines.extend(self.dec_alt(decl, "    ", "v"))
+        self.lines.append("    rv = r.v; rn = r.n")
+        self.lines.extend(self.render_reads(self.dec_alt(decl, "    ", "v")))
         self.lines.append("    return v")
         self.lines.append("")
         self.lines.append(f"def _e{key}(w: Writer, v) -> None:")
-        self.lines.extend(self.enc_alt(decl, "v", "    "))
+        self.lines.extend(self.render_writes(self.enc_alt(decl, "v", "    ")))
         return f"_d{key}", f"_e{key}"
 
     def emit_table(self, name: str, decls: list[ElementDecl], prefix: str) -> None:
