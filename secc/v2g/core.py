@@ -122,7 +122,7 @@ class SessionCore:
                                      f"SessionID {session_id.hex()} is not {self.session_id.hex()}")
             event = self.event_of(name, body)
             row = self.TRANSITIONS.get(self.state, {})
-            if event not in row and name not in self.ANYTIME:
+            if event not in row and not self._allowed_anytime(name):
                 raise SessionFailure(Failure.SEQUENCE_ERROR,
                                      f"{event} not allowed in state {self.state}")
             handler = getattr(self, f"on_{name}")
@@ -155,6 +155,14 @@ class SessionCore:
         return reply
 
     SESSION_SETUP: ClassVar[str] = "SessionSetupReq"
+    SESSION_STOP: ClassVar[str] = "SessionStopReq"
+
+    def _allowed_anytime(self, name: str) -> bool:
+        if name in self.ANYTIME:
+            return True
+        # quirk: some cars stop in any state once a session exists
+        return (name == self.SESSION_STOP and "session_stop_anytime" in self.quirks
+                and self.state != self.INITIAL_STATE)
 
     def response_code_of(self, response: Any) -> str | None:
         code = getattr(response, "response_code", None)

@@ -1,0 +1,250 @@
+"""DIN SPEC 70121 SECC session, sans-I/O.
+
+``TRANSITIONS`` is the whole sequence rule: which request is allowed in which state and where
+it leads (states are named after the request they wait for). Handlers build responses from
+the EVSE snapshot and return actions; failures are raised and mapped to response codes by the
+core through the one table in ``secc.v2g.failures``.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, ClassVar
+
+from exi_schemas.generated import din as M
+from secc.authorization import AuthorizationRequest, AuthorizationStatus
+from secc.v2g.core import TERMINATED, Outcome, SessionCore
+from secc.v2g.dc_session import DcHandlers
+from secc.v2g.evse import EnterSafeState, PublishEvent, RequestAuthorization, SetContactors
+from secc.v2g.failures import Failure, SessionFailure
+from secc.v2g.physical import to_float
+
+DC_TRANSFER_TYPES = frozenset({"DC_core", "DC_extended", "DC_combo_core", "DC_unique"})
+CHARGE_SERVICE_ID = 1
+SA_SCHEDULE_TUPLE_ID = 1
+PMAX_UNLIMITED = 32767
+
+
+class DinSession(DcHandlers, SessionCore):
+    PROTOCOL = "din"
+    M = M
+    INITIAL_STATE = "SessionSetup"
+    TRANSITIONS: ClassVar[dict[str, dict[str, str]]] = {
+        "SessionSetup": {"SessionSetupReq": "ServiceDiscovery"},
+        "ServiceDiscovery": {"ServiceDiscoveryReq": "ServicePaymentSelection"},
+        "ServicePaymentSelection": {"ServicePaymentSelectionReq": "ContractAuthentication"},
+        "ContractAuthentication": {"ContractAuthenticationReq": "ChargeParameterDiscovery"},
+        "ChargeParameterDiscovery": {"ChargeParameterDiscoveryReq": "CableCheck"},
+        "CableCheck": {"CableCheckReq": "PreCharge"},
+        "PreCharge": {"PreChargeReq": "PreCharge", "PowerDeliveryReq.Start": "CurrentDemand"},
+        "CurrentDemand": {"CurrentDemandReq": "CurrentDemand",
+                          "PowerDeliveryReq.Stop": "WeldingDetection"},
+        "WeldingDetection": {"WeldingDetectionReq": "WeldingDetection",
+                             "SessionStopReq": TERMINATED},
+    }
+
+    def __init__(self, *, energy_transfer_type: str = "DC_extended", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.energy_transfer_type = energy_transfer_type
+        self.evcc_id = b""
+        self.authorization_requested = False
+
+    # --- protocol hooks -----------------------------------------------------------------------
+    def event_of(self, name: str, body: Any) -> str:
+        if name == "PowerDeliveryReq":
+            return "PowerDeliveryReq.Start" if body.ready_to_charge_state else "PowerDeliveryReq.Stop"
+        return name
+
+    def sequence_timeout_for(self, state: str) -> float:
+        return self.timer_config.sequence_timeout
+
+    def failed_response(self, request_name: str, code: str) -> tuple[str, Any]:
+        build = FAILED_RESPONSES.get(request_name)
+        name = request_name[:-3] + "Res"
+        if build is None:  # not a DIN request at all: answer nothing, close
+            return name, None
+        return name, build(self, code)
+
+    # --- handlers ----------------------------------------------------------------------------
+    def on_SessionSetupReq(self, req: M.SessionSetupReqType, now: float) -> Outcome:
+        self.evcc_id = req.evccid
+        self.session_id = self.new_session_id()
+        self.log.info("DIN session established", extra={"evcc_id": req.evccid.hex(),
+                                                        "session_id": self.session_id.hex()})
+        return Outcome(M.SessionSetupResType(
+            response_code="OK_NewSessionEstablished", evseid=self.din_evse_id(),
+            date_time_now=int(time.time())),
+            actions=[PublishEvent("SessionStarted", {"protocol": "din",
+                                                     "evcc_id": req.evccid.hex()})])
+
+    def on_ServiceDiscoveryReq(self, req: M.ServiceDiscoveryReqType, now: float) -> Outcome:
+        if req.service_category not in (None, "EVCharging"):
+            raise SessionFailure(Failure.SERVICE_SELECTION_INVALID,
+                                 f"service category {req.service_category} not offered")
+        return Outcome(M.ServiceDiscoveryResType(
+            response_code="OK",
+            payment_options=M.PaymentOptionsType(payment_option=["ExternalPayment"]),
+            charge_service=M.ServiceChargeType(
+                service_tag=M.ServiceTagType(service_id=CHARGE_SERVICE_ID,
+                                             service_category="EVCharging"),
+                free_service=False, energy_transfer_type=self.energy_transfer_type)))
+
+    def on_ServicePaymentSelectionReq(self, req: M.ServicePaymentSelectionReqType,
+                                      now: float) -> Outcome:
+        if req.selected_payment_option != "ExternalPayment":
+            raise SessionFailure(Failure.PAYMENT_SELECTION_INVALID,
+                                 f"{req.selected_payment_option} not offered")
+        ids = [s.service_id for s in req.selected_service_list.selected_service]
+        if CHARGE_SERVICE_ID not in ids:
+            raise SessionFailure(Failure.SERVICE_SELECTION_INVALID, f"selected services {ids}")
+        return Outcome(M.ServicePaymentSelectionResType(response_code="OK"))
+
+    def on_ContractAuthenticationReq(self, req: M.ContractAuthenticationReqType,
+                                     now: float) -> Outcome:
+        actions = []
+        if not self.authorization_requested:
+            self.authorization_requested = True
+            actions.append(RequestAuthorization(AuthorizationRequest(
+                evse_id=self.evse_id, session_id=self.session_id.hex(),
+                id_token=self.evcc_id.hex().upper(), id_token_type="MacAddress")))
+        decision = self.authorization
+        if decision is None:
+            if self.ongoing_expired("authorization", now, self.timer_config.ongoing_timeout):
+                raise SessionFailure(Failure.AUTHORIZATION_REJECTED, "no decision in time")
+            return Outcome(M.ContractAuthenticationResType(response_code="OK",
+                                                           evse_processing="Ongoing"),
+                           stay=True, actions=actions)
+        self.ongoing_done("authorization")
+        if decision.status is not AuthorizationStatus.ACCEPTED:
+            raise SessionFailure(Failure.AUTHORIZATION_REJECTED,
+                                 f"{decision.status.value}: {decision.reason}")
+        return Outcome(M.ContractAuthenticationResType(response_code="OK",
+                                                       evse_processing="Finished"),
+                       actions=actions + [PublishEvent("Authorized", {"id_token_type":
+                                                                      "MacAddress"})])
+
+    def on_ChargeParameterDiscoveryReq(self, req: M.ChargeParameterDiscoveryReqType,
+                                       now: float) -> Outcome:
+        if (req.ev_requested_energy_transfer_type not in DC_TRANSFER_TYPES
+                or req.dc_ev_charge_parameter is None):
+            raise SessionFailure(Failure.WRONG_ENERGY_TRANSFER_MODE,
+                                 f"{req.ev_requested_energy_transfer_type} not offered")
+        p = req.dc_ev_charge_parameter
+        self.remember_ev_status(p.dc_ev_status)
+        self.ev_max_voltage = to_float(p.ev_maximum_voltage_limit)
+        self.ev_max_current = to_float(p.ev_maximum_current_limit)
+        self.ev_max_power = to_float(p.ev_maximum_power_limit)
+        if self.ev_max_voltage is not None and self.ev_max_voltage < self.limits.min_voltage:
+            raise SessionFailure(Failure.WRONG_CHARGE_PARAMETER,
+                                 f"EV max {self.ev_max_voltage} V below EVSE min "
+                                 f"{self.limits.min_voltage} V")
+        return Outcome(M.ChargeParameterDiscoveryResType(
+            response_code="OK", evse_processing="Finished",
+            sa_schedule_list=self.sa_schedule_list(),
+            dc_evse_charge_parameter=self.dc_evse_charge_parameter()))
+
+    def on_PowerDeliveryReq(self, req: M.PowerDeliveryReqType, now: float) -> Outcome:
+        start = req.ready_to_charge_state
+        return Outcome(M.PowerDeliveryResType(response_code="OK",
+                                              dc_evse_status=self.dc_evse_status()),
+                       actions=self.power_delivery_actions(start))
+
+    def on_CurrentDemandReq(self, req: M.CurrentDemandReqType, now: float) -> Outcome:
+        setpoint, actions = self.current_demand_step(req)
+        lim = self.limits
+        return Outcome(M.CurrentDemandResType(
+            response_code="OK", dc_evse_status=self.dc_evse_status(),
+            evse_present_voltage=self.pv(self.evse.present_voltage, "V"),
+            evse_present_current=self.pv(self.evse.present_current, "A"),
+            evse_current_limit_achieved=setpoint.current_limited,
+            evse_voltage_limit_achieved=setpoint.voltage_limited,
+            evse_power_limit_achieved=setpoint.power_limited,
+            evse_maximum_voltage_limit=self.pv(lim.max_voltage, "V"),
+            evse_maximum_current_limit=self.pv(lim.max_current, "A"),
+            evse_maximum_power_limit=self.pv(lim.max_power, "W")), actions=actions)
+
+    def on_SessionStopReq(self, req: M.SessionStopType, now: float) -> Outcome:
+        self.log.info("session stopped by the EV")
+        return Outcome(M.SessionStopResType(response_code="OK"), next_state=TERMINATED,
+                       actions=[SetContactors(False), EnterSafeState("session stopped by EV"),
+                                PublishEvent("SessionStopped", {"reason": "EV SessionStop"})])
+
+    # --- response parts ----------------------------------------------------------------------
+    def din_evse_id(self) -> bytes:
+        """DIN's EVSEID is hexBinary; 0x00 when the operator assigns none (real chargers)."""
+        try:
+            raw = bytes.fromhex(self.evse_id)
+        except ValueError:
+            raw = b"\x00"
+        return raw[:32] or b"\x00"
+
+    def sa_schedule_list(self) -> M.SAScheduleListType:
+        return M.SAScheduleListType(sa_schedule_tuple=[M.SAScheduleTupleType(
+            sa_schedule_tuple_id=SA_SCHEDULE_TUPLE_ID,
+            p_max_schedule=M.PMaxScheduleType(p_max_schedule_id=1, p_max_schedule_entry=[
+                M.PMaxScheduleEntryType(
+                    relative_time_interval=M.RelativeTimeIntervalType(start=0, duration=86400),
+                    p_max=PMAX_UNLIMITED)]))])
+
+    def dc_evse_charge_parameter(self) -> M.DC_EVSEChargeParameterType:
+        lim = self.limits
+        min_current = lim.min_current
+        if "no_zero_limits" in self.quirks and min_current <= 0:
+            min_current = 1.0
+        return M.DC_EVSEChargeParameterType(
+            dc_evse_status=self.dc_evse_status(),
+            evse_maximum_current_limit=self.pv(lim.max_current, "A"),
+            evse_maximum_power_limit=self.pv(lim.max_power, "W"),
+            evse_maximum_voltage_limit=self.pv(lim.max_voltage, "V"),
+            evse_minimum_current_limit=self.pv(min_current, "A"),
+            evse_minimum_voltage_limit=self.pv(lim.min_voltage, "V"),
+            evse_current_regulation_tolerance=self.pv(lim.current_regulation_tolerance, "A"),
+            evse_peak_current_ripple=self.pv(lim.peak_current_ripple, "A"),
+            evse_energy_to_be_delivered=(self.pv(lim.energy_to_be_delivered, "Wh")
+                                         if lim.energy_to_be_delivered else None))
+
+
+def _zero_v(s: DinSession) -> M.PhysicalValueType:
+    return s.pv(s.evse.present_voltage, "V")
+
+
+# Schema-valid responses carrying a FAILED code, per request (mandatory fields minimal).
+FAILED_RESPONSES: dict[str, Any] = {
+    "SessionSetupReq": lambda s, c: M.SessionSetupResType(response_code=c, evseid=b"\x00"),
+    "ServiceDiscoveryReq": lambda s, c: M.ServiceDiscoveryResType(
+        response_code=c, payment_options=M.PaymentOptionsType(payment_option=["ExternalPayment"]),
+        charge_service=M.ServiceChargeType(
+            service_tag=M.ServiceTagType(service_id=CHARGE_SERVICE_ID,
+                                         service_category="EVCharging"),
+            free_service=False, energy_transfer_type=s.energy_transfer_type)),
+    "ServiceDetailReq": lambda s, c: M.ServiceDetailResType(response_code=c,
+                                                            service_id=CHARGE_SERVICE_ID),
+    "ServicePaymentSelectionReq": lambda s, c: M.ServicePaymentSelectionResType(response_code=c),
+    "ContractAuthenticationReq": lambda s, c: M.ContractAuthenticationResType(
+        response_code=c, evse_processing="Finished"),
+    "ChargeParameterDiscoveryReq": lambda s, c: M.ChargeParameterDiscoveryResType(
+        response_code=c, evse_processing="Finished", sa_schedule_list=s.sa_schedule_list(),
+        dc_evse_charge_parameter=s.dc_evse_charge_parameter()),
+    "CableCheckReq": lambda s, c: M.CableCheckResType(
+        response_code=c, dc_evse_status=s.dc_evse_status(), evse_processing="Finished"),
+    "PreChargeReq": lambda s, c: M.PreChargeResType(
+        response_code=c, dc_evse_status=s.dc_evse_status(), evse_present_voltage=_zero_v(s)),
+    "PowerDeliveryReq": lambda s, c: M.PowerDeliveryResType(
+        response_code=c, dc_evse_status=s.dc_evse_status()),
+    "CurrentDemandReq": lambda s, c: M.CurrentDemandResType(
+        response_code=c, dc_evse_status=s.dc_evse_status(), evse_present_voltage=_zero_v(s),
+        evse_present_current=s.pv(s.evse.present_current, "A"),
+        evse_current_limit_achieved=False, evse_voltage_limit_achieved=False,
+        evse_power_limit_achieved=False),
+    "WeldingDetectionReq": lambda s, c: M.WeldingDetectionResType(
+        response_code=c, dc_evse_status=s.dc_evse_status(), evse_present_voltage=_zero_v(s)),
+    "SessionStopReq": lambda s, c: M.SessionStopResType(response_code=c),
+    # requests DIN defines but this EVSE does not serve (PnC, AC) get FAILED_SequenceError
+    "PaymentDetailsReq": lambda s, c: M.PaymentDetailsResType(
+        response_code=c, gen_challenge=bytes(16), date_time_now=int(time.time())),
+    "ChargingStatusReq": None,
+    "MeteringReceiptReq": None,
+    "CertificateInstallationReq": None,
+    "CertificateUpdateReq": None,
+}
+FAILED_RESPONSES = {k: v for k, v in FAILED_RESPONSES.items() if v is not None}

@@ -1,0 +1,144 @@
+"""DC charging handlers shared by DIN 70121 and ISO 15118-2.
+
+Both standards carry the same DC messages (CableCheck, PreCharge, CurrentDemand,
+WeldingDetection) with the same field names; only the generated module differs. A protocol
+session mixes this in and sets ``M`` to its generated module (exi_schemas.generated.din or
+.iso2). Protocol-specific responses (CurrentDemandRes of ISO-2 carries EVSEID and
+SAScheduleTupleID) are built by the protocol from ``current_demand_step``.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+from typing import Any, ClassVar
+
+from secc.v2g import dc
+from secc.v2g.core import Outcome
+from secc.v2g.evse import (
+    Action,
+    Isolation,
+    PublishEvent,
+    SetContactors,
+    SetDcOutput,
+    StartIsolationCheck,
+    StopReason,
+)
+from secc.v2g.failures import Failure, SessionFailure
+from secc.v2g.physical import physical, to_float
+
+# EVSEStatusCode and EVSENotification for each EVSE-side stop reason
+STOP_STATUS: dict[StopReason, tuple[str, str]] = {
+    StopReason.NONE: ("EVSE_Ready", "None"),
+    StopReason.REMOTE_STOP: ("EVSE_Ready", "StopCharging"),
+    StopReason.EMERGENCY: ("EVSE_EmergencyShutdown", "StopCharging"),
+    StopReason.ISOLATION_FAULT: ("EVSE_Malfunction", "StopCharging"),
+    StopReason.MALFUNCTION: ("EVSE_Malfunction", "StopCharging"),
+    StopReason.UTILITY: ("EVSE_UtilityInterruptEvent", "StopCharging"),
+}
+SHUTDOWN_STOPS = frozenset(STOP_STATUS) - {StopReason.NONE, StopReason.REMOTE_STOP}
+
+
+class DcHandlers:
+    """Mixin for SessionCore subclasses; needs ``M`` (generated module) and ``evse``."""
+
+    M: ClassVar[ModuleType]
+    ISOLATION_NAMES: ClassVar[dict[Isolation, str]] = {
+        Isolation.INVALID: "Invalid", Isolation.VALID: "Valid", Isolation.WARNING: "Warning",
+        Isolation.FAULT: "Fault", Isolation.NO_IMD: "Invalid",
+    }
+
+    ev_max_voltage: float | None = None
+    ev_max_current: float | None = None
+    ev_max_power: float | None = None
+    ev_soc: int | None = None
+
+    # --- building blocks -----------------------------------------------------------------------
+    def pv(self, x: float, unit: str) -> Any:
+        return physical(self.M.PhysicalValueType, x, unit)
+
+    def dc_evse_status(self, status_code: str | None = None) -> Any:
+        code, notification = STOP_STATUS[self.stop_reason]
+        return self.M.DC_EVSEStatusType(
+            evse_isolation_status=self.ISOLATION_NAMES[self.evse.isolation],
+            evse_status_code=status_code if status_code and self.stop_reason is StopReason.NONE
+            else code,
+            notification_max_delay=0, evse_notification=notification)
+
+    def check_no_shutdown(self) -> None:
+        """During power transfer an EVSE-side shutdown answers FAILED (then safe state)."""
+        if self.stop_reason in SHUTDOWN_STOPS:
+            raise SessionFailure(Failure.GENERAL, f"EVSE shutdown: {self.stop_reason.value}")
+
+    def remember_ev_status(self, dc_ev_status: Any) -> None:
+        self.ev_soc = dc_ev_status.evresssoc
+        if dc_ev_status.ev_error_code not in ("NO_ERROR", None):
+            self.log.warning("EV reports an error", extra={"ev_error": dc_ev_status.ev_error_code})
+
+    # --- handlers -----------------------------------------------------------------------------
+    def on_CableCheckReq(self, req: Any, now: float) -> Outcome:
+        self.remember_ev_status(req.dc_ev_status)
+        self.check_no_shutdown()
+        actions: list[Action] = []
+        if not self.timers.is_armed("cable_check"):
+            voltage = dc.cable_check_voltage(self.ev_max_voltage, self.limits)
+            actions += [SetContactors(True), StartIsolationCheck(voltage)]
+            self.timers.arm("cable_check", now, self.timer_config.cable_check_timeout)
+            self.log.info("cable check started", extra={"test_voltage": voltage})
+        result = dc.cable_check_finished(self.evse)
+        if result is False:
+            raise SessionFailure(Failure.GENERAL, "isolation fault during cable check")
+        if result is None:
+            return Outcome(self.M.CableCheckResType(
+                response_code="OK", dc_evse_status=self.dc_evse_status(
+                    "EVSE_IsolationMonitoringActive"), evse_processing="Ongoing"),
+                stay=True, actions=actions)
+        self.timers.disarm("cable_check")
+        self.log.info("cable check passed", extra={"isolation": self.evse.isolation.value})
+        actions.append(SetDcOutput(0.0, 0.0, enabled=False))
+        return Outcome(self.M.CableCheckResType(
+            response_code="OK", dc_evse_status=self.dc_evse_status(), evse_processing="Finished"),
+            actions=actions)
+
+    def on_PreChargeReq(self, req: Any, now: float) -> Outcome:
+        self.remember_ev_status(req.dc_ev_status)
+        self.check_no_shutdown()
+        if self.ongoing_expired("precharge", now, self.timer_config.precharge_timeout):
+            raise SessionFailure(Failure.GENERAL, "pre-charge did not finish in time")
+        target_v = to_float(req.ev_target_voltage, 0.0)
+        target_a = to_float(req.ev_target_current, 0.0)
+        if target_v > self.limits.max_voltage:
+            raise SessionFailure(Failure.WRONG_CHARGE_PARAMETER,
+                                 f"pre-charge target {target_v} V above EVSE max")
+        setpoint = dc.precharge_setpoint(target_v, target_a, self.limits)
+        return Outcome(self.M.PreChargeResType(
+            response_code="OK", dc_evse_status=self.dc_evse_status(),
+            evse_present_voltage=self.pv(self.evse.present_voltage, "V")),
+            actions=[SetDcOutput(setpoint.voltage, setpoint.current)])
+
+    def current_demand_step(self, req: Any) -> tuple[dc.Setpoint, list[Action]]:
+        """Set-point for a CurrentDemandReq, within the EV's and our limits."""
+        self.remember_ev_status(req.dc_ev_status)
+        self.check_no_shutdown()
+        self.ongoing_done("precharge")
+        ev_max_v = to_float(req.ev_maximum_voltage_limit, self.ev_max_voltage)
+        ev_max_a = to_float(req.ev_maximum_current_limit, self.ev_max_current)
+        ev_max_w = to_float(req.ev_maximum_power_limit, self.ev_max_power)
+        setpoint = dc.clamp_setpoint(to_float(req.ev_target_voltage, 0.0),
+                                     to_float(req.ev_target_current, 0.0), self.limits,
+                                     ev_max_v, ev_max_a, ev_max_w)
+        if self.stop_reason is StopReason.REMOTE_STOP:
+            setpoint = dc.Setpoint(setpoint.voltage, 0.0, current_limited=True)
+        return setpoint, [SetDcOutput(setpoint.voltage, setpoint.current)]
+
+    def on_WeldingDetectionReq(self, req: Any, now: float) -> Outcome:
+        self.remember_ev_status(req.dc_ev_status)
+        return Outcome(self.M.WeldingDetectionResType(
+            response_code="OK", dc_evse_status=self.dc_evse_status(),
+            evse_present_voltage=self.pv(self.evse.present_voltage, "V")))
+
+    def power_delivery_actions(self, start: bool) -> list[Action]:
+        if start:
+            self.check_no_shutdown()
+            return [SetContactors(True), PublishEvent("ChargingStarted", {})]
+        return [SetDcOutput(0.0, 0.0, enabled=False),
+                PublishEvent("ChargingStopped", {"soc": self.ev_soc})]
