@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import json
 import random
+import socket
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -135,6 +136,9 @@ class BusEndpoint:
             password=self.broker.password, identifier=self.client_id,
             protocol=aiomqtt.ProtocolVersion.V5, will=will, keepalive=self.broker.keepalive,
             timeout=5, clean_start=True,
+            # paho leaves Nagle's algorithm on: with delayed ACKs each small request/reply
+            # then waits ~40 ms per hop (measured 88 ms per bus round trip without this).
+            socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
         ) as client:
             self._client = client
             filters = [f for f, _, _ in self._handlers]
