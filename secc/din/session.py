@@ -241,7 +241,7 @@ FAILED_RESPONSES: dict[str, Any] = {
     "SessionStopReq": lambda s, c: M.SessionStopResType(response_code=c),
     # requests DIN defines but this EVSE does not serve (PnC, AC) get FAILED_SequenceError
     "PaymentDetailsReq": lambda s, c: M.PaymentDetailsResType(
-        response_code=c, gen_challenge=bytes(16), date_time_now=int(time.time())),
+        response_code=c, gen_challenge="", date_time_now=int(time.time())),
     "ChargingStatusReq": None,
     "MeteringReceiptReq": None,
     "CertificateInstallationReq": None,
