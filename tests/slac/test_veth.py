@@ -45,13 +45,34 @@ class ModemThread:
         return self.future.result(timeout=5)
 
 
-def test_driver_matches_simulated_ev_over_veth(veth_link):
-    modem = ModemThread(veth_link, SimModem(attenuation_db=17))
-    pwm_on = threading.Event()
+def pwm_watch() -> tuple[threading.Event, object]:
+    """An event set when the SECC switches the 5 % PWM on (the cue for a car to start SLAC)."""
+    on = threading.Event()
 
     def on_action(action) -> None:
-        if action == SetPwmDuty(5.0):
-            pwm_on.set()
+        if isinstance(action, SetPwmDuty) and action.percent < 100:
+            on.set()
+
+    return on, on_action
+
+
+def wait_for_pwm_line(proc, timeout: float = 15.0) -> list[str]:
+    """Read the CLI's stderr until it reports the PWM action (the cue for the EV)."""
+    lines: list[str] = []
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        line = proc.stderr.readline()
+        if not line:
+            break
+        lines.append(line)
+        if "SetPwmDuty" in line:
+            return lines
+    raise AssertionError("the CLI never switched the PWM on:\n" + "".join(lines))
+
+
+def test_driver_matches_simulated_ev_over_veth(veth_link):
+    modem = ModemThread(veth_link, SimModem(attenuation_db=17))
+    pwm_on, on_action = pwm_watch()
 
     async def secc():
         async with SlacDriver(veth_link.ifnames["secc"], SlacConfig(), on_action) as driver:
@@ -63,7 +84,7 @@ def test_driver_matches_simulated_ev_over_veth(veth_link):
 
     try:
         secc_future = veth_link.run_coroutine("secc", secc)
-        assert pwm_on.wait(5), "SET_KEY never confirmed"
+        assert pwm_on.wait(10), "SET_KEY never confirmed"
         ev = veth_link.run_coroutine("ev", lambda: run_ev(veth_link.ifnames["ev"], timeout=10))
         chip, firmware, succeeded, link, link_local = secc_future.result(timeout=20)
         ev_result = ev.result(timeout=10)
@@ -88,9 +109,10 @@ def test_driver_reports_link_lost_when_the_modem_interface_goes_away(veth_link):
     modem = ModemThread(veth_link, SimModem())
     config = SlacConfig(link_loss_debounce=0.5, failure_action="pwm_off")
     matched = threading.Event()
+    pwm_on, on_action = pwm_watch()
 
     async def secc():
-        async with SlacDriver(veth_link.ifnames["secc"], config,
+        async with SlacDriver(veth_link.ifnames["secc"], config, on_action,
                               carrier_poll_interval=0.1) as driver:
             driver.pilot_state_b()
             await driver.wait_for(LinkEstablished, MatchFailed, timeout=10)
@@ -101,7 +123,7 @@ def test_driver_reports_link_lost_when_the_modem_interface_goes_away(veth_link):
 
     try:
         secc_future = veth_link.run_coroutine("secc", secc)
-        time.sleep(0.3)
+        assert pwm_on.wait(10), "SET_KEY never confirmed"
         veth_link.run_coroutine("ev", lambda: run_ev(veth_link.ifnames["ev"], timeout=10))
         assert matched.wait(10), secc_future.exception(timeout=1) if secc_future.done() else ""
         with NetNS(veth_link.namespaces["secc"]) as ns:  # the modem's Ethernet goes down
@@ -136,9 +158,10 @@ def test_driver_vendor_diagnostics_read_firmware_and_reset_the_modem(veth_link):
 def test_driver_retries_set_key_and_survives_garbage_and_wrong_run_id(veth_link):
     modem = ModemThread(veth_link, SimModem(set_key_failures=1))
     config = SlacConfig(set_key_timeout=0.3)
+    pwm_on, on_action = pwm_watch()
 
     async def secc():
-        async with SlacDriver(veth_link.ifnames["secc"], config) as driver:
+        async with SlacDriver(veth_link.ifnames["secc"], config, on_action) as driver:
             driver.pilot_state_b()
             await driver.wait_for(SetPwmDuty, timeout=5)
             return await driver.wait_for(MatchSucceeded, MatchFailed, timeout=15)
@@ -147,7 +170,7 @@ def test_driver_retries_set_key_and_survives_garbage_and_wrong_run_id(veth_link)
                                  restart_after_fail=True)
     try:
         secc_future = veth_link.run_coroutine("secc", secc)
-        time.sleep(0.5)
+        assert pwm_on.wait(10), "SET_KEY never confirmed"
         ev = veth_link.run_coroutine("ev", lambda: run_ev(veth_link.ifnames["ev"], misbehaving,
                                                           timeout=15))
         succeeded = secc_future.result(timeout=20)
@@ -176,9 +199,10 @@ def test_cli_secc_slac_with_board_file_reports_the_match(veth_link, tmp_path):
                                     "slac", "--board", board, "--json", "--timeout", "15"],
                            stdout=-1, stderr=-1, text=True)
     try:
-        time.sleep(1.5)  # interpreter start, SET_KEY, PWM on: then the car starts SLAC
+        early = wait_for_pwm_line(proc)  # the car starts SLAC once it sees 5 % PWM
         ev = veth_link.run_coroutine("ev", lambda: run_ev(veth_link.ifnames["ev"], timeout=10))
         out, err = proc.communicate(timeout=25)
+        err = "".join(early) + err
         assert ev.result(timeout=5).matched
     finally:
         if proc.poll() is None:
