@@ -67,7 +67,7 @@ def one_run(link: VethLink, ev_timing: EvTiming) -> tuple[float, float, float]:
 def virtual_cpu(runs: int) -> float:
     """CPU seconds per complete match of the bare state machine (virtual time, no I/O)."""
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "slac"))
-    from conftest import EV_MAC, EVSE_MAC, Medium  # type: ignore[import-not-found]
+    from slac_medium import EV_MAC, EVSE_MAC, Medium  # type: ignore[import-not-found]
 
     from secc.slac.evse import EvseSlac
     from sim.ev_slac import EvSlac

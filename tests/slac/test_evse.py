@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from conftest import EV2_MAC, EV_MAC, EVSE_MAC
+from slac_medium import EV2_MAC, EV_MAC, EVSE_MAC
 
 from secc.slac import messages as m
 from secc.slac.config import SlacConfig
