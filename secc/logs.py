@@ -45,6 +45,11 @@ def session_context(session_id: str) -> Iterator[None]:
         _session_id.reset(token)
 
 
+def set_session_id(session_id: str) -> None:
+    """Tag the rest of the current task's lines (used once a SessionID is assigned)."""
+    _session_id.set(session_id)
+
+
 def current_session_id() -> str | None:
     return _session_id.get()
 

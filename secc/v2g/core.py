@@ -35,6 +35,10 @@ from secc.v2g.timers import Timers, V2GTimerConfig
 log = layer_logger("v2g")
 
 TERMINATED = "Terminated"
+# hal.board.SafeStateReason value for each EVSE-side stop
+STOP_CAUSES = {StopReason.EMERGENCY: "emergency_stop", StopReason.ISOLATION_FAULT: "isolation_fault",
+               StopReason.MALFUNCTION: "contactor_fault", StopReason.UTILITY: "shutdown",
+               StopReason.REMOTE_STOP: "session_end"}
 DANGEROUS_STOPS = frozenset({StopReason.EMERGENCY, StopReason.ISOLATION_FAULT,
                              StopReason.MALFUNCTION, StopReason.UTILITY})
 
@@ -170,10 +174,12 @@ class SessionCore:
 
     def _terminate(self, reason: str, response: Any = None, response_name: str | None = None,
                    actions: list[Action] | None = None) -> Reply:
+        cause = STOP_CAUSES.get(self.stop_reason, "communication_error")
         self.state = TERMINATED
         self.timers.clear()
         acts = list(actions or [])
-        acts += [EnterSafeState(reason), PublishEvent("SessionStopped", {"reason": reason}),
+        acts += [EnterSafeState(reason, cause),
+                 PublishEvent("SessionStopped", {"reason": reason}),
                  CloseConnection(reason)]
         return Reply(response, response_name, acts, close=True)
 
@@ -207,7 +213,7 @@ class SessionCore:
         self.stop_reason = reason
         self.log.warning("EVSE-side stop requested", extra={"reason": reason.value})
         if reason in DANGEROUS_STOPS:
-            return [EnterSafeState(f"EVSE stop: {reason.value}")]
+            return [EnterSafeState(f"EVSE stop: {reason.value}", STOP_CAUSES[reason])]
         return []
 
     def ongoing_expired(self, step: str, now: float, limit: float) -> bool:
@@ -224,5 +230,5 @@ class SessionCore:
             return []
         self.state = TERMINATED
         self.timers.clear()
-        return [EnterSafeState(f"connection lost: {reason}"),
+        return [EnterSafeState(f"connection lost: {reason}", "communication_error"),
                 PublishEvent("SessionStopped", {"reason": f"connection lost: {reason}"})]

@@ -115,9 +115,13 @@ class PublishEvent(Action):
 
 @dataclass(frozen=True)
 class EnterSafeState(Action):
-    """No current, contactors open, lock released only when safe."""
+    """No current, contactors open, lock released only when safe.
+
+    ``cause`` is one of hal.board.SafeStateReason's values: normal ends ("session_end",
+    "communication_error") leave the pilot at +12 V; faults put it in state F."""
 
     reason: str
+    cause: str = "session_end"
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,97 @@
+"""What the session driver needs from the charger: fresh readings and action execution.
+
+``EvseController`` is the seam between the sans-I/O cores and the hardware. The daemon uses
+``BoardController`` (the HAL); tests may use it with the simulated board.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Protocol
+
+from secc.authorization import AllowListAuthorizer, Authorizer
+from secc.logs import layer_logger
+from secc.v2g.evse import (
+    Action,
+    EnterSafeState,
+    EvseSnapshot,
+    Isolation,
+    PublishEvent,
+    SetContactors,
+    SetDcOutput,
+    SetLock,
+    StartIsolationCheck,
+)
+
+log = layer_logger("v2g")
+
+
+class EvseController(Protocol):
+    async def refresh(self, snapshot: EvseSnapshot) -> None:
+        """Update ``snapshot`` in place with present readings (voltage, current, isolation)."""
+        ...
+
+    async def perform(self, action: Action) -> None:
+        """Carry out one action; errors are logged by the caller and lead to safe state."""
+        ...
+
+    @property
+    def authorizer(self) -> Authorizer: ...
+
+
+class BoardController:
+    """EvseController over a ``hal.board.Board``; events are published to ``publish``."""
+
+    def __init__(self, board, authorizer: Authorizer | None = None, publish=None) -> None:
+        self.board = board
+        self._authorizer = authorizer or AllowListAuthorizer(accept_all=True)
+        self._publish = publish
+        self.events: list[PublishEvent] = []
+
+    @property
+    def authorizer(self) -> Authorizer:
+        return self._authorizer
+
+    async def refresh(self, snapshot: EvseSnapshot) -> None:
+        from hal.board import IsolationState
+
+        out = await self.board.read_dc_output()
+        snapshot.present_voltage = out.voltage_v
+        snapshot.present_current = out.current_a
+        reading = await self.board.read_isolation()
+        snapshot.isolation = {
+            IsolationState.VALID: Isolation.VALID, IsolationState.WARNING: Isolation.WARNING,
+            IsolationState.FAULT: Isolation.FAULT,
+        }.get(reading.state, Isolation.INVALID)
+        snapshot.contactors_closed = bool(self.board.contactors_closed)
+        snapshot.cp_state = self.board.pilot_state.value
+
+    async def perform(self, action: Action) -> None:
+        from hal.board import SafeStateReason
+
+        board = self.board
+        if isinstance(action, SetContactors):
+            await (board.close_contactors() if action.closed else board.open_contactors())
+        elif isinstance(action, SetLock):
+            await (board.lock() if action.locked else board.unlock())
+        elif isinstance(action, SetDcOutput):
+            if action.enabled:
+                await board.set_dc_setpoint(action.voltage, action.current)
+            else:
+                await board.dc_off()
+        elif isinstance(action, StartIsolationCheck):
+            await board.set_dc_setpoint(action.voltage, min(1.0, board.dc_capabilities.max_current_a))
+        elif isinstance(action, EnterSafeState):
+            try:
+                cause = SafeStateReason(action.cause)
+            except ValueError:
+                cause = SafeStateReason.COMMUNICATION_ERROR
+            report = await board.safe_state(cause)
+            if not report.safe:
+                log.error("safe state not proven", extra={"problems": "; ".join(report.problems)})
+        elif isinstance(action, PublishEvent):
+            self.events.append(action)
+            if self._publish is not None:
+                result = self._publish(action)
+                if asyncio.iscoroutine(result):
+                    await result
