@@ -10,7 +10,8 @@ Bring-up without hardware: ``python -m hal.mcu_sim`` prints a device path; point
 config's ``[serial].port`` at it.
 
 Fault switches for tests: ``faults.drop_rx`` / ``faults.corrupt_tx`` (lost frames, CRC errors),
-``silent`` (firmware hang: no frames out, none processed), :meth:`SimulatedMcu.reboot`.
+``silent`` (the MCU's transmit path is dead: it still hears the host, nothing it sends
+arrives), :meth:`SimulatedMcu.reboot`.
 """
 
 from __future__ import annotations
@@ -106,8 +107,6 @@ class SimulatedMcu:
 
     # ------------------------------------------------------------------ sans-I/O driving
     def receive_bytes(self, data: bytes, now: float) -> None:
-        if self.silent:
-            return
         self.link.receive_bytes(self.faults.filter_rx(data), now)
         self._process_events(now)
 
@@ -115,8 +114,6 @@ class SimulatedMcu:
         if self._last_step is not None and now > self._last_step:
             self.plant.step(now - self._last_step)
             self._last_step = now
-        if self.silent:
-            return
         self.link.handle_timer(now)
         self._process_events(now)
         status = self._status()
@@ -135,7 +132,7 @@ class SimulatedMcu:
 
     def data_to_send(self, now: float) -> bytes:
         if self.silent:
-            self.link.data_to_send(now)          # a hung firmware's frames never leave
+            self.link.data_to_send(now)          # frames produced, but the TX line is dead
             return b""
         return self.faults.filter_tx(self.link.data_to_send(now))
 
@@ -150,6 +147,8 @@ class SimulatedMcu:
                 self.watchdog_trips.append(now)
             elif isinstance(event, MessageReceived) and event.seq:
                 self._execute(event)
+            elif isinstance(event, MessageReceived) and event.type == MsgType.ENTER_SAFE_STATE:
+                self.plant.safe_outputs()         # the host's blind request after link loss
 
     def _execute(self, message: MessageReceived) -> None:
         handler = self._handlers.get(message.type)
@@ -305,8 +304,11 @@ class PtyMcu:
                 self._add_reader()
             delay = max(0.001, self.mcu.next_deadline() - loop.time())
             self._wake.clear()
+            # asyncio.timeout, not wait_for: 3.11's wait_for can swallow our cancellation
+            # when the wake-up and the cancel coincide, and close() would wait forever.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), delay)
+                async with asyncio.timeout(delay):
+                    await self._wake.wait()
 
     async def stop(self) -> None:
         if self._task is not None:

@@ -178,8 +178,11 @@ class SerialBoard(BaseBoard):
                          if d is not None]
             delay = max(0.001, min(deadlines) - loop.time()) if deadlines else 0.05
             self._wake.clear()
+            # asyncio.timeout, not wait_for: 3.11's wait_for can swallow our cancellation
+            # when the wake-up and the cancel coincide, and close() would wait forever.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), delay)
+                async with asyncio.timeout(delay):
+                    await self._wake.wait()
 
     # ------------------------------------------------------------------ link events
     def _process_link_events(self, now: float) -> None:
@@ -206,6 +209,8 @@ class SerialBoard(BaseBoard):
                 for waiter in self._signed_waiters:
                     if not waiter.done():
                         waiter.set_exception(LinkDown(event.reason))
+                # Best effort: if only the MCU's transmit path died, it still hears this.
+                self.link.send(MsgType.ENTER_SAFE_STATE, reliable=False)
                 log.error("MCU link lost", extra={"port": self.port, "reason": event.reason})
                 self._publish(BoardLinkChanged(at=now, up=False, reason=event.reason))
             elif isinstance(event, PeerReset):
