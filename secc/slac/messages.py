@@ -190,6 +190,10 @@ _CONSTRAINTS: dict[int, tuple[tuple[str, tuple[int, ...]], ...]] = {
 }
 
 
+# Vendor MMEs whose body we only know in the MMV 0 (HomePlug AV 1.0 framing) variant.
+_LEGACY_LAYOUT_ONLY = frozenset({VS_NW_INFO_CNF})
+
+
 class MmeError(ValueError):
     """A frame is not a well-formed MME this stack understands (the reason says why)."""
 
@@ -296,6 +300,9 @@ def decode(frame: bytes) -> Mme:
     if entry is None:
         raise UnknownMmeType(mmtype)
     name, layout = entry
+    if mmtype in _LEGACY_LAYOUT_ONLY and mmv != MMV_AV_1_0:
+        # the MMV 1 variant (answer to an MMV 1 request) has another body; we only ask MMV 0
+        raise MmeError(f"{name} with MMV {mmv} has a layout this stack does not parse")
     try:
         body = layout.parse(bytes(frame[offset:]))
     except Exception as exc:  # StreamError, UnicodeError, ... -> one typed error

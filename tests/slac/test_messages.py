@@ -125,6 +125,14 @@ def test_malformed_frames_raise_mme_error(frame, reason):
         m.decode(frame)
 
 
+def test_nw_info_cnf_in_the_mmv1_layout_is_refused_not_misread():
+    frame = bytearray(m.encode(every_message()[-1]))
+    frame[14] = 0x01
+    frame[17:17] = b"\x00\x00"  # FMI
+    with pytest.raises(m.MmeError, match="MMV 1"):
+        m.decode(bytes(frame))
+
+
 def test_unknown_mmtype_is_its_own_error_type():
     with pytest.raises(m.UnknownMmeType) as info:
         m.decode(A + B + b"\x88\xe1\x01\x0c\x60\x00\x00" + bytes(50))
@@ -206,7 +214,8 @@ def test_every_slac_frame_of_real_car_captures_parses(shared_dir):
         except m.UnknownMmeType:
             continue  # other vendor/management MMEs we do not use
         except m.MmeError as exc:
-            assert "foreign OUI" in str(exc), f"{name}: {exc}"
+            assert "foreign OUI" in str(exc) or "VS_NW_INFO.CNF with MMV 1" in str(exc), \
+                f"{name}: {exc}"
             continue
         seen[mme.name] = seen.get(mme.name, 0) + 1
         if mme.mmtype == m.CM_SLAC_MATCH_CNF:
