@@ -12,12 +12,10 @@ import time
 from typing import Any, ClassVar
 
 from exi_schemas.generated import din as M
-from secc.authorization import AuthorizationRequest, AuthorizationStatus
 from secc.v2g.core import TERMINATED, Outcome, SessionCore
 from secc.v2g.dc_session import DcHandlers
-from secc.v2g.evse import EnterSafeState, PublishEvent, RequestAuthorization, SetContactors
+from secc.v2g.evse import EnterSafeState, PublishEvent, SetContactors
 from secc.v2g.failures import Failure, SessionFailure
-from secc.v2g.physical import to_float
 
 DC_TRANSFER_TYPES = frozenset({"DC_core", "DC_extended", "DC_combo_core", "DC_unique"})
 CHARGE_SERVICE_ID = 1
@@ -47,7 +45,6 @@ class DinSession(DcHandlers, SessionCore):
         super().__init__(**kwargs)
         self.energy_transfer_type = energy_transfer_type
         self.evcc_id = b""
-        self.authorization_requested = False
 
     # --- protocol hooks -----------------------------------------------------------------------
     def event_of(self, name: str, body: Any) -> str:
@@ -101,27 +98,12 @@ class DinSession(DcHandlers, SessionCore):
 
     def on_ContractAuthenticationReq(self, req: M.ContractAuthenticationReqType,
                                      now: float) -> Outcome:
-        actions = []
-        if not self.authorization_requested:
-            self.authorization_requested = True
-            actions.append(RequestAuthorization(AuthorizationRequest(
-                evse_id=self.evse_id, session_id=self.session_id.hex(),
-                id_token=self.evcc_id.hex().upper(), id_token_type="MacAddress")))
-        decision = self.authorization
-        if decision is None:
-            if self.ongoing_expired("authorization", now, self.timer_config.ongoing_timeout):
-                raise SessionFailure(Failure.AUTHORIZATION_REJECTED, "no decision in time")
-            return Outcome(M.ContractAuthenticationResType(response_code="OK",
-                                                           evse_processing="Ongoing"),
-                           stay=True, actions=actions)
-        self.ongoing_done("authorization")
-        if decision.status is not AuthorizationStatus.ACCEPTED:
-            raise SessionFailure(Failure.AUTHORIZATION_REJECTED,
-                                 f"{decision.status.value}: {decision.reason}")
-        return Outcome(M.ContractAuthenticationResType(response_code="OK",
-                                                       evse_processing="Finished"),
-                       actions=actions + [PublishEvent("Authorized", {"id_token_type":
-                                                                      "MacAddress"})])
+        # DIN EIM: the car identifies by its EVCCID (MAC); OCPP IdToken type MacAddress
+        finished, actions = self.authorization_step(now, self.evcc_id.hex().upper(),
+                                                    "MacAddress")
+        return Outcome(M.ContractAuthenticationResType(
+            response_code="OK", evse_processing="Finished" if finished else "Ongoing"),
+            stay=not finished, actions=actions)
 
     def on_ChargeParameterDiscoveryReq(self, req: M.ChargeParameterDiscoveryReqType,
                                        now: float) -> Outcome:
@@ -129,15 +111,7 @@ class DinSession(DcHandlers, SessionCore):
                 or req.dc_ev_charge_parameter is None):
             raise SessionFailure(Failure.WRONG_ENERGY_TRANSFER_MODE,
                                  f"{req.ev_requested_energy_transfer_type} not offered")
-        p = req.dc_ev_charge_parameter
-        self.remember_ev_status(p.dc_ev_status)
-        self.ev_max_voltage = to_float(p.ev_maximum_voltage_limit)
-        self.ev_max_current = to_float(p.ev_maximum_current_limit)
-        self.ev_max_power = to_float(p.ev_maximum_power_limit)
-        if self.ev_max_voltage is not None and self.ev_max_voltage < self.limits.min_voltage:
-            raise SessionFailure(Failure.WRONG_CHARGE_PARAMETER,
-                                 f"EV max {self.ev_max_voltage} V below EVSE min "
-                                 f"{self.limits.min_voltage} V")
+        self.remember_ev_dc_limits(req.dc_ev_charge_parameter)
         return Outcome(M.ChargeParameterDiscoveryResType(
             response_code="OK", evse_processing="Finished",
             sa_schedule_list=self.sa_schedule_list(),
@@ -151,7 +125,6 @@ class DinSession(DcHandlers, SessionCore):
 
     def on_CurrentDemandReq(self, req: M.CurrentDemandReqType, now: float) -> Outcome:
         setpoint, actions = self.current_demand_step(req)
-        lim = self.limits
         return Outcome(M.CurrentDemandResType(
             response_code="OK", dc_evse_status=self.dc_evse_status(),
             evse_present_voltage=self.pv(self.evse.present_voltage, "V"),
@@ -159,9 +132,7 @@ class DinSession(DcHandlers, SessionCore):
             evse_current_limit_achieved=setpoint.current_limited,
             evse_voltage_limit_achieved=setpoint.voltage_limited,
             evse_power_limit_achieved=setpoint.power_limited,
-            evse_maximum_voltage_limit=self.pv(lim.max_voltage, "V"),
-            evse_maximum_current_limit=self.pv(lim.max_current, "A"),
-            evse_maximum_power_limit=self.pv(lim.max_power, "W")), actions=actions)
+            **self.current_demand_limits()), actions=actions)
 
     def on_SessionStopReq(self, req: M.SessionStopType, now: float) -> Outcome:
         self.log.info("session stopped by the EV")
@@ -185,23 +156,6 @@ class DinSession(DcHandlers, SessionCore):
                 M.PMaxScheduleEntryType(
                     relative_time_interval=M.RelativeTimeIntervalType(start=0, duration=86400),
                     p_max=PMAX_UNLIMITED)]))])
-
-    def dc_evse_charge_parameter(self) -> M.DC_EVSEChargeParameterType:
-        lim = self.limits
-        min_current = lim.min_current
-        if "no_zero_limits" in self.quirks and min_current <= 0:
-            min_current = 1.0
-        return M.DC_EVSEChargeParameterType(
-            dc_evse_status=self.dc_evse_status(),
-            evse_maximum_current_limit=self.pv(lim.max_current, "A"),
-            evse_maximum_power_limit=self.pv(lim.max_power, "W"),
-            evse_maximum_voltage_limit=self.pv(lim.max_voltage, "V"),
-            evse_minimum_current_limit=self.pv(min_current, "A"),
-            evse_minimum_voltage_limit=self.pv(lim.min_voltage, "V"),
-            evse_current_regulation_tolerance=self.pv(lim.current_regulation_tolerance, "A"),
-            evse_peak_current_ripple=self.pv(lim.peak_current_ripple, "A"),
-            evse_energy_to_be_delivered=(self.pv(lim.energy_to_be_delivered, "Wh")
-                                         if lim.energy_to_be_delivered else None))
 
 
 def _zero_v(s: DinSession) -> M.PhysicalValueType:

@@ -18,7 +18,7 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from secc.authorization import AuthorizationDecision
+from secc.authorization import AuthorizationDecision, AuthorizationRequest
 from secc.logs import layer_logger
 from secc.v2g.evse import (
     Action,
@@ -27,6 +27,7 @@ from secc.v2g.evse import (
     EvseLimits,
     EvseSnapshot,
     PublishEvent,
+    RequestAuthorization,
     StopReason,
 )
 from secc.v2g.failures import Failure, SessionFailure, is_failed, response_code
@@ -87,6 +88,8 @@ class SessionCore:
         self.stop_reason = StopReason.NONE
         self.authorization: AuthorizationDecision | None = None
         self._ongoing_since: dict[str, float] = {}
+        self._authorization_requested = False
+        self.request_session_id: bytes | None = None
         self.log: logging.LoggerAdapter = logging.LoggerAdapter(log, {"protocol": self.PROTOCOL})
 
     # --- what protocols provide ---------------------------------------------------------------
@@ -120,6 +123,7 @@ class SessionCore:
         if self.terminated:
             return Reply(close=True, actions=[CloseConnection("session already terminated")])
         self.timers.disarm("sequence", "communication_setup")
+        self.request_session_id = session_id
         try:
             if name != self.SESSION_SETUP and session_id is not None and session_id != self.session_id:
                 raise SessionFailure(Failure.UNKNOWN_SESSION,
@@ -215,6 +219,30 @@ class SessionCore:
         if reason in DANGEROUS_STOPS:
             return [EnterSafeState(f"EVSE stop: {reason.value}", STOP_CAUSES[reason])]
         return []
+
+    def authorization_step(self, now: float, id_token: str, id_token_type: str,
+                           **extra: Any) -> tuple[bool, list[Action]]:
+        """EIM-style authorization shared by the protocols: (finished, actions).
+
+        The first call emits RequestAuthorization; while no decision has arrived the caller
+        answers Ongoing; a rejection or a decision later than the Ongoing limit raises."""
+        actions: list[Action] = []
+        if not self._authorization_requested:
+            self._authorization_requested = True
+            actions.append(RequestAuthorization(AuthorizationRequest(
+                evse_id=self.evse_id, session_id=self.session_id.hex(), id_token=id_token,
+                id_token_type=id_token_type, **extra)))
+        decision = self.authorization
+        if decision is None:
+            if self.ongoing_expired("authorization", now, self.timer_config.ongoing_timeout):
+                raise SessionFailure(Failure.AUTHORIZATION_REJECTED, "no decision in time")
+            return False, actions
+        self.ongoing_done("authorization")
+        if not decision.accepted:
+            raise SessionFailure(Failure.AUTHORIZATION_REJECTED,
+                                 f"{decision.status.value}: {decision.reason}")
+        actions.append(PublishEvent("Authorized", {"id_token_type": id_token_type}))
+        return True, actions
 
     def ongoing_expired(self, step: str, now: float, limit: float) -> bool:
         """True once ``step`` has answered Ongoing for longer than ``limit`` seconds."""

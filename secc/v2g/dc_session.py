@@ -74,6 +74,41 @@ class DcHandlers:
         if dc_ev_status.ev_error_code not in ("NO_ERROR", None):
             self.log.warning("EV reports an error", extra={"ev_error": dc_ev_status.ev_error_code})
 
+    def remember_ev_dc_limits(self, p: Any) -> None:
+        """DC_EVChargeParameter (DIN and ISO-2 share the field names)."""
+        self.remember_ev_status(p.dc_ev_status)
+        self.ev_max_voltage = to_float(p.ev_maximum_voltage_limit)
+        self.ev_max_current = to_float(p.ev_maximum_current_limit)
+        self.ev_max_power = to_float(p.ev_maximum_power_limit)
+        if self.ev_max_voltage is not None and self.ev_max_voltage < self.limits.min_voltage:
+            raise SessionFailure(Failure.WRONG_CHARGE_PARAMETER,
+                                 f"EV max {self.ev_max_voltage} V below EVSE min "
+                                 f"{self.limits.min_voltage} V")
+
+    def dc_evse_charge_parameter(self) -> Any:
+        lim = self.limits
+        min_current = lim.min_current
+        if "no_zero_limits" in self.quirks and min_current <= 0:
+            min_current = 1.0
+        return self.M.DC_EVSEChargeParameterType(
+            dc_evse_status=self.dc_evse_status(),
+            evse_maximum_current_limit=self.pv(lim.max_current, "A"),
+            evse_maximum_power_limit=self.pv(lim.max_power, "W"),
+            evse_maximum_voltage_limit=self.pv(lim.max_voltage, "V"),
+            evse_minimum_current_limit=self.pv(min_current, "A"),
+            evse_minimum_voltage_limit=self.pv(lim.min_voltage, "V"),
+            evse_current_regulation_tolerance=self.pv(lim.current_regulation_tolerance, "A"),
+            evse_peak_current_ripple=self.pv(lim.peak_current_ripple, "A"),
+            evse_energy_to_be_delivered=(self.pv(lim.energy_to_be_delivered, "Wh")
+                                         if lim.energy_to_be_delivered else None))
+
+
+    def current_demand_limits(self) -> dict[str, Any]:
+        lim = self.limits
+        return {"evse_maximum_voltage_limit": self.pv(lim.max_voltage, "V"),
+                "evse_maximum_current_limit": self.pv(lim.max_current, "A"),
+                "evse_maximum_power_limit": self.pv(lim.max_power, "W")}
+
     # --- handlers -----------------------------------------------------------------------------
     def on_CableCheckReq(self, req: Any, now: float) -> Outcome:
         self.remember_ev_status(req.dc_ev_status)

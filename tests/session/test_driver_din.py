@@ -15,7 +15,7 @@ from hal.sim import SimBoard
 from secc.session import SessionSettings, run_v2g_session
 from secc.session.controller import BoardController
 from secc.v2gtp import PayloadType, V2GTPConnection
-from tests.din.conftest import REQ_FIELD, ev_status, pv
+from tests.din.conftest import REQ_FIELD, ev_status, pv  # noqa: F401
 
 DIN_NS = "urn:din:70121:2012:MsgDef"
 
