@@ -283,7 +283,9 @@ class SlacDriver:
         self._rearm()
 
     def _send(self, frame: bytes, name: str) -> None:
-        assert self._sock is not None
+        if self._sock is None:  # closed: late actions are dropped
+            log.debug("driver closed: frame not sent", extra={"mme": name})
+            return
         try:
             self._sock.send(frame)
             self.frames_out += 1
@@ -295,6 +297,8 @@ class SlacDriver:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        if self._sock is None:
+            return
         deadline = self._machine().next_deadline()
         if deadline is not None:
             self._timer = self._loop.call_at(deadline, self._on_timer)
