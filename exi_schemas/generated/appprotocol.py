@@ -51,120 +51,102 @@ def _d_AppProtocolType(r: Reader) -> AppProtocolType:
     v_version_number_minor = None
     v_schema_id = None
     v_priority = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_protocol_namespace = r.string()
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x7:
-        r.badz(p, 3, b & 0x7)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v_version_number_major = r.uintb(4294967295)
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x7:
-        r.badz(p, 3, b & 0x7)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 2; al = 0
     v_version_number_minor = r.uintb(4294967295)
-    p = r.p
-    q = p + 21
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1fffff
-    r.p = q
-    if b & 0x1c0383:
-        r.badz(p, 21, b & 0x1c0383)
+    p = r.p; q = p + 21
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1fffff; r.p = q
+    if b & 0x1c0383: r.badz(p, 21, b & 0x1c0383)
     v_schema_id = ((b >> 10) & 0xff)
     v_priority = ((b >> 2) & 0x1f) + 1
-    if v_priority > 20:
-        r.bad(p + 14, 'integer out of range')
+    if v_priority > 20: r.bad(p + 14, 'range')
     it = -1; al = 0
     return AppProtocolType(protocol_namespace=v_protocol_namespace, version_number_major=v_version_number_major, version_number_minor=v_version_number_minor, schema_id=v_schema_id, priority=v_priority)
 
 def _e_AppProtocolType(w: Writer, o: AppProtocolType) -> None:
     f_protocol_namespace = o.protocol_namespace
-    if f_protocol_namespace is None:
-        raise ExiEncodeError("AppProtocolType: missing required protocol_namespace")
+    if f_protocol_namespace is None: raise ExiEncodeError("AppProtocolType: missing required protocol_namespace")
     w.bits(0, 2)
     w.string(f_protocol_namespace)
-    w.bits(0, 1)
     f_version_number_major = o.version_number_major
-    if f_version_number_major is None:
-        raise ExiEncodeError("AppProtocolType: missing required version_number_major")
-    w.bits(0, 2)
+    if f_version_number_major is None: raise ExiEncodeError("AppProtocolType: missing required version_number_major")
+    w.bits(0, 3)
     w.uint(f_version_number_major)
-    w.bits(0, 1)
     f_version_number_minor = o.version_number_minor
-    if f_version_number_minor is None:
-        raise ExiEncodeError("AppProtocolType: missing required version_number_minor")
-    w.bits(0, 2)
+    if f_version_number_minor is None: raise ExiEncodeError("AppProtocolType: missing required version_number_minor")
+    w.bits(0, 3)
     w.uint(f_version_number_minor)
-    w.bits(0, 1)
     f_schema_id = o.schema_id
-    if f_schema_id is None:
-        raise ExiEncodeError("AppProtocolType: missing required schema_id")
+    if f_schema_id is None: raise ExiEncodeError("AppProtocolType: missing required schema_id")
     if not 0 <= f_schema_id <= 255:
         raise ExiEncodeError(f"value {f_schema_id!r} outside [0, 255]")
-    w.bits((f_schema_id) << 1, 11)
     f_priority = o.priority
-    if f_priority is None:
-        raise ExiEncodeError("AppProtocolType: missing required priority")
+    if f_priority is None: raise ExiEncodeError("AppProtocolType: missing required priority")
     if not 1 <= f_priority <= 20:
         raise ExiEncodeError(f"value {f_priority!r} outside [1, 20]")
-    w.bits((f_priority - 1) << 2, 9)
+    w.bits(((f_schema_id) << 10) | ((f_priority - 1) << 2), 21)
 
 def _d_supportedAppProtocolReq(r: Reader) -> supportedAppProtocolReq:
     rv = r.v; rn = r.n
     v_app_protocol = []
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected next item')
     it = 0; al = 0
     n = 0
     while it == 0:
-        t = _d_AppProtocolType(r)
+        v1_protocol_namespace = None
+        v1_version_number_major = None
+        v1_version_number_minor = None
+        v1_schema_id = None
+        v1_priority = None
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
+        it = 0; al = 0
+        v1_protocol_namespace = r.string()
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x7: r.badz(p, 3, b & 0x7)
+        it = 1; al = 0
+        v1_version_number_major = r.uintb(4294967295)
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x7: r.badz(p, 3, b & 0x7)
+        it = 2; al = 0
+        v1_version_number_minor = r.uintb(4294967295)
+        p = r.p; q = p + 21
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x1fffff; r.p = q
+        if b & 0x1c0383: r.badz(p, 21, b & 0x1c0383)
+        v1_schema_id = ((b >> 10) & 0xff)
+        v1_priority = ((b >> 2) & 0x1f) + 1
+        if v1_priority > 20: r.bad(p + 14, 'range')
+        it = -1; al = 0
+        t = AppProtocolType(protocol_namespace=v1_protocol_namespace, version_number_major=v1_version_number_major, version_number_minor=v1_version_number_minor, schema_id=v1_schema_id, priority=v1_priority)
         v_app_protocol.append(t)
         n += 1
         if n < 20:
-            p = r.p
-            q = p + 2
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x3
-            r.p = q
-            e = b & 0x3
-            if e >= 2:
-                r.bad_code(p + 0, e, 2)
-            it, al = _P0[e]
+            it, al = _P0[r.code(2, 2)]
         else:
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected end of element')
             it = -1; al = 0
     return supportedAppProtocolReq(app_protocol=v_app_protocol)
 
@@ -172,103 +154,92 @@ def _e_supportedAppProtocolReq(w: Writer, o: supportedAppProtocolReq) -> None:
     s = 0
     n = 0
     for x in o.app_protocol:
-        c = _C1[s]
-        w.bits(c[0], c[1])
-        _e_AppProtocolType(w, x)
+        c1 = _C1[s]
+        f1_protocol_namespace = x.protocol_namespace
+        if f1_protocol_namespace is None: raise ExiEncodeError("AppProtocolType: missing required protocol_namespace")
+        w.bits(((c1[0]) << 2), c1[1] + 2)
+        w.string(f1_protocol_namespace)
+        f1_version_number_major = x.version_number_major
+        if f1_version_number_major is None: raise ExiEncodeError("AppProtocolType: missing required version_number_major")
+        w.bits(0, 3)
+        w.uint(f1_version_number_major)
+        f1_version_number_minor = x.version_number_minor
+        if f1_version_number_minor is None: raise ExiEncodeError("AppProtocolType: missing required version_number_minor")
+        w.bits(0, 3)
+        w.uint(f1_version_number_minor)
+        f1_schema_id = x.schema_id
+        if f1_schema_id is None: raise ExiEncodeError("AppProtocolType: missing required schema_id")
+        if not 0 <= f1_schema_id <= 255:
+            raise ExiEncodeError(f"value {f1_schema_id!r} outside [0, 255]")
+        f1_priority = x.priority
+        if f1_priority is None: raise ExiEncodeError("AppProtocolType: missing required priority")
+        if not 1 <= f1_priority <= 20:
+            raise ExiEncodeError(f"value {f1_priority!r} outside [1, 20]")
+        w.bits(((f1_schema_id) << 10) | ((f1_priority - 1) << 2), 21)
         n += 1
         s = 1 if n < 20 else 2
     if n < 1 or n > 20:
         raise ExiEncodeError(f"supportedAppProtocolReq: {n} items of app_protocol (allowed 1..20)")
-    c = _C2[s]
-    w.bits(c[0], c[1])
+    c2 = _C2[s]
+    w.bits((c2[0]), c2[1])
 
 def _d_supportedAppProtocolRes(r: Reader) -> supportedAppProtocolRes:
     rv = r.v; rn = r.n
     v_response_code = None
     v_schema_id = None
-    p = r.p
-    q = p + 7
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7f
-    r.p = q
-    if b & 0x64:
-        r.badz(p, 7, b & 0x64)
+    p = r.p; q = p + 7
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7f; r.p = q
+    if b & 0x64: r.badz(p, 7, b & 0x64)
     k = (b >> 3) & 0x3
-    if k >= 3:
-        r.bad(p + 2, 'enumeration index out of range')
+    if k >= 3: r.bad(p + 2, 'enum index')
     v_response_code = _K3[k]
     e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 5, e, 2)
+    if e >= 2: r.bad_code(p + 5, e, 2)
     it, al = _P4[e]
     if it == 1:
-        p = r.p
-        q = p + 11
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7ff
-        r.p = q
-        if b & 0x403:
-            r.badz(p, 11, b & 0x403)
+        p = r.p; q = p + 11
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7ff; r.p = q
+        if b & 0x403: r.badz(p, 11, b & 0x403)
         v_schema_id = ((b >> 2) & 0xff)
         it = -1; al = 0
     return supportedAppProtocolRes(response_code=v_response_code, schema_id=v_schema_id)
 
 def _e_supportedAppProtocolRes(w: Writer, o: supportedAppProtocolRes) -> None:
     f_response_code = o.response_code
-    if f_response_code is None:
-        raise ExiEncodeError("supportedAppProtocolRes: missing required response_code")
-    w.bits((_K5[f_response_code]) << 1, 5)
+    if f_response_code is None: raise ExiEncodeError("supportedAppProtocolRes: missing required response_code")
     s = 1
+    w.bits(((_K5[f_response_code]) << 1), 5)
     f_schema_id = o.schema_id
     if f_schema_id is not None:
         if not 0 <= f_schema_id <= 255:
             raise ExiEncodeError(f"value {f_schema_id!r} outside [0, 255]")
-        w.bits((f_schema_id) << 1, 12)
+        w.bits(((f_schema_id) << 1), 12)
         s = 2
-    c = _C2[s]
-    w.bits(c[0], c[1])
+    c1 = _C2[s]
+    w.bits((c1[0]), c1[1])
 
 def _d_f_Priority(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 7
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7f
-    r.p = q
-    if b & 0x41:
-        r.badz(p, 7, b & 0x41)
+    p = r.p; q = p + 7
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7f; r.p = q
+    if b & 0x41: r.badz(p, 7, b & 0x41)
     v = ((b >> 1) & 0x1f) + 1
-    if v > 20:
-        r.bad(p + 1, 'integer out of range')
+    if v > 20: r.bad(p + 1, 'range')
     return v
 
 def _e_f_Priority(w: Writer, v) -> None:
     if not 1 <= v <= 20:
         raise ExiEncodeError(f"value {v!r} outside [1, 20]")
-    w.bits((v - 1) << 1, 7)
+    w.bits(((v - 1) << 1), 7)
 
 def _d_f_ProtocolNamespace(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.string()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_ProtocolNamespace(w: Writer, v) -> None:
@@ -278,60 +249,37 @@ def _e_f_ProtocolNamespace(w: Writer, v) -> None:
 
 def _d_f_ResponseCode(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 4
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xf
-    r.p = q
-    if b & 0x9:
-        r.badz(p, 4, b & 0x9)
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0x9: r.badz(p, 4, b & 0x9)
     k = (b >> 1) & 0x3
-    if k >= 3:
-        r.bad(p + 1, 'enumeration index out of range')
+    if k >= 3: r.bad(p + 1, 'enum index')
     v = _K3[k]
     return v
 
 def _e_f_ResponseCode(w: Writer, v) -> None:
-    w.bits((_K5[v]) << 1, 4)
+    w.bits(((_K5[v]) << 1), 4)
 
 def _d_f_SchemaID(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 10
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3ff
-    r.p = q
-    if b & 0x201:
-        r.badz(p, 10, b & 0x201)
+    p = r.p; q = p + 10
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3ff; r.p = q
+    if b & 0x201: r.badz(p, 10, b & 0x201)
     v = ((b >> 1) & 0xff)
     return v
 
 def _e_f_SchemaID(w: Writer, v) -> None:
     if not 0 <= v <= 255:
         raise ExiEncodeError(f"value {v!r} outside [0, 255]")
-    w.bits((v) << 1, 10)
+    w.bits(((v) << 1), 10)
 
 def _d_f_VersionNumberMajor(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(4294967295)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_VersionNumberMajor(w: Writer, v) -> None:
@@ -341,23 +289,9 @@ def _e_f_VersionNumberMajor(w: Writer, v) -> None:
 
 def _d_f_VersionNumberMinor(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(4294967295)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_VersionNumberMinor(w: Writer, v) -> None:

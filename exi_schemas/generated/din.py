@@ -12,159 +12,159 @@ from dataclasses import dataclass, field
 
 from exi_schemas._runtime import ExiDecodeError, ExiEncodeError, Reader, Writer
 
-_K0 = ('None', 'StopCharging', 'ReNegotiation')
-_K1 = {'None': 0, 'StopCharging': 1, 'ReNegotiation': 2}
-_P2 = ((0, 0), (0, 1), (0, 2), (0, 3), (0, 4), (0, 5), (0, 6), (0, 7), (0, 8), (0, 9), (0, 10), (0, 11), (0, 12), (0, 13), (0, 14), (0, 15), (0, 16), (0, 17), (0, 18), (0, 19), (0, 20), (0, 21), (0, 22), (0, 23), (0, 24), (0, 25), (0, 26), (0, 27), (0, 28), (0, 29), (0, 30), (0, 31), (0, 32), (0, 33), (0, 34), (-1, 0))
-_C3 = ((35, 6), (0, 1))
-_K4 = ('OK', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_CertificateExpiresSoon', 'FAILED', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_UnknownSession', 'FAILED_ServiceSelectionInvalid', 'FAILED_PaymentSelectionInvalid', 'FAILED_CertificateExpired', 'FAILED_SignatureError', 'FAILED_NoCertificateAvailable', 'FAILED_CertChainError', 'FAILED_ChallengeInvalid', 'FAILED_ContractCanceled', 'FAILED_WrongChargeParameter', 'FAILED_PowerDeliveryNotApplied', 'FAILED_TariffSelectionInvalid', 'FAILED_ChargingProfileInvalid', 'FAILED_EVSEPresentVoltageToLow', 'FAILED_MeteringSignatureNotValid', 'FAILED_WrongEnergyTransferType')
-_K5 = ('Finished', 'Ongoing')
-_K6 = {'OK': 0, 'OK_NewSessionEstablished': 1, 'OK_OldSessionJoined': 2, 'OK_CertificateExpiresSoon': 3, 'FAILED': 4, 'FAILED_SequenceError': 5, 'FAILED_ServiceIDInvalid': 6, 'FAILED_UnknownSession': 7, 'FAILED_ServiceSelectionInvalid': 8, 'FAILED_PaymentSelectionInvalid': 9, 'FAILED_CertificateExpired': 10, 'FAILED_SignatureError': 11, 'FAILED_NoCertificateAvailable': 12, 'FAILED_CertChainError': 13, 'FAILED_ChallengeInvalid': 14, 'FAILED_ContractCanceled': 15, 'FAILED_WrongChargeParameter': 16, 'FAILED_PowerDeliveryNotApplied': 17, 'FAILED_TariffSelectionInvalid': 18, 'FAILED_ChargingProfileInvalid': 19, 'FAILED_EVSEPresentVoltageToLow': 20, 'FAILED_MeteringSignatureNotValid': 21, 'FAILED_WrongEnergyTransferType': 22}
-_K7 = {'Finished': 0, 'Ongoing': 1}
-_P8 = ((1, 0), (-1, 0))
-_C9 = (None, (1, 2), (0, 1))
-_P10 = ((0, 0), (1, 0))
-_C11 = ((1, 2), (0, 1), None, None, None)
-_C12 = ((1, 2), (0, 1), None, None, None, None)
-_K13 = ('AC_single_phase_core', 'AC_three_phase_core', 'DC_core', 'DC_extended', 'DC_combo_core', 'DC_unique')
-_P14 = ((1, 0), (1, 1), (1, 2))
-_K15 = {'AC_single_phase_core': 0, 'AC_three_phase_core': 1, 'DC_core': 2, 'DC_extended': 3, 'DC_combo_core': 4, 'DC_unique': 5}
-_P16 = ((2, 0), (2, 1))
-_P17 = ((3, 0), (3, 1), (3, 2))
-_C18 = (None, (0, 1), (0, 2))
-_P19 = ((3, 0), (4, 0), (5, 0))
-_P20 = ((4, 0), (5, 0))
-_C21 = (None, None, None, (1, 2), (0, 2), None, None, None)
-_C22 = (None, None, None, (2, 2), (1, 2), (0, 1), None, None)
-_C23 = (None, (0, 2), (0, 2))
-_C24 = (None, (1, 2), (1, 2))
-_P25 = ((0, 0), (1, 0), (-1, 0))
-_C26 = ((1, 2), (0, 2), None)
-_C27 = ((2, 2), (1, 2), (0, 1))
-_K28 = ('relativePricePercentage', 'RenewableGenerationPercentage', 'CarbonDioxideEmission')
-_P29 = ((2, 0), (-1, 0))
-_K30 = {'relativePricePercentage': 0, 'RenewableGenerationPercentage': 1, 'CarbonDioxideEmission': 2}
-_C31 = (None, None, (1, 2), (0, 1))
-_P32 = ((2, 0), (3, 0), (4, 0), (5, 0), (6, 0))
-_P33 = ((3, 0), (4, 0), (5, 0), (6, 0))
-_P34 = ((4, 0), (5, 0), (6, 0))
-_P35 = ((5, 0), (6, 0))
-_P36 = ((7, 0), (8, 0), (9, 0))
-_P37 = ((8, 0), (9, 0))
-_C38 = (None, None, (1, 3), (0, 3), None, None, None, None, None, None, None)
-_C39 = (None, None, (2, 3), (1, 3), (0, 2), None, None, None, None, None, None)
-_C40 = (None, None, (3, 3), (2, 3), (1, 2), (0, 2), None, None, None, None, None)
-_C41 = (None, None, (4, 3), (3, 3), (2, 2), (1, 2), (0, 1), None, None, None, None)
-_C42 = (None, None, None, None, None, None, None, (1, 2), (0, 2), None, None)
-_C43 = (None, None, None, None, None, None, None, (2, 2), (1, 2), (0, 1), None)
-_P44 = ((7, 0), (8, 0), (9, 0), (-1, 0))
-_P45 = ((8, 0), (9, 0), (-1, 0))
-_P46 = ((9, 0), (-1, 0))
-_C47 = (None, None, None, None, None, None, None, (1, 3), (0, 2), None, None)
-_C48 = (None, None, None, None, None, None, None, (2, 3), (1, 2), (0, 2), None)
-_C49 = (None, None, None, None, None, None, None, (3, 3), (2, 2), (1, 2), (0, 1))
-_P50 = ((2, 0), (3, 0))
-_P51 = ((4, 0), (5, 0), (6, 0), (7, 0), (-1, 0))
-_P52 = ((5, 0), (6, 0), (7, 0), (-1, 0))
-_P53 = ((6, 0), (7, 0), (-1, 0))
-_P54 = ((7, 0), (-1, 0))
-_C55 = (None, None, (1, 2), (0, 1), None, None, None, None, None)
-_C56 = (None, None, None, None, (1, 3), (0, 3), None, None, None)
-_C57 = (None, None, None, None, (2, 3), (1, 3), (0, 2), None, None)
-_C58 = (None, None, None, None, (3, 3), (2, 3), (1, 2), (0, 2), None)
-_C59 = (None, None, None, None, (4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
-_P60 = ((1, 0), (2, 0))
-_C61 = (None, (1, 2), (0, 1), None)
-_P62 = ((6, 0), (7, 0))
-_P63 = ((8, 0), (-1, 0))
-_C64 = (None, None, (1, 2), (0, 1), None, None, None, None, None, None)
-_C65 = (None, None, None, None, None, None, (1, 2), (0, 1), None, None)
-_C66 = (None, None, None, None, None, None, None, None, (1, 2), (0, 1))
-_K67 = ('Invalid', 'Valid', 'Warning', 'Fault')
-_K68 = ('EVSE_NotReady', 'EVSE_Ready', 'EVSE_Shutdown', 'EVSE_UtilityInterruptEvent', 'EVSE_IsolationMonitoringActive', 'EVSE_EmergencyShutdown', 'EVSE_Malfunction', 'Reserved_8', 'Reserved_9', 'Reserved_A', 'Reserved_B', 'Reserved_C')
-_K69 = {'Invalid': 0, 'Valid': 1, 'Warning': 2, 'Fault': 3}
-_K70 = {'EVSE_NotReady': 0, 'EVSE_Ready': 1, 'EVSE_Shutdown': 2, 'EVSE_UtilityInterruptEvent': 3, 'EVSE_IsolationMonitoringActive': 4, 'EVSE_EmergencyShutdown': 5, 'EVSE_Malfunction': 6, 'Reserved_8': 7, 'Reserved_9': 8, 'Reserved_A': 9, 'Reserved_B': 10, 'Reserved_C': 11}
-_P71 = ((1, 0), (2, 0), (3, 0))
-_K72 = ('NO_ERROR', 'FAILED_RESSTemperatureInhibit', 'FAILED_EVShiftPosition', 'FAILED_ChargerConnectorLockFault', 'FAILED_EVRESSMalfunction', 'FAILED_ChargingCurrentdifferential', 'FAILED_ChargingVoltageOutOfRange', 'Reserved_A', 'Reserved_B', 'Reserved_C', 'FAILED_ChargingSystemIncompatibility', 'NoData')
-_C73 = (None, (1, 2), (0, 2), None, None, None)
-_C74 = (None, (2, 2), (1, 2), (0, 1), None, None)
-_K75 = {'NO_ERROR': 0, 'FAILED_RESSTemperatureInhibit': 1, 'FAILED_EVShiftPosition': 2, 'FAILED_ChargerConnectorLockFault': 3, 'FAILED_EVRESSMalfunction': 4, 'FAILED_ChargingCurrentdifferential': 5, 'FAILED_ChargingVoltageOutOfRange': 6, 'Reserved_A': 7, 'Reserved_B': 8, 'Reserved_C': 9, 'FAILED_ChargingSystemIncompatibility': 10, 'NoData': 11}
-_P76 = ((0, 0), (0, 1))
-_P77 = ((0, 0), (1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7))
-_P78 = ((1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7))
-_P79 = ((1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7), (-1, 0))
-_C80 = ((1, 4), (0, 4), (0, 4))
-_C81 = ((2, 4), (1, 4), (1, 4))
-_C82 = ((3, 4), (2, 4), (2, 4))
-_C83 = ((4, 4), (3, 4), (3, 4))
-_C84 = ((5, 4), (4, 4), (4, 4))
-_C85 = ((6, 4), (5, 4), (5, 4))
-_C86 = ((7, 4), (6, 4), (6, 4))
-_P87 = ((0, 0), (0, 1), (0, 2))
-_P88 = ((-1, 0),)
-_P89 = ((0, 0), (-1, 0))
-_C90 = ((0, 1), (0, 2))
-_C91 = ((1, 2), (0, 1), (0, 2))
-_P92 = ((1, 0), (2, 0), (-1, 0))
-_C93 = (None, (1, 2), (0, 2), None)
-_C94 = (None, (2, 2), (1, 2), (0, 1))
-_P95 = ((1, 0), (2, 0), (3, 0), (4, 0), (-1, 0))
-_P96 = ((2, 0), (3, 0), (4, 0), (-1, 0))
-_P97 = ((3, 0), (4, 0), (-1, 0))
-_P98 = ((4, 0), (-1, 0))
-_C99 = (None, (1, 3), (0, 3), None, None, None)
-_C100 = (None, (2, 3), (1, 3), (0, 2), None, None)
-_C101 = (None, (3, 3), (2, 3), (1, 2), (0, 2), None)
-_C102 = (None, (4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
-_C103 = (None, None, (1, 2), (0, 1), None)
-_K104 = ('ParsingError', 'NoTLSRootCertificatAvailable', 'UnknownError')
-_K105 = {'ParsingError': 0, 'NoTLSRootCertificatAvailable': 1, 'UnknownError': 2}
-_P106 = ((0, 0), (1, 0), (2, 0), (3, 0), (-1, 0))
-_P107 = ((1, 0), (2, 0), (3, 0), (-1, 0))
-_P108 = ((2, 0), (3, 0), (-1, 0))
-_P109 = ((3, 0), (-1, 0))
-_C110 = ((1, 3), (0, 3), None, None, None)
-_C111 = ((2, 3), (1, 3), (0, 3), None, None)
-_C112 = ((4, 3), (3, 3), (2, 3), (1, 2), (1, 2))
-_K113 = ('bool', 'byte', 'short', 'int', 'physicalValue', 'string')
-_P114 = ((2, 0), (2, 1), (2, 2), (2, 3), (2, 4), (2, 5))
-_K115 = {'bool': 0, 'byte': 1, 'short': 2, 'int': 3, 'physicalValue': 4, 'string': 5}
-_K116 = ('Contract', 'ExternalPayment')
-_K117 = {'Contract': 0, 'ExternalPayment': 1}
-_K118 = ('h', 'm', 's', 'A', 'Ah', 'V', 'VA', 'W', 'W/s', 'Wh')
-_K119 = {'h': 0, 'm': 1, 's': 2, 'A': 3, 'Ah': 4, 'V': 5, 'VA': 6, 'W': 7, 'W/s': 8, 'Wh': 9}
-_P120 = ((1, 0), (2, 0), (2, 1), (-1, 0))
-_P121 = ((2, 0), (2, 1), (-1, 0))
-_C122 = (None, (1, 3), (0, 2), None)
-_C123 = (None, (2, 3), (1, 2), None)
-_C124 = (None, (3, 3), (2, 2), (0, 1))
-_P125 = ((0, 0), (1, 0), (2, 0), (3, 0), (4, 0))
-_P126 = ((1, 0), (2, 0), (3, 0), (4, 0))
-_P127 = ((2, 0), (3, 0), (4, 0))
-_P128 = ((3, 0), (4, 0))
-_C129 = ((1, 3), (0, 3), None, None, None, None, None)
-_C130 = ((2, 3), (1, 3), (0, 2), None, None, None, None)
-_C131 = ((3, 3), (2, 3), (1, 2), (0, 2), None, None, None)
-_C132 = ((4, 3), (3, 3), (2, 2), (1, 2), (0, 1), None, None)
-_P133 = ((0, 0), (1, 0), (2, 0), (-1, 0))
-_C134 = ((1, 3), (0, 2), None, None)
-_C135 = ((2, 3), (1, 2), (0, 2), None)
-_C136 = ((3, 3), (2, 2), (1, 2), (0, 1))
-_C137 = (None, None, (0, 2), (0, 2))
-_C138 = (None, None, (1, 2), (1, 2))
-_C139 = (None, None, (1, 2), (0, 1), None, None)
-_C140 = (None, None, None, None, (0, 1), (0, 2))
-_K141 = ('AC_single_phase_core', 'AC_three_phase_core', 'DC_core', 'DC_extended', 'DC_combo_core', 'DC_dual', 'AC_core1p_DC_extended', 'AC_single_DC_core', 'AC_single_phase_three_phase_core_DC_extended', 'AC_core3p_DC_extended')
-_K142 = {'AC_single_phase_core': 0, 'AC_three_phase_core': 1, 'DC_core': 2, 'DC_extended': 3, 'DC_combo_core': 4, 'DC_dual': 5, 'AC_core1p_DC_extended': 6, 'AC_single_DC_core': 7, 'AC_single_phase_three_phase_core_DC_extended': 8, 'AC_core3p_DC_extended': 9}
-_K143 = ('EVCharging', 'Internet', 'ContractCertificate', 'OtherCustom')
-_K144 = {'EVCharging': 0, 'Internet': 1, 'ContractCertificate': 2, 'OtherCustom': 3}
-_C145 = (None, None, None, (1, 2), (0, 1))
-_C146 = (None, (1, 2), (0, 1), None, None)
+_P0 = ((1, 0), (2, 0))
+_K1 = ('h', 'm', 's', 'A', 'Ah', 'V', 'VA', 'W', 'W/s', 'Wh')
+_K2 = {'h': 0, 'm': 1, 's': 2, 'A': 3, 'Ah': 4, 'V': 5, 'VA': 6, 'W': 7, 'W/s': 8, 'Wh': 9}
+_C3 = (None, (1, 2), (0, 1), None)
+_K4 = ('None', 'StopCharging', 'ReNegotiation')
+_K5 = {'None': 0, 'StopCharging': 1, 'ReNegotiation': 2}
+_P6 = ((0, 0), (0, 1), (0, 2), (0, 3), (0, 4), (0, 5), (0, 6), (0, 7), (0, 8), (0, 9), (0, 10), (0, 11), (0, 12), (0, 13), (0, 14), (0, 15), (0, 16), (0, 17), (0, 18), (0, 19), (0, 20), (0, 21), (0, 22), (0, 23), (0, 24), (0, 25), (0, 26), (0, 27), (0, 28), (0, 29), (0, 30), (0, 31), (0, 32), (0, 33), (0, 34), (-1, 0))
+_K7 = ('OK', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_CertificateExpiresSoon', 'FAILED', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_UnknownSession', 'FAILED_ServiceSelectionInvalid', 'FAILED_PaymentSelectionInvalid', 'FAILED_CertificateExpired', 'FAILED_SignatureError', 'FAILED_NoCertificateAvailable', 'FAILED_CertChainError', 'FAILED_ChallengeInvalid', 'FAILED_ContractCanceled', 'FAILED_WrongChargeParameter', 'FAILED_PowerDeliveryNotApplied', 'FAILED_TariffSelectionInvalid', 'FAILED_ChargingProfileInvalid', 'FAILED_EVSEPresentVoltageToLow', 'FAILED_MeteringSignatureNotValid', 'FAILED_WrongEnergyTransferType')
+_K8 = ('Finished', 'Ongoing')
+_P9 = ((0, 0), (1, 0))
+_K10 = ('AC_single_phase_core', 'AC_three_phase_core', 'DC_core', 'DC_extended', 'DC_combo_core', 'DC_unique')
+_P11 = ((1, 0), (1, 1), (1, 2))
+_P12 = ((2, 0), (2, 1))
+_P13 = ((3, 0), (3, 1), (3, 2))
+_P14 = ((0, 0), (1, 0), (-1, 0))
+_P15 = ((1, 0), (-1, 0))
+_P16 = ((2, 0), (3, 0))
+_P17 = ((1, 0), (2, 0), (2, 1), (-1, 0))
+_P18 = ((2, 0), (2, 1), (-1, 0))
+_P19 = ((2, 0), (-1, 0))
+_K20 = ('EVCharging', 'Internet', 'ContractCertificate', 'OtherCustom')
+_P21 = ((3, 0), (-1, 0))
+_K22 = ('Contract', 'ExternalPayment')
+_K23 = {'OK': 0, 'OK_NewSessionEstablished': 1, 'OK_OldSessionJoined': 2, 'OK_CertificateExpiresSoon': 3, 'FAILED': 4, 'FAILED_SequenceError': 5, 'FAILED_ServiceIDInvalid': 6, 'FAILED_UnknownSession': 7, 'FAILED_ServiceSelectionInvalid': 8, 'FAILED_PaymentSelectionInvalid': 9, 'FAILED_CertificateExpired': 10, 'FAILED_SignatureError': 11, 'FAILED_NoCertificateAvailable': 12, 'FAILED_CertChainError': 13, 'FAILED_ChallengeInvalid': 14, 'FAILED_ContractCanceled': 15, 'FAILED_WrongChargeParameter': 16, 'FAILED_PowerDeliveryNotApplied': 17, 'FAILED_TariffSelectionInvalid': 18, 'FAILED_ChargingProfileInvalid': 19, 'FAILED_EVSEPresentVoltageToLow': 20, 'FAILED_MeteringSignatureNotValid': 21, 'FAILED_WrongEnergyTransferType': 22}
+_K24 = {'Finished': 0, 'Ongoing': 1}
+_C25 = ((1, 2), (0, 1), None, None, None)
+_C26 = ((1, 2), (0, 1), None, None, None, None)
+_K27 = {'AC_single_phase_core': 0, 'AC_three_phase_core': 1, 'DC_core': 2, 'DC_extended': 3, 'DC_combo_core': 4, 'DC_unique': 5}
+_C28 = ((1, 2), (0, 2), None)
+_C29 = ((2, 2), (1, 2), (0, 1))
+_C30 = (None, None, (1, 2), (0, 1), None)
+_C31 = (None, (1, 3), (0, 2), None)
+_C32 = (None, (2, 3), (1, 2), None)
+_C33 = (None, (3, 3), (2, 2), (0, 1))
+_C34 = (None, None, (1, 2), (0, 1))
+_K35 = {'EVCharging': 0, 'Internet': 1, 'ContractCertificate': 2, 'OtherCustom': 3}
+_C36 = (None, None, None, (1, 2), (0, 1))
+_K37 = {'Contract': 0, 'ExternalPayment': 1}
+_C38 = ((35, 6), (0, 1))
+_P39 = ((1, 0), (2, 0), (3, 0))
+_K40 = ('NO_ERROR', 'FAILED_RESSTemperatureInhibit', 'FAILED_EVShiftPosition', 'FAILED_ChargerConnectorLockFault', 'FAILED_EVRESSMalfunction', 'FAILED_ChargingCurrentdifferential', 'FAILED_ChargingVoltageOutOfRange', 'Reserved_A', 'Reserved_B', 'Reserved_C', 'FAILED_ChargingSystemIncompatibility', 'NoData')
+_C41 = (None, (1, 2), (0, 2), None, None, None)
+_C42 = (None, (2, 2), (1, 2), (0, 1), None, None)
+_K43 = {'NO_ERROR': 0, 'FAILED_RESSTemperatureInhibit': 1, 'FAILED_EVShiftPosition': 2, 'FAILED_ChargerConnectorLockFault': 3, 'FAILED_EVRESSMalfunction': 4, 'FAILED_ChargingCurrentdifferential': 5, 'FAILED_ChargingVoltageOutOfRange': 6, 'Reserved_A': 7, 'Reserved_B': 8, 'Reserved_C': 9, 'FAILED_ChargingSystemIncompatibility': 10, 'NoData': 11}
+_K44 = ('Invalid', 'Valid', 'Warning', 'Fault')
+_K45 = ('EVSE_NotReady', 'EVSE_Ready', 'EVSE_Shutdown', 'EVSE_UtilityInterruptEvent', 'EVSE_IsolationMonitoringActive', 'EVSE_EmergencyShutdown', 'EVSE_Malfunction', 'Reserved_8', 'Reserved_9', 'Reserved_A', 'Reserved_B', 'Reserved_C')
+_K46 = {'Invalid': 0, 'Valid': 1, 'Warning': 2, 'Fault': 3}
+_K47 = {'EVSE_NotReady': 0, 'EVSE_Ready': 1, 'EVSE_Shutdown': 2, 'EVSE_UtilityInterruptEvent': 3, 'EVSE_IsolationMonitoringActive': 4, 'EVSE_EmergencyShutdown': 5, 'EVSE_Malfunction': 6, 'Reserved_8': 7, 'Reserved_9': 8, 'Reserved_A': 9, 'Reserved_B': 10, 'Reserved_C': 11}
+_C48 = (None, (1, 2), (0, 1))
+_C49 = (None, (0, 1), (0, 2))
+_P50 = ((3, 0), (4, 0), (5, 0))
+_P51 = ((4, 0), (5, 0))
+_P52 = ((1, 0), (2, 0), (3, 0), (4, 0), (-1, 0))
+_P53 = ((2, 0), (3, 0), (4, 0), (-1, 0))
+_P54 = ((3, 0), (4, 0), (-1, 0))
+_P55 = ((4, 0), (-1, 0))
+_C56 = (None, None, None, (1, 2), (0, 2), None, None, None)
+_C57 = (None, (1, 3), (0, 3), None, None, None)
+_C58 = (None, (2, 3), (1, 3), (0, 2), None, None)
+_C59 = (None, (3, 3), (2, 3), (1, 2), (0, 2), None)
+_C60 = (None, (4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
+_C61 = (None, None, None, (2, 2), (1, 2), (0, 1), None, None)
+_K62 = ('relativePricePercentage', 'RenewableGenerationPercentage', 'CarbonDioxideEmission')
+_C63 = (None, (0, 2), (0, 2))
+_K64 = {'relativePricePercentage': 0, 'RenewableGenerationPercentage': 1, 'CarbonDioxideEmission': 2}
+_C65 = (None, (1, 2), (1, 2))
+_P66 = ((2, 0), (3, 0), (4, 0), (5, 0), (6, 0))
+_P67 = ((3, 0), (4, 0), (5, 0), (6, 0))
+_P68 = ((4, 0), (5, 0), (6, 0))
+_P69 = ((5, 0), (6, 0))
+_P70 = ((7, 0), (8, 0), (9, 0))
+_P71 = ((8, 0), (9, 0))
+_C72 = (None, None, (1, 3), (0, 3), None, None, None, None, None, None, None)
+_C73 = (None, None, (2, 3), (1, 3), (0, 2), None, None, None, None, None, None)
+_C74 = (None, None, (3, 3), (2, 3), (1, 2), (0, 2), None, None, None, None, None)
+_C75 = (None, None, (4, 3), (3, 3), (2, 2), (1, 2), (0, 1), None, None, None, None)
+_C76 = (None, None, None, None, None, None, None, (1, 2), (0, 2), None, None)
+_C77 = (None, None, None, None, None, None, None, (2, 2), (1, 2), (0, 1), None)
+_P78 = ((7, 0), (8, 0), (9, 0), (-1, 0))
+_P79 = ((8, 0), (9, 0), (-1, 0))
+_P80 = ((9, 0), (-1, 0))
+_C81 = (None, None, None, None, None, None, None, (1, 3), (0, 2), None, None)
+_C82 = (None, None, None, None, None, None, None, (2, 3), (1, 2), (0, 2), None)
+_C83 = (None, None, None, None, None, None, None, (3, 3), (2, 2), (1, 2), (0, 1))
+_P84 = ((4, 0), (5, 0), (6, 0), (7, 0), (-1, 0))
+_P85 = ((5, 0), (6, 0), (7, 0), (-1, 0))
+_P86 = ((6, 0), (7, 0), (-1, 0))
+_P87 = ((7, 0), (-1, 0))
+_C88 = (None, None, (1, 2), (0, 1), None, None, None, None, None)
+_C89 = (None, None, None, None, (1, 3), (0, 3), None, None, None)
+_C90 = (None, None, None, None, (2, 3), (1, 3), (0, 2), None, None)
+_C91 = (None, None, None, None, (3, 3), (2, 3), (1, 2), (0, 2), None)
+_C92 = (None, None, None, None, (4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
+_P93 = ((6, 0), (7, 0))
+_P94 = ((8, 0), (-1, 0))
+_C95 = (None, None, (1, 2), (0, 1), None, None, None, None, None, None)
+_C96 = (None, None, None, None, None, None, (1, 2), (0, 1), None, None)
+_C97 = (None, None, None, None, None, None, None, None, (1, 2), (0, 1))
+_P98 = ((0, 0), (0, 1))
+_P99 = ((0, 0), (1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7))
+_P100 = ((1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7))
+_P101 = ((0, 0), (1, 0), (2, 0), (-1, 0))
+_P102 = ((1, 0), (2, 0), (-1, 0))
+_P103 = ((1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7), (-1, 0))
+_C104 = ((1, 4), (0, 4), (0, 4))
+_C105 = ((2, 4), (1, 4), (1, 4))
+_C106 = ((3, 4), (2, 4), (2, 4))
+_C107 = ((1, 3), (0, 2), None, None)
+_C108 = ((2, 3), (1, 2), (0, 2), None)
+_C109 = ((3, 3), (2, 2), (1, 2), (0, 1))
+_C110 = ((4, 4), (3, 4), (3, 4))
+_C111 = ((5, 4), (4, 4), (4, 4))
+_C112 = ((6, 4), (5, 4), (5, 4))
+_C113 = ((7, 4), (6, 4), (6, 4))
+_P114 = ((0, 0), (0, 1), (0, 2))
+_P115 = ((-1, 0),)
+_P116 = ((0, 0), (-1, 0))
+_C117 = ((0, 1), (0, 2))
+_C118 = ((1, 2), (0, 1), (0, 2))
+_K119 = ('ParsingError', 'NoTLSRootCertificatAvailable', 'UnknownError')
+_K120 = {'ParsingError': 0, 'NoTLSRootCertificatAvailable': 1, 'UnknownError': 2}
+_C121 = (None, (1, 2), (0, 2), None)
+_C122 = (None, (2, 2), (1, 2), (0, 1))
+_P123 = ((0, 0), (1, 0), (2, 0), (3, 0), (-1, 0))
+_P124 = ((1, 0), (2, 0), (3, 0), (-1, 0))
+_P125 = ((2, 0), (3, 0), (-1, 0))
+_C126 = ((1, 3), (0, 3), None, None, None)
+_C127 = ((2, 3), (1, 3), (0, 3), None, None)
+_C128 = ((4, 3), (3, 3), (2, 3), (1, 2), (1, 2))
+_K129 = ('bool', 'byte', 'short', 'int', 'physicalValue', 'string')
+_P130 = ((2, 0), (2, 1), (2, 2), (2, 3), (2, 4), (2, 5))
+_K131 = {'bool': 0, 'byte': 1, 'short': 2, 'int': 3, 'physicalValue': 4, 'string': 5}
+_P132 = ((0, 0), (1, 0), (2, 0), (3, 0), (4, 0))
+_P133 = ((1, 0), (2, 0), (3, 0), (4, 0))
+_P134 = ((2, 0), (3, 0), (4, 0))
+_P135 = ((3, 0), (4, 0))
+_C136 = ((1, 3), (0, 3), None, None, None, None, None)
+_C137 = ((2, 3), (1, 3), (0, 2), None, None, None, None)
+_C138 = ((3, 3), (2, 3), (1, 2), (0, 2), None, None, None)
+_C139 = ((4, 3), (3, 3), (2, 2), (1, 2), (0, 1), None, None)
+_C140 = (None, None, (0, 2), (0, 2))
+_C141 = (None, None, (1, 2), (1, 2))
+_C142 = (None, None, (1, 2), (0, 1), None, None)
+_C143 = (None, None, None, None, (0, 1), (0, 2))
+_K144 = ('AC_single_phase_core', 'AC_three_phase_core', 'DC_core', 'DC_extended', 'DC_combo_core', 'DC_dual', 'AC_core1p_DC_extended', 'AC_single_DC_core', 'AC_single_phase_three_phase_core_DC_extended', 'AC_core3p_DC_extended')
+_C145 = (None, (1, 2), (0, 1), None, None)
+_K146 = {'AC_single_phase_core': 0, 'AC_three_phase_core': 1, 'DC_core': 2, 'DC_extended': 3, 'DC_combo_core': 4, 'DC_dual': 5, 'AC_core1p_DC_extended': 6, 'AC_single_DC_core': 7, 'AC_single_phase_three_phase_core_DC_extended': 8, 'AC_core3p_DC_extended': 9}
 _C147 = (None, (2, 3), (1, 2), (1, 2))
 _P148 = ((2, 0),)
 _C149 = ((1, 2), (0, 1), None, None)
-_C150 = (None, None, None, (1, 2), (0, 2), (0, 2))
-_C151 = (None, None, None, (2, 2), (1, 2), (1, 2))
-_C152 = ((1, 2), (0, 1), None)
+_C150 = ((1, 2), (0, 1), None)
+_C151 = (None, None, None, (1, 2), (0, 2), (0, 2))
+_C152 = (None, None, None, (2, 2), (1, 2), (1, 2))
 _C153 = (None, None, None, (0, 1), (0, 2))
 _P154 = ((1, 1), (1, 0), (-1, 0))
 _C155 = (None, (0, 3), (0, 3))
@@ -971,95 +971,225 @@ def _d_AC_EVChargeParameterType(r: Reader) -> AC_EVChargeParameterType:
     v_ev_max_voltage = None
     v_ev_max_current = None
     v_ev_min_current = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_departure_time = r.uintb(4294967295)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
-    it = 1; al = 0
-    v_e_amount = _d_PhysicalValueType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 2; al = 0
-    v_ev_max_voltage = _d_PhysicalValueType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 3; al = 0
-    v_ev_max_current = _d_PhysicalValueType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 4; al = 0
-    v_ev_min_current = _d_PhysicalValueType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_multiplier = None
+    v1_unit = None
+    v1_value = None
+    p = r.p; q = p + 10
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3ff; r.p = q
+    if b & 0x3c4: r.badz(p, 10, b & 0x3c4)
+    v1_multiplier = ((b >> 3) & 0x7) - 3
+    if v1_multiplier > 3: r.bad(p + 4, 'range')
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 8, e, 2)
+    it, al = _P0[e]
+    if it == 1:
+        p = r.p; q = p + 7
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7f; r.p = q
+        if b & 0x43: r.badz(p, 7, b & 0x43)
+        k = (b >> 2) & 0xf
+        if k >= 10: r.bad(p + 1, 'enum index')
+        v1_unit = _K1[k]
+        it = 2; al = 0
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x2: r.badz(p, 2, b & 0x2)
+    sg = (b & 0x1) == 1
+    v1_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v1_value <= 32767:
+        r.fail('integer out of range')
+    v2_multiplier = None
+    v2_unit = None
+    v2_value = None
+    p = r.p; q = p + 11
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7ff; r.p = q
+    if b & 0x7c4: r.badz(p, 11, b & 0x7c4)
+    v2_multiplier = ((b >> 3) & 0x7) - 3
+    if v2_multiplier > 3: r.bad(p + 5, 'range')
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 9, e, 2)
+    it, al = _P0[e]
+    v_e_amount = PhysicalValueType(multiplier=v1_multiplier, unit=v1_unit, value=v1_value)
+    if it == 1:
+        p = r.p; q = p + 7
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7f; r.p = q
+        if b & 0x43: r.badz(p, 7, b & 0x43)
+        k = (b >> 2) & 0xf
+        if k >= 10: r.bad(p + 1, 'enum index')
+        v2_unit = _K1[k]
+        it = 2; al = 0
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x2: r.badz(p, 2, b & 0x2)
+    sg = (b & 0x1) == 1
+    v2_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v2_value <= 32767:
+        r.fail('integer out of range')
+    v3_multiplier = None
+    v3_unit = None
+    v3_value = None
+    p = r.p; q = p + 11
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7ff; r.p = q
+    if b & 0x7c4: r.badz(p, 11, b & 0x7c4)
+    v3_multiplier = ((b >> 3) & 0x7) - 3
+    if v3_multiplier > 3: r.bad(p + 5, 'range')
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 9, e, 2)
+    it, al = _P0[e]
+    v_ev_max_voltage = PhysicalValueType(multiplier=v2_multiplier, unit=v2_unit, value=v2_value)
+    if it == 1:
+        p = r.p; q = p + 7
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7f; r.p = q
+        if b & 0x43: r.badz(p, 7, b & 0x43)
+        k = (b >> 2) & 0xf
+        if k >= 10: r.bad(p + 1, 'enum index')
+        v3_unit = _K1[k]
+        it = 2; al = 0
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x2: r.badz(p, 2, b & 0x2)
+    sg = (b & 0x1) == 1
+    v3_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v3_value <= 32767:
+        r.fail('integer out of range')
+    v4_multiplier = None
+    v4_unit = None
+    v4_value = None
+    p = r.p; q = p + 11
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7ff; r.p = q
+    if b & 0x7c4: r.badz(p, 11, b & 0x7c4)
+    v4_multiplier = ((b >> 3) & 0x7) - 3
+    if v4_multiplier > 3: r.bad(p + 5, 'range')
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 9, e, 2)
+    it, al = _P0[e]
+    v_ev_max_current = PhysicalValueType(multiplier=v3_multiplier, unit=v3_unit, value=v3_value)
+    if it == 1:
+        p = r.p; q = p + 7
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7f; r.p = q
+        if b & 0x43: r.badz(p, 7, b & 0x43)
+        k = (b >> 2) & 0xf
+        if k >= 10: r.bad(p + 1, 'enum index')
+        v4_unit = _K1[k]
+        it = 2; al = 0
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x2: r.badz(p, 2, b & 0x2)
+    sg = (b & 0x1) == 1
+    v4_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v4_value <= 32767:
+        r.fail('integer out of range')
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    v_ev_min_current = PhysicalValueType(multiplier=v4_multiplier, unit=v4_unit, value=v4_value)
     it = -1; al = 0
     return AC_EVChargeParameterType(departure_time=v_departure_time, e_amount=v_e_amount, ev_max_voltage=v_ev_max_voltage, ev_max_current=v_ev_max_current, ev_min_current=v_ev_min_current)
 
 def _e_AC_EVChargeParameterType(w: Writer, o: AC_EVChargeParameterType) -> None:
     f_departure_time = o.departure_time
-    if f_departure_time is None:
-        raise ExiEncodeError("AC_EVChargeParameterType: missing required departure_time")
+    if f_departure_time is None: raise ExiEncodeError("AC_EVChargeParameterType: missing required departure_time")
     w.bits(0, 2)
     w.uint(f_departure_time)
-    w.bits(0, 1)
     f_e_amount = o.e_amount
-    if f_e_amount is None:
-        raise ExiEncodeError("AC_EVChargeParameterType: missing required e_amount")
-    w.bits(0, 1)
-    _e_PhysicalValueType(w, f_e_amount)
+    if f_e_amount is None: raise ExiEncodeError("AC_EVChargeParameterType: missing required e_amount")
+    f1_multiplier = f_e_amount.multiplier
+    if f1_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
+    if not -3 <= f1_multiplier <= 3:
+        raise ExiEncodeError(f"value {f1_multiplier!r} outside [-3, 3]")
+    s1 = 1
+    w.bits(((f1_multiplier + 3) << 1), 8)
+    f1_unit = f_e_amount.unit
+    if f1_unit is not None:
+        w.bits(((_K2[f1_unit]) << 1), 8)
+        s1 = 2
+    f1_value = f_e_amount.value
+    if f1_value is None: raise ExiEncodeError("PhysicalValueType: missing required value")
+    c1 = _C3[s1]
+    if not -32768 <= f1_value <= 32767:
+        raise ExiEncodeError(f"value {f1_value!r} outside [-32768, 32767]")
+    w.bits(((c1[0]) << 2) | (1 if f1_value < 0 else 0), c1[1] + 2)
+    w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
+    s1 = 3
     f_ev_max_voltage = o.ev_max_voltage
-    if f_ev_max_voltage is None:
-        raise ExiEncodeError("AC_EVChargeParameterType: missing required ev_max_voltage")
-    w.bits(0, 1)
-    _e_PhysicalValueType(w, f_ev_max_voltage)
+    if f_ev_max_voltage is None: raise ExiEncodeError("AC_EVChargeParameterType: missing required ev_max_voltage")
+    f2_multiplier = f_ev_max_voltage.multiplier
+    if f2_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
+    if not -3 <= f2_multiplier <= 3:
+        raise ExiEncodeError(f"value {f2_multiplier!r} outside [-3, 3]")
+    s2 = 1
+    w.bits(((f2_multiplier + 3) << 1), 9)
+    f2_unit = f_ev_max_voltage.unit
+    if f2_unit is not None:
+        w.bits(((_K2[f2_unit]) << 1), 8)
+        s2 = 2
+    f2_value = f_ev_max_voltage.value
+    if f2_value is None: raise ExiEncodeError("PhysicalValueType: missing required value")
+    c2 = _C3[s2]
+    if not -32768 <= f2_value <= 32767:
+        raise ExiEncodeError(f"value {f2_value!r} outside [-32768, 32767]")
+    w.bits(((c2[0]) << 2) | (1 if f2_value < 0 else 0), c2[1] + 2)
+    w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
+    s2 = 3
     f_ev_max_current = o.ev_max_current
-    if f_ev_max_current is None:
-        raise ExiEncodeError("AC_EVChargeParameterType: missing required ev_max_current")
-    w.bits(0, 1)
-    _e_PhysicalValueType(w, f_ev_max_current)
+    if f_ev_max_current is None: raise ExiEncodeError("AC_EVChargeParameterType: missing required ev_max_current")
+    f3_multiplier = f_ev_max_current.multiplier
+    if f3_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
+    if not -3 <= f3_multiplier <= 3:
+        raise ExiEncodeError(f"value {f3_multiplier!r} outside [-3, 3]")
+    s3 = 1
+    w.bits(((f3_multiplier + 3) << 1), 9)
+    f3_unit = f_ev_max_current.unit
+    if f3_unit is not None:
+        w.bits(((_K2[f3_unit]) << 1), 8)
+        s3 = 2
+    f3_value = f_ev_max_current.value
+    if f3_value is None: raise ExiEncodeError("PhysicalValueType: missing required value")
+    c3 = _C3[s3]
+    if not -32768 <= f3_value <= 32767:
+        raise ExiEncodeError(f"value {f3_value!r} outside [-32768, 32767]")
+    w.bits(((c3[0]) << 2) | (1 if f3_value < 0 else 0), c3[1] + 2)
+    w.uint(-f3_value - 1 if f3_value < 0 else f3_value)
+    s3 = 3
     f_ev_min_current = o.ev_min_current
-    if f_ev_min_current is None:
-        raise ExiEncodeError("AC_EVChargeParameterType: missing required ev_min_current")
-    w.bits(0, 1)
-    _e_PhysicalValueType(w, f_ev_min_current)
-    w.bits(0, 1)
+    if f_ev_min_current is None: raise ExiEncodeError("AC_EVChargeParameterType: missing required ev_min_current")
+    f4_multiplier = f_ev_min_current.multiplier
+    if f4_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
+    if not -3 <= f4_multiplier <= 3:
+        raise ExiEncodeError(f"value {f4_multiplier!r} outside [-3, 3]")
+    s4 = 1
+    w.bits(((f4_multiplier + 3) << 1), 9)
+    f4_unit = f_ev_min_current.unit
+    if f4_unit is not None:
+        w.bits(((_K2[f4_unit]) << 1), 8)
+        s4 = 2
+    f4_value = f_ev_min_current.value
+    if f4_value is None: raise ExiEncodeError("PhysicalValueType: missing required value")
+    c4 = _C3[s4]
+    if not -32768 <= f4_value <= 32767:
+        raise ExiEncodeError(f"value {f4_value!r} outside [-32768, 32767]")
+    w.bits(((c4[0]) << 2) | (1 if f4_value < 0 else 0), c4[1] + 2)
+    w.uint(-f4_value - 1 if f4_value < 0 else f4_value)
+    s4 = 3
+    w.bits(0, 3)
 
 def _d_AC_EVSEChargeParameterType(r: Reader) -> AC_EVSEChargeParameterType:
     rv = r.v; rn = r.n
@@ -1067,79 +1197,193 @@ def _d_AC_EVSEChargeParameterType(r: Reader) -> AC_EVSEChargeParameterType:
     v_evse_max_voltage = None
     v_evse_max_current = None
     v_evse_min_current = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 0; al = 0
-    v_ac_evse_status = _d_AC_EVSEStatusType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 1; al = 0
-    v_evse_max_voltage = _d_PhysicalValueType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_power_switch_closed = None
+    v1_rcd = None
+    v1_notification_max_delay = None
+    v1_evse_notification = None
+    p = r.p; q = p + 11
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7ff; r.p = q
+    if b & 0x777: r.badz(p, 11, b & 0x777)
+    v1_power_switch_closed = ((b >> 7) & 0x1) == 1
+    v1_rcd = ((b >> 3) & 0x1) == 1
     it = 2; al = 0
-    v_evse_max_current = _d_PhysicalValueType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 3; al = 0
-    v_evse_min_current = _d_PhysicalValueType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_notification_max_delay = r.uintb(4294967295)
+    v2_multiplier = None
+    v2_unit = None
+    v2_value = None
+    p = r.p; q = p + 16
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xffff; r.p = q
+    if b & 0xe7c4: r.badz(p, 16, b & 0xe7c4)
+    k = (b >> 11) & 0x3
+    if k >= 3: r.bad(p + 3, 'enum index')
+    v1_evse_notification = _K4[k]
+    v2_multiplier = ((b >> 3) & 0x7) - 3
+    if v2_multiplier > 3: r.bad(p + 10, 'range')
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 14, e, 2)
+    it, al = _P0[e]
+    v_ac_evse_status = AC_EVSEStatusType(power_switch_closed=v1_power_switch_closed, rcd=v1_rcd, notification_max_delay=v1_notification_max_delay, evse_notification=v1_evse_notification)
+    if it == 1:
+        p = r.p; q = p + 7
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7f; r.p = q
+        if b & 0x43: r.badz(p, 7, b & 0x43)
+        k = (b >> 2) & 0xf
+        if k >= 10: r.bad(p + 1, 'enum index')
+        v2_unit = _K1[k]
+        it = 2; al = 0
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x2: r.badz(p, 2, b & 0x2)
+    sg = (b & 0x1) == 1
+    v2_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v2_value <= 32767:
+        r.fail('integer out of range')
+    v3_multiplier = None
+    v3_unit = None
+    v3_value = None
+    p = r.p; q = p + 11
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7ff; r.p = q
+    if b & 0x7c4: r.badz(p, 11, b & 0x7c4)
+    v3_multiplier = ((b >> 3) & 0x7) - 3
+    if v3_multiplier > 3: r.bad(p + 5, 'range')
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 9, e, 2)
+    it, al = _P0[e]
+    v_evse_max_voltage = PhysicalValueType(multiplier=v2_multiplier, unit=v2_unit, value=v2_value)
+    if it == 1:
+        p = r.p; q = p + 7
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7f; r.p = q
+        if b & 0x43: r.badz(p, 7, b & 0x43)
+        k = (b >> 2) & 0xf
+        if k >= 10: r.bad(p + 1, 'enum index')
+        v3_unit = _K1[k]
+        it = 2; al = 0
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x2: r.badz(p, 2, b & 0x2)
+    sg = (b & 0x1) == 1
+    v3_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v3_value <= 32767:
+        r.fail('integer out of range')
+    v4_multiplier = None
+    v4_unit = None
+    v4_value = None
+    p = r.p; q = p + 11
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7ff; r.p = q
+    if b & 0x7c4: r.badz(p, 11, b & 0x7c4)
+    v4_multiplier = ((b >> 3) & 0x7) - 3
+    if v4_multiplier > 3: r.bad(p + 5, 'range')
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 9, e, 2)
+    it, al = _P0[e]
+    v_evse_max_current = PhysicalValueType(multiplier=v3_multiplier, unit=v3_unit, value=v3_value)
+    if it == 1:
+        p = r.p; q = p + 7
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7f; r.p = q
+        if b & 0x43: r.badz(p, 7, b & 0x43)
+        k = (b >> 2) & 0xf
+        if k >= 10: r.bad(p + 1, 'enum index')
+        v4_unit = _K1[k]
+        it = 2; al = 0
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x2: r.badz(p, 2, b & 0x2)
+    sg = (b & 0x1) == 1
+    v4_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v4_value <= 32767:
+        r.fail('integer out of range')
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    v_evse_min_current = PhysicalValueType(multiplier=v4_multiplier, unit=v4_unit, value=v4_value)
     it = -1; al = 0
     return AC_EVSEChargeParameterType(ac_evse_status=v_ac_evse_status, evse_max_voltage=v_evse_max_voltage, evse_max_current=v_evse_max_current, evse_min_current=v_evse_min_current)
 
 def _e_AC_EVSEChargeParameterType(w: Writer, o: AC_EVSEChargeParameterType) -> None:
     f_ac_evse_status = o.ac_evse_status
-    if f_ac_evse_status is None:
-        raise ExiEncodeError("AC_EVSEChargeParameterType: missing required ac_evse_status")
-    w.bits(0, 1)
-    _e_AC_EVSEStatusType(w, f_ac_evse_status)
+    if f_ac_evse_status is None: raise ExiEncodeError("AC_EVSEChargeParameterType: missing required ac_evse_status")
+    f1_power_switch_closed = f_ac_evse_status.power_switch_closed
+    if f1_power_switch_closed is None: raise ExiEncodeError("AC_EVSEStatusType: missing required power_switch_closed")
+    f1_rcd = f_ac_evse_status.rcd
+    if f1_rcd is None: raise ExiEncodeError("AC_EVSEStatusType: missing required rcd")
+    f1_notification_max_delay = f_ac_evse_status.notification_max_delay
+    if f1_notification_max_delay is None: raise ExiEncodeError("AC_EVSEStatusType: missing required notification_max_delay")
+    w.bits(((1 if f1_power_switch_closed else 0) << 7) | ((1 if f1_rcd else 0) << 3), 11)
+    w.uint(f1_notification_max_delay)
+    f1_evse_notification = f_ac_evse_status.evse_notification
+    if f1_evse_notification is None: raise ExiEncodeError("AC_EVSEStatusType: missing required evse_notification")
     f_evse_max_voltage = o.evse_max_voltage
-    if f_evse_max_voltage is None:
-        raise ExiEncodeError("AC_EVSEChargeParameterType: missing required evse_max_voltage")
-    w.bits(0, 1)
-    _e_PhysicalValueType(w, f_evse_max_voltage)
+    if f_evse_max_voltage is None: raise ExiEncodeError("AC_EVSEChargeParameterType: missing required evse_max_voltage")
+    f2_multiplier = f_evse_max_voltage.multiplier
+    if f2_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
+    if not -3 <= f2_multiplier <= 3:
+        raise ExiEncodeError(f"value {f2_multiplier!r} outside [-3, 3]")
+    s2 = 1
+    w.bits(((_K5[f1_evse_notification]) << 9) | ((f2_multiplier + 3) << 1), 14)
+    f2_unit = f_evse_max_voltage.unit
+    if f2_unit is not None:
+        w.bits(((_K2[f2_unit]) << 1), 8)
+        s2 = 2
+    f2_value = f_evse_max_voltage.value
+    if f2_value is None: raise ExiEncodeError("PhysicalValueType: missing required value")
+    c1 = _C3[s2]
+    if not -32768 <= f2_value <= 32767:
+        raise ExiEncodeError(f"value {f2_value!r} outside [-32768, 32767]")
+    w.bits(((c1[0]) << 2) | (1 if f2_value < 0 else 0), c1[1] + 2)
+    w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
+    s2 = 3
     f_evse_max_current = o.evse_max_current
-    if f_evse_max_current is None:
-        raise ExiEncodeError("AC_EVSEChargeParameterType: missing required evse_max_current")
-    w.bits(0, 1)
-    _e_PhysicalValueType(w, f_evse_max_current)
+    if f_evse_max_current is None: raise ExiEncodeError("AC_EVSEChargeParameterType: missing required evse_max_current")
+    f3_multiplier = f_evse_max_current.multiplier
+    if f3_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
+    if not -3 <= f3_multiplier <= 3:
+        raise ExiEncodeError(f"value {f3_multiplier!r} outside [-3, 3]")
+    s3 = 1
+    w.bits(((f3_multiplier + 3) << 1), 9)
+    f3_unit = f_evse_max_current.unit
+    if f3_unit is not None:
+        w.bits(((_K2[f3_unit]) << 1), 8)
+        s3 = 2
+    f3_value = f_evse_max_current.value
+    if f3_value is None: raise ExiEncodeError("PhysicalValueType: missing required value")
+    c2 = _C3[s3]
+    if not -32768 <= f3_value <= 32767:
+        raise ExiEncodeError(f"value {f3_value!r} outside [-32768, 32767]")
+    w.bits(((c2[0]) << 2) | (1 if f3_value < 0 else 0), c2[1] + 2)
+    w.uint(-f3_value - 1 if f3_value < 0 else f3_value)
+    s3 = 3
     f_evse_min_current = o.evse_min_current
-    if f_evse_min_current is None:
-        raise ExiEncodeError("AC_EVSEChargeParameterType: missing required evse_min_current")
-    w.bits(0, 1)
-    _e_PhysicalValueType(w, f_evse_min_current)
-    w.bits(0, 1)
+    if f_evse_min_current is None: raise ExiEncodeError("AC_EVSEChargeParameterType: missing required evse_min_current")
+    f4_multiplier = f_evse_min_current.multiplier
+    if f4_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
+    if not -3 <= f4_multiplier <= 3:
+        raise ExiEncodeError(f"value {f4_multiplier!r} outside [-3, 3]")
+    s4 = 1
+    w.bits(((f4_multiplier + 3) << 1), 9)
+    f4_unit = f_evse_min_current.unit
+    if f4_unit is not None:
+        w.bits(((_K2[f4_unit]) << 1), 8)
+        s4 = 2
+    f4_value = f_evse_min_current.value
+    if f4_value is None: raise ExiEncodeError("PhysicalValueType: missing required value")
+    c3 = _C3[s4]
+    if not -32768 <= f4_value <= 32767:
+        raise ExiEncodeError(f"value {f4_value!r} outside [-32768, 32767]")
+    w.bits(((c3[0]) << 2) | (1 if f4_value < 0 else 0), c3[1] + 2)
+    w.uint(-f4_value - 1 if f4_value < 0 else f4_value)
+    s4 = 3
+    w.bits(0, 3)
 
 def _d_AC_EVSEStatusType(r: Reader) -> AC_EVSEStatusType:
     rv = r.v; rn = r.n
@@ -1147,63 +1391,39 @@ def _d_AC_EVSEStatusType(r: Reader) -> AC_EVSEStatusType:
     v_rcd = None
     v_notification_max_delay = None
     v_evse_notification = None
-    p = r.p
-    q = p + 10
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3ff
-    r.p = q
-    if b & 0x377:
-        r.badz(p, 10, b & 0x377)
+    p = r.p; q = p + 10
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3ff; r.p = q
+    if b & 0x377: r.badz(p, 10, b & 0x377)
     v_power_switch_closed = ((b >> 7) & 0x1) == 1
     v_rcd = ((b >> 3) & 0x1) == 1
     it = 2; al = 0
     v_notification_max_delay = r.uintb(4294967295)
-    p = r.p
-    q = p + 7
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7f
-    r.p = q
-    if b & 0x73:
-        r.badz(p, 7, b & 0x73)
+    p = r.p; q = p + 7
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7f; r.p = q
+    if b & 0x73: r.badz(p, 7, b & 0x73)
     k = (b >> 2) & 0x3
-    if k >= 3:
-        r.bad(p + 3, 'enumeration index out of range')
-    v_evse_notification = _K0[k]
+    if k >= 3: r.bad(p + 3, 'enum index')
+    v_evse_notification = _K4[k]
     it = -1; al = 0
     return AC_EVSEStatusType(power_switch_closed=v_power_switch_closed, rcd=v_rcd, notification_max_delay=v_notification_max_delay, evse_notification=v_evse_notification)
 
 def _e_AC_EVSEStatusType(w: Writer, o: AC_EVSEStatusType) -> None:
     f_power_switch_closed = o.power_switch_closed
-    if f_power_switch_closed is None:
-        raise ExiEncodeError("AC_EVSEStatusType: missing required power_switch_closed")
-    w.bits((1 if f_power_switch_closed else 0) << 1, 4)
+    if f_power_switch_closed is None: raise ExiEncodeError("AC_EVSEStatusType: missing required power_switch_closed")
     f_rcd = o.rcd
-    if f_rcd is None:
-        raise ExiEncodeError("AC_EVSEStatusType: missing required rcd")
-    w.bits((1 if f_rcd else 0) << 1, 4)
+    if f_rcd is None: raise ExiEncodeError("AC_EVSEStatusType: missing required rcd")
     f_notification_max_delay = o.notification_max_delay
-    if f_notification_max_delay is None:
-        raise ExiEncodeError("AC_EVSEStatusType: missing required notification_max_delay")
-    w.bits(0, 2)
+    if f_notification_max_delay is None: raise ExiEncodeError("AC_EVSEStatusType: missing required notification_max_delay")
+    w.bits(((1 if f_power_switch_closed else 0) << 7) | ((1 if f_rcd else 0) << 3), 10)
     w.uint(f_notification_max_delay)
-    w.bits(0, 1)
     f_evse_notification = o.evse_notification
-    if f_evse_notification is None:
-        raise ExiEncodeError("AC_EVSEStatusType: missing required evse_notification")
-    w.bits((_K1[f_evse_notification]) << 2, 6)
+    if f_evse_notification is None: raise ExiEncodeError("AC_EVSEStatusType: missing required evse_notification")
+    w.bits(((_K5[f_evse_notification]) << 2), 7)
 
 def _d_BodyBaseType(r: Reader) -> BodyBaseType:
-    rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return BodyBaseType()
 
@@ -1247,95 +1467,592 @@ def _d_BodyType(r: Reader) -> BodyType:
     v_session_stop_res = None
     v_welding_detection_req = None
     v_welding_detection_res = None
-    p = r.p
-    q = p + 6
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3f
-    r.p = q
-    e = b & 0x3f
-    if e >= 36:
-        r.bad_code(p + 0, e, 36)
-    it, al = _P2[e]
+    it, al = _P6[r.code(6, 36)]
     if it == 0:
         if al == 0:
-            v_body_element = _d_BodyBaseType(r)
+            r.zero(1, 'expected end of element')
+            it = -1; al = 0
+            v_body_element = BodyBaseType()
         elif al == 1:
-            v_cable_check_req = _d_CableCheckReqType(r)
+            v2_dc_ev_status = None
+            r.zero(1, 'expected next item')
+            it = 0; al = 0
+            v2_dc_ev_status = _d_DC_EVStatusType(r)
+            r.zero(1, 'expected end of element')
+            it = -1; al = 0
+            v_cable_check_req = CableCheckReqType(dc_ev_status=v2_dc_ev_status)
         elif al == 2:
-            v_cable_check_res = _d_CableCheckResType(r)
+            v3_response_code = None
+            v3_dc_evse_status = None
+            v3_evse_processing = None
+            p = r.p; q = p + 9
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x1ff; r.p = q
+            if b & 0x183: r.badz(p, 9, b & 0x183)
+            k = (b >> 2) & 0x1f
+            if k >= 23: r.bad(p + 2, 'enum index')
+            v3_response_code = _K7[k]
+            it = 1; al = 0
+            v3_dc_evse_status = _d_DC_EVSEStatusType(r)
+            p = r.p; q = p + 5
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x1f; r.p = q
+            if b & 0x1b: r.badz(p, 5, b & 0x1b)
+            k = (b >> 2) & 0x1
+            v3_evse_processing = _K8[k]
+            it = -1; al = 0
+            v_cable_check_res = CableCheckResType(response_code=v3_response_code, dc_evse_status=v3_dc_evse_status, evse_processing=v3_evse_processing)
         elif al == 3:
-            v_certificate_installation_req = _d_CertificateInstallationReqType(r)
+            v4_id = None
+            v4_oem_provisioning_cert = None
+            v4_list_of_root_certificate_i_ds = None
+            v4_dh_params = None
+            it, al = _P9[r.code(2, 2)]
+            if it == 0:
+                v4_id = r.string()
+                r.zero(1, 'expected next item')
+                it = 1; al = 0
+            r.zero(1, 'expected characters')
+            v4_oem_provisioning_cert = r.binary()
+            p = r.p; q = p + 2
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x3; r.p = q
+            if b & 0x3: r.badz(p, 2, b & 0x3)
+            it = 2; al = 0
+            v4_list_of_root_certificate_i_ds = _d_ListOfRootCertificateIDsType(r)
+            p = r.p; q = p + 2
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x3; r.p = q
+            if b & 0x3: r.badz(p, 2, b & 0x3)
+            it = 3; al = 0
+            v4_dh_params = r.binary()
+            p = r.p; q = p + 2
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x3; r.p = q
+            if b & 0x3: r.badz(p, 2, b & 0x3)
+            it = -1; al = 0
+            v_certificate_installation_req = CertificateInstallationReqType(id=v4_id, oem_provisioning_cert=v4_oem_provisioning_cert, list_of_root_certificate_i_ds=v4_list_of_root_certificate_i_ds, dh_params=v4_dh_params)
         elif al == 4:
             v_certificate_installation_res = _d_CertificateInstallationResType(r)
         elif al == 5:
-            v_certificate_update_req = _d_CertificateUpdateReqType(r)
+            v5_id = None
+            v5_contract_signature_cert_chain = None
+            v5_contract_id = None
+            v5_list_of_root_certificate_i_ds = None
+            v5_dh_params = None
+            it, al = _P9[r.code(2, 2)]
+            if it == 0:
+                v5_id = r.string()
+                r.zero(1, 'expected next item')
+                it = 1; al = 0
+            v5_contract_signature_cert_chain = _d_CertificateChainType(r)
+            p = r.p; q = p + 2
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x3; r.p = q
+            if b & 0x3: r.badz(p, 2, b & 0x3)
+            it = 2; al = 0
+            v5_contract_id = r.string()
+            p = r.p; q = p + 2
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x3; r.p = q
+            if b & 0x3: r.badz(p, 2, b & 0x3)
+            it = 3; al = 0
+            v5_list_of_root_certificate_i_ds = _d_ListOfRootCertificateIDsType(r)
+            p = r.p; q = p + 2
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x3; r.p = q
+            if b & 0x3: r.badz(p, 2, b & 0x3)
+            it = 4; al = 0
+            v5_dh_params = r.binary()
+            p = r.p; q = p + 2
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x3; r.p = q
+            if b & 0x3: r.badz(p, 2, b & 0x3)
+            it = -1; al = 0
+            v_certificate_update_req = CertificateUpdateReqType(id=v5_id, contract_signature_cert_chain=v5_contract_signature_cert_chain, contract_id=v5_contract_id, list_of_root_certificate_i_ds=v5_list_of_root_certificate_i_ds, dh_params=v5_dh_params)
         elif al == 6:
             v_certificate_update_res = _d_CertificateUpdateResType(r)
         elif al == 7:
-            v_charge_parameter_discovery_req = _d_ChargeParameterDiscoveryReqType(r)
+            v6_ev_requested_energy_transfer_type = None
+            v6_ac_ev_charge_parameter = None
+            v6_dc_ev_charge_parameter = None
+            v6_ev_charge_parameter = None
+            p = r.p; q = p + 8
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0xff; r.p = q
+            if b & 0xc4: r.badz(p, 8, b & 0xc4)
+            k = (b >> 3) & 0x7
+            if k >= 6: r.bad(p + 2, 'enum index')
+            v6_ev_requested_energy_transfer_type = _K10[k]
+            e = b & 0x3
+            if e >= 3: r.bad_code(p + 6, e, 3)
+            it, al = _P11[e]
+            if al == 0:
+                v6_ac_ev_charge_parameter = _d_AC_EVChargeParameterType(r)
+            elif al == 1:
+                v6_dc_ev_charge_parameter = _d_DC_EVChargeParameterType(r)
+            elif al == 2:
+                v6_ev_charge_parameter = _d_EVChargeParameterType(r)
+            r.zero(1, 'expected end of element')
+            it = -1; al = 0
+            v_charge_parameter_discovery_req = ChargeParameterDiscoveryReqType(ev_requested_energy_transfer_type=v6_ev_requested_energy_transfer_type, ac_ev_charge_parameter=v6_ac_ev_charge_parameter, dc_ev_charge_parameter=v6_dc_ev_charge_parameter, ev_charge_parameter=v6_ev_charge_parameter)
         elif al == 8:
-            v_charge_parameter_discovery_res = _d_ChargeParameterDiscoveryResType(r)
+            v7_response_code = None
+            v7_evse_processing = None
+            v7_sa_schedule_list = None
+            v7_sa_schedules = None
+            v7_ac_evse_charge_parameter = None
+            v7_dc_evse_charge_parameter = None
+            v7_evse_charge_parameter = None
+            p = r.p; q = p + 14
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x3fff; r.p = q
+            if b & 0x3074: r.badz(p, 14, b & 0x3074)
+            k = (b >> 7) & 0x1f
+            if k >= 23: r.bad(p + 2, 'enum index')
+            v7_response_code = _K7[k]
+            k = (b >> 3) & 0x1
+            v7_evse_processing = _K8[k]
+            e = b & 0x3
+            if e >= 2: r.bad_code(p + 12, e, 2)
+            it, al = _P12[e]
+            if al == 0:
+                v7_sa_schedule_list = _d_SAScheduleListType(r)
+            elif al == 1:
+                v7_sa_schedules = _d_SASchedulesType(r)
+            it, al = _P13[r.code(2, 3)]
+            if al == 0:
+                v7_ac_evse_charge_parameter = _d_AC_EVSEChargeParameterType(r)
+            elif al == 1:
+                v7_dc_evse_charge_parameter = _d_DC_EVSEChargeParameterType(r)
+            elif al == 2:
+                v7_evse_charge_parameter = _d_EVSEChargeParameterType(r)
+            r.zero(1, 'expected end of element')
+            it = -1; al = 0
+            v_charge_parameter_discovery_res = ChargeParameterDiscoveryResType(response_code=v7_response_code, evse_processing=v7_evse_processing, sa_schedule_list=v7_sa_schedule_list, sa_schedules=v7_sa_schedules, ac_evse_charge_parameter=v7_ac_evse_charge_parameter, dc_evse_charge_parameter=v7_dc_evse_charge_parameter, evse_charge_parameter=v7_evse_charge_parameter)
         elif al == 9:
-            v_charging_status_req = _d_ChargingStatusReqType(r)
+            r.zero(1, 'expected end of element')
+            it = -1; al = 0
+            v_charging_status_req = ChargingStatusReqType()
         elif al == 10:
             v_charging_status_res = _d_ChargingStatusResType(r)
         elif al == 11:
-            v_contract_authentication_req = _d_ContractAuthenticationReqType(r)
+            v9_id = None
+            v9_gen_challenge = None
+            it, al = _P14[r.code(2, 3)]
+            if it == 0:
+                v9_id = r.string()
+                it, al = _P15[r.code(2, 2)]
+            if it == 1:
+                r.zero(1, 'expected characters')
+                v9_gen_challenge = r.string()
+                p = r.p; q = p + 2
+                if q > rn: r.eos()
+                b = (rv >> (rn - q)) & 0x3; r.p = q
+                if b & 0x3: r.badz(p, 2, b & 0x3)
+                it = -1; al = 0
+            v_contract_authentication_req = ContractAuthenticationReqType(id=v9_id, gen_challenge=v9_gen_challenge)
         elif al == 12:
-            v_contract_authentication_res = _d_ContractAuthenticationResType(r)
+            v10_response_code = None
+            v10_evse_processing = None
+            p = r.p; q = p + 13
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x1fff; r.p = q
+            if b & 0x183b: r.badz(p, 13, b & 0x183b)
+            k = (b >> 6) & 0x1f
+            if k >= 23: r.bad(p + 2, 'enum index')
+            v10_response_code = _K7[k]
+            k = (b >> 2) & 0x1
+            v10_evse_processing = _K8[k]
+            it = -1; al = 0
+            v_contract_authentication_res = ContractAuthenticationResType(response_code=v10_response_code, evse_processing=v10_evse_processing)
         elif al == 13:
             v_current_demand_req = _d_CurrentDemandReqType(r)
         elif al == 14:
             v_current_demand_res = _d_CurrentDemandResType(r)
         elif al == 15:
-            v_metering_receipt_req = _d_MeteringReceiptReqType(r)
+            v11_id = None
+            v11_session_id = None
+            v11_sa_schedule_tuple_id = None
+            v11_meter_info = None
+            it, al = _P9[r.code(2, 2)]
+            if it == 0:
+                v11_id = r.string()
+                r.zero(1, 'expected next item')
+                it = 1; al = 0
+            r.zero(1, 'expected characters')
+            v11_session_id = r.binary()
+            p = r.p; q = p + 3
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x7; r.p = q
+            if b & 0x4: r.badz(p, 3, b & 0x4)
+            e = b & 0x3
+            if e >= 2: r.bad_code(p + 1, e, 2)
+            it, al = _P16[e]
+            if it == 2:
+                p = r.p; q = p + 2
+                if q > rn: r.eos()
+                b = (rv >> (rn - q)) & 0x3; r.p = q
+                if b & 0x2: r.badz(p, 2, b & 0x2)
+                sg = (b & 0x1) == 1
+                v11_sa_schedule_tuple_id = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+                if not -32768 <= v11_sa_schedule_tuple_id <= 32767:
+                    r.fail('integer out of range')
+                p = r.p; q = p + 2
+                if q > rn: r.eos()
+                b = (rv >> (rn - q)) & 0x3; r.p = q
+                if b & 0x3: r.badz(p, 2, b & 0x3)
+                it = 3; al = 0
+            v11_meter_info = _d_MeterInfoType(r)
+            r.zero(1, 'expected end of element')
+            it = -1; al = 0
+            v_metering_receipt_req = MeteringReceiptReqType(id=v11_id, session_id=v11_session_id, sa_schedule_tuple_id=v11_sa_schedule_tuple_id, meter_info=v11_meter_info)
         elif al == 16:
-            v_metering_receipt_res = _d_MeteringReceiptResType(r)
+            v12_response_code = None
+            v12_ac_evse_status = None
+            p = r.p; q = p + 9
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x1ff; r.p = q
+            if b & 0x183: r.badz(p, 9, b & 0x183)
+            k = (b >> 2) & 0x1f
+            if k >= 23: r.bad(p + 2, 'enum index')
+            v12_response_code = _K7[k]
+            it = 1; al = 0
+            v12_ac_evse_status = _d_AC_EVSEStatusType(r)
+            r.zero(1, 'expected end of element')
+            it = -1; al = 0
+            v_metering_receipt_res = MeteringReceiptResType(response_code=v12_response_code, ac_evse_status=v12_ac_evse_status)
         elif al == 17:
-            v_payment_details_req = _d_PaymentDetailsReqType(r)
+            v13_contract_id = None
+            v13_contract_signature_cert_chain = None
+            p = r.p; q = p + 2
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x3; r.p = q
+            if b & 0x3: r.badz(p, 2, b & 0x3)
+            it = 0; al = 0
+            v13_contract_id = r.string()
+            p = r.p; q = p + 2
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x3; r.p = q
+            if b & 0x3: r.badz(p, 2, b & 0x3)
+            it = 1; al = 0
+            v13_contract_signature_cert_chain = _d_CertificateChainType(r)
+            r.zero(1, 'expected end of element')
+            it = -1; al = 0
+            v_payment_details_req = PaymentDetailsReqType(contract_id=v13_contract_id, contract_signature_cert_chain=v13_contract_signature_cert_chain)
         elif al == 18:
-            v_payment_details_res = _d_PaymentDetailsResType(r)
+            v14_response_code = None
+            v14_gen_challenge = None
+            v14_date_time_now = None
+            p = r.p; q = p + 10
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x3ff; r.p = q
+            if b & 0x307: r.badz(p, 10, b & 0x307)
+            k = (b >> 3) & 0x1f
+            if k >= 23: r.bad(p + 2, 'enum index')
+            v14_response_code = _K7[k]
+            it = 1; al = 0
+            v14_gen_challenge = r.string()
+            p = r.p; q = p + 4
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0xf; r.p = q
+            if b & 0xe: r.badz(p, 4, b & 0xe)
+            sg = (b & 0x1) == 1
+            it = 2; al = 0
+            v14_date_time_now = -r.uintb(9223372036854775807) - 1 if sg else r.uintb(9223372036854775807)
+            if not -9223372036854775808 <= v14_date_time_now <= 9223372036854775807:
+                r.fail('integer out of range')
+            p = r.p; q = p + 2
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x3; r.p = q
+            if b & 0x3: r.badz(p, 2, b & 0x3)
+            it = -1; al = 0
+            v_payment_details_res = PaymentDetailsResType(response_code=v14_response_code, gen_challenge=v14_gen_challenge, date_time_now=v14_date_time_now)
         elif al == 19:
-            v_power_delivery_req = _d_PowerDeliveryReqType(r)
+            v15_ready_to_charge_state = None
+            v15_charging_profile = None
+            v15_dc_ev_power_delivery_parameter = None
+            v15_ev_power_delivery_parameter = None
+            p = r.p; q = p + 7
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x7f; r.p = q
+            if b & 0x68: r.badz(p, 7, b & 0x68)
+            v15_ready_to_charge_state = ((b >> 4) & 0x1) == 1
+            e = b & 0x7
+            if e >= 4: r.bad_code(p + 4, e, 4)
+            it, al = _P17[e]
+            if it == 1:
+                v15_charging_profile = _d_ChargingProfileType(r)
+                it, al = _P18[r.code(2, 3)]
+            if it == 2:
+                if al == 0:
+                    v15_dc_ev_power_delivery_parameter = _d_DC_EVPowerDeliveryParameterType(r)
+                elif al == 1:
+                    v15_ev_power_delivery_parameter = _d_EVPowerDeliveryParameterType(r)
+                r.zero(1, 'expected end of element')
+                it = -1; al = 0
+            v_power_delivery_req = PowerDeliveryReqType(ready_to_charge_state=v15_ready_to_charge_state, charging_profile=v15_charging_profile, dc_ev_power_delivery_parameter=v15_dc_ev_power_delivery_parameter, ev_power_delivery_parameter=v15_ev_power_delivery_parameter)
         elif al == 20:
-            v_power_delivery_res = _d_PowerDeliveryResType(r)
+            v16_response_code = None
+            v16_ac_evse_status = None
+            v16_dc_evse_status = None
+            v16_evse_status = None
+            p = r.p; q = p + 10
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x3ff; r.p = q
+            if b & 0x304: r.badz(p, 10, b & 0x304)
+            k = (b >> 3) & 0x1f
+            if k >= 23: r.bad(p + 2, 'enum index')
+            v16_response_code = _K7[k]
+            e = b & 0x3
+            if e >= 3: r.bad_code(p + 8, e, 3)
+            it, al = _P11[e]
+            if al == 0:
+                v16_ac_evse_status = _d_AC_EVSEStatusType(r)
+            elif al == 1:
+                v16_dc_evse_status = _d_DC_EVSEStatusType(r)
+            elif al == 2:
+                v16_evse_status = _d_EVSEStatusType(r)
+            r.zero(1, 'expected end of element')
+            it = -1; al = 0
+            v_power_delivery_res = PowerDeliveryResType(response_code=v16_response_code, ac_evse_status=v16_ac_evse_status, dc_evse_status=v16_dc_evse_status, evse_status=v16_evse_status)
         elif al == 21:
-            v_pre_charge_req = _d_PreChargeReqType(r)
+            v17_dc_ev_status = None
+            v17_ev_target_voltage = None
+            v17_ev_target_current = None
+            r.zero(1, 'expected next item')
+            it = 0; al = 0
+            v17_dc_ev_status = _d_DC_EVStatusType(r)
+            r.zero(1, 'expected next item')
+            it = 1; al = 0
+            v17_ev_target_voltage = _d_PhysicalValueType(r)
+            r.zero(1, 'expected next item')
+            it = 2; al = 0
+            v17_ev_target_current = _d_PhysicalValueType(r)
+            r.zero(1, 'expected end of element')
+            it = -1; al = 0
+            v_pre_charge_req = PreChargeReqType(dc_ev_status=v17_dc_ev_status, ev_target_voltage=v17_ev_target_voltage, ev_target_current=v17_ev_target_current)
         elif al == 22:
-            v_pre_charge_res = _d_PreChargeResType(r)
+            v18_response_code = None
+            v18_dc_evse_status = None
+            v18_evse_present_voltage = None
+            p = r.p; q = p + 9
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x1ff; r.p = q
+            if b & 0x183: r.badz(p, 9, b & 0x183)
+            k = (b >> 2) & 0x1f
+            if k >= 23: r.bad(p + 2, 'enum index')
+            v18_response_code = _K7[k]
+            it = 1; al = 0
+            v18_dc_evse_status = _d_DC_EVSEStatusType(r)
+            r.zero(1, 'expected next item')
+            it = 2; al = 0
+            v18_evse_present_voltage = _d_PhysicalValueType(r)
+            r.zero(1, 'expected end of element')
+            it = -1; al = 0
+            v_pre_charge_res = PreChargeResType(response_code=v18_response_code, dc_evse_status=v18_dc_evse_status, evse_present_voltage=v18_evse_present_voltage)
         elif al == 23:
-            v_service_detail_req = _d_ServiceDetailReqType(r)
+            v19_service_id = None
+            p = r.p; q = p + 2
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x3; r.p = q
+            if b & 0x3: r.badz(p, 2, b & 0x3)
+            it = 0; al = 0
+            v19_service_id = r.uintb(65535)
+            p = r.p; q = p + 2
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x3; r.p = q
+            if b & 0x3: r.badz(p, 2, b & 0x3)
+            it = -1; al = 0
+            v_service_detail_req = ServiceDetailReqType(service_id=v19_service_id)
         elif al == 24:
-            v_service_detail_res = _d_ServiceDetailResType(r)
+            v20_response_code = None
+            v20_service_id = None
+            v20_service_parameter_list = None
+            p = r.p; q = p + 10
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x3ff; r.p = q
+            if b & 0x307: r.badz(p, 10, b & 0x307)
+            k = (b >> 3) & 0x1f
+            if k >= 23: r.bad(p + 2, 'enum index')
+            v20_response_code = _K7[k]
+            it = 1; al = 0
+            v20_service_id = r.uintb(65535)
+            p = r.p; q = p + 3
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x7; r.p = q
+            if b & 0x4: r.badz(p, 3, b & 0x4)
+            e = b & 0x3
+            if e >= 2: r.bad_code(p + 1, e, 2)
+            it, al = _P19[e]
+            if it == 2:
+                v20_service_parameter_list = _d_ServiceParameterListType(r)
+                r.zero(1, 'expected end of element')
+                it = -1; al = 0
+            v_service_detail_res = ServiceDetailResType(response_code=v20_response_code, service_id=v20_service_id, service_parameter_list=v20_service_parameter_list)
         elif al == 25:
-            v_service_discovery_req = _d_ServiceDiscoveryReqType(r)
+            v21_service_scope = None
+            v21_service_category = None
+            it, al = _P14[r.code(2, 3)]
+            if it == 0:
+                r.zero(1, 'expected characters')
+                v21_service_scope = r.string()
+                p = r.p; q = p + 3
+                if q > rn: r.eos()
+                b = (rv >> (rn - q)) & 0x7; r.p = q
+                if b & 0x4: r.badz(p, 3, b & 0x4)
+                e = b & 0x3
+                if e >= 2: r.bad_code(p + 1, e, 2)
+                it, al = _P15[e]
+            if it == 1:
+                p = r.p; q = p + 5
+                if q > rn: r.eos()
+                b = (rv >> (rn - q)) & 0x1f; r.p = q
+                if b & 0x13: r.badz(p, 5, b & 0x13)
+                k = (b >> 2) & 0x3
+                v21_service_category = _K20[k]
+                it = -1; al = 0
+            v_service_discovery_req = ServiceDiscoveryReqType(service_scope=v21_service_scope, service_category=v21_service_category)
         elif al == 26:
-            v_service_discovery_res = _d_ServiceDiscoveryResType(r)
+            v22_response_code = None
+            v22_payment_options = None
+            v22_charge_service = None
+            v22_service_list = None
+            p = r.p; q = p + 9
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x1ff; r.p = q
+            if b & 0x183: r.badz(p, 9, b & 0x183)
+            k = (b >> 2) & 0x1f
+            if k >= 23: r.bad(p + 2, 'enum index')
+            v22_response_code = _K7[k]
+            it = 1; al = 0
+            v22_payment_options = _d_PaymentOptionsType(r)
+            r.zero(1, 'expected next item')
+            it = 2; al = 0
+            v22_charge_service = _d_ServiceChargeType(r)
+            it, al = _P21[r.code(2, 2)]
+            if it == 3:
+                v22_service_list = _d_ServiceTagListType(r)
+                r.zero(1, 'expected end of element')
+                it = -1; al = 0
+            v_service_discovery_res = ServiceDiscoveryResType(response_code=v22_response_code, payment_options=v22_payment_options, charge_service=v22_charge_service, service_list=v22_service_list)
         elif al == 27:
-            v_service_payment_selection_req = _d_ServicePaymentSelectionReqType(r)
+            v23_selected_payment_option = None
+            v23_selected_service_list = None
+            p = r.p; q = p + 5
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x1f; r.p = q
+            if b & 0x1b: r.badz(p, 5, b & 0x1b)
+            k = (b >> 2) & 0x1
+            v23_selected_payment_option = _K22[k]
+            it = 1; al = 0
+            v23_selected_service_list = _d_SelectedServiceListType(r)
+            r.zero(1, 'expected end of element')
+            it = -1; al = 0
+            v_service_payment_selection_req = ServicePaymentSelectionReqType(selected_payment_option=v23_selected_payment_option, selected_service_list=v23_selected_service_list)
         elif al == 28:
-            v_service_payment_selection_res = _d_ServicePaymentSelectionResType(r)
+            v24_response_code = None
+            p = r.p; q = p + 9
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x1ff; r.p = q
+            if b & 0x183: r.badz(p, 9, b & 0x183)
+            k = (b >> 2) & 0x1f
+            if k >= 23: r.bad(p + 2, 'enum index')
+            v24_response_code = _K7[k]
+            it = -1; al = 0
+            v_service_payment_selection_res = ServicePaymentSelectionResType(response_code=v24_response_code)
         elif al == 29:
-            v_session_setup_req = _d_SessionSetupReqType(r)
+            v25_evccid = None
+            p = r.p; q = p + 2
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x3; r.p = q
+            if b & 0x3: r.badz(p, 2, b & 0x3)
+            it = 0; al = 0
+            v25_evccid = r.binary()
+            p = r.p; q = p + 2
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x3; r.p = q
+            if b & 0x3: r.badz(p, 2, b & 0x3)
+            it = -1; al = 0
+            v_session_setup_req = SessionSetupReqType(evccid=v25_evccid)
         elif al == 30:
-            v_session_setup_res = _d_SessionSetupResType(r)
+            v26_response_code = None
+            v26_evseid = None
+            v26_date_time_now = None
+            p = r.p; q = p + 10
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x3ff; r.p = q
+            if b & 0x307: r.badz(p, 10, b & 0x307)
+            k = (b >> 3) & 0x1f
+            if k >= 23: r.bad(p + 2, 'enum index')
+            v26_response_code = _K7[k]
+            it = 1; al = 0
+            v26_evseid = r.binary()
+            p = r.p; q = p + 3
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x7; r.p = q
+            if b & 0x4: r.badz(p, 3, b & 0x4)
+            e = b & 0x3
+            if e >= 2: r.bad_code(p + 1, e, 2)
+            it, al = _P19[e]
+            if it == 2:
+                p = r.p; q = p + 2
+                if q > rn: r.eos()
+                b = (rv >> (rn - q)) & 0x3; r.p = q
+                if b & 0x2: r.badz(p, 2, b & 0x2)
+                sg = (b & 0x1) == 1
+                v26_date_time_now = -r.uintb(9223372036854775807) - 1 if sg else r.uintb(9223372036854775807)
+                if not -9223372036854775808 <= v26_date_time_now <= 9223372036854775807:
+                    r.fail('integer out of range')
+                p = r.p; q = p + 2
+                if q > rn: r.eos()
+                b = (rv >> (rn - q)) & 0x3; r.p = q
+                if b & 0x3: r.badz(p, 2, b & 0x3)
+                it = -1; al = 0
+            v_session_setup_res = SessionSetupResType(response_code=v26_response_code, evseid=v26_evseid, date_time_now=v26_date_time_now)
         elif al == 31:
-            v_session_stop_req = _d_SessionStopType(r)
+            r.zero(1, 'expected end of element')
+            it = -1; al = 0
+            v_session_stop_req = SessionStopType()
         elif al == 32:
-            v_session_stop_res = _d_SessionStopResType(r)
+            v28_response_code = None
+            p = r.p; q = p + 9
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x1ff; r.p = q
+            if b & 0x183: r.badz(p, 9, b & 0x183)
+            k = (b >> 2) & 0x1f
+            if k >= 23: r.bad(p + 2, 'enum index')
+            v28_response_code = _K7[k]
+            it = -1; al = 0
+            v_session_stop_res = SessionStopResType(response_code=v28_response_code)
         elif al == 33:
-            v_welding_detection_req = _d_WeldingDetectionReqType(r)
+            v29_dc_ev_status = None
+            r.zero(1, 'expected next item')
+            it = 0; al = 0
+            v29_dc_ev_status = _d_DC_EVStatusType(r)
+            r.zero(1, 'expected end of element')
+            it = -1; al = 0
+            v_welding_detection_req = WeldingDetectionReqType(dc_ev_status=v29_dc_ev_status)
         elif al == 34:
-            v_welding_detection_res = _d_WeldingDetectionResType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+            v30_response_code = None
+            v30_dc_evse_status = None
+            v30_evse_present_voltage = None
+            p = r.p; q = p + 9
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x1ff; r.p = q
+            if b & 0x183: r.badz(p, 9, b & 0x183)
+            k = (b >> 2) & 0x1f
+            if k >= 23: r.bad(p + 2, 'enum index')
+            v30_response_code = _K7[k]
+            it = 1; al = 0
+            v30_dc_evse_status = _d_DC_EVSEStatusType(r)
+            r.zero(1, 'expected next item')
+            it = 2; al = 0
+            v30_evse_present_voltage = _d_PhysicalValueType(r)
+            r.zero(1, 'expected end of element')
+            it = -1; al = 0
+            v_welding_detection_res = WeldingDetectionResType(response_code=v30_response_code, dc_evse_status=v30_dc_evse_status, evse_present_voltage=v30_evse_present_voltage)
+        r.zero(1, 'expected end of element')
         it = -1; al = 0
     return BodyType(body_element=v_body_element, cable_check_req=v_cable_check_req, cable_check_res=v_cable_check_res, certificate_installation_req=v_certificate_installation_req, certificate_installation_res=v_certificate_installation_res, certificate_update_req=v_certificate_update_req, certificate_update_res=v_certificate_update_res, charge_parameter_discovery_req=v_charge_parameter_discovery_req, charge_parameter_discovery_res=v_charge_parameter_discovery_res, charging_status_req=v_charging_status_req, charging_status_res=v_charging_status_res, contract_authentication_req=v_contract_authentication_req, contract_authentication_res=v_contract_authentication_res, current_demand_req=v_current_demand_req, current_demand_res=v_current_demand_res, metering_receipt_req=v_metering_receipt_req, metering_receipt_res=v_metering_receipt_res, payment_details_req=v_payment_details_req, payment_details_res=v_payment_details_res, power_delivery_req=v_power_delivery_req, power_delivery_res=v_power_delivery_res, pre_charge_req=v_pre_charge_req, pre_charge_res=v_pre_charge_res, service_detail_req=v_service_detail_req, service_detail_res=v_service_detail_res, service_discovery_req=v_service_discovery_req, service_discovery_res=v_service_discovery_res, service_payment_selection_req=v_service_payment_selection_req, service_payment_selection_res=v_service_payment_selection_res, session_setup_req=v_session_setup_req, session_setup_res=v_session_setup_res, session_stop_req=v_session_stop_req, session_stop_res=v_session_stop_res, welding_detection_req=v_welding_detection_req, welding_detection_res=v_welding_detection_res)
 
@@ -1377,56 +2094,180 @@ def _e_BodyType(w: Writer, o: BodyType) -> None:
     f_welding_detection_req = o.welding_detection_req
     f_welding_detection_res = o.welding_detection_res
     if f_body_element is not None:
-        w.bits(0, 6)
-        _e_BodyBaseType(w, f_body_element)
+        w.bits(0, 7)
         s = 1
     elif f_cable_check_req is not None:
-        w.bits(1, 6)
-        _e_CableCheckReqType(w, f_cable_check_req)
+        f2_dc_ev_status = f_cable_check_req.dc_ev_status
+        if f2_dc_ev_status is None: raise ExiEncodeError("CableCheckReqType: missing required dc_ev_status")
+        w.bits(2, 7)
+        _e_DC_EVStatusType(w, f2_dc_ev_status)
+        w.bits(0, 1)
         s = 1
     elif f_cable_check_res is not None:
-        w.bits(2, 6)
-        _e_CableCheckResType(w, f_cable_check_res)
+        f3_response_code = f_cable_check_res.response_code
+        if f3_response_code is None: raise ExiEncodeError("CableCheckResType: missing required response_code")
+        f3_dc_evse_status = f_cable_check_res.dc_evse_status
+        if f3_dc_evse_status is None: raise ExiEncodeError("CableCheckResType: missing required dc_evse_status")
+        w.bits(((_K23[f3_response_code]) << 2) | 1024, 15)
+        _e_DC_EVSEStatusType(w, f3_dc_evse_status)
+        f3_evse_processing = f_cable_check_res.evse_processing
+        if f3_evse_processing is None: raise ExiEncodeError("CableCheckResType: missing required evse_processing")
+        w.bits(((_K24[f3_evse_processing]) << 2), 5)
         s = 1
     elif f_certificate_installation_req is not None:
+        s4 = 0
         w.bits(3, 6)
-        _e_CertificateInstallationReqType(w, f_certificate_installation_req)
+        f4_id = f_certificate_installation_req.id
+        if f4_id is not None:
+            w.bits(0, 2)
+            w.string(f4_id)
+            s4 = 1
+        f4_oem_provisioning_cert = f_certificate_installation_req.oem_provisioning_cert
+        if f4_oem_provisioning_cert is None: raise ExiEncodeError("CertificateInstallationReqType: missing required oem_provisioning_cert")
+        c1 = _C25[s4]
+        w.bits(((c1[0]) << 1), c1[1] + 1)
+        w.binary(f4_oem_provisioning_cert)
+        s4 = 2
+        f4_list_of_root_certificate_i_ds = f_certificate_installation_req.list_of_root_certificate_i_ds
+        if f4_list_of_root_certificate_i_ds is None: raise ExiEncodeError("CertificateInstallationReqType: missing required list_of_root_certificate_i_ds")
+        w.bits(0, 2)
+        _e_ListOfRootCertificateIDsType(w, f4_list_of_root_certificate_i_ds)
+        f4_dh_params = f_certificate_installation_req.dh_params
+        if f4_dh_params is None: raise ExiEncodeError("CertificateInstallationReqType: missing required dh_params")
+        w.bits(0, 2)
+        w.binary(f4_dh_params)
+        w.bits(0, 2)
         s = 1
     elif f_certificate_installation_res is not None:
         w.bits(4, 6)
         _e_CertificateInstallationResType(w, f_certificate_installation_res)
         s = 1
     elif f_certificate_update_req is not None:
+        s5 = 0
         w.bits(5, 6)
-        _e_CertificateUpdateReqType(w, f_certificate_update_req)
+        f5_id = f_certificate_update_req.id
+        if f5_id is not None:
+            w.bits(0, 2)
+            w.string(f5_id)
+            s5 = 1
+        f5_contract_signature_cert_chain = f_certificate_update_req.contract_signature_cert_chain
+        if f5_contract_signature_cert_chain is None: raise ExiEncodeError("CertificateUpdateReqType: missing required contract_signature_cert_chain")
+        c2 = _C26[s5]
+        w.bits((c2[0]), c2[1])
+        _e_CertificateChainType(w, f5_contract_signature_cert_chain)
+        s5 = 2
+        f5_contract_id = f_certificate_update_req.contract_id
+        if f5_contract_id is None: raise ExiEncodeError("CertificateUpdateReqType: missing required contract_id")
+        w.bits(0, 2)
+        w.string(f5_contract_id)
+        f5_list_of_root_certificate_i_ds = f_certificate_update_req.list_of_root_certificate_i_ds
+        if f5_list_of_root_certificate_i_ds is None: raise ExiEncodeError("CertificateUpdateReqType: missing required list_of_root_certificate_i_ds")
+        w.bits(0, 2)
+        _e_ListOfRootCertificateIDsType(w, f5_list_of_root_certificate_i_ds)
+        f5_dh_params = f_certificate_update_req.dh_params
+        if f5_dh_params is None: raise ExiEncodeError("CertificateUpdateReqType: missing required dh_params")
+        w.bits(0, 2)
+        w.binary(f5_dh_params)
+        w.bits(0, 2)
         s = 1
     elif f_certificate_update_res is not None:
         w.bits(6, 6)
         _e_CertificateUpdateResType(w, f_certificate_update_res)
         s = 1
     elif f_charge_parameter_discovery_req is not None:
-        w.bits(7, 6)
-        _e_ChargeParameterDiscoveryReqType(w, f_charge_parameter_discovery_req)
+        f6_ev_requested_energy_transfer_type = f_charge_parameter_discovery_req.ev_requested_energy_transfer_type
+        if f6_ev_requested_energy_transfer_type is None: raise ExiEncodeError("ChargeParameterDiscoveryReqType: missing required ev_requested_energy_transfer_type")
+        s6 = 1
+        w.bits(((_K27[f6_ev_requested_energy_transfer_type]) << 1) | 448, 12)
+        f6_ac_ev_charge_parameter = f_charge_parameter_discovery_req.ac_ev_charge_parameter
+        f6_dc_ev_charge_parameter = f_charge_parameter_discovery_req.dc_ev_charge_parameter
+        f6_ev_charge_parameter = f_charge_parameter_discovery_req.ev_charge_parameter
+        if f6_ac_ev_charge_parameter is not None:
+            w.bits(0, 2)
+            _e_AC_EVChargeParameterType(w, f6_ac_ev_charge_parameter)
+            s6 = 2
+        elif f6_dc_ev_charge_parameter is not None:
+            w.bits(1, 2)
+            _e_DC_EVChargeParameterType(w, f6_dc_ev_charge_parameter)
+            s6 = 2
+        elif f6_ev_charge_parameter is not None:
+            w.bits(2, 2)
+            _e_EVChargeParameterType(w, f6_ev_charge_parameter)
+            s6 = 2
+        else:
+            raise ExiEncodeError("ChargeParameterDiscoveryReqType: missing required ac_ev_charge_parameter/dc_ev_charge_parameter/ev_charge_parameter")
+        w.bits(0, 1)
         s = 1
     elif f_charge_parameter_discovery_res is not None:
-        w.bits(8, 6)
-        _e_ChargeParameterDiscoveryResType(w, f_charge_parameter_discovery_res)
+        f7_response_code = f_charge_parameter_discovery_res.response_code
+        if f7_response_code is None: raise ExiEncodeError("ChargeParameterDiscoveryResType: missing required response_code")
+        f7_evse_processing = f_charge_parameter_discovery_res.evse_processing
+        if f7_evse_processing is None: raise ExiEncodeError("ChargeParameterDiscoveryResType: missing required evse_processing")
+        s7 = 2
+        w.bits(((_K23[f7_response_code]) << 5) | ((_K24[f7_evse_processing]) << 1) | 32768, 18)
+        f7_sa_schedule_list = f_charge_parameter_discovery_res.sa_schedule_list
+        f7_sa_schedules = f_charge_parameter_discovery_res.sa_schedules
+        if f7_sa_schedule_list is not None:
+            w.bits(0, 2)
+            _e_SAScheduleListType(w, f7_sa_schedule_list)
+            s7 = 3
+        elif f7_sa_schedules is not None:
+            w.bits(1, 2)
+            _e_SASchedulesType(w, f7_sa_schedules)
+            s7 = 3
+        else:
+            raise ExiEncodeError("ChargeParameterDiscoveryResType: missing required sa_schedule_list/sa_schedules")
+        s7 = 3
+        f7_ac_evse_charge_parameter = f_charge_parameter_discovery_res.ac_evse_charge_parameter
+        f7_dc_evse_charge_parameter = f_charge_parameter_discovery_res.dc_evse_charge_parameter
+        f7_evse_charge_parameter = f_charge_parameter_discovery_res.evse_charge_parameter
+        if f7_ac_evse_charge_parameter is not None:
+            w.bits(0, 2)
+            _e_AC_EVSEChargeParameterType(w, f7_ac_evse_charge_parameter)
+            s7 = 4
+        elif f7_dc_evse_charge_parameter is not None:
+            w.bits(1, 2)
+            _e_DC_EVSEChargeParameterType(w, f7_dc_evse_charge_parameter)
+            s7 = 4
+        elif f7_evse_charge_parameter is not None:
+            w.bits(2, 2)
+            _e_EVSEChargeParameterType(w, f7_evse_charge_parameter)
+            s7 = 4
+        else:
+            raise ExiEncodeError("ChargeParameterDiscoveryResType: missing required ac_evse_charge_parameter/dc_evse_charge_parameter/evse_charge_parameter")
+        w.bits(0, 1)
         s = 1
     elif f_charging_status_req is not None:
-        w.bits(9, 6)
-        _e_ChargingStatusReqType(w, f_charging_status_req)
+        w.bits(18, 7)
         s = 1
     elif f_charging_status_res is not None:
         w.bits(10, 6)
         _e_ChargingStatusResType(w, f_charging_status_res)
         s = 1
     elif f_contract_authentication_req is not None:
+        s9 = 0
         w.bits(11, 6)
-        _e_ContractAuthenticationReqType(w, f_contract_authentication_req)
+        f9_id = f_contract_authentication_req.id
+        if f9_id is not None:
+            w.bits(0, 2)
+            w.string(f9_id)
+            s9 = 1
+        f9_gen_challenge = f_contract_authentication_req.gen_challenge
+        if f9_gen_challenge is not None:
+            c3 = _C28[s9]
+            w.bits(((c3[0]) << 1), c3[1] + 1)
+            w.string(f9_gen_challenge)
+            w.bits(0, 1)
+            s9 = 2
+        c4 = _C29[s9]
+        w.bits((c4[0]), c4[1])
         s = 1
     elif f_contract_authentication_res is not None:
-        w.bits(12, 6)
-        _e_ContractAuthenticationResType(w, f_contract_authentication_res)
+        f10_response_code = f_contract_authentication_res.response_code
+        if f10_response_code is None: raise ExiEncodeError("ContractAuthenticationResType: missing required response_code")
+        f10_evse_processing = f_contract_authentication_res.evse_processing
+        if f10_evse_processing is None: raise ExiEncodeError("ContractAuthenticationResType: missing required evse_processing")
+        w.bits(((_K23[f10_response_code]) << 6) | ((_K24[f10_evse_processing]) << 2) | 98304, 19)
         s = 1
     elif f_current_demand_req is not None:
         w.bits(13, 6)
@@ -1437,210 +2278,443 @@ def _e_BodyType(w: Writer, o: BodyType) -> None:
         _e_CurrentDemandResType(w, f_current_demand_res)
         s = 1
     elif f_metering_receipt_req is not None:
+        s11 = 0
         w.bits(15, 6)
-        _e_MeteringReceiptReqType(w, f_metering_receipt_req)
+        f11_id = f_metering_receipt_req.id
+        if f11_id is not None:
+            w.bits(0, 2)
+            w.string(f11_id)
+            s11 = 1
+        f11_session_id = f_metering_receipt_req.session_id
+        if f11_session_id is None: raise ExiEncodeError("MeteringReceiptReqType: missing required session_id")
+        c5 = _C25[s11]
+        w.bits(((c5[0]) << 1), c5[1] + 1)
+        w.binary(f11_session_id)
+        s11 = 2
+        s11 = 2
+        w.bits(0, 1)
+        f11_sa_schedule_tuple_id = f_metering_receipt_req.sa_schedule_tuple_id
+        if f11_sa_schedule_tuple_id is not None:
+            if not -32768 <= f11_sa_schedule_tuple_id <= 32767:
+                raise ExiEncodeError(f"value {f11_sa_schedule_tuple_id!r} outside [-32768, 32767]")
+            w.bits((1 if f11_sa_schedule_tuple_id < 0 else 0), 4)
+            w.uint(-f11_sa_schedule_tuple_id - 1 if f11_sa_schedule_tuple_id < 0 else f11_sa_schedule_tuple_id)
+            w.bits(0, 1)
+            s11 = 3
+        f11_meter_info = f_metering_receipt_req.meter_info
+        if f11_meter_info is None: raise ExiEncodeError("MeteringReceiptReqType: missing required meter_info")
+        c6 = _C30[s11]
+        w.bits((c6[0]), c6[1])
+        _e_MeterInfoType(w, f11_meter_info)
+        s11 = 4
+        w.bits(0, 1)
         s = 1
     elif f_metering_receipt_res is not None:
-        w.bits(16, 6)
-        _e_MeteringReceiptResType(w, f_metering_receipt_res)
+        f12_response_code = f_metering_receipt_res.response_code
+        if f12_response_code is None: raise ExiEncodeError("MeteringReceiptResType: missing required response_code")
+        f12_ac_evse_status = f_metering_receipt_res.ac_evse_status
+        if f12_ac_evse_status is None: raise ExiEncodeError("MeteringReceiptResType: missing required ac_evse_status")
+        w.bits(((_K23[f12_response_code]) << 2) | 8192, 15)
+        _e_AC_EVSEStatusType(w, f12_ac_evse_status)
+        w.bits(0, 1)
         s = 1
     elif f_payment_details_req is not None:
-        w.bits(17, 6)
-        _e_PaymentDetailsReqType(w, f_payment_details_req)
+        f13_contract_id = f_payment_details_req.contract_id
+        if f13_contract_id is None: raise ExiEncodeError("PaymentDetailsReqType: missing required contract_id")
+        w.bits(68, 8)
+        w.string(f13_contract_id)
+        f13_contract_signature_cert_chain = f_payment_details_req.contract_signature_cert_chain
+        if f13_contract_signature_cert_chain is None: raise ExiEncodeError("PaymentDetailsReqType: missing required contract_signature_cert_chain")
+        w.bits(0, 2)
+        _e_CertificateChainType(w, f13_contract_signature_cert_chain)
+        w.bits(0, 1)
         s = 1
     elif f_payment_details_res is not None:
-        w.bits(18, 6)
-        _e_PaymentDetailsResType(w, f_payment_details_res)
+        f14_response_code = f_payment_details_res.response_code
+        if f14_response_code is None: raise ExiEncodeError("PaymentDetailsResType: missing required response_code")
+        f14_gen_challenge = f_payment_details_res.gen_challenge
+        if f14_gen_challenge is None: raise ExiEncodeError("PaymentDetailsResType: missing required gen_challenge")
+        w.bits(((_K23[f14_response_code]) << 3) | 18432, 16)
+        w.string(f14_gen_challenge)
+        f14_date_time_now = f_payment_details_res.date_time_now
+        if f14_date_time_now is None: raise ExiEncodeError("PaymentDetailsResType: missing required date_time_now")
+        if not -9223372036854775808 <= f14_date_time_now <= 9223372036854775807:
+            raise ExiEncodeError(f"value {f14_date_time_now!r} outside [-9223372036854775808, 9223372036854775807]")
+        w.bits((1 if f14_date_time_now < 0 else 0), 4)
+        w.uint(-f14_date_time_now - 1 if f14_date_time_now < 0 else f14_date_time_now)
+        w.bits(0, 2)
         s = 1
     elif f_power_delivery_req is not None:
-        w.bits(19, 6)
-        _e_PowerDeliveryReqType(w, f_power_delivery_req)
+        f15_ready_to_charge_state = f_power_delivery_req.ready_to_charge_state
+        if f15_ready_to_charge_state is None: raise ExiEncodeError("PowerDeliveryReqType: missing required ready_to_charge_state")
+        s15 = 1
+        w.bits(((1 if f15_ready_to_charge_state else 0) << 1) | 304, 10)
+        f15_charging_profile = f_power_delivery_req.charging_profile
+        if f15_charging_profile is not None:
+            w.bits(0, 3)
+            _e_ChargingProfileType(w, f15_charging_profile)
+            s15 = 2
+        f15_dc_ev_power_delivery_parameter = f_power_delivery_req.dc_ev_power_delivery_parameter
+        f15_ev_power_delivery_parameter = f_power_delivery_req.ev_power_delivery_parameter
+        if f15_dc_ev_power_delivery_parameter is not None:
+            c7 = _C31[s15]
+            w.bits((c7[0]), c7[1])
+            _e_DC_EVPowerDeliveryParameterType(w, f15_dc_ev_power_delivery_parameter)
+            s15 = 3
+        elif f15_ev_power_delivery_parameter is not None:
+            c8 = _C32[s15]
+            w.bits((c8[0]), c8[1])
+            _e_EVPowerDeliveryParameterType(w, f15_ev_power_delivery_parameter)
+            s15 = 3
+        c9 = _C33[s15]
+        w.bits((c9[0]), c9[1])
         s = 1
     elif f_power_delivery_res is not None:
-        w.bits(20, 6)
-        _e_PowerDeliveryResType(w, f_power_delivery_res)
+        f16_response_code = f_power_delivery_res.response_code
+        if f16_response_code is None: raise ExiEncodeError("PowerDeliveryResType: missing required response_code")
+        s16 = 1
+        w.bits(((_K23[f16_response_code]) << 1) | 5120, 14)
+        f16_ac_evse_status = f_power_delivery_res.ac_evse_status
+        f16_dc_evse_status = f_power_delivery_res.dc_evse_status
+        f16_evse_status = f_power_delivery_res.evse_status
+        if f16_ac_evse_status is not None:
+            w.bits(0, 2)
+            _e_AC_EVSEStatusType(w, f16_ac_evse_status)
+            s16 = 2
+        elif f16_dc_evse_status is not None:
+            w.bits(1, 2)
+            _e_DC_EVSEStatusType(w, f16_dc_evse_status)
+            s16 = 2
+        elif f16_evse_status is not None:
+            w.bits(2, 2)
+            _e_EVSEStatusType(w, f16_evse_status)
+            s16 = 2
+        else:
+            raise ExiEncodeError("PowerDeliveryResType: missing required ac_evse_status/dc_evse_status/evse_status")
+        w.bits(0, 1)
         s = 1
     elif f_pre_charge_req is not None:
-        w.bits(21, 6)
-        _e_PreChargeReqType(w, f_pre_charge_req)
+        f17_dc_ev_status = f_pre_charge_req.dc_ev_status
+        if f17_dc_ev_status is None: raise ExiEncodeError("PreChargeReqType: missing required dc_ev_status")
+        w.bits(42, 7)
+        _e_DC_EVStatusType(w, f17_dc_ev_status)
+        f17_ev_target_voltage = f_pre_charge_req.ev_target_voltage
+        if f17_ev_target_voltage is None: raise ExiEncodeError("PreChargeReqType: missing required ev_target_voltage")
+        w.bits(0, 1)
+        _e_PhysicalValueType(w, f17_ev_target_voltage)
+        f17_ev_target_current = f_pre_charge_req.ev_target_current
+        if f17_ev_target_current is None: raise ExiEncodeError("PreChargeReqType: missing required ev_target_current")
+        w.bits(0, 1)
+        _e_PhysicalValueType(w, f17_ev_target_current)
+        w.bits(0, 1)
         s = 1
     elif f_pre_charge_res is not None:
-        w.bits(22, 6)
-        _e_PreChargeResType(w, f_pre_charge_res)
+        f18_response_code = f_pre_charge_res.response_code
+        if f18_response_code is None: raise ExiEncodeError("PreChargeResType: missing required response_code")
+        f18_dc_evse_status = f_pre_charge_res.dc_evse_status
+        if f18_dc_evse_status is None: raise ExiEncodeError("PreChargeResType: missing required dc_evse_status")
+        w.bits(((_K23[f18_response_code]) << 2) | 11264, 15)
+        _e_DC_EVSEStatusType(w, f18_dc_evse_status)
+        f18_evse_present_voltage = f_pre_charge_res.evse_present_voltage
+        if f18_evse_present_voltage is None: raise ExiEncodeError("PreChargeResType: missing required evse_present_voltage")
+        w.bits(0, 1)
+        _e_PhysicalValueType(w, f18_evse_present_voltage)
+        w.bits(0, 1)
         s = 1
     elif f_service_detail_req is not None:
-        w.bits(23, 6)
-        _e_ServiceDetailReqType(w, f_service_detail_req)
+        f19_service_id = f_service_detail_req.service_id
+        if f19_service_id is None: raise ExiEncodeError("ServiceDetailReqType: missing required service_id")
+        w.bits(92, 8)
+        w.uint(f19_service_id)
+        w.bits(0, 2)
         s = 1
     elif f_service_detail_res is not None:
-        w.bits(24, 6)
-        _e_ServiceDetailResType(w, f_service_detail_res)
+        f20_response_code = f_service_detail_res.response_code
+        if f20_response_code is None: raise ExiEncodeError("ServiceDetailResType: missing required response_code")
+        f20_service_id = f_service_detail_res.service_id
+        if f20_service_id is None: raise ExiEncodeError("ServiceDetailResType: missing required service_id")
+        w.bits(((_K23[f20_response_code]) << 3) | 24576, 16)
+        w.uint(f20_service_id)
+        s20 = 2
+        w.bits(0, 1)
+        f20_service_parameter_list = f_service_detail_res.service_parameter_list
+        if f20_service_parameter_list is not None:
+            w.bits(0, 2)
+            _e_ServiceParameterListType(w, f20_service_parameter_list)
+            s20 = 3
+        c10 = _C34[s20]
+        w.bits((c10[0]), c10[1])
         s = 1
     elif f_service_discovery_req is not None:
+        s21 = 0
         w.bits(25, 6)
-        _e_ServiceDiscoveryReqType(w, f_service_discovery_req)
+        f21_service_scope = f_service_discovery_req.service_scope
+        if f21_service_scope is not None:
+            w.bits(0, 3)
+            w.string(f21_service_scope)
+            w.bits(0, 1)
+            s21 = 1
+        f21_service_category = f_service_discovery_req.service_category
+        if f21_service_category is not None:
+            c11 = _C28[s21]
+            w.bits(((c11[0]) << 4) | ((_K35[f21_service_category]) << 1), c11[1] + 4)
+            s21 = 2
+        c12 = _C29[s21]
+        w.bits((c12[0]), c12[1])
         s = 1
     elif f_service_discovery_res is not None:
-        w.bits(26, 6)
-        _e_ServiceDiscoveryResType(w, f_service_discovery_res)
+        f22_response_code = f_service_discovery_res.response_code
+        if f22_response_code is None: raise ExiEncodeError("ServiceDiscoveryResType: missing required response_code")
+        f22_payment_options = f_service_discovery_res.payment_options
+        if f22_payment_options is None: raise ExiEncodeError("ServiceDiscoveryResType: missing required payment_options")
+        w.bits(((_K23[f22_response_code]) << 2) | 13312, 15)
+        _e_PaymentOptionsType(w, f22_payment_options)
+        f22_charge_service = f_service_discovery_res.charge_service
+        if f22_charge_service is None: raise ExiEncodeError("ServiceDiscoveryResType: missing required charge_service")
+        w.bits(0, 1)
+        _e_ServiceChargeType(w, f22_charge_service)
+        s22 = 3
+        f22_service_list = f_service_discovery_res.service_list
+        if f22_service_list is not None:
+            w.bits(0, 2)
+            _e_ServiceTagListType(w, f22_service_list)
+            s22 = 4
+        c13 = _C36[s22]
+        w.bits((c13[0]), c13[1])
         s = 1
     elif f_service_payment_selection_req is not None:
-        w.bits(27, 6)
-        _e_ServicePaymentSelectionReqType(w, f_service_payment_selection_req)
+        f23_selected_payment_option = f_service_payment_selection_req.selected_payment_option
+        if f23_selected_payment_option is None: raise ExiEncodeError("ServicePaymentSelectionReqType: missing required selected_payment_option")
+        f23_selected_service_list = f_service_payment_selection_req.selected_service_list
+        if f23_selected_service_list is None: raise ExiEncodeError("ServicePaymentSelectionReqType: missing required selected_service_list")
+        w.bits(((_K37[f23_selected_payment_option]) << 2) | 864, 11)
+        _e_SelectedServiceListType(w, f23_selected_service_list)
+        w.bits(0, 1)
         s = 1
     elif f_service_payment_selection_res is not None:
-        w.bits(28, 6)
-        _e_ServicePaymentSelectionResType(w, f_service_payment_selection_res)
+        f24_response_code = f_service_payment_selection_res.response_code
+        if f24_response_code is None: raise ExiEncodeError("ServicePaymentSelectionResType: missing required response_code")
+        w.bits(((_K23[f24_response_code]) << 2) | 14336, 15)
         s = 1
     elif f_session_setup_req is not None:
-        w.bits(29, 6)
-        _e_SessionSetupReqType(w, f_session_setup_req)
+        f25_evccid = f_session_setup_req.evccid
+        if f25_evccid is None: raise ExiEncodeError("SessionSetupReqType: missing required evccid")
+        w.bits(116, 8)
+        w.binary(f25_evccid)
+        w.bits(0, 2)
         s = 1
     elif f_session_setup_res is not None:
-        w.bits(30, 6)
-        _e_SessionSetupResType(w, f_session_setup_res)
+        f26_response_code = f_session_setup_res.response_code
+        if f26_response_code is None: raise ExiEncodeError("SessionSetupResType: missing required response_code")
+        f26_evseid = f_session_setup_res.evseid
+        if f26_evseid is None: raise ExiEncodeError("SessionSetupResType: missing required evseid")
+        w.bits(((_K23[f26_response_code]) << 3) | 30720, 16)
+        w.binary(f26_evseid)
+        s26 = 2
+        w.bits(0, 1)
+        f26_date_time_now = f_session_setup_res.date_time_now
+        if f26_date_time_now is not None:
+            if not -9223372036854775808 <= f26_date_time_now <= 9223372036854775807:
+                raise ExiEncodeError(f"value {f26_date_time_now!r} outside [-9223372036854775808, 9223372036854775807]")
+            w.bits((1 if f26_date_time_now < 0 else 0), 4)
+            w.uint(-f26_date_time_now - 1 if f26_date_time_now < 0 else f26_date_time_now)
+            w.bits(0, 1)
+            s26 = 3
+        c14 = _C34[s26]
+        w.bits((c14[0]), c14[1])
         s = 1
     elif f_session_stop_req is not None:
-        w.bits(31, 6)
-        _e_SessionStopType(w, f_session_stop_req)
+        w.bits(62, 7)
         s = 1
     elif f_session_stop_res is not None:
-        w.bits(32, 6)
-        _e_SessionStopResType(w, f_session_stop_res)
+        f28_response_code = f_session_stop_res.response_code
+        if f28_response_code is None: raise ExiEncodeError("SessionStopResType: missing required response_code")
+        w.bits(((_K23[f28_response_code]) << 2) | 16384, 15)
         s = 1
     elif f_welding_detection_req is not None:
-        w.bits(33, 6)
-        _e_WeldingDetectionReqType(w, f_welding_detection_req)
+        f29_dc_ev_status = f_welding_detection_req.dc_ev_status
+        if f29_dc_ev_status is None: raise ExiEncodeError("WeldingDetectionReqType: missing required dc_ev_status")
+        w.bits(66, 7)
+        _e_DC_EVStatusType(w, f29_dc_ev_status)
+        w.bits(0, 1)
         s = 1
     elif f_welding_detection_res is not None:
-        w.bits(34, 6)
-        _e_WeldingDetectionResType(w, f_welding_detection_res)
+        f30_response_code = f_welding_detection_res.response_code
+        if f30_response_code is None: raise ExiEncodeError("WeldingDetectionResType: missing required response_code")
+        f30_dc_evse_status = f_welding_detection_res.dc_evse_status
+        if f30_dc_evse_status is None: raise ExiEncodeError("WeldingDetectionResType: missing required dc_evse_status")
+        w.bits(((_K23[f30_response_code]) << 2) | 17408, 15)
+        _e_DC_EVSEStatusType(w, f30_dc_evse_status)
+        f30_evse_present_voltage = f_welding_detection_res.evse_present_voltage
+        if f30_evse_present_voltage is None: raise ExiEncodeError("WeldingDetectionResType: missing required evse_present_voltage")
+        w.bits(0, 1)
+        _e_PhysicalValueType(w, f30_evse_present_voltage)
+        w.bits(0, 1)
         s = 1
-    c = _C3[s]
-    w.bits(c[0], c[1])
+    c15 = _C38[s]
+    w.bits((c15[0]), c15[1])
 
 def _d_CableCheckReqType(r: Reader) -> CableCheckReqType:
     rv = r.v; rn = r.n
     v_dc_ev_status = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 0; al = 0
-    v_dc_ev_status = _d_DC_EVStatusType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_ev_ready = None
+    v1_ev_cabin_conditioning = None
+    v1_evress_conditioning = None
+    v1_ev_error_code = None
+    v1_evresssoc = None
+    p = r.p; q = p + 7
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7f; r.p = q
+    if b & 0x74: r.badz(p, 7, b & 0x74)
+    v1_ev_ready = ((b >> 3) & 0x1) == 1
+    e = b & 0x3
+    if e >= 3: r.bad_code(p + 5, e, 3)
+    it, al = _P39[e]
+    if it == 1:
+        p = r.p; q = p + 5
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x1f; r.p = q
+        if b & 0x14: r.badz(p, 5, b & 0x14)
+        v1_ev_cabin_conditioning = ((b >> 3) & 0x1) == 1
+        e = b & 0x3
+        if e >= 2: r.bad_code(p + 3, e, 2)
+        it, al = _P16[e]
+    if it == 2:
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xb: r.badz(p, 4, b & 0xb)
+        v1_evress_conditioning = ((b >> 2) & 0x1) == 1
+        it = 3; al = 0
+    p = r.p; q = p + 18
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3ffff; r.p = q
+    if b & 0x21c07: r.badz(p, 18, b & 0x21c07)
+    k = (b >> 13) & 0xf
+    if k >= 12: r.bad(p + 1, 'enum index')
+    v1_ev_error_code = _K40[k]
+    v1_evresssoc = ((b >> 3) & 0x7f)
+    if v1_evresssoc > 100: r.bad(p + 8, 'range')
+    v_dc_ev_status = DC_EVStatusType(ev_ready=v1_ev_ready, ev_cabin_conditioning=v1_ev_cabin_conditioning, evress_conditioning=v1_evress_conditioning, ev_error_code=v1_ev_error_code, evresssoc=v1_evresssoc)
     it = -1; al = 0
     return CableCheckReqType(dc_ev_status=v_dc_ev_status)
 
 def _e_CableCheckReqType(w: Writer, o: CableCheckReqType) -> None:
     f_dc_ev_status = o.dc_ev_status
-    if f_dc_ev_status is None:
-        raise ExiEncodeError("CableCheckReqType: missing required dc_ev_status")
-    w.bits(0, 1)
-    _e_DC_EVStatusType(w, f_dc_ev_status)
-    w.bits(0, 1)
+    if f_dc_ev_status is None: raise ExiEncodeError("CableCheckReqType: missing required dc_ev_status")
+    f1_ev_ready = f_dc_ev_status.ev_ready
+    if f1_ev_ready is None: raise ExiEncodeError("DC_EVStatusType: missing required ev_ready")
+    s1 = 1
+    w.bits(((1 if f1_ev_ready else 0) << 1), 5)
+    f1_ev_cabin_conditioning = f_dc_ev_status.ev_cabin_conditioning
+    if f1_ev_cabin_conditioning is not None:
+        w.bits(((1 if f1_ev_cabin_conditioning else 0) << 1), 5)
+        s1 = 2
+    f1_evress_conditioning = f_dc_ev_status.evress_conditioning
+    if f1_evress_conditioning is not None:
+        c1 = _C41[s1]
+        w.bits(((c1[0]) << 3) | ((1 if f1_evress_conditioning else 0) << 1), c1[1] + 3)
+        s1 = 3
+    f1_ev_error_code = f_dc_ev_status.ev_error_code
+    if f1_ev_error_code is None: raise ExiEncodeError("DC_EVStatusType: missing required ev_error_code")
+    c2 = _C42[s1]
+    s1 = 4
+    f1_evresssoc = f_dc_ev_status.evresssoc
+    if f1_evresssoc is None: raise ExiEncodeError("DC_EVStatusType: missing required evresssoc")
+    if not 0 <= f1_evresssoc <= 100:
+        raise ExiEncodeError(f"value {f1_evresssoc!r} outside [0, 100]")
+    w.bits(((c2[0]) << 18) | ((_K43[f1_ev_error_code]) << 13) | ((f1_evresssoc) << 3), c2[1] + 18)
 
 def _d_CableCheckResType(r: Reader) -> CableCheckResType:
     rv = r.v; rn = r.n
     v_response_code = None
     v_dc_evse_status = None
     v_evse_processing = None
-    p = r.p
-    q = p + 9
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1ff
-    r.p = q
-    if b & 0x183:
-        r.badz(p, 9, b & 0x183)
-    k = (b >> 2) & 0x1f
-    if k >= 23:
-        r.bad(p + 2, 'enumeration index out of range')
-    v_response_code = _K4[k]
-    it = 1; al = 0
-    v_dc_evse_status = _d_DC_EVSEStatusType(r)
-    p = r.p
-    q = p + 5
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1f
-    r.p = q
-    if b & 0x1b:
-        r.badz(p, 5, b & 0x1b)
+    v1_evse_isolation_status = None
+    v1_evse_status_code = None
+    v1_notification_max_delay = None
+    v1_evse_notification = None
+    p = r.p; q = p + 11
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7ff; r.p = q
+    if b & 0x60c: r.badz(p, 11, b & 0x60c)
+    k = (b >> 4) & 0x1f
+    if k >= 23: r.bad(p + 2, 'enum index')
+    v_response_code = _K7[k]
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 9, e, 2)
+    it, al = _P9[e]
+    if it == 0:
+        p = r.p; q = p + 5
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x1f; r.p = q
+        if b & 0x13: r.badz(p, 5, b & 0x13)
+        k = (b >> 2) & 0x3
+        v1_evse_isolation_status = _K44[k]
+        it = 1; al = 0
+    p = r.p; q = p + 8
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xff; r.p = q
+    if b & 0x87: r.badz(p, 8, b & 0x87)
+    k = (b >> 3) & 0xf
+    if k >= 12: r.bad(p + 1, 'enum index')
+    v1_evse_status_code = _K45[k]
+    it = 2; al = 0
+    v1_notification_max_delay = r.uintb(4294967295)
+    p = r.p; q = p + 12
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xfff; r.p = q
+    if b & 0xe7b: r.badz(p, 12, b & 0xe7b)
+    k = (b >> 7) & 0x3
+    if k >= 3: r.bad(p + 3, 'enum index')
+    v1_evse_notification = _K4[k]
     k = (b >> 2) & 0x1
-    v_evse_processing = _K5[k]
+    v_evse_processing = _K8[k]
+    v_dc_evse_status = DC_EVSEStatusType(evse_isolation_status=v1_evse_isolation_status, evse_status_code=v1_evse_status_code, notification_max_delay=v1_notification_max_delay, evse_notification=v1_evse_notification)
     it = -1; al = 0
     return CableCheckResType(response_code=v_response_code, dc_evse_status=v_dc_evse_status, evse_processing=v_evse_processing)
 
 def _e_CableCheckResType(w: Writer, o: CableCheckResType) -> None:
     f_response_code = o.response_code
-    if f_response_code is None:
-        raise ExiEncodeError("CableCheckResType: missing required response_code")
-    w.bits((_K6[f_response_code]) << 1, 8)
+    if f_response_code is None: raise ExiEncodeError("CableCheckResType: missing required response_code")
     f_dc_evse_status = o.dc_evse_status
-    if f_dc_evse_status is None:
-        raise ExiEncodeError("CableCheckResType: missing required dc_evse_status")
-    w.bits(0, 1)
-    _e_DC_EVSEStatusType(w, f_dc_evse_status)
+    if f_dc_evse_status is None: raise ExiEncodeError("CableCheckResType: missing required dc_evse_status")
+    s1 = 0
+    w.bits(((_K23[f_response_code]) << 2), 9)
+    f1_evse_isolation_status = f_dc_evse_status.evse_isolation_status
+    if f1_evse_isolation_status is not None:
+        w.bits(((_K46[f1_evse_isolation_status]) << 1), 6)
+        s1 = 1
+    f1_evse_status_code = f_dc_evse_status.evse_status_code
+    if f1_evse_status_code is None: raise ExiEncodeError("DC_EVSEStatusType: missing required evse_status_code")
+    c1 = _C25[s1]
+    s1 = 2
+    f1_notification_max_delay = f_dc_evse_status.notification_max_delay
+    if f1_notification_max_delay is None: raise ExiEncodeError("DC_EVSEStatusType: missing required notification_max_delay")
+    w.bits(((c1[0]) << 8) | ((_K47[f1_evse_status_code]) << 3), c1[1] + 8)
+    w.uint(f1_notification_max_delay)
+    f1_evse_notification = f_dc_evse_status.evse_notification
+    if f1_evse_notification is None: raise ExiEncodeError("DC_EVSEStatusType: missing required evse_notification")
     f_evse_processing = o.evse_processing
-    if f_evse_processing is None:
-        raise ExiEncodeError("CableCheckResType: missing required evse_processing")
-    w.bits((_K7[f_evse_processing]) << 2, 5)
+    if f_evse_processing is None: raise ExiEncodeError("CableCheckResType: missing required evse_processing")
+    w.bits(((_K5[f1_evse_notification]) << 7) | ((_K24[f_evse_processing]) << 2), 12)
 
 def _d_CanonicalizationMethodType(r: Reader) -> CanonicalizationMethodType:
-    rv = r.v; rn = r.n
     v_algorithm = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected next item')
     it = 0; al = 0
     v_algorithm = r.string()
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
-    it, al = _P8[e]
+    it, al = _P15[r.code(2, 2)]
     n = 0
     while it == 1:
         r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P8[e]
+        it, al = _P15[r.code(2, 2)]
     return CanonicalizationMethodType(algorithm=v_algorithm)
 
 def _e_CanonicalizationMethodType(w: Writer, o: CanonicalizationMethodType) -> None:
     f_algorithm = o.algorithm
-    if f_algorithm is None:
-        raise ExiEncodeError("CanonicalizationMethodType: missing required algorithm")
+    if f_algorithm is None: raise ExiEncodeError("CanonicalizationMethodType: missing required algorithm")
     w.bits(0, 1)
     w.string(f_algorithm)
     w.bits(1, 2)
@@ -1649,56 +2723,39 @@ def _d_CertificateChainType(r: Reader) -> CertificateChainType:
     rv = r.v; rn = r.n
     v_certificate = None
     v_sub_certificates = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_certificate = r.binary()
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x4:
-        r.badz(p, 3, b & 0x4)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 1, e, 2)
-    it, al = _P8[e]
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P15[e]
     if it == 1:
         v_sub_certificates = _d_SubCertificatesType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected end of element')
         it = -1; al = 0
     return CertificateChainType(certificate=v_certificate, sub_certificates=v_sub_certificates)
 
 def _e_CertificateChainType(w: Writer, o: CertificateChainType) -> None:
     f_certificate = o.certificate
-    if f_certificate is None:
-        raise ExiEncodeError("CertificateChainType: missing required certificate")
+    if f_certificate is None: raise ExiEncodeError("CertificateChainType: missing required certificate")
     w.bits(0, 2)
     w.binary(f_certificate)
-    w.bits(0, 1)
     s = 1
+    w.bits(0, 1)
     f_sub_certificates = o.sub_certificates
     if f_sub_certificates is not None:
         w.bits(0, 2)
         _e_SubCertificatesType(w, f_sub_certificates)
         s = 2
-    c = _C9[s]
-    w.bits(c[0], c[1])
+    c1 = _C48[s]
+    w.bits((c1[0]), c1[1])
 
 def _d_CertificateInstallationReqType(r: Reader) -> CertificateInstallationReqType:
     rv = r.v; rn = r.n
@@ -1706,64 +2763,29 @@ def _d_CertificateInstallationReqType(r: Reader) -> CertificateInstallationReqTy
     v_oem_provisioning_cert = None
     v_list_of_root_certificate_i_ds = None
     v_dh_params = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
-    it, al = _P10[e]
+    it, al = _P9[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected next item')
         it = 1; al = 0
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v_oem_provisioning_cert = r.binary()
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 2; al = 0
     v_list_of_root_certificate_i_ds = _d_ListOfRootCertificateIDsType(r)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 3; al = 0
     v_dh_params = r.binary()
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = -1; al = 0
     return CertificateInstallationReqType(id=v_id, oem_provisioning_cert=v_oem_provisioning_cert, list_of_root_certificate_i_ds=v_list_of_root_certificate_i_ds, dh_params=v_dh_params)
 
@@ -1775,22 +2797,17 @@ def _e_CertificateInstallationReqType(w: Writer, o: CertificateInstallationReqTy
         w.string(f_id)
         s = 1
     f_oem_provisioning_cert = o.oem_provisioning_cert
-    if f_oem_provisioning_cert is None:
-        raise ExiEncodeError("CertificateInstallationReqType: missing required oem_provisioning_cert")
-    c = _C11[s]
-    w.bits(c[0], c[1])
-    w.bits(0, 1)
+    if f_oem_provisioning_cert is None: raise ExiEncodeError("CertificateInstallationReqType: missing required oem_provisioning_cert")
+    c1 = _C25[s]
+    w.bits(((c1[0]) << 1), c1[1] + 1)
     w.binary(f_oem_provisioning_cert)
-    w.bits(0, 1)
     s = 2
     f_list_of_root_certificate_i_ds = o.list_of_root_certificate_i_ds
-    if f_list_of_root_certificate_i_ds is None:
-        raise ExiEncodeError("CertificateInstallationReqType: missing required list_of_root_certificate_i_ds")
-    w.bits(0, 1)
+    if f_list_of_root_certificate_i_ds is None: raise ExiEncodeError("CertificateInstallationReqType: missing required list_of_root_certificate_i_ds")
+    w.bits(0, 2)
     _e_ListOfRootCertificateIDsType(w, f_list_of_root_certificate_i_ds)
     f_dh_params = o.dh_params
-    if f_dh_params is None:
-        raise ExiEncodeError("CertificateInstallationReqType: missing required dh_params")
+    if f_dh_params is None: raise ExiEncodeError("CertificateInstallationReqType: missing required dh_params")
     w.bits(0, 2)
     w.binary(f_dh_params)
     w.bits(0, 2)
@@ -1803,102 +2820,89 @@ def _d_CertificateInstallationResType(r: Reader) -> CertificateInstallationResTy
     v_contract_signature_encrypted_private_key = None
     v_dh_params = None
     v_contract_id = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected next item')
     it = 0; al = 0
     v_id = r.string()
-    p = r.p
-    q = p + 9
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1ff
-    r.p = q
-    if b & 0x183:
-        r.badz(p, 9, b & 0x183)
-    k = (b >> 2) & 0x1f
-    if k >= 23:
-        r.bad(p + 2, 'enumeration index out of range')
-    v_response_code = _K4[k]
-    it = 2; al = 0
-    v_contract_signature_cert_chain = _d_CertificateChainType(r)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    v1_certificate = None
+    v1_sub_certificates = None
+    p = r.p; q = p + 11
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7ff; r.p = q
+    if b & 0x60f: r.badz(p, 11, b & 0x60f)
+    k = (b >> 4) & 0x1f
+    if k >= 23: r.bad(p + 2, 'enum index')
+    v_response_code = _K7[k]
+    it = 0; al = 0
+    v1_certificate = r.binary()
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P15[e]
+    if it == 1:
+        v1_sub_certificates = _d_SubCertificatesType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+    v_contract_signature_cert_chain = CertificateChainType(certificate=v1_certificate, sub_certificates=v1_sub_certificates)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 3; al = 0
     v_contract_signature_encrypted_private_key = r.binary()
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x7:
-        r.badz(p, 3, b & 0x7)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 4; al = 0
     v_dh_params = r.binary()
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x7:
-        r.badz(p, 3, b & 0x7)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 5; al = 0
     v_contract_id = r.string()
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = -1; al = 0
     return CertificateInstallationResType(id=v_id, response_code=v_response_code, contract_signature_cert_chain=v_contract_signature_cert_chain, contract_signature_encrypted_private_key=v_contract_signature_encrypted_private_key, dh_params=v_dh_params, contract_id=v_contract_id)
 
 def _e_CertificateInstallationResType(w: Writer, o: CertificateInstallationResType) -> None:
     f_id = o.id
-    if f_id is None:
-        raise ExiEncodeError("CertificateInstallationResType: missing required id")
+    if f_id is None: raise ExiEncodeError("CertificateInstallationResType: missing required id")
     w.bits(0, 1)
     w.string(f_id)
     f_response_code = o.response_code
-    if f_response_code is None:
-        raise ExiEncodeError("CertificateInstallationResType: missing required response_code")
-    w.bits((_K6[f_response_code]) << 1, 8)
+    if f_response_code is None: raise ExiEncodeError("CertificateInstallationResType: missing required response_code")
     f_contract_signature_cert_chain = o.contract_signature_cert_chain
-    if f_contract_signature_cert_chain is None:
-        raise ExiEncodeError("CertificateInstallationResType: missing required contract_signature_cert_chain")
+    if f_contract_signature_cert_chain is None: raise ExiEncodeError("CertificateInstallationResType: missing required contract_signature_cert_chain")
+    f1_certificate = f_contract_signature_cert_chain.certificate
+    if f1_certificate is None: raise ExiEncodeError("CertificateChainType: missing required certificate")
+    w.bits(((_K23[f_response_code]) << 4), 11)
+    w.binary(f1_certificate)
+    s1 = 1
     w.bits(0, 1)
-    _e_CertificateChainType(w, f_contract_signature_cert_chain)
+    f1_sub_certificates = f_contract_signature_cert_chain.sub_certificates
+    if f1_sub_certificates is not None:
+        w.bits(0, 2)
+        _e_SubCertificatesType(w, f1_sub_certificates)
+        s1 = 2
+    c1 = _C48[s1]
     f_contract_signature_encrypted_private_key = o.contract_signature_encrypted_private_key
-    if f_contract_signature_encrypted_private_key is None:
-        raise ExiEncodeError("CertificateInstallationResType: missing required contract_signature_encrypted_private_key")
-    w.bits(0, 2)
+    if f_contract_signature_encrypted_private_key is None: raise ExiEncodeError("CertificateInstallationResType: missing required contract_signature_encrypted_private_key")
+    w.bits(((c1[0]) << 2), c1[1] + 2)
     w.binary(f_contract_signature_encrypted_private_key)
-    w.bits(0, 1)
     f_dh_params = o.dh_params
-    if f_dh_params is None:
-        raise ExiEncodeError("CertificateInstallationResType: missing required dh_params")
-    w.bits(0, 2)
+    if f_dh_params is None: raise ExiEncodeError("CertificateInstallationResType: missing required dh_params")
+    w.bits(0, 3)
     w.binary(f_dh_params)
-    w.bits(0, 1)
     f_contract_id = o.contract_id
-    if f_contract_id is None:
-        raise ExiEncodeError("CertificateInstallationResType: missing required contract_id")
-    w.bits(0, 2)
+    if f_contract_id is None: raise ExiEncodeError("CertificateInstallationResType: missing required contract_id")
+    w.bits(0, 3)
     w.string(f_contract_id)
     w.bits(0, 2)
 
@@ -1909,66 +2913,53 @@ def _d_CertificateUpdateReqType(r: Reader) -> CertificateUpdateReqType:
     v_contract_id = None
     v_list_of_root_certificate_i_ds = None
     v_dh_params = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
-    it, al = _P10[e]
+    it, al = _P9[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected next item')
         it = 1; al = 0
-    v_contract_signature_cert_chain = _d_CertificateChainType(r)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    v1_certificate = None
+    v1_sub_certificates = None
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
+    it = 0; al = 0
+    v1_certificate = r.binary()
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P15[e]
+    if it == 1:
+        v1_sub_certificates = _d_SubCertificatesType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+    v_contract_signature_cert_chain = CertificateChainType(certificate=v1_certificate, sub_certificates=v1_sub_certificates)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 2; al = 0
     v_contract_id = r.string()
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 3; al = 0
     v_list_of_root_certificate_i_ds = _d_ListOfRootCertificateIDsType(r)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 4; al = 0
     v_dh_params = r.binary()
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = -1; al = 0
     return CertificateUpdateReqType(id=v_id, contract_signature_cert_chain=v_contract_signature_cert_chain, contract_id=v_contract_id, list_of_root_certificate_i_ds=v_list_of_root_certificate_i_ds, dh_params=v_dh_params)
 
@@ -1980,26 +2971,31 @@ def _e_CertificateUpdateReqType(w: Writer, o: CertificateUpdateReqType) -> None:
         w.string(f_id)
         s = 1
     f_contract_signature_cert_chain = o.contract_signature_cert_chain
-    if f_contract_signature_cert_chain is None:
-        raise ExiEncodeError("CertificateUpdateReqType: missing required contract_signature_cert_chain")
-    c = _C12[s]
-    w.bits(c[0], c[1])
-    _e_CertificateChainType(w, f_contract_signature_cert_chain)
+    if f_contract_signature_cert_chain is None: raise ExiEncodeError("CertificateUpdateReqType: missing required contract_signature_cert_chain")
+    c1 = _C26[s]
+    f1_certificate = f_contract_signature_cert_chain.certificate
+    if f1_certificate is None: raise ExiEncodeError("CertificateChainType: missing required certificate")
+    w.bits(((c1[0]) << 2), c1[1] + 2)
+    w.binary(f1_certificate)
+    s1 = 1
+    w.bits(0, 1)
+    f1_sub_certificates = f_contract_signature_cert_chain.sub_certificates
+    if f1_sub_certificates is not None:
+        w.bits(0, 2)
+        _e_SubCertificatesType(w, f1_sub_certificates)
+        s1 = 2
+    c2 = _C48[s1]
     s = 2
     f_contract_id = o.contract_id
-    if f_contract_id is None:
-        raise ExiEncodeError("CertificateUpdateReqType: missing required contract_id")
-    w.bits(0, 2)
+    if f_contract_id is None: raise ExiEncodeError("CertificateUpdateReqType: missing required contract_id")
+    w.bits(((c2[0]) << 2), c2[1] + 2)
     w.string(f_contract_id)
-    w.bits(0, 1)
     f_list_of_root_certificate_i_ds = o.list_of_root_certificate_i_ds
-    if f_list_of_root_certificate_i_ds is None:
-        raise ExiEncodeError("CertificateUpdateReqType: missing required list_of_root_certificate_i_ds")
-    w.bits(0, 1)
+    if f_list_of_root_certificate_i_ds is None: raise ExiEncodeError("CertificateUpdateReqType: missing required list_of_root_certificate_i_ds")
+    w.bits(0, 2)
     _e_ListOfRootCertificateIDsType(w, f_list_of_root_certificate_i_ds)
     f_dh_params = o.dh_params
-    if f_dh_params is None:
-        raise ExiEncodeError("CertificateUpdateReqType: missing required dh_params")
+    if f_dh_params is None: raise ExiEncodeError("CertificateUpdateReqType: missing required dh_params")
     w.bits(0, 2)
     w.binary(f_dh_params)
     w.bits(0, 2)
@@ -2013,123 +3009,104 @@ def _d_CertificateUpdateResType(r: Reader) -> CertificateUpdateResType:
     v_dh_params = None
     v_contract_id = None
     v_retry_counter = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected next item')
     it = 0; al = 0
     v_id = r.string()
-    p = r.p
-    q = p + 9
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1ff
-    r.p = q
-    if b & 0x183:
-        r.badz(p, 9, b & 0x183)
-    k = (b >> 2) & 0x1f
-    if k >= 23:
-        r.bad(p + 2, 'enumeration index out of range')
-    v_response_code = _K4[k]
-    it = 2; al = 0
-    v_contract_signature_cert_chain = _d_CertificateChainType(r)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    v1_certificate = None
+    v1_sub_certificates = None
+    p = r.p; q = p + 11
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7ff; r.p = q
+    if b & 0x60f: r.badz(p, 11, b & 0x60f)
+    k = (b >> 4) & 0x1f
+    if k >= 23: r.bad(p + 2, 'enum index')
+    v_response_code = _K7[k]
+    it = 0; al = 0
+    v1_certificate = r.binary()
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P15[e]
+    if it == 1:
+        v1_sub_certificates = _d_SubCertificatesType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+    v_contract_signature_cert_chain = CertificateChainType(certificate=v1_certificate, sub_certificates=v1_sub_certificates)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 3; al = 0
     v_contract_signature_encrypted_private_key = r.binary()
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x7:
-        r.badz(p, 3, b & 0x7)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 4; al = 0
     v_dh_params = r.binary()
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x7:
-        r.badz(p, 3, b & 0x7)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 5; al = 0
     v_contract_id = r.string()
-    p = r.p
-    q = p + 4
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xf
-    r.p = q
-    if b & 0xe:
-        r.badz(p, 4, b & 0xe)
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0xe: r.badz(p, 4, b & 0xe)
     sg = (b & 0x1) == 1
     it = 6; al = 0
     v_retry_counter = -r.uintb(32767) - 1 if sg else r.uintb(32767)
     if not -32768 <= v_retry_counter <= 32767:
         r.fail('integer out of range')
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = -1; al = 0
     return CertificateUpdateResType(id=v_id, response_code=v_response_code, contract_signature_cert_chain=v_contract_signature_cert_chain, contract_signature_encrypted_private_key=v_contract_signature_encrypted_private_key, dh_params=v_dh_params, contract_id=v_contract_id, retry_counter=v_retry_counter)
 
 def _e_CertificateUpdateResType(w: Writer, o: CertificateUpdateResType) -> None:
     f_id = o.id
-    if f_id is None:
-        raise ExiEncodeError("CertificateUpdateResType: missing required id")
+    if f_id is None: raise ExiEncodeError("CertificateUpdateResType: missing required id")
     w.bits(0, 1)
     w.string(f_id)
     f_response_code = o.response_code
-    if f_response_code is None:
-        raise ExiEncodeError("CertificateUpdateResType: missing required response_code")
-    w.bits((_K6[f_response_code]) << 1, 8)
+    if f_response_code is None: raise ExiEncodeError("CertificateUpdateResType: missing required response_code")
     f_contract_signature_cert_chain = o.contract_signature_cert_chain
-    if f_contract_signature_cert_chain is None:
-        raise ExiEncodeError("CertificateUpdateResType: missing required contract_signature_cert_chain")
+    if f_contract_signature_cert_chain is None: raise ExiEncodeError("CertificateUpdateResType: missing required contract_signature_cert_chain")
+    f1_certificate = f_contract_signature_cert_chain.certificate
+    if f1_certificate is None: raise ExiEncodeError("CertificateChainType: missing required certificate")
+    w.bits(((_K23[f_response_code]) << 4), 11)
+    w.binary(f1_certificate)
+    s1 = 1
     w.bits(0, 1)
-    _e_CertificateChainType(w, f_contract_signature_cert_chain)
+    f1_sub_certificates = f_contract_signature_cert_chain.sub_certificates
+    if f1_sub_certificates is not None:
+        w.bits(0, 2)
+        _e_SubCertificatesType(w, f1_sub_certificates)
+        s1 = 2
+    c1 = _C48[s1]
     f_contract_signature_encrypted_private_key = o.contract_signature_encrypted_private_key
-    if f_contract_signature_encrypted_private_key is None:
-        raise ExiEncodeError("CertificateUpdateResType: missing required contract_signature_encrypted_private_key")
-    w.bits(0, 2)
+    if f_contract_signature_encrypted_private_key is None: raise ExiEncodeError("CertificateUpdateResType: missing required contract_signature_encrypted_private_key")
+    w.bits(((c1[0]) << 2), c1[1] + 2)
     w.binary(f_contract_signature_encrypted_private_key)
-    w.bits(0, 1)
     f_dh_params = o.dh_params
-    if f_dh_params is None:
-        raise ExiEncodeError("CertificateUpdateResType: missing required dh_params")
-    w.bits(0, 2)
+    if f_dh_params is None: raise ExiEncodeError("CertificateUpdateResType: missing required dh_params")
+    w.bits(0, 3)
     w.binary(f_dh_params)
-    w.bits(0, 1)
     f_contract_id = o.contract_id
-    if f_contract_id is None:
-        raise ExiEncodeError("CertificateUpdateResType: missing required contract_id")
-    w.bits(0, 2)
+    if f_contract_id is None: raise ExiEncodeError("CertificateUpdateResType: missing required contract_id")
+    w.bits(0, 3)
     w.string(f_contract_id)
-    w.bits(0, 1)
     f_retry_counter = o.retry_counter
-    if f_retry_counter is None:
-        raise ExiEncodeError("CertificateUpdateResType: missing required retry_counter")
+    if f_retry_counter is None: raise ExiEncodeError("CertificateUpdateResType: missing required retry_counter")
     if not -32768 <= f_retry_counter <= 32767:
         raise ExiEncodeError(f"value {f_retry_counter!r} outside [-32768, 32767]")
-    w.bits((1 if f_retry_counter < 0 else 0), 3)
+    w.bits((1 if f_retry_counter < 0 else 0), 4)
     w.uint(-f_retry_counter - 1 if f_retry_counter < 0 else f_retry_counter)
     w.bits(0, 2)
 
@@ -2139,59 +3116,93 @@ def _d_ChargeParameterDiscoveryReqType(r: Reader) -> ChargeParameterDiscoveryReq
     v_ac_ev_charge_parameter = None
     v_dc_ev_charge_parameter = None
     v_ev_charge_parameter = None
-    p = r.p
-    q = p + 8
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xff
-    r.p = q
-    if b & 0xc4:
-        r.badz(p, 8, b & 0xc4)
+    p = r.p; q = p + 8
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xff; r.p = q
+    if b & 0xc4: r.badz(p, 8, b & 0xc4)
     k = (b >> 3) & 0x7
-    if k >= 6:
-        r.bad(p + 2, 'enumeration index out of range')
-    v_ev_requested_energy_transfer_type = _K13[k]
+    if k >= 6: r.bad(p + 2, 'enum index')
+    v_ev_requested_energy_transfer_type = _K10[k]
     e = b & 0x3
-    if e >= 3:
-        r.bad_code(p + 6, e, 3)
-    it, al = _P14[e]
+    if e >= 3: r.bad_code(p + 6, e, 3)
+    it, al = _P11[e]
     if al == 0:
-        v_ac_ev_charge_parameter = _d_AC_EVChargeParameterType(r)
+        v1_departure_time = None
+        v1_e_amount = None
+        v1_ev_max_voltage = None
+        v1_ev_max_current = None
+        v1_ev_min_current = None
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
+        it = 0; al = 0
+        v1_departure_time = r.uintb(4294967295)
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
+        it = 1; al = 0
+        v1_e_amount = _d_PhysicalValueType(r)
+        r.zero(1, 'expected next item')
+        it = 2; al = 0
+        v1_ev_max_voltage = _d_PhysicalValueType(r)
+        r.zero(1, 'expected next item')
+        it = 3; al = 0
+        v1_ev_max_current = _d_PhysicalValueType(r)
+        r.zero(1, 'expected next item')
+        it = 4; al = 0
+        v1_ev_min_current = _d_PhysicalValueType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+        v_ac_ev_charge_parameter = AC_EVChargeParameterType(departure_time=v1_departure_time, e_amount=v1_e_amount, ev_max_voltage=v1_ev_max_voltage, ev_max_current=v1_ev_max_current, ev_min_current=v1_ev_min_current)
     elif al == 1:
         v_dc_ev_charge_parameter = _d_DC_EVChargeParameterType(r)
     elif al == 2:
-        v_ev_charge_parameter = _d_EVChargeParameterType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+        v_ev_charge_parameter = EVChargeParameterType()
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return ChargeParameterDiscoveryReqType(ev_requested_energy_transfer_type=v_ev_requested_energy_transfer_type, ac_ev_charge_parameter=v_ac_ev_charge_parameter, dc_ev_charge_parameter=v_dc_ev_charge_parameter, ev_charge_parameter=v_ev_charge_parameter)
 
 def _e_ChargeParameterDiscoveryReqType(w: Writer, o: ChargeParameterDiscoveryReqType) -> None:
     f_ev_requested_energy_transfer_type = o.ev_requested_energy_transfer_type
-    if f_ev_requested_energy_transfer_type is None:
-        raise ExiEncodeError("ChargeParameterDiscoveryReqType: missing required ev_requested_energy_transfer_type")
-    w.bits((_K15[f_ev_requested_energy_transfer_type]) << 1, 6)
+    if f_ev_requested_energy_transfer_type is None: raise ExiEncodeError("ChargeParameterDiscoveryReqType: missing required ev_requested_energy_transfer_type")
     s = 1
+    w.bits(((_K27[f_ev_requested_energy_transfer_type]) << 1), 6)
     f_ac_ev_charge_parameter = o.ac_ev_charge_parameter
     f_dc_ev_charge_parameter = o.dc_ev_charge_parameter
     f_ev_charge_parameter = o.ev_charge_parameter
     if f_ac_ev_charge_parameter is not None:
+        f1_departure_time = f_ac_ev_charge_parameter.departure_time
+        if f1_departure_time is None: raise ExiEncodeError("AC_EVChargeParameterType: missing required departure_time")
+        w.bits(0, 4)
+        w.uint(f1_departure_time)
+        f1_e_amount = f_ac_ev_charge_parameter.e_amount
+        if f1_e_amount is None: raise ExiEncodeError("AC_EVChargeParameterType: missing required e_amount")
         w.bits(0, 2)
-        _e_AC_EVChargeParameterType(w, f_ac_ev_charge_parameter)
+        _e_PhysicalValueType(w, f1_e_amount)
+        f1_ev_max_voltage = f_ac_ev_charge_parameter.ev_max_voltage
+        if f1_ev_max_voltage is None: raise ExiEncodeError("AC_EVChargeParameterType: missing required ev_max_voltage")
+        w.bits(0, 1)
+        _e_PhysicalValueType(w, f1_ev_max_voltage)
+        f1_ev_max_current = f_ac_ev_charge_parameter.ev_max_current
+        if f1_ev_max_current is None: raise ExiEncodeError("AC_EVChargeParameterType: missing required ev_max_current")
+        w.bits(0, 1)
+        _e_PhysicalValueType(w, f1_ev_max_current)
+        f1_ev_min_current = f_ac_ev_charge_parameter.ev_min_current
+        if f1_ev_min_current is None: raise ExiEncodeError("AC_EVChargeParameterType: missing required ev_min_current")
+        w.bits(0, 1)
+        _e_PhysicalValueType(w, f1_ev_min_current)
+        w.bits(0, 1)
         s = 2
     elif f_dc_ev_charge_parameter is not None:
         w.bits(1, 2)
         _e_DC_EVChargeParameterType(w, f_dc_ev_charge_parameter)
         s = 2
     elif f_ev_charge_parameter is not None:
-        w.bits(2, 2)
-        _e_EVChargeParameterType(w, f_ev_charge_parameter)
+        w.bits(4, 3)
         s = 2
     else:
         raise ExiEncodeError("ChargeParameterDiscoveryReqType: missing required ac_ev_charge_parameter/dc_ev_charge_parameter/ev_charge_parameter")
@@ -2206,65 +3217,62 @@ def _d_ChargeParameterDiscoveryResType(r: Reader) -> ChargeParameterDiscoveryRes
     v_ac_evse_charge_parameter = None
     v_dc_evse_charge_parameter = None
     v_evse_charge_parameter = None
-    p = r.p
-    q = p + 14
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3fff
-    r.p = q
-    if b & 0x3074:
-        r.badz(p, 14, b & 0x3074)
+    p = r.p; q = p + 14
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3fff; r.p = q
+    if b & 0x3074: r.badz(p, 14, b & 0x3074)
     k = (b >> 7) & 0x1f
-    if k >= 23:
-        r.bad(p + 2, 'enumeration index out of range')
-    v_response_code = _K4[k]
+    if k >= 23: r.bad(p + 2, 'enum index')
+    v_response_code = _K7[k]
     k = (b >> 3) & 0x1
-    v_evse_processing = _K5[k]
+    v_evse_processing = _K8[k]
     e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 12, e, 2)
-    it, al = _P16[e]
+    if e >= 2: r.bad_code(p + 12, e, 2)
+    it, al = _P12[e]
     if al == 0:
         v_sa_schedule_list = _d_SAScheduleListType(r)
     elif al == 1:
-        v_sa_schedules = _d_SASchedulesType(r)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 3:
-        r.bad_code(p + 0, e, 3)
-    it, al = _P17[e]
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+        v_sa_schedules = SASchedulesType()
+    it, al = _P13[r.code(2, 3)]
     if al == 0:
-        v_ac_evse_charge_parameter = _d_AC_EVSEChargeParameterType(r)
+        v2_ac_evse_status = None
+        v2_evse_max_voltage = None
+        v2_evse_max_current = None
+        v2_evse_min_current = None
+        r.zero(1, 'expected next item')
+        it = 0; al = 0
+        v2_ac_evse_status = _d_AC_EVSEStatusType(r)
+        r.zero(1, 'expected next item')
+        it = 1; al = 0
+        v2_evse_max_voltage = _d_PhysicalValueType(r)
+        r.zero(1, 'expected next item')
+        it = 2; al = 0
+        v2_evse_max_current = _d_PhysicalValueType(r)
+        r.zero(1, 'expected next item')
+        it = 3; al = 0
+        v2_evse_min_current = _d_PhysicalValueType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+        v_ac_evse_charge_parameter = AC_EVSEChargeParameterType(ac_evse_status=v2_ac_evse_status, evse_max_voltage=v2_evse_max_voltage, evse_max_current=v2_evse_max_current, evse_min_current=v2_evse_min_current)
     elif al == 1:
         v_dc_evse_charge_parameter = _d_DC_EVSEChargeParameterType(r)
     elif al == 2:
-        v_evse_charge_parameter = _d_EVSEChargeParameterType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+        v_evse_charge_parameter = EVSEChargeParameterType()
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return ChargeParameterDiscoveryResType(response_code=v_response_code, evse_processing=v_evse_processing, sa_schedule_list=v_sa_schedule_list, sa_schedules=v_sa_schedules, ac_evse_charge_parameter=v_ac_evse_charge_parameter, dc_evse_charge_parameter=v_dc_evse_charge_parameter, evse_charge_parameter=v_evse_charge_parameter)
 
 def _e_ChargeParameterDiscoveryResType(w: Writer, o: ChargeParameterDiscoveryResType) -> None:
     f_response_code = o.response_code
-    if f_response_code is None:
-        raise ExiEncodeError("ChargeParameterDiscoveryResType: missing required response_code")
-    w.bits((_K6[f_response_code]) << 1, 8)
+    if f_response_code is None: raise ExiEncodeError("ChargeParameterDiscoveryResType: missing required response_code")
     f_evse_processing = o.evse_processing
-    if f_evse_processing is None:
-        raise ExiEncodeError("ChargeParameterDiscoveryResType: missing required evse_processing")
-    w.bits((_K7[f_evse_processing]) << 1, 4)
+    if f_evse_processing is None: raise ExiEncodeError("ChargeParameterDiscoveryResType: missing required evse_processing")
     s = 2
+    w.bits(((_K23[f_response_code]) << 5) | ((_K24[f_evse_processing]) << 1), 12)
     f_sa_schedule_list = o.sa_schedule_list
     f_sa_schedules = o.sa_schedules
     if f_sa_schedule_list is not None:
@@ -2272,8 +3280,7 @@ def _e_ChargeParameterDiscoveryResType(w: Writer, o: ChargeParameterDiscoveryRes
         _e_SAScheduleListType(w, f_sa_schedule_list)
         s = 3
     elif f_sa_schedules is not None:
-        w.bits(1, 2)
-        _e_SASchedulesType(w, f_sa_schedules)
+        w.bits(2, 3)
         s = 3
     else:
         raise ExiEncodeError("ChargeParameterDiscoveryResType: missing required sa_schedule_list/sa_schedules")
@@ -2282,16 +3289,30 @@ def _e_ChargeParameterDiscoveryResType(w: Writer, o: ChargeParameterDiscoveryRes
     f_dc_evse_charge_parameter = o.dc_evse_charge_parameter
     f_evse_charge_parameter = o.evse_charge_parameter
     if f_ac_evse_charge_parameter is not None:
-        w.bits(0, 2)
-        _e_AC_EVSEChargeParameterType(w, f_ac_evse_charge_parameter)
+        f2_ac_evse_status = f_ac_evse_charge_parameter.ac_evse_status
+        if f2_ac_evse_status is None: raise ExiEncodeError("AC_EVSEChargeParameterType: missing required ac_evse_status")
+        w.bits(0, 3)
+        _e_AC_EVSEStatusType(w, f2_ac_evse_status)
+        f2_evse_max_voltage = f_ac_evse_charge_parameter.evse_max_voltage
+        if f2_evse_max_voltage is None: raise ExiEncodeError("AC_EVSEChargeParameterType: missing required evse_max_voltage")
+        w.bits(0, 1)
+        _e_PhysicalValueType(w, f2_evse_max_voltage)
+        f2_evse_max_current = f_ac_evse_charge_parameter.evse_max_current
+        if f2_evse_max_current is None: raise ExiEncodeError("AC_EVSEChargeParameterType: missing required evse_max_current")
+        w.bits(0, 1)
+        _e_PhysicalValueType(w, f2_evse_max_current)
+        f2_evse_min_current = f_ac_evse_charge_parameter.evse_min_current
+        if f2_evse_min_current is None: raise ExiEncodeError("AC_EVSEChargeParameterType: missing required evse_min_current")
+        w.bits(0, 1)
+        _e_PhysicalValueType(w, f2_evse_min_current)
+        w.bits(0, 1)
         s = 4
     elif f_dc_evse_charge_parameter is not None:
         w.bits(1, 2)
         _e_DC_EVSEChargeParameterType(w, f_dc_evse_charge_parameter)
         s = 4
     elif f_evse_charge_parameter is not None:
-        w.bits(2, 2)
-        _e_EVSEChargeParameterType(w, f_evse_charge_parameter)
+        w.bits(4, 3)
         s = 4
     else:
         raise ExiEncodeError("ChargeParameterDiscoveryResType: missing required ac_evse_charge_parameter/dc_evse_charge_parameter/evse_charge_parameter")
@@ -2301,60 +3322,73 @@ def _d_ChargingProfileType(r: Reader) -> ChargingProfileType:
     rv = r.v; rn = r.n
     v_sa_schedule_tuple_id = None
     v_profile_entry = []
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x6:
-        r.badz(p, 3, b & 0x6)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x6: r.badz(p, 3, b & 0x6)
     sg = (b & 0x1) == 1
     it = 0; al = 0
     v_sa_schedule_tuple_id = -r.uintb(32767) - 1 if sg else r.uintb(32767)
     if not -32768 <= v_sa_schedule_tuple_id <= 32767:
         r.fail('integer out of range')
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 1; al = 0
     n = 0
     while it == 1:
-        t = _d_ProfileEntryType(r)
+        v1_charging_profile_entry_start = None
+        v1_charging_profile_entry_max_power = None
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
+        it = 0; al = 0
+        v1_charging_profile_entry_start = r.uintb(4294967295)
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xe: r.badz(p, 4, b & 0xe)
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v1_charging_profile_entry_max_power = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v1_charging_profile_entry_max_power <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
+        it = -1; al = 0
+        t = ProfileEntryType(charging_profile_entry_start=v1_charging_profile_entry_start, charging_profile_entry_max_power=v1_charging_profile_entry_max_power)
         v_profile_entry.append(t)
         n += 1
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P8[e]
+        it, al = _P15[r.code(2, 2)]
     return ChargingProfileType(sa_schedule_tuple_id=v_sa_schedule_tuple_id, profile_entry=v_profile_entry)
 
 def _e_ChargingProfileType(w: Writer, o: ChargingProfileType) -> None:
     f_sa_schedule_tuple_id = o.sa_schedule_tuple_id
-    if f_sa_schedule_tuple_id is None:
-        raise ExiEncodeError("ChargingProfileType: missing required sa_schedule_tuple_id")
+    if f_sa_schedule_tuple_id is None: raise ExiEncodeError("ChargingProfileType: missing required sa_schedule_tuple_id")
     if not -32768 <= f_sa_schedule_tuple_id <= 32767:
         raise ExiEncodeError(f"value {f_sa_schedule_tuple_id!r} outside [-32768, 32767]")
     w.bits((1 if f_sa_schedule_tuple_id < 0 else 0), 3)
     w.uint(-f_sa_schedule_tuple_id - 1 if f_sa_schedule_tuple_id < 0 else f_sa_schedule_tuple_id)
-    w.bits(0, 1)
     s = 1
+    w.bits(0, 1)
     n = 0
     for x in o.profile_entry:
-        c = _C18[s]
-        w.bits(c[0], c[1])
-        _e_ProfileEntryType(w, x)
+        c1 = _C49[s]
+        f1_charging_profile_entry_start = x.charging_profile_entry_start
+        if f1_charging_profile_entry_start is None: raise ExiEncodeError("ProfileEntryType: missing required charging_profile_entry_start")
+        w.bits(((c1[0]) << 2), c1[1] + 2)
+        w.uint(f1_charging_profile_entry_start)
+        f1_charging_profile_entry_max_power = x.charging_profile_entry_max_power
+        if f1_charging_profile_entry_max_power is None: raise ExiEncodeError("ProfileEntryType: missing required charging_profile_entry_max_power")
+        if not -32768 <= f1_charging_profile_entry_max_power <= 32767:
+            raise ExiEncodeError(f"value {f1_charging_profile_entry_max_power!r} outside [-32768, 32767]")
+        w.bits((1 if f1_charging_profile_entry_max_power < 0 else 0), 4)
+        w.uint(-f1_charging_profile_entry_max_power - 1 if f1_charging_profile_entry_max_power < 0 else f1_charging_profile_entry_max_power)
+        w.bits(0, 2)
         n += 1
         s = 2
     if n < 1:
@@ -2362,15 +3396,7 @@ def _e_ChargingProfileType(w: Writer, o: ChargingProfileType) -> None:
     w.bits(1, 2)
 
 def _d_ChargingStatusReqType(r: Reader) -> ChargingStatusReqType:
-    rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return ChargingStatusReqType()
 
@@ -2386,240 +3412,353 @@ def _d_ChargingStatusResType(r: Reader) -> ChargingStatusResType:
     v_meter_info = None
     v_receipt_required = None
     v_ac_evse_status = None
-    p = r.p
-    q = p + 10
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3ff
-    r.p = q
-    if b & 0x307:
-        r.badz(p, 10, b & 0x307)
+    p = r.p; q = p + 10
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3ff; r.p = q
+    if b & 0x307: r.badz(p, 10, b & 0x307)
     k = (b >> 3) & 0x1f
-    if k >= 23:
-        r.bad(p + 2, 'enumeration index out of range')
-    v_response_code = _K4[k]
+    if k >= 23: r.bad(p + 2, 'enum index')
+    v_response_code = _K7[k]
     it = 1; al = 0
     v_evseid = r.binary()
-    p = r.p
-    q = p + 4
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xf
-    r.p = q
-    if b & 0xe:
-        r.badz(p, 4, b & 0xe)
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0xe: r.badz(p, 4, b & 0xe)
     sg = (b & 0x1) == 1
     it = 2; al = 0
     v_sa_schedule_tuple_id = -r.uintb(32767) - 1 if sg else r.uintb(32767)
     if not -32768 <= v_sa_schedule_tuple_id <= 32767:
         r.fail('integer out of range')
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x4:
-        r.badz(p, 3, b & 0x4)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
-    if e >= 3:
-        r.bad_code(p + 1, e, 3)
-    it, al = _P19[e]
+    if e >= 3: r.bad_code(p + 1, e, 3)
+    it, al = _P50[e]
     if it == 3:
-        v_evse_max_current = _d_PhysicalValueType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
+        v1_multiplier = None
+        v1_unit = None
+        v1_value = None
+        p = r.p; q = p + 8
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xff; r.p = q
+        if b & 0xc4: r.badz(p, 8, b & 0xc4)
+        v1_multiplier = ((b >> 3) & 0x7) - 3
+        if v1_multiplier > 3: r.bad(p + 2, 'range')
         e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P20[e]
+        if e >= 2: r.bad_code(p + 6, e, 2)
+        it, al = _P0[e]
+        if it == 1:
+            p = r.p; q = p + 7
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x7f; r.p = q
+            if b & 0x43: r.badz(p, 7, b & 0x43)
+            k = (b >> 2) & 0xf
+            if k >= 10: r.bad(p + 1, 'enum index')
+            v1_unit = _K1[k]
+            it = 2; al = 0
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x2: r.badz(p, 2, b & 0x2)
+        sg = (b & 0x1) == 1
+        v1_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v1_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xc: r.badz(p, 4, b & 0xc)
+        e = b & 0x3
+        if e >= 2: r.bad_code(p + 2, e, 2)
+        it, al = _P51[e]
+        v_evse_max_current = PhysicalValueType(multiplier=v1_multiplier, unit=v1_unit, value=v1_value)
     if it == 4:
-        v_meter_info = _d_MeterInfoType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        v2_meter_id = None
+        v2_meter_reading = None
+        v2_sig_meter_reading = None
+        v2_meter_status = None
+        v2_t_meter = None
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
+        it = 0; al = 0
+        v2_meter_id = r.string()
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0x8: r.badz(p, 4, b & 0x8)
+        e = b & 0x7
+        if e >= 5: r.bad_code(p + 1, e, 5)
+        it, al = _P52[e]
+        if it == 1:
+            v2_meter_reading = _d_PhysicalValueType(r)
+            it, al = _P53[r.code(3, 4)]
+        if it == 2:
+            r.zero(1, 'expected characters')
+            v2_sig_meter_reading = r.binary()
+            p = r.p; q = p + 3
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x7; r.p = q
+            if b & 0x4: r.badz(p, 3, b & 0x4)
+            e = b & 0x3
+            if e >= 3: r.bad_code(p + 1, e, 3)
+            it, al = _P54[e]
+        if it == 3:
+            p = r.p; q = p + 2
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x3; r.p = q
+            if b & 0x2: r.badz(p, 2, b & 0x2)
+            sg = (b & 0x1) == 1
+            v2_meter_status = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+            if not -32768 <= v2_meter_status <= 32767:
+                r.fail('integer out of range')
+            p = r.p; q = p + 3
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x7; r.p = q
+            if b & 0x4: r.badz(p, 3, b & 0x4)
+            e = b & 0x3
+            if e >= 2: r.bad_code(p + 1, e, 2)
+            it, al = _P55[e]
+        if it == 4:
+            p = r.p; q = p + 2
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x3; r.p = q
+            if b & 0x2: r.badz(p, 2, b & 0x2)
+            sg = (b & 0x1) == 1
+            v2_t_meter = -r.uintb(9223372036854775807) - 1 if sg else r.uintb(9223372036854775807)
+            if not -9223372036854775808 <= v2_t_meter <= 9223372036854775807:
+                r.fail('integer out of range')
+            p = r.p; q = p + 2
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x3; r.p = q
+            if b & 0x3: r.badz(p, 2, b & 0x3)
+            it = -1; al = 0
+        v_meter_info = MeterInfoType(meter_id=v2_meter_id, meter_reading=v2_meter_reading, sig_meter_reading=v2_sig_meter_reading, meter_status=v2_meter_status, t_meter=v2_t_meter)
+        r.zero(1, 'expected next item')
         it = 5; al = 0
-    p = r.p
-    q = p + 4
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xf
-    r.p = q
-    if b & 0xb:
-        r.badz(p, 4, b & 0xb)
-    v_receipt_required = ((b >> 2) & 0x1) == 1
-    it = 6; al = 0
-    v_ac_evse_status = _d_AC_EVSEStatusType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v3_power_switch_closed = None
+    v3_rcd = None
+    v3_notification_max_delay = None
+    v3_evse_notification = None
+    p = r.p; q = p + 14
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3fff; r.p = q
+    if b & 0x2f77: r.badz(p, 14, b & 0x2f77)
+    v_receipt_required = ((b >> 12) & 0x1) == 1
+    v3_power_switch_closed = ((b >> 7) & 0x1) == 1
+    v3_rcd = ((b >> 3) & 0x1) == 1
+    it = 2; al = 0
+    v3_notification_max_delay = r.uintb(4294967295)
+    p = r.p; q = p + 8
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xff; r.p = q
+    if b & 0xe7: r.badz(p, 8, b & 0xe7)
+    k = (b >> 3) & 0x3
+    if k >= 3: r.bad(p + 3, 'enum index')
+    v3_evse_notification = _K4[k]
+    v_ac_evse_status = AC_EVSEStatusType(power_switch_closed=v3_power_switch_closed, rcd=v3_rcd, notification_max_delay=v3_notification_max_delay, evse_notification=v3_evse_notification)
     it = -1; al = 0
     return ChargingStatusResType(response_code=v_response_code, evseid=v_evseid, sa_schedule_tuple_id=v_sa_schedule_tuple_id, evse_max_current=v_evse_max_current, meter_info=v_meter_info, receipt_required=v_receipt_required, ac_evse_status=v_ac_evse_status)
 
 def _e_ChargingStatusResType(w: Writer, o: ChargingStatusResType) -> None:
     f_response_code = o.response_code
-    if f_response_code is None:
-        raise ExiEncodeError("ChargingStatusResType: missing required response_code")
-    w.bits((_K6[f_response_code]) << 1, 8)
+    if f_response_code is None: raise ExiEncodeError("ChargingStatusResType: missing required response_code")
     f_evseid = o.evseid
-    if f_evseid is None:
-        raise ExiEncodeError("ChargingStatusResType: missing required evseid")
-    w.bits(0, 2)
+    if f_evseid is None: raise ExiEncodeError("ChargingStatusResType: missing required evseid")
+    w.bits(((_K23[f_response_code]) << 3), 10)
     w.binary(f_evseid)
-    w.bits(0, 1)
     f_sa_schedule_tuple_id = o.sa_schedule_tuple_id
-    if f_sa_schedule_tuple_id is None:
-        raise ExiEncodeError("ChargingStatusResType: missing required sa_schedule_tuple_id")
+    if f_sa_schedule_tuple_id is None: raise ExiEncodeError("ChargingStatusResType: missing required sa_schedule_tuple_id")
     if not -32768 <= f_sa_schedule_tuple_id <= 32767:
         raise ExiEncodeError(f"value {f_sa_schedule_tuple_id!r} outside [-32768, 32767]")
-    w.bits((1 if f_sa_schedule_tuple_id < 0 else 0), 3)
+    w.bits((1 if f_sa_schedule_tuple_id < 0 else 0), 4)
     w.uint(-f_sa_schedule_tuple_id - 1 if f_sa_schedule_tuple_id < 0 else f_sa_schedule_tuple_id)
-    w.bits(0, 1)
     s = 3
+    w.bits(0, 1)
     f_evse_max_current = o.evse_max_current
     if f_evse_max_current is not None:
+        f1_multiplier = f_evse_max_current.multiplier
+        if f1_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
+        if not -3 <= f1_multiplier <= 3:
+            raise ExiEncodeError(f"value {f1_multiplier!r} outside [-3, 3]")
+        s1 = 1
+        w.bits(((f1_multiplier + 3) << 1), 8)
+        f1_unit = f_evse_max_current.unit
+        if f1_unit is not None:
+            w.bits(((_K2[f1_unit]) << 1), 8)
+            s1 = 2
+        f1_value = f_evse_max_current.value
+        if f1_value is None: raise ExiEncodeError("PhysicalValueType: missing required value")
+        c1 = _C3[s1]
+        if not -32768 <= f1_value <= 32767:
+            raise ExiEncodeError(f"value {f1_value!r} outside [-32768, 32767]")
+        w.bits(((c1[0]) << 2) | (1 if f1_value < 0 else 0), c1[1] + 2)
+        w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
+        s1 = 3
         w.bits(0, 2)
-        _e_PhysicalValueType(w, f_evse_max_current)
         s = 4
     f_meter_info = o.meter_info
     if f_meter_info is not None:
-        c = _C21[s]
-        w.bits(c[0], c[1])
-        _e_MeterInfoType(w, f_meter_info)
+        c2 = _C56[s]
+        f2_meter_id = f_meter_info.meter_id
+        if f2_meter_id is None: raise ExiEncodeError("MeterInfoType: missing required meter_id")
+        w.bits(((c2[0]) << 2), c2[1] + 2)
+        w.string(f2_meter_id)
+        s2 = 1
+        w.bits(0, 1)
+        f2_meter_reading = f_meter_info.meter_reading
+        if f2_meter_reading is not None:
+            w.bits(0, 3)
+            _e_PhysicalValueType(w, f2_meter_reading)
+            s2 = 2
+        f2_sig_meter_reading = f_meter_info.sig_meter_reading
+        if f2_sig_meter_reading is not None:
+            c3 = _C57[s2]
+            w.bits(((c3[0]) << 1), c3[1] + 1)
+            w.binary(f2_sig_meter_reading)
+            w.bits(0, 1)
+            s2 = 3
+        f2_meter_status = f_meter_info.meter_status
+        if f2_meter_status is not None:
+            c4 = _C58[s2]
+            if not -32768 <= f2_meter_status <= 32767:
+                raise ExiEncodeError(f"value {f2_meter_status!r} outside [-32768, 32767]")
+            w.bits(((c4[0]) << 2) | (1 if f2_meter_status < 0 else 0), c4[1] + 2)
+            w.uint(-f2_meter_status - 1 if f2_meter_status < 0 else f2_meter_status)
+            w.bits(0, 1)
+            s2 = 4
+        f2_t_meter = f_meter_info.t_meter
+        if f2_t_meter is not None:
+            c5 = _C59[s2]
+            if not -9223372036854775808 <= f2_t_meter <= 9223372036854775807:
+                raise ExiEncodeError(f"value {f2_t_meter!r} outside [-9223372036854775808, 9223372036854775807]")
+            w.bits(((c5[0]) << 2) | (1 if f2_t_meter < 0 else 0), c5[1] + 2)
+            w.uint(-f2_t_meter - 1 if f2_t_meter < 0 else f2_t_meter)
+            w.bits(0, 1)
+            s2 = 5
+        c6 = _C60[s2]
+        w.bits((c6[0]), c6[1])
         s = 5
     f_receipt_required = o.receipt_required
-    if f_receipt_required is None:
-        raise ExiEncodeError("ChargingStatusResType: missing required receipt_required")
-    c = _C22[s]
-    w.bits(c[0], c[1])
-    w.bits((1 if f_receipt_required else 0) << 1, 3)
+    if f_receipt_required is None: raise ExiEncodeError("ChargingStatusResType: missing required receipt_required")
+    c7 = _C61[s]
     s = 6
     f_ac_evse_status = o.ac_evse_status
-    if f_ac_evse_status is None:
-        raise ExiEncodeError("ChargingStatusResType: missing required ac_evse_status")
-    w.bits(0, 1)
-    _e_AC_EVSEStatusType(w, f_ac_evse_status)
-    w.bits(0, 1)
+    if f_ac_evse_status is None: raise ExiEncodeError("ChargingStatusResType: missing required ac_evse_status")
+    f3_power_switch_closed = f_ac_evse_status.power_switch_closed
+    if f3_power_switch_closed is None: raise ExiEncodeError("AC_EVSEStatusType: missing required power_switch_closed")
+    f3_rcd = f_ac_evse_status.rcd
+    if f3_rcd is None: raise ExiEncodeError("AC_EVSEStatusType: missing required rcd")
+    f3_notification_max_delay = f_ac_evse_status.notification_max_delay
+    if f3_notification_max_delay is None: raise ExiEncodeError("AC_EVSEStatusType: missing required notification_max_delay")
+    w.bits(((c7[0]) << 14) | ((1 if f_receipt_required else 0) << 12) | ((1 if f3_power_switch_closed else 0) << 7) | ((1 if f3_rcd else 0) << 3), c7[1] + 14)
+    w.uint(f3_notification_max_delay)
+    f3_evse_notification = f_ac_evse_status.evse_notification
+    if f3_evse_notification is None: raise ExiEncodeError("AC_EVSEStatusType: missing required evse_notification")
+    w.bits(((_K5[f3_evse_notification]) << 3), 8)
 
 def _d_ConsumptionCostType(r: Reader) -> ConsumptionCostType:
     rv = r.v; rn = r.n
     v_start_value = None
     v_cost = []
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_start_value = r.uintb(4294967295)
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x4:
-        r.badz(p, 3, b & 0x4)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 1, e, 2)
-    it, al = _P8[e]
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P15[e]
     n = 0
     while it == 1:
-        t = _d_CostType(r)
+        v1_cost_kind = None
+        v1_amount = None
+        v1_amount_multiplier = None
+        p = r.p; q = p + 7
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7f; r.p = q
+        if b & 0x67: r.badz(p, 7, b & 0x67)
+        k = (b >> 3) & 0x3
+        if k >= 3: r.bad(p + 2, 'enum index')
+        v1_cost_kind = _K62[k]
+        it = 1; al = 0
+        v1_amount = r.uintb(4294967295)
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x4: r.badz(p, 3, b & 0x4)
+        e = b & 0x3
+        if e >= 2: r.bad_code(p + 1, e, 2)
+        it, al = _P19[e]
+        if it == 2:
+            p = r.p; q = p + 6
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x3f; r.p = q
+            if b & 0x23: r.badz(p, 6, b & 0x23)
+            v1_amount_multiplier = ((b >> 2) & 0x7) - 3
+            if v1_amount_multiplier > 3: r.bad(p + 1, 'range')
+            it = -1; al = 0
+        t = CostType(cost_kind=v1_cost_kind, amount=v1_amount, amount_multiplier=v1_amount_multiplier)
         v_cost.append(t)
         n += 1
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P8[e]
+        it, al = _P15[r.code(2, 2)]
     return ConsumptionCostType(start_value=v_start_value, cost=v_cost)
 
 def _e_ConsumptionCostType(w: Writer, o: ConsumptionCostType) -> None:
     f_start_value = o.start_value
-    if f_start_value is None:
-        raise ExiEncodeError("ConsumptionCostType: missing required start_value")
+    if f_start_value is None: raise ExiEncodeError("ConsumptionCostType: missing required start_value")
     w.bits(0, 2)
     w.uint(f_start_value)
-    w.bits(0, 1)
     s = 1
+    w.bits(0, 1)
     n = 0
     for x in o.cost:
-        c = _C23[s]
-        w.bits(c[0], c[1])
-        _e_CostType(w, x)
+        c1 = _C63[s]
+        f1_cost_kind = x.cost_kind
+        if f1_cost_kind is None: raise ExiEncodeError("CostType: missing required cost_kind")
+        f1_amount = x.amount
+        if f1_amount is None: raise ExiEncodeError("CostType: missing required amount")
+        w.bits(((c1[0]) << 7) | ((_K64[f1_cost_kind]) << 3), c1[1] + 7)
+        w.uint(f1_amount)
+        s1 = 2
+        w.bits(0, 1)
+        f1_amount_multiplier = x.amount_multiplier
+        if f1_amount_multiplier is not None:
+            if not -3 <= f1_amount_multiplier <= 3:
+                raise ExiEncodeError(f"value {f1_amount_multiplier!r} outside [-3, 3]")
+            w.bits(((f1_amount_multiplier + 3) << 1), 7)
+            s1 = 3
+        c2 = _C34[s1]
+        w.bits((c2[0]), c2[1])
         n += 1
         s = 2
-    c = _C24[s]
-    w.bits(c[0], c[1])
+    c3 = _C65[s]
+    w.bits((c3[0]), c3[1])
 
 def _d_ContractAuthenticationReqType(r: Reader) -> ContractAuthenticationReqType:
     rv = r.v; rn = r.n
     v_id = None
     v_gen_challenge = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 3:
-        r.bad_code(p + 0, e, 3)
-    it, al = _P25[e]
+    it, al = _P14[r.code(2, 3)]
     if it == 0:
         v_id = r.string()
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P8[e]
+        it, al = _P15[r.code(2, 2)]
     if it == 1:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected characters')
         v_gen_challenge = r.string()
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        if b & 0x3:
-            r.badz(p, 2, b & 0x3)
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
         it = -1; al = 0
     return ContractAuthenticationReqType(id=v_id, gen_challenge=v_gen_challenge)
 
@@ -2632,112 +3771,85 @@ def _e_ContractAuthenticationReqType(w: Writer, o: ContractAuthenticationReqType
         s = 1
     f_gen_challenge = o.gen_challenge
     if f_gen_challenge is not None:
-        c = _C26[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c1 = _C28[s]
+        w.bits(((c1[0]) << 1), c1[1] + 1)
         w.string(f_gen_challenge)
         w.bits(0, 1)
         s = 2
-    c = _C27[s]
-    w.bits(c[0], c[1])
+    c2 = _C29[s]
+    w.bits((c2[0]), c2[1])
 
 def _d_ContractAuthenticationResType(r: Reader) -> ContractAuthenticationResType:
     rv = r.v; rn = r.n
     v_response_code = None
     v_evse_processing = None
-    p = r.p
-    q = p + 13
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1fff
-    r.p = q
-    if b & 0x183b:
-        r.badz(p, 13, b & 0x183b)
+    p = r.p; q = p + 13
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1fff; r.p = q
+    if b & 0x183b: r.badz(p, 13, b & 0x183b)
     k = (b >> 6) & 0x1f
-    if k >= 23:
-        r.bad(p + 2, 'enumeration index out of range')
-    v_response_code = _K4[k]
+    if k >= 23: r.bad(p + 2, 'enum index')
+    v_response_code = _K7[k]
     k = (b >> 2) & 0x1
-    v_evse_processing = _K5[k]
+    v_evse_processing = _K8[k]
     it = -1; al = 0
     return ContractAuthenticationResType(response_code=v_response_code, evse_processing=v_evse_processing)
 
 def _e_ContractAuthenticationResType(w: Writer, o: ContractAuthenticationResType) -> None:
     f_response_code = o.response_code
-    if f_response_code is None:
-        raise ExiEncodeError("ContractAuthenticationResType: missing required response_code")
-    w.bits((_K6[f_response_code]) << 1, 8)
+    if f_response_code is None: raise ExiEncodeError("ContractAuthenticationResType: missing required response_code")
     f_evse_processing = o.evse_processing
-    if f_evse_processing is None:
-        raise ExiEncodeError("ContractAuthenticationResType: missing required evse_processing")
-    w.bits((_K7[f_evse_processing]) << 2, 5)
+    if f_evse_processing is None: raise ExiEncodeError("ContractAuthenticationResType: missing required evse_processing")
+    w.bits(((_K23[f_response_code]) << 6) | ((_K24[f_evse_processing]) << 2), 13)
 
 def _d_CostType(r: Reader) -> CostType:
     rv = r.v; rn = r.n
     v_cost_kind = None
     v_amount = None
     v_amount_multiplier = None
-    p = r.p
-    q = p + 7
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7f
-    r.p = q
-    if b & 0x67:
-        r.badz(p, 7, b & 0x67)
+    p = r.p; q = p + 7
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7f; r.p = q
+    if b & 0x67: r.badz(p, 7, b & 0x67)
     k = (b >> 3) & 0x3
-    if k >= 3:
-        r.bad(p + 2, 'enumeration index out of range')
-    v_cost_kind = _K28[k]
+    if k >= 3: r.bad(p + 2, 'enum index')
+    v_cost_kind = _K62[k]
     it = 1; al = 0
     v_amount = r.uintb(4294967295)
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x4:
-        r.badz(p, 3, b & 0x4)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 1, e, 2)
-    it, al = _P29[e]
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P19[e]
     if it == 2:
-        p = r.p
-        q = p + 6
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3f
-        r.p = q
-        if b & 0x23:
-            r.badz(p, 6, b & 0x23)
+        p = r.p; q = p + 6
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3f; r.p = q
+        if b & 0x23: r.badz(p, 6, b & 0x23)
         v_amount_multiplier = ((b >> 2) & 0x7) - 3
-        if v_amount_multiplier > 3:
-            r.bad(p + 1, 'integer out of range')
+        if v_amount_multiplier > 3: r.bad(p + 1, 'range')
         it = -1; al = 0
     return CostType(cost_kind=v_cost_kind, amount=v_amount, amount_multiplier=v_amount_multiplier)
 
 def _e_CostType(w: Writer, o: CostType) -> None:
     f_cost_kind = o.cost_kind
-    if f_cost_kind is None:
-        raise ExiEncodeError("CostType: missing required cost_kind")
-    w.bits((_K30[f_cost_kind]) << 1, 5)
+    if f_cost_kind is None: raise ExiEncodeError("CostType: missing required cost_kind")
     f_amount = o.amount
-    if f_amount is None:
-        raise ExiEncodeError("CostType: missing required amount")
-    w.bits(0, 2)
+    if f_amount is None: raise ExiEncodeError("CostType: missing required amount")
+    w.bits(((_K64[f_cost_kind]) << 3), 7)
     w.uint(f_amount)
-    w.bits(0, 1)
     s = 2
+    w.bits(0, 1)
     f_amount_multiplier = o.amount_multiplier
     if f_amount_multiplier is not None:
         if not -3 <= f_amount_multiplier <= 3:
             raise ExiEncodeError(f"value {f_amount_multiplier!r} outside [-3, 3]")
-        w.bits((f_amount_multiplier + 3) << 1, 7)
+        w.bits(((f_amount_multiplier + 3) << 1), 7)
         s = 3
-    c = _C31[s]
-    w.bits(c[0], c[1])
+    c1 = _C34[s]
+    w.bits((c1[0]), c1[1])
 
 def _d_CurrentDemandReqType(r: Reader) -> CurrentDemandReqType:
     rv = r.v; rn = r.n
@@ -2751,193 +3863,511 @@ def _d_CurrentDemandReqType(r: Reader) -> CurrentDemandReqType:
     v_remaining_time_to_full_soc = None
     v_remaining_time_to_bulk_soc = None
     v_ev_target_voltage = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 0; al = 0
-    v_dc_ev_status = _d_DC_EVStatusType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 1; al = 0
-    v_ev_target_current = _d_PhysicalValueType(r)
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    e = b & 0x7
-    if e >= 5:
-        r.bad_code(p + 0, e, 5)
-    it, al = _P32[e]
+    v1_ev_ready = None
+    v1_ev_cabin_conditioning = None
+    v1_evress_conditioning = None
+    v1_ev_error_code = None
+    v1_evresssoc = None
+    p = r.p; q = p + 7
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7f; r.p = q
+    if b & 0x74: r.badz(p, 7, b & 0x74)
+    v1_ev_ready = ((b >> 3) & 0x1) == 1
+    e = b & 0x3
+    if e >= 3: r.bad_code(p + 5, e, 3)
+    it, al = _P39[e]
+    if it == 1:
+        p = r.p; q = p + 5
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x1f; r.p = q
+        if b & 0x14: r.badz(p, 5, b & 0x14)
+        v1_ev_cabin_conditioning = ((b >> 3) & 0x1) == 1
+        e = b & 0x3
+        if e >= 2: r.bad_code(p + 3, e, 2)
+        it, al = _P16[e]
     if it == 2:
-        v_ev_maximum_voltage_limit = _d_PhysicalValueType(r)
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xb: r.badz(p, 4, b & 0xb)
+        v1_evress_conditioning = ((b >> 2) & 0x1) == 1
+        it = 3; al = 0
+    v2_multiplier = None
+    v2_unit = None
+    v2_value = None
+    p = r.p; q = p + 26
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3ffffff; r.p = q
+    if b & 0x21c07c4: r.badz(p, 26, b & 0x21c07c4)
+    k = (b >> 21) & 0xf
+    if k >= 12: r.bad(p + 1, 'enum index')
+    v1_ev_error_code = _K40[k]
+    v1_evresssoc = ((b >> 11) & 0x7f)
+    if v1_evresssoc > 100: r.bad(p + 8, 'range')
+    v2_multiplier = ((b >> 3) & 0x7) - 3
+    if v2_multiplier > 3: r.bad(p + 20, 'range')
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 24, e, 2)
+    it, al = _P0[e]
+    v_dc_ev_status = DC_EVStatusType(ev_ready=v1_ev_ready, ev_cabin_conditioning=v1_ev_cabin_conditioning, evress_conditioning=v1_evress_conditioning, ev_error_code=v1_ev_error_code, evresssoc=v1_evresssoc)
+    if it == 1:
+        p = r.p; q = p + 7
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7f; r.p = q
+        if b & 0x43: r.badz(p, 7, b & 0x43)
+        k = (b >> 2) & 0xf
+        if k >= 10: r.bad(p + 1, 'enum index')
+        v2_unit = _K1[k]
+        it = 2; al = 0
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x2: r.badz(p, 2, b & 0x2)
+    sg = (b & 0x1) == 1
+    v2_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v2_value <= 32767:
+        r.fail('integer out of range')
+    p = r.p; q = p + 5
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1f; r.p = q
+    if b & 0x18: r.badz(p, 5, b & 0x18)
+    e = b & 0x7
+    if e >= 5: r.bad_code(p + 2, e, 5)
+    it, al = _P66[e]
+    v_ev_target_current = PhysicalValueType(multiplier=v2_multiplier, unit=v2_unit, value=v2_value)
+    if it == 2:
+        v3_multiplier = None
+        v3_unit = None
+        v3_value = None
+        p = r.p; q = p + 8
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xff; r.p = q
+        if b & 0xc4: r.badz(p, 8, b & 0xc4)
+        v3_multiplier = ((b >> 3) & 0x7) - 3
+        if v3_multiplier > 3: r.bad(p + 2, 'range')
+        e = b & 0x3
+        if e >= 2: r.bad_code(p + 6, e, 2)
+        it, al = _P0[e]
+        if it == 1:
+            p = r.p; q = p + 7
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x7f; r.p = q
+            if b & 0x43: r.badz(p, 7, b & 0x43)
+            k = (b >> 2) & 0xf
+            if k >= 10: r.bad(p + 1, 'enum index')
+            v3_unit = _K1[k]
+            it = 2; al = 0
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x2: r.badz(p, 2, b & 0x2)
+        sg = (b & 0x1) == 1
+        v3_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v3_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 5
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x1f; r.p = q
+        if b & 0x18: r.badz(p, 5, b & 0x18)
         e = b & 0x7
-        if e >= 4:
-            r.bad_code(p + 0, e, 4)
-        it, al = _P33[e]
+        if e >= 4: r.bad_code(p + 2, e, 4)
+        it, al = _P67[e]
+        v_ev_maximum_voltage_limit = PhysicalValueType(multiplier=v3_multiplier, unit=v3_unit, value=v3_value)
     if it == 3:
-        v_ev_maximum_current_limit = _d_PhysicalValueType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
+        v4_multiplier = None
+        v4_unit = None
+        v4_value = None
+        p = r.p; q = p + 8
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xff; r.p = q
+        if b & 0xc4: r.badz(p, 8, b & 0xc4)
+        v4_multiplier = ((b >> 3) & 0x7) - 3
+        if v4_multiplier > 3: r.bad(p + 2, 'range')
         e = b & 0x3
-        if e >= 3:
-            r.bad_code(p + 0, e, 3)
-        it, al = _P34[e]
+        if e >= 2: r.bad_code(p + 6, e, 2)
+        it, al = _P0[e]
+        if it == 1:
+            p = r.p; q = p + 7
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x7f; r.p = q
+            if b & 0x43: r.badz(p, 7, b & 0x43)
+            k = (b >> 2) & 0xf
+            if k >= 10: r.bad(p + 1, 'enum index')
+            v4_unit = _K1[k]
+            it = 2; al = 0
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x2: r.badz(p, 2, b & 0x2)
+        sg = (b & 0x1) == 1
+        v4_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v4_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xc: r.badz(p, 4, b & 0xc)
+        e = b & 0x3
+        if e >= 3: r.bad_code(p + 2, e, 3)
+        it, al = _P68[e]
+        v_ev_maximum_current_limit = PhysicalValueType(multiplier=v4_multiplier, unit=v4_unit, value=v4_value)
     if it == 4:
-        v_ev_maximum_power_limit = _d_PhysicalValueType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
+        v5_multiplier = None
+        v5_unit = None
+        v5_value = None
+        p = r.p; q = p + 8
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xff; r.p = q
+        if b & 0xc4: r.badz(p, 8, b & 0xc4)
+        v5_multiplier = ((b >> 3) & 0x7) - 3
+        if v5_multiplier > 3: r.bad(p + 2, 'range')
         e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P35[e]
+        if e >= 2: r.bad_code(p + 6, e, 2)
+        it, al = _P0[e]
+        if it == 1:
+            p = r.p; q = p + 7
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x7f; r.p = q
+            if b & 0x43: r.badz(p, 7, b & 0x43)
+            k = (b >> 2) & 0xf
+            if k >= 10: r.bad(p + 1, 'enum index')
+            v5_unit = _K1[k]
+            it = 2; al = 0
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x2: r.badz(p, 2, b & 0x2)
+        sg = (b & 0x1) == 1
+        v5_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v5_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xc: r.badz(p, 4, b & 0xc)
+        e = b & 0x3
+        if e >= 2: r.bad_code(p + 2, e, 2)
+        it, al = _P69[e]
+        v_ev_maximum_power_limit = PhysicalValueType(multiplier=v5_multiplier, unit=v5_unit, value=v5_value)
     if it == 5:
-        p = r.p
-        q = p + 4
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0xf
-        r.p = q
-        if b & 0xb:
-            r.badz(p, 4, b & 0xb)
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xb: r.badz(p, 4, b & 0xb)
         v_bulk_charging_complete = ((b >> 2) & 0x1) == 1
         it = 6; al = 0
-    p = r.p
-    q = p + 5
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1f
-    r.p = q
-    if b & 0x14:
-        r.badz(p, 5, b & 0x14)
+    p = r.p; q = p + 5
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1f; r.p = q
+    if b & 0x14: r.badz(p, 5, b & 0x14)
     v_charging_complete = ((b >> 3) & 0x1) == 1
     e = b & 0x3
-    if e >= 3:
-        r.bad_code(p + 3, e, 3)
-    it, al = _P36[e]
+    if e >= 3: r.bad_code(p + 3, e, 3)
+    it, al = _P70[e]
     if it == 7:
-        v_remaining_time_to_full_soc = _d_PhysicalValueType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
+        v6_multiplier = None
+        v6_unit = None
+        v6_value = None
+        p = r.p; q = p + 8
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xff; r.p = q
+        if b & 0xc4: r.badz(p, 8, b & 0xc4)
+        v6_multiplier = ((b >> 3) & 0x7) - 3
+        if v6_multiplier > 3: r.bad(p + 2, 'range')
         e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P37[e]
+        if e >= 2: r.bad_code(p + 6, e, 2)
+        it, al = _P0[e]
+        if it == 1:
+            p = r.p; q = p + 7
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x7f; r.p = q
+            if b & 0x43: r.badz(p, 7, b & 0x43)
+            k = (b >> 2) & 0xf
+            if k >= 10: r.bad(p + 1, 'enum index')
+            v6_unit = _K1[k]
+            it = 2; al = 0
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x2: r.badz(p, 2, b & 0x2)
+        sg = (b & 0x1) == 1
+        v6_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v6_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xc: r.badz(p, 4, b & 0xc)
+        e = b & 0x3
+        if e >= 2: r.bad_code(p + 2, e, 2)
+        it, al = _P71[e]
+        v_remaining_time_to_full_soc = PhysicalValueType(multiplier=v6_multiplier, unit=v6_unit, value=v6_value)
     if it == 8:
-        v_remaining_time_to_bulk_soc = _d_PhysicalValueType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        v7_multiplier = None
+        v7_unit = None
+        v7_value = None
+        p = r.p; q = p + 8
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xff; r.p = q
+        if b & 0xc4: r.badz(p, 8, b & 0xc4)
+        v7_multiplier = ((b >> 3) & 0x7) - 3
+        if v7_multiplier > 3: r.bad(p + 2, 'range')
+        e = b & 0x3
+        if e >= 2: r.bad_code(p + 6, e, 2)
+        it, al = _P0[e]
+        if it == 1:
+            p = r.p; q = p + 7
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x7f; r.p = q
+            if b & 0x43: r.badz(p, 7, b & 0x43)
+            k = (b >> 2) & 0xf
+            if k >= 10: r.bad(p + 1, 'enum index')
+            v7_unit = _K1[k]
+            it = 2; al = 0
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x2: r.badz(p, 2, b & 0x2)
+        sg = (b & 0x1) == 1
+        v7_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v7_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x7: r.badz(p, 3, b & 0x7)
+        v_remaining_time_to_bulk_soc = PhysicalValueType(multiplier=v7_multiplier, unit=v7_unit, value=v7_value)
         it = 9; al = 0
-    v_ev_target_voltage = _d_PhysicalValueType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v8_multiplier = None
+    v8_unit = None
+    v8_value = None
+    p = r.p; q = p + 8
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xff; r.p = q
+    if b & 0xc4: r.badz(p, 8, b & 0xc4)
+    v8_multiplier = ((b >> 3) & 0x7) - 3
+    if v8_multiplier > 3: r.bad(p + 2, 'range')
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 6, e, 2)
+    it, al = _P0[e]
+    if it == 1:
+        p = r.p; q = p + 7
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7f; r.p = q
+        if b & 0x43: r.badz(p, 7, b & 0x43)
+        k = (b >> 2) & 0xf
+        if k >= 10: r.bad(p + 1, 'enum index')
+        v8_unit = _K1[k]
+        it = 2; al = 0
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x2: r.badz(p, 2, b & 0x2)
+    sg = (b & 0x1) == 1
+    v8_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v8_value <= 32767:
+        r.fail('integer out of range')
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    v_ev_target_voltage = PhysicalValueType(multiplier=v8_multiplier, unit=v8_unit, value=v8_value)
     it = -1; al = 0
     return CurrentDemandReqType(dc_ev_status=v_dc_ev_status, ev_target_current=v_ev_target_current, ev_maximum_voltage_limit=v_ev_maximum_voltage_limit, ev_maximum_current_limit=v_ev_maximum_current_limit, ev_maximum_power_limit=v_ev_maximum_power_limit, bulk_charging_complete=v_bulk_charging_complete, charging_complete=v_charging_complete, remaining_time_to_full_soc=v_remaining_time_to_full_soc, remaining_time_to_bulk_soc=v_remaining_time_to_bulk_soc, ev_target_voltage=v_ev_target_voltage)
 
 def _e_CurrentDemandReqType(w: Writer, o: CurrentDemandReqType) -> None:
     f_dc_ev_status = o.dc_ev_status
-    if f_dc_ev_status is None:
-        raise ExiEncodeError("CurrentDemandReqType: missing required dc_ev_status")
-    w.bits(0, 1)
-    _e_DC_EVStatusType(w, f_dc_ev_status)
+    if f_dc_ev_status is None: raise ExiEncodeError("CurrentDemandReqType: missing required dc_ev_status")
+    f1_ev_ready = f_dc_ev_status.ev_ready
+    if f1_ev_ready is None: raise ExiEncodeError("DC_EVStatusType: missing required ev_ready")
+    s1 = 1
+    w.bits(((1 if f1_ev_ready else 0) << 1), 5)
+    f1_ev_cabin_conditioning = f_dc_ev_status.ev_cabin_conditioning
+    if f1_ev_cabin_conditioning is not None:
+        w.bits(((1 if f1_ev_cabin_conditioning else 0) << 1), 5)
+        s1 = 2
+    f1_evress_conditioning = f_dc_ev_status.evress_conditioning
+    if f1_evress_conditioning is not None:
+        c1 = _C41[s1]
+        w.bits(((c1[0]) << 3) | ((1 if f1_evress_conditioning else 0) << 1), c1[1] + 3)
+        s1 = 3
+    f1_ev_error_code = f_dc_ev_status.ev_error_code
+    if f1_ev_error_code is None: raise ExiEncodeError("DC_EVStatusType: missing required ev_error_code")
+    c2 = _C42[s1]
+    s1 = 4
+    f1_evresssoc = f_dc_ev_status.evresssoc
+    if f1_evresssoc is None: raise ExiEncodeError("DC_EVStatusType: missing required evresssoc")
+    if not 0 <= f1_evresssoc <= 100:
+        raise ExiEncodeError(f"value {f1_evresssoc!r} outside [0, 100]")
     f_ev_target_current = o.ev_target_current
-    if f_ev_target_current is None:
-        raise ExiEncodeError("CurrentDemandReqType: missing required ev_target_current")
-    w.bits(0, 1)
-    _e_PhysicalValueType(w, f_ev_target_current)
+    if f_ev_target_current is None: raise ExiEncodeError("CurrentDemandReqType: missing required ev_target_current")
+    f2_multiplier = f_ev_target_current.multiplier
+    if f2_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
+    if not -3 <= f2_multiplier <= 3:
+        raise ExiEncodeError(f"value {f2_multiplier!r} outside [-3, 3]")
+    s2 = 1
+    w.bits(((c2[0]) << 24) | ((_K43[f1_ev_error_code]) << 19) | ((f1_evresssoc) << 9) | ((f2_multiplier + 3) << 1), c2[1] + 24)
+    f2_unit = f_ev_target_current.unit
+    if f2_unit is not None:
+        w.bits(((_K2[f2_unit]) << 1), 8)
+        s2 = 2
+    f2_value = f_ev_target_current.value
+    if f2_value is None: raise ExiEncodeError("PhysicalValueType: missing required value")
+    c3 = _C3[s2]
+    if not -32768 <= f2_value <= 32767:
+        raise ExiEncodeError(f"value {f2_value!r} outside [-32768, 32767]")
+    w.bits(((c3[0]) << 2) | (1 if f2_value < 0 else 0), c3[1] + 2)
+    w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
+    s2 = 3
     s = 2
+    w.bits(0, 2)
     f_ev_maximum_voltage_limit = o.ev_maximum_voltage_limit
     if f_ev_maximum_voltage_limit is not None:
-        w.bits(0, 3)
-        _e_PhysicalValueType(w, f_ev_maximum_voltage_limit)
+        f3_multiplier = f_ev_maximum_voltage_limit.multiplier
+        if f3_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
+        if not -3 <= f3_multiplier <= 3:
+            raise ExiEncodeError(f"value {f3_multiplier!r} outside [-3, 3]")
+        s3 = 1
+        w.bits(((f3_multiplier + 3) << 1), 9)
+        f3_unit = f_ev_maximum_voltage_limit.unit
+        if f3_unit is not None:
+            w.bits(((_K2[f3_unit]) << 1), 8)
+            s3 = 2
+        f3_value = f_ev_maximum_voltage_limit.value
+        if f3_value is None: raise ExiEncodeError("PhysicalValueType: missing required value")
+        c4 = _C3[s3]
+        if not -32768 <= f3_value <= 32767:
+            raise ExiEncodeError(f"value {f3_value!r} outside [-32768, 32767]")
+        w.bits(((c4[0]) << 2) | (1 if f3_value < 0 else 0), c4[1] + 2)
+        w.uint(-f3_value - 1 if f3_value < 0 else f3_value)
+        s3 = 3
+        w.bits(0, 2)
         s = 3
     f_ev_maximum_current_limit = o.ev_maximum_current_limit
     if f_ev_maximum_current_limit is not None:
-        c = _C38[s]
-        w.bits(c[0], c[1])
-        _e_PhysicalValueType(w, f_ev_maximum_current_limit)
+        c5 = _C72[s]
+        f4_multiplier = f_ev_maximum_current_limit.multiplier
+        if f4_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
+        if not -3 <= f4_multiplier <= 3:
+            raise ExiEncodeError(f"value {f4_multiplier!r} outside [-3, 3]")
+        s4 = 1
+        w.bits(((c5[0]) << 6) | ((f4_multiplier + 3) << 1), c5[1] + 6)
+        f4_unit = f_ev_maximum_current_limit.unit
+        if f4_unit is not None:
+            w.bits(((_K2[f4_unit]) << 1), 8)
+            s4 = 2
+        f4_value = f_ev_maximum_current_limit.value
+        if f4_value is None: raise ExiEncodeError("PhysicalValueType: missing required value")
+        c6 = _C3[s4]
+        if not -32768 <= f4_value <= 32767:
+            raise ExiEncodeError(f"value {f4_value!r} outside [-32768, 32767]")
+        w.bits(((c6[0]) << 2) | (1 if f4_value < 0 else 0), c6[1] + 2)
+        w.uint(-f4_value - 1 if f4_value < 0 else f4_value)
+        s4 = 3
+        w.bits(0, 2)
         s = 4
     f_ev_maximum_power_limit = o.ev_maximum_power_limit
     if f_ev_maximum_power_limit is not None:
-        c = _C39[s]
-        w.bits(c[0], c[1])
-        _e_PhysicalValueType(w, f_ev_maximum_power_limit)
+        c7 = _C73[s]
+        f5_multiplier = f_ev_maximum_power_limit.multiplier
+        if f5_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
+        if not -3 <= f5_multiplier <= 3:
+            raise ExiEncodeError(f"value {f5_multiplier!r} outside [-3, 3]")
+        s5 = 1
+        w.bits(((c7[0]) << 6) | ((f5_multiplier + 3) << 1), c7[1] + 6)
+        f5_unit = f_ev_maximum_power_limit.unit
+        if f5_unit is not None:
+            w.bits(((_K2[f5_unit]) << 1), 8)
+            s5 = 2
+        f5_value = f_ev_maximum_power_limit.value
+        if f5_value is None: raise ExiEncodeError("PhysicalValueType: missing required value")
+        c8 = _C3[s5]
+        if not -32768 <= f5_value <= 32767:
+            raise ExiEncodeError(f"value {f5_value!r} outside [-32768, 32767]")
+        w.bits(((c8[0]) << 2) | (1 if f5_value < 0 else 0), c8[1] + 2)
+        w.uint(-f5_value - 1 if f5_value < 0 else f5_value)
+        s5 = 3
+        w.bits(0, 2)
         s = 5
     f_bulk_charging_complete = o.bulk_charging_complete
     if f_bulk_charging_complete is not None:
-        c = _C40[s]
-        w.bits(c[0], c[1])
-        w.bits((1 if f_bulk_charging_complete else 0) << 1, 3)
+        c9 = _C74[s]
+        w.bits(((c9[0]) << 3) | ((1 if f_bulk_charging_complete else 0) << 1), c9[1] + 3)
         s = 6
     f_charging_complete = o.charging_complete
-    if f_charging_complete is None:
-        raise ExiEncodeError("CurrentDemandReqType: missing required charging_complete")
-    c = _C41[s]
-    w.bits(c[0], c[1])
-    w.bits((1 if f_charging_complete else 0) << 1, 3)
+    if f_charging_complete is None: raise ExiEncodeError("CurrentDemandReqType: missing required charging_complete")
+    c10 = _C75[s]
     s = 7
     s = 7
+    w.bits(((c10[0]) << 3) | ((1 if f_charging_complete else 0) << 1), c10[1] + 3)
     f_remaining_time_to_full_soc = o.remaining_time_to_full_soc
     if f_remaining_time_to_full_soc is not None:
+        f6_multiplier = f_remaining_time_to_full_soc.multiplier
+        if f6_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
+        if not -3 <= f6_multiplier <= 3:
+            raise ExiEncodeError(f"value {f6_multiplier!r} outside [-3, 3]")
+        s6 = 1
+        w.bits(((f6_multiplier + 3) << 1), 8)
+        f6_unit = f_remaining_time_to_full_soc.unit
+        if f6_unit is not None:
+            w.bits(((_K2[f6_unit]) << 1), 8)
+            s6 = 2
+        f6_value = f_remaining_time_to_full_soc.value
+        if f6_value is None: raise ExiEncodeError("PhysicalValueType: missing required value")
+        c11 = _C3[s6]
+        if not -32768 <= f6_value <= 32767:
+            raise ExiEncodeError(f"value {f6_value!r} outside [-32768, 32767]")
+        w.bits(((c11[0]) << 2) | (1 if f6_value < 0 else 0), c11[1] + 2)
+        w.uint(-f6_value - 1 if f6_value < 0 else f6_value)
+        s6 = 3
         w.bits(0, 2)
-        _e_PhysicalValueType(w, f_remaining_time_to_full_soc)
         s = 8
     f_remaining_time_to_bulk_soc = o.remaining_time_to_bulk_soc
     if f_remaining_time_to_bulk_soc is not None:
-        c = _C42[s]
-        w.bits(c[0], c[1])
-        _e_PhysicalValueType(w, f_remaining_time_to_bulk_soc)
+        c12 = _C76[s]
+        f7_multiplier = f_remaining_time_to_bulk_soc.multiplier
+        if f7_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
+        if not -3 <= f7_multiplier <= 3:
+            raise ExiEncodeError(f"value {f7_multiplier!r} outside [-3, 3]")
+        s7 = 1
+        w.bits(((c12[0]) << 6) | ((f7_multiplier + 3) << 1), c12[1] + 6)
+        f7_unit = f_remaining_time_to_bulk_soc.unit
+        if f7_unit is not None:
+            w.bits(((_K2[f7_unit]) << 1), 8)
+            s7 = 2
+        f7_value = f_remaining_time_to_bulk_soc.value
+        if f7_value is None: raise ExiEncodeError("PhysicalValueType: missing required value")
+        c13 = _C3[s7]
+        if not -32768 <= f7_value <= 32767:
+            raise ExiEncodeError(f"value {f7_value!r} outside [-32768, 32767]")
+        w.bits(((c13[0]) << 2) | (1 if f7_value < 0 else 0), c13[1] + 2)
+        w.uint(-f7_value - 1 if f7_value < 0 else f7_value)
+        s7 = 3
+        w.bits(0, 2)
         s = 9
     f_ev_target_voltage = o.ev_target_voltage
-    if f_ev_target_voltage is None:
-        raise ExiEncodeError("CurrentDemandReqType: missing required ev_target_voltage")
-    c = _C43[s]
-    w.bits(c[0], c[1])
-    _e_PhysicalValueType(w, f_ev_target_voltage)
+    if f_ev_target_voltage is None: raise ExiEncodeError("CurrentDemandReqType: missing required ev_target_voltage")
+    c14 = _C77[s]
+    f8_multiplier = f_ev_target_voltage.multiplier
+    if f8_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
+    if not -3 <= f8_multiplier <= 3:
+        raise ExiEncodeError(f"value {f8_multiplier!r} outside [-3, 3]")
+    s8 = 1
+    w.bits(((c14[0]) << 6) | ((f8_multiplier + 3) << 1), c14[1] + 6)
+    f8_unit = f_ev_target_voltage.unit
+    if f8_unit is not None:
+        w.bits(((_K2[f8_unit]) << 1), 8)
+        s8 = 2
+    f8_value = f_ev_target_voltage.value
+    if f8_value is None: raise ExiEncodeError("PhysicalValueType: missing required value")
+    c15 = _C3[s8]
+    if not -32768 <= f8_value <= 32767:
+        raise ExiEncodeError(f"value {f8_value!r} outside [-32768, 32767]")
+    w.bits(((c15[0]) << 2) | (1 if f8_value < 0 else 0), c15[1] + 2)
+    w.uint(-f8_value - 1 if f8_value < 0 else f8_value)
+    s8 = 3
     s = 10
-    w.bits(0, 1)
+    w.bits(0, 3)
 
 def _d_CurrentDemandResType(r: Reader) -> CurrentDemandResType:
     rv = r.v; rn = r.n
@@ -2951,144 +4381,364 @@ def _d_CurrentDemandResType(r: Reader) -> CurrentDemandResType:
     v_evse_maximum_voltage_limit = None
     v_evse_maximum_current_limit = None
     v_evse_maximum_power_limit = None
-    p = r.p
-    q = p + 9
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1ff
-    r.p = q
-    if b & 0x183:
-        r.badz(p, 9, b & 0x183)
-    k = (b >> 2) & 0x1f
-    if k >= 23:
-        r.bad(p + 2, 'enumeration index out of range')
-    v_response_code = _K4[k]
-    it = 1; al = 0
-    v_dc_evse_status = _d_DC_EVSEStatusType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_evse_isolation_status = None
+    v1_evse_status_code = None
+    v1_notification_max_delay = None
+    v1_evse_notification = None
+    p = r.p; q = p + 11
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7ff; r.p = q
+    if b & 0x60c: r.badz(p, 11, b & 0x60c)
+    k = (b >> 4) & 0x1f
+    if k >= 23: r.bad(p + 2, 'enum index')
+    v_response_code = _K7[k]
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 9, e, 2)
+    it, al = _P9[e]
+    if it == 0:
+        p = r.p; q = p + 5
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x1f; r.p = q
+        if b & 0x13: r.badz(p, 5, b & 0x13)
+        k = (b >> 2) & 0x3
+        v1_evse_isolation_status = _K44[k]
+        it = 1; al = 0
+    p = r.p; q = p + 8
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xff; r.p = q
+    if b & 0x87: r.badz(p, 8, b & 0x87)
+    k = (b >> 3) & 0xf
+    if k >= 12: r.bad(p + 1, 'enum index')
+    v1_evse_status_code = _K45[k]
     it = 2; al = 0
-    v_evse_present_voltage = _d_PhysicalValueType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 3; al = 0
-    v_evse_present_current = _d_PhysicalValueType(r)
-    p = r.p
-    q = p + 15
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7fff
-    r.p = q
-    if b & 0x6ee8:
-        r.badz(p, 15, b & 0x6ee8)
+    v1_notification_max_delay = r.uintb(4294967295)
+    v2_multiplier = None
+    v2_unit = None
+    v2_value = None
+    p = r.p; q = p + 16
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xffff; r.p = q
+    if b & 0xe7c4: r.badz(p, 16, b & 0xe7c4)
+    k = (b >> 11) & 0x3
+    if k >= 3: r.bad(p + 3, 'enum index')
+    v1_evse_notification = _K4[k]
+    v2_multiplier = ((b >> 3) & 0x7) - 3
+    if v2_multiplier > 3: r.bad(p + 10, 'range')
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 14, e, 2)
+    it, al = _P0[e]
+    v_dc_evse_status = DC_EVSEStatusType(evse_isolation_status=v1_evse_isolation_status, evse_status_code=v1_evse_status_code, notification_max_delay=v1_notification_max_delay, evse_notification=v1_evse_notification)
+    if it == 1:
+        p = r.p; q = p + 7
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7f; r.p = q
+        if b & 0x43: r.badz(p, 7, b & 0x43)
+        k = (b >> 2) & 0xf
+        if k >= 10: r.bad(p + 1, 'enum index')
+        v2_unit = _K1[k]
+        it = 2; al = 0
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x2: r.badz(p, 2, b & 0x2)
+    sg = (b & 0x1) == 1
+    v2_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v2_value <= 32767:
+        r.fail('integer out of range')
+    v3_multiplier = None
+    v3_unit = None
+    v3_value = None
+    p = r.p; q = p + 11
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7ff; r.p = q
+    if b & 0x7c4: r.badz(p, 11, b & 0x7c4)
+    v3_multiplier = ((b >> 3) & 0x7) - 3
+    if v3_multiplier > 3: r.bad(p + 5, 'range')
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 9, e, 2)
+    it, al = _P0[e]
+    v_evse_present_voltage = PhysicalValueType(multiplier=v2_multiplier, unit=v2_unit, value=v2_value)
+    if it == 1:
+        p = r.p; q = p + 7
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7f; r.p = q
+        if b & 0x43: r.badz(p, 7, b & 0x43)
+        k = (b >> 2) & 0xf
+        if k >= 10: r.bad(p + 1, 'enum index')
+        v3_unit = _K1[k]
+        it = 2; al = 0
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x2: r.badz(p, 2, b & 0x2)
+    sg = (b & 0x1) == 1
+    v3_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v3_value <= 32767:
+        r.fail('integer out of range')
+    p = r.p; q = p + 17
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ffff; r.p = q
+    if b & 0x1eee8: r.badz(p, 17, b & 0x1eee8)
     v_evse_current_limit_achieved = ((b >> 12) & 0x1) == 1
     v_evse_voltage_limit_achieved = ((b >> 8) & 0x1) == 1
     v_evse_power_limit_achieved = ((b >> 4) & 0x1) == 1
     e = b & 0x7
-    if e >= 4:
-        r.bad_code(p + 12, e, 4)
-    it, al = _P44[e]
+    if e >= 4: r.bad_code(p + 14, e, 4)
+    it, al = _P78[e]
+    v_evse_present_current = PhysicalValueType(multiplier=v3_multiplier, unit=v3_unit, value=v3_value)
     if it == 7:
-        v_evse_maximum_voltage_limit = _d_PhysicalValueType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
+        v4_multiplier = None
+        v4_unit = None
+        v4_value = None
+        p = r.p; q = p + 8
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xff; r.p = q
+        if b & 0xc4: r.badz(p, 8, b & 0xc4)
+        v4_multiplier = ((b >> 3) & 0x7) - 3
+        if v4_multiplier > 3: r.bad(p + 2, 'range')
         e = b & 0x3
-        if e >= 3:
-            r.bad_code(p + 0, e, 3)
-        it, al = _P45[e]
+        if e >= 2: r.bad_code(p + 6, e, 2)
+        it, al = _P0[e]
+        if it == 1:
+            p = r.p; q = p + 7
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x7f; r.p = q
+            if b & 0x43: r.badz(p, 7, b & 0x43)
+            k = (b >> 2) & 0xf
+            if k >= 10: r.bad(p + 1, 'enum index')
+            v4_unit = _K1[k]
+            it = 2; al = 0
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x2: r.badz(p, 2, b & 0x2)
+        sg = (b & 0x1) == 1
+        v4_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v4_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xc: r.badz(p, 4, b & 0xc)
+        e = b & 0x3
+        if e >= 3: r.bad_code(p + 2, e, 3)
+        it, al = _P79[e]
+        v_evse_maximum_voltage_limit = PhysicalValueType(multiplier=v4_multiplier, unit=v4_unit, value=v4_value)
     if it == 8:
-        v_evse_maximum_current_limit = _d_PhysicalValueType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
+        v5_multiplier = None
+        v5_unit = None
+        v5_value = None
+        p = r.p; q = p + 8
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xff; r.p = q
+        if b & 0xc4: r.badz(p, 8, b & 0xc4)
+        v5_multiplier = ((b >> 3) & 0x7) - 3
+        if v5_multiplier > 3: r.bad(p + 2, 'range')
         e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P46[e]
+        if e >= 2: r.bad_code(p + 6, e, 2)
+        it, al = _P0[e]
+        if it == 1:
+            p = r.p; q = p + 7
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x7f; r.p = q
+            if b & 0x43: r.badz(p, 7, b & 0x43)
+            k = (b >> 2) & 0xf
+            if k >= 10: r.bad(p + 1, 'enum index')
+            v5_unit = _K1[k]
+            it = 2; al = 0
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x2: r.badz(p, 2, b & 0x2)
+        sg = (b & 0x1) == 1
+        v5_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v5_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xc: r.badz(p, 4, b & 0xc)
+        e = b & 0x3
+        if e >= 2: r.bad_code(p + 2, e, 2)
+        it, al = _P80[e]
+        v_evse_maximum_current_limit = PhysicalValueType(multiplier=v5_multiplier, unit=v5_unit, value=v5_value)
     if it == 9:
-        v_evse_maximum_power_limit = _d_PhysicalValueType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        v6_multiplier = None
+        v6_unit = None
+        v6_value = None
+        p = r.p; q = p + 8
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xff; r.p = q
+        if b & 0xc4: r.badz(p, 8, b & 0xc4)
+        v6_multiplier = ((b >> 3) & 0x7) - 3
+        if v6_multiplier > 3: r.bad(p + 2, 'range')
+        e = b & 0x3
+        if e >= 2: r.bad_code(p + 6, e, 2)
+        it, al = _P0[e]
+        if it == 1:
+            p = r.p; q = p + 7
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x7f; r.p = q
+            if b & 0x43: r.badz(p, 7, b & 0x43)
+            k = (b >> 2) & 0xf
+            if k >= 10: r.bad(p + 1, 'enum index')
+            v6_unit = _K1[k]
+            it = 2; al = 0
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x2: r.badz(p, 2, b & 0x2)
+        sg = (b & 0x1) == 1
+        v6_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v6_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x7: r.badz(p, 3, b & 0x7)
+        v_evse_maximum_power_limit = PhysicalValueType(multiplier=v6_multiplier, unit=v6_unit, value=v6_value)
         it = -1; al = 0
     return CurrentDemandResType(response_code=v_response_code, dc_evse_status=v_dc_evse_status, evse_present_voltage=v_evse_present_voltage, evse_present_current=v_evse_present_current, evse_current_limit_achieved=v_evse_current_limit_achieved, evse_voltage_limit_achieved=v_evse_voltage_limit_achieved, evse_power_limit_achieved=v_evse_power_limit_achieved, evse_maximum_voltage_limit=v_evse_maximum_voltage_limit, evse_maximum_current_limit=v_evse_maximum_current_limit, evse_maximum_power_limit=v_evse_maximum_power_limit)
 
 def _e_CurrentDemandResType(w: Writer, o: CurrentDemandResType) -> None:
     f_response_code = o.response_code
-    if f_response_code is None:
-        raise ExiEncodeError("CurrentDemandResType: missing required response_code")
-    w.bits((_K6[f_response_code]) << 1, 8)
+    if f_response_code is None: raise ExiEncodeError("CurrentDemandResType: missing required response_code")
     f_dc_evse_status = o.dc_evse_status
-    if f_dc_evse_status is None:
-        raise ExiEncodeError("CurrentDemandResType: missing required dc_evse_status")
-    w.bits(0, 1)
-    _e_DC_EVSEStatusType(w, f_dc_evse_status)
+    if f_dc_evse_status is None: raise ExiEncodeError("CurrentDemandResType: missing required dc_evse_status")
+    s1 = 0
+    w.bits(((_K23[f_response_code]) << 2), 9)
+    f1_evse_isolation_status = f_dc_evse_status.evse_isolation_status
+    if f1_evse_isolation_status is not None:
+        w.bits(((_K46[f1_evse_isolation_status]) << 1), 6)
+        s1 = 1
+    f1_evse_status_code = f_dc_evse_status.evse_status_code
+    if f1_evse_status_code is None: raise ExiEncodeError("DC_EVSEStatusType: missing required evse_status_code")
+    c1 = _C25[s1]
+    s1 = 2
+    f1_notification_max_delay = f_dc_evse_status.notification_max_delay
+    if f1_notification_max_delay is None: raise ExiEncodeError("DC_EVSEStatusType: missing required notification_max_delay")
+    w.bits(((c1[0]) << 8) | ((_K47[f1_evse_status_code]) << 3), c1[1] + 8)
+    w.uint(f1_notification_max_delay)
+    f1_evse_notification = f_dc_evse_status.evse_notification
+    if f1_evse_notification is None: raise ExiEncodeError("DC_EVSEStatusType: missing required evse_notification")
     f_evse_present_voltage = o.evse_present_voltage
-    if f_evse_present_voltage is None:
-        raise ExiEncodeError("CurrentDemandResType: missing required evse_present_voltage")
-    w.bits(0, 1)
-    _e_PhysicalValueType(w, f_evse_present_voltage)
+    if f_evse_present_voltage is None: raise ExiEncodeError("CurrentDemandResType: missing required evse_present_voltage")
+    f2_multiplier = f_evse_present_voltage.multiplier
+    if f2_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
+    if not -3 <= f2_multiplier <= 3:
+        raise ExiEncodeError(f"value {f2_multiplier!r} outside [-3, 3]")
+    s2 = 1
+    w.bits(((_K5[f1_evse_notification]) << 9) | ((f2_multiplier + 3) << 1), 14)
+    f2_unit = f_evse_present_voltage.unit
+    if f2_unit is not None:
+        w.bits(((_K2[f2_unit]) << 1), 8)
+        s2 = 2
+    f2_value = f_evse_present_voltage.value
+    if f2_value is None: raise ExiEncodeError("PhysicalValueType: missing required value")
+    c2 = _C3[s2]
+    if not -32768 <= f2_value <= 32767:
+        raise ExiEncodeError(f"value {f2_value!r} outside [-32768, 32767]")
+    w.bits(((c2[0]) << 2) | (1 if f2_value < 0 else 0), c2[1] + 2)
+    w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
+    s2 = 3
     f_evse_present_current = o.evse_present_current
-    if f_evse_present_current is None:
-        raise ExiEncodeError("CurrentDemandResType: missing required evse_present_current")
-    w.bits(0, 1)
-    _e_PhysicalValueType(w, f_evse_present_current)
+    if f_evse_present_current is None: raise ExiEncodeError("CurrentDemandResType: missing required evse_present_current")
+    f3_multiplier = f_evse_present_current.multiplier
+    if f3_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
+    if not -3 <= f3_multiplier <= 3:
+        raise ExiEncodeError(f"value {f3_multiplier!r} outside [-3, 3]")
+    s3 = 1
+    w.bits(((f3_multiplier + 3) << 1), 9)
+    f3_unit = f_evse_present_current.unit
+    if f3_unit is not None:
+        w.bits(((_K2[f3_unit]) << 1), 8)
+        s3 = 2
+    f3_value = f_evse_present_current.value
+    if f3_value is None: raise ExiEncodeError("PhysicalValueType: missing required value")
+    c3 = _C3[s3]
+    if not -32768 <= f3_value <= 32767:
+        raise ExiEncodeError(f"value {f3_value!r} outside [-32768, 32767]")
+    w.bits(((c3[0]) << 2) | (1 if f3_value < 0 else 0), c3[1] + 2)
+    w.uint(-f3_value - 1 if f3_value < 0 else f3_value)
+    s3 = 3
     f_evse_current_limit_achieved = o.evse_current_limit_achieved
-    if f_evse_current_limit_achieved is None:
-        raise ExiEncodeError("CurrentDemandResType: missing required evse_current_limit_achieved")
-    w.bits((1 if f_evse_current_limit_achieved else 0) << 1, 4)
+    if f_evse_current_limit_achieved is None: raise ExiEncodeError("CurrentDemandResType: missing required evse_current_limit_achieved")
     f_evse_voltage_limit_achieved = o.evse_voltage_limit_achieved
-    if f_evse_voltage_limit_achieved is None:
-        raise ExiEncodeError("CurrentDemandResType: missing required evse_voltage_limit_achieved")
-    w.bits((1 if f_evse_voltage_limit_achieved else 0) << 1, 4)
+    if f_evse_voltage_limit_achieved is None: raise ExiEncodeError("CurrentDemandResType: missing required evse_voltage_limit_achieved")
     f_evse_power_limit_achieved = o.evse_power_limit_achieved
-    if f_evse_power_limit_achieved is None:
-        raise ExiEncodeError("CurrentDemandResType: missing required evse_power_limit_achieved")
-    w.bits((1 if f_evse_power_limit_achieved else 0) << 1, 4)
+    if f_evse_power_limit_achieved is None: raise ExiEncodeError("CurrentDemandResType: missing required evse_power_limit_achieved")
     s = 7
+    w.bits(((1 if f_evse_current_limit_achieved else 0) << 9) | ((1 if f_evse_voltage_limit_achieved else 0) << 5) | ((1 if f_evse_power_limit_achieved else 0) << 1), 14)
     f_evse_maximum_voltage_limit = o.evse_maximum_voltage_limit
     if f_evse_maximum_voltage_limit is not None:
-        w.bits(0, 3)
-        _e_PhysicalValueType(w, f_evse_maximum_voltage_limit)
+        f4_multiplier = f_evse_maximum_voltage_limit.multiplier
+        if f4_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
+        if not -3 <= f4_multiplier <= 3:
+            raise ExiEncodeError(f"value {f4_multiplier!r} outside [-3, 3]")
+        s4 = 1
+        w.bits(((f4_multiplier + 3) << 1), 9)
+        f4_unit = f_evse_maximum_voltage_limit.unit
+        if f4_unit is not None:
+            w.bits(((_K2[f4_unit]) << 1), 8)
+            s4 = 2
+        f4_value = f_evse_maximum_voltage_limit.value
+        if f4_value is None: raise ExiEncodeError("PhysicalValueType: missing required value")
+        c4 = _C3[s4]
+        if not -32768 <= f4_value <= 32767:
+            raise ExiEncodeError(f"value {f4_value!r} outside [-32768, 32767]")
+        w.bits(((c4[0]) << 2) | (1 if f4_value < 0 else 0), c4[1] + 2)
+        w.uint(-f4_value - 1 if f4_value < 0 else f4_value)
+        s4 = 3
+        w.bits(0, 2)
         s = 8
     f_evse_maximum_current_limit = o.evse_maximum_current_limit
     if f_evse_maximum_current_limit is not None:
-        c = _C47[s]
-        w.bits(c[0], c[1])
-        _e_PhysicalValueType(w, f_evse_maximum_current_limit)
+        c5 = _C81[s]
+        f5_multiplier = f_evse_maximum_current_limit.multiplier
+        if f5_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
+        if not -3 <= f5_multiplier <= 3:
+            raise ExiEncodeError(f"value {f5_multiplier!r} outside [-3, 3]")
+        s5 = 1
+        w.bits(((c5[0]) << 6) | ((f5_multiplier + 3) << 1), c5[1] + 6)
+        f5_unit = f_evse_maximum_current_limit.unit
+        if f5_unit is not None:
+            w.bits(((_K2[f5_unit]) << 1), 8)
+            s5 = 2
+        f5_value = f_evse_maximum_current_limit.value
+        if f5_value is None: raise ExiEncodeError("PhysicalValueType: missing required value")
+        c6 = _C3[s5]
+        if not -32768 <= f5_value <= 32767:
+            raise ExiEncodeError(f"value {f5_value!r} outside [-32768, 32767]")
+        w.bits(((c6[0]) << 2) | (1 if f5_value < 0 else 0), c6[1] + 2)
+        w.uint(-f5_value - 1 if f5_value < 0 else f5_value)
+        s5 = 3
+        w.bits(0, 2)
         s = 9
     f_evse_maximum_power_limit = o.evse_maximum_power_limit
     if f_evse_maximum_power_limit is not None:
-        c = _C48[s]
-        w.bits(c[0], c[1])
-        _e_PhysicalValueType(w, f_evse_maximum_power_limit)
+        c7 = _C82[s]
+        f6_multiplier = f_evse_maximum_power_limit.multiplier
+        if f6_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
+        if not -3 <= f6_multiplier <= 3:
+            raise ExiEncodeError(f"value {f6_multiplier!r} outside [-3, 3]")
+        s6 = 1
+        w.bits(((c7[0]) << 6) | ((f6_multiplier + 3) << 1), c7[1] + 6)
+        f6_unit = f_evse_maximum_power_limit.unit
+        if f6_unit is not None:
+            w.bits(((_K2[f6_unit]) << 1), 8)
+            s6 = 2
+        f6_value = f_evse_maximum_power_limit.value
+        if f6_value is None: raise ExiEncodeError("PhysicalValueType: missing required value")
+        c8 = _C3[s6]
+        if not -32768 <= f6_value <= 32767:
+            raise ExiEncodeError(f"value {f6_value!r} outside [-32768, 32767]")
+        w.bits(((c8[0]) << 2) | (1 if f6_value < 0 else 0), c8[1] + 2)
+        w.uint(-f6_value - 1 if f6_value < 0 else f6_value)
+        s6 = 3
+        w.bits(0, 2)
         s = 10
-    c = _C49[s]
-    w.bits(c[0], c[1])
+    c9 = _C83[s]
+    w.bits((c9[0]), c9[1])
 
 def _d_DC_EVChargeParameterType(r: Reader) -> DC_EVChargeParameterType:
     rv = r.v; rn = r.n
@@ -3100,235 +4750,498 @@ def _d_DC_EVChargeParameterType(r: Reader) -> DC_EVChargeParameterType:
     v_ev_energy_request = None
     v_full_soc = None
     v_bulk_soc = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 0; al = 0
-    v_dc_ev_status = _d_DC_EVStatusType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 1; al = 0
-    v_ev_maximum_current_limit = _d_PhysicalValueType(r)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
+    v1_ev_ready = None
+    v1_ev_cabin_conditioning = None
+    v1_evress_conditioning = None
+    v1_ev_error_code = None
+    v1_evresssoc = None
+    p = r.p; q = p + 7
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7f; r.p = q
+    if b & 0x74: r.badz(p, 7, b & 0x74)
+    v1_ev_ready = ((b >> 3) & 0x1) == 1
     e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
-    it, al = _P50[e]
+    if e >= 3: r.bad_code(p + 5, e, 3)
+    it, al = _P39[e]
+    if it == 1:
+        p = r.p; q = p + 5
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x1f; r.p = q
+        if b & 0x14: r.badz(p, 5, b & 0x14)
+        v1_ev_cabin_conditioning = ((b >> 3) & 0x1) == 1
+        e = b & 0x3
+        if e >= 2: r.bad_code(p + 3, e, 2)
+        it, al = _P16[e]
     if it == 2:
-        v_ev_maximum_power_limit = _d_PhysicalValueType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xb: r.badz(p, 4, b & 0xb)
+        v1_evress_conditioning = ((b >> 2) & 0x1) == 1
         it = 3; al = 0
-    v_ev_maximum_voltage_limit = _d_PhysicalValueType(r)
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
+    v2_multiplier = None
+    v2_unit = None
+    v2_value = None
+    p = r.p; q = p + 26
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3ffffff; r.p = q
+    if b & 0x21c07c4: r.badz(p, 26, b & 0x21c07c4)
+    k = (b >> 21) & 0xf
+    if k >= 12: r.bad(p + 1, 'enum index')
+    v1_ev_error_code = _K40[k]
+    v1_evresssoc = ((b >> 11) & 0x7f)
+    if v1_evresssoc > 100: r.bad(p + 8, 'range')
+    v2_multiplier = ((b >> 3) & 0x7) - 3
+    if v2_multiplier > 3: r.bad(p + 20, 'range')
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 24, e, 2)
+    it, al = _P0[e]
+    v_dc_ev_status = DC_EVStatusType(ev_ready=v1_ev_ready, ev_cabin_conditioning=v1_ev_cabin_conditioning, evress_conditioning=v1_evress_conditioning, ev_error_code=v1_ev_error_code, evresssoc=v1_evresssoc)
+    if it == 1:
+        p = r.p; q = p + 7
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7f; r.p = q
+        if b & 0x43: r.badz(p, 7, b & 0x43)
+        k = (b >> 2) & 0xf
+        if k >= 10: r.bad(p + 1, 'enum index')
+        v2_unit = _K1[k]
+        it = 2; al = 0
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x2: r.badz(p, 2, b & 0x2)
+    sg = (b & 0x1) == 1
+    v2_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v2_value <= 32767:
+        r.fail('integer out of range')
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0xc: r.badz(p, 4, b & 0xc)
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 2, e, 2)
+    it, al = _P16[e]
+    v_ev_maximum_current_limit = PhysicalValueType(multiplier=v2_multiplier, unit=v2_unit, value=v2_value)
+    if it == 2:
+        v3_multiplier = None
+        v3_unit = None
+        v3_value = None
+        p = r.p; q = p + 8
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xff; r.p = q
+        if b & 0xc4: r.badz(p, 8, b & 0xc4)
+        v3_multiplier = ((b >> 3) & 0x7) - 3
+        if v3_multiplier > 3: r.bad(p + 2, 'range')
+        e = b & 0x3
+        if e >= 2: r.bad_code(p + 6, e, 2)
+        it, al = _P0[e]
+        if it == 1:
+            p = r.p; q = p + 7
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x7f; r.p = q
+            if b & 0x43: r.badz(p, 7, b & 0x43)
+            k = (b >> 2) & 0xf
+            if k >= 10: r.bad(p + 1, 'enum index')
+            v3_unit = _K1[k]
+            it = 2; al = 0
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x2: r.badz(p, 2, b & 0x2)
+        sg = (b & 0x1) == 1
+        v3_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v3_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x7: r.badz(p, 3, b & 0x7)
+        v_ev_maximum_power_limit = PhysicalValueType(multiplier=v3_multiplier, unit=v3_unit, value=v3_value)
+        it = 3; al = 0
+    v4_multiplier = None
+    v4_unit = None
+    v4_value = None
+    p = r.p; q = p + 8
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xff; r.p = q
+    if b & 0xc4: r.badz(p, 8, b & 0xc4)
+    v4_multiplier = ((b >> 3) & 0x7) - 3
+    if v4_multiplier > 3: r.bad(p + 2, 'range')
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 6, e, 2)
+    it, al = _P0[e]
+    if it == 1:
+        p = r.p; q = p + 7
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7f; r.p = q
+        if b & 0x43: r.badz(p, 7, b & 0x43)
+        k = (b >> 2) & 0xf
+        if k >= 10: r.bad(p + 1, 'enum index')
+        v4_unit = _K1[k]
+        it = 2; al = 0
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x2: r.badz(p, 2, b & 0x2)
+    sg = (b & 0x1) == 1
+    v4_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v4_value <= 32767:
+        r.fail('integer out of range')
+    p = r.p; q = p + 5
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1f; r.p = q
+    if b & 0x18: r.badz(p, 5, b & 0x18)
     e = b & 0x7
-    if e >= 5:
-        r.bad_code(p + 0, e, 5)
-    it, al = _P51[e]
+    if e >= 5: r.bad_code(p + 2, e, 5)
+    it, al = _P84[e]
+    v_ev_maximum_voltage_limit = PhysicalValueType(multiplier=v4_multiplier, unit=v4_unit, value=v4_value)
     if it == 4:
-        v_ev_energy_capacity = _d_PhysicalValueType(r)
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
+        v5_multiplier = None
+        v5_unit = None
+        v5_value = None
+        p = r.p; q = p + 8
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xff; r.p = q
+        if b & 0xc4: r.badz(p, 8, b & 0xc4)
+        v5_multiplier = ((b >> 3) & 0x7) - 3
+        if v5_multiplier > 3: r.bad(p + 2, 'range')
+        e = b & 0x3
+        if e >= 2: r.bad_code(p + 6, e, 2)
+        it, al = _P0[e]
+        if it == 1:
+            p = r.p; q = p + 7
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x7f; r.p = q
+            if b & 0x43: r.badz(p, 7, b & 0x43)
+            k = (b >> 2) & 0xf
+            if k >= 10: r.bad(p + 1, 'enum index')
+            v5_unit = _K1[k]
+            it = 2; al = 0
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x2: r.badz(p, 2, b & 0x2)
+        sg = (b & 0x1) == 1
+        v5_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v5_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 5
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x1f; r.p = q
+        if b & 0x18: r.badz(p, 5, b & 0x18)
         e = b & 0x7
-        if e >= 4:
-            r.bad_code(p + 0, e, 4)
-        it, al = _P52[e]
+        if e >= 4: r.bad_code(p + 2, e, 4)
+        it, al = _P85[e]
+        v_ev_energy_capacity = PhysicalValueType(multiplier=v5_multiplier, unit=v5_unit, value=v5_value)
     if it == 5:
-        v_ev_energy_request = _d_PhysicalValueType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
+        v6_multiplier = None
+        v6_unit = None
+        v6_value = None
+        p = r.p; q = p + 8
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xff; r.p = q
+        if b & 0xc4: r.badz(p, 8, b & 0xc4)
+        v6_multiplier = ((b >> 3) & 0x7) - 3
+        if v6_multiplier > 3: r.bad(p + 2, 'range')
         e = b & 0x3
-        if e >= 3:
-            r.bad_code(p + 0, e, 3)
-        it, al = _P53[e]
+        if e >= 2: r.bad_code(p + 6, e, 2)
+        it, al = _P0[e]
+        if it == 1:
+            p = r.p; q = p + 7
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x7f; r.p = q
+            if b & 0x43: r.badz(p, 7, b & 0x43)
+            k = (b >> 2) & 0xf
+            if k >= 10: r.bad(p + 1, 'enum index')
+            v6_unit = _K1[k]
+            it = 2; al = 0
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x2: r.badz(p, 2, b & 0x2)
+        sg = (b & 0x1) == 1
+        v6_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v6_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xc: r.badz(p, 4, b & 0xc)
+        e = b & 0x3
+        if e >= 3: r.bad_code(p + 2, e, 3)
+        it, al = _P86[e]
+        v_ev_energy_request = PhysicalValueType(multiplier=v6_multiplier, unit=v6_unit, value=v6_value)
     if it == 6:
-        p = r.p
-        q = p + 11
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7ff
-        r.p = q
-        if b & 0x404:
-            r.badz(p, 11, b & 0x404)
+        p = r.p; q = p + 11
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7ff; r.p = q
+        if b & 0x404: r.badz(p, 11, b & 0x404)
         v_full_soc = ((b >> 3) & 0x7f)
-        if v_full_soc > 100:
-            r.bad(p + 1, 'integer out of range')
+        if v_full_soc > 100: r.bad(p + 1, 'range')
         e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 9, e, 2)
-        it, al = _P54[e]
+        if e >= 2: r.bad_code(p + 9, e, 2)
+        it, al = _P87[e]
     if it == 7:
-        p = r.p
-        q = p + 10
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3ff
-        r.p = q
-        if b & 0x203:
-            r.badz(p, 10, b & 0x203)
+        p = r.p; q = p + 10
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3ff; r.p = q
+        if b & 0x203: r.badz(p, 10, b & 0x203)
         v_bulk_soc = ((b >> 2) & 0x7f)
-        if v_bulk_soc > 100:
-            r.bad(p + 1, 'integer out of range')
+        if v_bulk_soc > 100: r.bad(p + 1, 'range')
         it = -1; al = 0
     return DC_EVChargeParameterType(dc_ev_status=v_dc_ev_status, ev_maximum_current_limit=v_ev_maximum_current_limit, ev_maximum_power_limit=v_ev_maximum_power_limit, ev_maximum_voltage_limit=v_ev_maximum_voltage_limit, ev_energy_capacity=v_ev_energy_capacity, ev_energy_request=v_ev_energy_request, full_soc=v_full_soc, bulk_soc=v_bulk_soc)
 
 def _e_DC_EVChargeParameterType(w: Writer, o: DC_EVChargeParameterType) -> None:
     f_dc_ev_status = o.dc_ev_status
-    if f_dc_ev_status is None:
-        raise ExiEncodeError("DC_EVChargeParameterType: missing required dc_ev_status")
-    w.bits(0, 1)
-    _e_DC_EVStatusType(w, f_dc_ev_status)
+    if f_dc_ev_status is None: raise ExiEncodeError("DC_EVChargeParameterType: missing required dc_ev_status")
+    f1_ev_ready = f_dc_ev_status.ev_ready
+    if f1_ev_ready is None: raise ExiEncodeError("DC_EVStatusType: missing required ev_ready")
+    s1 = 1
+    w.bits(((1 if f1_ev_ready else 0) << 1), 5)
+    f1_ev_cabin_conditioning = f_dc_ev_status.ev_cabin_conditioning
+    if f1_ev_cabin_conditioning is not None:
+        w.bits(((1 if f1_ev_cabin_conditioning else 0) << 1), 5)
+        s1 = 2
+    f1_evress_conditioning = f_dc_ev_status.evress_conditioning
+    if f1_evress_conditioning is not None:
+        c1 = _C41[s1]
+        w.bits(((c1[0]) << 3) | ((1 if f1_evress_conditioning else 0) << 1), c1[1] + 3)
+        s1 = 3
+    f1_ev_error_code = f_dc_ev_status.ev_error_code
+    if f1_ev_error_code is None: raise ExiEncodeError("DC_EVStatusType: missing required ev_error_code")
+    c2 = _C42[s1]
+    s1 = 4
+    f1_evresssoc = f_dc_ev_status.evresssoc
+    if f1_evresssoc is None: raise ExiEncodeError("DC_EVStatusType: missing required evresssoc")
+    if not 0 <= f1_evresssoc <= 100:
+        raise ExiEncodeError(f"value {f1_evresssoc!r} outside [0, 100]")
     f_ev_maximum_current_limit = o.ev_maximum_current_limit
-    if f_ev_maximum_current_limit is None:
-        raise ExiEncodeError("DC_EVChargeParameterType: missing required ev_maximum_current_limit")
-    w.bits(0, 1)
-    _e_PhysicalValueType(w, f_ev_maximum_current_limit)
+    if f_ev_maximum_current_limit is None: raise ExiEncodeError("DC_EVChargeParameterType: missing required ev_maximum_current_limit")
+    f2_multiplier = f_ev_maximum_current_limit.multiplier
+    if f2_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
+    if not -3 <= f2_multiplier <= 3:
+        raise ExiEncodeError(f"value {f2_multiplier!r} outside [-3, 3]")
+    s2 = 1
+    w.bits(((c2[0]) << 24) | ((_K43[f1_ev_error_code]) << 19) | ((f1_evresssoc) << 9) | ((f2_multiplier + 3) << 1), c2[1] + 24)
+    f2_unit = f_ev_maximum_current_limit.unit
+    if f2_unit is not None:
+        w.bits(((_K2[f2_unit]) << 1), 8)
+        s2 = 2
+    f2_value = f_ev_maximum_current_limit.value
+    if f2_value is None: raise ExiEncodeError("PhysicalValueType: missing required value")
+    c3 = _C3[s2]
+    if not -32768 <= f2_value <= 32767:
+        raise ExiEncodeError(f"value {f2_value!r} outside [-32768, 32767]")
+    w.bits(((c3[0]) << 2) | (1 if f2_value < 0 else 0), c3[1] + 2)
+    w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
+    s2 = 3
     s = 2
+    w.bits(0, 2)
     f_ev_maximum_power_limit = o.ev_maximum_power_limit
     if f_ev_maximum_power_limit is not None:
+        f3_multiplier = f_ev_maximum_power_limit.multiplier
+        if f3_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
+        if not -3 <= f3_multiplier <= 3:
+            raise ExiEncodeError(f"value {f3_multiplier!r} outside [-3, 3]")
+        s3 = 1
+        w.bits(((f3_multiplier + 3) << 1), 8)
+        f3_unit = f_ev_maximum_power_limit.unit
+        if f3_unit is not None:
+            w.bits(((_K2[f3_unit]) << 1), 8)
+            s3 = 2
+        f3_value = f_ev_maximum_power_limit.value
+        if f3_value is None: raise ExiEncodeError("PhysicalValueType: missing required value")
+        c4 = _C3[s3]
+        if not -32768 <= f3_value <= 32767:
+            raise ExiEncodeError(f"value {f3_value!r} outside [-32768, 32767]")
+        w.bits(((c4[0]) << 2) | (1 if f3_value < 0 else 0), c4[1] + 2)
+        w.uint(-f3_value - 1 if f3_value < 0 else f3_value)
+        s3 = 3
         w.bits(0, 2)
-        _e_PhysicalValueType(w, f_ev_maximum_power_limit)
         s = 3
     f_ev_maximum_voltage_limit = o.ev_maximum_voltage_limit
-    if f_ev_maximum_voltage_limit is None:
-        raise ExiEncodeError("DC_EVChargeParameterType: missing required ev_maximum_voltage_limit")
-    c = _C55[s]
-    w.bits(c[0], c[1])
-    _e_PhysicalValueType(w, f_ev_maximum_voltage_limit)
+    if f_ev_maximum_voltage_limit is None: raise ExiEncodeError("DC_EVChargeParameterType: missing required ev_maximum_voltage_limit")
+    c5 = _C88[s]
+    f4_multiplier = f_ev_maximum_voltage_limit.multiplier
+    if f4_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
+    if not -3 <= f4_multiplier <= 3:
+        raise ExiEncodeError(f"value {f4_multiplier!r} outside [-3, 3]")
+    s4 = 1
+    w.bits(((c5[0]) << 6) | ((f4_multiplier + 3) << 1), c5[1] + 6)
+    f4_unit = f_ev_maximum_voltage_limit.unit
+    if f4_unit is not None:
+        w.bits(((_K2[f4_unit]) << 1), 8)
+        s4 = 2
+    f4_value = f_ev_maximum_voltage_limit.value
+    if f4_value is None: raise ExiEncodeError("PhysicalValueType: missing required value")
+    c6 = _C3[s4]
+    if not -32768 <= f4_value <= 32767:
+        raise ExiEncodeError(f"value {f4_value!r} outside [-32768, 32767]")
+    w.bits(((c6[0]) << 2) | (1 if f4_value < 0 else 0), c6[1] + 2)
+    w.uint(-f4_value - 1 if f4_value < 0 else f4_value)
+    s4 = 3
     s = 4
     s = 4
+    w.bits(0, 2)
     f_ev_energy_capacity = o.ev_energy_capacity
     if f_ev_energy_capacity is not None:
-        w.bits(0, 3)
-        _e_PhysicalValueType(w, f_ev_energy_capacity)
+        f5_multiplier = f_ev_energy_capacity.multiplier
+        if f5_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
+        if not -3 <= f5_multiplier <= 3:
+            raise ExiEncodeError(f"value {f5_multiplier!r} outside [-3, 3]")
+        s5 = 1
+        w.bits(((f5_multiplier + 3) << 1), 9)
+        f5_unit = f_ev_energy_capacity.unit
+        if f5_unit is not None:
+            w.bits(((_K2[f5_unit]) << 1), 8)
+            s5 = 2
+        f5_value = f_ev_energy_capacity.value
+        if f5_value is None: raise ExiEncodeError("PhysicalValueType: missing required value")
+        c7 = _C3[s5]
+        if not -32768 <= f5_value <= 32767:
+            raise ExiEncodeError(f"value {f5_value!r} outside [-32768, 32767]")
+        w.bits(((c7[0]) << 2) | (1 if f5_value < 0 else 0), c7[1] + 2)
+        w.uint(-f5_value - 1 if f5_value < 0 else f5_value)
+        s5 = 3
+        w.bits(0, 2)
         s = 5
     f_ev_energy_request = o.ev_energy_request
     if f_ev_energy_request is not None:
-        c = _C56[s]
-        w.bits(c[0], c[1])
-        _e_PhysicalValueType(w, f_ev_energy_request)
+        c8 = _C89[s]
+        f6_multiplier = f_ev_energy_request.multiplier
+        if f6_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
+        if not -3 <= f6_multiplier <= 3:
+            raise ExiEncodeError(f"value {f6_multiplier!r} outside [-3, 3]")
+        s6 = 1
+        w.bits(((c8[0]) << 6) | ((f6_multiplier + 3) << 1), c8[1] + 6)
+        f6_unit = f_ev_energy_request.unit
+        if f6_unit is not None:
+            w.bits(((_K2[f6_unit]) << 1), 8)
+            s6 = 2
+        f6_value = f_ev_energy_request.value
+        if f6_value is None: raise ExiEncodeError("PhysicalValueType: missing required value")
+        c9 = _C3[s6]
+        if not -32768 <= f6_value <= 32767:
+            raise ExiEncodeError(f"value {f6_value!r} outside [-32768, 32767]")
+        w.bits(((c9[0]) << 2) | (1 if f6_value < 0 else 0), c9[1] + 2)
+        w.uint(-f6_value - 1 if f6_value < 0 else f6_value)
+        s6 = 3
+        w.bits(0, 2)
         s = 6
     f_full_soc = o.full_soc
     if f_full_soc is not None:
-        c = _C57[s]
-        w.bits(c[0], c[1])
+        c10 = _C90[s]
         if not 0 <= f_full_soc <= 100:
             raise ExiEncodeError(f"value {f_full_soc!r} outside [0, 100]")
-        w.bits((f_full_soc) << 1, 9)
+        w.bits(((c10[0]) << 9) | ((f_full_soc) << 1), c10[1] + 9)
         s = 7
     f_bulk_soc = o.bulk_soc
     if f_bulk_soc is not None:
-        c = _C58[s]
-        w.bits(c[0], c[1])
+        c11 = _C91[s]
         if not 0 <= f_bulk_soc <= 100:
             raise ExiEncodeError(f"value {f_bulk_soc!r} outside [0, 100]")
-        w.bits((f_bulk_soc) << 1, 9)
+        w.bits(((c11[0]) << 9) | ((f_bulk_soc) << 1), c11[1] + 9)
         s = 8
-    c = _C59[s]
-    w.bits(c[0], c[1])
+    c12 = _C92[s]
+    w.bits((c12[0]), c12[1])
 
 def _d_DC_EVPowerDeliveryParameterType(r: Reader) -> DC_EVPowerDeliveryParameterType:
     rv = r.v; rn = r.n
     v_dc_ev_status = None
     v_bulk_charging_complete = None
     v_charging_complete = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 0; al = 0
-    v_dc_ev_status = _d_DC_EVStatusType(r)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
+    v1_ev_ready = None
+    v1_ev_cabin_conditioning = None
+    v1_evress_conditioning = None
+    v1_ev_error_code = None
+    v1_evresssoc = None
+    p = r.p; q = p + 7
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7f; r.p = q
+    if b & 0x74: r.badz(p, 7, b & 0x74)
+    v1_ev_ready = ((b >> 3) & 0x1) == 1
     e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
-    it, al = _P60[e]
+    if e >= 3: r.bad_code(p + 5, e, 3)
+    it, al = _P39[e]
     if it == 1:
-        p = r.p
-        q = p + 4
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0xf
-        r.p = q
-        if b & 0xb:
-            r.badz(p, 4, b & 0xb)
+        p = r.p; q = p + 5
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x1f; r.p = q
+        if b & 0x14: r.badz(p, 5, b & 0x14)
+        v1_ev_cabin_conditioning = ((b >> 3) & 0x1) == 1
+        e = b & 0x3
+        if e >= 2: r.bad_code(p + 3, e, 2)
+        it, al = _P16[e]
+    if it == 2:
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xb: r.badz(p, 4, b & 0xb)
+        v1_evress_conditioning = ((b >> 2) & 0x1) == 1
+        it = 3; al = 0
+    p = r.p; q = p + 19
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7ffff; r.p = q
+    if b & 0x4380c: r.badz(p, 19, b & 0x4380c)
+    k = (b >> 14) & 0xf
+    if k >= 12: r.bad(p + 1, 'enum index')
+    v1_ev_error_code = _K40[k]
+    v1_evresssoc = ((b >> 4) & 0x7f)
+    if v1_evresssoc > 100: r.bad(p + 8, 'range')
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 17, e, 2)
+    it, al = _P0[e]
+    v_dc_ev_status = DC_EVStatusType(ev_ready=v1_ev_ready, ev_cabin_conditioning=v1_ev_cabin_conditioning, evress_conditioning=v1_evress_conditioning, ev_error_code=v1_ev_error_code, evresssoc=v1_evresssoc)
+    if it == 1:
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xb: r.badz(p, 4, b & 0xb)
         v_bulk_charging_complete = ((b >> 2) & 0x1) == 1
         it = 2; al = 0
-    p = r.p
-    q = p + 4
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xf
-    r.p = q
-    if b & 0xb:
-        r.badz(p, 4, b & 0xb)
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0xb: r.badz(p, 4, b & 0xb)
     v_charging_complete = ((b >> 2) & 0x1) == 1
     it = -1; al = 0
     return DC_EVPowerDeliveryParameterType(dc_ev_status=v_dc_ev_status, bulk_charging_complete=v_bulk_charging_complete, charging_complete=v_charging_complete)
 
 def _e_DC_EVPowerDeliveryParameterType(w: Writer, o: DC_EVPowerDeliveryParameterType) -> None:
     f_dc_ev_status = o.dc_ev_status
-    if f_dc_ev_status is None:
-        raise ExiEncodeError("DC_EVPowerDeliveryParameterType: missing required dc_ev_status")
-    w.bits(0, 1)
-    _e_DC_EVStatusType(w, f_dc_ev_status)
+    if f_dc_ev_status is None: raise ExiEncodeError("DC_EVPowerDeliveryParameterType: missing required dc_ev_status")
+    f1_ev_ready = f_dc_ev_status.ev_ready
+    if f1_ev_ready is None: raise ExiEncodeError("DC_EVStatusType: missing required ev_ready")
+    s1 = 1
+    w.bits(((1 if f1_ev_ready else 0) << 1), 5)
+    f1_ev_cabin_conditioning = f_dc_ev_status.ev_cabin_conditioning
+    if f1_ev_cabin_conditioning is not None:
+        w.bits(((1 if f1_ev_cabin_conditioning else 0) << 1), 5)
+        s1 = 2
+    f1_evress_conditioning = f_dc_ev_status.evress_conditioning
+    if f1_evress_conditioning is not None:
+        c1 = _C41[s1]
+        w.bits(((c1[0]) << 3) | ((1 if f1_evress_conditioning else 0) << 1), c1[1] + 3)
+        s1 = 3
+    f1_ev_error_code = f_dc_ev_status.ev_error_code
+    if f1_ev_error_code is None: raise ExiEncodeError("DC_EVStatusType: missing required ev_error_code")
+    c2 = _C42[s1]
+    s1 = 4
+    f1_evresssoc = f_dc_ev_status.evresssoc
+    if f1_evresssoc is None: raise ExiEncodeError("DC_EVStatusType: missing required evresssoc")
+    if not 0 <= f1_evresssoc <= 100:
+        raise ExiEncodeError(f"value {f1_evresssoc!r} outside [0, 100]")
     s = 1
+    w.bits(((c2[0]) << 17) | ((_K43[f1_ev_error_code]) << 12) | ((f1_evresssoc) << 2), c2[1] + 17)
     f_bulk_charging_complete = o.bulk_charging_complete
     if f_bulk_charging_complete is not None:
-        w.bits((1 if f_bulk_charging_complete else 0) << 1, 5)
+        w.bits(((1 if f_bulk_charging_complete else 0) << 1), 5)
         s = 2
     f_charging_complete = o.charging_complete
-    if f_charging_complete is None:
-        raise ExiEncodeError("DC_EVPowerDeliveryParameterType: missing required charging_complete")
-    c = _C61[s]
-    w.bits(c[0], c[1])
-    w.bits((1 if f_charging_complete else 0) << 1, 3)
+    if f_charging_complete is None: raise ExiEncodeError("DC_EVPowerDeliveryParameterType: missing required charging_complete")
+    c3 = _C3[s]
     s = 3
-    w.bits(0, 1)
+    w.bits(((c3[0]) << 4) | ((1 if f_charging_complete else 0) << 2), c3[1] + 4)
 
 def _d_DC_EVSEChargeParameterType(r: Reader) -> DC_EVSEChargeParameterType:
     rv = r.v; rn = r.n
@@ -3341,168 +5254,516 @@ def _d_DC_EVSEChargeParameterType(r: Reader) -> DC_EVSEChargeParameterType:
     v_evse_current_regulation_tolerance = None
     v_evse_peak_current_ripple = None
     v_evse_energy_to_be_delivered = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 0; al = 0
-    v_dc_evse_status = _d_DC_EVSEStatusType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 1; al = 0
-    v_evse_maximum_current_limit = _d_PhysicalValueType(r)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
+    v1_evse_isolation_status = None
+    v1_evse_status_code = None
+    v1_notification_max_delay = None
+    v1_evse_notification = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
-    it, al = _P50[e]
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P9[e]
+    if it == 0:
+        p = r.p; q = p + 5
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x1f; r.p = q
+        if b & 0x13: r.badz(p, 5, b & 0x13)
+        k = (b >> 2) & 0x3
+        v1_evse_isolation_status = _K44[k]
+        it = 1; al = 0
+    p = r.p; q = p + 8
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xff; r.p = q
+    if b & 0x87: r.badz(p, 8, b & 0x87)
+    k = (b >> 3) & 0xf
+    if k >= 12: r.bad(p + 1, 'enum index')
+    v1_evse_status_code = _K45[k]
+    it = 2; al = 0
+    v1_notification_max_delay = r.uintb(4294967295)
+    v2_multiplier = None
+    v2_unit = None
+    v2_value = None
+    p = r.p; q = p + 16
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xffff; r.p = q
+    if b & 0xe7c4: r.badz(p, 16, b & 0xe7c4)
+    k = (b >> 11) & 0x3
+    if k >= 3: r.bad(p + 3, 'enum index')
+    v1_evse_notification = _K4[k]
+    v2_multiplier = ((b >> 3) & 0x7) - 3
+    if v2_multiplier > 3: r.bad(p + 10, 'range')
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 14, e, 2)
+    it, al = _P0[e]
+    v_dc_evse_status = DC_EVSEStatusType(evse_isolation_status=v1_evse_isolation_status, evse_status_code=v1_evse_status_code, notification_max_delay=v1_notification_max_delay, evse_notification=v1_evse_notification)
+    if it == 1:
+        p = r.p; q = p + 7
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7f; r.p = q
+        if b & 0x43: r.badz(p, 7, b & 0x43)
+        k = (b >> 2) & 0xf
+        if k >= 10: r.bad(p + 1, 'enum index')
+        v2_unit = _K1[k]
+        it = 2; al = 0
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x2: r.badz(p, 2, b & 0x2)
+    sg = (b & 0x1) == 1
+    v2_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v2_value <= 32767:
+        r.fail('integer out of range')
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0xc: r.badz(p, 4, b & 0xc)
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 2, e, 2)
+    it, al = _P16[e]
+    v_evse_maximum_current_limit = PhysicalValueType(multiplier=v2_multiplier, unit=v2_unit, value=v2_value)
     if it == 2:
-        v_evse_maximum_power_limit = _d_PhysicalValueType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        v3_multiplier = None
+        v3_unit = None
+        v3_value = None
+        p = r.p; q = p + 8
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xff; r.p = q
+        if b & 0xc4: r.badz(p, 8, b & 0xc4)
+        v3_multiplier = ((b >> 3) & 0x7) - 3
+        if v3_multiplier > 3: r.bad(p + 2, 'range')
+        e = b & 0x3
+        if e >= 2: r.bad_code(p + 6, e, 2)
+        it, al = _P0[e]
+        if it == 1:
+            p = r.p; q = p + 7
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x7f; r.p = q
+            if b & 0x43: r.badz(p, 7, b & 0x43)
+            k = (b >> 2) & 0xf
+            if k >= 10: r.bad(p + 1, 'enum index')
+            v3_unit = _K1[k]
+            it = 2; al = 0
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x2: r.badz(p, 2, b & 0x2)
+        sg = (b & 0x1) == 1
+        v3_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v3_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x7: r.badz(p, 3, b & 0x7)
+        v_evse_maximum_power_limit = PhysicalValueType(multiplier=v3_multiplier, unit=v3_unit, value=v3_value)
         it = 3; al = 0
-    v_evse_maximum_voltage_limit = _d_PhysicalValueType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 4; al = 0
-    v_evse_minimum_current_limit = _d_PhysicalValueType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 5; al = 0
-    v_evse_minimum_voltage_limit = _d_PhysicalValueType(r)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
+    v4_multiplier = None
+    v4_unit = None
+    v4_value = None
+    p = r.p; q = p + 8
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xff; r.p = q
+    if b & 0xc4: r.badz(p, 8, b & 0xc4)
+    v4_multiplier = ((b >> 3) & 0x7) - 3
+    if v4_multiplier > 3: r.bad(p + 2, 'range')
     e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
-    it, al = _P62[e]
+    if e >= 2: r.bad_code(p + 6, e, 2)
+    it, al = _P0[e]
+    if it == 1:
+        p = r.p; q = p + 7
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7f; r.p = q
+        if b & 0x43: r.badz(p, 7, b & 0x43)
+        k = (b >> 2) & 0xf
+        if k >= 10: r.bad(p + 1, 'enum index')
+        v4_unit = _K1[k]
+        it = 2; al = 0
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x2: r.badz(p, 2, b & 0x2)
+    sg = (b & 0x1) == 1
+    v4_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v4_value <= 32767:
+        r.fail('integer out of range')
+    v5_multiplier = None
+    v5_unit = None
+    v5_value = None
+    p = r.p; q = p + 11
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7ff; r.p = q
+    if b & 0x7c4: r.badz(p, 11, b & 0x7c4)
+    v5_multiplier = ((b >> 3) & 0x7) - 3
+    if v5_multiplier > 3: r.bad(p + 5, 'range')
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 9, e, 2)
+    it, al = _P0[e]
+    v_evse_maximum_voltage_limit = PhysicalValueType(multiplier=v4_multiplier, unit=v4_unit, value=v4_value)
+    if it == 1:
+        p = r.p; q = p + 7
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7f; r.p = q
+        if b & 0x43: r.badz(p, 7, b & 0x43)
+        k = (b >> 2) & 0xf
+        if k >= 10: r.bad(p + 1, 'enum index')
+        v5_unit = _K1[k]
+        it = 2; al = 0
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x2: r.badz(p, 2, b & 0x2)
+    sg = (b & 0x1) == 1
+    v5_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v5_value <= 32767:
+        r.fail('integer out of range')
+    v6_multiplier = None
+    v6_unit = None
+    v6_value = None
+    p = r.p; q = p + 11
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7ff; r.p = q
+    if b & 0x7c4: r.badz(p, 11, b & 0x7c4)
+    v6_multiplier = ((b >> 3) & 0x7) - 3
+    if v6_multiplier > 3: r.bad(p + 5, 'range')
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 9, e, 2)
+    it, al = _P0[e]
+    v_evse_minimum_current_limit = PhysicalValueType(multiplier=v5_multiplier, unit=v5_unit, value=v5_value)
+    if it == 1:
+        p = r.p; q = p + 7
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7f; r.p = q
+        if b & 0x43: r.badz(p, 7, b & 0x43)
+        k = (b >> 2) & 0xf
+        if k >= 10: r.bad(p + 1, 'enum index')
+        v6_unit = _K1[k]
+        it = 2; al = 0
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x2: r.badz(p, 2, b & 0x2)
+    sg = (b & 0x1) == 1
+    v6_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v6_value <= 32767:
+        r.fail('integer out of range')
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0xc: r.badz(p, 4, b & 0xc)
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 2, e, 2)
+    it, al = _P93[e]
+    v_evse_minimum_voltage_limit = PhysicalValueType(multiplier=v6_multiplier, unit=v6_unit, value=v6_value)
     if it == 6:
-        v_evse_current_regulation_tolerance = _d_PhysicalValueType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        v7_multiplier = None
+        v7_unit = None
+        v7_value = None
+        p = r.p; q = p + 8
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xff; r.p = q
+        if b & 0xc4: r.badz(p, 8, b & 0xc4)
+        v7_multiplier = ((b >> 3) & 0x7) - 3
+        if v7_multiplier > 3: r.bad(p + 2, 'range')
+        e = b & 0x3
+        if e >= 2: r.bad_code(p + 6, e, 2)
+        it, al = _P0[e]
+        if it == 1:
+            p = r.p; q = p + 7
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x7f; r.p = q
+            if b & 0x43: r.badz(p, 7, b & 0x43)
+            k = (b >> 2) & 0xf
+            if k >= 10: r.bad(p + 1, 'enum index')
+            v7_unit = _K1[k]
+            it = 2; al = 0
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x2: r.badz(p, 2, b & 0x2)
+        sg = (b & 0x1) == 1
+        v7_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v7_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x7: r.badz(p, 3, b & 0x7)
+        v_evse_current_regulation_tolerance = PhysicalValueType(multiplier=v7_multiplier, unit=v7_unit, value=v7_value)
         it = 7; al = 0
-    v_evse_peak_current_ripple = _d_PhysicalValueType(r)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
+    v8_multiplier = None
+    v8_unit = None
+    v8_value = None
+    p = r.p; q = p + 8
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xff; r.p = q
+    if b & 0xc4: r.badz(p, 8, b & 0xc4)
+    v8_multiplier = ((b >> 3) & 0x7) - 3
+    if v8_multiplier > 3: r.bad(p + 2, 'range')
     e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
-    it, al = _P63[e]
+    if e >= 2: r.bad_code(p + 6, e, 2)
+    it, al = _P0[e]
+    if it == 1:
+        p = r.p; q = p + 7
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7f; r.p = q
+        if b & 0x43: r.badz(p, 7, b & 0x43)
+        k = (b >> 2) & 0xf
+        if k >= 10: r.bad(p + 1, 'enum index')
+        v8_unit = _K1[k]
+        it = 2; al = 0
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x2: r.badz(p, 2, b & 0x2)
+    sg = (b & 0x1) == 1
+    v8_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v8_value <= 32767:
+        r.fail('integer out of range')
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0xc: r.badz(p, 4, b & 0xc)
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 2, e, 2)
+    it, al = _P94[e]
+    v_evse_peak_current_ripple = PhysicalValueType(multiplier=v8_multiplier, unit=v8_unit, value=v8_value)
     if it == 8:
-        v_evse_energy_to_be_delivered = _d_PhysicalValueType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        v9_multiplier = None
+        v9_unit = None
+        v9_value = None
+        p = r.p; q = p + 8
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xff; r.p = q
+        if b & 0xc4: r.badz(p, 8, b & 0xc4)
+        v9_multiplier = ((b >> 3) & 0x7) - 3
+        if v9_multiplier > 3: r.bad(p + 2, 'range')
+        e = b & 0x3
+        if e >= 2: r.bad_code(p + 6, e, 2)
+        it, al = _P0[e]
+        if it == 1:
+            p = r.p; q = p + 7
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x7f; r.p = q
+            if b & 0x43: r.badz(p, 7, b & 0x43)
+            k = (b >> 2) & 0xf
+            if k >= 10: r.bad(p + 1, 'enum index')
+            v9_unit = _K1[k]
+            it = 2; al = 0
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x2: r.badz(p, 2, b & 0x2)
+        sg = (b & 0x1) == 1
+        v9_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v9_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x7: r.badz(p, 3, b & 0x7)
+        v_evse_energy_to_be_delivered = PhysicalValueType(multiplier=v9_multiplier, unit=v9_unit, value=v9_value)
         it = -1; al = 0
     return DC_EVSEChargeParameterType(dc_evse_status=v_dc_evse_status, evse_maximum_current_limit=v_evse_maximum_current_limit, evse_maximum_power_limit=v_evse_maximum_power_limit, evse_maximum_voltage_limit=v_evse_maximum_voltage_limit, evse_minimum_current_limit=v_evse_minimum_current_limit, evse_minimum_voltage_limit=v_evse_minimum_voltage_limit, evse_current_regulation_tolerance=v_evse_current_regulation_tolerance, evse_peak_current_ripple=v_evse_peak_current_ripple, evse_energy_to_be_delivered=v_evse_energy_to_be_delivered)
 
 def _e_DC_EVSEChargeParameterType(w: Writer, o: DC_EVSEChargeParameterType) -> None:
     f_dc_evse_status = o.dc_evse_status
-    if f_dc_evse_status is None:
-        raise ExiEncodeError("DC_EVSEChargeParameterType: missing required dc_evse_status")
+    if f_dc_evse_status is None: raise ExiEncodeError("DC_EVSEChargeParameterType: missing required dc_evse_status")
+    s1 = 0
     w.bits(0, 1)
-    _e_DC_EVSEStatusType(w, f_dc_evse_status)
+    f1_evse_isolation_status = f_dc_evse_status.evse_isolation_status
+    if f1_evse_isolation_status is not None:
+        w.bits(((_K46[f1_evse_isolation_status]) << 1), 6)
+        s1 = 1
+    f1_evse_status_code = f_dc_evse_status.evse_status_code
+    if f1_evse_status_code is None: raise ExiEncodeError("DC_EVSEStatusType: missing required evse_status_code")
+    c1 = _C25[s1]
+    s1 = 2
+    f1_notification_max_delay = f_dc_evse_status.notification_max_delay
+    if f1_notification_max_delay is None: raise ExiEncodeError("DC_EVSEStatusType: missing required notification_max_delay")
+    w.bits(((c1[0]) << 8) | ((_K47[f1_evse_status_code]) << 3), c1[1] + 8)
+    w.uint(f1_notification_max_delay)
+    f1_evse_notification = f_dc_evse_status.evse_notification
+    if f1_evse_notification is None: raise ExiEncodeError("DC_EVSEStatusType: missing required evse_notification")
     f_evse_maximum_current_limit = o.evse_maximum_current_limit
-    if f_evse_maximum_current_limit is None:
-        raise ExiEncodeError("DC_EVSEChargeParameterType: missing required evse_maximum_current_limit")
-    w.bits(0, 1)
-    _e_PhysicalValueType(w, f_evse_maximum_current_limit)
+    if f_evse_maximum_current_limit is None: raise ExiEncodeError("DC_EVSEChargeParameterType: missing required evse_maximum_current_limit")
+    f2_multiplier = f_evse_maximum_current_limit.multiplier
+    if f2_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
+    if not -3 <= f2_multiplier <= 3:
+        raise ExiEncodeError(f"value {f2_multiplier!r} outside [-3, 3]")
+    s2 = 1
+    w.bits(((_K5[f1_evse_notification]) << 9) | ((f2_multiplier + 3) << 1), 14)
+    f2_unit = f_evse_maximum_current_limit.unit
+    if f2_unit is not None:
+        w.bits(((_K2[f2_unit]) << 1), 8)
+        s2 = 2
+    f2_value = f_evse_maximum_current_limit.value
+    if f2_value is None: raise ExiEncodeError("PhysicalValueType: missing required value")
+    c2 = _C3[s2]
+    if not -32768 <= f2_value <= 32767:
+        raise ExiEncodeError(f"value {f2_value!r} outside [-32768, 32767]")
+    w.bits(((c2[0]) << 2) | (1 if f2_value < 0 else 0), c2[1] + 2)
+    w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
+    s2 = 3
     s = 2
+    w.bits(0, 2)
     f_evse_maximum_power_limit = o.evse_maximum_power_limit
     if f_evse_maximum_power_limit is not None:
+        f3_multiplier = f_evse_maximum_power_limit.multiplier
+        if f3_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
+        if not -3 <= f3_multiplier <= 3:
+            raise ExiEncodeError(f"value {f3_multiplier!r} outside [-3, 3]")
+        s3 = 1
+        w.bits(((f3_multiplier + 3) << 1), 8)
+        f3_unit = f_evse_maximum_power_limit.unit
+        if f3_unit is not None:
+            w.bits(((_K2[f3_unit]) << 1), 8)
+            s3 = 2
+        f3_value = f_evse_maximum_power_limit.value
+        if f3_value is None: raise ExiEncodeError("PhysicalValueType: missing required value")
+        c3 = _C3[s3]
+        if not -32768 <= f3_value <= 32767:
+            raise ExiEncodeError(f"value {f3_value!r} outside [-32768, 32767]")
+        w.bits(((c3[0]) << 2) | (1 if f3_value < 0 else 0), c3[1] + 2)
+        w.uint(-f3_value - 1 if f3_value < 0 else f3_value)
+        s3 = 3
         w.bits(0, 2)
-        _e_PhysicalValueType(w, f_evse_maximum_power_limit)
         s = 3
     f_evse_maximum_voltage_limit = o.evse_maximum_voltage_limit
-    if f_evse_maximum_voltage_limit is None:
-        raise ExiEncodeError("DC_EVSEChargeParameterType: missing required evse_maximum_voltage_limit")
-    c = _C64[s]
-    w.bits(c[0], c[1])
-    _e_PhysicalValueType(w, f_evse_maximum_voltage_limit)
+    if f_evse_maximum_voltage_limit is None: raise ExiEncodeError("DC_EVSEChargeParameterType: missing required evse_maximum_voltage_limit")
+    c4 = _C95[s]
+    f4_multiplier = f_evse_maximum_voltage_limit.multiplier
+    if f4_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
+    if not -3 <= f4_multiplier <= 3:
+        raise ExiEncodeError(f"value {f4_multiplier!r} outside [-3, 3]")
+    s4 = 1
+    w.bits(((c4[0]) << 6) | ((f4_multiplier + 3) << 1), c4[1] + 6)
+    f4_unit = f_evse_maximum_voltage_limit.unit
+    if f4_unit is not None:
+        w.bits(((_K2[f4_unit]) << 1), 8)
+        s4 = 2
+    f4_value = f_evse_maximum_voltage_limit.value
+    if f4_value is None: raise ExiEncodeError("PhysicalValueType: missing required value")
+    c5 = _C3[s4]
+    if not -32768 <= f4_value <= 32767:
+        raise ExiEncodeError(f"value {f4_value!r} outside [-32768, 32767]")
+    w.bits(((c5[0]) << 2) | (1 if f4_value < 0 else 0), c5[1] + 2)
+    w.uint(-f4_value - 1 if f4_value < 0 else f4_value)
+    s4 = 3
     s = 4
     f_evse_minimum_current_limit = o.evse_minimum_current_limit
-    if f_evse_minimum_current_limit is None:
-        raise ExiEncodeError("DC_EVSEChargeParameterType: missing required evse_minimum_current_limit")
-    w.bits(0, 1)
-    _e_PhysicalValueType(w, f_evse_minimum_current_limit)
+    if f_evse_minimum_current_limit is None: raise ExiEncodeError("DC_EVSEChargeParameterType: missing required evse_minimum_current_limit")
+    f5_multiplier = f_evse_minimum_current_limit.multiplier
+    if f5_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
+    if not -3 <= f5_multiplier <= 3:
+        raise ExiEncodeError(f"value {f5_multiplier!r} outside [-3, 3]")
+    s5 = 1
+    w.bits(((f5_multiplier + 3) << 1), 9)
+    f5_unit = f_evse_minimum_current_limit.unit
+    if f5_unit is not None:
+        w.bits(((_K2[f5_unit]) << 1), 8)
+        s5 = 2
+    f5_value = f_evse_minimum_current_limit.value
+    if f5_value is None: raise ExiEncodeError("PhysicalValueType: missing required value")
+    c6 = _C3[s5]
+    if not -32768 <= f5_value <= 32767:
+        raise ExiEncodeError(f"value {f5_value!r} outside [-32768, 32767]")
+    w.bits(((c6[0]) << 2) | (1 if f5_value < 0 else 0), c6[1] + 2)
+    w.uint(-f5_value - 1 if f5_value < 0 else f5_value)
+    s5 = 3
     f_evse_minimum_voltage_limit = o.evse_minimum_voltage_limit
-    if f_evse_minimum_voltage_limit is None:
-        raise ExiEncodeError("DC_EVSEChargeParameterType: missing required evse_minimum_voltage_limit")
-    w.bits(0, 1)
-    _e_PhysicalValueType(w, f_evse_minimum_voltage_limit)
+    if f_evse_minimum_voltage_limit is None: raise ExiEncodeError("DC_EVSEChargeParameterType: missing required evse_minimum_voltage_limit")
+    f6_multiplier = f_evse_minimum_voltage_limit.multiplier
+    if f6_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
+    if not -3 <= f6_multiplier <= 3:
+        raise ExiEncodeError(f"value {f6_multiplier!r} outside [-3, 3]")
+    s6 = 1
+    w.bits(((f6_multiplier + 3) << 1), 9)
+    f6_unit = f_evse_minimum_voltage_limit.unit
+    if f6_unit is not None:
+        w.bits(((_K2[f6_unit]) << 1), 8)
+        s6 = 2
+    f6_value = f_evse_minimum_voltage_limit.value
+    if f6_value is None: raise ExiEncodeError("PhysicalValueType: missing required value")
+    c7 = _C3[s6]
+    if not -32768 <= f6_value <= 32767:
+        raise ExiEncodeError(f"value {f6_value!r} outside [-32768, 32767]")
+    w.bits(((c7[0]) << 2) | (1 if f6_value < 0 else 0), c7[1] + 2)
+    w.uint(-f6_value - 1 if f6_value < 0 else f6_value)
+    s6 = 3
     s = 6
+    w.bits(0, 2)
     f_evse_current_regulation_tolerance = o.evse_current_regulation_tolerance
     if f_evse_current_regulation_tolerance is not None:
+        f7_multiplier = f_evse_current_regulation_tolerance.multiplier
+        if f7_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
+        if not -3 <= f7_multiplier <= 3:
+            raise ExiEncodeError(f"value {f7_multiplier!r} outside [-3, 3]")
+        s7 = 1
+        w.bits(((f7_multiplier + 3) << 1), 8)
+        f7_unit = f_evse_current_regulation_tolerance.unit
+        if f7_unit is not None:
+            w.bits(((_K2[f7_unit]) << 1), 8)
+            s7 = 2
+        f7_value = f_evse_current_regulation_tolerance.value
+        if f7_value is None: raise ExiEncodeError("PhysicalValueType: missing required value")
+        c8 = _C3[s7]
+        if not -32768 <= f7_value <= 32767:
+            raise ExiEncodeError(f"value {f7_value!r} outside [-32768, 32767]")
+        w.bits(((c8[0]) << 2) | (1 if f7_value < 0 else 0), c8[1] + 2)
+        w.uint(-f7_value - 1 if f7_value < 0 else f7_value)
+        s7 = 3
         w.bits(0, 2)
-        _e_PhysicalValueType(w, f_evse_current_regulation_tolerance)
         s = 7
     f_evse_peak_current_ripple = o.evse_peak_current_ripple
-    if f_evse_peak_current_ripple is None:
-        raise ExiEncodeError("DC_EVSEChargeParameterType: missing required evse_peak_current_ripple")
-    c = _C65[s]
-    w.bits(c[0], c[1])
-    _e_PhysicalValueType(w, f_evse_peak_current_ripple)
+    if f_evse_peak_current_ripple is None: raise ExiEncodeError("DC_EVSEChargeParameterType: missing required evse_peak_current_ripple")
+    c9 = _C96[s]
+    f8_multiplier = f_evse_peak_current_ripple.multiplier
+    if f8_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
+    if not -3 <= f8_multiplier <= 3:
+        raise ExiEncodeError(f"value {f8_multiplier!r} outside [-3, 3]")
+    s8 = 1
+    w.bits(((c9[0]) << 6) | ((f8_multiplier + 3) << 1), c9[1] + 6)
+    f8_unit = f_evse_peak_current_ripple.unit
+    if f8_unit is not None:
+        w.bits(((_K2[f8_unit]) << 1), 8)
+        s8 = 2
+    f8_value = f_evse_peak_current_ripple.value
+    if f8_value is None: raise ExiEncodeError("PhysicalValueType: missing required value")
+    c10 = _C3[s8]
+    if not -32768 <= f8_value <= 32767:
+        raise ExiEncodeError(f"value {f8_value!r} outside [-32768, 32767]")
+    w.bits(((c10[0]) << 2) | (1 if f8_value < 0 else 0), c10[1] + 2)
+    w.uint(-f8_value - 1 if f8_value < 0 else f8_value)
+    s8 = 3
     s = 8
     s = 8
+    w.bits(0, 2)
     f_evse_energy_to_be_delivered = o.evse_energy_to_be_delivered
     if f_evse_energy_to_be_delivered is not None:
+        f9_multiplier = f_evse_energy_to_be_delivered.multiplier
+        if f9_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
+        if not -3 <= f9_multiplier <= 3:
+            raise ExiEncodeError(f"value {f9_multiplier!r} outside [-3, 3]")
+        s9 = 1
+        w.bits(((f9_multiplier + 3) << 1), 8)
+        f9_unit = f_evse_energy_to_be_delivered.unit
+        if f9_unit is not None:
+            w.bits(((_K2[f9_unit]) << 1), 8)
+            s9 = 2
+        f9_value = f_evse_energy_to_be_delivered.value
+        if f9_value is None: raise ExiEncodeError("PhysicalValueType: missing required value")
+        c11 = _C3[s9]
+        if not -32768 <= f9_value <= 32767:
+            raise ExiEncodeError(f"value {f9_value!r} outside [-32768, 32767]")
+        w.bits(((c11[0]) << 2) | (1 if f9_value < 0 else 0), c11[1] + 2)
+        w.uint(-f9_value - 1 if f9_value < 0 else f9_value)
+        s9 = 3
         w.bits(0, 2)
-        _e_PhysicalValueType(w, f_evse_energy_to_be_delivered)
         s = 9
-    c = _C66[s]
-    w.bits(c[0], c[1])
+    c12 = _C97[s]
+    w.bits((c12[0]), c12[1])
 
 def _d_DC_EVSEStatusType(r: Reader) -> DC_EVSEStatusType:
     rv = r.v; rn = r.n
@@ -3510,54 +5771,31 @@ def _d_DC_EVSEStatusType(r: Reader) -> DC_EVSEStatusType:
     v_evse_status_code = None
     v_notification_max_delay = None
     v_evse_notification = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
-    it, al = _P10[e]
+    it, al = _P9[r.code(2, 2)]
     if it == 0:
-        p = r.p
-        q = p + 5
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1f
-        r.p = q
-        if b & 0x13:
-            r.badz(p, 5, b & 0x13)
+        p = r.p; q = p + 5
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x1f; r.p = q
+        if b & 0x13: r.badz(p, 5, b & 0x13)
         k = (b >> 2) & 0x3
-        v_evse_isolation_status = _K67[k]
+        v_evse_isolation_status = _K44[k]
         it = 1; al = 0
-    p = r.p
-    q = p + 8
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xff
-    r.p = q
-    if b & 0x87:
-        r.badz(p, 8, b & 0x87)
+    p = r.p; q = p + 8
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xff; r.p = q
+    if b & 0x87: r.badz(p, 8, b & 0x87)
     k = (b >> 3) & 0xf
-    if k >= 12:
-        r.bad(p + 1, 'enumeration index out of range')
-    v_evse_status_code = _K68[k]
+    if k >= 12: r.bad(p + 1, 'enum index')
+    v_evse_status_code = _K45[k]
     it = 2; al = 0
     v_notification_max_delay = r.uintb(4294967295)
-    p = r.p
-    q = p + 7
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7f
-    r.p = q
-    if b & 0x73:
-        r.badz(p, 7, b & 0x73)
+    p = r.p; q = p + 7
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7f; r.p = q
+    if b & 0x73: r.badz(p, 7, b & 0x73)
     k = (b >> 2) & 0x3
-    if k >= 3:
-        r.bad(p + 3, 'enumeration index out of range')
-    v_evse_notification = _K0[k]
+    if k >= 3: r.bad(p + 3, 'enum index')
+    v_evse_notification = _K4[k]
     it = -1; al = 0
     return DC_EVSEStatusType(evse_isolation_status=v_evse_isolation_status, evse_status_code=v_evse_status_code, notification_max_delay=v_notification_max_delay, evse_notification=v_evse_notification)
 
@@ -3565,25 +5803,19 @@ def _e_DC_EVSEStatusType(w: Writer, o: DC_EVSEStatusType) -> None:
     s = 0
     f_evse_isolation_status = o.evse_isolation_status
     if f_evse_isolation_status is not None:
-        w.bits((_K69[f_evse_isolation_status]) << 1, 6)
+        w.bits(((_K46[f_evse_isolation_status]) << 1), 6)
         s = 1
     f_evse_status_code = o.evse_status_code
-    if f_evse_status_code is None:
-        raise ExiEncodeError("DC_EVSEStatusType: missing required evse_status_code")
-    c = _C11[s]
-    w.bits(c[0], c[1])
-    w.bits((_K70[f_evse_status_code]) << 1, 6)
+    if f_evse_status_code is None: raise ExiEncodeError("DC_EVSEStatusType: missing required evse_status_code")
+    c1 = _C25[s]
     s = 2
     f_notification_max_delay = o.notification_max_delay
-    if f_notification_max_delay is None:
-        raise ExiEncodeError("DC_EVSEStatusType: missing required notification_max_delay")
-    w.bits(0, 2)
+    if f_notification_max_delay is None: raise ExiEncodeError("DC_EVSEStatusType: missing required notification_max_delay")
+    w.bits(((c1[0]) << 8) | ((_K47[f_evse_status_code]) << 3), c1[1] + 8)
     w.uint(f_notification_max_delay)
-    w.bits(0, 1)
     f_evse_notification = o.evse_notification
-    if f_evse_notification is None:
-        raise ExiEncodeError("DC_EVSEStatusType: missing required evse_notification")
-    w.bits((_K1[f_evse_notification]) << 2, 6)
+    if f_evse_notification is None: raise ExiEncodeError("DC_EVSEStatusType: missing required evse_notification")
+    w.bits(((_K5[f_evse_notification]) << 2), 7)
 
 def _d_DC_EVStatusType(r: Reader) -> DC_EVStatusType:
     rv = r.v; rn = r.n
@@ -3592,91 +5824,65 @@ def _d_DC_EVStatusType(r: Reader) -> DC_EVStatusType:
     v_evress_conditioning = None
     v_ev_error_code = None
     v_evresssoc = None
-    p = r.p
-    q = p + 6
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3f
-    r.p = q
-    if b & 0x34:
-        r.badz(p, 6, b & 0x34)
+    p = r.p; q = p + 6
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3f; r.p = q
+    if b & 0x34: r.badz(p, 6, b & 0x34)
     v_ev_ready = ((b >> 3) & 0x1) == 1
     e = b & 0x3
-    if e >= 3:
-        r.bad_code(p + 4, e, 3)
-    it, al = _P71[e]
+    if e >= 3: r.bad_code(p + 4, e, 3)
+    it, al = _P39[e]
     if it == 1:
-        p = r.p
-        q = p + 5
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1f
-        r.p = q
-        if b & 0x14:
-            r.badz(p, 5, b & 0x14)
+        p = r.p; q = p + 5
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x1f; r.p = q
+        if b & 0x14: r.badz(p, 5, b & 0x14)
         v_ev_cabin_conditioning = ((b >> 3) & 0x1) == 1
         e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 3, e, 2)
-        it, al = _P50[e]
+        if e >= 2: r.bad_code(p + 3, e, 2)
+        it, al = _P16[e]
     if it == 2:
-        p = r.p
-        q = p + 4
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0xf
-        r.p = q
-        if b & 0xb:
-            r.badz(p, 4, b & 0xb)
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xb: r.badz(p, 4, b & 0xb)
         v_evress_conditioning = ((b >> 2) & 0x1) == 1
         it = 3; al = 0
-    p = r.p
-    q = p + 17
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1ffff
-    r.p = q
-    if b & 0x10e03:
-        r.badz(p, 17, b & 0x10e03)
+    p = r.p; q = p + 17
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ffff; r.p = q
+    if b & 0x10e03: r.badz(p, 17, b & 0x10e03)
     k = (b >> 12) & 0xf
-    if k >= 12:
-        r.bad(p + 1, 'enumeration index out of range')
-    v_ev_error_code = _K72[k]
+    if k >= 12: r.bad(p + 1, 'enum index')
+    v_ev_error_code = _K40[k]
     v_evresssoc = ((b >> 2) & 0x7f)
-    if v_evresssoc > 100:
-        r.bad(p + 8, 'integer out of range')
+    if v_evresssoc > 100: r.bad(p + 8, 'range')
     it = -1; al = 0
     return DC_EVStatusType(ev_ready=v_ev_ready, ev_cabin_conditioning=v_ev_cabin_conditioning, evress_conditioning=v_evress_conditioning, ev_error_code=v_ev_error_code, evresssoc=v_evresssoc)
 
 def _e_DC_EVStatusType(w: Writer, o: DC_EVStatusType) -> None:
     f_ev_ready = o.ev_ready
-    if f_ev_ready is None:
-        raise ExiEncodeError("DC_EVStatusType: missing required ev_ready")
-    w.bits((1 if f_ev_ready else 0) << 1, 4)
+    if f_ev_ready is None: raise ExiEncodeError("DC_EVStatusType: missing required ev_ready")
     s = 1
+    w.bits(((1 if f_ev_ready else 0) << 1), 4)
     f_ev_cabin_conditioning = o.ev_cabin_conditioning
     if f_ev_cabin_conditioning is not None:
-        w.bits((1 if f_ev_cabin_conditioning else 0) << 1, 5)
+        w.bits(((1 if f_ev_cabin_conditioning else 0) << 1), 5)
         s = 2
     f_evress_conditioning = o.evress_conditioning
     if f_evress_conditioning is not None:
-        c = _C73[s]
-        w.bits(c[0], c[1])
-        w.bits((1 if f_evress_conditioning else 0) << 1, 3)
+        c1 = _C41[s]
+        w.bits(((c1[0]) << 3) | ((1 if f_evress_conditioning else 0) << 1), c1[1] + 3)
         s = 3
     f_ev_error_code = o.ev_error_code
-    if f_ev_error_code is None:
-        raise ExiEncodeError("DC_EVStatusType: missing required ev_error_code")
-    c = _C74[s]
-    w.bits(c[0], c[1])
-    w.bits((_K75[f_ev_error_code]) << 1, 6)
+    if f_ev_error_code is None: raise ExiEncodeError("DC_EVStatusType: missing required ev_error_code")
+    c2 = _C42[s]
     s = 4
     f_evresssoc = o.evresssoc
-    if f_evresssoc is None:
-        raise ExiEncodeError("DC_EVStatusType: missing required evresssoc")
+    if f_evresssoc is None: raise ExiEncodeError("DC_EVStatusType: missing required evresssoc")
     if not 0 <= f_evresssoc <= 100:
         raise ExiEncodeError(f"value {f_evresssoc!r} outside [0, 100]")
-    w.bits((f_evresssoc) << 2, 11)
+    w.bits(((c2[0]) << 17) | ((_K43[f_ev_error_code]) << 12) | ((f_evresssoc) << 2), c2[1] + 17)
 
 def _d_DSAKeyValueType(r: Reader) -> DSAKeyValueType:
     r.fail("content of DSAKeyValueType is not supported by this codec")
@@ -3685,62 +5891,27 @@ def _e_DSAKeyValueType(w: Writer, o: DSAKeyValueType) -> None:
     raise ExiEncodeError("content of DSAKeyValueType is not supported")
 
 def _d_DigestMethodType(r: Reader) -> DigestMethodType:
-    rv = r.v; rn = r.n
     v_algorithm = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected next item')
     it = 0; al = 0
     v_algorithm = r.string()
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
-    it, al = _P8[e]
+    it, al = _P15[r.code(2, 2)]
     n = 0
     while it == 1:
         r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P8[e]
+        it, al = _P15[r.code(2, 2)]
     return DigestMethodType(algorithm=v_algorithm)
 
 def _e_DigestMethodType(w: Writer, o: DigestMethodType) -> None:
     f_algorithm = o.algorithm
-    if f_algorithm is None:
-        raise ExiEncodeError("DigestMethodType: missing required algorithm")
+    if f_algorithm is None: raise ExiEncodeError("DigestMethodType: missing required algorithm")
     w.bits(0, 1)
     w.string(f_algorithm)
     w.bits(1, 2)
 
 def _d_EVChargeParameterType(r: Reader) -> EVChargeParameterType:
-    rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return EVChargeParameterType()
 
@@ -3748,15 +5919,7 @@ def _e_EVChargeParameterType(w: Writer, o: EVChargeParameterType) -> None:
     w.bits(0, 1)
 
 def _d_EVPowerDeliveryParameterType(r: Reader) -> EVPowerDeliveryParameterType:
-    rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return EVPowerDeliveryParameterType()
 
@@ -3764,15 +5927,7 @@ def _e_EVPowerDeliveryParameterType(w: Writer, o: EVPowerDeliveryParameterType) 
     w.bits(0, 1)
 
 def _d_EVSEChargeParameterType(r: Reader) -> EVSEChargeParameterType:
-    rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return EVSEChargeParameterType()
 
@@ -3780,15 +5935,7 @@ def _e_EVSEChargeParameterType(w: Writer, o: EVSEChargeParameterType) -> None:
     w.bits(0, 1)
 
 def _d_EVSEStatusType(r: Reader) -> EVSEStatusType:
-    rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return EVSEStatusType()
 
@@ -3796,15 +5943,7 @@ def _e_EVSEStatusType(w: Writer, o: EVSEStatusType) -> None:
     w.bits(0, 1)
 
 def _d_EVStatusType(r: Reader) -> EVStatusType:
-    rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return EVStatusType()
 
@@ -3815,28 +5954,37 @@ def _d_EntryType(r: Reader) -> EntryType:
     rv = r.v; rn = r.n
     v_relative_time_interval = None
     v_time_interval = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
-    it, al = _P76[e]
+    it, al = _P98[r.code(2, 2)]
     if al == 0:
-        v_relative_time_interval = _d_RelativeTimeIntervalType(r)
+        v1_start = None
+        v1_duration = None
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
+        it = 0; al = 0
+        v1_start = r.uintb(4294967295)
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x4: r.badz(p, 3, b & 0x4)
+        e = b & 0x3
+        if e >= 2: r.bad_code(p + 1, e, 2)
+        it, al = _P15[e]
+        if it == 1:
+            r.zero(1, 'expected characters')
+            v1_duration = r.uintb(4294967295)
+            p = r.p; q = p + 2
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x3; r.p = q
+            if b & 0x3: r.badz(p, 2, b & 0x3)
+            it = -1; al = 0
+        v_relative_time_interval = RelativeTimeIntervalType(start=v1_start, duration=v1_duration)
     elif al == 1:
-        v_time_interval = _d_IntervalType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+        v_time_interval = IntervalType()
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return EntryType(relative_time_interval=v_relative_time_interval, time_interval=v_time_interval)
 
@@ -3845,27 +5993,30 @@ def _e_EntryType(w: Writer, o: EntryType) -> None:
     f_relative_time_interval = o.relative_time_interval
     f_time_interval = o.time_interval
     if f_relative_time_interval is not None:
-        w.bits(0, 2)
-        _e_RelativeTimeIntervalType(w, f_relative_time_interval)
+        f1_start = f_relative_time_interval.start
+        if f1_start is None: raise ExiEncodeError("RelativeTimeIntervalType: missing required start")
+        w.bits(0, 4)
+        w.uint(f1_start)
+        s1 = 1
+        w.bits(0, 1)
+        f1_duration = f_relative_time_interval.duration
+        if f1_duration is not None:
+            w.bits(0, 3)
+            w.uint(f1_duration)
+            w.bits(0, 1)
+            s1 = 2
+        c1 = _C48[s1]
+        w.bits((c1[0]), c1[1])
         s = 1
     elif f_time_interval is not None:
-        w.bits(1, 2)
-        _e_IntervalType(w, f_time_interval)
+        w.bits(2, 3)
         s = 1
     else:
         raise ExiEncodeError("EntryType: missing required relative_time_interval/time_interval")
     w.bits(0, 1)
 
 def _d_IntervalType(r: Reader) -> IntervalType:
-    rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return IntervalType()
 
@@ -3873,7 +6024,6 @@ def _e_IntervalType(w: Writer, o: IntervalType) -> None:
     w.bits(0, 1)
 
 def _d_KeyInfoType(r: Reader) -> KeyInfoType:
-    rv = r.v; rn = r.n
     v_id = None
     v_key_name = []
     v_key_value = []
@@ -3882,54 +6032,36 @@ def _d_KeyInfoType(r: Reader) -> KeyInfoType:
     v_pgp_data = []
     v_spki_data = []
     v_mgmt_data = []
-    p = r.p
-    q = p + 4
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xf
-    r.p = q
-    e = b & 0xf
-    if e >= 9:
-        r.bad_code(p + 0, e, 9)
-    it, al = _P77[e]
+    it, al = _P99[r.code(4, 9)]
     if it == 0:
         v_id = r.string()
-        p = r.p
-        q = p + 4
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0xf
-        r.p = q
-        e = b & 0xf
-        if e >= 8:
-            r.bad_code(p + 0, e, 8)
-        it, al = _P78[e]
+        it, al = _P100[r.code(4, 8)]
     n = 0
     while it == 1:
         if al == 0:
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected characters')
             t = r.string()
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected end of element')
             v_key_name.append(t)
         elif al == 1:
             t = _d_KeyValueType(r)
             v_key_value.append(t)
         elif al == 2:
-            t = _d_RetrievalMethodType(r)
+            v1_type = None
+            v1_uri = None
+            v1_transforms = None
+            it, al = _P101[r.code(3, 4)]
+            if it == 0:
+                v1_type = r.string()
+                it, al = _P102[r.code(2, 3)]
+            if it == 1:
+                v1_uri = r.string()
+                it, al = _P19[r.code(2, 2)]
+            if it == 2:
+                v1_transforms = _d_TransformsType(r)
+                r.zero(1, 'expected end of element')
+                it = -1; al = 0
+            t = RetrievalMethodType(type=v1_type, uri=v1_uri, transforms=v1_transforms)
             v_retrieval_method.append(t)
         elif al == 3:
             t = _d_X509DataType(r)
@@ -3941,37 +6073,14 @@ def _d_KeyInfoType(r: Reader) -> KeyInfoType:
             t = _d_SPKIDataType(r)
             v_spki_data.append(t)
         elif al == 6:
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected characters')
             t = r.string()
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected end of element')
             v_mgmt_data.append(t)
         elif al == 7:
             r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        p = r.p
-        q = p + 4
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0xf
-        r.p = q
-        e = b & 0xf
-        if e >= 9:
-            r.bad_code(p + 0, e, 9)
-        it, al = _P79[e]
+        it, al = _P103[r.code(4, 9)]
     return KeyInfoType(id=v_id, key_name=v_key_name, key_value=v_key_value, retrieval_method=v_retrieval_method, x509_data=v_x509_data, pgp_data=v_pgp_data, spki_data=v_spki_data, mgmt_data=v_mgmt_data)
 
 def _e_KeyInfoType(w: Writer, o: KeyInfoType) -> None:
@@ -3983,47 +6092,64 @@ def _e_KeyInfoType(w: Writer, o: KeyInfoType) -> None:
         s = 1
     n = 0
     for x in o.key_name:
-        c = _C80[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c1 = _C104[s]
+        w.bits(((c1[0]) << 1), c1[1] + 1)
         w.string(x)
         w.bits(0, 1)
         n += 1
         s = 2
     for x in o.key_value:
-        c = _C81[s]
-        w.bits(c[0], c[1])
+        c2 = _C105[s]
+        w.bits((c2[0]), c2[1])
         _e_KeyValueType(w, x)
         n += 1
         s = 2
     for x in o.retrieval_method:
-        c = _C82[s]
-        w.bits(c[0], c[1])
-        _e_RetrievalMethodType(w, x)
+        c3 = _C106[s]
+        s1 = 0
+        w.bits((c3[0]), c3[1])
+        f1_type = x.type
+        if f1_type is not None:
+            w.bits(0, 3)
+            w.string(f1_type)
+            s1 = 1
+        f1_uri = x.uri
+        if f1_uri is not None:
+            c4 = _C107[s1]
+            w.bits((c4[0]), c4[1])
+            w.string(f1_uri)
+            s1 = 2
+        f1_transforms = x.transforms
+        if f1_transforms is not None:
+            c5 = _C108[s1]
+            w.bits((c5[0]), c5[1])
+            _e_TransformsType(w, f1_transforms)
+            s1 = 3
+        c6 = _C109[s1]
+        w.bits((c6[0]), c6[1])
         n += 1
         s = 2
     for x in o.x509_data:
-        c = _C83[s]
-        w.bits(c[0], c[1])
+        c7 = _C110[s]
+        w.bits((c7[0]), c7[1])
         _e_X509DataType(w, x)
         n += 1
         s = 2
     for x in o.pgp_data:
-        c = _C84[s]
-        w.bits(c[0], c[1])
+        c8 = _C111[s]
+        w.bits((c8[0]), c8[1])
         _e_PGPDataType(w, x)
         n += 1
         s = 2
     for x in o.spki_data:
-        c = _C85[s]
-        w.bits(c[0], c[1])
+        c9 = _C112[s]
+        w.bits((c9[0]), c9[1])
         _e_SPKIDataType(w, x)
         n += 1
         s = 2
     for x in o.mgmt_data:
-        c = _C86[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c10 = _C113[s]
+        w.bits(((c10[0]) << 1), c10[1] + 1)
         w.string(x)
         w.bits(0, 1)
         n += 1
@@ -4036,32 +6162,33 @@ def _d_KeyValueType(r: Reader) -> KeyValueType:
     rv = r.v; rn = r.n
     v_dsa_key_value = None
     v_rsa_key_value = None
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    e = b & 0x7
-    if e >= 3:
-        r.bad_code(p + 0, e, 3)
-    it, al = _P87[e]
+    it, al = _P114[r.code(3, 3)]
     if al == 0:
         v_dsa_key_value = _d_DSAKeyValueType(r)
     elif al == 1:
-        v_rsa_key_value = _d_RSAKeyValueType(r)
+        v1_modulus = None
+        v1_exponent = None
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
+        it = 0; al = 0
+        v1_modulus = r.binary()
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x7: r.badz(p, 3, b & 0x7)
+        it = 1; al = 0
+        v1_exponent = r.binary()
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
+        it = -1; al = 0
+        v_rsa_key_value = RSAKeyValueType(modulus=v1_modulus, exponent=v1_exponent)
     elif al == 2:
         r.fail("wildcard (undeclared) element content is not supported")
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 1:
-        r.bad_code(p + 0, e, 1)
-    it, al = _P88[e]
+    it, al = _P115[r.code(2, 1)]
     return KeyValueType(dsa_key_value=v_dsa_key_value, rsa_key_value=v_rsa_key_value)
 
 def _e_KeyValueType(w: Writer, o: KeyValueType) -> None:
@@ -4073,65 +6200,40 @@ def _e_KeyValueType(w: Writer, o: KeyValueType) -> None:
         _e_DSAKeyValueType(w, f_dsa_key_value)
         s = 1
     elif f_rsa_key_value is not None:
-        w.bits(1, 3)
-        _e_RSAKeyValueType(w, f_rsa_key_value)
+        f1_modulus = f_rsa_key_value.modulus
+        if f1_modulus is None: raise ExiEncodeError("RSAKeyValueType: missing required modulus")
+        w.bits(4, 5)
+        w.binary(f1_modulus)
+        f1_exponent = f_rsa_key_value.exponent
+        if f1_exponent is None: raise ExiEncodeError("RSAKeyValueType: missing required exponent")
+        w.bits(0, 3)
+        w.binary(f1_exponent)
+        w.bits(0, 2)
         s = 1
     else:
         raise ExiEncodeError("KeyValueType: missing required dsa_key_value/rsa_key_value")
     w.bits(0, 2)
 
 def _d_ListOfRootCertificateIDsType(r: Reader) -> ListOfRootCertificateIDsType:
-    rv = r.v; rn = r.n
     v_root_certificate_id = []
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected next item')
     it = 0; al = 0
     n = 0
     while it == 0:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected characters')
         t = r.string()
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected end of element')
         v_root_certificate_id.append(t)
         n += 1
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P89[e]
+        it, al = _P116[r.code(2, 2)]
     return ListOfRootCertificateIDsType(root_certificate_id=v_root_certificate_id)
 
 def _e_ListOfRootCertificateIDsType(w: Writer, o: ListOfRootCertificateIDsType) -> None:
     s = 0
     n = 0
     for x in o.root_certificate_id:
-        c = _C90[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c1 = _C117[s]
+        w.bits(((c1[0]) << 1), c1[1] + 1)
         w.string(x)
         w.bits(0, 1)
         n += 1
@@ -4141,45 +6243,19 @@ def _e_ListOfRootCertificateIDsType(w: Writer, o: ListOfRootCertificateIDsType) 
     w.bits(1, 2)
 
 def _d_ManifestType(r: Reader) -> ManifestType:
-    rv = r.v; rn = r.n
     v_id = None
     v_reference = []
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
-    it, al = _P10[e]
+    it, al = _P9[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected next item')
         it = 1; al = 0
     n = 0
     while it == 1:
         t = _d_ReferenceType(r)
         v_reference.append(t)
         n += 1
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P8[e]
+        it, al = _P15[r.code(2, 2)]
     return ManifestType(id=v_id, reference=v_reference)
 
 def _e_ManifestType(w: Writer, o: ManifestType) -> None:
@@ -4191,8 +6267,8 @@ def _e_ManifestType(w: Writer, o: ManifestType) -> None:
         s = 1
     n = 0
     for x in o.reference:
-        c = _C91[s]
-        w.bits(c[0], c[1])
+        c1 = _C118[s]
+        w.bits((c1[0]), c1[1])
         _e_ReferenceType(w, x)
         n += 1
         s = 2
@@ -4205,74 +6281,78 @@ def _d_MessageHeaderType(r: Reader) -> MessageHeaderType:
     v_session_id = None
     v_notification = None
     v_signature = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_session_id = r.binary()
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x4:
-        r.badz(p, 3, b & 0x4)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
-    if e >= 3:
-        r.bad_code(p + 1, e, 3)
-    it, al = _P92[e]
+    if e >= 3: r.bad_code(p + 1, e, 3)
+    it, al = _P102[e]
     if it == 1:
-        v_notification = _d_NotificationType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
+        v1_fault_code = None
+        v1_fault_msg = None
+        p = r.p; q = p + 7
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7f; r.p = q
+        if b & 0x64: r.badz(p, 7, b & 0x64)
+        k = (b >> 3) & 0x3
+        if k >= 3: r.bad(p + 2, 'enum index')
+        v1_fault_code = _K119[k]
         e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P29[e]
+        if e >= 2: r.bad_code(p + 5, e, 2)
+        it, al = _P15[e]
+        if it == 1:
+            r.zero(1, 'expected characters')
+            v1_fault_msg = r.string()
+            p = r.p; q = p + 2
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x3; r.p = q
+            if b & 0x3: r.badz(p, 2, b & 0x3)
+            it = -1; al = 0
+        v_notification = NotificationType(fault_code=v1_fault_code, fault_msg=v1_fault_msg)
+        it, al = _P19[r.code(2, 2)]
     if it == 2:
         v_signature = _d_SignatureType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected end of element')
         it = -1; al = 0
     return MessageHeaderType(session_id=v_session_id, notification=v_notification, signature=v_signature)
 
 def _e_MessageHeaderType(w: Writer, o: MessageHeaderType) -> None:
     f_session_id = o.session_id
-    if f_session_id is None:
-        raise ExiEncodeError("MessageHeaderType: missing required session_id")
+    if f_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
     w.bits(0, 2)
     w.binary(f_session_id)
-    w.bits(0, 1)
     s = 1
+    w.bits(0, 1)
     f_notification = o.notification
     if f_notification is not None:
-        w.bits(0, 2)
-        _e_NotificationType(w, f_notification)
+        f1_fault_code = f_notification.fault_code
+        if f1_fault_code is None: raise ExiEncodeError("NotificationType: missing required fault_code")
+        s1 = 1
+        w.bits(((_K120[f1_fault_code]) << 1), 7)
+        f1_fault_msg = f_notification.fault_msg
+        if f1_fault_msg is not None:
+            w.bits(0, 3)
+            w.string(f1_fault_msg)
+            w.bits(0, 1)
+            s1 = 2
+        c1 = _C48[s1]
+        w.bits((c1[0]), c1[1])
         s = 2
     f_signature = o.signature
     if f_signature is not None:
-        c = _C93[s]
-        w.bits(c[0], c[1])
+        c2 = _C121[s]
+        w.bits((c2[0]), c2[1])
         _e_SignatureType(w, f_signature)
         s = 3
-    c = _C94[s]
-    w.bits(c[0], c[1])
+    c3 = _C122[s]
+    w.bits((c3[0]), c3[1])
 
 def _d_MeterInfoType(r: Reader) -> MeterInfoType:
     rv = r.v; rn = r.n
@@ -4281,154 +6361,155 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
     v_sig_meter_reading = None
     v_meter_status = None
     v_t_meter = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_meter_id = r.string()
-    p = r.p
-    q = p + 4
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xf
-    r.p = q
-    if b & 0x8:
-        r.badz(p, 4, b & 0x8)
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0x8: r.badz(p, 4, b & 0x8)
     e = b & 0x7
-    if e >= 5:
-        r.bad_code(p + 1, e, 5)
-    it, al = _P95[e]
+    if e >= 5: r.bad_code(p + 1, e, 5)
+    it, al = _P52[e]
     if it == 1:
-        v_meter_reading = _d_PhysicalValueType(r)
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
-        e = b & 0x7
-        if e >= 4:
-            r.bad_code(p + 0, e, 4)
-        it, al = _P96[e]
-    if it == 2:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
-        v_sig_meter_reading = r.binary()
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
-        if b & 0x4:
-            r.badz(p, 3, b & 0x4)
+        v1_multiplier = None
+        v1_unit = None
+        v1_value = None
+        p = r.p; q = p + 8
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xff; r.p = q
+        if b & 0xc4: r.badz(p, 8, b & 0xc4)
+        v1_multiplier = ((b >> 3) & 0x7) - 3
+        if v1_multiplier > 3: r.bad(p + 2, 'range')
         e = b & 0x3
-        if e >= 3:
-            r.bad_code(p + 1, e, 3)
-        it, al = _P97[e]
+        if e >= 2: r.bad_code(p + 6, e, 2)
+        it, al = _P0[e]
+        if it == 1:
+            p = r.p; q = p + 7
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x7f; r.p = q
+            if b & 0x43: r.badz(p, 7, b & 0x43)
+            k = (b >> 2) & 0xf
+            if k >= 10: r.bad(p + 1, 'enum index')
+            v1_unit = _K1[k]
+            it = 2; al = 0
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x2: r.badz(p, 2, b & 0x2)
+        sg = (b & 0x1) == 1
+        v1_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v1_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 5
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x1f; r.p = q
+        if b & 0x18: r.badz(p, 5, b & 0x18)
+        e = b & 0x7
+        if e >= 4: r.bad_code(p + 2, e, 4)
+        it, al = _P53[e]
+        v_meter_reading = PhysicalValueType(multiplier=v1_multiplier, unit=v1_unit, value=v1_value)
+    if it == 2:
+        r.zero(1, 'expected characters')
+        v_sig_meter_reading = r.binary()
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x4: r.badz(p, 3, b & 0x4)
+        e = b & 0x3
+        if e >= 3: r.bad_code(p + 1, e, 3)
+        it, al = _P54[e]
     if it == 3:
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        if b & 0x2:
-            r.badz(p, 2, b & 0x2)
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x2: r.badz(p, 2, b & 0x2)
         sg = (b & 0x1) == 1
         v_meter_status = -r.uintb(32767) - 1 if sg else r.uintb(32767)
         if not -32768 <= v_meter_status <= 32767:
             r.fail('integer out of range')
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
-        if b & 0x4:
-            r.badz(p, 3, b & 0x4)
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 1, e, 2)
-        it, al = _P98[e]
+        if e >= 2: r.bad_code(p + 1, e, 2)
+        it, al = _P55[e]
     if it == 4:
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        if b & 0x2:
-            r.badz(p, 2, b & 0x2)
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x2: r.badz(p, 2, b & 0x2)
         sg = (b & 0x1) == 1
         v_t_meter = -r.uintb(9223372036854775807) - 1 if sg else r.uintb(9223372036854775807)
         if not -9223372036854775808 <= v_t_meter <= 9223372036854775807:
             r.fail('integer out of range')
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        if b & 0x3:
-            r.badz(p, 2, b & 0x3)
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
         it = -1; al = 0
     return MeterInfoType(meter_id=v_meter_id, meter_reading=v_meter_reading, sig_meter_reading=v_sig_meter_reading, meter_status=v_meter_status, t_meter=v_t_meter)
 
 def _e_MeterInfoType(w: Writer, o: MeterInfoType) -> None:
     f_meter_id = o.meter_id
-    if f_meter_id is None:
-        raise ExiEncodeError("MeterInfoType: missing required meter_id")
+    if f_meter_id is None: raise ExiEncodeError("MeterInfoType: missing required meter_id")
     w.bits(0, 2)
     w.string(f_meter_id)
-    w.bits(0, 1)
     s = 1
+    w.bits(0, 1)
     f_meter_reading = o.meter_reading
     if f_meter_reading is not None:
-        w.bits(0, 3)
-        _e_PhysicalValueType(w, f_meter_reading)
+        f1_multiplier = f_meter_reading.multiplier
+        if f1_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
+        if not -3 <= f1_multiplier <= 3:
+            raise ExiEncodeError(f"value {f1_multiplier!r} outside [-3, 3]")
+        s1 = 1
+        w.bits(((f1_multiplier + 3) << 1), 9)
+        f1_unit = f_meter_reading.unit
+        if f1_unit is not None:
+            w.bits(((_K2[f1_unit]) << 1), 8)
+            s1 = 2
+        f1_value = f_meter_reading.value
+        if f1_value is None: raise ExiEncodeError("PhysicalValueType: missing required value")
+        c1 = _C3[s1]
+        if not -32768 <= f1_value <= 32767:
+            raise ExiEncodeError(f"value {f1_value!r} outside [-32768, 32767]")
+        w.bits(((c1[0]) << 2) | (1 if f1_value < 0 else 0), c1[1] + 2)
+        w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
+        s1 = 3
+        w.bits(0, 2)
         s = 2
     f_sig_meter_reading = o.sig_meter_reading
     if f_sig_meter_reading is not None:
-        c = _C99[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c2 = _C57[s]
+        w.bits(((c2[0]) << 1), c2[1] + 1)
         w.binary(f_sig_meter_reading)
         w.bits(0, 1)
         s = 3
     f_meter_status = o.meter_status
     if f_meter_status is not None:
-        c = _C100[s]
-        w.bits(c[0], c[1])
+        c3 = _C58[s]
         if not -32768 <= f_meter_status <= 32767:
             raise ExiEncodeError(f"value {f_meter_status!r} outside [-32768, 32767]")
-        w.bits((1 if f_meter_status < 0 else 0), 2)
+        w.bits(((c3[0]) << 2) | (1 if f_meter_status < 0 else 0), c3[1] + 2)
         w.uint(-f_meter_status - 1 if f_meter_status < 0 else f_meter_status)
         w.bits(0, 1)
         s = 4
     f_t_meter = o.t_meter
     if f_t_meter is not None:
-        c = _C101[s]
-        w.bits(c[0], c[1])
+        c4 = _C59[s]
         if not -9223372036854775808 <= f_t_meter <= 9223372036854775807:
             raise ExiEncodeError(f"value {f_t_meter!r} outside [-9223372036854775808, 9223372036854775807]")
-        w.bits((1 if f_t_meter < 0 else 0), 2)
+        w.bits(((c4[0]) << 2) | (1 if f_t_meter < 0 else 0), c4[1] + 2)
         w.uint(-f_t_meter - 1 if f_t_meter < 0 else f_t_meter)
         w.bits(0, 1)
         s = 5
-    c = _C102[s]
-    w.bits(c[0], c[1])
+    c5 = _C60[s]
+    w.bits((c5[0]), c5[1])
 
 def _d_MeteringReceiptReqType(r: Reader) -> MeteringReceiptReqType:
     rv = r.v; rn = r.n
@@ -4436,79 +6517,97 @@ def _d_MeteringReceiptReqType(r: Reader) -> MeteringReceiptReqType:
     v_session_id = None
     v_sa_schedule_tuple_id = None
     v_meter_info = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
-    it, al = _P10[e]
+    it, al = _P9[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected next item')
         it = 1; al = 0
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v_session_id = r.binary()
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x4:
-        r.badz(p, 3, b & 0x4)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 1, e, 2)
-    it, al = _P50[e]
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P16[e]
     if it == 2:
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        if b & 0x2:
-            r.badz(p, 2, b & 0x2)
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x2: r.badz(p, 2, b & 0x2)
         sg = (b & 0x1) == 1
         v_sa_schedule_tuple_id = -r.uintb(32767) - 1 if sg else r.uintb(32767)
         if not -32768 <= v_sa_schedule_tuple_id <= 32767:
             r.fail('integer out of range')
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        if b & 0x3:
-            r.badz(p, 2, b & 0x3)
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 3; al = 0
-    v_meter_info = _d_MeterInfoType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_meter_id = None
+    v1_meter_reading = None
+    v1_sig_meter_reading = None
+    v1_meter_status = None
+    v1_t_meter = None
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
+    it = 0; al = 0
+    v1_meter_id = r.string()
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0x8: r.badz(p, 4, b & 0x8)
+    e = b & 0x7
+    if e >= 5: r.bad_code(p + 1, e, 5)
+    it, al = _P52[e]
+    if it == 1:
+        v1_meter_reading = _d_PhysicalValueType(r)
+        it, al = _P53[r.code(3, 4)]
+    if it == 2:
+        r.zero(1, 'expected characters')
+        v1_sig_meter_reading = r.binary()
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x4: r.badz(p, 3, b & 0x4)
+        e = b & 0x3
+        if e >= 3: r.bad_code(p + 1, e, 3)
+        it, al = _P54[e]
+    if it == 3:
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x2: r.badz(p, 2, b & 0x2)
+        sg = (b & 0x1) == 1
+        v1_meter_status = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v1_meter_status <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x4: r.badz(p, 3, b & 0x4)
+        e = b & 0x3
+        if e >= 2: r.bad_code(p + 1, e, 2)
+        it, al = _P55[e]
+    if it == 4:
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x2: r.badz(p, 2, b & 0x2)
+        sg = (b & 0x1) == 1
+        v1_t_meter = -r.uintb(9223372036854775807) - 1 if sg else r.uintb(9223372036854775807)
+        if not -9223372036854775808 <= v1_t_meter <= 9223372036854775807:
+            r.fail('integer out of range')
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
+        it = -1; al = 0
+    v_meter_info = MeterInfoType(meter_id=v1_meter_id, meter_reading=v1_meter_reading, sig_meter_reading=v1_sig_meter_reading, meter_status=v1_meter_status, t_meter=v1_t_meter)
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return MeteringReceiptReqType(id=v_id, session_id=v_session_id, sa_schedule_tuple_id=v_sa_schedule_tuple_id, meter_info=v_meter_info)
 
@@ -4520,15 +6619,13 @@ def _e_MeteringReceiptReqType(w: Writer, o: MeteringReceiptReqType) -> None:
         w.string(f_id)
         s = 1
     f_session_id = o.session_id
-    if f_session_id is None:
-        raise ExiEncodeError("MeteringReceiptReqType: missing required session_id")
-    c = _C11[s]
-    w.bits(c[0], c[1])
-    w.bits(0, 1)
+    if f_session_id is None: raise ExiEncodeError("MeteringReceiptReqType: missing required session_id")
+    c1 = _C25[s]
+    w.bits(((c1[0]) << 1), c1[1] + 1)
     w.binary(f_session_id)
+    s = 2
+    s = 2
     w.bits(0, 1)
-    s = 2
-    s = 2
     f_sa_schedule_tuple_id = o.sa_schedule_tuple_id
     if f_sa_schedule_tuple_id is not None:
         if not -32768 <= f_sa_schedule_tuple_id <= 32767:
@@ -4538,176 +6635,152 @@ def _e_MeteringReceiptReqType(w: Writer, o: MeteringReceiptReqType) -> None:
         w.bits(0, 1)
         s = 3
     f_meter_info = o.meter_info
-    if f_meter_info is None:
-        raise ExiEncodeError("MeteringReceiptReqType: missing required meter_info")
-    c = _C103[s]
-    w.bits(c[0], c[1])
-    _e_MeterInfoType(w, f_meter_info)
-    s = 4
+    if f_meter_info is None: raise ExiEncodeError("MeteringReceiptReqType: missing required meter_info")
+    c2 = _C30[s]
+    f1_meter_id = f_meter_info.meter_id
+    if f1_meter_id is None: raise ExiEncodeError("MeterInfoType: missing required meter_id")
+    w.bits(((c2[0]) << 2), c2[1] + 2)
+    w.string(f1_meter_id)
+    s1 = 1
     w.bits(0, 1)
+    f1_meter_reading = f_meter_info.meter_reading
+    if f1_meter_reading is not None:
+        w.bits(0, 3)
+        _e_PhysicalValueType(w, f1_meter_reading)
+        s1 = 2
+    f1_sig_meter_reading = f_meter_info.sig_meter_reading
+    if f1_sig_meter_reading is not None:
+        c3 = _C57[s1]
+        w.bits(((c3[0]) << 1), c3[1] + 1)
+        w.binary(f1_sig_meter_reading)
+        w.bits(0, 1)
+        s1 = 3
+    f1_meter_status = f_meter_info.meter_status
+    if f1_meter_status is not None:
+        c4 = _C58[s1]
+        if not -32768 <= f1_meter_status <= 32767:
+            raise ExiEncodeError(f"value {f1_meter_status!r} outside [-32768, 32767]")
+        w.bits(((c4[0]) << 2) | (1 if f1_meter_status < 0 else 0), c4[1] + 2)
+        w.uint(-f1_meter_status - 1 if f1_meter_status < 0 else f1_meter_status)
+        w.bits(0, 1)
+        s1 = 4
+    f1_t_meter = f_meter_info.t_meter
+    if f1_t_meter is not None:
+        c5 = _C59[s1]
+        if not -9223372036854775808 <= f1_t_meter <= 9223372036854775807:
+            raise ExiEncodeError(f"value {f1_t_meter!r} outside [-9223372036854775808, 9223372036854775807]")
+        w.bits(((c5[0]) << 2) | (1 if f1_t_meter < 0 else 0), c5[1] + 2)
+        w.uint(-f1_t_meter - 1 if f1_t_meter < 0 else f1_t_meter)
+        w.bits(0, 1)
+        s1 = 5
+    c6 = _C60[s1]
+    s = 4
+    w.bits(((c6[0]) << 1), c6[1] + 1)
 
 def _d_MeteringReceiptResType(r: Reader) -> MeteringReceiptResType:
     rv = r.v; rn = r.n
     v_response_code = None
     v_ac_evse_status = None
-    p = r.p
-    q = p + 9
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1ff
-    r.p = q
-    if b & 0x183:
-        r.badz(p, 9, b & 0x183)
-    k = (b >> 2) & 0x1f
-    if k >= 23:
-        r.bad(p + 2, 'enumeration index out of range')
-    v_response_code = _K4[k]
-    it = 1; al = 0
-    v_ac_evse_status = _d_AC_EVSEStatusType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_power_switch_closed = None
+    v1_rcd = None
+    v1_notification_max_delay = None
+    v1_evse_notification = None
+    p = r.p; q = p + 19
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7ffff; r.p = q
+    if b & 0x60f77: r.badz(p, 19, b & 0x60f77)
+    k = (b >> 12) & 0x1f
+    if k >= 23: r.bad(p + 2, 'enum index')
+    v_response_code = _K7[k]
+    v1_power_switch_closed = ((b >> 7) & 0x1) == 1
+    v1_rcd = ((b >> 3) & 0x1) == 1
+    it = 2; al = 0
+    v1_notification_max_delay = r.uintb(4294967295)
+    p = r.p; q = p + 8
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xff; r.p = q
+    if b & 0xe7: r.badz(p, 8, b & 0xe7)
+    k = (b >> 3) & 0x3
+    if k >= 3: r.bad(p + 3, 'enum index')
+    v1_evse_notification = _K4[k]
+    v_ac_evse_status = AC_EVSEStatusType(power_switch_closed=v1_power_switch_closed, rcd=v1_rcd, notification_max_delay=v1_notification_max_delay, evse_notification=v1_evse_notification)
     it = -1; al = 0
     return MeteringReceiptResType(response_code=v_response_code, ac_evse_status=v_ac_evse_status)
 
 def _e_MeteringReceiptResType(w: Writer, o: MeteringReceiptResType) -> None:
     f_response_code = o.response_code
-    if f_response_code is None:
-        raise ExiEncodeError("MeteringReceiptResType: missing required response_code")
-    w.bits((_K6[f_response_code]) << 1, 8)
+    if f_response_code is None: raise ExiEncodeError("MeteringReceiptResType: missing required response_code")
     f_ac_evse_status = o.ac_evse_status
-    if f_ac_evse_status is None:
-        raise ExiEncodeError("MeteringReceiptResType: missing required ac_evse_status")
-    w.bits(0, 1)
-    _e_AC_EVSEStatusType(w, f_ac_evse_status)
-    w.bits(0, 1)
+    if f_ac_evse_status is None: raise ExiEncodeError("MeteringReceiptResType: missing required ac_evse_status")
+    f1_power_switch_closed = f_ac_evse_status.power_switch_closed
+    if f1_power_switch_closed is None: raise ExiEncodeError("AC_EVSEStatusType: missing required power_switch_closed")
+    f1_rcd = f_ac_evse_status.rcd
+    if f1_rcd is None: raise ExiEncodeError("AC_EVSEStatusType: missing required rcd")
+    f1_notification_max_delay = f_ac_evse_status.notification_max_delay
+    if f1_notification_max_delay is None: raise ExiEncodeError("AC_EVSEStatusType: missing required notification_max_delay")
+    w.bits(((_K23[f_response_code]) << 12) | ((1 if f1_power_switch_closed else 0) << 7) | ((1 if f1_rcd else 0) << 3), 19)
+    w.uint(f1_notification_max_delay)
+    f1_evse_notification = f_ac_evse_status.evse_notification
+    if f1_evse_notification is None: raise ExiEncodeError("AC_EVSEStatusType: missing required evse_notification")
+    w.bits(((_K5[f1_evse_notification]) << 3), 8)
 
 def _d_NotificationType(r: Reader) -> NotificationType:
     rv = r.v; rn = r.n
     v_fault_code = None
     v_fault_msg = None
-    p = r.p
-    q = p + 7
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7f
-    r.p = q
-    if b & 0x64:
-        r.badz(p, 7, b & 0x64)
+    p = r.p; q = p + 7
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7f; r.p = q
+    if b & 0x64: r.badz(p, 7, b & 0x64)
     k = (b >> 3) & 0x3
-    if k >= 3:
-        r.bad(p + 2, 'enumeration index out of range')
-    v_fault_code = _K104[k]
+    if k >= 3: r.bad(p + 2, 'enum index')
+    v_fault_code = _K119[k]
     e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 5, e, 2)
-    it, al = _P8[e]
+    if e >= 2: r.bad_code(p + 5, e, 2)
+    it, al = _P15[e]
     if it == 1:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected characters')
         v_fault_msg = r.string()
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        if b & 0x3:
-            r.badz(p, 2, b & 0x3)
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
         it = -1; al = 0
     return NotificationType(fault_code=v_fault_code, fault_msg=v_fault_msg)
 
 def _e_NotificationType(w: Writer, o: NotificationType) -> None:
     f_fault_code = o.fault_code
-    if f_fault_code is None:
-        raise ExiEncodeError("NotificationType: missing required fault_code")
-    w.bits((_K105[f_fault_code]) << 1, 5)
+    if f_fault_code is None: raise ExiEncodeError("NotificationType: missing required fault_code")
     s = 1
+    w.bits(((_K120[f_fault_code]) << 1), 5)
     f_fault_msg = o.fault_msg
     if f_fault_msg is not None:
         w.bits(0, 3)
         w.string(f_fault_msg)
         w.bits(0, 1)
         s = 2
-    c = _C9[s]
-    w.bits(c[0], c[1])
+    c1 = _C48[s]
+    w.bits((c1[0]), c1[1])
 
 def _d_ObjectType(r: Reader) -> ObjectType:
-    rv = r.v; rn = r.n
     v_encoding = None
     v_id = None
     v_mime_type = None
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    e = b & 0x7
-    if e >= 5:
-        r.bad_code(p + 0, e, 5)
-    it, al = _P106[e]
+    it, al = _P123[r.code(3, 5)]
     if it == 0:
         v_encoding = r.string()
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
-        e = b & 0x7
-        if e >= 4:
-            r.bad_code(p + 0, e, 4)
-        it, al = _P107[e]
+        it, al = _P124[r.code(3, 4)]
     if it == 1:
         v_id = r.string()
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
-        e = b & 0x7
-        if e >= 3:
-            r.bad_code(p + 0, e, 3)
-        it, al = _P108[e]
+        it, al = _P125[r.code(3, 3)]
     if it == 2:
         v_mime_type = r.string()
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P109[e]
+        it, al = _P21[r.code(2, 2)]
     n = 0
     while it == 3:
         r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P109[e]
+        it, al = _P21[r.code(2, 2)]
     return ObjectType(encoding=v_encoding, id=v_id, mime_type=v_mime_type)
 
 def _e_ObjectType(w: Writer, o: ObjectType) -> None:
@@ -4719,18 +6792,18 @@ def _e_ObjectType(w: Writer, o: ObjectType) -> None:
         s = 1
     f_id = o.id
     if f_id is not None:
-        c = _C110[s]
-        w.bits(c[0], c[1])
+        c1 = _C126[s]
+        w.bits((c1[0]), c1[1])
         w.string(f_id)
         s = 2
     f_mime_type = o.mime_type
     if f_mime_type is not None:
-        c = _C111[s]
-        w.bits(c[0], c[1])
+        c2 = _C127[s]
+        w.bits((c2[0]), c2[1])
         w.string(f_mime_type)
         s = 3
-    c = _C112[s]
-    w.bits(c[0], c[1])
+    c3 = _C128[s]
+    w.bits((c3[0]), c3[1])
 
 def _d_PGPDataType(r: Reader) -> PGPDataType:
     r.fail("content of PGPDataType is not supported by this codec")
@@ -4743,41 +6816,49 @@ def _d_PMaxScheduleEntryType(r: Reader) -> PMaxScheduleEntryType:
     v_relative_time_interval = None
     v_time_interval = None
     v_p_max = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
-    it, al = _P76[e]
+    it, al = _P98[r.code(2, 2)]
     if al == 0:
-        v_relative_time_interval = _d_RelativeTimeIntervalType(r)
+        v1_start = None
+        v1_duration = None
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
+        it = 0; al = 0
+        v1_start = r.uintb(4294967295)
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x4: r.badz(p, 3, b & 0x4)
+        e = b & 0x3
+        if e >= 2: r.bad_code(p + 1, e, 2)
+        it, al = _P15[e]
+        if it == 1:
+            r.zero(1, 'expected characters')
+            v1_duration = r.uintb(4294967295)
+            p = r.p; q = p + 2
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x3; r.p = q
+            if b & 0x3: r.badz(p, 2, b & 0x3)
+            it = -1; al = 0
+        v_relative_time_interval = RelativeTimeIntervalType(start=v1_start, duration=v1_duration)
     elif al == 1:
-        v_time_interval = _d_IntervalType(r)
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x6:
-        r.badz(p, 3, b & 0x6)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+        v_time_interval = IntervalType()
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x6: r.badz(p, 3, b & 0x6)
     sg = (b & 0x1) == 1
     it = 1; al = 0
     v_p_max = -r.uintb(32767) - 1 if sg else r.uintb(32767)
     if not -32768 <= v_p_max <= 32767:
         r.fail('integer out of range')
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = -1; al = 0
     return PMaxScheduleEntryType(relative_time_interval=v_relative_time_interval, time_interval=v_time_interval, p_max=v_p_max)
 
@@ -4786,18 +6867,28 @@ def _e_PMaxScheduleEntryType(w: Writer, o: PMaxScheduleEntryType) -> None:
     f_relative_time_interval = o.relative_time_interval
     f_time_interval = o.time_interval
     if f_relative_time_interval is not None:
-        w.bits(0, 2)
-        _e_RelativeTimeIntervalType(w, f_relative_time_interval)
+        f1_start = f_relative_time_interval.start
+        if f1_start is None: raise ExiEncodeError("RelativeTimeIntervalType: missing required start")
+        w.bits(0, 4)
+        w.uint(f1_start)
+        s1 = 1
+        w.bits(0, 1)
+        f1_duration = f_relative_time_interval.duration
+        if f1_duration is not None:
+            w.bits(0, 3)
+            w.uint(f1_duration)
+            w.bits(0, 1)
+            s1 = 2
+        c1 = _C48[s1]
+        w.bits((c1[0]), c1[1])
         s = 1
     elif f_time_interval is not None:
-        w.bits(1, 2)
-        _e_IntervalType(w, f_time_interval)
+        w.bits(2, 3)
         s = 1
     else:
         raise ExiEncodeError("PMaxScheduleEntryType: missing required relative_time_interval/time_interval")
     f_p_max = o.p_max
-    if f_p_max is None:
-        raise ExiEncodeError("PMaxScheduleEntryType: missing required p_max")
+    if f_p_max is None: raise ExiEncodeError("PMaxScheduleEntryType: missing required p_max")
     if not -32768 <= f_p_max <= 32767:
         raise ExiEncodeError(f"value {f_p_max!r} outside [-32768, 32767]")
     w.bits((1 if f_p_max < 0 else 0), 3)
@@ -4808,60 +6899,83 @@ def _d_PMaxScheduleType(r: Reader) -> PMaxScheduleType:
     rv = r.v; rn = r.n
     v_p_max_schedule_id = None
     v_p_max_schedule_entry = []
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x6:
-        r.badz(p, 3, b & 0x6)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x6: r.badz(p, 3, b & 0x6)
     sg = (b & 0x1) == 1
     it = 0; al = 0
     v_p_max_schedule_id = -r.uintb(32767) - 1 if sg else r.uintb(32767)
     if not -32768 <= v_p_max_schedule_id <= 32767:
         r.fail('integer out of range')
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 1; al = 0
     n = 0
     while it == 1:
-        t = _d_PMaxScheduleEntryType(r)
+        v1_relative_time_interval = None
+        v1_time_interval = None
+        v1_p_max = None
+        it, al = _P98[r.code(2, 2)]
+        if al == 0:
+            v1_relative_time_interval = _d_RelativeTimeIntervalType(r)
+        elif al == 1:
+            v1_time_interval = _d_IntervalType(r)
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x6: r.badz(p, 3, b & 0x6)
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v1_p_max = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v1_p_max <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
+        it = -1; al = 0
+        t = PMaxScheduleEntryType(relative_time_interval=v1_relative_time_interval, time_interval=v1_time_interval, p_max=v1_p_max)
         v_p_max_schedule_entry.append(t)
         n += 1
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P8[e]
+        it, al = _P15[r.code(2, 2)]
     return PMaxScheduleType(p_max_schedule_id=v_p_max_schedule_id, p_max_schedule_entry=v_p_max_schedule_entry)
 
 def _e_PMaxScheduleType(w: Writer, o: PMaxScheduleType) -> None:
     f_p_max_schedule_id = o.p_max_schedule_id
-    if f_p_max_schedule_id is None:
-        raise ExiEncodeError("PMaxScheduleType: missing required p_max_schedule_id")
+    if f_p_max_schedule_id is None: raise ExiEncodeError("PMaxScheduleType: missing required p_max_schedule_id")
     if not -32768 <= f_p_max_schedule_id <= 32767:
         raise ExiEncodeError(f"value {f_p_max_schedule_id!r} outside [-32768, 32767]")
     w.bits((1 if f_p_max_schedule_id < 0 else 0), 3)
     w.uint(-f_p_max_schedule_id - 1 if f_p_max_schedule_id < 0 else f_p_max_schedule_id)
-    w.bits(0, 1)
     s = 1
+    w.bits(0, 1)
     n = 0
     for x in o.p_max_schedule_entry:
-        c = _C18[s]
-        w.bits(c[0], c[1])
-        _e_PMaxScheduleEntryType(w, x)
+        c1 = _C49[s]
+        s1 = 0
+        w.bits((c1[0]), c1[1])
+        f1_relative_time_interval = x.relative_time_interval
+        f1_time_interval = x.time_interval
+        if f1_relative_time_interval is not None:
+            w.bits(0, 2)
+            _e_RelativeTimeIntervalType(w, f1_relative_time_interval)
+            s1 = 1
+        elif f1_time_interval is not None:
+            w.bits(1, 2)
+            _e_IntervalType(w, f1_time_interval)
+            s1 = 1
+        else:
+            raise ExiEncodeError("PMaxScheduleEntryType: missing required relative_time_interval/time_interval")
+        f1_p_max = x.p_max
+        if f1_p_max is None: raise ExiEncodeError("PMaxScheduleEntryType: missing required p_max")
+        if not -32768 <= f1_p_max <= 32767:
+            raise ExiEncodeError(f"value {f1_p_max!r} outside [-32768, 32767]")
+        w.bits((1 if f1_p_max < 0 else 0), 3)
+        w.uint(-f1_p_max - 1 if f1_p_max < 0 else f1_p_max)
+        w.bits(0, 2)
         n += 1
         s = 2
     if n < 1:
@@ -4872,59 +6986,41 @@ def _d_ParameterSetType(r: Reader) -> ParameterSetType:
     rv = r.v; rn = r.n
     v_parameter_set_id = None
     v_parameter = []
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x6:
-        r.badz(p, 3, b & 0x6)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x6: r.badz(p, 3, b & 0x6)
     sg = (b & 0x1) == 1
     it = 0; al = 0
     v_parameter_set_id = -r.uintb(32767) - 1 if sg else r.uintb(32767)
     if not -32768 <= v_parameter_set_id <= 32767:
         r.fail('integer out of range')
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 1; al = 0
     n = 0
     while it == 1:
         t = _d_ParameterType(r)
         v_parameter.append(t)
         n += 1
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P8[e]
+        it, al = _P15[r.code(2, 2)]
     return ParameterSetType(parameter_set_id=v_parameter_set_id, parameter=v_parameter)
 
 def _e_ParameterSetType(w: Writer, o: ParameterSetType) -> None:
     f_parameter_set_id = o.parameter_set_id
-    if f_parameter_set_id is None:
-        raise ExiEncodeError("ParameterSetType: missing required parameter_set_id")
+    if f_parameter_set_id is None: raise ExiEncodeError("ParameterSetType: missing required parameter_set_id")
     if not -32768 <= f_parameter_set_id <= 32767:
         raise ExiEncodeError(f"value {f_parameter_set_id!r} outside [-32768, 32767]")
     w.bits((1 if f_parameter_set_id < 0 else 0), 3)
     w.uint(-f_parameter_set_id - 1 if f_parameter_set_id < 0 else f_parameter_set_id)
-    w.bits(0, 1)
     s = 1
+    w.bits(0, 1)
     n = 0
     for x in o.parameter:
-        c = _C18[s]
-        w.bits(c[0], c[1])
+        c1 = _C49[s]
+        w.bits((c1[0]), c1[1])
         _e_ParameterType(w, x)
         n += 1
         s = 2
@@ -4942,136 +7038,104 @@ def _d_ParameterType(r: Reader) -> ParameterType:
     v_int_value = None
     v_physical_value = None
     v_string_value = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected next item')
     it = 0; al = 0
     v_name = r.string()
-    p = r.p
-    q = p + 7
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7f
-    r.p = q
-    if b & 0x40:
-        r.badz(p, 7, b & 0x40)
+    p = r.p; q = p + 7
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7f; r.p = q
+    if b & 0x40: r.badz(p, 7, b & 0x40)
     k = (b >> 3) & 0x7
-    if k >= 6:
-        r.bad(p + 1, 'enumeration index out of range')
-    v_value_type = _K113[k]
+    if k >= 6: r.bad(p + 1, 'enum index')
+    v_value_type = _K129[k]
     e = b & 0x7
-    if e >= 6:
-        r.bad_code(p + 4, e, 6)
-    it, al = _P114[e]
+    if e >= 6: r.bad_code(p + 4, e, 6)
+    it, al = _P130[e]
     if al == 0:
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
-        if b & 0x5:
-            r.badz(p, 3, b & 0x5)
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x5: r.badz(p, 3, b & 0x5)
         v_bool_value = ((b >> 1) & 0x1) == 1
     elif al == 1:
-        p = r.p
-        q = p + 10
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3ff
-        r.p = q
-        if b & 0x201:
-            r.badz(p, 10, b & 0x201)
+        p = r.p; q = p + 10
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3ff; r.p = q
+        if b & 0x201: r.badz(p, 10, b & 0x201)
         v_byte_value = ((b >> 1) & 0xff) - 128
     elif al == 2:
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        if b & 0x2:
-            r.badz(p, 2, b & 0x2)
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x2: r.badz(p, 2, b & 0x2)
         sg = (b & 0x1) == 1
         v_short_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
         if not -32768 <= v_short_value <= 32767:
             r.fail('integer out of range')
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected end of element')
     elif al == 3:
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        if b & 0x2:
-            r.badz(p, 2, b & 0x2)
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x2: r.badz(p, 2, b & 0x2)
         sg = (b & 0x1) == 1
         v_int_value = -r.uintb(2147483647) - 1 if sg else r.uintb(2147483647)
         if not -2147483648 <= v_int_value <= 2147483647:
             r.fail('integer out of range')
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected end of element')
     elif al == 4:
-        v_physical_value = _d_PhysicalValueType(r)
+        v1_multiplier = None
+        v1_unit = None
+        v1_value = None
+        p = r.p; q = p + 8
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xff; r.p = q
+        if b & 0xc4: r.badz(p, 8, b & 0xc4)
+        v1_multiplier = ((b >> 3) & 0x7) - 3
+        if v1_multiplier > 3: r.bad(p + 2, 'range')
+        e = b & 0x3
+        if e >= 2: r.bad_code(p + 6, e, 2)
+        it, al = _P0[e]
+        if it == 1:
+            p = r.p; q = p + 7
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x7f; r.p = q
+            if b & 0x43: r.badz(p, 7, b & 0x43)
+            k = (b >> 2) & 0xf
+            if k >= 10: r.bad(p + 1, 'enum index')
+            v1_unit = _K1[k]
+            it = 2; al = 0
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x2: r.badz(p, 2, b & 0x2)
+        sg = (b & 0x1) == 1
+        v1_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v1_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
+        it = -1; al = 0
+        v_physical_value = PhysicalValueType(multiplier=v1_multiplier, unit=v1_unit, value=v1_value)
     elif al == 5:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected characters')
         v_string_value = r.string()
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected end of element')
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return ParameterType(name=v_name, value_type=v_value_type, bool_value=v_bool_value, byte_value=v_byte_value, short_value=v_short_value, int_value=v_int_value, physical_value=v_physical_value, string_value=v_string_value)
 
 def _e_ParameterType(w: Writer, o: ParameterType) -> None:
     f_name = o.name
-    if f_name is None:
-        raise ExiEncodeError("ParameterType: missing required name")
+    if f_name is None: raise ExiEncodeError("ParameterType: missing required name")
     w.bits(0, 1)
     w.string(f_name)
     f_value_type = o.value_type
-    if f_value_type is None:
-        raise ExiEncodeError("ParameterType: missing required value_type")
-    w.bits((_K115[f_value_type]), 4)
+    if f_value_type is None: raise ExiEncodeError("ParameterType: missing required value_type")
     s = 2
+    w.bits((_K131[f_value_type]), 4)
     f_bool_value = o.bool_value
     f_byte_value = o.byte_value
     f_short_value = o.short_value
@@ -5079,12 +7143,12 @@ def _e_ParameterType(w: Writer, o: ParameterType) -> None:
     f_physical_value = o.physical_value
     f_string_value = o.string_value
     if f_bool_value is not None:
-        w.bits((1 if f_bool_value else 0) << 1, 6)
+        w.bits(((1 if f_bool_value else 0) << 1), 6)
         s = 3
     elif f_byte_value is not None:
         if not -128 <= f_byte_value <= 127:
             raise ExiEncodeError(f"value {f_byte_value!r} outside [-128, 127]")
-        w.bits((f_byte_value + 128) << 1 | 1024, 13)
+        w.bits(((f_byte_value + 128) << 1) | 1024, 13)
         s = 3
     elif f_short_value is not None:
         if not -32768 <= f_short_value <= 32767:
@@ -5101,8 +7165,25 @@ def _e_ParameterType(w: Writer, o: ParameterType) -> None:
         w.bits(0, 1)
         s = 3
     elif f_physical_value is not None:
-        w.bits(4, 3)
-        _e_PhysicalValueType(w, f_physical_value)
+        f1_multiplier = f_physical_value.multiplier
+        if f1_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
+        if not -3 <= f1_multiplier <= 3:
+            raise ExiEncodeError(f"value {f1_multiplier!r} outside [-3, 3]")
+        s1 = 1
+        w.bits(((f1_multiplier + 3) << 1) | 256, 9)
+        f1_unit = f_physical_value.unit
+        if f1_unit is not None:
+            w.bits(((_K2[f1_unit]) << 1), 8)
+            s1 = 2
+        f1_value = f_physical_value.value
+        if f1_value is None: raise ExiEncodeError("PhysicalValueType: missing required value")
+        c1 = _C3[s1]
+        if not -32768 <= f1_value <= 32767:
+            raise ExiEncodeError(f"value {f1_value!r} outside [-32768, 32767]")
+        w.bits(((c1[0]) << 2) | (1 if f1_value < 0 else 0), c1[1] + 2)
+        w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
+        s1 = 3
+        w.bits(0, 2)
         s = 3
     elif f_string_value is not None:
         w.bits(10, 4)
@@ -5117,159 +7198,126 @@ def _d_PaymentDetailsReqType(r: Reader) -> PaymentDetailsReqType:
     rv = r.v; rn = r.n
     v_contract_id = None
     v_contract_signature_cert_chain = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_contract_id = r.string()
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
-    it = 1; al = 0
-    v_contract_signature_cert_chain = _d_CertificateChainType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_certificate = None
+    v1_sub_certificates = None
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0xf: r.badz(p, 4, b & 0xf)
+    it = 0; al = 0
+    v1_certificate = r.binary()
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P15[e]
+    if it == 1:
+        v1_sub_certificates = _d_SubCertificatesType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+    v_contract_signature_cert_chain = CertificateChainType(certificate=v1_certificate, sub_certificates=v1_sub_certificates)
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return PaymentDetailsReqType(contract_id=v_contract_id, contract_signature_cert_chain=v_contract_signature_cert_chain)
 
 def _e_PaymentDetailsReqType(w: Writer, o: PaymentDetailsReqType) -> None:
     f_contract_id = o.contract_id
-    if f_contract_id is None:
-        raise ExiEncodeError("PaymentDetailsReqType: missing required contract_id")
+    if f_contract_id is None: raise ExiEncodeError("PaymentDetailsReqType: missing required contract_id")
     w.bits(0, 2)
     w.string(f_contract_id)
-    w.bits(0, 1)
     f_contract_signature_cert_chain = o.contract_signature_cert_chain
-    if f_contract_signature_cert_chain is None:
-        raise ExiEncodeError("PaymentDetailsReqType: missing required contract_signature_cert_chain")
+    if f_contract_signature_cert_chain is None: raise ExiEncodeError("PaymentDetailsReqType: missing required contract_signature_cert_chain")
+    f1_certificate = f_contract_signature_cert_chain.certificate
+    if f1_certificate is None: raise ExiEncodeError("CertificateChainType: missing required certificate")
+    w.bits(0, 4)
+    w.binary(f1_certificate)
+    s1 = 1
     w.bits(0, 1)
-    _e_CertificateChainType(w, f_contract_signature_cert_chain)
-    w.bits(0, 1)
+    f1_sub_certificates = f_contract_signature_cert_chain.sub_certificates
+    if f1_sub_certificates is not None:
+        w.bits(0, 2)
+        _e_SubCertificatesType(w, f1_sub_certificates)
+        s1 = 2
+    c1 = _C48[s1]
+    w.bits(((c1[0]) << 1), c1[1] + 1)
 
 def _d_PaymentDetailsResType(r: Reader) -> PaymentDetailsResType:
     rv = r.v; rn = r.n
     v_response_code = None
     v_gen_challenge = None
     v_date_time_now = None
-    p = r.p
-    q = p + 10
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3ff
-    r.p = q
-    if b & 0x307:
-        r.badz(p, 10, b & 0x307)
+    p = r.p; q = p + 10
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3ff; r.p = q
+    if b & 0x307: r.badz(p, 10, b & 0x307)
     k = (b >> 3) & 0x1f
-    if k >= 23:
-        r.bad(p + 2, 'enumeration index out of range')
-    v_response_code = _K4[k]
+    if k >= 23: r.bad(p + 2, 'enum index')
+    v_response_code = _K7[k]
     it = 1; al = 0
     v_gen_challenge = r.string()
-    p = r.p
-    q = p + 4
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xf
-    r.p = q
-    if b & 0xe:
-        r.badz(p, 4, b & 0xe)
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0xe: r.badz(p, 4, b & 0xe)
     sg = (b & 0x1) == 1
     it = 2; al = 0
     v_date_time_now = -r.uintb(9223372036854775807) - 1 if sg else r.uintb(9223372036854775807)
     if not -9223372036854775808 <= v_date_time_now <= 9223372036854775807:
         r.fail('integer out of range')
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = -1; al = 0
     return PaymentDetailsResType(response_code=v_response_code, gen_challenge=v_gen_challenge, date_time_now=v_date_time_now)
 
 def _e_PaymentDetailsResType(w: Writer, o: PaymentDetailsResType) -> None:
     f_response_code = o.response_code
-    if f_response_code is None:
-        raise ExiEncodeError("PaymentDetailsResType: missing required response_code")
-    w.bits((_K6[f_response_code]) << 1, 8)
+    if f_response_code is None: raise ExiEncodeError("PaymentDetailsResType: missing required response_code")
     f_gen_challenge = o.gen_challenge
-    if f_gen_challenge is None:
-        raise ExiEncodeError("PaymentDetailsResType: missing required gen_challenge")
-    w.bits(0, 2)
+    if f_gen_challenge is None: raise ExiEncodeError("PaymentDetailsResType: missing required gen_challenge")
+    w.bits(((_K23[f_response_code]) << 3), 10)
     w.string(f_gen_challenge)
-    w.bits(0, 1)
     f_date_time_now = o.date_time_now
-    if f_date_time_now is None:
-        raise ExiEncodeError("PaymentDetailsResType: missing required date_time_now")
+    if f_date_time_now is None: raise ExiEncodeError("PaymentDetailsResType: missing required date_time_now")
     if not -9223372036854775808 <= f_date_time_now <= 9223372036854775807:
         raise ExiEncodeError(f"value {f_date_time_now!r} outside [-9223372036854775808, 9223372036854775807]")
-    w.bits((1 if f_date_time_now < 0 else 0), 3)
+    w.bits((1 if f_date_time_now < 0 else 0), 4)
     w.uint(-f_date_time_now - 1 if f_date_time_now < 0 else f_date_time_now)
     w.bits(0, 2)
 
 def _d_PaymentOptionsType(r: Reader) -> PaymentOptionsType:
     rv = r.v; rn = r.n
     v_payment_option = []
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected next item')
     it = 0; al = 0
     n = 0
     while it == 0:
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
-        if b & 0x5:
-            r.badz(p, 3, b & 0x5)
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x5: r.badz(p, 3, b & 0x5)
         k = (b >> 1) & 0x1
-        t = _K116[k]
+        t = _K22[k]
         v_payment_option.append(t)
         n += 1
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P89[e]
+        it, al = _P116[r.code(2, 2)]
     return PaymentOptionsType(payment_option=v_payment_option)
 
 def _e_PaymentOptionsType(w: Writer, o: PaymentOptionsType) -> None:
     s = 0
     n = 0
     for x in o.payment_option:
-        c = _C90[s]
-        w.bits(c[0], c[1])
-        w.bits((_K117[x]) << 1, 3)
+        c1 = _C117[s]
+        w.bits(((c1[0]) << 3) | ((_K37[x]) << 1), c1[1] + 3)
         n += 1
         s = 1
     if n < 1:
@@ -5281,82 +7329,59 @@ def _d_PhysicalValueType(r: Reader) -> PhysicalValueType:
     v_multiplier = None
     v_unit = None
     v_value = None
-    p = r.p
-    q = p + 8
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xff
-    r.p = q
-    if b & 0xc4:
-        r.badz(p, 8, b & 0xc4)
+    p = r.p; q = p + 8
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xff; r.p = q
+    if b & 0xc4: r.badz(p, 8, b & 0xc4)
     v_multiplier = ((b >> 3) & 0x7) - 3
-    if v_multiplier > 3:
-        r.bad(p + 2, 'integer out of range')
+    if v_multiplier > 3: r.bad(p + 2, 'range')
     e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 6, e, 2)
-    it, al = _P60[e]
+    if e >= 2: r.bad_code(p + 6, e, 2)
+    it, al = _P0[e]
     if it == 1:
-        p = r.p
-        q = p + 7
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7f
-        r.p = q
-        if b & 0x43:
-            r.badz(p, 7, b & 0x43)
+        p = r.p; q = p + 7
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7f; r.p = q
+        if b & 0x43: r.badz(p, 7, b & 0x43)
         k = (b >> 2) & 0xf
-        if k >= 10:
-            r.bad(p + 1, 'enumeration index out of range')
-        v_unit = _K118[k]
+        if k >= 10: r.bad(p + 1, 'enum index')
+        v_unit = _K1[k]
         it = 2; al = 0
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x2:
-        r.badz(p, 2, b & 0x2)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
     v_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
     if not -32768 <= v_value <= 32767:
         r.fail('integer out of range')
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = -1; al = 0
     return PhysicalValueType(multiplier=v_multiplier, unit=v_unit, value=v_value)
 
 def _e_PhysicalValueType(w: Writer, o: PhysicalValueType) -> None:
     f_multiplier = o.multiplier
-    if f_multiplier is None:
-        raise ExiEncodeError("PhysicalValueType: missing required multiplier")
+    if f_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
     if not -3 <= f_multiplier <= 3:
         raise ExiEncodeError(f"value {f_multiplier!r} outside [-3, 3]")
-    w.bits((f_multiplier + 3) << 1, 6)
     s = 1
+    w.bits(((f_multiplier + 3) << 1), 6)
     f_unit = o.unit
     if f_unit is not None:
-        w.bits((_K119[f_unit]) << 1, 8)
+        w.bits(((_K2[f_unit]) << 1), 8)
         s = 2
     f_value = o.value
-    if f_value is None:
-        raise ExiEncodeError("PhysicalValueType: missing required value")
-    c = _C61[s]
-    w.bits(c[0], c[1])
+    if f_value is None: raise ExiEncodeError("PhysicalValueType: missing required value")
+    c1 = _C3[s]
     if not -32768 <= f_value <= 32767:
         raise ExiEncodeError(f"value {f_value!r} outside [-32768, 32767]")
-    w.bits((1 if f_value < 0 else 0), 2)
+    w.bits(((c1[0]) << 2) | (1 if f_value < 0 else 0), c1[1] + 2)
     w.uint(-f_value - 1 if f_value < 0 else f_value)
-    w.bits(0, 1)
     s = 3
-    w.bits(0, 1)
+    w.bits(0, 2)
 
 def _d_PowerDeliveryReqType(r: Reader) -> PowerDeliveryReqType:
     rv = r.v; rn = r.n
@@ -5364,53 +7389,53 @@ def _d_PowerDeliveryReqType(r: Reader) -> PowerDeliveryReqType:
     v_charging_profile = None
     v_dc_ev_power_delivery_parameter = None
     v_ev_power_delivery_parameter = None
-    p = r.p
-    q = p + 7
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7f
-    r.p = q
-    if b & 0x68:
-        r.badz(p, 7, b & 0x68)
+    p = r.p; q = p + 7
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7f; r.p = q
+    if b & 0x68: r.badz(p, 7, b & 0x68)
     v_ready_to_charge_state = ((b >> 4) & 0x1) == 1
     e = b & 0x7
-    if e >= 4:
-        r.bad_code(p + 4, e, 4)
-    it, al = _P120[e]
+    if e >= 4: r.bad_code(p + 4, e, 4)
+    it, al = _P17[e]
     if it == 1:
         v_charging_profile = _d_ChargingProfileType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 3:
-            r.bad_code(p + 0, e, 3)
-        it, al = _P121[e]
+        it, al = _P18[r.code(2, 3)]
     if it == 2:
         if al == 0:
-            v_dc_ev_power_delivery_parameter = _d_DC_EVPowerDeliveryParameterType(r)
+            v1_dc_ev_status = None
+            v1_bulk_charging_complete = None
+            v1_charging_complete = None
+            r.zero(1, 'expected next item')
+            it = 0; al = 0
+            v1_dc_ev_status = _d_DC_EVStatusType(r)
+            it, al = _P0[r.code(2, 2)]
+            if it == 1:
+                p = r.p; q = p + 4
+                if q > rn: r.eos()
+                b = (rv >> (rn - q)) & 0xf; r.p = q
+                if b & 0xb: r.badz(p, 4, b & 0xb)
+                v1_bulk_charging_complete = ((b >> 2) & 0x1) == 1
+                it = 2; al = 0
+            p = r.p; q = p + 4
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0xf; r.p = q
+            if b & 0xb: r.badz(p, 4, b & 0xb)
+            v1_charging_complete = ((b >> 2) & 0x1) == 1
+            it = -1; al = 0
+            v_dc_ev_power_delivery_parameter = DC_EVPowerDeliveryParameterType(dc_ev_status=v1_dc_ev_status, bulk_charging_complete=v1_bulk_charging_complete, charging_complete=v1_charging_complete)
         elif al == 1:
-            v_ev_power_delivery_parameter = _d_EVPowerDeliveryParameterType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected end of element')
+            it = -1; al = 0
+            v_ev_power_delivery_parameter = EVPowerDeliveryParameterType()
+        r.zero(1, 'expected end of element')
         it = -1; al = 0
     return PowerDeliveryReqType(ready_to_charge_state=v_ready_to_charge_state, charging_profile=v_charging_profile, dc_ev_power_delivery_parameter=v_dc_ev_power_delivery_parameter, ev_power_delivery_parameter=v_ev_power_delivery_parameter)
 
 def _e_PowerDeliveryReqType(w: Writer, o: PowerDeliveryReqType) -> None:
     f_ready_to_charge_state = o.ready_to_charge_state
-    if f_ready_to_charge_state is None:
-        raise ExiEncodeError("PowerDeliveryReqType: missing required ready_to_charge_state")
-    w.bits((1 if f_ready_to_charge_state else 0) << 1, 4)
+    if f_ready_to_charge_state is None: raise ExiEncodeError("PowerDeliveryReqType: missing required ready_to_charge_state")
     s = 1
+    w.bits(((1 if f_ready_to_charge_state else 0) << 1), 4)
     f_charging_profile = o.charging_profile
     if f_charging_profile is not None:
         w.bits(0, 3)
@@ -5419,17 +7444,28 @@ def _e_PowerDeliveryReqType(w: Writer, o: PowerDeliveryReqType) -> None:
     f_dc_ev_power_delivery_parameter = o.dc_ev_power_delivery_parameter
     f_ev_power_delivery_parameter = o.ev_power_delivery_parameter
     if f_dc_ev_power_delivery_parameter is not None:
-        c = _C122[s]
-        w.bits(c[0], c[1])
-        _e_DC_EVPowerDeliveryParameterType(w, f_dc_ev_power_delivery_parameter)
+        c1 = _C31[s]
+        f1_dc_ev_status = f_dc_ev_power_delivery_parameter.dc_ev_status
+        if f1_dc_ev_status is None: raise ExiEncodeError("DC_EVPowerDeliveryParameterType: missing required dc_ev_status")
+        w.bits(((c1[0]) << 1), c1[1] + 1)
+        _e_DC_EVStatusType(w, f1_dc_ev_status)
+        s1 = 1
+        f1_bulk_charging_complete = f_dc_ev_power_delivery_parameter.bulk_charging_complete
+        if f1_bulk_charging_complete is not None:
+            w.bits(((1 if f1_bulk_charging_complete else 0) << 1), 5)
+            s1 = 2
+        f1_charging_complete = f_dc_ev_power_delivery_parameter.charging_complete
+        if f1_charging_complete is None: raise ExiEncodeError("DC_EVPowerDeliveryParameterType: missing required charging_complete")
+        c2 = _C3[s1]
+        s1 = 3
+        w.bits(((c2[0]) << 4) | ((1 if f1_charging_complete else 0) << 2), c2[1] + 4)
         s = 3
     elif f_ev_power_delivery_parameter is not None:
-        c = _C123[s]
-        w.bits(c[0], c[1])
-        _e_EVPowerDeliveryParameterType(w, f_ev_power_delivery_parameter)
+        c3 = _C32[s]
+        w.bits(((c3[0]) << 1), c3[1] + 1)
         s = 3
-    c = _C124[s]
-    w.bits(c[0], c[1])
+    c4 = _C33[s]
+    w.bits((c4[0]), c4[1])
 
 def _d_PowerDeliveryResType(r: Reader) -> PowerDeliveryResType:
     rv = r.v; rn = r.n
@@ -5437,59 +7473,120 @@ def _d_PowerDeliveryResType(r: Reader) -> PowerDeliveryResType:
     v_ac_evse_status = None
     v_dc_evse_status = None
     v_evse_status = None
-    p = r.p
-    q = p + 10
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3ff
-    r.p = q
-    if b & 0x304:
-        r.badz(p, 10, b & 0x304)
+    p = r.p; q = p + 10
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3ff; r.p = q
+    if b & 0x304: r.badz(p, 10, b & 0x304)
     k = (b >> 3) & 0x1f
-    if k >= 23:
-        r.bad(p + 2, 'enumeration index out of range')
-    v_response_code = _K4[k]
+    if k >= 23: r.bad(p + 2, 'enum index')
+    v_response_code = _K7[k]
     e = b & 0x3
-    if e >= 3:
-        r.bad_code(p + 8, e, 3)
-    it, al = _P14[e]
+    if e >= 3: r.bad_code(p + 8, e, 3)
+    it, al = _P11[e]
     if al == 0:
-        v_ac_evse_status = _d_AC_EVSEStatusType(r)
+        v1_power_switch_closed = None
+        v1_rcd = None
+        v1_notification_max_delay = None
+        v1_evse_notification = None
+        p = r.p; q = p + 10
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3ff; r.p = q
+        if b & 0x377: r.badz(p, 10, b & 0x377)
+        v1_power_switch_closed = ((b >> 7) & 0x1) == 1
+        v1_rcd = ((b >> 3) & 0x1) == 1
+        it = 2; al = 0
+        v1_notification_max_delay = r.uintb(4294967295)
+        p = r.p; q = p + 7
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7f; r.p = q
+        if b & 0x73: r.badz(p, 7, b & 0x73)
+        k = (b >> 2) & 0x3
+        if k >= 3: r.bad(p + 3, 'enum index')
+        v1_evse_notification = _K4[k]
+        it = -1; al = 0
+        v_ac_evse_status = AC_EVSEStatusType(power_switch_closed=v1_power_switch_closed, rcd=v1_rcd, notification_max_delay=v1_notification_max_delay, evse_notification=v1_evse_notification)
     elif al == 1:
-        v_dc_evse_status = _d_DC_EVSEStatusType(r)
+        v2_evse_isolation_status = None
+        v2_evse_status_code = None
+        v2_notification_max_delay = None
+        v2_evse_notification = None
+        it, al = _P9[r.code(2, 2)]
+        if it == 0:
+            p = r.p; q = p + 5
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x1f; r.p = q
+            if b & 0x13: r.badz(p, 5, b & 0x13)
+            k = (b >> 2) & 0x3
+            v2_evse_isolation_status = _K44[k]
+            it = 1; al = 0
+        p = r.p; q = p + 8
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xff; r.p = q
+        if b & 0x87: r.badz(p, 8, b & 0x87)
+        k = (b >> 3) & 0xf
+        if k >= 12: r.bad(p + 1, 'enum index')
+        v2_evse_status_code = _K45[k]
+        it = 2; al = 0
+        v2_notification_max_delay = r.uintb(4294967295)
+        p = r.p; q = p + 7
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7f; r.p = q
+        if b & 0x73: r.badz(p, 7, b & 0x73)
+        k = (b >> 2) & 0x3
+        if k >= 3: r.bad(p + 3, 'enum index')
+        v2_evse_notification = _K4[k]
+        it = -1; al = 0
+        v_dc_evse_status = DC_EVSEStatusType(evse_isolation_status=v2_evse_isolation_status, evse_status_code=v2_evse_status_code, notification_max_delay=v2_notification_max_delay, evse_notification=v2_evse_notification)
     elif al == 2:
-        v_evse_status = _d_EVSEStatusType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+        v_evse_status = EVSEStatusType()
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return PowerDeliveryResType(response_code=v_response_code, ac_evse_status=v_ac_evse_status, dc_evse_status=v_dc_evse_status, evse_status=v_evse_status)
 
 def _e_PowerDeliveryResType(w: Writer, o: PowerDeliveryResType) -> None:
     f_response_code = o.response_code
-    if f_response_code is None:
-        raise ExiEncodeError("PowerDeliveryResType: missing required response_code")
-    w.bits((_K6[f_response_code]) << 1, 8)
+    if f_response_code is None: raise ExiEncodeError("PowerDeliveryResType: missing required response_code")
     s = 1
+    w.bits(((_K23[f_response_code]) << 1), 8)
     f_ac_evse_status = o.ac_evse_status
     f_dc_evse_status = o.dc_evse_status
     f_evse_status = o.evse_status
     if f_ac_evse_status is not None:
-        w.bits(0, 2)
-        _e_AC_EVSEStatusType(w, f_ac_evse_status)
+        f1_power_switch_closed = f_ac_evse_status.power_switch_closed
+        if f1_power_switch_closed is None: raise ExiEncodeError("AC_EVSEStatusType: missing required power_switch_closed")
+        f1_rcd = f_ac_evse_status.rcd
+        if f1_rcd is None: raise ExiEncodeError("AC_EVSEStatusType: missing required rcd")
+        f1_notification_max_delay = f_ac_evse_status.notification_max_delay
+        if f1_notification_max_delay is None: raise ExiEncodeError("AC_EVSEStatusType: missing required notification_max_delay")
+        w.bits(((1 if f1_power_switch_closed else 0) << 7) | ((1 if f1_rcd else 0) << 3), 12)
+        w.uint(f1_notification_max_delay)
+        f1_evse_notification = f_ac_evse_status.evse_notification
+        if f1_evse_notification is None: raise ExiEncodeError("AC_EVSEStatusType: missing required evse_notification")
+        w.bits(((_K5[f1_evse_notification]) << 2), 7)
         s = 2
     elif f_dc_evse_status is not None:
+        s2 = 0
         w.bits(1, 2)
-        _e_DC_EVSEStatusType(w, f_dc_evse_status)
+        f2_evse_isolation_status = f_dc_evse_status.evse_isolation_status
+        if f2_evse_isolation_status is not None:
+            w.bits(((_K46[f2_evse_isolation_status]) << 1), 6)
+            s2 = 1
+        f2_evse_status_code = f_dc_evse_status.evse_status_code
+        if f2_evse_status_code is None: raise ExiEncodeError("DC_EVSEStatusType: missing required evse_status_code")
+        c1 = _C25[s2]
+        s2 = 2
+        f2_notification_max_delay = f_dc_evse_status.notification_max_delay
+        if f2_notification_max_delay is None: raise ExiEncodeError("DC_EVSEStatusType: missing required notification_max_delay")
+        w.bits(((c1[0]) << 8) | ((_K47[f2_evse_status_code]) << 3), c1[1] + 8)
+        w.uint(f2_notification_max_delay)
+        f2_evse_notification = f_dc_evse_status.evse_notification
+        if f2_evse_notification is None: raise ExiEncodeError("DC_EVSEStatusType: missing required evse_notification")
+        w.bits(((_K5[f2_evse_notification]) << 2), 7)
         s = 2
     elif f_evse_status is not None:
-        w.bits(2, 2)
-        _e_EVSEStatusType(w, f_evse_status)
+        w.bits(4, 3)
         s = 2
     else:
         raise ExiEncodeError("PowerDeliveryResType: missing required ac_evse_status/dc_evse_status/evse_status")
@@ -5500,173 +7597,330 @@ def _d_PreChargeReqType(r: Reader) -> PreChargeReqType:
     v_dc_ev_status = None
     v_ev_target_voltage = None
     v_ev_target_current = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 0; al = 0
-    v_dc_ev_status = _d_DC_EVStatusType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 1; al = 0
-    v_ev_target_voltage = _d_PhysicalValueType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 2; al = 0
-    v_ev_target_current = _d_PhysicalValueType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_ev_ready = None
+    v1_ev_cabin_conditioning = None
+    v1_evress_conditioning = None
+    v1_ev_error_code = None
+    v1_evresssoc = None
+    p = r.p; q = p + 7
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7f; r.p = q
+    if b & 0x74: r.badz(p, 7, b & 0x74)
+    v1_ev_ready = ((b >> 3) & 0x1) == 1
+    e = b & 0x3
+    if e >= 3: r.bad_code(p + 5, e, 3)
+    it, al = _P39[e]
+    if it == 1:
+        p = r.p; q = p + 5
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x1f; r.p = q
+        if b & 0x14: r.badz(p, 5, b & 0x14)
+        v1_ev_cabin_conditioning = ((b >> 3) & 0x1) == 1
+        e = b & 0x3
+        if e >= 2: r.bad_code(p + 3, e, 2)
+        it, al = _P16[e]
+    if it == 2:
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xb: r.badz(p, 4, b & 0xb)
+        v1_evress_conditioning = ((b >> 2) & 0x1) == 1
+        it = 3; al = 0
+    v2_multiplier = None
+    v2_unit = None
+    v2_value = None
+    p = r.p; q = p + 26
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3ffffff; r.p = q
+    if b & 0x21c07c4: r.badz(p, 26, b & 0x21c07c4)
+    k = (b >> 21) & 0xf
+    if k >= 12: r.bad(p + 1, 'enum index')
+    v1_ev_error_code = _K40[k]
+    v1_evresssoc = ((b >> 11) & 0x7f)
+    if v1_evresssoc > 100: r.bad(p + 8, 'range')
+    v2_multiplier = ((b >> 3) & 0x7) - 3
+    if v2_multiplier > 3: r.bad(p + 20, 'range')
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 24, e, 2)
+    it, al = _P0[e]
+    v_dc_ev_status = DC_EVStatusType(ev_ready=v1_ev_ready, ev_cabin_conditioning=v1_ev_cabin_conditioning, evress_conditioning=v1_evress_conditioning, ev_error_code=v1_ev_error_code, evresssoc=v1_evresssoc)
+    if it == 1:
+        p = r.p; q = p + 7
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7f; r.p = q
+        if b & 0x43: r.badz(p, 7, b & 0x43)
+        k = (b >> 2) & 0xf
+        if k >= 10: r.bad(p + 1, 'enum index')
+        v2_unit = _K1[k]
+        it = 2; al = 0
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x2: r.badz(p, 2, b & 0x2)
+    sg = (b & 0x1) == 1
+    v2_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v2_value <= 32767:
+        r.fail('integer out of range')
+    v3_multiplier = None
+    v3_unit = None
+    v3_value = None
+    p = r.p; q = p + 11
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7ff; r.p = q
+    if b & 0x7c4: r.badz(p, 11, b & 0x7c4)
+    v3_multiplier = ((b >> 3) & 0x7) - 3
+    if v3_multiplier > 3: r.bad(p + 5, 'range')
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 9, e, 2)
+    it, al = _P0[e]
+    v_ev_target_voltage = PhysicalValueType(multiplier=v2_multiplier, unit=v2_unit, value=v2_value)
+    if it == 1:
+        p = r.p; q = p + 7
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7f; r.p = q
+        if b & 0x43: r.badz(p, 7, b & 0x43)
+        k = (b >> 2) & 0xf
+        if k >= 10: r.bad(p + 1, 'enum index')
+        v3_unit = _K1[k]
+        it = 2; al = 0
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x2: r.badz(p, 2, b & 0x2)
+    sg = (b & 0x1) == 1
+    v3_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v3_value <= 32767:
+        r.fail('integer out of range')
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    v_ev_target_current = PhysicalValueType(multiplier=v3_multiplier, unit=v3_unit, value=v3_value)
     it = -1; al = 0
     return PreChargeReqType(dc_ev_status=v_dc_ev_status, ev_target_voltage=v_ev_target_voltage, ev_target_current=v_ev_target_current)
 
 def _e_PreChargeReqType(w: Writer, o: PreChargeReqType) -> None:
     f_dc_ev_status = o.dc_ev_status
-    if f_dc_ev_status is None:
-        raise ExiEncodeError("PreChargeReqType: missing required dc_ev_status")
-    w.bits(0, 1)
-    _e_DC_EVStatusType(w, f_dc_ev_status)
+    if f_dc_ev_status is None: raise ExiEncodeError("PreChargeReqType: missing required dc_ev_status")
+    f1_ev_ready = f_dc_ev_status.ev_ready
+    if f1_ev_ready is None: raise ExiEncodeError("DC_EVStatusType: missing required ev_ready")
+    s1 = 1
+    w.bits(((1 if f1_ev_ready else 0) << 1), 5)
+    f1_ev_cabin_conditioning = f_dc_ev_status.ev_cabin_conditioning
+    if f1_ev_cabin_conditioning is not None:
+        w.bits(((1 if f1_ev_cabin_conditioning else 0) << 1), 5)
+        s1 = 2
+    f1_evress_conditioning = f_dc_ev_status.evress_conditioning
+    if f1_evress_conditioning is not None:
+        c1 = _C41[s1]
+        w.bits(((c1[0]) << 3) | ((1 if f1_evress_conditioning else 0) << 1), c1[1] + 3)
+        s1 = 3
+    f1_ev_error_code = f_dc_ev_status.ev_error_code
+    if f1_ev_error_code is None: raise ExiEncodeError("DC_EVStatusType: missing required ev_error_code")
+    c2 = _C42[s1]
+    s1 = 4
+    f1_evresssoc = f_dc_ev_status.evresssoc
+    if f1_evresssoc is None: raise ExiEncodeError("DC_EVStatusType: missing required evresssoc")
+    if not 0 <= f1_evresssoc <= 100:
+        raise ExiEncodeError(f"value {f1_evresssoc!r} outside [0, 100]")
     f_ev_target_voltage = o.ev_target_voltage
-    if f_ev_target_voltage is None:
-        raise ExiEncodeError("PreChargeReqType: missing required ev_target_voltage")
-    w.bits(0, 1)
-    _e_PhysicalValueType(w, f_ev_target_voltage)
+    if f_ev_target_voltage is None: raise ExiEncodeError("PreChargeReqType: missing required ev_target_voltage")
+    f2_multiplier = f_ev_target_voltage.multiplier
+    if f2_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
+    if not -3 <= f2_multiplier <= 3:
+        raise ExiEncodeError(f"value {f2_multiplier!r} outside [-3, 3]")
+    s2 = 1
+    w.bits(((c2[0]) << 24) | ((_K43[f1_ev_error_code]) << 19) | ((f1_evresssoc) << 9) | ((f2_multiplier + 3) << 1), c2[1] + 24)
+    f2_unit = f_ev_target_voltage.unit
+    if f2_unit is not None:
+        w.bits(((_K2[f2_unit]) << 1), 8)
+        s2 = 2
+    f2_value = f_ev_target_voltage.value
+    if f2_value is None: raise ExiEncodeError("PhysicalValueType: missing required value")
+    c3 = _C3[s2]
+    if not -32768 <= f2_value <= 32767:
+        raise ExiEncodeError(f"value {f2_value!r} outside [-32768, 32767]")
+    w.bits(((c3[0]) << 2) | (1 if f2_value < 0 else 0), c3[1] + 2)
+    w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
+    s2 = 3
     f_ev_target_current = o.ev_target_current
-    if f_ev_target_current is None:
-        raise ExiEncodeError("PreChargeReqType: missing required ev_target_current")
-    w.bits(0, 1)
-    _e_PhysicalValueType(w, f_ev_target_current)
-    w.bits(0, 1)
+    if f_ev_target_current is None: raise ExiEncodeError("PreChargeReqType: missing required ev_target_current")
+    f3_multiplier = f_ev_target_current.multiplier
+    if f3_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
+    if not -3 <= f3_multiplier <= 3:
+        raise ExiEncodeError(f"value {f3_multiplier!r} outside [-3, 3]")
+    s3 = 1
+    w.bits(((f3_multiplier + 3) << 1), 9)
+    f3_unit = f_ev_target_current.unit
+    if f3_unit is not None:
+        w.bits(((_K2[f3_unit]) << 1), 8)
+        s3 = 2
+    f3_value = f_ev_target_current.value
+    if f3_value is None: raise ExiEncodeError("PhysicalValueType: missing required value")
+    c4 = _C3[s3]
+    if not -32768 <= f3_value <= 32767:
+        raise ExiEncodeError(f"value {f3_value!r} outside [-32768, 32767]")
+    w.bits(((c4[0]) << 2) | (1 if f3_value < 0 else 0), c4[1] + 2)
+    w.uint(-f3_value - 1 if f3_value < 0 else f3_value)
+    s3 = 3
+    w.bits(0, 3)
 
 def _d_PreChargeResType(r: Reader) -> PreChargeResType:
     rv = r.v; rn = r.n
     v_response_code = None
     v_dc_evse_status = None
     v_evse_present_voltage = None
-    p = r.p
-    q = p + 9
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1ff
-    r.p = q
-    if b & 0x183:
-        r.badz(p, 9, b & 0x183)
-    k = (b >> 2) & 0x1f
-    if k >= 23:
-        r.bad(p + 2, 'enumeration index out of range')
-    v_response_code = _K4[k]
-    it = 1; al = 0
-    v_dc_evse_status = _d_DC_EVSEStatusType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_evse_isolation_status = None
+    v1_evse_status_code = None
+    v1_notification_max_delay = None
+    v1_evse_notification = None
+    p = r.p; q = p + 11
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7ff; r.p = q
+    if b & 0x60c: r.badz(p, 11, b & 0x60c)
+    k = (b >> 4) & 0x1f
+    if k >= 23: r.bad(p + 2, 'enum index')
+    v_response_code = _K7[k]
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 9, e, 2)
+    it, al = _P9[e]
+    if it == 0:
+        p = r.p; q = p + 5
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x1f; r.p = q
+        if b & 0x13: r.badz(p, 5, b & 0x13)
+        k = (b >> 2) & 0x3
+        v1_evse_isolation_status = _K44[k]
+        it = 1; al = 0
+    p = r.p; q = p + 8
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xff; r.p = q
+    if b & 0x87: r.badz(p, 8, b & 0x87)
+    k = (b >> 3) & 0xf
+    if k >= 12: r.bad(p + 1, 'enum index')
+    v1_evse_status_code = _K45[k]
     it = 2; al = 0
-    v_evse_present_voltage = _d_PhysicalValueType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_notification_max_delay = r.uintb(4294967295)
+    v2_multiplier = None
+    v2_unit = None
+    v2_value = None
+    p = r.p; q = p + 16
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xffff; r.p = q
+    if b & 0xe7c4: r.badz(p, 16, b & 0xe7c4)
+    k = (b >> 11) & 0x3
+    if k >= 3: r.bad(p + 3, 'enum index')
+    v1_evse_notification = _K4[k]
+    v2_multiplier = ((b >> 3) & 0x7) - 3
+    if v2_multiplier > 3: r.bad(p + 10, 'range')
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 14, e, 2)
+    it, al = _P0[e]
+    v_dc_evse_status = DC_EVSEStatusType(evse_isolation_status=v1_evse_isolation_status, evse_status_code=v1_evse_status_code, notification_max_delay=v1_notification_max_delay, evse_notification=v1_evse_notification)
+    if it == 1:
+        p = r.p; q = p + 7
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7f; r.p = q
+        if b & 0x43: r.badz(p, 7, b & 0x43)
+        k = (b >> 2) & 0xf
+        if k >= 10: r.bad(p + 1, 'enum index')
+        v2_unit = _K1[k]
+        it = 2; al = 0
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x2: r.badz(p, 2, b & 0x2)
+    sg = (b & 0x1) == 1
+    v2_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v2_value <= 32767:
+        r.fail('integer out of range')
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    v_evse_present_voltage = PhysicalValueType(multiplier=v2_multiplier, unit=v2_unit, value=v2_value)
     it = -1; al = 0
     return PreChargeResType(response_code=v_response_code, dc_evse_status=v_dc_evse_status, evse_present_voltage=v_evse_present_voltage)
 
 def _e_PreChargeResType(w: Writer, o: PreChargeResType) -> None:
     f_response_code = o.response_code
-    if f_response_code is None:
-        raise ExiEncodeError("PreChargeResType: missing required response_code")
-    w.bits((_K6[f_response_code]) << 1, 8)
+    if f_response_code is None: raise ExiEncodeError("PreChargeResType: missing required response_code")
     f_dc_evse_status = o.dc_evse_status
-    if f_dc_evse_status is None:
-        raise ExiEncodeError("PreChargeResType: missing required dc_evse_status")
-    w.bits(0, 1)
-    _e_DC_EVSEStatusType(w, f_dc_evse_status)
+    if f_dc_evse_status is None: raise ExiEncodeError("PreChargeResType: missing required dc_evse_status")
+    s1 = 0
+    w.bits(((_K23[f_response_code]) << 2), 9)
+    f1_evse_isolation_status = f_dc_evse_status.evse_isolation_status
+    if f1_evse_isolation_status is not None:
+        w.bits(((_K46[f1_evse_isolation_status]) << 1), 6)
+        s1 = 1
+    f1_evse_status_code = f_dc_evse_status.evse_status_code
+    if f1_evse_status_code is None: raise ExiEncodeError("DC_EVSEStatusType: missing required evse_status_code")
+    c1 = _C25[s1]
+    s1 = 2
+    f1_notification_max_delay = f_dc_evse_status.notification_max_delay
+    if f1_notification_max_delay is None: raise ExiEncodeError("DC_EVSEStatusType: missing required notification_max_delay")
+    w.bits(((c1[0]) << 8) | ((_K47[f1_evse_status_code]) << 3), c1[1] + 8)
+    w.uint(f1_notification_max_delay)
+    f1_evse_notification = f_dc_evse_status.evse_notification
+    if f1_evse_notification is None: raise ExiEncodeError("DC_EVSEStatusType: missing required evse_notification")
     f_evse_present_voltage = o.evse_present_voltage
-    if f_evse_present_voltage is None:
-        raise ExiEncodeError("PreChargeResType: missing required evse_present_voltage")
-    w.bits(0, 1)
-    _e_PhysicalValueType(w, f_evse_present_voltage)
-    w.bits(0, 1)
+    if f_evse_present_voltage is None: raise ExiEncodeError("PreChargeResType: missing required evse_present_voltage")
+    f2_multiplier = f_evse_present_voltage.multiplier
+    if f2_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
+    if not -3 <= f2_multiplier <= 3:
+        raise ExiEncodeError(f"value {f2_multiplier!r} outside [-3, 3]")
+    s2 = 1
+    w.bits(((_K5[f1_evse_notification]) << 9) | ((f2_multiplier + 3) << 1), 14)
+    f2_unit = f_evse_present_voltage.unit
+    if f2_unit is not None:
+        w.bits(((_K2[f2_unit]) << 1), 8)
+        s2 = 2
+    f2_value = f_evse_present_voltage.value
+    if f2_value is None: raise ExiEncodeError("PhysicalValueType: missing required value")
+    c2 = _C3[s2]
+    if not -32768 <= f2_value <= 32767:
+        raise ExiEncodeError(f"value {f2_value!r} outside [-32768, 32767]")
+    w.bits(((c2[0]) << 2) | (1 if f2_value < 0 else 0), c2[1] + 2)
+    w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
+    s2 = 3
+    w.bits(0, 3)
 
 def _d_ProfileEntryType(r: Reader) -> ProfileEntryType:
     rv = r.v; rn = r.n
     v_charging_profile_entry_start = None
     v_charging_profile_entry_max_power = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_charging_profile_entry_start = r.uintb(4294967295)
-    p = r.p
-    q = p + 4
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xf
-    r.p = q
-    if b & 0xe:
-        r.badz(p, 4, b & 0xe)
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0xe: r.badz(p, 4, b & 0xe)
     sg = (b & 0x1) == 1
     it = 1; al = 0
     v_charging_profile_entry_max_power = -r.uintb(32767) - 1 if sg else r.uintb(32767)
     if not -32768 <= v_charging_profile_entry_max_power <= 32767:
         r.fail('integer out of range')
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = -1; al = 0
     return ProfileEntryType(charging_profile_entry_start=v_charging_profile_entry_start, charging_profile_entry_max_power=v_charging_profile_entry_max_power)
 
 def _e_ProfileEntryType(w: Writer, o: ProfileEntryType) -> None:
     f_charging_profile_entry_start = o.charging_profile_entry_start
-    if f_charging_profile_entry_start is None:
-        raise ExiEncodeError("ProfileEntryType: missing required charging_profile_entry_start")
+    if f_charging_profile_entry_start is None: raise ExiEncodeError("ProfileEntryType: missing required charging_profile_entry_start")
     w.bits(0, 2)
     w.uint(f_charging_profile_entry_start)
-    w.bits(0, 1)
     f_charging_profile_entry_max_power = o.charging_profile_entry_max_power
-    if f_charging_profile_entry_max_power is None:
-        raise ExiEncodeError("ProfileEntryType: missing required charging_profile_entry_max_power")
+    if f_charging_profile_entry_max_power is None: raise ExiEncodeError("ProfileEntryType: missing required charging_profile_entry_max_power")
     if not -32768 <= f_charging_profile_entry_max_power <= 32767:
         raise ExiEncodeError(f"value {f_charging_profile_entry_max_power!r} outside [-32768, 32767]")
-    w.bits((1 if f_charging_profile_entry_max_power < 0 else 0), 3)
+    w.bits((1 if f_charging_profile_entry_max_power < 0 else 0), 4)
     w.uint(-f_charging_profile_entry_max_power - 1 if f_charging_profile_entry_max_power < 0 else f_charging_profile_entry_max_power)
     w.bits(0, 2)
 
@@ -5674,48 +7928,33 @@ def _d_RSAKeyValueType(r: Reader) -> RSAKeyValueType:
     rv = r.v; rn = r.n
     v_modulus = None
     v_exponent = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_modulus = r.binary()
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x7:
-        r.badz(p, 3, b & 0x7)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v_exponent = r.binary()
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = -1; al = 0
     return RSAKeyValueType(modulus=v_modulus, exponent=v_exponent)
 
 def _e_RSAKeyValueType(w: Writer, o: RSAKeyValueType) -> None:
     f_modulus = o.modulus
-    if f_modulus is None:
-        raise ExiEncodeError("RSAKeyValueType: missing required modulus")
+    if f_modulus is None: raise ExiEncodeError("RSAKeyValueType: missing required modulus")
     w.bits(0, 2)
     w.binary(f_modulus)
-    w.bits(0, 1)
     f_exponent = o.exponent
-    if f_exponent is None:
-        raise ExiEncodeError("RSAKeyValueType: missing required exponent")
-    w.bits(0, 2)
+    if f_exponent is None: raise ExiEncodeError("RSAKeyValueType: missing required exponent")
+    w.bits(0, 3)
     w.binary(f_exponent)
     w.bits(0, 2)
 
@@ -5727,82 +7966,31 @@ def _d_ReferenceType(r: Reader) -> ReferenceType:
     v_transforms = None
     v_digest_method = None
     v_digest_value = None
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    e = b & 0x7
-    if e >= 5:
-        r.bad_code(p + 0, e, 5)
-    it, al = _P125[e]
+    it, al = _P132[r.code(3, 5)]
     if it == 0:
         v_id = r.string()
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
-        e = b & 0x7
-        if e >= 4:
-            r.bad_code(p + 0, e, 4)
-        it, al = _P126[e]
+        it, al = _P133[r.code(3, 4)]
     if it == 1:
         v_type = r.string()
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 3:
-            r.bad_code(p + 0, e, 3)
-        it, al = _P127[e]
+        it, al = _P134[r.code(2, 3)]
     if it == 2:
         v_uri = r.string()
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P128[e]
+        it, al = _P135[r.code(2, 2)]
     if it == 3:
         v_transforms = _d_TransformsType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected next item')
         it = 4; al = 0
     v_digest_method = _d_DigestMethodType(r)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 5; al = 0
     v_digest_value = r.binary()
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = -1; al = 0
     return ReferenceType(id=v_id, type=v_type, uri=v_uri, transforms=v_transforms, digest_method=v_digest_method, digest_value=v_digest_value)
 
@@ -5815,32 +8003,30 @@ def _e_ReferenceType(w: Writer, o: ReferenceType) -> None:
         s = 1
     f_type = o.type
     if f_type is not None:
-        c = _C129[s]
-        w.bits(c[0], c[1])
+        c1 = _C136[s]
+        w.bits((c1[0]), c1[1])
         w.string(f_type)
         s = 2
     f_uri = o.uri
     if f_uri is not None:
-        c = _C130[s]
-        w.bits(c[0], c[1])
+        c2 = _C137[s]
+        w.bits((c2[0]), c2[1])
         w.string(f_uri)
         s = 3
     f_transforms = o.transforms
     if f_transforms is not None:
-        c = _C131[s]
-        w.bits(c[0], c[1])
+        c3 = _C138[s]
+        w.bits((c3[0]), c3[1])
         _e_TransformsType(w, f_transforms)
         s = 4
     f_digest_method = o.digest_method
-    if f_digest_method is None:
-        raise ExiEncodeError("ReferenceType: missing required digest_method")
-    c = _C132[s]
-    w.bits(c[0], c[1])
+    if f_digest_method is None: raise ExiEncodeError("ReferenceType: missing required digest_method")
+    c4 = _C139[s]
+    w.bits((c4[0]), c4[1])
     _e_DigestMethodType(w, f_digest_method)
     s = 5
     f_digest_value = o.digest_value
-    if f_digest_value is None:
-        raise ExiEncodeError("ReferenceType: missing required digest_value")
+    if f_digest_value is None: raise ExiEncodeError("ReferenceType: missing required digest_value")
     w.bits(0, 2)
     w.binary(f_digest_value)
     w.bits(0, 2)
@@ -5849,115 +8035,59 @@ def _d_RelativeTimeIntervalType(r: Reader) -> RelativeTimeIntervalType:
     rv = r.v; rn = r.n
     v_start = None
     v_duration = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_start = r.uintb(4294967295)
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x4:
-        r.badz(p, 3, b & 0x4)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 1, e, 2)
-    it, al = _P8[e]
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P15[e]
     if it == 1:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected characters')
         v_duration = r.uintb(4294967295)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        if b & 0x3:
-            r.badz(p, 2, b & 0x3)
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
         it = -1; al = 0
     return RelativeTimeIntervalType(start=v_start, duration=v_duration)
 
 def _e_RelativeTimeIntervalType(w: Writer, o: RelativeTimeIntervalType) -> None:
     f_start = o.start
-    if f_start is None:
-        raise ExiEncodeError("RelativeTimeIntervalType: missing required start")
+    if f_start is None: raise ExiEncodeError("RelativeTimeIntervalType: missing required start")
     w.bits(0, 2)
     w.uint(f_start)
-    w.bits(0, 1)
     s = 1
+    w.bits(0, 1)
     f_duration = o.duration
     if f_duration is not None:
         w.bits(0, 3)
         w.uint(f_duration)
         w.bits(0, 1)
         s = 2
-    c = _C9[s]
-    w.bits(c[0], c[1])
+    c1 = _C48[s]
+    w.bits((c1[0]), c1[1])
 
 def _d_RetrievalMethodType(r: Reader) -> RetrievalMethodType:
-    rv = r.v; rn = r.n
     v_type = None
     v_uri = None
     v_transforms = None
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    e = b & 0x7
-    if e >= 4:
-        r.bad_code(p + 0, e, 4)
-    it, al = _P133[e]
+    it, al = _P101[r.code(3, 4)]
     if it == 0:
         v_type = r.string()
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 3:
-            r.bad_code(p + 0, e, 3)
-        it, al = _P92[e]
+        it, al = _P102[r.code(2, 3)]
     if it == 1:
         v_uri = r.string()
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P29[e]
+        it, al = _P19[r.code(2, 2)]
     if it == 2:
         v_transforms = _d_TransformsType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected end of element')
         it = -1; al = 0
     return RetrievalMethodType(type=v_type, uri=v_uri, transforms=v_transforms)
 
@@ -5970,55 +8100,78 @@ def _e_RetrievalMethodType(w: Writer, o: RetrievalMethodType) -> None:
         s = 1
     f_uri = o.uri
     if f_uri is not None:
-        c = _C134[s]
-        w.bits(c[0], c[1])
+        c1 = _C107[s]
+        w.bits((c1[0]), c1[1])
         w.string(f_uri)
         s = 2
     f_transforms = o.transforms
     if f_transforms is not None:
-        c = _C135[s]
-        w.bits(c[0], c[1])
+        c2 = _C108[s]
+        w.bits((c2[0]), c2[1])
         _e_TransformsType(w, f_transforms)
         s = 3
-    c = _C136[s]
-    w.bits(c[0], c[1])
+    c3 = _C109[s]
+    w.bits((c3[0]), c3[1])
 
 def _d_SAScheduleListType(r: Reader) -> SAScheduleListType:
     rv = r.v; rn = r.n
     v_sa_schedule_tuple = []
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected next item')
     it = 0; al = 0
     n = 0
     while it == 0:
-        t = _d_SAScheduleTupleType(r)
+        v1_sa_schedule_tuple_id = None
+        v1_p_max_schedule = None
+        v1_sales_tariff = None
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x6: r.badz(p, 3, b & 0x6)
+        sg = (b & 0x1) == 1
+        it = 0; al = 0
+        v1_sa_schedule_tuple_id = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v1_sa_schedule_tuple_id <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
+        it = 1; al = 0
+        v1_p_max_schedule = _d_PMaxScheduleType(r)
+        it, al = _P19[r.code(2, 2)]
+        if it == 2:
+            v1_sales_tariff = _d_SalesTariffType(r)
+            r.zero(1, 'expected end of element')
+            it = -1; al = 0
+        t = SAScheduleTupleType(sa_schedule_tuple_id=v1_sa_schedule_tuple_id, p_max_schedule=v1_p_max_schedule, sales_tariff=v1_sales_tariff)
         v_sa_schedule_tuple.append(t)
         n += 1
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P89[e]
+        it, al = _P116[r.code(2, 2)]
     return SAScheduleListType(sa_schedule_tuple=v_sa_schedule_tuple)
 
 def _e_SAScheduleListType(w: Writer, o: SAScheduleListType) -> None:
     s = 0
     n = 0
     for x in o.sa_schedule_tuple:
-        c = _C90[s]
-        w.bits(c[0], c[1])
-        _e_SAScheduleTupleType(w, x)
+        c1 = _C117[s]
+        f1_sa_schedule_tuple_id = x.sa_schedule_tuple_id
+        if f1_sa_schedule_tuple_id is None: raise ExiEncodeError("SAScheduleTupleType: missing required sa_schedule_tuple_id")
+        if not -32768 <= f1_sa_schedule_tuple_id <= 32767:
+            raise ExiEncodeError(f"value {f1_sa_schedule_tuple_id!r} outside [-32768, 32767]")
+        w.bits(((c1[0]) << 3) | (1 if f1_sa_schedule_tuple_id < 0 else 0), c1[1] + 3)
+        w.uint(-f1_sa_schedule_tuple_id - 1 if f1_sa_schedule_tuple_id < 0 else f1_sa_schedule_tuple_id)
+        f1_p_max_schedule = x.p_max_schedule
+        if f1_p_max_schedule is None: raise ExiEncodeError("SAScheduleTupleType: missing required p_max_schedule")
+        w.bits(0, 2)
+        _e_PMaxScheduleType(w, f1_p_max_schedule)
+        s1 = 2
+        f1_sales_tariff = x.sales_tariff
+        if f1_sales_tariff is not None:
+            w.bits(0, 2)
+            _e_SalesTariffType(w, f1_sales_tariff)
+            s1 = 3
+        c2 = _C34[s1]
+        w.bits((c2[0]), c2[1])
         n += 1
         s = 1
     if n < 1:
@@ -6030,65 +8183,38 @@ def _d_SAScheduleTupleType(r: Reader) -> SAScheduleTupleType:
     v_sa_schedule_tuple_id = None
     v_p_max_schedule = None
     v_sales_tariff = None
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x6:
-        r.badz(p, 3, b & 0x6)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x6: r.badz(p, 3, b & 0x6)
     sg = (b & 0x1) == 1
     it = 0; al = 0
     v_sa_schedule_tuple_id = -r.uintb(32767) - 1 if sg else r.uintb(32767)
     if not -32768 <= v_sa_schedule_tuple_id <= 32767:
         r.fail('integer out of range')
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 1; al = 0
     v_p_max_schedule = _d_PMaxScheduleType(r)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
-    it, al = _P29[e]
+    it, al = _P19[r.code(2, 2)]
     if it == 2:
         v_sales_tariff = _d_SalesTariffType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected end of element')
         it = -1; al = 0
     return SAScheduleTupleType(sa_schedule_tuple_id=v_sa_schedule_tuple_id, p_max_schedule=v_p_max_schedule, sales_tariff=v_sales_tariff)
 
 def _e_SAScheduleTupleType(w: Writer, o: SAScheduleTupleType) -> None:
     f_sa_schedule_tuple_id = o.sa_schedule_tuple_id
-    if f_sa_schedule_tuple_id is None:
-        raise ExiEncodeError("SAScheduleTupleType: missing required sa_schedule_tuple_id")
+    if f_sa_schedule_tuple_id is None: raise ExiEncodeError("SAScheduleTupleType: missing required sa_schedule_tuple_id")
     if not -32768 <= f_sa_schedule_tuple_id <= 32767:
         raise ExiEncodeError(f"value {f_sa_schedule_tuple_id!r} outside [-32768, 32767]")
     w.bits((1 if f_sa_schedule_tuple_id < 0 else 0), 3)
     w.uint(-f_sa_schedule_tuple_id - 1 if f_sa_schedule_tuple_id < 0 else f_sa_schedule_tuple_id)
-    w.bits(0, 1)
     f_p_max_schedule = o.p_max_schedule
-    if f_p_max_schedule is None:
-        raise ExiEncodeError("SAScheduleTupleType: missing required p_max_schedule")
-    w.bits(0, 1)
+    if f_p_max_schedule is None: raise ExiEncodeError("SAScheduleTupleType: missing required p_max_schedule")
+    w.bits(0, 2)
     _e_PMaxScheduleType(w, f_p_max_schedule)
     s = 2
     f_sales_tariff = o.sales_tariff
@@ -6096,19 +8222,11 @@ def _e_SAScheduleTupleType(w: Writer, o: SAScheduleTupleType) -> None:
         w.bits(0, 2)
         _e_SalesTariffType(w, f_sales_tariff)
         s = 3
-    c = _C31[s]
-    w.bits(c[0], c[1])
+    c1 = _C34[s]
+    w.bits((c1[0]), c1[1])
 
 def _d_SASchedulesType(r: Reader) -> SASchedulesType:
-    rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return SASchedulesType()
 
@@ -6127,48 +8245,50 @@ def _d_SalesTariffEntryType(r: Reader) -> SalesTariffEntryType:
     v_time_interval = None
     v_e_price_level = None
     v_consumption_cost = []
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
-    it, al = _P76[e]
+    it, al = _P98[r.code(2, 2)]
     if al == 0:
-        v_relative_time_interval = _d_RelativeTimeIntervalType(r)
+        v1_start = None
+        v1_duration = None
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
+        it = 0; al = 0
+        v1_start = r.uintb(4294967295)
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x4: r.badz(p, 3, b & 0x4)
+        e = b & 0x3
+        if e >= 2: r.bad_code(p + 1, e, 2)
+        it, al = _P15[e]
+        if it == 1:
+            r.zero(1, 'expected characters')
+            v1_duration = r.uintb(4294967295)
+            p = r.p; q = p + 2
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x3; r.p = q
+            if b & 0x3: r.badz(p, 2, b & 0x3)
+            it = -1; al = 0
+        v_relative_time_interval = RelativeTimeIntervalType(start=v1_start, duration=v1_duration)
     elif al == 1:
-        v_time_interval = _d_IntervalType(r)
-    p = r.p
-    q = p + 13
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1fff
-    r.p = q
-    if b & 0x1804:
-        r.badz(p, 13, b & 0x1804)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+        v_time_interval = IntervalType()
+    p = r.p; q = p + 13
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1fff; r.p = q
+    if b & 0x1804: r.badz(p, 13, b & 0x1804)
     v_e_price_level = ((b >> 3) & 0xff)
     e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 11, e, 2)
-    it, al = _P29[e]
+    if e >= 2: r.bad_code(p + 11, e, 2)
+    it, al = _P19[e]
     n = 0
     while it == 2:
         t = _d_ConsumptionCostType(r)
         v_consumption_cost.append(t)
         n += 1
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P29[e]
+        it, al = _P19[r.code(2, 2)]
     return SalesTariffEntryType(relative_time_interval=v_relative_time_interval, time_interval=v_time_interval, e_price_level=v_e_price_level, consumption_cost=v_consumption_cost)
 
 def _e_SalesTariffEntryType(w: Writer, o: SalesTariffEntryType) -> None:
@@ -6176,31 +8296,41 @@ def _e_SalesTariffEntryType(w: Writer, o: SalesTariffEntryType) -> None:
     f_relative_time_interval = o.relative_time_interval
     f_time_interval = o.time_interval
     if f_relative_time_interval is not None:
-        w.bits(0, 2)
-        _e_RelativeTimeIntervalType(w, f_relative_time_interval)
+        f1_start = f_relative_time_interval.start
+        if f1_start is None: raise ExiEncodeError("RelativeTimeIntervalType: missing required start")
+        w.bits(0, 4)
+        w.uint(f1_start)
+        s1 = 1
+        w.bits(0, 1)
+        f1_duration = f_relative_time_interval.duration
+        if f1_duration is not None:
+            w.bits(0, 3)
+            w.uint(f1_duration)
+            w.bits(0, 1)
+            s1 = 2
+        c1 = _C48[s1]
+        w.bits((c1[0]), c1[1])
         s = 1
     elif f_time_interval is not None:
-        w.bits(1, 2)
-        _e_IntervalType(w, f_time_interval)
+        w.bits(2, 3)
         s = 1
     else:
         raise ExiEncodeError("SalesTariffEntryType: missing required relative_time_interval/time_interval")
     f_e_price_level = o.e_price_level
-    if f_e_price_level is None:
-        raise ExiEncodeError("SalesTariffEntryType: missing required e_price_level")
+    if f_e_price_level is None: raise ExiEncodeError("SalesTariffEntryType: missing required e_price_level")
     if not 0 <= f_e_price_level <= 255:
         raise ExiEncodeError(f"value {f_e_price_level!r} outside [0, 255]")
-    w.bits((f_e_price_level) << 1, 11)
     s = 2
+    w.bits(((f_e_price_level) << 1), 11)
     n = 0
     for x in o.consumption_cost:
-        c = _C137[s]
-        w.bits(c[0], c[1])
+        c2 = _C140[s]
+        w.bits((c2[0]), c2[1])
         _e_ConsumptionCostType(w, x)
         n += 1
         s = 3
-    c = _C138[s]
-    w.bits(c[0], c[1])
+    c3 = _C141[s]
+    w.bits((c3[0]), c3[1])
 
 def _d_SalesTariffType(r: Reader) -> SalesTariffType:
     rv = r.v; rn = r.n
@@ -6209,68 +8339,37 @@ def _d_SalesTariffType(r: Reader) -> SalesTariffType:
     v_sales_tariff_description = None
     v_num_e_price_levels = None
     v_sales_tariff_entry = []
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected next item')
     it = 0; al = 0
     v_id = r.string()
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x6:
-        r.badz(p, 3, b & 0x6)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x6: r.badz(p, 3, b & 0x6)
     sg = (b & 0x1) == 1
     it = 1; al = 0
     v_sales_tariff_id = -r.uintb(32767) - 1 if sg else r.uintb(32767)
     if not -32768 <= v_sales_tariff_id <= 32767:
         r.fail('integer out of range')
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x4:
-        r.badz(p, 3, b & 0x4)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 1, e, 2)
-    it, al = _P50[e]
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P16[e]
     if it == 2:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected characters')
         v_sales_tariff_description = r.string()
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        if b & 0x3:
-            r.badz(p, 2, b & 0x3)
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 3; al = 0
-    p = r.p
-    q = p + 11
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7ff
-    r.p = q
-    if b & 0x403:
-        r.badz(p, 11, b & 0x403)
+    p = r.p; q = p + 11
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7ff; r.p = q
+    if b & 0x403: r.badz(p, 11, b & 0x403)
     v_num_e_price_levels = ((b >> 2) & 0xff)
     it = 4; al = 0
     n = 0
@@ -6278,33 +8377,22 @@ def _d_SalesTariffType(r: Reader) -> SalesTariffType:
         t = _d_SalesTariffEntryType(r)
         v_sales_tariff_entry.append(t)
         n += 1
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P98[e]
+        it, al = _P55[r.code(2, 2)]
     return SalesTariffType(id=v_id, sales_tariff_id=v_sales_tariff_id, sales_tariff_description=v_sales_tariff_description, num_e_price_levels=v_num_e_price_levels, sales_tariff_entry=v_sales_tariff_entry)
 
 def _e_SalesTariffType(w: Writer, o: SalesTariffType) -> None:
     f_id = o.id
-    if f_id is None:
-        raise ExiEncodeError("SalesTariffType: missing required id")
+    if f_id is None: raise ExiEncodeError("SalesTariffType: missing required id")
     w.bits(0, 1)
     w.string(f_id)
     f_sales_tariff_id = o.sales_tariff_id
-    if f_sales_tariff_id is None:
-        raise ExiEncodeError("SalesTariffType: missing required sales_tariff_id")
+    if f_sales_tariff_id is None: raise ExiEncodeError("SalesTariffType: missing required sales_tariff_id")
     if not -32768 <= f_sales_tariff_id <= 32767:
         raise ExiEncodeError(f"value {f_sales_tariff_id!r} outside [-32768, 32767]")
     w.bits((1 if f_sales_tariff_id < 0 else 0), 3)
     w.uint(-f_sales_tariff_id - 1 if f_sales_tariff_id < 0 else f_sales_tariff_id)
-    w.bits(0, 1)
     s = 2
+    w.bits(0, 1)
     f_sales_tariff_description = o.sales_tariff_description
     if f_sales_tariff_description is not None:
         w.bits(0, 3)
@@ -6312,19 +8400,17 @@ def _e_SalesTariffType(w: Writer, o: SalesTariffType) -> None:
         w.bits(0, 1)
         s = 3
     f_num_e_price_levels = o.num_e_price_levels
-    if f_num_e_price_levels is None:
-        raise ExiEncodeError("SalesTariffType: missing required num_e_price_levels")
-    c = _C139[s]
-    w.bits(c[0], c[1])
+    if f_num_e_price_levels is None: raise ExiEncodeError("SalesTariffType: missing required num_e_price_levels")
+    c1 = _C142[s]
     if not 0 <= f_num_e_price_levels <= 255:
         raise ExiEncodeError(f"value {f_num_e_price_levels!r} outside [0, 255]")
-    w.bits((f_num_e_price_levels) << 1, 10)
     s = 4
     s = 4
+    w.bits(((c1[0]) << 10) | ((f_num_e_price_levels) << 1), c1[1] + 10)
     n = 0
     for x in o.sales_tariff_entry:
-        c = _C140[s]
-        w.bits(c[0], c[1])
+        c2 = _C143[s]
+        w.bits((c2[0]), c2[1])
         _e_SalesTariffEntryType(w, x)
         n += 1
         s = 5
@@ -6335,39 +8421,66 @@ def _e_SalesTariffType(w: Writer, o: SalesTariffType) -> None:
 def _d_SelectedServiceListType(r: Reader) -> SelectedServiceListType:
     rv = r.v; rn = r.n
     v_selected_service = []
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected next item')
     it = 0; al = 0
     n = 0
     while it == 0:
-        t = _d_SelectedServiceType(r)
+        v1_service_id = None
+        v1_parameter_set_id = None
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
+        it = 0; al = 0
+        v1_service_id = r.uintb(65535)
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x4: r.badz(p, 3, b & 0x4)
+        e = b & 0x3
+        if e >= 2: r.bad_code(p + 1, e, 2)
+        it, al = _P15[e]
+        if it == 1:
+            p = r.p; q = p + 2
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x3; r.p = q
+            if b & 0x2: r.badz(p, 2, b & 0x2)
+            sg = (b & 0x1) == 1
+            v1_parameter_set_id = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+            if not -32768 <= v1_parameter_set_id <= 32767:
+                r.fail('integer out of range')
+            p = r.p; q = p + 2
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x3; r.p = q
+            if b & 0x3: r.badz(p, 2, b & 0x3)
+            it = -1; al = 0
+        t = SelectedServiceType(service_id=v1_service_id, parameter_set_id=v1_parameter_set_id)
         v_selected_service.append(t)
         n += 1
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P89[e]
+        it, al = _P116[r.code(2, 2)]
     return SelectedServiceListType(selected_service=v_selected_service)
 
 def _e_SelectedServiceListType(w: Writer, o: SelectedServiceListType) -> None:
     s = 0
     n = 0
     for x in o.selected_service:
-        c = _C90[s]
-        w.bits(c[0], c[1])
-        _e_SelectedServiceType(w, x)
+        c1 = _C117[s]
+        f1_service_id = x.service_id
+        if f1_service_id is None: raise ExiEncodeError("SelectedServiceType: missing required service_id")
+        w.bits(((c1[0]) << 2), c1[1] + 2)
+        w.uint(f1_service_id)
+        s1 = 1
+        w.bits(0, 1)
+        f1_parameter_set_id = x.parameter_set_id
+        if f1_parameter_set_id is not None:
+            if not -32768 <= f1_parameter_set_id <= 32767:
+                raise ExiEncodeError(f"value {f1_parameter_set_id!r} outside [-32768, 32767]")
+            w.bits((1 if f1_parameter_set_id < 0 else 0), 4)
+            w.uint(-f1_parameter_set_id - 1 if f1_parameter_set_id < 0 else f1_parameter_set_id)
+            w.bits(0, 1)
+            s1 = 2
+        c2 = _C48[s1]
+        w.bits((c2[0]), c2[1])
         n += 1
         s = 1
     if n < 1:
@@ -6378,60 +8491,42 @@ def _d_SelectedServiceType(r: Reader) -> SelectedServiceType:
     rv = r.v; rn = r.n
     v_service_id = None
     v_parameter_set_id = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_service_id = r.uintb(65535)
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x4:
-        r.badz(p, 3, b & 0x4)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 1, e, 2)
-    it, al = _P8[e]
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P15[e]
     if it == 1:
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        if b & 0x2:
-            r.badz(p, 2, b & 0x2)
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x2: r.badz(p, 2, b & 0x2)
         sg = (b & 0x1) == 1
         v_parameter_set_id = -r.uintb(32767) - 1 if sg else r.uintb(32767)
         if not -32768 <= v_parameter_set_id <= 32767:
             r.fail('integer out of range')
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        if b & 0x3:
-            r.badz(p, 2, b & 0x3)
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
         it = -1; al = 0
     return SelectedServiceType(service_id=v_service_id, parameter_set_id=v_parameter_set_id)
 
 def _e_SelectedServiceType(w: Writer, o: SelectedServiceType) -> None:
     f_service_id = o.service_id
-    if f_service_id is None:
-        raise ExiEncodeError("SelectedServiceType: missing required service_id")
+    if f_service_id is None: raise ExiEncodeError("SelectedServiceType: missing required service_id")
     w.bits(0, 2)
     w.uint(f_service_id)
-    w.bits(0, 1)
     s = 1
+    w.bits(0, 1)
     f_parameter_set_id = o.parameter_set_id
     if f_parameter_set_id is not None:
         if not -32768 <= f_parameter_set_id <= 32767:
@@ -6440,83 +8535,121 @@ def _e_SelectedServiceType(w: Writer, o: SelectedServiceType) -> None:
         w.uint(-f_parameter_set_id - 1 if f_parameter_set_id < 0 else f_parameter_set_id)
         w.bits(0, 1)
         s = 2
-    c = _C9[s]
-    w.bits(c[0], c[1])
+    c1 = _C48[s]
+    w.bits((c1[0]), c1[1])
 
 def _d_ServiceChargeType(r: Reader) -> ServiceChargeType:
     rv = r.v; rn = r.n
     v_service_tag = None
     v_free_service = None
     v_energy_transfer_type = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_service_id = None
+    v1_service_name = None
+    v1_service_category = None
+    v1_service_scope = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
-    v_service_tag = _d_ServiceTagType(r)
-    p = r.p
-    q = p + 12
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xfff
-    r.p = q
-    if b & 0xdc3:
-        r.badz(p, 12, b & 0xdc3)
+    v1_service_id = r.uintb(65535)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P0[e]
+    if it == 1:
+        r.zero(1, 'expected characters')
+        v1_service_name = r.string()
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
+        it = 2; al = 0
+    p = r.p; q = p + 6
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3f; r.p = q
+    if b & 0x24: r.badz(p, 6, b & 0x24)
+    k = (b >> 3) & 0x3
+    v1_service_category = _K20[k]
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 4, e, 2)
+    it, al = _P21[e]
+    if it == 3:
+        r.zero(1, 'expected characters')
+        v1_service_scope = r.string()
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
+        it = -1; al = 0
+    v_service_tag = ServiceTagType(service_id=v1_service_id, service_name=v1_service_name, service_category=v1_service_category, service_scope=v1_service_scope)
+    p = r.p; q = p + 12
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xfff; r.p = q
+    if b & 0xdc3: r.badz(p, 12, b & 0xdc3)
     v_free_service = ((b >> 9) & 0x1) == 1
     k = (b >> 2) & 0xf
-    if k >= 10:
-        r.bad(p + 6, 'enumeration index out of range')
-    v_energy_transfer_type = _K141[k]
+    if k >= 10: r.bad(p + 6, 'enum index')
+    v_energy_transfer_type = _K144[k]
     it = -1; al = 0
     return ServiceChargeType(service_tag=v_service_tag, free_service=v_free_service, energy_transfer_type=v_energy_transfer_type)
 
 def _e_ServiceChargeType(w: Writer, o: ServiceChargeType) -> None:
     f_service_tag = o.service_tag
-    if f_service_tag is None:
-        raise ExiEncodeError("ServiceChargeType: missing required service_tag")
+    if f_service_tag is None: raise ExiEncodeError("ServiceChargeType: missing required service_tag")
+    f1_service_id = f_service_tag.service_id
+    if f1_service_id is None: raise ExiEncodeError("ServiceTagType: missing required service_id")
+    w.bits(0, 3)
+    w.uint(f1_service_id)
+    s1 = 1
     w.bits(0, 1)
-    _e_ServiceTagType(w, f_service_tag)
+    f1_service_name = f_service_tag.service_name
+    if f1_service_name is not None:
+        w.bits(0, 3)
+        w.string(f1_service_name)
+        w.bits(0, 1)
+        s1 = 2
+    f1_service_category = f_service_tag.service_category
+    if f1_service_category is None: raise ExiEncodeError("ServiceTagType: missing required service_category")
+    c1 = _C145[s1]
+    s1 = 3
+    s1 = 3
+    w.bits(((c1[0]) << 4) | ((_K35[f1_service_category]) << 1), c1[1] + 4)
+    f1_service_scope = f_service_tag.service_scope
+    if f1_service_scope is not None:
+        w.bits(0, 3)
+        w.string(f1_service_scope)
+        w.bits(0, 1)
+        s1 = 4
+    c2 = _C36[s1]
     f_free_service = o.free_service
-    if f_free_service is None:
-        raise ExiEncodeError("ServiceChargeType: missing required free_service")
-    w.bits((1 if f_free_service else 0) << 1, 4)
+    if f_free_service is None: raise ExiEncodeError("ServiceChargeType: missing required free_service")
     f_energy_transfer_type = o.energy_transfer_type
-    if f_energy_transfer_type is None:
-        raise ExiEncodeError("ServiceChargeType: missing required energy_transfer_type")
-    w.bits((_K142[f_energy_transfer_type]) << 2, 8)
+    if f_energy_transfer_type is None: raise ExiEncodeError("ServiceChargeType: missing required energy_transfer_type")
+    w.bits(((c2[0]) << 12) | ((1 if f_free_service else 0) << 9) | ((_K146[f_energy_transfer_type]) << 2), c2[1] + 12)
 
 def _d_ServiceDetailReqType(r: Reader) -> ServiceDetailReqType:
     rv = r.v; rn = r.n
     v_service_id = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_service_id = r.uintb(65535)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = -1; al = 0
     return ServiceDetailReqType(service_id=v_service_id)
 
 def _e_ServiceDetailReqType(w: Writer, o: ServiceDetailReqType) -> None:
     f_service_id = o.service_id
-    if f_service_id is None:
-        raise ExiEncodeError("ServiceDetailReqType: missing required service_id")
+    if f_service_id is None: raise ExiEncodeError("ServiceDetailReqType: missing required service_id")
     w.bits(0, 2)
     w.uint(f_service_id)
     w.bits(0, 2)
@@ -6526,112 +8659,67 @@ def _d_ServiceDetailResType(r: Reader) -> ServiceDetailResType:
     v_response_code = None
     v_service_id = None
     v_service_parameter_list = None
-    p = r.p
-    q = p + 10
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3ff
-    r.p = q
-    if b & 0x307:
-        r.badz(p, 10, b & 0x307)
+    p = r.p; q = p + 10
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3ff; r.p = q
+    if b & 0x307: r.badz(p, 10, b & 0x307)
     k = (b >> 3) & 0x1f
-    if k >= 23:
-        r.bad(p + 2, 'enumeration index out of range')
-    v_response_code = _K4[k]
+    if k >= 23: r.bad(p + 2, 'enum index')
+    v_response_code = _K7[k]
     it = 1; al = 0
     v_service_id = r.uintb(65535)
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x4:
-        r.badz(p, 3, b & 0x4)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 1, e, 2)
-    it, al = _P29[e]
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P19[e]
     if it == 2:
         v_service_parameter_list = _d_ServiceParameterListType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected end of element')
         it = -1; al = 0
     return ServiceDetailResType(response_code=v_response_code, service_id=v_service_id, service_parameter_list=v_service_parameter_list)
 
 def _e_ServiceDetailResType(w: Writer, o: ServiceDetailResType) -> None:
     f_response_code = o.response_code
-    if f_response_code is None:
-        raise ExiEncodeError("ServiceDetailResType: missing required response_code")
-    w.bits((_K6[f_response_code]) << 1, 8)
+    if f_response_code is None: raise ExiEncodeError("ServiceDetailResType: missing required response_code")
     f_service_id = o.service_id
-    if f_service_id is None:
-        raise ExiEncodeError("ServiceDetailResType: missing required service_id")
-    w.bits(0, 2)
+    if f_service_id is None: raise ExiEncodeError("ServiceDetailResType: missing required service_id")
+    w.bits(((_K23[f_response_code]) << 3), 10)
     w.uint(f_service_id)
-    w.bits(0, 1)
     s = 2
+    w.bits(0, 1)
     f_service_parameter_list = o.service_parameter_list
     if f_service_parameter_list is not None:
         w.bits(0, 2)
         _e_ServiceParameterListType(w, f_service_parameter_list)
         s = 3
-    c = _C31[s]
-    w.bits(c[0], c[1])
+    c1 = _C34[s]
+    w.bits((c1[0]), c1[1])
 
 def _d_ServiceDiscoveryReqType(r: Reader) -> ServiceDiscoveryReqType:
     rv = r.v; rn = r.n
     v_service_scope = None
     v_service_category = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 3:
-        r.bad_code(p + 0, e, 3)
-    it, al = _P25[e]
+    it, al = _P14[r.code(2, 3)]
     if it == 0:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected characters')
         v_service_scope = r.string()
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
-        if b & 0x4:
-            r.badz(p, 3, b & 0x4)
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 1, e, 2)
-        it, al = _P8[e]
+        if e >= 2: r.bad_code(p + 1, e, 2)
+        it, al = _P15[e]
     if it == 1:
-        p = r.p
-        q = p + 5
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1f
-        r.p = q
-        if b & 0x13:
-            r.badz(p, 5, b & 0x13)
+        p = r.p; q = p + 5
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x1f; r.p = q
+        if b & 0x13: r.badz(p, 5, b & 0x13)
         k = (b >> 2) & 0x3
-        v_service_category = _K143[k]
+        v_service_category = _K20[k]
         it = -1; al = 0
     return ServiceDiscoveryReqType(service_scope=v_service_scope, service_category=v_service_category)
 
@@ -6645,12 +8733,11 @@ def _e_ServiceDiscoveryReqType(w: Writer, o: ServiceDiscoveryReqType) -> None:
         s = 1
     f_service_category = o.service_category
     if f_service_category is not None:
-        c = _C26[s]
-        w.bits(c[0], c[1])
-        w.bits((_K144[f_service_category]) << 1, 4)
+        c1 = _C28[s]
+        w.bits(((c1[0]) << 4) | ((_K35[f_service_category]) << 1), c1[1] + 4)
         s = 2
-    c = _C27[s]
-    w.bits(c[0], c[1])
+    c2 = _C29[s]
+    w.bits((c2[0]), c2[1])
 
 def _d_ServiceDiscoveryResType(r: Reader) -> ServiceDiscoveryResType:
     rv = r.v; rn = r.n
@@ -6658,112 +8745,87 @@ def _d_ServiceDiscoveryResType(r: Reader) -> ServiceDiscoveryResType:
     v_payment_options = None
     v_charge_service = None
     v_service_list = None
-    p = r.p
-    q = p + 9
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1ff
-    r.p = q
-    if b & 0x183:
-        r.badz(p, 9, b & 0x183)
+    p = r.p; q = p + 9
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ff; r.p = q
+    if b & 0x183: r.badz(p, 9, b & 0x183)
     k = (b >> 2) & 0x1f
-    if k >= 23:
-        r.bad(p + 2, 'enumeration index out of range')
-    v_response_code = _K4[k]
+    if k >= 23: r.bad(p + 2, 'enum index')
+    v_response_code = _K7[k]
     it = 1; al = 0
     v_payment_options = _d_PaymentOptionsType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 2; al = 0
-    v_charge_service = _d_ServiceChargeType(r)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
+    v1_service_tag = None
+    v1_free_service = None
+    v1_energy_transfer_type = None
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
+    it = 0; al = 0
+    v1_service_tag = _d_ServiceTagType(r)
+    p = r.p; q = p + 14
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3fff; r.p = q
+    if b & 0x370c: r.badz(p, 14, b & 0x370c)
+    v1_free_service = ((b >> 11) & 0x1) == 1
+    k = (b >> 4) & 0xf
+    if k >= 10: r.bad(p + 6, 'enum index')
+    v1_energy_transfer_type = _K144[k]
     e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
-    it, al = _P109[e]
+    if e >= 2: r.bad_code(p + 12, e, 2)
+    it, al = _P21[e]
+    v_charge_service = ServiceChargeType(service_tag=v1_service_tag, free_service=v1_free_service, energy_transfer_type=v1_energy_transfer_type)
     if it == 3:
         v_service_list = _d_ServiceTagListType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected end of element')
         it = -1; al = 0
     return ServiceDiscoveryResType(response_code=v_response_code, payment_options=v_payment_options, charge_service=v_charge_service, service_list=v_service_list)
 
 def _e_ServiceDiscoveryResType(w: Writer, o: ServiceDiscoveryResType) -> None:
     f_response_code = o.response_code
-    if f_response_code is None:
-        raise ExiEncodeError("ServiceDiscoveryResType: missing required response_code")
-    w.bits((_K6[f_response_code]) << 1, 8)
+    if f_response_code is None: raise ExiEncodeError("ServiceDiscoveryResType: missing required response_code")
     f_payment_options = o.payment_options
-    if f_payment_options is None:
-        raise ExiEncodeError("ServiceDiscoveryResType: missing required payment_options")
-    w.bits(0, 1)
+    if f_payment_options is None: raise ExiEncodeError("ServiceDiscoveryResType: missing required payment_options")
+    w.bits(((_K23[f_response_code]) << 2), 9)
     _e_PaymentOptionsType(w, f_payment_options)
     f_charge_service = o.charge_service
-    if f_charge_service is None:
-        raise ExiEncodeError("ServiceDiscoveryResType: missing required charge_service")
-    w.bits(0, 1)
-    _e_ServiceChargeType(w, f_charge_service)
+    if f_charge_service is None: raise ExiEncodeError("ServiceDiscoveryResType: missing required charge_service")
+    f1_service_tag = f_charge_service.service_tag
+    if f1_service_tag is None: raise ExiEncodeError("ServiceChargeType: missing required service_tag")
+    w.bits(0, 2)
+    _e_ServiceTagType(w, f1_service_tag)
+    f1_free_service = f_charge_service.free_service
+    if f1_free_service is None: raise ExiEncodeError("ServiceChargeType: missing required free_service")
+    f1_energy_transfer_type = f_charge_service.energy_transfer_type
+    if f1_energy_transfer_type is None: raise ExiEncodeError("ServiceChargeType: missing required energy_transfer_type")
     s = 3
+    w.bits(((1 if f1_free_service else 0) << 9) | ((_K146[f1_energy_transfer_type]) << 2), 12)
     f_service_list = o.service_list
     if f_service_list is not None:
         w.bits(0, 2)
         _e_ServiceTagListType(w, f_service_list)
         s = 4
-    c = _C145[s]
-    w.bits(c[0], c[1])
+    c1 = _C36[s]
+    w.bits((c1[0]), c1[1])
 
 def _d_ServiceParameterListType(r: Reader) -> ServiceParameterListType:
-    rv = r.v; rn = r.n
     v_parameter_set = []
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected next item')
     it = 0; al = 0
     n = 0
     while it == 0:
         t = _d_ParameterSetType(r)
         v_parameter_set.append(t)
         n += 1
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P89[e]
+        it, al = _P116[r.code(2, 2)]
     return ServiceParameterListType(parameter_set=v_parameter_set)
 
 def _e_ServiceParameterListType(w: Writer, o: ServiceParameterListType) -> None:
     s = 0
     n = 0
     for x in o.parameter_set:
-        c = _C90[s]
-        w.bits(c[0], c[1])
+        c1 = _C117[s]
+        w.bits((c1[0]), c1[1])
         _e_ParameterSetType(w, x)
         n += 1
         s = 1
@@ -6775,101 +8837,81 @@ def _d_ServicePaymentSelectionReqType(r: Reader) -> ServicePaymentSelectionReqTy
     rv = r.v; rn = r.n
     v_selected_payment_option = None
     v_selected_service_list = None
-    p = r.p
-    q = p + 5
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1f
-    r.p = q
-    if b & 0x1b:
-        r.badz(p, 5, b & 0x1b)
+    p = r.p; q = p + 5
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1f; r.p = q
+    if b & 0x1b: r.badz(p, 5, b & 0x1b)
     k = (b >> 2) & 0x1
-    v_selected_payment_option = _K116[k]
+    v_selected_payment_option = _K22[k]
     it = 1; al = 0
     v_selected_service_list = _d_SelectedServiceListType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return ServicePaymentSelectionReqType(selected_payment_option=v_selected_payment_option, selected_service_list=v_selected_service_list)
 
 def _e_ServicePaymentSelectionReqType(w: Writer, o: ServicePaymentSelectionReqType) -> None:
     f_selected_payment_option = o.selected_payment_option
-    if f_selected_payment_option is None:
-        raise ExiEncodeError("ServicePaymentSelectionReqType: missing required selected_payment_option")
-    w.bits((_K117[f_selected_payment_option]) << 1, 4)
+    if f_selected_payment_option is None: raise ExiEncodeError("ServicePaymentSelectionReqType: missing required selected_payment_option")
     f_selected_service_list = o.selected_service_list
-    if f_selected_service_list is None:
-        raise ExiEncodeError("ServicePaymentSelectionReqType: missing required selected_service_list")
-    w.bits(0, 1)
+    if f_selected_service_list is None: raise ExiEncodeError("ServicePaymentSelectionReqType: missing required selected_service_list")
+    w.bits(((_K37[f_selected_payment_option]) << 2), 5)
     _e_SelectedServiceListType(w, f_selected_service_list)
     w.bits(0, 1)
 
 def _d_ServicePaymentSelectionResType(r: Reader) -> ServicePaymentSelectionResType:
     rv = r.v; rn = r.n
     v_response_code = None
-    p = r.p
-    q = p + 9
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1ff
-    r.p = q
-    if b & 0x183:
-        r.badz(p, 9, b & 0x183)
+    p = r.p; q = p + 9
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ff; r.p = q
+    if b & 0x183: r.badz(p, 9, b & 0x183)
     k = (b >> 2) & 0x1f
-    if k >= 23:
-        r.bad(p + 2, 'enumeration index out of range')
-    v_response_code = _K4[k]
+    if k >= 23: r.bad(p + 2, 'enum index')
+    v_response_code = _K7[k]
     it = -1; al = 0
     return ServicePaymentSelectionResType(response_code=v_response_code)
 
 def _e_ServicePaymentSelectionResType(w: Writer, o: ServicePaymentSelectionResType) -> None:
     f_response_code = o.response_code
-    if f_response_code is None:
-        raise ExiEncodeError("ServicePaymentSelectionResType: missing required response_code")
-    w.bits((_K6[f_response_code]) << 2, 9)
+    if f_response_code is None: raise ExiEncodeError("ServicePaymentSelectionResType: missing required response_code")
+    w.bits(((_K23[f_response_code]) << 2), 9)
 
 def _d_ServiceTagListType(r: Reader) -> ServiceTagListType:
     rv = r.v; rn = r.n
     v_service = []
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected next item')
     it = 0; al = 0
     n = 0
     while it == 0:
-        t = _d_ServiceType(r)
+        v1_service_tag = None
+        v1_free_service = None
+        r.zero(1, 'expected next item')
+        it = 0; al = 0
+        v1_service_tag = _d_ServiceTagType(r)
+        p = r.p; q = p + 5
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x1f; r.p = q
+        if b & 0x1b: r.badz(p, 5, b & 0x1b)
+        v1_free_service = ((b >> 2) & 0x1) == 1
+        it = -1; al = 0
+        t = ServiceType(service_tag=v1_service_tag, free_service=v1_free_service)
         v_service.append(t)
         n += 1
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P89[e]
+        it, al = _P116[r.code(2, 2)]
     return ServiceTagListType(service=v_service)
 
 def _e_ServiceTagListType(w: Writer, o: ServiceTagListType) -> None:
     s = 0
     n = 0
     for x in o.service:
-        c = _C90[s]
-        w.bits(c[0], c[1])
-        _e_ServiceType(w, x)
+        c1 = _C117[s]
+        f1_service_tag = x.service_tag
+        if f1_service_tag is None: raise ExiEncodeError("ServiceType: missing required service_tag")
+        w.bits(((c1[0]) << 1), c1[1] + 1)
+        _e_ServiceTagType(w, f1_service_tag)
+        f1_free_service = x.free_service
+        if f1_free_service is None: raise ExiEncodeError("ServiceType: missing required free_service")
+        w.bits(((1 if f1_free_service else 0) << 2), 5)
         n += 1
         s = 1
     if n < 1:
@@ -6882,90 +8924,53 @@ def _d_ServiceTagType(r: Reader) -> ServiceTagType:
     v_service_name = None
     v_service_category = None
     v_service_scope = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_service_id = r.uintb(65535)
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x4:
-        r.badz(p, 3, b & 0x4)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 1, e, 2)
-    it, al = _P60[e]
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P0[e]
     if it == 1:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected characters')
         v_service_name = r.string()
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        if b & 0x3:
-            r.badz(p, 2, b & 0x3)
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 2; al = 0
-    p = r.p
-    q = p + 6
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3f
-    r.p = q
-    if b & 0x24:
-        r.badz(p, 6, b & 0x24)
+    p = r.p; q = p + 6
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3f; r.p = q
+    if b & 0x24: r.badz(p, 6, b & 0x24)
     k = (b >> 3) & 0x3
-    v_service_category = _K143[k]
+    v_service_category = _K20[k]
     e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 4, e, 2)
-    it, al = _P109[e]
+    if e >= 2: r.bad_code(p + 4, e, 2)
+    it, al = _P21[e]
     if it == 3:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected characters')
         v_service_scope = r.string()
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        if b & 0x3:
-            r.badz(p, 2, b & 0x3)
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
         it = -1; al = 0
     return ServiceTagType(service_id=v_service_id, service_name=v_service_name, service_category=v_service_category, service_scope=v_service_scope)
 
 def _e_ServiceTagType(w: Writer, o: ServiceTagType) -> None:
     f_service_id = o.service_id
-    if f_service_id is None:
-        raise ExiEncodeError("ServiceTagType: missing required service_id")
+    if f_service_id is None: raise ExiEncodeError("ServiceTagType: missing required service_id")
     w.bits(0, 2)
     w.uint(f_service_id)
-    w.bits(0, 1)
     s = 1
+    w.bits(0, 1)
     f_service_name = o.service_name
     if f_service_name is not None:
         w.bits(0, 3)
@@ -6973,87 +8978,126 @@ def _e_ServiceTagType(w: Writer, o: ServiceTagType) -> None:
         w.bits(0, 1)
         s = 2
     f_service_category = o.service_category
-    if f_service_category is None:
-        raise ExiEncodeError("ServiceTagType: missing required service_category")
-    c = _C146[s]
-    w.bits(c[0], c[1])
-    w.bits((_K144[f_service_category]) << 1, 4)
+    if f_service_category is None: raise ExiEncodeError("ServiceTagType: missing required service_category")
+    c1 = _C145[s]
     s = 3
     s = 3
+    w.bits(((c1[0]) << 4) | ((_K35[f_service_category]) << 1), c1[1] + 4)
     f_service_scope = o.service_scope
     if f_service_scope is not None:
         w.bits(0, 3)
         w.string(f_service_scope)
         w.bits(0, 1)
         s = 4
-    c = _C145[s]
-    w.bits(c[0], c[1])
+    c2 = _C36[s]
+    w.bits((c2[0]), c2[1])
 
 def _d_ServiceType(r: Reader) -> ServiceType:
     rv = r.v; rn = r.n
     v_service_tag = None
     v_free_service = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_service_id = None
+    v1_service_name = None
+    v1_service_category = None
+    v1_service_scope = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
-    v_service_tag = _d_ServiceTagType(r)
-    p = r.p
-    q = p + 5
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1f
-    r.p = q
-    if b & 0x1b:
-        r.badz(p, 5, b & 0x1b)
+    v1_service_id = r.uintb(65535)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P0[e]
+    if it == 1:
+        r.zero(1, 'expected characters')
+        v1_service_name = r.string()
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
+        it = 2; al = 0
+    p = r.p; q = p + 6
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3f; r.p = q
+    if b & 0x24: r.badz(p, 6, b & 0x24)
+    k = (b >> 3) & 0x3
+    v1_service_category = _K20[k]
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 4, e, 2)
+    it, al = _P21[e]
+    if it == 3:
+        r.zero(1, 'expected characters')
+        v1_service_scope = r.string()
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
+        it = -1; al = 0
+    v_service_tag = ServiceTagType(service_id=v1_service_id, service_name=v1_service_name, service_category=v1_service_category, service_scope=v1_service_scope)
+    p = r.p; q = p + 5
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1f; r.p = q
+    if b & 0x1b: r.badz(p, 5, b & 0x1b)
     v_free_service = ((b >> 2) & 0x1) == 1
     it = -1; al = 0
     return ServiceType(service_tag=v_service_tag, free_service=v_free_service)
 
 def _e_ServiceType(w: Writer, o: ServiceType) -> None:
     f_service_tag = o.service_tag
-    if f_service_tag is None:
-        raise ExiEncodeError("ServiceType: missing required service_tag")
+    if f_service_tag is None: raise ExiEncodeError("ServiceType: missing required service_tag")
+    f1_service_id = f_service_tag.service_id
+    if f1_service_id is None: raise ExiEncodeError("ServiceTagType: missing required service_id")
+    w.bits(0, 3)
+    w.uint(f1_service_id)
+    s1 = 1
     w.bits(0, 1)
-    _e_ServiceTagType(w, f_service_tag)
+    f1_service_name = f_service_tag.service_name
+    if f1_service_name is not None:
+        w.bits(0, 3)
+        w.string(f1_service_name)
+        w.bits(0, 1)
+        s1 = 2
+    f1_service_category = f_service_tag.service_category
+    if f1_service_category is None: raise ExiEncodeError("ServiceTagType: missing required service_category")
+    c1 = _C145[s1]
+    s1 = 3
+    s1 = 3
+    w.bits(((c1[0]) << 4) | ((_K35[f1_service_category]) << 1), c1[1] + 4)
+    f1_service_scope = f_service_tag.service_scope
+    if f1_service_scope is not None:
+        w.bits(0, 3)
+        w.string(f1_service_scope)
+        w.bits(0, 1)
+        s1 = 4
+    c2 = _C36[s1]
     f_free_service = o.free_service
-    if f_free_service is None:
-        raise ExiEncodeError("ServiceType: missing required free_service")
-    w.bits((1 if f_free_service else 0) << 2, 5)
+    if f_free_service is None: raise ExiEncodeError("ServiceType: missing required free_service")
+    w.bits(((c2[0]) << 5) | ((1 if f_free_service else 0) << 2), c2[1] + 5)
 
 def _d_SessionSetupReqType(r: Reader) -> SessionSetupReqType:
     rv = r.v; rn = r.n
     v_evccid = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_evccid = r.binary()
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = -1; al = 0
     return SessionSetupReqType(evccid=v_evccid)
 
 def _e_SessionSetupReqType(w: Writer, o: SessionSetupReqType) -> None:
     f_evccid = o.evccid
-    if f_evccid is None:
-        raise ExiEncodeError("SessionSetupReqType: missing required evccid")
+    if f_evccid is None: raise ExiEncodeError("SessionSetupReqType: missing required evccid")
     w.bits(0, 2)
     w.binary(f_evccid)
     w.bits(0, 2)
@@ -7063,68 +9107,47 @@ def _d_SessionSetupResType(r: Reader) -> SessionSetupResType:
     v_response_code = None
     v_evseid = None
     v_date_time_now = None
-    p = r.p
-    q = p + 10
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3ff
-    r.p = q
-    if b & 0x307:
-        r.badz(p, 10, b & 0x307)
+    p = r.p; q = p + 10
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3ff; r.p = q
+    if b & 0x307: r.badz(p, 10, b & 0x307)
     k = (b >> 3) & 0x1f
-    if k >= 23:
-        r.bad(p + 2, 'enumeration index out of range')
-    v_response_code = _K4[k]
+    if k >= 23: r.bad(p + 2, 'enum index')
+    v_response_code = _K7[k]
     it = 1; al = 0
     v_evseid = r.binary()
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x4:
-        r.badz(p, 3, b & 0x4)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 1, e, 2)
-    it, al = _P29[e]
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P19[e]
     if it == 2:
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        if b & 0x2:
-            r.badz(p, 2, b & 0x2)
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x2: r.badz(p, 2, b & 0x2)
         sg = (b & 0x1) == 1
         v_date_time_now = -r.uintb(9223372036854775807) - 1 if sg else r.uintb(9223372036854775807)
         if not -9223372036854775808 <= v_date_time_now <= 9223372036854775807:
             r.fail('integer out of range')
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        if b & 0x3:
-            r.badz(p, 2, b & 0x3)
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
         it = -1; al = 0
     return SessionSetupResType(response_code=v_response_code, evseid=v_evseid, date_time_now=v_date_time_now)
 
 def _e_SessionSetupResType(w: Writer, o: SessionSetupResType) -> None:
     f_response_code = o.response_code
-    if f_response_code is None:
-        raise ExiEncodeError("SessionSetupResType: missing required response_code")
-    w.bits((_K6[f_response_code]) << 1, 8)
+    if f_response_code is None: raise ExiEncodeError("SessionSetupResType: missing required response_code")
     f_evseid = o.evseid
-    if f_evseid is None:
-        raise ExiEncodeError("SessionSetupResType: missing required evseid")
-    w.bits(0, 2)
+    if f_evseid is None: raise ExiEncodeError("SessionSetupResType: missing required evseid")
+    w.bits(((_K23[f_response_code]) << 3), 10)
     w.binary(f_evseid)
-    w.bits(0, 1)
     s = 2
+    w.bits(0, 1)
     f_date_time_now = o.date_time_now
     if f_date_time_now is not None:
         if not -9223372036854775808 <= f_date_time_now <= 9223372036854775807:
@@ -7133,43 +9156,29 @@ def _e_SessionSetupResType(w: Writer, o: SessionSetupResType) -> None:
         w.uint(-f_date_time_now - 1 if f_date_time_now < 0 else f_date_time_now)
         w.bits(0, 1)
         s = 3
-    c = _C31[s]
-    w.bits(c[0], c[1])
+    c1 = _C34[s]
+    w.bits((c1[0]), c1[1])
 
 def _d_SessionStopResType(r: Reader) -> SessionStopResType:
     rv = r.v; rn = r.n
     v_response_code = None
-    p = r.p
-    q = p + 9
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1ff
-    r.p = q
-    if b & 0x183:
-        r.badz(p, 9, b & 0x183)
+    p = r.p; q = p + 9
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ff; r.p = q
+    if b & 0x183: r.badz(p, 9, b & 0x183)
     k = (b >> 2) & 0x1f
-    if k >= 23:
-        r.bad(p + 2, 'enumeration index out of range')
-    v_response_code = _K4[k]
+    if k >= 23: r.bad(p + 2, 'enum index')
+    v_response_code = _K7[k]
     it = -1; al = 0
     return SessionStopResType(response_code=v_response_code)
 
 def _e_SessionStopResType(w: Writer, o: SessionStopResType) -> None:
     f_response_code = o.response_code
-    if f_response_code is None:
-        raise ExiEncodeError("SessionStopResType: missing required response_code")
-    w.bits((_K6[f_response_code]) << 2, 9)
+    if f_response_code is None: raise ExiEncodeError("SessionStopResType: missing required response_code")
+    w.bits(((_K23[f_response_code]) << 2), 9)
 
 def _d_SessionStopType(r: Reader) -> SessionStopType:
-    rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return SessionStopType()
 
@@ -7180,69 +9189,34 @@ def _d_SignatureMethodType(r: Reader) -> SignatureMethodType:
     rv = r.v; rn = r.n
     v_algorithm = None
     v_hmac_output_length = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected next item')
     it = 0; al = 0
     v_algorithm = r.string()
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    e = b & 0x7
-    if e >= 3:
-        r.bad_code(p + 0, e, 3)
-    it, al = _P92[e]
+    it, al = _P102[r.code(3, 3)]
     if it == 1:
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        if b & 0x2:
-            r.badz(p, 2, b & 0x2)
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x2: r.badz(p, 2, b & 0x2)
         sg = (b & 0x1) == 1
         v_hmac_output_length = -r.uint() - 1 if sg else r.uint()
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
-        if b & 0x4:
-            r.badz(p, 3, b & 0x4)
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 1, e, 2)
-        it, al = _P29[e]
+        if e >= 2: r.bad_code(p + 1, e, 2)
+        it, al = _P19[e]
     n = 0
     while it == 2:
         r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P29[e]
+        it, al = _P19[r.code(2, 2)]
     return SignatureMethodType(algorithm=v_algorithm, hmac_output_length=v_hmac_output_length)
 
 def _e_SignatureMethodType(w: Writer, o: SignatureMethodType) -> None:
     f_algorithm = o.algorithm
-    if f_algorithm is None:
-        raise ExiEncodeError("SignatureMethodType: missing required algorithm")
+    if f_algorithm is None: raise ExiEncodeError("SignatureMethodType: missing required algorithm")
     w.bits(0, 1)
     w.string(f_algorithm)
     s = 1
@@ -7252,49 +9226,23 @@ def _e_SignatureMethodType(w: Writer, o: SignatureMethodType) -> None:
         w.uint(-f_hmac_output_length - 1 if f_hmac_output_length < 0 else f_hmac_output_length)
         w.bits(0, 1)
         s = 2
-    c = _C147[s]
-    w.bits(c[0], c[1])
+    c1 = _C147[s]
+    w.bits((c1[0]), c1[1])
 
 def _d_SignaturePropertiesType(r: Reader) -> SignaturePropertiesType:
-    rv = r.v; rn = r.n
     v_id = None
     v_signature_property = []
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
-    it, al = _P10[e]
+    it, al = _P9[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected next item')
         it = 1; al = 0
     n = 0
     while it == 1:
         t = _d_SignaturePropertyType(r)
         v_signature_property.append(t)
         n += 1
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P8[e]
+        it, al = _P15[r.code(2, 2)]
     return SignaturePropertiesType(id=v_id, signature_property=v_signature_property)
 
 def _e_SignaturePropertiesType(w: Writer, o: SignaturePropertiesType) -> None:
@@ -7306,8 +9254,8 @@ def _e_SignaturePropertiesType(w: Writer, o: SignaturePropertiesType) -> None:
         s = 1
     n = 0
     for x in o.signature_property:
-        c = _C91[s]
-        w.bits(c[0], c[1])
+        c1 = _C118[s]
+        w.bits((c1[0]), c1[1])
         _e_SignaturePropertyType(w, x)
         n += 1
         s = 2
@@ -7316,55 +9264,20 @@ def _e_SignaturePropertiesType(w: Writer, o: SignaturePropertiesType) -> None:
     w.bits(1, 2)
 
 def _d_SignaturePropertyType(r: Reader) -> SignaturePropertyType:
-    rv = r.v; rn = r.n
     v_id = None
     v_target = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
-    it, al = _P10[e]
+    it, al = _P9[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected next item')
         it = 1; al = 0
     v_target = r.string()
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 1:
-        r.bad_code(p + 0, e, 1)
-    it, al = _P148[e]
+    it, al = _P148[r.code(2, 1)]
     n = 0
     while it == 2:
         r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P29[e]
+        it, al = _P19[r.code(2, 2)]
     return SignaturePropertyType(id=v_id, target=v_target)
 
 def _e_SignaturePropertyType(w: Writer, o: SignaturePropertyType) -> None:
@@ -7375,10 +9288,9 @@ def _e_SignaturePropertyType(w: Writer, o: SignaturePropertyType) -> None:
         w.string(f_id)
         s = 1
     f_target = o.target
-    if f_target is None:
-        raise ExiEncodeError("SignaturePropertyType: missing required target")
-    c = _C149[s]
-    w.bits(c[0], c[1])
+    if f_target is None: raise ExiEncodeError("SignaturePropertyType: missing required target")
+    c1 = _C149[s]
+    w.bits((c1[0]), c1[1])
     w.string(f_target)
     s = 2
     raise ExiEncodeError("SignaturePropertyType: required wildcard content")
@@ -7390,75 +9302,43 @@ def _d_SignatureType(r: Reader) -> SignatureType:
     v_signature_value = None
     v_key_info = None
     v_object = []
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
-    it, al = _P10[e]
+    it, al = _P9[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected next item')
         it = 1; al = 0
     v_signed_info = _d_SignedInfoType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 2; al = 0
-    v_signature_value = _d_SignatureValueType(r)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
+    v1_id = None
+    v1_value = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
-    if e >= 3:
-        r.bad_code(p + 0, e, 3)
-    it, al = _P97[e]
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P9[e]
+    if it == 0:
+        v1_id = r.string()
+        r.zero(1, 'expected next item')
+        it = 1; al = 0
+    v1_value = r.binary()
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 3: r.bad_code(p + 1, e, 3)
+    it, al = _P54[e]
+    v_signature_value = SignatureValueType(id=v1_id, value=v1_value)
     if it == 3:
         v_key_info = _d_KeyInfoType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P98[e]
+        it, al = _P55[r.code(2, 2)]
     n = 0
     while it == 4:
         t = _d_ObjectType(r)
         v_object.append(t)
         n += 1
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P98[e]
+        it, al = _P55[r.code(2, 2)]
     return SignatureType(id=v_id, signed_info=v_signed_info, signature_value=v_signature_value, key_info=v_key_info, object=v_object)
 
 def _e_SignatureType(w: Writer, o: SignatureType) -> None:
@@ -7469,18 +9349,28 @@ def _e_SignatureType(w: Writer, o: SignatureType) -> None:
         w.string(f_id)
         s = 1
     f_signed_info = o.signed_info
-    if f_signed_info is None:
-        raise ExiEncodeError("SignatureType: missing required signed_info")
-    c = _C12[s]
-    w.bits(c[0], c[1])
+    if f_signed_info is None: raise ExiEncodeError("SignatureType: missing required signed_info")
+    c1 = _C26[s]
+    w.bits((c1[0]), c1[1])
     _e_SignedInfoType(w, f_signed_info)
     s = 2
     f_signature_value = o.signature_value
-    if f_signature_value is None:
-        raise ExiEncodeError("SignatureType: missing required signature_value")
+    if f_signature_value is None: raise ExiEncodeError("SignatureType: missing required signature_value")
+    s1 = 0
     w.bits(0, 1)
-    _e_SignatureValueType(w, f_signature_value)
+    f1_id = f_signature_value.id
+    if f1_id is not None:
+        w.bits(0, 2)
+        w.string(f1_id)
+        s1 = 1
+    f1_value = f_signature_value.value
+    if f1_value is None: raise ExiEncodeError("SignatureValueType: missing required value")
+    c2 = _C150[s1]
+    w.bits((c2[0]), c2[1])
+    w.binary(f1_value)
+    s1 = 2
     s = 3
+    w.bits(0, 1)
     f_key_info = o.key_info
     if f_key_info is not None:
         w.bits(0, 2)
@@ -7488,48 +9378,24 @@ def _e_SignatureType(w: Writer, o: SignatureType) -> None:
         s = 4
     n = 0
     for x in o.object:
-        c = _C150[s]
-        w.bits(c[0], c[1])
+        c3 = _C151[s]
+        w.bits((c3[0]), c3[1])
         _e_ObjectType(w, x)
         n += 1
         s = 5
-    c = _C151[s]
-    w.bits(c[0], c[1])
+    c4 = _C152[s]
+    w.bits((c4[0]), c4[1])
 
 def _d_SignatureValueType(r: Reader) -> SignatureValueType:
-    rv = r.v; rn = r.n
     v_id = None
     v_value = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
-    it, al = _P10[e]
+    it, al = _P9[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected next item')
         it = 1; al = 0
     v_value = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return SignatureValueType(id=v_id, value=v_value)
 
@@ -7541,76 +9407,35 @@ def _e_SignatureValueType(w: Writer, o: SignatureValueType) -> None:
         w.string(f_id)
         s = 1
     f_value = o.value
-    if f_value is None:
-        raise ExiEncodeError("SignatureValueType: missing required value")
-    c = _C152[s]
-    w.bits(c[0], c[1])
+    if f_value is None: raise ExiEncodeError("SignatureValueType: missing required value")
+    c1 = _C150[s]
+    w.bits((c1[0]), c1[1])
     w.binary(f_value)
     s = 2
     w.bits(0, 1)
 
 def _d_SignedInfoType(r: Reader) -> SignedInfoType:
-    rv = r.v; rn = r.n
     v_id = None
     v_canonicalization_method = None
     v_signature_method = None
     v_reference = []
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
-    it, al = _P10[e]
+    it, al = _P9[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected next item')
         it = 1; al = 0
     v_canonicalization_method = _d_CanonicalizationMethodType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected next item')
     it = 2; al = 0
     v_signature_method = _d_SignatureMethodType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected next item')
     it = 3; al = 0
     n = 0
     while it == 3:
         t = _d_ReferenceType(r)
         v_reference.append(t)
         n += 1
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P109[e]
+        it, al = _P21[r.code(2, 2)]
     return SignedInfoType(id=v_id, canonicalization_method=v_canonicalization_method, signature_method=v_signature_method, reference=v_reference)
 
 def _e_SignedInfoType(w: Writer, o: SignedInfoType) -> None:
@@ -7621,22 +9446,20 @@ def _e_SignedInfoType(w: Writer, o: SignedInfoType) -> None:
         w.string(f_id)
         s = 1
     f_canonicalization_method = o.canonicalization_method
-    if f_canonicalization_method is None:
-        raise ExiEncodeError("SignedInfoType: missing required canonicalization_method")
-    c = _C11[s]
-    w.bits(c[0], c[1])
+    if f_canonicalization_method is None: raise ExiEncodeError("SignedInfoType: missing required canonicalization_method")
+    c1 = _C25[s]
+    w.bits((c1[0]), c1[1])
     _e_CanonicalizationMethodType(w, f_canonicalization_method)
     s = 2
     f_signature_method = o.signature_method
-    if f_signature_method is None:
-        raise ExiEncodeError("SignedInfoType: missing required signature_method")
+    if f_signature_method is None: raise ExiEncodeError("SignedInfoType: missing required signature_method")
     w.bits(0, 1)
     _e_SignatureMethodType(w, f_signature_method)
     s = 3
     n = 0
     for x in o.reference:
-        c = _C153[s]
-        w.bits(c[0], c[1])
+        c2 = _C153[s]
+        w.bits((c2[0]), c2[1])
         _e_ReferenceType(w, x)
         n += 1
         s = 4
@@ -7645,57 +9468,25 @@ def _e_SignedInfoType(w: Writer, o: SignedInfoType) -> None:
     w.bits(1, 2)
 
 def _d_SubCertificatesType(r: Reader) -> SubCertificatesType:
-    rv = r.v; rn = r.n
     v_certificate = []
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected next item')
     it = 0; al = 0
     n = 0
     while it == 0:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected characters')
         t = r.binary()
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected end of element')
         v_certificate.append(t)
         n += 1
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P89[e]
+        it, al = _P116[r.code(2, 2)]
     return SubCertificatesType(certificate=v_certificate)
 
 def _e_SubCertificatesType(w: Writer, o: SubCertificatesType) -> None:
     s = 0
     n = 0
     for x in o.certificate:
-        c = _C90[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c1 = _C117[s]
+        w.bits(((c1[0]) << 1), c1[1] + 1)
         w.binary(x)
         w.bits(0, 1)
         n += 1
@@ -7705,119 +9496,60 @@ def _e_SubCertificatesType(w: Writer, o: SubCertificatesType) -> None:
     w.bits(1, 2)
 
 def _d_TransformType(r: Reader) -> TransformType:
-    rv = r.v; rn = r.n
     v_algorithm = None
     v_x_path = []
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected next item')
     it = 0; al = 0
     v_algorithm = r.string()
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    e = b & 0x7
-    if e >= 3:
-        r.bad_code(p + 0, e, 3)
-    it, al = _P154[e]
+    it, al = _P154[r.code(3, 3)]
     n = 0
     while it == 1:
         if al == 0:
             r.fail("wildcard (undeclared) element content is not supported")
         elif al == 1:
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected characters')
             t = r.string()
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected end of element')
             v_x_path.append(t)
         n += 1
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
-        e = b & 0x7
-        if e >= 3:
-            r.bad_code(p + 0, e, 3)
-        it, al = _P154[e]
+        it, al = _P154[r.code(3, 3)]
     return TransformType(algorithm=v_algorithm, x_path=v_x_path)
 
 def _e_TransformType(w: Writer, o: TransformType) -> None:
     f_algorithm = o.algorithm
-    if f_algorithm is None:
-        raise ExiEncodeError("TransformType: missing required algorithm")
+    if f_algorithm is None: raise ExiEncodeError("TransformType: missing required algorithm")
     w.bits(0, 1)
     w.string(f_algorithm)
     s = 1
     n = 0
     for x in o.x_path:
-        c = _C155[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c1 = _C155[s]
+        w.bits(((c1[0]) << 1), c1[1] + 1)
         w.string(x)
         w.bits(0, 1)
         n += 1
         s = 2
-    c = _C156[s]
-    w.bits(c[0], c[1])
+    c2 = _C156[s]
+    w.bits((c2[0]), c2[1])
 
 def _d_TransformsType(r: Reader) -> TransformsType:
-    rv = r.v; rn = r.n
     v_transform = []
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected next item')
     it = 0; al = 0
     n = 0
     while it == 0:
         t = _d_TransformType(r)
         v_transform.append(t)
         n += 1
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P89[e]
+        it, al = _P116[r.code(2, 2)]
     return TransformsType(transform=v_transform)
 
 def _e_TransformsType(w: Writer, o: TransformsType) -> None:
     s = 0
     n = 0
     for x in o.transform:
-        c = _C90[s]
-        w.bits(c[0], c[1])
+        c1 = _C117[s]
+        w.bits((c1[0]), c1[1])
         _e_TransformType(w, x)
         n += 1
         s = 1
@@ -7828,91 +9560,193 @@ def _e_TransformsType(w: Writer, o: TransformsType) -> None:
 def _d_WeldingDetectionReqType(r: Reader) -> WeldingDetectionReqType:
     rv = r.v; rn = r.n
     v_dc_ev_status = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 0; al = 0
-    v_dc_ev_status = _d_DC_EVStatusType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_ev_ready = None
+    v1_ev_cabin_conditioning = None
+    v1_evress_conditioning = None
+    v1_ev_error_code = None
+    v1_evresssoc = None
+    p = r.p; q = p + 7
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7f; r.p = q
+    if b & 0x74: r.badz(p, 7, b & 0x74)
+    v1_ev_ready = ((b >> 3) & 0x1) == 1
+    e = b & 0x3
+    if e >= 3: r.bad_code(p + 5, e, 3)
+    it, al = _P39[e]
+    if it == 1:
+        p = r.p; q = p + 5
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x1f; r.p = q
+        if b & 0x14: r.badz(p, 5, b & 0x14)
+        v1_ev_cabin_conditioning = ((b >> 3) & 0x1) == 1
+        e = b & 0x3
+        if e >= 2: r.bad_code(p + 3, e, 2)
+        it, al = _P16[e]
+    if it == 2:
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xb: r.badz(p, 4, b & 0xb)
+        v1_evress_conditioning = ((b >> 2) & 0x1) == 1
+        it = 3; al = 0
+    p = r.p; q = p + 18
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3ffff; r.p = q
+    if b & 0x21c07: r.badz(p, 18, b & 0x21c07)
+    k = (b >> 13) & 0xf
+    if k >= 12: r.bad(p + 1, 'enum index')
+    v1_ev_error_code = _K40[k]
+    v1_evresssoc = ((b >> 3) & 0x7f)
+    if v1_evresssoc > 100: r.bad(p + 8, 'range')
+    v_dc_ev_status = DC_EVStatusType(ev_ready=v1_ev_ready, ev_cabin_conditioning=v1_ev_cabin_conditioning, evress_conditioning=v1_evress_conditioning, ev_error_code=v1_ev_error_code, evresssoc=v1_evresssoc)
     it = -1; al = 0
     return WeldingDetectionReqType(dc_ev_status=v_dc_ev_status)
 
 def _e_WeldingDetectionReqType(w: Writer, o: WeldingDetectionReqType) -> None:
     f_dc_ev_status = o.dc_ev_status
-    if f_dc_ev_status is None:
-        raise ExiEncodeError("WeldingDetectionReqType: missing required dc_ev_status")
-    w.bits(0, 1)
-    _e_DC_EVStatusType(w, f_dc_ev_status)
-    w.bits(0, 1)
+    if f_dc_ev_status is None: raise ExiEncodeError("WeldingDetectionReqType: missing required dc_ev_status")
+    f1_ev_ready = f_dc_ev_status.ev_ready
+    if f1_ev_ready is None: raise ExiEncodeError("DC_EVStatusType: missing required ev_ready")
+    s1 = 1
+    w.bits(((1 if f1_ev_ready else 0) << 1), 5)
+    f1_ev_cabin_conditioning = f_dc_ev_status.ev_cabin_conditioning
+    if f1_ev_cabin_conditioning is not None:
+        w.bits(((1 if f1_ev_cabin_conditioning else 0) << 1), 5)
+        s1 = 2
+    f1_evress_conditioning = f_dc_ev_status.evress_conditioning
+    if f1_evress_conditioning is not None:
+        c1 = _C41[s1]
+        w.bits(((c1[0]) << 3) | ((1 if f1_evress_conditioning else 0) << 1), c1[1] + 3)
+        s1 = 3
+    f1_ev_error_code = f_dc_ev_status.ev_error_code
+    if f1_ev_error_code is None: raise ExiEncodeError("DC_EVStatusType: missing required ev_error_code")
+    c2 = _C42[s1]
+    s1 = 4
+    f1_evresssoc = f_dc_ev_status.evresssoc
+    if f1_evresssoc is None: raise ExiEncodeError("DC_EVStatusType: missing required evresssoc")
+    if not 0 <= f1_evresssoc <= 100:
+        raise ExiEncodeError(f"value {f1_evresssoc!r} outside [0, 100]")
+    w.bits(((c2[0]) << 18) | ((_K43[f1_ev_error_code]) << 13) | ((f1_evresssoc) << 3), c2[1] + 18)
 
 def _d_WeldingDetectionResType(r: Reader) -> WeldingDetectionResType:
     rv = r.v; rn = r.n
     v_response_code = None
     v_dc_evse_status = None
     v_evse_present_voltage = None
-    p = r.p
-    q = p + 9
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1ff
-    r.p = q
-    if b & 0x183:
-        r.badz(p, 9, b & 0x183)
-    k = (b >> 2) & 0x1f
-    if k >= 23:
-        r.bad(p + 2, 'enumeration index out of range')
-    v_response_code = _K4[k]
-    it = 1; al = 0
-    v_dc_evse_status = _d_DC_EVSEStatusType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_evse_isolation_status = None
+    v1_evse_status_code = None
+    v1_notification_max_delay = None
+    v1_evse_notification = None
+    p = r.p; q = p + 11
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7ff; r.p = q
+    if b & 0x60c: r.badz(p, 11, b & 0x60c)
+    k = (b >> 4) & 0x1f
+    if k >= 23: r.bad(p + 2, 'enum index')
+    v_response_code = _K7[k]
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 9, e, 2)
+    it, al = _P9[e]
+    if it == 0:
+        p = r.p; q = p + 5
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x1f; r.p = q
+        if b & 0x13: r.badz(p, 5, b & 0x13)
+        k = (b >> 2) & 0x3
+        v1_evse_isolation_status = _K44[k]
+        it = 1; al = 0
+    p = r.p; q = p + 8
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xff; r.p = q
+    if b & 0x87: r.badz(p, 8, b & 0x87)
+    k = (b >> 3) & 0xf
+    if k >= 12: r.bad(p + 1, 'enum index')
+    v1_evse_status_code = _K45[k]
     it = 2; al = 0
-    v_evse_present_voltage = _d_PhysicalValueType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_notification_max_delay = r.uintb(4294967295)
+    v2_multiplier = None
+    v2_unit = None
+    v2_value = None
+    p = r.p; q = p + 16
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xffff; r.p = q
+    if b & 0xe7c4: r.badz(p, 16, b & 0xe7c4)
+    k = (b >> 11) & 0x3
+    if k >= 3: r.bad(p + 3, 'enum index')
+    v1_evse_notification = _K4[k]
+    v2_multiplier = ((b >> 3) & 0x7) - 3
+    if v2_multiplier > 3: r.bad(p + 10, 'range')
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 14, e, 2)
+    it, al = _P0[e]
+    v_dc_evse_status = DC_EVSEStatusType(evse_isolation_status=v1_evse_isolation_status, evse_status_code=v1_evse_status_code, notification_max_delay=v1_notification_max_delay, evse_notification=v1_evse_notification)
+    if it == 1:
+        p = r.p; q = p + 7
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7f; r.p = q
+        if b & 0x43: r.badz(p, 7, b & 0x43)
+        k = (b >> 2) & 0xf
+        if k >= 10: r.bad(p + 1, 'enum index')
+        v2_unit = _K1[k]
+        it = 2; al = 0
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x2: r.badz(p, 2, b & 0x2)
+    sg = (b & 0x1) == 1
+    v2_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v2_value <= 32767:
+        r.fail('integer out of range')
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    v_evse_present_voltage = PhysicalValueType(multiplier=v2_multiplier, unit=v2_unit, value=v2_value)
     it = -1; al = 0
     return WeldingDetectionResType(response_code=v_response_code, dc_evse_status=v_dc_evse_status, evse_present_voltage=v_evse_present_voltage)
 
 def _e_WeldingDetectionResType(w: Writer, o: WeldingDetectionResType) -> None:
     f_response_code = o.response_code
-    if f_response_code is None:
-        raise ExiEncodeError("WeldingDetectionResType: missing required response_code")
-    w.bits((_K6[f_response_code]) << 1, 8)
+    if f_response_code is None: raise ExiEncodeError("WeldingDetectionResType: missing required response_code")
     f_dc_evse_status = o.dc_evse_status
-    if f_dc_evse_status is None:
-        raise ExiEncodeError("WeldingDetectionResType: missing required dc_evse_status")
-    w.bits(0, 1)
-    _e_DC_EVSEStatusType(w, f_dc_evse_status)
+    if f_dc_evse_status is None: raise ExiEncodeError("WeldingDetectionResType: missing required dc_evse_status")
+    s1 = 0
+    w.bits(((_K23[f_response_code]) << 2), 9)
+    f1_evse_isolation_status = f_dc_evse_status.evse_isolation_status
+    if f1_evse_isolation_status is not None:
+        w.bits(((_K46[f1_evse_isolation_status]) << 1), 6)
+        s1 = 1
+    f1_evse_status_code = f_dc_evse_status.evse_status_code
+    if f1_evse_status_code is None: raise ExiEncodeError("DC_EVSEStatusType: missing required evse_status_code")
+    c1 = _C25[s1]
+    s1 = 2
+    f1_notification_max_delay = f_dc_evse_status.notification_max_delay
+    if f1_notification_max_delay is None: raise ExiEncodeError("DC_EVSEStatusType: missing required notification_max_delay")
+    w.bits(((c1[0]) << 8) | ((_K47[f1_evse_status_code]) << 3), c1[1] + 8)
+    w.uint(f1_notification_max_delay)
+    f1_evse_notification = f_dc_evse_status.evse_notification
+    if f1_evse_notification is None: raise ExiEncodeError("DC_EVSEStatusType: missing required evse_notification")
     f_evse_present_voltage = o.evse_present_voltage
-    if f_evse_present_voltage is None:
-        raise ExiEncodeError("WeldingDetectionResType: missing required evse_present_voltage")
-    w.bits(0, 1)
-    _e_PhysicalValueType(w, f_evse_present_voltage)
-    w.bits(0, 1)
+    if f_evse_present_voltage is None: raise ExiEncodeError("WeldingDetectionResType: missing required evse_present_voltage")
+    f2_multiplier = f_evse_present_voltage.multiplier
+    if f2_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
+    if not -3 <= f2_multiplier <= 3:
+        raise ExiEncodeError(f"value {f2_multiplier!r} outside [-3, 3]")
+    s2 = 1
+    w.bits(((_K5[f1_evse_notification]) << 9) | ((f2_multiplier + 3) << 1), 14)
+    f2_unit = f_evse_present_voltage.unit
+    if f2_unit is not None:
+        w.bits(((_K2[f2_unit]) << 1), 8)
+        s2 = 2
+    f2_value = f_evse_present_voltage.value
+    if f2_value is None: raise ExiEncodeError("PhysicalValueType: missing required value")
+    c2 = _C3[s2]
+    if not -32768 <= f2_value <= 32767:
+        raise ExiEncodeError(f"value {f2_value!r} outside [-32768, 32767]")
+    w.bits(((c2[0]) << 2) | (1 if f2_value < 0 else 0), c2[1] + 2)
+    w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
+    s2 = 3
+    w.bits(0, 3)
 
 def _d_X509DataType(r: Reader) -> X509DataType:
     rv = r.v; rn = r.n
@@ -7921,149 +9755,98 @@ def _d_X509DataType(r: Reader) -> X509DataType:
     v_x509_subject_name = []
     v_x509_certificate = []
     v_x509_crl = []
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    e = b & 0x7
-    if e >= 6:
-        r.bad_code(p + 0, e, 6)
-    it, al = _P157[e]
+    it, al = _P157[r.code(3, 6)]
     n = 0
     while it == 0:
         if al == 0:
-            t = _d_X509IssuerSerialType(r)
+            v1_x509_issuer_name = None
+            v1_x509_serial_number = None
+            p = r.p; q = p + 2
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x3; r.p = q
+            if b & 0x3: r.badz(p, 2, b & 0x3)
+            it = 0; al = 0
+            v1_x509_issuer_name = r.string()
+            p = r.p; q = p + 4
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0xf; r.p = q
+            if b & 0xe: r.badz(p, 4, b & 0xe)
+            sg = (b & 0x1) == 1
+            it = 1; al = 0
+            v1_x509_serial_number = -r.uint() - 1 if sg else r.uint()
+            p = r.p; q = p + 2
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x3; r.p = q
+            if b & 0x3: r.badz(p, 2, b & 0x3)
+            it = -1; al = 0
+            t = X509IssuerSerialType(x509_issuer_name=v1_x509_issuer_name, x509_serial_number=v1_x509_serial_number)
             v_x509_issuer_serial.append(t)
         elif al == 1:
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected characters')
             t = r.binary()
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected end of element')
             v_x509_ski.append(t)
         elif al == 2:
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected characters')
             t = r.string()
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected end of element')
             v_x509_subject_name.append(t)
         elif al == 3:
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected characters')
             t = r.binary()
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected end of element')
             v_x509_certificate.append(t)
         elif al == 4:
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected characters')
             t = r.binary()
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected end of element')
             v_x509_crl.append(t)
         elif al == 5:
             r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
-        e = b & 0x7
-        if e >= 7:
-            r.bad_code(p + 0, e, 7)
-        it, al = _P158[e]
+        it, al = _P158[r.code(3, 7)]
     return X509DataType(x509_issuer_serial=v_x509_issuer_serial, x509_ski=v_x509_ski, x509_subject_name=v_x509_subject_name, x509_certificate=v_x509_certificate, x509_crl=v_x509_crl)
 
 def _e_X509DataType(w: Writer, o: X509DataType) -> None:
     s = 0
     n = 0
     for x in o.x509_issuer_serial:
-        c = _C159[s]
-        w.bits(c[0], c[1])
-        _e_X509IssuerSerialType(w, x)
+        c1 = _C159[s]
+        f1_x509_issuer_name = x.x509_issuer_name
+        if f1_x509_issuer_name is None: raise ExiEncodeError("X509IssuerSerialType: missing required x509_issuer_name")
+        w.bits(((c1[0]) << 2), c1[1] + 2)
+        w.string(f1_x509_issuer_name)
+        f1_x509_serial_number = x.x509_serial_number
+        if f1_x509_serial_number is None: raise ExiEncodeError("X509IssuerSerialType: missing required x509_serial_number")
+        w.bits((1 if f1_x509_serial_number < 0 else 0), 4)
+        w.uint(-f1_x509_serial_number - 1 if f1_x509_serial_number < 0 else f1_x509_serial_number)
+        w.bits(0, 2)
         n += 1
         s = 1
     for x in o.x509_ski:
-        c = _C160[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c2 = _C160[s]
+        w.bits(((c2[0]) << 1), c2[1] + 1)
         w.binary(x)
         w.bits(0, 1)
         n += 1
         s = 1
     for x in o.x509_subject_name:
-        c = _C161[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c3 = _C161[s]
+        w.bits(((c3[0]) << 1), c3[1] + 1)
         w.string(x)
         w.bits(0, 1)
         n += 1
         s = 1
     for x in o.x509_certificate:
-        c = _C162[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c4 = _C162[s]
+        w.bits(((c4[0]) << 1), c4[1] + 1)
         w.binary(x)
         w.bits(0, 1)
         n += 1
         s = 1
     for x in o.x509_crl:
-        c = _C163[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c5 = _C163[s]
+        w.bits(((c5[0]) << 1), c5[1] + 1)
         w.binary(x)
         w.bits(0, 1)
         n += 1
@@ -8076,49 +9859,34 @@ def _d_X509IssuerSerialType(r: Reader) -> X509IssuerSerialType:
     rv = r.v; rn = r.n
     v_x509_issuer_name = None
     v_x509_serial_number = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_x509_issuer_name = r.string()
-    p = r.p
-    q = p + 4
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xf
-    r.p = q
-    if b & 0xe:
-        r.badz(p, 4, b & 0xe)
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0xe: r.badz(p, 4, b & 0xe)
     sg = (b & 0x1) == 1
     it = 1; al = 0
     v_x509_serial_number = -r.uint() - 1 if sg else r.uint()
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = -1; al = 0
     return X509IssuerSerialType(x509_issuer_name=v_x509_issuer_name, x509_serial_number=v_x509_serial_number)
 
 def _e_X509IssuerSerialType(w: Writer, o: X509IssuerSerialType) -> None:
     f_x509_issuer_name = o.x509_issuer_name
-    if f_x509_issuer_name is None:
-        raise ExiEncodeError("X509IssuerSerialType: missing required x509_issuer_name")
+    if f_x509_issuer_name is None: raise ExiEncodeError("X509IssuerSerialType: missing required x509_issuer_name")
     w.bits(0, 2)
     w.string(f_x509_issuer_name)
-    w.bits(0, 1)
     f_x509_serial_number = o.x509_serial_number
-    if f_x509_serial_number is None:
-        raise ExiEncodeError("X509IssuerSerialType: missing required x509_serial_number")
-    w.bits((1 if f_x509_serial_number < 0 else 0), 3)
+    if f_x509_serial_number is None: raise ExiEncodeError("X509IssuerSerialType: missing required x509_serial_number")
+    w.bits((1 if f_x509_serial_number < 0 else 0), 4)
     w.uint(-f_x509_serial_number - 1 if f_x509_serial_number < 0 else f_x509_serial_number)
     w.bits(0, 2)
 
@@ -8126,69 +9894,69 @@ def _d_V2G_Message(r: Reader) -> V2G_Message:
     rv = r.v; rn = r.n
     v_header = None
     v_body = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = None
+    v1_notification = None
+    v1_signature = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
-    v_header = _d_MessageHeaderType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = r.binary()
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 3: r.bad_code(p + 1, e, 3)
+    it, al = _P102[e]
+    if it == 1:
+        v1_notification = _d_NotificationType(r)
+        it, al = _P19[r.code(2, 2)]
+    if it == 2:
+        v1_signature = _d_SignatureType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+    v_header = MessageHeaderType(session_id=v1_session_id, notification=v1_notification, signature=v1_signature)
+    r.zero(1, 'expected next item')
     it = 1; al = 0
     v_body = _d_BodyType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return V2G_Message(header=v_header, body=v_body)
 
 def _e_V2G_Message(w: Writer, o: V2G_Message) -> None:
     f_header = o.header
-    if f_header is None:
-        raise ExiEncodeError("V2G_Message: missing required header")
+    if f_header is None: raise ExiEncodeError("V2G_Message: missing required header")
+    f1_session_id = f_header.session_id
+    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
+    w.bits(0, 3)
+    w.binary(f1_session_id)
+    s1 = 1
     w.bits(0, 1)
-    _e_MessageHeaderType(w, f_header)
+    f1_notification = f_header.notification
+    if f1_notification is not None:
+        w.bits(0, 2)
+        _e_NotificationType(w, f1_notification)
+        s1 = 2
+    f1_signature = f_header.signature
+    if f1_signature is not None:
+        c1 = _C121[s1]
+        w.bits((c1[0]), c1[1])
+        _e_SignatureType(w, f1_signature)
+        s1 = 3
+    c2 = _C122[s1]
     f_body = o.body
-    if f_body is None:
-        raise ExiEncodeError("V2G_Message: missing required body")
-    w.bits(0, 1)
+    if f_body is None: raise ExiEncodeError("V2G_Message: missing required body")
+    w.bits(((c2[0]) << 1), c2[1] + 1)
     _e_BodyType(w, f_body)
     w.bits(0, 1)
 
 def _d_g_DigestValue(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_g_DigestValue(w: Writer, v) -> None:
@@ -8198,23 +9966,9 @@ def _e_g_DigestValue(w: Writer, v) -> None:
 
 def _d_g_KeyName(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.string()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_g_KeyName(w: Writer, v) -> None:
@@ -8224,23 +9978,9 @@ def _e_g_KeyName(w: Writer, v) -> None:
 
 def _d_g_MgmtData(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.string()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_g_MgmtData(w: Writer, v) -> None:
@@ -8250,75 +9990,48 @@ def _e_g_MgmtData(w: Writer, v) -> None:
 
 def _d_f_BulkChargingComplete(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x5:
-        r.badz(p, 3, b & 0x5)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_BulkChargingComplete(w: Writer, v) -> None:
-    w.bits((1 if v else 0) << 1, 3)
+    w.bits(((1 if v else 0) << 1), 3)
 
 def _d_f_BulkChargingComplete(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x5:
-        r.badz(p, 3, b & 0x5)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_BulkChargingComplete(w: Writer, v) -> None:
-    w.bits((1 if v else 0) << 1, 3)
+    w.bits(((1 if v else 0) << 1), 3)
 
 def _d_f_BulkSOC(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 9
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1ff
-    r.p = q
-    if b & 0x101:
-        r.badz(p, 9, b & 0x101)
+    p = r.p; q = p + 9
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ff; r.p = q
+    if b & 0x101: r.badz(p, 9, b & 0x101)
     v = ((b >> 1) & 0x7f)
-    if v > 100:
-        r.bad(p + 1, 'integer out of range')
+    if v > 100: r.bad(p + 1, 'range')
     return v
 
 def _e_f_BulkSOC(w: Writer, v) -> None:
     if not 0 <= v <= 100:
         raise ExiEncodeError(f"value {v!r} outside [0, 100]")
-    w.bits((v) << 1, 9)
+    w.bits(((v) << 1), 9)
 
 def _d_f_Certificate(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_Certificate(w: Writer, v) -> None:
@@ -8328,58 +10041,39 @@ def _e_f_Certificate(w: Writer, v) -> None:
 
 def _d_f_ChargingComplete(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x5:
-        r.badz(p, 3, b & 0x5)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_ChargingComplete(w: Writer, v) -> None:
-    w.bits((1 if v else 0) << 1, 3)
+    w.bits(((1 if v else 0) << 1), 3)
 
 def _d_f_ChargingComplete(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x5:
-        r.badz(p, 3, b & 0x5)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_ChargingComplete(w: Writer, v) -> None:
-    w.bits((1 if v else 0) << 1, 3)
+    w.bits(((1 if v else 0) << 1), 3)
 
 def _d_f_ChargingProfileEntryMaxPower(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x2:
-        r.badz(p, 2, b & 0x2)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
     v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
     if not -32768 <= v <= 32767:
         r.fail('integer out of range')
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_ChargingProfileEntryMaxPower(w: Writer, v) -> None:
@@ -8391,23 +10085,9 @@ def _e_f_ChargingProfileEntryMaxPower(w: Writer, v) -> None:
 
 def _d_f_ChargingProfileEntryStart(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(4294967295)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_ChargingProfileEntryStart(w: Writer, v) -> None:
@@ -8417,23 +10097,9 @@ def _e_f_ChargingProfileEntryStart(w: Writer, v) -> None:
 
 def _d_f_ContractID(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.string()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_ContractID(w: Writer, v) -> None:
@@ -8443,23 +10109,9 @@ def _e_f_ContractID(w: Writer, v) -> None:
 
 def _d_f_ContractSignatureEncryptedPrivateKey(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_ContractSignatureEncryptedPrivateKey(w: Writer, v) -> None:
@@ -8469,23 +10121,9 @@ def _e_f_ContractSignatureEncryptedPrivateKey(w: Writer, v) -> None:
 
 def _d_f_DHParams(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_DHParams(w: Writer, v) -> None:
@@ -8495,26 +10133,15 @@ def _e_f_DHParams(w: Writer, v) -> None:
 
 def _d_f_DateTimeNow(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x2:
-        r.badz(p, 2, b & 0x2)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
     v = -r.uintb(9223372036854775807) - 1 if sg else r.uintb(9223372036854775807)
     if not -9223372036854775808 <= v <= 9223372036854775807:
         r.fail('integer out of range')
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_DateTimeNow(w: Writer, v) -> None:
@@ -8526,23 +10153,9 @@ def _e_f_DateTimeNow(w: Writer, v) -> None:
 
 def _d_f_DepartureTime(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(4294967295)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_DepartureTime(w: Writer, v) -> None:
@@ -8552,23 +10165,9 @@ def _e_f_DepartureTime(w: Writer, v) -> None:
 
 def _d_f_DigestValue(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_DigestValue(w: Writer, v) -> None:
@@ -8578,41 +10177,23 @@ def _e_f_DigestValue(w: Writer, v) -> None:
 
 def _d_f_EPriceLevel(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 10
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3ff
-    r.p = q
-    if b & 0x201:
-        r.badz(p, 10, b & 0x201)
+    p = r.p; q = p + 10
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3ff; r.p = q
+    if b & 0x201: r.badz(p, 10, b & 0x201)
     v = ((b >> 1) & 0xff)
     return v
 
 def _e_f_EPriceLevel(w: Writer, v) -> None:
     if not 0 <= v <= 255:
         raise ExiEncodeError(f"value {v!r} outside [0, 255]")
-    w.bits((v) << 1, 10)
+    w.bits(((v) << 1), 10)
 
 def _d_f_EVCCID(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_EVCCID(w: Writer, v) -> None:
@@ -8622,145 +10203,100 @@ def _e_f_EVCCID(w: Writer, v) -> None:
 
 def _d_f_EVCabinConditioning(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x5:
-        r.badz(p, 3, b & 0x5)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_EVCabinConditioning(w: Writer, v) -> None:
-    w.bits((1 if v else 0) << 1, 3)
+    w.bits(((1 if v else 0) << 1), 3)
 
 def _d_f_EVErrorCode(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 6
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3f
-    r.p = q
-    if b & 0x21:
-        r.badz(p, 6, b & 0x21)
+    p = r.p; q = p + 6
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3f; r.p = q
+    if b & 0x21: r.badz(p, 6, b & 0x21)
     k = (b >> 1) & 0xf
-    if k >= 12:
-        r.bad(p + 1, 'enumeration index out of range')
-    v = _K72[k]
+    if k >= 12: r.bad(p + 1, 'enum index')
+    v = _K40[k]
     return v
 
 def _e_f_EVErrorCode(w: Writer, v) -> None:
-    w.bits((_K75[v]) << 1, 6)
+    w.bits(((_K43[v]) << 1), 6)
 
 def _d_f_EVRESSConditioning(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x5:
-        r.badz(p, 3, b & 0x5)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_EVRESSConditioning(w: Writer, v) -> None:
-    w.bits((1 if v else 0) << 1, 3)
+    w.bits(((1 if v else 0) << 1), 3)
 
 def _d_f_EVRESSSOC(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 9
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1ff
-    r.p = q
-    if b & 0x101:
-        r.badz(p, 9, b & 0x101)
+    p = r.p; q = p + 9
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ff; r.p = q
+    if b & 0x101: r.badz(p, 9, b & 0x101)
     v = ((b >> 1) & 0x7f)
-    if v > 100:
-        r.bad(p + 1, 'integer out of range')
+    if v > 100: r.bad(p + 1, 'range')
     return v
 
 def _e_f_EVRESSSOC(w: Writer, v) -> None:
     if not 0 <= v <= 100:
         raise ExiEncodeError(f"value {v!r} outside [0, 100]")
-    w.bits((v) << 1, 9)
+    w.bits(((v) << 1), 9)
 
 def _d_f_EVReady(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x5:
-        r.badz(p, 3, b & 0x5)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_EVReady(w: Writer, v) -> None:
-    w.bits((1 if v else 0) << 1, 3)
+    w.bits(((1 if v else 0) << 1), 3)
 
 def _d_f_EVRequestedEnergyTransferType(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 5
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1f
-    r.p = q
-    if b & 0x11:
-        r.badz(p, 5, b & 0x11)
+    p = r.p; q = p + 5
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1f; r.p = q
+    if b & 0x11: r.badz(p, 5, b & 0x11)
     k = (b >> 1) & 0x7
-    if k >= 6:
-        r.bad(p + 1, 'enumeration index out of range')
-    v = _K13[k]
+    if k >= 6: r.bad(p + 1, 'enum index')
+    v = _K10[k]
     return v
 
 def _e_f_EVRequestedEnergyTransferType(w: Writer, v) -> None:
-    w.bits((_K15[v]) << 1, 5)
+    w.bits(((_K27[v]) << 1), 5)
 
 def _d_f_EVSECurrentLimitAchieved(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x5:
-        r.badz(p, 3, b & 0x5)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_EVSECurrentLimitAchieved(w: Writer, v) -> None:
-    w.bits((1 if v else 0) << 1, 3)
+    w.bits(((1 if v else 0) << 1), 3)
 
 def _d_f_EVSEID(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_EVSEID(w: Writer, v) -> None:
@@ -8770,146 +10306,101 @@ def _e_f_EVSEID(w: Writer, v) -> None:
 
 def _d_f_EVSEIsolationStatus(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 4
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xf
-    r.p = q
-    if b & 0x9:
-        r.badz(p, 4, b & 0x9)
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0x9: r.badz(p, 4, b & 0x9)
     k = (b >> 1) & 0x3
-    v = _K67[k]
+    v = _K44[k]
     return v
 
 def _e_f_EVSEIsolationStatus(w: Writer, v) -> None:
-    w.bits((_K69[v]) << 1, 4)
+    w.bits(((_K46[v]) << 1), 4)
 
 def _d_f_EVSENotification(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 4
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xf
-    r.p = q
-    if b & 0x9:
-        r.badz(p, 4, b & 0x9)
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0x9: r.badz(p, 4, b & 0x9)
     k = (b >> 1) & 0x3
-    if k >= 3:
-        r.bad(p + 1, 'enumeration index out of range')
-    v = _K0[k]
+    if k >= 3: r.bad(p + 1, 'enum index')
+    v = _K4[k]
     return v
 
 def _e_f_EVSENotification(w: Writer, v) -> None:
-    w.bits((_K1[v]) << 1, 4)
+    w.bits(((_K5[v]) << 1), 4)
 
 def _d_f_EVSEPowerLimitAchieved(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x5:
-        r.badz(p, 3, b & 0x5)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_EVSEPowerLimitAchieved(w: Writer, v) -> None:
-    w.bits((1 if v else 0) << 1, 3)
+    w.bits(((1 if v else 0) << 1), 3)
 
 def _d_f_EVSEProcessing(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x5:
-        r.badz(p, 3, b & 0x5)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x5: r.badz(p, 3, b & 0x5)
     k = (b >> 1) & 0x1
-    v = _K5[k]
+    v = _K8[k]
     return v
 
 def _e_f_EVSEProcessing(w: Writer, v) -> None:
-    w.bits((_K7[v]) << 1, 3)
+    w.bits(((_K24[v]) << 1), 3)
 
 def _d_f_EVSEStatusCode(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 6
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3f
-    r.p = q
-    if b & 0x21:
-        r.badz(p, 6, b & 0x21)
+    p = r.p; q = p + 6
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3f; r.p = q
+    if b & 0x21: r.badz(p, 6, b & 0x21)
     k = (b >> 1) & 0xf
-    if k >= 12:
-        r.bad(p + 1, 'enumeration index out of range')
-    v = _K68[k]
+    if k >= 12: r.bad(p + 1, 'enum index')
+    v = _K45[k]
     return v
 
 def _e_f_EVSEStatusCode(w: Writer, v) -> None:
-    w.bits((_K70[v]) << 1, 6)
+    w.bits(((_K47[v]) << 1), 6)
 
 def _d_f_EVSEVoltageLimitAchieved(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x5:
-        r.badz(p, 3, b & 0x5)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_EVSEVoltageLimitAchieved(w: Writer, v) -> None:
-    w.bits((1 if v else 0) << 1, 3)
+    w.bits(((1 if v else 0) << 1), 3)
 
 def _d_f_EnergyTransferType(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 6
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3f
-    r.p = q
-    if b & 0x21:
-        r.badz(p, 6, b & 0x21)
+    p = r.p; q = p + 6
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3f; r.p = q
+    if b & 0x21: r.badz(p, 6, b & 0x21)
     k = (b >> 1) & 0xf
-    if k >= 10:
-        r.bad(p + 1, 'enumeration index out of range')
-    v = _K141[k]
+    if k >= 10: r.bad(p + 1, 'enum index')
+    v = _K144[k]
     return v
 
 def _e_f_EnergyTransferType(w: Writer, v) -> None:
-    w.bits((_K142[v]) << 1, 6)
+    w.bits(((_K146[v]) << 1), 6)
 
 def _d_f_Exponent(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_Exponent(w: Writer, v) -> None:
@@ -8919,42 +10410,23 @@ def _e_f_Exponent(w: Writer, v) -> None:
 
 def _d_f_FaultCode(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 4
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xf
-    r.p = q
-    if b & 0x9:
-        r.badz(p, 4, b & 0x9)
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0x9: r.badz(p, 4, b & 0x9)
     k = (b >> 1) & 0x3
-    if k >= 3:
-        r.bad(p + 1, 'enumeration index out of range')
-    v = _K104[k]
+    if k >= 3: r.bad(p + 1, 'enum index')
+    v = _K119[k]
     return v
 
 def _e_f_FaultCode(w: Writer, v) -> None:
-    w.bits((_K105[v]) << 1, 4)
+    w.bits(((_K120[v]) << 1), 4)
 
 def _d_f_FaultMsg(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.string()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_FaultMsg(w: Writer, v) -> None:
@@ -8964,59 +10436,36 @@ def _e_f_FaultMsg(w: Writer, v) -> None:
 
 def _d_f_FreeService(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x5:
-        r.badz(p, 3, b & 0x5)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_FreeService(w: Writer, v) -> None:
-    w.bits((1 if v else 0) << 1, 3)
+    w.bits(((1 if v else 0) << 1), 3)
 
 def _d_f_FullSOC(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 9
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1ff
-    r.p = q
-    if b & 0x101:
-        r.badz(p, 9, b & 0x101)
+    p = r.p; q = p + 9
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ff; r.p = q
+    if b & 0x101: r.badz(p, 9, b & 0x101)
     v = ((b >> 1) & 0x7f)
-    if v > 100:
-        r.bad(p + 1, 'integer out of range')
+    if v > 100: r.bad(p + 1, 'range')
     return v
 
 def _e_f_FullSOC(w: Writer, v) -> None:
     if not 0 <= v <= 100:
         raise ExiEncodeError(f"value {v!r} outside [0, 100]")
-    w.bits((v) << 1, 9)
+    w.bits(((v) << 1), 9)
 
 def _d_f_G(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_G(w: Writer, v) -> None:
@@ -9026,23 +10475,9 @@ def _e_f_G(w: Writer, v) -> None:
 
 def _d_f_GenChallenge(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.string()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_GenChallenge(w: Writer, v) -> None:
@@ -9052,24 +10487,13 @@ def _e_f_GenChallenge(w: Writer, v) -> None:
 
 def _d_f_HMACOutputLength(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x2:
-        r.badz(p, 2, b & 0x2)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
     v = -r.uint() - 1 if sg else r.uint()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_HMACOutputLength(w: Writer, v) -> None:
@@ -9079,23 +10503,9 @@ def _e_f_HMACOutputLength(w: Writer, v) -> None:
 
 def _d_f_J(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_J(w: Writer, v) -> None:
@@ -9105,23 +10515,9 @@ def _e_f_J(w: Writer, v) -> None:
 
 def _d_f_KeyName(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.string()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_KeyName(w: Writer, v) -> None:
@@ -9131,23 +10527,9 @@ def _e_f_KeyName(w: Writer, v) -> None:
 
 def _d_f_MeterID(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.string()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_MeterID(w: Writer, v) -> None:
@@ -9157,26 +10539,15 @@ def _e_f_MeterID(w: Writer, v) -> None:
 
 def _d_f_MeterStatus(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x2:
-        r.badz(p, 2, b & 0x2)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
     v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
     if not -32768 <= v <= 32767:
         r.fail('integer out of range')
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_MeterStatus(w: Writer, v) -> None:
@@ -9188,23 +10559,9 @@ def _e_f_MeterStatus(w: Writer, v) -> None:
 
 def _d_f_MgmtData(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.string()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_MgmtData(w: Writer, v) -> None:
@@ -9214,23 +10571,9 @@ def _e_f_MgmtData(w: Writer, v) -> None:
 
 def _d_f_Modulus(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_Modulus(w: Writer, v) -> None:
@@ -9240,43 +10583,24 @@ def _e_f_Modulus(w: Writer, v) -> None:
 
 def _d_f_Multiplier(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 5
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1f
-    r.p = q
-    if b & 0x11:
-        r.badz(p, 5, b & 0x11)
+    p = r.p; q = p + 5
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1f; r.p = q
+    if b & 0x11: r.badz(p, 5, b & 0x11)
     v = ((b >> 1) & 0x7) - 3
-    if v > 3:
-        r.bad(p + 1, 'integer out of range')
+    if v > 3: r.bad(p + 1, 'range')
     return v
 
 def _e_f_Multiplier(w: Writer, v) -> None:
     if not -3 <= v <= 3:
         raise ExiEncodeError(f"value {v!r} outside [-3, 3]")
-    w.bits((v + 3) << 1, 5)
+    w.bits(((v + 3) << 1), 5)
 
 def _d_f_NotificationMaxDelay(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(4294967295)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_NotificationMaxDelay(w: Writer, v) -> None:
@@ -9286,41 +10610,23 @@ def _e_f_NotificationMaxDelay(w: Writer, v) -> None:
 
 def _d_f_NumEPriceLevels(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 10
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3ff
-    r.p = q
-    if b & 0x201:
-        r.badz(p, 10, b & 0x201)
+    p = r.p; q = p + 10
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3ff; r.p = q
+    if b & 0x201: r.badz(p, 10, b & 0x201)
     v = ((b >> 1) & 0xff)
     return v
 
 def _e_f_NumEPriceLevels(w: Writer, v) -> None:
     if not 0 <= v <= 255:
         raise ExiEncodeError(f"value {v!r} outside [0, 255]")
-    w.bits((v) << 1, 10)
+    w.bits(((v) << 1), 10)
 
 def _d_f_OEMProvisioningCert(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_OEMProvisioningCert(w: Writer, v) -> None:
@@ -9330,23 +10636,9 @@ def _e_f_OEMProvisioningCert(w: Writer, v) -> None:
 
 def _d_f_P(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_P(w: Writer, v) -> None:
@@ -9356,23 +10648,9 @@ def _e_f_P(w: Writer, v) -> None:
 
 def _d_f_PGPKeyID(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_PGPKeyID(w: Writer, v) -> None:
@@ -9382,23 +10660,9 @@ def _e_f_PGPKeyID(w: Writer, v) -> None:
 
 def _d_f_PGPKeyPacket(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_PGPKeyPacket(w: Writer, v) -> None:
@@ -9408,26 +10672,15 @@ def _e_f_PGPKeyPacket(w: Writer, v) -> None:
 
 def _d_f_PMax(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x2:
-        r.badz(p, 2, b & 0x2)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
     v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
     if not -32768 <= v <= 32767:
         r.fail('integer out of range')
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_PMax(w: Writer, v) -> None:
@@ -9439,26 +10692,15 @@ def _e_f_PMax(w: Writer, v) -> None:
 
 def _d_f_PMaxScheduleID(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x2:
-        r.badz(p, 2, b & 0x2)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
     v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
     if not -32768 <= v <= 32767:
         r.fail('integer out of range')
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_PMaxScheduleID(w: Writer, v) -> None:
@@ -9470,26 +10712,15 @@ def _e_f_PMaxScheduleID(w: Writer, v) -> None:
 
 def _d_f_ParameterSetID(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x2:
-        r.badz(p, 2, b & 0x2)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
     v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
     if not -32768 <= v <= 32767:
         r.fail('integer out of range')
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_ParameterSetID(w: Writer, v) -> None:
@@ -9501,40 +10732,22 @@ def _e_f_ParameterSetID(w: Writer, v) -> None:
 
 def _d_f_PaymentOption(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x5:
-        r.badz(p, 3, b & 0x5)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x5: r.badz(p, 3, b & 0x5)
     k = (b >> 1) & 0x1
-    v = _K116[k]
+    v = _K22[k]
     return v
 
 def _e_f_PaymentOption(w: Writer, v) -> None:
-    w.bits((_K117[v]) << 1, 3)
+    w.bits(((_K37[v]) << 1), 3)
 
 def _d_f_PgenCounter(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_PgenCounter(w: Writer, v) -> None:
@@ -9544,39 +10757,21 @@ def _e_f_PgenCounter(w: Writer, v) -> None:
 
 def _d_f_PowerSwitchClosed(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x5:
-        r.badz(p, 3, b & 0x5)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_PowerSwitchClosed(w: Writer, v) -> None:
-    w.bits((1 if v else 0) << 1, 3)
+    w.bits(((1 if v else 0) << 1), 3)
 
 def _d_f_Q(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_Q(w: Writer, v) -> None:
@@ -9586,93 +10781,65 @@ def _e_f_Q(w: Writer, v) -> None:
 
 def _d_f_RCD(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x5:
-        r.badz(p, 3, b & 0x5)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_RCD(w: Writer, v) -> None:
-    w.bits((1 if v else 0) << 1, 3)
+    w.bits(((1 if v else 0) << 1), 3)
 
 def _d_f_ReadyToChargeState(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x5:
-        r.badz(p, 3, b & 0x5)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_ReadyToChargeState(w: Writer, v) -> None:
-    w.bits((1 if v else 0) << 1, 3)
+    w.bits(((1 if v else 0) << 1), 3)
 
 def _d_f_ReceiptRequired(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x5:
-        r.badz(p, 3, b & 0x5)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_ReceiptRequired(w: Writer, v) -> None:
-    w.bits((1 if v else 0) << 1, 3)
+    w.bits(((1 if v else 0) << 1), 3)
 
 def _d_f_ResponseCode(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 7
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7f
-    r.p = q
-    if b & 0x41:
-        r.badz(p, 7, b & 0x41)
+    p = r.p; q = p + 7
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7f; r.p = q
+    if b & 0x41: r.badz(p, 7, b & 0x41)
     k = (b >> 1) & 0x1f
-    if k >= 23:
-        r.bad(p + 1, 'enumeration index out of range')
-    v = _K4[k]
+    if k >= 23: r.bad(p + 1, 'enum index')
+    v = _K7[k]
     return v
 
 def _e_f_ResponseCode(w: Writer, v) -> None:
-    w.bits((_K6[v]) << 1, 7)
+    w.bits(((_K23[v]) << 1), 7)
 
 def _d_f_RetryCounter(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x2:
-        r.badz(p, 2, b & 0x2)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
     v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
     if not -32768 <= v <= 32767:
         r.fail('integer out of range')
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_RetryCounter(w: Writer, v) -> None:
@@ -9684,23 +10851,9 @@ def _e_f_RetryCounter(w: Writer, v) -> None:
 
 def _d_f_RootCertificateID(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.string()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_RootCertificateID(w: Writer, v) -> None:
@@ -9710,26 +10863,15 @@ def _e_f_RootCertificateID(w: Writer, v) -> None:
 
 def _d_f_SAScheduleTupleID(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x2:
-        r.badz(p, 2, b & 0x2)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
     v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
     if not -32768 <= v <= 32767:
         r.fail('integer out of range')
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_SAScheduleTupleID(w: Writer, v) -> None:
@@ -9741,26 +10883,15 @@ def _e_f_SAScheduleTupleID(w: Writer, v) -> None:
 
 def _d_f_SAScheduleTupleID(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x2:
-        r.badz(p, 2, b & 0x2)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
     v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
     if not -32768 <= v <= 32767:
         r.fail('integer out of range')
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_SAScheduleTupleID(w: Writer, v) -> None:
@@ -9772,23 +10903,9 @@ def _e_f_SAScheduleTupleID(w: Writer, v) -> None:
 
 def _d_f_SPKISexp(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_SPKISexp(w: Writer, v) -> None:
@@ -9798,23 +10915,9 @@ def _e_f_SPKISexp(w: Writer, v) -> None:
 
 def _d_f_SalesTariffDescription(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.string()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_SalesTariffDescription(w: Writer, v) -> None:
@@ -9824,26 +10927,15 @@ def _e_f_SalesTariffDescription(w: Writer, v) -> None:
 
 def _d_f_SalesTariffID(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x2:
-        r.badz(p, 2, b & 0x2)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
     v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
     if not -32768 <= v <= 32767:
         r.fail('integer out of range')
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_SalesTariffID(w: Writer, v) -> None:
@@ -9855,23 +10947,9 @@ def _e_f_SalesTariffID(w: Writer, v) -> None:
 
 def _d_f_Seed(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_Seed(w: Writer, v) -> None:
@@ -9881,74 +10959,48 @@ def _e_f_Seed(w: Writer, v) -> None:
 
 def _d_f_SelectedPaymentOption(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x5:
-        r.badz(p, 3, b & 0x5)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x5: r.badz(p, 3, b & 0x5)
     k = (b >> 1) & 0x1
-    v = _K116[k]
+    v = _K22[k]
     return v
 
 def _e_f_SelectedPaymentOption(w: Writer, v) -> None:
-    w.bits((_K117[v]) << 1, 3)
+    w.bits(((_K37[v]) << 1), 3)
 
 def _d_f_ServiceCategory(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 4
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xf
-    r.p = q
-    if b & 0x9:
-        r.badz(p, 4, b & 0x9)
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0x9: r.badz(p, 4, b & 0x9)
     k = (b >> 1) & 0x3
-    v = _K143[k]
+    v = _K20[k]
     return v
 
 def _e_f_ServiceCategory(w: Writer, v) -> None:
-    w.bits((_K144[v]) << 1, 4)
+    w.bits(((_K35[v]) << 1), 4)
 
 def _d_f_ServiceCategory(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 4
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xf
-    r.p = q
-    if b & 0x9:
-        r.badz(p, 4, b & 0x9)
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0x9: r.badz(p, 4, b & 0x9)
     k = (b >> 1) & 0x3
-    v = _K143[k]
+    v = _K20[k]
     return v
 
 def _e_f_ServiceCategory(w: Writer, v) -> None:
-    w.bits((_K144[v]) << 1, 4)
+    w.bits(((_K35[v]) << 1), 4)
 
 def _d_f_ServiceID(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(65535)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_ServiceID(w: Writer, v) -> None:
@@ -9958,23 +11010,9 @@ def _e_f_ServiceID(w: Writer, v) -> None:
 
 def _d_f_ServiceID(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(65535)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_ServiceID(w: Writer, v) -> None:
@@ -9984,23 +11022,9 @@ def _e_f_ServiceID(w: Writer, v) -> None:
 
 def _d_f_ServiceName(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.string()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_ServiceName(w: Writer, v) -> None:
@@ -10010,23 +11034,9 @@ def _e_f_ServiceName(w: Writer, v) -> None:
 
 def _d_f_ServiceScope(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.string()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_ServiceScope(w: Writer, v) -> None:
@@ -10036,23 +11046,9 @@ def _e_f_ServiceScope(w: Writer, v) -> None:
 
 def _d_f_ServiceScope(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.string()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_ServiceScope(w: Writer, v) -> None:
@@ -10062,23 +11058,9 @@ def _e_f_ServiceScope(w: Writer, v) -> None:
 
 def _d_f_SessionID(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_SessionID(w: Writer, v) -> None:
@@ -10088,23 +11070,9 @@ def _e_f_SessionID(w: Writer, v) -> None:
 
 def _d_f_SessionID(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_SessionID(w: Writer, v) -> None:
@@ -10114,23 +11082,9 @@ def _e_f_SessionID(w: Writer, v) -> None:
 
 def _d_f_SigMeterReading(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_SigMeterReading(w: Writer, v) -> None:
@@ -10140,26 +11094,15 @@ def _e_f_SigMeterReading(w: Writer, v) -> None:
 
 def _d_f_TMeter(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x2:
-        r.badz(p, 2, b & 0x2)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
     v = -r.uintb(9223372036854775807) - 1 if sg else r.uintb(9223372036854775807)
     if not -9223372036854775808 <= v <= 9223372036854775807:
         r.fail('integer out of range')
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_TMeter(w: Writer, v) -> None:
@@ -10171,45 +11114,29 @@ def _e_f_TMeter(w: Writer, v) -> None:
 
 def _d_f_Unit(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 6
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3f
-    r.p = q
-    if b & 0x21:
-        r.badz(p, 6, b & 0x21)
+    p = r.p; q = p + 6
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3f; r.p = q
+    if b & 0x21: r.badz(p, 6, b & 0x21)
     k = (b >> 1) & 0xf
-    if k >= 10:
-        r.bad(p + 1, 'enumeration index out of range')
-    v = _K118[k]
+    if k >= 10: r.bad(p + 1, 'enum index')
+    v = _K1[k]
     return v
 
 def _e_f_Unit(w: Writer, v) -> None:
-    w.bits((_K119[v]) << 1, 6)
+    w.bits(((_K2[v]) << 1), 6)
 
 def _d_f_Value(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x2:
-        r.badz(p, 2, b & 0x2)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
     v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
     if not -32768 <= v <= 32767:
         r.fail('integer out of range')
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_Value(w: Writer, v) -> None:
@@ -10221,23 +11148,9 @@ def _e_f_Value(w: Writer, v) -> None:
 
 def _d_f_X509CRL(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_X509CRL(w: Writer, v) -> None:
@@ -10247,23 +11160,9 @@ def _e_f_X509CRL(w: Writer, v) -> None:
 
 def _d_f_X509Certificate(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_X509Certificate(w: Writer, v) -> None:
@@ -10273,23 +11172,9 @@ def _e_f_X509Certificate(w: Writer, v) -> None:
 
 def _d_f_X509IssuerName(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.string()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_X509IssuerName(w: Writer, v) -> None:
@@ -10299,23 +11184,9 @@ def _e_f_X509IssuerName(w: Writer, v) -> None:
 
 def _d_f_X509SKI(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_X509SKI(w: Writer, v) -> None:
@@ -10325,24 +11196,13 @@ def _e_f_X509SKI(w: Writer, v) -> None:
 
 def _d_f_X509SerialNumber(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x2:
-        r.badz(p, 2, b & 0x2)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
     v = -r.uint() - 1 if sg else r.uint()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_X509SerialNumber(w: Writer, v) -> None:
@@ -10352,23 +11212,9 @@ def _e_f_X509SerialNumber(w: Writer, v) -> None:
 
 def _d_f_X509SubjectName(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.string()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_X509SubjectName(w: Writer, v) -> None:
@@ -10378,23 +11224,9 @@ def _e_f_X509SubjectName(w: Writer, v) -> None:
 
 def _d_f_XPath(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.string()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_XPath(w: Writer, v) -> None:
@@ -10404,23 +11236,9 @@ def _e_f_XPath(w: Writer, v) -> None:
 
 def _d_f_Y(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_Y(w: Writer, v) -> None:
@@ -10430,23 +11248,9 @@ def _e_f_Y(w: Writer, v) -> None:
 
 def _d_f_amount(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(4294967295)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_amount(w: Writer, v) -> None:
@@ -10456,96 +11260,64 @@ def _e_f_amount(w: Writer, v) -> None:
 
 def _d_f_amountMultiplier(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 5
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1f
-    r.p = q
-    if b & 0x11:
-        r.badz(p, 5, b & 0x11)
+    p = r.p; q = p + 5
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1f; r.p = q
+    if b & 0x11: r.badz(p, 5, b & 0x11)
     v = ((b >> 1) & 0x7) - 3
-    if v > 3:
-        r.bad(p + 1, 'integer out of range')
+    if v > 3: r.bad(p + 1, 'range')
     return v
 
 def _e_f_amountMultiplier(w: Writer, v) -> None:
     if not -3 <= v <= 3:
         raise ExiEncodeError(f"value {v!r} outside [-3, 3]")
-    w.bits((v + 3) << 1, 5)
+    w.bits(((v + 3) << 1), 5)
 
 def _d_f_boolValue(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x5:
-        r.badz(p, 3, b & 0x5)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_boolValue(w: Writer, v) -> None:
-    w.bits((1 if v else 0) << 1, 3)
+    w.bits(((1 if v else 0) << 1), 3)
 
 def _d_f_byteValue(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 10
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3ff
-    r.p = q
-    if b & 0x201:
-        r.badz(p, 10, b & 0x201)
+    p = r.p; q = p + 10
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3ff; r.p = q
+    if b & 0x201: r.badz(p, 10, b & 0x201)
     v = ((b >> 1) & 0xff) - 128
     return v
 
 def _e_f_byteValue(w: Writer, v) -> None:
     if not -128 <= v <= 127:
         raise ExiEncodeError(f"value {v!r} outside [-128, 127]")
-    w.bits((v + 128) << 1, 10)
+    w.bits(((v + 128) << 1), 10)
 
 def _d_f_costKind(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 4
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xf
-    r.p = q
-    if b & 0x9:
-        r.badz(p, 4, b & 0x9)
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0x9: r.badz(p, 4, b & 0x9)
     k = (b >> 1) & 0x3
-    if k >= 3:
-        r.bad(p + 1, 'enumeration index out of range')
-    v = _K28[k]
+    if k >= 3: r.bad(p + 1, 'enum index')
+    v = _K62[k]
     return v
 
 def _e_f_costKind(w: Writer, v) -> None:
-    w.bits((_K30[v]) << 1, 4)
+    w.bits(((_K64[v]) << 1), 4)
 
 def _d_f_duration(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(4294967295)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_duration(w: Writer, v) -> None:
@@ -10555,26 +11327,15 @@ def _e_f_duration(w: Writer, v) -> None:
 
 def _d_f_intValue(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x2:
-        r.badz(p, 2, b & 0x2)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
     v = -r.uintb(2147483647) - 1 if sg else r.uintb(2147483647)
     if not -2147483648 <= v <= 2147483647:
         r.fail('integer out of range')
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_intValue(w: Writer, v) -> None:
@@ -10586,26 +11347,15 @@ def _e_f_intValue(w: Writer, v) -> None:
 
 def _d_f_shortValue(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x2:
-        r.badz(p, 2, b & 0x2)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
     v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
     if not -32768 <= v <= 32767:
         r.fail('integer out of range')
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_shortValue(w: Writer, v) -> None:
@@ -10617,23 +11367,9 @@ def _e_f_shortValue(w: Writer, v) -> None:
 
 def _d_f_start(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(4294967295)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_start(w: Writer, v) -> None:
@@ -10643,23 +11379,9 @@ def _e_f_start(w: Writer, v) -> None:
 
 def _d_f_startValue(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(4294967295)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_startValue(w: Writer, v) -> None:
@@ -10669,23 +11391,9 @@ def _e_f_startValue(w: Writer, v) -> None:
 
 def _d_f_stringValue(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.string()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_stringValue(w: Writer, v) -> None:

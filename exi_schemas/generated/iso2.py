@@ -13,168 +13,168 @@ from dataclasses import dataclass, field
 from exi_schemas._runtime import ExiDecodeError, ExiEncodeError, Reader, Writer
 
 _P0 = ((0, 0), (1, 0))
-_C1 = ((1, 2), (0, 1), None, None, None, None)
-_K2 = ('None', 'StopCharging', 'ReNegotiation')
-_K3 = {'None': 0, 'StopCharging': 1, 'ReNegotiation': 2}
-_P4 = ((0, 0), (1, 0), (-1, 0))
-_P5 = ((1, 0), (-1, 0))
-_C6 = ((1, 2), (0, 2), None)
-_C7 = ((2, 2), (1, 2), (0, 1))
-_K8 = ('OK', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_CertificateExpiresSoon', 'FAILED', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_UnknownSession', 'FAILED_ServiceSelectionInvalid', 'FAILED_PaymentSelectionInvalid', 'FAILED_CertificateExpired', 'FAILED_SignatureError', 'FAILED_NoCertificateAvailable', 'FAILED_CertChainError', 'FAILED_ChallengeInvalid', 'FAILED_ContractCanceled', 'FAILED_WrongChargeParameter', 'FAILED_PowerDeliveryNotApplied', 'FAILED_TariffSelectionInvalid', 'FAILED_ChargingProfileInvalid', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoChargeServiceSelected', 'FAILED_WrongEnergyTransferMode', 'FAILED_ContactorError', 'FAILED_CertificateNotAllowedAtThisEVSE', 'FAILED_CertificateRevoked')
-_K9 = ('Finished', 'Ongoing', 'Ongoing_WaitingForCustomerInteraction')
-_K10 = {'OK': 0, 'OK_NewSessionEstablished': 1, 'OK_OldSessionJoined': 2, 'OK_CertificateExpiresSoon': 3, 'FAILED': 4, 'FAILED_SequenceError': 5, 'FAILED_ServiceIDInvalid': 6, 'FAILED_UnknownSession': 7, 'FAILED_ServiceSelectionInvalid': 8, 'FAILED_PaymentSelectionInvalid': 9, 'FAILED_CertificateExpired': 10, 'FAILED_SignatureError': 11, 'FAILED_NoCertificateAvailable': 12, 'FAILED_CertChainError': 13, 'FAILED_ChallengeInvalid': 14, 'FAILED_ContractCanceled': 15, 'FAILED_WrongChargeParameter': 16, 'FAILED_PowerDeliveryNotApplied': 17, 'FAILED_TariffSelectionInvalid': 18, 'FAILED_ChargingProfileInvalid': 19, 'FAILED_MeteringSignatureNotValid': 20, 'FAILED_NoChargeServiceSelected': 21, 'FAILED_WrongEnergyTransferMode': 22, 'FAILED_ContactorError': 23, 'FAILED_CertificateNotAllowedAtThisEVSE': 24, 'FAILED_CertificateRevoked': 25}
-_K11 = {'Finished': 0, 'Ongoing': 1, 'Ongoing_WaitingForCustomerInteraction': 2}
-_P12 = ((0, 0), (0, 1), (0, 2), (0, 3), (0, 4), (0, 5), (0, 6), (0, 7), (0, 8), (0, 9), (0, 10), (0, 11), (0, 12), (0, 13), (0, 14), (0, 15), (0, 16), (0, 17), (0, 18), (0, 19), (0, 20), (0, 21), (0, 22), (0, 23), (0, 24), (0, 25), (0, 26), (0, 27), (0, 28), (0, 29), (0, 30), (0, 31), (0, 32), (0, 33), (0, 34), (-1, 0))
-_C13 = ((35, 6), (0, 1))
-_P14 = ((2, 0), (-1, 0))
-_C15 = ((1, 2), (0, 1), None, None)
-_C16 = (None, None, (1, 2), (0, 1))
-_P17 = ((6, 0), (-1, 0))
-_C18 = (None, None, None, None, None, None, (1, 2), (0, 1))
-_K19 = ('AC_single_phase_core', 'AC_three_phase_core', 'DC_core', 'DC_extended', 'DC_combo_core', 'DC_unique')
-_P20 = ((2, 0), (2, 1), (2, 2))
-_K21 = {'AC_single_phase_core': 0, 'AC_three_phase_core': 1, 'DC_core': 2, 'DC_extended': 3, 'DC_combo_core': 4, 'DC_unique': 5}
-_P22 = ((2, 0), (2, 1), (3, 0), (3, 1), (3, 2))
-_P23 = ((3, 0), (3, 1), (3, 2))
-_C24 = (None, None, (2, 3), (0, 2), None)
-_C25 = (None, None, (3, 3), (1, 2), None)
-_C26 = (None, None, (4, 3), (2, 2), None)
-_P27 = ((1, 0), (2, 0))
-_K28 = ('EVCharging', 'Internet', 'ContractCertificate', 'OtherCustom')
-_P29 = ((3, 0), (4, 0))
-_C30 = (None, (1, 2), (0, 1), None, None, None, None)
-_K31 = {'EVCharging': 0, 'Internet': 1, 'ContractCertificate': 2, 'OtherCustom': 3}
-_C32 = (None, None, None, (1, 2), (0, 1), None, None)
-_P33 = ((0, 0), (-1, 0))
-_C34 = ((0, 1), (0, 2), None)
-_C35 = (None, (1, 2), (0, 1))
-_P36 = ((3, 0), (4, 0), (5, 0), (6, 0))
-_P37 = ((4, 0), (5, 0), (6, 0))
-_P38 = ((5, 0), (6, 0))
-_C39 = (None, None, None, (1, 3), (0, 2), None, None, None)
-_C40 = (None, None, None, (2, 3), (1, 2), (0, 2), None, None)
-_C41 = (None, None, None, (3, 3), (2, 2), (1, 2), (0, 1), None)
-_C42 = (None, (0, 1), (0, 2), None)
-_K43 = ('relativePricePercentage', 'RenewableGenerationPercentage', 'CarbonDioxideEmission')
-_K44 = {'relativePricePercentage': 0, 'RenewableGenerationPercentage': 1, 'CarbonDioxideEmission': 2}
-_P45 = ((2, 0), (3, 0), (4, 0), (5, 0), (6, 0))
-_P46 = ((7, 0), (8, 0), (9, 0))
-_P47 = ((8, 0), (9, 0))
-_C48 = (None, None, (1, 3), (0, 3), None, None, None, None, None, None, None)
-_C49 = (None, None, (2, 3), (1, 3), (0, 2), None, None, None, None, None, None)
-_C50 = (None, None, (3, 3), (2, 3), (1, 2), (0, 2), None, None, None, None, None)
-_C51 = (None, None, (4, 3), (3, 3), (2, 2), (1, 2), (0, 1), None, None, None, None)
-_C52 = (None, None, None, None, None, None, None, (1, 2), (0, 2), None, None)
-_C53 = (None, None, None, None, None, None, None, (2, 2), (1, 2), (0, 1), None)
-_P54 = ((7, 0), (8, 0), (9, 0), (10, 0))
-_P55 = ((8, 0), (9, 0), (10, 0))
-_P56 = ((9, 0), (10, 0))
-_P57 = ((12, 0), (13, 0), (-1, 0))
-_P58 = ((13, 0), (-1, 0))
-_C59 = (None, None, None, None, None, None, None, (1, 3), (0, 2), None, None, None, None, None, None)
-_C60 = (None, None, None, None, None, None, None, (2, 3), (1, 2), (0, 2), None, None, None, None, None)
-_C61 = (None, None, None, None, None, None, None, (3, 3), (2, 2), (1, 2), (0, 1), None, None, None, None)
-_C62 = (None, None, None, None, None, None, None, None, None, None, None, None, (1, 2), (0, 2), None)
-_C63 = (None, None, None, None, None, None, None, None, None, None, None, None, (2, 2), (1, 2), (0, 1))
-_P64 = ((5, 0), (6, 0), (7, 0), (8, 0), (-1, 0))
-_P65 = ((6, 0), (7, 0), (8, 0), (-1, 0))
-_P66 = ((7, 0), (8, 0), (-1, 0))
-_P67 = ((8, 0), (-1, 0))
-_C68 = ((1, 2), (0, 1), None, None, None, None, None, None, None, None)
-_C69 = (None, None, None, (1, 2), (0, 1), None, None, None, None, None)
-_C70 = (None, None, None, None, None, (1, 3), (0, 3), None, None, None)
-_C71 = (None, None, None, None, None, (2, 3), (1, 3), (0, 2), None, None)
-_C72 = (None, None, None, None, None, (3, 3), (2, 3), (1, 2), (0, 2), None)
-_C73 = (None, None, None, None, None, (4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
-_C74 = (None, (1, 2), (0, 1), None)
-_P75 = ((6, 0), (7, 0))
-_C76 = (None, None, None, None, None, None, (1, 2), (0, 1), None, None)
-_C77 = (None, None, None, None, None, None, None, None, (1, 2), (0, 1))
-_P78 = ((2, 0), (3, 0))
-_K79 = ('Invalid', 'Valid', 'Warning', 'Fault', 'No_IMD')
-_K80 = ('EVSE_NotReady', 'EVSE_Ready', 'EVSE_Shutdown', 'EVSE_UtilityInterruptEvent', 'EVSE_IsolationMonitoringActive', 'EVSE_EmergencyShutdown', 'EVSE_Malfunction', 'Reserved_8', 'Reserved_9', 'Reserved_A', 'Reserved_B', 'Reserved_C')
-_K81 = {'Invalid': 0, 'Valid': 1, 'Warning': 2, 'Fault': 3, 'No_IMD': 4}
-_C82 = (None, None, (1, 2), (0, 1), None)
-_K83 = {'EVSE_NotReady': 0, 'EVSE_Ready': 1, 'EVSE_Shutdown': 2, 'EVSE_UtilityInterruptEvent': 3, 'EVSE_IsolationMonitoringActive': 4, 'EVSE_EmergencyShutdown': 5, 'EVSE_Malfunction': 6, 'Reserved_8': 7, 'Reserved_9': 8, 'Reserved_A': 9, 'Reserved_B': 10, 'Reserved_C': 11}
-_K84 = ('NO_ERROR', 'FAILED_RESSTemperatureInhibit', 'FAILED_EVShiftPosition', 'FAILED_ChargerConnectorLockFault', 'FAILED_EVRESSMalfunction', 'FAILED_ChargingCurrentdifferential', 'FAILED_ChargingVoltageOutOfRange', 'Reserved_A', 'Reserved_B', 'Reserved_C', 'FAILED_ChargingSystemIncompatibility', 'NoData')
-_K85 = {'NO_ERROR': 0, 'FAILED_RESSTemperatureInhibit': 1, 'FAILED_EVShiftPosition': 2, 'FAILED_ChargerConnectorLockFault': 3, 'FAILED_EVRESSMalfunction': 4, 'FAILED_ChargingCurrentdifferential': 5, 'FAILED_ChargingVoltageOutOfRange': 6, 'Reserved_A': 7, 'Reserved_B': 8, 'Reserved_C': 9, 'FAILED_ChargingSystemIncompatibility': 10, 'NoData': 11}
-_C86 = ((1, 2), (0, 1))
-_P87 = ((0, 0), (0, 1))
-_P88 = ((0, 0), (1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7))
-_P89 = ((1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7))
-_P90 = ((1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7), (-1, 0))
-_C91 = ((1, 4), (0, 4), (0, 4))
-_C92 = ((2, 4), (1, 4), (1, 4))
-_C93 = ((3, 4), (2, 4), (2, 4))
-_C94 = ((4, 4), (3, 4), (3, 4))
-_C95 = ((5, 4), (4, 4), (4, 4))
-_C96 = ((6, 4), (5, 4), (5, 4))
-_C97 = ((7, 4), (6, 4), (6, 4))
-_P98 = ((0, 0), (0, 1), (0, 2))
-_P99 = ((-1, 0),)
-_C100 = ((0, 1), (0, 2))
-_C101 = ((1, 2), (0, 1), (0, 2))
-_P102 = ((1, 0), (2, 0), (-1, 0))
-_C103 = (None, (1, 2), (0, 2), None)
-_C104 = (None, (2, 2), (1, 2), (0, 1))
-_P105 = ((1, 0), (2, 0), (3, 0), (4, 0), (-1, 0))
-_P106 = ((2, 0), (3, 0), (4, 0), (-1, 0))
-_P107 = ((3, 0), (4, 0), (-1, 0))
-_P108 = ((4, 0), (-1, 0))
-_C109 = (None, (1, 3), (0, 3), None, None, None)
-_C110 = (None, (2, 3), (1, 3), (0, 2), None, None)
-_C111 = (None, (3, 3), (2, 3), (1, 2), (0, 2), None)
-_C112 = (None, (4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
-_C113 = ((1, 2), (0, 1), None, None, None)
-_P114 = ((1, 0), (1, 1), (1, 2))
-_K115 = ('ParsingError', 'NoTLSRootCertificatAvailable', 'UnknownError')
-_K116 = {'ParsingError': 0, 'NoTLSRootCertificatAvailable': 1, 'UnknownError': 2}
-_P117 = ((0, 0), (1, 0), (2, 0), (3, 0), (-1, 0))
-_P118 = ((1, 0), (2, 0), (3, 0), (-1, 0))
-_P119 = ((2, 0), (3, 0), (-1, 0))
-_P120 = ((3, 0), (-1, 0))
-_C121 = ((1, 3), (0, 3), None, None, None)
-_C122 = ((2, 3), (1, 3), (0, 3), None, None)
-_C123 = ((4, 3), (3, 3), (2, 3), (1, 2), (1, 2))
-_P124 = ((1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5))
-_K125 = ('Contract', 'ExternalPayment')
-_K126 = {'Contract': 0, 'ExternalPayment': 1}
-_K127 = ('h', 'm', 's', 'A', 'V', 'W', 'Wh')
-_K128 = {'h': 0, 'm': 1, 's': 2, 'A': 3, 'V': 4, 'W': 5, 'Wh': 6}
-_K129 = ('Start', 'Stop', 'Renegotiate')
-_P130 = ((2, 0), (3, 0), (3, 1), (-1, 0))
-_P131 = ((3, 0), (3, 1), (-1, 0))
-_K132 = {'Start': 0, 'Stop': 1, 'Renegotiate': 2}
-_C133 = (None, None, (1, 3), (0, 2), None)
-_C134 = (None, None, (2, 3), (1, 2), None)
-_C135 = (None, None, (3, 3), (2, 2), (0, 1))
-_P136 = ((0, 0), (1, 0), (2, 0), (3, 0), (4, 0))
-_P137 = ((1, 0), (2, 0), (3, 0), (4, 0))
-_P138 = ((2, 0), (3, 0), (4, 0))
-_C139 = ((1, 3), (0, 3), None, None, None, None, None)
-_C140 = ((2, 3), (1, 3), (0, 2), None, None, None, None)
-_C141 = ((3, 3), (2, 3), (1, 2), (0, 2), None, None, None)
-_C142 = ((4, 3), (3, 3), (2, 2), (1, 2), (0, 1), None, None)
-_P143 = ((0, 0), (1, 0), (2, 0), (-1, 0))
-_C144 = ((1, 3), (0, 2), None, None)
-_C145 = ((2, 3), (1, 2), (0, 2), None)
-_C146 = ((3, 3), (2, 2), (1, 2), (0, 1))
-_C147 = (None, (1, 2), (0, 2), (0, 2), None)
-_C148 = (None, (2, 2), (1, 2), (1, 2), (0, 1))
-_C149 = ((1, 2), (0, 1), None, None, None, None, None)
-_C150 = (None, None, (1, 2), (0, 2), None, None, None)
-_C151 = (None, None, (2, 2), (1, 2), (0, 1), (0, 2), None)
-_C152 = (None, None, None, None, None, (1, 2), (0, 1))
-_C153 = (None, None, None, (1, 2), (0, 1))
-_C154 = (None, (1, 2), (0, 1), None, None, None)
-_C155 = (None, None, None, (1, 2), (0, 1), None)
-_K156 = ('Terminate', 'Pause')
-_K157 = {'Terminate': 0, 'Pause': 1}
+_K1 = ('h', 'm', 's', 'A', 'V', 'W', 'Wh')
+_C2 = ((1, 2), (0, 1), None, None, None, None)
+_K3 = {'h': 0, 'm': 1, 's': 2, 'A': 3, 'V': 4, 'W': 5, 'Wh': 6}
+_K4 = ('None', 'StopCharging', 'ReNegotiation')
+_K5 = {'None': 0, 'StopCharging': 1, 'ReNegotiation': 2}
+_P6 = ((0, 0), (1, 0), (-1, 0))
+_P7 = ((1, 0), (-1, 0))
+_C8 = ((1, 2), (0, 2), None)
+_C9 = ((2, 2), (1, 2), (0, 1))
+_K10 = ('OK', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_CertificateExpiresSoon', 'FAILED', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_UnknownSession', 'FAILED_ServiceSelectionInvalid', 'FAILED_PaymentSelectionInvalid', 'FAILED_CertificateExpired', 'FAILED_SignatureError', 'FAILED_NoCertificateAvailable', 'FAILED_CertChainError', 'FAILED_ChallengeInvalid', 'FAILED_ContractCanceled', 'FAILED_WrongChargeParameter', 'FAILED_PowerDeliveryNotApplied', 'FAILED_TariffSelectionInvalid', 'FAILED_ChargingProfileInvalid', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoChargeServiceSelected', 'FAILED_WrongEnergyTransferMode', 'FAILED_ContactorError', 'FAILED_CertificateNotAllowedAtThisEVSE', 'FAILED_CertificateRevoked')
+_K11 = ('Finished', 'Ongoing', 'Ongoing_WaitingForCustomerInteraction')
+_K12 = {'OK': 0, 'OK_NewSessionEstablished': 1, 'OK_OldSessionJoined': 2, 'OK_CertificateExpiresSoon': 3, 'FAILED': 4, 'FAILED_SequenceError': 5, 'FAILED_ServiceIDInvalid': 6, 'FAILED_UnknownSession': 7, 'FAILED_ServiceSelectionInvalid': 8, 'FAILED_PaymentSelectionInvalid': 9, 'FAILED_CertificateExpired': 10, 'FAILED_SignatureError': 11, 'FAILED_NoCertificateAvailable': 12, 'FAILED_CertChainError': 13, 'FAILED_ChallengeInvalid': 14, 'FAILED_ContractCanceled': 15, 'FAILED_WrongChargeParameter': 16, 'FAILED_PowerDeliveryNotApplied': 17, 'FAILED_TariffSelectionInvalid': 18, 'FAILED_ChargingProfileInvalid': 19, 'FAILED_MeteringSignatureNotValid': 20, 'FAILED_NoChargeServiceSelected': 21, 'FAILED_WrongEnergyTransferMode': 22, 'FAILED_ContactorError': 23, 'FAILED_CertificateNotAllowedAtThisEVSE': 24, 'FAILED_CertificateRevoked': 25}
+_K13 = {'Finished': 0, 'Ongoing': 1, 'Ongoing_WaitingForCustomerInteraction': 2}
+_P14 = ((0, 0), (0, 1), (0, 2), (0, 3), (0, 4), (0, 5), (0, 6), (0, 7), (0, 8), (0, 9), (0, 10), (0, 11), (0, 12), (0, 13), (0, 14), (0, 15), (0, 16), (0, 17), (0, 18), (0, 19), (0, 20), (0, 21), (0, 22), (0, 23), (0, 24), (0, 25), (0, 26), (0, 27), (0, 28), (0, 29), (0, 30), (0, 31), (0, 32), (0, 33), (0, 34), (-1, 0))
+_K15 = ('AC_single_phase_core', 'AC_three_phase_core', 'DC_core', 'DC_extended', 'DC_combo_core', 'DC_unique')
+_P16 = ((2, 0), (2, 1), (2, 2))
+_P17 = ((2, 0), (2, 1), (3, 0), (3, 1), (3, 2))
+_P18 = ((3, 0), (3, 1), (3, 2))
+_P19 = ((2, 0), (3, 0))
+_P20 = ((1, 0), (1, 1), (1, 2))
+_K21 = ('Contract', 'ExternalPayment')
+_K22 = ('Start', 'Stop', 'Renegotiate')
+_P23 = ((2, 0), (3, 0), (3, 1), (-1, 0))
+_P24 = ((3, 0), (3, 1), (-1, 0))
+_P25 = ((2, 0), (-1, 0))
+_K26 = ('EVCharging', 'Internet', 'ContractCertificate', 'OtherCustom')
+_P27 = ((3, 0), (-1, 0))
+_K28 = ('Terminate', 'Pause')
+_C29 = ((1, 2), (0, 1), None, None)
+_K30 = {'AC_single_phase_core': 0, 'AC_three_phase_core': 1, 'DC_core': 2, 'DC_extended': 3, 'DC_combo_core': 4, 'DC_unique': 5}
+_C31 = (None, None, (2, 3), (0, 2), None)
+_C32 = (None, None, (3, 3), (1, 2), None)
+_C33 = (None, None, (4, 3), (2, 2), None)
+_C34 = ((1, 2), (0, 1), None, None, None)
+_C35 = (None, None, (1, 2), (0, 1), None)
+_K36 = {'Contract': 0, 'ExternalPayment': 1}
+_K37 = {'Start': 0, 'Stop': 1, 'Renegotiate': 2}
+_C38 = (None, None, (1, 3), (0, 2), None)
+_C39 = (None, None, (2, 3), (1, 2), None)
+_C40 = (None, None, (3, 3), (2, 2), (0, 1))
+_C41 = (None, None, (1, 2), (0, 1))
+_K42 = {'EVCharging': 0, 'Internet': 1, 'ContractCertificate': 2, 'OtherCustom': 3}
+_C43 = (None, None, None, (1, 2), (0, 1))
+_K44 = {'Terminate': 0, 'Pause': 1}
+_C45 = ((35, 6), (0, 1))
+_K46 = ('NO_ERROR', 'FAILED_RESSTemperatureInhibit', 'FAILED_EVShiftPosition', 'FAILED_ChargerConnectorLockFault', 'FAILED_EVRESSMalfunction', 'FAILED_ChargingCurrentdifferential', 'FAILED_ChargingVoltageOutOfRange', 'Reserved_A', 'Reserved_B', 'Reserved_C', 'FAILED_ChargingSystemIncompatibility', 'NoData')
+_K47 = {'NO_ERROR': 0, 'FAILED_RESSTemperatureInhibit': 1, 'FAILED_EVShiftPosition': 2, 'FAILED_ChargerConnectorLockFault': 3, 'FAILED_EVRESSMalfunction': 4, 'FAILED_ChargingCurrentdifferential': 5, 'FAILED_ChargingVoltageOutOfRange': 6, 'Reserved_A': 7, 'Reserved_B': 8, 'Reserved_C': 9, 'FAILED_ChargingSystemIncompatibility': 10, 'NoData': 11}
+_K48 = ('Invalid', 'Valid', 'Warning', 'Fault', 'No_IMD')
+_K49 = ('EVSE_NotReady', 'EVSE_Ready', 'EVSE_Shutdown', 'EVSE_UtilityInterruptEvent', 'EVSE_IsolationMonitoringActive', 'EVSE_EmergencyShutdown', 'EVSE_Malfunction', 'Reserved_8', 'Reserved_9', 'Reserved_A', 'Reserved_B', 'Reserved_C')
+_K50 = {'Invalid': 0, 'Valid': 1, 'Warning': 2, 'Fault': 3, 'No_IMD': 4}
+_K51 = {'EVSE_NotReady': 0, 'EVSE_Ready': 1, 'EVSE_Shutdown': 2, 'EVSE_UtilityInterruptEvent': 3, 'EVSE_IsolationMonitoringActive': 4, 'EVSE_EmergencyShutdown': 5, 'EVSE_Malfunction': 6, 'Reserved_8': 7, 'Reserved_9': 8, 'Reserved_A': 9, 'Reserved_B': 10, 'Reserved_C': 11}
+_P52 = ((6, 0), (-1, 0))
+_C53 = (None, None, None, None, None, None, (1, 2), (0, 1))
+_P54 = ((0, 0), (-1, 0))
+_C55 = ((1, 2), (0, 1))
+_P56 = ((1, 0), (2, 0))
+_P57 = ((3, 0), (4, 0))
+_C58 = (None, (1, 2), (0, 1), None, None, None, None)
+_C59 = (None, None, None, (1, 2), (0, 1), None, None)
+_C60 = ((0, 1), (0, 2), None)
+_C61 = (None, (1, 2), (0, 1))
+_P62 = ((3, 0), (4, 0), (5, 0), (6, 0))
+_P63 = ((4, 0), (5, 0), (6, 0))
+_P64 = ((1, 0), (2, 0), (3, 0), (4, 0), (-1, 0))
+_P65 = ((2, 0), (3, 0), (4, 0), (-1, 0))
+_P66 = ((3, 0), (4, 0), (-1, 0))
+_P67 = ((4, 0), (-1, 0))
+_P68 = ((5, 0), (6, 0))
+_C69 = (None, None, None, (1, 3), (0, 2), None, None, None)
+_C70 = (None, (1, 3), (0, 3), None, None, None)
+_C71 = (None, (2, 3), (1, 3), (0, 2), None, None)
+_C72 = (None, (3, 3), (2, 3), (1, 2), (0, 2), None)
+_C73 = (None, (4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
+_C74 = (None, None, None, (2, 3), (1, 2), (0, 2), None, None)
+_C75 = (None, None, None, (3, 3), (2, 2), (1, 2), (0, 1), None)
+_K76 = ('relativePricePercentage', 'RenewableGenerationPercentage', 'CarbonDioxideEmission')
+_C77 = (None, (0, 1), (0, 2), None)
+_K78 = {'relativePricePercentage': 0, 'RenewableGenerationPercentage': 1, 'CarbonDioxideEmission': 2}
+_P79 = ((2, 0), (3, 0), (4, 0), (5, 0), (6, 0))
+_P80 = ((7, 0), (8, 0), (9, 0))
+_P81 = ((8, 0), (9, 0))
+_C82 = (None, None, (1, 3), (0, 3), None, None, None, None, None, None, None)
+_C83 = (None, None, (2, 3), (1, 3), (0, 2), None, None, None, None, None, None)
+_C84 = (None, None, (3, 3), (2, 3), (1, 2), (0, 2), None, None, None, None, None)
+_C85 = (None, None, (4, 3), (3, 3), (2, 2), (1, 2), (0, 1), None, None, None, None)
+_C86 = (None, None, None, None, None, None, None, (1, 2), (0, 2), None, None)
+_C87 = (None, None, None, None, None, None, None, (2, 2), (1, 2), (0, 1), None)
+_P88 = ((7, 0), (8, 0), (9, 0), (10, 0))
+_P89 = ((8, 0), (9, 0), (10, 0))
+_P90 = ((9, 0), (10, 0))
+_P91 = ((12, 0), (13, 0), (-1, 0))
+_P92 = ((13, 0), (-1, 0))
+_C93 = (None, None, None, None, None, None, None, (1, 3), (0, 2), None, None, None, None, None, None)
+_C94 = (None, None, None, None, None, None, None, (2, 3), (1, 2), (0, 2), None, None, None, None, None)
+_C95 = (None, None, None, None, None, None, None, (3, 3), (2, 2), (1, 2), (0, 1), None, None, None, None)
+_C96 = (None, None, None, None, None, None, None, None, None, None, None, None, (1, 2), (0, 2), None)
+_C97 = (None, None, None, None, None, None, None, None, None, None, None, None, (2, 2), (1, 2), (0, 1))
+_P98 = ((5, 0), (6, 0), (7, 0), (8, 0), (-1, 0))
+_P99 = ((6, 0), (7, 0), (8, 0), (-1, 0))
+_P100 = ((7, 0), (8, 0), (-1, 0))
+_P101 = ((8, 0), (-1, 0))
+_C102 = ((1, 2), (0, 1), None, None, None, None, None, None, None, None)
+_C103 = (None, None, None, (1, 2), (0, 1), None, None, None, None, None)
+_C104 = (None, None, None, None, None, (1, 3), (0, 3), None, None, None)
+_C105 = (None, None, None, None, None, (2, 3), (1, 3), (0, 2), None, None)
+_C106 = (None, None, None, None, None, (3, 3), (2, 3), (1, 2), (0, 2), None)
+_C107 = (None, None, None, None, None, (4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
+_C108 = (None, (1, 2), (0, 1), None)
+_P109 = ((6, 0), (7, 0))
+_C110 = (None, None, None, None, None, None, (1, 2), (0, 1), None, None)
+_C111 = (None, None, None, None, None, None, None, None, (1, 2), (0, 1))
+_P112 = ((0, 0), (0, 1))
+_P113 = ((0, 0), (1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7))
+_P114 = ((1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7))
+_P115 = ((0, 0), (1, 0), (2, 0), (-1, 0))
+_P116 = ((1, 0), (2, 0), (-1, 0))
+_P117 = ((1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7), (-1, 0))
+_C118 = ((1, 4), (0, 4), (0, 4))
+_C119 = ((2, 4), (1, 4), (1, 4))
+_C120 = ((3, 4), (2, 4), (2, 4))
+_C121 = ((1, 3), (0, 2), None, None)
+_C122 = ((2, 3), (1, 2), (0, 2), None)
+_C123 = ((3, 3), (2, 2), (1, 2), (0, 1))
+_C124 = ((4, 4), (3, 4), (3, 4))
+_C125 = ((5, 4), (4, 4), (4, 4))
+_C126 = ((6, 4), (5, 4), (5, 4))
+_C127 = ((7, 4), (6, 4), (6, 4))
+_P128 = ((0, 0), (0, 1), (0, 2))
+_P129 = ((-1, 0),)
+_C130 = ((0, 1), (0, 2))
+_C131 = ((1, 2), (0, 1), (0, 2))
+_K132 = ('ParsingError', 'NoTLSRootCertificatAvailable', 'UnknownError')
+_K133 = {'ParsingError': 0, 'NoTLSRootCertificatAvailable': 1, 'UnknownError': 2}
+_C134 = (None, (1, 2), (0, 2), None)
+_C135 = (None, (2, 2), (1, 2), (0, 1))
+_P136 = ((0, 0), (1, 0), (2, 0), (3, 0), (-1, 0))
+_P137 = ((1, 0), (2, 0), (3, 0), (-1, 0))
+_P138 = ((2, 0), (3, 0), (-1, 0))
+_C139 = ((1, 3), (0, 3), None, None, None)
+_C140 = ((2, 3), (1, 3), (0, 3), None, None)
+_C141 = ((4, 3), (3, 3), (2, 3), (1, 2), (1, 2))
+_P142 = ((1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5))
+_P143 = ((0, 0), (1, 0), (2, 0), (3, 0), (4, 0))
+_P144 = ((1, 0), (2, 0), (3, 0), (4, 0))
+_P145 = ((2, 0), (3, 0), (4, 0))
+_C146 = ((1, 3), (0, 3), None, None, None, None, None)
+_C147 = ((2, 3), (1, 3), (0, 2), None, None, None, None)
+_C148 = ((3, 3), (2, 3), (1, 2), (0, 2), None, None, None)
+_C149 = ((4, 3), (3, 3), (2, 2), (1, 2), (0, 1), None, None)
+_C150 = (None, (1, 2), (0, 2), (0, 2), None)
+_C151 = (None, (2, 2), (1, 2), (1, 2), (0, 1))
+_C152 = ((1, 2), (0, 1), None, None, None, None, None)
+_C153 = (None, None, (1, 2), (0, 2), None, None, None)
+_C154 = (None, None, (2, 2), (1, 2), (0, 1), (0, 2), None)
+_C155 = (None, None, None, None, None, (1, 2), (0, 1))
+_C156 = (None, (1, 2), (0, 1), None, None, None)
+_C157 = (None, None, None, (1, 2), (0, 1), None)
 _C158 = (None, (2, 3), (1, 2), (1, 2))
 _P159 = ((2, 0),)
-_C160 = (None, None, None, (1, 2), (0, 2), (0, 2))
-_C161 = (None, None, None, (2, 2), (1, 2), (1, 2))
-_C162 = ((1, 2), (0, 1), None)
+_C160 = ((1, 2), (0, 1), None)
+_C161 = (None, None, None, (1, 2), (0, 2), (0, 2))
+_C162 = (None, None, None, (2, 2), (1, 2), (1, 2))
 _C163 = (None, None, None, (0, 1), (0, 2))
 _P164 = ((1, 1), (1, 0), (-1, 0))
 _C165 = (None, (0, 3), (0, 3))
@@ -1010,74 +1010,91 @@ def _d_AC_EVChargeParameterType(r: Reader) -> AC_EVChargeParameterType:
     v_ev_max_voltage = None
     v_ev_max_current = None
     v_ev_min_current = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
-    it, al = _P0[e]
+    it, al = _P0[r.code(2, 2)]
     if it == 0:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected characters')
         v_departure_time = r.uintb(4294967295)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        if b & 0x3:
-            r.badz(p, 2, b & 0x3)
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 1; al = 0
-    v_e_amount = _d_PhysicalValueType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_multiplier = None
+    v1_unit = None
+    v1_value = None
+    p = r.p; q = p + 15
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7fff; r.p = q
+    if b & 0x638e: r.badz(p, 15, b & 0x638e)
+    v1_multiplier = ((b >> 10) & 0x7) - 3
+    if v1_multiplier > 3: r.bad(p + 2, 'range')
+    k = (b >> 4) & 0x7
+    if k >= 7: r.bad(p + 8, 'enum index')
+    v1_unit = _K1[k]
+    sg = (b & 0x1) == 1
     it = 2; al = 0
-    v_ev_max_voltage = _d_PhysicalValueType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 3; al = 0
-    v_ev_max_current = _d_PhysicalValueType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 4; al = 0
-    v_ev_min_current = _d_PhysicalValueType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v1_value <= 32767:
+        r.fail('integer out of range')
+    v2_multiplier = None
+    v2_unit = None
+    v2_value = None
+    p = r.p; q = p + 18
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3ffff; r.p = q
+    if b & 0x3e38e: r.badz(p, 18, b & 0x3e38e)
+    v2_multiplier = ((b >> 10) & 0x7) - 3
+    if v2_multiplier > 3: r.bad(p + 5, 'range')
+    k = (b >> 4) & 0x7
+    if k >= 7: r.bad(p + 11, 'enum index')
+    v2_unit = _K1[k]
+    sg = (b & 0x1) == 1
+    v_e_amount = PhysicalValueType(multiplier=v1_multiplier, unit=v1_unit, value=v1_value)
+    it = 2; al = 0
+    v2_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v2_value <= 32767:
+        r.fail('integer out of range')
+    v3_multiplier = None
+    v3_unit = None
+    v3_value = None
+    p = r.p; q = p + 18
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3ffff; r.p = q
+    if b & 0x3e38e: r.badz(p, 18, b & 0x3e38e)
+    v3_multiplier = ((b >> 10) & 0x7) - 3
+    if v3_multiplier > 3: r.bad(p + 5, 'range')
+    k = (b >> 4) & 0x7
+    if k >= 7: r.bad(p + 11, 'enum index')
+    v3_unit = _K1[k]
+    sg = (b & 0x1) == 1
+    v_ev_max_voltage = PhysicalValueType(multiplier=v2_multiplier, unit=v2_unit, value=v2_value)
+    it = 2; al = 0
+    v3_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v3_value <= 32767:
+        r.fail('integer out of range')
+    v4_multiplier = None
+    v4_unit = None
+    v4_value = None
+    p = r.p; q = p + 18
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3ffff; r.p = q
+    if b & 0x3e38e: r.badz(p, 18, b & 0x3e38e)
+    v4_multiplier = ((b >> 10) & 0x7) - 3
+    if v4_multiplier > 3: r.bad(p + 5, 'range')
+    k = (b >> 4) & 0x7
+    if k >= 7: r.bad(p + 11, 'enum index')
+    v4_unit = _K1[k]
+    sg = (b & 0x1) == 1
+    v_ev_max_current = PhysicalValueType(multiplier=v3_multiplier, unit=v3_unit, value=v3_value)
+    it = 2; al = 0
+    v4_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v4_value <= 32767:
+        r.fail('integer out of range')
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    v_ev_min_current = PhysicalValueType(multiplier=v4_multiplier, unit=v4_unit, value=v4_value)
     it = -1; al = 0
     return AC_EVChargeParameterType(departure_time=v_departure_time, e_amount=v_e_amount, ev_max_voltage=v_ev_max_voltage, ev_max_current=v_ev_max_current, ev_min_current=v_ev_min_current)
 
@@ -1090,184 +1107,216 @@ def _e_AC_EVChargeParameterType(w: Writer, o: AC_EVChargeParameterType) -> None:
         w.bits(0, 1)
         s = 1
     f_e_amount = o.e_amount
-    if f_e_amount is None:
-        raise ExiEncodeError("AC_EVChargeParameterType: missing required e_amount")
-    c = _C1[s]
-    w.bits(c[0], c[1])
-    _e_PhysicalValueType(w, f_e_amount)
+    if f_e_amount is None: raise ExiEncodeError("AC_EVChargeParameterType: missing required e_amount")
+    c1 = _C2[s]
+    f1_multiplier = f_e_amount.multiplier
+    if f1_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
+    if not -3 <= f1_multiplier <= 3:
+        raise ExiEncodeError(f"value {f1_multiplier!r} outside [-3, 3]")
+    f1_unit = f_e_amount.unit
+    if f1_unit is None: raise ExiEncodeError("PhysicalValueType: missing required unit")
+    f1_value = f_e_amount.value
+    if f1_value is None: raise ExiEncodeError("PhysicalValueType: missing required value")
+    if not -32768 <= f1_value <= 32767:
+        raise ExiEncodeError(f"value {f1_value!r} outside [-32768, 32767]")
+    w.bits(((c1[0]) << 15) | ((f1_multiplier + 3) << 10) | ((_K3[f1_unit]) << 4) | (1 if f1_value < 0 else 0), c1[1] + 15)
+    w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
     s = 2
     f_ev_max_voltage = o.ev_max_voltage
-    if f_ev_max_voltage is None:
-        raise ExiEncodeError("AC_EVChargeParameterType: missing required ev_max_voltage")
-    w.bits(0, 1)
-    _e_PhysicalValueType(w, f_ev_max_voltage)
+    if f_ev_max_voltage is None: raise ExiEncodeError("AC_EVChargeParameterType: missing required ev_max_voltage")
+    f2_multiplier = f_ev_max_voltage.multiplier
+    if f2_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
+    if not -3 <= f2_multiplier <= 3:
+        raise ExiEncodeError(f"value {f2_multiplier!r} outside [-3, 3]")
+    f2_unit = f_ev_max_voltage.unit
+    if f2_unit is None: raise ExiEncodeError("PhysicalValueType: missing required unit")
+    f2_value = f_ev_max_voltage.value
+    if f2_value is None: raise ExiEncodeError("PhysicalValueType: missing required value")
+    if not -32768 <= f2_value <= 32767:
+        raise ExiEncodeError(f"value {f2_value!r} outside [-32768, 32767]")
+    w.bits(((f2_multiplier + 3) << 10) | ((_K3[f2_unit]) << 4) | (1 if f2_value < 0 else 0), 18)
+    w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
     f_ev_max_current = o.ev_max_current
-    if f_ev_max_current is None:
-        raise ExiEncodeError("AC_EVChargeParameterType: missing required ev_max_current")
-    w.bits(0, 1)
-    _e_PhysicalValueType(w, f_ev_max_current)
+    if f_ev_max_current is None: raise ExiEncodeError("AC_EVChargeParameterType: missing required ev_max_current")
+    f3_multiplier = f_ev_max_current.multiplier
+    if f3_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
+    if not -3 <= f3_multiplier <= 3:
+        raise ExiEncodeError(f"value {f3_multiplier!r} outside [-3, 3]")
+    f3_unit = f_ev_max_current.unit
+    if f3_unit is None: raise ExiEncodeError("PhysicalValueType: missing required unit")
+    f3_value = f_ev_max_current.value
+    if f3_value is None: raise ExiEncodeError("PhysicalValueType: missing required value")
+    if not -32768 <= f3_value <= 32767:
+        raise ExiEncodeError(f"value {f3_value!r} outside [-32768, 32767]")
+    w.bits(((f3_multiplier + 3) << 10) | ((_K3[f3_unit]) << 4) | (1 if f3_value < 0 else 0), 18)
+    w.uint(-f3_value - 1 if f3_value < 0 else f3_value)
     f_ev_min_current = o.ev_min_current
-    if f_ev_min_current is None:
-        raise ExiEncodeError("AC_EVChargeParameterType: missing required ev_min_current")
-    w.bits(0, 1)
-    _e_PhysicalValueType(w, f_ev_min_current)
-    w.bits(0, 1)
+    if f_ev_min_current is None: raise ExiEncodeError("AC_EVChargeParameterType: missing required ev_min_current")
+    f4_multiplier = f_ev_min_current.multiplier
+    if f4_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
+    if not -3 <= f4_multiplier <= 3:
+        raise ExiEncodeError(f"value {f4_multiplier!r} outside [-3, 3]")
+    f4_unit = f_ev_min_current.unit
+    if f4_unit is None: raise ExiEncodeError("PhysicalValueType: missing required unit")
+    f4_value = f_ev_min_current.value
+    if f4_value is None: raise ExiEncodeError("PhysicalValueType: missing required value")
+    if not -32768 <= f4_value <= 32767:
+        raise ExiEncodeError(f"value {f4_value!r} outside [-32768, 32767]")
+    w.bits(((f4_multiplier + 3) << 10) | ((_K3[f4_unit]) << 4) | (1 if f4_value < 0 else 0), 18)
+    w.uint(-f4_value - 1 if f4_value < 0 else f4_value)
+    w.bits(0, 3)
 
 def _d_AC_EVSEChargeParameterType(r: Reader) -> AC_EVSEChargeParameterType:
     rv = r.v; rn = r.n
     v_ac_evse_status = None
     v_evse_nominal_voltage = None
     v_evse_max_current = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_notification_max_delay = None
+    v1_evse_notification = None
+    v1_rcd = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
-    v_ac_evse_status = _d_AC_EVSEStatusType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 1; al = 0
-    v_evse_nominal_voltage = _d_PhysicalValueType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_notification_max_delay = r.uintb(65535)
+    v2_multiplier = None
+    v2_unit = None
+    v2_value = None
+    p = r.p; q = p + 27
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7ffffff; r.p = q
+    if b & 0x73be38e: r.badz(p, 27, b & 0x73be38e)
+    k = (b >> 22) & 0x3
+    if k >= 3: r.bad(p + 3, 'enum index')
+    v1_evse_notification = _K4[k]
+    v1_rcd = ((b >> 18) & 0x1) == 1
+    v2_multiplier = ((b >> 10) & 0x7) - 3
+    if v2_multiplier > 3: r.bad(p + 14, 'range')
+    k = (b >> 4) & 0x7
+    if k >= 7: r.bad(p + 20, 'enum index')
+    v2_unit = _K1[k]
+    sg = (b & 0x1) == 1
+    v_ac_evse_status = AC_EVSEStatusType(notification_max_delay=v1_notification_max_delay, evse_notification=v1_evse_notification, rcd=v1_rcd)
     it = 2; al = 0
-    v_evse_max_current = _d_PhysicalValueType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v2_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v2_value <= 32767:
+        r.fail('integer out of range')
+    v3_multiplier = None
+    v3_unit = None
+    v3_value = None
+    p = r.p; q = p + 18
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3ffff; r.p = q
+    if b & 0x3e38e: r.badz(p, 18, b & 0x3e38e)
+    v3_multiplier = ((b >> 10) & 0x7) - 3
+    if v3_multiplier > 3: r.bad(p + 5, 'range')
+    k = (b >> 4) & 0x7
+    if k >= 7: r.bad(p + 11, 'enum index')
+    v3_unit = _K1[k]
+    sg = (b & 0x1) == 1
+    v_evse_nominal_voltage = PhysicalValueType(multiplier=v2_multiplier, unit=v2_unit, value=v2_value)
+    it = 2; al = 0
+    v3_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v3_value <= 32767:
+        r.fail('integer out of range')
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    v_evse_max_current = PhysicalValueType(multiplier=v3_multiplier, unit=v3_unit, value=v3_value)
     it = -1; al = 0
     return AC_EVSEChargeParameterType(ac_evse_status=v_ac_evse_status, evse_nominal_voltage=v_evse_nominal_voltage, evse_max_current=v_evse_max_current)
 
 def _e_AC_EVSEChargeParameterType(w: Writer, o: AC_EVSEChargeParameterType) -> None:
     f_ac_evse_status = o.ac_evse_status
-    if f_ac_evse_status is None:
-        raise ExiEncodeError("AC_EVSEChargeParameterType: missing required ac_evse_status")
-    w.bits(0, 1)
-    _e_AC_EVSEStatusType(w, f_ac_evse_status)
+    if f_ac_evse_status is None: raise ExiEncodeError("AC_EVSEChargeParameterType: missing required ac_evse_status")
+    f1_notification_max_delay = f_ac_evse_status.notification_max_delay
+    if f1_notification_max_delay is None: raise ExiEncodeError("AC_EVSEStatusType: missing required notification_max_delay")
+    w.bits(0, 3)
+    w.uint(f1_notification_max_delay)
+    f1_evse_notification = f_ac_evse_status.evse_notification
+    if f1_evse_notification is None: raise ExiEncodeError("AC_EVSEStatusType: missing required evse_notification")
+    f1_rcd = f_ac_evse_status.rcd
+    if f1_rcd is None: raise ExiEncodeError("AC_EVSEStatusType: missing required rcd")
     f_evse_nominal_voltage = o.evse_nominal_voltage
-    if f_evse_nominal_voltage is None:
-        raise ExiEncodeError("AC_EVSEChargeParameterType: missing required evse_nominal_voltage")
-    w.bits(0, 1)
-    _e_PhysicalValueType(w, f_evse_nominal_voltage)
+    if f_evse_nominal_voltage is None: raise ExiEncodeError("AC_EVSEChargeParameterType: missing required evse_nominal_voltage")
+    f2_multiplier = f_evse_nominal_voltage.multiplier
+    if f2_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
+    if not -3 <= f2_multiplier <= 3:
+        raise ExiEncodeError(f"value {f2_multiplier!r} outside [-3, 3]")
+    f2_unit = f_evse_nominal_voltage.unit
+    if f2_unit is None: raise ExiEncodeError("PhysicalValueType: missing required unit")
+    f2_value = f_evse_nominal_voltage.value
+    if f2_value is None: raise ExiEncodeError("PhysicalValueType: missing required value")
+    if not -32768 <= f2_value <= 32767:
+        raise ExiEncodeError(f"value {f2_value!r} outside [-32768, 32767]")
+    w.bits(((_K5[f1_evse_notification]) << 22) | ((1 if f1_rcd else 0) << 18) | ((f2_multiplier + 3) << 10) | ((_K3[f2_unit]) << 4) | (1 if f2_value < 0 else 0), 27)
+    w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
     f_evse_max_current = o.evse_max_current
-    if f_evse_max_current is None:
-        raise ExiEncodeError("AC_EVSEChargeParameterType: missing required evse_max_current")
-    w.bits(0, 1)
-    _e_PhysicalValueType(w, f_evse_max_current)
-    w.bits(0, 1)
+    if f_evse_max_current is None: raise ExiEncodeError("AC_EVSEChargeParameterType: missing required evse_max_current")
+    f3_multiplier = f_evse_max_current.multiplier
+    if f3_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
+    if not -3 <= f3_multiplier <= 3:
+        raise ExiEncodeError(f"value {f3_multiplier!r} outside [-3, 3]")
+    f3_unit = f_evse_max_current.unit
+    if f3_unit is None: raise ExiEncodeError("PhysicalValueType: missing required unit")
+    f3_value = f_evse_max_current.value
+    if f3_value is None: raise ExiEncodeError("PhysicalValueType: missing required value")
+    if not -32768 <= f3_value <= 32767:
+        raise ExiEncodeError(f"value {f3_value!r} outside [-32768, 32767]")
+    w.bits(((f3_multiplier + 3) << 10) | ((_K3[f3_unit]) << 4) | (1 if f3_value < 0 else 0), 18)
+    w.uint(-f3_value - 1 if f3_value < 0 else f3_value)
+    w.bits(0, 3)
 
 def _d_AC_EVSEStatusType(r: Reader) -> AC_EVSEStatusType:
     rv = r.v; rn = r.n
     v_notification_max_delay = None
     v_evse_notification = None
     v_rcd = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_notification_max_delay = r.uintb(65535)
-    p = r.p
-    q = p + 11
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7ff
-    r.p = q
-    if b & 0x73b:
-        r.badz(p, 11, b & 0x73b)
+    p = r.p; q = p + 11
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7ff; r.p = q
+    if b & 0x73b: r.badz(p, 11, b & 0x73b)
     k = (b >> 6) & 0x3
-    if k >= 3:
-        r.bad(p + 3, 'enumeration index out of range')
-    v_evse_notification = _K2[k]
+    if k >= 3: r.bad(p + 3, 'enum index')
+    v_evse_notification = _K4[k]
     v_rcd = ((b >> 2) & 0x1) == 1
     it = -1; al = 0
     return AC_EVSEStatusType(notification_max_delay=v_notification_max_delay, evse_notification=v_evse_notification, rcd=v_rcd)
 
 def _e_AC_EVSEStatusType(w: Writer, o: AC_EVSEStatusType) -> None:
     f_notification_max_delay = o.notification_max_delay
-    if f_notification_max_delay is None:
-        raise ExiEncodeError("AC_EVSEStatusType: missing required notification_max_delay")
+    if f_notification_max_delay is None: raise ExiEncodeError("AC_EVSEStatusType: missing required notification_max_delay")
     w.bits(0, 2)
     w.uint(f_notification_max_delay)
-    w.bits(0, 1)
     f_evse_notification = o.evse_notification
-    if f_evse_notification is None:
-        raise ExiEncodeError("AC_EVSEStatusType: missing required evse_notification")
-    w.bits((_K3[f_evse_notification]) << 1, 5)
+    if f_evse_notification is None: raise ExiEncodeError("AC_EVSEStatusType: missing required evse_notification")
     f_rcd = o.rcd
-    if f_rcd is None:
-        raise ExiEncodeError("AC_EVSEStatusType: missing required rcd")
-    w.bits((1 if f_rcd else 0) << 2, 5)
+    if f_rcd is None: raise ExiEncodeError("AC_EVSEStatusType: missing required rcd")
+    w.bits(((_K5[f_evse_notification]) << 6) | ((1 if f_rcd else 0) << 2), 11)
 
 def _d_AuthorizationReqType(r: Reader) -> AuthorizationReqType:
     rv = r.v; rn = r.n
     v_id = None
     v_gen_challenge = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 3:
-        r.bad_code(p + 0, e, 3)
-    it, al = _P4[e]
+    it, al = _P6[r.code(2, 3)]
     if it == 0:
         v_id = r.string()
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P5[e]
+        it, al = _P7[r.code(2, 2)]
     if it == 1:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected characters')
         v_gen_challenge = r.binary()
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        if b & 0x3:
-            r.badz(p, 2, b & 0x3)
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
         it = -1; al = 0
     return AuthorizationReqType(id=v_id, gen_challenge=v_gen_challenge)
 
@@ -1280,58 +1329,40 @@ def _e_AuthorizationReqType(w: Writer, o: AuthorizationReqType) -> None:
         s = 1
     f_gen_challenge = o.gen_challenge
     if f_gen_challenge is not None:
-        c = _C6[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c1 = _C8[s]
+        w.bits(((c1[0]) << 1), c1[1] + 1)
         w.binary(f_gen_challenge)
         w.bits(0, 1)
         s = 2
-    c = _C7[s]
-    w.bits(c[0], c[1])
+    c2 = _C9[s]
+    w.bits((c2[0]), c2[1])
 
 def _d_AuthorizationResType(r: Reader) -> AuthorizationResType:
     rv = r.v; rn = r.n
     v_response_code = None
     v_evse_processing = None
-    p = r.p
-    q = p + 14
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3fff
-    r.p = q
-    if b & 0x3073:
-        r.badz(p, 14, b & 0x3073)
+    p = r.p; q = p + 14
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3fff; r.p = q
+    if b & 0x3073: r.badz(p, 14, b & 0x3073)
     k = (b >> 7) & 0x1f
-    if k >= 26:
-        r.bad(p + 2, 'enumeration index out of range')
-    v_response_code = _K8[k]
+    if k >= 26: r.bad(p + 2, 'enum index')
+    v_response_code = _K10[k]
     k = (b >> 2) & 0x3
-    if k >= 3:
-        r.bad(p + 10, 'enumeration index out of range')
-    v_evse_processing = _K9[k]
+    if k >= 3: r.bad(p + 10, 'enum index')
+    v_evse_processing = _K11[k]
     it = -1; al = 0
     return AuthorizationResType(response_code=v_response_code, evse_processing=v_evse_processing)
 
 def _e_AuthorizationResType(w: Writer, o: AuthorizationResType) -> None:
     f_response_code = o.response_code
-    if f_response_code is None:
-        raise ExiEncodeError("AuthorizationResType: missing required response_code")
-    w.bits((_K10[f_response_code]) << 1, 8)
+    if f_response_code is None: raise ExiEncodeError("AuthorizationResType: missing required response_code")
     f_evse_processing = o.evse_processing
-    if f_evse_processing is None:
-        raise ExiEncodeError("AuthorizationResType: missing required evse_processing")
-    w.bits((_K11[f_evse_processing]) << 2, 6)
+    if f_evse_processing is None: raise ExiEncodeError("AuthorizationResType: missing required evse_processing")
+    w.bits(((_K12[f_response_code]) << 7) | ((_K13[f_evse_processing]) << 2), 14)
 
 def _d_BodyBaseType(r: Reader) -> BodyBaseType:
-    rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return BodyBaseType()
 
@@ -1375,41 +1406,199 @@ def _d_BodyType(r: Reader) -> BodyType:
     v_session_stop_res = None
     v_welding_detection_req = None
     v_welding_detection_res = None
-    p = r.p
-    q = p + 6
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3f
-    r.p = q
-    e = b & 0x3f
-    if e >= 36:
-        r.bad_code(p + 0, e, 36)
-    it, al = _P12[e]
+    it, al = _P14[r.code(6, 36)]
     if it == 0:
         if al == 0:
-            v_authorization_req = _d_AuthorizationReqType(r)
+            v1_id = None
+            v1_gen_challenge = None
+            it, al = _P6[r.code(2, 3)]
+            if it == 0:
+                v1_id = r.string()
+                it, al = _P7[r.code(2, 2)]
+            if it == 1:
+                r.zero(1, 'expected characters')
+                v1_gen_challenge = r.binary()
+                p = r.p; q = p + 2
+                if q > rn: r.eos()
+                b = (rv >> (rn - q)) & 0x3; r.p = q
+                if b & 0x3: r.badz(p, 2, b & 0x3)
+                it = -1; al = 0
+            v_authorization_req = AuthorizationReqType(id=v1_id, gen_challenge=v1_gen_challenge)
         elif al == 1:
-            v_authorization_res = _d_AuthorizationResType(r)
+            v2_response_code = None
+            v2_evse_processing = None
+            p = r.p; q = p + 14
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x3fff; r.p = q
+            if b & 0x3073: r.badz(p, 14, b & 0x3073)
+            k = (b >> 7) & 0x1f
+            if k >= 26: r.bad(p + 2, 'enum index')
+            v2_response_code = _K10[k]
+            k = (b >> 2) & 0x3
+            if k >= 3: r.bad(p + 10, 'enum index')
+            v2_evse_processing = _K11[k]
+            it = -1; al = 0
+            v_authorization_res = AuthorizationResType(response_code=v2_response_code, evse_processing=v2_evse_processing)
         elif al == 2:
-            v_body_element = _d_BodyBaseType(r)
+            r.zero(1, 'expected end of element')
+            it = -1; al = 0
+            v_body_element = BodyBaseType()
         elif al == 3:
-            v_cable_check_req = _d_CableCheckReqType(r)
+            v4_dc_ev_status = None
+            r.zero(1, 'expected next item')
+            it = 0; al = 0
+            v4_dc_ev_status = _d_DC_EVStatusType(r)
+            r.zero(1, 'expected end of element')
+            it = -1; al = 0
+            v_cable_check_req = CableCheckReqType(dc_ev_status=v4_dc_ev_status)
         elif al == 4:
-            v_cable_check_res = _d_CableCheckResType(r)
+            v5_response_code = None
+            v5_dc_evse_status = None
+            v5_evse_processing = None
+            p = r.p; q = p + 9
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x1ff; r.p = q
+            if b & 0x183: r.badz(p, 9, b & 0x183)
+            k = (b >> 2) & 0x1f
+            if k >= 26: r.bad(p + 2, 'enum index')
+            v5_response_code = _K10[k]
+            it = 1; al = 0
+            v5_dc_evse_status = _d_DC_EVSEStatusType(r)
+            p = r.p; q = p + 6
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x3f; r.p = q
+            if b & 0x33: r.badz(p, 6, b & 0x33)
+            k = (b >> 2) & 0x3
+            if k >= 3: r.bad(p + 2, 'enum index')
+            v5_evse_processing = _K11[k]
+            it = -1; al = 0
+            v_cable_check_res = CableCheckResType(response_code=v5_response_code, dc_evse_status=v5_dc_evse_status, evse_processing=v5_evse_processing)
         elif al == 5:
-            v_certificate_installation_req = _d_CertificateInstallationReqType(r)
+            v6_id = None
+            v6_oem_provisioning_cert = None
+            v6_list_of_root_certificate_i_ds = None
+            r.zero(1, 'expected next item')
+            it = 0; al = 0
+            v6_id = r.string()
+            p = r.p; q = p + 2
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x3; r.p = q
+            if b & 0x3: r.badz(p, 2, b & 0x3)
+            it = 1; al = 0
+            v6_oem_provisioning_cert = r.binary()
+            p = r.p; q = p + 2
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x3; r.p = q
+            if b & 0x3: r.badz(p, 2, b & 0x3)
+            it = 2; al = 0
+            v6_list_of_root_certificate_i_ds = _d_ListOfRootCertificateIDsType(r)
+            r.zero(1, 'expected end of element')
+            it = -1; al = 0
+            v_certificate_installation_req = CertificateInstallationReqType(id=v6_id, oem_provisioning_cert=v6_oem_provisioning_cert, list_of_root_certificate_i_ds=v6_list_of_root_certificate_i_ds)
         elif al == 6:
             v_certificate_installation_res = _d_CertificateInstallationResType(r)
         elif al == 7:
-            v_certificate_update_req = _d_CertificateUpdateReqType(r)
+            v7_id = None
+            v7_contract_signature_cert_chain = None
+            v7_e_maid = None
+            v7_list_of_root_certificate_i_ds = None
+            r.zero(1, 'expected next item')
+            it = 0; al = 0
+            v7_id = r.string()
+            r.zero(1, 'expected next item')
+            it = 1; al = 0
+            v7_contract_signature_cert_chain = _d_CertificateChainType(r)
+            p = r.p; q = p + 2
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x3; r.p = q
+            if b & 0x3: r.badz(p, 2, b & 0x3)
+            it = 2; al = 0
+            v7_e_maid = r.string()
+            p = r.p; q = p + 2
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x3; r.p = q
+            if b & 0x3: r.badz(p, 2, b & 0x3)
+            it = 3; al = 0
+            v7_list_of_root_certificate_i_ds = _d_ListOfRootCertificateIDsType(r)
+            r.zero(1, 'expected end of element')
+            it = -1; al = 0
+            v_certificate_update_req = CertificateUpdateReqType(id=v7_id, contract_signature_cert_chain=v7_contract_signature_cert_chain, e_maid=v7_e_maid, list_of_root_certificate_i_ds=v7_list_of_root_certificate_i_ds)
         elif al == 8:
             v_certificate_update_res = _d_CertificateUpdateResType(r)
         elif al == 9:
-            v_charge_parameter_discovery_req = _d_ChargeParameterDiscoveryReqType(r)
+            v8_max_entries_sa_schedule_tuple = None
+            v8_requested_energy_transfer_mode = None
+            v8_ac_ev_charge_parameter = None
+            v8_dc_ev_charge_parameter = None
+            v8_ev_charge_parameter = None
+            it, al = _P0[r.code(2, 2)]
+            if it == 0:
+                r.zero(1, 'expected characters')
+                v8_max_entries_sa_schedule_tuple = r.uintb(65535)
+                p = r.p; q = p + 2
+                if q > rn: r.eos()
+                b = (rv >> (rn - q)) & 0x3; r.p = q
+                if b & 0x3: r.badz(p, 2, b & 0x3)
+                it = 1; al = 0
+            p = r.p; q = p + 7
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x7f; r.p = q
+            if b & 0x44: r.badz(p, 7, b & 0x44)
+            k = (b >> 3) & 0x7
+            if k >= 6: r.bad(p + 1, 'enum index')
+            v8_requested_energy_transfer_mode = _K15[k]
+            e = b & 0x3
+            if e >= 3: r.bad_code(p + 5, e, 3)
+            it, al = _P16[e]
+            if al == 0:
+                v8_ac_ev_charge_parameter = _d_AC_EVChargeParameterType(r)
+            elif al == 1:
+                v8_dc_ev_charge_parameter = _d_DC_EVChargeParameterType(r)
+            elif al == 2:
+                v8_ev_charge_parameter = _d_EVChargeParameterType(r)
+            r.zero(1, 'expected end of element')
+            it = -1; al = 0
+            v_charge_parameter_discovery_req = ChargeParameterDiscoveryReqType(max_entries_sa_schedule_tuple=v8_max_entries_sa_schedule_tuple, requested_energy_transfer_mode=v8_requested_energy_transfer_mode, ac_ev_charge_parameter=v8_ac_ev_charge_parameter, dc_ev_charge_parameter=v8_dc_ev_charge_parameter, ev_charge_parameter=v8_ev_charge_parameter)
         elif al == 10:
-            v_charge_parameter_discovery_res = _d_ChargeParameterDiscoveryResType(r)
+            v9_response_code = None
+            v9_evse_processing = None
+            v9_sa_schedule_list = None
+            v9_sa_schedules = None
+            v9_ac_evse_charge_parameter = None
+            v9_dc_evse_charge_parameter = None
+            v9_evse_charge_parameter = None
+            p = r.p; q = p + 16
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0xffff; r.p = q
+            if b & 0xc1c8: r.badz(p, 16, b & 0xc1c8)
+            k = (b >> 9) & 0x1f
+            if k >= 26: r.bad(p + 2, 'enum index')
+            v9_response_code = _K10[k]
+            k = (b >> 4) & 0x3
+            if k >= 3: r.bad(p + 10, 'enum index')
+            v9_evse_processing = _K11[k]
+            e = b & 0x7
+            if e >= 5: r.bad_code(p + 13, e, 5)
+            it, al = _P17[e]
+            if it == 2:
+                if al == 0:
+                    v9_sa_schedule_list = _d_SAScheduleListType(r)
+                elif al == 1:
+                    v9_sa_schedules = _d_SASchedulesType(r)
+                it, al = _P18[r.code(2, 3)]
+            if al == 0:
+                v9_ac_evse_charge_parameter = _d_AC_EVSEChargeParameterType(r)
+            elif al == 1:
+                v9_dc_evse_charge_parameter = _d_DC_EVSEChargeParameterType(r)
+            elif al == 2:
+                v9_evse_charge_parameter = _d_EVSEChargeParameterType(r)
+            r.zero(1, 'expected end of element')
+            it = -1; al = 0
+            v_charge_parameter_discovery_res = ChargeParameterDiscoveryResType(response_code=v9_response_code, evse_processing=v9_evse_processing, sa_schedule_list=v9_sa_schedule_list, sa_schedules=v9_sa_schedules, ac_evse_charge_parameter=v9_ac_evse_charge_parameter, dc_evse_charge_parameter=v9_dc_evse_charge_parameter, evse_charge_parameter=v9_evse_charge_parameter)
         elif al == 11:
-            v_charging_status_req = _d_ChargingStatusReqType(r)
+            r.zero(1, 'expected end of element')
+            it = -1; al = 0
+            v_charging_status_req = ChargingStatusReqType()
         elif al == 12:
             v_charging_status_res = _d_ChargingStatusResType(r)
         elif al == 13:
@@ -1417,53 +1606,402 @@ def _d_BodyType(r: Reader) -> BodyType:
         elif al == 14:
             v_current_demand_res = _d_CurrentDemandResType(r)
         elif al == 15:
-            v_metering_receipt_req = _d_MeteringReceiptReqType(r)
+            v11_id = None
+            v11_session_id = None
+            v11_sa_schedule_tuple_id = None
+            v11_meter_info = None
+            it, al = _P0[r.code(2, 2)]
+            if it == 0:
+                v11_id = r.string()
+                r.zero(1, 'expected next item')
+                it = 1; al = 0
+            r.zero(1, 'expected characters')
+            v11_session_id = r.binary()
+            p = r.p; q = p + 3
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x7; r.p = q
+            if b & 0x4: r.badz(p, 3, b & 0x4)
+            e = b & 0x3
+            if e >= 2: r.bad_code(p + 1, e, 2)
+            it, al = _P19[e]
+            if it == 2:
+                p = r.p; q = p + 11
+                if q > rn: r.eos()
+                b = (rv >> (rn - q)) & 0x7ff; r.p = q
+                if b & 0x403: r.badz(p, 11, b & 0x403)
+                v11_sa_schedule_tuple_id = ((b >> 2) & 0xff) + 1
+                if v11_sa_schedule_tuple_id > 255: r.bad(p + 1, 'range')
+                it = 3; al = 0
+            v11_meter_info = _d_MeterInfoType(r)
+            r.zero(1, 'expected end of element')
+            it = -1; al = 0
+            v_metering_receipt_req = MeteringReceiptReqType(id=v11_id, session_id=v11_session_id, sa_schedule_tuple_id=v11_sa_schedule_tuple_id, meter_info=v11_meter_info)
         elif al == 16:
-            v_metering_receipt_res = _d_MeteringReceiptResType(r)
+            v12_response_code = None
+            v12_ac_evse_status = None
+            v12_dc_evse_status = None
+            v12_evse_status = None
+            p = r.p; q = p + 10
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x3ff; r.p = q
+            if b & 0x304: r.badz(p, 10, b & 0x304)
+            k = (b >> 3) & 0x1f
+            if k >= 26: r.bad(p + 2, 'enum index')
+            v12_response_code = _K10[k]
+            e = b & 0x3
+            if e >= 3: r.bad_code(p + 8, e, 3)
+            it, al = _P20[e]
+            if al == 0:
+                v12_ac_evse_status = _d_AC_EVSEStatusType(r)
+            elif al == 1:
+                v12_dc_evse_status = _d_DC_EVSEStatusType(r)
+            elif al == 2:
+                v12_evse_status = _d_EVSEStatusType(r)
+            r.zero(1, 'expected end of element')
+            it = -1; al = 0
+            v_metering_receipt_res = MeteringReceiptResType(response_code=v12_response_code, ac_evse_status=v12_ac_evse_status, dc_evse_status=v12_dc_evse_status, evse_status=v12_evse_status)
         elif al == 17:
-            v_payment_details_req = _d_PaymentDetailsReqType(r)
+            v13_e_maid = None
+            v13_contract_signature_cert_chain = None
+            p = r.p; q = p + 2
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x3; r.p = q
+            if b & 0x3: r.badz(p, 2, b & 0x3)
+            it = 0; al = 0
+            v13_e_maid = r.string()
+            p = r.p; q = p + 2
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x3; r.p = q
+            if b & 0x3: r.badz(p, 2, b & 0x3)
+            it = 1; al = 0
+            v13_contract_signature_cert_chain = _d_CertificateChainType(r)
+            r.zero(1, 'expected end of element')
+            it = -1; al = 0
+            v_payment_details_req = PaymentDetailsReqType(e_maid=v13_e_maid, contract_signature_cert_chain=v13_contract_signature_cert_chain)
         elif al == 18:
-            v_payment_details_res = _d_PaymentDetailsResType(r)
+            v14_response_code = None
+            v14_gen_challenge = None
+            v14_evse_time_stamp = None
+            p = r.p; q = p + 10
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x3ff; r.p = q
+            if b & 0x307: r.badz(p, 10, b & 0x307)
+            k = (b >> 3) & 0x1f
+            if k >= 26: r.bad(p + 2, 'enum index')
+            v14_response_code = _K10[k]
+            it = 1; al = 0
+            v14_gen_challenge = r.binary()
+            p = r.p; q = p + 4
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0xf; r.p = q
+            if b & 0xe: r.badz(p, 4, b & 0xe)
+            sg = (b & 0x1) == 1
+            it = 2; al = 0
+            v14_evse_time_stamp = -r.uintb(9223372036854775807) - 1 if sg else r.uintb(9223372036854775807)
+            if not -9223372036854775808 <= v14_evse_time_stamp <= 9223372036854775807:
+                r.fail('integer out of range')
+            p = r.p; q = p + 2
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x3; r.p = q
+            if b & 0x3: r.badz(p, 2, b & 0x3)
+            it = -1; al = 0
+            v_payment_details_res = PaymentDetailsResType(response_code=v14_response_code, gen_challenge=v14_gen_challenge, evse_time_stamp=v14_evse_time_stamp)
         elif al == 19:
-            v_payment_service_selection_req = _d_PaymentServiceSelectionReqType(r)
+            v15_selected_payment_option = None
+            v15_selected_service_list = None
+            p = r.p; q = p + 5
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x1f; r.p = q
+            if b & 0x1b: r.badz(p, 5, b & 0x1b)
+            k = (b >> 2) & 0x1
+            v15_selected_payment_option = _K21[k]
+            it = 1; al = 0
+            v15_selected_service_list = _d_SelectedServiceListType(r)
+            r.zero(1, 'expected end of element')
+            it = -1; al = 0
+            v_payment_service_selection_req = PaymentServiceSelectionReqType(selected_payment_option=v15_selected_payment_option, selected_service_list=v15_selected_service_list)
         elif al == 20:
-            v_payment_service_selection_res = _d_PaymentServiceSelectionResType(r)
+            v16_response_code = None
+            p = r.p; q = p + 9
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x1ff; r.p = q
+            if b & 0x183: r.badz(p, 9, b & 0x183)
+            k = (b >> 2) & 0x1f
+            if k >= 26: r.bad(p + 2, 'enum index')
+            v16_response_code = _K10[k]
+            it = -1; al = 0
+            v_payment_service_selection_res = PaymentServiceSelectionResType(response_code=v16_response_code)
         elif al == 21:
-            v_power_delivery_req = _d_PowerDeliveryReqType(r)
+            v17_charge_progress = None
+            v17_sa_schedule_tuple_id = None
+            v17_charging_profile = None
+            v17_dc_ev_power_delivery_parameter = None
+            v17_ev_power_delivery_parameter = None
+            p = r.p; q = p + 19
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x7ffff; r.p = q
+            if b & 0x67008: r.badz(p, 19, b & 0x67008)
+            k = (b >> 15) & 0x3
+            if k >= 3: r.bad(p + 2, 'enum index')
+            v17_charge_progress = _K22[k]
+            v17_sa_schedule_tuple_id = ((b >> 4) & 0xff) + 1
+            if v17_sa_schedule_tuple_id > 255: r.bad(p + 7, 'range')
+            e = b & 0x7
+            if e >= 4: r.bad_code(p + 16, e, 4)
+            it, al = _P23[e]
+            if it == 2:
+                v17_charging_profile = _d_ChargingProfileType(r)
+                it, al = _P24[r.code(2, 3)]
+            if it == 3:
+                if al == 0:
+                    v17_dc_ev_power_delivery_parameter = _d_DC_EVPowerDeliveryParameterType(r)
+                elif al == 1:
+                    v17_ev_power_delivery_parameter = _d_EVPowerDeliveryParameterType(r)
+                r.zero(1, 'expected end of element')
+                it = -1; al = 0
+            v_power_delivery_req = PowerDeliveryReqType(charge_progress=v17_charge_progress, sa_schedule_tuple_id=v17_sa_schedule_tuple_id, charging_profile=v17_charging_profile, dc_ev_power_delivery_parameter=v17_dc_ev_power_delivery_parameter, ev_power_delivery_parameter=v17_ev_power_delivery_parameter)
         elif al == 22:
-            v_power_delivery_res = _d_PowerDeliveryResType(r)
+            v18_response_code = None
+            v18_ac_evse_status = None
+            v18_dc_evse_status = None
+            v18_evse_status = None
+            p = r.p; q = p + 10
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x3ff; r.p = q
+            if b & 0x304: r.badz(p, 10, b & 0x304)
+            k = (b >> 3) & 0x1f
+            if k >= 26: r.bad(p + 2, 'enum index')
+            v18_response_code = _K10[k]
+            e = b & 0x3
+            if e >= 3: r.bad_code(p + 8, e, 3)
+            it, al = _P20[e]
+            if al == 0:
+                v18_ac_evse_status = _d_AC_EVSEStatusType(r)
+            elif al == 1:
+                v18_dc_evse_status = _d_DC_EVSEStatusType(r)
+            elif al == 2:
+                v18_evse_status = _d_EVSEStatusType(r)
+            r.zero(1, 'expected end of element')
+            it = -1; al = 0
+            v_power_delivery_res = PowerDeliveryResType(response_code=v18_response_code, ac_evse_status=v18_ac_evse_status, dc_evse_status=v18_dc_evse_status, evse_status=v18_evse_status)
         elif al == 23:
-            v_pre_charge_req = _d_PreChargeReqType(r)
+            v19_dc_ev_status = None
+            v19_ev_target_voltage = None
+            v19_ev_target_current = None
+            r.zero(1, 'expected next item')
+            it = 0; al = 0
+            v19_dc_ev_status = _d_DC_EVStatusType(r)
+            r.zero(1, 'expected next item')
+            it = 1; al = 0
+            v19_ev_target_voltage = _d_PhysicalValueType(r)
+            r.zero(1, 'expected next item')
+            it = 2; al = 0
+            v19_ev_target_current = _d_PhysicalValueType(r)
+            r.zero(1, 'expected end of element')
+            it = -1; al = 0
+            v_pre_charge_req = PreChargeReqType(dc_ev_status=v19_dc_ev_status, ev_target_voltage=v19_ev_target_voltage, ev_target_current=v19_ev_target_current)
         elif al == 24:
-            v_pre_charge_res = _d_PreChargeResType(r)
+            v20_response_code = None
+            v20_dc_evse_status = None
+            v20_evse_present_voltage = None
+            p = r.p; q = p + 9
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x1ff; r.p = q
+            if b & 0x183: r.badz(p, 9, b & 0x183)
+            k = (b >> 2) & 0x1f
+            if k >= 26: r.bad(p + 2, 'enum index')
+            v20_response_code = _K10[k]
+            it = 1; al = 0
+            v20_dc_evse_status = _d_DC_EVSEStatusType(r)
+            r.zero(1, 'expected next item')
+            it = 2; al = 0
+            v20_evse_present_voltage = _d_PhysicalValueType(r)
+            r.zero(1, 'expected end of element')
+            it = -1; al = 0
+            v_pre_charge_res = PreChargeResType(response_code=v20_response_code, dc_evse_status=v20_dc_evse_status, evse_present_voltage=v20_evse_present_voltage)
         elif al == 25:
-            v_service_detail_req = _d_ServiceDetailReqType(r)
+            v21_service_id = None
+            p = r.p; q = p + 2
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x3; r.p = q
+            if b & 0x3: r.badz(p, 2, b & 0x3)
+            it = 0; al = 0
+            v21_service_id = r.uintb(65535)
+            p = r.p; q = p + 2
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x3; r.p = q
+            if b & 0x3: r.badz(p, 2, b & 0x3)
+            it = -1; al = 0
+            v_service_detail_req = ServiceDetailReqType(service_id=v21_service_id)
         elif al == 26:
-            v_service_detail_res = _d_ServiceDetailResType(r)
+            v22_response_code = None
+            v22_service_id = None
+            v22_service_parameter_list = None
+            p = r.p; q = p + 10
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x3ff; r.p = q
+            if b & 0x307: r.badz(p, 10, b & 0x307)
+            k = (b >> 3) & 0x1f
+            if k >= 26: r.bad(p + 2, 'enum index')
+            v22_response_code = _K10[k]
+            it = 1; al = 0
+            v22_service_id = r.uintb(65535)
+            p = r.p; q = p + 3
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x7; r.p = q
+            if b & 0x4: r.badz(p, 3, b & 0x4)
+            e = b & 0x3
+            if e >= 2: r.bad_code(p + 1, e, 2)
+            it, al = _P25[e]
+            if it == 2:
+                v22_service_parameter_list = _d_ServiceParameterListType(r)
+                r.zero(1, 'expected end of element')
+                it = -1; al = 0
+            v_service_detail_res = ServiceDetailResType(response_code=v22_response_code, service_id=v22_service_id, service_parameter_list=v22_service_parameter_list)
         elif al == 27:
-            v_service_discovery_req = _d_ServiceDiscoveryReqType(r)
+            v23_service_scope = None
+            v23_service_category = None
+            it, al = _P6[r.code(2, 3)]
+            if it == 0:
+                r.zero(1, 'expected characters')
+                v23_service_scope = r.string()
+                p = r.p; q = p + 3
+                if q > rn: r.eos()
+                b = (rv >> (rn - q)) & 0x7; r.p = q
+                if b & 0x4: r.badz(p, 3, b & 0x4)
+                e = b & 0x3
+                if e >= 2: r.bad_code(p + 1, e, 2)
+                it, al = _P7[e]
+            if it == 1:
+                p = r.p; q = p + 5
+                if q > rn: r.eos()
+                b = (rv >> (rn - q)) & 0x1f; r.p = q
+                if b & 0x13: r.badz(p, 5, b & 0x13)
+                k = (b >> 2) & 0x3
+                v23_service_category = _K26[k]
+                it = -1; al = 0
+            v_service_discovery_req = ServiceDiscoveryReqType(service_scope=v23_service_scope, service_category=v23_service_category)
         elif al == 28:
-            v_service_discovery_res = _d_ServiceDiscoveryResType(r)
+            v24_response_code = None
+            v24_payment_option_list = None
+            v24_charge_service = None
+            v24_service_list = None
+            p = r.p; q = p + 9
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x1ff; r.p = q
+            if b & 0x183: r.badz(p, 9, b & 0x183)
+            k = (b >> 2) & 0x1f
+            if k >= 26: r.bad(p + 2, 'enum index')
+            v24_response_code = _K10[k]
+            it = 1; al = 0
+            v24_payment_option_list = _d_PaymentOptionListType(r)
+            r.zero(1, 'expected next item')
+            it = 2; al = 0
+            v24_charge_service = _d_ChargeServiceType(r)
+            it, al = _P27[r.code(2, 2)]
+            if it == 3:
+                v24_service_list = _d_ServiceListType(r)
+                r.zero(1, 'expected end of element')
+                it = -1; al = 0
+            v_service_discovery_res = ServiceDiscoveryResType(response_code=v24_response_code, payment_option_list=v24_payment_option_list, charge_service=v24_charge_service, service_list=v24_service_list)
         elif al == 29:
-            v_session_setup_req = _d_SessionSetupReqType(r)
+            v25_evccid = None
+            p = r.p; q = p + 2
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x3; r.p = q
+            if b & 0x3: r.badz(p, 2, b & 0x3)
+            it = 0; al = 0
+            v25_evccid = r.binary()
+            p = r.p; q = p + 2
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x3; r.p = q
+            if b & 0x3: r.badz(p, 2, b & 0x3)
+            it = -1; al = 0
+            v_session_setup_req = SessionSetupReqType(evccid=v25_evccid)
         elif al == 30:
-            v_session_setup_res = _d_SessionSetupResType(r)
+            v26_response_code = None
+            v26_evseid = None
+            v26_evse_time_stamp = None
+            p = r.p; q = p + 10
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x3ff; r.p = q
+            if b & 0x307: r.badz(p, 10, b & 0x307)
+            k = (b >> 3) & 0x1f
+            if k >= 26: r.bad(p + 2, 'enum index')
+            v26_response_code = _K10[k]
+            it = 1; al = 0
+            v26_evseid = r.string()
+            p = r.p; q = p + 3
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x7; r.p = q
+            if b & 0x4: r.badz(p, 3, b & 0x4)
+            e = b & 0x3
+            if e >= 2: r.bad_code(p + 1, e, 2)
+            it, al = _P25[e]
+            if it == 2:
+                p = r.p; q = p + 2
+                if q > rn: r.eos()
+                b = (rv >> (rn - q)) & 0x3; r.p = q
+                if b & 0x2: r.badz(p, 2, b & 0x2)
+                sg = (b & 0x1) == 1
+                v26_evse_time_stamp = -r.uintb(9223372036854775807) - 1 if sg else r.uintb(9223372036854775807)
+                if not -9223372036854775808 <= v26_evse_time_stamp <= 9223372036854775807:
+                    r.fail('integer out of range')
+                p = r.p; q = p + 2
+                if q > rn: r.eos()
+                b = (rv >> (rn - q)) & 0x3; r.p = q
+                if b & 0x3: r.badz(p, 2, b & 0x3)
+                it = -1; al = 0
+            v_session_setup_res = SessionSetupResType(response_code=v26_response_code, evseid=v26_evseid, evse_time_stamp=v26_evse_time_stamp)
         elif al == 31:
-            v_session_stop_req = _d_SessionStopReqType(r)
+            v27_charging_session = None
+            p = r.p; q = p + 5
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x1f; r.p = q
+            if b & 0x1b: r.badz(p, 5, b & 0x1b)
+            k = (b >> 2) & 0x1
+            v27_charging_session = _K28[k]
+            it = -1; al = 0
+            v_session_stop_req = SessionStopReqType(charging_session=v27_charging_session)
         elif al == 32:
-            v_session_stop_res = _d_SessionStopResType(r)
+            v28_response_code = None
+            p = r.p; q = p + 9
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x1ff; r.p = q
+            if b & 0x183: r.badz(p, 9, b & 0x183)
+            k = (b >> 2) & 0x1f
+            if k >= 26: r.bad(p + 2, 'enum index')
+            v28_response_code = _K10[k]
+            it = -1; al = 0
+            v_session_stop_res = SessionStopResType(response_code=v28_response_code)
         elif al == 33:
-            v_welding_detection_req = _d_WeldingDetectionReqType(r)
+            v29_dc_ev_status = None
+            r.zero(1, 'expected next item')
+            it = 0; al = 0
+            v29_dc_ev_status = _d_DC_EVStatusType(r)
+            r.zero(1, 'expected end of element')
+            it = -1; al = 0
+            v_welding_detection_req = WeldingDetectionReqType(dc_ev_status=v29_dc_ev_status)
         elif al == 34:
-            v_welding_detection_res = _d_WeldingDetectionResType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+            v30_response_code = None
+            v30_dc_evse_status = None
+            v30_evse_present_voltage = None
+            p = r.p; q = p + 9
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x1ff; r.p = q
+            if b & 0x183: r.badz(p, 9, b & 0x183)
+            k = (b >> 2) & 0x1f
+            if k >= 26: r.bad(p + 2, 'enum index')
+            v30_response_code = _K10[k]
+            it = 1; al = 0
+            v30_dc_evse_status = _d_DC_EVSEStatusType(r)
+            r.zero(1, 'expected next item')
+            it = 2; al = 0
+            v30_evse_present_voltage = _d_PhysicalValueType(r)
+            r.zero(1, 'expected end of element')
+            it = -1; al = 0
+            v_welding_detection_res = WeldingDetectionResType(response_code=v30_response_code, dc_evse_status=v30_dc_evse_status, evse_present_voltage=v30_evse_present_voltage)
+        r.zero(1, 'expected end of element')
         it = -1; al = 0
     return BodyType(authorization_req=v_authorization_req, authorization_res=v_authorization_res, body_element=v_body_element, cable_check_req=v_cable_check_req, cable_check_res=v_cable_check_res, certificate_installation_req=v_certificate_installation_req, certificate_installation_res=v_certificate_installation_res, certificate_update_req=v_certificate_update_req, certificate_update_res=v_certificate_update_res, charge_parameter_discovery_req=v_charge_parameter_discovery_req, charge_parameter_discovery_res=v_charge_parameter_discovery_res, charging_status_req=v_charging_status_req, charging_status_res=v_charging_status_res, current_demand_req=v_current_demand_req, current_demand_res=v_current_demand_res, metering_receipt_req=v_metering_receipt_req, metering_receipt_res=v_metering_receipt_res, payment_details_req=v_payment_details_req, payment_details_res=v_payment_details_res, payment_service_selection_req=v_payment_service_selection_req, payment_service_selection_res=v_payment_service_selection_res, power_delivery_req=v_power_delivery_req, power_delivery_res=v_power_delivery_res, pre_charge_req=v_pre_charge_req, pre_charge_res=v_pre_charge_res, service_detail_req=v_service_detail_req, service_detail_res=v_service_detail_res, service_discovery_req=v_service_discovery_req, service_discovery_res=v_service_discovery_res, session_setup_req=v_session_setup_req, session_setup_res=v_session_setup_res, session_stop_req=v_session_stop_req, session_stop_res=v_session_stop_res, welding_detection_req=v_welding_detection_req, welding_detection_res=v_welding_detection_res)
 
@@ -1505,52 +2043,168 @@ def _e_BodyType(w: Writer, o: BodyType) -> None:
     f_welding_detection_req = o.welding_detection_req
     f_welding_detection_res = o.welding_detection_res
     if f_authorization_req is not None:
+        s1 = 0
         w.bits(0, 6)
-        _e_AuthorizationReqType(w, f_authorization_req)
+        f1_id = f_authorization_req.id
+        if f1_id is not None:
+            w.bits(0, 2)
+            w.string(f1_id)
+            s1 = 1
+        f1_gen_challenge = f_authorization_req.gen_challenge
+        if f1_gen_challenge is not None:
+            c1 = _C8[s1]
+            w.bits(((c1[0]) << 1), c1[1] + 1)
+            w.binary(f1_gen_challenge)
+            w.bits(0, 1)
+            s1 = 2
+        c2 = _C9[s1]
+        w.bits((c2[0]), c2[1])
         s = 1
     elif f_authorization_res is not None:
-        w.bits(1, 6)
-        _e_AuthorizationResType(w, f_authorization_res)
+        f2_response_code = f_authorization_res.response_code
+        if f2_response_code is None: raise ExiEncodeError("AuthorizationResType: missing required response_code")
+        f2_evse_processing = f_authorization_res.evse_processing
+        if f2_evse_processing is None: raise ExiEncodeError("AuthorizationResType: missing required evse_processing")
+        w.bits(((_K12[f2_response_code]) << 7) | ((_K13[f2_evse_processing]) << 2) | 16384, 20)
         s = 1
     elif f_body_element is not None:
-        w.bits(2, 6)
-        _e_BodyBaseType(w, f_body_element)
+        w.bits(4, 7)
         s = 1
     elif f_cable_check_req is not None:
-        w.bits(3, 6)
-        _e_CableCheckReqType(w, f_cable_check_req)
+        f4_dc_ev_status = f_cable_check_req.dc_ev_status
+        if f4_dc_ev_status is None: raise ExiEncodeError("CableCheckReqType: missing required dc_ev_status")
+        w.bits(6, 7)
+        _e_DC_EVStatusType(w, f4_dc_ev_status)
+        w.bits(0, 1)
         s = 1
     elif f_cable_check_res is not None:
-        w.bits(4, 6)
-        _e_CableCheckResType(w, f_cable_check_res)
+        f5_response_code = f_cable_check_res.response_code
+        if f5_response_code is None: raise ExiEncodeError("CableCheckResType: missing required response_code")
+        f5_dc_evse_status = f_cable_check_res.dc_evse_status
+        if f5_dc_evse_status is None: raise ExiEncodeError("CableCheckResType: missing required dc_evse_status")
+        w.bits(((_K12[f5_response_code]) << 2) | 2048, 15)
+        _e_DC_EVSEStatusType(w, f5_dc_evse_status)
+        f5_evse_processing = f_cable_check_res.evse_processing
+        if f5_evse_processing is None: raise ExiEncodeError("CableCheckResType: missing required evse_processing")
+        w.bits(((_K13[f5_evse_processing]) << 2), 6)
         s = 1
     elif f_certificate_installation_req is not None:
-        w.bits(5, 6)
-        _e_CertificateInstallationReqType(w, f_certificate_installation_req)
+        f6_id = f_certificate_installation_req.id
+        if f6_id is None: raise ExiEncodeError("CertificateInstallationReqType: missing required id")
+        w.bits(10, 7)
+        w.string(f6_id)
+        f6_oem_provisioning_cert = f_certificate_installation_req.oem_provisioning_cert
+        if f6_oem_provisioning_cert is None: raise ExiEncodeError("CertificateInstallationReqType: missing required oem_provisioning_cert")
+        w.bits(0, 2)
+        w.binary(f6_oem_provisioning_cert)
+        f6_list_of_root_certificate_i_ds = f_certificate_installation_req.list_of_root_certificate_i_ds
+        if f6_list_of_root_certificate_i_ds is None: raise ExiEncodeError("CertificateInstallationReqType: missing required list_of_root_certificate_i_ds")
+        w.bits(0, 2)
+        _e_ListOfRootCertificateIDsType(w, f6_list_of_root_certificate_i_ds)
+        w.bits(0, 1)
         s = 1
     elif f_certificate_installation_res is not None:
         w.bits(6, 6)
         _e_CertificateInstallationResType(w, f_certificate_installation_res)
         s = 1
     elif f_certificate_update_req is not None:
-        w.bits(7, 6)
-        _e_CertificateUpdateReqType(w, f_certificate_update_req)
+        f7_id = f_certificate_update_req.id
+        if f7_id is None: raise ExiEncodeError("CertificateUpdateReqType: missing required id")
+        w.bits(14, 7)
+        w.string(f7_id)
+        f7_contract_signature_cert_chain = f_certificate_update_req.contract_signature_cert_chain
+        if f7_contract_signature_cert_chain is None: raise ExiEncodeError("CertificateUpdateReqType: missing required contract_signature_cert_chain")
+        w.bits(0, 1)
+        _e_CertificateChainType(w, f7_contract_signature_cert_chain)
+        f7_e_maid = f_certificate_update_req.e_maid
+        if f7_e_maid is None: raise ExiEncodeError("CertificateUpdateReqType: missing required e_maid")
+        w.bits(0, 2)
+        w.string(f7_e_maid)
+        f7_list_of_root_certificate_i_ds = f_certificate_update_req.list_of_root_certificate_i_ds
+        if f7_list_of_root_certificate_i_ds is None: raise ExiEncodeError("CertificateUpdateReqType: missing required list_of_root_certificate_i_ds")
+        w.bits(0, 2)
+        _e_ListOfRootCertificateIDsType(w, f7_list_of_root_certificate_i_ds)
+        w.bits(0, 1)
         s = 1
     elif f_certificate_update_res is not None:
         w.bits(8, 6)
         _e_CertificateUpdateResType(w, f_certificate_update_res)
         s = 1
     elif f_charge_parameter_discovery_req is not None:
+        s8 = 0
         w.bits(9, 6)
-        _e_ChargeParameterDiscoveryReqType(w, f_charge_parameter_discovery_req)
+        f8_max_entries_sa_schedule_tuple = f_charge_parameter_discovery_req.max_entries_sa_schedule_tuple
+        if f8_max_entries_sa_schedule_tuple is not None:
+            w.bits(0, 3)
+            w.uint(f8_max_entries_sa_schedule_tuple)
+            w.bits(0, 1)
+            s8 = 1
+        f8_requested_energy_transfer_mode = f_charge_parameter_discovery_req.requested_energy_transfer_mode
+        if f8_requested_energy_transfer_mode is None: raise ExiEncodeError("ChargeParameterDiscoveryReqType: missing required requested_energy_transfer_mode")
+        c3 = _C29[s8]
+        s8 = 2
+        s8 = 2
+        w.bits(((c3[0]) << 5) | ((_K30[f8_requested_energy_transfer_mode]) << 1), c3[1] + 5)
+        f8_ac_ev_charge_parameter = f_charge_parameter_discovery_req.ac_ev_charge_parameter
+        f8_dc_ev_charge_parameter = f_charge_parameter_discovery_req.dc_ev_charge_parameter
+        f8_ev_charge_parameter = f_charge_parameter_discovery_req.ev_charge_parameter
+        if f8_ac_ev_charge_parameter is not None:
+            w.bits(0, 2)
+            _e_AC_EVChargeParameterType(w, f8_ac_ev_charge_parameter)
+            s8 = 3
+        elif f8_dc_ev_charge_parameter is not None:
+            w.bits(1, 2)
+            _e_DC_EVChargeParameterType(w, f8_dc_ev_charge_parameter)
+            s8 = 3
+        elif f8_ev_charge_parameter is not None:
+            w.bits(2, 2)
+            _e_EVChargeParameterType(w, f8_ev_charge_parameter)
+            s8 = 3
+        else:
+            raise ExiEncodeError("ChargeParameterDiscoveryReqType: missing required ac_ev_charge_parameter/dc_ev_charge_parameter/ev_charge_parameter")
+        w.bits(0, 1)
         s = 1
     elif f_charge_parameter_discovery_res is not None:
-        w.bits(10, 6)
-        _e_ChargeParameterDiscoveryResType(w, f_charge_parameter_discovery_res)
+        f9_response_code = f_charge_parameter_discovery_res.response_code
+        if f9_response_code is None: raise ExiEncodeError("ChargeParameterDiscoveryResType: missing required response_code")
+        f9_evse_processing = f_charge_parameter_discovery_res.evse_processing
+        if f9_evse_processing is None: raise ExiEncodeError("ChargeParameterDiscoveryResType: missing required evse_processing")
+        s9 = 2
+        w.bits(((_K12[f9_response_code]) << 6) | ((_K13[f9_evse_processing]) << 1) | 81920, 19)
+        f9_sa_schedule_list = f_charge_parameter_discovery_res.sa_schedule_list
+        f9_sa_schedules = f_charge_parameter_discovery_res.sa_schedules
+        if f9_sa_schedule_list is not None:
+            w.bits(0, 3)
+            _e_SAScheduleListType(w, f9_sa_schedule_list)
+            s9 = 3
+        elif f9_sa_schedules is not None:
+            w.bits(1, 3)
+            _e_SASchedulesType(w, f9_sa_schedules)
+            s9 = 3
+        f9_ac_evse_charge_parameter = f_charge_parameter_discovery_res.ac_evse_charge_parameter
+        f9_dc_evse_charge_parameter = f_charge_parameter_discovery_res.dc_evse_charge_parameter
+        f9_evse_charge_parameter = f_charge_parameter_discovery_res.evse_charge_parameter
+        if f9_ac_evse_charge_parameter is not None:
+            c4 = _C31[s9]
+            w.bits((c4[0]), c4[1])
+            _e_AC_EVSEChargeParameterType(w, f9_ac_evse_charge_parameter)
+            s9 = 4
+        elif f9_dc_evse_charge_parameter is not None:
+            c5 = _C32[s9]
+            w.bits((c5[0]), c5[1])
+            _e_DC_EVSEChargeParameterType(w, f9_dc_evse_charge_parameter)
+            s9 = 4
+        elif f9_evse_charge_parameter is not None:
+            c6 = _C33[s9]
+            w.bits((c6[0]), c6[1])
+            _e_EVSEChargeParameterType(w, f9_evse_charge_parameter)
+            s9 = 4
+        else:
+            raise ExiEncodeError("ChargeParameterDiscoveryResType: missing required ac_evse_charge_parameter/dc_evse_charge_parameter/evse_charge_parameter")
+        w.bits(0, 1)
         s = 1
     elif f_charging_status_req is not None:
-        w.bits(11, 6)
-        _e_ChargingStatusReqType(w, f_charging_status_req)
+        w.bits(22, 7)
         s = 1
     elif f_charging_status_res is not None:
         w.bits(12, 6)
@@ -1565,212 +2219,426 @@ def _e_BodyType(w: Writer, o: BodyType) -> None:
         _e_CurrentDemandResType(w, f_current_demand_res)
         s = 1
     elif f_metering_receipt_req is not None:
+        s11 = 0
         w.bits(15, 6)
-        _e_MeteringReceiptReqType(w, f_metering_receipt_req)
+        f11_id = f_metering_receipt_req.id
+        if f11_id is not None:
+            w.bits(0, 2)
+            w.string(f11_id)
+            s11 = 1
+        f11_session_id = f_metering_receipt_req.session_id
+        if f11_session_id is None: raise ExiEncodeError("MeteringReceiptReqType: missing required session_id")
+        c7 = _C34[s11]
+        w.bits(((c7[0]) << 1), c7[1] + 1)
+        w.binary(f11_session_id)
+        s11 = 2
+        s11 = 2
+        w.bits(0, 1)
+        f11_sa_schedule_tuple_id = f_metering_receipt_req.sa_schedule_tuple_id
+        if f11_sa_schedule_tuple_id is not None:
+            if not 1 <= f11_sa_schedule_tuple_id <= 255:
+                raise ExiEncodeError(f"value {f11_sa_schedule_tuple_id!r} outside [1, 255]")
+            w.bits(((f11_sa_schedule_tuple_id - 1) << 1), 12)
+            s11 = 3
+        f11_meter_info = f_metering_receipt_req.meter_info
+        if f11_meter_info is None: raise ExiEncodeError("MeteringReceiptReqType: missing required meter_info")
+        c8 = _C35[s11]
+        w.bits((c8[0]), c8[1])
+        _e_MeterInfoType(w, f11_meter_info)
+        s11 = 4
+        w.bits(0, 1)
         s = 1
     elif f_metering_receipt_res is not None:
-        w.bits(16, 6)
-        _e_MeteringReceiptResType(w, f_metering_receipt_res)
+        f12_response_code = f_metering_receipt_res.response_code
+        if f12_response_code is None: raise ExiEncodeError("MeteringReceiptResType: missing required response_code")
+        s12 = 1
+        w.bits(((_K12[f12_response_code]) << 1) | 4096, 14)
+        f12_ac_evse_status = f_metering_receipt_res.ac_evse_status
+        f12_dc_evse_status = f_metering_receipt_res.dc_evse_status
+        f12_evse_status = f_metering_receipt_res.evse_status
+        if f12_ac_evse_status is not None:
+            w.bits(0, 2)
+            _e_AC_EVSEStatusType(w, f12_ac_evse_status)
+            s12 = 2
+        elif f12_dc_evse_status is not None:
+            w.bits(1, 2)
+            _e_DC_EVSEStatusType(w, f12_dc_evse_status)
+            s12 = 2
+        elif f12_evse_status is not None:
+            w.bits(2, 2)
+            _e_EVSEStatusType(w, f12_evse_status)
+            s12 = 2
+        else:
+            raise ExiEncodeError("MeteringReceiptResType: missing required ac_evse_status/dc_evse_status/evse_status")
+        w.bits(0, 1)
         s = 1
     elif f_payment_details_req is not None:
-        w.bits(17, 6)
-        _e_PaymentDetailsReqType(w, f_payment_details_req)
+        f13_e_maid = f_payment_details_req.e_maid
+        if f13_e_maid is None: raise ExiEncodeError("PaymentDetailsReqType: missing required e_maid")
+        w.bits(68, 8)
+        w.string(f13_e_maid)
+        f13_contract_signature_cert_chain = f_payment_details_req.contract_signature_cert_chain
+        if f13_contract_signature_cert_chain is None: raise ExiEncodeError("PaymentDetailsReqType: missing required contract_signature_cert_chain")
+        w.bits(0, 2)
+        _e_CertificateChainType(w, f13_contract_signature_cert_chain)
+        w.bits(0, 1)
         s = 1
     elif f_payment_details_res is not None:
-        w.bits(18, 6)
-        _e_PaymentDetailsResType(w, f_payment_details_res)
+        f14_response_code = f_payment_details_res.response_code
+        if f14_response_code is None: raise ExiEncodeError("PaymentDetailsResType: missing required response_code")
+        f14_gen_challenge = f_payment_details_res.gen_challenge
+        if f14_gen_challenge is None: raise ExiEncodeError("PaymentDetailsResType: missing required gen_challenge")
+        w.bits(((_K12[f14_response_code]) << 3) | 18432, 16)
+        w.binary(f14_gen_challenge)
+        f14_evse_time_stamp = f_payment_details_res.evse_time_stamp
+        if f14_evse_time_stamp is None: raise ExiEncodeError("PaymentDetailsResType: missing required evse_time_stamp")
+        if not -9223372036854775808 <= f14_evse_time_stamp <= 9223372036854775807:
+            raise ExiEncodeError(f"value {f14_evse_time_stamp!r} outside [-9223372036854775808, 9223372036854775807]")
+        w.bits((1 if f14_evse_time_stamp < 0 else 0), 4)
+        w.uint(-f14_evse_time_stamp - 1 if f14_evse_time_stamp < 0 else f14_evse_time_stamp)
+        w.bits(0, 2)
         s = 1
     elif f_payment_service_selection_req is not None:
-        w.bits(19, 6)
-        _e_PaymentServiceSelectionReqType(w, f_payment_service_selection_req)
+        f15_selected_payment_option = f_payment_service_selection_req.selected_payment_option
+        if f15_selected_payment_option is None: raise ExiEncodeError("PaymentServiceSelectionReqType: missing required selected_payment_option")
+        f15_selected_service_list = f_payment_service_selection_req.selected_service_list
+        if f15_selected_service_list is None: raise ExiEncodeError("PaymentServiceSelectionReqType: missing required selected_service_list")
+        w.bits(((_K36[f15_selected_payment_option]) << 2) | 608, 11)
+        _e_SelectedServiceListType(w, f15_selected_service_list)
+        w.bits(0, 1)
         s = 1
     elif f_payment_service_selection_res is not None:
-        w.bits(20, 6)
-        _e_PaymentServiceSelectionResType(w, f_payment_service_selection_res)
+        f16_response_code = f_payment_service_selection_res.response_code
+        if f16_response_code is None: raise ExiEncodeError("PaymentServiceSelectionResType: missing required response_code")
+        w.bits(((_K12[f16_response_code]) << 2) | 10240, 15)
         s = 1
     elif f_power_delivery_req is not None:
-        w.bits(21, 6)
-        _e_PowerDeliveryReqType(w, f_power_delivery_req)
+        f17_charge_progress = f_power_delivery_req.charge_progress
+        if f17_charge_progress is None: raise ExiEncodeError("PowerDeliveryReqType: missing required charge_progress")
+        f17_sa_schedule_tuple_id = f_power_delivery_req.sa_schedule_tuple_id
+        if f17_sa_schedule_tuple_id is None: raise ExiEncodeError("PowerDeliveryReqType: missing required sa_schedule_tuple_id")
+        if not 1 <= f17_sa_schedule_tuple_id <= 255:
+            raise ExiEncodeError(f"value {f17_sa_schedule_tuple_id!r} outside [1, 255]")
+        s17 = 2
+        w.bits(((_K37[f17_charge_progress]) << 12) | ((f17_sa_schedule_tuple_id - 1) << 1) | 1376256, 22)
+        f17_charging_profile = f_power_delivery_req.charging_profile
+        if f17_charging_profile is not None:
+            w.bits(0, 3)
+            _e_ChargingProfileType(w, f17_charging_profile)
+            s17 = 3
+        f17_dc_ev_power_delivery_parameter = f_power_delivery_req.dc_ev_power_delivery_parameter
+        f17_ev_power_delivery_parameter = f_power_delivery_req.ev_power_delivery_parameter
+        if f17_dc_ev_power_delivery_parameter is not None:
+            c9 = _C38[s17]
+            w.bits((c9[0]), c9[1])
+            _e_DC_EVPowerDeliveryParameterType(w, f17_dc_ev_power_delivery_parameter)
+            s17 = 4
+        elif f17_ev_power_delivery_parameter is not None:
+            c10 = _C39[s17]
+            w.bits((c10[0]), c10[1])
+            _e_EVPowerDeliveryParameterType(w, f17_ev_power_delivery_parameter)
+            s17 = 4
+        c11 = _C40[s17]
+        w.bits((c11[0]), c11[1])
         s = 1
     elif f_power_delivery_res is not None:
-        w.bits(22, 6)
-        _e_PowerDeliveryResType(w, f_power_delivery_res)
+        f18_response_code = f_power_delivery_res.response_code
+        if f18_response_code is None: raise ExiEncodeError("PowerDeliveryResType: missing required response_code")
+        s18 = 1
+        w.bits(((_K12[f18_response_code]) << 1) | 5632, 14)
+        f18_ac_evse_status = f_power_delivery_res.ac_evse_status
+        f18_dc_evse_status = f_power_delivery_res.dc_evse_status
+        f18_evse_status = f_power_delivery_res.evse_status
+        if f18_ac_evse_status is not None:
+            w.bits(0, 2)
+            _e_AC_EVSEStatusType(w, f18_ac_evse_status)
+            s18 = 2
+        elif f18_dc_evse_status is not None:
+            w.bits(1, 2)
+            _e_DC_EVSEStatusType(w, f18_dc_evse_status)
+            s18 = 2
+        elif f18_evse_status is not None:
+            w.bits(2, 2)
+            _e_EVSEStatusType(w, f18_evse_status)
+            s18 = 2
+        else:
+            raise ExiEncodeError("PowerDeliveryResType: missing required ac_evse_status/dc_evse_status/evse_status")
+        w.bits(0, 1)
         s = 1
     elif f_pre_charge_req is not None:
-        w.bits(23, 6)
-        _e_PreChargeReqType(w, f_pre_charge_req)
+        f19_dc_ev_status = f_pre_charge_req.dc_ev_status
+        if f19_dc_ev_status is None: raise ExiEncodeError("PreChargeReqType: missing required dc_ev_status")
+        w.bits(46, 7)
+        _e_DC_EVStatusType(w, f19_dc_ev_status)
+        f19_ev_target_voltage = f_pre_charge_req.ev_target_voltage
+        if f19_ev_target_voltage is None: raise ExiEncodeError("PreChargeReqType: missing required ev_target_voltage")
+        w.bits(0, 1)
+        _e_PhysicalValueType(w, f19_ev_target_voltage)
+        f19_ev_target_current = f_pre_charge_req.ev_target_current
+        if f19_ev_target_current is None: raise ExiEncodeError("PreChargeReqType: missing required ev_target_current")
+        w.bits(0, 1)
+        _e_PhysicalValueType(w, f19_ev_target_current)
+        w.bits(0, 1)
         s = 1
     elif f_pre_charge_res is not None:
-        w.bits(24, 6)
-        _e_PreChargeResType(w, f_pre_charge_res)
+        f20_response_code = f_pre_charge_res.response_code
+        if f20_response_code is None: raise ExiEncodeError("PreChargeResType: missing required response_code")
+        f20_dc_evse_status = f_pre_charge_res.dc_evse_status
+        if f20_dc_evse_status is None: raise ExiEncodeError("PreChargeResType: missing required dc_evse_status")
+        w.bits(((_K12[f20_response_code]) << 2) | 12288, 15)
+        _e_DC_EVSEStatusType(w, f20_dc_evse_status)
+        f20_evse_present_voltage = f_pre_charge_res.evse_present_voltage
+        if f20_evse_present_voltage is None: raise ExiEncodeError("PreChargeResType: missing required evse_present_voltage")
+        w.bits(0, 1)
+        _e_PhysicalValueType(w, f20_evse_present_voltage)
+        w.bits(0, 1)
         s = 1
     elif f_service_detail_req is not None:
-        w.bits(25, 6)
-        _e_ServiceDetailReqType(w, f_service_detail_req)
+        f21_service_id = f_service_detail_req.service_id
+        if f21_service_id is None: raise ExiEncodeError("ServiceDetailReqType: missing required service_id")
+        w.bits(100, 8)
+        w.uint(f21_service_id)
+        w.bits(0, 2)
         s = 1
     elif f_service_detail_res is not None:
-        w.bits(26, 6)
-        _e_ServiceDetailResType(w, f_service_detail_res)
+        f22_response_code = f_service_detail_res.response_code
+        if f22_response_code is None: raise ExiEncodeError("ServiceDetailResType: missing required response_code")
+        f22_service_id = f_service_detail_res.service_id
+        if f22_service_id is None: raise ExiEncodeError("ServiceDetailResType: missing required service_id")
+        w.bits(((_K12[f22_response_code]) << 3) | 26624, 16)
+        w.uint(f22_service_id)
+        s22 = 2
+        w.bits(0, 1)
+        f22_service_parameter_list = f_service_detail_res.service_parameter_list
+        if f22_service_parameter_list is not None:
+            w.bits(0, 2)
+            _e_ServiceParameterListType(w, f22_service_parameter_list)
+            s22 = 3
+        c12 = _C41[s22]
+        w.bits((c12[0]), c12[1])
         s = 1
     elif f_service_discovery_req is not None:
+        s23 = 0
         w.bits(27, 6)
-        _e_ServiceDiscoveryReqType(w, f_service_discovery_req)
+        f23_service_scope = f_service_discovery_req.service_scope
+        if f23_service_scope is not None:
+            w.bits(0, 3)
+            w.string(f23_service_scope)
+            w.bits(0, 1)
+            s23 = 1
+        f23_service_category = f_service_discovery_req.service_category
+        if f23_service_category is not None:
+            c13 = _C8[s23]
+            w.bits(((c13[0]) << 4) | ((_K42[f23_service_category]) << 1), c13[1] + 4)
+            s23 = 2
+        c14 = _C9[s23]
+        w.bits((c14[0]), c14[1])
         s = 1
     elif f_service_discovery_res is not None:
-        w.bits(28, 6)
-        _e_ServiceDiscoveryResType(w, f_service_discovery_res)
+        f24_response_code = f_service_discovery_res.response_code
+        if f24_response_code is None: raise ExiEncodeError("ServiceDiscoveryResType: missing required response_code")
+        f24_payment_option_list = f_service_discovery_res.payment_option_list
+        if f24_payment_option_list is None: raise ExiEncodeError("ServiceDiscoveryResType: missing required payment_option_list")
+        w.bits(((_K12[f24_response_code]) << 2) | 14336, 15)
+        _e_PaymentOptionListType(w, f24_payment_option_list)
+        f24_charge_service = f_service_discovery_res.charge_service
+        if f24_charge_service is None: raise ExiEncodeError("ServiceDiscoveryResType: missing required charge_service")
+        w.bits(0, 1)
+        _e_ChargeServiceType(w, f24_charge_service)
+        s24 = 3
+        f24_service_list = f_service_discovery_res.service_list
+        if f24_service_list is not None:
+            w.bits(0, 2)
+            _e_ServiceListType(w, f24_service_list)
+            s24 = 4
+        c15 = _C43[s24]
+        w.bits((c15[0]), c15[1])
         s = 1
     elif f_session_setup_req is not None:
-        w.bits(29, 6)
-        _e_SessionSetupReqType(w, f_session_setup_req)
+        f25_evccid = f_session_setup_req.evccid
+        if f25_evccid is None: raise ExiEncodeError("SessionSetupReqType: missing required evccid")
+        w.bits(116, 8)
+        w.binary(f25_evccid)
+        w.bits(0, 2)
         s = 1
     elif f_session_setup_res is not None:
-        w.bits(30, 6)
-        _e_SessionSetupResType(w, f_session_setup_res)
+        f26_response_code = f_session_setup_res.response_code
+        if f26_response_code is None: raise ExiEncodeError("SessionSetupResType: missing required response_code")
+        f26_evseid = f_session_setup_res.evseid
+        if f26_evseid is None: raise ExiEncodeError("SessionSetupResType: missing required evseid")
+        w.bits(((_K12[f26_response_code]) << 3) | 30720, 16)
+        w.string(f26_evseid)
+        s26 = 2
+        w.bits(0, 1)
+        f26_evse_time_stamp = f_session_setup_res.evse_time_stamp
+        if f26_evse_time_stamp is not None:
+            if not -9223372036854775808 <= f26_evse_time_stamp <= 9223372036854775807:
+                raise ExiEncodeError(f"value {f26_evse_time_stamp!r} outside [-9223372036854775808, 9223372036854775807]")
+            w.bits((1 if f26_evse_time_stamp < 0 else 0), 4)
+            w.uint(-f26_evse_time_stamp - 1 if f26_evse_time_stamp < 0 else f26_evse_time_stamp)
+            w.bits(0, 1)
+            s26 = 3
+        c16 = _C41[s26]
+        w.bits((c16[0]), c16[1])
         s = 1
     elif f_session_stop_req is not None:
-        w.bits(31, 6)
-        _e_SessionStopReqType(w, f_session_stop_req)
+        f27_charging_session = f_session_stop_req.charging_session
+        if f27_charging_session is None: raise ExiEncodeError("SessionStopReqType: missing required charging_session")
+        w.bits(((_K44[f27_charging_session]) << 2) | 992, 11)
         s = 1
     elif f_session_stop_res is not None:
-        w.bits(32, 6)
-        _e_SessionStopResType(w, f_session_stop_res)
+        f28_response_code = f_session_stop_res.response_code
+        if f28_response_code is None: raise ExiEncodeError("SessionStopResType: missing required response_code")
+        w.bits(((_K12[f28_response_code]) << 2) | 16384, 15)
         s = 1
     elif f_welding_detection_req is not None:
-        w.bits(33, 6)
-        _e_WeldingDetectionReqType(w, f_welding_detection_req)
+        f29_dc_ev_status = f_welding_detection_req.dc_ev_status
+        if f29_dc_ev_status is None: raise ExiEncodeError("WeldingDetectionReqType: missing required dc_ev_status")
+        w.bits(66, 7)
+        _e_DC_EVStatusType(w, f29_dc_ev_status)
+        w.bits(0, 1)
         s = 1
     elif f_welding_detection_res is not None:
-        w.bits(34, 6)
-        _e_WeldingDetectionResType(w, f_welding_detection_res)
+        f30_response_code = f_welding_detection_res.response_code
+        if f30_response_code is None: raise ExiEncodeError("WeldingDetectionResType: missing required response_code")
+        f30_dc_evse_status = f_welding_detection_res.dc_evse_status
+        if f30_dc_evse_status is None: raise ExiEncodeError("WeldingDetectionResType: missing required dc_evse_status")
+        w.bits(((_K12[f30_response_code]) << 2) | 17408, 15)
+        _e_DC_EVSEStatusType(w, f30_dc_evse_status)
+        f30_evse_present_voltage = f_welding_detection_res.evse_present_voltage
+        if f30_evse_present_voltage is None: raise ExiEncodeError("WeldingDetectionResType: missing required evse_present_voltage")
+        w.bits(0, 1)
+        _e_PhysicalValueType(w, f30_evse_present_voltage)
+        w.bits(0, 1)
         s = 1
-    c = _C13[s]
-    w.bits(c[0], c[1])
+    c17 = _C45[s]
+    w.bits((c17[0]), c17[1])
 
 def _d_CableCheckReqType(r: Reader) -> CableCheckReqType:
     rv = r.v; rn = r.n
     v_dc_ev_status = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 0; al = 0
-    v_dc_ev_status = _d_DC_EVStatusType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_ev_ready = None
+    v1_ev_error_code = None
+    v1_evresssoc = None
+    p = r.p; q = p + 24
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xffffff; r.p = q
+    if b & 0xee1c07: r.badz(p, 24, b & 0xee1c07)
+    v1_ev_ready = ((b >> 20) & 0x1) == 1
+    k = (b >> 13) & 0xf
+    if k >= 12: r.bad(p + 7, 'enum index')
+    v1_ev_error_code = _K46[k]
+    v1_evresssoc = ((b >> 3) & 0x7f)
+    if v1_evresssoc > 100: r.bad(p + 14, 'range')
+    v_dc_ev_status = DC_EVStatusType(ev_ready=v1_ev_ready, ev_error_code=v1_ev_error_code, evresssoc=v1_evresssoc)
     it = -1; al = 0
     return CableCheckReqType(dc_ev_status=v_dc_ev_status)
 
 def _e_CableCheckReqType(w: Writer, o: CableCheckReqType) -> None:
     f_dc_ev_status = o.dc_ev_status
-    if f_dc_ev_status is None:
-        raise ExiEncodeError("CableCheckReqType: missing required dc_ev_status")
-    w.bits(0, 1)
-    _e_DC_EVStatusType(w, f_dc_ev_status)
-    w.bits(0, 1)
+    if f_dc_ev_status is None: raise ExiEncodeError("CableCheckReqType: missing required dc_ev_status")
+    f1_ev_ready = f_dc_ev_status.ev_ready
+    if f1_ev_ready is None: raise ExiEncodeError("DC_EVStatusType: missing required ev_ready")
+    f1_ev_error_code = f_dc_ev_status.ev_error_code
+    if f1_ev_error_code is None: raise ExiEncodeError("DC_EVStatusType: missing required ev_error_code")
+    f1_evresssoc = f_dc_ev_status.evresssoc
+    if f1_evresssoc is None: raise ExiEncodeError("DC_EVStatusType: missing required evresssoc")
+    if not 0 <= f1_evresssoc <= 100:
+        raise ExiEncodeError(f"value {f1_evresssoc!r} outside [0, 100]")
+    w.bits(((1 if f1_ev_ready else 0) << 20) | ((_K47[f1_ev_error_code]) << 13) | ((f1_evresssoc) << 3), 24)
 
 def _d_CableCheckResType(r: Reader) -> CableCheckResType:
     rv = r.v; rn = r.n
     v_response_code = None
     v_dc_evse_status = None
     v_evse_processing = None
-    p = r.p
-    q = p + 9
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1ff
-    r.p = q
-    if b & 0x183:
-        r.badz(p, 9, b & 0x183)
-    k = (b >> 2) & 0x1f
-    if k >= 26:
-        r.bad(p + 2, 'enumeration index out of range')
-    v_response_code = _K8[k]
-    it = 1; al = 0
-    v_dc_evse_status = _d_DC_EVSEStatusType(r)
-    p = r.p
-    q = p + 6
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3f
-    r.p = q
-    if b & 0x33:
-        r.badz(p, 6, b & 0x33)
+    v1_notification_max_delay = None
+    v1_evse_notification = None
+    v1_evse_isolation_status = None
+    v1_evse_status_code = None
+    p = r.p; q = p + 11
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7ff; r.p = q
+    if b & 0x60f: r.badz(p, 11, b & 0x60f)
+    k = (b >> 4) & 0x1f
+    if k >= 26: r.bad(p + 2, 'enum index')
+    v_response_code = _K10[k]
+    it = 0; al = 0
+    v1_notification_max_delay = r.uintb(65535)
+    p = r.p; q = p + 8
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xff; r.p = q
+    if b & 0xe4: r.badz(p, 8, b & 0xe4)
+    k = (b >> 3) & 0x3
+    if k >= 3: r.bad(p + 3, 'enum index')
+    v1_evse_notification = _K4[k]
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 6, e, 2)
+    it, al = _P19[e]
+    if it == 2:
+        p = r.p; q = p + 6
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3f; r.p = q
+        if b & 0x23: r.badz(p, 6, b & 0x23)
+        k = (b >> 2) & 0x7
+        if k >= 5: r.bad(p + 1, 'enum index')
+        v1_evse_isolation_status = _K48[k]
+        it = 3; al = 0
+    p = r.p; q = p + 13
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1fff; r.p = q
+    if b & 0x10f3: r.badz(p, 13, b & 0x10f3)
+    k = (b >> 8) & 0xf
+    if k >= 12: r.bad(p + 1, 'enum index')
+    v1_evse_status_code = _K49[k]
     k = (b >> 2) & 0x3
-    if k >= 3:
-        r.bad(p + 2, 'enumeration index out of range')
-    v_evse_processing = _K9[k]
+    if k >= 3: r.bad(p + 9, 'enum index')
+    v_evse_processing = _K11[k]
+    v_dc_evse_status = DC_EVSEStatusType(notification_max_delay=v1_notification_max_delay, evse_notification=v1_evse_notification, evse_isolation_status=v1_evse_isolation_status, evse_status_code=v1_evse_status_code)
     it = -1; al = 0
     return CableCheckResType(response_code=v_response_code, dc_evse_status=v_dc_evse_status, evse_processing=v_evse_processing)
 
 def _e_CableCheckResType(w: Writer, o: CableCheckResType) -> None:
     f_response_code = o.response_code
-    if f_response_code is None:
-        raise ExiEncodeError("CableCheckResType: missing required response_code")
-    w.bits((_K10[f_response_code]) << 1, 8)
+    if f_response_code is None: raise ExiEncodeError("CableCheckResType: missing required response_code")
     f_dc_evse_status = o.dc_evse_status
-    if f_dc_evse_status is None:
-        raise ExiEncodeError("CableCheckResType: missing required dc_evse_status")
-    w.bits(0, 1)
-    _e_DC_EVSEStatusType(w, f_dc_evse_status)
+    if f_dc_evse_status is None: raise ExiEncodeError("CableCheckResType: missing required dc_evse_status")
+    f1_notification_max_delay = f_dc_evse_status.notification_max_delay
+    if f1_notification_max_delay is None: raise ExiEncodeError("DC_EVSEStatusType: missing required notification_max_delay")
+    w.bits(((_K12[f_response_code]) << 4), 11)
+    w.uint(f1_notification_max_delay)
+    f1_evse_notification = f_dc_evse_status.evse_notification
+    if f1_evse_notification is None: raise ExiEncodeError("DC_EVSEStatusType: missing required evse_notification")
+    s1 = 2
+    w.bits(((_K5[f1_evse_notification]) << 1), 6)
+    f1_evse_isolation_status = f_dc_evse_status.evse_isolation_status
+    if f1_evse_isolation_status is not None:
+        w.bits(((_K50[f1_evse_isolation_status]) << 1), 7)
+        s1 = 3
+    f1_evse_status_code = f_dc_evse_status.evse_status_code
+    if f1_evse_status_code is None: raise ExiEncodeError("DC_EVSEStatusType: missing required evse_status_code")
+    c1 = _C35[s1]
+    s1 = 4
     f_evse_processing = o.evse_processing
-    if f_evse_processing is None:
-        raise ExiEncodeError("CableCheckResType: missing required evse_processing")
-    w.bits((_K11[f_evse_processing]) << 2, 6)
+    if f_evse_processing is None: raise ExiEncodeError("CableCheckResType: missing required evse_processing")
+    w.bits(((c1[0]) << 13) | ((_K51[f1_evse_status_code]) << 8) | ((_K13[f_evse_processing]) << 2), c1[1] + 13)
 
 def _d_CanonicalizationMethodType(r: Reader) -> CanonicalizationMethodType:
-    rv = r.v; rn = r.n
     v_algorithm = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected next item')
     it = 0; al = 0
     v_algorithm = r.string()
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
-    it, al = _P5[e]
+    it, al = _P7[r.code(2, 2)]
     n = 0
     while it == 1:
         r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P5[e]
+        it, al = _P7[r.code(2, 2)]
     return CanonicalizationMethodType(algorithm=v_algorithm)
 
 def _e_CanonicalizationMethodType(w: Writer, o: CanonicalizationMethodType) -> None:
     f_algorithm = o.algorithm
-    if f_algorithm is None:
-        raise ExiEncodeError("CanonicalizationMethodType: missing required algorithm")
+    if f_algorithm is None: raise ExiEncodeError("CanonicalizationMethodType: missing required algorithm")
     w.bits(0, 1)
     w.string(f_algorithm)
     w.bits(1, 2)
@@ -1780,58 +2648,23 @@ def _d_CertificateChainType(r: Reader) -> CertificateChainType:
     v_id = None
     v_certificate = None
     v_sub_certificates = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
-    it, al = _P0[e]
+    it, al = _P0[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected next item')
         it = 1; al = 0
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v_certificate = r.binary()
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x4:
-        r.badz(p, 3, b & 0x4)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 1, e, 2)
-    it, al = _P14[e]
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P25[e]
     if it == 2:
         v_sub_certificates = _d_SubCertificatesType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected end of element')
         it = -1; al = 0
     return CertificateChainType(id=v_id, certificate=v_certificate, sub_certificates=v_sub_certificates)
 
@@ -1843,85 +2676,57 @@ def _e_CertificateChainType(w: Writer, o: CertificateChainType) -> None:
         w.string(f_id)
         s = 1
     f_certificate = o.certificate
-    if f_certificate is None:
-        raise ExiEncodeError("CertificateChainType: missing required certificate")
-    c = _C15[s]
-    w.bits(c[0], c[1])
-    w.bits(0, 1)
+    if f_certificate is None: raise ExiEncodeError("CertificateChainType: missing required certificate")
+    c1 = _C29[s]
+    w.bits(((c1[0]) << 1), c1[1] + 1)
     w.binary(f_certificate)
+    s = 2
+    s = 2
     w.bits(0, 1)
-    s = 2
-    s = 2
     f_sub_certificates = o.sub_certificates
     if f_sub_certificates is not None:
         w.bits(0, 2)
         _e_SubCertificatesType(w, f_sub_certificates)
         s = 3
-    c = _C16[s]
-    w.bits(c[0], c[1])
+    c2 = _C41[s]
+    w.bits((c2[0]), c2[1])
 
 def _d_CertificateInstallationReqType(r: Reader) -> CertificateInstallationReqType:
     rv = r.v; rn = r.n
     v_id = None
     v_oem_provisioning_cert = None
     v_list_of_root_certificate_i_ds = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected next item')
     it = 0; al = 0
     v_id = r.string()
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 1; al = 0
     v_oem_provisioning_cert = r.binary()
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 2; al = 0
     v_list_of_root_certificate_i_ds = _d_ListOfRootCertificateIDsType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return CertificateInstallationReqType(id=v_id, oem_provisioning_cert=v_oem_provisioning_cert, list_of_root_certificate_i_ds=v_list_of_root_certificate_i_ds)
 
 def _e_CertificateInstallationReqType(w: Writer, o: CertificateInstallationReqType) -> None:
     f_id = o.id
-    if f_id is None:
-        raise ExiEncodeError("CertificateInstallationReqType: missing required id")
+    if f_id is None: raise ExiEncodeError("CertificateInstallationReqType: missing required id")
     w.bits(0, 1)
     w.string(f_id)
     f_oem_provisioning_cert = o.oem_provisioning_cert
-    if f_oem_provisioning_cert is None:
-        raise ExiEncodeError("CertificateInstallationReqType: missing required oem_provisioning_cert")
+    if f_oem_provisioning_cert is None: raise ExiEncodeError("CertificateInstallationReqType: missing required oem_provisioning_cert")
     w.bits(0, 2)
     w.binary(f_oem_provisioning_cert)
-    w.bits(0, 1)
     f_list_of_root_certificate_i_ds = o.list_of_root_certificate_i_ds
-    if f_list_of_root_certificate_i_ds is None:
-        raise ExiEncodeError("CertificateInstallationReqType: missing required list_of_root_certificate_i_ds")
-    w.bits(0, 1)
+    if f_list_of_root_certificate_i_ds is None: raise ExiEncodeError("CertificateInstallationReqType: missing required list_of_root_certificate_i_ds")
+    w.bits(0, 2)
     _e_ListOfRootCertificateIDsType(w, f_list_of_root_certificate_i_ds)
     w.bits(0, 1)
 
@@ -1933,102 +2738,188 @@ def _d_CertificateInstallationResType(r: Reader) -> CertificateInstallationResTy
     v_contract_signature_encrypted_private_key = None
     v_d_hpublickey = None
     v_e_maid = None
-    p = r.p
-    q = p + 9
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1ff
-    r.p = q
-    if b & 0x183:
-        r.badz(p, 9, b & 0x183)
-    k = (b >> 2) & 0x1f
-    if k >= 26:
-        r.bad(p + 2, 'enumeration index out of range')
-    v_response_code = _K8[k]
+    v1_id = None
+    v1_certificate = None
+    v1_sub_certificates = None
+    p = r.p; q = p + 11
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7ff; r.p = q
+    if b & 0x60c: r.badz(p, 11, b & 0x60c)
+    k = (b >> 4) & 0x1f
+    if k >= 26: r.bad(p + 2, 'enum index')
+    v_response_code = _K10[k]
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 9, e, 2)
+    it, al = _P0[e]
+    if it == 0:
+        v1_id = r.string()
+        r.zero(1, 'expected next item')
+        it = 1; al = 0
+    r.zero(1, 'expected characters')
+    v1_certificate = r.binary()
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P25[e]
+    if it == 2:
+        v1_sub_certificates = _d_SubCertificatesType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+    v_sa_provisioning_certificate_chain = CertificateChainType(id=v1_id, certificate=v1_certificate, sub_certificates=v1_sub_certificates)
+    v2_id = None
+    v2_certificate = None
+    v2_sub_certificates = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P0[e]
+    if it == 0:
+        v2_id = r.string()
+        r.zero(1, 'expected next item')
+        it = 1; al = 0
+    r.zero(1, 'expected characters')
+    v2_certificate = r.binary()
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P25[e]
+    if it == 2:
+        v2_sub_certificates = _d_SubCertificatesType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+    v_contract_signature_cert_chain = CertificateChainType(id=v2_id, certificate=v2_certificate, sub_certificates=v2_sub_certificates)
+    v3_id = None
+    v3_value = None
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
+    it = 0; al = 0
+    v3_id = r.string()
+    r.zero(1, 'expected next item')
     it = 1; al = 0
-    v_sa_provisioning_certificate_chain = _d_CertificateChainType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 2; al = 0
-    v_contract_signature_cert_chain = _d_CertificateChainType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 3; al = 0
-    v_contract_signature_encrypted_private_key = _d_ContractSignatureEncryptedPrivateKeyType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 4; al = 0
-    v_d_hpublickey = _d_DiffieHellmanPublickeyType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 5; al = 0
-    v_e_maid = _d_EMAIDType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v3_value = r.binary()
+    v4_id = None
+    v4_value = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    v_contract_signature_encrypted_private_key = ContractSignatureEncryptedPrivateKeyType(id=v3_id, value=v3_value)
+    it = 0; al = 0
+    v4_id = r.string()
+    r.zero(1, 'expected next item')
+    it = 1; al = 0
+    v4_value = r.binary()
+    v5_id = None
+    v5_value = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    v_d_hpublickey = DiffieHellmanPublickeyType(id=v4_id, value=v4_value)
+    it = 0; al = 0
+    v5_id = r.string()
+    r.zero(1, 'expected next item')
+    it = 1; al = 0
+    v5_value = r.string()
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
+    v_e_maid = EMAIDType(id=v5_id, value=v5_value)
     it = -1; al = 0
     return CertificateInstallationResType(response_code=v_response_code, sa_provisioning_certificate_chain=v_sa_provisioning_certificate_chain, contract_signature_cert_chain=v_contract_signature_cert_chain, contract_signature_encrypted_private_key=v_contract_signature_encrypted_private_key, d_hpublickey=v_d_hpublickey, e_maid=v_e_maid)
 
 def _e_CertificateInstallationResType(w: Writer, o: CertificateInstallationResType) -> None:
     f_response_code = o.response_code
-    if f_response_code is None:
-        raise ExiEncodeError("CertificateInstallationResType: missing required response_code")
-    w.bits((_K10[f_response_code]) << 1, 8)
+    if f_response_code is None: raise ExiEncodeError("CertificateInstallationResType: missing required response_code")
     f_sa_provisioning_certificate_chain = o.sa_provisioning_certificate_chain
-    if f_sa_provisioning_certificate_chain is None:
-        raise ExiEncodeError("CertificateInstallationResType: missing required sa_provisioning_certificate_chain")
+    if f_sa_provisioning_certificate_chain is None: raise ExiEncodeError("CertificateInstallationResType: missing required sa_provisioning_certificate_chain")
+    s1 = 0
+    w.bits(((_K12[f_response_code]) << 2), 9)
+    f1_id = f_sa_provisioning_certificate_chain.id
+    if f1_id is not None:
+        w.bits(0, 2)
+        w.string(f1_id)
+        s1 = 1
+    f1_certificate = f_sa_provisioning_certificate_chain.certificate
+    if f1_certificate is None: raise ExiEncodeError("CertificateChainType: missing required certificate")
+    c1 = _C29[s1]
+    w.bits(((c1[0]) << 1), c1[1] + 1)
+    w.binary(f1_certificate)
+    s1 = 2
+    s1 = 2
     w.bits(0, 1)
-    _e_CertificateChainType(w, f_sa_provisioning_certificate_chain)
+    f1_sub_certificates = f_sa_provisioning_certificate_chain.sub_certificates
+    if f1_sub_certificates is not None:
+        w.bits(0, 2)
+        _e_SubCertificatesType(w, f1_sub_certificates)
+        s1 = 3
+    c2 = _C41[s1]
     f_contract_signature_cert_chain = o.contract_signature_cert_chain
-    if f_contract_signature_cert_chain is None:
-        raise ExiEncodeError("CertificateInstallationResType: missing required contract_signature_cert_chain")
+    if f_contract_signature_cert_chain is None: raise ExiEncodeError("CertificateInstallationResType: missing required contract_signature_cert_chain")
+    s2 = 0
+    w.bits(((c2[0]) << 1), c2[1] + 1)
+    f2_id = f_contract_signature_cert_chain.id
+    if f2_id is not None:
+        w.bits(0, 2)
+        w.string(f2_id)
+        s2 = 1
+    f2_certificate = f_contract_signature_cert_chain.certificate
+    if f2_certificate is None: raise ExiEncodeError("CertificateChainType: missing required certificate")
+    c3 = _C29[s2]
+    w.bits(((c3[0]) << 1), c3[1] + 1)
+    w.binary(f2_certificate)
+    s2 = 2
+    s2 = 2
     w.bits(0, 1)
-    _e_CertificateChainType(w, f_contract_signature_cert_chain)
+    f2_sub_certificates = f_contract_signature_cert_chain.sub_certificates
+    if f2_sub_certificates is not None:
+        w.bits(0, 2)
+        _e_SubCertificatesType(w, f2_sub_certificates)
+        s2 = 3
+    c4 = _C41[s2]
     f_contract_signature_encrypted_private_key = o.contract_signature_encrypted_private_key
-    if f_contract_signature_encrypted_private_key is None:
-        raise ExiEncodeError("CertificateInstallationResType: missing required contract_signature_encrypted_private_key")
+    if f_contract_signature_encrypted_private_key is None: raise ExiEncodeError("CertificateInstallationResType: missing required contract_signature_encrypted_private_key")
+    f3_id = f_contract_signature_encrypted_private_key.id
+    if f3_id is None: raise ExiEncodeError("ContractSignatureEncryptedPrivateKeyType: missing required id")
+    w.bits(((c4[0]) << 2), c4[1] + 2)
+    w.string(f3_id)
+    f3_value = f_contract_signature_encrypted_private_key.value
+    if f3_value is None: raise ExiEncodeError("ContractSignatureEncryptedPrivateKeyType: missing required value")
     w.bits(0, 1)
-    _e_ContractSignatureEncryptedPrivateKeyType(w, f_contract_signature_encrypted_private_key)
+    w.binary(f3_value)
     f_d_hpublickey = o.d_hpublickey
-    if f_d_hpublickey is None:
-        raise ExiEncodeError("CertificateInstallationResType: missing required d_hpublickey")
+    if f_d_hpublickey is None: raise ExiEncodeError("CertificateInstallationResType: missing required d_hpublickey")
+    f4_id = f_d_hpublickey.id
+    if f4_id is None: raise ExiEncodeError("DiffieHellmanPublickeyType: missing required id")
+    w.bits(0, 3)
+    w.string(f4_id)
+    f4_value = f_d_hpublickey.value
+    if f4_value is None: raise ExiEncodeError("DiffieHellmanPublickeyType: missing required value")
     w.bits(0, 1)
-    _e_DiffieHellmanPublickeyType(w, f_d_hpublickey)
+    w.binary(f4_value)
     f_e_maid = o.e_maid
-    if f_e_maid is None:
-        raise ExiEncodeError("CertificateInstallationResType: missing required e_maid")
+    if f_e_maid is None: raise ExiEncodeError("CertificateInstallationResType: missing required e_maid")
+    f5_id = f_e_maid.id
+    if f5_id is None: raise ExiEncodeError("EMAIDType: missing required id")
+    w.bits(0, 3)
+    w.string(f5_id)
+    f5_value = f_e_maid.value
+    if f5_value is None: raise ExiEncodeError("EMAIDType: missing required value")
     w.bits(0, 1)
-    _e_EMAIDType(w, f_e_maid)
-    w.bits(0, 1)
+    w.string(f5_value)
+    w.bits(0, 2)
 
 def _d_CertificateUpdateReqType(r: Reader) -> CertificateUpdateReqType:
     rv = r.v; rn = r.n
@@ -2036,78 +2927,88 @@ def _d_CertificateUpdateReqType(r: Reader) -> CertificateUpdateReqType:
     v_contract_signature_cert_chain = None
     v_e_maid = None
     v_list_of_root_certificate_i_ds = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected next item')
     it = 0; al = 0
     v_id = r.string()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 1; al = 0
-    v_contract_signature_cert_chain = _d_CertificateChainType(r)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    v1_id = None
+    v1_certificate = None
+    v1_sub_certificates = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P0[e]
+    if it == 0:
+        v1_id = r.string()
+        r.zero(1, 'expected next item')
+        it = 1; al = 0
+    r.zero(1, 'expected characters')
+    v1_certificate = r.binary()
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P25[e]
+    if it == 2:
+        v1_sub_certificates = _d_SubCertificatesType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+    v_contract_signature_cert_chain = CertificateChainType(id=v1_id, certificate=v1_certificate, sub_certificates=v1_sub_certificates)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 2; al = 0
     v_e_maid = r.string()
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 3; al = 0
     v_list_of_root_certificate_i_ds = _d_ListOfRootCertificateIDsType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return CertificateUpdateReqType(id=v_id, contract_signature_cert_chain=v_contract_signature_cert_chain, e_maid=v_e_maid, list_of_root_certificate_i_ds=v_list_of_root_certificate_i_ds)
 
 def _e_CertificateUpdateReqType(w: Writer, o: CertificateUpdateReqType) -> None:
     f_id = o.id
-    if f_id is None:
-        raise ExiEncodeError("CertificateUpdateReqType: missing required id")
+    if f_id is None: raise ExiEncodeError("CertificateUpdateReqType: missing required id")
     w.bits(0, 1)
     w.string(f_id)
     f_contract_signature_cert_chain = o.contract_signature_cert_chain
-    if f_contract_signature_cert_chain is None:
-        raise ExiEncodeError("CertificateUpdateReqType: missing required contract_signature_cert_chain")
+    if f_contract_signature_cert_chain is None: raise ExiEncodeError("CertificateUpdateReqType: missing required contract_signature_cert_chain")
+    s1 = 0
     w.bits(0, 1)
-    _e_CertificateChainType(w, f_contract_signature_cert_chain)
+    f1_id = f_contract_signature_cert_chain.id
+    if f1_id is not None:
+        w.bits(0, 2)
+        w.string(f1_id)
+        s1 = 1
+    f1_certificate = f_contract_signature_cert_chain.certificate
+    if f1_certificate is None: raise ExiEncodeError("CertificateChainType: missing required certificate")
+    c1 = _C29[s1]
+    w.bits(((c1[0]) << 1), c1[1] + 1)
+    w.binary(f1_certificate)
+    s1 = 2
+    s1 = 2
+    w.bits(0, 1)
+    f1_sub_certificates = f_contract_signature_cert_chain.sub_certificates
+    if f1_sub_certificates is not None:
+        w.bits(0, 2)
+        _e_SubCertificatesType(w, f1_sub_certificates)
+        s1 = 3
+    c2 = _C41[s1]
     f_e_maid = o.e_maid
-    if f_e_maid is None:
-        raise ExiEncodeError("CertificateUpdateReqType: missing required e_maid")
-    w.bits(0, 2)
+    if f_e_maid is None: raise ExiEncodeError("CertificateUpdateReqType: missing required e_maid")
+    w.bits(((c2[0]) << 2), c2[1] + 2)
     w.string(f_e_maid)
-    w.bits(0, 1)
     f_list_of_root_certificate_i_ds = o.list_of_root_certificate_i_ds
-    if f_list_of_root_certificate_i_ds is None:
-        raise ExiEncodeError("CertificateUpdateReqType: missing required list_of_root_certificate_i_ds")
-    w.bits(0, 1)
+    if f_list_of_root_certificate_i_ds is None: raise ExiEncodeError("CertificateUpdateReqType: missing required list_of_root_certificate_i_ds")
+    w.bits(0, 2)
     _e_ListOfRootCertificateIDsType(w, f_list_of_root_certificate_i_ds)
     w.bits(0, 1)
 
@@ -2120,125 +3021,205 @@ def _d_CertificateUpdateResType(r: Reader) -> CertificateUpdateResType:
     v_d_hpublickey = None
     v_e_maid = None
     v_retry_counter = None
-    p = r.p
-    q = p + 9
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1ff
-    r.p = q
-    if b & 0x183:
-        r.badz(p, 9, b & 0x183)
-    k = (b >> 2) & 0x1f
-    if k >= 26:
-        r.bad(p + 2, 'enumeration index out of range')
-    v_response_code = _K8[k]
-    it = 1; al = 0
-    v_sa_provisioning_certificate_chain = _d_CertificateChainType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 2; al = 0
-    v_contract_signature_cert_chain = _d_CertificateChainType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 3; al = 0
-    v_contract_signature_encrypted_private_key = _d_ContractSignatureEncryptedPrivateKeyType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 4; al = 0
-    v_d_hpublickey = _d_DiffieHellmanPublickeyType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 5; al = 0
-    v_e_maid = _d_EMAIDType(r)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
+    v1_id = None
+    v1_certificate = None
+    v1_sub_certificates = None
+    p = r.p; q = p + 11
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7ff; r.p = q
+    if b & 0x60c: r.badz(p, 11, b & 0x60c)
+    k = (b >> 4) & 0x1f
+    if k >= 26: r.bad(p + 2, 'enum index')
+    v_response_code = _K10[k]
     e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
-    it, al = _P17[e]
+    if e >= 2: r.bad_code(p + 9, e, 2)
+    it, al = _P0[e]
+    if it == 0:
+        v1_id = r.string()
+        r.zero(1, 'expected next item')
+        it = 1; al = 0
+    r.zero(1, 'expected characters')
+    v1_certificate = r.binary()
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P25[e]
+    if it == 2:
+        v1_sub_certificates = _d_SubCertificatesType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+    v_sa_provisioning_certificate_chain = CertificateChainType(id=v1_id, certificate=v1_certificate, sub_certificates=v1_sub_certificates)
+    v2_id = None
+    v2_certificate = None
+    v2_sub_certificates = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P0[e]
+    if it == 0:
+        v2_id = r.string()
+        r.zero(1, 'expected next item')
+        it = 1; al = 0
+    r.zero(1, 'expected characters')
+    v2_certificate = r.binary()
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P25[e]
+    if it == 2:
+        v2_sub_certificates = _d_SubCertificatesType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+    v_contract_signature_cert_chain = CertificateChainType(id=v2_id, certificate=v2_certificate, sub_certificates=v2_sub_certificates)
+    v3_id = None
+    v3_value = None
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
+    it = 0; al = 0
+    v3_id = r.string()
+    r.zero(1, 'expected next item')
+    it = 1; al = 0
+    v3_value = r.binary()
+    v4_id = None
+    v4_value = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    v_contract_signature_encrypted_private_key = ContractSignatureEncryptedPrivateKeyType(id=v3_id, value=v3_value)
+    it = 0; al = 0
+    v4_id = r.string()
+    r.zero(1, 'expected next item')
+    it = 1; al = 0
+    v4_value = r.binary()
+    v5_id = None
+    v5_value = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    v_d_hpublickey = DiffieHellmanPublickeyType(id=v4_id, value=v4_value)
+    it = 0; al = 0
+    v5_id = r.string()
+    r.zero(1, 'expected next item')
+    it = 1; al = 0
+    v5_value = r.string()
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P52[e]
+    v_e_maid = EMAIDType(id=v5_id, value=v5_value)
     if it == 6:
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        if b & 0x2:
-            r.badz(p, 2, b & 0x2)
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x2: r.badz(p, 2, b & 0x2)
         sg = (b & 0x1) == 1
         v_retry_counter = -r.uintb(32767) - 1 if sg else r.uintb(32767)
         if not -32768 <= v_retry_counter <= 32767:
             r.fail('integer out of range')
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        if b & 0x3:
-            r.badz(p, 2, b & 0x3)
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
         it = -1; al = 0
     return CertificateUpdateResType(response_code=v_response_code, sa_provisioning_certificate_chain=v_sa_provisioning_certificate_chain, contract_signature_cert_chain=v_contract_signature_cert_chain, contract_signature_encrypted_private_key=v_contract_signature_encrypted_private_key, d_hpublickey=v_d_hpublickey, e_maid=v_e_maid, retry_counter=v_retry_counter)
 
 def _e_CertificateUpdateResType(w: Writer, o: CertificateUpdateResType) -> None:
     f_response_code = o.response_code
-    if f_response_code is None:
-        raise ExiEncodeError("CertificateUpdateResType: missing required response_code")
-    w.bits((_K10[f_response_code]) << 1, 8)
+    if f_response_code is None: raise ExiEncodeError("CertificateUpdateResType: missing required response_code")
     f_sa_provisioning_certificate_chain = o.sa_provisioning_certificate_chain
-    if f_sa_provisioning_certificate_chain is None:
-        raise ExiEncodeError("CertificateUpdateResType: missing required sa_provisioning_certificate_chain")
+    if f_sa_provisioning_certificate_chain is None: raise ExiEncodeError("CertificateUpdateResType: missing required sa_provisioning_certificate_chain")
+    s1 = 0
+    w.bits(((_K12[f_response_code]) << 2), 9)
+    f1_id = f_sa_provisioning_certificate_chain.id
+    if f1_id is not None:
+        w.bits(0, 2)
+        w.string(f1_id)
+        s1 = 1
+    f1_certificate = f_sa_provisioning_certificate_chain.certificate
+    if f1_certificate is None: raise ExiEncodeError("CertificateChainType: missing required certificate")
+    c1 = _C29[s1]
+    w.bits(((c1[0]) << 1), c1[1] + 1)
+    w.binary(f1_certificate)
+    s1 = 2
+    s1 = 2
     w.bits(0, 1)
-    _e_CertificateChainType(w, f_sa_provisioning_certificate_chain)
+    f1_sub_certificates = f_sa_provisioning_certificate_chain.sub_certificates
+    if f1_sub_certificates is not None:
+        w.bits(0, 2)
+        _e_SubCertificatesType(w, f1_sub_certificates)
+        s1 = 3
+    c2 = _C41[s1]
     f_contract_signature_cert_chain = o.contract_signature_cert_chain
-    if f_contract_signature_cert_chain is None:
-        raise ExiEncodeError("CertificateUpdateResType: missing required contract_signature_cert_chain")
+    if f_contract_signature_cert_chain is None: raise ExiEncodeError("CertificateUpdateResType: missing required contract_signature_cert_chain")
+    s2 = 0
+    w.bits(((c2[0]) << 1), c2[1] + 1)
+    f2_id = f_contract_signature_cert_chain.id
+    if f2_id is not None:
+        w.bits(0, 2)
+        w.string(f2_id)
+        s2 = 1
+    f2_certificate = f_contract_signature_cert_chain.certificate
+    if f2_certificate is None: raise ExiEncodeError("CertificateChainType: missing required certificate")
+    c3 = _C29[s2]
+    w.bits(((c3[0]) << 1), c3[1] + 1)
+    w.binary(f2_certificate)
+    s2 = 2
+    s2 = 2
     w.bits(0, 1)
-    _e_CertificateChainType(w, f_contract_signature_cert_chain)
+    f2_sub_certificates = f_contract_signature_cert_chain.sub_certificates
+    if f2_sub_certificates is not None:
+        w.bits(0, 2)
+        _e_SubCertificatesType(w, f2_sub_certificates)
+        s2 = 3
+    c4 = _C41[s2]
     f_contract_signature_encrypted_private_key = o.contract_signature_encrypted_private_key
-    if f_contract_signature_encrypted_private_key is None:
-        raise ExiEncodeError("CertificateUpdateResType: missing required contract_signature_encrypted_private_key")
+    if f_contract_signature_encrypted_private_key is None: raise ExiEncodeError("CertificateUpdateResType: missing required contract_signature_encrypted_private_key")
+    f3_id = f_contract_signature_encrypted_private_key.id
+    if f3_id is None: raise ExiEncodeError("ContractSignatureEncryptedPrivateKeyType: missing required id")
+    w.bits(((c4[0]) << 2), c4[1] + 2)
+    w.string(f3_id)
+    f3_value = f_contract_signature_encrypted_private_key.value
+    if f3_value is None: raise ExiEncodeError("ContractSignatureEncryptedPrivateKeyType: missing required value")
     w.bits(0, 1)
-    _e_ContractSignatureEncryptedPrivateKeyType(w, f_contract_signature_encrypted_private_key)
+    w.binary(f3_value)
     f_d_hpublickey = o.d_hpublickey
-    if f_d_hpublickey is None:
-        raise ExiEncodeError("CertificateUpdateResType: missing required d_hpublickey")
+    if f_d_hpublickey is None: raise ExiEncodeError("CertificateUpdateResType: missing required d_hpublickey")
+    f4_id = f_d_hpublickey.id
+    if f4_id is None: raise ExiEncodeError("DiffieHellmanPublickeyType: missing required id")
+    w.bits(0, 3)
+    w.string(f4_id)
+    f4_value = f_d_hpublickey.value
+    if f4_value is None: raise ExiEncodeError("DiffieHellmanPublickeyType: missing required value")
     w.bits(0, 1)
-    _e_DiffieHellmanPublickeyType(w, f_d_hpublickey)
+    w.binary(f4_value)
     f_e_maid = o.e_maid
-    if f_e_maid is None:
-        raise ExiEncodeError("CertificateUpdateResType: missing required e_maid")
+    if f_e_maid is None: raise ExiEncodeError("CertificateUpdateResType: missing required e_maid")
+    f5_id = f_e_maid.id
+    if f5_id is None: raise ExiEncodeError("EMAIDType: missing required id")
+    w.bits(0, 3)
+    w.string(f5_id)
+    f5_value = f_e_maid.value
+    if f5_value is None: raise ExiEncodeError("EMAIDType: missing required value")
     w.bits(0, 1)
-    _e_EMAIDType(w, f_e_maid)
+    w.string(f5_value)
     s = 6
+    w.bits(0, 1)
     f_retry_counter = o.retry_counter
     if f_retry_counter is not None:
         if not -32768 <= f_retry_counter <= 32767:
@@ -2247,8 +3228,8 @@ def _e_CertificateUpdateResType(w: Writer, o: CertificateUpdateResType) -> None:
         w.uint(-f_retry_counter - 1 if f_retry_counter < 0 else f_retry_counter)
         w.bits(0, 1)
         s = 7
-    c = _C18[s]
-    w.bits(c[0], c[1])
+    c5 = _C53[s]
+    w.bits((c5[0]), c5[1])
 
 def _d_ChargeParameterDiscoveryReqType(r: Reader) -> ChargeParameterDiscoveryReqType:
     rv = r.v; rn = r.n
@@ -2257,65 +3238,68 @@ def _d_ChargeParameterDiscoveryReqType(r: Reader) -> ChargeParameterDiscoveryReq
     v_ac_ev_charge_parameter = None
     v_dc_ev_charge_parameter = None
     v_ev_charge_parameter = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
-    it, al = _P0[e]
+    it, al = _P0[r.code(2, 2)]
     if it == 0:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected characters')
         v_max_entries_sa_schedule_tuple = r.uintb(65535)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        if b & 0x3:
-            r.badz(p, 2, b & 0x3)
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 1; al = 0
-    p = r.p
-    q = p + 7
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7f
-    r.p = q
-    if b & 0x44:
-        r.badz(p, 7, b & 0x44)
+    p = r.p; q = p + 7
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7f; r.p = q
+    if b & 0x44: r.badz(p, 7, b & 0x44)
     k = (b >> 3) & 0x7
-    if k >= 6:
-        r.bad(p + 1, 'enumeration index out of range')
-    v_requested_energy_transfer_mode = _K19[k]
+    if k >= 6: r.bad(p + 1, 'enum index')
+    v_requested_energy_transfer_mode = _K15[k]
     e = b & 0x3
-    if e >= 3:
-        r.bad_code(p + 5, e, 3)
-    it, al = _P20[e]
+    if e >= 3: r.bad_code(p + 5, e, 3)
+    it, al = _P16[e]
     if al == 0:
-        v_ac_ev_charge_parameter = _d_AC_EVChargeParameterType(r)
+        v1_departure_time = None
+        v1_e_amount = None
+        v1_ev_max_voltage = None
+        v1_ev_max_current = None
+        v1_ev_min_current = None
+        it, al = _P0[r.code(2, 2)]
+        if it == 0:
+            r.zero(1, 'expected characters')
+            v1_departure_time = r.uintb(4294967295)
+            p = r.p; q = p + 2
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x3; r.p = q
+            if b & 0x3: r.badz(p, 2, b & 0x3)
+            it = 1; al = 0
+        v1_e_amount = _d_PhysicalValueType(r)
+        r.zero(1, 'expected next item')
+        it = 2; al = 0
+        v1_ev_max_voltage = _d_PhysicalValueType(r)
+        r.zero(1, 'expected next item')
+        it = 3; al = 0
+        v1_ev_max_current = _d_PhysicalValueType(r)
+        r.zero(1, 'expected next item')
+        it = 4; al = 0
+        v1_ev_min_current = _d_PhysicalValueType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+        v_ac_ev_charge_parameter = AC_EVChargeParameterType(departure_time=v1_departure_time, e_amount=v1_e_amount, ev_max_voltage=v1_ev_max_voltage, ev_max_current=v1_ev_max_current, ev_min_current=v1_ev_min_current)
     elif al == 1:
         v_dc_ev_charge_parameter = _d_DC_EVChargeParameterType(r)
     elif al == 2:
-        v_ev_charge_parameter = _d_EVChargeParameterType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+        v2_departure_time = None
+        it, al = _P54[r.code(2, 2)]
+        if it == 0:
+            r.zero(1, 'expected characters')
+            v2_departure_time = r.uintb(4294967295)
+            p = r.p; q = p + 2
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x3; r.p = q
+            if b & 0x3: r.badz(p, 2, b & 0x3)
+            it = -1; al = 0
+        v_ev_charge_parameter = EVChargeParameterType(departure_time=v2_departure_time)
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return ChargeParameterDiscoveryReqType(max_entries_sa_schedule_tuple=v_max_entries_sa_schedule_tuple, requested_energy_transfer_mode=v_requested_energy_transfer_mode, ac_ev_charge_parameter=v_ac_ev_charge_parameter, dc_ev_charge_parameter=v_dc_ev_charge_parameter, ev_charge_parameter=v_ev_charge_parameter)
 
@@ -2328,27 +3312,58 @@ def _e_ChargeParameterDiscoveryReqType(w: Writer, o: ChargeParameterDiscoveryReq
         w.bits(0, 1)
         s = 1
     f_requested_energy_transfer_mode = o.requested_energy_transfer_mode
-    if f_requested_energy_transfer_mode is None:
-        raise ExiEncodeError("ChargeParameterDiscoveryReqType: missing required requested_energy_transfer_mode")
-    c = _C15[s]
-    w.bits(c[0], c[1])
-    w.bits((_K21[f_requested_energy_transfer_mode]) << 1, 5)
+    if f_requested_energy_transfer_mode is None: raise ExiEncodeError("ChargeParameterDiscoveryReqType: missing required requested_energy_transfer_mode")
+    c1 = _C29[s]
     s = 2
     s = 2
+    w.bits(((c1[0]) << 5) | ((_K30[f_requested_energy_transfer_mode]) << 1), c1[1] + 5)
     f_ac_ev_charge_parameter = o.ac_ev_charge_parameter
     f_dc_ev_charge_parameter = o.dc_ev_charge_parameter
     f_ev_charge_parameter = o.ev_charge_parameter
     if f_ac_ev_charge_parameter is not None:
+        s1 = 0
         w.bits(0, 2)
-        _e_AC_EVChargeParameterType(w, f_ac_ev_charge_parameter)
+        f1_departure_time = f_ac_ev_charge_parameter.departure_time
+        if f1_departure_time is not None:
+            w.bits(0, 3)
+            w.uint(f1_departure_time)
+            w.bits(0, 1)
+            s1 = 1
+        f1_e_amount = f_ac_ev_charge_parameter.e_amount
+        if f1_e_amount is None: raise ExiEncodeError("AC_EVChargeParameterType: missing required e_amount")
+        c2 = _C2[s1]
+        w.bits((c2[0]), c2[1])
+        _e_PhysicalValueType(w, f1_e_amount)
+        s1 = 2
+        f1_ev_max_voltage = f_ac_ev_charge_parameter.ev_max_voltage
+        if f1_ev_max_voltage is None: raise ExiEncodeError("AC_EVChargeParameterType: missing required ev_max_voltage")
+        w.bits(0, 1)
+        _e_PhysicalValueType(w, f1_ev_max_voltage)
+        f1_ev_max_current = f_ac_ev_charge_parameter.ev_max_current
+        if f1_ev_max_current is None: raise ExiEncodeError("AC_EVChargeParameterType: missing required ev_max_current")
+        w.bits(0, 1)
+        _e_PhysicalValueType(w, f1_ev_max_current)
+        f1_ev_min_current = f_ac_ev_charge_parameter.ev_min_current
+        if f1_ev_min_current is None: raise ExiEncodeError("AC_EVChargeParameterType: missing required ev_min_current")
+        w.bits(0, 1)
+        _e_PhysicalValueType(w, f1_ev_min_current)
+        w.bits(0, 1)
         s = 3
     elif f_dc_ev_charge_parameter is not None:
         w.bits(1, 2)
         _e_DC_EVChargeParameterType(w, f_dc_ev_charge_parameter)
         s = 3
     elif f_ev_charge_parameter is not None:
+        s2 = 0
         w.bits(2, 2)
-        _e_EVChargeParameterType(w, f_ev_charge_parameter)
+        f2_departure_time = f_ev_charge_parameter.departure_time
+        if f2_departure_time is not None:
+            w.bits(0, 3)
+            w.uint(f2_departure_time)
+            w.bits(0, 1)
+            s2 = 1
+        c3 = _C55[s2]
+        w.bits((c3[0]), c3[1])
         s = 3
     else:
         raise ExiEncodeError("ChargeParameterDiscoveryReqType: missing required ac_ev_charge_parameter/dc_ev_charge_parameter/ev_charge_parameter")
@@ -2363,68 +3378,60 @@ def _d_ChargeParameterDiscoveryResType(r: Reader) -> ChargeParameterDiscoveryRes
     v_ac_evse_charge_parameter = None
     v_dc_evse_charge_parameter = None
     v_evse_charge_parameter = None
-    p = r.p
-    q = p + 16
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xffff
-    r.p = q
-    if b & 0xc1c8:
-        r.badz(p, 16, b & 0xc1c8)
+    p = r.p; q = p + 16
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xffff; r.p = q
+    if b & 0xc1c8: r.badz(p, 16, b & 0xc1c8)
     k = (b >> 9) & 0x1f
-    if k >= 26:
-        r.bad(p + 2, 'enumeration index out of range')
-    v_response_code = _K8[k]
+    if k >= 26: r.bad(p + 2, 'enum index')
+    v_response_code = _K10[k]
     k = (b >> 4) & 0x3
-    if k >= 3:
-        r.bad(p + 10, 'enumeration index out of range')
-    v_evse_processing = _K9[k]
+    if k >= 3: r.bad(p + 10, 'enum index')
+    v_evse_processing = _K11[k]
     e = b & 0x7
-    if e >= 5:
-        r.bad_code(p + 13, e, 5)
-    it, al = _P22[e]
+    if e >= 5: r.bad_code(p + 13, e, 5)
+    it, al = _P17[e]
     if it == 2:
         if al == 0:
             v_sa_schedule_list = _d_SAScheduleListType(r)
         elif al == 1:
-            v_sa_schedules = _d_SASchedulesType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 3:
-            r.bad_code(p + 0, e, 3)
-        it, al = _P23[e]
+            r.zero(1, 'expected end of element')
+            it = -1; al = 0
+            v_sa_schedules = SASchedulesType()
+        it, al = _P18[r.code(2, 3)]
     if al == 0:
-        v_ac_evse_charge_parameter = _d_AC_EVSEChargeParameterType(r)
+        v2_ac_evse_status = None
+        v2_evse_nominal_voltage = None
+        v2_evse_max_current = None
+        r.zero(1, 'expected next item')
+        it = 0; al = 0
+        v2_ac_evse_status = _d_AC_EVSEStatusType(r)
+        r.zero(1, 'expected next item')
+        it = 1; al = 0
+        v2_evse_nominal_voltage = _d_PhysicalValueType(r)
+        r.zero(1, 'expected next item')
+        it = 2; al = 0
+        v2_evse_max_current = _d_PhysicalValueType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+        v_ac_evse_charge_parameter = AC_EVSEChargeParameterType(ac_evse_status=v2_ac_evse_status, evse_nominal_voltage=v2_evse_nominal_voltage, evse_max_current=v2_evse_max_current)
     elif al == 1:
         v_dc_evse_charge_parameter = _d_DC_EVSEChargeParameterType(r)
     elif al == 2:
-        v_evse_charge_parameter = _d_EVSEChargeParameterType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+        v_evse_charge_parameter = EVSEChargeParameterType()
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return ChargeParameterDiscoveryResType(response_code=v_response_code, evse_processing=v_evse_processing, sa_schedule_list=v_sa_schedule_list, sa_schedules=v_sa_schedules, ac_evse_charge_parameter=v_ac_evse_charge_parameter, dc_evse_charge_parameter=v_dc_evse_charge_parameter, evse_charge_parameter=v_evse_charge_parameter)
 
 def _e_ChargeParameterDiscoveryResType(w: Writer, o: ChargeParameterDiscoveryResType) -> None:
     f_response_code = o.response_code
-    if f_response_code is None:
-        raise ExiEncodeError("ChargeParameterDiscoveryResType: missing required response_code")
-    w.bits((_K10[f_response_code]) << 1, 8)
+    if f_response_code is None: raise ExiEncodeError("ChargeParameterDiscoveryResType: missing required response_code")
     f_evse_processing = o.evse_processing
-    if f_evse_processing is None:
-        raise ExiEncodeError("ChargeParameterDiscoveryResType: missing required evse_processing")
-    w.bits((_K11[f_evse_processing]) << 1, 5)
+    if f_evse_processing is None: raise ExiEncodeError("ChargeParameterDiscoveryResType: missing required evse_processing")
     s = 2
+    w.bits(((_K12[f_response_code]) << 6) | ((_K13[f_evse_processing]) << 1), 13)
     f_sa_schedule_list = o.sa_schedule_list
     f_sa_schedules = o.sa_schedules
     if f_sa_schedule_list is not None:
@@ -2432,26 +3439,35 @@ def _e_ChargeParameterDiscoveryResType(w: Writer, o: ChargeParameterDiscoveryRes
         _e_SAScheduleListType(w, f_sa_schedule_list)
         s = 3
     elif f_sa_schedules is not None:
-        w.bits(1, 3)
-        _e_SASchedulesType(w, f_sa_schedules)
+        w.bits(2, 4)
         s = 3
     f_ac_evse_charge_parameter = o.ac_evse_charge_parameter
     f_dc_evse_charge_parameter = o.dc_evse_charge_parameter
     f_evse_charge_parameter = o.evse_charge_parameter
     if f_ac_evse_charge_parameter is not None:
-        c = _C24[s]
-        w.bits(c[0], c[1])
-        _e_AC_EVSEChargeParameterType(w, f_ac_evse_charge_parameter)
+        c1 = _C31[s]
+        f2_ac_evse_status = f_ac_evse_charge_parameter.ac_evse_status
+        if f2_ac_evse_status is None: raise ExiEncodeError("AC_EVSEChargeParameterType: missing required ac_evse_status")
+        w.bits(((c1[0]) << 1), c1[1] + 1)
+        _e_AC_EVSEStatusType(w, f2_ac_evse_status)
+        f2_evse_nominal_voltage = f_ac_evse_charge_parameter.evse_nominal_voltage
+        if f2_evse_nominal_voltage is None: raise ExiEncodeError("AC_EVSEChargeParameterType: missing required evse_nominal_voltage")
+        w.bits(0, 1)
+        _e_PhysicalValueType(w, f2_evse_nominal_voltage)
+        f2_evse_max_current = f_ac_evse_charge_parameter.evse_max_current
+        if f2_evse_max_current is None: raise ExiEncodeError("AC_EVSEChargeParameterType: missing required evse_max_current")
+        w.bits(0, 1)
+        _e_PhysicalValueType(w, f2_evse_max_current)
+        w.bits(0, 1)
         s = 4
     elif f_dc_evse_charge_parameter is not None:
-        c = _C25[s]
-        w.bits(c[0], c[1])
+        c2 = _C32[s]
+        w.bits((c2[0]), c2[1])
         _e_DC_EVSEChargeParameterType(w, f_dc_evse_charge_parameter)
         s = 4
     elif f_evse_charge_parameter is not None:
-        c = _C26[s]
-        w.bits(c[0], c[1])
-        _e_EVSEChargeParameterType(w, f_evse_charge_parameter)
+        c3 = _C33[s]
+        w.bits(((c3[0]) << 1), c3[1] + 1)
         s = 4
     else:
         raise ExiEncodeError("ChargeParameterDiscoveryResType: missing required ac_evse_charge_parameter/dc_evse_charge_parameter/evse_charge_parameter")
@@ -2465,110 +3481,62 @@ def _d_ChargeServiceType(r: Reader) -> ChargeServiceType:
     v_service_scope = None
     v_free_service = None
     v_supported_energy_transfer_mode = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_service_id = r.uintb(65535)
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x4:
-        r.badz(p, 3, b & 0x4)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 1, e, 2)
-    it, al = _P27[e]
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P56[e]
     if it == 1:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected characters')
         v_service_name = r.string()
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        if b & 0x3:
-            r.badz(p, 2, b & 0x3)
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 2; al = 0
-    p = r.p
-    q = p + 6
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3f
-    r.p = q
-    if b & 0x24:
-        r.badz(p, 6, b & 0x24)
+    p = r.p; q = p + 6
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3f; r.p = q
+    if b & 0x24: r.badz(p, 6, b & 0x24)
     k = (b >> 3) & 0x3
-    v_service_category = _K28[k]
+    v_service_category = _K26[k]
     e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 4, e, 2)
-    it, al = _P29[e]
+    if e >= 2: r.bad_code(p + 4, e, 2)
+    it, al = _P57[e]
     if it == 3:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected characters')
         v_service_scope = r.string()
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        if b & 0x3:
-            r.badz(p, 2, b & 0x3)
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 4; al = 0
-    p = r.p
-    q = p + 4
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xf
-    r.p = q
-    if b & 0xb:
-        r.badz(p, 4, b & 0xb)
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0xb: r.badz(p, 4, b & 0xb)
     v_free_service = ((b >> 2) & 0x1) == 1
     it = 5; al = 0
     v_supported_energy_transfer_mode = _d_SupportedEnergyTransferModeType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return ChargeServiceType(service_id=v_service_id, service_name=v_service_name, service_category=v_service_category, service_scope=v_service_scope, free_service=v_free_service, supported_energy_transfer_mode=v_supported_energy_transfer_mode)
 
 def _e_ChargeServiceType(w: Writer, o: ChargeServiceType) -> None:
     f_service_id = o.service_id
-    if f_service_id is None:
-        raise ExiEncodeError("ChargeServiceType: missing required service_id")
+    if f_service_id is None: raise ExiEncodeError("ChargeServiceType: missing required service_id")
     w.bits(0, 2)
     w.uint(f_service_id)
-    w.bits(0, 1)
     s = 1
+    w.bits(0, 1)
     f_service_name = o.service_name
     if f_service_name is not None:
         w.bits(0, 3)
@@ -2576,13 +3544,11 @@ def _e_ChargeServiceType(w: Writer, o: ChargeServiceType) -> None:
         w.bits(0, 1)
         s = 2
     f_service_category = o.service_category
-    if f_service_category is None:
-        raise ExiEncodeError("ChargeServiceType: missing required service_category")
-    c = _C30[s]
-    w.bits(c[0], c[1])
-    w.bits((_K31[f_service_category]) << 1, 4)
+    if f_service_category is None: raise ExiEncodeError("ChargeServiceType: missing required service_category")
+    c1 = _C58[s]
     s = 3
     s = 3
+    w.bits(((c1[0]) << 4) | ((_K42[f_service_category]) << 1), c1[1] + 4)
     f_service_scope = o.service_scope
     if f_service_scope is not None:
         w.bits(0, 3)
@@ -2590,56 +3556,53 @@ def _e_ChargeServiceType(w: Writer, o: ChargeServiceType) -> None:
         w.bits(0, 1)
         s = 4
     f_free_service = o.free_service
-    if f_free_service is None:
-        raise ExiEncodeError("ChargeServiceType: missing required free_service")
-    c = _C32[s]
-    w.bits(c[0], c[1])
-    w.bits((1 if f_free_service else 0) << 1, 3)
+    if f_free_service is None: raise ExiEncodeError("ChargeServiceType: missing required free_service")
+    c2 = _C59[s]
     s = 5
     f_supported_energy_transfer_mode = o.supported_energy_transfer_mode
-    if f_supported_energy_transfer_mode is None:
-        raise ExiEncodeError("ChargeServiceType: missing required supported_energy_transfer_mode")
-    w.bits(0, 1)
+    if f_supported_energy_transfer_mode is None: raise ExiEncodeError("ChargeServiceType: missing required supported_energy_transfer_mode")
+    w.bits(((c2[0]) << 4) | ((1 if f_free_service else 0) << 2), c2[1] + 4)
     _e_SupportedEnergyTransferModeType(w, f_supported_energy_transfer_mode)
     w.bits(0, 1)
 
 def _d_ChargingProfileType(r: Reader) -> ChargingProfileType:
     rv = r.v; rn = r.n
     v_profile_entry = []
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected next item')
     it = 0; al = 0
     n = 0
     while it == 0:
-        t = _d_ProfileEntryType(r)
+        v1_charging_profile_entry_start = None
+        v1_charging_profile_entry_max_power = None
+        v1_charging_profile_entry_max_number_of_phases_in_use = None
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
+        it = 0; al = 0
+        v1_charging_profile_entry_start = r.uintb(4294967295)
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
+        it = 1; al = 0
+        v1_charging_profile_entry_max_power = _d_PhysicalValueType(r)
+        it, al = _P25[r.code(2, 2)]
+        if it == 2:
+            p = r.p; q = p + 5
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x1f; r.p = q
+            if b & 0x13: r.badz(p, 5, b & 0x13)
+            v1_charging_profile_entry_max_number_of_phases_in_use = ((b >> 2) & 0x3) + 1
+            if v1_charging_profile_entry_max_number_of_phases_in_use > 3: r.bad(p + 1, 'range')
+            it = -1; al = 0
+        t = ProfileEntryType(charging_profile_entry_start=v1_charging_profile_entry_start, charging_profile_entry_max_power=v1_charging_profile_entry_max_power, charging_profile_entry_max_number_of_phases_in_use=v1_charging_profile_entry_max_number_of_phases_in_use)
         v_profile_entry.append(t)
         n += 1
         if n < 24:
-            p = r.p
-            q = p + 2
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x3
-            r.p = q
-            e = b & 0x3
-            if e >= 2:
-                r.bad_code(p + 0, e, 2)
-            it, al = _P33[e]
+            it, al = _P54[r.code(2, 2)]
         else:
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected end of element')
             it = -1; al = 0
     return ChargingProfileType(profile_entry=v_profile_entry)
 
@@ -2647,26 +3610,33 @@ def _e_ChargingProfileType(w: Writer, o: ChargingProfileType) -> None:
     s = 0
     n = 0
     for x in o.profile_entry:
-        c = _C34[s]
-        w.bits(c[0], c[1])
-        _e_ProfileEntryType(w, x)
+        c1 = _C60[s]
+        f1_charging_profile_entry_start = x.charging_profile_entry_start
+        if f1_charging_profile_entry_start is None: raise ExiEncodeError("ProfileEntryType: missing required charging_profile_entry_start")
+        w.bits(((c1[0]) << 2), c1[1] + 2)
+        w.uint(f1_charging_profile_entry_start)
+        f1_charging_profile_entry_max_power = x.charging_profile_entry_max_power
+        if f1_charging_profile_entry_max_power is None: raise ExiEncodeError("ProfileEntryType: missing required charging_profile_entry_max_power")
+        w.bits(0, 2)
+        _e_PhysicalValueType(w, f1_charging_profile_entry_max_power)
+        s1 = 2
+        f1_charging_profile_entry_max_number_of_phases_in_use = x.charging_profile_entry_max_number_of_phases_in_use
+        if f1_charging_profile_entry_max_number_of_phases_in_use is not None:
+            if not 1 <= f1_charging_profile_entry_max_number_of_phases_in_use <= 3:
+                raise ExiEncodeError(f"value {f1_charging_profile_entry_max_number_of_phases_in_use!r} outside [1, 3]")
+            w.bits(((f1_charging_profile_entry_max_number_of_phases_in_use - 1) << 1), 6)
+            s1 = 3
+        c2 = _C41[s1]
+        w.bits((c2[0]), c2[1])
         n += 1
         s = 1 if n < 24 else 2
     if n < 1 or n > 24:
         raise ExiEncodeError(f"ChargingProfileType: {n} items of profile_entry (allowed 1..24)")
-    c = _C35[s]
-    w.bits(c[0], c[1])
+    c3 = _C61[s]
+    w.bits((c3[0]), c3[1])
 
 def _d_ChargingStatusReqType(r: Reader) -> ChargingStatusReqType:
-    rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return ChargingStatusReqType()
 
@@ -2682,240 +3652,369 @@ def _d_ChargingStatusResType(r: Reader) -> ChargingStatusResType:
     v_meter_info = None
     v_receipt_required = None
     v_ac_evse_status = None
-    p = r.p
-    q = p + 10
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3ff
-    r.p = q
-    if b & 0x307:
-        r.badz(p, 10, b & 0x307)
+    p = r.p; q = p + 10
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3ff; r.p = q
+    if b & 0x307: r.badz(p, 10, b & 0x307)
     k = (b >> 3) & 0x1f
-    if k >= 26:
-        r.bad(p + 2, 'enumeration index out of range')
-    v_response_code = _K8[k]
+    if k >= 26: r.bad(p + 2, 'enum index')
+    v_response_code = _K10[k]
     it = 1; al = 0
     v_evseid = r.string()
-    p = r.p
-    q = p + 15
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7fff
-    r.p = q
-    if b & 0x7008:
-        r.badz(p, 15, b & 0x7008)
+    p = r.p; q = p + 15
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7fff; r.p = q
+    if b & 0x7008: r.badz(p, 15, b & 0x7008)
     v_sa_schedule_tuple_id = ((b >> 4) & 0xff) + 1
-    if v_sa_schedule_tuple_id > 255:
-        r.bad(p + 3, 'integer out of range')
+    if v_sa_schedule_tuple_id > 255: r.bad(p + 3, 'range')
     e = b & 0x7
-    if e >= 4:
-        r.bad_code(p + 12, e, 4)
-    it, al = _P36[e]
+    if e >= 4: r.bad_code(p + 12, e, 4)
+    it, al = _P62[e]
     if it == 3:
-        v_evse_max_current = _d_PhysicalValueType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
+        v1_multiplier = None
+        v1_unit = None
+        v1_value = None
+        p = r.p; q = p + 15
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7fff; r.p = q
+        if b & 0x638e: r.badz(p, 15, b & 0x638e)
+        v1_multiplier = ((b >> 10) & 0x7) - 3
+        if v1_multiplier > 3: r.bad(p + 2, 'range')
+        k = (b >> 4) & 0x7
+        if k >= 7: r.bad(p + 8, 'enum index')
+        v1_unit = _K1[k]
+        sg = (b & 0x1) == 1
+        it = 2; al = 0
+        v1_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v1_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
-        if e >= 3:
-            r.bad_code(p + 0, e, 3)
-        it, al = _P37[e]
+        if e >= 3: r.bad_code(p + 2, e, 3)
+        it, al = _P63[e]
+        v_evse_max_current = PhysicalValueType(multiplier=v1_multiplier, unit=v1_unit, value=v1_value)
     if it == 4:
-        v_meter_info = _d_MeterInfoType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P38[e]
+        v2_meter_id = None
+        v2_meter_reading = None
+        v2_sig_meter_reading = None
+        v2_meter_status = None
+        v2_t_meter = None
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
+        it = 0; al = 0
+        v2_meter_id = r.string()
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0x8: r.badz(p, 4, b & 0x8)
+        e = b & 0x7
+        if e >= 5: r.bad_code(p + 1, e, 5)
+        it, al = _P64[e]
+        if it == 1:
+            r.zero(1, 'expected characters')
+            v2_meter_reading = r.uintb(18446744073709551615)
+            p = r.p; q = p + 4
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0xf; r.p = q
+            if b & 0x8: r.badz(p, 4, b & 0x8)
+            e = b & 0x7
+            if e >= 4: r.bad_code(p + 1, e, 4)
+            it, al = _P65[e]
+        if it == 2:
+            r.zero(1, 'expected characters')
+            v2_sig_meter_reading = r.binary()
+            p = r.p; q = p + 3
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x7; r.p = q
+            if b & 0x4: r.badz(p, 3, b & 0x4)
+            e = b & 0x3
+            if e >= 3: r.bad_code(p + 1, e, 3)
+            it, al = _P66[e]
+        if it == 3:
+            p = r.p; q = p + 2
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x3; r.p = q
+            if b & 0x2: r.badz(p, 2, b & 0x2)
+            sg = (b & 0x1) == 1
+            v2_meter_status = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+            if not -32768 <= v2_meter_status <= 32767:
+                r.fail('integer out of range')
+            p = r.p; q = p + 3
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x7; r.p = q
+            if b & 0x4: r.badz(p, 3, b & 0x4)
+            e = b & 0x3
+            if e >= 2: r.bad_code(p + 1, e, 2)
+            it, al = _P67[e]
+        if it == 4:
+            p = r.p; q = p + 2
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x3; r.p = q
+            if b & 0x2: r.badz(p, 2, b & 0x2)
+            sg = (b & 0x1) == 1
+            v2_t_meter = -r.uintb(9223372036854775807) - 1 if sg else r.uintb(9223372036854775807)
+            if not -9223372036854775808 <= v2_t_meter <= 9223372036854775807:
+                r.fail('integer out of range')
+            p = r.p; q = p + 2
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x3; r.p = q
+            if b & 0x3: r.badz(p, 2, b & 0x3)
+            it = -1; al = 0
+        v_meter_info = MeterInfoType(meter_id=v2_meter_id, meter_reading=v2_meter_reading, sig_meter_reading=v2_sig_meter_reading, meter_status=v2_meter_status, t_meter=v2_t_meter)
+        it, al = _P68[r.code(2, 2)]
     if it == 5:
-        p = r.p
-        q = p + 4
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0xf
-        r.p = q
-        if b & 0xb:
-            r.badz(p, 4, b & 0xb)
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xb: r.badz(p, 4, b & 0xb)
         v_receipt_required = ((b >> 2) & 0x1) == 1
         it = 6; al = 0
-    v_ac_evse_status = _d_AC_EVSEStatusType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v3_notification_max_delay = None
+    v3_evse_notification = None
+    v3_rcd = None
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
+    it = 0; al = 0
+    v3_notification_max_delay = r.uintb(65535)
+    p = r.p; q = p + 12
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xfff; r.p = q
+    if b & 0xe77: r.badz(p, 12, b & 0xe77)
+    k = (b >> 7) & 0x3
+    if k >= 3: r.bad(p + 3, 'enum index')
+    v3_evse_notification = _K4[k]
+    v3_rcd = ((b >> 3) & 0x1) == 1
+    v_ac_evse_status = AC_EVSEStatusType(notification_max_delay=v3_notification_max_delay, evse_notification=v3_evse_notification, rcd=v3_rcd)
     it = -1; al = 0
     return ChargingStatusResType(response_code=v_response_code, evseid=v_evseid, sa_schedule_tuple_id=v_sa_schedule_tuple_id, evse_max_current=v_evse_max_current, meter_info=v_meter_info, receipt_required=v_receipt_required, ac_evse_status=v_ac_evse_status)
 
 def _e_ChargingStatusResType(w: Writer, o: ChargingStatusResType) -> None:
     f_response_code = o.response_code
-    if f_response_code is None:
-        raise ExiEncodeError("ChargingStatusResType: missing required response_code")
-    w.bits((_K10[f_response_code]) << 1, 8)
+    if f_response_code is None: raise ExiEncodeError("ChargingStatusResType: missing required response_code")
     f_evseid = o.evseid
-    if f_evseid is None:
-        raise ExiEncodeError("ChargingStatusResType: missing required evseid")
-    w.bits(0, 2)
+    if f_evseid is None: raise ExiEncodeError("ChargingStatusResType: missing required evseid")
+    w.bits(((_K12[f_response_code]) << 3), 10)
     w.string(f_evseid)
-    w.bits(0, 1)
     f_sa_schedule_tuple_id = o.sa_schedule_tuple_id
-    if f_sa_schedule_tuple_id is None:
-        raise ExiEncodeError("ChargingStatusResType: missing required sa_schedule_tuple_id")
+    if f_sa_schedule_tuple_id is None: raise ExiEncodeError("ChargingStatusResType: missing required sa_schedule_tuple_id")
     if not 1 <= f_sa_schedule_tuple_id <= 255:
         raise ExiEncodeError(f"value {f_sa_schedule_tuple_id!r} outside [1, 255]")
-    w.bits((f_sa_schedule_tuple_id - 1) << 1, 11)
     s = 3
+    w.bits(((f_sa_schedule_tuple_id - 1) << 1), 12)
     f_evse_max_current = o.evse_max_current
     if f_evse_max_current is not None:
-        w.bits(0, 3)
-        _e_PhysicalValueType(w, f_evse_max_current)
+        f1_multiplier = f_evse_max_current.multiplier
+        if f1_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
+        if not -3 <= f1_multiplier <= 3:
+            raise ExiEncodeError(f"value {f1_multiplier!r} outside [-3, 3]")
+        f1_unit = f_evse_max_current.unit
+        if f1_unit is None: raise ExiEncodeError("PhysicalValueType: missing required unit")
+        f1_value = f_evse_max_current.value
+        if f1_value is None: raise ExiEncodeError("PhysicalValueType: missing required value")
+        if not -32768 <= f1_value <= 32767:
+            raise ExiEncodeError(f"value {f1_value!r} outside [-32768, 32767]")
+        w.bits(((f1_multiplier + 3) << 10) | ((_K3[f1_unit]) << 4) | (1 if f1_value < 0 else 0), 18)
+        w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
+        w.bits(0, 2)
         s = 4
     f_meter_info = o.meter_info
     if f_meter_info is not None:
-        c = _C39[s]
-        w.bits(c[0], c[1])
-        _e_MeterInfoType(w, f_meter_info)
+        c1 = _C69[s]
+        f2_meter_id = f_meter_info.meter_id
+        if f2_meter_id is None: raise ExiEncodeError("MeterInfoType: missing required meter_id")
+        w.bits(((c1[0]) << 2), c1[1] + 2)
+        w.string(f2_meter_id)
+        s2 = 1
+        w.bits(0, 1)
+        f2_meter_reading = f_meter_info.meter_reading
+        if f2_meter_reading is not None:
+            w.bits(0, 4)
+            w.uint(f2_meter_reading)
+            w.bits(0, 1)
+            s2 = 2
+        f2_sig_meter_reading = f_meter_info.sig_meter_reading
+        if f2_sig_meter_reading is not None:
+            c2 = _C70[s2]
+            w.bits(((c2[0]) << 1), c2[1] + 1)
+            w.binary(f2_sig_meter_reading)
+            w.bits(0, 1)
+            s2 = 3
+        f2_meter_status = f_meter_info.meter_status
+        if f2_meter_status is not None:
+            c3 = _C71[s2]
+            if not -32768 <= f2_meter_status <= 32767:
+                raise ExiEncodeError(f"value {f2_meter_status!r} outside [-32768, 32767]")
+            w.bits(((c3[0]) << 2) | (1 if f2_meter_status < 0 else 0), c3[1] + 2)
+            w.uint(-f2_meter_status - 1 if f2_meter_status < 0 else f2_meter_status)
+            w.bits(0, 1)
+            s2 = 4
+        f2_t_meter = f_meter_info.t_meter
+        if f2_t_meter is not None:
+            c4 = _C72[s2]
+            if not -9223372036854775808 <= f2_t_meter <= 9223372036854775807:
+                raise ExiEncodeError(f"value {f2_t_meter!r} outside [-9223372036854775808, 9223372036854775807]")
+            w.bits(((c4[0]) << 2) | (1 if f2_t_meter < 0 else 0), c4[1] + 2)
+            w.uint(-f2_t_meter - 1 if f2_t_meter < 0 else f2_t_meter)
+            w.bits(0, 1)
+            s2 = 5
+        c5 = _C73[s2]
+        w.bits((c5[0]), c5[1])
         s = 5
     f_receipt_required = o.receipt_required
     if f_receipt_required is not None:
-        c = _C40[s]
-        w.bits(c[0], c[1])
-        w.bits((1 if f_receipt_required else 0) << 1, 3)
+        c6 = _C74[s]
+        w.bits(((c6[0]) << 3) | ((1 if f_receipt_required else 0) << 1), c6[1] + 3)
         s = 6
     f_ac_evse_status = o.ac_evse_status
-    if f_ac_evse_status is None:
-        raise ExiEncodeError("ChargingStatusResType: missing required ac_evse_status")
-    c = _C41[s]
-    w.bits(c[0], c[1])
-    _e_AC_EVSEStatusType(w, f_ac_evse_status)
+    if f_ac_evse_status is None: raise ExiEncodeError("ChargingStatusResType: missing required ac_evse_status")
+    c7 = _C75[s]
+    f3_notification_max_delay = f_ac_evse_status.notification_max_delay
+    if f3_notification_max_delay is None: raise ExiEncodeError("AC_EVSEStatusType: missing required notification_max_delay")
+    w.bits(((c7[0]) << 2), c7[1] + 2)
+    w.uint(f3_notification_max_delay)
+    f3_evse_notification = f_ac_evse_status.evse_notification
+    if f3_evse_notification is None: raise ExiEncodeError("AC_EVSEStatusType: missing required evse_notification")
+    f3_rcd = f_ac_evse_status.rcd
+    if f3_rcd is None: raise ExiEncodeError("AC_EVSEStatusType: missing required rcd")
     s = 7
-    w.bits(0, 1)
+    w.bits(((_K5[f3_evse_notification]) << 7) | ((1 if f3_rcd else 0) << 3), 12)
 
 def _d_ConsumptionCostType(r: Reader) -> ConsumptionCostType:
     rv = r.v; rn = r.n
     v_start_value = None
     v_cost = []
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 0; al = 0
-    v_start_value = _d_PhysicalValueType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_multiplier = None
+    v1_unit = None
+    v1_value = None
+    p = r.p; q = p + 16
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xffff; r.p = q
+    if b & 0xe38e: r.badz(p, 16, b & 0xe38e)
+    v1_multiplier = ((b >> 10) & 0x7) - 3
+    if v1_multiplier > 3: r.bad(p + 3, 'range')
+    k = (b >> 4) & 0x7
+    if k >= 7: r.bad(p + 9, 'enum index')
+    v1_unit = _K1[k]
+    sg = (b & 0x1) == 1
+    it = 2; al = 0
+    v1_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v1_value <= 32767:
+        r.fail('integer out of range')
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    v_start_value = PhysicalValueType(multiplier=v1_multiplier, unit=v1_unit, value=v1_value)
     it = 1; al = 0
     n = 0
     while it == 1:
-        t = _d_CostType(r)
+        v2_cost_kind = None
+        v2_amount = None
+        v2_amount_multiplier = None
+        p = r.p; q = p + 7
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7f; r.p = q
+        if b & 0x67: r.badz(p, 7, b & 0x67)
+        k = (b >> 3) & 0x3
+        if k >= 3: r.bad(p + 2, 'enum index')
+        v2_cost_kind = _K76[k]
+        it = 1; al = 0
+        v2_amount = r.uintb(4294967295)
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x4: r.badz(p, 3, b & 0x4)
+        e = b & 0x3
+        if e >= 2: r.bad_code(p + 1, e, 2)
+        it, al = _P25[e]
+        if it == 2:
+            p = r.p; q = p + 6
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x3f; r.p = q
+            if b & 0x23: r.badz(p, 6, b & 0x23)
+            v2_amount_multiplier = ((b >> 2) & 0x7) - 3
+            if v2_amount_multiplier > 3: r.bad(p + 1, 'range')
+            it = -1; al = 0
+        t = CostType(cost_kind=v2_cost_kind, amount=v2_amount, amount_multiplier=v2_amount_multiplier)
         v_cost.append(t)
         n += 1
         if n < 3:
-            p = r.p
-            q = p + 2
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x3
-            r.p = q
-            e = b & 0x3
-            if e >= 2:
-                r.bad_code(p + 0, e, 2)
-            it, al = _P5[e]
+            it, al = _P7[r.code(2, 2)]
         else:
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected end of element')
             it = -1; al = 0
     return ConsumptionCostType(start_value=v_start_value, cost=v_cost)
 
 def _e_ConsumptionCostType(w: Writer, o: ConsumptionCostType) -> None:
     f_start_value = o.start_value
-    if f_start_value is None:
-        raise ExiEncodeError("ConsumptionCostType: missing required start_value")
-    w.bits(0, 1)
-    _e_PhysicalValueType(w, f_start_value)
+    if f_start_value is None: raise ExiEncodeError("ConsumptionCostType: missing required start_value")
+    f1_multiplier = f_start_value.multiplier
+    if f1_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
+    if not -3 <= f1_multiplier <= 3:
+        raise ExiEncodeError(f"value {f1_multiplier!r} outside [-3, 3]")
+    f1_unit = f_start_value.unit
+    if f1_unit is None: raise ExiEncodeError("PhysicalValueType: missing required unit")
+    f1_value = f_start_value.value
+    if f1_value is None: raise ExiEncodeError("PhysicalValueType: missing required value")
+    if not -32768 <= f1_value <= 32767:
+        raise ExiEncodeError(f"value {f1_value!r} outside [-32768, 32767]")
+    w.bits(((f1_multiplier + 3) << 10) | ((_K3[f1_unit]) << 4) | (1 if f1_value < 0 else 0), 16)
+    w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
     s = 1
+    w.bits(0, 2)
     n = 0
     for x in o.cost:
-        c = _C42[s]
-        w.bits(c[0], c[1])
-        _e_CostType(w, x)
+        c1 = _C77[s]
+        f2_cost_kind = x.cost_kind
+        if f2_cost_kind is None: raise ExiEncodeError("CostType: missing required cost_kind")
+        f2_amount = x.amount
+        if f2_amount is None: raise ExiEncodeError("CostType: missing required amount")
+        w.bits(((c1[0]) << 7) | ((_K78[f2_cost_kind]) << 3), c1[1] + 7)
+        w.uint(f2_amount)
+        s2 = 2
+        w.bits(0, 1)
+        f2_amount_multiplier = x.amount_multiplier
+        if f2_amount_multiplier is not None:
+            if not -3 <= f2_amount_multiplier <= 3:
+                raise ExiEncodeError(f"value {f2_amount_multiplier!r} outside [-3, 3]")
+            w.bits(((f2_amount_multiplier + 3) << 1), 7)
+            s2 = 3
+        c2 = _C41[s2]
+        w.bits((c2[0]), c2[1])
         n += 1
         s = 2 if n < 3 else 3
     if n < 1 or n > 3:
         raise ExiEncodeError(f"ConsumptionCostType: {n} items of cost (allowed 1..3)")
-    c = _C16[s]
-    w.bits(c[0], c[1])
+    c3 = _C41[s]
+    w.bits((c3[0]), c3[1])
 
 def _d_ContractSignatureEncryptedPrivateKeyType(r: Reader) -> ContractSignatureEncryptedPrivateKeyType:
-    rv = r.v; rn = r.n
     v_id = None
     v_value = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected next item')
     it = 0; al = 0
     v_id = r.string()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected next item')
     it = 1; al = 0
     v_value = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return ContractSignatureEncryptedPrivateKeyType(id=v_id, value=v_value)
 
 def _e_ContractSignatureEncryptedPrivateKeyType(w: Writer, o: ContractSignatureEncryptedPrivateKeyType) -> None:
     f_id = o.id
-    if f_id is None:
-        raise ExiEncodeError("ContractSignatureEncryptedPrivateKeyType: missing required id")
+    if f_id is None: raise ExiEncodeError("ContractSignatureEncryptedPrivateKeyType: missing required id")
     w.bits(0, 1)
     w.string(f_id)
     f_value = o.value
-    if f_value is None:
-        raise ExiEncodeError("ContractSignatureEncryptedPrivateKeyType: missing required value")
+    if f_value is None: raise ExiEncodeError("ContractSignatureEncryptedPrivateKeyType: missing required value")
     w.bits(0, 1)
     w.binary(f_value)
     w.bits(0, 1)
@@ -2925,67 +4024,49 @@ def _d_CostType(r: Reader) -> CostType:
     v_cost_kind = None
     v_amount = None
     v_amount_multiplier = None
-    p = r.p
-    q = p + 7
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7f
-    r.p = q
-    if b & 0x67:
-        r.badz(p, 7, b & 0x67)
+    p = r.p; q = p + 7
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7f; r.p = q
+    if b & 0x67: r.badz(p, 7, b & 0x67)
     k = (b >> 3) & 0x3
-    if k >= 3:
-        r.bad(p + 2, 'enumeration index out of range')
-    v_cost_kind = _K43[k]
+    if k >= 3: r.bad(p + 2, 'enum index')
+    v_cost_kind = _K76[k]
     it = 1; al = 0
     v_amount = r.uintb(4294967295)
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x4:
-        r.badz(p, 3, b & 0x4)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 1, e, 2)
-    it, al = _P14[e]
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P25[e]
     if it == 2:
-        p = r.p
-        q = p + 6
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3f
-        r.p = q
-        if b & 0x23:
-            r.badz(p, 6, b & 0x23)
+        p = r.p; q = p + 6
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3f; r.p = q
+        if b & 0x23: r.badz(p, 6, b & 0x23)
         v_amount_multiplier = ((b >> 2) & 0x7) - 3
-        if v_amount_multiplier > 3:
-            r.bad(p + 1, 'integer out of range')
+        if v_amount_multiplier > 3: r.bad(p + 1, 'range')
         it = -1; al = 0
     return CostType(cost_kind=v_cost_kind, amount=v_amount, amount_multiplier=v_amount_multiplier)
 
 def _e_CostType(w: Writer, o: CostType) -> None:
     f_cost_kind = o.cost_kind
-    if f_cost_kind is None:
-        raise ExiEncodeError("CostType: missing required cost_kind")
-    w.bits((_K44[f_cost_kind]) << 1, 5)
+    if f_cost_kind is None: raise ExiEncodeError("CostType: missing required cost_kind")
     f_amount = o.amount
-    if f_amount is None:
-        raise ExiEncodeError("CostType: missing required amount")
-    w.bits(0, 2)
+    if f_amount is None: raise ExiEncodeError("CostType: missing required amount")
+    w.bits(((_K78[f_cost_kind]) << 3), 7)
     w.uint(f_amount)
-    w.bits(0, 1)
     s = 2
+    w.bits(0, 1)
     f_amount_multiplier = o.amount_multiplier
     if f_amount_multiplier is not None:
         if not -3 <= f_amount_multiplier <= 3:
             raise ExiEncodeError(f"value {f_amount_multiplier!r} outside [-3, 3]")
-        w.bits((f_amount_multiplier + 3) << 1, 7)
+        w.bits(((f_amount_multiplier + 3) << 1), 7)
         s = 3
-    c = _C16[s]
-    w.bits(c[0], c[1])
+    c1 = _C41[s]
+    w.bits((c1[0]), c1[1])
 
 def _d_CurrentDemandReqType(r: Reader) -> CurrentDemandReqType:
     rv = r.v; rn = r.n
@@ -2999,193 +4080,347 @@ def _d_CurrentDemandReqType(r: Reader) -> CurrentDemandReqType:
     v_remaining_time_to_full_soc = None
     v_remaining_time_to_bulk_soc = None
     v_ev_target_voltage = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 0; al = 0
-    v_dc_ev_status = _d_DC_EVStatusType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 1; al = 0
-    v_ev_target_current = _d_PhysicalValueType(r)
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
+    v1_ev_ready = None
+    v1_ev_error_code = None
+    v1_evresssoc = None
+    v2_multiplier = None
+    v2_unit = None
+    v2_value = None
+    p = r.p; q = p + 39
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7fffffffff; r.p = q
+    if b & 0x770e03e38e: r.badz(p, 39, b & 0x770e03e38e)
+    v1_ev_ready = ((b >> 35) & 0x1) == 1
+    k = (b >> 28) & 0xf
+    if k >= 12: r.bad(p + 7, 'enum index')
+    v1_ev_error_code = _K46[k]
+    v1_evresssoc = ((b >> 18) & 0x7f)
+    if v1_evresssoc > 100: r.bad(p + 14, 'range')
+    v2_multiplier = ((b >> 10) & 0x7) - 3
+    if v2_multiplier > 3: r.bad(p + 26, 'range')
+    k = (b >> 4) & 0x7
+    if k >= 7: r.bad(p + 32, 'enum index')
+    v2_unit = _K1[k]
+    sg = (b & 0x1) == 1
+    v_dc_ev_status = DC_EVStatusType(ev_ready=v1_ev_ready, ev_error_code=v1_ev_error_code, evresssoc=v1_evresssoc)
+    it = 2; al = 0
+    v2_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v2_value <= 32767:
+        r.fail('integer out of range')
+    p = r.p; q = p + 5
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1f; r.p = q
+    if b & 0x18: r.badz(p, 5, b & 0x18)
     e = b & 0x7
-    if e >= 5:
-        r.bad_code(p + 0, e, 5)
-    it, al = _P45[e]
+    if e >= 5: r.bad_code(p + 2, e, 5)
+    it, al = _P79[e]
+    v_ev_target_current = PhysicalValueType(multiplier=v2_multiplier, unit=v2_unit, value=v2_value)
     if it == 2:
-        v_ev_maximum_voltage_limit = _d_PhysicalValueType(r)
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
+        v3_multiplier = None
+        v3_unit = None
+        v3_value = None
+        p = r.p; q = p + 15
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7fff; r.p = q
+        if b & 0x638e: r.badz(p, 15, b & 0x638e)
+        v3_multiplier = ((b >> 10) & 0x7) - 3
+        if v3_multiplier > 3: r.bad(p + 2, 'range')
+        k = (b >> 4) & 0x7
+        if k >= 7: r.bad(p + 8, 'enum index')
+        v3_unit = _K1[k]
+        sg = (b & 0x1) == 1
+        it = 2; al = 0
+        v3_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v3_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 5
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x1f; r.p = q
+        if b & 0x18: r.badz(p, 5, b & 0x18)
         e = b & 0x7
-        if e >= 4:
-            r.bad_code(p + 0, e, 4)
-        it, al = _P36[e]
+        if e >= 4: r.bad_code(p + 2, e, 4)
+        it, al = _P62[e]
+        v_ev_maximum_voltage_limit = PhysicalValueType(multiplier=v3_multiplier, unit=v3_unit, value=v3_value)
     if it == 3:
-        v_ev_maximum_current_limit = _d_PhysicalValueType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
+        v4_multiplier = None
+        v4_unit = None
+        v4_value = None
+        p = r.p; q = p + 15
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7fff; r.p = q
+        if b & 0x638e: r.badz(p, 15, b & 0x638e)
+        v4_multiplier = ((b >> 10) & 0x7) - 3
+        if v4_multiplier > 3: r.bad(p + 2, 'range')
+        k = (b >> 4) & 0x7
+        if k >= 7: r.bad(p + 8, 'enum index')
+        v4_unit = _K1[k]
+        sg = (b & 0x1) == 1
+        it = 2; al = 0
+        v4_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v4_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
-        if e >= 3:
-            r.bad_code(p + 0, e, 3)
-        it, al = _P37[e]
+        if e >= 3: r.bad_code(p + 2, e, 3)
+        it, al = _P63[e]
+        v_ev_maximum_current_limit = PhysicalValueType(multiplier=v4_multiplier, unit=v4_unit, value=v4_value)
     if it == 4:
-        v_ev_maximum_power_limit = _d_PhysicalValueType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
+        v5_multiplier = None
+        v5_unit = None
+        v5_value = None
+        p = r.p; q = p + 15
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7fff; r.p = q
+        if b & 0x638e: r.badz(p, 15, b & 0x638e)
+        v5_multiplier = ((b >> 10) & 0x7) - 3
+        if v5_multiplier > 3: r.bad(p + 2, 'range')
+        k = (b >> 4) & 0x7
+        if k >= 7: r.bad(p + 8, 'enum index')
+        v5_unit = _K1[k]
+        sg = (b & 0x1) == 1
+        it = 2; al = 0
+        v5_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v5_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P38[e]
+        if e >= 2: r.bad_code(p + 2, e, 2)
+        it, al = _P68[e]
+        v_ev_maximum_power_limit = PhysicalValueType(multiplier=v5_multiplier, unit=v5_unit, value=v5_value)
     if it == 5:
-        p = r.p
-        q = p + 4
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0xf
-        r.p = q
-        if b & 0xb:
-            r.badz(p, 4, b & 0xb)
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xb: r.badz(p, 4, b & 0xb)
         v_bulk_charging_complete = ((b >> 2) & 0x1) == 1
         it = 6; al = 0
-    p = r.p
-    q = p + 5
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1f
-    r.p = q
-    if b & 0x14:
-        r.badz(p, 5, b & 0x14)
+    p = r.p; q = p + 5
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1f; r.p = q
+    if b & 0x14: r.badz(p, 5, b & 0x14)
     v_charging_complete = ((b >> 3) & 0x1) == 1
     e = b & 0x3
-    if e >= 3:
-        r.bad_code(p + 3, e, 3)
-    it, al = _P46[e]
+    if e >= 3: r.bad_code(p + 3, e, 3)
+    it, al = _P80[e]
     if it == 7:
-        v_remaining_time_to_full_soc = _d_PhysicalValueType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
+        v6_multiplier = None
+        v6_unit = None
+        v6_value = None
+        p = r.p; q = p + 15
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7fff; r.p = q
+        if b & 0x638e: r.badz(p, 15, b & 0x638e)
+        v6_multiplier = ((b >> 10) & 0x7) - 3
+        if v6_multiplier > 3: r.bad(p + 2, 'range')
+        k = (b >> 4) & 0x7
+        if k >= 7: r.bad(p + 8, 'enum index')
+        v6_unit = _K1[k]
+        sg = (b & 0x1) == 1
+        it = 2; al = 0
+        v6_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v6_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P47[e]
+        if e >= 2: r.bad_code(p + 2, e, 2)
+        it, al = _P81[e]
+        v_remaining_time_to_full_soc = PhysicalValueType(multiplier=v6_multiplier, unit=v6_unit, value=v6_value)
     if it == 8:
-        v_remaining_time_to_bulk_soc = _d_PhysicalValueType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        v7_multiplier = None
+        v7_unit = None
+        v7_value = None
+        p = r.p; q = p + 15
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7fff; r.p = q
+        if b & 0x638e: r.badz(p, 15, b & 0x638e)
+        v7_multiplier = ((b >> 10) & 0x7) - 3
+        if v7_multiplier > 3: r.bad(p + 2, 'range')
+        k = (b >> 4) & 0x7
+        if k >= 7: r.bad(p + 8, 'enum index')
+        v7_unit = _K1[k]
+        sg = (b & 0x1) == 1
+        it = 2; al = 0
+        v7_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v7_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x7: r.badz(p, 3, b & 0x7)
+        v_remaining_time_to_bulk_soc = PhysicalValueType(multiplier=v7_multiplier, unit=v7_unit, value=v7_value)
         it = 9; al = 0
-    v_ev_target_voltage = _d_PhysicalValueType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v8_multiplier = None
+    v8_unit = None
+    v8_value = None
+    p = r.p; q = p + 15
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7fff; r.p = q
+    if b & 0x638e: r.badz(p, 15, b & 0x638e)
+    v8_multiplier = ((b >> 10) & 0x7) - 3
+    if v8_multiplier > 3: r.bad(p + 2, 'range')
+    k = (b >> 4) & 0x7
+    if k >= 7: r.bad(p + 8, 'enum index')
+    v8_unit = _K1[k]
+    sg = (b & 0x1) == 1
+    it = 2; al = 0
+    v8_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v8_value <= 32767:
+        r.fail('integer out of range')
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    v_ev_target_voltage = PhysicalValueType(multiplier=v8_multiplier, unit=v8_unit, value=v8_value)
     it = -1; al = 0
     return CurrentDemandReqType(dc_ev_status=v_dc_ev_status, ev_target_current=v_ev_target_current, ev_maximum_voltage_limit=v_ev_maximum_voltage_limit, ev_maximum_current_limit=v_ev_maximum_current_limit, ev_maximum_power_limit=v_ev_maximum_power_limit, bulk_charging_complete=v_bulk_charging_complete, charging_complete=v_charging_complete, remaining_time_to_full_soc=v_remaining_time_to_full_soc, remaining_time_to_bulk_soc=v_remaining_time_to_bulk_soc, ev_target_voltage=v_ev_target_voltage)
 
 def _e_CurrentDemandReqType(w: Writer, o: CurrentDemandReqType) -> None:
     f_dc_ev_status = o.dc_ev_status
-    if f_dc_ev_status is None:
-        raise ExiEncodeError("CurrentDemandReqType: missing required dc_ev_status")
-    w.bits(0, 1)
-    _e_DC_EVStatusType(w, f_dc_ev_status)
+    if f_dc_ev_status is None: raise ExiEncodeError("CurrentDemandReqType: missing required dc_ev_status")
+    f1_ev_ready = f_dc_ev_status.ev_ready
+    if f1_ev_ready is None: raise ExiEncodeError("DC_EVStatusType: missing required ev_ready")
+    f1_ev_error_code = f_dc_ev_status.ev_error_code
+    if f1_ev_error_code is None: raise ExiEncodeError("DC_EVStatusType: missing required ev_error_code")
+    f1_evresssoc = f_dc_ev_status.evresssoc
+    if f1_evresssoc is None: raise ExiEncodeError("DC_EVStatusType: missing required evresssoc")
+    if not 0 <= f1_evresssoc <= 100:
+        raise ExiEncodeError(f"value {f1_evresssoc!r} outside [0, 100]")
     f_ev_target_current = o.ev_target_current
-    if f_ev_target_current is None:
-        raise ExiEncodeError("CurrentDemandReqType: missing required ev_target_current")
-    w.bits(0, 1)
-    _e_PhysicalValueType(w, f_ev_target_current)
+    if f_ev_target_current is None: raise ExiEncodeError("CurrentDemandReqType: missing required ev_target_current")
+    f2_multiplier = f_ev_target_current.multiplier
+    if f2_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
+    if not -3 <= f2_multiplier <= 3:
+        raise ExiEncodeError(f"value {f2_multiplier!r} outside [-3, 3]")
+    f2_unit = f_ev_target_current.unit
+    if f2_unit is None: raise ExiEncodeError("PhysicalValueType: missing required unit")
+    f2_value = f_ev_target_current.value
+    if f2_value is None: raise ExiEncodeError("PhysicalValueType: missing required value")
+    if not -32768 <= f2_value <= 32767:
+        raise ExiEncodeError(f"value {f2_value!r} outside [-32768, 32767]")
+    w.bits(((1 if f1_ev_ready else 0) << 35) | ((_K47[f1_ev_error_code]) << 28) | ((f1_evresssoc) << 18) | ((f2_multiplier + 3) << 10) | ((_K3[f2_unit]) << 4) | (1 if f2_value < 0 else 0), 39)
+    w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
     s = 2
+    w.bits(0, 2)
     f_ev_maximum_voltage_limit = o.ev_maximum_voltage_limit
     if f_ev_maximum_voltage_limit is not None:
-        w.bits(0, 3)
-        _e_PhysicalValueType(w, f_ev_maximum_voltage_limit)
+        f3_multiplier = f_ev_maximum_voltage_limit.multiplier
+        if f3_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
+        if not -3 <= f3_multiplier <= 3:
+            raise ExiEncodeError(f"value {f3_multiplier!r} outside [-3, 3]")
+        f3_unit = f_ev_maximum_voltage_limit.unit
+        if f3_unit is None: raise ExiEncodeError("PhysicalValueType: missing required unit")
+        f3_value = f_ev_maximum_voltage_limit.value
+        if f3_value is None: raise ExiEncodeError("PhysicalValueType: missing required value")
+        if not -32768 <= f3_value <= 32767:
+            raise ExiEncodeError(f"value {f3_value!r} outside [-32768, 32767]")
+        w.bits(((f3_multiplier + 3) << 10) | ((_K3[f3_unit]) << 4) | (1 if f3_value < 0 else 0), 18)
+        w.uint(-f3_value - 1 if f3_value < 0 else f3_value)
+        w.bits(0, 2)
         s = 3
     f_ev_maximum_current_limit = o.ev_maximum_current_limit
     if f_ev_maximum_current_limit is not None:
-        c = _C48[s]
-        w.bits(c[0], c[1])
-        _e_PhysicalValueType(w, f_ev_maximum_current_limit)
+        c1 = _C82[s]
+        f4_multiplier = f_ev_maximum_current_limit.multiplier
+        if f4_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
+        if not -3 <= f4_multiplier <= 3:
+            raise ExiEncodeError(f"value {f4_multiplier!r} outside [-3, 3]")
+        f4_unit = f_ev_maximum_current_limit.unit
+        if f4_unit is None: raise ExiEncodeError("PhysicalValueType: missing required unit")
+        f4_value = f_ev_maximum_current_limit.value
+        if f4_value is None: raise ExiEncodeError("PhysicalValueType: missing required value")
+        if not -32768 <= f4_value <= 32767:
+            raise ExiEncodeError(f"value {f4_value!r} outside [-32768, 32767]")
+        w.bits(((c1[0]) << 15) | ((f4_multiplier + 3) << 10) | ((_K3[f4_unit]) << 4) | (1 if f4_value < 0 else 0), c1[1] + 15)
+        w.uint(-f4_value - 1 if f4_value < 0 else f4_value)
+        w.bits(0, 2)
         s = 4
     f_ev_maximum_power_limit = o.ev_maximum_power_limit
     if f_ev_maximum_power_limit is not None:
-        c = _C49[s]
-        w.bits(c[0], c[1])
-        _e_PhysicalValueType(w, f_ev_maximum_power_limit)
+        c2 = _C83[s]
+        f5_multiplier = f_ev_maximum_power_limit.multiplier
+        if f5_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
+        if not -3 <= f5_multiplier <= 3:
+            raise ExiEncodeError(f"value {f5_multiplier!r} outside [-3, 3]")
+        f5_unit = f_ev_maximum_power_limit.unit
+        if f5_unit is None: raise ExiEncodeError("PhysicalValueType: missing required unit")
+        f5_value = f_ev_maximum_power_limit.value
+        if f5_value is None: raise ExiEncodeError("PhysicalValueType: missing required value")
+        if not -32768 <= f5_value <= 32767:
+            raise ExiEncodeError(f"value {f5_value!r} outside [-32768, 32767]")
+        w.bits(((c2[0]) << 15) | ((f5_multiplier + 3) << 10) | ((_K3[f5_unit]) << 4) | (1 if f5_value < 0 else 0), c2[1] + 15)
+        w.uint(-f5_value - 1 if f5_value < 0 else f5_value)
+        w.bits(0, 2)
         s = 5
     f_bulk_charging_complete = o.bulk_charging_complete
     if f_bulk_charging_complete is not None:
-        c = _C50[s]
-        w.bits(c[0], c[1])
-        w.bits((1 if f_bulk_charging_complete else 0) << 1, 3)
+        c3 = _C84[s]
+        w.bits(((c3[0]) << 3) | ((1 if f_bulk_charging_complete else 0) << 1), c3[1] + 3)
         s = 6
     f_charging_complete = o.charging_complete
-    if f_charging_complete is None:
-        raise ExiEncodeError("CurrentDemandReqType: missing required charging_complete")
-    c = _C51[s]
-    w.bits(c[0], c[1])
-    w.bits((1 if f_charging_complete else 0) << 1, 3)
+    if f_charging_complete is None: raise ExiEncodeError("CurrentDemandReqType: missing required charging_complete")
+    c4 = _C85[s]
     s = 7
     s = 7
+    w.bits(((c4[0]) << 3) | ((1 if f_charging_complete else 0) << 1), c4[1] + 3)
     f_remaining_time_to_full_soc = o.remaining_time_to_full_soc
     if f_remaining_time_to_full_soc is not None:
+        f6_multiplier = f_remaining_time_to_full_soc.multiplier
+        if f6_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
+        if not -3 <= f6_multiplier <= 3:
+            raise ExiEncodeError(f"value {f6_multiplier!r} outside [-3, 3]")
+        f6_unit = f_remaining_time_to_full_soc.unit
+        if f6_unit is None: raise ExiEncodeError("PhysicalValueType: missing required unit")
+        f6_value = f_remaining_time_to_full_soc.value
+        if f6_value is None: raise ExiEncodeError("PhysicalValueType: missing required value")
+        if not -32768 <= f6_value <= 32767:
+            raise ExiEncodeError(f"value {f6_value!r} outside [-32768, 32767]")
+        w.bits(((f6_multiplier + 3) << 10) | ((_K3[f6_unit]) << 4) | (1 if f6_value < 0 else 0), 17)
+        w.uint(-f6_value - 1 if f6_value < 0 else f6_value)
         w.bits(0, 2)
-        _e_PhysicalValueType(w, f_remaining_time_to_full_soc)
         s = 8
     f_remaining_time_to_bulk_soc = o.remaining_time_to_bulk_soc
     if f_remaining_time_to_bulk_soc is not None:
-        c = _C52[s]
-        w.bits(c[0], c[1])
-        _e_PhysicalValueType(w, f_remaining_time_to_bulk_soc)
+        c5 = _C86[s]
+        f7_multiplier = f_remaining_time_to_bulk_soc.multiplier
+        if f7_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
+        if not -3 <= f7_multiplier <= 3:
+            raise ExiEncodeError(f"value {f7_multiplier!r} outside [-3, 3]")
+        f7_unit = f_remaining_time_to_bulk_soc.unit
+        if f7_unit is None: raise ExiEncodeError("PhysicalValueType: missing required unit")
+        f7_value = f_remaining_time_to_bulk_soc.value
+        if f7_value is None: raise ExiEncodeError("PhysicalValueType: missing required value")
+        if not -32768 <= f7_value <= 32767:
+            raise ExiEncodeError(f"value {f7_value!r} outside [-32768, 32767]")
+        w.bits(((c5[0]) << 15) | ((f7_multiplier + 3) << 10) | ((_K3[f7_unit]) << 4) | (1 if f7_value < 0 else 0), c5[1] + 15)
+        w.uint(-f7_value - 1 if f7_value < 0 else f7_value)
+        w.bits(0, 2)
         s = 9
     f_ev_target_voltage = o.ev_target_voltage
-    if f_ev_target_voltage is None:
-        raise ExiEncodeError("CurrentDemandReqType: missing required ev_target_voltage")
-    c = _C53[s]
-    w.bits(c[0], c[1])
-    _e_PhysicalValueType(w, f_ev_target_voltage)
+    if f_ev_target_voltage is None: raise ExiEncodeError("CurrentDemandReqType: missing required ev_target_voltage")
+    c6 = _C87[s]
+    f8_multiplier = f_ev_target_voltage.multiplier
+    if f8_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
+    if not -3 <= f8_multiplier <= 3:
+        raise ExiEncodeError(f"value {f8_multiplier!r} outside [-3, 3]")
+    f8_unit = f_ev_target_voltage.unit
+    if f8_unit is None: raise ExiEncodeError("PhysicalValueType: missing required unit")
+    f8_value = f_ev_target_voltage.value
+    if f8_value is None: raise ExiEncodeError("PhysicalValueType: missing required value")
+    if not -32768 <= f8_value <= 32767:
+        raise ExiEncodeError(f"value {f8_value!r} outside [-32768, 32767]")
+    w.bits(((c6[0]) << 15) | ((f8_multiplier + 3) << 10) | ((_K3[f8_unit]) << 4) | (1 if f8_value < 0 else 0), c6[1] + 15)
+    w.uint(-f8_value - 1 if f8_value < 0 else f8_value)
     s = 10
-    w.bits(0, 1)
+    w.bits(0, 3)
 
 def _d_CurrentDemandResType(r: Reader) -> CurrentDemandResType:
     rv = r.v; rn = r.n
@@ -3203,218 +4438,423 @@ def _d_CurrentDemandResType(r: Reader) -> CurrentDemandResType:
     v_sa_schedule_tuple_id = None
     v_meter_info = None
     v_receipt_required = None
-    p = r.p
-    q = p + 9
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1ff
-    r.p = q
-    if b & 0x183:
-        r.badz(p, 9, b & 0x183)
-    k = (b >> 2) & 0x1f
-    if k >= 26:
-        r.bad(p + 2, 'enumeration index out of range')
-    v_response_code = _K8[k]
-    it = 1; al = 0
-    v_dc_evse_status = _d_DC_EVSEStatusType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_notification_max_delay = None
+    v1_evse_notification = None
+    v1_evse_isolation_status = None
+    v1_evse_status_code = None
+    p = r.p; q = p + 11
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7ff; r.p = q
+    if b & 0x60f: r.badz(p, 11, b & 0x60f)
+    k = (b >> 4) & 0x1f
+    if k >= 26: r.bad(p + 2, 'enum index')
+    v_response_code = _K10[k]
+    it = 0; al = 0
+    v1_notification_max_delay = r.uintb(65535)
+    p = r.p; q = p + 8
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xff; r.p = q
+    if b & 0xe4: r.badz(p, 8, b & 0xe4)
+    k = (b >> 3) & 0x3
+    if k >= 3: r.bad(p + 3, 'enum index')
+    v1_evse_notification = _K4[k]
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 6, e, 2)
+    it, al = _P19[e]
+    if it == 2:
+        p = r.p; q = p + 6
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3f; r.p = q
+        if b & 0x23: r.badz(p, 6, b & 0x23)
+        k = (b >> 2) & 0x7
+        if k >= 5: r.bad(p + 1, 'enum index')
+        v1_evse_isolation_status = _K48[k]
+        it = 3; al = 0
+    v2_multiplier = None
+    v2_unit = None
+    v2_value = None
+    p = r.p; q = p + 23
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7fffff; r.p = q
+    if b & 0x43e38e: r.badz(p, 23, b & 0x43e38e)
+    k = (b >> 18) & 0xf
+    if k >= 12: r.bad(p + 1, 'enum index')
+    v1_evse_status_code = _K49[k]
+    v2_multiplier = ((b >> 10) & 0x7) - 3
+    if v2_multiplier > 3: r.bad(p + 10, 'range')
+    k = (b >> 4) & 0x7
+    if k >= 7: r.bad(p + 16, 'enum index')
+    v2_unit = _K1[k]
+    sg = (b & 0x1) == 1
+    v_dc_evse_status = DC_EVSEStatusType(notification_max_delay=v1_notification_max_delay, evse_notification=v1_evse_notification, evse_isolation_status=v1_evse_isolation_status, evse_status_code=v1_evse_status_code)
     it = 2; al = 0
-    v_evse_present_voltage = _d_PhysicalValueType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 3; al = 0
-    v_evse_present_current = _d_PhysicalValueType(r)
-    p = r.p
-    q = p + 15
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7fff
-    r.p = q
-    if b & 0x6ee8:
-        r.badz(p, 15, b & 0x6ee8)
+    v2_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v2_value <= 32767:
+        r.fail('integer out of range')
+    v3_multiplier = None
+    v3_unit = None
+    v3_value = None
+    p = r.p; q = p + 18
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3ffff; r.p = q
+    if b & 0x3e38e: r.badz(p, 18, b & 0x3e38e)
+    v3_multiplier = ((b >> 10) & 0x7) - 3
+    if v3_multiplier > 3: r.bad(p + 5, 'range')
+    k = (b >> 4) & 0x7
+    if k >= 7: r.bad(p + 11, 'enum index')
+    v3_unit = _K1[k]
+    sg = (b & 0x1) == 1
+    v_evse_present_voltage = PhysicalValueType(multiplier=v2_multiplier, unit=v2_unit, value=v2_value)
+    it = 2; al = 0
+    v3_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v3_value <= 32767:
+        r.fail('integer out of range')
+    p = r.p; q = p + 17
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ffff; r.p = q
+    if b & 0x1eee8: r.badz(p, 17, b & 0x1eee8)
     v_evse_current_limit_achieved = ((b >> 12) & 0x1) == 1
     v_evse_voltage_limit_achieved = ((b >> 8) & 0x1) == 1
     v_evse_power_limit_achieved = ((b >> 4) & 0x1) == 1
     e = b & 0x7
-    if e >= 4:
-        r.bad_code(p + 12, e, 4)
-    it, al = _P54[e]
+    if e >= 4: r.bad_code(p + 14, e, 4)
+    it, al = _P88[e]
+    v_evse_present_current = PhysicalValueType(multiplier=v3_multiplier, unit=v3_unit, value=v3_value)
     if it == 7:
-        v_evse_maximum_voltage_limit = _d_PhysicalValueType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
+        v4_multiplier = None
+        v4_unit = None
+        v4_value = None
+        p = r.p; q = p + 15
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7fff; r.p = q
+        if b & 0x638e: r.badz(p, 15, b & 0x638e)
+        v4_multiplier = ((b >> 10) & 0x7) - 3
+        if v4_multiplier > 3: r.bad(p + 2, 'range')
+        k = (b >> 4) & 0x7
+        if k >= 7: r.bad(p + 8, 'enum index')
+        v4_unit = _K1[k]
+        sg = (b & 0x1) == 1
+        it = 2; al = 0
+        v4_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v4_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
-        if e >= 3:
-            r.bad_code(p + 0, e, 3)
-        it, al = _P55[e]
+        if e >= 3: r.bad_code(p + 2, e, 3)
+        it, al = _P89[e]
+        v_evse_maximum_voltage_limit = PhysicalValueType(multiplier=v4_multiplier, unit=v4_unit, value=v4_value)
     if it == 8:
-        v_evse_maximum_current_limit = _d_PhysicalValueType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
+        v5_multiplier = None
+        v5_unit = None
+        v5_value = None
+        p = r.p; q = p + 15
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7fff; r.p = q
+        if b & 0x638e: r.badz(p, 15, b & 0x638e)
+        v5_multiplier = ((b >> 10) & 0x7) - 3
+        if v5_multiplier > 3: r.bad(p + 2, 'range')
+        k = (b >> 4) & 0x7
+        if k >= 7: r.bad(p + 8, 'enum index')
+        v5_unit = _K1[k]
+        sg = (b & 0x1) == 1
+        it = 2; al = 0
+        v5_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v5_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P56[e]
+        if e >= 2: r.bad_code(p + 2, e, 2)
+        it, al = _P90[e]
+        v_evse_maximum_current_limit = PhysicalValueType(multiplier=v5_multiplier, unit=v5_unit, value=v5_value)
     if it == 9:
-        v_evse_maximum_power_limit = _d_PhysicalValueType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        v6_multiplier = None
+        v6_unit = None
+        v6_value = None
+        p = r.p; q = p + 15
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7fff; r.p = q
+        if b & 0x638e: r.badz(p, 15, b & 0x638e)
+        v6_multiplier = ((b >> 10) & 0x7) - 3
+        if v6_multiplier > 3: r.bad(p + 2, 'range')
+        k = (b >> 4) & 0x7
+        if k >= 7: r.bad(p + 8, 'enum index')
+        v6_unit = _K1[k]
+        sg = (b & 0x1) == 1
+        it = 2; al = 0
+        v6_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v6_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x7: r.badz(p, 3, b & 0x7)
+        v_evse_maximum_power_limit = PhysicalValueType(multiplier=v6_multiplier, unit=v6_unit, value=v6_value)
         it = 10; al = 0
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v_evseid = r.string()
-    p = r.p
-    q = p + 14
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3fff
-    r.p = q
-    if b & 0x3804:
-        r.badz(p, 14, b & 0x3804)
+    p = r.p; q = p + 14
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3fff; r.p = q
+    if b & 0x3804: r.badz(p, 14, b & 0x3804)
     v_sa_schedule_tuple_id = ((b >> 3) & 0xff) + 1
-    if v_sa_schedule_tuple_id > 255:
-        r.bad(p + 3, 'integer out of range')
+    if v_sa_schedule_tuple_id > 255: r.bad(p + 3, 'range')
     e = b & 0x3
-    if e >= 3:
-        r.bad_code(p + 12, e, 3)
-    it, al = _P57[e]
+    if e >= 3: r.bad_code(p + 12, e, 3)
+    it, al = _P91[e]
     if it == 12:
-        v_meter_info = _d_MeterInfoType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P58[e]
+        v7_meter_id = None
+        v7_meter_reading = None
+        v7_sig_meter_reading = None
+        v7_meter_status = None
+        v7_t_meter = None
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
+        it = 0; al = 0
+        v7_meter_id = r.string()
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0x8: r.badz(p, 4, b & 0x8)
+        e = b & 0x7
+        if e >= 5: r.bad_code(p + 1, e, 5)
+        it, al = _P64[e]
+        if it == 1:
+            r.zero(1, 'expected characters')
+            v7_meter_reading = r.uintb(18446744073709551615)
+            p = r.p; q = p + 4
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0xf; r.p = q
+            if b & 0x8: r.badz(p, 4, b & 0x8)
+            e = b & 0x7
+            if e >= 4: r.bad_code(p + 1, e, 4)
+            it, al = _P65[e]
+        if it == 2:
+            r.zero(1, 'expected characters')
+            v7_sig_meter_reading = r.binary()
+            p = r.p; q = p + 3
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x7; r.p = q
+            if b & 0x4: r.badz(p, 3, b & 0x4)
+            e = b & 0x3
+            if e >= 3: r.bad_code(p + 1, e, 3)
+            it, al = _P66[e]
+        if it == 3:
+            p = r.p; q = p + 2
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x3; r.p = q
+            if b & 0x2: r.badz(p, 2, b & 0x2)
+            sg = (b & 0x1) == 1
+            v7_meter_status = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+            if not -32768 <= v7_meter_status <= 32767:
+                r.fail('integer out of range')
+            p = r.p; q = p + 3
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x7; r.p = q
+            if b & 0x4: r.badz(p, 3, b & 0x4)
+            e = b & 0x3
+            if e >= 2: r.bad_code(p + 1, e, 2)
+            it, al = _P67[e]
+        if it == 4:
+            p = r.p; q = p + 2
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x3; r.p = q
+            if b & 0x2: r.badz(p, 2, b & 0x2)
+            sg = (b & 0x1) == 1
+            v7_t_meter = -r.uintb(9223372036854775807) - 1 if sg else r.uintb(9223372036854775807)
+            if not -9223372036854775808 <= v7_t_meter <= 9223372036854775807:
+                r.fail('integer out of range')
+            p = r.p; q = p + 2
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x3; r.p = q
+            if b & 0x3: r.badz(p, 2, b & 0x3)
+            it = -1; al = 0
+        v_meter_info = MeterInfoType(meter_id=v7_meter_id, meter_reading=v7_meter_reading, sig_meter_reading=v7_sig_meter_reading, meter_status=v7_meter_status, t_meter=v7_t_meter)
+        it, al = _P92[r.code(2, 2)]
     if it == 13:
-        p = r.p
-        q = p + 4
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0xf
-        r.p = q
-        if b & 0xb:
-            r.badz(p, 4, b & 0xb)
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xb: r.badz(p, 4, b & 0xb)
         v_receipt_required = ((b >> 2) & 0x1) == 1
         it = -1; al = 0
     return CurrentDemandResType(response_code=v_response_code, dc_evse_status=v_dc_evse_status, evse_present_voltage=v_evse_present_voltage, evse_present_current=v_evse_present_current, evse_current_limit_achieved=v_evse_current_limit_achieved, evse_voltage_limit_achieved=v_evse_voltage_limit_achieved, evse_power_limit_achieved=v_evse_power_limit_achieved, evse_maximum_voltage_limit=v_evse_maximum_voltage_limit, evse_maximum_current_limit=v_evse_maximum_current_limit, evse_maximum_power_limit=v_evse_maximum_power_limit, evseid=v_evseid, sa_schedule_tuple_id=v_sa_schedule_tuple_id, meter_info=v_meter_info, receipt_required=v_receipt_required)
 
 def _e_CurrentDemandResType(w: Writer, o: CurrentDemandResType) -> None:
     f_response_code = o.response_code
-    if f_response_code is None:
-        raise ExiEncodeError("CurrentDemandResType: missing required response_code")
-    w.bits((_K10[f_response_code]) << 1, 8)
+    if f_response_code is None: raise ExiEncodeError("CurrentDemandResType: missing required response_code")
     f_dc_evse_status = o.dc_evse_status
-    if f_dc_evse_status is None:
-        raise ExiEncodeError("CurrentDemandResType: missing required dc_evse_status")
-    w.bits(0, 1)
-    _e_DC_EVSEStatusType(w, f_dc_evse_status)
+    if f_dc_evse_status is None: raise ExiEncodeError("CurrentDemandResType: missing required dc_evse_status")
+    f1_notification_max_delay = f_dc_evse_status.notification_max_delay
+    if f1_notification_max_delay is None: raise ExiEncodeError("DC_EVSEStatusType: missing required notification_max_delay")
+    w.bits(((_K12[f_response_code]) << 4), 11)
+    w.uint(f1_notification_max_delay)
+    f1_evse_notification = f_dc_evse_status.evse_notification
+    if f1_evse_notification is None: raise ExiEncodeError("DC_EVSEStatusType: missing required evse_notification")
+    s1 = 2
+    w.bits(((_K5[f1_evse_notification]) << 1), 6)
+    f1_evse_isolation_status = f_dc_evse_status.evse_isolation_status
+    if f1_evse_isolation_status is not None:
+        w.bits(((_K50[f1_evse_isolation_status]) << 1), 7)
+        s1 = 3
+    f1_evse_status_code = f_dc_evse_status.evse_status_code
+    if f1_evse_status_code is None: raise ExiEncodeError("DC_EVSEStatusType: missing required evse_status_code")
+    c1 = _C35[s1]
+    s1 = 4
     f_evse_present_voltage = o.evse_present_voltage
-    if f_evse_present_voltage is None:
-        raise ExiEncodeError("CurrentDemandResType: missing required evse_present_voltage")
-    w.bits(0, 1)
-    _e_PhysicalValueType(w, f_evse_present_voltage)
+    if f_evse_present_voltage is None: raise ExiEncodeError("CurrentDemandResType: missing required evse_present_voltage")
+    f2_multiplier = f_evse_present_voltage.multiplier
+    if f2_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
+    if not -3 <= f2_multiplier <= 3:
+        raise ExiEncodeError(f"value {f2_multiplier!r} outside [-3, 3]")
+    f2_unit = f_evse_present_voltage.unit
+    if f2_unit is None: raise ExiEncodeError("PhysicalValueType: missing required unit")
+    f2_value = f_evse_present_voltage.value
+    if f2_value is None: raise ExiEncodeError("PhysicalValueType: missing required value")
+    if not -32768 <= f2_value <= 32767:
+        raise ExiEncodeError(f"value {f2_value!r} outside [-32768, 32767]")
+    w.bits(((c1[0]) << 23) | ((_K51[f1_evse_status_code]) << 18) | ((f2_multiplier + 3) << 10) | ((_K3[f2_unit]) << 4) | (1 if f2_value < 0 else 0), c1[1] + 23)
+    w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
     f_evse_present_current = o.evse_present_current
-    if f_evse_present_current is None:
-        raise ExiEncodeError("CurrentDemandResType: missing required evse_present_current")
-    w.bits(0, 1)
-    _e_PhysicalValueType(w, f_evse_present_current)
+    if f_evse_present_current is None: raise ExiEncodeError("CurrentDemandResType: missing required evse_present_current")
+    f3_multiplier = f_evse_present_current.multiplier
+    if f3_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
+    if not -3 <= f3_multiplier <= 3:
+        raise ExiEncodeError(f"value {f3_multiplier!r} outside [-3, 3]")
+    f3_unit = f_evse_present_current.unit
+    if f3_unit is None: raise ExiEncodeError("PhysicalValueType: missing required unit")
+    f3_value = f_evse_present_current.value
+    if f3_value is None: raise ExiEncodeError("PhysicalValueType: missing required value")
+    if not -32768 <= f3_value <= 32767:
+        raise ExiEncodeError(f"value {f3_value!r} outside [-32768, 32767]")
+    w.bits(((f3_multiplier + 3) << 10) | ((_K3[f3_unit]) << 4) | (1 if f3_value < 0 else 0), 18)
+    w.uint(-f3_value - 1 if f3_value < 0 else f3_value)
     f_evse_current_limit_achieved = o.evse_current_limit_achieved
-    if f_evse_current_limit_achieved is None:
-        raise ExiEncodeError("CurrentDemandResType: missing required evse_current_limit_achieved")
-    w.bits((1 if f_evse_current_limit_achieved else 0) << 1, 4)
+    if f_evse_current_limit_achieved is None: raise ExiEncodeError("CurrentDemandResType: missing required evse_current_limit_achieved")
     f_evse_voltage_limit_achieved = o.evse_voltage_limit_achieved
-    if f_evse_voltage_limit_achieved is None:
-        raise ExiEncodeError("CurrentDemandResType: missing required evse_voltage_limit_achieved")
-    w.bits((1 if f_evse_voltage_limit_achieved else 0) << 1, 4)
+    if f_evse_voltage_limit_achieved is None: raise ExiEncodeError("CurrentDemandResType: missing required evse_voltage_limit_achieved")
     f_evse_power_limit_achieved = o.evse_power_limit_achieved
-    if f_evse_power_limit_achieved is None:
-        raise ExiEncodeError("CurrentDemandResType: missing required evse_power_limit_achieved")
-    w.bits((1 if f_evse_power_limit_achieved else 0) << 1, 4)
+    if f_evse_power_limit_achieved is None: raise ExiEncodeError("CurrentDemandResType: missing required evse_power_limit_achieved")
     s = 7
+    w.bits(((1 if f_evse_current_limit_achieved else 0) << 9) | ((1 if f_evse_voltage_limit_achieved else 0) << 5) | ((1 if f_evse_power_limit_achieved else 0) << 1), 14)
     f_evse_maximum_voltage_limit = o.evse_maximum_voltage_limit
     if f_evse_maximum_voltage_limit is not None:
-        w.bits(0, 3)
-        _e_PhysicalValueType(w, f_evse_maximum_voltage_limit)
+        f4_multiplier = f_evse_maximum_voltage_limit.multiplier
+        if f4_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
+        if not -3 <= f4_multiplier <= 3:
+            raise ExiEncodeError(f"value {f4_multiplier!r} outside [-3, 3]")
+        f4_unit = f_evse_maximum_voltage_limit.unit
+        if f4_unit is None: raise ExiEncodeError("PhysicalValueType: missing required unit")
+        f4_value = f_evse_maximum_voltage_limit.value
+        if f4_value is None: raise ExiEncodeError("PhysicalValueType: missing required value")
+        if not -32768 <= f4_value <= 32767:
+            raise ExiEncodeError(f"value {f4_value!r} outside [-32768, 32767]")
+        w.bits(((f4_multiplier + 3) << 10) | ((_K3[f4_unit]) << 4) | (1 if f4_value < 0 else 0), 18)
+        w.uint(-f4_value - 1 if f4_value < 0 else f4_value)
+        w.bits(0, 2)
         s = 8
     f_evse_maximum_current_limit = o.evse_maximum_current_limit
     if f_evse_maximum_current_limit is not None:
-        c = _C59[s]
-        w.bits(c[0], c[1])
-        _e_PhysicalValueType(w, f_evse_maximum_current_limit)
+        c2 = _C93[s]
+        f5_multiplier = f_evse_maximum_current_limit.multiplier
+        if f5_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
+        if not -3 <= f5_multiplier <= 3:
+            raise ExiEncodeError(f"value {f5_multiplier!r} outside [-3, 3]")
+        f5_unit = f_evse_maximum_current_limit.unit
+        if f5_unit is None: raise ExiEncodeError("PhysicalValueType: missing required unit")
+        f5_value = f_evse_maximum_current_limit.value
+        if f5_value is None: raise ExiEncodeError("PhysicalValueType: missing required value")
+        if not -32768 <= f5_value <= 32767:
+            raise ExiEncodeError(f"value {f5_value!r} outside [-32768, 32767]")
+        w.bits(((c2[0]) << 15) | ((f5_multiplier + 3) << 10) | ((_K3[f5_unit]) << 4) | (1 if f5_value < 0 else 0), c2[1] + 15)
+        w.uint(-f5_value - 1 if f5_value < 0 else f5_value)
+        w.bits(0, 2)
         s = 9
     f_evse_maximum_power_limit = o.evse_maximum_power_limit
     if f_evse_maximum_power_limit is not None:
-        c = _C60[s]
-        w.bits(c[0], c[1])
-        _e_PhysicalValueType(w, f_evse_maximum_power_limit)
+        c3 = _C94[s]
+        f6_multiplier = f_evse_maximum_power_limit.multiplier
+        if f6_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
+        if not -3 <= f6_multiplier <= 3:
+            raise ExiEncodeError(f"value {f6_multiplier!r} outside [-3, 3]")
+        f6_unit = f_evse_maximum_power_limit.unit
+        if f6_unit is None: raise ExiEncodeError("PhysicalValueType: missing required unit")
+        f6_value = f_evse_maximum_power_limit.value
+        if f6_value is None: raise ExiEncodeError("PhysicalValueType: missing required value")
+        if not -32768 <= f6_value <= 32767:
+            raise ExiEncodeError(f"value {f6_value!r} outside [-32768, 32767]")
+        w.bits(((c3[0]) << 15) | ((f6_multiplier + 3) << 10) | ((_K3[f6_unit]) << 4) | (1 if f6_value < 0 else 0), c3[1] + 15)
+        w.uint(-f6_value - 1 if f6_value < 0 else f6_value)
+        w.bits(0, 2)
         s = 10
     f_evseid = o.evseid
-    if f_evseid is None:
-        raise ExiEncodeError("CurrentDemandResType: missing required evseid")
-    c = _C61[s]
-    w.bits(c[0], c[1])
-    w.bits(0, 1)
+    if f_evseid is None: raise ExiEncodeError("CurrentDemandResType: missing required evseid")
+    c4 = _C95[s]
+    w.bits(((c4[0]) << 1), c4[1] + 1)
     w.string(f_evseid)
-    w.bits(0, 1)
     s = 11
     f_sa_schedule_tuple_id = o.sa_schedule_tuple_id
-    if f_sa_schedule_tuple_id is None:
-        raise ExiEncodeError("CurrentDemandResType: missing required sa_schedule_tuple_id")
+    if f_sa_schedule_tuple_id is None: raise ExiEncodeError("CurrentDemandResType: missing required sa_schedule_tuple_id")
     if not 1 <= f_sa_schedule_tuple_id <= 255:
         raise ExiEncodeError(f"value {f_sa_schedule_tuple_id!r} outside [1, 255]")
-    w.bits((f_sa_schedule_tuple_id - 1) << 1, 11)
     s = 12
+    w.bits(((f_sa_schedule_tuple_id - 1) << 1), 12)
     f_meter_info = o.meter_info
     if f_meter_info is not None:
-        w.bits(0, 2)
-        _e_MeterInfoType(w, f_meter_info)
+        f7_meter_id = f_meter_info.meter_id
+        if f7_meter_id is None: raise ExiEncodeError("MeterInfoType: missing required meter_id")
+        w.bits(0, 4)
+        w.string(f7_meter_id)
+        s7 = 1
+        w.bits(0, 1)
+        f7_meter_reading = f_meter_info.meter_reading
+        if f7_meter_reading is not None:
+            w.bits(0, 4)
+            w.uint(f7_meter_reading)
+            w.bits(0, 1)
+            s7 = 2
+        f7_sig_meter_reading = f_meter_info.sig_meter_reading
+        if f7_sig_meter_reading is not None:
+            c5 = _C70[s7]
+            w.bits(((c5[0]) << 1), c5[1] + 1)
+            w.binary(f7_sig_meter_reading)
+            w.bits(0, 1)
+            s7 = 3
+        f7_meter_status = f_meter_info.meter_status
+        if f7_meter_status is not None:
+            c6 = _C71[s7]
+            if not -32768 <= f7_meter_status <= 32767:
+                raise ExiEncodeError(f"value {f7_meter_status!r} outside [-32768, 32767]")
+            w.bits(((c6[0]) << 2) | (1 if f7_meter_status < 0 else 0), c6[1] + 2)
+            w.uint(-f7_meter_status - 1 if f7_meter_status < 0 else f7_meter_status)
+            w.bits(0, 1)
+            s7 = 4
+        f7_t_meter = f_meter_info.t_meter
+        if f7_t_meter is not None:
+            c7 = _C72[s7]
+            if not -9223372036854775808 <= f7_t_meter <= 9223372036854775807:
+                raise ExiEncodeError(f"value {f7_t_meter!r} outside [-9223372036854775808, 9223372036854775807]")
+            w.bits(((c7[0]) << 2) | (1 if f7_t_meter < 0 else 0), c7[1] + 2)
+            w.uint(-f7_t_meter - 1 if f7_t_meter < 0 else f7_t_meter)
+            w.bits(0, 1)
+            s7 = 5
+        c8 = _C73[s7]
+        w.bits((c8[0]), c8[1])
         s = 13
     f_receipt_required = o.receipt_required
     if f_receipt_required is not None:
-        c = _C62[s]
-        w.bits(c[0], c[1])
-        w.bits((1 if f_receipt_required else 0) << 1, 3)
+        c9 = _C96[s]
+        w.bits(((c9[0]) << 3) | ((1 if f_receipt_required else 0) << 1), c9[1] + 3)
         s = 14
-    c = _C63[s]
-    w.bits(c[0], c[1])
+    c10 = _C97[s]
+    w.bits((c10[0]), c10[1])
 
 def _d_DC_EVChargeParameterType(r: Reader) -> DC_EVChargeParameterType:
     rv = r.v; rn = r.n
@@ -3427,130 +4867,168 @@ def _d_DC_EVChargeParameterType(r: Reader) -> DC_EVChargeParameterType:
     v_ev_energy_request = None
     v_full_soc = None
     v_bulk_soc = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
-    it, al = _P0[e]
+    it, al = _P0[r.code(2, 2)]
     if it == 0:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected characters')
         v_departure_time = r.uintb(4294967295)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        if b & 0x3:
-            r.badz(p, 2, b & 0x3)
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 1; al = 0
-    v_dc_ev_status = _d_DC_EVStatusType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_ev_ready = None
+    v1_ev_error_code = None
+    v1_evresssoc = None
+    v2_multiplier = None
+    v2_unit = None
+    v2_value = None
+    p = r.p; q = p + 38
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3fffffffff; r.p = q
+    if b & 0x370e03e38e: r.badz(p, 38, b & 0x370e03e38e)
+    v1_ev_ready = ((b >> 35) & 0x1) == 1
+    k = (b >> 28) & 0xf
+    if k >= 12: r.bad(p + 6, 'enum index')
+    v1_ev_error_code = _K46[k]
+    v1_evresssoc = ((b >> 18) & 0x7f)
+    if v1_evresssoc > 100: r.bad(p + 13, 'range')
+    v2_multiplier = ((b >> 10) & 0x7) - 3
+    if v2_multiplier > 3: r.bad(p + 25, 'range')
+    k = (b >> 4) & 0x7
+    if k >= 7: r.bad(p + 31, 'enum index')
+    v2_unit = _K1[k]
+    sg = (b & 0x1) == 1
+    v_dc_ev_status = DC_EVStatusType(ev_ready=v1_ev_ready, ev_error_code=v1_ev_error_code, evresssoc=v1_evresssoc)
     it = 2; al = 0
-    v_ev_maximum_current_limit = _d_PhysicalValueType(r)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
+    v2_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v2_value <= 32767:
+        r.fail('integer out of range')
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0xc: r.badz(p, 4, b & 0xc)
     e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
-    it, al = _P29[e]
+    if e >= 2: r.bad_code(p + 2, e, 2)
+    it, al = _P57[e]
+    v_ev_maximum_current_limit = PhysicalValueType(multiplier=v2_multiplier, unit=v2_unit, value=v2_value)
     if it == 3:
-        v_ev_maximum_power_limit = _d_PhysicalValueType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        v3_multiplier = None
+        v3_unit = None
+        v3_value = None
+        p = r.p; q = p + 15
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7fff; r.p = q
+        if b & 0x638e: r.badz(p, 15, b & 0x638e)
+        v3_multiplier = ((b >> 10) & 0x7) - 3
+        if v3_multiplier > 3: r.bad(p + 2, 'range')
+        k = (b >> 4) & 0x7
+        if k >= 7: r.bad(p + 8, 'enum index')
+        v3_unit = _K1[k]
+        sg = (b & 0x1) == 1
+        it = 2; al = 0
+        v3_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v3_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x7: r.badz(p, 3, b & 0x7)
+        v_ev_maximum_power_limit = PhysicalValueType(multiplier=v3_multiplier, unit=v3_unit, value=v3_value)
         it = 4; al = 0
-    v_ev_maximum_voltage_limit = _d_PhysicalValueType(r)
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
+    v4_multiplier = None
+    v4_unit = None
+    v4_value = None
+    p = r.p; q = p + 15
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7fff; r.p = q
+    if b & 0x638e: r.badz(p, 15, b & 0x638e)
+    v4_multiplier = ((b >> 10) & 0x7) - 3
+    if v4_multiplier > 3: r.bad(p + 2, 'range')
+    k = (b >> 4) & 0x7
+    if k >= 7: r.bad(p + 8, 'enum index')
+    v4_unit = _K1[k]
+    sg = (b & 0x1) == 1
+    it = 2; al = 0
+    v4_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v4_value <= 32767:
+        r.fail('integer out of range')
+    p = r.p; q = p + 5
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1f; r.p = q
+    if b & 0x18: r.badz(p, 5, b & 0x18)
     e = b & 0x7
-    if e >= 5:
-        r.bad_code(p + 0, e, 5)
-    it, al = _P64[e]
+    if e >= 5: r.bad_code(p + 2, e, 5)
+    it, al = _P98[e]
+    v_ev_maximum_voltage_limit = PhysicalValueType(multiplier=v4_multiplier, unit=v4_unit, value=v4_value)
     if it == 5:
-        v_ev_energy_capacity = _d_PhysicalValueType(r)
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
+        v5_multiplier = None
+        v5_unit = None
+        v5_value = None
+        p = r.p; q = p + 15
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7fff; r.p = q
+        if b & 0x638e: r.badz(p, 15, b & 0x638e)
+        v5_multiplier = ((b >> 10) & 0x7) - 3
+        if v5_multiplier > 3: r.bad(p + 2, 'range')
+        k = (b >> 4) & 0x7
+        if k >= 7: r.bad(p + 8, 'enum index')
+        v5_unit = _K1[k]
+        sg = (b & 0x1) == 1
+        it = 2; al = 0
+        v5_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v5_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 5
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x1f; r.p = q
+        if b & 0x18: r.badz(p, 5, b & 0x18)
         e = b & 0x7
-        if e >= 4:
-            r.bad_code(p + 0, e, 4)
-        it, al = _P65[e]
+        if e >= 4: r.bad_code(p + 2, e, 4)
+        it, al = _P99[e]
+        v_ev_energy_capacity = PhysicalValueType(multiplier=v5_multiplier, unit=v5_unit, value=v5_value)
     if it == 6:
-        v_ev_energy_request = _d_PhysicalValueType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
+        v6_multiplier = None
+        v6_unit = None
+        v6_value = None
+        p = r.p; q = p + 15
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7fff; r.p = q
+        if b & 0x638e: r.badz(p, 15, b & 0x638e)
+        v6_multiplier = ((b >> 10) & 0x7) - 3
+        if v6_multiplier > 3: r.bad(p + 2, 'range')
+        k = (b >> 4) & 0x7
+        if k >= 7: r.bad(p + 8, 'enum index')
+        v6_unit = _K1[k]
+        sg = (b & 0x1) == 1
+        it = 2; al = 0
+        v6_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v6_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
-        if e >= 3:
-            r.bad_code(p + 0, e, 3)
-        it, al = _P66[e]
+        if e >= 3: r.bad_code(p + 2, e, 3)
+        it, al = _P100[e]
+        v_ev_energy_request = PhysicalValueType(multiplier=v6_multiplier, unit=v6_unit, value=v6_value)
     if it == 7:
-        p = r.p
-        q = p + 11
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7ff
-        r.p = q
-        if b & 0x404:
-            r.badz(p, 11, b & 0x404)
+        p = r.p; q = p + 11
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7ff; r.p = q
+        if b & 0x404: r.badz(p, 11, b & 0x404)
         v_full_soc = ((b >> 3) & 0x7f)
-        if v_full_soc > 100:
-            r.bad(p + 1, 'integer out of range')
+        if v_full_soc > 100: r.bad(p + 1, 'range')
         e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 9, e, 2)
-        it, al = _P67[e]
+        if e >= 2: r.bad_code(p + 9, e, 2)
+        it, al = _P101[e]
     if it == 8:
-        p = r.p
-        q = p + 10
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3ff
-        r.p = q
-        if b & 0x203:
-            r.badz(p, 10, b & 0x203)
+        p = r.p; q = p + 10
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3ff; r.p = q
+        if b & 0x203: r.badz(p, 10, b & 0x203)
         v_bulk_soc = ((b >> 2) & 0x7f)
-        if v_bulk_soc > 100:
-            r.bad(p + 1, 'integer out of range')
+        if v_bulk_soc > 100: r.bad(p + 1, 'range')
         it = -1; al = 0
     return DC_EVChargeParameterType(departure_time=v_departure_time, dc_ev_status=v_dc_ev_status, ev_maximum_current_limit=v_ev_maximum_current_limit, ev_maximum_power_limit=v_ev_maximum_power_limit, ev_maximum_voltage_limit=v_ev_maximum_voltage_limit, ev_energy_capacity=v_ev_energy_capacity, ev_energy_request=v_ev_energy_request, full_soc=v_full_soc, bulk_soc=v_bulk_soc)
 
@@ -3563,128 +5041,176 @@ def _e_DC_EVChargeParameterType(w: Writer, o: DC_EVChargeParameterType) -> None:
         w.bits(0, 1)
         s = 1
     f_dc_ev_status = o.dc_ev_status
-    if f_dc_ev_status is None:
-        raise ExiEncodeError("DC_EVChargeParameterType: missing required dc_ev_status")
-    c = _C68[s]
-    w.bits(c[0], c[1])
-    _e_DC_EVStatusType(w, f_dc_ev_status)
+    if f_dc_ev_status is None: raise ExiEncodeError("DC_EVChargeParameterType: missing required dc_ev_status")
+    c1 = _C102[s]
+    f1_ev_ready = f_dc_ev_status.ev_ready
+    if f1_ev_ready is None: raise ExiEncodeError("DC_EVStatusType: missing required ev_ready")
+    f1_ev_error_code = f_dc_ev_status.ev_error_code
+    if f1_ev_error_code is None: raise ExiEncodeError("DC_EVStatusType: missing required ev_error_code")
+    f1_evresssoc = f_dc_ev_status.evresssoc
+    if f1_evresssoc is None: raise ExiEncodeError("DC_EVStatusType: missing required evresssoc")
+    if not 0 <= f1_evresssoc <= 100:
+        raise ExiEncodeError(f"value {f1_evresssoc!r} outside [0, 100]")
     s = 2
     f_ev_maximum_current_limit = o.ev_maximum_current_limit
-    if f_ev_maximum_current_limit is None:
-        raise ExiEncodeError("DC_EVChargeParameterType: missing required ev_maximum_current_limit")
-    w.bits(0, 1)
-    _e_PhysicalValueType(w, f_ev_maximum_current_limit)
+    if f_ev_maximum_current_limit is None: raise ExiEncodeError("DC_EVChargeParameterType: missing required ev_maximum_current_limit")
+    f2_multiplier = f_ev_maximum_current_limit.multiplier
+    if f2_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
+    if not -3 <= f2_multiplier <= 3:
+        raise ExiEncodeError(f"value {f2_multiplier!r} outside [-3, 3]")
+    f2_unit = f_ev_maximum_current_limit.unit
+    if f2_unit is None: raise ExiEncodeError("PhysicalValueType: missing required unit")
+    f2_value = f_ev_maximum_current_limit.value
+    if f2_value is None: raise ExiEncodeError("PhysicalValueType: missing required value")
+    if not -32768 <= f2_value <= 32767:
+        raise ExiEncodeError(f"value {f2_value!r} outside [-32768, 32767]")
+    w.bits(((c1[0]) << 38) | ((1 if f1_ev_ready else 0) << 35) | ((_K47[f1_ev_error_code]) << 28) | ((f1_evresssoc) << 18) | ((f2_multiplier + 3) << 10) | ((_K3[f2_unit]) << 4) | (1 if f2_value < 0 else 0), c1[1] + 38)
+    w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
     s = 3
+    w.bits(0, 2)
     f_ev_maximum_power_limit = o.ev_maximum_power_limit
     if f_ev_maximum_power_limit is not None:
+        f3_multiplier = f_ev_maximum_power_limit.multiplier
+        if f3_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
+        if not -3 <= f3_multiplier <= 3:
+            raise ExiEncodeError(f"value {f3_multiplier!r} outside [-3, 3]")
+        f3_unit = f_ev_maximum_power_limit.unit
+        if f3_unit is None: raise ExiEncodeError("PhysicalValueType: missing required unit")
+        f3_value = f_ev_maximum_power_limit.value
+        if f3_value is None: raise ExiEncodeError("PhysicalValueType: missing required value")
+        if not -32768 <= f3_value <= 32767:
+            raise ExiEncodeError(f"value {f3_value!r} outside [-32768, 32767]")
+        w.bits(((f3_multiplier + 3) << 10) | ((_K3[f3_unit]) << 4) | (1 if f3_value < 0 else 0), 17)
+        w.uint(-f3_value - 1 if f3_value < 0 else f3_value)
         w.bits(0, 2)
-        _e_PhysicalValueType(w, f_ev_maximum_power_limit)
         s = 4
     f_ev_maximum_voltage_limit = o.ev_maximum_voltage_limit
-    if f_ev_maximum_voltage_limit is None:
-        raise ExiEncodeError("DC_EVChargeParameterType: missing required ev_maximum_voltage_limit")
-    c = _C69[s]
-    w.bits(c[0], c[1])
-    _e_PhysicalValueType(w, f_ev_maximum_voltage_limit)
+    if f_ev_maximum_voltage_limit is None: raise ExiEncodeError("DC_EVChargeParameterType: missing required ev_maximum_voltage_limit")
+    c2 = _C103[s]
+    f4_multiplier = f_ev_maximum_voltage_limit.multiplier
+    if f4_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
+    if not -3 <= f4_multiplier <= 3:
+        raise ExiEncodeError(f"value {f4_multiplier!r} outside [-3, 3]")
+    f4_unit = f_ev_maximum_voltage_limit.unit
+    if f4_unit is None: raise ExiEncodeError("PhysicalValueType: missing required unit")
+    f4_value = f_ev_maximum_voltage_limit.value
+    if f4_value is None: raise ExiEncodeError("PhysicalValueType: missing required value")
+    if not -32768 <= f4_value <= 32767:
+        raise ExiEncodeError(f"value {f4_value!r} outside [-32768, 32767]")
+    w.bits(((c2[0]) << 15) | ((f4_multiplier + 3) << 10) | ((_K3[f4_unit]) << 4) | (1 if f4_value < 0 else 0), c2[1] + 15)
+    w.uint(-f4_value - 1 if f4_value < 0 else f4_value)
     s = 5
     s = 5
+    w.bits(0, 2)
     f_ev_energy_capacity = o.ev_energy_capacity
     if f_ev_energy_capacity is not None:
-        w.bits(0, 3)
-        _e_PhysicalValueType(w, f_ev_energy_capacity)
+        f5_multiplier = f_ev_energy_capacity.multiplier
+        if f5_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
+        if not -3 <= f5_multiplier <= 3:
+            raise ExiEncodeError(f"value {f5_multiplier!r} outside [-3, 3]")
+        f5_unit = f_ev_energy_capacity.unit
+        if f5_unit is None: raise ExiEncodeError("PhysicalValueType: missing required unit")
+        f5_value = f_ev_energy_capacity.value
+        if f5_value is None: raise ExiEncodeError("PhysicalValueType: missing required value")
+        if not -32768 <= f5_value <= 32767:
+            raise ExiEncodeError(f"value {f5_value!r} outside [-32768, 32767]")
+        w.bits(((f5_multiplier + 3) << 10) | ((_K3[f5_unit]) << 4) | (1 if f5_value < 0 else 0), 18)
+        w.uint(-f5_value - 1 if f5_value < 0 else f5_value)
+        w.bits(0, 2)
         s = 6
     f_ev_energy_request = o.ev_energy_request
     if f_ev_energy_request is not None:
-        c = _C70[s]
-        w.bits(c[0], c[1])
-        _e_PhysicalValueType(w, f_ev_energy_request)
+        c3 = _C104[s]
+        f6_multiplier = f_ev_energy_request.multiplier
+        if f6_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
+        if not -3 <= f6_multiplier <= 3:
+            raise ExiEncodeError(f"value {f6_multiplier!r} outside [-3, 3]")
+        f6_unit = f_ev_energy_request.unit
+        if f6_unit is None: raise ExiEncodeError("PhysicalValueType: missing required unit")
+        f6_value = f_ev_energy_request.value
+        if f6_value is None: raise ExiEncodeError("PhysicalValueType: missing required value")
+        if not -32768 <= f6_value <= 32767:
+            raise ExiEncodeError(f"value {f6_value!r} outside [-32768, 32767]")
+        w.bits(((c3[0]) << 15) | ((f6_multiplier + 3) << 10) | ((_K3[f6_unit]) << 4) | (1 if f6_value < 0 else 0), c3[1] + 15)
+        w.uint(-f6_value - 1 if f6_value < 0 else f6_value)
+        w.bits(0, 2)
         s = 7
     f_full_soc = o.full_soc
     if f_full_soc is not None:
-        c = _C71[s]
-        w.bits(c[0], c[1])
+        c4 = _C105[s]
         if not 0 <= f_full_soc <= 100:
             raise ExiEncodeError(f"value {f_full_soc!r} outside [0, 100]")
-        w.bits((f_full_soc) << 1, 9)
+        w.bits(((c4[0]) << 9) | ((f_full_soc) << 1), c4[1] + 9)
         s = 8
     f_bulk_soc = o.bulk_soc
     if f_bulk_soc is not None:
-        c = _C72[s]
-        w.bits(c[0], c[1])
+        c5 = _C106[s]
         if not 0 <= f_bulk_soc <= 100:
             raise ExiEncodeError(f"value {f_bulk_soc!r} outside [0, 100]")
-        w.bits((f_bulk_soc) << 1, 9)
+        w.bits(((c5[0]) << 9) | ((f_bulk_soc) << 1), c5[1] + 9)
         s = 9
-    c = _C73[s]
-    w.bits(c[0], c[1])
+    c6 = _C107[s]
+    w.bits((c6[0]), c6[1])
 
 def _d_DC_EVPowerDeliveryParameterType(r: Reader) -> DC_EVPowerDeliveryParameterType:
     rv = r.v; rn = r.n
     v_dc_ev_status = None
     v_bulk_charging_complete = None
     v_charging_complete = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 0; al = 0
-    v_dc_ev_status = _d_DC_EVStatusType(r)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
+    v1_ev_ready = None
+    v1_ev_error_code = None
+    v1_evresssoc = None
+    p = r.p; q = p + 25
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ffffff; r.p = q
+    if b & 0x1dc380c: r.badz(p, 25, b & 0x1dc380c)
+    v1_ev_ready = ((b >> 21) & 0x1) == 1
+    k = (b >> 14) & 0xf
+    if k >= 12: r.bad(p + 7, 'enum index')
+    v1_ev_error_code = _K46[k]
+    v1_evresssoc = ((b >> 4) & 0x7f)
+    if v1_evresssoc > 100: r.bad(p + 14, 'range')
     e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
-    it, al = _P27[e]
+    if e >= 2: r.bad_code(p + 23, e, 2)
+    it, al = _P56[e]
+    v_dc_ev_status = DC_EVStatusType(ev_ready=v1_ev_ready, ev_error_code=v1_ev_error_code, evresssoc=v1_evresssoc)
     if it == 1:
-        p = r.p
-        q = p + 4
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0xf
-        r.p = q
-        if b & 0xb:
-            r.badz(p, 4, b & 0xb)
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xb: r.badz(p, 4, b & 0xb)
         v_bulk_charging_complete = ((b >> 2) & 0x1) == 1
         it = 2; al = 0
-    p = r.p
-    q = p + 4
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xf
-    r.p = q
-    if b & 0xb:
-        r.badz(p, 4, b & 0xb)
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0xb: r.badz(p, 4, b & 0xb)
     v_charging_complete = ((b >> 2) & 0x1) == 1
     it = -1; al = 0
     return DC_EVPowerDeliveryParameterType(dc_ev_status=v_dc_ev_status, bulk_charging_complete=v_bulk_charging_complete, charging_complete=v_charging_complete)
 
 def _e_DC_EVPowerDeliveryParameterType(w: Writer, o: DC_EVPowerDeliveryParameterType) -> None:
     f_dc_ev_status = o.dc_ev_status
-    if f_dc_ev_status is None:
-        raise ExiEncodeError("DC_EVPowerDeliveryParameterType: missing required dc_ev_status")
-    w.bits(0, 1)
-    _e_DC_EVStatusType(w, f_dc_ev_status)
+    if f_dc_ev_status is None: raise ExiEncodeError("DC_EVPowerDeliveryParameterType: missing required dc_ev_status")
+    f1_ev_ready = f_dc_ev_status.ev_ready
+    if f1_ev_ready is None: raise ExiEncodeError("DC_EVStatusType: missing required ev_ready")
+    f1_ev_error_code = f_dc_ev_status.ev_error_code
+    if f1_ev_error_code is None: raise ExiEncodeError("DC_EVStatusType: missing required ev_error_code")
+    f1_evresssoc = f_dc_ev_status.evresssoc
+    if f1_evresssoc is None: raise ExiEncodeError("DC_EVStatusType: missing required evresssoc")
+    if not 0 <= f1_evresssoc <= 100:
+        raise ExiEncodeError(f"value {f1_evresssoc!r} outside [0, 100]")
     s = 1
+    w.bits(((1 if f1_ev_ready else 0) << 19) | ((_K47[f1_ev_error_code]) << 12) | ((f1_evresssoc) << 2), 23)
     f_bulk_charging_complete = o.bulk_charging_complete
     if f_bulk_charging_complete is not None:
-        w.bits((1 if f_bulk_charging_complete else 0) << 1, 5)
+        w.bits(((1 if f_bulk_charging_complete else 0) << 1), 5)
         s = 2
     f_charging_complete = o.charging_complete
-    if f_charging_complete is None:
-        raise ExiEncodeError("DC_EVPowerDeliveryParameterType: missing required charging_complete")
-    c = _C74[s]
-    w.bits(c[0], c[1])
-    w.bits((1 if f_charging_complete else 0) << 1, 3)
+    if f_charging_complete is None: raise ExiEncodeError("DC_EVPowerDeliveryParameterType: missing required charging_complete")
+    c1 = _C108[s]
     s = 3
-    w.bits(0, 1)
+    w.bits(((c1[0]) << 4) | ((1 if f_charging_complete else 0) << 2), c1[1] + 4)
 
 def _d_DC_EVSEChargeParameterType(r: Reader) -> DC_EVSEChargeParameterType:
     rv = r.v; rn = r.n
@@ -3697,163 +5223,354 @@ def _d_DC_EVSEChargeParameterType(r: Reader) -> DC_EVSEChargeParameterType:
     v_evse_current_regulation_tolerance = None
     v_evse_peak_current_ripple = None
     v_evse_energy_to_be_delivered = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_notification_max_delay = None
+    v1_evse_notification = None
+    v1_evse_isolation_status = None
+    v1_evse_status_code = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
-    v_dc_evse_status = _d_DC_EVSEStatusType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 1; al = 0
-    v_evse_maximum_current_limit = _d_PhysicalValueType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_notification_max_delay = r.uintb(65535)
+    p = r.p; q = p + 8
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xff; r.p = q
+    if b & 0xe4: r.badz(p, 8, b & 0xe4)
+    k = (b >> 3) & 0x3
+    if k >= 3: r.bad(p + 3, 'enum index')
+    v1_evse_notification = _K4[k]
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 6, e, 2)
+    it, al = _P19[e]
+    if it == 2:
+        p = r.p; q = p + 6
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3f; r.p = q
+        if b & 0x23: r.badz(p, 6, b & 0x23)
+        k = (b >> 2) & 0x7
+        if k >= 5: r.bad(p + 1, 'enum index')
+        v1_evse_isolation_status = _K48[k]
+        it = 3; al = 0
+    v2_multiplier = None
+    v2_unit = None
+    v2_value = None
+    p = r.p; q = p + 23
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7fffff; r.p = q
+    if b & 0x43e38e: r.badz(p, 23, b & 0x43e38e)
+    k = (b >> 18) & 0xf
+    if k >= 12: r.bad(p + 1, 'enum index')
+    v1_evse_status_code = _K49[k]
+    v2_multiplier = ((b >> 10) & 0x7) - 3
+    if v2_multiplier > 3: r.bad(p + 10, 'range')
+    k = (b >> 4) & 0x7
+    if k >= 7: r.bad(p + 16, 'enum index')
+    v2_unit = _K1[k]
+    sg = (b & 0x1) == 1
+    v_dc_evse_status = DC_EVSEStatusType(notification_max_delay=v1_notification_max_delay, evse_notification=v1_evse_notification, evse_isolation_status=v1_evse_isolation_status, evse_status_code=v1_evse_status_code)
     it = 2; al = 0
-    v_evse_maximum_power_limit = _d_PhysicalValueType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 3; al = 0
-    v_evse_maximum_voltage_limit = _d_PhysicalValueType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 4; al = 0
-    v_evse_minimum_current_limit = _d_PhysicalValueType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 5; al = 0
-    v_evse_minimum_voltage_limit = _d_PhysicalValueType(r)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
+    v2_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v2_value <= 32767:
+        r.fail('integer out of range')
+    v3_multiplier = None
+    v3_unit = None
+    v3_value = None
+    p = r.p; q = p + 18
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3ffff; r.p = q
+    if b & 0x3e38e: r.badz(p, 18, b & 0x3e38e)
+    v3_multiplier = ((b >> 10) & 0x7) - 3
+    if v3_multiplier > 3: r.bad(p + 5, 'range')
+    k = (b >> 4) & 0x7
+    if k >= 7: r.bad(p + 11, 'enum index')
+    v3_unit = _K1[k]
+    sg = (b & 0x1) == 1
+    v_evse_maximum_current_limit = PhysicalValueType(multiplier=v2_multiplier, unit=v2_unit, value=v2_value)
+    it = 2; al = 0
+    v3_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v3_value <= 32767:
+        r.fail('integer out of range')
+    v4_multiplier = None
+    v4_unit = None
+    v4_value = None
+    p = r.p; q = p + 18
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3ffff; r.p = q
+    if b & 0x3e38e: r.badz(p, 18, b & 0x3e38e)
+    v4_multiplier = ((b >> 10) & 0x7) - 3
+    if v4_multiplier > 3: r.bad(p + 5, 'range')
+    k = (b >> 4) & 0x7
+    if k >= 7: r.bad(p + 11, 'enum index')
+    v4_unit = _K1[k]
+    sg = (b & 0x1) == 1
+    v_evse_maximum_power_limit = PhysicalValueType(multiplier=v3_multiplier, unit=v3_unit, value=v3_value)
+    it = 2; al = 0
+    v4_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v4_value <= 32767:
+        r.fail('integer out of range')
+    v5_multiplier = None
+    v5_unit = None
+    v5_value = None
+    p = r.p; q = p + 18
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3ffff; r.p = q
+    if b & 0x3e38e: r.badz(p, 18, b & 0x3e38e)
+    v5_multiplier = ((b >> 10) & 0x7) - 3
+    if v5_multiplier > 3: r.bad(p + 5, 'range')
+    k = (b >> 4) & 0x7
+    if k >= 7: r.bad(p + 11, 'enum index')
+    v5_unit = _K1[k]
+    sg = (b & 0x1) == 1
+    v_evse_maximum_voltage_limit = PhysicalValueType(multiplier=v4_multiplier, unit=v4_unit, value=v4_value)
+    it = 2; al = 0
+    v5_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v5_value <= 32767:
+        r.fail('integer out of range')
+    v6_multiplier = None
+    v6_unit = None
+    v6_value = None
+    p = r.p; q = p + 18
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3ffff; r.p = q
+    if b & 0x3e38e: r.badz(p, 18, b & 0x3e38e)
+    v6_multiplier = ((b >> 10) & 0x7) - 3
+    if v6_multiplier > 3: r.bad(p + 5, 'range')
+    k = (b >> 4) & 0x7
+    if k >= 7: r.bad(p + 11, 'enum index')
+    v6_unit = _K1[k]
+    sg = (b & 0x1) == 1
+    v_evse_minimum_current_limit = PhysicalValueType(multiplier=v5_multiplier, unit=v5_unit, value=v5_value)
+    it = 2; al = 0
+    v6_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v6_value <= 32767:
+        r.fail('integer out of range')
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0xc: r.badz(p, 4, b & 0xc)
     e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
-    it, al = _P75[e]
+    if e >= 2: r.bad_code(p + 2, e, 2)
+    it, al = _P109[e]
+    v_evse_minimum_voltage_limit = PhysicalValueType(multiplier=v6_multiplier, unit=v6_unit, value=v6_value)
     if it == 6:
-        v_evse_current_regulation_tolerance = _d_PhysicalValueType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        v7_multiplier = None
+        v7_unit = None
+        v7_value = None
+        p = r.p; q = p + 15
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7fff; r.p = q
+        if b & 0x638e: r.badz(p, 15, b & 0x638e)
+        v7_multiplier = ((b >> 10) & 0x7) - 3
+        if v7_multiplier > 3: r.bad(p + 2, 'range')
+        k = (b >> 4) & 0x7
+        if k >= 7: r.bad(p + 8, 'enum index')
+        v7_unit = _K1[k]
+        sg = (b & 0x1) == 1
+        it = 2; al = 0
+        v7_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v7_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x7: r.badz(p, 3, b & 0x7)
+        v_evse_current_regulation_tolerance = PhysicalValueType(multiplier=v7_multiplier, unit=v7_unit, value=v7_value)
         it = 7; al = 0
-    v_evse_peak_current_ripple = _d_PhysicalValueType(r)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
+    v8_multiplier = None
+    v8_unit = None
+    v8_value = None
+    p = r.p; q = p + 15
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7fff; r.p = q
+    if b & 0x638e: r.badz(p, 15, b & 0x638e)
+    v8_multiplier = ((b >> 10) & 0x7) - 3
+    if v8_multiplier > 3: r.bad(p + 2, 'range')
+    k = (b >> 4) & 0x7
+    if k >= 7: r.bad(p + 8, 'enum index')
+    v8_unit = _K1[k]
+    sg = (b & 0x1) == 1
+    it = 2; al = 0
+    v8_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v8_value <= 32767:
+        r.fail('integer out of range')
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0xc: r.badz(p, 4, b & 0xc)
     e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
-    it, al = _P67[e]
+    if e >= 2: r.bad_code(p + 2, e, 2)
+    it, al = _P101[e]
+    v_evse_peak_current_ripple = PhysicalValueType(multiplier=v8_multiplier, unit=v8_unit, value=v8_value)
     if it == 8:
-        v_evse_energy_to_be_delivered = _d_PhysicalValueType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        v9_multiplier = None
+        v9_unit = None
+        v9_value = None
+        p = r.p; q = p + 15
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7fff; r.p = q
+        if b & 0x638e: r.badz(p, 15, b & 0x638e)
+        v9_multiplier = ((b >> 10) & 0x7) - 3
+        if v9_multiplier > 3: r.bad(p + 2, 'range')
+        k = (b >> 4) & 0x7
+        if k >= 7: r.bad(p + 8, 'enum index')
+        v9_unit = _K1[k]
+        sg = (b & 0x1) == 1
+        it = 2; al = 0
+        v9_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v9_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x7: r.badz(p, 3, b & 0x7)
+        v_evse_energy_to_be_delivered = PhysicalValueType(multiplier=v9_multiplier, unit=v9_unit, value=v9_value)
         it = -1; al = 0
     return DC_EVSEChargeParameterType(dc_evse_status=v_dc_evse_status, evse_maximum_current_limit=v_evse_maximum_current_limit, evse_maximum_power_limit=v_evse_maximum_power_limit, evse_maximum_voltage_limit=v_evse_maximum_voltage_limit, evse_minimum_current_limit=v_evse_minimum_current_limit, evse_minimum_voltage_limit=v_evse_minimum_voltage_limit, evse_current_regulation_tolerance=v_evse_current_regulation_tolerance, evse_peak_current_ripple=v_evse_peak_current_ripple, evse_energy_to_be_delivered=v_evse_energy_to_be_delivered)
 
 def _e_DC_EVSEChargeParameterType(w: Writer, o: DC_EVSEChargeParameterType) -> None:
     f_dc_evse_status = o.dc_evse_status
-    if f_dc_evse_status is None:
-        raise ExiEncodeError("DC_EVSEChargeParameterType: missing required dc_evse_status")
-    w.bits(0, 1)
-    _e_DC_EVSEStatusType(w, f_dc_evse_status)
+    if f_dc_evse_status is None: raise ExiEncodeError("DC_EVSEChargeParameterType: missing required dc_evse_status")
+    f1_notification_max_delay = f_dc_evse_status.notification_max_delay
+    if f1_notification_max_delay is None: raise ExiEncodeError("DC_EVSEStatusType: missing required notification_max_delay")
+    w.bits(0, 3)
+    w.uint(f1_notification_max_delay)
+    f1_evse_notification = f_dc_evse_status.evse_notification
+    if f1_evse_notification is None: raise ExiEncodeError("DC_EVSEStatusType: missing required evse_notification")
+    s1 = 2
+    w.bits(((_K5[f1_evse_notification]) << 1), 6)
+    f1_evse_isolation_status = f_dc_evse_status.evse_isolation_status
+    if f1_evse_isolation_status is not None:
+        w.bits(((_K50[f1_evse_isolation_status]) << 1), 7)
+        s1 = 3
+    f1_evse_status_code = f_dc_evse_status.evse_status_code
+    if f1_evse_status_code is None: raise ExiEncodeError("DC_EVSEStatusType: missing required evse_status_code")
+    c1 = _C35[s1]
+    s1 = 4
     f_evse_maximum_current_limit = o.evse_maximum_current_limit
-    if f_evse_maximum_current_limit is None:
-        raise ExiEncodeError("DC_EVSEChargeParameterType: missing required evse_maximum_current_limit")
-    w.bits(0, 1)
-    _e_PhysicalValueType(w, f_evse_maximum_current_limit)
+    if f_evse_maximum_current_limit is None: raise ExiEncodeError("DC_EVSEChargeParameterType: missing required evse_maximum_current_limit")
+    f2_multiplier = f_evse_maximum_current_limit.multiplier
+    if f2_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
+    if not -3 <= f2_multiplier <= 3:
+        raise ExiEncodeError(f"value {f2_multiplier!r} outside [-3, 3]")
+    f2_unit = f_evse_maximum_current_limit.unit
+    if f2_unit is None: raise ExiEncodeError("PhysicalValueType: missing required unit")
+    f2_value = f_evse_maximum_current_limit.value
+    if f2_value is None: raise ExiEncodeError("PhysicalValueType: missing required value")
+    if not -32768 <= f2_value <= 32767:
+        raise ExiEncodeError(f"value {f2_value!r} outside [-32768, 32767]")
+    w.bits(((c1[0]) << 23) | ((_K51[f1_evse_status_code]) << 18) | ((f2_multiplier + 3) << 10) | ((_K3[f2_unit]) << 4) | (1 if f2_value < 0 else 0), c1[1] + 23)
+    w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
     f_evse_maximum_power_limit = o.evse_maximum_power_limit
-    if f_evse_maximum_power_limit is None:
-        raise ExiEncodeError("DC_EVSEChargeParameterType: missing required evse_maximum_power_limit")
-    w.bits(0, 1)
-    _e_PhysicalValueType(w, f_evse_maximum_power_limit)
+    if f_evse_maximum_power_limit is None: raise ExiEncodeError("DC_EVSEChargeParameterType: missing required evse_maximum_power_limit")
+    f3_multiplier = f_evse_maximum_power_limit.multiplier
+    if f3_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
+    if not -3 <= f3_multiplier <= 3:
+        raise ExiEncodeError(f"value {f3_multiplier!r} outside [-3, 3]")
+    f3_unit = f_evse_maximum_power_limit.unit
+    if f3_unit is None: raise ExiEncodeError("PhysicalValueType: missing required unit")
+    f3_value = f_evse_maximum_power_limit.value
+    if f3_value is None: raise ExiEncodeError("PhysicalValueType: missing required value")
+    if not -32768 <= f3_value <= 32767:
+        raise ExiEncodeError(f"value {f3_value!r} outside [-32768, 32767]")
+    w.bits(((f3_multiplier + 3) << 10) | ((_K3[f3_unit]) << 4) | (1 if f3_value < 0 else 0), 18)
+    w.uint(-f3_value - 1 if f3_value < 0 else f3_value)
     f_evse_maximum_voltage_limit = o.evse_maximum_voltage_limit
-    if f_evse_maximum_voltage_limit is None:
-        raise ExiEncodeError("DC_EVSEChargeParameterType: missing required evse_maximum_voltage_limit")
-    w.bits(0, 1)
-    _e_PhysicalValueType(w, f_evse_maximum_voltage_limit)
+    if f_evse_maximum_voltage_limit is None: raise ExiEncodeError("DC_EVSEChargeParameterType: missing required evse_maximum_voltage_limit")
+    f4_multiplier = f_evse_maximum_voltage_limit.multiplier
+    if f4_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
+    if not -3 <= f4_multiplier <= 3:
+        raise ExiEncodeError(f"value {f4_multiplier!r} outside [-3, 3]")
+    f4_unit = f_evse_maximum_voltage_limit.unit
+    if f4_unit is None: raise ExiEncodeError("PhysicalValueType: missing required unit")
+    f4_value = f_evse_maximum_voltage_limit.value
+    if f4_value is None: raise ExiEncodeError("PhysicalValueType: missing required value")
+    if not -32768 <= f4_value <= 32767:
+        raise ExiEncodeError(f"value {f4_value!r} outside [-32768, 32767]")
+    w.bits(((f4_multiplier + 3) << 10) | ((_K3[f4_unit]) << 4) | (1 if f4_value < 0 else 0), 18)
+    w.uint(-f4_value - 1 if f4_value < 0 else f4_value)
     f_evse_minimum_current_limit = o.evse_minimum_current_limit
-    if f_evse_minimum_current_limit is None:
-        raise ExiEncodeError("DC_EVSEChargeParameterType: missing required evse_minimum_current_limit")
-    w.bits(0, 1)
-    _e_PhysicalValueType(w, f_evse_minimum_current_limit)
+    if f_evse_minimum_current_limit is None: raise ExiEncodeError("DC_EVSEChargeParameterType: missing required evse_minimum_current_limit")
+    f5_multiplier = f_evse_minimum_current_limit.multiplier
+    if f5_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
+    if not -3 <= f5_multiplier <= 3:
+        raise ExiEncodeError(f"value {f5_multiplier!r} outside [-3, 3]")
+    f5_unit = f_evse_minimum_current_limit.unit
+    if f5_unit is None: raise ExiEncodeError("PhysicalValueType: missing required unit")
+    f5_value = f_evse_minimum_current_limit.value
+    if f5_value is None: raise ExiEncodeError("PhysicalValueType: missing required value")
+    if not -32768 <= f5_value <= 32767:
+        raise ExiEncodeError(f"value {f5_value!r} outside [-32768, 32767]")
+    w.bits(((f5_multiplier + 3) << 10) | ((_K3[f5_unit]) << 4) | (1 if f5_value < 0 else 0), 18)
+    w.uint(-f5_value - 1 if f5_value < 0 else f5_value)
     f_evse_minimum_voltage_limit = o.evse_minimum_voltage_limit
-    if f_evse_minimum_voltage_limit is None:
-        raise ExiEncodeError("DC_EVSEChargeParameterType: missing required evse_minimum_voltage_limit")
-    w.bits(0, 1)
-    _e_PhysicalValueType(w, f_evse_minimum_voltage_limit)
+    if f_evse_minimum_voltage_limit is None: raise ExiEncodeError("DC_EVSEChargeParameterType: missing required evse_minimum_voltage_limit")
+    f6_multiplier = f_evse_minimum_voltage_limit.multiplier
+    if f6_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
+    if not -3 <= f6_multiplier <= 3:
+        raise ExiEncodeError(f"value {f6_multiplier!r} outside [-3, 3]")
+    f6_unit = f_evse_minimum_voltage_limit.unit
+    if f6_unit is None: raise ExiEncodeError("PhysicalValueType: missing required unit")
+    f6_value = f_evse_minimum_voltage_limit.value
+    if f6_value is None: raise ExiEncodeError("PhysicalValueType: missing required value")
+    if not -32768 <= f6_value <= 32767:
+        raise ExiEncodeError(f"value {f6_value!r} outside [-32768, 32767]")
+    w.bits(((f6_multiplier + 3) << 10) | ((_K3[f6_unit]) << 4) | (1 if f6_value < 0 else 0), 18)
+    w.uint(-f6_value - 1 if f6_value < 0 else f6_value)
     s = 6
+    w.bits(0, 2)
     f_evse_current_regulation_tolerance = o.evse_current_regulation_tolerance
     if f_evse_current_regulation_tolerance is not None:
+        f7_multiplier = f_evse_current_regulation_tolerance.multiplier
+        if f7_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
+        if not -3 <= f7_multiplier <= 3:
+            raise ExiEncodeError(f"value {f7_multiplier!r} outside [-3, 3]")
+        f7_unit = f_evse_current_regulation_tolerance.unit
+        if f7_unit is None: raise ExiEncodeError("PhysicalValueType: missing required unit")
+        f7_value = f_evse_current_regulation_tolerance.value
+        if f7_value is None: raise ExiEncodeError("PhysicalValueType: missing required value")
+        if not -32768 <= f7_value <= 32767:
+            raise ExiEncodeError(f"value {f7_value!r} outside [-32768, 32767]")
+        w.bits(((f7_multiplier + 3) << 10) | ((_K3[f7_unit]) << 4) | (1 if f7_value < 0 else 0), 17)
+        w.uint(-f7_value - 1 if f7_value < 0 else f7_value)
         w.bits(0, 2)
-        _e_PhysicalValueType(w, f_evse_current_regulation_tolerance)
         s = 7
     f_evse_peak_current_ripple = o.evse_peak_current_ripple
-    if f_evse_peak_current_ripple is None:
-        raise ExiEncodeError("DC_EVSEChargeParameterType: missing required evse_peak_current_ripple")
-    c = _C76[s]
-    w.bits(c[0], c[1])
-    _e_PhysicalValueType(w, f_evse_peak_current_ripple)
+    if f_evse_peak_current_ripple is None: raise ExiEncodeError("DC_EVSEChargeParameterType: missing required evse_peak_current_ripple")
+    c2 = _C110[s]
+    f8_multiplier = f_evse_peak_current_ripple.multiplier
+    if f8_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
+    if not -3 <= f8_multiplier <= 3:
+        raise ExiEncodeError(f"value {f8_multiplier!r} outside [-3, 3]")
+    f8_unit = f_evse_peak_current_ripple.unit
+    if f8_unit is None: raise ExiEncodeError("PhysicalValueType: missing required unit")
+    f8_value = f_evse_peak_current_ripple.value
+    if f8_value is None: raise ExiEncodeError("PhysicalValueType: missing required value")
+    if not -32768 <= f8_value <= 32767:
+        raise ExiEncodeError(f"value {f8_value!r} outside [-32768, 32767]")
+    w.bits(((c2[0]) << 15) | ((f8_multiplier + 3) << 10) | ((_K3[f8_unit]) << 4) | (1 if f8_value < 0 else 0), c2[1] + 15)
+    w.uint(-f8_value - 1 if f8_value < 0 else f8_value)
     s = 8
     s = 8
+    w.bits(0, 2)
     f_evse_energy_to_be_delivered = o.evse_energy_to_be_delivered
     if f_evse_energy_to_be_delivered is not None:
+        f9_multiplier = f_evse_energy_to_be_delivered.multiplier
+        if f9_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
+        if not -3 <= f9_multiplier <= 3:
+            raise ExiEncodeError(f"value {f9_multiplier!r} outside [-3, 3]")
+        f9_unit = f_evse_energy_to_be_delivered.unit
+        if f9_unit is None: raise ExiEncodeError("PhysicalValueType: missing required unit")
+        f9_value = f_evse_energy_to_be_delivered.value
+        if f9_value is None: raise ExiEncodeError("PhysicalValueType: missing required value")
+        if not -32768 <= f9_value <= 32767:
+            raise ExiEncodeError(f"value {f9_value!r} outside [-32768, 32767]")
+        w.bits(((f9_multiplier + 3) << 10) | ((_K3[f9_unit]) << 4) | (1 if f9_value < 0 else 0), 17)
+        w.uint(-f9_value - 1 if f9_value < 0 else f9_value)
         w.bits(0, 2)
-        _e_PhysicalValueType(w, f_evse_energy_to_be_delivered)
         s = 9
-    c = _C77[s]
-    w.bits(c[0], c[1])
+    c3 = _C111[s]
+    w.bits((c3[0]), c3[1])
 
 def _d_DC_EVSEStatusType(r: Reader) -> DC_EVSEStatusType:
     rv = r.v; rn = r.n
@@ -3861,125 +5578,88 @@ def _d_DC_EVSEStatusType(r: Reader) -> DC_EVSEStatusType:
     v_evse_notification = None
     v_evse_isolation_status = None
     v_evse_status_code = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_notification_max_delay = r.uintb(65535)
-    p = r.p
-    q = p + 8
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xff
-    r.p = q
-    if b & 0xe4:
-        r.badz(p, 8, b & 0xe4)
+    p = r.p; q = p + 8
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xff; r.p = q
+    if b & 0xe4: r.badz(p, 8, b & 0xe4)
     k = (b >> 3) & 0x3
-    if k >= 3:
-        r.bad(p + 3, 'enumeration index out of range')
-    v_evse_notification = _K2[k]
+    if k >= 3: r.bad(p + 3, 'enum index')
+    v_evse_notification = _K4[k]
     e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 6, e, 2)
-    it, al = _P78[e]
+    if e >= 2: r.bad_code(p + 6, e, 2)
+    it, al = _P19[e]
     if it == 2:
-        p = r.p
-        q = p + 6
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3f
-        r.p = q
-        if b & 0x23:
-            r.badz(p, 6, b & 0x23)
+        p = r.p; q = p + 6
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3f; r.p = q
+        if b & 0x23: r.badz(p, 6, b & 0x23)
         k = (b >> 2) & 0x7
-        if k >= 5:
-            r.bad(p + 1, 'enumeration index out of range')
-        v_evse_isolation_status = _K79[k]
+        if k >= 5: r.bad(p + 1, 'enum index')
+        v_evse_isolation_status = _K48[k]
         it = 3; al = 0
-    p = r.p
-    q = p + 7
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7f
-    r.p = q
-    if b & 0x43:
-        r.badz(p, 7, b & 0x43)
+    p = r.p; q = p + 7
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7f; r.p = q
+    if b & 0x43: r.badz(p, 7, b & 0x43)
     k = (b >> 2) & 0xf
-    if k >= 12:
-        r.bad(p + 1, 'enumeration index out of range')
-    v_evse_status_code = _K80[k]
+    if k >= 12: r.bad(p + 1, 'enum index')
+    v_evse_status_code = _K49[k]
     it = -1; al = 0
     return DC_EVSEStatusType(notification_max_delay=v_notification_max_delay, evse_notification=v_evse_notification, evse_isolation_status=v_evse_isolation_status, evse_status_code=v_evse_status_code)
 
 def _e_DC_EVSEStatusType(w: Writer, o: DC_EVSEStatusType) -> None:
     f_notification_max_delay = o.notification_max_delay
-    if f_notification_max_delay is None:
-        raise ExiEncodeError("DC_EVSEStatusType: missing required notification_max_delay")
+    if f_notification_max_delay is None: raise ExiEncodeError("DC_EVSEStatusType: missing required notification_max_delay")
     w.bits(0, 2)
     w.uint(f_notification_max_delay)
-    w.bits(0, 1)
     f_evse_notification = o.evse_notification
-    if f_evse_notification is None:
-        raise ExiEncodeError("DC_EVSEStatusType: missing required evse_notification")
-    w.bits((_K3[f_evse_notification]) << 1, 5)
+    if f_evse_notification is None: raise ExiEncodeError("DC_EVSEStatusType: missing required evse_notification")
     s = 2
+    w.bits(((_K5[f_evse_notification]) << 1), 6)
     f_evse_isolation_status = o.evse_isolation_status
     if f_evse_isolation_status is not None:
-        w.bits((_K81[f_evse_isolation_status]) << 1, 7)
+        w.bits(((_K50[f_evse_isolation_status]) << 1), 7)
         s = 3
     f_evse_status_code = o.evse_status_code
-    if f_evse_status_code is None:
-        raise ExiEncodeError("DC_EVSEStatusType: missing required evse_status_code")
-    c = _C82[s]
-    w.bits(c[0], c[1])
-    w.bits((_K83[f_evse_status_code]) << 1, 6)
+    if f_evse_status_code is None: raise ExiEncodeError("DC_EVSEStatusType: missing required evse_status_code")
+    c1 = _C35[s]
     s = 4
-    w.bits(0, 1)
+    w.bits(((c1[0]) << 7) | ((_K51[f_evse_status_code]) << 2), c1[1] + 7)
 
 def _d_DC_EVStatusType(r: Reader) -> DC_EVStatusType:
     rv = r.v; rn = r.n
     v_ev_ready = None
     v_ev_error_code = None
     v_evresssoc = None
-    p = r.p
-    q = p + 22
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3fffff
-    r.p = q
-    if b & 0x370e03:
-        r.badz(p, 22, b & 0x370e03)
+    p = r.p; q = p + 22
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3fffff; r.p = q
+    if b & 0x370e03: r.badz(p, 22, b & 0x370e03)
     v_ev_ready = ((b >> 19) & 0x1) == 1
     k = (b >> 12) & 0xf
-    if k >= 12:
-        r.bad(p + 6, 'enumeration index out of range')
-    v_ev_error_code = _K84[k]
+    if k >= 12: r.bad(p + 6, 'enum index')
+    v_ev_error_code = _K46[k]
     v_evresssoc = ((b >> 2) & 0x7f)
-    if v_evresssoc > 100:
-        r.bad(p + 13, 'integer out of range')
+    if v_evresssoc > 100: r.bad(p + 13, 'range')
     it = -1; al = 0
     return DC_EVStatusType(ev_ready=v_ev_ready, ev_error_code=v_ev_error_code, evresssoc=v_evresssoc)
 
 def _e_DC_EVStatusType(w: Writer, o: DC_EVStatusType) -> None:
     f_ev_ready = o.ev_ready
-    if f_ev_ready is None:
-        raise ExiEncodeError("DC_EVStatusType: missing required ev_ready")
-    w.bits((1 if f_ev_ready else 0) << 1, 4)
+    if f_ev_ready is None: raise ExiEncodeError("DC_EVStatusType: missing required ev_ready")
     f_ev_error_code = o.ev_error_code
-    if f_ev_error_code is None:
-        raise ExiEncodeError("DC_EVStatusType: missing required ev_error_code")
-    w.bits((_K85[f_ev_error_code]) << 1, 7)
+    if f_ev_error_code is None: raise ExiEncodeError("DC_EVStatusType: missing required ev_error_code")
     f_evresssoc = o.evresssoc
-    if f_evresssoc is None:
-        raise ExiEncodeError("DC_EVStatusType: missing required evresssoc")
+    if f_evresssoc is None: raise ExiEncodeError("DC_EVStatusType: missing required evresssoc")
     if not 0 <= f_evresssoc <= 100:
         raise ExiEncodeError(f"value {f_evresssoc!r} outside [0, 100]")
-    w.bits((f_evresssoc) << 2, 11)
+    w.bits(((1 if f_ev_ready else 0) << 19) | ((_K47[f_ev_error_code]) << 12) | ((f_evresssoc) << 2), 22)
 
 def _d_DSAKeyValueType(r: Reader) -> DSAKeyValueType:
     r.fail("content of DSAKeyValueType is not supported by this codec")
@@ -3988,144 +5668,69 @@ def _e_DSAKeyValueType(w: Writer, o: DSAKeyValueType) -> None:
     raise ExiEncodeError("content of DSAKeyValueType is not supported")
 
 def _d_DiffieHellmanPublickeyType(r: Reader) -> DiffieHellmanPublickeyType:
-    rv = r.v; rn = r.n
     v_id = None
     v_value = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected next item')
     it = 0; al = 0
     v_id = r.string()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected next item')
     it = 1; al = 0
     v_value = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return DiffieHellmanPublickeyType(id=v_id, value=v_value)
 
 def _e_DiffieHellmanPublickeyType(w: Writer, o: DiffieHellmanPublickeyType) -> None:
     f_id = o.id
-    if f_id is None:
-        raise ExiEncodeError("DiffieHellmanPublickeyType: missing required id")
+    if f_id is None: raise ExiEncodeError("DiffieHellmanPublickeyType: missing required id")
     w.bits(0, 1)
     w.string(f_id)
     f_value = o.value
-    if f_value is None:
-        raise ExiEncodeError("DiffieHellmanPublickeyType: missing required value")
+    if f_value is None: raise ExiEncodeError("DiffieHellmanPublickeyType: missing required value")
     w.bits(0, 1)
     w.binary(f_value)
     w.bits(0, 1)
 
 def _d_DigestMethodType(r: Reader) -> DigestMethodType:
-    rv = r.v; rn = r.n
     v_algorithm = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected next item')
     it = 0; al = 0
     v_algorithm = r.string()
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
-    it, al = _P5[e]
+    it, al = _P7[r.code(2, 2)]
     n = 0
     while it == 1:
         r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P5[e]
+        it, al = _P7[r.code(2, 2)]
     return DigestMethodType(algorithm=v_algorithm)
 
 def _e_DigestMethodType(w: Writer, o: DigestMethodType) -> None:
     f_algorithm = o.algorithm
-    if f_algorithm is None:
-        raise ExiEncodeError("DigestMethodType: missing required algorithm")
+    if f_algorithm is None: raise ExiEncodeError("DigestMethodType: missing required algorithm")
     w.bits(0, 1)
     w.string(f_algorithm)
     w.bits(1, 2)
 
 def _d_EMAIDType(r: Reader) -> EMAIDType:
-    rv = r.v; rn = r.n
     v_id = None
     v_value = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected next item')
     it = 0; al = 0
     v_id = r.string()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected next item')
     it = 1; al = 0
     v_value = r.string()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return EMAIDType(id=v_id, value=v_value)
 
 def _e_EMAIDType(w: Writer, o: EMAIDType) -> None:
     f_id = o.id
-    if f_id is None:
-        raise ExiEncodeError("EMAIDType: missing required id")
+    if f_id is None: raise ExiEncodeError("EMAIDType: missing required id")
     w.bits(0, 1)
     w.string(f_id)
     f_value = o.value
-    if f_value is None:
-        raise ExiEncodeError("EMAIDType: missing required value")
+    if f_value is None: raise ExiEncodeError("EMAIDType: missing required value")
     w.bits(0, 1)
     w.string(f_value)
     w.bits(0, 1)
@@ -4133,34 +5738,14 @@ def _e_EMAIDType(w: Writer, o: EMAIDType) -> None:
 def _d_EVChargeParameterType(r: Reader) -> EVChargeParameterType:
     rv = r.v; rn = r.n
     v_departure_time = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
-    it, al = _P33[e]
+    it, al = _P54[r.code(2, 2)]
     if it == 0:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected characters')
         v_departure_time = r.uintb(4294967295)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        if b & 0x3:
-            r.badz(p, 2, b & 0x3)
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
         it = -1; al = 0
     return EVChargeParameterType(departure_time=v_departure_time)
 
@@ -4172,19 +5757,11 @@ def _e_EVChargeParameterType(w: Writer, o: EVChargeParameterType) -> None:
         w.uint(f_departure_time)
         w.bits(0, 1)
         s = 1
-    c = _C86[s]
-    w.bits(c[0], c[1])
+    c1 = _C55[s]
+    w.bits((c1[0]), c1[1])
 
 def _d_EVPowerDeliveryParameterType(r: Reader) -> EVPowerDeliveryParameterType:
-    rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return EVPowerDeliveryParameterType()
 
@@ -4192,15 +5769,7 @@ def _e_EVPowerDeliveryParameterType(w: Writer, o: EVPowerDeliveryParameterType) 
     w.bits(0, 1)
 
 def _d_EVSEChargeParameterType(r: Reader) -> EVSEChargeParameterType:
-    rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return EVSEChargeParameterType()
 
@@ -4211,53 +5780,33 @@ def _d_EVSEStatusType(r: Reader) -> EVSEStatusType:
     rv = r.v; rn = r.n
     v_notification_max_delay = None
     v_evse_notification = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_notification_max_delay = r.uintb(65535)
-    p = r.p
-    q = p + 7
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7f
-    r.p = q
-    if b & 0x73:
-        r.badz(p, 7, b & 0x73)
+    p = r.p; q = p + 7
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7f; r.p = q
+    if b & 0x73: r.badz(p, 7, b & 0x73)
     k = (b >> 2) & 0x3
-    if k >= 3:
-        r.bad(p + 3, 'enumeration index out of range')
-    v_evse_notification = _K2[k]
+    if k >= 3: r.bad(p + 3, 'enum index')
+    v_evse_notification = _K4[k]
     it = -1; al = 0
     return EVSEStatusType(notification_max_delay=v_notification_max_delay, evse_notification=v_evse_notification)
 
 def _e_EVSEStatusType(w: Writer, o: EVSEStatusType) -> None:
     f_notification_max_delay = o.notification_max_delay
-    if f_notification_max_delay is None:
-        raise ExiEncodeError("EVSEStatusType: missing required notification_max_delay")
+    if f_notification_max_delay is None: raise ExiEncodeError("EVSEStatusType: missing required notification_max_delay")
     w.bits(0, 2)
     w.uint(f_notification_max_delay)
-    w.bits(0, 1)
     f_evse_notification = o.evse_notification
-    if f_evse_notification is None:
-        raise ExiEncodeError("EVSEStatusType: missing required evse_notification")
-    w.bits((_K3[f_evse_notification]) << 2, 6)
+    if f_evse_notification is None: raise ExiEncodeError("EVSEStatusType: missing required evse_notification")
+    w.bits(((_K5[f_evse_notification]) << 2), 7)
 
 def _d_EVStatusType(r: Reader) -> EVStatusType:
-    rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return EVStatusType()
 
@@ -4268,28 +5817,37 @@ def _d_EntryType(r: Reader) -> EntryType:
     rv = r.v; rn = r.n
     v_relative_time_interval = None
     v_time_interval = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
-    it, al = _P87[e]
+    it, al = _P112[r.code(2, 2)]
     if al == 0:
-        v_relative_time_interval = _d_RelativeTimeIntervalType(r)
+        v1_start = None
+        v1_duration = None
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
+        it = 0; al = 0
+        v1_start = r.uintb(16777214)
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x4: r.badz(p, 3, b & 0x4)
+        e = b & 0x3
+        if e >= 2: r.bad_code(p + 1, e, 2)
+        it, al = _P7[e]
+        if it == 1:
+            r.zero(1, 'expected characters')
+            v1_duration = r.uintb(86400)
+            p = r.p; q = p + 2
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x3; r.p = q
+            if b & 0x3: r.badz(p, 2, b & 0x3)
+            it = -1; al = 0
+        v_relative_time_interval = RelativeTimeIntervalType(start=v1_start, duration=v1_duration)
     elif al == 1:
-        v_time_interval = _d_IntervalType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+        v_time_interval = IntervalType()
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return EntryType(relative_time_interval=v_relative_time_interval, time_interval=v_time_interval)
 
@@ -4298,27 +5856,30 @@ def _e_EntryType(w: Writer, o: EntryType) -> None:
     f_relative_time_interval = o.relative_time_interval
     f_time_interval = o.time_interval
     if f_relative_time_interval is not None:
-        w.bits(0, 2)
-        _e_RelativeTimeIntervalType(w, f_relative_time_interval)
+        f1_start = f_relative_time_interval.start
+        if f1_start is None: raise ExiEncodeError("RelativeTimeIntervalType: missing required start")
+        w.bits(0, 4)
+        w.uint(f1_start)
+        s1 = 1
+        w.bits(0, 1)
+        f1_duration = f_relative_time_interval.duration
+        if f1_duration is not None:
+            w.bits(0, 3)
+            w.uint(f1_duration)
+            w.bits(0, 1)
+            s1 = 2
+        c1 = _C61[s1]
+        w.bits((c1[0]), c1[1])
         s = 1
     elif f_time_interval is not None:
-        w.bits(1, 2)
-        _e_IntervalType(w, f_time_interval)
+        w.bits(2, 3)
         s = 1
     else:
         raise ExiEncodeError("EntryType: missing required relative_time_interval/time_interval")
     w.bits(0, 1)
 
 def _d_IntervalType(r: Reader) -> IntervalType:
-    rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return IntervalType()
 
@@ -4326,7 +5887,6 @@ def _e_IntervalType(w: Writer, o: IntervalType) -> None:
     w.bits(0, 1)
 
 def _d_KeyInfoType(r: Reader) -> KeyInfoType:
-    rv = r.v; rn = r.n
     v_id = None
     v_key_name = []
     v_key_value = []
@@ -4335,54 +5895,36 @@ def _d_KeyInfoType(r: Reader) -> KeyInfoType:
     v_pgp_data = []
     v_spki_data = []
     v_mgmt_data = []
-    p = r.p
-    q = p + 4
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xf
-    r.p = q
-    e = b & 0xf
-    if e >= 9:
-        r.bad_code(p + 0, e, 9)
-    it, al = _P88[e]
+    it, al = _P113[r.code(4, 9)]
     if it == 0:
         v_id = r.string()
-        p = r.p
-        q = p + 4
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0xf
-        r.p = q
-        e = b & 0xf
-        if e >= 8:
-            r.bad_code(p + 0, e, 8)
-        it, al = _P89[e]
+        it, al = _P114[r.code(4, 8)]
     n = 0
     while it == 1:
         if al == 0:
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected characters')
             t = r.string()
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected end of element')
             v_key_name.append(t)
         elif al == 1:
             t = _d_KeyValueType(r)
             v_key_value.append(t)
         elif al == 2:
-            t = _d_RetrievalMethodType(r)
+            v1_type = None
+            v1_uri = None
+            v1_transforms = None
+            it, al = _P115[r.code(3, 4)]
+            if it == 0:
+                v1_type = r.string()
+                it, al = _P116[r.code(2, 3)]
+            if it == 1:
+                v1_uri = r.string()
+                it, al = _P25[r.code(2, 2)]
+            if it == 2:
+                v1_transforms = _d_TransformsType(r)
+                r.zero(1, 'expected end of element')
+                it = -1; al = 0
+            t = RetrievalMethodType(type=v1_type, uri=v1_uri, transforms=v1_transforms)
             v_retrieval_method.append(t)
         elif al == 3:
             t = _d_X509DataType(r)
@@ -4394,37 +5936,14 @@ def _d_KeyInfoType(r: Reader) -> KeyInfoType:
             t = _d_SPKIDataType(r)
             v_spki_data.append(t)
         elif al == 6:
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected characters')
             t = r.string()
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected end of element')
             v_mgmt_data.append(t)
         elif al == 7:
             r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        p = r.p
-        q = p + 4
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0xf
-        r.p = q
-        e = b & 0xf
-        if e >= 9:
-            r.bad_code(p + 0, e, 9)
-        it, al = _P90[e]
+        it, al = _P117[r.code(4, 9)]
     return KeyInfoType(id=v_id, key_name=v_key_name, key_value=v_key_value, retrieval_method=v_retrieval_method, x509_data=v_x509_data, pgp_data=v_pgp_data, spki_data=v_spki_data, mgmt_data=v_mgmt_data)
 
 def _e_KeyInfoType(w: Writer, o: KeyInfoType) -> None:
@@ -4436,47 +5955,64 @@ def _e_KeyInfoType(w: Writer, o: KeyInfoType) -> None:
         s = 1
     n = 0
     for x in o.key_name:
-        c = _C91[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c1 = _C118[s]
+        w.bits(((c1[0]) << 1), c1[1] + 1)
         w.string(x)
         w.bits(0, 1)
         n += 1
         s = 2
     for x in o.key_value:
-        c = _C92[s]
-        w.bits(c[0], c[1])
+        c2 = _C119[s]
+        w.bits((c2[0]), c2[1])
         _e_KeyValueType(w, x)
         n += 1
         s = 2
     for x in o.retrieval_method:
-        c = _C93[s]
-        w.bits(c[0], c[1])
-        _e_RetrievalMethodType(w, x)
+        c3 = _C120[s]
+        s1 = 0
+        w.bits((c3[0]), c3[1])
+        f1_type = x.type
+        if f1_type is not None:
+            w.bits(0, 3)
+            w.string(f1_type)
+            s1 = 1
+        f1_uri = x.uri
+        if f1_uri is not None:
+            c4 = _C121[s1]
+            w.bits((c4[0]), c4[1])
+            w.string(f1_uri)
+            s1 = 2
+        f1_transforms = x.transforms
+        if f1_transforms is not None:
+            c5 = _C122[s1]
+            w.bits((c5[0]), c5[1])
+            _e_TransformsType(w, f1_transforms)
+            s1 = 3
+        c6 = _C123[s1]
+        w.bits((c6[0]), c6[1])
         n += 1
         s = 2
     for x in o.x509_data:
-        c = _C94[s]
-        w.bits(c[0], c[1])
+        c7 = _C124[s]
+        w.bits((c7[0]), c7[1])
         _e_X509DataType(w, x)
         n += 1
         s = 2
     for x in o.pgp_data:
-        c = _C95[s]
-        w.bits(c[0], c[1])
+        c8 = _C125[s]
+        w.bits((c8[0]), c8[1])
         _e_PGPDataType(w, x)
         n += 1
         s = 2
     for x in o.spki_data:
-        c = _C96[s]
-        w.bits(c[0], c[1])
+        c9 = _C126[s]
+        w.bits((c9[0]), c9[1])
         _e_SPKIDataType(w, x)
         n += 1
         s = 2
     for x in o.mgmt_data:
-        c = _C97[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c10 = _C127[s]
+        w.bits(((c10[0]) << 1), c10[1] + 1)
         w.string(x)
         w.bits(0, 1)
         n += 1
@@ -4489,32 +6025,33 @@ def _d_KeyValueType(r: Reader) -> KeyValueType:
     rv = r.v; rn = r.n
     v_dsa_key_value = None
     v_rsa_key_value = None
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    e = b & 0x7
-    if e >= 3:
-        r.bad_code(p + 0, e, 3)
-    it, al = _P98[e]
+    it, al = _P128[r.code(3, 3)]
     if al == 0:
         v_dsa_key_value = _d_DSAKeyValueType(r)
     elif al == 1:
-        v_rsa_key_value = _d_RSAKeyValueType(r)
+        v1_modulus = None
+        v1_exponent = None
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
+        it = 0; al = 0
+        v1_modulus = r.binary()
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x7: r.badz(p, 3, b & 0x7)
+        it = 1; al = 0
+        v1_exponent = r.binary()
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
+        it = -1; al = 0
+        v_rsa_key_value = RSAKeyValueType(modulus=v1_modulus, exponent=v1_exponent)
     elif al == 2:
         r.fail("wildcard (undeclared) element content is not supported")
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 1:
-        r.bad_code(p + 0, e, 1)
-    it, al = _P99[e]
+    it, al = _P129[r.code(2, 1)]
     return KeyValueType(dsa_key_value=v_dsa_key_value, rsa_key_value=v_rsa_key_value)
 
 def _e_KeyValueType(w: Writer, o: KeyValueType) -> None:
@@ -4526,8 +6063,15 @@ def _e_KeyValueType(w: Writer, o: KeyValueType) -> None:
         _e_DSAKeyValueType(w, f_dsa_key_value)
         s = 1
     elif f_rsa_key_value is not None:
-        w.bits(1, 3)
-        _e_RSAKeyValueType(w, f_rsa_key_value)
+        f1_modulus = f_rsa_key_value.modulus
+        if f1_modulus is None: raise ExiEncodeError("RSAKeyValueType: missing required modulus")
+        w.bits(4, 5)
+        w.binary(f1_modulus)
+        f1_exponent = f_rsa_key_value.exponent
+        if f1_exponent is None: raise ExiEncodeError("RSAKeyValueType: missing required exponent")
+        w.bits(0, 3)
+        w.binary(f1_exponent)
+        w.bits(0, 2)
         s = 1
     else:
         raise ExiEncodeError("KeyValueType: missing required dsa_key_value/rsa_key_value")
@@ -4536,53 +6080,55 @@ def _e_KeyValueType(w: Writer, o: KeyValueType) -> None:
 def _d_ListOfRootCertificateIDsType(r: Reader) -> ListOfRootCertificateIDsType:
     rv = r.v; rn = r.n
     v_root_certificate_id = []
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected next item')
     it = 0; al = 0
     n = 0
     while it == 0:
-        t = _d_X509IssuerSerialType(r)
+        v1_x509_issuer_name = None
+        v1_x509_serial_number = None
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
+        it = 0; al = 0
+        v1_x509_issuer_name = r.string()
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xe: r.badz(p, 4, b & 0xe)
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v1_x509_serial_number = -r.uint() - 1 if sg else r.uint()
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
+        it = -1; al = 0
+        t = X509IssuerSerialType(x509_issuer_name=v1_x509_issuer_name, x509_serial_number=v1_x509_serial_number)
         v_root_certificate_id.append(t)
         n += 1
         if n > 20:
             r.fail("more than 20 items")
         if n < 20:
-            p = r.p
-            q = p + 2
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x3
-            r.p = q
-            e = b & 0x3
-            if e >= 2:
-                r.bad_code(p + 0, e, 2)
-            it, al = _P33[e]
+            it, al = _P54[r.code(2, 2)]
         else:
-            p = r.p
-            q = p + 2
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x3
-            r.p = q
-            e = b & 0x3
-            if e >= 2:
-                r.bad_code(p + 0, e, 2)
-            it, al = _P33[e]
+            it, al = _P54[r.code(2, 2)]
     return ListOfRootCertificateIDsType(root_certificate_id=v_root_certificate_id)
 
 def _e_ListOfRootCertificateIDsType(w: Writer, o: ListOfRootCertificateIDsType) -> None:
     s = 0
     n = 0
     for x in o.root_certificate_id:
-        c = _C100[s]
-        w.bits(c[0], c[1])
-        _e_X509IssuerSerialType(w, x)
+        c1 = _C130[s]
+        f1_x509_issuer_name = x.x509_issuer_name
+        if f1_x509_issuer_name is None: raise ExiEncodeError("X509IssuerSerialType: missing required x509_issuer_name")
+        w.bits(((c1[0]) << 2), c1[1] + 2)
+        w.string(f1_x509_issuer_name)
+        f1_x509_serial_number = x.x509_serial_number
+        if f1_x509_serial_number is None: raise ExiEncodeError("X509IssuerSerialType: missing required x509_serial_number")
+        w.bits((1 if f1_x509_serial_number < 0 else 0), 4)
+        w.uint(-f1_x509_serial_number - 1 if f1_x509_serial_number < 0 else f1_x509_serial_number)
+        w.bits(0, 2)
         n += 1
         s = 1 if n < 20 else 1
     if n < 1 or n > 20:
@@ -4590,45 +6136,19 @@ def _e_ListOfRootCertificateIDsType(w: Writer, o: ListOfRootCertificateIDsType) 
     w.bits(1, 2)
 
 def _d_ManifestType(r: Reader) -> ManifestType:
-    rv = r.v; rn = r.n
     v_id = None
     v_reference = []
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
-    it, al = _P0[e]
+    it, al = _P0[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected next item')
         it = 1; al = 0
     n = 0
     while it == 1:
         t = _d_ReferenceType(r)
         v_reference.append(t)
         n += 1
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P5[e]
+        it, al = _P7[r.code(2, 2)]
     return ManifestType(id=v_id, reference=v_reference)
 
 def _e_ManifestType(w: Writer, o: ManifestType) -> None:
@@ -4640,8 +6160,8 @@ def _e_ManifestType(w: Writer, o: ManifestType) -> None:
         s = 1
     n = 0
     for x in o.reference:
-        c = _C101[s]
-        w.bits(c[0], c[1])
+        c1 = _C131[s]
+        w.bits((c1[0]), c1[1])
         _e_ReferenceType(w, x)
         n += 1
         s = 2
@@ -4654,74 +6174,78 @@ def _d_MessageHeaderType(r: Reader) -> MessageHeaderType:
     v_session_id = None
     v_notification = None
     v_signature = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_session_id = r.binary()
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x4:
-        r.badz(p, 3, b & 0x4)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
-    if e >= 3:
-        r.bad_code(p + 1, e, 3)
-    it, al = _P102[e]
+    if e >= 3: r.bad_code(p + 1, e, 3)
+    it, al = _P116[e]
     if it == 1:
-        v_notification = _d_NotificationType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
+        v1_fault_code = None
+        v1_fault_msg = None
+        p = r.p; q = p + 7
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7f; r.p = q
+        if b & 0x64: r.badz(p, 7, b & 0x64)
+        k = (b >> 3) & 0x3
+        if k >= 3: r.bad(p + 2, 'enum index')
+        v1_fault_code = _K132[k]
         e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P14[e]
+        if e >= 2: r.bad_code(p + 5, e, 2)
+        it, al = _P7[e]
+        if it == 1:
+            r.zero(1, 'expected characters')
+            v1_fault_msg = r.string()
+            p = r.p; q = p + 2
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x3; r.p = q
+            if b & 0x3: r.badz(p, 2, b & 0x3)
+            it = -1; al = 0
+        v_notification = NotificationType(fault_code=v1_fault_code, fault_msg=v1_fault_msg)
+        it, al = _P25[r.code(2, 2)]
     if it == 2:
         v_signature = _d_SignatureType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected end of element')
         it = -1; al = 0
     return MessageHeaderType(session_id=v_session_id, notification=v_notification, signature=v_signature)
 
 def _e_MessageHeaderType(w: Writer, o: MessageHeaderType) -> None:
     f_session_id = o.session_id
-    if f_session_id is None:
-        raise ExiEncodeError("MessageHeaderType: missing required session_id")
+    if f_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
     w.bits(0, 2)
     w.binary(f_session_id)
-    w.bits(0, 1)
     s = 1
+    w.bits(0, 1)
     f_notification = o.notification
     if f_notification is not None:
-        w.bits(0, 2)
-        _e_NotificationType(w, f_notification)
+        f1_fault_code = f_notification.fault_code
+        if f1_fault_code is None: raise ExiEncodeError("NotificationType: missing required fault_code")
+        s1 = 1
+        w.bits(((_K133[f1_fault_code]) << 1), 7)
+        f1_fault_msg = f_notification.fault_msg
+        if f1_fault_msg is not None:
+            w.bits(0, 3)
+            w.string(f1_fault_msg)
+            w.bits(0, 1)
+            s1 = 2
+        c1 = _C61[s1]
+        w.bits((c1[0]), c1[1])
         s = 2
     f_signature = o.signature
     if f_signature is not None:
-        c = _C103[s]
-        w.bits(c[0], c[1])
+        c2 = _C134[s]
+        w.bits((c2[0]), c2[1])
         _e_SignatureType(w, f_signature)
         s = 3
-    c = _C104[s]
-    w.bits(c[0], c[1])
+    c3 = _C135[s]
+    w.bits((c3[0]), c3[1])
 
 def _d_MeterInfoType(r: Reader) -> MeterInfoType:
     rv = r.v; rn = r.n
@@ -4730,129 +6254,78 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
     v_sig_meter_reading = None
     v_meter_status = None
     v_t_meter = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_meter_id = r.string()
-    p = r.p
-    q = p + 4
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xf
-    r.p = q
-    if b & 0x8:
-        r.badz(p, 4, b & 0x8)
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0x8: r.badz(p, 4, b & 0x8)
     e = b & 0x7
-    if e >= 5:
-        r.bad_code(p + 1, e, 5)
-    it, al = _P105[e]
+    if e >= 5: r.bad_code(p + 1, e, 5)
+    it, al = _P64[e]
     if it == 1:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected characters')
         v_meter_reading = r.uintb(18446744073709551615)
-        p = r.p
-        q = p + 4
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0xf
-        r.p = q
-        if b & 0x8:
-            r.badz(p, 4, b & 0x8)
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
-        if e >= 4:
-            r.bad_code(p + 1, e, 4)
-        it, al = _P106[e]
+        if e >= 4: r.bad_code(p + 1, e, 4)
+        it, al = _P65[e]
     if it == 2:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected characters')
         v_sig_meter_reading = r.binary()
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
-        if b & 0x4:
-            r.badz(p, 3, b & 0x4)
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
-        if e >= 3:
-            r.bad_code(p + 1, e, 3)
-        it, al = _P107[e]
+        if e >= 3: r.bad_code(p + 1, e, 3)
+        it, al = _P66[e]
     if it == 3:
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        if b & 0x2:
-            r.badz(p, 2, b & 0x2)
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x2: r.badz(p, 2, b & 0x2)
         sg = (b & 0x1) == 1
         v_meter_status = -r.uintb(32767) - 1 if sg else r.uintb(32767)
         if not -32768 <= v_meter_status <= 32767:
             r.fail('integer out of range')
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
-        if b & 0x4:
-            r.badz(p, 3, b & 0x4)
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 1, e, 2)
-        it, al = _P108[e]
+        if e >= 2: r.bad_code(p + 1, e, 2)
+        it, al = _P67[e]
     if it == 4:
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        if b & 0x2:
-            r.badz(p, 2, b & 0x2)
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x2: r.badz(p, 2, b & 0x2)
         sg = (b & 0x1) == 1
         v_t_meter = -r.uintb(9223372036854775807) - 1 if sg else r.uintb(9223372036854775807)
         if not -9223372036854775808 <= v_t_meter <= 9223372036854775807:
             r.fail('integer out of range')
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        if b & 0x3:
-            r.badz(p, 2, b & 0x3)
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
         it = -1; al = 0
     return MeterInfoType(meter_id=v_meter_id, meter_reading=v_meter_reading, sig_meter_reading=v_sig_meter_reading, meter_status=v_meter_status, t_meter=v_t_meter)
 
 def _e_MeterInfoType(w: Writer, o: MeterInfoType) -> None:
     f_meter_id = o.meter_id
-    if f_meter_id is None:
-        raise ExiEncodeError("MeterInfoType: missing required meter_id")
+    if f_meter_id is None: raise ExiEncodeError("MeterInfoType: missing required meter_id")
     w.bits(0, 2)
     w.string(f_meter_id)
-    w.bits(0, 1)
     s = 1
+    w.bits(0, 1)
     f_meter_reading = o.meter_reading
     if f_meter_reading is not None:
         w.bits(0, 4)
@@ -4861,34 +6334,31 @@ def _e_MeterInfoType(w: Writer, o: MeterInfoType) -> None:
         s = 2
     f_sig_meter_reading = o.sig_meter_reading
     if f_sig_meter_reading is not None:
-        c = _C109[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c1 = _C70[s]
+        w.bits(((c1[0]) << 1), c1[1] + 1)
         w.binary(f_sig_meter_reading)
         w.bits(0, 1)
         s = 3
     f_meter_status = o.meter_status
     if f_meter_status is not None:
-        c = _C110[s]
-        w.bits(c[0], c[1])
+        c2 = _C71[s]
         if not -32768 <= f_meter_status <= 32767:
             raise ExiEncodeError(f"value {f_meter_status!r} outside [-32768, 32767]")
-        w.bits((1 if f_meter_status < 0 else 0), 2)
+        w.bits(((c2[0]) << 2) | (1 if f_meter_status < 0 else 0), c2[1] + 2)
         w.uint(-f_meter_status - 1 if f_meter_status < 0 else f_meter_status)
         w.bits(0, 1)
         s = 4
     f_t_meter = o.t_meter
     if f_t_meter is not None:
-        c = _C111[s]
-        w.bits(c[0], c[1])
+        c3 = _C72[s]
         if not -9223372036854775808 <= f_t_meter <= 9223372036854775807:
             raise ExiEncodeError(f"value {f_t_meter!r} outside [-9223372036854775808, 9223372036854775807]")
-        w.bits((1 if f_t_meter < 0 else 0), 2)
+        w.bits(((c3[0]) << 2) | (1 if f_t_meter < 0 else 0), c3[1] + 2)
         w.uint(-f_t_meter - 1 if f_t_meter < 0 else f_t_meter)
         w.bits(0, 1)
         s = 5
-    c = _C112[s]
-    w.bits(c[0], c[1])
+    c4 = _C73[s]
+    w.bits((c4[0]), c4[1])
 
 def _d_MeteringReceiptReqType(r: Reader) -> MeteringReceiptReqType:
     rv = r.v; rn = r.n
@@ -4896,70 +6366,98 @@ def _d_MeteringReceiptReqType(r: Reader) -> MeteringReceiptReqType:
     v_session_id = None
     v_sa_schedule_tuple_id = None
     v_meter_info = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
-    it, al = _P0[e]
+    it, al = _P0[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected next item')
         it = 1; al = 0
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v_session_id = r.binary()
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x4:
-        r.badz(p, 3, b & 0x4)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 1, e, 2)
-    it, al = _P78[e]
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P19[e]
     if it == 2:
-        p = r.p
-        q = p + 11
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7ff
-        r.p = q
-        if b & 0x403:
-            r.badz(p, 11, b & 0x403)
+        p = r.p; q = p + 11
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7ff; r.p = q
+        if b & 0x403: r.badz(p, 11, b & 0x403)
         v_sa_schedule_tuple_id = ((b >> 2) & 0xff) + 1
-        if v_sa_schedule_tuple_id > 255:
-            r.bad(p + 1, 'integer out of range')
+        if v_sa_schedule_tuple_id > 255: r.bad(p + 1, 'range')
         it = 3; al = 0
-    v_meter_info = _d_MeterInfoType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_meter_id = None
+    v1_meter_reading = None
+    v1_sig_meter_reading = None
+    v1_meter_status = None
+    v1_t_meter = None
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
+    it = 0; al = 0
+    v1_meter_id = r.string()
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0x8: r.badz(p, 4, b & 0x8)
+    e = b & 0x7
+    if e >= 5: r.bad_code(p + 1, e, 5)
+    it, al = _P64[e]
+    if it == 1:
+        r.zero(1, 'expected characters')
+        v1_meter_reading = r.uintb(18446744073709551615)
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0x8: r.badz(p, 4, b & 0x8)
+        e = b & 0x7
+        if e >= 4: r.bad_code(p + 1, e, 4)
+        it, al = _P65[e]
+    if it == 2:
+        r.zero(1, 'expected characters')
+        v1_sig_meter_reading = r.binary()
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x4: r.badz(p, 3, b & 0x4)
+        e = b & 0x3
+        if e >= 3: r.bad_code(p + 1, e, 3)
+        it, al = _P66[e]
+    if it == 3:
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x2: r.badz(p, 2, b & 0x2)
+        sg = (b & 0x1) == 1
+        v1_meter_status = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v1_meter_status <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x4: r.badz(p, 3, b & 0x4)
+        e = b & 0x3
+        if e >= 2: r.bad_code(p + 1, e, 2)
+        it, al = _P67[e]
+    if it == 4:
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x2: r.badz(p, 2, b & 0x2)
+        sg = (b & 0x1) == 1
+        v1_t_meter = -r.uintb(9223372036854775807) - 1 if sg else r.uintb(9223372036854775807)
+        if not -9223372036854775808 <= v1_t_meter <= 9223372036854775807:
+            r.fail('integer out of range')
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
+        it = -1; al = 0
+    v_meter_info = MeterInfoType(meter_id=v1_meter_id, meter_reading=v1_meter_reading, sig_meter_reading=v1_sig_meter_reading, meter_status=v1_meter_status, t_meter=v1_t_meter)
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return MeteringReceiptReqType(id=v_id, session_id=v_session_id, sa_schedule_tuple_id=v_sa_schedule_tuple_id, meter_info=v_meter_info)
 
@@ -4971,29 +6469,62 @@ def _e_MeteringReceiptReqType(w: Writer, o: MeteringReceiptReqType) -> None:
         w.string(f_id)
         s = 1
     f_session_id = o.session_id
-    if f_session_id is None:
-        raise ExiEncodeError("MeteringReceiptReqType: missing required session_id")
-    c = _C113[s]
-    w.bits(c[0], c[1])
-    w.bits(0, 1)
+    if f_session_id is None: raise ExiEncodeError("MeteringReceiptReqType: missing required session_id")
+    c1 = _C34[s]
+    w.bits(((c1[0]) << 1), c1[1] + 1)
     w.binary(f_session_id)
+    s = 2
+    s = 2
     w.bits(0, 1)
-    s = 2
-    s = 2
     f_sa_schedule_tuple_id = o.sa_schedule_tuple_id
     if f_sa_schedule_tuple_id is not None:
         if not 1 <= f_sa_schedule_tuple_id <= 255:
             raise ExiEncodeError(f"value {f_sa_schedule_tuple_id!r} outside [1, 255]")
-        w.bits((f_sa_schedule_tuple_id - 1) << 1, 12)
+        w.bits(((f_sa_schedule_tuple_id - 1) << 1), 12)
         s = 3
     f_meter_info = o.meter_info
-    if f_meter_info is None:
-        raise ExiEncodeError("MeteringReceiptReqType: missing required meter_info")
-    c = _C82[s]
-    w.bits(c[0], c[1])
-    _e_MeterInfoType(w, f_meter_info)
-    s = 4
+    if f_meter_info is None: raise ExiEncodeError("MeteringReceiptReqType: missing required meter_info")
+    c2 = _C35[s]
+    f1_meter_id = f_meter_info.meter_id
+    if f1_meter_id is None: raise ExiEncodeError("MeterInfoType: missing required meter_id")
+    w.bits(((c2[0]) << 2), c2[1] + 2)
+    w.string(f1_meter_id)
+    s1 = 1
     w.bits(0, 1)
+    f1_meter_reading = f_meter_info.meter_reading
+    if f1_meter_reading is not None:
+        w.bits(0, 4)
+        w.uint(f1_meter_reading)
+        w.bits(0, 1)
+        s1 = 2
+    f1_sig_meter_reading = f_meter_info.sig_meter_reading
+    if f1_sig_meter_reading is not None:
+        c3 = _C70[s1]
+        w.bits(((c3[0]) << 1), c3[1] + 1)
+        w.binary(f1_sig_meter_reading)
+        w.bits(0, 1)
+        s1 = 3
+    f1_meter_status = f_meter_info.meter_status
+    if f1_meter_status is not None:
+        c4 = _C71[s1]
+        if not -32768 <= f1_meter_status <= 32767:
+            raise ExiEncodeError(f"value {f1_meter_status!r} outside [-32768, 32767]")
+        w.bits(((c4[0]) << 2) | (1 if f1_meter_status < 0 else 0), c4[1] + 2)
+        w.uint(-f1_meter_status - 1 if f1_meter_status < 0 else f1_meter_status)
+        w.bits(0, 1)
+        s1 = 4
+    f1_t_meter = f_meter_info.t_meter
+    if f1_t_meter is not None:
+        c5 = _C72[s1]
+        if not -9223372036854775808 <= f1_t_meter <= 9223372036854775807:
+            raise ExiEncodeError(f"value {f1_t_meter!r} outside [-9223372036854775808, 9223372036854775807]")
+        w.bits(((c5[0]) << 2) | (1 if f1_t_meter < 0 else 0), c5[1] + 2)
+        w.uint(-f1_t_meter - 1 if f1_t_meter < 0 else f1_t_meter)
+        w.bits(0, 1)
+        s1 = 5
+    c6 = _C73[s1]
+    s = 4
+    w.bits(((c6[0]) << 1), c6[1] + 1)
 
 def _d_MeteringReceiptResType(r: Reader) -> MeteringReceiptResType:
     rv = r.v; rn = r.n
@@ -5001,59 +6532,143 @@ def _d_MeteringReceiptResType(r: Reader) -> MeteringReceiptResType:
     v_ac_evse_status = None
     v_dc_evse_status = None
     v_evse_status = None
-    p = r.p
-    q = p + 10
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3ff
-    r.p = q
-    if b & 0x304:
-        r.badz(p, 10, b & 0x304)
+    p = r.p; q = p + 10
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3ff; r.p = q
+    if b & 0x304: r.badz(p, 10, b & 0x304)
     k = (b >> 3) & 0x1f
-    if k >= 26:
-        r.bad(p + 2, 'enumeration index out of range')
-    v_response_code = _K8[k]
+    if k >= 26: r.bad(p + 2, 'enum index')
+    v_response_code = _K10[k]
     e = b & 0x3
-    if e >= 3:
-        r.bad_code(p + 8, e, 3)
-    it, al = _P114[e]
+    if e >= 3: r.bad_code(p + 8, e, 3)
+    it, al = _P20[e]
     if al == 0:
-        v_ac_evse_status = _d_AC_EVSEStatusType(r)
+        v1_notification_max_delay = None
+        v1_evse_notification = None
+        v1_rcd = None
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
+        it = 0; al = 0
+        v1_notification_max_delay = r.uintb(65535)
+        p = r.p; q = p + 11
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7ff; r.p = q
+        if b & 0x73b: r.badz(p, 11, b & 0x73b)
+        k = (b >> 6) & 0x3
+        if k >= 3: r.bad(p + 3, 'enum index')
+        v1_evse_notification = _K4[k]
+        v1_rcd = ((b >> 2) & 0x1) == 1
+        it = -1; al = 0
+        v_ac_evse_status = AC_EVSEStatusType(notification_max_delay=v1_notification_max_delay, evse_notification=v1_evse_notification, rcd=v1_rcd)
     elif al == 1:
-        v_dc_evse_status = _d_DC_EVSEStatusType(r)
+        v2_notification_max_delay = None
+        v2_evse_notification = None
+        v2_evse_isolation_status = None
+        v2_evse_status_code = None
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
+        it = 0; al = 0
+        v2_notification_max_delay = r.uintb(65535)
+        p = r.p; q = p + 8
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xff; r.p = q
+        if b & 0xe4: r.badz(p, 8, b & 0xe4)
+        k = (b >> 3) & 0x3
+        if k >= 3: r.bad(p + 3, 'enum index')
+        v2_evse_notification = _K4[k]
+        e = b & 0x3
+        if e >= 2: r.bad_code(p + 6, e, 2)
+        it, al = _P19[e]
+        if it == 2:
+            p = r.p; q = p + 6
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x3f; r.p = q
+            if b & 0x23: r.badz(p, 6, b & 0x23)
+            k = (b >> 2) & 0x7
+            if k >= 5: r.bad(p + 1, 'enum index')
+            v2_evse_isolation_status = _K48[k]
+            it = 3; al = 0
+        p = r.p; q = p + 7
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7f; r.p = q
+        if b & 0x43: r.badz(p, 7, b & 0x43)
+        k = (b >> 2) & 0xf
+        if k >= 12: r.bad(p + 1, 'enum index')
+        v2_evse_status_code = _K49[k]
+        it = -1; al = 0
+        v_dc_evse_status = DC_EVSEStatusType(notification_max_delay=v2_notification_max_delay, evse_notification=v2_evse_notification, evse_isolation_status=v2_evse_isolation_status, evse_status_code=v2_evse_status_code)
     elif al == 2:
-        v_evse_status = _d_EVSEStatusType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+        v3_notification_max_delay = None
+        v3_evse_notification = None
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
+        it = 0; al = 0
+        v3_notification_max_delay = r.uintb(65535)
+        p = r.p; q = p + 7
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7f; r.p = q
+        if b & 0x73: r.badz(p, 7, b & 0x73)
+        k = (b >> 2) & 0x3
+        if k >= 3: r.bad(p + 3, 'enum index')
+        v3_evse_notification = _K4[k]
+        it = -1; al = 0
+        v_evse_status = EVSEStatusType(notification_max_delay=v3_notification_max_delay, evse_notification=v3_evse_notification)
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return MeteringReceiptResType(response_code=v_response_code, ac_evse_status=v_ac_evse_status, dc_evse_status=v_dc_evse_status, evse_status=v_evse_status)
 
 def _e_MeteringReceiptResType(w: Writer, o: MeteringReceiptResType) -> None:
     f_response_code = o.response_code
-    if f_response_code is None:
-        raise ExiEncodeError("MeteringReceiptResType: missing required response_code")
-    w.bits((_K10[f_response_code]) << 1, 8)
+    if f_response_code is None: raise ExiEncodeError("MeteringReceiptResType: missing required response_code")
     s = 1
+    w.bits(((_K12[f_response_code]) << 1), 8)
     f_ac_evse_status = o.ac_evse_status
     f_dc_evse_status = o.dc_evse_status
     f_evse_status = o.evse_status
     if f_ac_evse_status is not None:
-        w.bits(0, 2)
-        _e_AC_EVSEStatusType(w, f_ac_evse_status)
+        f1_notification_max_delay = f_ac_evse_status.notification_max_delay
+        if f1_notification_max_delay is None: raise ExiEncodeError("AC_EVSEStatusType: missing required notification_max_delay")
+        w.bits(0, 4)
+        w.uint(f1_notification_max_delay)
+        f1_evse_notification = f_ac_evse_status.evse_notification
+        if f1_evse_notification is None: raise ExiEncodeError("AC_EVSEStatusType: missing required evse_notification")
+        f1_rcd = f_ac_evse_status.rcd
+        if f1_rcd is None: raise ExiEncodeError("AC_EVSEStatusType: missing required rcd")
+        w.bits(((_K5[f1_evse_notification]) << 6) | ((1 if f1_rcd else 0) << 2), 11)
         s = 2
     elif f_dc_evse_status is not None:
-        w.bits(1, 2)
-        _e_DC_EVSEStatusType(w, f_dc_evse_status)
+        f2_notification_max_delay = f_dc_evse_status.notification_max_delay
+        if f2_notification_max_delay is None: raise ExiEncodeError("DC_EVSEStatusType: missing required notification_max_delay")
+        w.bits(4, 4)
+        w.uint(f2_notification_max_delay)
+        f2_evse_notification = f_dc_evse_status.evse_notification
+        if f2_evse_notification is None: raise ExiEncodeError("DC_EVSEStatusType: missing required evse_notification")
+        s2 = 2
+        w.bits(((_K5[f2_evse_notification]) << 1), 6)
+        f2_evse_isolation_status = f_dc_evse_status.evse_isolation_status
+        if f2_evse_isolation_status is not None:
+            w.bits(((_K50[f2_evse_isolation_status]) << 1), 7)
+            s2 = 3
+        f2_evse_status_code = f_dc_evse_status.evse_status_code
+        if f2_evse_status_code is None: raise ExiEncodeError("DC_EVSEStatusType: missing required evse_status_code")
+        c1 = _C35[s2]
+        s2 = 4
+        w.bits(((c1[0]) << 7) | ((_K51[f2_evse_status_code]) << 2), c1[1] + 7)
         s = 2
     elif f_evse_status is not None:
-        w.bits(2, 2)
-        _e_EVSEStatusType(w, f_evse_status)
+        f3_notification_max_delay = f_evse_status.notification_max_delay
+        if f3_notification_max_delay is None: raise ExiEncodeError("EVSEStatusType: missing required notification_max_delay")
+        w.bits(8, 4)
+        w.uint(f3_notification_max_delay)
+        f3_evse_notification = f_evse_status.evse_notification
+        if f3_evse_notification is None: raise ExiEncodeError("EVSEStatusType: missing required evse_notification")
+        w.bits(((_K5[f3_evse_notification]) << 2), 7)
         s = 2
     else:
         raise ExiEncodeError("MeteringReceiptResType: missing required ac_evse_status/dc_evse_status/evse_status")
@@ -5063,123 +6678,59 @@ def _d_NotificationType(r: Reader) -> NotificationType:
     rv = r.v; rn = r.n
     v_fault_code = None
     v_fault_msg = None
-    p = r.p
-    q = p + 7
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7f
-    r.p = q
-    if b & 0x64:
-        r.badz(p, 7, b & 0x64)
+    p = r.p; q = p + 7
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7f; r.p = q
+    if b & 0x64: r.badz(p, 7, b & 0x64)
     k = (b >> 3) & 0x3
-    if k >= 3:
-        r.bad(p + 2, 'enumeration index out of range')
-    v_fault_code = _K115[k]
+    if k >= 3: r.bad(p + 2, 'enum index')
+    v_fault_code = _K132[k]
     e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 5, e, 2)
-    it, al = _P5[e]
+    if e >= 2: r.bad_code(p + 5, e, 2)
+    it, al = _P7[e]
     if it == 1:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected characters')
         v_fault_msg = r.string()
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        if b & 0x3:
-            r.badz(p, 2, b & 0x3)
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
         it = -1; al = 0
     return NotificationType(fault_code=v_fault_code, fault_msg=v_fault_msg)
 
 def _e_NotificationType(w: Writer, o: NotificationType) -> None:
     f_fault_code = o.fault_code
-    if f_fault_code is None:
-        raise ExiEncodeError("NotificationType: missing required fault_code")
-    w.bits((_K116[f_fault_code]) << 1, 5)
+    if f_fault_code is None: raise ExiEncodeError("NotificationType: missing required fault_code")
     s = 1
+    w.bits(((_K133[f_fault_code]) << 1), 5)
     f_fault_msg = o.fault_msg
     if f_fault_msg is not None:
         w.bits(0, 3)
         w.string(f_fault_msg)
         w.bits(0, 1)
         s = 2
-    c = _C35[s]
-    w.bits(c[0], c[1])
+    c1 = _C61[s]
+    w.bits((c1[0]), c1[1])
 
 def _d_ObjectType(r: Reader) -> ObjectType:
-    rv = r.v; rn = r.n
     v_encoding = None
     v_id = None
     v_mime_type = None
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    e = b & 0x7
-    if e >= 5:
-        r.bad_code(p + 0, e, 5)
-    it, al = _P117[e]
+    it, al = _P136[r.code(3, 5)]
     if it == 0:
         v_encoding = r.string()
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
-        e = b & 0x7
-        if e >= 4:
-            r.bad_code(p + 0, e, 4)
-        it, al = _P118[e]
+        it, al = _P137[r.code(3, 4)]
     if it == 1:
         v_id = r.string()
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
-        e = b & 0x7
-        if e >= 3:
-            r.bad_code(p + 0, e, 3)
-        it, al = _P119[e]
+        it, al = _P138[r.code(3, 3)]
     if it == 2:
         v_mime_type = r.string()
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P120[e]
+        it, al = _P27[r.code(2, 2)]
     n = 0
     while it == 3:
         r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P120[e]
+        it, al = _P27[r.code(2, 2)]
     return ObjectType(encoding=v_encoding, id=v_id, mime_type=v_mime_type)
 
 def _e_ObjectType(w: Writer, o: ObjectType) -> None:
@@ -5191,18 +6742,18 @@ def _e_ObjectType(w: Writer, o: ObjectType) -> None:
         s = 1
     f_id = o.id
     if f_id is not None:
-        c = _C121[s]
-        w.bits(c[0], c[1])
+        c1 = _C139[s]
+        w.bits((c1[0]), c1[1])
         w.string(f_id)
         s = 2
     f_mime_type = o.mime_type
     if f_mime_type is not None:
-        c = _C122[s]
-        w.bits(c[0], c[1])
+        c2 = _C140[s]
+        w.bits((c2[0]), c2[1])
         w.string(f_mime_type)
         s = 3
-    c = _C123[s]
-    w.bits(c[0], c[1])
+    c3 = _C141[s]
+    w.bits((c3[0]), c3[1])
 
 def _d_PGPDataType(r: Reader) -> PGPDataType:
     r.fail("content of PGPDataType is not supported by this codec")
@@ -5215,38 +6766,58 @@ def _d_PMaxScheduleEntryType(r: Reader) -> PMaxScheduleEntryType:
     v_relative_time_interval = None
     v_time_interval = None
     v_p_max = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
-    it, al = _P87[e]
+    it, al = _P112[r.code(2, 2)]
     if al == 0:
-        v_relative_time_interval = _d_RelativeTimeIntervalType(r)
+        v1_start = None
+        v1_duration = None
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
+        it = 0; al = 0
+        v1_start = r.uintb(16777214)
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x4: r.badz(p, 3, b & 0x4)
+        e = b & 0x3
+        if e >= 2: r.bad_code(p + 1, e, 2)
+        it, al = _P7[e]
+        if it == 1:
+            r.zero(1, 'expected characters')
+            v1_duration = r.uintb(86400)
+            p = r.p; q = p + 2
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x3; r.p = q
+            if b & 0x3: r.badz(p, 2, b & 0x3)
+            it = -1; al = 0
+        v_relative_time_interval = RelativeTimeIntervalType(start=v1_start, duration=v1_duration)
     elif al == 1:
-        v_time_interval = _d_IntervalType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 1; al = 0
-    v_p_max = _d_PhysicalValueType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+        v_time_interval = IntervalType()
+    v3_multiplier = None
+    v3_unit = None
+    v3_value = None
+    p = r.p; q = p + 16
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xffff; r.p = q
+    if b & 0xe38e: r.badz(p, 16, b & 0xe38e)
+    v3_multiplier = ((b >> 10) & 0x7) - 3
+    if v3_multiplier > 3: r.bad(p + 3, 'range')
+    k = (b >> 4) & 0x7
+    if k >= 7: r.bad(p + 9, 'enum index')
+    v3_unit = _K1[k]
+    sg = (b & 0x1) == 1
+    it = 2; al = 0
+    v3_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v3_value <= 32767:
+        r.fail('integer out of range')
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    v_p_max = PhysicalValueType(multiplier=v3_multiplier, unit=v3_unit, value=v3_value)
     it = -1; al = 0
     return PMaxScheduleEntryType(relative_time_interval=v_relative_time_interval, time_interval=v_time_interval, p_max=v_p_max)
 
@@ -5255,59 +6826,68 @@ def _e_PMaxScheduleEntryType(w: Writer, o: PMaxScheduleEntryType) -> None:
     f_relative_time_interval = o.relative_time_interval
     f_time_interval = o.time_interval
     if f_relative_time_interval is not None:
-        w.bits(0, 2)
-        _e_RelativeTimeIntervalType(w, f_relative_time_interval)
+        f1_start = f_relative_time_interval.start
+        if f1_start is None: raise ExiEncodeError("RelativeTimeIntervalType: missing required start")
+        w.bits(0, 4)
+        w.uint(f1_start)
+        s1 = 1
+        w.bits(0, 1)
+        f1_duration = f_relative_time_interval.duration
+        if f1_duration is not None:
+            w.bits(0, 3)
+            w.uint(f1_duration)
+            w.bits(0, 1)
+            s1 = 2
+        c1 = _C61[s1]
+        w.bits((c1[0]), c1[1])
         s = 1
     elif f_time_interval is not None:
-        w.bits(1, 2)
-        _e_IntervalType(w, f_time_interval)
+        w.bits(2, 3)
         s = 1
     else:
         raise ExiEncodeError("PMaxScheduleEntryType: missing required relative_time_interval/time_interval")
     f_p_max = o.p_max
-    if f_p_max is None:
-        raise ExiEncodeError("PMaxScheduleEntryType: missing required p_max")
-    w.bits(0, 1)
-    _e_PhysicalValueType(w, f_p_max)
-    w.bits(0, 1)
+    if f_p_max is None: raise ExiEncodeError("PMaxScheduleEntryType: missing required p_max")
+    f3_multiplier = f_p_max.multiplier
+    if f3_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
+    if not -3 <= f3_multiplier <= 3:
+        raise ExiEncodeError(f"value {f3_multiplier!r} outside [-3, 3]")
+    f3_unit = f_p_max.unit
+    if f3_unit is None: raise ExiEncodeError("PhysicalValueType: missing required unit")
+    f3_value = f_p_max.value
+    if f3_value is None: raise ExiEncodeError("PhysicalValueType: missing required value")
+    if not -32768 <= f3_value <= 32767:
+        raise ExiEncodeError(f"value {f3_value!r} outside [-32768, 32767]")
+    w.bits(((f3_multiplier + 3) << 10) | ((_K3[f3_unit]) << 4) | (1 if f3_value < 0 else 0), 16)
+    w.uint(-f3_value - 1 if f3_value < 0 else f3_value)
+    w.bits(0, 3)
 
 def _d_PMaxScheduleType(r: Reader) -> PMaxScheduleType:
-    rv = r.v; rn = r.n
     v_p_max_schedule_entry = []
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected next item')
     it = 0; al = 0
     n = 0
     while it == 0:
-        t = _d_PMaxScheduleEntryType(r)
+        v1_relative_time_interval = None
+        v1_time_interval = None
+        v1_p_max = None
+        it, al = _P112[r.code(2, 2)]
+        if al == 0:
+            v1_relative_time_interval = _d_RelativeTimeIntervalType(r)
+        elif al == 1:
+            v1_time_interval = _d_IntervalType(r)
+        r.zero(1, 'expected next item')
+        it = 1; al = 0
+        v1_p_max = _d_PhysicalValueType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+        t = PMaxScheduleEntryType(relative_time_interval=v1_relative_time_interval, time_interval=v1_time_interval, p_max=v1_p_max)
         v_p_max_schedule_entry.append(t)
         n += 1
         if n < 1024:
-            p = r.p
-            q = p + 2
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x3
-            r.p = q
-            e = b & 0x3
-            if e >= 2:
-                r.bad_code(p + 0, e, 2)
-            it, al = _P33[e]
+            it, al = _P54[r.code(2, 2)]
         else:
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected end of element')
             it = -1; al = 0
     return PMaxScheduleType(p_max_schedule_entry=v_p_max_schedule_entry)
 
@@ -5315,41 +6895,50 @@ def _e_PMaxScheduleType(w: Writer, o: PMaxScheduleType) -> None:
     s = 0
     n = 0
     for x in o.p_max_schedule_entry:
-        c = _C34[s]
-        w.bits(c[0], c[1])
-        _e_PMaxScheduleEntryType(w, x)
+        c1 = _C60[s]
+        s1 = 0
+        w.bits((c1[0]), c1[1])
+        f1_relative_time_interval = x.relative_time_interval
+        f1_time_interval = x.time_interval
+        if f1_relative_time_interval is not None:
+            w.bits(0, 2)
+            _e_RelativeTimeIntervalType(w, f1_relative_time_interval)
+            s1 = 1
+        elif f1_time_interval is not None:
+            w.bits(1, 2)
+            _e_IntervalType(w, f1_time_interval)
+            s1 = 1
+        else:
+            raise ExiEncodeError("PMaxScheduleEntryType: missing required relative_time_interval/time_interval")
+        f1_p_max = x.p_max
+        if f1_p_max is None: raise ExiEncodeError("PMaxScheduleEntryType: missing required p_max")
+        w.bits(0, 1)
+        _e_PhysicalValueType(w, f1_p_max)
+        w.bits(0, 1)
         n += 1
         s = 1 if n < 1024 else 2
     if n < 1 or n > 1024:
         raise ExiEncodeError(f"PMaxScheduleType: {n} items of p_max_schedule_entry (allowed 1..1024)")
-    c = _C35[s]
-    w.bits(c[0], c[1])
+    c2 = _C61[s]
+    w.bits((c2[0]), c2[1])
 
 def _d_ParameterSetType(r: Reader) -> ParameterSetType:
     rv = r.v; rn = r.n
     v_parameter_set_id = None
     v_parameter = []
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x6:
-        r.badz(p, 3, b & 0x6)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x6: r.badz(p, 3, b & 0x6)
     sg = (b & 0x1) == 1
     it = 0; al = 0
     v_parameter_set_id = -r.uintb(32767) - 1 if sg else r.uintb(32767)
     if not -32768 <= v_parameter_set_id <= 32767:
         r.fail('integer out of range')
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 1; al = 0
     n = 0
     while it == 1:
@@ -5357,49 +6946,32 @@ def _d_ParameterSetType(r: Reader) -> ParameterSetType:
         v_parameter.append(t)
         n += 1
         if n < 16:
-            p = r.p
-            q = p + 2
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x3
-            r.p = q
-            e = b & 0x3
-            if e >= 2:
-                r.bad_code(p + 0, e, 2)
-            it, al = _P5[e]
+            it, al = _P7[r.code(2, 2)]
         else:
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected end of element')
             it = -1; al = 0
     return ParameterSetType(parameter_set_id=v_parameter_set_id, parameter=v_parameter)
 
 def _e_ParameterSetType(w: Writer, o: ParameterSetType) -> None:
     f_parameter_set_id = o.parameter_set_id
-    if f_parameter_set_id is None:
-        raise ExiEncodeError("ParameterSetType: missing required parameter_set_id")
+    if f_parameter_set_id is None: raise ExiEncodeError("ParameterSetType: missing required parameter_set_id")
     if not -32768 <= f_parameter_set_id <= 32767:
         raise ExiEncodeError(f"value {f_parameter_set_id!r} outside [-32768, 32767]")
     w.bits((1 if f_parameter_set_id < 0 else 0), 3)
     w.uint(-f_parameter_set_id - 1 if f_parameter_set_id < 0 else f_parameter_set_id)
-    w.bits(0, 1)
     s = 1
+    w.bits(0, 1)
     n = 0
     for x in o.parameter:
-        c = _C42[s]
-        w.bits(c[0], c[1])
+        c1 = _C77[s]
+        w.bits((c1[0]), c1[1])
         _e_ParameterType(w, x)
         n += 1
         s = 2 if n < 16 else 3
     if n < 1 or n > 16:
         raise ExiEncodeError(f"ParameterSetType: {n} items of parameter (allowed 1..16)")
-    c = _C16[s]
-    w.bits(c[0], c[1])
+    c2 = _C41[s]
+    w.bits((c2[0]), c2[1])
 
 def _d_ParameterType(r: Reader) -> ParameterType:
     rv = r.v; rn = r.n
@@ -5410,123 +6982,77 @@ def _d_ParameterType(r: Reader) -> ParameterType:
     v_int_value = None
     v_physical_value = None
     v_string_value = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected next item')
     it = 0; al = 0
     v_name = r.string()
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    e = b & 0x7
-    if e >= 6:
-        r.bad_code(p + 0, e, 6)
-    it, al = _P124[e]
+    it, al = _P142[r.code(3, 6)]
     if al == 0:
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
-        if b & 0x5:
-            r.badz(p, 3, b & 0x5)
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x5: r.badz(p, 3, b & 0x5)
         v_bool_value = ((b >> 1) & 0x1) == 1
     elif al == 1:
-        p = r.p
-        q = p + 10
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3ff
-        r.p = q
-        if b & 0x201:
-            r.badz(p, 10, b & 0x201)
+        p = r.p; q = p + 10
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3ff; r.p = q
+        if b & 0x201: r.badz(p, 10, b & 0x201)
         v_byte_value = ((b >> 1) & 0xff) - 128
     elif al == 2:
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        if b & 0x2:
-            r.badz(p, 2, b & 0x2)
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x2: r.badz(p, 2, b & 0x2)
         sg = (b & 0x1) == 1
         v_short_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
         if not -32768 <= v_short_value <= 32767:
             r.fail('integer out of range')
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected end of element')
     elif al == 3:
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        if b & 0x2:
-            r.badz(p, 2, b & 0x2)
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x2: r.badz(p, 2, b & 0x2)
         sg = (b & 0x1) == 1
         v_int_value = -r.uintb(2147483647) - 1 if sg else r.uintb(2147483647)
         if not -2147483648 <= v_int_value <= 2147483647:
             r.fail('integer out of range')
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected end of element')
     elif al == 4:
-        v_physical_value = _d_PhysicalValueType(r)
+        v1_multiplier = None
+        v1_unit = None
+        v1_value = None
+        p = r.p; q = p + 15
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7fff; r.p = q
+        if b & 0x638e: r.badz(p, 15, b & 0x638e)
+        v1_multiplier = ((b >> 10) & 0x7) - 3
+        if v1_multiplier > 3: r.bad(p + 2, 'range')
+        k = (b >> 4) & 0x7
+        if k >= 7: r.bad(p + 8, 'enum index')
+        v1_unit = _K1[k]
+        sg = (b & 0x1) == 1
+        it = 2; al = 0
+        v1_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v1_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
+        it = -1; al = 0
+        v_physical_value = PhysicalValueType(multiplier=v1_multiplier, unit=v1_unit, value=v1_value)
     elif al == 5:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected characters')
         v_string_value = r.string()
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected end of element')
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return ParameterType(name=v_name, bool_value=v_bool_value, byte_value=v_byte_value, short_value=v_short_value, int_value=v_int_value, physical_value=v_physical_value, string_value=v_string_value)
 
 def _e_ParameterType(w: Writer, o: ParameterType) -> None:
     f_name = o.name
-    if f_name is None:
-        raise ExiEncodeError("ParameterType: missing required name")
+    if f_name is None: raise ExiEncodeError("ParameterType: missing required name")
     w.bits(0, 1)
     w.string(f_name)
     s = 1
@@ -5537,12 +7063,12 @@ def _e_ParameterType(w: Writer, o: ParameterType) -> None:
     f_physical_value = o.physical_value
     f_string_value = o.string_value
     if f_bool_value is not None:
-        w.bits((1 if f_bool_value else 0) << 1, 6)
+        w.bits(((1 if f_bool_value else 0) << 1), 6)
         s = 2
     elif f_byte_value is not None:
         if not -128 <= f_byte_value <= 127:
             raise ExiEncodeError(f"value {f_byte_value!r} outside [-128, 127]")
-        w.bits((f_byte_value + 128) << 1 | 1024, 13)
+        w.bits(((f_byte_value + 128) << 1) | 1024, 13)
         s = 2
     elif f_short_value is not None:
         if not -32768 <= f_short_value <= 32767:
@@ -5559,8 +7085,19 @@ def _e_ParameterType(w: Writer, o: ParameterType) -> None:
         w.bits(0, 1)
         s = 2
     elif f_physical_value is not None:
-        w.bits(4, 3)
-        _e_PhysicalValueType(w, f_physical_value)
+        f1_multiplier = f_physical_value.multiplier
+        if f1_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
+        if not -3 <= f1_multiplier <= 3:
+            raise ExiEncodeError(f"value {f1_multiplier!r} outside [-3, 3]")
+        f1_unit = f_physical_value.unit
+        if f1_unit is None: raise ExiEncodeError("PhysicalValueType: missing required unit")
+        f1_value = f_physical_value.value
+        if f1_value is None: raise ExiEncodeError("PhysicalValueType: missing required value")
+        if not -32768 <= f1_value <= 32767:
+            raise ExiEncodeError(f"value {f1_value!r} outside [-32768, 32767]")
+        w.bits(((f1_multiplier + 3) << 10) | ((_K3[f1_unit]) << 4) | (1 if f1_value < 0 else 0) | 131072, 18)
+        w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
+        w.bits(0, 2)
         s = 2
     elif f_string_value is not None:
         w.bits(10, 4)
@@ -5575,160 +7112,138 @@ def _d_PaymentDetailsReqType(r: Reader) -> PaymentDetailsReqType:
     rv = r.v; rn = r.n
     v_e_maid = None
     v_contract_signature_cert_chain = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_e_maid = r.string()
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
-    it = 1; al = 0
-    v_contract_signature_cert_chain = _d_CertificateChainType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_id = None
+    v1_certificate = None
+    v1_sub_certificates = None
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0xc: r.badz(p, 4, b & 0xc)
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 2, e, 2)
+    it, al = _P0[e]
+    if it == 0:
+        v1_id = r.string()
+        r.zero(1, 'expected next item')
+        it = 1; al = 0
+    r.zero(1, 'expected characters')
+    v1_certificate = r.binary()
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P25[e]
+    if it == 2:
+        v1_sub_certificates = _d_SubCertificatesType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+    v_contract_signature_cert_chain = CertificateChainType(id=v1_id, certificate=v1_certificate, sub_certificates=v1_sub_certificates)
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return PaymentDetailsReqType(e_maid=v_e_maid, contract_signature_cert_chain=v_contract_signature_cert_chain)
 
 def _e_PaymentDetailsReqType(w: Writer, o: PaymentDetailsReqType) -> None:
     f_e_maid = o.e_maid
-    if f_e_maid is None:
-        raise ExiEncodeError("PaymentDetailsReqType: missing required e_maid")
+    if f_e_maid is None: raise ExiEncodeError("PaymentDetailsReqType: missing required e_maid")
     w.bits(0, 2)
     w.string(f_e_maid)
-    w.bits(0, 1)
     f_contract_signature_cert_chain = o.contract_signature_cert_chain
-    if f_contract_signature_cert_chain is None:
-        raise ExiEncodeError("PaymentDetailsReqType: missing required contract_signature_cert_chain")
+    if f_contract_signature_cert_chain is None: raise ExiEncodeError("PaymentDetailsReqType: missing required contract_signature_cert_chain")
+    s1 = 0
+    w.bits(0, 2)
+    f1_id = f_contract_signature_cert_chain.id
+    if f1_id is not None:
+        w.bits(0, 2)
+        w.string(f1_id)
+        s1 = 1
+    f1_certificate = f_contract_signature_cert_chain.certificate
+    if f1_certificate is None: raise ExiEncodeError("CertificateChainType: missing required certificate")
+    c1 = _C29[s1]
+    w.bits(((c1[0]) << 1), c1[1] + 1)
+    w.binary(f1_certificate)
+    s1 = 2
+    s1 = 2
     w.bits(0, 1)
-    _e_CertificateChainType(w, f_contract_signature_cert_chain)
-    w.bits(0, 1)
+    f1_sub_certificates = f_contract_signature_cert_chain.sub_certificates
+    if f1_sub_certificates is not None:
+        w.bits(0, 2)
+        _e_SubCertificatesType(w, f1_sub_certificates)
+        s1 = 3
+    c2 = _C41[s1]
+    w.bits(((c2[0]) << 1), c2[1] + 1)
 
 def _d_PaymentDetailsResType(r: Reader) -> PaymentDetailsResType:
     rv = r.v; rn = r.n
     v_response_code = None
     v_gen_challenge = None
     v_evse_time_stamp = None
-    p = r.p
-    q = p + 10
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3ff
-    r.p = q
-    if b & 0x307:
-        r.badz(p, 10, b & 0x307)
+    p = r.p; q = p + 10
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3ff; r.p = q
+    if b & 0x307: r.badz(p, 10, b & 0x307)
     k = (b >> 3) & 0x1f
-    if k >= 26:
-        r.bad(p + 2, 'enumeration index out of range')
-    v_response_code = _K8[k]
+    if k >= 26: r.bad(p + 2, 'enum index')
+    v_response_code = _K10[k]
     it = 1; al = 0
     v_gen_challenge = r.binary()
-    p = r.p
-    q = p + 4
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xf
-    r.p = q
-    if b & 0xe:
-        r.badz(p, 4, b & 0xe)
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0xe: r.badz(p, 4, b & 0xe)
     sg = (b & 0x1) == 1
     it = 2; al = 0
     v_evse_time_stamp = -r.uintb(9223372036854775807) - 1 if sg else r.uintb(9223372036854775807)
     if not -9223372036854775808 <= v_evse_time_stamp <= 9223372036854775807:
         r.fail('integer out of range')
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = -1; al = 0
     return PaymentDetailsResType(response_code=v_response_code, gen_challenge=v_gen_challenge, evse_time_stamp=v_evse_time_stamp)
 
 def _e_PaymentDetailsResType(w: Writer, o: PaymentDetailsResType) -> None:
     f_response_code = o.response_code
-    if f_response_code is None:
-        raise ExiEncodeError("PaymentDetailsResType: missing required response_code")
-    w.bits((_K10[f_response_code]) << 1, 8)
+    if f_response_code is None: raise ExiEncodeError("PaymentDetailsResType: missing required response_code")
     f_gen_challenge = o.gen_challenge
-    if f_gen_challenge is None:
-        raise ExiEncodeError("PaymentDetailsResType: missing required gen_challenge")
-    w.bits(0, 2)
+    if f_gen_challenge is None: raise ExiEncodeError("PaymentDetailsResType: missing required gen_challenge")
+    w.bits(((_K12[f_response_code]) << 3), 10)
     w.binary(f_gen_challenge)
-    w.bits(0, 1)
     f_evse_time_stamp = o.evse_time_stamp
-    if f_evse_time_stamp is None:
-        raise ExiEncodeError("PaymentDetailsResType: missing required evse_time_stamp")
+    if f_evse_time_stamp is None: raise ExiEncodeError("PaymentDetailsResType: missing required evse_time_stamp")
     if not -9223372036854775808 <= f_evse_time_stamp <= 9223372036854775807:
         raise ExiEncodeError(f"value {f_evse_time_stamp!r} outside [-9223372036854775808, 9223372036854775807]")
-    w.bits((1 if f_evse_time_stamp < 0 else 0), 3)
+    w.bits((1 if f_evse_time_stamp < 0 else 0), 4)
     w.uint(-f_evse_time_stamp - 1 if f_evse_time_stamp < 0 else f_evse_time_stamp)
     w.bits(0, 2)
 
 def _d_PaymentOptionListType(r: Reader) -> PaymentOptionListType:
     rv = r.v; rn = r.n
     v_payment_option = []
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected next item')
     it = 0; al = 0
     n = 0
     while it == 0:
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
-        if b & 0x5:
-            r.badz(p, 3, b & 0x5)
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x5: r.badz(p, 3, b & 0x5)
         k = (b >> 1) & 0x1
-        t = _K125[k]
+        t = _K21[k]
         v_payment_option.append(t)
         n += 1
         if n < 2:
-            p = r.p
-            q = p + 2
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x3
-            r.p = q
-            e = b & 0x3
-            if e >= 2:
-                r.bad_code(p + 0, e, 2)
-            it, al = _P33[e]
+            it, al = _P54[r.code(2, 2)]
         else:
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected end of element')
             it = -1; al = 0
     return PaymentOptionListType(payment_option=v_payment_option)
 
@@ -5736,132 +7251,96 @@ def _e_PaymentOptionListType(w: Writer, o: PaymentOptionListType) -> None:
     s = 0
     n = 0
     for x in o.payment_option:
-        c = _C34[s]
-        w.bits(c[0], c[1])
-        w.bits((_K126[x]) << 1, 3)
+        c1 = _C60[s]
+        w.bits(((c1[0]) << 3) | ((_K36[x]) << 1), c1[1] + 3)
         n += 1
         s = 1 if n < 2 else 2
     if n < 1 or n > 2:
         raise ExiEncodeError(f"PaymentOptionListType: {n} items of payment_option (allowed 1..2)")
-    c = _C35[s]
-    w.bits(c[0], c[1])
+    c2 = _C61[s]
+    w.bits((c2[0]), c2[1])
 
 def _d_PaymentServiceSelectionReqType(r: Reader) -> PaymentServiceSelectionReqType:
     rv = r.v; rn = r.n
     v_selected_payment_option = None
     v_selected_service_list = None
-    p = r.p
-    q = p + 5
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1f
-    r.p = q
-    if b & 0x1b:
-        r.badz(p, 5, b & 0x1b)
+    p = r.p; q = p + 5
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1f; r.p = q
+    if b & 0x1b: r.badz(p, 5, b & 0x1b)
     k = (b >> 2) & 0x1
-    v_selected_payment_option = _K125[k]
+    v_selected_payment_option = _K21[k]
     it = 1; al = 0
     v_selected_service_list = _d_SelectedServiceListType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return PaymentServiceSelectionReqType(selected_payment_option=v_selected_payment_option, selected_service_list=v_selected_service_list)
 
 def _e_PaymentServiceSelectionReqType(w: Writer, o: PaymentServiceSelectionReqType) -> None:
     f_selected_payment_option = o.selected_payment_option
-    if f_selected_payment_option is None:
-        raise ExiEncodeError("PaymentServiceSelectionReqType: missing required selected_payment_option")
-    w.bits((_K126[f_selected_payment_option]) << 1, 4)
+    if f_selected_payment_option is None: raise ExiEncodeError("PaymentServiceSelectionReqType: missing required selected_payment_option")
     f_selected_service_list = o.selected_service_list
-    if f_selected_service_list is None:
-        raise ExiEncodeError("PaymentServiceSelectionReqType: missing required selected_service_list")
-    w.bits(0, 1)
+    if f_selected_service_list is None: raise ExiEncodeError("PaymentServiceSelectionReqType: missing required selected_service_list")
+    w.bits(((_K36[f_selected_payment_option]) << 2), 5)
     _e_SelectedServiceListType(w, f_selected_service_list)
     w.bits(0, 1)
 
 def _d_PaymentServiceSelectionResType(r: Reader) -> PaymentServiceSelectionResType:
     rv = r.v; rn = r.n
     v_response_code = None
-    p = r.p
-    q = p + 9
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1ff
-    r.p = q
-    if b & 0x183:
-        r.badz(p, 9, b & 0x183)
+    p = r.p; q = p + 9
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ff; r.p = q
+    if b & 0x183: r.badz(p, 9, b & 0x183)
     k = (b >> 2) & 0x1f
-    if k >= 26:
-        r.bad(p + 2, 'enumeration index out of range')
-    v_response_code = _K8[k]
+    if k >= 26: r.bad(p + 2, 'enum index')
+    v_response_code = _K10[k]
     it = -1; al = 0
     return PaymentServiceSelectionResType(response_code=v_response_code)
 
 def _e_PaymentServiceSelectionResType(w: Writer, o: PaymentServiceSelectionResType) -> None:
     f_response_code = o.response_code
-    if f_response_code is None:
-        raise ExiEncodeError("PaymentServiceSelectionResType: missing required response_code")
-    w.bits((_K10[f_response_code]) << 2, 9)
+    if f_response_code is None: raise ExiEncodeError("PaymentServiceSelectionResType: missing required response_code")
+    w.bits(((_K12[f_response_code]) << 2), 9)
 
 def _d_PhysicalValueType(r: Reader) -> PhysicalValueType:
     rv = r.v; rn = r.n
     v_multiplier = None
     v_unit = None
     v_value = None
-    p = r.p
-    q = p + 15
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7fff
-    r.p = q
-    if b & 0x638e:
-        r.badz(p, 15, b & 0x638e)
+    p = r.p; q = p + 15
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7fff; r.p = q
+    if b & 0x638e: r.badz(p, 15, b & 0x638e)
     v_multiplier = ((b >> 10) & 0x7) - 3
-    if v_multiplier > 3:
-        r.bad(p + 2, 'integer out of range')
+    if v_multiplier > 3: r.bad(p + 2, 'range')
     k = (b >> 4) & 0x7
-    if k >= 7:
-        r.bad(p + 8, 'enumeration index out of range')
-    v_unit = _K127[k]
+    if k >= 7: r.bad(p + 8, 'enum index')
+    v_unit = _K1[k]
     sg = (b & 0x1) == 1
     it = 2; al = 0
     v_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
     if not -32768 <= v_value <= 32767:
         r.fail('integer out of range')
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = -1; al = 0
     return PhysicalValueType(multiplier=v_multiplier, unit=v_unit, value=v_value)
 
 def _e_PhysicalValueType(w: Writer, o: PhysicalValueType) -> None:
     f_multiplier = o.multiplier
-    if f_multiplier is None:
-        raise ExiEncodeError("PhysicalValueType: missing required multiplier")
+    if f_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
     if not -3 <= f_multiplier <= 3:
         raise ExiEncodeError(f"value {f_multiplier!r} outside [-3, 3]")
-    w.bits((f_multiplier + 3) << 1, 6)
     f_unit = o.unit
-    if f_unit is None:
-        raise ExiEncodeError("PhysicalValueType: missing required unit")
-    w.bits((_K128[f_unit]) << 1, 6)
+    if f_unit is None: raise ExiEncodeError("PhysicalValueType: missing required unit")
     f_value = o.value
-    if f_value is None:
-        raise ExiEncodeError("PhysicalValueType: missing required value")
+    if f_value is None: raise ExiEncodeError("PhysicalValueType: missing required value")
     if not -32768 <= f_value <= 32767:
         raise ExiEncodeError(f"value {f_value!r} outside [-32768, 32767]")
-    w.bits((1 if f_value < 0 else 0), 3)
+    w.bits(((f_multiplier + 3) << 10) | ((_K3[f_unit]) << 4) | (1 if f_value < 0 else 0), 15)
     w.uint(-f_value - 1 if f_value < 0 else f_value)
     w.bits(0, 2)
 
@@ -5872,65 +7351,61 @@ def _d_PowerDeliveryReqType(r: Reader) -> PowerDeliveryReqType:
     v_charging_profile = None
     v_dc_ev_power_delivery_parameter = None
     v_ev_power_delivery_parameter = None
-    p = r.p
-    q = p + 19
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7ffff
-    r.p = q
-    if b & 0x67008:
-        r.badz(p, 19, b & 0x67008)
+    p = r.p; q = p + 19
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7ffff; r.p = q
+    if b & 0x67008: r.badz(p, 19, b & 0x67008)
     k = (b >> 15) & 0x3
-    if k >= 3:
-        r.bad(p + 2, 'enumeration index out of range')
-    v_charge_progress = _K129[k]
+    if k >= 3: r.bad(p + 2, 'enum index')
+    v_charge_progress = _K22[k]
     v_sa_schedule_tuple_id = ((b >> 4) & 0xff) + 1
-    if v_sa_schedule_tuple_id > 255:
-        r.bad(p + 7, 'integer out of range')
+    if v_sa_schedule_tuple_id > 255: r.bad(p + 7, 'range')
     e = b & 0x7
-    if e >= 4:
-        r.bad_code(p + 16, e, 4)
-    it, al = _P130[e]
+    if e >= 4: r.bad_code(p + 16, e, 4)
+    it, al = _P23[e]
     if it == 2:
         v_charging_profile = _d_ChargingProfileType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 3:
-            r.bad_code(p + 0, e, 3)
-        it, al = _P131[e]
+        it, al = _P24[r.code(2, 3)]
     if it == 3:
         if al == 0:
-            v_dc_ev_power_delivery_parameter = _d_DC_EVPowerDeliveryParameterType(r)
+            v1_dc_ev_status = None
+            v1_bulk_charging_complete = None
+            v1_charging_complete = None
+            r.zero(1, 'expected next item')
+            it = 0; al = 0
+            v1_dc_ev_status = _d_DC_EVStatusType(r)
+            it, al = _P56[r.code(2, 2)]
+            if it == 1:
+                p = r.p; q = p + 4
+                if q > rn: r.eos()
+                b = (rv >> (rn - q)) & 0xf; r.p = q
+                if b & 0xb: r.badz(p, 4, b & 0xb)
+                v1_bulk_charging_complete = ((b >> 2) & 0x1) == 1
+                it = 2; al = 0
+            p = r.p; q = p + 4
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0xf; r.p = q
+            if b & 0xb: r.badz(p, 4, b & 0xb)
+            v1_charging_complete = ((b >> 2) & 0x1) == 1
+            it = -1; al = 0
+            v_dc_ev_power_delivery_parameter = DC_EVPowerDeliveryParameterType(dc_ev_status=v1_dc_ev_status, bulk_charging_complete=v1_bulk_charging_complete, charging_complete=v1_charging_complete)
         elif al == 1:
-            v_ev_power_delivery_parameter = _d_EVPowerDeliveryParameterType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected end of element')
+            it = -1; al = 0
+            v_ev_power_delivery_parameter = EVPowerDeliveryParameterType()
+        r.zero(1, 'expected end of element')
         it = -1; al = 0
     return PowerDeliveryReqType(charge_progress=v_charge_progress, sa_schedule_tuple_id=v_sa_schedule_tuple_id, charging_profile=v_charging_profile, dc_ev_power_delivery_parameter=v_dc_ev_power_delivery_parameter, ev_power_delivery_parameter=v_ev_power_delivery_parameter)
 
 def _e_PowerDeliveryReqType(w: Writer, o: PowerDeliveryReqType) -> None:
     f_charge_progress = o.charge_progress
-    if f_charge_progress is None:
-        raise ExiEncodeError("PowerDeliveryReqType: missing required charge_progress")
-    w.bits((_K132[f_charge_progress]) << 1, 5)
+    if f_charge_progress is None: raise ExiEncodeError("PowerDeliveryReqType: missing required charge_progress")
     f_sa_schedule_tuple_id = o.sa_schedule_tuple_id
-    if f_sa_schedule_tuple_id is None:
-        raise ExiEncodeError("PowerDeliveryReqType: missing required sa_schedule_tuple_id")
+    if f_sa_schedule_tuple_id is None: raise ExiEncodeError("PowerDeliveryReqType: missing required sa_schedule_tuple_id")
     if not 1 <= f_sa_schedule_tuple_id <= 255:
         raise ExiEncodeError(f"value {f_sa_schedule_tuple_id!r} outside [1, 255]")
-    w.bits((f_sa_schedule_tuple_id - 1) << 1, 11)
     s = 2
+    w.bits(((_K37[f_charge_progress]) << 12) | ((f_sa_schedule_tuple_id - 1) << 1), 16)
     f_charging_profile = o.charging_profile
     if f_charging_profile is not None:
         w.bits(0, 3)
@@ -5939,17 +7414,28 @@ def _e_PowerDeliveryReqType(w: Writer, o: PowerDeliveryReqType) -> None:
     f_dc_ev_power_delivery_parameter = o.dc_ev_power_delivery_parameter
     f_ev_power_delivery_parameter = o.ev_power_delivery_parameter
     if f_dc_ev_power_delivery_parameter is not None:
-        c = _C133[s]
-        w.bits(c[0], c[1])
-        _e_DC_EVPowerDeliveryParameterType(w, f_dc_ev_power_delivery_parameter)
+        c1 = _C38[s]
+        f1_dc_ev_status = f_dc_ev_power_delivery_parameter.dc_ev_status
+        if f1_dc_ev_status is None: raise ExiEncodeError("DC_EVPowerDeliveryParameterType: missing required dc_ev_status")
+        w.bits(((c1[0]) << 1), c1[1] + 1)
+        _e_DC_EVStatusType(w, f1_dc_ev_status)
+        s1 = 1
+        f1_bulk_charging_complete = f_dc_ev_power_delivery_parameter.bulk_charging_complete
+        if f1_bulk_charging_complete is not None:
+            w.bits(((1 if f1_bulk_charging_complete else 0) << 1), 5)
+            s1 = 2
+        f1_charging_complete = f_dc_ev_power_delivery_parameter.charging_complete
+        if f1_charging_complete is None: raise ExiEncodeError("DC_EVPowerDeliveryParameterType: missing required charging_complete")
+        c2 = _C108[s1]
+        s1 = 3
+        w.bits(((c2[0]) << 4) | ((1 if f1_charging_complete else 0) << 2), c2[1] + 4)
         s = 4
     elif f_ev_power_delivery_parameter is not None:
-        c = _C134[s]
-        w.bits(c[0], c[1])
-        _e_EVPowerDeliveryParameterType(w, f_ev_power_delivery_parameter)
+        c3 = _C39[s]
+        w.bits(((c3[0]) << 1), c3[1] + 1)
         s = 4
-    c = _C135[s]
-    w.bits(c[0], c[1])
+    c4 = _C40[s]
+    w.bits((c4[0]), c4[1])
 
 def _d_PowerDeliveryResType(r: Reader) -> PowerDeliveryResType:
     rv = r.v; rn = r.n
@@ -5957,59 +7443,143 @@ def _d_PowerDeliveryResType(r: Reader) -> PowerDeliveryResType:
     v_ac_evse_status = None
     v_dc_evse_status = None
     v_evse_status = None
-    p = r.p
-    q = p + 10
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3ff
-    r.p = q
-    if b & 0x304:
-        r.badz(p, 10, b & 0x304)
+    p = r.p; q = p + 10
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3ff; r.p = q
+    if b & 0x304: r.badz(p, 10, b & 0x304)
     k = (b >> 3) & 0x1f
-    if k >= 26:
-        r.bad(p + 2, 'enumeration index out of range')
-    v_response_code = _K8[k]
+    if k >= 26: r.bad(p + 2, 'enum index')
+    v_response_code = _K10[k]
     e = b & 0x3
-    if e >= 3:
-        r.bad_code(p + 8, e, 3)
-    it, al = _P114[e]
+    if e >= 3: r.bad_code(p + 8, e, 3)
+    it, al = _P20[e]
     if al == 0:
-        v_ac_evse_status = _d_AC_EVSEStatusType(r)
+        v1_notification_max_delay = None
+        v1_evse_notification = None
+        v1_rcd = None
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
+        it = 0; al = 0
+        v1_notification_max_delay = r.uintb(65535)
+        p = r.p; q = p + 11
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7ff; r.p = q
+        if b & 0x73b: r.badz(p, 11, b & 0x73b)
+        k = (b >> 6) & 0x3
+        if k >= 3: r.bad(p + 3, 'enum index')
+        v1_evse_notification = _K4[k]
+        v1_rcd = ((b >> 2) & 0x1) == 1
+        it = -1; al = 0
+        v_ac_evse_status = AC_EVSEStatusType(notification_max_delay=v1_notification_max_delay, evse_notification=v1_evse_notification, rcd=v1_rcd)
     elif al == 1:
-        v_dc_evse_status = _d_DC_EVSEStatusType(r)
+        v2_notification_max_delay = None
+        v2_evse_notification = None
+        v2_evse_isolation_status = None
+        v2_evse_status_code = None
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
+        it = 0; al = 0
+        v2_notification_max_delay = r.uintb(65535)
+        p = r.p; q = p + 8
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xff; r.p = q
+        if b & 0xe4: r.badz(p, 8, b & 0xe4)
+        k = (b >> 3) & 0x3
+        if k >= 3: r.bad(p + 3, 'enum index')
+        v2_evse_notification = _K4[k]
+        e = b & 0x3
+        if e >= 2: r.bad_code(p + 6, e, 2)
+        it, al = _P19[e]
+        if it == 2:
+            p = r.p; q = p + 6
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x3f; r.p = q
+            if b & 0x23: r.badz(p, 6, b & 0x23)
+            k = (b >> 2) & 0x7
+            if k >= 5: r.bad(p + 1, 'enum index')
+            v2_evse_isolation_status = _K48[k]
+            it = 3; al = 0
+        p = r.p; q = p + 7
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7f; r.p = q
+        if b & 0x43: r.badz(p, 7, b & 0x43)
+        k = (b >> 2) & 0xf
+        if k >= 12: r.bad(p + 1, 'enum index')
+        v2_evse_status_code = _K49[k]
+        it = -1; al = 0
+        v_dc_evse_status = DC_EVSEStatusType(notification_max_delay=v2_notification_max_delay, evse_notification=v2_evse_notification, evse_isolation_status=v2_evse_isolation_status, evse_status_code=v2_evse_status_code)
     elif al == 2:
-        v_evse_status = _d_EVSEStatusType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+        v3_notification_max_delay = None
+        v3_evse_notification = None
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
+        it = 0; al = 0
+        v3_notification_max_delay = r.uintb(65535)
+        p = r.p; q = p + 7
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7f; r.p = q
+        if b & 0x73: r.badz(p, 7, b & 0x73)
+        k = (b >> 2) & 0x3
+        if k >= 3: r.bad(p + 3, 'enum index')
+        v3_evse_notification = _K4[k]
+        it = -1; al = 0
+        v_evse_status = EVSEStatusType(notification_max_delay=v3_notification_max_delay, evse_notification=v3_evse_notification)
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return PowerDeliveryResType(response_code=v_response_code, ac_evse_status=v_ac_evse_status, dc_evse_status=v_dc_evse_status, evse_status=v_evse_status)
 
 def _e_PowerDeliveryResType(w: Writer, o: PowerDeliveryResType) -> None:
     f_response_code = o.response_code
-    if f_response_code is None:
-        raise ExiEncodeError("PowerDeliveryResType: missing required response_code")
-    w.bits((_K10[f_response_code]) << 1, 8)
+    if f_response_code is None: raise ExiEncodeError("PowerDeliveryResType: missing required response_code")
     s = 1
+    w.bits(((_K12[f_response_code]) << 1), 8)
     f_ac_evse_status = o.ac_evse_status
     f_dc_evse_status = o.dc_evse_status
     f_evse_status = o.evse_status
     if f_ac_evse_status is not None:
-        w.bits(0, 2)
-        _e_AC_EVSEStatusType(w, f_ac_evse_status)
+        f1_notification_max_delay = f_ac_evse_status.notification_max_delay
+        if f1_notification_max_delay is None: raise ExiEncodeError("AC_EVSEStatusType: missing required notification_max_delay")
+        w.bits(0, 4)
+        w.uint(f1_notification_max_delay)
+        f1_evse_notification = f_ac_evse_status.evse_notification
+        if f1_evse_notification is None: raise ExiEncodeError("AC_EVSEStatusType: missing required evse_notification")
+        f1_rcd = f_ac_evse_status.rcd
+        if f1_rcd is None: raise ExiEncodeError("AC_EVSEStatusType: missing required rcd")
+        w.bits(((_K5[f1_evse_notification]) << 6) | ((1 if f1_rcd else 0) << 2), 11)
         s = 2
     elif f_dc_evse_status is not None:
-        w.bits(1, 2)
-        _e_DC_EVSEStatusType(w, f_dc_evse_status)
+        f2_notification_max_delay = f_dc_evse_status.notification_max_delay
+        if f2_notification_max_delay is None: raise ExiEncodeError("DC_EVSEStatusType: missing required notification_max_delay")
+        w.bits(4, 4)
+        w.uint(f2_notification_max_delay)
+        f2_evse_notification = f_dc_evse_status.evse_notification
+        if f2_evse_notification is None: raise ExiEncodeError("DC_EVSEStatusType: missing required evse_notification")
+        s2 = 2
+        w.bits(((_K5[f2_evse_notification]) << 1), 6)
+        f2_evse_isolation_status = f_dc_evse_status.evse_isolation_status
+        if f2_evse_isolation_status is not None:
+            w.bits(((_K50[f2_evse_isolation_status]) << 1), 7)
+            s2 = 3
+        f2_evse_status_code = f_dc_evse_status.evse_status_code
+        if f2_evse_status_code is None: raise ExiEncodeError("DC_EVSEStatusType: missing required evse_status_code")
+        c1 = _C35[s2]
+        s2 = 4
+        w.bits(((c1[0]) << 7) | ((_K51[f2_evse_status_code]) << 2), c1[1] + 7)
         s = 2
     elif f_evse_status is not None:
-        w.bits(2, 2)
-        _e_EVSEStatusType(w, f_evse_status)
+        f3_notification_max_delay = f_evse_status.notification_max_delay
+        if f3_notification_max_delay is None: raise ExiEncodeError("EVSEStatusType: missing required notification_max_delay")
+        w.bits(8, 4)
+        w.uint(f3_notification_max_delay)
+        f3_evse_notification = f_evse_status.evse_notification
+        if f3_evse_notification is None: raise ExiEncodeError("EVSEStatusType: missing required evse_notification")
+        w.bits(((_K5[f3_evse_notification]) << 2), 7)
         s = 2
     else:
         raise ExiEncodeError("PowerDeliveryResType: missing required ac_evse_status/dc_evse_status/evse_status")
@@ -6020,240 +7590,310 @@ def _d_PreChargeReqType(r: Reader) -> PreChargeReqType:
     v_dc_ev_status = None
     v_ev_target_voltage = None
     v_ev_target_current = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 0; al = 0
-    v_dc_ev_status = _d_DC_EVStatusType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 1; al = 0
-    v_ev_target_voltage = _d_PhysicalValueType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_ev_ready = None
+    v1_ev_error_code = None
+    v1_evresssoc = None
+    v2_multiplier = None
+    v2_unit = None
+    v2_value = None
+    p = r.p; q = p + 39
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7fffffffff; r.p = q
+    if b & 0x770e03e38e: r.badz(p, 39, b & 0x770e03e38e)
+    v1_ev_ready = ((b >> 35) & 0x1) == 1
+    k = (b >> 28) & 0xf
+    if k >= 12: r.bad(p + 7, 'enum index')
+    v1_ev_error_code = _K46[k]
+    v1_evresssoc = ((b >> 18) & 0x7f)
+    if v1_evresssoc > 100: r.bad(p + 14, 'range')
+    v2_multiplier = ((b >> 10) & 0x7) - 3
+    if v2_multiplier > 3: r.bad(p + 26, 'range')
+    k = (b >> 4) & 0x7
+    if k >= 7: r.bad(p + 32, 'enum index')
+    v2_unit = _K1[k]
+    sg = (b & 0x1) == 1
+    v_dc_ev_status = DC_EVStatusType(ev_ready=v1_ev_ready, ev_error_code=v1_ev_error_code, evresssoc=v1_evresssoc)
     it = 2; al = 0
-    v_ev_target_current = _d_PhysicalValueType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v2_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v2_value <= 32767:
+        r.fail('integer out of range')
+    v3_multiplier = None
+    v3_unit = None
+    v3_value = None
+    p = r.p; q = p + 18
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3ffff; r.p = q
+    if b & 0x3e38e: r.badz(p, 18, b & 0x3e38e)
+    v3_multiplier = ((b >> 10) & 0x7) - 3
+    if v3_multiplier > 3: r.bad(p + 5, 'range')
+    k = (b >> 4) & 0x7
+    if k >= 7: r.bad(p + 11, 'enum index')
+    v3_unit = _K1[k]
+    sg = (b & 0x1) == 1
+    v_ev_target_voltage = PhysicalValueType(multiplier=v2_multiplier, unit=v2_unit, value=v2_value)
+    it = 2; al = 0
+    v3_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v3_value <= 32767:
+        r.fail('integer out of range')
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    v_ev_target_current = PhysicalValueType(multiplier=v3_multiplier, unit=v3_unit, value=v3_value)
     it = -1; al = 0
     return PreChargeReqType(dc_ev_status=v_dc_ev_status, ev_target_voltage=v_ev_target_voltage, ev_target_current=v_ev_target_current)
 
 def _e_PreChargeReqType(w: Writer, o: PreChargeReqType) -> None:
     f_dc_ev_status = o.dc_ev_status
-    if f_dc_ev_status is None:
-        raise ExiEncodeError("PreChargeReqType: missing required dc_ev_status")
-    w.bits(0, 1)
-    _e_DC_EVStatusType(w, f_dc_ev_status)
+    if f_dc_ev_status is None: raise ExiEncodeError("PreChargeReqType: missing required dc_ev_status")
+    f1_ev_ready = f_dc_ev_status.ev_ready
+    if f1_ev_ready is None: raise ExiEncodeError("DC_EVStatusType: missing required ev_ready")
+    f1_ev_error_code = f_dc_ev_status.ev_error_code
+    if f1_ev_error_code is None: raise ExiEncodeError("DC_EVStatusType: missing required ev_error_code")
+    f1_evresssoc = f_dc_ev_status.evresssoc
+    if f1_evresssoc is None: raise ExiEncodeError("DC_EVStatusType: missing required evresssoc")
+    if not 0 <= f1_evresssoc <= 100:
+        raise ExiEncodeError(f"value {f1_evresssoc!r} outside [0, 100]")
     f_ev_target_voltage = o.ev_target_voltage
-    if f_ev_target_voltage is None:
-        raise ExiEncodeError("PreChargeReqType: missing required ev_target_voltage")
-    w.bits(0, 1)
-    _e_PhysicalValueType(w, f_ev_target_voltage)
+    if f_ev_target_voltage is None: raise ExiEncodeError("PreChargeReqType: missing required ev_target_voltage")
+    f2_multiplier = f_ev_target_voltage.multiplier
+    if f2_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
+    if not -3 <= f2_multiplier <= 3:
+        raise ExiEncodeError(f"value {f2_multiplier!r} outside [-3, 3]")
+    f2_unit = f_ev_target_voltage.unit
+    if f2_unit is None: raise ExiEncodeError("PhysicalValueType: missing required unit")
+    f2_value = f_ev_target_voltage.value
+    if f2_value is None: raise ExiEncodeError("PhysicalValueType: missing required value")
+    if not -32768 <= f2_value <= 32767:
+        raise ExiEncodeError(f"value {f2_value!r} outside [-32768, 32767]")
+    w.bits(((1 if f1_ev_ready else 0) << 35) | ((_K47[f1_ev_error_code]) << 28) | ((f1_evresssoc) << 18) | ((f2_multiplier + 3) << 10) | ((_K3[f2_unit]) << 4) | (1 if f2_value < 0 else 0), 39)
+    w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
     f_ev_target_current = o.ev_target_current
-    if f_ev_target_current is None:
-        raise ExiEncodeError("PreChargeReqType: missing required ev_target_current")
-    w.bits(0, 1)
-    _e_PhysicalValueType(w, f_ev_target_current)
-    w.bits(0, 1)
+    if f_ev_target_current is None: raise ExiEncodeError("PreChargeReqType: missing required ev_target_current")
+    f3_multiplier = f_ev_target_current.multiplier
+    if f3_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
+    if not -3 <= f3_multiplier <= 3:
+        raise ExiEncodeError(f"value {f3_multiplier!r} outside [-3, 3]")
+    f3_unit = f_ev_target_current.unit
+    if f3_unit is None: raise ExiEncodeError("PhysicalValueType: missing required unit")
+    f3_value = f_ev_target_current.value
+    if f3_value is None: raise ExiEncodeError("PhysicalValueType: missing required value")
+    if not -32768 <= f3_value <= 32767:
+        raise ExiEncodeError(f"value {f3_value!r} outside [-32768, 32767]")
+    w.bits(((f3_multiplier + 3) << 10) | ((_K3[f3_unit]) << 4) | (1 if f3_value < 0 else 0), 18)
+    w.uint(-f3_value - 1 if f3_value < 0 else f3_value)
+    w.bits(0, 3)
 
 def _d_PreChargeResType(r: Reader) -> PreChargeResType:
     rv = r.v; rn = r.n
     v_response_code = None
     v_dc_evse_status = None
     v_evse_present_voltage = None
-    p = r.p
-    q = p + 9
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1ff
-    r.p = q
-    if b & 0x183:
-        r.badz(p, 9, b & 0x183)
-    k = (b >> 2) & 0x1f
-    if k >= 26:
-        r.bad(p + 2, 'enumeration index out of range')
-    v_response_code = _K8[k]
-    it = 1; al = 0
-    v_dc_evse_status = _d_DC_EVSEStatusType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_notification_max_delay = None
+    v1_evse_notification = None
+    v1_evse_isolation_status = None
+    v1_evse_status_code = None
+    p = r.p; q = p + 11
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7ff; r.p = q
+    if b & 0x60f: r.badz(p, 11, b & 0x60f)
+    k = (b >> 4) & 0x1f
+    if k >= 26: r.bad(p + 2, 'enum index')
+    v_response_code = _K10[k]
+    it = 0; al = 0
+    v1_notification_max_delay = r.uintb(65535)
+    p = r.p; q = p + 8
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xff; r.p = q
+    if b & 0xe4: r.badz(p, 8, b & 0xe4)
+    k = (b >> 3) & 0x3
+    if k >= 3: r.bad(p + 3, 'enum index')
+    v1_evse_notification = _K4[k]
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 6, e, 2)
+    it, al = _P19[e]
+    if it == 2:
+        p = r.p; q = p + 6
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3f; r.p = q
+        if b & 0x23: r.badz(p, 6, b & 0x23)
+        k = (b >> 2) & 0x7
+        if k >= 5: r.bad(p + 1, 'enum index')
+        v1_evse_isolation_status = _K48[k]
+        it = 3; al = 0
+    v2_multiplier = None
+    v2_unit = None
+    v2_value = None
+    p = r.p; q = p + 23
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7fffff; r.p = q
+    if b & 0x43e38e: r.badz(p, 23, b & 0x43e38e)
+    k = (b >> 18) & 0xf
+    if k >= 12: r.bad(p + 1, 'enum index')
+    v1_evse_status_code = _K49[k]
+    v2_multiplier = ((b >> 10) & 0x7) - 3
+    if v2_multiplier > 3: r.bad(p + 10, 'range')
+    k = (b >> 4) & 0x7
+    if k >= 7: r.bad(p + 16, 'enum index')
+    v2_unit = _K1[k]
+    sg = (b & 0x1) == 1
+    v_dc_evse_status = DC_EVSEStatusType(notification_max_delay=v1_notification_max_delay, evse_notification=v1_evse_notification, evse_isolation_status=v1_evse_isolation_status, evse_status_code=v1_evse_status_code)
     it = 2; al = 0
-    v_evse_present_voltage = _d_PhysicalValueType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v2_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v2_value <= 32767:
+        r.fail('integer out of range')
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    v_evse_present_voltage = PhysicalValueType(multiplier=v2_multiplier, unit=v2_unit, value=v2_value)
     it = -1; al = 0
     return PreChargeResType(response_code=v_response_code, dc_evse_status=v_dc_evse_status, evse_present_voltage=v_evse_present_voltage)
 
 def _e_PreChargeResType(w: Writer, o: PreChargeResType) -> None:
     f_response_code = o.response_code
-    if f_response_code is None:
-        raise ExiEncodeError("PreChargeResType: missing required response_code")
-    w.bits((_K10[f_response_code]) << 1, 8)
+    if f_response_code is None: raise ExiEncodeError("PreChargeResType: missing required response_code")
     f_dc_evse_status = o.dc_evse_status
-    if f_dc_evse_status is None:
-        raise ExiEncodeError("PreChargeResType: missing required dc_evse_status")
-    w.bits(0, 1)
-    _e_DC_EVSEStatusType(w, f_dc_evse_status)
+    if f_dc_evse_status is None: raise ExiEncodeError("PreChargeResType: missing required dc_evse_status")
+    f1_notification_max_delay = f_dc_evse_status.notification_max_delay
+    if f1_notification_max_delay is None: raise ExiEncodeError("DC_EVSEStatusType: missing required notification_max_delay")
+    w.bits(((_K12[f_response_code]) << 4), 11)
+    w.uint(f1_notification_max_delay)
+    f1_evse_notification = f_dc_evse_status.evse_notification
+    if f1_evse_notification is None: raise ExiEncodeError("DC_EVSEStatusType: missing required evse_notification")
+    s1 = 2
+    w.bits(((_K5[f1_evse_notification]) << 1), 6)
+    f1_evse_isolation_status = f_dc_evse_status.evse_isolation_status
+    if f1_evse_isolation_status is not None:
+        w.bits(((_K50[f1_evse_isolation_status]) << 1), 7)
+        s1 = 3
+    f1_evse_status_code = f_dc_evse_status.evse_status_code
+    if f1_evse_status_code is None: raise ExiEncodeError("DC_EVSEStatusType: missing required evse_status_code")
+    c1 = _C35[s1]
+    s1 = 4
     f_evse_present_voltage = o.evse_present_voltage
-    if f_evse_present_voltage is None:
-        raise ExiEncodeError("PreChargeResType: missing required evse_present_voltage")
-    w.bits(0, 1)
-    _e_PhysicalValueType(w, f_evse_present_voltage)
-    w.bits(0, 1)
+    if f_evse_present_voltage is None: raise ExiEncodeError("PreChargeResType: missing required evse_present_voltage")
+    f2_multiplier = f_evse_present_voltage.multiplier
+    if f2_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
+    if not -3 <= f2_multiplier <= 3:
+        raise ExiEncodeError(f"value {f2_multiplier!r} outside [-3, 3]")
+    f2_unit = f_evse_present_voltage.unit
+    if f2_unit is None: raise ExiEncodeError("PhysicalValueType: missing required unit")
+    f2_value = f_evse_present_voltage.value
+    if f2_value is None: raise ExiEncodeError("PhysicalValueType: missing required value")
+    if not -32768 <= f2_value <= 32767:
+        raise ExiEncodeError(f"value {f2_value!r} outside [-32768, 32767]")
+    w.bits(((c1[0]) << 23) | ((_K51[f1_evse_status_code]) << 18) | ((f2_multiplier + 3) << 10) | ((_K3[f2_unit]) << 4) | (1 if f2_value < 0 else 0), c1[1] + 23)
+    w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
+    w.bits(0, 3)
 
 def _d_ProfileEntryType(r: Reader) -> ProfileEntryType:
     rv = r.v; rn = r.n
     v_charging_profile_entry_start = None
     v_charging_profile_entry_max_power = None
     v_charging_profile_entry_max_number_of_phases_in_use = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_charging_profile_entry_start = r.uintb(4294967295)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
-    it = 1; al = 0
-    v_charging_profile_entry_max_power = _d_PhysicalValueType(r)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
+    v1_multiplier = None
+    v1_unit = None
+    v1_value = None
+    p = r.p; q = p + 17
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ffff; r.p = q
+    if b & 0x1e38e: r.badz(p, 17, b & 0x1e38e)
+    v1_multiplier = ((b >> 10) & 0x7) - 3
+    if v1_multiplier > 3: r.bad(p + 4, 'range')
+    k = (b >> 4) & 0x7
+    if k >= 7: r.bad(p + 10, 'enum index')
+    v1_unit = _K1[k]
+    sg = (b & 0x1) == 1
+    it = 2; al = 0
+    v1_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v1_value <= 32767:
+        r.fail('integer out of range')
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0xc: r.badz(p, 4, b & 0xc)
     e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
-    it, al = _P14[e]
+    if e >= 2: r.bad_code(p + 2, e, 2)
+    it, al = _P25[e]
+    v_charging_profile_entry_max_power = PhysicalValueType(multiplier=v1_multiplier, unit=v1_unit, value=v1_value)
     if it == 2:
-        p = r.p
-        q = p + 5
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1f
-        r.p = q
-        if b & 0x13:
-            r.badz(p, 5, b & 0x13)
+        p = r.p; q = p + 5
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x1f; r.p = q
+        if b & 0x13: r.badz(p, 5, b & 0x13)
         v_charging_profile_entry_max_number_of_phases_in_use = ((b >> 2) & 0x3) + 1
-        if v_charging_profile_entry_max_number_of_phases_in_use > 3:
-            r.bad(p + 1, 'integer out of range')
+        if v_charging_profile_entry_max_number_of_phases_in_use > 3: r.bad(p + 1, 'range')
         it = -1; al = 0
     return ProfileEntryType(charging_profile_entry_start=v_charging_profile_entry_start, charging_profile_entry_max_power=v_charging_profile_entry_max_power, charging_profile_entry_max_number_of_phases_in_use=v_charging_profile_entry_max_number_of_phases_in_use)
 
 def _e_ProfileEntryType(w: Writer, o: ProfileEntryType) -> None:
     f_charging_profile_entry_start = o.charging_profile_entry_start
-    if f_charging_profile_entry_start is None:
-        raise ExiEncodeError("ProfileEntryType: missing required charging_profile_entry_start")
+    if f_charging_profile_entry_start is None: raise ExiEncodeError("ProfileEntryType: missing required charging_profile_entry_start")
     w.bits(0, 2)
     w.uint(f_charging_profile_entry_start)
-    w.bits(0, 1)
     f_charging_profile_entry_max_power = o.charging_profile_entry_max_power
-    if f_charging_profile_entry_max_power is None:
-        raise ExiEncodeError("ProfileEntryType: missing required charging_profile_entry_max_power")
-    w.bits(0, 1)
-    _e_PhysicalValueType(w, f_charging_profile_entry_max_power)
+    if f_charging_profile_entry_max_power is None: raise ExiEncodeError("ProfileEntryType: missing required charging_profile_entry_max_power")
+    f1_multiplier = f_charging_profile_entry_max_power.multiplier
+    if f1_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
+    if not -3 <= f1_multiplier <= 3:
+        raise ExiEncodeError(f"value {f1_multiplier!r} outside [-3, 3]")
+    f1_unit = f_charging_profile_entry_max_power.unit
+    if f1_unit is None: raise ExiEncodeError("PhysicalValueType: missing required unit")
+    f1_value = f_charging_profile_entry_max_power.value
+    if f1_value is None: raise ExiEncodeError("PhysicalValueType: missing required value")
+    if not -32768 <= f1_value <= 32767:
+        raise ExiEncodeError(f"value {f1_value!r} outside [-32768, 32767]")
+    w.bits(((f1_multiplier + 3) << 10) | ((_K3[f1_unit]) << 4) | (1 if f1_value < 0 else 0), 17)
+    w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
     s = 2
+    w.bits(0, 2)
     f_charging_profile_entry_max_number_of_phases_in_use = o.charging_profile_entry_max_number_of_phases_in_use
     if f_charging_profile_entry_max_number_of_phases_in_use is not None:
         if not 1 <= f_charging_profile_entry_max_number_of_phases_in_use <= 3:
             raise ExiEncodeError(f"value {f_charging_profile_entry_max_number_of_phases_in_use!r} outside [1, 3]")
-        w.bits((f_charging_profile_entry_max_number_of_phases_in_use - 1) << 1, 6)
+        w.bits(((f_charging_profile_entry_max_number_of_phases_in_use - 1) << 1), 6)
         s = 3
-    c = _C16[s]
-    w.bits(c[0], c[1])
+    c1 = _C41[s]
+    w.bits((c1[0]), c1[1])
 
 def _d_RSAKeyValueType(r: Reader) -> RSAKeyValueType:
     rv = r.v; rn = r.n
     v_modulus = None
     v_exponent = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_modulus = r.binary()
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x7:
-        r.badz(p, 3, b & 0x7)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v_exponent = r.binary()
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = -1; al = 0
     return RSAKeyValueType(modulus=v_modulus, exponent=v_exponent)
 
 def _e_RSAKeyValueType(w: Writer, o: RSAKeyValueType) -> None:
     f_modulus = o.modulus
-    if f_modulus is None:
-        raise ExiEncodeError("RSAKeyValueType: missing required modulus")
+    if f_modulus is None: raise ExiEncodeError("RSAKeyValueType: missing required modulus")
     w.bits(0, 2)
     w.binary(f_modulus)
-    w.bits(0, 1)
     f_exponent = o.exponent
-    if f_exponent is None:
-        raise ExiEncodeError("RSAKeyValueType: missing required exponent")
-    w.bits(0, 2)
+    if f_exponent is None: raise ExiEncodeError("RSAKeyValueType: missing required exponent")
+    w.bits(0, 3)
     w.binary(f_exponent)
     w.bits(0, 2)
 
@@ -6265,82 +7905,31 @@ def _d_ReferenceType(r: Reader) -> ReferenceType:
     v_transforms = None
     v_digest_method = None
     v_digest_value = None
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    e = b & 0x7
-    if e >= 5:
-        r.bad_code(p + 0, e, 5)
-    it, al = _P136[e]
+    it, al = _P143[r.code(3, 5)]
     if it == 0:
         v_id = r.string()
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
-        e = b & 0x7
-        if e >= 4:
-            r.bad_code(p + 0, e, 4)
-        it, al = _P137[e]
+        it, al = _P144[r.code(3, 4)]
     if it == 1:
         v_type = r.string()
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 3:
-            r.bad_code(p + 0, e, 3)
-        it, al = _P138[e]
+        it, al = _P145[r.code(2, 3)]
     if it == 2:
         v_uri = r.string()
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P29[e]
+        it, al = _P57[r.code(2, 2)]
     if it == 3:
         v_transforms = _d_TransformsType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected next item')
         it = 4; al = 0
     v_digest_method = _d_DigestMethodType(r)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 5; al = 0
     v_digest_value = r.binary()
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = -1; al = 0
     return ReferenceType(id=v_id, type=v_type, uri=v_uri, transforms=v_transforms, digest_method=v_digest_method, digest_value=v_digest_value)
 
@@ -6353,32 +7942,30 @@ def _e_ReferenceType(w: Writer, o: ReferenceType) -> None:
         s = 1
     f_type = o.type
     if f_type is not None:
-        c = _C139[s]
-        w.bits(c[0], c[1])
+        c1 = _C146[s]
+        w.bits((c1[0]), c1[1])
         w.string(f_type)
         s = 2
     f_uri = o.uri
     if f_uri is not None:
-        c = _C140[s]
-        w.bits(c[0], c[1])
+        c2 = _C147[s]
+        w.bits((c2[0]), c2[1])
         w.string(f_uri)
         s = 3
     f_transforms = o.transforms
     if f_transforms is not None:
-        c = _C141[s]
-        w.bits(c[0], c[1])
+        c3 = _C148[s]
+        w.bits((c3[0]), c3[1])
         _e_TransformsType(w, f_transforms)
         s = 4
     f_digest_method = o.digest_method
-    if f_digest_method is None:
-        raise ExiEncodeError("ReferenceType: missing required digest_method")
-    c = _C142[s]
-    w.bits(c[0], c[1])
+    if f_digest_method is None: raise ExiEncodeError("ReferenceType: missing required digest_method")
+    c4 = _C149[s]
+    w.bits((c4[0]), c4[1])
     _e_DigestMethodType(w, f_digest_method)
     s = 5
     f_digest_value = o.digest_value
-    if f_digest_value is None:
-        raise ExiEncodeError("ReferenceType: missing required digest_value")
+    if f_digest_value is None: raise ExiEncodeError("ReferenceType: missing required digest_value")
     w.bits(0, 2)
     w.binary(f_digest_value)
     w.bits(0, 2)
@@ -6387,115 +7974,59 @@ def _d_RelativeTimeIntervalType(r: Reader) -> RelativeTimeIntervalType:
     rv = r.v; rn = r.n
     v_start = None
     v_duration = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_start = r.uintb(16777214)
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x4:
-        r.badz(p, 3, b & 0x4)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 1, e, 2)
-    it, al = _P5[e]
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P7[e]
     if it == 1:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected characters')
         v_duration = r.uintb(86400)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        if b & 0x3:
-            r.badz(p, 2, b & 0x3)
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
         it = -1; al = 0
     return RelativeTimeIntervalType(start=v_start, duration=v_duration)
 
 def _e_RelativeTimeIntervalType(w: Writer, o: RelativeTimeIntervalType) -> None:
     f_start = o.start
-    if f_start is None:
-        raise ExiEncodeError("RelativeTimeIntervalType: missing required start")
+    if f_start is None: raise ExiEncodeError("RelativeTimeIntervalType: missing required start")
     w.bits(0, 2)
     w.uint(f_start)
-    w.bits(0, 1)
     s = 1
+    w.bits(0, 1)
     f_duration = o.duration
     if f_duration is not None:
         w.bits(0, 3)
         w.uint(f_duration)
         w.bits(0, 1)
         s = 2
-    c = _C35[s]
-    w.bits(c[0], c[1])
+    c1 = _C61[s]
+    w.bits((c1[0]), c1[1])
 
 def _d_RetrievalMethodType(r: Reader) -> RetrievalMethodType:
-    rv = r.v; rn = r.n
     v_type = None
     v_uri = None
     v_transforms = None
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    e = b & 0x7
-    if e >= 4:
-        r.bad_code(p + 0, e, 4)
-    it, al = _P143[e]
+    it, al = _P115[r.code(3, 4)]
     if it == 0:
         v_type = r.string()
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 3:
-            r.bad_code(p + 0, e, 3)
-        it, al = _P102[e]
+        it, al = _P116[r.code(2, 3)]
     if it == 1:
         v_uri = r.string()
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P14[e]
+        it, al = _P25[r.code(2, 2)]
     if it == 2:
         v_transforms = _d_TransformsType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected end of element')
         it = -1; al = 0
     return RetrievalMethodType(type=v_type, uri=v_uri, transforms=v_transforms)
 
@@ -6508,56 +8039,49 @@ def _e_RetrievalMethodType(w: Writer, o: RetrievalMethodType) -> None:
         s = 1
     f_uri = o.uri
     if f_uri is not None:
-        c = _C144[s]
-        w.bits(c[0], c[1])
+        c1 = _C121[s]
+        w.bits((c1[0]), c1[1])
         w.string(f_uri)
         s = 2
     f_transforms = o.transforms
     if f_transforms is not None:
-        c = _C145[s]
-        w.bits(c[0], c[1])
+        c2 = _C122[s]
+        w.bits((c2[0]), c2[1])
         _e_TransformsType(w, f_transforms)
         s = 3
-    c = _C146[s]
-    w.bits(c[0], c[1])
+    c3 = _C123[s]
+    w.bits((c3[0]), c3[1])
 
 def _d_SAScheduleListType(r: Reader) -> SAScheduleListType:
     rv = r.v; rn = r.n
     v_sa_schedule_tuple = []
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected next item')
     it = 0; al = 0
     n = 0
     while it == 0:
-        t = _d_SAScheduleTupleType(r)
+        v1_sa_schedule_tuple_id = None
+        v1_p_max_schedule = None
+        v1_sales_tariff = None
+        p = r.p; q = p + 12
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xfff; r.p = q
+        if b & 0xc03: r.badz(p, 12, b & 0xc03)
+        v1_sa_schedule_tuple_id = ((b >> 2) & 0xff) + 1
+        if v1_sa_schedule_tuple_id > 255: r.bad(p + 2, 'range')
+        it = 1; al = 0
+        v1_p_max_schedule = _d_PMaxScheduleType(r)
+        it, al = _P25[r.code(2, 2)]
+        if it == 2:
+            v1_sales_tariff = _d_SalesTariffType(r)
+            r.zero(1, 'expected end of element')
+            it = -1; al = 0
+        t = SAScheduleTupleType(sa_schedule_tuple_id=v1_sa_schedule_tuple_id, p_max_schedule=v1_p_max_schedule, sales_tariff=v1_sales_tariff)
         v_sa_schedule_tuple.append(t)
         n += 1
         if n < 3:
-            p = r.p
-            q = p + 2
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x3
-            r.p = q
-            e = b & 0x3
-            if e >= 2:
-                r.bad_code(p + 0, e, 2)
-            it, al = _P33[e]
+            it, al = _P54[r.code(2, 2)]
         else:
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected end of element')
             it = -1; al = 0
     return SAScheduleListType(sa_schedule_tuple=v_sa_schedule_tuple)
 
@@ -6565,68 +8089,58 @@ def _e_SAScheduleListType(w: Writer, o: SAScheduleListType) -> None:
     s = 0
     n = 0
     for x in o.sa_schedule_tuple:
-        c = _C34[s]
-        w.bits(c[0], c[1])
-        _e_SAScheduleTupleType(w, x)
+        c1 = _C60[s]
+        f1_sa_schedule_tuple_id = x.sa_schedule_tuple_id
+        if f1_sa_schedule_tuple_id is None: raise ExiEncodeError("SAScheduleTupleType: missing required sa_schedule_tuple_id")
+        if not 1 <= f1_sa_schedule_tuple_id <= 255:
+            raise ExiEncodeError(f"value {f1_sa_schedule_tuple_id!r} outside [1, 255]")
+        f1_p_max_schedule = x.p_max_schedule
+        if f1_p_max_schedule is None: raise ExiEncodeError("SAScheduleTupleType: missing required p_max_schedule")
+        w.bits(((c1[0]) << 12) | ((f1_sa_schedule_tuple_id - 1) << 2), c1[1] + 12)
+        _e_PMaxScheduleType(w, f1_p_max_schedule)
+        s1 = 2
+        f1_sales_tariff = x.sales_tariff
+        if f1_sales_tariff is not None:
+            w.bits(0, 2)
+            _e_SalesTariffType(w, f1_sales_tariff)
+            s1 = 3
+        c2 = _C41[s1]
+        w.bits((c2[0]), c2[1])
         n += 1
         s = 1 if n < 3 else 2
     if n < 1 or n > 3:
         raise ExiEncodeError(f"SAScheduleListType: {n} items of sa_schedule_tuple (allowed 1..3)")
-    c = _C35[s]
-    w.bits(c[0], c[1])
+    c3 = _C61[s]
+    w.bits((c3[0]), c3[1])
 
 def _d_SAScheduleTupleType(r: Reader) -> SAScheduleTupleType:
     rv = r.v; rn = r.n
     v_sa_schedule_tuple_id = None
     v_p_max_schedule = None
     v_sales_tariff = None
-    p = r.p
-    q = p + 12
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xfff
-    r.p = q
-    if b & 0xc03:
-        r.badz(p, 12, b & 0xc03)
+    p = r.p; q = p + 12
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xfff; r.p = q
+    if b & 0xc03: r.badz(p, 12, b & 0xc03)
     v_sa_schedule_tuple_id = ((b >> 2) & 0xff) + 1
-    if v_sa_schedule_tuple_id > 255:
-        r.bad(p + 2, 'integer out of range')
+    if v_sa_schedule_tuple_id > 255: r.bad(p + 2, 'range')
     it = 1; al = 0
     v_p_max_schedule = _d_PMaxScheduleType(r)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
-    it, al = _P14[e]
+    it, al = _P25[r.code(2, 2)]
     if it == 2:
         v_sales_tariff = _d_SalesTariffType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected end of element')
         it = -1; al = 0
     return SAScheduleTupleType(sa_schedule_tuple_id=v_sa_schedule_tuple_id, p_max_schedule=v_p_max_schedule, sales_tariff=v_sales_tariff)
 
 def _e_SAScheduleTupleType(w: Writer, o: SAScheduleTupleType) -> None:
     f_sa_schedule_tuple_id = o.sa_schedule_tuple_id
-    if f_sa_schedule_tuple_id is None:
-        raise ExiEncodeError("SAScheduleTupleType: missing required sa_schedule_tuple_id")
+    if f_sa_schedule_tuple_id is None: raise ExiEncodeError("SAScheduleTupleType: missing required sa_schedule_tuple_id")
     if not 1 <= f_sa_schedule_tuple_id <= 255:
         raise ExiEncodeError(f"value {f_sa_schedule_tuple_id!r} outside [1, 255]")
-    w.bits((f_sa_schedule_tuple_id - 1) << 1, 11)
     f_p_max_schedule = o.p_max_schedule
-    if f_p_max_schedule is None:
-        raise ExiEncodeError("SAScheduleTupleType: missing required p_max_schedule")
-    w.bits(0, 1)
+    if f_p_max_schedule is None: raise ExiEncodeError("SAScheduleTupleType: missing required p_max_schedule")
+    w.bits(((f_sa_schedule_tuple_id - 1) << 2), 12)
     _e_PMaxScheduleType(w, f_p_max_schedule)
     s = 2
     f_sales_tariff = o.sales_tariff
@@ -6634,19 +8148,11 @@ def _e_SAScheduleTupleType(w: Writer, o: SAScheduleTupleType) -> None:
         w.bits(0, 2)
         _e_SalesTariffType(w, f_sales_tariff)
         s = 3
-    c = _C16[s]
-    w.bits(c[0], c[1])
+    c1 = _C41[s]
+    w.bits((c1[0]), c1[1])
 
 def _d_SASchedulesType(r: Reader) -> SASchedulesType:
-    rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return SASchedulesType()
 
@@ -6665,69 +8171,55 @@ def _d_SalesTariffEntryType(r: Reader) -> SalesTariffEntryType:
     v_time_interval = None
     v_e_price_level = None
     v_consumption_cost = []
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
-    it, al = _P87[e]
+    it, al = _P112[r.code(2, 2)]
     if al == 0:
-        v_relative_time_interval = _d_RelativeTimeIntervalType(r)
+        v1_start = None
+        v1_duration = None
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
+        it = 0; al = 0
+        v1_start = r.uintb(16777214)
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x4: r.badz(p, 3, b & 0x4)
+        e = b & 0x3
+        if e >= 2: r.bad_code(p + 1, e, 2)
+        it, al = _P7[e]
+        if it == 1:
+            r.zero(1, 'expected characters')
+            v1_duration = r.uintb(86400)
+            p = r.p; q = p + 2
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x3; r.p = q
+            if b & 0x3: r.badz(p, 2, b & 0x3)
+            it = -1; al = 0
+        v_relative_time_interval = RelativeTimeIntervalType(start=v1_start, duration=v1_duration)
     elif al == 1:
-        v_time_interval = _d_IntervalType(r)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 3:
-        r.bad_code(p + 0, e, 3)
-    it, al = _P102[e]
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+        v_time_interval = IntervalType()
+    it, al = _P116[r.code(2, 3)]
     if it == 1:
-        p = r.p
-        q = p + 12
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0xfff
-        r.p = q
-        if b & 0x804:
-            r.badz(p, 12, b & 0x804)
+        p = r.p; q = p + 12
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xfff; r.p = q
+        if b & 0x804: r.badz(p, 12, b & 0x804)
         v_e_price_level = ((b >> 3) & 0xff)
         e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 10, e, 2)
-        it, al = _P14[e]
+        if e >= 2: r.bad_code(p + 10, e, 2)
+        it, al = _P25[e]
     n = 0
     while it == 2:
         t = _d_ConsumptionCostType(r)
         v_consumption_cost.append(t)
         n += 1
         if n < 3:
-            p = r.p
-            q = p + 2
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x3
-            r.p = q
-            e = b & 0x3
-            if e >= 2:
-                r.bad_code(p + 0, e, 2)
-            it, al = _P14[e]
+            it, al = _P25[r.code(2, 2)]
         else:
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected end of element')
             it = -1; al = 0
     return SalesTariffEntryType(relative_time_interval=v_relative_time_interval, time_interval=v_time_interval, e_price_level=v_e_price_level, consumption_cost=v_consumption_cost)
 
@@ -6736,12 +8228,23 @@ def _e_SalesTariffEntryType(w: Writer, o: SalesTariffEntryType) -> None:
     f_relative_time_interval = o.relative_time_interval
     f_time_interval = o.time_interval
     if f_relative_time_interval is not None:
-        w.bits(0, 2)
-        _e_RelativeTimeIntervalType(w, f_relative_time_interval)
+        f1_start = f_relative_time_interval.start
+        if f1_start is None: raise ExiEncodeError("RelativeTimeIntervalType: missing required start")
+        w.bits(0, 4)
+        w.uint(f1_start)
+        s1 = 1
+        w.bits(0, 1)
+        f1_duration = f_relative_time_interval.duration
+        if f1_duration is not None:
+            w.bits(0, 3)
+            w.uint(f1_duration)
+            w.bits(0, 1)
+            s1 = 2
+        c1 = _C61[s1]
+        w.bits((c1[0]), c1[1])
         s = 1
     elif f_time_interval is not None:
-        w.bits(1, 2)
-        _e_IntervalType(w, f_time_interval)
+        w.bits(2, 3)
         s = 1
     else:
         raise ExiEncodeError("SalesTariffEntryType: missing required relative_time_interval/time_interval")
@@ -6750,19 +8253,19 @@ def _e_SalesTariffEntryType(w: Writer, o: SalesTariffEntryType) -> None:
     if f_e_price_level is not None:
         if not 0 <= f_e_price_level <= 255:
             raise ExiEncodeError(f"value {f_e_price_level!r} outside [0, 255]")
-        w.bits((f_e_price_level) << 1, 12)
+        w.bits(((f_e_price_level) << 1), 12)
         s = 2
     n = 0
     for x in o.consumption_cost:
-        c = _C147[s]
-        w.bits(c[0], c[1])
+        c2 = _C150[s]
+        w.bits((c2[0]), c2[1])
         _e_ConsumptionCostType(w, x)
         n += 1
         s = 3 if n < 3 else 4
     if n > 3:
         raise ExiEncodeError(f"SalesTariffEntryType: {n} items of consumption_cost (allowed 0..3)")
-    c = _C148[s]
-    w.bits(c[0], c[1])
+    c3 = _C151[s]
+    w.bits((c3[0]), c3[1])
 
 def _d_SalesTariffType(r: Reader) -> SalesTariffType:
     rv = r.v; rn = r.n
@@ -6771,73 +8274,35 @@ def _d_SalesTariffType(r: Reader) -> SalesTariffType:
     v_sales_tariff_description = None
     v_num_e_price_levels = None
     v_sales_tariff_entry = []
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
-    it, al = _P0[e]
+    it, al = _P0[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected next item')
         it = 1; al = 0
-    p = r.p
-    q = p + 12
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xfff
-    r.p = q
-    if b & 0x804:
-        r.badz(p, 12, b & 0x804)
+    p = r.p; q = p + 12
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xfff; r.p = q
+    if b & 0x804: r.badz(p, 12, b & 0x804)
     v_sales_tariff_id = ((b >> 3) & 0xff) + 1
-    if v_sales_tariff_id > 255:
-        r.bad(p + 1, 'integer out of range')
+    if v_sales_tariff_id > 255: r.bad(p + 1, 'range')
     e = b & 0x3
-    if e >= 3:
-        r.bad_code(p + 10, e, 3)
-    it, al = _P138[e]
+    if e >= 3: r.bad_code(p + 10, e, 3)
+    it, al = _P145[e]
     if it == 2:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected characters')
         v_sales_tariff_description = r.string()
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
-        if b & 0x4:
-            r.badz(p, 3, b & 0x4)
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 1, e, 2)
-        it, al = _P29[e]
+        if e >= 2: r.bad_code(p + 1, e, 2)
+        it, al = _P57[e]
     if it == 3:
-        p = r.p
-        q = p + 11
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7ff
-        r.p = q
-        if b & 0x403:
-            r.badz(p, 11, b & 0x403)
+        p = r.p; q = p + 11
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7ff; r.p = q
+        if b & 0x403: r.badz(p, 11, b & 0x403)
         v_num_e_price_levels = ((b >> 2) & 0xff)
         it = 4; al = 0
     n = 0
@@ -6846,25 +8311,9 @@ def _d_SalesTariffType(r: Reader) -> SalesTariffType:
         v_sales_tariff_entry.append(t)
         n += 1
         if n < 1024:
-            p = r.p
-            q = p + 2
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x3
-            r.p = q
-            e = b & 0x3
-            if e >= 2:
-                r.bad_code(p + 0, e, 2)
-            it, al = _P108[e]
+            it, al = _P67[r.code(2, 2)]
         else:
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected end of element')
             it = -1; al = 0
     return SalesTariffType(id=v_id, sales_tariff_id=v_sales_tariff_id, sales_tariff_description=v_sales_tariff_description, num_e_price_levels=v_num_e_price_levels, sales_tariff_entry=v_sales_tariff_entry)
 
@@ -6876,15 +8325,13 @@ def _e_SalesTariffType(w: Writer, o: SalesTariffType) -> None:
         w.string(f_id)
         s = 1
     f_sales_tariff_id = o.sales_tariff_id
-    if f_sales_tariff_id is None:
-        raise ExiEncodeError("SalesTariffType: missing required sales_tariff_id")
-    c = _C149[s]
-    w.bits(c[0], c[1])
+    if f_sales_tariff_id is None: raise ExiEncodeError("SalesTariffType: missing required sales_tariff_id")
+    c1 = _C152[s]
     if not 1 <= f_sales_tariff_id <= 255:
         raise ExiEncodeError(f"value {f_sales_tariff_id!r} outside [1, 255]")
-    w.bits((f_sales_tariff_id - 1) << 1, 10)
     s = 2
     s = 2
+    w.bits(((c1[0]) << 10) | ((f_sales_tariff_id - 1) << 1), c1[1] + 10)
     f_sales_tariff_description = o.sales_tariff_description
     if f_sales_tariff_description is not None:
         w.bits(0, 3)
@@ -6893,61 +8340,66 @@ def _e_SalesTariffType(w: Writer, o: SalesTariffType) -> None:
         s = 3
     f_num_e_price_levels = o.num_e_price_levels
     if f_num_e_price_levels is not None:
-        c = _C150[s]
-        w.bits(c[0], c[1])
+        c2 = _C153[s]
         if not 0 <= f_num_e_price_levels <= 255:
             raise ExiEncodeError(f"value {f_num_e_price_levels!r} outside [0, 255]")
-        w.bits((f_num_e_price_levels) << 1, 10)
+        w.bits(((c2[0]) << 10) | ((f_num_e_price_levels) << 1), c2[1] + 10)
         s = 4
     n = 0
     for x in o.sales_tariff_entry:
-        c = _C151[s]
-        w.bits(c[0], c[1])
+        c3 = _C154[s]
+        w.bits((c3[0]), c3[1])
         _e_SalesTariffEntryType(w, x)
         n += 1
         s = 5 if n < 1024 else 6
     if n < 1 or n > 1024:
         raise ExiEncodeError(f"SalesTariffType: {n} items of sales_tariff_entry (allowed 1..1024)")
-    c = _C152[s]
-    w.bits(c[0], c[1])
+    c4 = _C155[s]
+    w.bits((c4[0]), c4[1])
 
 def _d_SelectedServiceListType(r: Reader) -> SelectedServiceListType:
     rv = r.v; rn = r.n
     v_selected_service = []
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected next item')
     it = 0; al = 0
     n = 0
     while it == 0:
-        t = _d_SelectedServiceType(r)
+        v1_service_id = None
+        v1_parameter_set_id = None
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
+        it = 0; al = 0
+        v1_service_id = r.uintb(65535)
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x4: r.badz(p, 3, b & 0x4)
+        e = b & 0x3
+        if e >= 2: r.bad_code(p + 1, e, 2)
+        it, al = _P7[e]
+        if it == 1:
+            p = r.p; q = p + 2
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x3; r.p = q
+            if b & 0x2: r.badz(p, 2, b & 0x2)
+            sg = (b & 0x1) == 1
+            v1_parameter_set_id = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+            if not -32768 <= v1_parameter_set_id <= 32767:
+                r.fail('integer out of range')
+            p = r.p; q = p + 2
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x3; r.p = q
+            if b & 0x3: r.badz(p, 2, b & 0x3)
+            it = -1; al = 0
+        t = SelectedServiceType(service_id=v1_service_id, parameter_set_id=v1_parameter_set_id)
         v_selected_service.append(t)
         n += 1
         if n < 16:
-            p = r.p
-            q = p + 2
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x3
-            r.p = q
-            e = b & 0x3
-            if e >= 2:
-                r.bad_code(p + 0, e, 2)
-            it, al = _P33[e]
+            it, al = _P54[r.code(2, 2)]
         else:
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected end of element')
             it = -1; al = 0
     return SelectedServiceListType(selected_service=v_selected_service)
 
@@ -6955,74 +8407,70 @@ def _e_SelectedServiceListType(w: Writer, o: SelectedServiceListType) -> None:
     s = 0
     n = 0
     for x in o.selected_service:
-        c = _C34[s]
-        w.bits(c[0], c[1])
-        _e_SelectedServiceType(w, x)
+        c1 = _C60[s]
+        f1_service_id = x.service_id
+        if f1_service_id is None: raise ExiEncodeError("SelectedServiceType: missing required service_id")
+        w.bits(((c1[0]) << 2), c1[1] + 2)
+        w.uint(f1_service_id)
+        s1 = 1
+        w.bits(0, 1)
+        f1_parameter_set_id = x.parameter_set_id
+        if f1_parameter_set_id is not None:
+            if not -32768 <= f1_parameter_set_id <= 32767:
+                raise ExiEncodeError(f"value {f1_parameter_set_id!r} outside [-32768, 32767]")
+            w.bits((1 if f1_parameter_set_id < 0 else 0), 4)
+            w.uint(-f1_parameter_set_id - 1 if f1_parameter_set_id < 0 else f1_parameter_set_id)
+            w.bits(0, 1)
+            s1 = 2
+        c2 = _C61[s1]
+        w.bits((c2[0]), c2[1])
         n += 1
         s = 1 if n < 16 else 2
     if n < 1 or n > 16:
         raise ExiEncodeError(f"SelectedServiceListType: {n} items of selected_service (allowed 1..16)")
-    c = _C35[s]
-    w.bits(c[0], c[1])
+    c3 = _C61[s]
+    w.bits((c3[0]), c3[1])
 
 def _d_SelectedServiceType(r: Reader) -> SelectedServiceType:
     rv = r.v; rn = r.n
     v_service_id = None
     v_parameter_set_id = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_service_id = r.uintb(65535)
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x4:
-        r.badz(p, 3, b & 0x4)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 1, e, 2)
-    it, al = _P5[e]
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P7[e]
     if it == 1:
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        if b & 0x2:
-            r.badz(p, 2, b & 0x2)
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x2: r.badz(p, 2, b & 0x2)
         sg = (b & 0x1) == 1
         v_parameter_set_id = -r.uintb(32767) - 1 if sg else r.uintb(32767)
         if not -32768 <= v_parameter_set_id <= 32767:
             r.fail('integer out of range')
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        if b & 0x3:
-            r.badz(p, 2, b & 0x3)
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
         it = -1; al = 0
     return SelectedServiceType(service_id=v_service_id, parameter_set_id=v_parameter_set_id)
 
 def _e_SelectedServiceType(w: Writer, o: SelectedServiceType) -> None:
     f_service_id = o.service_id
-    if f_service_id is None:
-        raise ExiEncodeError("SelectedServiceType: missing required service_id")
+    if f_service_id is None: raise ExiEncodeError("SelectedServiceType: missing required service_id")
     w.bits(0, 2)
     w.uint(f_service_id)
-    w.bits(0, 1)
     s = 1
+    w.bits(0, 1)
     f_parameter_set_id = o.parameter_set_id
     if f_parameter_set_id is not None:
         if not -32768 <= f_parameter_set_id <= 32767:
@@ -7031,37 +8479,28 @@ def _e_SelectedServiceType(w: Writer, o: SelectedServiceType) -> None:
         w.uint(-f_parameter_set_id - 1 if f_parameter_set_id < 0 else f_parameter_set_id)
         w.bits(0, 1)
         s = 2
-    c = _C35[s]
-    w.bits(c[0], c[1])
+    c1 = _C61[s]
+    w.bits((c1[0]), c1[1])
 
 def _d_ServiceDetailReqType(r: Reader) -> ServiceDetailReqType:
     rv = r.v; rn = r.n
     v_service_id = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_service_id = r.uintb(65535)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = -1; al = 0
     return ServiceDetailReqType(service_id=v_service_id)
 
 def _e_ServiceDetailReqType(w: Writer, o: ServiceDetailReqType) -> None:
     f_service_id = o.service_id
-    if f_service_id is None:
-        raise ExiEncodeError("ServiceDetailReqType: missing required service_id")
+    if f_service_id is None: raise ExiEncodeError("ServiceDetailReqType: missing required service_id")
     w.bits(0, 2)
     w.uint(f_service_id)
     w.bits(0, 2)
@@ -7071,112 +8510,67 @@ def _d_ServiceDetailResType(r: Reader) -> ServiceDetailResType:
     v_response_code = None
     v_service_id = None
     v_service_parameter_list = None
-    p = r.p
-    q = p + 10
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3ff
-    r.p = q
-    if b & 0x307:
-        r.badz(p, 10, b & 0x307)
+    p = r.p; q = p + 10
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3ff; r.p = q
+    if b & 0x307: r.badz(p, 10, b & 0x307)
     k = (b >> 3) & 0x1f
-    if k >= 26:
-        r.bad(p + 2, 'enumeration index out of range')
-    v_response_code = _K8[k]
+    if k >= 26: r.bad(p + 2, 'enum index')
+    v_response_code = _K10[k]
     it = 1; al = 0
     v_service_id = r.uintb(65535)
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x4:
-        r.badz(p, 3, b & 0x4)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 1, e, 2)
-    it, al = _P14[e]
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P25[e]
     if it == 2:
         v_service_parameter_list = _d_ServiceParameterListType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected end of element')
         it = -1; al = 0
     return ServiceDetailResType(response_code=v_response_code, service_id=v_service_id, service_parameter_list=v_service_parameter_list)
 
 def _e_ServiceDetailResType(w: Writer, o: ServiceDetailResType) -> None:
     f_response_code = o.response_code
-    if f_response_code is None:
-        raise ExiEncodeError("ServiceDetailResType: missing required response_code")
-    w.bits((_K10[f_response_code]) << 1, 8)
+    if f_response_code is None: raise ExiEncodeError("ServiceDetailResType: missing required response_code")
     f_service_id = o.service_id
-    if f_service_id is None:
-        raise ExiEncodeError("ServiceDetailResType: missing required service_id")
-    w.bits(0, 2)
+    if f_service_id is None: raise ExiEncodeError("ServiceDetailResType: missing required service_id")
+    w.bits(((_K12[f_response_code]) << 3), 10)
     w.uint(f_service_id)
-    w.bits(0, 1)
     s = 2
+    w.bits(0, 1)
     f_service_parameter_list = o.service_parameter_list
     if f_service_parameter_list is not None:
         w.bits(0, 2)
         _e_ServiceParameterListType(w, f_service_parameter_list)
         s = 3
-    c = _C16[s]
-    w.bits(c[0], c[1])
+    c1 = _C41[s]
+    w.bits((c1[0]), c1[1])
 
 def _d_ServiceDiscoveryReqType(r: Reader) -> ServiceDiscoveryReqType:
     rv = r.v; rn = r.n
     v_service_scope = None
     v_service_category = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 3:
-        r.bad_code(p + 0, e, 3)
-    it, al = _P4[e]
+    it, al = _P6[r.code(2, 3)]
     if it == 0:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected characters')
         v_service_scope = r.string()
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
-        if b & 0x4:
-            r.badz(p, 3, b & 0x4)
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 1, e, 2)
-        it, al = _P5[e]
+        if e >= 2: r.bad_code(p + 1, e, 2)
+        it, al = _P7[e]
     if it == 1:
-        p = r.p
-        q = p + 5
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1f
-        r.p = q
-        if b & 0x13:
-            r.badz(p, 5, b & 0x13)
+        p = r.p; q = p + 5
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x1f; r.p = q
+        if b & 0x13: r.badz(p, 5, b & 0x13)
         k = (b >> 2) & 0x3
-        v_service_category = _K28[k]
+        v_service_category = _K26[k]
         it = -1; al = 0
     return ServiceDiscoveryReqType(service_scope=v_service_scope, service_category=v_service_category)
 
@@ -7190,12 +8584,11 @@ def _e_ServiceDiscoveryReqType(w: Writer, o: ServiceDiscoveryReqType) -> None:
         s = 1
     f_service_category = o.service_category
     if f_service_category is not None:
-        c = _C6[s]
-        w.bits(c[0], c[1])
-        w.bits((_K31[f_service_category]) << 1, 4)
+        c1 = _C8[s]
+        w.bits(((c1[0]) << 4) | ((_K42[f_service_category]) << 1), c1[1] + 4)
         s = 2
-    c = _C7[s]
-    w.bits(c[0], c[1])
+    c2 = _C9[s]
+    w.bits((c2[0]), c2[1])
 
 def _d_ServiceDiscoveryResType(r: Reader) -> ServiceDiscoveryResType:
     rv = r.v; rn = r.n
@@ -7203,66 +8596,34 @@ def _d_ServiceDiscoveryResType(r: Reader) -> ServiceDiscoveryResType:
     v_payment_option_list = None
     v_charge_service = None
     v_service_list = None
-    p = r.p
-    q = p + 9
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1ff
-    r.p = q
-    if b & 0x183:
-        r.badz(p, 9, b & 0x183)
+    p = r.p; q = p + 9
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ff; r.p = q
+    if b & 0x183: r.badz(p, 9, b & 0x183)
     k = (b >> 2) & 0x1f
-    if k >= 26:
-        r.bad(p + 2, 'enumeration index out of range')
-    v_response_code = _K8[k]
+    if k >= 26: r.bad(p + 2, 'enum index')
+    v_response_code = _K10[k]
     it = 1; al = 0
     v_payment_option_list = _d_PaymentOptionListType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected next item')
     it = 2; al = 0
     v_charge_service = _d_ChargeServiceType(r)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
-    it, al = _P120[e]
+    it, al = _P27[r.code(2, 2)]
     if it == 3:
         v_service_list = _d_ServiceListType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected end of element')
         it = -1; al = 0
     return ServiceDiscoveryResType(response_code=v_response_code, payment_option_list=v_payment_option_list, charge_service=v_charge_service, service_list=v_service_list)
 
 def _e_ServiceDiscoveryResType(w: Writer, o: ServiceDiscoveryResType) -> None:
     f_response_code = o.response_code
-    if f_response_code is None:
-        raise ExiEncodeError("ServiceDiscoveryResType: missing required response_code")
-    w.bits((_K10[f_response_code]) << 1, 8)
+    if f_response_code is None: raise ExiEncodeError("ServiceDiscoveryResType: missing required response_code")
     f_payment_option_list = o.payment_option_list
-    if f_payment_option_list is None:
-        raise ExiEncodeError("ServiceDiscoveryResType: missing required payment_option_list")
-    w.bits(0, 1)
+    if f_payment_option_list is None: raise ExiEncodeError("ServiceDiscoveryResType: missing required payment_option_list")
+    w.bits(((_K12[f_response_code]) << 2), 9)
     _e_PaymentOptionListType(w, f_payment_option_list)
     f_charge_service = o.charge_service
-    if f_charge_service is None:
-        raise ExiEncodeError("ServiceDiscoveryResType: missing required charge_service")
+    if f_charge_service is None: raise ExiEncodeError("ServiceDiscoveryResType: missing required charge_service")
     w.bits(0, 1)
     _e_ChargeServiceType(w, f_charge_service)
     s = 3
@@ -7271,46 +8632,72 @@ def _e_ServiceDiscoveryResType(w: Writer, o: ServiceDiscoveryResType) -> None:
         w.bits(0, 2)
         _e_ServiceListType(w, f_service_list)
         s = 4
-    c = _C153[s]
-    w.bits(c[0], c[1])
+    c1 = _C43[s]
+    w.bits((c1[0]), c1[1])
 
 def _d_ServiceListType(r: Reader) -> ServiceListType:
     rv = r.v; rn = r.n
     v_service = []
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected next item')
     it = 0; al = 0
     n = 0
     while it == 0:
-        t = _d_ServiceType(r)
+        v1_service_id = None
+        v1_service_name = None
+        v1_service_category = None
+        v1_service_scope = None
+        v1_free_service = None
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
+        it = 0; al = 0
+        v1_service_id = r.uintb(65535)
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x4: r.badz(p, 3, b & 0x4)
+        e = b & 0x3
+        if e >= 2: r.bad_code(p + 1, e, 2)
+        it, al = _P56[e]
+        if it == 1:
+            r.zero(1, 'expected characters')
+            v1_service_name = r.string()
+            p = r.p; q = p + 2
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x3; r.p = q
+            if b & 0x3: r.badz(p, 2, b & 0x3)
+            it = 2; al = 0
+        p = r.p; q = p + 6
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3f; r.p = q
+        if b & 0x24: r.badz(p, 6, b & 0x24)
+        k = (b >> 3) & 0x3
+        v1_service_category = _K26[k]
+        e = b & 0x3
+        if e >= 2: r.bad_code(p + 4, e, 2)
+        it, al = _P57[e]
+        if it == 3:
+            r.zero(1, 'expected characters')
+            v1_service_scope = r.string()
+            p = r.p; q = p + 2
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x3; r.p = q
+            if b & 0x3: r.badz(p, 2, b & 0x3)
+            it = 4; al = 0
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xb: r.badz(p, 4, b & 0xb)
+        v1_free_service = ((b >> 2) & 0x1) == 1
+        it = -1; al = 0
+        t = ServiceType(service_id=v1_service_id, service_name=v1_service_name, service_category=v1_service_category, service_scope=v1_service_scope, free_service=v1_free_service)
         v_service.append(t)
         n += 1
         if n < 8:
-            p = r.p
-            q = p + 2
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x3
-            r.p = q
-            e = b & 0x3
-            if e >= 2:
-                r.bad_code(p + 0, e, 2)
-            it, al = _P33[e]
+            it, al = _P54[r.code(2, 2)]
         else:
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected end of element')
             it = -1; al = 0
     return ServiceListType(service=v_service)
 
@@ -7318,27 +8705,46 @@ def _e_ServiceListType(w: Writer, o: ServiceListType) -> None:
     s = 0
     n = 0
     for x in o.service:
-        c = _C34[s]
-        w.bits(c[0], c[1])
-        _e_ServiceType(w, x)
+        c1 = _C60[s]
+        f1_service_id = x.service_id
+        if f1_service_id is None: raise ExiEncodeError("ServiceType: missing required service_id")
+        w.bits(((c1[0]) << 2), c1[1] + 2)
+        w.uint(f1_service_id)
+        s1 = 1
+        w.bits(0, 1)
+        f1_service_name = x.service_name
+        if f1_service_name is not None:
+            w.bits(0, 3)
+            w.string(f1_service_name)
+            w.bits(0, 1)
+            s1 = 2
+        f1_service_category = x.service_category
+        if f1_service_category is None: raise ExiEncodeError("ServiceType: missing required service_category")
+        c2 = _C156[s1]
+        s1 = 3
+        s1 = 3
+        w.bits(((c2[0]) << 4) | ((_K42[f1_service_category]) << 1), c2[1] + 4)
+        f1_service_scope = x.service_scope
+        if f1_service_scope is not None:
+            w.bits(0, 3)
+            w.string(f1_service_scope)
+            w.bits(0, 1)
+            s1 = 4
+        f1_free_service = x.free_service
+        if f1_free_service is None: raise ExiEncodeError("ServiceType: missing required free_service")
+        c3 = _C157[s1]
+        s1 = 5
+        w.bits(((c3[0]) << 4) | ((1 if f1_free_service else 0) << 2), c3[1] + 4)
         n += 1
         s = 1 if n < 8 else 2
     if n < 1 or n > 8:
         raise ExiEncodeError(f"ServiceListType: {n} items of service (allowed 1..8)")
-    c = _C35[s]
-    w.bits(c[0], c[1])
+    c4 = _C61[s]
+    w.bits((c4[0]), c4[1])
 
 def _d_ServiceParameterListType(r: Reader) -> ServiceParameterListType:
-    rv = r.v; rn = r.n
     v_parameter_set = []
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected next item')
     it = 0; al = 0
     n = 0
     while it == 0:
@@ -7346,25 +8752,9 @@ def _d_ServiceParameterListType(r: Reader) -> ServiceParameterListType:
         v_parameter_set.append(t)
         n += 1
         if n < 255:
-            p = r.p
-            q = p + 2
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x3
-            r.p = q
-            e = b & 0x3
-            if e >= 2:
-                r.bad_code(p + 0, e, 2)
-            it, al = _P33[e]
+            it, al = _P54[r.code(2, 2)]
         else:
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected end of element')
             it = -1; al = 0
     return ServiceParameterListType(parameter_set=v_parameter_set)
 
@@ -7372,15 +8762,15 @@ def _e_ServiceParameterListType(w: Writer, o: ServiceParameterListType) -> None:
     s = 0
     n = 0
     for x in o.parameter_set:
-        c = _C34[s]
-        w.bits(c[0], c[1])
+        c1 = _C60[s]
+        w.bits((c1[0]), c1[1])
         _e_ParameterSetType(w, x)
         n += 1
         s = 1 if n < 255 else 2
     if n < 1 or n > 255:
         raise ExiEncodeError(f"ServiceParameterListType: {n} items of parameter_set (allowed 1..255)")
-    c = _C35[s]
-    w.bits(c[0], c[1])
+    c2 = _C61[s]
+    w.bits((c2[0]), c2[1])
 
 def _d_ServiceType(r: Reader) -> ServiceType:
     rv = r.v; rn = r.n
@@ -7389,100 +8779,59 @@ def _d_ServiceType(r: Reader) -> ServiceType:
     v_service_category = None
     v_service_scope = None
     v_free_service = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_service_id = r.uintb(65535)
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x4:
-        r.badz(p, 3, b & 0x4)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 1, e, 2)
-    it, al = _P27[e]
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P56[e]
     if it == 1:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected characters')
         v_service_name = r.string()
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        if b & 0x3:
-            r.badz(p, 2, b & 0x3)
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 2; al = 0
-    p = r.p
-    q = p + 6
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3f
-    r.p = q
-    if b & 0x24:
-        r.badz(p, 6, b & 0x24)
+    p = r.p; q = p + 6
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3f; r.p = q
+    if b & 0x24: r.badz(p, 6, b & 0x24)
     k = (b >> 3) & 0x3
-    v_service_category = _K28[k]
+    v_service_category = _K26[k]
     e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 4, e, 2)
-    it, al = _P29[e]
+    if e >= 2: r.bad_code(p + 4, e, 2)
+    it, al = _P57[e]
     if it == 3:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected characters')
         v_service_scope = r.string()
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        if b & 0x3:
-            r.badz(p, 2, b & 0x3)
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 4; al = 0
-    p = r.p
-    q = p + 4
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xf
-    r.p = q
-    if b & 0xb:
-        r.badz(p, 4, b & 0xb)
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0xb: r.badz(p, 4, b & 0xb)
     v_free_service = ((b >> 2) & 0x1) == 1
     it = -1; al = 0
     return ServiceType(service_id=v_service_id, service_name=v_service_name, service_category=v_service_category, service_scope=v_service_scope, free_service=v_free_service)
 
 def _e_ServiceType(w: Writer, o: ServiceType) -> None:
     f_service_id = o.service_id
-    if f_service_id is None:
-        raise ExiEncodeError("ServiceType: missing required service_id")
+    if f_service_id is None: raise ExiEncodeError("ServiceType: missing required service_id")
     w.bits(0, 2)
     w.uint(f_service_id)
-    w.bits(0, 1)
     s = 1
+    w.bits(0, 1)
     f_service_name = o.service_name
     if f_service_name is not None:
         w.bits(0, 3)
@@ -7490,13 +8839,11 @@ def _e_ServiceType(w: Writer, o: ServiceType) -> None:
         w.bits(0, 1)
         s = 2
     f_service_category = o.service_category
-    if f_service_category is None:
-        raise ExiEncodeError("ServiceType: missing required service_category")
-    c = _C154[s]
-    w.bits(c[0], c[1])
-    w.bits((_K31[f_service_category]) << 1, 4)
+    if f_service_category is None: raise ExiEncodeError("ServiceType: missing required service_category")
+    c1 = _C156[s]
     s = 3
     s = 3
+    w.bits(((c1[0]) << 4) | ((_K42[f_service_category]) << 1), c1[1] + 4)
     f_service_scope = o.service_scope
     if f_service_scope is not None:
         w.bits(0, 3)
@@ -7504,42 +8851,30 @@ def _e_ServiceType(w: Writer, o: ServiceType) -> None:
         w.bits(0, 1)
         s = 4
     f_free_service = o.free_service
-    if f_free_service is None:
-        raise ExiEncodeError("ServiceType: missing required free_service")
-    c = _C155[s]
-    w.bits(c[0], c[1])
-    w.bits((1 if f_free_service else 0) << 1, 3)
+    if f_free_service is None: raise ExiEncodeError("ServiceType: missing required free_service")
+    c2 = _C157[s]
     s = 5
-    w.bits(0, 1)
+    w.bits(((c2[0]) << 4) | ((1 if f_free_service else 0) << 2), c2[1] + 4)
 
 def _d_SessionSetupReqType(r: Reader) -> SessionSetupReqType:
     rv = r.v; rn = r.n
     v_evccid = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_evccid = r.binary()
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = -1; al = 0
     return SessionSetupReqType(evccid=v_evccid)
 
 def _e_SessionSetupReqType(w: Writer, o: SessionSetupReqType) -> None:
     f_evccid = o.evccid
-    if f_evccid is None:
-        raise ExiEncodeError("SessionSetupReqType: missing required evccid")
+    if f_evccid is None: raise ExiEncodeError("SessionSetupReqType: missing required evccid")
     w.bits(0, 2)
     w.binary(f_evccid)
     w.bits(0, 2)
@@ -7549,68 +8884,47 @@ def _d_SessionSetupResType(r: Reader) -> SessionSetupResType:
     v_response_code = None
     v_evseid = None
     v_evse_time_stamp = None
-    p = r.p
-    q = p + 10
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3ff
-    r.p = q
-    if b & 0x307:
-        r.badz(p, 10, b & 0x307)
+    p = r.p; q = p + 10
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3ff; r.p = q
+    if b & 0x307: r.badz(p, 10, b & 0x307)
     k = (b >> 3) & 0x1f
-    if k >= 26:
-        r.bad(p + 2, 'enumeration index out of range')
-    v_response_code = _K8[k]
+    if k >= 26: r.bad(p + 2, 'enum index')
+    v_response_code = _K10[k]
     it = 1; al = 0
     v_evseid = r.string()
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x4:
-        r.badz(p, 3, b & 0x4)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 1, e, 2)
-    it, al = _P14[e]
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P25[e]
     if it == 2:
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        if b & 0x2:
-            r.badz(p, 2, b & 0x2)
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x2: r.badz(p, 2, b & 0x2)
         sg = (b & 0x1) == 1
         v_evse_time_stamp = -r.uintb(9223372036854775807) - 1 if sg else r.uintb(9223372036854775807)
         if not -9223372036854775808 <= v_evse_time_stamp <= 9223372036854775807:
             r.fail('integer out of range')
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        if b & 0x3:
-            r.badz(p, 2, b & 0x3)
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
         it = -1; al = 0
     return SessionSetupResType(response_code=v_response_code, evseid=v_evseid, evse_time_stamp=v_evse_time_stamp)
 
 def _e_SessionSetupResType(w: Writer, o: SessionSetupResType) -> None:
     f_response_code = o.response_code
-    if f_response_code is None:
-        raise ExiEncodeError("SessionSetupResType: missing required response_code")
-    w.bits((_K10[f_response_code]) << 1, 8)
+    if f_response_code is None: raise ExiEncodeError("SessionSetupResType: missing required response_code")
     f_evseid = o.evseid
-    if f_evseid is None:
-        raise ExiEncodeError("SessionSetupResType: missing required evseid")
-    w.bits(0, 2)
+    if f_evseid is None: raise ExiEncodeError("SessionSetupResType: missing required evseid")
+    w.bits(((_K12[f_response_code]) << 3), 10)
     w.string(f_evseid)
-    w.bits(0, 1)
     s = 2
+    w.bits(0, 1)
     f_evse_time_stamp = o.evse_time_stamp
     if f_evse_time_stamp is not None:
         if not -9223372036854775808 <= f_evse_time_stamp <= 9223372036854775807:
@@ -7619,122 +8933,76 @@ def _e_SessionSetupResType(w: Writer, o: SessionSetupResType) -> None:
         w.uint(-f_evse_time_stamp - 1 if f_evse_time_stamp < 0 else f_evse_time_stamp)
         w.bits(0, 1)
         s = 3
-    c = _C16[s]
-    w.bits(c[0], c[1])
+    c1 = _C41[s]
+    w.bits((c1[0]), c1[1])
 
 def _d_SessionStopReqType(r: Reader) -> SessionStopReqType:
     rv = r.v; rn = r.n
     v_charging_session = None
-    p = r.p
-    q = p + 5
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1f
-    r.p = q
-    if b & 0x1b:
-        r.badz(p, 5, b & 0x1b)
+    p = r.p; q = p + 5
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1f; r.p = q
+    if b & 0x1b: r.badz(p, 5, b & 0x1b)
     k = (b >> 2) & 0x1
-    v_charging_session = _K156[k]
+    v_charging_session = _K28[k]
     it = -1; al = 0
     return SessionStopReqType(charging_session=v_charging_session)
 
 def _e_SessionStopReqType(w: Writer, o: SessionStopReqType) -> None:
     f_charging_session = o.charging_session
-    if f_charging_session is None:
-        raise ExiEncodeError("SessionStopReqType: missing required charging_session")
-    w.bits((_K157[f_charging_session]) << 2, 5)
+    if f_charging_session is None: raise ExiEncodeError("SessionStopReqType: missing required charging_session")
+    w.bits(((_K44[f_charging_session]) << 2), 5)
 
 def _d_SessionStopResType(r: Reader) -> SessionStopResType:
     rv = r.v; rn = r.n
     v_response_code = None
-    p = r.p
-    q = p + 9
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1ff
-    r.p = q
-    if b & 0x183:
-        r.badz(p, 9, b & 0x183)
+    p = r.p; q = p + 9
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ff; r.p = q
+    if b & 0x183: r.badz(p, 9, b & 0x183)
     k = (b >> 2) & 0x1f
-    if k >= 26:
-        r.bad(p + 2, 'enumeration index out of range')
-    v_response_code = _K8[k]
+    if k >= 26: r.bad(p + 2, 'enum index')
+    v_response_code = _K10[k]
     it = -1; al = 0
     return SessionStopResType(response_code=v_response_code)
 
 def _e_SessionStopResType(w: Writer, o: SessionStopResType) -> None:
     f_response_code = o.response_code
-    if f_response_code is None:
-        raise ExiEncodeError("SessionStopResType: missing required response_code")
-    w.bits((_K10[f_response_code]) << 2, 9)
+    if f_response_code is None: raise ExiEncodeError("SessionStopResType: missing required response_code")
+    w.bits(((_K12[f_response_code]) << 2), 9)
 
 def _d_SignatureMethodType(r: Reader) -> SignatureMethodType:
     rv = r.v; rn = r.n
     v_algorithm = None
     v_hmac_output_length = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected next item')
     it = 0; al = 0
     v_algorithm = r.string()
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    e = b & 0x7
-    if e >= 3:
-        r.bad_code(p + 0, e, 3)
-    it, al = _P102[e]
+    it, al = _P116[r.code(3, 3)]
     if it == 1:
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        if b & 0x2:
-            r.badz(p, 2, b & 0x2)
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x2: r.badz(p, 2, b & 0x2)
         sg = (b & 0x1) == 1
         v_hmac_output_length = -r.uint() - 1 if sg else r.uint()
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
-        if b & 0x4:
-            r.badz(p, 3, b & 0x4)
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 1, e, 2)
-        it, al = _P14[e]
+        if e >= 2: r.bad_code(p + 1, e, 2)
+        it, al = _P25[e]
     n = 0
     while it == 2:
         r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P14[e]
+        it, al = _P25[r.code(2, 2)]
     return SignatureMethodType(algorithm=v_algorithm, hmac_output_length=v_hmac_output_length)
 
 def _e_SignatureMethodType(w: Writer, o: SignatureMethodType) -> None:
     f_algorithm = o.algorithm
-    if f_algorithm is None:
-        raise ExiEncodeError("SignatureMethodType: missing required algorithm")
+    if f_algorithm is None: raise ExiEncodeError("SignatureMethodType: missing required algorithm")
     w.bits(0, 1)
     w.string(f_algorithm)
     s = 1
@@ -7744,49 +9012,23 @@ def _e_SignatureMethodType(w: Writer, o: SignatureMethodType) -> None:
         w.uint(-f_hmac_output_length - 1 if f_hmac_output_length < 0 else f_hmac_output_length)
         w.bits(0, 1)
         s = 2
-    c = _C158[s]
-    w.bits(c[0], c[1])
+    c1 = _C158[s]
+    w.bits((c1[0]), c1[1])
 
 def _d_SignaturePropertiesType(r: Reader) -> SignaturePropertiesType:
-    rv = r.v; rn = r.n
     v_id = None
     v_signature_property = []
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
-    it, al = _P0[e]
+    it, al = _P0[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected next item')
         it = 1; al = 0
     n = 0
     while it == 1:
         t = _d_SignaturePropertyType(r)
         v_signature_property.append(t)
         n += 1
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P5[e]
+        it, al = _P7[r.code(2, 2)]
     return SignaturePropertiesType(id=v_id, signature_property=v_signature_property)
 
 def _e_SignaturePropertiesType(w: Writer, o: SignaturePropertiesType) -> None:
@@ -7798,8 +9040,8 @@ def _e_SignaturePropertiesType(w: Writer, o: SignaturePropertiesType) -> None:
         s = 1
     n = 0
     for x in o.signature_property:
-        c = _C101[s]
-        w.bits(c[0], c[1])
+        c1 = _C131[s]
+        w.bits((c1[0]), c1[1])
         _e_SignaturePropertyType(w, x)
         n += 1
         s = 2
@@ -7808,55 +9050,20 @@ def _e_SignaturePropertiesType(w: Writer, o: SignaturePropertiesType) -> None:
     w.bits(1, 2)
 
 def _d_SignaturePropertyType(r: Reader) -> SignaturePropertyType:
-    rv = r.v; rn = r.n
     v_id = None
     v_target = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
-    it, al = _P0[e]
+    it, al = _P0[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected next item')
         it = 1; al = 0
     v_target = r.string()
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 1:
-        r.bad_code(p + 0, e, 1)
-    it, al = _P159[e]
+    it, al = _P159[r.code(2, 1)]
     n = 0
     while it == 2:
         r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P14[e]
+        it, al = _P25[r.code(2, 2)]
     return SignaturePropertyType(id=v_id, target=v_target)
 
 def _e_SignaturePropertyType(w: Writer, o: SignaturePropertyType) -> None:
@@ -7867,10 +9074,9 @@ def _e_SignaturePropertyType(w: Writer, o: SignaturePropertyType) -> None:
         w.string(f_id)
         s = 1
     f_target = o.target
-    if f_target is None:
-        raise ExiEncodeError("SignaturePropertyType: missing required target")
-    c = _C15[s]
-    w.bits(c[0], c[1])
+    if f_target is None: raise ExiEncodeError("SignaturePropertyType: missing required target")
+    c1 = _C29[s]
+    w.bits((c1[0]), c1[1])
     w.string(f_target)
     s = 2
     raise ExiEncodeError("SignaturePropertyType: required wildcard content")
@@ -7882,75 +9088,43 @@ def _d_SignatureType(r: Reader) -> SignatureType:
     v_signature_value = None
     v_key_info = None
     v_object = []
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
-    it, al = _P0[e]
+    it, al = _P0[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected next item')
         it = 1; al = 0
     v_signed_info = _d_SignedInfoType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 2; al = 0
-    v_signature_value = _d_SignatureValueType(r)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
+    v1_id = None
+    v1_value = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
-    if e >= 3:
-        r.bad_code(p + 0, e, 3)
-    it, al = _P107[e]
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P0[e]
+    if it == 0:
+        v1_id = r.string()
+        r.zero(1, 'expected next item')
+        it = 1; al = 0
+    v1_value = r.binary()
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 3: r.bad_code(p + 1, e, 3)
+    it, al = _P66[e]
+    v_signature_value = SignatureValueType(id=v1_id, value=v1_value)
     if it == 3:
         v_key_info = _d_KeyInfoType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P108[e]
+        it, al = _P67[r.code(2, 2)]
     n = 0
     while it == 4:
         t = _d_ObjectType(r)
         v_object.append(t)
         n += 1
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P108[e]
+        it, al = _P67[r.code(2, 2)]
     return SignatureType(id=v_id, signed_info=v_signed_info, signature_value=v_signature_value, key_info=v_key_info, object=v_object)
 
 def _e_SignatureType(w: Writer, o: SignatureType) -> None:
@@ -7961,18 +9135,28 @@ def _e_SignatureType(w: Writer, o: SignatureType) -> None:
         w.string(f_id)
         s = 1
     f_signed_info = o.signed_info
-    if f_signed_info is None:
-        raise ExiEncodeError("SignatureType: missing required signed_info")
-    c = _C1[s]
-    w.bits(c[0], c[1])
+    if f_signed_info is None: raise ExiEncodeError("SignatureType: missing required signed_info")
+    c1 = _C2[s]
+    w.bits((c1[0]), c1[1])
     _e_SignedInfoType(w, f_signed_info)
     s = 2
     f_signature_value = o.signature_value
-    if f_signature_value is None:
-        raise ExiEncodeError("SignatureType: missing required signature_value")
+    if f_signature_value is None: raise ExiEncodeError("SignatureType: missing required signature_value")
+    s1 = 0
     w.bits(0, 1)
-    _e_SignatureValueType(w, f_signature_value)
+    f1_id = f_signature_value.id
+    if f1_id is not None:
+        w.bits(0, 2)
+        w.string(f1_id)
+        s1 = 1
+    f1_value = f_signature_value.value
+    if f1_value is None: raise ExiEncodeError("SignatureValueType: missing required value")
+    c2 = _C160[s1]
+    w.bits((c2[0]), c2[1])
+    w.binary(f1_value)
+    s1 = 2
     s = 3
+    w.bits(0, 1)
     f_key_info = o.key_info
     if f_key_info is not None:
         w.bits(0, 2)
@@ -7980,48 +9164,24 @@ def _e_SignatureType(w: Writer, o: SignatureType) -> None:
         s = 4
     n = 0
     for x in o.object:
-        c = _C160[s]
-        w.bits(c[0], c[1])
+        c3 = _C161[s]
+        w.bits((c3[0]), c3[1])
         _e_ObjectType(w, x)
         n += 1
         s = 5
-    c = _C161[s]
-    w.bits(c[0], c[1])
+    c4 = _C162[s]
+    w.bits((c4[0]), c4[1])
 
 def _d_SignatureValueType(r: Reader) -> SignatureValueType:
-    rv = r.v; rn = r.n
     v_id = None
     v_value = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
-    it, al = _P0[e]
+    it, al = _P0[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected next item')
         it = 1; al = 0
     v_value = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return SignatureValueType(id=v_id, value=v_value)
 
@@ -8033,76 +9193,35 @@ def _e_SignatureValueType(w: Writer, o: SignatureValueType) -> None:
         w.string(f_id)
         s = 1
     f_value = o.value
-    if f_value is None:
-        raise ExiEncodeError("SignatureValueType: missing required value")
-    c = _C162[s]
-    w.bits(c[0], c[1])
+    if f_value is None: raise ExiEncodeError("SignatureValueType: missing required value")
+    c1 = _C160[s]
+    w.bits((c1[0]), c1[1])
     w.binary(f_value)
     s = 2
     w.bits(0, 1)
 
 def _d_SignedInfoType(r: Reader) -> SignedInfoType:
-    rv = r.v; rn = r.n
     v_id = None
     v_canonicalization_method = None
     v_signature_method = None
     v_reference = []
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
-    it, al = _P0[e]
+    it, al = _P0[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected next item')
         it = 1; al = 0
     v_canonicalization_method = _d_CanonicalizationMethodType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected next item')
     it = 2; al = 0
     v_signature_method = _d_SignatureMethodType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected next item')
     it = 3; al = 0
     n = 0
     while it == 3:
         t = _d_ReferenceType(r)
         v_reference.append(t)
         n += 1
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P120[e]
+        it, al = _P27[r.code(2, 2)]
     return SignedInfoType(id=v_id, canonicalization_method=v_canonicalization_method, signature_method=v_signature_method, reference=v_reference)
 
 def _e_SignedInfoType(w: Writer, o: SignedInfoType) -> None:
@@ -8113,22 +9232,20 @@ def _e_SignedInfoType(w: Writer, o: SignedInfoType) -> None:
         w.string(f_id)
         s = 1
     f_canonicalization_method = o.canonicalization_method
-    if f_canonicalization_method is None:
-        raise ExiEncodeError("SignedInfoType: missing required canonicalization_method")
-    c = _C113[s]
-    w.bits(c[0], c[1])
+    if f_canonicalization_method is None: raise ExiEncodeError("SignedInfoType: missing required canonicalization_method")
+    c1 = _C34[s]
+    w.bits((c1[0]), c1[1])
     _e_CanonicalizationMethodType(w, f_canonicalization_method)
     s = 2
     f_signature_method = o.signature_method
-    if f_signature_method is None:
-        raise ExiEncodeError("SignedInfoType: missing required signature_method")
+    if f_signature_method is None: raise ExiEncodeError("SignedInfoType: missing required signature_method")
     w.bits(0, 1)
     _e_SignatureMethodType(w, f_signature_method)
     s = 3
     n = 0
     for x in o.reference:
-        c = _C163[s]
-        w.bits(c[0], c[1])
+        c2 = _C163[s]
+        w.bits((c2[0]), c2[1])
         _e_ReferenceType(w, x)
         n += 1
         s = 4
@@ -8137,58 +9254,20 @@ def _e_SignedInfoType(w: Writer, o: SignedInfoType) -> None:
     w.bits(1, 2)
 
 def _d_SubCertificatesType(r: Reader) -> SubCertificatesType:
-    rv = r.v; rn = r.n
     v_certificate = []
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected next item')
     it = 0; al = 0
     n = 0
     while it == 0:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected characters')
         t = r.binary()
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected end of element')
         v_certificate.append(t)
         n += 1
         if n < 4:
-            p = r.p
-            q = p + 2
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x3
-            r.p = q
-            e = b & 0x3
-            if e >= 2:
-                r.bad_code(p + 0, e, 2)
-            it, al = _P33[e]
+            it, al = _P54[r.code(2, 2)]
         else:
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected end of element')
             it = -1; al = 0
     return SubCertificatesType(certificate=v_certificate)
 
@@ -8196,66 +9275,37 @@ def _e_SubCertificatesType(w: Writer, o: SubCertificatesType) -> None:
     s = 0
     n = 0
     for x in o.certificate:
-        c = _C34[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c1 = _C60[s]
+        w.bits(((c1[0]) << 1), c1[1] + 1)
         w.binary(x)
         w.bits(0, 1)
         n += 1
         s = 1 if n < 4 else 2
     if n < 1 or n > 4:
         raise ExiEncodeError(f"SubCertificatesType: {n} items of certificate (allowed 1..4)")
-    c = _C35[s]
-    w.bits(c[0], c[1])
+    c2 = _C61[s]
+    w.bits((c2[0]), c2[1])
 
 def _d_SupportedEnergyTransferModeType(r: Reader) -> SupportedEnergyTransferModeType:
     rv = r.v; rn = r.n
     v_energy_transfer_mode = []
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected next item')
     it = 0; al = 0
     n = 0
     while it == 0:
-        p = r.p
-        q = p + 5
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1f
-        r.p = q
-        if b & 0x11:
-            r.badz(p, 5, b & 0x11)
+        p = r.p; q = p + 5
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x1f; r.p = q
+        if b & 0x11: r.badz(p, 5, b & 0x11)
         k = (b >> 1) & 0x7
-        if k >= 6:
-            r.bad(p + 1, 'enumeration index out of range')
-        t = _K19[k]
+        if k >= 6: r.bad(p + 1, 'enum index')
+        t = _K15[k]
         v_energy_transfer_mode.append(t)
         n += 1
         if n < 6:
-            p = r.p
-            q = p + 2
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x3
-            r.p = q
-            e = b & 0x3
-            if e >= 2:
-                r.bad_code(p + 0, e, 2)
-            it, al = _P33[e]
+            it, al = _P54[r.code(2, 2)]
         else:
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected end of element')
             it = -1; al = 0
     return SupportedEnergyTransferModeType(energy_transfer_mode=v_energy_transfer_mode)
 
@@ -8263,130 +9313,70 @@ def _e_SupportedEnergyTransferModeType(w: Writer, o: SupportedEnergyTransferMode
     s = 0
     n = 0
     for x in o.energy_transfer_mode:
-        c = _C34[s]
-        w.bits(c[0], c[1])
-        w.bits((_K21[x]) << 1, 5)
+        c1 = _C60[s]
+        w.bits(((c1[0]) << 5) | ((_K30[x]) << 1), c1[1] + 5)
         n += 1
         s = 1 if n < 6 else 2
     if n < 1 or n > 6:
         raise ExiEncodeError(f"SupportedEnergyTransferModeType: {n} items of energy_transfer_mode (allowed 1..6)")
-    c = _C35[s]
-    w.bits(c[0], c[1])
+    c2 = _C61[s]
+    w.bits((c2[0]), c2[1])
 
 def _d_TransformType(r: Reader) -> TransformType:
-    rv = r.v; rn = r.n
     v_algorithm = None
     v_x_path = []
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected next item')
     it = 0; al = 0
     v_algorithm = r.string()
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    e = b & 0x7
-    if e >= 3:
-        r.bad_code(p + 0, e, 3)
-    it, al = _P164[e]
+    it, al = _P164[r.code(3, 3)]
     n = 0
     while it == 1:
         if al == 0:
             r.fail("wildcard (undeclared) element content is not supported")
         elif al == 1:
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected characters')
             t = r.string()
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected end of element')
             v_x_path.append(t)
         n += 1
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
-        e = b & 0x7
-        if e >= 3:
-            r.bad_code(p + 0, e, 3)
-        it, al = _P164[e]
+        it, al = _P164[r.code(3, 3)]
     return TransformType(algorithm=v_algorithm, x_path=v_x_path)
 
 def _e_TransformType(w: Writer, o: TransformType) -> None:
     f_algorithm = o.algorithm
-    if f_algorithm is None:
-        raise ExiEncodeError("TransformType: missing required algorithm")
+    if f_algorithm is None: raise ExiEncodeError("TransformType: missing required algorithm")
     w.bits(0, 1)
     w.string(f_algorithm)
     s = 1
     n = 0
     for x in o.x_path:
-        c = _C165[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c1 = _C165[s]
+        w.bits(((c1[0]) << 1), c1[1] + 1)
         w.string(x)
         w.bits(0, 1)
         n += 1
         s = 2
-    c = _C166[s]
-    w.bits(c[0], c[1])
+    c2 = _C166[s]
+    w.bits((c2[0]), c2[1])
 
 def _d_TransformsType(r: Reader) -> TransformsType:
-    rv = r.v; rn = r.n
     v_transform = []
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected next item')
     it = 0; al = 0
     n = 0
     while it == 0:
         t = _d_TransformType(r)
         v_transform.append(t)
         n += 1
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P33[e]
+        it, al = _P54[r.code(2, 2)]
     return TransformsType(transform=v_transform)
 
 def _e_TransformsType(w: Writer, o: TransformsType) -> None:
     s = 0
     n = 0
     for x in o.transform:
-        c = _C100[s]
-        w.bits(c[0], c[1])
+        c1 = _C130[s]
+        w.bits((c1[0]), c1[1])
         _e_TransformType(w, x)
         n += 1
         s = 1
@@ -8397,91 +9387,138 @@ def _e_TransformsType(w: Writer, o: TransformsType) -> None:
 def _d_WeldingDetectionReqType(r: Reader) -> WeldingDetectionReqType:
     rv = r.v; rn = r.n
     v_dc_ev_status = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 0; al = 0
-    v_dc_ev_status = _d_DC_EVStatusType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_ev_ready = None
+    v1_ev_error_code = None
+    v1_evresssoc = None
+    p = r.p; q = p + 24
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xffffff; r.p = q
+    if b & 0xee1c07: r.badz(p, 24, b & 0xee1c07)
+    v1_ev_ready = ((b >> 20) & 0x1) == 1
+    k = (b >> 13) & 0xf
+    if k >= 12: r.bad(p + 7, 'enum index')
+    v1_ev_error_code = _K46[k]
+    v1_evresssoc = ((b >> 3) & 0x7f)
+    if v1_evresssoc > 100: r.bad(p + 14, 'range')
+    v_dc_ev_status = DC_EVStatusType(ev_ready=v1_ev_ready, ev_error_code=v1_ev_error_code, evresssoc=v1_evresssoc)
     it = -1; al = 0
     return WeldingDetectionReqType(dc_ev_status=v_dc_ev_status)
 
 def _e_WeldingDetectionReqType(w: Writer, o: WeldingDetectionReqType) -> None:
     f_dc_ev_status = o.dc_ev_status
-    if f_dc_ev_status is None:
-        raise ExiEncodeError("WeldingDetectionReqType: missing required dc_ev_status")
-    w.bits(0, 1)
-    _e_DC_EVStatusType(w, f_dc_ev_status)
-    w.bits(0, 1)
+    if f_dc_ev_status is None: raise ExiEncodeError("WeldingDetectionReqType: missing required dc_ev_status")
+    f1_ev_ready = f_dc_ev_status.ev_ready
+    if f1_ev_ready is None: raise ExiEncodeError("DC_EVStatusType: missing required ev_ready")
+    f1_ev_error_code = f_dc_ev_status.ev_error_code
+    if f1_ev_error_code is None: raise ExiEncodeError("DC_EVStatusType: missing required ev_error_code")
+    f1_evresssoc = f_dc_ev_status.evresssoc
+    if f1_evresssoc is None: raise ExiEncodeError("DC_EVStatusType: missing required evresssoc")
+    if not 0 <= f1_evresssoc <= 100:
+        raise ExiEncodeError(f"value {f1_evresssoc!r} outside [0, 100]")
+    w.bits(((1 if f1_ev_ready else 0) << 20) | ((_K47[f1_ev_error_code]) << 13) | ((f1_evresssoc) << 3), 24)
 
 def _d_WeldingDetectionResType(r: Reader) -> WeldingDetectionResType:
     rv = r.v; rn = r.n
     v_response_code = None
     v_dc_evse_status = None
     v_evse_present_voltage = None
-    p = r.p
-    q = p + 9
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1ff
-    r.p = q
-    if b & 0x183:
-        r.badz(p, 9, b & 0x183)
-    k = (b >> 2) & 0x1f
-    if k >= 26:
-        r.bad(p + 2, 'enumeration index out of range')
-    v_response_code = _K8[k]
-    it = 1; al = 0
-    v_dc_evse_status = _d_DC_EVSEStatusType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_notification_max_delay = None
+    v1_evse_notification = None
+    v1_evse_isolation_status = None
+    v1_evse_status_code = None
+    p = r.p; q = p + 11
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7ff; r.p = q
+    if b & 0x60f: r.badz(p, 11, b & 0x60f)
+    k = (b >> 4) & 0x1f
+    if k >= 26: r.bad(p + 2, 'enum index')
+    v_response_code = _K10[k]
+    it = 0; al = 0
+    v1_notification_max_delay = r.uintb(65535)
+    p = r.p; q = p + 8
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xff; r.p = q
+    if b & 0xe4: r.badz(p, 8, b & 0xe4)
+    k = (b >> 3) & 0x3
+    if k >= 3: r.bad(p + 3, 'enum index')
+    v1_evse_notification = _K4[k]
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 6, e, 2)
+    it, al = _P19[e]
+    if it == 2:
+        p = r.p; q = p + 6
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3f; r.p = q
+        if b & 0x23: r.badz(p, 6, b & 0x23)
+        k = (b >> 2) & 0x7
+        if k >= 5: r.bad(p + 1, 'enum index')
+        v1_evse_isolation_status = _K48[k]
+        it = 3; al = 0
+    v2_multiplier = None
+    v2_unit = None
+    v2_value = None
+    p = r.p; q = p + 23
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7fffff; r.p = q
+    if b & 0x43e38e: r.badz(p, 23, b & 0x43e38e)
+    k = (b >> 18) & 0xf
+    if k >= 12: r.bad(p + 1, 'enum index')
+    v1_evse_status_code = _K49[k]
+    v2_multiplier = ((b >> 10) & 0x7) - 3
+    if v2_multiplier > 3: r.bad(p + 10, 'range')
+    k = (b >> 4) & 0x7
+    if k >= 7: r.bad(p + 16, 'enum index')
+    v2_unit = _K1[k]
+    sg = (b & 0x1) == 1
+    v_dc_evse_status = DC_EVSEStatusType(notification_max_delay=v1_notification_max_delay, evse_notification=v1_evse_notification, evse_isolation_status=v1_evse_isolation_status, evse_status_code=v1_evse_status_code)
     it = 2; al = 0
-    v_evse_present_voltage = _d_PhysicalValueType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v2_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v2_value <= 32767:
+        r.fail('integer out of range')
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    v_evse_present_voltage = PhysicalValueType(multiplier=v2_multiplier, unit=v2_unit, value=v2_value)
     it = -1; al = 0
     return WeldingDetectionResType(response_code=v_response_code, dc_evse_status=v_dc_evse_status, evse_present_voltage=v_evse_present_voltage)
 
 def _e_WeldingDetectionResType(w: Writer, o: WeldingDetectionResType) -> None:
     f_response_code = o.response_code
-    if f_response_code is None:
-        raise ExiEncodeError("WeldingDetectionResType: missing required response_code")
-    w.bits((_K10[f_response_code]) << 1, 8)
+    if f_response_code is None: raise ExiEncodeError("WeldingDetectionResType: missing required response_code")
     f_dc_evse_status = o.dc_evse_status
-    if f_dc_evse_status is None:
-        raise ExiEncodeError("WeldingDetectionResType: missing required dc_evse_status")
-    w.bits(0, 1)
-    _e_DC_EVSEStatusType(w, f_dc_evse_status)
+    if f_dc_evse_status is None: raise ExiEncodeError("WeldingDetectionResType: missing required dc_evse_status")
+    f1_notification_max_delay = f_dc_evse_status.notification_max_delay
+    if f1_notification_max_delay is None: raise ExiEncodeError("DC_EVSEStatusType: missing required notification_max_delay")
+    w.bits(((_K12[f_response_code]) << 4), 11)
+    w.uint(f1_notification_max_delay)
+    f1_evse_notification = f_dc_evse_status.evse_notification
+    if f1_evse_notification is None: raise ExiEncodeError("DC_EVSEStatusType: missing required evse_notification")
+    s1 = 2
+    w.bits(((_K5[f1_evse_notification]) << 1), 6)
+    f1_evse_isolation_status = f_dc_evse_status.evse_isolation_status
+    if f1_evse_isolation_status is not None:
+        w.bits(((_K50[f1_evse_isolation_status]) << 1), 7)
+        s1 = 3
+    f1_evse_status_code = f_dc_evse_status.evse_status_code
+    if f1_evse_status_code is None: raise ExiEncodeError("DC_EVSEStatusType: missing required evse_status_code")
+    c1 = _C35[s1]
+    s1 = 4
     f_evse_present_voltage = o.evse_present_voltage
-    if f_evse_present_voltage is None:
-        raise ExiEncodeError("WeldingDetectionResType: missing required evse_present_voltage")
-    w.bits(0, 1)
-    _e_PhysicalValueType(w, f_evse_present_voltage)
-    w.bits(0, 1)
+    if f_evse_present_voltage is None: raise ExiEncodeError("WeldingDetectionResType: missing required evse_present_voltage")
+    f2_multiplier = f_evse_present_voltage.multiplier
+    if f2_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
+    if not -3 <= f2_multiplier <= 3:
+        raise ExiEncodeError(f"value {f2_multiplier!r} outside [-3, 3]")
+    f2_unit = f_evse_present_voltage.unit
+    if f2_unit is None: raise ExiEncodeError("PhysicalValueType: missing required unit")
+    f2_value = f_evse_present_voltage.value
+    if f2_value is None: raise ExiEncodeError("PhysicalValueType: missing required value")
+    if not -32768 <= f2_value <= 32767:
+        raise ExiEncodeError(f"value {f2_value!r} outside [-32768, 32767]")
+    w.bits(((c1[0]) << 23) | ((_K51[f1_evse_status_code]) << 18) | ((f2_multiplier + 3) << 10) | ((_K3[f2_unit]) << 4) | (1 if f2_value < 0 else 0), c1[1] + 23)
+    w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
+    w.bits(0, 3)
 
 def _d_X509DataType(r: Reader) -> X509DataType:
     rv = r.v; rn = r.n
@@ -8490,149 +9527,98 @@ def _d_X509DataType(r: Reader) -> X509DataType:
     v_x509_subject_name = []
     v_x509_certificate = []
     v_x509_crl = []
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    e = b & 0x7
-    if e >= 6:
-        r.bad_code(p + 0, e, 6)
-    it, al = _P167[e]
+    it, al = _P167[r.code(3, 6)]
     n = 0
     while it == 0:
         if al == 0:
-            t = _d_X509IssuerSerialType(r)
+            v1_x509_issuer_name = None
+            v1_x509_serial_number = None
+            p = r.p; q = p + 2
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x3; r.p = q
+            if b & 0x3: r.badz(p, 2, b & 0x3)
+            it = 0; al = 0
+            v1_x509_issuer_name = r.string()
+            p = r.p; q = p + 4
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0xf; r.p = q
+            if b & 0xe: r.badz(p, 4, b & 0xe)
+            sg = (b & 0x1) == 1
+            it = 1; al = 0
+            v1_x509_serial_number = -r.uint() - 1 if sg else r.uint()
+            p = r.p; q = p + 2
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x3; r.p = q
+            if b & 0x3: r.badz(p, 2, b & 0x3)
+            it = -1; al = 0
+            t = X509IssuerSerialType(x509_issuer_name=v1_x509_issuer_name, x509_serial_number=v1_x509_serial_number)
             v_x509_issuer_serial.append(t)
         elif al == 1:
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected characters')
             t = r.binary()
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected end of element')
             v_x509_ski.append(t)
         elif al == 2:
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected characters')
             t = r.string()
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected end of element')
             v_x509_subject_name.append(t)
         elif al == 3:
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected characters')
             t = r.binary()
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected end of element')
             v_x509_certificate.append(t)
         elif al == 4:
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected characters')
             t = r.binary()
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected end of element')
             v_x509_crl.append(t)
         elif al == 5:
             r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
-        e = b & 0x7
-        if e >= 7:
-            r.bad_code(p + 0, e, 7)
-        it, al = _P168[e]
+        it, al = _P168[r.code(3, 7)]
     return X509DataType(x509_issuer_serial=v_x509_issuer_serial, x509_ski=v_x509_ski, x509_subject_name=v_x509_subject_name, x509_certificate=v_x509_certificate, x509_crl=v_x509_crl)
 
 def _e_X509DataType(w: Writer, o: X509DataType) -> None:
     s = 0
     n = 0
     for x in o.x509_issuer_serial:
-        c = _C169[s]
-        w.bits(c[0], c[1])
-        _e_X509IssuerSerialType(w, x)
+        c1 = _C169[s]
+        f1_x509_issuer_name = x.x509_issuer_name
+        if f1_x509_issuer_name is None: raise ExiEncodeError("X509IssuerSerialType: missing required x509_issuer_name")
+        w.bits(((c1[0]) << 2), c1[1] + 2)
+        w.string(f1_x509_issuer_name)
+        f1_x509_serial_number = x.x509_serial_number
+        if f1_x509_serial_number is None: raise ExiEncodeError("X509IssuerSerialType: missing required x509_serial_number")
+        w.bits((1 if f1_x509_serial_number < 0 else 0), 4)
+        w.uint(-f1_x509_serial_number - 1 if f1_x509_serial_number < 0 else f1_x509_serial_number)
+        w.bits(0, 2)
         n += 1
         s = 1
     for x in o.x509_ski:
-        c = _C170[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c2 = _C170[s]
+        w.bits(((c2[0]) << 1), c2[1] + 1)
         w.binary(x)
         w.bits(0, 1)
         n += 1
         s = 1
     for x in o.x509_subject_name:
-        c = _C171[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c3 = _C171[s]
+        w.bits(((c3[0]) << 1), c3[1] + 1)
         w.string(x)
         w.bits(0, 1)
         n += 1
         s = 1
     for x in o.x509_certificate:
-        c = _C172[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c4 = _C172[s]
+        w.bits(((c4[0]) << 1), c4[1] + 1)
         w.binary(x)
         w.bits(0, 1)
         n += 1
         s = 1
     for x in o.x509_crl:
-        c = _C173[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c5 = _C173[s]
+        w.bits(((c5[0]) << 1), c5[1] + 1)
         w.binary(x)
         w.bits(0, 1)
         n += 1
@@ -8645,49 +9631,34 @@ def _d_X509IssuerSerialType(r: Reader) -> X509IssuerSerialType:
     rv = r.v; rn = r.n
     v_x509_issuer_name = None
     v_x509_serial_number = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_x509_issuer_name = r.string()
-    p = r.p
-    q = p + 4
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xf
-    r.p = q
-    if b & 0xe:
-        r.badz(p, 4, b & 0xe)
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0xe: r.badz(p, 4, b & 0xe)
     sg = (b & 0x1) == 1
     it = 1; al = 0
     v_x509_serial_number = -r.uint() - 1 if sg else r.uint()
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = -1; al = 0
     return X509IssuerSerialType(x509_issuer_name=v_x509_issuer_name, x509_serial_number=v_x509_serial_number)
 
 def _e_X509IssuerSerialType(w: Writer, o: X509IssuerSerialType) -> None:
     f_x509_issuer_name = o.x509_issuer_name
-    if f_x509_issuer_name is None:
-        raise ExiEncodeError("X509IssuerSerialType: missing required x509_issuer_name")
+    if f_x509_issuer_name is None: raise ExiEncodeError("X509IssuerSerialType: missing required x509_issuer_name")
     w.bits(0, 2)
     w.string(f_x509_issuer_name)
-    w.bits(0, 1)
     f_x509_serial_number = o.x509_serial_number
-    if f_x509_serial_number is None:
-        raise ExiEncodeError("X509IssuerSerialType: missing required x509_serial_number")
-    w.bits((1 if f_x509_serial_number < 0 else 0), 3)
+    if f_x509_serial_number is None: raise ExiEncodeError("X509IssuerSerialType: missing required x509_serial_number")
+    w.bits((1 if f_x509_serial_number < 0 else 0), 4)
     w.uint(-f_x509_serial_number - 1 if f_x509_serial_number < 0 else f_x509_serial_number)
     w.bits(0, 2)
 
@@ -8695,69 +9666,69 @@ def _d_V2G_Message(r: Reader) -> V2G_Message:
     rv = r.v; rn = r.n
     v_header = None
     v_body = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = None
+    v1_notification = None
+    v1_signature = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
-    v_header = _d_MessageHeaderType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = r.binary()
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 3: r.bad_code(p + 1, e, 3)
+    it, al = _P116[e]
+    if it == 1:
+        v1_notification = _d_NotificationType(r)
+        it, al = _P25[r.code(2, 2)]
+    if it == 2:
+        v1_signature = _d_SignatureType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+    v_header = MessageHeaderType(session_id=v1_session_id, notification=v1_notification, signature=v1_signature)
+    r.zero(1, 'expected next item')
     it = 1; al = 0
     v_body = _d_BodyType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return V2G_Message(header=v_header, body=v_body)
 
 def _e_V2G_Message(w: Writer, o: V2G_Message) -> None:
     f_header = o.header
-    if f_header is None:
-        raise ExiEncodeError("V2G_Message: missing required header")
+    if f_header is None: raise ExiEncodeError("V2G_Message: missing required header")
+    f1_session_id = f_header.session_id
+    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
+    w.bits(0, 3)
+    w.binary(f1_session_id)
+    s1 = 1
     w.bits(0, 1)
-    _e_MessageHeaderType(w, f_header)
+    f1_notification = f_header.notification
+    if f1_notification is not None:
+        w.bits(0, 2)
+        _e_NotificationType(w, f1_notification)
+        s1 = 2
+    f1_signature = f_header.signature
+    if f1_signature is not None:
+        c1 = _C134[s1]
+        w.bits((c1[0]), c1[1])
+        _e_SignatureType(w, f1_signature)
+        s1 = 3
+    c2 = _C135[s1]
     f_body = o.body
-    if f_body is None:
-        raise ExiEncodeError("V2G_Message: missing required body")
-    w.bits(0, 1)
+    if f_body is None: raise ExiEncodeError("V2G_Message: missing required body")
+    w.bits(((c2[0]) << 1), c2[1] + 1)
     _e_BodyType(w, f_body)
     w.bits(0, 1)
 
 def _d_g_DigestValue(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_g_DigestValue(w: Writer, v) -> None:
@@ -8767,23 +9738,9 @@ def _e_g_DigestValue(w: Writer, v) -> None:
 
 def _d_g_KeyName(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.string()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_g_KeyName(w: Writer, v) -> None:
@@ -8793,23 +9750,9 @@ def _e_g_KeyName(w: Writer, v) -> None:
 
 def _d_g_MgmtData(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.string()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_g_MgmtData(w: Writer, v) -> None:
@@ -8819,75 +9762,48 @@ def _e_g_MgmtData(w: Writer, v) -> None:
 
 def _d_f_BulkChargingComplete(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x5:
-        r.badz(p, 3, b & 0x5)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_BulkChargingComplete(w: Writer, v) -> None:
-    w.bits((1 if v else 0) << 1, 3)
+    w.bits(((1 if v else 0) << 1), 3)
 
 def _d_f_BulkChargingComplete(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x5:
-        r.badz(p, 3, b & 0x5)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_BulkChargingComplete(w: Writer, v) -> None:
-    w.bits((1 if v else 0) << 1, 3)
+    w.bits(((1 if v else 0) << 1), 3)
 
 def _d_f_BulkSOC(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 9
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1ff
-    r.p = q
-    if b & 0x101:
-        r.badz(p, 9, b & 0x101)
+    p = r.p; q = p + 9
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ff; r.p = q
+    if b & 0x101: r.badz(p, 9, b & 0x101)
     v = ((b >> 1) & 0x7f)
-    if v > 100:
-        r.bad(p + 1, 'integer out of range')
+    if v > 100: r.bad(p + 1, 'range')
     return v
 
 def _e_f_BulkSOC(w: Writer, v) -> None:
     if not 0 <= v <= 100:
         raise ExiEncodeError(f"value {v!r} outside [0, 100]")
-    w.bits((v) << 1, 9)
+    w.bits(((v) << 1), 9)
 
 def _d_f_Certificate(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_Certificate(w: Writer, v) -> None:
@@ -8897,94 +9813,62 @@ def _e_f_Certificate(w: Writer, v) -> None:
 
 def _d_f_ChargeProgress(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 4
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xf
-    r.p = q
-    if b & 0x9:
-        r.badz(p, 4, b & 0x9)
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0x9: r.badz(p, 4, b & 0x9)
     k = (b >> 1) & 0x3
-    if k >= 3:
-        r.bad(p + 1, 'enumeration index out of range')
-    v = _K129[k]
+    if k >= 3: r.bad(p + 1, 'enum index')
+    v = _K22[k]
     return v
 
 def _e_f_ChargeProgress(w: Writer, v) -> None:
-    w.bits((_K132[v]) << 1, 4)
+    w.bits(((_K37[v]) << 1), 4)
 
 def _d_f_ChargingComplete(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x5:
-        r.badz(p, 3, b & 0x5)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_ChargingComplete(w: Writer, v) -> None:
-    w.bits((1 if v else 0) << 1, 3)
+    w.bits(((1 if v else 0) << 1), 3)
 
 def _d_f_ChargingComplete(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x5:
-        r.badz(p, 3, b & 0x5)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_ChargingComplete(w: Writer, v) -> None:
-    w.bits((1 if v else 0) << 1, 3)
+    w.bits(((1 if v else 0) << 1), 3)
 
 def _d_f_ChargingProfileEntryMaxNumberOfPhasesInUse(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 4
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xf
-    r.p = q
-    if b & 0x9:
-        r.badz(p, 4, b & 0x9)
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0x9: r.badz(p, 4, b & 0x9)
     v = ((b >> 1) & 0x3) + 1
-    if v > 3:
-        r.bad(p + 1, 'integer out of range')
+    if v > 3: r.bad(p + 1, 'range')
     return v
 
 def _e_f_ChargingProfileEntryMaxNumberOfPhasesInUse(w: Writer, v) -> None:
     if not 1 <= v <= 3:
         raise ExiEncodeError(f"value {v!r} outside [1, 3]")
-    w.bits((v - 1) << 1, 4)
+    w.bits(((v - 1) << 1), 4)
 
 def _d_f_ChargingProfileEntryStart(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(4294967295)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_ChargingProfileEntryStart(w: Writer, v) -> None:
@@ -8994,40 +9878,22 @@ def _e_f_ChargingProfileEntryStart(w: Writer, v) -> None:
 
 def _d_f_ChargingSession(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x5:
-        r.badz(p, 3, b & 0x5)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x5: r.badz(p, 3, b & 0x5)
     k = (b >> 1) & 0x1
-    v = _K156[k]
+    v = _K28[k]
     return v
 
 def _e_f_ChargingSession(w: Writer, v) -> None:
-    w.bits((_K157[v]) << 1, 3)
+    w.bits(((_K44[v]) << 1), 3)
 
 def _d_f_DepartureTime(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(4294967295)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_DepartureTime(w: Writer, v) -> None:
@@ -9037,23 +9903,9 @@ def _e_f_DepartureTime(w: Writer, v) -> None:
 
 def _d_f_DigestValue(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_DigestValue(w: Writer, v) -> None:
@@ -9063,41 +9915,23 @@ def _e_f_DigestValue(w: Writer, v) -> None:
 
 def _d_f_EPriceLevel(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 10
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3ff
-    r.p = q
-    if b & 0x201:
-        r.badz(p, 10, b & 0x201)
+    p = r.p; q = p + 10
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3ff; r.p = q
+    if b & 0x201: r.badz(p, 10, b & 0x201)
     v = ((b >> 1) & 0xff)
     return v
 
 def _e_f_EPriceLevel(w: Writer, v) -> None:
     if not 0 <= v <= 255:
         raise ExiEncodeError(f"value {v!r} outside [0, 255]")
-    w.bits((v) << 1, 10)
+    w.bits(((v) << 1), 10)
 
 def _d_f_EVCCID(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_EVCCID(w: Writer, v) -> None:
@@ -9107,94 +9941,62 @@ def _e_f_EVCCID(w: Writer, v) -> None:
 
 def _d_f_EVErrorCode(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 6
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3f
-    r.p = q
-    if b & 0x21:
-        r.badz(p, 6, b & 0x21)
+    p = r.p; q = p + 6
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3f; r.p = q
+    if b & 0x21: r.badz(p, 6, b & 0x21)
     k = (b >> 1) & 0xf
-    if k >= 12:
-        r.bad(p + 1, 'enumeration index out of range')
-    v = _K84[k]
+    if k >= 12: r.bad(p + 1, 'enum index')
+    v = _K46[k]
     return v
 
 def _e_f_EVErrorCode(w: Writer, v) -> None:
-    w.bits((_K85[v]) << 1, 6)
+    w.bits(((_K47[v]) << 1), 6)
 
 def _d_f_EVRESSSOC(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 9
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1ff
-    r.p = q
-    if b & 0x101:
-        r.badz(p, 9, b & 0x101)
+    p = r.p; q = p + 9
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ff; r.p = q
+    if b & 0x101: r.badz(p, 9, b & 0x101)
     v = ((b >> 1) & 0x7f)
-    if v > 100:
-        r.bad(p + 1, 'integer out of range')
+    if v > 100: r.bad(p + 1, 'range')
     return v
 
 def _e_f_EVRESSSOC(w: Writer, v) -> None:
     if not 0 <= v <= 100:
         raise ExiEncodeError(f"value {v!r} outside [0, 100]")
-    w.bits((v) << 1, 9)
+    w.bits(((v) << 1), 9)
 
 def _d_f_EVReady(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x5:
-        r.badz(p, 3, b & 0x5)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_EVReady(w: Writer, v) -> None:
-    w.bits((1 if v else 0) << 1, 3)
+    w.bits(((1 if v else 0) << 1), 3)
 
 def _d_f_EVSECurrentLimitAchieved(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x5:
-        r.badz(p, 3, b & 0x5)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_EVSECurrentLimitAchieved(w: Writer, v) -> None:
-    w.bits((1 if v else 0) << 1, 3)
+    w.bits(((1 if v else 0) << 1), 3)
 
 def _d_f_EVSEID(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.string()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_EVSEID(w: Writer, v) -> None:
@@ -9204,118 +10006,83 @@ def _e_f_EVSEID(w: Writer, v) -> None:
 
 def _d_f_EVSEIsolationStatus(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 5
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1f
-    r.p = q
-    if b & 0x11:
-        r.badz(p, 5, b & 0x11)
+    p = r.p; q = p + 5
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1f; r.p = q
+    if b & 0x11: r.badz(p, 5, b & 0x11)
     k = (b >> 1) & 0x7
-    if k >= 5:
-        r.bad(p + 1, 'enumeration index out of range')
-    v = _K79[k]
+    if k >= 5: r.bad(p + 1, 'enum index')
+    v = _K48[k]
     return v
 
 def _e_f_EVSEIsolationStatus(w: Writer, v) -> None:
-    w.bits((_K81[v]) << 1, 5)
+    w.bits(((_K50[v]) << 1), 5)
 
 def _d_f_EVSENotification(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 4
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xf
-    r.p = q
-    if b & 0x9:
-        r.badz(p, 4, b & 0x9)
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0x9: r.badz(p, 4, b & 0x9)
     k = (b >> 1) & 0x3
-    if k >= 3:
-        r.bad(p + 1, 'enumeration index out of range')
-    v = _K2[k]
+    if k >= 3: r.bad(p + 1, 'enum index')
+    v = _K4[k]
     return v
 
 def _e_f_EVSENotification(w: Writer, v) -> None:
-    w.bits((_K3[v]) << 1, 4)
+    w.bits(((_K5[v]) << 1), 4)
 
 def _d_f_EVSEPowerLimitAchieved(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x5:
-        r.badz(p, 3, b & 0x5)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_EVSEPowerLimitAchieved(w: Writer, v) -> None:
-    w.bits((1 if v else 0) << 1, 3)
+    w.bits(((1 if v else 0) << 1), 3)
 
 def _d_f_EVSEProcessing(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 4
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xf
-    r.p = q
-    if b & 0x9:
-        r.badz(p, 4, b & 0x9)
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0x9: r.badz(p, 4, b & 0x9)
     k = (b >> 1) & 0x3
-    if k >= 3:
-        r.bad(p + 1, 'enumeration index out of range')
-    v = _K9[k]
+    if k >= 3: r.bad(p + 1, 'enum index')
+    v = _K11[k]
     return v
 
 def _e_f_EVSEProcessing(w: Writer, v) -> None:
-    w.bits((_K11[v]) << 1, 4)
+    w.bits(((_K13[v]) << 1), 4)
 
 def _d_f_EVSEStatusCode(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 6
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3f
-    r.p = q
-    if b & 0x21:
-        r.badz(p, 6, b & 0x21)
+    p = r.p; q = p + 6
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3f; r.p = q
+    if b & 0x21: r.badz(p, 6, b & 0x21)
     k = (b >> 1) & 0xf
-    if k >= 12:
-        r.bad(p + 1, 'enumeration index out of range')
-    v = _K80[k]
+    if k >= 12: r.bad(p + 1, 'enum index')
+    v = _K49[k]
     return v
 
 def _e_f_EVSEStatusCode(w: Writer, v) -> None:
-    w.bits((_K83[v]) << 1, 6)
+    w.bits(((_K51[v]) << 1), 6)
 
 def _d_f_EVSETimeStamp(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x2:
-        r.badz(p, 2, b & 0x2)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
     v = -r.uintb(9223372036854775807) - 1 if sg else r.uintb(9223372036854775807)
     if not -9223372036854775808 <= v <= 9223372036854775807:
         r.fail('integer out of range')
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_EVSETimeStamp(w: Writer, v) -> None:
@@ -9327,58 +10094,35 @@ def _e_f_EVSETimeStamp(w: Writer, v) -> None:
 
 def _d_f_EVSEVoltageLimitAchieved(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x5:
-        r.badz(p, 3, b & 0x5)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_EVSEVoltageLimitAchieved(w: Writer, v) -> None:
-    w.bits((1 if v else 0) << 1, 3)
+    w.bits(((1 if v else 0) << 1), 3)
 
 def _d_f_EnergyTransferMode(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 5
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1f
-    r.p = q
-    if b & 0x11:
-        r.badz(p, 5, b & 0x11)
+    p = r.p; q = p + 5
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1f; r.p = q
+    if b & 0x11: r.badz(p, 5, b & 0x11)
     k = (b >> 1) & 0x7
-    if k >= 6:
-        r.bad(p + 1, 'enumeration index out of range')
-    v = _K19[k]
+    if k >= 6: r.bad(p + 1, 'enum index')
+    v = _K15[k]
     return v
 
 def _e_f_EnergyTransferMode(w: Writer, v) -> None:
-    w.bits((_K21[v]) << 1, 5)
+    w.bits(((_K30[v]) << 1), 5)
 
 def _d_f_Exponent(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_Exponent(w: Writer, v) -> None:
@@ -9388,42 +10132,23 @@ def _e_f_Exponent(w: Writer, v) -> None:
 
 def _d_f_FaultCode(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 4
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xf
-    r.p = q
-    if b & 0x9:
-        r.badz(p, 4, b & 0x9)
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0x9: r.badz(p, 4, b & 0x9)
     k = (b >> 1) & 0x3
-    if k >= 3:
-        r.bad(p + 1, 'enumeration index out of range')
-    v = _K115[k]
+    if k >= 3: r.bad(p + 1, 'enum index')
+    v = _K132[k]
     return v
 
 def _e_f_FaultCode(w: Writer, v) -> None:
-    w.bits((_K116[v]) << 1, 4)
+    w.bits(((_K133[v]) << 1), 4)
 
 def _d_f_FaultMsg(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.string()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_FaultMsg(w: Writer, v) -> None:
@@ -9433,59 +10158,36 @@ def _e_f_FaultMsg(w: Writer, v) -> None:
 
 def _d_f_FreeService(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x5:
-        r.badz(p, 3, b & 0x5)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_FreeService(w: Writer, v) -> None:
-    w.bits((1 if v else 0) << 1, 3)
+    w.bits(((1 if v else 0) << 1), 3)
 
 def _d_f_FullSOC(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 9
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1ff
-    r.p = q
-    if b & 0x101:
-        r.badz(p, 9, b & 0x101)
+    p = r.p; q = p + 9
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ff; r.p = q
+    if b & 0x101: r.badz(p, 9, b & 0x101)
     v = ((b >> 1) & 0x7f)
-    if v > 100:
-        r.bad(p + 1, 'integer out of range')
+    if v > 100: r.bad(p + 1, 'range')
     return v
 
 def _e_f_FullSOC(w: Writer, v) -> None:
     if not 0 <= v <= 100:
         raise ExiEncodeError(f"value {v!r} outside [0, 100]")
-    w.bits((v) << 1, 9)
+    w.bits(((v) << 1), 9)
 
 def _d_f_G(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_G(w: Writer, v) -> None:
@@ -9495,23 +10197,9 @@ def _e_f_G(w: Writer, v) -> None:
 
 def _d_f_GenChallenge(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_GenChallenge(w: Writer, v) -> None:
@@ -9521,24 +10209,13 @@ def _e_f_GenChallenge(w: Writer, v) -> None:
 
 def _d_f_HMACOutputLength(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x2:
-        r.badz(p, 2, b & 0x2)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
     v = -r.uint() - 1 if sg else r.uint()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_HMACOutputLength(w: Writer, v) -> None:
@@ -9548,23 +10225,9 @@ def _e_f_HMACOutputLength(w: Writer, v) -> None:
 
 def _d_f_J(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_J(w: Writer, v) -> None:
@@ -9574,23 +10237,9 @@ def _e_f_J(w: Writer, v) -> None:
 
 def _d_f_KeyName(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.string()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_KeyName(w: Writer, v) -> None:
@@ -9600,23 +10249,9 @@ def _e_f_KeyName(w: Writer, v) -> None:
 
 def _d_f_MaxEntriesSAScheduleTuple(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(65535)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_MaxEntriesSAScheduleTuple(w: Writer, v) -> None:
@@ -9626,23 +10261,9 @@ def _e_f_MaxEntriesSAScheduleTuple(w: Writer, v) -> None:
 
 def _d_f_MeterID(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.string()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_MeterID(w: Writer, v) -> None:
@@ -9652,23 +10273,9 @@ def _e_f_MeterID(w: Writer, v) -> None:
 
 def _d_f_MeterReading(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(18446744073709551615)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_MeterReading(w: Writer, v) -> None:
@@ -9678,26 +10285,15 @@ def _e_f_MeterReading(w: Writer, v) -> None:
 
 def _d_f_MeterStatus(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x2:
-        r.badz(p, 2, b & 0x2)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
     v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
     if not -32768 <= v <= 32767:
         r.fail('integer out of range')
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_MeterStatus(w: Writer, v) -> None:
@@ -9709,23 +10305,9 @@ def _e_f_MeterStatus(w: Writer, v) -> None:
 
 def _d_f_MgmtData(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.string()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_MgmtData(w: Writer, v) -> None:
@@ -9735,23 +10317,9 @@ def _e_f_MgmtData(w: Writer, v) -> None:
 
 def _d_f_Modulus(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_Modulus(w: Writer, v) -> None:
@@ -9761,43 +10329,24 @@ def _e_f_Modulus(w: Writer, v) -> None:
 
 def _d_f_Multiplier(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 5
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1f
-    r.p = q
-    if b & 0x11:
-        r.badz(p, 5, b & 0x11)
+    p = r.p; q = p + 5
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1f; r.p = q
+    if b & 0x11: r.badz(p, 5, b & 0x11)
     v = ((b >> 1) & 0x7) - 3
-    if v > 3:
-        r.bad(p + 1, 'integer out of range')
+    if v > 3: r.bad(p + 1, 'range')
     return v
 
 def _e_f_Multiplier(w: Writer, v) -> None:
     if not -3 <= v <= 3:
         raise ExiEncodeError(f"value {v!r} outside [-3, 3]")
-    w.bits((v + 3) << 1, 5)
+    w.bits(((v + 3) << 1), 5)
 
 def _d_f_NotificationMaxDelay(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(65535)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_NotificationMaxDelay(w: Writer, v) -> None:
@@ -9807,41 +10356,23 @@ def _e_f_NotificationMaxDelay(w: Writer, v) -> None:
 
 def _d_f_NumEPriceLevels(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 10
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3ff
-    r.p = q
-    if b & 0x201:
-        r.badz(p, 10, b & 0x201)
+    p = r.p; q = p + 10
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3ff; r.p = q
+    if b & 0x201: r.badz(p, 10, b & 0x201)
     v = ((b >> 1) & 0xff)
     return v
 
 def _e_f_NumEPriceLevels(w: Writer, v) -> None:
     if not 0 <= v <= 255:
         raise ExiEncodeError(f"value {v!r} outside [0, 255]")
-    w.bits((v) << 1, 10)
+    w.bits(((v) << 1), 10)
 
 def _d_f_OEMProvisioningCert(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_OEMProvisioningCert(w: Writer, v) -> None:
@@ -9851,23 +10382,9 @@ def _e_f_OEMProvisioningCert(w: Writer, v) -> None:
 
 def _d_f_P(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_P(w: Writer, v) -> None:
@@ -9877,23 +10394,9 @@ def _e_f_P(w: Writer, v) -> None:
 
 def _d_f_PGPKeyID(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_PGPKeyID(w: Writer, v) -> None:
@@ -9903,23 +10406,9 @@ def _e_f_PGPKeyID(w: Writer, v) -> None:
 
 def _d_f_PGPKeyPacket(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_PGPKeyPacket(w: Writer, v) -> None:
@@ -9929,26 +10418,15 @@ def _e_f_PGPKeyPacket(w: Writer, v) -> None:
 
 def _d_f_ParameterSetID(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x2:
-        r.badz(p, 2, b & 0x2)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
     v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
     if not -32768 <= v <= 32767:
         r.fail('integer out of range')
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_ParameterSetID(w: Writer, v) -> None:
@@ -9960,40 +10438,22 @@ def _e_f_ParameterSetID(w: Writer, v) -> None:
 
 def _d_f_PaymentOption(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x5:
-        r.badz(p, 3, b & 0x5)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x5: r.badz(p, 3, b & 0x5)
     k = (b >> 1) & 0x1
-    v = _K125[k]
+    v = _K21[k]
     return v
 
 def _e_f_PaymentOption(w: Writer, v) -> None:
-    w.bits((_K126[v]) << 1, 3)
+    w.bits(((_K36[v]) << 1), 3)
 
 def _d_f_PgenCounter(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_PgenCounter(w: Writer, v) -> None:
@@ -10003,23 +10463,9 @@ def _e_f_PgenCounter(w: Writer, v) -> None:
 
 def _d_f_Q(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_Q(w: Writer, v) -> None:
@@ -10029,96 +10475,67 @@ def _e_f_Q(w: Writer, v) -> None:
 
 def _d_f_RCD(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x5:
-        r.badz(p, 3, b & 0x5)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_RCD(w: Writer, v) -> None:
-    w.bits((1 if v else 0) << 1, 3)
+    w.bits(((1 if v else 0) << 1), 3)
 
 def _d_f_ReceiptRequired(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x5:
-        r.badz(p, 3, b & 0x5)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_ReceiptRequired(w: Writer, v) -> None:
-    w.bits((1 if v else 0) << 1, 3)
+    w.bits(((1 if v else 0) << 1), 3)
 
 def _d_f_RequestedEnergyTransferMode(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 5
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1f
-    r.p = q
-    if b & 0x11:
-        r.badz(p, 5, b & 0x11)
+    p = r.p; q = p + 5
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1f; r.p = q
+    if b & 0x11: r.badz(p, 5, b & 0x11)
     k = (b >> 1) & 0x7
-    if k >= 6:
-        r.bad(p + 1, 'enumeration index out of range')
-    v = _K19[k]
+    if k >= 6: r.bad(p + 1, 'enum index')
+    v = _K15[k]
     return v
 
 def _e_f_RequestedEnergyTransferMode(w: Writer, v) -> None:
-    w.bits((_K21[v]) << 1, 5)
+    w.bits(((_K30[v]) << 1), 5)
 
 def _d_f_ResponseCode(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 7
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7f
-    r.p = q
-    if b & 0x41:
-        r.badz(p, 7, b & 0x41)
+    p = r.p; q = p + 7
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7f; r.p = q
+    if b & 0x41: r.badz(p, 7, b & 0x41)
     k = (b >> 1) & 0x1f
-    if k >= 26:
-        r.bad(p + 1, 'enumeration index out of range')
-    v = _K8[k]
+    if k >= 26: r.bad(p + 1, 'enum index')
+    v = _K10[k]
     return v
 
 def _e_f_ResponseCode(w: Writer, v) -> None:
-    w.bits((_K10[v]) << 1, 7)
+    w.bits(((_K12[v]) << 1), 7)
 
 def _d_f_RetryCounter(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x2:
-        r.badz(p, 2, b & 0x2)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
     v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
     if not -32768 <= v <= 32767:
         r.fail('integer out of range')
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_RetryCounter(w: Writer, v) -> None:
@@ -10130,63 +10547,39 @@ def _e_f_RetryCounter(w: Writer, v) -> None:
 
 def _d_f_SAScheduleTupleID(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 10
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3ff
-    r.p = q
-    if b & 0x201:
-        r.badz(p, 10, b & 0x201)
+    p = r.p; q = p + 10
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3ff; r.p = q
+    if b & 0x201: r.badz(p, 10, b & 0x201)
     v = ((b >> 1) & 0xff) + 1
-    if v > 255:
-        r.bad(p + 1, 'integer out of range')
+    if v > 255: r.bad(p + 1, 'range')
     return v
 
 def _e_f_SAScheduleTupleID(w: Writer, v) -> None:
     if not 1 <= v <= 255:
         raise ExiEncodeError(f"value {v!r} outside [1, 255]")
-    w.bits((v - 1) << 1, 10)
+    w.bits(((v - 1) << 1), 10)
 
 def _d_f_SAScheduleTupleID(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 10
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3ff
-    r.p = q
-    if b & 0x201:
-        r.badz(p, 10, b & 0x201)
+    p = r.p; q = p + 10
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3ff; r.p = q
+    if b & 0x201: r.badz(p, 10, b & 0x201)
     v = ((b >> 1) & 0xff) + 1
-    if v > 255:
-        r.bad(p + 1, 'integer out of range')
+    if v > 255: r.bad(p + 1, 'range')
     return v
 
 def _e_f_SAScheduleTupleID(w: Writer, v) -> None:
     if not 1 <= v <= 255:
         raise ExiEncodeError(f"value {v!r} outside [1, 255]")
-    w.bits((v - 1) << 1, 10)
+    w.bits(((v - 1) << 1), 10)
 
 def _d_f_SPKISexp(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_SPKISexp(w: Writer, v) -> None:
@@ -10196,23 +10589,9 @@ def _e_f_SPKISexp(w: Writer, v) -> None:
 
 def _d_f_SalesTariffDescription(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.string()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_SalesTariffDescription(w: Writer, v) -> None:
@@ -10222,43 +10601,24 @@ def _e_f_SalesTariffDescription(w: Writer, v) -> None:
 
 def _d_f_SalesTariffID(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 10
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3ff
-    r.p = q
-    if b & 0x201:
-        r.badz(p, 10, b & 0x201)
+    p = r.p; q = p + 10
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3ff; r.p = q
+    if b & 0x201: r.badz(p, 10, b & 0x201)
     v = ((b >> 1) & 0xff) + 1
-    if v > 255:
-        r.bad(p + 1, 'integer out of range')
+    if v > 255: r.bad(p + 1, 'range')
     return v
 
 def _e_f_SalesTariffID(w: Writer, v) -> None:
     if not 1 <= v <= 255:
         raise ExiEncodeError(f"value {v!r} outside [1, 255]")
-    w.bits((v - 1) << 1, 10)
+    w.bits(((v - 1) << 1), 10)
 
 def _d_f_Seed(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_Seed(w: Writer, v) -> None:
@@ -10268,74 +10628,48 @@ def _e_f_Seed(w: Writer, v) -> None:
 
 def _d_f_SelectedPaymentOption(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x5:
-        r.badz(p, 3, b & 0x5)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x5: r.badz(p, 3, b & 0x5)
     k = (b >> 1) & 0x1
-    v = _K125[k]
+    v = _K21[k]
     return v
 
 def _e_f_SelectedPaymentOption(w: Writer, v) -> None:
-    w.bits((_K126[v]) << 1, 3)
+    w.bits(((_K36[v]) << 1), 3)
 
 def _d_f_ServiceCategory(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 4
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xf
-    r.p = q
-    if b & 0x9:
-        r.badz(p, 4, b & 0x9)
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0x9: r.badz(p, 4, b & 0x9)
     k = (b >> 1) & 0x3
-    v = _K28[k]
+    v = _K26[k]
     return v
 
 def _e_f_ServiceCategory(w: Writer, v) -> None:
-    w.bits((_K31[v]) << 1, 4)
+    w.bits(((_K42[v]) << 1), 4)
 
 def _d_f_ServiceCategory(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 4
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xf
-    r.p = q
-    if b & 0x9:
-        r.badz(p, 4, b & 0x9)
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0x9: r.badz(p, 4, b & 0x9)
     k = (b >> 1) & 0x3
-    v = _K28[k]
+    v = _K26[k]
     return v
 
 def _e_f_ServiceCategory(w: Writer, v) -> None:
-    w.bits((_K31[v]) << 1, 4)
+    w.bits(((_K42[v]) << 1), 4)
 
 def _d_f_ServiceID(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(65535)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_ServiceID(w: Writer, v) -> None:
@@ -10345,23 +10679,9 @@ def _e_f_ServiceID(w: Writer, v) -> None:
 
 def _d_f_ServiceID(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(65535)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_ServiceID(w: Writer, v) -> None:
@@ -10371,23 +10691,9 @@ def _e_f_ServiceID(w: Writer, v) -> None:
 
 def _d_f_ServiceName(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.string()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_ServiceName(w: Writer, v) -> None:
@@ -10397,23 +10703,9 @@ def _e_f_ServiceName(w: Writer, v) -> None:
 
 def _d_f_ServiceScope(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.string()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_ServiceScope(w: Writer, v) -> None:
@@ -10423,23 +10715,9 @@ def _e_f_ServiceScope(w: Writer, v) -> None:
 
 def _d_f_ServiceScope(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.string()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_ServiceScope(w: Writer, v) -> None:
@@ -10449,23 +10727,9 @@ def _e_f_ServiceScope(w: Writer, v) -> None:
 
 def _d_f_SessionID(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_SessionID(w: Writer, v) -> None:
@@ -10475,23 +10739,9 @@ def _e_f_SessionID(w: Writer, v) -> None:
 
 def _d_f_SessionID(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_SessionID(w: Writer, v) -> None:
@@ -10501,23 +10751,9 @@ def _e_f_SessionID(w: Writer, v) -> None:
 
 def _d_f_SigMeterReading(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_SigMeterReading(w: Writer, v) -> None:
@@ -10527,26 +10763,15 @@ def _e_f_SigMeterReading(w: Writer, v) -> None:
 
 def _d_f_TMeter(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x2:
-        r.badz(p, 2, b & 0x2)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
     v = -r.uintb(9223372036854775807) - 1 if sg else r.uintb(9223372036854775807)
     if not -9223372036854775808 <= v <= 9223372036854775807:
         r.fail('integer out of range')
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_TMeter(w: Writer, v) -> None:
@@ -10558,45 +10783,29 @@ def _e_f_TMeter(w: Writer, v) -> None:
 
 def _d_f_Unit(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 5
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1f
-    r.p = q
-    if b & 0x11:
-        r.badz(p, 5, b & 0x11)
+    p = r.p; q = p + 5
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1f; r.p = q
+    if b & 0x11: r.badz(p, 5, b & 0x11)
     k = (b >> 1) & 0x7
-    if k >= 7:
-        r.bad(p + 1, 'enumeration index out of range')
-    v = _K127[k]
+    if k >= 7: r.bad(p + 1, 'enum index')
+    v = _K1[k]
     return v
 
 def _e_f_Unit(w: Writer, v) -> None:
-    w.bits((_K128[v]) << 1, 5)
+    w.bits(((_K3[v]) << 1), 5)
 
 def _d_f_Value(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x2:
-        r.badz(p, 2, b & 0x2)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
     v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
     if not -32768 <= v <= 32767:
         r.fail('integer out of range')
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_Value(w: Writer, v) -> None:
@@ -10608,23 +10817,9 @@ def _e_f_Value(w: Writer, v) -> None:
 
 def _d_f_X509CRL(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_X509CRL(w: Writer, v) -> None:
@@ -10634,23 +10829,9 @@ def _e_f_X509CRL(w: Writer, v) -> None:
 
 def _d_f_X509Certificate(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_X509Certificate(w: Writer, v) -> None:
@@ -10660,23 +10841,9 @@ def _e_f_X509Certificate(w: Writer, v) -> None:
 
 def _d_f_X509IssuerName(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.string()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_X509IssuerName(w: Writer, v) -> None:
@@ -10686,23 +10853,9 @@ def _e_f_X509IssuerName(w: Writer, v) -> None:
 
 def _d_f_X509SKI(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_X509SKI(w: Writer, v) -> None:
@@ -10712,24 +10865,13 @@ def _e_f_X509SKI(w: Writer, v) -> None:
 
 def _d_f_X509SerialNumber(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x2:
-        r.badz(p, 2, b & 0x2)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
     v = -r.uint() - 1 if sg else r.uint()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_X509SerialNumber(w: Writer, v) -> None:
@@ -10739,23 +10881,9 @@ def _e_f_X509SerialNumber(w: Writer, v) -> None:
 
 def _d_f_X509SubjectName(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.string()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_X509SubjectName(w: Writer, v) -> None:
@@ -10765,23 +10893,9 @@ def _e_f_X509SubjectName(w: Writer, v) -> None:
 
 def _d_f_XPath(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.string()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_XPath(w: Writer, v) -> None:
@@ -10791,23 +10905,9 @@ def _e_f_XPath(w: Writer, v) -> None:
 
 def _d_f_Y(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_Y(w: Writer, v) -> None:
@@ -10817,23 +10917,9 @@ def _e_f_Y(w: Writer, v) -> None:
 
 def _d_f_amount(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(4294967295)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_amount(w: Writer, v) -> None:
@@ -10843,96 +10929,64 @@ def _e_f_amount(w: Writer, v) -> None:
 
 def _d_f_amountMultiplier(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 5
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1f
-    r.p = q
-    if b & 0x11:
-        r.badz(p, 5, b & 0x11)
+    p = r.p; q = p + 5
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1f; r.p = q
+    if b & 0x11: r.badz(p, 5, b & 0x11)
     v = ((b >> 1) & 0x7) - 3
-    if v > 3:
-        r.bad(p + 1, 'integer out of range')
+    if v > 3: r.bad(p + 1, 'range')
     return v
 
 def _e_f_amountMultiplier(w: Writer, v) -> None:
     if not -3 <= v <= 3:
         raise ExiEncodeError(f"value {v!r} outside [-3, 3]")
-    w.bits((v + 3) << 1, 5)
+    w.bits(((v + 3) << 1), 5)
 
 def _d_f_boolValue(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x5:
-        r.badz(p, 3, b & 0x5)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_boolValue(w: Writer, v) -> None:
-    w.bits((1 if v else 0) << 1, 3)
+    w.bits(((1 if v else 0) << 1), 3)
 
 def _d_f_byteValue(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 10
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3ff
-    r.p = q
-    if b & 0x201:
-        r.badz(p, 10, b & 0x201)
+    p = r.p; q = p + 10
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3ff; r.p = q
+    if b & 0x201: r.badz(p, 10, b & 0x201)
     v = ((b >> 1) & 0xff) - 128
     return v
 
 def _e_f_byteValue(w: Writer, v) -> None:
     if not -128 <= v <= 127:
         raise ExiEncodeError(f"value {v!r} outside [-128, 127]")
-    w.bits((v + 128) << 1, 10)
+    w.bits(((v + 128) << 1), 10)
 
 def _d_f_costKind(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 4
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xf
-    r.p = q
-    if b & 0x9:
-        r.badz(p, 4, b & 0x9)
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0x9: r.badz(p, 4, b & 0x9)
     k = (b >> 1) & 0x3
-    if k >= 3:
-        r.bad(p + 1, 'enumeration index out of range')
-    v = _K43[k]
+    if k >= 3: r.bad(p + 1, 'enum index')
+    v = _K76[k]
     return v
 
 def _e_f_costKind(w: Writer, v) -> None:
-    w.bits((_K44[v]) << 1, 4)
+    w.bits(((_K78[v]) << 1), 4)
 
 def _d_f_duration(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(86400)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_duration(w: Writer, v) -> None:
@@ -10942,26 +10996,15 @@ def _e_f_duration(w: Writer, v) -> None:
 
 def _d_f_intValue(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x2:
-        r.badz(p, 2, b & 0x2)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
     v = -r.uintb(2147483647) - 1 if sg else r.uintb(2147483647)
     if not -2147483648 <= v <= 2147483647:
         r.fail('integer out of range')
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_intValue(w: Writer, v) -> None:
@@ -10973,26 +11016,15 @@ def _e_f_intValue(w: Writer, v) -> None:
 
 def _d_f_shortValue(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x2:
-        r.badz(p, 2, b & 0x2)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
     v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
     if not -32768 <= v <= 32767:
         r.fail('integer out of range')
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_shortValue(w: Writer, v) -> None:
@@ -11004,23 +11036,9 @@ def _e_f_shortValue(w: Writer, v) -> None:
 
 def _d_f_start(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(16777214)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_start(w: Writer, v) -> None:
@@ -11030,23 +11048,9 @@ def _e_f_start(w: Writer, v) -> None:
 
 def _d_f_stringValue(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.string()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_stringValue(w: Writer, v) -> None:

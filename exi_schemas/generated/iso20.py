@@ -29,173 +29,173 @@ _C13 = (None, None, None, None, None, None, None, None, None, None, None, (2, 2)
 _P14 = ((0, 0), (-1, 0))
 _C15 = ((0, 1), (0, 2), None)
 _C16 = (None, (1, 2), (0, 1))
-_K17 = ('EIM', 'PnC')
-_P18 = ((2, 0), (2, 1))
-_K19 = {'EIM': 0, 'PnC': 1}
-_K20 = ('OK', 'OK_CertificateExpiresSoon', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_PowerToleranceConfirmed', 'WARNING_AuthorizationSelectionInvalid', 'WARNING_CertificateExpired', 'WARNING_CertificateNotYetValid', 'WARNING_CertificateRevoked', 'WARNING_CertificateValidationError', 'WARNING_ChallengeInvalid', 'WARNING_EIMAuthorizationFailure', 'WARNING_eMSPUnknown', 'WARNING_EVPowerProfileViolation', 'WARNING_GeneralPnCAuthorizationError', 'WARNING_NoCertificateAvailable', 'WARNING_NoContractMatchingPCIDFound', 'WARNING_PowerToleranceNotConfirmed', 'WARNING_ScheduleRenegotiationFailed', 'WARNING_StandbyNotAllowed', 'WARNING_WPT', 'FAILED', 'FAILED_AssociationError', 'FAILED_ContactorError', 'FAILED_EVPowerProfileInvalid', 'FAILED_EVPowerProfileViolation', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoEnergyTransferServiceSelected', 'FAILED_NoServiceRenegotiationSupported', 'FAILED_PauseNotAllowed', 'FAILED_PowerDeliveryNotApplied', 'FAILED_PowerToleranceNotConfirmed', 'FAILED_ScheduleRenegotiation', 'FAILED_ScheduleSelectionInvalid', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_ServiceSelectionInvalid', 'FAILED_SignatureError', 'FAILED_UnknownSession', 'FAILED_WrongChargeParameter')
-_K21 = ('Finished', 'Ongoing', 'Ongoing_WaitingForCustomerInteraction')
-_K22 = {'OK': 0, 'OK_CertificateExpiresSoon': 1, 'OK_NewSessionEstablished': 2, 'OK_OldSessionJoined': 3, 'OK_PowerToleranceConfirmed': 4, 'WARNING_AuthorizationSelectionInvalid': 5, 'WARNING_CertificateExpired': 6, 'WARNING_CertificateNotYetValid': 7, 'WARNING_CertificateRevoked': 8, 'WARNING_CertificateValidationError': 9, 'WARNING_ChallengeInvalid': 10, 'WARNING_EIMAuthorizationFailure': 11, 'WARNING_eMSPUnknown': 12, 'WARNING_EVPowerProfileViolation': 13, 'WARNING_GeneralPnCAuthorizationError': 14, 'WARNING_NoCertificateAvailable': 15, 'WARNING_NoContractMatchingPCIDFound': 16, 'WARNING_PowerToleranceNotConfirmed': 17, 'WARNING_ScheduleRenegotiationFailed': 18, 'WARNING_StandbyNotAllowed': 19, 'WARNING_WPT': 20, 'FAILED': 21, 'FAILED_AssociationError': 22, 'FAILED_ContactorError': 23, 'FAILED_EVPowerProfileInvalid': 24, 'FAILED_EVPowerProfileViolation': 25, 'FAILED_MeteringSignatureNotValid': 26, 'FAILED_NoEnergyTransferServiceSelected': 27, 'FAILED_NoServiceRenegotiationSupported': 28, 'FAILED_PauseNotAllowed': 29, 'FAILED_PowerDeliveryNotApplied': 30, 'FAILED_PowerToleranceNotConfirmed': 31, 'FAILED_ScheduleRenegotiation': 32, 'FAILED_ScheduleSelectionInvalid': 33, 'FAILED_SequenceError': 34, 'FAILED_ServiceIDInvalid': 35, 'FAILED_ServiceSelectionInvalid': 36, 'FAILED_SignatureError': 37, 'FAILED_UnknownSession': 38, 'FAILED_WrongChargeParameter': 39}
-_K23 = {'Finished': 0, 'Ongoing': 1, 'Ongoing_WaitingForCustomerInteraction': 2}
-_P24 = ((2, 0), (3, 0))
-_P25 = ((4, 0), (4, 1))
-_C26 = (None, None, (0, 1), (0, 2), None, None, None)
-_C27 = (None, None, None, (1, 2), (0, 1), None, None)
+_P17 = ((2, 0), (-1, 0))
+_K18 = ('EIM', 'PnC')
+_P19 = ((2, 0), (2, 1))
+_C20 = (None, None, (1, 2), (0, 1))
+_K21 = {'EIM': 0, 'PnC': 1}
+_K22 = ('OK', 'OK_CertificateExpiresSoon', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_PowerToleranceConfirmed', 'WARNING_AuthorizationSelectionInvalid', 'WARNING_CertificateExpired', 'WARNING_CertificateNotYetValid', 'WARNING_CertificateRevoked', 'WARNING_CertificateValidationError', 'WARNING_ChallengeInvalid', 'WARNING_EIMAuthorizationFailure', 'WARNING_eMSPUnknown', 'WARNING_EVPowerProfileViolation', 'WARNING_GeneralPnCAuthorizationError', 'WARNING_NoCertificateAvailable', 'WARNING_NoContractMatchingPCIDFound', 'WARNING_PowerToleranceNotConfirmed', 'WARNING_ScheduleRenegotiationFailed', 'WARNING_StandbyNotAllowed', 'WARNING_WPT', 'FAILED', 'FAILED_AssociationError', 'FAILED_ContactorError', 'FAILED_EVPowerProfileInvalid', 'FAILED_EVPowerProfileViolation', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoEnergyTransferServiceSelected', 'FAILED_NoServiceRenegotiationSupported', 'FAILED_PauseNotAllowed', 'FAILED_PowerDeliveryNotApplied', 'FAILED_PowerToleranceNotConfirmed', 'FAILED_ScheduleRenegotiation', 'FAILED_ScheduleSelectionInvalid', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_ServiceSelectionInvalid', 'FAILED_SignatureError', 'FAILED_UnknownSession', 'FAILED_WrongChargeParameter')
+_K23 = ('Finished', 'Ongoing', 'Ongoing_WaitingForCustomerInteraction')
+_K24 = {'OK': 0, 'OK_CertificateExpiresSoon': 1, 'OK_NewSessionEstablished': 2, 'OK_OldSessionJoined': 3, 'OK_PowerToleranceConfirmed': 4, 'WARNING_AuthorizationSelectionInvalid': 5, 'WARNING_CertificateExpired': 6, 'WARNING_CertificateNotYetValid': 7, 'WARNING_CertificateRevoked': 8, 'WARNING_CertificateValidationError': 9, 'WARNING_ChallengeInvalid': 10, 'WARNING_EIMAuthorizationFailure': 11, 'WARNING_eMSPUnknown': 12, 'WARNING_EVPowerProfileViolation': 13, 'WARNING_GeneralPnCAuthorizationError': 14, 'WARNING_NoCertificateAvailable': 15, 'WARNING_NoContractMatchingPCIDFound': 16, 'WARNING_PowerToleranceNotConfirmed': 17, 'WARNING_ScheduleRenegotiationFailed': 18, 'WARNING_StandbyNotAllowed': 19, 'WARNING_WPT': 20, 'FAILED': 21, 'FAILED_AssociationError': 22, 'FAILED_ContactorError': 23, 'FAILED_EVPowerProfileInvalid': 24, 'FAILED_EVPowerProfileViolation': 25, 'FAILED_MeteringSignatureNotValid': 26, 'FAILED_NoEnergyTransferServiceSelected': 27, 'FAILED_NoServiceRenegotiationSupported': 28, 'FAILED_PauseNotAllowed': 29, 'FAILED_PowerDeliveryNotApplied': 30, 'FAILED_PowerToleranceNotConfirmed': 31, 'FAILED_ScheduleRenegotiation': 32, 'FAILED_ScheduleSelectionInvalid': 33, 'FAILED_SequenceError': 34, 'FAILED_ServiceIDInvalid': 35, 'FAILED_ServiceSelectionInvalid': 36, 'FAILED_SignatureError': 37, 'FAILED_UnknownSession': 38, 'FAILED_WrongChargeParameter': 39}
+_K25 = {'Finished': 0, 'Ongoing': 1, 'Ongoing_WaitingForCustomerInteraction': 2}
+_P26 = ((2, 0), (3, 0))
+_P27 = ((4, 0), (4, 1))
 _P28 = ((1, 0), (-1, 0))
-_P29 = ((4, 0), (-1, 0))
-_C30 = (None, None, None, None, (1, 2), (0, 1))
-_P31 = ((1, 0), (2, 0))
-_C32 = (None, (1, 2), (0, 1), None)
-_P33 = ((2, 0), (3, 0), (4, 0), (-1, 0))
-_P34 = ((3, 0), (4, 0), (-1, 0))
-_C35 = (None, None, (1, 3), (0, 2), None, None)
-_C36 = (None, None, (2, 3), (1, 2), (0, 2), None)
-_C37 = (None, None, (3, 3), (2, 2), (1, 2), (0, 1))
-_P38 = ((1, 0), (1, 1), (-1, 0))
-_C39 = (None, (2, 2), (0, 1))
-_P40 = ((0, 0), (1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
-_P41 = ((1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
-_P42 = ((2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
-_P43 = ((3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
-_P44 = ((4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
-_P45 = ((5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
-_P46 = ((6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
-_P47 = ((7, 0), (8, 0), (9, 0), (-1, 0))
-_P48 = ((8, 0), (9, 0), (-1, 0))
-_P49 = ((9, 0), (-1, 0))
-_C50 = ((1, 4), (0, 4), None, None, None, None, None, None, None, None, None)
-_C51 = ((2, 4), (1, 4), (0, 4), None, None, None, None, None, None, None, None)
-_C52 = ((3, 4), (2, 4), (1, 4), (0, 4), None, None, None, None, None, None, None)
-_C53 = ((4, 4), (3, 4), (2, 4), (1, 4), (0, 3), None, None, None, None, None, None)
-_C54 = ((5, 4), (4, 4), (3, 4), (2, 4), (1, 3), (0, 3), None, None, None, None, None)
-_C55 = ((6, 4), (5, 4), (4, 4), (3, 4), (2, 3), (1, 3), (0, 3), None, None, None, None)
-_C56 = ((7, 4), (6, 4), (5, 4), (4, 4), (3, 3), (2, 3), (1, 3), (0, 3), None, None, None)
-_C57 = ((8, 4), (7, 4), (6, 4), (5, 4), (4, 3), (3, 3), (2, 3), (1, 3), (0, 2), None, None)
-_C58 = ((9, 4), (8, 4), (7, 4), (6, 4), (5, 3), (4, 3), (3, 3), (2, 3), (1, 2), (0, 2), None)
-_C59 = ((10, 4), (9, 4), (8, 4), (7, 4), (6, 3), (5, 3), (4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
-_C60 = ((1, 2), (0, 1), None, None, None)
-_P61 = ((0, 0), (1, 0), (2, 0), (3, 0), (-1, 0))
-_P62 = ((1, 0), (2, 0), (3, 0), (-1, 0))
-_P63 = ((2, 0), (3, 0), (-1, 0))
-_P64 = ((3, 0), (-1, 0))
-_C65 = ((1, 3), (0, 3), None, None, None)
-_C66 = ((2, 3), (1, 3), (0, 2), None, None)
-_C67 = ((3, 3), (2, 3), (1, 2), (0, 2), None)
-_C68 = ((4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
-_P69 = ((1, 0), (2, 0), (3, 0))
-_P70 = ((6, 0), (7, 0), (-1, 0))
-_P71 = ((7, 0), (-1, 0))
-_C72 = (None, (1, 2), (0, 2), None, None, None, None, None, None)
-_C73 = (None, (2, 2), (1, 2), (0, 1), None, None, None, None, None)
-_C74 = (None, None, None, None, None, None, (1, 2), (0, 2), None)
-_C75 = (None, None, None, None, None, None, (2, 2), (1, 2), (0, 1))
-_P76 = ((0, 0), (1, 0), (2, 0), (3, 0), (3, 1), (-1, 0))
-_P77 = ((1, 0), (2, 0), (3, 0), (3, 1), (-1, 0))
-_P78 = ((2, 0), (3, 0), (3, 1), (-1, 0))
-_P79 = ((3, 0), (3, 1), (-1, 0))
-_C80 = ((2, 3), (1, 3), (0, 3), None, None)
-_C81 = ((3, 3), (2, 3), (1, 3), (0, 2), None)
-_C82 = ((4, 3), (3, 3), (2, 3), (1, 2), None)
-_C83 = ((5, 3), (4, 3), (3, 3), (2, 2), (0, 1))
-_P84 = ((1, 0), (1, 1))
-_C85 = (None, (0, 1), (0, 2), None)
-_C86 = (None, None, (1, 2), (0, 1))
-_K87 = ('Pause', 'ExitStandby', 'Terminate', 'ScheduleRenegotiation', 'ServiceRenegotiation', 'MeteringConfirmation')
-_K88 = {'Pause': 0, 'ExitStandby': 1, 'Terminate': 2, 'ScheduleRenegotiation': 3, 'ServiceRenegotiation': 4, 'MeteringConfirmation': 5}
-_P89 = ((0, 0), (1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7))
-_P90 = ((1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7))
-_P91 = ((1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7), (-1, 0))
-_C92 = ((1, 4), (0, 4), (0, 4))
-_C93 = ((2, 4), (1, 4), (1, 4))
-_C94 = ((3, 4), (2, 4), (2, 4))
-_C95 = ((4, 4), (3, 4), (3, 4))
-_C96 = ((5, 4), (4, 4), (4, 4))
-_C97 = ((6, 4), (5, 4), (5, 4))
-_C98 = ((7, 4), (6, 4), (6, 4))
-_P99 = ((0, 0), (0, 1), (0, 2))
-_P100 = ((-1, 0),)
-_C101 = ((1, 2), (0, 1), (0, 2))
-_P102 = ((2, 0), (-1, 0))
-_P103 = ((2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (-1, 0))
-_P104 = ((3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (-1, 0))
-_P105 = ((4, 0), (5, 0), (6, 0), (7, 0), (-1, 0))
-_P106 = ((5, 0), (6, 0), (7, 0), (-1, 0))
-_C107 = (None, None, (1, 3), (0, 3), None, None, None, None, None)
-_C108 = (None, None, (2, 3), (1, 3), (0, 3), None, None, None, None)
-_C109 = (None, None, (3, 3), (2, 3), (1, 3), (0, 3), None, None, None)
-_C110 = (None, None, (4, 3), (3, 3), (2, 3), (1, 3), (0, 2), None, None)
-_C111 = (None, None, (5, 3), (4, 3), (3, 3), (2, 3), (1, 2), (0, 2), None)
-_C112 = (None, None, (6, 3), (5, 3), (4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
-_C113 = ((4, 3), (3, 3), (2, 3), (1, 2), (1, 2))
-_P114 = ((0, 0), (1, 0), (2, 0))
-_C115 = ((1, 2), (0, 2), None, None, None)
-_C116 = ((2, 2), (1, 2), (0, 1), (0, 2), None)
-_C117 = (None, None, None, (1, 2), (0, 1))
-_P118 = ((1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5))
-_K119 = ('Start', 'Stop', 'Standby', 'ScheduleRenegotiation')
-_K120 = ('Charge', 'Discharge')
-_K121 = {'Start': 0, 'Stop': 1, 'Standby': 2, 'ScheduleRenegotiation': 3}
-_C122 = (None, None, None, (1, 2), (0, 2), None)
-_K123 = {'Charge': 0, 'Discharge': 1}
-_C124 = (None, None, None, (2, 2), (1, 2), (0, 1))
-_C125 = (None, None, (1, 2), (0, 2), None)
-_C126 = (None, None, (2, 2), (1, 2), (0, 1))
-_C127 = (None, (1, 2), (0, 2), None, None)
-_C128 = (None, (2, 2), (1, 2), (0, 1), None)
-_C129 = ((1, 2), (0, 1), None, None, None, None, None)
-_P130 = ((1, 0), (2, 0), (3, 0), (4, 0), (5, 0))
-_P131 = ((2, 0), (3, 0), (4, 0), (5, 0))
-_P132 = ((3, 0), (4, 0), (5, 0))
-_P133 = ((4, 0), (5, 0))
-_C134 = (None, (1, 3), (0, 3), None, None, None, None)
-_C135 = (None, (2, 3), (1, 3), (0, 2), None, None, None)
-_C136 = (None, (3, 3), (2, 3), (1, 2), (0, 2), None, None)
-_C137 = (None, (4, 3), (3, 3), (2, 2), (1, 2), (0, 1), None)
-_P138 = ((1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (-1, 0))
-_P139 = ((2, 0), (3, 0), (4, 0), (5, 0), (-1, 0))
-_P140 = ((3, 0), (4, 0), (5, 0), (-1, 0))
-_P141 = ((4, 0), (5, 0), (-1, 0))
-_P142 = ((5, 0), (-1, 0))
-_C143 = (None, (1, 3), (0, 3), None, None, None, None, None)
-_C144 = (None, (2, 3), (1, 3), (0, 3), None, None, None, None)
-_C145 = (None, (3, 3), (2, 3), (1, 3), (0, 2), None, None, None)
-_C146 = (None, (4, 3), (3, 3), (2, 3), (1, 2), (0, 2), (0, 2), None)
-_C147 = (None, (5, 3), (4, 3), (3, 3), (2, 2), (1, 2), (1, 2), (0, 1))
-_P148 = ((0, 0), (1, 0), (2, 0), (3, 0), (4, 0))
-_P149 = ((1, 0), (2, 0), (3, 0), (4, 0))
-_P150 = ((2, 0), (3, 0), (4, 0))
-_C151 = ((1, 3), (0, 3), None, None, None, None, None)
-_C152 = ((2, 3), (1, 3), (0, 2), None, None, None, None)
-_C153 = ((3, 3), (2, 3), (1, 2), (0, 2), None, None, None)
-_C154 = ((4, 3), (3, 3), (2, 2), (1, 2), (0, 1), None, None)
-_P155 = ((0, 0), (1, 0), (2, 0), (-1, 0))
-_P156 = ((1, 0), (2, 0), (-1, 0))
-_C157 = ((1, 3), (0, 2), None, None)
-_C158 = ((2, 3), (1, 2), (0, 2), None)
-_C159 = ((3, 3), (2, 2), (1, 2), (0, 1))
-_P160 = ((3, 0), (4, 0), (4, 1))
-_C161 = (None, None, None, (2, 2), (1, 2), None)
-_K162 = ('PowerToleranceNotConfirmed', 'PowerToleranceConfirmed')
-_K163 = {'PowerToleranceNotConfirmed': 0, 'PowerToleranceConfirmed': 1}
-_P164 = ((0, 0), (1, 0), (2, 0), (3, 0), (4, 0), (-1, 0))
-_P165 = ((1, 0), (2, 0), (3, 0), (4, 0), (-1, 0))
-_C166 = ((1, 3), (0, 3), None, None, None, None)
-_C167 = ((2, 3), (1, 3), (0, 3), None, None, None)
-_C168 = ((3, 3), (2, 3), (1, 3), (0, 2), None, None)
-_C169 = ((4, 3), (3, 3), (2, 3), (1, 2), (0, 2), None)
-_C170 = ((5, 3), (4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
-_K171 = ('Pause', 'Terminate', 'ServiceRenegotiation')
-_K172 = {'Pause': 0, 'Terminate': 1, 'ServiceRenegotiation': 2}
-_C173 = (None, (2, 3), (1, 2), (1, 2))
-_P174 = ((2, 0),)
-_C175 = ((1, 2), (0, 1), None, None)
-_C176 = ((1, 2), (0, 1), None, None, None, None)
-_C177 = (None, None, None, (1, 2), (0, 2), (0, 2))
-_C178 = (None, None, None, (2, 2), (1, 2), (1, 2))
-_C179 = ((1, 2), (0, 1), None)
-_C180 = (None, None, None, (0, 1), (0, 2))
-_K181 = ('SECP521', 'X448')
-_P182 = ((4, 0), (4, 1), (4, 2))
-_K183 = {'SECP521': 0, 'X448': 1}
+_C29 = (None, None, (0, 1), (0, 2), None, None, None)
+_C30 = (None, None, None, (1, 2), (0, 1), None, None)
+_P31 = ((4, 0), (-1, 0))
+_C32 = (None, None, None, None, (1, 2), (0, 1))
+_K33 = ('SECP521', 'X448')
+_P34 = ((4, 0), (4, 1), (4, 2))
+_K35 = {'SECP521': 0, 'X448': 1}
+_P36 = ((1, 0), (2, 0))
+_C37 = (None, (1, 2), (0, 1), None)
+_P38 = ((2, 0), (3, 0), (4, 0), (-1, 0))
+_K39 = ('Pause', 'ExitStandby', 'Terminate', 'ScheduleRenegotiation', 'ServiceRenegotiation', 'MeteringConfirmation')
+_P40 = ((3, 0), (4, 0), (-1, 0))
+_K41 = {'Pause': 0, 'ExitStandby': 1, 'Terminate': 2, 'ScheduleRenegotiation': 3, 'ServiceRenegotiation': 4, 'MeteringConfirmation': 5}
+_C42 = (None, None, (1, 3), (0, 2), None, None)
+_C43 = (None, None, (2, 3), (1, 2), (0, 2), None)
+_C44 = (None, None, (3, 3), (2, 2), (1, 2), (0, 1))
+_P45 = ((1, 0), (2, 0), (3, 0))
+_P46 = ((1, 0), (1, 1), (-1, 0))
+_C47 = (None, (1, 2), (0, 2), None, None)
+_C48 = (None, (2, 2), (1, 2), (0, 1), None)
+_C49 = (None, (2, 2), (0, 1))
+_P50 = ((0, 0), (1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
+_P51 = ((1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
+_P52 = ((2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
+_P53 = ((3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
+_P54 = ((4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
+_P55 = ((5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
+_P56 = ((6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
+_P57 = ((7, 0), (8, 0), (9, 0), (-1, 0))
+_P58 = ((8, 0), (9, 0), (-1, 0))
+_P59 = ((9, 0), (-1, 0))
+_C60 = ((1, 4), (0, 4), None, None, None, None, None, None, None, None, None)
+_C61 = ((2, 4), (1, 4), (0, 4), None, None, None, None, None, None, None, None)
+_C62 = ((3, 4), (2, 4), (1, 4), (0, 4), None, None, None, None, None, None, None)
+_C63 = ((4, 4), (3, 4), (2, 4), (1, 4), (0, 3), None, None, None, None, None, None)
+_C64 = ((5, 4), (4, 4), (3, 4), (2, 4), (1, 3), (0, 3), None, None, None, None, None)
+_C65 = ((6, 4), (5, 4), (4, 4), (3, 4), (2, 3), (1, 3), (0, 3), None, None, None, None)
+_C66 = ((7, 4), (6, 4), (5, 4), (4, 4), (3, 3), (2, 3), (1, 3), (0, 3), None, None, None)
+_C67 = ((8, 4), (7, 4), (6, 4), (5, 4), (4, 3), (3, 3), (2, 3), (1, 3), (0, 2), None, None)
+_C68 = ((9, 4), (8, 4), (7, 4), (6, 4), (5, 3), (4, 3), (3, 3), (2, 3), (1, 2), (0, 2), None)
+_C69 = ((10, 4), (9, 4), (8, 4), (7, 4), (6, 3), (5, 3), (4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
+_C70 = ((1, 2), (0, 1), None, None, None)
+_P71 = ((0, 0), (1, 0), (2, 0), (3, 0), (-1, 0))
+_P72 = ((1, 0), (2, 0), (3, 0), (-1, 0))
+_P73 = ((2, 0), (3, 0), (-1, 0))
+_P74 = ((3, 0), (-1, 0))
+_C75 = ((1, 3), (0, 3), None, None, None)
+_C76 = ((2, 3), (1, 3), (0, 2), None, None)
+_C77 = ((3, 3), (2, 3), (1, 2), (0, 2), None)
+_C78 = ((4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
+_P79 = ((6, 0), (7, 0), (-1, 0))
+_P80 = ((7, 0), (-1, 0))
+_C81 = (None, (1, 2), (0, 2), None, None, None, None, None, None)
+_C82 = (None, (2, 2), (1, 2), (0, 1), None, None, None, None, None)
+_C83 = (None, None, None, None, None, None, (1, 2), (0, 2), None)
+_C84 = (None, None, None, None, None, None, (2, 2), (1, 2), (0, 1))
+_P85 = ((0, 0), (1, 0), (2, 0), (3, 0), (3, 1), (-1, 0))
+_P86 = ((1, 0), (2, 0), (3, 0), (3, 1), (-1, 0))
+_P87 = ((2, 0), (3, 0), (3, 1), (-1, 0))
+_P88 = ((3, 0), (3, 1), (-1, 0))
+_C89 = ((2, 3), (1, 3), (0, 3), None, None)
+_C90 = ((3, 3), (2, 3), (1, 3), (0, 2), None)
+_C91 = ((4, 3), (3, 3), (2, 3), (1, 2), None)
+_C92 = ((5, 3), (4, 3), (3, 3), (2, 2), (0, 1))
+_C93 = (None, None, (1, 2), (0, 2), None)
+_C94 = (None, None, (2, 2), (1, 2), (0, 1))
+_P95 = ((1, 0), (1, 1))
+_K96 = ('PowerToleranceNotConfirmed', 'PowerToleranceConfirmed')
+_K97 = {'PowerToleranceNotConfirmed': 0, 'PowerToleranceConfirmed': 1}
+_C98 = (None, (0, 1), (0, 2), None)
+_P99 = ((0, 0), (1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7))
+_P100 = ((1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7))
+_P101 = ((0, 0), (1, 0), (2, 0), (-1, 0))
+_P102 = ((1, 0), (2, 0), (-1, 0))
+_P103 = ((1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7), (-1, 0))
+_C104 = ((1, 4), (0, 4), (0, 4))
+_C105 = ((2, 4), (1, 4), (1, 4))
+_C106 = ((3, 4), (2, 4), (2, 4))
+_C107 = ((1, 3), (0, 2), None, None)
+_C108 = ((2, 3), (1, 2), (0, 2), None)
+_C109 = ((3, 3), (2, 2), (1, 2), (0, 1))
+_C110 = ((4, 4), (3, 4), (3, 4))
+_C111 = ((5, 4), (4, 4), (4, 4))
+_C112 = ((6, 4), (5, 4), (5, 4))
+_C113 = ((7, 4), (6, 4), (6, 4))
+_P114 = ((0, 0), (0, 1), (0, 2))
+_P115 = ((-1, 0),)
+_C116 = ((1, 2), (0, 1), (0, 2))
+_P117 = ((2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (-1, 0))
+_P118 = ((3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (-1, 0))
+_P119 = ((4, 0), (5, 0), (6, 0), (7, 0), (-1, 0))
+_P120 = ((5, 0), (6, 0), (7, 0), (-1, 0))
+_C121 = (None, None, (1, 3), (0, 3), None, None, None, None, None)
+_C122 = (None, None, (2, 3), (1, 3), (0, 3), None, None, None, None)
+_C123 = (None, None, (3, 3), (2, 3), (1, 3), (0, 3), None, None, None)
+_C124 = (None, None, (4, 3), (3, 3), (2, 3), (1, 3), (0, 2), None, None)
+_C125 = (None, None, (5, 3), (4, 3), (3, 3), (2, 3), (1, 2), (0, 2), None)
+_C126 = (None, None, (6, 3), (5, 3), (4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
+_P127 = ((3, 0), (4, 0), (4, 1))
+_C128 = (None, None, None, (1, 2), (0, 2), None)
+_C129 = (None, None, None, (2, 2), (1, 2), None)
+_C130 = ((4, 3), (3, 3), (2, 3), (1, 2), (1, 2))
+_P131 = ((0, 0), (1, 0), (2, 0))
+_C132 = ((1, 2), (0, 2), None, None, None)
+_C133 = ((2, 2), (1, 2), (0, 1), (0, 2), None)
+_C134 = (None, None, None, (1, 2), (0, 1))
+_P135 = ((1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5))
+_K136 = ('Start', 'Stop', 'Standby', 'ScheduleRenegotiation')
+_K137 = ('Charge', 'Discharge')
+_K138 = {'Start': 0, 'Stop': 1, 'Standby': 2, 'ScheduleRenegotiation': 3}
+_K139 = {'Charge': 0, 'Discharge': 1}
+_C140 = (None, None, None, (2, 2), (1, 2), (0, 1))
+_C141 = ((1, 2), (0, 1), None, None, None, None, None)
+_P142 = ((1, 0), (2, 0), (3, 0), (4, 0), (5, 0))
+_P143 = ((2, 0), (3, 0), (4, 0), (5, 0))
+_P144 = ((3, 0), (4, 0), (5, 0))
+_P145 = ((4, 0), (5, 0))
+_C146 = (None, (1, 3), (0, 3), None, None, None, None)
+_C147 = (None, (2, 3), (1, 3), (0, 2), None, None, None)
+_C148 = (None, (3, 3), (2, 3), (1, 2), (0, 2), None, None)
+_C149 = (None, (4, 3), (3, 3), (2, 2), (1, 2), (0, 1), None)
+_P150 = ((1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (-1, 0))
+_P151 = ((2, 0), (3, 0), (4, 0), (5, 0), (-1, 0))
+_P152 = ((3, 0), (4, 0), (5, 0), (-1, 0))
+_P153 = ((4, 0), (5, 0), (-1, 0))
+_P154 = ((5, 0), (-1, 0))
+_C155 = (None, (1, 3), (0, 3), None, None, None, None, None)
+_C156 = (None, (2, 3), (1, 3), (0, 3), None, None, None, None)
+_C157 = (None, (3, 3), (2, 3), (1, 3), (0, 2), None, None, None)
+_C158 = (None, (4, 3), (3, 3), (2, 3), (1, 2), (0, 2), (0, 2), None)
+_C159 = (None, (5, 3), (4, 3), (3, 3), (2, 2), (1, 2), (1, 2), (0, 1))
+_P160 = ((0, 0), (1, 0), (2, 0), (3, 0), (4, 0))
+_P161 = ((1, 0), (2, 0), (3, 0), (4, 0))
+_P162 = ((2, 0), (3, 0), (4, 0))
+_C163 = ((1, 3), (0, 3), None, None, None, None, None)
+_C164 = ((2, 3), (1, 3), (0, 2), None, None, None, None)
+_C165 = ((3, 3), (2, 3), (1, 2), (0, 2), None, None, None)
+_C166 = ((4, 3), (3, 3), (2, 2), (1, 2), (0, 1), None, None)
+_P167 = ((0, 0), (1, 0), (2, 0), (3, 0), (4, 0), (-1, 0))
+_P168 = ((1, 0), (2, 0), (3, 0), (4, 0), (-1, 0))
+_C169 = ((1, 3), (0, 3), None, None, None, None)
+_C170 = ((2, 3), (1, 3), (0, 3), None, None, None)
+_C171 = ((3, 3), (2, 3), (1, 3), (0, 2), None, None)
+_C172 = ((4, 3), (3, 3), (2, 3), (1, 2), (0, 2), None)
+_C173 = ((5, 3), (4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
+_K174 = ('Pause', 'Terminate', 'ServiceRenegotiation')
+_K175 = {'Pause': 0, 'Terminate': 1, 'ServiceRenegotiation': 2}
+_C176 = (None, (2, 3), (1, 2), (1, 2))
+_P177 = ((2, 0),)
+_C178 = ((1, 2), (0, 1), None, None)
+_C179 = ((1, 2), (0, 1), None, None, None, None)
+_C180 = ((1, 2), (0, 1), None)
+_C181 = (None, None, None, (1, 2), (0, 2), (0, 2))
+_C182 = (None, None, None, (2, 2), (1, 2), (1, 2))
+_C183 = (None, None, None, (0, 1), (0, 2))
 _C184 = (None, (1, 2), (0, 1), None, None, None, None, None, None)
 _C185 = (None, None, None, (1, 2), (0, 1), None, None, None, None)
 _P186 = ((1, 1), (1, 0), (-1, 0))
@@ -1168,186 +1168,109 @@ def _d_AbsolutePriceScheduleType(r: Reader) -> AbsolutePriceScheduleType:
     v_price_rule_stacks = None
     v_overstay_rules = None
     v_additional_selected_services = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
-    it, al = _P0[e]
+    it, al = _P0[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected next item')
         it = 1; al = 0
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v_time_anchor = r.uintb(18446744073709551615)
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x7:
-        r.badz(p, 3, b & 0x7)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 2; al = 0
     v_price_schedule_id = r.uintb(4294967295)
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x4:
-        r.badz(p, 3, b & 0x4)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 1, e, 2)
+    if e >= 2: r.bad_code(p + 1, e, 2)
     it, al = _P1[e]
     if it == 3:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected characters')
         v_price_schedule_description = r.string()
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        if b & 0x3:
-            r.badz(p, 2, b & 0x3)
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 4; al = 0
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v_currency = r.string()
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x7:
-        r.badz(p, 3, b & 0x7)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 5; al = 0
     v_language = r.string()
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x7:
-        r.badz(p, 3, b & 0x7)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 6; al = 0
     v_price_algorithm = r.string()
-    p = r.p
-    q = p + 4
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xf
-    r.p = q
-    if b & 0x8:
-        r.badz(p, 4, b & 0x8)
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0x8: r.badz(p, 4, b & 0x8)
     e = b & 0x7
-    if e >= 4:
-        r.bad_code(p + 1, e, 4)
+    if e >= 4: r.bad_code(p + 1, e, 4)
     it, al = _P2[e]
     if it == 7:
-        v_minimum_cost = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
+        v1_exponent = None
+        v1_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v1_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v1_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v1_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
-        if e >= 3:
-            r.bad_code(p + 0, e, 3)
+        if e >= 3: r.bad_code(p + 2, e, 3)
         it, al = _P3[e]
+        v_minimum_cost = RationalNumberType(exponent=v1_exponent, value=v1_value)
     if it == 8:
-        v_maximum_cost = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
+        v2_exponent = None
+        v2_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v2_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v2_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v2_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
+        if e >= 2: r.bad_code(p + 2, e, 2)
         it, al = _P4[e]
+        v_maximum_cost = RationalNumberType(exponent=v2_exponent, value=v2_value)
     if it == 9:
         v_tax_rules = _d_TaxRuleListType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected next item')
         it = 10; al = 0
     v_price_rule_stacks = _d_PriceRuleStackListType(r)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 3:
-        r.bad_code(p + 0, e, 3)
-    it, al = _P5[e]
+    it, al = _P5[r.code(2, 3)]
     if it == 11:
         v_overstay_rules = _d_OverstayRuleListType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P6[e]
+        it, al = _P6[r.code(2, 2)]
     if it == 12:
         v_additional_selected_services = _d_AdditionalServiceListType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected end of element')
         it = -1; al = 0
     return AbsolutePriceScheduleType(id=v_id, time_anchor=v_time_anchor, price_schedule_id=v_price_schedule_id, price_schedule_description=v_price_schedule_description, currency=v_currency, language=v_language, price_algorithm=v_price_algorithm, minimum_cost=v_minimum_cost, maximum_cost=v_maximum_cost, tax_rules=v_tax_rules, price_rule_stacks=v_price_rule_stacks, overstay_rules=v_overstay_rules, additional_selected_services=v_additional_selected_services)
 
@@ -1359,21 +1282,17 @@ def _e_AbsolutePriceScheduleType(w: Writer, o: AbsolutePriceScheduleType) -> Non
         w.string(f_id)
         s = 1
     f_time_anchor = o.time_anchor
-    if f_time_anchor is None:
-        raise ExiEncodeError("AbsolutePriceScheduleType: missing required time_anchor")
-    c = _C7[s]
-    w.bits(c[0], c[1])
-    w.bits(0, 1)
+    if f_time_anchor is None: raise ExiEncodeError("AbsolutePriceScheduleType: missing required time_anchor")
+    c1 = _C7[s]
+    w.bits(((c1[0]) << 1), c1[1] + 1)
     w.uint(f_time_anchor)
-    w.bits(0, 1)
     s = 2
     f_price_schedule_id = o.price_schedule_id
-    if f_price_schedule_id is None:
-        raise ExiEncodeError("AbsolutePriceScheduleType: missing required price_schedule_id")
-    w.bits(0, 2)
+    if f_price_schedule_id is None: raise ExiEncodeError("AbsolutePriceScheduleType: missing required price_schedule_id")
+    w.bits(0, 3)
     w.uint(f_price_schedule_id)
-    w.bits(0, 1)
     s = 3
+    w.bits(0, 1)
     f_price_schedule_description = o.price_schedule_description
     if f_price_schedule_description is not None:
         w.bits(0, 3)
@@ -1381,49 +1300,60 @@ def _e_AbsolutePriceScheduleType(w: Writer, o: AbsolutePriceScheduleType) -> Non
         w.bits(0, 1)
         s = 4
     f_currency = o.currency
-    if f_currency is None:
-        raise ExiEncodeError("AbsolutePriceScheduleType: missing required currency")
-    c = _C8[s]
-    w.bits(c[0], c[1])
-    w.bits(0, 1)
+    if f_currency is None: raise ExiEncodeError("AbsolutePriceScheduleType: missing required currency")
+    c2 = _C8[s]
+    w.bits(((c2[0]) << 1), c2[1] + 1)
     w.string(f_currency)
-    w.bits(0, 1)
     s = 5
     f_language = o.language
-    if f_language is None:
-        raise ExiEncodeError("AbsolutePriceScheduleType: missing required language")
-    w.bits(0, 2)
+    if f_language is None: raise ExiEncodeError("AbsolutePriceScheduleType: missing required language")
+    w.bits(0, 3)
     w.string(f_language)
-    w.bits(0, 1)
     f_price_algorithm = o.price_algorithm
-    if f_price_algorithm is None:
-        raise ExiEncodeError("AbsolutePriceScheduleType: missing required price_algorithm")
-    w.bits(0, 2)
+    if f_price_algorithm is None: raise ExiEncodeError("AbsolutePriceScheduleType: missing required price_algorithm")
+    w.bits(0, 3)
     w.string(f_price_algorithm)
-    w.bits(0, 1)
     s = 7
+    w.bits(0, 1)
     f_minimum_cost = o.minimum_cost
     if f_minimum_cost is not None:
-        w.bits(0, 3)
-        _e_RationalNumberType(w, f_minimum_cost)
+        f1_exponent = f_minimum_cost.exponent
+        if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f1_exponent <= 127:
+            raise ExiEncodeError(f"value {f1_exponent!r} outside [-128, 127]")
+        f1_value = f_minimum_cost.value
+        if f1_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f1_value <= 32767:
+            raise ExiEncodeError(f"value {f1_value!r} outside [-32768, 32767]")
+        w.bits(((f1_exponent + 128) << 4) | (1 if f1_value < 0 else 0), 17)
+        w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
+        w.bits(0, 2)
         s = 8
     f_maximum_cost = o.maximum_cost
     if f_maximum_cost is not None:
-        c = _C9[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_maximum_cost)
+        c3 = _C9[s]
+        f2_exponent = f_maximum_cost.exponent
+        if f2_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f2_exponent <= 127:
+            raise ExiEncodeError(f"value {f2_exponent!r} outside [-128, 127]")
+        f2_value = f_maximum_cost.value
+        if f2_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f2_value <= 32767:
+            raise ExiEncodeError(f"value {f2_value!r} outside [-32768, 32767]")
+        w.bits(((c3[0]) << 14) | ((f2_exponent + 128) << 4) | (1 if f2_value < 0 else 0), c3[1] + 14)
+        w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
+        w.bits(0, 2)
         s = 9
     f_tax_rules = o.tax_rules
     if f_tax_rules is not None:
-        c = _C10[s]
-        w.bits(c[0], c[1])
+        c4 = _C10[s]
+        w.bits((c4[0]), c4[1])
         _e_TaxRuleListType(w, f_tax_rules)
         s = 10
     f_price_rule_stacks = o.price_rule_stacks
-    if f_price_rule_stacks is None:
-        raise ExiEncodeError("AbsolutePriceScheduleType: missing required price_rule_stacks")
-    c = _C11[s]
-    w.bits(c[0], c[1])
+    if f_price_rule_stacks is None: raise ExiEncodeError("AbsolutePriceScheduleType: missing required price_rule_stacks")
+    c5 = _C11[s]
+    w.bits((c5[0]), c5[1])
     _e_PriceRuleStackListType(w, f_price_rule_stacks)
     s = 11
     s = 11
@@ -1434,50 +1364,43 @@ def _e_AbsolutePriceScheduleType(w: Writer, o: AbsolutePriceScheduleType) -> Non
         s = 12
     f_additional_selected_services = o.additional_selected_services
     if f_additional_selected_services is not None:
-        c = _C12[s]
-        w.bits(c[0], c[1])
+        c6 = _C12[s]
+        w.bits((c6[0]), c6[1])
         _e_AdditionalServiceListType(w, f_additional_selected_services)
         s = 13
-    c = _C13[s]
-    w.bits(c[0], c[1])
+    c7 = _C13[s]
+    w.bits((c7[0]), c7[1])
 
 def _d_AdditionalServiceListType(r: Reader) -> AdditionalServiceListType:
     rv = r.v; rn = r.n
     v_additional_service = []
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected next item')
     it = 0; al = 0
     n = 0
     while it == 0:
-        t = _d_AdditionalServiceType(r)
+        v1_service_name = None
+        v1_service_fee = None
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
+        it = 0; al = 0
+        v1_service_name = r.string()
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
+        it = 1; al = 0
+        v1_service_fee = _d_RationalNumberType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+        t = AdditionalServiceType(service_name=v1_service_name, service_fee=v1_service_fee)
         v_additional_service.append(t)
         n += 1
         if n < 5:
-            p = r.p
-            q = p + 2
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x3
-            r.p = q
-            e = b & 0x3
-            if e >= 2:
-                r.bad_code(p + 0, e, 2)
-            it, al = _P14[e]
+            it, al = _P14[r.code(2, 2)]
         else:
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected end of element')
             it = -1; al = 0
     return AdditionalServiceListType(additional_service=v_additional_service)
 
@@ -1485,64 +1408,71 @@ def _e_AdditionalServiceListType(w: Writer, o: AdditionalServiceListType) -> Non
     s = 0
     n = 0
     for x in o.additional_service:
-        c = _C15[s]
-        w.bits(c[0], c[1])
-        _e_AdditionalServiceType(w, x)
+        c1 = _C15[s]
+        f1_service_name = x.service_name
+        if f1_service_name is None: raise ExiEncodeError("AdditionalServiceType: missing required service_name")
+        w.bits(((c1[0]) << 2), c1[1] + 2)
+        w.string(f1_service_name)
+        f1_service_fee = x.service_fee
+        if f1_service_fee is None: raise ExiEncodeError("AdditionalServiceType: missing required service_fee")
+        w.bits(0, 2)
+        _e_RationalNumberType(w, f1_service_fee)
+        w.bits(0, 1)
         n += 1
         s = 1 if n < 5 else 2
     if n < 1 or n > 5:
         raise ExiEncodeError(f"AdditionalServiceListType: {n} items of additional_service (allowed 1..5)")
-    c = _C16[s]
-    w.bits(c[0], c[1])
+    c2 = _C16[s]
+    w.bits((c2[0]), c2[1])
 
 def _d_AdditionalServiceType(r: Reader) -> AdditionalServiceType:
     rv = r.v; rn = r.n
     v_service_name = None
     v_service_fee = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_service_name = r.string()
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    v1_exponent = None
+    v1_value = None
+    p = r.p; q = p + 16
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xffff; r.p = q
+    if b & 0xf00e: r.badz(p, 16, b & 0xf00e)
+    v1_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
     it = 1; al = 0
-    v_service_fee = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v1_value <= 32767:
+        r.fail('integer out of range')
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    v_service_fee = RationalNumberType(exponent=v1_exponent, value=v1_value)
     it = -1; al = 0
     return AdditionalServiceType(service_name=v_service_name, service_fee=v_service_fee)
 
 def _e_AdditionalServiceType(w: Writer, o: AdditionalServiceType) -> None:
     f_service_name = o.service_name
-    if f_service_name is None:
-        raise ExiEncodeError("AdditionalServiceType: missing required service_name")
+    if f_service_name is None: raise ExiEncodeError("AdditionalServiceType: missing required service_name")
     w.bits(0, 2)
     w.string(f_service_name)
-    w.bits(0, 1)
     f_service_fee = o.service_fee
-    if f_service_fee is None:
-        raise ExiEncodeError("AdditionalServiceType: missing required service_fee")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_service_fee)
-    w.bits(0, 1)
+    if f_service_fee is None: raise ExiEncodeError("AdditionalServiceType: missing required service_fee")
+    f1_exponent = f_service_fee.exponent
+    if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f1_exponent <= 127:
+        raise ExiEncodeError(f"value {f1_exponent!r} outside [-128, 127]")
+    f1_value = f_service_fee.value
+    if f1_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f1_value <= 32767:
+        raise ExiEncodeError(f"value {f1_value!r} outside [-32768, 32767]")
+    w.bits(((f1_exponent + 128) << 4) | (1 if f1_value < 0 else 0), 16)
+    w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
+    w.bits(0, 3)
 
 def _d_AuthorizationReqType(r: Reader) -> AuthorizationReqType:
     rv = r.v; rn = r.n
@@ -1550,65 +1480,114 @@ def _d_AuthorizationReqType(r: Reader) -> AuthorizationReqType:
     v_selected_authorization_service = None
     v_eim_a_req_authorization_mode = None
     v_pn_c_a_req_authorization_mode = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = None
+    v1_time_stamp = None
+    v1_signature = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
-    v_header = _d_MessageHeaderType(r)
-    p = r.p
-    q = p + 6
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3f
-    r.p = q
-    if b & 0x34:
-        r.badz(p, 6, b & 0x34)
-    k = (b >> 3) & 0x1
-    v_selected_authorization_service = _K17[k]
+    v1_session_id = r.binary()
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    it = 1; al = 0
+    v1_time_stamp = r.uintb(18446744073709551615)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 4, e, 2)
-    it, al = _P18[e]
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P17[e]
+    if it == 2:
+        v1_signature = _d_SignatureType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
+    p = r.p; q = p + 6
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3f; r.p = q
+    if b & 0x34: r.badz(p, 6, b & 0x34)
+    k = (b >> 3) & 0x1
+    v_selected_authorization_service = _K18[k]
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 4, e, 2)
+    it, al = _P19[e]
     if al == 0:
-        v_eim_a_req_authorization_mode = _d_EIM_AReqAuthorizationModeType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+        v_eim_a_req_authorization_mode = EIM_AReqAuthorizationModeType()
     elif al == 1:
-        v_pn_c_a_req_authorization_mode = _d_PnC_AReqAuthorizationModeType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+        v3_id = None
+        v3_gen_challenge = None
+        v3_contract_certificate_chain = None
+        r.zero(1, 'expected next item')
+        it = 0; al = 0
+        v3_id = r.string()
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
+        it = 1; al = 0
+        v3_gen_challenge = r.binary()
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
+        it = 2; al = 0
+        v3_contract_certificate_chain = _d_ContractCertificateChainType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+        v_pn_c_a_req_authorization_mode = PnC_AReqAuthorizationModeType(id=v3_id, gen_challenge=v3_gen_challenge, contract_certificate_chain=v3_contract_certificate_chain)
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return AuthorizationReqType(header=v_header, selected_authorization_service=v_selected_authorization_service, eim_a_req_authorization_mode=v_eim_a_req_authorization_mode, pn_c_a_req_authorization_mode=v_pn_c_a_req_authorization_mode)
 
 def _e_AuthorizationReqType(w: Writer, o: AuthorizationReqType) -> None:
     f_header = o.header
-    if f_header is None:
-        raise ExiEncodeError("AuthorizationReqType: missing required header")
+    if f_header is None: raise ExiEncodeError("AuthorizationReqType: missing required header")
+    f1_session_id = f_header.session_id
+    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
+    w.bits(0, 3)
+    w.binary(f1_session_id)
+    f1_time_stamp = f_header.time_stamp
+    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
+    w.bits(0, 3)
+    w.uint(f1_time_stamp)
+    s1 = 2
     w.bits(0, 1)
-    _e_MessageHeaderType(w, f_header)
+    f1_signature = f_header.signature
+    if f1_signature is not None:
+        w.bits(0, 2)
+        _e_SignatureType(w, f1_signature)
+        s1 = 3
+    c1 = _C20[s1]
     f_selected_authorization_service = o.selected_authorization_service
-    if f_selected_authorization_service is None:
-        raise ExiEncodeError("AuthorizationReqType: missing required selected_authorization_service")
-    w.bits((_K19[f_selected_authorization_service]) << 1, 4)
+    if f_selected_authorization_service is None: raise ExiEncodeError("AuthorizationReqType: missing required selected_authorization_service")
     s = 2
+    w.bits(((c1[0]) << 4) | ((_K21[f_selected_authorization_service]) << 1), c1[1] + 4)
     f_eim_a_req_authorization_mode = o.eim_a_req_authorization_mode
     f_pn_c_a_req_authorization_mode = o.pn_c_a_req_authorization_mode
     if f_eim_a_req_authorization_mode is not None:
-        w.bits(0, 2)
-        _e_EIM_AReqAuthorizationModeType(w, f_eim_a_req_authorization_mode)
+        w.bits(0, 3)
         s = 3
     elif f_pn_c_a_req_authorization_mode is not None:
-        w.bits(1, 2)
-        _e_PnC_AReqAuthorizationModeType(w, f_pn_c_a_req_authorization_mode)
+        f3_id = f_pn_c_a_req_authorization_mode.id
+        if f3_id is None: raise ExiEncodeError("PnC_AReqAuthorizationModeType: missing required id")
+        w.bits(2, 3)
+        w.string(f3_id)
+        f3_gen_challenge = f_pn_c_a_req_authorization_mode.gen_challenge
+        if f3_gen_challenge is None: raise ExiEncodeError("PnC_AReqAuthorizationModeType: missing required gen_challenge")
+        w.bits(0, 2)
+        w.binary(f3_gen_challenge)
+        f3_contract_certificate_chain = f_pn_c_a_req_authorization_mode.contract_certificate_chain
+        if f3_contract_certificate_chain is None: raise ExiEncodeError("PnC_AReqAuthorizationModeType: missing required contract_certificate_chain")
+        w.bits(0, 2)
+        _e_ContractCertificateChainType(w, f3_contract_certificate_chain)
+        w.bits(0, 1)
         s = 3
     else:
         raise ExiEncodeError("AuthorizationReqType: missing required eim_a_req_authorization_mode/pn_c_a_req_authorization_mode")
@@ -1619,81 +1598,125 @@ def _d_AuthorizationResType(r: Reader) -> AuthorizationResType:
     v_header = None
     v_response_code = None
     v_evse_processing = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = None
+    v1_time_stamp = None
+    v1_signature = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
-    v_header = _d_MessageHeaderType(r)
-    p = r.p
-    q = p + 15
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7fff
-    r.p = q
-    if b & 0x6073:
-        r.badz(p, 15, b & 0x6073)
+    v1_session_id = r.binary()
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    it = 1; al = 0
+    v1_time_stamp = r.uintb(18446744073709551615)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P17[e]
+    if it == 2:
+        v1_signature = _d_SignatureType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
+    p = r.p; q = p + 15
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7fff; r.p = q
+    if b & 0x6073: r.badz(p, 15, b & 0x6073)
     k = (b >> 7) & 0x3f
-    if k >= 40:
-        r.bad(p + 2, 'enumeration index out of range')
-    v_response_code = _K20[k]
+    if k >= 40: r.bad(p + 2, 'enum index')
+    v_response_code = _K22[k]
     k = (b >> 2) & 0x3
-    if k >= 3:
-        r.bad(p + 11, 'enumeration index out of range')
-    v_evse_processing = _K21[k]
+    if k >= 3: r.bad(p + 11, 'enum index')
+    v_evse_processing = _K23[k]
     it = -1; al = 0
     return AuthorizationResType(header=v_header, response_code=v_response_code, evse_processing=v_evse_processing)
 
 def _e_AuthorizationResType(w: Writer, o: AuthorizationResType) -> None:
     f_header = o.header
-    if f_header is None:
-        raise ExiEncodeError("AuthorizationResType: missing required header")
+    if f_header is None: raise ExiEncodeError("AuthorizationResType: missing required header")
+    f1_session_id = f_header.session_id
+    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
+    w.bits(0, 3)
+    w.binary(f1_session_id)
+    f1_time_stamp = f_header.time_stamp
+    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
+    w.bits(0, 3)
+    w.uint(f1_time_stamp)
+    s1 = 2
     w.bits(0, 1)
-    _e_MessageHeaderType(w, f_header)
+    f1_signature = f_header.signature
+    if f1_signature is not None:
+        w.bits(0, 2)
+        _e_SignatureType(w, f1_signature)
+        s1 = 3
+    c1 = _C20[s1]
     f_response_code = o.response_code
-    if f_response_code is None:
-        raise ExiEncodeError("AuthorizationResType: missing required response_code")
-    w.bits((_K22[f_response_code]) << 1, 9)
+    if f_response_code is None: raise ExiEncodeError("AuthorizationResType: missing required response_code")
     f_evse_processing = o.evse_processing
-    if f_evse_processing is None:
-        raise ExiEncodeError("AuthorizationResType: missing required evse_processing")
-    w.bits((_K23[f_evse_processing]) << 2, 6)
+    if f_evse_processing is None: raise ExiEncodeError("AuthorizationResType: missing required evse_processing")
+    w.bits(((c1[0]) << 15) | ((_K24[f_response_code]) << 7) | ((_K25[f_evse_processing]) << 2), c1[1] + 15)
 
 def _d_AuthorizationSetupReqType(r: Reader) -> AuthorizationSetupReqType:
     rv = r.v; rn = r.n
     v_header = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = None
+    v1_time_stamp = None
+    v1_signature = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
-    v_header = _d_MessageHeaderType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = r.binary()
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    it = 1; al = 0
+    v1_time_stamp = r.uintb(18446744073709551615)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P17[e]
+    if it == 2:
+        v1_signature = _d_SignatureType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return AuthorizationSetupReqType(header=v_header)
 
 def _e_AuthorizationSetupReqType(w: Writer, o: AuthorizationSetupReqType) -> None:
     f_header = o.header
-    if f_header is None:
-        raise ExiEncodeError("AuthorizationSetupReqType: missing required header")
+    if f_header is None: raise ExiEncodeError("AuthorizationSetupReqType: missing required header")
+    f1_session_id = f_header.session_id
+    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
+    w.bits(0, 3)
+    w.binary(f1_session_id)
+    f1_time_stamp = f_header.time_stamp
+    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
+    w.bits(0, 3)
+    w.uint(f1_time_stamp)
+    s1 = 2
     w.bits(0, 1)
-    _e_MessageHeaderType(w, f_header)
-    w.bits(0, 1)
+    f1_signature = f_header.signature
+    if f1_signature is not None:
+        w.bits(0, 2)
+        _e_SignatureType(w, f1_signature)
+        s1 = 3
+    c1 = _C20[s1]
+    w.bits(((c1[0]) << 1), c1[1] + 1)
 
 def _d_AuthorizationSetupResType(r: Reader) -> AuthorizationSetupResType:
     rv = r.v; rn = r.n
@@ -1703,144 +1726,156 @@ def _d_AuthorizationSetupResType(r: Reader) -> AuthorizationSetupResType:
     v_certificate_installation_service = None
     v_eim_as_res_authorization_mode = None
     v_pn_c_as_res_authorization_mode = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = None
+    v1_time_stamp = None
+    v1_signature = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
-    v_header = _d_MessageHeaderType(r)
-    p = r.p
-    q = p + 10
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3ff
-    r.p = q
-    if b & 0x303:
-        r.badz(p, 10, b & 0x303)
+    v1_session_id = r.binary()
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    it = 1; al = 0
+    v1_time_stamp = r.uintb(18446744073709551615)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P17[e]
+    if it == 2:
+        v1_signature = _d_SignatureType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
+    p = r.p; q = p + 10
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3ff; r.p = q
+    if b & 0x303: r.badz(p, 10, b & 0x303)
     k = (b >> 2) & 0x3f
-    if k >= 40:
-        r.bad(p + 2, 'enumeration index out of range')
-    v_response_code = _K20[k]
+    if k >= 40: r.bad(p + 2, 'enum index')
+    v_response_code = _K22[k]
     it = 2; al = 0
     n = 0
     while it == 2:
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
-        if b & 0x5:
-            r.badz(p, 3, b & 0x5)
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x5: r.badz(p, 3, b & 0x5)
         k = (b >> 1) & 0x1
-        t = _K17[k]
+        t = _K18[k]
         v_authorization_services.append(t)
         n += 1
         if n < 2:
-            p = r.p
-            q = p + 2
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x3
-            r.p = q
-            e = b & 0x3
-            if e >= 2:
-                r.bad_code(p + 0, e, 2)
-            it, al = _P24[e]
+            it, al = _P26[r.code(2, 2)]
         else:
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected next item')
             it = 3; al = 0
-    p = r.p
-    q = p + 5
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1f
-    r.p = q
-    if b & 0x14:
-        r.badz(p, 5, b & 0x14)
+    p = r.p; q = p + 5
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1f; r.p = q
+    if b & 0x14: r.badz(p, 5, b & 0x14)
     v_certificate_installation_service = ((b >> 3) & 0x1) == 1
     e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 3, e, 2)
-    it, al = _P25[e]
+    if e >= 2: r.bad_code(p + 3, e, 2)
+    it, al = _P27[e]
     if al == 0:
-        v_eim_as_res_authorization_mode = _d_EIM_ASResAuthorizationModeType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+        v_eim_as_res_authorization_mode = EIM_ASResAuthorizationModeType()
     elif al == 1:
-        v_pn_c_as_res_authorization_mode = _d_PnC_ASResAuthorizationModeType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+        v3_gen_challenge = None
+        v3_supported_providers = None
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
+        it = 0; al = 0
+        v3_gen_challenge = r.binary()
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x4: r.badz(p, 3, b & 0x4)
+        e = b & 0x3
+        if e >= 2: r.bad_code(p + 1, e, 2)
+        it, al = _P28[e]
+        if it == 1:
+            v3_supported_providers = _d_SupportedProvidersListType(r)
+            r.zero(1, 'expected end of element')
+            it = -1; al = 0
+        v_pn_c_as_res_authorization_mode = PnC_ASResAuthorizationModeType(gen_challenge=v3_gen_challenge, supported_providers=v3_supported_providers)
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return AuthorizationSetupResType(header=v_header, response_code=v_response_code, authorization_services=v_authorization_services, certificate_installation_service=v_certificate_installation_service, eim_as_res_authorization_mode=v_eim_as_res_authorization_mode, pn_c_as_res_authorization_mode=v_pn_c_as_res_authorization_mode)
 
 def _e_AuthorizationSetupResType(w: Writer, o: AuthorizationSetupResType) -> None:
     f_header = o.header
-    if f_header is None:
-        raise ExiEncodeError("AuthorizationSetupResType: missing required header")
+    if f_header is None: raise ExiEncodeError("AuthorizationSetupResType: missing required header")
+    f1_session_id = f_header.session_id
+    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
+    w.bits(0, 3)
+    w.binary(f1_session_id)
+    f1_time_stamp = f_header.time_stamp
+    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
+    w.bits(0, 3)
+    w.uint(f1_time_stamp)
+    s1 = 2
     w.bits(0, 1)
-    _e_MessageHeaderType(w, f_header)
+    f1_signature = f_header.signature
+    if f1_signature is not None:
+        w.bits(0, 2)
+        _e_SignatureType(w, f1_signature)
+        s1 = 3
+    c1 = _C20[s1]
     f_response_code = o.response_code
-    if f_response_code is None:
-        raise ExiEncodeError("AuthorizationSetupResType: missing required response_code")
-    w.bits((_K22[f_response_code]) << 1, 9)
+    if f_response_code is None: raise ExiEncodeError("AuthorizationSetupResType: missing required response_code")
     s = 2
+    w.bits(((c1[0]) << 9) | ((_K24[f_response_code]) << 1), c1[1] + 9)
     n = 0
     for x in o.authorization_services:
-        c = _C26[s]
-        w.bits(c[0], c[1])
-        w.bits((_K19[x]) << 1, 3)
+        c2 = _C29[s]
+        w.bits(((c2[0]) << 3) | ((_K21[x]) << 1), c2[1] + 3)
         n += 1
         s = 3 if n < 2 else 4
     if n < 1 or n > 2:
         raise ExiEncodeError(f"AuthorizationSetupResType: {n} items of authorization_services (allowed 1..2)")
     f_certificate_installation_service = o.certificate_installation_service
-    if f_certificate_installation_service is None:
-        raise ExiEncodeError("AuthorizationSetupResType: missing required certificate_installation_service")
-    c = _C27[s]
-    w.bits(c[0], c[1])
-    w.bits((1 if f_certificate_installation_service else 0) << 1, 3)
+    if f_certificate_installation_service is None: raise ExiEncodeError("AuthorizationSetupResType: missing required certificate_installation_service")
+    c3 = _C30[s]
     s = 5
     s = 5
+    w.bits(((c3[0]) << 3) | ((1 if f_certificate_installation_service else 0) << 1), c3[1] + 3)
     f_eim_as_res_authorization_mode = o.eim_as_res_authorization_mode
     f_pn_c_as_res_authorization_mode = o.pn_c_as_res_authorization_mode
     if f_eim_as_res_authorization_mode is not None:
-        w.bits(0, 2)
-        _e_EIM_ASResAuthorizationModeType(w, f_eim_as_res_authorization_mode)
+        w.bits(0, 3)
         s = 6
     elif f_pn_c_as_res_authorization_mode is not None:
-        w.bits(1, 2)
-        _e_PnC_ASResAuthorizationModeType(w, f_pn_c_as_res_authorization_mode)
+        f3_gen_challenge = f_pn_c_as_res_authorization_mode.gen_challenge
+        if f3_gen_challenge is None: raise ExiEncodeError("PnC_ASResAuthorizationModeType: missing required gen_challenge")
+        w.bits(4, 4)
+        w.binary(f3_gen_challenge)
+        s3 = 1
+        w.bits(0, 1)
+        f3_supported_providers = f_pn_c_as_res_authorization_mode.supported_providers
+        if f3_supported_providers is not None:
+            w.bits(0, 2)
+            _e_SupportedProvidersListType(w, f3_supported_providers)
+            s3 = 2
+        c4 = _C16[s3]
+        w.bits((c4[0]), c4[1])
         s = 6
     else:
         raise ExiEncodeError("AuthorizationSetupResType: missing required eim_as_res_authorization_mode/pn_c_as_res_authorization_mode")
     w.bits(0, 1)
 
 def _d_CLReqControlModeType(r: Reader) -> CLReqControlModeType:
-    rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return CLReqControlModeType()
 
@@ -1848,15 +1883,7 @@ def _e_CLReqControlModeType(w: Writer, o: CLReqControlModeType) -> None:
     w.bits(0, 1)
 
 def _d_CLResControlModeType(r: Reader) -> CLResControlModeType:
-    rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return CLResControlModeType()
 
@@ -1864,48 +1891,21 @@ def _e_CLResControlModeType(w: Writer, o: CLResControlModeType) -> None:
     w.bits(0, 1)
 
 def _d_CanonicalizationMethodType(r: Reader) -> CanonicalizationMethodType:
-    rv = r.v; rn = r.n
     v_algorithm = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected next item')
     it = 0; al = 0
     v_algorithm = r.string()
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
-    it, al = _P28[e]
+    it, al = _P28[r.code(2, 2)]
     n = 0
     while it == 1:
         r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P28[e]
+        it, al = _P28[r.code(2, 2)]
     return CanonicalizationMethodType(algorithm=v_algorithm)
 
 def _e_CanonicalizationMethodType(w: Writer, o: CanonicalizationMethodType) -> None:
     f_algorithm = o.algorithm
-    if f_algorithm is None:
-        raise ExiEncodeError("CanonicalizationMethodType: missing required algorithm")
+    if f_algorithm is None: raise ExiEncodeError("CanonicalizationMethodType: missing required algorithm")
     w.bits(0, 1)
     w.string(f_algorithm)
     w.bits(1, 2)
@@ -1914,56 +1914,39 @@ def _d_CertificateChainType(r: Reader) -> CertificateChainType:
     rv = r.v; rn = r.n
     v_certificate = None
     v_sub_certificates = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_certificate = r.binary()
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x4:
-        r.badz(p, 3, b & 0x4)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 1, e, 2)
+    if e >= 2: r.bad_code(p + 1, e, 2)
     it, al = _P28[e]
     if it == 1:
         v_sub_certificates = _d_SubCertificatesType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected end of element')
         it = -1; al = 0
     return CertificateChainType(certificate=v_certificate, sub_certificates=v_sub_certificates)
 
 def _e_CertificateChainType(w: Writer, o: CertificateChainType) -> None:
     f_certificate = o.certificate
-    if f_certificate is None:
-        raise ExiEncodeError("CertificateChainType: missing required certificate")
+    if f_certificate is None: raise ExiEncodeError("CertificateChainType: missing required certificate")
     w.bits(0, 2)
     w.binary(f_certificate)
-    w.bits(0, 1)
     s = 1
+    w.bits(0, 1)
     f_sub_certificates = o.sub_certificates
     if f_sub_certificates is not None:
         w.bits(0, 2)
         _e_SubCertificatesType(w, f_sub_certificates)
         s = 2
-    c = _C16[s]
-    w.bits(c[0], c[1])
+    c1 = _C16[s]
+    w.bits((c1[0]), c1[1])
 
 def _d_CertificateInstallationReqType(r: Reader) -> CertificateInstallationReqType:
     rv = r.v; rn = r.n
@@ -1972,92 +1955,131 @@ def _d_CertificateInstallationReqType(r: Reader) -> CertificateInstallationReqTy
     v_list_of_root_certificate_i_ds = None
     v_maximum_contract_certificate_chains = None
     v_prioritized_emai_ds = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = None
+    v1_time_stamp = None
+    v1_signature = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
-    v_header = _d_MessageHeaderType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = r.binary()
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
-    v_oem_provisioning_certificate_chain = _d_SignedCertificateChainType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_time_stamp = r.uintb(18446744073709551615)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P17[e]
+    if it == 2:
+        v1_signature = _d_SignatureType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
+    v2_id = None
+    v2_certificate = None
+    v2_sub_certificates = None
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
+    it = 0; al = 0
+    v2_id = r.string()
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
+    it = 1; al = 0
+    v2_certificate = r.binary()
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P17[e]
+    if it == 2:
+        v2_sub_certificates = _d_SubCertificatesType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+    v_oem_provisioning_certificate_chain = SignedCertificateChainType(id=v2_id, certificate=v2_certificate, sub_certificates=v2_sub_certificates)
+    r.zero(1, 'expected next item')
     it = 2; al = 0
     v_list_of_root_certificate_i_ds = _d_ListOfRootCertificateIDsType(r)
-    p = r.p
-    q = p + 13
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1fff
-    r.p = q
-    if b & 0x1804:
-        r.badz(p, 13, b & 0x1804)
+    p = r.p; q = p + 13
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1fff; r.p = q
+    if b & 0x1804: r.badz(p, 13, b & 0x1804)
     v_maximum_contract_certificate_chains = ((b >> 3) & 0xff)
     e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 11, e, 2)
-    it, al = _P29[e]
+    if e >= 2: r.bad_code(p + 11, e, 2)
+    it, al = _P31[e]
     if it == 4:
         v_prioritized_emai_ds = _d_EMAIDListType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected end of element')
         it = -1; al = 0
     return CertificateInstallationReqType(header=v_header, oem_provisioning_certificate_chain=v_oem_provisioning_certificate_chain, list_of_root_certificate_i_ds=v_list_of_root_certificate_i_ds, maximum_contract_certificate_chains=v_maximum_contract_certificate_chains, prioritized_emai_ds=v_prioritized_emai_ds)
 
 def _e_CertificateInstallationReqType(w: Writer, o: CertificateInstallationReqType) -> None:
     f_header = o.header
-    if f_header is None:
-        raise ExiEncodeError("CertificateInstallationReqType: missing required header")
+    if f_header is None: raise ExiEncodeError("CertificateInstallationReqType: missing required header")
+    f1_session_id = f_header.session_id
+    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
+    w.bits(0, 3)
+    w.binary(f1_session_id)
+    f1_time_stamp = f_header.time_stamp
+    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
+    w.bits(0, 3)
+    w.uint(f1_time_stamp)
+    s1 = 2
     w.bits(0, 1)
-    _e_MessageHeaderType(w, f_header)
+    f1_signature = f_header.signature
+    if f1_signature is not None:
+        w.bits(0, 2)
+        _e_SignatureType(w, f1_signature)
+        s1 = 3
+    c1 = _C20[s1]
     f_oem_provisioning_certificate_chain = o.oem_provisioning_certificate_chain
-    if f_oem_provisioning_certificate_chain is None:
-        raise ExiEncodeError("CertificateInstallationReqType: missing required oem_provisioning_certificate_chain")
+    if f_oem_provisioning_certificate_chain is None: raise ExiEncodeError("CertificateInstallationReqType: missing required oem_provisioning_certificate_chain")
+    f2_id = f_oem_provisioning_certificate_chain.id
+    if f2_id is None: raise ExiEncodeError("SignedCertificateChainType: missing required id")
+    w.bits(((c1[0]) << 2), c1[1] + 2)
+    w.string(f2_id)
+    f2_certificate = f_oem_provisioning_certificate_chain.certificate
+    if f2_certificate is None: raise ExiEncodeError("SignedCertificateChainType: missing required certificate")
+    w.bits(0, 2)
+    w.binary(f2_certificate)
+    s2 = 2
     w.bits(0, 1)
-    _e_SignedCertificateChainType(w, f_oem_provisioning_certificate_chain)
+    f2_sub_certificates = f_oem_provisioning_certificate_chain.sub_certificates
+    if f2_sub_certificates is not None:
+        w.bits(0, 2)
+        _e_SubCertificatesType(w, f2_sub_certificates)
+        s2 = 3
+    c2 = _C20[s2]
     f_list_of_root_certificate_i_ds = o.list_of_root_certificate_i_ds
-    if f_list_of_root_certificate_i_ds is None:
-        raise ExiEncodeError("CertificateInstallationReqType: missing required list_of_root_certificate_i_ds")
-    w.bits(0, 1)
+    if f_list_of_root_certificate_i_ds is None: raise ExiEncodeError("CertificateInstallationReqType: missing required list_of_root_certificate_i_ds")
+    w.bits(((c2[0]) << 1), c2[1] + 1)
     _e_ListOfRootCertificateIDsType(w, f_list_of_root_certificate_i_ds)
     f_maximum_contract_certificate_chains = o.maximum_contract_certificate_chains
-    if f_maximum_contract_certificate_chains is None:
-        raise ExiEncodeError("CertificateInstallationReqType: missing required maximum_contract_certificate_chains")
+    if f_maximum_contract_certificate_chains is None: raise ExiEncodeError("CertificateInstallationReqType: missing required maximum_contract_certificate_chains")
     if not 0 <= f_maximum_contract_certificate_chains <= 255:
         raise ExiEncodeError(f"value {f_maximum_contract_certificate_chains!r} outside [0, 255]")
-    w.bits((f_maximum_contract_certificate_chains) << 1, 11)
     s = 4
+    w.bits(((f_maximum_contract_certificate_chains) << 1), 11)
     f_prioritized_emai_ds = o.prioritized_emai_ds
     if f_prioritized_emai_ds is not None:
         w.bits(0, 2)
         _e_EMAIDListType(w, f_prioritized_emai_ds)
         s = 5
-    c = _C30[s]
-    w.bits(c[0], c[1])
+    c3 = _C32[s]
+    w.bits((c3[0]), c3[1])
 
 def _d_CertificateInstallationResType(r: Reader) -> CertificateInstallationResType:
     rv = r.v; rn = r.n
@@ -2067,155 +2089,268 @@ def _d_CertificateInstallationResType(r: Reader) -> CertificateInstallationResTy
     v_cps_certificate_chain = None
     v_signed_installation_data = None
     v_remaining_contract_certificate_chains = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = None
+    v1_time_stamp = None
+    v1_signature = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
-    v_header = _d_MessageHeaderType(r)
-    p = r.p
-    q = p + 15
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7fff
-    r.p = q
-    if b & 0x6073:
-        r.badz(p, 15, b & 0x6073)
-    k = (b >> 7) & 0x3f
-    if k >= 40:
-        r.bad(p + 2, 'enumeration index out of range')
-    v_response_code = _K20[k]
-    k = (b >> 2) & 0x3
-    if k >= 3:
-        r.bad(p + 11, 'enumeration index out of range')
-    v_evse_processing = _K21[k]
+    v1_session_id = r.binary()
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    it = 1; al = 0
+    v1_time_stamp = r.uintb(18446744073709551615)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P17[e]
+    if it == 2:
+        v1_signature = _d_SignatureType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
+    v2_certificate = None
+    v2_sub_certificates = None
+    p = r.p; q = p + 17
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ffff; r.p = q
+    if b & 0x181cf: r.badz(p, 17, b & 0x181cf)
+    k = (b >> 9) & 0x3f
+    if k >= 40: r.bad(p + 2, 'enum index')
+    v_response_code = _K22[k]
+    k = (b >> 4) & 0x3
+    if k >= 3: r.bad(p + 11, 'enum index')
+    v_evse_processing = _K23[k]
+    it = 0; al = 0
+    v2_certificate = r.binary()
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P28[e]
+    if it == 1:
+        v2_sub_certificates = _d_SubCertificatesType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+    v_cps_certificate_chain = CertificateChainType(certificate=v2_certificate, sub_certificates=v2_sub_certificates)
+    v3_id = None
+    v3_contract_certificate_chain = None
+    v3_ecdh_curve = None
+    v3_dh_public_key = None
+    v3_secp521_encrypted_private_key = None
+    v3_x448_encrypted_private_key = None
+    v3_tpm_encrypted_private_key = None
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
+    it = 0; al = 0
+    v3_id = r.string()
+    r.zero(1, 'expected next item')
+    it = 1; al = 0
+    v3_contract_certificate_chain = _d_ContractCertificateChainType(r)
+    p = r.p; q = p + 6
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3f; r.p = q
+    if b & 0x37: r.badz(p, 6, b & 0x37)
+    k = (b >> 3) & 0x1
+    v3_ecdh_curve = _K33[k]
     it = 3; al = 0
-    v_cps_certificate_chain = _d_CertificateChainType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 4; al = 0
-    v_signed_installation_data = _d_SignedInstallationDataType(r)
-    p = r.p
-    q = p + 12
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xfff
-    r.p = q
-    if b & 0xc03:
-        r.badz(p, 12, b & 0xc03)
+    v3_dh_public_key = r.binary()
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 3: r.bad_code(p + 1, e, 3)
+    it, al = _P34[e]
+    if al == 0:
+        r.zero(1, 'expected characters')
+        v3_secp521_encrypted_private_key = r.binary()
+        r.zero(1, 'expected end of element')
+    elif al == 1:
+        r.zero(1, 'expected characters')
+        v3_x448_encrypted_private_key = r.binary()
+        r.zero(1, 'expected end of element')
+    elif al == 2:
+        r.zero(1, 'expected characters')
+        v3_tpm_encrypted_private_key = r.binary()
+        r.zero(1, 'expected end of element')
+    p = r.p; q = p + 13
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1fff; r.p = q
+    if b & 0x1c03: r.badz(p, 13, b & 0x1c03)
     v_remaining_contract_certificate_chains = ((b >> 2) & 0xff)
+    v_signed_installation_data = SignedInstallationDataType(id=v3_id, contract_certificate_chain=v3_contract_certificate_chain, ecdh_curve=v3_ecdh_curve, dh_public_key=v3_dh_public_key, secp521_encrypted_private_key=v3_secp521_encrypted_private_key, x448_encrypted_private_key=v3_x448_encrypted_private_key, tpm_encrypted_private_key=v3_tpm_encrypted_private_key)
     it = -1; al = 0
     return CertificateInstallationResType(header=v_header, response_code=v_response_code, evse_processing=v_evse_processing, cps_certificate_chain=v_cps_certificate_chain, signed_installation_data=v_signed_installation_data, remaining_contract_certificate_chains=v_remaining_contract_certificate_chains)
 
 def _e_CertificateInstallationResType(w: Writer, o: CertificateInstallationResType) -> None:
     f_header = o.header
-    if f_header is None:
-        raise ExiEncodeError("CertificateInstallationResType: missing required header")
+    if f_header is None: raise ExiEncodeError("CertificateInstallationResType: missing required header")
+    f1_session_id = f_header.session_id
+    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
+    w.bits(0, 3)
+    w.binary(f1_session_id)
+    f1_time_stamp = f_header.time_stamp
+    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
+    w.bits(0, 3)
+    w.uint(f1_time_stamp)
+    s1 = 2
     w.bits(0, 1)
-    _e_MessageHeaderType(w, f_header)
+    f1_signature = f_header.signature
+    if f1_signature is not None:
+        w.bits(0, 2)
+        _e_SignatureType(w, f1_signature)
+        s1 = 3
+    c1 = _C20[s1]
     f_response_code = o.response_code
-    if f_response_code is None:
-        raise ExiEncodeError("CertificateInstallationResType: missing required response_code")
-    w.bits((_K22[f_response_code]) << 1, 9)
+    if f_response_code is None: raise ExiEncodeError("CertificateInstallationResType: missing required response_code")
     f_evse_processing = o.evse_processing
-    if f_evse_processing is None:
-        raise ExiEncodeError("CertificateInstallationResType: missing required evse_processing")
-    w.bits((_K23[f_evse_processing]) << 1, 5)
+    if f_evse_processing is None: raise ExiEncodeError("CertificateInstallationResType: missing required evse_processing")
     f_cps_certificate_chain = o.cps_certificate_chain
-    if f_cps_certificate_chain is None:
-        raise ExiEncodeError("CertificateInstallationResType: missing required cps_certificate_chain")
+    if f_cps_certificate_chain is None: raise ExiEncodeError("CertificateInstallationResType: missing required cps_certificate_chain")
+    f2_certificate = f_cps_certificate_chain.certificate
+    if f2_certificate is None: raise ExiEncodeError("CertificateChainType: missing required certificate")
+    w.bits(((c1[0]) << 17) | ((_K24[f_response_code]) << 9) | ((_K25[f_evse_processing]) << 4), c1[1] + 17)
+    w.binary(f2_certificate)
+    s2 = 1
     w.bits(0, 1)
-    _e_CertificateChainType(w, f_cps_certificate_chain)
+    f2_sub_certificates = f_cps_certificate_chain.sub_certificates
+    if f2_sub_certificates is not None:
+        w.bits(0, 2)
+        _e_SubCertificatesType(w, f2_sub_certificates)
+        s2 = 2
+    c2 = _C16[s2]
     f_signed_installation_data = o.signed_installation_data
-    if f_signed_installation_data is None:
-        raise ExiEncodeError("CertificateInstallationResType: missing required signed_installation_data")
+    if f_signed_installation_data is None: raise ExiEncodeError("CertificateInstallationResType: missing required signed_installation_data")
+    f3_id = f_signed_installation_data.id
+    if f3_id is None: raise ExiEncodeError("SignedInstallationDataType: missing required id")
+    w.bits(((c2[0]) << 2), c2[1] + 2)
+    w.string(f3_id)
+    f3_contract_certificate_chain = f_signed_installation_data.contract_certificate_chain
+    if f3_contract_certificate_chain is None: raise ExiEncodeError("SignedInstallationDataType: missing required contract_certificate_chain")
     w.bits(0, 1)
-    _e_SignedInstallationDataType(w, f_signed_installation_data)
+    _e_ContractCertificateChainType(w, f3_contract_certificate_chain)
+    f3_ecdh_curve = f_signed_installation_data.ecdh_curve
+    if f3_ecdh_curve is None: raise ExiEncodeError("SignedInstallationDataType: missing required ecdh_curve")
+    f3_dh_public_key = f_signed_installation_data.dh_public_key
+    if f3_dh_public_key is None: raise ExiEncodeError("SignedInstallationDataType: missing required dh_public_key")
+    w.bits(((_K35[f3_ecdh_curve]) << 3), 6)
+    w.binary(f3_dh_public_key)
+    s3 = 4
+    w.bits(0, 1)
+    f3_secp521_encrypted_private_key = f_signed_installation_data.secp521_encrypted_private_key
+    f3_x448_encrypted_private_key = f_signed_installation_data.x448_encrypted_private_key
+    f3_tpm_encrypted_private_key = f_signed_installation_data.tpm_encrypted_private_key
+    if f3_secp521_encrypted_private_key is not None:
+        w.bits(0, 3)
+        w.binary(f3_secp521_encrypted_private_key)
+        w.bits(0, 1)
+        s3 = 5
+    elif f3_x448_encrypted_private_key is not None:
+        w.bits(2, 3)
+        w.binary(f3_x448_encrypted_private_key)
+        w.bits(0, 1)
+        s3 = 5
+    elif f3_tpm_encrypted_private_key is not None:
+        w.bits(4, 3)
+        w.binary(f3_tpm_encrypted_private_key)
+        w.bits(0, 1)
+        s3 = 5
+    else:
+        raise ExiEncodeError("SignedInstallationDataType: missing required secp521_encrypted_private_key/x448_encrypted_private_key/tpm_encrypted_private_key")
     f_remaining_contract_certificate_chains = o.remaining_contract_certificate_chains
-    if f_remaining_contract_certificate_chains is None:
-        raise ExiEncodeError("CertificateInstallationResType: missing required remaining_contract_certificate_chains")
+    if f_remaining_contract_certificate_chains is None: raise ExiEncodeError("CertificateInstallationResType: missing required remaining_contract_certificate_chains")
     if not 0 <= f_remaining_contract_certificate_chains <= 255:
         raise ExiEncodeError(f"value {f_remaining_contract_certificate_chains!r} outside [0, 255]")
-    w.bits((f_remaining_contract_certificate_chains) << 2, 12)
+    w.bits(((f_remaining_contract_certificate_chains) << 2), 13)
 
 def _d_ChargeLoopReqType(r: Reader) -> ChargeLoopReqType:
     rv = r.v; rn = r.n
     v_header = None
     v_display_parameters = None
     v_meter_info_requested = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = None
+    v1_time_stamp = None
+    v1_signature = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
-    v_header = _d_MessageHeaderType(r)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
+    v1_session_id = r.binary()
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    it = 1; al = 0
+    v1_time_stamp = r.uintb(18446744073709551615)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
-    it, al = _P31[e]
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P17[e]
+    if it == 2:
+        v1_signature = _d_SignatureType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
+    it, al = _P36[r.code(2, 2)]
     if it == 1:
         v_display_parameters = _d_DisplayParametersType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected next item')
         it = 2; al = 0
-    p = r.p
-    q = p + 4
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xf
-    r.p = q
-    if b & 0xb:
-        r.badz(p, 4, b & 0xb)
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0xb: r.badz(p, 4, b & 0xb)
     v_meter_info_requested = ((b >> 2) & 0x1) == 1
     it = -1; al = 0
     return ChargeLoopReqType(header=v_header, display_parameters=v_display_parameters, meter_info_requested=v_meter_info_requested)
 
 def _e_ChargeLoopReqType(w: Writer, o: ChargeLoopReqType) -> None:
     f_header = o.header
-    if f_header is None:
-        raise ExiEncodeError("ChargeLoopReqType: missing required header")
+    if f_header is None: raise ExiEncodeError("ChargeLoopReqType: missing required header")
+    f1_session_id = f_header.session_id
+    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
+    w.bits(0, 3)
+    w.binary(f1_session_id)
+    f1_time_stamp = f_header.time_stamp
+    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
+    w.bits(0, 3)
+    w.uint(f1_time_stamp)
+    s1 = 2
     w.bits(0, 1)
-    _e_MessageHeaderType(w, f_header)
+    f1_signature = f_header.signature
+    if f1_signature is not None:
+        w.bits(0, 2)
+        _e_SignatureType(w, f1_signature)
+        s1 = 3
+    c1 = _C20[s1]
     s = 1
+    w.bits((c1[0]), c1[1])
     f_display_parameters = o.display_parameters
     if f_display_parameters is not None:
         w.bits(0, 2)
         _e_DisplayParametersType(w, f_display_parameters)
         s = 2
     f_meter_info_requested = o.meter_info_requested
-    if f_meter_info_requested is None:
-        raise ExiEncodeError("ChargeLoopReqType: missing required meter_info_requested")
-    c = _C32[s]
-    w.bits(c[0], c[1])
-    w.bits((1 if f_meter_info_requested else 0) << 1, 3)
+    if f_meter_info_requested is None: raise ExiEncodeError("ChargeLoopReqType: missing required meter_info_requested")
+    c2 = _C37[s]
     s = 3
-    w.bits(0, 1)
+    w.bits(((c2[0]) << 4) | ((1 if f_meter_info_requested else 0) << 2), c2[1] + 4)
 
 def _d_ChargeLoopResType(r: Reader) -> ChargeLoopResType:
     rv = r.v; rn = r.n
@@ -2224,220 +2359,314 @@ def _d_ChargeLoopResType(r: Reader) -> ChargeLoopResType:
     v_evse_status = None
     v_meter_info = None
     v_receipt = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = None
+    v1_time_stamp = None
+    v1_signature = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
-    v_header = _d_MessageHeaderType(r)
-    p = r.p
-    q = p + 12
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xfff
-    r.p = q
-    if b & 0xc08:
-        r.badz(p, 12, b & 0xc08)
-    k = (b >> 4) & 0x3f
-    if k >= 40:
-        r.bad(p + 2, 'enumeration index out of range')
-    v_response_code = _K20[k]
-    e = b & 0x7
-    if e >= 4:
-        r.bad_code(p + 9, e, 4)
-    it, al = _P33[e]
+    v1_session_id = r.binary()
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    it = 1; al = 0
+    v1_time_stamp = r.uintb(18446744073709551615)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P17[e]
     if it == 2:
-        v_evse_status = _d_EVSEStatusType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
+        v1_signature = _d_SignatureType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
+    p = r.p; q = p + 12
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xfff; r.p = q
+    if b & 0xc08: r.badz(p, 12, b & 0xc08)
+    k = (b >> 4) & 0x3f
+    if k >= 40: r.bad(p + 2, 'enum index')
+    v_response_code = _K22[k]
+    e = b & 0x7
+    if e >= 4: r.bad_code(p + 9, e, 4)
+    it, al = _P38[e]
+    if it == 2:
+        v2_notification_max_delay = None
+        v2_evse_notification = None
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
+        it = 0; al = 0
+        v2_notification_max_delay = r.uintb(65535)
+        p = r.p; q = p + 10
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3ff; r.p = q
+        if b & 0x38c: r.badz(p, 10, b & 0x38c)
+        k = (b >> 4) & 0x7
+        if k >= 6: r.bad(p + 3, 'enum index')
+        v2_evse_notification = _K39[k]
         e = b & 0x3
-        if e >= 3:
-            r.bad_code(p + 0, e, 3)
-        it, al = _P34[e]
+        if e >= 3: r.bad_code(p + 8, e, 3)
+        it, al = _P40[e]
+        v_evse_status = EVSEStatusType(notification_max_delay=v2_notification_max_delay, evse_notification=v2_evse_notification)
     if it == 3:
         v_meter_info = _d_MeterInfoType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P29[e]
+        it, al = _P31[r.code(2, 2)]
     if it == 4:
         v_receipt = _d_ReceiptType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected end of element')
         it = -1; al = 0
     return ChargeLoopResType(header=v_header, response_code=v_response_code, evse_status=v_evse_status, meter_info=v_meter_info, receipt=v_receipt)
 
 def _e_ChargeLoopResType(w: Writer, o: ChargeLoopResType) -> None:
     f_header = o.header
-    if f_header is None:
-        raise ExiEncodeError("ChargeLoopResType: missing required header")
+    if f_header is None: raise ExiEncodeError("ChargeLoopResType: missing required header")
+    f1_session_id = f_header.session_id
+    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
+    w.bits(0, 3)
+    w.binary(f1_session_id)
+    f1_time_stamp = f_header.time_stamp
+    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
+    w.bits(0, 3)
+    w.uint(f1_time_stamp)
+    s1 = 2
     w.bits(0, 1)
-    _e_MessageHeaderType(w, f_header)
+    f1_signature = f_header.signature
+    if f1_signature is not None:
+        w.bits(0, 2)
+        _e_SignatureType(w, f1_signature)
+        s1 = 3
+    c1 = _C20[s1]
     f_response_code = o.response_code
-    if f_response_code is None:
-        raise ExiEncodeError("ChargeLoopResType: missing required response_code")
-    w.bits((_K22[f_response_code]) << 1, 9)
+    if f_response_code is None: raise ExiEncodeError("ChargeLoopResType: missing required response_code")
     s = 2
+    w.bits(((c1[0]) << 9) | ((_K24[f_response_code]) << 1), c1[1] + 9)
     f_evse_status = o.evse_status
     if f_evse_status is not None:
-        w.bits(0, 3)
-        _e_EVSEStatusType(w, f_evse_status)
+        f2_notification_max_delay = f_evse_status.notification_max_delay
+        if f2_notification_max_delay is None: raise ExiEncodeError("EVSEStatusType: missing required notification_max_delay")
+        w.bits(0, 5)
+        w.uint(f2_notification_max_delay)
+        f2_evse_notification = f_evse_status.evse_notification
+        if f2_evse_notification is None: raise ExiEncodeError("EVSEStatusType: missing required evse_notification")
+        w.bits(((_K41[f2_evse_notification]) << 2), 8)
         s = 3
     f_meter_info = o.meter_info
     if f_meter_info is not None:
-        c = _C35[s]
-        w.bits(c[0], c[1])
+        c2 = _C42[s]
+        w.bits((c2[0]), c2[1])
         _e_MeterInfoType(w, f_meter_info)
         s = 4
     f_receipt = o.receipt
     if f_receipt is not None:
-        c = _C36[s]
-        w.bits(c[0], c[1])
+        c3 = _C43[s]
+        w.bits((c3[0]), c3[1])
         _e_ReceiptType(w, f_receipt)
         s = 5
-    c = _C37[s]
-    w.bits(c[0], c[1])
+    c4 = _C44[s]
+    w.bits((c4[0]), c4[1])
 
 def _d_ChargeParameterDiscoveryReqType(r: Reader) -> ChargeParameterDiscoveryReqType:
     rv = r.v; rn = r.n
     v_header = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = None
+    v1_time_stamp = None
+    v1_signature = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
-    v_header = _d_MessageHeaderType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = r.binary()
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    it = 1; al = 0
+    v1_time_stamp = r.uintb(18446744073709551615)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P17[e]
+    if it == 2:
+        v1_signature = _d_SignatureType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return ChargeParameterDiscoveryReqType(header=v_header)
 
 def _e_ChargeParameterDiscoveryReqType(w: Writer, o: ChargeParameterDiscoveryReqType) -> None:
     f_header = o.header
-    if f_header is None:
-        raise ExiEncodeError("ChargeParameterDiscoveryReqType: missing required header")
+    if f_header is None: raise ExiEncodeError("ChargeParameterDiscoveryReqType: missing required header")
+    f1_session_id = f_header.session_id
+    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
+    w.bits(0, 3)
+    w.binary(f1_session_id)
+    f1_time_stamp = f_header.time_stamp
+    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
+    w.bits(0, 3)
+    w.uint(f1_time_stamp)
+    s1 = 2
     w.bits(0, 1)
-    _e_MessageHeaderType(w, f_header)
-    w.bits(0, 1)
+    f1_signature = f_header.signature
+    if f1_signature is not None:
+        w.bits(0, 2)
+        _e_SignatureType(w, f1_signature)
+        s1 = 3
+    c1 = _C20[s1]
+    w.bits(((c1[0]) << 1), c1[1] + 1)
 
 def _d_ChargeParameterDiscoveryResType(r: Reader) -> ChargeParameterDiscoveryResType:
     rv = r.v; rn = r.n
     v_header = None
     v_response_code = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = None
+    v1_time_stamp = None
+    v1_signature = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
-    v_header = _d_MessageHeaderType(r)
-    p = r.p
-    q = p + 10
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3ff
-    r.p = q
-    if b & 0x303:
-        r.badz(p, 10, b & 0x303)
+    v1_session_id = r.binary()
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    it = 1; al = 0
+    v1_time_stamp = r.uintb(18446744073709551615)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P17[e]
+    if it == 2:
+        v1_signature = _d_SignatureType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
+    p = r.p; q = p + 10
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3ff; r.p = q
+    if b & 0x303: r.badz(p, 10, b & 0x303)
     k = (b >> 2) & 0x3f
-    if k >= 40:
-        r.bad(p + 2, 'enumeration index out of range')
-    v_response_code = _K20[k]
+    if k >= 40: r.bad(p + 2, 'enum index')
+    v_response_code = _K22[k]
     it = -1; al = 0
     return ChargeParameterDiscoveryResType(header=v_header, response_code=v_response_code)
 
 def _e_ChargeParameterDiscoveryResType(w: Writer, o: ChargeParameterDiscoveryResType) -> None:
     f_header = o.header
-    if f_header is None:
-        raise ExiEncodeError("ChargeParameterDiscoveryResType: missing required header")
+    if f_header is None: raise ExiEncodeError("ChargeParameterDiscoveryResType: missing required header")
+    f1_session_id = f_header.session_id
+    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
+    w.bits(0, 3)
+    w.binary(f1_session_id)
+    f1_time_stamp = f_header.time_stamp
+    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
+    w.bits(0, 3)
+    w.uint(f1_time_stamp)
+    s1 = 2
     w.bits(0, 1)
-    _e_MessageHeaderType(w, f_header)
+    f1_signature = f_header.signature
+    if f1_signature is not None:
+        w.bits(0, 2)
+        _e_SignatureType(w, f1_signature)
+        s1 = 3
+    c1 = _C20[s1]
     f_response_code = o.response_code
-    if f_response_code is None:
-        raise ExiEncodeError("ChargeParameterDiscoveryResType: missing required response_code")
-    w.bits((_K22[f_response_code]) << 2, 10)
+    if f_response_code is None: raise ExiEncodeError("ChargeParameterDiscoveryResType: missing required response_code")
+    w.bits(((c1[0]) << 10) | ((_K24[f_response_code]) << 2), c1[1] + 10)
 
 def _d_ChargingScheduleType(r: Reader) -> ChargingScheduleType:
     rv = r.v; rn = r.n
     v_power_schedule = None
     v_absolute_price_schedule = None
     v_price_level_schedule = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_time_anchor = None
+    v1_available_energy = None
+    v1_power_tolerance = None
+    v1_power_schedule_entries = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
-    v_power_schedule = _d_PowerScheduleType(r)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
+    v1_time_anchor = r.uintb(18446744073709551615)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
-    if e >= 3:
-        r.bad_code(p + 0, e, 3)
-    it, al = _P38[e]
+    if e >= 3: r.bad_code(p + 1, e, 3)
+    it, al = _P45[e]
+    if it == 1:
+        v1_available_energy = _d_RationalNumberType(r)
+        it, al = _P26[r.code(2, 2)]
+    if it == 2:
+        v1_power_tolerance = _d_RationalNumberType(r)
+        r.zero(1, 'expected next item')
+        it = 3; al = 0
+    v1_power_schedule_entries = _d_PowerScheduleEntryListType(r)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 3: r.bad_code(p + 1, e, 3)
+    it, al = _P46[e]
+    v_power_schedule = PowerScheduleType(time_anchor=v1_time_anchor, available_energy=v1_available_energy, power_tolerance=v1_power_tolerance, power_schedule_entries=v1_power_schedule_entries)
     if it == 1:
         if al == 0:
             v_absolute_price_schedule = _d_AbsolutePriceScheduleType(r)
         elif al == 1:
             v_price_level_schedule = _d_PriceLevelScheduleType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected end of element')
         it = -1; al = 0
     return ChargingScheduleType(power_schedule=v_power_schedule, absolute_price_schedule=v_absolute_price_schedule, price_level_schedule=v_price_level_schedule)
 
 def _e_ChargingScheduleType(w: Writer, o: ChargingScheduleType) -> None:
     f_power_schedule = o.power_schedule
-    if f_power_schedule is None:
-        raise ExiEncodeError("ChargingScheduleType: missing required power_schedule")
+    if f_power_schedule is None: raise ExiEncodeError("ChargingScheduleType: missing required power_schedule")
+    f1_time_anchor = f_power_schedule.time_anchor
+    if f1_time_anchor is None: raise ExiEncodeError("PowerScheduleType: missing required time_anchor")
+    w.bits(0, 3)
+    w.uint(f1_time_anchor)
+    s1 = 1
     w.bits(0, 1)
-    _e_PowerScheduleType(w, f_power_schedule)
+    f1_available_energy = f_power_schedule.available_energy
+    if f1_available_energy is not None:
+        w.bits(0, 2)
+        _e_RationalNumberType(w, f1_available_energy)
+        s1 = 2
+    f1_power_tolerance = f_power_schedule.power_tolerance
+    if f1_power_tolerance is not None:
+        c1 = _C47[s1]
+        w.bits((c1[0]), c1[1])
+        _e_RationalNumberType(w, f1_power_tolerance)
+        s1 = 3
+    f1_power_schedule_entries = f_power_schedule.power_schedule_entries
+    if f1_power_schedule_entries is None: raise ExiEncodeError("PowerScheduleType: missing required power_schedule_entries")
+    c2 = _C48[s1]
+    w.bits((c2[0]), c2[1])
+    _e_PowerScheduleEntryListType(w, f1_power_schedule_entries)
+    s1 = 4
     s = 1
+    w.bits(0, 1)
     f_absolute_price_schedule = o.absolute_price_schedule
     f_price_level_schedule = o.price_level_schedule
     if f_absolute_price_schedule is not None:
@@ -2448,55 +2677,37 @@ def _e_ChargingScheduleType(w: Writer, o: ChargingScheduleType) -> None:
         w.bits(1, 2)
         _e_PriceLevelScheduleType(w, f_price_level_schedule)
         s = 2
-    c = _C39[s]
-    w.bits(c[0], c[1])
+    c3 = _C49[s]
+    w.bits((c3[0]), c3[1])
 
 def _d_ContractCertificateChainType(r: Reader) -> ContractCertificateChainType:
     rv = r.v; rn = r.n
     v_certificate = None
     v_sub_certificates = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_certificate = r.binary()
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 1; al = 0
     v_sub_certificates = _d_SubCertificatesType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return ContractCertificateChainType(certificate=v_certificate, sub_certificates=v_sub_certificates)
 
 def _e_ContractCertificateChainType(w: Writer, o: ContractCertificateChainType) -> None:
     f_certificate = o.certificate
-    if f_certificate is None:
-        raise ExiEncodeError("ContractCertificateChainType: missing required certificate")
+    if f_certificate is None: raise ExiEncodeError("ContractCertificateChainType: missing required certificate")
     w.bits(0, 2)
     w.binary(f_certificate)
-    w.bits(0, 1)
     f_sub_certificates = o.sub_certificates
-    if f_sub_certificates is None:
-        raise ExiEncodeError("ContractCertificateChainType: missing required sub_certificates")
-    w.bits(0, 1)
+    if f_sub_certificates is None: raise ExiEncodeError("ContractCertificateChainType: missing required sub_certificates")
+    w.bits(0, 2)
     _e_SubCertificatesType(w, f_sub_certificates)
     w.bits(0, 1)
 
@@ -2510,142 +2721,131 @@ def _d_DetailedCostType(r: Reader) -> DetailedCostType:
     rv = r.v; rn = r.n
     v_amount = None
     v_cost_per_unit = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 0; al = 0
-    v_amount = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_exponent = None
+    v1_value = None
+    p = r.p; q = p + 15
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7fff; r.p = q
+    if b & 0x700e: r.badz(p, 15, b & 0x700e)
+    v1_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
     it = 1; al = 0
-    v_cost_per_unit = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v1_value <= 32767:
+        r.fail('integer out of range')
+    v2_exponent = None
+    v2_value = None
+    p = r.p; q = p + 17
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ffff; r.p = q
+    if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
+    v2_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    v_amount = RationalNumberType(exponent=v1_exponent, value=v1_value)
+    it = 1; al = 0
+    v2_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v2_value <= 32767:
+        r.fail('integer out of range')
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    v_cost_per_unit = RationalNumberType(exponent=v2_exponent, value=v2_value)
     it = -1; al = 0
     return DetailedCostType(amount=v_amount, cost_per_unit=v_cost_per_unit)
 
 def _e_DetailedCostType(w: Writer, o: DetailedCostType) -> None:
     f_amount = o.amount
-    if f_amount is None:
-        raise ExiEncodeError("DetailedCostType: missing required amount")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_amount)
+    if f_amount is None: raise ExiEncodeError("DetailedCostType: missing required amount")
+    f1_exponent = f_amount.exponent
+    if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f1_exponent <= 127:
+        raise ExiEncodeError(f"value {f1_exponent!r} outside [-128, 127]")
+    f1_value = f_amount.value
+    if f1_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f1_value <= 32767:
+        raise ExiEncodeError(f"value {f1_value!r} outside [-32768, 32767]")
+    w.bits(((f1_exponent + 128) << 4) | (1 if f1_value < 0 else 0), 15)
+    w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
     f_cost_per_unit = o.cost_per_unit
-    if f_cost_per_unit is None:
-        raise ExiEncodeError("DetailedCostType: missing required cost_per_unit")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_cost_per_unit)
-    w.bits(0, 1)
+    if f_cost_per_unit is None: raise ExiEncodeError("DetailedCostType: missing required cost_per_unit")
+    f2_exponent = f_cost_per_unit.exponent
+    if f2_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f2_exponent <= 127:
+        raise ExiEncodeError(f"value {f2_exponent!r} outside [-128, 127]")
+    f2_value = f_cost_per_unit.value
+    if f2_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f2_value <= 32767:
+        raise ExiEncodeError(f"value {f2_value!r} outside [-32768, 32767]")
+    w.bits(((f2_exponent + 128) << 4) | (1 if f2_value < 0 else 0), 17)
+    w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
+    w.bits(0, 3)
 
 def _d_DetailedTaxType(r: Reader) -> DetailedTaxType:
     rv = r.v; rn = r.n
     v_tax_rule_id = None
     v_amount = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_tax_rule_id = r.uintb(4294967295)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    v1_exponent = None
+    v1_value = None
+    p = r.p; q = p + 16
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xffff; r.p = q
+    if b & 0xf00e: r.badz(p, 16, b & 0xf00e)
+    v1_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
     it = 1; al = 0
-    v_amount = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v1_value <= 32767:
+        r.fail('integer out of range')
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    v_amount = RationalNumberType(exponent=v1_exponent, value=v1_value)
     it = -1; al = 0
     return DetailedTaxType(tax_rule_id=v_tax_rule_id, amount=v_amount)
 
 def _e_DetailedTaxType(w: Writer, o: DetailedTaxType) -> None:
     f_tax_rule_id = o.tax_rule_id
-    if f_tax_rule_id is None:
-        raise ExiEncodeError("DetailedTaxType: missing required tax_rule_id")
+    if f_tax_rule_id is None: raise ExiEncodeError("DetailedTaxType: missing required tax_rule_id")
     w.bits(0, 2)
     w.uint(f_tax_rule_id)
-    w.bits(0, 1)
     f_amount = o.amount
-    if f_amount is None:
-        raise ExiEncodeError("DetailedTaxType: missing required amount")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_amount)
-    w.bits(0, 1)
+    if f_amount is None: raise ExiEncodeError("DetailedTaxType: missing required amount")
+    f1_exponent = f_amount.exponent
+    if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f1_exponent <= 127:
+        raise ExiEncodeError(f"value {f1_exponent!r} outside [-128, 127]")
+    f1_value = f_amount.value
+    if f1_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f1_value <= 32767:
+        raise ExiEncodeError(f"value {f1_value!r} outside [-32768, 32767]")
+    w.bits(((f1_exponent + 128) << 4) | (1 if f1_value < 0 else 0), 16)
+    w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
+    w.bits(0, 3)
 
 def _d_DigestMethodType(r: Reader) -> DigestMethodType:
-    rv = r.v; rn = r.n
     v_algorithm = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected next item')
     it = 0; al = 0
     v_algorithm = r.string()
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
-    it, al = _P28[e]
+    it, al = _P28[r.code(2, 2)]
     n = 0
     while it == 1:
         r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P28[e]
+        it, al = _P28[r.code(2, 2)]
     return DigestMethodType(algorithm=v_algorithm)
 
 def _e_DigestMethodType(w: Writer, o: DigestMethodType) -> None:
     f_algorithm = o.algorithm
-    if f_algorithm is None:
-        raise ExiEncodeError("DigestMethodType: missing required algorithm")
+    if f_algorithm is None: raise ExiEncodeError("DigestMethodType: missing required algorithm")
     w.bits(0, 1)
     w.string(f_algorithm)
     w.bits(1, 2)
@@ -2662,181 +2862,112 @@ def _d_DisplayParametersType(r: Reader) -> DisplayParametersType:
     v_charging_complete = None
     v_battery_energy_capacity = None
     v_inlet_hot = None
-    p = r.p
-    q = p + 4
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xf
-    r.p = q
-    e = b & 0xf
-    if e >= 11:
-        r.bad_code(p + 0, e, 11)
-    it, al = _P40[e]
+    it, al = _P50[r.code(4, 11)]
     if it == 0:
-        p = r.p
-        q = p + 13
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1fff
-        r.p = q
-        if b & 0x1010:
-            r.badz(p, 13, b & 0x1010)
+        p = r.p; q = p + 13
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x1fff; r.p = q
+        if b & 0x1010: r.badz(p, 13, b & 0x1010)
         v_present_soc = ((b >> 5) & 0x7f)
-        if v_present_soc > 100:
-            r.bad(p + 1, 'integer out of range')
+        if v_present_soc > 100: r.bad(p + 1, 'range')
         e = b & 0xf
-        if e >= 10:
-            r.bad_code(p + 9, e, 10)
-        it, al = _P41[e]
+        if e >= 10: r.bad_code(p + 9, e, 10)
+        it, al = _P51[e]
     if it == 1:
-        p = r.p
-        q = p + 13
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1fff
-        r.p = q
-        if b & 0x1010:
-            r.badz(p, 13, b & 0x1010)
+        p = r.p; q = p + 13
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x1fff; r.p = q
+        if b & 0x1010: r.badz(p, 13, b & 0x1010)
         v_minimum_soc = ((b >> 5) & 0x7f)
-        if v_minimum_soc > 100:
-            r.bad(p + 1, 'integer out of range')
+        if v_minimum_soc > 100: r.bad(p + 1, 'range')
         e = b & 0xf
-        if e >= 9:
-            r.bad_code(p + 9, e, 9)
-        it, al = _P42[e]
+        if e >= 9: r.bad_code(p + 9, e, 9)
+        it, al = _P52[e]
     if it == 2:
-        p = r.p
-        q = p + 13
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1fff
-        r.p = q
-        if b & 0x1010:
-            r.badz(p, 13, b & 0x1010)
+        p = r.p; q = p + 13
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x1fff; r.p = q
+        if b & 0x1010: r.badz(p, 13, b & 0x1010)
         v_target_soc = ((b >> 5) & 0x7f)
-        if v_target_soc > 100:
-            r.bad(p + 1, 'integer out of range')
+        if v_target_soc > 100: r.bad(p + 1, 'range')
         e = b & 0xf
-        if e >= 8:
-            r.bad_code(p + 9, e, 8)
-        it, al = _P43[e]
+        if e >= 8: r.bad_code(p + 9, e, 8)
+        it, al = _P53[e]
     if it == 3:
-        p = r.p
-        q = p + 12
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0xfff
-        r.p = q
-        if b & 0x808:
-            r.badz(p, 12, b & 0x808)
+        p = r.p; q = p + 12
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xfff; r.p = q
+        if b & 0x808: r.badz(p, 12, b & 0x808)
         v_maximum_soc = ((b >> 4) & 0x7f)
-        if v_maximum_soc > 100:
-            r.bad(p + 1, 'integer out of range')
+        if v_maximum_soc > 100: r.bad(p + 1, 'range')
         e = b & 0x7
-        if e >= 7:
-            r.bad_code(p + 9, e, 7)
-        it, al = _P44[e]
+        if e >= 7: r.bad_code(p + 9, e, 7)
+        it, al = _P54[e]
     if it == 4:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected characters')
         v_remaining_time_to_minimum_soc = r.uintb(4294967295)
-        p = r.p
-        q = p + 4
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0xf
-        r.p = q
-        if b & 0x8:
-            r.badz(p, 4, b & 0x8)
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
-        if e >= 6:
-            r.bad_code(p + 1, e, 6)
-        it, al = _P45[e]
+        if e >= 6: r.bad_code(p + 1, e, 6)
+        it, al = _P55[e]
     if it == 5:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected characters')
         v_remaining_time_to_target_soc = r.uintb(4294967295)
-        p = r.p
-        q = p + 4
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0xf
-        r.p = q
-        if b & 0x8:
-            r.badz(p, 4, b & 0x8)
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
-        if e >= 5:
-            r.bad_code(p + 1, e, 5)
-        it, al = _P46[e]
+        if e >= 5: r.bad_code(p + 1, e, 5)
+        it, al = _P56[e]
     if it == 6:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected characters')
         v_remaining_time_to_maximum_soc = r.uintb(4294967295)
-        p = r.p
-        q = p + 4
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0xf
-        r.p = q
-        if b & 0x8:
-            r.badz(p, 4, b & 0x8)
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
-        if e >= 4:
-            r.bad_code(p + 1, e, 4)
-        it, al = _P47[e]
+        if e >= 4: r.bad_code(p + 1, e, 4)
+        it, al = _P57[e]
     if it == 7:
-        p = r.p
-        q = p + 5
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1f
-        r.p = q
-        if b & 0x14:
-            r.badz(p, 5, b & 0x14)
+        p = r.p; q = p + 5
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x1f; r.p = q
+        if b & 0x14: r.badz(p, 5, b & 0x14)
         v_charging_complete = ((b >> 3) & 0x1) == 1
         e = b & 0x3
-        if e >= 3:
-            r.bad_code(p + 3, e, 3)
-        it, al = _P48[e]
+        if e >= 3: r.bad_code(p + 3, e, 3)
+        it, al = _P58[e]
     if it == 8:
-        v_battery_energy_capacity = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
+        v1_exponent = None
+        v1_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v1_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v1_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v1_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P49[e]
+        if e >= 2: r.bad_code(p + 2, e, 2)
+        it, al = _P59[e]
+        v_battery_energy_capacity = RationalNumberType(exponent=v1_exponent, value=v1_value)
     if it == 9:
-        p = r.p
-        q = p + 4
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0xf
-        r.p = q
-        if b & 0xb:
-            r.badz(p, 4, b & 0xb)
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xb: r.badz(p, 4, b & 0xb)
         v_inlet_hot = ((b >> 2) & 0x1) == 1
         it = -1; al = 0
     return DisplayParametersType(present_soc=v_present_soc, minimum_soc=v_minimum_soc, target_soc=v_target_soc, maximum_soc=v_maximum_soc, remaining_time_to_minimum_soc=v_remaining_time_to_minimum_soc, remaining_time_to_target_soc=v_remaining_time_to_target_soc, remaining_time_to_maximum_soc=v_remaining_time_to_maximum_soc, charging_complete=v_charging_complete, battery_energy_capacity=v_battery_energy_capacity, inlet_hot=v_inlet_hot)
@@ -2847,76 +2978,77 @@ def _e_DisplayParametersType(w: Writer, o: DisplayParametersType) -> None:
     if f_present_soc is not None:
         if not 0 <= f_present_soc <= 100:
             raise ExiEncodeError(f"value {f_present_soc!r} outside [0, 100]")
-        w.bits((f_present_soc) << 1, 13)
+        w.bits(((f_present_soc) << 1), 13)
         s = 1
     f_minimum_soc = o.minimum_soc
     if f_minimum_soc is not None:
-        c = _C50[s]
-        w.bits(c[0], c[1])
+        c1 = _C60[s]
         if not 0 <= f_minimum_soc <= 100:
             raise ExiEncodeError(f"value {f_minimum_soc!r} outside [0, 100]")
-        w.bits((f_minimum_soc) << 1, 9)
+        w.bits(((c1[0]) << 9) | ((f_minimum_soc) << 1), c1[1] + 9)
         s = 2
     f_target_soc = o.target_soc
     if f_target_soc is not None:
-        c = _C51[s]
-        w.bits(c[0], c[1])
+        c2 = _C61[s]
         if not 0 <= f_target_soc <= 100:
             raise ExiEncodeError(f"value {f_target_soc!r} outside [0, 100]")
-        w.bits((f_target_soc) << 1, 9)
+        w.bits(((c2[0]) << 9) | ((f_target_soc) << 1), c2[1] + 9)
         s = 3
     f_maximum_soc = o.maximum_soc
     if f_maximum_soc is not None:
-        c = _C52[s]
-        w.bits(c[0], c[1])
+        c3 = _C62[s]
         if not 0 <= f_maximum_soc <= 100:
             raise ExiEncodeError(f"value {f_maximum_soc!r} outside [0, 100]")
-        w.bits((f_maximum_soc) << 1, 9)
+        w.bits(((c3[0]) << 9) | ((f_maximum_soc) << 1), c3[1] + 9)
         s = 4
     f_remaining_time_to_minimum_soc = o.remaining_time_to_minimum_soc
     if f_remaining_time_to_minimum_soc is not None:
-        c = _C53[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c4 = _C63[s]
+        w.bits(((c4[0]) << 1), c4[1] + 1)
         w.uint(f_remaining_time_to_minimum_soc)
         w.bits(0, 1)
         s = 5
     f_remaining_time_to_target_soc = o.remaining_time_to_target_soc
     if f_remaining_time_to_target_soc is not None:
-        c = _C54[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c5 = _C64[s]
+        w.bits(((c5[0]) << 1), c5[1] + 1)
         w.uint(f_remaining_time_to_target_soc)
         w.bits(0, 1)
         s = 6
     f_remaining_time_to_maximum_soc = o.remaining_time_to_maximum_soc
     if f_remaining_time_to_maximum_soc is not None:
-        c = _C55[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c6 = _C65[s]
+        w.bits(((c6[0]) << 1), c6[1] + 1)
         w.uint(f_remaining_time_to_maximum_soc)
         w.bits(0, 1)
         s = 7
     f_charging_complete = o.charging_complete
     if f_charging_complete is not None:
-        c = _C56[s]
-        w.bits(c[0], c[1])
-        w.bits((1 if f_charging_complete else 0) << 1, 3)
+        c7 = _C66[s]
+        w.bits(((c7[0]) << 3) | ((1 if f_charging_complete else 0) << 1), c7[1] + 3)
         s = 8
     f_battery_energy_capacity = o.battery_energy_capacity
     if f_battery_energy_capacity is not None:
-        c = _C57[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_battery_energy_capacity)
+        c8 = _C67[s]
+        f1_exponent = f_battery_energy_capacity.exponent
+        if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f1_exponent <= 127:
+            raise ExiEncodeError(f"value {f1_exponent!r} outside [-128, 127]")
+        f1_value = f_battery_energy_capacity.value
+        if f1_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f1_value <= 32767:
+            raise ExiEncodeError(f"value {f1_value!r} outside [-32768, 32767]")
+        w.bits(((c8[0]) << 14) | ((f1_exponent + 128) << 4) | (1 if f1_value < 0 else 0), c8[1] + 14)
+        w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
+        w.bits(0, 2)
         s = 9
     f_inlet_hot = o.inlet_hot
     if f_inlet_hot is not None:
-        c = _C58[s]
-        w.bits(c[0], c[1])
-        w.bits((1 if f_inlet_hot else 0) << 1, 3)
+        c9 = _C68[s]
+        w.bits(((c9[0]) << 3) | ((1 if f_inlet_hot else 0) << 1), c9[1] + 3)
         s = 10
-    c = _C59[s]
-    w.bits(c[0], c[1])
+    c10 = _C69[s]
+    w.bits((c10[0]), c10[1])
 
 def _d_Dynamic_CLReqControlModeType(r: Reader) -> Dynamic_CLReqControlModeType:
     rv = r.v; rn = r.n
@@ -2924,64 +3056,58 @@ def _d_Dynamic_CLReqControlModeType(r: Reader) -> Dynamic_CLReqControlModeType:
     v_ev_target_energy_request = None
     v_ev_maximum_energy_request = None
     v_ev_minimum_energy_request = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
-    it, al = _P0[e]
+    it, al = _P0[r.code(2, 2)]
     if it == 0:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected characters')
         v_departure_time = r.uintb(4294967295)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        if b & 0x3:
-            r.badz(p, 2, b & 0x3)
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 1; al = 0
-    v_ev_target_energy_request = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 2; al = 0
-    v_ev_maximum_energy_request = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 3; al = 0
-    v_ev_minimum_energy_request = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_exponent = None
+    v1_value = None
+    p = r.p; q = p + 14
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3fff; r.p = q
+    if b & 0x300e: r.badz(p, 14, b & 0x300e)
+    v1_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    it = 1; al = 0
+    v1_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v1_value <= 32767:
+        r.fail('integer out of range')
+    v2_exponent = None
+    v2_value = None
+    p = r.p; q = p + 17
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ffff; r.p = q
+    if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
+    v2_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    v_ev_target_energy_request = RationalNumberType(exponent=v1_exponent, value=v1_value)
+    it = 1; al = 0
+    v2_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v2_value <= 32767:
+        r.fail('integer out of range')
+    v3_exponent = None
+    v3_value = None
+    p = r.p; q = p + 17
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ffff; r.p = q
+    if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
+    v3_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    v_ev_maximum_energy_request = RationalNumberType(exponent=v2_exponent, value=v2_value)
+    it = 1; al = 0
+    v3_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v3_value <= 32767:
+        r.fail('integer out of range')
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    v_ev_minimum_energy_request = RationalNumberType(exponent=v3_exponent, value=v3_value)
     it = -1; al = 0
     return Dynamic_CLReqControlModeType(departure_time=v_departure_time, ev_target_energy_request=v_ev_target_energy_request, ev_maximum_energy_request=v_ev_maximum_energy_request, ev_minimum_energy_request=v_ev_minimum_energy_request)
 
@@ -2994,23 +3120,44 @@ def _e_Dynamic_CLReqControlModeType(w: Writer, o: Dynamic_CLReqControlModeType) 
         w.bits(0, 1)
         s = 1
     f_ev_target_energy_request = o.ev_target_energy_request
-    if f_ev_target_energy_request is None:
-        raise ExiEncodeError("Dynamic_CLReqControlModeType: missing required ev_target_energy_request")
-    c = _C60[s]
-    w.bits(c[0], c[1])
-    _e_RationalNumberType(w, f_ev_target_energy_request)
+    if f_ev_target_energy_request is None: raise ExiEncodeError("Dynamic_CLReqControlModeType: missing required ev_target_energy_request")
+    c1 = _C70[s]
+    f1_exponent = f_ev_target_energy_request.exponent
+    if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f1_exponent <= 127:
+        raise ExiEncodeError(f"value {f1_exponent!r} outside [-128, 127]")
+    f1_value = f_ev_target_energy_request.value
+    if f1_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f1_value <= 32767:
+        raise ExiEncodeError(f"value {f1_value!r} outside [-32768, 32767]")
+    w.bits(((c1[0]) << 14) | ((f1_exponent + 128) << 4) | (1 if f1_value < 0 else 0), c1[1] + 14)
+    w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
     s = 2
     f_ev_maximum_energy_request = o.ev_maximum_energy_request
-    if f_ev_maximum_energy_request is None:
-        raise ExiEncodeError("Dynamic_CLReqControlModeType: missing required ev_maximum_energy_request")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_ev_maximum_energy_request)
+    if f_ev_maximum_energy_request is None: raise ExiEncodeError("Dynamic_CLReqControlModeType: missing required ev_maximum_energy_request")
+    f2_exponent = f_ev_maximum_energy_request.exponent
+    if f2_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f2_exponent <= 127:
+        raise ExiEncodeError(f"value {f2_exponent!r} outside [-128, 127]")
+    f2_value = f_ev_maximum_energy_request.value
+    if f2_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f2_value <= 32767:
+        raise ExiEncodeError(f"value {f2_value!r} outside [-32768, 32767]")
+    w.bits(((f2_exponent + 128) << 4) | (1 if f2_value < 0 else 0), 17)
+    w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
     f_ev_minimum_energy_request = o.ev_minimum_energy_request
-    if f_ev_minimum_energy_request is None:
-        raise ExiEncodeError("Dynamic_CLReqControlModeType: missing required ev_minimum_energy_request")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_ev_minimum_energy_request)
-    w.bits(0, 1)
+    if f_ev_minimum_energy_request is None: raise ExiEncodeError("Dynamic_CLReqControlModeType: missing required ev_minimum_energy_request")
+    f3_exponent = f_ev_minimum_energy_request.exponent
+    if f3_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f3_exponent <= 127:
+        raise ExiEncodeError(f"value {f3_exponent!r} outside [-128, 127]")
+    f3_value = f_ev_minimum_energy_request.value
+    if f3_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f3_value <= 32767:
+        raise ExiEncodeError(f"value {f3_value!r} outside [-32768, 32767]")
+    w.bits(((f3_exponent + 128) << 4) | (1 if f3_value < 0 else 0), 17)
+    w.uint(-f3_value - 1 if f3_value < 0 else f3_value)
+    w.bits(0, 3)
 
 def _d_Dynamic_CLResControlModeType(r: Reader) -> Dynamic_CLResControlModeType:
     rv = r.v; rn = r.n
@@ -3018,88 +3165,44 @@ def _d_Dynamic_CLResControlModeType(r: Reader) -> Dynamic_CLResControlModeType:
     v_minimum_soc = None
     v_target_soc = None
     v_ack_max_delay = None
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    e = b & 0x7
-    if e >= 5:
-        r.bad_code(p + 0, e, 5)
-    it, al = _P61[e]
+    it, al = _P71[r.code(3, 5)]
     if it == 0:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected characters')
         v_departure_time = r.uintb(4294967295)
-        p = r.p
-        q = p + 4
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0xf
-        r.p = q
-        if b & 0x8:
-            r.badz(p, 4, b & 0x8)
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
-        if e >= 4:
-            r.bad_code(p + 1, e, 4)
-        it, al = _P62[e]
+        if e >= 4: r.bad_code(p + 1, e, 4)
+        it, al = _P72[e]
     if it == 1:
-        p = r.p
-        q = p + 11
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7ff
-        r.p = q
-        if b & 0x404:
-            r.badz(p, 11, b & 0x404)
+        p = r.p; q = p + 11
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7ff; r.p = q
+        if b & 0x404: r.badz(p, 11, b & 0x404)
         v_minimum_soc = ((b >> 3) & 0x7f)
-        if v_minimum_soc > 100:
-            r.bad(p + 1, 'integer out of range')
+        if v_minimum_soc > 100: r.bad(p + 1, 'range')
         e = b & 0x3
-        if e >= 3:
-            r.bad_code(p + 9, e, 3)
-        it, al = _P63[e]
+        if e >= 3: r.bad_code(p + 9, e, 3)
+        it, al = _P73[e]
     if it == 2:
-        p = r.p
-        q = p + 11
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7ff
-        r.p = q
-        if b & 0x404:
-            r.badz(p, 11, b & 0x404)
+        p = r.p; q = p + 11
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7ff; r.p = q
+        if b & 0x404: r.badz(p, 11, b & 0x404)
         v_target_soc = ((b >> 3) & 0x7f)
-        if v_target_soc > 100:
-            r.bad(p + 1, 'integer out of range')
+        if v_target_soc > 100: r.bad(p + 1, 'range')
         e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 9, e, 2)
-        it, al = _P64[e]
+        if e >= 2: r.bad_code(p + 9, e, 2)
+        it, al = _P74[e]
     if it == 3:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected characters')
         v_ack_max_delay = r.uintb(65535)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        if b & 0x3:
-            r.badz(p, 2, b & 0x3)
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
         it = -1; al = 0
     return Dynamic_CLResControlModeType(departure_time=v_departure_time, minimum_soc=v_minimum_soc, target_soc=v_target_soc, ack_max_delay=v_ack_max_delay)
 
@@ -3113,41 +3216,30 @@ def _e_Dynamic_CLResControlModeType(w: Writer, o: Dynamic_CLResControlModeType) 
         s = 1
     f_minimum_soc = o.minimum_soc
     if f_minimum_soc is not None:
-        c = _C65[s]
-        w.bits(c[0], c[1])
+        c1 = _C75[s]
         if not 0 <= f_minimum_soc <= 100:
             raise ExiEncodeError(f"value {f_minimum_soc!r} outside [0, 100]")
-        w.bits((f_minimum_soc) << 1, 9)
+        w.bits(((c1[0]) << 9) | ((f_minimum_soc) << 1), c1[1] + 9)
         s = 2
     f_target_soc = o.target_soc
     if f_target_soc is not None:
-        c = _C66[s]
-        w.bits(c[0], c[1])
+        c2 = _C76[s]
         if not 0 <= f_target_soc <= 100:
             raise ExiEncodeError(f"value {f_target_soc!r} outside [0, 100]")
-        w.bits((f_target_soc) << 1, 9)
+        w.bits(((c2[0]) << 9) | ((f_target_soc) << 1), c2[1] + 9)
         s = 3
     f_ack_max_delay = o.ack_max_delay
     if f_ack_max_delay is not None:
-        c = _C67[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c3 = _C77[s]
+        w.bits(((c3[0]) << 1), c3[1] + 1)
         w.uint(f_ack_max_delay)
         w.bits(0, 1)
         s = 4
-    c = _C68[s]
-    w.bits(c[0], c[1])
+    c4 = _C78[s]
+    w.bits((c4[0]), c4[1])
 
 def _d_Dynamic_EVPPTControlModeType(r: Reader) -> Dynamic_EVPPTControlModeType:
-    rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return Dynamic_EVPPTControlModeType()
 
@@ -3164,166 +3256,216 @@ def _d_Dynamic_SEReqControlModeType(r: Reader) -> Dynamic_SEReqControlModeType:
     v_ev_minimum_energy_request = None
     v_ev_maximum_v2_x_energy_request = None
     v_ev_minimum_v2_x_energy_request = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_departure_time = r.uintb(4294967295)
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x4:
-        r.badz(p, 3, b & 0x4)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
-    if e >= 3:
-        r.bad_code(p + 1, e, 3)
-    it, al = _P69[e]
+    if e >= 3: r.bad_code(p + 1, e, 3)
+    it, al = _P45[e]
     if it == 1:
-        p = r.p
-        q = p + 11
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7ff
-        r.p = q
-        if b & 0x404:
-            r.badz(p, 11, b & 0x404)
+        p = r.p; q = p + 11
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7ff; r.p = q
+        if b & 0x404: r.badz(p, 11, b & 0x404)
         v_minimum_soc = ((b >> 3) & 0x7f)
-        if v_minimum_soc > 100:
-            r.bad(p + 1, 'integer out of range')
+        if v_minimum_soc > 100: r.bad(p + 1, 'range')
         e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 9, e, 2)
-        it, al = _P24[e]
+        if e >= 2: r.bad_code(p + 9, e, 2)
+        it, al = _P26[e]
     if it == 2:
-        p = r.p
-        q = p + 10
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3ff
-        r.p = q
-        if b & 0x203:
-            r.badz(p, 10, b & 0x203)
+        p = r.p; q = p + 10
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3ff; r.p = q
+        if b & 0x203: r.badz(p, 10, b & 0x203)
         v_target_soc = ((b >> 2) & 0x7f)
-        if v_target_soc > 100:
-            r.bad(p + 1, 'integer out of range')
+        if v_target_soc > 100: r.bad(p + 1, 'range')
         it = 3; al = 0
-    v_ev_target_energy_request = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 4; al = 0
-    v_ev_maximum_energy_request = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 5; al = 0
-    v_ev_minimum_energy_request = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
+    v1_exponent = None
+    v1_value = None
+    p = r.p; q = p + 14
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3fff; r.p = q
+    if b & 0x300e: r.badz(p, 14, b & 0x300e)
+    v1_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    it = 1; al = 0
+    v1_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v1_value <= 32767:
+        r.fail('integer out of range')
+    v2_exponent = None
+    v2_value = None
+    p = r.p; q = p + 17
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ffff; r.p = q
+    if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
+    v2_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    v_ev_target_energy_request = RationalNumberType(exponent=v1_exponent, value=v1_value)
+    it = 1; al = 0
+    v2_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v2_value <= 32767:
+        r.fail('integer out of range')
+    v3_exponent = None
+    v3_value = None
+    p = r.p; q = p + 17
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ffff; r.p = q
+    if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
+    v3_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    v_ev_maximum_energy_request = RationalNumberType(exponent=v2_exponent, value=v2_value)
+    it = 1; al = 0
+    v3_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v3_value <= 32767:
+        r.fail('integer out of range')
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0xc: r.badz(p, 4, b & 0xc)
     e = b & 0x3
-    if e >= 3:
-        r.bad_code(p + 0, e, 3)
-    it, al = _P70[e]
+    if e >= 3: r.bad_code(p + 2, e, 3)
+    it, al = _P79[e]
+    v_ev_minimum_energy_request = RationalNumberType(exponent=v3_exponent, value=v3_value)
     if it == 6:
-        v_ev_maximum_v2_x_energy_request = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
+        v4_exponent = None
+        v4_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v4_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v4_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v4_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P71[e]
+        if e >= 2: r.bad_code(p + 2, e, 2)
+        it, al = _P80[e]
+        v_ev_maximum_v2_x_energy_request = RationalNumberType(exponent=v4_exponent, value=v4_value)
     if it == 7:
-        v_ev_minimum_v2_x_energy_request = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        v5_exponent = None
+        v5_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v5_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v5_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v5_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x7: r.badz(p, 3, b & 0x7)
+        v_ev_minimum_v2_x_energy_request = RationalNumberType(exponent=v5_exponent, value=v5_value)
         it = -1; al = 0
     return Dynamic_SEReqControlModeType(departure_time=v_departure_time, minimum_soc=v_minimum_soc, target_soc=v_target_soc, ev_target_energy_request=v_ev_target_energy_request, ev_maximum_energy_request=v_ev_maximum_energy_request, ev_minimum_energy_request=v_ev_minimum_energy_request, ev_maximum_v2_x_energy_request=v_ev_maximum_v2_x_energy_request, ev_minimum_v2_x_energy_request=v_ev_minimum_v2_x_energy_request)
 
 def _e_Dynamic_SEReqControlModeType(w: Writer, o: Dynamic_SEReqControlModeType) -> None:
     f_departure_time = o.departure_time
-    if f_departure_time is None:
-        raise ExiEncodeError("Dynamic_SEReqControlModeType: missing required departure_time")
+    if f_departure_time is None: raise ExiEncodeError("Dynamic_SEReqControlModeType: missing required departure_time")
     w.bits(0, 2)
     w.uint(f_departure_time)
-    w.bits(0, 1)
     s = 1
+    w.bits(0, 1)
     f_minimum_soc = o.minimum_soc
     if f_minimum_soc is not None:
         if not 0 <= f_minimum_soc <= 100:
             raise ExiEncodeError(f"value {f_minimum_soc!r} outside [0, 100]")
-        w.bits((f_minimum_soc) << 1, 11)
+        w.bits(((f_minimum_soc) << 1), 11)
         s = 2
     f_target_soc = o.target_soc
     if f_target_soc is not None:
-        c = _C72[s]
-        w.bits(c[0], c[1])
+        c1 = _C81[s]
         if not 0 <= f_target_soc <= 100:
             raise ExiEncodeError(f"value {f_target_soc!r} outside [0, 100]")
-        w.bits((f_target_soc) << 1, 9)
+        w.bits(((c1[0]) << 9) | ((f_target_soc) << 1), c1[1] + 9)
         s = 3
     f_ev_target_energy_request = o.ev_target_energy_request
-    if f_ev_target_energy_request is None:
-        raise ExiEncodeError("Dynamic_SEReqControlModeType: missing required ev_target_energy_request")
-    c = _C73[s]
-    w.bits(c[0], c[1])
-    _e_RationalNumberType(w, f_ev_target_energy_request)
+    if f_ev_target_energy_request is None: raise ExiEncodeError("Dynamic_SEReqControlModeType: missing required ev_target_energy_request")
+    c2 = _C82[s]
+    f1_exponent = f_ev_target_energy_request.exponent
+    if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f1_exponent <= 127:
+        raise ExiEncodeError(f"value {f1_exponent!r} outside [-128, 127]")
+    f1_value = f_ev_target_energy_request.value
+    if f1_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f1_value <= 32767:
+        raise ExiEncodeError(f"value {f1_value!r} outside [-32768, 32767]")
+    w.bits(((c2[0]) << 14) | ((f1_exponent + 128) << 4) | (1 if f1_value < 0 else 0), c2[1] + 14)
+    w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
     s = 4
     f_ev_maximum_energy_request = o.ev_maximum_energy_request
-    if f_ev_maximum_energy_request is None:
-        raise ExiEncodeError("Dynamic_SEReqControlModeType: missing required ev_maximum_energy_request")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_ev_maximum_energy_request)
+    if f_ev_maximum_energy_request is None: raise ExiEncodeError("Dynamic_SEReqControlModeType: missing required ev_maximum_energy_request")
+    f2_exponent = f_ev_maximum_energy_request.exponent
+    if f2_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f2_exponent <= 127:
+        raise ExiEncodeError(f"value {f2_exponent!r} outside [-128, 127]")
+    f2_value = f_ev_maximum_energy_request.value
+    if f2_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f2_value <= 32767:
+        raise ExiEncodeError(f"value {f2_value!r} outside [-32768, 32767]")
+    w.bits(((f2_exponent + 128) << 4) | (1 if f2_value < 0 else 0), 17)
+    w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
     f_ev_minimum_energy_request = o.ev_minimum_energy_request
-    if f_ev_minimum_energy_request is None:
-        raise ExiEncodeError("Dynamic_SEReqControlModeType: missing required ev_minimum_energy_request")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_ev_minimum_energy_request)
+    if f_ev_minimum_energy_request is None: raise ExiEncodeError("Dynamic_SEReqControlModeType: missing required ev_minimum_energy_request")
+    f3_exponent = f_ev_minimum_energy_request.exponent
+    if f3_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f3_exponent <= 127:
+        raise ExiEncodeError(f"value {f3_exponent!r} outside [-128, 127]")
+    f3_value = f_ev_minimum_energy_request.value
+    if f3_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f3_value <= 32767:
+        raise ExiEncodeError(f"value {f3_value!r} outside [-32768, 32767]")
+    w.bits(((f3_exponent + 128) << 4) | (1 if f3_value < 0 else 0), 17)
+    w.uint(-f3_value - 1 if f3_value < 0 else f3_value)
     s = 6
+    w.bits(0, 2)
     f_ev_maximum_v2_x_energy_request = o.ev_maximum_v2_x_energy_request
     if f_ev_maximum_v2_x_energy_request is not None:
+        f4_exponent = f_ev_maximum_v2_x_energy_request.exponent
+        if f4_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f4_exponent <= 127:
+            raise ExiEncodeError(f"value {f4_exponent!r} outside [-128, 127]")
+        f4_value = f_ev_maximum_v2_x_energy_request.value
+        if f4_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f4_value <= 32767:
+            raise ExiEncodeError(f"value {f4_value!r} outside [-32768, 32767]")
+        w.bits(((f4_exponent + 128) << 4) | (1 if f4_value < 0 else 0), 16)
+        w.uint(-f4_value - 1 if f4_value < 0 else f4_value)
         w.bits(0, 2)
-        _e_RationalNumberType(w, f_ev_maximum_v2_x_energy_request)
         s = 7
     f_ev_minimum_v2_x_energy_request = o.ev_minimum_v2_x_energy_request
     if f_ev_minimum_v2_x_energy_request is not None:
-        c = _C74[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_ev_minimum_v2_x_energy_request)
+        c3 = _C83[s]
+        f5_exponent = f_ev_minimum_v2_x_energy_request.exponent
+        if f5_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f5_exponent <= 127:
+            raise ExiEncodeError(f"value {f5_exponent!r} outside [-128, 127]")
+        f5_value = f_ev_minimum_v2_x_energy_request.value
+        if f5_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f5_value <= 32767:
+            raise ExiEncodeError(f"value {f5_value!r} outside [-32768, 32767]")
+        w.bits(((c3[0]) << 14) | ((f5_exponent + 128) << 4) | (1 if f5_value < 0 else 0), c3[1] + 14)
+        w.uint(-f5_value - 1 if f5_value < 0 else f5_value)
+        w.bits(0, 2)
         s = 8
-    c = _C75[s]
-    w.bits(c[0], c[1])
+    c4 = _C84[s]
+    w.bits((c4[0]), c4[1])
 
 def _d_Dynamic_SEResControlModeType(r: Reader) -> Dynamic_SEResControlModeType:
     rv = r.v; rn = r.n
@@ -3332,83 +3474,43 @@ def _d_Dynamic_SEResControlModeType(r: Reader) -> Dynamic_SEResControlModeType:
     v_target_soc = None
     v_absolute_price_schedule = None
     v_price_level_schedule = None
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    e = b & 0x7
-    if e >= 6:
-        r.bad_code(p + 0, e, 6)
-    it, al = _P76[e]
+    it, al = _P85[r.code(3, 6)]
     if it == 0:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected characters')
         v_departure_time = r.uintb(4294967295)
-        p = r.p
-        q = p + 4
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0xf
-        r.p = q
-        if b & 0x8:
-            r.badz(p, 4, b & 0x8)
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
-        if e >= 5:
-            r.bad_code(p + 1, e, 5)
-        it, al = _P77[e]
+        if e >= 5: r.bad_code(p + 1, e, 5)
+        it, al = _P86[e]
     if it == 1:
-        p = r.p
-        q = p + 12
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0xfff
-        r.p = q
-        if b & 0x808:
-            r.badz(p, 12, b & 0x808)
+        p = r.p; q = p + 12
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xfff; r.p = q
+        if b & 0x808: r.badz(p, 12, b & 0x808)
         v_minimum_soc = ((b >> 4) & 0x7f)
-        if v_minimum_soc > 100:
-            r.bad(p + 1, 'integer out of range')
+        if v_minimum_soc > 100: r.bad(p + 1, 'range')
         e = b & 0x7
-        if e >= 4:
-            r.bad_code(p + 9, e, 4)
-        it, al = _P78[e]
+        if e >= 4: r.bad_code(p + 9, e, 4)
+        it, al = _P87[e]
     if it == 2:
-        p = r.p
-        q = p + 11
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7ff
-        r.p = q
-        if b & 0x404:
-            r.badz(p, 11, b & 0x404)
+        p = r.p; q = p + 11
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7ff; r.p = q
+        if b & 0x404: r.badz(p, 11, b & 0x404)
         v_target_soc = ((b >> 3) & 0x7f)
-        if v_target_soc > 100:
-            r.bad(p + 1, 'integer out of range')
+        if v_target_soc > 100: r.bad(p + 1, 'range')
         e = b & 0x3
-        if e >= 3:
-            r.bad_code(p + 9, e, 3)
-        it, al = _P79[e]
+        if e >= 3: r.bad_code(p + 9, e, 3)
+        it, al = _P88[e]
     if it == 3:
         if al == 0:
             v_absolute_price_schedule = _d_AbsolutePriceScheduleType(r)
         elif al == 1:
             v_price_level_schedule = _d_PriceLevelScheduleType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected end of element')
         it = -1; al = 0
     return Dynamic_SEResControlModeType(departure_time=v_departure_time, minimum_soc=v_minimum_soc, target_soc=v_target_soc, absolute_price_schedule=v_absolute_price_schedule, price_level_schedule=v_price_level_schedule)
 
@@ -3422,45 +3524,35 @@ def _e_Dynamic_SEResControlModeType(w: Writer, o: Dynamic_SEResControlModeType) 
         s = 1
     f_minimum_soc = o.minimum_soc
     if f_minimum_soc is not None:
-        c = _C65[s]
-        w.bits(c[0], c[1])
+        c1 = _C75[s]
         if not 0 <= f_minimum_soc <= 100:
             raise ExiEncodeError(f"value {f_minimum_soc!r} outside [0, 100]")
-        w.bits((f_minimum_soc) << 1, 9)
+        w.bits(((c1[0]) << 9) | ((f_minimum_soc) << 1), c1[1] + 9)
         s = 2
     f_target_soc = o.target_soc
     if f_target_soc is not None:
-        c = _C80[s]
-        w.bits(c[0], c[1])
+        c2 = _C89[s]
         if not 0 <= f_target_soc <= 100:
             raise ExiEncodeError(f"value {f_target_soc!r} outside [0, 100]")
-        w.bits((f_target_soc) << 1, 9)
+        w.bits(((c2[0]) << 9) | ((f_target_soc) << 1), c2[1] + 9)
         s = 3
     f_absolute_price_schedule = o.absolute_price_schedule
     f_price_level_schedule = o.price_level_schedule
     if f_absolute_price_schedule is not None:
-        c = _C81[s]
-        w.bits(c[0], c[1])
+        c3 = _C90[s]
+        w.bits((c3[0]), c3[1])
         _e_AbsolutePriceScheduleType(w, f_absolute_price_schedule)
         s = 4
     elif f_price_level_schedule is not None:
-        c = _C82[s]
-        w.bits(c[0], c[1])
+        c4 = _C91[s]
+        w.bits((c4[0]), c4[1])
         _e_PriceLevelScheduleType(w, f_price_level_schedule)
         s = 4
-    c = _C83[s]
-    w.bits(c[0], c[1])
+    c5 = _C92[s]
+    w.bits((c5[0]), c5[1])
 
 def _d_Dynamic_SMDTControlModeType(r: Reader) -> Dynamic_SMDTControlModeType:
-    rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return Dynamic_SMDTControlModeType()
 
@@ -3468,15 +3560,7 @@ def _e_Dynamic_SMDTControlModeType(w: Writer, o: Dynamic_SMDTControlModeType) ->
     w.bits(0, 1)
 
 def _d_EIM_AReqAuthorizationModeType(r: Reader) -> EIM_AReqAuthorizationModeType:
-    rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return EIM_AReqAuthorizationModeType()
 
@@ -3484,15 +3568,7 @@ def _e_EIM_AReqAuthorizationModeType(w: Writer, o: EIM_AReqAuthorizationModeType
     w.bits(0, 1)
 
 def _d_EIM_ASResAuthorizationModeType(r: Reader) -> EIM_ASResAuthorizationModeType:
-    rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return EIM_ASResAuthorizationModeType()
 
@@ -3500,58 +3576,20 @@ def _e_EIM_ASResAuthorizationModeType(w: Writer, o: EIM_ASResAuthorizationModeTy
     w.bits(0, 1)
 
 def _d_EMAIDListType(r: Reader) -> EMAIDListType:
-    rv = r.v; rn = r.n
     v_emaid = []
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected next item')
     it = 0; al = 0
     n = 0
     while it == 0:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected characters')
         t = r.string()
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected end of element')
         v_emaid.append(t)
         n += 1
         if n < 8:
-            p = r.p
-            q = p + 2
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x3
-            r.p = q
-            e = b & 0x3
-            if e >= 2:
-                r.bad_code(p + 0, e, 2)
-            it, al = _P14[e]
+            it, al = _P14[r.code(2, 2)]
         else:
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected end of element')
             it = -1; al = 0
     return EMAIDListType(emaid=v_emaid)
 
@@ -3559,17 +3597,16 @@ def _e_EMAIDListType(w: Writer, o: EMAIDListType) -> None:
     s = 0
     n = 0
     for x in o.emaid:
-        c = _C15[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c1 = _C15[s]
+        w.bits(((c1[0]) << 1), c1[1] + 1)
         w.string(x)
         w.bits(0, 1)
         n += 1
         s = 1 if n < 8 else 2
     if n < 1 or n > 8:
         raise ExiEncodeError(f"EMAIDListType: {n} items of emaid (allowed 1..8)")
-    c = _C16[s]
-    w.bits(c[0], c[1])
+    c2 = _C16[s]
+    w.bits((c2[0]), c2[1])
 
 def _d_EVAbsolutePriceScheduleType(r: Reader) -> EVAbsolutePriceScheduleType:
     rv = r.v; rn = r.n
@@ -3577,80 +3614,50 @@ def _d_EVAbsolutePriceScheduleType(r: Reader) -> EVAbsolutePriceScheduleType:
     v_currency = None
     v_price_algorithm = None
     v_ev_price_rule_stacks = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_time_anchor = r.uintb(18446744073709551615)
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x7:
-        r.badz(p, 3, b & 0x7)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v_currency = r.string()
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x7:
-        r.badz(p, 3, b & 0x7)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 2; al = 0
     v_price_algorithm = r.string()
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 3; al = 0
     v_ev_price_rule_stacks = _d_EVPriceRuleStackListType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return EVAbsolutePriceScheduleType(time_anchor=v_time_anchor, currency=v_currency, price_algorithm=v_price_algorithm, ev_price_rule_stacks=v_ev_price_rule_stacks)
 
 def _e_EVAbsolutePriceScheduleType(w: Writer, o: EVAbsolutePriceScheduleType) -> None:
     f_time_anchor = o.time_anchor
-    if f_time_anchor is None:
-        raise ExiEncodeError("EVAbsolutePriceScheduleType: missing required time_anchor")
+    if f_time_anchor is None: raise ExiEncodeError("EVAbsolutePriceScheduleType: missing required time_anchor")
     w.bits(0, 2)
     w.uint(f_time_anchor)
-    w.bits(0, 1)
     f_currency = o.currency
-    if f_currency is None:
-        raise ExiEncodeError("EVAbsolutePriceScheduleType: missing required currency")
-    w.bits(0, 2)
+    if f_currency is None: raise ExiEncodeError("EVAbsolutePriceScheduleType: missing required currency")
+    w.bits(0, 3)
     w.string(f_currency)
-    w.bits(0, 1)
     f_price_algorithm = o.price_algorithm
-    if f_price_algorithm is None:
-        raise ExiEncodeError("EVAbsolutePriceScheduleType: missing required price_algorithm")
-    w.bits(0, 2)
+    if f_price_algorithm is None: raise ExiEncodeError("EVAbsolutePriceScheduleType: missing required price_algorithm")
+    w.bits(0, 3)
     w.string(f_price_algorithm)
-    w.bits(0, 1)
     f_ev_price_rule_stacks = o.ev_price_rule_stacks
-    if f_ev_price_rule_stacks is None:
-        raise ExiEncodeError("EVAbsolutePriceScheduleType: missing required ev_price_rule_stacks")
-    w.bits(0, 1)
+    if f_ev_price_rule_stacks is None: raise ExiEncodeError("EVAbsolutePriceScheduleType: missing required ev_price_rule_stacks")
+    w.bits(0, 2)
     _e_EVPriceRuleStackListType(w, f_ev_price_rule_stacks)
     w.bits(0, 1)
 
@@ -3658,87 +3665,126 @@ def _d_EVEnergyOfferType(r: Reader) -> EVEnergyOfferType:
     rv = r.v; rn = r.n
     v_ev_power_schedule = None
     v_ev_absolute_price_schedule = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_time_anchor = None
+    v1_ev_power_schedule_entries = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
-    v_ev_power_schedule = _d_EVPowerScheduleType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_time_anchor = r.uintb(18446744073709551615)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 1; al = 0
-    v_ev_absolute_price_schedule = _d_EVAbsolutePriceScheduleType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_ev_power_schedule_entries = _d_EVPowerScheduleEntryListType(r)
+    v2_time_anchor = None
+    v2_currency = None
+    v2_price_algorithm = None
+    v2_ev_price_rule_stacks = None
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0xf: r.badz(p, 4, b & 0xf)
+    v_ev_power_schedule = EVPowerScheduleType(time_anchor=v1_time_anchor, ev_power_schedule_entries=v1_ev_power_schedule_entries)
+    it = 0; al = 0
+    v2_time_anchor = r.uintb(18446744073709551615)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    it = 1; al = 0
+    v2_currency = r.string()
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    it = 2; al = 0
+    v2_price_algorithm = r.string()
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
+    it = 3; al = 0
+    v2_ev_price_rule_stacks = _d_EVPriceRuleStackListType(r)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
+    v_ev_absolute_price_schedule = EVAbsolutePriceScheduleType(time_anchor=v2_time_anchor, currency=v2_currency, price_algorithm=v2_price_algorithm, ev_price_rule_stacks=v2_ev_price_rule_stacks)
     it = -1; al = 0
     return EVEnergyOfferType(ev_power_schedule=v_ev_power_schedule, ev_absolute_price_schedule=v_ev_absolute_price_schedule)
 
 def _e_EVEnergyOfferType(w: Writer, o: EVEnergyOfferType) -> None:
     f_ev_power_schedule = o.ev_power_schedule
-    if f_ev_power_schedule is None:
-        raise ExiEncodeError("EVEnergyOfferType: missing required ev_power_schedule")
-    w.bits(0, 1)
-    _e_EVPowerScheduleType(w, f_ev_power_schedule)
+    if f_ev_power_schedule is None: raise ExiEncodeError("EVEnergyOfferType: missing required ev_power_schedule")
+    f1_time_anchor = f_ev_power_schedule.time_anchor
+    if f1_time_anchor is None: raise ExiEncodeError("EVPowerScheduleType: missing required time_anchor")
+    w.bits(0, 3)
+    w.uint(f1_time_anchor)
+    f1_ev_power_schedule_entries = f_ev_power_schedule.ev_power_schedule_entries
+    if f1_ev_power_schedule_entries is None: raise ExiEncodeError("EVPowerScheduleType: missing required ev_power_schedule_entries")
+    w.bits(0, 2)
+    _e_EVPowerScheduleEntryListType(w, f1_ev_power_schedule_entries)
     f_ev_absolute_price_schedule = o.ev_absolute_price_schedule
-    if f_ev_absolute_price_schedule is None:
-        raise ExiEncodeError("EVEnergyOfferType: missing required ev_absolute_price_schedule")
-    w.bits(0, 1)
-    _e_EVAbsolutePriceScheduleType(w, f_ev_absolute_price_schedule)
-    w.bits(0, 1)
+    if f_ev_absolute_price_schedule is None: raise ExiEncodeError("EVEnergyOfferType: missing required ev_absolute_price_schedule")
+    f2_time_anchor = f_ev_absolute_price_schedule.time_anchor
+    if f2_time_anchor is None: raise ExiEncodeError("EVAbsolutePriceScheduleType: missing required time_anchor")
+    w.bits(0, 4)
+    w.uint(f2_time_anchor)
+    f2_currency = f_ev_absolute_price_schedule.currency
+    if f2_currency is None: raise ExiEncodeError("EVAbsolutePriceScheduleType: missing required currency")
+    w.bits(0, 3)
+    w.string(f2_currency)
+    f2_price_algorithm = f_ev_absolute_price_schedule.price_algorithm
+    if f2_price_algorithm is None: raise ExiEncodeError("EVAbsolutePriceScheduleType: missing required price_algorithm")
+    w.bits(0, 3)
+    w.string(f2_price_algorithm)
+    f2_ev_price_rule_stacks = f_ev_absolute_price_schedule.ev_price_rule_stacks
+    if f2_ev_price_rule_stacks is None: raise ExiEncodeError("EVAbsolutePriceScheduleType: missing required ev_price_rule_stacks")
+    w.bits(0, 2)
+    _e_EVPriceRuleStackListType(w, f2_ev_price_rule_stacks)
+    w.bits(0, 2)
 
 def _d_EVPowerProfileEntryListType(r: Reader) -> EVPowerProfileEntryListType:
     rv = r.v; rn = r.n
     v_ev_power_profile_entry = []
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected next item')
     it = 0; al = 0
     n = 0
     while it == 0:
-        t = _d_PowerScheduleEntryType(r)
+        v1_duration = None
+        v1_power = None
+        v1_power_l2 = None
+        v1_power_l3 = None
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
+        it = 0; al = 0
+        v1_duration = r.uintb(4294967295)
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
+        it = 1; al = 0
+        v1_power = _d_RationalNumberType(r)
+        it, al = _P73[r.code(2, 3)]
+        if it == 2:
+            v1_power_l2 = _d_RationalNumberType(r)
+            it, al = _P74[r.code(2, 2)]
+        if it == 3:
+            v1_power_l3 = _d_RationalNumberType(r)
+            r.zero(1, 'expected end of element')
+            it = -1; al = 0
+        t = PowerScheduleEntryType(duration=v1_duration, power=v1_power, power_l2=v1_power_l2, power_l3=v1_power_l3)
         v_ev_power_profile_entry.append(t)
         n += 1
         if n < 2048:
-            p = r.p
-            q = p + 2
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x3
-            r.p = q
-            e = b & 0x3
-            if e >= 2:
-                r.bad_code(p + 0, e, 2)
-            it, al = _P14[e]
+            it, al = _P14[r.code(2, 2)]
         else:
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected end of element')
             it = -1; al = 0
     return EVPowerProfileEntryListType(ev_power_profile_entry=v_ev_power_profile_entry)
 
@@ -3746,15 +3792,35 @@ def _e_EVPowerProfileEntryListType(w: Writer, o: EVPowerProfileEntryListType) ->
     s = 0
     n = 0
     for x in o.ev_power_profile_entry:
-        c = _C15[s]
-        w.bits(c[0], c[1])
-        _e_PowerScheduleEntryType(w, x)
+        c1 = _C15[s]
+        f1_duration = x.duration
+        if f1_duration is None: raise ExiEncodeError("PowerScheduleEntryType: missing required duration")
+        w.bits(((c1[0]) << 2), c1[1] + 2)
+        w.uint(f1_duration)
+        f1_power = x.power
+        if f1_power is None: raise ExiEncodeError("PowerScheduleEntryType: missing required power")
+        w.bits(0, 2)
+        _e_RationalNumberType(w, f1_power)
+        s1 = 2
+        f1_power_l2 = x.power_l2
+        if f1_power_l2 is not None:
+            w.bits(0, 2)
+            _e_RationalNumberType(w, f1_power_l2)
+            s1 = 3
+        f1_power_l3 = x.power_l3
+        if f1_power_l3 is not None:
+            c2 = _C93[s1]
+            w.bits((c2[0]), c2[1])
+            _e_RationalNumberType(w, f1_power_l3)
+            s1 = 4
+        c3 = _C94[s1]
+        w.bits((c3[0]), c3[1])
         n += 1
         s = 1 if n < 2048 else 2
     if n < 1 or n > 2048:
         raise ExiEncodeError(f"EVPowerProfileEntryListType: {n} items of ev_power_profile_entry (allowed 1..2048)")
-    c = _C16[s]
-    w.bits(c[0], c[1])
+    c4 = _C16[s]
+    w.bits((c4[0]), c4[1])
 
 def _d_EVPowerProfileType(r: Reader) -> EVPowerProfileType:
     rv = r.v; rn = r.n
@@ -3762,76 +3828,85 @@ def _d_EVPowerProfileType(r: Reader) -> EVPowerProfileType:
     v_dynamic_evppt_control_mode = None
     v_scheduled_evppt_control_mode = None
     v_ev_power_profile_entries = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_time_anchor = r.uintb(18446744073709551615)
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x4:
-        r.badz(p, 3, b & 0x4)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 1, e, 2)
-    it, al = _P84[e]
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P95[e]
     if al == 0:
-        v_dynamic_evppt_control_mode = _d_Dynamic_EVPPTControlModeType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+        v_dynamic_evppt_control_mode = Dynamic_EVPPTControlModeType()
     elif al == 1:
-        v_scheduled_evppt_control_mode = _d_Scheduled_EVPPTControlModeType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+        v2_selected_schedule_tuple_id = None
+        v2_power_tolerance_acceptance = None
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
+        it = 0; al = 0
+        v2_selected_schedule_tuple_id = r.uintb(4294967295)
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x4: r.badz(p, 3, b & 0x4)
+        e = b & 0x3
+        if e >= 2: r.bad_code(p + 1, e, 2)
+        it, al = _P28[e]
+        if it == 1:
+            p = r.p; q = p + 4
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0xf; r.p = q
+            if b & 0xb: r.badz(p, 4, b & 0xb)
+            k = (b >> 2) & 0x1
+            v2_power_tolerance_acceptance = _K96[k]
+            it = -1; al = 0
+        v_scheduled_evppt_control_mode = Scheduled_EVPPTControlModeType(selected_schedule_tuple_id=v2_selected_schedule_tuple_id, power_tolerance_acceptance=v2_power_tolerance_acceptance)
+    r.zero(1, 'expected next item')
     it = 2; al = 0
     v_ev_power_profile_entries = _d_EVPowerProfileEntryListType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return EVPowerProfileType(time_anchor=v_time_anchor, dynamic_evppt_control_mode=v_dynamic_evppt_control_mode, scheduled_evppt_control_mode=v_scheduled_evppt_control_mode, ev_power_profile_entries=v_ev_power_profile_entries)
 
 def _e_EVPowerProfileType(w: Writer, o: EVPowerProfileType) -> None:
     f_time_anchor = o.time_anchor
-    if f_time_anchor is None:
-        raise ExiEncodeError("EVPowerProfileType: missing required time_anchor")
+    if f_time_anchor is None: raise ExiEncodeError("EVPowerProfileType: missing required time_anchor")
     w.bits(0, 2)
     w.uint(f_time_anchor)
-    w.bits(0, 1)
     s = 1
+    w.bits(0, 1)
     f_dynamic_evppt_control_mode = o.dynamic_evppt_control_mode
     f_scheduled_evppt_control_mode = o.scheduled_evppt_control_mode
     if f_dynamic_evppt_control_mode is not None:
-        w.bits(0, 2)
-        _e_Dynamic_EVPPTControlModeType(w, f_dynamic_evppt_control_mode)
+        w.bits(0, 3)
         s = 2
     elif f_scheduled_evppt_control_mode is not None:
-        w.bits(1, 2)
-        _e_Scheduled_EVPPTControlModeType(w, f_scheduled_evppt_control_mode)
+        f2_selected_schedule_tuple_id = f_scheduled_evppt_control_mode.selected_schedule_tuple_id
+        if f2_selected_schedule_tuple_id is None: raise ExiEncodeError("Scheduled_EVPPTControlModeType: missing required selected_schedule_tuple_id")
+        w.bits(4, 4)
+        w.uint(f2_selected_schedule_tuple_id)
+        s2 = 1
+        w.bits(0, 1)
+        f2_power_tolerance_acceptance = f_scheduled_evppt_control_mode.power_tolerance_acceptance
+        if f2_power_tolerance_acceptance is not None:
+            w.bits(((_K97[f2_power_tolerance_acceptance]) << 1), 5)
+            s2 = 2
+        c1 = _C16[s2]
+        w.bits((c1[0]), c1[1])
         s = 2
     else:
         raise ExiEncodeError("EVPowerProfileType: missing required dynamic_evppt_control_mode/scheduled_evppt_control_mode")
     f_ev_power_profile_entries = o.ev_power_profile_entries
-    if f_ev_power_profile_entries is None:
-        raise ExiEncodeError("EVPowerProfileType: missing required ev_power_profile_entries")
+    if f_ev_power_profile_entries is None: raise ExiEncodeError("EVPowerProfileType: missing required ev_power_profile_entries")
     w.bits(0, 1)
     _e_EVPowerProfileEntryListType(w, f_ev_power_profile_entries)
     w.bits(0, 1)
@@ -3839,40 +3914,33 @@ def _e_EVPowerProfileType(w: Writer, o: EVPowerProfileType) -> None:
 def _d_EVPowerScheduleEntryListType(r: Reader) -> EVPowerScheduleEntryListType:
     rv = r.v; rn = r.n
     v_ev_power_schedule_entry = []
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected next item')
     it = 0; al = 0
     n = 0
     while it == 0:
-        t = _d_EVPowerScheduleEntryType(r)
+        v1_duration = None
+        v1_power = None
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
+        it = 0; al = 0
+        v1_duration = r.uintb(4294967295)
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
+        it = 1; al = 0
+        v1_power = _d_RationalNumberType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+        t = EVPowerScheduleEntryType(duration=v1_duration, power=v1_power)
         v_ev_power_schedule_entry.append(t)
         n += 1
         if n < 1024:
-            p = r.p
-            q = p + 2
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x3
-            r.p = q
-            e = b & 0x3
-            if e >= 2:
-                r.bad_code(p + 0, e, 2)
-            it, al = _P14[e]
+            it, al = _P14[r.code(2, 2)]
         else:
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected end of element')
             it = -1; al = 0
     return EVPowerScheduleEntryListType(ev_power_schedule_entry=v_ev_power_schedule_entry)
 
@@ -3880,125 +3948,106 @@ def _e_EVPowerScheduleEntryListType(w: Writer, o: EVPowerScheduleEntryListType) 
     s = 0
     n = 0
     for x in o.ev_power_schedule_entry:
-        c = _C15[s]
-        w.bits(c[0], c[1])
-        _e_EVPowerScheduleEntryType(w, x)
+        c1 = _C15[s]
+        f1_duration = x.duration
+        if f1_duration is None: raise ExiEncodeError("EVPowerScheduleEntryType: missing required duration")
+        w.bits(((c1[0]) << 2), c1[1] + 2)
+        w.uint(f1_duration)
+        f1_power = x.power
+        if f1_power is None: raise ExiEncodeError("EVPowerScheduleEntryType: missing required power")
+        w.bits(0, 2)
+        _e_RationalNumberType(w, f1_power)
+        w.bits(0, 1)
         n += 1
         s = 1 if n < 1024 else 2
     if n < 1 or n > 1024:
         raise ExiEncodeError(f"EVPowerScheduleEntryListType: {n} items of ev_power_schedule_entry (allowed 1..1024)")
-    c = _C16[s]
-    w.bits(c[0], c[1])
+    c2 = _C16[s]
+    w.bits((c2[0]), c2[1])
 
 def _d_EVPowerScheduleEntryType(r: Reader) -> EVPowerScheduleEntryType:
     rv = r.v; rn = r.n
     v_duration = None
     v_power = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_duration = r.uintb(4294967295)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    v1_exponent = None
+    v1_value = None
+    p = r.p; q = p + 16
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xffff; r.p = q
+    if b & 0xf00e: r.badz(p, 16, b & 0xf00e)
+    v1_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
     it = 1; al = 0
-    v_power = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v1_value <= 32767:
+        r.fail('integer out of range')
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    v_power = RationalNumberType(exponent=v1_exponent, value=v1_value)
     it = -1; al = 0
     return EVPowerScheduleEntryType(duration=v_duration, power=v_power)
 
 def _e_EVPowerScheduleEntryType(w: Writer, o: EVPowerScheduleEntryType) -> None:
     f_duration = o.duration
-    if f_duration is None:
-        raise ExiEncodeError("EVPowerScheduleEntryType: missing required duration")
+    if f_duration is None: raise ExiEncodeError("EVPowerScheduleEntryType: missing required duration")
     w.bits(0, 2)
     w.uint(f_duration)
-    w.bits(0, 1)
     f_power = o.power
-    if f_power is None:
-        raise ExiEncodeError("EVPowerScheduleEntryType: missing required power")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_power)
-    w.bits(0, 1)
+    if f_power is None: raise ExiEncodeError("EVPowerScheduleEntryType: missing required power")
+    f1_exponent = f_power.exponent
+    if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f1_exponent <= 127:
+        raise ExiEncodeError(f"value {f1_exponent!r} outside [-128, 127]")
+    f1_value = f_power.value
+    if f1_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f1_value <= 32767:
+        raise ExiEncodeError(f"value {f1_value!r} outside [-32768, 32767]")
+    w.bits(((f1_exponent + 128) << 4) | (1 if f1_value < 0 else 0), 16)
+    w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
+    w.bits(0, 3)
 
 def _d_EVPowerScheduleType(r: Reader) -> EVPowerScheduleType:
     rv = r.v; rn = r.n
     v_time_anchor = None
     v_ev_power_schedule_entries = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_time_anchor = r.uintb(18446744073709551615)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 1; al = 0
     v_ev_power_schedule_entries = _d_EVPowerScheduleEntryListType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return EVPowerScheduleType(time_anchor=v_time_anchor, ev_power_schedule_entries=v_ev_power_schedule_entries)
 
 def _e_EVPowerScheduleType(w: Writer, o: EVPowerScheduleType) -> None:
     f_time_anchor = o.time_anchor
-    if f_time_anchor is None:
-        raise ExiEncodeError("EVPowerScheduleType: missing required time_anchor")
+    if f_time_anchor is None: raise ExiEncodeError("EVPowerScheduleType: missing required time_anchor")
     w.bits(0, 2)
     w.uint(f_time_anchor)
-    w.bits(0, 1)
     f_ev_power_schedule_entries = o.ev_power_schedule_entries
-    if f_ev_power_schedule_entries is None:
-        raise ExiEncodeError("EVPowerScheduleType: missing required ev_power_schedule_entries")
-    w.bits(0, 1)
+    if f_ev_power_schedule_entries is None: raise ExiEncodeError("EVPowerScheduleType: missing required ev_power_schedule_entries")
+    w.bits(0, 2)
     _e_EVPowerScheduleEntryListType(w, f_ev_power_schedule_entries)
     w.bits(0, 1)
 
 def _d_EVPriceRuleStackListType(r: Reader) -> EVPriceRuleStackListType:
-    rv = r.v; rn = r.n
     v_ev_price_rule_stack = []
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected next item')
     it = 0; al = 0
     n = 0
     while it == 0:
@@ -4006,25 +4055,9 @@ def _d_EVPriceRuleStackListType(r: Reader) -> EVPriceRuleStackListType:
         v_ev_price_rule_stack.append(t)
         n += 1
         if n < 1024:
-            p = r.p
-            q = p + 2
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x3
-            r.p = q
-            e = b & 0x3
-            if e >= 2:
-                r.bad_code(p + 0, e, 2)
-            it, al = _P14[e]
+            it, al = _P14[r.code(2, 2)]
         else:
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected end of element')
             it = -1; al = 0
     return EVPriceRuleStackListType(ev_price_rule_stack=v_ev_price_rule_stack)
 
@@ -4032,178 +4065,173 @@ def _e_EVPriceRuleStackListType(w: Writer, o: EVPriceRuleStackListType) -> None:
     s = 0
     n = 0
     for x in o.ev_price_rule_stack:
-        c = _C15[s]
-        w.bits(c[0], c[1])
+        c1 = _C15[s]
+        w.bits((c1[0]), c1[1])
         _e_EVPriceRuleStackType(w, x)
         n += 1
         s = 1 if n < 1024 else 2
     if n < 1 or n > 1024:
         raise ExiEncodeError(f"EVPriceRuleStackListType: {n} items of ev_price_rule_stack (allowed 1..1024)")
-    c = _C16[s]
-    w.bits(c[0], c[1])
+    c2 = _C16[s]
+    w.bits((c2[0]), c2[1])
 
 def _d_EVPriceRuleStackType(r: Reader) -> EVPriceRuleStackType:
     rv = r.v; rn = r.n
     v_duration = None
     v_ev_price_rule = []
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_duration = r.uintb(4294967295)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 1; al = 0
     n = 0
     while it == 1:
-        t = _d_EVPriceRuleType(r)
+        v1_energy_fee = None
+        v1_power_range_start = None
+        r.zero(1, 'expected next item')
+        it = 0; al = 0
+        v1_energy_fee = _d_RationalNumberType(r)
+        r.zero(1, 'expected next item')
+        it = 1; al = 0
+        v1_power_range_start = _d_RationalNumberType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+        t = EVPriceRuleType(energy_fee=v1_energy_fee, power_range_start=v1_power_range_start)
         v_ev_price_rule.append(t)
         n += 1
         if n < 8:
-            p = r.p
-            q = p + 2
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x3
-            r.p = q
-            e = b & 0x3
-            if e >= 2:
-                r.bad_code(p + 0, e, 2)
-            it, al = _P28[e]
+            it, al = _P28[r.code(2, 2)]
         else:
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected end of element')
             it = -1; al = 0
     return EVPriceRuleStackType(duration=v_duration, ev_price_rule=v_ev_price_rule)
 
 def _e_EVPriceRuleStackType(w: Writer, o: EVPriceRuleStackType) -> None:
     f_duration = o.duration
-    if f_duration is None:
-        raise ExiEncodeError("EVPriceRuleStackType: missing required duration")
+    if f_duration is None: raise ExiEncodeError("EVPriceRuleStackType: missing required duration")
     w.bits(0, 2)
     w.uint(f_duration)
-    w.bits(0, 1)
     s = 1
+    w.bits(0, 1)
     n = 0
     for x in o.ev_price_rule:
-        c = _C85[s]
-        w.bits(c[0], c[1])
-        _e_EVPriceRuleType(w, x)
+        c1 = _C98[s]
+        f1_energy_fee = x.energy_fee
+        if f1_energy_fee is None: raise ExiEncodeError("EVPriceRuleType: missing required energy_fee")
+        w.bits(((c1[0]) << 1), c1[1] + 1)
+        _e_RationalNumberType(w, f1_energy_fee)
+        f1_power_range_start = x.power_range_start
+        if f1_power_range_start is None: raise ExiEncodeError("EVPriceRuleType: missing required power_range_start")
+        w.bits(0, 1)
+        _e_RationalNumberType(w, f1_power_range_start)
+        w.bits(0, 1)
         n += 1
         s = 2 if n < 8 else 3
     if n < 1 or n > 8:
         raise ExiEncodeError(f"EVPriceRuleStackType: {n} items of ev_price_rule (allowed 1..8)")
-    c = _C86[s]
-    w.bits(c[0], c[1])
+    c2 = _C20[s]
+    w.bits((c2[0]), c2[1])
 
 def _d_EVPriceRuleType(r: Reader) -> EVPriceRuleType:
     rv = r.v; rn = r.n
     v_energy_fee = None
     v_power_range_start = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 0; al = 0
-    v_energy_fee = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_exponent = None
+    v1_value = None
+    p = r.p; q = p + 15
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7fff; r.p = q
+    if b & 0x700e: r.badz(p, 15, b & 0x700e)
+    v1_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
     it = 1; al = 0
-    v_power_range_start = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v1_value <= 32767:
+        r.fail('integer out of range')
+    v2_exponent = None
+    v2_value = None
+    p = r.p; q = p + 17
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ffff; r.p = q
+    if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
+    v2_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    v_energy_fee = RationalNumberType(exponent=v1_exponent, value=v1_value)
+    it = 1; al = 0
+    v2_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v2_value <= 32767:
+        r.fail('integer out of range')
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    v_power_range_start = RationalNumberType(exponent=v2_exponent, value=v2_value)
     it = -1; al = 0
     return EVPriceRuleType(energy_fee=v_energy_fee, power_range_start=v_power_range_start)
 
 def _e_EVPriceRuleType(w: Writer, o: EVPriceRuleType) -> None:
     f_energy_fee = o.energy_fee
-    if f_energy_fee is None:
-        raise ExiEncodeError("EVPriceRuleType: missing required energy_fee")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_energy_fee)
+    if f_energy_fee is None: raise ExiEncodeError("EVPriceRuleType: missing required energy_fee")
+    f1_exponent = f_energy_fee.exponent
+    if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f1_exponent <= 127:
+        raise ExiEncodeError(f"value {f1_exponent!r} outside [-128, 127]")
+    f1_value = f_energy_fee.value
+    if f1_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f1_value <= 32767:
+        raise ExiEncodeError(f"value {f1_value!r} outside [-32768, 32767]")
+    w.bits(((f1_exponent + 128) << 4) | (1 if f1_value < 0 else 0), 15)
+    w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
     f_power_range_start = o.power_range_start
-    if f_power_range_start is None:
-        raise ExiEncodeError("EVPriceRuleType: missing required power_range_start")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_power_range_start)
-    w.bits(0, 1)
+    if f_power_range_start is None: raise ExiEncodeError("EVPriceRuleType: missing required power_range_start")
+    f2_exponent = f_power_range_start.exponent
+    if f2_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f2_exponent <= 127:
+        raise ExiEncodeError(f"value {f2_exponent!r} outside [-128, 127]")
+    f2_value = f_power_range_start.value
+    if f2_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f2_value <= 32767:
+        raise ExiEncodeError(f"value {f2_value!r} outside [-32768, 32767]")
+    w.bits(((f2_exponent + 128) << 4) | (1 if f2_value < 0 else 0), 17)
+    w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
+    w.bits(0, 3)
 
 def _d_EVSEStatusType(r: Reader) -> EVSEStatusType:
     rv = r.v; rn = r.n
     v_notification_max_delay = None
     v_evse_notification = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_notification_max_delay = r.uintb(65535)
-    p = r.p
-    q = p + 8
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xff
-    r.p = q
-    if b & 0xe3:
-        r.badz(p, 8, b & 0xe3)
+    p = r.p; q = p + 8
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xff; r.p = q
+    if b & 0xe3: r.badz(p, 8, b & 0xe3)
     k = (b >> 2) & 0x7
-    if k >= 6:
-        r.bad(p + 3, 'enumeration index out of range')
-    v_evse_notification = _K87[k]
+    if k >= 6: r.bad(p + 3, 'enum index')
+    v_evse_notification = _K39[k]
     it = -1; al = 0
     return EVSEStatusType(notification_max_delay=v_notification_max_delay, evse_notification=v_evse_notification)
 
 def _e_EVSEStatusType(w: Writer, o: EVSEStatusType) -> None:
     f_notification_max_delay = o.notification_max_delay
-    if f_notification_max_delay is None:
-        raise ExiEncodeError("EVSEStatusType: missing required notification_max_delay")
+    if f_notification_max_delay is None: raise ExiEncodeError("EVSEStatusType: missing required notification_max_delay")
     w.bits(0, 2)
     w.uint(f_notification_max_delay)
-    w.bits(0, 1)
     f_evse_notification = o.evse_notification
-    if f_evse_notification is None:
-        raise ExiEncodeError("EVSEStatusType: missing required evse_notification")
-    w.bits((_K88[f_evse_notification]) << 2, 7)
+    if f_evse_notification is None: raise ExiEncodeError("EVSEStatusType: missing required evse_notification")
+    w.bits(((_K41[f_evse_notification]) << 2), 8)
 
 def _d_KeyInfoType(r: Reader) -> KeyInfoType:
-    rv = r.v; rn = r.n
     v_id = None
     v_key_name = []
     v_key_value = []
@@ -4212,54 +4240,36 @@ def _d_KeyInfoType(r: Reader) -> KeyInfoType:
     v_pgp_data = []
     v_spki_data = []
     v_mgmt_data = []
-    p = r.p
-    q = p + 4
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xf
-    r.p = q
-    e = b & 0xf
-    if e >= 9:
-        r.bad_code(p + 0, e, 9)
-    it, al = _P89[e]
+    it, al = _P99[r.code(4, 9)]
     if it == 0:
         v_id = r.string()
-        p = r.p
-        q = p + 4
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0xf
-        r.p = q
-        e = b & 0xf
-        if e >= 8:
-            r.bad_code(p + 0, e, 8)
-        it, al = _P90[e]
+        it, al = _P100[r.code(4, 8)]
     n = 0
     while it == 1:
         if al == 0:
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected characters')
             t = r.string()
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected end of element')
             v_key_name.append(t)
         elif al == 1:
             t = _d_KeyValueType(r)
             v_key_value.append(t)
         elif al == 2:
-            t = _d_RetrievalMethodType(r)
+            v1_type = None
+            v1_uri = None
+            v1_transforms = None
+            it, al = _P101[r.code(3, 4)]
+            if it == 0:
+                v1_type = r.string()
+                it, al = _P102[r.code(2, 3)]
+            if it == 1:
+                v1_uri = r.string()
+                it, al = _P17[r.code(2, 2)]
+            if it == 2:
+                v1_transforms = _d_TransformsType(r)
+                r.zero(1, 'expected end of element')
+                it = -1; al = 0
+            t = RetrievalMethodType(type=v1_type, uri=v1_uri, transforms=v1_transforms)
             v_retrieval_method.append(t)
         elif al == 3:
             t = _d_X509DataType(r)
@@ -4271,37 +4281,14 @@ def _d_KeyInfoType(r: Reader) -> KeyInfoType:
             t = _d_SPKIDataType(r)
             v_spki_data.append(t)
         elif al == 6:
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected characters')
             t = r.string()
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected end of element')
             v_mgmt_data.append(t)
         elif al == 7:
             r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        p = r.p
-        q = p + 4
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0xf
-        r.p = q
-        e = b & 0xf
-        if e >= 9:
-            r.bad_code(p + 0, e, 9)
-        it, al = _P91[e]
+        it, al = _P103[r.code(4, 9)]
     return KeyInfoType(id=v_id, key_name=v_key_name, key_value=v_key_value, retrieval_method=v_retrieval_method, x509_data=v_x509_data, pgp_data=v_pgp_data, spki_data=v_spki_data, mgmt_data=v_mgmt_data)
 
 def _e_KeyInfoType(w: Writer, o: KeyInfoType) -> None:
@@ -4313,47 +4300,64 @@ def _e_KeyInfoType(w: Writer, o: KeyInfoType) -> None:
         s = 1
     n = 0
     for x in o.key_name:
-        c = _C92[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c1 = _C104[s]
+        w.bits(((c1[0]) << 1), c1[1] + 1)
         w.string(x)
         w.bits(0, 1)
         n += 1
         s = 2
     for x in o.key_value:
-        c = _C93[s]
-        w.bits(c[0], c[1])
+        c2 = _C105[s]
+        w.bits((c2[0]), c2[1])
         _e_KeyValueType(w, x)
         n += 1
         s = 2
     for x in o.retrieval_method:
-        c = _C94[s]
-        w.bits(c[0], c[1])
-        _e_RetrievalMethodType(w, x)
+        c3 = _C106[s]
+        s1 = 0
+        w.bits((c3[0]), c3[1])
+        f1_type = x.type
+        if f1_type is not None:
+            w.bits(0, 3)
+            w.string(f1_type)
+            s1 = 1
+        f1_uri = x.uri
+        if f1_uri is not None:
+            c4 = _C107[s1]
+            w.bits((c4[0]), c4[1])
+            w.string(f1_uri)
+            s1 = 2
+        f1_transforms = x.transforms
+        if f1_transforms is not None:
+            c5 = _C108[s1]
+            w.bits((c5[0]), c5[1])
+            _e_TransformsType(w, f1_transforms)
+            s1 = 3
+        c6 = _C109[s1]
+        w.bits((c6[0]), c6[1])
         n += 1
         s = 2
     for x in o.x509_data:
-        c = _C95[s]
-        w.bits(c[0], c[1])
+        c7 = _C110[s]
+        w.bits((c7[0]), c7[1])
         _e_X509DataType(w, x)
         n += 1
         s = 2
     for x in o.pgp_data:
-        c = _C96[s]
-        w.bits(c[0], c[1])
+        c8 = _C111[s]
+        w.bits((c8[0]), c8[1])
         _e_PGPDataType(w, x)
         n += 1
         s = 2
     for x in o.spki_data:
-        c = _C97[s]
-        w.bits(c[0], c[1])
+        c9 = _C112[s]
+        w.bits((c9[0]), c9[1])
         _e_SPKIDataType(w, x)
         n += 1
         s = 2
     for x in o.mgmt_data:
-        c = _C98[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c10 = _C113[s]
+        w.bits(((c10[0]) << 1), c10[1] + 1)
         w.string(x)
         w.bits(0, 1)
         n += 1
@@ -4366,32 +4370,33 @@ def _d_KeyValueType(r: Reader) -> KeyValueType:
     rv = r.v; rn = r.n
     v_dsa_key_value = None
     v_rsa_key_value = None
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    e = b & 0x7
-    if e >= 3:
-        r.bad_code(p + 0, e, 3)
-    it, al = _P99[e]
+    it, al = _P114[r.code(3, 3)]
     if al == 0:
         v_dsa_key_value = _d_DSAKeyValueType(r)
     elif al == 1:
-        v_rsa_key_value = _d_RSAKeyValueType(r)
+        v1_modulus = None
+        v1_exponent = None
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
+        it = 0; al = 0
+        v1_modulus = r.binary()
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x7: r.badz(p, 3, b & 0x7)
+        it = 1; al = 0
+        v1_exponent = r.binary()
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
+        it = -1; al = 0
+        v_rsa_key_value = RSAKeyValueType(modulus=v1_modulus, exponent=v1_exponent)
     elif al == 2:
         r.fail("wildcard (undeclared) element content is not supported")
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 1:
-        r.bad_code(p + 0, e, 1)
-    it, al = _P100[e]
+    it, al = _P115[r.code(2, 1)]
     return KeyValueType(dsa_key_value=v_dsa_key_value, rsa_key_value=v_rsa_key_value)
 
 def _e_KeyValueType(w: Writer, o: KeyValueType) -> None:
@@ -4403,8 +4408,15 @@ def _e_KeyValueType(w: Writer, o: KeyValueType) -> None:
         _e_DSAKeyValueType(w, f_dsa_key_value)
         s = 1
     elif f_rsa_key_value is not None:
-        w.bits(1, 3)
-        _e_RSAKeyValueType(w, f_rsa_key_value)
+        f1_modulus = f_rsa_key_value.modulus
+        if f1_modulus is None: raise ExiEncodeError("RSAKeyValueType: missing required modulus")
+        w.bits(4, 5)
+        w.binary(f1_modulus)
+        f1_exponent = f_rsa_key_value.exponent
+        if f1_exponent is None: raise ExiEncodeError("RSAKeyValueType: missing required exponent")
+        w.bits(0, 3)
+        w.binary(f1_exponent)
+        w.bits(0, 2)
         s = 1
     else:
         raise ExiEncodeError("KeyValueType: missing required dsa_key_value/rsa_key_value")
@@ -4413,40 +4425,37 @@ def _e_KeyValueType(w: Writer, o: KeyValueType) -> None:
 def _d_ListOfRootCertificateIDsType(r: Reader) -> ListOfRootCertificateIDsType:
     rv = r.v; rn = r.n
     v_root_certificate_id = []
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected next item')
     it = 0; al = 0
     n = 0
     while it == 0:
-        t = _d_X509IssuerSerialType(r)
+        v1_x509_issuer_name = None
+        v1_x509_serial_number = None
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
+        it = 0; al = 0
+        v1_x509_issuer_name = r.string()
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xe: r.badz(p, 4, b & 0xe)
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v1_x509_serial_number = -r.uint() - 1 if sg else r.uint()
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
+        it = -1; al = 0
+        t = X509IssuerSerialType(x509_issuer_name=v1_x509_issuer_name, x509_serial_number=v1_x509_serial_number)
         v_root_certificate_id.append(t)
         n += 1
         if n < 20:
-            p = r.p
-            q = p + 2
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x3
-            r.p = q
-            e = b & 0x3
-            if e >= 2:
-                r.bad_code(p + 0, e, 2)
-            it, al = _P14[e]
+            it, al = _P14[r.code(2, 2)]
         else:
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected end of element')
             it = -1; al = 0
     return ListOfRootCertificateIDsType(root_certificate_id=v_root_certificate_id)
 
@@ -4454,56 +4463,37 @@ def _e_ListOfRootCertificateIDsType(w: Writer, o: ListOfRootCertificateIDsType) 
     s = 0
     n = 0
     for x in o.root_certificate_id:
-        c = _C15[s]
-        w.bits(c[0], c[1])
-        _e_X509IssuerSerialType(w, x)
+        c1 = _C15[s]
+        f1_x509_issuer_name = x.x509_issuer_name
+        if f1_x509_issuer_name is None: raise ExiEncodeError("X509IssuerSerialType: missing required x509_issuer_name")
+        w.bits(((c1[0]) << 2), c1[1] + 2)
+        w.string(f1_x509_issuer_name)
+        f1_x509_serial_number = x.x509_serial_number
+        if f1_x509_serial_number is None: raise ExiEncodeError("X509IssuerSerialType: missing required x509_serial_number")
+        w.bits((1 if f1_x509_serial_number < 0 else 0), 4)
+        w.uint(-f1_x509_serial_number - 1 if f1_x509_serial_number < 0 else f1_x509_serial_number)
+        w.bits(0, 2)
         n += 1
         s = 1 if n < 20 else 2
     if n < 1 or n > 20:
         raise ExiEncodeError(f"ListOfRootCertificateIDsType: {n} items of root_certificate_id (allowed 1..20)")
-    c = _C16[s]
-    w.bits(c[0], c[1])
+    c2 = _C16[s]
+    w.bits((c2[0]), c2[1])
 
 def _d_ManifestType(r: Reader) -> ManifestType:
-    rv = r.v; rn = r.n
     v_id = None
     v_reference = []
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
-    it, al = _P0[e]
+    it, al = _P0[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected next item')
         it = 1; al = 0
     n = 0
     while it == 1:
         t = _d_ReferenceType(r)
         v_reference.append(t)
         n += 1
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P28[e]
+        it, al = _P28[r.code(2, 2)]
     return ManifestType(id=v_id, reference=v_reference)
 
 def _e_ManifestType(w: Writer, o: ManifestType) -> None:
@@ -4515,8 +4505,8 @@ def _e_ManifestType(w: Writer, o: ManifestType) -> None:
         s = 1
     n = 0
     for x in o.reference:
-        c = _C101[s]
-        w.bits(c[0], c[1])
+        c1 = _C116[s]
+        w.bits((c1[0]), c1[1])
         _e_ReferenceType(w, x)
         n += 1
         s = 2
@@ -4529,72 +4519,49 @@ def _d_MessageHeaderType(r: Reader) -> MessageHeaderType:
     v_session_id = None
     v_time_stamp = None
     v_signature = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_session_id = r.binary()
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x7:
-        r.badz(p, 3, b & 0x7)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v_time_stamp = r.uintb(18446744073709551615)
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x4:
-        r.badz(p, 3, b & 0x4)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 1, e, 2)
-    it, al = _P102[e]
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P17[e]
     if it == 2:
         v_signature = _d_SignatureType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected end of element')
         it = -1; al = 0
     return MessageHeaderType(session_id=v_session_id, time_stamp=v_time_stamp, signature=v_signature)
 
 def _e_MessageHeaderType(w: Writer, o: MessageHeaderType) -> None:
     f_session_id = o.session_id
-    if f_session_id is None:
-        raise ExiEncodeError("MessageHeaderType: missing required session_id")
+    if f_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
     w.bits(0, 2)
     w.binary(f_session_id)
-    w.bits(0, 1)
     f_time_stamp = o.time_stamp
-    if f_time_stamp is None:
-        raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
-    w.bits(0, 2)
+    if f_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
+    w.bits(0, 3)
     w.uint(f_time_stamp)
-    w.bits(0, 1)
     s = 2
+    w.bits(0, 1)
     f_signature = o.signature
     if f_signature is not None:
         w.bits(0, 2)
         _e_SignatureType(w, f_signature)
         s = 3
-    c = _C86[s]
-    w.bits(c[0], c[1])
+    c1 = _C20[s]
+    w.bits((c1[0]), c1[1])
 
 def _d_MeterInfoType(r: Reader) -> MeterInfoType:
     rv = r.v; rn = r.n
@@ -4606,186 +4573,102 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
     v_meter_signature = None
     v_meter_status = None
     v_meter_timestamp = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_meter_id = r.string()
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x7:
-        r.badz(p, 3, b & 0x7)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v_charged_energy_reading_wh = r.uintb(18446744073709551615)
-    p = r.p
-    q = p + 4
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xf
-    r.p = q
-    if b & 0x8:
-        r.badz(p, 4, b & 0x8)
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0x8: r.badz(p, 4, b & 0x8)
     e = b & 0x7
-    if e >= 7:
-        r.bad_code(p + 1, e, 7)
-    it, al = _P103[e]
+    if e >= 7: r.bad_code(p + 1, e, 7)
+    it, al = _P117[e]
     if it == 2:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected characters')
         v_bpt_discharged_energy_reading_wh = r.uintb(18446744073709551615)
-        p = r.p
-        q = p + 4
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0xf
-        r.p = q
-        if b & 0x8:
-            r.badz(p, 4, b & 0x8)
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
-        if e >= 6:
-            r.bad_code(p + 1, e, 6)
-        it, al = _P104[e]
+        if e >= 6: r.bad_code(p + 1, e, 6)
+        it, al = _P118[e]
     if it == 3:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected characters')
         v_capacitive_energy_reading_va_rh = r.uintb(18446744073709551615)
-        p = r.p
-        q = p + 4
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0xf
-        r.p = q
-        if b & 0x8:
-            r.badz(p, 4, b & 0x8)
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
-        if e >= 5:
-            r.bad_code(p + 1, e, 5)
-        it, al = _P105[e]
+        if e >= 5: r.bad_code(p + 1, e, 5)
+        it, al = _P119[e]
     if it == 4:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected characters')
         v_bpt_inductive_energy_reading_va_rh = r.uintb(18446744073709551615)
-        p = r.p
-        q = p + 4
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0xf
-        r.p = q
-        if b & 0x8:
-            r.badz(p, 4, b & 0x8)
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
-        if e >= 4:
-            r.bad_code(p + 1, e, 4)
-        it, al = _P106[e]
+        if e >= 4: r.bad_code(p + 1, e, 4)
+        it, al = _P120[e]
     if it == 5:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected characters')
         v_meter_signature = r.binary()
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
-        if b & 0x4:
-            r.badz(p, 3, b & 0x4)
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
-        if e >= 3:
-            r.bad_code(p + 1, e, 3)
-        it, al = _P70[e]
+        if e >= 3: r.bad_code(p + 1, e, 3)
+        it, al = _P79[e]
     if it == 6:
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        if b & 0x2:
-            r.badz(p, 2, b & 0x2)
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x2: r.badz(p, 2, b & 0x2)
         sg = (b & 0x1) == 1
         v_meter_status = -r.uintb(32767) - 1 if sg else r.uintb(32767)
         if not -32768 <= v_meter_status <= 32767:
             r.fail('integer out of range')
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
-        if b & 0x4:
-            r.badz(p, 3, b & 0x4)
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 1, e, 2)
-        it, al = _P71[e]
+        if e >= 2: r.bad_code(p + 1, e, 2)
+        it, al = _P80[e]
     if it == 7:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected characters')
         v_meter_timestamp = r.uintb(18446744073709551615)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        if b & 0x3:
-            r.badz(p, 2, b & 0x3)
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
         it = -1; al = 0
     return MeterInfoType(meter_id=v_meter_id, charged_energy_reading_wh=v_charged_energy_reading_wh, bpt_discharged_energy_reading_wh=v_bpt_discharged_energy_reading_wh, capacitive_energy_reading_va_rh=v_capacitive_energy_reading_va_rh, bpt_inductive_energy_reading_va_rh=v_bpt_inductive_energy_reading_va_rh, meter_signature=v_meter_signature, meter_status=v_meter_status, meter_timestamp=v_meter_timestamp)
 
 def _e_MeterInfoType(w: Writer, o: MeterInfoType) -> None:
     f_meter_id = o.meter_id
-    if f_meter_id is None:
-        raise ExiEncodeError("MeterInfoType: missing required meter_id")
+    if f_meter_id is None: raise ExiEncodeError("MeterInfoType: missing required meter_id")
     w.bits(0, 2)
     w.string(f_meter_id)
-    w.bits(0, 1)
     f_charged_energy_reading_wh = o.charged_energy_reading_wh
-    if f_charged_energy_reading_wh is None:
-        raise ExiEncodeError("MeterInfoType: missing required charged_energy_reading_wh")
-    w.bits(0, 2)
+    if f_charged_energy_reading_wh is None: raise ExiEncodeError("MeterInfoType: missing required charged_energy_reading_wh")
+    w.bits(0, 3)
     w.uint(f_charged_energy_reading_wh)
-    w.bits(0, 1)
     s = 2
+    w.bits(0, 1)
     f_bpt_discharged_energy_reading_wh = o.bpt_discharged_energy_reading_wh
     if f_bpt_discharged_energy_reading_wh is not None:
         w.bits(0, 4)
@@ -4794,202 +4677,253 @@ def _e_MeterInfoType(w: Writer, o: MeterInfoType) -> None:
         s = 3
     f_capacitive_energy_reading_va_rh = o.capacitive_energy_reading_va_rh
     if f_capacitive_energy_reading_va_rh is not None:
-        c = _C107[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c1 = _C121[s]
+        w.bits(((c1[0]) << 1), c1[1] + 1)
         w.uint(f_capacitive_energy_reading_va_rh)
         w.bits(0, 1)
         s = 4
     f_bpt_inductive_energy_reading_va_rh = o.bpt_inductive_energy_reading_va_rh
     if f_bpt_inductive_energy_reading_va_rh is not None:
-        c = _C108[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c2 = _C122[s]
+        w.bits(((c2[0]) << 1), c2[1] + 1)
         w.uint(f_bpt_inductive_energy_reading_va_rh)
         w.bits(0, 1)
         s = 5
     f_meter_signature = o.meter_signature
     if f_meter_signature is not None:
-        c = _C109[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c3 = _C123[s]
+        w.bits(((c3[0]) << 1), c3[1] + 1)
         w.binary(f_meter_signature)
         w.bits(0, 1)
         s = 6
     f_meter_status = o.meter_status
     if f_meter_status is not None:
-        c = _C110[s]
-        w.bits(c[0], c[1])
+        c4 = _C124[s]
         if not -32768 <= f_meter_status <= 32767:
             raise ExiEncodeError(f"value {f_meter_status!r} outside [-32768, 32767]")
-        w.bits((1 if f_meter_status < 0 else 0), 2)
+        w.bits(((c4[0]) << 2) | (1 if f_meter_status < 0 else 0), c4[1] + 2)
         w.uint(-f_meter_status - 1 if f_meter_status < 0 else f_meter_status)
         w.bits(0, 1)
         s = 7
     f_meter_timestamp = o.meter_timestamp
     if f_meter_timestamp is not None:
-        c = _C111[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c5 = _C125[s]
+        w.bits(((c5[0]) << 1), c5[1] + 1)
         w.uint(f_meter_timestamp)
         w.bits(0, 1)
         s = 8
-    c = _C112[s]
-    w.bits(c[0], c[1])
+    c6 = _C126[s]
+    w.bits((c6[0]), c6[1])
 
 def _d_MeteringConfirmationReqType(r: Reader) -> MeteringConfirmationReqType:
     rv = r.v; rn = r.n
     v_header = None
     v_signed_metering_data = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = None
+    v1_time_stamp = None
+    v1_signature = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
-    v_header = _d_MessageHeaderType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = r.binary()
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
-    v_signed_metering_data = _d_SignedMeteringDataType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_time_stamp = r.uintb(18446744073709551615)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P17[e]
+    if it == 2:
+        v1_signature = _d_SignatureType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
+    v2_id = None
+    v2_session_id = None
+    v2_meter_info = None
+    v2_receipt = None
+    v2_dynamic_smdt_control_mode = None
+    v2_scheduled_smdt_control_mode = None
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
+    it = 0; al = 0
+    v2_id = r.string()
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
+    it = 1; al = 0
+    v2_session_id = r.binary()
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
+    it = 2; al = 0
+    v2_meter_info = _d_MeterInfoType(r)
+    it, al = _P127[r.code(2, 3)]
+    if it == 3:
+        v2_receipt = _d_ReceiptType(r)
+        it, al = _P27[r.code(2, 2)]
+    if al == 0:
+        v2_dynamic_smdt_control_mode = _d_Dynamic_SMDTControlModeType(r)
+    elif al == 1:
+        v2_scheduled_smdt_control_mode = _d_Scheduled_SMDTControlModeType(r)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
+    v_signed_metering_data = SignedMeteringDataType(id=v2_id, session_id=v2_session_id, meter_info=v2_meter_info, receipt=v2_receipt, dynamic_smdt_control_mode=v2_dynamic_smdt_control_mode, scheduled_smdt_control_mode=v2_scheduled_smdt_control_mode)
     it = -1; al = 0
     return MeteringConfirmationReqType(header=v_header, signed_metering_data=v_signed_metering_data)
 
 def _e_MeteringConfirmationReqType(w: Writer, o: MeteringConfirmationReqType) -> None:
     f_header = o.header
-    if f_header is None:
-        raise ExiEncodeError("MeteringConfirmationReqType: missing required header")
+    if f_header is None: raise ExiEncodeError("MeteringConfirmationReqType: missing required header")
+    f1_session_id = f_header.session_id
+    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
+    w.bits(0, 3)
+    w.binary(f1_session_id)
+    f1_time_stamp = f_header.time_stamp
+    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
+    w.bits(0, 3)
+    w.uint(f1_time_stamp)
+    s1 = 2
     w.bits(0, 1)
-    _e_MessageHeaderType(w, f_header)
+    f1_signature = f_header.signature
+    if f1_signature is not None:
+        w.bits(0, 2)
+        _e_SignatureType(w, f1_signature)
+        s1 = 3
+    c1 = _C20[s1]
     f_signed_metering_data = o.signed_metering_data
-    if f_signed_metering_data is None:
-        raise ExiEncodeError("MeteringConfirmationReqType: missing required signed_metering_data")
-    w.bits(0, 1)
-    _e_SignedMeteringDataType(w, f_signed_metering_data)
-    w.bits(0, 1)
+    if f_signed_metering_data is None: raise ExiEncodeError("MeteringConfirmationReqType: missing required signed_metering_data")
+    f2_id = f_signed_metering_data.id
+    if f2_id is None: raise ExiEncodeError("SignedMeteringDataType: missing required id")
+    w.bits(((c1[0]) << 2), c1[1] + 2)
+    w.string(f2_id)
+    f2_session_id = f_signed_metering_data.session_id
+    if f2_session_id is None: raise ExiEncodeError("SignedMeteringDataType: missing required session_id")
+    w.bits(0, 2)
+    w.binary(f2_session_id)
+    f2_meter_info = f_signed_metering_data.meter_info
+    if f2_meter_info is None: raise ExiEncodeError("SignedMeteringDataType: missing required meter_info")
+    w.bits(0, 2)
+    _e_MeterInfoType(w, f2_meter_info)
+    s2 = 3
+    f2_receipt = f_signed_metering_data.receipt
+    if f2_receipt is not None:
+        w.bits(0, 2)
+        _e_ReceiptType(w, f2_receipt)
+        s2 = 4
+    f2_dynamic_smdt_control_mode = f_signed_metering_data.dynamic_smdt_control_mode
+    f2_scheduled_smdt_control_mode = f_signed_metering_data.scheduled_smdt_control_mode
+    if f2_dynamic_smdt_control_mode is not None:
+        c2 = _C128[s2]
+        w.bits((c2[0]), c2[1])
+        _e_Dynamic_SMDTControlModeType(w, f2_dynamic_smdt_control_mode)
+        s2 = 5
+    elif f2_scheduled_smdt_control_mode is not None:
+        c3 = _C129[s2]
+        w.bits((c3[0]), c3[1])
+        _e_Scheduled_SMDTControlModeType(w, f2_scheduled_smdt_control_mode)
+        s2 = 5
+    else:
+        raise ExiEncodeError("SignedMeteringDataType: missing required dynamic_smdt_control_mode/scheduled_smdt_control_mode")
+    w.bits(0, 2)
 
 def _d_MeteringConfirmationResType(r: Reader) -> MeteringConfirmationResType:
     rv = r.v; rn = r.n
     v_header = None
     v_response_code = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = None
+    v1_time_stamp = None
+    v1_signature = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
-    v_header = _d_MessageHeaderType(r)
-    p = r.p
-    q = p + 10
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3ff
-    r.p = q
-    if b & 0x303:
-        r.badz(p, 10, b & 0x303)
+    v1_session_id = r.binary()
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    it = 1; al = 0
+    v1_time_stamp = r.uintb(18446744073709551615)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P17[e]
+    if it == 2:
+        v1_signature = _d_SignatureType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
+    p = r.p; q = p + 10
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3ff; r.p = q
+    if b & 0x303: r.badz(p, 10, b & 0x303)
     k = (b >> 2) & 0x3f
-    if k >= 40:
-        r.bad(p + 2, 'enumeration index out of range')
-    v_response_code = _K20[k]
+    if k >= 40: r.bad(p + 2, 'enum index')
+    v_response_code = _K22[k]
     it = -1; al = 0
     return MeteringConfirmationResType(header=v_header, response_code=v_response_code)
 
 def _e_MeteringConfirmationResType(w: Writer, o: MeteringConfirmationResType) -> None:
     f_header = o.header
-    if f_header is None:
-        raise ExiEncodeError("MeteringConfirmationResType: missing required header")
+    if f_header is None: raise ExiEncodeError("MeteringConfirmationResType: missing required header")
+    f1_session_id = f_header.session_id
+    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
+    w.bits(0, 3)
+    w.binary(f1_session_id)
+    f1_time_stamp = f_header.time_stamp
+    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
+    w.bits(0, 3)
+    w.uint(f1_time_stamp)
+    s1 = 2
     w.bits(0, 1)
-    _e_MessageHeaderType(w, f_header)
+    f1_signature = f_header.signature
+    if f1_signature is not None:
+        w.bits(0, 2)
+        _e_SignatureType(w, f1_signature)
+        s1 = 3
+    c1 = _C20[s1]
     f_response_code = o.response_code
-    if f_response_code is None:
-        raise ExiEncodeError("MeteringConfirmationResType: missing required response_code")
-    w.bits((_K22[f_response_code]) << 2, 10)
+    if f_response_code is None: raise ExiEncodeError("MeteringConfirmationResType: missing required response_code")
+    w.bits(((c1[0]) << 10) | ((_K24[f_response_code]) << 2), c1[1] + 10)
 
 def _d_ObjectType(r: Reader) -> ObjectType:
-    rv = r.v; rn = r.n
     v_encoding = None
     v_id = None
     v_mime_type = None
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    e = b & 0x7
-    if e >= 5:
-        r.bad_code(p + 0, e, 5)
-    it, al = _P61[e]
+    it, al = _P71[r.code(3, 5)]
     if it == 0:
         v_encoding = r.string()
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
-        e = b & 0x7
-        if e >= 4:
-            r.bad_code(p + 0, e, 4)
-        it, al = _P62[e]
+        it, al = _P72[r.code(3, 4)]
     if it == 1:
         v_id = r.string()
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
-        e = b & 0x7
-        if e >= 3:
-            r.bad_code(p + 0, e, 3)
-        it, al = _P63[e]
+        it, al = _P73[r.code(3, 3)]
     if it == 2:
         v_mime_type = r.string()
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P64[e]
+        it, al = _P74[r.code(2, 2)]
     n = 0
     while it == 3:
         r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P64[e]
+        it, al = _P74[r.code(2, 2)]
     return ObjectType(encoding=v_encoding, id=v_id, mime_type=v_mime_type)
 
 def _e_ObjectType(w: Writer, o: ObjectType) -> None:
@@ -5001,92 +4935,95 @@ def _e_ObjectType(w: Writer, o: ObjectType) -> None:
         s = 1
     f_id = o.id
     if f_id is not None:
-        c = _C65[s]
-        w.bits(c[0], c[1])
+        c1 = _C75[s]
+        w.bits((c1[0]), c1[1])
         w.string(f_id)
         s = 2
     f_mime_type = o.mime_type
     if f_mime_type is not None:
-        c = _C80[s]
-        w.bits(c[0], c[1])
+        c2 = _C89[s]
+        w.bits((c2[0]), c2[1])
         w.string(f_mime_type)
         s = 3
-    c = _C113[s]
-    w.bits(c[0], c[1])
+    c3 = _C130[s]
+    w.bits((c3[0]), c3[1])
 
 def _d_OverstayRuleListType(r: Reader) -> OverstayRuleListType:
     rv = r.v; rn = r.n
     v_overstay_time_threshold = None
     v_overstay_power_threshold = None
     v_overstay_rule = []
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 3:
-        r.bad_code(p + 0, e, 3)
-    it, al = _P114[e]
+    it, al = _P131[r.code(2, 3)]
     if it == 0:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected characters')
         v_overstay_time_threshold = r.uintb(4294967295)
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
-        if b & 0x4:
-            r.badz(p, 3, b & 0x4)
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 1, e, 2)
-        it, al = _P31[e]
+        if e >= 2: r.bad_code(p + 1, e, 2)
+        it, al = _P36[e]
     if it == 1:
-        v_overstay_power_threshold = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        v1_exponent = None
+        v1_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v1_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v1_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v1_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x7: r.badz(p, 3, b & 0x7)
+        v_overstay_power_threshold = RationalNumberType(exponent=v1_exponent, value=v1_value)
         it = 2; al = 0
     n = 0
     while it == 2:
-        t = _d_OverstayRuleType(r)
+        v2_overstay_rule_description = None
+        v2_start_time = None
+        v2_overstay_fee = None
+        v2_overstay_fee_period = None
+        it, al = _P0[r.code(2, 2)]
+        if it == 0:
+            r.zero(1, 'expected characters')
+            v2_overstay_rule_description = r.string()
+            p = r.p; q = p + 2
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x3; r.p = q
+            if b & 0x3: r.badz(p, 2, b & 0x3)
+            it = 1; al = 0
+        r.zero(1, 'expected characters')
+        v2_start_time = r.uintb(4294967295)
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
+        it = 2; al = 0
+        v2_overstay_fee = _d_RationalNumberType(r)
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
+        it = 3; al = 0
+        v2_overstay_fee_period = r.uintb(4294967295)
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
+        it = -1; al = 0
+        t = OverstayRuleType(overstay_rule_description=v2_overstay_rule_description, start_time=v2_start_time, overstay_fee=v2_overstay_fee, overstay_fee_period=v2_overstay_fee_period)
         v_overstay_rule.append(t)
         n += 1
         if n < 5:
-            p = r.p
-            q = p + 2
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x3
-            r.p = q
-            e = b & 0x3
-            if e >= 2:
-                r.bad_code(p + 0, e, 2)
-            it, al = _P102[e]
+            it, al = _P17[r.code(2, 2)]
         else:
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected end of element')
             it = -1; al = 0
     return OverstayRuleListType(overstay_time_threshold=v_overstay_time_threshold, overstay_power_threshold=v_overstay_power_threshold, overstay_rule=v_overstay_rule)
 
@@ -5100,21 +5037,51 @@ def _e_OverstayRuleListType(w: Writer, o: OverstayRuleListType) -> None:
         s = 1
     f_overstay_power_threshold = o.overstay_power_threshold
     if f_overstay_power_threshold is not None:
-        c = _C115[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_overstay_power_threshold)
+        c1 = _C132[s]
+        f1_exponent = f_overstay_power_threshold.exponent
+        if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f1_exponent <= 127:
+            raise ExiEncodeError(f"value {f1_exponent!r} outside [-128, 127]")
+        f1_value = f_overstay_power_threshold.value
+        if f1_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f1_value <= 32767:
+            raise ExiEncodeError(f"value {f1_value!r} outside [-32768, 32767]")
+        w.bits(((c1[0]) << 14) | ((f1_exponent + 128) << 4) | (1 if f1_value < 0 else 0), c1[1] + 14)
+        w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
+        w.bits(0, 2)
         s = 2
     n = 0
     for x in o.overstay_rule:
-        c = _C116[s]
-        w.bits(c[0], c[1])
-        _e_OverstayRuleType(w, x)
+        c2 = _C133[s]
+        s2 = 0
+        w.bits((c2[0]), c2[1])
+        f2_overstay_rule_description = x.overstay_rule_description
+        if f2_overstay_rule_description is not None:
+            w.bits(0, 3)
+            w.string(f2_overstay_rule_description)
+            w.bits(0, 1)
+            s2 = 1
+        f2_start_time = x.start_time
+        if f2_start_time is None: raise ExiEncodeError("OverstayRuleType: missing required start_time")
+        c3 = _C70[s2]
+        w.bits(((c3[0]) << 1), c3[1] + 1)
+        w.uint(f2_start_time)
+        s2 = 2
+        f2_overstay_fee = x.overstay_fee
+        if f2_overstay_fee is None: raise ExiEncodeError("OverstayRuleType: missing required overstay_fee")
+        w.bits(0, 2)
+        _e_RationalNumberType(w, f2_overstay_fee)
+        f2_overstay_fee_period = x.overstay_fee_period
+        if f2_overstay_fee_period is None: raise ExiEncodeError("OverstayRuleType: missing required overstay_fee_period")
+        w.bits(0, 2)
+        w.uint(f2_overstay_fee_period)
+        w.bits(0, 2)
         n += 1
         s = 3 if n < 5 else 4
     if n < 1 or n > 5:
         raise ExiEncodeError(f"OverstayRuleListType: {n} items of overstay_rule (allowed 1..5)")
-    c = _C117[s]
-    w.bits(c[0], c[1])
+    c4 = _C134[s]
+    w.bits((c4[0]), c4[1])
 
 def _d_OverstayRuleType(r: Reader) -> OverstayRuleType:
     rv = r.v; rn = r.n
@@ -5122,72 +5089,40 @@ def _d_OverstayRuleType(r: Reader) -> OverstayRuleType:
     v_start_time = None
     v_overstay_fee = None
     v_overstay_fee_period = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
-    it, al = _P0[e]
+    it, al = _P0[r.code(2, 2)]
     if it == 0:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected characters')
         v_overstay_rule_description = r.string()
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        if b & 0x3:
-            r.badz(p, 2, b & 0x3)
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 1; al = 0
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v_start_time = r.uintb(4294967295)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
-    it = 2; al = 0
-    v_overstay_fee = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    v1_exponent = None
+    v1_value = None
+    p = r.p; q = p + 16
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xffff; r.p = q
+    if b & 0xf00e: r.badz(p, 16, b & 0xf00e)
+    v1_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    it = 1; al = 0
+    v1_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v1_value <= 32767:
+        r.fail('integer out of range')
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0xf: r.badz(p, 4, b & 0xf)
+    v_overstay_fee = RationalNumberType(exponent=v1_exponent, value=v1_value)
     it = 3; al = 0
     v_overstay_fee_period = r.uintb(4294967295)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = -1; al = 0
     return OverstayRuleType(overstay_rule_description=v_overstay_rule_description, start_time=v_start_time, overstay_fee=v_overstay_fee, overstay_fee_period=v_overstay_fee_period)
 
@@ -5200,23 +5135,26 @@ def _e_OverstayRuleType(w: Writer, o: OverstayRuleType) -> None:
         w.bits(0, 1)
         s = 1
     f_start_time = o.start_time
-    if f_start_time is None:
-        raise ExiEncodeError("OverstayRuleType: missing required start_time")
-    c = _C60[s]
-    w.bits(c[0], c[1])
-    w.bits(0, 1)
+    if f_start_time is None: raise ExiEncodeError("OverstayRuleType: missing required start_time")
+    c1 = _C70[s]
+    w.bits(((c1[0]) << 1), c1[1] + 1)
     w.uint(f_start_time)
-    w.bits(0, 1)
     s = 2
     f_overstay_fee = o.overstay_fee
-    if f_overstay_fee is None:
-        raise ExiEncodeError("OverstayRuleType: missing required overstay_fee")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_overstay_fee)
+    if f_overstay_fee is None: raise ExiEncodeError("OverstayRuleType: missing required overstay_fee")
+    f1_exponent = f_overstay_fee.exponent
+    if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f1_exponent <= 127:
+        raise ExiEncodeError(f"value {f1_exponent!r} outside [-128, 127]")
+    f1_value = f_overstay_fee.value
+    if f1_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f1_value <= 32767:
+        raise ExiEncodeError(f"value {f1_value!r} outside [-32768, 32767]")
+    w.bits(((f1_exponent + 128) << 4) | (1 if f1_value < 0 else 0), 16)
+    w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
     f_overstay_fee_period = o.overstay_fee_period
-    if f_overstay_fee_period is None:
-        raise ExiEncodeError("OverstayRuleType: missing required overstay_fee_period")
-    w.bits(0, 2)
+    if f_overstay_fee_period is None: raise ExiEncodeError("OverstayRuleType: missing required overstay_fee_period")
+    w.bits(0, 4)
     w.uint(f_overstay_fee_period)
     w.bits(0, 2)
 
@@ -5230,24 +5168,16 @@ def _d_ParameterSetType(r: Reader) -> ParameterSetType:
     rv = r.v; rn = r.n
     v_parameter_set_id = None
     v_parameter = []
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_parameter_set_id = r.uintb(65535)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 1; al = 0
     n = 0
     while it == 1:
@@ -5255,47 +5185,30 @@ def _d_ParameterSetType(r: Reader) -> ParameterSetType:
         v_parameter.append(t)
         n += 1
         if n < 32:
-            p = r.p
-            q = p + 2
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x3
-            r.p = q
-            e = b & 0x3
-            if e >= 2:
-                r.bad_code(p + 0, e, 2)
-            it, al = _P28[e]
+            it, al = _P28[r.code(2, 2)]
         else:
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected end of element')
             it = -1; al = 0
     return ParameterSetType(parameter_set_id=v_parameter_set_id, parameter=v_parameter)
 
 def _e_ParameterSetType(w: Writer, o: ParameterSetType) -> None:
     f_parameter_set_id = o.parameter_set_id
-    if f_parameter_set_id is None:
-        raise ExiEncodeError("ParameterSetType: missing required parameter_set_id")
+    if f_parameter_set_id is None: raise ExiEncodeError("ParameterSetType: missing required parameter_set_id")
     w.bits(0, 2)
     w.uint(f_parameter_set_id)
-    w.bits(0, 1)
     s = 1
+    w.bits(0, 1)
     n = 0
     for x in o.parameter:
-        c = _C85[s]
-        w.bits(c[0], c[1])
+        c1 = _C98[s]
+        w.bits((c1[0]), c1[1])
         _e_ParameterType(w, x)
         n += 1
         s = 2 if n < 32 else 3
     if n < 1 or n > 32:
         raise ExiEncodeError(f"ParameterSetType: {n} items of parameter (allowed 1..32)")
-    c = _C86[s]
-    w.bits(c[0], c[1])
+    c2 = _C20[s]
+    w.bits((c2[0]), c2[1])
 
 def _d_ParameterType(r: Reader) -> ParameterType:
     rv = r.v; rn = r.n
@@ -5306,123 +5219,72 @@ def _d_ParameterType(r: Reader) -> ParameterType:
     v_int_value = None
     v_rational_number = None
     v_finite_string = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected next item')
     it = 0; al = 0
     v_name = r.string()
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    e = b & 0x7
-    if e >= 6:
-        r.bad_code(p + 0, e, 6)
-    it, al = _P118[e]
+    it, al = _P135[r.code(3, 6)]
     if al == 0:
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
-        if b & 0x5:
-            r.badz(p, 3, b & 0x5)
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x5: r.badz(p, 3, b & 0x5)
         v_bool_value = ((b >> 1) & 0x1) == 1
     elif al == 1:
-        p = r.p
-        q = p + 10
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3ff
-        r.p = q
-        if b & 0x201:
-            r.badz(p, 10, b & 0x201)
+        p = r.p; q = p + 10
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3ff; r.p = q
+        if b & 0x201: r.badz(p, 10, b & 0x201)
         v_byte_value = ((b >> 1) & 0xff) - 128
     elif al == 2:
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        if b & 0x2:
-            r.badz(p, 2, b & 0x2)
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x2: r.badz(p, 2, b & 0x2)
         sg = (b & 0x1) == 1
         v_short_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
         if not -32768 <= v_short_value <= 32767:
             r.fail('integer out of range')
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected end of element')
     elif al == 3:
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        if b & 0x2:
-            r.badz(p, 2, b & 0x2)
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x2: r.badz(p, 2, b & 0x2)
         sg = (b & 0x1) == 1
         v_int_value = -r.uintb(2147483647) - 1 if sg else r.uintb(2147483647)
         if not -2147483648 <= v_int_value <= 2147483647:
             r.fail('integer out of range')
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected end of element')
     elif al == 4:
-        v_rational_number = _d_RationalNumberType(r)
+        v1_exponent = None
+        v1_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v1_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v1_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v1_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
+        it = -1; al = 0
+        v_rational_number = RationalNumberType(exponent=v1_exponent, value=v1_value)
     elif al == 5:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected characters')
         v_finite_string = r.string()
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected end of element')
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return ParameterType(name=v_name, bool_value=v_bool_value, byte_value=v_byte_value, short_value=v_short_value, int_value=v_int_value, rational_number=v_rational_number, finite_string=v_finite_string)
 
 def _e_ParameterType(w: Writer, o: ParameterType) -> None:
     f_name = o.name
-    if f_name is None:
-        raise ExiEncodeError("ParameterType: missing required name")
+    if f_name is None: raise ExiEncodeError("ParameterType: missing required name")
     w.bits(0, 1)
     w.string(f_name)
     s = 1
@@ -5433,12 +5295,12 @@ def _e_ParameterType(w: Writer, o: ParameterType) -> None:
     f_rational_number = o.rational_number
     f_finite_string = o.finite_string
     if f_bool_value is not None:
-        w.bits((1 if f_bool_value else 0) << 1, 6)
+        w.bits(((1 if f_bool_value else 0) << 1), 6)
         s = 2
     elif f_byte_value is not None:
         if not -128 <= f_byte_value <= 127:
             raise ExiEncodeError(f"value {f_byte_value!r} outside [-128, 127]")
-        w.bits((f_byte_value + 128) << 1 | 1024, 13)
+        w.bits(((f_byte_value + 128) << 1) | 1024, 13)
         s = 2
     elif f_short_value is not None:
         if not -32768 <= f_short_value <= 32767:
@@ -5455,8 +5317,17 @@ def _e_ParameterType(w: Writer, o: ParameterType) -> None:
         w.bits(0, 1)
         s = 2
     elif f_rational_number is not None:
-        w.bits(4, 3)
-        _e_RationalNumberType(w, f_rational_number)
+        f1_exponent = f_rational_number.exponent
+        if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f1_exponent <= 127:
+            raise ExiEncodeError(f"value {f1_exponent!r} outside [-128, 127]")
+        f1_value = f_rational_number.value
+        if f1_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f1_value <= 32767:
+            raise ExiEncodeError(f"value {f1_value!r} outside [-32768, 32767]")
+        w.bits(((f1_exponent + 128) << 4) | (1 if f1_value < 0 else 0) | 65536, 17)
+        w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
+        w.bits(0, 2)
         s = 2
     elif f_finite_string is not None:
         w.bits(10, 4)
@@ -5472,120 +5343,95 @@ def _d_PnC_AReqAuthorizationModeType(r: Reader) -> PnC_AReqAuthorizationModeType
     v_id = None
     v_gen_challenge = None
     v_contract_certificate_chain = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected next item')
     it = 0; al = 0
     v_id = r.string()
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 1; al = 0
     v_gen_challenge = r.binary()
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
-    it = 2; al = 0
-    v_contract_certificate_chain = _d_ContractCertificateChainType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_certificate = None
+    v1_sub_certificates = None
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0xf: r.badz(p, 4, b & 0xf)
+    it = 0; al = 0
+    v1_certificate = r.binary()
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
+    it = 1; al = 0
+    v1_sub_certificates = _d_SubCertificatesType(r)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
+    v_contract_certificate_chain = ContractCertificateChainType(certificate=v1_certificate, sub_certificates=v1_sub_certificates)
     it = -1; al = 0
     return PnC_AReqAuthorizationModeType(id=v_id, gen_challenge=v_gen_challenge, contract_certificate_chain=v_contract_certificate_chain)
 
 def _e_PnC_AReqAuthorizationModeType(w: Writer, o: PnC_AReqAuthorizationModeType) -> None:
     f_id = o.id
-    if f_id is None:
-        raise ExiEncodeError("PnC_AReqAuthorizationModeType: missing required id")
+    if f_id is None: raise ExiEncodeError("PnC_AReqAuthorizationModeType: missing required id")
     w.bits(0, 1)
     w.string(f_id)
     f_gen_challenge = o.gen_challenge
-    if f_gen_challenge is None:
-        raise ExiEncodeError("PnC_AReqAuthorizationModeType: missing required gen_challenge")
+    if f_gen_challenge is None: raise ExiEncodeError("PnC_AReqAuthorizationModeType: missing required gen_challenge")
     w.bits(0, 2)
     w.binary(f_gen_challenge)
-    w.bits(0, 1)
     f_contract_certificate_chain = o.contract_certificate_chain
-    if f_contract_certificate_chain is None:
-        raise ExiEncodeError("PnC_AReqAuthorizationModeType: missing required contract_certificate_chain")
-    w.bits(0, 1)
-    _e_ContractCertificateChainType(w, f_contract_certificate_chain)
-    w.bits(0, 1)
+    if f_contract_certificate_chain is None: raise ExiEncodeError("PnC_AReqAuthorizationModeType: missing required contract_certificate_chain")
+    f1_certificate = f_contract_certificate_chain.certificate
+    if f1_certificate is None: raise ExiEncodeError("ContractCertificateChainType: missing required certificate")
+    w.bits(0, 4)
+    w.binary(f1_certificate)
+    f1_sub_certificates = f_contract_certificate_chain.sub_certificates
+    if f1_sub_certificates is None: raise ExiEncodeError("ContractCertificateChainType: missing required sub_certificates")
+    w.bits(0, 2)
+    _e_SubCertificatesType(w, f1_sub_certificates)
+    w.bits(0, 2)
 
 def _d_PnC_ASResAuthorizationModeType(r: Reader) -> PnC_ASResAuthorizationModeType:
     rv = r.v; rn = r.n
     v_gen_challenge = None
     v_supported_providers = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_gen_challenge = r.binary()
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x4:
-        r.badz(p, 3, b & 0x4)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 1, e, 2)
+    if e >= 2: r.bad_code(p + 1, e, 2)
     it, al = _P28[e]
     if it == 1:
         v_supported_providers = _d_SupportedProvidersListType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected end of element')
         it = -1; al = 0
     return PnC_ASResAuthorizationModeType(gen_challenge=v_gen_challenge, supported_providers=v_supported_providers)
 
 def _e_PnC_ASResAuthorizationModeType(w: Writer, o: PnC_ASResAuthorizationModeType) -> None:
     f_gen_challenge = o.gen_challenge
-    if f_gen_challenge is None:
-        raise ExiEncodeError("PnC_ASResAuthorizationModeType: missing required gen_challenge")
+    if f_gen_challenge is None: raise ExiEncodeError("PnC_ASResAuthorizationModeType: missing required gen_challenge")
     w.bits(0, 2)
     w.binary(f_gen_challenge)
-    w.bits(0, 1)
     s = 1
+    w.bits(0, 1)
     f_supported_providers = o.supported_providers
     if f_supported_providers is not None:
         w.bits(0, 2)
         _e_SupportedProvidersListType(w, f_supported_providers)
         s = 2
-    c = _C16[s]
-    w.bits(c[0], c[1])
+    c1 = _C16[s]
+    w.bits((c1[0]), c1[1])
 
 def _d_PowerDeliveryReqType(r: Reader) -> PowerDeliveryReqType:
     rv = r.v; rn = r.n
@@ -5594,189 +5440,283 @@ def _d_PowerDeliveryReqType(r: Reader) -> PowerDeliveryReqType:
     v_charge_progress = None
     v_ev_power_profile = None
     v_bpt_channel_selection = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = None
+    v1_time_stamp = None
+    v1_signature = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
-    v_header = _d_MessageHeaderType(r)
-    p = r.p
-    q = p + 12
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xfff
-    r.p = q
-    if b & 0xce4:
-        r.badz(p, 12, b & 0xce4)
-    k = (b >> 8) & 0x3
-    if k >= 3:
-        r.bad(p + 2, 'enumeration index out of range')
-    v_ev_processing = _K21[k]
-    k = (b >> 3) & 0x3
-    v_charge_progress = _K119[k]
+    v1_session_id = r.binary()
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    it = 1; al = 0
+    v1_time_stamp = r.uintb(18446744073709551615)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
-    if e >= 3:
-        r.bad_code(p + 10, e, 3)
-    it, al = _P34[e]
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P17[e]
+    if it == 2:
+        v1_signature = _d_SignatureType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
+    p = r.p; q = p + 12
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xfff; r.p = q
+    if b & 0xce4: r.badz(p, 12, b & 0xce4)
+    k = (b >> 8) & 0x3
+    if k >= 3: r.bad(p + 2, 'enum index')
+    v_ev_processing = _K23[k]
+    k = (b >> 3) & 0x3
+    v_charge_progress = _K136[k]
+    e = b & 0x3
+    if e >= 3: r.bad_code(p + 10, e, 3)
+    it, al = _P40[e]
     if it == 3:
-        v_ev_power_profile = _d_EVPowerProfileType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
+        v2_time_anchor = None
+        v2_dynamic_evppt_control_mode = None
+        v2_scheduled_evppt_control_mode = None
+        v2_ev_power_profile_entries = None
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
+        it = 0; al = 0
+        v2_time_anchor = r.uintb(18446744073709551615)
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P29[e]
+        if e >= 2: r.bad_code(p + 1, e, 2)
+        it, al = _P95[e]
+        if al == 0:
+            v2_dynamic_evppt_control_mode = _d_Dynamic_EVPPTControlModeType(r)
+        elif al == 1:
+            v2_scheduled_evppt_control_mode = _d_Scheduled_EVPPTControlModeType(r)
+        r.zero(1, 'expected next item')
+        it = 2; al = 0
+        v2_ev_power_profile_entries = _d_EVPowerProfileEntryListType(r)
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x4: r.badz(p, 3, b & 0x4)
+        e = b & 0x3
+        if e >= 2: r.bad_code(p + 1, e, 2)
+        it, al = _P31[e]
+        v_ev_power_profile = EVPowerProfileType(time_anchor=v2_time_anchor, dynamic_evppt_control_mode=v2_dynamic_evppt_control_mode, scheduled_evppt_control_mode=v2_scheduled_evppt_control_mode, ev_power_profile_entries=v2_ev_power_profile_entries)
     if it == 4:
-        p = r.p
-        q = p + 4
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0xf
-        r.p = q
-        if b & 0xb:
-            r.badz(p, 4, b & 0xb)
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xb: r.badz(p, 4, b & 0xb)
         k = (b >> 2) & 0x1
-        v_bpt_channel_selection = _K120[k]
+        v_bpt_channel_selection = _K137[k]
         it = -1; al = 0
     return PowerDeliveryReqType(header=v_header, ev_processing=v_ev_processing, charge_progress=v_charge_progress, ev_power_profile=v_ev_power_profile, bpt_channel_selection=v_bpt_channel_selection)
 
 def _e_PowerDeliveryReqType(w: Writer, o: PowerDeliveryReqType) -> None:
     f_header = o.header
-    if f_header is None:
-        raise ExiEncodeError("PowerDeliveryReqType: missing required header")
+    if f_header is None: raise ExiEncodeError("PowerDeliveryReqType: missing required header")
+    f1_session_id = f_header.session_id
+    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
+    w.bits(0, 3)
+    w.binary(f1_session_id)
+    f1_time_stamp = f_header.time_stamp
+    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
+    w.bits(0, 3)
+    w.uint(f1_time_stamp)
+    s1 = 2
     w.bits(0, 1)
-    _e_MessageHeaderType(w, f_header)
+    f1_signature = f_header.signature
+    if f1_signature is not None:
+        w.bits(0, 2)
+        _e_SignatureType(w, f1_signature)
+        s1 = 3
+    c1 = _C20[s1]
     f_ev_processing = o.ev_processing
-    if f_ev_processing is None:
-        raise ExiEncodeError("PowerDeliveryReqType: missing required ev_processing")
-    w.bits((_K23[f_ev_processing]) << 1, 5)
+    if f_ev_processing is None: raise ExiEncodeError("PowerDeliveryReqType: missing required ev_processing")
     f_charge_progress = o.charge_progress
-    if f_charge_progress is None:
-        raise ExiEncodeError("PowerDeliveryReqType: missing required charge_progress")
-    w.bits((_K121[f_charge_progress]) << 1, 5)
+    if f_charge_progress is None: raise ExiEncodeError("PowerDeliveryReqType: missing required charge_progress")
     s = 3
+    w.bits(((c1[0]) << 10) | ((_K25[f_ev_processing]) << 6) | ((_K138[f_charge_progress]) << 1), c1[1] + 10)
     f_ev_power_profile = o.ev_power_profile
     if f_ev_power_profile is not None:
-        w.bits(0, 2)
-        _e_EVPowerProfileType(w, f_ev_power_profile)
+        f2_time_anchor = f_ev_power_profile.time_anchor
+        if f2_time_anchor is None: raise ExiEncodeError("EVPowerProfileType: missing required time_anchor")
+        w.bits(0, 4)
+        w.uint(f2_time_anchor)
+        s2 = 1
+        w.bits(0, 1)
+        f2_dynamic_evppt_control_mode = f_ev_power_profile.dynamic_evppt_control_mode
+        f2_scheduled_evppt_control_mode = f_ev_power_profile.scheduled_evppt_control_mode
+        if f2_dynamic_evppt_control_mode is not None:
+            w.bits(0, 2)
+            _e_Dynamic_EVPPTControlModeType(w, f2_dynamic_evppt_control_mode)
+            s2 = 2
+        elif f2_scheduled_evppt_control_mode is not None:
+            w.bits(1, 2)
+            _e_Scheduled_EVPPTControlModeType(w, f2_scheduled_evppt_control_mode)
+            s2 = 2
+        else:
+            raise ExiEncodeError("EVPowerProfileType: missing required dynamic_evppt_control_mode/scheduled_evppt_control_mode")
+        f2_ev_power_profile_entries = f_ev_power_profile.ev_power_profile_entries
+        if f2_ev_power_profile_entries is None: raise ExiEncodeError("EVPowerProfileType: missing required ev_power_profile_entries")
+        w.bits(0, 1)
+        _e_EVPowerProfileEntryListType(w, f2_ev_power_profile_entries)
+        w.bits(0, 1)
         s = 4
     f_bpt_channel_selection = o.bpt_channel_selection
     if f_bpt_channel_selection is not None:
-        c = _C122[s]
-        w.bits(c[0], c[1])
-        w.bits((_K123[f_bpt_channel_selection]) << 1, 3)
+        c2 = _C128[s]
+        w.bits(((c2[0]) << 3) | ((_K139[f_bpt_channel_selection]) << 1), c2[1] + 3)
         s = 5
-    c = _C124[s]
-    w.bits(c[0], c[1])
+    c3 = _C140[s]
+    w.bits((c3[0]), c3[1])
 
 def _d_PowerDeliveryResType(r: Reader) -> PowerDeliveryResType:
     rv = r.v; rn = r.n
     v_header = None
     v_response_code = None
     v_evse_status = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = None
+    v1_time_stamp = None
+    v1_signature = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
-    v_header = _d_MessageHeaderType(r)
-    p = r.p
-    q = p + 11
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7ff
-    r.p = q
-    if b & 0x604:
-        r.badz(p, 11, b & 0x604)
-    k = (b >> 3) & 0x3f
-    if k >= 40:
-        r.bad(p + 2, 'enumeration index out of range')
-    v_response_code = _K20[k]
+    v1_session_id = r.binary()
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    it = 1; al = 0
+    v1_time_stamp = r.uintb(18446744073709551615)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 9, e, 2)
-    it, al = _P102[e]
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P17[e]
     if it == 2:
-        v_evse_status = _d_EVSEStatusType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        v1_signature = _d_SignatureType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
+    p = r.p; q = p + 11
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7ff; r.p = q
+    if b & 0x604: r.badz(p, 11, b & 0x604)
+    k = (b >> 3) & 0x3f
+    if k >= 40: r.bad(p + 2, 'enum index')
+    v_response_code = _K22[k]
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 9, e, 2)
+    it, al = _P17[e]
+    if it == 2:
+        v2_notification_max_delay = None
+        v2_evse_notification = None
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
+        it = 0; al = 0
+        v2_notification_max_delay = r.uintb(65535)
+        p = r.p; q = p + 9
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x1ff; r.p = q
+        if b & 0x1c7: r.badz(p, 9, b & 0x1c7)
+        k = (b >> 3) & 0x7
+        if k >= 6: r.bad(p + 3, 'enum index')
+        v2_evse_notification = _K39[k]
+        v_evse_status = EVSEStatusType(notification_max_delay=v2_notification_max_delay, evse_notification=v2_evse_notification)
         it = -1; al = 0
     return PowerDeliveryResType(header=v_header, response_code=v_response_code, evse_status=v_evse_status)
 
 def _e_PowerDeliveryResType(w: Writer, o: PowerDeliveryResType) -> None:
     f_header = o.header
-    if f_header is None:
-        raise ExiEncodeError("PowerDeliveryResType: missing required header")
+    if f_header is None: raise ExiEncodeError("PowerDeliveryResType: missing required header")
+    f1_session_id = f_header.session_id
+    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
+    w.bits(0, 3)
+    w.binary(f1_session_id)
+    f1_time_stamp = f_header.time_stamp
+    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
+    w.bits(0, 3)
+    w.uint(f1_time_stamp)
+    s1 = 2
     w.bits(0, 1)
-    _e_MessageHeaderType(w, f_header)
+    f1_signature = f_header.signature
+    if f1_signature is not None:
+        w.bits(0, 2)
+        _e_SignatureType(w, f1_signature)
+        s1 = 3
+    c1 = _C20[s1]
     f_response_code = o.response_code
-    if f_response_code is None:
-        raise ExiEncodeError("PowerDeliveryResType: missing required response_code")
-    w.bits((_K22[f_response_code]) << 1, 9)
+    if f_response_code is None: raise ExiEncodeError("PowerDeliveryResType: missing required response_code")
     s = 2
+    w.bits(((c1[0]) << 9) | ((_K24[f_response_code]) << 1), c1[1] + 9)
     f_evse_status = o.evse_status
     if f_evse_status is not None:
-        w.bits(0, 2)
-        _e_EVSEStatusType(w, f_evse_status)
+        f2_notification_max_delay = f_evse_status.notification_max_delay
+        if f2_notification_max_delay is None: raise ExiEncodeError("EVSEStatusType: missing required notification_max_delay")
+        w.bits(0, 4)
+        w.uint(f2_notification_max_delay)
+        f2_evse_notification = f_evse_status.evse_notification
+        if f2_evse_notification is None: raise ExiEncodeError("EVSEStatusType: missing required evse_notification")
+        w.bits(((_K41[f2_evse_notification]) << 2), 8)
         s = 3
-    c = _C86[s]
-    w.bits(c[0], c[1])
+    c2 = _C20[s]
+    w.bits((c2[0]), c2[1])
 
 def _d_PowerScheduleEntryListType(r: Reader) -> PowerScheduleEntryListType:
     rv = r.v; rn = r.n
     v_power_schedule_entry = []
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected next item')
     it = 0; al = 0
     n = 0
     while it == 0:
-        t = _d_PowerScheduleEntryType(r)
+        v1_duration = None
+        v1_power = None
+        v1_power_l2 = None
+        v1_power_l3 = None
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
+        it = 0; al = 0
+        v1_duration = r.uintb(4294967295)
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
+        it = 1; al = 0
+        v1_power = _d_RationalNumberType(r)
+        it, al = _P73[r.code(2, 3)]
+        if it == 2:
+            v1_power_l2 = _d_RationalNumberType(r)
+            it, al = _P74[r.code(2, 2)]
+        if it == 3:
+            v1_power_l3 = _d_RationalNumberType(r)
+            r.zero(1, 'expected end of element')
+            it = -1; al = 0
+        t = PowerScheduleEntryType(duration=v1_duration, power=v1_power, power_l2=v1_power_l2, power_l3=v1_power_l3)
         v_power_schedule_entry.append(t)
         n += 1
         if n < 1024:
-            p = r.p
-            q = p + 2
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x3
-            r.p = q
-            e = b & 0x3
-            if e >= 2:
-                r.bad_code(p + 0, e, 2)
-            it, al = _P14[e]
+            it, al = _P14[r.code(2, 2)]
         else:
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected end of element')
             it = -1; al = 0
     return PowerScheduleEntryListType(power_schedule_entry=v_power_schedule_entry)
 
@@ -5784,15 +5724,35 @@ def _e_PowerScheduleEntryListType(w: Writer, o: PowerScheduleEntryListType) -> N
     s = 0
     n = 0
     for x in o.power_schedule_entry:
-        c = _C15[s]
-        w.bits(c[0], c[1])
-        _e_PowerScheduleEntryType(w, x)
+        c1 = _C15[s]
+        f1_duration = x.duration
+        if f1_duration is None: raise ExiEncodeError("PowerScheduleEntryType: missing required duration")
+        w.bits(((c1[0]) << 2), c1[1] + 2)
+        w.uint(f1_duration)
+        f1_power = x.power
+        if f1_power is None: raise ExiEncodeError("PowerScheduleEntryType: missing required power")
+        w.bits(0, 2)
+        _e_RationalNumberType(w, f1_power)
+        s1 = 2
+        f1_power_l2 = x.power_l2
+        if f1_power_l2 is not None:
+            w.bits(0, 2)
+            _e_RationalNumberType(w, f1_power_l2)
+            s1 = 3
+        f1_power_l3 = x.power_l3
+        if f1_power_l3 is not None:
+            c2 = _C93[s1]
+            w.bits((c2[0]), c2[1])
+            _e_RationalNumberType(w, f1_power_l3)
+            s1 = 4
+        c3 = _C94[s1]
+        w.bits((c3[0]), c3[1])
         n += 1
         s = 1 if n < 1024 else 2
     if n < 1 or n > 1024:
         raise ExiEncodeError(f"PowerScheduleEntryListType: {n} items of power_schedule_entry (allowed 1..1024)")
-    c = _C16[s]
-    w.bits(c[0], c[1])
+    c4 = _C16[s]
+    w.bits((c4[0]), c4[1])
 
 def _d_PowerScheduleEntryType(r: Reader) -> PowerScheduleEntryType:
     rv = r.v; rn = r.n
@@ -5800,87 +5760,124 @@ def _d_PowerScheduleEntryType(r: Reader) -> PowerScheduleEntryType:
     v_power = None
     v_power_l2 = None
     v_power_l3 = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_duration = r.uintb(4294967295)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    v1_exponent = None
+    v1_value = None
+    p = r.p; q = p + 16
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xffff; r.p = q
+    if b & 0xf00e: r.badz(p, 16, b & 0xf00e)
+    v1_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
     it = 1; al = 0
-    v_power = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
+    v1_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v1_value <= 32767:
+        r.fail('integer out of range')
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0xc: r.badz(p, 4, b & 0xc)
     e = b & 0x3
-    if e >= 3:
-        r.bad_code(p + 0, e, 3)
-    it, al = _P63[e]
+    if e >= 3: r.bad_code(p + 2, e, 3)
+    it, al = _P73[e]
+    v_power = RationalNumberType(exponent=v1_exponent, value=v1_value)
     if it == 2:
-        v_power_l2 = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
+        v2_exponent = None
+        v2_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v2_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v2_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v2_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P64[e]
+        if e >= 2: r.bad_code(p + 2, e, 2)
+        it, al = _P74[e]
+        v_power_l2 = RationalNumberType(exponent=v2_exponent, value=v2_value)
     if it == 3:
-        v_power_l3 = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        v3_exponent = None
+        v3_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v3_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v3_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v3_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x7: r.badz(p, 3, b & 0x7)
+        v_power_l3 = RationalNumberType(exponent=v3_exponent, value=v3_value)
         it = -1; al = 0
     return PowerScheduleEntryType(duration=v_duration, power=v_power, power_l2=v_power_l2, power_l3=v_power_l3)
 
 def _e_PowerScheduleEntryType(w: Writer, o: PowerScheduleEntryType) -> None:
     f_duration = o.duration
-    if f_duration is None:
-        raise ExiEncodeError("PowerScheduleEntryType: missing required duration")
+    if f_duration is None: raise ExiEncodeError("PowerScheduleEntryType: missing required duration")
     w.bits(0, 2)
     w.uint(f_duration)
-    w.bits(0, 1)
     f_power = o.power
-    if f_power is None:
-        raise ExiEncodeError("PowerScheduleEntryType: missing required power")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_power)
+    if f_power is None: raise ExiEncodeError("PowerScheduleEntryType: missing required power")
+    f1_exponent = f_power.exponent
+    if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f1_exponent <= 127:
+        raise ExiEncodeError(f"value {f1_exponent!r} outside [-128, 127]")
+    f1_value = f_power.value
+    if f1_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f1_value <= 32767:
+        raise ExiEncodeError(f"value {f1_value!r} outside [-32768, 32767]")
+    w.bits(((f1_exponent + 128) << 4) | (1 if f1_value < 0 else 0), 16)
+    w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
     s = 2
+    w.bits(0, 2)
     f_power_l2 = o.power_l2
     if f_power_l2 is not None:
+        f2_exponent = f_power_l2.exponent
+        if f2_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f2_exponent <= 127:
+            raise ExiEncodeError(f"value {f2_exponent!r} outside [-128, 127]")
+        f2_value = f_power_l2.value
+        if f2_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f2_value <= 32767:
+            raise ExiEncodeError(f"value {f2_value!r} outside [-32768, 32767]")
+        w.bits(((f2_exponent + 128) << 4) | (1 if f2_value < 0 else 0), 16)
+        w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
         w.bits(0, 2)
-        _e_RationalNumberType(w, f_power_l2)
         s = 3
     f_power_l3 = o.power_l3
     if f_power_l3 is not None:
-        c = _C125[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_power_l3)
+        c1 = _C93[s]
+        f3_exponent = f_power_l3.exponent
+        if f3_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f3_exponent <= 127:
+            raise ExiEncodeError(f"value {f3_exponent!r} outside [-128, 127]")
+        f3_value = f_power_l3.value
+        if f3_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f3_value <= 32767:
+            raise ExiEncodeError(f"value {f3_value!r} outside [-32768, 32767]")
+        w.bits(((c1[0]) << 14) | ((f3_exponent + 128) << 4) | (1 if f3_value < 0 else 0), c1[1] + 14)
+        w.uint(-f3_value - 1 if f3_value < 0 else f3_value)
+        w.bits(0, 2)
         s = 4
-    c = _C126[s]
-    w.bits(c[0], c[1])
+    c2 = _C94[s]
+    w.bits((c2[0]), c2[1])
 
 def _d_PowerScheduleType(r: Reader) -> PowerScheduleType:
     rv = r.v; rn = r.n
@@ -5888,87 +5885,104 @@ def _d_PowerScheduleType(r: Reader) -> PowerScheduleType:
     v_available_energy = None
     v_power_tolerance = None
     v_power_schedule_entries = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_time_anchor = r.uintb(18446744073709551615)
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x4:
-        r.badz(p, 3, b & 0x4)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
-    if e >= 3:
-        r.bad_code(p + 1, e, 3)
-    it, al = _P69[e]
+    if e >= 3: r.bad_code(p + 1, e, 3)
+    it, al = _P45[e]
     if it == 1:
-        v_available_energy = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
+        v1_exponent = None
+        v1_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v1_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v1_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v1_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P24[e]
+        if e >= 2: r.bad_code(p + 2, e, 2)
+        it, al = _P26[e]
+        v_available_energy = RationalNumberType(exponent=v1_exponent, value=v1_value)
     if it == 2:
-        v_power_tolerance = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        v2_exponent = None
+        v2_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v2_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v2_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v2_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x7: r.badz(p, 3, b & 0x7)
+        v_power_tolerance = RationalNumberType(exponent=v2_exponent, value=v2_value)
         it = 3; al = 0
     v_power_schedule_entries = _d_PowerScheduleEntryListType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return PowerScheduleType(time_anchor=v_time_anchor, available_energy=v_available_energy, power_tolerance=v_power_tolerance, power_schedule_entries=v_power_schedule_entries)
 
 def _e_PowerScheduleType(w: Writer, o: PowerScheduleType) -> None:
     f_time_anchor = o.time_anchor
-    if f_time_anchor is None:
-        raise ExiEncodeError("PowerScheduleType: missing required time_anchor")
+    if f_time_anchor is None: raise ExiEncodeError("PowerScheduleType: missing required time_anchor")
     w.bits(0, 2)
     w.uint(f_time_anchor)
-    w.bits(0, 1)
     s = 1
+    w.bits(0, 1)
     f_available_energy = o.available_energy
     if f_available_energy is not None:
+        f1_exponent = f_available_energy.exponent
+        if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f1_exponent <= 127:
+            raise ExiEncodeError(f"value {f1_exponent!r} outside [-128, 127]")
+        f1_value = f_available_energy.value
+        if f1_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f1_value <= 32767:
+            raise ExiEncodeError(f"value {f1_value!r} outside [-32768, 32767]")
+        w.bits(((f1_exponent + 128) << 4) | (1 if f1_value < 0 else 0), 16)
+        w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
         w.bits(0, 2)
-        _e_RationalNumberType(w, f_available_energy)
         s = 2
     f_power_tolerance = o.power_tolerance
     if f_power_tolerance is not None:
-        c = _C127[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_power_tolerance)
+        c1 = _C47[s]
+        f2_exponent = f_power_tolerance.exponent
+        if f2_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f2_exponent <= 127:
+            raise ExiEncodeError(f"value {f2_exponent!r} outside [-128, 127]")
+        f2_value = f_power_tolerance.value
+        if f2_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f2_value <= 32767:
+            raise ExiEncodeError(f"value {f2_value!r} outside [-32768, 32767]")
+        w.bits(((c1[0]) << 14) | ((f2_exponent + 128) << 4) | (1 if f2_value < 0 else 0), c1[1] + 14)
+        w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
+        w.bits(0, 2)
         s = 3
     f_power_schedule_entries = o.power_schedule_entries
-    if f_power_schedule_entries is None:
-        raise ExiEncodeError("PowerScheduleType: missing required power_schedule_entries")
-    c = _C128[s]
-    w.bits(c[0], c[1])
+    if f_power_schedule_entries is None: raise ExiEncodeError("PowerScheduleType: missing required power_schedule_entries")
+    c2 = _C48[s]
+    w.bits((c2[0]), c2[1])
     _e_PowerScheduleEntryListType(w, f_power_schedule_entries)
     s = 4
     w.bits(0, 1)
@@ -5976,40 +5990,31 @@ def _e_PowerScheduleType(w: Writer, o: PowerScheduleType) -> None:
 def _d_PriceLevelScheduleEntryListType(r: Reader) -> PriceLevelScheduleEntryListType:
     rv = r.v; rn = r.n
     v_price_level_schedule_entry = []
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected next item')
     it = 0; al = 0
     n = 0
     while it == 0:
-        t = _d_PriceLevelScheduleEntryType(r)
+        v1_duration = None
+        v1_price_level = None
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
+        it = 0; al = 0
+        v1_duration = r.uintb(4294967295)
+        p = r.p; q = p + 13
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x1fff; r.p = q
+        if b & 0x1c03: r.badz(p, 13, b & 0x1c03)
+        v1_price_level = ((b >> 2) & 0xff)
+        it = -1; al = 0
+        t = PriceLevelScheduleEntryType(duration=v1_duration, price_level=v1_price_level)
         v_price_level_schedule_entry.append(t)
         n += 1
         if n < 1024:
-            p = r.p
-            q = p + 2
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x3
-            r.p = q
-            e = b & 0x3
-            if e >= 2:
-                r.bad_code(p + 0, e, 2)
-            it, al = _P14[e]
+            it, al = _P14[r.code(2, 2)]
         else:
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected end of element')
             it = -1; al = 0
     return PriceLevelScheduleEntryListType(price_level_schedule_entry=v_price_level_schedule_entry)
 
@@ -6017,55 +6022,51 @@ def _e_PriceLevelScheduleEntryListType(w: Writer, o: PriceLevelScheduleEntryList
     s = 0
     n = 0
     for x in o.price_level_schedule_entry:
-        c = _C15[s]
-        w.bits(c[0], c[1])
-        _e_PriceLevelScheduleEntryType(w, x)
+        c1 = _C15[s]
+        f1_duration = x.duration
+        if f1_duration is None: raise ExiEncodeError("PriceLevelScheduleEntryType: missing required duration")
+        w.bits(((c1[0]) << 2), c1[1] + 2)
+        w.uint(f1_duration)
+        f1_price_level = x.price_level
+        if f1_price_level is None: raise ExiEncodeError("PriceLevelScheduleEntryType: missing required price_level")
+        if not 0 <= f1_price_level <= 255:
+            raise ExiEncodeError(f"value {f1_price_level!r} outside [0, 255]")
+        w.bits(((f1_price_level) << 2), 13)
         n += 1
         s = 1 if n < 1024 else 2
     if n < 1 or n > 1024:
         raise ExiEncodeError(f"PriceLevelScheduleEntryListType: {n} items of price_level_schedule_entry (allowed 1..1024)")
-    c = _C16[s]
-    w.bits(c[0], c[1])
+    c2 = _C16[s]
+    w.bits((c2[0]), c2[1])
 
 def _d_PriceLevelScheduleEntryType(r: Reader) -> PriceLevelScheduleEntryType:
     rv = r.v; rn = r.n
     v_duration = None
     v_price_level = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_duration = r.uintb(4294967295)
-    p = r.p
-    q = p + 13
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1fff
-    r.p = q
-    if b & 0x1c03:
-        r.badz(p, 13, b & 0x1c03)
+    p = r.p; q = p + 13
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1fff; r.p = q
+    if b & 0x1c03: r.badz(p, 13, b & 0x1c03)
     v_price_level = ((b >> 2) & 0xff)
     it = -1; al = 0
     return PriceLevelScheduleEntryType(duration=v_duration, price_level=v_price_level)
 
 def _e_PriceLevelScheduleEntryType(w: Writer, o: PriceLevelScheduleEntryType) -> None:
     f_duration = o.duration
-    if f_duration is None:
-        raise ExiEncodeError("PriceLevelScheduleEntryType: missing required duration")
+    if f_duration is None: raise ExiEncodeError("PriceLevelScheduleEntryType: missing required duration")
     w.bits(0, 2)
     w.uint(f_duration)
-    w.bits(0, 1)
     f_price_level = o.price_level
-    if f_price_level is None:
-        raise ExiEncodeError("PriceLevelScheduleEntryType: missing required price_level")
+    if f_price_level is None: raise ExiEncodeError("PriceLevelScheduleEntryType: missing required price_level")
     if not 0 <= f_price_level <= 255:
         raise ExiEncodeError(f"value {f_price_level!r} outside [0, 255]")
-    w.bits((f_price_level) << 2, 12)
+    w.bits(((f_price_level) << 2), 13)
 
 def _d_PriceLevelScheduleType(r: Reader) -> PriceLevelScheduleType:
     rv = r.v; rn = r.n
@@ -6075,96 +6076,42 @@ def _d_PriceLevelScheduleType(r: Reader) -> PriceLevelScheduleType:
     v_price_schedule_description = None
     v_number_of_price_levels = None
     v_price_level_schedule_entries = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
-    it, al = _P0[e]
+    it, al = _P0[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected next item')
         it = 1; al = 0
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v_time_anchor = r.uintb(18446744073709551615)
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x7:
-        r.badz(p, 3, b & 0x7)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 2; al = 0
     v_price_schedule_id = r.uintb(4294967295)
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x4:
-        r.badz(p, 3, b & 0x4)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 1, e, 2)
+    if e >= 2: r.bad_code(p + 1, e, 2)
     it, al = _P1[e]
     if it == 3:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected characters')
         v_price_schedule_description = r.string()
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        if b & 0x3:
-            r.badz(p, 2, b & 0x3)
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 4; al = 0
-    p = r.p
-    q = p + 11
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7ff
-    r.p = q
-    if b & 0x403:
-        r.badz(p, 11, b & 0x403)
+    p = r.p; q = p + 11
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7ff; r.p = q
+    if b & 0x403: r.badz(p, 11, b & 0x403)
     v_number_of_price_levels = ((b >> 2) & 0xff)
     it = 5; al = 0
     v_price_level_schedule_entries = _d_PriceLevelScheduleEntryListType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return PriceLevelScheduleType(id=v_id, time_anchor=v_time_anchor, price_schedule_id=v_price_schedule_id, price_schedule_description=v_price_schedule_description, number_of_price_levels=v_number_of_price_levels, price_level_schedule_entries=v_price_level_schedule_entries)
 
@@ -6176,21 +6123,17 @@ def _e_PriceLevelScheduleType(w: Writer, o: PriceLevelScheduleType) -> None:
         w.string(f_id)
         s = 1
     f_time_anchor = o.time_anchor
-    if f_time_anchor is None:
-        raise ExiEncodeError("PriceLevelScheduleType: missing required time_anchor")
-    c = _C129[s]
-    w.bits(c[0], c[1])
-    w.bits(0, 1)
+    if f_time_anchor is None: raise ExiEncodeError("PriceLevelScheduleType: missing required time_anchor")
+    c1 = _C141[s]
+    w.bits(((c1[0]) << 1), c1[1] + 1)
     w.uint(f_time_anchor)
-    w.bits(0, 1)
     s = 2
     f_price_schedule_id = o.price_schedule_id
-    if f_price_schedule_id is None:
-        raise ExiEncodeError("PriceLevelScheduleType: missing required price_schedule_id")
-    w.bits(0, 2)
+    if f_price_schedule_id is None: raise ExiEncodeError("PriceLevelScheduleType: missing required price_schedule_id")
+    w.bits(0, 3)
     w.uint(f_price_schedule_id)
-    w.bits(0, 1)
     s = 3
+    w.bits(0, 1)
     f_price_schedule_description = o.price_schedule_description
     if f_price_schedule_description is not None:
         w.bits(0, 3)
@@ -6198,32 +6141,20 @@ def _e_PriceLevelScheduleType(w: Writer, o: PriceLevelScheduleType) -> None:
         w.bits(0, 1)
         s = 4
     f_number_of_price_levels = o.number_of_price_levels
-    if f_number_of_price_levels is None:
-        raise ExiEncodeError("PriceLevelScheduleType: missing required number_of_price_levels")
-    c = _C27[s]
-    w.bits(c[0], c[1])
+    if f_number_of_price_levels is None: raise ExiEncodeError("PriceLevelScheduleType: missing required number_of_price_levels")
+    c2 = _C30[s]
     if not 0 <= f_number_of_price_levels <= 255:
         raise ExiEncodeError(f"value {f_number_of_price_levels!r} outside [0, 255]")
-    w.bits((f_number_of_price_levels) << 1, 10)
     s = 5
     f_price_level_schedule_entries = o.price_level_schedule_entries
-    if f_price_level_schedule_entries is None:
-        raise ExiEncodeError("PriceLevelScheduleType: missing required price_level_schedule_entries")
-    w.bits(0, 1)
+    if f_price_level_schedule_entries is None: raise ExiEncodeError("PriceLevelScheduleType: missing required price_level_schedule_entries")
+    w.bits(((c2[0]) << 11) | ((f_number_of_price_levels) << 2), c2[1] + 11)
     _e_PriceLevelScheduleEntryListType(w, f_price_level_schedule_entries)
     w.bits(0, 1)
 
 def _d_PriceRuleStackListType(r: Reader) -> PriceRuleStackListType:
-    rv = r.v; rn = r.n
     v_price_rule_stack = []
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected next item')
     it = 0; al = 0
     n = 0
     while it == 0:
@@ -6231,25 +6162,9 @@ def _d_PriceRuleStackListType(r: Reader) -> PriceRuleStackListType:
         v_price_rule_stack.append(t)
         n += 1
         if n < 1024:
-            p = r.p
-            q = p + 2
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x3
-            r.p = q
-            e = b & 0x3
-            if e >= 2:
-                r.bad_code(p + 0, e, 2)
-            it, al = _P14[e]
+            it, al = _P14[r.code(2, 2)]
         else:
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected end of element')
             it = -1; al = 0
     return PriceRuleStackListType(price_rule_stack=v_price_rule_stack)
 
@@ -6257,38 +6172,30 @@ def _e_PriceRuleStackListType(w: Writer, o: PriceRuleStackListType) -> None:
     s = 0
     n = 0
     for x in o.price_rule_stack:
-        c = _C15[s]
-        w.bits(c[0], c[1])
+        c1 = _C15[s]
+        w.bits((c1[0]), c1[1])
         _e_PriceRuleStackType(w, x)
         n += 1
         s = 1 if n < 1024 else 2
     if n < 1 or n > 1024:
         raise ExiEncodeError(f"PriceRuleStackListType: {n} items of price_rule_stack (allowed 1..1024)")
-    c = _C16[s]
-    w.bits(c[0], c[1])
+    c2 = _C16[s]
+    w.bits((c2[0]), c2[1])
 
 def _d_PriceRuleStackType(r: Reader) -> PriceRuleStackType:
     rv = r.v; rn = r.n
     v_duration = None
     v_price_rule = []
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_duration = r.uintb(4294967295)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 1; al = 0
     n = 0
     while it == 1:
@@ -6296,47 +6203,30 @@ def _d_PriceRuleStackType(r: Reader) -> PriceRuleStackType:
         v_price_rule.append(t)
         n += 1
         if n < 8:
-            p = r.p
-            q = p + 2
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x3
-            r.p = q
-            e = b & 0x3
-            if e >= 2:
-                r.bad_code(p + 0, e, 2)
-            it, al = _P28[e]
+            it, al = _P28[r.code(2, 2)]
         else:
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected end of element')
             it = -1; al = 0
     return PriceRuleStackType(duration=v_duration, price_rule=v_price_rule)
 
 def _e_PriceRuleStackType(w: Writer, o: PriceRuleStackType) -> None:
     f_duration = o.duration
-    if f_duration is None:
-        raise ExiEncodeError("PriceRuleStackType: missing required duration")
+    if f_duration is None: raise ExiEncodeError("PriceRuleStackType: missing required duration")
     w.bits(0, 2)
     w.uint(f_duration)
-    w.bits(0, 1)
     s = 1
+    w.bits(0, 1)
     n = 0
     for x in o.price_rule:
-        c = _C85[s]
-        w.bits(c[0], c[1])
+        c1 = _C98[s]
+        w.bits((c1[0]), c1[1])
         _e_PriceRuleType(w, x)
         n += 1
         s = 2 if n < 8 else 3
     if n < 1 or n > 8:
         raise ExiEncodeError(f"PriceRuleStackType: {n} items of price_rule (allowed 1..8)")
-    c = _C86[s]
-    w.bits(c[0], c[1])
+    c2 = _C20[s]
+    w.bits((c2[0]), c2[1])
 
 def _d_PriceRuleType(r: Reader) -> PriceRuleType:
     rv = r.v; rn = r.n
@@ -6346,277 +6236,245 @@ def _d_PriceRuleType(r: Reader) -> PriceRuleType:
     v_carbon_dioxide_emission = None
     v_renewable_generation_percentage = None
     v_power_range_start = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 0; al = 0
-    v_energy_fee = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
+    v1_exponent = None
+    v1_value = None
+    p = r.p; q = p + 15
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7fff; r.p = q
+    if b & 0x700e: r.badz(p, 15, b & 0x700e)
+    v1_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    it = 1; al = 0
+    v1_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v1_value <= 32767:
+        r.fail('integer out of range')
+    p = r.p; q = p + 5
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1f; r.p = q
+    if b & 0x18: r.badz(p, 5, b & 0x18)
     e = b & 0x7
-    if e >= 5:
-        r.bad_code(p + 0, e, 5)
-    it, al = _P130[e]
+    if e >= 5: r.bad_code(p + 2, e, 5)
+    it, al = _P142[e]
+    v_energy_fee = RationalNumberType(exponent=v1_exponent, value=v1_value)
     if it == 1:
-        v_parking_fee = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
+        v2_exponent = None
+        v2_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v2_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v2_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v2_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 5
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x1f; r.p = q
+        if b & 0x18: r.badz(p, 5, b & 0x18)
         e = b & 0x7
-        if e >= 4:
-            r.bad_code(p + 0, e, 4)
-        it, al = _P131[e]
+        if e >= 4: r.bad_code(p + 2, e, 4)
+        it, al = _P143[e]
+        v_parking_fee = RationalNumberType(exponent=v2_exponent, value=v2_value)
     if it == 2:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected characters')
         v_parking_fee_period = r.uintb(4294967295)
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
-        if b & 0x4:
-            r.badz(p, 3, b & 0x4)
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
-        if e >= 3:
-            r.bad_code(p + 1, e, 3)
-        it, al = _P132[e]
+        if e >= 3: r.bad_code(p + 1, e, 3)
+        it, al = _P144[e]
     if it == 3:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected characters')
         v_carbon_dioxide_emission = r.uintb(65535)
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
-        if b & 0x4:
-            r.badz(p, 3, b & 0x4)
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 1, e, 2)
-        it, al = _P133[e]
+        if e >= 2: r.bad_code(p + 1, e, 2)
+        it, al = _P145[e]
     if it == 4:
-        p = r.p
-        q = p + 11
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7ff
-        r.p = q
-        if b & 0x403:
-            r.badz(p, 11, b & 0x403)
+        p = r.p; q = p + 11
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7ff; r.p = q
+        if b & 0x403: r.badz(p, 11, b & 0x403)
         v_renewable_generation_percentage = ((b >> 2) & 0xff)
         it = 5; al = 0
-    v_power_range_start = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v3_exponent = None
+    v3_value = None
+    p = r.p; q = p + 14
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3fff; r.p = q
+    if b & 0x300e: r.badz(p, 14, b & 0x300e)
+    v3_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    it = 1; al = 0
+    v3_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v3_value <= 32767:
+        r.fail('integer out of range')
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    v_power_range_start = RationalNumberType(exponent=v3_exponent, value=v3_value)
     it = -1; al = 0
     return PriceRuleType(energy_fee=v_energy_fee, parking_fee=v_parking_fee, parking_fee_period=v_parking_fee_period, carbon_dioxide_emission=v_carbon_dioxide_emission, renewable_generation_percentage=v_renewable_generation_percentage, power_range_start=v_power_range_start)
 
 def _e_PriceRuleType(w: Writer, o: PriceRuleType) -> None:
     f_energy_fee = o.energy_fee
-    if f_energy_fee is None:
-        raise ExiEncodeError("PriceRuleType: missing required energy_fee")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_energy_fee)
+    if f_energy_fee is None: raise ExiEncodeError("PriceRuleType: missing required energy_fee")
+    f1_exponent = f_energy_fee.exponent
+    if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f1_exponent <= 127:
+        raise ExiEncodeError(f"value {f1_exponent!r} outside [-128, 127]")
+    f1_value = f_energy_fee.value
+    if f1_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f1_value <= 32767:
+        raise ExiEncodeError(f"value {f1_value!r} outside [-32768, 32767]")
+    w.bits(((f1_exponent + 128) << 4) | (1 if f1_value < 0 else 0), 15)
+    w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
     s = 1
+    w.bits(0, 2)
     f_parking_fee = o.parking_fee
     if f_parking_fee is not None:
-        w.bits(0, 3)
-        _e_RationalNumberType(w, f_parking_fee)
+        f2_exponent = f_parking_fee.exponent
+        if f2_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f2_exponent <= 127:
+            raise ExiEncodeError(f"value {f2_exponent!r} outside [-128, 127]")
+        f2_value = f_parking_fee.value
+        if f2_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f2_value <= 32767:
+            raise ExiEncodeError(f"value {f2_value!r} outside [-32768, 32767]")
+        w.bits(((f2_exponent + 128) << 4) | (1 if f2_value < 0 else 0), 17)
+        w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
+        w.bits(0, 2)
         s = 2
     f_parking_fee_period = o.parking_fee_period
     if f_parking_fee_period is not None:
-        c = _C134[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c1 = _C146[s]
+        w.bits(((c1[0]) << 1), c1[1] + 1)
         w.uint(f_parking_fee_period)
         w.bits(0, 1)
         s = 3
     f_carbon_dioxide_emission = o.carbon_dioxide_emission
     if f_carbon_dioxide_emission is not None:
-        c = _C135[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c2 = _C147[s]
+        w.bits(((c2[0]) << 1), c2[1] + 1)
         w.uint(f_carbon_dioxide_emission)
         w.bits(0, 1)
         s = 4
     f_renewable_generation_percentage = o.renewable_generation_percentage
     if f_renewable_generation_percentage is not None:
-        c = _C136[s]
-        w.bits(c[0], c[1])
+        c3 = _C148[s]
         if not 0 <= f_renewable_generation_percentage <= 255:
             raise ExiEncodeError(f"value {f_renewable_generation_percentage!r} outside [0, 255]")
-        w.bits((f_renewable_generation_percentage) << 1, 10)
+        w.bits(((c3[0]) << 10) | ((f_renewable_generation_percentage) << 1), c3[1] + 10)
         s = 5
     f_power_range_start = o.power_range_start
-    if f_power_range_start is None:
-        raise ExiEncodeError("PriceRuleType: missing required power_range_start")
-    c = _C137[s]
-    w.bits(c[0], c[1])
-    _e_RationalNumberType(w, f_power_range_start)
+    if f_power_range_start is None: raise ExiEncodeError("PriceRuleType: missing required power_range_start")
+    c4 = _C149[s]
+    f3_exponent = f_power_range_start.exponent
+    if f3_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f3_exponent <= 127:
+        raise ExiEncodeError(f"value {f3_exponent!r} outside [-128, 127]")
+    f3_value = f_power_range_start.value
+    if f3_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f3_value <= 32767:
+        raise ExiEncodeError(f"value {f3_value!r} outside [-32768, 32767]")
+    w.bits(((c4[0]) << 14) | ((f3_exponent + 128) << 4) | (1 if f3_value < 0 else 0), c4[1] + 14)
+    w.uint(-f3_value - 1 if f3_value < 0 else f3_value)
     s = 6
-    w.bits(0, 1)
+    w.bits(0, 3)
 
 def _d_PriceScheduleType(r: Reader) -> PriceScheduleType:
     rv = r.v; rn = r.n
     v_time_anchor = None
     v_price_schedule_id = None
     v_price_schedule_description = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_time_anchor = r.uintb(18446744073709551615)
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x7:
-        r.badz(p, 3, b & 0x7)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v_price_schedule_id = r.uintb(4294967295)
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x4:
-        r.badz(p, 3, b & 0x4)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 1, e, 2)
-    it, al = _P102[e]
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P17[e]
     if it == 2:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected characters')
         v_price_schedule_description = r.string()
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        if b & 0x3:
-            r.badz(p, 2, b & 0x3)
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
         it = -1; al = 0
     return PriceScheduleType(time_anchor=v_time_anchor, price_schedule_id=v_price_schedule_id, price_schedule_description=v_price_schedule_description)
 
 def _e_PriceScheduleType(w: Writer, o: PriceScheduleType) -> None:
     f_time_anchor = o.time_anchor
-    if f_time_anchor is None:
-        raise ExiEncodeError("PriceScheduleType: missing required time_anchor")
+    if f_time_anchor is None: raise ExiEncodeError("PriceScheduleType: missing required time_anchor")
     w.bits(0, 2)
     w.uint(f_time_anchor)
-    w.bits(0, 1)
     f_price_schedule_id = o.price_schedule_id
-    if f_price_schedule_id is None:
-        raise ExiEncodeError("PriceScheduleType: missing required price_schedule_id")
-    w.bits(0, 2)
+    if f_price_schedule_id is None: raise ExiEncodeError("PriceScheduleType: missing required price_schedule_id")
+    w.bits(0, 3)
     w.uint(f_price_schedule_id)
-    w.bits(0, 1)
     s = 2
+    w.bits(0, 1)
     f_price_schedule_description = o.price_schedule_description
     if f_price_schedule_description is not None:
         w.bits(0, 3)
         w.string(f_price_schedule_description)
         w.bits(0, 1)
         s = 3
-    c = _C86[s]
-    w.bits(c[0], c[1])
+    c1 = _C20[s]
+    w.bits((c1[0]), c1[1])
 
 def _d_RSAKeyValueType(r: Reader) -> RSAKeyValueType:
     rv = r.v; rn = r.n
     v_modulus = None
     v_exponent = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_modulus = r.binary()
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x7:
-        r.badz(p, 3, b & 0x7)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v_exponent = r.binary()
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = -1; al = 0
     return RSAKeyValueType(modulus=v_modulus, exponent=v_exponent)
 
 def _e_RSAKeyValueType(w: Writer, o: RSAKeyValueType) -> None:
     f_modulus = o.modulus
-    if f_modulus is None:
-        raise ExiEncodeError("RSAKeyValueType: missing required modulus")
+    if f_modulus is None: raise ExiEncodeError("RSAKeyValueType: missing required modulus")
     w.bits(0, 2)
     w.binary(f_modulus)
-    w.bits(0, 1)
     f_exponent = o.exponent
-    if f_exponent is None:
-        raise ExiEncodeError("RSAKeyValueType: missing required exponent")
-    w.bits(0, 2)
+    if f_exponent is None: raise ExiEncodeError("RSAKeyValueType: missing required exponent")
+    w.bits(0, 3)
     w.binary(f_exponent)
     w.bits(0, 2)
 
@@ -6624,44 +6482,33 @@ def _d_RationalNumberType(r: Reader) -> RationalNumberType:
     rv = r.v; rn = r.n
     v_exponent = None
     v_value = None
-    p = r.p
-    q = p + 14
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3fff
-    r.p = q
-    if b & 0x300e:
-        r.badz(p, 14, b & 0x300e)
+    p = r.p; q = p + 14
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3fff; r.p = q
+    if b & 0x300e: r.badz(p, 14, b & 0x300e)
     v_exponent = ((b >> 4) & 0xff) - 128
     sg = (b & 0x1) == 1
     it = 1; al = 0
     v_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
     if not -32768 <= v_value <= 32767:
         r.fail('integer out of range')
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = -1; al = 0
     return RationalNumberType(exponent=v_exponent, value=v_value)
 
 def _e_RationalNumberType(w: Writer, o: RationalNumberType) -> None:
     f_exponent = o.exponent
-    if f_exponent is None:
-        raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if f_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
     if not -128 <= f_exponent <= 127:
         raise ExiEncodeError(f"value {f_exponent!r} outside [-128, 127]")
-    w.bits((f_exponent + 128) << 1, 11)
     f_value = o.value
-    if f_value is None:
-        raise ExiEncodeError("RationalNumberType: missing required value")
+    if f_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
     if not -32768 <= f_value <= 32767:
         raise ExiEncodeError(f"value {f_value!r} outside [-32768, 32767]")
-    w.bits((1 if f_value < 0 else 0), 3)
+    w.bits(((f_exponent + 128) << 4) | (1 if f_value < 0 else 0), 14)
     w.uint(-f_value - 1 if f_value < 0 else f_value)
     w.bits(0, 2)
 
@@ -6673,146 +6520,191 @@ def _d_ReceiptType(r: Reader) -> ReceiptType:
     v_additional_services_costs = None
     v_overstay_costs = None
     v_tax_costs = []
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_time_anchor = r.uintb(18446744073709551615)
-    p = r.p
-    q = p + 4
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xf
-    r.p = q
-    if b & 0x8:
-        r.badz(p, 4, b & 0x8)
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0x8: r.badz(p, 4, b & 0x8)
     e = b & 0x7
-    if e >= 6:
-        r.bad_code(p + 1, e, 6)
-    it, al = _P138[e]
+    if e >= 6: r.bad_code(p + 1, e, 6)
+    it, al = _P150[e]
     if it == 1:
-        v_energy_costs = _d_DetailedCostType(r)
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
+        v1_amount = None
+        v1_cost_per_unit = None
+        r.zero(1, 'expected next item')
+        it = 0; al = 0
+        v1_amount = _d_RationalNumberType(r)
+        r.zero(1, 'expected next item')
+        it = 1; al = 0
+        v1_cost_per_unit = _d_RationalNumberType(r)
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
-        if e >= 5:
-            r.bad_code(p + 0, e, 5)
-        it, al = _P139[e]
+        if e >= 5: r.bad_code(p + 1, e, 5)
+        it, al = _P151[e]
+        v_energy_costs = DetailedCostType(amount=v1_amount, cost_per_unit=v1_cost_per_unit)
     if it == 2:
-        v_occupancy_costs = _d_DetailedCostType(r)
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
+        v2_amount = None
+        v2_cost_per_unit = None
+        r.zero(1, 'expected next item')
+        it = 0; al = 0
+        v2_amount = _d_RationalNumberType(r)
+        r.zero(1, 'expected next item')
+        it = 1; al = 0
+        v2_cost_per_unit = _d_RationalNumberType(r)
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
-        if e >= 4:
-            r.bad_code(p + 0, e, 4)
-        it, al = _P140[e]
+        if e >= 4: r.bad_code(p + 1, e, 4)
+        it, al = _P152[e]
+        v_occupancy_costs = DetailedCostType(amount=v2_amount, cost_per_unit=v2_cost_per_unit)
     if it == 3:
-        v_additional_services_costs = _d_DetailedCostType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
+        v3_amount = None
+        v3_cost_per_unit = None
+        r.zero(1, 'expected next item')
+        it = 0; al = 0
+        v3_amount = _d_RationalNumberType(r)
+        r.zero(1, 'expected next item')
+        it = 1; al = 0
+        v3_cost_per_unit = _d_RationalNumberType(r)
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
-        if e >= 3:
-            r.bad_code(p + 0, e, 3)
-        it, al = _P141[e]
+        if e >= 3: r.bad_code(p + 1, e, 3)
+        it, al = _P153[e]
+        v_additional_services_costs = DetailedCostType(amount=v3_amount, cost_per_unit=v3_cost_per_unit)
     if it == 4:
-        v_overstay_costs = _d_DetailedCostType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
+        v4_amount = None
+        v4_cost_per_unit = None
+        r.zero(1, 'expected next item')
+        it = 0; al = 0
+        v4_amount = _d_RationalNumberType(r)
+        r.zero(1, 'expected next item')
+        it = 1; al = 0
+        v4_cost_per_unit = _d_RationalNumberType(r)
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P142[e]
+        if e >= 2: r.bad_code(p + 1, e, 2)
+        it, al = _P154[e]
+        v_overstay_costs = DetailedCostType(amount=v4_amount, cost_per_unit=v4_cost_per_unit)
     n = 0
     while it == 5:
-        t = _d_DetailedTaxType(r)
+        v5_tax_rule_id = None
+        v5_amount = None
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
+        it = 0; al = 0
+        v5_tax_rule_id = r.uintb(4294967295)
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
+        it = 1; al = 0
+        v5_amount = _d_RationalNumberType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+        t = DetailedTaxType(tax_rule_id=v5_tax_rule_id, amount=v5_amount)
         v_tax_costs.append(t)
         n += 1
         if n < 10:
-            p = r.p
-            q = p + 2
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x3
-            r.p = q
-            e = b & 0x3
-            if e >= 2:
-                r.bad_code(p + 0, e, 2)
-            it, al = _P142[e]
+            it, al = _P154[r.code(2, 2)]
         else:
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected end of element')
             it = -1; al = 0
     return ReceiptType(time_anchor=v_time_anchor, energy_costs=v_energy_costs, occupancy_costs=v_occupancy_costs, additional_services_costs=v_additional_services_costs, overstay_costs=v_overstay_costs, tax_costs=v_tax_costs)
 
 def _e_ReceiptType(w: Writer, o: ReceiptType) -> None:
     f_time_anchor = o.time_anchor
-    if f_time_anchor is None:
-        raise ExiEncodeError("ReceiptType: missing required time_anchor")
+    if f_time_anchor is None: raise ExiEncodeError("ReceiptType: missing required time_anchor")
     w.bits(0, 2)
     w.uint(f_time_anchor)
-    w.bits(0, 1)
     s = 1
+    w.bits(0, 1)
     f_energy_costs = o.energy_costs
     if f_energy_costs is not None:
-        w.bits(0, 3)
-        _e_DetailedCostType(w, f_energy_costs)
+        f1_amount = f_energy_costs.amount
+        if f1_amount is None: raise ExiEncodeError("DetailedCostType: missing required amount")
+        w.bits(0, 4)
+        _e_RationalNumberType(w, f1_amount)
+        f1_cost_per_unit = f_energy_costs.cost_per_unit
+        if f1_cost_per_unit is None: raise ExiEncodeError("DetailedCostType: missing required cost_per_unit")
+        w.bits(0, 1)
+        _e_RationalNumberType(w, f1_cost_per_unit)
+        w.bits(0, 1)
         s = 2
     f_occupancy_costs = o.occupancy_costs
     if f_occupancy_costs is not None:
-        c = _C143[s]
-        w.bits(c[0], c[1])
-        _e_DetailedCostType(w, f_occupancy_costs)
+        c1 = _C155[s]
+        f2_amount = f_occupancy_costs.amount
+        if f2_amount is None: raise ExiEncodeError("DetailedCostType: missing required amount")
+        w.bits(((c1[0]) << 1), c1[1] + 1)
+        _e_RationalNumberType(w, f2_amount)
+        f2_cost_per_unit = f_occupancy_costs.cost_per_unit
+        if f2_cost_per_unit is None: raise ExiEncodeError("DetailedCostType: missing required cost_per_unit")
+        w.bits(0, 1)
+        _e_RationalNumberType(w, f2_cost_per_unit)
+        w.bits(0, 1)
         s = 3
     f_additional_services_costs = o.additional_services_costs
     if f_additional_services_costs is not None:
-        c = _C144[s]
-        w.bits(c[0], c[1])
-        _e_DetailedCostType(w, f_additional_services_costs)
+        c2 = _C156[s]
+        f3_amount = f_additional_services_costs.amount
+        if f3_amount is None: raise ExiEncodeError("DetailedCostType: missing required amount")
+        w.bits(((c2[0]) << 1), c2[1] + 1)
+        _e_RationalNumberType(w, f3_amount)
+        f3_cost_per_unit = f_additional_services_costs.cost_per_unit
+        if f3_cost_per_unit is None: raise ExiEncodeError("DetailedCostType: missing required cost_per_unit")
+        w.bits(0, 1)
+        _e_RationalNumberType(w, f3_cost_per_unit)
+        w.bits(0, 1)
         s = 4
     f_overstay_costs = o.overstay_costs
     if f_overstay_costs is not None:
-        c = _C145[s]
-        w.bits(c[0], c[1])
-        _e_DetailedCostType(w, f_overstay_costs)
+        c3 = _C157[s]
+        f4_amount = f_overstay_costs.amount
+        if f4_amount is None: raise ExiEncodeError("DetailedCostType: missing required amount")
+        w.bits(((c3[0]) << 1), c3[1] + 1)
+        _e_RationalNumberType(w, f4_amount)
+        f4_cost_per_unit = f_overstay_costs.cost_per_unit
+        if f4_cost_per_unit is None: raise ExiEncodeError("DetailedCostType: missing required cost_per_unit")
+        w.bits(0, 1)
+        _e_RationalNumberType(w, f4_cost_per_unit)
+        w.bits(0, 1)
         s = 5
     n = 0
     for x in o.tax_costs:
-        c = _C146[s]
-        w.bits(c[0], c[1])
-        _e_DetailedTaxType(w, x)
+        c4 = _C158[s]
+        f5_tax_rule_id = x.tax_rule_id
+        if f5_tax_rule_id is None: raise ExiEncodeError("DetailedTaxType: missing required tax_rule_id")
+        w.bits(((c4[0]) << 2), c4[1] + 2)
+        w.uint(f5_tax_rule_id)
+        f5_amount = x.amount
+        if f5_amount is None: raise ExiEncodeError("DetailedTaxType: missing required amount")
+        w.bits(0, 2)
+        _e_RationalNumberType(w, f5_amount)
+        w.bits(0, 1)
         n += 1
         s = 6 if n < 10 else 7
     if n > 10:
         raise ExiEncodeError(f"ReceiptType: {n} items of tax_costs (allowed 0..10)")
-    c = _C147[s]
-    w.bits(c[0], c[1])
+    c5 = _C159[s]
+    w.bits((c5[0]), c5[1])
 
 def _d_ReferenceType(r: Reader) -> ReferenceType:
     rv = r.v; rn = r.n
@@ -6822,82 +6714,31 @@ def _d_ReferenceType(r: Reader) -> ReferenceType:
     v_transforms = None
     v_digest_method = None
     v_digest_value = None
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    e = b & 0x7
-    if e >= 5:
-        r.bad_code(p + 0, e, 5)
-    it, al = _P148[e]
+    it, al = _P160[r.code(3, 5)]
     if it == 0:
         v_id = r.string()
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
-        e = b & 0x7
-        if e >= 4:
-            r.bad_code(p + 0, e, 4)
-        it, al = _P149[e]
+        it, al = _P161[r.code(3, 4)]
     if it == 1:
         v_type = r.string()
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 3:
-            r.bad_code(p + 0, e, 3)
-        it, al = _P150[e]
+        it, al = _P162[r.code(2, 3)]
     if it == 2:
         v_uri = r.string()
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P1[e]
+        it, al = _P1[r.code(2, 2)]
     if it == 3:
         v_transforms = _d_TransformsType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected next item')
         it = 4; al = 0
     v_digest_method = _d_DigestMethodType(r)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 5; al = 0
     v_digest_value = r.binary()
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = -1; al = 0
     return ReferenceType(id=v_id, type=v_type, uri=v_uri, transforms=v_transforms, digest_method=v_digest_method, digest_value=v_digest_value)
 
@@ -6910,85 +6751,48 @@ def _e_ReferenceType(w: Writer, o: ReferenceType) -> None:
         s = 1
     f_type = o.type
     if f_type is not None:
-        c = _C151[s]
-        w.bits(c[0], c[1])
+        c1 = _C163[s]
+        w.bits((c1[0]), c1[1])
         w.string(f_type)
         s = 2
     f_uri = o.uri
     if f_uri is not None:
-        c = _C152[s]
-        w.bits(c[0], c[1])
+        c2 = _C164[s]
+        w.bits((c2[0]), c2[1])
         w.string(f_uri)
         s = 3
     f_transforms = o.transforms
     if f_transforms is not None:
-        c = _C153[s]
-        w.bits(c[0], c[1])
+        c3 = _C165[s]
+        w.bits((c3[0]), c3[1])
         _e_TransformsType(w, f_transforms)
         s = 4
     f_digest_method = o.digest_method
-    if f_digest_method is None:
-        raise ExiEncodeError("ReferenceType: missing required digest_method")
-    c = _C154[s]
-    w.bits(c[0], c[1])
+    if f_digest_method is None: raise ExiEncodeError("ReferenceType: missing required digest_method")
+    c4 = _C166[s]
+    w.bits((c4[0]), c4[1])
     _e_DigestMethodType(w, f_digest_method)
     s = 5
     f_digest_value = o.digest_value
-    if f_digest_value is None:
-        raise ExiEncodeError("ReferenceType: missing required digest_value")
+    if f_digest_value is None: raise ExiEncodeError("ReferenceType: missing required digest_value")
     w.bits(0, 2)
     w.binary(f_digest_value)
     w.bits(0, 2)
 
 def _d_RetrievalMethodType(r: Reader) -> RetrievalMethodType:
-    rv = r.v; rn = r.n
     v_type = None
     v_uri = None
     v_transforms = None
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    e = b & 0x7
-    if e >= 4:
-        r.bad_code(p + 0, e, 4)
-    it, al = _P155[e]
+    it, al = _P101[r.code(3, 4)]
     if it == 0:
         v_type = r.string()
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 3:
-            r.bad_code(p + 0, e, 3)
-        it, al = _P156[e]
+        it, al = _P102[r.code(2, 3)]
     if it == 1:
         v_uri = r.string()
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P102[e]
+        it, al = _P17[r.code(2, 2)]
     if it == 2:
         v_transforms = _d_TransformsType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected end of element')
         it = -1; al = 0
     return RetrievalMethodType(type=v_type, uri=v_uri, transforms=v_transforms)
 
@@ -7001,18 +6805,18 @@ def _e_RetrievalMethodType(w: Writer, o: RetrievalMethodType) -> None:
         s = 1
     f_uri = o.uri
     if f_uri is not None:
-        c = _C157[s]
-        w.bits(c[0], c[1])
+        c1 = _C107[s]
+        w.bits((c1[0]), c1[1])
         w.string(f_uri)
         s = 2
     f_transforms = o.transforms
     if f_transforms is not None:
-        c = _C158[s]
-        w.bits(c[0], c[1])
+        c2 = _C108[s]
+        w.bits((c2[0]), c2[1])
         _e_TransformsType(w, f_transforms)
         s = 3
-    c = _C159[s]
-    w.bits(c[0], c[1])
+    c3 = _C109[s]
+    w.bits((c3[0]), c3[1])
 
 def _d_SPKIDataType(r: Reader) -> SPKIDataType:
     r.fail("content of SPKIDataType is not supported by this codec")
@@ -7026,59 +6830,104 @@ def _d_ScheduleExchangeReqType(r: Reader) -> ScheduleExchangeReqType:
     v_maximum_supporting_points = None
     v_dynamic_se_req_control_mode = None
     v_scheduled_se_req_control_mode = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = None
+    v1_time_stamp = None
+    v1_signature = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
-    v_header = _d_MessageHeaderType(r)
-    p = r.p
-    q = p + 15
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7fff
-    r.p = q
-    if b & 0x6004:
-        r.badz(p, 15, b & 0x6004)
-    v_maximum_supporting_points = ((b >> 3) & 0x3ff) + 12
-    if v_maximum_supporting_points > 1024:
-        r.bad(p + 2, 'integer out of range')
+    v1_session_id = r.binary()
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    it = 1; al = 0
+    v1_time_stamp = r.uintb(18446744073709551615)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 13, e, 2)
-    it, al = _P18[e]
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P17[e]
+    if it == 2:
+        v1_signature = _d_SignatureType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
+    p = r.p; q = p + 15
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7fff; r.p = q
+    if b & 0x6004: r.badz(p, 15, b & 0x6004)
+    v_maximum_supporting_points = ((b >> 3) & 0x3ff) + 12
+    if v_maximum_supporting_points > 1024: r.bad(p + 2, 'range')
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 13, e, 2)
+    it, al = _P19[e]
     if al == 0:
         v_dynamic_se_req_control_mode = _d_Dynamic_SEReqControlModeType(r)
     elif al == 1:
-        v_scheduled_se_req_control_mode = _d_Scheduled_SEReqControlModeType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+        v2_departure_time = None
+        v2_ev_target_energy_request = None
+        v2_ev_maximum_energy_request = None
+        v2_ev_minimum_energy_request = None
+        v2_ev_energy_offer = None
+        it, al = _P167[r.code(3, 6)]
+        if it == 0:
+            r.zero(1, 'expected characters')
+            v2_departure_time = r.uintb(4294967295)
+            p = r.p; q = p + 4
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0xf; r.p = q
+            if b & 0x8: r.badz(p, 4, b & 0x8)
+            e = b & 0x7
+            if e >= 5: r.bad_code(p + 1, e, 5)
+            it, al = _P168[e]
+        if it == 1:
+            v2_ev_target_energy_request = _d_RationalNumberType(r)
+            it, al = _P38[r.code(3, 4)]
+        if it == 2:
+            v2_ev_maximum_energy_request = _d_RationalNumberType(r)
+            it, al = _P40[r.code(2, 3)]
+        if it == 3:
+            v2_ev_minimum_energy_request = _d_RationalNumberType(r)
+            it, al = _P31[r.code(2, 2)]
+        if it == 4:
+            v2_ev_energy_offer = _d_EVEnergyOfferType(r)
+            r.zero(1, 'expected end of element')
+            it = -1; al = 0
+        v_scheduled_se_req_control_mode = Scheduled_SEReqControlModeType(departure_time=v2_departure_time, ev_target_energy_request=v2_ev_target_energy_request, ev_maximum_energy_request=v2_ev_maximum_energy_request, ev_minimum_energy_request=v2_ev_minimum_energy_request, ev_energy_offer=v2_ev_energy_offer)
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return ScheduleExchangeReqType(header=v_header, maximum_supporting_points=v_maximum_supporting_points, dynamic_se_req_control_mode=v_dynamic_se_req_control_mode, scheduled_se_req_control_mode=v_scheduled_se_req_control_mode)
 
 def _e_ScheduleExchangeReqType(w: Writer, o: ScheduleExchangeReqType) -> None:
     f_header = o.header
-    if f_header is None:
-        raise ExiEncodeError("ScheduleExchangeReqType: missing required header")
+    if f_header is None: raise ExiEncodeError("ScheduleExchangeReqType: missing required header")
+    f1_session_id = f_header.session_id
+    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
+    w.bits(0, 3)
+    w.binary(f1_session_id)
+    f1_time_stamp = f_header.time_stamp
+    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
+    w.bits(0, 3)
+    w.uint(f1_time_stamp)
+    s1 = 2
     w.bits(0, 1)
-    _e_MessageHeaderType(w, f_header)
+    f1_signature = f_header.signature
+    if f1_signature is not None:
+        w.bits(0, 2)
+        _e_SignatureType(w, f1_signature)
+        s1 = 3
+    c1 = _C20[s1]
     f_maximum_supporting_points = o.maximum_supporting_points
-    if f_maximum_supporting_points is None:
-        raise ExiEncodeError("ScheduleExchangeReqType: missing required maximum_supporting_points")
+    if f_maximum_supporting_points is None: raise ExiEncodeError("ScheduleExchangeReqType: missing required maximum_supporting_points")
     if not 12 <= f_maximum_supporting_points <= 1024:
         raise ExiEncodeError(f"value {f_maximum_supporting_points!r} outside [12, 1024]")
-    w.bits((f_maximum_supporting_points - 12) << 1, 13)
     s = 2
+    w.bits(((c1[0]) << 13) | ((f_maximum_supporting_points - 12) << 1), c1[1] + 13)
     f_dynamic_se_req_control_mode = o.dynamic_se_req_control_mode
     f_scheduled_se_req_control_mode = o.scheduled_se_req_control_mode
     if f_dynamic_se_req_control_mode is not None:
@@ -7086,8 +6935,40 @@ def _e_ScheduleExchangeReqType(w: Writer, o: ScheduleExchangeReqType) -> None:
         _e_Dynamic_SEReqControlModeType(w, f_dynamic_se_req_control_mode)
         s = 3
     elif f_scheduled_se_req_control_mode is not None:
+        s2 = 0
         w.bits(1, 2)
-        _e_Scheduled_SEReqControlModeType(w, f_scheduled_se_req_control_mode)
+        f2_departure_time = f_scheduled_se_req_control_mode.departure_time
+        if f2_departure_time is not None:
+            w.bits(0, 4)
+            w.uint(f2_departure_time)
+            w.bits(0, 1)
+            s2 = 1
+        f2_ev_target_energy_request = f_scheduled_se_req_control_mode.ev_target_energy_request
+        if f2_ev_target_energy_request is not None:
+            c2 = _C169[s2]
+            w.bits((c2[0]), c2[1])
+            _e_RationalNumberType(w, f2_ev_target_energy_request)
+            s2 = 2
+        f2_ev_maximum_energy_request = f_scheduled_se_req_control_mode.ev_maximum_energy_request
+        if f2_ev_maximum_energy_request is not None:
+            c3 = _C170[s2]
+            w.bits((c3[0]), c3[1])
+            _e_RationalNumberType(w, f2_ev_maximum_energy_request)
+            s2 = 3
+        f2_ev_minimum_energy_request = f_scheduled_se_req_control_mode.ev_minimum_energy_request
+        if f2_ev_minimum_energy_request is not None:
+            c4 = _C171[s2]
+            w.bits((c4[0]), c4[1])
+            _e_RationalNumberType(w, f2_ev_minimum_energy_request)
+            s2 = 4
+        f2_ev_energy_offer = f_scheduled_se_req_control_mode.ev_energy_offer
+        if f2_ev_energy_offer is not None:
+            c5 = _C172[s2]
+            w.bits((c5[0]), c5[1])
+            _e_EVEnergyOfferType(w, f2_ev_energy_offer)
+            s2 = 5
+        c6 = _C173[s2]
+        w.bits((c6[0]), c6[1])
         s = 3
     else:
         raise ExiEncodeError("ScheduleExchangeReqType: missing required dynamic_se_req_control_mode/scheduled_se_req_control_mode")
@@ -7101,94 +6982,179 @@ def _d_ScheduleExchangeResType(r: Reader) -> ScheduleExchangeResType:
     v_go_to_pause = None
     v_dynamic_se_res_control_mode = None
     v_scheduled_se_res_control_mode = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = None
+    v1_time_stamp = None
+    v1_signature = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
-    v_header = _d_MessageHeaderType(r)
-    p = r.p
-    q = p + 16
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xffff
-    r.p = q
-    if b & 0xc0e4:
-        r.badz(p, 16, b & 0xc0e4)
-    k = (b >> 8) & 0x3f
-    if k >= 40:
-        r.bad(p + 2, 'enumeration index out of range')
-    v_response_code = _K20[k]
-    k = (b >> 3) & 0x3
-    if k >= 3:
-        r.bad(p + 11, 'enumeration index out of range')
-    v_evse_processing = _K21[k]
+    v1_session_id = r.binary()
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    it = 1; al = 0
+    v1_time_stamp = r.uintb(18446744073709551615)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
-    if e >= 3:
-        r.bad_code(p + 14, e, 3)
-    it, al = _P160[e]
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P17[e]
+    if it == 2:
+        v1_signature = _d_SignatureType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
+    p = r.p; q = p + 16
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xffff; r.p = q
+    if b & 0xc0e4: r.badz(p, 16, b & 0xc0e4)
+    k = (b >> 8) & 0x3f
+    if k >= 40: r.bad(p + 2, 'enum index')
+    v_response_code = _K22[k]
+    k = (b >> 3) & 0x3
+    if k >= 3: r.bad(p + 11, 'enum index')
+    v_evse_processing = _K23[k]
+    e = b & 0x3
+    if e >= 3: r.bad_code(p + 14, e, 3)
+    it, al = _P127[e]
     if it == 3:
-        p = r.p
-        q = p + 5
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1f
-        r.p = q
-        if b & 0x14:
-            r.badz(p, 5, b & 0x14)
+        p = r.p; q = p + 5
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x1f; r.p = q
+        if b & 0x14: r.badz(p, 5, b & 0x14)
         v_go_to_pause = ((b >> 3) & 0x1) == 1
         e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 3, e, 2)
-        it, al = _P25[e]
+        if e >= 2: r.bad_code(p + 3, e, 2)
+        it, al = _P27[e]
     if al == 0:
-        v_dynamic_se_res_control_mode = _d_Dynamic_SEResControlModeType(r)
+        v2_departure_time = None
+        v2_minimum_soc = None
+        v2_target_soc = None
+        v2_absolute_price_schedule = None
+        v2_price_level_schedule = None
+        it, al = _P85[r.code(3, 6)]
+        if it == 0:
+            r.zero(1, 'expected characters')
+            v2_departure_time = r.uintb(4294967295)
+            p = r.p; q = p + 4
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0xf; r.p = q
+            if b & 0x8: r.badz(p, 4, b & 0x8)
+            e = b & 0x7
+            if e >= 5: r.bad_code(p + 1, e, 5)
+            it, al = _P86[e]
+        if it == 1:
+            p = r.p; q = p + 12
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0xfff; r.p = q
+            if b & 0x808: r.badz(p, 12, b & 0x808)
+            v2_minimum_soc = ((b >> 4) & 0x7f)
+            if v2_minimum_soc > 100: r.bad(p + 1, 'range')
+            e = b & 0x7
+            if e >= 4: r.bad_code(p + 9, e, 4)
+            it, al = _P87[e]
+        if it == 2:
+            p = r.p; q = p + 11
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x7ff; r.p = q
+            if b & 0x404: r.badz(p, 11, b & 0x404)
+            v2_target_soc = ((b >> 3) & 0x7f)
+            if v2_target_soc > 100: r.bad(p + 1, 'range')
+            e = b & 0x3
+            if e >= 3: r.bad_code(p + 9, e, 3)
+            it, al = _P88[e]
+        if it == 3:
+            if al == 0:
+                v2_absolute_price_schedule = _d_AbsolutePriceScheduleType(r)
+            elif al == 1:
+                v2_price_level_schedule = _d_PriceLevelScheduleType(r)
+            r.zero(1, 'expected end of element')
+            it = -1; al = 0
+        v_dynamic_se_res_control_mode = Dynamic_SEResControlModeType(departure_time=v2_departure_time, minimum_soc=v2_minimum_soc, target_soc=v2_target_soc, absolute_price_schedule=v2_absolute_price_schedule, price_level_schedule=v2_price_level_schedule)
     elif al == 1:
         v_scheduled_se_res_control_mode = _d_Scheduled_SEResControlModeType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return ScheduleExchangeResType(header=v_header, response_code=v_response_code, evse_processing=v_evse_processing, go_to_pause=v_go_to_pause, dynamic_se_res_control_mode=v_dynamic_se_res_control_mode, scheduled_se_res_control_mode=v_scheduled_se_res_control_mode)
 
 def _e_ScheduleExchangeResType(w: Writer, o: ScheduleExchangeResType) -> None:
     f_header = o.header
-    if f_header is None:
-        raise ExiEncodeError("ScheduleExchangeResType: missing required header")
+    if f_header is None: raise ExiEncodeError("ScheduleExchangeResType: missing required header")
+    f1_session_id = f_header.session_id
+    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
+    w.bits(0, 3)
+    w.binary(f1_session_id)
+    f1_time_stamp = f_header.time_stamp
+    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
+    w.bits(0, 3)
+    w.uint(f1_time_stamp)
+    s1 = 2
     w.bits(0, 1)
-    _e_MessageHeaderType(w, f_header)
+    f1_signature = f_header.signature
+    if f1_signature is not None:
+        w.bits(0, 2)
+        _e_SignatureType(w, f1_signature)
+        s1 = 3
+    c1 = _C20[s1]
     f_response_code = o.response_code
-    if f_response_code is None:
-        raise ExiEncodeError("ScheduleExchangeResType: missing required response_code")
-    w.bits((_K22[f_response_code]) << 1, 9)
+    if f_response_code is None: raise ExiEncodeError("ScheduleExchangeResType: missing required response_code")
     f_evse_processing = o.evse_processing
-    if f_evse_processing is None:
-        raise ExiEncodeError("ScheduleExchangeResType: missing required evse_processing")
-    w.bits((_K23[f_evse_processing]) << 1, 5)
+    if f_evse_processing is None: raise ExiEncodeError("ScheduleExchangeResType: missing required evse_processing")
     s = 3
+    w.bits(((c1[0]) << 14) | ((_K24[f_response_code]) << 6) | ((_K25[f_evse_processing]) << 1), c1[1] + 14)
     f_go_to_pause = o.go_to_pause
     if f_go_to_pause is not None:
-        w.bits((1 if f_go_to_pause else 0) << 1, 5)
+        w.bits(((1 if f_go_to_pause else 0) << 1), 5)
         s = 4
     f_dynamic_se_res_control_mode = o.dynamic_se_res_control_mode
     f_scheduled_se_res_control_mode = o.scheduled_se_res_control_mode
     if f_dynamic_se_res_control_mode is not None:
-        c = _C122[s]
-        w.bits(c[0], c[1])
-        _e_Dynamic_SEResControlModeType(w, f_dynamic_se_res_control_mode)
+        c2 = _C128[s]
+        s2 = 0
+        w.bits((c2[0]), c2[1])
+        f2_departure_time = f_dynamic_se_res_control_mode.departure_time
+        if f2_departure_time is not None:
+            w.bits(0, 4)
+            w.uint(f2_departure_time)
+            w.bits(0, 1)
+            s2 = 1
+        f2_minimum_soc = f_dynamic_se_res_control_mode.minimum_soc
+        if f2_minimum_soc is not None:
+            c3 = _C75[s2]
+            if not 0 <= f2_minimum_soc <= 100:
+                raise ExiEncodeError(f"value {f2_minimum_soc!r} outside [0, 100]")
+            w.bits(((c3[0]) << 9) | ((f2_minimum_soc) << 1), c3[1] + 9)
+            s2 = 2
+        f2_target_soc = f_dynamic_se_res_control_mode.target_soc
+        if f2_target_soc is not None:
+            c4 = _C89[s2]
+            if not 0 <= f2_target_soc <= 100:
+                raise ExiEncodeError(f"value {f2_target_soc!r} outside [0, 100]")
+            w.bits(((c4[0]) << 9) | ((f2_target_soc) << 1), c4[1] + 9)
+            s2 = 3
+        f2_absolute_price_schedule = f_dynamic_se_res_control_mode.absolute_price_schedule
+        f2_price_level_schedule = f_dynamic_se_res_control_mode.price_level_schedule
+        if f2_absolute_price_schedule is not None:
+            c5 = _C90[s2]
+            w.bits((c5[0]), c5[1])
+            _e_AbsolutePriceScheduleType(w, f2_absolute_price_schedule)
+            s2 = 4
+        elif f2_price_level_schedule is not None:
+            c6 = _C91[s2]
+            w.bits((c6[0]), c6[1])
+            _e_PriceLevelScheduleType(w, f2_price_level_schedule)
+            s2 = 4
+        c7 = _C92[s2]
+        w.bits((c7[0]), c7[1])
         s = 5
     elif f_scheduled_se_res_control_mode is not None:
-        c = _C161[s]
-        w.bits(c[0], c[1])
+        c8 = _C129[s]
+        w.bits((c8[0]), c8[1])
         _e_Scheduled_SEResControlModeType(w, f_scheduled_se_res_control_mode)
         s = 5
     else:
@@ -7200,119 +7166,165 @@ def _d_ScheduleTupleType(r: Reader) -> ScheduleTupleType:
     v_schedule_tuple_id = None
     v_charging_schedule = None
     v_discharging_schedule = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_schedule_tuple_id = r.uintb(4294967295)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
-    it = 1; al = 0
-    v_charging_schedule = _d_ChargingScheduleType(r)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
-    it, al = _P102[e]
+    v1_power_schedule = None
+    v1_absolute_price_schedule = None
+    v1_price_level_schedule = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    it = 0; al = 0
+    v1_power_schedule = _d_PowerScheduleType(r)
+    it, al = _P46[r.code(2, 3)]
+    if it == 1:
+        if al == 0:
+            v1_absolute_price_schedule = _d_AbsolutePriceScheduleType(r)
+        elif al == 1:
+            v1_price_level_schedule = _d_PriceLevelScheduleType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+    v_charging_schedule = ChargingScheduleType(power_schedule=v1_power_schedule, absolute_price_schedule=v1_absolute_price_schedule, price_level_schedule=v1_price_level_schedule)
+    it, al = _P17[r.code(2, 2)]
     if it == 2:
-        v_discharging_schedule = _d_ChargingScheduleType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        v2_power_schedule = None
+        v2_absolute_price_schedule = None
+        v2_price_level_schedule = None
+        r.zero(1, 'expected next item')
+        it = 0; al = 0
+        v2_power_schedule = _d_PowerScheduleType(r)
+        it, al = _P46[r.code(2, 3)]
+        if it == 1:
+            if al == 0:
+                v2_absolute_price_schedule = _d_AbsolutePriceScheduleType(r)
+            elif al == 1:
+                v2_price_level_schedule = _d_PriceLevelScheduleType(r)
+            r.zero(1, 'expected end of element')
+            it = -1; al = 0
+        v_discharging_schedule = ChargingScheduleType(power_schedule=v2_power_schedule, absolute_price_schedule=v2_absolute_price_schedule, price_level_schedule=v2_price_level_schedule)
+        r.zero(1, 'expected end of element')
         it = -1; al = 0
     return ScheduleTupleType(schedule_tuple_id=v_schedule_tuple_id, charging_schedule=v_charging_schedule, discharging_schedule=v_discharging_schedule)
 
 def _e_ScheduleTupleType(w: Writer, o: ScheduleTupleType) -> None:
     f_schedule_tuple_id = o.schedule_tuple_id
-    if f_schedule_tuple_id is None:
-        raise ExiEncodeError("ScheduleTupleType: missing required schedule_tuple_id")
+    if f_schedule_tuple_id is None: raise ExiEncodeError("ScheduleTupleType: missing required schedule_tuple_id")
     w.bits(0, 2)
     w.uint(f_schedule_tuple_id)
-    w.bits(0, 1)
     f_charging_schedule = o.charging_schedule
-    if f_charging_schedule is None:
-        raise ExiEncodeError("ScheduleTupleType: missing required charging_schedule")
-    w.bits(0, 1)
-    _e_ChargingScheduleType(w, f_charging_schedule)
+    if f_charging_schedule is None: raise ExiEncodeError("ScheduleTupleType: missing required charging_schedule")
+    f1_power_schedule = f_charging_schedule.power_schedule
+    if f1_power_schedule is None: raise ExiEncodeError("ChargingScheduleType: missing required power_schedule")
+    w.bits(0, 3)
+    _e_PowerScheduleType(w, f1_power_schedule)
+    s1 = 1
+    f1_absolute_price_schedule = f_charging_schedule.absolute_price_schedule
+    f1_price_level_schedule = f_charging_schedule.price_level_schedule
+    if f1_absolute_price_schedule is not None:
+        w.bits(0, 2)
+        _e_AbsolutePriceScheduleType(w, f1_absolute_price_schedule)
+        s1 = 2
+    elif f1_price_level_schedule is not None:
+        w.bits(1, 2)
+        _e_PriceLevelScheduleType(w, f1_price_level_schedule)
+        s1 = 2
+    c1 = _C49[s1]
     s = 2
+    w.bits((c1[0]), c1[1])
     f_discharging_schedule = o.discharging_schedule
     if f_discharging_schedule is not None:
-        w.bits(0, 2)
-        _e_ChargingScheduleType(w, f_discharging_schedule)
+        f2_power_schedule = f_discharging_schedule.power_schedule
+        if f2_power_schedule is None: raise ExiEncodeError("ChargingScheduleType: missing required power_schedule")
+        w.bits(0, 3)
+        _e_PowerScheduleType(w, f2_power_schedule)
+        s2 = 1
+        f2_absolute_price_schedule = f_discharging_schedule.absolute_price_schedule
+        f2_price_level_schedule = f_discharging_schedule.price_level_schedule
+        if f2_absolute_price_schedule is not None:
+            w.bits(0, 2)
+            _e_AbsolutePriceScheduleType(w, f2_absolute_price_schedule)
+            s2 = 2
+        elif f2_price_level_schedule is not None:
+            w.bits(1, 2)
+            _e_PriceLevelScheduleType(w, f2_price_level_schedule)
+            s2 = 2
+        c2 = _C49[s2]
+        w.bits((c2[0]), c2[1])
         s = 3
-    c = _C86[s]
-    w.bits(c[0], c[1])
+    c3 = _C20[s]
+    w.bits((c3[0]), c3[1])
 
 def _d_Scheduled_CLReqControlModeType(r: Reader) -> Scheduled_CLReqControlModeType:
     rv = r.v; rn = r.n
     v_ev_target_energy_request = None
     v_ev_maximum_energy_request = None
     v_ev_minimum_energy_request = None
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    e = b & 0x7
-    if e >= 4:
-        r.bad_code(p + 0, e, 4)
-    it, al = _P155[e]
+    it, al = _P101[r.code(3, 4)]
     if it == 0:
-        v_ev_target_energy_request = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
+        v1_exponent = None
+        v1_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v1_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v1_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v1_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
-        if e >= 3:
-            r.bad_code(p + 0, e, 3)
-        it, al = _P156[e]
-    if it == 1:
-        v_ev_maximum_energy_request = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
+        if e >= 3: r.bad_code(p + 2, e, 3)
         it, al = _P102[e]
+        v_ev_target_energy_request = RationalNumberType(exponent=v1_exponent, value=v1_value)
+    if it == 1:
+        v2_exponent = None
+        v2_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v2_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v2_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v2_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xc: r.badz(p, 4, b & 0xc)
+        e = b & 0x3
+        if e >= 2: r.bad_code(p + 2, e, 2)
+        it, al = _P17[e]
+        v_ev_maximum_energy_request = RationalNumberType(exponent=v2_exponent, value=v2_value)
     if it == 2:
-        v_ev_minimum_energy_request = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        v3_exponent = None
+        v3_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v3_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v3_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v3_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x7: r.badz(p, 3, b & 0x7)
+        v_ev_minimum_energy_request = RationalNumberType(exponent=v3_exponent, value=v3_value)
         it = -1; al = 0
     return Scheduled_CLReqControlModeType(ev_target_energy_request=v_ev_target_energy_request, ev_maximum_energy_request=v_ev_maximum_energy_request, ev_minimum_energy_request=v_ev_minimum_energy_request)
 
@@ -7320,34 +7332,53 @@ def _e_Scheduled_CLReqControlModeType(w: Writer, o: Scheduled_CLReqControlModeTy
     s = 0
     f_ev_target_energy_request = o.ev_target_energy_request
     if f_ev_target_energy_request is not None:
-        w.bits(0, 3)
-        _e_RationalNumberType(w, f_ev_target_energy_request)
+        f1_exponent = f_ev_target_energy_request.exponent
+        if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f1_exponent <= 127:
+            raise ExiEncodeError(f"value {f1_exponent!r} outside [-128, 127]")
+        f1_value = f_ev_target_energy_request.value
+        if f1_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f1_value <= 32767:
+            raise ExiEncodeError(f"value {f1_value!r} outside [-32768, 32767]")
+        w.bits(((f1_exponent + 128) << 4) | (1 if f1_value < 0 else 0), 17)
+        w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
+        w.bits(0, 2)
         s = 1
     f_ev_maximum_energy_request = o.ev_maximum_energy_request
     if f_ev_maximum_energy_request is not None:
-        c = _C157[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_ev_maximum_energy_request)
+        c1 = _C107[s]
+        f2_exponent = f_ev_maximum_energy_request.exponent
+        if f2_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f2_exponent <= 127:
+            raise ExiEncodeError(f"value {f2_exponent!r} outside [-128, 127]")
+        f2_value = f_ev_maximum_energy_request.value
+        if f2_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f2_value <= 32767:
+            raise ExiEncodeError(f"value {f2_value!r} outside [-32768, 32767]")
+        w.bits(((c1[0]) << 14) | ((f2_exponent + 128) << 4) | (1 if f2_value < 0 else 0), c1[1] + 14)
+        w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
+        w.bits(0, 2)
         s = 2
     f_ev_minimum_energy_request = o.ev_minimum_energy_request
     if f_ev_minimum_energy_request is not None:
-        c = _C158[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_ev_minimum_energy_request)
+        c2 = _C108[s]
+        f3_exponent = f_ev_minimum_energy_request.exponent
+        if f3_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f3_exponent <= 127:
+            raise ExiEncodeError(f"value {f3_exponent!r} outside [-128, 127]")
+        f3_value = f_ev_minimum_energy_request.value
+        if f3_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f3_value <= 32767:
+            raise ExiEncodeError(f"value {f3_value!r} outside [-32768, 32767]")
+        w.bits(((c2[0]) << 14) | ((f3_exponent + 128) << 4) | (1 if f3_value < 0 else 0), c2[1] + 14)
+        w.uint(-f3_value - 1 if f3_value < 0 else f3_value)
+        w.bits(0, 2)
         s = 3
-    c = _C159[s]
-    w.bits(c[0], c[1])
+    c3 = _C109[s]
+    w.bits((c3[0]), c3[1])
 
 def _d_Scheduled_CLResControlModeType(r: Reader) -> Scheduled_CLResControlModeType:
-    rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return Scheduled_CLResControlModeType()
 
@@ -7358,56 +7389,42 @@ def _d_Scheduled_EVPPTControlModeType(r: Reader) -> Scheduled_EVPPTControlModeTy
     rv = r.v; rn = r.n
     v_selected_schedule_tuple_id = None
     v_power_tolerance_acceptance = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_selected_schedule_tuple_id = r.uintb(4294967295)
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x4:
-        r.badz(p, 3, b & 0x4)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 1, e, 2)
+    if e >= 2: r.bad_code(p + 1, e, 2)
     it, al = _P28[e]
     if it == 1:
-        p = r.p
-        q = p + 4
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0xf
-        r.p = q
-        if b & 0xb:
-            r.badz(p, 4, b & 0xb)
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xb: r.badz(p, 4, b & 0xb)
         k = (b >> 2) & 0x1
-        v_power_tolerance_acceptance = _K162[k]
+        v_power_tolerance_acceptance = _K96[k]
         it = -1; al = 0
     return Scheduled_EVPPTControlModeType(selected_schedule_tuple_id=v_selected_schedule_tuple_id, power_tolerance_acceptance=v_power_tolerance_acceptance)
 
 def _e_Scheduled_EVPPTControlModeType(w: Writer, o: Scheduled_EVPPTControlModeType) -> None:
     f_selected_schedule_tuple_id = o.selected_schedule_tuple_id
-    if f_selected_schedule_tuple_id is None:
-        raise ExiEncodeError("Scheduled_EVPPTControlModeType: missing required selected_schedule_tuple_id")
+    if f_selected_schedule_tuple_id is None: raise ExiEncodeError("Scheduled_EVPPTControlModeType: missing required selected_schedule_tuple_id")
     w.bits(0, 2)
     w.uint(f_selected_schedule_tuple_id)
-    w.bits(0, 1)
     s = 1
+    w.bits(0, 1)
     f_power_tolerance_acceptance = o.power_tolerance_acceptance
     if f_power_tolerance_acceptance is not None:
-        w.bits((_K163[f_power_tolerance_acceptance]) << 1, 5)
+        w.bits(((_K97[f_power_tolerance_acceptance]) << 1), 5)
         s = 2
-    c = _C16[s]
-    w.bits(c[0], c[1])
+    c1 = _C16[s]
+    w.bits((c1[0]), c1[1])
 
 def _d_Scheduled_SEReqControlModeType(r: Reader) -> Scheduled_SEReqControlModeType:
     rv = r.v; rn = r.n
@@ -7416,84 +7433,94 @@ def _d_Scheduled_SEReqControlModeType(r: Reader) -> Scheduled_SEReqControlModeTy
     v_ev_maximum_energy_request = None
     v_ev_minimum_energy_request = None
     v_ev_energy_offer = None
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    e = b & 0x7
-    if e >= 6:
-        r.bad_code(p + 0, e, 6)
-    it, al = _P164[e]
+    it, al = _P167[r.code(3, 6)]
     if it == 0:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected characters')
         v_departure_time = r.uintb(4294967295)
-        p = r.p
-        q = p + 4
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0xf
-        r.p = q
-        if b & 0x8:
-            r.badz(p, 4, b & 0x8)
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
-        if e >= 5:
-            r.bad_code(p + 1, e, 5)
-        it, al = _P165[e]
+        if e >= 5: r.bad_code(p + 1, e, 5)
+        it, al = _P168[e]
     if it == 1:
-        v_ev_target_energy_request = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
+        v1_exponent = None
+        v1_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v1_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v1_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v1_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 5
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x1f; r.p = q
+        if b & 0x18: r.badz(p, 5, b & 0x18)
         e = b & 0x7
-        if e >= 4:
-            r.bad_code(p + 0, e, 4)
-        it, al = _P33[e]
+        if e >= 4: r.bad_code(p + 2, e, 4)
+        it, al = _P38[e]
+        v_ev_target_energy_request = RationalNumberType(exponent=v1_exponent, value=v1_value)
     if it == 2:
-        v_ev_maximum_energy_request = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
+        v2_exponent = None
+        v2_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v2_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v2_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v2_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
-        if e >= 3:
-            r.bad_code(p + 0, e, 3)
-        it, al = _P34[e]
+        if e >= 3: r.bad_code(p + 2, e, 3)
+        it, al = _P40[e]
+        v_ev_maximum_energy_request = RationalNumberType(exponent=v2_exponent, value=v2_value)
     if it == 3:
-        v_ev_minimum_energy_request = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
+        v3_exponent = None
+        v3_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v3_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v3_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v3_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P29[e]
+        if e >= 2: r.bad_code(p + 2, e, 2)
+        it, al = _P31[e]
+        v_ev_minimum_energy_request = RationalNumberType(exponent=v3_exponent, value=v3_value)
     if it == 4:
-        v_ev_energy_offer = _d_EVEnergyOfferType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        v4_ev_power_schedule = None
+        v4_ev_absolute_price_schedule = None
+        r.zero(1, 'expected next item')
+        it = 0; al = 0
+        v4_ev_power_schedule = _d_EVPowerScheduleType(r)
+        r.zero(1, 'expected next item')
+        it = 1; al = 0
+        v4_ev_absolute_price_schedule = _d_EVAbsolutePriceScheduleType(r)
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
+        v_ev_energy_offer = EVEnergyOfferType(ev_power_schedule=v4_ev_power_schedule, ev_absolute_price_schedule=v4_ev_absolute_price_schedule)
         it = -1; al = 0
     return Scheduled_SEReqControlModeType(departure_time=v_departure_time, ev_target_energy_request=v_ev_target_energy_request, ev_maximum_energy_request=v_ev_maximum_energy_request, ev_minimum_energy_request=v_ev_minimum_energy_request, ev_energy_offer=v_ev_energy_offer)
 
@@ -7507,68 +7534,99 @@ def _e_Scheduled_SEReqControlModeType(w: Writer, o: Scheduled_SEReqControlModeTy
         s = 1
     f_ev_target_energy_request = o.ev_target_energy_request
     if f_ev_target_energy_request is not None:
-        c = _C166[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_ev_target_energy_request)
+        c1 = _C169[s]
+        f1_exponent = f_ev_target_energy_request.exponent
+        if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f1_exponent <= 127:
+            raise ExiEncodeError(f"value {f1_exponent!r} outside [-128, 127]")
+        f1_value = f_ev_target_energy_request.value
+        if f1_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f1_value <= 32767:
+            raise ExiEncodeError(f"value {f1_value!r} outside [-32768, 32767]")
+        w.bits(((c1[0]) << 14) | ((f1_exponent + 128) << 4) | (1 if f1_value < 0 else 0), c1[1] + 14)
+        w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
+        w.bits(0, 2)
         s = 2
     f_ev_maximum_energy_request = o.ev_maximum_energy_request
     if f_ev_maximum_energy_request is not None:
-        c = _C167[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_ev_maximum_energy_request)
+        c2 = _C170[s]
+        f2_exponent = f_ev_maximum_energy_request.exponent
+        if f2_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f2_exponent <= 127:
+            raise ExiEncodeError(f"value {f2_exponent!r} outside [-128, 127]")
+        f2_value = f_ev_maximum_energy_request.value
+        if f2_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f2_value <= 32767:
+            raise ExiEncodeError(f"value {f2_value!r} outside [-32768, 32767]")
+        w.bits(((c2[0]) << 14) | ((f2_exponent + 128) << 4) | (1 if f2_value < 0 else 0), c2[1] + 14)
+        w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
+        w.bits(0, 2)
         s = 3
     f_ev_minimum_energy_request = o.ev_minimum_energy_request
     if f_ev_minimum_energy_request is not None:
-        c = _C168[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_ev_minimum_energy_request)
+        c3 = _C171[s]
+        f3_exponent = f_ev_minimum_energy_request.exponent
+        if f3_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f3_exponent <= 127:
+            raise ExiEncodeError(f"value {f3_exponent!r} outside [-128, 127]")
+        f3_value = f_ev_minimum_energy_request.value
+        if f3_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f3_value <= 32767:
+            raise ExiEncodeError(f"value {f3_value!r} outside [-32768, 32767]")
+        w.bits(((c3[0]) << 14) | ((f3_exponent + 128) << 4) | (1 if f3_value < 0 else 0), c3[1] + 14)
+        w.uint(-f3_value - 1 if f3_value < 0 else f3_value)
+        w.bits(0, 2)
         s = 4
     f_ev_energy_offer = o.ev_energy_offer
     if f_ev_energy_offer is not None:
-        c = _C169[s]
-        w.bits(c[0], c[1])
-        _e_EVEnergyOfferType(w, f_ev_energy_offer)
+        c4 = _C172[s]
+        f4_ev_power_schedule = f_ev_energy_offer.ev_power_schedule
+        if f4_ev_power_schedule is None: raise ExiEncodeError("EVEnergyOfferType: missing required ev_power_schedule")
+        w.bits(((c4[0]) << 1), c4[1] + 1)
+        _e_EVPowerScheduleType(w, f4_ev_power_schedule)
+        f4_ev_absolute_price_schedule = f_ev_energy_offer.ev_absolute_price_schedule
+        if f4_ev_absolute_price_schedule is None: raise ExiEncodeError("EVEnergyOfferType: missing required ev_absolute_price_schedule")
+        w.bits(0, 1)
+        _e_EVAbsolutePriceScheduleType(w, f4_ev_absolute_price_schedule)
+        w.bits(0, 1)
         s = 5
-    c = _C170[s]
-    w.bits(c[0], c[1])
+    c5 = _C173[s]
+    w.bits((c5[0]), c5[1])
 
 def _d_Scheduled_SEResControlModeType(r: Reader) -> Scheduled_SEResControlModeType:
     rv = r.v; rn = r.n
     v_schedule_tuple = []
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected next item')
     it = 0; al = 0
     n = 0
     while it == 0:
-        t = _d_ScheduleTupleType(r)
+        v1_schedule_tuple_id = None
+        v1_charging_schedule = None
+        v1_discharging_schedule = None
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
+        it = 0; al = 0
+        v1_schedule_tuple_id = r.uintb(4294967295)
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
+        it = 1; al = 0
+        v1_charging_schedule = _d_ChargingScheduleType(r)
+        it, al = _P17[r.code(2, 2)]
+        if it == 2:
+            v1_discharging_schedule = _d_ChargingScheduleType(r)
+            r.zero(1, 'expected end of element')
+            it = -1; al = 0
+        t = ScheduleTupleType(schedule_tuple_id=v1_schedule_tuple_id, charging_schedule=v1_charging_schedule, discharging_schedule=v1_discharging_schedule)
         v_schedule_tuple.append(t)
         n += 1
         if n < 3:
-            p = r.p
-            q = p + 2
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x3
-            r.p = q
-            e = b & 0x3
-            if e >= 2:
-                r.bad_code(p + 0, e, 2)
-            it, al = _P14[e]
+            it, al = _P14[r.code(2, 2)]
         else:
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected end of element')
             it = -1; al = 0
     return Scheduled_SEResControlModeType(schedule_tuple=v_schedule_tuple)
 
@@ -7576,44 +7634,49 @@ def _e_Scheduled_SEResControlModeType(w: Writer, o: Scheduled_SEResControlModeTy
     s = 0
     n = 0
     for x in o.schedule_tuple:
-        c = _C15[s]
-        w.bits(c[0], c[1])
-        _e_ScheduleTupleType(w, x)
+        c1 = _C15[s]
+        f1_schedule_tuple_id = x.schedule_tuple_id
+        if f1_schedule_tuple_id is None: raise ExiEncodeError("ScheduleTupleType: missing required schedule_tuple_id")
+        w.bits(((c1[0]) << 2), c1[1] + 2)
+        w.uint(f1_schedule_tuple_id)
+        f1_charging_schedule = x.charging_schedule
+        if f1_charging_schedule is None: raise ExiEncodeError("ScheduleTupleType: missing required charging_schedule")
+        w.bits(0, 2)
+        _e_ChargingScheduleType(w, f1_charging_schedule)
+        s1 = 2
+        f1_discharging_schedule = x.discharging_schedule
+        if f1_discharging_schedule is not None:
+            w.bits(0, 2)
+            _e_ChargingScheduleType(w, f1_discharging_schedule)
+            s1 = 3
+        c2 = _C20[s1]
+        w.bits((c2[0]), c2[1])
         n += 1
         s = 1 if n < 3 else 2
     if n < 1 or n > 3:
         raise ExiEncodeError(f"Scheduled_SEResControlModeType: {n} items of schedule_tuple (allowed 1..3)")
-    c = _C16[s]
-    w.bits(c[0], c[1])
+    c3 = _C16[s]
+    w.bits((c3[0]), c3[1])
 
 def _d_Scheduled_SMDTControlModeType(r: Reader) -> Scheduled_SMDTControlModeType:
     rv = r.v; rn = r.n
     v_selected_schedule_tuple_id = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_selected_schedule_tuple_id = r.uintb(4294967295)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = -1; al = 0
     return Scheduled_SMDTControlModeType(selected_schedule_tuple_id=v_selected_schedule_tuple_id)
 
 def _e_Scheduled_SMDTControlModeType(w: Writer, o: Scheduled_SMDTControlModeType) -> None:
     f_selected_schedule_tuple_id = o.selected_schedule_tuple_id
-    if f_selected_schedule_tuple_id is None:
-        raise ExiEncodeError("Scheduled_SMDTControlModeType: missing required selected_schedule_tuple_id")
+    if f_selected_schedule_tuple_id is None: raise ExiEncodeError("Scheduled_SMDTControlModeType: missing required selected_schedule_tuple_id")
     w.bits(0, 2)
     w.uint(f_selected_schedule_tuple_id)
     w.bits(0, 2)
@@ -7621,40 +7684,36 @@ def _e_Scheduled_SMDTControlModeType(w: Writer, o: Scheduled_SMDTControlModeType
 def _d_SelectedServiceListType(r: Reader) -> SelectedServiceListType:
     rv = r.v; rn = r.n
     v_selected_service = []
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected next item')
     it = 0; al = 0
     n = 0
     while it == 0:
-        t = _d_SelectedServiceType(r)
+        v1_service_id = None
+        v1_parameter_set_id = None
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
+        it = 0; al = 0
+        v1_service_id = r.uintb(65535)
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x7: r.badz(p, 3, b & 0x7)
+        it = 1; al = 0
+        v1_parameter_set_id = r.uintb(65535)
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
+        it = -1; al = 0
+        t = SelectedServiceType(service_id=v1_service_id, parameter_set_id=v1_parameter_set_id)
         v_selected_service.append(t)
         n += 1
         if n < 16:
-            p = r.p
-            q = p + 2
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x3
-            r.p = q
-            e = b & 0x3
-            if e >= 2:
-                r.bad_code(p + 0, e, 2)
-            it, al = _P14[e]
+            it, al = _P14[r.code(2, 2)]
         else:
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected end of element')
             it = -1; al = 0
     return SelectedServiceListType(selected_service=v_selected_service)
 
@@ -7662,62 +7721,54 @@ def _e_SelectedServiceListType(w: Writer, o: SelectedServiceListType) -> None:
     s = 0
     n = 0
     for x in o.selected_service:
-        c = _C15[s]
-        w.bits(c[0], c[1])
-        _e_SelectedServiceType(w, x)
+        c1 = _C15[s]
+        f1_service_id = x.service_id
+        if f1_service_id is None: raise ExiEncodeError("SelectedServiceType: missing required service_id")
+        w.bits(((c1[0]) << 2), c1[1] + 2)
+        w.uint(f1_service_id)
+        f1_parameter_set_id = x.parameter_set_id
+        if f1_parameter_set_id is None: raise ExiEncodeError("SelectedServiceType: missing required parameter_set_id")
+        w.bits(0, 3)
+        w.uint(f1_parameter_set_id)
+        w.bits(0, 2)
         n += 1
         s = 1 if n < 16 else 2
     if n < 1 or n > 16:
         raise ExiEncodeError(f"SelectedServiceListType: {n} items of selected_service (allowed 1..16)")
-    c = _C16[s]
-    w.bits(c[0], c[1])
+    c2 = _C16[s]
+    w.bits((c2[0]), c2[1])
 
 def _d_SelectedServiceType(r: Reader) -> SelectedServiceType:
     rv = r.v; rn = r.n
     v_service_id = None
     v_parameter_set_id = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_service_id = r.uintb(65535)
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x7:
-        r.badz(p, 3, b & 0x7)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v_parameter_set_id = r.uintb(65535)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = -1; al = 0
     return SelectedServiceType(service_id=v_service_id, parameter_set_id=v_parameter_set_id)
 
 def _e_SelectedServiceType(w: Writer, o: SelectedServiceType) -> None:
     f_service_id = o.service_id
-    if f_service_id is None:
-        raise ExiEncodeError("SelectedServiceType: missing required service_id")
+    if f_service_id is None: raise ExiEncodeError("SelectedServiceType: missing required service_id")
     w.bits(0, 2)
     w.uint(f_service_id)
-    w.bits(0, 1)
     f_parameter_set_id = o.parameter_set_id
-    if f_parameter_set_id is None:
-        raise ExiEncodeError("SelectedServiceType: missing required parameter_set_id")
-    w.bits(0, 2)
+    if f_parameter_set_id is None: raise ExiEncodeError("SelectedServiceType: missing required parameter_set_id")
+    w.bits(0, 3)
     w.uint(f_parameter_set_id)
     w.bits(0, 2)
 
@@ -7725,47 +7776,68 @@ def _d_ServiceDetailReqType(r: Reader) -> ServiceDetailReqType:
     rv = r.v; rn = r.n
     v_header = None
     v_service_id = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = None
+    v1_time_stamp = None
+    v1_signature = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
-    v_header = _d_MessageHeaderType(r)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    v1_session_id = r.binary()
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    it = 1; al = 0
+    v1_time_stamp = r.uintb(18446744073709551615)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P17[e]
+    if it == 2:
+        v1_signature = _d_SignatureType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 1; al = 0
     v_service_id = r.uintb(65535)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = -1; al = 0
     return ServiceDetailReqType(header=v_header, service_id=v_service_id)
 
 def _e_ServiceDetailReqType(w: Writer, o: ServiceDetailReqType) -> None:
     f_header = o.header
-    if f_header is None:
-        raise ExiEncodeError("ServiceDetailReqType: missing required header")
+    if f_header is None: raise ExiEncodeError("ServiceDetailReqType: missing required header")
+    f1_session_id = f_header.session_id
+    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
+    w.bits(0, 3)
+    w.binary(f1_session_id)
+    f1_time_stamp = f_header.time_stamp
+    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
+    w.bits(0, 3)
+    w.uint(f1_time_stamp)
+    s1 = 2
     w.bits(0, 1)
-    _e_MessageHeaderType(w, f_header)
+    f1_signature = f_header.signature
+    if f1_signature is not None:
+        w.bits(0, 2)
+        _e_SignatureType(w, f1_signature)
+        s1 = 3
+    c1 = _C20[s1]
     f_service_id = o.service_id
-    if f_service_id is None:
-        raise ExiEncodeError("ServiceDetailReqType: missing required service_id")
-    w.bits(0, 2)
+    if f_service_id is None: raise ExiEncodeError("ServiceDetailReqType: missing required service_id")
+    w.bits(((c1[0]) << 2), c1[1] + 2)
     w.uint(f_service_id)
     w.bits(0, 2)
 
@@ -7775,71 +7847,80 @@ def _d_ServiceDetailResType(r: Reader) -> ServiceDetailResType:
     v_response_code = None
     v_service_id = None
     v_service_parameter_list = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = None
+    v1_time_stamp = None
+    v1_signature = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
-    v_header = _d_MessageHeaderType(r)
-    p = r.p
-    q = p + 11
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7ff
-    r.p = q
-    if b & 0x607:
-        r.badz(p, 11, b & 0x607)
+    v1_session_id = r.binary()
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    it = 1; al = 0
+    v1_time_stamp = r.uintb(18446744073709551615)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P17[e]
+    if it == 2:
+        v1_signature = _d_SignatureType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
+    p = r.p; q = p + 11
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7ff; r.p = q
+    if b & 0x607: r.badz(p, 11, b & 0x607)
     k = (b >> 3) & 0x3f
-    if k >= 40:
-        r.bad(p + 2, 'enumeration index out of range')
-    v_response_code = _K20[k]
+    if k >= 40: r.bad(p + 2, 'enum index')
+    v_response_code = _K22[k]
     it = 2; al = 0
     v_service_id = r.uintb(65535)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 3; al = 0
     v_service_parameter_list = _d_ServiceParameterListType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return ServiceDetailResType(header=v_header, response_code=v_response_code, service_id=v_service_id, service_parameter_list=v_service_parameter_list)
 
 def _e_ServiceDetailResType(w: Writer, o: ServiceDetailResType) -> None:
     f_header = o.header
-    if f_header is None:
-        raise ExiEncodeError("ServiceDetailResType: missing required header")
+    if f_header is None: raise ExiEncodeError("ServiceDetailResType: missing required header")
+    f1_session_id = f_header.session_id
+    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
+    w.bits(0, 3)
+    w.binary(f1_session_id)
+    f1_time_stamp = f_header.time_stamp
+    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
+    w.bits(0, 3)
+    w.uint(f1_time_stamp)
+    s1 = 2
     w.bits(0, 1)
-    _e_MessageHeaderType(w, f_header)
+    f1_signature = f_header.signature
+    if f1_signature is not None:
+        w.bits(0, 2)
+        _e_SignatureType(w, f1_signature)
+        s1 = 3
+    c1 = _C20[s1]
     f_response_code = o.response_code
-    if f_response_code is None:
-        raise ExiEncodeError("ServiceDetailResType: missing required response_code")
-    w.bits((_K22[f_response_code]) << 1, 9)
+    if f_response_code is None: raise ExiEncodeError("ServiceDetailResType: missing required response_code")
     f_service_id = o.service_id
-    if f_service_id is None:
-        raise ExiEncodeError("ServiceDetailResType: missing required service_id")
-    w.bits(0, 2)
+    if f_service_id is None: raise ExiEncodeError("ServiceDetailResType: missing required service_id")
+    w.bits(((c1[0]) << 11) | ((_K24[f_response_code]) << 3), c1[1] + 11)
     w.uint(f_service_id)
-    w.bits(0, 1)
     f_service_parameter_list = o.service_parameter_list
-    if f_service_parameter_list is None:
-        raise ExiEncodeError("ServiceDetailResType: missing required service_parameter_list")
-    w.bits(0, 1)
+    if f_service_parameter_list is None: raise ExiEncodeError("ServiceDetailResType: missing required service_parameter_list")
+    w.bits(0, 2)
     _e_ServiceParameterListType(w, f_service_parameter_list)
     w.bits(0, 1)
 
@@ -7847,53 +7928,68 @@ def _d_ServiceDiscoveryReqType(r: Reader) -> ServiceDiscoveryReqType:
     rv = r.v; rn = r.n
     v_header = None
     v_supported_service_i_ds = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = None
+    v1_time_stamp = None
+    v1_signature = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
-    v_header = _d_MessageHeaderType(r)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
+    v1_session_id = r.binary()
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    it = 1; al = 0
+    v1_time_stamp = r.uintb(18446744073709551615)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
-    it, al = _P28[e]
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P17[e]
+    if it == 2:
+        v1_signature = _d_SignatureType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
+    it, al = _P28[r.code(2, 2)]
     if it == 1:
         v_supported_service_i_ds = _d_ServiceIDListType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected end of element')
         it = -1; al = 0
     return ServiceDiscoveryReqType(header=v_header, supported_service_i_ds=v_supported_service_i_ds)
 
 def _e_ServiceDiscoveryReqType(w: Writer, o: ServiceDiscoveryReqType) -> None:
     f_header = o.header
-    if f_header is None:
-        raise ExiEncodeError("ServiceDiscoveryReqType: missing required header")
+    if f_header is None: raise ExiEncodeError("ServiceDiscoveryReqType: missing required header")
+    f1_session_id = f_header.session_id
+    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
+    w.bits(0, 3)
+    w.binary(f1_session_id)
+    f1_time_stamp = f_header.time_stamp
+    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
+    w.bits(0, 3)
+    w.uint(f1_time_stamp)
+    s1 = 2
     w.bits(0, 1)
-    _e_MessageHeaderType(w, f_header)
+    f1_signature = f_header.signature
+    if f1_signature is not None:
+        w.bits(0, 2)
+        _e_SignatureType(w, f1_signature)
+        s1 = 3
+    c1 = _C20[s1]
     s = 1
+    w.bits((c1[0]), c1[1])
     f_supported_service_i_ds = o.supported_service_i_ds
     if f_supported_service_i_ds is not None:
         w.bits(0, 2)
         _e_ServiceIDListType(w, f_supported_service_i_ds)
         s = 2
-    c = _C16[s]
-    w.bits(c[0], c[1])
+    c2 = _C16[s]
+    w.bits((c2[0]), c2[1])
 
 def _d_ServiceDiscoveryResType(r: Reader) -> ServiceDiscoveryResType:
     rv = r.v; rn = r.n
@@ -7902,72 +7998,76 @@ def _d_ServiceDiscoveryResType(r: Reader) -> ServiceDiscoveryResType:
     v_service_renegotiation_supported = None
     v_energy_transfer_service_list = None
     v_vas_list = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = None
+    v1_time_stamp = None
+    v1_signature = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
-    v_header = _d_MessageHeaderType(r)
-    p = r.p
-    q = p + 14
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3fff
-    r.p = q
-    if b & 0x303b:
-        r.badz(p, 14, b & 0x303b)
+    v1_session_id = r.binary()
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    it = 1; al = 0
+    v1_time_stamp = r.uintb(18446744073709551615)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P17[e]
+    if it == 2:
+        v1_signature = _d_SignatureType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
+    p = r.p; q = p + 14
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3fff; r.p = q
+    if b & 0x303b: r.badz(p, 14, b & 0x303b)
     k = (b >> 6) & 0x3f
-    if k >= 40:
-        r.bad(p + 2, 'enumeration index out of range')
-    v_response_code = _K20[k]
+    if k >= 40: r.bad(p + 2, 'enum index')
+    v_response_code = _K22[k]
     v_service_renegotiation_supported = ((b >> 2) & 0x1) == 1
     it = 3; al = 0
     v_energy_transfer_service_list = _d_ServiceListType(r)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
-    it, al = _P29[e]
+    it, al = _P31[r.code(2, 2)]
     if it == 4:
         v_vas_list = _d_ServiceListType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected end of element')
         it = -1; al = 0
     return ServiceDiscoveryResType(header=v_header, response_code=v_response_code, service_renegotiation_supported=v_service_renegotiation_supported, energy_transfer_service_list=v_energy_transfer_service_list, vas_list=v_vas_list)
 
 def _e_ServiceDiscoveryResType(w: Writer, o: ServiceDiscoveryResType) -> None:
     f_header = o.header
-    if f_header is None:
-        raise ExiEncodeError("ServiceDiscoveryResType: missing required header")
+    if f_header is None: raise ExiEncodeError("ServiceDiscoveryResType: missing required header")
+    f1_session_id = f_header.session_id
+    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
+    w.bits(0, 3)
+    w.binary(f1_session_id)
+    f1_time_stamp = f_header.time_stamp
+    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
+    w.bits(0, 3)
+    w.uint(f1_time_stamp)
+    s1 = 2
     w.bits(0, 1)
-    _e_MessageHeaderType(w, f_header)
+    f1_signature = f_header.signature
+    if f1_signature is not None:
+        w.bits(0, 2)
+        _e_SignatureType(w, f1_signature)
+        s1 = 3
+    c1 = _C20[s1]
     f_response_code = o.response_code
-    if f_response_code is None:
-        raise ExiEncodeError("ServiceDiscoveryResType: missing required response_code")
-    w.bits((_K22[f_response_code]) << 1, 9)
+    if f_response_code is None: raise ExiEncodeError("ServiceDiscoveryResType: missing required response_code")
     f_service_renegotiation_supported = o.service_renegotiation_supported
-    if f_service_renegotiation_supported is None:
-        raise ExiEncodeError("ServiceDiscoveryResType: missing required service_renegotiation_supported")
-    w.bits((1 if f_service_renegotiation_supported else 0) << 1, 4)
+    if f_service_renegotiation_supported is None: raise ExiEncodeError("ServiceDiscoveryResType: missing required service_renegotiation_supported")
     f_energy_transfer_service_list = o.energy_transfer_service_list
-    if f_energy_transfer_service_list is None:
-        raise ExiEncodeError("ServiceDiscoveryResType: missing required energy_transfer_service_list")
-    w.bits(0, 1)
+    if f_energy_transfer_service_list is None: raise ExiEncodeError("ServiceDiscoveryResType: missing required energy_transfer_service_list")
+    w.bits(((c1[0]) << 14) | ((_K24[f_response_code]) << 6) | ((1 if f_service_renegotiation_supported else 0) << 2), c1[1] + 14)
     _e_ServiceListType(w, f_energy_transfer_service_list)
     s = 4
     f_vas_list = o.vas_list
@@ -7975,62 +8075,24 @@ def _e_ServiceDiscoveryResType(w: Writer, o: ServiceDiscoveryResType) -> None:
         w.bits(0, 2)
         _e_ServiceListType(w, f_vas_list)
         s = 5
-    c = _C30[s]
-    w.bits(c[0], c[1])
+    c2 = _C32[s]
+    w.bits((c2[0]), c2[1])
 
 def _d_ServiceIDListType(r: Reader) -> ServiceIDListType:
-    rv = r.v; rn = r.n
     v_service_id = []
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected next item')
     it = 0; al = 0
     n = 0
     while it == 0:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected characters')
         t = r.uintb(65535)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected end of element')
         v_service_id.append(t)
         n += 1
         if n < 16:
-            p = r.p
-            q = p + 2
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x3
-            r.p = q
-            e = b & 0x3
-            if e >= 2:
-                r.bad_code(p + 0, e, 2)
-            it, al = _P14[e]
+            it, al = _P14[r.code(2, 2)]
         else:
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected end of element')
             it = -1; al = 0
     return ServiceIDListType(service_id=v_service_id)
 
@@ -8038,55 +8100,45 @@ def _e_ServiceIDListType(w: Writer, o: ServiceIDListType) -> None:
     s = 0
     n = 0
     for x in o.service_id:
-        c = _C15[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c1 = _C15[s]
+        w.bits(((c1[0]) << 1), c1[1] + 1)
         w.uint(x)
         w.bits(0, 1)
         n += 1
         s = 1 if n < 16 else 2
     if n < 1 or n > 16:
         raise ExiEncodeError(f"ServiceIDListType: {n} items of service_id (allowed 1..16)")
-    c = _C16[s]
-    w.bits(c[0], c[1])
+    c2 = _C16[s]
+    w.bits((c2[0]), c2[1])
 
 def _d_ServiceListType(r: Reader) -> ServiceListType:
     rv = r.v; rn = r.n
     v_service = []
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected next item')
     it = 0; al = 0
     n = 0
     while it == 0:
-        t = _d_ServiceType(r)
+        v1_service_id = None
+        v1_free_service = None
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
+        it = 0; al = 0
+        v1_service_id = r.uintb(65535)
+        p = r.p; q = p + 6
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3f; r.p = q
+        if b & 0x3b: r.badz(p, 6, b & 0x3b)
+        v1_free_service = ((b >> 2) & 0x1) == 1
+        it = -1; al = 0
+        t = ServiceType(service_id=v1_service_id, free_service=v1_free_service)
         v_service.append(t)
         n += 1
         if n < 8:
-            p = r.p
-            q = p + 2
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x3
-            r.p = q
-            e = b & 0x3
-            if e >= 2:
-                r.bad_code(p + 0, e, 2)
-            it, al = _P14[e]
+            it, al = _P14[r.code(2, 2)]
         else:
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected end of element')
             it = -1; al = 0
     return ServiceListType(service=v_service)
 
@@ -8094,27 +8146,24 @@ def _e_ServiceListType(w: Writer, o: ServiceListType) -> None:
     s = 0
     n = 0
     for x in o.service:
-        c = _C15[s]
-        w.bits(c[0], c[1])
-        _e_ServiceType(w, x)
+        c1 = _C15[s]
+        f1_service_id = x.service_id
+        if f1_service_id is None: raise ExiEncodeError("ServiceType: missing required service_id")
+        w.bits(((c1[0]) << 2), c1[1] + 2)
+        w.uint(f1_service_id)
+        f1_free_service = x.free_service
+        if f1_free_service is None: raise ExiEncodeError("ServiceType: missing required free_service")
+        w.bits(((1 if f1_free_service else 0) << 2), 6)
         n += 1
         s = 1 if n < 8 else 2
     if n < 1 or n > 8:
         raise ExiEncodeError(f"ServiceListType: {n} items of service (allowed 1..8)")
-    c = _C16[s]
-    w.bits(c[0], c[1])
+    c2 = _C16[s]
+    w.bits((c2[0]), c2[1])
 
 def _d_ServiceParameterListType(r: Reader) -> ServiceParameterListType:
-    rv = r.v; rn = r.n
     v_parameter_set = []
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected next item')
     it = 0; al = 0
     n = 0
     while it == 0:
@@ -8122,25 +8171,9 @@ def _d_ServiceParameterListType(r: Reader) -> ServiceParameterListType:
         v_parameter_set.append(t)
         n += 1
         if n < 32:
-            p = r.p
-            q = p + 2
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x3
-            r.p = q
-            e = b & 0x3
-            if e >= 2:
-                r.bad_code(p + 0, e, 2)
-            it, al = _P14[e]
+            it, al = _P14[r.code(2, 2)]
         else:
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected end of element')
             it = -1; al = 0
     return ServiceParameterListType(parameter_set=v_parameter_set)
 
@@ -8148,207 +8181,272 @@ def _e_ServiceParameterListType(w: Writer, o: ServiceParameterListType) -> None:
     s = 0
     n = 0
     for x in o.parameter_set:
-        c = _C15[s]
-        w.bits(c[0], c[1])
+        c1 = _C15[s]
+        w.bits((c1[0]), c1[1])
         _e_ParameterSetType(w, x)
         n += 1
         s = 1 if n < 32 else 2
     if n < 1 or n > 32:
         raise ExiEncodeError(f"ServiceParameterListType: {n} items of parameter_set (allowed 1..32)")
-    c = _C16[s]
-    w.bits(c[0], c[1])
+    c2 = _C16[s]
+    w.bits((c2[0]), c2[1])
 
 def _d_ServiceSelectionReqType(r: Reader) -> ServiceSelectionReqType:
     rv = r.v; rn = r.n
     v_header = None
     v_selected_energy_transfer_service = None
     v_selected_vas_list = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = None
+    v1_time_stamp = None
+    v1_signature = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
-    v_header = _d_MessageHeaderType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = r.binary()
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
-    v_selected_energy_transfer_service = _d_SelectedServiceType(r)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
+    v1_time_stamp = r.uintb(18446744073709551615)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
-    it, al = _P102[e]
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P17[e]
+    if it == 2:
+        v1_signature = _d_SignatureType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
+    v2_service_id = None
+    v2_parameter_set_id = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    it = 0; al = 0
+    v2_service_id = r.uintb(65535)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    it = 1; al = 0
+    v2_parameter_set_id = r.uintb(65535)
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0xc: r.badz(p, 4, b & 0xc)
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 2, e, 2)
+    it, al = _P17[e]
+    v_selected_energy_transfer_service = SelectedServiceType(service_id=v2_service_id, parameter_set_id=v2_parameter_set_id)
     if it == 2:
         v_selected_vas_list = _d_SelectedServiceListType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected end of element')
         it = -1; al = 0
     return ServiceSelectionReqType(header=v_header, selected_energy_transfer_service=v_selected_energy_transfer_service, selected_vas_list=v_selected_vas_list)
 
 def _e_ServiceSelectionReqType(w: Writer, o: ServiceSelectionReqType) -> None:
     f_header = o.header
-    if f_header is None:
-        raise ExiEncodeError("ServiceSelectionReqType: missing required header")
+    if f_header is None: raise ExiEncodeError("ServiceSelectionReqType: missing required header")
+    f1_session_id = f_header.session_id
+    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
+    w.bits(0, 3)
+    w.binary(f1_session_id)
+    f1_time_stamp = f_header.time_stamp
+    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
+    w.bits(0, 3)
+    w.uint(f1_time_stamp)
+    s1 = 2
     w.bits(0, 1)
-    _e_MessageHeaderType(w, f_header)
+    f1_signature = f_header.signature
+    if f1_signature is not None:
+        w.bits(0, 2)
+        _e_SignatureType(w, f1_signature)
+        s1 = 3
+    c1 = _C20[s1]
     f_selected_energy_transfer_service = o.selected_energy_transfer_service
-    if f_selected_energy_transfer_service is None:
-        raise ExiEncodeError("ServiceSelectionReqType: missing required selected_energy_transfer_service")
-    w.bits(0, 1)
-    _e_SelectedServiceType(w, f_selected_energy_transfer_service)
+    if f_selected_energy_transfer_service is None: raise ExiEncodeError("ServiceSelectionReqType: missing required selected_energy_transfer_service")
+    f2_service_id = f_selected_energy_transfer_service.service_id
+    if f2_service_id is None: raise ExiEncodeError("SelectedServiceType: missing required service_id")
+    w.bits(((c1[0]) << 3), c1[1] + 3)
+    w.uint(f2_service_id)
+    f2_parameter_set_id = f_selected_energy_transfer_service.parameter_set_id
+    if f2_parameter_set_id is None: raise ExiEncodeError("SelectedServiceType: missing required parameter_set_id")
+    w.bits(0, 3)
+    w.uint(f2_parameter_set_id)
     s = 2
+    w.bits(0, 2)
     f_selected_vas_list = o.selected_vas_list
     if f_selected_vas_list is not None:
         w.bits(0, 2)
         _e_SelectedServiceListType(w, f_selected_vas_list)
         s = 3
-    c = _C86[s]
-    w.bits(c[0], c[1])
+    c2 = _C20[s]
+    w.bits((c2[0]), c2[1])
 
 def _d_ServiceSelectionResType(r: Reader) -> ServiceSelectionResType:
     rv = r.v; rn = r.n
     v_header = None
     v_response_code = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = None
+    v1_time_stamp = None
+    v1_signature = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
-    v_header = _d_MessageHeaderType(r)
-    p = r.p
-    q = p + 10
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3ff
-    r.p = q
-    if b & 0x303:
-        r.badz(p, 10, b & 0x303)
+    v1_session_id = r.binary()
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    it = 1; al = 0
+    v1_time_stamp = r.uintb(18446744073709551615)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P17[e]
+    if it == 2:
+        v1_signature = _d_SignatureType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
+    p = r.p; q = p + 10
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3ff; r.p = q
+    if b & 0x303: r.badz(p, 10, b & 0x303)
     k = (b >> 2) & 0x3f
-    if k >= 40:
-        r.bad(p + 2, 'enumeration index out of range')
-    v_response_code = _K20[k]
+    if k >= 40: r.bad(p + 2, 'enum index')
+    v_response_code = _K22[k]
     it = -1; al = 0
     return ServiceSelectionResType(header=v_header, response_code=v_response_code)
 
 def _e_ServiceSelectionResType(w: Writer, o: ServiceSelectionResType) -> None:
     f_header = o.header
-    if f_header is None:
-        raise ExiEncodeError("ServiceSelectionResType: missing required header")
+    if f_header is None: raise ExiEncodeError("ServiceSelectionResType: missing required header")
+    f1_session_id = f_header.session_id
+    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
+    w.bits(0, 3)
+    w.binary(f1_session_id)
+    f1_time_stamp = f_header.time_stamp
+    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
+    w.bits(0, 3)
+    w.uint(f1_time_stamp)
+    s1 = 2
     w.bits(0, 1)
-    _e_MessageHeaderType(w, f_header)
+    f1_signature = f_header.signature
+    if f1_signature is not None:
+        w.bits(0, 2)
+        _e_SignatureType(w, f1_signature)
+        s1 = 3
+    c1 = _C20[s1]
     f_response_code = o.response_code
-    if f_response_code is None:
-        raise ExiEncodeError("ServiceSelectionResType: missing required response_code")
-    w.bits((_K22[f_response_code]) << 2, 10)
+    if f_response_code is None: raise ExiEncodeError("ServiceSelectionResType: missing required response_code")
+    w.bits(((c1[0]) << 10) | ((_K24[f_response_code]) << 2), c1[1] + 10)
 
 def _d_ServiceType(r: Reader) -> ServiceType:
     rv = r.v; rn = r.n
     v_service_id = None
     v_free_service = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_service_id = r.uintb(65535)
-    p = r.p
-    q = p + 6
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3f
-    r.p = q
-    if b & 0x3b:
-        r.badz(p, 6, b & 0x3b)
+    p = r.p; q = p + 6
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3f; r.p = q
+    if b & 0x3b: r.badz(p, 6, b & 0x3b)
     v_free_service = ((b >> 2) & 0x1) == 1
     it = -1; al = 0
     return ServiceType(service_id=v_service_id, free_service=v_free_service)
 
 def _e_ServiceType(w: Writer, o: ServiceType) -> None:
     f_service_id = o.service_id
-    if f_service_id is None:
-        raise ExiEncodeError("ServiceType: missing required service_id")
+    if f_service_id is None: raise ExiEncodeError("ServiceType: missing required service_id")
     w.bits(0, 2)
     w.uint(f_service_id)
-    w.bits(0, 1)
     f_free_service = o.free_service
-    if f_free_service is None:
-        raise ExiEncodeError("ServiceType: missing required free_service")
-    w.bits((1 if f_free_service else 0) << 2, 5)
+    if f_free_service is None: raise ExiEncodeError("ServiceType: missing required free_service")
+    w.bits(((1 if f_free_service else 0) << 2), 6)
 
 def _d_SessionSetupReqType(r: Reader) -> SessionSetupReqType:
     rv = r.v; rn = r.n
     v_header = None
     v_evccid = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = None
+    v1_time_stamp = None
+    v1_signature = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
-    v_header = _d_MessageHeaderType(r)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    v1_session_id = r.binary()
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    it = 1; al = 0
+    v1_time_stamp = r.uintb(18446744073709551615)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P17[e]
+    if it == 2:
+        v1_signature = _d_SignatureType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 1; al = 0
     v_evccid = r.string()
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = -1; al = 0
     return SessionSetupReqType(header=v_header, evccid=v_evccid)
 
 def _e_SessionSetupReqType(w: Writer, o: SessionSetupReqType) -> None:
     f_header = o.header
-    if f_header is None:
-        raise ExiEncodeError("SessionSetupReqType: missing required header")
+    if f_header is None: raise ExiEncodeError("SessionSetupReqType: missing required header")
+    f1_session_id = f_header.session_id
+    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
+    w.bits(0, 3)
+    w.binary(f1_session_id)
+    f1_time_stamp = f_header.time_stamp
+    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
+    w.bits(0, 3)
+    w.uint(f1_time_stamp)
+    s1 = 2
     w.bits(0, 1)
-    _e_MessageHeaderType(w, f_header)
+    f1_signature = f_header.signature
+    if f1_signature is not None:
+        w.bits(0, 2)
+        _e_SignatureType(w, f1_signature)
+        s1 = 3
+    c1 = _C20[s1]
     f_evccid = o.evccid
-    if f_evccid is None:
-        raise ExiEncodeError("SessionSetupReqType: missing required evccid")
-    w.bits(0, 2)
+    if f_evccid is None: raise ExiEncodeError("SessionSetupReqType: missing required evccid")
+    w.bits(((c1[0]) << 2), c1[1] + 2)
     w.string(f_evccid)
     w.bits(0, 2)
 
@@ -8357,55 +8455,73 @@ def _d_SessionSetupResType(r: Reader) -> SessionSetupResType:
     v_header = None
     v_response_code = None
     v_evseid = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = None
+    v1_time_stamp = None
+    v1_signature = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
-    v_header = _d_MessageHeaderType(r)
-    p = r.p
-    q = p + 11
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7ff
-    r.p = q
-    if b & 0x607:
-        r.badz(p, 11, b & 0x607)
+    v1_session_id = r.binary()
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    it = 1; al = 0
+    v1_time_stamp = r.uintb(18446744073709551615)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P17[e]
+    if it == 2:
+        v1_signature = _d_SignatureType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
+    p = r.p; q = p + 11
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7ff; r.p = q
+    if b & 0x607: r.badz(p, 11, b & 0x607)
     k = (b >> 3) & 0x3f
-    if k >= 40:
-        r.bad(p + 2, 'enumeration index out of range')
-    v_response_code = _K20[k]
+    if k >= 40: r.bad(p + 2, 'enum index')
+    v_response_code = _K22[k]
     it = 2; al = 0
     v_evseid = r.string()
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = -1; al = 0
     return SessionSetupResType(header=v_header, response_code=v_response_code, evseid=v_evseid)
 
 def _e_SessionSetupResType(w: Writer, o: SessionSetupResType) -> None:
     f_header = o.header
-    if f_header is None:
-        raise ExiEncodeError("SessionSetupResType: missing required header")
+    if f_header is None: raise ExiEncodeError("SessionSetupResType: missing required header")
+    f1_session_id = f_header.session_id
+    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
+    w.bits(0, 3)
+    w.binary(f1_session_id)
+    f1_time_stamp = f_header.time_stamp
+    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
+    w.bits(0, 3)
+    w.uint(f1_time_stamp)
+    s1 = 2
     w.bits(0, 1)
-    _e_MessageHeaderType(w, f_header)
+    f1_signature = f_header.signature
+    if f1_signature is not None:
+        w.bits(0, 2)
+        _e_SignatureType(w, f1_signature)
+        s1 = 3
+    c1 = _C20[s1]
     f_response_code = o.response_code
-    if f_response_code is None:
-        raise ExiEncodeError("SessionSetupResType: missing required response_code")
-    w.bits((_K22[f_response_code]) << 1, 9)
+    if f_response_code is None: raise ExiEncodeError("SessionSetupResType: missing required response_code")
     f_evseid = o.evseid
-    if f_evseid is None:
-        raise ExiEncodeError("SessionSetupResType: missing required evseid")
-    w.bits(0, 2)
+    if f_evseid is None: raise ExiEncodeError("SessionSetupResType: missing required evseid")
+    w.bits(((c1[0]) << 11) | ((_K24[f_response_code]) << 3), c1[1] + 11)
     w.string(f_evseid)
     w.bits(0, 2)
 
@@ -8415,86 +8531,86 @@ def _d_SessionStopReqType(r: Reader) -> SessionStopReqType:
     v_charging_session = None
     v_ev_termination_code = None
     v_ev_termination_explanation = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = None
+    v1_time_stamp = None
+    v1_signature = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
-    v_header = _d_MessageHeaderType(r)
-    p = r.p
-    q = p + 7
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7f
-    r.p = q
-    if b & 0x64:
-        r.badz(p, 7, b & 0x64)
-    k = (b >> 3) & 0x3
-    if k >= 3:
-        r.bad(p + 2, 'enumeration index out of range')
-    v_charging_session = _K171[k]
+    v1_session_id = r.binary()
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    it = 1; al = 0
+    v1_time_stamp = r.uintb(18446744073709551615)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
-    if e >= 3:
-        r.bad_code(p + 5, e, 3)
-    it, al = _P63[e]
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P17[e]
     if it == 2:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        v1_signature = _d_SignatureType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
+    p = r.p; q = p + 7
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7f; r.p = q
+    if b & 0x64: r.badz(p, 7, b & 0x64)
+    k = (b >> 3) & 0x3
+    if k >= 3: r.bad(p + 2, 'enum index')
+    v_charging_session = _K174[k]
+    e = b & 0x3
+    if e >= 3: r.bad_code(p + 5, e, 3)
+    it, al = _P73[e]
+    if it == 2:
+        r.zero(1, 'expected characters')
         v_ev_termination_code = r.string()
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
-        if b & 0x4:
-            r.badz(p, 3, b & 0x4)
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 1, e, 2)
-        it, al = _P64[e]
+        if e >= 2: r.bad_code(p + 1, e, 2)
+        it, al = _P74[e]
     if it == 3:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected characters')
         v_ev_termination_explanation = r.string()
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        if b & 0x3:
-            r.badz(p, 2, b & 0x3)
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
         it = -1; al = 0
     return SessionStopReqType(header=v_header, charging_session=v_charging_session, ev_termination_code=v_ev_termination_code, ev_termination_explanation=v_ev_termination_explanation)
 
 def _e_SessionStopReqType(w: Writer, o: SessionStopReqType) -> None:
     f_header = o.header
-    if f_header is None:
-        raise ExiEncodeError("SessionStopReqType: missing required header")
+    if f_header is None: raise ExiEncodeError("SessionStopReqType: missing required header")
+    f1_session_id = f_header.session_id
+    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
+    w.bits(0, 3)
+    w.binary(f1_session_id)
+    f1_time_stamp = f_header.time_stamp
+    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
+    w.bits(0, 3)
+    w.uint(f1_time_stamp)
+    s1 = 2
     w.bits(0, 1)
-    _e_MessageHeaderType(w, f_header)
+    f1_signature = f_header.signature
+    if f1_signature is not None:
+        w.bits(0, 2)
+        _e_SignatureType(w, f1_signature)
+        s1 = 3
+    c1 = _C20[s1]
     f_charging_session = o.charging_session
-    if f_charging_session is None:
-        raise ExiEncodeError("SessionStopReqType: missing required charging_session")
-    w.bits((_K172[f_charging_session]) << 1, 5)
+    if f_charging_session is None: raise ExiEncodeError("SessionStopReqType: missing required charging_session")
     s = 2
+    w.bits(((c1[0]) << 5) | ((_K175[f_charging_session]) << 1), c1[1] + 5)
     f_ev_termination_code = o.ev_termination_code
     if f_ev_termination_code is not None:
         w.bits(0, 3)
@@ -8503,122 +8619,110 @@ def _e_SessionStopReqType(w: Writer, o: SessionStopReqType) -> None:
         s = 3
     f_ev_termination_explanation = o.ev_termination_explanation
     if f_ev_termination_explanation is not None:
-        c = _C125[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c2 = _C93[s]
+        w.bits(((c2[0]) << 1), c2[1] + 1)
         w.string(f_ev_termination_explanation)
         w.bits(0, 1)
         s = 4
-    c = _C126[s]
-    w.bits(c[0], c[1])
+    c3 = _C94[s]
+    w.bits((c3[0]), c3[1])
 
 def _d_SessionStopResType(r: Reader) -> SessionStopResType:
     rv = r.v; rn = r.n
     v_header = None
     v_response_code = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = None
+    v1_time_stamp = None
+    v1_signature = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
-    v_header = _d_MessageHeaderType(r)
-    p = r.p
-    q = p + 10
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3ff
-    r.p = q
-    if b & 0x303:
-        r.badz(p, 10, b & 0x303)
+    v1_session_id = r.binary()
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    it = 1; al = 0
+    v1_time_stamp = r.uintb(18446744073709551615)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P17[e]
+    if it == 2:
+        v1_signature = _d_SignatureType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
+    p = r.p; q = p + 10
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3ff; r.p = q
+    if b & 0x303: r.badz(p, 10, b & 0x303)
     k = (b >> 2) & 0x3f
-    if k >= 40:
-        r.bad(p + 2, 'enumeration index out of range')
-    v_response_code = _K20[k]
+    if k >= 40: r.bad(p + 2, 'enum index')
+    v_response_code = _K22[k]
     it = -1; al = 0
     return SessionStopResType(header=v_header, response_code=v_response_code)
 
 def _e_SessionStopResType(w: Writer, o: SessionStopResType) -> None:
     f_header = o.header
-    if f_header is None:
-        raise ExiEncodeError("SessionStopResType: missing required header")
+    if f_header is None: raise ExiEncodeError("SessionStopResType: missing required header")
+    f1_session_id = f_header.session_id
+    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
+    w.bits(0, 3)
+    w.binary(f1_session_id)
+    f1_time_stamp = f_header.time_stamp
+    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
+    w.bits(0, 3)
+    w.uint(f1_time_stamp)
+    s1 = 2
     w.bits(0, 1)
-    _e_MessageHeaderType(w, f_header)
+    f1_signature = f_header.signature
+    if f1_signature is not None:
+        w.bits(0, 2)
+        _e_SignatureType(w, f1_signature)
+        s1 = 3
+    c1 = _C20[s1]
     f_response_code = o.response_code
-    if f_response_code is None:
-        raise ExiEncodeError("SessionStopResType: missing required response_code")
-    w.bits((_K22[f_response_code]) << 2, 10)
+    if f_response_code is None: raise ExiEncodeError("SessionStopResType: missing required response_code")
+    w.bits(((c1[0]) << 10) | ((_K24[f_response_code]) << 2), c1[1] + 10)
 
 def _d_SignatureMethodType(r: Reader) -> SignatureMethodType:
     rv = r.v; rn = r.n
     v_algorithm = None
     v_hmac_output_length = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected next item')
     it = 0; al = 0
     v_algorithm = r.string()
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    e = b & 0x7
-    if e >= 3:
-        r.bad_code(p + 0, e, 3)
-    it, al = _P156[e]
+    it, al = _P102[r.code(3, 3)]
     if it == 1:
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        if b & 0x2:
-            r.badz(p, 2, b & 0x2)
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x2: r.badz(p, 2, b & 0x2)
         sg = (b & 0x1) == 1
         v_hmac_output_length = -r.uint() - 1 if sg else r.uint()
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
-        if b & 0x4:
-            r.badz(p, 3, b & 0x4)
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 1, e, 2)
-        it, al = _P102[e]
+        if e >= 2: r.bad_code(p + 1, e, 2)
+        it, al = _P17[e]
     n = 0
     while it == 2:
         r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P102[e]
+        it, al = _P17[r.code(2, 2)]
     return SignatureMethodType(algorithm=v_algorithm, hmac_output_length=v_hmac_output_length)
 
 def _e_SignatureMethodType(w: Writer, o: SignatureMethodType) -> None:
     f_algorithm = o.algorithm
-    if f_algorithm is None:
-        raise ExiEncodeError("SignatureMethodType: missing required algorithm")
+    if f_algorithm is None: raise ExiEncodeError("SignatureMethodType: missing required algorithm")
     w.bits(0, 1)
     w.string(f_algorithm)
     s = 1
@@ -8628,49 +8732,23 @@ def _e_SignatureMethodType(w: Writer, o: SignatureMethodType) -> None:
         w.uint(-f_hmac_output_length - 1 if f_hmac_output_length < 0 else f_hmac_output_length)
         w.bits(0, 1)
         s = 2
-    c = _C173[s]
-    w.bits(c[0], c[1])
+    c1 = _C176[s]
+    w.bits((c1[0]), c1[1])
 
 def _d_SignaturePropertiesType(r: Reader) -> SignaturePropertiesType:
-    rv = r.v; rn = r.n
     v_id = None
     v_signature_property = []
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
-    it, al = _P0[e]
+    it, al = _P0[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected next item')
         it = 1; al = 0
     n = 0
     while it == 1:
         t = _d_SignaturePropertyType(r)
         v_signature_property.append(t)
         n += 1
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P28[e]
+        it, al = _P28[r.code(2, 2)]
     return SignaturePropertiesType(id=v_id, signature_property=v_signature_property)
 
 def _e_SignaturePropertiesType(w: Writer, o: SignaturePropertiesType) -> None:
@@ -8682,8 +8760,8 @@ def _e_SignaturePropertiesType(w: Writer, o: SignaturePropertiesType) -> None:
         s = 1
     n = 0
     for x in o.signature_property:
-        c = _C101[s]
-        w.bits(c[0], c[1])
+        c1 = _C116[s]
+        w.bits((c1[0]), c1[1])
         _e_SignaturePropertyType(w, x)
         n += 1
         s = 2
@@ -8692,55 +8770,20 @@ def _e_SignaturePropertiesType(w: Writer, o: SignaturePropertiesType) -> None:
     w.bits(1, 2)
 
 def _d_SignaturePropertyType(r: Reader) -> SignaturePropertyType:
-    rv = r.v; rn = r.n
     v_id = None
     v_target = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
-    it, al = _P0[e]
+    it, al = _P0[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected next item')
         it = 1; al = 0
     v_target = r.string()
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 1:
-        r.bad_code(p + 0, e, 1)
-    it, al = _P174[e]
+    it, al = _P177[r.code(2, 1)]
     n = 0
     while it == 2:
         r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P102[e]
+        it, al = _P17[r.code(2, 2)]
     return SignaturePropertyType(id=v_id, target=v_target)
 
 def _e_SignaturePropertyType(w: Writer, o: SignaturePropertyType) -> None:
@@ -8751,10 +8794,9 @@ def _e_SignaturePropertyType(w: Writer, o: SignaturePropertyType) -> None:
         w.string(f_id)
         s = 1
     f_target = o.target
-    if f_target is None:
-        raise ExiEncodeError("SignaturePropertyType: missing required target")
-    c = _C175[s]
-    w.bits(c[0], c[1])
+    if f_target is None: raise ExiEncodeError("SignaturePropertyType: missing required target")
+    c1 = _C178[s]
+    w.bits((c1[0]), c1[1])
     w.string(f_target)
     s = 2
     raise ExiEncodeError("SignaturePropertyType: required wildcard content")
@@ -8766,75 +8808,43 @@ def _d_SignatureType(r: Reader) -> SignatureType:
     v_signature_value = None
     v_key_info = None
     v_object = []
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
-    it, al = _P0[e]
+    it, al = _P0[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected next item')
         it = 1; al = 0
     v_signed_info = _d_SignedInfoType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 2; al = 0
-    v_signature_value = _d_SignatureValueType(r)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
+    v1_id = None
+    v1_value = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
-    if e >= 3:
-        r.bad_code(p + 0, e, 3)
-    it, al = _P34[e]
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P0[e]
+    if it == 0:
+        v1_id = r.string()
+        r.zero(1, 'expected next item')
+        it = 1; al = 0
+    v1_value = r.binary()
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 3: r.bad_code(p + 1, e, 3)
+    it, al = _P40[e]
+    v_signature_value = SignatureValueType(id=v1_id, value=v1_value)
     if it == 3:
         v_key_info = _d_KeyInfoType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P29[e]
+        it, al = _P31[r.code(2, 2)]
     n = 0
     while it == 4:
         t = _d_ObjectType(r)
         v_object.append(t)
         n += 1
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P29[e]
+        it, al = _P31[r.code(2, 2)]
     return SignatureType(id=v_id, signed_info=v_signed_info, signature_value=v_signature_value, key_info=v_key_info, object=v_object)
 
 def _e_SignatureType(w: Writer, o: SignatureType) -> None:
@@ -8845,18 +8855,28 @@ def _e_SignatureType(w: Writer, o: SignatureType) -> None:
         w.string(f_id)
         s = 1
     f_signed_info = o.signed_info
-    if f_signed_info is None:
-        raise ExiEncodeError("SignatureType: missing required signed_info")
-    c = _C176[s]
-    w.bits(c[0], c[1])
+    if f_signed_info is None: raise ExiEncodeError("SignatureType: missing required signed_info")
+    c1 = _C179[s]
+    w.bits((c1[0]), c1[1])
     _e_SignedInfoType(w, f_signed_info)
     s = 2
     f_signature_value = o.signature_value
-    if f_signature_value is None:
-        raise ExiEncodeError("SignatureType: missing required signature_value")
+    if f_signature_value is None: raise ExiEncodeError("SignatureType: missing required signature_value")
+    s1 = 0
     w.bits(0, 1)
-    _e_SignatureValueType(w, f_signature_value)
+    f1_id = f_signature_value.id
+    if f1_id is not None:
+        w.bits(0, 2)
+        w.string(f1_id)
+        s1 = 1
+    f1_value = f_signature_value.value
+    if f1_value is None: raise ExiEncodeError("SignatureValueType: missing required value")
+    c2 = _C180[s1]
+    w.bits((c2[0]), c2[1])
+    w.binary(f1_value)
+    s1 = 2
     s = 3
+    w.bits(0, 1)
     f_key_info = o.key_info
     if f_key_info is not None:
         w.bits(0, 2)
@@ -8864,48 +8884,24 @@ def _e_SignatureType(w: Writer, o: SignatureType) -> None:
         s = 4
     n = 0
     for x in o.object:
-        c = _C177[s]
-        w.bits(c[0], c[1])
+        c3 = _C181[s]
+        w.bits((c3[0]), c3[1])
         _e_ObjectType(w, x)
         n += 1
         s = 5
-    c = _C178[s]
-    w.bits(c[0], c[1])
+    c4 = _C182[s]
+    w.bits((c4[0]), c4[1])
 
 def _d_SignatureValueType(r: Reader) -> SignatureValueType:
-    rv = r.v; rn = r.n
     v_id = None
     v_value = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
-    it, al = _P0[e]
+    it, al = _P0[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected next item')
         it = 1; al = 0
     v_value = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return SignatureValueType(id=v_id, value=v_value)
 
@@ -8917,10 +8913,9 @@ def _e_SignatureValueType(w: Writer, o: SignatureValueType) -> None:
         w.string(f_id)
         s = 1
     f_value = o.value
-    if f_value is None:
-        raise ExiEncodeError("SignatureValueType: missing required value")
-    c = _C179[s]
-    w.bits(c[0], c[1])
+    if f_value is None: raise ExiEncodeError("SignatureValueType: missing required value")
+    c1 = _C180[s]
+    w.bits((c1[0]), c1[1])
     w.binary(f_value)
     s = 2
     w.bits(0, 1)
@@ -8930,134 +8925,69 @@ def _d_SignedCertificateChainType(r: Reader) -> SignedCertificateChainType:
     v_id = None
     v_certificate = None
     v_sub_certificates = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected next item')
     it = 0; al = 0
     v_id = r.string()
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 1; al = 0
     v_certificate = r.binary()
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x4:
-        r.badz(p, 3, b & 0x4)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 1, e, 2)
-    it, al = _P102[e]
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P17[e]
     if it == 2:
         v_sub_certificates = _d_SubCertificatesType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected end of element')
         it = -1; al = 0
     return SignedCertificateChainType(id=v_id, certificate=v_certificate, sub_certificates=v_sub_certificates)
 
 def _e_SignedCertificateChainType(w: Writer, o: SignedCertificateChainType) -> None:
     f_id = o.id
-    if f_id is None:
-        raise ExiEncodeError("SignedCertificateChainType: missing required id")
+    if f_id is None: raise ExiEncodeError("SignedCertificateChainType: missing required id")
     w.bits(0, 1)
     w.string(f_id)
     f_certificate = o.certificate
-    if f_certificate is None:
-        raise ExiEncodeError("SignedCertificateChainType: missing required certificate")
+    if f_certificate is None: raise ExiEncodeError("SignedCertificateChainType: missing required certificate")
     w.bits(0, 2)
     w.binary(f_certificate)
-    w.bits(0, 1)
     s = 2
+    w.bits(0, 1)
     f_sub_certificates = o.sub_certificates
     if f_sub_certificates is not None:
         w.bits(0, 2)
         _e_SubCertificatesType(w, f_sub_certificates)
         s = 3
-    c = _C86[s]
-    w.bits(c[0], c[1])
+    c1 = _C20[s]
+    w.bits((c1[0]), c1[1])
 
 def _d_SignedInfoType(r: Reader) -> SignedInfoType:
-    rv = r.v; rn = r.n
     v_id = None
     v_canonicalization_method = None
     v_signature_method = None
     v_reference = []
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
-    it, al = _P0[e]
+    it, al = _P0[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected next item')
         it = 1; al = 0
     v_canonicalization_method = _d_CanonicalizationMethodType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected next item')
     it = 2; al = 0
     v_signature_method = _d_SignatureMethodType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected next item')
     it = 3; al = 0
     n = 0
     while it == 3:
         t = _d_ReferenceType(r)
         v_reference.append(t)
         n += 1
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P64[e]
+        it, al = _P74[r.code(2, 2)]
     return SignedInfoType(id=v_id, canonicalization_method=v_canonicalization_method, signature_method=v_signature_method, reference=v_reference)
 
 def _e_SignedInfoType(w: Writer, o: SignedInfoType) -> None:
@@ -9068,22 +8998,20 @@ def _e_SignedInfoType(w: Writer, o: SignedInfoType) -> None:
         w.string(f_id)
         s = 1
     f_canonicalization_method = o.canonicalization_method
-    if f_canonicalization_method is None:
-        raise ExiEncodeError("SignedInfoType: missing required canonicalization_method")
-    c = _C60[s]
-    w.bits(c[0], c[1])
+    if f_canonicalization_method is None: raise ExiEncodeError("SignedInfoType: missing required canonicalization_method")
+    c1 = _C70[s]
+    w.bits((c1[0]), c1[1])
     _e_CanonicalizationMethodType(w, f_canonicalization_method)
     s = 2
     f_signature_method = o.signature_method
-    if f_signature_method is None:
-        raise ExiEncodeError("SignedInfoType: missing required signature_method")
+    if f_signature_method is None: raise ExiEncodeError("SignedInfoType: missing required signature_method")
     w.bits(0, 1)
     _e_SignatureMethodType(w, f_signature_method)
     s = 3
     n = 0
     for x in o.reference:
-        c = _C180[s]
-        w.bits(c[0], c[1])
+        c2 = _C183[s]
+        w.bits((c2[0]), c2[1])
         _e_ReferenceType(w, x)
         n += 1
         s = 4
@@ -9100,137 +9028,78 @@ def _d_SignedInstallationDataType(r: Reader) -> SignedInstallationDataType:
     v_secp521_encrypted_private_key = None
     v_x448_encrypted_private_key = None
     v_tpm_encrypted_private_key = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected next item')
     it = 0; al = 0
     v_id = r.string()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_certificate = None
+    v1_sub_certificates = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    it = 0; al = 0
+    v1_certificate = r.binary()
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 1; al = 0
-    v_contract_certificate_chain = _d_ContractCertificateChainType(r)
-    p = r.p
-    q = p + 6
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3f
-    r.p = q
-    if b & 0x37:
-        r.badz(p, 6, b & 0x37)
+    v1_sub_certificates = _d_SubCertificatesType(r)
+    p = r.p; q = p + 7
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7f; r.p = q
+    if b & 0x77: r.badz(p, 7, b & 0x77)
     k = (b >> 3) & 0x1
-    v_ecdh_curve = _K181[k]
+    v_ecdh_curve = _K33[k]
+    v_contract_certificate_chain = ContractCertificateChainType(certificate=v1_certificate, sub_certificates=v1_sub_certificates)
     it = 3; al = 0
     v_dh_public_key = r.binary()
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x4:
-        r.badz(p, 3, b & 0x4)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
-    if e >= 3:
-        r.bad_code(p + 1, e, 3)
-    it, al = _P182[e]
+    if e >= 3: r.bad_code(p + 1, e, 3)
+    it, al = _P34[e]
     if al == 0:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected characters')
         v_secp521_encrypted_private_key = r.binary()
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected end of element')
     elif al == 1:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected characters')
         v_x448_encrypted_private_key = r.binary()
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected end of element')
     elif al == 2:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected characters')
         v_tpm_encrypted_private_key = r.binary()
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected end of element')
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return SignedInstallationDataType(id=v_id, contract_certificate_chain=v_contract_certificate_chain, ecdh_curve=v_ecdh_curve, dh_public_key=v_dh_public_key, secp521_encrypted_private_key=v_secp521_encrypted_private_key, x448_encrypted_private_key=v_x448_encrypted_private_key, tpm_encrypted_private_key=v_tpm_encrypted_private_key)
 
 def _e_SignedInstallationDataType(w: Writer, o: SignedInstallationDataType) -> None:
     f_id = o.id
-    if f_id is None:
-        raise ExiEncodeError("SignedInstallationDataType: missing required id")
+    if f_id is None: raise ExiEncodeError("SignedInstallationDataType: missing required id")
     w.bits(0, 1)
     w.string(f_id)
     f_contract_certificate_chain = o.contract_certificate_chain
-    if f_contract_certificate_chain is None:
-        raise ExiEncodeError("SignedInstallationDataType: missing required contract_certificate_chain")
-    w.bits(0, 1)
-    _e_ContractCertificateChainType(w, f_contract_certificate_chain)
-    f_ecdh_curve = o.ecdh_curve
-    if f_ecdh_curve is None:
-        raise ExiEncodeError("SignedInstallationDataType: missing required ecdh_curve")
-    w.bits((_K183[f_ecdh_curve]) << 1, 4)
-    f_dh_public_key = o.dh_public_key
-    if f_dh_public_key is None:
-        raise ExiEncodeError("SignedInstallationDataType: missing required dh_public_key")
+    if f_contract_certificate_chain is None: raise ExiEncodeError("SignedInstallationDataType: missing required contract_certificate_chain")
+    f1_certificate = f_contract_certificate_chain.certificate
+    if f1_certificate is None: raise ExiEncodeError("ContractCertificateChainType: missing required certificate")
+    w.bits(0, 3)
+    w.binary(f1_certificate)
+    f1_sub_certificates = f_contract_certificate_chain.sub_certificates
+    if f1_sub_certificates is None: raise ExiEncodeError("ContractCertificateChainType: missing required sub_certificates")
     w.bits(0, 2)
+    _e_SubCertificatesType(w, f1_sub_certificates)
+    f_ecdh_curve = o.ecdh_curve
+    if f_ecdh_curve is None: raise ExiEncodeError("SignedInstallationDataType: missing required ecdh_curve")
+    f_dh_public_key = o.dh_public_key
+    if f_dh_public_key is None: raise ExiEncodeError("SignedInstallationDataType: missing required dh_public_key")
+    w.bits(((_K35[f_ecdh_curve]) << 3), 7)
     w.binary(f_dh_public_key)
-    w.bits(0, 1)
     s = 4
+    w.bits(0, 1)
     f_secp521_encrypted_private_key = o.secp521_encrypted_private_key
     f_x448_encrypted_private_key = o.x448_encrypted_private_key
     f_tpm_encrypted_private_key = o.tpm_encrypted_private_key
@@ -9261,89 +9130,59 @@ def _d_SignedMeteringDataType(r: Reader) -> SignedMeteringDataType:
     v_receipt = None
     v_dynamic_smdt_control_mode = None
     v_scheduled_smdt_control_mode = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected next item')
     it = 0; al = 0
     v_id = r.string()
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 1; al = 0
     v_session_id = r.binary()
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 2; al = 0
     v_meter_info = _d_MeterInfoType(r)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 3:
-        r.bad_code(p + 0, e, 3)
-    it, al = _P160[e]
+    it, al = _P127[r.code(2, 3)]
     if it == 3:
         v_receipt = _d_ReceiptType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P25[e]
+        it, al = _P27[r.code(2, 2)]
     if al == 0:
-        v_dynamic_smdt_control_mode = _d_Dynamic_SMDTControlModeType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+        v_dynamic_smdt_control_mode = Dynamic_SMDTControlModeType()
     elif al == 1:
-        v_scheduled_smdt_control_mode = _d_Scheduled_SMDTControlModeType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+        v2_selected_schedule_tuple_id = None
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
+        it = 0; al = 0
+        v2_selected_schedule_tuple_id = r.uintb(4294967295)
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
+        it = -1; al = 0
+        v_scheduled_smdt_control_mode = Scheduled_SMDTControlModeType(selected_schedule_tuple_id=v2_selected_schedule_tuple_id)
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return SignedMeteringDataType(id=v_id, session_id=v_session_id, meter_info=v_meter_info, receipt=v_receipt, dynamic_smdt_control_mode=v_dynamic_smdt_control_mode, scheduled_smdt_control_mode=v_scheduled_smdt_control_mode)
 
 def _e_SignedMeteringDataType(w: Writer, o: SignedMeteringDataType) -> None:
     f_id = o.id
-    if f_id is None:
-        raise ExiEncodeError("SignedMeteringDataType: missing required id")
+    if f_id is None: raise ExiEncodeError("SignedMeteringDataType: missing required id")
     w.bits(0, 1)
     w.string(f_id)
     f_session_id = o.session_id
-    if f_session_id is None:
-        raise ExiEncodeError("SignedMeteringDataType: missing required session_id")
+    if f_session_id is None: raise ExiEncodeError("SignedMeteringDataType: missing required session_id")
     w.bits(0, 2)
     w.binary(f_session_id)
-    w.bits(0, 1)
     f_meter_info = o.meter_info
-    if f_meter_info is None:
-        raise ExiEncodeError("SignedMeteringDataType: missing required meter_info")
-    w.bits(0, 1)
+    if f_meter_info is None: raise ExiEncodeError("SignedMeteringDataType: missing required meter_info")
+    w.bits(0, 2)
     _e_MeterInfoType(w, f_meter_info)
     s = 3
     f_receipt = o.receipt
@@ -9354,72 +9193,36 @@ def _e_SignedMeteringDataType(w: Writer, o: SignedMeteringDataType) -> None:
     f_dynamic_smdt_control_mode = o.dynamic_smdt_control_mode
     f_scheduled_smdt_control_mode = o.scheduled_smdt_control_mode
     if f_dynamic_smdt_control_mode is not None:
-        c = _C122[s]
-        w.bits(c[0], c[1])
-        _e_Dynamic_SMDTControlModeType(w, f_dynamic_smdt_control_mode)
+        c1 = _C128[s]
+        w.bits(((c1[0]) << 1), c1[1] + 1)
         s = 5
     elif f_scheduled_smdt_control_mode is not None:
-        c = _C161[s]
-        w.bits(c[0], c[1])
-        _e_Scheduled_SMDTControlModeType(w, f_scheduled_smdt_control_mode)
+        c2 = _C129[s]
+        f2_selected_schedule_tuple_id = f_scheduled_smdt_control_mode.selected_schedule_tuple_id
+        if f2_selected_schedule_tuple_id is None: raise ExiEncodeError("Scheduled_SMDTControlModeType: missing required selected_schedule_tuple_id")
+        w.bits(((c2[0]) << 2), c2[1] + 2)
+        w.uint(f2_selected_schedule_tuple_id)
+        w.bits(0, 2)
         s = 5
     else:
         raise ExiEncodeError("SignedMeteringDataType: missing required dynamic_smdt_control_mode/scheduled_smdt_control_mode")
     w.bits(0, 1)
 
 def _d_SubCertificatesType(r: Reader) -> SubCertificatesType:
-    rv = r.v; rn = r.n
     v_certificate = []
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected next item')
     it = 0; al = 0
     n = 0
     while it == 0:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected characters')
         t = r.binary()
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected end of element')
         v_certificate.append(t)
         n += 1
         if n < 3:
-            p = r.p
-            q = p + 2
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x3
-            r.p = q
-            e = b & 0x3
-            if e >= 2:
-                r.bad_code(p + 0, e, 2)
-            it, al = _P14[e]
+            it, al = _P14[r.code(2, 2)]
         else:
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected end of element')
             it = -1; al = 0
     return SubCertificatesType(certificate=v_certificate)
 
@@ -9427,71 +9230,32 @@ def _e_SubCertificatesType(w: Writer, o: SubCertificatesType) -> None:
     s = 0
     n = 0
     for x in o.certificate:
-        c = _C15[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c1 = _C15[s]
+        w.bits(((c1[0]) << 1), c1[1] + 1)
         w.binary(x)
         w.bits(0, 1)
         n += 1
         s = 1 if n < 3 else 2
     if n < 1 or n > 3:
         raise ExiEncodeError(f"SubCertificatesType: {n} items of certificate (allowed 1..3)")
-    c = _C16[s]
-    w.bits(c[0], c[1])
+    c2 = _C16[s]
+    w.bits((c2[0]), c2[1])
 
 def _d_SupportedProvidersListType(r: Reader) -> SupportedProvidersListType:
-    rv = r.v; rn = r.n
     v_provider_id = []
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected next item')
     it = 0; al = 0
     n = 0
     while it == 0:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected characters')
         t = r.string()
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected end of element')
         v_provider_id.append(t)
         n += 1
         if n < 128:
-            p = r.p
-            q = p + 2
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x3
-            r.p = q
-            e = b & 0x3
-            if e >= 2:
-                r.bad_code(p + 0, e, 2)
-            it, al = _P14[e]
+            it, al = _P14[r.code(2, 2)]
         else:
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected end of element')
             it = -1; al = 0
     return SupportedProvidersListType(provider_id=v_provider_id)
 
@@ -9499,78 +9263,54 @@ def _e_SupportedProvidersListType(w: Writer, o: SupportedProvidersListType) -> N
     s = 0
     n = 0
     for x in o.provider_id:
-        c = _C15[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c1 = _C15[s]
+        w.bits(((c1[0]) << 1), c1[1] + 1)
         w.string(x)
         w.bits(0, 1)
         n += 1
         s = 1 if n < 128 else 2
     if n < 1 or n > 128:
         raise ExiEncodeError(f"SupportedProvidersListType: {n} items of provider_id (allowed 1..128)")
-    c = _C16[s]
-    w.bits(c[0], c[1])
+    c2 = _C16[s]
+    w.bits((c2[0]), c2[1])
 
 def _d_TargetPositionType(r: Reader) -> TargetPositionType:
     rv = r.v; rn = r.n
     v_target_offset_x = None
     v_target_offset_y = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_target_offset_x = r.uintb(65535)
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x7:
-        r.badz(p, 3, b & 0x7)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v_target_offset_y = r.uintb(65535)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = -1; al = 0
     return TargetPositionType(target_offset_x=v_target_offset_x, target_offset_y=v_target_offset_y)
 
 def _e_TargetPositionType(w: Writer, o: TargetPositionType) -> None:
     f_target_offset_x = o.target_offset_x
-    if f_target_offset_x is None:
-        raise ExiEncodeError("TargetPositionType: missing required target_offset_x")
+    if f_target_offset_x is None: raise ExiEncodeError("TargetPositionType: missing required target_offset_x")
     w.bits(0, 2)
     w.uint(f_target_offset_x)
-    w.bits(0, 1)
     f_target_offset_y = o.target_offset_y
-    if f_target_offset_y is None:
-        raise ExiEncodeError("TargetPositionType: missing required target_offset_y")
-    w.bits(0, 2)
+    if f_target_offset_y is None: raise ExiEncodeError("TargetPositionType: missing required target_offset_y")
+    w.bits(0, 3)
     w.uint(f_target_offset_y)
     w.bits(0, 2)
 
 def _d_TaxRuleListType(r: Reader) -> TaxRuleListType:
-    rv = r.v; rn = r.n
     v_tax_rule = []
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected next item')
     it = 0; al = 0
     n = 0
     while it == 0:
@@ -9578,25 +9318,9 @@ def _d_TaxRuleListType(r: Reader) -> TaxRuleListType:
         v_tax_rule.append(t)
         n += 1
         if n < 10:
-            p = r.p
-            q = p + 2
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x3
-            r.p = q
-            e = b & 0x3
-            if e >= 2:
-                r.bad_code(p + 0, e, 2)
-            it, al = _P14[e]
+            it, al = _P14[r.code(2, 2)]
         else:
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected end of element')
             it = -1; al = 0
     return TaxRuleListType(tax_rule=v_tax_rule)
 
@@ -9604,15 +9328,15 @@ def _e_TaxRuleListType(w: Writer, o: TaxRuleListType) -> None:
     s = 0
     n = 0
     for x in o.tax_rule:
-        c = _C15[s]
-        w.bits(c[0], c[1])
+        c1 = _C15[s]
+        w.bits((c1[0]), c1[1])
         _e_TaxRuleType(w, x)
         n += 1
         s = 1 if n < 10 else 2
     if n < 1 or n > 10:
         raise ExiEncodeError(f"TaxRuleListType: {n} items of tax_rule (allowed 1..10)")
-    c = _C16[s]
-    w.bits(c[0], c[1])
+    c2 = _C16[s]
+    w.bits((c2[0]), c2[1])
 
 def _d_TaxRuleType(r: Reader) -> TaxRuleType:
     rv = r.v; rn = r.n
@@ -9624,77 +9348,58 @@ def _d_TaxRuleType(r: Reader) -> TaxRuleType:
     v_applies_to_parking_fee = None
     v_applies_to_overstay_fee = None
     v_applies_minimum_maximum_cost = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_tax_rule_id = r.uintb(4294967295)
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x4:
-        r.badz(p, 3, b & 0x4)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 1, e, 2)
-    it, al = _P31[e]
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P36[e]
     if it == 1:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected characters')
         v_tax_rule_name = r.string()
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        if b & 0x3:
-            r.badz(p, 2, b & 0x3)
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 2; al = 0
-    v_tax_rate = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
+    v1_exponent = None
+    v1_value = None
+    p = r.p; q = p + 14
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3fff; r.p = q
+    if b & 0x300e: r.badz(p, 14, b & 0x300e)
+    v1_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    it = 1; al = 0
+    v1_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v1_value <= 32767:
+        r.fail('integer out of range')
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0xc: r.badz(p, 4, b & 0xc)
     e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
+    if e >= 2: r.bad_code(p + 2, e, 2)
     it, al = _P1[e]
+    v_tax_rate = RationalNumberType(exponent=v1_exponent, value=v1_value)
     if it == 3:
-        p = r.p
-        q = p + 4
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0xf
-        r.p = q
-        if b & 0xb:
-            r.badz(p, 4, b & 0xb)
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xb: r.badz(p, 4, b & 0xb)
         v_tax_included_in_price = ((b >> 2) & 0x1) == 1
         it = 4; al = 0
-    p = r.p
-    q = p + 16
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xffff
-    r.p = q
-    if b & 0xbbbb:
-        r.badz(p, 16, b & 0xbbbb)
+    p = r.p; q = p + 16
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xffff; r.p = q
+    if b & 0xbbbb: r.badz(p, 16, b & 0xbbbb)
     v_applies_to_energy_fee = ((b >> 14) & 0x1) == 1
     v_applies_to_parking_fee = ((b >> 10) & 0x1) == 1
     v_applies_to_overstay_fee = ((b >> 6) & 0x1) == 1
@@ -9704,12 +9409,11 @@ def _d_TaxRuleType(r: Reader) -> TaxRuleType:
 
 def _e_TaxRuleType(w: Writer, o: TaxRuleType) -> None:
     f_tax_rule_id = o.tax_rule_id
-    if f_tax_rule_id is None:
-        raise ExiEncodeError("TaxRuleType: missing required tax_rule_id")
+    if f_tax_rule_id is None: raise ExiEncodeError("TaxRuleType: missing required tax_rule_id")
     w.bits(0, 2)
     w.uint(f_tax_rule_id)
-    w.bits(0, 1)
     s = 1
+    w.bits(0, 1)
     f_tax_rule_name = o.tax_rule_name
     if f_tax_rule_name is not None:
         w.bits(0, 3)
@@ -9717,151 +9421,92 @@ def _e_TaxRuleType(w: Writer, o: TaxRuleType) -> None:
         w.bits(0, 1)
         s = 2
     f_tax_rate = o.tax_rate
-    if f_tax_rate is None:
-        raise ExiEncodeError("TaxRuleType: missing required tax_rate")
-    c = _C184[s]
-    w.bits(c[0], c[1])
-    _e_RationalNumberType(w, f_tax_rate)
+    if f_tax_rate is None: raise ExiEncodeError("TaxRuleType: missing required tax_rate")
+    c1 = _C184[s]
+    f1_exponent = f_tax_rate.exponent
+    if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f1_exponent <= 127:
+        raise ExiEncodeError(f"value {f1_exponent!r} outside [-128, 127]")
+    f1_value = f_tax_rate.value
+    if f1_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f1_value <= 32767:
+        raise ExiEncodeError(f"value {f1_value!r} outside [-32768, 32767]")
+    w.bits(((c1[0]) << 14) | ((f1_exponent + 128) << 4) | (1 if f1_value < 0 else 0), c1[1] + 14)
+    w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
     s = 3
     s = 3
+    w.bits(0, 2)
     f_tax_included_in_price = o.tax_included_in_price
     if f_tax_included_in_price is not None:
-        w.bits((1 if f_tax_included_in_price else 0) << 1, 5)
+        w.bits(((1 if f_tax_included_in_price else 0) << 1), 5)
         s = 4
     f_applies_to_energy_fee = o.applies_to_energy_fee
-    if f_applies_to_energy_fee is None:
-        raise ExiEncodeError("TaxRuleType: missing required applies_to_energy_fee")
-    c = _C185[s]
-    w.bits(c[0], c[1])
-    w.bits((1 if f_applies_to_energy_fee else 0) << 1, 3)
+    if f_applies_to_energy_fee is None: raise ExiEncodeError("TaxRuleType: missing required applies_to_energy_fee")
+    c2 = _C185[s]
     s = 5
     f_applies_to_parking_fee = o.applies_to_parking_fee
-    if f_applies_to_parking_fee is None:
-        raise ExiEncodeError("TaxRuleType: missing required applies_to_parking_fee")
-    w.bits((1 if f_applies_to_parking_fee else 0) << 1, 4)
+    if f_applies_to_parking_fee is None: raise ExiEncodeError("TaxRuleType: missing required applies_to_parking_fee")
     f_applies_to_overstay_fee = o.applies_to_overstay_fee
-    if f_applies_to_overstay_fee is None:
-        raise ExiEncodeError("TaxRuleType: missing required applies_to_overstay_fee")
-    w.bits((1 if f_applies_to_overstay_fee else 0) << 1, 4)
+    if f_applies_to_overstay_fee is None: raise ExiEncodeError("TaxRuleType: missing required applies_to_overstay_fee")
     f_applies_minimum_maximum_cost = o.applies_minimum_maximum_cost
-    if f_applies_minimum_maximum_cost is None:
-        raise ExiEncodeError("TaxRuleType: missing required applies_minimum_maximum_cost")
-    w.bits((1 if f_applies_minimum_maximum_cost else 0) << 2, 5)
+    if f_applies_minimum_maximum_cost is None: raise ExiEncodeError("TaxRuleType: missing required applies_minimum_maximum_cost")
+    w.bits(((c2[0]) << 16) | ((1 if f_applies_to_energy_fee else 0) << 14) | ((1 if f_applies_to_parking_fee else 0) << 10) | ((1 if f_applies_to_overstay_fee else 0) << 6) | ((1 if f_applies_minimum_maximum_cost else 0) << 2), c2[1] + 16)
 
 def _d_TransformType(r: Reader) -> TransformType:
-    rv = r.v; rn = r.n
     v_algorithm = None
     v_x_path = []
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected next item')
     it = 0; al = 0
     v_algorithm = r.string()
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    e = b & 0x7
-    if e >= 3:
-        r.bad_code(p + 0, e, 3)
-    it, al = _P186[e]
+    it, al = _P186[r.code(3, 3)]
     n = 0
     while it == 1:
         if al == 0:
             r.fail("wildcard (undeclared) element content is not supported")
         elif al == 1:
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected characters')
             t = r.string()
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected end of element')
             v_x_path.append(t)
         n += 1
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
-        e = b & 0x7
-        if e >= 3:
-            r.bad_code(p + 0, e, 3)
-        it, al = _P186[e]
+        it, al = _P186[r.code(3, 3)]
     return TransformType(algorithm=v_algorithm, x_path=v_x_path)
 
 def _e_TransformType(w: Writer, o: TransformType) -> None:
     f_algorithm = o.algorithm
-    if f_algorithm is None:
-        raise ExiEncodeError("TransformType: missing required algorithm")
+    if f_algorithm is None: raise ExiEncodeError("TransformType: missing required algorithm")
     w.bits(0, 1)
     w.string(f_algorithm)
     s = 1
     n = 0
     for x in o.x_path:
-        c = _C187[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c1 = _C187[s]
+        w.bits(((c1[0]) << 1), c1[1] + 1)
         w.string(x)
         w.bits(0, 1)
         n += 1
         s = 2
-    c = _C188[s]
-    w.bits(c[0], c[1])
+    c2 = _C188[s]
+    w.bits((c2[0]), c2[1])
 
 def _d_TransformsType(r: Reader) -> TransformsType:
-    rv = r.v; rn = r.n
     v_transform = []
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected next item')
     it = 0; al = 0
     n = 0
     while it == 0:
         t = _d_TransformType(r)
         v_transform.append(t)
         n += 1
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P14[e]
+        it, al = _P14[r.code(2, 2)]
     return TransformsType(transform=v_transform)
 
 def _e_TransformsType(w: Writer, o: TransformsType) -> None:
     s = 0
     n = 0
     for x in o.transform:
-        c = _C189[s]
-        w.bits(c[0], c[1])
+        c1 = _C189[s]
+        w.bits((c1[0]), c1[1])
         _e_TransformType(w, x)
         n += 1
         s = 1
@@ -9872,106 +9517,176 @@ def _e_TransformsType(w: Writer, o: TransformsType) -> None:
 def _d_V2GMessageType(r: Reader) -> V2GMessageType:
     rv = r.v; rn = r.n
     v_header = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = None
+    v1_time_stamp = None
+    v1_signature = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
-    v_header = _d_MessageHeaderType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = r.binary()
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    it = 1; al = 0
+    v1_time_stamp = r.uintb(18446744073709551615)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P17[e]
+    if it == 2:
+        v1_signature = _d_SignatureType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return V2GMessageType(header=v_header)
 
 def _e_V2GMessageType(w: Writer, o: V2GMessageType) -> None:
     f_header = o.header
-    if f_header is None:
-        raise ExiEncodeError("V2GMessageType: missing required header")
+    if f_header is None: raise ExiEncodeError("V2GMessageType: missing required header")
+    f1_session_id = f_header.session_id
+    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
+    w.bits(0, 3)
+    w.binary(f1_session_id)
+    f1_time_stamp = f_header.time_stamp
+    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
+    w.bits(0, 3)
+    w.uint(f1_time_stamp)
+    s1 = 2
     w.bits(0, 1)
-    _e_MessageHeaderType(w, f_header)
-    w.bits(0, 1)
+    f1_signature = f_header.signature
+    if f1_signature is not None:
+        w.bits(0, 2)
+        _e_SignatureType(w, f1_signature)
+        s1 = 3
+    c1 = _C20[s1]
+    w.bits(((c1[0]) << 1), c1[1] + 1)
 
 def _d_V2GRequestType(r: Reader) -> V2GRequestType:
     rv = r.v; rn = r.n
     v_header = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = None
+    v1_time_stamp = None
+    v1_signature = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
-    v_header = _d_MessageHeaderType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = r.binary()
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    it = 1; al = 0
+    v1_time_stamp = r.uintb(18446744073709551615)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P17[e]
+    if it == 2:
+        v1_signature = _d_SignatureType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return V2GRequestType(header=v_header)
 
 def _e_V2GRequestType(w: Writer, o: V2GRequestType) -> None:
     f_header = o.header
-    if f_header is None:
-        raise ExiEncodeError("V2GRequestType: missing required header")
+    if f_header is None: raise ExiEncodeError("V2GRequestType: missing required header")
+    f1_session_id = f_header.session_id
+    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
+    w.bits(0, 3)
+    w.binary(f1_session_id)
+    f1_time_stamp = f_header.time_stamp
+    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
+    w.bits(0, 3)
+    w.uint(f1_time_stamp)
+    s1 = 2
     w.bits(0, 1)
-    _e_MessageHeaderType(w, f_header)
-    w.bits(0, 1)
+    f1_signature = f_header.signature
+    if f1_signature is not None:
+        w.bits(0, 2)
+        _e_SignatureType(w, f1_signature)
+        s1 = 3
+    c1 = _C20[s1]
+    w.bits(((c1[0]) << 1), c1[1] + 1)
 
 def _d_V2GResponseType(r: Reader) -> V2GResponseType:
     rv = r.v; rn = r.n
     v_header = None
     v_response_code = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = None
+    v1_time_stamp = None
+    v1_signature = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
-    v_header = _d_MessageHeaderType(r)
-    p = r.p
-    q = p + 10
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3ff
-    r.p = q
-    if b & 0x303:
-        r.badz(p, 10, b & 0x303)
+    v1_session_id = r.binary()
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    it = 1; al = 0
+    v1_time_stamp = r.uintb(18446744073709551615)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P17[e]
+    if it == 2:
+        v1_signature = _d_SignatureType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
+    p = r.p; q = p + 10
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3ff; r.p = q
+    if b & 0x303: r.badz(p, 10, b & 0x303)
     k = (b >> 2) & 0x3f
-    if k >= 40:
-        r.bad(p + 2, 'enumeration index out of range')
-    v_response_code = _K20[k]
+    if k >= 40: r.bad(p + 2, 'enum index')
+    v_response_code = _K22[k]
     it = -1; al = 0
     return V2GResponseType(header=v_header, response_code=v_response_code)
 
 def _e_V2GResponseType(w: Writer, o: V2GResponseType) -> None:
     f_header = o.header
-    if f_header is None:
-        raise ExiEncodeError("V2GResponseType: missing required header")
+    if f_header is None: raise ExiEncodeError("V2GResponseType: missing required header")
+    f1_session_id = f_header.session_id
+    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
+    w.bits(0, 3)
+    w.binary(f1_session_id)
+    f1_time_stamp = f_header.time_stamp
+    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
+    w.bits(0, 3)
+    w.uint(f1_time_stamp)
+    s1 = 2
     w.bits(0, 1)
-    _e_MessageHeaderType(w, f_header)
+    f1_signature = f_header.signature
+    if f1_signature is not None:
+        w.bits(0, 2)
+        _e_SignatureType(w, f1_signature)
+        s1 = 3
+    c1 = _C20[s1]
     f_response_code = o.response_code
-    if f_response_code is None:
-        raise ExiEncodeError("V2GResponseType: missing required response_code")
-    w.bits((_K22[f_response_code]) << 2, 10)
+    if f_response_code is None: raise ExiEncodeError("V2GResponseType: missing required response_code")
+    w.bits(((c1[0]) << 10) | ((_K24[f_response_code]) << 2), c1[1] + 10)
 
 def _d_VehicleCheckInReqType(r: Reader) -> VehicleCheckInReqType:
     rv = r.v; rn = r.n
@@ -9981,125 +9696,119 @@ def _d_VehicleCheckInReqType(r: Reader) -> VehicleCheckInReqType:
     v_vehicle_frame = None
     v_device_offset = None
     v_vehicle_travel = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = None
+    v1_time_stamp = None
+    v1_signature = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
-    v_header = _d_MessageHeaderType(r)
-    p = r.p
-    q = p + 13
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1fff
-    r.p = q
-    if b & 0x19c8:
-        r.badz(p, 13, b & 0x19c8)
+    v1_session_id = r.binary()
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    it = 1; al = 0
+    v1_time_stamp = r.uintb(18446744073709551615)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P17[e]
+    if it == 2:
+        v1_signature = _d_SignatureType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
+    p = r.p; q = p + 13
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1fff; r.p = q
+    if b & 0x19c8: r.badz(p, 13, b & 0x19c8)
     k = (b >> 9) & 0x3
-    if k >= 3:
-        r.bad(p + 2, 'enumeration index out of range')
+    if k >= 3: r.bad(p + 2, 'enum index')
     v_ev_check_in_status = _K190[k]
     k = (b >> 4) & 0x3
-    if k >= 3:
-        r.bad(p + 7, 'enumeration index out of range')
+    if k >= 3: r.bad(p + 7, 'enum index')
     v_parking_method = _K191[k]
     e = b & 0x7
-    if e >= 4:
-        r.bad_code(p + 10, e, 4)
-    it, al = _P140[e]
+    if e >= 4: r.bad_code(p + 10, e, 4)
+    it, al = _P152[e]
     if it == 3:
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        if b & 0x2:
-            r.badz(p, 2, b & 0x2)
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x2: r.badz(p, 2, b & 0x2)
         sg = (b & 0x1) == 1
         v_vehicle_frame = -r.uintb(32767) - 1 if sg else r.uintb(32767)
         if not -32768 <= v_vehicle_frame <= 32767:
             r.fail('integer out of range')
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
-        if b & 0x4:
-            r.badz(p, 3, b & 0x4)
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
-        if e >= 3:
-            r.bad_code(p + 1, e, 3)
-        it, al = _P141[e]
+        if e >= 3: r.bad_code(p + 1, e, 3)
+        it, al = _P153[e]
     if it == 4:
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        if b & 0x2:
-            r.badz(p, 2, b & 0x2)
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x2: r.badz(p, 2, b & 0x2)
         sg = (b & 0x1) == 1
         v_device_offset = -r.uintb(32767) - 1 if sg else r.uintb(32767)
         if not -32768 <= v_device_offset <= 32767:
             r.fail('integer out of range')
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
-        if b & 0x4:
-            r.badz(p, 3, b & 0x4)
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 1, e, 2)
-        it, al = _P142[e]
+        if e >= 2: r.bad_code(p + 1, e, 2)
+        it, al = _P154[e]
     if it == 5:
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        if b & 0x2:
-            r.badz(p, 2, b & 0x2)
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x2: r.badz(p, 2, b & 0x2)
         sg = (b & 0x1) == 1
         v_vehicle_travel = -r.uintb(32767) - 1 if sg else r.uintb(32767)
         if not -32768 <= v_vehicle_travel <= 32767:
             r.fail('integer out of range')
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        if b & 0x3:
-            r.badz(p, 2, b & 0x3)
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
         it = -1; al = 0
     return VehicleCheckInReqType(header=v_header, ev_check_in_status=v_ev_check_in_status, parking_method=v_parking_method, vehicle_frame=v_vehicle_frame, device_offset=v_device_offset, vehicle_travel=v_vehicle_travel)
 
 def _e_VehicleCheckInReqType(w: Writer, o: VehicleCheckInReqType) -> None:
     f_header = o.header
-    if f_header is None:
-        raise ExiEncodeError("VehicleCheckInReqType: missing required header")
+    if f_header is None: raise ExiEncodeError("VehicleCheckInReqType: missing required header")
+    f1_session_id = f_header.session_id
+    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
+    w.bits(0, 3)
+    w.binary(f1_session_id)
+    f1_time_stamp = f_header.time_stamp
+    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
+    w.bits(0, 3)
+    w.uint(f1_time_stamp)
+    s1 = 2
     w.bits(0, 1)
-    _e_MessageHeaderType(w, f_header)
+    f1_signature = f_header.signature
+    if f1_signature is not None:
+        w.bits(0, 2)
+        _e_SignatureType(w, f1_signature)
+        s1 = 3
+    c1 = _C20[s1]
     f_ev_check_in_status = o.ev_check_in_status
-    if f_ev_check_in_status is None:
-        raise ExiEncodeError("VehicleCheckInReqType: missing required ev_check_in_status")
-    w.bits((_K192[f_ev_check_in_status]) << 1, 5)
+    if f_ev_check_in_status is None: raise ExiEncodeError("VehicleCheckInReqType: missing required ev_check_in_status")
     f_parking_method = o.parking_method
-    if f_parking_method is None:
-        raise ExiEncodeError("VehicleCheckInReqType: missing required parking_method")
-    w.bits((_K193[f_parking_method]) << 1, 5)
+    if f_parking_method is None: raise ExiEncodeError("VehicleCheckInReqType: missing required parking_method")
     s = 3
+    w.bits(((c1[0]) << 10) | ((_K192[f_ev_check_in_status]) << 6) | ((_K193[f_parking_method]) << 1), c1[1] + 10)
     f_vehicle_frame = o.vehicle_frame
     if f_vehicle_frame is not None:
         if not -32768 <= f_vehicle_frame <= 32767:
@@ -10110,26 +9819,24 @@ def _e_VehicleCheckInReqType(w: Writer, o: VehicleCheckInReqType) -> None:
         s = 4
     f_device_offset = o.device_offset
     if f_device_offset is not None:
-        c = _C194[s]
-        w.bits(c[0], c[1])
+        c2 = _C194[s]
         if not -32768 <= f_device_offset <= 32767:
             raise ExiEncodeError(f"value {f_device_offset!r} outside [-32768, 32767]")
-        w.bits((1 if f_device_offset < 0 else 0), 2)
+        w.bits(((c2[0]) << 2) | (1 if f_device_offset < 0 else 0), c2[1] + 2)
         w.uint(-f_device_offset - 1 if f_device_offset < 0 else f_device_offset)
         w.bits(0, 1)
         s = 5
     f_vehicle_travel = o.vehicle_travel
     if f_vehicle_travel is not None:
-        c = _C195[s]
-        w.bits(c[0], c[1])
+        c3 = _C195[s]
         if not -32768 <= f_vehicle_travel <= 32767:
             raise ExiEncodeError(f"value {f_vehicle_travel!r} outside [-32768, 32767]")
-        w.bits((1 if f_vehicle_travel < 0 else 0), 2)
+        w.bits(((c3[0]) << 2) | (1 if f_vehicle_travel < 0 else 0), c3[1] + 2)
         w.uint(-f_vehicle_travel - 1 if f_vehicle_travel < 0 else f_vehicle_travel)
         w.bits(0, 1)
         s = 6
-    c = _C196[s]
-    w.bits(c[0], c[1])
+    c4 = _C196[s]
+    w.bits((c4[0]), c4[1])
 
 def _d_VehicleCheckInResType(r: Reader) -> VehicleCheckInResType:
     rv = r.v; rn = r.n
@@ -10138,117 +9845,114 @@ def _d_VehicleCheckInResType(r: Reader) -> VehicleCheckInResType:
     v_parking_space = None
     v_device_location = None
     v_target_distance = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = None
+    v1_time_stamp = None
+    v1_signature = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
-    v_header = _d_MessageHeaderType(r)
-    p = r.p
-    q = p + 12
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xfff
-    r.p = q
-    if b & 0xc08:
-        r.badz(p, 12, b & 0xc08)
-    k = (b >> 4) & 0x3f
-    if k >= 40:
-        r.bad(p + 2, 'enumeration index out of range')
-    v_response_code = _K20[k]
-    e = b & 0x7
-    if e >= 4:
-        r.bad_code(p + 9, e, 4)
-    it, al = _P33[e]
+    v1_session_id = r.binary()
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    it = 1; al = 0
+    v1_time_stamp = r.uintb(18446744073709551615)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P17[e]
     if it == 2:
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        if b & 0x2:
-            r.badz(p, 2, b & 0x2)
+        v1_signature = _d_SignatureType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
+    p = r.p; q = p + 12
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xfff; r.p = q
+    if b & 0xc08: r.badz(p, 12, b & 0xc08)
+    k = (b >> 4) & 0x3f
+    if k >= 40: r.bad(p + 2, 'enum index')
+    v_response_code = _K22[k]
+    e = b & 0x7
+    if e >= 4: r.bad_code(p + 9, e, 4)
+    it, al = _P38[e]
+    if it == 2:
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x2: r.badz(p, 2, b & 0x2)
         sg = (b & 0x1) == 1
         v_parking_space = -r.uintb(32767) - 1 if sg else r.uintb(32767)
         if not -32768 <= v_parking_space <= 32767:
             r.fail('integer out of range')
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
-        if b & 0x4:
-            r.badz(p, 3, b & 0x4)
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
-        if e >= 3:
-            r.bad_code(p + 1, e, 3)
-        it, al = _P34[e]
+        if e >= 3: r.bad_code(p + 1, e, 3)
+        it, al = _P40[e]
     if it == 3:
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        if b & 0x2:
-            r.badz(p, 2, b & 0x2)
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x2: r.badz(p, 2, b & 0x2)
         sg = (b & 0x1) == 1
         v_device_location = -r.uintb(32767) - 1 if sg else r.uintb(32767)
         if not -32768 <= v_device_location <= 32767:
             r.fail('integer out of range')
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
-        if b & 0x4:
-            r.badz(p, 3, b & 0x4)
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 1, e, 2)
-        it, al = _P29[e]
+        if e >= 2: r.bad_code(p + 1, e, 2)
+        it, al = _P31[e]
     if it == 4:
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        if b & 0x2:
-            r.badz(p, 2, b & 0x2)
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x2: r.badz(p, 2, b & 0x2)
         sg = (b & 0x1) == 1
         v_target_distance = -r.uintb(32767) - 1 if sg else r.uintb(32767)
         if not -32768 <= v_target_distance <= 32767:
             r.fail('integer out of range')
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        if b & 0x3:
-            r.badz(p, 2, b & 0x3)
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
         it = -1; al = 0
     return VehicleCheckInResType(header=v_header, response_code=v_response_code, parking_space=v_parking_space, device_location=v_device_location, target_distance=v_target_distance)
 
 def _e_VehicleCheckInResType(w: Writer, o: VehicleCheckInResType) -> None:
     f_header = o.header
-    if f_header is None:
-        raise ExiEncodeError("VehicleCheckInResType: missing required header")
+    if f_header is None: raise ExiEncodeError("VehicleCheckInResType: missing required header")
+    f1_session_id = f_header.session_id
+    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
+    w.bits(0, 3)
+    w.binary(f1_session_id)
+    f1_time_stamp = f_header.time_stamp
+    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
+    w.bits(0, 3)
+    w.uint(f1_time_stamp)
+    s1 = 2
     w.bits(0, 1)
-    _e_MessageHeaderType(w, f_header)
+    f1_signature = f_header.signature
+    if f1_signature is not None:
+        w.bits(0, 2)
+        _e_SignatureType(w, f1_signature)
+        s1 = 3
+    c1 = _C20[s1]
     f_response_code = o.response_code
-    if f_response_code is None:
-        raise ExiEncodeError("VehicleCheckInResType: missing required response_code")
-    w.bits((_K22[f_response_code]) << 1, 9)
+    if f_response_code is None: raise ExiEncodeError("VehicleCheckInResType: missing required response_code")
     s = 2
+    w.bits(((c1[0]) << 9) | ((_K24[f_response_code]) << 1), c1[1] + 9)
     f_parking_space = o.parking_space
     if f_parking_space is not None:
         if not -32768 <= f_parking_space <= 32767:
@@ -10259,81 +9963,97 @@ def _e_VehicleCheckInResType(w: Writer, o: VehicleCheckInResType) -> None:
         s = 3
     f_device_location = o.device_location
     if f_device_location is not None:
-        c = _C35[s]
-        w.bits(c[0], c[1])
+        c2 = _C42[s]
         if not -32768 <= f_device_location <= 32767:
             raise ExiEncodeError(f"value {f_device_location!r} outside [-32768, 32767]")
-        w.bits((1 if f_device_location < 0 else 0), 2)
+        w.bits(((c2[0]) << 2) | (1 if f_device_location < 0 else 0), c2[1] + 2)
         w.uint(-f_device_location - 1 if f_device_location < 0 else f_device_location)
         w.bits(0, 1)
         s = 4
     f_target_distance = o.target_distance
     if f_target_distance is not None:
-        c = _C36[s]
-        w.bits(c[0], c[1])
+        c3 = _C43[s]
         if not -32768 <= f_target_distance <= 32767:
             raise ExiEncodeError(f"value {f_target_distance!r} outside [-32768, 32767]")
-        w.bits((1 if f_target_distance < 0 else 0), 2)
+        w.bits(((c3[0]) << 2) | (1 if f_target_distance < 0 else 0), c3[1] + 2)
         w.uint(-f_target_distance - 1 if f_target_distance < 0 else f_target_distance)
         w.bits(0, 1)
         s = 5
-    c = _C37[s]
-    w.bits(c[0], c[1])
+    c4 = _C44[s]
+    w.bits((c4[0]), c4[1])
 
 def _d_VehicleCheckOutReqType(r: Reader) -> VehicleCheckOutReqType:
     rv = r.v; rn = r.n
     v_header = None
     v_ev_check_out_status = None
     v_check_out_time = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = None
+    v1_time_stamp = None
+    v1_signature = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
-    v_header = _d_MessageHeaderType(r)
-    p = r.p
-    q = p + 7
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7f
-    r.p = q
-    if b & 0x67:
-        r.badz(p, 7, b & 0x67)
+    v1_session_id = r.binary()
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    it = 1; al = 0
+    v1_time_stamp = r.uintb(18446744073709551615)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P17[e]
+    if it == 2:
+        v1_signature = _d_SignatureType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
+    p = r.p; q = p + 7
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7f; r.p = q
+    if b & 0x67: r.badz(p, 7, b & 0x67)
     k = (b >> 3) & 0x3
-    if k >= 3:
-        r.bad(p + 2, 'enumeration index out of range')
+    if k >= 3: r.bad(p + 2, 'enum index')
     v_ev_check_out_status = _K197[k]
     it = 2; al = 0
     v_check_out_time = r.uintb(18446744073709551615)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = -1; al = 0
     return VehicleCheckOutReqType(header=v_header, ev_check_out_status=v_ev_check_out_status, check_out_time=v_check_out_time)
 
 def _e_VehicleCheckOutReqType(w: Writer, o: VehicleCheckOutReqType) -> None:
     f_header = o.header
-    if f_header is None:
-        raise ExiEncodeError("VehicleCheckOutReqType: missing required header")
+    if f_header is None: raise ExiEncodeError("VehicleCheckOutReqType: missing required header")
+    f1_session_id = f_header.session_id
+    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
+    w.bits(0, 3)
+    w.binary(f1_session_id)
+    f1_time_stamp = f_header.time_stamp
+    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
+    w.bits(0, 3)
+    w.uint(f1_time_stamp)
+    s1 = 2
     w.bits(0, 1)
-    _e_MessageHeaderType(w, f_header)
+    f1_signature = f_header.signature
+    if f1_signature is not None:
+        w.bits(0, 2)
+        _e_SignatureType(w, f1_signature)
+        s1 = 3
+    c1 = _C20[s1]
     f_ev_check_out_status = o.ev_check_out_status
-    if f_ev_check_out_status is None:
-        raise ExiEncodeError("VehicleCheckOutReqType: missing required ev_check_out_status")
-    w.bits((_K198[f_ev_check_out_status]) << 1, 5)
+    if f_ev_check_out_status is None: raise ExiEncodeError("VehicleCheckOutReqType: missing required ev_check_out_status")
     f_check_out_time = o.check_out_time
-    if f_check_out_time is None:
-        raise ExiEncodeError("VehicleCheckOutReqType: missing required check_out_time")
-    w.bits(0, 2)
+    if f_check_out_time is None: raise ExiEncodeError("VehicleCheckOutReqType: missing required check_out_time")
+    w.bits(((c1[0]) << 7) | ((_K198[f_ev_check_out_status]) << 3), c1[1] + 7)
     w.uint(f_check_out_time)
     w.bits(0, 2)
 
@@ -10342,28 +10062,40 @@ def _d_VehicleCheckOutResType(r: Reader) -> VehicleCheckOutResType:
     v_header = None
     v_response_code = None
     v_evse_check_out_status = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = None
+    v1_time_stamp = None
+    v1_signature = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
-    v_header = _d_MessageHeaderType(r)
-    p = r.p
-    q = p + 14
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3fff
-    r.p = q
-    if b & 0x303b:
-        r.badz(p, 14, b & 0x303b)
+    v1_session_id = r.binary()
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    it = 1; al = 0
+    v1_time_stamp = r.uintb(18446744073709551615)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P17[e]
+    if it == 2:
+        v1_signature = _d_SignatureType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
+    p = r.p; q = p + 14
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3fff; r.p = q
+    if b & 0x303b: r.badz(p, 14, b & 0x303b)
     k = (b >> 6) & 0x3f
-    if k >= 40:
-        r.bad(p + 2, 'enumeration index out of range')
-    v_response_code = _K20[k]
+    if k >= 40: r.bad(p + 2, 'enum index')
+    v_response_code = _K22[k]
     k = (b >> 2) & 0x1
     v_evse_check_out_status = _K199[k]
     it = -1; al = 0
@@ -10371,18 +10103,28 @@ def _d_VehicleCheckOutResType(r: Reader) -> VehicleCheckOutResType:
 
 def _e_VehicleCheckOutResType(w: Writer, o: VehicleCheckOutResType) -> None:
     f_header = o.header
-    if f_header is None:
-        raise ExiEncodeError("VehicleCheckOutResType: missing required header")
+    if f_header is None: raise ExiEncodeError("VehicleCheckOutResType: missing required header")
+    f1_session_id = f_header.session_id
+    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
+    w.bits(0, 3)
+    w.binary(f1_session_id)
+    f1_time_stamp = f_header.time_stamp
+    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
+    w.bits(0, 3)
+    w.uint(f1_time_stamp)
+    s1 = 2
     w.bits(0, 1)
-    _e_MessageHeaderType(w, f_header)
+    f1_signature = f_header.signature
+    if f1_signature is not None:
+        w.bits(0, 2)
+        _e_SignatureType(w, f1_signature)
+        s1 = 3
+    c1 = _C20[s1]
     f_response_code = o.response_code
-    if f_response_code is None:
-        raise ExiEncodeError("VehicleCheckOutResType: missing required response_code")
-    w.bits((_K22[f_response_code]) << 1, 9)
+    if f_response_code is None: raise ExiEncodeError("VehicleCheckOutResType: missing required response_code")
     f_evse_check_out_status = o.evse_check_out_status
-    if f_evse_check_out_status is None:
-        raise ExiEncodeError("VehicleCheckOutResType: missing required evse_check_out_status")
-    w.bits((_K200[f_evse_check_out_status]) << 2, 5)
+    if f_evse_check_out_status is None: raise ExiEncodeError("VehicleCheckOutResType: missing required evse_check_out_status")
+    w.bits(((c1[0]) << 14) | ((_K24[f_response_code]) << 6) | ((_K200[f_evse_check_out_status]) << 2), c1[1] + 14)
 
 def _d_X509DataType(r: Reader) -> X509DataType:
     rv = r.v; rn = r.n
@@ -10391,149 +10133,98 @@ def _d_X509DataType(r: Reader) -> X509DataType:
     v_x509_subject_name = []
     v_x509_certificate = []
     v_x509_crl = []
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    e = b & 0x7
-    if e >= 6:
-        r.bad_code(p + 0, e, 6)
-    it, al = _P201[e]
+    it, al = _P201[r.code(3, 6)]
     n = 0
     while it == 0:
         if al == 0:
-            t = _d_X509IssuerSerialType(r)
+            v1_x509_issuer_name = None
+            v1_x509_serial_number = None
+            p = r.p; q = p + 2
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x3; r.p = q
+            if b & 0x3: r.badz(p, 2, b & 0x3)
+            it = 0; al = 0
+            v1_x509_issuer_name = r.string()
+            p = r.p; q = p + 4
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0xf; r.p = q
+            if b & 0xe: r.badz(p, 4, b & 0xe)
+            sg = (b & 0x1) == 1
+            it = 1; al = 0
+            v1_x509_serial_number = -r.uint() - 1 if sg else r.uint()
+            p = r.p; q = p + 2
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x3; r.p = q
+            if b & 0x3: r.badz(p, 2, b & 0x3)
+            it = -1; al = 0
+            t = X509IssuerSerialType(x509_issuer_name=v1_x509_issuer_name, x509_serial_number=v1_x509_serial_number)
             v_x509_issuer_serial.append(t)
         elif al == 1:
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected characters')
             t = r.binary()
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected end of element')
             v_x509_ski.append(t)
         elif al == 2:
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected characters')
             t = r.string()
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected end of element')
             v_x509_subject_name.append(t)
         elif al == 3:
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected characters')
             t = r.binary()
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected end of element')
             v_x509_certificate.append(t)
         elif al == 4:
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected characters')
             t = r.binary()
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected end of element')
             v_x509_crl.append(t)
         elif al == 5:
             r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
-        e = b & 0x7
-        if e >= 7:
-            r.bad_code(p + 0, e, 7)
-        it, al = _P202[e]
+        it, al = _P202[r.code(3, 7)]
     return X509DataType(x509_issuer_serial=v_x509_issuer_serial, x509_ski=v_x509_ski, x509_subject_name=v_x509_subject_name, x509_certificate=v_x509_certificate, x509_crl=v_x509_crl)
 
 def _e_X509DataType(w: Writer, o: X509DataType) -> None:
     s = 0
     n = 0
     for x in o.x509_issuer_serial:
-        c = _C203[s]
-        w.bits(c[0], c[1])
-        _e_X509IssuerSerialType(w, x)
+        c1 = _C203[s]
+        f1_x509_issuer_name = x.x509_issuer_name
+        if f1_x509_issuer_name is None: raise ExiEncodeError("X509IssuerSerialType: missing required x509_issuer_name")
+        w.bits(((c1[0]) << 2), c1[1] + 2)
+        w.string(f1_x509_issuer_name)
+        f1_x509_serial_number = x.x509_serial_number
+        if f1_x509_serial_number is None: raise ExiEncodeError("X509IssuerSerialType: missing required x509_serial_number")
+        w.bits((1 if f1_x509_serial_number < 0 else 0), 4)
+        w.uint(-f1_x509_serial_number - 1 if f1_x509_serial_number < 0 else f1_x509_serial_number)
+        w.bits(0, 2)
         n += 1
         s = 1
     for x in o.x509_ski:
-        c = _C204[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c2 = _C204[s]
+        w.bits(((c2[0]) << 1), c2[1] + 1)
         w.binary(x)
         w.bits(0, 1)
         n += 1
         s = 1
     for x in o.x509_subject_name:
-        c = _C205[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c3 = _C205[s]
+        w.bits(((c3[0]) << 1), c3[1] + 1)
         w.string(x)
         w.bits(0, 1)
         n += 1
         s = 1
     for x in o.x509_certificate:
-        c = _C206[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c4 = _C206[s]
+        w.bits(((c4[0]) << 1), c4[1] + 1)
         w.binary(x)
         w.bits(0, 1)
         n += 1
         s = 1
     for x in o.x509_crl:
-        c = _C207[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c5 = _C207[s]
+        w.bits(((c5[0]) << 1), c5[1] + 1)
         w.binary(x)
         w.bits(0, 1)
         n += 1
@@ -10546,71 +10237,42 @@ def _d_X509IssuerSerialType(r: Reader) -> X509IssuerSerialType:
     rv = r.v; rn = r.n
     v_x509_issuer_name = None
     v_x509_serial_number = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_x509_issuer_name = r.string()
-    p = r.p
-    q = p + 4
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xf
-    r.p = q
-    if b & 0xe:
-        r.badz(p, 4, b & 0xe)
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0xe: r.badz(p, 4, b & 0xe)
     sg = (b & 0x1) == 1
     it = 1; al = 0
     v_x509_serial_number = -r.uint() - 1 if sg else r.uint()
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = -1; al = 0
     return X509IssuerSerialType(x509_issuer_name=v_x509_issuer_name, x509_serial_number=v_x509_serial_number)
 
 def _e_X509IssuerSerialType(w: Writer, o: X509IssuerSerialType) -> None:
     f_x509_issuer_name = o.x509_issuer_name
-    if f_x509_issuer_name is None:
-        raise ExiEncodeError("X509IssuerSerialType: missing required x509_issuer_name")
+    if f_x509_issuer_name is None: raise ExiEncodeError("X509IssuerSerialType: missing required x509_issuer_name")
     w.bits(0, 2)
     w.string(f_x509_issuer_name)
-    w.bits(0, 1)
     f_x509_serial_number = o.x509_serial_number
-    if f_x509_serial_number is None:
-        raise ExiEncodeError("X509IssuerSerialType: missing required x509_serial_number")
-    w.bits((1 if f_x509_serial_number < 0 else 0), 3)
+    if f_x509_serial_number is None: raise ExiEncodeError("X509IssuerSerialType: missing required x509_serial_number")
+    w.bits((1 if f_x509_serial_number < 0 else 0), 4)
     w.uint(-f_x509_serial_number - 1 if f_x509_serial_number < 0 else f_x509_serial_number)
     w.bits(0, 2)
 
 def _d_g_DigestValue(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_g_DigestValue(w: Writer, v) -> None:
@@ -10620,23 +10282,9 @@ def _e_g_DigestValue(w: Writer, v) -> None:
 
 def _d_g_KeyName(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.string()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_g_KeyName(w: Writer, v) -> None:
@@ -10646,23 +10294,9 @@ def _e_g_KeyName(w: Writer, v) -> None:
 
 def _d_g_MgmtData(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.string()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_g_MgmtData(w: Writer, v) -> None:
@@ -10672,23 +10306,9 @@ def _e_g_MgmtData(w: Writer, v) -> None:
 
 def _d_f_AckMaxDelay(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(65535)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_AckMaxDelay(w: Writer, v) -> None:
@@ -10698,121 +10318,83 @@ def _e_f_AckMaxDelay(w: Writer, v) -> None:
 
 def _d_f_AppliesMinimumMaximumCost(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x5:
-        r.badz(p, 3, b & 0x5)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_AppliesMinimumMaximumCost(w: Writer, v) -> None:
-    w.bits((1 if v else 0) << 1, 3)
+    w.bits(((1 if v else 0) << 1), 3)
 
 def _d_f_AppliesToEnergyFee(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x5:
-        r.badz(p, 3, b & 0x5)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_AppliesToEnergyFee(w: Writer, v) -> None:
-    w.bits((1 if v else 0) << 1, 3)
+    w.bits(((1 if v else 0) << 1), 3)
 
 def _d_f_AppliesToOverstayFee(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x5:
-        r.badz(p, 3, b & 0x5)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_AppliesToOverstayFee(w: Writer, v) -> None:
-    w.bits((1 if v else 0) << 1, 3)
+    w.bits(((1 if v else 0) << 1), 3)
 
 def _d_f_AppliesToParkingFee(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x5:
-        r.badz(p, 3, b & 0x5)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_AppliesToParkingFee(w: Writer, v) -> None:
-    w.bits((1 if v else 0) << 1, 3)
+    w.bits(((1 if v else 0) << 1), 3)
 
 def _d_f_AuthorizationServices(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x5:
-        r.badz(p, 3, b & 0x5)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x5: r.badz(p, 3, b & 0x5)
     k = (b >> 1) & 0x1
-    v = _K17[k]
+    v = _K18[k]
     return v
 
 def _e_f_AuthorizationServices(w: Writer, v) -> None:
-    w.bits((_K19[v]) << 1, 3)
+    w.bits(((_K21[v]) << 1), 3)
 
 def _d_f_BPT_ChannelSelection(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x5:
-        r.badz(p, 3, b & 0x5)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x5: r.badz(p, 3, b & 0x5)
     k = (b >> 1) & 0x1
-    v = _K120[k]
+    v = _K137[k]
     return v
 
 def _e_f_BPT_ChannelSelection(w: Writer, v) -> None:
-    w.bits((_K123[v]) << 1, 3)
+    w.bits(((_K139[v]) << 1), 3)
 
 def _d_f_BPT_DischargedEnergyReadingWh(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(18446744073709551615)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_BPT_DischargedEnergyReadingWh(w: Writer, v) -> None:
@@ -10822,23 +10404,9 @@ def _e_f_BPT_DischargedEnergyReadingWh(w: Writer, v) -> None:
 
 def _d_f_BPT_InductiveEnergyReadingVARh(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(18446744073709551615)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_BPT_InductiveEnergyReadingVARh(w: Writer, v) -> None:
@@ -10848,23 +10416,9 @@ def _e_f_BPT_InductiveEnergyReadingVARh(w: Writer, v) -> None:
 
 def _d_f_CapacitiveEnergyReadingVARh(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(18446744073709551615)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_CapacitiveEnergyReadingVARh(w: Writer, v) -> None:
@@ -10874,23 +10428,9 @@ def _e_f_CapacitiveEnergyReadingVARh(w: Writer, v) -> None:
 
 def _d_f_CarbonDioxideEmission(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(65535)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_CarbonDioxideEmission(w: Writer, v) -> None:
@@ -10900,23 +10440,9 @@ def _e_f_CarbonDioxideEmission(w: Writer, v) -> None:
 
 def _d_f_Certificate(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_Certificate(w: Writer, v) -> None:
@@ -10926,56 +10452,34 @@ def _e_f_Certificate(w: Writer, v) -> None:
 
 def _d_f_CertificateInstallationService(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x5:
-        r.badz(p, 3, b & 0x5)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_CertificateInstallationService(w: Writer, v) -> None:
-    w.bits((1 if v else 0) << 1, 3)
+    w.bits(((1 if v else 0) << 1), 3)
 
 def _d_f_ChargeProgress(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 4
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xf
-    r.p = q
-    if b & 0x9:
-        r.badz(p, 4, b & 0x9)
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0x9: r.badz(p, 4, b & 0x9)
     k = (b >> 1) & 0x3
-    v = _K119[k]
+    v = _K136[k]
     return v
 
 def _e_f_ChargeProgress(w: Writer, v) -> None:
-    w.bits((_K121[v]) << 1, 4)
+    w.bits(((_K138[v]) << 1), 4)
 
 def _d_f_ChargedEnergyReadingWh(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(18446744073709551615)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_ChargedEnergyReadingWh(w: Writer, v) -> None:
@@ -10985,58 +10489,35 @@ def _e_f_ChargedEnergyReadingWh(w: Writer, v) -> None:
 
 def _d_f_ChargingComplete(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x5:
-        r.badz(p, 3, b & 0x5)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_ChargingComplete(w: Writer, v) -> None:
-    w.bits((1 if v else 0) << 1, 3)
+    w.bits(((1 if v else 0) << 1), 3)
 
 def _d_f_ChargingSession(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 4
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xf
-    r.p = q
-    if b & 0x9:
-        r.badz(p, 4, b & 0x9)
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0x9: r.badz(p, 4, b & 0x9)
     k = (b >> 1) & 0x3
-    if k >= 3:
-        r.bad(p + 1, 'enumeration index out of range')
-    v = _K171[k]
+    if k >= 3: r.bad(p + 1, 'enum index')
+    v = _K174[k]
     return v
 
 def _e_f_ChargingSession(w: Writer, v) -> None:
-    w.bits((_K172[v]) << 1, 4)
+    w.bits(((_K175[v]) << 1), 4)
 
 def _d_f_CheckOutTime(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(18446744073709551615)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_CheckOutTime(w: Writer, v) -> None:
@@ -11046,23 +10527,9 @@ def _e_f_CheckOutTime(w: Writer, v) -> None:
 
 def _d_f_Currency(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.string()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_Currency(w: Writer, v) -> None:
@@ -11072,23 +10539,9 @@ def _e_f_Currency(w: Writer, v) -> None:
 
 def _d_f_DHPublicKey(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_DHPublicKey(w: Writer, v) -> None:
@@ -11098,23 +10551,9 @@ def _e_f_DHPublicKey(w: Writer, v) -> None:
 
 def _d_f_DepartureTime(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(4294967295)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_DepartureTime(w: Writer, v) -> None:
@@ -11124,23 +10563,9 @@ def _e_f_DepartureTime(w: Writer, v) -> None:
 
 def _d_f_DepartureTime(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(4294967295)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_DepartureTime(w: Writer, v) -> None:
@@ -11150,26 +10575,15 @@ def _e_f_DepartureTime(w: Writer, v) -> None:
 
 def _d_f_DeviceLocation(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x2:
-        r.badz(p, 2, b & 0x2)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
     v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
     if not -32768 <= v <= 32767:
         r.fail('integer out of range')
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_DeviceLocation(w: Writer, v) -> None:
@@ -11181,26 +10595,15 @@ def _e_f_DeviceLocation(w: Writer, v) -> None:
 
 def _d_f_DeviceOffset(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x2:
-        r.badz(p, 2, b & 0x2)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
     v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
     if not -32768 <= v <= 32767:
         r.fail('integer out of range')
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_DeviceOffset(w: Writer, v) -> None:
@@ -11212,23 +10615,9 @@ def _e_f_DeviceOffset(w: Writer, v) -> None:
 
 def _d_f_DigestValue(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_DigestValue(w: Writer, v) -> None:
@@ -11238,23 +10627,9 @@ def _e_f_DigestValue(w: Writer, v) -> None:
 
 def _d_f_Duration(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(4294967295)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_Duration(w: Writer, v) -> None:
@@ -11264,40 +10639,22 @@ def _e_f_Duration(w: Writer, v) -> None:
 
 def _d_f_ECDHCurve(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x5:
-        r.badz(p, 3, b & 0x5)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x5: r.badz(p, 3, b & 0x5)
     k = (b >> 1) & 0x1
-    v = _K181[k]
+    v = _K33[k]
     return v
 
 def _e_f_ECDHCurve(w: Writer, v) -> None:
-    w.bits((_K183[v]) << 1, 3)
+    w.bits(((_K35[v]) << 1), 3)
 
 def _d_f_EMAID(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.string()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_EMAID(w: Writer, v) -> None:
@@ -11307,23 +10664,9 @@ def _e_f_EMAID(w: Writer, v) -> None:
 
 def _d_f_EVCCID(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.string()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_EVCCID(w: Writer, v) -> None:
@@ -11333,97 +10676,64 @@ def _e_f_EVCCID(w: Writer, v) -> None:
 
 def _d_f_EVCheckInStatus(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 4
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xf
-    r.p = q
-    if b & 0x9:
-        r.badz(p, 4, b & 0x9)
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0x9: r.badz(p, 4, b & 0x9)
     k = (b >> 1) & 0x3
-    if k >= 3:
-        r.bad(p + 1, 'enumeration index out of range')
+    if k >= 3: r.bad(p + 1, 'enum index')
     v = _K190[k]
     return v
 
 def _e_f_EVCheckInStatus(w: Writer, v) -> None:
-    w.bits((_K192[v]) << 1, 4)
+    w.bits(((_K192[v]) << 1), 4)
 
 def _d_f_EVCheckOutStatus(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 4
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xf
-    r.p = q
-    if b & 0x9:
-        r.badz(p, 4, b & 0x9)
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0x9: r.badz(p, 4, b & 0x9)
     k = (b >> 1) & 0x3
-    if k >= 3:
-        r.bad(p + 1, 'enumeration index out of range')
+    if k >= 3: r.bad(p + 1, 'enum index')
     v = _K197[k]
     return v
 
 def _e_f_EVCheckOutStatus(w: Writer, v) -> None:
-    w.bits((_K198[v]) << 1, 4)
+    w.bits(((_K198[v]) << 1), 4)
 
 def _d_f_EVProcessing(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 4
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xf
-    r.p = q
-    if b & 0x9:
-        r.badz(p, 4, b & 0x9)
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0x9: r.badz(p, 4, b & 0x9)
     k = (b >> 1) & 0x3
-    if k >= 3:
-        r.bad(p + 1, 'enumeration index out of range')
-    v = _K21[k]
+    if k >= 3: r.bad(p + 1, 'enum index')
+    v = _K23[k]
     return v
 
 def _e_f_EVProcessing(w: Writer, v) -> None:
-    w.bits((_K23[v]) << 1, 4)
+    w.bits(((_K25[v]) << 1), 4)
 
 def _d_f_EVSECheckOutStatus(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x5:
-        r.badz(p, 3, b & 0x5)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x5: r.badz(p, 3, b & 0x5)
     k = (b >> 1) & 0x1
     v = _K199[k]
     return v
 
 def _e_f_EVSECheckOutStatus(w: Writer, v) -> None:
-    w.bits((_K200[v]) << 1, 3)
+    w.bits(((_K200[v]) << 1), 3)
 
 def _d_f_EVSEID(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.string()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_EVSEID(w: Writer, v) -> None:
@@ -11433,61 +10743,37 @@ def _e_f_EVSEID(w: Writer, v) -> None:
 
 def _d_f_EVSENotification(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 5
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1f
-    r.p = q
-    if b & 0x11:
-        r.badz(p, 5, b & 0x11)
+    p = r.p; q = p + 5
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1f; r.p = q
+    if b & 0x11: r.badz(p, 5, b & 0x11)
     k = (b >> 1) & 0x7
-    if k >= 6:
-        r.bad(p + 1, 'enumeration index out of range')
-    v = _K87[k]
+    if k >= 6: r.bad(p + 1, 'enum index')
+    v = _K39[k]
     return v
 
 def _e_f_EVSENotification(w: Writer, v) -> None:
-    w.bits((_K88[v]) << 1, 5)
+    w.bits(((_K41[v]) << 1), 5)
 
 def _d_f_EVSEProcessing(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 4
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xf
-    r.p = q
-    if b & 0x9:
-        r.badz(p, 4, b & 0x9)
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0x9: r.badz(p, 4, b & 0x9)
     k = (b >> 1) & 0x3
-    if k >= 3:
-        r.bad(p + 1, 'enumeration index out of range')
-    v = _K21[k]
+    if k >= 3: r.bad(p + 1, 'enum index')
+    v = _K23[k]
     return v
 
 def _e_f_EVSEProcessing(w: Writer, v) -> None:
-    w.bits((_K23[v]) << 1, 4)
+    w.bits(((_K25[v]) << 1), 4)
 
 def _d_f_EVTerminationCode(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.string()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_EVTerminationCode(w: Writer, v) -> None:
@@ -11497,23 +10783,9 @@ def _e_f_EVTerminationCode(w: Writer, v) -> None:
 
 def _d_f_EVTerminationExplanation(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.string()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_EVTerminationExplanation(w: Writer, v) -> None:
@@ -11523,23 +10795,9 @@ def _e_f_EVTerminationExplanation(w: Writer, v) -> None:
 
 def _d_f_Exponent(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_Exponent(w: Writer, v) -> None:
@@ -11549,57 +10807,35 @@ def _e_f_Exponent(w: Writer, v) -> None:
 
 def _d_f_Exponent(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 10
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3ff
-    r.p = q
-    if b & 0x201:
-        r.badz(p, 10, b & 0x201)
+    p = r.p; q = p + 10
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3ff; r.p = q
+    if b & 0x201: r.badz(p, 10, b & 0x201)
     v = ((b >> 1) & 0xff) - 128
     return v
 
 def _e_f_Exponent(w: Writer, v) -> None:
     if not -128 <= v <= 127:
         raise ExiEncodeError(f"value {v!r} outside [-128, 127]")
-    w.bits((v + 128) << 1, 10)
+    w.bits(((v + 128) << 1), 10)
 
 def _d_f_FreeService(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x5:
-        r.badz(p, 3, b & 0x5)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_FreeService(w: Writer, v) -> None:
-    w.bits((1 if v else 0) << 1, 3)
+    w.bits(((1 if v else 0) << 1), 3)
 
 def _d_f_G(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_G(w: Writer, v) -> None:
@@ -11609,23 +10845,9 @@ def _e_f_G(w: Writer, v) -> None:
 
 def _d_f_GenChallenge(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_GenChallenge(w: Writer, v) -> None:
@@ -11635,40 +10857,25 @@ def _e_f_GenChallenge(w: Writer, v) -> None:
 
 def _d_f_GoToPause(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x5:
-        r.badz(p, 3, b & 0x5)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_GoToPause(w: Writer, v) -> None:
-    w.bits((1 if v else 0) << 1, 3)
+    w.bits(((1 if v else 0) << 1), 3)
 
 def _d_f_HMACOutputLength(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x2:
-        r.badz(p, 2, b & 0x2)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
     v = -r.uint() - 1 if sg else r.uint()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_HMACOutputLength(w: Writer, v) -> None:
@@ -11678,39 +10885,21 @@ def _e_f_HMACOutputLength(w: Writer, v) -> None:
 
 def _d_f_InletHot(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x5:
-        r.badz(p, 3, b & 0x5)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_InletHot(w: Writer, v) -> None:
-    w.bits((1 if v else 0) << 1, 3)
+    w.bits(((1 if v else 0) << 1), 3)
 
 def _d_f_J(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_J(w: Writer, v) -> None:
@@ -11720,23 +10909,9 @@ def _e_f_J(w: Writer, v) -> None:
 
 def _d_f_KeyName(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.string()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_KeyName(w: Writer, v) -> None:
@@ -11746,23 +10921,9 @@ def _e_f_KeyName(w: Writer, v) -> None:
 
 def _d_f_Language(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.string()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_Language(w: Writer, v) -> None:
@@ -11772,81 +10933,53 @@ def _e_f_Language(w: Writer, v) -> None:
 
 def _d_f_MaximumContractCertificateChains(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 10
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3ff
-    r.p = q
-    if b & 0x201:
-        r.badz(p, 10, b & 0x201)
+    p = r.p; q = p + 10
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3ff; r.p = q
+    if b & 0x201: r.badz(p, 10, b & 0x201)
     v = ((b >> 1) & 0xff)
     return v
 
 def _e_f_MaximumContractCertificateChains(w: Writer, v) -> None:
     if not 0 <= v <= 255:
         raise ExiEncodeError(f"value {v!r} outside [0, 255]")
-    w.bits((v) << 1, 10)
+    w.bits(((v) << 1), 10)
 
 def _d_f_MaximumSOC(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 9
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1ff
-    r.p = q
-    if b & 0x101:
-        r.badz(p, 9, b & 0x101)
+    p = r.p; q = p + 9
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ff; r.p = q
+    if b & 0x101: r.badz(p, 9, b & 0x101)
     v = ((b >> 1) & 0x7f)
-    if v > 100:
-        r.bad(p + 1, 'integer out of range')
+    if v > 100: r.bad(p + 1, 'range')
     return v
 
 def _e_f_MaximumSOC(w: Writer, v) -> None:
     if not 0 <= v <= 100:
         raise ExiEncodeError(f"value {v!r} outside [0, 100]")
-    w.bits((v) << 1, 9)
+    w.bits(((v) << 1), 9)
 
 def _d_f_MaximumSupportingPoints(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 12
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xfff
-    r.p = q
-    if b & 0x801:
-        r.badz(p, 12, b & 0x801)
+    p = r.p; q = p + 12
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xfff; r.p = q
+    if b & 0x801: r.badz(p, 12, b & 0x801)
     v = ((b >> 1) & 0x3ff) + 12
-    if v > 1024:
-        r.bad(p + 1, 'integer out of range')
+    if v > 1024: r.bad(p + 1, 'range')
     return v
 
 def _e_f_MaximumSupportingPoints(w: Writer, v) -> None:
     if not 12 <= v <= 1024:
         raise ExiEncodeError(f"value {v!r} outside [12, 1024]")
-    w.bits((v - 12) << 1, 12)
+    w.bits(((v - 12) << 1), 12)
 
 def _d_f_MeterID(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.string()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_MeterID(w: Writer, v) -> None:
@@ -11856,39 +10989,21 @@ def _e_f_MeterID(w: Writer, v) -> None:
 
 def _d_f_MeterInfoRequested(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x5:
-        r.badz(p, 3, b & 0x5)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_MeterInfoRequested(w: Writer, v) -> None:
-    w.bits((1 if v else 0) << 1, 3)
+    w.bits(((1 if v else 0) << 1), 3)
 
 def _d_f_MeterSignature(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_MeterSignature(w: Writer, v) -> None:
@@ -11898,26 +11013,15 @@ def _e_f_MeterSignature(w: Writer, v) -> None:
 
 def _d_f_MeterStatus(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x2:
-        r.badz(p, 2, b & 0x2)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
     v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
     if not -32768 <= v <= 32767:
         r.fail('integer out of range')
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_MeterStatus(w: Writer, v) -> None:
@@ -11929,23 +11033,9 @@ def _e_f_MeterStatus(w: Writer, v) -> None:
 
 def _d_f_MeterTimestamp(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(18446744073709551615)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_MeterTimestamp(w: Writer, v) -> None:
@@ -11955,23 +11045,9 @@ def _e_f_MeterTimestamp(w: Writer, v) -> None:
 
 def _d_f_MgmtData(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.string()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_MgmtData(w: Writer, v) -> None:
@@ -11981,63 +11057,39 @@ def _e_f_MgmtData(w: Writer, v) -> None:
 
 def _d_f_MinimumSOC(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 9
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1ff
-    r.p = q
-    if b & 0x101:
-        r.badz(p, 9, b & 0x101)
+    p = r.p; q = p + 9
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ff; r.p = q
+    if b & 0x101: r.badz(p, 9, b & 0x101)
     v = ((b >> 1) & 0x7f)
-    if v > 100:
-        r.bad(p + 1, 'integer out of range')
+    if v > 100: r.bad(p + 1, 'range')
     return v
 
 def _e_f_MinimumSOC(w: Writer, v) -> None:
     if not 0 <= v <= 100:
         raise ExiEncodeError(f"value {v!r} outside [0, 100]")
-    w.bits((v) << 1, 9)
+    w.bits(((v) << 1), 9)
 
 def _d_f_MinimumSOC(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 9
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1ff
-    r.p = q
-    if b & 0x101:
-        r.badz(p, 9, b & 0x101)
+    p = r.p; q = p + 9
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ff; r.p = q
+    if b & 0x101: r.badz(p, 9, b & 0x101)
     v = ((b >> 1) & 0x7f)
-    if v > 100:
-        r.bad(p + 1, 'integer out of range')
+    if v > 100: r.bad(p + 1, 'range')
     return v
 
 def _e_f_MinimumSOC(w: Writer, v) -> None:
     if not 0 <= v <= 100:
         raise ExiEncodeError(f"value {v!r} outside [0, 100]")
-    w.bits((v) << 1, 9)
+    w.bits(((v) << 1), 9)
 
 def _d_f_Modulus(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_Modulus(w: Writer, v) -> None:
@@ -12047,23 +11099,9 @@ def _e_f_Modulus(w: Writer, v) -> None:
 
 def _d_f_NotificationMaxDelay(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(65535)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_NotificationMaxDelay(w: Writer, v) -> None:
@@ -12073,41 +11111,23 @@ def _e_f_NotificationMaxDelay(w: Writer, v) -> None:
 
 def _d_f_NumberOfPriceLevels(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 10
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3ff
-    r.p = q
-    if b & 0x201:
-        r.badz(p, 10, b & 0x201)
+    p = r.p; q = p + 10
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3ff; r.p = q
+    if b & 0x201: r.badz(p, 10, b & 0x201)
     v = ((b >> 1) & 0xff)
     return v
 
 def _e_f_NumberOfPriceLevels(w: Writer, v) -> None:
     if not 0 <= v <= 255:
         raise ExiEncodeError(f"value {v!r} outside [0, 255]")
-    w.bits((v) << 1, 10)
+    w.bits(((v) << 1), 10)
 
 def _d_f_OverstayFeePeriod(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(4294967295)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_OverstayFeePeriod(w: Writer, v) -> None:
@@ -12117,23 +11137,9 @@ def _e_f_OverstayFeePeriod(w: Writer, v) -> None:
 
 def _d_f_OverstayRuleDescription(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.string()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_OverstayRuleDescription(w: Writer, v) -> None:
@@ -12143,23 +11149,9 @@ def _e_f_OverstayRuleDescription(w: Writer, v) -> None:
 
 def _d_f_OverstayTimeThreshold(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(4294967295)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_OverstayTimeThreshold(w: Writer, v) -> None:
@@ -12169,23 +11161,9 @@ def _e_f_OverstayTimeThreshold(w: Writer, v) -> None:
 
 def _d_f_P(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_P(w: Writer, v) -> None:
@@ -12195,23 +11173,9 @@ def _e_f_P(w: Writer, v) -> None:
 
 def _d_f_PGPKeyID(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_PGPKeyID(w: Writer, v) -> None:
@@ -12221,23 +11185,9 @@ def _e_f_PGPKeyID(w: Writer, v) -> None:
 
 def _d_f_PGPKeyPacket(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_PGPKeyPacket(w: Writer, v) -> None:
@@ -12247,23 +11197,9 @@ def _e_f_PGPKeyPacket(w: Writer, v) -> None:
 
 def _d_f_ParameterSetID(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(65535)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_ParameterSetID(w: Writer, v) -> None:
@@ -12273,23 +11209,9 @@ def _e_f_ParameterSetID(w: Writer, v) -> None:
 
 def _d_f_ParkingFeePeriod(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(4294967295)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_ParkingFeePeriod(w: Writer, v) -> None:
@@ -12299,45 +11221,29 @@ def _e_f_ParkingFeePeriod(w: Writer, v) -> None:
 
 def _d_f_ParkingMethod(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 4
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xf
-    r.p = q
-    if b & 0x9:
-        r.badz(p, 4, b & 0x9)
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0x9: r.badz(p, 4, b & 0x9)
     k = (b >> 1) & 0x3
-    if k >= 3:
-        r.bad(p + 1, 'enumeration index out of range')
+    if k >= 3: r.bad(p + 1, 'enum index')
     v = _K191[k]
     return v
 
 def _e_f_ParkingMethod(w: Writer, v) -> None:
-    w.bits((_K193[v]) << 1, 4)
+    w.bits(((_K193[v]) << 1), 4)
 
 def _d_f_ParkingSpace(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x2:
-        r.badz(p, 2, b & 0x2)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
     v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
     if not -32768 <= v <= 32767:
         r.fail('integer out of range')
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_ParkingSpace(w: Writer, v) -> None:
@@ -12349,23 +11255,9 @@ def _e_f_ParkingSpace(w: Writer, v) -> None:
 
 def _d_f_PgenCounter(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_PgenCounter(w: Writer, v) -> None:
@@ -12375,60 +11267,37 @@ def _e_f_PgenCounter(w: Writer, v) -> None:
 
 def _d_f_PowerToleranceAcceptance(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x5:
-        r.badz(p, 3, b & 0x5)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x5: r.badz(p, 3, b & 0x5)
     k = (b >> 1) & 0x1
-    v = _K162[k]
+    v = _K96[k]
     return v
 
 def _e_f_PowerToleranceAcceptance(w: Writer, v) -> None:
-    w.bits((_K163[v]) << 1, 3)
+    w.bits(((_K97[v]) << 1), 3)
 
 def _d_f_PresentSOC(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 9
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1ff
-    r.p = q
-    if b & 0x101:
-        r.badz(p, 9, b & 0x101)
+    p = r.p; q = p + 9
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ff; r.p = q
+    if b & 0x101: r.badz(p, 9, b & 0x101)
     v = ((b >> 1) & 0x7f)
-    if v > 100:
-        r.bad(p + 1, 'integer out of range')
+    if v > 100: r.bad(p + 1, 'range')
     return v
 
 def _e_f_PresentSOC(w: Writer, v) -> None:
     if not 0 <= v <= 100:
         raise ExiEncodeError(f"value {v!r} outside [0, 100]")
-    w.bits((v) << 1, 9)
+    w.bits(((v) << 1), 9)
 
 def _d_f_PriceAlgorithm(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.string()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_PriceAlgorithm(w: Writer, v) -> None:
@@ -12438,41 +11307,23 @@ def _e_f_PriceAlgorithm(w: Writer, v) -> None:
 
 def _d_f_PriceLevel(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 10
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3ff
-    r.p = q
-    if b & 0x201:
-        r.badz(p, 10, b & 0x201)
+    p = r.p; q = p + 10
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3ff; r.p = q
+    if b & 0x201: r.badz(p, 10, b & 0x201)
     v = ((b >> 1) & 0xff)
     return v
 
 def _e_f_PriceLevel(w: Writer, v) -> None:
     if not 0 <= v <= 255:
         raise ExiEncodeError(f"value {v!r} outside [0, 255]")
-    w.bits((v) << 1, 10)
+    w.bits(((v) << 1), 10)
 
 def _d_f_PriceScheduleDescription(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.string()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_PriceScheduleDescription(w: Writer, v) -> None:
@@ -12482,23 +11333,9 @@ def _e_f_PriceScheduleDescription(w: Writer, v) -> None:
 
 def _d_f_PriceScheduleID(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(4294967295)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_PriceScheduleID(w: Writer, v) -> None:
@@ -12508,23 +11345,9 @@ def _e_f_PriceScheduleID(w: Writer, v) -> None:
 
 def _d_f_ProviderID(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.string()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_ProviderID(w: Writer, v) -> None:
@@ -12534,23 +11357,9 @@ def _e_f_ProviderID(w: Writer, v) -> None:
 
 def _d_f_Q(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_Q(w: Writer, v) -> None:
@@ -12560,41 +11369,23 @@ def _e_f_Q(w: Writer, v) -> None:
 
 def _d_f_RemainingContractCertificateChains(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 10
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3ff
-    r.p = q
-    if b & 0x201:
-        r.badz(p, 10, b & 0x201)
+    p = r.p; q = p + 10
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3ff; r.p = q
+    if b & 0x201: r.badz(p, 10, b & 0x201)
     v = ((b >> 1) & 0xff)
     return v
 
 def _e_f_RemainingContractCertificateChains(w: Writer, v) -> None:
     if not 0 <= v <= 255:
         raise ExiEncodeError(f"value {v!r} outside [0, 255]")
-    w.bits((v) << 1, 10)
+    w.bits(((v) << 1), 10)
 
 def _d_f_RemainingTimeToMaximumSOC(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(4294967295)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_RemainingTimeToMaximumSOC(w: Writer, v) -> None:
@@ -12604,23 +11395,9 @@ def _e_f_RemainingTimeToMaximumSOC(w: Writer, v) -> None:
 
 def _d_f_RemainingTimeToMinimumSOC(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(4294967295)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_RemainingTimeToMinimumSOC(w: Writer, v) -> None:
@@ -12630,23 +11407,9 @@ def _e_f_RemainingTimeToMinimumSOC(w: Writer, v) -> None:
 
 def _d_f_RemainingTimeToTargetSOC(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(4294967295)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_RemainingTimeToTargetSOC(w: Writer, v) -> None:
@@ -12656,60 +11419,37 @@ def _e_f_RemainingTimeToTargetSOC(w: Writer, v) -> None:
 
 def _d_f_RenewableGenerationPercentage(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 10
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3ff
-    r.p = q
-    if b & 0x201:
-        r.badz(p, 10, b & 0x201)
+    p = r.p; q = p + 10
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3ff; r.p = q
+    if b & 0x201: r.badz(p, 10, b & 0x201)
     v = ((b >> 1) & 0xff)
     return v
 
 def _e_f_RenewableGenerationPercentage(w: Writer, v) -> None:
     if not 0 <= v <= 255:
         raise ExiEncodeError(f"value {v!r} outside [0, 255]")
-    w.bits((v) << 1, 10)
+    w.bits(((v) << 1), 10)
 
 def _d_f_ResponseCode(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 8
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xff
-    r.p = q
-    if b & 0x81:
-        r.badz(p, 8, b & 0x81)
+    p = r.p; q = p + 8
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xff; r.p = q
+    if b & 0x81: r.badz(p, 8, b & 0x81)
     k = (b >> 1) & 0x3f
-    if k >= 40:
-        r.bad(p + 1, 'enumeration index out of range')
-    v = _K20[k]
+    if k >= 40: r.bad(p + 1, 'enum index')
+    v = _K22[k]
     return v
 
 def _e_f_ResponseCode(w: Writer, v) -> None:
-    w.bits((_K22[v]) << 1, 8)
+    w.bits(((_K24[v]) << 1), 8)
 
 def _d_f_SECP521_EncryptedPrivateKey(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_SECP521_EncryptedPrivateKey(w: Writer, v) -> None:
@@ -12719,23 +11459,9 @@ def _e_f_SECP521_EncryptedPrivateKey(w: Writer, v) -> None:
 
 def _d_f_SPKISexp(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_SPKISexp(w: Writer, v) -> None:
@@ -12745,23 +11471,9 @@ def _e_f_SPKISexp(w: Writer, v) -> None:
 
 def _d_f_ScheduleTupleID(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(4294967295)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_ScheduleTupleID(w: Writer, v) -> None:
@@ -12771,23 +11483,9 @@ def _e_f_ScheduleTupleID(w: Writer, v) -> None:
 
 def _d_f_Seed(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_Seed(w: Writer, v) -> None:
@@ -12797,40 +11495,22 @@ def _e_f_Seed(w: Writer, v) -> None:
 
 def _d_f_SelectedAuthorizationService(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x5:
-        r.badz(p, 3, b & 0x5)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x5: r.badz(p, 3, b & 0x5)
     k = (b >> 1) & 0x1
-    v = _K17[k]
+    v = _K18[k]
     return v
 
 def _e_f_SelectedAuthorizationService(w: Writer, v) -> None:
-    w.bits((_K19[v]) << 1, 3)
+    w.bits(((_K21[v]) << 1), 3)
 
 def _d_f_SelectedScheduleTupleID(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(4294967295)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_SelectedScheduleTupleID(w: Writer, v) -> None:
@@ -12840,23 +11520,9 @@ def _e_f_SelectedScheduleTupleID(w: Writer, v) -> None:
 
 def _d_f_ServiceID(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(65535)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_ServiceID(w: Writer, v) -> None:
@@ -12866,23 +11532,9 @@ def _e_f_ServiceID(w: Writer, v) -> None:
 
 def _d_f_ServiceName(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.string()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_ServiceName(w: Writer, v) -> None:
@@ -12892,39 +11544,21 @@ def _e_f_ServiceName(w: Writer, v) -> None:
 
 def _d_f_ServiceRenegotiationSupported(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x5:
-        r.badz(p, 3, b & 0x5)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_ServiceRenegotiationSupported(w: Writer, v) -> None:
-    w.bits((1 if v else 0) << 1, 3)
+    w.bits(((1 if v else 0) << 1), 3)
 
 def _d_f_SessionID(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_SessionID(w: Writer, v) -> None:
@@ -12934,23 +11568,9 @@ def _e_f_SessionID(w: Writer, v) -> None:
 
 def _d_f_SessionID(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_SessionID(w: Writer, v) -> None:
@@ -12960,23 +11580,9 @@ def _e_f_SessionID(w: Writer, v) -> None:
 
 def _d_f_StartTime(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(4294967295)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_StartTime(w: Writer, v) -> None:
@@ -12986,23 +11592,9 @@ def _e_f_StartTime(w: Writer, v) -> None:
 
 def _d_f_TPM_EncryptedPrivateKey(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_TPM_EncryptedPrivateKey(w: Writer, v) -> None:
@@ -13012,26 +11604,15 @@ def _e_f_TPM_EncryptedPrivateKey(w: Writer, v) -> None:
 
 def _d_f_TargetDistance(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x2:
-        r.badz(p, 2, b & 0x2)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
     v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
     if not -32768 <= v <= 32767:
         r.fail('integer out of range')
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_TargetDistance(w: Writer, v) -> None:
@@ -13043,23 +11624,9 @@ def _e_f_TargetDistance(w: Writer, v) -> None:
 
 def _d_f_TargetOffsetX(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(65535)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_TargetOffsetX(w: Writer, v) -> None:
@@ -13069,23 +11636,9 @@ def _e_f_TargetOffsetX(w: Writer, v) -> None:
 
 def _d_f_TargetOffsetY(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(65535)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_TargetOffsetY(w: Writer, v) -> None:
@@ -13095,79 +11648,51 @@ def _e_f_TargetOffsetY(w: Writer, v) -> None:
 
 def _d_f_TargetSOC(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 9
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1ff
-    r.p = q
-    if b & 0x101:
-        r.badz(p, 9, b & 0x101)
+    p = r.p; q = p + 9
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ff; r.p = q
+    if b & 0x101: r.badz(p, 9, b & 0x101)
     v = ((b >> 1) & 0x7f)
-    if v > 100:
-        r.bad(p + 1, 'integer out of range')
+    if v > 100: r.bad(p + 1, 'range')
     return v
 
 def _e_f_TargetSOC(w: Writer, v) -> None:
     if not 0 <= v <= 100:
         raise ExiEncodeError(f"value {v!r} outside [0, 100]")
-    w.bits((v) << 1, 9)
+    w.bits(((v) << 1), 9)
 
 def _d_f_TargetSOC(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 9
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1ff
-    r.p = q
-    if b & 0x101:
-        r.badz(p, 9, b & 0x101)
+    p = r.p; q = p + 9
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ff; r.p = q
+    if b & 0x101: r.badz(p, 9, b & 0x101)
     v = ((b >> 1) & 0x7f)
-    if v > 100:
-        r.bad(p + 1, 'integer out of range')
+    if v > 100: r.bad(p + 1, 'range')
     return v
 
 def _e_f_TargetSOC(w: Writer, v) -> None:
     if not 0 <= v <= 100:
         raise ExiEncodeError(f"value {v!r} outside [0, 100]")
-    w.bits((v) << 1, 9)
+    w.bits(((v) << 1), 9)
 
 def _d_f_TaxIncludedInPrice(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x5:
-        r.badz(p, 3, b & 0x5)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_TaxIncludedInPrice(w: Writer, v) -> None:
-    w.bits((1 if v else 0) << 1, 3)
+    w.bits(((1 if v else 0) << 1), 3)
 
 def _d_f_TaxRuleID(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(4294967295)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_TaxRuleID(w: Writer, v) -> None:
@@ -13177,23 +11702,9 @@ def _e_f_TaxRuleID(w: Writer, v) -> None:
 
 def _d_f_TaxRuleID(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(4294967295)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_TaxRuleID(w: Writer, v) -> None:
@@ -13203,23 +11714,9 @@ def _e_f_TaxRuleID(w: Writer, v) -> None:
 
 def _d_f_TaxRuleName(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.string()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_TaxRuleName(w: Writer, v) -> None:
@@ -13229,23 +11726,9 @@ def _e_f_TaxRuleName(w: Writer, v) -> None:
 
 def _d_f_TimeAnchor(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(18446744073709551615)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_TimeAnchor(w: Writer, v) -> None:
@@ -13255,23 +11738,9 @@ def _e_f_TimeAnchor(w: Writer, v) -> None:
 
 def _d_f_TimeAnchor(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(18446744073709551615)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_TimeAnchor(w: Writer, v) -> None:
@@ -13281,23 +11750,9 @@ def _e_f_TimeAnchor(w: Writer, v) -> None:
 
 def _d_f_TimeStamp(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(18446744073709551615)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_TimeStamp(w: Writer, v) -> None:
@@ -13307,26 +11762,15 @@ def _e_f_TimeStamp(w: Writer, v) -> None:
 
 def _d_f_Value(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x2:
-        r.badz(p, 2, b & 0x2)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
     v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
     if not -32768 <= v <= 32767:
         r.fail('integer out of range')
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_Value(w: Writer, v) -> None:
@@ -13338,26 +11782,15 @@ def _e_f_Value(w: Writer, v) -> None:
 
 def _d_f_VehicleFrame(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x2:
-        r.badz(p, 2, b & 0x2)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
     v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
     if not -32768 <= v <= 32767:
         r.fail('integer out of range')
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_VehicleFrame(w: Writer, v) -> None:
@@ -13369,26 +11802,15 @@ def _e_f_VehicleFrame(w: Writer, v) -> None:
 
 def _d_f_VehicleTravel(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x2:
-        r.badz(p, 2, b & 0x2)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
     v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
     if not -32768 <= v <= 32767:
         r.fail('integer out of range')
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_VehicleTravel(w: Writer, v) -> None:
@@ -13400,23 +11822,9 @@ def _e_f_VehicleTravel(w: Writer, v) -> None:
 
 def _d_f_X448_EncryptedPrivateKey(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_X448_EncryptedPrivateKey(w: Writer, v) -> None:
@@ -13426,23 +11834,9 @@ def _e_f_X448_EncryptedPrivateKey(w: Writer, v) -> None:
 
 def _d_f_X509CRL(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_X509CRL(w: Writer, v) -> None:
@@ -13452,23 +11846,9 @@ def _e_f_X509CRL(w: Writer, v) -> None:
 
 def _d_f_X509Certificate(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_X509Certificate(w: Writer, v) -> None:
@@ -13478,23 +11858,9 @@ def _e_f_X509Certificate(w: Writer, v) -> None:
 
 def _d_f_X509IssuerName(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.string()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_X509IssuerName(w: Writer, v) -> None:
@@ -13504,23 +11870,9 @@ def _e_f_X509IssuerName(w: Writer, v) -> None:
 
 def _d_f_X509SKI(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_X509SKI(w: Writer, v) -> None:
@@ -13530,24 +11882,13 @@ def _e_f_X509SKI(w: Writer, v) -> None:
 
 def _d_f_X509SerialNumber(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x2:
-        r.badz(p, 2, b & 0x2)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
     v = -r.uint() - 1 if sg else r.uint()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_X509SerialNumber(w: Writer, v) -> None:
@@ -13557,23 +11898,9 @@ def _e_f_X509SerialNumber(w: Writer, v) -> None:
 
 def _d_f_X509SubjectName(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.string()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_X509SubjectName(w: Writer, v) -> None:
@@ -13583,23 +11910,9 @@ def _e_f_X509SubjectName(w: Writer, v) -> None:
 
 def _d_f_XPath(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.string()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_XPath(w: Writer, v) -> None:
@@ -13609,23 +11922,9 @@ def _e_f_XPath(w: Writer, v) -> None:
 
 def _d_f_Y(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_Y(w: Writer, v) -> None:
@@ -13635,57 +11934,35 @@ def _e_f_Y(w: Writer, v) -> None:
 
 def _d_f_boolValue(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x5:
-        r.badz(p, 3, b & 0x5)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_boolValue(w: Writer, v) -> None:
-    w.bits((1 if v else 0) << 1, 3)
+    w.bits(((1 if v else 0) << 1), 3)
 
 def _d_f_byteValue(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 10
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3ff
-    r.p = q
-    if b & 0x201:
-        r.badz(p, 10, b & 0x201)
+    p = r.p; q = p + 10
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3ff; r.p = q
+    if b & 0x201: r.badz(p, 10, b & 0x201)
     v = ((b >> 1) & 0xff) - 128
     return v
 
 def _e_f_byteValue(w: Writer, v) -> None:
     if not -128 <= v <= 127:
         raise ExiEncodeError(f"value {v!r} outside [-128, 127]")
-    w.bits((v + 128) << 1, 10)
+    w.bits(((v + 128) << 1), 10)
 
 def _d_f_finiteString(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.string()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_finiteString(w: Writer, v) -> None:
@@ -13695,26 +11972,15 @@ def _e_f_finiteString(w: Writer, v) -> None:
 
 def _d_f_intValue(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x2:
-        r.badz(p, 2, b & 0x2)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
     v = -r.uintb(2147483647) - 1 if sg else r.uintb(2147483647)
     if not -2147483648 <= v <= 2147483647:
         r.fail('integer out of range')
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_intValue(w: Writer, v) -> None:
@@ -13726,26 +11992,15 @@ def _e_f_intValue(w: Writer, v) -> None:
 
 def _d_f_shortValue(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x2:
-        r.badz(p, 2, b & 0x2)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
     v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
     if not -32768 <= v <= 32767:
         r.fail('integer out of range')
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_shortValue(w: Writer, v) -> None:

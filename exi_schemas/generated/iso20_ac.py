@@ -36,263 +36,263 @@ _C20 = (None, None, None, None, None, None, None, (2, 3), (1, 3), (0, 3), None, 
 _C21 = (None, None, None, None, None, None, None, (3, 3), (2, 3), (1, 3), (0, 2), None, None)
 _C22 = (None, None, None, None, None, None, None, (4, 3), (3, 3), (2, 3), (1, 2), (0, 2), None)
 _C23 = (None, None, None, None, None, None, None, (5, 3), (4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
-_P24 = ((1, 0), (2, 0))
-_P25 = ((3, 0), (3, 1), (3, 2), (3, 3), (3, 4))
-_C26 = (None, (1, 2), (0, 1), None, None)
-_K27 = ('OK', 'OK_CertificateExpiresSoon', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_PowerToleranceConfirmed', 'WARNING_AuthorizationSelectionInvalid', 'WARNING_CertificateExpired', 'WARNING_CertificateNotYetValid', 'WARNING_CertificateRevoked', 'WARNING_CertificateValidationError', 'WARNING_ChallengeInvalid', 'WARNING_EIMAuthorizationFailure', 'WARNING_eMSPUnknown', 'WARNING_EVPowerProfileViolation', 'WARNING_GeneralPnCAuthorizationError', 'WARNING_NoCertificateAvailable', 'WARNING_NoContractMatchingPCIDFound', 'WARNING_PowerToleranceNotConfirmed', 'WARNING_ScheduleRenegotiationFailed', 'WARNING_StandbyNotAllowed', 'WARNING_WPT', 'FAILED', 'FAILED_AssociationError', 'FAILED_ContactorError', 'FAILED_EVPowerProfileInvalid', 'FAILED_EVPowerProfileViolation', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoEnergyTransferServiceSelected', 'FAILED_NoServiceRenegotiationSupported', 'FAILED_PauseNotAllowed', 'FAILED_PowerDeliveryNotApplied', 'FAILED_PowerToleranceNotConfirmed', 'FAILED_ScheduleRenegotiation', 'FAILED_ScheduleSelectionInvalid', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_ServiceSelectionInvalid', 'FAILED_SignatureError', 'FAILED_UnknownSession', 'FAILED_WrongChargeParameter')
-_P28 = ((2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (6, 1), (6, 2), (6, 3), (6, 4))
-_P29 = ((3, 0), (4, 0), (5, 0), (6, 0), (6, 1), (6, 2), (6, 3), (6, 4))
-_P30 = ((4, 0), (5, 0), (6, 0), (6, 1), (6, 2), (6, 3), (6, 4))
-_P31 = ((5, 0), (6, 0), (6, 1), (6, 2), (6, 3), (6, 4))
-_P32 = ((6, 0), (6, 1), (6, 2), (6, 3), (6, 4))
-_K33 = {'OK': 0, 'OK_CertificateExpiresSoon': 1, 'OK_NewSessionEstablished': 2, 'OK_OldSessionJoined': 3, 'OK_PowerToleranceConfirmed': 4, 'WARNING_AuthorizationSelectionInvalid': 5, 'WARNING_CertificateExpired': 6, 'WARNING_CertificateNotYetValid': 7, 'WARNING_CertificateRevoked': 8, 'WARNING_CertificateValidationError': 9, 'WARNING_ChallengeInvalid': 10, 'WARNING_EIMAuthorizationFailure': 11, 'WARNING_eMSPUnknown': 12, 'WARNING_EVPowerProfileViolation': 13, 'WARNING_GeneralPnCAuthorizationError': 14, 'WARNING_NoCertificateAvailable': 15, 'WARNING_NoContractMatchingPCIDFound': 16, 'WARNING_PowerToleranceNotConfirmed': 17, 'WARNING_ScheduleRenegotiationFailed': 18, 'WARNING_StandbyNotAllowed': 19, 'WARNING_WPT': 20, 'FAILED': 21, 'FAILED_AssociationError': 22, 'FAILED_ContactorError': 23, 'FAILED_EVPowerProfileInvalid': 24, 'FAILED_EVPowerProfileViolation': 25, 'FAILED_MeteringSignatureNotValid': 26, 'FAILED_NoEnergyTransferServiceSelected': 27, 'FAILED_NoServiceRenegotiationSupported': 28, 'FAILED_PauseNotAllowed': 29, 'FAILED_PowerDeliveryNotApplied': 30, 'FAILED_PowerToleranceNotConfirmed': 31, 'FAILED_ScheduleRenegotiation': 32, 'FAILED_ScheduleSelectionInvalid': 33, 'FAILED_SequenceError': 34, 'FAILED_ServiceIDInvalid': 35, 'FAILED_ServiceSelectionInvalid': 36, 'FAILED_SignatureError': 37, 'FAILED_UnknownSession': 38, 'FAILED_WrongChargeParameter': 39}
-_C34 = (None, None, (1, 4), (0, 4), None, None, None, None)
-_C35 = (None, None, (2, 4), (1, 4), (0, 3), None, None, None)
-_C36 = (None, None, (3, 4), (2, 4), (1, 3), (0, 3), None, None)
-_C37 = (None, None, (4, 4), (3, 4), (2, 3), (1, 3), (0, 3), None)
-_C38 = (None, None, (5, 4), (4, 4), (3, 3), (2, 3), (1, 3), None)
-_C39 = (None, None, (6, 4), (5, 4), (4, 3), (3, 3), (2, 3), None)
-_C40 = (None, None, (7, 4), (6, 4), (5, 3), (4, 3), (3, 3), None)
-_C41 = (None, None, (8, 4), (7, 4), (6, 3), (5, 3), (4, 3), None)
-_P42 = ((1, 0), (1, 1))
-_P43 = ((2, 0), (2, 1))
-_P44 = ((7, 0), (8, 0), (9, 0))
-_P45 = ((8, 0), (9, 0))
-_C46 = (None, None, None, None, None, None, None, (1, 2), (0, 2), None, None, None, None)
-_C47 = (None, None, None, None, None, None, None, (2, 2), (1, 2), (0, 1), None, None, None)
-_C48 = (None, None, None, None, None, None, None, None, None, None, (1, 2), (0, 2), None)
-_C49 = (None, None, None, None, None, None, None, None, None, None, (2, 2), (1, 2), (0, 1))
-_P50 = ((7, 0), (8, 0), (9, 0), (10, 0), (11, 0), (12, 0))
-_P51 = ((8, 0), (9, 0), (10, 0), (11, 0), (12, 0))
-_P52 = ((9, 0), (10, 0), (11, 0), (12, 0))
-_P53 = ((10, 0), (11, 0), (12, 0))
-_P54 = ((11, 0), (12, 0))
-_P55 = ((13, 0), (14, 0), (15, 0))
-_P56 = ((14, 0), (15, 0))
-_P57 = ((16, 0), (17, 0), (-1, 0))
-_P58 = ((17, 0), (-1, 0))
-_C59 = (None, (1, 2), (0, 2), None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None)
-_C60 = (None, (2, 2), (1, 2), (0, 1), None, None, None, None, None, None, None, None, None, None, None, None, None, None, None)
-_C61 = (None, None, None, None, (1, 2), (0, 2), None, None, None, None, None, None, None, None, None, None, None, None, None)
-_C62 = (None, None, None, None, (2, 2), (1, 2), (0, 1), None, None, None, None, None, None, None, None, None, None, None, None)
-_C63 = (None, None, None, None, None, None, None, (1, 3), (0, 3), None, None, None, None, None, None, None, None, None, None)
-_C64 = (None, None, None, None, None, None, None, (2, 3), (1, 3), (0, 3), None, None, None, None, None, None, None, None, None)
-_C65 = (None, None, None, None, None, None, None, (3, 3), (2, 3), (1, 3), (0, 2), None, None, None, None, None, None, None, None)
-_C66 = (None, None, None, None, None, None, None, (4, 3), (3, 3), (2, 3), (1, 2), (0, 2), None, None, None, None, None, None, None)
-_C67 = (None, None, None, None, None, None, None, (5, 3), (4, 3), (3, 3), (2, 2), (1, 2), (0, 1), None, None, None, None, None, None)
-_C68 = (None, None, None, None, None, None, None, None, None, None, None, None, None, (1, 2), (0, 2), None, None, None, None)
-_C69 = (None, None, None, None, None, None, None, None, None, None, None, None, None, (2, 2), (1, 2), (0, 1), None, None, None)
-_C70 = (None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, (1, 2), (0, 2), None)
-_C71 = (None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, (2, 2), (1, 2), (0, 1))
-_P72 = ((0, 0), (1, 0))
-_P73 = ((5, 0), (6, 0), (7, 0))
-_P74 = ((6, 0), (7, 0))
-_P75 = ((8, 0), (9, 0), (10, 0))
-_P76 = ((9, 0), (10, 0))
-_P77 = ((11, 0), (12, 0), (13, 0))
-_P78 = ((12, 0), (13, 0))
-_P79 = ((14, 0), (15, 0), (16, 0))
-_P80 = ((15, 0), (16, 0))
-_P81 = ((17, 0), (18, 0), (19, 0))
-_P82 = ((18, 0), (19, 0))
-_P83 = ((20, 0), (21, 0), (22, 0), (23, 0), (-1, 0))
-_P84 = ((21, 0), (22, 0), (23, 0), (-1, 0))
-_P85 = ((22, 0), (23, 0), (-1, 0))
-_P86 = ((23, 0), (-1, 0))
-_C87 = ((1, 2), (0, 1), None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None)
-_C88 = (None, None, None, None, None, (1, 2), (0, 2), None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None)
-_C89 = (None, None, None, None, None, (2, 2), (1, 2), (0, 1), None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None)
-_C90 = (None, None, None, None, None, None, None, None, (1, 2), (0, 2), None, None, None, None, None, None, None, None, None, None, None, None, None, None, None)
-_C91 = (None, None, None, None, None, None, None, None, (2, 2), (1, 2), (0, 1), None, None, None, None, None, None, None, None, None, None, None, None, None, None)
-_C92 = (None, None, None, None, None, None, None, None, None, None, None, (1, 2), (0, 2), None, None, None, None, None, None, None, None, None, None, None, None)
-_C93 = (None, None, None, None, None, None, None, None, None, None, None, (2, 2), (1, 2), (0, 1), None, None, None, None, None, None, None, None, None, None, None)
-_C94 = (None, None, None, None, None, None, None, None, None, None, None, None, None, None, (1, 2), (0, 2), None, None, None, None, None, None, None, None, None)
-_C95 = (None, None, None, None, None, None, None, None, None, None, None, None, None, None, (2, 2), (1, 2), (0, 1), None, None, None, None, None, None, None, None)
-_C96 = (None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, (1, 2), (0, 2), None, None, None, None, None, None)
-_C97 = (None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, (2, 2), (1, 2), (0, 1), None, None, None, None, None)
-_C98 = (None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, (1, 3), (0, 3), None, None, None)
-_C99 = (None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, (2, 3), (1, 3), (0, 2), None, None)
-_C100 = (None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, (3, 3), (2, 3), (1, 2), (0, 2), None)
-_C101 = (None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, (4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
-_P102 = ((0, 0), (1, 0), (2, 0), (3, 0), (4, 0))
-_P103 = ((1, 0), (2, 0), (3, 0), (4, 0))
-_P104 = ((2, 0), (3, 0), (4, 0))
-_P105 = ((3, 0), (4, 0))
-_P106 = ((5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (10, 0), (11, 0), (12, 0), (-1, 0))
-_P107 = ((6, 0), (7, 0), (8, 0), (9, 0), (10, 0), (11, 0), (12, 0), (-1, 0))
-_P108 = ((7, 0), (8, 0), (9, 0), (10, 0), (11, 0), (12, 0), (-1, 0))
-_P109 = ((8, 0), (9, 0), (10, 0), (11, 0), (12, 0), (-1, 0))
-_P110 = ((9, 0), (10, 0), (11, 0), (12, 0), (-1, 0))
-_P111 = ((10, 0), (11, 0), (12, 0), (-1, 0))
-_P112 = ((11, 0), (12, 0), (-1, 0))
-_P113 = ((12, 0), (-1, 0))
-_C114 = ((1, 3), (0, 3), None, None, None, None, None, None, None, None, None, None, None, None)
-_C115 = ((2, 3), (1, 3), (0, 2), None, None, None, None, None, None, None, None, None, None, None)
-_C116 = ((3, 3), (2, 3), (1, 2), (0, 2), None, None, None, None, None, None, None, None, None, None)
-_C117 = ((4, 3), (3, 3), (2, 2), (1, 2), (0, 1), None, None, None, None, None, None, None, None, None)
-_C118 = (None, None, None, None, None, (1, 4), (0, 4), None, None, None, None, None, None, None)
-_C119 = (None, None, None, None, None, (2, 4), (1, 4), (0, 3), None, None, None, None, None, None)
-_C120 = (None, None, None, None, None, (3, 4), (2, 4), (1, 3), (0, 3), None, None, None, None, None)
-_C121 = (None, None, None, None, None, (4, 4), (3, 4), (2, 3), (1, 3), (0, 3), None, None, None, None)
-_C122 = (None, None, None, None, None, (5, 4), (4, 4), (3, 3), (2, 3), (1, 3), (0, 3), None, None, None)
-_C123 = (None, None, None, None, None, (6, 4), (5, 4), (4, 3), (3, 3), (2, 3), (1, 3), (0, 2), None, None)
-_C124 = (None, None, None, None, None, (7, 4), (6, 4), (5, 3), (4, 3), (3, 3), (2, 3), (1, 2), (0, 2), None)
-_C125 = (None, None, None, None, None, (8, 4), (7, 4), (6, 3), (5, 3), (4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
-_P126 = ((0, 0), (1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0))
-_P127 = ((1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0))
-_P128 = ((2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0))
-_P129 = ((3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0))
-_P130 = ((4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0))
-_P131 = ((5, 0), (6, 0), (7, 0), (8, 0), (9, 0))
-_P132 = ((6, 0), (7, 0), (8, 0), (9, 0))
-_P133 = ((10, 0), (11, 0), (12, 0), (13, 0), (14, 0), (15, 0), (16, 0), (17, 0), (18, 0), (19, 0), (20, 0), (-1, 0))
-_P134 = ((11, 0), (12, 0), (13, 0), (14, 0), (15, 0), (16, 0), (17, 0), (18, 0), (19, 0), (20, 0), (-1, 0))
-_P135 = ((12, 0), (13, 0), (14, 0), (15, 0), (16, 0), (17, 0), (18, 0), (19, 0), (20, 0), (-1, 0))
-_P136 = ((13, 0), (14, 0), (15, 0), (16, 0), (17, 0), (18, 0), (19, 0), (20, 0), (-1, 0))
-_P137 = ((14, 0), (15, 0), (16, 0), (17, 0), (18, 0), (19, 0), (20, 0), (-1, 0))
-_P138 = ((15, 0), (16, 0), (17, 0), (18, 0), (19, 0), (20, 0), (-1, 0))
-_P139 = ((16, 0), (17, 0), (18, 0), (19, 0), (20, 0), (-1, 0))
-_P140 = ((17, 0), (18, 0), (19, 0), (20, 0), (-1, 0))
-_P141 = ((18, 0), (19, 0), (20, 0), (-1, 0))
-_P142 = ((19, 0), (20, 0), (-1, 0))
-_P143 = ((20, 0), (-1, 0))
-_C144 = ((1, 4), (0, 4), None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None)
-_C145 = ((2, 4), (1, 4), (0, 4), None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None)
-_C146 = ((3, 4), (2, 4), (1, 4), (0, 3), None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None)
-_C147 = ((4, 4), (3, 4), (2, 4), (1, 3), (0, 3), None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None)
-_C148 = ((5, 4), (4, 4), (3, 4), (2, 3), (1, 3), (0, 3), None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None)
-_C149 = ((6, 4), (5, 4), (4, 4), (3, 3), (2, 3), (1, 3), (0, 3), None, None, None, None, None, None, None, None, None, None, None, None, None, None, None)
-_C150 = ((7, 4), (6, 4), (5, 4), (4, 3), (3, 3), (2, 3), (1, 3), (0, 2), None, None, None, None, None, None, None, None, None, None, None, None, None, None)
-_C151 = ((8, 4), (7, 4), (6, 4), (5, 3), (4, 3), (3, 3), (2, 3), (1, 2), (0, 2), None, None, None, None, None, None, None, None, None, None, None, None, None)
-_C152 = ((9, 4), (8, 4), (7, 4), (6, 3), (5, 3), (4, 3), (3, 3), (2, 2), (1, 2), (0, 1), None, None, None, None, None, None, None, None, None, None, None, None)
-_C153 = (None, None, None, None, None, None, None, None, None, None, (1, 4), (0, 4), None, None, None, None, None, None, None, None, None, None)
-_C154 = (None, None, None, None, None, None, None, None, None, None, (2, 4), (1, 4), (0, 4), None, None, None, None, None, None, None, None, None)
-_C155 = (None, None, None, None, None, None, None, None, None, None, (3, 4), (2, 4), (1, 4), (0, 4), None, None, None, None, None, None, None, None)
-_C156 = (None, None, None, None, None, None, None, None, None, None, (4, 4), (3, 4), (2, 4), (1, 4), (0, 4), None, None, None, None, None, None, None)
-_C157 = (None, None, None, None, None, None, None, None, None, None, (5, 4), (4, 4), (3, 4), (2, 4), (1, 4), (0, 3), None, None, None, None, None, None)
-_C158 = (None, None, None, None, None, None, None, None, None, None, (6, 4), (5, 4), (4, 4), (3, 4), (2, 4), (1, 3), (0, 3), None, None, None, None, None)
-_C159 = (None, None, None, None, None, None, None, None, None, None, (7, 4), (6, 4), (5, 4), (4, 4), (3, 4), (2, 3), (1, 3), (0, 3), None, None, None, None)
-_C160 = (None, None, None, None, None, None, None, None, None, None, (8, 4), (7, 4), (6, 4), (5, 4), (4, 4), (3, 3), (2, 3), (1, 3), (0, 3), None, None, None)
-_C161 = (None, None, None, None, None, None, None, None, None, None, (9, 4), (8, 4), (7, 4), (6, 4), (5, 4), (4, 3), (3, 3), (2, 3), (1, 3), (0, 2), None, None)
-_C162 = (None, None, None, None, None, None, None, None, None, None, (10, 4), (9, 4), (8, 4), (7, 4), (6, 4), (5, 3), (4, 3), (3, 3), (2, 3), (1, 2), (0, 2), None)
-_C163 = (None, None, None, None, None, None, None, None, None, None, (11, 4), (10, 4), (9, 4), (8, 4), (7, 4), (6, 3), (5, 3), (4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
-_P164 = ((0, 0), (1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (-1, 0))
-_P165 = ((1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (-1, 0))
-_P166 = ((2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (-1, 0))
-_P167 = ((3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (-1, 0))
-_P168 = ((4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (-1, 0))
-_P169 = ((5, 0), (6, 0), (7, 0), (8, 0), (-1, 0))
-_P170 = ((6, 0), (7, 0), (8, 0), (-1, 0))
-_P171 = ((7, 0), (8, 0), (-1, 0))
-_P172 = ((8, 0), (-1, 0))
-_C173 = ((1, 4), (0, 4), None, None, None, None, None, None, None, None)
-_C174 = ((2, 4), (1, 4), (0, 4), None, None, None, None, None, None, None)
-_C175 = ((3, 4), (2, 4), (1, 4), (0, 3), None, None, None, None, None, None)
-_C176 = ((4, 4), (3, 4), (2, 4), (1, 3), (0, 3), None, None, None, None, None)
-_C177 = ((5, 4), (4, 4), (3, 4), (2, 3), (1, 3), (0, 3), None, None, None, None)
-_C178 = ((6, 4), (5, 4), (4, 4), (3, 3), (2, 3), (1, 3), (0, 3), None, None, None)
-_C179 = ((7, 4), (6, 4), (5, 4), (4, 3), (3, 3), (2, 3), (1, 3), (0, 2), None, None)
-_C180 = ((8, 4), (7, 4), (6, 4), (5, 3), (4, 3), (3, 3), (2, 3), (1, 2), (0, 2), None)
-_C181 = ((9, 4), (8, 4), (7, 4), (6, 3), (5, 3), (4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
-_P182 = ((1, 0), (-1, 0))
-_C183 = (None, (1, 2), (0, 1), None)
-_P184 = ((2, 0), (3, 0), (4, 0), (-1, 0))
-_P185 = ((3, 0), (4, 0), (-1, 0))
-_P186 = ((4, 0), (-1, 0))
-_C187 = (None, None, (1, 3), (0, 2), None, None)
-_C188 = (None, None, (2, 3), (1, 2), (0, 2), None)
-_C189 = (None, None, (3, 3), (2, 2), (1, 2), (0, 1))
-_P190 = ((0, 0), (1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
-_P191 = ((1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
-_P192 = ((2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
-_P193 = ((3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
-_P194 = ((4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
-_P195 = ((5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
-_P196 = ((6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
-_P197 = ((7, 0), (8, 0), (9, 0), (-1, 0))
-_P198 = ((8, 0), (9, 0), (-1, 0))
-_P199 = ((9, 0), (-1, 0))
-_C200 = ((1, 4), (0, 4), None, None, None, None, None, None, None, None, None)
-_C201 = ((2, 4), (1, 4), (0, 4), None, None, None, None, None, None, None, None)
-_C202 = ((3, 4), (2, 4), (1, 4), (0, 4), None, None, None, None, None, None, None)
-_C203 = ((4, 4), (3, 4), (2, 4), (1, 4), (0, 3), None, None, None, None, None, None)
-_C204 = ((5, 4), (4, 4), (3, 4), (2, 4), (1, 3), (0, 3), None, None, None, None, None)
-_C205 = ((6, 4), (5, 4), (4, 4), (3, 4), (2, 3), (1, 3), (0, 3), None, None, None, None)
-_C206 = ((7, 4), (6, 4), (5, 4), (4, 4), (3, 3), (2, 3), (1, 3), (0, 3), None, None, None)
-_C207 = ((8, 4), (7, 4), (6, 4), (5, 4), (4, 3), (3, 3), (2, 3), (1, 3), (0, 2), None, None)
-_C208 = ((9, 4), (8, 4), (7, 4), (6, 4), (5, 3), (4, 3), (3, 3), (2, 3), (1, 2), (0, 2), None)
-_C209 = ((10, 4), (9, 4), (8, 4), (7, 4), (6, 3), (5, 3), (4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
-_P210 = ((14, 0), (15, 0), (-1, 0))
-_P211 = ((15, 0), (-1, 0))
-_C212 = ((1, 2), (0, 1), None, None, None, None, None, None, None, None, None, None, None, None, None, None, None)
-_C213 = (None, None, None, None, None, (1, 2), (0, 2), None, None, None, None, None, None, None, None, None, None)
-_C214 = (None, None, None, None, None, (2, 2), (1, 2), (0, 1), None, None, None, None, None, None, None, None, None)
-_C215 = (None, None, None, None, None, None, None, None, (1, 2), (0, 2), None, None, None, None, None, None, None)
-_C216 = (None, None, None, None, None, None, None, None, (2, 2), (1, 2), (0, 1), None, None, None, None, None, None)
-_C217 = (None, None, None, None, None, None, None, None, None, None, None, (1, 2), (0, 2), None, None, None, None)
-_C218 = (None, None, None, None, None, None, None, None, None, None, None, (2, 2), (1, 2), (0, 1), None, None, None)
-_C219 = (None, None, None, None, None, None, None, None, None, None, None, None, None, None, (1, 2), (0, 2), None)
-_C220 = (None, None, None, None, None, None, None, None, None, None, None, None, None, None, (2, 2), (1, 2), (0, 1))
-_C221 = ((1, 2), (0, 1), None, None, None)
-_P222 = ((0, 0), (1, 0), (2, 0), (3, 0), (-1, 0))
-_P223 = ((1, 0), (2, 0), (3, 0), (-1, 0))
-_P224 = ((2, 0), (3, 0), (-1, 0))
-_P225 = ((3, 0), (-1, 0))
-_C226 = ((1, 3), (0, 3), None, None, None)
-_C227 = ((2, 3), (1, 3), (0, 2), None, None)
-_C228 = ((3, 3), (2, 3), (1, 2), (0, 2), None)
-_C229 = ((4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
-_K230 = ('Pause', 'ExitStandby', 'Terminate', 'ScheduleRenegotiation', 'ServiceRenegotiation', 'MeteringConfirmation')
-_K231 = {'Pause': 0, 'ExitStandby': 1, 'Terminate': 2, 'ScheduleRenegotiation': 3, 'ServiceRenegotiation': 4, 'MeteringConfirmation': 5}
-_P232 = ((0, 0), (1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7))
-_P233 = ((1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7))
-_P234 = ((1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7), (-1, 0))
-_C235 = ((1, 4), (0, 4), (0, 4))
-_C236 = ((2, 4), (1, 4), (1, 4))
-_C237 = ((3, 4), (2, 4), (2, 4))
-_C238 = ((4, 4), (3, 4), (3, 4))
-_C239 = ((5, 4), (4, 4), (4, 4))
-_C240 = ((6, 4), (5, 4), (5, 4))
-_C241 = ((7, 4), (6, 4), (6, 4))
-_P242 = ((0, 0), (0, 1), (0, 2))
-_P243 = ((-1, 0),)
-_P244 = ((0, 0), (-1, 0))
-_C245 = ((0, 1), (0, 2), None)
-_C246 = (None, (1, 2), (0, 1))
-_C247 = ((1, 2), (0, 1), (0, 2))
-_P248 = ((2, 0), (-1, 0))
-_C249 = (None, None, (1, 2), (0, 1))
-_P250 = ((2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (-1, 0))
-_P251 = ((3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (-1, 0))
-_P252 = ((4, 0), (5, 0), (6, 0), (7, 0), (-1, 0))
-_P253 = ((5, 0), (6, 0), (7, 0), (-1, 0))
-_P254 = ((6, 0), (7, 0), (-1, 0))
-_P255 = ((7, 0), (-1, 0))
-_C256 = (None, None, (1, 3), (0, 3), None, None, None, None, None)
-_C257 = (None, None, (2, 3), (1, 3), (0, 3), None, None, None, None)
-_C258 = (None, None, (3, 3), (2, 3), (1, 3), (0, 3), None, None, None)
-_C259 = (None, None, (4, 3), (3, 3), (2, 3), (1, 3), (0, 2), None, None)
-_C260 = (None, None, (5, 3), (4, 3), (3, 3), (2, 3), (1, 2), (0, 2), None)
-_C261 = (None, None, (6, 3), (5, 3), (4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
-_C262 = ((2, 3), (1, 3), (0, 3), None, None)
-_C263 = ((4, 3), (3, 3), (2, 3), (1, 2), (1, 2))
-_P264 = ((1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (-1, 0))
-_P265 = ((2, 0), (3, 0), (4, 0), (5, 0), (-1, 0))
-_P266 = ((3, 0), (4, 0), (5, 0), (-1, 0))
-_C267 = (None, (1, 3), (0, 3), None, None, None, None, None)
-_C268 = (None, (2, 3), (1, 3), (0, 3), None, None, None, None)
-_C269 = (None, (3, 3), (2, 3), (1, 3), (0, 2), None, None, None)
-_C270 = (None, (4, 3), (3, 3), (2, 3), (1, 2), (0, 2), (0, 2), None)
-_C271 = (None, (5, 3), (4, 3), (3, 3), (2, 2), (1, 2), (1, 2), (0, 1))
-_C272 = ((1, 3), (0, 3), None, None, None, None, None)
-_C273 = ((2, 3), (1, 3), (0, 2), None, None, None, None)
-_C274 = ((3, 3), (2, 3), (1, 2), (0, 2), None, None, None)
-_C275 = ((4, 3), (3, 3), (2, 2), (1, 2), (0, 1), None, None)
-_P276 = ((0, 0), (1, 0), (2, 0), (-1, 0))
-_P277 = ((1, 0), (2, 0), (-1, 0))
-_C278 = ((1, 3), (0, 2), None, None)
-_C279 = ((2, 3), (1, 2), (0, 2), None)
-_C280 = ((3, 3), (2, 2), (1, 2), (0, 1))
+_P24 = ((2, 0), (-1, 0))
+_P25 = ((1, 0), (2, 0))
+_P26 = ((3, 0), (3, 1), (3, 2), (3, 3), (3, 4))
+_C27 = (None, None, (1, 2), (0, 1))
+_C28 = (None, (1, 2), (0, 1), None, None)
+_K29 = ('OK', 'OK_CertificateExpiresSoon', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_PowerToleranceConfirmed', 'WARNING_AuthorizationSelectionInvalid', 'WARNING_CertificateExpired', 'WARNING_CertificateNotYetValid', 'WARNING_CertificateRevoked', 'WARNING_CertificateValidationError', 'WARNING_ChallengeInvalid', 'WARNING_EIMAuthorizationFailure', 'WARNING_eMSPUnknown', 'WARNING_EVPowerProfileViolation', 'WARNING_GeneralPnCAuthorizationError', 'WARNING_NoCertificateAvailable', 'WARNING_NoContractMatchingPCIDFound', 'WARNING_PowerToleranceNotConfirmed', 'WARNING_ScheduleRenegotiationFailed', 'WARNING_StandbyNotAllowed', 'WARNING_WPT', 'FAILED', 'FAILED_AssociationError', 'FAILED_ContactorError', 'FAILED_EVPowerProfileInvalid', 'FAILED_EVPowerProfileViolation', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoEnergyTransferServiceSelected', 'FAILED_NoServiceRenegotiationSupported', 'FAILED_PauseNotAllowed', 'FAILED_PowerDeliveryNotApplied', 'FAILED_PowerToleranceNotConfirmed', 'FAILED_ScheduleRenegotiation', 'FAILED_ScheduleSelectionInvalid', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_ServiceSelectionInvalid', 'FAILED_SignatureError', 'FAILED_UnknownSession', 'FAILED_WrongChargeParameter')
+_P30 = ((2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (6, 1), (6, 2), (6, 3), (6, 4))
+_K31 = ('Pause', 'ExitStandby', 'Terminate', 'ScheduleRenegotiation', 'ServiceRenegotiation', 'MeteringConfirmation')
+_P32 = ((3, 0), (4, 0), (5, 0), (6, 0), (6, 1), (6, 2), (6, 3), (6, 4))
+_P33 = ((4, 0), (5, 0), (6, 0), (6, 1), (6, 2), (6, 3), (6, 4))
+_P34 = ((5, 0), (6, 0), (6, 1), (6, 2), (6, 3), (6, 4))
+_P35 = ((6, 0), (6, 1), (6, 2), (6, 3), (6, 4))
+_K36 = {'OK': 0, 'OK_CertificateExpiresSoon': 1, 'OK_NewSessionEstablished': 2, 'OK_OldSessionJoined': 3, 'OK_PowerToleranceConfirmed': 4, 'WARNING_AuthorizationSelectionInvalid': 5, 'WARNING_CertificateExpired': 6, 'WARNING_CertificateNotYetValid': 7, 'WARNING_CertificateRevoked': 8, 'WARNING_CertificateValidationError': 9, 'WARNING_ChallengeInvalid': 10, 'WARNING_EIMAuthorizationFailure': 11, 'WARNING_eMSPUnknown': 12, 'WARNING_EVPowerProfileViolation': 13, 'WARNING_GeneralPnCAuthorizationError': 14, 'WARNING_NoCertificateAvailable': 15, 'WARNING_NoContractMatchingPCIDFound': 16, 'WARNING_PowerToleranceNotConfirmed': 17, 'WARNING_ScheduleRenegotiationFailed': 18, 'WARNING_StandbyNotAllowed': 19, 'WARNING_WPT': 20, 'FAILED': 21, 'FAILED_AssociationError': 22, 'FAILED_ContactorError': 23, 'FAILED_EVPowerProfileInvalid': 24, 'FAILED_EVPowerProfileViolation': 25, 'FAILED_MeteringSignatureNotValid': 26, 'FAILED_NoEnergyTransferServiceSelected': 27, 'FAILED_NoServiceRenegotiationSupported': 28, 'FAILED_PauseNotAllowed': 29, 'FAILED_PowerDeliveryNotApplied': 30, 'FAILED_PowerToleranceNotConfirmed': 31, 'FAILED_ScheduleRenegotiation': 32, 'FAILED_ScheduleSelectionInvalid': 33, 'FAILED_SequenceError': 34, 'FAILED_ServiceIDInvalid': 35, 'FAILED_ServiceSelectionInvalid': 36, 'FAILED_SignatureError': 37, 'FAILED_UnknownSession': 38, 'FAILED_WrongChargeParameter': 39}
+_K37 = {'Pause': 0, 'ExitStandby': 1, 'Terminate': 2, 'ScheduleRenegotiation': 3, 'ServiceRenegotiation': 4, 'MeteringConfirmation': 5}
+_C38 = (None, None, (1, 4), (0, 4), None, None, None, None)
+_C39 = (None, None, (2, 4), (1, 4), (0, 3), None, None, None)
+_C40 = (None, None, (3, 4), (2, 4), (1, 3), (0, 3), None, None)
+_C41 = (None, None, (4, 4), (3, 4), (2, 3), (1, 3), (0, 3), None)
+_C42 = (None, None, (5, 4), (4, 4), (3, 3), (2, 3), (1, 3), None)
+_C43 = (None, None, (6, 4), (5, 4), (4, 3), (3, 3), (2, 3), None)
+_C44 = (None, None, (7, 4), (6, 4), (5, 3), (4, 3), (3, 3), None)
+_C45 = (None, None, (8, 4), (7, 4), (6, 3), (5, 3), (4, 3), None)
+_P46 = ((1, 0), (1, 1))
+_P47 = ((2, 0), (2, 1))
+_P48 = ((7, 0), (8, 0), (9, 0))
+_P49 = ((8, 0), (9, 0))
+_C50 = (None, None, None, None, None, None, None, (1, 2), (0, 2), None, None, None, None)
+_C51 = (None, None, None, None, None, None, None, (2, 2), (1, 2), (0, 1), None, None, None)
+_C52 = (None, None, None, None, None, None, None, None, None, None, (1, 2), (0, 2), None)
+_C53 = (None, None, None, None, None, None, None, None, None, None, (2, 2), (1, 2), (0, 1))
+_P54 = ((7, 0), (8, 0), (9, 0), (10, 0), (11, 0), (12, 0))
+_P55 = ((8, 0), (9, 0), (10, 0), (11, 0), (12, 0))
+_P56 = ((9, 0), (10, 0), (11, 0), (12, 0))
+_P57 = ((10, 0), (11, 0), (12, 0))
+_P58 = ((11, 0), (12, 0))
+_P59 = ((13, 0), (14, 0), (15, 0))
+_P60 = ((14, 0), (15, 0))
+_P61 = ((16, 0), (17, 0), (-1, 0))
+_P62 = ((17, 0), (-1, 0))
+_C63 = (None, (1, 2), (0, 2), None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None)
+_C64 = (None, (2, 2), (1, 2), (0, 1), None, None, None, None, None, None, None, None, None, None, None, None, None, None, None)
+_C65 = (None, None, None, None, (1, 2), (0, 2), None, None, None, None, None, None, None, None, None, None, None, None, None)
+_C66 = (None, None, None, None, (2, 2), (1, 2), (0, 1), None, None, None, None, None, None, None, None, None, None, None, None)
+_C67 = (None, None, None, None, None, None, None, (1, 3), (0, 3), None, None, None, None, None, None, None, None, None, None)
+_C68 = (None, None, None, None, None, None, None, (2, 3), (1, 3), (0, 3), None, None, None, None, None, None, None, None, None)
+_C69 = (None, None, None, None, None, None, None, (3, 3), (2, 3), (1, 3), (0, 2), None, None, None, None, None, None, None, None)
+_C70 = (None, None, None, None, None, None, None, (4, 3), (3, 3), (2, 3), (1, 2), (0, 2), None, None, None, None, None, None, None)
+_C71 = (None, None, None, None, None, None, None, (5, 3), (4, 3), (3, 3), (2, 2), (1, 2), (0, 1), None, None, None, None, None, None)
+_C72 = (None, None, None, None, None, None, None, None, None, None, None, None, None, (1, 2), (0, 2), None, None, None, None)
+_C73 = (None, None, None, None, None, None, None, None, None, None, None, None, None, (2, 2), (1, 2), (0, 1), None, None, None)
+_C74 = (None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, (1, 2), (0, 2), None)
+_C75 = (None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, (2, 2), (1, 2), (0, 1))
+_P76 = ((0, 0), (1, 0))
+_P77 = ((5, 0), (6, 0), (7, 0))
+_P78 = ((6, 0), (7, 0))
+_P79 = ((8, 0), (9, 0), (10, 0))
+_P80 = ((9, 0), (10, 0))
+_P81 = ((11, 0), (12, 0), (13, 0))
+_P82 = ((12, 0), (13, 0))
+_P83 = ((14, 0), (15, 0), (16, 0))
+_P84 = ((15, 0), (16, 0))
+_P85 = ((17, 0), (18, 0), (19, 0))
+_P86 = ((18, 0), (19, 0))
+_P87 = ((20, 0), (21, 0), (22, 0), (23, 0), (-1, 0))
+_P88 = ((21, 0), (22, 0), (23, 0), (-1, 0))
+_P89 = ((22, 0), (23, 0), (-1, 0))
+_P90 = ((23, 0), (-1, 0))
+_C91 = ((1, 2), (0, 1), None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None)
+_C92 = (None, None, None, None, None, (1, 2), (0, 2), None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None)
+_C93 = (None, None, None, None, None, (2, 2), (1, 2), (0, 1), None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None)
+_C94 = (None, None, None, None, None, None, None, None, (1, 2), (0, 2), None, None, None, None, None, None, None, None, None, None, None, None, None, None, None)
+_C95 = (None, None, None, None, None, None, None, None, (2, 2), (1, 2), (0, 1), None, None, None, None, None, None, None, None, None, None, None, None, None, None)
+_C96 = (None, None, None, None, None, None, None, None, None, None, None, (1, 2), (0, 2), None, None, None, None, None, None, None, None, None, None, None, None)
+_C97 = (None, None, None, None, None, None, None, None, None, None, None, (2, 2), (1, 2), (0, 1), None, None, None, None, None, None, None, None, None, None, None)
+_C98 = (None, None, None, None, None, None, None, None, None, None, None, None, None, None, (1, 2), (0, 2), None, None, None, None, None, None, None, None, None)
+_C99 = (None, None, None, None, None, None, None, None, None, None, None, None, None, None, (2, 2), (1, 2), (0, 1), None, None, None, None, None, None, None, None)
+_C100 = (None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, (1, 2), (0, 2), None, None, None, None, None, None)
+_C101 = (None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, (2, 2), (1, 2), (0, 1), None, None, None, None, None)
+_C102 = (None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, (1, 3), (0, 3), None, None, None)
+_C103 = (None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, (2, 3), (1, 3), (0, 2), None, None)
+_C104 = (None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, (3, 3), (2, 3), (1, 2), (0, 2), None)
+_C105 = (None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, (4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
+_P106 = ((0, 0), (1, 0), (2, 0), (3, 0), (4, 0))
+_P107 = ((1, 0), (2, 0), (3, 0), (4, 0))
+_P108 = ((2, 0), (3, 0), (4, 0))
+_P109 = ((3, 0), (4, 0))
+_P110 = ((5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (10, 0), (11, 0), (12, 0), (-1, 0))
+_P111 = ((6, 0), (7, 0), (8, 0), (9, 0), (10, 0), (11, 0), (12, 0), (-1, 0))
+_P112 = ((7, 0), (8, 0), (9, 0), (10, 0), (11, 0), (12, 0), (-1, 0))
+_P113 = ((8, 0), (9, 0), (10, 0), (11, 0), (12, 0), (-1, 0))
+_P114 = ((9, 0), (10, 0), (11, 0), (12, 0), (-1, 0))
+_P115 = ((10, 0), (11, 0), (12, 0), (-1, 0))
+_P116 = ((11, 0), (12, 0), (-1, 0))
+_P117 = ((12, 0), (-1, 0))
+_C118 = ((1, 3), (0, 3), None, None, None, None, None, None, None, None, None, None, None, None)
+_C119 = ((2, 3), (1, 3), (0, 2), None, None, None, None, None, None, None, None, None, None, None)
+_C120 = ((3, 3), (2, 3), (1, 2), (0, 2), None, None, None, None, None, None, None, None, None, None)
+_C121 = ((4, 3), (3, 3), (2, 2), (1, 2), (0, 1), None, None, None, None, None, None, None, None, None)
+_C122 = (None, None, None, None, None, (1, 4), (0, 4), None, None, None, None, None, None, None)
+_C123 = (None, None, None, None, None, (2, 4), (1, 4), (0, 3), None, None, None, None, None, None)
+_C124 = (None, None, None, None, None, (3, 4), (2, 4), (1, 3), (0, 3), None, None, None, None, None)
+_C125 = (None, None, None, None, None, (4, 4), (3, 4), (2, 3), (1, 3), (0, 3), None, None, None, None)
+_C126 = (None, None, None, None, None, (5, 4), (4, 4), (3, 3), (2, 3), (1, 3), (0, 3), None, None, None)
+_C127 = (None, None, None, None, None, (6, 4), (5, 4), (4, 3), (3, 3), (2, 3), (1, 3), (0, 2), None, None)
+_C128 = (None, None, None, None, None, (7, 4), (6, 4), (5, 3), (4, 3), (3, 3), (2, 3), (1, 2), (0, 2), None)
+_C129 = (None, None, None, None, None, (8, 4), (7, 4), (6, 3), (5, 3), (4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
+_P130 = ((0, 0), (1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0))
+_P131 = ((1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0))
+_P132 = ((2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0))
+_P133 = ((3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0))
+_P134 = ((4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0))
+_P135 = ((5, 0), (6, 0), (7, 0), (8, 0), (9, 0))
+_P136 = ((6, 0), (7, 0), (8, 0), (9, 0))
+_P137 = ((10, 0), (11, 0), (12, 0), (13, 0), (14, 0), (15, 0), (16, 0), (17, 0), (18, 0), (19, 0), (20, 0), (-1, 0))
+_P138 = ((11, 0), (12, 0), (13, 0), (14, 0), (15, 0), (16, 0), (17, 0), (18, 0), (19, 0), (20, 0), (-1, 0))
+_P139 = ((12, 0), (13, 0), (14, 0), (15, 0), (16, 0), (17, 0), (18, 0), (19, 0), (20, 0), (-1, 0))
+_P140 = ((13, 0), (14, 0), (15, 0), (16, 0), (17, 0), (18, 0), (19, 0), (20, 0), (-1, 0))
+_P141 = ((14, 0), (15, 0), (16, 0), (17, 0), (18, 0), (19, 0), (20, 0), (-1, 0))
+_P142 = ((15, 0), (16, 0), (17, 0), (18, 0), (19, 0), (20, 0), (-1, 0))
+_P143 = ((16, 0), (17, 0), (18, 0), (19, 0), (20, 0), (-1, 0))
+_P144 = ((17, 0), (18, 0), (19, 0), (20, 0), (-1, 0))
+_P145 = ((18, 0), (19, 0), (20, 0), (-1, 0))
+_P146 = ((19, 0), (20, 0), (-1, 0))
+_P147 = ((20, 0), (-1, 0))
+_C148 = ((1, 4), (0, 4), None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None)
+_C149 = ((2, 4), (1, 4), (0, 4), None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None)
+_C150 = ((3, 4), (2, 4), (1, 4), (0, 3), None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None)
+_C151 = ((4, 4), (3, 4), (2, 4), (1, 3), (0, 3), None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None)
+_C152 = ((5, 4), (4, 4), (3, 4), (2, 3), (1, 3), (0, 3), None, None, None, None, None, None, None, None, None, None, None, None, None, None, None, None)
+_C153 = ((6, 4), (5, 4), (4, 4), (3, 3), (2, 3), (1, 3), (0, 3), None, None, None, None, None, None, None, None, None, None, None, None, None, None, None)
+_C154 = ((7, 4), (6, 4), (5, 4), (4, 3), (3, 3), (2, 3), (1, 3), (0, 2), None, None, None, None, None, None, None, None, None, None, None, None, None, None)
+_C155 = ((8, 4), (7, 4), (6, 4), (5, 3), (4, 3), (3, 3), (2, 3), (1, 2), (0, 2), None, None, None, None, None, None, None, None, None, None, None, None, None)
+_C156 = ((9, 4), (8, 4), (7, 4), (6, 3), (5, 3), (4, 3), (3, 3), (2, 2), (1, 2), (0, 1), None, None, None, None, None, None, None, None, None, None, None, None)
+_C157 = (None, None, None, None, None, None, None, None, None, None, (1, 4), (0, 4), None, None, None, None, None, None, None, None, None, None)
+_C158 = (None, None, None, None, None, None, None, None, None, None, (2, 4), (1, 4), (0, 4), None, None, None, None, None, None, None, None, None)
+_C159 = (None, None, None, None, None, None, None, None, None, None, (3, 4), (2, 4), (1, 4), (0, 4), None, None, None, None, None, None, None, None)
+_C160 = (None, None, None, None, None, None, None, None, None, None, (4, 4), (3, 4), (2, 4), (1, 4), (0, 4), None, None, None, None, None, None, None)
+_C161 = (None, None, None, None, None, None, None, None, None, None, (5, 4), (4, 4), (3, 4), (2, 4), (1, 4), (0, 3), None, None, None, None, None, None)
+_C162 = (None, None, None, None, None, None, None, None, None, None, (6, 4), (5, 4), (4, 4), (3, 4), (2, 4), (1, 3), (0, 3), None, None, None, None, None)
+_C163 = (None, None, None, None, None, None, None, None, None, None, (7, 4), (6, 4), (5, 4), (4, 4), (3, 4), (2, 3), (1, 3), (0, 3), None, None, None, None)
+_C164 = (None, None, None, None, None, None, None, None, None, None, (8, 4), (7, 4), (6, 4), (5, 4), (4, 4), (3, 3), (2, 3), (1, 3), (0, 3), None, None, None)
+_C165 = (None, None, None, None, None, None, None, None, None, None, (9, 4), (8, 4), (7, 4), (6, 4), (5, 4), (4, 3), (3, 3), (2, 3), (1, 3), (0, 2), None, None)
+_C166 = (None, None, None, None, None, None, None, None, None, None, (10, 4), (9, 4), (8, 4), (7, 4), (6, 4), (5, 3), (4, 3), (3, 3), (2, 3), (1, 2), (0, 2), None)
+_C167 = (None, None, None, None, None, None, None, None, None, None, (11, 4), (10, 4), (9, 4), (8, 4), (7, 4), (6, 3), (5, 3), (4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
+_P168 = ((0, 0), (1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (-1, 0))
+_P169 = ((1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (-1, 0))
+_P170 = ((2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (-1, 0))
+_P171 = ((3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (-1, 0))
+_P172 = ((4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (-1, 0))
+_P173 = ((5, 0), (6, 0), (7, 0), (8, 0), (-1, 0))
+_P174 = ((6, 0), (7, 0), (8, 0), (-1, 0))
+_P175 = ((7, 0), (8, 0), (-1, 0))
+_P176 = ((8, 0), (-1, 0))
+_C177 = ((1, 4), (0, 4), None, None, None, None, None, None, None, None)
+_C178 = ((2, 4), (1, 4), (0, 4), None, None, None, None, None, None, None)
+_C179 = ((3, 4), (2, 4), (1, 4), (0, 3), None, None, None, None, None, None)
+_C180 = ((4, 4), (3, 4), (2, 4), (1, 3), (0, 3), None, None, None, None, None)
+_C181 = ((5, 4), (4, 4), (3, 4), (2, 3), (1, 3), (0, 3), None, None, None, None)
+_C182 = ((6, 4), (5, 4), (4, 4), (3, 3), (2, 3), (1, 3), (0, 3), None, None, None)
+_C183 = ((7, 4), (6, 4), (5, 4), (4, 3), (3, 3), (2, 3), (1, 3), (0, 2), None, None)
+_C184 = ((8, 4), (7, 4), (6, 4), (5, 3), (4, 3), (3, 3), (2, 3), (1, 2), (0, 2), None)
+_C185 = ((9, 4), (8, 4), (7, 4), (6, 3), (5, 3), (4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
+_P186 = ((1, 0), (-1, 0))
+_C187 = (None, (1, 2), (0, 1), None)
+_P188 = ((2, 0), (3, 0), (4, 0), (-1, 0))
+_P189 = ((3, 0), (4, 0), (-1, 0))
+_P190 = ((4, 0), (-1, 0))
+_C191 = (None, None, (1, 3), (0, 2), None, None)
+_C192 = (None, None, (2, 3), (1, 2), (0, 2), None)
+_C193 = (None, None, (3, 3), (2, 2), (1, 2), (0, 1))
+_P194 = ((0, 0), (1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
+_P195 = ((1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
+_P196 = ((2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
+_P197 = ((3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
+_P198 = ((4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
+_P199 = ((5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
+_P200 = ((6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
+_P201 = ((7, 0), (8, 0), (9, 0), (-1, 0))
+_P202 = ((8, 0), (9, 0), (-1, 0))
+_P203 = ((9, 0), (-1, 0))
+_C204 = ((1, 4), (0, 4), None, None, None, None, None, None, None, None, None)
+_C205 = ((2, 4), (1, 4), (0, 4), None, None, None, None, None, None, None, None)
+_C206 = ((3, 4), (2, 4), (1, 4), (0, 4), None, None, None, None, None, None, None)
+_C207 = ((4, 4), (3, 4), (2, 4), (1, 4), (0, 3), None, None, None, None, None, None)
+_C208 = ((5, 4), (4, 4), (3, 4), (2, 4), (1, 3), (0, 3), None, None, None, None, None)
+_C209 = ((6, 4), (5, 4), (4, 4), (3, 4), (2, 3), (1, 3), (0, 3), None, None, None, None)
+_C210 = ((7, 4), (6, 4), (5, 4), (4, 4), (3, 3), (2, 3), (1, 3), (0, 3), None, None, None)
+_C211 = ((8, 4), (7, 4), (6, 4), (5, 4), (4, 3), (3, 3), (2, 3), (1, 3), (0, 2), None, None)
+_C212 = ((9, 4), (8, 4), (7, 4), (6, 4), (5, 3), (4, 3), (3, 3), (2, 3), (1, 2), (0, 2), None)
+_C213 = ((10, 4), (9, 4), (8, 4), (7, 4), (6, 3), (5, 3), (4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
+_P214 = ((14, 0), (15, 0), (-1, 0))
+_P215 = ((15, 0), (-1, 0))
+_C216 = ((1, 2), (0, 1), None, None, None, None, None, None, None, None, None, None, None, None, None, None, None)
+_C217 = (None, None, None, None, None, (1, 2), (0, 2), None, None, None, None, None, None, None, None, None, None)
+_C218 = (None, None, None, None, None, (2, 2), (1, 2), (0, 1), None, None, None, None, None, None, None, None, None)
+_C219 = (None, None, None, None, None, None, None, None, (1, 2), (0, 2), None, None, None, None, None, None, None)
+_C220 = (None, None, None, None, None, None, None, None, (2, 2), (1, 2), (0, 1), None, None, None, None, None, None)
+_C221 = (None, None, None, None, None, None, None, None, None, None, None, (1, 2), (0, 2), None, None, None, None)
+_C222 = (None, None, None, None, None, None, None, None, None, None, None, (2, 2), (1, 2), (0, 1), None, None, None)
+_C223 = (None, None, None, None, None, None, None, None, None, None, None, None, None, None, (1, 2), (0, 2), None)
+_C224 = (None, None, None, None, None, None, None, None, None, None, None, None, None, None, (2, 2), (1, 2), (0, 1))
+_C225 = ((1, 2), (0, 1), None, None, None)
+_P226 = ((0, 0), (1, 0), (2, 0), (3, 0), (-1, 0))
+_P227 = ((1, 0), (2, 0), (3, 0), (-1, 0))
+_P228 = ((2, 0), (3, 0), (-1, 0))
+_P229 = ((3, 0), (-1, 0))
+_C230 = ((1, 3), (0, 3), None, None, None)
+_C231 = ((2, 3), (1, 3), (0, 2), None, None)
+_C232 = ((3, 3), (2, 3), (1, 2), (0, 2), None)
+_C233 = ((4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
+_P234 = ((0, 0), (1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7))
+_P235 = ((1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7))
+_P236 = ((0, 0), (1, 0), (2, 0), (-1, 0))
+_P237 = ((1, 0), (2, 0), (-1, 0))
+_P238 = ((1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7), (-1, 0))
+_C239 = ((1, 4), (0, 4), (0, 4))
+_C240 = ((2, 4), (1, 4), (1, 4))
+_C241 = ((3, 4), (2, 4), (2, 4))
+_C242 = ((1, 3), (0, 2), None, None)
+_C243 = ((2, 3), (1, 2), (0, 2), None)
+_C244 = ((3, 3), (2, 2), (1, 2), (0, 1))
+_C245 = ((4, 4), (3, 4), (3, 4))
+_C246 = ((5, 4), (4, 4), (4, 4))
+_C247 = ((6, 4), (5, 4), (5, 4))
+_C248 = ((7, 4), (6, 4), (6, 4))
+_P249 = ((0, 0), (0, 1), (0, 2))
+_P250 = ((-1, 0),)
+_P251 = ((0, 0), (-1, 0))
+_C252 = ((0, 1), (0, 2), None)
+_C253 = (None, (1, 2), (0, 1))
+_C254 = ((1, 2), (0, 1), (0, 2))
+_P255 = ((2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (-1, 0))
+_P256 = ((3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (-1, 0))
+_P257 = ((4, 0), (5, 0), (6, 0), (7, 0), (-1, 0))
+_P258 = ((5, 0), (6, 0), (7, 0), (-1, 0))
+_P259 = ((6, 0), (7, 0), (-1, 0))
+_P260 = ((7, 0), (-1, 0))
+_C261 = (None, None, (1, 3), (0, 3), None, None, None, None, None)
+_C262 = (None, None, (2, 3), (1, 3), (0, 3), None, None, None, None)
+_C263 = (None, None, (3, 3), (2, 3), (1, 3), (0, 3), None, None, None)
+_C264 = (None, None, (4, 3), (3, 3), (2, 3), (1, 3), (0, 2), None, None)
+_C265 = (None, None, (5, 3), (4, 3), (3, 3), (2, 3), (1, 2), (0, 2), None)
+_C266 = (None, None, (6, 3), (5, 3), (4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
+_C267 = ((2, 3), (1, 3), (0, 3), None, None)
+_C268 = ((4, 3), (3, 3), (2, 3), (1, 2), (1, 2))
+_P269 = ((1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (-1, 0))
+_P270 = ((2, 0), (3, 0), (4, 0), (5, 0), (-1, 0))
+_P271 = ((3, 0), (4, 0), (5, 0), (-1, 0))
+_C272 = (None, (1, 3), (0, 3), None, None, None, None, None)
+_C273 = (None, (2, 3), (1, 3), (0, 3), None, None, None, None)
+_C274 = (None, (3, 3), (2, 3), (1, 3), (0, 2), None, None, None)
+_C275 = (None, (4, 3), (3, 3), (2, 3), (1, 2), (0, 2), (0, 2), None)
+_C276 = (None, (5, 3), (4, 3), (3, 3), (2, 2), (1, 2), (1, 2), (0, 1))
+_C277 = ((1, 3), (0, 3), None, None, None, None, None)
+_C278 = ((2, 3), (1, 3), (0, 2), None, None, None, None)
+_C279 = ((3, 3), (2, 3), (1, 2), (0, 2), None, None, None)
+_C280 = ((4, 3), (3, 3), (2, 2), (1, 2), (0, 1), None, None)
 _P281 = ((10, 0), (11, 0), (12, 0), (13, 0), (14, 0), (-1, 0))
 _P282 = ((11, 0), (12, 0), (13, 0), (14, 0), (-1, 0))
 _P283 = ((12, 0), (13, 0), (14, 0), (-1, 0))
@@ -316,9 +316,9 @@ _C300 = (None, (2, 3), (1, 2), (1, 2))
 _P301 = ((2, 0),)
 _C302 = ((1, 2), (0, 1), None, None)
 _C303 = ((1, 2), (0, 1), None, None, None, None)
-_C304 = (None, None, None, (1, 2), (0, 2), (0, 2))
-_C305 = (None, None, None, (2, 2), (1, 2), (1, 2))
-_C306 = ((1, 2), (0, 1), None)
+_C304 = ((1, 2), (0, 1), None)
+_C305 = (None, None, None, (1, 2), (0, 2), (0, 2))
+_C306 = (None, None, None, (2, 2), (1, 2), (1, 2))
 _C307 = (None, None, None, (0, 1), (0, 2))
 _P308 = ((1, 1), (1, 0), (-1, 0))
 _C309 = (None, (0, 3), (0, 3))
@@ -915,124 +915,219 @@ def _d_AC_CPDReqEnergyTransferModeType(r: Reader) -> AC_CPDReqEnergyTransferMode
     v_ev_minimum_charge_power = None
     v_ev_minimum_charge_power_l2 = None
     v_ev_minimum_charge_power_l3 = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 0; al = 0
-    v_ev_maximum_charge_power = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
+    v1_exponent = None
+    v1_value = None
+    p = r.p; q = p + 15
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7fff; r.p = q
+    if b & 0x700e: r.badz(p, 15, b & 0x700e)
+    v1_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    it = 1; al = 0
+    v1_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v1_value <= 32767:
+        r.fail('integer out of range')
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0xc: r.badz(p, 4, b & 0xc)
     e = b & 0x3
-    if e >= 3:
-        r.bad_code(p + 0, e, 3)
+    if e >= 3: r.bad_code(p + 2, e, 3)
     it, al = _P0[e]
+    v_ev_maximum_charge_power = RationalNumberType(exponent=v1_exponent, value=v1_value)
     if it == 1:
-        v_ev_maximum_charge_power_l2 = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
+        v2_exponent = None
+        v2_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v2_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v2_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v2_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
+        if e >= 2: r.bad_code(p + 2, e, 2)
         it, al = _P1[e]
+        v_ev_maximum_charge_power_l2 = RationalNumberType(exponent=v2_exponent, value=v2_value)
     if it == 2:
-        v_ev_maximum_charge_power_l3 = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        v3_exponent = None
+        v3_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v3_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v3_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v3_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x7: r.badz(p, 3, b & 0x7)
+        v_ev_maximum_charge_power_l3 = RationalNumberType(exponent=v3_exponent, value=v3_value)
         it = 3; al = 0
-    v_ev_minimum_charge_power = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
+    v4_exponent = None
+    v4_value = None
+    p = r.p; q = p + 14
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3fff; r.p = q
+    if b & 0x300e: r.badz(p, 14, b & 0x300e)
+    v4_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    it = 1; al = 0
+    v4_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v4_value <= 32767:
+        r.fail('integer out of range')
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0xc: r.badz(p, 4, b & 0xc)
     e = b & 0x3
-    if e >= 3:
-        r.bad_code(p + 0, e, 3)
+    if e >= 3: r.bad_code(p + 2, e, 3)
     it, al = _P2[e]
+    v_ev_minimum_charge_power = RationalNumberType(exponent=v4_exponent, value=v4_value)
     if it == 4:
-        v_ev_minimum_charge_power_l2 = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
+        v5_exponent = None
+        v5_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v5_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v5_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v5_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
+        if e >= 2: r.bad_code(p + 2, e, 2)
         it, al = _P3[e]
+        v_ev_minimum_charge_power_l2 = RationalNumberType(exponent=v5_exponent, value=v5_value)
     if it == 5:
-        v_ev_minimum_charge_power_l3 = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        v6_exponent = None
+        v6_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v6_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v6_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v6_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x7: r.badz(p, 3, b & 0x7)
+        v_ev_minimum_charge_power_l3 = RationalNumberType(exponent=v6_exponent, value=v6_value)
         it = -1; al = 0
     return AC_CPDReqEnergyTransferModeType(ev_maximum_charge_power=v_ev_maximum_charge_power, ev_maximum_charge_power_l2=v_ev_maximum_charge_power_l2, ev_maximum_charge_power_l3=v_ev_maximum_charge_power_l3, ev_minimum_charge_power=v_ev_minimum_charge_power, ev_minimum_charge_power_l2=v_ev_minimum_charge_power_l2, ev_minimum_charge_power_l3=v_ev_minimum_charge_power_l3)
 
 def _e_AC_CPDReqEnergyTransferModeType(w: Writer, o: AC_CPDReqEnergyTransferModeType) -> None:
     f_ev_maximum_charge_power = o.ev_maximum_charge_power
-    if f_ev_maximum_charge_power is None:
-        raise ExiEncodeError("AC_CPDReqEnergyTransferModeType: missing required ev_maximum_charge_power")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_ev_maximum_charge_power)
+    if f_ev_maximum_charge_power is None: raise ExiEncodeError("AC_CPDReqEnergyTransferModeType: missing required ev_maximum_charge_power")
+    f1_exponent = f_ev_maximum_charge_power.exponent
+    if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f1_exponent <= 127:
+        raise ExiEncodeError(f"value {f1_exponent!r} outside [-128, 127]")
+    f1_value = f_ev_maximum_charge_power.value
+    if f1_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f1_value <= 32767:
+        raise ExiEncodeError(f"value {f1_value!r} outside [-32768, 32767]")
+    w.bits(((f1_exponent + 128) << 4) | (1 if f1_value < 0 else 0), 15)
+    w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
     s = 1
+    w.bits(0, 2)
     f_ev_maximum_charge_power_l2 = o.ev_maximum_charge_power_l2
     if f_ev_maximum_charge_power_l2 is not None:
+        f2_exponent = f_ev_maximum_charge_power_l2.exponent
+        if f2_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f2_exponent <= 127:
+            raise ExiEncodeError(f"value {f2_exponent!r} outside [-128, 127]")
+        f2_value = f_ev_maximum_charge_power_l2.value
+        if f2_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f2_value <= 32767:
+            raise ExiEncodeError(f"value {f2_value!r} outside [-32768, 32767]")
+        w.bits(((f2_exponent + 128) << 4) | (1 if f2_value < 0 else 0), 16)
+        w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
         w.bits(0, 2)
-        _e_RationalNumberType(w, f_ev_maximum_charge_power_l2)
         s = 2
     f_ev_maximum_charge_power_l3 = o.ev_maximum_charge_power_l3
     if f_ev_maximum_charge_power_l3 is not None:
-        c = _C4[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_ev_maximum_charge_power_l3)
+        c1 = _C4[s]
+        f3_exponent = f_ev_maximum_charge_power_l3.exponent
+        if f3_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f3_exponent <= 127:
+            raise ExiEncodeError(f"value {f3_exponent!r} outside [-128, 127]")
+        f3_value = f_ev_maximum_charge_power_l3.value
+        if f3_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f3_value <= 32767:
+            raise ExiEncodeError(f"value {f3_value!r} outside [-32768, 32767]")
+        w.bits(((c1[0]) << 14) | ((f3_exponent + 128) << 4) | (1 if f3_value < 0 else 0), c1[1] + 14)
+        w.uint(-f3_value - 1 if f3_value < 0 else f3_value)
+        w.bits(0, 2)
         s = 3
     f_ev_minimum_charge_power = o.ev_minimum_charge_power
-    if f_ev_minimum_charge_power is None:
-        raise ExiEncodeError("AC_CPDReqEnergyTransferModeType: missing required ev_minimum_charge_power")
-    c = _C5[s]
-    w.bits(c[0], c[1])
-    _e_RationalNumberType(w, f_ev_minimum_charge_power)
+    if f_ev_minimum_charge_power is None: raise ExiEncodeError("AC_CPDReqEnergyTransferModeType: missing required ev_minimum_charge_power")
+    c2 = _C5[s]
+    f4_exponent = f_ev_minimum_charge_power.exponent
+    if f4_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f4_exponent <= 127:
+        raise ExiEncodeError(f"value {f4_exponent!r} outside [-128, 127]")
+    f4_value = f_ev_minimum_charge_power.value
+    if f4_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f4_value <= 32767:
+        raise ExiEncodeError(f"value {f4_value!r} outside [-32768, 32767]")
+    w.bits(((c2[0]) << 14) | ((f4_exponent + 128) << 4) | (1 if f4_value < 0 else 0), c2[1] + 14)
+    w.uint(-f4_value - 1 if f4_value < 0 else f4_value)
     s = 4
     s = 4
+    w.bits(0, 2)
     f_ev_minimum_charge_power_l2 = o.ev_minimum_charge_power_l2
     if f_ev_minimum_charge_power_l2 is not None:
+        f5_exponent = f_ev_minimum_charge_power_l2.exponent
+        if f5_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f5_exponent <= 127:
+            raise ExiEncodeError(f"value {f5_exponent!r} outside [-128, 127]")
+        f5_value = f_ev_minimum_charge_power_l2.value
+        if f5_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f5_value <= 32767:
+            raise ExiEncodeError(f"value {f5_value!r} outside [-32768, 32767]")
+        w.bits(((f5_exponent + 128) << 4) | (1 if f5_value < 0 else 0), 16)
+        w.uint(-f5_value - 1 if f5_value < 0 else f5_value)
         w.bits(0, 2)
-        _e_RationalNumberType(w, f_ev_minimum_charge_power_l2)
         s = 5
     f_ev_minimum_charge_power_l3 = o.ev_minimum_charge_power_l3
     if f_ev_minimum_charge_power_l3 is not None:
-        c = _C6[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_ev_minimum_charge_power_l3)
+        c3 = _C6[s]
+        f6_exponent = f_ev_minimum_charge_power_l3.exponent
+        if f6_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f6_exponent <= 127:
+            raise ExiEncodeError(f"value {f6_exponent!r} outside [-128, 127]")
+        f6_value = f_ev_minimum_charge_power_l3.value
+        if f6_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f6_value <= 32767:
+            raise ExiEncodeError(f"value {f6_value!r} outside [-32768, 32767]")
+        w.bits(((c3[0]) << 14) | ((f6_exponent + 128) << 4) | (1 if f6_value < 0 else 0), c3[1] + 14)
+        w.uint(-f6_value - 1 if f6_value < 0 else f6_value)
+        w.bits(0, 2)
         s = 6
-    c = _C7[s]
-    w.bits(c[0], c[1])
+    c4 = _C7[s]
+    w.bits((c4[0]), c4[1])
 
 def _d_AC_CPDResEnergyTransferModeType(r: Reader) -> AC_CPDResEnergyTransferModeType:
     rv = r.v; rn = r.n
@@ -1048,231 +1143,432 @@ def _d_AC_CPDResEnergyTransferModeType(r: Reader) -> AC_CPDResEnergyTransferMode
     v_evse_present_active_power = None
     v_evse_present_active_power_l2 = None
     v_evse_present_active_power_l3 = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 0; al = 0
-    v_evse_maximum_charge_power = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
+    v1_exponent = None
+    v1_value = None
+    p = r.p; q = p + 15
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7fff; r.p = q
+    if b & 0x700e: r.badz(p, 15, b & 0x700e)
+    v1_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    it = 1; al = 0
+    v1_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v1_value <= 32767:
+        r.fail('integer out of range')
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0xc: r.badz(p, 4, b & 0xc)
     e = b & 0x3
-    if e >= 3:
-        r.bad_code(p + 0, e, 3)
+    if e >= 3: r.bad_code(p + 2, e, 3)
     it, al = _P0[e]
+    v_evse_maximum_charge_power = RationalNumberType(exponent=v1_exponent, value=v1_value)
     if it == 1:
-        v_evse_maximum_charge_power_l2 = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
+        v2_exponent = None
+        v2_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v2_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v2_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v2_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
+        if e >= 2: r.bad_code(p + 2, e, 2)
         it, al = _P1[e]
+        v_evse_maximum_charge_power_l2 = RationalNumberType(exponent=v2_exponent, value=v2_value)
     if it == 2:
-        v_evse_maximum_charge_power_l3 = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        v3_exponent = None
+        v3_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v3_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v3_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v3_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x7: r.badz(p, 3, b & 0x7)
+        v_evse_maximum_charge_power_l3 = RationalNumberType(exponent=v3_exponent, value=v3_value)
         it = 3; al = 0
-    v_evse_minimum_charge_power = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
+    v4_exponent = None
+    v4_value = None
+    p = r.p; q = p + 14
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3fff; r.p = q
+    if b & 0x300e: r.badz(p, 14, b & 0x300e)
+    v4_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    it = 1; al = 0
+    v4_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v4_value <= 32767:
+        r.fail('integer out of range')
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0xc: r.badz(p, 4, b & 0xc)
     e = b & 0x3
-    if e >= 3:
-        r.bad_code(p + 0, e, 3)
+    if e >= 3: r.bad_code(p + 2, e, 3)
     it, al = _P8[e]
+    v_evse_minimum_charge_power = RationalNumberType(exponent=v4_exponent, value=v4_value)
     if it == 4:
-        v_evse_minimum_charge_power_l2 = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
+        v5_exponent = None
+        v5_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v5_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v5_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v5_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
+        if e >= 2: r.bad_code(p + 2, e, 2)
         it, al = _P9[e]
+        v_evse_minimum_charge_power_l2 = RationalNumberType(exponent=v5_exponent, value=v5_value)
     if it == 5:
-        v_evse_minimum_charge_power_l3 = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        v6_exponent = None
+        v6_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v6_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v6_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v6_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x7: r.badz(p, 3, b & 0x7)
+        v_evse_minimum_charge_power_l3 = RationalNumberType(exponent=v6_exponent, value=v6_value)
         it = 6; al = 0
-    v_evse_nominal_frequency = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
+    v7_exponent = None
+    v7_value = None
+    p = r.p; q = p + 14
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3fff; r.p = q
+    if b & 0x300e: r.badz(p, 14, b & 0x300e)
+    v7_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    it = 1; al = 0
+    v7_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v7_value <= 32767:
+        r.fail('integer out of range')
+    p = r.p; q = p + 5
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1f; r.p = q
+    if b & 0x18: r.badz(p, 5, b & 0x18)
     e = b & 0x7
-    if e >= 6:
-        r.bad_code(p + 0, e, 6)
+    if e >= 6: r.bad_code(p + 2, e, 6)
     it, al = _P10[e]
+    v_evse_nominal_frequency = RationalNumberType(exponent=v7_exponent, value=v7_value)
     if it == 7:
-        v_maximum_power_asymmetry = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
+        v8_exponent = None
+        v8_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v8_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v8_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v8_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 5
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x1f; r.p = q
+        if b & 0x18: r.badz(p, 5, b & 0x18)
         e = b & 0x7
-        if e >= 5:
-            r.bad_code(p + 0, e, 5)
+        if e >= 5: r.bad_code(p + 2, e, 5)
         it, al = _P11[e]
+        v_maximum_power_asymmetry = RationalNumberType(exponent=v8_exponent, value=v8_value)
     if it == 8:
-        v_evse_power_ramp_limitation = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
+        v9_exponent = None
+        v9_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v9_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v9_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v9_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 5
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x1f; r.p = q
+        if b & 0x18: r.badz(p, 5, b & 0x18)
         e = b & 0x7
-        if e >= 4:
-            r.bad_code(p + 0, e, 4)
+        if e >= 4: r.bad_code(p + 2, e, 4)
         it, al = _P12[e]
+        v_evse_power_ramp_limitation = RationalNumberType(exponent=v9_exponent, value=v9_value)
     if it == 9:
-        v_evse_present_active_power = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
+        v10_exponent = None
+        v10_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v10_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v10_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v10_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
-        if e >= 3:
-            r.bad_code(p + 0, e, 3)
+        if e >= 3: r.bad_code(p + 2, e, 3)
         it, al = _P13[e]
+        v_evse_present_active_power = RationalNumberType(exponent=v10_exponent, value=v10_value)
     if it == 10:
-        v_evse_present_active_power_l2 = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
+        v11_exponent = None
+        v11_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v11_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v11_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v11_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
+        if e >= 2: r.bad_code(p + 2, e, 2)
         it, al = _P14[e]
+        v_evse_present_active_power_l2 = RationalNumberType(exponent=v11_exponent, value=v11_value)
     if it == 11:
-        v_evse_present_active_power_l3 = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        v12_exponent = None
+        v12_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v12_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v12_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v12_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x7: r.badz(p, 3, b & 0x7)
+        v_evse_present_active_power_l3 = RationalNumberType(exponent=v12_exponent, value=v12_value)
         it = -1; al = 0
     return AC_CPDResEnergyTransferModeType(evse_maximum_charge_power=v_evse_maximum_charge_power, evse_maximum_charge_power_l2=v_evse_maximum_charge_power_l2, evse_maximum_charge_power_l3=v_evse_maximum_charge_power_l3, evse_minimum_charge_power=v_evse_minimum_charge_power, evse_minimum_charge_power_l2=v_evse_minimum_charge_power_l2, evse_minimum_charge_power_l3=v_evse_minimum_charge_power_l3, evse_nominal_frequency=v_evse_nominal_frequency, maximum_power_asymmetry=v_maximum_power_asymmetry, evse_power_ramp_limitation=v_evse_power_ramp_limitation, evse_present_active_power=v_evse_present_active_power, evse_present_active_power_l2=v_evse_present_active_power_l2, evse_present_active_power_l3=v_evse_present_active_power_l3)
 
 def _e_AC_CPDResEnergyTransferModeType(w: Writer, o: AC_CPDResEnergyTransferModeType) -> None:
     f_evse_maximum_charge_power = o.evse_maximum_charge_power
-    if f_evse_maximum_charge_power is None:
-        raise ExiEncodeError("AC_CPDResEnergyTransferModeType: missing required evse_maximum_charge_power")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_evse_maximum_charge_power)
+    if f_evse_maximum_charge_power is None: raise ExiEncodeError("AC_CPDResEnergyTransferModeType: missing required evse_maximum_charge_power")
+    f1_exponent = f_evse_maximum_charge_power.exponent
+    if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f1_exponent <= 127:
+        raise ExiEncodeError(f"value {f1_exponent!r} outside [-128, 127]")
+    f1_value = f_evse_maximum_charge_power.value
+    if f1_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f1_value <= 32767:
+        raise ExiEncodeError(f"value {f1_value!r} outside [-32768, 32767]")
+    w.bits(((f1_exponent + 128) << 4) | (1 if f1_value < 0 else 0), 15)
+    w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
     s = 1
+    w.bits(0, 2)
     f_evse_maximum_charge_power_l2 = o.evse_maximum_charge_power_l2
     if f_evse_maximum_charge_power_l2 is not None:
+        f2_exponent = f_evse_maximum_charge_power_l2.exponent
+        if f2_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f2_exponent <= 127:
+            raise ExiEncodeError(f"value {f2_exponent!r} outside [-128, 127]")
+        f2_value = f_evse_maximum_charge_power_l2.value
+        if f2_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f2_value <= 32767:
+            raise ExiEncodeError(f"value {f2_value!r} outside [-32768, 32767]")
+        w.bits(((f2_exponent + 128) << 4) | (1 if f2_value < 0 else 0), 16)
+        w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
         w.bits(0, 2)
-        _e_RationalNumberType(w, f_evse_maximum_charge_power_l2)
         s = 2
     f_evse_maximum_charge_power_l3 = o.evse_maximum_charge_power_l3
     if f_evse_maximum_charge_power_l3 is not None:
-        c = _C15[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_evse_maximum_charge_power_l3)
+        c1 = _C15[s]
+        f3_exponent = f_evse_maximum_charge_power_l3.exponent
+        if f3_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f3_exponent <= 127:
+            raise ExiEncodeError(f"value {f3_exponent!r} outside [-128, 127]")
+        f3_value = f_evse_maximum_charge_power_l3.value
+        if f3_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f3_value <= 32767:
+            raise ExiEncodeError(f"value {f3_value!r} outside [-32768, 32767]")
+        w.bits(((c1[0]) << 14) | ((f3_exponent + 128) << 4) | (1 if f3_value < 0 else 0), c1[1] + 14)
+        w.uint(-f3_value - 1 if f3_value < 0 else f3_value)
+        w.bits(0, 2)
         s = 3
     f_evse_minimum_charge_power = o.evse_minimum_charge_power
-    if f_evse_minimum_charge_power is None:
-        raise ExiEncodeError("AC_CPDResEnergyTransferModeType: missing required evse_minimum_charge_power")
-    c = _C16[s]
-    w.bits(c[0], c[1])
-    _e_RationalNumberType(w, f_evse_minimum_charge_power)
+    if f_evse_minimum_charge_power is None: raise ExiEncodeError("AC_CPDResEnergyTransferModeType: missing required evse_minimum_charge_power")
+    c2 = _C16[s]
+    f4_exponent = f_evse_minimum_charge_power.exponent
+    if f4_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f4_exponent <= 127:
+        raise ExiEncodeError(f"value {f4_exponent!r} outside [-128, 127]")
+    f4_value = f_evse_minimum_charge_power.value
+    if f4_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f4_value <= 32767:
+        raise ExiEncodeError(f"value {f4_value!r} outside [-32768, 32767]")
+    w.bits(((c2[0]) << 14) | ((f4_exponent + 128) << 4) | (1 if f4_value < 0 else 0), c2[1] + 14)
+    w.uint(-f4_value - 1 if f4_value < 0 else f4_value)
     s = 4
     s = 4
+    w.bits(0, 2)
     f_evse_minimum_charge_power_l2 = o.evse_minimum_charge_power_l2
     if f_evse_minimum_charge_power_l2 is not None:
+        f5_exponent = f_evse_minimum_charge_power_l2.exponent
+        if f5_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f5_exponent <= 127:
+            raise ExiEncodeError(f"value {f5_exponent!r} outside [-128, 127]")
+        f5_value = f_evse_minimum_charge_power_l2.value
+        if f5_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f5_value <= 32767:
+            raise ExiEncodeError(f"value {f5_value!r} outside [-32768, 32767]")
+        w.bits(((f5_exponent + 128) << 4) | (1 if f5_value < 0 else 0), 16)
+        w.uint(-f5_value - 1 if f5_value < 0 else f5_value)
         w.bits(0, 2)
-        _e_RationalNumberType(w, f_evse_minimum_charge_power_l2)
         s = 5
     f_evse_minimum_charge_power_l3 = o.evse_minimum_charge_power_l3
     if f_evse_minimum_charge_power_l3 is not None:
-        c = _C17[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_evse_minimum_charge_power_l3)
+        c3 = _C17[s]
+        f6_exponent = f_evse_minimum_charge_power_l3.exponent
+        if f6_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f6_exponent <= 127:
+            raise ExiEncodeError(f"value {f6_exponent!r} outside [-128, 127]")
+        f6_value = f_evse_minimum_charge_power_l3.value
+        if f6_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f6_value <= 32767:
+            raise ExiEncodeError(f"value {f6_value!r} outside [-32768, 32767]")
+        w.bits(((c3[0]) << 14) | ((f6_exponent + 128) << 4) | (1 if f6_value < 0 else 0), c3[1] + 14)
+        w.uint(-f6_value - 1 if f6_value < 0 else f6_value)
+        w.bits(0, 2)
         s = 6
     f_evse_nominal_frequency = o.evse_nominal_frequency
-    if f_evse_nominal_frequency is None:
-        raise ExiEncodeError("AC_CPDResEnergyTransferModeType: missing required evse_nominal_frequency")
-    c = _C18[s]
-    w.bits(c[0], c[1])
-    _e_RationalNumberType(w, f_evse_nominal_frequency)
+    if f_evse_nominal_frequency is None: raise ExiEncodeError("AC_CPDResEnergyTransferModeType: missing required evse_nominal_frequency")
+    c4 = _C18[s]
+    f7_exponent = f_evse_nominal_frequency.exponent
+    if f7_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f7_exponent <= 127:
+        raise ExiEncodeError(f"value {f7_exponent!r} outside [-128, 127]")
+    f7_value = f_evse_nominal_frequency.value
+    if f7_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f7_value <= 32767:
+        raise ExiEncodeError(f"value {f7_value!r} outside [-32768, 32767]")
+    w.bits(((c4[0]) << 14) | ((f7_exponent + 128) << 4) | (1 if f7_value < 0 else 0), c4[1] + 14)
+    w.uint(-f7_value - 1 if f7_value < 0 else f7_value)
     s = 7
     s = 7
+    w.bits(0, 2)
     f_maximum_power_asymmetry = o.maximum_power_asymmetry
     if f_maximum_power_asymmetry is not None:
-        w.bits(0, 3)
-        _e_RationalNumberType(w, f_maximum_power_asymmetry)
+        f8_exponent = f_maximum_power_asymmetry.exponent
+        if f8_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f8_exponent <= 127:
+            raise ExiEncodeError(f"value {f8_exponent!r} outside [-128, 127]")
+        f8_value = f_maximum_power_asymmetry.value
+        if f8_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f8_value <= 32767:
+            raise ExiEncodeError(f"value {f8_value!r} outside [-32768, 32767]")
+        w.bits(((f8_exponent + 128) << 4) | (1 if f8_value < 0 else 0), 17)
+        w.uint(-f8_value - 1 if f8_value < 0 else f8_value)
+        w.bits(0, 2)
         s = 8
     f_evse_power_ramp_limitation = o.evse_power_ramp_limitation
     if f_evse_power_ramp_limitation is not None:
-        c = _C19[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_evse_power_ramp_limitation)
+        c5 = _C19[s]
+        f9_exponent = f_evse_power_ramp_limitation.exponent
+        if f9_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f9_exponent <= 127:
+            raise ExiEncodeError(f"value {f9_exponent!r} outside [-128, 127]")
+        f9_value = f_evse_power_ramp_limitation.value
+        if f9_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f9_value <= 32767:
+            raise ExiEncodeError(f"value {f9_value!r} outside [-32768, 32767]")
+        w.bits(((c5[0]) << 14) | ((f9_exponent + 128) << 4) | (1 if f9_value < 0 else 0), c5[1] + 14)
+        w.uint(-f9_value - 1 if f9_value < 0 else f9_value)
+        w.bits(0, 2)
         s = 9
     f_evse_present_active_power = o.evse_present_active_power
     if f_evse_present_active_power is not None:
-        c = _C20[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_evse_present_active_power)
+        c6 = _C20[s]
+        f10_exponent = f_evse_present_active_power.exponent
+        if f10_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f10_exponent <= 127:
+            raise ExiEncodeError(f"value {f10_exponent!r} outside [-128, 127]")
+        f10_value = f_evse_present_active_power.value
+        if f10_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f10_value <= 32767:
+            raise ExiEncodeError(f"value {f10_value!r} outside [-32768, 32767]")
+        w.bits(((c6[0]) << 14) | ((f10_exponent + 128) << 4) | (1 if f10_value < 0 else 0), c6[1] + 14)
+        w.uint(-f10_value - 1 if f10_value < 0 else f10_value)
+        w.bits(0, 2)
         s = 10
     f_evse_present_active_power_l2 = o.evse_present_active_power_l2
     if f_evse_present_active_power_l2 is not None:
-        c = _C21[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_evse_present_active_power_l2)
+        c7 = _C21[s]
+        f11_exponent = f_evse_present_active_power_l2.exponent
+        if f11_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f11_exponent <= 127:
+            raise ExiEncodeError(f"value {f11_exponent!r} outside [-128, 127]")
+        f11_value = f_evse_present_active_power_l2.value
+        if f11_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f11_value <= 32767:
+            raise ExiEncodeError(f"value {f11_value!r} outside [-32768, 32767]")
+        w.bits(((c7[0]) << 14) | ((f11_exponent + 128) << 4) | (1 if f11_value < 0 else 0), c7[1] + 14)
+        w.uint(-f11_value - 1 if f11_value < 0 else f11_value)
+        w.bits(0, 2)
         s = 11
     f_evse_present_active_power_l3 = o.evse_present_active_power_l3
     if f_evse_present_active_power_l3 is not None:
-        c = _C22[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_evse_present_active_power_l3)
+        c8 = _C22[s]
+        f12_exponent = f_evse_present_active_power_l3.exponent
+        if f12_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f12_exponent <= 127:
+            raise ExiEncodeError(f"value {f12_exponent!r} outside [-128, 127]")
+        f12_value = f_evse_present_active_power_l3.value
+        if f12_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f12_value <= 32767:
+            raise ExiEncodeError(f"value {f12_value!r} outside [-32768, 32767]")
+        w.bits(((c8[0]) << 14) | ((f12_exponent + 128) << 4) | (1 if f12_value < 0 else 0), c8[1] + 14)
+        w.uint(-f12_value - 1 if f12_value < 0 else f12_value)
+        w.bits(0, 2)
         s = 12
-    c = _C23[s]
-    w.bits(c[0], c[1])
+    c9 = _C23[s]
+    w.bits((c9[0]), c9[1])
 
 def _d_AC_ChargeLoopReqType(r: Reader) -> AC_ChargeLoopReqType:
     rv = r.v; rn = r.n
@@ -1284,91 +1580,94 @@ def _d_AC_ChargeLoopReqType(r: Reader) -> AC_ChargeLoopReqType:
     v_cl_req_control_mode = None
     v_dynamic_ac_cl_req_control_mode = None
     v_scheduled_ac_cl_req_control_mode = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = None
+    v1_time_stamp = None
+    v1_signature = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
-    v_header = _d_MessageHeaderType(r)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
+    v1_session_id = r.binary()
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    it = 1; al = 0
+    v1_time_stamp = r.uintb(18446744073709551615)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
+    if e >= 2: r.bad_code(p + 1, e, 2)
     it, al = _P24[e]
+    if it == 2:
+        v1_signature = _d_SignatureType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
+    it, al = _P25[r.code(2, 2)]
     if it == 1:
         v_display_parameters = _d_DisplayParametersType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected next item')
         it = 2; al = 0
-    p = r.p
-    q = p + 6
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3f
-    r.p = q
-    if b & 0x28:
-        r.badz(p, 6, b & 0x28)
+    p = r.p; q = p + 6
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3f; r.p = q
+    if b & 0x28: r.badz(p, 6, b & 0x28)
     v_meter_info_requested = ((b >> 4) & 0x1) == 1
     e = b & 0x7
-    if e >= 5:
-        r.bad_code(p + 3, e, 5)
-    it, al = _P25[e]
+    if e >= 5: r.bad_code(p + 3, e, 5)
+    it, al = _P26[e]
     if al == 0:
         v_bpt_dynamic_ac_cl_req_control_mode = _d_BPT_Dynamic_AC_CLReqControlModeType(r)
     elif al == 1:
         v_bpt_scheduled_ac_cl_req_control_mode = _d_BPT_Scheduled_AC_CLReqControlModeType(r)
     elif al == 2:
-        v_cl_req_control_mode = _d_CLReqControlModeType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+        v_cl_req_control_mode = CLReqControlModeType()
     elif al == 3:
         v_dynamic_ac_cl_req_control_mode = _d_Dynamic_AC_CLReqControlModeType(r)
     elif al == 4:
         v_scheduled_ac_cl_req_control_mode = _d_Scheduled_AC_CLReqControlModeType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return AC_ChargeLoopReqType(header=v_header, display_parameters=v_display_parameters, meter_info_requested=v_meter_info_requested, bpt_dynamic_ac_cl_req_control_mode=v_bpt_dynamic_ac_cl_req_control_mode, bpt_scheduled_ac_cl_req_control_mode=v_bpt_scheduled_ac_cl_req_control_mode, cl_req_control_mode=v_cl_req_control_mode, dynamic_ac_cl_req_control_mode=v_dynamic_ac_cl_req_control_mode, scheduled_ac_cl_req_control_mode=v_scheduled_ac_cl_req_control_mode)
 
 def _e_AC_ChargeLoopReqType(w: Writer, o: AC_ChargeLoopReqType) -> None:
     f_header = o.header
-    if f_header is None:
-        raise ExiEncodeError("AC_ChargeLoopReqType: missing required header")
+    if f_header is None: raise ExiEncodeError("AC_ChargeLoopReqType: missing required header")
+    f1_session_id = f_header.session_id
+    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
+    w.bits(0, 3)
+    w.binary(f1_session_id)
+    f1_time_stamp = f_header.time_stamp
+    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
+    w.bits(0, 3)
+    w.uint(f1_time_stamp)
+    s1 = 2
     w.bits(0, 1)
-    _e_MessageHeaderType(w, f_header)
+    f1_signature = f_header.signature
+    if f1_signature is not None:
+        w.bits(0, 2)
+        _e_SignatureType(w, f1_signature)
+        s1 = 3
+    c1 = _C27[s1]
     s = 1
+    w.bits((c1[0]), c1[1])
     f_display_parameters = o.display_parameters
     if f_display_parameters is not None:
         w.bits(0, 2)
         _e_DisplayParametersType(w, f_display_parameters)
         s = 2
     f_meter_info_requested = o.meter_info_requested
-    if f_meter_info_requested is None:
-        raise ExiEncodeError("AC_ChargeLoopReqType: missing required meter_info_requested")
-    c = _C26[s]
-    w.bits(c[0], c[1])
-    w.bits((1 if f_meter_info_requested else 0) << 1, 3)
+    if f_meter_info_requested is None: raise ExiEncodeError("AC_ChargeLoopReqType: missing required meter_info_requested")
+    c2 = _C28[s]
     s = 3
     s = 3
+    w.bits(((c2[0]) << 3) | ((1 if f_meter_info_requested else 0) << 1), c2[1] + 3)
     f_bpt_dynamic_ac_cl_req_control_mode = o.bpt_dynamic_ac_cl_req_control_mode
     f_bpt_scheduled_ac_cl_req_control_mode = o.bpt_scheduled_ac_cl_req_control_mode
     f_cl_req_control_mode = o.cl_req_control_mode
@@ -1383,8 +1682,7 @@ def _e_AC_ChargeLoopReqType(w: Writer, o: AC_ChargeLoopReqType) -> None:
         _e_BPT_Scheduled_AC_CLReqControlModeType(w, f_bpt_scheduled_ac_cl_req_control_mode)
         s = 4
     elif f_cl_req_control_mode is not None:
-        w.bits(2, 3)
-        _e_CLReqControlModeType(w, f_cl_req_control_mode)
+        w.bits(4, 4)
         s = 4
     elif f_dynamic_ac_cl_req_control_mode is not None:
         w.bits(3, 3)
@@ -1411,134 +1709,165 @@ def _d_AC_ChargeLoopResType(r: Reader) -> AC_ChargeLoopResType:
     v_cl_res_control_mode = None
     v_dynamic_ac_cl_res_control_mode = None
     v_scheduled_ac_cl_res_control_mode = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = None
+    v1_time_stamp = None
+    v1_signature = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
-    v_header = _d_MessageHeaderType(r)
-    p = r.p
-    q = p + 13
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1fff
-    r.p = q
-    if b & 0x1810:
-        r.badz(p, 13, b & 0x1810)
-    k = (b >> 5) & 0x3f
-    if k >= 40:
-        r.bad(p + 2, 'enumeration index out of range')
-    v_response_code = _K27[k]
-    e = b & 0xf
-    if e >= 9:
-        r.bad_code(p + 9, e, 9)
-    it, al = _P28[e]
+    v1_session_id = r.binary()
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    it = 1; al = 0
+    v1_time_stamp = r.uintb(18446744073709551615)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P24[e]
     if it == 2:
-        v_evse_status = _d_EVSEStatusType(r)
-        p = r.p
-        q = p + 4
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0xf
-        r.p = q
+        v1_signature = _d_SignatureType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
+    p = r.p; q = p + 13
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1fff; r.p = q
+    if b & 0x1810: r.badz(p, 13, b & 0x1810)
+    k = (b >> 5) & 0x3f
+    if k >= 40: r.bad(p + 2, 'enum index')
+    v_response_code = _K29[k]
+    e = b & 0xf
+    if e >= 9: r.bad_code(p + 9, e, 9)
+    it, al = _P30[e]
+    if it == 2:
+        v2_notification_max_delay = None
+        v2_evse_notification = None
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
+        it = 0; al = 0
+        v2_notification_max_delay = r.uintb(65535)
+        p = r.p; q = p + 12
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xfff; r.p = q
+        if b & 0xe30: r.badz(p, 12, b & 0xe30)
+        k = (b >> 6) & 0x7
+        if k >= 6: r.bad(p + 3, 'enum index')
+        v2_evse_notification = _K31[k]
         e = b & 0xf
-        if e >= 8:
-            r.bad_code(p + 0, e, 8)
-        it, al = _P29[e]
+        if e >= 8: r.bad_code(p + 8, e, 8)
+        it, al = _P32[e]
+        v_evse_status = EVSEStatusType(notification_max_delay=v2_notification_max_delay, evse_notification=v2_evse_notification)
     if it == 3:
         v_meter_info = _d_MeterInfoType(r)
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
-        e = b & 0x7
-        if e >= 7:
-            r.bad_code(p + 0, e, 7)
-        it, al = _P30[e]
+        it, al = _P33[r.code(3, 7)]
     if it == 4:
         v_receipt = _d_ReceiptType(r)
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
-        e = b & 0x7
-        if e >= 6:
-            r.bad_code(p + 0, e, 6)
-        it, al = _P31[e]
+        it, al = _P34[r.code(3, 6)]
     if it == 5:
-        v_evse_target_frequency = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
+        v3_exponent = None
+        v3_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v3_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v3_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v3_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 5
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x1f; r.p = q
+        if b & 0x18: r.badz(p, 5, b & 0x18)
         e = b & 0x7
-        if e >= 5:
-            r.bad_code(p + 0, e, 5)
-        it, al = _P32[e]
+        if e >= 5: r.bad_code(p + 2, e, 5)
+        it, al = _P35[e]
+        v_evse_target_frequency = RationalNumberType(exponent=v3_exponent, value=v3_value)
     if al == 0:
         v_bpt_dynamic_ac_cl_res_control_mode = _d_BPT_Dynamic_AC_CLResControlModeType(r)
     elif al == 1:
         v_bpt_scheduled_ac_cl_res_control_mode = _d_BPT_Scheduled_AC_CLResControlModeType(r)
     elif al == 2:
-        v_cl_res_control_mode = _d_CLResControlModeType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+        v_cl_res_control_mode = CLResControlModeType()
     elif al == 3:
         v_dynamic_ac_cl_res_control_mode = _d_Dynamic_AC_CLResControlModeType(r)
     elif al == 4:
         v_scheduled_ac_cl_res_control_mode = _d_Scheduled_AC_CLResControlModeType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return AC_ChargeLoopResType(header=v_header, response_code=v_response_code, evse_status=v_evse_status, meter_info=v_meter_info, receipt=v_receipt, evse_target_frequency=v_evse_target_frequency, bpt_dynamic_ac_cl_res_control_mode=v_bpt_dynamic_ac_cl_res_control_mode, bpt_scheduled_ac_cl_res_control_mode=v_bpt_scheduled_ac_cl_res_control_mode, cl_res_control_mode=v_cl_res_control_mode, dynamic_ac_cl_res_control_mode=v_dynamic_ac_cl_res_control_mode, scheduled_ac_cl_res_control_mode=v_scheduled_ac_cl_res_control_mode)
 
 def _e_AC_ChargeLoopResType(w: Writer, o: AC_ChargeLoopResType) -> None:
     f_header = o.header
-    if f_header is None:
-        raise ExiEncodeError("AC_ChargeLoopResType: missing required header")
+    if f_header is None: raise ExiEncodeError("AC_ChargeLoopResType: missing required header")
+    f1_session_id = f_header.session_id
+    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
+    w.bits(0, 3)
+    w.binary(f1_session_id)
+    f1_time_stamp = f_header.time_stamp
+    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
+    w.bits(0, 3)
+    w.uint(f1_time_stamp)
+    s1 = 2
     w.bits(0, 1)
-    _e_MessageHeaderType(w, f_header)
+    f1_signature = f_header.signature
+    if f1_signature is not None:
+        w.bits(0, 2)
+        _e_SignatureType(w, f1_signature)
+        s1 = 3
+    c1 = _C27[s1]
     f_response_code = o.response_code
-    if f_response_code is None:
-        raise ExiEncodeError("AC_ChargeLoopResType: missing required response_code")
-    w.bits((_K33[f_response_code]) << 1, 9)
+    if f_response_code is None: raise ExiEncodeError("AC_ChargeLoopResType: missing required response_code")
     s = 2
+    w.bits(((c1[0]) << 9) | ((_K36[f_response_code]) << 1), c1[1] + 9)
     f_evse_status = o.evse_status
     if f_evse_status is not None:
-        w.bits(0, 4)
-        _e_EVSEStatusType(w, f_evse_status)
+        f2_notification_max_delay = f_evse_status.notification_max_delay
+        if f2_notification_max_delay is None: raise ExiEncodeError("EVSEStatusType: missing required notification_max_delay")
+        w.bits(0, 6)
+        w.uint(f2_notification_max_delay)
+        f2_evse_notification = f_evse_status.evse_notification
+        if f2_evse_notification is None: raise ExiEncodeError("EVSEStatusType: missing required evse_notification")
+        w.bits(((_K37[f2_evse_notification]) << 2), 8)
         s = 3
     f_meter_info = o.meter_info
     if f_meter_info is not None:
-        c = _C34[s]
-        w.bits(c[0], c[1])
+        c2 = _C38[s]
+        w.bits((c2[0]), c2[1])
         _e_MeterInfoType(w, f_meter_info)
         s = 4
     f_receipt = o.receipt
     if f_receipt is not None:
-        c = _C35[s]
-        w.bits(c[0], c[1])
+        c3 = _C39[s]
+        w.bits((c3[0]), c3[1])
         _e_ReceiptType(w, f_receipt)
         s = 5
     f_evse_target_frequency = o.evse_target_frequency
     if f_evse_target_frequency is not None:
-        c = _C36[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_evse_target_frequency)
+        c4 = _C40[s]
+        f3_exponent = f_evse_target_frequency.exponent
+        if f3_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f3_exponent <= 127:
+            raise ExiEncodeError(f"value {f3_exponent!r} outside [-128, 127]")
+        f3_value = f_evse_target_frequency.value
+        if f3_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f3_value <= 32767:
+            raise ExiEncodeError(f"value {f3_value!r} outside [-32768, 32767]")
+        w.bits(((c4[0]) << 14) | ((f3_exponent + 128) << 4) | (1 if f3_value < 0 else 0), c4[1] + 14)
+        w.uint(-f3_value - 1 if f3_value < 0 else f3_value)
+        w.bits(0, 2)
         s = 6
     f_bpt_dynamic_ac_cl_res_control_mode = o.bpt_dynamic_ac_cl_res_control_mode
     f_bpt_scheduled_ac_cl_res_control_mode = o.bpt_scheduled_ac_cl_res_control_mode
@@ -1546,28 +1875,27 @@ def _e_AC_ChargeLoopResType(w: Writer, o: AC_ChargeLoopResType) -> None:
     f_dynamic_ac_cl_res_control_mode = o.dynamic_ac_cl_res_control_mode
     f_scheduled_ac_cl_res_control_mode = o.scheduled_ac_cl_res_control_mode
     if f_bpt_dynamic_ac_cl_res_control_mode is not None:
-        c = _C37[s]
-        w.bits(c[0], c[1])
+        c5 = _C41[s]
+        w.bits((c5[0]), c5[1])
         _e_BPT_Dynamic_AC_CLResControlModeType(w, f_bpt_dynamic_ac_cl_res_control_mode)
         s = 7
     elif f_bpt_scheduled_ac_cl_res_control_mode is not None:
-        c = _C38[s]
-        w.bits(c[0], c[1])
+        c6 = _C42[s]
+        w.bits((c6[0]), c6[1])
         _e_BPT_Scheduled_AC_CLResControlModeType(w, f_bpt_scheduled_ac_cl_res_control_mode)
         s = 7
     elif f_cl_res_control_mode is not None:
-        c = _C39[s]
-        w.bits(c[0], c[1])
-        _e_CLResControlModeType(w, f_cl_res_control_mode)
+        c7 = _C43[s]
+        w.bits(((c7[0]) << 1), c7[1] + 1)
         s = 7
     elif f_dynamic_ac_cl_res_control_mode is not None:
-        c = _C40[s]
-        w.bits(c[0], c[1])
+        c8 = _C44[s]
+        w.bits((c8[0]), c8[1])
         _e_Dynamic_AC_CLResControlModeType(w, f_dynamic_ac_cl_res_control_mode)
         s = 7
     elif f_scheduled_ac_cl_res_control_mode is not None:
-        c = _C41[s]
-        w.bits(c[0], c[1])
+        c9 = _C45[s]
+        w.bits((c9[0]), c9[1])
         _e_Scheduled_AC_CLResControlModeType(w, f_scheduled_ac_cl_res_control_mode)
         s = 7
     else:
@@ -1579,48 +1907,63 @@ def _d_AC_ChargeParameterDiscoveryReqType(r: Reader) -> AC_ChargeParameterDiscov
     v_header = None
     v_ac_cpd_req_energy_transfer_mode = None
     v_bpt_ac_cpd_req_energy_transfer_mode = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = None
+    v1_time_stamp = None
+    v1_signature = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
-    v_header = _d_MessageHeaderType(r)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
+    v1_session_id = r.binary()
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    it = 1; al = 0
+    v1_time_stamp = r.uintb(18446744073709551615)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
-    it, al = _P42[e]
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P24[e]
+    if it == 2:
+        v1_signature = _d_SignatureType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
+    it, al = _P46[r.code(2, 2)]
     if al == 0:
         v_ac_cpd_req_energy_transfer_mode = _d_AC_CPDReqEnergyTransferModeType(r)
     elif al == 1:
         v_bpt_ac_cpd_req_energy_transfer_mode = _d_BPT_AC_CPDReqEnergyTransferModeType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return AC_ChargeParameterDiscoveryReqType(header=v_header, ac_cpd_req_energy_transfer_mode=v_ac_cpd_req_energy_transfer_mode, bpt_ac_cpd_req_energy_transfer_mode=v_bpt_ac_cpd_req_energy_transfer_mode)
 
 def _e_AC_ChargeParameterDiscoveryReqType(w: Writer, o: AC_ChargeParameterDiscoveryReqType) -> None:
     f_header = o.header
-    if f_header is None:
-        raise ExiEncodeError("AC_ChargeParameterDiscoveryReqType: missing required header")
+    if f_header is None: raise ExiEncodeError("AC_ChargeParameterDiscoveryReqType: missing required header")
+    f1_session_id = f_header.session_id
+    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
+    w.bits(0, 3)
+    w.binary(f1_session_id)
+    f1_time_stamp = f_header.time_stamp
+    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
+    w.bits(0, 3)
+    w.uint(f1_time_stamp)
+    s1 = 2
     w.bits(0, 1)
-    _e_MessageHeaderType(w, f_header)
+    f1_signature = f_header.signature
+    if f1_signature is not None:
+        w.bits(0, 2)
+        _e_SignatureType(w, f1_signature)
+        s1 = 3
+    c1 = _C27[s1]
     s = 1
+    w.bits((c1[0]), c1[1])
     f_ac_cpd_req_energy_transfer_mode = o.ac_cpd_req_energy_transfer_mode
     f_bpt_ac_cpd_req_energy_transfer_mode = o.bpt_ac_cpd_req_energy_transfer_mode
     if f_ac_cpd_req_energy_transfer_mode is not None:
@@ -1641,58 +1984,74 @@ def _d_AC_ChargeParameterDiscoveryResType(r: Reader) -> AC_ChargeParameterDiscov
     v_response_code = None
     v_ac_cpd_res_energy_transfer_mode = None
     v_bpt_ac_cpd_res_energy_transfer_mode = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = None
+    v1_time_stamp = None
+    v1_signature = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
-    v_header = _d_MessageHeaderType(r)
-    p = r.p
-    q = p + 11
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7ff
-    r.p = q
-    if b & 0x604:
-        r.badz(p, 11, b & 0x604)
-    k = (b >> 3) & 0x3f
-    if k >= 40:
-        r.bad(p + 2, 'enumeration index out of range')
-    v_response_code = _K27[k]
+    v1_session_id = r.binary()
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    it = 1; al = 0
+    v1_time_stamp = r.uintb(18446744073709551615)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 9, e, 2)
-    it, al = _P43[e]
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P24[e]
+    if it == 2:
+        v1_signature = _d_SignatureType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
+    p = r.p; q = p + 11
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7ff; r.p = q
+    if b & 0x604: r.badz(p, 11, b & 0x604)
+    k = (b >> 3) & 0x3f
+    if k >= 40: r.bad(p + 2, 'enum index')
+    v_response_code = _K29[k]
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 9, e, 2)
+    it, al = _P47[e]
     if al == 0:
         v_ac_cpd_res_energy_transfer_mode = _d_AC_CPDResEnergyTransferModeType(r)
     elif al == 1:
         v_bpt_ac_cpd_res_energy_transfer_mode = _d_BPT_AC_CPDResEnergyTransferModeType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return AC_ChargeParameterDiscoveryResType(header=v_header, response_code=v_response_code, ac_cpd_res_energy_transfer_mode=v_ac_cpd_res_energy_transfer_mode, bpt_ac_cpd_res_energy_transfer_mode=v_bpt_ac_cpd_res_energy_transfer_mode)
 
 def _e_AC_ChargeParameterDiscoveryResType(w: Writer, o: AC_ChargeParameterDiscoveryResType) -> None:
     f_header = o.header
-    if f_header is None:
-        raise ExiEncodeError("AC_ChargeParameterDiscoveryResType: missing required header")
+    if f_header is None: raise ExiEncodeError("AC_ChargeParameterDiscoveryResType: missing required header")
+    f1_session_id = f_header.session_id
+    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
+    w.bits(0, 3)
+    w.binary(f1_session_id)
+    f1_time_stamp = f_header.time_stamp
+    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
+    w.bits(0, 3)
+    w.uint(f1_time_stamp)
+    s1 = 2
     w.bits(0, 1)
-    _e_MessageHeaderType(w, f_header)
+    f1_signature = f_header.signature
+    if f1_signature is not None:
+        w.bits(0, 2)
+        _e_SignatureType(w, f1_signature)
+        s1 = 3
+    c1 = _C27[s1]
     f_response_code = o.response_code
-    if f_response_code is None:
-        raise ExiEncodeError("AC_ChargeParameterDiscoveryResType: missing required response_code")
-    w.bits((_K33[f_response_code]) << 1, 9)
+    if f_response_code is None: raise ExiEncodeError("AC_ChargeParameterDiscoveryResType: missing required response_code")
     s = 2
+    w.bits(((c1[0]) << 9) | ((_K36[f_response_code]) << 1), c1[1] + 9)
     f_ac_cpd_res_energy_transfer_mode = o.ac_cpd_res_energy_transfer_mode
     f_bpt_ac_cpd_res_energy_transfer_mode = o.bpt_ac_cpd_res_energy_transfer_mode
     if f_ac_cpd_res_energy_transfer_mode is not None:
@@ -1721,230 +2080,429 @@ def _d_BPT_AC_CPDReqEnergyTransferModeType(r: Reader) -> BPT_AC_CPDReqEnergyTran
     v_ev_minimum_discharge_power = None
     v_ev_minimum_discharge_power_l2 = None
     v_ev_minimum_discharge_power_l3 = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 0; al = 0
-    v_ev_maximum_charge_power = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
+    v1_exponent = None
+    v1_value = None
+    p = r.p; q = p + 15
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7fff; r.p = q
+    if b & 0x700e: r.badz(p, 15, b & 0x700e)
+    v1_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    it = 1; al = 0
+    v1_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v1_value <= 32767:
+        r.fail('integer out of range')
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0xc: r.badz(p, 4, b & 0xc)
     e = b & 0x3
-    if e >= 3:
-        r.bad_code(p + 0, e, 3)
+    if e >= 3: r.bad_code(p + 2, e, 3)
     it, al = _P0[e]
+    v_ev_maximum_charge_power = RationalNumberType(exponent=v1_exponent, value=v1_value)
     if it == 1:
-        v_ev_maximum_charge_power_l2 = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
+        v2_exponent = None
+        v2_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v2_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v2_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v2_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
+        if e >= 2: r.bad_code(p + 2, e, 2)
         it, al = _P1[e]
+        v_ev_maximum_charge_power_l2 = RationalNumberType(exponent=v2_exponent, value=v2_value)
     if it == 2:
-        v_ev_maximum_charge_power_l3 = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        v3_exponent = None
+        v3_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v3_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v3_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v3_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x7: r.badz(p, 3, b & 0x7)
+        v_ev_maximum_charge_power_l3 = RationalNumberType(exponent=v3_exponent, value=v3_value)
         it = 3; al = 0
-    v_ev_minimum_charge_power = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
+    v4_exponent = None
+    v4_value = None
+    p = r.p; q = p + 14
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3fff; r.p = q
+    if b & 0x300e: r.badz(p, 14, b & 0x300e)
+    v4_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    it = 1; al = 0
+    v4_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v4_value <= 32767:
+        r.fail('integer out of range')
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0xc: r.badz(p, 4, b & 0xc)
     e = b & 0x3
-    if e >= 3:
-        r.bad_code(p + 0, e, 3)
+    if e >= 3: r.bad_code(p + 2, e, 3)
     it, al = _P8[e]
+    v_ev_minimum_charge_power = RationalNumberType(exponent=v4_exponent, value=v4_value)
     if it == 4:
-        v_ev_minimum_charge_power_l2 = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
+        v5_exponent = None
+        v5_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v5_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v5_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v5_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
+        if e >= 2: r.bad_code(p + 2, e, 2)
         it, al = _P9[e]
+        v_ev_minimum_charge_power_l2 = RationalNumberType(exponent=v5_exponent, value=v5_value)
     if it == 5:
-        v_ev_minimum_charge_power_l3 = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        v6_exponent = None
+        v6_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v6_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v6_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v6_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x7: r.badz(p, 3, b & 0x7)
+        v_ev_minimum_charge_power_l3 = RationalNumberType(exponent=v6_exponent, value=v6_value)
         it = 6; al = 0
-    v_ev_maximum_discharge_power = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
+    v7_exponent = None
+    v7_value = None
+    p = r.p; q = p + 14
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3fff; r.p = q
+    if b & 0x300e: r.badz(p, 14, b & 0x300e)
+    v7_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    it = 1; al = 0
+    v7_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v7_value <= 32767:
+        r.fail('integer out of range')
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0xc: r.badz(p, 4, b & 0xc)
     e = b & 0x3
-    if e >= 3:
-        r.bad_code(p + 0, e, 3)
-    it, al = _P44[e]
+    if e >= 3: r.bad_code(p + 2, e, 3)
+    it, al = _P48[e]
+    v_ev_maximum_discharge_power = RationalNumberType(exponent=v7_exponent, value=v7_value)
     if it == 7:
-        v_ev_maximum_discharge_power_l2 = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
+        v8_exponent = None
+        v8_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v8_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v8_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v8_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P45[e]
+        if e >= 2: r.bad_code(p + 2, e, 2)
+        it, al = _P49[e]
+        v_ev_maximum_discharge_power_l2 = RationalNumberType(exponent=v8_exponent, value=v8_value)
     if it == 8:
-        v_ev_maximum_discharge_power_l3 = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        v9_exponent = None
+        v9_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v9_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v9_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v9_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x7: r.badz(p, 3, b & 0x7)
+        v_ev_maximum_discharge_power_l3 = RationalNumberType(exponent=v9_exponent, value=v9_value)
         it = 9; al = 0
-    v_ev_minimum_discharge_power = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
+    v10_exponent = None
+    v10_value = None
+    p = r.p; q = p + 14
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3fff; r.p = q
+    if b & 0x300e: r.badz(p, 14, b & 0x300e)
+    v10_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    it = 1; al = 0
+    v10_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v10_value <= 32767:
+        r.fail('integer out of range')
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0xc: r.badz(p, 4, b & 0xc)
     e = b & 0x3
-    if e >= 3:
-        r.bad_code(p + 0, e, 3)
+    if e >= 3: r.bad_code(p + 2, e, 3)
     it, al = _P13[e]
+    v_ev_minimum_discharge_power = RationalNumberType(exponent=v10_exponent, value=v10_value)
     if it == 10:
-        v_ev_minimum_discharge_power_l2 = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
+        v11_exponent = None
+        v11_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v11_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v11_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v11_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
+        if e >= 2: r.bad_code(p + 2, e, 2)
         it, al = _P14[e]
+        v_ev_minimum_discharge_power_l2 = RationalNumberType(exponent=v11_exponent, value=v11_value)
     if it == 11:
-        v_ev_minimum_discharge_power_l3 = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        v12_exponent = None
+        v12_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v12_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v12_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v12_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x7: r.badz(p, 3, b & 0x7)
+        v_ev_minimum_discharge_power_l3 = RationalNumberType(exponent=v12_exponent, value=v12_value)
         it = -1; al = 0
     return BPT_AC_CPDReqEnergyTransferModeType(ev_maximum_charge_power=v_ev_maximum_charge_power, ev_maximum_charge_power_l2=v_ev_maximum_charge_power_l2, ev_maximum_charge_power_l3=v_ev_maximum_charge_power_l3, ev_minimum_charge_power=v_ev_minimum_charge_power, ev_minimum_charge_power_l2=v_ev_minimum_charge_power_l2, ev_minimum_charge_power_l3=v_ev_minimum_charge_power_l3, ev_maximum_discharge_power=v_ev_maximum_discharge_power, ev_maximum_discharge_power_l2=v_ev_maximum_discharge_power_l2, ev_maximum_discharge_power_l3=v_ev_maximum_discharge_power_l3, ev_minimum_discharge_power=v_ev_minimum_discharge_power, ev_minimum_discharge_power_l2=v_ev_minimum_discharge_power_l2, ev_minimum_discharge_power_l3=v_ev_minimum_discharge_power_l3)
 
 def _e_BPT_AC_CPDReqEnergyTransferModeType(w: Writer, o: BPT_AC_CPDReqEnergyTransferModeType) -> None:
     f_ev_maximum_charge_power = o.ev_maximum_charge_power
-    if f_ev_maximum_charge_power is None:
-        raise ExiEncodeError("BPT_AC_CPDReqEnergyTransferModeType: missing required ev_maximum_charge_power")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_ev_maximum_charge_power)
+    if f_ev_maximum_charge_power is None: raise ExiEncodeError("BPT_AC_CPDReqEnergyTransferModeType: missing required ev_maximum_charge_power")
+    f1_exponent = f_ev_maximum_charge_power.exponent
+    if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f1_exponent <= 127:
+        raise ExiEncodeError(f"value {f1_exponent!r} outside [-128, 127]")
+    f1_value = f_ev_maximum_charge_power.value
+    if f1_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f1_value <= 32767:
+        raise ExiEncodeError(f"value {f1_value!r} outside [-32768, 32767]")
+    w.bits(((f1_exponent + 128) << 4) | (1 if f1_value < 0 else 0), 15)
+    w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
     s = 1
+    w.bits(0, 2)
     f_ev_maximum_charge_power_l2 = o.ev_maximum_charge_power_l2
     if f_ev_maximum_charge_power_l2 is not None:
+        f2_exponent = f_ev_maximum_charge_power_l2.exponent
+        if f2_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f2_exponent <= 127:
+            raise ExiEncodeError(f"value {f2_exponent!r} outside [-128, 127]")
+        f2_value = f_ev_maximum_charge_power_l2.value
+        if f2_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f2_value <= 32767:
+            raise ExiEncodeError(f"value {f2_value!r} outside [-32768, 32767]")
+        w.bits(((f2_exponent + 128) << 4) | (1 if f2_value < 0 else 0), 16)
+        w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
         w.bits(0, 2)
-        _e_RationalNumberType(w, f_ev_maximum_charge_power_l2)
         s = 2
     f_ev_maximum_charge_power_l3 = o.ev_maximum_charge_power_l3
     if f_ev_maximum_charge_power_l3 is not None:
-        c = _C15[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_ev_maximum_charge_power_l3)
+        c1 = _C15[s]
+        f3_exponent = f_ev_maximum_charge_power_l3.exponent
+        if f3_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f3_exponent <= 127:
+            raise ExiEncodeError(f"value {f3_exponent!r} outside [-128, 127]")
+        f3_value = f_ev_maximum_charge_power_l3.value
+        if f3_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f3_value <= 32767:
+            raise ExiEncodeError(f"value {f3_value!r} outside [-32768, 32767]")
+        w.bits(((c1[0]) << 14) | ((f3_exponent + 128) << 4) | (1 if f3_value < 0 else 0), c1[1] + 14)
+        w.uint(-f3_value - 1 if f3_value < 0 else f3_value)
+        w.bits(0, 2)
         s = 3
     f_ev_minimum_charge_power = o.ev_minimum_charge_power
-    if f_ev_minimum_charge_power is None:
-        raise ExiEncodeError("BPT_AC_CPDReqEnergyTransferModeType: missing required ev_minimum_charge_power")
-    c = _C16[s]
-    w.bits(c[0], c[1])
-    _e_RationalNumberType(w, f_ev_minimum_charge_power)
+    if f_ev_minimum_charge_power is None: raise ExiEncodeError("BPT_AC_CPDReqEnergyTransferModeType: missing required ev_minimum_charge_power")
+    c2 = _C16[s]
+    f4_exponent = f_ev_minimum_charge_power.exponent
+    if f4_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f4_exponent <= 127:
+        raise ExiEncodeError(f"value {f4_exponent!r} outside [-128, 127]")
+    f4_value = f_ev_minimum_charge_power.value
+    if f4_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f4_value <= 32767:
+        raise ExiEncodeError(f"value {f4_value!r} outside [-32768, 32767]")
+    w.bits(((c2[0]) << 14) | ((f4_exponent + 128) << 4) | (1 if f4_value < 0 else 0), c2[1] + 14)
+    w.uint(-f4_value - 1 if f4_value < 0 else f4_value)
     s = 4
     s = 4
+    w.bits(0, 2)
     f_ev_minimum_charge_power_l2 = o.ev_minimum_charge_power_l2
     if f_ev_minimum_charge_power_l2 is not None:
+        f5_exponent = f_ev_minimum_charge_power_l2.exponent
+        if f5_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f5_exponent <= 127:
+            raise ExiEncodeError(f"value {f5_exponent!r} outside [-128, 127]")
+        f5_value = f_ev_minimum_charge_power_l2.value
+        if f5_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f5_value <= 32767:
+            raise ExiEncodeError(f"value {f5_value!r} outside [-32768, 32767]")
+        w.bits(((f5_exponent + 128) << 4) | (1 if f5_value < 0 else 0), 16)
+        w.uint(-f5_value - 1 if f5_value < 0 else f5_value)
         w.bits(0, 2)
-        _e_RationalNumberType(w, f_ev_minimum_charge_power_l2)
         s = 5
     f_ev_minimum_charge_power_l3 = o.ev_minimum_charge_power_l3
     if f_ev_minimum_charge_power_l3 is not None:
-        c = _C17[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_ev_minimum_charge_power_l3)
+        c3 = _C17[s]
+        f6_exponent = f_ev_minimum_charge_power_l3.exponent
+        if f6_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f6_exponent <= 127:
+            raise ExiEncodeError(f"value {f6_exponent!r} outside [-128, 127]")
+        f6_value = f_ev_minimum_charge_power_l3.value
+        if f6_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f6_value <= 32767:
+            raise ExiEncodeError(f"value {f6_value!r} outside [-32768, 32767]")
+        w.bits(((c3[0]) << 14) | ((f6_exponent + 128) << 4) | (1 if f6_value < 0 else 0), c3[1] + 14)
+        w.uint(-f6_value - 1 if f6_value < 0 else f6_value)
+        w.bits(0, 2)
         s = 6
     f_ev_maximum_discharge_power = o.ev_maximum_discharge_power
-    if f_ev_maximum_discharge_power is None:
-        raise ExiEncodeError("BPT_AC_CPDReqEnergyTransferModeType: missing required ev_maximum_discharge_power")
-    c = _C18[s]
-    w.bits(c[0], c[1])
-    _e_RationalNumberType(w, f_ev_maximum_discharge_power)
+    if f_ev_maximum_discharge_power is None: raise ExiEncodeError("BPT_AC_CPDReqEnergyTransferModeType: missing required ev_maximum_discharge_power")
+    c4 = _C18[s]
+    f7_exponent = f_ev_maximum_discharge_power.exponent
+    if f7_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f7_exponent <= 127:
+        raise ExiEncodeError(f"value {f7_exponent!r} outside [-128, 127]")
+    f7_value = f_ev_maximum_discharge_power.value
+    if f7_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f7_value <= 32767:
+        raise ExiEncodeError(f"value {f7_value!r} outside [-32768, 32767]")
+    w.bits(((c4[0]) << 14) | ((f7_exponent + 128) << 4) | (1 if f7_value < 0 else 0), c4[1] + 14)
+    w.uint(-f7_value - 1 if f7_value < 0 else f7_value)
     s = 7
     s = 7
+    w.bits(0, 2)
     f_ev_maximum_discharge_power_l2 = o.ev_maximum_discharge_power_l2
     if f_ev_maximum_discharge_power_l2 is not None:
+        f8_exponent = f_ev_maximum_discharge_power_l2.exponent
+        if f8_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f8_exponent <= 127:
+            raise ExiEncodeError(f"value {f8_exponent!r} outside [-128, 127]")
+        f8_value = f_ev_maximum_discharge_power_l2.value
+        if f8_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f8_value <= 32767:
+            raise ExiEncodeError(f"value {f8_value!r} outside [-32768, 32767]")
+        w.bits(((f8_exponent + 128) << 4) | (1 if f8_value < 0 else 0), 16)
+        w.uint(-f8_value - 1 if f8_value < 0 else f8_value)
         w.bits(0, 2)
-        _e_RationalNumberType(w, f_ev_maximum_discharge_power_l2)
         s = 8
     f_ev_maximum_discharge_power_l3 = o.ev_maximum_discharge_power_l3
     if f_ev_maximum_discharge_power_l3 is not None:
-        c = _C46[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_ev_maximum_discharge_power_l3)
+        c5 = _C50[s]
+        f9_exponent = f_ev_maximum_discharge_power_l3.exponent
+        if f9_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f9_exponent <= 127:
+            raise ExiEncodeError(f"value {f9_exponent!r} outside [-128, 127]")
+        f9_value = f_ev_maximum_discharge_power_l3.value
+        if f9_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f9_value <= 32767:
+            raise ExiEncodeError(f"value {f9_value!r} outside [-32768, 32767]")
+        w.bits(((c5[0]) << 14) | ((f9_exponent + 128) << 4) | (1 if f9_value < 0 else 0), c5[1] + 14)
+        w.uint(-f9_value - 1 if f9_value < 0 else f9_value)
+        w.bits(0, 2)
         s = 9
     f_ev_minimum_discharge_power = o.ev_minimum_discharge_power
-    if f_ev_minimum_discharge_power is None:
-        raise ExiEncodeError("BPT_AC_CPDReqEnergyTransferModeType: missing required ev_minimum_discharge_power")
-    c = _C47[s]
-    w.bits(c[0], c[1])
-    _e_RationalNumberType(w, f_ev_minimum_discharge_power)
+    if f_ev_minimum_discharge_power is None: raise ExiEncodeError("BPT_AC_CPDReqEnergyTransferModeType: missing required ev_minimum_discharge_power")
+    c6 = _C51[s]
+    f10_exponent = f_ev_minimum_discharge_power.exponent
+    if f10_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f10_exponent <= 127:
+        raise ExiEncodeError(f"value {f10_exponent!r} outside [-128, 127]")
+    f10_value = f_ev_minimum_discharge_power.value
+    if f10_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f10_value <= 32767:
+        raise ExiEncodeError(f"value {f10_value!r} outside [-32768, 32767]")
+    w.bits(((c6[0]) << 14) | ((f10_exponent + 128) << 4) | (1 if f10_value < 0 else 0), c6[1] + 14)
+    w.uint(-f10_value - 1 if f10_value < 0 else f10_value)
     s = 10
     s = 10
+    w.bits(0, 2)
     f_ev_minimum_discharge_power_l2 = o.ev_minimum_discharge_power_l2
     if f_ev_minimum_discharge_power_l2 is not None:
+        f11_exponent = f_ev_minimum_discharge_power_l2.exponent
+        if f11_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f11_exponent <= 127:
+            raise ExiEncodeError(f"value {f11_exponent!r} outside [-128, 127]")
+        f11_value = f_ev_minimum_discharge_power_l2.value
+        if f11_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f11_value <= 32767:
+            raise ExiEncodeError(f"value {f11_value!r} outside [-32768, 32767]")
+        w.bits(((f11_exponent + 128) << 4) | (1 if f11_value < 0 else 0), 16)
+        w.uint(-f11_value - 1 if f11_value < 0 else f11_value)
         w.bits(0, 2)
-        _e_RationalNumberType(w, f_ev_minimum_discharge_power_l2)
         s = 11
     f_ev_minimum_discharge_power_l3 = o.ev_minimum_discharge_power_l3
     if f_ev_minimum_discharge_power_l3 is not None:
-        c = _C48[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_ev_minimum_discharge_power_l3)
+        c7 = _C52[s]
+        f12_exponent = f_ev_minimum_discharge_power_l3.exponent
+        if f12_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f12_exponent <= 127:
+            raise ExiEncodeError(f"value {f12_exponent!r} outside [-128, 127]")
+        f12_value = f_ev_minimum_discharge_power_l3.value
+        if f12_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f12_value <= 32767:
+            raise ExiEncodeError(f"value {f12_value!r} outside [-32768, 32767]")
+        w.bits(((c7[0]) << 14) | ((f12_exponent + 128) << 4) | (1 if f12_value < 0 else 0), c7[1] + 14)
+        w.uint(-f12_value - 1 if f12_value < 0 else f12_value)
+        w.bits(0, 2)
         s = 12
-    c = _C49[s]
-    w.bits(c[0], c[1])
+    c8 = _C53[s]
+    w.bits((c8[0]), c8[1])
 
 def _d_BPT_AC_CPDResEnergyTransferModeType(r: Reader) -> BPT_AC_CPDResEnergyTransferModeType:
     rv = r.v; rn = r.n
@@ -1966,337 +2524,642 @@ def _d_BPT_AC_CPDResEnergyTransferModeType(r: Reader) -> BPT_AC_CPDResEnergyTran
     v_evse_minimum_discharge_power = None
     v_evse_minimum_discharge_power_l2 = None
     v_evse_minimum_discharge_power_l3 = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 0; al = 0
-    v_evse_maximum_charge_power = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
+    v1_exponent = None
+    v1_value = None
+    p = r.p; q = p + 15
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7fff; r.p = q
+    if b & 0x700e: r.badz(p, 15, b & 0x700e)
+    v1_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    it = 1; al = 0
+    v1_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v1_value <= 32767:
+        r.fail('integer out of range')
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0xc: r.badz(p, 4, b & 0xc)
     e = b & 0x3
-    if e >= 3:
-        r.bad_code(p + 0, e, 3)
+    if e >= 3: r.bad_code(p + 2, e, 3)
     it, al = _P0[e]
+    v_evse_maximum_charge_power = RationalNumberType(exponent=v1_exponent, value=v1_value)
     if it == 1:
-        v_evse_maximum_charge_power_l2 = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
+        v2_exponent = None
+        v2_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v2_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v2_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v2_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
+        if e >= 2: r.bad_code(p + 2, e, 2)
         it, al = _P1[e]
+        v_evse_maximum_charge_power_l2 = RationalNumberType(exponent=v2_exponent, value=v2_value)
     if it == 2:
-        v_evse_maximum_charge_power_l3 = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        v3_exponent = None
+        v3_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v3_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v3_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v3_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x7: r.badz(p, 3, b & 0x7)
+        v_evse_maximum_charge_power_l3 = RationalNumberType(exponent=v3_exponent, value=v3_value)
         it = 3; al = 0
-    v_evse_minimum_charge_power = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
+    v4_exponent = None
+    v4_value = None
+    p = r.p; q = p + 14
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3fff; r.p = q
+    if b & 0x300e: r.badz(p, 14, b & 0x300e)
+    v4_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    it = 1; al = 0
+    v4_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v4_value <= 32767:
+        r.fail('integer out of range')
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0xc: r.badz(p, 4, b & 0xc)
     e = b & 0x3
-    if e >= 3:
-        r.bad_code(p + 0, e, 3)
+    if e >= 3: r.bad_code(p + 2, e, 3)
     it, al = _P8[e]
+    v_evse_minimum_charge_power = RationalNumberType(exponent=v4_exponent, value=v4_value)
     if it == 4:
-        v_evse_minimum_charge_power_l2 = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
+        v5_exponent = None
+        v5_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v5_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v5_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v5_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
+        if e >= 2: r.bad_code(p + 2, e, 2)
         it, al = _P9[e]
+        v_evse_minimum_charge_power_l2 = RationalNumberType(exponent=v5_exponent, value=v5_value)
     if it == 5:
-        v_evse_minimum_charge_power_l3 = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        v6_exponent = None
+        v6_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v6_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v6_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v6_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x7: r.badz(p, 3, b & 0x7)
+        v_evse_minimum_charge_power_l3 = RationalNumberType(exponent=v6_exponent, value=v6_value)
         it = 6; al = 0
-    v_evse_nominal_frequency = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
+    v7_exponent = None
+    v7_value = None
+    p = r.p; q = p + 14
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3fff; r.p = q
+    if b & 0x300e: r.badz(p, 14, b & 0x300e)
+    v7_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    it = 1; al = 0
+    v7_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v7_value <= 32767:
+        r.fail('integer out of range')
+    p = r.p; q = p + 5
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1f; r.p = q
+    if b & 0x18: r.badz(p, 5, b & 0x18)
     e = b & 0x7
-    if e >= 6:
-        r.bad_code(p + 0, e, 6)
-    it, al = _P50[e]
+    if e >= 6: r.bad_code(p + 2, e, 6)
+    it, al = _P54[e]
+    v_evse_nominal_frequency = RationalNumberType(exponent=v7_exponent, value=v7_value)
     if it == 7:
-        v_maximum_power_asymmetry = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
+        v8_exponent = None
+        v8_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v8_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v8_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v8_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 5
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x1f; r.p = q
+        if b & 0x18: r.badz(p, 5, b & 0x18)
         e = b & 0x7
-        if e >= 5:
-            r.bad_code(p + 0, e, 5)
-        it, al = _P51[e]
+        if e >= 5: r.bad_code(p + 2, e, 5)
+        it, al = _P55[e]
+        v_maximum_power_asymmetry = RationalNumberType(exponent=v8_exponent, value=v8_value)
     if it == 8:
-        v_evse_power_ramp_limitation = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
+        v9_exponent = None
+        v9_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v9_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v9_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v9_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 5
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x1f; r.p = q
+        if b & 0x18: r.badz(p, 5, b & 0x18)
         e = b & 0x7
-        if e >= 4:
-            r.bad_code(p + 0, e, 4)
-        it, al = _P52[e]
-    if it == 9:
-        v_evse_present_active_power = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 3:
-            r.bad_code(p + 0, e, 3)
-        it, al = _P53[e]
-    if it == 10:
-        v_evse_present_active_power_l2 = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P54[e]
-    if it == 11:
-        v_evse_present_active_power_l3 = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
-        it = 12; al = 0
-    v_evse_maximum_discharge_power = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 3:
-        r.bad_code(p + 0, e, 3)
-    it, al = _P55[e]
-    if it == 13:
-        v_evse_maximum_discharge_power_l2 = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
+        if e >= 4: r.bad_code(p + 2, e, 4)
         it, al = _P56[e]
-    if it == 14:
-        v_evse_maximum_discharge_power_l3 = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
-        it = 15; al = 0
-    v_evse_minimum_discharge_power = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 3:
-        r.bad_code(p + 0, e, 3)
-    it, al = _P57[e]
-    if it == 16:
-        v_evse_minimum_discharge_power_l2 = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
+        v_evse_power_ramp_limitation = RationalNumberType(exponent=v9_exponent, value=v9_value)
+    if it == 9:
+        v10_exponent = None
+        v10_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v10_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v10_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v10_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
+        if e >= 3: r.bad_code(p + 2, e, 3)
+        it, al = _P57[e]
+        v_evse_present_active_power = RationalNumberType(exponent=v10_exponent, value=v10_value)
+    if it == 10:
+        v11_exponent = None
+        v11_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v11_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v11_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v11_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xc: r.badz(p, 4, b & 0xc)
+        e = b & 0x3
+        if e >= 2: r.bad_code(p + 2, e, 2)
         it, al = _P58[e]
+        v_evse_present_active_power_l2 = RationalNumberType(exponent=v11_exponent, value=v11_value)
+    if it == 11:
+        v12_exponent = None
+        v12_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v12_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v12_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v12_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x7: r.badz(p, 3, b & 0x7)
+        v_evse_present_active_power_l3 = RationalNumberType(exponent=v12_exponent, value=v12_value)
+        it = 12; al = 0
+    v13_exponent = None
+    v13_value = None
+    p = r.p; q = p + 14
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3fff; r.p = q
+    if b & 0x300e: r.badz(p, 14, b & 0x300e)
+    v13_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    it = 1; al = 0
+    v13_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v13_value <= 32767:
+        r.fail('integer out of range')
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0xc: r.badz(p, 4, b & 0xc)
+    e = b & 0x3
+    if e >= 3: r.bad_code(p + 2, e, 3)
+    it, al = _P59[e]
+    v_evse_maximum_discharge_power = RationalNumberType(exponent=v13_exponent, value=v13_value)
+    if it == 13:
+        v14_exponent = None
+        v14_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v14_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v14_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v14_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xc: r.badz(p, 4, b & 0xc)
+        e = b & 0x3
+        if e >= 2: r.bad_code(p + 2, e, 2)
+        it, al = _P60[e]
+        v_evse_maximum_discharge_power_l2 = RationalNumberType(exponent=v14_exponent, value=v14_value)
+    if it == 14:
+        v15_exponent = None
+        v15_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v15_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v15_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v15_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x7: r.badz(p, 3, b & 0x7)
+        v_evse_maximum_discharge_power_l3 = RationalNumberType(exponent=v15_exponent, value=v15_value)
+        it = 15; al = 0
+    v16_exponent = None
+    v16_value = None
+    p = r.p; q = p + 14
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3fff; r.p = q
+    if b & 0x300e: r.badz(p, 14, b & 0x300e)
+    v16_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    it = 1; al = 0
+    v16_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v16_value <= 32767:
+        r.fail('integer out of range')
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0xc: r.badz(p, 4, b & 0xc)
+    e = b & 0x3
+    if e >= 3: r.bad_code(p + 2, e, 3)
+    it, al = _P61[e]
+    v_evse_minimum_discharge_power = RationalNumberType(exponent=v16_exponent, value=v16_value)
+    if it == 16:
+        v17_exponent = None
+        v17_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v17_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v17_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v17_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xc: r.badz(p, 4, b & 0xc)
+        e = b & 0x3
+        if e >= 2: r.bad_code(p + 2, e, 2)
+        it, al = _P62[e]
+        v_evse_minimum_discharge_power_l2 = RationalNumberType(exponent=v17_exponent, value=v17_value)
     if it == 17:
-        v_evse_minimum_discharge_power_l3 = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        v18_exponent = None
+        v18_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v18_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v18_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v18_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x7: r.badz(p, 3, b & 0x7)
+        v_evse_minimum_discharge_power_l3 = RationalNumberType(exponent=v18_exponent, value=v18_value)
         it = -1; al = 0
     return BPT_AC_CPDResEnergyTransferModeType(evse_maximum_charge_power=v_evse_maximum_charge_power, evse_maximum_charge_power_l2=v_evse_maximum_charge_power_l2, evse_maximum_charge_power_l3=v_evse_maximum_charge_power_l3, evse_minimum_charge_power=v_evse_minimum_charge_power, evse_minimum_charge_power_l2=v_evse_minimum_charge_power_l2, evse_minimum_charge_power_l3=v_evse_minimum_charge_power_l3, evse_nominal_frequency=v_evse_nominal_frequency, maximum_power_asymmetry=v_maximum_power_asymmetry, evse_power_ramp_limitation=v_evse_power_ramp_limitation, evse_present_active_power=v_evse_present_active_power, evse_present_active_power_l2=v_evse_present_active_power_l2, evse_present_active_power_l3=v_evse_present_active_power_l3, evse_maximum_discharge_power=v_evse_maximum_discharge_power, evse_maximum_discharge_power_l2=v_evse_maximum_discharge_power_l2, evse_maximum_discharge_power_l3=v_evse_maximum_discharge_power_l3, evse_minimum_discharge_power=v_evse_minimum_discharge_power, evse_minimum_discharge_power_l2=v_evse_minimum_discharge_power_l2, evse_minimum_discharge_power_l3=v_evse_minimum_discharge_power_l3)
 
 def _e_BPT_AC_CPDResEnergyTransferModeType(w: Writer, o: BPT_AC_CPDResEnergyTransferModeType) -> None:
     f_evse_maximum_charge_power = o.evse_maximum_charge_power
-    if f_evse_maximum_charge_power is None:
-        raise ExiEncodeError("BPT_AC_CPDResEnergyTransferModeType: missing required evse_maximum_charge_power")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_evse_maximum_charge_power)
+    if f_evse_maximum_charge_power is None: raise ExiEncodeError("BPT_AC_CPDResEnergyTransferModeType: missing required evse_maximum_charge_power")
+    f1_exponent = f_evse_maximum_charge_power.exponent
+    if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f1_exponent <= 127:
+        raise ExiEncodeError(f"value {f1_exponent!r} outside [-128, 127]")
+    f1_value = f_evse_maximum_charge_power.value
+    if f1_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f1_value <= 32767:
+        raise ExiEncodeError(f"value {f1_value!r} outside [-32768, 32767]")
+    w.bits(((f1_exponent + 128) << 4) | (1 if f1_value < 0 else 0), 15)
+    w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
     s = 1
+    w.bits(0, 2)
     f_evse_maximum_charge_power_l2 = o.evse_maximum_charge_power_l2
     if f_evse_maximum_charge_power_l2 is not None:
+        f2_exponent = f_evse_maximum_charge_power_l2.exponent
+        if f2_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f2_exponent <= 127:
+            raise ExiEncodeError(f"value {f2_exponent!r} outside [-128, 127]")
+        f2_value = f_evse_maximum_charge_power_l2.value
+        if f2_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f2_value <= 32767:
+            raise ExiEncodeError(f"value {f2_value!r} outside [-32768, 32767]")
+        w.bits(((f2_exponent + 128) << 4) | (1 if f2_value < 0 else 0), 16)
+        w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
         w.bits(0, 2)
-        _e_RationalNumberType(w, f_evse_maximum_charge_power_l2)
         s = 2
     f_evse_maximum_charge_power_l3 = o.evse_maximum_charge_power_l3
     if f_evse_maximum_charge_power_l3 is not None:
-        c = _C59[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_evse_maximum_charge_power_l3)
+        c1 = _C63[s]
+        f3_exponent = f_evse_maximum_charge_power_l3.exponent
+        if f3_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f3_exponent <= 127:
+            raise ExiEncodeError(f"value {f3_exponent!r} outside [-128, 127]")
+        f3_value = f_evse_maximum_charge_power_l3.value
+        if f3_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f3_value <= 32767:
+            raise ExiEncodeError(f"value {f3_value!r} outside [-32768, 32767]")
+        w.bits(((c1[0]) << 14) | ((f3_exponent + 128) << 4) | (1 if f3_value < 0 else 0), c1[1] + 14)
+        w.uint(-f3_value - 1 if f3_value < 0 else f3_value)
+        w.bits(0, 2)
         s = 3
     f_evse_minimum_charge_power = o.evse_minimum_charge_power
-    if f_evse_minimum_charge_power is None:
-        raise ExiEncodeError("BPT_AC_CPDResEnergyTransferModeType: missing required evse_minimum_charge_power")
-    c = _C60[s]
-    w.bits(c[0], c[1])
-    _e_RationalNumberType(w, f_evse_minimum_charge_power)
+    if f_evse_minimum_charge_power is None: raise ExiEncodeError("BPT_AC_CPDResEnergyTransferModeType: missing required evse_minimum_charge_power")
+    c2 = _C64[s]
+    f4_exponent = f_evse_minimum_charge_power.exponent
+    if f4_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f4_exponent <= 127:
+        raise ExiEncodeError(f"value {f4_exponent!r} outside [-128, 127]")
+    f4_value = f_evse_minimum_charge_power.value
+    if f4_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f4_value <= 32767:
+        raise ExiEncodeError(f"value {f4_value!r} outside [-32768, 32767]")
+    w.bits(((c2[0]) << 14) | ((f4_exponent + 128) << 4) | (1 if f4_value < 0 else 0), c2[1] + 14)
+    w.uint(-f4_value - 1 if f4_value < 0 else f4_value)
     s = 4
     s = 4
+    w.bits(0, 2)
     f_evse_minimum_charge_power_l2 = o.evse_minimum_charge_power_l2
     if f_evse_minimum_charge_power_l2 is not None:
+        f5_exponent = f_evse_minimum_charge_power_l2.exponent
+        if f5_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f5_exponent <= 127:
+            raise ExiEncodeError(f"value {f5_exponent!r} outside [-128, 127]")
+        f5_value = f_evse_minimum_charge_power_l2.value
+        if f5_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f5_value <= 32767:
+            raise ExiEncodeError(f"value {f5_value!r} outside [-32768, 32767]")
+        w.bits(((f5_exponent + 128) << 4) | (1 if f5_value < 0 else 0), 16)
+        w.uint(-f5_value - 1 if f5_value < 0 else f5_value)
         w.bits(0, 2)
-        _e_RationalNumberType(w, f_evse_minimum_charge_power_l2)
         s = 5
     f_evse_minimum_charge_power_l3 = o.evse_minimum_charge_power_l3
     if f_evse_minimum_charge_power_l3 is not None:
-        c = _C61[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_evse_minimum_charge_power_l3)
+        c3 = _C65[s]
+        f6_exponent = f_evse_minimum_charge_power_l3.exponent
+        if f6_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f6_exponent <= 127:
+            raise ExiEncodeError(f"value {f6_exponent!r} outside [-128, 127]")
+        f6_value = f_evse_minimum_charge_power_l3.value
+        if f6_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f6_value <= 32767:
+            raise ExiEncodeError(f"value {f6_value!r} outside [-32768, 32767]")
+        w.bits(((c3[0]) << 14) | ((f6_exponent + 128) << 4) | (1 if f6_value < 0 else 0), c3[1] + 14)
+        w.uint(-f6_value - 1 if f6_value < 0 else f6_value)
+        w.bits(0, 2)
         s = 6
     f_evse_nominal_frequency = o.evse_nominal_frequency
-    if f_evse_nominal_frequency is None:
-        raise ExiEncodeError("BPT_AC_CPDResEnergyTransferModeType: missing required evse_nominal_frequency")
-    c = _C62[s]
-    w.bits(c[0], c[1])
-    _e_RationalNumberType(w, f_evse_nominal_frequency)
+    if f_evse_nominal_frequency is None: raise ExiEncodeError("BPT_AC_CPDResEnergyTransferModeType: missing required evse_nominal_frequency")
+    c4 = _C66[s]
+    f7_exponent = f_evse_nominal_frequency.exponent
+    if f7_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f7_exponent <= 127:
+        raise ExiEncodeError(f"value {f7_exponent!r} outside [-128, 127]")
+    f7_value = f_evse_nominal_frequency.value
+    if f7_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f7_value <= 32767:
+        raise ExiEncodeError(f"value {f7_value!r} outside [-32768, 32767]")
+    w.bits(((c4[0]) << 14) | ((f7_exponent + 128) << 4) | (1 if f7_value < 0 else 0), c4[1] + 14)
+    w.uint(-f7_value - 1 if f7_value < 0 else f7_value)
     s = 7
     s = 7
+    w.bits(0, 2)
     f_maximum_power_asymmetry = o.maximum_power_asymmetry
     if f_maximum_power_asymmetry is not None:
-        w.bits(0, 3)
-        _e_RationalNumberType(w, f_maximum_power_asymmetry)
+        f8_exponent = f_maximum_power_asymmetry.exponent
+        if f8_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f8_exponent <= 127:
+            raise ExiEncodeError(f"value {f8_exponent!r} outside [-128, 127]")
+        f8_value = f_maximum_power_asymmetry.value
+        if f8_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f8_value <= 32767:
+            raise ExiEncodeError(f"value {f8_value!r} outside [-32768, 32767]")
+        w.bits(((f8_exponent + 128) << 4) | (1 if f8_value < 0 else 0), 17)
+        w.uint(-f8_value - 1 if f8_value < 0 else f8_value)
+        w.bits(0, 2)
         s = 8
     f_evse_power_ramp_limitation = o.evse_power_ramp_limitation
     if f_evse_power_ramp_limitation is not None:
-        c = _C63[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_evse_power_ramp_limitation)
+        c5 = _C67[s]
+        f9_exponent = f_evse_power_ramp_limitation.exponent
+        if f9_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f9_exponent <= 127:
+            raise ExiEncodeError(f"value {f9_exponent!r} outside [-128, 127]")
+        f9_value = f_evse_power_ramp_limitation.value
+        if f9_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f9_value <= 32767:
+            raise ExiEncodeError(f"value {f9_value!r} outside [-32768, 32767]")
+        w.bits(((c5[0]) << 14) | ((f9_exponent + 128) << 4) | (1 if f9_value < 0 else 0), c5[1] + 14)
+        w.uint(-f9_value - 1 if f9_value < 0 else f9_value)
+        w.bits(0, 2)
         s = 9
     f_evse_present_active_power = o.evse_present_active_power
     if f_evse_present_active_power is not None:
-        c = _C64[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_evse_present_active_power)
+        c6 = _C68[s]
+        f10_exponent = f_evse_present_active_power.exponent
+        if f10_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f10_exponent <= 127:
+            raise ExiEncodeError(f"value {f10_exponent!r} outside [-128, 127]")
+        f10_value = f_evse_present_active_power.value
+        if f10_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f10_value <= 32767:
+            raise ExiEncodeError(f"value {f10_value!r} outside [-32768, 32767]")
+        w.bits(((c6[0]) << 14) | ((f10_exponent + 128) << 4) | (1 if f10_value < 0 else 0), c6[1] + 14)
+        w.uint(-f10_value - 1 if f10_value < 0 else f10_value)
+        w.bits(0, 2)
         s = 10
     f_evse_present_active_power_l2 = o.evse_present_active_power_l2
     if f_evse_present_active_power_l2 is not None:
-        c = _C65[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_evse_present_active_power_l2)
+        c7 = _C69[s]
+        f11_exponent = f_evse_present_active_power_l2.exponent
+        if f11_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f11_exponent <= 127:
+            raise ExiEncodeError(f"value {f11_exponent!r} outside [-128, 127]")
+        f11_value = f_evse_present_active_power_l2.value
+        if f11_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f11_value <= 32767:
+            raise ExiEncodeError(f"value {f11_value!r} outside [-32768, 32767]")
+        w.bits(((c7[0]) << 14) | ((f11_exponent + 128) << 4) | (1 if f11_value < 0 else 0), c7[1] + 14)
+        w.uint(-f11_value - 1 if f11_value < 0 else f11_value)
+        w.bits(0, 2)
         s = 11
     f_evse_present_active_power_l3 = o.evse_present_active_power_l3
     if f_evse_present_active_power_l3 is not None:
-        c = _C66[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_evse_present_active_power_l3)
+        c8 = _C70[s]
+        f12_exponent = f_evse_present_active_power_l3.exponent
+        if f12_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f12_exponent <= 127:
+            raise ExiEncodeError(f"value {f12_exponent!r} outside [-128, 127]")
+        f12_value = f_evse_present_active_power_l3.value
+        if f12_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f12_value <= 32767:
+            raise ExiEncodeError(f"value {f12_value!r} outside [-32768, 32767]")
+        w.bits(((c8[0]) << 14) | ((f12_exponent + 128) << 4) | (1 if f12_value < 0 else 0), c8[1] + 14)
+        w.uint(-f12_value - 1 if f12_value < 0 else f12_value)
+        w.bits(0, 2)
         s = 12
     f_evse_maximum_discharge_power = o.evse_maximum_discharge_power
-    if f_evse_maximum_discharge_power is None:
-        raise ExiEncodeError("BPT_AC_CPDResEnergyTransferModeType: missing required evse_maximum_discharge_power")
-    c = _C67[s]
-    w.bits(c[0], c[1])
-    _e_RationalNumberType(w, f_evse_maximum_discharge_power)
+    if f_evse_maximum_discharge_power is None: raise ExiEncodeError("BPT_AC_CPDResEnergyTransferModeType: missing required evse_maximum_discharge_power")
+    c9 = _C71[s]
+    f13_exponent = f_evse_maximum_discharge_power.exponent
+    if f13_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f13_exponent <= 127:
+        raise ExiEncodeError(f"value {f13_exponent!r} outside [-128, 127]")
+    f13_value = f_evse_maximum_discharge_power.value
+    if f13_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f13_value <= 32767:
+        raise ExiEncodeError(f"value {f13_value!r} outside [-32768, 32767]")
+    w.bits(((c9[0]) << 14) | ((f13_exponent + 128) << 4) | (1 if f13_value < 0 else 0), c9[1] + 14)
+    w.uint(-f13_value - 1 if f13_value < 0 else f13_value)
     s = 13
     s = 13
+    w.bits(0, 2)
     f_evse_maximum_discharge_power_l2 = o.evse_maximum_discharge_power_l2
     if f_evse_maximum_discharge_power_l2 is not None:
+        f14_exponent = f_evse_maximum_discharge_power_l2.exponent
+        if f14_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f14_exponent <= 127:
+            raise ExiEncodeError(f"value {f14_exponent!r} outside [-128, 127]")
+        f14_value = f_evse_maximum_discharge_power_l2.value
+        if f14_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f14_value <= 32767:
+            raise ExiEncodeError(f"value {f14_value!r} outside [-32768, 32767]")
+        w.bits(((f14_exponent + 128) << 4) | (1 if f14_value < 0 else 0), 16)
+        w.uint(-f14_value - 1 if f14_value < 0 else f14_value)
         w.bits(0, 2)
-        _e_RationalNumberType(w, f_evse_maximum_discharge_power_l2)
         s = 14
     f_evse_maximum_discharge_power_l3 = o.evse_maximum_discharge_power_l3
     if f_evse_maximum_discharge_power_l3 is not None:
-        c = _C68[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_evse_maximum_discharge_power_l3)
+        c10 = _C72[s]
+        f15_exponent = f_evse_maximum_discharge_power_l3.exponent
+        if f15_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f15_exponent <= 127:
+            raise ExiEncodeError(f"value {f15_exponent!r} outside [-128, 127]")
+        f15_value = f_evse_maximum_discharge_power_l3.value
+        if f15_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f15_value <= 32767:
+            raise ExiEncodeError(f"value {f15_value!r} outside [-32768, 32767]")
+        w.bits(((c10[0]) << 14) | ((f15_exponent + 128) << 4) | (1 if f15_value < 0 else 0), c10[1] + 14)
+        w.uint(-f15_value - 1 if f15_value < 0 else f15_value)
+        w.bits(0, 2)
         s = 15
     f_evse_minimum_discharge_power = o.evse_minimum_discharge_power
-    if f_evse_minimum_discharge_power is None:
-        raise ExiEncodeError("BPT_AC_CPDResEnergyTransferModeType: missing required evse_minimum_discharge_power")
-    c = _C69[s]
-    w.bits(c[0], c[1])
-    _e_RationalNumberType(w, f_evse_minimum_discharge_power)
+    if f_evse_minimum_discharge_power is None: raise ExiEncodeError("BPT_AC_CPDResEnergyTransferModeType: missing required evse_minimum_discharge_power")
+    c11 = _C73[s]
+    f16_exponent = f_evse_minimum_discharge_power.exponent
+    if f16_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f16_exponent <= 127:
+        raise ExiEncodeError(f"value {f16_exponent!r} outside [-128, 127]")
+    f16_value = f_evse_minimum_discharge_power.value
+    if f16_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f16_value <= 32767:
+        raise ExiEncodeError(f"value {f16_value!r} outside [-32768, 32767]")
+    w.bits(((c11[0]) << 14) | ((f16_exponent + 128) << 4) | (1 if f16_value < 0 else 0), c11[1] + 14)
+    w.uint(-f16_value - 1 if f16_value < 0 else f16_value)
     s = 16
     s = 16
+    w.bits(0, 2)
     f_evse_minimum_discharge_power_l2 = o.evse_minimum_discharge_power_l2
     if f_evse_minimum_discharge_power_l2 is not None:
+        f17_exponent = f_evse_minimum_discharge_power_l2.exponent
+        if f17_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f17_exponent <= 127:
+            raise ExiEncodeError(f"value {f17_exponent!r} outside [-128, 127]")
+        f17_value = f_evse_minimum_discharge_power_l2.value
+        if f17_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f17_value <= 32767:
+            raise ExiEncodeError(f"value {f17_value!r} outside [-32768, 32767]")
+        w.bits(((f17_exponent + 128) << 4) | (1 if f17_value < 0 else 0), 16)
+        w.uint(-f17_value - 1 if f17_value < 0 else f17_value)
         w.bits(0, 2)
-        _e_RationalNumberType(w, f_evse_minimum_discharge_power_l2)
         s = 17
     f_evse_minimum_discharge_power_l3 = o.evse_minimum_discharge_power_l3
     if f_evse_minimum_discharge_power_l3 is not None:
-        c = _C70[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_evse_minimum_discharge_power_l3)
+        c12 = _C74[s]
+        f18_exponent = f_evse_minimum_discharge_power_l3.exponent
+        if f18_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f18_exponent <= 127:
+            raise ExiEncodeError(f"value {f18_exponent!r} outside [-128, 127]")
+        f18_value = f_evse_minimum_discharge_power_l3.value
+        if f18_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f18_value <= 32767:
+            raise ExiEncodeError(f"value {f18_value!r} outside [-32768, 32767]")
+        w.bits(((c12[0]) << 14) | ((f18_exponent + 128) << 4) | (1 if f18_value < 0 else 0), c12[1] + 14)
+        w.uint(-f18_value - 1 if f18_value < 0 else f18_value)
+        w.bits(0, 2)
         s = 18
-    c = _C71[s]
-    w.bits(c[0], c[1])
+    c13 = _C75[s]
+    w.bits((c13[0]), c13[1])
 
 def _d_BPT_Dynamic_AC_CLReqControlModeType(r: Reader) -> BPT_Dynamic_AC_CLReqControlModeType:
     rv = r.v; rn = r.n
@@ -2324,292 +3187,455 @@ def _d_BPT_Dynamic_AC_CLReqControlModeType(r: Reader) -> BPT_Dynamic_AC_CLReqCon
     v_ev_minimum_discharge_power_l3 = None
     v_ev_maximum_v2_x_energy_request = None
     v_ev_minimum_v2_x_energy_request = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
-    it, al = _P72[e]
+    it, al = _P76[r.code(2, 2)]
     if it == 0:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected characters')
         v_departure_time = r.uintb(4294967295)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        if b & 0x3:
-            r.badz(p, 2, b & 0x3)
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 1; al = 0
-    v_ev_target_energy_request = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 2; al = 0
-    v_ev_maximum_energy_request = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 3; al = 0
-    v_ev_minimum_energy_request = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 4; al = 0
-    v_ev_maximum_charge_power = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
+    v1_exponent = None
+    v1_value = None
+    p = r.p; q = p + 14
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3fff; r.p = q
+    if b & 0x300e: r.badz(p, 14, b & 0x300e)
+    v1_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    it = 1; al = 0
+    v1_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v1_value <= 32767:
+        r.fail('integer out of range')
+    v2_exponent = None
+    v2_value = None
+    p = r.p; q = p + 17
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ffff; r.p = q
+    if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
+    v2_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    v_ev_target_energy_request = RationalNumberType(exponent=v1_exponent, value=v1_value)
+    it = 1; al = 0
+    v2_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v2_value <= 32767:
+        r.fail('integer out of range')
+    v3_exponent = None
+    v3_value = None
+    p = r.p; q = p + 17
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ffff; r.p = q
+    if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
+    v3_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    v_ev_maximum_energy_request = RationalNumberType(exponent=v2_exponent, value=v2_value)
+    it = 1; al = 0
+    v3_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v3_value <= 32767:
+        r.fail('integer out of range')
+    v4_exponent = None
+    v4_value = None
+    p = r.p; q = p + 17
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ffff; r.p = q
+    if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
+    v4_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    v_ev_minimum_energy_request = RationalNumberType(exponent=v3_exponent, value=v3_value)
+    it = 1; al = 0
+    v4_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v4_value <= 32767:
+        r.fail('integer out of range')
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0xc: r.badz(p, 4, b & 0xc)
     e = b & 0x3
-    if e >= 3:
-        r.bad_code(p + 0, e, 3)
-    it, al = _P73[e]
-    if it == 5:
-        v_ev_maximum_charge_power_l2 = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P74[e]
-    if it == 6:
-        v_ev_maximum_charge_power_l3 = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
-        it = 7; al = 0
-    v_ev_minimum_charge_power = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 3:
-        r.bad_code(p + 0, e, 3)
-    it, al = _P75[e]
-    if it == 8:
-        v_ev_minimum_charge_power_l2 = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P76[e]
-    if it == 9:
-        v_ev_minimum_charge_power_l3 = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
-        it = 10; al = 0
-    v_ev_present_active_power = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 3:
-        r.bad_code(p + 0, e, 3)
+    if e >= 3: r.bad_code(p + 2, e, 3)
     it, al = _P77[e]
-    if it == 11:
-        v_ev_present_active_power_l2 = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
+    v_ev_maximum_charge_power = RationalNumberType(exponent=v4_exponent, value=v4_value)
+    if it == 5:
+        v5_exponent = None
+        v5_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v5_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v5_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v5_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
+        if e >= 2: r.bad_code(p + 2, e, 2)
         it, al = _P78[e]
-    if it == 12:
-        v_ev_present_active_power_l3 = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
-        it = 13; al = 0
-    v_ev_present_reactive_power = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
+        v_ev_maximum_charge_power_l2 = RationalNumberType(exponent=v5_exponent, value=v5_value)
+    if it == 6:
+        v6_exponent = None
+        v6_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v6_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v6_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v6_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x7: r.badz(p, 3, b & 0x7)
+        v_ev_maximum_charge_power_l3 = RationalNumberType(exponent=v6_exponent, value=v6_value)
+        it = 7; al = 0
+    v7_exponent = None
+    v7_value = None
+    p = r.p; q = p + 14
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3fff; r.p = q
+    if b & 0x300e: r.badz(p, 14, b & 0x300e)
+    v7_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    it = 1; al = 0
+    v7_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v7_value <= 32767:
+        r.fail('integer out of range')
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0xc: r.badz(p, 4, b & 0xc)
     e = b & 0x3
-    if e >= 3:
-        r.bad_code(p + 0, e, 3)
+    if e >= 3: r.bad_code(p + 2, e, 3)
     it, al = _P79[e]
-    if it == 14:
-        v_ev_present_reactive_power_l2 = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
+    v_ev_minimum_charge_power = RationalNumberType(exponent=v7_exponent, value=v7_value)
+    if it == 8:
+        v8_exponent = None
+        v8_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v8_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v8_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v8_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
+        if e >= 2: r.bad_code(p + 2, e, 2)
         it, al = _P80[e]
-    if it == 15:
-        v_ev_present_reactive_power_l3 = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
-        it = 16; al = 0
-    v_ev_maximum_discharge_power = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
+        v_ev_minimum_charge_power_l2 = RationalNumberType(exponent=v8_exponent, value=v8_value)
+    if it == 9:
+        v9_exponent = None
+        v9_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v9_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v9_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v9_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x7: r.badz(p, 3, b & 0x7)
+        v_ev_minimum_charge_power_l3 = RationalNumberType(exponent=v9_exponent, value=v9_value)
+        it = 10; al = 0
+    v10_exponent = None
+    v10_value = None
+    p = r.p; q = p + 14
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3fff; r.p = q
+    if b & 0x300e: r.badz(p, 14, b & 0x300e)
+    v10_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    it = 1; al = 0
+    v10_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v10_value <= 32767:
+        r.fail('integer out of range')
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0xc: r.badz(p, 4, b & 0xc)
     e = b & 0x3
-    if e >= 3:
-        r.bad_code(p + 0, e, 3)
+    if e >= 3: r.bad_code(p + 2, e, 3)
     it, al = _P81[e]
-    if it == 17:
-        v_ev_maximum_discharge_power_l2 = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
+    v_ev_present_active_power = RationalNumberType(exponent=v10_exponent, value=v10_value)
+    if it == 11:
+        v11_exponent = None
+        v11_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v11_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v11_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v11_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
+        if e >= 2: r.bad_code(p + 2, e, 2)
         it, al = _P82[e]
-    if it == 18:
-        v_ev_maximum_discharge_power_l3 = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
-        it = 19; al = 0
-    v_ev_minimum_discharge_power = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    e = b & 0x7
-    if e >= 5:
-        r.bad_code(p + 0, e, 5)
+        v_ev_present_active_power_l2 = RationalNumberType(exponent=v11_exponent, value=v11_value)
+    if it == 12:
+        v12_exponent = None
+        v12_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v12_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v12_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v12_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x7: r.badz(p, 3, b & 0x7)
+        v_ev_present_active_power_l3 = RationalNumberType(exponent=v12_exponent, value=v12_value)
+        it = 13; al = 0
+    v13_exponent = None
+    v13_value = None
+    p = r.p; q = p + 14
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3fff; r.p = q
+    if b & 0x300e: r.badz(p, 14, b & 0x300e)
+    v13_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    it = 1; al = 0
+    v13_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v13_value <= 32767:
+        r.fail('integer out of range')
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0xc: r.badz(p, 4, b & 0xc)
+    e = b & 0x3
+    if e >= 3: r.bad_code(p + 2, e, 3)
     it, al = _P83[e]
-    if it == 20:
-        v_ev_minimum_discharge_power_l2 = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
-        e = b & 0x7
-        if e >= 4:
-            r.bad_code(p + 0, e, 4)
+    v_ev_present_reactive_power = RationalNumberType(exponent=v13_exponent, value=v13_value)
+    if it == 14:
+        v14_exponent = None
+        v14_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v14_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v14_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v14_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xc: r.badz(p, 4, b & 0xc)
+        e = b & 0x3
+        if e >= 2: r.bad_code(p + 2, e, 2)
         it, al = _P84[e]
-    if it == 21:
-        v_ev_minimum_discharge_power_l3 = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
+        v_ev_present_reactive_power_l2 = RationalNumberType(exponent=v14_exponent, value=v14_value)
+    if it == 15:
+        v15_exponent = None
+        v15_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v15_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v15_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v15_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x7: r.badz(p, 3, b & 0x7)
+        v_ev_present_reactive_power_l3 = RationalNumberType(exponent=v15_exponent, value=v15_value)
+        it = 16; al = 0
+    v16_exponent = None
+    v16_value = None
+    p = r.p; q = p + 14
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3fff; r.p = q
+    if b & 0x300e: r.badz(p, 14, b & 0x300e)
+    v16_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    it = 1; al = 0
+    v16_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v16_value <= 32767:
+        r.fail('integer out of range')
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0xc: r.badz(p, 4, b & 0xc)
+    e = b & 0x3
+    if e >= 3: r.bad_code(p + 2, e, 3)
+    it, al = _P85[e]
+    v_ev_maximum_discharge_power = RationalNumberType(exponent=v16_exponent, value=v16_value)
+    if it == 17:
+        v17_exponent = None
+        v17_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v17_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v17_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v17_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
-        if e >= 3:
-            r.bad_code(p + 0, e, 3)
-        it, al = _P85[e]
-    if it == 22:
-        v_ev_maximum_v2_x_energy_request = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
+        if e >= 2: r.bad_code(p + 2, e, 2)
         it, al = _P86[e]
+        v_ev_maximum_discharge_power_l2 = RationalNumberType(exponent=v17_exponent, value=v17_value)
+    if it == 18:
+        v18_exponent = None
+        v18_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v18_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v18_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v18_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x7: r.badz(p, 3, b & 0x7)
+        v_ev_maximum_discharge_power_l3 = RationalNumberType(exponent=v18_exponent, value=v18_value)
+        it = 19; al = 0
+    v19_exponent = None
+    v19_value = None
+    p = r.p; q = p + 14
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3fff; r.p = q
+    if b & 0x300e: r.badz(p, 14, b & 0x300e)
+    v19_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    it = 1; al = 0
+    v19_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v19_value <= 32767:
+        r.fail('integer out of range')
+    p = r.p; q = p + 5
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1f; r.p = q
+    if b & 0x18: r.badz(p, 5, b & 0x18)
+    e = b & 0x7
+    if e >= 5: r.bad_code(p + 2, e, 5)
+    it, al = _P87[e]
+    v_ev_minimum_discharge_power = RationalNumberType(exponent=v19_exponent, value=v19_value)
+    if it == 20:
+        v20_exponent = None
+        v20_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v20_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v20_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v20_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 5
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x1f; r.p = q
+        if b & 0x18: r.badz(p, 5, b & 0x18)
+        e = b & 0x7
+        if e >= 4: r.bad_code(p + 2, e, 4)
+        it, al = _P88[e]
+        v_ev_minimum_discharge_power_l2 = RationalNumberType(exponent=v20_exponent, value=v20_value)
+    if it == 21:
+        v21_exponent = None
+        v21_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v21_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v21_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v21_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xc: r.badz(p, 4, b & 0xc)
+        e = b & 0x3
+        if e >= 3: r.bad_code(p + 2, e, 3)
+        it, al = _P89[e]
+        v_ev_minimum_discharge_power_l3 = RationalNumberType(exponent=v21_exponent, value=v21_value)
+    if it == 22:
+        v22_exponent = None
+        v22_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v22_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v22_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v22_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xc: r.badz(p, 4, b & 0xc)
+        e = b & 0x3
+        if e >= 2: r.bad_code(p + 2, e, 2)
+        it, al = _P90[e]
+        v_ev_maximum_v2_x_energy_request = RationalNumberType(exponent=v22_exponent, value=v22_value)
     if it == 23:
-        v_ev_minimum_v2_x_energy_request = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        v23_exponent = None
+        v23_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v23_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v23_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v23_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x7: r.badz(p, 3, b & 0x7)
+        v_ev_minimum_v2_x_energy_request = RationalNumberType(exponent=v23_exponent, value=v23_value)
         it = -1; al = 0
     return BPT_Dynamic_AC_CLReqControlModeType(departure_time=v_departure_time, ev_target_energy_request=v_ev_target_energy_request, ev_maximum_energy_request=v_ev_maximum_energy_request, ev_minimum_energy_request=v_ev_minimum_energy_request, ev_maximum_charge_power=v_ev_maximum_charge_power, ev_maximum_charge_power_l2=v_ev_maximum_charge_power_l2, ev_maximum_charge_power_l3=v_ev_maximum_charge_power_l3, ev_minimum_charge_power=v_ev_minimum_charge_power, ev_minimum_charge_power_l2=v_ev_minimum_charge_power_l2, ev_minimum_charge_power_l3=v_ev_minimum_charge_power_l3, ev_present_active_power=v_ev_present_active_power, ev_present_active_power_l2=v_ev_present_active_power_l2, ev_present_active_power_l3=v_ev_present_active_power_l3, ev_present_reactive_power=v_ev_present_reactive_power, ev_present_reactive_power_l2=v_ev_present_reactive_power_l2, ev_present_reactive_power_l3=v_ev_present_reactive_power_l3, ev_maximum_discharge_power=v_ev_maximum_discharge_power, ev_maximum_discharge_power_l2=v_ev_maximum_discharge_power_l2, ev_maximum_discharge_power_l3=v_ev_maximum_discharge_power_l3, ev_minimum_discharge_power=v_ev_minimum_discharge_power, ev_minimum_discharge_power_l2=v_ev_minimum_discharge_power_l2, ev_minimum_discharge_power_l3=v_ev_minimum_discharge_power_l3, ev_maximum_v2_x_energy_request=v_ev_maximum_v2_x_energy_request, ev_minimum_v2_x_energy_request=v_ev_minimum_v2_x_energy_request)
 
@@ -2622,148 +3648,343 @@ def _e_BPT_Dynamic_AC_CLReqControlModeType(w: Writer, o: BPT_Dynamic_AC_CLReqCon
         w.bits(0, 1)
         s = 1
     f_ev_target_energy_request = o.ev_target_energy_request
-    if f_ev_target_energy_request is None:
-        raise ExiEncodeError("BPT_Dynamic_AC_CLReqControlModeType: missing required ev_target_energy_request")
-    c = _C87[s]
-    w.bits(c[0], c[1])
-    _e_RationalNumberType(w, f_ev_target_energy_request)
+    if f_ev_target_energy_request is None: raise ExiEncodeError("BPT_Dynamic_AC_CLReqControlModeType: missing required ev_target_energy_request")
+    c1 = _C91[s]
+    f1_exponent = f_ev_target_energy_request.exponent
+    if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f1_exponent <= 127:
+        raise ExiEncodeError(f"value {f1_exponent!r} outside [-128, 127]")
+    f1_value = f_ev_target_energy_request.value
+    if f1_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f1_value <= 32767:
+        raise ExiEncodeError(f"value {f1_value!r} outside [-32768, 32767]")
+    w.bits(((c1[0]) << 14) | ((f1_exponent + 128) << 4) | (1 if f1_value < 0 else 0), c1[1] + 14)
+    w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
     s = 2
     f_ev_maximum_energy_request = o.ev_maximum_energy_request
-    if f_ev_maximum_energy_request is None:
-        raise ExiEncodeError("BPT_Dynamic_AC_CLReqControlModeType: missing required ev_maximum_energy_request")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_ev_maximum_energy_request)
+    if f_ev_maximum_energy_request is None: raise ExiEncodeError("BPT_Dynamic_AC_CLReqControlModeType: missing required ev_maximum_energy_request")
+    f2_exponent = f_ev_maximum_energy_request.exponent
+    if f2_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f2_exponent <= 127:
+        raise ExiEncodeError(f"value {f2_exponent!r} outside [-128, 127]")
+    f2_value = f_ev_maximum_energy_request.value
+    if f2_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f2_value <= 32767:
+        raise ExiEncodeError(f"value {f2_value!r} outside [-32768, 32767]")
+    w.bits(((f2_exponent + 128) << 4) | (1 if f2_value < 0 else 0), 17)
+    w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
     f_ev_minimum_energy_request = o.ev_minimum_energy_request
-    if f_ev_minimum_energy_request is None:
-        raise ExiEncodeError("BPT_Dynamic_AC_CLReqControlModeType: missing required ev_minimum_energy_request")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_ev_minimum_energy_request)
+    if f_ev_minimum_energy_request is None: raise ExiEncodeError("BPT_Dynamic_AC_CLReqControlModeType: missing required ev_minimum_energy_request")
+    f3_exponent = f_ev_minimum_energy_request.exponent
+    if f3_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f3_exponent <= 127:
+        raise ExiEncodeError(f"value {f3_exponent!r} outside [-128, 127]")
+    f3_value = f_ev_minimum_energy_request.value
+    if f3_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f3_value <= 32767:
+        raise ExiEncodeError(f"value {f3_value!r} outside [-32768, 32767]")
+    w.bits(((f3_exponent + 128) << 4) | (1 if f3_value < 0 else 0), 17)
+    w.uint(-f3_value - 1 if f3_value < 0 else f3_value)
     f_ev_maximum_charge_power = o.ev_maximum_charge_power
-    if f_ev_maximum_charge_power is None:
-        raise ExiEncodeError("BPT_Dynamic_AC_CLReqControlModeType: missing required ev_maximum_charge_power")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_ev_maximum_charge_power)
+    if f_ev_maximum_charge_power is None: raise ExiEncodeError("BPT_Dynamic_AC_CLReqControlModeType: missing required ev_maximum_charge_power")
+    f4_exponent = f_ev_maximum_charge_power.exponent
+    if f4_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f4_exponent <= 127:
+        raise ExiEncodeError(f"value {f4_exponent!r} outside [-128, 127]")
+    f4_value = f_ev_maximum_charge_power.value
+    if f4_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f4_value <= 32767:
+        raise ExiEncodeError(f"value {f4_value!r} outside [-32768, 32767]")
+    w.bits(((f4_exponent + 128) << 4) | (1 if f4_value < 0 else 0), 17)
+    w.uint(-f4_value - 1 if f4_value < 0 else f4_value)
     s = 5
+    w.bits(0, 2)
     f_ev_maximum_charge_power_l2 = o.ev_maximum_charge_power_l2
     if f_ev_maximum_charge_power_l2 is not None:
+        f5_exponent = f_ev_maximum_charge_power_l2.exponent
+        if f5_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f5_exponent <= 127:
+            raise ExiEncodeError(f"value {f5_exponent!r} outside [-128, 127]")
+        f5_value = f_ev_maximum_charge_power_l2.value
+        if f5_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f5_value <= 32767:
+            raise ExiEncodeError(f"value {f5_value!r} outside [-32768, 32767]")
+        w.bits(((f5_exponent + 128) << 4) | (1 if f5_value < 0 else 0), 16)
+        w.uint(-f5_value - 1 if f5_value < 0 else f5_value)
         w.bits(0, 2)
-        _e_RationalNumberType(w, f_ev_maximum_charge_power_l2)
         s = 6
     f_ev_maximum_charge_power_l3 = o.ev_maximum_charge_power_l3
     if f_ev_maximum_charge_power_l3 is not None:
-        c = _C88[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_ev_maximum_charge_power_l3)
+        c2 = _C92[s]
+        f6_exponent = f_ev_maximum_charge_power_l3.exponent
+        if f6_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f6_exponent <= 127:
+            raise ExiEncodeError(f"value {f6_exponent!r} outside [-128, 127]")
+        f6_value = f_ev_maximum_charge_power_l3.value
+        if f6_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f6_value <= 32767:
+            raise ExiEncodeError(f"value {f6_value!r} outside [-32768, 32767]")
+        w.bits(((c2[0]) << 14) | ((f6_exponent + 128) << 4) | (1 if f6_value < 0 else 0), c2[1] + 14)
+        w.uint(-f6_value - 1 if f6_value < 0 else f6_value)
+        w.bits(0, 2)
         s = 7
     f_ev_minimum_charge_power = o.ev_minimum_charge_power
-    if f_ev_minimum_charge_power is None:
-        raise ExiEncodeError("BPT_Dynamic_AC_CLReqControlModeType: missing required ev_minimum_charge_power")
-    c = _C89[s]
-    w.bits(c[0], c[1])
-    _e_RationalNumberType(w, f_ev_minimum_charge_power)
+    if f_ev_minimum_charge_power is None: raise ExiEncodeError("BPT_Dynamic_AC_CLReqControlModeType: missing required ev_minimum_charge_power")
+    c3 = _C93[s]
+    f7_exponent = f_ev_minimum_charge_power.exponent
+    if f7_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f7_exponent <= 127:
+        raise ExiEncodeError(f"value {f7_exponent!r} outside [-128, 127]")
+    f7_value = f_ev_minimum_charge_power.value
+    if f7_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f7_value <= 32767:
+        raise ExiEncodeError(f"value {f7_value!r} outside [-32768, 32767]")
+    w.bits(((c3[0]) << 14) | ((f7_exponent + 128) << 4) | (1 if f7_value < 0 else 0), c3[1] + 14)
+    w.uint(-f7_value - 1 if f7_value < 0 else f7_value)
     s = 8
     s = 8
+    w.bits(0, 2)
     f_ev_minimum_charge_power_l2 = o.ev_minimum_charge_power_l2
     if f_ev_minimum_charge_power_l2 is not None:
+        f8_exponent = f_ev_minimum_charge_power_l2.exponent
+        if f8_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f8_exponent <= 127:
+            raise ExiEncodeError(f"value {f8_exponent!r} outside [-128, 127]")
+        f8_value = f_ev_minimum_charge_power_l2.value
+        if f8_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f8_value <= 32767:
+            raise ExiEncodeError(f"value {f8_value!r} outside [-32768, 32767]")
+        w.bits(((f8_exponent + 128) << 4) | (1 if f8_value < 0 else 0), 16)
+        w.uint(-f8_value - 1 if f8_value < 0 else f8_value)
         w.bits(0, 2)
-        _e_RationalNumberType(w, f_ev_minimum_charge_power_l2)
         s = 9
     f_ev_minimum_charge_power_l3 = o.ev_minimum_charge_power_l3
     if f_ev_minimum_charge_power_l3 is not None:
-        c = _C90[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_ev_minimum_charge_power_l3)
+        c4 = _C94[s]
+        f9_exponent = f_ev_minimum_charge_power_l3.exponent
+        if f9_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f9_exponent <= 127:
+            raise ExiEncodeError(f"value {f9_exponent!r} outside [-128, 127]")
+        f9_value = f_ev_minimum_charge_power_l3.value
+        if f9_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f9_value <= 32767:
+            raise ExiEncodeError(f"value {f9_value!r} outside [-32768, 32767]")
+        w.bits(((c4[0]) << 14) | ((f9_exponent + 128) << 4) | (1 if f9_value < 0 else 0), c4[1] + 14)
+        w.uint(-f9_value - 1 if f9_value < 0 else f9_value)
+        w.bits(0, 2)
         s = 10
     f_ev_present_active_power = o.ev_present_active_power
-    if f_ev_present_active_power is None:
-        raise ExiEncodeError("BPT_Dynamic_AC_CLReqControlModeType: missing required ev_present_active_power")
-    c = _C91[s]
-    w.bits(c[0], c[1])
-    _e_RationalNumberType(w, f_ev_present_active_power)
+    if f_ev_present_active_power is None: raise ExiEncodeError("BPT_Dynamic_AC_CLReqControlModeType: missing required ev_present_active_power")
+    c5 = _C95[s]
+    f10_exponent = f_ev_present_active_power.exponent
+    if f10_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f10_exponent <= 127:
+        raise ExiEncodeError(f"value {f10_exponent!r} outside [-128, 127]")
+    f10_value = f_ev_present_active_power.value
+    if f10_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f10_value <= 32767:
+        raise ExiEncodeError(f"value {f10_value!r} outside [-32768, 32767]")
+    w.bits(((c5[0]) << 14) | ((f10_exponent + 128) << 4) | (1 if f10_value < 0 else 0), c5[1] + 14)
+    w.uint(-f10_value - 1 if f10_value < 0 else f10_value)
     s = 11
     s = 11
+    w.bits(0, 2)
     f_ev_present_active_power_l2 = o.ev_present_active_power_l2
     if f_ev_present_active_power_l2 is not None:
+        f11_exponent = f_ev_present_active_power_l2.exponent
+        if f11_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f11_exponent <= 127:
+            raise ExiEncodeError(f"value {f11_exponent!r} outside [-128, 127]")
+        f11_value = f_ev_present_active_power_l2.value
+        if f11_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f11_value <= 32767:
+            raise ExiEncodeError(f"value {f11_value!r} outside [-32768, 32767]")
+        w.bits(((f11_exponent + 128) << 4) | (1 if f11_value < 0 else 0), 16)
+        w.uint(-f11_value - 1 if f11_value < 0 else f11_value)
         w.bits(0, 2)
-        _e_RationalNumberType(w, f_ev_present_active_power_l2)
         s = 12
     f_ev_present_active_power_l3 = o.ev_present_active_power_l3
     if f_ev_present_active_power_l3 is not None:
-        c = _C92[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_ev_present_active_power_l3)
+        c6 = _C96[s]
+        f12_exponent = f_ev_present_active_power_l3.exponent
+        if f12_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f12_exponent <= 127:
+            raise ExiEncodeError(f"value {f12_exponent!r} outside [-128, 127]")
+        f12_value = f_ev_present_active_power_l3.value
+        if f12_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f12_value <= 32767:
+            raise ExiEncodeError(f"value {f12_value!r} outside [-32768, 32767]")
+        w.bits(((c6[0]) << 14) | ((f12_exponent + 128) << 4) | (1 if f12_value < 0 else 0), c6[1] + 14)
+        w.uint(-f12_value - 1 if f12_value < 0 else f12_value)
+        w.bits(0, 2)
         s = 13
     f_ev_present_reactive_power = o.ev_present_reactive_power
-    if f_ev_present_reactive_power is None:
-        raise ExiEncodeError("BPT_Dynamic_AC_CLReqControlModeType: missing required ev_present_reactive_power")
-    c = _C93[s]
-    w.bits(c[0], c[1])
-    _e_RationalNumberType(w, f_ev_present_reactive_power)
+    if f_ev_present_reactive_power is None: raise ExiEncodeError("BPT_Dynamic_AC_CLReqControlModeType: missing required ev_present_reactive_power")
+    c7 = _C97[s]
+    f13_exponent = f_ev_present_reactive_power.exponent
+    if f13_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f13_exponent <= 127:
+        raise ExiEncodeError(f"value {f13_exponent!r} outside [-128, 127]")
+    f13_value = f_ev_present_reactive_power.value
+    if f13_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f13_value <= 32767:
+        raise ExiEncodeError(f"value {f13_value!r} outside [-32768, 32767]")
+    w.bits(((c7[0]) << 14) | ((f13_exponent + 128) << 4) | (1 if f13_value < 0 else 0), c7[1] + 14)
+    w.uint(-f13_value - 1 if f13_value < 0 else f13_value)
     s = 14
     s = 14
+    w.bits(0, 2)
     f_ev_present_reactive_power_l2 = o.ev_present_reactive_power_l2
     if f_ev_present_reactive_power_l2 is not None:
+        f14_exponent = f_ev_present_reactive_power_l2.exponent
+        if f14_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f14_exponent <= 127:
+            raise ExiEncodeError(f"value {f14_exponent!r} outside [-128, 127]")
+        f14_value = f_ev_present_reactive_power_l2.value
+        if f14_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f14_value <= 32767:
+            raise ExiEncodeError(f"value {f14_value!r} outside [-32768, 32767]")
+        w.bits(((f14_exponent + 128) << 4) | (1 if f14_value < 0 else 0), 16)
+        w.uint(-f14_value - 1 if f14_value < 0 else f14_value)
         w.bits(0, 2)
-        _e_RationalNumberType(w, f_ev_present_reactive_power_l2)
         s = 15
     f_ev_present_reactive_power_l3 = o.ev_present_reactive_power_l3
     if f_ev_present_reactive_power_l3 is not None:
-        c = _C94[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_ev_present_reactive_power_l3)
+        c8 = _C98[s]
+        f15_exponent = f_ev_present_reactive_power_l3.exponent
+        if f15_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f15_exponent <= 127:
+            raise ExiEncodeError(f"value {f15_exponent!r} outside [-128, 127]")
+        f15_value = f_ev_present_reactive_power_l3.value
+        if f15_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f15_value <= 32767:
+            raise ExiEncodeError(f"value {f15_value!r} outside [-32768, 32767]")
+        w.bits(((c8[0]) << 14) | ((f15_exponent + 128) << 4) | (1 if f15_value < 0 else 0), c8[1] + 14)
+        w.uint(-f15_value - 1 if f15_value < 0 else f15_value)
+        w.bits(0, 2)
         s = 16
     f_ev_maximum_discharge_power = o.ev_maximum_discharge_power
-    if f_ev_maximum_discharge_power is None:
-        raise ExiEncodeError("BPT_Dynamic_AC_CLReqControlModeType: missing required ev_maximum_discharge_power")
-    c = _C95[s]
-    w.bits(c[0], c[1])
-    _e_RationalNumberType(w, f_ev_maximum_discharge_power)
+    if f_ev_maximum_discharge_power is None: raise ExiEncodeError("BPT_Dynamic_AC_CLReqControlModeType: missing required ev_maximum_discharge_power")
+    c9 = _C99[s]
+    f16_exponent = f_ev_maximum_discharge_power.exponent
+    if f16_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f16_exponent <= 127:
+        raise ExiEncodeError(f"value {f16_exponent!r} outside [-128, 127]")
+    f16_value = f_ev_maximum_discharge_power.value
+    if f16_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f16_value <= 32767:
+        raise ExiEncodeError(f"value {f16_value!r} outside [-32768, 32767]")
+    w.bits(((c9[0]) << 14) | ((f16_exponent + 128) << 4) | (1 if f16_value < 0 else 0), c9[1] + 14)
+    w.uint(-f16_value - 1 if f16_value < 0 else f16_value)
     s = 17
     s = 17
+    w.bits(0, 2)
     f_ev_maximum_discharge_power_l2 = o.ev_maximum_discharge_power_l2
     if f_ev_maximum_discharge_power_l2 is not None:
+        f17_exponent = f_ev_maximum_discharge_power_l2.exponent
+        if f17_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f17_exponent <= 127:
+            raise ExiEncodeError(f"value {f17_exponent!r} outside [-128, 127]")
+        f17_value = f_ev_maximum_discharge_power_l2.value
+        if f17_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f17_value <= 32767:
+            raise ExiEncodeError(f"value {f17_value!r} outside [-32768, 32767]")
+        w.bits(((f17_exponent + 128) << 4) | (1 if f17_value < 0 else 0), 16)
+        w.uint(-f17_value - 1 if f17_value < 0 else f17_value)
         w.bits(0, 2)
-        _e_RationalNumberType(w, f_ev_maximum_discharge_power_l2)
         s = 18
     f_ev_maximum_discharge_power_l3 = o.ev_maximum_discharge_power_l3
     if f_ev_maximum_discharge_power_l3 is not None:
-        c = _C96[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_ev_maximum_discharge_power_l3)
+        c10 = _C100[s]
+        f18_exponent = f_ev_maximum_discharge_power_l3.exponent
+        if f18_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f18_exponent <= 127:
+            raise ExiEncodeError(f"value {f18_exponent!r} outside [-128, 127]")
+        f18_value = f_ev_maximum_discharge_power_l3.value
+        if f18_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f18_value <= 32767:
+            raise ExiEncodeError(f"value {f18_value!r} outside [-32768, 32767]")
+        w.bits(((c10[0]) << 14) | ((f18_exponent + 128) << 4) | (1 if f18_value < 0 else 0), c10[1] + 14)
+        w.uint(-f18_value - 1 if f18_value < 0 else f18_value)
+        w.bits(0, 2)
         s = 19
     f_ev_minimum_discharge_power = o.ev_minimum_discharge_power
-    if f_ev_minimum_discharge_power is None:
-        raise ExiEncodeError("BPT_Dynamic_AC_CLReqControlModeType: missing required ev_minimum_discharge_power")
-    c = _C97[s]
-    w.bits(c[0], c[1])
-    _e_RationalNumberType(w, f_ev_minimum_discharge_power)
+    if f_ev_minimum_discharge_power is None: raise ExiEncodeError("BPT_Dynamic_AC_CLReqControlModeType: missing required ev_minimum_discharge_power")
+    c11 = _C101[s]
+    f19_exponent = f_ev_minimum_discharge_power.exponent
+    if f19_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f19_exponent <= 127:
+        raise ExiEncodeError(f"value {f19_exponent!r} outside [-128, 127]")
+    f19_value = f_ev_minimum_discharge_power.value
+    if f19_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f19_value <= 32767:
+        raise ExiEncodeError(f"value {f19_value!r} outside [-32768, 32767]")
+    w.bits(((c11[0]) << 14) | ((f19_exponent + 128) << 4) | (1 if f19_value < 0 else 0), c11[1] + 14)
+    w.uint(-f19_value - 1 if f19_value < 0 else f19_value)
     s = 20
     s = 20
+    w.bits(0, 2)
     f_ev_minimum_discharge_power_l2 = o.ev_minimum_discharge_power_l2
     if f_ev_minimum_discharge_power_l2 is not None:
-        w.bits(0, 3)
-        _e_RationalNumberType(w, f_ev_minimum_discharge_power_l2)
+        f20_exponent = f_ev_minimum_discharge_power_l2.exponent
+        if f20_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f20_exponent <= 127:
+            raise ExiEncodeError(f"value {f20_exponent!r} outside [-128, 127]")
+        f20_value = f_ev_minimum_discharge_power_l2.value
+        if f20_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f20_value <= 32767:
+            raise ExiEncodeError(f"value {f20_value!r} outside [-32768, 32767]")
+        w.bits(((f20_exponent + 128) << 4) | (1 if f20_value < 0 else 0), 17)
+        w.uint(-f20_value - 1 if f20_value < 0 else f20_value)
+        w.bits(0, 2)
         s = 21
     f_ev_minimum_discharge_power_l3 = o.ev_minimum_discharge_power_l3
     if f_ev_minimum_discharge_power_l3 is not None:
-        c = _C98[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_ev_minimum_discharge_power_l3)
+        c12 = _C102[s]
+        f21_exponent = f_ev_minimum_discharge_power_l3.exponent
+        if f21_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f21_exponent <= 127:
+            raise ExiEncodeError(f"value {f21_exponent!r} outside [-128, 127]")
+        f21_value = f_ev_minimum_discharge_power_l3.value
+        if f21_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f21_value <= 32767:
+            raise ExiEncodeError(f"value {f21_value!r} outside [-32768, 32767]")
+        w.bits(((c12[0]) << 14) | ((f21_exponent + 128) << 4) | (1 if f21_value < 0 else 0), c12[1] + 14)
+        w.uint(-f21_value - 1 if f21_value < 0 else f21_value)
+        w.bits(0, 2)
         s = 22
     f_ev_maximum_v2_x_energy_request = o.ev_maximum_v2_x_energy_request
     if f_ev_maximum_v2_x_energy_request is not None:
-        c = _C99[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_ev_maximum_v2_x_energy_request)
+        c13 = _C103[s]
+        f22_exponent = f_ev_maximum_v2_x_energy_request.exponent
+        if f22_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f22_exponent <= 127:
+            raise ExiEncodeError(f"value {f22_exponent!r} outside [-128, 127]")
+        f22_value = f_ev_maximum_v2_x_energy_request.value
+        if f22_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f22_value <= 32767:
+            raise ExiEncodeError(f"value {f22_value!r} outside [-32768, 32767]")
+        w.bits(((c13[0]) << 14) | ((f22_exponent + 128) << 4) | (1 if f22_value < 0 else 0), c13[1] + 14)
+        w.uint(-f22_value - 1 if f22_value < 0 else f22_value)
+        w.bits(0, 2)
         s = 23
     f_ev_minimum_v2_x_energy_request = o.ev_minimum_v2_x_energy_request
     if f_ev_minimum_v2_x_energy_request is not None:
-        c = _C100[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_ev_minimum_v2_x_energy_request)
+        c14 = _C104[s]
+        f23_exponent = f_ev_minimum_v2_x_energy_request.exponent
+        if f23_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f23_exponent <= 127:
+            raise ExiEncodeError(f"value {f23_exponent!r} outside [-128, 127]")
+        f23_value = f_ev_minimum_v2_x_energy_request.value
+        if f23_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f23_value <= 32767:
+            raise ExiEncodeError(f"value {f23_value!r} outside [-32768, 32767]")
+        w.bits(((c14[0]) << 14) | ((f23_exponent + 128) << 4) | (1 if f23_value < 0 else 0), c14[1] + 14)
+        w.uint(-f23_value - 1 if f23_value < 0 else f23_value)
+        w.bits(0, 2)
         s = 24
-    c = _C101[s]
-    w.bits(c[0], c[1])
+    c15 = _C105[s]
+    w.bits((c15[0]), c15[1])
 
 def _d_BPT_Dynamic_AC_CLResControlModeType(r: Reader) -> BPT_Dynamic_AC_CLResControlModeType:
     rv = r.v; rn = r.n
@@ -2780,194 +4001,230 @@ def _d_BPT_Dynamic_AC_CLResControlModeType(r: Reader) -> BPT_Dynamic_AC_CLResCon
     v_evse_present_active_power = None
     v_evse_present_active_power_l2 = None
     v_evse_present_active_power_l3 = None
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    e = b & 0x7
-    if e >= 5:
-        r.bad_code(p + 0, e, 5)
-    it, al = _P102[e]
+    it, al = _P106[r.code(3, 5)]
     if it == 0:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected characters')
         v_departure_time = r.uintb(4294967295)
-        p = r.p
-        q = p + 4
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0xf
-        r.p = q
-        if b & 0x8:
-            r.badz(p, 4, b & 0x8)
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
-        if e >= 4:
-            r.bad_code(p + 1, e, 4)
-        it, al = _P103[e]
-    if it == 1:
-        p = r.p
-        q = p + 11
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7ff
-        r.p = q
-        if b & 0x404:
-            r.badz(p, 11, b & 0x404)
-        v_minimum_soc = ((b >> 3) & 0x7f)
-        if v_minimum_soc > 100:
-            r.bad(p + 1, 'integer out of range')
-        e = b & 0x3
-        if e >= 3:
-            r.bad_code(p + 9, e, 3)
-        it, al = _P104[e]
-    if it == 2:
-        p = r.p
-        q = p + 11
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7ff
-        r.p = q
-        if b & 0x404:
-            r.badz(p, 11, b & 0x404)
-        v_target_soc = ((b >> 3) & 0x7f)
-        if v_target_soc > 100:
-            r.bad(p + 1, 'integer out of range')
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 9, e, 2)
-        it, al = _P105[e]
-    if it == 3:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
-        v_ack_max_delay = r.uintb(65535)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        if b & 0x3:
-            r.badz(p, 2, b & 0x3)
-        it = 4; al = 0
-    v_evse_target_active_power = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 4
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xf
-    r.p = q
-    e = b & 0xf
-    if e >= 9:
-        r.bad_code(p + 0, e, 9)
-    it, al = _P106[e]
-    if it == 5:
-        v_evse_target_active_power_l2 = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 4
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0xf
-        r.p = q
-        e = b & 0xf
-        if e >= 8:
-            r.bad_code(p + 0, e, 8)
+        if e >= 4: r.bad_code(p + 1, e, 4)
         it, al = _P107[e]
-    if it == 6:
-        v_evse_target_active_power_l3 = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
-        e = b & 0x7
-        if e >= 7:
-            r.bad_code(p + 0, e, 7)
+    if it == 1:
+        p = r.p; q = p + 11
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7ff; r.p = q
+        if b & 0x404: r.badz(p, 11, b & 0x404)
+        v_minimum_soc = ((b >> 3) & 0x7f)
+        if v_minimum_soc > 100: r.bad(p + 1, 'range')
+        e = b & 0x3
+        if e >= 3: r.bad_code(p + 9, e, 3)
         it, al = _P108[e]
-    if it == 7:
-        v_evse_target_reactive_power = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
-        e = b & 0x7
-        if e >= 6:
-            r.bad_code(p + 0, e, 6)
+    if it == 2:
+        p = r.p; q = p + 11
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7ff; r.p = q
+        if b & 0x404: r.badz(p, 11, b & 0x404)
+        v_target_soc = ((b >> 3) & 0x7f)
+        if v_target_soc > 100: r.bad(p + 1, 'range')
+        e = b & 0x3
+        if e >= 2: r.bad_code(p + 9, e, 2)
         it, al = _P109[e]
-    if it == 8:
-        v_evse_target_reactive_power_l2 = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
-        e = b & 0x7
-        if e >= 5:
-            r.bad_code(p + 0, e, 5)
-        it, al = _P110[e]
-    if it == 9:
-        v_evse_target_reactive_power_l3 = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
-        e = b & 0x7
-        if e >= 4:
-            r.bad_code(p + 0, e, 4)
+    if it == 3:
+        r.zero(1, 'expected characters')
+        v_ack_max_delay = r.uintb(65535)
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
+        it = 4; al = 0
+    v1_exponent = None
+    v1_value = None
+    p = r.p; q = p + 14
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3fff; r.p = q
+    if b & 0x300e: r.badz(p, 14, b & 0x300e)
+    v1_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    it = 1; al = 0
+    v1_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v1_value <= 32767:
+        r.fail('integer out of range')
+    p = r.p; q = p + 6
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3f; r.p = q
+    if b & 0x30: r.badz(p, 6, b & 0x30)
+    e = b & 0xf
+    if e >= 9: r.bad_code(p + 2, e, 9)
+    it, al = _P110[e]
+    v_evse_target_active_power = RationalNumberType(exponent=v1_exponent, value=v1_value)
+    if it == 5:
+        v2_exponent = None
+        v2_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v2_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v2_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v2_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 6
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3f; r.p = q
+        if b & 0x30: r.badz(p, 6, b & 0x30)
+        e = b & 0xf
+        if e >= 8: r.bad_code(p + 2, e, 8)
         it, al = _P111[e]
-    if it == 10:
-        v_evse_present_active_power = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 3:
-            r.bad_code(p + 0, e, 3)
+        v_evse_target_active_power_l2 = RationalNumberType(exponent=v2_exponent, value=v2_value)
+    if it == 6:
+        v3_exponent = None
+        v3_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v3_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v3_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v3_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 5
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x1f; r.p = q
+        if b & 0x18: r.badz(p, 5, b & 0x18)
+        e = b & 0x7
+        if e >= 7: r.bad_code(p + 2, e, 7)
         it, al = _P112[e]
-    if it == 11:
-        v_evse_present_active_power_l2 = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
+        v_evse_target_active_power_l3 = RationalNumberType(exponent=v3_exponent, value=v3_value)
+    if it == 7:
+        v4_exponent = None
+        v4_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v4_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v4_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v4_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 5
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x1f; r.p = q
+        if b & 0x18: r.badz(p, 5, b & 0x18)
+        e = b & 0x7
+        if e >= 6: r.bad_code(p + 2, e, 6)
         it, al = _P113[e]
+        v_evse_target_reactive_power = RationalNumberType(exponent=v4_exponent, value=v4_value)
+    if it == 8:
+        v5_exponent = None
+        v5_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v5_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v5_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v5_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 5
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x1f; r.p = q
+        if b & 0x18: r.badz(p, 5, b & 0x18)
+        e = b & 0x7
+        if e >= 5: r.bad_code(p + 2, e, 5)
+        it, al = _P114[e]
+        v_evse_target_reactive_power_l2 = RationalNumberType(exponent=v5_exponent, value=v5_value)
+    if it == 9:
+        v6_exponent = None
+        v6_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v6_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v6_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v6_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 5
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x1f; r.p = q
+        if b & 0x18: r.badz(p, 5, b & 0x18)
+        e = b & 0x7
+        if e >= 4: r.bad_code(p + 2, e, 4)
+        it, al = _P115[e]
+        v_evse_target_reactive_power_l3 = RationalNumberType(exponent=v6_exponent, value=v6_value)
+    if it == 10:
+        v7_exponent = None
+        v7_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v7_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v7_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v7_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xc: r.badz(p, 4, b & 0xc)
+        e = b & 0x3
+        if e >= 3: r.bad_code(p + 2, e, 3)
+        it, al = _P116[e]
+        v_evse_present_active_power = RationalNumberType(exponent=v7_exponent, value=v7_value)
+    if it == 11:
+        v8_exponent = None
+        v8_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v8_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v8_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v8_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xc: r.badz(p, 4, b & 0xc)
+        e = b & 0x3
+        if e >= 2: r.bad_code(p + 2, e, 2)
+        it, al = _P117[e]
+        v_evse_present_active_power_l2 = RationalNumberType(exponent=v8_exponent, value=v8_value)
     if it == 12:
-        v_evse_present_active_power_l3 = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        v9_exponent = None
+        v9_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v9_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v9_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v9_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x7: r.badz(p, 3, b & 0x7)
+        v_evse_present_active_power_l3 = RationalNumberType(exponent=v9_exponent, value=v9_value)
         it = -1; al = 0
     return BPT_Dynamic_AC_CLResControlModeType(departure_time=v_departure_time, minimum_soc=v_minimum_soc, target_soc=v_target_soc, ack_max_delay=v_ack_max_delay, evse_target_active_power=v_evse_target_active_power, evse_target_active_power_l2=v_evse_target_active_power_l2, evse_target_active_power_l3=v_evse_target_active_power_l3, evse_target_reactive_power=v_evse_target_reactive_power, evse_target_reactive_power_l2=v_evse_target_reactive_power_l2, evse_target_reactive_power_l3=v_evse_target_reactive_power_l3, evse_present_active_power=v_evse_present_active_power, evse_present_active_power_l2=v_evse_present_active_power_l2, evse_present_active_power_l3=v_evse_present_active_power_l3)
 
@@ -2981,85 +4238,162 @@ def _e_BPT_Dynamic_AC_CLResControlModeType(w: Writer, o: BPT_Dynamic_AC_CLResCon
         s = 1
     f_minimum_soc = o.minimum_soc
     if f_minimum_soc is not None:
-        c = _C114[s]
-        w.bits(c[0], c[1])
+        c1 = _C118[s]
         if not 0 <= f_minimum_soc <= 100:
             raise ExiEncodeError(f"value {f_minimum_soc!r} outside [0, 100]")
-        w.bits((f_minimum_soc) << 1, 9)
+        w.bits(((c1[0]) << 9) | ((f_minimum_soc) << 1), c1[1] + 9)
         s = 2
     f_target_soc = o.target_soc
     if f_target_soc is not None:
-        c = _C115[s]
-        w.bits(c[0], c[1])
+        c2 = _C119[s]
         if not 0 <= f_target_soc <= 100:
             raise ExiEncodeError(f"value {f_target_soc!r} outside [0, 100]")
-        w.bits((f_target_soc) << 1, 9)
+        w.bits(((c2[0]) << 9) | ((f_target_soc) << 1), c2[1] + 9)
         s = 3
     f_ack_max_delay = o.ack_max_delay
     if f_ack_max_delay is not None:
-        c = _C116[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c3 = _C120[s]
+        w.bits(((c3[0]) << 1), c3[1] + 1)
         w.uint(f_ack_max_delay)
         w.bits(0, 1)
         s = 4
     f_evse_target_active_power = o.evse_target_active_power
-    if f_evse_target_active_power is None:
-        raise ExiEncodeError("BPT_Dynamic_AC_CLResControlModeType: missing required evse_target_active_power")
-    c = _C117[s]
-    w.bits(c[0], c[1])
-    _e_RationalNumberType(w, f_evse_target_active_power)
+    if f_evse_target_active_power is None: raise ExiEncodeError("BPT_Dynamic_AC_CLResControlModeType: missing required evse_target_active_power")
+    c4 = _C121[s]
+    f1_exponent = f_evse_target_active_power.exponent
+    if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f1_exponent <= 127:
+        raise ExiEncodeError(f"value {f1_exponent!r} outside [-128, 127]")
+    f1_value = f_evse_target_active_power.value
+    if f1_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f1_value <= 32767:
+        raise ExiEncodeError(f"value {f1_value!r} outside [-32768, 32767]")
+    w.bits(((c4[0]) << 14) | ((f1_exponent + 128) << 4) | (1 if f1_value < 0 else 0), c4[1] + 14)
+    w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
     s = 5
     s = 5
+    w.bits(0, 2)
     f_evse_target_active_power_l2 = o.evse_target_active_power_l2
     if f_evse_target_active_power_l2 is not None:
-        w.bits(0, 4)
-        _e_RationalNumberType(w, f_evse_target_active_power_l2)
+        f2_exponent = f_evse_target_active_power_l2.exponent
+        if f2_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f2_exponent <= 127:
+            raise ExiEncodeError(f"value {f2_exponent!r} outside [-128, 127]")
+        f2_value = f_evse_target_active_power_l2.value
+        if f2_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f2_value <= 32767:
+            raise ExiEncodeError(f"value {f2_value!r} outside [-32768, 32767]")
+        w.bits(((f2_exponent + 128) << 4) | (1 if f2_value < 0 else 0), 18)
+        w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
+        w.bits(0, 2)
         s = 6
     f_evse_target_active_power_l3 = o.evse_target_active_power_l3
     if f_evse_target_active_power_l3 is not None:
-        c = _C118[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_evse_target_active_power_l3)
+        c5 = _C122[s]
+        f3_exponent = f_evse_target_active_power_l3.exponent
+        if f3_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f3_exponent <= 127:
+            raise ExiEncodeError(f"value {f3_exponent!r} outside [-128, 127]")
+        f3_value = f_evse_target_active_power_l3.value
+        if f3_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f3_value <= 32767:
+            raise ExiEncodeError(f"value {f3_value!r} outside [-32768, 32767]")
+        w.bits(((c5[0]) << 14) | ((f3_exponent + 128) << 4) | (1 if f3_value < 0 else 0), c5[1] + 14)
+        w.uint(-f3_value - 1 if f3_value < 0 else f3_value)
+        w.bits(0, 2)
         s = 7
     f_evse_target_reactive_power = o.evse_target_reactive_power
     if f_evse_target_reactive_power is not None:
-        c = _C119[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_evse_target_reactive_power)
+        c6 = _C123[s]
+        f4_exponent = f_evse_target_reactive_power.exponent
+        if f4_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f4_exponent <= 127:
+            raise ExiEncodeError(f"value {f4_exponent!r} outside [-128, 127]")
+        f4_value = f_evse_target_reactive_power.value
+        if f4_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f4_value <= 32767:
+            raise ExiEncodeError(f"value {f4_value!r} outside [-32768, 32767]")
+        w.bits(((c6[0]) << 14) | ((f4_exponent + 128) << 4) | (1 if f4_value < 0 else 0), c6[1] + 14)
+        w.uint(-f4_value - 1 if f4_value < 0 else f4_value)
+        w.bits(0, 2)
         s = 8
     f_evse_target_reactive_power_l2 = o.evse_target_reactive_power_l2
     if f_evse_target_reactive_power_l2 is not None:
-        c = _C120[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_evse_target_reactive_power_l2)
+        c7 = _C124[s]
+        f5_exponent = f_evse_target_reactive_power_l2.exponent
+        if f5_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f5_exponent <= 127:
+            raise ExiEncodeError(f"value {f5_exponent!r} outside [-128, 127]")
+        f5_value = f_evse_target_reactive_power_l2.value
+        if f5_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f5_value <= 32767:
+            raise ExiEncodeError(f"value {f5_value!r} outside [-32768, 32767]")
+        w.bits(((c7[0]) << 14) | ((f5_exponent + 128) << 4) | (1 if f5_value < 0 else 0), c7[1] + 14)
+        w.uint(-f5_value - 1 if f5_value < 0 else f5_value)
+        w.bits(0, 2)
         s = 9
     f_evse_target_reactive_power_l3 = o.evse_target_reactive_power_l3
     if f_evse_target_reactive_power_l3 is not None:
-        c = _C121[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_evse_target_reactive_power_l3)
+        c8 = _C125[s]
+        f6_exponent = f_evse_target_reactive_power_l3.exponent
+        if f6_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f6_exponent <= 127:
+            raise ExiEncodeError(f"value {f6_exponent!r} outside [-128, 127]")
+        f6_value = f_evse_target_reactive_power_l3.value
+        if f6_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f6_value <= 32767:
+            raise ExiEncodeError(f"value {f6_value!r} outside [-32768, 32767]")
+        w.bits(((c8[0]) << 14) | ((f6_exponent + 128) << 4) | (1 if f6_value < 0 else 0), c8[1] + 14)
+        w.uint(-f6_value - 1 if f6_value < 0 else f6_value)
+        w.bits(0, 2)
         s = 10
     f_evse_present_active_power = o.evse_present_active_power
     if f_evse_present_active_power is not None:
-        c = _C122[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_evse_present_active_power)
+        c9 = _C126[s]
+        f7_exponent = f_evse_present_active_power.exponent
+        if f7_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f7_exponent <= 127:
+            raise ExiEncodeError(f"value {f7_exponent!r} outside [-128, 127]")
+        f7_value = f_evse_present_active_power.value
+        if f7_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f7_value <= 32767:
+            raise ExiEncodeError(f"value {f7_value!r} outside [-32768, 32767]")
+        w.bits(((c9[0]) << 14) | ((f7_exponent + 128) << 4) | (1 if f7_value < 0 else 0), c9[1] + 14)
+        w.uint(-f7_value - 1 if f7_value < 0 else f7_value)
+        w.bits(0, 2)
         s = 11
     f_evse_present_active_power_l2 = o.evse_present_active_power_l2
     if f_evse_present_active_power_l2 is not None:
-        c = _C123[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_evse_present_active_power_l2)
+        c10 = _C127[s]
+        f8_exponent = f_evse_present_active_power_l2.exponent
+        if f8_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f8_exponent <= 127:
+            raise ExiEncodeError(f"value {f8_exponent!r} outside [-128, 127]")
+        f8_value = f_evse_present_active_power_l2.value
+        if f8_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f8_value <= 32767:
+            raise ExiEncodeError(f"value {f8_value!r} outside [-32768, 32767]")
+        w.bits(((c10[0]) << 14) | ((f8_exponent + 128) << 4) | (1 if f8_value < 0 else 0), c10[1] + 14)
+        w.uint(-f8_value - 1 if f8_value < 0 else f8_value)
+        w.bits(0, 2)
         s = 12
     f_evse_present_active_power_l3 = o.evse_present_active_power_l3
     if f_evse_present_active_power_l3 is not None:
-        c = _C124[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_evse_present_active_power_l3)
+        c11 = _C128[s]
+        f9_exponent = f_evse_present_active_power_l3.exponent
+        if f9_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f9_exponent <= 127:
+            raise ExiEncodeError(f"value {f9_exponent!r} outside [-128, 127]")
+        f9_value = f_evse_present_active_power_l3.value
+        if f9_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f9_value <= 32767:
+            raise ExiEncodeError(f"value {f9_value!r} outside [-32768, 32767]")
+        w.bits(((c11[0]) << 14) | ((f9_exponent + 128) << 4) | (1 if f9_value < 0 else 0), c11[1] + 14)
+        w.uint(-f9_value - 1 if f9_value < 0 else f9_value)
+        w.bits(0, 2)
         s = 13
-    c = _C125[s]
-    w.bits(c[0], c[1])
+    c12 = _C129[s]
+    w.bits((c12[0]), c12[1])
 
 def _d_BPT_Scheduled_AC_CLReqControlModeType(r: Reader) -> BPT_Scheduled_AC_CLReqControlModeType:
     rv = r.v; rn = r.n
@@ -3084,264 +4418,442 @@ def _d_BPT_Scheduled_AC_CLReqControlModeType(r: Reader) -> BPT_Scheduled_AC_CLRe
     v_ev_minimum_discharge_power = None
     v_ev_minimum_discharge_power_l2 = None
     v_ev_minimum_discharge_power_l3 = None
-    p = r.p
-    q = p + 4
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xf
-    r.p = q
-    e = b & 0xf
-    if e >= 10:
-        r.bad_code(p + 0, e, 10)
-    it, al = _P126[e]
+    it, al = _P130[r.code(4, 10)]
     if it == 0:
-        v_ev_target_energy_request = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 4
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0xf
-        r.p = q
+        v1_exponent = None
+        v1_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v1_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v1_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v1_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 6
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3f; r.p = q
+        if b & 0x30: r.badz(p, 6, b & 0x30)
         e = b & 0xf
-        if e >= 9:
-            r.bad_code(p + 0, e, 9)
-        it, al = _P127[e]
-    if it == 1:
-        v_ev_maximum_energy_request = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 4
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0xf
-        r.p = q
-        e = b & 0xf
-        if e >= 8:
-            r.bad_code(p + 0, e, 8)
-        it, al = _P128[e]
-    if it == 2:
-        v_ev_minimum_energy_request = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
-        e = b & 0x7
-        if e >= 7:
-            r.bad_code(p + 0, e, 7)
-        it, al = _P129[e]
-    if it == 3:
-        v_ev_maximum_charge_power = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
-        e = b & 0x7
-        if e >= 6:
-            r.bad_code(p + 0, e, 6)
-        it, al = _P130[e]
-    if it == 4:
-        v_ev_maximum_charge_power_l2 = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
-        e = b & 0x7
-        if e >= 5:
-            r.bad_code(p + 0, e, 5)
+        if e >= 9: r.bad_code(p + 2, e, 9)
         it, al = _P131[e]
-    if it == 5:
-        v_ev_maximum_charge_power_l3 = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
-        e = b & 0x7
-        if e >= 4:
-            r.bad_code(p + 0, e, 4)
+        v_ev_target_energy_request = RationalNumberType(exponent=v1_exponent, value=v1_value)
+    if it == 1:
+        v2_exponent = None
+        v2_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v2_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v2_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v2_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 6
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3f; r.p = q
+        if b & 0x30: r.badz(p, 6, b & 0x30)
+        e = b & 0xf
+        if e >= 8: r.bad_code(p + 2, e, 8)
         it, al = _P132[e]
-    if it == 6:
-        v_ev_minimum_charge_power = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 3:
-            r.bad_code(p + 0, e, 3)
-        it, al = _P44[e]
-    if it == 7:
-        v_ev_minimum_charge_power_l2 = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P45[e]
-    if it == 8:
-        v_ev_minimum_charge_power_l3 = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
-        it = 9; al = 0
-    v_ev_present_active_power = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 4
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xf
-    r.p = q
-    e = b & 0xf
-    if e >= 12:
-        r.bad_code(p + 0, e, 12)
-    it, al = _P133[e]
-    if it == 10:
-        v_ev_present_active_power_l2 = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 4
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0xf
-        r.p = q
-        e = b & 0xf
-        if e >= 11:
-            r.bad_code(p + 0, e, 11)
+        v_ev_maximum_energy_request = RationalNumberType(exponent=v2_exponent, value=v2_value)
+    if it == 2:
+        v3_exponent = None
+        v3_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v3_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v3_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v3_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 5
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x1f; r.p = q
+        if b & 0x18: r.badz(p, 5, b & 0x18)
+        e = b & 0x7
+        if e >= 7: r.bad_code(p + 2, e, 7)
+        it, al = _P133[e]
+        v_ev_minimum_energy_request = RationalNumberType(exponent=v3_exponent, value=v3_value)
+    if it == 3:
+        v4_exponent = None
+        v4_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v4_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v4_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v4_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 5
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x1f; r.p = q
+        if b & 0x18: r.badz(p, 5, b & 0x18)
+        e = b & 0x7
+        if e >= 6: r.bad_code(p + 2, e, 6)
         it, al = _P134[e]
-    if it == 11:
-        v_ev_present_active_power_l3 = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 4
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0xf
-        r.p = q
-        e = b & 0xf
-        if e >= 10:
-            r.bad_code(p + 0, e, 10)
+        v_ev_maximum_charge_power = RationalNumberType(exponent=v4_exponent, value=v4_value)
+    if it == 4:
+        v5_exponent = None
+        v5_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v5_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v5_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v5_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 5
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x1f; r.p = q
+        if b & 0x18: r.badz(p, 5, b & 0x18)
+        e = b & 0x7
+        if e >= 5: r.bad_code(p + 2, e, 5)
         it, al = _P135[e]
-    if it == 12:
-        v_ev_present_reactive_power = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 4
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0xf
-        r.p = q
-        e = b & 0xf
-        if e >= 9:
-            r.bad_code(p + 0, e, 9)
+        v_ev_maximum_charge_power_l2 = RationalNumberType(exponent=v5_exponent, value=v5_value)
+    if it == 5:
+        v6_exponent = None
+        v6_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v6_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v6_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v6_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 5
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x1f; r.p = q
+        if b & 0x18: r.badz(p, 5, b & 0x18)
+        e = b & 0x7
+        if e >= 4: r.bad_code(p + 2, e, 4)
         it, al = _P136[e]
-    if it == 13:
-        v_ev_present_reactive_power_l2 = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 4
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0xf
-        r.p = q
+        v_ev_maximum_charge_power_l3 = RationalNumberType(exponent=v6_exponent, value=v6_value)
+    if it == 6:
+        v7_exponent = None
+        v7_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v7_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v7_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v7_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xc: r.badz(p, 4, b & 0xc)
+        e = b & 0x3
+        if e >= 3: r.bad_code(p + 2, e, 3)
+        it, al = _P48[e]
+        v_ev_minimum_charge_power = RationalNumberType(exponent=v7_exponent, value=v7_value)
+    if it == 7:
+        v8_exponent = None
+        v8_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v8_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v8_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v8_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xc: r.badz(p, 4, b & 0xc)
+        e = b & 0x3
+        if e >= 2: r.bad_code(p + 2, e, 2)
+        it, al = _P49[e]
+        v_ev_minimum_charge_power_l2 = RationalNumberType(exponent=v8_exponent, value=v8_value)
+    if it == 8:
+        v9_exponent = None
+        v9_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v9_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v9_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v9_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x7: r.badz(p, 3, b & 0x7)
+        v_ev_minimum_charge_power_l3 = RationalNumberType(exponent=v9_exponent, value=v9_value)
+        it = 9; al = 0
+    v10_exponent = None
+    v10_value = None
+    p = r.p; q = p + 14
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3fff; r.p = q
+    if b & 0x300e: r.badz(p, 14, b & 0x300e)
+    v10_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    it = 1; al = 0
+    v10_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v10_value <= 32767:
+        r.fail('integer out of range')
+    p = r.p; q = p + 6
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3f; r.p = q
+    if b & 0x30: r.badz(p, 6, b & 0x30)
+    e = b & 0xf
+    if e >= 12: r.bad_code(p + 2, e, 12)
+    it, al = _P137[e]
+    v_ev_present_active_power = RationalNumberType(exponent=v10_exponent, value=v10_value)
+    if it == 10:
+        v11_exponent = None
+        v11_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v11_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v11_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v11_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 6
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3f; r.p = q
+        if b & 0x30: r.badz(p, 6, b & 0x30)
         e = b & 0xf
-        if e >= 8:
-            r.bad_code(p + 0, e, 8)
-        it, al = _P137[e]
-    if it == 14:
-        v_ev_present_reactive_power_l3 = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
-        e = b & 0x7
-        if e >= 7:
-            r.bad_code(p + 0, e, 7)
+        if e >= 11: r.bad_code(p + 2, e, 11)
         it, al = _P138[e]
-    if it == 15:
-        v_ev_maximum_discharge_power = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
-        e = b & 0x7
-        if e >= 6:
-            r.bad_code(p + 0, e, 6)
+        v_ev_present_active_power_l2 = RationalNumberType(exponent=v11_exponent, value=v11_value)
+    if it == 11:
+        v12_exponent = None
+        v12_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v12_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v12_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v12_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 6
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3f; r.p = q
+        if b & 0x30: r.badz(p, 6, b & 0x30)
+        e = b & 0xf
+        if e >= 10: r.bad_code(p + 2, e, 10)
         it, al = _P139[e]
-    if it == 16:
-        v_ev_maximum_discharge_power_l2 = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
-        e = b & 0x7
-        if e >= 5:
-            r.bad_code(p + 0, e, 5)
+        v_ev_present_active_power_l3 = RationalNumberType(exponent=v12_exponent, value=v12_value)
+    if it == 12:
+        v13_exponent = None
+        v13_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v13_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v13_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v13_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 6
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3f; r.p = q
+        if b & 0x30: r.badz(p, 6, b & 0x30)
+        e = b & 0xf
+        if e >= 9: r.bad_code(p + 2, e, 9)
         it, al = _P140[e]
-    if it == 17:
-        v_ev_maximum_discharge_power_l3 = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
-        e = b & 0x7
-        if e >= 4:
-            r.bad_code(p + 0, e, 4)
+        v_ev_present_reactive_power = RationalNumberType(exponent=v13_exponent, value=v13_value)
+    if it == 13:
+        v14_exponent = None
+        v14_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v14_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v14_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v14_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 6
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3f; r.p = q
+        if b & 0x30: r.badz(p, 6, b & 0x30)
+        e = b & 0xf
+        if e >= 8: r.bad_code(p + 2, e, 8)
         it, al = _P141[e]
-    if it == 18:
-        v_ev_minimum_discharge_power = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 3:
-            r.bad_code(p + 0, e, 3)
+        v_ev_present_reactive_power_l2 = RationalNumberType(exponent=v14_exponent, value=v14_value)
+    if it == 14:
+        v15_exponent = None
+        v15_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v15_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v15_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v15_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 5
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x1f; r.p = q
+        if b & 0x18: r.badz(p, 5, b & 0x18)
+        e = b & 0x7
+        if e >= 7: r.bad_code(p + 2, e, 7)
         it, al = _P142[e]
-    if it == 19:
-        v_ev_minimum_discharge_power_l2 = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
+        v_ev_present_reactive_power_l3 = RationalNumberType(exponent=v15_exponent, value=v15_value)
+    if it == 15:
+        v16_exponent = None
+        v16_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v16_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v16_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v16_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 5
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x1f; r.p = q
+        if b & 0x18: r.badz(p, 5, b & 0x18)
+        e = b & 0x7
+        if e >= 6: r.bad_code(p + 2, e, 6)
         it, al = _P143[e]
+        v_ev_maximum_discharge_power = RationalNumberType(exponent=v16_exponent, value=v16_value)
+    if it == 16:
+        v17_exponent = None
+        v17_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v17_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v17_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v17_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 5
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x1f; r.p = q
+        if b & 0x18: r.badz(p, 5, b & 0x18)
+        e = b & 0x7
+        if e >= 5: r.bad_code(p + 2, e, 5)
+        it, al = _P144[e]
+        v_ev_maximum_discharge_power_l2 = RationalNumberType(exponent=v17_exponent, value=v17_value)
+    if it == 17:
+        v18_exponent = None
+        v18_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v18_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v18_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v18_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 5
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x1f; r.p = q
+        if b & 0x18: r.badz(p, 5, b & 0x18)
+        e = b & 0x7
+        if e >= 4: r.bad_code(p + 2, e, 4)
+        it, al = _P145[e]
+        v_ev_maximum_discharge_power_l3 = RationalNumberType(exponent=v18_exponent, value=v18_value)
+    if it == 18:
+        v19_exponent = None
+        v19_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v19_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v19_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v19_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xc: r.badz(p, 4, b & 0xc)
+        e = b & 0x3
+        if e >= 3: r.bad_code(p + 2, e, 3)
+        it, al = _P146[e]
+        v_ev_minimum_discharge_power = RationalNumberType(exponent=v19_exponent, value=v19_value)
+    if it == 19:
+        v20_exponent = None
+        v20_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v20_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v20_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v20_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xc: r.badz(p, 4, b & 0xc)
+        e = b & 0x3
+        if e >= 2: r.bad_code(p + 2, e, 2)
+        it, al = _P147[e]
+        v_ev_minimum_discharge_power_l2 = RationalNumberType(exponent=v20_exponent, value=v20_value)
     if it == 20:
-        v_ev_minimum_discharge_power_l3 = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        v21_exponent = None
+        v21_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v21_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v21_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v21_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x7: r.badz(p, 3, b & 0x7)
+        v_ev_minimum_discharge_power_l3 = RationalNumberType(exponent=v21_exponent, value=v21_value)
         it = -1; al = 0
     return BPT_Scheduled_AC_CLReqControlModeType(ev_target_energy_request=v_ev_target_energy_request, ev_maximum_energy_request=v_ev_maximum_energy_request, ev_minimum_energy_request=v_ev_minimum_energy_request, ev_maximum_charge_power=v_ev_maximum_charge_power, ev_maximum_charge_power_l2=v_ev_maximum_charge_power_l2, ev_maximum_charge_power_l3=v_ev_maximum_charge_power_l3, ev_minimum_charge_power=v_ev_minimum_charge_power, ev_minimum_charge_power_l2=v_ev_minimum_charge_power_l2, ev_minimum_charge_power_l3=v_ev_minimum_charge_power_l3, ev_present_active_power=v_ev_present_active_power, ev_present_active_power_l2=v_ev_present_active_power_l2, ev_present_active_power_l3=v_ev_present_active_power_l3, ev_present_reactive_power=v_ev_present_reactive_power, ev_present_reactive_power_l2=v_ev_present_reactive_power_l2, ev_present_reactive_power_l3=v_ev_present_reactive_power_l3, ev_maximum_discharge_power=v_ev_maximum_discharge_power, ev_maximum_discharge_power_l2=v_ev_maximum_discharge_power_l2, ev_maximum_discharge_power_l3=v_ev_maximum_discharge_power_l3, ev_minimum_discharge_power=v_ev_minimum_discharge_power, ev_minimum_discharge_power_l2=v_ev_minimum_discharge_power_l2, ev_minimum_discharge_power_l3=v_ev_minimum_discharge_power_l3)
 
@@ -3349,132 +4861,320 @@ def _e_BPT_Scheduled_AC_CLReqControlModeType(w: Writer, o: BPT_Scheduled_AC_CLRe
     s = 0
     f_ev_target_energy_request = o.ev_target_energy_request
     if f_ev_target_energy_request is not None:
-        w.bits(0, 4)
-        _e_RationalNumberType(w, f_ev_target_energy_request)
+        f1_exponent = f_ev_target_energy_request.exponent
+        if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f1_exponent <= 127:
+            raise ExiEncodeError(f"value {f1_exponent!r} outside [-128, 127]")
+        f1_value = f_ev_target_energy_request.value
+        if f1_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f1_value <= 32767:
+            raise ExiEncodeError(f"value {f1_value!r} outside [-32768, 32767]")
+        w.bits(((f1_exponent + 128) << 4) | (1 if f1_value < 0 else 0), 18)
+        w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
+        w.bits(0, 2)
         s = 1
     f_ev_maximum_energy_request = o.ev_maximum_energy_request
     if f_ev_maximum_energy_request is not None:
-        c = _C144[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_ev_maximum_energy_request)
+        c1 = _C148[s]
+        f2_exponent = f_ev_maximum_energy_request.exponent
+        if f2_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f2_exponent <= 127:
+            raise ExiEncodeError(f"value {f2_exponent!r} outside [-128, 127]")
+        f2_value = f_ev_maximum_energy_request.value
+        if f2_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f2_value <= 32767:
+            raise ExiEncodeError(f"value {f2_value!r} outside [-32768, 32767]")
+        w.bits(((c1[0]) << 14) | ((f2_exponent + 128) << 4) | (1 if f2_value < 0 else 0), c1[1] + 14)
+        w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
+        w.bits(0, 2)
         s = 2
     f_ev_minimum_energy_request = o.ev_minimum_energy_request
     if f_ev_minimum_energy_request is not None:
-        c = _C145[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_ev_minimum_energy_request)
+        c2 = _C149[s]
+        f3_exponent = f_ev_minimum_energy_request.exponent
+        if f3_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f3_exponent <= 127:
+            raise ExiEncodeError(f"value {f3_exponent!r} outside [-128, 127]")
+        f3_value = f_ev_minimum_energy_request.value
+        if f3_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f3_value <= 32767:
+            raise ExiEncodeError(f"value {f3_value!r} outside [-32768, 32767]")
+        w.bits(((c2[0]) << 14) | ((f3_exponent + 128) << 4) | (1 if f3_value < 0 else 0), c2[1] + 14)
+        w.uint(-f3_value - 1 if f3_value < 0 else f3_value)
+        w.bits(0, 2)
         s = 3
     f_ev_maximum_charge_power = o.ev_maximum_charge_power
     if f_ev_maximum_charge_power is not None:
-        c = _C146[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_ev_maximum_charge_power)
+        c3 = _C150[s]
+        f4_exponent = f_ev_maximum_charge_power.exponent
+        if f4_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f4_exponent <= 127:
+            raise ExiEncodeError(f"value {f4_exponent!r} outside [-128, 127]")
+        f4_value = f_ev_maximum_charge_power.value
+        if f4_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f4_value <= 32767:
+            raise ExiEncodeError(f"value {f4_value!r} outside [-32768, 32767]")
+        w.bits(((c3[0]) << 14) | ((f4_exponent + 128) << 4) | (1 if f4_value < 0 else 0), c3[1] + 14)
+        w.uint(-f4_value - 1 if f4_value < 0 else f4_value)
+        w.bits(0, 2)
         s = 4
     f_ev_maximum_charge_power_l2 = o.ev_maximum_charge_power_l2
     if f_ev_maximum_charge_power_l2 is not None:
-        c = _C147[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_ev_maximum_charge_power_l2)
+        c4 = _C151[s]
+        f5_exponent = f_ev_maximum_charge_power_l2.exponent
+        if f5_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f5_exponent <= 127:
+            raise ExiEncodeError(f"value {f5_exponent!r} outside [-128, 127]")
+        f5_value = f_ev_maximum_charge_power_l2.value
+        if f5_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f5_value <= 32767:
+            raise ExiEncodeError(f"value {f5_value!r} outside [-32768, 32767]")
+        w.bits(((c4[0]) << 14) | ((f5_exponent + 128) << 4) | (1 if f5_value < 0 else 0), c4[1] + 14)
+        w.uint(-f5_value - 1 if f5_value < 0 else f5_value)
+        w.bits(0, 2)
         s = 5
     f_ev_maximum_charge_power_l3 = o.ev_maximum_charge_power_l3
     if f_ev_maximum_charge_power_l3 is not None:
-        c = _C148[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_ev_maximum_charge_power_l3)
+        c5 = _C152[s]
+        f6_exponent = f_ev_maximum_charge_power_l3.exponent
+        if f6_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f6_exponent <= 127:
+            raise ExiEncodeError(f"value {f6_exponent!r} outside [-128, 127]")
+        f6_value = f_ev_maximum_charge_power_l3.value
+        if f6_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f6_value <= 32767:
+            raise ExiEncodeError(f"value {f6_value!r} outside [-32768, 32767]")
+        w.bits(((c5[0]) << 14) | ((f6_exponent + 128) << 4) | (1 if f6_value < 0 else 0), c5[1] + 14)
+        w.uint(-f6_value - 1 if f6_value < 0 else f6_value)
+        w.bits(0, 2)
         s = 6
     f_ev_minimum_charge_power = o.ev_minimum_charge_power
     if f_ev_minimum_charge_power is not None:
-        c = _C149[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_ev_minimum_charge_power)
+        c6 = _C153[s]
+        f7_exponent = f_ev_minimum_charge_power.exponent
+        if f7_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f7_exponent <= 127:
+            raise ExiEncodeError(f"value {f7_exponent!r} outside [-128, 127]")
+        f7_value = f_ev_minimum_charge_power.value
+        if f7_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f7_value <= 32767:
+            raise ExiEncodeError(f"value {f7_value!r} outside [-32768, 32767]")
+        w.bits(((c6[0]) << 14) | ((f7_exponent + 128) << 4) | (1 if f7_value < 0 else 0), c6[1] + 14)
+        w.uint(-f7_value - 1 if f7_value < 0 else f7_value)
+        w.bits(0, 2)
         s = 7
     f_ev_minimum_charge_power_l2 = o.ev_minimum_charge_power_l2
     if f_ev_minimum_charge_power_l2 is not None:
-        c = _C150[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_ev_minimum_charge_power_l2)
+        c7 = _C154[s]
+        f8_exponent = f_ev_minimum_charge_power_l2.exponent
+        if f8_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f8_exponent <= 127:
+            raise ExiEncodeError(f"value {f8_exponent!r} outside [-128, 127]")
+        f8_value = f_ev_minimum_charge_power_l2.value
+        if f8_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f8_value <= 32767:
+            raise ExiEncodeError(f"value {f8_value!r} outside [-32768, 32767]")
+        w.bits(((c7[0]) << 14) | ((f8_exponent + 128) << 4) | (1 if f8_value < 0 else 0), c7[1] + 14)
+        w.uint(-f8_value - 1 if f8_value < 0 else f8_value)
+        w.bits(0, 2)
         s = 8
     f_ev_minimum_charge_power_l3 = o.ev_minimum_charge_power_l3
     if f_ev_minimum_charge_power_l3 is not None:
-        c = _C151[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_ev_minimum_charge_power_l3)
+        c8 = _C155[s]
+        f9_exponent = f_ev_minimum_charge_power_l3.exponent
+        if f9_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f9_exponent <= 127:
+            raise ExiEncodeError(f"value {f9_exponent!r} outside [-128, 127]")
+        f9_value = f_ev_minimum_charge_power_l3.value
+        if f9_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f9_value <= 32767:
+            raise ExiEncodeError(f"value {f9_value!r} outside [-32768, 32767]")
+        w.bits(((c8[0]) << 14) | ((f9_exponent + 128) << 4) | (1 if f9_value < 0 else 0), c8[1] + 14)
+        w.uint(-f9_value - 1 if f9_value < 0 else f9_value)
+        w.bits(0, 2)
         s = 9
     f_ev_present_active_power = o.ev_present_active_power
-    if f_ev_present_active_power is None:
-        raise ExiEncodeError("BPT_Scheduled_AC_CLReqControlModeType: missing required ev_present_active_power")
-    c = _C152[s]
-    w.bits(c[0], c[1])
-    _e_RationalNumberType(w, f_ev_present_active_power)
+    if f_ev_present_active_power is None: raise ExiEncodeError("BPT_Scheduled_AC_CLReqControlModeType: missing required ev_present_active_power")
+    c9 = _C156[s]
+    f10_exponent = f_ev_present_active_power.exponent
+    if f10_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f10_exponent <= 127:
+        raise ExiEncodeError(f"value {f10_exponent!r} outside [-128, 127]")
+    f10_value = f_ev_present_active_power.value
+    if f10_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f10_value <= 32767:
+        raise ExiEncodeError(f"value {f10_value!r} outside [-32768, 32767]")
+    w.bits(((c9[0]) << 14) | ((f10_exponent + 128) << 4) | (1 if f10_value < 0 else 0), c9[1] + 14)
+    w.uint(-f10_value - 1 if f10_value < 0 else f10_value)
     s = 10
     s = 10
+    w.bits(0, 2)
     f_ev_present_active_power_l2 = o.ev_present_active_power_l2
     if f_ev_present_active_power_l2 is not None:
-        w.bits(0, 4)
-        _e_RationalNumberType(w, f_ev_present_active_power_l2)
+        f11_exponent = f_ev_present_active_power_l2.exponent
+        if f11_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f11_exponent <= 127:
+            raise ExiEncodeError(f"value {f11_exponent!r} outside [-128, 127]")
+        f11_value = f_ev_present_active_power_l2.value
+        if f11_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f11_value <= 32767:
+            raise ExiEncodeError(f"value {f11_value!r} outside [-32768, 32767]")
+        w.bits(((f11_exponent + 128) << 4) | (1 if f11_value < 0 else 0), 18)
+        w.uint(-f11_value - 1 if f11_value < 0 else f11_value)
+        w.bits(0, 2)
         s = 11
     f_ev_present_active_power_l3 = o.ev_present_active_power_l3
     if f_ev_present_active_power_l3 is not None:
-        c = _C153[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_ev_present_active_power_l3)
+        c10 = _C157[s]
+        f12_exponent = f_ev_present_active_power_l3.exponent
+        if f12_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f12_exponent <= 127:
+            raise ExiEncodeError(f"value {f12_exponent!r} outside [-128, 127]")
+        f12_value = f_ev_present_active_power_l3.value
+        if f12_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f12_value <= 32767:
+            raise ExiEncodeError(f"value {f12_value!r} outside [-32768, 32767]")
+        w.bits(((c10[0]) << 14) | ((f12_exponent + 128) << 4) | (1 if f12_value < 0 else 0), c10[1] + 14)
+        w.uint(-f12_value - 1 if f12_value < 0 else f12_value)
+        w.bits(0, 2)
         s = 12
     f_ev_present_reactive_power = o.ev_present_reactive_power
     if f_ev_present_reactive_power is not None:
-        c = _C154[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_ev_present_reactive_power)
+        c11 = _C158[s]
+        f13_exponent = f_ev_present_reactive_power.exponent
+        if f13_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f13_exponent <= 127:
+            raise ExiEncodeError(f"value {f13_exponent!r} outside [-128, 127]")
+        f13_value = f_ev_present_reactive_power.value
+        if f13_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f13_value <= 32767:
+            raise ExiEncodeError(f"value {f13_value!r} outside [-32768, 32767]")
+        w.bits(((c11[0]) << 14) | ((f13_exponent + 128) << 4) | (1 if f13_value < 0 else 0), c11[1] + 14)
+        w.uint(-f13_value - 1 if f13_value < 0 else f13_value)
+        w.bits(0, 2)
         s = 13
     f_ev_present_reactive_power_l2 = o.ev_present_reactive_power_l2
     if f_ev_present_reactive_power_l2 is not None:
-        c = _C155[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_ev_present_reactive_power_l2)
+        c12 = _C159[s]
+        f14_exponent = f_ev_present_reactive_power_l2.exponent
+        if f14_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f14_exponent <= 127:
+            raise ExiEncodeError(f"value {f14_exponent!r} outside [-128, 127]")
+        f14_value = f_ev_present_reactive_power_l2.value
+        if f14_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f14_value <= 32767:
+            raise ExiEncodeError(f"value {f14_value!r} outside [-32768, 32767]")
+        w.bits(((c12[0]) << 14) | ((f14_exponent + 128) << 4) | (1 if f14_value < 0 else 0), c12[1] + 14)
+        w.uint(-f14_value - 1 if f14_value < 0 else f14_value)
+        w.bits(0, 2)
         s = 14
     f_ev_present_reactive_power_l3 = o.ev_present_reactive_power_l3
     if f_ev_present_reactive_power_l3 is not None:
-        c = _C156[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_ev_present_reactive_power_l3)
+        c13 = _C160[s]
+        f15_exponent = f_ev_present_reactive_power_l3.exponent
+        if f15_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f15_exponent <= 127:
+            raise ExiEncodeError(f"value {f15_exponent!r} outside [-128, 127]")
+        f15_value = f_ev_present_reactive_power_l3.value
+        if f15_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f15_value <= 32767:
+            raise ExiEncodeError(f"value {f15_value!r} outside [-32768, 32767]")
+        w.bits(((c13[0]) << 14) | ((f15_exponent + 128) << 4) | (1 if f15_value < 0 else 0), c13[1] + 14)
+        w.uint(-f15_value - 1 if f15_value < 0 else f15_value)
+        w.bits(0, 2)
         s = 15
     f_ev_maximum_discharge_power = o.ev_maximum_discharge_power
     if f_ev_maximum_discharge_power is not None:
-        c = _C157[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_ev_maximum_discharge_power)
+        c14 = _C161[s]
+        f16_exponent = f_ev_maximum_discharge_power.exponent
+        if f16_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f16_exponent <= 127:
+            raise ExiEncodeError(f"value {f16_exponent!r} outside [-128, 127]")
+        f16_value = f_ev_maximum_discharge_power.value
+        if f16_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f16_value <= 32767:
+            raise ExiEncodeError(f"value {f16_value!r} outside [-32768, 32767]")
+        w.bits(((c14[0]) << 14) | ((f16_exponent + 128) << 4) | (1 if f16_value < 0 else 0), c14[1] + 14)
+        w.uint(-f16_value - 1 if f16_value < 0 else f16_value)
+        w.bits(0, 2)
         s = 16
     f_ev_maximum_discharge_power_l2 = o.ev_maximum_discharge_power_l2
     if f_ev_maximum_discharge_power_l2 is not None:
-        c = _C158[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_ev_maximum_discharge_power_l2)
+        c15 = _C162[s]
+        f17_exponent = f_ev_maximum_discharge_power_l2.exponent
+        if f17_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f17_exponent <= 127:
+            raise ExiEncodeError(f"value {f17_exponent!r} outside [-128, 127]")
+        f17_value = f_ev_maximum_discharge_power_l2.value
+        if f17_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f17_value <= 32767:
+            raise ExiEncodeError(f"value {f17_value!r} outside [-32768, 32767]")
+        w.bits(((c15[0]) << 14) | ((f17_exponent + 128) << 4) | (1 if f17_value < 0 else 0), c15[1] + 14)
+        w.uint(-f17_value - 1 if f17_value < 0 else f17_value)
+        w.bits(0, 2)
         s = 17
     f_ev_maximum_discharge_power_l3 = o.ev_maximum_discharge_power_l3
     if f_ev_maximum_discharge_power_l3 is not None:
-        c = _C159[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_ev_maximum_discharge_power_l3)
+        c16 = _C163[s]
+        f18_exponent = f_ev_maximum_discharge_power_l3.exponent
+        if f18_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f18_exponent <= 127:
+            raise ExiEncodeError(f"value {f18_exponent!r} outside [-128, 127]")
+        f18_value = f_ev_maximum_discharge_power_l3.value
+        if f18_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f18_value <= 32767:
+            raise ExiEncodeError(f"value {f18_value!r} outside [-32768, 32767]")
+        w.bits(((c16[0]) << 14) | ((f18_exponent + 128) << 4) | (1 if f18_value < 0 else 0), c16[1] + 14)
+        w.uint(-f18_value - 1 if f18_value < 0 else f18_value)
+        w.bits(0, 2)
         s = 18
     f_ev_minimum_discharge_power = o.ev_minimum_discharge_power
     if f_ev_minimum_discharge_power is not None:
-        c = _C160[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_ev_minimum_discharge_power)
+        c17 = _C164[s]
+        f19_exponent = f_ev_minimum_discharge_power.exponent
+        if f19_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f19_exponent <= 127:
+            raise ExiEncodeError(f"value {f19_exponent!r} outside [-128, 127]")
+        f19_value = f_ev_minimum_discharge_power.value
+        if f19_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f19_value <= 32767:
+            raise ExiEncodeError(f"value {f19_value!r} outside [-32768, 32767]")
+        w.bits(((c17[0]) << 14) | ((f19_exponent + 128) << 4) | (1 if f19_value < 0 else 0), c17[1] + 14)
+        w.uint(-f19_value - 1 if f19_value < 0 else f19_value)
+        w.bits(0, 2)
         s = 19
     f_ev_minimum_discharge_power_l2 = o.ev_minimum_discharge_power_l2
     if f_ev_minimum_discharge_power_l2 is not None:
-        c = _C161[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_ev_minimum_discharge_power_l2)
+        c18 = _C165[s]
+        f20_exponent = f_ev_minimum_discharge_power_l2.exponent
+        if f20_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f20_exponent <= 127:
+            raise ExiEncodeError(f"value {f20_exponent!r} outside [-128, 127]")
+        f20_value = f_ev_minimum_discharge_power_l2.value
+        if f20_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f20_value <= 32767:
+            raise ExiEncodeError(f"value {f20_value!r} outside [-32768, 32767]")
+        w.bits(((c18[0]) << 14) | ((f20_exponent + 128) << 4) | (1 if f20_value < 0 else 0), c18[1] + 14)
+        w.uint(-f20_value - 1 if f20_value < 0 else f20_value)
+        w.bits(0, 2)
         s = 20
     f_ev_minimum_discharge_power_l3 = o.ev_minimum_discharge_power_l3
     if f_ev_minimum_discharge_power_l3 is not None:
-        c = _C162[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_ev_minimum_discharge_power_l3)
+        c19 = _C166[s]
+        f21_exponent = f_ev_minimum_discharge_power_l3.exponent
+        if f21_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f21_exponent <= 127:
+            raise ExiEncodeError(f"value {f21_exponent!r} outside [-128, 127]")
+        f21_value = f_ev_minimum_discharge_power_l3.value
+        if f21_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f21_value <= 32767:
+            raise ExiEncodeError(f"value {f21_value!r} outside [-32768, 32767]")
+        w.bits(((c19[0]) << 14) | ((f21_exponent + 128) << 4) | (1 if f21_value < 0 else 0), c19[1] + 14)
+        w.uint(-f21_value - 1 if f21_value < 0 else f21_value)
+        w.bits(0, 2)
         s = 21
-    c = _C163[s]
-    w.bits(c[0], c[1])
+    c20 = _C167[s]
+    w.bits((c20[0]), c20[1])
 
 def _d_BPT_Scheduled_AC_CLResControlModeType(r: Reader) -> BPT_Scheduled_AC_CLResControlModeType:
     rv = r.v; rn = r.n
@@ -3487,122 +5187,193 @@ def _d_BPT_Scheduled_AC_CLResControlModeType(r: Reader) -> BPT_Scheduled_AC_CLRe
     v_evse_present_active_power = None
     v_evse_present_active_power_l2 = None
     v_evse_present_active_power_l3 = None
-    p = r.p
-    q = p + 4
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xf
-    r.p = q
-    e = b & 0xf
-    if e >= 10:
-        r.bad_code(p + 0, e, 10)
-    it, al = _P164[e]
+    it, al = _P168[r.code(4, 10)]
     if it == 0:
-        v_evse_target_active_power = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 4
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0xf
-        r.p = q
+        v1_exponent = None
+        v1_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v1_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v1_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v1_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 6
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3f; r.p = q
+        if b & 0x30: r.badz(p, 6, b & 0x30)
         e = b & 0xf
-        if e >= 9:
-            r.bad_code(p + 0, e, 9)
-        it, al = _P165[e]
-    if it == 1:
-        v_evse_target_active_power_l2 = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 4
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0xf
-        r.p = q
-        e = b & 0xf
-        if e >= 8:
-            r.bad_code(p + 0, e, 8)
-        it, al = _P166[e]
-    if it == 2:
-        v_evse_target_active_power_l3 = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
-        e = b & 0x7
-        if e >= 7:
-            r.bad_code(p + 0, e, 7)
-        it, al = _P167[e]
-    if it == 3:
-        v_evse_target_reactive_power = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
-        e = b & 0x7
-        if e >= 6:
-            r.bad_code(p + 0, e, 6)
-        it, al = _P168[e]
-    if it == 4:
-        v_evse_target_reactive_power_l2 = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
-        e = b & 0x7
-        if e >= 5:
-            r.bad_code(p + 0, e, 5)
+        if e >= 9: r.bad_code(p + 2, e, 9)
         it, al = _P169[e]
-    if it == 5:
-        v_evse_target_reactive_power_l3 = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
-        e = b & 0x7
-        if e >= 4:
-            r.bad_code(p + 0, e, 4)
+        v_evse_target_active_power = RationalNumberType(exponent=v1_exponent, value=v1_value)
+    if it == 1:
+        v2_exponent = None
+        v2_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v2_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v2_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v2_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 6
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3f; r.p = q
+        if b & 0x30: r.badz(p, 6, b & 0x30)
+        e = b & 0xf
+        if e >= 8: r.bad_code(p + 2, e, 8)
         it, al = _P170[e]
-    if it == 6:
-        v_evse_present_active_power = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 3:
-            r.bad_code(p + 0, e, 3)
+        v_evse_target_active_power_l2 = RationalNumberType(exponent=v2_exponent, value=v2_value)
+    if it == 2:
+        v3_exponent = None
+        v3_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v3_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v3_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v3_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 5
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x1f; r.p = q
+        if b & 0x18: r.badz(p, 5, b & 0x18)
+        e = b & 0x7
+        if e >= 7: r.bad_code(p + 2, e, 7)
         it, al = _P171[e]
-    if it == 7:
-        v_evse_present_active_power_l2 = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
+        v_evse_target_active_power_l3 = RationalNumberType(exponent=v3_exponent, value=v3_value)
+    if it == 3:
+        v4_exponent = None
+        v4_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v4_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v4_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v4_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 5
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x1f; r.p = q
+        if b & 0x18: r.badz(p, 5, b & 0x18)
+        e = b & 0x7
+        if e >= 6: r.bad_code(p + 2, e, 6)
         it, al = _P172[e]
+        v_evse_target_reactive_power = RationalNumberType(exponent=v4_exponent, value=v4_value)
+    if it == 4:
+        v5_exponent = None
+        v5_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v5_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v5_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v5_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 5
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x1f; r.p = q
+        if b & 0x18: r.badz(p, 5, b & 0x18)
+        e = b & 0x7
+        if e >= 5: r.bad_code(p + 2, e, 5)
+        it, al = _P173[e]
+        v_evse_target_reactive_power_l2 = RationalNumberType(exponent=v5_exponent, value=v5_value)
+    if it == 5:
+        v6_exponent = None
+        v6_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v6_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v6_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v6_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 5
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x1f; r.p = q
+        if b & 0x18: r.badz(p, 5, b & 0x18)
+        e = b & 0x7
+        if e >= 4: r.bad_code(p + 2, e, 4)
+        it, al = _P174[e]
+        v_evse_target_reactive_power_l3 = RationalNumberType(exponent=v6_exponent, value=v6_value)
+    if it == 6:
+        v7_exponent = None
+        v7_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v7_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v7_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v7_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xc: r.badz(p, 4, b & 0xc)
+        e = b & 0x3
+        if e >= 3: r.bad_code(p + 2, e, 3)
+        it, al = _P175[e]
+        v_evse_present_active_power = RationalNumberType(exponent=v7_exponent, value=v7_value)
+    if it == 7:
+        v8_exponent = None
+        v8_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v8_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v8_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v8_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xc: r.badz(p, 4, b & 0xc)
+        e = b & 0x3
+        if e >= 2: r.bad_code(p + 2, e, 2)
+        it, al = _P176[e]
+        v_evse_present_active_power_l2 = RationalNumberType(exponent=v8_exponent, value=v8_value)
     if it == 8:
-        v_evse_present_active_power_l3 = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        v9_exponent = None
+        v9_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v9_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v9_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v9_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x7: r.badz(p, 3, b & 0x7)
+        v_evse_present_active_power_l3 = RationalNumberType(exponent=v9_exponent, value=v9_value)
         it = -1; al = 0
     return BPT_Scheduled_AC_CLResControlModeType(evse_target_active_power=v_evse_target_active_power, evse_target_active_power_l2=v_evse_target_active_power_l2, evse_target_active_power_l3=v_evse_target_active_power_l3, evse_target_reactive_power=v_evse_target_reactive_power, evse_target_reactive_power_l2=v_evse_target_reactive_power_l2, evse_target_reactive_power_l3=v_evse_target_reactive_power_l3, evse_present_active_power=v_evse_present_active_power, evse_present_active_power_l2=v_evse_present_active_power_l2, evse_present_active_power_l3=v_evse_present_active_power_l3)
 
@@ -3610,70 +5381,143 @@ def _e_BPT_Scheduled_AC_CLResControlModeType(w: Writer, o: BPT_Scheduled_AC_CLRe
     s = 0
     f_evse_target_active_power = o.evse_target_active_power
     if f_evse_target_active_power is not None:
-        w.bits(0, 4)
-        _e_RationalNumberType(w, f_evse_target_active_power)
+        f1_exponent = f_evse_target_active_power.exponent
+        if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f1_exponent <= 127:
+            raise ExiEncodeError(f"value {f1_exponent!r} outside [-128, 127]")
+        f1_value = f_evse_target_active_power.value
+        if f1_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f1_value <= 32767:
+            raise ExiEncodeError(f"value {f1_value!r} outside [-32768, 32767]")
+        w.bits(((f1_exponent + 128) << 4) | (1 if f1_value < 0 else 0), 18)
+        w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
+        w.bits(0, 2)
         s = 1
     f_evse_target_active_power_l2 = o.evse_target_active_power_l2
     if f_evse_target_active_power_l2 is not None:
-        c = _C173[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_evse_target_active_power_l2)
+        c1 = _C177[s]
+        f2_exponent = f_evse_target_active_power_l2.exponent
+        if f2_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f2_exponent <= 127:
+            raise ExiEncodeError(f"value {f2_exponent!r} outside [-128, 127]")
+        f2_value = f_evse_target_active_power_l2.value
+        if f2_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f2_value <= 32767:
+            raise ExiEncodeError(f"value {f2_value!r} outside [-32768, 32767]")
+        w.bits(((c1[0]) << 14) | ((f2_exponent + 128) << 4) | (1 if f2_value < 0 else 0), c1[1] + 14)
+        w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
+        w.bits(0, 2)
         s = 2
     f_evse_target_active_power_l3 = o.evse_target_active_power_l3
     if f_evse_target_active_power_l3 is not None:
-        c = _C174[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_evse_target_active_power_l3)
+        c2 = _C178[s]
+        f3_exponent = f_evse_target_active_power_l3.exponent
+        if f3_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f3_exponent <= 127:
+            raise ExiEncodeError(f"value {f3_exponent!r} outside [-128, 127]")
+        f3_value = f_evse_target_active_power_l3.value
+        if f3_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f3_value <= 32767:
+            raise ExiEncodeError(f"value {f3_value!r} outside [-32768, 32767]")
+        w.bits(((c2[0]) << 14) | ((f3_exponent + 128) << 4) | (1 if f3_value < 0 else 0), c2[1] + 14)
+        w.uint(-f3_value - 1 if f3_value < 0 else f3_value)
+        w.bits(0, 2)
         s = 3
     f_evse_target_reactive_power = o.evse_target_reactive_power
     if f_evse_target_reactive_power is not None:
-        c = _C175[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_evse_target_reactive_power)
+        c3 = _C179[s]
+        f4_exponent = f_evse_target_reactive_power.exponent
+        if f4_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f4_exponent <= 127:
+            raise ExiEncodeError(f"value {f4_exponent!r} outside [-128, 127]")
+        f4_value = f_evse_target_reactive_power.value
+        if f4_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f4_value <= 32767:
+            raise ExiEncodeError(f"value {f4_value!r} outside [-32768, 32767]")
+        w.bits(((c3[0]) << 14) | ((f4_exponent + 128) << 4) | (1 if f4_value < 0 else 0), c3[1] + 14)
+        w.uint(-f4_value - 1 if f4_value < 0 else f4_value)
+        w.bits(0, 2)
         s = 4
     f_evse_target_reactive_power_l2 = o.evse_target_reactive_power_l2
     if f_evse_target_reactive_power_l2 is not None:
-        c = _C176[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_evse_target_reactive_power_l2)
+        c4 = _C180[s]
+        f5_exponent = f_evse_target_reactive_power_l2.exponent
+        if f5_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f5_exponent <= 127:
+            raise ExiEncodeError(f"value {f5_exponent!r} outside [-128, 127]")
+        f5_value = f_evse_target_reactive_power_l2.value
+        if f5_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f5_value <= 32767:
+            raise ExiEncodeError(f"value {f5_value!r} outside [-32768, 32767]")
+        w.bits(((c4[0]) << 14) | ((f5_exponent + 128) << 4) | (1 if f5_value < 0 else 0), c4[1] + 14)
+        w.uint(-f5_value - 1 if f5_value < 0 else f5_value)
+        w.bits(0, 2)
         s = 5
     f_evse_target_reactive_power_l3 = o.evse_target_reactive_power_l3
     if f_evse_target_reactive_power_l3 is not None:
-        c = _C177[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_evse_target_reactive_power_l3)
+        c5 = _C181[s]
+        f6_exponent = f_evse_target_reactive_power_l3.exponent
+        if f6_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f6_exponent <= 127:
+            raise ExiEncodeError(f"value {f6_exponent!r} outside [-128, 127]")
+        f6_value = f_evse_target_reactive_power_l3.value
+        if f6_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f6_value <= 32767:
+            raise ExiEncodeError(f"value {f6_value!r} outside [-32768, 32767]")
+        w.bits(((c5[0]) << 14) | ((f6_exponent + 128) << 4) | (1 if f6_value < 0 else 0), c5[1] + 14)
+        w.uint(-f6_value - 1 if f6_value < 0 else f6_value)
+        w.bits(0, 2)
         s = 6
     f_evse_present_active_power = o.evse_present_active_power
     if f_evse_present_active_power is not None:
-        c = _C178[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_evse_present_active_power)
+        c6 = _C182[s]
+        f7_exponent = f_evse_present_active_power.exponent
+        if f7_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f7_exponent <= 127:
+            raise ExiEncodeError(f"value {f7_exponent!r} outside [-128, 127]")
+        f7_value = f_evse_present_active_power.value
+        if f7_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f7_value <= 32767:
+            raise ExiEncodeError(f"value {f7_value!r} outside [-32768, 32767]")
+        w.bits(((c6[0]) << 14) | ((f7_exponent + 128) << 4) | (1 if f7_value < 0 else 0), c6[1] + 14)
+        w.uint(-f7_value - 1 if f7_value < 0 else f7_value)
+        w.bits(0, 2)
         s = 7
     f_evse_present_active_power_l2 = o.evse_present_active_power_l2
     if f_evse_present_active_power_l2 is not None:
-        c = _C179[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_evse_present_active_power_l2)
+        c7 = _C183[s]
+        f8_exponent = f_evse_present_active_power_l2.exponent
+        if f8_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f8_exponent <= 127:
+            raise ExiEncodeError(f"value {f8_exponent!r} outside [-128, 127]")
+        f8_value = f_evse_present_active_power_l2.value
+        if f8_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f8_value <= 32767:
+            raise ExiEncodeError(f"value {f8_value!r} outside [-32768, 32767]")
+        w.bits(((c7[0]) << 14) | ((f8_exponent + 128) << 4) | (1 if f8_value < 0 else 0), c7[1] + 14)
+        w.uint(-f8_value - 1 if f8_value < 0 else f8_value)
+        w.bits(0, 2)
         s = 8
     f_evse_present_active_power_l3 = o.evse_present_active_power_l3
     if f_evse_present_active_power_l3 is not None:
-        c = _C180[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_evse_present_active_power_l3)
+        c8 = _C184[s]
+        f9_exponent = f_evse_present_active_power_l3.exponent
+        if f9_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f9_exponent <= 127:
+            raise ExiEncodeError(f"value {f9_exponent!r} outside [-128, 127]")
+        f9_value = f_evse_present_active_power_l3.value
+        if f9_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f9_value <= 32767:
+            raise ExiEncodeError(f"value {f9_value!r} outside [-32768, 32767]")
+        w.bits(((c8[0]) << 14) | ((f9_exponent + 128) << 4) | (1 if f9_value < 0 else 0), c8[1] + 14)
+        w.uint(-f9_value - 1 if f9_value < 0 else f9_value)
+        w.bits(0, 2)
         s = 9
-    c = _C181[s]
-    w.bits(c[0], c[1])
+    c9 = _C185[s]
+    w.bits((c9[0]), c9[1])
 
 def _d_CLReqControlModeType(r: Reader) -> CLReqControlModeType:
-    rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return CLReqControlModeType()
 
@@ -3681,15 +5525,7 @@ def _e_CLReqControlModeType(w: Writer, o: CLReqControlModeType) -> None:
     w.bits(0, 1)
 
 def _d_CLResControlModeType(r: Reader) -> CLResControlModeType:
-    rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return CLResControlModeType()
 
@@ -3697,48 +5533,21 @@ def _e_CLResControlModeType(w: Writer, o: CLResControlModeType) -> None:
     w.bits(0, 1)
 
 def _d_CanonicalizationMethodType(r: Reader) -> CanonicalizationMethodType:
-    rv = r.v; rn = r.n
     v_algorithm = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected next item')
     it = 0; al = 0
     v_algorithm = r.string()
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
-    it, al = _P182[e]
+    it, al = _P186[r.code(2, 2)]
     n = 0
     while it == 1:
         r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P182[e]
+        it, al = _P186[r.code(2, 2)]
     return CanonicalizationMethodType(algorithm=v_algorithm)
 
 def _e_CanonicalizationMethodType(w: Writer, o: CanonicalizationMethodType) -> None:
     f_algorithm = o.algorithm
-    if f_algorithm is None:
-        raise ExiEncodeError("CanonicalizationMethodType: missing required algorithm")
+    if f_algorithm is None: raise ExiEncodeError("CanonicalizationMethodType: missing required algorithm")
     w.bits(0, 1)
     w.string(f_algorithm)
     w.bits(1, 2)
@@ -3748,69 +5557,77 @@ def _d_ChargeLoopReqType(r: Reader) -> ChargeLoopReqType:
     v_header = None
     v_display_parameters = None
     v_meter_info_requested = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = None
+    v1_time_stamp = None
+    v1_signature = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
-    v_header = _d_MessageHeaderType(r)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
+    v1_session_id = r.binary()
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    it = 1; al = 0
+    v1_time_stamp = r.uintb(18446744073709551615)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
+    if e >= 2: r.bad_code(p + 1, e, 2)
     it, al = _P24[e]
+    if it == 2:
+        v1_signature = _d_SignatureType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
+    it, al = _P25[r.code(2, 2)]
     if it == 1:
         v_display_parameters = _d_DisplayParametersType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected next item')
         it = 2; al = 0
-    p = r.p
-    q = p + 4
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xf
-    r.p = q
-    if b & 0xb:
-        r.badz(p, 4, b & 0xb)
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0xb: r.badz(p, 4, b & 0xb)
     v_meter_info_requested = ((b >> 2) & 0x1) == 1
     it = -1; al = 0
     return ChargeLoopReqType(header=v_header, display_parameters=v_display_parameters, meter_info_requested=v_meter_info_requested)
 
 def _e_ChargeLoopReqType(w: Writer, o: ChargeLoopReqType) -> None:
     f_header = o.header
-    if f_header is None:
-        raise ExiEncodeError("ChargeLoopReqType: missing required header")
+    if f_header is None: raise ExiEncodeError("ChargeLoopReqType: missing required header")
+    f1_session_id = f_header.session_id
+    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
+    w.bits(0, 3)
+    w.binary(f1_session_id)
+    f1_time_stamp = f_header.time_stamp
+    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
+    w.bits(0, 3)
+    w.uint(f1_time_stamp)
+    s1 = 2
     w.bits(0, 1)
-    _e_MessageHeaderType(w, f_header)
+    f1_signature = f_header.signature
+    if f1_signature is not None:
+        w.bits(0, 2)
+        _e_SignatureType(w, f1_signature)
+        s1 = 3
+    c1 = _C27[s1]
     s = 1
+    w.bits((c1[0]), c1[1])
     f_display_parameters = o.display_parameters
     if f_display_parameters is not None:
         w.bits(0, 2)
         _e_DisplayParametersType(w, f_display_parameters)
         s = 2
     f_meter_info_requested = o.meter_info_requested
-    if f_meter_info_requested is None:
-        raise ExiEncodeError("ChargeLoopReqType: missing required meter_info_requested")
-    c = _C183[s]
-    w.bits(c[0], c[1])
-    w.bits((1 if f_meter_info_requested else 0) << 1, 3)
+    if f_meter_info_requested is None: raise ExiEncodeError("ChargeLoopReqType: missing required meter_info_requested")
+    c2 = _C187[s]
     s = 3
-    w.bits(0, 1)
+    w.bits(((c2[0]) << 4) | ((1 if f_meter_info_requested else 0) << 2), c2[1] + 4)
 
 def _d_ChargeLoopResType(r: Reader) -> ChargeLoopResType:
     rv = r.v; rn = r.n
@@ -3819,171 +5636,238 @@ def _d_ChargeLoopResType(r: Reader) -> ChargeLoopResType:
     v_evse_status = None
     v_meter_info = None
     v_receipt = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = None
+    v1_time_stamp = None
+    v1_signature = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
-    v_header = _d_MessageHeaderType(r)
-    p = r.p
-    q = p + 12
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xfff
-    r.p = q
-    if b & 0xc08:
-        r.badz(p, 12, b & 0xc08)
-    k = (b >> 4) & 0x3f
-    if k >= 40:
-        r.bad(p + 2, 'enumeration index out of range')
-    v_response_code = _K27[k]
-    e = b & 0x7
-    if e >= 4:
-        r.bad_code(p + 9, e, 4)
-    it, al = _P184[e]
+    v1_session_id = r.binary()
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    it = 1; al = 0
+    v1_time_stamp = r.uintb(18446744073709551615)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P24[e]
     if it == 2:
-        v_evse_status = _d_EVSEStatusType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
+        v1_signature = _d_SignatureType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
+    p = r.p; q = p + 12
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xfff; r.p = q
+    if b & 0xc08: r.badz(p, 12, b & 0xc08)
+    k = (b >> 4) & 0x3f
+    if k >= 40: r.bad(p + 2, 'enum index')
+    v_response_code = _K29[k]
+    e = b & 0x7
+    if e >= 4: r.bad_code(p + 9, e, 4)
+    it, al = _P188[e]
+    if it == 2:
+        v2_notification_max_delay = None
+        v2_evse_notification = None
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
+        it = 0; al = 0
+        v2_notification_max_delay = r.uintb(65535)
+        p = r.p; q = p + 10
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3ff; r.p = q
+        if b & 0x38c: r.badz(p, 10, b & 0x38c)
+        k = (b >> 4) & 0x7
+        if k >= 6: r.bad(p + 3, 'enum index')
+        v2_evse_notification = _K31[k]
         e = b & 0x3
-        if e >= 3:
-            r.bad_code(p + 0, e, 3)
-        it, al = _P185[e]
+        if e >= 3: r.bad_code(p + 8, e, 3)
+        it, al = _P189[e]
+        v_evse_status = EVSEStatusType(notification_max_delay=v2_notification_max_delay, evse_notification=v2_evse_notification)
     if it == 3:
         v_meter_info = _d_MeterInfoType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P186[e]
+        it, al = _P190[r.code(2, 2)]
     if it == 4:
         v_receipt = _d_ReceiptType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected end of element')
         it = -1; al = 0
     return ChargeLoopResType(header=v_header, response_code=v_response_code, evse_status=v_evse_status, meter_info=v_meter_info, receipt=v_receipt)
 
 def _e_ChargeLoopResType(w: Writer, o: ChargeLoopResType) -> None:
     f_header = o.header
-    if f_header is None:
-        raise ExiEncodeError("ChargeLoopResType: missing required header")
+    if f_header is None: raise ExiEncodeError("ChargeLoopResType: missing required header")
+    f1_session_id = f_header.session_id
+    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
+    w.bits(0, 3)
+    w.binary(f1_session_id)
+    f1_time_stamp = f_header.time_stamp
+    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
+    w.bits(0, 3)
+    w.uint(f1_time_stamp)
+    s1 = 2
     w.bits(0, 1)
-    _e_MessageHeaderType(w, f_header)
+    f1_signature = f_header.signature
+    if f1_signature is not None:
+        w.bits(0, 2)
+        _e_SignatureType(w, f1_signature)
+        s1 = 3
+    c1 = _C27[s1]
     f_response_code = o.response_code
-    if f_response_code is None:
-        raise ExiEncodeError("ChargeLoopResType: missing required response_code")
-    w.bits((_K33[f_response_code]) << 1, 9)
+    if f_response_code is None: raise ExiEncodeError("ChargeLoopResType: missing required response_code")
     s = 2
+    w.bits(((c1[0]) << 9) | ((_K36[f_response_code]) << 1), c1[1] + 9)
     f_evse_status = o.evse_status
     if f_evse_status is not None:
-        w.bits(0, 3)
-        _e_EVSEStatusType(w, f_evse_status)
+        f2_notification_max_delay = f_evse_status.notification_max_delay
+        if f2_notification_max_delay is None: raise ExiEncodeError("EVSEStatusType: missing required notification_max_delay")
+        w.bits(0, 5)
+        w.uint(f2_notification_max_delay)
+        f2_evse_notification = f_evse_status.evse_notification
+        if f2_evse_notification is None: raise ExiEncodeError("EVSEStatusType: missing required evse_notification")
+        w.bits(((_K37[f2_evse_notification]) << 2), 8)
         s = 3
     f_meter_info = o.meter_info
     if f_meter_info is not None:
-        c = _C187[s]
-        w.bits(c[0], c[1])
+        c2 = _C191[s]
+        w.bits((c2[0]), c2[1])
         _e_MeterInfoType(w, f_meter_info)
         s = 4
     f_receipt = o.receipt
     if f_receipt is not None:
-        c = _C188[s]
-        w.bits(c[0], c[1])
+        c3 = _C192[s]
+        w.bits((c3[0]), c3[1])
         _e_ReceiptType(w, f_receipt)
         s = 5
-    c = _C189[s]
-    w.bits(c[0], c[1])
+    c4 = _C193[s]
+    w.bits((c4[0]), c4[1])
 
 def _d_ChargeParameterDiscoveryReqType(r: Reader) -> ChargeParameterDiscoveryReqType:
     rv = r.v; rn = r.n
     v_header = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = None
+    v1_time_stamp = None
+    v1_signature = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
-    v_header = _d_MessageHeaderType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = r.binary()
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    it = 1; al = 0
+    v1_time_stamp = r.uintb(18446744073709551615)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P24[e]
+    if it == 2:
+        v1_signature = _d_SignatureType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return ChargeParameterDiscoveryReqType(header=v_header)
 
 def _e_ChargeParameterDiscoveryReqType(w: Writer, o: ChargeParameterDiscoveryReqType) -> None:
     f_header = o.header
-    if f_header is None:
-        raise ExiEncodeError("ChargeParameterDiscoveryReqType: missing required header")
+    if f_header is None: raise ExiEncodeError("ChargeParameterDiscoveryReqType: missing required header")
+    f1_session_id = f_header.session_id
+    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
+    w.bits(0, 3)
+    w.binary(f1_session_id)
+    f1_time_stamp = f_header.time_stamp
+    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
+    w.bits(0, 3)
+    w.uint(f1_time_stamp)
+    s1 = 2
     w.bits(0, 1)
-    _e_MessageHeaderType(w, f_header)
-    w.bits(0, 1)
+    f1_signature = f_header.signature
+    if f1_signature is not None:
+        w.bits(0, 2)
+        _e_SignatureType(w, f1_signature)
+        s1 = 3
+    c1 = _C27[s1]
+    w.bits(((c1[0]) << 1), c1[1] + 1)
 
 def _d_ChargeParameterDiscoveryResType(r: Reader) -> ChargeParameterDiscoveryResType:
     rv = r.v; rn = r.n
     v_header = None
     v_response_code = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = None
+    v1_time_stamp = None
+    v1_signature = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
-    v_header = _d_MessageHeaderType(r)
-    p = r.p
-    q = p + 10
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3ff
-    r.p = q
-    if b & 0x303:
-        r.badz(p, 10, b & 0x303)
+    v1_session_id = r.binary()
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    it = 1; al = 0
+    v1_time_stamp = r.uintb(18446744073709551615)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P24[e]
+    if it == 2:
+        v1_signature = _d_SignatureType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
+    p = r.p; q = p + 10
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3ff; r.p = q
+    if b & 0x303: r.badz(p, 10, b & 0x303)
     k = (b >> 2) & 0x3f
-    if k >= 40:
-        r.bad(p + 2, 'enumeration index out of range')
-    v_response_code = _K27[k]
+    if k >= 40: r.bad(p + 2, 'enum index')
+    v_response_code = _K29[k]
     it = -1; al = 0
     return ChargeParameterDiscoveryResType(header=v_header, response_code=v_response_code)
 
 def _e_ChargeParameterDiscoveryResType(w: Writer, o: ChargeParameterDiscoveryResType) -> None:
     f_header = o.header
-    if f_header is None:
-        raise ExiEncodeError("ChargeParameterDiscoveryResType: missing required header")
+    if f_header is None: raise ExiEncodeError("ChargeParameterDiscoveryResType: missing required header")
+    f1_session_id = f_header.session_id
+    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
+    w.bits(0, 3)
+    w.binary(f1_session_id)
+    f1_time_stamp = f_header.time_stamp
+    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
+    w.bits(0, 3)
+    w.uint(f1_time_stamp)
+    s1 = 2
     w.bits(0, 1)
-    _e_MessageHeaderType(w, f_header)
+    f1_signature = f_header.signature
+    if f1_signature is not None:
+        w.bits(0, 2)
+        _e_SignatureType(w, f1_signature)
+        s1 = 3
+    c1 = _C27[s1]
     f_response_code = o.response_code
-    if f_response_code is None:
-        raise ExiEncodeError("ChargeParameterDiscoveryResType: missing required response_code")
-    w.bits((_K33[f_response_code]) << 2, 10)
+    if f_response_code is None: raise ExiEncodeError("ChargeParameterDiscoveryResType: missing required response_code")
+    w.bits(((c1[0]) << 10) | ((_K36[f_response_code]) << 2), c1[1] + 10)
 
 def _d_DSAKeyValueType(r: Reader) -> DSAKeyValueType:
     r.fail("content of DSAKeyValueType is not supported by this codec")
@@ -3995,142 +5879,131 @@ def _d_DetailedCostType(r: Reader) -> DetailedCostType:
     rv = r.v; rn = r.n
     v_amount = None
     v_cost_per_unit = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 0; al = 0
-    v_amount = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_exponent = None
+    v1_value = None
+    p = r.p; q = p + 15
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7fff; r.p = q
+    if b & 0x700e: r.badz(p, 15, b & 0x700e)
+    v1_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
     it = 1; al = 0
-    v_cost_per_unit = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v1_value <= 32767:
+        r.fail('integer out of range')
+    v2_exponent = None
+    v2_value = None
+    p = r.p; q = p + 17
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ffff; r.p = q
+    if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
+    v2_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    v_amount = RationalNumberType(exponent=v1_exponent, value=v1_value)
+    it = 1; al = 0
+    v2_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v2_value <= 32767:
+        r.fail('integer out of range')
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    v_cost_per_unit = RationalNumberType(exponent=v2_exponent, value=v2_value)
     it = -1; al = 0
     return DetailedCostType(amount=v_amount, cost_per_unit=v_cost_per_unit)
 
 def _e_DetailedCostType(w: Writer, o: DetailedCostType) -> None:
     f_amount = o.amount
-    if f_amount is None:
-        raise ExiEncodeError("DetailedCostType: missing required amount")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_amount)
+    if f_amount is None: raise ExiEncodeError("DetailedCostType: missing required amount")
+    f1_exponent = f_amount.exponent
+    if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f1_exponent <= 127:
+        raise ExiEncodeError(f"value {f1_exponent!r} outside [-128, 127]")
+    f1_value = f_amount.value
+    if f1_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f1_value <= 32767:
+        raise ExiEncodeError(f"value {f1_value!r} outside [-32768, 32767]")
+    w.bits(((f1_exponent + 128) << 4) | (1 if f1_value < 0 else 0), 15)
+    w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
     f_cost_per_unit = o.cost_per_unit
-    if f_cost_per_unit is None:
-        raise ExiEncodeError("DetailedCostType: missing required cost_per_unit")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_cost_per_unit)
-    w.bits(0, 1)
+    if f_cost_per_unit is None: raise ExiEncodeError("DetailedCostType: missing required cost_per_unit")
+    f2_exponent = f_cost_per_unit.exponent
+    if f2_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f2_exponent <= 127:
+        raise ExiEncodeError(f"value {f2_exponent!r} outside [-128, 127]")
+    f2_value = f_cost_per_unit.value
+    if f2_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f2_value <= 32767:
+        raise ExiEncodeError(f"value {f2_value!r} outside [-32768, 32767]")
+    w.bits(((f2_exponent + 128) << 4) | (1 if f2_value < 0 else 0), 17)
+    w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
+    w.bits(0, 3)
 
 def _d_DetailedTaxType(r: Reader) -> DetailedTaxType:
     rv = r.v; rn = r.n
     v_tax_rule_id = None
     v_amount = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_tax_rule_id = r.uintb(4294967295)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    v1_exponent = None
+    v1_value = None
+    p = r.p; q = p + 16
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xffff; r.p = q
+    if b & 0xf00e: r.badz(p, 16, b & 0xf00e)
+    v1_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
     it = 1; al = 0
-    v_amount = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v1_value <= 32767:
+        r.fail('integer out of range')
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    v_amount = RationalNumberType(exponent=v1_exponent, value=v1_value)
     it = -1; al = 0
     return DetailedTaxType(tax_rule_id=v_tax_rule_id, amount=v_amount)
 
 def _e_DetailedTaxType(w: Writer, o: DetailedTaxType) -> None:
     f_tax_rule_id = o.tax_rule_id
-    if f_tax_rule_id is None:
-        raise ExiEncodeError("DetailedTaxType: missing required tax_rule_id")
+    if f_tax_rule_id is None: raise ExiEncodeError("DetailedTaxType: missing required tax_rule_id")
     w.bits(0, 2)
     w.uint(f_tax_rule_id)
-    w.bits(0, 1)
     f_amount = o.amount
-    if f_amount is None:
-        raise ExiEncodeError("DetailedTaxType: missing required amount")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_amount)
-    w.bits(0, 1)
+    if f_amount is None: raise ExiEncodeError("DetailedTaxType: missing required amount")
+    f1_exponent = f_amount.exponent
+    if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f1_exponent <= 127:
+        raise ExiEncodeError(f"value {f1_exponent!r} outside [-128, 127]")
+    f1_value = f_amount.value
+    if f1_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f1_value <= 32767:
+        raise ExiEncodeError(f"value {f1_value!r} outside [-32768, 32767]")
+    w.bits(((f1_exponent + 128) << 4) | (1 if f1_value < 0 else 0), 16)
+    w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
+    w.bits(0, 3)
 
 def _d_DigestMethodType(r: Reader) -> DigestMethodType:
-    rv = r.v; rn = r.n
     v_algorithm = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected next item')
     it = 0; al = 0
     v_algorithm = r.string()
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
-    it, al = _P182[e]
+    it, al = _P186[r.code(2, 2)]
     n = 0
     while it == 1:
         r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P182[e]
+        it, al = _P186[r.code(2, 2)]
     return DigestMethodType(algorithm=v_algorithm)
 
 def _e_DigestMethodType(w: Writer, o: DigestMethodType) -> None:
     f_algorithm = o.algorithm
-    if f_algorithm is None:
-        raise ExiEncodeError("DigestMethodType: missing required algorithm")
+    if f_algorithm is None: raise ExiEncodeError("DigestMethodType: missing required algorithm")
     w.bits(0, 1)
     w.string(f_algorithm)
     w.bits(1, 2)
@@ -4147,181 +6020,112 @@ def _d_DisplayParametersType(r: Reader) -> DisplayParametersType:
     v_charging_complete = None
     v_battery_energy_capacity = None
     v_inlet_hot = None
-    p = r.p
-    q = p + 4
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xf
-    r.p = q
-    e = b & 0xf
-    if e >= 11:
-        r.bad_code(p + 0, e, 11)
-    it, al = _P190[e]
+    it, al = _P194[r.code(4, 11)]
     if it == 0:
-        p = r.p
-        q = p + 13
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1fff
-        r.p = q
-        if b & 0x1010:
-            r.badz(p, 13, b & 0x1010)
+        p = r.p; q = p + 13
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x1fff; r.p = q
+        if b & 0x1010: r.badz(p, 13, b & 0x1010)
         v_present_soc = ((b >> 5) & 0x7f)
-        if v_present_soc > 100:
-            r.bad(p + 1, 'integer out of range')
+        if v_present_soc > 100: r.bad(p + 1, 'range')
         e = b & 0xf
-        if e >= 10:
-            r.bad_code(p + 9, e, 10)
-        it, al = _P191[e]
-    if it == 1:
-        p = r.p
-        q = p + 13
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1fff
-        r.p = q
-        if b & 0x1010:
-            r.badz(p, 13, b & 0x1010)
-        v_minimum_soc = ((b >> 5) & 0x7f)
-        if v_minimum_soc > 100:
-            r.bad(p + 1, 'integer out of range')
-        e = b & 0xf
-        if e >= 9:
-            r.bad_code(p + 9, e, 9)
-        it, al = _P192[e]
-    if it == 2:
-        p = r.p
-        q = p + 13
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1fff
-        r.p = q
-        if b & 0x1010:
-            r.badz(p, 13, b & 0x1010)
-        v_target_soc = ((b >> 5) & 0x7f)
-        if v_target_soc > 100:
-            r.bad(p + 1, 'integer out of range')
-        e = b & 0xf
-        if e >= 8:
-            r.bad_code(p + 9, e, 8)
-        it, al = _P193[e]
-    if it == 3:
-        p = r.p
-        q = p + 12
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0xfff
-        r.p = q
-        if b & 0x808:
-            r.badz(p, 12, b & 0x808)
-        v_maximum_soc = ((b >> 4) & 0x7f)
-        if v_maximum_soc > 100:
-            r.bad(p + 1, 'integer out of range')
-        e = b & 0x7
-        if e >= 7:
-            r.bad_code(p + 9, e, 7)
-        it, al = _P194[e]
-    if it == 4:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
-        v_remaining_time_to_minimum_soc = r.uintb(4294967295)
-        p = r.p
-        q = p + 4
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0xf
-        r.p = q
-        if b & 0x8:
-            r.badz(p, 4, b & 0x8)
-        e = b & 0x7
-        if e >= 6:
-            r.bad_code(p + 1, e, 6)
+        if e >= 10: r.bad_code(p + 9, e, 10)
         it, al = _P195[e]
-    if it == 5:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
-        v_remaining_time_to_target_soc = r.uintb(4294967295)
-        p = r.p
-        q = p + 4
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0xf
-        r.p = q
-        if b & 0x8:
-            r.badz(p, 4, b & 0x8)
-        e = b & 0x7
-        if e >= 5:
-            r.bad_code(p + 1, e, 5)
+    if it == 1:
+        p = r.p; q = p + 13
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x1fff; r.p = q
+        if b & 0x1010: r.badz(p, 13, b & 0x1010)
+        v_minimum_soc = ((b >> 5) & 0x7f)
+        if v_minimum_soc > 100: r.bad(p + 1, 'range')
+        e = b & 0xf
+        if e >= 9: r.bad_code(p + 9, e, 9)
         it, al = _P196[e]
-    if it == 6:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
-        v_remaining_time_to_maximum_soc = r.uintb(4294967295)
-        p = r.p
-        q = p + 4
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0xf
-        r.p = q
-        if b & 0x8:
-            r.badz(p, 4, b & 0x8)
-        e = b & 0x7
-        if e >= 4:
-            r.bad_code(p + 1, e, 4)
+    if it == 2:
+        p = r.p; q = p + 13
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x1fff; r.p = q
+        if b & 0x1010: r.badz(p, 13, b & 0x1010)
+        v_target_soc = ((b >> 5) & 0x7f)
+        if v_target_soc > 100: r.bad(p + 1, 'range')
+        e = b & 0xf
+        if e >= 8: r.bad_code(p + 9, e, 8)
         it, al = _P197[e]
+    if it == 3:
+        p = r.p; q = p + 12
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xfff; r.p = q
+        if b & 0x808: r.badz(p, 12, b & 0x808)
+        v_maximum_soc = ((b >> 4) & 0x7f)
+        if v_maximum_soc > 100: r.bad(p + 1, 'range')
+        e = b & 0x7
+        if e >= 7: r.bad_code(p + 9, e, 7)
+        it, al = _P198[e]
+    if it == 4:
+        r.zero(1, 'expected characters')
+        v_remaining_time_to_minimum_soc = r.uintb(4294967295)
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0x8: r.badz(p, 4, b & 0x8)
+        e = b & 0x7
+        if e >= 6: r.bad_code(p + 1, e, 6)
+        it, al = _P199[e]
+    if it == 5:
+        r.zero(1, 'expected characters')
+        v_remaining_time_to_target_soc = r.uintb(4294967295)
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0x8: r.badz(p, 4, b & 0x8)
+        e = b & 0x7
+        if e >= 5: r.bad_code(p + 1, e, 5)
+        it, al = _P200[e]
+    if it == 6:
+        r.zero(1, 'expected characters')
+        v_remaining_time_to_maximum_soc = r.uintb(4294967295)
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0x8: r.badz(p, 4, b & 0x8)
+        e = b & 0x7
+        if e >= 4: r.bad_code(p + 1, e, 4)
+        it, al = _P201[e]
     if it == 7:
-        p = r.p
-        q = p + 5
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1f
-        r.p = q
-        if b & 0x14:
-            r.badz(p, 5, b & 0x14)
+        p = r.p; q = p + 5
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x1f; r.p = q
+        if b & 0x14: r.badz(p, 5, b & 0x14)
         v_charging_complete = ((b >> 3) & 0x1) == 1
         e = b & 0x3
-        if e >= 3:
-            r.bad_code(p + 3, e, 3)
-        it, al = _P198[e]
+        if e >= 3: r.bad_code(p + 3, e, 3)
+        it, al = _P202[e]
     if it == 8:
-        v_battery_energy_capacity = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
+        v1_exponent = None
+        v1_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v1_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v1_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v1_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P199[e]
+        if e >= 2: r.bad_code(p + 2, e, 2)
+        it, al = _P203[e]
+        v_battery_energy_capacity = RationalNumberType(exponent=v1_exponent, value=v1_value)
     if it == 9:
-        p = r.p
-        q = p + 4
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0xf
-        r.p = q
-        if b & 0xb:
-            r.badz(p, 4, b & 0xb)
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xb: r.badz(p, 4, b & 0xb)
         v_inlet_hot = ((b >> 2) & 0x1) == 1
         it = -1; al = 0
     return DisplayParametersType(present_soc=v_present_soc, minimum_soc=v_minimum_soc, target_soc=v_target_soc, maximum_soc=v_maximum_soc, remaining_time_to_minimum_soc=v_remaining_time_to_minimum_soc, remaining_time_to_target_soc=v_remaining_time_to_target_soc, remaining_time_to_maximum_soc=v_remaining_time_to_maximum_soc, charging_complete=v_charging_complete, battery_energy_capacity=v_battery_energy_capacity, inlet_hot=v_inlet_hot)
@@ -4332,76 +6136,77 @@ def _e_DisplayParametersType(w: Writer, o: DisplayParametersType) -> None:
     if f_present_soc is not None:
         if not 0 <= f_present_soc <= 100:
             raise ExiEncodeError(f"value {f_present_soc!r} outside [0, 100]")
-        w.bits((f_present_soc) << 1, 13)
+        w.bits(((f_present_soc) << 1), 13)
         s = 1
     f_minimum_soc = o.minimum_soc
     if f_minimum_soc is not None:
-        c = _C200[s]
-        w.bits(c[0], c[1])
+        c1 = _C204[s]
         if not 0 <= f_minimum_soc <= 100:
             raise ExiEncodeError(f"value {f_minimum_soc!r} outside [0, 100]")
-        w.bits((f_minimum_soc) << 1, 9)
+        w.bits(((c1[0]) << 9) | ((f_minimum_soc) << 1), c1[1] + 9)
         s = 2
     f_target_soc = o.target_soc
     if f_target_soc is not None:
-        c = _C201[s]
-        w.bits(c[0], c[1])
+        c2 = _C205[s]
         if not 0 <= f_target_soc <= 100:
             raise ExiEncodeError(f"value {f_target_soc!r} outside [0, 100]")
-        w.bits((f_target_soc) << 1, 9)
+        w.bits(((c2[0]) << 9) | ((f_target_soc) << 1), c2[1] + 9)
         s = 3
     f_maximum_soc = o.maximum_soc
     if f_maximum_soc is not None:
-        c = _C202[s]
-        w.bits(c[0], c[1])
+        c3 = _C206[s]
         if not 0 <= f_maximum_soc <= 100:
             raise ExiEncodeError(f"value {f_maximum_soc!r} outside [0, 100]")
-        w.bits((f_maximum_soc) << 1, 9)
+        w.bits(((c3[0]) << 9) | ((f_maximum_soc) << 1), c3[1] + 9)
         s = 4
     f_remaining_time_to_minimum_soc = o.remaining_time_to_minimum_soc
     if f_remaining_time_to_minimum_soc is not None:
-        c = _C203[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c4 = _C207[s]
+        w.bits(((c4[0]) << 1), c4[1] + 1)
         w.uint(f_remaining_time_to_minimum_soc)
         w.bits(0, 1)
         s = 5
     f_remaining_time_to_target_soc = o.remaining_time_to_target_soc
     if f_remaining_time_to_target_soc is not None:
-        c = _C204[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c5 = _C208[s]
+        w.bits(((c5[0]) << 1), c5[1] + 1)
         w.uint(f_remaining_time_to_target_soc)
         w.bits(0, 1)
         s = 6
     f_remaining_time_to_maximum_soc = o.remaining_time_to_maximum_soc
     if f_remaining_time_to_maximum_soc is not None:
-        c = _C205[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c6 = _C209[s]
+        w.bits(((c6[0]) << 1), c6[1] + 1)
         w.uint(f_remaining_time_to_maximum_soc)
         w.bits(0, 1)
         s = 7
     f_charging_complete = o.charging_complete
     if f_charging_complete is not None:
-        c = _C206[s]
-        w.bits(c[0], c[1])
-        w.bits((1 if f_charging_complete else 0) << 1, 3)
+        c7 = _C210[s]
+        w.bits(((c7[0]) << 3) | ((1 if f_charging_complete else 0) << 1), c7[1] + 3)
         s = 8
     f_battery_energy_capacity = o.battery_energy_capacity
     if f_battery_energy_capacity is not None:
-        c = _C207[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_battery_energy_capacity)
+        c8 = _C211[s]
+        f1_exponent = f_battery_energy_capacity.exponent
+        if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f1_exponent <= 127:
+            raise ExiEncodeError(f"value {f1_exponent!r} outside [-128, 127]")
+        f1_value = f_battery_energy_capacity.value
+        if f1_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f1_value <= 32767:
+            raise ExiEncodeError(f"value {f1_value!r} outside [-32768, 32767]")
+        w.bits(((c8[0]) << 14) | ((f1_exponent + 128) << 4) | (1 if f1_value < 0 else 0), c8[1] + 14)
+        w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
+        w.bits(0, 2)
         s = 9
     f_inlet_hot = o.inlet_hot
     if f_inlet_hot is not None:
-        c = _C208[s]
-        w.bits(c[0], c[1])
-        w.bits((1 if f_inlet_hot else 0) << 1, 3)
+        c9 = _C212[s]
+        w.bits(((c9[0]) << 3) | ((1 if f_inlet_hot else 0) << 1), c9[1] + 3)
         s = 10
-    c = _C209[s]
-    w.bits(c[0], c[1])
+    c10 = _C213[s]
+    w.bits((c10[0]), c10[1])
 
 def _d_Dynamic_AC_CLReqControlModeType(r: Reader) -> Dynamic_AC_CLReqControlModeType:
     rv = r.v; rn = r.n
@@ -4421,200 +6226,293 @@ def _d_Dynamic_AC_CLReqControlModeType(r: Reader) -> Dynamic_AC_CLReqControlMode
     v_ev_present_reactive_power = None
     v_ev_present_reactive_power_l2 = None
     v_ev_present_reactive_power_l3 = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
-    it, al = _P72[e]
+    it, al = _P76[r.code(2, 2)]
     if it == 0:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected characters')
         v_departure_time = r.uintb(4294967295)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        if b & 0x3:
-            r.badz(p, 2, b & 0x3)
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 1; al = 0
-    v_ev_target_energy_request = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 2; al = 0
-    v_ev_maximum_energy_request = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 3; al = 0
-    v_ev_minimum_energy_request = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 4; al = 0
-    v_ev_maximum_charge_power = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
+    v1_exponent = None
+    v1_value = None
+    p = r.p; q = p + 14
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3fff; r.p = q
+    if b & 0x300e: r.badz(p, 14, b & 0x300e)
+    v1_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    it = 1; al = 0
+    v1_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v1_value <= 32767:
+        r.fail('integer out of range')
+    v2_exponent = None
+    v2_value = None
+    p = r.p; q = p + 17
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ffff; r.p = q
+    if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
+    v2_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    v_ev_target_energy_request = RationalNumberType(exponent=v1_exponent, value=v1_value)
+    it = 1; al = 0
+    v2_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v2_value <= 32767:
+        r.fail('integer out of range')
+    v3_exponent = None
+    v3_value = None
+    p = r.p; q = p + 17
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ffff; r.p = q
+    if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
+    v3_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    v_ev_maximum_energy_request = RationalNumberType(exponent=v2_exponent, value=v2_value)
+    it = 1; al = 0
+    v3_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v3_value <= 32767:
+        r.fail('integer out of range')
+    v4_exponent = None
+    v4_value = None
+    p = r.p; q = p + 17
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ffff; r.p = q
+    if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
+    v4_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    v_ev_minimum_energy_request = RationalNumberType(exponent=v3_exponent, value=v3_value)
+    it = 1; al = 0
+    v4_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v4_value <= 32767:
+        r.fail('integer out of range')
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0xc: r.badz(p, 4, b & 0xc)
     e = b & 0x3
-    if e >= 3:
-        r.bad_code(p + 0, e, 3)
-    it, al = _P73[e]
-    if it == 5:
-        v_ev_maximum_charge_power_l2 = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P74[e]
-    if it == 6:
-        v_ev_maximum_charge_power_l3 = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
-        it = 7; al = 0
-    v_ev_minimum_charge_power = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 3:
-        r.bad_code(p + 0, e, 3)
-    it, al = _P75[e]
-    if it == 8:
-        v_ev_minimum_charge_power_l2 = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P76[e]
-    if it == 9:
-        v_ev_minimum_charge_power_l3 = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
-        it = 10; al = 0
-    v_ev_present_active_power = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 3:
-        r.bad_code(p + 0, e, 3)
+    if e >= 3: r.bad_code(p + 2, e, 3)
     it, al = _P77[e]
-    if it == 11:
-        v_ev_present_active_power_l2 = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
+    v_ev_maximum_charge_power = RationalNumberType(exponent=v4_exponent, value=v4_value)
+    if it == 5:
+        v5_exponent = None
+        v5_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v5_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v5_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v5_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
+        if e >= 2: r.bad_code(p + 2, e, 2)
         it, al = _P78[e]
-    if it == 12:
-        v_ev_present_active_power_l3 = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
-        it = 13; al = 0
-    v_ev_present_reactive_power = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
+        v_ev_maximum_charge_power_l2 = RationalNumberType(exponent=v5_exponent, value=v5_value)
+    if it == 6:
+        v6_exponent = None
+        v6_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v6_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v6_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v6_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x7: r.badz(p, 3, b & 0x7)
+        v_ev_maximum_charge_power_l3 = RationalNumberType(exponent=v6_exponent, value=v6_value)
+        it = 7; al = 0
+    v7_exponent = None
+    v7_value = None
+    p = r.p; q = p + 14
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3fff; r.p = q
+    if b & 0x300e: r.badz(p, 14, b & 0x300e)
+    v7_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    it = 1; al = 0
+    v7_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v7_value <= 32767:
+        r.fail('integer out of range')
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0xc: r.badz(p, 4, b & 0xc)
     e = b & 0x3
-    if e >= 3:
-        r.bad_code(p + 0, e, 3)
-    it, al = _P210[e]
-    if it == 14:
-        v_ev_present_reactive_power_l2 = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
+    if e >= 3: r.bad_code(p + 2, e, 3)
+    it, al = _P79[e]
+    v_ev_minimum_charge_power = RationalNumberType(exponent=v7_exponent, value=v7_value)
+    if it == 8:
+        v8_exponent = None
+        v8_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v8_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v8_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v8_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P211[e]
+        if e >= 2: r.bad_code(p + 2, e, 2)
+        it, al = _P80[e]
+        v_ev_minimum_charge_power_l2 = RationalNumberType(exponent=v8_exponent, value=v8_value)
+    if it == 9:
+        v9_exponent = None
+        v9_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v9_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v9_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v9_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x7: r.badz(p, 3, b & 0x7)
+        v_ev_minimum_charge_power_l3 = RationalNumberType(exponent=v9_exponent, value=v9_value)
+        it = 10; al = 0
+    v10_exponent = None
+    v10_value = None
+    p = r.p; q = p + 14
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3fff; r.p = q
+    if b & 0x300e: r.badz(p, 14, b & 0x300e)
+    v10_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    it = 1; al = 0
+    v10_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v10_value <= 32767:
+        r.fail('integer out of range')
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0xc: r.badz(p, 4, b & 0xc)
+    e = b & 0x3
+    if e >= 3: r.bad_code(p + 2, e, 3)
+    it, al = _P81[e]
+    v_ev_present_active_power = RationalNumberType(exponent=v10_exponent, value=v10_value)
+    if it == 11:
+        v11_exponent = None
+        v11_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v11_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v11_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v11_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xc: r.badz(p, 4, b & 0xc)
+        e = b & 0x3
+        if e >= 2: r.bad_code(p + 2, e, 2)
+        it, al = _P82[e]
+        v_ev_present_active_power_l2 = RationalNumberType(exponent=v11_exponent, value=v11_value)
+    if it == 12:
+        v12_exponent = None
+        v12_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v12_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v12_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v12_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x7: r.badz(p, 3, b & 0x7)
+        v_ev_present_active_power_l3 = RationalNumberType(exponent=v12_exponent, value=v12_value)
+        it = 13; al = 0
+    v13_exponent = None
+    v13_value = None
+    p = r.p; q = p + 14
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3fff; r.p = q
+    if b & 0x300e: r.badz(p, 14, b & 0x300e)
+    v13_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    it = 1; al = 0
+    v13_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v13_value <= 32767:
+        r.fail('integer out of range')
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0xc: r.badz(p, 4, b & 0xc)
+    e = b & 0x3
+    if e >= 3: r.bad_code(p + 2, e, 3)
+    it, al = _P214[e]
+    v_ev_present_reactive_power = RationalNumberType(exponent=v13_exponent, value=v13_value)
+    if it == 14:
+        v14_exponent = None
+        v14_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v14_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v14_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v14_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xc: r.badz(p, 4, b & 0xc)
+        e = b & 0x3
+        if e >= 2: r.bad_code(p + 2, e, 2)
+        it, al = _P215[e]
+        v_ev_present_reactive_power_l2 = RationalNumberType(exponent=v14_exponent, value=v14_value)
     if it == 15:
-        v_ev_present_reactive_power_l3 = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        v15_exponent = None
+        v15_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v15_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v15_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v15_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x7: r.badz(p, 3, b & 0x7)
+        v_ev_present_reactive_power_l3 = RationalNumberType(exponent=v15_exponent, value=v15_value)
         it = -1; al = 0
     return Dynamic_AC_CLReqControlModeType(departure_time=v_departure_time, ev_target_energy_request=v_ev_target_energy_request, ev_maximum_energy_request=v_ev_maximum_energy_request, ev_minimum_energy_request=v_ev_minimum_energy_request, ev_maximum_charge_power=v_ev_maximum_charge_power, ev_maximum_charge_power_l2=v_ev_maximum_charge_power_l2, ev_maximum_charge_power_l3=v_ev_maximum_charge_power_l3, ev_minimum_charge_power=v_ev_minimum_charge_power, ev_minimum_charge_power_l2=v_ev_minimum_charge_power_l2, ev_minimum_charge_power_l3=v_ev_minimum_charge_power_l3, ev_present_active_power=v_ev_present_active_power, ev_present_active_power_l2=v_ev_present_active_power_l2, ev_present_active_power_l3=v_ev_present_active_power_l3, ev_present_reactive_power=v_ev_present_reactive_power, ev_present_reactive_power_l2=v_ev_present_reactive_power_l2, ev_present_reactive_power_l3=v_ev_present_reactive_power_l3)
 
@@ -4627,98 +6525,223 @@ def _e_Dynamic_AC_CLReqControlModeType(w: Writer, o: Dynamic_AC_CLReqControlMode
         w.bits(0, 1)
         s = 1
     f_ev_target_energy_request = o.ev_target_energy_request
-    if f_ev_target_energy_request is None:
-        raise ExiEncodeError("Dynamic_AC_CLReqControlModeType: missing required ev_target_energy_request")
-    c = _C212[s]
-    w.bits(c[0], c[1])
-    _e_RationalNumberType(w, f_ev_target_energy_request)
+    if f_ev_target_energy_request is None: raise ExiEncodeError("Dynamic_AC_CLReqControlModeType: missing required ev_target_energy_request")
+    c1 = _C216[s]
+    f1_exponent = f_ev_target_energy_request.exponent
+    if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f1_exponent <= 127:
+        raise ExiEncodeError(f"value {f1_exponent!r} outside [-128, 127]")
+    f1_value = f_ev_target_energy_request.value
+    if f1_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f1_value <= 32767:
+        raise ExiEncodeError(f"value {f1_value!r} outside [-32768, 32767]")
+    w.bits(((c1[0]) << 14) | ((f1_exponent + 128) << 4) | (1 if f1_value < 0 else 0), c1[1] + 14)
+    w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
     s = 2
     f_ev_maximum_energy_request = o.ev_maximum_energy_request
-    if f_ev_maximum_energy_request is None:
-        raise ExiEncodeError("Dynamic_AC_CLReqControlModeType: missing required ev_maximum_energy_request")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_ev_maximum_energy_request)
+    if f_ev_maximum_energy_request is None: raise ExiEncodeError("Dynamic_AC_CLReqControlModeType: missing required ev_maximum_energy_request")
+    f2_exponent = f_ev_maximum_energy_request.exponent
+    if f2_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f2_exponent <= 127:
+        raise ExiEncodeError(f"value {f2_exponent!r} outside [-128, 127]")
+    f2_value = f_ev_maximum_energy_request.value
+    if f2_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f2_value <= 32767:
+        raise ExiEncodeError(f"value {f2_value!r} outside [-32768, 32767]")
+    w.bits(((f2_exponent + 128) << 4) | (1 if f2_value < 0 else 0), 17)
+    w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
     f_ev_minimum_energy_request = o.ev_minimum_energy_request
-    if f_ev_minimum_energy_request is None:
-        raise ExiEncodeError("Dynamic_AC_CLReqControlModeType: missing required ev_minimum_energy_request")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_ev_minimum_energy_request)
+    if f_ev_minimum_energy_request is None: raise ExiEncodeError("Dynamic_AC_CLReqControlModeType: missing required ev_minimum_energy_request")
+    f3_exponent = f_ev_minimum_energy_request.exponent
+    if f3_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f3_exponent <= 127:
+        raise ExiEncodeError(f"value {f3_exponent!r} outside [-128, 127]")
+    f3_value = f_ev_minimum_energy_request.value
+    if f3_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f3_value <= 32767:
+        raise ExiEncodeError(f"value {f3_value!r} outside [-32768, 32767]")
+    w.bits(((f3_exponent + 128) << 4) | (1 if f3_value < 0 else 0), 17)
+    w.uint(-f3_value - 1 if f3_value < 0 else f3_value)
     f_ev_maximum_charge_power = o.ev_maximum_charge_power
-    if f_ev_maximum_charge_power is None:
-        raise ExiEncodeError("Dynamic_AC_CLReqControlModeType: missing required ev_maximum_charge_power")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_ev_maximum_charge_power)
+    if f_ev_maximum_charge_power is None: raise ExiEncodeError("Dynamic_AC_CLReqControlModeType: missing required ev_maximum_charge_power")
+    f4_exponent = f_ev_maximum_charge_power.exponent
+    if f4_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f4_exponent <= 127:
+        raise ExiEncodeError(f"value {f4_exponent!r} outside [-128, 127]")
+    f4_value = f_ev_maximum_charge_power.value
+    if f4_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f4_value <= 32767:
+        raise ExiEncodeError(f"value {f4_value!r} outside [-32768, 32767]")
+    w.bits(((f4_exponent + 128) << 4) | (1 if f4_value < 0 else 0), 17)
+    w.uint(-f4_value - 1 if f4_value < 0 else f4_value)
     s = 5
+    w.bits(0, 2)
     f_ev_maximum_charge_power_l2 = o.ev_maximum_charge_power_l2
     if f_ev_maximum_charge_power_l2 is not None:
+        f5_exponent = f_ev_maximum_charge_power_l2.exponent
+        if f5_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f5_exponent <= 127:
+            raise ExiEncodeError(f"value {f5_exponent!r} outside [-128, 127]")
+        f5_value = f_ev_maximum_charge_power_l2.value
+        if f5_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f5_value <= 32767:
+            raise ExiEncodeError(f"value {f5_value!r} outside [-32768, 32767]")
+        w.bits(((f5_exponent + 128) << 4) | (1 if f5_value < 0 else 0), 16)
+        w.uint(-f5_value - 1 if f5_value < 0 else f5_value)
         w.bits(0, 2)
-        _e_RationalNumberType(w, f_ev_maximum_charge_power_l2)
         s = 6
     f_ev_maximum_charge_power_l3 = o.ev_maximum_charge_power_l3
     if f_ev_maximum_charge_power_l3 is not None:
-        c = _C213[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_ev_maximum_charge_power_l3)
+        c2 = _C217[s]
+        f6_exponent = f_ev_maximum_charge_power_l3.exponent
+        if f6_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f6_exponent <= 127:
+            raise ExiEncodeError(f"value {f6_exponent!r} outside [-128, 127]")
+        f6_value = f_ev_maximum_charge_power_l3.value
+        if f6_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f6_value <= 32767:
+            raise ExiEncodeError(f"value {f6_value!r} outside [-32768, 32767]")
+        w.bits(((c2[0]) << 14) | ((f6_exponent + 128) << 4) | (1 if f6_value < 0 else 0), c2[1] + 14)
+        w.uint(-f6_value - 1 if f6_value < 0 else f6_value)
+        w.bits(0, 2)
         s = 7
     f_ev_minimum_charge_power = o.ev_minimum_charge_power
-    if f_ev_minimum_charge_power is None:
-        raise ExiEncodeError("Dynamic_AC_CLReqControlModeType: missing required ev_minimum_charge_power")
-    c = _C214[s]
-    w.bits(c[0], c[1])
-    _e_RationalNumberType(w, f_ev_minimum_charge_power)
+    if f_ev_minimum_charge_power is None: raise ExiEncodeError("Dynamic_AC_CLReqControlModeType: missing required ev_minimum_charge_power")
+    c3 = _C218[s]
+    f7_exponent = f_ev_minimum_charge_power.exponent
+    if f7_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f7_exponent <= 127:
+        raise ExiEncodeError(f"value {f7_exponent!r} outside [-128, 127]")
+    f7_value = f_ev_minimum_charge_power.value
+    if f7_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f7_value <= 32767:
+        raise ExiEncodeError(f"value {f7_value!r} outside [-32768, 32767]")
+    w.bits(((c3[0]) << 14) | ((f7_exponent + 128) << 4) | (1 if f7_value < 0 else 0), c3[1] + 14)
+    w.uint(-f7_value - 1 if f7_value < 0 else f7_value)
     s = 8
     s = 8
+    w.bits(0, 2)
     f_ev_minimum_charge_power_l2 = o.ev_minimum_charge_power_l2
     if f_ev_minimum_charge_power_l2 is not None:
+        f8_exponent = f_ev_minimum_charge_power_l2.exponent
+        if f8_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f8_exponent <= 127:
+            raise ExiEncodeError(f"value {f8_exponent!r} outside [-128, 127]")
+        f8_value = f_ev_minimum_charge_power_l2.value
+        if f8_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f8_value <= 32767:
+            raise ExiEncodeError(f"value {f8_value!r} outside [-32768, 32767]")
+        w.bits(((f8_exponent + 128) << 4) | (1 if f8_value < 0 else 0), 16)
+        w.uint(-f8_value - 1 if f8_value < 0 else f8_value)
         w.bits(0, 2)
-        _e_RationalNumberType(w, f_ev_minimum_charge_power_l2)
         s = 9
     f_ev_minimum_charge_power_l3 = o.ev_minimum_charge_power_l3
     if f_ev_minimum_charge_power_l3 is not None:
-        c = _C215[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_ev_minimum_charge_power_l3)
+        c4 = _C219[s]
+        f9_exponent = f_ev_minimum_charge_power_l3.exponent
+        if f9_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f9_exponent <= 127:
+            raise ExiEncodeError(f"value {f9_exponent!r} outside [-128, 127]")
+        f9_value = f_ev_minimum_charge_power_l3.value
+        if f9_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f9_value <= 32767:
+            raise ExiEncodeError(f"value {f9_value!r} outside [-32768, 32767]")
+        w.bits(((c4[0]) << 14) | ((f9_exponent + 128) << 4) | (1 if f9_value < 0 else 0), c4[1] + 14)
+        w.uint(-f9_value - 1 if f9_value < 0 else f9_value)
+        w.bits(0, 2)
         s = 10
     f_ev_present_active_power = o.ev_present_active_power
-    if f_ev_present_active_power is None:
-        raise ExiEncodeError("Dynamic_AC_CLReqControlModeType: missing required ev_present_active_power")
-    c = _C216[s]
-    w.bits(c[0], c[1])
-    _e_RationalNumberType(w, f_ev_present_active_power)
+    if f_ev_present_active_power is None: raise ExiEncodeError("Dynamic_AC_CLReqControlModeType: missing required ev_present_active_power")
+    c5 = _C220[s]
+    f10_exponent = f_ev_present_active_power.exponent
+    if f10_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f10_exponent <= 127:
+        raise ExiEncodeError(f"value {f10_exponent!r} outside [-128, 127]")
+    f10_value = f_ev_present_active_power.value
+    if f10_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f10_value <= 32767:
+        raise ExiEncodeError(f"value {f10_value!r} outside [-32768, 32767]")
+    w.bits(((c5[0]) << 14) | ((f10_exponent + 128) << 4) | (1 if f10_value < 0 else 0), c5[1] + 14)
+    w.uint(-f10_value - 1 if f10_value < 0 else f10_value)
     s = 11
     s = 11
+    w.bits(0, 2)
     f_ev_present_active_power_l2 = o.ev_present_active_power_l2
     if f_ev_present_active_power_l2 is not None:
+        f11_exponent = f_ev_present_active_power_l2.exponent
+        if f11_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f11_exponent <= 127:
+            raise ExiEncodeError(f"value {f11_exponent!r} outside [-128, 127]")
+        f11_value = f_ev_present_active_power_l2.value
+        if f11_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f11_value <= 32767:
+            raise ExiEncodeError(f"value {f11_value!r} outside [-32768, 32767]")
+        w.bits(((f11_exponent + 128) << 4) | (1 if f11_value < 0 else 0), 16)
+        w.uint(-f11_value - 1 if f11_value < 0 else f11_value)
         w.bits(0, 2)
-        _e_RationalNumberType(w, f_ev_present_active_power_l2)
         s = 12
     f_ev_present_active_power_l3 = o.ev_present_active_power_l3
     if f_ev_present_active_power_l3 is not None:
-        c = _C217[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_ev_present_active_power_l3)
+        c6 = _C221[s]
+        f12_exponent = f_ev_present_active_power_l3.exponent
+        if f12_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f12_exponent <= 127:
+            raise ExiEncodeError(f"value {f12_exponent!r} outside [-128, 127]")
+        f12_value = f_ev_present_active_power_l3.value
+        if f12_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f12_value <= 32767:
+            raise ExiEncodeError(f"value {f12_value!r} outside [-32768, 32767]")
+        w.bits(((c6[0]) << 14) | ((f12_exponent + 128) << 4) | (1 if f12_value < 0 else 0), c6[1] + 14)
+        w.uint(-f12_value - 1 if f12_value < 0 else f12_value)
+        w.bits(0, 2)
         s = 13
     f_ev_present_reactive_power = o.ev_present_reactive_power
-    if f_ev_present_reactive_power is None:
-        raise ExiEncodeError("Dynamic_AC_CLReqControlModeType: missing required ev_present_reactive_power")
-    c = _C218[s]
-    w.bits(c[0], c[1])
-    _e_RationalNumberType(w, f_ev_present_reactive_power)
+    if f_ev_present_reactive_power is None: raise ExiEncodeError("Dynamic_AC_CLReqControlModeType: missing required ev_present_reactive_power")
+    c7 = _C222[s]
+    f13_exponent = f_ev_present_reactive_power.exponent
+    if f13_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f13_exponent <= 127:
+        raise ExiEncodeError(f"value {f13_exponent!r} outside [-128, 127]")
+    f13_value = f_ev_present_reactive_power.value
+    if f13_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f13_value <= 32767:
+        raise ExiEncodeError(f"value {f13_value!r} outside [-32768, 32767]")
+    w.bits(((c7[0]) << 14) | ((f13_exponent + 128) << 4) | (1 if f13_value < 0 else 0), c7[1] + 14)
+    w.uint(-f13_value - 1 if f13_value < 0 else f13_value)
     s = 14
     s = 14
+    w.bits(0, 2)
     f_ev_present_reactive_power_l2 = o.ev_present_reactive_power_l2
     if f_ev_present_reactive_power_l2 is not None:
+        f14_exponent = f_ev_present_reactive_power_l2.exponent
+        if f14_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f14_exponent <= 127:
+            raise ExiEncodeError(f"value {f14_exponent!r} outside [-128, 127]")
+        f14_value = f_ev_present_reactive_power_l2.value
+        if f14_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f14_value <= 32767:
+            raise ExiEncodeError(f"value {f14_value!r} outside [-32768, 32767]")
+        w.bits(((f14_exponent + 128) << 4) | (1 if f14_value < 0 else 0), 16)
+        w.uint(-f14_value - 1 if f14_value < 0 else f14_value)
         w.bits(0, 2)
-        _e_RationalNumberType(w, f_ev_present_reactive_power_l2)
         s = 15
     f_ev_present_reactive_power_l3 = o.ev_present_reactive_power_l3
     if f_ev_present_reactive_power_l3 is not None:
-        c = _C219[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_ev_present_reactive_power_l3)
+        c8 = _C223[s]
+        f15_exponent = f_ev_present_reactive_power_l3.exponent
+        if f15_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f15_exponent <= 127:
+            raise ExiEncodeError(f"value {f15_exponent!r} outside [-128, 127]")
+        f15_value = f_ev_present_reactive_power_l3.value
+        if f15_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f15_value <= 32767:
+            raise ExiEncodeError(f"value {f15_value!r} outside [-32768, 32767]")
+        w.bits(((c8[0]) << 14) | ((f15_exponent + 128) << 4) | (1 if f15_value < 0 else 0), c8[1] + 14)
+        w.uint(-f15_value - 1 if f15_value < 0 else f15_value)
+        w.bits(0, 2)
         s = 16
-    c = _C220[s]
-    w.bits(c[0], c[1])
+    c9 = _C224[s]
+    w.bits((c9[0]), c9[1])
 
 def _d_Dynamic_AC_CLResControlModeType(r: Reader) -> Dynamic_AC_CLResControlModeType:
     rv = r.v; rn = r.n
@@ -4735,194 +6758,230 @@ def _d_Dynamic_AC_CLResControlModeType(r: Reader) -> Dynamic_AC_CLResControlMode
     v_evse_present_active_power = None
     v_evse_present_active_power_l2 = None
     v_evse_present_active_power_l3 = None
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    e = b & 0x7
-    if e >= 5:
-        r.bad_code(p + 0, e, 5)
-    it, al = _P102[e]
+    it, al = _P106[r.code(3, 5)]
     if it == 0:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected characters')
         v_departure_time = r.uintb(4294967295)
-        p = r.p
-        q = p + 4
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0xf
-        r.p = q
-        if b & 0x8:
-            r.badz(p, 4, b & 0x8)
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
-        if e >= 4:
-            r.bad_code(p + 1, e, 4)
-        it, al = _P103[e]
-    if it == 1:
-        p = r.p
-        q = p + 11
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7ff
-        r.p = q
-        if b & 0x404:
-            r.badz(p, 11, b & 0x404)
-        v_minimum_soc = ((b >> 3) & 0x7f)
-        if v_minimum_soc > 100:
-            r.bad(p + 1, 'integer out of range')
-        e = b & 0x3
-        if e >= 3:
-            r.bad_code(p + 9, e, 3)
-        it, al = _P104[e]
-    if it == 2:
-        p = r.p
-        q = p + 11
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7ff
-        r.p = q
-        if b & 0x404:
-            r.badz(p, 11, b & 0x404)
-        v_target_soc = ((b >> 3) & 0x7f)
-        if v_target_soc > 100:
-            r.bad(p + 1, 'integer out of range')
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 9, e, 2)
-        it, al = _P105[e]
-    if it == 3:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
-        v_ack_max_delay = r.uintb(65535)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        if b & 0x3:
-            r.badz(p, 2, b & 0x3)
-        it = 4; al = 0
-    v_evse_target_active_power = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 4
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xf
-    r.p = q
-    e = b & 0xf
-    if e >= 9:
-        r.bad_code(p + 0, e, 9)
-    it, al = _P106[e]
-    if it == 5:
-        v_evse_target_active_power_l2 = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 4
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0xf
-        r.p = q
-        e = b & 0xf
-        if e >= 8:
-            r.bad_code(p + 0, e, 8)
+        if e >= 4: r.bad_code(p + 1, e, 4)
         it, al = _P107[e]
-    if it == 6:
-        v_evse_target_active_power_l3 = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
-        e = b & 0x7
-        if e >= 7:
-            r.bad_code(p + 0, e, 7)
+    if it == 1:
+        p = r.p; q = p + 11
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7ff; r.p = q
+        if b & 0x404: r.badz(p, 11, b & 0x404)
+        v_minimum_soc = ((b >> 3) & 0x7f)
+        if v_minimum_soc > 100: r.bad(p + 1, 'range')
+        e = b & 0x3
+        if e >= 3: r.bad_code(p + 9, e, 3)
         it, al = _P108[e]
-    if it == 7:
-        v_evse_target_reactive_power = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
-        e = b & 0x7
-        if e >= 6:
-            r.bad_code(p + 0, e, 6)
+    if it == 2:
+        p = r.p; q = p + 11
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7ff; r.p = q
+        if b & 0x404: r.badz(p, 11, b & 0x404)
+        v_target_soc = ((b >> 3) & 0x7f)
+        if v_target_soc > 100: r.bad(p + 1, 'range')
+        e = b & 0x3
+        if e >= 2: r.bad_code(p + 9, e, 2)
         it, al = _P109[e]
-    if it == 8:
-        v_evse_target_reactive_power_l2 = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
-        e = b & 0x7
-        if e >= 5:
-            r.bad_code(p + 0, e, 5)
-        it, al = _P110[e]
-    if it == 9:
-        v_evse_target_reactive_power_l3 = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
-        e = b & 0x7
-        if e >= 4:
-            r.bad_code(p + 0, e, 4)
+    if it == 3:
+        r.zero(1, 'expected characters')
+        v_ack_max_delay = r.uintb(65535)
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
+        it = 4; al = 0
+    v1_exponent = None
+    v1_value = None
+    p = r.p; q = p + 14
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3fff; r.p = q
+    if b & 0x300e: r.badz(p, 14, b & 0x300e)
+    v1_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    it = 1; al = 0
+    v1_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v1_value <= 32767:
+        r.fail('integer out of range')
+    p = r.p; q = p + 6
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3f; r.p = q
+    if b & 0x30: r.badz(p, 6, b & 0x30)
+    e = b & 0xf
+    if e >= 9: r.bad_code(p + 2, e, 9)
+    it, al = _P110[e]
+    v_evse_target_active_power = RationalNumberType(exponent=v1_exponent, value=v1_value)
+    if it == 5:
+        v2_exponent = None
+        v2_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v2_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v2_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v2_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 6
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3f; r.p = q
+        if b & 0x30: r.badz(p, 6, b & 0x30)
+        e = b & 0xf
+        if e >= 8: r.bad_code(p + 2, e, 8)
         it, al = _P111[e]
-    if it == 10:
-        v_evse_present_active_power = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 3:
-            r.bad_code(p + 0, e, 3)
+        v_evse_target_active_power_l2 = RationalNumberType(exponent=v2_exponent, value=v2_value)
+    if it == 6:
+        v3_exponent = None
+        v3_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v3_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v3_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v3_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 5
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x1f; r.p = q
+        if b & 0x18: r.badz(p, 5, b & 0x18)
+        e = b & 0x7
+        if e >= 7: r.bad_code(p + 2, e, 7)
         it, al = _P112[e]
-    if it == 11:
-        v_evse_present_active_power_l2 = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
+        v_evse_target_active_power_l3 = RationalNumberType(exponent=v3_exponent, value=v3_value)
+    if it == 7:
+        v4_exponent = None
+        v4_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v4_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v4_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v4_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 5
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x1f; r.p = q
+        if b & 0x18: r.badz(p, 5, b & 0x18)
+        e = b & 0x7
+        if e >= 6: r.bad_code(p + 2, e, 6)
         it, al = _P113[e]
+        v_evse_target_reactive_power = RationalNumberType(exponent=v4_exponent, value=v4_value)
+    if it == 8:
+        v5_exponent = None
+        v5_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v5_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v5_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v5_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 5
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x1f; r.p = q
+        if b & 0x18: r.badz(p, 5, b & 0x18)
+        e = b & 0x7
+        if e >= 5: r.bad_code(p + 2, e, 5)
+        it, al = _P114[e]
+        v_evse_target_reactive_power_l2 = RationalNumberType(exponent=v5_exponent, value=v5_value)
+    if it == 9:
+        v6_exponent = None
+        v6_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v6_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v6_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v6_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 5
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x1f; r.p = q
+        if b & 0x18: r.badz(p, 5, b & 0x18)
+        e = b & 0x7
+        if e >= 4: r.bad_code(p + 2, e, 4)
+        it, al = _P115[e]
+        v_evse_target_reactive_power_l3 = RationalNumberType(exponent=v6_exponent, value=v6_value)
+    if it == 10:
+        v7_exponent = None
+        v7_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v7_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v7_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v7_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xc: r.badz(p, 4, b & 0xc)
+        e = b & 0x3
+        if e >= 3: r.bad_code(p + 2, e, 3)
+        it, al = _P116[e]
+        v_evse_present_active_power = RationalNumberType(exponent=v7_exponent, value=v7_value)
+    if it == 11:
+        v8_exponent = None
+        v8_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v8_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v8_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v8_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xc: r.badz(p, 4, b & 0xc)
+        e = b & 0x3
+        if e >= 2: r.bad_code(p + 2, e, 2)
+        it, al = _P117[e]
+        v_evse_present_active_power_l2 = RationalNumberType(exponent=v8_exponent, value=v8_value)
     if it == 12:
-        v_evse_present_active_power_l3 = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        v9_exponent = None
+        v9_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v9_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v9_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v9_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x7: r.badz(p, 3, b & 0x7)
+        v_evse_present_active_power_l3 = RationalNumberType(exponent=v9_exponent, value=v9_value)
         it = -1; al = 0
     return Dynamic_AC_CLResControlModeType(departure_time=v_departure_time, minimum_soc=v_minimum_soc, target_soc=v_target_soc, ack_max_delay=v_ack_max_delay, evse_target_active_power=v_evse_target_active_power, evse_target_active_power_l2=v_evse_target_active_power_l2, evse_target_active_power_l3=v_evse_target_active_power_l3, evse_target_reactive_power=v_evse_target_reactive_power, evse_target_reactive_power_l2=v_evse_target_reactive_power_l2, evse_target_reactive_power_l3=v_evse_target_reactive_power_l3, evse_present_active_power=v_evse_present_active_power, evse_present_active_power_l2=v_evse_present_active_power_l2, evse_present_active_power_l3=v_evse_present_active_power_l3)
 
@@ -4936,85 +6995,162 @@ def _e_Dynamic_AC_CLResControlModeType(w: Writer, o: Dynamic_AC_CLResControlMode
         s = 1
     f_minimum_soc = o.minimum_soc
     if f_minimum_soc is not None:
-        c = _C114[s]
-        w.bits(c[0], c[1])
+        c1 = _C118[s]
         if not 0 <= f_minimum_soc <= 100:
             raise ExiEncodeError(f"value {f_minimum_soc!r} outside [0, 100]")
-        w.bits((f_minimum_soc) << 1, 9)
+        w.bits(((c1[0]) << 9) | ((f_minimum_soc) << 1), c1[1] + 9)
         s = 2
     f_target_soc = o.target_soc
     if f_target_soc is not None:
-        c = _C115[s]
-        w.bits(c[0], c[1])
+        c2 = _C119[s]
         if not 0 <= f_target_soc <= 100:
             raise ExiEncodeError(f"value {f_target_soc!r} outside [0, 100]")
-        w.bits((f_target_soc) << 1, 9)
+        w.bits(((c2[0]) << 9) | ((f_target_soc) << 1), c2[1] + 9)
         s = 3
     f_ack_max_delay = o.ack_max_delay
     if f_ack_max_delay is not None:
-        c = _C116[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c3 = _C120[s]
+        w.bits(((c3[0]) << 1), c3[1] + 1)
         w.uint(f_ack_max_delay)
         w.bits(0, 1)
         s = 4
     f_evse_target_active_power = o.evse_target_active_power
-    if f_evse_target_active_power is None:
-        raise ExiEncodeError("Dynamic_AC_CLResControlModeType: missing required evse_target_active_power")
-    c = _C117[s]
-    w.bits(c[0], c[1])
-    _e_RationalNumberType(w, f_evse_target_active_power)
+    if f_evse_target_active_power is None: raise ExiEncodeError("Dynamic_AC_CLResControlModeType: missing required evse_target_active_power")
+    c4 = _C121[s]
+    f1_exponent = f_evse_target_active_power.exponent
+    if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f1_exponent <= 127:
+        raise ExiEncodeError(f"value {f1_exponent!r} outside [-128, 127]")
+    f1_value = f_evse_target_active_power.value
+    if f1_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f1_value <= 32767:
+        raise ExiEncodeError(f"value {f1_value!r} outside [-32768, 32767]")
+    w.bits(((c4[0]) << 14) | ((f1_exponent + 128) << 4) | (1 if f1_value < 0 else 0), c4[1] + 14)
+    w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
     s = 5
     s = 5
+    w.bits(0, 2)
     f_evse_target_active_power_l2 = o.evse_target_active_power_l2
     if f_evse_target_active_power_l2 is not None:
-        w.bits(0, 4)
-        _e_RationalNumberType(w, f_evse_target_active_power_l2)
+        f2_exponent = f_evse_target_active_power_l2.exponent
+        if f2_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f2_exponent <= 127:
+            raise ExiEncodeError(f"value {f2_exponent!r} outside [-128, 127]")
+        f2_value = f_evse_target_active_power_l2.value
+        if f2_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f2_value <= 32767:
+            raise ExiEncodeError(f"value {f2_value!r} outside [-32768, 32767]")
+        w.bits(((f2_exponent + 128) << 4) | (1 if f2_value < 0 else 0), 18)
+        w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
+        w.bits(0, 2)
         s = 6
     f_evse_target_active_power_l3 = o.evse_target_active_power_l3
     if f_evse_target_active_power_l3 is not None:
-        c = _C118[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_evse_target_active_power_l3)
+        c5 = _C122[s]
+        f3_exponent = f_evse_target_active_power_l3.exponent
+        if f3_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f3_exponent <= 127:
+            raise ExiEncodeError(f"value {f3_exponent!r} outside [-128, 127]")
+        f3_value = f_evse_target_active_power_l3.value
+        if f3_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f3_value <= 32767:
+            raise ExiEncodeError(f"value {f3_value!r} outside [-32768, 32767]")
+        w.bits(((c5[0]) << 14) | ((f3_exponent + 128) << 4) | (1 if f3_value < 0 else 0), c5[1] + 14)
+        w.uint(-f3_value - 1 if f3_value < 0 else f3_value)
+        w.bits(0, 2)
         s = 7
     f_evse_target_reactive_power = o.evse_target_reactive_power
     if f_evse_target_reactive_power is not None:
-        c = _C119[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_evse_target_reactive_power)
+        c6 = _C123[s]
+        f4_exponent = f_evse_target_reactive_power.exponent
+        if f4_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f4_exponent <= 127:
+            raise ExiEncodeError(f"value {f4_exponent!r} outside [-128, 127]")
+        f4_value = f_evse_target_reactive_power.value
+        if f4_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f4_value <= 32767:
+            raise ExiEncodeError(f"value {f4_value!r} outside [-32768, 32767]")
+        w.bits(((c6[0]) << 14) | ((f4_exponent + 128) << 4) | (1 if f4_value < 0 else 0), c6[1] + 14)
+        w.uint(-f4_value - 1 if f4_value < 0 else f4_value)
+        w.bits(0, 2)
         s = 8
     f_evse_target_reactive_power_l2 = o.evse_target_reactive_power_l2
     if f_evse_target_reactive_power_l2 is not None:
-        c = _C120[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_evse_target_reactive_power_l2)
+        c7 = _C124[s]
+        f5_exponent = f_evse_target_reactive_power_l2.exponent
+        if f5_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f5_exponent <= 127:
+            raise ExiEncodeError(f"value {f5_exponent!r} outside [-128, 127]")
+        f5_value = f_evse_target_reactive_power_l2.value
+        if f5_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f5_value <= 32767:
+            raise ExiEncodeError(f"value {f5_value!r} outside [-32768, 32767]")
+        w.bits(((c7[0]) << 14) | ((f5_exponent + 128) << 4) | (1 if f5_value < 0 else 0), c7[1] + 14)
+        w.uint(-f5_value - 1 if f5_value < 0 else f5_value)
+        w.bits(0, 2)
         s = 9
     f_evse_target_reactive_power_l3 = o.evse_target_reactive_power_l3
     if f_evse_target_reactive_power_l3 is not None:
-        c = _C121[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_evse_target_reactive_power_l3)
+        c8 = _C125[s]
+        f6_exponent = f_evse_target_reactive_power_l3.exponent
+        if f6_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f6_exponent <= 127:
+            raise ExiEncodeError(f"value {f6_exponent!r} outside [-128, 127]")
+        f6_value = f_evse_target_reactive_power_l3.value
+        if f6_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f6_value <= 32767:
+            raise ExiEncodeError(f"value {f6_value!r} outside [-32768, 32767]")
+        w.bits(((c8[0]) << 14) | ((f6_exponent + 128) << 4) | (1 if f6_value < 0 else 0), c8[1] + 14)
+        w.uint(-f6_value - 1 if f6_value < 0 else f6_value)
+        w.bits(0, 2)
         s = 10
     f_evse_present_active_power = o.evse_present_active_power
     if f_evse_present_active_power is not None:
-        c = _C122[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_evse_present_active_power)
+        c9 = _C126[s]
+        f7_exponent = f_evse_present_active_power.exponent
+        if f7_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f7_exponent <= 127:
+            raise ExiEncodeError(f"value {f7_exponent!r} outside [-128, 127]")
+        f7_value = f_evse_present_active_power.value
+        if f7_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f7_value <= 32767:
+            raise ExiEncodeError(f"value {f7_value!r} outside [-32768, 32767]")
+        w.bits(((c9[0]) << 14) | ((f7_exponent + 128) << 4) | (1 if f7_value < 0 else 0), c9[1] + 14)
+        w.uint(-f7_value - 1 if f7_value < 0 else f7_value)
+        w.bits(0, 2)
         s = 11
     f_evse_present_active_power_l2 = o.evse_present_active_power_l2
     if f_evse_present_active_power_l2 is not None:
-        c = _C123[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_evse_present_active_power_l2)
+        c10 = _C127[s]
+        f8_exponent = f_evse_present_active_power_l2.exponent
+        if f8_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f8_exponent <= 127:
+            raise ExiEncodeError(f"value {f8_exponent!r} outside [-128, 127]")
+        f8_value = f_evse_present_active_power_l2.value
+        if f8_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f8_value <= 32767:
+            raise ExiEncodeError(f"value {f8_value!r} outside [-32768, 32767]")
+        w.bits(((c10[0]) << 14) | ((f8_exponent + 128) << 4) | (1 if f8_value < 0 else 0), c10[1] + 14)
+        w.uint(-f8_value - 1 if f8_value < 0 else f8_value)
+        w.bits(0, 2)
         s = 12
     f_evse_present_active_power_l3 = o.evse_present_active_power_l3
     if f_evse_present_active_power_l3 is not None:
-        c = _C124[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_evse_present_active_power_l3)
+        c11 = _C128[s]
+        f9_exponent = f_evse_present_active_power_l3.exponent
+        if f9_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f9_exponent <= 127:
+            raise ExiEncodeError(f"value {f9_exponent!r} outside [-128, 127]")
+        f9_value = f_evse_present_active_power_l3.value
+        if f9_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f9_value <= 32767:
+            raise ExiEncodeError(f"value {f9_value!r} outside [-32768, 32767]")
+        w.bits(((c11[0]) << 14) | ((f9_exponent + 128) << 4) | (1 if f9_value < 0 else 0), c11[1] + 14)
+        w.uint(-f9_value - 1 if f9_value < 0 else f9_value)
+        w.bits(0, 2)
         s = 13
-    c = _C125[s]
-    w.bits(c[0], c[1])
+    c12 = _C129[s]
+    w.bits((c12[0]), c12[1])
 
 def _d_Dynamic_CLReqControlModeType(r: Reader) -> Dynamic_CLReqControlModeType:
     rv = r.v; rn = r.n
@@ -5022,64 +7158,58 @@ def _d_Dynamic_CLReqControlModeType(r: Reader) -> Dynamic_CLReqControlModeType:
     v_ev_target_energy_request = None
     v_ev_maximum_energy_request = None
     v_ev_minimum_energy_request = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
-    it, al = _P72[e]
+    it, al = _P76[r.code(2, 2)]
     if it == 0:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected characters')
         v_departure_time = r.uintb(4294967295)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        if b & 0x3:
-            r.badz(p, 2, b & 0x3)
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 1; al = 0
-    v_ev_target_energy_request = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 2; al = 0
-    v_ev_maximum_energy_request = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 3; al = 0
-    v_ev_minimum_energy_request = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_exponent = None
+    v1_value = None
+    p = r.p; q = p + 14
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3fff; r.p = q
+    if b & 0x300e: r.badz(p, 14, b & 0x300e)
+    v1_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    it = 1; al = 0
+    v1_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v1_value <= 32767:
+        r.fail('integer out of range')
+    v2_exponent = None
+    v2_value = None
+    p = r.p; q = p + 17
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ffff; r.p = q
+    if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
+    v2_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    v_ev_target_energy_request = RationalNumberType(exponent=v1_exponent, value=v1_value)
+    it = 1; al = 0
+    v2_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v2_value <= 32767:
+        r.fail('integer out of range')
+    v3_exponent = None
+    v3_value = None
+    p = r.p; q = p + 17
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ffff; r.p = q
+    if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
+    v3_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    v_ev_maximum_energy_request = RationalNumberType(exponent=v2_exponent, value=v2_value)
+    it = 1; al = 0
+    v3_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v3_value <= 32767:
+        r.fail('integer out of range')
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    v_ev_minimum_energy_request = RationalNumberType(exponent=v3_exponent, value=v3_value)
     it = -1; al = 0
     return Dynamic_CLReqControlModeType(departure_time=v_departure_time, ev_target_energy_request=v_ev_target_energy_request, ev_maximum_energy_request=v_ev_maximum_energy_request, ev_minimum_energy_request=v_ev_minimum_energy_request)
 
@@ -5092,23 +7222,44 @@ def _e_Dynamic_CLReqControlModeType(w: Writer, o: Dynamic_CLReqControlModeType) 
         w.bits(0, 1)
         s = 1
     f_ev_target_energy_request = o.ev_target_energy_request
-    if f_ev_target_energy_request is None:
-        raise ExiEncodeError("Dynamic_CLReqControlModeType: missing required ev_target_energy_request")
-    c = _C221[s]
-    w.bits(c[0], c[1])
-    _e_RationalNumberType(w, f_ev_target_energy_request)
+    if f_ev_target_energy_request is None: raise ExiEncodeError("Dynamic_CLReqControlModeType: missing required ev_target_energy_request")
+    c1 = _C225[s]
+    f1_exponent = f_ev_target_energy_request.exponent
+    if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f1_exponent <= 127:
+        raise ExiEncodeError(f"value {f1_exponent!r} outside [-128, 127]")
+    f1_value = f_ev_target_energy_request.value
+    if f1_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f1_value <= 32767:
+        raise ExiEncodeError(f"value {f1_value!r} outside [-32768, 32767]")
+    w.bits(((c1[0]) << 14) | ((f1_exponent + 128) << 4) | (1 if f1_value < 0 else 0), c1[1] + 14)
+    w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
     s = 2
     f_ev_maximum_energy_request = o.ev_maximum_energy_request
-    if f_ev_maximum_energy_request is None:
-        raise ExiEncodeError("Dynamic_CLReqControlModeType: missing required ev_maximum_energy_request")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_ev_maximum_energy_request)
+    if f_ev_maximum_energy_request is None: raise ExiEncodeError("Dynamic_CLReqControlModeType: missing required ev_maximum_energy_request")
+    f2_exponent = f_ev_maximum_energy_request.exponent
+    if f2_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f2_exponent <= 127:
+        raise ExiEncodeError(f"value {f2_exponent!r} outside [-128, 127]")
+    f2_value = f_ev_maximum_energy_request.value
+    if f2_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f2_value <= 32767:
+        raise ExiEncodeError(f"value {f2_value!r} outside [-32768, 32767]")
+    w.bits(((f2_exponent + 128) << 4) | (1 if f2_value < 0 else 0), 17)
+    w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
     f_ev_minimum_energy_request = o.ev_minimum_energy_request
-    if f_ev_minimum_energy_request is None:
-        raise ExiEncodeError("Dynamic_CLReqControlModeType: missing required ev_minimum_energy_request")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_ev_minimum_energy_request)
-    w.bits(0, 1)
+    if f_ev_minimum_energy_request is None: raise ExiEncodeError("Dynamic_CLReqControlModeType: missing required ev_minimum_energy_request")
+    f3_exponent = f_ev_minimum_energy_request.exponent
+    if f3_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f3_exponent <= 127:
+        raise ExiEncodeError(f"value {f3_exponent!r} outside [-128, 127]")
+    f3_value = f_ev_minimum_energy_request.value
+    if f3_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f3_value <= 32767:
+        raise ExiEncodeError(f"value {f3_value!r} outside [-32768, 32767]")
+    w.bits(((f3_exponent + 128) << 4) | (1 if f3_value < 0 else 0), 17)
+    w.uint(-f3_value - 1 if f3_value < 0 else f3_value)
+    w.bits(0, 3)
 
 def _d_Dynamic_CLResControlModeType(r: Reader) -> Dynamic_CLResControlModeType:
     rv = r.v; rn = r.n
@@ -5116,88 +7267,44 @@ def _d_Dynamic_CLResControlModeType(r: Reader) -> Dynamic_CLResControlModeType:
     v_minimum_soc = None
     v_target_soc = None
     v_ack_max_delay = None
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    e = b & 0x7
-    if e >= 5:
-        r.bad_code(p + 0, e, 5)
-    it, al = _P222[e]
+    it, al = _P226[r.code(3, 5)]
     if it == 0:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected characters')
         v_departure_time = r.uintb(4294967295)
-        p = r.p
-        q = p + 4
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0xf
-        r.p = q
-        if b & 0x8:
-            r.badz(p, 4, b & 0x8)
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
-        if e >= 4:
-            r.bad_code(p + 1, e, 4)
-        it, al = _P223[e]
+        if e >= 4: r.bad_code(p + 1, e, 4)
+        it, al = _P227[e]
     if it == 1:
-        p = r.p
-        q = p + 11
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7ff
-        r.p = q
-        if b & 0x404:
-            r.badz(p, 11, b & 0x404)
+        p = r.p; q = p + 11
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7ff; r.p = q
+        if b & 0x404: r.badz(p, 11, b & 0x404)
         v_minimum_soc = ((b >> 3) & 0x7f)
-        if v_minimum_soc > 100:
-            r.bad(p + 1, 'integer out of range')
+        if v_minimum_soc > 100: r.bad(p + 1, 'range')
         e = b & 0x3
-        if e >= 3:
-            r.bad_code(p + 9, e, 3)
-        it, al = _P224[e]
+        if e >= 3: r.bad_code(p + 9, e, 3)
+        it, al = _P228[e]
     if it == 2:
-        p = r.p
-        q = p + 11
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7ff
-        r.p = q
-        if b & 0x404:
-            r.badz(p, 11, b & 0x404)
+        p = r.p; q = p + 11
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7ff; r.p = q
+        if b & 0x404: r.badz(p, 11, b & 0x404)
         v_target_soc = ((b >> 3) & 0x7f)
-        if v_target_soc > 100:
-            r.bad(p + 1, 'integer out of range')
+        if v_target_soc > 100: r.bad(p + 1, 'range')
         e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 9, e, 2)
-        it, al = _P225[e]
+        if e >= 2: r.bad_code(p + 9, e, 2)
+        it, al = _P229[e]
     if it == 3:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected characters')
         v_ack_max_delay = r.uintb(65535)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        if b & 0x3:
-            r.badz(p, 2, b & 0x3)
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
         it = -1; al = 0
     return Dynamic_CLResControlModeType(departure_time=v_departure_time, minimum_soc=v_minimum_soc, target_soc=v_target_soc, ack_max_delay=v_ack_max_delay)
 
@@ -5211,74 +7318,58 @@ def _e_Dynamic_CLResControlModeType(w: Writer, o: Dynamic_CLResControlModeType) 
         s = 1
     f_minimum_soc = o.minimum_soc
     if f_minimum_soc is not None:
-        c = _C226[s]
-        w.bits(c[0], c[1])
+        c1 = _C230[s]
         if not 0 <= f_minimum_soc <= 100:
             raise ExiEncodeError(f"value {f_minimum_soc!r} outside [0, 100]")
-        w.bits((f_minimum_soc) << 1, 9)
+        w.bits(((c1[0]) << 9) | ((f_minimum_soc) << 1), c1[1] + 9)
         s = 2
     f_target_soc = o.target_soc
     if f_target_soc is not None:
-        c = _C227[s]
-        w.bits(c[0], c[1])
+        c2 = _C231[s]
         if not 0 <= f_target_soc <= 100:
             raise ExiEncodeError(f"value {f_target_soc!r} outside [0, 100]")
-        w.bits((f_target_soc) << 1, 9)
+        w.bits(((c2[0]) << 9) | ((f_target_soc) << 1), c2[1] + 9)
         s = 3
     f_ack_max_delay = o.ack_max_delay
     if f_ack_max_delay is not None:
-        c = _C228[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c3 = _C232[s]
+        w.bits(((c3[0]) << 1), c3[1] + 1)
         w.uint(f_ack_max_delay)
         w.bits(0, 1)
         s = 4
-    c = _C229[s]
-    w.bits(c[0], c[1])
+    c4 = _C233[s]
+    w.bits((c4[0]), c4[1])
 
 def _d_EVSEStatusType(r: Reader) -> EVSEStatusType:
     rv = r.v; rn = r.n
     v_notification_max_delay = None
     v_evse_notification = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_notification_max_delay = r.uintb(65535)
-    p = r.p
-    q = p + 8
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xff
-    r.p = q
-    if b & 0xe3:
-        r.badz(p, 8, b & 0xe3)
+    p = r.p; q = p + 8
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xff; r.p = q
+    if b & 0xe3: r.badz(p, 8, b & 0xe3)
     k = (b >> 2) & 0x7
-    if k >= 6:
-        r.bad(p + 3, 'enumeration index out of range')
-    v_evse_notification = _K230[k]
+    if k >= 6: r.bad(p + 3, 'enum index')
+    v_evse_notification = _K31[k]
     it = -1; al = 0
     return EVSEStatusType(notification_max_delay=v_notification_max_delay, evse_notification=v_evse_notification)
 
 def _e_EVSEStatusType(w: Writer, o: EVSEStatusType) -> None:
     f_notification_max_delay = o.notification_max_delay
-    if f_notification_max_delay is None:
-        raise ExiEncodeError("EVSEStatusType: missing required notification_max_delay")
+    if f_notification_max_delay is None: raise ExiEncodeError("EVSEStatusType: missing required notification_max_delay")
     w.bits(0, 2)
     w.uint(f_notification_max_delay)
-    w.bits(0, 1)
     f_evse_notification = o.evse_notification
-    if f_evse_notification is None:
-        raise ExiEncodeError("EVSEStatusType: missing required evse_notification")
-    w.bits((_K231[f_evse_notification]) << 2, 7)
+    if f_evse_notification is None: raise ExiEncodeError("EVSEStatusType: missing required evse_notification")
+    w.bits(((_K37[f_evse_notification]) << 2), 8)
 
 def _d_KeyInfoType(r: Reader) -> KeyInfoType:
-    rv = r.v; rn = r.n
     v_id = None
     v_key_name = []
     v_key_value = []
@@ -5287,54 +7378,36 @@ def _d_KeyInfoType(r: Reader) -> KeyInfoType:
     v_pgp_data = []
     v_spki_data = []
     v_mgmt_data = []
-    p = r.p
-    q = p + 4
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xf
-    r.p = q
-    e = b & 0xf
-    if e >= 9:
-        r.bad_code(p + 0, e, 9)
-    it, al = _P232[e]
+    it, al = _P234[r.code(4, 9)]
     if it == 0:
         v_id = r.string()
-        p = r.p
-        q = p + 4
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0xf
-        r.p = q
-        e = b & 0xf
-        if e >= 8:
-            r.bad_code(p + 0, e, 8)
-        it, al = _P233[e]
+        it, al = _P235[r.code(4, 8)]
     n = 0
     while it == 1:
         if al == 0:
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected characters')
             t = r.string()
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected end of element')
             v_key_name.append(t)
         elif al == 1:
             t = _d_KeyValueType(r)
             v_key_value.append(t)
         elif al == 2:
-            t = _d_RetrievalMethodType(r)
+            v1_type = None
+            v1_uri = None
+            v1_transforms = None
+            it, al = _P236[r.code(3, 4)]
+            if it == 0:
+                v1_type = r.string()
+                it, al = _P237[r.code(2, 3)]
+            if it == 1:
+                v1_uri = r.string()
+                it, al = _P24[r.code(2, 2)]
+            if it == 2:
+                v1_transforms = _d_TransformsType(r)
+                r.zero(1, 'expected end of element')
+                it = -1; al = 0
+            t = RetrievalMethodType(type=v1_type, uri=v1_uri, transforms=v1_transforms)
             v_retrieval_method.append(t)
         elif al == 3:
             t = _d_X509DataType(r)
@@ -5346,37 +7419,14 @@ def _d_KeyInfoType(r: Reader) -> KeyInfoType:
             t = _d_SPKIDataType(r)
             v_spki_data.append(t)
         elif al == 6:
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected characters')
             t = r.string()
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected end of element')
             v_mgmt_data.append(t)
         elif al == 7:
             r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        p = r.p
-        q = p + 4
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0xf
-        r.p = q
-        e = b & 0xf
-        if e >= 9:
-            r.bad_code(p + 0, e, 9)
-        it, al = _P234[e]
+        it, al = _P238[r.code(4, 9)]
     return KeyInfoType(id=v_id, key_name=v_key_name, key_value=v_key_value, retrieval_method=v_retrieval_method, x509_data=v_x509_data, pgp_data=v_pgp_data, spki_data=v_spki_data, mgmt_data=v_mgmt_data)
 
 def _e_KeyInfoType(w: Writer, o: KeyInfoType) -> None:
@@ -5388,47 +7438,64 @@ def _e_KeyInfoType(w: Writer, o: KeyInfoType) -> None:
         s = 1
     n = 0
     for x in o.key_name:
-        c = _C235[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c1 = _C239[s]
+        w.bits(((c1[0]) << 1), c1[1] + 1)
         w.string(x)
         w.bits(0, 1)
         n += 1
         s = 2
     for x in o.key_value:
-        c = _C236[s]
-        w.bits(c[0], c[1])
+        c2 = _C240[s]
+        w.bits((c2[0]), c2[1])
         _e_KeyValueType(w, x)
         n += 1
         s = 2
     for x in o.retrieval_method:
-        c = _C237[s]
-        w.bits(c[0], c[1])
-        _e_RetrievalMethodType(w, x)
+        c3 = _C241[s]
+        s1 = 0
+        w.bits((c3[0]), c3[1])
+        f1_type = x.type
+        if f1_type is not None:
+            w.bits(0, 3)
+            w.string(f1_type)
+            s1 = 1
+        f1_uri = x.uri
+        if f1_uri is not None:
+            c4 = _C242[s1]
+            w.bits((c4[0]), c4[1])
+            w.string(f1_uri)
+            s1 = 2
+        f1_transforms = x.transforms
+        if f1_transforms is not None:
+            c5 = _C243[s1]
+            w.bits((c5[0]), c5[1])
+            _e_TransformsType(w, f1_transforms)
+            s1 = 3
+        c6 = _C244[s1]
+        w.bits((c6[0]), c6[1])
         n += 1
         s = 2
     for x in o.x509_data:
-        c = _C238[s]
-        w.bits(c[0], c[1])
+        c7 = _C245[s]
+        w.bits((c7[0]), c7[1])
         _e_X509DataType(w, x)
         n += 1
         s = 2
     for x in o.pgp_data:
-        c = _C239[s]
-        w.bits(c[0], c[1])
+        c8 = _C246[s]
+        w.bits((c8[0]), c8[1])
         _e_PGPDataType(w, x)
         n += 1
         s = 2
     for x in o.spki_data:
-        c = _C240[s]
-        w.bits(c[0], c[1])
+        c9 = _C247[s]
+        w.bits((c9[0]), c9[1])
         _e_SPKIDataType(w, x)
         n += 1
         s = 2
     for x in o.mgmt_data:
-        c = _C241[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c10 = _C248[s]
+        w.bits(((c10[0]) << 1), c10[1] + 1)
         w.string(x)
         w.bits(0, 1)
         n += 1
@@ -5441,32 +7508,33 @@ def _d_KeyValueType(r: Reader) -> KeyValueType:
     rv = r.v; rn = r.n
     v_dsa_key_value = None
     v_rsa_key_value = None
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    e = b & 0x7
-    if e >= 3:
-        r.bad_code(p + 0, e, 3)
-    it, al = _P242[e]
+    it, al = _P249[r.code(3, 3)]
     if al == 0:
         v_dsa_key_value = _d_DSAKeyValueType(r)
     elif al == 1:
-        v_rsa_key_value = _d_RSAKeyValueType(r)
+        v1_modulus = None
+        v1_exponent = None
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
+        it = 0; al = 0
+        v1_modulus = r.binary()
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x7: r.badz(p, 3, b & 0x7)
+        it = 1; al = 0
+        v1_exponent = r.binary()
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
+        it = -1; al = 0
+        v_rsa_key_value = RSAKeyValueType(modulus=v1_modulus, exponent=v1_exponent)
     elif al == 2:
         r.fail("wildcard (undeclared) element content is not supported")
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 1:
-        r.bad_code(p + 0, e, 1)
-    it, al = _P243[e]
+    it, al = _P250[r.code(2, 1)]
     return KeyValueType(dsa_key_value=v_dsa_key_value, rsa_key_value=v_rsa_key_value)
 
 def _e_KeyValueType(w: Writer, o: KeyValueType) -> None:
@@ -5478,8 +7546,15 @@ def _e_KeyValueType(w: Writer, o: KeyValueType) -> None:
         _e_DSAKeyValueType(w, f_dsa_key_value)
         s = 1
     elif f_rsa_key_value is not None:
-        w.bits(1, 3)
-        _e_RSAKeyValueType(w, f_rsa_key_value)
+        f1_modulus = f_rsa_key_value.modulus
+        if f1_modulus is None: raise ExiEncodeError("RSAKeyValueType: missing required modulus")
+        w.bits(4, 5)
+        w.binary(f1_modulus)
+        f1_exponent = f_rsa_key_value.exponent
+        if f1_exponent is None: raise ExiEncodeError("RSAKeyValueType: missing required exponent")
+        w.bits(0, 3)
+        w.binary(f1_exponent)
+        w.bits(0, 2)
         s = 1
     else:
         raise ExiEncodeError("KeyValueType: missing required dsa_key_value/rsa_key_value")
@@ -5488,40 +7563,37 @@ def _e_KeyValueType(w: Writer, o: KeyValueType) -> None:
 def _d_ListOfRootCertificateIDsType(r: Reader) -> ListOfRootCertificateIDsType:
     rv = r.v; rn = r.n
     v_root_certificate_id = []
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected next item')
     it = 0; al = 0
     n = 0
     while it == 0:
-        t = _d_X509IssuerSerialType(r)
+        v1_x509_issuer_name = None
+        v1_x509_serial_number = None
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
+        it = 0; al = 0
+        v1_x509_issuer_name = r.string()
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xe: r.badz(p, 4, b & 0xe)
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v1_x509_serial_number = -r.uint() - 1 if sg else r.uint()
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
+        it = -1; al = 0
+        t = X509IssuerSerialType(x509_issuer_name=v1_x509_issuer_name, x509_serial_number=v1_x509_serial_number)
         v_root_certificate_id.append(t)
         n += 1
         if n < 20:
-            p = r.p
-            q = p + 2
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x3
-            r.p = q
-            e = b & 0x3
-            if e >= 2:
-                r.bad_code(p + 0, e, 2)
-            it, al = _P244[e]
+            it, al = _P251[r.code(2, 2)]
         else:
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected end of element')
             it = -1; al = 0
     return ListOfRootCertificateIDsType(root_certificate_id=v_root_certificate_id)
 
@@ -5529,56 +7601,37 @@ def _e_ListOfRootCertificateIDsType(w: Writer, o: ListOfRootCertificateIDsType) 
     s = 0
     n = 0
     for x in o.root_certificate_id:
-        c = _C245[s]
-        w.bits(c[0], c[1])
-        _e_X509IssuerSerialType(w, x)
+        c1 = _C252[s]
+        f1_x509_issuer_name = x.x509_issuer_name
+        if f1_x509_issuer_name is None: raise ExiEncodeError("X509IssuerSerialType: missing required x509_issuer_name")
+        w.bits(((c1[0]) << 2), c1[1] + 2)
+        w.string(f1_x509_issuer_name)
+        f1_x509_serial_number = x.x509_serial_number
+        if f1_x509_serial_number is None: raise ExiEncodeError("X509IssuerSerialType: missing required x509_serial_number")
+        w.bits((1 if f1_x509_serial_number < 0 else 0), 4)
+        w.uint(-f1_x509_serial_number - 1 if f1_x509_serial_number < 0 else f1_x509_serial_number)
+        w.bits(0, 2)
         n += 1
         s = 1 if n < 20 else 2
     if n < 1 or n > 20:
         raise ExiEncodeError(f"ListOfRootCertificateIDsType: {n} items of root_certificate_id (allowed 1..20)")
-    c = _C246[s]
-    w.bits(c[0], c[1])
+    c2 = _C253[s]
+    w.bits((c2[0]), c2[1])
 
 def _d_ManifestType(r: Reader) -> ManifestType:
-    rv = r.v; rn = r.n
     v_id = None
     v_reference = []
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
-    it, al = _P72[e]
+    it, al = _P76[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected next item')
         it = 1; al = 0
     n = 0
     while it == 1:
         t = _d_ReferenceType(r)
         v_reference.append(t)
         n += 1
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P182[e]
+        it, al = _P186[r.code(2, 2)]
     return ManifestType(id=v_id, reference=v_reference)
 
 def _e_ManifestType(w: Writer, o: ManifestType) -> None:
@@ -5590,8 +7643,8 @@ def _e_ManifestType(w: Writer, o: ManifestType) -> None:
         s = 1
     n = 0
     for x in o.reference:
-        c = _C247[s]
-        w.bits(c[0], c[1])
+        c1 = _C254[s]
+        w.bits((c1[0]), c1[1])
         _e_ReferenceType(w, x)
         n += 1
         s = 2
@@ -5604,72 +7657,49 @@ def _d_MessageHeaderType(r: Reader) -> MessageHeaderType:
     v_session_id = None
     v_time_stamp = None
     v_signature = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_session_id = r.binary()
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x7:
-        r.badz(p, 3, b & 0x7)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v_time_stamp = r.uintb(18446744073709551615)
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x4:
-        r.badz(p, 3, b & 0x4)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 1, e, 2)
-    it, al = _P248[e]
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P24[e]
     if it == 2:
         v_signature = _d_SignatureType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected end of element')
         it = -1; al = 0
     return MessageHeaderType(session_id=v_session_id, time_stamp=v_time_stamp, signature=v_signature)
 
 def _e_MessageHeaderType(w: Writer, o: MessageHeaderType) -> None:
     f_session_id = o.session_id
-    if f_session_id is None:
-        raise ExiEncodeError("MessageHeaderType: missing required session_id")
+    if f_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
     w.bits(0, 2)
     w.binary(f_session_id)
-    w.bits(0, 1)
     f_time_stamp = o.time_stamp
-    if f_time_stamp is None:
-        raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
-    w.bits(0, 2)
+    if f_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
+    w.bits(0, 3)
     w.uint(f_time_stamp)
-    w.bits(0, 1)
     s = 2
+    w.bits(0, 1)
     f_signature = o.signature
     if f_signature is not None:
         w.bits(0, 2)
         _e_SignatureType(w, f_signature)
         s = 3
-    c = _C249[s]
-    w.bits(c[0], c[1])
+    c1 = _C27[s]
+    w.bits((c1[0]), c1[1])
 
 def _d_MeterInfoType(r: Reader) -> MeterInfoType:
     rv = r.v; rn = r.n
@@ -5681,186 +7711,102 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
     v_meter_signature = None
     v_meter_status = None
     v_meter_timestamp = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_meter_id = r.string()
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x7:
-        r.badz(p, 3, b & 0x7)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v_charged_energy_reading_wh = r.uintb(18446744073709551615)
-    p = r.p
-    q = p + 4
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xf
-    r.p = q
-    if b & 0x8:
-        r.badz(p, 4, b & 0x8)
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0x8: r.badz(p, 4, b & 0x8)
     e = b & 0x7
-    if e >= 7:
-        r.bad_code(p + 1, e, 7)
-    it, al = _P250[e]
+    if e >= 7: r.bad_code(p + 1, e, 7)
+    it, al = _P255[e]
     if it == 2:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected characters')
         v_bpt_discharged_energy_reading_wh = r.uintb(18446744073709551615)
-        p = r.p
-        q = p + 4
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0xf
-        r.p = q
-        if b & 0x8:
-            r.badz(p, 4, b & 0x8)
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
-        if e >= 6:
-            r.bad_code(p + 1, e, 6)
-        it, al = _P251[e]
+        if e >= 6: r.bad_code(p + 1, e, 6)
+        it, al = _P256[e]
     if it == 3:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected characters')
         v_capacitive_energy_reading_va_rh = r.uintb(18446744073709551615)
-        p = r.p
-        q = p + 4
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0xf
-        r.p = q
-        if b & 0x8:
-            r.badz(p, 4, b & 0x8)
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
-        if e >= 5:
-            r.bad_code(p + 1, e, 5)
-        it, al = _P252[e]
+        if e >= 5: r.bad_code(p + 1, e, 5)
+        it, al = _P257[e]
     if it == 4:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected characters')
         v_bpt_inductive_energy_reading_va_rh = r.uintb(18446744073709551615)
-        p = r.p
-        q = p + 4
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0xf
-        r.p = q
-        if b & 0x8:
-            r.badz(p, 4, b & 0x8)
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
-        if e >= 4:
-            r.bad_code(p + 1, e, 4)
-        it, al = _P253[e]
+        if e >= 4: r.bad_code(p + 1, e, 4)
+        it, al = _P258[e]
     if it == 5:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected characters')
         v_meter_signature = r.binary()
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
-        if b & 0x4:
-            r.badz(p, 3, b & 0x4)
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
-        if e >= 3:
-            r.bad_code(p + 1, e, 3)
-        it, al = _P254[e]
+        if e >= 3: r.bad_code(p + 1, e, 3)
+        it, al = _P259[e]
     if it == 6:
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        if b & 0x2:
-            r.badz(p, 2, b & 0x2)
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x2: r.badz(p, 2, b & 0x2)
         sg = (b & 0x1) == 1
         v_meter_status = -r.uintb(32767) - 1 if sg else r.uintb(32767)
         if not -32768 <= v_meter_status <= 32767:
             r.fail('integer out of range')
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
-        if b & 0x4:
-            r.badz(p, 3, b & 0x4)
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 1, e, 2)
-        it, al = _P255[e]
+        if e >= 2: r.bad_code(p + 1, e, 2)
+        it, al = _P260[e]
     if it == 7:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected characters')
         v_meter_timestamp = r.uintb(18446744073709551615)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        if b & 0x3:
-            r.badz(p, 2, b & 0x3)
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
         it = -1; al = 0
     return MeterInfoType(meter_id=v_meter_id, charged_energy_reading_wh=v_charged_energy_reading_wh, bpt_discharged_energy_reading_wh=v_bpt_discharged_energy_reading_wh, capacitive_energy_reading_va_rh=v_capacitive_energy_reading_va_rh, bpt_inductive_energy_reading_va_rh=v_bpt_inductive_energy_reading_va_rh, meter_signature=v_meter_signature, meter_status=v_meter_status, meter_timestamp=v_meter_timestamp)
 
 def _e_MeterInfoType(w: Writer, o: MeterInfoType) -> None:
     f_meter_id = o.meter_id
-    if f_meter_id is None:
-        raise ExiEncodeError("MeterInfoType: missing required meter_id")
+    if f_meter_id is None: raise ExiEncodeError("MeterInfoType: missing required meter_id")
     w.bits(0, 2)
     w.string(f_meter_id)
-    w.bits(0, 1)
     f_charged_energy_reading_wh = o.charged_energy_reading_wh
-    if f_charged_energy_reading_wh is None:
-        raise ExiEncodeError("MeterInfoType: missing required charged_energy_reading_wh")
-    w.bits(0, 2)
+    if f_charged_energy_reading_wh is None: raise ExiEncodeError("MeterInfoType: missing required charged_energy_reading_wh")
+    w.bits(0, 3)
     w.uint(f_charged_energy_reading_wh)
-    w.bits(0, 1)
     s = 2
+    w.bits(0, 1)
     f_bpt_discharged_energy_reading_wh = o.bpt_discharged_energy_reading_wh
     if f_bpt_discharged_energy_reading_wh is not None:
         w.bits(0, 4)
@@ -5869,114 +7815,63 @@ def _e_MeterInfoType(w: Writer, o: MeterInfoType) -> None:
         s = 3
     f_capacitive_energy_reading_va_rh = o.capacitive_energy_reading_va_rh
     if f_capacitive_energy_reading_va_rh is not None:
-        c = _C256[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c1 = _C261[s]
+        w.bits(((c1[0]) << 1), c1[1] + 1)
         w.uint(f_capacitive_energy_reading_va_rh)
         w.bits(0, 1)
         s = 4
     f_bpt_inductive_energy_reading_va_rh = o.bpt_inductive_energy_reading_va_rh
     if f_bpt_inductive_energy_reading_va_rh is not None:
-        c = _C257[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c2 = _C262[s]
+        w.bits(((c2[0]) << 1), c2[1] + 1)
         w.uint(f_bpt_inductive_energy_reading_va_rh)
         w.bits(0, 1)
         s = 5
     f_meter_signature = o.meter_signature
     if f_meter_signature is not None:
-        c = _C258[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c3 = _C263[s]
+        w.bits(((c3[0]) << 1), c3[1] + 1)
         w.binary(f_meter_signature)
         w.bits(0, 1)
         s = 6
     f_meter_status = o.meter_status
     if f_meter_status is not None:
-        c = _C259[s]
-        w.bits(c[0], c[1])
+        c4 = _C264[s]
         if not -32768 <= f_meter_status <= 32767:
             raise ExiEncodeError(f"value {f_meter_status!r} outside [-32768, 32767]")
-        w.bits((1 if f_meter_status < 0 else 0), 2)
+        w.bits(((c4[0]) << 2) | (1 if f_meter_status < 0 else 0), c4[1] + 2)
         w.uint(-f_meter_status - 1 if f_meter_status < 0 else f_meter_status)
         w.bits(0, 1)
         s = 7
     f_meter_timestamp = o.meter_timestamp
     if f_meter_timestamp is not None:
-        c = _C260[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c5 = _C265[s]
+        w.bits(((c5[0]) << 1), c5[1] + 1)
         w.uint(f_meter_timestamp)
         w.bits(0, 1)
         s = 8
-    c = _C261[s]
-    w.bits(c[0], c[1])
+    c6 = _C266[s]
+    w.bits((c6[0]), c6[1])
 
 def _d_ObjectType(r: Reader) -> ObjectType:
-    rv = r.v; rn = r.n
     v_encoding = None
     v_id = None
     v_mime_type = None
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    e = b & 0x7
-    if e >= 5:
-        r.bad_code(p + 0, e, 5)
-    it, al = _P222[e]
+    it, al = _P226[r.code(3, 5)]
     if it == 0:
         v_encoding = r.string()
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
-        e = b & 0x7
-        if e >= 4:
-            r.bad_code(p + 0, e, 4)
-        it, al = _P223[e]
+        it, al = _P227[r.code(3, 4)]
     if it == 1:
         v_id = r.string()
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
-        e = b & 0x7
-        if e >= 3:
-            r.bad_code(p + 0, e, 3)
-        it, al = _P224[e]
+        it, al = _P228[r.code(3, 3)]
     if it == 2:
         v_mime_type = r.string()
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P225[e]
+        it, al = _P229[r.code(2, 2)]
     n = 0
     while it == 3:
         r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P225[e]
+        it, al = _P229[r.code(2, 2)]
     return ObjectType(encoding=v_encoding, id=v_id, mime_type=v_mime_type)
 
 def _e_ObjectType(w: Writer, o: ObjectType) -> None:
@@ -5988,18 +7883,18 @@ def _e_ObjectType(w: Writer, o: ObjectType) -> None:
         s = 1
     f_id = o.id
     if f_id is not None:
-        c = _C226[s]
-        w.bits(c[0], c[1])
+        c1 = _C230[s]
+        w.bits((c1[0]), c1[1])
         w.string(f_id)
         s = 2
     f_mime_type = o.mime_type
     if f_mime_type is not None:
-        c = _C262[s]
-        w.bits(c[0], c[1])
+        c2 = _C267[s]
+        w.bits((c2[0]), c2[1])
         w.string(f_mime_type)
         s = 3
-    c = _C263[s]
-    w.bits(c[0], c[1])
+    c3 = _C268[s]
+    w.bits((c3[0]), c3[1])
 
 def _d_PGPDataType(r: Reader) -> PGPDataType:
     r.fail("content of PGPDataType is not supported by this codec")
@@ -6011,48 +7906,33 @@ def _d_RSAKeyValueType(r: Reader) -> RSAKeyValueType:
     rv = r.v; rn = r.n
     v_modulus = None
     v_exponent = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_modulus = r.binary()
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x7:
-        r.badz(p, 3, b & 0x7)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v_exponent = r.binary()
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = -1; al = 0
     return RSAKeyValueType(modulus=v_modulus, exponent=v_exponent)
 
 def _e_RSAKeyValueType(w: Writer, o: RSAKeyValueType) -> None:
     f_modulus = o.modulus
-    if f_modulus is None:
-        raise ExiEncodeError("RSAKeyValueType: missing required modulus")
+    if f_modulus is None: raise ExiEncodeError("RSAKeyValueType: missing required modulus")
     w.bits(0, 2)
     w.binary(f_modulus)
-    w.bits(0, 1)
     f_exponent = o.exponent
-    if f_exponent is None:
-        raise ExiEncodeError("RSAKeyValueType: missing required exponent")
-    w.bits(0, 2)
+    if f_exponent is None: raise ExiEncodeError("RSAKeyValueType: missing required exponent")
+    w.bits(0, 3)
     w.binary(f_exponent)
     w.bits(0, 2)
 
@@ -6060,44 +7940,33 @@ def _d_RationalNumberType(r: Reader) -> RationalNumberType:
     rv = r.v; rn = r.n
     v_exponent = None
     v_value = None
-    p = r.p
-    q = p + 14
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3fff
-    r.p = q
-    if b & 0x300e:
-        r.badz(p, 14, b & 0x300e)
+    p = r.p; q = p + 14
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3fff; r.p = q
+    if b & 0x300e: r.badz(p, 14, b & 0x300e)
     v_exponent = ((b >> 4) & 0xff) - 128
     sg = (b & 0x1) == 1
     it = 1; al = 0
     v_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
     if not -32768 <= v_value <= 32767:
         r.fail('integer out of range')
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = -1; al = 0
     return RationalNumberType(exponent=v_exponent, value=v_value)
 
 def _e_RationalNumberType(w: Writer, o: RationalNumberType) -> None:
     f_exponent = o.exponent
-    if f_exponent is None:
-        raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if f_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
     if not -128 <= f_exponent <= 127:
         raise ExiEncodeError(f"value {f_exponent!r} outside [-128, 127]")
-    w.bits((f_exponent + 128) << 1, 11)
     f_value = o.value
-    if f_value is None:
-        raise ExiEncodeError("RationalNumberType: missing required value")
+    if f_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
     if not -32768 <= f_value <= 32767:
         raise ExiEncodeError(f"value {f_value!r} outside [-32768, 32767]")
-    w.bits((1 if f_value < 0 else 0), 3)
+    w.bits(((f_exponent + 128) << 4) | (1 if f_value < 0 else 0), 14)
     w.uint(-f_value - 1 if f_value < 0 else f_value)
     w.bits(0, 2)
 
@@ -6109,146 +7978,191 @@ def _d_ReceiptType(r: Reader) -> ReceiptType:
     v_additional_services_costs = None
     v_overstay_costs = None
     v_tax_costs = []
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_time_anchor = r.uintb(18446744073709551615)
-    p = r.p
-    q = p + 4
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xf
-    r.p = q
-    if b & 0x8:
-        r.badz(p, 4, b & 0x8)
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0x8: r.badz(p, 4, b & 0x8)
     e = b & 0x7
-    if e >= 6:
-        r.bad_code(p + 1, e, 6)
-    it, al = _P264[e]
+    if e >= 6: r.bad_code(p + 1, e, 6)
+    it, al = _P269[e]
     if it == 1:
-        v_energy_costs = _d_DetailedCostType(r)
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
+        v1_amount = None
+        v1_cost_per_unit = None
+        r.zero(1, 'expected next item')
+        it = 0; al = 0
+        v1_amount = _d_RationalNumberType(r)
+        r.zero(1, 'expected next item')
+        it = 1; al = 0
+        v1_cost_per_unit = _d_RationalNumberType(r)
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
-        if e >= 5:
-            r.bad_code(p + 0, e, 5)
-        it, al = _P265[e]
+        if e >= 5: r.bad_code(p + 1, e, 5)
+        it, al = _P270[e]
+        v_energy_costs = DetailedCostType(amount=v1_amount, cost_per_unit=v1_cost_per_unit)
     if it == 2:
-        v_occupancy_costs = _d_DetailedCostType(r)
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
+        v2_amount = None
+        v2_cost_per_unit = None
+        r.zero(1, 'expected next item')
+        it = 0; al = 0
+        v2_amount = _d_RationalNumberType(r)
+        r.zero(1, 'expected next item')
+        it = 1; al = 0
+        v2_cost_per_unit = _d_RationalNumberType(r)
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
-        if e >= 4:
-            r.bad_code(p + 0, e, 4)
-        it, al = _P266[e]
+        if e >= 4: r.bad_code(p + 1, e, 4)
+        it, al = _P271[e]
+        v_occupancy_costs = DetailedCostType(amount=v2_amount, cost_per_unit=v2_cost_per_unit)
     if it == 3:
-        v_additional_services_costs = _d_DetailedCostType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
+        v3_amount = None
+        v3_cost_per_unit = None
+        r.zero(1, 'expected next item')
+        it = 0; al = 0
+        v3_amount = _d_RationalNumberType(r)
+        r.zero(1, 'expected next item')
+        it = 1; al = 0
+        v3_cost_per_unit = _d_RationalNumberType(r)
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
-        if e >= 3:
-            r.bad_code(p + 0, e, 3)
+        if e >= 3: r.bad_code(p + 1, e, 3)
         it, al = _P2[e]
+        v_additional_services_costs = DetailedCostType(amount=v3_amount, cost_per_unit=v3_cost_per_unit)
     if it == 4:
-        v_overstay_costs = _d_DetailedCostType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
+        v4_amount = None
+        v4_cost_per_unit = None
+        r.zero(1, 'expected next item')
+        it = 0; al = 0
+        v4_amount = _d_RationalNumberType(r)
+        r.zero(1, 'expected next item')
+        it = 1; al = 0
+        v4_cost_per_unit = _d_RationalNumberType(r)
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
+        if e >= 2: r.bad_code(p + 1, e, 2)
         it, al = _P3[e]
+        v_overstay_costs = DetailedCostType(amount=v4_amount, cost_per_unit=v4_cost_per_unit)
     n = 0
     while it == 5:
-        t = _d_DetailedTaxType(r)
+        v5_tax_rule_id = None
+        v5_amount = None
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
+        it = 0; al = 0
+        v5_tax_rule_id = r.uintb(4294967295)
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
+        it = 1; al = 0
+        v5_amount = _d_RationalNumberType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+        t = DetailedTaxType(tax_rule_id=v5_tax_rule_id, amount=v5_amount)
         v_tax_costs.append(t)
         n += 1
         if n < 10:
-            p = r.p
-            q = p + 2
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x3
-            r.p = q
-            e = b & 0x3
-            if e >= 2:
-                r.bad_code(p + 0, e, 2)
-            it, al = _P3[e]
+            it, al = _P3[r.code(2, 2)]
         else:
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected end of element')
             it = -1; al = 0
     return ReceiptType(time_anchor=v_time_anchor, energy_costs=v_energy_costs, occupancy_costs=v_occupancy_costs, additional_services_costs=v_additional_services_costs, overstay_costs=v_overstay_costs, tax_costs=v_tax_costs)
 
 def _e_ReceiptType(w: Writer, o: ReceiptType) -> None:
     f_time_anchor = o.time_anchor
-    if f_time_anchor is None:
-        raise ExiEncodeError("ReceiptType: missing required time_anchor")
+    if f_time_anchor is None: raise ExiEncodeError("ReceiptType: missing required time_anchor")
     w.bits(0, 2)
     w.uint(f_time_anchor)
-    w.bits(0, 1)
     s = 1
+    w.bits(0, 1)
     f_energy_costs = o.energy_costs
     if f_energy_costs is not None:
-        w.bits(0, 3)
-        _e_DetailedCostType(w, f_energy_costs)
+        f1_amount = f_energy_costs.amount
+        if f1_amount is None: raise ExiEncodeError("DetailedCostType: missing required amount")
+        w.bits(0, 4)
+        _e_RationalNumberType(w, f1_amount)
+        f1_cost_per_unit = f_energy_costs.cost_per_unit
+        if f1_cost_per_unit is None: raise ExiEncodeError("DetailedCostType: missing required cost_per_unit")
+        w.bits(0, 1)
+        _e_RationalNumberType(w, f1_cost_per_unit)
+        w.bits(0, 1)
         s = 2
     f_occupancy_costs = o.occupancy_costs
     if f_occupancy_costs is not None:
-        c = _C267[s]
-        w.bits(c[0], c[1])
-        _e_DetailedCostType(w, f_occupancy_costs)
+        c1 = _C272[s]
+        f2_amount = f_occupancy_costs.amount
+        if f2_amount is None: raise ExiEncodeError("DetailedCostType: missing required amount")
+        w.bits(((c1[0]) << 1), c1[1] + 1)
+        _e_RationalNumberType(w, f2_amount)
+        f2_cost_per_unit = f_occupancy_costs.cost_per_unit
+        if f2_cost_per_unit is None: raise ExiEncodeError("DetailedCostType: missing required cost_per_unit")
+        w.bits(0, 1)
+        _e_RationalNumberType(w, f2_cost_per_unit)
+        w.bits(0, 1)
         s = 3
     f_additional_services_costs = o.additional_services_costs
     if f_additional_services_costs is not None:
-        c = _C268[s]
-        w.bits(c[0], c[1])
-        _e_DetailedCostType(w, f_additional_services_costs)
+        c2 = _C273[s]
+        f3_amount = f_additional_services_costs.amount
+        if f3_amount is None: raise ExiEncodeError("DetailedCostType: missing required amount")
+        w.bits(((c2[0]) << 1), c2[1] + 1)
+        _e_RationalNumberType(w, f3_amount)
+        f3_cost_per_unit = f_additional_services_costs.cost_per_unit
+        if f3_cost_per_unit is None: raise ExiEncodeError("DetailedCostType: missing required cost_per_unit")
+        w.bits(0, 1)
+        _e_RationalNumberType(w, f3_cost_per_unit)
+        w.bits(0, 1)
         s = 4
     f_overstay_costs = o.overstay_costs
     if f_overstay_costs is not None:
-        c = _C269[s]
-        w.bits(c[0], c[1])
-        _e_DetailedCostType(w, f_overstay_costs)
+        c3 = _C274[s]
+        f4_amount = f_overstay_costs.amount
+        if f4_amount is None: raise ExiEncodeError("DetailedCostType: missing required amount")
+        w.bits(((c3[0]) << 1), c3[1] + 1)
+        _e_RationalNumberType(w, f4_amount)
+        f4_cost_per_unit = f_overstay_costs.cost_per_unit
+        if f4_cost_per_unit is None: raise ExiEncodeError("DetailedCostType: missing required cost_per_unit")
+        w.bits(0, 1)
+        _e_RationalNumberType(w, f4_cost_per_unit)
+        w.bits(0, 1)
         s = 5
     n = 0
     for x in o.tax_costs:
-        c = _C270[s]
-        w.bits(c[0], c[1])
-        _e_DetailedTaxType(w, x)
+        c4 = _C275[s]
+        f5_tax_rule_id = x.tax_rule_id
+        if f5_tax_rule_id is None: raise ExiEncodeError("DetailedTaxType: missing required tax_rule_id")
+        w.bits(((c4[0]) << 2), c4[1] + 2)
+        w.uint(f5_tax_rule_id)
+        f5_amount = x.amount
+        if f5_amount is None: raise ExiEncodeError("DetailedTaxType: missing required amount")
+        w.bits(0, 2)
+        _e_RationalNumberType(w, f5_amount)
+        w.bits(0, 1)
         n += 1
         s = 6 if n < 10 else 7
     if n > 10:
         raise ExiEncodeError(f"ReceiptType: {n} items of tax_costs (allowed 0..10)")
-    c = _C271[s]
-    w.bits(c[0], c[1])
+    c5 = _C276[s]
+    w.bits((c5[0]), c5[1])
 
 def _d_ReferenceType(r: Reader) -> ReferenceType:
     rv = r.v; rn = r.n
@@ -6258,82 +8172,31 @@ def _d_ReferenceType(r: Reader) -> ReferenceType:
     v_transforms = None
     v_digest_method = None
     v_digest_value = None
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    e = b & 0x7
-    if e >= 5:
-        r.bad_code(p + 0, e, 5)
-    it, al = _P102[e]
+    it, al = _P106[r.code(3, 5)]
     if it == 0:
         v_id = r.string()
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
-        e = b & 0x7
-        if e >= 4:
-            r.bad_code(p + 0, e, 4)
-        it, al = _P103[e]
+        it, al = _P107[r.code(3, 4)]
     if it == 1:
         v_type = r.string()
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 3:
-            r.bad_code(p + 0, e, 3)
-        it, al = _P104[e]
+        it, al = _P108[r.code(2, 3)]
     if it == 2:
         v_uri = r.string()
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P105[e]
+        it, al = _P109[r.code(2, 2)]
     if it == 3:
         v_transforms = _d_TransformsType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected next item')
         it = 4; al = 0
     v_digest_method = _d_DigestMethodType(r)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 5; al = 0
     v_digest_value = r.binary()
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = -1; al = 0
     return ReferenceType(id=v_id, type=v_type, uri=v_uri, transforms=v_transforms, digest_method=v_digest_method, digest_value=v_digest_value)
 
@@ -6346,85 +8209,48 @@ def _e_ReferenceType(w: Writer, o: ReferenceType) -> None:
         s = 1
     f_type = o.type
     if f_type is not None:
-        c = _C272[s]
-        w.bits(c[0], c[1])
+        c1 = _C277[s]
+        w.bits((c1[0]), c1[1])
         w.string(f_type)
         s = 2
     f_uri = o.uri
     if f_uri is not None:
-        c = _C273[s]
-        w.bits(c[0], c[1])
+        c2 = _C278[s]
+        w.bits((c2[0]), c2[1])
         w.string(f_uri)
         s = 3
     f_transforms = o.transforms
     if f_transforms is not None:
-        c = _C274[s]
-        w.bits(c[0], c[1])
+        c3 = _C279[s]
+        w.bits((c3[0]), c3[1])
         _e_TransformsType(w, f_transforms)
         s = 4
     f_digest_method = o.digest_method
-    if f_digest_method is None:
-        raise ExiEncodeError("ReferenceType: missing required digest_method")
-    c = _C275[s]
-    w.bits(c[0], c[1])
+    if f_digest_method is None: raise ExiEncodeError("ReferenceType: missing required digest_method")
+    c4 = _C280[s]
+    w.bits((c4[0]), c4[1])
     _e_DigestMethodType(w, f_digest_method)
     s = 5
     f_digest_value = o.digest_value
-    if f_digest_value is None:
-        raise ExiEncodeError("ReferenceType: missing required digest_value")
+    if f_digest_value is None: raise ExiEncodeError("ReferenceType: missing required digest_value")
     w.bits(0, 2)
     w.binary(f_digest_value)
     w.bits(0, 2)
 
 def _d_RetrievalMethodType(r: Reader) -> RetrievalMethodType:
-    rv = r.v; rn = r.n
     v_type = None
     v_uri = None
     v_transforms = None
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    e = b & 0x7
-    if e >= 4:
-        r.bad_code(p + 0, e, 4)
-    it, al = _P276[e]
+    it, al = _P236[r.code(3, 4)]
     if it == 0:
         v_type = r.string()
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 3:
-            r.bad_code(p + 0, e, 3)
-        it, al = _P277[e]
+        it, al = _P237[r.code(2, 3)]
     if it == 1:
         v_uri = r.string()
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P248[e]
+        it, al = _P24[r.code(2, 2)]
     if it == 2:
         v_transforms = _d_TransformsType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected end of element')
         it = -1; al = 0
     return RetrievalMethodType(type=v_type, uri=v_uri, transforms=v_transforms)
 
@@ -6437,18 +8263,18 @@ def _e_RetrievalMethodType(w: Writer, o: RetrievalMethodType) -> None:
         s = 1
     f_uri = o.uri
     if f_uri is not None:
-        c = _C278[s]
-        w.bits(c[0], c[1])
+        c1 = _C242[s]
+        w.bits((c1[0]), c1[1])
         w.string(f_uri)
         s = 2
     f_transforms = o.transforms
     if f_transforms is not None:
-        c = _C279[s]
-        w.bits(c[0], c[1])
+        c2 = _C243[s]
+        w.bits((c2[0]), c2[1])
         _e_TransformsType(w, f_transforms)
         s = 3
-    c = _C280[s]
-    w.bits(c[0], c[1])
+    c3 = _C244[s]
+    w.bits((c3[0]), c3[1])
 
 def _d_SPKIDataType(r: Reader) -> SPKIDataType:
     r.fail("content of SPKIDataType is not supported by this codec")
@@ -6473,192 +8299,316 @@ def _d_Scheduled_AC_CLReqControlModeType(r: Reader) -> Scheduled_AC_CLReqControl
     v_ev_present_reactive_power = None
     v_ev_present_reactive_power_l2 = None
     v_ev_present_reactive_power_l3 = None
-    p = r.p
-    q = p + 4
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xf
-    r.p = q
-    e = b & 0xf
-    if e >= 10:
-        r.bad_code(p + 0, e, 10)
-    it, al = _P126[e]
+    it, al = _P130[r.code(4, 10)]
     if it == 0:
-        v_ev_target_energy_request = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 4
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0xf
-        r.p = q
+        v1_exponent = None
+        v1_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v1_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v1_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v1_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 6
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3f; r.p = q
+        if b & 0x30: r.badz(p, 6, b & 0x30)
         e = b & 0xf
-        if e >= 9:
-            r.bad_code(p + 0, e, 9)
-        it, al = _P127[e]
-    if it == 1:
-        v_ev_maximum_energy_request = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 4
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0xf
-        r.p = q
-        e = b & 0xf
-        if e >= 8:
-            r.bad_code(p + 0, e, 8)
-        it, al = _P128[e]
-    if it == 2:
-        v_ev_minimum_energy_request = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
-        e = b & 0x7
-        if e >= 7:
-            r.bad_code(p + 0, e, 7)
-        it, al = _P129[e]
-    if it == 3:
-        v_ev_maximum_charge_power = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
-        e = b & 0x7
-        if e >= 6:
-            r.bad_code(p + 0, e, 6)
-        it, al = _P130[e]
-    if it == 4:
-        v_ev_maximum_charge_power_l2 = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
-        e = b & 0x7
-        if e >= 5:
-            r.bad_code(p + 0, e, 5)
+        if e >= 9: r.bad_code(p + 2, e, 9)
         it, al = _P131[e]
-    if it == 5:
-        v_ev_maximum_charge_power_l3 = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
-        e = b & 0x7
-        if e >= 4:
-            r.bad_code(p + 0, e, 4)
+        v_ev_target_energy_request = RationalNumberType(exponent=v1_exponent, value=v1_value)
+    if it == 1:
+        v2_exponent = None
+        v2_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v2_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v2_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v2_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 6
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3f; r.p = q
+        if b & 0x30: r.badz(p, 6, b & 0x30)
+        e = b & 0xf
+        if e >= 8: r.bad_code(p + 2, e, 8)
         it, al = _P132[e]
+        v_ev_maximum_energy_request = RationalNumberType(exponent=v2_exponent, value=v2_value)
+    if it == 2:
+        v3_exponent = None
+        v3_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v3_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v3_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v3_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 5
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x1f; r.p = q
+        if b & 0x18: r.badz(p, 5, b & 0x18)
+        e = b & 0x7
+        if e >= 7: r.bad_code(p + 2, e, 7)
+        it, al = _P133[e]
+        v_ev_minimum_energy_request = RationalNumberType(exponent=v3_exponent, value=v3_value)
+    if it == 3:
+        v4_exponent = None
+        v4_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v4_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v4_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v4_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 5
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x1f; r.p = q
+        if b & 0x18: r.badz(p, 5, b & 0x18)
+        e = b & 0x7
+        if e >= 6: r.bad_code(p + 2, e, 6)
+        it, al = _P134[e]
+        v_ev_maximum_charge_power = RationalNumberType(exponent=v4_exponent, value=v4_value)
+    if it == 4:
+        v5_exponent = None
+        v5_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v5_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v5_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v5_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 5
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x1f; r.p = q
+        if b & 0x18: r.badz(p, 5, b & 0x18)
+        e = b & 0x7
+        if e >= 5: r.bad_code(p + 2, e, 5)
+        it, al = _P135[e]
+        v_ev_maximum_charge_power_l2 = RationalNumberType(exponent=v5_exponent, value=v5_value)
+    if it == 5:
+        v6_exponent = None
+        v6_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v6_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v6_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v6_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 5
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x1f; r.p = q
+        if b & 0x18: r.badz(p, 5, b & 0x18)
+        e = b & 0x7
+        if e >= 4: r.bad_code(p + 2, e, 4)
+        it, al = _P136[e]
+        v_ev_maximum_charge_power_l3 = RationalNumberType(exponent=v6_exponent, value=v6_value)
     if it == 6:
-        v_ev_minimum_charge_power = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
+        v7_exponent = None
+        v7_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v7_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v7_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v7_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
-        if e >= 3:
-            r.bad_code(p + 0, e, 3)
-        it, al = _P44[e]
+        if e >= 3: r.bad_code(p + 2, e, 3)
+        it, al = _P48[e]
+        v_ev_minimum_charge_power = RationalNumberType(exponent=v7_exponent, value=v7_value)
     if it == 7:
-        v_ev_minimum_charge_power_l2 = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
+        v8_exponent = None
+        v8_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v8_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v8_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v8_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P45[e]
+        if e >= 2: r.bad_code(p + 2, e, 2)
+        it, al = _P49[e]
+        v_ev_minimum_charge_power_l2 = RationalNumberType(exponent=v8_exponent, value=v8_value)
     if it == 8:
-        v_ev_minimum_charge_power_l3 = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        v9_exponent = None
+        v9_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v9_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v9_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v9_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x7: r.badz(p, 3, b & 0x7)
+        v_ev_minimum_charge_power_l3 = RationalNumberType(exponent=v9_exponent, value=v9_value)
         it = 9; al = 0
-    v_ev_present_active_power = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
+    v10_exponent = None
+    v10_value = None
+    p = r.p; q = p + 14
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3fff; r.p = q
+    if b & 0x300e: r.badz(p, 14, b & 0x300e)
+    v10_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    it = 1; al = 0
+    v10_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v10_value <= 32767:
+        r.fail('integer out of range')
+    p = r.p; q = p + 5
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1f; r.p = q
+    if b & 0x18: r.badz(p, 5, b & 0x18)
     e = b & 0x7
-    if e >= 6:
-        r.bad_code(p + 0, e, 6)
+    if e >= 6: r.bad_code(p + 2, e, 6)
     it, al = _P281[e]
+    v_ev_present_active_power = RationalNumberType(exponent=v10_exponent, value=v10_value)
     if it == 10:
-        v_ev_present_active_power_l2 = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
+        v11_exponent = None
+        v11_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v11_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v11_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v11_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 5
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x1f; r.p = q
+        if b & 0x18: r.badz(p, 5, b & 0x18)
         e = b & 0x7
-        if e >= 5:
-            r.bad_code(p + 0, e, 5)
+        if e >= 5: r.bad_code(p + 2, e, 5)
         it, al = _P282[e]
+        v_ev_present_active_power_l2 = RationalNumberType(exponent=v11_exponent, value=v11_value)
     if it == 11:
-        v_ev_present_active_power_l3 = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
+        v12_exponent = None
+        v12_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v12_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v12_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v12_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 5
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x1f; r.p = q
+        if b & 0x18: r.badz(p, 5, b & 0x18)
         e = b & 0x7
-        if e >= 4:
-            r.bad_code(p + 0, e, 4)
+        if e >= 4: r.bad_code(p + 2, e, 4)
         it, al = _P283[e]
+        v_ev_present_active_power_l3 = RationalNumberType(exponent=v12_exponent, value=v12_value)
     if it == 12:
-        v_ev_present_reactive_power = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
+        v13_exponent = None
+        v13_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v13_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v13_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v13_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
-        if e >= 3:
-            r.bad_code(p + 0, e, 3)
+        if e >= 3: r.bad_code(p + 2, e, 3)
         it, al = _P284[e]
+        v_ev_present_reactive_power = RationalNumberType(exponent=v13_exponent, value=v13_value)
     if it == 13:
-        v_ev_present_reactive_power_l2 = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
+        v14_exponent = None
+        v14_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v14_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v14_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v14_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
+        if e >= 2: r.bad_code(p + 2, e, 2)
         it, al = _P285[e]
+        v_ev_present_reactive_power_l2 = RationalNumberType(exponent=v14_exponent, value=v14_value)
     if it == 14:
-        v_ev_present_reactive_power_l3 = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        v15_exponent = None
+        v15_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v15_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v15_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v15_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x7: r.badz(p, 3, b & 0x7)
+        v_ev_present_reactive_power_l3 = RationalNumberType(exponent=v15_exponent, value=v15_value)
         it = -1; al = 0
     return Scheduled_AC_CLReqControlModeType(ev_target_energy_request=v_ev_target_energy_request, ev_maximum_energy_request=v_ev_maximum_energy_request, ev_minimum_energy_request=v_ev_minimum_energy_request, ev_maximum_charge_power=v_ev_maximum_charge_power, ev_maximum_charge_power_l2=v_ev_maximum_charge_power_l2, ev_maximum_charge_power_l3=v_ev_maximum_charge_power_l3, ev_minimum_charge_power=v_ev_minimum_charge_power, ev_minimum_charge_power_l2=v_ev_minimum_charge_power_l2, ev_minimum_charge_power_l3=v_ev_minimum_charge_power_l3, ev_present_active_power=v_ev_present_active_power, ev_present_active_power_l2=v_ev_present_active_power_l2, ev_present_active_power_l3=v_ev_present_active_power_l3, ev_present_reactive_power=v_ev_present_reactive_power, ev_present_reactive_power_l2=v_ev_present_reactive_power_l2, ev_present_reactive_power_l3=v_ev_present_reactive_power_l3)
 
@@ -6666,96 +8616,230 @@ def _e_Scheduled_AC_CLReqControlModeType(w: Writer, o: Scheduled_AC_CLReqControl
     s = 0
     f_ev_target_energy_request = o.ev_target_energy_request
     if f_ev_target_energy_request is not None:
-        w.bits(0, 4)
-        _e_RationalNumberType(w, f_ev_target_energy_request)
+        f1_exponent = f_ev_target_energy_request.exponent
+        if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f1_exponent <= 127:
+            raise ExiEncodeError(f"value {f1_exponent!r} outside [-128, 127]")
+        f1_value = f_ev_target_energy_request.value
+        if f1_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f1_value <= 32767:
+            raise ExiEncodeError(f"value {f1_value!r} outside [-32768, 32767]")
+        w.bits(((f1_exponent + 128) << 4) | (1 if f1_value < 0 else 0), 18)
+        w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
+        w.bits(0, 2)
         s = 1
     f_ev_maximum_energy_request = o.ev_maximum_energy_request
     if f_ev_maximum_energy_request is not None:
-        c = _C286[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_ev_maximum_energy_request)
+        c1 = _C286[s]
+        f2_exponent = f_ev_maximum_energy_request.exponent
+        if f2_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f2_exponent <= 127:
+            raise ExiEncodeError(f"value {f2_exponent!r} outside [-128, 127]")
+        f2_value = f_ev_maximum_energy_request.value
+        if f2_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f2_value <= 32767:
+            raise ExiEncodeError(f"value {f2_value!r} outside [-32768, 32767]")
+        w.bits(((c1[0]) << 14) | ((f2_exponent + 128) << 4) | (1 if f2_value < 0 else 0), c1[1] + 14)
+        w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
+        w.bits(0, 2)
         s = 2
     f_ev_minimum_energy_request = o.ev_minimum_energy_request
     if f_ev_minimum_energy_request is not None:
-        c = _C287[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_ev_minimum_energy_request)
+        c2 = _C287[s]
+        f3_exponent = f_ev_minimum_energy_request.exponent
+        if f3_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f3_exponent <= 127:
+            raise ExiEncodeError(f"value {f3_exponent!r} outside [-128, 127]")
+        f3_value = f_ev_minimum_energy_request.value
+        if f3_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f3_value <= 32767:
+            raise ExiEncodeError(f"value {f3_value!r} outside [-32768, 32767]")
+        w.bits(((c2[0]) << 14) | ((f3_exponent + 128) << 4) | (1 if f3_value < 0 else 0), c2[1] + 14)
+        w.uint(-f3_value - 1 if f3_value < 0 else f3_value)
+        w.bits(0, 2)
         s = 3
     f_ev_maximum_charge_power = o.ev_maximum_charge_power
     if f_ev_maximum_charge_power is not None:
-        c = _C288[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_ev_maximum_charge_power)
+        c3 = _C288[s]
+        f4_exponent = f_ev_maximum_charge_power.exponent
+        if f4_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f4_exponent <= 127:
+            raise ExiEncodeError(f"value {f4_exponent!r} outside [-128, 127]")
+        f4_value = f_ev_maximum_charge_power.value
+        if f4_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f4_value <= 32767:
+            raise ExiEncodeError(f"value {f4_value!r} outside [-32768, 32767]")
+        w.bits(((c3[0]) << 14) | ((f4_exponent + 128) << 4) | (1 if f4_value < 0 else 0), c3[1] + 14)
+        w.uint(-f4_value - 1 if f4_value < 0 else f4_value)
+        w.bits(0, 2)
         s = 4
     f_ev_maximum_charge_power_l2 = o.ev_maximum_charge_power_l2
     if f_ev_maximum_charge_power_l2 is not None:
-        c = _C289[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_ev_maximum_charge_power_l2)
+        c4 = _C289[s]
+        f5_exponent = f_ev_maximum_charge_power_l2.exponent
+        if f5_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f5_exponent <= 127:
+            raise ExiEncodeError(f"value {f5_exponent!r} outside [-128, 127]")
+        f5_value = f_ev_maximum_charge_power_l2.value
+        if f5_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f5_value <= 32767:
+            raise ExiEncodeError(f"value {f5_value!r} outside [-32768, 32767]")
+        w.bits(((c4[0]) << 14) | ((f5_exponent + 128) << 4) | (1 if f5_value < 0 else 0), c4[1] + 14)
+        w.uint(-f5_value - 1 if f5_value < 0 else f5_value)
+        w.bits(0, 2)
         s = 5
     f_ev_maximum_charge_power_l3 = o.ev_maximum_charge_power_l3
     if f_ev_maximum_charge_power_l3 is not None:
-        c = _C290[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_ev_maximum_charge_power_l3)
+        c5 = _C290[s]
+        f6_exponent = f_ev_maximum_charge_power_l3.exponent
+        if f6_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f6_exponent <= 127:
+            raise ExiEncodeError(f"value {f6_exponent!r} outside [-128, 127]")
+        f6_value = f_ev_maximum_charge_power_l3.value
+        if f6_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f6_value <= 32767:
+            raise ExiEncodeError(f"value {f6_value!r} outside [-32768, 32767]")
+        w.bits(((c5[0]) << 14) | ((f6_exponent + 128) << 4) | (1 if f6_value < 0 else 0), c5[1] + 14)
+        w.uint(-f6_value - 1 if f6_value < 0 else f6_value)
+        w.bits(0, 2)
         s = 6
     f_ev_minimum_charge_power = o.ev_minimum_charge_power
     if f_ev_minimum_charge_power is not None:
-        c = _C291[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_ev_minimum_charge_power)
+        c6 = _C291[s]
+        f7_exponent = f_ev_minimum_charge_power.exponent
+        if f7_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f7_exponent <= 127:
+            raise ExiEncodeError(f"value {f7_exponent!r} outside [-128, 127]")
+        f7_value = f_ev_minimum_charge_power.value
+        if f7_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f7_value <= 32767:
+            raise ExiEncodeError(f"value {f7_value!r} outside [-32768, 32767]")
+        w.bits(((c6[0]) << 14) | ((f7_exponent + 128) << 4) | (1 if f7_value < 0 else 0), c6[1] + 14)
+        w.uint(-f7_value - 1 if f7_value < 0 else f7_value)
+        w.bits(0, 2)
         s = 7
     f_ev_minimum_charge_power_l2 = o.ev_minimum_charge_power_l2
     if f_ev_minimum_charge_power_l2 is not None:
-        c = _C292[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_ev_minimum_charge_power_l2)
+        c7 = _C292[s]
+        f8_exponent = f_ev_minimum_charge_power_l2.exponent
+        if f8_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f8_exponent <= 127:
+            raise ExiEncodeError(f"value {f8_exponent!r} outside [-128, 127]")
+        f8_value = f_ev_minimum_charge_power_l2.value
+        if f8_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f8_value <= 32767:
+            raise ExiEncodeError(f"value {f8_value!r} outside [-32768, 32767]")
+        w.bits(((c7[0]) << 14) | ((f8_exponent + 128) << 4) | (1 if f8_value < 0 else 0), c7[1] + 14)
+        w.uint(-f8_value - 1 if f8_value < 0 else f8_value)
+        w.bits(0, 2)
         s = 8
     f_ev_minimum_charge_power_l3 = o.ev_minimum_charge_power_l3
     if f_ev_minimum_charge_power_l3 is not None:
-        c = _C293[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_ev_minimum_charge_power_l3)
+        c8 = _C293[s]
+        f9_exponent = f_ev_minimum_charge_power_l3.exponent
+        if f9_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f9_exponent <= 127:
+            raise ExiEncodeError(f"value {f9_exponent!r} outside [-128, 127]")
+        f9_value = f_ev_minimum_charge_power_l3.value
+        if f9_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f9_value <= 32767:
+            raise ExiEncodeError(f"value {f9_value!r} outside [-32768, 32767]")
+        w.bits(((c8[0]) << 14) | ((f9_exponent + 128) << 4) | (1 if f9_value < 0 else 0), c8[1] + 14)
+        w.uint(-f9_value - 1 if f9_value < 0 else f9_value)
+        w.bits(0, 2)
         s = 9
     f_ev_present_active_power = o.ev_present_active_power
-    if f_ev_present_active_power is None:
-        raise ExiEncodeError("Scheduled_AC_CLReqControlModeType: missing required ev_present_active_power")
-    c = _C294[s]
-    w.bits(c[0], c[1])
-    _e_RationalNumberType(w, f_ev_present_active_power)
+    if f_ev_present_active_power is None: raise ExiEncodeError("Scheduled_AC_CLReqControlModeType: missing required ev_present_active_power")
+    c9 = _C294[s]
+    f10_exponent = f_ev_present_active_power.exponent
+    if f10_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f10_exponent <= 127:
+        raise ExiEncodeError(f"value {f10_exponent!r} outside [-128, 127]")
+    f10_value = f_ev_present_active_power.value
+    if f10_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f10_value <= 32767:
+        raise ExiEncodeError(f"value {f10_value!r} outside [-32768, 32767]")
+    w.bits(((c9[0]) << 14) | ((f10_exponent + 128) << 4) | (1 if f10_value < 0 else 0), c9[1] + 14)
+    w.uint(-f10_value - 1 if f10_value < 0 else f10_value)
     s = 10
     s = 10
+    w.bits(0, 2)
     f_ev_present_active_power_l2 = o.ev_present_active_power_l2
     if f_ev_present_active_power_l2 is not None:
-        w.bits(0, 3)
-        _e_RationalNumberType(w, f_ev_present_active_power_l2)
+        f11_exponent = f_ev_present_active_power_l2.exponent
+        if f11_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f11_exponent <= 127:
+            raise ExiEncodeError(f"value {f11_exponent!r} outside [-128, 127]")
+        f11_value = f_ev_present_active_power_l2.value
+        if f11_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f11_value <= 32767:
+            raise ExiEncodeError(f"value {f11_value!r} outside [-32768, 32767]")
+        w.bits(((f11_exponent + 128) << 4) | (1 if f11_value < 0 else 0), 17)
+        w.uint(-f11_value - 1 if f11_value < 0 else f11_value)
+        w.bits(0, 2)
         s = 11
     f_ev_present_active_power_l3 = o.ev_present_active_power_l3
     if f_ev_present_active_power_l3 is not None:
-        c = _C295[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_ev_present_active_power_l3)
+        c10 = _C295[s]
+        f12_exponent = f_ev_present_active_power_l3.exponent
+        if f12_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f12_exponent <= 127:
+            raise ExiEncodeError(f"value {f12_exponent!r} outside [-128, 127]")
+        f12_value = f_ev_present_active_power_l3.value
+        if f12_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f12_value <= 32767:
+            raise ExiEncodeError(f"value {f12_value!r} outside [-32768, 32767]")
+        w.bits(((c10[0]) << 14) | ((f12_exponent + 128) << 4) | (1 if f12_value < 0 else 0), c10[1] + 14)
+        w.uint(-f12_value - 1 if f12_value < 0 else f12_value)
+        w.bits(0, 2)
         s = 12
     f_ev_present_reactive_power = o.ev_present_reactive_power
     if f_ev_present_reactive_power is not None:
-        c = _C296[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_ev_present_reactive_power)
+        c11 = _C296[s]
+        f13_exponent = f_ev_present_reactive_power.exponent
+        if f13_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f13_exponent <= 127:
+            raise ExiEncodeError(f"value {f13_exponent!r} outside [-128, 127]")
+        f13_value = f_ev_present_reactive_power.value
+        if f13_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f13_value <= 32767:
+            raise ExiEncodeError(f"value {f13_value!r} outside [-32768, 32767]")
+        w.bits(((c11[0]) << 14) | ((f13_exponent + 128) << 4) | (1 if f13_value < 0 else 0), c11[1] + 14)
+        w.uint(-f13_value - 1 if f13_value < 0 else f13_value)
+        w.bits(0, 2)
         s = 13
     f_ev_present_reactive_power_l2 = o.ev_present_reactive_power_l2
     if f_ev_present_reactive_power_l2 is not None:
-        c = _C297[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_ev_present_reactive_power_l2)
+        c12 = _C297[s]
+        f14_exponent = f_ev_present_reactive_power_l2.exponent
+        if f14_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f14_exponent <= 127:
+            raise ExiEncodeError(f"value {f14_exponent!r} outside [-128, 127]")
+        f14_value = f_ev_present_reactive_power_l2.value
+        if f14_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f14_value <= 32767:
+            raise ExiEncodeError(f"value {f14_value!r} outside [-32768, 32767]")
+        w.bits(((c12[0]) << 14) | ((f14_exponent + 128) << 4) | (1 if f14_value < 0 else 0), c12[1] + 14)
+        w.uint(-f14_value - 1 if f14_value < 0 else f14_value)
+        w.bits(0, 2)
         s = 14
     f_ev_present_reactive_power_l3 = o.ev_present_reactive_power_l3
     if f_ev_present_reactive_power_l3 is not None:
-        c = _C298[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_ev_present_reactive_power_l3)
+        c13 = _C298[s]
+        f15_exponent = f_ev_present_reactive_power_l3.exponent
+        if f15_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f15_exponent <= 127:
+            raise ExiEncodeError(f"value {f15_exponent!r} outside [-128, 127]")
+        f15_value = f_ev_present_reactive_power_l3.value
+        if f15_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f15_value <= 32767:
+            raise ExiEncodeError(f"value {f15_value!r} outside [-32768, 32767]")
+        w.bits(((c13[0]) << 14) | ((f15_exponent + 128) << 4) | (1 if f15_value < 0 else 0), c13[1] + 14)
+        w.uint(-f15_value - 1 if f15_value < 0 else f15_value)
+        w.bits(0, 2)
         s = 15
-    c = _C299[s]
-    w.bits(c[0], c[1])
+    c14 = _C299[s]
+    w.bits((c14[0]), c14[1])
 
 def _d_Scheduled_AC_CLResControlModeType(r: Reader) -> Scheduled_AC_CLResControlModeType:
     rv = r.v; rn = r.n
@@ -6768,122 +8852,193 @@ def _d_Scheduled_AC_CLResControlModeType(r: Reader) -> Scheduled_AC_CLResControl
     v_evse_present_active_power = None
     v_evse_present_active_power_l2 = None
     v_evse_present_active_power_l3 = None
-    p = r.p
-    q = p + 4
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xf
-    r.p = q
-    e = b & 0xf
-    if e >= 10:
-        r.bad_code(p + 0, e, 10)
-    it, al = _P164[e]
+    it, al = _P168[r.code(4, 10)]
     if it == 0:
-        v_evse_target_active_power = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 4
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0xf
-        r.p = q
+        v1_exponent = None
+        v1_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v1_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v1_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v1_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 6
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3f; r.p = q
+        if b & 0x30: r.badz(p, 6, b & 0x30)
         e = b & 0xf
-        if e >= 9:
-            r.bad_code(p + 0, e, 9)
-        it, al = _P165[e]
-    if it == 1:
-        v_evse_target_active_power_l2 = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 4
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0xf
-        r.p = q
-        e = b & 0xf
-        if e >= 8:
-            r.bad_code(p + 0, e, 8)
-        it, al = _P166[e]
-    if it == 2:
-        v_evse_target_active_power_l3 = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
-        e = b & 0x7
-        if e >= 7:
-            r.bad_code(p + 0, e, 7)
-        it, al = _P167[e]
-    if it == 3:
-        v_evse_target_reactive_power = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
-        e = b & 0x7
-        if e >= 6:
-            r.bad_code(p + 0, e, 6)
-        it, al = _P168[e]
-    if it == 4:
-        v_evse_target_reactive_power_l2 = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
-        e = b & 0x7
-        if e >= 5:
-            r.bad_code(p + 0, e, 5)
+        if e >= 9: r.bad_code(p + 2, e, 9)
         it, al = _P169[e]
-    if it == 5:
-        v_evse_target_reactive_power_l3 = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
-        e = b & 0x7
-        if e >= 4:
-            r.bad_code(p + 0, e, 4)
+        v_evse_target_active_power = RationalNumberType(exponent=v1_exponent, value=v1_value)
+    if it == 1:
+        v2_exponent = None
+        v2_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v2_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v2_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v2_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 6
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3f; r.p = q
+        if b & 0x30: r.badz(p, 6, b & 0x30)
+        e = b & 0xf
+        if e >= 8: r.bad_code(p + 2, e, 8)
         it, al = _P170[e]
-    if it == 6:
-        v_evse_present_active_power = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 3:
-            r.bad_code(p + 0, e, 3)
+        v_evse_target_active_power_l2 = RationalNumberType(exponent=v2_exponent, value=v2_value)
+    if it == 2:
+        v3_exponent = None
+        v3_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v3_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v3_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v3_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 5
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x1f; r.p = q
+        if b & 0x18: r.badz(p, 5, b & 0x18)
+        e = b & 0x7
+        if e >= 7: r.bad_code(p + 2, e, 7)
         it, al = _P171[e]
-    if it == 7:
-        v_evse_present_active_power_l2 = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
+        v_evse_target_active_power_l3 = RationalNumberType(exponent=v3_exponent, value=v3_value)
+    if it == 3:
+        v4_exponent = None
+        v4_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v4_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v4_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v4_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 5
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x1f; r.p = q
+        if b & 0x18: r.badz(p, 5, b & 0x18)
+        e = b & 0x7
+        if e >= 6: r.bad_code(p + 2, e, 6)
         it, al = _P172[e]
+        v_evse_target_reactive_power = RationalNumberType(exponent=v4_exponent, value=v4_value)
+    if it == 4:
+        v5_exponent = None
+        v5_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v5_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v5_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v5_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 5
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x1f; r.p = q
+        if b & 0x18: r.badz(p, 5, b & 0x18)
+        e = b & 0x7
+        if e >= 5: r.bad_code(p + 2, e, 5)
+        it, al = _P173[e]
+        v_evse_target_reactive_power_l2 = RationalNumberType(exponent=v5_exponent, value=v5_value)
+    if it == 5:
+        v6_exponent = None
+        v6_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v6_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v6_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v6_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 5
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x1f; r.p = q
+        if b & 0x18: r.badz(p, 5, b & 0x18)
+        e = b & 0x7
+        if e >= 4: r.bad_code(p + 2, e, 4)
+        it, al = _P174[e]
+        v_evse_target_reactive_power_l3 = RationalNumberType(exponent=v6_exponent, value=v6_value)
+    if it == 6:
+        v7_exponent = None
+        v7_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v7_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v7_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v7_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xc: r.badz(p, 4, b & 0xc)
+        e = b & 0x3
+        if e >= 3: r.bad_code(p + 2, e, 3)
+        it, al = _P175[e]
+        v_evse_present_active_power = RationalNumberType(exponent=v7_exponent, value=v7_value)
+    if it == 7:
+        v8_exponent = None
+        v8_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v8_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v8_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v8_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xc: r.badz(p, 4, b & 0xc)
+        e = b & 0x3
+        if e >= 2: r.bad_code(p + 2, e, 2)
+        it, al = _P176[e]
+        v_evse_present_active_power_l2 = RationalNumberType(exponent=v8_exponent, value=v8_value)
     if it == 8:
-        v_evse_present_active_power_l3 = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        v9_exponent = None
+        v9_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v9_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v9_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v9_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x7: r.badz(p, 3, b & 0x7)
+        v_evse_present_active_power_l3 = RationalNumberType(exponent=v9_exponent, value=v9_value)
         it = -1; al = 0
     return Scheduled_AC_CLResControlModeType(evse_target_active_power=v_evse_target_active_power, evse_target_active_power_l2=v_evse_target_active_power_l2, evse_target_active_power_l3=v_evse_target_active_power_l3, evse_target_reactive_power=v_evse_target_reactive_power, evse_target_reactive_power_l2=v_evse_target_reactive_power_l2, evse_target_reactive_power_l3=v_evse_target_reactive_power_l3, evse_present_active_power=v_evse_present_active_power, evse_present_active_power_l2=v_evse_present_active_power_l2, evse_present_active_power_l3=v_evse_present_active_power_l3)
 
@@ -6891,109 +9046,207 @@ def _e_Scheduled_AC_CLResControlModeType(w: Writer, o: Scheduled_AC_CLResControl
     s = 0
     f_evse_target_active_power = o.evse_target_active_power
     if f_evse_target_active_power is not None:
-        w.bits(0, 4)
-        _e_RationalNumberType(w, f_evse_target_active_power)
+        f1_exponent = f_evse_target_active_power.exponent
+        if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f1_exponent <= 127:
+            raise ExiEncodeError(f"value {f1_exponent!r} outside [-128, 127]")
+        f1_value = f_evse_target_active_power.value
+        if f1_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f1_value <= 32767:
+            raise ExiEncodeError(f"value {f1_value!r} outside [-32768, 32767]")
+        w.bits(((f1_exponent + 128) << 4) | (1 if f1_value < 0 else 0), 18)
+        w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
+        w.bits(0, 2)
         s = 1
     f_evse_target_active_power_l2 = o.evse_target_active_power_l2
     if f_evse_target_active_power_l2 is not None:
-        c = _C173[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_evse_target_active_power_l2)
+        c1 = _C177[s]
+        f2_exponent = f_evse_target_active_power_l2.exponent
+        if f2_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f2_exponent <= 127:
+            raise ExiEncodeError(f"value {f2_exponent!r} outside [-128, 127]")
+        f2_value = f_evse_target_active_power_l2.value
+        if f2_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f2_value <= 32767:
+            raise ExiEncodeError(f"value {f2_value!r} outside [-32768, 32767]")
+        w.bits(((c1[0]) << 14) | ((f2_exponent + 128) << 4) | (1 if f2_value < 0 else 0), c1[1] + 14)
+        w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
+        w.bits(0, 2)
         s = 2
     f_evse_target_active_power_l3 = o.evse_target_active_power_l3
     if f_evse_target_active_power_l3 is not None:
-        c = _C174[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_evse_target_active_power_l3)
+        c2 = _C178[s]
+        f3_exponent = f_evse_target_active_power_l3.exponent
+        if f3_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f3_exponent <= 127:
+            raise ExiEncodeError(f"value {f3_exponent!r} outside [-128, 127]")
+        f3_value = f_evse_target_active_power_l3.value
+        if f3_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f3_value <= 32767:
+            raise ExiEncodeError(f"value {f3_value!r} outside [-32768, 32767]")
+        w.bits(((c2[0]) << 14) | ((f3_exponent + 128) << 4) | (1 if f3_value < 0 else 0), c2[1] + 14)
+        w.uint(-f3_value - 1 if f3_value < 0 else f3_value)
+        w.bits(0, 2)
         s = 3
     f_evse_target_reactive_power = o.evse_target_reactive_power
     if f_evse_target_reactive_power is not None:
-        c = _C175[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_evse_target_reactive_power)
+        c3 = _C179[s]
+        f4_exponent = f_evse_target_reactive_power.exponent
+        if f4_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f4_exponent <= 127:
+            raise ExiEncodeError(f"value {f4_exponent!r} outside [-128, 127]")
+        f4_value = f_evse_target_reactive_power.value
+        if f4_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f4_value <= 32767:
+            raise ExiEncodeError(f"value {f4_value!r} outside [-32768, 32767]")
+        w.bits(((c3[0]) << 14) | ((f4_exponent + 128) << 4) | (1 if f4_value < 0 else 0), c3[1] + 14)
+        w.uint(-f4_value - 1 if f4_value < 0 else f4_value)
+        w.bits(0, 2)
         s = 4
     f_evse_target_reactive_power_l2 = o.evse_target_reactive_power_l2
     if f_evse_target_reactive_power_l2 is not None:
-        c = _C176[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_evse_target_reactive_power_l2)
+        c4 = _C180[s]
+        f5_exponent = f_evse_target_reactive_power_l2.exponent
+        if f5_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f5_exponent <= 127:
+            raise ExiEncodeError(f"value {f5_exponent!r} outside [-128, 127]")
+        f5_value = f_evse_target_reactive_power_l2.value
+        if f5_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f5_value <= 32767:
+            raise ExiEncodeError(f"value {f5_value!r} outside [-32768, 32767]")
+        w.bits(((c4[0]) << 14) | ((f5_exponent + 128) << 4) | (1 if f5_value < 0 else 0), c4[1] + 14)
+        w.uint(-f5_value - 1 if f5_value < 0 else f5_value)
+        w.bits(0, 2)
         s = 5
     f_evse_target_reactive_power_l3 = o.evse_target_reactive_power_l3
     if f_evse_target_reactive_power_l3 is not None:
-        c = _C177[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_evse_target_reactive_power_l3)
+        c5 = _C181[s]
+        f6_exponent = f_evse_target_reactive_power_l3.exponent
+        if f6_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f6_exponent <= 127:
+            raise ExiEncodeError(f"value {f6_exponent!r} outside [-128, 127]")
+        f6_value = f_evse_target_reactive_power_l3.value
+        if f6_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f6_value <= 32767:
+            raise ExiEncodeError(f"value {f6_value!r} outside [-32768, 32767]")
+        w.bits(((c5[0]) << 14) | ((f6_exponent + 128) << 4) | (1 if f6_value < 0 else 0), c5[1] + 14)
+        w.uint(-f6_value - 1 if f6_value < 0 else f6_value)
+        w.bits(0, 2)
         s = 6
     f_evse_present_active_power = o.evse_present_active_power
     if f_evse_present_active_power is not None:
-        c = _C178[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_evse_present_active_power)
+        c6 = _C182[s]
+        f7_exponent = f_evse_present_active_power.exponent
+        if f7_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f7_exponent <= 127:
+            raise ExiEncodeError(f"value {f7_exponent!r} outside [-128, 127]")
+        f7_value = f_evse_present_active_power.value
+        if f7_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f7_value <= 32767:
+            raise ExiEncodeError(f"value {f7_value!r} outside [-32768, 32767]")
+        w.bits(((c6[0]) << 14) | ((f7_exponent + 128) << 4) | (1 if f7_value < 0 else 0), c6[1] + 14)
+        w.uint(-f7_value - 1 if f7_value < 0 else f7_value)
+        w.bits(0, 2)
         s = 7
     f_evse_present_active_power_l2 = o.evse_present_active_power_l2
     if f_evse_present_active_power_l2 is not None:
-        c = _C179[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_evse_present_active_power_l2)
+        c7 = _C183[s]
+        f8_exponent = f_evse_present_active_power_l2.exponent
+        if f8_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f8_exponent <= 127:
+            raise ExiEncodeError(f"value {f8_exponent!r} outside [-128, 127]")
+        f8_value = f_evse_present_active_power_l2.value
+        if f8_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f8_value <= 32767:
+            raise ExiEncodeError(f"value {f8_value!r} outside [-32768, 32767]")
+        w.bits(((c7[0]) << 14) | ((f8_exponent + 128) << 4) | (1 if f8_value < 0 else 0), c7[1] + 14)
+        w.uint(-f8_value - 1 if f8_value < 0 else f8_value)
+        w.bits(0, 2)
         s = 8
     f_evse_present_active_power_l3 = o.evse_present_active_power_l3
     if f_evse_present_active_power_l3 is not None:
-        c = _C180[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_evse_present_active_power_l3)
+        c8 = _C184[s]
+        f9_exponent = f_evse_present_active_power_l3.exponent
+        if f9_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f9_exponent <= 127:
+            raise ExiEncodeError(f"value {f9_exponent!r} outside [-128, 127]")
+        f9_value = f_evse_present_active_power_l3.value
+        if f9_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f9_value <= 32767:
+            raise ExiEncodeError(f"value {f9_value!r} outside [-32768, 32767]")
+        w.bits(((c8[0]) << 14) | ((f9_exponent + 128) << 4) | (1 if f9_value < 0 else 0), c8[1] + 14)
+        w.uint(-f9_value - 1 if f9_value < 0 else f9_value)
+        w.bits(0, 2)
         s = 9
-    c = _C181[s]
-    w.bits(c[0], c[1])
+    c9 = _C185[s]
+    w.bits((c9[0]), c9[1])
 
 def _d_Scheduled_CLReqControlModeType(r: Reader) -> Scheduled_CLReqControlModeType:
     rv = r.v; rn = r.n
     v_ev_target_energy_request = None
     v_ev_maximum_energy_request = None
     v_ev_minimum_energy_request = None
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    e = b & 0x7
-    if e >= 4:
-        r.bad_code(p + 0, e, 4)
-    it, al = _P276[e]
+    it, al = _P236[r.code(3, 4)]
     if it == 0:
-        v_ev_target_energy_request = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
+        v1_exponent = None
+        v1_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v1_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v1_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v1_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
-        if e >= 3:
-            r.bad_code(p + 0, e, 3)
-        it, al = _P277[e]
+        if e >= 3: r.bad_code(p + 2, e, 3)
+        it, al = _P237[e]
+        v_ev_target_energy_request = RationalNumberType(exponent=v1_exponent, value=v1_value)
     if it == 1:
-        v_ev_maximum_energy_request = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
+        v2_exponent = None
+        v2_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v2_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v2_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v2_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P248[e]
+        if e >= 2: r.bad_code(p + 2, e, 2)
+        it, al = _P24[e]
+        v_ev_maximum_energy_request = RationalNumberType(exponent=v2_exponent, value=v2_value)
     if it == 2:
-        v_ev_minimum_energy_request = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        v3_exponent = None
+        v3_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v3_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v3_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v3_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x7: r.badz(p, 3, b & 0x7)
+        v_ev_minimum_energy_request = RationalNumberType(exponent=v3_exponent, value=v3_value)
         it = -1; al = 0
     return Scheduled_CLReqControlModeType(ev_target_energy_request=v_ev_target_energy_request, ev_maximum_energy_request=v_ev_maximum_energy_request, ev_minimum_energy_request=v_ev_minimum_energy_request)
 
@@ -7001,34 +9254,53 @@ def _e_Scheduled_CLReqControlModeType(w: Writer, o: Scheduled_CLReqControlModeTy
     s = 0
     f_ev_target_energy_request = o.ev_target_energy_request
     if f_ev_target_energy_request is not None:
-        w.bits(0, 3)
-        _e_RationalNumberType(w, f_ev_target_energy_request)
+        f1_exponent = f_ev_target_energy_request.exponent
+        if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f1_exponent <= 127:
+            raise ExiEncodeError(f"value {f1_exponent!r} outside [-128, 127]")
+        f1_value = f_ev_target_energy_request.value
+        if f1_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f1_value <= 32767:
+            raise ExiEncodeError(f"value {f1_value!r} outside [-32768, 32767]")
+        w.bits(((f1_exponent + 128) << 4) | (1 if f1_value < 0 else 0), 17)
+        w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
+        w.bits(0, 2)
         s = 1
     f_ev_maximum_energy_request = o.ev_maximum_energy_request
     if f_ev_maximum_energy_request is not None:
-        c = _C278[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_ev_maximum_energy_request)
+        c1 = _C242[s]
+        f2_exponent = f_ev_maximum_energy_request.exponent
+        if f2_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f2_exponent <= 127:
+            raise ExiEncodeError(f"value {f2_exponent!r} outside [-128, 127]")
+        f2_value = f_ev_maximum_energy_request.value
+        if f2_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f2_value <= 32767:
+            raise ExiEncodeError(f"value {f2_value!r} outside [-32768, 32767]")
+        w.bits(((c1[0]) << 14) | ((f2_exponent + 128) << 4) | (1 if f2_value < 0 else 0), c1[1] + 14)
+        w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
+        w.bits(0, 2)
         s = 2
     f_ev_minimum_energy_request = o.ev_minimum_energy_request
     if f_ev_minimum_energy_request is not None:
-        c = _C279[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_ev_minimum_energy_request)
+        c2 = _C243[s]
+        f3_exponent = f_ev_minimum_energy_request.exponent
+        if f3_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f3_exponent <= 127:
+            raise ExiEncodeError(f"value {f3_exponent!r} outside [-128, 127]")
+        f3_value = f_ev_minimum_energy_request.value
+        if f3_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f3_value <= 32767:
+            raise ExiEncodeError(f"value {f3_value!r} outside [-32768, 32767]")
+        w.bits(((c2[0]) << 14) | ((f3_exponent + 128) << 4) | (1 if f3_value < 0 else 0), c2[1] + 14)
+        w.uint(-f3_value - 1 if f3_value < 0 else f3_value)
+        w.bits(0, 2)
         s = 3
-    c = _C280[s]
-    w.bits(c[0], c[1])
+    c3 = _C244[s]
+    w.bits((c3[0]), c3[1])
 
 def _d_Scheduled_CLResControlModeType(r: Reader) -> Scheduled_CLResControlModeType:
-    rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return Scheduled_CLResControlModeType()
 
@@ -7039,69 +9311,34 @@ def _d_SignatureMethodType(r: Reader) -> SignatureMethodType:
     rv = r.v; rn = r.n
     v_algorithm = None
     v_hmac_output_length = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected next item')
     it = 0; al = 0
     v_algorithm = r.string()
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    e = b & 0x7
-    if e >= 3:
-        r.bad_code(p + 0, e, 3)
-    it, al = _P277[e]
+    it, al = _P237[r.code(3, 3)]
     if it == 1:
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        if b & 0x2:
-            r.badz(p, 2, b & 0x2)
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x2: r.badz(p, 2, b & 0x2)
         sg = (b & 0x1) == 1
         v_hmac_output_length = -r.uint() - 1 if sg else r.uint()
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
-        if b & 0x4:
-            r.badz(p, 3, b & 0x4)
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 1, e, 2)
-        it, al = _P248[e]
+        if e >= 2: r.bad_code(p + 1, e, 2)
+        it, al = _P24[e]
     n = 0
     while it == 2:
         r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P248[e]
+        it, al = _P24[r.code(2, 2)]
     return SignatureMethodType(algorithm=v_algorithm, hmac_output_length=v_hmac_output_length)
 
 def _e_SignatureMethodType(w: Writer, o: SignatureMethodType) -> None:
     f_algorithm = o.algorithm
-    if f_algorithm is None:
-        raise ExiEncodeError("SignatureMethodType: missing required algorithm")
+    if f_algorithm is None: raise ExiEncodeError("SignatureMethodType: missing required algorithm")
     w.bits(0, 1)
     w.string(f_algorithm)
     s = 1
@@ -7111,49 +9348,23 @@ def _e_SignatureMethodType(w: Writer, o: SignatureMethodType) -> None:
         w.uint(-f_hmac_output_length - 1 if f_hmac_output_length < 0 else f_hmac_output_length)
         w.bits(0, 1)
         s = 2
-    c = _C300[s]
-    w.bits(c[0], c[1])
+    c1 = _C300[s]
+    w.bits((c1[0]), c1[1])
 
 def _d_SignaturePropertiesType(r: Reader) -> SignaturePropertiesType:
-    rv = r.v; rn = r.n
     v_id = None
     v_signature_property = []
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
-    it, al = _P72[e]
+    it, al = _P76[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected next item')
         it = 1; al = 0
     n = 0
     while it == 1:
         t = _d_SignaturePropertyType(r)
         v_signature_property.append(t)
         n += 1
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P182[e]
+        it, al = _P186[r.code(2, 2)]
     return SignaturePropertiesType(id=v_id, signature_property=v_signature_property)
 
 def _e_SignaturePropertiesType(w: Writer, o: SignaturePropertiesType) -> None:
@@ -7165,8 +9376,8 @@ def _e_SignaturePropertiesType(w: Writer, o: SignaturePropertiesType) -> None:
         s = 1
     n = 0
     for x in o.signature_property:
-        c = _C247[s]
-        w.bits(c[0], c[1])
+        c1 = _C254[s]
+        w.bits((c1[0]), c1[1])
         _e_SignaturePropertyType(w, x)
         n += 1
         s = 2
@@ -7175,55 +9386,20 @@ def _e_SignaturePropertiesType(w: Writer, o: SignaturePropertiesType) -> None:
     w.bits(1, 2)
 
 def _d_SignaturePropertyType(r: Reader) -> SignaturePropertyType:
-    rv = r.v; rn = r.n
     v_id = None
     v_target = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
-    it, al = _P72[e]
+    it, al = _P76[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected next item')
         it = 1; al = 0
     v_target = r.string()
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 1:
-        r.bad_code(p + 0, e, 1)
-    it, al = _P301[e]
+    it, al = _P301[r.code(2, 1)]
     n = 0
     while it == 2:
         r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P248[e]
+        it, al = _P24[r.code(2, 2)]
     return SignaturePropertyType(id=v_id, target=v_target)
 
 def _e_SignaturePropertyType(w: Writer, o: SignaturePropertyType) -> None:
@@ -7234,10 +9410,9 @@ def _e_SignaturePropertyType(w: Writer, o: SignaturePropertyType) -> None:
         w.string(f_id)
         s = 1
     f_target = o.target
-    if f_target is None:
-        raise ExiEncodeError("SignaturePropertyType: missing required target")
-    c = _C302[s]
-    w.bits(c[0], c[1])
+    if f_target is None: raise ExiEncodeError("SignaturePropertyType: missing required target")
+    c1 = _C302[s]
+    w.bits((c1[0]), c1[1])
     w.string(f_target)
     s = 2
     raise ExiEncodeError("SignaturePropertyType: required wildcard content")
@@ -7249,75 +9424,43 @@ def _d_SignatureType(r: Reader) -> SignatureType:
     v_signature_value = None
     v_key_info = None
     v_object = []
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
-    it, al = _P72[e]
+    it, al = _P76[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected next item')
         it = 1; al = 0
     v_signed_info = _d_SignedInfoType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 2; al = 0
-    v_signature_value = _d_SignatureValueType(r)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
+    v1_id = None
+    v1_value = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
-    if e >= 3:
-        r.bad_code(p + 0, e, 3)
-    it, al = _P185[e]
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P76[e]
+    if it == 0:
+        v1_id = r.string()
+        r.zero(1, 'expected next item')
+        it = 1; al = 0
+    v1_value = r.binary()
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 3: r.bad_code(p + 1, e, 3)
+    it, al = _P189[e]
+    v_signature_value = SignatureValueType(id=v1_id, value=v1_value)
     if it == 3:
         v_key_info = _d_KeyInfoType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P186[e]
+        it, al = _P190[r.code(2, 2)]
     n = 0
     while it == 4:
         t = _d_ObjectType(r)
         v_object.append(t)
         n += 1
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P186[e]
+        it, al = _P190[r.code(2, 2)]
     return SignatureType(id=v_id, signed_info=v_signed_info, signature_value=v_signature_value, key_info=v_key_info, object=v_object)
 
 def _e_SignatureType(w: Writer, o: SignatureType) -> None:
@@ -7328,18 +9471,28 @@ def _e_SignatureType(w: Writer, o: SignatureType) -> None:
         w.string(f_id)
         s = 1
     f_signed_info = o.signed_info
-    if f_signed_info is None:
-        raise ExiEncodeError("SignatureType: missing required signed_info")
-    c = _C303[s]
-    w.bits(c[0], c[1])
+    if f_signed_info is None: raise ExiEncodeError("SignatureType: missing required signed_info")
+    c1 = _C303[s]
+    w.bits((c1[0]), c1[1])
     _e_SignedInfoType(w, f_signed_info)
     s = 2
     f_signature_value = o.signature_value
-    if f_signature_value is None:
-        raise ExiEncodeError("SignatureType: missing required signature_value")
+    if f_signature_value is None: raise ExiEncodeError("SignatureType: missing required signature_value")
+    s1 = 0
     w.bits(0, 1)
-    _e_SignatureValueType(w, f_signature_value)
+    f1_id = f_signature_value.id
+    if f1_id is not None:
+        w.bits(0, 2)
+        w.string(f1_id)
+        s1 = 1
+    f1_value = f_signature_value.value
+    if f1_value is None: raise ExiEncodeError("SignatureValueType: missing required value")
+    c2 = _C304[s1]
+    w.bits((c2[0]), c2[1])
+    w.binary(f1_value)
+    s1 = 2
     s = 3
+    w.bits(0, 1)
     f_key_info = o.key_info
     if f_key_info is not None:
         w.bits(0, 2)
@@ -7347,48 +9500,24 @@ def _e_SignatureType(w: Writer, o: SignatureType) -> None:
         s = 4
     n = 0
     for x in o.object:
-        c = _C304[s]
-        w.bits(c[0], c[1])
+        c3 = _C305[s]
+        w.bits((c3[0]), c3[1])
         _e_ObjectType(w, x)
         n += 1
         s = 5
-    c = _C305[s]
-    w.bits(c[0], c[1])
+    c4 = _C306[s]
+    w.bits((c4[0]), c4[1])
 
 def _d_SignatureValueType(r: Reader) -> SignatureValueType:
-    rv = r.v; rn = r.n
     v_id = None
     v_value = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
-    it, al = _P72[e]
+    it, al = _P76[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected next item')
         it = 1; al = 0
     v_value = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return SignatureValueType(id=v_id, value=v_value)
 
@@ -7400,76 +9529,35 @@ def _e_SignatureValueType(w: Writer, o: SignatureValueType) -> None:
         w.string(f_id)
         s = 1
     f_value = o.value
-    if f_value is None:
-        raise ExiEncodeError("SignatureValueType: missing required value")
-    c = _C306[s]
-    w.bits(c[0], c[1])
+    if f_value is None: raise ExiEncodeError("SignatureValueType: missing required value")
+    c1 = _C304[s]
+    w.bits((c1[0]), c1[1])
     w.binary(f_value)
     s = 2
     w.bits(0, 1)
 
 def _d_SignedInfoType(r: Reader) -> SignedInfoType:
-    rv = r.v; rn = r.n
     v_id = None
     v_canonicalization_method = None
     v_signature_method = None
     v_reference = []
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
-    it, al = _P72[e]
+    it, al = _P76[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected next item')
         it = 1; al = 0
     v_canonicalization_method = _d_CanonicalizationMethodType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected next item')
     it = 2; al = 0
     v_signature_method = _d_SignatureMethodType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected next item')
     it = 3; al = 0
     n = 0
     while it == 3:
         t = _d_ReferenceType(r)
         v_reference.append(t)
         n += 1
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P225[e]
+        it, al = _P229[r.code(2, 2)]
     return SignedInfoType(id=v_id, canonicalization_method=v_canonicalization_method, signature_method=v_signature_method, reference=v_reference)
 
 def _e_SignedInfoType(w: Writer, o: SignedInfoType) -> None:
@@ -7480,22 +9568,20 @@ def _e_SignedInfoType(w: Writer, o: SignedInfoType) -> None:
         w.string(f_id)
         s = 1
     f_canonicalization_method = o.canonicalization_method
-    if f_canonicalization_method is None:
-        raise ExiEncodeError("SignedInfoType: missing required canonicalization_method")
-    c = _C221[s]
-    w.bits(c[0], c[1])
+    if f_canonicalization_method is None: raise ExiEncodeError("SignedInfoType: missing required canonicalization_method")
+    c1 = _C225[s]
+    w.bits((c1[0]), c1[1])
     _e_CanonicalizationMethodType(w, f_canonicalization_method)
     s = 2
     f_signature_method = o.signature_method
-    if f_signature_method is None:
-        raise ExiEncodeError("SignedInfoType: missing required signature_method")
+    if f_signature_method is None: raise ExiEncodeError("SignedInfoType: missing required signature_method")
     w.bits(0, 1)
     _e_SignatureMethodType(w, f_signature_method)
     s = 3
     n = 0
     for x in o.reference:
-        c = _C307[s]
-        w.bits(c[0], c[1])
+        c2 = _C307[s]
+        w.bits((c2[0]), c2[1])
         _e_ReferenceType(w, x)
         n += 1
         s = 4
@@ -7504,119 +9590,60 @@ def _e_SignedInfoType(w: Writer, o: SignedInfoType) -> None:
     w.bits(1, 2)
 
 def _d_TransformType(r: Reader) -> TransformType:
-    rv = r.v; rn = r.n
     v_algorithm = None
     v_x_path = []
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected next item')
     it = 0; al = 0
     v_algorithm = r.string()
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    e = b & 0x7
-    if e >= 3:
-        r.bad_code(p + 0, e, 3)
-    it, al = _P308[e]
+    it, al = _P308[r.code(3, 3)]
     n = 0
     while it == 1:
         if al == 0:
             r.fail("wildcard (undeclared) element content is not supported")
         elif al == 1:
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected characters')
             t = r.string()
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected end of element')
             v_x_path.append(t)
         n += 1
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
-        e = b & 0x7
-        if e >= 3:
-            r.bad_code(p + 0, e, 3)
-        it, al = _P308[e]
+        it, al = _P308[r.code(3, 3)]
     return TransformType(algorithm=v_algorithm, x_path=v_x_path)
 
 def _e_TransformType(w: Writer, o: TransformType) -> None:
     f_algorithm = o.algorithm
-    if f_algorithm is None:
-        raise ExiEncodeError("TransformType: missing required algorithm")
+    if f_algorithm is None: raise ExiEncodeError("TransformType: missing required algorithm")
     w.bits(0, 1)
     w.string(f_algorithm)
     s = 1
     n = 0
     for x in o.x_path:
-        c = _C309[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c1 = _C309[s]
+        w.bits(((c1[0]) << 1), c1[1] + 1)
         w.string(x)
         w.bits(0, 1)
         n += 1
         s = 2
-    c = _C310[s]
-    w.bits(c[0], c[1])
+    c2 = _C310[s]
+    w.bits((c2[0]), c2[1])
 
 def _d_TransformsType(r: Reader) -> TransformsType:
-    rv = r.v; rn = r.n
     v_transform = []
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected next item')
     it = 0; al = 0
     n = 0
     while it == 0:
         t = _d_TransformType(r)
         v_transform.append(t)
         n += 1
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P244[e]
+        it, al = _P251[r.code(2, 2)]
     return TransformsType(transform=v_transform)
 
 def _e_TransformsType(w: Writer, o: TransformsType) -> None:
     s = 0
     n = 0
     for x in o.transform:
-        c = _C311[s]
-        w.bits(c[0], c[1])
+        c1 = _C311[s]
+        w.bits((c1[0]), c1[1])
         _e_TransformType(w, x)
         n += 1
         s = 1
@@ -7627,106 +9654,176 @@ def _e_TransformsType(w: Writer, o: TransformsType) -> None:
 def _d_V2GMessageType(r: Reader) -> V2GMessageType:
     rv = r.v; rn = r.n
     v_header = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = None
+    v1_time_stamp = None
+    v1_signature = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
-    v_header = _d_MessageHeaderType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = r.binary()
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    it = 1; al = 0
+    v1_time_stamp = r.uintb(18446744073709551615)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P24[e]
+    if it == 2:
+        v1_signature = _d_SignatureType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return V2GMessageType(header=v_header)
 
 def _e_V2GMessageType(w: Writer, o: V2GMessageType) -> None:
     f_header = o.header
-    if f_header is None:
-        raise ExiEncodeError("V2GMessageType: missing required header")
+    if f_header is None: raise ExiEncodeError("V2GMessageType: missing required header")
+    f1_session_id = f_header.session_id
+    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
+    w.bits(0, 3)
+    w.binary(f1_session_id)
+    f1_time_stamp = f_header.time_stamp
+    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
+    w.bits(0, 3)
+    w.uint(f1_time_stamp)
+    s1 = 2
     w.bits(0, 1)
-    _e_MessageHeaderType(w, f_header)
-    w.bits(0, 1)
+    f1_signature = f_header.signature
+    if f1_signature is not None:
+        w.bits(0, 2)
+        _e_SignatureType(w, f1_signature)
+        s1 = 3
+    c1 = _C27[s1]
+    w.bits(((c1[0]) << 1), c1[1] + 1)
 
 def _d_V2GRequestType(r: Reader) -> V2GRequestType:
     rv = r.v; rn = r.n
     v_header = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = None
+    v1_time_stamp = None
+    v1_signature = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
-    v_header = _d_MessageHeaderType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = r.binary()
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    it = 1; al = 0
+    v1_time_stamp = r.uintb(18446744073709551615)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P24[e]
+    if it == 2:
+        v1_signature = _d_SignatureType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return V2GRequestType(header=v_header)
 
 def _e_V2GRequestType(w: Writer, o: V2GRequestType) -> None:
     f_header = o.header
-    if f_header is None:
-        raise ExiEncodeError("V2GRequestType: missing required header")
+    if f_header is None: raise ExiEncodeError("V2GRequestType: missing required header")
+    f1_session_id = f_header.session_id
+    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
+    w.bits(0, 3)
+    w.binary(f1_session_id)
+    f1_time_stamp = f_header.time_stamp
+    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
+    w.bits(0, 3)
+    w.uint(f1_time_stamp)
+    s1 = 2
     w.bits(0, 1)
-    _e_MessageHeaderType(w, f_header)
-    w.bits(0, 1)
+    f1_signature = f_header.signature
+    if f1_signature is not None:
+        w.bits(0, 2)
+        _e_SignatureType(w, f1_signature)
+        s1 = 3
+    c1 = _C27[s1]
+    w.bits(((c1[0]) << 1), c1[1] + 1)
 
 def _d_V2GResponseType(r: Reader) -> V2GResponseType:
     rv = r.v; rn = r.n
     v_header = None
     v_response_code = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = None
+    v1_time_stamp = None
+    v1_signature = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
-    v_header = _d_MessageHeaderType(r)
-    p = r.p
-    q = p + 10
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3ff
-    r.p = q
-    if b & 0x303:
-        r.badz(p, 10, b & 0x303)
+    v1_session_id = r.binary()
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    it = 1; al = 0
+    v1_time_stamp = r.uintb(18446744073709551615)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P24[e]
+    if it == 2:
+        v1_signature = _d_SignatureType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
+    p = r.p; q = p + 10
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3ff; r.p = q
+    if b & 0x303: r.badz(p, 10, b & 0x303)
     k = (b >> 2) & 0x3f
-    if k >= 40:
-        r.bad(p + 2, 'enumeration index out of range')
-    v_response_code = _K27[k]
+    if k >= 40: r.bad(p + 2, 'enum index')
+    v_response_code = _K29[k]
     it = -1; al = 0
     return V2GResponseType(header=v_header, response_code=v_response_code)
 
 def _e_V2GResponseType(w: Writer, o: V2GResponseType) -> None:
     f_header = o.header
-    if f_header is None:
-        raise ExiEncodeError("V2GResponseType: missing required header")
+    if f_header is None: raise ExiEncodeError("V2GResponseType: missing required header")
+    f1_session_id = f_header.session_id
+    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
+    w.bits(0, 3)
+    w.binary(f1_session_id)
+    f1_time_stamp = f_header.time_stamp
+    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
+    w.bits(0, 3)
+    w.uint(f1_time_stamp)
+    s1 = 2
     w.bits(0, 1)
-    _e_MessageHeaderType(w, f_header)
+    f1_signature = f_header.signature
+    if f1_signature is not None:
+        w.bits(0, 2)
+        _e_SignatureType(w, f1_signature)
+        s1 = 3
+    c1 = _C27[s1]
     f_response_code = o.response_code
-    if f_response_code is None:
-        raise ExiEncodeError("V2GResponseType: missing required response_code")
-    w.bits((_K33[f_response_code]) << 2, 10)
+    if f_response_code is None: raise ExiEncodeError("V2GResponseType: missing required response_code")
+    w.bits(((c1[0]) << 10) | ((_K36[f_response_code]) << 2), c1[1] + 10)
 
 def _d_X509DataType(r: Reader) -> X509DataType:
     rv = r.v; rn = r.n
@@ -7735,149 +9832,98 @@ def _d_X509DataType(r: Reader) -> X509DataType:
     v_x509_subject_name = []
     v_x509_certificate = []
     v_x509_crl = []
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    e = b & 0x7
-    if e >= 6:
-        r.bad_code(p + 0, e, 6)
-    it, al = _P312[e]
+    it, al = _P312[r.code(3, 6)]
     n = 0
     while it == 0:
         if al == 0:
-            t = _d_X509IssuerSerialType(r)
+            v1_x509_issuer_name = None
+            v1_x509_serial_number = None
+            p = r.p; q = p + 2
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x3; r.p = q
+            if b & 0x3: r.badz(p, 2, b & 0x3)
+            it = 0; al = 0
+            v1_x509_issuer_name = r.string()
+            p = r.p; q = p + 4
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0xf; r.p = q
+            if b & 0xe: r.badz(p, 4, b & 0xe)
+            sg = (b & 0x1) == 1
+            it = 1; al = 0
+            v1_x509_serial_number = -r.uint() - 1 if sg else r.uint()
+            p = r.p; q = p + 2
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x3; r.p = q
+            if b & 0x3: r.badz(p, 2, b & 0x3)
+            it = -1; al = 0
+            t = X509IssuerSerialType(x509_issuer_name=v1_x509_issuer_name, x509_serial_number=v1_x509_serial_number)
             v_x509_issuer_serial.append(t)
         elif al == 1:
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected characters')
             t = r.binary()
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected end of element')
             v_x509_ski.append(t)
         elif al == 2:
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected characters')
             t = r.string()
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected end of element')
             v_x509_subject_name.append(t)
         elif al == 3:
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected characters')
             t = r.binary()
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected end of element')
             v_x509_certificate.append(t)
         elif al == 4:
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected characters')
             t = r.binary()
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected end of element')
             v_x509_crl.append(t)
         elif al == 5:
             r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
-        e = b & 0x7
-        if e >= 7:
-            r.bad_code(p + 0, e, 7)
-        it, al = _P313[e]
+        it, al = _P313[r.code(3, 7)]
     return X509DataType(x509_issuer_serial=v_x509_issuer_serial, x509_ski=v_x509_ski, x509_subject_name=v_x509_subject_name, x509_certificate=v_x509_certificate, x509_crl=v_x509_crl)
 
 def _e_X509DataType(w: Writer, o: X509DataType) -> None:
     s = 0
     n = 0
     for x in o.x509_issuer_serial:
-        c = _C314[s]
-        w.bits(c[0], c[1])
-        _e_X509IssuerSerialType(w, x)
+        c1 = _C314[s]
+        f1_x509_issuer_name = x.x509_issuer_name
+        if f1_x509_issuer_name is None: raise ExiEncodeError("X509IssuerSerialType: missing required x509_issuer_name")
+        w.bits(((c1[0]) << 2), c1[1] + 2)
+        w.string(f1_x509_issuer_name)
+        f1_x509_serial_number = x.x509_serial_number
+        if f1_x509_serial_number is None: raise ExiEncodeError("X509IssuerSerialType: missing required x509_serial_number")
+        w.bits((1 if f1_x509_serial_number < 0 else 0), 4)
+        w.uint(-f1_x509_serial_number - 1 if f1_x509_serial_number < 0 else f1_x509_serial_number)
+        w.bits(0, 2)
         n += 1
         s = 1
     for x in o.x509_ski:
-        c = _C315[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c2 = _C315[s]
+        w.bits(((c2[0]) << 1), c2[1] + 1)
         w.binary(x)
         w.bits(0, 1)
         n += 1
         s = 1
     for x in o.x509_subject_name:
-        c = _C316[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c3 = _C316[s]
+        w.bits(((c3[0]) << 1), c3[1] + 1)
         w.string(x)
         w.bits(0, 1)
         n += 1
         s = 1
     for x in o.x509_certificate:
-        c = _C317[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c4 = _C317[s]
+        w.bits(((c4[0]) << 1), c4[1] + 1)
         w.binary(x)
         w.bits(0, 1)
         n += 1
         s = 1
     for x in o.x509_crl:
-        c = _C318[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c5 = _C318[s]
+        w.bits(((c5[0]) << 1), c5[1] + 1)
         w.binary(x)
         w.bits(0, 1)
         n += 1
@@ -7890,71 +9936,42 @@ def _d_X509IssuerSerialType(r: Reader) -> X509IssuerSerialType:
     rv = r.v; rn = r.n
     v_x509_issuer_name = None
     v_x509_serial_number = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_x509_issuer_name = r.string()
-    p = r.p
-    q = p + 4
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xf
-    r.p = q
-    if b & 0xe:
-        r.badz(p, 4, b & 0xe)
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0xe: r.badz(p, 4, b & 0xe)
     sg = (b & 0x1) == 1
     it = 1; al = 0
     v_x509_serial_number = -r.uint() - 1 if sg else r.uint()
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = -1; al = 0
     return X509IssuerSerialType(x509_issuer_name=v_x509_issuer_name, x509_serial_number=v_x509_serial_number)
 
 def _e_X509IssuerSerialType(w: Writer, o: X509IssuerSerialType) -> None:
     f_x509_issuer_name = o.x509_issuer_name
-    if f_x509_issuer_name is None:
-        raise ExiEncodeError("X509IssuerSerialType: missing required x509_issuer_name")
+    if f_x509_issuer_name is None: raise ExiEncodeError("X509IssuerSerialType: missing required x509_issuer_name")
     w.bits(0, 2)
     w.string(f_x509_issuer_name)
-    w.bits(0, 1)
     f_x509_serial_number = o.x509_serial_number
-    if f_x509_serial_number is None:
-        raise ExiEncodeError("X509IssuerSerialType: missing required x509_serial_number")
-    w.bits((1 if f_x509_serial_number < 0 else 0), 3)
+    if f_x509_serial_number is None: raise ExiEncodeError("X509IssuerSerialType: missing required x509_serial_number")
+    w.bits((1 if f_x509_serial_number < 0 else 0), 4)
     w.uint(-f_x509_serial_number - 1 if f_x509_serial_number < 0 else f_x509_serial_number)
     w.bits(0, 2)
 
 def _d_g_DigestValue(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_g_DigestValue(w: Writer, v) -> None:
@@ -7964,23 +9981,9 @@ def _e_g_DigestValue(w: Writer, v) -> None:
 
 def _d_g_KeyName(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.string()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_g_KeyName(w: Writer, v) -> None:
@@ -7990,23 +9993,9 @@ def _e_g_KeyName(w: Writer, v) -> None:
 
 def _d_g_MgmtData(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.string()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_g_MgmtData(w: Writer, v) -> None:
@@ -8016,23 +10005,9 @@ def _e_g_MgmtData(w: Writer, v) -> None:
 
 def _d_f_AckMaxDelay(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(65535)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_AckMaxDelay(w: Writer, v) -> None:
@@ -8042,23 +10017,9 @@ def _e_f_AckMaxDelay(w: Writer, v) -> None:
 
 def _d_f_BPT_DischargedEnergyReadingWh(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(18446744073709551615)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_BPT_DischargedEnergyReadingWh(w: Writer, v) -> None:
@@ -8068,23 +10029,9 @@ def _e_f_BPT_DischargedEnergyReadingWh(w: Writer, v) -> None:
 
 def _d_f_BPT_InductiveEnergyReadingVARh(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(18446744073709551615)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_BPT_InductiveEnergyReadingVARh(w: Writer, v) -> None:
@@ -8094,23 +10041,9 @@ def _e_f_BPT_InductiveEnergyReadingVARh(w: Writer, v) -> None:
 
 def _d_f_CapacitiveEnergyReadingVARh(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(18446744073709551615)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_CapacitiveEnergyReadingVARh(w: Writer, v) -> None:
@@ -8120,23 +10053,9 @@ def _e_f_CapacitiveEnergyReadingVARh(w: Writer, v) -> None:
 
 def _d_f_ChargedEnergyReadingWh(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(18446744073709551615)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_ChargedEnergyReadingWh(w: Writer, v) -> None:
@@ -8146,39 +10065,21 @@ def _e_f_ChargedEnergyReadingWh(w: Writer, v) -> None:
 
 def _d_f_ChargingComplete(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x5:
-        r.badz(p, 3, b & 0x5)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_ChargingComplete(w: Writer, v) -> None:
-    w.bits((1 if v else 0) << 1, 3)
+    w.bits(((1 if v else 0) << 1), 3)
 
 def _d_f_DepartureTime(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(4294967295)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_DepartureTime(w: Writer, v) -> None:
@@ -8188,23 +10089,9 @@ def _e_f_DepartureTime(w: Writer, v) -> None:
 
 def _d_f_DigestValue(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_DigestValue(w: Writer, v) -> None:
@@ -8214,42 +10101,23 @@ def _e_f_DigestValue(w: Writer, v) -> None:
 
 def _d_f_EVSENotification(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 5
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1f
-    r.p = q
-    if b & 0x11:
-        r.badz(p, 5, b & 0x11)
+    p = r.p; q = p + 5
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1f; r.p = q
+    if b & 0x11: r.badz(p, 5, b & 0x11)
     k = (b >> 1) & 0x7
-    if k >= 6:
-        r.bad(p + 1, 'enumeration index out of range')
-    v = _K230[k]
+    if k >= 6: r.bad(p + 1, 'enum index')
+    v = _K31[k]
     return v
 
 def _e_f_EVSENotification(w: Writer, v) -> None:
-    w.bits((_K231[v]) << 1, 5)
+    w.bits(((_K37[v]) << 1), 5)
 
 def _d_f_Exponent(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_Exponent(w: Writer, v) -> None:
@@ -8259,41 +10127,23 @@ def _e_f_Exponent(w: Writer, v) -> None:
 
 def _d_f_Exponent(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 10
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3ff
-    r.p = q
-    if b & 0x201:
-        r.badz(p, 10, b & 0x201)
+    p = r.p; q = p + 10
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3ff; r.p = q
+    if b & 0x201: r.badz(p, 10, b & 0x201)
     v = ((b >> 1) & 0xff) - 128
     return v
 
 def _e_f_Exponent(w: Writer, v) -> None:
     if not -128 <= v <= 127:
         raise ExiEncodeError(f"value {v!r} outside [-128, 127]")
-    w.bits((v + 128) << 1, 10)
+    w.bits(((v + 128) << 1), 10)
 
 def _d_f_G(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_G(w: Writer, v) -> None:
@@ -8303,24 +10153,13 @@ def _e_f_G(w: Writer, v) -> None:
 
 def _d_f_HMACOutputLength(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x2:
-        r.badz(p, 2, b & 0x2)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
     v = -r.uint() - 1 if sg else r.uint()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_HMACOutputLength(w: Writer, v) -> None:
@@ -8330,39 +10169,21 @@ def _e_f_HMACOutputLength(w: Writer, v) -> None:
 
 def _d_f_InletHot(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x5:
-        r.badz(p, 3, b & 0x5)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_InletHot(w: Writer, v) -> None:
-    w.bits((1 if v else 0) << 1, 3)
+    w.bits(((1 if v else 0) << 1), 3)
 
 def _d_f_J(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_J(w: Writer, v) -> None:
@@ -8372,23 +10193,9 @@ def _e_f_J(w: Writer, v) -> None:
 
 def _d_f_KeyName(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.string()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_KeyName(w: Writer, v) -> None:
@@ -8398,43 +10205,24 @@ def _e_f_KeyName(w: Writer, v) -> None:
 
 def _d_f_MaximumSOC(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 9
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1ff
-    r.p = q
-    if b & 0x101:
-        r.badz(p, 9, b & 0x101)
+    p = r.p; q = p + 9
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ff; r.p = q
+    if b & 0x101: r.badz(p, 9, b & 0x101)
     v = ((b >> 1) & 0x7f)
-    if v > 100:
-        r.bad(p + 1, 'integer out of range')
+    if v > 100: r.bad(p + 1, 'range')
     return v
 
 def _e_f_MaximumSOC(w: Writer, v) -> None:
     if not 0 <= v <= 100:
         raise ExiEncodeError(f"value {v!r} outside [0, 100]")
-    w.bits((v) << 1, 9)
+    w.bits(((v) << 1), 9)
 
 def _d_f_MeterID(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.string()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_MeterID(w: Writer, v) -> None:
@@ -8444,39 +10232,21 @@ def _e_f_MeterID(w: Writer, v) -> None:
 
 def _d_f_MeterInfoRequested(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x5:
-        r.badz(p, 3, b & 0x5)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_MeterInfoRequested(w: Writer, v) -> None:
-    w.bits((1 if v else 0) << 1, 3)
+    w.bits(((1 if v else 0) << 1), 3)
 
 def _d_f_MeterSignature(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_MeterSignature(w: Writer, v) -> None:
@@ -8486,26 +10256,15 @@ def _e_f_MeterSignature(w: Writer, v) -> None:
 
 def _d_f_MeterStatus(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x2:
-        r.badz(p, 2, b & 0x2)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
     v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
     if not -32768 <= v <= 32767:
         r.fail('integer out of range')
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_MeterStatus(w: Writer, v) -> None:
@@ -8517,23 +10276,9 @@ def _e_f_MeterStatus(w: Writer, v) -> None:
 
 def _d_f_MeterTimestamp(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(18446744073709551615)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_MeterTimestamp(w: Writer, v) -> None:
@@ -8543,23 +10288,9 @@ def _e_f_MeterTimestamp(w: Writer, v) -> None:
 
 def _d_f_MgmtData(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.string()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_MgmtData(w: Writer, v) -> None:
@@ -8569,43 +10300,24 @@ def _e_f_MgmtData(w: Writer, v) -> None:
 
 def _d_f_MinimumSOC(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 9
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1ff
-    r.p = q
-    if b & 0x101:
-        r.badz(p, 9, b & 0x101)
+    p = r.p; q = p + 9
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ff; r.p = q
+    if b & 0x101: r.badz(p, 9, b & 0x101)
     v = ((b >> 1) & 0x7f)
-    if v > 100:
-        r.bad(p + 1, 'integer out of range')
+    if v > 100: r.bad(p + 1, 'range')
     return v
 
 def _e_f_MinimumSOC(w: Writer, v) -> None:
     if not 0 <= v <= 100:
         raise ExiEncodeError(f"value {v!r} outside [0, 100]")
-    w.bits((v) << 1, 9)
+    w.bits(((v) << 1), 9)
 
 def _d_f_Modulus(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_Modulus(w: Writer, v) -> None:
@@ -8615,23 +10327,9 @@ def _e_f_Modulus(w: Writer, v) -> None:
 
 def _d_f_NotificationMaxDelay(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(65535)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_NotificationMaxDelay(w: Writer, v) -> None:
@@ -8641,23 +10339,9 @@ def _e_f_NotificationMaxDelay(w: Writer, v) -> None:
 
 def _d_f_P(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_P(w: Writer, v) -> None:
@@ -8667,23 +10351,9 @@ def _e_f_P(w: Writer, v) -> None:
 
 def _d_f_PGPKeyID(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_PGPKeyID(w: Writer, v) -> None:
@@ -8693,23 +10363,9 @@ def _e_f_PGPKeyID(w: Writer, v) -> None:
 
 def _d_f_PGPKeyPacket(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_PGPKeyPacket(w: Writer, v) -> None:
@@ -8719,23 +10375,9 @@ def _e_f_PGPKeyPacket(w: Writer, v) -> None:
 
 def _d_f_PgenCounter(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_PgenCounter(w: Writer, v) -> None:
@@ -8745,43 +10387,24 @@ def _e_f_PgenCounter(w: Writer, v) -> None:
 
 def _d_f_PresentSOC(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 9
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1ff
-    r.p = q
-    if b & 0x101:
-        r.badz(p, 9, b & 0x101)
+    p = r.p; q = p + 9
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ff; r.p = q
+    if b & 0x101: r.badz(p, 9, b & 0x101)
     v = ((b >> 1) & 0x7f)
-    if v > 100:
-        r.bad(p + 1, 'integer out of range')
+    if v > 100: r.bad(p + 1, 'range')
     return v
 
 def _e_f_PresentSOC(w: Writer, v) -> None:
     if not 0 <= v <= 100:
         raise ExiEncodeError(f"value {v!r} outside [0, 100]")
-    w.bits((v) << 1, 9)
+    w.bits(((v) << 1), 9)
 
 def _d_f_Q(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_Q(w: Writer, v) -> None:
@@ -8791,23 +10414,9 @@ def _e_f_Q(w: Writer, v) -> None:
 
 def _d_f_RemainingTimeToMaximumSOC(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(4294967295)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_RemainingTimeToMaximumSOC(w: Writer, v) -> None:
@@ -8817,23 +10426,9 @@ def _e_f_RemainingTimeToMaximumSOC(w: Writer, v) -> None:
 
 def _d_f_RemainingTimeToMinimumSOC(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(4294967295)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_RemainingTimeToMinimumSOC(w: Writer, v) -> None:
@@ -8843,23 +10438,9 @@ def _e_f_RemainingTimeToMinimumSOC(w: Writer, v) -> None:
 
 def _d_f_RemainingTimeToTargetSOC(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(4294967295)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_RemainingTimeToTargetSOC(w: Writer, v) -> None:
@@ -8869,42 +10450,23 @@ def _e_f_RemainingTimeToTargetSOC(w: Writer, v) -> None:
 
 def _d_f_ResponseCode(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 8
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xff
-    r.p = q
-    if b & 0x81:
-        r.badz(p, 8, b & 0x81)
+    p = r.p; q = p + 8
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xff; r.p = q
+    if b & 0x81: r.badz(p, 8, b & 0x81)
     k = (b >> 1) & 0x3f
-    if k >= 40:
-        r.bad(p + 1, 'enumeration index out of range')
-    v = _K27[k]
+    if k >= 40: r.bad(p + 1, 'enum index')
+    v = _K29[k]
     return v
 
 def _e_f_ResponseCode(w: Writer, v) -> None:
-    w.bits((_K33[v]) << 1, 8)
+    w.bits(((_K36[v]) << 1), 8)
 
 def _d_f_SPKISexp(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_SPKISexp(w: Writer, v) -> None:
@@ -8914,23 +10476,9 @@ def _e_f_SPKISexp(w: Writer, v) -> None:
 
 def _d_f_Seed(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_Seed(w: Writer, v) -> None:
@@ -8940,23 +10488,9 @@ def _e_f_Seed(w: Writer, v) -> None:
 
 def _d_f_SessionID(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_SessionID(w: Writer, v) -> None:
@@ -8966,43 +10500,24 @@ def _e_f_SessionID(w: Writer, v) -> None:
 
 def _d_f_TargetSOC(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 9
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1ff
-    r.p = q
-    if b & 0x101:
-        r.badz(p, 9, b & 0x101)
+    p = r.p; q = p + 9
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ff; r.p = q
+    if b & 0x101: r.badz(p, 9, b & 0x101)
     v = ((b >> 1) & 0x7f)
-    if v > 100:
-        r.bad(p + 1, 'integer out of range')
+    if v > 100: r.bad(p + 1, 'range')
     return v
 
 def _e_f_TargetSOC(w: Writer, v) -> None:
     if not 0 <= v <= 100:
         raise ExiEncodeError(f"value {v!r} outside [0, 100]")
-    w.bits((v) << 1, 9)
+    w.bits(((v) << 1), 9)
 
 def _d_f_TaxRuleID(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(4294967295)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_TaxRuleID(w: Writer, v) -> None:
@@ -9012,23 +10527,9 @@ def _e_f_TaxRuleID(w: Writer, v) -> None:
 
 def _d_f_TimeAnchor(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(18446744073709551615)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_TimeAnchor(w: Writer, v) -> None:
@@ -9038,23 +10539,9 @@ def _e_f_TimeAnchor(w: Writer, v) -> None:
 
 def _d_f_TimeStamp(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(18446744073709551615)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_TimeStamp(w: Writer, v) -> None:
@@ -9064,26 +10551,15 @@ def _e_f_TimeStamp(w: Writer, v) -> None:
 
 def _d_f_Value(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x2:
-        r.badz(p, 2, b & 0x2)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
     v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
     if not -32768 <= v <= 32767:
         r.fail('integer out of range')
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_Value(w: Writer, v) -> None:
@@ -9095,23 +10571,9 @@ def _e_f_Value(w: Writer, v) -> None:
 
 def _d_f_X509CRL(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_X509CRL(w: Writer, v) -> None:
@@ -9121,23 +10583,9 @@ def _e_f_X509CRL(w: Writer, v) -> None:
 
 def _d_f_X509Certificate(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_X509Certificate(w: Writer, v) -> None:
@@ -9147,23 +10595,9 @@ def _e_f_X509Certificate(w: Writer, v) -> None:
 
 def _d_f_X509IssuerName(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.string()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_X509IssuerName(w: Writer, v) -> None:
@@ -9173,23 +10607,9 @@ def _e_f_X509IssuerName(w: Writer, v) -> None:
 
 def _d_f_X509SKI(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_X509SKI(w: Writer, v) -> None:
@@ -9199,24 +10619,13 @@ def _e_f_X509SKI(w: Writer, v) -> None:
 
 def _d_f_X509SerialNumber(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x2:
-        r.badz(p, 2, b & 0x2)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
     v = -r.uint() - 1 if sg else r.uint()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_X509SerialNumber(w: Writer, v) -> None:
@@ -9226,23 +10635,9 @@ def _e_f_X509SerialNumber(w: Writer, v) -> None:
 
 def _d_f_X509SubjectName(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.string()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_X509SubjectName(w: Writer, v) -> None:
@@ -9252,23 +10647,9 @@ def _e_f_X509SubjectName(w: Writer, v) -> None:
 
 def _d_f_XPath(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.string()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_XPath(w: Writer, v) -> None:
@@ -9278,23 +10659,9 @@ def _e_f_XPath(w: Writer, v) -> None:
 
 def _d_f_Y(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_Y(w: Writer, v) -> None:

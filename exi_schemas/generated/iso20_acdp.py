@@ -12,123 +12,123 @@ from dataclasses import dataclass, field
 
 from exi_schemas._runtime import ExiDecodeError, ExiEncodeError, Reader, Writer
 
-_K0 = ('State_A', 'State_B', 'State_C', 'State_D')
-_K1 = {'State_A': 0, 'State_B': 1, 'State_C': 2, 'State_D': 3}
-_K2 = ('OK', 'OK_CertificateExpiresSoon', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_PowerToleranceConfirmed', 'WARNING_AuthorizationSelectionInvalid', 'WARNING_CertificateExpired', 'WARNING_CertificateNotYetValid', 'WARNING_CertificateRevoked', 'WARNING_CertificateValidationError', 'WARNING_ChallengeInvalid', 'WARNING_EIMAuthorizationFailure', 'WARNING_eMSPUnknown', 'WARNING_EVPowerProfileViolation', 'WARNING_GeneralPnCAuthorizationError', 'WARNING_NoCertificateAvailable', 'WARNING_NoContractMatchingPCIDFound', 'WARNING_PowerToleranceNotConfirmed', 'WARNING_ScheduleRenegotiationFailed', 'WARNING_StandbyNotAllowed', 'WARNING_WPT', 'FAILED', 'FAILED_AssociationError', 'FAILED_ContactorError', 'FAILED_EVPowerProfileInvalid', 'FAILED_EVPowerProfileViolation', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoEnergyTransferServiceSelected', 'FAILED_NoServiceRenegotiationSupported', 'FAILED_PauseNotAllowed', 'FAILED_PowerDeliveryNotApplied', 'FAILED_PowerToleranceNotConfirmed', 'FAILED_ScheduleRenegotiation', 'FAILED_ScheduleSelectionInvalid', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_ServiceSelectionInvalid', 'FAILED_SignatureError', 'FAILED_UnknownSession', 'FAILED_WrongChargeParameter')
-_K3 = ('Finished', 'Ongoing', 'Ongoing_WaitingForCustomerInteraction')
-_K4 = ('Home', 'Moving', 'EndPosition')
-_K5 = {'OK': 0, 'OK_CertificateExpiresSoon': 1, 'OK_NewSessionEstablished': 2, 'OK_OldSessionJoined': 3, 'OK_PowerToleranceConfirmed': 4, 'WARNING_AuthorizationSelectionInvalid': 5, 'WARNING_CertificateExpired': 6, 'WARNING_CertificateNotYetValid': 7, 'WARNING_CertificateRevoked': 8, 'WARNING_CertificateValidationError': 9, 'WARNING_ChallengeInvalid': 10, 'WARNING_EIMAuthorizationFailure': 11, 'WARNING_eMSPUnknown': 12, 'WARNING_EVPowerProfileViolation': 13, 'WARNING_GeneralPnCAuthorizationError': 14, 'WARNING_NoCertificateAvailable': 15, 'WARNING_NoContractMatchingPCIDFound': 16, 'WARNING_PowerToleranceNotConfirmed': 17, 'WARNING_ScheduleRenegotiationFailed': 18, 'WARNING_StandbyNotAllowed': 19, 'WARNING_WPT': 20, 'FAILED': 21, 'FAILED_AssociationError': 22, 'FAILED_ContactorError': 23, 'FAILED_EVPowerProfileInvalid': 24, 'FAILED_EVPowerProfileViolation': 25, 'FAILED_MeteringSignatureNotValid': 26, 'FAILED_NoEnergyTransferServiceSelected': 27, 'FAILED_NoServiceRenegotiationSupported': 28, 'FAILED_PauseNotAllowed': 29, 'FAILED_PowerDeliveryNotApplied': 30, 'FAILED_PowerToleranceNotConfirmed': 31, 'FAILED_ScheduleRenegotiation': 32, 'FAILED_ScheduleSelectionInvalid': 33, 'FAILED_SequenceError': 34, 'FAILED_ServiceIDInvalid': 35, 'FAILED_ServiceSelectionInvalid': 36, 'FAILED_SignatureError': 37, 'FAILED_UnknownSession': 38, 'FAILED_WrongChargeParameter': 39}
-_K6 = {'Finished': 0, 'Ongoing': 1, 'Ongoing_WaitingForCustomerInteraction': 2}
-_K7 = {'Home': 0, 'Moving': 1, 'EndPosition': 2}
-_K8 = ('Invalid', 'Safe', 'Warning', 'Fault')
-_K9 = {'Invalid': 0, 'Safe': 1, 'Warning': 2, 'Fault': 3}
-_P10 = ((1, 0), (-1, 0))
-_P11 = ((1, 0), (2, 0))
-_C12 = (None, (1, 2), (0, 1), None)
-_P13 = ((2, 0), (3, 0), (4, 0), (-1, 0))
-_P14 = ((3, 0), (4, 0), (-1, 0))
-_P15 = ((4, 0), (-1, 0))
-_C16 = (None, None, (1, 3), (0, 2), None, None)
-_C17 = (None, None, (2, 3), (1, 2), (0, 2), None)
-_C18 = (None, None, (3, 3), (2, 2), (1, 2), (0, 1))
-_P19 = ((0, 0), (1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
-_P20 = ((1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
-_P21 = ((2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
-_P22 = ((3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
-_P23 = ((4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
-_P24 = ((5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
-_P25 = ((6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
-_P26 = ((7, 0), (8, 0), (9, 0), (-1, 0))
-_P27 = ((8, 0), (9, 0), (-1, 0))
-_P28 = ((9, 0), (-1, 0))
-_C29 = ((1, 4), (0, 4), None, None, None, None, None, None, None, None, None)
-_C30 = ((2, 4), (1, 4), (0, 4), None, None, None, None, None, None, None, None)
-_C31 = ((3, 4), (2, 4), (1, 4), (0, 4), None, None, None, None, None, None, None)
-_C32 = ((4, 4), (3, 4), (2, 4), (1, 4), (0, 3), None, None, None, None, None, None)
-_C33 = ((5, 4), (4, 4), (3, 4), (2, 4), (1, 3), (0, 3), None, None, None, None, None)
-_C34 = ((6, 4), (5, 4), (4, 4), (3, 4), (2, 3), (1, 3), (0, 3), None, None, None, None)
-_C35 = ((7, 4), (6, 4), (5, 4), (4, 4), (3, 3), (2, 3), (1, 3), (0, 3), None, None, None)
-_C36 = ((8, 4), (7, 4), (6, 4), (5, 4), (4, 3), (3, 3), (2, 3), (1, 3), (0, 2), None, None)
-_C37 = ((9, 4), (8, 4), (7, 4), (6, 4), (5, 3), (4, 3), (3, 3), (2, 3), (1, 2), (0, 2), None)
-_C38 = ((10, 4), (9, 4), (8, 4), (7, 4), (6, 3), (5, 3), (4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
-_P39 = ((0, 0), (1, 0))
-_C40 = ((1, 2), (0, 1), None, None, None)
-_P41 = ((0, 0), (1, 0), (2, 0), (3, 0), (-1, 0))
-_P42 = ((1, 0), (2, 0), (3, 0), (-1, 0))
-_P43 = ((2, 0), (3, 0), (-1, 0))
-_P44 = ((3, 0), (-1, 0))
-_C45 = ((1, 3), (0, 3), None, None, None)
-_C46 = ((2, 3), (1, 3), (0, 2), None, None)
-_C47 = ((3, 3), (2, 3), (1, 2), (0, 2), None)
-_C48 = ((4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
-_K49 = ('Pause', 'ExitStandby', 'Terminate', 'ScheduleRenegotiation', 'ServiceRenegotiation', 'MeteringConfirmation')
-_K50 = {'Pause': 0, 'ExitStandby': 1, 'Terminate': 2, 'ScheduleRenegotiation': 3, 'ServiceRenegotiation': 4, 'MeteringConfirmation': 5}
-_P51 = ((2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (-1, 0))
-_P52 = ((3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (-1, 0))
-_P53 = ((4, 0), (5, 0), (6, 0), (7, 0), (-1, 0))
-_K54 = ('StateA', 'StateB', 'StateC', 'StateD', 'StateE')
-_P55 = ((5, 0), (6, 0), (7, 0), (-1, 0))
-_P56 = ((6, 0), (7, 0), (-1, 0))
-_K57 = ('OK_NoEVError', 'FAILED', 'FAILED_EmergencyEvent', 'FAILED_Breaker', 'FAILED_RESSTemperatureInhibit', 'FAILED_RESS', 'FAILED_ChargingCurrentDifferential', 'FAILED_ChargingVoltageOutOfRange', 'FAILED_Reserved1', 'FAILED_Reserved2')
-_P58 = ((7, 0), (-1, 0))
-_C59 = (None, None, (1, 3), (0, 3), None, None, None, None, None)
-_C60 = (None, None, (2, 3), (1, 3), (0, 3), None, None, None, None)
-_K61 = {'StateA': 0, 'StateB': 1, 'StateC': 2, 'StateD': 3, 'StateE': 4}
-_C62 = (None, None, (3, 3), (2, 3), (1, 3), (0, 3), None, None, None)
-_C63 = (None, None, (4, 3), (3, 3), (2, 3), (1, 3), (0, 2), None, None)
-_K64 = {'OK_NoEVError': 0, 'FAILED': 1, 'FAILED_EmergencyEvent': 2, 'FAILED_Breaker': 3, 'FAILED_RESSTemperatureInhibit': 4, 'FAILED_RESS': 5, 'FAILED_ChargingCurrentDifferential': 6, 'FAILED_ChargingVoltageOutOfRange': 7, 'FAILED_Reserved1': 8, 'FAILED_Reserved2': 9}
-_C65 = (None, None, (5, 3), (4, 3), (3, 3), (2, 3), (1, 2), (0, 2), None)
-_C66 = (None, None, (6, 3), (5, 3), (4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
-_P67 = ((0, 0), (1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7))
-_P68 = ((1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7))
-_P69 = ((1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7), (-1, 0))
-_C70 = ((1, 4), (0, 4), (0, 4))
-_C71 = ((2, 4), (1, 4), (1, 4))
-_C72 = ((3, 4), (2, 4), (2, 4))
-_C73 = ((4, 4), (3, 4), (3, 4))
-_C74 = ((5, 4), (4, 4), (4, 4))
-_C75 = ((6, 4), (5, 4), (5, 4))
-_C76 = ((7, 4), (6, 4), (6, 4))
-_P77 = ((0, 0), (0, 1), (0, 2))
-_P78 = ((-1, 0),)
-_P79 = ((0, 0), (-1, 0))
-_C80 = ((0, 1), (0, 2), None)
-_C81 = (None, (1, 2), (0, 1))
-_C82 = ((1, 2), (0, 1), (0, 2))
-_P83 = ((2, 0), (-1, 0))
-_C84 = (None, None, (1, 2), (0, 1))
-_C85 = ((2, 3), (1, 3), (0, 3), None, None)
-_C86 = ((4, 3), (3, 3), (2, 3), (1, 2), (1, 2))
-_P87 = ((1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (-1, 0))
-_P88 = ((2, 0), (3, 0), (4, 0), (5, 0), (-1, 0))
-_P89 = ((3, 0), (4, 0), (5, 0), (-1, 0))
-_P90 = ((4, 0), (5, 0), (-1, 0))
-_P91 = ((5, 0), (-1, 0))
-_C92 = (None, (1, 3), (0, 3), None, None, None, None, None)
-_C93 = (None, (2, 3), (1, 3), (0, 3), None, None, None, None)
-_C94 = (None, (3, 3), (2, 3), (1, 3), (0, 2), None, None, None)
-_C95 = (None, (4, 3), (3, 3), (2, 3), (1, 2), (0, 2), (0, 2), None)
-_C96 = (None, (5, 3), (4, 3), (3, 3), (2, 2), (1, 2), (1, 2), (0, 1))
-_P97 = ((0, 0), (1, 0), (2, 0), (3, 0), (4, 0))
-_P98 = ((1, 0), (2, 0), (3, 0), (4, 0))
-_P99 = ((2, 0), (3, 0), (4, 0))
-_P100 = ((3, 0), (4, 0))
-_C101 = ((1, 3), (0, 3), None, None, None, None, None)
-_C102 = ((2, 3), (1, 3), (0, 2), None, None, None, None)
-_C103 = ((3, 3), (2, 3), (1, 2), (0, 2), None, None, None)
-_C104 = ((4, 3), (3, 3), (2, 2), (1, 2), (0, 1), None, None)
-_P105 = ((0, 0), (1, 0), (2, 0), (-1, 0))
-_P106 = ((1, 0), (2, 0), (-1, 0))
-_C107 = ((1, 3), (0, 2), None, None)
-_C108 = ((2, 3), (1, 2), (0, 2), None)
-_C109 = ((3, 3), (2, 2), (1, 2), (0, 1))
+_P0 = ((2, 0), (-1, 0))
+_K1 = ('State_A', 'State_B', 'State_C', 'State_D')
+_C2 = (None, None, (1, 2), (0, 1))
+_K3 = {'State_A': 0, 'State_B': 1, 'State_C': 2, 'State_D': 3}
+_K4 = ('OK', 'OK_CertificateExpiresSoon', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_PowerToleranceConfirmed', 'WARNING_AuthorizationSelectionInvalid', 'WARNING_CertificateExpired', 'WARNING_CertificateNotYetValid', 'WARNING_CertificateRevoked', 'WARNING_CertificateValidationError', 'WARNING_ChallengeInvalid', 'WARNING_EIMAuthorizationFailure', 'WARNING_eMSPUnknown', 'WARNING_EVPowerProfileViolation', 'WARNING_GeneralPnCAuthorizationError', 'WARNING_NoCertificateAvailable', 'WARNING_NoContractMatchingPCIDFound', 'WARNING_PowerToleranceNotConfirmed', 'WARNING_ScheduleRenegotiationFailed', 'WARNING_StandbyNotAllowed', 'WARNING_WPT', 'FAILED', 'FAILED_AssociationError', 'FAILED_ContactorError', 'FAILED_EVPowerProfileInvalid', 'FAILED_EVPowerProfileViolation', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoEnergyTransferServiceSelected', 'FAILED_NoServiceRenegotiationSupported', 'FAILED_PauseNotAllowed', 'FAILED_PowerDeliveryNotApplied', 'FAILED_PowerToleranceNotConfirmed', 'FAILED_ScheduleRenegotiation', 'FAILED_ScheduleSelectionInvalid', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_ServiceSelectionInvalid', 'FAILED_SignatureError', 'FAILED_UnknownSession', 'FAILED_WrongChargeParameter')
+_K5 = ('Finished', 'Ongoing', 'Ongoing_WaitingForCustomerInteraction')
+_K6 = ('Home', 'Moving', 'EndPosition')
+_K7 = {'OK': 0, 'OK_CertificateExpiresSoon': 1, 'OK_NewSessionEstablished': 2, 'OK_OldSessionJoined': 3, 'OK_PowerToleranceConfirmed': 4, 'WARNING_AuthorizationSelectionInvalid': 5, 'WARNING_CertificateExpired': 6, 'WARNING_CertificateNotYetValid': 7, 'WARNING_CertificateRevoked': 8, 'WARNING_CertificateValidationError': 9, 'WARNING_ChallengeInvalid': 10, 'WARNING_EIMAuthorizationFailure': 11, 'WARNING_eMSPUnknown': 12, 'WARNING_EVPowerProfileViolation': 13, 'WARNING_GeneralPnCAuthorizationError': 14, 'WARNING_NoCertificateAvailable': 15, 'WARNING_NoContractMatchingPCIDFound': 16, 'WARNING_PowerToleranceNotConfirmed': 17, 'WARNING_ScheduleRenegotiationFailed': 18, 'WARNING_StandbyNotAllowed': 19, 'WARNING_WPT': 20, 'FAILED': 21, 'FAILED_AssociationError': 22, 'FAILED_ContactorError': 23, 'FAILED_EVPowerProfileInvalid': 24, 'FAILED_EVPowerProfileViolation': 25, 'FAILED_MeteringSignatureNotValid': 26, 'FAILED_NoEnergyTransferServiceSelected': 27, 'FAILED_NoServiceRenegotiationSupported': 28, 'FAILED_PauseNotAllowed': 29, 'FAILED_PowerDeliveryNotApplied': 30, 'FAILED_PowerToleranceNotConfirmed': 31, 'FAILED_ScheduleRenegotiation': 32, 'FAILED_ScheduleSelectionInvalid': 33, 'FAILED_SequenceError': 34, 'FAILED_ServiceIDInvalid': 35, 'FAILED_ServiceSelectionInvalid': 36, 'FAILED_SignatureError': 37, 'FAILED_UnknownSession': 38, 'FAILED_WrongChargeParameter': 39}
+_K8 = {'Finished': 0, 'Ongoing': 1, 'Ongoing_WaitingForCustomerInteraction': 2}
+_K9 = {'Home': 0, 'Moving': 1, 'EndPosition': 2}
+_K10 = ('Invalid', 'Safe', 'Warning', 'Fault')
+_K11 = {'Invalid': 0, 'Safe': 1, 'Warning': 2, 'Fault': 3}
+_P12 = ((1, 0), (-1, 0))
+_P13 = ((1, 0), (2, 0))
+_C14 = (None, (1, 2), (0, 1), None)
+_P15 = ((2, 0), (3, 0), (4, 0), (-1, 0))
+_K16 = ('Pause', 'ExitStandby', 'Terminate', 'ScheduleRenegotiation', 'ServiceRenegotiation', 'MeteringConfirmation')
+_P17 = ((3, 0), (4, 0), (-1, 0))
+_P18 = ((4, 0), (-1, 0))
+_K19 = {'Pause': 0, 'ExitStandby': 1, 'Terminate': 2, 'ScheduleRenegotiation': 3, 'ServiceRenegotiation': 4, 'MeteringConfirmation': 5}
+_C20 = (None, None, (1, 3), (0, 2), None, None)
+_C21 = (None, None, (2, 3), (1, 2), (0, 2), None)
+_C22 = (None, None, (3, 3), (2, 2), (1, 2), (0, 1))
+_P23 = ((0, 0), (1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
+_P24 = ((1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
+_P25 = ((2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
+_P26 = ((3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
+_P27 = ((4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
+_P28 = ((5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
+_P29 = ((6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
+_P30 = ((7, 0), (8, 0), (9, 0), (-1, 0))
+_P31 = ((8, 0), (9, 0), (-1, 0))
+_P32 = ((9, 0), (-1, 0))
+_C33 = ((1, 4), (0, 4), None, None, None, None, None, None, None, None, None)
+_C34 = ((2, 4), (1, 4), (0, 4), None, None, None, None, None, None, None, None)
+_C35 = ((3, 4), (2, 4), (1, 4), (0, 4), None, None, None, None, None, None, None)
+_C36 = ((4, 4), (3, 4), (2, 4), (1, 4), (0, 3), None, None, None, None, None, None)
+_C37 = ((5, 4), (4, 4), (3, 4), (2, 4), (1, 3), (0, 3), None, None, None, None, None)
+_C38 = ((6, 4), (5, 4), (4, 4), (3, 4), (2, 3), (1, 3), (0, 3), None, None, None, None)
+_C39 = ((7, 4), (6, 4), (5, 4), (4, 4), (3, 3), (2, 3), (1, 3), (0, 3), None, None, None)
+_C40 = ((8, 4), (7, 4), (6, 4), (5, 4), (4, 3), (3, 3), (2, 3), (1, 3), (0, 2), None, None)
+_C41 = ((9, 4), (8, 4), (7, 4), (6, 4), (5, 3), (4, 3), (3, 3), (2, 3), (1, 2), (0, 2), None)
+_C42 = ((10, 4), (9, 4), (8, 4), (7, 4), (6, 3), (5, 3), (4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
+_P43 = ((0, 0), (1, 0))
+_C44 = ((1, 2), (0, 1), None, None, None)
+_P45 = ((0, 0), (1, 0), (2, 0), (3, 0), (-1, 0))
+_P46 = ((1, 0), (2, 0), (3, 0), (-1, 0))
+_P47 = ((2, 0), (3, 0), (-1, 0))
+_P48 = ((3, 0), (-1, 0))
+_C49 = ((1, 3), (0, 3), None, None, None)
+_C50 = ((2, 3), (1, 3), (0, 2), None, None)
+_C51 = ((3, 3), (2, 3), (1, 2), (0, 2), None)
+_C52 = ((4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
+_P53 = ((2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (-1, 0))
+_P54 = ((3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (-1, 0))
+_P55 = ((4, 0), (5, 0), (6, 0), (7, 0), (-1, 0))
+_K56 = ('StateA', 'StateB', 'StateC', 'StateD', 'StateE')
+_P57 = ((5, 0), (6, 0), (7, 0), (-1, 0))
+_P58 = ((6, 0), (7, 0), (-1, 0))
+_K59 = ('OK_NoEVError', 'FAILED', 'FAILED_EmergencyEvent', 'FAILED_Breaker', 'FAILED_RESSTemperatureInhibit', 'FAILED_RESS', 'FAILED_ChargingCurrentDifferential', 'FAILED_ChargingVoltageOutOfRange', 'FAILED_Reserved1', 'FAILED_Reserved2')
+_P60 = ((7, 0), (-1, 0))
+_C61 = (None, None, (1, 3), (0, 3), None, None, None, None, None)
+_C62 = (None, None, (2, 3), (1, 3), (0, 3), None, None, None, None)
+_K63 = {'StateA': 0, 'StateB': 1, 'StateC': 2, 'StateD': 3, 'StateE': 4}
+_C64 = (None, None, (3, 3), (2, 3), (1, 3), (0, 3), None, None, None)
+_C65 = (None, None, (4, 3), (3, 3), (2, 3), (1, 3), (0, 2), None, None)
+_K66 = {'OK_NoEVError': 0, 'FAILED': 1, 'FAILED_EmergencyEvent': 2, 'FAILED_Breaker': 3, 'FAILED_RESSTemperatureInhibit': 4, 'FAILED_RESS': 5, 'FAILED_ChargingCurrentDifferential': 6, 'FAILED_ChargingVoltageOutOfRange': 7, 'FAILED_Reserved1': 8, 'FAILED_Reserved2': 9}
+_C67 = (None, None, (5, 3), (4, 3), (3, 3), (2, 3), (1, 2), (0, 2), None)
+_C68 = (None, None, (6, 3), (5, 3), (4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
+_P69 = ((0, 0), (1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7))
+_P70 = ((1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7))
+_P71 = ((0, 0), (1, 0), (2, 0), (-1, 0))
+_P72 = ((1, 0), (2, 0), (-1, 0))
+_P73 = ((1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7), (-1, 0))
+_C74 = ((1, 4), (0, 4), (0, 4))
+_C75 = ((2, 4), (1, 4), (1, 4))
+_C76 = ((3, 4), (2, 4), (2, 4))
+_C77 = ((1, 3), (0, 2), None, None)
+_C78 = ((2, 3), (1, 2), (0, 2), None)
+_C79 = ((3, 3), (2, 2), (1, 2), (0, 1))
+_C80 = ((4, 4), (3, 4), (3, 4))
+_C81 = ((5, 4), (4, 4), (4, 4))
+_C82 = ((6, 4), (5, 4), (5, 4))
+_C83 = ((7, 4), (6, 4), (6, 4))
+_P84 = ((0, 0), (0, 1), (0, 2))
+_P85 = ((-1, 0),)
+_P86 = ((0, 0), (-1, 0))
+_C87 = ((0, 1), (0, 2), None)
+_C88 = (None, (1, 2), (0, 1))
+_C89 = ((1, 2), (0, 1), (0, 2))
+_C90 = ((2, 3), (1, 3), (0, 3), None, None)
+_C91 = ((4, 3), (3, 3), (2, 3), (1, 2), (1, 2))
+_P92 = ((1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (-1, 0))
+_P93 = ((2, 0), (3, 0), (4, 0), (5, 0), (-1, 0))
+_P94 = ((3, 0), (4, 0), (5, 0), (-1, 0))
+_P95 = ((4, 0), (5, 0), (-1, 0))
+_P96 = ((5, 0), (-1, 0))
+_C97 = (None, (1, 3), (0, 3), None, None, None, None, None)
+_C98 = (None, (2, 3), (1, 3), (0, 3), None, None, None, None)
+_C99 = (None, (3, 3), (2, 3), (1, 3), (0, 2), None, None, None)
+_C100 = (None, (4, 3), (3, 3), (2, 3), (1, 2), (0, 2), (0, 2), None)
+_C101 = (None, (5, 3), (4, 3), (3, 3), (2, 2), (1, 2), (1, 2), (0, 1))
+_P102 = ((0, 0), (1, 0), (2, 0), (3, 0), (4, 0))
+_P103 = ((1, 0), (2, 0), (3, 0), (4, 0))
+_P104 = ((2, 0), (3, 0), (4, 0))
+_P105 = ((3, 0), (4, 0))
+_C106 = ((1, 3), (0, 3), None, None, None, None, None)
+_C107 = ((2, 3), (1, 3), (0, 2), None, None, None, None)
+_C108 = ((3, 3), (2, 3), (1, 2), (0, 2), None, None, None)
+_C109 = ((4, 3), (3, 3), (2, 2), (1, 2), (0, 1), None, None)
 _C110 = (None, (2, 3), (1, 2), (1, 2))
 _P111 = ((2, 0),)
 _C112 = ((1, 2), (0, 1), None, None)
 _C113 = ((1, 2), (0, 1), None, None, None, None)
-_C114 = (None, None, None, (1, 2), (0, 2), (0, 2))
-_C115 = (None, None, None, (2, 2), (1, 2), (1, 2))
-_C116 = ((1, 2), (0, 1), None)
+_C114 = ((1, 2), (0, 1), None)
+_C115 = (None, None, None, (1, 2), (0, 2), (0, 2))
+_C116 = (None, None, None, (2, 2), (1, 2), (1, 2))
 _C117 = (None, None, None, (0, 1), (0, 2))
 _P118 = ((1, 1), (1, 0), (-1, 0))
 _C119 = (None, (0, 3), (0, 3))
@@ -537,39 +537,64 @@ def _d_ACDP_ConnectReqType(r: Reader) -> ACDP_ConnectReqType:
     rv = r.v; rn = r.n
     v_header = None
     v_ev_electrical_charging_device_status = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = None
+    v1_time_stamp = None
+    v1_signature = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
-    v_header = _d_MessageHeaderType(r)
-    p = r.p
-    q = p + 6
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3f
-    r.p = q
-    if b & 0x33:
-        r.badz(p, 6, b & 0x33)
+    v1_session_id = r.binary()
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    it = 1; al = 0
+    v1_time_stamp = r.uintb(18446744073709551615)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P0[e]
+    if it == 2:
+        v1_signature = _d_SignatureType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
+    p = r.p; q = p + 6
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3f; r.p = q
+    if b & 0x33: r.badz(p, 6, b & 0x33)
     k = (b >> 2) & 0x3
-    v_ev_electrical_charging_device_status = _K0[k]
+    v_ev_electrical_charging_device_status = _K1[k]
     it = -1; al = 0
     return ACDP_ConnectReqType(header=v_header, ev_electrical_charging_device_status=v_ev_electrical_charging_device_status)
 
 def _e_ACDP_ConnectReqType(w: Writer, o: ACDP_ConnectReqType) -> None:
     f_header = o.header
-    if f_header is None:
-        raise ExiEncodeError("ACDP_ConnectReqType: missing required header")
+    if f_header is None: raise ExiEncodeError("ACDP_ConnectReqType: missing required header")
+    f1_session_id = f_header.session_id
+    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
+    w.bits(0, 3)
+    w.binary(f1_session_id)
+    f1_time_stamp = f_header.time_stamp
+    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
+    w.bits(0, 3)
+    w.uint(f1_time_stamp)
+    s1 = 2
     w.bits(0, 1)
-    _e_MessageHeaderType(w, f_header)
+    f1_signature = f_header.signature
+    if f1_signature is not None:
+        w.bits(0, 2)
+        _e_SignatureType(w, f1_signature)
+        s1 = 3
+    c1 = _C2[s1]
     f_ev_electrical_charging_device_status = o.ev_electrical_charging_device_status
-    if f_ev_electrical_charging_device_status is None:
-        raise ExiEncodeError("ACDP_ConnectReqType: missing required ev_electrical_charging_device_status")
-    w.bits((_K1[f_ev_electrical_charging_device_status]) << 2, 6)
+    if f_ev_electrical_charging_device_status is None: raise ExiEncodeError("ACDP_ConnectReqType: missing required ev_electrical_charging_device_status")
+    w.bits(((c1[0]) << 6) | ((_K3[f_ev_electrical_charging_device_status]) << 2), c1[1] + 6)
 
 def _d_ACDP_ConnectResType(r: Reader) -> ACDP_ConnectResType:
     rv = r.v; rn = r.n
@@ -578,109 +603,140 @@ def _d_ACDP_ConnectResType(r: Reader) -> ACDP_ConnectResType:
     v_evse_processing = None
     v_evse_electrical_charging_device_status = None
     v_evse_mechanical_charging_device_status = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = None
+    v1_time_stamp = None
+    v1_signature = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
-    v_header = _d_MessageHeaderType(r)
-    p = r.p
-    q = p + 25
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1ffffff
-    r.p = q
-    if b & 0x181ce73:
-        r.badz(p, 25, b & 0x181ce73)
+    v1_session_id = r.binary()
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    it = 1; al = 0
+    v1_time_stamp = r.uintb(18446744073709551615)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P0[e]
+    if it == 2:
+        v1_signature = _d_SignatureType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
+    p = r.p; q = p + 25
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ffffff; r.p = q
+    if b & 0x181ce73: r.badz(p, 25, b & 0x181ce73)
     k = (b >> 17) & 0x3f
-    if k >= 40:
-        r.bad(p + 2, 'enumeration index out of range')
-    v_response_code = _K2[k]
+    if k >= 40: r.bad(p + 2, 'enum index')
+    v_response_code = _K4[k]
     k = (b >> 12) & 0x3
-    if k >= 3:
-        r.bad(p + 11, 'enumeration index out of range')
-    v_evse_processing = _K3[k]
+    if k >= 3: r.bad(p + 11, 'enum index')
+    v_evse_processing = _K5[k]
     k = (b >> 7) & 0x3
-    v_evse_electrical_charging_device_status = _K0[k]
+    v_evse_electrical_charging_device_status = _K1[k]
     k = (b >> 2) & 0x3
-    if k >= 3:
-        r.bad(p + 21, 'enumeration index out of range')
-    v_evse_mechanical_charging_device_status = _K4[k]
+    if k >= 3: r.bad(p + 21, 'enum index')
+    v_evse_mechanical_charging_device_status = _K6[k]
     it = -1; al = 0
     return ACDP_ConnectResType(header=v_header, response_code=v_response_code, evse_processing=v_evse_processing, evse_electrical_charging_device_status=v_evse_electrical_charging_device_status, evse_mechanical_charging_device_status=v_evse_mechanical_charging_device_status)
 
 def _e_ACDP_ConnectResType(w: Writer, o: ACDP_ConnectResType) -> None:
     f_header = o.header
-    if f_header is None:
-        raise ExiEncodeError("ACDP_ConnectResType: missing required header")
+    if f_header is None: raise ExiEncodeError("ACDP_ConnectResType: missing required header")
+    f1_session_id = f_header.session_id
+    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
+    w.bits(0, 3)
+    w.binary(f1_session_id)
+    f1_time_stamp = f_header.time_stamp
+    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
+    w.bits(0, 3)
+    w.uint(f1_time_stamp)
+    s1 = 2
     w.bits(0, 1)
-    _e_MessageHeaderType(w, f_header)
+    f1_signature = f_header.signature
+    if f1_signature is not None:
+        w.bits(0, 2)
+        _e_SignatureType(w, f1_signature)
+        s1 = 3
+    c1 = _C2[s1]
     f_response_code = o.response_code
-    if f_response_code is None:
-        raise ExiEncodeError("ACDP_ConnectResType: missing required response_code")
-    w.bits((_K5[f_response_code]) << 1, 9)
+    if f_response_code is None: raise ExiEncodeError("ACDP_ConnectResType: missing required response_code")
     f_evse_processing = o.evse_processing
-    if f_evse_processing is None:
-        raise ExiEncodeError("ACDP_ConnectResType: missing required evse_processing")
-    w.bits((_K6[f_evse_processing]) << 1, 5)
+    if f_evse_processing is None: raise ExiEncodeError("ACDP_ConnectResType: missing required evse_processing")
     f_evse_electrical_charging_device_status = o.evse_electrical_charging_device_status
-    if f_evse_electrical_charging_device_status is None:
-        raise ExiEncodeError("ACDP_ConnectResType: missing required evse_electrical_charging_device_status")
-    w.bits((_K1[f_evse_electrical_charging_device_status]) << 1, 5)
+    if f_evse_electrical_charging_device_status is None: raise ExiEncodeError("ACDP_ConnectResType: missing required evse_electrical_charging_device_status")
     f_evse_mechanical_charging_device_status = o.evse_mechanical_charging_device_status
-    if f_evse_mechanical_charging_device_status is None:
-        raise ExiEncodeError("ACDP_ConnectResType: missing required evse_mechanical_charging_device_status")
-    w.bits((_K7[f_evse_mechanical_charging_device_status]) << 2, 6)
+    if f_evse_mechanical_charging_device_status is None: raise ExiEncodeError("ACDP_ConnectResType: missing required evse_mechanical_charging_device_status")
+    w.bits(((c1[0]) << 25) | ((_K7[f_response_code]) << 17) | ((_K8[f_evse_processing]) << 12) | ((_K3[f_evse_electrical_charging_device_status]) << 7) | ((_K9[f_evse_mechanical_charging_device_status]) << 2), c1[1] + 25)
 
 def _d_ACDP_SystemStatusReqType(r: Reader) -> ACDP_SystemStatusReqType:
     rv = r.v; rn = r.n
     v_header = None
     v_ev_technical_status = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = None
+    v1_time_stamp = None
+    v1_signature = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
-    v_header = _d_MessageHeaderType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = r.binary()
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    it = 1; al = 0
+    v1_time_stamp = r.uintb(18446744073709551615)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P0[e]
+    if it == 2:
+        v1_signature = _d_SignatureType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
+    r.zero(1, 'expected next item')
     it = 1; al = 0
     v_ev_technical_status = _d_EVTechnicalStatusType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return ACDP_SystemStatusReqType(header=v_header, ev_technical_status=v_ev_technical_status)
 
 def _e_ACDP_SystemStatusReqType(w: Writer, o: ACDP_SystemStatusReqType) -> None:
     f_header = o.header
-    if f_header is None:
-        raise ExiEncodeError("ACDP_SystemStatusReqType: missing required header")
+    if f_header is None: raise ExiEncodeError("ACDP_SystemStatusReqType: missing required header")
+    f1_session_id = f_header.session_id
+    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
+    w.bits(0, 3)
+    w.binary(f1_session_id)
+    f1_time_stamp = f_header.time_stamp
+    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
+    w.bits(0, 3)
+    w.uint(f1_time_stamp)
+    s1 = 2
     w.bits(0, 1)
-    _e_MessageHeaderType(w, f_header)
+    f1_signature = f_header.signature
+    if f1_signature is not None:
+        w.bits(0, 2)
+        _e_SignatureType(w, f1_signature)
+        s1 = 3
+    c1 = _C2[s1]
     f_ev_technical_status = o.ev_technical_status
-    if f_ev_technical_status is None:
-        raise ExiEncodeError("ACDP_SystemStatusReqType: missing required ev_technical_status")
-    w.bits(0, 1)
+    if f_ev_technical_status is None: raise ExiEncodeError("ACDP_SystemStatusReqType: missing required ev_technical_status")
+    w.bits(((c1[0]) << 1), c1[1] + 1)
     _e_EVTechnicalStatusType(w, f_ev_technical_status)
     w.bits(0, 1)
 
@@ -697,35 +753,46 @@ def _d_ACDP_SystemStatusResType(r: Reader) -> ACDP_SystemStatusResType:
     v_evse_malfunction = None
     v_ev_in_charge_position = None
     v_ev_association_status = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = None
+    v1_time_stamp = None
+    v1_signature = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
-    v_header = _d_MessageHeaderType(r)
-    p = r.p
-    q = p + 48
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xffffffffffff
-    r.p = q
-    if b & 0xc0e773bbbbbb:
-        r.badz(p, 48, b & 0xc0e773bbbbbb)
+    v1_session_id = r.binary()
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    it = 1; al = 0
+    v1_time_stamp = r.uintb(18446744073709551615)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P0[e]
+    if it == 2:
+        v1_signature = _d_SignatureType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
+    p = r.p; q = p + 48
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xffffffffffff; r.p = q
+    if b & 0xc0e773bbbbbb: r.badz(p, 48, b & 0xc0e773bbbbbb)
     k = (b >> 40) & 0x3f
-    if k >= 40:
-        r.bad(p + 2, 'enumeration index out of range')
-    v_response_code = _K2[k]
+    if k >= 40: r.bad(p + 2, 'enum index')
+    v_response_code = _K4[k]
     k = (b >> 35) & 0x3
-    if k >= 3:
-        r.bad(p + 11, 'enumeration index out of range')
-    v_evse_mechanical_charging_device_status = _K4[k]
+    if k >= 3: r.bad(p + 11, 'enum index')
+    v_evse_mechanical_charging_device_status = _K6[k]
     v_evse_ready_to_charge = ((b >> 31) & 0x1) == 1
     k = (b >> 26) & 0x3
-    v_evse_isolation_status = _K8[k]
+    v_evse_isolation_status = _K10[k]
     v_evse_disabled = ((b >> 22) & 0x1) == 1
     v_evse_utility_interrupt_event = ((b >> 18) & 0x1) == 1
     v_evse_emergency_shutdown = ((b >> 14) & 0x1) == 1
@@ -737,74 +804,81 @@ def _d_ACDP_SystemStatusResType(r: Reader) -> ACDP_SystemStatusResType:
 
 def _e_ACDP_SystemStatusResType(w: Writer, o: ACDP_SystemStatusResType) -> None:
     f_header = o.header
-    if f_header is None:
-        raise ExiEncodeError("ACDP_SystemStatusResType: missing required header")
+    if f_header is None: raise ExiEncodeError("ACDP_SystemStatusResType: missing required header")
+    f1_session_id = f_header.session_id
+    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
+    w.bits(0, 3)
+    w.binary(f1_session_id)
+    f1_time_stamp = f_header.time_stamp
+    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
+    w.bits(0, 3)
+    w.uint(f1_time_stamp)
+    s1 = 2
     w.bits(0, 1)
-    _e_MessageHeaderType(w, f_header)
+    f1_signature = f_header.signature
+    if f1_signature is not None:
+        w.bits(0, 2)
+        _e_SignatureType(w, f1_signature)
+        s1 = 3
+    c1 = _C2[s1]
     f_response_code = o.response_code
-    if f_response_code is None:
-        raise ExiEncodeError("ACDP_SystemStatusResType: missing required response_code")
-    w.bits((_K5[f_response_code]) << 1, 9)
+    if f_response_code is None: raise ExiEncodeError("ACDP_SystemStatusResType: missing required response_code")
     f_evse_mechanical_charging_device_status = o.evse_mechanical_charging_device_status
-    if f_evse_mechanical_charging_device_status is None:
-        raise ExiEncodeError("ACDP_SystemStatusResType: missing required evse_mechanical_charging_device_status")
-    w.bits((_K7[f_evse_mechanical_charging_device_status]) << 1, 5)
+    if f_evse_mechanical_charging_device_status is None: raise ExiEncodeError("ACDP_SystemStatusResType: missing required evse_mechanical_charging_device_status")
     f_evse_ready_to_charge = o.evse_ready_to_charge
-    if f_evse_ready_to_charge is None:
-        raise ExiEncodeError("ACDP_SystemStatusResType: missing required evse_ready_to_charge")
-    w.bits((1 if f_evse_ready_to_charge else 0) << 1, 4)
+    if f_evse_ready_to_charge is None: raise ExiEncodeError("ACDP_SystemStatusResType: missing required evse_ready_to_charge")
     f_evse_isolation_status = o.evse_isolation_status
-    if f_evse_isolation_status is None:
-        raise ExiEncodeError("ACDP_SystemStatusResType: missing required evse_isolation_status")
-    w.bits((_K9[f_evse_isolation_status]) << 1, 5)
+    if f_evse_isolation_status is None: raise ExiEncodeError("ACDP_SystemStatusResType: missing required evse_isolation_status")
     f_evse_disabled = o.evse_disabled
-    if f_evse_disabled is None:
-        raise ExiEncodeError("ACDP_SystemStatusResType: missing required evse_disabled")
-    w.bits((1 if f_evse_disabled else 0) << 1, 4)
+    if f_evse_disabled is None: raise ExiEncodeError("ACDP_SystemStatusResType: missing required evse_disabled")
     f_evse_utility_interrupt_event = o.evse_utility_interrupt_event
-    if f_evse_utility_interrupt_event is None:
-        raise ExiEncodeError("ACDP_SystemStatusResType: missing required evse_utility_interrupt_event")
-    w.bits((1 if f_evse_utility_interrupt_event else 0) << 1, 4)
+    if f_evse_utility_interrupt_event is None: raise ExiEncodeError("ACDP_SystemStatusResType: missing required evse_utility_interrupt_event")
     f_evse_emergency_shutdown = o.evse_emergency_shutdown
-    if f_evse_emergency_shutdown is None:
-        raise ExiEncodeError("ACDP_SystemStatusResType: missing required evse_emergency_shutdown")
-    w.bits((1 if f_evse_emergency_shutdown else 0) << 1, 4)
+    if f_evse_emergency_shutdown is None: raise ExiEncodeError("ACDP_SystemStatusResType: missing required evse_emergency_shutdown")
     f_evse_malfunction = o.evse_malfunction
-    if f_evse_malfunction is None:
-        raise ExiEncodeError("ACDP_SystemStatusResType: missing required evse_malfunction")
-    w.bits((1 if f_evse_malfunction else 0) << 1, 4)
+    if f_evse_malfunction is None: raise ExiEncodeError("ACDP_SystemStatusResType: missing required evse_malfunction")
     f_ev_in_charge_position = o.ev_in_charge_position
-    if f_ev_in_charge_position is None:
-        raise ExiEncodeError("ACDP_SystemStatusResType: missing required ev_in_charge_position")
-    w.bits((1 if f_ev_in_charge_position else 0) << 1, 4)
+    if f_ev_in_charge_position is None: raise ExiEncodeError("ACDP_SystemStatusResType: missing required ev_in_charge_position")
     f_ev_association_status = o.ev_association_status
-    if f_ev_association_status is None:
-        raise ExiEncodeError("ACDP_SystemStatusResType: missing required ev_association_status")
-    w.bits((1 if f_ev_association_status else 0) << 2, 5)
+    if f_ev_association_status is None: raise ExiEncodeError("ACDP_SystemStatusResType: missing required ev_association_status")
+    w.bits(((c1[0]) << 48) | ((_K7[f_response_code]) << 40) | ((_K9[f_evse_mechanical_charging_device_status]) << 35) | ((1 if f_evse_ready_to_charge else 0) << 31) | ((_K11[f_evse_isolation_status]) << 26) | ((1 if f_evse_disabled else 0) << 22) | ((1 if f_evse_utility_interrupt_event else 0) << 18) | ((1 if f_evse_emergency_shutdown else 0) << 14) | ((1 if f_evse_malfunction else 0) << 10) | ((1 if f_ev_in_charge_position else 0) << 6) | ((1 if f_ev_association_status else 0) << 2), c1[1] + 48)
 
 def _d_ACDP_VehiclePositioningReqType(r: Reader) -> ACDP_VehiclePositioningReqType:
     rv = r.v; rn = r.n
     v_header = None
     v_ev_mobility_status = None
     v_ev_positioning_support = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = None
+    v1_time_stamp = None
+    v1_signature = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
-    v_header = _d_MessageHeaderType(r)
-    p = r.p
-    q = p + 9
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1ff
-    r.p = q
-    if b & 0x1bb:
-        r.badz(p, 9, b & 0x1bb)
+    v1_session_id = r.binary()
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    it = 1; al = 0
+    v1_time_stamp = r.uintb(18446744073709551615)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P0[e]
+    if it == 2:
+        v1_signature = _d_SignatureType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
+    p = r.p; q = p + 9
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ff; r.p = q
+    if b & 0x1bb: r.badz(p, 9, b & 0x1bb)
     v_ev_mobility_status = ((b >> 6) & 0x1) == 1
     v_ev_positioning_support = ((b >> 2) & 0x1) == 1
     it = -1; al = 0
@@ -812,18 +886,28 @@ def _d_ACDP_VehiclePositioningReqType(r: Reader) -> ACDP_VehiclePositioningReqTy
 
 def _e_ACDP_VehiclePositioningReqType(w: Writer, o: ACDP_VehiclePositioningReqType) -> None:
     f_header = o.header
-    if f_header is None:
-        raise ExiEncodeError("ACDP_VehiclePositioningReqType: missing required header")
+    if f_header is None: raise ExiEncodeError("ACDP_VehiclePositioningReqType: missing required header")
+    f1_session_id = f_header.session_id
+    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
+    w.bits(0, 3)
+    w.binary(f1_session_id)
+    f1_time_stamp = f_header.time_stamp
+    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
+    w.bits(0, 3)
+    w.uint(f1_time_stamp)
+    s1 = 2
     w.bits(0, 1)
-    _e_MessageHeaderType(w, f_header)
+    f1_signature = f_header.signature
+    if f1_signature is not None:
+        w.bits(0, 2)
+        _e_SignatureType(w, f1_signature)
+        s1 = 3
+    c1 = _C2[s1]
     f_ev_mobility_status = o.ev_mobility_status
-    if f_ev_mobility_status is None:
-        raise ExiEncodeError("ACDP_VehiclePositioningReqType: missing required ev_mobility_status")
-    w.bits((1 if f_ev_mobility_status else 0) << 1, 4)
+    if f_ev_mobility_status is None: raise ExiEncodeError("ACDP_VehiclePositioningReqType: missing required ev_mobility_status")
     f_ev_positioning_support = o.ev_positioning_support
-    if f_ev_positioning_support is None:
-        raise ExiEncodeError("ACDP_VehiclePositioningReqType: missing required ev_positioning_support")
-    w.bits((1 if f_ev_positioning_support else 0) << 2, 5)
+    if f_ev_positioning_support is None: raise ExiEncodeError("ACDP_VehiclePositioningReqType: missing required ev_positioning_support")
+    w.bits(((c1[0]) << 9) | ((1 if f_ev_mobility_status else 0) << 6) | ((1 if f_ev_positioning_support else 0) << 2), c1[1] + 9)
 
 def _d_ACDP_VehiclePositioningResType(r: Reader) -> ACDP_VehiclePositioningResType:
     rv = r.v; rn = r.n
@@ -836,154 +920,139 @@ def _d_ACDP_VehiclePositioningResType(r: Reader) -> ACDP_VehiclePositioningResTy
     v_contact_window_xc = None
     v_contact_window_yc = None
     v_ev_in_charge_position = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = None
+    v1_time_stamp = None
+    v1_signature = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
-    v_header = _d_MessageHeaderType(r)
-    p = r.p
-    q = p + 21
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1fffff
-    r.p = q
-    if b & 0x181cee:
-        r.badz(p, 21, b & 0x181cee)
+    v1_session_id = r.binary()
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    it = 1; al = 0
+    v1_time_stamp = r.uintb(18446744073709551615)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P0[e]
+    if it == 2:
+        v1_signature = _d_SignatureType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
+    p = r.p; q = p + 21
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1fffff; r.p = q
+    if b & 0x181cee: r.badz(p, 21, b & 0x181cee)
     k = (b >> 13) & 0x3f
-    if k >= 40:
-        r.bad(p + 2, 'enumeration index out of range')
-    v_response_code = _K2[k]
+    if k >= 40: r.bad(p + 2, 'enum index')
+    v_response_code = _K4[k]
     k = (b >> 8) & 0x3
-    if k >= 3:
-        r.bad(p + 11, 'enumeration index out of range')
-    v_evse_processing = _K3[k]
+    if k >= 3: r.bad(p + 11, 'enum index')
+    v_evse_processing = _K5[k]
     v_evse_positioning_support = ((b >> 4) & 0x1) == 1
     sg = (b & 0x1) == 1
     it = 4; al = 0
     v_ev_relative_x_deviation = -r.uintb(32767) - 1 if sg else r.uintb(32767)
     if not -32768 <= v_ev_relative_x_deviation <= 32767:
         r.fail('integer out of range')
-    p = r.p
-    q = p + 4
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xf
-    r.p = q
-    if b & 0xe:
-        r.badz(p, 4, b & 0xe)
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0xe: r.badz(p, 4, b & 0xe)
     sg = (b & 0x1) == 1
     it = 5; al = 0
     v_ev_relative_y_deviation = -r.uintb(32767) - 1 if sg else r.uintb(32767)
     if not -32768 <= v_ev_relative_y_deviation <= 32767:
         r.fail('integer out of range')
-    p = r.p
-    q = p + 4
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xf
-    r.p = q
-    if b & 0xe:
-        r.badz(p, 4, b & 0xe)
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0xe: r.badz(p, 4, b & 0xe)
     sg = (b & 0x1) == 1
     it = 6; al = 0
     v_contact_window_xc = -r.uintb(32767) - 1 if sg else r.uintb(32767)
     if not -32768 <= v_contact_window_xc <= 32767:
         r.fail('integer out of range')
-    p = r.p
-    q = p + 4
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xf
-    r.p = q
-    if b & 0xe:
-        r.badz(p, 4, b & 0xe)
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0xe: r.badz(p, 4, b & 0xe)
     sg = (b & 0x1) == 1
     it = 7; al = 0
     v_contact_window_yc = -r.uintb(32767) - 1 if sg else r.uintb(32767)
     if not -32768 <= v_contact_window_yc <= 32767:
         r.fail('integer out of range')
-    p = r.p
-    q = p + 6
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3f
-    r.p = q
-    if b & 0x3b:
-        r.badz(p, 6, b & 0x3b)
+    p = r.p; q = p + 6
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3f; r.p = q
+    if b & 0x3b: r.badz(p, 6, b & 0x3b)
     v_ev_in_charge_position = ((b >> 2) & 0x1) == 1
     it = -1; al = 0
     return ACDP_VehiclePositioningResType(header=v_header, response_code=v_response_code, evse_processing=v_evse_processing, evse_positioning_support=v_evse_positioning_support, ev_relative_x_deviation=v_ev_relative_x_deviation, ev_relative_y_deviation=v_ev_relative_y_deviation, contact_window_xc=v_contact_window_xc, contact_window_yc=v_contact_window_yc, ev_in_charge_position=v_ev_in_charge_position)
 
 def _e_ACDP_VehiclePositioningResType(w: Writer, o: ACDP_VehiclePositioningResType) -> None:
     f_header = o.header
-    if f_header is None:
-        raise ExiEncodeError("ACDP_VehiclePositioningResType: missing required header")
+    if f_header is None: raise ExiEncodeError("ACDP_VehiclePositioningResType: missing required header")
+    f1_session_id = f_header.session_id
+    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
+    w.bits(0, 3)
+    w.binary(f1_session_id)
+    f1_time_stamp = f_header.time_stamp
+    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
+    w.bits(0, 3)
+    w.uint(f1_time_stamp)
+    s1 = 2
     w.bits(0, 1)
-    _e_MessageHeaderType(w, f_header)
+    f1_signature = f_header.signature
+    if f1_signature is not None:
+        w.bits(0, 2)
+        _e_SignatureType(w, f1_signature)
+        s1 = 3
+    c1 = _C2[s1]
     f_response_code = o.response_code
-    if f_response_code is None:
-        raise ExiEncodeError("ACDP_VehiclePositioningResType: missing required response_code")
-    w.bits((_K5[f_response_code]) << 1, 9)
+    if f_response_code is None: raise ExiEncodeError("ACDP_VehiclePositioningResType: missing required response_code")
     f_evse_processing = o.evse_processing
-    if f_evse_processing is None:
-        raise ExiEncodeError("ACDP_VehiclePositioningResType: missing required evse_processing")
-    w.bits((_K6[f_evse_processing]) << 1, 5)
+    if f_evse_processing is None: raise ExiEncodeError("ACDP_VehiclePositioningResType: missing required evse_processing")
     f_evse_positioning_support = o.evse_positioning_support
-    if f_evse_positioning_support is None:
-        raise ExiEncodeError("ACDP_VehiclePositioningResType: missing required evse_positioning_support")
-    w.bits((1 if f_evse_positioning_support else 0) << 1, 4)
+    if f_evse_positioning_support is None: raise ExiEncodeError("ACDP_VehiclePositioningResType: missing required evse_positioning_support")
     f_ev_relative_x_deviation = o.ev_relative_x_deviation
-    if f_ev_relative_x_deviation is None:
-        raise ExiEncodeError("ACDP_VehiclePositioningResType: missing required ev_relative_x_deviation")
+    if f_ev_relative_x_deviation is None: raise ExiEncodeError("ACDP_VehiclePositioningResType: missing required ev_relative_x_deviation")
     if not -32768 <= f_ev_relative_x_deviation <= 32767:
         raise ExiEncodeError(f"value {f_ev_relative_x_deviation!r} outside [-32768, 32767]")
-    w.bits((1 if f_ev_relative_x_deviation < 0 else 0), 3)
+    w.bits(((c1[0]) << 21) | ((_K7[f_response_code]) << 13) | ((_K8[f_evse_processing]) << 8) | ((1 if f_evse_positioning_support else 0) << 4) | (1 if f_ev_relative_x_deviation < 0 else 0), c1[1] + 21)
     w.uint(-f_ev_relative_x_deviation - 1 if f_ev_relative_x_deviation < 0 else f_ev_relative_x_deviation)
-    w.bits(0, 1)
     f_ev_relative_y_deviation = o.ev_relative_y_deviation
-    if f_ev_relative_y_deviation is None:
-        raise ExiEncodeError("ACDP_VehiclePositioningResType: missing required ev_relative_y_deviation")
+    if f_ev_relative_y_deviation is None: raise ExiEncodeError("ACDP_VehiclePositioningResType: missing required ev_relative_y_deviation")
     if not -32768 <= f_ev_relative_y_deviation <= 32767:
         raise ExiEncodeError(f"value {f_ev_relative_y_deviation!r} outside [-32768, 32767]")
-    w.bits((1 if f_ev_relative_y_deviation < 0 else 0), 3)
+    w.bits((1 if f_ev_relative_y_deviation < 0 else 0), 4)
     w.uint(-f_ev_relative_y_deviation - 1 if f_ev_relative_y_deviation < 0 else f_ev_relative_y_deviation)
-    w.bits(0, 1)
     f_contact_window_xc = o.contact_window_xc
-    if f_contact_window_xc is None:
-        raise ExiEncodeError("ACDP_VehiclePositioningResType: missing required contact_window_xc")
+    if f_contact_window_xc is None: raise ExiEncodeError("ACDP_VehiclePositioningResType: missing required contact_window_xc")
     if not -32768 <= f_contact_window_xc <= 32767:
         raise ExiEncodeError(f"value {f_contact_window_xc!r} outside [-32768, 32767]")
-    w.bits((1 if f_contact_window_xc < 0 else 0), 3)
+    w.bits((1 if f_contact_window_xc < 0 else 0), 4)
     w.uint(-f_contact_window_xc - 1 if f_contact_window_xc < 0 else f_contact_window_xc)
-    w.bits(0, 1)
     f_contact_window_yc = o.contact_window_yc
-    if f_contact_window_yc is None:
-        raise ExiEncodeError("ACDP_VehiclePositioningResType: missing required contact_window_yc")
+    if f_contact_window_yc is None: raise ExiEncodeError("ACDP_VehiclePositioningResType: missing required contact_window_yc")
     if not -32768 <= f_contact_window_yc <= 32767:
         raise ExiEncodeError(f"value {f_contact_window_yc!r} outside [-32768, 32767]")
-    w.bits((1 if f_contact_window_yc < 0 else 0), 3)
+    w.bits((1 if f_contact_window_yc < 0 else 0), 4)
     w.uint(-f_contact_window_yc - 1 if f_contact_window_yc < 0 else f_contact_window_yc)
-    w.bits(0, 1)
     f_ev_in_charge_position = o.ev_in_charge_position
-    if f_ev_in_charge_position is None:
-        raise ExiEncodeError("ACDP_VehiclePositioningResType: missing required ev_in_charge_position")
-    w.bits((1 if f_ev_in_charge_position else 0) << 2, 5)
+    if f_ev_in_charge_position is None: raise ExiEncodeError("ACDP_VehiclePositioningResType: missing required ev_in_charge_position")
+    w.bits(((1 if f_ev_in_charge_position else 0) << 2), 6)
 
 def _d_CLReqControlModeType(r: Reader) -> CLReqControlModeType:
-    rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return CLReqControlModeType()
 
@@ -991,15 +1060,7 @@ def _e_CLReqControlModeType(w: Writer, o: CLReqControlModeType) -> None:
     w.bits(0, 1)
 
 def _d_CLResControlModeType(r: Reader) -> CLResControlModeType:
-    rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return CLResControlModeType()
 
@@ -1007,48 +1068,21 @@ def _e_CLResControlModeType(w: Writer, o: CLResControlModeType) -> None:
     w.bits(0, 1)
 
 def _d_CanonicalizationMethodType(r: Reader) -> CanonicalizationMethodType:
-    rv = r.v; rn = r.n
     v_algorithm = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected next item')
     it = 0; al = 0
     v_algorithm = r.string()
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
-    it, al = _P10[e]
+    it, al = _P12[r.code(2, 2)]
     n = 0
     while it == 1:
         r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P10[e]
+        it, al = _P12[r.code(2, 2)]
     return CanonicalizationMethodType(algorithm=v_algorithm)
 
 def _e_CanonicalizationMethodType(w: Writer, o: CanonicalizationMethodType) -> None:
     f_algorithm = o.algorithm
-    if f_algorithm is None:
-        raise ExiEncodeError("CanonicalizationMethodType: missing required algorithm")
+    if f_algorithm is None: raise ExiEncodeError("CanonicalizationMethodType: missing required algorithm")
     w.bits(0, 1)
     w.string(f_algorithm)
     w.bits(1, 2)
@@ -1058,69 +1092,77 @@ def _d_ChargeLoopReqType(r: Reader) -> ChargeLoopReqType:
     v_header = None
     v_display_parameters = None
     v_meter_info_requested = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = None
+    v1_time_stamp = None
+    v1_signature = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
-    v_header = _d_MessageHeaderType(r)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
+    v1_session_id = r.binary()
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    it = 1; al = 0
+    v1_time_stamp = r.uintb(18446744073709551615)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
-    it, al = _P11[e]
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P0[e]
+    if it == 2:
+        v1_signature = _d_SignatureType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
+    it, al = _P13[r.code(2, 2)]
     if it == 1:
         v_display_parameters = _d_DisplayParametersType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected next item')
         it = 2; al = 0
-    p = r.p
-    q = p + 4
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xf
-    r.p = q
-    if b & 0xb:
-        r.badz(p, 4, b & 0xb)
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0xb: r.badz(p, 4, b & 0xb)
     v_meter_info_requested = ((b >> 2) & 0x1) == 1
     it = -1; al = 0
     return ChargeLoopReqType(header=v_header, display_parameters=v_display_parameters, meter_info_requested=v_meter_info_requested)
 
 def _e_ChargeLoopReqType(w: Writer, o: ChargeLoopReqType) -> None:
     f_header = o.header
-    if f_header is None:
-        raise ExiEncodeError("ChargeLoopReqType: missing required header")
+    if f_header is None: raise ExiEncodeError("ChargeLoopReqType: missing required header")
+    f1_session_id = f_header.session_id
+    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
+    w.bits(0, 3)
+    w.binary(f1_session_id)
+    f1_time_stamp = f_header.time_stamp
+    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
+    w.bits(0, 3)
+    w.uint(f1_time_stamp)
+    s1 = 2
     w.bits(0, 1)
-    _e_MessageHeaderType(w, f_header)
+    f1_signature = f_header.signature
+    if f1_signature is not None:
+        w.bits(0, 2)
+        _e_SignatureType(w, f1_signature)
+        s1 = 3
+    c1 = _C2[s1]
     s = 1
+    w.bits((c1[0]), c1[1])
     f_display_parameters = o.display_parameters
     if f_display_parameters is not None:
         w.bits(0, 2)
         _e_DisplayParametersType(w, f_display_parameters)
         s = 2
     f_meter_info_requested = o.meter_info_requested
-    if f_meter_info_requested is None:
-        raise ExiEncodeError("ChargeLoopReqType: missing required meter_info_requested")
-    c = _C12[s]
-    w.bits(c[0], c[1])
-    w.bits((1 if f_meter_info_requested else 0) << 1, 3)
+    if f_meter_info_requested is None: raise ExiEncodeError("ChargeLoopReqType: missing required meter_info_requested")
+    c2 = _C14[s]
     s = 3
-    w.bits(0, 1)
+    w.bits(((c2[0]) << 4) | ((1 if f_meter_info_requested else 0) << 2), c2[1] + 4)
 
 def _d_ChargeLoopResType(r: Reader) -> ChargeLoopResType:
     rv = r.v; rn = r.n
@@ -1129,171 +1171,238 @@ def _d_ChargeLoopResType(r: Reader) -> ChargeLoopResType:
     v_evse_status = None
     v_meter_info = None
     v_receipt = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = None
+    v1_time_stamp = None
+    v1_signature = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
-    v_header = _d_MessageHeaderType(r)
-    p = r.p
-    q = p + 12
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xfff
-    r.p = q
-    if b & 0xc08:
-        r.badz(p, 12, b & 0xc08)
-    k = (b >> 4) & 0x3f
-    if k >= 40:
-        r.bad(p + 2, 'enumeration index out of range')
-    v_response_code = _K2[k]
-    e = b & 0x7
-    if e >= 4:
-        r.bad_code(p + 9, e, 4)
-    it, al = _P13[e]
+    v1_session_id = r.binary()
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    it = 1; al = 0
+    v1_time_stamp = r.uintb(18446744073709551615)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P0[e]
     if it == 2:
-        v_evse_status = _d_EVSEStatusType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
+        v1_signature = _d_SignatureType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
+    p = r.p; q = p + 12
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xfff; r.p = q
+    if b & 0xc08: r.badz(p, 12, b & 0xc08)
+    k = (b >> 4) & 0x3f
+    if k >= 40: r.bad(p + 2, 'enum index')
+    v_response_code = _K4[k]
+    e = b & 0x7
+    if e >= 4: r.bad_code(p + 9, e, 4)
+    it, al = _P15[e]
+    if it == 2:
+        v2_notification_max_delay = None
+        v2_evse_notification = None
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
+        it = 0; al = 0
+        v2_notification_max_delay = r.uintb(65535)
+        p = r.p; q = p + 10
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3ff; r.p = q
+        if b & 0x38c: r.badz(p, 10, b & 0x38c)
+        k = (b >> 4) & 0x7
+        if k >= 6: r.bad(p + 3, 'enum index')
+        v2_evse_notification = _K16[k]
         e = b & 0x3
-        if e >= 3:
-            r.bad_code(p + 0, e, 3)
-        it, al = _P14[e]
+        if e >= 3: r.bad_code(p + 8, e, 3)
+        it, al = _P17[e]
+        v_evse_status = EVSEStatusType(notification_max_delay=v2_notification_max_delay, evse_notification=v2_evse_notification)
     if it == 3:
         v_meter_info = _d_MeterInfoType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P15[e]
+        it, al = _P18[r.code(2, 2)]
     if it == 4:
         v_receipt = _d_ReceiptType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected end of element')
         it = -1; al = 0
     return ChargeLoopResType(header=v_header, response_code=v_response_code, evse_status=v_evse_status, meter_info=v_meter_info, receipt=v_receipt)
 
 def _e_ChargeLoopResType(w: Writer, o: ChargeLoopResType) -> None:
     f_header = o.header
-    if f_header is None:
-        raise ExiEncodeError("ChargeLoopResType: missing required header")
+    if f_header is None: raise ExiEncodeError("ChargeLoopResType: missing required header")
+    f1_session_id = f_header.session_id
+    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
+    w.bits(0, 3)
+    w.binary(f1_session_id)
+    f1_time_stamp = f_header.time_stamp
+    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
+    w.bits(0, 3)
+    w.uint(f1_time_stamp)
+    s1 = 2
     w.bits(0, 1)
-    _e_MessageHeaderType(w, f_header)
+    f1_signature = f_header.signature
+    if f1_signature is not None:
+        w.bits(0, 2)
+        _e_SignatureType(w, f1_signature)
+        s1 = 3
+    c1 = _C2[s1]
     f_response_code = o.response_code
-    if f_response_code is None:
-        raise ExiEncodeError("ChargeLoopResType: missing required response_code")
-    w.bits((_K5[f_response_code]) << 1, 9)
+    if f_response_code is None: raise ExiEncodeError("ChargeLoopResType: missing required response_code")
     s = 2
+    w.bits(((c1[0]) << 9) | ((_K7[f_response_code]) << 1), c1[1] + 9)
     f_evse_status = o.evse_status
     if f_evse_status is not None:
-        w.bits(0, 3)
-        _e_EVSEStatusType(w, f_evse_status)
+        f2_notification_max_delay = f_evse_status.notification_max_delay
+        if f2_notification_max_delay is None: raise ExiEncodeError("EVSEStatusType: missing required notification_max_delay")
+        w.bits(0, 5)
+        w.uint(f2_notification_max_delay)
+        f2_evse_notification = f_evse_status.evse_notification
+        if f2_evse_notification is None: raise ExiEncodeError("EVSEStatusType: missing required evse_notification")
+        w.bits(((_K19[f2_evse_notification]) << 2), 8)
         s = 3
     f_meter_info = o.meter_info
     if f_meter_info is not None:
-        c = _C16[s]
-        w.bits(c[0], c[1])
+        c2 = _C20[s]
+        w.bits((c2[0]), c2[1])
         _e_MeterInfoType(w, f_meter_info)
         s = 4
     f_receipt = o.receipt
     if f_receipt is not None:
-        c = _C17[s]
-        w.bits(c[0], c[1])
+        c3 = _C21[s]
+        w.bits((c3[0]), c3[1])
         _e_ReceiptType(w, f_receipt)
         s = 5
-    c = _C18[s]
-    w.bits(c[0], c[1])
+    c4 = _C22[s]
+    w.bits((c4[0]), c4[1])
 
 def _d_ChargeParameterDiscoveryReqType(r: Reader) -> ChargeParameterDiscoveryReqType:
     rv = r.v; rn = r.n
     v_header = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = None
+    v1_time_stamp = None
+    v1_signature = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
-    v_header = _d_MessageHeaderType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = r.binary()
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    it = 1; al = 0
+    v1_time_stamp = r.uintb(18446744073709551615)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P0[e]
+    if it == 2:
+        v1_signature = _d_SignatureType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return ChargeParameterDiscoveryReqType(header=v_header)
 
 def _e_ChargeParameterDiscoveryReqType(w: Writer, o: ChargeParameterDiscoveryReqType) -> None:
     f_header = o.header
-    if f_header is None:
-        raise ExiEncodeError("ChargeParameterDiscoveryReqType: missing required header")
+    if f_header is None: raise ExiEncodeError("ChargeParameterDiscoveryReqType: missing required header")
+    f1_session_id = f_header.session_id
+    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
+    w.bits(0, 3)
+    w.binary(f1_session_id)
+    f1_time_stamp = f_header.time_stamp
+    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
+    w.bits(0, 3)
+    w.uint(f1_time_stamp)
+    s1 = 2
     w.bits(0, 1)
-    _e_MessageHeaderType(w, f_header)
-    w.bits(0, 1)
+    f1_signature = f_header.signature
+    if f1_signature is not None:
+        w.bits(0, 2)
+        _e_SignatureType(w, f1_signature)
+        s1 = 3
+    c1 = _C2[s1]
+    w.bits(((c1[0]) << 1), c1[1] + 1)
 
 def _d_ChargeParameterDiscoveryResType(r: Reader) -> ChargeParameterDiscoveryResType:
     rv = r.v; rn = r.n
     v_header = None
     v_response_code = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = None
+    v1_time_stamp = None
+    v1_signature = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
-    v_header = _d_MessageHeaderType(r)
-    p = r.p
-    q = p + 10
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3ff
-    r.p = q
-    if b & 0x303:
-        r.badz(p, 10, b & 0x303)
+    v1_session_id = r.binary()
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    it = 1; al = 0
+    v1_time_stamp = r.uintb(18446744073709551615)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P0[e]
+    if it == 2:
+        v1_signature = _d_SignatureType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
+    p = r.p; q = p + 10
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3ff; r.p = q
+    if b & 0x303: r.badz(p, 10, b & 0x303)
     k = (b >> 2) & 0x3f
-    if k >= 40:
-        r.bad(p + 2, 'enumeration index out of range')
-    v_response_code = _K2[k]
+    if k >= 40: r.bad(p + 2, 'enum index')
+    v_response_code = _K4[k]
     it = -1; al = 0
     return ChargeParameterDiscoveryResType(header=v_header, response_code=v_response_code)
 
 def _e_ChargeParameterDiscoveryResType(w: Writer, o: ChargeParameterDiscoveryResType) -> None:
     f_header = o.header
-    if f_header is None:
-        raise ExiEncodeError("ChargeParameterDiscoveryResType: missing required header")
+    if f_header is None: raise ExiEncodeError("ChargeParameterDiscoveryResType: missing required header")
+    f1_session_id = f_header.session_id
+    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
+    w.bits(0, 3)
+    w.binary(f1_session_id)
+    f1_time_stamp = f_header.time_stamp
+    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
+    w.bits(0, 3)
+    w.uint(f1_time_stamp)
+    s1 = 2
     w.bits(0, 1)
-    _e_MessageHeaderType(w, f_header)
+    f1_signature = f_header.signature
+    if f1_signature is not None:
+        w.bits(0, 2)
+        _e_SignatureType(w, f1_signature)
+        s1 = 3
+    c1 = _C2[s1]
     f_response_code = o.response_code
-    if f_response_code is None:
-        raise ExiEncodeError("ChargeParameterDiscoveryResType: missing required response_code")
-    w.bits((_K5[f_response_code]) << 2, 10)
+    if f_response_code is None: raise ExiEncodeError("ChargeParameterDiscoveryResType: missing required response_code")
+    w.bits(((c1[0]) << 10) | ((_K7[f_response_code]) << 2), c1[1] + 10)
 
 def _d_DSAKeyValueType(r: Reader) -> DSAKeyValueType:
     r.fail("content of DSAKeyValueType is not supported by this codec")
@@ -1305,142 +1414,131 @@ def _d_DetailedCostType(r: Reader) -> DetailedCostType:
     rv = r.v; rn = r.n
     v_amount = None
     v_cost_per_unit = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 0; al = 0
-    v_amount = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_exponent = None
+    v1_value = None
+    p = r.p; q = p + 15
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7fff; r.p = q
+    if b & 0x700e: r.badz(p, 15, b & 0x700e)
+    v1_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
     it = 1; al = 0
-    v_cost_per_unit = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v1_value <= 32767:
+        r.fail('integer out of range')
+    v2_exponent = None
+    v2_value = None
+    p = r.p; q = p + 17
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ffff; r.p = q
+    if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
+    v2_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    v_amount = RationalNumberType(exponent=v1_exponent, value=v1_value)
+    it = 1; al = 0
+    v2_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v2_value <= 32767:
+        r.fail('integer out of range')
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    v_cost_per_unit = RationalNumberType(exponent=v2_exponent, value=v2_value)
     it = -1; al = 0
     return DetailedCostType(amount=v_amount, cost_per_unit=v_cost_per_unit)
 
 def _e_DetailedCostType(w: Writer, o: DetailedCostType) -> None:
     f_amount = o.amount
-    if f_amount is None:
-        raise ExiEncodeError("DetailedCostType: missing required amount")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_amount)
+    if f_amount is None: raise ExiEncodeError("DetailedCostType: missing required amount")
+    f1_exponent = f_amount.exponent
+    if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f1_exponent <= 127:
+        raise ExiEncodeError(f"value {f1_exponent!r} outside [-128, 127]")
+    f1_value = f_amount.value
+    if f1_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f1_value <= 32767:
+        raise ExiEncodeError(f"value {f1_value!r} outside [-32768, 32767]")
+    w.bits(((f1_exponent + 128) << 4) | (1 if f1_value < 0 else 0), 15)
+    w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
     f_cost_per_unit = o.cost_per_unit
-    if f_cost_per_unit is None:
-        raise ExiEncodeError("DetailedCostType: missing required cost_per_unit")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_cost_per_unit)
-    w.bits(0, 1)
+    if f_cost_per_unit is None: raise ExiEncodeError("DetailedCostType: missing required cost_per_unit")
+    f2_exponent = f_cost_per_unit.exponent
+    if f2_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f2_exponent <= 127:
+        raise ExiEncodeError(f"value {f2_exponent!r} outside [-128, 127]")
+    f2_value = f_cost_per_unit.value
+    if f2_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f2_value <= 32767:
+        raise ExiEncodeError(f"value {f2_value!r} outside [-32768, 32767]")
+    w.bits(((f2_exponent + 128) << 4) | (1 if f2_value < 0 else 0), 17)
+    w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
+    w.bits(0, 3)
 
 def _d_DetailedTaxType(r: Reader) -> DetailedTaxType:
     rv = r.v; rn = r.n
     v_tax_rule_id = None
     v_amount = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_tax_rule_id = r.uintb(4294967295)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    v1_exponent = None
+    v1_value = None
+    p = r.p; q = p + 16
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xffff; r.p = q
+    if b & 0xf00e: r.badz(p, 16, b & 0xf00e)
+    v1_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
     it = 1; al = 0
-    v_amount = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v1_value <= 32767:
+        r.fail('integer out of range')
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    v_amount = RationalNumberType(exponent=v1_exponent, value=v1_value)
     it = -1; al = 0
     return DetailedTaxType(tax_rule_id=v_tax_rule_id, amount=v_amount)
 
 def _e_DetailedTaxType(w: Writer, o: DetailedTaxType) -> None:
     f_tax_rule_id = o.tax_rule_id
-    if f_tax_rule_id is None:
-        raise ExiEncodeError("DetailedTaxType: missing required tax_rule_id")
+    if f_tax_rule_id is None: raise ExiEncodeError("DetailedTaxType: missing required tax_rule_id")
     w.bits(0, 2)
     w.uint(f_tax_rule_id)
-    w.bits(0, 1)
     f_amount = o.amount
-    if f_amount is None:
-        raise ExiEncodeError("DetailedTaxType: missing required amount")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_amount)
-    w.bits(0, 1)
+    if f_amount is None: raise ExiEncodeError("DetailedTaxType: missing required amount")
+    f1_exponent = f_amount.exponent
+    if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f1_exponent <= 127:
+        raise ExiEncodeError(f"value {f1_exponent!r} outside [-128, 127]")
+    f1_value = f_amount.value
+    if f1_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f1_value <= 32767:
+        raise ExiEncodeError(f"value {f1_value!r} outside [-32768, 32767]")
+    w.bits(((f1_exponent + 128) << 4) | (1 if f1_value < 0 else 0), 16)
+    w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
+    w.bits(0, 3)
 
 def _d_DigestMethodType(r: Reader) -> DigestMethodType:
-    rv = r.v; rn = r.n
     v_algorithm = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected next item')
     it = 0; al = 0
     v_algorithm = r.string()
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
-    it, al = _P10[e]
+    it, al = _P12[r.code(2, 2)]
     n = 0
     while it == 1:
         r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P10[e]
+        it, al = _P12[r.code(2, 2)]
     return DigestMethodType(algorithm=v_algorithm)
 
 def _e_DigestMethodType(w: Writer, o: DigestMethodType) -> None:
     f_algorithm = o.algorithm
-    if f_algorithm is None:
-        raise ExiEncodeError("DigestMethodType: missing required algorithm")
+    if f_algorithm is None: raise ExiEncodeError("DigestMethodType: missing required algorithm")
     w.bits(0, 1)
     w.string(f_algorithm)
     w.bits(1, 2)
@@ -1457,181 +1555,112 @@ def _d_DisplayParametersType(r: Reader) -> DisplayParametersType:
     v_charging_complete = None
     v_battery_energy_capacity = None
     v_inlet_hot = None
-    p = r.p
-    q = p + 4
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xf
-    r.p = q
-    e = b & 0xf
-    if e >= 11:
-        r.bad_code(p + 0, e, 11)
-    it, al = _P19[e]
+    it, al = _P23[r.code(4, 11)]
     if it == 0:
-        p = r.p
-        q = p + 13
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1fff
-        r.p = q
-        if b & 0x1010:
-            r.badz(p, 13, b & 0x1010)
+        p = r.p; q = p + 13
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x1fff; r.p = q
+        if b & 0x1010: r.badz(p, 13, b & 0x1010)
         v_present_soc = ((b >> 5) & 0x7f)
-        if v_present_soc > 100:
-            r.bad(p + 1, 'integer out of range')
+        if v_present_soc > 100: r.bad(p + 1, 'range')
         e = b & 0xf
-        if e >= 10:
-            r.bad_code(p + 9, e, 10)
-        it, al = _P20[e]
-    if it == 1:
-        p = r.p
-        q = p + 13
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1fff
-        r.p = q
-        if b & 0x1010:
-            r.badz(p, 13, b & 0x1010)
-        v_minimum_soc = ((b >> 5) & 0x7f)
-        if v_minimum_soc > 100:
-            r.bad(p + 1, 'integer out of range')
-        e = b & 0xf
-        if e >= 9:
-            r.bad_code(p + 9, e, 9)
-        it, al = _P21[e]
-    if it == 2:
-        p = r.p
-        q = p + 13
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1fff
-        r.p = q
-        if b & 0x1010:
-            r.badz(p, 13, b & 0x1010)
-        v_target_soc = ((b >> 5) & 0x7f)
-        if v_target_soc > 100:
-            r.bad(p + 1, 'integer out of range')
-        e = b & 0xf
-        if e >= 8:
-            r.bad_code(p + 9, e, 8)
-        it, al = _P22[e]
-    if it == 3:
-        p = r.p
-        q = p + 12
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0xfff
-        r.p = q
-        if b & 0x808:
-            r.badz(p, 12, b & 0x808)
-        v_maximum_soc = ((b >> 4) & 0x7f)
-        if v_maximum_soc > 100:
-            r.bad(p + 1, 'integer out of range')
-        e = b & 0x7
-        if e >= 7:
-            r.bad_code(p + 9, e, 7)
-        it, al = _P23[e]
-    if it == 4:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
-        v_remaining_time_to_minimum_soc = r.uintb(4294967295)
-        p = r.p
-        q = p + 4
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0xf
-        r.p = q
-        if b & 0x8:
-            r.badz(p, 4, b & 0x8)
-        e = b & 0x7
-        if e >= 6:
-            r.bad_code(p + 1, e, 6)
+        if e >= 10: r.bad_code(p + 9, e, 10)
         it, al = _P24[e]
-    if it == 5:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
-        v_remaining_time_to_target_soc = r.uintb(4294967295)
-        p = r.p
-        q = p + 4
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0xf
-        r.p = q
-        if b & 0x8:
-            r.badz(p, 4, b & 0x8)
-        e = b & 0x7
-        if e >= 5:
-            r.bad_code(p + 1, e, 5)
+    if it == 1:
+        p = r.p; q = p + 13
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x1fff; r.p = q
+        if b & 0x1010: r.badz(p, 13, b & 0x1010)
+        v_minimum_soc = ((b >> 5) & 0x7f)
+        if v_minimum_soc > 100: r.bad(p + 1, 'range')
+        e = b & 0xf
+        if e >= 9: r.bad_code(p + 9, e, 9)
         it, al = _P25[e]
-    if it == 6:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
-        v_remaining_time_to_maximum_soc = r.uintb(4294967295)
-        p = r.p
-        q = p + 4
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0xf
-        r.p = q
-        if b & 0x8:
-            r.badz(p, 4, b & 0x8)
-        e = b & 0x7
-        if e >= 4:
-            r.bad_code(p + 1, e, 4)
+    if it == 2:
+        p = r.p; q = p + 13
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x1fff; r.p = q
+        if b & 0x1010: r.badz(p, 13, b & 0x1010)
+        v_target_soc = ((b >> 5) & 0x7f)
+        if v_target_soc > 100: r.bad(p + 1, 'range')
+        e = b & 0xf
+        if e >= 8: r.bad_code(p + 9, e, 8)
         it, al = _P26[e]
+    if it == 3:
+        p = r.p; q = p + 12
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xfff; r.p = q
+        if b & 0x808: r.badz(p, 12, b & 0x808)
+        v_maximum_soc = ((b >> 4) & 0x7f)
+        if v_maximum_soc > 100: r.bad(p + 1, 'range')
+        e = b & 0x7
+        if e >= 7: r.bad_code(p + 9, e, 7)
+        it, al = _P27[e]
+    if it == 4:
+        r.zero(1, 'expected characters')
+        v_remaining_time_to_minimum_soc = r.uintb(4294967295)
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0x8: r.badz(p, 4, b & 0x8)
+        e = b & 0x7
+        if e >= 6: r.bad_code(p + 1, e, 6)
+        it, al = _P28[e]
+    if it == 5:
+        r.zero(1, 'expected characters')
+        v_remaining_time_to_target_soc = r.uintb(4294967295)
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0x8: r.badz(p, 4, b & 0x8)
+        e = b & 0x7
+        if e >= 5: r.bad_code(p + 1, e, 5)
+        it, al = _P29[e]
+    if it == 6:
+        r.zero(1, 'expected characters')
+        v_remaining_time_to_maximum_soc = r.uintb(4294967295)
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0x8: r.badz(p, 4, b & 0x8)
+        e = b & 0x7
+        if e >= 4: r.bad_code(p + 1, e, 4)
+        it, al = _P30[e]
     if it == 7:
-        p = r.p
-        q = p + 5
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1f
-        r.p = q
-        if b & 0x14:
-            r.badz(p, 5, b & 0x14)
+        p = r.p; q = p + 5
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x1f; r.p = q
+        if b & 0x14: r.badz(p, 5, b & 0x14)
         v_charging_complete = ((b >> 3) & 0x1) == 1
         e = b & 0x3
-        if e >= 3:
-            r.bad_code(p + 3, e, 3)
-        it, al = _P27[e]
+        if e >= 3: r.bad_code(p + 3, e, 3)
+        it, al = _P31[e]
     if it == 8:
-        v_battery_energy_capacity = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
+        v1_exponent = None
+        v1_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v1_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v1_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v1_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P28[e]
+        if e >= 2: r.bad_code(p + 2, e, 2)
+        it, al = _P32[e]
+        v_battery_energy_capacity = RationalNumberType(exponent=v1_exponent, value=v1_value)
     if it == 9:
-        p = r.p
-        q = p + 4
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0xf
-        r.p = q
-        if b & 0xb:
-            r.badz(p, 4, b & 0xb)
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xb: r.badz(p, 4, b & 0xb)
         v_inlet_hot = ((b >> 2) & 0x1) == 1
         it = -1; al = 0
     return DisplayParametersType(present_soc=v_present_soc, minimum_soc=v_minimum_soc, target_soc=v_target_soc, maximum_soc=v_maximum_soc, remaining_time_to_minimum_soc=v_remaining_time_to_minimum_soc, remaining_time_to_target_soc=v_remaining_time_to_target_soc, remaining_time_to_maximum_soc=v_remaining_time_to_maximum_soc, charging_complete=v_charging_complete, battery_energy_capacity=v_battery_energy_capacity, inlet_hot=v_inlet_hot)
@@ -1642,76 +1671,77 @@ def _e_DisplayParametersType(w: Writer, o: DisplayParametersType) -> None:
     if f_present_soc is not None:
         if not 0 <= f_present_soc <= 100:
             raise ExiEncodeError(f"value {f_present_soc!r} outside [0, 100]")
-        w.bits((f_present_soc) << 1, 13)
+        w.bits(((f_present_soc) << 1), 13)
         s = 1
     f_minimum_soc = o.minimum_soc
     if f_minimum_soc is not None:
-        c = _C29[s]
-        w.bits(c[0], c[1])
+        c1 = _C33[s]
         if not 0 <= f_minimum_soc <= 100:
             raise ExiEncodeError(f"value {f_minimum_soc!r} outside [0, 100]")
-        w.bits((f_minimum_soc) << 1, 9)
+        w.bits(((c1[0]) << 9) | ((f_minimum_soc) << 1), c1[1] + 9)
         s = 2
     f_target_soc = o.target_soc
     if f_target_soc is not None:
-        c = _C30[s]
-        w.bits(c[0], c[1])
+        c2 = _C34[s]
         if not 0 <= f_target_soc <= 100:
             raise ExiEncodeError(f"value {f_target_soc!r} outside [0, 100]")
-        w.bits((f_target_soc) << 1, 9)
+        w.bits(((c2[0]) << 9) | ((f_target_soc) << 1), c2[1] + 9)
         s = 3
     f_maximum_soc = o.maximum_soc
     if f_maximum_soc is not None:
-        c = _C31[s]
-        w.bits(c[0], c[1])
+        c3 = _C35[s]
         if not 0 <= f_maximum_soc <= 100:
             raise ExiEncodeError(f"value {f_maximum_soc!r} outside [0, 100]")
-        w.bits((f_maximum_soc) << 1, 9)
+        w.bits(((c3[0]) << 9) | ((f_maximum_soc) << 1), c3[1] + 9)
         s = 4
     f_remaining_time_to_minimum_soc = o.remaining_time_to_minimum_soc
     if f_remaining_time_to_minimum_soc is not None:
-        c = _C32[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c4 = _C36[s]
+        w.bits(((c4[0]) << 1), c4[1] + 1)
         w.uint(f_remaining_time_to_minimum_soc)
         w.bits(0, 1)
         s = 5
     f_remaining_time_to_target_soc = o.remaining_time_to_target_soc
     if f_remaining_time_to_target_soc is not None:
-        c = _C33[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c5 = _C37[s]
+        w.bits(((c5[0]) << 1), c5[1] + 1)
         w.uint(f_remaining_time_to_target_soc)
         w.bits(0, 1)
         s = 6
     f_remaining_time_to_maximum_soc = o.remaining_time_to_maximum_soc
     if f_remaining_time_to_maximum_soc is not None:
-        c = _C34[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c6 = _C38[s]
+        w.bits(((c6[0]) << 1), c6[1] + 1)
         w.uint(f_remaining_time_to_maximum_soc)
         w.bits(0, 1)
         s = 7
     f_charging_complete = o.charging_complete
     if f_charging_complete is not None:
-        c = _C35[s]
-        w.bits(c[0], c[1])
-        w.bits((1 if f_charging_complete else 0) << 1, 3)
+        c7 = _C39[s]
+        w.bits(((c7[0]) << 3) | ((1 if f_charging_complete else 0) << 1), c7[1] + 3)
         s = 8
     f_battery_energy_capacity = o.battery_energy_capacity
     if f_battery_energy_capacity is not None:
-        c = _C36[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_battery_energy_capacity)
+        c8 = _C40[s]
+        f1_exponent = f_battery_energy_capacity.exponent
+        if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f1_exponent <= 127:
+            raise ExiEncodeError(f"value {f1_exponent!r} outside [-128, 127]")
+        f1_value = f_battery_energy_capacity.value
+        if f1_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f1_value <= 32767:
+            raise ExiEncodeError(f"value {f1_value!r} outside [-32768, 32767]")
+        w.bits(((c8[0]) << 14) | ((f1_exponent + 128) << 4) | (1 if f1_value < 0 else 0), c8[1] + 14)
+        w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
+        w.bits(0, 2)
         s = 9
     f_inlet_hot = o.inlet_hot
     if f_inlet_hot is not None:
-        c = _C37[s]
-        w.bits(c[0], c[1])
-        w.bits((1 if f_inlet_hot else 0) << 1, 3)
+        c9 = _C41[s]
+        w.bits(((c9[0]) << 3) | ((1 if f_inlet_hot else 0) << 1), c9[1] + 3)
         s = 10
-    c = _C38[s]
-    w.bits(c[0], c[1])
+    c10 = _C42[s]
+    w.bits((c10[0]), c10[1])
 
 def _d_Dynamic_CLReqControlModeType(r: Reader) -> Dynamic_CLReqControlModeType:
     rv = r.v; rn = r.n
@@ -1719,64 +1749,58 @@ def _d_Dynamic_CLReqControlModeType(r: Reader) -> Dynamic_CLReqControlModeType:
     v_ev_target_energy_request = None
     v_ev_maximum_energy_request = None
     v_ev_minimum_energy_request = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
-    it, al = _P39[e]
+    it, al = _P43[r.code(2, 2)]
     if it == 0:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected characters')
         v_departure_time = r.uintb(4294967295)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        if b & 0x3:
-            r.badz(p, 2, b & 0x3)
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 1; al = 0
-    v_ev_target_energy_request = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 2; al = 0
-    v_ev_maximum_energy_request = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 3; al = 0
-    v_ev_minimum_energy_request = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_exponent = None
+    v1_value = None
+    p = r.p; q = p + 14
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3fff; r.p = q
+    if b & 0x300e: r.badz(p, 14, b & 0x300e)
+    v1_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    it = 1; al = 0
+    v1_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v1_value <= 32767:
+        r.fail('integer out of range')
+    v2_exponent = None
+    v2_value = None
+    p = r.p; q = p + 17
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ffff; r.p = q
+    if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
+    v2_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    v_ev_target_energy_request = RationalNumberType(exponent=v1_exponent, value=v1_value)
+    it = 1; al = 0
+    v2_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v2_value <= 32767:
+        r.fail('integer out of range')
+    v3_exponent = None
+    v3_value = None
+    p = r.p; q = p + 17
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ffff; r.p = q
+    if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
+    v3_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    v_ev_maximum_energy_request = RationalNumberType(exponent=v2_exponent, value=v2_value)
+    it = 1; al = 0
+    v3_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v3_value <= 32767:
+        r.fail('integer out of range')
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    v_ev_minimum_energy_request = RationalNumberType(exponent=v3_exponent, value=v3_value)
     it = -1; al = 0
     return Dynamic_CLReqControlModeType(departure_time=v_departure_time, ev_target_energy_request=v_ev_target_energy_request, ev_maximum_energy_request=v_ev_maximum_energy_request, ev_minimum_energy_request=v_ev_minimum_energy_request)
 
@@ -1789,23 +1813,44 @@ def _e_Dynamic_CLReqControlModeType(w: Writer, o: Dynamic_CLReqControlModeType) 
         w.bits(0, 1)
         s = 1
     f_ev_target_energy_request = o.ev_target_energy_request
-    if f_ev_target_energy_request is None:
-        raise ExiEncodeError("Dynamic_CLReqControlModeType: missing required ev_target_energy_request")
-    c = _C40[s]
-    w.bits(c[0], c[1])
-    _e_RationalNumberType(w, f_ev_target_energy_request)
+    if f_ev_target_energy_request is None: raise ExiEncodeError("Dynamic_CLReqControlModeType: missing required ev_target_energy_request")
+    c1 = _C44[s]
+    f1_exponent = f_ev_target_energy_request.exponent
+    if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f1_exponent <= 127:
+        raise ExiEncodeError(f"value {f1_exponent!r} outside [-128, 127]")
+    f1_value = f_ev_target_energy_request.value
+    if f1_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f1_value <= 32767:
+        raise ExiEncodeError(f"value {f1_value!r} outside [-32768, 32767]")
+    w.bits(((c1[0]) << 14) | ((f1_exponent + 128) << 4) | (1 if f1_value < 0 else 0), c1[1] + 14)
+    w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
     s = 2
     f_ev_maximum_energy_request = o.ev_maximum_energy_request
-    if f_ev_maximum_energy_request is None:
-        raise ExiEncodeError("Dynamic_CLReqControlModeType: missing required ev_maximum_energy_request")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_ev_maximum_energy_request)
+    if f_ev_maximum_energy_request is None: raise ExiEncodeError("Dynamic_CLReqControlModeType: missing required ev_maximum_energy_request")
+    f2_exponent = f_ev_maximum_energy_request.exponent
+    if f2_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f2_exponent <= 127:
+        raise ExiEncodeError(f"value {f2_exponent!r} outside [-128, 127]")
+    f2_value = f_ev_maximum_energy_request.value
+    if f2_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f2_value <= 32767:
+        raise ExiEncodeError(f"value {f2_value!r} outside [-32768, 32767]")
+    w.bits(((f2_exponent + 128) << 4) | (1 if f2_value < 0 else 0), 17)
+    w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
     f_ev_minimum_energy_request = o.ev_minimum_energy_request
-    if f_ev_minimum_energy_request is None:
-        raise ExiEncodeError("Dynamic_CLReqControlModeType: missing required ev_minimum_energy_request")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_ev_minimum_energy_request)
-    w.bits(0, 1)
+    if f_ev_minimum_energy_request is None: raise ExiEncodeError("Dynamic_CLReqControlModeType: missing required ev_minimum_energy_request")
+    f3_exponent = f_ev_minimum_energy_request.exponent
+    if f3_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f3_exponent <= 127:
+        raise ExiEncodeError(f"value {f3_exponent!r} outside [-128, 127]")
+    f3_value = f_ev_minimum_energy_request.value
+    if f3_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f3_value <= 32767:
+        raise ExiEncodeError(f"value {f3_value!r} outside [-32768, 32767]")
+    w.bits(((f3_exponent + 128) << 4) | (1 if f3_value < 0 else 0), 17)
+    w.uint(-f3_value - 1 if f3_value < 0 else f3_value)
+    w.bits(0, 3)
 
 def _d_Dynamic_CLResControlModeType(r: Reader) -> Dynamic_CLResControlModeType:
     rv = r.v; rn = r.n
@@ -1813,88 +1858,44 @@ def _d_Dynamic_CLResControlModeType(r: Reader) -> Dynamic_CLResControlModeType:
     v_minimum_soc = None
     v_target_soc = None
     v_ack_max_delay = None
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    e = b & 0x7
-    if e >= 5:
-        r.bad_code(p + 0, e, 5)
-    it, al = _P41[e]
+    it, al = _P45[r.code(3, 5)]
     if it == 0:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected characters')
         v_departure_time = r.uintb(4294967295)
-        p = r.p
-        q = p + 4
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0xf
-        r.p = q
-        if b & 0x8:
-            r.badz(p, 4, b & 0x8)
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
-        if e >= 4:
-            r.bad_code(p + 1, e, 4)
-        it, al = _P42[e]
+        if e >= 4: r.bad_code(p + 1, e, 4)
+        it, al = _P46[e]
     if it == 1:
-        p = r.p
-        q = p + 11
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7ff
-        r.p = q
-        if b & 0x404:
-            r.badz(p, 11, b & 0x404)
+        p = r.p; q = p + 11
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7ff; r.p = q
+        if b & 0x404: r.badz(p, 11, b & 0x404)
         v_minimum_soc = ((b >> 3) & 0x7f)
-        if v_minimum_soc > 100:
-            r.bad(p + 1, 'integer out of range')
+        if v_minimum_soc > 100: r.bad(p + 1, 'range')
         e = b & 0x3
-        if e >= 3:
-            r.bad_code(p + 9, e, 3)
-        it, al = _P43[e]
+        if e >= 3: r.bad_code(p + 9, e, 3)
+        it, al = _P47[e]
     if it == 2:
-        p = r.p
-        q = p + 11
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7ff
-        r.p = q
-        if b & 0x404:
-            r.badz(p, 11, b & 0x404)
+        p = r.p; q = p + 11
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7ff; r.p = q
+        if b & 0x404: r.badz(p, 11, b & 0x404)
         v_target_soc = ((b >> 3) & 0x7f)
-        if v_target_soc > 100:
-            r.bad(p + 1, 'integer out of range')
+        if v_target_soc > 100: r.bad(p + 1, 'range')
         e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 9, e, 2)
-        it, al = _P44[e]
+        if e >= 2: r.bad_code(p + 9, e, 2)
+        it, al = _P48[e]
     if it == 3:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected characters')
         v_ack_max_delay = r.uintb(65535)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        if b & 0x3:
-            r.badz(p, 2, b & 0x3)
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
         it = -1; al = 0
     return Dynamic_CLResControlModeType(departure_time=v_departure_time, minimum_soc=v_minimum_soc, target_soc=v_target_soc, ack_max_delay=v_ack_max_delay)
 
@@ -1908,71 +1909,56 @@ def _e_Dynamic_CLResControlModeType(w: Writer, o: Dynamic_CLResControlModeType) 
         s = 1
     f_minimum_soc = o.minimum_soc
     if f_minimum_soc is not None:
-        c = _C45[s]
-        w.bits(c[0], c[1])
+        c1 = _C49[s]
         if not 0 <= f_minimum_soc <= 100:
             raise ExiEncodeError(f"value {f_minimum_soc!r} outside [0, 100]")
-        w.bits((f_minimum_soc) << 1, 9)
+        w.bits(((c1[0]) << 9) | ((f_minimum_soc) << 1), c1[1] + 9)
         s = 2
     f_target_soc = o.target_soc
     if f_target_soc is not None:
-        c = _C46[s]
-        w.bits(c[0], c[1])
+        c2 = _C50[s]
         if not 0 <= f_target_soc <= 100:
             raise ExiEncodeError(f"value {f_target_soc!r} outside [0, 100]")
-        w.bits((f_target_soc) << 1, 9)
+        w.bits(((c2[0]) << 9) | ((f_target_soc) << 1), c2[1] + 9)
         s = 3
     f_ack_max_delay = o.ack_max_delay
     if f_ack_max_delay is not None:
-        c = _C47[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c3 = _C51[s]
+        w.bits(((c3[0]) << 1), c3[1] + 1)
         w.uint(f_ack_max_delay)
         w.bits(0, 1)
         s = 4
-    c = _C48[s]
-    w.bits(c[0], c[1])
+    c4 = _C52[s]
+    w.bits((c4[0]), c4[1])
 
 def _d_EVSEStatusType(r: Reader) -> EVSEStatusType:
     rv = r.v; rn = r.n
     v_notification_max_delay = None
     v_evse_notification = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_notification_max_delay = r.uintb(65535)
-    p = r.p
-    q = p + 8
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xff
-    r.p = q
-    if b & 0xe3:
-        r.badz(p, 8, b & 0xe3)
+    p = r.p; q = p + 8
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xff; r.p = q
+    if b & 0xe3: r.badz(p, 8, b & 0xe3)
     k = (b >> 2) & 0x7
-    if k >= 6:
-        r.bad(p + 3, 'enumeration index out of range')
-    v_evse_notification = _K49[k]
+    if k >= 6: r.bad(p + 3, 'enum index')
+    v_evse_notification = _K16[k]
     it = -1; al = 0
     return EVSEStatusType(notification_max_delay=v_notification_max_delay, evse_notification=v_evse_notification)
 
 def _e_EVSEStatusType(w: Writer, o: EVSEStatusType) -> None:
     f_notification_max_delay = o.notification_max_delay
-    if f_notification_max_delay is None:
-        raise ExiEncodeError("EVSEStatusType: missing required notification_max_delay")
+    if f_notification_max_delay is None: raise ExiEncodeError("EVSEStatusType: missing required notification_max_delay")
     w.bits(0, 2)
     w.uint(f_notification_max_delay)
-    w.bits(0, 1)
     f_evse_notification = o.evse_notification
-    if f_evse_notification is None:
-        raise ExiEncodeError("EVSEStatusType: missing required evse_notification")
-    w.bits((_K50[f_evse_notification]) << 2, 7)
+    if f_evse_notification is None: raise ExiEncodeError("EVSEStatusType: missing required evse_notification")
+    w.bits(((_K19[f_evse_notification]) << 2), 8)
 
 def _d_EVTechnicalStatusType(r: Reader) -> EVTechnicalStatusType:
     rv = r.v; rn = r.n
@@ -1984,160 +1970,138 @@ def _d_EVTechnicalStatusType(r: Reader) -> EVTechnicalStatusType:
     v_evsoc = None
     v_ev_error_code = None
     v_ev_timeout = None
-    p = r.p
-    q = p + 11
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7ff
-    r.p = q
-    if b & 0x6e8:
-        r.badz(p, 11, b & 0x6e8)
+    p = r.p; q = p + 11
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7ff; r.p = q
+    if b & 0x6e8: r.badz(p, 11, b & 0x6e8)
     v_ev_ready_to_charge = ((b >> 8) & 0x1) == 1
     v_ev_immobilization_request = ((b >> 4) & 0x1) == 1
     e = b & 0x7
-    if e >= 7:
-        r.bad_code(p + 8, e, 7)
-    it, al = _P51[e]
+    if e >= 7: r.bad_code(p + 8, e, 7)
+    it, al = _P53[e]
     if it == 2:
-        p = r.p
-        q = p + 6
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3f
-        r.p = q
-        if b & 0x28:
-            r.badz(p, 6, b & 0x28)
+        p = r.p; q = p + 6
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3f; r.p = q
+        if b & 0x28: r.badz(p, 6, b & 0x28)
         v_ev_immobilized = ((b >> 4) & 0x1) == 1
         e = b & 0x7
-        if e >= 6:
-            r.bad_code(p + 3, e, 6)
-        it, al = _P52[e]
+        if e >= 6: r.bad_code(p + 3, e, 6)
+        it, al = _P54[e]
     if it == 3:
-        v_evwlan_strength = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
+        v1_exponent = None
+        v1_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v1_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v1_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v1_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 5
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x1f; r.p = q
+        if b & 0x18: r.badz(p, 5, b & 0x18)
         e = b & 0x7
-        if e >= 5:
-            r.bad_code(p + 0, e, 5)
-        it, al = _P53[e]
-    if it == 4:
-        p = r.p
-        q = p + 8
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0xff
-        r.p = q
-        if b & 0x88:
-            r.badz(p, 8, b & 0x88)
-        k = (b >> 4) & 0x7
-        if k >= 5:
-            r.bad(p + 1, 'enumeration index out of range')
-        v_evcp_status = _K54[k]
-        e = b & 0x7
-        if e >= 4:
-            r.bad_code(p + 5, e, 4)
+        if e >= 5: r.bad_code(p + 2, e, 5)
         it, al = _P55[e]
+        v_evwlan_strength = RationalNumberType(exponent=v1_exponent, value=v1_value)
+    if it == 4:
+        p = r.p; q = p + 8
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xff; r.p = q
+        if b & 0x88: r.badz(p, 8, b & 0x88)
+        k = (b >> 4) & 0x7
+        if k >= 5: r.bad(p + 1, 'enum index')
+        v_evcp_status = _K56[k]
+        e = b & 0x7
+        if e >= 4: r.bad_code(p + 5, e, 4)
+        it, al = _P57[e]
     if it == 5:
-        p = r.p
-        q = p + 11
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7ff
-        r.p = q
-        if b & 0x404:
-            r.badz(p, 11, b & 0x404)
+        p = r.p; q = p + 11
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7ff; r.p = q
+        if b & 0x404: r.badz(p, 11, b & 0x404)
         v_evsoc = ((b >> 3) & 0x7f)
-        if v_evsoc > 100:
-            r.bad(p + 1, 'integer out of range')
+        if v_evsoc > 100: r.bad(p + 1, 'range')
         e = b & 0x3
-        if e >= 3:
-            r.bad_code(p + 9, e, 3)
-        it, al = _P56[e]
-    if it == 6:
-        p = r.p
-        q = p + 8
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0xff
-        r.p = q
-        if b & 0x84:
-            r.badz(p, 8, b & 0x84)
-        k = (b >> 3) & 0xf
-        if k >= 10:
-            r.bad(p + 1, 'enumeration index out of range')
-        v_ev_error_code = _K57[k]
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 6, e, 2)
+        if e >= 3: r.bad_code(p + 9, e, 3)
         it, al = _P58[e]
+    if it == 6:
+        p = r.p; q = p + 8
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xff; r.p = q
+        if b & 0x84: r.badz(p, 8, b & 0x84)
+        k = (b >> 3) & 0xf
+        if k >= 10: r.bad(p + 1, 'enum index')
+        v_ev_error_code = _K59[k]
+        e = b & 0x3
+        if e >= 2: r.bad_code(p + 6, e, 2)
+        it, al = _P60[e]
     if it == 7:
-        p = r.p
-        q = p + 4
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0xf
-        r.p = q
-        if b & 0xb:
-            r.badz(p, 4, b & 0xb)
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xb: r.badz(p, 4, b & 0xb)
         v_ev_timeout = ((b >> 2) & 0x1) == 1
         it = -1; al = 0
     return EVTechnicalStatusType(ev_ready_to_charge=v_ev_ready_to_charge, ev_immobilization_request=v_ev_immobilization_request, ev_immobilized=v_ev_immobilized, evwlan_strength=v_evwlan_strength, evcp_status=v_evcp_status, evsoc=v_evsoc, ev_error_code=v_ev_error_code, ev_timeout=v_ev_timeout)
 
 def _e_EVTechnicalStatusType(w: Writer, o: EVTechnicalStatusType) -> None:
     f_ev_ready_to_charge = o.ev_ready_to_charge
-    if f_ev_ready_to_charge is None:
-        raise ExiEncodeError("EVTechnicalStatusType: missing required ev_ready_to_charge")
-    w.bits((1 if f_ev_ready_to_charge else 0) << 1, 4)
+    if f_ev_ready_to_charge is None: raise ExiEncodeError("EVTechnicalStatusType: missing required ev_ready_to_charge")
     f_ev_immobilization_request = o.ev_immobilization_request
-    if f_ev_immobilization_request is None:
-        raise ExiEncodeError("EVTechnicalStatusType: missing required ev_immobilization_request")
-    w.bits((1 if f_ev_immobilization_request else 0) << 1, 4)
+    if f_ev_immobilization_request is None: raise ExiEncodeError("EVTechnicalStatusType: missing required ev_immobilization_request")
     s = 2
+    w.bits(((1 if f_ev_ready_to_charge else 0) << 5) | ((1 if f_ev_immobilization_request else 0) << 1), 8)
     f_ev_immobilized = o.ev_immobilized
     if f_ev_immobilized is not None:
-        w.bits((1 if f_ev_immobilized else 0) << 1, 6)
+        w.bits(((1 if f_ev_immobilized else 0) << 1), 6)
         s = 3
     f_evwlan_strength = o.evwlan_strength
     if f_evwlan_strength is not None:
-        c = _C59[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_evwlan_strength)
+        c1 = _C61[s]
+        f1_exponent = f_evwlan_strength.exponent
+        if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f1_exponent <= 127:
+            raise ExiEncodeError(f"value {f1_exponent!r} outside [-128, 127]")
+        f1_value = f_evwlan_strength.value
+        if f1_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f1_value <= 32767:
+            raise ExiEncodeError(f"value {f1_value!r} outside [-32768, 32767]")
+        w.bits(((c1[0]) << 14) | ((f1_exponent + 128) << 4) | (1 if f1_value < 0 else 0), c1[1] + 14)
+        w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
+        w.bits(0, 2)
         s = 4
     f_evcp_status = o.evcp_status
     if f_evcp_status is not None:
-        c = _C60[s]
-        w.bits(c[0], c[1])
-        w.bits((_K61[f_evcp_status]) << 1, 5)
+        c2 = _C62[s]
+        w.bits(((c2[0]) << 5) | ((_K63[f_evcp_status]) << 1), c2[1] + 5)
         s = 5
     f_evsoc = o.evsoc
     if f_evsoc is not None:
-        c = _C62[s]
-        w.bits(c[0], c[1])
+        c3 = _C64[s]
         if not 0 <= f_evsoc <= 100:
             raise ExiEncodeError(f"value {f_evsoc!r} outside [0, 100]")
-        w.bits((f_evsoc) << 1, 9)
+        w.bits(((c3[0]) << 9) | ((f_evsoc) << 1), c3[1] + 9)
         s = 6
     f_ev_error_code = o.ev_error_code
     if f_ev_error_code is not None:
-        c = _C63[s]
-        w.bits(c[0], c[1])
-        w.bits((_K64[f_ev_error_code]) << 1, 6)
+        c4 = _C65[s]
+        w.bits(((c4[0]) << 6) | ((_K66[f_ev_error_code]) << 1), c4[1] + 6)
         s = 7
     f_ev_timeout = o.ev_timeout
     if f_ev_timeout is not None:
-        c = _C65[s]
-        w.bits(c[0], c[1])
-        w.bits((1 if f_ev_timeout else 0) << 1, 3)
+        c5 = _C67[s]
+        w.bits(((c5[0]) << 3) | ((1 if f_ev_timeout else 0) << 1), c5[1] + 3)
         s = 8
-    c = _C66[s]
-    w.bits(c[0], c[1])
+    c6 = _C68[s]
+    w.bits((c6[0]), c6[1])
 
 def _d_KeyInfoType(r: Reader) -> KeyInfoType:
-    rv = r.v; rn = r.n
     v_id = None
     v_key_name = []
     v_key_value = []
@@ -2146,54 +2110,36 @@ def _d_KeyInfoType(r: Reader) -> KeyInfoType:
     v_pgp_data = []
     v_spki_data = []
     v_mgmt_data = []
-    p = r.p
-    q = p + 4
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xf
-    r.p = q
-    e = b & 0xf
-    if e >= 9:
-        r.bad_code(p + 0, e, 9)
-    it, al = _P67[e]
+    it, al = _P69[r.code(4, 9)]
     if it == 0:
         v_id = r.string()
-        p = r.p
-        q = p + 4
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0xf
-        r.p = q
-        e = b & 0xf
-        if e >= 8:
-            r.bad_code(p + 0, e, 8)
-        it, al = _P68[e]
+        it, al = _P70[r.code(4, 8)]
     n = 0
     while it == 1:
         if al == 0:
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected characters')
             t = r.string()
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected end of element')
             v_key_name.append(t)
         elif al == 1:
             t = _d_KeyValueType(r)
             v_key_value.append(t)
         elif al == 2:
-            t = _d_RetrievalMethodType(r)
+            v1_type = None
+            v1_uri = None
+            v1_transforms = None
+            it, al = _P71[r.code(3, 4)]
+            if it == 0:
+                v1_type = r.string()
+                it, al = _P72[r.code(2, 3)]
+            if it == 1:
+                v1_uri = r.string()
+                it, al = _P0[r.code(2, 2)]
+            if it == 2:
+                v1_transforms = _d_TransformsType(r)
+                r.zero(1, 'expected end of element')
+                it = -1; al = 0
+            t = RetrievalMethodType(type=v1_type, uri=v1_uri, transforms=v1_transforms)
             v_retrieval_method.append(t)
         elif al == 3:
             t = _d_X509DataType(r)
@@ -2205,37 +2151,14 @@ def _d_KeyInfoType(r: Reader) -> KeyInfoType:
             t = _d_SPKIDataType(r)
             v_spki_data.append(t)
         elif al == 6:
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected characters')
             t = r.string()
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected end of element')
             v_mgmt_data.append(t)
         elif al == 7:
             r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        p = r.p
-        q = p + 4
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0xf
-        r.p = q
-        e = b & 0xf
-        if e >= 9:
-            r.bad_code(p + 0, e, 9)
-        it, al = _P69[e]
+        it, al = _P73[r.code(4, 9)]
     return KeyInfoType(id=v_id, key_name=v_key_name, key_value=v_key_value, retrieval_method=v_retrieval_method, x509_data=v_x509_data, pgp_data=v_pgp_data, spki_data=v_spki_data, mgmt_data=v_mgmt_data)
 
 def _e_KeyInfoType(w: Writer, o: KeyInfoType) -> None:
@@ -2247,47 +2170,64 @@ def _e_KeyInfoType(w: Writer, o: KeyInfoType) -> None:
         s = 1
     n = 0
     for x in o.key_name:
-        c = _C70[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c1 = _C74[s]
+        w.bits(((c1[0]) << 1), c1[1] + 1)
         w.string(x)
         w.bits(0, 1)
         n += 1
         s = 2
     for x in o.key_value:
-        c = _C71[s]
-        w.bits(c[0], c[1])
+        c2 = _C75[s]
+        w.bits((c2[0]), c2[1])
         _e_KeyValueType(w, x)
         n += 1
         s = 2
     for x in o.retrieval_method:
-        c = _C72[s]
-        w.bits(c[0], c[1])
-        _e_RetrievalMethodType(w, x)
+        c3 = _C76[s]
+        s1 = 0
+        w.bits((c3[0]), c3[1])
+        f1_type = x.type
+        if f1_type is not None:
+            w.bits(0, 3)
+            w.string(f1_type)
+            s1 = 1
+        f1_uri = x.uri
+        if f1_uri is not None:
+            c4 = _C77[s1]
+            w.bits((c4[0]), c4[1])
+            w.string(f1_uri)
+            s1 = 2
+        f1_transforms = x.transforms
+        if f1_transforms is not None:
+            c5 = _C78[s1]
+            w.bits((c5[0]), c5[1])
+            _e_TransformsType(w, f1_transforms)
+            s1 = 3
+        c6 = _C79[s1]
+        w.bits((c6[0]), c6[1])
         n += 1
         s = 2
     for x in o.x509_data:
-        c = _C73[s]
-        w.bits(c[0], c[1])
+        c7 = _C80[s]
+        w.bits((c7[0]), c7[1])
         _e_X509DataType(w, x)
         n += 1
         s = 2
     for x in o.pgp_data:
-        c = _C74[s]
-        w.bits(c[0], c[1])
+        c8 = _C81[s]
+        w.bits((c8[0]), c8[1])
         _e_PGPDataType(w, x)
         n += 1
         s = 2
     for x in o.spki_data:
-        c = _C75[s]
-        w.bits(c[0], c[1])
+        c9 = _C82[s]
+        w.bits((c9[0]), c9[1])
         _e_SPKIDataType(w, x)
         n += 1
         s = 2
     for x in o.mgmt_data:
-        c = _C76[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c10 = _C83[s]
+        w.bits(((c10[0]) << 1), c10[1] + 1)
         w.string(x)
         w.bits(0, 1)
         n += 1
@@ -2300,32 +2240,33 @@ def _d_KeyValueType(r: Reader) -> KeyValueType:
     rv = r.v; rn = r.n
     v_dsa_key_value = None
     v_rsa_key_value = None
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    e = b & 0x7
-    if e >= 3:
-        r.bad_code(p + 0, e, 3)
-    it, al = _P77[e]
+    it, al = _P84[r.code(3, 3)]
     if al == 0:
         v_dsa_key_value = _d_DSAKeyValueType(r)
     elif al == 1:
-        v_rsa_key_value = _d_RSAKeyValueType(r)
+        v1_modulus = None
+        v1_exponent = None
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
+        it = 0; al = 0
+        v1_modulus = r.binary()
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x7: r.badz(p, 3, b & 0x7)
+        it = 1; al = 0
+        v1_exponent = r.binary()
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
+        it = -1; al = 0
+        v_rsa_key_value = RSAKeyValueType(modulus=v1_modulus, exponent=v1_exponent)
     elif al == 2:
         r.fail("wildcard (undeclared) element content is not supported")
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 1:
-        r.bad_code(p + 0, e, 1)
-    it, al = _P78[e]
+    it, al = _P85[r.code(2, 1)]
     return KeyValueType(dsa_key_value=v_dsa_key_value, rsa_key_value=v_rsa_key_value)
 
 def _e_KeyValueType(w: Writer, o: KeyValueType) -> None:
@@ -2337,8 +2278,15 @@ def _e_KeyValueType(w: Writer, o: KeyValueType) -> None:
         _e_DSAKeyValueType(w, f_dsa_key_value)
         s = 1
     elif f_rsa_key_value is not None:
-        w.bits(1, 3)
-        _e_RSAKeyValueType(w, f_rsa_key_value)
+        f1_modulus = f_rsa_key_value.modulus
+        if f1_modulus is None: raise ExiEncodeError("RSAKeyValueType: missing required modulus")
+        w.bits(4, 5)
+        w.binary(f1_modulus)
+        f1_exponent = f_rsa_key_value.exponent
+        if f1_exponent is None: raise ExiEncodeError("RSAKeyValueType: missing required exponent")
+        w.bits(0, 3)
+        w.binary(f1_exponent)
+        w.bits(0, 2)
         s = 1
     else:
         raise ExiEncodeError("KeyValueType: missing required dsa_key_value/rsa_key_value")
@@ -2347,40 +2295,37 @@ def _e_KeyValueType(w: Writer, o: KeyValueType) -> None:
 def _d_ListOfRootCertificateIDsType(r: Reader) -> ListOfRootCertificateIDsType:
     rv = r.v; rn = r.n
     v_root_certificate_id = []
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected next item')
     it = 0; al = 0
     n = 0
     while it == 0:
-        t = _d_X509IssuerSerialType(r)
+        v1_x509_issuer_name = None
+        v1_x509_serial_number = None
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
+        it = 0; al = 0
+        v1_x509_issuer_name = r.string()
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xe: r.badz(p, 4, b & 0xe)
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v1_x509_serial_number = -r.uint() - 1 if sg else r.uint()
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
+        it = -1; al = 0
+        t = X509IssuerSerialType(x509_issuer_name=v1_x509_issuer_name, x509_serial_number=v1_x509_serial_number)
         v_root_certificate_id.append(t)
         n += 1
         if n < 20:
-            p = r.p
-            q = p + 2
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x3
-            r.p = q
-            e = b & 0x3
-            if e >= 2:
-                r.bad_code(p + 0, e, 2)
-            it, al = _P79[e]
+            it, al = _P86[r.code(2, 2)]
         else:
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected end of element')
             it = -1; al = 0
     return ListOfRootCertificateIDsType(root_certificate_id=v_root_certificate_id)
 
@@ -2388,56 +2333,37 @@ def _e_ListOfRootCertificateIDsType(w: Writer, o: ListOfRootCertificateIDsType) 
     s = 0
     n = 0
     for x in o.root_certificate_id:
-        c = _C80[s]
-        w.bits(c[0], c[1])
-        _e_X509IssuerSerialType(w, x)
+        c1 = _C87[s]
+        f1_x509_issuer_name = x.x509_issuer_name
+        if f1_x509_issuer_name is None: raise ExiEncodeError("X509IssuerSerialType: missing required x509_issuer_name")
+        w.bits(((c1[0]) << 2), c1[1] + 2)
+        w.string(f1_x509_issuer_name)
+        f1_x509_serial_number = x.x509_serial_number
+        if f1_x509_serial_number is None: raise ExiEncodeError("X509IssuerSerialType: missing required x509_serial_number")
+        w.bits((1 if f1_x509_serial_number < 0 else 0), 4)
+        w.uint(-f1_x509_serial_number - 1 if f1_x509_serial_number < 0 else f1_x509_serial_number)
+        w.bits(0, 2)
         n += 1
         s = 1 if n < 20 else 2
     if n < 1 or n > 20:
         raise ExiEncodeError(f"ListOfRootCertificateIDsType: {n} items of root_certificate_id (allowed 1..20)")
-    c = _C81[s]
-    w.bits(c[0], c[1])
+    c2 = _C88[s]
+    w.bits((c2[0]), c2[1])
 
 def _d_ManifestType(r: Reader) -> ManifestType:
-    rv = r.v; rn = r.n
     v_id = None
     v_reference = []
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
-    it, al = _P39[e]
+    it, al = _P43[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected next item')
         it = 1; al = 0
     n = 0
     while it == 1:
         t = _d_ReferenceType(r)
         v_reference.append(t)
         n += 1
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P10[e]
+        it, al = _P12[r.code(2, 2)]
     return ManifestType(id=v_id, reference=v_reference)
 
 def _e_ManifestType(w: Writer, o: ManifestType) -> None:
@@ -2449,8 +2375,8 @@ def _e_ManifestType(w: Writer, o: ManifestType) -> None:
         s = 1
     n = 0
     for x in o.reference:
-        c = _C82[s]
-        w.bits(c[0], c[1])
+        c1 = _C89[s]
+        w.bits((c1[0]), c1[1])
         _e_ReferenceType(w, x)
         n += 1
         s = 2
@@ -2463,72 +2389,49 @@ def _d_MessageHeaderType(r: Reader) -> MessageHeaderType:
     v_session_id = None
     v_time_stamp = None
     v_signature = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_session_id = r.binary()
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x7:
-        r.badz(p, 3, b & 0x7)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v_time_stamp = r.uintb(18446744073709551615)
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x4:
-        r.badz(p, 3, b & 0x4)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 1, e, 2)
-    it, al = _P83[e]
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P0[e]
     if it == 2:
         v_signature = _d_SignatureType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected end of element')
         it = -1; al = 0
     return MessageHeaderType(session_id=v_session_id, time_stamp=v_time_stamp, signature=v_signature)
 
 def _e_MessageHeaderType(w: Writer, o: MessageHeaderType) -> None:
     f_session_id = o.session_id
-    if f_session_id is None:
-        raise ExiEncodeError("MessageHeaderType: missing required session_id")
+    if f_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
     w.bits(0, 2)
     w.binary(f_session_id)
-    w.bits(0, 1)
     f_time_stamp = o.time_stamp
-    if f_time_stamp is None:
-        raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
-    w.bits(0, 2)
+    if f_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
+    w.bits(0, 3)
     w.uint(f_time_stamp)
-    w.bits(0, 1)
     s = 2
+    w.bits(0, 1)
     f_signature = o.signature
     if f_signature is not None:
         w.bits(0, 2)
         _e_SignatureType(w, f_signature)
         s = 3
-    c = _C84[s]
-    w.bits(c[0], c[1])
+    c1 = _C2[s]
+    w.bits((c1[0]), c1[1])
 
 def _d_MeterInfoType(r: Reader) -> MeterInfoType:
     rv = r.v; rn = r.n
@@ -2540,186 +2443,102 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
     v_meter_signature = None
     v_meter_status = None
     v_meter_timestamp = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_meter_id = r.string()
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x7:
-        r.badz(p, 3, b & 0x7)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v_charged_energy_reading_wh = r.uintb(18446744073709551615)
-    p = r.p
-    q = p + 4
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xf
-    r.p = q
-    if b & 0x8:
-        r.badz(p, 4, b & 0x8)
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0x8: r.badz(p, 4, b & 0x8)
     e = b & 0x7
-    if e >= 7:
-        r.bad_code(p + 1, e, 7)
-    it, al = _P51[e]
+    if e >= 7: r.bad_code(p + 1, e, 7)
+    it, al = _P53[e]
     if it == 2:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected characters')
         v_bpt_discharged_energy_reading_wh = r.uintb(18446744073709551615)
-        p = r.p
-        q = p + 4
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0xf
-        r.p = q
-        if b & 0x8:
-            r.badz(p, 4, b & 0x8)
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
-        if e >= 6:
-            r.bad_code(p + 1, e, 6)
-        it, al = _P52[e]
+        if e >= 6: r.bad_code(p + 1, e, 6)
+        it, al = _P54[e]
     if it == 3:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected characters')
         v_capacitive_energy_reading_va_rh = r.uintb(18446744073709551615)
-        p = r.p
-        q = p + 4
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0xf
-        r.p = q
-        if b & 0x8:
-            r.badz(p, 4, b & 0x8)
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
-        if e >= 5:
-            r.bad_code(p + 1, e, 5)
-        it, al = _P53[e]
-    if it == 4:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
-        v_bpt_inductive_energy_reading_va_rh = r.uintb(18446744073709551615)
-        p = r.p
-        q = p + 4
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0xf
-        r.p = q
-        if b & 0x8:
-            r.badz(p, 4, b & 0x8)
-        e = b & 0x7
-        if e >= 4:
-            r.bad_code(p + 1, e, 4)
+        if e >= 5: r.bad_code(p + 1, e, 5)
         it, al = _P55[e]
+    if it == 4:
+        r.zero(1, 'expected characters')
+        v_bpt_inductive_energy_reading_va_rh = r.uintb(18446744073709551615)
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0x8: r.badz(p, 4, b & 0x8)
+        e = b & 0x7
+        if e >= 4: r.bad_code(p + 1, e, 4)
+        it, al = _P57[e]
     if it == 5:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected characters')
         v_meter_signature = r.binary()
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
-        if b & 0x4:
-            r.badz(p, 3, b & 0x4)
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
-        if e >= 3:
-            r.bad_code(p + 1, e, 3)
-        it, al = _P56[e]
+        if e >= 3: r.bad_code(p + 1, e, 3)
+        it, al = _P58[e]
     if it == 6:
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        if b & 0x2:
-            r.badz(p, 2, b & 0x2)
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x2: r.badz(p, 2, b & 0x2)
         sg = (b & 0x1) == 1
         v_meter_status = -r.uintb(32767) - 1 if sg else r.uintb(32767)
         if not -32768 <= v_meter_status <= 32767:
             r.fail('integer out of range')
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
-        if b & 0x4:
-            r.badz(p, 3, b & 0x4)
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 1, e, 2)
-        it, al = _P58[e]
+        if e >= 2: r.bad_code(p + 1, e, 2)
+        it, al = _P60[e]
     if it == 7:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected characters')
         v_meter_timestamp = r.uintb(18446744073709551615)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        if b & 0x3:
-            r.badz(p, 2, b & 0x3)
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
         it = -1; al = 0
     return MeterInfoType(meter_id=v_meter_id, charged_energy_reading_wh=v_charged_energy_reading_wh, bpt_discharged_energy_reading_wh=v_bpt_discharged_energy_reading_wh, capacitive_energy_reading_va_rh=v_capacitive_energy_reading_va_rh, bpt_inductive_energy_reading_va_rh=v_bpt_inductive_energy_reading_va_rh, meter_signature=v_meter_signature, meter_status=v_meter_status, meter_timestamp=v_meter_timestamp)
 
 def _e_MeterInfoType(w: Writer, o: MeterInfoType) -> None:
     f_meter_id = o.meter_id
-    if f_meter_id is None:
-        raise ExiEncodeError("MeterInfoType: missing required meter_id")
+    if f_meter_id is None: raise ExiEncodeError("MeterInfoType: missing required meter_id")
     w.bits(0, 2)
     w.string(f_meter_id)
-    w.bits(0, 1)
     f_charged_energy_reading_wh = o.charged_energy_reading_wh
-    if f_charged_energy_reading_wh is None:
-        raise ExiEncodeError("MeterInfoType: missing required charged_energy_reading_wh")
-    w.bits(0, 2)
+    if f_charged_energy_reading_wh is None: raise ExiEncodeError("MeterInfoType: missing required charged_energy_reading_wh")
+    w.bits(0, 3)
     w.uint(f_charged_energy_reading_wh)
-    w.bits(0, 1)
     s = 2
+    w.bits(0, 1)
     f_bpt_discharged_energy_reading_wh = o.bpt_discharged_energy_reading_wh
     if f_bpt_discharged_energy_reading_wh is not None:
         w.bits(0, 4)
@@ -2728,114 +2547,63 @@ def _e_MeterInfoType(w: Writer, o: MeterInfoType) -> None:
         s = 3
     f_capacitive_energy_reading_va_rh = o.capacitive_energy_reading_va_rh
     if f_capacitive_energy_reading_va_rh is not None:
-        c = _C59[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c1 = _C61[s]
+        w.bits(((c1[0]) << 1), c1[1] + 1)
         w.uint(f_capacitive_energy_reading_va_rh)
         w.bits(0, 1)
         s = 4
     f_bpt_inductive_energy_reading_va_rh = o.bpt_inductive_energy_reading_va_rh
     if f_bpt_inductive_energy_reading_va_rh is not None:
-        c = _C60[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c2 = _C62[s]
+        w.bits(((c2[0]) << 1), c2[1] + 1)
         w.uint(f_bpt_inductive_energy_reading_va_rh)
         w.bits(0, 1)
         s = 5
     f_meter_signature = o.meter_signature
     if f_meter_signature is not None:
-        c = _C62[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c3 = _C64[s]
+        w.bits(((c3[0]) << 1), c3[1] + 1)
         w.binary(f_meter_signature)
         w.bits(0, 1)
         s = 6
     f_meter_status = o.meter_status
     if f_meter_status is not None:
-        c = _C63[s]
-        w.bits(c[0], c[1])
+        c4 = _C65[s]
         if not -32768 <= f_meter_status <= 32767:
             raise ExiEncodeError(f"value {f_meter_status!r} outside [-32768, 32767]")
-        w.bits((1 if f_meter_status < 0 else 0), 2)
+        w.bits(((c4[0]) << 2) | (1 if f_meter_status < 0 else 0), c4[1] + 2)
         w.uint(-f_meter_status - 1 if f_meter_status < 0 else f_meter_status)
         w.bits(0, 1)
         s = 7
     f_meter_timestamp = o.meter_timestamp
     if f_meter_timestamp is not None:
-        c = _C65[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c5 = _C67[s]
+        w.bits(((c5[0]) << 1), c5[1] + 1)
         w.uint(f_meter_timestamp)
         w.bits(0, 1)
         s = 8
-    c = _C66[s]
-    w.bits(c[0], c[1])
+    c6 = _C68[s]
+    w.bits((c6[0]), c6[1])
 
 def _d_ObjectType(r: Reader) -> ObjectType:
-    rv = r.v; rn = r.n
     v_encoding = None
     v_id = None
     v_mime_type = None
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    e = b & 0x7
-    if e >= 5:
-        r.bad_code(p + 0, e, 5)
-    it, al = _P41[e]
+    it, al = _P45[r.code(3, 5)]
     if it == 0:
         v_encoding = r.string()
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
-        e = b & 0x7
-        if e >= 4:
-            r.bad_code(p + 0, e, 4)
-        it, al = _P42[e]
+        it, al = _P46[r.code(3, 4)]
     if it == 1:
         v_id = r.string()
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
-        e = b & 0x7
-        if e >= 3:
-            r.bad_code(p + 0, e, 3)
-        it, al = _P43[e]
+        it, al = _P47[r.code(3, 3)]
     if it == 2:
         v_mime_type = r.string()
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P44[e]
+        it, al = _P48[r.code(2, 2)]
     n = 0
     while it == 3:
         r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P44[e]
+        it, al = _P48[r.code(2, 2)]
     return ObjectType(encoding=v_encoding, id=v_id, mime_type=v_mime_type)
 
 def _e_ObjectType(w: Writer, o: ObjectType) -> None:
@@ -2847,18 +2615,18 @@ def _e_ObjectType(w: Writer, o: ObjectType) -> None:
         s = 1
     f_id = o.id
     if f_id is not None:
-        c = _C45[s]
-        w.bits(c[0], c[1])
+        c1 = _C49[s]
+        w.bits((c1[0]), c1[1])
         w.string(f_id)
         s = 2
     f_mime_type = o.mime_type
     if f_mime_type is not None:
-        c = _C85[s]
-        w.bits(c[0], c[1])
+        c2 = _C90[s]
+        w.bits((c2[0]), c2[1])
         w.string(f_mime_type)
         s = 3
-    c = _C86[s]
-    w.bits(c[0], c[1])
+    c3 = _C91[s]
+    w.bits((c3[0]), c3[1])
 
 def _d_PGPDataType(r: Reader) -> PGPDataType:
     r.fail("content of PGPDataType is not supported by this codec")
@@ -2870,48 +2638,33 @@ def _d_RSAKeyValueType(r: Reader) -> RSAKeyValueType:
     rv = r.v; rn = r.n
     v_modulus = None
     v_exponent = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_modulus = r.binary()
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x7:
-        r.badz(p, 3, b & 0x7)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v_exponent = r.binary()
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = -1; al = 0
     return RSAKeyValueType(modulus=v_modulus, exponent=v_exponent)
 
 def _e_RSAKeyValueType(w: Writer, o: RSAKeyValueType) -> None:
     f_modulus = o.modulus
-    if f_modulus is None:
-        raise ExiEncodeError("RSAKeyValueType: missing required modulus")
+    if f_modulus is None: raise ExiEncodeError("RSAKeyValueType: missing required modulus")
     w.bits(0, 2)
     w.binary(f_modulus)
-    w.bits(0, 1)
     f_exponent = o.exponent
-    if f_exponent is None:
-        raise ExiEncodeError("RSAKeyValueType: missing required exponent")
-    w.bits(0, 2)
+    if f_exponent is None: raise ExiEncodeError("RSAKeyValueType: missing required exponent")
+    w.bits(0, 3)
     w.binary(f_exponent)
     w.bits(0, 2)
 
@@ -2919,44 +2672,33 @@ def _d_RationalNumberType(r: Reader) -> RationalNumberType:
     rv = r.v; rn = r.n
     v_exponent = None
     v_value = None
-    p = r.p
-    q = p + 14
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3fff
-    r.p = q
-    if b & 0x300e:
-        r.badz(p, 14, b & 0x300e)
+    p = r.p; q = p + 14
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3fff; r.p = q
+    if b & 0x300e: r.badz(p, 14, b & 0x300e)
     v_exponent = ((b >> 4) & 0xff) - 128
     sg = (b & 0x1) == 1
     it = 1; al = 0
     v_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
     if not -32768 <= v_value <= 32767:
         r.fail('integer out of range')
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = -1; al = 0
     return RationalNumberType(exponent=v_exponent, value=v_value)
 
 def _e_RationalNumberType(w: Writer, o: RationalNumberType) -> None:
     f_exponent = o.exponent
-    if f_exponent is None:
-        raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if f_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
     if not -128 <= f_exponent <= 127:
         raise ExiEncodeError(f"value {f_exponent!r} outside [-128, 127]")
-    w.bits((f_exponent + 128) << 1, 11)
     f_value = o.value
-    if f_value is None:
-        raise ExiEncodeError("RationalNumberType: missing required value")
+    if f_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
     if not -32768 <= f_value <= 32767:
         raise ExiEncodeError(f"value {f_value!r} outside [-32768, 32767]")
-    w.bits((1 if f_value < 0 else 0), 3)
+    w.bits(((f_exponent + 128) << 4) | (1 if f_value < 0 else 0), 14)
     w.uint(-f_value - 1 if f_value < 0 else f_value)
     w.bits(0, 2)
 
@@ -2968,146 +2710,191 @@ def _d_ReceiptType(r: Reader) -> ReceiptType:
     v_additional_services_costs = None
     v_overstay_costs = None
     v_tax_costs = []
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_time_anchor = r.uintb(18446744073709551615)
-    p = r.p
-    q = p + 4
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xf
-    r.p = q
-    if b & 0x8:
-        r.badz(p, 4, b & 0x8)
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0x8: r.badz(p, 4, b & 0x8)
     e = b & 0x7
-    if e >= 6:
-        r.bad_code(p + 1, e, 6)
-    it, al = _P87[e]
+    if e >= 6: r.bad_code(p + 1, e, 6)
+    it, al = _P92[e]
     if it == 1:
-        v_energy_costs = _d_DetailedCostType(r)
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
+        v1_amount = None
+        v1_cost_per_unit = None
+        r.zero(1, 'expected next item')
+        it = 0; al = 0
+        v1_amount = _d_RationalNumberType(r)
+        r.zero(1, 'expected next item')
+        it = 1; al = 0
+        v1_cost_per_unit = _d_RationalNumberType(r)
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
-        if e >= 5:
-            r.bad_code(p + 0, e, 5)
-        it, al = _P88[e]
+        if e >= 5: r.bad_code(p + 1, e, 5)
+        it, al = _P93[e]
+        v_energy_costs = DetailedCostType(amount=v1_amount, cost_per_unit=v1_cost_per_unit)
     if it == 2:
-        v_occupancy_costs = _d_DetailedCostType(r)
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
+        v2_amount = None
+        v2_cost_per_unit = None
+        r.zero(1, 'expected next item')
+        it = 0; al = 0
+        v2_amount = _d_RationalNumberType(r)
+        r.zero(1, 'expected next item')
+        it = 1; al = 0
+        v2_cost_per_unit = _d_RationalNumberType(r)
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
-        if e >= 4:
-            r.bad_code(p + 0, e, 4)
-        it, al = _P89[e]
+        if e >= 4: r.bad_code(p + 1, e, 4)
+        it, al = _P94[e]
+        v_occupancy_costs = DetailedCostType(amount=v2_amount, cost_per_unit=v2_cost_per_unit)
     if it == 3:
-        v_additional_services_costs = _d_DetailedCostType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
+        v3_amount = None
+        v3_cost_per_unit = None
+        r.zero(1, 'expected next item')
+        it = 0; al = 0
+        v3_amount = _d_RationalNumberType(r)
+        r.zero(1, 'expected next item')
+        it = 1; al = 0
+        v3_cost_per_unit = _d_RationalNumberType(r)
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
-        if e >= 3:
-            r.bad_code(p + 0, e, 3)
-        it, al = _P90[e]
+        if e >= 3: r.bad_code(p + 1, e, 3)
+        it, al = _P95[e]
+        v_additional_services_costs = DetailedCostType(amount=v3_amount, cost_per_unit=v3_cost_per_unit)
     if it == 4:
-        v_overstay_costs = _d_DetailedCostType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
+        v4_amount = None
+        v4_cost_per_unit = None
+        r.zero(1, 'expected next item')
+        it = 0; al = 0
+        v4_amount = _d_RationalNumberType(r)
+        r.zero(1, 'expected next item')
+        it = 1; al = 0
+        v4_cost_per_unit = _d_RationalNumberType(r)
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P91[e]
+        if e >= 2: r.bad_code(p + 1, e, 2)
+        it, al = _P96[e]
+        v_overstay_costs = DetailedCostType(amount=v4_amount, cost_per_unit=v4_cost_per_unit)
     n = 0
     while it == 5:
-        t = _d_DetailedTaxType(r)
+        v5_tax_rule_id = None
+        v5_amount = None
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
+        it = 0; al = 0
+        v5_tax_rule_id = r.uintb(4294967295)
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
+        it = 1; al = 0
+        v5_amount = _d_RationalNumberType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+        t = DetailedTaxType(tax_rule_id=v5_tax_rule_id, amount=v5_amount)
         v_tax_costs.append(t)
         n += 1
         if n < 10:
-            p = r.p
-            q = p + 2
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x3
-            r.p = q
-            e = b & 0x3
-            if e >= 2:
-                r.bad_code(p + 0, e, 2)
-            it, al = _P91[e]
+            it, al = _P96[r.code(2, 2)]
         else:
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected end of element')
             it = -1; al = 0
     return ReceiptType(time_anchor=v_time_anchor, energy_costs=v_energy_costs, occupancy_costs=v_occupancy_costs, additional_services_costs=v_additional_services_costs, overstay_costs=v_overstay_costs, tax_costs=v_tax_costs)
 
 def _e_ReceiptType(w: Writer, o: ReceiptType) -> None:
     f_time_anchor = o.time_anchor
-    if f_time_anchor is None:
-        raise ExiEncodeError("ReceiptType: missing required time_anchor")
+    if f_time_anchor is None: raise ExiEncodeError("ReceiptType: missing required time_anchor")
     w.bits(0, 2)
     w.uint(f_time_anchor)
-    w.bits(0, 1)
     s = 1
+    w.bits(0, 1)
     f_energy_costs = o.energy_costs
     if f_energy_costs is not None:
-        w.bits(0, 3)
-        _e_DetailedCostType(w, f_energy_costs)
+        f1_amount = f_energy_costs.amount
+        if f1_amount is None: raise ExiEncodeError("DetailedCostType: missing required amount")
+        w.bits(0, 4)
+        _e_RationalNumberType(w, f1_amount)
+        f1_cost_per_unit = f_energy_costs.cost_per_unit
+        if f1_cost_per_unit is None: raise ExiEncodeError("DetailedCostType: missing required cost_per_unit")
+        w.bits(0, 1)
+        _e_RationalNumberType(w, f1_cost_per_unit)
+        w.bits(0, 1)
         s = 2
     f_occupancy_costs = o.occupancy_costs
     if f_occupancy_costs is not None:
-        c = _C92[s]
-        w.bits(c[0], c[1])
-        _e_DetailedCostType(w, f_occupancy_costs)
+        c1 = _C97[s]
+        f2_amount = f_occupancy_costs.amount
+        if f2_amount is None: raise ExiEncodeError("DetailedCostType: missing required amount")
+        w.bits(((c1[0]) << 1), c1[1] + 1)
+        _e_RationalNumberType(w, f2_amount)
+        f2_cost_per_unit = f_occupancy_costs.cost_per_unit
+        if f2_cost_per_unit is None: raise ExiEncodeError("DetailedCostType: missing required cost_per_unit")
+        w.bits(0, 1)
+        _e_RationalNumberType(w, f2_cost_per_unit)
+        w.bits(0, 1)
         s = 3
     f_additional_services_costs = o.additional_services_costs
     if f_additional_services_costs is not None:
-        c = _C93[s]
-        w.bits(c[0], c[1])
-        _e_DetailedCostType(w, f_additional_services_costs)
+        c2 = _C98[s]
+        f3_amount = f_additional_services_costs.amount
+        if f3_amount is None: raise ExiEncodeError("DetailedCostType: missing required amount")
+        w.bits(((c2[0]) << 1), c2[1] + 1)
+        _e_RationalNumberType(w, f3_amount)
+        f3_cost_per_unit = f_additional_services_costs.cost_per_unit
+        if f3_cost_per_unit is None: raise ExiEncodeError("DetailedCostType: missing required cost_per_unit")
+        w.bits(0, 1)
+        _e_RationalNumberType(w, f3_cost_per_unit)
+        w.bits(0, 1)
         s = 4
     f_overstay_costs = o.overstay_costs
     if f_overstay_costs is not None:
-        c = _C94[s]
-        w.bits(c[0], c[1])
-        _e_DetailedCostType(w, f_overstay_costs)
+        c3 = _C99[s]
+        f4_amount = f_overstay_costs.amount
+        if f4_amount is None: raise ExiEncodeError("DetailedCostType: missing required amount")
+        w.bits(((c3[0]) << 1), c3[1] + 1)
+        _e_RationalNumberType(w, f4_amount)
+        f4_cost_per_unit = f_overstay_costs.cost_per_unit
+        if f4_cost_per_unit is None: raise ExiEncodeError("DetailedCostType: missing required cost_per_unit")
+        w.bits(0, 1)
+        _e_RationalNumberType(w, f4_cost_per_unit)
+        w.bits(0, 1)
         s = 5
     n = 0
     for x in o.tax_costs:
-        c = _C95[s]
-        w.bits(c[0], c[1])
-        _e_DetailedTaxType(w, x)
+        c4 = _C100[s]
+        f5_tax_rule_id = x.tax_rule_id
+        if f5_tax_rule_id is None: raise ExiEncodeError("DetailedTaxType: missing required tax_rule_id")
+        w.bits(((c4[0]) << 2), c4[1] + 2)
+        w.uint(f5_tax_rule_id)
+        f5_amount = x.amount
+        if f5_amount is None: raise ExiEncodeError("DetailedTaxType: missing required amount")
+        w.bits(0, 2)
+        _e_RationalNumberType(w, f5_amount)
+        w.bits(0, 1)
         n += 1
         s = 6 if n < 10 else 7
     if n > 10:
         raise ExiEncodeError(f"ReceiptType: {n} items of tax_costs (allowed 0..10)")
-    c = _C96[s]
-    w.bits(c[0], c[1])
+    c5 = _C101[s]
+    w.bits((c5[0]), c5[1])
 
 def _d_ReferenceType(r: Reader) -> ReferenceType:
     rv = r.v; rn = r.n
@@ -3117,82 +2904,31 @@ def _d_ReferenceType(r: Reader) -> ReferenceType:
     v_transforms = None
     v_digest_method = None
     v_digest_value = None
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    e = b & 0x7
-    if e >= 5:
-        r.bad_code(p + 0, e, 5)
-    it, al = _P97[e]
+    it, al = _P102[r.code(3, 5)]
     if it == 0:
         v_id = r.string()
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
-        e = b & 0x7
-        if e >= 4:
-            r.bad_code(p + 0, e, 4)
-        it, al = _P98[e]
+        it, al = _P103[r.code(3, 4)]
     if it == 1:
         v_type = r.string()
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 3:
-            r.bad_code(p + 0, e, 3)
-        it, al = _P99[e]
+        it, al = _P104[r.code(2, 3)]
     if it == 2:
         v_uri = r.string()
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P100[e]
+        it, al = _P105[r.code(2, 2)]
     if it == 3:
         v_transforms = _d_TransformsType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected next item')
         it = 4; al = 0
     v_digest_method = _d_DigestMethodType(r)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 5; al = 0
     v_digest_value = r.binary()
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = -1; al = 0
     return ReferenceType(id=v_id, type=v_type, uri=v_uri, transforms=v_transforms, digest_method=v_digest_method, digest_value=v_digest_value)
 
@@ -3205,85 +2941,48 @@ def _e_ReferenceType(w: Writer, o: ReferenceType) -> None:
         s = 1
     f_type = o.type
     if f_type is not None:
-        c = _C101[s]
-        w.bits(c[0], c[1])
+        c1 = _C106[s]
+        w.bits((c1[0]), c1[1])
         w.string(f_type)
         s = 2
     f_uri = o.uri
     if f_uri is not None:
-        c = _C102[s]
-        w.bits(c[0], c[1])
+        c2 = _C107[s]
+        w.bits((c2[0]), c2[1])
         w.string(f_uri)
         s = 3
     f_transforms = o.transforms
     if f_transforms is not None:
-        c = _C103[s]
-        w.bits(c[0], c[1])
+        c3 = _C108[s]
+        w.bits((c3[0]), c3[1])
         _e_TransformsType(w, f_transforms)
         s = 4
     f_digest_method = o.digest_method
-    if f_digest_method is None:
-        raise ExiEncodeError("ReferenceType: missing required digest_method")
-    c = _C104[s]
-    w.bits(c[0], c[1])
+    if f_digest_method is None: raise ExiEncodeError("ReferenceType: missing required digest_method")
+    c4 = _C109[s]
+    w.bits((c4[0]), c4[1])
     _e_DigestMethodType(w, f_digest_method)
     s = 5
     f_digest_value = o.digest_value
-    if f_digest_value is None:
-        raise ExiEncodeError("ReferenceType: missing required digest_value")
+    if f_digest_value is None: raise ExiEncodeError("ReferenceType: missing required digest_value")
     w.bits(0, 2)
     w.binary(f_digest_value)
     w.bits(0, 2)
 
 def _d_RetrievalMethodType(r: Reader) -> RetrievalMethodType:
-    rv = r.v; rn = r.n
     v_type = None
     v_uri = None
     v_transforms = None
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    e = b & 0x7
-    if e >= 4:
-        r.bad_code(p + 0, e, 4)
-    it, al = _P105[e]
+    it, al = _P71[r.code(3, 4)]
     if it == 0:
         v_type = r.string()
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 3:
-            r.bad_code(p + 0, e, 3)
-        it, al = _P106[e]
+        it, al = _P72[r.code(2, 3)]
     if it == 1:
         v_uri = r.string()
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P83[e]
+        it, al = _P0[r.code(2, 2)]
     if it == 2:
         v_transforms = _d_TransformsType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected end of element')
         it = -1; al = 0
     return RetrievalMethodType(type=v_type, uri=v_uri, transforms=v_transforms)
 
@@ -3296,18 +2995,18 @@ def _e_RetrievalMethodType(w: Writer, o: RetrievalMethodType) -> None:
         s = 1
     f_uri = o.uri
     if f_uri is not None:
-        c = _C107[s]
-        w.bits(c[0], c[1])
+        c1 = _C77[s]
+        w.bits((c1[0]), c1[1])
         w.string(f_uri)
         s = 2
     f_transforms = o.transforms
     if f_transforms is not None:
-        c = _C108[s]
-        w.bits(c[0], c[1])
+        c2 = _C78[s]
+        w.bits((c2[0]), c2[1])
         _e_TransformsType(w, f_transforms)
         s = 3
-    c = _C109[s]
-    w.bits(c[0], c[1])
+    c3 = _C79[s]
+    w.bits((c3[0]), c3[1])
 
 def _d_SPKIDataType(r: Reader) -> SPKIDataType:
     r.fail("content of SPKIDataType is not supported by this codec")
@@ -3320,50 +3019,67 @@ def _d_Scheduled_CLReqControlModeType(r: Reader) -> Scheduled_CLReqControlModeTy
     v_ev_target_energy_request = None
     v_ev_maximum_energy_request = None
     v_ev_minimum_energy_request = None
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    e = b & 0x7
-    if e >= 4:
-        r.bad_code(p + 0, e, 4)
-    it, al = _P105[e]
+    it, al = _P71[r.code(3, 4)]
     if it == 0:
-        v_ev_target_energy_request = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
+        v1_exponent = None
+        v1_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v1_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v1_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v1_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
-        if e >= 3:
-            r.bad_code(p + 0, e, 3)
-        it, al = _P106[e]
+        if e >= 3: r.bad_code(p + 2, e, 3)
+        it, al = _P72[e]
+        v_ev_target_energy_request = RationalNumberType(exponent=v1_exponent, value=v1_value)
     if it == 1:
-        v_ev_maximum_energy_request = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
+        v2_exponent = None
+        v2_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v2_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v2_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v2_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P83[e]
+        if e >= 2: r.bad_code(p + 2, e, 2)
+        it, al = _P0[e]
+        v_ev_maximum_energy_request = RationalNumberType(exponent=v2_exponent, value=v2_value)
     if it == 2:
-        v_ev_minimum_energy_request = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        v3_exponent = None
+        v3_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v3_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v3_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v3_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x7: r.badz(p, 3, b & 0x7)
+        v_ev_minimum_energy_request = RationalNumberType(exponent=v3_exponent, value=v3_value)
         it = -1; al = 0
     return Scheduled_CLReqControlModeType(ev_target_energy_request=v_ev_target_energy_request, ev_maximum_energy_request=v_ev_maximum_energy_request, ev_minimum_energy_request=v_ev_minimum_energy_request)
 
@@ -3371,34 +3087,53 @@ def _e_Scheduled_CLReqControlModeType(w: Writer, o: Scheduled_CLReqControlModeTy
     s = 0
     f_ev_target_energy_request = o.ev_target_energy_request
     if f_ev_target_energy_request is not None:
-        w.bits(0, 3)
-        _e_RationalNumberType(w, f_ev_target_energy_request)
+        f1_exponent = f_ev_target_energy_request.exponent
+        if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f1_exponent <= 127:
+            raise ExiEncodeError(f"value {f1_exponent!r} outside [-128, 127]")
+        f1_value = f_ev_target_energy_request.value
+        if f1_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f1_value <= 32767:
+            raise ExiEncodeError(f"value {f1_value!r} outside [-32768, 32767]")
+        w.bits(((f1_exponent + 128) << 4) | (1 if f1_value < 0 else 0), 17)
+        w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
+        w.bits(0, 2)
         s = 1
     f_ev_maximum_energy_request = o.ev_maximum_energy_request
     if f_ev_maximum_energy_request is not None:
-        c = _C107[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_ev_maximum_energy_request)
+        c1 = _C77[s]
+        f2_exponent = f_ev_maximum_energy_request.exponent
+        if f2_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f2_exponent <= 127:
+            raise ExiEncodeError(f"value {f2_exponent!r} outside [-128, 127]")
+        f2_value = f_ev_maximum_energy_request.value
+        if f2_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f2_value <= 32767:
+            raise ExiEncodeError(f"value {f2_value!r} outside [-32768, 32767]")
+        w.bits(((c1[0]) << 14) | ((f2_exponent + 128) << 4) | (1 if f2_value < 0 else 0), c1[1] + 14)
+        w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
+        w.bits(0, 2)
         s = 2
     f_ev_minimum_energy_request = o.ev_minimum_energy_request
     if f_ev_minimum_energy_request is not None:
-        c = _C108[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_ev_minimum_energy_request)
+        c2 = _C78[s]
+        f3_exponent = f_ev_minimum_energy_request.exponent
+        if f3_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f3_exponent <= 127:
+            raise ExiEncodeError(f"value {f3_exponent!r} outside [-128, 127]")
+        f3_value = f_ev_minimum_energy_request.value
+        if f3_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f3_value <= 32767:
+            raise ExiEncodeError(f"value {f3_value!r} outside [-32768, 32767]")
+        w.bits(((c2[0]) << 14) | ((f3_exponent + 128) << 4) | (1 if f3_value < 0 else 0), c2[1] + 14)
+        w.uint(-f3_value - 1 if f3_value < 0 else f3_value)
+        w.bits(0, 2)
         s = 3
-    c = _C109[s]
-    w.bits(c[0], c[1])
+    c3 = _C79[s]
+    w.bits((c3[0]), c3[1])
 
 def _d_Scheduled_CLResControlModeType(r: Reader) -> Scheduled_CLResControlModeType:
-    rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return Scheduled_CLResControlModeType()
 
@@ -3409,69 +3144,34 @@ def _d_SignatureMethodType(r: Reader) -> SignatureMethodType:
     rv = r.v; rn = r.n
     v_algorithm = None
     v_hmac_output_length = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected next item')
     it = 0; al = 0
     v_algorithm = r.string()
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    e = b & 0x7
-    if e >= 3:
-        r.bad_code(p + 0, e, 3)
-    it, al = _P106[e]
+    it, al = _P72[r.code(3, 3)]
     if it == 1:
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        if b & 0x2:
-            r.badz(p, 2, b & 0x2)
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x2: r.badz(p, 2, b & 0x2)
         sg = (b & 0x1) == 1
         v_hmac_output_length = -r.uint() - 1 if sg else r.uint()
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
-        if b & 0x4:
-            r.badz(p, 3, b & 0x4)
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 1, e, 2)
-        it, al = _P83[e]
+        if e >= 2: r.bad_code(p + 1, e, 2)
+        it, al = _P0[e]
     n = 0
     while it == 2:
         r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P83[e]
+        it, al = _P0[r.code(2, 2)]
     return SignatureMethodType(algorithm=v_algorithm, hmac_output_length=v_hmac_output_length)
 
 def _e_SignatureMethodType(w: Writer, o: SignatureMethodType) -> None:
     f_algorithm = o.algorithm
-    if f_algorithm is None:
-        raise ExiEncodeError("SignatureMethodType: missing required algorithm")
+    if f_algorithm is None: raise ExiEncodeError("SignatureMethodType: missing required algorithm")
     w.bits(0, 1)
     w.string(f_algorithm)
     s = 1
@@ -3481,49 +3181,23 @@ def _e_SignatureMethodType(w: Writer, o: SignatureMethodType) -> None:
         w.uint(-f_hmac_output_length - 1 if f_hmac_output_length < 0 else f_hmac_output_length)
         w.bits(0, 1)
         s = 2
-    c = _C110[s]
-    w.bits(c[0], c[1])
+    c1 = _C110[s]
+    w.bits((c1[0]), c1[1])
 
 def _d_SignaturePropertiesType(r: Reader) -> SignaturePropertiesType:
-    rv = r.v; rn = r.n
     v_id = None
     v_signature_property = []
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
-    it, al = _P39[e]
+    it, al = _P43[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected next item')
         it = 1; al = 0
     n = 0
     while it == 1:
         t = _d_SignaturePropertyType(r)
         v_signature_property.append(t)
         n += 1
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P10[e]
+        it, al = _P12[r.code(2, 2)]
     return SignaturePropertiesType(id=v_id, signature_property=v_signature_property)
 
 def _e_SignaturePropertiesType(w: Writer, o: SignaturePropertiesType) -> None:
@@ -3535,8 +3209,8 @@ def _e_SignaturePropertiesType(w: Writer, o: SignaturePropertiesType) -> None:
         s = 1
     n = 0
     for x in o.signature_property:
-        c = _C82[s]
-        w.bits(c[0], c[1])
+        c1 = _C89[s]
+        w.bits((c1[0]), c1[1])
         _e_SignaturePropertyType(w, x)
         n += 1
         s = 2
@@ -3545,55 +3219,20 @@ def _e_SignaturePropertiesType(w: Writer, o: SignaturePropertiesType) -> None:
     w.bits(1, 2)
 
 def _d_SignaturePropertyType(r: Reader) -> SignaturePropertyType:
-    rv = r.v; rn = r.n
     v_id = None
     v_target = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
-    it, al = _P39[e]
+    it, al = _P43[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected next item')
         it = 1; al = 0
     v_target = r.string()
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 1:
-        r.bad_code(p + 0, e, 1)
-    it, al = _P111[e]
+    it, al = _P111[r.code(2, 1)]
     n = 0
     while it == 2:
         r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P83[e]
+        it, al = _P0[r.code(2, 2)]
     return SignaturePropertyType(id=v_id, target=v_target)
 
 def _e_SignaturePropertyType(w: Writer, o: SignaturePropertyType) -> None:
@@ -3604,10 +3243,9 @@ def _e_SignaturePropertyType(w: Writer, o: SignaturePropertyType) -> None:
         w.string(f_id)
         s = 1
     f_target = o.target
-    if f_target is None:
-        raise ExiEncodeError("SignaturePropertyType: missing required target")
-    c = _C112[s]
-    w.bits(c[0], c[1])
+    if f_target is None: raise ExiEncodeError("SignaturePropertyType: missing required target")
+    c1 = _C112[s]
+    w.bits((c1[0]), c1[1])
     w.string(f_target)
     s = 2
     raise ExiEncodeError("SignaturePropertyType: required wildcard content")
@@ -3619,75 +3257,43 @@ def _d_SignatureType(r: Reader) -> SignatureType:
     v_signature_value = None
     v_key_info = None
     v_object = []
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
-    it, al = _P39[e]
+    it, al = _P43[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected next item')
         it = 1; al = 0
     v_signed_info = _d_SignedInfoType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 2; al = 0
-    v_signature_value = _d_SignatureValueType(r)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
+    v1_id = None
+    v1_value = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
-    if e >= 3:
-        r.bad_code(p + 0, e, 3)
-    it, al = _P14[e]
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P43[e]
+    if it == 0:
+        v1_id = r.string()
+        r.zero(1, 'expected next item')
+        it = 1; al = 0
+    v1_value = r.binary()
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 3: r.bad_code(p + 1, e, 3)
+    it, al = _P17[e]
+    v_signature_value = SignatureValueType(id=v1_id, value=v1_value)
     if it == 3:
         v_key_info = _d_KeyInfoType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P15[e]
+        it, al = _P18[r.code(2, 2)]
     n = 0
     while it == 4:
         t = _d_ObjectType(r)
         v_object.append(t)
         n += 1
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P15[e]
+        it, al = _P18[r.code(2, 2)]
     return SignatureType(id=v_id, signed_info=v_signed_info, signature_value=v_signature_value, key_info=v_key_info, object=v_object)
 
 def _e_SignatureType(w: Writer, o: SignatureType) -> None:
@@ -3698,18 +3304,28 @@ def _e_SignatureType(w: Writer, o: SignatureType) -> None:
         w.string(f_id)
         s = 1
     f_signed_info = o.signed_info
-    if f_signed_info is None:
-        raise ExiEncodeError("SignatureType: missing required signed_info")
-    c = _C113[s]
-    w.bits(c[0], c[1])
+    if f_signed_info is None: raise ExiEncodeError("SignatureType: missing required signed_info")
+    c1 = _C113[s]
+    w.bits((c1[0]), c1[1])
     _e_SignedInfoType(w, f_signed_info)
     s = 2
     f_signature_value = o.signature_value
-    if f_signature_value is None:
-        raise ExiEncodeError("SignatureType: missing required signature_value")
+    if f_signature_value is None: raise ExiEncodeError("SignatureType: missing required signature_value")
+    s1 = 0
     w.bits(0, 1)
-    _e_SignatureValueType(w, f_signature_value)
+    f1_id = f_signature_value.id
+    if f1_id is not None:
+        w.bits(0, 2)
+        w.string(f1_id)
+        s1 = 1
+    f1_value = f_signature_value.value
+    if f1_value is None: raise ExiEncodeError("SignatureValueType: missing required value")
+    c2 = _C114[s1]
+    w.bits((c2[0]), c2[1])
+    w.binary(f1_value)
+    s1 = 2
     s = 3
+    w.bits(0, 1)
     f_key_info = o.key_info
     if f_key_info is not None:
         w.bits(0, 2)
@@ -3717,48 +3333,24 @@ def _e_SignatureType(w: Writer, o: SignatureType) -> None:
         s = 4
     n = 0
     for x in o.object:
-        c = _C114[s]
-        w.bits(c[0], c[1])
+        c3 = _C115[s]
+        w.bits((c3[0]), c3[1])
         _e_ObjectType(w, x)
         n += 1
         s = 5
-    c = _C115[s]
-    w.bits(c[0], c[1])
+    c4 = _C116[s]
+    w.bits((c4[0]), c4[1])
 
 def _d_SignatureValueType(r: Reader) -> SignatureValueType:
-    rv = r.v; rn = r.n
     v_id = None
     v_value = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
-    it, al = _P39[e]
+    it, al = _P43[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected next item')
         it = 1; al = 0
     v_value = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return SignatureValueType(id=v_id, value=v_value)
 
@@ -3770,76 +3362,35 @@ def _e_SignatureValueType(w: Writer, o: SignatureValueType) -> None:
         w.string(f_id)
         s = 1
     f_value = o.value
-    if f_value is None:
-        raise ExiEncodeError("SignatureValueType: missing required value")
-    c = _C116[s]
-    w.bits(c[0], c[1])
+    if f_value is None: raise ExiEncodeError("SignatureValueType: missing required value")
+    c1 = _C114[s]
+    w.bits((c1[0]), c1[1])
     w.binary(f_value)
     s = 2
     w.bits(0, 1)
 
 def _d_SignedInfoType(r: Reader) -> SignedInfoType:
-    rv = r.v; rn = r.n
     v_id = None
     v_canonicalization_method = None
     v_signature_method = None
     v_reference = []
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
-    it, al = _P39[e]
+    it, al = _P43[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected next item')
         it = 1; al = 0
     v_canonicalization_method = _d_CanonicalizationMethodType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected next item')
     it = 2; al = 0
     v_signature_method = _d_SignatureMethodType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected next item')
     it = 3; al = 0
     n = 0
     while it == 3:
         t = _d_ReferenceType(r)
         v_reference.append(t)
         n += 1
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P44[e]
+        it, al = _P48[r.code(2, 2)]
     return SignedInfoType(id=v_id, canonicalization_method=v_canonicalization_method, signature_method=v_signature_method, reference=v_reference)
 
 def _e_SignedInfoType(w: Writer, o: SignedInfoType) -> None:
@@ -3850,22 +3401,20 @@ def _e_SignedInfoType(w: Writer, o: SignedInfoType) -> None:
         w.string(f_id)
         s = 1
     f_canonicalization_method = o.canonicalization_method
-    if f_canonicalization_method is None:
-        raise ExiEncodeError("SignedInfoType: missing required canonicalization_method")
-    c = _C40[s]
-    w.bits(c[0], c[1])
+    if f_canonicalization_method is None: raise ExiEncodeError("SignedInfoType: missing required canonicalization_method")
+    c1 = _C44[s]
+    w.bits((c1[0]), c1[1])
     _e_CanonicalizationMethodType(w, f_canonicalization_method)
     s = 2
     f_signature_method = o.signature_method
-    if f_signature_method is None:
-        raise ExiEncodeError("SignedInfoType: missing required signature_method")
+    if f_signature_method is None: raise ExiEncodeError("SignedInfoType: missing required signature_method")
     w.bits(0, 1)
     _e_SignatureMethodType(w, f_signature_method)
     s = 3
     n = 0
     for x in o.reference:
-        c = _C117[s]
-        w.bits(c[0], c[1])
+        c2 = _C117[s]
+        w.bits((c2[0]), c2[1])
         _e_ReferenceType(w, x)
         n += 1
         s = 4
@@ -3874,119 +3423,60 @@ def _e_SignedInfoType(w: Writer, o: SignedInfoType) -> None:
     w.bits(1, 2)
 
 def _d_TransformType(r: Reader) -> TransformType:
-    rv = r.v; rn = r.n
     v_algorithm = None
     v_x_path = []
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected next item')
     it = 0; al = 0
     v_algorithm = r.string()
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    e = b & 0x7
-    if e >= 3:
-        r.bad_code(p + 0, e, 3)
-    it, al = _P118[e]
+    it, al = _P118[r.code(3, 3)]
     n = 0
     while it == 1:
         if al == 0:
             r.fail("wildcard (undeclared) element content is not supported")
         elif al == 1:
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected characters')
             t = r.string()
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected end of element')
             v_x_path.append(t)
         n += 1
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
-        e = b & 0x7
-        if e >= 3:
-            r.bad_code(p + 0, e, 3)
-        it, al = _P118[e]
+        it, al = _P118[r.code(3, 3)]
     return TransformType(algorithm=v_algorithm, x_path=v_x_path)
 
 def _e_TransformType(w: Writer, o: TransformType) -> None:
     f_algorithm = o.algorithm
-    if f_algorithm is None:
-        raise ExiEncodeError("TransformType: missing required algorithm")
+    if f_algorithm is None: raise ExiEncodeError("TransformType: missing required algorithm")
     w.bits(0, 1)
     w.string(f_algorithm)
     s = 1
     n = 0
     for x in o.x_path:
-        c = _C119[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c1 = _C119[s]
+        w.bits(((c1[0]) << 1), c1[1] + 1)
         w.string(x)
         w.bits(0, 1)
         n += 1
         s = 2
-    c = _C120[s]
-    w.bits(c[0], c[1])
+    c2 = _C120[s]
+    w.bits((c2[0]), c2[1])
 
 def _d_TransformsType(r: Reader) -> TransformsType:
-    rv = r.v; rn = r.n
     v_transform = []
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected next item')
     it = 0; al = 0
     n = 0
     while it == 0:
         t = _d_TransformType(r)
         v_transform.append(t)
         n += 1
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P79[e]
+        it, al = _P86[r.code(2, 2)]
     return TransformsType(transform=v_transform)
 
 def _e_TransformsType(w: Writer, o: TransformsType) -> None:
     s = 0
     n = 0
     for x in o.transform:
-        c = _C121[s]
-        w.bits(c[0], c[1])
+        c1 = _C121[s]
+        w.bits((c1[0]), c1[1])
         _e_TransformType(w, x)
         n += 1
         s = 1
@@ -3997,106 +3487,176 @@ def _e_TransformsType(w: Writer, o: TransformsType) -> None:
 def _d_V2GMessageType(r: Reader) -> V2GMessageType:
     rv = r.v; rn = r.n
     v_header = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = None
+    v1_time_stamp = None
+    v1_signature = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
-    v_header = _d_MessageHeaderType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = r.binary()
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    it = 1; al = 0
+    v1_time_stamp = r.uintb(18446744073709551615)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P0[e]
+    if it == 2:
+        v1_signature = _d_SignatureType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return V2GMessageType(header=v_header)
 
 def _e_V2GMessageType(w: Writer, o: V2GMessageType) -> None:
     f_header = o.header
-    if f_header is None:
-        raise ExiEncodeError("V2GMessageType: missing required header")
+    if f_header is None: raise ExiEncodeError("V2GMessageType: missing required header")
+    f1_session_id = f_header.session_id
+    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
+    w.bits(0, 3)
+    w.binary(f1_session_id)
+    f1_time_stamp = f_header.time_stamp
+    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
+    w.bits(0, 3)
+    w.uint(f1_time_stamp)
+    s1 = 2
     w.bits(0, 1)
-    _e_MessageHeaderType(w, f_header)
-    w.bits(0, 1)
+    f1_signature = f_header.signature
+    if f1_signature is not None:
+        w.bits(0, 2)
+        _e_SignatureType(w, f1_signature)
+        s1 = 3
+    c1 = _C2[s1]
+    w.bits(((c1[0]) << 1), c1[1] + 1)
 
 def _d_V2GRequestType(r: Reader) -> V2GRequestType:
     rv = r.v; rn = r.n
     v_header = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = None
+    v1_time_stamp = None
+    v1_signature = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
-    v_header = _d_MessageHeaderType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = r.binary()
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    it = 1; al = 0
+    v1_time_stamp = r.uintb(18446744073709551615)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P0[e]
+    if it == 2:
+        v1_signature = _d_SignatureType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return V2GRequestType(header=v_header)
 
 def _e_V2GRequestType(w: Writer, o: V2GRequestType) -> None:
     f_header = o.header
-    if f_header is None:
-        raise ExiEncodeError("V2GRequestType: missing required header")
+    if f_header is None: raise ExiEncodeError("V2GRequestType: missing required header")
+    f1_session_id = f_header.session_id
+    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
+    w.bits(0, 3)
+    w.binary(f1_session_id)
+    f1_time_stamp = f_header.time_stamp
+    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
+    w.bits(0, 3)
+    w.uint(f1_time_stamp)
+    s1 = 2
     w.bits(0, 1)
-    _e_MessageHeaderType(w, f_header)
-    w.bits(0, 1)
+    f1_signature = f_header.signature
+    if f1_signature is not None:
+        w.bits(0, 2)
+        _e_SignatureType(w, f1_signature)
+        s1 = 3
+    c1 = _C2[s1]
+    w.bits(((c1[0]) << 1), c1[1] + 1)
 
 def _d_V2GResponseType(r: Reader) -> V2GResponseType:
     rv = r.v; rn = r.n
     v_header = None
     v_response_code = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = None
+    v1_time_stamp = None
+    v1_signature = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
-    v_header = _d_MessageHeaderType(r)
-    p = r.p
-    q = p + 10
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3ff
-    r.p = q
-    if b & 0x303:
-        r.badz(p, 10, b & 0x303)
+    v1_session_id = r.binary()
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    it = 1; al = 0
+    v1_time_stamp = r.uintb(18446744073709551615)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P0[e]
+    if it == 2:
+        v1_signature = _d_SignatureType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
+    p = r.p; q = p + 10
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3ff; r.p = q
+    if b & 0x303: r.badz(p, 10, b & 0x303)
     k = (b >> 2) & 0x3f
-    if k >= 40:
-        r.bad(p + 2, 'enumeration index out of range')
-    v_response_code = _K2[k]
+    if k >= 40: r.bad(p + 2, 'enum index')
+    v_response_code = _K4[k]
     it = -1; al = 0
     return V2GResponseType(header=v_header, response_code=v_response_code)
 
 def _e_V2GResponseType(w: Writer, o: V2GResponseType) -> None:
     f_header = o.header
-    if f_header is None:
-        raise ExiEncodeError("V2GResponseType: missing required header")
+    if f_header is None: raise ExiEncodeError("V2GResponseType: missing required header")
+    f1_session_id = f_header.session_id
+    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
+    w.bits(0, 3)
+    w.binary(f1_session_id)
+    f1_time_stamp = f_header.time_stamp
+    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
+    w.bits(0, 3)
+    w.uint(f1_time_stamp)
+    s1 = 2
     w.bits(0, 1)
-    _e_MessageHeaderType(w, f_header)
+    f1_signature = f_header.signature
+    if f1_signature is not None:
+        w.bits(0, 2)
+        _e_SignatureType(w, f1_signature)
+        s1 = 3
+    c1 = _C2[s1]
     f_response_code = o.response_code
-    if f_response_code is None:
-        raise ExiEncodeError("V2GResponseType: missing required response_code")
-    w.bits((_K5[f_response_code]) << 2, 10)
+    if f_response_code is None: raise ExiEncodeError("V2GResponseType: missing required response_code")
+    w.bits(((c1[0]) << 10) | ((_K7[f_response_code]) << 2), c1[1] + 10)
 
 def _d_X509DataType(r: Reader) -> X509DataType:
     rv = r.v; rn = r.n
@@ -4105,149 +3665,98 @@ def _d_X509DataType(r: Reader) -> X509DataType:
     v_x509_subject_name = []
     v_x509_certificate = []
     v_x509_crl = []
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    e = b & 0x7
-    if e >= 6:
-        r.bad_code(p + 0, e, 6)
-    it, al = _P122[e]
+    it, al = _P122[r.code(3, 6)]
     n = 0
     while it == 0:
         if al == 0:
-            t = _d_X509IssuerSerialType(r)
+            v1_x509_issuer_name = None
+            v1_x509_serial_number = None
+            p = r.p; q = p + 2
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x3; r.p = q
+            if b & 0x3: r.badz(p, 2, b & 0x3)
+            it = 0; al = 0
+            v1_x509_issuer_name = r.string()
+            p = r.p; q = p + 4
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0xf; r.p = q
+            if b & 0xe: r.badz(p, 4, b & 0xe)
+            sg = (b & 0x1) == 1
+            it = 1; al = 0
+            v1_x509_serial_number = -r.uint() - 1 if sg else r.uint()
+            p = r.p; q = p + 2
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x3; r.p = q
+            if b & 0x3: r.badz(p, 2, b & 0x3)
+            it = -1; al = 0
+            t = X509IssuerSerialType(x509_issuer_name=v1_x509_issuer_name, x509_serial_number=v1_x509_serial_number)
             v_x509_issuer_serial.append(t)
         elif al == 1:
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected characters')
             t = r.binary()
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected end of element')
             v_x509_ski.append(t)
         elif al == 2:
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected characters')
             t = r.string()
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected end of element')
             v_x509_subject_name.append(t)
         elif al == 3:
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected characters')
             t = r.binary()
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected end of element')
             v_x509_certificate.append(t)
         elif al == 4:
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected characters')
             t = r.binary()
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected end of element')
             v_x509_crl.append(t)
         elif al == 5:
             r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
-        e = b & 0x7
-        if e >= 7:
-            r.bad_code(p + 0, e, 7)
-        it, al = _P123[e]
+        it, al = _P123[r.code(3, 7)]
     return X509DataType(x509_issuer_serial=v_x509_issuer_serial, x509_ski=v_x509_ski, x509_subject_name=v_x509_subject_name, x509_certificate=v_x509_certificate, x509_crl=v_x509_crl)
 
 def _e_X509DataType(w: Writer, o: X509DataType) -> None:
     s = 0
     n = 0
     for x in o.x509_issuer_serial:
-        c = _C124[s]
-        w.bits(c[0], c[1])
-        _e_X509IssuerSerialType(w, x)
+        c1 = _C124[s]
+        f1_x509_issuer_name = x.x509_issuer_name
+        if f1_x509_issuer_name is None: raise ExiEncodeError("X509IssuerSerialType: missing required x509_issuer_name")
+        w.bits(((c1[0]) << 2), c1[1] + 2)
+        w.string(f1_x509_issuer_name)
+        f1_x509_serial_number = x.x509_serial_number
+        if f1_x509_serial_number is None: raise ExiEncodeError("X509IssuerSerialType: missing required x509_serial_number")
+        w.bits((1 if f1_x509_serial_number < 0 else 0), 4)
+        w.uint(-f1_x509_serial_number - 1 if f1_x509_serial_number < 0 else f1_x509_serial_number)
+        w.bits(0, 2)
         n += 1
         s = 1
     for x in o.x509_ski:
-        c = _C125[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c2 = _C125[s]
+        w.bits(((c2[0]) << 1), c2[1] + 1)
         w.binary(x)
         w.bits(0, 1)
         n += 1
         s = 1
     for x in o.x509_subject_name:
-        c = _C126[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c3 = _C126[s]
+        w.bits(((c3[0]) << 1), c3[1] + 1)
         w.string(x)
         w.bits(0, 1)
         n += 1
         s = 1
     for x in o.x509_certificate:
-        c = _C127[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c4 = _C127[s]
+        w.bits(((c4[0]) << 1), c4[1] + 1)
         w.binary(x)
         w.bits(0, 1)
         n += 1
         s = 1
     for x in o.x509_crl:
-        c = _C128[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c5 = _C128[s]
+        w.bits(((c5[0]) << 1), c5[1] + 1)
         w.binary(x)
         w.bits(0, 1)
         n += 1
@@ -4260,71 +3769,42 @@ def _d_X509IssuerSerialType(r: Reader) -> X509IssuerSerialType:
     rv = r.v; rn = r.n
     v_x509_issuer_name = None
     v_x509_serial_number = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_x509_issuer_name = r.string()
-    p = r.p
-    q = p + 4
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xf
-    r.p = q
-    if b & 0xe:
-        r.badz(p, 4, b & 0xe)
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0xe: r.badz(p, 4, b & 0xe)
     sg = (b & 0x1) == 1
     it = 1; al = 0
     v_x509_serial_number = -r.uint() - 1 if sg else r.uint()
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = -1; al = 0
     return X509IssuerSerialType(x509_issuer_name=v_x509_issuer_name, x509_serial_number=v_x509_serial_number)
 
 def _e_X509IssuerSerialType(w: Writer, o: X509IssuerSerialType) -> None:
     f_x509_issuer_name = o.x509_issuer_name
-    if f_x509_issuer_name is None:
-        raise ExiEncodeError("X509IssuerSerialType: missing required x509_issuer_name")
+    if f_x509_issuer_name is None: raise ExiEncodeError("X509IssuerSerialType: missing required x509_issuer_name")
     w.bits(0, 2)
     w.string(f_x509_issuer_name)
-    w.bits(0, 1)
     f_x509_serial_number = o.x509_serial_number
-    if f_x509_serial_number is None:
-        raise ExiEncodeError("X509IssuerSerialType: missing required x509_serial_number")
-    w.bits((1 if f_x509_serial_number < 0 else 0), 3)
+    if f_x509_serial_number is None: raise ExiEncodeError("X509IssuerSerialType: missing required x509_serial_number")
+    w.bits((1 if f_x509_serial_number < 0 else 0), 4)
     w.uint(-f_x509_serial_number - 1 if f_x509_serial_number < 0 else f_x509_serial_number)
     w.bits(0, 2)
 
 def _d_g_DigestValue(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_g_DigestValue(w: Writer, v) -> None:
@@ -4334,23 +3814,9 @@ def _e_g_DigestValue(w: Writer, v) -> None:
 
 def _d_g_KeyName(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.string()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_g_KeyName(w: Writer, v) -> None:
@@ -4360,23 +3826,9 @@ def _e_g_KeyName(w: Writer, v) -> None:
 
 def _d_g_MgmtData(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.string()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_g_MgmtData(w: Writer, v) -> None:
@@ -4386,23 +3838,9 @@ def _e_g_MgmtData(w: Writer, v) -> None:
 
 def _d_f_AckMaxDelay(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(65535)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_AckMaxDelay(w: Writer, v) -> None:
@@ -4412,23 +3850,9 @@ def _e_f_AckMaxDelay(w: Writer, v) -> None:
 
 def _d_f_BPT_DischargedEnergyReadingWh(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(18446744073709551615)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_BPT_DischargedEnergyReadingWh(w: Writer, v) -> None:
@@ -4438,23 +3862,9 @@ def _e_f_BPT_DischargedEnergyReadingWh(w: Writer, v) -> None:
 
 def _d_f_BPT_InductiveEnergyReadingVARh(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(18446744073709551615)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_BPT_InductiveEnergyReadingVARh(w: Writer, v) -> None:
@@ -4464,23 +3874,9 @@ def _e_f_BPT_InductiveEnergyReadingVARh(w: Writer, v) -> None:
 
 def _d_f_CapacitiveEnergyReadingVARh(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(18446744073709551615)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_CapacitiveEnergyReadingVARh(w: Writer, v) -> None:
@@ -4490,23 +3886,9 @@ def _e_f_CapacitiveEnergyReadingVARh(w: Writer, v) -> None:
 
 def _d_f_ChargedEnergyReadingWh(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(18446744073709551615)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_ChargedEnergyReadingWh(w: Writer, v) -> None:
@@ -4516,42 +3898,27 @@ def _e_f_ChargedEnergyReadingWh(w: Writer, v) -> None:
 
 def _d_f_ChargingComplete(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x5:
-        r.badz(p, 3, b & 0x5)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_ChargingComplete(w: Writer, v) -> None:
-    w.bits((1 if v else 0) << 1, 3)
+    w.bits(((1 if v else 0) << 1), 3)
 
 def _d_f_ContactWindowXc(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x2:
-        r.badz(p, 2, b & 0x2)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
     v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
     if not -32768 <= v <= 32767:
         r.fail('integer out of range')
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_ContactWindowXc(w: Writer, v) -> None:
@@ -4563,26 +3930,15 @@ def _e_f_ContactWindowXc(w: Writer, v) -> None:
 
 def _d_f_ContactWindowYc(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x2:
-        r.badz(p, 2, b & 0x2)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
     v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
     if not -32768 <= v <= 32767:
         r.fail('integer out of range')
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_ContactWindowYc(w: Writer, v) -> None:
@@ -4594,23 +3950,9 @@ def _e_f_ContactWindowYc(w: Writer, v) -> None:
 
 def _d_f_DepartureTime(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(4294967295)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_DepartureTime(w: Writer, v) -> None:
@@ -4620,23 +3962,9 @@ def _e_f_DepartureTime(w: Writer, v) -> None:
 
 def _d_f_DigestValue(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_DigestValue(w: Writer, v) -> None:
@@ -4646,193 +3974,140 @@ def _e_f_DigestValue(w: Writer, v) -> None:
 
 def _d_f_EVAssociationStatus(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x5:
-        r.badz(p, 3, b & 0x5)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_EVAssociationStatus(w: Writer, v) -> None:
-    w.bits((1 if v else 0) << 1, 3)
+    w.bits(((1 if v else 0) << 1), 3)
 
 def _d_f_EVCPStatus(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 5
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1f
-    r.p = q
-    if b & 0x11:
-        r.badz(p, 5, b & 0x11)
+    p = r.p; q = p + 5
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1f; r.p = q
+    if b & 0x11: r.badz(p, 5, b & 0x11)
     k = (b >> 1) & 0x7
-    if k >= 5:
-        r.bad(p + 1, 'enumeration index out of range')
-    v = _K54[k]
+    if k >= 5: r.bad(p + 1, 'enum index')
+    v = _K56[k]
     return v
 
 def _e_f_EVCPStatus(w: Writer, v) -> None:
-    w.bits((_K61[v]) << 1, 5)
+    w.bits(((_K63[v]) << 1), 5)
 
 def _d_f_EVElectricalChargingDeviceStatus(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 4
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xf
-    r.p = q
-    if b & 0x9:
-        r.badz(p, 4, b & 0x9)
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0x9: r.badz(p, 4, b & 0x9)
     k = (b >> 1) & 0x3
-    v = _K0[k]
+    v = _K1[k]
     return v
 
 def _e_f_EVElectricalChargingDeviceStatus(w: Writer, v) -> None:
-    w.bits((_K1[v]) << 1, 4)
+    w.bits(((_K3[v]) << 1), 4)
 
 def _d_f_EVErrorCode(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 6
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3f
-    r.p = q
-    if b & 0x21:
-        r.badz(p, 6, b & 0x21)
+    p = r.p; q = p + 6
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3f; r.p = q
+    if b & 0x21: r.badz(p, 6, b & 0x21)
     k = (b >> 1) & 0xf
-    if k >= 10:
-        r.bad(p + 1, 'enumeration index out of range')
-    v = _K57[k]
+    if k >= 10: r.bad(p + 1, 'enum index')
+    v = _K59[k]
     return v
 
 def _e_f_EVErrorCode(w: Writer, v) -> None:
-    w.bits((_K64[v]) << 1, 6)
+    w.bits(((_K66[v]) << 1), 6)
 
 def _d_f_EVImmobilizationRequest(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x5:
-        r.badz(p, 3, b & 0x5)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_EVImmobilizationRequest(w: Writer, v) -> None:
-    w.bits((1 if v else 0) << 1, 3)
+    w.bits(((1 if v else 0) << 1), 3)
 
 def _d_f_EVImmobilized(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x5:
-        r.badz(p, 3, b & 0x5)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_EVImmobilized(w: Writer, v) -> None:
-    w.bits((1 if v else 0) << 1, 3)
+    w.bits(((1 if v else 0) << 1), 3)
 
 def _d_f_EVInChargePosition(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x5:
-        r.badz(p, 3, b & 0x5)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_EVInChargePosition(w: Writer, v) -> None:
-    w.bits((1 if v else 0) << 1, 3)
+    w.bits(((1 if v else 0) << 1), 3)
 
 def _d_f_EVMobilityStatus(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x5:
-        r.badz(p, 3, b & 0x5)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_EVMobilityStatus(w: Writer, v) -> None:
-    w.bits((1 if v else 0) << 1, 3)
+    w.bits(((1 if v else 0) << 1), 3)
 
 def _d_f_EVPositioningSupport(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x5:
-        r.badz(p, 3, b & 0x5)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_EVPositioningSupport(w: Writer, v) -> None:
-    w.bits((1 if v else 0) << 1, 3)
+    w.bits(((1 if v else 0) << 1), 3)
 
 def _d_f_EVReadyToCharge(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x5:
-        r.badz(p, 3, b & 0x5)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_EVReadyToCharge(w: Writer, v) -> None:
-    w.bits((1 if v else 0) << 1, 3)
+    w.bits(((1 if v else 0) << 1), 3)
 
 def _d_f_EVRelativeXDeviation(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x2:
-        r.badz(p, 2, b & 0x2)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
     v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
     if not -32768 <= v <= 32767:
         r.fail('integer out of range')
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_EVRelativeXDeviation(w: Writer, v) -> None:
@@ -4844,26 +4119,15 @@ def _e_f_EVRelativeXDeviation(w: Writer, v) -> None:
 
 def _d_f_EVRelativeYDeviation(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x2:
-        r.badz(p, 2, b & 0x2)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
     v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
     if not -32768 <= v <= 32767:
         r.fail('integer out of range')
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_EVRelativeYDeviation(w: Writer, v) -> None:
@@ -4875,246 +4139,176 @@ def _e_f_EVRelativeYDeviation(w: Writer, v) -> None:
 
 def _d_f_EVSEDisabled(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x5:
-        r.badz(p, 3, b & 0x5)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_EVSEDisabled(w: Writer, v) -> None:
-    w.bits((1 if v else 0) << 1, 3)
+    w.bits(((1 if v else 0) << 1), 3)
 
 def _d_f_EVSEElectricalChargingDeviceStatus(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 4
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xf
-    r.p = q
-    if b & 0x9:
-        r.badz(p, 4, b & 0x9)
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0x9: r.badz(p, 4, b & 0x9)
     k = (b >> 1) & 0x3
-    v = _K0[k]
+    v = _K1[k]
     return v
 
 def _e_f_EVSEElectricalChargingDeviceStatus(w: Writer, v) -> None:
-    w.bits((_K1[v]) << 1, 4)
+    w.bits(((_K3[v]) << 1), 4)
 
 def _d_f_EVSEEmergencyShutdown(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x5:
-        r.badz(p, 3, b & 0x5)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_EVSEEmergencyShutdown(w: Writer, v) -> None:
-    w.bits((1 if v else 0) << 1, 3)
+    w.bits(((1 if v else 0) << 1), 3)
 
 def _d_f_EVSEIsolationStatus(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 4
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xf
-    r.p = q
-    if b & 0x9:
-        r.badz(p, 4, b & 0x9)
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0x9: r.badz(p, 4, b & 0x9)
     k = (b >> 1) & 0x3
-    v = _K8[k]
+    v = _K10[k]
     return v
 
 def _e_f_EVSEIsolationStatus(w: Writer, v) -> None:
-    w.bits((_K9[v]) << 1, 4)
+    w.bits(((_K11[v]) << 1), 4)
 
 def _d_f_EVSEMalfunction(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x5:
-        r.badz(p, 3, b & 0x5)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_EVSEMalfunction(w: Writer, v) -> None:
-    w.bits((1 if v else 0) << 1, 3)
+    w.bits(((1 if v else 0) << 1), 3)
 
 def _d_f_EVSEMechanicalChargingDeviceStatus(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 4
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xf
-    r.p = q
-    if b & 0x9:
-        r.badz(p, 4, b & 0x9)
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0x9: r.badz(p, 4, b & 0x9)
     k = (b >> 1) & 0x3
-    if k >= 3:
-        r.bad(p + 1, 'enumeration index out of range')
-    v = _K4[k]
+    if k >= 3: r.bad(p + 1, 'enum index')
+    v = _K6[k]
     return v
 
 def _e_f_EVSEMechanicalChargingDeviceStatus(w: Writer, v) -> None:
-    w.bits((_K7[v]) << 1, 4)
+    w.bits(((_K9[v]) << 1), 4)
 
 def _d_f_EVSENotification(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 5
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1f
-    r.p = q
-    if b & 0x11:
-        r.badz(p, 5, b & 0x11)
+    p = r.p; q = p + 5
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1f; r.p = q
+    if b & 0x11: r.badz(p, 5, b & 0x11)
     k = (b >> 1) & 0x7
-    if k >= 6:
-        r.bad(p + 1, 'enumeration index out of range')
-    v = _K49[k]
+    if k >= 6: r.bad(p + 1, 'enum index')
+    v = _K16[k]
     return v
 
 def _e_f_EVSENotification(w: Writer, v) -> None:
-    w.bits((_K50[v]) << 1, 5)
+    w.bits(((_K19[v]) << 1), 5)
 
 def _d_f_EVSEPositioningSupport(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x5:
-        r.badz(p, 3, b & 0x5)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_EVSEPositioningSupport(w: Writer, v) -> None:
-    w.bits((1 if v else 0) << 1, 3)
+    w.bits(((1 if v else 0) << 1), 3)
 
 def _d_f_EVSEProcessing(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 4
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xf
-    r.p = q
-    if b & 0x9:
-        r.badz(p, 4, b & 0x9)
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0x9: r.badz(p, 4, b & 0x9)
     k = (b >> 1) & 0x3
-    if k >= 3:
-        r.bad(p + 1, 'enumeration index out of range')
-    v = _K3[k]
+    if k >= 3: r.bad(p + 1, 'enum index')
+    v = _K5[k]
     return v
 
 def _e_f_EVSEProcessing(w: Writer, v) -> None:
-    w.bits((_K6[v]) << 1, 4)
+    w.bits(((_K8[v]) << 1), 4)
 
 def _d_f_EVSEReadyToCharge(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x5:
-        r.badz(p, 3, b & 0x5)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_EVSEReadyToCharge(w: Writer, v) -> None:
-    w.bits((1 if v else 0) << 1, 3)
+    w.bits(((1 if v else 0) << 1), 3)
 
 def _d_f_EVSEUtilityInterruptEvent(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x5:
-        r.badz(p, 3, b & 0x5)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_EVSEUtilityInterruptEvent(w: Writer, v) -> None:
-    w.bits((1 if v else 0) << 1, 3)
+    w.bits(((1 if v else 0) << 1), 3)
 
 def _d_f_EVSOC(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 9
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1ff
-    r.p = q
-    if b & 0x101:
-        r.badz(p, 9, b & 0x101)
+    p = r.p; q = p + 9
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ff; r.p = q
+    if b & 0x101: r.badz(p, 9, b & 0x101)
     v = ((b >> 1) & 0x7f)
-    if v > 100:
-        r.bad(p + 1, 'integer out of range')
+    if v > 100: r.bad(p + 1, 'range')
     return v
 
 def _e_f_EVSOC(w: Writer, v) -> None:
     if not 0 <= v <= 100:
         raise ExiEncodeError(f"value {v!r} outside [0, 100]")
-    w.bits((v) << 1, 9)
+    w.bits(((v) << 1), 9)
 
 def _d_f_EVTimeout(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x5:
-        r.badz(p, 3, b & 0x5)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_EVTimeout(w: Writer, v) -> None:
-    w.bits((1 if v else 0) << 1, 3)
+    w.bits(((1 if v else 0) << 1), 3)
 
 def _d_f_Exponent(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_Exponent(w: Writer, v) -> None:
@@ -5124,41 +4318,23 @@ def _e_f_Exponent(w: Writer, v) -> None:
 
 def _d_f_Exponent(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 10
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3ff
-    r.p = q
-    if b & 0x201:
-        r.badz(p, 10, b & 0x201)
+    p = r.p; q = p + 10
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3ff; r.p = q
+    if b & 0x201: r.badz(p, 10, b & 0x201)
     v = ((b >> 1) & 0xff) - 128
     return v
 
 def _e_f_Exponent(w: Writer, v) -> None:
     if not -128 <= v <= 127:
         raise ExiEncodeError(f"value {v!r} outside [-128, 127]")
-    w.bits((v + 128) << 1, 10)
+    w.bits(((v + 128) << 1), 10)
 
 def _d_f_G(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_G(w: Writer, v) -> None:
@@ -5168,24 +4344,13 @@ def _e_f_G(w: Writer, v) -> None:
 
 def _d_f_HMACOutputLength(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x2:
-        r.badz(p, 2, b & 0x2)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
     v = -r.uint() - 1 if sg else r.uint()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_HMACOutputLength(w: Writer, v) -> None:
@@ -5195,39 +4360,21 @@ def _e_f_HMACOutputLength(w: Writer, v) -> None:
 
 def _d_f_InletHot(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x5:
-        r.badz(p, 3, b & 0x5)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_InletHot(w: Writer, v) -> None:
-    w.bits((1 if v else 0) << 1, 3)
+    w.bits(((1 if v else 0) << 1), 3)
 
 def _d_f_J(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_J(w: Writer, v) -> None:
@@ -5237,23 +4384,9 @@ def _e_f_J(w: Writer, v) -> None:
 
 def _d_f_KeyName(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.string()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_KeyName(w: Writer, v) -> None:
@@ -5263,43 +4396,24 @@ def _e_f_KeyName(w: Writer, v) -> None:
 
 def _d_f_MaximumSOC(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 9
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1ff
-    r.p = q
-    if b & 0x101:
-        r.badz(p, 9, b & 0x101)
+    p = r.p; q = p + 9
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ff; r.p = q
+    if b & 0x101: r.badz(p, 9, b & 0x101)
     v = ((b >> 1) & 0x7f)
-    if v > 100:
-        r.bad(p + 1, 'integer out of range')
+    if v > 100: r.bad(p + 1, 'range')
     return v
 
 def _e_f_MaximumSOC(w: Writer, v) -> None:
     if not 0 <= v <= 100:
         raise ExiEncodeError(f"value {v!r} outside [0, 100]")
-    w.bits((v) << 1, 9)
+    w.bits(((v) << 1), 9)
 
 def _d_f_MeterID(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.string()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_MeterID(w: Writer, v) -> None:
@@ -5309,39 +4423,21 @@ def _e_f_MeterID(w: Writer, v) -> None:
 
 def _d_f_MeterInfoRequested(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x5:
-        r.badz(p, 3, b & 0x5)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_MeterInfoRequested(w: Writer, v) -> None:
-    w.bits((1 if v else 0) << 1, 3)
+    w.bits(((1 if v else 0) << 1), 3)
 
 def _d_f_MeterSignature(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_MeterSignature(w: Writer, v) -> None:
@@ -5351,26 +4447,15 @@ def _e_f_MeterSignature(w: Writer, v) -> None:
 
 def _d_f_MeterStatus(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x2:
-        r.badz(p, 2, b & 0x2)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
     v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
     if not -32768 <= v <= 32767:
         r.fail('integer out of range')
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_MeterStatus(w: Writer, v) -> None:
@@ -5382,23 +4467,9 @@ def _e_f_MeterStatus(w: Writer, v) -> None:
 
 def _d_f_MeterTimestamp(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(18446744073709551615)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_MeterTimestamp(w: Writer, v) -> None:
@@ -5408,23 +4479,9 @@ def _e_f_MeterTimestamp(w: Writer, v) -> None:
 
 def _d_f_MgmtData(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.string()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_MgmtData(w: Writer, v) -> None:
@@ -5434,43 +4491,24 @@ def _e_f_MgmtData(w: Writer, v) -> None:
 
 def _d_f_MinimumSOC(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 9
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1ff
-    r.p = q
-    if b & 0x101:
-        r.badz(p, 9, b & 0x101)
+    p = r.p; q = p + 9
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ff; r.p = q
+    if b & 0x101: r.badz(p, 9, b & 0x101)
     v = ((b >> 1) & 0x7f)
-    if v > 100:
-        r.bad(p + 1, 'integer out of range')
+    if v > 100: r.bad(p + 1, 'range')
     return v
 
 def _e_f_MinimumSOC(w: Writer, v) -> None:
     if not 0 <= v <= 100:
         raise ExiEncodeError(f"value {v!r} outside [0, 100]")
-    w.bits((v) << 1, 9)
+    w.bits(((v) << 1), 9)
 
 def _d_f_Modulus(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_Modulus(w: Writer, v) -> None:
@@ -5480,23 +4518,9 @@ def _e_f_Modulus(w: Writer, v) -> None:
 
 def _d_f_NotificationMaxDelay(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(65535)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_NotificationMaxDelay(w: Writer, v) -> None:
@@ -5506,23 +4530,9 @@ def _e_f_NotificationMaxDelay(w: Writer, v) -> None:
 
 def _d_f_P(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_P(w: Writer, v) -> None:
@@ -5532,23 +4542,9 @@ def _e_f_P(w: Writer, v) -> None:
 
 def _d_f_PGPKeyID(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_PGPKeyID(w: Writer, v) -> None:
@@ -5558,23 +4554,9 @@ def _e_f_PGPKeyID(w: Writer, v) -> None:
 
 def _d_f_PGPKeyPacket(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_PGPKeyPacket(w: Writer, v) -> None:
@@ -5584,23 +4566,9 @@ def _e_f_PGPKeyPacket(w: Writer, v) -> None:
 
 def _d_f_PgenCounter(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_PgenCounter(w: Writer, v) -> None:
@@ -5610,43 +4578,24 @@ def _e_f_PgenCounter(w: Writer, v) -> None:
 
 def _d_f_PresentSOC(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 9
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1ff
-    r.p = q
-    if b & 0x101:
-        r.badz(p, 9, b & 0x101)
+    p = r.p; q = p + 9
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ff; r.p = q
+    if b & 0x101: r.badz(p, 9, b & 0x101)
     v = ((b >> 1) & 0x7f)
-    if v > 100:
-        r.bad(p + 1, 'integer out of range')
+    if v > 100: r.bad(p + 1, 'range')
     return v
 
 def _e_f_PresentSOC(w: Writer, v) -> None:
     if not 0 <= v <= 100:
         raise ExiEncodeError(f"value {v!r} outside [0, 100]")
-    w.bits((v) << 1, 9)
+    w.bits(((v) << 1), 9)
 
 def _d_f_Q(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_Q(w: Writer, v) -> None:
@@ -5656,23 +4605,9 @@ def _e_f_Q(w: Writer, v) -> None:
 
 def _d_f_RemainingTimeToMaximumSOC(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(4294967295)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_RemainingTimeToMaximumSOC(w: Writer, v) -> None:
@@ -5682,23 +4617,9 @@ def _e_f_RemainingTimeToMaximumSOC(w: Writer, v) -> None:
 
 def _d_f_RemainingTimeToMinimumSOC(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(4294967295)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_RemainingTimeToMinimumSOC(w: Writer, v) -> None:
@@ -5708,23 +4629,9 @@ def _e_f_RemainingTimeToMinimumSOC(w: Writer, v) -> None:
 
 def _d_f_RemainingTimeToTargetSOC(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(4294967295)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_RemainingTimeToTargetSOC(w: Writer, v) -> None:
@@ -5734,42 +4641,23 @@ def _e_f_RemainingTimeToTargetSOC(w: Writer, v) -> None:
 
 def _d_f_ResponseCode(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 8
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xff
-    r.p = q
-    if b & 0x81:
-        r.badz(p, 8, b & 0x81)
+    p = r.p; q = p + 8
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xff; r.p = q
+    if b & 0x81: r.badz(p, 8, b & 0x81)
     k = (b >> 1) & 0x3f
-    if k >= 40:
-        r.bad(p + 1, 'enumeration index out of range')
-    v = _K2[k]
+    if k >= 40: r.bad(p + 1, 'enum index')
+    v = _K4[k]
     return v
 
 def _e_f_ResponseCode(w: Writer, v) -> None:
-    w.bits((_K5[v]) << 1, 8)
+    w.bits(((_K7[v]) << 1), 8)
 
 def _d_f_SPKISexp(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_SPKISexp(w: Writer, v) -> None:
@@ -5779,23 +4667,9 @@ def _e_f_SPKISexp(w: Writer, v) -> None:
 
 def _d_f_Seed(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_Seed(w: Writer, v) -> None:
@@ -5805,23 +4679,9 @@ def _e_f_Seed(w: Writer, v) -> None:
 
 def _d_f_SessionID(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_SessionID(w: Writer, v) -> None:
@@ -5831,43 +4691,24 @@ def _e_f_SessionID(w: Writer, v) -> None:
 
 def _d_f_TargetSOC(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 9
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1ff
-    r.p = q
-    if b & 0x101:
-        r.badz(p, 9, b & 0x101)
+    p = r.p; q = p + 9
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ff; r.p = q
+    if b & 0x101: r.badz(p, 9, b & 0x101)
     v = ((b >> 1) & 0x7f)
-    if v > 100:
-        r.bad(p + 1, 'integer out of range')
+    if v > 100: r.bad(p + 1, 'range')
     return v
 
 def _e_f_TargetSOC(w: Writer, v) -> None:
     if not 0 <= v <= 100:
         raise ExiEncodeError(f"value {v!r} outside [0, 100]")
-    w.bits((v) << 1, 9)
+    w.bits(((v) << 1), 9)
 
 def _d_f_TaxRuleID(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(4294967295)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_TaxRuleID(w: Writer, v) -> None:
@@ -5877,23 +4718,9 @@ def _e_f_TaxRuleID(w: Writer, v) -> None:
 
 def _d_f_TimeAnchor(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(18446744073709551615)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_TimeAnchor(w: Writer, v) -> None:
@@ -5903,23 +4730,9 @@ def _e_f_TimeAnchor(w: Writer, v) -> None:
 
 def _d_f_TimeStamp(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(18446744073709551615)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_TimeStamp(w: Writer, v) -> None:
@@ -5929,26 +4742,15 @@ def _e_f_TimeStamp(w: Writer, v) -> None:
 
 def _d_f_Value(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x2:
-        r.badz(p, 2, b & 0x2)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
     v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
     if not -32768 <= v <= 32767:
         r.fail('integer out of range')
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_Value(w: Writer, v) -> None:
@@ -5960,23 +4762,9 @@ def _e_f_Value(w: Writer, v) -> None:
 
 def _d_f_X509CRL(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_X509CRL(w: Writer, v) -> None:
@@ -5986,23 +4774,9 @@ def _e_f_X509CRL(w: Writer, v) -> None:
 
 def _d_f_X509Certificate(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_X509Certificate(w: Writer, v) -> None:
@@ -6012,23 +4786,9 @@ def _e_f_X509Certificate(w: Writer, v) -> None:
 
 def _d_f_X509IssuerName(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.string()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_X509IssuerName(w: Writer, v) -> None:
@@ -6038,23 +4798,9 @@ def _e_f_X509IssuerName(w: Writer, v) -> None:
 
 def _d_f_X509SKI(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_X509SKI(w: Writer, v) -> None:
@@ -6064,24 +4810,13 @@ def _e_f_X509SKI(w: Writer, v) -> None:
 
 def _d_f_X509SerialNumber(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x2:
-        r.badz(p, 2, b & 0x2)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
     v = -r.uint() - 1 if sg else r.uint()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_X509SerialNumber(w: Writer, v) -> None:
@@ -6091,23 +4826,9 @@ def _e_f_X509SerialNumber(w: Writer, v) -> None:
 
 def _d_f_X509SubjectName(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.string()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_X509SubjectName(w: Writer, v) -> None:
@@ -6117,23 +4838,9 @@ def _e_f_X509SubjectName(w: Writer, v) -> None:
 
 def _d_f_XPath(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.string()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_XPath(w: Writer, v) -> None:
@@ -6143,23 +4850,9 @@ def _e_f_XPath(w: Writer, v) -> None:
 
 def _d_f_Y(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_Y(w: Writer, v) -> None:

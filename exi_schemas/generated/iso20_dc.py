@@ -67,112 +67,112 @@ _C51 = ((6, 4), (5, 4), (4, 3), (3, 3), (2, 3), (1, 3), (0, 2), None, None)
 _C52 = ((7, 4), (6, 4), (5, 3), (4, 3), (3, 3), (2, 3), (1, 2), (0, 2), None)
 _C53 = ((8, 4), (7, 4), (6, 3), (5, 3), (4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
 _P54 = ((1, 0), (-1, 0))
-_P55 = ((1, 0), (2, 0))
-_C56 = (None, (1, 2), (0, 1), None)
-_K57 = ('OK', 'OK_CertificateExpiresSoon', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_PowerToleranceConfirmed', 'WARNING_AuthorizationSelectionInvalid', 'WARNING_CertificateExpired', 'WARNING_CertificateNotYetValid', 'WARNING_CertificateRevoked', 'WARNING_CertificateValidationError', 'WARNING_ChallengeInvalid', 'WARNING_EIMAuthorizationFailure', 'WARNING_eMSPUnknown', 'WARNING_EVPowerProfileViolation', 'WARNING_GeneralPnCAuthorizationError', 'WARNING_NoCertificateAvailable', 'WARNING_NoContractMatchingPCIDFound', 'WARNING_PowerToleranceNotConfirmed', 'WARNING_ScheduleRenegotiationFailed', 'WARNING_StandbyNotAllowed', 'WARNING_WPT', 'FAILED', 'FAILED_AssociationError', 'FAILED_ContactorError', 'FAILED_EVPowerProfileInvalid', 'FAILED_EVPowerProfileViolation', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoEnergyTransferServiceSelected', 'FAILED_NoServiceRenegotiationSupported', 'FAILED_PauseNotAllowed', 'FAILED_PowerDeliveryNotApplied', 'FAILED_PowerToleranceNotConfirmed', 'FAILED_ScheduleRenegotiation', 'FAILED_ScheduleSelectionInvalid', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_ServiceSelectionInvalid', 'FAILED_SignatureError', 'FAILED_UnknownSession', 'FAILED_WrongChargeParameter')
-_P58 = ((2, 0), (3, 0), (4, 0), (-1, 0))
-_P59 = ((3, 0), (4, 0), (-1, 0))
-_P60 = ((4, 0), (-1, 0))
-_K61 = {'OK': 0, 'OK_CertificateExpiresSoon': 1, 'OK_NewSessionEstablished': 2, 'OK_OldSessionJoined': 3, 'OK_PowerToleranceConfirmed': 4, 'WARNING_AuthorizationSelectionInvalid': 5, 'WARNING_CertificateExpired': 6, 'WARNING_CertificateNotYetValid': 7, 'WARNING_CertificateRevoked': 8, 'WARNING_CertificateValidationError': 9, 'WARNING_ChallengeInvalid': 10, 'WARNING_EIMAuthorizationFailure': 11, 'WARNING_eMSPUnknown': 12, 'WARNING_EVPowerProfileViolation': 13, 'WARNING_GeneralPnCAuthorizationError': 14, 'WARNING_NoCertificateAvailable': 15, 'WARNING_NoContractMatchingPCIDFound': 16, 'WARNING_PowerToleranceNotConfirmed': 17, 'WARNING_ScheduleRenegotiationFailed': 18, 'WARNING_StandbyNotAllowed': 19, 'WARNING_WPT': 20, 'FAILED': 21, 'FAILED_AssociationError': 22, 'FAILED_ContactorError': 23, 'FAILED_EVPowerProfileInvalid': 24, 'FAILED_EVPowerProfileViolation': 25, 'FAILED_MeteringSignatureNotValid': 26, 'FAILED_NoEnergyTransferServiceSelected': 27, 'FAILED_NoServiceRenegotiationSupported': 28, 'FAILED_PauseNotAllowed': 29, 'FAILED_PowerDeliveryNotApplied': 30, 'FAILED_PowerToleranceNotConfirmed': 31, 'FAILED_ScheduleRenegotiation': 32, 'FAILED_ScheduleSelectionInvalid': 33, 'FAILED_SequenceError': 34, 'FAILED_ServiceIDInvalid': 35, 'FAILED_ServiceSelectionInvalid': 36, 'FAILED_SignatureError': 37, 'FAILED_UnknownSession': 38, 'FAILED_WrongChargeParameter': 39}
-_C62 = (None, None, (1, 3), (0, 2), None, None)
-_C63 = (None, None, (2, 3), (1, 2), (0, 2), None)
-_C64 = (None, None, (3, 3), (2, 2), (1, 2), (0, 1))
-_P65 = ((6, 0), (-1, 0))
-_C66 = (None, None, None, None, None, None, (1, 2), (0, 1))
-_K67 = ('Finished', 'Ongoing', 'Ongoing_WaitingForCustomerInteraction')
-_K68 = {'Finished': 0, 'Ongoing': 1, 'Ongoing_WaitingForCustomerInteraction': 2}
-_P69 = ((4, 0), (4, 1), (4, 2), (4, 3), (4, 4))
-_C70 = (None, (1, 2), (0, 1), None, None, None)
-_P71 = ((2, 0), (3, 0), (4, 0), (5, 0))
-_P72 = ((3, 0), (4, 0), (5, 0))
-_P73 = ((4, 0), (5, 0))
-_P74 = ((10, 0), (10, 1), (10, 2), (10, 3), (10, 4))
-_C75 = (None, None, (1, 3), (0, 2), None, None, None, None, None, None, None, None)
-_C76 = (None, None, (2, 3), (1, 2), (0, 2), None, None, None, None, None, None, None)
-_C77 = (None, None, (3, 3), (2, 2), (1, 2), (0, 1), None, None, None, None, None, None)
-_P78 = ((1, 0), (1, 1))
-_P79 = ((2, 0), (2, 1))
-_P80 = ((0, 0), (1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
-_P81 = ((1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
-_P82 = ((2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
-_P83 = ((3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
-_P84 = ((4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
-_P85 = ((5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
-_P86 = ((6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
-_P87 = ((7, 0), (8, 0), (9, 0), (-1, 0))
-_P88 = ((8, 0), (9, 0), (-1, 0))
-_P89 = ((9, 0), (-1, 0))
-_C90 = ((1, 4), (0, 4), None, None, None, None, None, None, None, None, None)
-_C91 = ((2, 4), (1, 4), (0, 4), None, None, None, None, None, None, None, None)
-_C92 = ((3, 4), (2, 4), (1, 4), (0, 4), None, None, None, None, None, None, None)
-_C93 = ((4, 4), (3, 4), (2, 4), (1, 4), (0, 3), None, None, None, None, None, None)
-_C94 = ((5, 4), (4, 4), (3, 4), (2, 4), (1, 3), (0, 3), None, None, None, None, None)
-_C95 = ((6, 4), (5, 4), (4, 4), (3, 4), (2, 3), (1, 3), (0, 3), None, None, None, None)
-_C96 = ((7, 4), (6, 4), (5, 4), (4, 4), (3, 3), (2, 3), (1, 3), (0, 3), None, None, None)
-_C97 = ((8, 4), (7, 4), (6, 4), (5, 4), (4, 3), (3, 3), (2, 3), (1, 3), (0, 2), None, None)
-_C98 = ((9, 4), (8, 4), (7, 4), (6, 4), (5, 3), (4, 3), (3, 3), (2, 3), (1, 2), (0, 2), None)
-_C99 = ((10, 4), (9, 4), (8, 4), (7, 4), (6, 3), (5, 3), (4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
-_C100 = ((1, 2), (0, 1), None, None, None)
-_P101 = ((0, 0), (1, 0), (2, 0), (3, 0), (-1, 0))
-_P102 = ((1, 0), (2, 0), (3, 0), (-1, 0))
-_P103 = ((2, 0), (3, 0), (-1, 0))
-_P104 = ((3, 0), (-1, 0))
-_C105 = ((1, 3), (0, 3), None, None, None)
-_C106 = ((2, 3), (1, 3), (0, 2), None, None)
-_C107 = ((3, 3), (2, 3), (1, 2), (0, 2), None)
-_C108 = ((4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
-_C109 = ((1, 2), (0, 1), None, None, None, None, None, None, None, None)
-_C110 = ((1, 3), (0, 3), None, None, None, None, None, None, None)
-_C111 = ((2, 3), (1, 3), (0, 2), None, None, None, None, None, None)
-_C112 = ((3, 3), (2, 3), (1, 2), (0, 2), None, None, None, None, None)
-_C113 = ((4, 3), (3, 3), (2, 2), (1, 2), (0, 1), None, None, None, None)
-_K114 = ('Pause', 'ExitStandby', 'Terminate', 'ScheduleRenegotiation', 'ServiceRenegotiation', 'MeteringConfirmation')
-_K115 = {'Pause': 0, 'ExitStandby': 1, 'Terminate': 2, 'ScheduleRenegotiation': 3, 'ServiceRenegotiation': 4, 'MeteringConfirmation': 5}
-_P116 = ((0, 0), (1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7))
-_P117 = ((1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7))
-_P118 = ((1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7), (-1, 0))
-_C119 = ((1, 4), (0, 4), (0, 4))
-_C120 = ((2, 4), (1, 4), (1, 4))
-_C121 = ((3, 4), (2, 4), (2, 4))
-_C122 = ((4, 4), (3, 4), (3, 4))
-_C123 = ((5, 4), (4, 4), (4, 4))
-_C124 = ((6, 4), (5, 4), (5, 4))
-_C125 = ((7, 4), (6, 4), (6, 4))
-_P126 = ((0, 0), (0, 1), (0, 2))
-_P127 = ((-1, 0),)
-_P128 = ((0, 0), (-1, 0))
-_C129 = ((0, 1), (0, 2), None)
-_C130 = (None, (1, 2), (0, 1))
-_C131 = ((1, 2), (0, 1), (0, 2))
-_P132 = ((2, 0), (-1, 0))
-_C133 = (None, None, (1, 2), (0, 1))
-_C134 = (None, None, (1, 3), (0, 3), None, None, None, None, None)
-_C135 = (None, None, (2, 3), (1, 3), (0, 3), None, None, None, None)
-_C136 = (None, None, (3, 3), (2, 3), (1, 3), (0, 3), None, None, None)
-_C137 = (None, None, (4, 3), (3, 3), (2, 3), (1, 3), (0, 2), None, None)
-_C138 = (None, None, (5, 3), (4, 3), (3, 3), (2, 3), (1, 2), (0, 2), None)
-_C139 = (None, None, (6, 3), (5, 3), (4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
-_C140 = ((2, 3), (1, 3), (0, 3), None, None)
-_C141 = ((4, 3), (3, 3), (2, 3), (1, 2), (1, 2))
-_P142 = ((1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (-1, 0))
-_P143 = ((2, 0), (3, 0), (4, 0), (5, 0), (-1, 0))
-_P144 = ((3, 0), (4, 0), (5, 0), (-1, 0))
-_P145 = ((4, 0), (5, 0), (-1, 0))
-_P146 = ((5, 0), (-1, 0))
-_C147 = (None, (1, 3), (0, 3), None, None, None, None, None)
-_C148 = (None, (2, 3), (1, 3), (0, 3), None, None, None, None)
-_C149 = (None, (3, 3), (2, 3), (1, 3), (0, 2), None, None, None)
-_C150 = (None, (4, 3), (3, 3), (2, 3), (1, 2), (0, 2), (0, 2), None)
-_C151 = (None, (5, 3), (4, 3), (3, 3), (2, 2), (1, 2), (1, 2), (0, 1))
-_C152 = ((1, 3), (0, 3), None, None, None, None, None)
-_C153 = ((2, 3), (1, 3), (0, 2), None, None, None, None)
-_C154 = ((3, 3), (2, 3), (1, 2), (0, 2), None, None, None)
-_C155 = ((4, 3), (3, 3), (2, 2), (1, 2), (0, 1), None, None)
-_P156 = ((0, 0), (1, 0), (2, 0), (-1, 0))
-_P157 = ((1, 0), (2, 0), (-1, 0))
-_C158 = ((1, 3), (0, 2), None, None)
-_C159 = ((2, 3), (1, 2), (0, 2), None)
-_C160 = ((3, 3), (2, 2), (1, 2), (0, 1))
+_P55 = ((2, 0), (-1, 0))
+_P56 = ((1, 0), (2, 0))
+_C57 = (None, None, (1, 2), (0, 1))
+_C58 = (None, (1, 2), (0, 1), None)
+_K59 = ('OK', 'OK_CertificateExpiresSoon', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_PowerToleranceConfirmed', 'WARNING_AuthorizationSelectionInvalid', 'WARNING_CertificateExpired', 'WARNING_CertificateNotYetValid', 'WARNING_CertificateRevoked', 'WARNING_CertificateValidationError', 'WARNING_ChallengeInvalid', 'WARNING_EIMAuthorizationFailure', 'WARNING_eMSPUnknown', 'WARNING_EVPowerProfileViolation', 'WARNING_GeneralPnCAuthorizationError', 'WARNING_NoCertificateAvailable', 'WARNING_NoContractMatchingPCIDFound', 'WARNING_PowerToleranceNotConfirmed', 'WARNING_ScheduleRenegotiationFailed', 'WARNING_StandbyNotAllowed', 'WARNING_WPT', 'FAILED', 'FAILED_AssociationError', 'FAILED_ContactorError', 'FAILED_EVPowerProfileInvalid', 'FAILED_EVPowerProfileViolation', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoEnergyTransferServiceSelected', 'FAILED_NoServiceRenegotiationSupported', 'FAILED_PauseNotAllowed', 'FAILED_PowerDeliveryNotApplied', 'FAILED_PowerToleranceNotConfirmed', 'FAILED_ScheduleRenegotiation', 'FAILED_ScheduleSelectionInvalid', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_ServiceSelectionInvalid', 'FAILED_SignatureError', 'FAILED_UnknownSession', 'FAILED_WrongChargeParameter')
+_P60 = ((2, 0), (3, 0), (4, 0), (-1, 0))
+_K61 = ('Pause', 'ExitStandby', 'Terminate', 'ScheduleRenegotiation', 'ServiceRenegotiation', 'MeteringConfirmation')
+_P62 = ((3, 0), (4, 0), (-1, 0))
+_P63 = ((4, 0), (-1, 0))
+_K64 = {'OK': 0, 'OK_CertificateExpiresSoon': 1, 'OK_NewSessionEstablished': 2, 'OK_OldSessionJoined': 3, 'OK_PowerToleranceConfirmed': 4, 'WARNING_AuthorizationSelectionInvalid': 5, 'WARNING_CertificateExpired': 6, 'WARNING_CertificateNotYetValid': 7, 'WARNING_CertificateRevoked': 8, 'WARNING_CertificateValidationError': 9, 'WARNING_ChallengeInvalid': 10, 'WARNING_EIMAuthorizationFailure': 11, 'WARNING_eMSPUnknown': 12, 'WARNING_EVPowerProfileViolation': 13, 'WARNING_GeneralPnCAuthorizationError': 14, 'WARNING_NoCertificateAvailable': 15, 'WARNING_NoContractMatchingPCIDFound': 16, 'WARNING_PowerToleranceNotConfirmed': 17, 'WARNING_ScheduleRenegotiationFailed': 18, 'WARNING_StandbyNotAllowed': 19, 'WARNING_WPT': 20, 'FAILED': 21, 'FAILED_AssociationError': 22, 'FAILED_ContactorError': 23, 'FAILED_EVPowerProfileInvalid': 24, 'FAILED_EVPowerProfileViolation': 25, 'FAILED_MeteringSignatureNotValid': 26, 'FAILED_NoEnergyTransferServiceSelected': 27, 'FAILED_NoServiceRenegotiationSupported': 28, 'FAILED_PauseNotAllowed': 29, 'FAILED_PowerDeliveryNotApplied': 30, 'FAILED_PowerToleranceNotConfirmed': 31, 'FAILED_ScheduleRenegotiation': 32, 'FAILED_ScheduleSelectionInvalid': 33, 'FAILED_SequenceError': 34, 'FAILED_ServiceIDInvalid': 35, 'FAILED_ServiceSelectionInvalid': 36, 'FAILED_SignatureError': 37, 'FAILED_UnknownSession': 38, 'FAILED_WrongChargeParameter': 39}
+_K65 = {'Pause': 0, 'ExitStandby': 1, 'Terminate': 2, 'ScheduleRenegotiation': 3, 'ServiceRenegotiation': 4, 'MeteringConfirmation': 5}
+_C66 = (None, None, (1, 3), (0, 2), None, None)
+_C67 = (None, None, (2, 3), (1, 2), (0, 2), None)
+_C68 = (None, None, (3, 3), (2, 2), (1, 2), (0, 1))
+_P69 = ((6, 0), (-1, 0))
+_C70 = (None, None, None, None, None, None, (1, 2), (0, 1))
+_K71 = ('Finished', 'Ongoing', 'Ongoing_WaitingForCustomerInteraction')
+_K72 = {'Finished': 0, 'Ongoing': 1, 'Ongoing_WaitingForCustomerInteraction': 2}
+_P73 = ((4, 0), (4, 1), (4, 2), (4, 3), (4, 4))
+_C74 = (None, (1, 2), (0, 1), None, None, None)
+_P75 = ((2, 0), (3, 0), (4, 0), (5, 0))
+_P76 = ((3, 0), (4, 0), (5, 0))
+_P77 = ((4, 0), (5, 0))
+_P78 = ((10, 0), (10, 1), (10, 2), (10, 3), (10, 4))
+_P79 = ((0, 0), (1, 0), (2, 0), (3, 0), (-1, 0))
+_P80 = ((1, 0), (2, 0), (3, 0), (-1, 0))
+_P81 = ((2, 0), (3, 0), (-1, 0))
+_P82 = ((3, 0), (-1, 0))
+_C83 = (None, None, (1, 3), (0, 2), None, None, None, None, None, None, None, None)
+_C84 = (None, None, (2, 3), (1, 2), (0, 2), None, None, None, None, None, None, None)
+_C85 = (None, None, (3, 3), (2, 2), (1, 2), (0, 1), None, None, None, None, None, None)
+_C86 = ((1, 3), (0, 3), None, None, None)
+_C87 = ((2, 3), (1, 3), (0, 2), None, None)
+_C88 = ((3, 3), (2, 3), (1, 2), (0, 2), None)
+_C89 = ((4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
+_P90 = ((1, 0), (1, 1))
+_P91 = ((2, 0), (2, 1))
+_P92 = ((0, 0), (1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
+_P93 = ((1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
+_P94 = ((2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
+_P95 = ((3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
+_P96 = ((4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
+_P97 = ((5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
+_P98 = ((6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
+_P99 = ((7, 0), (8, 0), (9, 0), (-1, 0))
+_P100 = ((8, 0), (9, 0), (-1, 0))
+_P101 = ((9, 0), (-1, 0))
+_C102 = ((1, 4), (0, 4), None, None, None, None, None, None, None, None, None)
+_C103 = ((2, 4), (1, 4), (0, 4), None, None, None, None, None, None, None, None)
+_C104 = ((3, 4), (2, 4), (1, 4), (0, 4), None, None, None, None, None, None, None)
+_C105 = ((4, 4), (3, 4), (2, 4), (1, 4), (0, 3), None, None, None, None, None, None)
+_C106 = ((5, 4), (4, 4), (3, 4), (2, 4), (1, 3), (0, 3), None, None, None, None, None)
+_C107 = ((6, 4), (5, 4), (4, 4), (3, 4), (2, 3), (1, 3), (0, 3), None, None, None, None)
+_C108 = ((7, 4), (6, 4), (5, 4), (4, 4), (3, 3), (2, 3), (1, 3), (0, 3), None, None, None)
+_C109 = ((8, 4), (7, 4), (6, 4), (5, 4), (4, 3), (3, 3), (2, 3), (1, 3), (0, 2), None, None)
+_C110 = ((9, 4), (8, 4), (7, 4), (6, 4), (5, 3), (4, 3), (3, 3), (2, 3), (1, 2), (0, 2), None)
+_C111 = ((10, 4), (9, 4), (8, 4), (7, 4), (6, 3), (5, 3), (4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
+_C112 = ((1, 2), (0, 1), None, None, None)
+_C113 = ((1, 2), (0, 1), None, None, None, None, None, None, None, None)
+_C114 = ((1, 3), (0, 3), None, None, None, None, None, None, None)
+_C115 = ((2, 3), (1, 3), (0, 2), None, None, None, None, None, None)
+_C116 = ((3, 3), (2, 3), (1, 2), (0, 2), None, None, None, None, None)
+_C117 = ((4, 3), (3, 3), (2, 2), (1, 2), (0, 1), None, None, None, None)
+_P118 = ((0, 0), (1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7))
+_P119 = ((1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7))
+_P120 = ((0, 0), (1, 0), (2, 0), (-1, 0))
+_P121 = ((1, 0), (2, 0), (-1, 0))
+_P122 = ((1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7), (-1, 0))
+_C123 = ((1, 4), (0, 4), (0, 4))
+_C124 = ((2, 4), (1, 4), (1, 4))
+_C125 = ((3, 4), (2, 4), (2, 4))
+_C126 = ((1, 3), (0, 2), None, None)
+_C127 = ((2, 3), (1, 2), (0, 2), None)
+_C128 = ((3, 3), (2, 2), (1, 2), (0, 1))
+_C129 = ((4, 4), (3, 4), (3, 4))
+_C130 = ((5, 4), (4, 4), (4, 4))
+_C131 = ((6, 4), (5, 4), (5, 4))
+_C132 = ((7, 4), (6, 4), (6, 4))
+_P133 = ((0, 0), (0, 1), (0, 2))
+_P134 = ((-1, 0),)
+_P135 = ((0, 0), (-1, 0))
+_C136 = ((0, 1), (0, 2), None)
+_C137 = (None, (1, 2), (0, 1))
+_C138 = ((1, 2), (0, 1), (0, 2))
+_C139 = (None, None, (1, 3), (0, 3), None, None, None, None, None)
+_C140 = (None, None, (2, 3), (1, 3), (0, 3), None, None, None, None)
+_C141 = (None, None, (3, 3), (2, 3), (1, 3), (0, 3), None, None, None)
+_C142 = (None, None, (4, 3), (3, 3), (2, 3), (1, 3), (0, 2), None, None)
+_C143 = (None, None, (5, 3), (4, 3), (3, 3), (2, 3), (1, 2), (0, 2), None)
+_C144 = (None, None, (6, 3), (5, 3), (4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
+_C145 = ((2, 3), (1, 3), (0, 3), None, None)
+_C146 = ((4, 3), (3, 3), (2, 3), (1, 2), (1, 2))
+_P147 = ((1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (-1, 0))
+_P148 = ((2, 0), (3, 0), (4, 0), (5, 0), (-1, 0))
+_P149 = ((3, 0), (4, 0), (5, 0), (-1, 0))
+_P150 = ((4, 0), (5, 0), (-1, 0))
+_P151 = ((5, 0), (-1, 0))
+_C152 = (None, (1, 3), (0, 3), None, None, None, None, None)
+_C153 = (None, (2, 3), (1, 3), (0, 3), None, None, None, None)
+_C154 = (None, (3, 3), (2, 3), (1, 3), (0, 2), None, None, None)
+_C155 = (None, (4, 3), (3, 3), (2, 3), (1, 2), (0, 2), (0, 2), None)
+_C156 = (None, (5, 3), (4, 3), (3, 3), (2, 2), (1, 2), (1, 2), (0, 1))
+_C157 = ((1, 3), (0, 3), None, None, None, None, None)
+_C158 = ((2, 3), (1, 3), (0, 2), None, None, None, None)
+_C159 = ((3, 3), (2, 3), (1, 2), (0, 2), None, None, None)
+_C160 = ((4, 3), (3, 3), (2, 2), (1, 2), (0, 1), None, None)
 _C161 = ((1, 3), (0, 2), None, None, None, None, None, None, None, None, None)
 _C162 = ((2, 3), (1, 2), (0, 2), None, None, None, None, None, None, None, None)
 _C163 = ((3, 3), (2, 2), (1, 2), (0, 1), None, None, None, None, None, None, None)
@@ -185,9 +185,9 @@ _C169 = (None, (2, 3), (1, 2), (1, 2))
 _P170 = ((2, 0),)
 _C171 = ((1, 2), (0, 1), None, None)
 _C172 = ((1, 2), (0, 1), None, None, None, None)
-_C173 = (None, None, None, (1, 2), (0, 2), (0, 2))
-_C174 = (None, None, None, (2, 2), (1, 2), (1, 2))
-_C175 = ((1, 2), (0, 1), None)
+_C173 = ((1, 2), (0, 1), None)
+_C174 = (None, None, None, (1, 2), (0, 2), (0, 2))
+_C175 = (None, None, None, (2, 2), (1, 2), (1, 2))
 _C176 = (None, None, None, (0, 1), (0, 2))
 _P177 = ((1, 1), (1, 0), (-1, 0))
 _C178 = (None, (0, 3), (0, 3))
@@ -781,192 +781,290 @@ def _d_BPT_DC_CPDReqEnergyTransferModeType(r: Reader) -> BPT_DC_CPDReqEnergyTran
     v_ev_minimum_discharge_power = None
     v_ev_maximum_discharge_current = None
     v_ev_minimum_discharge_current = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 0; al = 0
-    v_ev_maximum_charge_power = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_exponent = None
+    v1_value = None
+    p = r.p; q = p + 15
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7fff; r.p = q
+    if b & 0x700e: r.badz(p, 15, b & 0x700e)
+    v1_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
     it = 1; al = 0
-    v_ev_minimum_charge_power = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 2; al = 0
-    v_ev_maximum_charge_current = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 3; al = 0
-    v_ev_minimum_charge_current = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 4; al = 0
-    v_ev_maximum_voltage = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 5; al = 0
-    v_ev_minimum_voltage = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
+    v1_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v1_value <= 32767:
+        r.fail('integer out of range')
+    v2_exponent = None
+    v2_value = None
+    p = r.p; q = p + 17
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ffff; r.p = q
+    if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
+    v2_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    v_ev_maximum_charge_power = RationalNumberType(exponent=v1_exponent, value=v1_value)
+    it = 1; al = 0
+    v2_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v2_value <= 32767:
+        r.fail('integer out of range')
+    v3_exponent = None
+    v3_value = None
+    p = r.p; q = p + 17
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ffff; r.p = q
+    if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
+    v3_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    v_ev_minimum_charge_power = RationalNumberType(exponent=v2_exponent, value=v2_value)
+    it = 1; al = 0
+    v3_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v3_value <= 32767:
+        r.fail('integer out of range')
+    v4_exponent = None
+    v4_value = None
+    p = r.p; q = p + 17
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ffff; r.p = q
+    if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
+    v4_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    v_ev_maximum_charge_current = RationalNumberType(exponent=v3_exponent, value=v3_value)
+    it = 1; al = 0
+    v4_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v4_value <= 32767:
+        r.fail('integer out of range')
+    v5_exponent = None
+    v5_value = None
+    p = r.p; q = p + 17
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ffff; r.p = q
+    if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
+    v5_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    v_ev_minimum_charge_current = RationalNumberType(exponent=v4_exponent, value=v4_value)
+    it = 1; al = 0
+    v5_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v5_value <= 32767:
+        r.fail('integer out of range')
+    v6_exponent = None
+    v6_value = None
+    p = r.p; q = p + 17
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ffff; r.p = q
+    if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
+    v6_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    v_ev_maximum_voltage = RationalNumberType(exponent=v5_exponent, value=v5_value)
+    it = 1; al = 0
+    v6_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v6_value <= 32767:
+        r.fail('integer out of range')
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0xc: r.badz(p, 4, b & 0xc)
     e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
+    if e >= 2: r.bad_code(p + 2, e, 2)
     it, al = _P0[e]
+    v_ev_minimum_voltage = RationalNumberType(exponent=v6_exponent, value=v6_value)
     if it == 6:
-        p = r.p
-        q = p + 10
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3ff
-        r.p = q
-        if b & 0x203:
-            r.badz(p, 10, b & 0x203)
+        p = r.p; q = p + 10
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3ff; r.p = q
+        if b & 0x203: r.badz(p, 10, b & 0x203)
         v_target_soc = ((b >> 2) & 0x7f)
-        if v_target_soc > 100:
-            r.bad(p + 1, 'integer out of range')
+        if v_target_soc > 100: r.bad(p + 1, 'range')
         it = 7; al = 0
-    v_ev_maximum_discharge_power = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 8; al = 0
-    v_ev_minimum_discharge_power = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 9; al = 0
-    v_ev_maximum_discharge_current = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 10; al = 0
-    v_ev_minimum_discharge_current = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v7_exponent = None
+    v7_value = None
+    p = r.p; q = p + 14
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3fff; r.p = q
+    if b & 0x300e: r.badz(p, 14, b & 0x300e)
+    v7_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    it = 1; al = 0
+    v7_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v7_value <= 32767:
+        r.fail('integer out of range')
+    v8_exponent = None
+    v8_value = None
+    p = r.p; q = p + 17
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ffff; r.p = q
+    if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
+    v8_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    v_ev_maximum_discharge_power = RationalNumberType(exponent=v7_exponent, value=v7_value)
+    it = 1; al = 0
+    v8_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v8_value <= 32767:
+        r.fail('integer out of range')
+    v9_exponent = None
+    v9_value = None
+    p = r.p; q = p + 17
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ffff; r.p = q
+    if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
+    v9_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    v_ev_minimum_discharge_power = RationalNumberType(exponent=v8_exponent, value=v8_value)
+    it = 1; al = 0
+    v9_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v9_value <= 32767:
+        r.fail('integer out of range')
+    v10_exponent = None
+    v10_value = None
+    p = r.p; q = p + 17
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ffff; r.p = q
+    if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
+    v10_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    v_ev_maximum_discharge_current = RationalNumberType(exponent=v9_exponent, value=v9_value)
+    it = 1; al = 0
+    v10_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v10_value <= 32767:
+        r.fail('integer out of range')
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    v_ev_minimum_discharge_current = RationalNumberType(exponent=v10_exponent, value=v10_value)
     it = -1; al = 0
     return BPT_DC_CPDReqEnergyTransferModeType(ev_maximum_charge_power=v_ev_maximum_charge_power, ev_minimum_charge_power=v_ev_minimum_charge_power, ev_maximum_charge_current=v_ev_maximum_charge_current, ev_minimum_charge_current=v_ev_minimum_charge_current, ev_maximum_voltage=v_ev_maximum_voltage, ev_minimum_voltage=v_ev_minimum_voltage, target_soc=v_target_soc, ev_maximum_discharge_power=v_ev_maximum_discharge_power, ev_minimum_discharge_power=v_ev_minimum_discharge_power, ev_maximum_discharge_current=v_ev_maximum_discharge_current, ev_minimum_discharge_current=v_ev_minimum_discharge_current)
 
 def _e_BPT_DC_CPDReqEnergyTransferModeType(w: Writer, o: BPT_DC_CPDReqEnergyTransferModeType) -> None:
     f_ev_maximum_charge_power = o.ev_maximum_charge_power
-    if f_ev_maximum_charge_power is None:
-        raise ExiEncodeError("BPT_DC_CPDReqEnergyTransferModeType: missing required ev_maximum_charge_power")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_ev_maximum_charge_power)
+    if f_ev_maximum_charge_power is None: raise ExiEncodeError("BPT_DC_CPDReqEnergyTransferModeType: missing required ev_maximum_charge_power")
+    f1_exponent = f_ev_maximum_charge_power.exponent
+    if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f1_exponent <= 127:
+        raise ExiEncodeError(f"value {f1_exponent!r} outside [-128, 127]")
+    f1_value = f_ev_maximum_charge_power.value
+    if f1_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f1_value <= 32767:
+        raise ExiEncodeError(f"value {f1_value!r} outside [-32768, 32767]")
+    w.bits(((f1_exponent + 128) << 4) | (1 if f1_value < 0 else 0), 15)
+    w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
     f_ev_minimum_charge_power = o.ev_minimum_charge_power
-    if f_ev_minimum_charge_power is None:
-        raise ExiEncodeError("BPT_DC_CPDReqEnergyTransferModeType: missing required ev_minimum_charge_power")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_ev_minimum_charge_power)
+    if f_ev_minimum_charge_power is None: raise ExiEncodeError("BPT_DC_CPDReqEnergyTransferModeType: missing required ev_minimum_charge_power")
+    f2_exponent = f_ev_minimum_charge_power.exponent
+    if f2_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f2_exponent <= 127:
+        raise ExiEncodeError(f"value {f2_exponent!r} outside [-128, 127]")
+    f2_value = f_ev_minimum_charge_power.value
+    if f2_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f2_value <= 32767:
+        raise ExiEncodeError(f"value {f2_value!r} outside [-32768, 32767]")
+    w.bits(((f2_exponent + 128) << 4) | (1 if f2_value < 0 else 0), 17)
+    w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
     f_ev_maximum_charge_current = o.ev_maximum_charge_current
-    if f_ev_maximum_charge_current is None:
-        raise ExiEncodeError("BPT_DC_CPDReqEnergyTransferModeType: missing required ev_maximum_charge_current")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_ev_maximum_charge_current)
+    if f_ev_maximum_charge_current is None: raise ExiEncodeError("BPT_DC_CPDReqEnergyTransferModeType: missing required ev_maximum_charge_current")
+    f3_exponent = f_ev_maximum_charge_current.exponent
+    if f3_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f3_exponent <= 127:
+        raise ExiEncodeError(f"value {f3_exponent!r} outside [-128, 127]")
+    f3_value = f_ev_maximum_charge_current.value
+    if f3_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f3_value <= 32767:
+        raise ExiEncodeError(f"value {f3_value!r} outside [-32768, 32767]")
+    w.bits(((f3_exponent + 128) << 4) | (1 if f3_value < 0 else 0), 17)
+    w.uint(-f3_value - 1 if f3_value < 0 else f3_value)
     f_ev_minimum_charge_current = o.ev_minimum_charge_current
-    if f_ev_minimum_charge_current is None:
-        raise ExiEncodeError("BPT_DC_CPDReqEnergyTransferModeType: missing required ev_minimum_charge_current")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_ev_minimum_charge_current)
+    if f_ev_minimum_charge_current is None: raise ExiEncodeError("BPT_DC_CPDReqEnergyTransferModeType: missing required ev_minimum_charge_current")
+    f4_exponent = f_ev_minimum_charge_current.exponent
+    if f4_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f4_exponent <= 127:
+        raise ExiEncodeError(f"value {f4_exponent!r} outside [-128, 127]")
+    f4_value = f_ev_minimum_charge_current.value
+    if f4_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f4_value <= 32767:
+        raise ExiEncodeError(f"value {f4_value!r} outside [-32768, 32767]")
+    w.bits(((f4_exponent + 128) << 4) | (1 if f4_value < 0 else 0), 17)
+    w.uint(-f4_value - 1 if f4_value < 0 else f4_value)
     f_ev_maximum_voltage = o.ev_maximum_voltage
-    if f_ev_maximum_voltage is None:
-        raise ExiEncodeError("BPT_DC_CPDReqEnergyTransferModeType: missing required ev_maximum_voltage")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_ev_maximum_voltage)
+    if f_ev_maximum_voltage is None: raise ExiEncodeError("BPT_DC_CPDReqEnergyTransferModeType: missing required ev_maximum_voltage")
+    f5_exponent = f_ev_maximum_voltage.exponent
+    if f5_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f5_exponent <= 127:
+        raise ExiEncodeError(f"value {f5_exponent!r} outside [-128, 127]")
+    f5_value = f_ev_maximum_voltage.value
+    if f5_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f5_value <= 32767:
+        raise ExiEncodeError(f"value {f5_value!r} outside [-32768, 32767]")
+    w.bits(((f5_exponent + 128) << 4) | (1 if f5_value < 0 else 0), 17)
+    w.uint(-f5_value - 1 if f5_value < 0 else f5_value)
     f_ev_minimum_voltage = o.ev_minimum_voltage
-    if f_ev_minimum_voltage is None:
-        raise ExiEncodeError("BPT_DC_CPDReqEnergyTransferModeType: missing required ev_minimum_voltage")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_ev_minimum_voltage)
+    if f_ev_minimum_voltage is None: raise ExiEncodeError("BPT_DC_CPDReqEnergyTransferModeType: missing required ev_minimum_voltage")
+    f6_exponent = f_ev_minimum_voltage.exponent
+    if f6_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f6_exponent <= 127:
+        raise ExiEncodeError(f"value {f6_exponent!r} outside [-128, 127]")
+    f6_value = f_ev_minimum_voltage.value
+    if f6_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f6_value <= 32767:
+        raise ExiEncodeError(f"value {f6_value!r} outside [-32768, 32767]")
+    w.bits(((f6_exponent + 128) << 4) | (1 if f6_value < 0 else 0), 17)
+    w.uint(-f6_value - 1 if f6_value < 0 else f6_value)
     s = 6
+    w.bits(0, 2)
     f_target_soc = o.target_soc
     if f_target_soc is not None:
         if not 0 <= f_target_soc <= 100:
             raise ExiEncodeError(f"value {f_target_soc!r} outside [0, 100]")
-        w.bits((f_target_soc) << 1, 11)
+        w.bits(((f_target_soc) << 1), 11)
         s = 7
     f_ev_maximum_discharge_power = o.ev_maximum_discharge_power
-    if f_ev_maximum_discharge_power is None:
-        raise ExiEncodeError("BPT_DC_CPDReqEnergyTransferModeType: missing required ev_maximum_discharge_power")
-    c = _C1[s]
-    w.bits(c[0], c[1])
-    _e_RationalNumberType(w, f_ev_maximum_discharge_power)
+    if f_ev_maximum_discharge_power is None: raise ExiEncodeError("BPT_DC_CPDReqEnergyTransferModeType: missing required ev_maximum_discharge_power")
+    c1 = _C1[s]
+    f7_exponent = f_ev_maximum_discharge_power.exponent
+    if f7_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f7_exponent <= 127:
+        raise ExiEncodeError(f"value {f7_exponent!r} outside [-128, 127]")
+    f7_value = f_ev_maximum_discharge_power.value
+    if f7_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f7_value <= 32767:
+        raise ExiEncodeError(f"value {f7_value!r} outside [-32768, 32767]")
+    w.bits(((c1[0]) << 14) | ((f7_exponent + 128) << 4) | (1 if f7_value < 0 else 0), c1[1] + 14)
+    w.uint(-f7_value - 1 if f7_value < 0 else f7_value)
     s = 8
     f_ev_minimum_discharge_power = o.ev_minimum_discharge_power
-    if f_ev_minimum_discharge_power is None:
-        raise ExiEncodeError("BPT_DC_CPDReqEnergyTransferModeType: missing required ev_minimum_discharge_power")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_ev_minimum_discharge_power)
+    if f_ev_minimum_discharge_power is None: raise ExiEncodeError("BPT_DC_CPDReqEnergyTransferModeType: missing required ev_minimum_discharge_power")
+    f8_exponent = f_ev_minimum_discharge_power.exponent
+    if f8_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f8_exponent <= 127:
+        raise ExiEncodeError(f"value {f8_exponent!r} outside [-128, 127]")
+    f8_value = f_ev_minimum_discharge_power.value
+    if f8_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f8_value <= 32767:
+        raise ExiEncodeError(f"value {f8_value!r} outside [-32768, 32767]")
+    w.bits(((f8_exponent + 128) << 4) | (1 if f8_value < 0 else 0), 17)
+    w.uint(-f8_value - 1 if f8_value < 0 else f8_value)
     f_ev_maximum_discharge_current = o.ev_maximum_discharge_current
-    if f_ev_maximum_discharge_current is None:
-        raise ExiEncodeError("BPT_DC_CPDReqEnergyTransferModeType: missing required ev_maximum_discharge_current")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_ev_maximum_discharge_current)
+    if f_ev_maximum_discharge_current is None: raise ExiEncodeError("BPT_DC_CPDReqEnergyTransferModeType: missing required ev_maximum_discharge_current")
+    f9_exponent = f_ev_maximum_discharge_current.exponent
+    if f9_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f9_exponent <= 127:
+        raise ExiEncodeError(f"value {f9_exponent!r} outside [-128, 127]")
+    f9_value = f_ev_maximum_discharge_current.value
+    if f9_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f9_value <= 32767:
+        raise ExiEncodeError(f"value {f9_value!r} outside [-32768, 32767]")
+    w.bits(((f9_exponent + 128) << 4) | (1 if f9_value < 0 else 0), 17)
+    w.uint(-f9_value - 1 if f9_value < 0 else f9_value)
     f_ev_minimum_discharge_current = o.ev_minimum_discharge_current
-    if f_ev_minimum_discharge_current is None:
-        raise ExiEncodeError("BPT_DC_CPDReqEnergyTransferModeType: missing required ev_minimum_discharge_current")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_ev_minimum_discharge_current)
-    w.bits(0, 1)
+    if f_ev_minimum_discharge_current is None: raise ExiEncodeError("BPT_DC_CPDReqEnergyTransferModeType: missing required ev_minimum_discharge_current")
+    f10_exponent = f_ev_minimum_discharge_current.exponent
+    if f10_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f10_exponent <= 127:
+        raise ExiEncodeError(f"value {f10_exponent!r} outside [-128, 127]")
+    f10_value = f_ev_minimum_discharge_current.value
+    if f10_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f10_value <= 32767:
+        raise ExiEncodeError(f"value {f10_value!r} outside [-32768, 32767]")
+    w.bits(((f10_exponent + 128) << 4) | (1 if f10_value < 0 else 0), 17)
+    w.uint(-f10_value - 1 if f10_value < 0 else f10_value)
+    w.bits(0, 3)
 
 def _d_BPT_DC_CPDResEnergyTransferModeType(r: Reader) -> BPT_DC_CPDResEnergyTransferModeType:
     rv = r.v; rn = r.n
@@ -981,189 +1079,309 @@ def _d_BPT_DC_CPDResEnergyTransferModeType(r: Reader) -> BPT_DC_CPDResEnergyTran
     v_evse_minimum_discharge_power = None
     v_evse_maximum_discharge_current = None
     v_evse_minimum_discharge_current = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 0; al = 0
-    v_evse_maximum_charge_power = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_exponent = None
+    v1_value = None
+    p = r.p; q = p + 15
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7fff; r.p = q
+    if b & 0x700e: r.badz(p, 15, b & 0x700e)
+    v1_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
     it = 1; al = 0
-    v_evse_minimum_charge_power = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 2; al = 0
-    v_evse_maximum_charge_current = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 3; al = 0
-    v_evse_minimum_charge_current = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 4; al = 0
-    v_evse_maximum_voltage = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 5; al = 0
-    v_evse_minimum_voltage = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
+    v1_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v1_value <= 32767:
+        r.fail('integer out of range')
+    v2_exponent = None
+    v2_value = None
+    p = r.p; q = p + 17
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ffff; r.p = q
+    if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
+    v2_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    v_evse_maximum_charge_power = RationalNumberType(exponent=v1_exponent, value=v1_value)
+    it = 1; al = 0
+    v2_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v2_value <= 32767:
+        r.fail('integer out of range')
+    v3_exponent = None
+    v3_value = None
+    p = r.p; q = p + 17
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ffff; r.p = q
+    if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
+    v3_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    v_evse_minimum_charge_power = RationalNumberType(exponent=v2_exponent, value=v2_value)
+    it = 1; al = 0
+    v3_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v3_value <= 32767:
+        r.fail('integer out of range')
+    v4_exponent = None
+    v4_value = None
+    p = r.p; q = p + 17
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ffff; r.p = q
+    if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
+    v4_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    v_evse_maximum_charge_current = RationalNumberType(exponent=v3_exponent, value=v3_value)
+    it = 1; al = 0
+    v4_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v4_value <= 32767:
+        r.fail('integer out of range')
+    v5_exponent = None
+    v5_value = None
+    p = r.p; q = p + 17
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ffff; r.p = q
+    if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
+    v5_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    v_evse_minimum_charge_current = RationalNumberType(exponent=v4_exponent, value=v4_value)
+    it = 1; al = 0
+    v5_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v5_value <= 32767:
+        r.fail('integer out of range')
+    v6_exponent = None
+    v6_value = None
+    p = r.p; q = p + 17
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ffff; r.p = q
+    if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
+    v6_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    v_evse_maximum_voltage = RationalNumberType(exponent=v5_exponent, value=v5_value)
+    it = 1; al = 0
+    v6_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v6_value <= 32767:
+        r.fail('integer out of range')
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0xc: r.badz(p, 4, b & 0xc)
     e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
+    if e >= 2: r.bad_code(p + 2, e, 2)
     it, al = _P0[e]
+    v_evse_minimum_voltage = RationalNumberType(exponent=v6_exponent, value=v6_value)
     if it == 6:
-        v_evse_power_ramp_limitation = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        v7_exponent = None
+        v7_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v7_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v7_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v7_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x7: r.badz(p, 3, b & 0x7)
+        v_evse_power_ramp_limitation = RationalNumberType(exponent=v7_exponent, value=v7_value)
         it = 7; al = 0
-    v_evse_maximum_discharge_power = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 8; al = 0
-    v_evse_minimum_discharge_power = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 9; al = 0
-    v_evse_maximum_discharge_current = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 10; al = 0
-    v_evse_minimum_discharge_current = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v8_exponent = None
+    v8_value = None
+    p = r.p; q = p + 14
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3fff; r.p = q
+    if b & 0x300e: r.badz(p, 14, b & 0x300e)
+    v8_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    it = 1; al = 0
+    v8_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v8_value <= 32767:
+        r.fail('integer out of range')
+    v9_exponent = None
+    v9_value = None
+    p = r.p; q = p + 17
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ffff; r.p = q
+    if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
+    v9_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    v_evse_maximum_discharge_power = RationalNumberType(exponent=v8_exponent, value=v8_value)
+    it = 1; al = 0
+    v9_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v9_value <= 32767:
+        r.fail('integer out of range')
+    v10_exponent = None
+    v10_value = None
+    p = r.p; q = p + 17
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ffff; r.p = q
+    if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
+    v10_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    v_evse_minimum_discharge_power = RationalNumberType(exponent=v9_exponent, value=v9_value)
+    it = 1; al = 0
+    v10_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v10_value <= 32767:
+        r.fail('integer out of range')
+    v11_exponent = None
+    v11_value = None
+    p = r.p; q = p + 17
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ffff; r.p = q
+    if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
+    v11_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    v_evse_maximum_discharge_current = RationalNumberType(exponent=v10_exponent, value=v10_value)
+    it = 1; al = 0
+    v11_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v11_value <= 32767:
+        r.fail('integer out of range')
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    v_evse_minimum_discharge_current = RationalNumberType(exponent=v11_exponent, value=v11_value)
     it = -1; al = 0
     return BPT_DC_CPDResEnergyTransferModeType(evse_maximum_charge_power=v_evse_maximum_charge_power, evse_minimum_charge_power=v_evse_minimum_charge_power, evse_maximum_charge_current=v_evse_maximum_charge_current, evse_minimum_charge_current=v_evse_minimum_charge_current, evse_maximum_voltage=v_evse_maximum_voltage, evse_minimum_voltage=v_evse_minimum_voltage, evse_power_ramp_limitation=v_evse_power_ramp_limitation, evse_maximum_discharge_power=v_evse_maximum_discharge_power, evse_minimum_discharge_power=v_evse_minimum_discharge_power, evse_maximum_discharge_current=v_evse_maximum_discharge_current, evse_minimum_discharge_current=v_evse_minimum_discharge_current)
 
 def _e_BPT_DC_CPDResEnergyTransferModeType(w: Writer, o: BPT_DC_CPDResEnergyTransferModeType) -> None:
     f_evse_maximum_charge_power = o.evse_maximum_charge_power
-    if f_evse_maximum_charge_power is None:
-        raise ExiEncodeError("BPT_DC_CPDResEnergyTransferModeType: missing required evse_maximum_charge_power")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_evse_maximum_charge_power)
+    if f_evse_maximum_charge_power is None: raise ExiEncodeError("BPT_DC_CPDResEnergyTransferModeType: missing required evse_maximum_charge_power")
+    f1_exponent = f_evse_maximum_charge_power.exponent
+    if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f1_exponent <= 127:
+        raise ExiEncodeError(f"value {f1_exponent!r} outside [-128, 127]")
+    f1_value = f_evse_maximum_charge_power.value
+    if f1_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f1_value <= 32767:
+        raise ExiEncodeError(f"value {f1_value!r} outside [-32768, 32767]")
+    w.bits(((f1_exponent + 128) << 4) | (1 if f1_value < 0 else 0), 15)
+    w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
     f_evse_minimum_charge_power = o.evse_minimum_charge_power
-    if f_evse_minimum_charge_power is None:
-        raise ExiEncodeError("BPT_DC_CPDResEnergyTransferModeType: missing required evse_minimum_charge_power")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_evse_minimum_charge_power)
+    if f_evse_minimum_charge_power is None: raise ExiEncodeError("BPT_DC_CPDResEnergyTransferModeType: missing required evse_minimum_charge_power")
+    f2_exponent = f_evse_minimum_charge_power.exponent
+    if f2_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f2_exponent <= 127:
+        raise ExiEncodeError(f"value {f2_exponent!r} outside [-128, 127]")
+    f2_value = f_evse_minimum_charge_power.value
+    if f2_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f2_value <= 32767:
+        raise ExiEncodeError(f"value {f2_value!r} outside [-32768, 32767]")
+    w.bits(((f2_exponent + 128) << 4) | (1 if f2_value < 0 else 0), 17)
+    w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
     f_evse_maximum_charge_current = o.evse_maximum_charge_current
-    if f_evse_maximum_charge_current is None:
-        raise ExiEncodeError("BPT_DC_CPDResEnergyTransferModeType: missing required evse_maximum_charge_current")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_evse_maximum_charge_current)
+    if f_evse_maximum_charge_current is None: raise ExiEncodeError("BPT_DC_CPDResEnergyTransferModeType: missing required evse_maximum_charge_current")
+    f3_exponent = f_evse_maximum_charge_current.exponent
+    if f3_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f3_exponent <= 127:
+        raise ExiEncodeError(f"value {f3_exponent!r} outside [-128, 127]")
+    f3_value = f_evse_maximum_charge_current.value
+    if f3_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f3_value <= 32767:
+        raise ExiEncodeError(f"value {f3_value!r} outside [-32768, 32767]")
+    w.bits(((f3_exponent + 128) << 4) | (1 if f3_value < 0 else 0), 17)
+    w.uint(-f3_value - 1 if f3_value < 0 else f3_value)
     f_evse_minimum_charge_current = o.evse_minimum_charge_current
-    if f_evse_minimum_charge_current is None:
-        raise ExiEncodeError("BPT_DC_CPDResEnergyTransferModeType: missing required evse_minimum_charge_current")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_evse_minimum_charge_current)
+    if f_evse_minimum_charge_current is None: raise ExiEncodeError("BPT_DC_CPDResEnergyTransferModeType: missing required evse_minimum_charge_current")
+    f4_exponent = f_evse_minimum_charge_current.exponent
+    if f4_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f4_exponent <= 127:
+        raise ExiEncodeError(f"value {f4_exponent!r} outside [-128, 127]")
+    f4_value = f_evse_minimum_charge_current.value
+    if f4_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f4_value <= 32767:
+        raise ExiEncodeError(f"value {f4_value!r} outside [-32768, 32767]")
+    w.bits(((f4_exponent + 128) << 4) | (1 if f4_value < 0 else 0), 17)
+    w.uint(-f4_value - 1 if f4_value < 0 else f4_value)
     f_evse_maximum_voltage = o.evse_maximum_voltage
-    if f_evse_maximum_voltage is None:
-        raise ExiEncodeError("BPT_DC_CPDResEnergyTransferModeType: missing required evse_maximum_voltage")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_evse_maximum_voltage)
+    if f_evse_maximum_voltage is None: raise ExiEncodeError("BPT_DC_CPDResEnergyTransferModeType: missing required evse_maximum_voltage")
+    f5_exponent = f_evse_maximum_voltage.exponent
+    if f5_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f5_exponent <= 127:
+        raise ExiEncodeError(f"value {f5_exponent!r} outside [-128, 127]")
+    f5_value = f_evse_maximum_voltage.value
+    if f5_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f5_value <= 32767:
+        raise ExiEncodeError(f"value {f5_value!r} outside [-32768, 32767]")
+    w.bits(((f5_exponent + 128) << 4) | (1 if f5_value < 0 else 0), 17)
+    w.uint(-f5_value - 1 if f5_value < 0 else f5_value)
     f_evse_minimum_voltage = o.evse_minimum_voltage
-    if f_evse_minimum_voltage is None:
-        raise ExiEncodeError("BPT_DC_CPDResEnergyTransferModeType: missing required evse_minimum_voltage")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_evse_minimum_voltage)
+    if f_evse_minimum_voltage is None: raise ExiEncodeError("BPT_DC_CPDResEnergyTransferModeType: missing required evse_minimum_voltage")
+    f6_exponent = f_evse_minimum_voltage.exponent
+    if f6_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f6_exponent <= 127:
+        raise ExiEncodeError(f"value {f6_exponent!r} outside [-128, 127]")
+    f6_value = f_evse_minimum_voltage.value
+    if f6_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f6_value <= 32767:
+        raise ExiEncodeError(f"value {f6_value!r} outside [-32768, 32767]")
+    w.bits(((f6_exponent + 128) << 4) | (1 if f6_value < 0 else 0), 17)
+    w.uint(-f6_value - 1 if f6_value < 0 else f6_value)
     s = 6
+    w.bits(0, 2)
     f_evse_power_ramp_limitation = o.evse_power_ramp_limitation
     if f_evse_power_ramp_limitation is not None:
+        f7_exponent = f_evse_power_ramp_limitation.exponent
+        if f7_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f7_exponent <= 127:
+            raise ExiEncodeError(f"value {f7_exponent!r} outside [-128, 127]")
+        f7_value = f_evse_power_ramp_limitation.value
+        if f7_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f7_value <= 32767:
+            raise ExiEncodeError(f"value {f7_value!r} outside [-32768, 32767]")
+        w.bits(((f7_exponent + 128) << 4) | (1 if f7_value < 0 else 0), 16)
+        w.uint(-f7_value - 1 if f7_value < 0 else f7_value)
         w.bits(0, 2)
-        _e_RationalNumberType(w, f_evse_power_ramp_limitation)
         s = 7
     f_evse_maximum_discharge_power = o.evse_maximum_discharge_power
-    if f_evse_maximum_discharge_power is None:
-        raise ExiEncodeError("BPT_DC_CPDResEnergyTransferModeType: missing required evse_maximum_discharge_power")
-    c = _C1[s]
-    w.bits(c[0], c[1])
-    _e_RationalNumberType(w, f_evse_maximum_discharge_power)
+    if f_evse_maximum_discharge_power is None: raise ExiEncodeError("BPT_DC_CPDResEnergyTransferModeType: missing required evse_maximum_discharge_power")
+    c1 = _C1[s]
+    f8_exponent = f_evse_maximum_discharge_power.exponent
+    if f8_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f8_exponent <= 127:
+        raise ExiEncodeError(f"value {f8_exponent!r} outside [-128, 127]")
+    f8_value = f_evse_maximum_discharge_power.value
+    if f8_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f8_value <= 32767:
+        raise ExiEncodeError(f"value {f8_value!r} outside [-32768, 32767]")
+    w.bits(((c1[0]) << 14) | ((f8_exponent + 128) << 4) | (1 if f8_value < 0 else 0), c1[1] + 14)
+    w.uint(-f8_value - 1 if f8_value < 0 else f8_value)
     s = 8
     f_evse_minimum_discharge_power = o.evse_minimum_discharge_power
-    if f_evse_minimum_discharge_power is None:
-        raise ExiEncodeError("BPT_DC_CPDResEnergyTransferModeType: missing required evse_minimum_discharge_power")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_evse_minimum_discharge_power)
+    if f_evse_minimum_discharge_power is None: raise ExiEncodeError("BPT_DC_CPDResEnergyTransferModeType: missing required evse_minimum_discharge_power")
+    f9_exponent = f_evse_minimum_discharge_power.exponent
+    if f9_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f9_exponent <= 127:
+        raise ExiEncodeError(f"value {f9_exponent!r} outside [-128, 127]")
+    f9_value = f_evse_minimum_discharge_power.value
+    if f9_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f9_value <= 32767:
+        raise ExiEncodeError(f"value {f9_value!r} outside [-32768, 32767]")
+    w.bits(((f9_exponent + 128) << 4) | (1 if f9_value < 0 else 0), 17)
+    w.uint(-f9_value - 1 if f9_value < 0 else f9_value)
     f_evse_maximum_discharge_current = o.evse_maximum_discharge_current
-    if f_evse_maximum_discharge_current is None:
-        raise ExiEncodeError("BPT_DC_CPDResEnergyTransferModeType: missing required evse_maximum_discharge_current")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_evse_maximum_discharge_current)
+    if f_evse_maximum_discharge_current is None: raise ExiEncodeError("BPT_DC_CPDResEnergyTransferModeType: missing required evse_maximum_discharge_current")
+    f10_exponent = f_evse_maximum_discharge_current.exponent
+    if f10_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f10_exponent <= 127:
+        raise ExiEncodeError(f"value {f10_exponent!r} outside [-128, 127]")
+    f10_value = f_evse_maximum_discharge_current.value
+    if f10_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f10_value <= 32767:
+        raise ExiEncodeError(f"value {f10_value!r} outside [-32768, 32767]")
+    w.bits(((f10_exponent + 128) << 4) | (1 if f10_value < 0 else 0), 17)
+    w.uint(-f10_value - 1 if f10_value < 0 else f10_value)
     f_evse_minimum_discharge_current = o.evse_minimum_discharge_current
-    if f_evse_minimum_discharge_current is None:
-        raise ExiEncodeError("BPT_DC_CPDResEnergyTransferModeType: missing required evse_minimum_discharge_current")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_evse_minimum_discharge_current)
-    w.bits(0, 1)
+    if f_evse_minimum_discharge_current is None: raise ExiEncodeError("BPT_DC_CPDResEnergyTransferModeType: missing required evse_minimum_discharge_current")
+    f11_exponent = f_evse_minimum_discharge_current.exponent
+    if f11_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f11_exponent <= 127:
+        raise ExiEncodeError(f"value {f11_exponent!r} outside [-128, 127]")
+    f11_value = f_evse_minimum_discharge_current.value
+    if f11_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f11_value <= 32767:
+        raise ExiEncodeError(f"value {f11_value!r} outside [-32768, 32767]")
+    w.bits(((f11_exponent + 128) << 4) | (1 if f11_value < 0 else 0), 17)
+    w.uint(-f11_value - 1 if f11_value < 0 else f11_value)
+    w.bits(0, 3)
 
 def _d_BPT_Dynamic_DC_CLReqControlModeType(r: Reader) -> BPT_Dynamic_DC_CLReqControlModeType:
     rv = r.v; rn = r.n
@@ -1181,168 +1399,204 @@ def _d_BPT_Dynamic_DC_CLReqControlModeType(r: Reader) -> BPT_Dynamic_DC_CLReqCon
     v_ev_maximum_discharge_current = None
     v_ev_maximum_v2_x_energy_request = None
     v_ev_minimum_v2_x_energy_request = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
-    it, al = _P2[e]
+    it, al = _P2[r.code(2, 2)]
     if it == 0:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected characters')
         v_departure_time = r.uintb(4294967295)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        if b & 0x3:
-            r.badz(p, 2, b & 0x3)
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 1; al = 0
-    v_ev_target_energy_request = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 2; al = 0
-    v_ev_maximum_energy_request = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 3; al = 0
-    v_ev_minimum_energy_request = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 4; al = 0
-    v_ev_maximum_charge_power = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 5; al = 0
-    v_ev_minimum_charge_power = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 6; al = 0
-    v_ev_maximum_charge_current = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 7; al = 0
-    v_ev_maximum_voltage = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 8; al = 0
-    v_ev_minimum_voltage = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 9; al = 0
-    v_ev_maximum_discharge_power = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 10; al = 0
-    v_ev_minimum_discharge_power = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 11; al = 0
-    v_ev_maximum_discharge_current = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
+    v1_exponent = None
+    v1_value = None
+    p = r.p; q = p + 14
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3fff; r.p = q
+    if b & 0x300e: r.badz(p, 14, b & 0x300e)
+    v1_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    it = 1; al = 0
+    v1_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v1_value <= 32767:
+        r.fail('integer out of range')
+    v2_exponent = None
+    v2_value = None
+    p = r.p; q = p + 17
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ffff; r.p = q
+    if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
+    v2_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    v_ev_target_energy_request = RationalNumberType(exponent=v1_exponent, value=v1_value)
+    it = 1; al = 0
+    v2_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v2_value <= 32767:
+        r.fail('integer out of range')
+    v3_exponent = None
+    v3_value = None
+    p = r.p; q = p + 17
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ffff; r.p = q
+    if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
+    v3_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    v_ev_maximum_energy_request = RationalNumberType(exponent=v2_exponent, value=v2_value)
+    it = 1; al = 0
+    v3_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v3_value <= 32767:
+        r.fail('integer out of range')
+    v4_exponent = None
+    v4_value = None
+    p = r.p; q = p + 17
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ffff; r.p = q
+    if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
+    v4_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    v_ev_minimum_energy_request = RationalNumberType(exponent=v3_exponent, value=v3_value)
+    it = 1; al = 0
+    v4_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v4_value <= 32767:
+        r.fail('integer out of range')
+    v5_exponent = None
+    v5_value = None
+    p = r.p; q = p + 17
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ffff; r.p = q
+    if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
+    v5_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    v_ev_maximum_charge_power = RationalNumberType(exponent=v4_exponent, value=v4_value)
+    it = 1; al = 0
+    v5_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v5_value <= 32767:
+        r.fail('integer out of range')
+    v6_exponent = None
+    v6_value = None
+    p = r.p; q = p + 17
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ffff; r.p = q
+    if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
+    v6_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    v_ev_minimum_charge_power = RationalNumberType(exponent=v5_exponent, value=v5_value)
+    it = 1; al = 0
+    v6_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v6_value <= 32767:
+        r.fail('integer out of range')
+    v7_exponent = None
+    v7_value = None
+    p = r.p; q = p + 17
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ffff; r.p = q
+    if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
+    v7_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    v_ev_maximum_charge_current = RationalNumberType(exponent=v6_exponent, value=v6_value)
+    it = 1; al = 0
+    v7_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v7_value <= 32767:
+        r.fail('integer out of range')
+    v8_exponent = None
+    v8_value = None
+    p = r.p; q = p + 17
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ffff; r.p = q
+    if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
+    v8_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    v_ev_maximum_voltage = RationalNumberType(exponent=v7_exponent, value=v7_value)
+    it = 1; al = 0
+    v8_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v8_value <= 32767:
+        r.fail('integer out of range')
+    v9_exponent = None
+    v9_value = None
+    p = r.p; q = p + 17
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ffff; r.p = q
+    if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
+    v9_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    v_ev_minimum_voltage = RationalNumberType(exponent=v8_exponent, value=v8_value)
+    it = 1; al = 0
+    v9_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v9_value <= 32767:
+        r.fail('integer out of range')
+    v10_exponent = None
+    v10_value = None
+    p = r.p; q = p + 17
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ffff; r.p = q
+    if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
+    v10_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    v_ev_maximum_discharge_power = RationalNumberType(exponent=v9_exponent, value=v9_value)
+    it = 1; al = 0
+    v10_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v10_value <= 32767:
+        r.fail('integer out of range')
+    v11_exponent = None
+    v11_value = None
+    p = r.p; q = p + 17
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ffff; r.p = q
+    if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
+    v11_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    v_ev_minimum_discharge_power = RationalNumberType(exponent=v10_exponent, value=v10_value)
+    it = 1; al = 0
+    v11_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v11_value <= 32767:
+        r.fail('integer out of range')
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0xc: r.badz(p, 4, b & 0xc)
     e = b & 0x3
-    if e >= 3:
-        r.bad_code(p + 0, e, 3)
+    if e >= 3: r.bad_code(p + 2, e, 3)
     it, al = _P3[e]
+    v_ev_maximum_discharge_current = RationalNumberType(exponent=v11_exponent, value=v11_value)
     if it == 12:
-        v_ev_maximum_v2_x_energy_request = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
+        v12_exponent = None
+        v12_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v12_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v12_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v12_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
+        if e >= 2: r.bad_code(p + 2, e, 2)
         it, al = _P4[e]
+        v_ev_maximum_v2_x_energy_request = RationalNumberType(exponent=v12_exponent, value=v12_value)
     if it == 13:
-        v_ev_minimum_v2_x_energy_request = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        v13_exponent = None
+        v13_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v13_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v13_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v13_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x7: r.badz(p, 3, b & 0x7)
+        v_ev_minimum_v2_x_energy_request = RationalNumberType(exponent=v13_exponent, value=v13_value)
         it = -1; al = 0
     return BPT_Dynamic_DC_CLReqControlModeType(departure_time=v_departure_time, ev_target_energy_request=v_ev_target_energy_request, ev_maximum_energy_request=v_ev_maximum_energy_request, ev_minimum_energy_request=v_ev_minimum_energy_request, ev_maximum_charge_power=v_ev_maximum_charge_power, ev_minimum_charge_power=v_ev_minimum_charge_power, ev_maximum_charge_current=v_ev_maximum_charge_current, ev_maximum_voltage=v_ev_maximum_voltage, ev_minimum_voltage=v_ev_minimum_voltage, ev_maximum_discharge_power=v_ev_maximum_discharge_power, ev_minimum_discharge_power=v_ev_minimum_discharge_power, ev_maximum_discharge_current=v_ev_maximum_discharge_current, ev_maximum_v2_x_energy_request=v_ev_maximum_v2_x_energy_request, ev_minimum_v2_x_energy_request=v_ev_minimum_v2_x_energy_request)
 
@@ -1355,76 +1609,172 @@ def _e_BPT_Dynamic_DC_CLReqControlModeType(w: Writer, o: BPT_Dynamic_DC_CLReqCon
         w.bits(0, 1)
         s = 1
     f_ev_target_energy_request = o.ev_target_energy_request
-    if f_ev_target_energy_request is None:
-        raise ExiEncodeError("BPT_Dynamic_DC_CLReqControlModeType: missing required ev_target_energy_request")
-    c = _C5[s]
-    w.bits(c[0], c[1])
-    _e_RationalNumberType(w, f_ev_target_energy_request)
+    if f_ev_target_energy_request is None: raise ExiEncodeError("BPT_Dynamic_DC_CLReqControlModeType: missing required ev_target_energy_request")
+    c1 = _C5[s]
+    f1_exponent = f_ev_target_energy_request.exponent
+    if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f1_exponent <= 127:
+        raise ExiEncodeError(f"value {f1_exponent!r} outside [-128, 127]")
+    f1_value = f_ev_target_energy_request.value
+    if f1_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f1_value <= 32767:
+        raise ExiEncodeError(f"value {f1_value!r} outside [-32768, 32767]")
+    w.bits(((c1[0]) << 14) | ((f1_exponent + 128) << 4) | (1 if f1_value < 0 else 0), c1[1] + 14)
+    w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
     s = 2
     f_ev_maximum_energy_request = o.ev_maximum_energy_request
-    if f_ev_maximum_energy_request is None:
-        raise ExiEncodeError("BPT_Dynamic_DC_CLReqControlModeType: missing required ev_maximum_energy_request")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_ev_maximum_energy_request)
+    if f_ev_maximum_energy_request is None: raise ExiEncodeError("BPT_Dynamic_DC_CLReqControlModeType: missing required ev_maximum_energy_request")
+    f2_exponent = f_ev_maximum_energy_request.exponent
+    if f2_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f2_exponent <= 127:
+        raise ExiEncodeError(f"value {f2_exponent!r} outside [-128, 127]")
+    f2_value = f_ev_maximum_energy_request.value
+    if f2_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f2_value <= 32767:
+        raise ExiEncodeError(f"value {f2_value!r} outside [-32768, 32767]")
+    w.bits(((f2_exponent + 128) << 4) | (1 if f2_value < 0 else 0), 17)
+    w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
     f_ev_minimum_energy_request = o.ev_minimum_energy_request
-    if f_ev_minimum_energy_request is None:
-        raise ExiEncodeError("BPT_Dynamic_DC_CLReqControlModeType: missing required ev_minimum_energy_request")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_ev_minimum_energy_request)
+    if f_ev_minimum_energy_request is None: raise ExiEncodeError("BPT_Dynamic_DC_CLReqControlModeType: missing required ev_minimum_energy_request")
+    f3_exponent = f_ev_minimum_energy_request.exponent
+    if f3_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f3_exponent <= 127:
+        raise ExiEncodeError(f"value {f3_exponent!r} outside [-128, 127]")
+    f3_value = f_ev_minimum_energy_request.value
+    if f3_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f3_value <= 32767:
+        raise ExiEncodeError(f"value {f3_value!r} outside [-32768, 32767]")
+    w.bits(((f3_exponent + 128) << 4) | (1 if f3_value < 0 else 0), 17)
+    w.uint(-f3_value - 1 if f3_value < 0 else f3_value)
     f_ev_maximum_charge_power = o.ev_maximum_charge_power
-    if f_ev_maximum_charge_power is None:
-        raise ExiEncodeError("BPT_Dynamic_DC_CLReqControlModeType: missing required ev_maximum_charge_power")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_ev_maximum_charge_power)
+    if f_ev_maximum_charge_power is None: raise ExiEncodeError("BPT_Dynamic_DC_CLReqControlModeType: missing required ev_maximum_charge_power")
+    f4_exponent = f_ev_maximum_charge_power.exponent
+    if f4_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f4_exponent <= 127:
+        raise ExiEncodeError(f"value {f4_exponent!r} outside [-128, 127]")
+    f4_value = f_ev_maximum_charge_power.value
+    if f4_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f4_value <= 32767:
+        raise ExiEncodeError(f"value {f4_value!r} outside [-32768, 32767]")
+    w.bits(((f4_exponent + 128) << 4) | (1 if f4_value < 0 else 0), 17)
+    w.uint(-f4_value - 1 if f4_value < 0 else f4_value)
     f_ev_minimum_charge_power = o.ev_minimum_charge_power
-    if f_ev_minimum_charge_power is None:
-        raise ExiEncodeError("BPT_Dynamic_DC_CLReqControlModeType: missing required ev_minimum_charge_power")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_ev_minimum_charge_power)
+    if f_ev_minimum_charge_power is None: raise ExiEncodeError("BPT_Dynamic_DC_CLReqControlModeType: missing required ev_minimum_charge_power")
+    f5_exponent = f_ev_minimum_charge_power.exponent
+    if f5_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f5_exponent <= 127:
+        raise ExiEncodeError(f"value {f5_exponent!r} outside [-128, 127]")
+    f5_value = f_ev_minimum_charge_power.value
+    if f5_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f5_value <= 32767:
+        raise ExiEncodeError(f"value {f5_value!r} outside [-32768, 32767]")
+    w.bits(((f5_exponent + 128) << 4) | (1 if f5_value < 0 else 0), 17)
+    w.uint(-f5_value - 1 if f5_value < 0 else f5_value)
     f_ev_maximum_charge_current = o.ev_maximum_charge_current
-    if f_ev_maximum_charge_current is None:
-        raise ExiEncodeError("BPT_Dynamic_DC_CLReqControlModeType: missing required ev_maximum_charge_current")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_ev_maximum_charge_current)
+    if f_ev_maximum_charge_current is None: raise ExiEncodeError("BPT_Dynamic_DC_CLReqControlModeType: missing required ev_maximum_charge_current")
+    f6_exponent = f_ev_maximum_charge_current.exponent
+    if f6_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f6_exponent <= 127:
+        raise ExiEncodeError(f"value {f6_exponent!r} outside [-128, 127]")
+    f6_value = f_ev_maximum_charge_current.value
+    if f6_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f6_value <= 32767:
+        raise ExiEncodeError(f"value {f6_value!r} outside [-32768, 32767]")
+    w.bits(((f6_exponent + 128) << 4) | (1 if f6_value < 0 else 0), 17)
+    w.uint(-f6_value - 1 if f6_value < 0 else f6_value)
     f_ev_maximum_voltage = o.ev_maximum_voltage
-    if f_ev_maximum_voltage is None:
-        raise ExiEncodeError("BPT_Dynamic_DC_CLReqControlModeType: missing required ev_maximum_voltage")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_ev_maximum_voltage)
+    if f_ev_maximum_voltage is None: raise ExiEncodeError("BPT_Dynamic_DC_CLReqControlModeType: missing required ev_maximum_voltage")
+    f7_exponent = f_ev_maximum_voltage.exponent
+    if f7_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f7_exponent <= 127:
+        raise ExiEncodeError(f"value {f7_exponent!r} outside [-128, 127]")
+    f7_value = f_ev_maximum_voltage.value
+    if f7_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f7_value <= 32767:
+        raise ExiEncodeError(f"value {f7_value!r} outside [-32768, 32767]")
+    w.bits(((f7_exponent + 128) << 4) | (1 if f7_value < 0 else 0), 17)
+    w.uint(-f7_value - 1 if f7_value < 0 else f7_value)
     f_ev_minimum_voltage = o.ev_minimum_voltage
-    if f_ev_minimum_voltage is None:
-        raise ExiEncodeError("BPT_Dynamic_DC_CLReqControlModeType: missing required ev_minimum_voltage")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_ev_minimum_voltage)
+    if f_ev_minimum_voltage is None: raise ExiEncodeError("BPT_Dynamic_DC_CLReqControlModeType: missing required ev_minimum_voltage")
+    f8_exponent = f_ev_minimum_voltage.exponent
+    if f8_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f8_exponent <= 127:
+        raise ExiEncodeError(f"value {f8_exponent!r} outside [-128, 127]")
+    f8_value = f_ev_minimum_voltage.value
+    if f8_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f8_value <= 32767:
+        raise ExiEncodeError(f"value {f8_value!r} outside [-32768, 32767]")
+    w.bits(((f8_exponent + 128) << 4) | (1 if f8_value < 0 else 0), 17)
+    w.uint(-f8_value - 1 if f8_value < 0 else f8_value)
     f_ev_maximum_discharge_power = o.ev_maximum_discharge_power
-    if f_ev_maximum_discharge_power is None:
-        raise ExiEncodeError("BPT_Dynamic_DC_CLReqControlModeType: missing required ev_maximum_discharge_power")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_ev_maximum_discharge_power)
+    if f_ev_maximum_discharge_power is None: raise ExiEncodeError("BPT_Dynamic_DC_CLReqControlModeType: missing required ev_maximum_discharge_power")
+    f9_exponent = f_ev_maximum_discharge_power.exponent
+    if f9_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f9_exponent <= 127:
+        raise ExiEncodeError(f"value {f9_exponent!r} outside [-128, 127]")
+    f9_value = f_ev_maximum_discharge_power.value
+    if f9_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f9_value <= 32767:
+        raise ExiEncodeError(f"value {f9_value!r} outside [-32768, 32767]")
+    w.bits(((f9_exponent + 128) << 4) | (1 if f9_value < 0 else 0), 17)
+    w.uint(-f9_value - 1 if f9_value < 0 else f9_value)
     f_ev_minimum_discharge_power = o.ev_minimum_discharge_power
-    if f_ev_minimum_discharge_power is None:
-        raise ExiEncodeError("BPT_Dynamic_DC_CLReqControlModeType: missing required ev_minimum_discharge_power")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_ev_minimum_discharge_power)
+    if f_ev_minimum_discharge_power is None: raise ExiEncodeError("BPT_Dynamic_DC_CLReqControlModeType: missing required ev_minimum_discharge_power")
+    f10_exponent = f_ev_minimum_discharge_power.exponent
+    if f10_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f10_exponent <= 127:
+        raise ExiEncodeError(f"value {f10_exponent!r} outside [-128, 127]")
+    f10_value = f_ev_minimum_discharge_power.value
+    if f10_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f10_value <= 32767:
+        raise ExiEncodeError(f"value {f10_value!r} outside [-32768, 32767]")
+    w.bits(((f10_exponent + 128) << 4) | (1 if f10_value < 0 else 0), 17)
+    w.uint(-f10_value - 1 if f10_value < 0 else f10_value)
     f_ev_maximum_discharge_current = o.ev_maximum_discharge_current
-    if f_ev_maximum_discharge_current is None:
-        raise ExiEncodeError("BPT_Dynamic_DC_CLReqControlModeType: missing required ev_maximum_discharge_current")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_ev_maximum_discharge_current)
+    if f_ev_maximum_discharge_current is None: raise ExiEncodeError("BPT_Dynamic_DC_CLReqControlModeType: missing required ev_maximum_discharge_current")
+    f11_exponent = f_ev_maximum_discharge_current.exponent
+    if f11_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f11_exponent <= 127:
+        raise ExiEncodeError(f"value {f11_exponent!r} outside [-128, 127]")
+    f11_value = f_ev_maximum_discharge_current.value
+    if f11_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f11_value <= 32767:
+        raise ExiEncodeError(f"value {f11_value!r} outside [-32768, 32767]")
+    w.bits(((f11_exponent + 128) << 4) | (1 if f11_value < 0 else 0), 17)
+    w.uint(-f11_value - 1 if f11_value < 0 else f11_value)
     s = 12
+    w.bits(0, 2)
     f_ev_maximum_v2_x_energy_request = o.ev_maximum_v2_x_energy_request
     if f_ev_maximum_v2_x_energy_request is not None:
+        f12_exponent = f_ev_maximum_v2_x_energy_request.exponent
+        if f12_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f12_exponent <= 127:
+            raise ExiEncodeError(f"value {f12_exponent!r} outside [-128, 127]")
+        f12_value = f_ev_maximum_v2_x_energy_request.value
+        if f12_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f12_value <= 32767:
+            raise ExiEncodeError(f"value {f12_value!r} outside [-32768, 32767]")
+        w.bits(((f12_exponent + 128) << 4) | (1 if f12_value < 0 else 0), 16)
+        w.uint(-f12_value - 1 if f12_value < 0 else f12_value)
         w.bits(0, 2)
-        _e_RationalNumberType(w, f_ev_maximum_v2_x_energy_request)
         s = 13
     f_ev_minimum_v2_x_energy_request = o.ev_minimum_v2_x_energy_request
     if f_ev_minimum_v2_x_energy_request is not None:
-        c = _C6[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_ev_minimum_v2_x_energy_request)
+        c2 = _C6[s]
+        f13_exponent = f_ev_minimum_v2_x_energy_request.exponent
+        if f13_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f13_exponent <= 127:
+            raise ExiEncodeError(f"value {f13_exponent!r} outside [-128, 127]")
+        f13_value = f_ev_minimum_v2_x_energy_request.value
+        if f13_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f13_value <= 32767:
+            raise ExiEncodeError(f"value {f13_value!r} outside [-32768, 32767]")
+        w.bits(((c2[0]) << 14) | ((f13_exponent + 128) << 4) | (1 if f13_value < 0 else 0), c2[1] + 14)
+        w.uint(-f13_value - 1 if f13_value < 0 else f13_value)
+        w.bits(0, 2)
         s = 14
-    c = _C7[s]
-    w.bits(c[0], c[1])
+    c3 = _C7[s]
+    w.bits((c3[0]), c3[1])
 
 def _d_BPT_Dynamic_DC_CLResControlModeType(r: Reader) -> BPT_Dynamic_DC_CLResControlModeType:
     rv = r.v; rn = r.n
@@ -1440,168 +1790,153 @@ def _d_BPT_Dynamic_DC_CLResControlModeType(r: Reader) -> BPT_Dynamic_DC_CLResCon
     v_evse_minimum_discharge_power = None
     v_evse_maximum_discharge_current = None
     v_evse_minimum_voltage = None
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    e = b & 0x7
-    if e >= 5:
-        r.bad_code(p + 0, e, 5)
-    it, al = _P8[e]
+    it, al = _P8[r.code(3, 5)]
     if it == 0:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected characters')
         v_departure_time = r.uintb(4294967295)
-        p = r.p
-        q = p + 4
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0xf
-        r.p = q
-        if b & 0x8:
-            r.badz(p, 4, b & 0x8)
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
-        if e >= 4:
-            r.bad_code(p + 1, e, 4)
+        if e >= 4: r.bad_code(p + 1, e, 4)
         it, al = _P9[e]
     if it == 1:
-        p = r.p
-        q = p + 11
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7ff
-        r.p = q
-        if b & 0x404:
-            r.badz(p, 11, b & 0x404)
+        p = r.p; q = p + 11
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7ff; r.p = q
+        if b & 0x404: r.badz(p, 11, b & 0x404)
         v_minimum_soc = ((b >> 3) & 0x7f)
-        if v_minimum_soc > 100:
-            r.bad(p + 1, 'integer out of range')
+        if v_minimum_soc > 100: r.bad(p + 1, 'range')
         e = b & 0x3
-        if e >= 3:
-            r.bad_code(p + 9, e, 3)
+        if e >= 3: r.bad_code(p + 9, e, 3)
         it, al = _P10[e]
     if it == 2:
-        p = r.p
-        q = p + 11
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7ff
-        r.p = q
-        if b & 0x404:
-            r.badz(p, 11, b & 0x404)
+        p = r.p; q = p + 11
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7ff; r.p = q
+        if b & 0x404: r.badz(p, 11, b & 0x404)
         v_target_soc = ((b >> 3) & 0x7f)
-        if v_target_soc > 100:
-            r.bad(p + 1, 'integer out of range')
+        if v_target_soc > 100: r.bad(p + 1, 'range')
         e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 9, e, 2)
+        if e >= 2: r.bad_code(p + 9, e, 2)
         it, al = _P11[e]
     if it == 3:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected characters')
         v_ack_max_delay = r.uintb(65535)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        if b & 0x3:
-            r.badz(p, 2, b & 0x3)
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 4; al = 0
-    v_evse_maximum_charge_power = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 5; al = 0
-    v_evse_minimum_charge_power = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 6; al = 0
-    v_evse_maximum_charge_current = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 7; al = 0
-    v_evse_maximum_voltage = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 8; al = 0
-    v_evse_maximum_discharge_power = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 9; al = 0
-    v_evse_minimum_discharge_power = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 10; al = 0
-    v_evse_maximum_discharge_current = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 11; al = 0
-    v_evse_minimum_voltage = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_exponent = None
+    v1_value = None
+    p = r.p; q = p + 14
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3fff; r.p = q
+    if b & 0x300e: r.badz(p, 14, b & 0x300e)
+    v1_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    it = 1; al = 0
+    v1_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v1_value <= 32767:
+        r.fail('integer out of range')
+    v2_exponent = None
+    v2_value = None
+    p = r.p; q = p + 17
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ffff; r.p = q
+    if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
+    v2_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    v_evse_maximum_charge_power = RationalNumberType(exponent=v1_exponent, value=v1_value)
+    it = 1; al = 0
+    v2_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v2_value <= 32767:
+        r.fail('integer out of range')
+    v3_exponent = None
+    v3_value = None
+    p = r.p; q = p + 17
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ffff; r.p = q
+    if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
+    v3_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    v_evse_minimum_charge_power = RationalNumberType(exponent=v2_exponent, value=v2_value)
+    it = 1; al = 0
+    v3_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v3_value <= 32767:
+        r.fail('integer out of range')
+    v4_exponent = None
+    v4_value = None
+    p = r.p; q = p + 17
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ffff; r.p = q
+    if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
+    v4_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    v_evse_maximum_charge_current = RationalNumberType(exponent=v3_exponent, value=v3_value)
+    it = 1; al = 0
+    v4_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v4_value <= 32767:
+        r.fail('integer out of range')
+    v5_exponent = None
+    v5_value = None
+    p = r.p; q = p + 17
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ffff; r.p = q
+    if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
+    v5_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    v_evse_maximum_voltage = RationalNumberType(exponent=v4_exponent, value=v4_value)
+    it = 1; al = 0
+    v5_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v5_value <= 32767:
+        r.fail('integer out of range')
+    v6_exponent = None
+    v6_value = None
+    p = r.p; q = p + 17
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ffff; r.p = q
+    if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
+    v6_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    v_evse_maximum_discharge_power = RationalNumberType(exponent=v5_exponent, value=v5_value)
+    it = 1; al = 0
+    v6_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v6_value <= 32767:
+        r.fail('integer out of range')
+    v7_exponent = None
+    v7_value = None
+    p = r.p; q = p + 17
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ffff; r.p = q
+    if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
+    v7_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    v_evse_minimum_discharge_power = RationalNumberType(exponent=v6_exponent, value=v6_value)
+    it = 1; al = 0
+    v7_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v7_value <= 32767:
+        r.fail('integer out of range')
+    v8_exponent = None
+    v8_value = None
+    p = r.p; q = p + 17
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ffff; r.p = q
+    if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
+    v8_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    v_evse_maximum_discharge_current = RationalNumberType(exponent=v7_exponent, value=v7_value)
+    it = 1; al = 0
+    v8_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v8_value <= 32767:
+        r.fail('integer out of range')
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    v_evse_minimum_voltage = RationalNumberType(exponent=v8_exponent, value=v8_value)
     it = -1; al = 0
     return BPT_Dynamic_DC_CLResControlModeType(departure_time=v_departure_time, minimum_soc=v_minimum_soc, target_soc=v_target_soc, ack_max_delay=v_ack_max_delay, evse_maximum_charge_power=v_evse_maximum_charge_power, evse_minimum_charge_power=v_evse_minimum_charge_power, evse_maximum_charge_current=v_evse_maximum_charge_current, evse_maximum_voltage=v_evse_maximum_voltage, evse_maximum_discharge_power=v_evse_maximum_discharge_power, evse_minimum_discharge_power=v_evse_minimum_discharge_power, evse_maximum_discharge_current=v_evse_maximum_discharge_current, evse_minimum_voltage=v_evse_minimum_voltage)
 
@@ -1615,71 +1950,124 @@ def _e_BPT_Dynamic_DC_CLResControlModeType(w: Writer, o: BPT_Dynamic_DC_CLResCon
         s = 1
     f_minimum_soc = o.minimum_soc
     if f_minimum_soc is not None:
-        c = _C12[s]
-        w.bits(c[0], c[1])
+        c1 = _C12[s]
         if not 0 <= f_minimum_soc <= 100:
             raise ExiEncodeError(f"value {f_minimum_soc!r} outside [0, 100]")
-        w.bits((f_minimum_soc) << 1, 9)
+        w.bits(((c1[0]) << 9) | ((f_minimum_soc) << 1), c1[1] + 9)
         s = 2
     f_target_soc = o.target_soc
     if f_target_soc is not None:
-        c = _C13[s]
-        w.bits(c[0], c[1])
+        c2 = _C13[s]
         if not 0 <= f_target_soc <= 100:
             raise ExiEncodeError(f"value {f_target_soc!r} outside [0, 100]")
-        w.bits((f_target_soc) << 1, 9)
+        w.bits(((c2[0]) << 9) | ((f_target_soc) << 1), c2[1] + 9)
         s = 3
     f_ack_max_delay = o.ack_max_delay
     if f_ack_max_delay is not None:
-        c = _C14[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c3 = _C14[s]
+        w.bits(((c3[0]) << 1), c3[1] + 1)
         w.uint(f_ack_max_delay)
         w.bits(0, 1)
         s = 4
     f_evse_maximum_charge_power = o.evse_maximum_charge_power
-    if f_evse_maximum_charge_power is None:
-        raise ExiEncodeError("BPT_Dynamic_DC_CLResControlModeType: missing required evse_maximum_charge_power")
-    c = _C15[s]
-    w.bits(c[0], c[1])
-    _e_RationalNumberType(w, f_evse_maximum_charge_power)
+    if f_evse_maximum_charge_power is None: raise ExiEncodeError("BPT_Dynamic_DC_CLResControlModeType: missing required evse_maximum_charge_power")
+    c4 = _C15[s]
+    f1_exponent = f_evse_maximum_charge_power.exponent
+    if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f1_exponent <= 127:
+        raise ExiEncodeError(f"value {f1_exponent!r} outside [-128, 127]")
+    f1_value = f_evse_maximum_charge_power.value
+    if f1_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f1_value <= 32767:
+        raise ExiEncodeError(f"value {f1_value!r} outside [-32768, 32767]")
+    w.bits(((c4[0]) << 14) | ((f1_exponent + 128) << 4) | (1 if f1_value < 0 else 0), c4[1] + 14)
+    w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
     s = 5
     f_evse_minimum_charge_power = o.evse_minimum_charge_power
-    if f_evse_minimum_charge_power is None:
-        raise ExiEncodeError("BPT_Dynamic_DC_CLResControlModeType: missing required evse_minimum_charge_power")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_evse_minimum_charge_power)
+    if f_evse_minimum_charge_power is None: raise ExiEncodeError("BPT_Dynamic_DC_CLResControlModeType: missing required evse_minimum_charge_power")
+    f2_exponent = f_evse_minimum_charge_power.exponent
+    if f2_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f2_exponent <= 127:
+        raise ExiEncodeError(f"value {f2_exponent!r} outside [-128, 127]")
+    f2_value = f_evse_minimum_charge_power.value
+    if f2_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f2_value <= 32767:
+        raise ExiEncodeError(f"value {f2_value!r} outside [-32768, 32767]")
+    w.bits(((f2_exponent + 128) << 4) | (1 if f2_value < 0 else 0), 17)
+    w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
     f_evse_maximum_charge_current = o.evse_maximum_charge_current
-    if f_evse_maximum_charge_current is None:
-        raise ExiEncodeError("BPT_Dynamic_DC_CLResControlModeType: missing required evse_maximum_charge_current")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_evse_maximum_charge_current)
+    if f_evse_maximum_charge_current is None: raise ExiEncodeError("BPT_Dynamic_DC_CLResControlModeType: missing required evse_maximum_charge_current")
+    f3_exponent = f_evse_maximum_charge_current.exponent
+    if f3_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f3_exponent <= 127:
+        raise ExiEncodeError(f"value {f3_exponent!r} outside [-128, 127]")
+    f3_value = f_evse_maximum_charge_current.value
+    if f3_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f3_value <= 32767:
+        raise ExiEncodeError(f"value {f3_value!r} outside [-32768, 32767]")
+    w.bits(((f3_exponent + 128) << 4) | (1 if f3_value < 0 else 0), 17)
+    w.uint(-f3_value - 1 if f3_value < 0 else f3_value)
     f_evse_maximum_voltage = o.evse_maximum_voltage
-    if f_evse_maximum_voltage is None:
-        raise ExiEncodeError("BPT_Dynamic_DC_CLResControlModeType: missing required evse_maximum_voltage")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_evse_maximum_voltage)
+    if f_evse_maximum_voltage is None: raise ExiEncodeError("BPT_Dynamic_DC_CLResControlModeType: missing required evse_maximum_voltage")
+    f4_exponent = f_evse_maximum_voltage.exponent
+    if f4_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f4_exponent <= 127:
+        raise ExiEncodeError(f"value {f4_exponent!r} outside [-128, 127]")
+    f4_value = f_evse_maximum_voltage.value
+    if f4_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f4_value <= 32767:
+        raise ExiEncodeError(f"value {f4_value!r} outside [-32768, 32767]")
+    w.bits(((f4_exponent + 128) << 4) | (1 if f4_value < 0 else 0), 17)
+    w.uint(-f4_value - 1 if f4_value < 0 else f4_value)
     f_evse_maximum_discharge_power = o.evse_maximum_discharge_power
-    if f_evse_maximum_discharge_power is None:
-        raise ExiEncodeError("BPT_Dynamic_DC_CLResControlModeType: missing required evse_maximum_discharge_power")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_evse_maximum_discharge_power)
+    if f_evse_maximum_discharge_power is None: raise ExiEncodeError("BPT_Dynamic_DC_CLResControlModeType: missing required evse_maximum_discharge_power")
+    f5_exponent = f_evse_maximum_discharge_power.exponent
+    if f5_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f5_exponent <= 127:
+        raise ExiEncodeError(f"value {f5_exponent!r} outside [-128, 127]")
+    f5_value = f_evse_maximum_discharge_power.value
+    if f5_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f5_value <= 32767:
+        raise ExiEncodeError(f"value {f5_value!r} outside [-32768, 32767]")
+    w.bits(((f5_exponent + 128) << 4) | (1 if f5_value < 0 else 0), 17)
+    w.uint(-f5_value - 1 if f5_value < 0 else f5_value)
     f_evse_minimum_discharge_power = o.evse_minimum_discharge_power
-    if f_evse_minimum_discharge_power is None:
-        raise ExiEncodeError("BPT_Dynamic_DC_CLResControlModeType: missing required evse_minimum_discharge_power")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_evse_minimum_discharge_power)
+    if f_evse_minimum_discharge_power is None: raise ExiEncodeError("BPT_Dynamic_DC_CLResControlModeType: missing required evse_minimum_discharge_power")
+    f6_exponent = f_evse_minimum_discharge_power.exponent
+    if f6_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f6_exponent <= 127:
+        raise ExiEncodeError(f"value {f6_exponent!r} outside [-128, 127]")
+    f6_value = f_evse_minimum_discharge_power.value
+    if f6_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f6_value <= 32767:
+        raise ExiEncodeError(f"value {f6_value!r} outside [-32768, 32767]")
+    w.bits(((f6_exponent + 128) << 4) | (1 if f6_value < 0 else 0), 17)
+    w.uint(-f6_value - 1 if f6_value < 0 else f6_value)
     f_evse_maximum_discharge_current = o.evse_maximum_discharge_current
-    if f_evse_maximum_discharge_current is None:
-        raise ExiEncodeError("BPT_Dynamic_DC_CLResControlModeType: missing required evse_maximum_discharge_current")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_evse_maximum_discharge_current)
+    if f_evse_maximum_discharge_current is None: raise ExiEncodeError("BPT_Dynamic_DC_CLResControlModeType: missing required evse_maximum_discharge_current")
+    f7_exponent = f_evse_maximum_discharge_current.exponent
+    if f7_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f7_exponent <= 127:
+        raise ExiEncodeError(f"value {f7_exponent!r} outside [-128, 127]")
+    f7_value = f_evse_maximum_discharge_current.value
+    if f7_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f7_value <= 32767:
+        raise ExiEncodeError(f"value {f7_value!r} outside [-32768, 32767]")
+    w.bits(((f7_exponent + 128) << 4) | (1 if f7_value < 0 else 0), 17)
+    w.uint(-f7_value - 1 if f7_value < 0 else f7_value)
     f_evse_minimum_voltage = o.evse_minimum_voltage
-    if f_evse_minimum_voltage is None:
-        raise ExiEncodeError("BPT_Dynamic_DC_CLResControlModeType: missing required evse_minimum_voltage")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_evse_minimum_voltage)
-    w.bits(0, 1)
+    if f_evse_minimum_voltage is None: raise ExiEncodeError("BPT_Dynamic_DC_CLResControlModeType: missing required evse_minimum_voltage")
+    f8_exponent = f_evse_minimum_voltage.exponent
+    if f8_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f8_exponent <= 127:
+        raise ExiEncodeError(f"value {f8_exponent!r} outside [-128, 127]")
+    f8_value = f_evse_minimum_voltage.value
+    if f8_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f8_value <= 32767:
+        raise ExiEncodeError(f"value {f8_value!r} outside [-32768, 32767]")
+    w.bits(((f8_exponent + 128) << 4) | (1 if f8_value < 0 else 0), 17)
+    w.uint(-f8_value - 1 if f8_value < 0 else f8_value)
+    w.bits(0, 3)
 
 def _d_BPT_Scheduled_DC_CLReqControlModeType(r: Reader) -> BPT_Scheduled_DC_CLReqControlModeType:
     rv = r.v; rn = r.n
@@ -1696,166 +2084,266 @@ def _d_BPT_Scheduled_DC_CLReqControlModeType(r: Reader) -> BPT_Scheduled_DC_CLRe
     v_ev_maximum_discharge_power = None
     v_ev_minimum_discharge_power = None
     v_ev_maximum_discharge_current = None
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    e = b & 0x7
-    if e >= 4:
-        r.bad_code(p + 0, e, 4)
-    it, al = _P16[e]
+    it, al = _P16[r.code(3, 4)]
     if it == 0:
-        v_ev_target_energy_request = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
+        v1_exponent = None
+        v1_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v1_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v1_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v1_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
-        if e >= 3:
-            r.bad_code(p + 0, e, 3)
+        if e >= 3: r.bad_code(p + 2, e, 3)
         it, al = _P17[e]
+        v_ev_target_energy_request = RationalNumberType(exponent=v1_exponent, value=v1_value)
     if it == 1:
-        v_ev_maximum_energy_request = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
+        v2_exponent = None
+        v2_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v2_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v2_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v2_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
+        if e >= 2: r.bad_code(p + 2, e, 2)
         it, al = _P18[e]
+        v_ev_maximum_energy_request = RationalNumberType(exponent=v2_exponent, value=v2_value)
     if it == 2:
-        v_ev_minimum_energy_request = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        v3_exponent = None
+        v3_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v3_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v3_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v3_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x7: r.badz(p, 3, b & 0x7)
+        v_ev_minimum_energy_request = RationalNumberType(exponent=v3_exponent, value=v3_value)
         it = 3; al = 0
-    v_ev_target_current = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 4; al = 0
-    v_ev_target_voltage = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 4
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xf
-    r.p = q
+    v4_exponent = None
+    v4_value = None
+    p = r.p; q = p + 14
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3fff; r.p = q
+    if b & 0x300e: r.badz(p, 14, b & 0x300e)
+    v4_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    it = 1; al = 0
+    v4_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v4_value <= 32767:
+        r.fail('integer out of range')
+    v5_exponent = None
+    v5_value = None
+    p = r.p; q = p + 17
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ffff; r.p = q
+    if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
+    v5_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    v_ev_target_current = RationalNumberType(exponent=v4_exponent, value=v4_value)
+    it = 1; al = 0
+    v5_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v5_value <= 32767:
+        r.fail('integer out of range')
+    p = r.p; q = p + 6
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3f; r.p = q
+    if b & 0x30: r.badz(p, 6, b & 0x30)
     e = b & 0xf
-    if e >= 9:
-        r.bad_code(p + 0, e, 9)
+    if e >= 9: r.bad_code(p + 2, e, 9)
     it, al = _P19[e]
+    v_ev_target_voltage = RationalNumberType(exponent=v5_exponent, value=v5_value)
     if it == 5:
-        v_ev_maximum_charge_power = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 4
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0xf
-        r.p = q
+        v6_exponent = None
+        v6_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v6_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v6_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v6_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 6
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3f; r.p = q
+        if b & 0x30: r.badz(p, 6, b & 0x30)
         e = b & 0xf
-        if e >= 8:
-            r.bad_code(p + 0, e, 8)
+        if e >= 8: r.bad_code(p + 2, e, 8)
         it, al = _P20[e]
+        v_ev_maximum_charge_power = RationalNumberType(exponent=v6_exponent, value=v6_value)
     if it == 6:
-        v_ev_minimum_charge_power = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
+        v7_exponent = None
+        v7_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v7_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v7_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v7_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 5
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x1f; r.p = q
+        if b & 0x18: r.badz(p, 5, b & 0x18)
         e = b & 0x7
-        if e >= 7:
-            r.bad_code(p + 0, e, 7)
+        if e >= 7: r.bad_code(p + 2, e, 7)
         it, al = _P21[e]
+        v_ev_minimum_charge_power = RationalNumberType(exponent=v7_exponent, value=v7_value)
     if it == 7:
-        v_ev_maximum_charge_current = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
+        v8_exponent = None
+        v8_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v8_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v8_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v8_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 5
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x1f; r.p = q
+        if b & 0x18: r.badz(p, 5, b & 0x18)
         e = b & 0x7
-        if e >= 6:
-            r.bad_code(p + 0, e, 6)
+        if e >= 6: r.bad_code(p + 2, e, 6)
         it, al = _P22[e]
+        v_ev_maximum_charge_current = RationalNumberType(exponent=v8_exponent, value=v8_value)
     if it == 8:
-        v_ev_maximum_voltage = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
+        v9_exponent = None
+        v9_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v9_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v9_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v9_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 5
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x1f; r.p = q
+        if b & 0x18: r.badz(p, 5, b & 0x18)
         e = b & 0x7
-        if e >= 5:
-            r.bad_code(p + 0, e, 5)
+        if e >= 5: r.bad_code(p + 2, e, 5)
         it, al = _P23[e]
+        v_ev_maximum_voltage = RationalNumberType(exponent=v9_exponent, value=v9_value)
     if it == 9:
-        v_ev_minimum_voltage = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
+        v10_exponent = None
+        v10_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v10_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v10_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v10_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 5
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x1f; r.p = q
+        if b & 0x18: r.badz(p, 5, b & 0x18)
         e = b & 0x7
-        if e >= 4:
-            r.bad_code(p + 0, e, 4)
+        if e >= 4: r.bad_code(p + 2, e, 4)
         it, al = _P24[e]
+        v_ev_minimum_voltage = RationalNumberType(exponent=v10_exponent, value=v10_value)
     if it == 10:
-        v_ev_maximum_discharge_power = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
+        v11_exponent = None
+        v11_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v11_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v11_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v11_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
-        if e >= 3:
-            r.bad_code(p + 0, e, 3)
+        if e >= 3: r.bad_code(p + 2, e, 3)
         it, al = _P25[e]
+        v_ev_maximum_discharge_power = RationalNumberType(exponent=v11_exponent, value=v11_value)
     if it == 11:
-        v_ev_minimum_discharge_power = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
+        v12_exponent = None
+        v12_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v12_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v12_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v12_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
+        if e >= 2: r.bad_code(p + 2, e, 2)
         it, al = _P26[e]
+        v_ev_minimum_discharge_power = RationalNumberType(exponent=v12_exponent, value=v12_value)
     if it == 12:
-        v_ev_maximum_discharge_current = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        v13_exponent = None
+        v13_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v13_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v13_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v13_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x7: r.badz(p, 3, b & 0x7)
+        v_ev_maximum_discharge_current = RationalNumberType(exponent=v13_exponent, value=v13_value)
         it = -1; al = 0
     return BPT_Scheduled_DC_CLReqControlModeType(ev_target_energy_request=v_ev_target_energy_request, ev_maximum_energy_request=v_ev_maximum_energy_request, ev_minimum_energy_request=v_ev_minimum_energy_request, ev_target_current=v_ev_target_current, ev_target_voltage=v_ev_target_voltage, ev_maximum_charge_power=v_ev_maximum_charge_power, ev_minimum_charge_power=v_ev_minimum_charge_power, ev_maximum_charge_current=v_ev_maximum_charge_current, ev_maximum_voltage=v_ev_maximum_voltage, ev_minimum_voltage=v_ev_minimum_voltage, ev_maximum_discharge_power=v_ev_maximum_discharge_power, ev_minimum_discharge_power=v_ev_minimum_discharge_power, ev_maximum_discharge_current=v_ev_maximum_discharge_current)
 
@@ -1863,83 +2351,197 @@ def _e_BPT_Scheduled_DC_CLReqControlModeType(w: Writer, o: BPT_Scheduled_DC_CLRe
     s = 0
     f_ev_target_energy_request = o.ev_target_energy_request
     if f_ev_target_energy_request is not None:
-        w.bits(0, 3)
-        _e_RationalNumberType(w, f_ev_target_energy_request)
+        f1_exponent = f_ev_target_energy_request.exponent
+        if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f1_exponent <= 127:
+            raise ExiEncodeError(f"value {f1_exponent!r} outside [-128, 127]")
+        f1_value = f_ev_target_energy_request.value
+        if f1_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f1_value <= 32767:
+            raise ExiEncodeError(f"value {f1_value!r} outside [-32768, 32767]")
+        w.bits(((f1_exponent + 128) << 4) | (1 if f1_value < 0 else 0), 17)
+        w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
+        w.bits(0, 2)
         s = 1
     f_ev_maximum_energy_request = o.ev_maximum_energy_request
     if f_ev_maximum_energy_request is not None:
-        c = _C27[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_ev_maximum_energy_request)
+        c1 = _C27[s]
+        f2_exponent = f_ev_maximum_energy_request.exponent
+        if f2_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f2_exponent <= 127:
+            raise ExiEncodeError(f"value {f2_exponent!r} outside [-128, 127]")
+        f2_value = f_ev_maximum_energy_request.value
+        if f2_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f2_value <= 32767:
+            raise ExiEncodeError(f"value {f2_value!r} outside [-32768, 32767]")
+        w.bits(((c1[0]) << 14) | ((f2_exponent + 128) << 4) | (1 if f2_value < 0 else 0), c1[1] + 14)
+        w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
+        w.bits(0, 2)
         s = 2
     f_ev_minimum_energy_request = o.ev_minimum_energy_request
     if f_ev_minimum_energy_request is not None:
-        c = _C28[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_ev_minimum_energy_request)
+        c2 = _C28[s]
+        f3_exponent = f_ev_minimum_energy_request.exponent
+        if f3_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f3_exponent <= 127:
+            raise ExiEncodeError(f"value {f3_exponent!r} outside [-128, 127]")
+        f3_value = f_ev_minimum_energy_request.value
+        if f3_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f3_value <= 32767:
+            raise ExiEncodeError(f"value {f3_value!r} outside [-32768, 32767]")
+        w.bits(((c2[0]) << 14) | ((f3_exponent + 128) << 4) | (1 if f3_value < 0 else 0), c2[1] + 14)
+        w.uint(-f3_value - 1 if f3_value < 0 else f3_value)
+        w.bits(0, 2)
         s = 3
     f_ev_target_current = o.ev_target_current
-    if f_ev_target_current is None:
-        raise ExiEncodeError("BPT_Scheduled_DC_CLReqControlModeType: missing required ev_target_current")
-    c = _C29[s]
-    w.bits(c[0], c[1])
-    _e_RationalNumberType(w, f_ev_target_current)
+    if f_ev_target_current is None: raise ExiEncodeError("BPT_Scheduled_DC_CLReqControlModeType: missing required ev_target_current")
+    c3 = _C29[s]
+    f4_exponent = f_ev_target_current.exponent
+    if f4_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f4_exponent <= 127:
+        raise ExiEncodeError(f"value {f4_exponent!r} outside [-128, 127]")
+    f4_value = f_ev_target_current.value
+    if f4_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f4_value <= 32767:
+        raise ExiEncodeError(f"value {f4_value!r} outside [-32768, 32767]")
+    w.bits(((c3[0]) << 14) | ((f4_exponent + 128) << 4) | (1 if f4_value < 0 else 0), c3[1] + 14)
+    w.uint(-f4_value - 1 if f4_value < 0 else f4_value)
     s = 4
     f_ev_target_voltage = o.ev_target_voltage
-    if f_ev_target_voltage is None:
-        raise ExiEncodeError("BPT_Scheduled_DC_CLReqControlModeType: missing required ev_target_voltage")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_ev_target_voltage)
+    if f_ev_target_voltage is None: raise ExiEncodeError("BPT_Scheduled_DC_CLReqControlModeType: missing required ev_target_voltage")
+    f5_exponent = f_ev_target_voltage.exponent
+    if f5_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f5_exponent <= 127:
+        raise ExiEncodeError(f"value {f5_exponent!r} outside [-128, 127]")
+    f5_value = f_ev_target_voltage.value
+    if f5_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f5_value <= 32767:
+        raise ExiEncodeError(f"value {f5_value!r} outside [-32768, 32767]")
+    w.bits(((f5_exponent + 128) << 4) | (1 if f5_value < 0 else 0), 17)
+    w.uint(-f5_value - 1 if f5_value < 0 else f5_value)
     s = 5
+    w.bits(0, 2)
     f_ev_maximum_charge_power = o.ev_maximum_charge_power
     if f_ev_maximum_charge_power is not None:
-        w.bits(0, 4)
-        _e_RationalNumberType(w, f_ev_maximum_charge_power)
+        f6_exponent = f_ev_maximum_charge_power.exponent
+        if f6_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f6_exponent <= 127:
+            raise ExiEncodeError(f"value {f6_exponent!r} outside [-128, 127]")
+        f6_value = f_ev_maximum_charge_power.value
+        if f6_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f6_value <= 32767:
+            raise ExiEncodeError(f"value {f6_value!r} outside [-32768, 32767]")
+        w.bits(((f6_exponent + 128) << 4) | (1 if f6_value < 0 else 0), 18)
+        w.uint(-f6_value - 1 if f6_value < 0 else f6_value)
+        w.bits(0, 2)
         s = 6
     f_ev_minimum_charge_power = o.ev_minimum_charge_power
     if f_ev_minimum_charge_power is not None:
-        c = _C30[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_ev_minimum_charge_power)
+        c4 = _C30[s]
+        f7_exponent = f_ev_minimum_charge_power.exponent
+        if f7_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f7_exponent <= 127:
+            raise ExiEncodeError(f"value {f7_exponent!r} outside [-128, 127]")
+        f7_value = f_ev_minimum_charge_power.value
+        if f7_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f7_value <= 32767:
+            raise ExiEncodeError(f"value {f7_value!r} outside [-32768, 32767]")
+        w.bits(((c4[0]) << 14) | ((f7_exponent + 128) << 4) | (1 if f7_value < 0 else 0), c4[1] + 14)
+        w.uint(-f7_value - 1 if f7_value < 0 else f7_value)
+        w.bits(0, 2)
         s = 7
     f_ev_maximum_charge_current = o.ev_maximum_charge_current
     if f_ev_maximum_charge_current is not None:
-        c = _C31[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_ev_maximum_charge_current)
+        c5 = _C31[s]
+        f8_exponent = f_ev_maximum_charge_current.exponent
+        if f8_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f8_exponent <= 127:
+            raise ExiEncodeError(f"value {f8_exponent!r} outside [-128, 127]")
+        f8_value = f_ev_maximum_charge_current.value
+        if f8_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f8_value <= 32767:
+            raise ExiEncodeError(f"value {f8_value!r} outside [-32768, 32767]")
+        w.bits(((c5[0]) << 14) | ((f8_exponent + 128) << 4) | (1 if f8_value < 0 else 0), c5[1] + 14)
+        w.uint(-f8_value - 1 if f8_value < 0 else f8_value)
+        w.bits(0, 2)
         s = 8
     f_ev_maximum_voltage = o.ev_maximum_voltage
     if f_ev_maximum_voltage is not None:
-        c = _C32[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_ev_maximum_voltage)
+        c6 = _C32[s]
+        f9_exponent = f_ev_maximum_voltage.exponent
+        if f9_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f9_exponent <= 127:
+            raise ExiEncodeError(f"value {f9_exponent!r} outside [-128, 127]")
+        f9_value = f_ev_maximum_voltage.value
+        if f9_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f9_value <= 32767:
+            raise ExiEncodeError(f"value {f9_value!r} outside [-32768, 32767]")
+        w.bits(((c6[0]) << 14) | ((f9_exponent + 128) << 4) | (1 if f9_value < 0 else 0), c6[1] + 14)
+        w.uint(-f9_value - 1 if f9_value < 0 else f9_value)
+        w.bits(0, 2)
         s = 9
     f_ev_minimum_voltage = o.ev_minimum_voltage
     if f_ev_minimum_voltage is not None:
-        c = _C33[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_ev_minimum_voltage)
+        c7 = _C33[s]
+        f10_exponent = f_ev_minimum_voltage.exponent
+        if f10_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f10_exponent <= 127:
+            raise ExiEncodeError(f"value {f10_exponent!r} outside [-128, 127]")
+        f10_value = f_ev_minimum_voltage.value
+        if f10_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f10_value <= 32767:
+            raise ExiEncodeError(f"value {f10_value!r} outside [-32768, 32767]")
+        w.bits(((c7[0]) << 14) | ((f10_exponent + 128) << 4) | (1 if f10_value < 0 else 0), c7[1] + 14)
+        w.uint(-f10_value - 1 if f10_value < 0 else f10_value)
+        w.bits(0, 2)
         s = 10
     f_ev_maximum_discharge_power = o.ev_maximum_discharge_power
     if f_ev_maximum_discharge_power is not None:
-        c = _C34[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_ev_maximum_discharge_power)
+        c8 = _C34[s]
+        f11_exponent = f_ev_maximum_discharge_power.exponent
+        if f11_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f11_exponent <= 127:
+            raise ExiEncodeError(f"value {f11_exponent!r} outside [-128, 127]")
+        f11_value = f_ev_maximum_discharge_power.value
+        if f11_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f11_value <= 32767:
+            raise ExiEncodeError(f"value {f11_value!r} outside [-32768, 32767]")
+        w.bits(((c8[0]) << 14) | ((f11_exponent + 128) << 4) | (1 if f11_value < 0 else 0), c8[1] + 14)
+        w.uint(-f11_value - 1 if f11_value < 0 else f11_value)
+        w.bits(0, 2)
         s = 11
     f_ev_minimum_discharge_power = o.ev_minimum_discharge_power
     if f_ev_minimum_discharge_power is not None:
-        c = _C35[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_ev_minimum_discharge_power)
+        c9 = _C35[s]
+        f12_exponent = f_ev_minimum_discharge_power.exponent
+        if f12_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f12_exponent <= 127:
+            raise ExiEncodeError(f"value {f12_exponent!r} outside [-128, 127]")
+        f12_value = f_ev_minimum_discharge_power.value
+        if f12_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f12_value <= 32767:
+            raise ExiEncodeError(f"value {f12_value!r} outside [-32768, 32767]")
+        w.bits(((c9[0]) << 14) | ((f12_exponent + 128) << 4) | (1 if f12_value < 0 else 0), c9[1] + 14)
+        w.uint(-f12_value - 1 if f12_value < 0 else f12_value)
+        w.bits(0, 2)
         s = 12
     f_ev_maximum_discharge_current = o.ev_maximum_discharge_current
     if f_ev_maximum_discharge_current is not None:
-        c = _C36[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_ev_maximum_discharge_current)
+        c10 = _C36[s]
+        f13_exponent = f_ev_maximum_discharge_current.exponent
+        if f13_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f13_exponent <= 127:
+            raise ExiEncodeError(f"value {f13_exponent!r} outside [-128, 127]")
+        f13_value = f_ev_maximum_discharge_current.value
+        if f13_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f13_value <= 32767:
+            raise ExiEncodeError(f"value {f13_value!r} outside [-32768, 32767]")
+        w.bits(((c10[0]) << 14) | ((f13_exponent + 128) << 4) | (1 if f13_value < 0 else 0), c10[1] + 14)
+        w.uint(-f13_value - 1 if f13_value < 0 else f13_value)
+        w.bits(0, 2)
         s = 13
-    c = _C37[s]
-    w.bits(c[0], c[1])
+    c11 = _C37[s]
+    w.bits((c11[0]), c11[1])
 
 def _d_BPT_Scheduled_DC_CLResControlModeType(r: Reader) -> BPT_Scheduled_DC_CLResControlModeType:
     rv = r.v; rn = r.n
@@ -1951,110 +2553,172 @@ def _d_BPT_Scheduled_DC_CLResControlModeType(r: Reader) -> BPT_Scheduled_DC_CLRe
     v_evse_minimum_discharge_power = None
     v_evse_maximum_discharge_current = None
     v_evse_minimum_voltage = None
-    p = r.p
-    q = p + 4
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xf
-    r.p = q
-    e = b & 0xf
-    if e >= 9:
-        r.bad_code(p + 0, e, 9)
-    it, al = _P38[e]
+    it, al = _P38[r.code(4, 9)]
     if it == 0:
-        v_evse_maximum_charge_power = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 4
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0xf
-        r.p = q
+        v1_exponent = None
+        v1_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v1_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v1_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v1_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 6
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3f; r.p = q
+        if b & 0x30: r.badz(p, 6, b & 0x30)
         e = b & 0xf
-        if e >= 8:
-            r.bad_code(p + 0, e, 8)
+        if e >= 8: r.bad_code(p + 2, e, 8)
         it, al = _P39[e]
+        v_evse_maximum_charge_power = RationalNumberType(exponent=v1_exponent, value=v1_value)
     if it == 1:
-        v_evse_minimum_charge_power = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
+        v2_exponent = None
+        v2_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v2_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v2_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v2_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 5
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x1f; r.p = q
+        if b & 0x18: r.badz(p, 5, b & 0x18)
         e = b & 0x7
-        if e >= 7:
-            r.bad_code(p + 0, e, 7)
+        if e >= 7: r.bad_code(p + 2, e, 7)
         it, al = _P40[e]
+        v_evse_minimum_charge_power = RationalNumberType(exponent=v2_exponent, value=v2_value)
     if it == 2:
-        v_evse_maximum_charge_current = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
+        v3_exponent = None
+        v3_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v3_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v3_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v3_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 5
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x1f; r.p = q
+        if b & 0x18: r.badz(p, 5, b & 0x18)
         e = b & 0x7
-        if e >= 6:
-            r.bad_code(p + 0, e, 6)
+        if e >= 6: r.bad_code(p + 2, e, 6)
         it, al = _P41[e]
+        v_evse_maximum_charge_current = RationalNumberType(exponent=v3_exponent, value=v3_value)
     if it == 3:
-        v_evse_maximum_voltage = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
+        v4_exponent = None
+        v4_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v4_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v4_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v4_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 5
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x1f; r.p = q
+        if b & 0x18: r.badz(p, 5, b & 0x18)
         e = b & 0x7
-        if e >= 5:
-            r.bad_code(p + 0, e, 5)
+        if e >= 5: r.bad_code(p + 2, e, 5)
         it, al = _P42[e]
+        v_evse_maximum_voltage = RationalNumberType(exponent=v4_exponent, value=v4_value)
     if it == 4:
-        v_evse_maximum_discharge_power = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
+        v5_exponent = None
+        v5_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v5_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v5_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v5_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 5
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x1f; r.p = q
+        if b & 0x18: r.badz(p, 5, b & 0x18)
         e = b & 0x7
-        if e >= 4:
-            r.bad_code(p + 0, e, 4)
+        if e >= 4: r.bad_code(p + 2, e, 4)
         it, al = _P43[e]
+        v_evse_maximum_discharge_power = RationalNumberType(exponent=v5_exponent, value=v5_value)
     if it == 5:
-        v_evse_minimum_discharge_power = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
+        v6_exponent = None
+        v6_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v6_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v6_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v6_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
-        if e >= 3:
-            r.bad_code(p + 0, e, 3)
+        if e >= 3: r.bad_code(p + 2, e, 3)
         it, al = _P44[e]
+        v_evse_minimum_discharge_power = RationalNumberType(exponent=v6_exponent, value=v6_value)
     if it == 6:
-        v_evse_maximum_discharge_current = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
+        v7_exponent = None
+        v7_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v7_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v7_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v7_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
+        if e >= 2: r.bad_code(p + 2, e, 2)
         it, al = _P45[e]
+        v_evse_maximum_discharge_current = RationalNumberType(exponent=v7_exponent, value=v7_value)
     if it == 7:
-        v_evse_minimum_voltage = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        v8_exponent = None
+        v8_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v8_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v8_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v8_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x7: r.badz(p, 3, b & 0x7)
+        v_evse_minimum_voltage = RationalNumberType(exponent=v8_exponent, value=v8_value)
         it = -1; al = 0
     return BPT_Scheduled_DC_CLResControlModeType(evse_maximum_charge_power=v_evse_maximum_charge_power, evse_minimum_charge_power=v_evse_minimum_charge_power, evse_maximum_charge_current=v_evse_maximum_charge_current, evse_maximum_voltage=v_evse_maximum_voltage, evse_maximum_discharge_power=v_evse_maximum_discharge_power, evse_minimum_discharge_power=v_evse_minimum_discharge_power, evse_maximum_discharge_current=v_evse_maximum_discharge_current, evse_minimum_voltage=v_evse_minimum_voltage)
 
@@ -2062,64 +2726,128 @@ def _e_BPT_Scheduled_DC_CLResControlModeType(w: Writer, o: BPT_Scheduled_DC_CLRe
     s = 0
     f_evse_maximum_charge_power = o.evse_maximum_charge_power
     if f_evse_maximum_charge_power is not None:
-        w.bits(0, 4)
-        _e_RationalNumberType(w, f_evse_maximum_charge_power)
+        f1_exponent = f_evse_maximum_charge_power.exponent
+        if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f1_exponent <= 127:
+            raise ExiEncodeError(f"value {f1_exponent!r} outside [-128, 127]")
+        f1_value = f_evse_maximum_charge_power.value
+        if f1_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f1_value <= 32767:
+            raise ExiEncodeError(f"value {f1_value!r} outside [-32768, 32767]")
+        w.bits(((f1_exponent + 128) << 4) | (1 if f1_value < 0 else 0), 18)
+        w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
+        w.bits(0, 2)
         s = 1
     f_evse_minimum_charge_power = o.evse_minimum_charge_power
     if f_evse_minimum_charge_power is not None:
-        c = _C46[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_evse_minimum_charge_power)
+        c1 = _C46[s]
+        f2_exponent = f_evse_minimum_charge_power.exponent
+        if f2_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f2_exponent <= 127:
+            raise ExiEncodeError(f"value {f2_exponent!r} outside [-128, 127]")
+        f2_value = f_evse_minimum_charge_power.value
+        if f2_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f2_value <= 32767:
+            raise ExiEncodeError(f"value {f2_value!r} outside [-32768, 32767]")
+        w.bits(((c1[0]) << 14) | ((f2_exponent + 128) << 4) | (1 if f2_value < 0 else 0), c1[1] + 14)
+        w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
+        w.bits(0, 2)
         s = 2
     f_evse_maximum_charge_current = o.evse_maximum_charge_current
     if f_evse_maximum_charge_current is not None:
-        c = _C47[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_evse_maximum_charge_current)
+        c2 = _C47[s]
+        f3_exponent = f_evse_maximum_charge_current.exponent
+        if f3_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f3_exponent <= 127:
+            raise ExiEncodeError(f"value {f3_exponent!r} outside [-128, 127]")
+        f3_value = f_evse_maximum_charge_current.value
+        if f3_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f3_value <= 32767:
+            raise ExiEncodeError(f"value {f3_value!r} outside [-32768, 32767]")
+        w.bits(((c2[0]) << 14) | ((f3_exponent + 128) << 4) | (1 if f3_value < 0 else 0), c2[1] + 14)
+        w.uint(-f3_value - 1 if f3_value < 0 else f3_value)
+        w.bits(0, 2)
         s = 3
     f_evse_maximum_voltage = o.evse_maximum_voltage
     if f_evse_maximum_voltage is not None:
-        c = _C48[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_evse_maximum_voltage)
+        c3 = _C48[s]
+        f4_exponent = f_evse_maximum_voltage.exponent
+        if f4_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f4_exponent <= 127:
+            raise ExiEncodeError(f"value {f4_exponent!r} outside [-128, 127]")
+        f4_value = f_evse_maximum_voltage.value
+        if f4_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f4_value <= 32767:
+            raise ExiEncodeError(f"value {f4_value!r} outside [-32768, 32767]")
+        w.bits(((c3[0]) << 14) | ((f4_exponent + 128) << 4) | (1 if f4_value < 0 else 0), c3[1] + 14)
+        w.uint(-f4_value - 1 if f4_value < 0 else f4_value)
+        w.bits(0, 2)
         s = 4
     f_evse_maximum_discharge_power = o.evse_maximum_discharge_power
     if f_evse_maximum_discharge_power is not None:
-        c = _C49[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_evse_maximum_discharge_power)
+        c4 = _C49[s]
+        f5_exponent = f_evse_maximum_discharge_power.exponent
+        if f5_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f5_exponent <= 127:
+            raise ExiEncodeError(f"value {f5_exponent!r} outside [-128, 127]")
+        f5_value = f_evse_maximum_discharge_power.value
+        if f5_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f5_value <= 32767:
+            raise ExiEncodeError(f"value {f5_value!r} outside [-32768, 32767]")
+        w.bits(((c4[0]) << 14) | ((f5_exponent + 128) << 4) | (1 if f5_value < 0 else 0), c4[1] + 14)
+        w.uint(-f5_value - 1 if f5_value < 0 else f5_value)
+        w.bits(0, 2)
         s = 5
     f_evse_minimum_discharge_power = o.evse_minimum_discharge_power
     if f_evse_minimum_discharge_power is not None:
-        c = _C50[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_evse_minimum_discharge_power)
+        c5 = _C50[s]
+        f6_exponent = f_evse_minimum_discharge_power.exponent
+        if f6_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f6_exponent <= 127:
+            raise ExiEncodeError(f"value {f6_exponent!r} outside [-128, 127]")
+        f6_value = f_evse_minimum_discharge_power.value
+        if f6_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f6_value <= 32767:
+            raise ExiEncodeError(f"value {f6_value!r} outside [-32768, 32767]")
+        w.bits(((c5[0]) << 14) | ((f6_exponent + 128) << 4) | (1 if f6_value < 0 else 0), c5[1] + 14)
+        w.uint(-f6_value - 1 if f6_value < 0 else f6_value)
+        w.bits(0, 2)
         s = 6
     f_evse_maximum_discharge_current = o.evse_maximum_discharge_current
     if f_evse_maximum_discharge_current is not None:
-        c = _C51[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_evse_maximum_discharge_current)
+        c6 = _C51[s]
+        f7_exponent = f_evse_maximum_discharge_current.exponent
+        if f7_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f7_exponent <= 127:
+            raise ExiEncodeError(f"value {f7_exponent!r} outside [-128, 127]")
+        f7_value = f_evse_maximum_discharge_current.value
+        if f7_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f7_value <= 32767:
+            raise ExiEncodeError(f"value {f7_value!r} outside [-32768, 32767]")
+        w.bits(((c6[0]) << 14) | ((f7_exponent + 128) << 4) | (1 if f7_value < 0 else 0), c6[1] + 14)
+        w.uint(-f7_value - 1 if f7_value < 0 else f7_value)
+        w.bits(0, 2)
         s = 7
     f_evse_minimum_voltage = o.evse_minimum_voltage
     if f_evse_minimum_voltage is not None:
-        c = _C52[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_evse_minimum_voltage)
+        c7 = _C52[s]
+        f8_exponent = f_evse_minimum_voltage.exponent
+        if f8_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f8_exponent <= 127:
+            raise ExiEncodeError(f"value {f8_exponent!r} outside [-128, 127]")
+        f8_value = f_evse_minimum_voltage.value
+        if f8_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f8_value <= 32767:
+            raise ExiEncodeError(f"value {f8_value!r} outside [-32768, 32767]")
+        w.bits(((c7[0]) << 14) | ((f8_exponent + 128) << 4) | (1 if f8_value < 0 else 0), c7[1] + 14)
+        w.uint(-f8_value - 1 if f8_value < 0 else f8_value)
+        w.bits(0, 2)
         s = 8
-    c = _C53[s]
-    w.bits(c[0], c[1])
+    c8 = _C53[s]
+    w.bits((c8[0]), c8[1])
 
 def _d_CLReqControlModeType(r: Reader) -> CLReqControlModeType:
-    rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return CLReqControlModeType()
 
@@ -2127,15 +2855,7 @@ def _e_CLReqControlModeType(w: Writer, o: CLReqControlModeType) -> None:
     w.bits(0, 1)
 
 def _d_CLResControlModeType(r: Reader) -> CLResControlModeType:
-    rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return CLResControlModeType()
 
@@ -2143,48 +2863,21 @@ def _e_CLResControlModeType(w: Writer, o: CLResControlModeType) -> None:
     w.bits(0, 1)
 
 def _d_CanonicalizationMethodType(r: Reader) -> CanonicalizationMethodType:
-    rv = r.v; rn = r.n
     v_algorithm = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected next item')
     it = 0; al = 0
     v_algorithm = r.string()
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
-    it, al = _P54[e]
+    it, al = _P54[r.code(2, 2)]
     n = 0
     while it == 1:
         r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P54[e]
+        it, al = _P54[r.code(2, 2)]
     return CanonicalizationMethodType(algorithm=v_algorithm)
 
 def _e_CanonicalizationMethodType(w: Writer, o: CanonicalizationMethodType) -> None:
     f_algorithm = o.algorithm
-    if f_algorithm is None:
-        raise ExiEncodeError("CanonicalizationMethodType: missing required algorithm")
+    if f_algorithm is None: raise ExiEncodeError("CanonicalizationMethodType: missing required algorithm")
     w.bits(0, 1)
     w.string(f_algorithm)
     w.bits(1, 2)
@@ -2194,69 +2887,77 @@ def _d_ChargeLoopReqType(r: Reader) -> ChargeLoopReqType:
     v_header = None
     v_display_parameters = None
     v_meter_info_requested = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = None
+    v1_time_stamp = None
+    v1_signature = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
-    v_header = _d_MessageHeaderType(r)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
+    v1_session_id = r.binary()
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    it = 1; al = 0
+    v1_time_stamp = r.uintb(18446744073709551615)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
+    if e >= 2: r.bad_code(p + 1, e, 2)
     it, al = _P55[e]
+    if it == 2:
+        v1_signature = _d_SignatureType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
+    it, al = _P56[r.code(2, 2)]
     if it == 1:
         v_display_parameters = _d_DisplayParametersType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected next item')
         it = 2; al = 0
-    p = r.p
-    q = p + 4
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xf
-    r.p = q
-    if b & 0xb:
-        r.badz(p, 4, b & 0xb)
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0xb: r.badz(p, 4, b & 0xb)
     v_meter_info_requested = ((b >> 2) & 0x1) == 1
     it = -1; al = 0
     return ChargeLoopReqType(header=v_header, display_parameters=v_display_parameters, meter_info_requested=v_meter_info_requested)
 
 def _e_ChargeLoopReqType(w: Writer, o: ChargeLoopReqType) -> None:
     f_header = o.header
-    if f_header is None:
-        raise ExiEncodeError("ChargeLoopReqType: missing required header")
+    if f_header is None: raise ExiEncodeError("ChargeLoopReqType: missing required header")
+    f1_session_id = f_header.session_id
+    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
+    w.bits(0, 3)
+    w.binary(f1_session_id)
+    f1_time_stamp = f_header.time_stamp
+    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
+    w.bits(0, 3)
+    w.uint(f1_time_stamp)
+    s1 = 2
     w.bits(0, 1)
-    _e_MessageHeaderType(w, f_header)
+    f1_signature = f_header.signature
+    if f1_signature is not None:
+        w.bits(0, 2)
+        _e_SignatureType(w, f1_signature)
+        s1 = 3
+    c1 = _C57[s1]
     s = 1
+    w.bits((c1[0]), c1[1])
     f_display_parameters = o.display_parameters
     if f_display_parameters is not None:
         w.bits(0, 2)
         _e_DisplayParametersType(w, f_display_parameters)
         s = 2
     f_meter_info_requested = o.meter_info_requested
-    if f_meter_info_requested is None:
-        raise ExiEncodeError("ChargeLoopReqType: missing required meter_info_requested")
-    c = _C56[s]
-    w.bits(c[0], c[1])
-    w.bits((1 if f_meter_info_requested else 0) << 1, 3)
+    if f_meter_info_requested is None: raise ExiEncodeError("ChargeLoopReqType: missing required meter_info_requested")
+    c2 = _C58[s]
     s = 3
-    w.bits(0, 1)
+    w.bits(((c2[0]) << 4) | ((1 if f_meter_info_requested else 0) << 2), c2[1] + 4)
 
 def _d_ChargeLoopResType(r: Reader) -> ChargeLoopResType:
     rv = r.v; rn = r.n
@@ -2265,171 +2966,238 @@ def _d_ChargeLoopResType(r: Reader) -> ChargeLoopResType:
     v_evse_status = None
     v_meter_info = None
     v_receipt = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = None
+    v1_time_stamp = None
+    v1_signature = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
-    v_header = _d_MessageHeaderType(r)
-    p = r.p
-    q = p + 12
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xfff
-    r.p = q
-    if b & 0xc08:
-        r.badz(p, 12, b & 0xc08)
-    k = (b >> 4) & 0x3f
-    if k >= 40:
-        r.bad(p + 2, 'enumeration index out of range')
-    v_response_code = _K57[k]
-    e = b & 0x7
-    if e >= 4:
-        r.bad_code(p + 9, e, 4)
-    it, al = _P58[e]
+    v1_session_id = r.binary()
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    it = 1; al = 0
+    v1_time_stamp = r.uintb(18446744073709551615)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P55[e]
     if it == 2:
-        v_evse_status = _d_EVSEStatusType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
+        v1_signature = _d_SignatureType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
+    p = r.p; q = p + 12
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xfff; r.p = q
+    if b & 0xc08: r.badz(p, 12, b & 0xc08)
+    k = (b >> 4) & 0x3f
+    if k >= 40: r.bad(p + 2, 'enum index')
+    v_response_code = _K59[k]
+    e = b & 0x7
+    if e >= 4: r.bad_code(p + 9, e, 4)
+    it, al = _P60[e]
+    if it == 2:
+        v2_notification_max_delay = None
+        v2_evse_notification = None
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
+        it = 0; al = 0
+        v2_notification_max_delay = r.uintb(65535)
+        p = r.p; q = p + 10
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3ff; r.p = q
+        if b & 0x38c: r.badz(p, 10, b & 0x38c)
+        k = (b >> 4) & 0x7
+        if k >= 6: r.bad(p + 3, 'enum index')
+        v2_evse_notification = _K61[k]
         e = b & 0x3
-        if e >= 3:
-            r.bad_code(p + 0, e, 3)
-        it, al = _P59[e]
+        if e >= 3: r.bad_code(p + 8, e, 3)
+        it, al = _P62[e]
+        v_evse_status = EVSEStatusType(notification_max_delay=v2_notification_max_delay, evse_notification=v2_evse_notification)
     if it == 3:
         v_meter_info = _d_MeterInfoType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P60[e]
+        it, al = _P63[r.code(2, 2)]
     if it == 4:
         v_receipt = _d_ReceiptType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected end of element')
         it = -1; al = 0
     return ChargeLoopResType(header=v_header, response_code=v_response_code, evse_status=v_evse_status, meter_info=v_meter_info, receipt=v_receipt)
 
 def _e_ChargeLoopResType(w: Writer, o: ChargeLoopResType) -> None:
     f_header = o.header
-    if f_header is None:
-        raise ExiEncodeError("ChargeLoopResType: missing required header")
+    if f_header is None: raise ExiEncodeError("ChargeLoopResType: missing required header")
+    f1_session_id = f_header.session_id
+    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
+    w.bits(0, 3)
+    w.binary(f1_session_id)
+    f1_time_stamp = f_header.time_stamp
+    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
+    w.bits(0, 3)
+    w.uint(f1_time_stamp)
+    s1 = 2
     w.bits(0, 1)
-    _e_MessageHeaderType(w, f_header)
+    f1_signature = f_header.signature
+    if f1_signature is not None:
+        w.bits(0, 2)
+        _e_SignatureType(w, f1_signature)
+        s1 = 3
+    c1 = _C57[s1]
     f_response_code = o.response_code
-    if f_response_code is None:
-        raise ExiEncodeError("ChargeLoopResType: missing required response_code")
-    w.bits((_K61[f_response_code]) << 1, 9)
+    if f_response_code is None: raise ExiEncodeError("ChargeLoopResType: missing required response_code")
     s = 2
+    w.bits(((c1[0]) << 9) | ((_K64[f_response_code]) << 1), c1[1] + 9)
     f_evse_status = o.evse_status
     if f_evse_status is not None:
-        w.bits(0, 3)
-        _e_EVSEStatusType(w, f_evse_status)
+        f2_notification_max_delay = f_evse_status.notification_max_delay
+        if f2_notification_max_delay is None: raise ExiEncodeError("EVSEStatusType: missing required notification_max_delay")
+        w.bits(0, 5)
+        w.uint(f2_notification_max_delay)
+        f2_evse_notification = f_evse_status.evse_notification
+        if f2_evse_notification is None: raise ExiEncodeError("EVSEStatusType: missing required evse_notification")
+        w.bits(((_K65[f2_evse_notification]) << 2), 8)
         s = 3
     f_meter_info = o.meter_info
     if f_meter_info is not None:
-        c = _C62[s]
-        w.bits(c[0], c[1])
+        c2 = _C66[s]
+        w.bits((c2[0]), c2[1])
         _e_MeterInfoType(w, f_meter_info)
         s = 4
     f_receipt = o.receipt
     if f_receipt is not None:
-        c = _C63[s]
-        w.bits(c[0], c[1])
+        c3 = _C67[s]
+        w.bits((c3[0]), c3[1])
         _e_ReceiptType(w, f_receipt)
         s = 5
-    c = _C64[s]
-    w.bits(c[0], c[1])
+    c4 = _C68[s]
+    w.bits((c4[0]), c4[1])
 
 def _d_ChargeParameterDiscoveryReqType(r: Reader) -> ChargeParameterDiscoveryReqType:
     rv = r.v; rn = r.n
     v_header = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = None
+    v1_time_stamp = None
+    v1_signature = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
-    v_header = _d_MessageHeaderType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = r.binary()
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    it = 1; al = 0
+    v1_time_stamp = r.uintb(18446744073709551615)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P55[e]
+    if it == 2:
+        v1_signature = _d_SignatureType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return ChargeParameterDiscoveryReqType(header=v_header)
 
 def _e_ChargeParameterDiscoveryReqType(w: Writer, o: ChargeParameterDiscoveryReqType) -> None:
     f_header = o.header
-    if f_header is None:
-        raise ExiEncodeError("ChargeParameterDiscoveryReqType: missing required header")
+    if f_header is None: raise ExiEncodeError("ChargeParameterDiscoveryReqType: missing required header")
+    f1_session_id = f_header.session_id
+    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
+    w.bits(0, 3)
+    w.binary(f1_session_id)
+    f1_time_stamp = f_header.time_stamp
+    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
+    w.bits(0, 3)
+    w.uint(f1_time_stamp)
+    s1 = 2
     w.bits(0, 1)
-    _e_MessageHeaderType(w, f_header)
-    w.bits(0, 1)
+    f1_signature = f_header.signature
+    if f1_signature is not None:
+        w.bits(0, 2)
+        _e_SignatureType(w, f1_signature)
+        s1 = 3
+    c1 = _C57[s1]
+    w.bits(((c1[0]) << 1), c1[1] + 1)
 
 def _d_ChargeParameterDiscoveryResType(r: Reader) -> ChargeParameterDiscoveryResType:
     rv = r.v; rn = r.n
     v_header = None
     v_response_code = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = None
+    v1_time_stamp = None
+    v1_signature = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
-    v_header = _d_MessageHeaderType(r)
-    p = r.p
-    q = p + 10
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3ff
-    r.p = q
-    if b & 0x303:
-        r.badz(p, 10, b & 0x303)
+    v1_session_id = r.binary()
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    it = 1; al = 0
+    v1_time_stamp = r.uintb(18446744073709551615)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P55[e]
+    if it == 2:
+        v1_signature = _d_SignatureType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
+    p = r.p; q = p + 10
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3ff; r.p = q
+    if b & 0x303: r.badz(p, 10, b & 0x303)
     k = (b >> 2) & 0x3f
-    if k >= 40:
-        r.bad(p + 2, 'enumeration index out of range')
-    v_response_code = _K57[k]
+    if k >= 40: r.bad(p + 2, 'enum index')
+    v_response_code = _K59[k]
     it = -1; al = 0
     return ChargeParameterDiscoveryResType(header=v_header, response_code=v_response_code)
 
 def _e_ChargeParameterDiscoveryResType(w: Writer, o: ChargeParameterDiscoveryResType) -> None:
     f_header = o.header
-    if f_header is None:
-        raise ExiEncodeError("ChargeParameterDiscoveryResType: missing required header")
+    if f_header is None: raise ExiEncodeError("ChargeParameterDiscoveryResType: missing required header")
+    f1_session_id = f_header.session_id
+    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
+    w.bits(0, 3)
+    w.binary(f1_session_id)
+    f1_time_stamp = f_header.time_stamp
+    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
+    w.bits(0, 3)
+    w.uint(f1_time_stamp)
+    s1 = 2
     w.bits(0, 1)
-    _e_MessageHeaderType(w, f_header)
+    f1_signature = f_header.signature
+    if f1_signature is not None:
+        w.bits(0, 2)
+        _e_SignatureType(w, f1_signature)
+        s1 = 3
+    c1 = _C57[s1]
     f_response_code = o.response_code
-    if f_response_code is None:
-        raise ExiEncodeError("ChargeParameterDiscoveryResType: missing required response_code")
-    w.bits((_K61[f_response_code]) << 2, 10)
+    if f_response_code is None: raise ExiEncodeError("ChargeParameterDiscoveryResType: missing required response_code")
+    w.bits(((c1[0]) << 10) | ((_K64[f_response_code]) << 2), c1[1] + 10)
 
 def _d_DC_CPDReqEnergyTransferModeType(r: Reader) -> DC_CPDReqEnergyTransferModeType:
     rv = r.v; rn = r.n
@@ -2440,131 +3208,184 @@ def _d_DC_CPDReqEnergyTransferModeType(r: Reader) -> DC_CPDReqEnergyTransferMode
     v_ev_maximum_voltage = None
     v_ev_minimum_voltage = None
     v_target_soc = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 0; al = 0
-    v_ev_maximum_charge_power = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_exponent = None
+    v1_value = None
+    p = r.p; q = p + 15
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7fff; r.p = q
+    if b & 0x700e: r.badz(p, 15, b & 0x700e)
+    v1_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
     it = 1; al = 0
-    v_ev_minimum_charge_power = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 2; al = 0
-    v_ev_maximum_charge_current = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 3; al = 0
-    v_ev_minimum_charge_current = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 4; al = 0
-    v_ev_maximum_voltage = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 5; al = 0
-    v_ev_minimum_voltage = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
+    v1_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v1_value <= 32767:
+        r.fail('integer out of range')
+    v2_exponent = None
+    v2_value = None
+    p = r.p; q = p + 17
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ffff; r.p = q
+    if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
+    v2_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    v_ev_maximum_charge_power = RationalNumberType(exponent=v1_exponent, value=v1_value)
+    it = 1; al = 0
+    v2_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v2_value <= 32767:
+        r.fail('integer out of range')
+    v3_exponent = None
+    v3_value = None
+    p = r.p; q = p + 17
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ffff; r.p = q
+    if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
+    v3_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    v_ev_minimum_charge_power = RationalNumberType(exponent=v2_exponent, value=v2_value)
+    it = 1; al = 0
+    v3_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v3_value <= 32767:
+        r.fail('integer out of range')
+    v4_exponent = None
+    v4_value = None
+    p = r.p; q = p + 17
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ffff; r.p = q
+    if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
+    v4_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    v_ev_maximum_charge_current = RationalNumberType(exponent=v3_exponent, value=v3_value)
+    it = 1; al = 0
+    v4_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v4_value <= 32767:
+        r.fail('integer out of range')
+    v5_exponent = None
+    v5_value = None
+    p = r.p; q = p + 17
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ffff; r.p = q
+    if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
+    v5_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    v_ev_minimum_charge_current = RationalNumberType(exponent=v4_exponent, value=v4_value)
+    it = 1; al = 0
+    v5_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v5_value <= 32767:
+        r.fail('integer out of range')
+    v6_exponent = None
+    v6_value = None
+    p = r.p; q = p + 17
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ffff; r.p = q
+    if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
+    v6_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    v_ev_maximum_voltage = RationalNumberType(exponent=v5_exponent, value=v5_value)
+    it = 1; al = 0
+    v6_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v6_value <= 32767:
+        r.fail('integer out of range')
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0xc: r.badz(p, 4, b & 0xc)
     e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
-    it, al = _P65[e]
+    if e >= 2: r.bad_code(p + 2, e, 2)
+    it, al = _P69[e]
+    v_ev_minimum_voltage = RationalNumberType(exponent=v6_exponent, value=v6_value)
     if it == 6:
-        p = r.p
-        q = p + 10
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3ff
-        r.p = q
-        if b & 0x203:
-            r.badz(p, 10, b & 0x203)
+        p = r.p; q = p + 10
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3ff; r.p = q
+        if b & 0x203: r.badz(p, 10, b & 0x203)
         v_target_soc = ((b >> 2) & 0x7f)
-        if v_target_soc > 100:
-            r.bad(p + 1, 'integer out of range')
+        if v_target_soc > 100: r.bad(p + 1, 'range')
         it = -1; al = 0
     return DC_CPDReqEnergyTransferModeType(ev_maximum_charge_power=v_ev_maximum_charge_power, ev_minimum_charge_power=v_ev_minimum_charge_power, ev_maximum_charge_current=v_ev_maximum_charge_current, ev_minimum_charge_current=v_ev_minimum_charge_current, ev_maximum_voltage=v_ev_maximum_voltage, ev_minimum_voltage=v_ev_minimum_voltage, target_soc=v_target_soc)
 
 def _e_DC_CPDReqEnergyTransferModeType(w: Writer, o: DC_CPDReqEnergyTransferModeType) -> None:
     f_ev_maximum_charge_power = o.ev_maximum_charge_power
-    if f_ev_maximum_charge_power is None:
-        raise ExiEncodeError("DC_CPDReqEnergyTransferModeType: missing required ev_maximum_charge_power")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_ev_maximum_charge_power)
+    if f_ev_maximum_charge_power is None: raise ExiEncodeError("DC_CPDReqEnergyTransferModeType: missing required ev_maximum_charge_power")
+    f1_exponent = f_ev_maximum_charge_power.exponent
+    if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f1_exponent <= 127:
+        raise ExiEncodeError(f"value {f1_exponent!r} outside [-128, 127]")
+    f1_value = f_ev_maximum_charge_power.value
+    if f1_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f1_value <= 32767:
+        raise ExiEncodeError(f"value {f1_value!r} outside [-32768, 32767]")
+    w.bits(((f1_exponent + 128) << 4) | (1 if f1_value < 0 else 0), 15)
+    w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
     f_ev_minimum_charge_power = o.ev_minimum_charge_power
-    if f_ev_minimum_charge_power is None:
-        raise ExiEncodeError("DC_CPDReqEnergyTransferModeType: missing required ev_minimum_charge_power")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_ev_minimum_charge_power)
+    if f_ev_minimum_charge_power is None: raise ExiEncodeError("DC_CPDReqEnergyTransferModeType: missing required ev_minimum_charge_power")
+    f2_exponent = f_ev_minimum_charge_power.exponent
+    if f2_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f2_exponent <= 127:
+        raise ExiEncodeError(f"value {f2_exponent!r} outside [-128, 127]")
+    f2_value = f_ev_minimum_charge_power.value
+    if f2_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f2_value <= 32767:
+        raise ExiEncodeError(f"value {f2_value!r} outside [-32768, 32767]")
+    w.bits(((f2_exponent + 128) << 4) | (1 if f2_value < 0 else 0), 17)
+    w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
     f_ev_maximum_charge_current = o.ev_maximum_charge_current
-    if f_ev_maximum_charge_current is None:
-        raise ExiEncodeError("DC_CPDReqEnergyTransferModeType: missing required ev_maximum_charge_current")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_ev_maximum_charge_current)
+    if f_ev_maximum_charge_current is None: raise ExiEncodeError("DC_CPDReqEnergyTransferModeType: missing required ev_maximum_charge_current")
+    f3_exponent = f_ev_maximum_charge_current.exponent
+    if f3_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f3_exponent <= 127:
+        raise ExiEncodeError(f"value {f3_exponent!r} outside [-128, 127]")
+    f3_value = f_ev_maximum_charge_current.value
+    if f3_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f3_value <= 32767:
+        raise ExiEncodeError(f"value {f3_value!r} outside [-32768, 32767]")
+    w.bits(((f3_exponent + 128) << 4) | (1 if f3_value < 0 else 0), 17)
+    w.uint(-f3_value - 1 if f3_value < 0 else f3_value)
     f_ev_minimum_charge_current = o.ev_minimum_charge_current
-    if f_ev_minimum_charge_current is None:
-        raise ExiEncodeError("DC_CPDReqEnergyTransferModeType: missing required ev_minimum_charge_current")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_ev_minimum_charge_current)
+    if f_ev_minimum_charge_current is None: raise ExiEncodeError("DC_CPDReqEnergyTransferModeType: missing required ev_minimum_charge_current")
+    f4_exponent = f_ev_minimum_charge_current.exponent
+    if f4_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f4_exponent <= 127:
+        raise ExiEncodeError(f"value {f4_exponent!r} outside [-128, 127]")
+    f4_value = f_ev_minimum_charge_current.value
+    if f4_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f4_value <= 32767:
+        raise ExiEncodeError(f"value {f4_value!r} outside [-32768, 32767]")
+    w.bits(((f4_exponent + 128) << 4) | (1 if f4_value < 0 else 0), 17)
+    w.uint(-f4_value - 1 if f4_value < 0 else f4_value)
     f_ev_maximum_voltage = o.ev_maximum_voltage
-    if f_ev_maximum_voltage is None:
-        raise ExiEncodeError("DC_CPDReqEnergyTransferModeType: missing required ev_maximum_voltage")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_ev_maximum_voltage)
+    if f_ev_maximum_voltage is None: raise ExiEncodeError("DC_CPDReqEnergyTransferModeType: missing required ev_maximum_voltage")
+    f5_exponent = f_ev_maximum_voltage.exponent
+    if f5_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f5_exponent <= 127:
+        raise ExiEncodeError(f"value {f5_exponent!r} outside [-128, 127]")
+    f5_value = f_ev_maximum_voltage.value
+    if f5_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f5_value <= 32767:
+        raise ExiEncodeError(f"value {f5_value!r} outside [-32768, 32767]")
+    w.bits(((f5_exponent + 128) << 4) | (1 if f5_value < 0 else 0), 17)
+    w.uint(-f5_value - 1 if f5_value < 0 else f5_value)
     f_ev_minimum_voltage = o.ev_minimum_voltage
-    if f_ev_minimum_voltage is None:
-        raise ExiEncodeError("DC_CPDReqEnergyTransferModeType: missing required ev_minimum_voltage")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_ev_minimum_voltage)
+    if f_ev_minimum_voltage is None: raise ExiEncodeError("DC_CPDReqEnergyTransferModeType: missing required ev_minimum_voltage")
+    f6_exponent = f_ev_minimum_voltage.exponent
+    if f6_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f6_exponent <= 127:
+        raise ExiEncodeError(f"value {f6_exponent!r} outside [-128, 127]")
+    f6_value = f_ev_minimum_voltage.value
+    if f6_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f6_value <= 32767:
+        raise ExiEncodeError(f"value {f6_value!r} outside [-32768, 32767]")
+    w.bits(((f6_exponent + 128) << 4) | (1 if f6_value < 0 else 0), 17)
+    w.uint(-f6_value - 1 if f6_value < 0 else f6_value)
     s = 6
+    w.bits(0, 2)
     f_target_soc = o.target_soc
     if f_target_soc is not None:
         if not 0 <= f_target_soc <= 100:
             raise ExiEncodeError(f"value {f_target_soc!r} outside [0, 100]")
-        w.bits((f_target_soc) << 1, 11)
+        w.bits(((f_target_soc) << 1), 11)
         s = 7
-    c = _C66[s]
-    w.bits(c[0], c[1])
+    c1 = _C70[s]
+    w.bits((c1[0]), c1[1])
 
 def _d_DC_CPDResEnergyTransferModeType(r: Reader) -> DC_CPDResEnergyTransferModeType:
     rv = r.v; rn = r.n
@@ -2575,209 +3396,328 @@ def _d_DC_CPDResEnergyTransferModeType(r: Reader) -> DC_CPDResEnergyTransferMode
     v_evse_maximum_voltage = None
     v_evse_minimum_voltage = None
     v_evse_power_ramp_limitation = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 0; al = 0
-    v_evse_maximum_charge_power = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_exponent = None
+    v1_value = None
+    p = r.p; q = p + 15
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7fff; r.p = q
+    if b & 0x700e: r.badz(p, 15, b & 0x700e)
+    v1_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
     it = 1; al = 0
-    v_evse_minimum_charge_power = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 2; al = 0
-    v_evse_maximum_charge_current = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 3; al = 0
-    v_evse_minimum_charge_current = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 4; al = 0
-    v_evse_maximum_voltage = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 5; al = 0
-    v_evse_minimum_voltage = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
+    v1_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v1_value <= 32767:
+        r.fail('integer out of range')
+    v2_exponent = None
+    v2_value = None
+    p = r.p; q = p + 17
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ffff; r.p = q
+    if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
+    v2_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    v_evse_maximum_charge_power = RationalNumberType(exponent=v1_exponent, value=v1_value)
+    it = 1; al = 0
+    v2_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v2_value <= 32767:
+        r.fail('integer out of range')
+    v3_exponent = None
+    v3_value = None
+    p = r.p; q = p + 17
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ffff; r.p = q
+    if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
+    v3_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    v_evse_minimum_charge_power = RationalNumberType(exponent=v2_exponent, value=v2_value)
+    it = 1; al = 0
+    v3_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v3_value <= 32767:
+        r.fail('integer out of range')
+    v4_exponent = None
+    v4_value = None
+    p = r.p; q = p + 17
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ffff; r.p = q
+    if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
+    v4_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    v_evse_maximum_charge_current = RationalNumberType(exponent=v3_exponent, value=v3_value)
+    it = 1; al = 0
+    v4_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v4_value <= 32767:
+        r.fail('integer out of range')
+    v5_exponent = None
+    v5_value = None
+    p = r.p; q = p + 17
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ffff; r.p = q
+    if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
+    v5_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    v_evse_minimum_charge_current = RationalNumberType(exponent=v4_exponent, value=v4_value)
+    it = 1; al = 0
+    v5_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v5_value <= 32767:
+        r.fail('integer out of range')
+    v6_exponent = None
+    v6_value = None
+    p = r.p; q = p + 17
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ffff; r.p = q
+    if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
+    v6_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    v_evse_maximum_voltage = RationalNumberType(exponent=v5_exponent, value=v5_value)
+    it = 1; al = 0
+    v6_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v6_value <= 32767:
+        r.fail('integer out of range')
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0xc: r.badz(p, 4, b & 0xc)
     e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
-    it, al = _P65[e]
+    if e >= 2: r.bad_code(p + 2, e, 2)
+    it, al = _P69[e]
+    v_evse_minimum_voltage = RationalNumberType(exponent=v6_exponent, value=v6_value)
     if it == 6:
-        v_evse_power_ramp_limitation = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        v7_exponent = None
+        v7_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v7_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v7_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v7_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x7: r.badz(p, 3, b & 0x7)
+        v_evse_power_ramp_limitation = RationalNumberType(exponent=v7_exponent, value=v7_value)
         it = -1; al = 0
     return DC_CPDResEnergyTransferModeType(evse_maximum_charge_power=v_evse_maximum_charge_power, evse_minimum_charge_power=v_evse_minimum_charge_power, evse_maximum_charge_current=v_evse_maximum_charge_current, evse_minimum_charge_current=v_evse_minimum_charge_current, evse_maximum_voltage=v_evse_maximum_voltage, evse_minimum_voltage=v_evse_minimum_voltage, evse_power_ramp_limitation=v_evse_power_ramp_limitation)
 
 def _e_DC_CPDResEnergyTransferModeType(w: Writer, o: DC_CPDResEnergyTransferModeType) -> None:
     f_evse_maximum_charge_power = o.evse_maximum_charge_power
-    if f_evse_maximum_charge_power is None:
-        raise ExiEncodeError("DC_CPDResEnergyTransferModeType: missing required evse_maximum_charge_power")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_evse_maximum_charge_power)
+    if f_evse_maximum_charge_power is None: raise ExiEncodeError("DC_CPDResEnergyTransferModeType: missing required evse_maximum_charge_power")
+    f1_exponent = f_evse_maximum_charge_power.exponent
+    if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f1_exponent <= 127:
+        raise ExiEncodeError(f"value {f1_exponent!r} outside [-128, 127]")
+    f1_value = f_evse_maximum_charge_power.value
+    if f1_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f1_value <= 32767:
+        raise ExiEncodeError(f"value {f1_value!r} outside [-32768, 32767]")
+    w.bits(((f1_exponent + 128) << 4) | (1 if f1_value < 0 else 0), 15)
+    w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
     f_evse_minimum_charge_power = o.evse_minimum_charge_power
-    if f_evse_minimum_charge_power is None:
-        raise ExiEncodeError("DC_CPDResEnergyTransferModeType: missing required evse_minimum_charge_power")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_evse_minimum_charge_power)
+    if f_evse_minimum_charge_power is None: raise ExiEncodeError("DC_CPDResEnergyTransferModeType: missing required evse_minimum_charge_power")
+    f2_exponent = f_evse_minimum_charge_power.exponent
+    if f2_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f2_exponent <= 127:
+        raise ExiEncodeError(f"value {f2_exponent!r} outside [-128, 127]")
+    f2_value = f_evse_minimum_charge_power.value
+    if f2_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f2_value <= 32767:
+        raise ExiEncodeError(f"value {f2_value!r} outside [-32768, 32767]")
+    w.bits(((f2_exponent + 128) << 4) | (1 if f2_value < 0 else 0), 17)
+    w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
     f_evse_maximum_charge_current = o.evse_maximum_charge_current
-    if f_evse_maximum_charge_current is None:
-        raise ExiEncodeError("DC_CPDResEnergyTransferModeType: missing required evse_maximum_charge_current")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_evse_maximum_charge_current)
+    if f_evse_maximum_charge_current is None: raise ExiEncodeError("DC_CPDResEnergyTransferModeType: missing required evse_maximum_charge_current")
+    f3_exponent = f_evse_maximum_charge_current.exponent
+    if f3_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f3_exponent <= 127:
+        raise ExiEncodeError(f"value {f3_exponent!r} outside [-128, 127]")
+    f3_value = f_evse_maximum_charge_current.value
+    if f3_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f3_value <= 32767:
+        raise ExiEncodeError(f"value {f3_value!r} outside [-32768, 32767]")
+    w.bits(((f3_exponent + 128) << 4) | (1 if f3_value < 0 else 0), 17)
+    w.uint(-f3_value - 1 if f3_value < 0 else f3_value)
     f_evse_minimum_charge_current = o.evse_minimum_charge_current
-    if f_evse_minimum_charge_current is None:
-        raise ExiEncodeError("DC_CPDResEnergyTransferModeType: missing required evse_minimum_charge_current")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_evse_minimum_charge_current)
+    if f_evse_minimum_charge_current is None: raise ExiEncodeError("DC_CPDResEnergyTransferModeType: missing required evse_minimum_charge_current")
+    f4_exponent = f_evse_minimum_charge_current.exponent
+    if f4_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f4_exponent <= 127:
+        raise ExiEncodeError(f"value {f4_exponent!r} outside [-128, 127]")
+    f4_value = f_evse_minimum_charge_current.value
+    if f4_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f4_value <= 32767:
+        raise ExiEncodeError(f"value {f4_value!r} outside [-32768, 32767]")
+    w.bits(((f4_exponent + 128) << 4) | (1 if f4_value < 0 else 0), 17)
+    w.uint(-f4_value - 1 if f4_value < 0 else f4_value)
     f_evse_maximum_voltage = o.evse_maximum_voltage
-    if f_evse_maximum_voltage is None:
-        raise ExiEncodeError("DC_CPDResEnergyTransferModeType: missing required evse_maximum_voltage")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_evse_maximum_voltage)
+    if f_evse_maximum_voltage is None: raise ExiEncodeError("DC_CPDResEnergyTransferModeType: missing required evse_maximum_voltage")
+    f5_exponent = f_evse_maximum_voltage.exponent
+    if f5_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f5_exponent <= 127:
+        raise ExiEncodeError(f"value {f5_exponent!r} outside [-128, 127]")
+    f5_value = f_evse_maximum_voltage.value
+    if f5_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f5_value <= 32767:
+        raise ExiEncodeError(f"value {f5_value!r} outside [-32768, 32767]")
+    w.bits(((f5_exponent + 128) << 4) | (1 if f5_value < 0 else 0), 17)
+    w.uint(-f5_value - 1 if f5_value < 0 else f5_value)
     f_evse_minimum_voltage = o.evse_minimum_voltage
-    if f_evse_minimum_voltage is None:
-        raise ExiEncodeError("DC_CPDResEnergyTransferModeType: missing required evse_minimum_voltage")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_evse_minimum_voltage)
+    if f_evse_minimum_voltage is None: raise ExiEncodeError("DC_CPDResEnergyTransferModeType: missing required evse_minimum_voltage")
+    f6_exponent = f_evse_minimum_voltage.exponent
+    if f6_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f6_exponent <= 127:
+        raise ExiEncodeError(f"value {f6_exponent!r} outside [-128, 127]")
+    f6_value = f_evse_minimum_voltage.value
+    if f6_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f6_value <= 32767:
+        raise ExiEncodeError(f"value {f6_value!r} outside [-32768, 32767]")
+    w.bits(((f6_exponent + 128) << 4) | (1 if f6_value < 0 else 0), 17)
+    w.uint(-f6_value - 1 if f6_value < 0 else f6_value)
     s = 6
+    w.bits(0, 2)
     f_evse_power_ramp_limitation = o.evse_power_ramp_limitation
     if f_evse_power_ramp_limitation is not None:
+        f7_exponent = f_evse_power_ramp_limitation.exponent
+        if f7_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f7_exponent <= 127:
+            raise ExiEncodeError(f"value {f7_exponent!r} outside [-128, 127]")
+        f7_value = f_evse_power_ramp_limitation.value
+        if f7_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f7_value <= 32767:
+            raise ExiEncodeError(f"value {f7_value!r} outside [-32768, 32767]")
+        w.bits(((f7_exponent + 128) << 4) | (1 if f7_value < 0 else 0), 16)
+        w.uint(-f7_value - 1 if f7_value < 0 else f7_value)
         w.bits(0, 2)
-        _e_RationalNumberType(w, f_evse_power_ramp_limitation)
         s = 7
-    c = _C66[s]
-    w.bits(c[0], c[1])
+    c1 = _C70[s]
+    w.bits((c1[0]), c1[1])
 
 def _d_DC_CableCheckReqType(r: Reader) -> DC_CableCheckReqType:
     rv = r.v; rn = r.n
     v_header = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = None
+    v1_time_stamp = None
+    v1_signature = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
-    v_header = _d_MessageHeaderType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = r.binary()
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    it = 1; al = 0
+    v1_time_stamp = r.uintb(18446744073709551615)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P55[e]
+    if it == 2:
+        v1_signature = _d_SignatureType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return DC_CableCheckReqType(header=v_header)
 
 def _e_DC_CableCheckReqType(w: Writer, o: DC_CableCheckReqType) -> None:
     f_header = o.header
-    if f_header is None:
-        raise ExiEncodeError("DC_CableCheckReqType: missing required header")
+    if f_header is None: raise ExiEncodeError("DC_CableCheckReqType: missing required header")
+    f1_session_id = f_header.session_id
+    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
+    w.bits(0, 3)
+    w.binary(f1_session_id)
+    f1_time_stamp = f_header.time_stamp
+    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
+    w.bits(0, 3)
+    w.uint(f1_time_stamp)
+    s1 = 2
     w.bits(0, 1)
-    _e_MessageHeaderType(w, f_header)
-    w.bits(0, 1)
+    f1_signature = f_header.signature
+    if f1_signature is not None:
+        w.bits(0, 2)
+        _e_SignatureType(w, f1_signature)
+        s1 = 3
+    c1 = _C57[s1]
+    w.bits(((c1[0]) << 1), c1[1] + 1)
 
 def _d_DC_CableCheckResType(r: Reader) -> DC_CableCheckResType:
     rv = r.v; rn = r.n
     v_header = None
     v_response_code = None
     v_evse_processing = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = None
+    v1_time_stamp = None
+    v1_signature = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
-    v_header = _d_MessageHeaderType(r)
-    p = r.p
-    q = p + 15
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7fff
-    r.p = q
-    if b & 0x6073:
-        r.badz(p, 15, b & 0x6073)
+    v1_session_id = r.binary()
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    it = 1; al = 0
+    v1_time_stamp = r.uintb(18446744073709551615)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P55[e]
+    if it == 2:
+        v1_signature = _d_SignatureType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
+    p = r.p; q = p + 15
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7fff; r.p = q
+    if b & 0x6073: r.badz(p, 15, b & 0x6073)
     k = (b >> 7) & 0x3f
-    if k >= 40:
-        r.bad(p + 2, 'enumeration index out of range')
-    v_response_code = _K57[k]
+    if k >= 40: r.bad(p + 2, 'enum index')
+    v_response_code = _K59[k]
     k = (b >> 2) & 0x3
-    if k >= 3:
-        r.bad(p + 11, 'enumeration index out of range')
-    v_evse_processing = _K67[k]
+    if k >= 3: r.bad(p + 11, 'enum index')
+    v_evse_processing = _K71[k]
     it = -1; al = 0
     return DC_CableCheckResType(header=v_header, response_code=v_response_code, evse_processing=v_evse_processing)
 
 def _e_DC_CableCheckResType(w: Writer, o: DC_CableCheckResType) -> None:
     f_header = o.header
-    if f_header is None:
-        raise ExiEncodeError("DC_CableCheckResType: missing required header")
+    if f_header is None: raise ExiEncodeError("DC_CableCheckResType: missing required header")
+    f1_session_id = f_header.session_id
+    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
+    w.bits(0, 3)
+    w.binary(f1_session_id)
+    f1_time_stamp = f_header.time_stamp
+    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
+    w.bits(0, 3)
+    w.uint(f1_time_stamp)
+    s1 = 2
     w.bits(0, 1)
-    _e_MessageHeaderType(w, f_header)
+    f1_signature = f_header.signature
+    if f1_signature is not None:
+        w.bits(0, 2)
+        _e_SignatureType(w, f1_signature)
+        s1 = 3
+    c1 = _C57[s1]
     f_response_code = o.response_code
-    if f_response_code is None:
-        raise ExiEncodeError("DC_CableCheckResType: missing required response_code")
-    w.bits((_K61[f_response_code]) << 1, 9)
+    if f_response_code is None: raise ExiEncodeError("DC_CableCheckResType: missing required response_code")
     f_evse_processing = o.evse_processing
-    if f_evse_processing is None:
-        raise ExiEncodeError("DC_CableCheckResType: missing required evse_processing")
-    w.bits((_K68[f_evse_processing]) << 2, 6)
+    if f_evse_processing is None: raise ExiEncodeError("DC_CableCheckResType: missing required evse_processing")
+    w.bits(((c1[0]) << 15) | ((_K64[f_response_code]) << 7) | ((_K72[f_evse_processing]) << 2), c1[1] + 15)
 
 def _d_DC_ChargeLoopReqType(r: Reader) -> DC_ChargeLoopReqType:
     rv = r.v; rn = r.n
@@ -2790,104 +3730,119 @@ def _d_DC_ChargeLoopReqType(r: Reader) -> DC_ChargeLoopReqType:
     v_cl_req_control_mode = None
     v_dynamic_dc_cl_req_control_mode = None
     v_scheduled_dc_cl_req_control_mode = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = None
+    v1_time_stamp = None
+    v1_signature = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
-    v_header = _d_MessageHeaderType(r)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
+    v1_session_id = r.binary()
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    it = 1; al = 0
+    v1_time_stamp = r.uintb(18446744073709551615)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
+    if e >= 2: r.bad_code(p + 1, e, 2)
     it, al = _P55[e]
+    if it == 2:
+        v1_signature = _d_SignatureType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
+    it, al = _P56[r.code(2, 2)]
     if it == 1:
         v_display_parameters = _d_DisplayParametersType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected next item')
         it = 2; al = 0
-    p = r.p
-    q = p + 4
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xf
-    r.p = q
-    if b & 0xb:
-        r.badz(p, 4, b & 0xb)
-    v_meter_info_requested = ((b >> 2) & 0x1) == 1
-    it = 3; al = 0
-    v_ev_present_voltage = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
+    v2_exponent = None
+    v2_value = None
+    p = r.p; q = p + 18
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3ffff; r.p = q
+    if b & 0x2f00e: r.badz(p, 18, b & 0x2f00e)
+    v_meter_info_requested = ((b >> 16) & 0x1) == 1
+    v2_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    it = 1; al = 0
+    v2_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v2_value <= 32767:
+        r.fail('integer out of range')
+    p = r.p; q = p + 5
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1f; r.p = q
+    if b & 0x18: r.badz(p, 5, b & 0x18)
     e = b & 0x7
-    if e >= 5:
-        r.bad_code(p + 0, e, 5)
-    it, al = _P69[e]
+    if e >= 5: r.bad_code(p + 2, e, 5)
+    it, al = _P73[e]
+    v_ev_present_voltage = RationalNumberType(exponent=v2_exponent, value=v2_value)
     if al == 0:
         v_bpt_dynamic_dc_cl_req_control_mode = _d_BPT_Dynamic_DC_CLReqControlModeType(r)
     elif al == 1:
         v_bpt_scheduled_dc_cl_req_control_mode = _d_BPT_Scheduled_DC_CLReqControlModeType(r)
     elif al == 2:
-        v_cl_req_control_mode = _d_CLReqControlModeType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+        v_cl_req_control_mode = CLReqControlModeType()
     elif al == 3:
         v_dynamic_dc_cl_req_control_mode = _d_Dynamic_DC_CLReqControlModeType(r)
     elif al == 4:
         v_scheduled_dc_cl_req_control_mode = _d_Scheduled_DC_CLReqControlModeType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return DC_ChargeLoopReqType(header=v_header, display_parameters=v_display_parameters, meter_info_requested=v_meter_info_requested, ev_present_voltage=v_ev_present_voltage, bpt_dynamic_dc_cl_req_control_mode=v_bpt_dynamic_dc_cl_req_control_mode, bpt_scheduled_dc_cl_req_control_mode=v_bpt_scheduled_dc_cl_req_control_mode, cl_req_control_mode=v_cl_req_control_mode, dynamic_dc_cl_req_control_mode=v_dynamic_dc_cl_req_control_mode, scheduled_dc_cl_req_control_mode=v_scheduled_dc_cl_req_control_mode)
 
 def _e_DC_ChargeLoopReqType(w: Writer, o: DC_ChargeLoopReqType) -> None:
     f_header = o.header
-    if f_header is None:
-        raise ExiEncodeError("DC_ChargeLoopReqType: missing required header")
+    if f_header is None: raise ExiEncodeError("DC_ChargeLoopReqType: missing required header")
+    f1_session_id = f_header.session_id
+    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
+    w.bits(0, 3)
+    w.binary(f1_session_id)
+    f1_time_stamp = f_header.time_stamp
+    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
+    w.bits(0, 3)
+    w.uint(f1_time_stamp)
+    s1 = 2
     w.bits(0, 1)
-    _e_MessageHeaderType(w, f_header)
+    f1_signature = f_header.signature
+    if f1_signature is not None:
+        w.bits(0, 2)
+        _e_SignatureType(w, f1_signature)
+        s1 = 3
+    c1 = _C57[s1]
     s = 1
+    w.bits((c1[0]), c1[1])
     f_display_parameters = o.display_parameters
     if f_display_parameters is not None:
         w.bits(0, 2)
         _e_DisplayParametersType(w, f_display_parameters)
         s = 2
     f_meter_info_requested = o.meter_info_requested
-    if f_meter_info_requested is None:
-        raise ExiEncodeError("DC_ChargeLoopReqType: missing required meter_info_requested")
-    c = _C70[s]
-    w.bits(c[0], c[1])
-    w.bits((1 if f_meter_info_requested else 0) << 1, 3)
+    if f_meter_info_requested is None: raise ExiEncodeError("DC_ChargeLoopReqType: missing required meter_info_requested")
+    c2 = _C74[s]
     s = 3
     f_ev_present_voltage = o.ev_present_voltage
-    if f_ev_present_voltage is None:
-        raise ExiEncodeError("DC_ChargeLoopReqType: missing required ev_present_voltage")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_ev_present_voltage)
+    if f_ev_present_voltage is None: raise ExiEncodeError("DC_ChargeLoopReqType: missing required ev_present_voltage")
+    f2_exponent = f_ev_present_voltage.exponent
+    if f2_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f2_exponent <= 127:
+        raise ExiEncodeError(f"value {f2_exponent!r} outside [-128, 127]")
+    f2_value = f_ev_present_voltage.value
+    if f2_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f2_value <= 32767:
+        raise ExiEncodeError(f"value {f2_value!r} outside [-32768, 32767]")
+    w.bits(((c2[0]) << 18) | ((1 if f_meter_info_requested else 0) << 16) | ((f2_exponent + 128) << 4) | (1 if f2_value < 0 else 0), c2[1] + 18)
+    w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
     s = 4
+    w.bits(0, 2)
     f_bpt_dynamic_dc_cl_req_control_mode = o.bpt_dynamic_dc_cl_req_control_mode
     f_bpt_scheduled_dc_cl_req_control_mode = o.bpt_scheduled_dc_cl_req_control_mode
     f_cl_req_control_mode = o.cl_req_control_mode
@@ -2902,8 +3857,7 @@ def _e_DC_ChargeLoopReqType(w: Writer, o: DC_ChargeLoopReqType) -> None:
         _e_BPT_Scheduled_DC_CLReqControlModeType(w, f_bpt_scheduled_dc_cl_req_control_mode)
         s = 5
     elif f_cl_req_control_mode is not None:
-        w.bits(2, 3)
-        _e_CLReqControlModeType(w, f_cl_req_control_mode)
+        w.bits(4, 4)
         s = 5
     elif f_dynamic_dc_cl_req_control_mode is not None:
         w.bits(3, 3)
@@ -2934,167 +3888,219 @@ def _d_DC_ChargeLoopResType(r: Reader) -> DC_ChargeLoopResType:
     v_cl_res_control_mode = None
     v_dynamic_dc_cl_res_control_mode = None
     v_scheduled_dc_cl_res_control_mode = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = None
+    v1_time_stamp = None
+    v1_signature = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
-    v_header = _d_MessageHeaderType(r)
-    p = r.p
-    q = p + 12
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xfff
-    r.p = q
-    if b & 0xc08:
-        r.badz(p, 12, b & 0xc08)
-    k = (b >> 4) & 0x3f
-    if k >= 40:
-        r.bad(p + 2, 'enumeration index out of range')
-    v_response_code = _K57[k]
-    e = b & 0x7
-    if e >= 4:
-        r.bad_code(p + 9, e, 4)
-    it, al = _P71[e]
+    v1_session_id = r.binary()
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    it = 1; al = 0
+    v1_time_stamp = r.uintb(18446744073709551615)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P55[e]
     if it == 2:
-        v_evse_status = _d_EVSEStatusType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
+        v1_signature = _d_SignatureType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
+    p = r.p; q = p + 12
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xfff; r.p = q
+    if b & 0xc08: r.badz(p, 12, b & 0xc08)
+    k = (b >> 4) & 0x3f
+    if k >= 40: r.bad(p + 2, 'enum index')
+    v_response_code = _K59[k]
+    e = b & 0x7
+    if e >= 4: r.bad_code(p + 9, e, 4)
+    it, al = _P75[e]
+    if it == 2:
+        v2_notification_max_delay = None
+        v2_evse_notification = None
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
+        it = 0; al = 0
+        v2_notification_max_delay = r.uintb(65535)
+        p = r.p; q = p + 10
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3ff; r.p = q
+        if b & 0x38c: r.badz(p, 10, b & 0x38c)
+        k = (b >> 4) & 0x7
+        if k >= 6: r.bad(p + 3, 'enum index')
+        v2_evse_notification = _K61[k]
         e = b & 0x3
-        if e >= 3:
-            r.bad_code(p + 0, e, 3)
-        it, al = _P72[e]
+        if e >= 3: r.bad_code(p + 8, e, 3)
+        it, al = _P76[e]
+        v_evse_status = EVSEStatusType(notification_max_delay=v2_notification_max_delay, evse_notification=v2_evse_notification)
     if it == 3:
         v_meter_info = _d_MeterInfoType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P73[e]
+        it, al = _P77[r.code(2, 2)]
     if it == 4:
         v_receipt = _d_ReceiptType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected next item')
         it = 5; al = 0
-    v_evse_present_current = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 6; al = 0
-    v_evse_present_voltage = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 15
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7fff
-    r.p = q
-    if b & 0x6ee8:
-        r.badz(p, 15, b & 0x6ee8)
+    v3_exponent = None
+    v3_value = None
+    p = r.p; q = p + 14
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3fff; r.p = q
+    if b & 0x300e: r.badz(p, 14, b & 0x300e)
+    v3_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    it = 1; al = 0
+    v3_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v3_value <= 32767:
+        r.fail('integer out of range')
+    v4_exponent = None
+    v4_value = None
+    p = r.p; q = p + 17
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ffff; r.p = q
+    if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
+    v4_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    v_evse_present_current = RationalNumberType(exponent=v3_exponent, value=v3_value)
+    it = 1; al = 0
+    v4_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v4_value <= 32767:
+        r.fail('integer out of range')
+    p = r.p; q = p + 17
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ffff; r.p = q
+    if b & 0x1eee8: r.badz(p, 17, b & 0x1eee8)
     v_evse_power_limit_achieved = ((b >> 12) & 0x1) == 1
     v_evse_current_limit_achieved = ((b >> 8) & 0x1) == 1
     v_evse_voltage_limit_achieved = ((b >> 4) & 0x1) == 1
     e = b & 0x7
-    if e >= 5:
-        r.bad_code(p + 12, e, 5)
-    it, al = _P74[e]
+    if e >= 5: r.bad_code(p + 14, e, 5)
+    it, al = _P78[e]
+    v_evse_present_voltage = RationalNumberType(exponent=v4_exponent, value=v4_value)
     if al == 0:
         v_bpt_dynamic_dc_cl_res_control_mode = _d_BPT_Dynamic_DC_CLResControlModeType(r)
     elif al == 1:
         v_bpt_scheduled_dc_cl_res_control_mode = _d_BPT_Scheduled_DC_CLResControlModeType(r)
     elif al == 2:
-        v_cl_res_control_mode = _d_CLResControlModeType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+        v_cl_res_control_mode = CLResControlModeType()
     elif al == 3:
         v_dynamic_dc_cl_res_control_mode = _d_Dynamic_DC_CLResControlModeType(r)
     elif al == 4:
-        v_scheduled_dc_cl_res_control_mode = _d_Scheduled_DC_CLResControlModeType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+        v6_evse_maximum_charge_power = None
+        v6_evse_minimum_charge_power = None
+        v6_evse_maximum_charge_current = None
+        v6_evse_maximum_voltage = None
+        it, al = _P79[r.code(3, 5)]
+        if it == 0:
+            v6_evse_maximum_charge_power = _d_RationalNumberType(r)
+            it, al = _P80[r.code(3, 4)]
+        if it == 1:
+            v6_evse_minimum_charge_power = _d_RationalNumberType(r)
+            it, al = _P81[r.code(2, 3)]
+        if it == 2:
+            v6_evse_maximum_charge_current = _d_RationalNumberType(r)
+            it, al = _P82[r.code(2, 2)]
+        if it == 3:
+            v6_evse_maximum_voltage = _d_RationalNumberType(r)
+            r.zero(1, 'expected end of element')
+            it = -1; al = 0
+        v_scheduled_dc_cl_res_control_mode = Scheduled_DC_CLResControlModeType(evse_maximum_charge_power=v6_evse_maximum_charge_power, evse_minimum_charge_power=v6_evse_minimum_charge_power, evse_maximum_charge_current=v6_evse_maximum_charge_current, evse_maximum_voltage=v6_evse_maximum_voltage)
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return DC_ChargeLoopResType(header=v_header, response_code=v_response_code, evse_status=v_evse_status, meter_info=v_meter_info, receipt=v_receipt, evse_present_current=v_evse_present_current, evse_present_voltage=v_evse_present_voltage, evse_power_limit_achieved=v_evse_power_limit_achieved, evse_current_limit_achieved=v_evse_current_limit_achieved, evse_voltage_limit_achieved=v_evse_voltage_limit_achieved, bpt_dynamic_dc_cl_res_control_mode=v_bpt_dynamic_dc_cl_res_control_mode, bpt_scheduled_dc_cl_res_control_mode=v_bpt_scheduled_dc_cl_res_control_mode, cl_res_control_mode=v_cl_res_control_mode, dynamic_dc_cl_res_control_mode=v_dynamic_dc_cl_res_control_mode, scheduled_dc_cl_res_control_mode=v_scheduled_dc_cl_res_control_mode)
 
 def _e_DC_ChargeLoopResType(w: Writer, o: DC_ChargeLoopResType) -> None:
     f_header = o.header
-    if f_header is None:
-        raise ExiEncodeError("DC_ChargeLoopResType: missing required header")
+    if f_header is None: raise ExiEncodeError("DC_ChargeLoopResType: missing required header")
+    f1_session_id = f_header.session_id
+    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
+    w.bits(0, 3)
+    w.binary(f1_session_id)
+    f1_time_stamp = f_header.time_stamp
+    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
+    w.bits(0, 3)
+    w.uint(f1_time_stamp)
+    s1 = 2
     w.bits(0, 1)
-    _e_MessageHeaderType(w, f_header)
+    f1_signature = f_header.signature
+    if f1_signature is not None:
+        w.bits(0, 2)
+        _e_SignatureType(w, f1_signature)
+        s1 = 3
+    c1 = _C57[s1]
     f_response_code = o.response_code
-    if f_response_code is None:
-        raise ExiEncodeError("DC_ChargeLoopResType: missing required response_code")
-    w.bits((_K61[f_response_code]) << 1, 9)
+    if f_response_code is None: raise ExiEncodeError("DC_ChargeLoopResType: missing required response_code")
     s = 2
+    w.bits(((c1[0]) << 9) | ((_K64[f_response_code]) << 1), c1[1] + 9)
     f_evse_status = o.evse_status
     if f_evse_status is not None:
-        w.bits(0, 3)
-        _e_EVSEStatusType(w, f_evse_status)
+        f2_notification_max_delay = f_evse_status.notification_max_delay
+        if f2_notification_max_delay is None: raise ExiEncodeError("EVSEStatusType: missing required notification_max_delay")
+        w.bits(0, 5)
+        w.uint(f2_notification_max_delay)
+        f2_evse_notification = f_evse_status.evse_notification
+        if f2_evse_notification is None: raise ExiEncodeError("EVSEStatusType: missing required evse_notification")
+        w.bits(((_K65[f2_evse_notification]) << 2), 8)
         s = 3
     f_meter_info = o.meter_info
     if f_meter_info is not None:
-        c = _C75[s]
-        w.bits(c[0], c[1])
+        c2 = _C83[s]
+        w.bits((c2[0]), c2[1])
         _e_MeterInfoType(w, f_meter_info)
         s = 4
     f_receipt = o.receipt
     if f_receipt is not None:
-        c = _C76[s]
-        w.bits(c[0], c[1])
+        c3 = _C84[s]
+        w.bits((c3[0]), c3[1])
         _e_ReceiptType(w, f_receipt)
         s = 5
     f_evse_present_current = o.evse_present_current
-    if f_evse_present_current is None:
-        raise ExiEncodeError("DC_ChargeLoopResType: missing required evse_present_current")
-    c = _C77[s]
-    w.bits(c[0], c[1])
-    _e_RationalNumberType(w, f_evse_present_current)
+    if f_evse_present_current is None: raise ExiEncodeError("DC_ChargeLoopResType: missing required evse_present_current")
+    c4 = _C85[s]
+    f3_exponent = f_evse_present_current.exponent
+    if f3_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f3_exponent <= 127:
+        raise ExiEncodeError(f"value {f3_exponent!r} outside [-128, 127]")
+    f3_value = f_evse_present_current.value
+    if f3_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f3_value <= 32767:
+        raise ExiEncodeError(f"value {f3_value!r} outside [-32768, 32767]")
+    w.bits(((c4[0]) << 14) | ((f3_exponent + 128) << 4) | (1 if f3_value < 0 else 0), c4[1] + 14)
+    w.uint(-f3_value - 1 if f3_value < 0 else f3_value)
     s = 6
     f_evse_present_voltage = o.evse_present_voltage
-    if f_evse_present_voltage is None:
-        raise ExiEncodeError("DC_ChargeLoopResType: missing required evse_present_voltage")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_evse_present_voltage)
+    if f_evse_present_voltage is None: raise ExiEncodeError("DC_ChargeLoopResType: missing required evse_present_voltage")
+    f4_exponent = f_evse_present_voltage.exponent
+    if f4_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f4_exponent <= 127:
+        raise ExiEncodeError(f"value {f4_exponent!r} outside [-128, 127]")
+    f4_value = f_evse_present_voltage.value
+    if f4_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f4_value <= 32767:
+        raise ExiEncodeError(f"value {f4_value!r} outside [-32768, 32767]")
+    w.bits(((f4_exponent + 128) << 4) | (1 if f4_value < 0 else 0), 17)
+    w.uint(-f4_value - 1 if f4_value < 0 else f4_value)
     f_evse_power_limit_achieved = o.evse_power_limit_achieved
-    if f_evse_power_limit_achieved is None:
-        raise ExiEncodeError("DC_ChargeLoopResType: missing required evse_power_limit_achieved")
-    w.bits((1 if f_evse_power_limit_achieved else 0) << 1, 4)
+    if f_evse_power_limit_achieved is None: raise ExiEncodeError("DC_ChargeLoopResType: missing required evse_power_limit_achieved")
     f_evse_current_limit_achieved = o.evse_current_limit_achieved
-    if f_evse_current_limit_achieved is None:
-        raise ExiEncodeError("DC_ChargeLoopResType: missing required evse_current_limit_achieved")
-    w.bits((1 if f_evse_current_limit_achieved else 0) << 1, 4)
+    if f_evse_current_limit_achieved is None: raise ExiEncodeError("DC_ChargeLoopResType: missing required evse_current_limit_achieved")
     f_evse_voltage_limit_achieved = o.evse_voltage_limit_achieved
-    if f_evse_voltage_limit_achieved is None:
-        raise ExiEncodeError("DC_ChargeLoopResType: missing required evse_voltage_limit_achieved")
-    w.bits((1 if f_evse_voltage_limit_achieved else 0) << 1, 4)
+    if f_evse_voltage_limit_achieved is None: raise ExiEncodeError("DC_ChargeLoopResType: missing required evse_voltage_limit_achieved")
     s = 10
+    w.bits(((1 if f_evse_power_limit_achieved else 0) << 9) | ((1 if f_evse_current_limit_achieved else 0) << 5) | ((1 if f_evse_voltage_limit_achieved else 0) << 1), 14)
     f_bpt_dynamic_dc_cl_res_control_mode = o.bpt_dynamic_dc_cl_res_control_mode
     f_bpt_scheduled_dc_cl_res_control_mode = o.bpt_scheduled_dc_cl_res_control_mode
     f_cl_res_control_mode = o.cl_res_control_mode
@@ -3109,16 +4115,40 @@ def _e_DC_ChargeLoopResType(w: Writer, o: DC_ChargeLoopResType) -> None:
         _e_BPT_Scheduled_DC_CLResControlModeType(w, f_bpt_scheduled_dc_cl_res_control_mode)
         s = 11
     elif f_cl_res_control_mode is not None:
-        w.bits(2, 3)
-        _e_CLResControlModeType(w, f_cl_res_control_mode)
+        w.bits(4, 4)
         s = 11
     elif f_dynamic_dc_cl_res_control_mode is not None:
         w.bits(3, 3)
         _e_Dynamic_DC_CLResControlModeType(w, f_dynamic_dc_cl_res_control_mode)
         s = 11
     elif f_scheduled_dc_cl_res_control_mode is not None:
+        s6 = 0
         w.bits(4, 3)
-        _e_Scheduled_DC_CLResControlModeType(w, f_scheduled_dc_cl_res_control_mode)
+        f6_evse_maximum_charge_power = f_scheduled_dc_cl_res_control_mode.evse_maximum_charge_power
+        if f6_evse_maximum_charge_power is not None:
+            w.bits(0, 3)
+            _e_RationalNumberType(w, f6_evse_maximum_charge_power)
+            s6 = 1
+        f6_evse_minimum_charge_power = f_scheduled_dc_cl_res_control_mode.evse_minimum_charge_power
+        if f6_evse_minimum_charge_power is not None:
+            c5 = _C86[s6]
+            w.bits((c5[0]), c5[1])
+            _e_RationalNumberType(w, f6_evse_minimum_charge_power)
+            s6 = 2
+        f6_evse_maximum_charge_current = f_scheduled_dc_cl_res_control_mode.evse_maximum_charge_current
+        if f6_evse_maximum_charge_current is not None:
+            c6 = _C87[s6]
+            w.bits((c6[0]), c6[1])
+            _e_RationalNumberType(w, f6_evse_maximum_charge_current)
+            s6 = 3
+        f6_evse_maximum_voltage = f_scheduled_dc_cl_res_control_mode.evse_maximum_voltage
+        if f6_evse_maximum_voltage is not None:
+            c7 = _C88[s6]
+            w.bits((c7[0]), c7[1])
+            _e_RationalNumberType(w, f6_evse_maximum_voltage)
+            s6 = 4
+        c8 = _C89[s6]
+        w.bits((c8[0]), c8[1])
         s = 11
     else:
         raise ExiEncodeError("DC_ChargeLoopResType: missing required bpt_dynamic_dc_cl_res_control_mode/bpt_scheduled_dc_cl_res_control_mode/cl_res_control_mode/dynamic_dc_cl_res_control_mode/scheduled_dc_cl_res_control_mode")
@@ -3129,48 +4159,63 @@ def _d_DC_ChargeParameterDiscoveryReqType(r: Reader) -> DC_ChargeParameterDiscov
     v_header = None
     v_bpt_dc_cpd_req_energy_transfer_mode = None
     v_dc_cpd_req_energy_transfer_mode = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = None
+    v1_time_stamp = None
+    v1_signature = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
-    v_header = _d_MessageHeaderType(r)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
+    v1_session_id = r.binary()
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    it = 1; al = 0
+    v1_time_stamp = r.uintb(18446744073709551615)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
-    it, al = _P78[e]
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P55[e]
+    if it == 2:
+        v1_signature = _d_SignatureType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
+    it, al = _P90[r.code(2, 2)]
     if al == 0:
         v_bpt_dc_cpd_req_energy_transfer_mode = _d_BPT_DC_CPDReqEnergyTransferModeType(r)
     elif al == 1:
         v_dc_cpd_req_energy_transfer_mode = _d_DC_CPDReqEnergyTransferModeType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return DC_ChargeParameterDiscoveryReqType(header=v_header, bpt_dc_cpd_req_energy_transfer_mode=v_bpt_dc_cpd_req_energy_transfer_mode, dc_cpd_req_energy_transfer_mode=v_dc_cpd_req_energy_transfer_mode)
 
 def _e_DC_ChargeParameterDiscoveryReqType(w: Writer, o: DC_ChargeParameterDiscoveryReqType) -> None:
     f_header = o.header
-    if f_header is None:
-        raise ExiEncodeError("DC_ChargeParameterDiscoveryReqType: missing required header")
+    if f_header is None: raise ExiEncodeError("DC_ChargeParameterDiscoveryReqType: missing required header")
+    f1_session_id = f_header.session_id
+    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
+    w.bits(0, 3)
+    w.binary(f1_session_id)
+    f1_time_stamp = f_header.time_stamp
+    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
+    w.bits(0, 3)
+    w.uint(f1_time_stamp)
+    s1 = 2
     w.bits(0, 1)
-    _e_MessageHeaderType(w, f_header)
+    f1_signature = f_header.signature
+    if f1_signature is not None:
+        w.bits(0, 2)
+        _e_SignatureType(w, f1_signature)
+        s1 = 3
+    c1 = _C57[s1]
     s = 1
+    w.bits((c1[0]), c1[1])
     f_bpt_dc_cpd_req_energy_transfer_mode = o.bpt_dc_cpd_req_energy_transfer_mode
     f_dc_cpd_req_energy_transfer_mode = o.dc_cpd_req_energy_transfer_mode
     if f_bpt_dc_cpd_req_energy_transfer_mode is not None:
@@ -3191,58 +4236,74 @@ def _d_DC_ChargeParameterDiscoveryResType(r: Reader) -> DC_ChargeParameterDiscov
     v_response_code = None
     v_bpt_dc_cpd_res_energy_transfer_mode = None
     v_dc_cpd_res_energy_transfer_mode = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = None
+    v1_time_stamp = None
+    v1_signature = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
-    v_header = _d_MessageHeaderType(r)
-    p = r.p
-    q = p + 11
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7ff
-    r.p = q
-    if b & 0x604:
-        r.badz(p, 11, b & 0x604)
-    k = (b >> 3) & 0x3f
-    if k >= 40:
-        r.bad(p + 2, 'enumeration index out of range')
-    v_response_code = _K57[k]
+    v1_session_id = r.binary()
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    it = 1; al = 0
+    v1_time_stamp = r.uintb(18446744073709551615)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 9, e, 2)
-    it, al = _P79[e]
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P55[e]
+    if it == 2:
+        v1_signature = _d_SignatureType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
+    p = r.p; q = p + 11
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7ff; r.p = q
+    if b & 0x604: r.badz(p, 11, b & 0x604)
+    k = (b >> 3) & 0x3f
+    if k >= 40: r.bad(p + 2, 'enum index')
+    v_response_code = _K59[k]
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 9, e, 2)
+    it, al = _P91[e]
     if al == 0:
         v_bpt_dc_cpd_res_energy_transfer_mode = _d_BPT_DC_CPDResEnergyTransferModeType(r)
     elif al == 1:
         v_dc_cpd_res_energy_transfer_mode = _d_DC_CPDResEnergyTransferModeType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return DC_ChargeParameterDiscoveryResType(header=v_header, response_code=v_response_code, bpt_dc_cpd_res_energy_transfer_mode=v_bpt_dc_cpd_res_energy_transfer_mode, dc_cpd_res_energy_transfer_mode=v_dc_cpd_res_energy_transfer_mode)
 
 def _e_DC_ChargeParameterDiscoveryResType(w: Writer, o: DC_ChargeParameterDiscoveryResType) -> None:
     f_header = o.header
-    if f_header is None:
-        raise ExiEncodeError("DC_ChargeParameterDiscoveryResType: missing required header")
+    if f_header is None: raise ExiEncodeError("DC_ChargeParameterDiscoveryResType: missing required header")
+    f1_session_id = f_header.session_id
+    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
+    w.bits(0, 3)
+    w.binary(f1_session_id)
+    f1_time_stamp = f_header.time_stamp
+    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
+    w.bits(0, 3)
+    w.uint(f1_time_stamp)
+    s1 = 2
     w.bits(0, 1)
-    _e_MessageHeaderType(w, f_header)
+    f1_signature = f_header.signature
+    if f1_signature is not None:
+        w.bits(0, 2)
+        _e_SignatureType(w, f1_signature)
+        s1 = 3
+    c1 = _C57[s1]
     f_response_code = o.response_code
-    if f_response_code is None:
-        raise ExiEncodeError("DC_ChargeParameterDiscoveryResType: missing required response_code")
-    w.bits((_K61[f_response_code]) << 1, 9)
+    if f_response_code is None: raise ExiEncodeError("DC_ChargeParameterDiscoveryResType: missing required response_code")
     s = 2
+    w.bits(((c1[0]) << 9) | ((_K64[f_response_code]) << 1), c1[1] + 9)
     f_bpt_dc_cpd_res_energy_transfer_mode = o.bpt_dc_cpd_res_energy_transfer_mode
     f_dc_cpd_res_energy_transfer_mode = o.dc_cpd_res_energy_transfer_mode
     if f_bpt_dc_cpd_res_energy_transfer_mode is not None:
@@ -3263,226 +4324,359 @@ def _d_DC_PreChargeReqType(r: Reader) -> DC_PreChargeReqType:
     v_ev_processing = None
     v_ev_present_voltage = None
     v_ev_target_voltage = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = None
+    v1_time_stamp = None
+    v1_signature = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
-    v_header = _d_MessageHeaderType(r)
-    p = r.p
-    q = p + 6
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3f
-    r.p = q
-    if b & 0x33:
-        r.badz(p, 6, b & 0x33)
-    k = (b >> 2) & 0x3
-    if k >= 3:
-        r.bad(p + 2, 'enumeration index out of range')
-    v_ev_processing = _K67[k]
-    it = 2; al = 0
-    v_ev_present_voltage = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 3; al = 0
-    v_ev_target_voltage = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = r.binary()
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    it = 1; al = 0
+    v1_time_stamp = r.uintb(18446744073709551615)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P55[e]
+    if it == 2:
+        v1_signature = _d_SignatureType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
+    v2_exponent = None
+    v2_value = None
+    p = r.p; q = p + 20
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xfffff; r.p = q
+    if b & 0xcf00e: r.badz(p, 20, b & 0xcf00e)
+    k = (b >> 16) & 0x3
+    if k >= 3: r.bad(p + 2, 'enum index')
+    v_ev_processing = _K71[k]
+    v2_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    it = 1; al = 0
+    v2_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v2_value <= 32767:
+        r.fail('integer out of range')
+    v3_exponent = None
+    v3_value = None
+    p = r.p; q = p + 17
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ffff; r.p = q
+    if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
+    v3_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    v_ev_present_voltage = RationalNumberType(exponent=v2_exponent, value=v2_value)
+    it = 1; al = 0
+    v3_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v3_value <= 32767:
+        r.fail('integer out of range')
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    v_ev_target_voltage = RationalNumberType(exponent=v3_exponent, value=v3_value)
     it = -1; al = 0
     return DC_PreChargeReqType(header=v_header, ev_processing=v_ev_processing, ev_present_voltage=v_ev_present_voltage, ev_target_voltage=v_ev_target_voltage)
 
 def _e_DC_PreChargeReqType(w: Writer, o: DC_PreChargeReqType) -> None:
     f_header = o.header
-    if f_header is None:
-        raise ExiEncodeError("DC_PreChargeReqType: missing required header")
+    if f_header is None: raise ExiEncodeError("DC_PreChargeReqType: missing required header")
+    f1_session_id = f_header.session_id
+    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
+    w.bits(0, 3)
+    w.binary(f1_session_id)
+    f1_time_stamp = f_header.time_stamp
+    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
+    w.bits(0, 3)
+    w.uint(f1_time_stamp)
+    s1 = 2
     w.bits(0, 1)
-    _e_MessageHeaderType(w, f_header)
+    f1_signature = f_header.signature
+    if f1_signature is not None:
+        w.bits(0, 2)
+        _e_SignatureType(w, f1_signature)
+        s1 = 3
+    c1 = _C57[s1]
     f_ev_processing = o.ev_processing
-    if f_ev_processing is None:
-        raise ExiEncodeError("DC_PreChargeReqType: missing required ev_processing")
-    w.bits((_K68[f_ev_processing]) << 1, 5)
+    if f_ev_processing is None: raise ExiEncodeError("DC_PreChargeReqType: missing required ev_processing")
     f_ev_present_voltage = o.ev_present_voltage
-    if f_ev_present_voltage is None:
-        raise ExiEncodeError("DC_PreChargeReqType: missing required ev_present_voltage")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_ev_present_voltage)
+    if f_ev_present_voltage is None: raise ExiEncodeError("DC_PreChargeReqType: missing required ev_present_voltage")
+    f2_exponent = f_ev_present_voltage.exponent
+    if f2_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f2_exponent <= 127:
+        raise ExiEncodeError(f"value {f2_exponent!r} outside [-128, 127]")
+    f2_value = f_ev_present_voltage.value
+    if f2_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f2_value <= 32767:
+        raise ExiEncodeError(f"value {f2_value!r} outside [-32768, 32767]")
+    w.bits(((c1[0]) << 20) | ((_K72[f_ev_processing]) << 16) | ((f2_exponent + 128) << 4) | (1 if f2_value < 0 else 0), c1[1] + 20)
+    w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
     f_ev_target_voltage = o.ev_target_voltage
-    if f_ev_target_voltage is None:
-        raise ExiEncodeError("DC_PreChargeReqType: missing required ev_target_voltage")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_ev_target_voltage)
-    w.bits(0, 1)
+    if f_ev_target_voltage is None: raise ExiEncodeError("DC_PreChargeReqType: missing required ev_target_voltage")
+    f3_exponent = f_ev_target_voltage.exponent
+    if f3_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f3_exponent <= 127:
+        raise ExiEncodeError(f"value {f3_exponent!r} outside [-128, 127]")
+    f3_value = f_ev_target_voltage.value
+    if f3_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f3_value <= 32767:
+        raise ExiEncodeError(f"value {f3_value!r} outside [-32768, 32767]")
+    w.bits(((f3_exponent + 128) << 4) | (1 if f3_value < 0 else 0), 17)
+    w.uint(-f3_value - 1 if f3_value < 0 else f3_value)
+    w.bits(0, 3)
 
 def _d_DC_PreChargeResType(r: Reader) -> DC_PreChargeResType:
     rv = r.v; rn = r.n
     v_header = None
     v_response_code = None
     v_evse_present_voltage = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = None
+    v1_time_stamp = None
+    v1_signature = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
-    v_header = _d_MessageHeaderType(r)
-    p = r.p
-    q = p + 10
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3ff
-    r.p = q
-    if b & 0x303:
-        r.badz(p, 10, b & 0x303)
-    k = (b >> 2) & 0x3f
-    if k >= 40:
-        r.bad(p + 2, 'enumeration index out of range')
-    v_response_code = _K57[k]
-    it = 2; al = 0
-    v_evse_present_voltage = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = r.binary()
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    it = 1; al = 0
+    v1_time_stamp = r.uintb(18446744073709551615)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P55[e]
+    if it == 2:
+        v1_signature = _d_SignatureType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
+    v2_exponent = None
+    v2_value = None
+    p = r.p; q = p + 24
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xffffff; r.p = q
+    if b & 0xc0f00e: r.badz(p, 24, b & 0xc0f00e)
+    k = (b >> 16) & 0x3f
+    if k >= 40: r.bad(p + 2, 'enum index')
+    v_response_code = _K59[k]
+    v2_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    it = 1; al = 0
+    v2_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v2_value <= 32767:
+        r.fail('integer out of range')
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    v_evse_present_voltage = RationalNumberType(exponent=v2_exponent, value=v2_value)
     it = -1; al = 0
     return DC_PreChargeResType(header=v_header, response_code=v_response_code, evse_present_voltage=v_evse_present_voltage)
 
 def _e_DC_PreChargeResType(w: Writer, o: DC_PreChargeResType) -> None:
     f_header = o.header
-    if f_header is None:
-        raise ExiEncodeError("DC_PreChargeResType: missing required header")
+    if f_header is None: raise ExiEncodeError("DC_PreChargeResType: missing required header")
+    f1_session_id = f_header.session_id
+    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
+    w.bits(0, 3)
+    w.binary(f1_session_id)
+    f1_time_stamp = f_header.time_stamp
+    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
+    w.bits(0, 3)
+    w.uint(f1_time_stamp)
+    s1 = 2
     w.bits(0, 1)
-    _e_MessageHeaderType(w, f_header)
+    f1_signature = f_header.signature
+    if f1_signature is not None:
+        w.bits(0, 2)
+        _e_SignatureType(w, f1_signature)
+        s1 = 3
+    c1 = _C57[s1]
     f_response_code = o.response_code
-    if f_response_code is None:
-        raise ExiEncodeError("DC_PreChargeResType: missing required response_code")
-    w.bits((_K61[f_response_code]) << 1, 9)
+    if f_response_code is None: raise ExiEncodeError("DC_PreChargeResType: missing required response_code")
     f_evse_present_voltage = o.evse_present_voltage
-    if f_evse_present_voltage is None:
-        raise ExiEncodeError("DC_PreChargeResType: missing required evse_present_voltage")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_evse_present_voltage)
-    w.bits(0, 1)
+    if f_evse_present_voltage is None: raise ExiEncodeError("DC_PreChargeResType: missing required evse_present_voltage")
+    f2_exponent = f_evse_present_voltage.exponent
+    if f2_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f2_exponent <= 127:
+        raise ExiEncodeError(f"value {f2_exponent!r} outside [-128, 127]")
+    f2_value = f_evse_present_voltage.value
+    if f2_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f2_value <= 32767:
+        raise ExiEncodeError(f"value {f2_value!r} outside [-32768, 32767]")
+    w.bits(((c1[0]) << 24) | ((_K64[f_response_code]) << 16) | ((f2_exponent + 128) << 4) | (1 if f2_value < 0 else 0), c1[1] + 24)
+    w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
+    w.bits(0, 3)
 
 def _d_DC_WeldingDetectionReqType(r: Reader) -> DC_WeldingDetectionReqType:
     rv = r.v; rn = r.n
     v_header = None
     v_ev_processing = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = None
+    v1_time_stamp = None
+    v1_signature = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
-    v_header = _d_MessageHeaderType(r)
-    p = r.p
-    q = p + 6
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3f
-    r.p = q
-    if b & 0x33:
-        r.badz(p, 6, b & 0x33)
+    v1_session_id = r.binary()
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    it = 1; al = 0
+    v1_time_stamp = r.uintb(18446744073709551615)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P55[e]
+    if it == 2:
+        v1_signature = _d_SignatureType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
+    p = r.p; q = p + 6
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3f; r.p = q
+    if b & 0x33: r.badz(p, 6, b & 0x33)
     k = (b >> 2) & 0x3
-    if k >= 3:
-        r.bad(p + 2, 'enumeration index out of range')
-    v_ev_processing = _K67[k]
+    if k >= 3: r.bad(p + 2, 'enum index')
+    v_ev_processing = _K71[k]
     it = -1; al = 0
     return DC_WeldingDetectionReqType(header=v_header, ev_processing=v_ev_processing)
 
 def _e_DC_WeldingDetectionReqType(w: Writer, o: DC_WeldingDetectionReqType) -> None:
     f_header = o.header
-    if f_header is None:
-        raise ExiEncodeError("DC_WeldingDetectionReqType: missing required header")
+    if f_header is None: raise ExiEncodeError("DC_WeldingDetectionReqType: missing required header")
+    f1_session_id = f_header.session_id
+    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
+    w.bits(0, 3)
+    w.binary(f1_session_id)
+    f1_time_stamp = f_header.time_stamp
+    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
+    w.bits(0, 3)
+    w.uint(f1_time_stamp)
+    s1 = 2
     w.bits(0, 1)
-    _e_MessageHeaderType(w, f_header)
+    f1_signature = f_header.signature
+    if f1_signature is not None:
+        w.bits(0, 2)
+        _e_SignatureType(w, f1_signature)
+        s1 = 3
+    c1 = _C57[s1]
     f_ev_processing = o.ev_processing
-    if f_ev_processing is None:
-        raise ExiEncodeError("DC_WeldingDetectionReqType: missing required ev_processing")
-    w.bits((_K68[f_ev_processing]) << 2, 6)
+    if f_ev_processing is None: raise ExiEncodeError("DC_WeldingDetectionReqType: missing required ev_processing")
+    w.bits(((c1[0]) << 6) | ((_K72[f_ev_processing]) << 2), c1[1] + 6)
 
 def _d_DC_WeldingDetectionResType(r: Reader) -> DC_WeldingDetectionResType:
     rv = r.v; rn = r.n
     v_header = None
     v_response_code = None
     v_evse_present_voltage = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = None
+    v1_time_stamp = None
+    v1_signature = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
-    v_header = _d_MessageHeaderType(r)
-    p = r.p
-    q = p + 10
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3ff
-    r.p = q
-    if b & 0x303:
-        r.badz(p, 10, b & 0x303)
-    k = (b >> 2) & 0x3f
-    if k >= 40:
-        r.bad(p + 2, 'enumeration index out of range')
-    v_response_code = _K57[k]
-    it = 2; al = 0
-    v_evse_present_voltage = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = r.binary()
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    it = 1; al = 0
+    v1_time_stamp = r.uintb(18446744073709551615)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P55[e]
+    if it == 2:
+        v1_signature = _d_SignatureType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
+    v2_exponent = None
+    v2_value = None
+    p = r.p; q = p + 24
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xffffff; r.p = q
+    if b & 0xc0f00e: r.badz(p, 24, b & 0xc0f00e)
+    k = (b >> 16) & 0x3f
+    if k >= 40: r.bad(p + 2, 'enum index')
+    v_response_code = _K59[k]
+    v2_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    it = 1; al = 0
+    v2_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v2_value <= 32767:
+        r.fail('integer out of range')
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    v_evse_present_voltage = RationalNumberType(exponent=v2_exponent, value=v2_value)
     it = -1; al = 0
     return DC_WeldingDetectionResType(header=v_header, response_code=v_response_code, evse_present_voltage=v_evse_present_voltage)
 
 def _e_DC_WeldingDetectionResType(w: Writer, o: DC_WeldingDetectionResType) -> None:
     f_header = o.header
-    if f_header is None:
-        raise ExiEncodeError("DC_WeldingDetectionResType: missing required header")
+    if f_header is None: raise ExiEncodeError("DC_WeldingDetectionResType: missing required header")
+    f1_session_id = f_header.session_id
+    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
+    w.bits(0, 3)
+    w.binary(f1_session_id)
+    f1_time_stamp = f_header.time_stamp
+    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
+    w.bits(0, 3)
+    w.uint(f1_time_stamp)
+    s1 = 2
     w.bits(0, 1)
-    _e_MessageHeaderType(w, f_header)
+    f1_signature = f_header.signature
+    if f1_signature is not None:
+        w.bits(0, 2)
+        _e_SignatureType(w, f1_signature)
+        s1 = 3
+    c1 = _C57[s1]
     f_response_code = o.response_code
-    if f_response_code is None:
-        raise ExiEncodeError("DC_WeldingDetectionResType: missing required response_code")
-    w.bits((_K61[f_response_code]) << 1, 9)
+    if f_response_code is None: raise ExiEncodeError("DC_WeldingDetectionResType: missing required response_code")
     f_evse_present_voltage = o.evse_present_voltage
-    if f_evse_present_voltage is None:
-        raise ExiEncodeError("DC_WeldingDetectionResType: missing required evse_present_voltage")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_evse_present_voltage)
-    w.bits(0, 1)
+    if f_evse_present_voltage is None: raise ExiEncodeError("DC_WeldingDetectionResType: missing required evse_present_voltage")
+    f2_exponent = f_evse_present_voltage.exponent
+    if f2_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f2_exponent <= 127:
+        raise ExiEncodeError(f"value {f2_exponent!r} outside [-128, 127]")
+    f2_value = f_evse_present_voltage.value
+    if f2_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f2_value <= 32767:
+        raise ExiEncodeError(f"value {f2_value!r} outside [-32768, 32767]")
+    w.bits(((c1[0]) << 24) | ((_K64[f_response_code]) << 16) | ((f2_exponent + 128) << 4) | (1 if f2_value < 0 else 0), c1[1] + 24)
+    w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
+    w.bits(0, 3)
 
 def _d_DSAKeyValueType(r: Reader) -> DSAKeyValueType:
     r.fail("content of DSAKeyValueType is not supported by this codec")
@@ -3494,142 +4688,131 @@ def _d_DetailedCostType(r: Reader) -> DetailedCostType:
     rv = r.v; rn = r.n
     v_amount = None
     v_cost_per_unit = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 0; al = 0
-    v_amount = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_exponent = None
+    v1_value = None
+    p = r.p; q = p + 15
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7fff; r.p = q
+    if b & 0x700e: r.badz(p, 15, b & 0x700e)
+    v1_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
     it = 1; al = 0
-    v_cost_per_unit = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v1_value <= 32767:
+        r.fail('integer out of range')
+    v2_exponent = None
+    v2_value = None
+    p = r.p; q = p + 17
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ffff; r.p = q
+    if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
+    v2_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    v_amount = RationalNumberType(exponent=v1_exponent, value=v1_value)
+    it = 1; al = 0
+    v2_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v2_value <= 32767:
+        r.fail('integer out of range')
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    v_cost_per_unit = RationalNumberType(exponent=v2_exponent, value=v2_value)
     it = -1; al = 0
     return DetailedCostType(amount=v_amount, cost_per_unit=v_cost_per_unit)
 
 def _e_DetailedCostType(w: Writer, o: DetailedCostType) -> None:
     f_amount = o.amount
-    if f_amount is None:
-        raise ExiEncodeError("DetailedCostType: missing required amount")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_amount)
+    if f_amount is None: raise ExiEncodeError("DetailedCostType: missing required amount")
+    f1_exponent = f_amount.exponent
+    if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f1_exponent <= 127:
+        raise ExiEncodeError(f"value {f1_exponent!r} outside [-128, 127]")
+    f1_value = f_amount.value
+    if f1_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f1_value <= 32767:
+        raise ExiEncodeError(f"value {f1_value!r} outside [-32768, 32767]")
+    w.bits(((f1_exponent + 128) << 4) | (1 if f1_value < 0 else 0), 15)
+    w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
     f_cost_per_unit = o.cost_per_unit
-    if f_cost_per_unit is None:
-        raise ExiEncodeError("DetailedCostType: missing required cost_per_unit")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_cost_per_unit)
-    w.bits(0, 1)
+    if f_cost_per_unit is None: raise ExiEncodeError("DetailedCostType: missing required cost_per_unit")
+    f2_exponent = f_cost_per_unit.exponent
+    if f2_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f2_exponent <= 127:
+        raise ExiEncodeError(f"value {f2_exponent!r} outside [-128, 127]")
+    f2_value = f_cost_per_unit.value
+    if f2_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f2_value <= 32767:
+        raise ExiEncodeError(f"value {f2_value!r} outside [-32768, 32767]")
+    w.bits(((f2_exponent + 128) << 4) | (1 if f2_value < 0 else 0), 17)
+    w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
+    w.bits(0, 3)
 
 def _d_DetailedTaxType(r: Reader) -> DetailedTaxType:
     rv = r.v; rn = r.n
     v_tax_rule_id = None
     v_amount = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_tax_rule_id = r.uintb(4294967295)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    v1_exponent = None
+    v1_value = None
+    p = r.p; q = p + 16
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xffff; r.p = q
+    if b & 0xf00e: r.badz(p, 16, b & 0xf00e)
+    v1_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
     it = 1; al = 0
-    v_amount = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v1_value <= 32767:
+        r.fail('integer out of range')
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    v_amount = RationalNumberType(exponent=v1_exponent, value=v1_value)
     it = -1; al = 0
     return DetailedTaxType(tax_rule_id=v_tax_rule_id, amount=v_amount)
 
 def _e_DetailedTaxType(w: Writer, o: DetailedTaxType) -> None:
     f_tax_rule_id = o.tax_rule_id
-    if f_tax_rule_id is None:
-        raise ExiEncodeError("DetailedTaxType: missing required tax_rule_id")
+    if f_tax_rule_id is None: raise ExiEncodeError("DetailedTaxType: missing required tax_rule_id")
     w.bits(0, 2)
     w.uint(f_tax_rule_id)
-    w.bits(0, 1)
     f_amount = o.amount
-    if f_amount is None:
-        raise ExiEncodeError("DetailedTaxType: missing required amount")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_amount)
-    w.bits(0, 1)
+    if f_amount is None: raise ExiEncodeError("DetailedTaxType: missing required amount")
+    f1_exponent = f_amount.exponent
+    if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f1_exponent <= 127:
+        raise ExiEncodeError(f"value {f1_exponent!r} outside [-128, 127]")
+    f1_value = f_amount.value
+    if f1_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f1_value <= 32767:
+        raise ExiEncodeError(f"value {f1_value!r} outside [-32768, 32767]")
+    w.bits(((f1_exponent + 128) << 4) | (1 if f1_value < 0 else 0), 16)
+    w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
+    w.bits(0, 3)
 
 def _d_DigestMethodType(r: Reader) -> DigestMethodType:
-    rv = r.v; rn = r.n
     v_algorithm = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected next item')
     it = 0; al = 0
     v_algorithm = r.string()
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
-    it, al = _P54[e]
+    it, al = _P54[r.code(2, 2)]
     n = 0
     while it == 1:
         r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P54[e]
+        it, al = _P54[r.code(2, 2)]
     return DigestMethodType(algorithm=v_algorithm)
 
 def _e_DigestMethodType(w: Writer, o: DigestMethodType) -> None:
     f_algorithm = o.algorithm
-    if f_algorithm is None:
-        raise ExiEncodeError("DigestMethodType: missing required algorithm")
+    if f_algorithm is None: raise ExiEncodeError("DigestMethodType: missing required algorithm")
     w.bits(0, 1)
     w.string(f_algorithm)
     w.bits(1, 2)
@@ -3646,181 +4829,112 @@ def _d_DisplayParametersType(r: Reader) -> DisplayParametersType:
     v_charging_complete = None
     v_battery_energy_capacity = None
     v_inlet_hot = None
-    p = r.p
-    q = p + 4
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xf
-    r.p = q
-    e = b & 0xf
-    if e >= 11:
-        r.bad_code(p + 0, e, 11)
-    it, al = _P80[e]
+    it, al = _P92[r.code(4, 11)]
     if it == 0:
-        p = r.p
-        q = p + 13
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1fff
-        r.p = q
-        if b & 0x1010:
-            r.badz(p, 13, b & 0x1010)
+        p = r.p; q = p + 13
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x1fff; r.p = q
+        if b & 0x1010: r.badz(p, 13, b & 0x1010)
         v_present_soc = ((b >> 5) & 0x7f)
-        if v_present_soc > 100:
-            r.bad(p + 1, 'integer out of range')
+        if v_present_soc > 100: r.bad(p + 1, 'range')
         e = b & 0xf
-        if e >= 10:
-            r.bad_code(p + 9, e, 10)
-        it, al = _P81[e]
+        if e >= 10: r.bad_code(p + 9, e, 10)
+        it, al = _P93[e]
     if it == 1:
-        p = r.p
-        q = p + 13
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1fff
-        r.p = q
-        if b & 0x1010:
-            r.badz(p, 13, b & 0x1010)
+        p = r.p; q = p + 13
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x1fff; r.p = q
+        if b & 0x1010: r.badz(p, 13, b & 0x1010)
         v_minimum_soc = ((b >> 5) & 0x7f)
-        if v_minimum_soc > 100:
-            r.bad(p + 1, 'integer out of range')
+        if v_minimum_soc > 100: r.bad(p + 1, 'range')
         e = b & 0xf
-        if e >= 9:
-            r.bad_code(p + 9, e, 9)
-        it, al = _P82[e]
+        if e >= 9: r.bad_code(p + 9, e, 9)
+        it, al = _P94[e]
     if it == 2:
-        p = r.p
-        q = p + 13
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1fff
-        r.p = q
-        if b & 0x1010:
-            r.badz(p, 13, b & 0x1010)
+        p = r.p; q = p + 13
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x1fff; r.p = q
+        if b & 0x1010: r.badz(p, 13, b & 0x1010)
         v_target_soc = ((b >> 5) & 0x7f)
-        if v_target_soc > 100:
-            r.bad(p + 1, 'integer out of range')
+        if v_target_soc > 100: r.bad(p + 1, 'range')
         e = b & 0xf
-        if e >= 8:
-            r.bad_code(p + 9, e, 8)
-        it, al = _P83[e]
+        if e >= 8: r.bad_code(p + 9, e, 8)
+        it, al = _P95[e]
     if it == 3:
-        p = r.p
-        q = p + 12
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0xfff
-        r.p = q
-        if b & 0x808:
-            r.badz(p, 12, b & 0x808)
+        p = r.p; q = p + 12
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xfff; r.p = q
+        if b & 0x808: r.badz(p, 12, b & 0x808)
         v_maximum_soc = ((b >> 4) & 0x7f)
-        if v_maximum_soc > 100:
-            r.bad(p + 1, 'integer out of range')
+        if v_maximum_soc > 100: r.bad(p + 1, 'range')
         e = b & 0x7
-        if e >= 7:
-            r.bad_code(p + 9, e, 7)
-        it, al = _P84[e]
+        if e >= 7: r.bad_code(p + 9, e, 7)
+        it, al = _P96[e]
     if it == 4:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected characters')
         v_remaining_time_to_minimum_soc = r.uintb(4294967295)
-        p = r.p
-        q = p + 4
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0xf
-        r.p = q
-        if b & 0x8:
-            r.badz(p, 4, b & 0x8)
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
-        if e >= 6:
-            r.bad_code(p + 1, e, 6)
-        it, al = _P85[e]
+        if e >= 6: r.bad_code(p + 1, e, 6)
+        it, al = _P97[e]
     if it == 5:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected characters')
         v_remaining_time_to_target_soc = r.uintb(4294967295)
-        p = r.p
-        q = p + 4
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0xf
-        r.p = q
-        if b & 0x8:
-            r.badz(p, 4, b & 0x8)
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
-        if e >= 5:
-            r.bad_code(p + 1, e, 5)
-        it, al = _P86[e]
+        if e >= 5: r.bad_code(p + 1, e, 5)
+        it, al = _P98[e]
     if it == 6:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected characters')
         v_remaining_time_to_maximum_soc = r.uintb(4294967295)
-        p = r.p
-        q = p + 4
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0xf
-        r.p = q
-        if b & 0x8:
-            r.badz(p, 4, b & 0x8)
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
-        if e >= 4:
-            r.bad_code(p + 1, e, 4)
-        it, al = _P87[e]
+        if e >= 4: r.bad_code(p + 1, e, 4)
+        it, al = _P99[e]
     if it == 7:
-        p = r.p
-        q = p + 5
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1f
-        r.p = q
-        if b & 0x14:
-            r.badz(p, 5, b & 0x14)
+        p = r.p; q = p + 5
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x1f; r.p = q
+        if b & 0x14: r.badz(p, 5, b & 0x14)
         v_charging_complete = ((b >> 3) & 0x1) == 1
         e = b & 0x3
-        if e >= 3:
-            r.bad_code(p + 3, e, 3)
-        it, al = _P88[e]
+        if e >= 3: r.bad_code(p + 3, e, 3)
+        it, al = _P100[e]
     if it == 8:
-        v_battery_energy_capacity = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
+        v1_exponent = None
+        v1_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v1_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v1_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v1_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P89[e]
+        if e >= 2: r.bad_code(p + 2, e, 2)
+        it, al = _P101[e]
+        v_battery_energy_capacity = RationalNumberType(exponent=v1_exponent, value=v1_value)
     if it == 9:
-        p = r.p
-        q = p + 4
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0xf
-        r.p = q
-        if b & 0xb:
-            r.badz(p, 4, b & 0xb)
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xb: r.badz(p, 4, b & 0xb)
         v_inlet_hot = ((b >> 2) & 0x1) == 1
         it = -1; al = 0
     return DisplayParametersType(present_soc=v_present_soc, minimum_soc=v_minimum_soc, target_soc=v_target_soc, maximum_soc=v_maximum_soc, remaining_time_to_minimum_soc=v_remaining_time_to_minimum_soc, remaining_time_to_target_soc=v_remaining_time_to_target_soc, remaining_time_to_maximum_soc=v_remaining_time_to_maximum_soc, charging_complete=v_charging_complete, battery_energy_capacity=v_battery_energy_capacity, inlet_hot=v_inlet_hot)
@@ -3831,76 +4945,77 @@ def _e_DisplayParametersType(w: Writer, o: DisplayParametersType) -> None:
     if f_present_soc is not None:
         if not 0 <= f_present_soc <= 100:
             raise ExiEncodeError(f"value {f_present_soc!r} outside [0, 100]")
-        w.bits((f_present_soc) << 1, 13)
+        w.bits(((f_present_soc) << 1), 13)
         s = 1
     f_minimum_soc = o.minimum_soc
     if f_minimum_soc is not None:
-        c = _C90[s]
-        w.bits(c[0], c[1])
+        c1 = _C102[s]
         if not 0 <= f_minimum_soc <= 100:
             raise ExiEncodeError(f"value {f_minimum_soc!r} outside [0, 100]")
-        w.bits((f_minimum_soc) << 1, 9)
+        w.bits(((c1[0]) << 9) | ((f_minimum_soc) << 1), c1[1] + 9)
         s = 2
     f_target_soc = o.target_soc
     if f_target_soc is not None:
-        c = _C91[s]
-        w.bits(c[0], c[1])
+        c2 = _C103[s]
         if not 0 <= f_target_soc <= 100:
             raise ExiEncodeError(f"value {f_target_soc!r} outside [0, 100]")
-        w.bits((f_target_soc) << 1, 9)
+        w.bits(((c2[0]) << 9) | ((f_target_soc) << 1), c2[1] + 9)
         s = 3
     f_maximum_soc = o.maximum_soc
     if f_maximum_soc is not None:
-        c = _C92[s]
-        w.bits(c[0], c[1])
+        c3 = _C104[s]
         if not 0 <= f_maximum_soc <= 100:
             raise ExiEncodeError(f"value {f_maximum_soc!r} outside [0, 100]")
-        w.bits((f_maximum_soc) << 1, 9)
+        w.bits(((c3[0]) << 9) | ((f_maximum_soc) << 1), c3[1] + 9)
         s = 4
     f_remaining_time_to_minimum_soc = o.remaining_time_to_minimum_soc
     if f_remaining_time_to_minimum_soc is not None:
-        c = _C93[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c4 = _C105[s]
+        w.bits(((c4[0]) << 1), c4[1] + 1)
         w.uint(f_remaining_time_to_minimum_soc)
         w.bits(0, 1)
         s = 5
     f_remaining_time_to_target_soc = o.remaining_time_to_target_soc
     if f_remaining_time_to_target_soc is not None:
-        c = _C94[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c5 = _C106[s]
+        w.bits(((c5[0]) << 1), c5[1] + 1)
         w.uint(f_remaining_time_to_target_soc)
         w.bits(0, 1)
         s = 6
     f_remaining_time_to_maximum_soc = o.remaining_time_to_maximum_soc
     if f_remaining_time_to_maximum_soc is not None:
-        c = _C95[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c6 = _C107[s]
+        w.bits(((c6[0]) << 1), c6[1] + 1)
         w.uint(f_remaining_time_to_maximum_soc)
         w.bits(0, 1)
         s = 7
     f_charging_complete = o.charging_complete
     if f_charging_complete is not None:
-        c = _C96[s]
-        w.bits(c[0], c[1])
-        w.bits((1 if f_charging_complete else 0) << 1, 3)
+        c7 = _C108[s]
+        w.bits(((c7[0]) << 3) | ((1 if f_charging_complete else 0) << 1), c7[1] + 3)
         s = 8
     f_battery_energy_capacity = o.battery_energy_capacity
     if f_battery_energy_capacity is not None:
-        c = _C97[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_battery_energy_capacity)
+        c8 = _C109[s]
+        f1_exponent = f_battery_energy_capacity.exponent
+        if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f1_exponent <= 127:
+            raise ExiEncodeError(f"value {f1_exponent!r} outside [-128, 127]")
+        f1_value = f_battery_energy_capacity.value
+        if f1_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f1_value <= 32767:
+            raise ExiEncodeError(f"value {f1_value!r} outside [-32768, 32767]")
+        w.bits(((c8[0]) << 14) | ((f1_exponent + 128) << 4) | (1 if f1_value < 0 else 0), c8[1] + 14)
+        w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
+        w.bits(0, 2)
         s = 9
     f_inlet_hot = o.inlet_hot
     if f_inlet_hot is not None:
-        c = _C98[s]
-        w.bits(c[0], c[1])
-        w.bits((1 if f_inlet_hot else 0) << 1, 3)
+        c9 = _C110[s]
+        w.bits(((c9[0]) << 3) | ((1 if f_inlet_hot else 0) << 1), c9[1] + 3)
         s = 10
-    c = _C99[s]
-    w.bits(c[0], c[1])
+    c10 = _C111[s]
+    w.bits((c10[0]), c10[1])
 
 def _d_Dynamic_CLReqControlModeType(r: Reader) -> Dynamic_CLReqControlModeType:
     rv = r.v; rn = r.n
@@ -3908,64 +5023,58 @@ def _d_Dynamic_CLReqControlModeType(r: Reader) -> Dynamic_CLReqControlModeType:
     v_ev_target_energy_request = None
     v_ev_maximum_energy_request = None
     v_ev_minimum_energy_request = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
-    it, al = _P2[e]
+    it, al = _P2[r.code(2, 2)]
     if it == 0:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected characters')
         v_departure_time = r.uintb(4294967295)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        if b & 0x3:
-            r.badz(p, 2, b & 0x3)
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 1; al = 0
-    v_ev_target_energy_request = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 2; al = 0
-    v_ev_maximum_energy_request = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 3; al = 0
-    v_ev_minimum_energy_request = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_exponent = None
+    v1_value = None
+    p = r.p; q = p + 14
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3fff; r.p = q
+    if b & 0x300e: r.badz(p, 14, b & 0x300e)
+    v1_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    it = 1; al = 0
+    v1_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v1_value <= 32767:
+        r.fail('integer out of range')
+    v2_exponent = None
+    v2_value = None
+    p = r.p; q = p + 17
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ffff; r.p = q
+    if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
+    v2_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    v_ev_target_energy_request = RationalNumberType(exponent=v1_exponent, value=v1_value)
+    it = 1; al = 0
+    v2_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v2_value <= 32767:
+        r.fail('integer out of range')
+    v3_exponent = None
+    v3_value = None
+    p = r.p; q = p + 17
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ffff; r.p = q
+    if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
+    v3_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    v_ev_maximum_energy_request = RationalNumberType(exponent=v2_exponent, value=v2_value)
+    it = 1; al = 0
+    v3_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v3_value <= 32767:
+        r.fail('integer out of range')
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    v_ev_minimum_energy_request = RationalNumberType(exponent=v3_exponent, value=v3_value)
     it = -1; al = 0
     return Dynamic_CLReqControlModeType(departure_time=v_departure_time, ev_target_energy_request=v_ev_target_energy_request, ev_maximum_energy_request=v_ev_maximum_energy_request, ev_minimum_energy_request=v_ev_minimum_energy_request)
 
@@ -3978,23 +5087,44 @@ def _e_Dynamic_CLReqControlModeType(w: Writer, o: Dynamic_CLReqControlModeType) 
         w.bits(0, 1)
         s = 1
     f_ev_target_energy_request = o.ev_target_energy_request
-    if f_ev_target_energy_request is None:
-        raise ExiEncodeError("Dynamic_CLReqControlModeType: missing required ev_target_energy_request")
-    c = _C100[s]
-    w.bits(c[0], c[1])
-    _e_RationalNumberType(w, f_ev_target_energy_request)
+    if f_ev_target_energy_request is None: raise ExiEncodeError("Dynamic_CLReqControlModeType: missing required ev_target_energy_request")
+    c1 = _C112[s]
+    f1_exponent = f_ev_target_energy_request.exponent
+    if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f1_exponent <= 127:
+        raise ExiEncodeError(f"value {f1_exponent!r} outside [-128, 127]")
+    f1_value = f_ev_target_energy_request.value
+    if f1_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f1_value <= 32767:
+        raise ExiEncodeError(f"value {f1_value!r} outside [-32768, 32767]")
+    w.bits(((c1[0]) << 14) | ((f1_exponent + 128) << 4) | (1 if f1_value < 0 else 0), c1[1] + 14)
+    w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
     s = 2
     f_ev_maximum_energy_request = o.ev_maximum_energy_request
-    if f_ev_maximum_energy_request is None:
-        raise ExiEncodeError("Dynamic_CLReqControlModeType: missing required ev_maximum_energy_request")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_ev_maximum_energy_request)
+    if f_ev_maximum_energy_request is None: raise ExiEncodeError("Dynamic_CLReqControlModeType: missing required ev_maximum_energy_request")
+    f2_exponent = f_ev_maximum_energy_request.exponent
+    if f2_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f2_exponent <= 127:
+        raise ExiEncodeError(f"value {f2_exponent!r} outside [-128, 127]")
+    f2_value = f_ev_maximum_energy_request.value
+    if f2_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f2_value <= 32767:
+        raise ExiEncodeError(f"value {f2_value!r} outside [-32768, 32767]")
+    w.bits(((f2_exponent + 128) << 4) | (1 if f2_value < 0 else 0), 17)
+    w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
     f_ev_minimum_energy_request = o.ev_minimum_energy_request
-    if f_ev_minimum_energy_request is None:
-        raise ExiEncodeError("Dynamic_CLReqControlModeType: missing required ev_minimum_energy_request")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_ev_minimum_energy_request)
-    w.bits(0, 1)
+    if f_ev_minimum_energy_request is None: raise ExiEncodeError("Dynamic_CLReqControlModeType: missing required ev_minimum_energy_request")
+    f3_exponent = f_ev_minimum_energy_request.exponent
+    if f3_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f3_exponent <= 127:
+        raise ExiEncodeError(f"value {f3_exponent!r} outside [-128, 127]")
+    f3_value = f_ev_minimum_energy_request.value
+    if f3_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f3_value <= 32767:
+        raise ExiEncodeError(f"value {f3_value!r} outside [-32768, 32767]")
+    w.bits(((f3_exponent + 128) << 4) | (1 if f3_value < 0 else 0), 17)
+    w.uint(-f3_value - 1 if f3_value < 0 else f3_value)
+    w.bits(0, 3)
 
 def _d_Dynamic_CLResControlModeType(r: Reader) -> Dynamic_CLResControlModeType:
     rv = r.v; rn = r.n
@@ -4002,88 +5132,44 @@ def _d_Dynamic_CLResControlModeType(r: Reader) -> Dynamic_CLResControlModeType:
     v_minimum_soc = None
     v_target_soc = None
     v_ack_max_delay = None
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    e = b & 0x7
-    if e >= 5:
-        r.bad_code(p + 0, e, 5)
-    it, al = _P101[e]
+    it, al = _P79[r.code(3, 5)]
     if it == 0:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected characters')
         v_departure_time = r.uintb(4294967295)
-        p = r.p
-        q = p + 4
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0xf
-        r.p = q
-        if b & 0x8:
-            r.badz(p, 4, b & 0x8)
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
-        if e >= 4:
-            r.bad_code(p + 1, e, 4)
-        it, al = _P102[e]
+        if e >= 4: r.bad_code(p + 1, e, 4)
+        it, al = _P80[e]
     if it == 1:
-        p = r.p
-        q = p + 11
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7ff
-        r.p = q
-        if b & 0x404:
-            r.badz(p, 11, b & 0x404)
+        p = r.p; q = p + 11
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7ff; r.p = q
+        if b & 0x404: r.badz(p, 11, b & 0x404)
         v_minimum_soc = ((b >> 3) & 0x7f)
-        if v_minimum_soc > 100:
-            r.bad(p + 1, 'integer out of range')
+        if v_minimum_soc > 100: r.bad(p + 1, 'range')
         e = b & 0x3
-        if e >= 3:
-            r.bad_code(p + 9, e, 3)
-        it, al = _P103[e]
+        if e >= 3: r.bad_code(p + 9, e, 3)
+        it, al = _P81[e]
     if it == 2:
-        p = r.p
-        q = p + 11
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7ff
-        r.p = q
-        if b & 0x404:
-            r.badz(p, 11, b & 0x404)
+        p = r.p; q = p + 11
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7ff; r.p = q
+        if b & 0x404: r.badz(p, 11, b & 0x404)
         v_target_soc = ((b >> 3) & 0x7f)
-        if v_target_soc > 100:
-            r.bad(p + 1, 'integer out of range')
+        if v_target_soc > 100: r.bad(p + 1, 'range')
         e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 9, e, 2)
-        it, al = _P104[e]
+        if e >= 2: r.bad_code(p + 9, e, 2)
+        it, al = _P82[e]
     if it == 3:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected characters')
         v_ack_max_delay = r.uintb(65535)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        if b & 0x3:
-            r.badz(p, 2, b & 0x3)
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
         it = -1; al = 0
     return Dynamic_CLResControlModeType(departure_time=v_departure_time, minimum_soc=v_minimum_soc, target_soc=v_target_soc, ack_max_delay=v_ack_max_delay)
 
@@ -4097,30 +5183,27 @@ def _e_Dynamic_CLResControlModeType(w: Writer, o: Dynamic_CLResControlModeType) 
         s = 1
     f_minimum_soc = o.minimum_soc
     if f_minimum_soc is not None:
-        c = _C105[s]
-        w.bits(c[0], c[1])
+        c1 = _C86[s]
         if not 0 <= f_minimum_soc <= 100:
             raise ExiEncodeError(f"value {f_minimum_soc!r} outside [0, 100]")
-        w.bits((f_minimum_soc) << 1, 9)
+        w.bits(((c1[0]) << 9) | ((f_minimum_soc) << 1), c1[1] + 9)
         s = 2
     f_target_soc = o.target_soc
     if f_target_soc is not None:
-        c = _C106[s]
-        w.bits(c[0], c[1])
+        c2 = _C87[s]
         if not 0 <= f_target_soc <= 100:
             raise ExiEncodeError(f"value {f_target_soc!r} outside [0, 100]")
-        w.bits((f_target_soc) << 1, 9)
+        w.bits(((c2[0]) << 9) | ((f_target_soc) << 1), c2[1] + 9)
         s = 3
     f_ack_max_delay = o.ack_max_delay
     if f_ack_max_delay is not None:
-        c = _C107[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c3 = _C88[s]
+        w.bits(((c3[0]) << 1), c3[1] + 1)
         w.uint(f_ack_max_delay)
         w.bits(0, 1)
         s = 4
-    c = _C108[s]
-    w.bits(c[0], c[1])
+    c4 = _C89[s]
+    w.bits((c4[0]), c4[1])
 
 def _d_Dynamic_DC_CLReqControlModeType(r: Reader) -> Dynamic_DC_CLReqControlModeType:
     rv = r.v; rn = r.n
@@ -4133,114 +5216,123 @@ def _d_Dynamic_DC_CLReqControlModeType(r: Reader) -> Dynamic_DC_CLReqControlMode
     v_ev_maximum_charge_current = None
     v_ev_maximum_voltage = None
     v_ev_minimum_voltage = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
-    it, al = _P2[e]
+    it, al = _P2[r.code(2, 2)]
     if it == 0:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected characters')
         v_departure_time = r.uintb(4294967295)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        if b & 0x3:
-            r.badz(p, 2, b & 0x3)
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 1; al = 0
-    v_ev_target_energy_request = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 2; al = 0
-    v_ev_maximum_energy_request = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 3; al = 0
-    v_ev_minimum_energy_request = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 4; al = 0
-    v_ev_maximum_charge_power = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 5; al = 0
-    v_ev_minimum_charge_power = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 6; al = 0
-    v_ev_maximum_charge_current = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 7; al = 0
-    v_ev_maximum_voltage = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 8; al = 0
-    v_ev_minimum_voltage = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_exponent = None
+    v1_value = None
+    p = r.p; q = p + 14
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3fff; r.p = q
+    if b & 0x300e: r.badz(p, 14, b & 0x300e)
+    v1_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    it = 1; al = 0
+    v1_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v1_value <= 32767:
+        r.fail('integer out of range')
+    v2_exponent = None
+    v2_value = None
+    p = r.p; q = p + 17
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ffff; r.p = q
+    if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
+    v2_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    v_ev_target_energy_request = RationalNumberType(exponent=v1_exponent, value=v1_value)
+    it = 1; al = 0
+    v2_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v2_value <= 32767:
+        r.fail('integer out of range')
+    v3_exponent = None
+    v3_value = None
+    p = r.p; q = p + 17
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ffff; r.p = q
+    if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
+    v3_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    v_ev_maximum_energy_request = RationalNumberType(exponent=v2_exponent, value=v2_value)
+    it = 1; al = 0
+    v3_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v3_value <= 32767:
+        r.fail('integer out of range')
+    v4_exponent = None
+    v4_value = None
+    p = r.p; q = p + 17
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ffff; r.p = q
+    if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
+    v4_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    v_ev_minimum_energy_request = RationalNumberType(exponent=v3_exponent, value=v3_value)
+    it = 1; al = 0
+    v4_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v4_value <= 32767:
+        r.fail('integer out of range')
+    v5_exponent = None
+    v5_value = None
+    p = r.p; q = p + 17
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ffff; r.p = q
+    if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
+    v5_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    v_ev_maximum_charge_power = RationalNumberType(exponent=v4_exponent, value=v4_value)
+    it = 1; al = 0
+    v5_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v5_value <= 32767:
+        r.fail('integer out of range')
+    v6_exponent = None
+    v6_value = None
+    p = r.p; q = p + 17
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ffff; r.p = q
+    if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
+    v6_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    v_ev_minimum_charge_power = RationalNumberType(exponent=v5_exponent, value=v5_value)
+    it = 1; al = 0
+    v6_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v6_value <= 32767:
+        r.fail('integer out of range')
+    v7_exponent = None
+    v7_value = None
+    p = r.p; q = p + 17
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ffff; r.p = q
+    if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
+    v7_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    v_ev_maximum_charge_current = RationalNumberType(exponent=v6_exponent, value=v6_value)
+    it = 1; al = 0
+    v7_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v7_value <= 32767:
+        r.fail('integer out of range')
+    v8_exponent = None
+    v8_value = None
+    p = r.p; q = p + 17
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ffff; r.p = q
+    if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
+    v8_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    v_ev_maximum_voltage = RationalNumberType(exponent=v7_exponent, value=v7_value)
+    it = 1; al = 0
+    v8_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v8_value <= 32767:
+        r.fail('integer out of range')
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    v_ev_minimum_voltage = RationalNumberType(exponent=v8_exponent, value=v8_value)
     it = -1; al = 0
     return Dynamic_DC_CLReqControlModeType(departure_time=v_departure_time, ev_target_energy_request=v_ev_target_energy_request, ev_maximum_energy_request=v_ev_maximum_energy_request, ev_minimum_energy_request=v_ev_minimum_energy_request, ev_maximum_charge_power=v_ev_maximum_charge_power, ev_minimum_charge_power=v_ev_minimum_charge_power, ev_maximum_charge_current=v_ev_maximum_charge_current, ev_maximum_voltage=v_ev_maximum_voltage, ev_minimum_voltage=v_ev_minimum_voltage)
 
@@ -4253,48 +5345,104 @@ def _e_Dynamic_DC_CLReqControlModeType(w: Writer, o: Dynamic_DC_CLReqControlMode
         w.bits(0, 1)
         s = 1
     f_ev_target_energy_request = o.ev_target_energy_request
-    if f_ev_target_energy_request is None:
-        raise ExiEncodeError("Dynamic_DC_CLReqControlModeType: missing required ev_target_energy_request")
-    c = _C109[s]
-    w.bits(c[0], c[1])
-    _e_RationalNumberType(w, f_ev_target_energy_request)
+    if f_ev_target_energy_request is None: raise ExiEncodeError("Dynamic_DC_CLReqControlModeType: missing required ev_target_energy_request")
+    c1 = _C113[s]
+    f1_exponent = f_ev_target_energy_request.exponent
+    if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f1_exponent <= 127:
+        raise ExiEncodeError(f"value {f1_exponent!r} outside [-128, 127]")
+    f1_value = f_ev_target_energy_request.value
+    if f1_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f1_value <= 32767:
+        raise ExiEncodeError(f"value {f1_value!r} outside [-32768, 32767]")
+    w.bits(((c1[0]) << 14) | ((f1_exponent + 128) << 4) | (1 if f1_value < 0 else 0), c1[1] + 14)
+    w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
     s = 2
     f_ev_maximum_energy_request = o.ev_maximum_energy_request
-    if f_ev_maximum_energy_request is None:
-        raise ExiEncodeError("Dynamic_DC_CLReqControlModeType: missing required ev_maximum_energy_request")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_ev_maximum_energy_request)
+    if f_ev_maximum_energy_request is None: raise ExiEncodeError("Dynamic_DC_CLReqControlModeType: missing required ev_maximum_energy_request")
+    f2_exponent = f_ev_maximum_energy_request.exponent
+    if f2_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f2_exponent <= 127:
+        raise ExiEncodeError(f"value {f2_exponent!r} outside [-128, 127]")
+    f2_value = f_ev_maximum_energy_request.value
+    if f2_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f2_value <= 32767:
+        raise ExiEncodeError(f"value {f2_value!r} outside [-32768, 32767]")
+    w.bits(((f2_exponent + 128) << 4) | (1 if f2_value < 0 else 0), 17)
+    w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
     f_ev_minimum_energy_request = o.ev_minimum_energy_request
-    if f_ev_minimum_energy_request is None:
-        raise ExiEncodeError("Dynamic_DC_CLReqControlModeType: missing required ev_minimum_energy_request")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_ev_minimum_energy_request)
+    if f_ev_minimum_energy_request is None: raise ExiEncodeError("Dynamic_DC_CLReqControlModeType: missing required ev_minimum_energy_request")
+    f3_exponent = f_ev_minimum_energy_request.exponent
+    if f3_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f3_exponent <= 127:
+        raise ExiEncodeError(f"value {f3_exponent!r} outside [-128, 127]")
+    f3_value = f_ev_minimum_energy_request.value
+    if f3_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f3_value <= 32767:
+        raise ExiEncodeError(f"value {f3_value!r} outside [-32768, 32767]")
+    w.bits(((f3_exponent + 128) << 4) | (1 if f3_value < 0 else 0), 17)
+    w.uint(-f3_value - 1 if f3_value < 0 else f3_value)
     f_ev_maximum_charge_power = o.ev_maximum_charge_power
-    if f_ev_maximum_charge_power is None:
-        raise ExiEncodeError("Dynamic_DC_CLReqControlModeType: missing required ev_maximum_charge_power")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_ev_maximum_charge_power)
+    if f_ev_maximum_charge_power is None: raise ExiEncodeError("Dynamic_DC_CLReqControlModeType: missing required ev_maximum_charge_power")
+    f4_exponent = f_ev_maximum_charge_power.exponent
+    if f4_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f4_exponent <= 127:
+        raise ExiEncodeError(f"value {f4_exponent!r} outside [-128, 127]")
+    f4_value = f_ev_maximum_charge_power.value
+    if f4_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f4_value <= 32767:
+        raise ExiEncodeError(f"value {f4_value!r} outside [-32768, 32767]")
+    w.bits(((f4_exponent + 128) << 4) | (1 if f4_value < 0 else 0), 17)
+    w.uint(-f4_value - 1 if f4_value < 0 else f4_value)
     f_ev_minimum_charge_power = o.ev_minimum_charge_power
-    if f_ev_minimum_charge_power is None:
-        raise ExiEncodeError("Dynamic_DC_CLReqControlModeType: missing required ev_minimum_charge_power")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_ev_minimum_charge_power)
+    if f_ev_minimum_charge_power is None: raise ExiEncodeError("Dynamic_DC_CLReqControlModeType: missing required ev_minimum_charge_power")
+    f5_exponent = f_ev_minimum_charge_power.exponent
+    if f5_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f5_exponent <= 127:
+        raise ExiEncodeError(f"value {f5_exponent!r} outside [-128, 127]")
+    f5_value = f_ev_minimum_charge_power.value
+    if f5_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f5_value <= 32767:
+        raise ExiEncodeError(f"value {f5_value!r} outside [-32768, 32767]")
+    w.bits(((f5_exponent + 128) << 4) | (1 if f5_value < 0 else 0), 17)
+    w.uint(-f5_value - 1 if f5_value < 0 else f5_value)
     f_ev_maximum_charge_current = o.ev_maximum_charge_current
-    if f_ev_maximum_charge_current is None:
-        raise ExiEncodeError("Dynamic_DC_CLReqControlModeType: missing required ev_maximum_charge_current")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_ev_maximum_charge_current)
+    if f_ev_maximum_charge_current is None: raise ExiEncodeError("Dynamic_DC_CLReqControlModeType: missing required ev_maximum_charge_current")
+    f6_exponent = f_ev_maximum_charge_current.exponent
+    if f6_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f6_exponent <= 127:
+        raise ExiEncodeError(f"value {f6_exponent!r} outside [-128, 127]")
+    f6_value = f_ev_maximum_charge_current.value
+    if f6_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f6_value <= 32767:
+        raise ExiEncodeError(f"value {f6_value!r} outside [-32768, 32767]")
+    w.bits(((f6_exponent + 128) << 4) | (1 if f6_value < 0 else 0), 17)
+    w.uint(-f6_value - 1 if f6_value < 0 else f6_value)
     f_ev_maximum_voltage = o.ev_maximum_voltage
-    if f_ev_maximum_voltage is None:
-        raise ExiEncodeError("Dynamic_DC_CLReqControlModeType: missing required ev_maximum_voltage")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_ev_maximum_voltage)
+    if f_ev_maximum_voltage is None: raise ExiEncodeError("Dynamic_DC_CLReqControlModeType: missing required ev_maximum_voltage")
+    f7_exponent = f_ev_maximum_voltage.exponent
+    if f7_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f7_exponent <= 127:
+        raise ExiEncodeError(f"value {f7_exponent!r} outside [-128, 127]")
+    f7_value = f_ev_maximum_voltage.value
+    if f7_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f7_value <= 32767:
+        raise ExiEncodeError(f"value {f7_value!r} outside [-32768, 32767]")
+    w.bits(((f7_exponent + 128) << 4) | (1 if f7_value < 0 else 0), 17)
+    w.uint(-f7_value - 1 if f7_value < 0 else f7_value)
     f_ev_minimum_voltage = o.ev_minimum_voltage
-    if f_ev_minimum_voltage is None:
-        raise ExiEncodeError("Dynamic_DC_CLReqControlModeType: missing required ev_minimum_voltage")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_ev_minimum_voltage)
-    w.bits(0, 1)
+    if f_ev_minimum_voltage is None: raise ExiEncodeError("Dynamic_DC_CLReqControlModeType: missing required ev_minimum_voltage")
+    f8_exponent = f_ev_minimum_voltage.exponent
+    if f8_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f8_exponent <= 127:
+        raise ExiEncodeError(f"value {f8_exponent!r} outside [-128, 127]")
+    f8_value = f_ev_minimum_voltage.value
+    if f8_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f8_value <= 32767:
+        raise ExiEncodeError(f"value {f8_value!r} outside [-32768, 32767]")
+    w.bits(((f8_exponent + 128) << 4) | (1 if f8_value < 0 else 0), 17)
+    w.uint(-f8_value - 1 if f8_value < 0 else f8_value)
+    w.bits(0, 3)
 
 def _d_Dynamic_DC_CLResControlModeType(r: Reader) -> Dynamic_DC_CLResControlModeType:
     rv = r.v; rn = r.n
@@ -4306,128 +5454,101 @@ def _d_Dynamic_DC_CLResControlModeType(r: Reader) -> Dynamic_DC_CLResControlMode
     v_evse_minimum_charge_power = None
     v_evse_maximum_charge_current = None
     v_evse_maximum_voltage = None
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    e = b & 0x7
-    if e >= 5:
-        r.bad_code(p + 0, e, 5)
-    it, al = _P8[e]
+    it, al = _P8[r.code(3, 5)]
     if it == 0:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected characters')
         v_departure_time = r.uintb(4294967295)
-        p = r.p
-        q = p + 4
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0xf
-        r.p = q
-        if b & 0x8:
-            r.badz(p, 4, b & 0x8)
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
-        if e >= 4:
-            r.bad_code(p + 1, e, 4)
+        if e >= 4: r.bad_code(p + 1, e, 4)
         it, al = _P9[e]
     if it == 1:
-        p = r.p
-        q = p + 11
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7ff
-        r.p = q
-        if b & 0x404:
-            r.badz(p, 11, b & 0x404)
+        p = r.p; q = p + 11
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7ff; r.p = q
+        if b & 0x404: r.badz(p, 11, b & 0x404)
         v_minimum_soc = ((b >> 3) & 0x7f)
-        if v_minimum_soc > 100:
-            r.bad(p + 1, 'integer out of range')
+        if v_minimum_soc > 100: r.bad(p + 1, 'range')
         e = b & 0x3
-        if e >= 3:
-            r.bad_code(p + 9, e, 3)
+        if e >= 3: r.bad_code(p + 9, e, 3)
         it, al = _P10[e]
     if it == 2:
-        p = r.p
-        q = p + 11
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7ff
-        r.p = q
-        if b & 0x404:
-            r.badz(p, 11, b & 0x404)
+        p = r.p; q = p + 11
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7ff; r.p = q
+        if b & 0x404: r.badz(p, 11, b & 0x404)
         v_target_soc = ((b >> 3) & 0x7f)
-        if v_target_soc > 100:
-            r.bad(p + 1, 'integer out of range')
+        if v_target_soc > 100: r.bad(p + 1, 'range')
         e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 9, e, 2)
+        if e >= 2: r.bad_code(p + 9, e, 2)
         it, al = _P11[e]
     if it == 3:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected characters')
         v_ack_max_delay = r.uintb(65535)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        if b & 0x3:
-            r.badz(p, 2, b & 0x3)
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 4; al = 0
-    v_evse_maximum_charge_power = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 5; al = 0
-    v_evse_minimum_charge_power = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 6; al = 0
-    v_evse_maximum_charge_current = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 7; al = 0
-    v_evse_maximum_voltage = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_exponent = None
+    v1_value = None
+    p = r.p; q = p + 14
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3fff; r.p = q
+    if b & 0x300e: r.badz(p, 14, b & 0x300e)
+    v1_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    it = 1; al = 0
+    v1_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v1_value <= 32767:
+        r.fail('integer out of range')
+    v2_exponent = None
+    v2_value = None
+    p = r.p; q = p + 17
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ffff; r.p = q
+    if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
+    v2_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    v_evse_maximum_charge_power = RationalNumberType(exponent=v1_exponent, value=v1_value)
+    it = 1; al = 0
+    v2_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v2_value <= 32767:
+        r.fail('integer out of range')
+    v3_exponent = None
+    v3_value = None
+    p = r.p; q = p + 17
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ffff; r.p = q
+    if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
+    v3_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    v_evse_minimum_charge_power = RationalNumberType(exponent=v2_exponent, value=v2_value)
+    it = 1; al = 0
+    v3_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v3_value <= 32767:
+        r.fail('integer out of range')
+    v4_exponent = None
+    v4_value = None
+    p = r.p; q = p + 17
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ffff; r.p = q
+    if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
+    v4_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    v_evse_maximum_charge_current = RationalNumberType(exponent=v3_exponent, value=v3_value)
+    it = 1; al = 0
+    v4_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v4_value <= 32767:
+        r.fail('integer out of range')
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    v_evse_maximum_voltage = RationalNumberType(exponent=v4_exponent, value=v4_value)
     it = -1; al = 0
     return Dynamic_DC_CLResControlModeType(departure_time=v_departure_time, minimum_soc=v_minimum_soc, target_soc=v_target_soc, ack_max_delay=v_ack_max_delay, evse_maximum_charge_power=v_evse_maximum_charge_power, evse_minimum_charge_power=v_evse_minimum_charge_power, evse_maximum_charge_current=v_evse_maximum_charge_current, evse_maximum_voltage=v_evse_maximum_voltage)
 
@@ -4441,95 +5562,107 @@ def _e_Dynamic_DC_CLResControlModeType(w: Writer, o: Dynamic_DC_CLResControlMode
         s = 1
     f_minimum_soc = o.minimum_soc
     if f_minimum_soc is not None:
-        c = _C110[s]
-        w.bits(c[0], c[1])
+        c1 = _C114[s]
         if not 0 <= f_minimum_soc <= 100:
             raise ExiEncodeError(f"value {f_minimum_soc!r} outside [0, 100]")
-        w.bits((f_minimum_soc) << 1, 9)
+        w.bits(((c1[0]) << 9) | ((f_minimum_soc) << 1), c1[1] + 9)
         s = 2
     f_target_soc = o.target_soc
     if f_target_soc is not None:
-        c = _C111[s]
-        w.bits(c[0], c[1])
+        c2 = _C115[s]
         if not 0 <= f_target_soc <= 100:
             raise ExiEncodeError(f"value {f_target_soc!r} outside [0, 100]")
-        w.bits((f_target_soc) << 1, 9)
+        w.bits(((c2[0]) << 9) | ((f_target_soc) << 1), c2[1] + 9)
         s = 3
     f_ack_max_delay = o.ack_max_delay
     if f_ack_max_delay is not None:
-        c = _C112[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c3 = _C116[s]
+        w.bits(((c3[0]) << 1), c3[1] + 1)
         w.uint(f_ack_max_delay)
         w.bits(0, 1)
         s = 4
     f_evse_maximum_charge_power = o.evse_maximum_charge_power
-    if f_evse_maximum_charge_power is None:
-        raise ExiEncodeError("Dynamic_DC_CLResControlModeType: missing required evse_maximum_charge_power")
-    c = _C113[s]
-    w.bits(c[0], c[1])
-    _e_RationalNumberType(w, f_evse_maximum_charge_power)
+    if f_evse_maximum_charge_power is None: raise ExiEncodeError("Dynamic_DC_CLResControlModeType: missing required evse_maximum_charge_power")
+    c4 = _C117[s]
+    f1_exponent = f_evse_maximum_charge_power.exponent
+    if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f1_exponent <= 127:
+        raise ExiEncodeError(f"value {f1_exponent!r} outside [-128, 127]")
+    f1_value = f_evse_maximum_charge_power.value
+    if f1_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f1_value <= 32767:
+        raise ExiEncodeError(f"value {f1_value!r} outside [-32768, 32767]")
+    w.bits(((c4[0]) << 14) | ((f1_exponent + 128) << 4) | (1 if f1_value < 0 else 0), c4[1] + 14)
+    w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
     s = 5
     f_evse_minimum_charge_power = o.evse_minimum_charge_power
-    if f_evse_minimum_charge_power is None:
-        raise ExiEncodeError("Dynamic_DC_CLResControlModeType: missing required evse_minimum_charge_power")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_evse_minimum_charge_power)
+    if f_evse_minimum_charge_power is None: raise ExiEncodeError("Dynamic_DC_CLResControlModeType: missing required evse_minimum_charge_power")
+    f2_exponent = f_evse_minimum_charge_power.exponent
+    if f2_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f2_exponent <= 127:
+        raise ExiEncodeError(f"value {f2_exponent!r} outside [-128, 127]")
+    f2_value = f_evse_minimum_charge_power.value
+    if f2_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f2_value <= 32767:
+        raise ExiEncodeError(f"value {f2_value!r} outside [-32768, 32767]")
+    w.bits(((f2_exponent + 128) << 4) | (1 if f2_value < 0 else 0), 17)
+    w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
     f_evse_maximum_charge_current = o.evse_maximum_charge_current
-    if f_evse_maximum_charge_current is None:
-        raise ExiEncodeError("Dynamic_DC_CLResControlModeType: missing required evse_maximum_charge_current")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_evse_maximum_charge_current)
+    if f_evse_maximum_charge_current is None: raise ExiEncodeError("Dynamic_DC_CLResControlModeType: missing required evse_maximum_charge_current")
+    f3_exponent = f_evse_maximum_charge_current.exponent
+    if f3_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f3_exponent <= 127:
+        raise ExiEncodeError(f"value {f3_exponent!r} outside [-128, 127]")
+    f3_value = f_evse_maximum_charge_current.value
+    if f3_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f3_value <= 32767:
+        raise ExiEncodeError(f"value {f3_value!r} outside [-32768, 32767]")
+    w.bits(((f3_exponent + 128) << 4) | (1 if f3_value < 0 else 0), 17)
+    w.uint(-f3_value - 1 if f3_value < 0 else f3_value)
     f_evse_maximum_voltage = o.evse_maximum_voltage
-    if f_evse_maximum_voltage is None:
-        raise ExiEncodeError("Dynamic_DC_CLResControlModeType: missing required evse_maximum_voltage")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_evse_maximum_voltage)
-    w.bits(0, 1)
+    if f_evse_maximum_voltage is None: raise ExiEncodeError("Dynamic_DC_CLResControlModeType: missing required evse_maximum_voltage")
+    f4_exponent = f_evse_maximum_voltage.exponent
+    if f4_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f4_exponent <= 127:
+        raise ExiEncodeError(f"value {f4_exponent!r} outside [-128, 127]")
+    f4_value = f_evse_maximum_voltage.value
+    if f4_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f4_value <= 32767:
+        raise ExiEncodeError(f"value {f4_value!r} outside [-32768, 32767]")
+    w.bits(((f4_exponent + 128) << 4) | (1 if f4_value < 0 else 0), 17)
+    w.uint(-f4_value - 1 if f4_value < 0 else f4_value)
+    w.bits(0, 3)
 
 def _d_EVSEStatusType(r: Reader) -> EVSEStatusType:
     rv = r.v; rn = r.n
     v_notification_max_delay = None
     v_evse_notification = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_notification_max_delay = r.uintb(65535)
-    p = r.p
-    q = p + 8
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xff
-    r.p = q
-    if b & 0xe3:
-        r.badz(p, 8, b & 0xe3)
+    p = r.p; q = p + 8
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xff; r.p = q
+    if b & 0xe3: r.badz(p, 8, b & 0xe3)
     k = (b >> 2) & 0x7
-    if k >= 6:
-        r.bad(p + 3, 'enumeration index out of range')
-    v_evse_notification = _K114[k]
+    if k >= 6: r.bad(p + 3, 'enum index')
+    v_evse_notification = _K61[k]
     it = -1; al = 0
     return EVSEStatusType(notification_max_delay=v_notification_max_delay, evse_notification=v_evse_notification)
 
 def _e_EVSEStatusType(w: Writer, o: EVSEStatusType) -> None:
     f_notification_max_delay = o.notification_max_delay
-    if f_notification_max_delay is None:
-        raise ExiEncodeError("EVSEStatusType: missing required notification_max_delay")
+    if f_notification_max_delay is None: raise ExiEncodeError("EVSEStatusType: missing required notification_max_delay")
     w.bits(0, 2)
     w.uint(f_notification_max_delay)
-    w.bits(0, 1)
     f_evse_notification = o.evse_notification
-    if f_evse_notification is None:
-        raise ExiEncodeError("EVSEStatusType: missing required evse_notification")
-    w.bits((_K115[f_evse_notification]) << 2, 7)
+    if f_evse_notification is None: raise ExiEncodeError("EVSEStatusType: missing required evse_notification")
+    w.bits(((_K65[f_evse_notification]) << 2), 8)
 
 def _d_KeyInfoType(r: Reader) -> KeyInfoType:
-    rv = r.v; rn = r.n
     v_id = None
     v_key_name = []
     v_key_value = []
@@ -4538,54 +5671,36 @@ def _d_KeyInfoType(r: Reader) -> KeyInfoType:
     v_pgp_data = []
     v_spki_data = []
     v_mgmt_data = []
-    p = r.p
-    q = p + 4
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xf
-    r.p = q
-    e = b & 0xf
-    if e >= 9:
-        r.bad_code(p + 0, e, 9)
-    it, al = _P116[e]
+    it, al = _P118[r.code(4, 9)]
     if it == 0:
         v_id = r.string()
-        p = r.p
-        q = p + 4
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0xf
-        r.p = q
-        e = b & 0xf
-        if e >= 8:
-            r.bad_code(p + 0, e, 8)
-        it, al = _P117[e]
+        it, al = _P119[r.code(4, 8)]
     n = 0
     while it == 1:
         if al == 0:
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected characters')
             t = r.string()
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected end of element')
             v_key_name.append(t)
         elif al == 1:
             t = _d_KeyValueType(r)
             v_key_value.append(t)
         elif al == 2:
-            t = _d_RetrievalMethodType(r)
+            v1_type = None
+            v1_uri = None
+            v1_transforms = None
+            it, al = _P120[r.code(3, 4)]
+            if it == 0:
+                v1_type = r.string()
+                it, al = _P121[r.code(2, 3)]
+            if it == 1:
+                v1_uri = r.string()
+                it, al = _P55[r.code(2, 2)]
+            if it == 2:
+                v1_transforms = _d_TransformsType(r)
+                r.zero(1, 'expected end of element')
+                it = -1; al = 0
+            t = RetrievalMethodType(type=v1_type, uri=v1_uri, transforms=v1_transforms)
             v_retrieval_method.append(t)
         elif al == 3:
             t = _d_X509DataType(r)
@@ -4597,37 +5712,14 @@ def _d_KeyInfoType(r: Reader) -> KeyInfoType:
             t = _d_SPKIDataType(r)
             v_spki_data.append(t)
         elif al == 6:
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected characters')
             t = r.string()
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected end of element')
             v_mgmt_data.append(t)
         elif al == 7:
             r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        p = r.p
-        q = p + 4
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0xf
-        r.p = q
-        e = b & 0xf
-        if e >= 9:
-            r.bad_code(p + 0, e, 9)
-        it, al = _P118[e]
+        it, al = _P122[r.code(4, 9)]
     return KeyInfoType(id=v_id, key_name=v_key_name, key_value=v_key_value, retrieval_method=v_retrieval_method, x509_data=v_x509_data, pgp_data=v_pgp_data, spki_data=v_spki_data, mgmt_data=v_mgmt_data)
 
 def _e_KeyInfoType(w: Writer, o: KeyInfoType) -> None:
@@ -4639,47 +5731,64 @@ def _e_KeyInfoType(w: Writer, o: KeyInfoType) -> None:
         s = 1
     n = 0
     for x in o.key_name:
-        c = _C119[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c1 = _C123[s]
+        w.bits(((c1[0]) << 1), c1[1] + 1)
         w.string(x)
         w.bits(0, 1)
         n += 1
         s = 2
     for x in o.key_value:
-        c = _C120[s]
-        w.bits(c[0], c[1])
+        c2 = _C124[s]
+        w.bits((c2[0]), c2[1])
         _e_KeyValueType(w, x)
         n += 1
         s = 2
     for x in o.retrieval_method:
-        c = _C121[s]
-        w.bits(c[0], c[1])
-        _e_RetrievalMethodType(w, x)
+        c3 = _C125[s]
+        s1 = 0
+        w.bits((c3[0]), c3[1])
+        f1_type = x.type
+        if f1_type is not None:
+            w.bits(0, 3)
+            w.string(f1_type)
+            s1 = 1
+        f1_uri = x.uri
+        if f1_uri is not None:
+            c4 = _C126[s1]
+            w.bits((c4[0]), c4[1])
+            w.string(f1_uri)
+            s1 = 2
+        f1_transforms = x.transforms
+        if f1_transforms is not None:
+            c5 = _C127[s1]
+            w.bits((c5[0]), c5[1])
+            _e_TransformsType(w, f1_transforms)
+            s1 = 3
+        c6 = _C128[s1]
+        w.bits((c6[0]), c6[1])
         n += 1
         s = 2
     for x in o.x509_data:
-        c = _C122[s]
-        w.bits(c[0], c[1])
+        c7 = _C129[s]
+        w.bits((c7[0]), c7[1])
         _e_X509DataType(w, x)
         n += 1
         s = 2
     for x in o.pgp_data:
-        c = _C123[s]
-        w.bits(c[0], c[1])
+        c8 = _C130[s]
+        w.bits((c8[0]), c8[1])
         _e_PGPDataType(w, x)
         n += 1
         s = 2
     for x in o.spki_data:
-        c = _C124[s]
-        w.bits(c[0], c[1])
+        c9 = _C131[s]
+        w.bits((c9[0]), c9[1])
         _e_SPKIDataType(w, x)
         n += 1
         s = 2
     for x in o.mgmt_data:
-        c = _C125[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c10 = _C132[s]
+        w.bits(((c10[0]) << 1), c10[1] + 1)
         w.string(x)
         w.bits(0, 1)
         n += 1
@@ -4692,32 +5801,33 @@ def _d_KeyValueType(r: Reader) -> KeyValueType:
     rv = r.v; rn = r.n
     v_dsa_key_value = None
     v_rsa_key_value = None
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    e = b & 0x7
-    if e >= 3:
-        r.bad_code(p + 0, e, 3)
-    it, al = _P126[e]
+    it, al = _P133[r.code(3, 3)]
     if al == 0:
         v_dsa_key_value = _d_DSAKeyValueType(r)
     elif al == 1:
-        v_rsa_key_value = _d_RSAKeyValueType(r)
+        v1_modulus = None
+        v1_exponent = None
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
+        it = 0; al = 0
+        v1_modulus = r.binary()
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x7: r.badz(p, 3, b & 0x7)
+        it = 1; al = 0
+        v1_exponent = r.binary()
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
+        it = -1; al = 0
+        v_rsa_key_value = RSAKeyValueType(modulus=v1_modulus, exponent=v1_exponent)
     elif al == 2:
         r.fail("wildcard (undeclared) element content is not supported")
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 1:
-        r.bad_code(p + 0, e, 1)
-    it, al = _P127[e]
+    it, al = _P134[r.code(2, 1)]
     return KeyValueType(dsa_key_value=v_dsa_key_value, rsa_key_value=v_rsa_key_value)
 
 def _e_KeyValueType(w: Writer, o: KeyValueType) -> None:
@@ -4729,8 +5839,15 @@ def _e_KeyValueType(w: Writer, o: KeyValueType) -> None:
         _e_DSAKeyValueType(w, f_dsa_key_value)
         s = 1
     elif f_rsa_key_value is not None:
-        w.bits(1, 3)
-        _e_RSAKeyValueType(w, f_rsa_key_value)
+        f1_modulus = f_rsa_key_value.modulus
+        if f1_modulus is None: raise ExiEncodeError("RSAKeyValueType: missing required modulus")
+        w.bits(4, 5)
+        w.binary(f1_modulus)
+        f1_exponent = f_rsa_key_value.exponent
+        if f1_exponent is None: raise ExiEncodeError("RSAKeyValueType: missing required exponent")
+        w.bits(0, 3)
+        w.binary(f1_exponent)
+        w.bits(0, 2)
         s = 1
     else:
         raise ExiEncodeError("KeyValueType: missing required dsa_key_value/rsa_key_value")
@@ -4739,40 +5856,37 @@ def _e_KeyValueType(w: Writer, o: KeyValueType) -> None:
 def _d_ListOfRootCertificateIDsType(r: Reader) -> ListOfRootCertificateIDsType:
     rv = r.v; rn = r.n
     v_root_certificate_id = []
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected next item')
     it = 0; al = 0
     n = 0
     while it == 0:
-        t = _d_X509IssuerSerialType(r)
+        v1_x509_issuer_name = None
+        v1_x509_serial_number = None
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
+        it = 0; al = 0
+        v1_x509_issuer_name = r.string()
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xe: r.badz(p, 4, b & 0xe)
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v1_x509_serial_number = -r.uint() - 1 if sg else r.uint()
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
+        it = -1; al = 0
+        t = X509IssuerSerialType(x509_issuer_name=v1_x509_issuer_name, x509_serial_number=v1_x509_serial_number)
         v_root_certificate_id.append(t)
         n += 1
         if n < 20:
-            p = r.p
-            q = p + 2
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x3
-            r.p = q
-            e = b & 0x3
-            if e >= 2:
-                r.bad_code(p + 0, e, 2)
-            it, al = _P128[e]
+            it, al = _P135[r.code(2, 2)]
         else:
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected end of element')
             it = -1; al = 0
     return ListOfRootCertificateIDsType(root_certificate_id=v_root_certificate_id)
 
@@ -4780,56 +5894,37 @@ def _e_ListOfRootCertificateIDsType(w: Writer, o: ListOfRootCertificateIDsType) 
     s = 0
     n = 0
     for x in o.root_certificate_id:
-        c = _C129[s]
-        w.bits(c[0], c[1])
-        _e_X509IssuerSerialType(w, x)
+        c1 = _C136[s]
+        f1_x509_issuer_name = x.x509_issuer_name
+        if f1_x509_issuer_name is None: raise ExiEncodeError("X509IssuerSerialType: missing required x509_issuer_name")
+        w.bits(((c1[0]) << 2), c1[1] + 2)
+        w.string(f1_x509_issuer_name)
+        f1_x509_serial_number = x.x509_serial_number
+        if f1_x509_serial_number is None: raise ExiEncodeError("X509IssuerSerialType: missing required x509_serial_number")
+        w.bits((1 if f1_x509_serial_number < 0 else 0), 4)
+        w.uint(-f1_x509_serial_number - 1 if f1_x509_serial_number < 0 else f1_x509_serial_number)
+        w.bits(0, 2)
         n += 1
         s = 1 if n < 20 else 2
     if n < 1 or n > 20:
         raise ExiEncodeError(f"ListOfRootCertificateIDsType: {n} items of root_certificate_id (allowed 1..20)")
-    c = _C130[s]
-    w.bits(c[0], c[1])
+    c2 = _C137[s]
+    w.bits((c2[0]), c2[1])
 
 def _d_ManifestType(r: Reader) -> ManifestType:
-    rv = r.v; rn = r.n
     v_id = None
     v_reference = []
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
-    it, al = _P2[e]
+    it, al = _P2[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected next item')
         it = 1; al = 0
     n = 0
     while it == 1:
         t = _d_ReferenceType(r)
         v_reference.append(t)
         n += 1
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P54[e]
+        it, al = _P54[r.code(2, 2)]
     return ManifestType(id=v_id, reference=v_reference)
 
 def _e_ManifestType(w: Writer, o: ManifestType) -> None:
@@ -4841,8 +5936,8 @@ def _e_ManifestType(w: Writer, o: ManifestType) -> None:
         s = 1
     n = 0
     for x in o.reference:
-        c = _C131[s]
-        w.bits(c[0], c[1])
+        c1 = _C138[s]
+        w.bits((c1[0]), c1[1])
         _e_ReferenceType(w, x)
         n += 1
         s = 2
@@ -4855,72 +5950,49 @@ def _d_MessageHeaderType(r: Reader) -> MessageHeaderType:
     v_session_id = None
     v_time_stamp = None
     v_signature = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_session_id = r.binary()
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x7:
-        r.badz(p, 3, b & 0x7)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v_time_stamp = r.uintb(18446744073709551615)
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x4:
-        r.badz(p, 3, b & 0x4)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 1, e, 2)
-    it, al = _P132[e]
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P55[e]
     if it == 2:
         v_signature = _d_SignatureType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected end of element')
         it = -1; al = 0
     return MessageHeaderType(session_id=v_session_id, time_stamp=v_time_stamp, signature=v_signature)
 
 def _e_MessageHeaderType(w: Writer, o: MessageHeaderType) -> None:
     f_session_id = o.session_id
-    if f_session_id is None:
-        raise ExiEncodeError("MessageHeaderType: missing required session_id")
+    if f_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
     w.bits(0, 2)
     w.binary(f_session_id)
-    w.bits(0, 1)
     f_time_stamp = o.time_stamp
-    if f_time_stamp is None:
-        raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
-    w.bits(0, 2)
+    if f_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
+    w.bits(0, 3)
     w.uint(f_time_stamp)
-    w.bits(0, 1)
     s = 2
+    w.bits(0, 1)
     f_signature = o.signature
     if f_signature is not None:
         w.bits(0, 2)
         _e_SignatureType(w, f_signature)
         s = 3
-    c = _C133[s]
-    w.bits(c[0], c[1])
+    c1 = _C57[s]
+    w.bits((c1[0]), c1[1])
 
 def _d_MeterInfoType(r: Reader) -> MeterInfoType:
     rv = r.v; rn = r.n
@@ -4932,186 +6004,102 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
     v_meter_signature = None
     v_meter_status = None
     v_meter_timestamp = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_meter_id = r.string()
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x7:
-        r.badz(p, 3, b & 0x7)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v_charged_energy_reading_wh = r.uintb(18446744073709551615)
-    p = r.p
-    q = p + 4
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xf
-    r.p = q
-    if b & 0x8:
-        r.badz(p, 4, b & 0x8)
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0x8: r.badz(p, 4, b & 0x8)
     e = b & 0x7
-    if e >= 7:
-        r.bad_code(p + 1, e, 7)
+    if e >= 7: r.bad_code(p + 1, e, 7)
     it, al = _P40[e]
     if it == 2:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected characters')
         v_bpt_discharged_energy_reading_wh = r.uintb(18446744073709551615)
-        p = r.p
-        q = p + 4
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0xf
-        r.p = q
-        if b & 0x8:
-            r.badz(p, 4, b & 0x8)
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
-        if e >= 6:
-            r.bad_code(p + 1, e, 6)
+        if e >= 6: r.bad_code(p + 1, e, 6)
         it, al = _P41[e]
     if it == 3:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected characters')
         v_capacitive_energy_reading_va_rh = r.uintb(18446744073709551615)
-        p = r.p
-        q = p + 4
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0xf
-        r.p = q
-        if b & 0x8:
-            r.badz(p, 4, b & 0x8)
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
-        if e >= 5:
-            r.bad_code(p + 1, e, 5)
+        if e >= 5: r.bad_code(p + 1, e, 5)
         it, al = _P42[e]
     if it == 4:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected characters')
         v_bpt_inductive_energy_reading_va_rh = r.uintb(18446744073709551615)
-        p = r.p
-        q = p + 4
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0xf
-        r.p = q
-        if b & 0x8:
-            r.badz(p, 4, b & 0x8)
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
-        if e >= 4:
-            r.bad_code(p + 1, e, 4)
+        if e >= 4: r.bad_code(p + 1, e, 4)
         it, al = _P43[e]
     if it == 5:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected characters')
         v_meter_signature = r.binary()
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
-        if b & 0x4:
-            r.badz(p, 3, b & 0x4)
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
-        if e >= 3:
-            r.bad_code(p + 1, e, 3)
+        if e >= 3: r.bad_code(p + 1, e, 3)
         it, al = _P44[e]
     if it == 6:
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        if b & 0x2:
-            r.badz(p, 2, b & 0x2)
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x2: r.badz(p, 2, b & 0x2)
         sg = (b & 0x1) == 1
         v_meter_status = -r.uintb(32767) - 1 if sg else r.uintb(32767)
         if not -32768 <= v_meter_status <= 32767:
             r.fail('integer out of range')
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
-        if b & 0x4:
-            r.badz(p, 3, b & 0x4)
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 1, e, 2)
+        if e >= 2: r.bad_code(p + 1, e, 2)
         it, al = _P45[e]
     if it == 7:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected characters')
         v_meter_timestamp = r.uintb(18446744073709551615)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        if b & 0x3:
-            r.badz(p, 2, b & 0x3)
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
         it = -1; al = 0
     return MeterInfoType(meter_id=v_meter_id, charged_energy_reading_wh=v_charged_energy_reading_wh, bpt_discharged_energy_reading_wh=v_bpt_discharged_energy_reading_wh, capacitive_energy_reading_va_rh=v_capacitive_energy_reading_va_rh, bpt_inductive_energy_reading_va_rh=v_bpt_inductive_energy_reading_va_rh, meter_signature=v_meter_signature, meter_status=v_meter_status, meter_timestamp=v_meter_timestamp)
 
 def _e_MeterInfoType(w: Writer, o: MeterInfoType) -> None:
     f_meter_id = o.meter_id
-    if f_meter_id is None:
-        raise ExiEncodeError("MeterInfoType: missing required meter_id")
+    if f_meter_id is None: raise ExiEncodeError("MeterInfoType: missing required meter_id")
     w.bits(0, 2)
     w.string(f_meter_id)
-    w.bits(0, 1)
     f_charged_energy_reading_wh = o.charged_energy_reading_wh
-    if f_charged_energy_reading_wh is None:
-        raise ExiEncodeError("MeterInfoType: missing required charged_energy_reading_wh")
-    w.bits(0, 2)
+    if f_charged_energy_reading_wh is None: raise ExiEncodeError("MeterInfoType: missing required charged_energy_reading_wh")
+    w.bits(0, 3)
     w.uint(f_charged_energy_reading_wh)
-    w.bits(0, 1)
     s = 2
+    w.bits(0, 1)
     f_bpt_discharged_energy_reading_wh = o.bpt_discharged_energy_reading_wh
     if f_bpt_discharged_energy_reading_wh is not None:
         w.bits(0, 4)
@@ -5120,114 +6108,63 @@ def _e_MeterInfoType(w: Writer, o: MeterInfoType) -> None:
         s = 3
     f_capacitive_energy_reading_va_rh = o.capacitive_energy_reading_va_rh
     if f_capacitive_energy_reading_va_rh is not None:
-        c = _C134[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c1 = _C139[s]
+        w.bits(((c1[0]) << 1), c1[1] + 1)
         w.uint(f_capacitive_energy_reading_va_rh)
         w.bits(0, 1)
         s = 4
     f_bpt_inductive_energy_reading_va_rh = o.bpt_inductive_energy_reading_va_rh
     if f_bpt_inductive_energy_reading_va_rh is not None:
-        c = _C135[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c2 = _C140[s]
+        w.bits(((c2[0]) << 1), c2[1] + 1)
         w.uint(f_bpt_inductive_energy_reading_va_rh)
         w.bits(0, 1)
         s = 5
     f_meter_signature = o.meter_signature
     if f_meter_signature is not None:
-        c = _C136[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c3 = _C141[s]
+        w.bits(((c3[0]) << 1), c3[1] + 1)
         w.binary(f_meter_signature)
         w.bits(0, 1)
         s = 6
     f_meter_status = o.meter_status
     if f_meter_status is not None:
-        c = _C137[s]
-        w.bits(c[0], c[1])
+        c4 = _C142[s]
         if not -32768 <= f_meter_status <= 32767:
             raise ExiEncodeError(f"value {f_meter_status!r} outside [-32768, 32767]")
-        w.bits((1 if f_meter_status < 0 else 0), 2)
+        w.bits(((c4[0]) << 2) | (1 if f_meter_status < 0 else 0), c4[1] + 2)
         w.uint(-f_meter_status - 1 if f_meter_status < 0 else f_meter_status)
         w.bits(0, 1)
         s = 7
     f_meter_timestamp = o.meter_timestamp
     if f_meter_timestamp is not None:
-        c = _C138[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c5 = _C143[s]
+        w.bits(((c5[0]) << 1), c5[1] + 1)
         w.uint(f_meter_timestamp)
         w.bits(0, 1)
         s = 8
-    c = _C139[s]
-    w.bits(c[0], c[1])
+    c6 = _C144[s]
+    w.bits((c6[0]), c6[1])
 
 def _d_ObjectType(r: Reader) -> ObjectType:
-    rv = r.v; rn = r.n
     v_encoding = None
     v_id = None
     v_mime_type = None
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    e = b & 0x7
-    if e >= 5:
-        r.bad_code(p + 0, e, 5)
-    it, al = _P101[e]
+    it, al = _P79[r.code(3, 5)]
     if it == 0:
         v_encoding = r.string()
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
-        e = b & 0x7
-        if e >= 4:
-            r.bad_code(p + 0, e, 4)
-        it, al = _P102[e]
+        it, al = _P80[r.code(3, 4)]
     if it == 1:
         v_id = r.string()
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
-        e = b & 0x7
-        if e >= 3:
-            r.bad_code(p + 0, e, 3)
-        it, al = _P103[e]
+        it, al = _P81[r.code(3, 3)]
     if it == 2:
         v_mime_type = r.string()
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P104[e]
+        it, al = _P82[r.code(2, 2)]
     n = 0
     while it == 3:
         r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P104[e]
+        it, al = _P82[r.code(2, 2)]
     return ObjectType(encoding=v_encoding, id=v_id, mime_type=v_mime_type)
 
 def _e_ObjectType(w: Writer, o: ObjectType) -> None:
@@ -5239,18 +6176,18 @@ def _e_ObjectType(w: Writer, o: ObjectType) -> None:
         s = 1
     f_id = o.id
     if f_id is not None:
-        c = _C105[s]
-        w.bits(c[0], c[1])
+        c1 = _C86[s]
+        w.bits((c1[0]), c1[1])
         w.string(f_id)
         s = 2
     f_mime_type = o.mime_type
     if f_mime_type is not None:
-        c = _C140[s]
-        w.bits(c[0], c[1])
+        c2 = _C145[s]
+        w.bits((c2[0]), c2[1])
         w.string(f_mime_type)
         s = 3
-    c = _C141[s]
-    w.bits(c[0], c[1])
+    c3 = _C146[s]
+    w.bits((c3[0]), c3[1])
 
 def _d_PGPDataType(r: Reader) -> PGPDataType:
     r.fail("content of PGPDataType is not supported by this codec")
@@ -5262,48 +6199,33 @@ def _d_RSAKeyValueType(r: Reader) -> RSAKeyValueType:
     rv = r.v; rn = r.n
     v_modulus = None
     v_exponent = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_modulus = r.binary()
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x7:
-        r.badz(p, 3, b & 0x7)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v_exponent = r.binary()
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = -1; al = 0
     return RSAKeyValueType(modulus=v_modulus, exponent=v_exponent)
 
 def _e_RSAKeyValueType(w: Writer, o: RSAKeyValueType) -> None:
     f_modulus = o.modulus
-    if f_modulus is None:
-        raise ExiEncodeError("RSAKeyValueType: missing required modulus")
+    if f_modulus is None: raise ExiEncodeError("RSAKeyValueType: missing required modulus")
     w.bits(0, 2)
     w.binary(f_modulus)
-    w.bits(0, 1)
     f_exponent = o.exponent
-    if f_exponent is None:
-        raise ExiEncodeError("RSAKeyValueType: missing required exponent")
-    w.bits(0, 2)
+    if f_exponent is None: raise ExiEncodeError("RSAKeyValueType: missing required exponent")
+    w.bits(0, 3)
     w.binary(f_exponent)
     w.bits(0, 2)
 
@@ -5311,44 +6233,33 @@ def _d_RationalNumberType(r: Reader) -> RationalNumberType:
     rv = r.v; rn = r.n
     v_exponent = None
     v_value = None
-    p = r.p
-    q = p + 14
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3fff
-    r.p = q
-    if b & 0x300e:
-        r.badz(p, 14, b & 0x300e)
+    p = r.p; q = p + 14
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3fff; r.p = q
+    if b & 0x300e: r.badz(p, 14, b & 0x300e)
     v_exponent = ((b >> 4) & 0xff) - 128
     sg = (b & 0x1) == 1
     it = 1; al = 0
     v_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
     if not -32768 <= v_value <= 32767:
         r.fail('integer out of range')
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = -1; al = 0
     return RationalNumberType(exponent=v_exponent, value=v_value)
 
 def _e_RationalNumberType(w: Writer, o: RationalNumberType) -> None:
     f_exponent = o.exponent
-    if f_exponent is None:
-        raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if f_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
     if not -128 <= f_exponent <= 127:
         raise ExiEncodeError(f"value {f_exponent!r} outside [-128, 127]")
-    w.bits((f_exponent + 128) << 1, 11)
     f_value = o.value
-    if f_value is None:
-        raise ExiEncodeError("RationalNumberType: missing required value")
+    if f_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
     if not -32768 <= f_value <= 32767:
         raise ExiEncodeError(f"value {f_value!r} outside [-32768, 32767]")
-    w.bits((1 if f_value < 0 else 0), 3)
+    w.bits(((f_exponent + 128) << 4) | (1 if f_value < 0 else 0), 14)
     w.uint(-f_value - 1 if f_value < 0 else f_value)
     w.bits(0, 2)
 
@@ -5360,146 +6271,191 @@ def _d_ReceiptType(r: Reader) -> ReceiptType:
     v_additional_services_costs = None
     v_overstay_costs = None
     v_tax_costs = []
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_time_anchor = r.uintb(18446744073709551615)
-    p = r.p
-    q = p + 4
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xf
-    r.p = q
-    if b & 0x8:
-        r.badz(p, 4, b & 0x8)
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0x8: r.badz(p, 4, b & 0x8)
     e = b & 0x7
-    if e >= 6:
-        r.bad_code(p + 1, e, 6)
-    it, al = _P142[e]
+    if e >= 6: r.bad_code(p + 1, e, 6)
+    it, al = _P147[e]
     if it == 1:
-        v_energy_costs = _d_DetailedCostType(r)
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
+        v1_amount = None
+        v1_cost_per_unit = None
+        r.zero(1, 'expected next item')
+        it = 0; al = 0
+        v1_amount = _d_RationalNumberType(r)
+        r.zero(1, 'expected next item')
+        it = 1; al = 0
+        v1_cost_per_unit = _d_RationalNumberType(r)
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
-        if e >= 5:
-            r.bad_code(p + 0, e, 5)
-        it, al = _P143[e]
+        if e >= 5: r.bad_code(p + 1, e, 5)
+        it, al = _P148[e]
+        v_energy_costs = DetailedCostType(amount=v1_amount, cost_per_unit=v1_cost_per_unit)
     if it == 2:
-        v_occupancy_costs = _d_DetailedCostType(r)
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
+        v2_amount = None
+        v2_cost_per_unit = None
+        r.zero(1, 'expected next item')
+        it = 0; al = 0
+        v2_amount = _d_RationalNumberType(r)
+        r.zero(1, 'expected next item')
+        it = 1; al = 0
+        v2_cost_per_unit = _d_RationalNumberType(r)
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
-        if e >= 4:
-            r.bad_code(p + 0, e, 4)
-        it, al = _P144[e]
+        if e >= 4: r.bad_code(p + 1, e, 4)
+        it, al = _P149[e]
+        v_occupancy_costs = DetailedCostType(amount=v2_amount, cost_per_unit=v2_cost_per_unit)
     if it == 3:
-        v_additional_services_costs = _d_DetailedCostType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
+        v3_amount = None
+        v3_cost_per_unit = None
+        r.zero(1, 'expected next item')
+        it = 0; al = 0
+        v3_amount = _d_RationalNumberType(r)
+        r.zero(1, 'expected next item')
+        it = 1; al = 0
+        v3_cost_per_unit = _d_RationalNumberType(r)
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
-        if e >= 3:
-            r.bad_code(p + 0, e, 3)
-        it, al = _P145[e]
+        if e >= 3: r.bad_code(p + 1, e, 3)
+        it, al = _P150[e]
+        v_additional_services_costs = DetailedCostType(amount=v3_amount, cost_per_unit=v3_cost_per_unit)
     if it == 4:
-        v_overstay_costs = _d_DetailedCostType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
+        v4_amount = None
+        v4_cost_per_unit = None
+        r.zero(1, 'expected next item')
+        it = 0; al = 0
+        v4_amount = _d_RationalNumberType(r)
+        r.zero(1, 'expected next item')
+        it = 1; al = 0
+        v4_cost_per_unit = _d_RationalNumberType(r)
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P146[e]
+        if e >= 2: r.bad_code(p + 1, e, 2)
+        it, al = _P151[e]
+        v_overstay_costs = DetailedCostType(amount=v4_amount, cost_per_unit=v4_cost_per_unit)
     n = 0
     while it == 5:
-        t = _d_DetailedTaxType(r)
+        v5_tax_rule_id = None
+        v5_amount = None
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
+        it = 0; al = 0
+        v5_tax_rule_id = r.uintb(4294967295)
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
+        it = 1; al = 0
+        v5_amount = _d_RationalNumberType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+        t = DetailedTaxType(tax_rule_id=v5_tax_rule_id, amount=v5_amount)
         v_tax_costs.append(t)
         n += 1
         if n < 10:
-            p = r.p
-            q = p + 2
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x3
-            r.p = q
-            e = b & 0x3
-            if e >= 2:
-                r.bad_code(p + 0, e, 2)
-            it, al = _P146[e]
+            it, al = _P151[r.code(2, 2)]
         else:
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected end of element')
             it = -1; al = 0
     return ReceiptType(time_anchor=v_time_anchor, energy_costs=v_energy_costs, occupancy_costs=v_occupancy_costs, additional_services_costs=v_additional_services_costs, overstay_costs=v_overstay_costs, tax_costs=v_tax_costs)
 
 def _e_ReceiptType(w: Writer, o: ReceiptType) -> None:
     f_time_anchor = o.time_anchor
-    if f_time_anchor is None:
-        raise ExiEncodeError("ReceiptType: missing required time_anchor")
+    if f_time_anchor is None: raise ExiEncodeError("ReceiptType: missing required time_anchor")
     w.bits(0, 2)
     w.uint(f_time_anchor)
-    w.bits(0, 1)
     s = 1
+    w.bits(0, 1)
     f_energy_costs = o.energy_costs
     if f_energy_costs is not None:
-        w.bits(0, 3)
-        _e_DetailedCostType(w, f_energy_costs)
+        f1_amount = f_energy_costs.amount
+        if f1_amount is None: raise ExiEncodeError("DetailedCostType: missing required amount")
+        w.bits(0, 4)
+        _e_RationalNumberType(w, f1_amount)
+        f1_cost_per_unit = f_energy_costs.cost_per_unit
+        if f1_cost_per_unit is None: raise ExiEncodeError("DetailedCostType: missing required cost_per_unit")
+        w.bits(0, 1)
+        _e_RationalNumberType(w, f1_cost_per_unit)
+        w.bits(0, 1)
         s = 2
     f_occupancy_costs = o.occupancy_costs
     if f_occupancy_costs is not None:
-        c = _C147[s]
-        w.bits(c[0], c[1])
-        _e_DetailedCostType(w, f_occupancy_costs)
+        c1 = _C152[s]
+        f2_amount = f_occupancy_costs.amount
+        if f2_amount is None: raise ExiEncodeError("DetailedCostType: missing required amount")
+        w.bits(((c1[0]) << 1), c1[1] + 1)
+        _e_RationalNumberType(w, f2_amount)
+        f2_cost_per_unit = f_occupancy_costs.cost_per_unit
+        if f2_cost_per_unit is None: raise ExiEncodeError("DetailedCostType: missing required cost_per_unit")
+        w.bits(0, 1)
+        _e_RationalNumberType(w, f2_cost_per_unit)
+        w.bits(0, 1)
         s = 3
     f_additional_services_costs = o.additional_services_costs
     if f_additional_services_costs is not None:
-        c = _C148[s]
-        w.bits(c[0], c[1])
-        _e_DetailedCostType(w, f_additional_services_costs)
+        c2 = _C153[s]
+        f3_amount = f_additional_services_costs.amount
+        if f3_amount is None: raise ExiEncodeError("DetailedCostType: missing required amount")
+        w.bits(((c2[0]) << 1), c2[1] + 1)
+        _e_RationalNumberType(w, f3_amount)
+        f3_cost_per_unit = f_additional_services_costs.cost_per_unit
+        if f3_cost_per_unit is None: raise ExiEncodeError("DetailedCostType: missing required cost_per_unit")
+        w.bits(0, 1)
+        _e_RationalNumberType(w, f3_cost_per_unit)
+        w.bits(0, 1)
         s = 4
     f_overstay_costs = o.overstay_costs
     if f_overstay_costs is not None:
-        c = _C149[s]
-        w.bits(c[0], c[1])
-        _e_DetailedCostType(w, f_overstay_costs)
+        c3 = _C154[s]
+        f4_amount = f_overstay_costs.amount
+        if f4_amount is None: raise ExiEncodeError("DetailedCostType: missing required amount")
+        w.bits(((c3[0]) << 1), c3[1] + 1)
+        _e_RationalNumberType(w, f4_amount)
+        f4_cost_per_unit = f_overstay_costs.cost_per_unit
+        if f4_cost_per_unit is None: raise ExiEncodeError("DetailedCostType: missing required cost_per_unit")
+        w.bits(0, 1)
+        _e_RationalNumberType(w, f4_cost_per_unit)
+        w.bits(0, 1)
         s = 5
     n = 0
     for x in o.tax_costs:
-        c = _C150[s]
-        w.bits(c[0], c[1])
-        _e_DetailedTaxType(w, x)
+        c4 = _C155[s]
+        f5_tax_rule_id = x.tax_rule_id
+        if f5_tax_rule_id is None: raise ExiEncodeError("DetailedTaxType: missing required tax_rule_id")
+        w.bits(((c4[0]) << 2), c4[1] + 2)
+        w.uint(f5_tax_rule_id)
+        f5_amount = x.amount
+        if f5_amount is None: raise ExiEncodeError("DetailedTaxType: missing required amount")
+        w.bits(0, 2)
+        _e_RationalNumberType(w, f5_amount)
+        w.bits(0, 1)
         n += 1
         s = 6 if n < 10 else 7
     if n > 10:
         raise ExiEncodeError(f"ReceiptType: {n} items of tax_costs (allowed 0..10)")
-    c = _C151[s]
-    w.bits(c[0], c[1])
+    c5 = _C156[s]
+    w.bits((c5[0]), c5[1])
 
 def _d_ReferenceType(r: Reader) -> ReferenceType:
     rv = r.v; rn = r.n
@@ -5509,82 +6465,31 @@ def _d_ReferenceType(r: Reader) -> ReferenceType:
     v_transforms = None
     v_digest_method = None
     v_digest_value = None
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    e = b & 0x7
-    if e >= 5:
-        r.bad_code(p + 0, e, 5)
-    it, al = _P8[e]
+    it, al = _P8[r.code(3, 5)]
     if it == 0:
         v_id = r.string()
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
-        e = b & 0x7
-        if e >= 4:
-            r.bad_code(p + 0, e, 4)
-        it, al = _P9[e]
+        it, al = _P9[r.code(3, 4)]
     if it == 1:
         v_type = r.string()
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 3:
-            r.bad_code(p + 0, e, 3)
-        it, al = _P10[e]
+        it, al = _P10[r.code(2, 3)]
     if it == 2:
         v_uri = r.string()
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P11[e]
+        it, al = _P11[r.code(2, 2)]
     if it == 3:
         v_transforms = _d_TransformsType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected next item')
         it = 4; al = 0
     v_digest_method = _d_DigestMethodType(r)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 5; al = 0
     v_digest_value = r.binary()
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = -1; al = 0
     return ReferenceType(id=v_id, type=v_type, uri=v_uri, transforms=v_transforms, digest_method=v_digest_method, digest_value=v_digest_value)
 
@@ -5597,85 +6502,48 @@ def _e_ReferenceType(w: Writer, o: ReferenceType) -> None:
         s = 1
     f_type = o.type
     if f_type is not None:
-        c = _C152[s]
-        w.bits(c[0], c[1])
+        c1 = _C157[s]
+        w.bits((c1[0]), c1[1])
         w.string(f_type)
         s = 2
     f_uri = o.uri
     if f_uri is not None:
-        c = _C153[s]
-        w.bits(c[0], c[1])
+        c2 = _C158[s]
+        w.bits((c2[0]), c2[1])
         w.string(f_uri)
         s = 3
     f_transforms = o.transforms
     if f_transforms is not None:
-        c = _C154[s]
-        w.bits(c[0], c[1])
+        c3 = _C159[s]
+        w.bits((c3[0]), c3[1])
         _e_TransformsType(w, f_transforms)
         s = 4
     f_digest_method = o.digest_method
-    if f_digest_method is None:
-        raise ExiEncodeError("ReferenceType: missing required digest_method")
-    c = _C155[s]
-    w.bits(c[0], c[1])
+    if f_digest_method is None: raise ExiEncodeError("ReferenceType: missing required digest_method")
+    c4 = _C160[s]
+    w.bits((c4[0]), c4[1])
     _e_DigestMethodType(w, f_digest_method)
     s = 5
     f_digest_value = o.digest_value
-    if f_digest_value is None:
-        raise ExiEncodeError("ReferenceType: missing required digest_value")
+    if f_digest_value is None: raise ExiEncodeError("ReferenceType: missing required digest_value")
     w.bits(0, 2)
     w.binary(f_digest_value)
     w.bits(0, 2)
 
 def _d_RetrievalMethodType(r: Reader) -> RetrievalMethodType:
-    rv = r.v; rn = r.n
     v_type = None
     v_uri = None
     v_transforms = None
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    e = b & 0x7
-    if e >= 4:
-        r.bad_code(p + 0, e, 4)
-    it, al = _P156[e]
+    it, al = _P120[r.code(3, 4)]
     if it == 0:
         v_type = r.string()
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 3:
-            r.bad_code(p + 0, e, 3)
-        it, al = _P157[e]
+        it, al = _P121[r.code(2, 3)]
     if it == 1:
         v_uri = r.string()
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P132[e]
+        it, al = _P55[r.code(2, 2)]
     if it == 2:
         v_transforms = _d_TransformsType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected end of element')
         it = -1; al = 0
     return RetrievalMethodType(type=v_type, uri=v_uri, transforms=v_transforms)
 
@@ -5688,18 +6556,18 @@ def _e_RetrievalMethodType(w: Writer, o: RetrievalMethodType) -> None:
         s = 1
     f_uri = o.uri
     if f_uri is not None:
-        c = _C158[s]
-        w.bits(c[0], c[1])
+        c1 = _C126[s]
+        w.bits((c1[0]), c1[1])
         w.string(f_uri)
         s = 2
     f_transforms = o.transforms
     if f_transforms is not None:
-        c = _C159[s]
-        w.bits(c[0], c[1])
+        c2 = _C127[s]
+        w.bits((c2[0]), c2[1])
         _e_TransformsType(w, f_transforms)
         s = 3
-    c = _C160[s]
-    w.bits(c[0], c[1])
+    c3 = _C128[s]
+    w.bits((c3[0]), c3[1])
 
 def _d_SPKIDataType(r: Reader) -> SPKIDataType:
     r.fail("content of SPKIDataType is not supported by this codec")
@@ -5712,50 +6580,67 @@ def _d_Scheduled_CLReqControlModeType(r: Reader) -> Scheduled_CLReqControlModeTy
     v_ev_target_energy_request = None
     v_ev_maximum_energy_request = None
     v_ev_minimum_energy_request = None
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    e = b & 0x7
-    if e >= 4:
-        r.bad_code(p + 0, e, 4)
-    it, al = _P156[e]
+    it, al = _P120[r.code(3, 4)]
     if it == 0:
-        v_ev_target_energy_request = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
+        v1_exponent = None
+        v1_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v1_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v1_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v1_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
-        if e >= 3:
-            r.bad_code(p + 0, e, 3)
-        it, al = _P157[e]
+        if e >= 3: r.bad_code(p + 2, e, 3)
+        it, al = _P121[e]
+        v_ev_target_energy_request = RationalNumberType(exponent=v1_exponent, value=v1_value)
     if it == 1:
-        v_ev_maximum_energy_request = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
+        v2_exponent = None
+        v2_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v2_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v2_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v2_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P132[e]
+        if e >= 2: r.bad_code(p + 2, e, 2)
+        it, al = _P55[e]
+        v_ev_maximum_energy_request = RationalNumberType(exponent=v2_exponent, value=v2_value)
     if it == 2:
-        v_ev_minimum_energy_request = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        v3_exponent = None
+        v3_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v3_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v3_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v3_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x7: r.badz(p, 3, b & 0x7)
+        v_ev_minimum_energy_request = RationalNumberType(exponent=v3_exponent, value=v3_value)
         it = -1; al = 0
     return Scheduled_CLReqControlModeType(ev_target_energy_request=v_ev_target_energy_request, ev_maximum_energy_request=v_ev_maximum_energy_request, ev_minimum_energy_request=v_ev_minimum_energy_request)
 
@@ -5763,34 +6648,53 @@ def _e_Scheduled_CLReqControlModeType(w: Writer, o: Scheduled_CLReqControlModeTy
     s = 0
     f_ev_target_energy_request = o.ev_target_energy_request
     if f_ev_target_energy_request is not None:
-        w.bits(0, 3)
-        _e_RationalNumberType(w, f_ev_target_energy_request)
+        f1_exponent = f_ev_target_energy_request.exponent
+        if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f1_exponent <= 127:
+            raise ExiEncodeError(f"value {f1_exponent!r} outside [-128, 127]")
+        f1_value = f_ev_target_energy_request.value
+        if f1_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f1_value <= 32767:
+            raise ExiEncodeError(f"value {f1_value!r} outside [-32768, 32767]")
+        w.bits(((f1_exponent + 128) << 4) | (1 if f1_value < 0 else 0), 17)
+        w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
+        w.bits(0, 2)
         s = 1
     f_ev_maximum_energy_request = o.ev_maximum_energy_request
     if f_ev_maximum_energy_request is not None:
-        c = _C158[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_ev_maximum_energy_request)
+        c1 = _C126[s]
+        f2_exponent = f_ev_maximum_energy_request.exponent
+        if f2_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f2_exponent <= 127:
+            raise ExiEncodeError(f"value {f2_exponent!r} outside [-128, 127]")
+        f2_value = f_ev_maximum_energy_request.value
+        if f2_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f2_value <= 32767:
+            raise ExiEncodeError(f"value {f2_value!r} outside [-32768, 32767]")
+        w.bits(((c1[0]) << 14) | ((f2_exponent + 128) << 4) | (1 if f2_value < 0 else 0), c1[1] + 14)
+        w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
+        w.bits(0, 2)
         s = 2
     f_ev_minimum_energy_request = o.ev_minimum_energy_request
     if f_ev_minimum_energy_request is not None:
-        c = _C159[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_ev_minimum_energy_request)
+        c2 = _C127[s]
+        f3_exponent = f_ev_minimum_energy_request.exponent
+        if f3_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f3_exponent <= 127:
+            raise ExiEncodeError(f"value {f3_exponent!r} outside [-128, 127]")
+        f3_value = f_ev_minimum_energy_request.value
+        if f3_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f3_value <= 32767:
+            raise ExiEncodeError(f"value {f3_value!r} outside [-32768, 32767]")
+        w.bits(((c2[0]) << 14) | ((f3_exponent + 128) << 4) | (1 if f3_value < 0 else 0), c2[1] + 14)
+        w.uint(-f3_value - 1 if f3_value < 0 else f3_value)
+        w.bits(0, 2)
         s = 3
-    c = _C160[s]
-    w.bits(c[0], c[1])
+    c3 = _C128[s]
+    w.bits((c3[0]), c3[1])
 
 def _d_Scheduled_CLResControlModeType(r: Reader) -> Scheduled_CLResControlModeType:
-    rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return Scheduled_CLResControlModeType()
 
@@ -5809,130 +6713,203 @@ def _d_Scheduled_DC_CLReqControlModeType(r: Reader) -> Scheduled_DC_CLReqControl
     v_ev_maximum_charge_current = None
     v_ev_maximum_voltage = None
     v_ev_minimum_voltage = None
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    e = b & 0x7
-    if e >= 4:
-        r.bad_code(p + 0, e, 4)
-    it, al = _P16[e]
+    it, al = _P16[r.code(3, 4)]
     if it == 0:
-        v_ev_target_energy_request = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
+        v1_exponent = None
+        v1_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v1_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v1_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v1_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
-        if e >= 3:
-            r.bad_code(p + 0, e, 3)
+        if e >= 3: r.bad_code(p + 2, e, 3)
         it, al = _P17[e]
+        v_ev_target_energy_request = RationalNumberType(exponent=v1_exponent, value=v1_value)
     if it == 1:
-        v_ev_maximum_energy_request = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
+        v2_exponent = None
+        v2_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v2_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v2_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v2_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
+        if e >= 2: r.bad_code(p + 2, e, 2)
         it, al = _P18[e]
+        v_ev_maximum_energy_request = RationalNumberType(exponent=v2_exponent, value=v2_value)
     if it == 2:
-        v_ev_minimum_energy_request = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        v3_exponent = None
+        v3_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v3_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v3_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v3_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x7: r.badz(p, 3, b & 0x7)
+        v_ev_minimum_energy_request = RationalNumberType(exponent=v3_exponent, value=v3_value)
         it = 3; al = 0
-    v_ev_target_current = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 4; al = 0
-    v_ev_target_voltage = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
+    v4_exponent = None
+    v4_value = None
+    p = r.p; q = p + 14
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3fff; r.p = q
+    if b & 0x300e: r.badz(p, 14, b & 0x300e)
+    v4_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    it = 1; al = 0
+    v4_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v4_value <= 32767:
+        r.fail('integer out of range')
+    v5_exponent = None
+    v5_value = None
+    p = r.p; q = p + 17
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ffff; r.p = q
+    if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
+    v5_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    v_ev_target_current = RationalNumberType(exponent=v4_exponent, value=v4_value)
+    it = 1; al = 0
+    v5_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v5_value <= 32767:
+        r.fail('integer out of range')
+    p = r.p; q = p + 5
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1f; r.p = q
+    if b & 0x18: r.badz(p, 5, b & 0x18)
     e = b & 0x7
-    if e >= 6:
-        r.bad_code(p + 0, e, 6)
-    it, al = _P85[e]
+    if e >= 6: r.bad_code(p + 2, e, 6)
+    it, al = _P97[e]
+    v_ev_target_voltage = RationalNumberType(exponent=v5_exponent, value=v5_value)
     if it == 5:
-        v_ev_maximum_charge_power = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
+        v6_exponent = None
+        v6_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v6_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v6_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v6_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 5
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x1f; r.p = q
+        if b & 0x18: r.badz(p, 5, b & 0x18)
         e = b & 0x7
-        if e >= 5:
-            r.bad_code(p + 0, e, 5)
-        it, al = _P86[e]
+        if e >= 5: r.bad_code(p + 2, e, 5)
+        it, al = _P98[e]
+        v_ev_maximum_charge_power = RationalNumberType(exponent=v6_exponent, value=v6_value)
     if it == 6:
-        v_ev_minimum_charge_power = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
+        v7_exponent = None
+        v7_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v7_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v7_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v7_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 5
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x1f; r.p = q
+        if b & 0x18: r.badz(p, 5, b & 0x18)
         e = b & 0x7
-        if e >= 4:
-            r.bad_code(p + 0, e, 4)
-        it, al = _P87[e]
+        if e >= 4: r.bad_code(p + 2, e, 4)
+        it, al = _P99[e]
+        v_ev_minimum_charge_power = RationalNumberType(exponent=v7_exponent, value=v7_value)
     if it == 7:
-        v_ev_maximum_charge_current = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
+        v8_exponent = None
+        v8_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v8_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v8_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v8_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
-        if e >= 3:
-            r.bad_code(p + 0, e, 3)
-        it, al = _P88[e]
+        if e >= 3: r.bad_code(p + 2, e, 3)
+        it, al = _P100[e]
+        v_ev_maximum_charge_current = RationalNumberType(exponent=v8_exponent, value=v8_value)
     if it == 8:
-        v_ev_maximum_voltage = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
+        v9_exponent = None
+        v9_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v9_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v9_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v9_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P89[e]
+        if e >= 2: r.bad_code(p + 2, e, 2)
+        it, al = _P101[e]
+        v_ev_maximum_voltage = RationalNumberType(exponent=v9_exponent, value=v9_value)
     if it == 9:
-        v_ev_minimum_voltage = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        v10_exponent = None
+        v10_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v10_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v10_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v10_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x7: r.badz(p, 3, b & 0x7)
+        v_ev_minimum_voltage = RationalNumberType(exponent=v10_exponent, value=v10_value)
         it = -1; al = 0
     return Scheduled_DC_CLReqControlModeType(ev_target_energy_request=v_ev_target_energy_request, ev_maximum_energy_request=v_ev_maximum_energy_request, ev_minimum_energy_request=v_ev_minimum_energy_request, ev_target_current=v_ev_target_current, ev_target_voltage=v_ev_target_voltage, ev_maximum_charge_power=v_ev_maximum_charge_power, ev_minimum_charge_power=v_ev_minimum_charge_power, ev_maximum_charge_current=v_ev_maximum_charge_current, ev_maximum_voltage=v_ev_maximum_voltage, ev_minimum_voltage=v_ev_minimum_voltage)
 
@@ -5940,65 +6917,152 @@ def _e_Scheduled_DC_CLReqControlModeType(w: Writer, o: Scheduled_DC_CLReqControl
     s = 0
     f_ev_target_energy_request = o.ev_target_energy_request
     if f_ev_target_energy_request is not None:
-        w.bits(0, 3)
-        _e_RationalNumberType(w, f_ev_target_energy_request)
+        f1_exponent = f_ev_target_energy_request.exponent
+        if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f1_exponent <= 127:
+            raise ExiEncodeError(f"value {f1_exponent!r} outside [-128, 127]")
+        f1_value = f_ev_target_energy_request.value
+        if f1_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f1_value <= 32767:
+            raise ExiEncodeError(f"value {f1_value!r} outside [-32768, 32767]")
+        w.bits(((f1_exponent + 128) << 4) | (1 if f1_value < 0 else 0), 17)
+        w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
+        w.bits(0, 2)
         s = 1
     f_ev_maximum_energy_request = o.ev_maximum_energy_request
     if f_ev_maximum_energy_request is not None:
-        c = _C161[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_ev_maximum_energy_request)
+        c1 = _C161[s]
+        f2_exponent = f_ev_maximum_energy_request.exponent
+        if f2_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f2_exponent <= 127:
+            raise ExiEncodeError(f"value {f2_exponent!r} outside [-128, 127]")
+        f2_value = f_ev_maximum_energy_request.value
+        if f2_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f2_value <= 32767:
+            raise ExiEncodeError(f"value {f2_value!r} outside [-32768, 32767]")
+        w.bits(((c1[0]) << 14) | ((f2_exponent + 128) << 4) | (1 if f2_value < 0 else 0), c1[1] + 14)
+        w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
+        w.bits(0, 2)
         s = 2
     f_ev_minimum_energy_request = o.ev_minimum_energy_request
     if f_ev_minimum_energy_request is not None:
-        c = _C162[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_ev_minimum_energy_request)
+        c2 = _C162[s]
+        f3_exponent = f_ev_minimum_energy_request.exponent
+        if f3_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f3_exponent <= 127:
+            raise ExiEncodeError(f"value {f3_exponent!r} outside [-128, 127]")
+        f3_value = f_ev_minimum_energy_request.value
+        if f3_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f3_value <= 32767:
+            raise ExiEncodeError(f"value {f3_value!r} outside [-32768, 32767]")
+        w.bits(((c2[0]) << 14) | ((f3_exponent + 128) << 4) | (1 if f3_value < 0 else 0), c2[1] + 14)
+        w.uint(-f3_value - 1 if f3_value < 0 else f3_value)
+        w.bits(0, 2)
         s = 3
     f_ev_target_current = o.ev_target_current
-    if f_ev_target_current is None:
-        raise ExiEncodeError("Scheduled_DC_CLReqControlModeType: missing required ev_target_current")
-    c = _C163[s]
-    w.bits(c[0], c[1])
-    _e_RationalNumberType(w, f_ev_target_current)
+    if f_ev_target_current is None: raise ExiEncodeError("Scheduled_DC_CLReqControlModeType: missing required ev_target_current")
+    c3 = _C163[s]
+    f4_exponent = f_ev_target_current.exponent
+    if f4_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f4_exponent <= 127:
+        raise ExiEncodeError(f"value {f4_exponent!r} outside [-128, 127]")
+    f4_value = f_ev_target_current.value
+    if f4_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f4_value <= 32767:
+        raise ExiEncodeError(f"value {f4_value!r} outside [-32768, 32767]")
+    w.bits(((c3[0]) << 14) | ((f4_exponent + 128) << 4) | (1 if f4_value < 0 else 0), c3[1] + 14)
+    w.uint(-f4_value - 1 if f4_value < 0 else f4_value)
     s = 4
     f_ev_target_voltage = o.ev_target_voltage
-    if f_ev_target_voltage is None:
-        raise ExiEncodeError("Scheduled_DC_CLReqControlModeType: missing required ev_target_voltage")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_ev_target_voltage)
+    if f_ev_target_voltage is None: raise ExiEncodeError("Scheduled_DC_CLReqControlModeType: missing required ev_target_voltage")
+    f5_exponent = f_ev_target_voltage.exponent
+    if f5_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f5_exponent <= 127:
+        raise ExiEncodeError(f"value {f5_exponent!r} outside [-128, 127]")
+    f5_value = f_ev_target_voltage.value
+    if f5_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f5_value <= 32767:
+        raise ExiEncodeError(f"value {f5_value!r} outside [-32768, 32767]")
+    w.bits(((f5_exponent + 128) << 4) | (1 if f5_value < 0 else 0), 17)
+    w.uint(-f5_value - 1 if f5_value < 0 else f5_value)
     s = 5
+    w.bits(0, 2)
     f_ev_maximum_charge_power = o.ev_maximum_charge_power
     if f_ev_maximum_charge_power is not None:
-        w.bits(0, 3)
-        _e_RationalNumberType(w, f_ev_maximum_charge_power)
+        f6_exponent = f_ev_maximum_charge_power.exponent
+        if f6_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f6_exponent <= 127:
+            raise ExiEncodeError(f"value {f6_exponent!r} outside [-128, 127]")
+        f6_value = f_ev_maximum_charge_power.value
+        if f6_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f6_value <= 32767:
+            raise ExiEncodeError(f"value {f6_value!r} outside [-32768, 32767]")
+        w.bits(((f6_exponent + 128) << 4) | (1 if f6_value < 0 else 0), 17)
+        w.uint(-f6_value - 1 if f6_value < 0 else f6_value)
+        w.bits(0, 2)
         s = 6
     f_ev_minimum_charge_power = o.ev_minimum_charge_power
     if f_ev_minimum_charge_power is not None:
-        c = _C164[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_ev_minimum_charge_power)
+        c4 = _C164[s]
+        f7_exponent = f_ev_minimum_charge_power.exponent
+        if f7_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f7_exponent <= 127:
+            raise ExiEncodeError(f"value {f7_exponent!r} outside [-128, 127]")
+        f7_value = f_ev_minimum_charge_power.value
+        if f7_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f7_value <= 32767:
+            raise ExiEncodeError(f"value {f7_value!r} outside [-32768, 32767]")
+        w.bits(((c4[0]) << 14) | ((f7_exponent + 128) << 4) | (1 if f7_value < 0 else 0), c4[1] + 14)
+        w.uint(-f7_value - 1 if f7_value < 0 else f7_value)
+        w.bits(0, 2)
         s = 7
     f_ev_maximum_charge_current = o.ev_maximum_charge_current
     if f_ev_maximum_charge_current is not None:
-        c = _C165[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_ev_maximum_charge_current)
+        c5 = _C165[s]
+        f8_exponent = f_ev_maximum_charge_current.exponent
+        if f8_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f8_exponent <= 127:
+            raise ExiEncodeError(f"value {f8_exponent!r} outside [-128, 127]")
+        f8_value = f_ev_maximum_charge_current.value
+        if f8_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f8_value <= 32767:
+            raise ExiEncodeError(f"value {f8_value!r} outside [-32768, 32767]")
+        w.bits(((c5[0]) << 14) | ((f8_exponent + 128) << 4) | (1 if f8_value < 0 else 0), c5[1] + 14)
+        w.uint(-f8_value - 1 if f8_value < 0 else f8_value)
+        w.bits(0, 2)
         s = 8
     f_ev_maximum_voltage = o.ev_maximum_voltage
     if f_ev_maximum_voltage is not None:
-        c = _C166[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_ev_maximum_voltage)
+        c6 = _C166[s]
+        f9_exponent = f_ev_maximum_voltage.exponent
+        if f9_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f9_exponent <= 127:
+            raise ExiEncodeError(f"value {f9_exponent!r} outside [-128, 127]")
+        f9_value = f_ev_maximum_voltage.value
+        if f9_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f9_value <= 32767:
+            raise ExiEncodeError(f"value {f9_value!r} outside [-32768, 32767]")
+        w.bits(((c6[0]) << 14) | ((f9_exponent + 128) << 4) | (1 if f9_value < 0 else 0), c6[1] + 14)
+        w.uint(-f9_value - 1 if f9_value < 0 else f9_value)
+        w.bits(0, 2)
         s = 9
     f_ev_minimum_voltage = o.ev_minimum_voltage
     if f_ev_minimum_voltage is not None:
-        c = _C167[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_ev_minimum_voltage)
+        c7 = _C167[s]
+        f10_exponent = f_ev_minimum_voltage.exponent
+        if f10_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f10_exponent <= 127:
+            raise ExiEncodeError(f"value {f10_exponent!r} outside [-128, 127]")
+        f10_value = f_ev_minimum_voltage.value
+        if f10_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f10_value <= 32767:
+            raise ExiEncodeError(f"value {f10_value!r} outside [-32768, 32767]")
+        w.bits(((c7[0]) << 14) | ((f10_exponent + 128) << 4) | (1 if f10_value < 0 else 0), c7[1] + 14)
+        w.uint(-f10_value - 1 if f10_value < 0 else f10_value)
+        w.bits(0, 2)
         s = 10
-    c = _C168[s]
-    w.bits(c[0], c[1])
+    c8 = _C168[s]
+    w.bits((c8[0]), c8[1])
 
 def _d_Scheduled_DC_CLResControlModeType(r: Reader) -> Scheduled_DC_CLResControlModeType:
     rv = r.v; rn = r.n
@@ -6006,62 +7070,88 @@ def _d_Scheduled_DC_CLResControlModeType(r: Reader) -> Scheduled_DC_CLResControl
     v_evse_minimum_charge_power = None
     v_evse_maximum_charge_current = None
     v_evse_maximum_voltage = None
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    e = b & 0x7
-    if e >= 5:
-        r.bad_code(p + 0, e, 5)
-    it, al = _P101[e]
+    it, al = _P79[r.code(3, 5)]
     if it == 0:
-        v_evse_maximum_charge_power = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
+        v1_exponent = None
+        v1_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v1_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v1_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v1_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 5
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x1f; r.p = q
+        if b & 0x18: r.badz(p, 5, b & 0x18)
         e = b & 0x7
-        if e >= 4:
-            r.bad_code(p + 0, e, 4)
-        it, al = _P102[e]
+        if e >= 4: r.bad_code(p + 2, e, 4)
+        it, al = _P80[e]
+        v_evse_maximum_charge_power = RationalNumberType(exponent=v1_exponent, value=v1_value)
     if it == 1:
-        v_evse_minimum_charge_power = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
+        v2_exponent = None
+        v2_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v2_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v2_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v2_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
-        if e >= 3:
-            r.bad_code(p + 0, e, 3)
-        it, al = _P103[e]
+        if e >= 3: r.bad_code(p + 2, e, 3)
+        it, al = _P81[e]
+        v_evse_minimum_charge_power = RationalNumberType(exponent=v2_exponent, value=v2_value)
     if it == 2:
-        v_evse_maximum_charge_current = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
+        v3_exponent = None
+        v3_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v3_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v3_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v3_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P104[e]
+        if e >= 2: r.bad_code(p + 2, e, 2)
+        it, al = _P82[e]
+        v_evse_maximum_charge_current = RationalNumberType(exponent=v3_exponent, value=v3_value)
     if it == 3:
-        v_evse_maximum_voltage = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        v4_exponent = None
+        v4_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v4_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v4_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v4_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x7: r.badz(p, 3, b & 0x7)
+        v_evse_maximum_voltage = RationalNumberType(exponent=v4_exponent, value=v4_value)
         it = -1; al = 0
     return Scheduled_DC_CLResControlModeType(evse_maximum_charge_power=v_evse_maximum_charge_power, evse_minimum_charge_power=v_evse_minimum_charge_power, evse_maximum_charge_current=v_evse_maximum_charge_current, evse_maximum_voltage=v_evse_maximum_voltage)
 
@@ -6069,97 +7159,98 @@ def _e_Scheduled_DC_CLResControlModeType(w: Writer, o: Scheduled_DC_CLResControl
     s = 0
     f_evse_maximum_charge_power = o.evse_maximum_charge_power
     if f_evse_maximum_charge_power is not None:
-        w.bits(0, 3)
-        _e_RationalNumberType(w, f_evse_maximum_charge_power)
+        f1_exponent = f_evse_maximum_charge_power.exponent
+        if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f1_exponent <= 127:
+            raise ExiEncodeError(f"value {f1_exponent!r} outside [-128, 127]")
+        f1_value = f_evse_maximum_charge_power.value
+        if f1_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f1_value <= 32767:
+            raise ExiEncodeError(f"value {f1_value!r} outside [-32768, 32767]")
+        w.bits(((f1_exponent + 128) << 4) | (1 if f1_value < 0 else 0), 17)
+        w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
+        w.bits(0, 2)
         s = 1
     f_evse_minimum_charge_power = o.evse_minimum_charge_power
     if f_evse_minimum_charge_power is not None:
-        c = _C105[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_evse_minimum_charge_power)
+        c1 = _C86[s]
+        f2_exponent = f_evse_minimum_charge_power.exponent
+        if f2_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f2_exponent <= 127:
+            raise ExiEncodeError(f"value {f2_exponent!r} outside [-128, 127]")
+        f2_value = f_evse_minimum_charge_power.value
+        if f2_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f2_value <= 32767:
+            raise ExiEncodeError(f"value {f2_value!r} outside [-32768, 32767]")
+        w.bits(((c1[0]) << 14) | ((f2_exponent + 128) << 4) | (1 if f2_value < 0 else 0), c1[1] + 14)
+        w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
+        w.bits(0, 2)
         s = 2
     f_evse_maximum_charge_current = o.evse_maximum_charge_current
     if f_evse_maximum_charge_current is not None:
-        c = _C106[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_evse_maximum_charge_current)
+        c2 = _C87[s]
+        f3_exponent = f_evse_maximum_charge_current.exponent
+        if f3_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f3_exponent <= 127:
+            raise ExiEncodeError(f"value {f3_exponent!r} outside [-128, 127]")
+        f3_value = f_evse_maximum_charge_current.value
+        if f3_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f3_value <= 32767:
+            raise ExiEncodeError(f"value {f3_value!r} outside [-32768, 32767]")
+        w.bits(((c2[0]) << 14) | ((f3_exponent + 128) << 4) | (1 if f3_value < 0 else 0), c2[1] + 14)
+        w.uint(-f3_value - 1 if f3_value < 0 else f3_value)
+        w.bits(0, 2)
         s = 3
     f_evse_maximum_voltage = o.evse_maximum_voltage
     if f_evse_maximum_voltage is not None:
-        c = _C107[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_evse_maximum_voltage)
+        c3 = _C88[s]
+        f4_exponent = f_evse_maximum_voltage.exponent
+        if f4_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f4_exponent <= 127:
+            raise ExiEncodeError(f"value {f4_exponent!r} outside [-128, 127]")
+        f4_value = f_evse_maximum_voltage.value
+        if f4_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f4_value <= 32767:
+            raise ExiEncodeError(f"value {f4_value!r} outside [-32768, 32767]")
+        w.bits(((c3[0]) << 14) | ((f4_exponent + 128) << 4) | (1 if f4_value < 0 else 0), c3[1] + 14)
+        w.uint(-f4_value - 1 if f4_value < 0 else f4_value)
+        w.bits(0, 2)
         s = 4
-    c = _C108[s]
-    w.bits(c[0], c[1])
+    c4 = _C89[s]
+    w.bits((c4[0]), c4[1])
 
 def _d_SignatureMethodType(r: Reader) -> SignatureMethodType:
     rv = r.v; rn = r.n
     v_algorithm = None
     v_hmac_output_length = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected next item')
     it = 0; al = 0
     v_algorithm = r.string()
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    e = b & 0x7
-    if e >= 3:
-        r.bad_code(p + 0, e, 3)
-    it, al = _P157[e]
+    it, al = _P121[r.code(3, 3)]
     if it == 1:
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        if b & 0x2:
-            r.badz(p, 2, b & 0x2)
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x2: r.badz(p, 2, b & 0x2)
         sg = (b & 0x1) == 1
         v_hmac_output_length = -r.uint() - 1 if sg else r.uint()
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
-        if b & 0x4:
-            r.badz(p, 3, b & 0x4)
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 1, e, 2)
-        it, al = _P132[e]
+        if e >= 2: r.bad_code(p + 1, e, 2)
+        it, al = _P55[e]
     n = 0
     while it == 2:
         r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P132[e]
+        it, al = _P55[r.code(2, 2)]
     return SignatureMethodType(algorithm=v_algorithm, hmac_output_length=v_hmac_output_length)
 
 def _e_SignatureMethodType(w: Writer, o: SignatureMethodType) -> None:
     f_algorithm = o.algorithm
-    if f_algorithm is None:
-        raise ExiEncodeError("SignatureMethodType: missing required algorithm")
+    if f_algorithm is None: raise ExiEncodeError("SignatureMethodType: missing required algorithm")
     w.bits(0, 1)
     w.string(f_algorithm)
     s = 1
@@ -6169,49 +7260,23 @@ def _e_SignatureMethodType(w: Writer, o: SignatureMethodType) -> None:
         w.uint(-f_hmac_output_length - 1 if f_hmac_output_length < 0 else f_hmac_output_length)
         w.bits(0, 1)
         s = 2
-    c = _C169[s]
-    w.bits(c[0], c[1])
+    c1 = _C169[s]
+    w.bits((c1[0]), c1[1])
 
 def _d_SignaturePropertiesType(r: Reader) -> SignaturePropertiesType:
-    rv = r.v; rn = r.n
     v_id = None
     v_signature_property = []
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
-    it, al = _P2[e]
+    it, al = _P2[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected next item')
         it = 1; al = 0
     n = 0
     while it == 1:
         t = _d_SignaturePropertyType(r)
         v_signature_property.append(t)
         n += 1
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P54[e]
+        it, al = _P54[r.code(2, 2)]
     return SignaturePropertiesType(id=v_id, signature_property=v_signature_property)
 
 def _e_SignaturePropertiesType(w: Writer, o: SignaturePropertiesType) -> None:
@@ -6223,8 +7288,8 @@ def _e_SignaturePropertiesType(w: Writer, o: SignaturePropertiesType) -> None:
         s = 1
     n = 0
     for x in o.signature_property:
-        c = _C131[s]
-        w.bits(c[0], c[1])
+        c1 = _C138[s]
+        w.bits((c1[0]), c1[1])
         _e_SignaturePropertyType(w, x)
         n += 1
         s = 2
@@ -6233,55 +7298,20 @@ def _e_SignaturePropertiesType(w: Writer, o: SignaturePropertiesType) -> None:
     w.bits(1, 2)
 
 def _d_SignaturePropertyType(r: Reader) -> SignaturePropertyType:
-    rv = r.v; rn = r.n
     v_id = None
     v_target = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
-    it, al = _P2[e]
+    it, al = _P2[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected next item')
         it = 1; al = 0
     v_target = r.string()
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 1:
-        r.bad_code(p + 0, e, 1)
-    it, al = _P170[e]
+    it, al = _P170[r.code(2, 1)]
     n = 0
     while it == 2:
         r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P132[e]
+        it, al = _P55[r.code(2, 2)]
     return SignaturePropertyType(id=v_id, target=v_target)
 
 def _e_SignaturePropertyType(w: Writer, o: SignaturePropertyType) -> None:
@@ -6292,10 +7322,9 @@ def _e_SignaturePropertyType(w: Writer, o: SignaturePropertyType) -> None:
         w.string(f_id)
         s = 1
     f_target = o.target
-    if f_target is None:
-        raise ExiEncodeError("SignaturePropertyType: missing required target")
-    c = _C171[s]
-    w.bits(c[0], c[1])
+    if f_target is None: raise ExiEncodeError("SignaturePropertyType: missing required target")
+    c1 = _C171[s]
+    w.bits((c1[0]), c1[1])
     w.string(f_target)
     s = 2
     raise ExiEncodeError("SignaturePropertyType: required wildcard content")
@@ -6307,75 +7336,43 @@ def _d_SignatureType(r: Reader) -> SignatureType:
     v_signature_value = None
     v_key_info = None
     v_object = []
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
-    it, al = _P2[e]
+    it, al = _P2[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected next item')
         it = 1; al = 0
     v_signed_info = _d_SignedInfoType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 2; al = 0
-    v_signature_value = _d_SignatureValueType(r)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
+    v1_id = None
+    v1_value = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
-    if e >= 3:
-        r.bad_code(p + 0, e, 3)
-    it, al = _P59[e]
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P2[e]
+    if it == 0:
+        v1_id = r.string()
+        r.zero(1, 'expected next item')
+        it = 1; al = 0
+    v1_value = r.binary()
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 3: r.bad_code(p + 1, e, 3)
+    it, al = _P62[e]
+    v_signature_value = SignatureValueType(id=v1_id, value=v1_value)
     if it == 3:
         v_key_info = _d_KeyInfoType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P60[e]
+        it, al = _P63[r.code(2, 2)]
     n = 0
     while it == 4:
         t = _d_ObjectType(r)
         v_object.append(t)
         n += 1
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P60[e]
+        it, al = _P63[r.code(2, 2)]
     return SignatureType(id=v_id, signed_info=v_signed_info, signature_value=v_signature_value, key_info=v_key_info, object=v_object)
 
 def _e_SignatureType(w: Writer, o: SignatureType) -> None:
@@ -6386,18 +7383,28 @@ def _e_SignatureType(w: Writer, o: SignatureType) -> None:
         w.string(f_id)
         s = 1
     f_signed_info = o.signed_info
-    if f_signed_info is None:
-        raise ExiEncodeError("SignatureType: missing required signed_info")
-    c = _C172[s]
-    w.bits(c[0], c[1])
+    if f_signed_info is None: raise ExiEncodeError("SignatureType: missing required signed_info")
+    c1 = _C172[s]
+    w.bits((c1[0]), c1[1])
     _e_SignedInfoType(w, f_signed_info)
     s = 2
     f_signature_value = o.signature_value
-    if f_signature_value is None:
-        raise ExiEncodeError("SignatureType: missing required signature_value")
+    if f_signature_value is None: raise ExiEncodeError("SignatureType: missing required signature_value")
+    s1 = 0
     w.bits(0, 1)
-    _e_SignatureValueType(w, f_signature_value)
+    f1_id = f_signature_value.id
+    if f1_id is not None:
+        w.bits(0, 2)
+        w.string(f1_id)
+        s1 = 1
+    f1_value = f_signature_value.value
+    if f1_value is None: raise ExiEncodeError("SignatureValueType: missing required value")
+    c2 = _C173[s1]
+    w.bits((c2[0]), c2[1])
+    w.binary(f1_value)
+    s1 = 2
     s = 3
+    w.bits(0, 1)
     f_key_info = o.key_info
     if f_key_info is not None:
         w.bits(0, 2)
@@ -6405,48 +7412,24 @@ def _e_SignatureType(w: Writer, o: SignatureType) -> None:
         s = 4
     n = 0
     for x in o.object:
-        c = _C173[s]
-        w.bits(c[0], c[1])
+        c3 = _C174[s]
+        w.bits((c3[0]), c3[1])
         _e_ObjectType(w, x)
         n += 1
         s = 5
-    c = _C174[s]
-    w.bits(c[0], c[1])
+    c4 = _C175[s]
+    w.bits((c4[0]), c4[1])
 
 def _d_SignatureValueType(r: Reader) -> SignatureValueType:
-    rv = r.v; rn = r.n
     v_id = None
     v_value = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
-    it, al = _P2[e]
+    it, al = _P2[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected next item')
         it = 1; al = 0
     v_value = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return SignatureValueType(id=v_id, value=v_value)
 
@@ -6458,76 +7441,35 @@ def _e_SignatureValueType(w: Writer, o: SignatureValueType) -> None:
         w.string(f_id)
         s = 1
     f_value = o.value
-    if f_value is None:
-        raise ExiEncodeError("SignatureValueType: missing required value")
-    c = _C175[s]
-    w.bits(c[0], c[1])
+    if f_value is None: raise ExiEncodeError("SignatureValueType: missing required value")
+    c1 = _C173[s]
+    w.bits((c1[0]), c1[1])
     w.binary(f_value)
     s = 2
     w.bits(0, 1)
 
 def _d_SignedInfoType(r: Reader) -> SignedInfoType:
-    rv = r.v; rn = r.n
     v_id = None
     v_canonicalization_method = None
     v_signature_method = None
     v_reference = []
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
-    it, al = _P2[e]
+    it, al = _P2[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected next item')
         it = 1; al = 0
     v_canonicalization_method = _d_CanonicalizationMethodType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected next item')
     it = 2; al = 0
     v_signature_method = _d_SignatureMethodType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected next item')
     it = 3; al = 0
     n = 0
     while it == 3:
         t = _d_ReferenceType(r)
         v_reference.append(t)
         n += 1
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P104[e]
+        it, al = _P82[r.code(2, 2)]
     return SignedInfoType(id=v_id, canonicalization_method=v_canonicalization_method, signature_method=v_signature_method, reference=v_reference)
 
 def _e_SignedInfoType(w: Writer, o: SignedInfoType) -> None:
@@ -6538,22 +7480,20 @@ def _e_SignedInfoType(w: Writer, o: SignedInfoType) -> None:
         w.string(f_id)
         s = 1
     f_canonicalization_method = o.canonicalization_method
-    if f_canonicalization_method is None:
-        raise ExiEncodeError("SignedInfoType: missing required canonicalization_method")
-    c = _C100[s]
-    w.bits(c[0], c[1])
+    if f_canonicalization_method is None: raise ExiEncodeError("SignedInfoType: missing required canonicalization_method")
+    c1 = _C112[s]
+    w.bits((c1[0]), c1[1])
     _e_CanonicalizationMethodType(w, f_canonicalization_method)
     s = 2
     f_signature_method = o.signature_method
-    if f_signature_method is None:
-        raise ExiEncodeError("SignedInfoType: missing required signature_method")
+    if f_signature_method is None: raise ExiEncodeError("SignedInfoType: missing required signature_method")
     w.bits(0, 1)
     _e_SignatureMethodType(w, f_signature_method)
     s = 3
     n = 0
     for x in o.reference:
-        c = _C176[s]
-        w.bits(c[0], c[1])
+        c2 = _C176[s]
+        w.bits((c2[0]), c2[1])
         _e_ReferenceType(w, x)
         n += 1
         s = 4
@@ -6562,119 +7502,60 @@ def _e_SignedInfoType(w: Writer, o: SignedInfoType) -> None:
     w.bits(1, 2)
 
 def _d_TransformType(r: Reader) -> TransformType:
-    rv = r.v; rn = r.n
     v_algorithm = None
     v_x_path = []
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected next item')
     it = 0; al = 0
     v_algorithm = r.string()
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    e = b & 0x7
-    if e >= 3:
-        r.bad_code(p + 0, e, 3)
-    it, al = _P177[e]
+    it, al = _P177[r.code(3, 3)]
     n = 0
     while it == 1:
         if al == 0:
             r.fail("wildcard (undeclared) element content is not supported")
         elif al == 1:
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected characters')
             t = r.string()
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected end of element')
             v_x_path.append(t)
         n += 1
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
-        e = b & 0x7
-        if e >= 3:
-            r.bad_code(p + 0, e, 3)
-        it, al = _P177[e]
+        it, al = _P177[r.code(3, 3)]
     return TransformType(algorithm=v_algorithm, x_path=v_x_path)
 
 def _e_TransformType(w: Writer, o: TransformType) -> None:
     f_algorithm = o.algorithm
-    if f_algorithm is None:
-        raise ExiEncodeError("TransformType: missing required algorithm")
+    if f_algorithm is None: raise ExiEncodeError("TransformType: missing required algorithm")
     w.bits(0, 1)
     w.string(f_algorithm)
     s = 1
     n = 0
     for x in o.x_path:
-        c = _C178[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c1 = _C178[s]
+        w.bits(((c1[0]) << 1), c1[1] + 1)
         w.string(x)
         w.bits(0, 1)
         n += 1
         s = 2
-    c = _C179[s]
-    w.bits(c[0], c[1])
+    c2 = _C179[s]
+    w.bits((c2[0]), c2[1])
 
 def _d_TransformsType(r: Reader) -> TransformsType:
-    rv = r.v; rn = r.n
     v_transform = []
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected next item')
     it = 0; al = 0
     n = 0
     while it == 0:
         t = _d_TransformType(r)
         v_transform.append(t)
         n += 1
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P128[e]
+        it, al = _P135[r.code(2, 2)]
     return TransformsType(transform=v_transform)
 
 def _e_TransformsType(w: Writer, o: TransformsType) -> None:
     s = 0
     n = 0
     for x in o.transform:
-        c = _C180[s]
-        w.bits(c[0], c[1])
+        c1 = _C180[s]
+        w.bits((c1[0]), c1[1])
         _e_TransformType(w, x)
         n += 1
         s = 1
@@ -6685,106 +7566,176 @@ def _e_TransformsType(w: Writer, o: TransformsType) -> None:
 def _d_V2GMessageType(r: Reader) -> V2GMessageType:
     rv = r.v; rn = r.n
     v_header = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = None
+    v1_time_stamp = None
+    v1_signature = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
-    v_header = _d_MessageHeaderType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = r.binary()
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    it = 1; al = 0
+    v1_time_stamp = r.uintb(18446744073709551615)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P55[e]
+    if it == 2:
+        v1_signature = _d_SignatureType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return V2GMessageType(header=v_header)
 
 def _e_V2GMessageType(w: Writer, o: V2GMessageType) -> None:
     f_header = o.header
-    if f_header is None:
-        raise ExiEncodeError("V2GMessageType: missing required header")
+    if f_header is None: raise ExiEncodeError("V2GMessageType: missing required header")
+    f1_session_id = f_header.session_id
+    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
+    w.bits(0, 3)
+    w.binary(f1_session_id)
+    f1_time_stamp = f_header.time_stamp
+    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
+    w.bits(0, 3)
+    w.uint(f1_time_stamp)
+    s1 = 2
     w.bits(0, 1)
-    _e_MessageHeaderType(w, f_header)
-    w.bits(0, 1)
+    f1_signature = f_header.signature
+    if f1_signature is not None:
+        w.bits(0, 2)
+        _e_SignatureType(w, f1_signature)
+        s1 = 3
+    c1 = _C57[s1]
+    w.bits(((c1[0]) << 1), c1[1] + 1)
 
 def _d_V2GRequestType(r: Reader) -> V2GRequestType:
     rv = r.v; rn = r.n
     v_header = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = None
+    v1_time_stamp = None
+    v1_signature = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
-    v_header = _d_MessageHeaderType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = r.binary()
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    it = 1; al = 0
+    v1_time_stamp = r.uintb(18446744073709551615)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P55[e]
+    if it == 2:
+        v1_signature = _d_SignatureType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return V2GRequestType(header=v_header)
 
 def _e_V2GRequestType(w: Writer, o: V2GRequestType) -> None:
     f_header = o.header
-    if f_header is None:
-        raise ExiEncodeError("V2GRequestType: missing required header")
+    if f_header is None: raise ExiEncodeError("V2GRequestType: missing required header")
+    f1_session_id = f_header.session_id
+    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
+    w.bits(0, 3)
+    w.binary(f1_session_id)
+    f1_time_stamp = f_header.time_stamp
+    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
+    w.bits(0, 3)
+    w.uint(f1_time_stamp)
+    s1 = 2
     w.bits(0, 1)
-    _e_MessageHeaderType(w, f_header)
-    w.bits(0, 1)
+    f1_signature = f_header.signature
+    if f1_signature is not None:
+        w.bits(0, 2)
+        _e_SignatureType(w, f1_signature)
+        s1 = 3
+    c1 = _C57[s1]
+    w.bits(((c1[0]) << 1), c1[1] + 1)
 
 def _d_V2GResponseType(r: Reader) -> V2GResponseType:
     rv = r.v; rn = r.n
     v_header = None
     v_response_code = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = None
+    v1_time_stamp = None
+    v1_signature = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
-    v_header = _d_MessageHeaderType(r)
-    p = r.p
-    q = p + 10
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3ff
-    r.p = q
-    if b & 0x303:
-        r.badz(p, 10, b & 0x303)
+    v1_session_id = r.binary()
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    it = 1; al = 0
+    v1_time_stamp = r.uintb(18446744073709551615)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P55[e]
+    if it == 2:
+        v1_signature = _d_SignatureType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
+    p = r.p; q = p + 10
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3ff; r.p = q
+    if b & 0x303: r.badz(p, 10, b & 0x303)
     k = (b >> 2) & 0x3f
-    if k >= 40:
-        r.bad(p + 2, 'enumeration index out of range')
-    v_response_code = _K57[k]
+    if k >= 40: r.bad(p + 2, 'enum index')
+    v_response_code = _K59[k]
     it = -1; al = 0
     return V2GResponseType(header=v_header, response_code=v_response_code)
 
 def _e_V2GResponseType(w: Writer, o: V2GResponseType) -> None:
     f_header = o.header
-    if f_header is None:
-        raise ExiEncodeError("V2GResponseType: missing required header")
+    if f_header is None: raise ExiEncodeError("V2GResponseType: missing required header")
+    f1_session_id = f_header.session_id
+    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
+    w.bits(0, 3)
+    w.binary(f1_session_id)
+    f1_time_stamp = f_header.time_stamp
+    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
+    w.bits(0, 3)
+    w.uint(f1_time_stamp)
+    s1 = 2
     w.bits(0, 1)
-    _e_MessageHeaderType(w, f_header)
+    f1_signature = f_header.signature
+    if f1_signature is not None:
+        w.bits(0, 2)
+        _e_SignatureType(w, f1_signature)
+        s1 = 3
+    c1 = _C57[s1]
     f_response_code = o.response_code
-    if f_response_code is None:
-        raise ExiEncodeError("V2GResponseType: missing required response_code")
-    w.bits((_K61[f_response_code]) << 2, 10)
+    if f_response_code is None: raise ExiEncodeError("V2GResponseType: missing required response_code")
+    w.bits(((c1[0]) << 10) | ((_K64[f_response_code]) << 2), c1[1] + 10)
 
 def _d_X509DataType(r: Reader) -> X509DataType:
     rv = r.v; rn = r.n
@@ -6793,149 +7744,98 @@ def _d_X509DataType(r: Reader) -> X509DataType:
     v_x509_subject_name = []
     v_x509_certificate = []
     v_x509_crl = []
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    e = b & 0x7
-    if e >= 6:
-        r.bad_code(p + 0, e, 6)
-    it, al = _P181[e]
+    it, al = _P181[r.code(3, 6)]
     n = 0
     while it == 0:
         if al == 0:
-            t = _d_X509IssuerSerialType(r)
+            v1_x509_issuer_name = None
+            v1_x509_serial_number = None
+            p = r.p; q = p + 2
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x3; r.p = q
+            if b & 0x3: r.badz(p, 2, b & 0x3)
+            it = 0; al = 0
+            v1_x509_issuer_name = r.string()
+            p = r.p; q = p + 4
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0xf; r.p = q
+            if b & 0xe: r.badz(p, 4, b & 0xe)
+            sg = (b & 0x1) == 1
+            it = 1; al = 0
+            v1_x509_serial_number = -r.uint() - 1 if sg else r.uint()
+            p = r.p; q = p + 2
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x3; r.p = q
+            if b & 0x3: r.badz(p, 2, b & 0x3)
+            it = -1; al = 0
+            t = X509IssuerSerialType(x509_issuer_name=v1_x509_issuer_name, x509_serial_number=v1_x509_serial_number)
             v_x509_issuer_serial.append(t)
         elif al == 1:
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected characters')
             t = r.binary()
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected end of element')
             v_x509_ski.append(t)
         elif al == 2:
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected characters')
             t = r.string()
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected end of element')
             v_x509_subject_name.append(t)
         elif al == 3:
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected characters')
             t = r.binary()
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected end of element')
             v_x509_certificate.append(t)
         elif al == 4:
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected characters')
             t = r.binary()
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected end of element')
             v_x509_crl.append(t)
         elif al == 5:
             r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
-        e = b & 0x7
-        if e >= 7:
-            r.bad_code(p + 0, e, 7)
-        it, al = _P182[e]
+        it, al = _P182[r.code(3, 7)]
     return X509DataType(x509_issuer_serial=v_x509_issuer_serial, x509_ski=v_x509_ski, x509_subject_name=v_x509_subject_name, x509_certificate=v_x509_certificate, x509_crl=v_x509_crl)
 
 def _e_X509DataType(w: Writer, o: X509DataType) -> None:
     s = 0
     n = 0
     for x in o.x509_issuer_serial:
-        c = _C183[s]
-        w.bits(c[0], c[1])
-        _e_X509IssuerSerialType(w, x)
+        c1 = _C183[s]
+        f1_x509_issuer_name = x.x509_issuer_name
+        if f1_x509_issuer_name is None: raise ExiEncodeError("X509IssuerSerialType: missing required x509_issuer_name")
+        w.bits(((c1[0]) << 2), c1[1] + 2)
+        w.string(f1_x509_issuer_name)
+        f1_x509_serial_number = x.x509_serial_number
+        if f1_x509_serial_number is None: raise ExiEncodeError("X509IssuerSerialType: missing required x509_serial_number")
+        w.bits((1 if f1_x509_serial_number < 0 else 0), 4)
+        w.uint(-f1_x509_serial_number - 1 if f1_x509_serial_number < 0 else f1_x509_serial_number)
+        w.bits(0, 2)
         n += 1
         s = 1
     for x in o.x509_ski:
-        c = _C184[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c2 = _C184[s]
+        w.bits(((c2[0]) << 1), c2[1] + 1)
         w.binary(x)
         w.bits(0, 1)
         n += 1
         s = 1
     for x in o.x509_subject_name:
-        c = _C185[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c3 = _C185[s]
+        w.bits(((c3[0]) << 1), c3[1] + 1)
         w.string(x)
         w.bits(0, 1)
         n += 1
         s = 1
     for x in o.x509_certificate:
-        c = _C186[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c4 = _C186[s]
+        w.bits(((c4[0]) << 1), c4[1] + 1)
         w.binary(x)
         w.bits(0, 1)
         n += 1
         s = 1
     for x in o.x509_crl:
-        c = _C187[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c5 = _C187[s]
+        w.bits(((c5[0]) << 1), c5[1] + 1)
         w.binary(x)
         w.bits(0, 1)
         n += 1
@@ -6948,71 +7848,42 @@ def _d_X509IssuerSerialType(r: Reader) -> X509IssuerSerialType:
     rv = r.v; rn = r.n
     v_x509_issuer_name = None
     v_x509_serial_number = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_x509_issuer_name = r.string()
-    p = r.p
-    q = p + 4
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xf
-    r.p = q
-    if b & 0xe:
-        r.badz(p, 4, b & 0xe)
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0xe: r.badz(p, 4, b & 0xe)
     sg = (b & 0x1) == 1
     it = 1; al = 0
     v_x509_serial_number = -r.uint() - 1 if sg else r.uint()
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = -1; al = 0
     return X509IssuerSerialType(x509_issuer_name=v_x509_issuer_name, x509_serial_number=v_x509_serial_number)
 
 def _e_X509IssuerSerialType(w: Writer, o: X509IssuerSerialType) -> None:
     f_x509_issuer_name = o.x509_issuer_name
-    if f_x509_issuer_name is None:
-        raise ExiEncodeError("X509IssuerSerialType: missing required x509_issuer_name")
+    if f_x509_issuer_name is None: raise ExiEncodeError("X509IssuerSerialType: missing required x509_issuer_name")
     w.bits(0, 2)
     w.string(f_x509_issuer_name)
-    w.bits(0, 1)
     f_x509_serial_number = o.x509_serial_number
-    if f_x509_serial_number is None:
-        raise ExiEncodeError("X509IssuerSerialType: missing required x509_serial_number")
-    w.bits((1 if f_x509_serial_number < 0 else 0), 3)
+    if f_x509_serial_number is None: raise ExiEncodeError("X509IssuerSerialType: missing required x509_serial_number")
+    w.bits((1 if f_x509_serial_number < 0 else 0), 4)
     w.uint(-f_x509_serial_number - 1 if f_x509_serial_number < 0 else f_x509_serial_number)
     w.bits(0, 2)
 
 def _d_g_DigestValue(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_g_DigestValue(w: Writer, v) -> None:
@@ -7022,23 +7893,9 @@ def _e_g_DigestValue(w: Writer, v) -> None:
 
 def _d_g_KeyName(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.string()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_g_KeyName(w: Writer, v) -> None:
@@ -7048,23 +7905,9 @@ def _e_g_KeyName(w: Writer, v) -> None:
 
 def _d_g_MgmtData(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.string()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_g_MgmtData(w: Writer, v) -> None:
@@ -7074,23 +7917,9 @@ def _e_g_MgmtData(w: Writer, v) -> None:
 
 def _d_f_AckMaxDelay(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(65535)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_AckMaxDelay(w: Writer, v) -> None:
@@ -7100,23 +7929,9 @@ def _e_f_AckMaxDelay(w: Writer, v) -> None:
 
 def _d_f_BPT_DischargedEnergyReadingWh(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(18446744073709551615)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_BPT_DischargedEnergyReadingWh(w: Writer, v) -> None:
@@ -7126,23 +7941,9 @@ def _e_f_BPT_DischargedEnergyReadingWh(w: Writer, v) -> None:
 
 def _d_f_BPT_InductiveEnergyReadingVARh(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(18446744073709551615)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_BPT_InductiveEnergyReadingVARh(w: Writer, v) -> None:
@@ -7152,23 +7953,9 @@ def _e_f_BPT_InductiveEnergyReadingVARh(w: Writer, v) -> None:
 
 def _d_f_CapacitiveEnergyReadingVARh(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(18446744073709551615)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_CapacitiveEnergyReadingVARh(w: Writer, v) -> None:
@@ -7178,23 +7965,9 @@ def _e_f_CapacitiveEnergyReadingVARh(w: Writer, v) -> None:
 
 def _d_f_ChargedEnergyReadingWh(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(18446744073709551615)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_ChargedEnergyReadingWh(w: Writer, v) -> None:
@@ -7204,39 +7977,21 @@ def _e_f_ChargedEnergyReadingWh(w: Writer, v) -> None:
 
 def _d_f_ChargingComplete(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x5:
-        r.badz(p, 3, b & 0x5)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_ChargingComplete(w: Writer, v) -> None:
-    w.bits((1 if v else 0) << 1, 3)
+    w.bits(((1 if v else 0) << 1), 3)
 
 def _d_f_DepartureTime(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(4294967295)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_DepartureTime(w: Writer, v) -> None:
@@ -7246,23 +8001,9 @@ def _e_f_DepartureTime(w: Writer, v) -> None:
 
 def _d_f_DigestValue(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_DigestValue(w: Writer, v) -> None:
@@ -7272,128 +8013,87 @@ def _e_f_DigestValue(w: Writer, v) -> None:
 
 def _d_f_EVProcessing(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 4
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xf
-    r.p = q
-    if b & 0x9:
-        r.badz(p, 4, b & 0x9)
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0x9: r.badz(p, 4, b & 0x9)
     k = (b >> 1) & 0x3
-    if k >= 3:
-        r.bad(p + 1, 'enumeration index out of range')
-    v = _K67[k]
+    if k >= 3: r.bad(p + 1, 'enum index')
+    v = _K71[k]
     return v
 
 def _e_f_EVProcessing(w: Writer, v) -> None:
-    w.bits((_K68[v]) << 1, 4)
+    w.bits(((_K72[v]) << 1), 4)
 
 def _d_f_EVSECurrentLimitAchieved(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x5:
-        r.badz(p, 3, b & 0x5)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_EVSECurrentLimitAchieved(w: Writer, v) -> None:
-    w.bits((1 if v else 0) << 1, 3)
+    w.bits(((1 if v else 0) << 1), 3)
 
 def _d_f_EVSENotification(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 5
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1f
-    r.p = q
-    if b & 0x11:
-        r.badz(p, 5, b & 0x11)
+    p = r.p; q = p + 5
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1f; r.p = q
+    if b & 0x11: r.badz(p, 5, b & 0x11)
     k = (b >> 1) & 0x7
-    if k >= 6:
-        r.bad(p + 1, 'enumeration index out of range')
-    v = _K114[k]
+    if k >= 6: r.bad(p + 1, 'enum index')
+    v = _K61[k]
     return v
 
 def _e_f_EVSENotification(w: Writer, v) -> None:
-    w.bits((_K115[v]) << 1, 5)
+    w.bits(((_K65[v]) << 1), 5)
 
 def _d_f_EVSEPowerLimitAchieved(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x5:
-        r.badz(p, 3, b & 0x5)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_EVSEPowerLimitAchieved(w: Writer, v) -> None:
-    w.bits((1 if v else 0) << 1, 3)
+    w.bits(((1 if v else 0) << 1), 3)
 
 def _d_f_EVSEProcessing(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 4
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xf
-    r.p = q
-    if b & 0x9:
-        r.badz(p, 4, b & 0x9)
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0x9: r.badz(p, 4, b & 0x9)
     k = (b >> 1) & 0x3
-    if k >= 3:
-        r.bad(p + 1, 'enumeration index out of range')
-    v = _K67[k]
+    if k >= 3: r.bad(p + 1, 'enum index')
+    v = _K71[k]
     return v
 
 def _e_f_EVSEProcessing(w: Writer, v) -> None:
-    w.bits((_K68[v]) << 1, 4)
+    w.bits(((_K72[v]) << 1), 4)
 
 def _d_f_EVSEVoltageLimitAchieved(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x5:
-        r.badz(p, 3, b & 0x5)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_EVSEVoltageLimitAchieved(w: Writer, v) -> None:
-    w.bits((1 if v else 0) << 1, 3)
+    w.bits(((1 if v else 0) << 1), 3)
 
 def _d_f_Exponent(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_Exponent(w: Writer, v) -> None:
@@ -7403,41 +8103,23 @@ def _e_f_Exponent(w: Writer, v) -> None:
 
 def _d_f_Exponent(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 10
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3ff
-    r.p = q
-    if b & 0x201:
-        r.badz(p, 10, b & 0x201)
+    p = r.p; q = p + 10
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3ff; r.p = q
+    if b & 0x201: r.badz(p, 10, b & 0x201)
     v = ((b >> 1) & 0xff) - 128
     return v
 
 def _e_f_Exponent(w: Writer, v) -> None:
     if not -128 <= v <= 127:
         raise ExiEncodeError(f"value {v!r} outside [-128, 127]")
-    w.bits((v + 128) << 1, 10)
+    w.bits(((v + 128) << 1), 10)
 
 def _d_f_G(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_G(w: Writer, v) -> None:
@@ -7447,24 +8129,13 @@ def _e_f_G(w: Writer, v) -> None:
 
 def _d_f_HMACOutputLength(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x2:
-        r.badz(p, 2, b & 0x2)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
     v = -r.uint() - 1 if sg else r.uint()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_HMACOutputLength(w: Writer, v) -> None:
@@ -7474,39 +8145,21 @@ def _e_f_HMACOutputLength(w: Writer, v) -> None:
 
 def _d_f_InletHot(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x5:
-        r.badz(p, 3, b & 0x5)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_InletHot(w: Writer, v) -> None:
-    w.bits((1 if v else 0) << 1, 3)
+    w.bits(((1 if v else 0) << 1), 3)
 
 def _d_f_J(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_J(w: Writer, v) -> None:
@@ -7516,23 +8169,9 @@ def _e_f_J(w: Writer, v) -> None:
 
 def _d_f_KeyName(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.string()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_KeyName(w: Writer, v) -> None:
@@ -7542,43 +8181,24 @@ def _e_f_KeyName(w: Writer, v) -> None:
 
 def _d_f_MaximumSOC(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 9
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1ff
-    r.p = q
-    if b & 0x101:
-        r.badz(p, 9, b & 0x101)
+    p = r.p; q = p + 9
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ff; r.p = q
+    if b & 0x101: r.badz(p, 9, b & 0x101)
     v = ((b >> 1) & 0x7f)
-    if v > 100:
-        r.bad(p + 1, 'integer out of range')
+    if v > 100: r.bad(p + 1, 'range')
     return v
 
 def _e_f_MaximumSOC(w: Writer, v) -> None:
     if not 0 <= v <= 100:
         raise ExiEncodeError(f"value {v!r} outside [0, 100]")
-    w.bits((v) << 1, 9)
+    w.bits(((v) << 1), 9)
 
 def _d_f_MeterID(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.string()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_MeterID(w: Writer, v) -> None:
@@ -7588,39 +8208,21 @@ def _e_f_MeterID(w: Writer, v) -> None:
 
 def _d_f_MeterInfoRequested(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x5:
-        r.badz(p, 3, b & 0x5)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_MeterInfoRequested(w: Writer, v) -> None:
-    w.bits((1 if v else 0) << 1, 3)
+    w.bits(((1 if v else 0) << 1), 3)
 
 def _d_f_MeterSignature(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_MeterSignature(w: Writer, v) -> None:
@@ -7630,26 +8232,15 @@ def _e_f_MeterSignature(w: Writer, v) -> None:
 
 def _d_f_MeterStatus(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x2:
-        r.badz(p, 2, b & 0x2)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
     v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
     if not -32768 <= v <= 32767:
         r.fail('integer out of range')
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_MeterStatus(w: Writer, v) -> None:
@@ -7661,23 +8252,9 @@ def _e_f_MeterStatus(w: Writer, v) -> None:
 
 def _d_f_MeterTimestamp(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(18446744073709551615)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_MeterTimestamp(w: Writer, v) -> None:
@@ -7687,23 +8264,9 @@ def _e_f_MeterTimestamp(w: Writer, v) -> None:
 
 def _d_f_MgmtData(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.string()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_MgmtData(w: Writer, v) -> None:
@@ -7713,43 +8276,24 @@ def _e_f_MgmtData(w: Writer, v) -> None:
 
 def _d_f_MinimumSOC(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 9
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1ff
-    r.p = q
-    if b & 0x101:
-        r.badz(p, 9, b & 0x101)
+    p = r.p; q = p + 9
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ff; r.p = q
+    if b & 0x101: r.badz(p, 9, b & 0x101)
     v = ((b >> 1) & 0x7f)
-    if v > 100:
-        r.bad(p + 1, 'integer out of range')
+    if v > 100: r.bad(p + 1, 'range')
     return v
 
 def _e_f_MinimumSOC(w: Writer, v) -> None:
     if not 0 <= v <= 100:
         raise ExiEncodeError(f"value {v!r} outside [0, 100]")
-    w.bits((v) << 1, 9)
+    w.bits(((v) << 1), 9)
 
 def _d_f_Modulus(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_Modulus(w: Writer, v) -> None:
@@ -7759,23 +8303,9 @@ def _e_f_Modulus(w: Writer, v) -> None:
 
 def _d_f_NotificationMaxDelay(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(65535)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_NotificationMaxDelay(w: Writer, v) -> None:
@@ -7785,23 +8315,9 @@ def _e_f_NotificationMaxDelay(w: Writer, v) -> None:
 
 def _d_f_P(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_P(w: Writer, v) -> None:
@@ -7811,23 +8327,9 @@ def _e_f_P(w: Writer, v) -> None:
 
 def _d_f_PGPKeyID(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_PGPKeyID(w: Writer, v) -> None:
@@ -7837,23 +8339,9 @@ def _e_f_PGPKeyID(w: Writer, v) -> None:
 
 def _d_f_PGPKeyPacket(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_PGPKeyPacket(w: Writer, v) -> None:
@@ -7863,23 +8351,9 @@ def _e_f_PGPKeyPacket(w: Writer, v) -> None:
 
 def _d_f_PgenCounter(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_PgenCounter(w: Writer, v) -> None:
@@ -7889,43 +8363,24 @@ def _e_f_PgenCounter(w: Writer, v) -> None:
 
 def _d_f_PresentSOC(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 9
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1ff
-    r.p = q
-    if b & 0x101:
-        r.badz(p, 9, b & 0x101)
+    p = r.p; q = p + 9
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ff; r.p = q
+    if b & 0x101: r.badz(p, 9, b & 0x101)
     v = ((b >> 1) & 0x7f)
-    if v > 100:
-        r.bad(p + 1, 'integer out of range')
+    if v > 100: r.bad(p + 1, 'range')
     return v
 
 def _e_f_PresentSOC(w: Writer, v) -> None:
     if not 0 <= v <= 100:
         raise ExiEncodeError(f"value {v!r} outside [0, 100]")
-    w.bits((v) << 1, 9)
+    w.bits(((v) << 1), 9)
 
 def _d_f_Q(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_Q(w: Writer, v) -> None:
@@ -7935,23 +8390,9 @@ def _e_f_Q(w: Writer, v) -> None:
 
 def _d_f_RemainingTimeToMaximumSOC(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(4294967295)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_RemainingTimeToMaximumSOC(w: Writer, v) -> None:
@@ -7961,23 +8402,9 @@ def _e_f_RemainingTimeToMaximumSOC(w: Writer, v) -> None:
 
 def _d_f_RemainingTimeToMinimumSOC(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(4294967295)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_RemainingTimeToMinimumSOC(w: Writer, v) -> None:
@@ -7987,23 +8414,9 @@ def _e_f_RemainingTimeToMinimumSOC(w: Writer, v) -> None:
 
 def _d_f_RemainingTimeToTargetSOC(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(4294967295)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_RemainingTimeToTargetSOC(w: Writer, v) -> None:
@@ -8013,42 +8426,23 @@ def _e_f_RemainingTimeToTargetSOC(w: Writer, v) -> None:
 
 def _d_f_ResponseCode(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 8
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xff
-    r.p = q
-    if b & 0x81:
-        r.badz(p, 8, b & 0x81)
+    p = r.p; q = p + 8
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xff; r.p = q
+    if b & 0x81: r.badz(p, 8, b & 0x81)
     k = (b >> 1) & 0x3f
-    if k >= 40:
-        r.bad(p + 1, 'enumeration index out of range')
-    v = _K57[k]
+    if k >= 40: r.bad(p + 1, 'enum index')
+    v = _K59[k]
     return v
 
 def _e_f_ResponseCode(w: Writer, v) -> None:
-    w.bits((_K61[v]) << 1, 8)
+    w.bits(((_K64[v]) << 1), 8)
 
 def _d_f_SPKISexp(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_SPKISexp(w: Writer, v) -> None:
@@ -8058,23 +8452,9 @@ def _e_f_SPKISexp(w: Writer, v) -> None:
 
 def _d_f_Seed(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_Seed(w: Writer, v) -> None:
@@ -8084,23 +8464,9 @@ def _e_f_Seed(w: Writer, v) -> None:
 
 def _d_f_SessionID(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_SessionID(w: Writer, v) -> None:
@@ -8110,63 +8476,39 @@ def _e_f_SessionID(w: Writer, v) -> None:
 
 def _d_f_TargetSOC(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 9
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1ff
-    r.p = q
-    if b & 0x101:
-        r.badz(p, 9, b & 0x101)
+    p = r.p; q = p + 9
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ff; r.p = q
+    if b & 0x101: r.badz(p, 9, b & 0x101)
     v = ((b >> 1) & 0x7f)
-    if v > 100:
-        r.bad(p + 1, 'integer out of range')
+    if v > 100: r.bad(p + 1, 'range')
     return v
 
 def _e_f_TargetSOC(w: Writer, v) -> None:
     if not 0 <= v <= 100:
         raise ExiEncodeError(f"value {v!r} outside [0, 100]")
-    w.bits((v) << 1, 9)
+    w.bits(((v) << 1), 9)
 
 def _d_f_TargetSOC(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 9
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1ff
-    r.p = q
-    if b & 0x101:
-        r.badz(p, 9, b & 0x101)
+    p = r.p; q = p + 9
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ff; r.p = q
+    if b & 0x101: r.badz(p, 9, b & 0x101)
     v = ((b >> 1) & 0x7f)
-    if v > 100:
-        r.bad(p + 1, 'integer out of range')
+    if v > 100: r.bad(p + 1, 'range')
     return v
 
 def _e_f_TargetSOC(w: Writer, v) -> None:
     if not 0 <= v <= 100:
         raise ExiEncodeError(f"value {v!r} outside [0, 100]")
-    w.bits((v) << 1, 9)
+    w.bits(((v) << 1), 9)
 
 def _d_f_TaxRuleID(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(4294967295)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_TaxRuleID(w: Writer, v) -> None:
@@ -8176,23 +8518,9 @@ def _e_f_TaxRuleID(w: Writer, v) -> None:
 
 def _d_f_TimeAnchor(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(18446744073709551615)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_TimeAnchor(w: Writer, v) -> None:
@@ -8202,23 +8530,9 @@ def _e_f_TimeAnchor(w: Writer, v) -> None:
 
 def _d_f_TimeStamp(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(18446744073709551615)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_TimeStamp(w: Writer, v) -> None:
@@ -8228,26 +8542,15 @@ def _e_f_TimeStamp(w: Writer, v) -> None:
 
 def _d_f_Value(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x2:
-        r.badz(p, 2, b & 0x2)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
     v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
     if not -32768 <= v <= 32767:
         r.fail('integer out of range')
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_Value(w: Writer, v) -> None:
@@ -8259,23 +8562,9 @@ def _e_f_Value(w: Writer, v) -> None:
 
 def _d_f_X509CRL(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_X509CRL(w: Writer, v) -> None:
@@ -8285,23 +8574,9 @@ def _e_f_X509CRL(w: Writer, v) -> None:
 
 def _d_f_X509Certificate(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_X509Certificate(w: Writer, v) -> None:
@@ -8311,23 +8586,9 @@ def _e_f_X509Certificate(w: Writer, v) -> None:
 
 def _d_f_X509IssuerName(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.string()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_X509IssuerName(w: Writer, v) -> None:
@@ -8337,23 +8598,9 @@ def _e_f_X509IssuerName(w: Writer, v) -> None:
 
 def _d_f_X509SKI(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_X509SKI(w: Writer, v) -> None:
@@ -8363,24 +8610,13 @@ def _e_f_X509SKI(w: Writer, v) -> None:
 
 def _d_f_X509SerialNumber(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x2:
-        r.badz(p, 2, b & 0x2)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
     v = -r.uint() - 1 if sg else r.uint()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_X509SerialNumber(w: Writer, v) -> None:
@@ -8390,23 +8626,9 @@ def _e_f_X509SerialNumber(w: Writer, v) -> None:
 
 def _d_f_X509SubjectName(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.string()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_X509SubjectName(w: Writer, v) -> None:
@@ -8416,23 +8638,9 @@ def _e_f_X509SubjectName(w: Writer, v) -> None:
 
 def _d_f_XPath(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.string()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_XPath(w: Writer, v) -> None:
@@ -8442,23 +8650,9 @@ def _e_f_XPath(w: Writer, v) -> None:
 
 def _d_f_Y(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_Y(w: Writer, v) -> None:

@@ -12,111 +12,111 @@ from dataclasses import dataclass, field
 
 from exi_schemas._runtime import ExiDecodeError, ExiEncodeError, Reader, Writer
 
-_P0 = ((0, 0), (-1, 0))
-_C1 = ((0, 1), (0, 2), None)
-_C2 = (None, (1, 2), (0, 1))
-_P3 = ((0, 0), (1, 0), (2, 0), (3, 0), (-1, 0))
-_P4 = ((1, 0), (2, 0), (3, 0), (-1, 0))
-_P5 = ((2, 0), (3, 0), (-1, 0))
-_P6 = ((3, 0), (-1, 0))
-_C7 = ((1, 3), (0, 3), None, None, None)
-_C8 = ((2, 3), (1, 3), (0, 2), None, None)
-_C9 = ((3, 3), (2, 3), (1, 2), (0, 2), None)
-_C10 = ((4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
+_P0 = ((0, 0), (1, 0), (2, 0), (3, 0), (-1, 0))
+_P1 = ((1, 0), (2, 0), (3, 0), (-1, 0))
+_P2 = ((2, 0), (3, 0), (-1, 0))
+_P3 = ((3, 0), (-1, 0))
+_P4 = ((0, 0), (-1, 0))
+_C5 = ((0, 1), (0, 2), None)
+_C6 = ((1, 3), (0, 3), None, None, None)
+_C7 = ((2, 3), (1, 3), (0, 2), None, None)
+_C8 = ((3, 3), (2, 3), (1, 2), (0, 2), None)
+_C9 = ((4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
+_C10 = (None, (1, 2), (0, 1))
 _P11 = ((1, 0), (-1, 0))
-_P12 = ((1, 0), (2, 0))
-_C13 = (None, (1, 2), (0, 1), None)
-_K14 = ('OK', 'OK_CertificateExpiresSoon', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_PowerToleranceConfirmed', 'WARNING_AuthorizationSelectionInvalid', 'WARNING_CertificateExpired', 'WARNING_CertificateNotYetValid', 'WARNING_CertificateRevoked', 'WARNING_CertificateValidationError', 'WARNING_ChallengeInvalid', 'WARNING_EIMAuthorizationFailure', 'WARNING_eMSPUnknown', 'WARNING_EVPowerProfileViolation', 'WARNING_GeneralPnCAuthorizationError', 'WARNING_NoCertificateAvailable', 'WARNING_NoContractMatchingPCIDFound', 'WARNING_PowerToleranceNotConfirmed', 'WARNING_ScheduleRenegotiationFailed', 'WARNING_StandbyNotAllowed', 'WARNING_WPT', 'FAILED', 'FAILED_AssociationError', 'FAILED_ContactorError', 'FAILED_EVPowerProfileInvalid', 'FAILED_EVPowerProfileViolation', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoEnergyTransferServiceSelected', 'FAILED_NoServiceRenegotiationSupported', 'FAILED_PauseNotAllowed', 'FAILED_PowerDeliveryNotApplied', 'FAILED_PowerToleranceNotConfirmed', 'FAILED_ScheduleRenegotiation', 'FAILED_ScheduleSelectionInvalid', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_ServiceSelectionInvalid', 'FAILED_SignatureError', 'FAILED_UnknownSession', 'FAILED_WrongChargeParameter')
-_P15 = ((2, 0), (3, 0), (4, 0), (-1, 0))
-_P16 = ((3, 0), (4, 0), (-1, 0))
-_P17 = ((4, 0), (-1, 0))
-_K18 = {'OK': 0, 'OK_CertificateExpiresSoon': 1, 'OK_NewSessionEstablished': 2, 'OK_OldSessionJoined': 3, 'OK_PowerToleranceConfirmed': 4, 'WARNING_AuthorizationSelectionInvalid': 5, 'WARNING_CertificateExpired': 6, 'WARNING_CertificateNotYetValid': 7, 'WARNING_CertificateRevoked': 8, 'WARNING_CertificateValidationError': 9, 'WARNING_ChallengeInvalid': 10, 'WARNING_EIMAuthorizationFailure': 11, 'WARNING_eMSPUnknown': 12, 'WARNING_EVPowerProfileViolation': 13, 'WARNING_GeneralPnCAuthorizationError': 14, 'WARNING_NoCertificateAvailable': 15, 'WARNING_NoContractMatchingPCIDFound': 16, 'WARNING_PowerToleranceNotConfirmed': 17, 'WARNING_ScheduleRenegotiationFailed': 18, 'WARNING_StandbyNotAllowed': 19, 'WARNING_WPT': 20, 'FAILED': 21, 'FAILED_AssociationError': 22, 'FAILED_ContactorError': 23, 'FAILED_EVPowerProfileInvalid': 24, 'FAILED_EVPowerProfileViolation': 25, 'FAILED_MeteringSignatureNotValid': 26, 'FAILED_NoEnergyTransferServiceSelected': 27, 'FAILED_NoServiceRenegotiationSupported': 28, 'FAILED_PauseNotAllowed': 29, 'FAILED_PowerDeliveryNotApplied': 30, 'FAILED_PowerToleranceNotConfirmed': 31, 'FAILED_ScheduleRenegotiation': 32, 'FAILED_ScheduleSelectionInvalid': 33, 'FAILED_SequenceError': 34, 'FAILED_ServiceIDInvalid': 35, 'FAILED_ServiceSelectionInvalid': 36, 'FAILED_SignatureError': 37, 'FAILED_UnknownSession': 38, 'FAILED_WrongChargeParameter': 39}
-_C19 = (None, None, (1, 3), (0, 2), None, None)
-_C20 = (None, None, (2, 3), (1, 2), (0, 2), None)
-_C21 = (None, None, (3, 3), (2, 2), (1, 2), (0, 1))
-_P22 = ((0, 0), (1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
-_P23 = ((1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
-_P24 = ((2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
-_P25 = ((3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
-_P26 = ((4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
-_P27 = ((5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
-_P28 = ((6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
-_P29 = ((7, 0), (8, 0), (9, 0), (-1, 0))
-_P30 = ((8, 0), (9, 0), (-1, 0))
-_P31 = ((9, 0), (-1, 0))
-_C32 = ((1, 4), (0, 4), None, None, None, None, None, None, None, None, None)
-_C33 = ((2, 4), (1, 4), (0, 4), None, None, None, None, None, None, None, None)
-_C34 = ((3, 4), (2, 4), (1, 4), (0, 4), None, None, None, None, None, None, None)
-_C35 = ((4, 4), (3, 4), (2, 4), (1, 4), (0, 3), None, None, None, None, None, None)
-_C36 = ((5, 4), (4, 4), (3, 4), (2, 4), (1, 3), (0, 3), None, None, None, None, None)
-_C37 = ((6, 4), (5, 4), (4, 4), (3, 4), (2, 3), (1, 3), (0, 3), None, None, None, None)
-_C38 = ((7, 4), (6, 4), (5, 4), (4, 4), (3, 3), (2, 3), (1, 3), (0, 3), None, None, None)
-_C39 = ((8, 4), (7, 4), (6, 4), (5, 4), (4, 3), (3, 3), (2, 3), (1, 3), (0, 2), None, None)
-_C40 = ((9, 4), (8, 4), (7, 4), (6, 4), (5, 3), (4, 3), (3, 3), (2, 3), (1, 2), (0, 2), None)
-_C41 = ((10, 4), (9, 4), (8, 4), (7, 4), (6, 3), (5, 3), (4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
-_P42 = ((0, 0), (1, 0))
-_C43 = ((1, 2), (0, 1), None, None, None)
-_K44 = ('Pause', 'ExitStandby', 'Terminate', 'ScheduleRenegotiation', 'ServiceRenegotiation', 'MeteringConfirmation')
-_K45 = {'Pause': 0, 'ExitStandby': 1, 'Terminate': 2, 'ScheduleRenegotiation': 3, 'ServiceRenegotiation': 4, 'MeteringConfirmation': 5}
-_P46 = ((0, 0), (1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7))
-_P47 = ((1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7))
-_P48 = ((1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7), (-1, 0))
-_C49 = ((1, 4), (0, 4), (0, 4))
-_C50 = ((2, 4), (1, 4), (1, 4))
-_C51 = ((3, 4), (2, 4), (2, 4))
-_C52 = ((4, 4), (3, 4), (3, 4))
-_C53 = ((5, 4), (4, 4), (4, 4))
-_C54 = ((6, 4), (5, 4), (5, 4))
-_C55 = ((7, 4), (6, 4), (6, 4))
-_P56 = ((0, 0), (0, 1), (0, 2))
-_P57 = ((-1, 0),)
-_C58 = ((1, 2), (0, 1), (0, 2))
-_P59 = ((2, 0), (-1, 0))
-_C60 = (None, None, (1, 2), (0, 1))
-_P61 = ((2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (-1, 0))
-_P62 = ((3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (-1, 0))
-_P63 = ((4, 0), (5, 0), (6, 0), (7, 0), (-1, 0))
-_P64 = ((5, 0), (6, 0), (7, 0), (-1, 0))
-_P65 = ((6, 0), (7, 0), (-1, 0))
-_P66 = ((7, 0), (-1, 0))
-_C67 = (None, None, (1, 3), (0, 3), None, None, None, None, None)
-_C68 = (None, None, (2, 3), (1, 3), (0, 3), None, None, None, None)
-_C69 = (None, None, (3, 3), (2, 3), (1, 3), (0, 3), None, None, None)
-_C70 = (None, None, (4, 3), (3, 3), (2, 3), (1, 3), (0, 2), None, None)
-_C71 = (None, None, (5, 3), (4, 3), (3, 3), (2, 3), (1, 2), (0, 2), None)
-_C72 = (None, None, (6, 3), (5, 3), (4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
-_C73 = ((2, 3), (1, 3), (0, 3), None, None)
-_C74 = ((4, 3), (3, 3), (2, 3), (1, 2), (1, 2))
-_P75 = ((1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (-1, 0))
-_P76 = ((2, 0), (3, 0), (4, 0), (5, 0), (-1, 0))
-_P77 = ((3, 0), (4, 0), (5, 0), (-1, 0))
-_P78 = ((4, 0), (5, 0), (-1, 0))
-_P79 = ((5, 0), (-1, 0))
-_C80 = (None, (1, 3), (0, 3), None, None, None, None, None)
-_C81 = (None, (2, 3), (1, 3), (0, 3), None, None, None, None)
-_C82 = (None, (3, 3), (2, 3), (1, 3), (0, 2), None, None, None)
-_C83 = (None, (4, 3), (3, 3), (2, 3), (1, 2), (0, 2), (0, 2), None)
-_C84 = (None, (5, 3), (4, 3), (3, 3), (2, 2), (1, 2), (1, 2), (0, 1))
-_P85 = ((0, 0), (1, 0), (2, 0), (3, 0), (4, 0))
-_P86 = ((1, 0), (2, 0), (3, 0), (4, 0))
-_P87 = ((2, 0), (3, 0), (4, 0))
-_P88 = ((3, 0), (4, 0))
-_C89 = ((1, 3), (0, 3), None, None, None, None, None)
-_C90 = ((2, 3), (1, 3), (0, 2), None, None, None, None)
-_C91 = ((3, 3), (2, 3), (1, 2), (0, 2), None, None, None)
-_C92 = ((4, 3), (3, 3), (2, 2), (1, 2), (0, 1), None, None)
-_P93 = ((0, 0), (1, 0), (2, 0), (-1, 0))
-_P94 = ((1, 0), (2, 0), (-1, 0))
-_C95 = ((1, 3), (0, 2), None, None)
-_C96 = ((2, 3), (1, 2), (0, 2), None)
-_C97 = ((3, 3), (2, 2), (1, 2), (0, 1))
+_P12 = ((2, 0), (-1, 0))
+_P13 = ((1, 0), (2, 0))
+_C14 = (None, None, (1, 2), (0, 1))
+_C15 = (None, (1, 2), (0, 1), None)
+_K16 = ('OK', 'OK_CertificateExpiresSoon', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_PowerToleranceConfirmed', 'WARNING_AuthorizationSelectionInvalid', 'WARNING_CertificateExpired', 'WARNING_CertificateNotYetValid', 'WARNING_CertificateRevoked', 'WARNING_CertificateValidationError', 'WARNING_ChallengeInvalid', 'WARNING_EIMAuthorizationFailure', 'WARNING_eMSPUnknown', 'WARNING_EVPowerProfileViolation', 'WARNING_GeneralPnCAuthorizationError', 'WARNING_NoCertificateAvailable', 'WARNING_NoContractMatchingPCIDFound', 'WARNING_PowerToleranceNotConfirmed', 'WARNING_ScheduleRenegotiationFailed', 'WARNING_StandbyNotAllowed', 'WARNING_WPT', 'FAILED', 'FAILED_AssociationError', 'FAILED_ContactorError', 'FAILED_EVPowerProfileInvalid', 'FAILED_EVPowerProfileViolation', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoEnergyTransferServiceSelected', 'FAILED_NoServiceRenegotiationSupported', 'FAILED_PauseNotAllowed', 'FAILED_PowerDeliveryNotApplied', 'FAILED_PowerToleranceNotConfirmed', 'FAILED_ScheduleRenegotiation', 'FAILED_ScheduleSelectionInvalid', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_ServiceSelectionInvalid', 'FAILED_SignatureError', 'FAILED_UnknownSession', 'FAILED_WrongChargeParameter')
+_P17 = ((2, 0), (3, 0), (4, 0), (-1, 0))
+_K18 = ('Pause', 'ExitStandby', 'Terminate', 'ScheduleRenegotiation', 'ServiceRenegotiation', 'MeteringConfirmation')
+_P19 = ((3, 0), (4, 0), (-1, 0))
+_P20 = ((4, 0), (-1, 0))
+_K21 = {'OK': 0, 'OK_CertificateExpiresSoon': 1, 'OK_NewSessionEstablished': 2, 'OK_OldSessionJoined': 3, 'OK_PowerToleranceConfirmed': 4, 'WARNING_AuthorizationSelectionInvalid': 5, 'WARNING_CertificateExpired': 6, 'WARNING_CertificateNotYetValid': 7, 'WARNING_CertificateRevoked': 8, 'WARNING_CertificateValidationError': 9, 'WARNING_ChallengeInvalid': 10, 'WARNING_EIMAuthorizationFailure': 11, 'WARNING_eMSPUnknown': 12, 'WARNING_EVPowerProfileViolation': 13, 'WARNING_GeneralPnCAuthorizationError': 14, 'WARNING_NoCertificateAvailable': 15, 'WARNING_NoContractMatchingPCIDFound': 16, 'WARNING_PowerToleranceNotConfirmed': 17, 'WARNING_ScheduleRenegotiationFailed': 18, 'WARNING_StandbyNotAllowed': 19, 'WARNING_WPT': 20, 'FAILED': 21, 'FAILED_AssociationError': 22, 'FAILED_ContactorError': 23, 'FAILED_EVPowerProfileInvalid': 24, 'FAILED_EVPowerProfileViolation': 25, 'FAILED_MeteringSignatureNotValid': 26, 'FAILED_NoEnergyTransferServiceSelected': 27, 'FAILED_NoServiceRenegotiationSupported': 28, 'FAILED_PauseNotAllowed': 29, 'FAILED_PowerDeliveryNotApplied': 30, 'FAILED_PowerToleranceNotConfirmed': 31, 'FAILED_ScheduleRenegotiation': 32, 'FAILED_ScheduleSelectionInvalid': 33, 'FAILED_SequenceError': 34, 'FAILED_ServiceIDInvalid': 35, 'FAILED_ServiceSelectionInvalid': 36, 'FAILED_SignatureError': 37, 'FAILED_UnknownSession': 38, 'FAILED_WrongChargeParameter': 39}
+_K22 = {'Pause': 0, 'ExitStandby': 1, 'Terminate': 2, 'ScheduleRenegotiation': 3, 'ServiceRenegotiation': 4, 'MeteringConfirmation': 5}
+_C23 = (None, None, (1, 3), (0, 2), None, None)
+_C24 = (None, None, (2, 3), (1, 2), (0, 2), None)
+_C25 = (None, None, (3, 3), (2, 2), (1, 2), (0, 1))
+_P26 = ((0, 0), (1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
+_P27 = ((1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
+_P28 = ((2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
+_P29 = ((3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
+_P30 = ((4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
+_P31 = ((5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
+_P32 = ((6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
+_P33 = ((7, 0), (8, 0), (9, 0), (-1, 0))
+_P34 = ((8, 0), (9, 0), (-1, 0))
+_P35 = ((9, 0), (-1, 0))
+_C36 = ((1, 4), (0, 4), None, None, None, None, None, None, None, None, None)
+_C37 = ((2, 4), (1, 4), (0, 4), None, None, None, None, None, None, None, None)
+_C38 = ((3, 4), (2, 4), (1, 4), (0, 4), None, None, None, None, None, None, None)
+_C39 = ((4, 4), (3, 4), (2, 4), (1, 4), (0, 3), None, None, None, None, None, None)
+_C40 = ((5, 4), (4, 4), (3, 4), (2, 4), (1, 3), (0, 3), None, None, None, None, None)
+_C41 = ((6, 4), (5, 4), (4, 4), (3, 4), (2, 3), (1, 3), (0, 3), None, None, None, None)
+_C42 = ((7, 4), (6, 4), (5, 4), (4, 4), (3, 3), (2, 3), (1, 3), (0, 3), None, None, None)
+_C43 = ((8, 4), (7, 4), (6, 4), (5, 4), (4, 3), (3, 3), (2, 3), (1, 3), (0, 2), None, None)
+_C44 = ((9, 4), (8, 4), (7, 4), (6, 4), (5, 3), (4, 3), (3, 3), (2, 3), (1, 2), (0, 2), None)
+_C45 = ((10, 4), (9, 4), (8, 4), (7, 4), (6, 3), (5, 3), (4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
+_P46 = ((0, 0), (1, 0))
+_C47 = ((1, 2), (0, 1), None, None, None)
+_P48 = ((0, 0), (1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7))
+_P49 = ((1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7))
+_P50 = ((0, 0), (1, 0), (2, 0), (-1, 0))
+_P51 = ((1, 0), (2, 0), (-1, 0))
+_P52 = ((1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7), (-1, 0))
+_C53 = ((1, 4), (0, 4), (0, 4))
+_C54 = ((2, 4), (1, 4), (1, 4))
+_C55 = ((3, 4), (2, 4), (2, 4))
+_C56 = ((1, 3), (0, 2), None, None)
+_C57 = ((2, 3), (1, 2), (0, 2), None)
+_C58 = ((3, 3), (2, 2), (1, 2), (0, 1))
+_C59 = ((4, 4), (3, 4), (3, 4))
+_C60 = ((5, 4), (4, 4), (4, 4))
+_C61 = ((6, 4), (5, 4), (5, 4))
+_C62 = ((7, 4), (6, 4), (6, 4))
+_P63 = ((0, 0), (0, 1), (0, 2))
+_P64 = ((-1, 0),)
+_C65 = ((1, 2), (0, 1), (0, 2))
+_P66 = ((2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (-1, 0))
+_P67 = ((3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (-1, 0))
+_P68 = ((4, 0), (5, 0), (6, 0), (7, 0), (-1, 0))
+_P69 = ((5, 0), (6, 0), (7, 0), (-1, 0))
+_P70 = ((6, 0), (7, 0), (-1, 0))
+_P71 = ((7, 0), (-1, 0))
+_C72 = (None, None, (1, 3), (0, 3), None, None, None, None, None)
+_C73 = (None, None, (2, 3), (1, 3), (0, 3), None, None, None, None)
+_C74 = (None, None, (3, 3), (2, 3), (1, 3), (0, 3), None, None, None)
+_C75 = (None, None, (4, 3), (3, 3), (2, 3), (1, 3), (0, 2), None, None)
+_C76 = (None, None, (5, 3), (4, 3), (3, 3), (2, 3), (1, 2), (0, 2), None)
+_C77 = (None, None, (6, 3), (5, 3), (4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
+_C78 = ((2, 3), (1, 3), (0, 3), None, None)
+_C79 = ((4, 3), (3, 3), (2, 3), (1, 2), (1, 2))
+_P80 = ((1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (-1, 0))
+_P81 = ((2, 0), (3, 0), (4, 0), (5, 0), (-1, 0))
+_P82 = ((3, 0), (4, 0), (5, 0), (-1, 0))
+_P83 = ((4, 0), (5, 0), (-1, 0))
+_P84 = ((5, 0), (-1, 0))
+_C85 = (None, (1, 3), (0, 3), None, None, None, None, None)
+_C86 = (None, (2, 3), (1, 3), (0, 3), None, None, None, None)
+_C87 = (None, (3, 3), (2, 3), (1, 3), (0, 2), None, None, None)
+_C88 = (None, (4, 3), (3, 3), (2, 3), (1, 2), (0, 2), (0, 2), None)
+_C89 = (None, (5, 3), (4, 3), (3, 3), (2, 2), (1, 2), (1, 2), (0, 1))
+_P90 = ((0, 0), (1, 0), (2, 0), (3, 0), (4, 0))
+_P91 = ((1, 0), (2, 0), (3, 0), (4, 0))
+_P92 = ((2, 0), (3, 0), (4, 0))
+_P93 = ((3, 0), (4, 0))
+_C94 = ((1, 3), (0, 3), None, None, None, None, None)
+_C95 = ((2, 3), (1, 3), (0, 2), None, None, None, None)
+_C96 = ((3, 3), (2, 3), (1, 2), (0, 2), None, None, None)
+_C97 = ((4, 3), (3, 3), (2, 2), (1, 2), (0, 1), None, None)
 _C98 = (None, (2, 3), (1, 2), (1, 2))
 _P99 = ((2, 0),)
 _C100 = ((1, 2), (0, 1), None, None)
 _C101 = ((1, 2), (0, 1), None, None, None, None)
-_C102 = (None, None, None, (1, 2), (0, 2), (0, 2))
-_C103 = (None, None, None, (2, 2), (1, 2), (1, 2))
-_C104 = ((1, 2), (0, 1), None)
+_C102 = ((1, 2), (0, 1), None)
+_C103 = (None, None, None, (1, 2), (0, 2), (0, 2))
+_C104 = (None, None, None, (2, 2), (1, 2), (1, 2))
 _C105 = (None, None, None, (0, 1), (0, 2))
 _P106 = ((1, 1), (1, 0), (-1, 0))
 _C107 = (None, (0, 3), (0, 3))
@@ -172,13 +172,13 @@ _K156 = {'Manual': 0, 'LF_TxEV': 1, 'LF_TxPrimaryDevice': 2, 'LPE': 3, 'Propriet
 _C157 = (None, None, None, (0, 2), (0, 2), None, None)
 _C158 = (None, None, None, (1, 2), (1, 2), (0, 2), None)
 _C159 = (None, None, None, (2, 2), (2, 2), (1, 2), (0, 1))
-_C160 = (None, None, None, None, None, None, (0, 2), (0, 2), None, None)
-_C161 = (None, None, None, None, None, None, (1, 2), (1, 2), (0, 2), None)
-_C162 = (None, None, None, None, None, None, (2, 2), (2, 2), (1, 2), (0, 1))
-_P163 = ((1, 0), (1, 1))
-_C164 = (None, (0, 1), (0, 1), (0, 2), None)
-_C165 = (None, None, None, (1, 2), (0, 1))
-_P166 = ((0, 0), (0, 1))
+_P160 = ((0, 0), (0, 1))
+_C161 = (None, None, None, None, None, None, (0, 2), (0, 2), None, None)
+_C162 = (None, None, None, None, None, None, (1, 2), (1, 2), (0, 2), None)
+_C163 = (None, None, None, None, None, None, (2, 2), (2, 2), (1, 2), (0, 1))
+_P164 = ((1, 0), (1, 1))
+_C165 = (None, (0, 1), (0, 1), (0, 2), None)
+_C166 = (None, None, None, (1, 2), (0, 1))
 _C167 = (None, None, (0, 1), (0, 1), (0, 2), None, None)
 _C168 = (None, None, None, None, (1, 2), (0, 2), None)
 _C169 = (None, None, None, None, (2, 2), (1, 2), (0, 1))
@@ -796,40 +796,60 @@ class X509IssuerSerialType:
 def _d_AlternativeSECCListType(r: Reader) -> AlternativeSECCListType:
     rv = r.v; rn = r.n
     v_alternative_secc = []
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected next item')
     it = 0; al = 0
     n = 0
     while it == 0:
-        t = _d_AlternativeSECCType(r)
+        v1_ssid = None
+        v1_bssid = None
+        v1_ip_address = None
+        v1_port = None
+        it, al = _P0[r.code(3, 5)]
+        if it == 0:
+            r.zero(1, 'expected characters')
+            v1_ssid = r.string()
+            p = r.p; q = p + 4
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0xf; r.p = q
+            if b & 0x8: r.badz(p, 4, b & 0x8)
+            e = b & 0x7
+            if e >= 4: r.bad_code(p + 1, e, 4)
+            it, al = _P1[e]
+        if it == 1:
+            r.zero(1, 'expected characters')
+            v1_bssid = r.string()
+            p = r.p; q = p + 3
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x7; r.p = q
+            if b & 0x4: r.badz(p, 3, b & 0x4)
+            e = b & 0x3
+            if e >= 3: r.bad_code(p + 1, e, 3)
+            it, al = _P2[e]
+        if it == 2:
+            r.zero(1, 'expected characters')
+            v1_ip_address = r.string()
+            p = r.p; q = p + 3
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x7; r.p = q
+            if b & 0x4: r.badz(p, 3, b & 0x4)
+            e = b & 0x3
+            if e >= 2: r.bad_code(p + 1, e, 2)
+            it, al = _P3[e]
+        if it == 3:
+            r.zero(1, 'expected characters')
+            v1_port = r.uintb(65535)
+            p = r.p; q = p + 2
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x3; r.p = q
+            if b & 0x3: r.badz(p, 2, b & 0x3)
+            it = -1; al = 0
+        t = AlternativeSECCType(ssid=v1_ssid, bssid=v1_bssid, ip_address=v1_ip_address, port=v1_port)
         v_alternative_secc.append(t)
         n += 1
         if n < 8:
-            p = r.p
-            q = p + 2
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x3
-            r.p = q
-            e = b & 0x3
-            if e >= 2:
-                r.bad_code(p + 0, e, 2)
-            it, al = _P0[e]
+            it, al = _P4[r.code(2, 2)]
         else:
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected end of element')
             it = -1; al = 0
     return AlternativeSECCListType(alternative_secc=v_alternative_secc)
 
@@ -837,15 +857,44 @@ def _e_AlternativeSECCListType(w: Writer, o: AlternativeSECCListType) -> None:
     s = 0
     n = 0
     for x in o.alternative_secc:
-        c = _C1[s]
-        w.bits(c[0], c[1])
-        _e_AlternativeSECCType(w, x)
+        c1 = _C5[s]
+        s1 = 0
+        w.bits((c1[0]), c1[1])
+        f1_ssid = x.ssid
+        if f1_ssid is not None:
+            w.bits(0, 4)
+            w.string(f1_ssid)
+            w.bits(0, 1)
+            s1 = 1
+        f1_bssid = x.bssid
+        if f1_bssid is not None:
+            c2 = _C6[s1]
+            w.bits(((c2[0]) << 1), c2[1] + 1)
+            w.string(f1_bssid)
+            w.bits(0, 1)
+            s1 = 2
+        f1_ip_address = x.ip_address
+        if f1_ip_address is not None:
+            c3 = _C7[s1]
+            w.bits(((c3[0]) << 1), c3[1] + 1)
+            w.string(f1_ip_address)
+            w.bits(0, 1)
+            s1 = 3
+        f1_port = x.port
+        if f1_port is not None:
+            c4 = _C8[s1]
+            w.bits(((c4[0]) << 1), c4[1] + 1)
+            w.uint(f1_port)
+            w.bits(0, 1)
+            s1 = 4
+        c5 = _C9[s1]
+        w.bits((c5[0]), c5[1])
         n += 1
         s = 1 if n < 8 else 2
     if n < 1 or n > 8:
         raise ExiEncodeError(f"AlternativeSECCListType: {n} items of alternative_secc (allowed 1..8)")
-    c = _C2[s]
-    w.bits(c[0], c[1])
+    c6 = _C10[s]
+    w.bits((c6[0]), c6[1])
 
 def _d_AlternativeSECCType(r: Reader) -> AlternativeSECCType:
     rv = r.v; rn = r.n
@@ -853,100 +902,44 @@ def _d_AlternativeSECCType(r: Reader) -> AlternativeSECCType:
     v_bssid = None
     v_ip_address = None
     v_port = None
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    e = b & 0x7
-    if e >= 5:
-        r.bad_code(p + 0, e, 5)
-    it, al = _P3[e]
+    it, al = _P0[r.code(3, 5)]
     if it == 0:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected characters')
         v_ssid = r.string()
-        p = r.p
-        q = p + 4
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0xf
-        r.p = q
-        if b & 0x8:
-            r.badz(p, 4, b & 0x8)
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
-        if e >= 4:
-            r.bad_code(p + 1, e, 4)
-        it, al = _P4[e]
+        if e >= 4: r.bad_code(p + 1, e, 4)
+        it, al = _P1[e]
     if it == 1:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected characters')
         v_bssid = r.string()
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
-        if b & 0x4:
-            r.badz(p, 3, b & 0x4)
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
-        if e >= 3:
-            r.bad_code(p + 1, e, 3)
-        it, al = _P5[e]
+        if e >= 3: r.bad_code(p + 1, e, 3)
+        it, al = _P2[e]
     if it == 2:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected characters')
         v_ip_address = r.string()
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
-        if b & 0x4:
-            r.badz(p, 3, b & 0x4)
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 1, e, 2)
-        it, al = _P6[e]
+        if e >= 2: r.bad_code(p + 1, e, 2)
+        it, al = _P3[e]
     if it == 3:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected characters')
         v_port = r.uintb(65535)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        if b & 0x3:
-            r.badz(p, 2, b & 0x3)
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
         it = -1; al = 0
     return AlternativeSECCType(ssid=v_ssid, bssid=v_bssid, ip_address=v_ip_address, port=v_port)
 
@@ -960,41 +953,30 @@ def _e_AlternativeSECCType(w: Writer, o: AlternativeSECCType) -> None:
         s = 1
     f_bssid = o.bssid
     if f_bssid is not None:
-        c = _C7[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c1 = _C6[s]
+        w.bits(((c1[0]) << 1), c1[1] + 1)
         w.string(f_bssid)
         w.bits(0, 1)
         s = 2
     f_ip_address = o.ip_address
     if f_ip_address is not None:
-        c = _C8[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c2 = _C7[s]
+        w.bits(((c2[0]) << 1), c2[1] + 1)
         w.string(f_ip_address)
         w.bits(0, 1)
         s = 3
     f_port = o.port
     if f_port is not None:
-        c = _C9[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c3 = _C8[s]
+        w.bits(((c3[0]) << 1), c3[1] + 1)
         w.uint(f_port)
         w.bits(0, 1)
         s = 4
-    c = _C10[s]
-    w.bits(c[0], c[1])
+    c4 = _C9[s]
+    w.bits((c4[0]), c4[1])
 
 def _d_CLReqControlModeType(r: Reader) -> CLReqControlModeType:
-    rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return CLReqControlModeType()
 
@@ -1002,15 +984,7 @@ def _e_CLReqControlModeType(w: Writer, o: CLReqControlModeType) -> None:
     w.bits(0, 1)
 
 def _d_CLResControlModeType(r: Reader) -> CLResControlModeType:
-    rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return CLResControlModeType()
 
@@ -1018,48 +992,21 @@ def _e_CLResControlModeType(w: Writer, o: CLResControlModeType) -> None:
     w.bits(0, 1)
 
 def _d_CanonicalizationMethodType(r: Reader) -> CanonicalizationMethodType:
-    rv = r.v; rn = r.n
     v_algorithm = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected next item')
     it = 0; al = 0
     v_algorithm = r.string()
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
-    it, al = _P11[e]
+    it, al = _P11[r.code(2, 2)]
     n = 0
     while it == 1:
         r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P11[e]
+        it, al = _P11[r.code(2, 2)]
     return CanonicalizationMethodType(algorithm=v_algorithm)
 
 def _e_CanonicalizationMethodType(w: Writer, o: CanonicalizationMethodType) -> None:
     f_algorithm = o.algorithm
-    if f_algorithm is None:
-        raise ExiEncodeError("CanonicalizationMethodType: missing required algorithm")
+    if f_algorithm is None: raise ExiEncodeError("CanonicalizationMethodType: missing required algorithm")
     w.bits(0, 1)
     w.string(f_algorithm)
     w.bits(1, 2)
@@ -1069,69 +1016,77 @@ def _d_ChargeLoopReqType(r: Reader) -> ChargeLoopReqType:
     v_header = None
     v_display_parameters = None
     v_meter_info_requested = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = None
+    v1_time_stamp = None
+    v1_signature = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
-    v_header = _d_MessageHeaderType(r)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
+    v1_session_id = r.binary()
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    it = 1; al = 0
+    v1_time_stamp = r.uintb(18446744073709551615)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
+    if e >= 2: r.bad_code(p + 1, e, 2)
     it, al = _P12[e]
+    if it == 2:
+        v1_signature = _d_SignatureType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
+    it, al = _P13[r.code(2, 2)]
     if it == 1:
         v_display_parameters = _d_DisplayParametersType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected next item')
         it = 2; al = 0
-    p = r.p
-    q = p + 4
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xf
-    r.p = q
-    if b & 0xb:
-        r.badz(p, 4, b & 0xb)
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0xb: r.badz(p, 4, b & 0xb)
     v_meter_info_requested = ((b >> 2) & 0x1) == 1
     it = -1; al = 0
     return ChargeLoopReqType(header=v_header, display_parameters=v_display_parameters, meter_info_requested=v_meter_info_requested)
 
 def _e_ChargeLoopReqType(w: Writer, o: ChargeLoopReqType) -> None:
     f_header = o.header
-    if f_header is None:
-        raise ExiEncodeError("ChargeLoopReqType: missing required header")
+    if f_header is None: raise ExiEncodeError("ChargeLoopReqType: missing required header")
+    f1_session_id = f_header.session_id
+    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
+    w.bits(0, 3)
+    w.binary(f1_session_id)
+    f1_time_stamp = f_header.time_stamp
+    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
+    w.bits(0, 3)
+    w.uint(f1_time_stamp)
+    s1 = 2
     w.bits(0, 1)
-    _e_MessageHeaderType(w, f_header)
+    f1_signature = f_header.signature
+    if f1_signature is not None:
+        w.bits(0, 2)
+        _e_SignatureType(w, f1_signature)
+        s1 = 3
+    c1 = _C14[s1]
     s = 1
+    w.bits((c1[0]), c1[1])
     f_display_parameters = o.display_parameters
     if f_display_parameters is not None:
         w.bits(0, 2)
         _e_DisplayParametersType(w, f_display_parameters)
         s = 2
     f_meter_info_requested = o.meter_info_requested
-    if f_meter_info_requested is None:
-        raise ExiEncodeError("ChargeLoopReqType: missing required meter_info_requested")
-    c = _C13[s]
-    w.bits(c[0], c[1])
-    w.bits((1 if f_meter_info_requested else 0) << 1, 3)
+    if f_meter_info_requested is None: raise ExiEncodeError("ChargeLoopReqType: missing required meter_info_requested")
+    c2 = _C15[s]
     s = 3
-    w.bits(0, 1)
+    w.bits(((c2[0]) << 4) | ((1 if f_meter_info_requested else 0) << 2), c2[1] + 4)
 
 def _d_ChargeLoopResType(r: Reader) -> ChargeLoopResType:
     rv = r.v; rn = r.n
@@ -1140,171 +1095,238 @@ def _d_ChargeLoopResType(r: Reader) -> ChargeLoopResType:
     v_evse_status = None
     v_meter_info = None
     v_receipt = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = None
+    v1_time_stamp = None
+    v1_signature = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
-    v_header = _d_MessageHeaderType(r)
-    p = r.p
-    q = p + 12
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xfff
-    r.p = q
-    if b & 0xc08:
-        r.badz(p, 12, b & 0xc08)
-    k = (b >> 4) & 0x3f
-    if k >= 40:
-        r.bad(p + 2, 'enumeration index out of range')
-    v_response_code = _K14[k]
-    e = b & 0x7
-    if e >= 4:
-        r.bad_code(p + 9, e, 4)
-    it, al = _P15[e]
+    v1_session_id = r.binary()
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    it = 1; al = 0
+    v1_time_stamp = r.uintb(18446744073709551615)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P12[e]
     if it == 2:
-        v_evse_status = _d_EVSEStatusType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
+        v1_signature = _d_SignatureType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
+    p = r.p; q = p + 12
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xfff; r.p = q
+    if b & 0xc08: r.badz(p, 12, b & 0xc08)
+    k = (b >> 4) & 0x3f
+    if k >= 40: r.bad(p + 2, 'enum index')
+    v_response_code = _K16[k]
+    e = b & 0x7
+    if e >= 4: r.bad_code(p + 9, e, 4)
+    it, al = _P17[e]
+    if it == 2:
+        v2_notification_max_delay = None
+        v2_evse_notification = None
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
+        it = 0; al = 0
+        v2_notification_max_delay = r.uintb(65535)
+        p = r.p; q = p + 10
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3ff; r.p = q
+        if b & 0x38c: r.badz(p, 10, b & 0x38c)
+        k = (b >> 4) & 0x7
+        if k >= 6: r.bad(p + 3, 'enum index')
+        v2_evse_notification = _K18[k]
         e = b & 0x3
-        if e >= 3:
-            r.bad_code(p + 0, e, 3)
-        it, al = _P16[e]
+        if e >= 3: r.bad_code(p + 8, e, 3)
+        it, al = _P19[e]
+        v_evse_status = EVSEStatusType(notification_max_delay=v2_notification_max_delay, evse_notification=v2_evse_notification)
     if it == 3:
         v_meter_info = _d_MeterInfoType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P17[e]
+        it, al = _P20[r.code(2, 2)]
     if it == 4:
         v_receipt = _d_ReceiptType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected end of element')
         it = -1; al = 0
     return ChargeLoopResType(header=v_header, response_code=v_response_code, evse_status=v_evse_status, meter_info=v_meter_info, receipt=v_receipt)
 
 def _e_ChargeLoopResType(w: Writer, o: ChargeLoopResType) -> None:
     f_header = o.header
-    if f_header is None:
-        raise ExiEncodeError("ChargeLoopResType: missing required header")
+    if f_header is None: raise ExiEncodeError("ChargeLoopResType: missing required header")
+    f1_session_id = f_header.session_id
+    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
+    w.bits(0, 3)
+    w.binary(f1_session_id)
+    f1_time_stamp = f_header.time_stamp
+    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
+    w.bits(0, 3)
+    w.uint(f1_time_stamp)
+    s1 = 2
     w.bits(0, 1)
-    _e_MessageHeaderType(w, f_header)
+    f1_signature = f_header.signature
+    if f1_signature is not None:
+        w.bits(0, 2)
+        _e_SignatureType(w, f1_signature)
+        s1 = 3
+    c1 = _C14[s1]
     f_response_code = o.response_code
-    if f_response_code is None:
-        raise ExiEncodeError("ChargeLoopResType: missing required response_code")
-    w.bits((_K18[f_response_code]) << 1, 9)
+    if f_response_code is None: raise ExiEncodeError("ChargeLoopResType: missing required response_code")
     s = 2
+    w.bits(((c1[0]) << 9) | ((_K21[f_response_code]) << 1), c1[1] + 9)
     f_evse_status = o.evse_status
     if f_evse_status is not None:
-        w.bits(0, 3)
-        _e_EVSEStatusType(w, f_evse_status)
+        f2_notification_max_delay = f_evse_status.notification_max_delay
+        if f2_notification_max_delay is None: raise ExiEncodeError("EVSEStatusType: missing required notification_max_delay")
+        w.bits(0, 5)
+        w.uint(f2_notification_max_delay)
+        f2_evse_notification = f_evse_status.evse_notification
+        if f2_evse_notification is None: raise ExiEncodeError("EVSEStatusType: missing required evse_notification")
+        w.bits(((_K22[f2_evse_notification]) << 2), 8)
         s = 3
     f_meter_info = o.meter_info
     if f_meter_info is not None:
-        c = _C19[s]
-        w.bits(c[0], c[1])
+        c2 = _C23[s]
+        w.bits((c2[0]), c2[1])
         _e_MeterInfoType(w, f_meter_info)
         s = 4
     f_receipt = o.receipt
     if f_receipt is not None:
-        c = _C20[s]
-        w.bits(c[0], c[1])
+        c3 = _C24[s]
+        w.bits((c3[0]), c3[1])
         _e_ReceiptType(w, f_receipt)
         s = 5
-    c = _C21[s]
-    w.bits(c[0], c[1])
+    c4 = _C25[s]
+    w.bits((c4[0]), c4[1])
 
 def _d_ChargeParameterDiscoveryReqType(r: Reader) -> ChargeParameterDiscoveryReqType:
     rv = r.v; rn = r.n
     v_header = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = None
+    v1_time_stamp = None
+    v1_signature = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
-    v_header = _d_MessageHeaderType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = r.binary()
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    it = 1; al = 0
+    v1_time_stamp = r.uintb(18446744073709551615)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P12[e]
+    if it == 2:
+        v1_signature = _d_SignatureType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return ChargeParameterDiscoveryReqType(header=v_header)
 
 def _e_ChargeParameterDiscoveryReqType(w: Writer, o: ChargeParameterDiscoveryReqType) -> None:
     f_header = o.header
-    if f_header is None:
-        raise ExiEncodeError("ChargeParameterDiscoveryReqType: missing required header")
+    if f_header is None: raise ExiEncodeError("ChargeParameterDiscoveryReqType: missing required header")
+    f1_session_id = f_header.session_id
+    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
+    w.bits(0, 3)
+    w.binary(f1_session_id)
+    f1_time_stamp = f_header.time_stamp
+    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
+    w.bits(0, 3)
+    w.uint(f1_time_stamp)
+    s1 = 2
     w.bits(0, 1)
-    _e_MessageHeaderType(w, f_header)
-    w.bits(0, 1)
+    f1_signature = f_header.signature
+    if f1_signature is not None:
+        w.bits(0, 2)
+        _e_SignatureType(w, f1_signature)
+        s1 = 3
+    c1 = _C14[s1]
+    w.bits(((c1[0]) << 1), c1[1] + 1)
 
 def _d_ChargeParameterDiscoveryResType(r: Reader) -> ChargeParameterDiscoveryResType:
     rv = r.v; rn = r.n
     v_header = None
     v_response_code = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = None
+    v1_time_stamp = None
+    v1_signature = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
-    v_header = _d_MessageHeaderType(r)
-    p = r.p
-    q = p + 10
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3ff
-    r.p = q
-    if b & 0x303:
-        r.badz(p, 10, b & 0x303)
+    v1_session_id = r.binary()
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    it = 1; al = 0
+    v1_time_stamp = r.uintb(18446744073709551615)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P12[e]
+    if it == 2:
+        v1_signature = _d_SignatureType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
+    p = r.p; q = p + 10
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3ff; r.p = q
+    if b & 0x303: r.badz(p, 10, b & 0x303)
     k = (b >> 2) & 0x3f
-    if k >= 40:
-        r.bad(p + 2, 'enumeration index out of range')
-    v_response_code = _K14[k]
+    if k >= 40: r.bad(p + 2, 'enum index')
+    v_response_code = _K16[k]
     it = -1; al = 0
     return ChargeParameterDiscoveryResType(header=v_header, response_code=v_response_code)
 
 def _e_ChargeParameterDiscoveryResType(w: Writer, o: ChargeParameterDiscoveryResType) -> None:
     f_header = o.header
-    if f_header is None:
-        raise ExiEncodeError("ChargeParameterDiscoveryResType: missing required header")
+    if f_header is None: raise ExiEncodeError("ChargeParameterDiscoveryResType: missing required header")
+    f1_session_id = f_header.session_id
+    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
+    w.bits(0, 3)
+    w.binary(f1_session_id)
+    f1_time_stamp = f_header.time_stamp
+    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
+    w.bits(0, 3)
+    w.uint(f1_time_stamp)
+    s1 = 2
     w.bits(0, 1)
-    _e_MessageHeaderType(w, f_header)
+    f1_signature = f_header.signature
+    if f1_signature is not None:
+        w.bits(0, 2)
+        _e_SignatureType(w, f1_signature)
+        s1 = 3
+    c1 = _C14[s1]
     f_response_code = o.response_code
-    if f_response_code is None:
-        raise ExiEncodeError("ChargeParameterDiscoveryResType: missing required response_code")
-    w.bits((_K18[f_response_code]) << 2, 10)
+    if f_response_code is None: raise ExiEncodeError("ChargeParameterDiscoveryResType: missing required response_code")
+    w.bits(((c1[0]) << 10) | ((_K21[f_response_code]) << 2), c1[1] + 10)
 
 def _d_DSAKeyValueType(r: Reader) -> DSAKeyValueType:
     r.fail("content of DSAKeyValueType is not supported by this codec")
@@ -1316,142 +1338,131 @@ def _d_DetailedCostType(r: Reader) -> DetailedCostType:
     rv = r.v; rn = r.n
     v_amount = None
     v_cost_per_unit = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 0; al = 0
-    v_amount = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_exponent = None
+    v1_value = None
+    p = r.p; q = p + 15
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7fff; r.p = q
+    if b & 0x700e: r.badz(p, 15, b & 0x700e)
+    v1_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
     it = 1; al = 0
-    v_cost_per_unit = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v1_value <= 32767:
+        r.fail('integer out of range')
+    v2_exponent = None
+    v2_value = None
+    p = r.p; q = p + 17
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ffff; r.p = q
+    if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
+    v2_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    v_amount = RationalNumberType(exponent=v1_exponent, value=v1_value)
+    it = 1; al = 0
+    v2_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v2_value <= 32767:
+        r.fail('integer out of range')
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    v_cost_per_unit = RationalNumberType(exponent=v2_exponent, value=v2_value)
     it = -1; al = 0
     return DetailedCostType(amount=v_amount, cost_per_unit=v_cost_per_unit)
 
 def _e_DetailedCostType(w: Writer, o: DetailedCostType) -> None:
     f_amount = o.amount
-    if f_amount is None:
-        raise ExiEncodeError("DetailedCostType: missing required amount")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_amount)
+    if f_amount is None: raise ExiEncodeError("DetailedCostType: missing required amount")
+    f1_exponent = f_amount.exponent
+    if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f1_exponent <= 127:
+        raise ExiEncodeError(f"value {f1_exponent!r} outside [-128, 127]")
+    f1_value = f_amount.value
+    if f1_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f1_value <= 32767:
+        raise ExiEncodeError(f"value {f1_value!r} outside [-32768, 32767]")
+    w.bits(((f1_exponent + 128) << 4) | (1 if f1_value < 0 else 0), 15)
+    w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
     f_cost_per_unit = o.cost_per_unit
-    if f_cost_per_unit is None:
-        raise ExiEncodeError("DetailedCostType: missing required cost_per_unit")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_cost_per_unit)
-    w.bits(0, 1)
+    if f_cost_per_unit is None: raise ExiEncodeError("DetailedCostType: missing required cost_per_unit")
+    f2_exponent = f_cost_per_unit.exponent
+    if f2_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f2_exponent <= 127:
+        raise ExiEncodeError(f"value {f2_exponent!r} outside [-128, 127]")
+    f2_value = f_cost_per_unit.value
+    if f2_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f2_value <= 32767:
+        raise ExiEncodeError(f"value {f2_value!r} outside [-32768, 32767]")
+    w.bits(((f2_exponent + 128) << 4) | (1 if f2_value < 0 else 0), 17)
+    w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
+    w.bits(0, 3)
 
 def _d_DetailedTaxType(r: Reader) -> DetailedTaxType:
     rv = r.v; rn = r.n
     v_tax_rule_id = None
     v_amount = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_tax_rule_id = r.uintb(4294967295)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    v1_exponent = None
+    v1_value = None
+    p = r.p; q = p + 16
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xffff; r.p = q
+    if b & 0xf00e: r.badz(p, 16, b & 0xf00e)
+    v1_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
     it = 1; al = 0
-    v_amount = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v1_value <= 32767:
+        r.fail('integer out of range')
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    v_amount = RationalNumberType(exponent=v1_exponent, value=v1_value)
     it = -1; al = 0
     return DetailedTaxType(tax_rule_id=v_tax_rule_id, amount=v_amount)
 
 def _e_DetailedTaxType(w: Writer, o: DetailedTaxType) -> None:
     f_tax_rule_id = o.tax_rule_id
-    if f_tax_rule_id is None:
-        raise ExiEncodeError("DetailedTaxType: missing required tax_rule_id")
+    if f_tax_rule_id is None: raise ExiEncodeError("DetailedTaxType: missing required tax_rule_id")
     w.bits(0, 2)
     w.uint(f_tax_rule_id)
-    w.bits(0, 1)
     f_amount = o.amount
-    if f_amount is None:
-        raise ExiEncodeError("DetailedTaxType: missing required amount")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_amount)
-    w.bits(0, 1)
+    if f_amount is None: raise ExiEncodeError("DetailedTaxType: missing required amount")
+    f1_exponent = f_amount.exponent
+    if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f1_exponent <= 127:
+        raise ExiEncodeError(f"value {f1_exponent!r} outside [-128, 127]")
+    f1_value = f_amount.value
+    if f1_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f1_value <= 32767:
+        raise ExiEncodeError(f"value {f1_value!r} outside [-32768, 32767]")
+    w.bits(((f1_exponent + 128) << 4) | (1 if f1_value < 0 else 0), 16)
+    w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
+    w.bits(0, 3)
 
 def _d_DigestMethodType(r: Reader) -> DigestMethodType:
-    rv = r.v; rn = r.n
     v_algorithm = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected next item')
     it = 0; al = 0
     v_algorithm = r.string()
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
-    it, al = _P11[e]
+    it, al = _P11[r.code(2, 2)]
     n = 0
     while it == 1:
         r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P11[e]
+        it, al = _P11[r.code(2, 2)]
     return DigestMethodType(algorithm=v_algorithm)
 
 def _e_DigestMethodType(w: Writer, o: DigestMethodType) -> None:
     f_algorithm = o.algorithm
-    if f_algorithm is None:
-        raise ExiEncodeError("DigestMethodType: missing required algorithm")
+    if f_algorithm is None: raise ExiEncodeError("DigestMethodType: missing required algorithm")
     w.bits(0, 1)
     w.string(f_algorithm)
     w.bits(1, 2)
@@ -1468,181 +1479,112 @@ def _d_DisplayParametersType(r: Reader) -> DisplayParametersType:
     v_charging_complete = None
     v_battery_energy_capacity = None
     v_inlet_hot = None
-    p = r.p
-    q = p + 4
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xf
-    r.p = q
-    e = b & 0xf
-    if e >= 11:
-        r.bad_code(p + 0, e, 11)
-    it, al = _P22[e]
+    it, al = _P26[r.code(4, 11)]
     if it == 0:
-        p = r.p
-        q = p + 13
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1fff
-        r.p = q
-        if b & 0x1010:
-            r.badz(p, 13, b & 0x1010)
+        p = r.p; q = p + 13
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x1fff; r.p = q
+        if b & 0x1010: r.badz(p, 13, b & 0x1010)
         v_present_soc = ((b >> 5) & 0x7f)
-        if v_present_soc > 100:
-            r.bad(p + 1, 'integer out of range')
+        if v_present_soc > 100: r.bad(p + 1, 'range')
         e = b & 0xf
-        if e >= 10:
-            r.bad_code(p + 9, e, 10)
-        it, al = _P23[e]
-    if it == 1:
-        p = r.p
-        q = p + 13
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1fff
-        r.p = q
-        if b & 0x1010:
-            r.badz(p, 13, b & 0x1010)
-        v_minimum_soc = ((b >> 5) & 0x7f)
-        if v_minimum_soc > 100:
-            r.bad(p + 1, 'integer out of range')
-        e = b & 0xf
-        if e >= 9:
-            r.bad_code(p + 9, e, 9)
-        it, al = _P24[e]
-    if it == 2:
-        p = r.p
-        q = p + 13
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1fff
-        r.p = q
-        if b & 0x1010:
-            r.badz(p, 13, b & 0x1010)
-        v_target_soc = ((b >> 5) & 0x7f)
-        if v_target_soc > 100:
-            r.bad(p + 1, 'integer out of range')
-        e = b & 0xf
-        if e >= 8:
-            r.bad_code(p + 9, e, 8)
-        it, al = _P25[e]
-    if it == 3:
-        p = r.p
-        q = p + 12
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0xfff
-        r.p = q
-        if b & 0x808:
-            r.badz(p, 12, b & 0x808)
-        v_maximum_soc = ((b >> 4) & 0x7f)
-        if v_maximum_soc > 100:
-            r.bad(p + 1, 'integer out of range')
-        e = b & 0x7
-        if e >= 7:
-            r.bad_code(p + 9, e, 7)
-        it, al = _P26[e]
-    if it == 4:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
-        v_remaining_time_to_minimum_soc = r.uintb(4294967295)
-        p = r.p
-        q = p + 4
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0xf
-        r.p = q
-        if b & 0x8:
-            r.badz(p, 4, b & 0x8)
-        e = b & 0x7
-        if e >= 6:
-            r.bad_code(p + 1, e, 6)
+        if e >= 10: r.bad_code(p + 9, e, 10)
         it, al = _P27[e]
-    if it == 5:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
-        v_remaining_time_to_target_soc = r.uintb(4294967295)
-        p = r.p
-        q = p + 4
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0xf
-        r.p = q
-        if b & 0x8:
-            r.badz(p, 4, b & 0x8)
-        e = b & 0x7
-        if e >= 5:
-            r.bad_code(p + 1, e, 5)
+    if it == 1:
+        p = r.p; q = p + 13
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x1fff; r.p = q
+        if b & 0x1010: r.badz(p, 13, b & 0x1010)
+        v_minimum_soc = ((b >> 5) & 0x7f)
+        if v_minimum_soc > 100: r.bad(p + 1, 'range')
+        e = b & 0xf
+        if e >= 9: r.bad_code(p + 9, e, 9)
         it, al = _P28[e]
-    if it == 6:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
-        v_remaining_time_to_maximum_soc = r.uintb(4294967295)
-        p = r.p
-        q = p + 4
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0xf
-        r.p = q
-        if b & 0x8:
-            r.badz(p, 4, b & 0x8)
-        e = b & 0x7
-        if e >= 4:
-            r.bad_code(p + 1, e, 4)
+    if it == 2:
+        p = r.p; q = p + 13
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x1fff; r.p = q
+        if b & 0x1010: r.badz(p, 13, b & 0x1010)
+        v_target_soc = ((b >> 5) & 0x7f)
+        if v_target_soc > 100: r.bad(p + 1, 'range')
+        e = b & 0xf
+        if e >= 8: r.bad_code(p + 9, e, 8)
         it, al = _P29[e]
+    if it == 3:
+        p = r.p; q = p + 12
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xfff; r.p = q
+        if b & 0x808: r.badz(p, 12, b & 0x808)
+        v_maximum_soc = ((b >> 4) & 0x7f)
+        if v_maximum_soc > 100: r.bad(p + 1, 'range')
+        e = b & 0x7
+        if e >= 7: r.bad_code(p + 9, e, 7)
+        it, al = _P30[e]
+    if it == 4:
+        r.zero(1, 'expected characters')
+        v_remaining_time_to_minimum_soc = r.uintb(4294967295)
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0x8: r.badz(p, 4, b & 0x8)
+        e = b & 0x7
+        if e >= 6: r.bad_code(p + 1, e, 6)
+        it, al = _P31[e]
+    if it == 5:
+        r.zero(1, 'expected characters')
+        v_remaining_time_to_target_soc = r.uintb(4294967295)
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0x8: r.badz(p, 4, b & 0x8)
+        e = b & 0x7
+        if e >= 5: r.bad_code(p + 1, e, 5)
+        it, al = _P32[e]
+    if it == 6:
+        r.zero(1, 'expected characters')
+        v_remaining_time_to_maximum_soc = r.uintb(4294967295)
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0x8: r.badz(p, 4, b & 0x8)
+        e = b & 0x7
+        if e >= 4: r.bad_code(p + 1, e, 4)
+        it, al = _P33[e]
     if it == 7:
-        p = r.p
-        q = p + 5
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1f
-        r.p = q
-        if b & 0x14:
-            r.badz(p, 5, b & 0x14)
+        p = r.p; q = p + 5
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x1f; r.p = q
+        if b & 0x14: r.badz(p, 5, b & 0x14)
         v_charging_complete = ((b >> 3) & 0x1) == 1
         e = b & 0x3
-        if e >= 3:
-            r.bad_code(p + 3, e, 3)
-        it, al = _P30[e]
+        if e >= 3: r.bad_code(p + 3, e, 3)
+        it, al = _P34[e]
     if it == 8:
-        v_battery_energy_capacity = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
+        v1_exponent = None
+        v1_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v1_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v1_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v1_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P31[e]
+        if e >= 2: r.bad_code(p + 2, e, 2)
+        it, al = _P35[e]
+        v_battery_energy_capacity = RationalNumberType(exponent=v1_exponent, value=v1_value)
     if it == 9:
-        p = r.p
-        q = p + 4
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0xf
-        r.p = q
-        if b & 0xb:
-            r.badz(p, 4, b & 0xb)
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xb: r.badz(p, 4, b & 0xb)
         v_inlet_hot = ((b >> 2) & 0x1) == 1
         it = -1; al = 0
     return DisplayParametersType(present_soc=v_present_soc, minimum_soc=v_minimum_soc, target_soc=v_target_soc, maximum_soc=v_maximum_soc, remaining_time_to_minimum_soc=v_remaining_time_to_minimum_soc, remaining_time_to_target_soc=v_remaining_time_to_target_soc, remaining_time_to_maximum_soc=v_remaining_time_to_maximum_soc, charging_complete=v_charging_complete, battery_energy_capacity=v_battery_energy_capacity, inlet_hot=v_inlet_hot)
@@ -1653,76 +1595,77 @@ def _e_DisplayParametersType(w: Writer, o: DisplayParametersType) -> None:
     if f_present_soc is not None:
         if not 0 <= f_present_soc <= 100:
             raise ExiEncodeError(f"value {f_present_soc!r} outside [0, 100]")
-        w.bits((f_present_soc) << 1, 13)
+        w.bits(((f_present_soc) << 1), 13)
         s = 1
     f_minimum_soc = o.minimum_soc
     if f_minimum_soc is not None:
-        c = _C32[s]
-        w.bits(c[0], c[1])
+        c1 = _C36[s]
         if not 0 <= f_minimum_soc <= 100:
             raise ExiEncodeError(f"value {f_minimum_soc!r} outside [0, 100]")
-        w.bits((f_minimum_soc) << 1, 9)
+        w.bits(((c1[0]) << 9) | ((f_minimum_soc) << 1), c1[1] + 9)
         s = 2
     f_target_soc = o.target_soc
     if f_target_soc is not None:
-        c = _C33[s]
-        w.bits(c[0], c[1])
+        c2 = _C37[s]
         if not 0 <= f_target_soc <= 100:
             raise ExiEncodeError(f"value {f_target_soc!r} outside [0, 100]")
-        w.bits((f_target_soc) << 1, 9)
+        w.bits(((c2[0]) << 9) | ((f_target_soc) << 1), c2[1] + 9)
         s = 3
     f_maximum_soc = o.maximum_soc
     if f_maximum_soc is not None:
-        c = _C34[s]
-        w.bits(c[0], c[1])
+        c3 = _C38[s]
         if not 0 <= f_maximum_soc <= 100:
             raise ExiEncodeError(f"value {f_maximum_soc!r} outside [0, 100]")
-        w.bits((f_maximum_soc) << 1, 9)
+        w.bits(((c3[0]) << 9) | ((f_maximum_soc) << 1), c3[1] + 9)
         s = 4
     f_remaining_time_to_minimum_soc = o.remaining_time_to_minimum_soc
     if f_remaining_time_to_minimum_soc is not None:
-        c = _C35[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c4 = _C39[s]
+        w.bits(((c4[0]) << 1), c4[1] + 1)
         w.uint(f_remaining_time_to_minimum_soc)
         w.bits(0, 1)
         s = 5
     f_remaining_time_to_target_soc = o.remaining_time_to_target_soc
     if f_remaining_time_to_target_soc is not None:
-        c = _C36[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c5 = _C40[s]
+        w.bits(((c5[0]) << 1), c5[1] + 1)
         w.uint(f_remaining_time_to_target_soc)
         w.bits(0, 1)
         s = 6
     f_remaining_time_to_maximum_soc = o.remaining_time_to_maximum_soc
     if f_remaining_time_to_maximum_soc is not None:
-        c = _C37[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c6 = _C41[s]
+        w.bits(((c6[0]) << 1), c6[1] + 1)
         w.uint(f_remaining_time_to_maximum_soc)
         w.bits(0, 1)
         s = 7
     f_charging_complete = o.charging_complete
     if f_charging_complete is not None:
-        c = _C38[s]
-        w.bits(c[0], c[1])
-        w.bits((1 if f_charging_complete else 0) << 1, 3)
+        c7 = _C42[s]
+        w.bits(((c7[0]) << 3) | ((1 if f_charging_complete else 0) << 1), c7[1] + 3)
         s = 8
     f_battery_energy_capacity = o.battery_energy_capacity
     if f_battery_energy_capacity is not None:
-        c = _C39[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_battery_energy_capacity)
+        c8 = _C43[s]
+        f1_exponent = f_battery_energy_capacity.exponent
+        if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f1_exponent <= 127:
+            raise ExiEncodeError(f"value {f1_exponent!r} outside [-128, 127]")
+        f1_value = f_battery_energy_capacity.value
+        if f1_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f1_value <= 32767:
+            raise ExiEncodeError(f"value {f1_value!r} outside [-32768, 32767]")
+        w.bits(((c8[0]) << 14) | ((f1_exponent + 128) << 4) | (1 if f1_value < 0 else 0), c8[1] + 14)
+        w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
+        w.bits(0, 2)
         s = 9
     f_inlet_hot = o.inlet_hot
     if f_inlet_hot is not None:
-        c = _C40[s]
-        w.bits(c[0], c[1])
-        w.bits((1 if f_inlet_hot else 0) << 1, 3)
+        c9 = _C44[s]
+        w.bits(((c9[0]) << 3) | ((1 if f_inlet_hot else 0) << 1), c9[1] + 3)
         s = 10
-    c = _C41[s]
-    w.bits(c[0], c[1])
+    c10 = _C45[s]
+    w.bits((c10[0]), c10[1])
 
 def _d_Dynamic_CLReqControlModeType(r: Reader) -> Dynamic_CLReqControlModeType:
     rv = r.v; rn = r.n
@@ -1730,64 +1673,58 @@ def _d_Dynamic_CLReqControlModeType(r: Reader) -> Dynamic_CLReqControlModeType:
     v_ev_target_energy_request = None
     v_ev_maximum_energy_request = None
     v_ev_minimum_energy_request = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
-    it, al = _P42[e]
+    it, al = _P46[r.code(2, 2)]
     if it == 0:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected characters')
         v_departure_time = r.uintb(4294967295)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        if b & 0x3:
-            r.badz(p, 2, b & 0x3)
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 1; al = 0
-    v_ev_target_energy_request = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 2; al = 0
-    v_ev_maximum_energy_request = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 3; al = 0
-    v_ev_minimum_energy_request = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_exponent = None
+    v1_value = None
+    p = r.p; q = p + 14
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3fff; r.p = q
+    if b & 0x300e: r.badz(p, 14, b & 0x300e)
+    v1_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    it = 1; al = 0
+    v1_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v1_value <= 32767:
+        r.fail('integer out of range')
+    v2_exponent = None
+    v2_value = None
+    p = r.p; q = p + 17
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ffff; r.p = q
+    if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
+    v2_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    v_ev_target_energy_request = RationalNumberType(exponent=v1_exponent, value=v1_value)
+    it = 1; al = 0
+    v2_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v2_value <= 32767:
+        r.fail('integer out of range')
+    v3_exponent = None
+    v3_value = None
+    p = r.p; q = p + 17
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ffff; r.p = q
+    if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
+    v3_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    v_ev_maximum_energy_request = RationalNumberType(exponent=v2_exponent, value=v2_value)
+    it = 1; al = 0
+    v3_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v3_value <= 32767:
+        r.fail('integer out of range')
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    v_ev_minimum_energy_request = RationalNumberType(exponent=v3_exponent, value=v3_value)
     it = -1; al = 0
     return Dynamic_CLReqControlModeType(departure_time=v_departure_time, ev_target_energy_request=v_ev_target_energy_request, ev_maximum_energy_request=v_ev_maximum_energy_request, ev_minimum_energy_request=v_ev_minimum_energy_request)
 
@@ -1800,23 +1737,44 @@ def _e_Dynamic_CLReqControlModeType(w: Writer, o: Dynamic_CLReqControlModeType) 
         w.bits(0, 1)
         s = 1
     f_ev_target_energy_request = o.ev_target_energy_request
-    if f_ev_target_energy_request is None:
-        raise ExiEncodeError("Dynamic_CLReqControlModeType: missing required ev_target_energy_request")
-    c = _C43[s]
-    w.bits(c[0], c[1])
-    _e_RationalNumberType(w, f_ev_target_energy_request)
+    if f_ev_target_energy_request is None: raise ExiEncodeError("Dynamic_CLReqControlModeType: missing required ev_target_energy_request")
+    c1 = _C47[s]
+    f1_exponent = f_ev_target_energy_request.exponent
+    if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f1_exponent <= 127:
+        raise ExiEncodeError(f"value {f1_exponent!r} outside [-128, 127]")
+    f1_value = f_ev_target_energy_request.value
+    if f1_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f1_value <= 32767:
+        raise ExiEncodeError(f"value {f1_value!r} outside [-32768, 32767]")
+    w.bits(((c1[0]) << 14) | ((f1_exponent + 128) << 4) | (1 if f1_value < 0 else 0), c1[1] + 14)
+    w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
     s = 2
     f_ev_maximum_energy_request = o.ev_maximum_energy_request
-    if f_ev_maximum_energy_request is None:
-        raise ExiEncodeError("Dynamic_CLReqControlModeType: missing required ev_maximum_energy_request")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_ev_maximum_energy_request)
+    if f_ev_maximum_energy_request is None: raise ExiEncodeError("Dynamic_CLReqControlModeType: missing required ev_maximum_energy_request")
+    f2_exponent = f_ev_maximum_energy_request.exponent
+    if f2_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f2_exponent <= 127:
+        raise ExiEncodeError(f"value {f2_exponent!r} outside [-128, 127]")
+    f2_value = f_ev_maximum_energy_request.value
+    if f2_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f2_value <= 32767:
+        raise ExiEncodeError(f"value {f2_value!r} outside [-32768, 32767]")
+    w.bits(((f2_exponent + 128) << 4) | (1 if f2_value < 0 else 0), 17)
+    w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
     f_ev_minimum_energy_request = o.ev_minimum_energy_request
-    if f_ev_minimum_energy_request is None:
-        raise ExiEncodeError("Dynamic_CLReqControlModeType: missing required ev_minimum_energy_request")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_ev_minimum_energy_request)
-    w.bits(0, 1)
+    if f_ev_minimum_energy_request is None: raise ExiEncodeError("Dynamic_CLReqControlModeType: missing required ev_minimum_energy_request")
+    f3_exponent = f_ev_minimum_energy_request.exponent
+    if f3_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f3_exponent <= 127:
+        raise ExiEncodeError(f"value {f3_exponent!r} outside [-128, 127]")
+    f3_value = f_ev_minimum_energy_request.value
+    if f3_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f3_value <= 32767:
+        raise ExiEncodeError(f"value {f3_value!r} outside [-32768, 32767]")
+    w.bits(((f3_exponent + 128) << 4) | (1 if f3_value < 0 else 0), 17)
+    w.uint(-f3_value - 1 if f3_value < 0 else f3_value)
+    w.bits(0, 3)
 
 def _d_Dynamic_CLResControlModeType(r: Reader) -> Dynamic_CLResControlModeType:
     rv = r.v; rn = r.n
@@ -1824,88 +1782,44 @@ def _d_Dynamic_CLResControlModeType(r: Reader) -> Dynamic_CLResControlModeType:
     v_minimum_soc = None
     v_target_soc = None
     v_ack_max_delay = None
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    e = b & 0x7
-    if e >= 5:
-        r.bad_code(p + 0, e, 5)
-    it, al = _P3[e]
+    it, al = _P0[r.code(3, 5)]
     if it == 0:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected characters')
         v_departure_time = r.uintb(4294967295)
-        p = r.p
-        q = p + 4
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0xf
-        r.p = q
-        if b & 0x8:
-            r.badz(p, 4, b & 0x8)
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
-        if e >= 4:
-            r.bad_code(p + 1, e, 4)
-        it, al = _P4[e]
+        if e >= 4: r.bad_code(p + 1, e, 4)
+        it, al = _P1[e]
     if it == 1:
-        p = r.p
-        q = p + 11
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7ff
-        r.p = q
-        if b & 0x404:
-            r.badz(p, 11, b & 0x404)
+        p = r.p; q = p + 11
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7ff; r.p = q
+        if b & 0x404: r.badz(p, 11, b & 0x404)
         v_minimum_soc = ((b >> 3) & 0x7f)
-        if v_minimum_soc > 100:
-            r.bad(p + 1, 'integer out of range')
+        if v_minimum_soc > 100: r.bad(p + 1, 'range')
         e = b & 0x3
-        if e >= 3:
-            r.bad_code(p + 9, e, 3)
-        it, al = _P5[e]
+        if e >= 3: r.bad_code(p + 9, e, 3)
+        it, al = _P2[e]
     if it == 2:
-        p = r.p
-        q = p + 11
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7ff
-        r.p = q
-        if b & 0x404:
-            r.badz(p, 11, b & 0x404)
+        p = r.p; q = p + 11
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7ff; r.p = q
+        if b & 0x404: r.badz(p, 11, b & 0x404)
         v_target_soc = ((b >> 3) & 0x7f)
-        if v_target_soc > 100:
-            r.bad(p + 1, 'integer out of range')
+        if v_target_soc > 100: r.bad(p + 1, 'range')
         e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 9, e, 2)
-        it, al = _P6[e]
+        if e >= 2: r.bad_code(p + 9, e, 2)
+        it, al = _P3[e]
     if it == 3:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected characters')
         v_ack_max_delay = r.uintb(65535)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        if b & 0x3:
-            r.badz(p, 2, b & 0x3)
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
         it = -1; al = 0
     return Dynamic_CLResControlModeType(departure_time=v_departure_time, minimum_soc=v_minimum_soc, target_soc=v_target_soc, ack_max_delay=v_ack_max_delay)
 
@@ -1919,74 +1833,58 @@ def _e_Dynamic_CLResControlModeType(w: Writer, o: Dynamic_CLResControlModeType) 
         s = 1
     f_minimum_soc = o.minimum_soc
     if f_minimum_soc is not None:
-        c = _C7[s]
-        w.bits(c[0], c[1])
+        c1 = _C6[s]
         if not 0 <= f_minimum_soc <= 100:
             raise ExiEncodeError(f"value {f_minimum_soc!r} outside [0, 100]")
-        w.bits((f_minimum_soc) << 1, 9)
+        w.bits(((c1[0]) << 9) | ((f_minimum_soc) << 1), c1[1] + 9)
         s = 2
     f_target_soc = o.target_soc
     if f_target_soc is not None:
-        c = _C8[s]
-        w.bits(c[0], c[1])
+        c2 = _C7[s]
         if not 0 <= f_target_soc <= 100:
             raise ExiEncodeError(f"value {f_target_soc!r} outside [0, 100]")
-        w.bits((f_target_soc) << 1, 9)
+        w.bits(((c2[0]) << 9) | ((f_target_soc) << 1), c2[1] + 9)
         s = 3
     f_ack_max_delay = o.ack_max_delay
     if f_ack_max_delay is not None:
-        c = _C9[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c3 = _C8[s]
+        w.bits(((c3[0]) << 1), c3[1] + 1)
         w.uint(f_ack_max_delay)
         w.bits(0, 1)
         s = 4
-    c = _C10[s]
-    w.bits(c[0], c[1])
+    c4 = _C9[s]
+    w.bits((c4[0]), c4[1])
 
 def _d_EVSEStatusType(r: Reader) -> EVSEStatusType:
     rv = r.v; rn = r.n
     v_notification_max_delay = None
     v_evse_notification = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_notification_max_delay = r.uintb(65535)
-    p = r.p
-    q = p + 8
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xff
-    r.p = q
-    if b & 0xe3:
-        r.badz(p, 8, b & 0xe3)
+    p = r.p; q = p + 8
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xff; r.p = q
+    if b & 0xe3: r.badz(p, 8, b & 0xe3)
     k = (b >> 2) & 0x7
-    if k >= 6:
-        r.bad(p + 3, 'enumeration index out of range')
-    v_evse_notification = _K44[k]
+    if k >= 6: r.bad(p + 3, 'enum index')
+    v_evse_notification = _K18[k]
     it = -1; al = 0
     return EVSEStatusType(notification_max_delay=v_notification_max_delay, evse_notification=v_evse_notification)
 
 def _e_EVSEStatusType(w: Writer, o: EVSEStatusType) -> None:
     f_notification_max_delay = o.notification_max_delay
-    if f_notification_max_delay is None:
-        raise ExiEncodeError("EVSEStatusType: missing required notification_max_delay")
+    if f_notification_max_delay is None: raise ExiEncodeError("EVSEStatusType: missing required notification_max_delay")
     w.bits(0, 2)
     w.uint(f_notification_max_delay)
-    w.bits(0, 1)
     f_evse_notification = o.evse_notification
-    if f_evse_notification is None:
-        raise ExiEncodeError("EVSEStatusType: missing required evse_notification")
-    w.bits((_K45[f_evse_notification]) << 2, 7)
+    if f_evse_notification is None: raise ExiEncodeError("EVSEStatusType: missing required evse_notification")
+    w.bits(((_K22[f_evse_notification]) << 2), 8)
 
 def _d_KeyInfoType(r: Reader) -> KeyInfoType:
-    rv = r.v; rn = r.n
     v_id = None
     v_key_name = []
     v_key_value = []
@@ -1995,54 +1893,36 @@ def _d_KeyInfoType(r: Reader) -> KeyInfoType:
     v_pgp_data = []
     v_spki_data = []
     v_mgmt_data = []
-    p = r.p
-    q = p + 4
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xf
-    r.p = q
-    e = b & 0xf
-    if e >= 9:
-        r.bad_code(p + 0, e, 9)
-    it, al = _P46[e]
+    it, al = _P48[r.code(4, 9)]
     if it == 0:
         v_id = r.string()
-        p = r.p
-        q = p + 4
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0xf
-        r.p = q
-        e = b & 0xf
-        if e >= 8:
-            r.bad_code(p + 0, e, 8)
-        it, al = _P47[e]
+        it, al = _P49[r.code(4, 8)]
     n = 0
     while it == 1:
         if al == 0:
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected characters')
             t = r.string()
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected end of element')
             v_key_name.append(t)
         elif al == 1:
             t = _d_KeyValueType(r)
             v_key_value.append(t)
         elif al == 2:
-            t = _d_RetrievalMethodType(r)
+            v1_type = None
+            v1_uri = None
+            v1_transforms = None
+            it, al = _P50[r.code(3, 4)]
+            if it == 0:
+                v1_type = r.string()
+                it, al = _P51[r.code(2, 3)]
+            if it == 1:
+                v1_uri = r.string()
+                it, al = _P12[r.code(2, 2)]
+            if it == 2:
+                v1_transforms = _d_TransformsType(r)
+                r.zero(1, 'expected end of element')
+                it = -1; al = 0
+            t = RetrievalMethodType(type=v1_type, uri=v1_uri, transforms=v1_transforms)
             v_retrieval_method.append(t)
         elif al == 3:
             t = _d_X509DataType(r)
@@ -2054,37 +1934,14 @@ def _d_KeyInfoType(r: Reader) -> KeyInfoType:
             t = _d_SPKIDataType(r)
             v_spki_data.append(t)
         elif al == 6:
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected characters')
             t = r.string()
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected end of element')
             v_mgmt_data.append(t)
         elif al == 7:
             r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        p = r.p
-        q = p + 4
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0xf
-        r.p = q
-        e = b & 0xf
-        if e >= 9:
-            r.bad_code(p + 0, e, 9)
-        it, al = _P48[e]
+        it, al = _P52[r.code(4, 9)]
     return KeyInfoType(id=v_id, key_name=v_key_name, key_value=v_key_value, retrieval_method=v_retrieval_method, x509_data=v_x509_data, pgp_data=v_pgp_data, spki_data=v_spki_data, mgmt_data=v_mgmt_data)
 
 def _e_KeyInfoType(w: Writer, o: KeyInfoType) -> None:
@@ -2096,47 +1953,64 @@ def _e_KeyInfoType(w: Writer, o: KeyInfoType) -> None:
         s = 1
     n = 0
     for x in o.key_name:
-        c = _C49[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c1 = _C53[s]
+        w.bits(((c1[0]) << 1), c1[1] + 1)
         w.string(x)
         w.bits(0, 1)
         n += 1
         s = 2
     for x in o.key_value:
-        c = _C50[s]
-        w.bits(c[0], c[1])
+        c2 = _C54[s]
+        w.bits((c2[0]), c2[1])
         _e_KeyValueType(w, x)
         n += 1
         s = 2
     for x in o.retrieval_method:
-        c = _C51[s]
-        w.bits(c[0], c[1])
-        _e_RetrievalMethodType(w, x)
+        c3 = _C55[s]
+        s1 = 0
+        w.bits((c3[0]), c3[1])
+        f1_type = x.type
+        if f1_type is not None:
+            w.bits(0, 3)
+            w.string(f1_type)
+            s1 = 1
+        f1_uri = x.uri
+        if f1_uri is not None:
+            c4 = _C56[s1]
+            w.bits((c4[0]), c4[1])
+            w.string(f1_uri)
+            s1 = 2
+        f1_transforms = x.transforms
+        if f1_transforms is not None:
+            c5 = _C57[s1]
+            w.bits((c5[0]), c5[1])
+            _e_TransformsType(w, f1_transforms)
+            s1 = 3
+        c6 = _C58[s1]
+        w.bits((c6[0]), c6[1])
         n += 1
         s = 2
     for x in o.x509_data:
-        c = _C52[s]
-        w.bits(c[0], c[1])
+        c7 = _C59[s]
+        w.bits((c7[0]), c7[1])
         _e_X509DataType(w, x)
         n += 1
         s = 2
     for x in o.pgp_data:
-        c = _C53[s]
-        w.bits(c[0], c[1])
+        c8 = _C60[s]
+        w.bits((c8[0]), c8[1])
         _e_PGPDataType(w, x)
         n += 1
         s = 2
     for x in o.spki_data:
-        c = _C54[s]
-        w.bits(c[0], c[1])
+        c9 = _C61[s]
+        w.bits((c9[0]), c9[1])
         _e_SPKIDataType(w, x)
         n += 1
         s = 2
     for x in o.mgmt_data:
-        c = _C55[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c10 = _C62[s]
+        w.bits(((c10[0]) << 1), c10[1] + 1)
         w.string(x)
         w.bits(0, 1)
         n += 1
@@ -2149,32 +2023,33 @@ def _d_KeyValueType(r: Reader) -> KeyValueType:
     rv = r.v; rn = r.n
     v_dsa_key_value = None
     v_rsa_key_value = None
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    e = b & 0x7
-    if e >= 3:
-        r.bad_code(p + 0, e, 3)
-    it, al = _P56[e]
+    it, al = _P63[r.code(3, 3)]
     if al == 0:
         v_dsa_key_value = _d_DSAKeyValueType(r)
     elif al == 1:
-        v_rsa_key_value = _d_RSAKeyValueType(r)
+        v1_modulus = None
+        v1_exponent = None
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
+        it = 0; al = 0
+        v1_modulus = r.binary()
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x7: r.badz(p, 3, b & 0x7)
+        it = 1; al = 0
+        v1_exponent = r.binary()
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
+        it = -1; al = 0
+        v_rsa_key_value = RSAKeyValueType(modulus=v1_modulus, exponent=v1_exponent)
     elif al == 2:
         r.fail("wildcard (undeclared) element content is not supported")
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 1:
-        r.bad_code(p + 0, e, 1)
-    it, al = _P57[e]
+    it, al = _P64[r.code(2, 1)]
     return KeyValueType(dsa_key_value=v_dsa_key_value, rsa_key_value=v_rsa_key_value)
 
 def _e_KeyValueType(w: Writer, o: KeyValueType) -> None:
@@ -2186,8 +2061,15 @@ def _e_KeyValueType(w: Writer, o: KeyValueType) -> None:
         _e_DSAKeyValueType(w, f_dsa_key_value)
         s = 1
     elif f_rsa_key_value is not None:
-        w.bits(1, 3)
-        _e_RSAKeyValueType(w, f_rsa_key_value)
+        f1_modulus = f_rsa_key_value.modulus
+        if f1_modulus is None: raise ExiEncodeError("RSAKeyValueType: missing required modulus")
+        w.bits(4, 5)
+        w.binary(f1_modulus)
+        f1_exponent = f_rsa_key_value.exponent
+        if f1_exponent is None: raise ExiEncodeError("RSAKeyValueType: missing required exponent")
+        w.bits(0, 3)
+        w.binary(f1_exponent)
+        w.bits(0, 2)
         s = 1
     else:
         raise ExiEncodeError("KeyValueType: missing required dsa_key_value/rsa_key_value")
@@ -2196,40 +2078,37 @@ def _e_KeyValueType(w: Writer, o: KeyValueType) -> None:
 def _d_ListOfRootCertificateIDsType(r: Reader) -> ListOfRootCertificateIDsType:
     rv = r.v; rn = r.n
     v_root_certificate_id = []
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected next item')
     it = 0; al = 0
     n = 0
     while it == 0:
-        t = _d_X509IssuerSerialType(r)
+        v1_x509_issuer_name = None
+        v1_x509_serial_number = None
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
+        it = 0; al = 0
+        v1_x509_issuer_name = r.string()
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xe: r.badz(p, 4, b & 0xe)
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v1_x509_serial_number = -r.uint() - 1 if sg else r.uint()
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
+        it = -1; al = 0
+        t = X509IssuerSerialType(x509_issuer_name=v1_x509_issuer_name, x509_serial_number=v1_x509_serial_number)
         v_root_certificate_id.append(t)
         n += 1
         if n < 20:
-            p = r.p
-            q = p + 2
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x3
-            r.p = q
-            e = b & 0x3
-            if e >= 2:
-                r.bad_code(p + 0, e, 2)
-            it, al = _P0[e]
+            it, al = _P4[r.code(2, 2)]
         else:
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected end of element')
             it = -1; al = 0
     return ListOfRootCertificateIDsType(root_certificate_id=v_root_certificate_id)
 
@@ -2237,56 +2116,37 @@ def _e_ListOfRootCertificateIDsType(w: Writer, o: ListOfRootCertificateIDsType) 
     s = 0
     n = 0
     for x in o.root_certificate_id:
-        c = _C1[s]
-        w.bits(c[0], c[1])
-        _e_X509IssuerSerialType(w, x)
+        c1 = _C5[s]
+        f1_x509_issuer_name = x.x509_issuer_name
+        if f1_x509_issuer_name is None: raise ExiEncodeError("X509IssuerSerialType: missing required x509_issuer_name")
+        w.bits(((c1[0]) << 2), c1[1] + 2)
+        w.string(f1_x509_issuer_name)
+        f1_x509_serial_number = x.x509_serial_number
+        if f1_x509_serial_number is None: raise ExiEncodeError("X509IssuerSerialType: missing required x509_serial_number")
+        w.bits((1 if f1_x509_serial_number < 0 else 0), 4)
+        w.uint(-f1_x509_serial_number - 1 if f1_x509_serial_number < 0 else f1_x509_serial_number)
+        w.bits(0, 2)
         n += 1
         s = 1 if n < 20 else 2
     if n < 1 or n > 20:
         raise ExiEncodeError(f"ListOfRootCertificateIDsType: {n} items of root_certificate_id (allowed 1..20)")
-    c = _C2[s]
-    w.bits(c[0], c[1])
+    c2 = _C10[s]
+    w.bits((c2[0]), c2[1])
 
 def _d_ManifestType(r: Reader) -> ManifestType:
-    rv = r.v; rn = r.n
     v_id = None
     v_reference = []
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
-    it, al = _P42[e]
+    it, al = _P46[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected next item')
         it = 1; al = 0
     n = 0
     while it == 1:
         t = _d_ReferenceType(r)
         v_reference.append(t)
         n += 1
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P11[e]
+        it, al = _P11[r.code(2, 2)]
     return ManifestType(id=v_id, reference=v_reference)
 
 def _e_ManifestType(w: Writer, o: ManifestType) -> None:
@@ -2298,8 +2158,8 @@ def _e_ManifestType(w: Writer, o: ManifestType) -> None:
         s = 1
     n = 0
     for x in o.reference:
-        c = _C58[s]
-        w.bits(c[0], c[1])
+        c1 = _C65[s]
+        w.bits((c1[0]), c1[1])
         _e_ReferenceType(w, x)
         n += 1
         s = 2
@@ -2312,72 +2172,49 @@ def _d_MessageHeaderType(r: Reader) -> MessageHeaderType:
     v_session_id = None
     v_time_stamp = None
     v_signature = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_session_id = r.binary()
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x7:
-        r.badz(p, 3, b & 0x7)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v_time_stamp = r.uintb(18446744073709551615)
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x4:
-        r.badz(p, 3, b & 0x4)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 1, e, 2)
-    it, al = _P59[e]
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P12[e]
     if it == 2:
         v_signature = _d_SignatureType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected end of element')
         it = -1; al = 0
     return MessageHeaderType(session_id=v_session_id, time_stamp=v_time_stamp, signature=v_signature)
 
 def _e_MessageHeaderType(w: Writer, o: MessageHeaderType) -> None:
     f_session_id = o.session_id
-    if f_session_id is None:
-        raise ExiEncodeError("MessageHeaderType: missing required session_id")
+    if f_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
     w.bits(0, 2)
     w.binary(f_session_id)
-    w.bits(0, 1)
     f_time_stamp = o.time_stamp
-    if f_time_stamp is None:
-        raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
-    w.bits(0, 2)
+    if f_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
+    w.bits(0, 3)
     w.uint(f_time_stamp)
-    w.bits(0, 1)
     s = 2
+    w.bits(0, 1)
     f_signature = o.signature
     if f_signature is not None:
         w.bits(0, 2)
         _e_SignatureType(w, f_signature)
         s = 3
-    c = _C60[s]
-    w.bits(c[0], c[1])
+    c1 = _C14[s]
+    w.bits((c1[0]), c1[1])
 
 def _d_MeterInfoType(r: Reader) -> MeterInfoType:
     rv = r.v; rn = r.n
@@ -2389,186 +2226,102 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
     v_meter_signature = None
     v_meter_status = None
     v_meter_timestamp = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_meter_id = r.string()
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x7:
-        r.badz(p, 3, b & 0x7)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v_charged_energy_reading_wh = r.uintb(18446744073709551615)
-    p = r.p
-    q = p + 4
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xf
-    r.p = q
-    if b & 0x8:
-        r.badz(p, 4, b & 0x8)
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0x8: r.badz(p, 4, b & 0x8)
     e = b & 0x7
-    if e >= 7:
-        r.bad_code(p + 1, e, 7)
-    it, al = _P61[e]
+    if e >= 7: r.bad_code(p + 1, e, 7)
+    it, al = _P66[e]
     if it == 2:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected characters')
         v_bpt_discharged_energy_reading_wh = r.uintb(18446744073709551615)
-        p = r.p
-        q = p + 4
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0xf
-        r.p = q
-        if b & 0x8:
-            r.badz(p, 4, b & 0x8)
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
-        if e >= 6:
-            r.bad_code(p + 1, e, 6)
-        it, al = _P62[e]
+        if e >= 6: r.bad_code(p + 1, e, 6)
+        it, al = _P67[e]
     if it == 3:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected characters')
         v_capacitive_energy_reading_va_rh = r.uintb(18446744073709551615)
-        p = r.p
-        q = p + 4
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0xf
-        r.p = q
-        if b & 0x8:
-            r.badz(p, 4, b & 0x8)
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
-        if e >= 5:
-            r.bad_code(p + 1, e, 5)
-        it, al = _P63[e]
+        if e >= 5: r.bad_code(p + 1, e, 5)
+        it, al = _P68[e]
     if it == 4:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected characters')
         v_bpt_inductive_energy_reading_va_rh = r.uintb(18446744073709551615)
-        p = r.p
-        q = p + 4
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0xf
-        r.p = q
-        if b & 0x8:
-            r.badz(p, 4, b & 0x8)
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
-        if e >= 4:
-            r.bad_code(p + 1, e, 4)
-        it, al = _P64[e]
+        if e >= 4: r.bad_code(p + 1, e, 4)
+        it, al = _P69[e]
     if it == 5:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected characters')
         v_meter_signature = r.binary()
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
-        if b & 0x4:
-            r.badz(p, 3, b & 0x4)
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
-        if e >= 3:
-            r.bad_code(p + 1, e, 3)
-        it, al = _P65[e]
+        if e >= 3: r.bad_code(p + 1, e, 3)
+        it, al = _P70[e]
     if it == 6:
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        if b & 0x2:
-            r.badz(p, 2, b & 0x2)
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x2: r.badz(p, 2, b & 0x2)
         sg = (b & 0x1) == 1
         v_meter_status = -r.uintb(32767) - 1 if sg else r.uintb(32767)
         if not -32768 <= v_meter_status <= 32767:
             r.fail('integer out of range')
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
-        if b & 0x4:
-            r.badz(p, 3, b & 0x4)
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 1, e, 2)
-        it, al = _P66[e]
+        if e >= 2: r.bad_code(p + 1, e, 2)
+        it, al = _P71[e]
     if it == 7:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected characters')
         v_meter_timestamp = r.uintb(18446744073709551615)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        if b & 0x3:
-            r.badz(p, 2, b & 0x3)
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
         it = -1; al = 0
     return MeterInfoType(meter_id=v_meter_id, charged_energy_reading_wh=v_charged_energy_reading_wh, bpt_discharged_energy_reading_wh=v_bpt_discharged_energy_reading_wh, capacitive_energy_reading_va_rh=v_capacitive_energy_reading_va_rh, bpt_inductive_energy_reading_va_rh=v_bpt_inductive_energy_reading_va_rh, meter_signature=v_meter_signature, meter_status=v_meter_status, meter_timestamp=v_meter_timestamp)
 
 def _e_MeterInfoType(w: Writer, o: MeterInfoType) -> None:
     f_meter_id = o.meter_id
-    if f_meter_id is None:
-        raise ExiEncodeError("MeterInfoType: missing required meter_id")
+    if f_meter_id is None: raise ExiEncodeError("MeterInfoType: missing required meter_id")
     w.bits(0, 2)
     w.string(f_meter_id)
-    w.bits(0, 1)
     f_charged_energy_reading_wh = o.charged_energy_reading_wh
-    if f_charged_energy_reading_wh is None:
-        raise ExiEncodeError("MeterInfoType: missing required charged_energy_reading_wh")
-    w.bits(0, 2)
+    if f_charged_energy_reading_wh is None: raise ExiEncodeError("MeterInfoType: missing required charged_energy_reading_wh")
+    w.bits(0, 3)
     w.uint(f_charged_energy_reading_wh)
-    w.bits(0, 1)
     s = 2
+    w.bits(0, 1)
     f_bpt_discharged_energy_reading_wh = o.bpt_discharged_energy_reading_wh
     if f_bpt_discharged_energy_reading_wh is not None:
         w.bits(0, 4)
@@ -2577,114 +2330,63 @@ def _e_MeterInfoType(w: Writer, o: MeterInfoType) -> None:
         s = 3
     f_capacitive_energy_reading_va_rh = o.capacitive_energy_reading_va_rh
     if f_capacitive_energy_reading_va_rh is not None:
-        c = _C67[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c1 = _C72[s]
+        w.bits(((c1[0]) << 1), c1[1] + 1)
         w.uint(f_capacitive_energy_reading_va_rh)
         w.bits(0, 1)
         s = 4
     f_bpt_inductive_energy_reading_va_rh = o.bpt_inductive_energy_reading_va_rh
     if f_bpt_inductive_energy_reading_va_rh is not None:
-        c = _C68[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c2 = _C73[s]
+        w.bits(((c2[0]) << 1), c2[1] + 1)
         w.uint(f_bpt_inductive_energy_reading_va_rh)
         w.bits(0, 1)
         s = 5
     f_meter_signature = o.meter_signature
     if f_meter_signature is not None:
-        c = _C69[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c3 = _C74[s]
+        w.bits(((c3[0]) << 1), c3[1] + 1)
         w.binary(f_meter_signature)
         w.bits(0, 1)
         s = 6
     f_meter_status = o.meter_status
     if f_meter_status is not None:
-        c = _C70[s]
-        w.bits(c[0], c[1])
+        c4 = _C75[s]
         if not -32768 <= f_meter_status <= 32767:
             raise ExiEncodeError(f"value {f_meter_status!r} outside [-32768, 32767]")
-        w.bits((1 if f_meter_status < 0 else 0), 2)
+        w.bits(((c4[0]) << 2) | (1 if f_meter_status < 0 else 0), c4[1] + 2)
         w.uint(-f_meter_status - 1 if f_meter_status < 0 else f_meter_status)
         w.bits(0, 1)
         s = 7
     f_meter_timestamp = o.meter_timestamp
     if f_meter_timestamp is not None:
-        c = _C71[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c5 = _C76[s]
+        w.bits(((c5[0]) << 1), c5[1] + 1)
         w.uint(f_meter_timestamp)
         w.bits(0, 1)
         s = 8
-    c = _C72[s]
-    w.bits(c[0], c[1])
+    c6 = _C77[s]
+    w.bits((c6[0]), c6[1])
 
 def _d_ObjectType(r: Reader) -> ObjectType:
-    rv = r.v; rn = r.n
     v_encoding = None
     v_id = None
     v_mime_type = None
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    e = b & 0x7
-    if e >= 5:
-        r.bad_code(p + 0, e, 5)
-    it, al = _P3[e]
+    it, al = _P0[r.code(3, 5)]
     if it == 0:
         v_encoding = r.string()
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
-        e = b & 0x7
-        if e >= 4:
-            r.bad_code(p + 0, e, 4)
-        it, al = _P4[e]
+        it, al = _P1[r.code(3, 4)]
     if it == 1:
         v_id = r.string()
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
-        e = b & 0x7
-        if e >= 3:
-            r.bad_code(p + 0, e, 3)
-        it, al = _P5[e]
+        it, al = _P2[r.code(3, 3)]
     if it == 2:
         v_mime_type = r.string()
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P6[e]
+        it, al = _P3[r.code(2, 2)]
     n = 0
     while it == 3:
         r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P6[e]
+        it, al = _P3[r.code(2, 2)]
     return ObjectType(encoding=v_encoding, id=v_id, mime_type=v_mime_type)
 
 def _e_ObjectType(w: Writer, o: ObjectType) -> None:
@@ -2696,18 +2398,18 @@ def _e_ObjectType(w: Writer, o: ObjectType) -> None:
         s = 1
     f_id = o.id
     if f_id is not None:
-        c = _C7[s]
-        w.bits(c[0], c[1])
+        c1 = _C6[s]
+        w.bits((c1[0]), c1[1])
         w.string(f_id)
         s = 2
     f_mime_type = o.mime_type
     if f_mime_type is not None:
-        c = _C73[s]
-        w.bits(c[0], c[1])
+        c2 = _C78[s]
+        w.bits((c2[0]), c2[1])
         w.string(f_mime_type)
         s = 3
-    c = _C74[s]
-    w.bits(c[0], c[1])
+    c3 = _C79[s]
+    w.bits((c3[0]), c3[1])
 
 def _d_PGPDataType(r: Reader) -> PGPDataType:
     r.fail("content of PGPDataType is not supported by this codec")
@@ -2719,48 +2421,33 @@ def _d_RSAKeyValueType(r: Reader) -> RSAKeyValueType:
     rv = r.v; rn = r.n
     v_modulus = None
     v_exponent = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_modulus = r.binary()
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x7:
-        r.badz(p, 3, b & 0x7)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v_exponent = r.binary()
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = -1; al = 0
     return RSAKeyValueType(modulus=v_modulus, exponent=v_exponent)
 
 def _e_RSAKeyValueType(w: Writer, o: RSAKeyValueType) -> None:
     f_modulus = o.modulus
-    if f_modulus is None:
-        raise ExiEncodeError("RSAKeyValueType: missing required modulus")
+    if f_modulus is None: raise ExiEncodeError("RSAKeyValueType: missing required modulus")
     w.bits(0, 2)
     w.binary(f_modulus)
-    w.bits(0, 1)
     f_exponent = o.exponent
-    if f_exponent is None:
-        raise ExiEncodeError("RSAKeyValueType: missing required exponent")
-    w.bits(0, 2)
+    if f_exponent is None: raise ExiEncodeError("RSAKeyValueType: missing required exponent")
+    w.bits(0, 3)
     w.binary(f_exponent)
     w.bits(0, 2)
 
@@ -2768,44 +2455,33 @@ def _d_RationalNumberType(r: Reader) -> RationalNumberType:
     rv = r.v; rn = r.n
     v_exponent = None
     v_value = None
-    p = r.p
-    q = p + 14
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3fff
-    r.p = q
-    if b & 0x300e:
-        r.badz(p, 14, b & 0x300e)
+    p = r.p; q = p + 14
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3fff; r.p = q
+    if b & 0x300e: r.badz(p, 14, b & 0x300e)
     v_exponent = ((b >> 4) & 0xff) - 128
     sg = (b & 0x1) == 1
     it = 1; al = 0
     v_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
     if not -32768 <= v_value <= 32767:
         r.fail('integer out of range')
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = -1; al = 0
     return RationalNumberType(exponent=v_exponent, value=v_value)
 
 def _e_RationalNumberType(w: Writer, o: RationalNumberType) -> None:
     f_exponent = o.exponent
-    if f_exponent is None:
-        raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if f_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
     if not -128 <= f_exponent <= 127:
         raise ExiEncodeError(f"value {f_exponent!r} outside [-128, 127]")
-    w.bits((f_exponent + 128) << 1, 11)
     f_value = o.value
-    if f_value is None:
-        raise ExiEncodeError("RationalNumberType: missing required value")
+    if f_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
     if not -32768 <= f_value <= 32767:
         raise ExiEncodeError(f"value {f_value!r} outside [-32768, 32767]")
-    w.bits((1 if f_value < 0 else 0), 3)
+    w.bits(((f_exponent + 128) << 4) | (1 if f_value < 0 else 0), 14)
     w.uint(-f_value - 1 if f_value < 0 else f_value)
     w.bits(0, 2)
 
@@ -2817,146 +2493,191 @@ def _d_ReceiptType(r: Reader) -> ReceiptType:
     v_additional_services_costs = None
     v_overstay_costs = None
     v_tax_costs = []
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_time_anchor = r.uintb(18446744073709551615)
-    p = r.p
-    q = p + 4
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xf
-    r.p = q
-    if b & 0x8:
-        r.badz(p, 4, b & 0x8)
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0x8: r.badz(p, 4, b & 0x8)
     e = b & 0x7
-    if e >= 6:
-        r.bad_code(p + 1, e, 6)
-    it, al = _P75[e]
+    if e >= 6: r.bad_code(p + 1, e, 6)
+    it, al = _P80[e]
     if it == 1:
-        v_energy_costs = _d_DetailedCostType(r)
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
+        v1_amount = None
+        v1_cost_per_unit = None
+        r.zero(1, 'expected next item')
+        it = 0; al = 0
+        v1_amount = _d_RationalNumberType(r)
+        r.zero(1, 'expected next item')
+        it = 1; al = 0
+        v1_cost_per_unit = _d_RationalNumberType(r)
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
-        if e >= 5:
-            r.bad_code(p + 0, e, 5)
-        it, al = _P76[e]
+        if e >= 5: r.bad_code(p + 1, e, 5)
+        it, al = _P81[e]
+        v_energy_costs = DetailedCostType(amount=v1_amount, cost_per_unit=v1_cost_per_unit)
     if it == 2:
-        v_occupancy_costs = _d_DetailedCostType(r)
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
+        v2_amount = None
+        v2_cost_per_unit = None
+        r.zero(1, 'expected next item')
+        it = 0; al = 0
+        v2_amount = _d_RationalNumberType(r)
+        r.zero(1, 'expected next item')
+        it = 1; al = 0
+        v2_cost_per_unit = _d_RationalNumberType(r)
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
-        if e >= 4:
-            r.bad_code(p + 0, e, 4)
-        it, al = _P77[e]
+        if e >= 4: r.bad_code(p + 1, e, 4)
+        it, al = _P82[e]
+        v_occupancy_costs = DetailedCostType(amount=v2_amount, cost_per_unit=v2_cost_per_unit)
     if it == 3:
-        v_additional_services_costs = _d_DetailedCostType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
+        v3_amount = None
+        v3_cost_per_unit = None
+        r.zero(1, 'expected next item')
+        it = 0; al = 0
+        v3_amount = _d_RationalNumberType(r)
+        r.zero(1, 'expected next item')
+        it = 1; al = 0
+        v3_cost_per_unit = _d_RationalNumberType(r)
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
-        if e >= 3:
-            r.bad_code(p + 0, e, 3)
-        it, al = _P78[e]
+        if e >= 3: r.bad_code(p + 1, e, 3)
+        it, al = _P83[e]
+        v_additional_services_costs = DetailedCostType(amount=v3_amount, cost_per_unit=v3_cost_per_unit)
     if it == 4:
-        v_overstay_costs = _d_DetailedCostType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
+        v4_amount = None
+        v4_cost_per_unit = None
+        r.zero(1, 'expected next item')
+        it = 0; al = 0
+        v4_amount = _d_RationalNumberType(r)
+        r.zero(1, 'expected next item')
+        it = 1; al = 0
+        v4_cost_per_unit = _d_RationalNumberType(r)
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P79[e]
+        if e >= 2: r.bad_code(p + 1, e, 2)
+        it, al = _P84[e]
+        v_overstay_costs = DetailedCostType(amount=v4_amount, cost_per_unit=v4_cost_per_unit)
     n = 0
     while it == 5:
-        t = _d_DetailedTaxType(r)
+        v5_tax_rule_id = None
+        v5_amount = None
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
+        it = 0; al = 0
+        v5_tax_rule_id = r.uintb(4294967295)
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
+        it = 1; al = 0
+        v5_amount = _d_RationalNumberType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+        t = DetailedTaxType(tax_rule_id=v5_tax_rule_id, amount=v5_amount)
         v_tax_costs.append(t)
         n += 1
         if n < 10:
-            p = r.p
-            q = p + 2
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x3
-            r.p = q
-            e = b & 0x3
-            if e >= 2:
-                r.bad_code(p + 0, e, 2)
-            it, al = _P79[e]
+            it, al = _P84[r.code(2, 2)]
         else:
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected end of element')
             it = -1; al = 0
     return ReceiptType(time_anchor=v_time_anchor, energy_costs=v_energy_costs, occupancy_costs=v_occupancy_costs, additional_services_costs=v_additional_services_costs, overstay_costs=v_overstay_costs, tax_costs=v_tax_costs)
 
 def _e_ReceiptType(w: Writer, o: ReceiptType) -> None:
     f_time_anchor = o.time_anchor
-    if f_time_anchor is None:
-        raise ExiEncodeError("ReceiptType: missing required time_anchor")
+    if f_time_anchor is None: raise ExiEncodeError("ReceiptType: missing required time_anchor")
     w.bits(0, 2)
     w.uint(f_time_anchor)
-    w.bits(0, 1)
     s = 1
+    w.bits(0, 1)
     f_energy_costs = o.energy_costs
     if f_energy_costs is not None:
-        w.bits(0, 3)
-        _e_DetailedCostType(w, f_energy_costs)
+        f1_amount = f_energy_costs.amount
+        if f1_amount is None: raise ExiEncodeError("DetailedCostType: missing required amount")
+        w.bits(0, 4)
+        _e_RationalNumberType(w, f1_amount)
+        f1_cost_per_unit = f_energy_costs.cost_per_unit
+        if f1_cost_per_unit is None: raise ExiEncodeError("DetailedCostType: missing required cost_per_unit")
+        w.bits(0, 1)
+        _e_RationalNumberType(w, f1_cost_per_unit)
+        w.bits(0, 1)
         s = 2
     f_occupancy_costs = o.occupancy_costs
     if f_occupancy_costs is not None:
-        c = _C80[s]
-        w.bits(c[0], c[1])
-        _e_DetailedCostType(w, f_occupancy_costs)
+        c1 = _C85[s]
+        f2_amount = f_occupancy_costs.amount
+        if f2_amount is None: raise ExiEncodeError("DetailedCostType: missing required amount")
+        w.bits(((c1[0]) << 1), c1[1] + 1)
+        _e_RationalNumberType(w, f2_amount)
+        f2_cost_per_unit = f_occupancy_costs.cost_per_unit
+        if f2_cost_per_unit is None: raise ExiEncodeError("DetailedCostType: missing required cost_per_unit")
+        w.bits(0, 1)
+        _e_RationalNumberType(w, f2_cost_per_unit)
+        w.bits(0, 1)
         s = 3
     f_additional_services_costs = o.additional_services_costs
     if f_additional_services_costs is not None:
-        c = _C81[s]
-        w.bits(c[0], c[1])
-        _e_DetailedCostType(w, f_additional_services_costs)
+        c2 = _C86[s]
+        f3_amount = f_additional_services_costs.amount
+        if f3_amount is None: raise ExiEncodeError("DetailedCostType: missing required amount")
+        w.bits(((c2[0]) << 1), c2[1] + 1)
+        _e_RationalNumberType(w, f3_amount)
+        f3_cost_per_unit = f_additional_services_costs.cost_per_unit
+        if f3_cost_per_unit is None: raise ExiEncodeError("DetailedCostType: missing required cost_per_unit")
+        w.bits(0, 1)
+        _e_RationalNumberType(w, f3_cost_per_unit)
+        w.bits(0, 1)
         s = 4
     f_overstay_costs = o.overstay_costs
     if f_overstay_costs is not None:
-        c = _C82[s]
-        w.bits(c[0], c[1])
-        _e_DetailedCostType(w, f_overstay_costs)
+        c3 = _C87[s]
+        f4_amount = f_overstay_costs.amount
+        if f4_amount is None: raise ExiEncodeError("DetailedCostType: missing required amount")
+        w.bits(((c3[0]) << 1), c3[1] + 1)
+        _e_RationalNumberType(w, f4_amount)
+        f4_cost_per_unit = f_overstay_costs.cost_per_unit
+        if f4_cost_per_unit is None: raise ExiEncodeError("DetailedCostType: missing required cost_per_unit")
+        w.bits(0, 1)
+        _e_RationalNumberType(w, f4_cost_per_unit)
+        w.bits(0, 1)
         s = 5
     n = 0
     for x in o.tax_costs:
-        c = _C83[s]
-        w.bits(c[0], c[1])
-        _e_DetailedTaxType(w, x)
+        c4 = _C88[s]
+        f5_tax_rule_id = x.tax_rule_id
+        if f5_tax_rule_id is None: raise ExiEncodeError("DetailedTaxType: missing required tax_rule_id")
+        w.bits(((c4[0]) << 2), c4[1] + 2)
+        w.uint(f5_tax_rule_id)
+        f5_amount = x.amount
+        if f5_amount is None: raise ExiEncodeError("DetailedTaxType: missing required amount")
+        w.bits(0, 2)
+        _e_RationalNumberType(w, f5_amount)
+        w.bits(0, 1)
         n += 1
         s = 6 if n < 10 else 7
     if n > 10:
         raise ExiEncodeError(f"ReceiptType: {n} items of tax_costs (allowed 0..10)")
-    c = _C84[s]
-    w.bits(c[0], c[1])
+    c5 = _C89[s]
+    w.bits((c5[0]), c5[1])
 
 def _d_ReferenceType(r: Reader) -> ReferenceType:
     rv = r.v; rn = r.n
@@ -2966,82 +2687,31 @@ def _d_ReferenceType(r: Reader) -> ReferenceType:
     v_transforms = None
     v_digest_method = None
     v_digest_value = None
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    e = b & 0x7
-    if e >= 5:
-        r.bad_code(p + 0, e, 5)
-    it, al = _P85[e]
+    it, al = _P90[r.code(3, 5)]
     if it == 0:
         v_id = r.string()
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
-        e = b & 0x7
-        if e >= 4:
-            r.bad_code(p + 0, e, 4)
-        it, al = _P86[e]
+        it, al = _P91[r.code(3, 4)]
     if it == 1:
         v_type = r.string()
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 3:
-            r.bad_code(p + 0, e, 3)
-        it, al = _P87[e]
+        it, al = _P92[r.code(2, 3)]
     if it == 2:
         v_uri = r.string()
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P88[e]
+        it, al = _P93[r.code(2, 2)]
     if it == 3:
         v_transforms = _d_TransformsType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected next item')
         it = 4; al = 0
     v_digest_method = _d_DigestMethodType(r)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 5; al = 0
     v_digest_value = r.binary()
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = -1; al = 0
     return ReferenceType(id=v_id, type=v_type, uri=v_uri, transforms=v_transforms, digest_method=v_digest_method, digest_value=v_digest_value)
 
@@ -3054,85 +2724,48 @@ def _e_ReferenceType(w: Writer, o: ReferenceType) -> None:
         s = 1
     f_type = o.type
     if f_type is not None:
-        c = _C89[s]
-        w.bits(c[0], c[1])
+        c1 = _C94[s]
+        w.bits((c1[0]), c1[1])
         w.string(f_type)
         s = 2
     f_uri = o.uri
     if f_uri is not None:
-        c = _C90[s]
-        w.bits(c[0], c[1])
+        c2 = _C95[s]
+        w.bits((c2[0]), c2[1])
         w.string(f_uri)
         s = 3
     f_transforms = o.transforms
     if f_transforms is not None:
-        c = _C91[s]
-        w.bits(c[0], c[1])
+        c3 = _C96[s]
+        w.bits((c3[0]), c3[1])
         _e_TransformsType(w, f_transforms)
         s = 4
     f_digest_method = o.digest_method
-    if f_digest_method is None:
-        raise ExiEncodeError("ReferenceType: missing required digest_method")
-    c = _C92[s]
-    w.bits(c[0], c[1])
+    if f_digest_method is None: raise ExiEncodeError("ReferenceType: missing required digest_method")
+    c4 = _C97[s]
+    w.bits((c4[0]), c4[1])
     _e_DigestMethodType(w, f_digest_method)
     s = 5
     f_digest_value = o.digest_value
-    if f_digest_value is None:
-        raise ExiEncodeError("ReferenceType: missing required digest_value")
+    if f_digest_value is None: raise ExiEncodeError("ReferenceType: missing required digest_value")
     w.bits(0, 2)
     w.binary(f_digest_value)
     w.bits(0, 2)
 
 def _d_RetrievalMethodType(r: Reader) -> RetrievalMethodType:
-    rv = r.v; rn = r.n
     v_type = None
     v_uri = None
     v_transforms = None
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    e = b & 0x7
-    if e >= 4:
-        r.bad_code(p + 0, e, 4)
-    it, al = _P93[e]
+    it, al = _P50[r.code(3, 4)]
     if it == 0:
         v_type = r.string()
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 3:
-            r.bad_code(p + 0, e, 3)
-        it, al = _P94[e]
+        it, al = _P51[r.code(2, 3)]
     if it == 1:
         v_uri = r.string()
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P59[e]
+        it, al = _P12[r.code(2, 2)]
     if it == 2:
         v_transforms = _d_TransformsType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected end of element')
         it = -1; al = 0
     return RetrievalMethodType(type=v_type, uri=v_uri, transforms=v_transforms)
 
@@ -3145,18 +2778,18 @@ def _e_RetrievalMethodType(w: Writer, o: RetrievalMethodType) -> None:
         s = 1
     f_uri = o.uri
     if f_uri is not None:
-        c = _C95[s]
-        w.bits(c[0], c[1])
+        c1 = _C56[s]
+        w.bits((c1[0]), c1[1])
         w.string(f_uri)
         s = 2
     f_transforms = o.transforms
     if f_transforms is not None:
-        c = _C96[s]
-        w.bits(c[0], c[1])
+        c2 = _C57[s]
+        w.bits((c2[0]), c2[1])
         _e_TransformsType(w, f_transforms)
         s = 3
-    c = _C97[s]
-    w.bits(c[0], c[1])
+    c3 = _C58[s]
+    w.bits((c3[0]), c3[1])
 
 def _d_SPKIDataType(r: Reader) -> SPKIDataType:
     r.fail("content of SPKIDataType is not supported by this codec")
@@ -3169,50 +2802,67 @@ def _d_Scheduled_CLReqControlModeType(r: Reader) -> Scheduled_CLReqControlModeTy
     v_ev_target_energy_request = None
     v_ev_maximum_energy_request = None
     v_ev_minimum_energy_request = None
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    e = b & 0x7
-    if e >= 4:
-        r.bad_code(p + 0, e, 4)
-    it, al = _P93[e]
+    it, al = _P50[r.code(3, 4)]
     if it == 0:
-        v_ev_target_energy_request = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
+        v1_exponent = None
+        v1_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v1_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v1_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v1_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
-        if e >= 3:
-            r.bad_code(p + 0, e, 3)
-        it, al = _P94[e]
+        if e >= 3: r.bad_code(p + 2, e, 3)
+        it, al = _P51[e]
+        v_ev_target_energy_request = RationalNumberType(exponent=v1_exponent, value=v1_value)
     if it == 1:
-        v_ev_maximum_energy_request = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
+        v2_exponent = None
+        v2_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v2_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v2_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v2_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P59[e]
+        if e >= 2: r.bad_code(p + 2, e, 2)
+        it, al = _P12[e]
+        v_ev_maximum_energy_request = RationalNumberType(exponent=v2_exponent, value=v2_value)
     if it == 2:
-        v_ev_minimum_energy_request = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        v3_exponent = None
+        v3_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v3_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v3_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v3_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x7: r.badz(p, 3, b & 0x7)
+        v_ev_minimum_energy_request = RationalNumberType(exponent=v3_exponent, value=v3_value)
         it = -1; al = 0
     return Scheduled_CLReqControlModeType(ev_target_energy_request=v_ev_target_energy_request, ev_maximum_energy_request=v_ev_maximum_energy_request, ev_minimum_energy_request=v_ev_minimum_energy_request)
 
@@ -3220,34 +2870,53 @@ def _e_Scheduled_CLReqControlModeType(w: Writer, o: Scheduled_CLReqControlModeTy
     s = 0
     f_ev_target_energy_request = o.ev_target_energy_request
     if f_ev_target_energy_request is not None:
-        w.bits(0, 3)
-        _e_RationalNumberType(w, f_ev_target_energy_request)
+        f1_exponent = f_ev_target_energy_request.exponent
+        if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f1_exponent <= 127:
+            raise ExiEncodeError(f"value {f1_exponent!r} outside [-128, 127]")
+        f1_value = f_ev_target_energy_request.value
+        if f1_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f1_value <= 32767:
+            raise ExiEncodeError(f"value {f1_value!r} outside [-32768, 32767]")
+        w.bits(((f1_exponent + 128) << 4) | (1 if f1_value < 0 else 0), 17)
+        w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
+        w.bits(0, 2)
         s = 1
     f_ev_maximum_energy_request = o.ev_maximum_energy_request
     if f_ev_maximum_energy_request is not None:
-        c = _C95[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_ev_maximum_energy_request)
+        c1 = _C56[s]
+        f2_exponent = f_ev_maximum_energy_request.exponent
+        if f2_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f2_exponent <= 127:
+            raise ExiEncodeError(f"value {f2_exponent!r} outside [-128, 127]")
+        f2_value = f_ev_maximum_energy_request.value
+        if f2_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f2_value <= 32767:
+            raise ExiEncodeError(f"value {f2_value!r} outside [-32768, 32767]")
+        w.bits(((c1[0]) << 14) | ((f2_exponent + 128) << 4) | (1 if f2_value < 0 else 0), c1[1] + 14)
+        w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
+        w.bits(0, 2)
         s = 2
     f_ev_minimum_energy_request = o.ev_minimum_energy_request
     if f_ev_minimum_energy_request is not None:
-        c = _C96[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_ev_minimum_energy_request)
+        c2 = _C57[s]
+        f3_exponent = f_ev_minimum_energy_request.exponent
+        if f3_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f3_exponent <= 127:
+            raise ExiEncodeError(f"value {f3_exponent!r} outside [-128, 127]")
+        f3_value = f_ev_minimum_energy_request.value
+        if f3_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f3_value <= 32767:
+            raise ExiEncodeError(f"value {f3_value!r} outside [-32768, 32767]")
+        w.bits(((c2[0]) << 14) | ((f3_exponent + 128) << 4) | (1 if f3_value < 0 else 0), c2[1] + 14)
+        w.uint(-f3_value - 1 if f3_value < 0 else f3_value)
+        w.bits(0, 2)
         s = 3
-    c = _C97[s]
-    w.bits(c[0], c[1])
+    c3 = _C58[s]
+    w.bits((c3[0]), c3[1])
 
 def _d_Scheduled_CLResControlModeType(r: Reader) -> Scheduled_CLResControlModeType:
-    rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return Scheduled_CLResControlModeType()
 
@@ -3258,69 +2927,34 @@ def _d_SignatureMethodType(r: Reader) -> SignatureMethodType:
     rv = r.v; rn = r.n
     v_algorithm = None
     v_hmac_output_length = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected next item')
     it = 0; al = 0
     v_algorithm = r.string()
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    e = b & 0x7
-    if e >= 3:
-        r.bad_code(p + 0, e, 3)
-    it, al = _P94[e]
+    it, al = _P51[r.code(3, 3)]
     if it == 1:
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        if b & 0x2:
-            r.badz(p, 2, b & 0x2)
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x2: r.badz(p, 2, b & 0x2)
         sg = (b & 0x1) == 1
         v_hmac_output_length = -r.uint() - 1 if sg else r.uint()
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
-        if b & 0x4:
-            r.badz(p, 3, b & 0x4)
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 1, e, 2)
-        it, al = _P59[e]
+        if e >= 2: r.bad_code(p + 1, e, 2)
+        it, al = _P12[e]
     n = 0
     while it == 2:
         r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P59[e]
+        it, al = _P12[r.code(2, 2)]
     return SignatureMethodType(algorithm=v_algorithm, hmac_output_length=v_hmac_output_length)
 
 def _e_SignatureMethodType(w: Writer, o: SignatureMethodType) -> None:
     f_algorithm = o.algorithm
-    if f_algorithm is None:
-        raise ExiEncodeError("SignatureMethodType: missing required algorithm")
+    if f_algorithm is None: raise ExiEncodeError("SignatureMethodType: missing required algorithm")
     w.bits(0, 1)
     w.string(f_algorithm)
     s = 1
@@ -3330,49 +2964,23 @@ def _e_SignatureMethodType(w: Writer, o: SignatureMethodType) -> None:
         w.uint(-f_hmac_output_length - 1 if f_hmac_output_length < 0 else f_hmac_output_length)
         w.bits(0, 1)
         s = 2
-    c = _C98[s]
-    w.bits(c[0], c[1])
+    c1 = _C98[s]
+    w.bits((c1[0]), c1[1])
 
 def _d_SignaturePropertiesType(r: Reader) -> SignaturePropertiesType:
-    rv = r.v; rn = r.n
     v_id = None
     v_signature_property = []
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
-    it, al = _P42[e]
+    it, al = _P46[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected next item')
         it = 1; al = 0
     n = 0
     while it == 1:
         t = _d_SignaturePropertyType(r)
         v_signature_property.append(t)
         n += 1
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P11[e]
+        it, al = _P11[r.code(2, 2)]
     return SignaturePropertiesType(id=v_id, signature_property=v_signature_property)
 
 def _e_SignaturePropertiesType(w: Writer, o: SignaturePropertiesType) -> None:
@@ -3384,8 +2992,8 @@ def _e_SignaturePropertiesType(w: Writer, o: SignaturePropertiesType) -> None:
         s = 1
     n = 0
     for x in o.signature_property:
-        c = _C58[s]
-        w.bits(c[0], c[1])
+        c1 = _C65[s]
+        w.bits((c1[0]), c1[1])
         _e_SignaturePropertyType(w, x)
         n += 1
         s = 2
@@ -3394,55 +3002,20 @@ def _e_SignaturePropertiesType(w: Writer, o: SignaturePropertiesType) -> None:
     w.bits(1, 2)
 
 def _d_SignaturePropertyType(r: Reader) -> SignaturePropertyType:
-    rv = r.v; rn = r.n
     v_id = None
     v_target = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
-    it, al = _P42[e]
+    it, al = _P46[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected next item')
         it = 1; al = 0
     v_target = r.string()
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 1:
-        r.bad_code(p + 0, e, 1)
-    it, al = _P99[e]
+    it, al = _P99[r.code(2, 1)]
     n = 0
     while it == 2:
         r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P59[e]
+        it, al = _P12[r.code(2, 2)]
     return SignaturePropertyType(id=v_id, target=v_target)
 
 def _e_SignaturePropertyType(w: Writer, o: SignaturePropertyType) -> None:
@@ -3453,10 +3026,9 @@ def _e_SignaturePropertyType(w: Writer, o: SignaturePropertyType) -> None:
         w.string(f_id)
         s = 1
     f_target = o.target
-    if f_target is None:
-        raise ExiEncodeError("SignaturePropertyType: missing required target")
-    c = _C100[s]
-    w.bits(c[0], c[1])
+    if f_target is None: raise ExiEncodeError("SignaturePropertyType: missing required target")
+    c1 = _C100[s]
+    w.bits((c1[0]), c1[1])
     w.string(f_target)
     s = 2
     raise ExiEncodeError("SignaturePropertyType: required wildcard content")
@@ -3468,75 +3040,43 @@ def _d_SignatureType(r: Reader) -> SignatureType:
     v_signature_value = None
     v_key_info = None
     v_object = []
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
-    it, al = _P42[e]
+    it, al = _P46[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected next item')
         it = 1; al = 0
     v_signed_info = _d_SignedInfoType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 2; al = 0
-    v_signature_value = _d_SignatureValueType(r)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
+    v1_id = None
+    v1_value = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
-    if e >= 3:
-        r.bad_code(p + 0, e, 3)
-    it, al = _P16[e]
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P46[e]
+    if it == 0:
+        v1_id = r.string()
+        r.zero(1, 'expected next item')
+        it = 1; al = 0
+    v1_value = r.binary()
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 3: r.bad_code(p + 1, e, 3)
+    it, al = _P19[e]
+    v_signature_value = SignatureValueType(id=v1_id, value=v1_value)
     if it == 3:
         v_key_info = _d_KeyInfoType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P17[e]
+        it, al = _P20[r.code(2, 2)]
     n = 0
     while it == 4:
         t = _d_ObjectType(r)
         v_object.append(t)
         n += 1
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P17[e]
+        it, al = _P20[r.code(2, 2)]
     return SignatureType(id=v_id, signed_info=v_signed_info, signature_value=v_signature_value, key_info=v_key_info, object=v_object)
 
 def _e_SignatureType(w: Writer, o: SignatureType) -> None:
@@ -3547,18 +3087,28 @@ def _e_SignatureType(w: Writer, o: SignatureType) -> None:
         w.string(f_id)
         s = 1
     f_signed_info = o.signed_info
-    if f_signed_info is None:
-        raise ExiEncodeError("SignatureType: missing required signed_info")
-    c = _C101[s]
-    w.bits(c[0], c[1])
+    if f_signed_info is None: raise ExiEncodeError("SignatureType: missing required signed_info")
+    c1 = _C101[s]
+    w.bits((c1[0]), c1[1])
     _e_SignedInfoType(w, f_signed_info)
     s = 2
     f_signature_value = o.signature_value
-    if f_signature_value is None:
-        raise ExiEncodeError("SignatureType: missing required signature_value")
+    if f_signature_value is None: raise ExiEncodeError("SignatureType: missing required signature_value")
+    s1 = 0
     w.bits(0, 1)
-    _e_SignatureValueType(w, f_signature_value)
+    f1_id = f_signature_value.id
+    if f1_id is not None:
+        w.bits(0, 2)
+        w.string(f1_id)
+        s1 = 1
+    f1_value = f_signature_value.value
+    if f1_value is None: raise ExiEncodeError("SignatureValueType: missing required value")
+    c2 = _C102[s1]
+    w.bits((c2[0]), c2[1])
+    w.binary(f1_value)
+    s1 = 2
     s = 3
+    w.bits(0, 1)
     f_key_info = o.key_info
     if f_key_info is not None:
         w.bits(0, 2)
@@ -3566,48 +3116,24 @@ def _e_SignatureType(w: Writer, o: SignatureType) -> None:
         s = 4
     n = 0
     for x in o.object:
-        c = _C102[s]
-        w.bits(c[0], c[1])
+        c3 = _C103[s]
+        w.bits((c3[0]), c3[1])
         _e_ObjectType(w, x)
         n += 1
         s = 5
-    c = _C103[s]
-    w.bits(c[0], c[1])
+    c4 = _C104[s]
+    w.bits((c4[0]), c4[1])
 
 def _d_SignatureValueType(r: Reader) -> SignatureValueType:
-    rv = r.v; rn = r.n
     v_id = None
     v_value = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
-    it, al = _P42[e]
+    it, al = _P46[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected next item')
         it = 1; al = 0
     v_value = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return SignatureValueType(id=v_id, value=v_value)
 
@@ -3619,76 +3145,35 @@ def _e_SignatureValueType(w: Writer, o: SignatureValueType) -> None:
         w.string(f_id)
         s = 1
     f_value = o.value
-    if f_value is None:
-        raise ExiEncodeError("SignatureValueType: missing required value")
-    c = _C104[s]
-    w.bits(c[0], c[1])
+    if f_value is None: raise ExiEncodeError("SignatureValueType: missing required value")
+    c1 = _C102[s]
+    w.bits((c1[0]), c1[1])
     w.binary(f_value)
     s = 2
     w.bits(0, 1)
 
 def _d_SignedInfoType(r: Reader) -> SignedInfoType:
-    rv = r.v; rn = r.n
     v_id = None
     v_canonicalization_method = None
     v_signature_method = None
     v_reference = []
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
-    it, al = _P42[e]
+    it, al = _P46[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected next item')
         it = 1; al = 0
     v_canonicalization_method = _d_CanonicalizationMethodType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected next item')
     it = 2; al = 0
     v_signature_method = _d_SignatureMethodType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected next item')
     it = 3; al = 0
     n = 0
     while it == 3:
         t = _d_ReferenceType(r)
         v_reference.append(t)
         n += 1
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P6[e]
+        it, al = _P3[r.code(2, 2)]
     return SignedInfoType(id=v_id, canonicalization_method=v_canonicalization_method, signature_method=v_signature_method, reference=v_reference)
 
 def _e_SignedInfoType(w: Writer, o: SignedInfoType) -> None:
@@ -3699,22 +3184,20 @@ def _e_SignedInfoType(w: Writer, o: SignedInfoType) -> None:
         w.string(f_id)
         s = 1
     f_canonicalization_method = o.canonicalization_method
-    if f_canonicalization_method is None:
-        raise ExiEncodeError("SignedInfoType: missing required canonicalization_method")
-    c = _C43[s]
-    w.bits(c[0], c[1])
+    if f_canonicalization_method is None: raise ExiEncodeError("SignedInfoType: missing required canonicalization_method")
+    c1 = _C47[s]
+    w.bits((c1[0]), c1[1])
     _e_CanonicalizationMethodType(w, f_canonicalization_method)
     s = 2
     f_signature_method = o.signature_method
-    if f_signature_method is None:
-        raise ExiEncodeError("SignedInfoType: missing required signature_method")
+    if f_signature_method is None: raise ExiEncodeError("SignedInfoType: missing required signature_method")
     w.bits(0, 1)
     _e_SignatureMethodType(w, f_signature_method)
     s = 3
     n = 0
     for x in o.reference:
-        c = _C105[s]
-        w.bits(c[0], c[1])
+        c2 = _C105[s]
+        w.bits((c2[0]), c2[1])
         _e_ReferenceType(w, x)
         n += 1
         s = 4
@@ -3723,119 +3206,60 @@ def _e_SignedInfoType(w: Writer, o: SignedInfoType) -> None:
     w.bits(1, 2)
 
 def _d_TransformType(r: Reader) -> TransformType:
-    rv = r.v; rn = r.n
     v_algorithm = None
     v_x_path = []
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected next item')
     it = 0; al = 0
     v_algorithm = r.string()
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    e = b & 0x7
-    if e >= 3:
-        r.bad_code(p + 0, e, 3)
-    it, al = _P106[e]
+    it, al = _P106[r.code(3, 3)]
     n = 0
     while it == 1:
         if al == 0:
             r.fail("wildcard (undeclared) element content is not supported")
         elif al == 1:
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected characters')
             t = r.string()
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected end of element')
             v_x_path.append(t)
         n += 1
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
-        e = b & 0x7
-        if e >= 3:
-            r.bad_code(p + 0, e, 3)
-        it, al = _P106[e]
+        it, al = _P106[r.code(3, 3)]
     return TransformType(algorithm=v_algorithm, x_path=v_x_path)
 
 def _e_TransformType(w: Writer, o: TransformType) -> None:
     f_algorithm = o.algorithm
-    if f_algorithm is None:
-        raise ExiEncodeError("TransformType: missing required algorithm")
+    if f_algorithm is None: raise ExiEncodeError("TransformType: missing required algorithm")
     w.bits(0, 1)
     w.string(f_algorithm)
     s = 1
     n = 0
     for x in o.x_path:
-        c = _C107[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c1 = _C107[s]
+        w.bits(((c1[0]) << 1), c1[1] + 1)
         w.string(x)
         w.bits(0, 1)
         n += 1
         s = 2
-    c = _C108[s]
-    w.bits(c[0], c[1])
+    c2 = _C108[s]
+    w.bits((c2[0]), c2[1])
 
 def _d_TransformsType(r: Reader) -> TransformsType:
-    rv = r.v; rn = r.n
     v_transform = []
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected next item')
     it = 0; al = 0
     n = 0
     while it == 0:
         t = _d_TransformType(r)
         v_transform.append(t)
         n += 1
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P0[e]
+        it, al = _P4[r.code(2, 2)]
     return TransformsType(transform=v_transform)
 
 def _e_TransformsType(w: Writer, o: TransformsType) -> None:
     s = 0
     n = 0
     for x in o.transform:
-        c = _C109[s]
-        w.bits(c[0], c[1])
+        c1 = _C109[s]
+        w.bits((c1[0]), c1[1])
         _e_TransformType(w, x)
         n += 1
         s = 1
@@ -3846,155 +3270,197 @@ def _e_TransformsType(w: Writer, o: TransformsType) -> None:
 def _d_V2GMessageType(r: Reader) -> V2GMessageType:
     rv = r.v; rn = r.n
     v_header = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = None
+    v1_time_stamp = None
+    v1_signature = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
-    v_header = _d_MessageHeaderType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = r.binary()
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    it = 1; al = 0
+    v1_time_stamp = r.uintb(18446744073709551615)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P12[e]
+    if it == 2:
+        v1_signature = _d_SignatureType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return V2GMessageType(header=v_header)
 
 def _e_V2GMessageType(w: Writer, o: V2GMessageType) -> None:
     f_header = o.header
-    if f_header is None:
-        raise ExiEncodeError("V2GMessageType: missing required header")
+    if f_header is None: raise ExiEncodeError("V2GMessageType: missing required header")
+    f1_session_id = f_header.session_id
+    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
+    w.bits(0, 3)
+    w.binary(f1_session_id)
+    f1_time_stamp = f_header.time_stamp
+    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
+    w.bits(0, 3)
+    w.uint(f1_time_stamp)
+    s1 = 2
     w.bits(0, 1)
-    _e_MessageHeaderType(w, f_header)
-    w.bits(0, 1)
+    f1_signature = f_header.signature
+    if f1_signature is not None:
+        w.bits(0, 2)
+        _e_SignatureType(w, f1_signature)
+        s1 = 3
+    c1 = _C14[s1]
+    w.bits(((c1[0]) << 1), c1[1] + 1)
 
 def _d_V2GRequestType(r: Reader) -> V2GRequestType:
     rv = r.v; rn = r.n
     v_header = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = None
+    v1_time_stamp = None
+    v1_signature = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
-    v_header = _d_MessageHeaderType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = r.binary()
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    it = 1; al = 0
+    v1_time_stamp = r.uintb(18446744073709551615)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P12[e]
+    if it == 2:
+        v1_signature = _d_SignatureType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return V2GRequestType(header=v_header)
 
 def _e_V2GRequestType(w: Writer, o: V2GRequestType) -> None:
     f_header = o.header
-    if f_header is None:
-        raise ExiEncodeError("V2GRequestType: missing required header")
+    if f_header is None: raise ExiEncodeError("V2GRequestType: missing required header")
+    f1_session_id = f_header.session_id
+    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
+    w.bits(0, 3)
+    w.binary(f1_session_id)
+    f1_time_stamp = f_header.time_stamp
+    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
+    w.bits(0, 3)
+    w.uint(f1_time_stamp)
+    s1 = 2
     w.bits(0, 1)
-    _e_MessageHeaderType(w, f_header)
-    w.bits(0, 1)
+    f1_signature = f_header.signature
+    if f1_signature is not None:
+        w.bits(0, 2)
+        _e_SignatureType(w, f1_signature)
+        s1 = 3
+    c1 = _C14[s1]
+    w.bits(((c1[0]) << 1), c1[1] + 1)
 
 def _d_V2GResponseType(r: Reader) -> V2GResponseType:
     rv = r.v; rn = r.n
     v_header = None
     v_response_code = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = None
+    v1_time_stamp = None
+    v1_signature = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
-    v_header = _d_MessageHeaderType(r)
-    p = r.p
-    q = p + 10
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3ff
-    r.p = q
-    if b & 0x303:
-        r.badz(p, 10, b & 0x303)
+    v1_session_id = r.binary()
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    it = 1; al = 0
+    v1_time_stamp = r.uintb(18446744073709551615)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P12[e]
+    if it == 2:
+        v1_signature = _d_SignatureType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
+    p = r.p; q = p + 10
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3ff; r.p = q
+    if b & 0x303: r.badz(p, 10, b & 0x303)
     k = (b >> 2) & 0x3f
-    if k >= 40:
-        r.bad(p + 2, 'enumeration index out of range')
-    v_response_code = _K14[k]
+    if k >= 40: r.bad(p + 2, 'enum index')
+    v_response_code = _K16[k]
     it = -1; al = 0
     return V2GResponseType(header=v_header, response_code=v_response_code)
 
 def _e_V2GResponseType(w: Writer, o: V2GResponseType) -> None:
     f_header = o.header
-    if f_header is None:
-        raise ExiEncodeError("V2GResponseType: missing required header")
+    if f_header is None: raise ExiEncodeError("V2GResponseType: missing required header")
+    f1_session_id = f_header.session_id
+    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
+    w.bits(0, 3)
+    w.binary(f1_session_id)
+    f1_time_stamp = f_header.time_stamp
+    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
+    w.bits(0, 3)
+    w.uint(f1_time_stamp)
+    s1 = 2
     w.bits(0, 1)
-    _e_MessageHeaderType(w, f_header)
+    f1_signature = f_header.signature
+    if f1_signature is not None:
+        w.bits(0, 2)
+        _e_SignatureType(w, f1_signature)
+        s1 = 3
+    c1 = _C14[s1]
     f_response_code = o.response_code
-    if f_response_code is None:
-        raise ExiEncodeError("V2GResponseType: missing required response_code")
-    w.bits((_K18[f_response_code]) << 2, 10)
+    if f_response_code is None: raise ExiEncodeError("V2GResponseType: missing required response_code")
+    w.bits(((c1[0]) << 10) | ((_K21[f_response_code]) << 2), c1[1] + 10)
 
 def _d_WPT_AlignmentCheckMethodListType(r: Reader) -> WPT_AlignmentCheckMethodListType:
     rv = r.v; rn = r.n
     v_wpt_alignment_check_method = []
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected next item')
     it = 0; al = 0
     n = 0
     while it == 0:
-        p = r.p
-        q = p + 4
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0xf
-        r.p = q
-        if b & 0x9:
-            r.badz(p, 4, b & 0x9)
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0x9: r.badz(p, 4, b & 0x9)
         k = (b >> 1) & 0x3
-        if k >= 3:
-            r.bad(p + 1, 'enumeration index out of range')
+        if k >= 3: r.bad(p + 1, 'enum index')
         t = _K110[k]
         v_wpt_alignment_check_method.append(t)
         n += 1
         if n < 8:
-            p = r.p
-            q = p + 2
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x3
-            r.p = q
-            e = b & 0x3
-            if e >= 2:
-                r.bad_code(p + 0, e, 2)
-            it, al = _P0[e]
+            it, al = _P4[r.code(2, 2)]
         else:
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected end of element')
             it = -1; al = 0
     return WPT_AlignmentCheckMethodListType(wpt_alignment_check_method=v_wpt_alignment_check_method)
 
@@ -4002,15 +3468,14 @@ def _e_WPT_AlignmentCheckMethodListType(w: Writer, o: WPT_AlignmentCheckMethodLi
     s = 0
     n = 0
     for x in o.wpt_alignment_check_method:
-        c = _C1[s]
-        w.bits(c[0], c[1])
-        w.bits((_K111[x]) << 1, 4)
+        c1 = _C5[s]
+        w.bits(((c1[0]) << 4) | ((_K111[x]) << 1), c1[1] + 4)
         n += 1
         s = 1 if n < 8 else 2
     if n < 1 or n > 8:
         raise ExiEncodeError(f"WPT_AlignmentCheckMethodListType: {n} items of wpt_alignment_check_method (allowed 1..8)")
-    c = _C2[s]
-    w.bits(c[0], c[1])
+    c2 = _C10[s]
+    w.bits((c2[0]), c2[1])
 
 def _d_WPT_AlignmentCheckReqType(r: Reader) -> WPT_AlignmentCheckReqType:
     rv = r.v; rn = r.n
@@ -4019,140 +3484,141 @@ def _d_WPT_AlignmentCheckReqType(r: Reader) -> WPT_AlignmentCheckReqType:
     v_target_coil_current = None
     v_ev_result_code = None
     v_vendor_specific_data_container = []
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = None
+    v1_time_stamp = None
+    v1_signature = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
-    v_header = _d_MessageHeaderType(r)
-    p = r.p
-    q = p + 7
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7f
-    r.p = q
-    if b & 0x64:
-        r.badz(p, 7, b & 0x64)
+    v1_session_id = r.binary()
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    it = 1; al = 0
+    v1_time_stamp = r.uintb(18446744073709551615)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P12[e]
+    if it == 2:
+        v1_signature = _d_SignatureType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
+    p = r.p; q = p + 7
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7f; r.p = q
+    if b & 0x64: r.badz(p, 7, b & 0x64)
     k = (b >> 3) & 0x3
-    if k >= 3:
-        r.bad(p + 2, 'enumeration index out of range')
+    if k >= 3: r.bad(p + 2, 'enum index')
     v_ev_processing = _K112[k]
     e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 5, e, 2)
+    if e >= 2: r.bad_code(p + 5, e, 2)
     it, al = _P113[e]
     if it == 2:
-        v_target_coil_current = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        v2_exponent = None
+        v2_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v2_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v2_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v2_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x7: r.badz(p, 3, b & 0x7)
+        v_target_coil_current = RationalNumberType(exponent=v2_exponent, value=v2_value)
         it = 3; al = 0
-    p = r.p
-    q = p + 6
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3f
-    r.p = q
-    if b & 0x24:
-        r.badz(p, 6, b & 0x24)
+    p = r.p; q = p + 6
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3f; r.p = q
+    if b & 0x24: r.badz(p, 6, b & 0x24)
     k = (b >> 3) & 0x3
-    if k >= 3:
-        r.bad(p + 1, 'enumeration index out of range')
+    if k >= 3: r.bad(p + 1, 'enum index')
     v_ev_result_code = _K114[k]
     e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 4, e, 2)
-    it, al = _P17[e]
+    if e >= 2: r.bad_code(p + 4, e, 2)
+    it, al = _P20[e]
     n = 0
     while it == 4:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected characters')
         t = r.binary()
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected end of element')
         v_vendor_specific_data_container.append(t)
         n += 1
         if n < 16:
-            p = r.p
-            q = p + 2
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x3
-            r.p = q
-            e = b & 0x3
-            if e >= 2:
-                r.bad_code(p + 0, e, 2)
-            it, al = _P17[e]
+            it, al = _P20[r.code(2, 2)]
         else:
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected end of element')
             it = -1; al = 0
     return WPT_AlignmentCheckReqType(header=v_header, ev_processing=v_ev_processing, target_coil_current=v_target_coil_current, ev_result_code=v_ev_result_code, vendor_specific_data_container=v_vendor_specific_data_container)
 
 def _e_WPT_AlignmentCheckReqType(w: Writer, o: WPT_AlignmentCheckReqType) -> None:
     f_header = o.header
-    if f_header is None:
-        raise ExiEncodeError("WPT_AlignmentCheckReqType: missing required header")
+    if f_header is None: raise ExiEncodeError("WPT_AlignmentCheckReqType: missing required header")
+    f1_session_id = f_header.session_id
+    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
+    w.bits(0, 3)
+    w.binary(f1_session_id)
+    f1_time_stamp = f_header.time_stamp
+    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
+    w.bits(0, 3)
+    w.uint(f1_time_stamp)
+    s1 = 2
     w.bits(0, 1)
-    _e_MessageHeaderType(w, f_header)
+    f1_signature = f_header.signature
+    if f1_signature is not None:
+        w.bits(0, 2)
+        _e_SignatureType(w, f1_signature)
+        s1 = 3
+    c1 = _C14[s1]
     f_ev_processing = o.ev_processing
-    if f_ev_processing is None:
-        raise ExiEncodeError("WPT_AlignmentCheckReqType: missing required ev_processing")
-    w.bits((_K115[f_ev_processing]) << 1, 5)
+    if f_ev_processing is None: raise ExiEncodeError("WPT_AlignmentCheckReqType: missing required ev_processing")
     s = 2
+    w.bits(((c1[0]) << 5) | ((_K115[f_ev_processing]) << 1), c1[1] + 5)
     f_target_coil_current = o.target_coil_current
     if f_target_coil_current is not None:
+        f2_exponent = f_target_coil_current.exponent
+        if f2_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f2_exponent <= 127:
+            raise ExiEncodeError(f"value {f2_exponent!r} outside [-128, 127]")
+        f2_value = f_target_coil_current.value
+        if f2_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f2_value <= 32767:
+            raise ExiEncodeError(f"value {f2_value!r} outside [-32768, 32767]")
+        w.bits(((f2_exponent + 128) << 4) | (1 if f2_value < 0 else 0), 16)
+        w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
         w.bits(0, 2)
-        _e_RationalNumberType(w, f_target_coil_current)
         s = 3
     f_ev_result_code = o.ev_result_code
-    if f_ev_result_code is None:
-        raise ExiEncodeError("WPT_AlignmentCheckReqType: missing required ev_result_code")
-    c = _C116[s]
-    w.bits(c[0], c[1])
-    w.bits((_K117[f_ev_result_code]) << 1, 4)
+    if f_ev_result_code is None: raise ExiEncodeError("WPT_AlignmentCheckReqType: missing required ev_result_code")
+    c2 = _C116[s]
     s = 4
     s = 4
+    w.bits(((c2[0]) << 4) | ((_K117[f_ev_result_code]) << 1), c2[1] + 4)
     n = 0
     for x in o.vendor_specific_data_container:
-        c = _C118[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c3 = _C118[s]
+        w.bits(((c3[0]) << 1), c3[1] + 1)
         w.binary(x)
         w.bits(0, 1)
         n += 1
         s = 5 if n < 16 else 6
     if n > 16:
         raise ExiEncodeError(f"WPT_AlignmentCheckReqType: {n} items of vendor_specific_data_container (allowed 0..16)")
-    c = _C119[s]
-    w.bits(c[0], c[1])
+    c4 = _C119[s]
+    w.bits((c4[0]), c4[1])
 
 def _d_WPT_AlignmentCheckResType(r: Reader) -> WPT_AlignmentCheckResType:
     rv = r.v; rn = r.n
@@ -4162,143 +3628,168 @@ def _d_WPT_AlignmentCheckResType(r: Reader) -> WPT_AlignmentCheckResType:
     v_power_transmitted = None
     v_supply_device_current = None
     v_vendor_specific_data_container = []
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = None
+    v1_time_stamp = None
+    v1_signature = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
-    v_header = _d_MessageHeaderType(r)
-    p = r.p
-    q = p + 17
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1ffff
-    r.p = q
-    if b & 0x181c8:
-        r.badz(p, 17, b & 0x181c8)
+    v1_session_id = r.binary()
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    it = 1; al = 0
+    v1_time_stamp = r.uintb(18446744073709551615)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P12[e]
+    if it == 2:
+        v1_signature = _d_SignatureType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
+    p = r.p; q = p + 17
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ffff; r.p = q
+    if b & 0x181c8: r.badz(p, 17, b & 0x181c8)
     k = (b >> 9) & 0x3f
-    if k >= 40:
-        r.bad(p + 2, 'enumeration index out of range')
-    v_response_code = _K14[k]
+    if k >= 40: r.bad(p + 2, 'enum index')
+    v_response_code = _K16[k]
     k = (b >> 4) & 0x3
-    if k >= 3:
-        r.bad(p + 11, 'enumeration index out of range')
+    if k >= 3: r.bad(p + 11, 'enum index')
     v_evse_processing = _K112[k]
     e = b & 0x7
-    if e >= 4:
-        r.bad_code(p + 14, e, 4)
-    it, al = _P77[e]
+    if e >= 4: r.bad_code(p + 14, e, 4)
+    it, al = _P82[e]
     if it == 3:
-        v_power_transmitted = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
+        v2_exponent = None
+        v2_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v2_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v2_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v2_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
-        if e >= 3:
-            r.bad_code(p + 0, e, 3)
-        it, al = _P78[e]
+        if e >= 3: r.bad_code(p + 2, e, 3)
+        it, al = _P83[e]
+        v_power_transmitted = RationalNumberType(exponent=v2_exponent, value=v2_value)
     if it == 4:
-        v_supply_device_current = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
+        v3_exponent = None
+        v3_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v3_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v3_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v3_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P79[e]
+        if e >= 2: r.bad_code(p + 2, e, 2)
+        it, al = _P84[e]
+        v_supply_device_current = RationalNumberType(exponent=v3_exponent, value=v3_value)
     n = 0
     while it == 5:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected characters')
         t = r.binary()
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected end of element')
         v_vendor_specific_data_container.append(t)
         n += 1
         if n < 16:
-            p = r.p
-            q = p + 2
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x3
-            r.p = q
-            e = b & 0x3
-            if e >= 2:
-                r.bad_code(p + 0, e, 2)
-            it, al = _P79[e]
+            it, al = _P84[r.code(2, 2)]
         else:
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected end of element')
             it = -1; al = 0
     return WPT_AlignmentCheckResType(header=v_header, response_code=v_response_code, evse_processing=v_evse_processing, power_transmitted=v_power_transmitted, supply_device_current=v_supply_device_current, vendor_specific_data_container=v_vendor_specific_data_container)
 
 def _e_WPT_AlignmentCheckResType(w: Writer, o: WPT_AlignmentCheckResType) -> None:
     f_header = o.header
-    if f_header is None:
-        raise ExiEncodeError("WPT_AlignmentCheckResType: missing required header")
+    if f_header is None: raise ExiEncodeError("WPT_AlignmentCheckResType: missing required header")
+    f1_session_id = f_header.session_id
+    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
+    w.bits(0, 3)
+    w.binary(f1_session_id)
+    f1_time_stamp = f_header.time_stamp
+    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
+    w.bits(0, 3)
+    w.uint(f1_time_stamp)
+    s1 = 2
     w.bits(0, 1)
-    _e_MessageHeaderType(w, f_header)
+    f1_signature = f_header.signature
+    if f1_signature is not None:
+        w.bits(0, 2)
+        _e_SignatureType(w, f1_signature)
+        s1 = 3
+    c1 = _C14[s1]
     f_response_code = o.response_code
-    if f_response_code is None:
-        raise ExiEncodeError("WPT_AlignmentCheckResType: missing required response_code")
-    w.bits((_K18[f_response_code]) << 1, 9)
+    if f_response_code is None: raise ExiEncodeError("WPT_AlignmentCheckResType: missing required response_code")
     f_evse_processing = o.evse_processing
-    if f_evse_processing is None:
-        raise ExiEncodeError("WPT_AlignmentCheckResType: missing required evse_processing")
-    w.bits((_K115[f_evse_processing]) << 1, 5)
+    if f_evse_processing is None: raise ExiEncodeError("WPT_AlignmentCheckResType: missing required evse_processing")
     s = 3
+    w.bits(((c1[0]) << 14) | ((_K21[f_response_code]) << 6) | ((_K115[f_evse_processing]) << 1), c1[1] + 14)
     f_power_transmitted = o.power_transmitted
     if f_power_transmitted is not None:
-        w.bits(0, 3)
-        _e_RationalNumberType(w, f_power_transmitted)
+        f2_exponent = f_power_transmitted.exponent
+        if f2_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f2_exponent <= 127:
+            raise ExiEncodeError(f"value {f2_exponent!r} outside [-128, 127]")
+        f2_value = f_power_transmitted.value
+        if f2_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f2_value <= 32767:
+            raise ExiEncodeError(f"value {f2_value!r} outside [-32768, 32767]")
+        w.bits(((f2_exponent + 128) << 4) | (1 if f2_value < 0 else 0), 17)
+        w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
+        w.bits(0, 2)
         s = 4
     f_supply_device_current = o.supply_device_current
     if f_supply_device_current is not None:
-        c = _C120[s]
-        w.bits(c[0], c[1])
-        _e_RationalNumberType(w, f_supply_device_current)
+        c2 = _C120[s]
+        f3_exponent = f_supply_device_current.exponent
+        if f3_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f3_exponent <= 127:
+            raise ExiEncodeError(f"value {f3_exponent!r} outside [-128, 127]")
+        f3_value = f_supply_device_current.value
+        if f3_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f3_value <= 32767:
+            raise ExiEncodeError(f"value {f3_value!r} outside [-32768, 32767]")
+        w.bits(((c2[0]) << 14) | ((f3_exponent + 128) << 4) | (1 if f3_value < 0 else 0), c2[1] + 14)
+        w.uint(-f3_value - 1 if f3_value < 0 else f3_value)
+        w.bits(0, 2)
         s = 5
     n = 0
     for x in o.vendor_specific_data_container:
-        c = _C121[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c3 = _C121[s]
+        w.bits(((c3[0]) << 1), c3[1] + 1)
         w.binary(x)
         w.bits(0, 1)
         n += 1
         s = 6 if n < 16 else 7
     if n > 16:
         raise ExiEncodeError(f"WPT_AlignmentCheckResType: {n} items of vendor_specific_data_container (allowed 0..16)")
-    c = _C122[s]
-    w.bits(c[0], c[1])
+    c4 = _C122[s]
+    w.bits((c4[0]), c4[1])
 
 def _d_WPT_ChargeLoopReqType(r: Reader) -> WPT_ChargeLoopReqType:
     rv = r.v; rn = r.n
@@ -4311,198 +3802,239 @@ def _d_WPT_ChargeLoopReqType(r: Reader) -> WPT_ChargeLoopReqType:
     v_evpc_operating_frequency = None
     v_evpc_power_control_parameter = None
     v_manufacturer_specific_data_container = []
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = None
+    v1_time_stamp = None
+    v1_signature = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
-    v_header = _d_MessageHeaderType(r)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
+    v1_session_id = r.binary()
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    it = 1; al = 0
+    v1_time_stamp = r.uintb(18446744073709551615)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
+    if e >= 2: r.bad_code(p + 1, e, 2)
     it, al = _P12[e]
+    if it == 2:
+        v1_signature = _d_SignatureType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
+    it, al = _P13[r.code(2, 2)]
     if it == 1:
         v_display_parameters = _d_DisplayParametersType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected next item')
         it = 2; al = 0
-    p = r.p
-    q = p + 4
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xf
-    r.p = q
-    if b & 0xb:
-        r.badz(p, 4, b & 0xb)
-    v_meter_info_requested = ((b >> 2) & 0x1) == 1
-    it = 3; al = 0
-    v_evpc_power_request = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 4; al = 0
-    v_evpc_power_output = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 8
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xff
-    r.p = q
-    if b & 0xc8:
-        r.badz(p, 8, b & 0xc8)
+    v2_exponent = None
+    v2_value = None
+    p = r.p; q = p + 18
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3ffff; r.p = q
+    if b & 0x2f00e: r.badz(p, 18, b & 0x2f00e)
+    v_meter_info_requested = ((b >> 16) & 0x1) == 1
+    v2_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    it = 1; al = 0
+    v2_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v2_value <= 32767:
+        r.fail('integer out of range')
+    v3_exponent = None
+    v3_value = None
+    p = r.p; q = p + 17
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ffff; r.p = q
+    if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
+    v3_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    v_evpc_power_request = RationalNumberType(exponent=v2_exponent, value=v2_value)
+    it = 1; al = 0
+    v3_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v3_value <= 32767:
+        r.fail('integer out of range')
+    p = r.p; q = p + 10
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3ff; r.p = q
+    if b & 0x3c8: r.badz(p, 10, b & 0x3c8)
     k = (b >> 4) & 0x3
     v_evpc_charge_diagnostics = _K123[k]
     e = b & 0x7
-    if e >= 4:
-        r.bad_code(p + 5, e, 4)
+    if e >= 4: r.bad_code(p + 7, e, 4)
     it, al = _P124[e]
+    v_evpc_power_output = RationalNumberType(exponent=v3_exponent, value=v3_value)
     if it == 6:
-        v_evpc_operating_frequency = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
+        v4_exponent = None
+        v4_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v4_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v4_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v4_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
-        if e >= 3:
-            r.bad_code(p + 0, e, 3)
+        if e >= 3: r.bad_code(p + 2, e, 3)
         it, al = _P125[e]
+        v_evpc_operating_frequency = RationalNumberType(exponent=v4_exponent, value=v4_value)
     if it == 7:
-        v_evpc_power_control_parameter = _d_WPT_EVPCPowerControlParameterType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
+        v5_evpc_coil_current_request = None
+        v5_evpc_coil_current_information = None
+        v5_evpc_current_output_information = None
+        v5_evpc_voltage_output_information = None
+        r.zero(1, 'expected next item')
+        it = 0; al = 0
+        v5_evpc_coil_current_request = _d_RationalNumberType(r)
+        r.zero(1, 'expected next item')
+        it = 1; al = 0
+        v5_evpc_coil_current_information = _d_RationalNumberType(r)
+        r.zero(1, 'expected next item')
+        it = 2; al = 0
+        v5_evpc_current_output_information = _d_RationalNumberType(r)
+        r.zero(1, 'expected next item')
+        it = 3; al = 0
+        v5_evpc_voltage_output_information = _d_RationalNumberType(r)
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
+        if e >= 2: r.bad_code(p + 1, e, 2)
         it, al = _P126[e]
+        v_evpc_power_control_parameter = WPT_EVPCPowerControlParameterType(evpc_coil_current_request=v5_evpc_coil_current_request, evpc_coil_current_information=v5_evpc_coil_current_information, evpc_current_output_information=v5_evpc_current_output_information, evpc_voltage_output_information=v5_evpc_voltage_output_information)
     n = 0
     while it == 8:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected characters')
         t = r.binary()
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected end of element')
         v_manufacturer_specific_data_container.append(t)
         n += 1
         if n < 16:
-            p = r.p
-            q = p + 2
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x3
-            r.p = q
-            e = b & 0x3
-            if e >= 2:
-                r.bad_code(p + 0, e, 2)
-            it, al = _P126[e]
+            it, al = _P126[r.code(2, 2)]
         else:
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected end of element')
             it = -1; al = 0
     return WPT_ChargeLoopReqType(header=v_header, display_parameters=v_display_parameters, meter_info_requested=v_meter_info_requested, evpc_power_request=v_evpc_power_request, evpc_power_output=v_evpc_power_output, evpc_charge_diagnostics=v_evpc_charge_diagnostics, evpc_operating_frequency=v_evpc_operating_frequency, evpc_power_control_parameter=v_evpc_power_control_parameter, manufacturer_specific_data_container=v_manufacturer_specific_data_container)
 
 def _e_WPT_ChargeLoopReqType(w: Writer, o: WPT_ChargeLoopReqType) -> None:
     f_header = o.header
-    if f_header is None:
-        raise ExiEncodeError("WPT_ChargeLoopReqType: missing required header")
+    if f_header is None: raise ExiEncodeError("WPT_ChargeLoopReqType: missing required header")
+    f1_session_id = f_header.session_id
+    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
+    w.bits(0, 3)
+    w.binary(f1_session_id)
+    f1_time_stamp = f_header.time_stamp
+    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
+    w.bits(0, 3)
+    w.uint(f1_time_stamp)
+    s1 = 2
     w.bits(0, 1)
-    _e_MessageHeaderType(w, f_header)
+    f1_signature = f_header.signature
+    if f1_signature is not None:
+        w.bits(0, 2)
+        _e_SignatureType(w, f1_signature)
+        s1 = 3
+    c1 = _C14[s1]
     s = 1
+    w.bits((c1[0]), c1[1])
     f_display_parameters = o.display_parameters
     if f_display_parameters is not None:
         w.bits(0, 2)
         _e_DisplayParametersType(w, f_display_parameters)
         s = 2
     f_meter_info_requested = o.meter_info_requested
-    if f_meter_info_requested is None:
-        raise ExiEncodeError("WPT_ChargeLoopReqType: missing required meter_info_requested")
-    c = _C127[s]
-    w.bits(c[0], c[1])
-    w.bits((1 if f_meter_info_requested else 0) << 1, 3)
+    if f_meter_info_requested is None: raise ExiEncodeError("WPT_ChargeLoopReqType: missing required meter_info_requested")
+    c2 = _C127[s]
     s = 3
     f_evpc_power_request = o.evpc_power_request
-    if f_evpc_power_request is None:
-        raise ExiEncodeError("WPT_ChargeLoopReqType: missing required evpc_power_request")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_evpc_power_request)
+    if f_evpc_power_request is None: raise ExiEncodeError("WPT_ChargeLoopReqType: missing required evpc_power_request")
+    f2_exponent = f_evpc_power_request.exponent
+    if f2_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f2_exponent <= 127:
+        raise ExiEncodeError(f"value {f2_exponent!r} outside [-128, 127]")
+    f2_value = f_evpc_power_request.value
+    if f2_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f2_value <= 32767:
+        raise ExiEncodeError(f"value {f2_value!r} outside [-32768, 32767]")
+    w.bits(((c2[0]) << 18) | ((1 if f_meter_info_requested else 0) << 16) | ((f2_exponent + 128) << 4) | (1 if f2_value < 0 else 0), c2[1] + 18)
+    w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
     f_evpc_power_output = o.evpc_power_output
-    if f_evpc_power_output is None:
-        raise ExiEncodeError("WPT_ChargeLoopReqType: missing required evpc_power_output")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_evpc_power_output)
+    if f_evpc_power_output is None: raise ExiEncodeError("WPT_ChargeLoopReqType: missing required evpc_power_output")
+    f3_exponent = f_evpc_power_output.exponent
+    if f3_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f3_exponent <= 127:
+        raise ExiEncodeError(f"value {f3_exponent!r} outside [-128, 127]")
+    f3_value = f_evpc_power_output.value
+    if f3_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f3_value <= 32767:
+        raise ExiEncodeError(f"value {f3_value!r} outside [-32768, 32767]")
+    w.bits(((f3_exponent + 128) << 4) | (1 if f3_value < 0 else 0), 17)
+    w.uint(-f3_value - 1 if f3_value < 0 else f3_value)
     f_evpc_charge_diagnostics = o.evpc_charge_diagnostics
-    if f_evpc_charge_diagnostics is None:
-        raise ExiEncodeError("WPT_ChargeLoopReqType: missing required evpc_charge_diagnostics")
-    w.bits((_K128[f_evpc_charge_diagnostics]) << 1, 5)
+    if f_evpc_charge_diagnostics is None: raise ExiEncodeError("WPT_ChargeLoopReqType: missing required evpc_charge_diagnostics")
     s = 6
+    w.bits(((_K128[f_evpc_charge_diagnostics]) << 1), 7)
     f_evpc_operating_frequency = o.evpc_operating_frequency
     if f_evpc_operating_frequency is not None:
-        w.bits(0, 3)
-        _e_RationalNumberType(w, f_evpc_operating_frequency)
+        f4_exponent = f_evpc_operating_frequency.exponent
+        if f4_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f4_exponent <= 127:
+            raise ExiEncodeError(f"value {f4_exponent!r} outside [-128, 127]")
+        f4_value = f_evpc_operating_frequency.value
+        if f4_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f4_value <= 32767:
+            raise ExiEncodeError(f"value {f4_value!r} outside [-32768, 32767]")
+        w.bits(((f4_exponent + 128) << 4) | (1 if f4_value < 0 else 0), 17)
+        w.uint(-f4_value - 1 if f4_value < 0 else f4_value)
+        w.bits(0, 2)
         s = 7
     f_evpc_power_control_parameter = o.evpc_power_control_parameter
     if f_evpc_power_control_parameter is not None:
-        c = _C129[s]
-        w.bits(c[0], c[1])
-        _e_WPT_EVPCPowerControlParameterType(w, f_evpc_power_control_parameter)
+        c3 = _C129[s]
+        f5_evpc_coil_current_request = f_evpc_power_control_parameter.evpc_coil_current_request
+        if f5_evpc_coil_current_request is None: raise ExiEncodeError("WPT_EVPCPowerControlParameterType: missing required evpc_coil_current_request")
+        w.bits(((c3[0]) << 1), c3[1] + 1)
+        _e_RationalNumberType(w, f5_evpc_coil_current_request)
+        f5_evpc_coil_current_information = f_evpc_power_control_parameter.evpc_coil_current_information
+        if f5_evpc_coil_current_information is None: raise ExiEncodeError("WPT_EVPCPowerControlParameterType: missing required evpc_coil_current_information")
+        w.bits(0, 1)
+        _e_RationalNumberType(w, f5_evpc_coil_current_information)
+        f5_evpc_current_output_information = f_evpc_power_control_parameter.evpc_current_output_information
+        if f5_evpc_current_output_information is None: raise ExiEncodeError("WPT_EVPCPowerControlParameterType: missing required evpc_current_output_information")
+        w.bits(0, 1)
+        _e_RationalNumberType(w, f5_evpc_current_output_information)
+        f5_evpc_voltage_output_information = f_evpc_power_control_parameter.evpc_voltage_output_information
+        if f5_evpc_voltage_output_information is None: raise ExiEncodeError("WPT_EVPCPowerControlParameterType: missing required evpc_voltage_output_information")
+        w.bits(0, 1)
+        _e_RationalNumberType(w, f5_evpc_voltage_output_information)
+        w.bits(0, 1)
         s = 8
     n = 0
     for x in o.manufacturer_specific_data_container:
-        c = _C130[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c4 = _C130[s]
+        w.bits(((c4[0]) << 1), c4[1] + 1)
         w.binary(x)
         w.bits(0, 1)
         n += 1
         s = 9 if n < 16 else 10
     if n > 16:
         raise ExiEncodeError(f"WPT_ChargeLoopReqType: {n} items of manufacturer_specific_data_container (allowed 0..16)")
-    c = _C131[s]
-    w.bits(c[0], c[1])
+    c5 = _C131[s]
+    w.bits((c5[0]), c5[1])
 
 def _d_WPT_ChargeLoopResType(r: Reader) -> WPT_ChargeLoopResType:
     rv = r.v; rn = r.n
@@ -4519,266 +4051,333 @@ def _d_WPT_ChargeLoopResType(r: Reader) -> WPT_ChargeLoopResType:
     v_spc_operating_frequency = None
     v_spc_power_control_parameter = None
     v_manufacturer_specific_data_container = []
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = None
+    v1_time_stamp = None
+    v1_signature = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
-    v_header = _d_MessageHeaderType(r)
-    p = r.p
-    q = p + 12
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xfff
-    r.p = q
-    if b & 0xc08:
-        r.badz(p, 12, b & 0xc08)
+    v1_session_id = r.binary()
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    it = 1; al = 0
+    v1_time_stamp = r.uintb(18446744073709551615)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P12[e]
+    if it == 2:
+        v1_signature = _d_SignatureType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
+    p = r.p; q = p + 12
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xfff; r.p = q
+    if b & 0xc08: r.badz(p, 12, b & 0xc08)
     k = (b >> 4) & 0x3f
-    if k >= 40:
-        r.bad(p + 2, 'enumeration index out of range')
-    v_response_code = _K14[k]
+    if k >= 40: r.bad(p + 2, 'enum index')
+    v_response_code = _K16[k]
     e = b & 0x7
-    if e >= 4:
-        r.bad_code(p + 9, e, 4)
+    if e >= 4: r.bad_code(p + 9, e, 4)
     it, al = _P132[e]
     if it == 2:
-        v_evse_status = _d_EVSEStatusType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
+        v2_notification_max_delay = None
+        v2_evse_notification = None
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
+        it = 0; al = 0
+        v2_notification_max_delay = r.uintb(65535)
+        p = r.p; q = p + 10
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3ff; r.p = q
+        if b & 0x38c: r.badz(p, 10, b & 0x38c)
+        k = (b >> 4) & 0x7
+        if k >= 6: r.bad(p + 3, 'enum index')
+        v2_evse_notification = _K18[k]
         e = b & 0x3
-        if e >= 3:
-            r.bad_code(p + 0, e, 3)
+        if e >= 3: r.bad_code(p + 8, e, 3)
         it, al = _P133[e]
+        v_evse_status = EVSEStatusType(notification_max_delay=v2_notification_max_delay, evse_notification=v2_evse_notification)
     if it == 3:
         v_meter_info = _d_MeterInfoType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P134[e]
+        it, al = _P134[r.code(2, 2)]
     if it == 4:
         v_receipt = _d_ReceiptType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected next item')
         it = 5; al = 0
-    v_evpc_power_request = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
+    v3_exponent = None
+    v3_value = None
+    p = r.p; q = p + 14
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3fff; r.p = q
+    if b & 0x300e: r.badz(p, 14, b & 0x300e)
+    v3_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    it = 1; al = 0
+    v3_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v3_value <= 32767:
+        r.fail('integer out of range')
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0xc: r.badz(p, 4, b & 0xc)
     e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
+    if e >= 2: r.bad_code(p + 2, e, 2)
     it, al = _P135[e]
+    v_evpc_power_request = RationalNumberType(exponent=v3_exponent, value=v3_value)
     if it == 6:
-        v_sd_power_input = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        v4_exponent = None
+        v4_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v4_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v4_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v4_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x7: r.badz(p, 3, b & 0x7)
+        v_sd_power_input = RationalNumberType(exponent=v4_exponent, value=v4_value)
         it = 7; al = 0
-    v_spc_max_output_power_limit = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 8; al = 0
-    v_spc_min_output_power_limit = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 9
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1ff
-    r.p = q
-    if b & 0x188:
-        r.badz(p, 9, b & 0x188)
+    v5_exponent = None
+    v5_value = None
+    p = r.p; q = p + 14
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3fff; r.p = q
+    if b & 0x300e: r.badz(p, 14, b & 0x300e)
+    v5_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    it = 1; al = 0
+    v5_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v5_value <= 32767:
+        r.fail('integer out of range')
+    v6_exponent = None
+    v6_value = None
+    p = r.p; q = p + 17
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ffff; r.p = q
+    if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
+    v6_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    v_spc_max_output_power_limit = RationalNumberType(exponent=v5_exponent, value=v5_value)
+    it = 1; al = 0
+    v6_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v6_value <= 32767:
+        r.fail('integer out of range')
+    p = r.p; q = p + 11
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7ff; r.p = q
+    if b & 0x788: r.badz(p, 11, b & 0x788)
     k = (b >> 4) & 0x7
-    if k >= 6:
-        r.bad(p + 2, 'enumeration index out of range')
+    if k >= 6: r.bad(p + 4, 'enum index')
     v_spc_charge_diagnostics = _K136[k]
     e = b & 0x7
-    if e >= 4:
-        r.bad_code(p + 6, e, 4)
+    if e >= 4: r.bad_code(p + 8, e, 4)
     it, al = _P137[e]
+    v_spc_min_output_power_limit = RationalNumberType(exponent=v6_exponent, value=v6_value)
     if it == 10:
-        v_spc_operating_frequency = _d_RationalNumberType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
+        v7_exponent = None
+        v7_value = None
+        p = r.p; q = p + 14
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3fff; r.p = q
+        if b & 0x300e: r.badz(p, 14, b & 0x300e)
+        v7_exponent = ((b >> 4) & 0xff) - 128
+        sg = (b & 0x1) == 1
+        it = 1; al = 0
+        v7_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+        if not -32768 <= v7_value <= 32767:
+            r.fail('integer out of range')
+        p = r.p; q = p + 4
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xf; r.p = q
+        if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
-        if e >= 3:
-            r.bad_code(p + 0, e, 3)
+        if e >= 3: r.bad_code(p + 2, e, 3)
         it, al = _P138[e]
+        v_spc_operating_frequency = RationalNumberType(exponent=v7_exponent, value=v7_value)
     if it == 11:
-        v_spc_power_control_parameter = _d_WPT_SPCPowerControlParameterType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
+        v8_spc_primary_device_coil_current_information = None
+        r.zero(1, 'expected next item')
+        it = 0; al = 0
+        v8_spc_primary_device_coil_current_information = _d_RationalNumberType(r)
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
+        if e >= 2: r.bad_code(p + 1, e, 2)
         it, al = _P139[e]
+        v_spc_power_control_parameter = WPT_SPCPowerControlParameterType(spc_primary_device_coil_current_information=v8_spc_primary_device_coil_current_information)
     n = 0
     while it == 12:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected characters')
         t = r.binary()
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected end of element')
         v_manufacturer_specific_data_container.append(t)
         n += 1
         if n < 16:
-            p = r.p
-            q = p + 2
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x3
-            r.p = q
-            e = b & 0x3
-            if e >= 2:
-                r.bad_code(p + 0, e, 2)
-            it, al = _P139[e]
+            it, al = _P139[r.code(2, 2)]
         else:
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected end of element')
             it = -1; al = 0
     return WPT_ChargeLoopResType(header=v_header, response_code=v_response_code, evse_status=v_evse_status, meter_info=v_meter_info, receipt=v_receipt, evpc_power_request=v_evpc_power_request, sd_power_input=v_sd_power_input, spc_max_output_power_limit=v_spc_max_output_power_limit, spc_min_output_power_limit=v_spc_min_output_power_limit, spc_charge_diagnostics=v_spc_charge_diagnostics, spc_operating_frequency=v_spc_operating_frequency, spc_power_control_parameter=v_spc_power_control_parameter, manufacturer_specific_data_container=v_manufacturer_specific_data_container)
 
 def _e_WPT_ChargeLoopResType(w: Writer, o: WPT_ChargeLoopResType) -> None:
     f_header = o.header
-    if f_header is None:
-        raise ExiEncodeError("WPT_ChargeLoopResType: missing required header")
+    if f_header is None: raise ExiEncodeError("WPT_ChargeLoopResType: missing required header")
+    f1_session_id = f_header.session_id
+    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
+    w.bits(0, 3)
+    w.binary(f1_session_id)
+    f1_time_stamp = f_header.time_stamp
+    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
+    w.bits(0, 3)
+    w.uint(f1_time_stamp)
+    s1 = 2
     w.bits(0, 1)
-    _e_MessageHeaderType(w, f_header)
+    f1_signature = f_header.signature
+    if f1_signature is not None:
+        w.bits(0, 2)
+        _e_SignatureType(w, f1_signature)
+        s1 = 3
+    c1 = _C14[s1]
     f_response_code = o.response_code
-    if f_response_code is None:
-        raise ExiEncodeError("WPT_ChargeLoopResType: missing required response_code")
-    w.bits((_K18[f_response_code]) << 1, 9)
+    if f_response_code is None: raise ExiEncodeError("WPT_ChargeLoopResType: missing required response_code")
     s = 2
+    w.bits(((c1[0]) << 9) | ((_K21[f_response_code]) << 1), c1[1] + 9)
     f_evse_status = o.evse_status
     if f_evse_status is not None:
-        w.bits(0, 3)
-        _e_EVSEStatusType(w, f_evse_status)
+        f2_notification_max_delay = f_evse_status.notification_max_delay
+        if f2_notification_max_delay is None: raise ExiEncodeError("EVSEStatusType: missing required notification_max_delay")
+        w.bits(0, 5)
+        w.uint(f2_notification_max_delay)
+        f2_evse_notification = f_evse_status.evse_notification
+        if f2_evse_notification is None: raise ExiEncodeError("EVSEStatusType: missing required evse_notification")
+        w.bits(((_K22[f2_evse_notification]) << 2), 8)
         s = 3
     f_meter_info = o.meter_info
     if f_meter_info is not None:
-        c = _C140[s]
-        w.bits(c[0], c[1])
+        c2 = _C140[s]
+        w.bits((c2[0]), c2[1])
         _e_MeterInfoType(w, f_meter_info)
         s = 4
     f_receipt = o.receipt
     if f_receipt is not None:
-        c = _C141[s]
-        w.bits(c[0], c[1])
+        c3 = _C141[s]
+        w.bits((c3[0]), c3[1])
         _e_ReceiptType(w, f_receipt)
         s = 5
     f_evpc_power_request = o.evpc_power_request
-    if f_evpc_power_request is None:
-        raise ExiEncodeError("WPT_ChargeLoopResType: missing required evpc_power_request")
-    c = _C142[s]
-    w.bits(c[0], c[1])
-    _e_RationalNumberType(w, f_evpc_power_request)
+    if f_evpc_power_request is None: raise ExiEncodeError("WPT_ChargeLoopResType: missing required evpc_power_request")
+    c4 = _C142[s]
+    f3_exponent = f_evpc_power_request.exponent
+    if f3_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f3_exponent <= 127:
+        raise ExiEncodeError(f"value {f3_exponent!r} outside [-128, 127]")
+    f3_value = f_evpc_power_request.value
+    if f3_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f3_value <= 32767:
+        raise ExiEncodeError(f"value {f3_value!r} outside [-32768, 32767]")
+    w.bits(((c4[0]) << 14) | ((f3_exponent + 128) << 4) | (1 if f3_value < 0 else 0), c4[1] + 14)
+    w.uint(-f3_value - 1 if f3_value < 0 else f3_value)
     s = 6
     s = 6
+    w.bits(0, 2)
     f_sd_power_input = o.sd_power_input
     if f_sd_power_input is not None:
+        f4_exponent = f_sd_power_input.exponent
+        if f4_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f4_exponent <= 127:
+            raise ExiEncodeError(f"value {f4_exponent!r} outside [-128, 127]")
+        f4_value = f_sd_power_input.value
+        if f4_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f4_value <= 32767:
+            raise ExiEncodeError(f"value {f4_value!r} outside [-32768, 32767]")
+        w.bits(((f4_exponent + 128) << 4) | (1 if f4_value < 0 else 0), 16)
+        w.uint(-f4_value - 1 if f4_value < 0 else f4_value)
         w.bits(0, 2)
-        _e_RationalNumberType(w, f_sd_power_input)
         s = 7
     f_spc_max_output_power_limit = o.spc_max_output_power_limit
-    if f_spc_max_output_power_limit is None:
-        raise ExiEncodeError("WPT_ChargeLoopResType: missing required spc_max_output_power_limit")
-    c = _C143[s]
-    w.bits(c[0], c[1])
-    _e_RationalNumberType(w, f_spc_max_output_power_limit)
+    if f_spc_max_output_power_limit is None: raise ExiEncodeError("WPT_ChargeLoopResType: missing required spc_max_output_power_limit")
+    c5 = _C143[s]
+    f5_exponent = f_spc_max_output_power_limit.exponent
+    if f5_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f5_exponent <= 127:
+        raise ExiEncodeError(f"value {f5_exponent!r} outside [-128, 127]")
+    f5_value = f_spc_max_output_power_limit.value
+    if f5_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f5_value <= 32767:
+        raise ExiEncodeError(f"value {f5_value!r} outside [-32768, 32767]")
+    w.bits(((c5[0]) << 14) | ((f5_exponent + 128) << 4) | (1 if f5_value < 0 else 0), c5[1] + 14)
+    w.uint(-f5_value - 1 if f5_value < 0 else f5_value)
     s = 8
     f_spc_min_output_power_limit = o.spc_min_output_power_limit
-    if f_spc_min_output_power_limit is None:
-        raise ExiEncodeError("WPT_ChargeLoopResType: missing required spc_min_output_power_limit")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_spc_min_output_power_limit)
+    if f_spc_min_output_power_limit is None: raise ExiEncodeError("WPT_ChargeLoopResType: missing required spc_min_output_power_limit")
+    f6_exponent = f_spc_min_output_power_limit.exponent
+    if f6_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f6_exponent <= 127:
+        raise ExiEncodeError(f"value {f6_exponent!r} outside [-128, 127]")
+    f6_value = f_spc_min_output_power_limit.value
+    if f6_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f6_value <= 32767:
+        raise ExiEncodeError(f"value {f6_value!r} outside [-32768, 32767]")
+    w.bits(((f6_exponent + 128) << 4) | (1 if f6_value < 0 else 0), 17)
+    w.uint(-f6_value - 1 if f6_value < 0 else f6_value)
     f_spc_charge_diagnostics = o.spc_charge_diagnostics
-    if f_spc_charge_diagnostics is None:
-        raise ExiEncodeError("WPT_ChargeLoopResType: missing required spc_charge_diagnostics")
-    w.bits((_K144[f_spc_charge_diagnostics]) << 1, 6)
+    if f_spc_charge_diagnostics is None: raise ExiEncodeError("WPT_ChargeLoopResType: missing required spc_charge_diagnostics")
     s = 10
+    w.bits(((_K144[f_spc_charge_diagnostics]) << 1), 8)
     f_spc_operating_frequency = o.spc_operating_frequency
     if f_spc_operating_frequency is not None:
-        w.bits(0, 3)
-        _e_RationalNumberType(w, f_spc_operating_frequency)
+        f7_exponent = f_spc_operating_frequency.exponent
+        if f7_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+        if not -128 <= f7_exponent <= 127:
+            raise ExiEncodeError(f"value {f7_exponent!r} outside [-128, 127]")
+        f7_value = f_spc_operating_frequency.value
+        if f7_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+        if not -32768 <= f7_value <= 32767:
+            raise ExiEncodeError(f"value {f7_value!r} outside [-32768, 32767]")
+        w.bits(((f7_exponent + 128) << 4) | (1 if f7_value < 0 else 0), 17)
+        w.uint(-f7_value - 1 if f7_value < 0 else f7_value)
+        w.bits(0, 2)
         s = 11
     f_spc_power_control_parameter = o.spc_power_control_parameter
     if f_spc_power_control_parameter is not None:
-        c = _C145[s]
-        w.bits(c[0], c[1])
-        _e_WPT_SPCPowerControlParameterType(w, f_spc_power_control_parameter)
+        c6 = _C145[s]
+        f8_spc_primary_device_coil_current_information = f_spc_power_control_parameter.spc_primary_device_coil_current_information
+        if f8_spc_primary_device_coil_current_information is None: raise ExiEncodeError("WPT_SPCPowerControlParameterType: missing required spc_primary_device_coil_current_information")
+        w.bits(((c6[0]) << 1), c6[1] + 1)
+        _e_RationalNumberType(w, f8_spc_primary_device_coil_current_information)
+        w.bits(0, 1)
         s = 12
     n = 0
     for x in o.manufacturer_specific_data_container:
-        c = _C146[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c7 = _C146[s]
+        w.bits(((c7[0]) << 1), c7[1] + 1)
         w.binary(x)
         w.bits(0, 1)
         n += 1
         s = 13 if n < 16 else 14
     if n > 16:
         raise ExiEncodeError(f"WPT_ChargeLoopResType: {n} items of manufacturer_specific_data_container (allowed 0..16)")
-    c = _C147[s]
-    w.bits(c[0], c[1])
+    c8 = _C147[s]
+    w.bits((c8[0]), c8[1])
 
 def _d_WPT_ChargeParameterDiscoveryReqType(r: Reader) -> WPT_ChargeParameterDiscoveryReqType:
     rv = r.v; rn = r.n
@@ -4789,159 +4388,160 @@ def _d_WPT_ChargeParameterDiscoveryReqType(r: Reader) -> WPT_ChargeParameterDisc
     v_evpc_natural_frequency = None
     v_evpc_device_local_control = None
     v_vendor_specific_data_container = []
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = None
+    v1_time_stamp = None
+    v1_signature = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
-    v_header = _d_MessageHeaderType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = r.binary()
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
-    v_evpc_max_receivable_power = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    v1_time_stamp = r.uintb(18446744073709551615)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P12[e]
+    if it == 2:
+        v1_signature = _d_SignatureType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
+    v2_exponent = None
+    v2_value = None
+    p = r.p; q = p + 15
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7fff; r.p = q
+    if b & 0x700e: r.badz(p, 15, b & 0x700e)
+    v2_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    it = 1; al = 0
+    v2_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v2_value <= 32767:
+        r.fail('integer out of range')
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0xf: r.badz(p, 4, b & 0xf)
+    v_evpc_max_receivable_power = RationalNumberType(exponent=v2_exponent, value=v2_value)
     it = 2; al = 0
     v_sd_max_ground_clearence = r.uintb(65535)
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x7:
-        r.badz(p, 3, b & 0x7)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 3; al = 0
     v_sd_min_ground_clearence = r.uintb(65535)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
-    it = 4; al = 0
-    v_evpc_natural_frequency = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 6
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3f
-    r.p = q
-    if b & 0x34:
-        r.badz(p, 6, b & 0x34)
+    v3_exponent = None
+    v3_value = None
+    p = r.p; q = p + 16
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xffff; r.p = q
+    if b & 0xf00e: r.badz(p, 16, b & 0xf00e)
+    v3_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    it = 1; al = 0
+    v3_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v3_value <= 32767:
+        r.fail('integer out of range')
+    p = r.p; q = p + 8
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xff; r.p = q
+    if b & 0xf4: r.badz(p, 8, b & 0xf4)
     v_evpc_device_local_control = ((b >> 3) & 0x1) == 1
     e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 4, e, 2)
+    if e >= 2: r.bad_code(p + 6, e, 2)
     it, al = _P148[e]
+    v_evpc_natural_frequency = RationalNumberType(exponent=v3_exponent, value=v3_value)
     n = 0
     while it == 6:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected characters')
         t = r.binary()
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected end of element')
         v_vendor_specific_data_container.append(t)
         n += 1
         if n < 16:
-            p = r.p
-            q = p + 2
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x3
-            r.p = q
-            e = b & 0x3
-            if e >= 2:
-                r.bad_code(p + 0, e, 2)
-            it, al = _P148[e]
+            it, al = _P148[r.code(2, 2)]
         else:
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected end of element')
             it = -1; al = 0
     return WPT_ChargeParameterDiscoveryReqType(header=v_header, evpc_max_receivable_power=v_evpc_max_receivable_power, sd_max_ground_clearence=v_sd_max_ground_clearence, sd_min_ground_clearence=v_sd_min_ground_clearence, evpc_natural_frequency=v_evpc_natural_frequency, evpc_device_local_control=v_evpc_device_local_control, vendor_specific_data_container=v_vendor_specific_data_container)
 
 def _e_WPT_ChargeParameterDiscoveryReqType(w: Writer, o: WPT_ChargeParameterDiscoveryReqType) -> None:
     f_header = o.header
-    if f_header is None:
-        raise ExiEncodeError("WPT_ChargeParameterDiscoveryReqType: missing required header")
+    if f_header is None: raise ExiEncodeError("WPT_ChargeParameterDiscoveryReqType: missing required header")
+    f1_session_id = f_header.session_id
+    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
+    w.bits(0, 3)
+    w.binary(f1_session_id)
+    f1_time_stamp = f_header.time_stamp
+    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
+    w.bits(0, 3)
+    w.uint(f1_time_stamp)
+    s1 = 2
     w.bits(0, 1)
-    _e_MessageHeaderType(w, f_header)
+    f1_signature = f_header.signature
+    if f1_signature is not None:
+        w.bits(0, 2)
+        _e_SignatureType(w, f1_signature)
+        s1 = 3
+    c1 = _C14[s1]
     f_evpc_max_receivable_power = o.evpc_max_receivable_power
-    if f_evpc_max_receivable_power is None:
-        raise ExiEncodeError("WPT_ChargeParameterDiscoveryReqType: missing required evpc_max_receivable_power")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_evpc_max_receivable_power)
+    if f_evpc_max_receivable_power is None: raise ExiEncodeError("WPT_ChargeParameterDiscoveryReqType: missing required evpc_max_receivable_power")
+    f2_exponent = f_evpc_max_receivable_power.exponent
+    if f2_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f2_exponent <= 127:
+        raise ExiEncodeError(f"value {f2_exponent!r} outside [-128, 127]")
+    f2_value = f_evpc_max_receivable_power.value
+    if f2_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f2_value <= 32767:
+        raise ExiEncodeError(f"value {f2_value!r} outside [-32768, 32767]")
+    w.bits(((c1[0]) << 15) | ((f2_exponent + 128) << 4) | (1 if f2_value < 0 else 0), c1[1] + 15)
+    w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
     f_sd_max_ground_clearence = o.sd_max_ground_clearence
-    if f_sd_max_ground_clearence is None:
-        raise ExiEncodeError("WPT_ChargeParameterDiscoveryReqType: missing required sd_max_ground_clearence")
-    w.bits(0, 2)
+    if f_sd_max_ground_clearence is None: raise ExiEncodeError("WPT_ChargeParameterDiscoveryReqType: missing required sd_max_ground_clearence")
+    w.bits(0, 4)
     w.uint(f_sd_max_ground_clearence)
-    w.bits(0, 1)
     f_sd_min_ground_clearence = o.sd_min_ground_clearence
-    if f_sd_min_ground_clearence is None:
-        raise ExiEncodeError("WPT_ChargeParameterDiscoveryReqType: missing required sd_min_ground_clearence")
-    w.bits(0, 2)
+    if f_sd_min_ground_clearence is None: raise ExiEncodeError("WPT_ChargeParameterDiscoveryReqType: missing required sd_min_ground_clearence")
+    w.bits(0, 3)
     w.uint(f_sd_min_ground_clearence)
-    w.bits(0, 1)
     f_evpc_natural_frequency = o.evpc_natural_frequency
-    if f_evpc_natural_frequency is None:
-        raise ExiEncodeError("WPT_ChargeParameterDiscoveryReqType: missing required evpc_natural_frequency")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_evpc_natural_frequency)
+    if f_evpc_natural_frequency is None: raise ExiEncodeError("WPT_ChargeParameterDiscoveryReqType: missing required evpc_natural_frequency")
+    f3_exponent = f_evpc_natural_frequency.exponent
+    if f3_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f3_exponent <= 127:
+        raise ExiEncodeError(f"value {f3_exponent!r} outside [-128, 127]")
+    f3_value = f_evpc_natural_frequency.value
+    if f3_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f3_value <= 32767:
+        raise ExiEncodeError(f"value {f3_value!r} outside [-32768, 32767]")
+    w.bits(((f3_exponent + 128) << 4) | (1 if f3_value < 0 else 0), 16)
+    w.uint(-f3_value - 1 if f3_value < 0 else f3_value)
     f_evpc_device_local_control = o.evpc_device_local_control
-    if f_evpc_device_local_control is None:
-        raise ExiEncodeError("WPT_ChargeParameterDiscoveryReqType: missing required evpc_device_local_control")
-    w.bits((1 if f_evpc_device_local_control else 0) << 1, 4)
+    if f_evpc_device_local_control is None: raise ExiEncodeError("WPT_ChargeParameterDiscoveryReqType: missing required evpc_device_local_control")
     s = 6
+    w.bits(((1 if f_evpc_device_local_control else 0) << 1), 6)
     n = 0
     for x in o.vendor_specific_data_container:
-        c = _C149[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c2 = _C149[s]
+        w.bits(((c2[0]) << 1), c2[1] + 1)
         w.binary(x)
         w.bits(0, 1)
         n += 1
         s = 7 if n < 16 else 8
     if n > 16:
         raise ExiEncodeError(f"WPT_ChargeParameterDiscoveryReqType: {n} items of vendor_specific_data_container (allowed 0..16)")
-    c = _C150[s]
-    w.bits(c[0], c[1])
+    c3 = _C150[s]
+    w.bits((c3[0]), c3[1])
 
 def _d_WPT_ChargeParameterDiscoveryResType(r: Reader) -> WPT_ChargeParameterDiscoveryResType:
     rv = r.v; rn = r.n
@@ -4955,275 +4555,274 @@ def _d_WPT_ChargeParameterDiscoveryResType(r: Reader) -> WPT_ChargeParameterDisc
     v_pd_min_coil_current = None
     v_pd_max_coil_current = None
     v_sd_manufacturer_specific_data_container = []
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = None
+    v1_time_stamp = None
+    v1_signature = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
-    v_header = _d_MessageHeaderType(r)
-    p = r.p
-    q = p + 15
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7fff
-    r.p = q
-    if b & 0x6073:
-        r.badz(p, 15, b & 0x6073)
-    k = (b >> 7) & 0x3f
-    if k >= 40:
-        r.bad(p + 2, 'enumeration index out of range')
-    v_response_code = _K14[k]
-    k = (b >> 2) & 0x3
+    v1_session_id = r.binary()
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    it = 1; al = 0
+    v1_time_stamp = r.uintb(18446744073709551615)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P12[e]
+    if it == 2:
+        v1_signature = _d_SignatureType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
+    v2_exponent = None
+    v2_value = None
+    p = r.p; q = p + 29
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1fffffff; r.p = q
+    if b & 0x181cf00e: r.badz(p, 29, b & 0x181cf00e)
+    k = (b >> 21) & 0x3f
+    if k >= 40: r.bad(p + 2, 'enum index')
+    v_response_code = _K16[k]
+    k = (b >> 16) & 0x3
     v_pd_input_power_class = _K151[k]
-    it = 3; al = 0
-    v_sd_min_output_power = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 4; al = 0
-    v_sd_max_output_power = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    v2_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    it = 1; al = 0
+    v2_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v2_value <= 32767:
+        r.fail('integer out of range')
+    v3_exponent = None
+    v3_value = None
+    p = r.p; q = p + 17
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ffff; r.p = q
+    if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
+    v3_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    v_sd_min_output_power = RationalNumberType(exponent=v2_exponent, value=v2_value)
+    it = 1; al = 0
+    v3_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v3_value <= 32767:
+        r.fail('integer out of range')
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0xf: r.badz(p, 4, b & 0xf)
+    v_sd_max_output_power = RationalNumberType(exponent=v3_exponent, value=v3_value)
     it = 5; al = 0
     v_sd_max_ground_clearance_support = r.uintb(65535)
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x7:
-        r.badz(p, 3, b & 0x7)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 6; al = 0
     v_sd_min_ground_clearance_support = r.uintb(65535)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
-    it = 7; al = 0
-    v_pd_min_coil_current = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 8; al = 0
-    v_pd_max_coil_current = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
+    v4_exponent = None
+    v4_value = None
+    p = r.p; q = p + 16
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xffff; r.p = q
+    if b & 0xf00e: r.badz(p, 16, b & 0xf00e)
+    v4_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    it = 1; al = 0
+    v4_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v4_value <= 32767:
+        r.fail('integer out of range')
+    v5_exponent = None
+    v5_value = None
+    p = r.p; q = p + 17
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ffff; r.p = q
+    if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
+    v5_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    v_pd_min_coil_current = RationalNumberType(exponent=v4_exponent, value=v4_value)
+    it = 1; al = 0
+    v5_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v5_value <= 32767:
+        r.fail('integer out of range')
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0xc: r.badz(p, 4, b & 0xc)
     e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
-    it, al = _P31[e]
+    if e >= 2: r.bad_code(p + 2, e, 2)
+    it, al = _P35[e]
+    v_pd_max_coil_current = RationalNumberType(exponent=v5_exponent, value=v5_value)
     n = 0
     while it == 9:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected characters')
         t = r.binary()
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected end of element')
         v_sd_manufacturer_specific_data_container.append(t)
         n += 1
         if n < 16:
-            p = r.p
-            q = p + 2
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x3
-            r.p = q
-            e = b & 0x3
-            if e >= 2:
-                r.bad_code(p + 0, e, 2)
-            it, al = _P31[e]
+            it, al = _P35[r.code(2, 2)]
         else:
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected end of element')
             it = -1; al = 0
     return WPT_ChargeParameterDiscoveryResType(header=v_header, response_code=v_response_code, pd_input_power_class=v_pd_input_power_class, sd_min_output_power=v_sd_min_output_power, sd_max_output_power=v_sd_max_output_power, sd_max_ground_clearance_support=v_sd_max_ground_clearance_support, sd_min_ground_clearance_support=v_sd_min_ground_clearance_support, pd_min_coil_current=v_pd_min_coil_current, pd_max_coil_current=v_pd_max_coil_current, sd_manufacturer_specific_data_container=v_sd_manufacturer_specific_data_container)
 
 def _e_WPT_ChargeParameterDiscoveryResType(w: Writer, o: WPT_ChargeParameterDiscoveryResType) -> None:
     f_header = o.header
-    if f_header is None:
-        raise ExiEncodeError("WPT_ChargeParameterDiscoveryResType: missing required header")
+    if f_header is None: raise ExiEncodeError("WPT_ChargeParameterDiscoveryResType: missing required header")
+    f1_session_id = f_header.session_id
+    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
+    w.bits(0, 3)
+    w.binary(f1_session_id)
+    f1_time_stamp = f_header.time_stamp
+    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
+    w.bits(0, 3)
+    w.uint(f1_time_stamp)
+    s1 = 2
     w.bits(0, 1)
-    _e_MessageHeaderType(w, f_header)
+    f1_signature = f_header.signature
+    if f1_signature is not None:
+        w.bits(0, 2)
+        _e_SignatureType(w, f1_signature)
+        s1 = 3
+    c1 = _C14[s1]
     f_response_code = o.response_code
-    if f_response_code is None:
-        raise ExiEncodeError("WPT_ChargeParameterDiscoveryResType: missing required response_code")
-    w.bits((_K18[f_response_code]) << 1, 9)
+    if f_response_code is None: raise ExiEncodeError("WPT_ChargeParameterDiscoveryResType: missing required response_code")
     f_pd_input_power_class = o.pd_input_power_class
-    if f_pd_input_power_class is None:
-        raise ExiEncodeError("WPT_ChargeParameterDiscoveryResType: missing required pd_input_power_class")
-    w.bits((_K152[f_pd_input_power_class]) << 1, 5)
+    if f_pd_input_power_class is None: raise ExiEncodeError("WPT_ChargeParameterDiscoveryResType: missing required pd_input_power_class")
     f_sd_min_output_power = o.sd_min_output_power
-    if f_sd_min_output_power is None:
-        raise ExiEncodeError("WPT_ChargeParameterDiscoveryResType: missing required sd_min_output_power")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_sd_min_output_power)
+    if f_sd_min_output_power is None: raise ExiEncodeError("WPT_ChargeParameterDiscoveryResType: missing required sd_min_output_power")
+    f2_exponent = f_sd_min_output_power.exponent
+    if f2_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f2_exponent <= 127:
+        raise ExiEncodeError(f"value {f2_exponent!r} outside [-128, 127]")
+    f2_value = f_sd_min_output_power.value
+    if f2_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f2_value <= 32767:
+        raise ExiEncodeError(f"value {f2_value!r} outside [-32768, 32767]")
+    w.bits(((c1[0]) << 29) | ((_K21[f_response_code]) << 21) | ((_K152[f_pd_input_power_class]) << 16) | ((f2_exponent + 128) << 4) | (1 if f2_value < 0 else 0), c1[1] + 29)
+    w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
     f_sd_max_output_power = o.sd_max_output_power
-    if f_sd_max_output_power is None:
-        raise ExiEncodeError("WPT_ChargeParameterDiscoveryResType: missing required sd_max_output_power")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_sd_max_output_power)
+    if f_sd_max_output_power is None: raise ExiEncodeError("WPT_ChargeParameterDiscoveryResType: missing required sd_max_output_power")
+    f3_exponent = f_sd_max_output_power.exponent
+    if f3_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f3_exponent <= 127:
+        raise ExiEncodeError(f"value {f3_exponent!r} outside [-128, 127]")
+    f3_value = f_sd_max_output_power.value
+    if f3_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f3_value <= 32767:
+        raise ExiEncodeError(f"value {f3_value!r} outside [-32768, 32767]")
+    w.bits(((f3_exponent + 128) << 4) | (1 if f3_value < 0 else 0), 17)
+    w.uint(-f3_value - 1 if f3_value < 0 else f3_value)
     f_sd_max_ground_clearance_support = o.sd_max_ground_clearance_support
-    if f_sd_max_ground_clearance_support is None:
-        raise ExiEncodeError("WPT_ChargeParameterDiscoveryResType: missing required sd_max_ground_clearance_support")
-    w.bits(0, 2)
+    if f_sd_max_ground_clearance_support is None: raise ExiEncodeError("WPT_ChargeParameterDiscoveryResType: missing required sd_max_ground_clearance_support")
+    w.bits(0, 4)
     w.uint(f_sd_max_ground_clearance_support)
-    w.bits(0, 1)
     f_sd_min_ground_clearance_support = o.sd_min_ground_clearance_support
-    if f_sd_min_ground_clearance_support is None:
-        raise ExiEncodeError("WPT_ChargeParameterDiscoveryResType: missing required sd_min_ground_clearance_support")
-    w.bits(0, 2)
+    if f_sd_min_ground_clearance_support is None: raise ExiEncodeError("WPT_ChargeParameterDiscoveryResType: missing required sd_min_ground_clearance_support")
+    w.bits(0, 3)
     w.uint(f_sd_min_ground_clearance_support)
-    w.bits(0, 1)
     f_pd_min_coil_current = o.pd_min_coil_current
-    if f_pd_min_coil_current is None:
-        raise ExiEncodeError("WPT_ChargeParameterDiscoveryResType: missing required pd_min_coil_current")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_pd_min_coil_current)
+    if f_pd_min_coil_current is None: raise ExiEncodeError("WPT_ChargeParameterDiscoveryResType: missing required pd_min_coil_current")
+    f4_exponent = f_pd_min_coil_current.exponent
+    if f4_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f4_exponent <= 127:
+        raise ExiEncodeError(f"value {f4_exponent!r} outside [-128, 127]")
+    f4_value = f_pd_min_coil_current.value
+    if f4_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f4_value <= 32767:
+        raise ExiEncodeError(f"value {f4_value!r} outside [-32768, 32767]")
+    w.bits(((f4_exponent + 128) << 4) | (1 if f4_value < 0 else 0), 16)
+    w.uint(-f4_value - 1 if f4_value < 0 else f4_value)
     f_pd_max_coil_current = o.pd_max_coil_current
-    if f_pd_max_coil_current is None:
-        raise ExiEncodeError("WPT_ChargeParameterDiscoveryResType: missing required pd_max_coil_current")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_pd_max_coil_current)
+    if f_pd_max_coil_current is None: raise ExiEncodeError("WPT_ChargeParameterDiscoveryResType: missing required pd_max_coil_current")
+    f5_exponent = f_pd_max_coil_current.exponent
+    if f5_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f5_exponent <= 127:
+        raise ExiEncodeError(f"value {f5_exponent!r} outside [-128, 127]")
+    f5_value = f_pd_max_coil_current.value
+    if f5_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f5_value <= 32767:
+        raise ExiEncodeError(f"value {f5_value!r} outside [-32768, 32767]")
+    w.bits(((f5_exponent + 128) << 4) | (1 if f5_value < 0 else 0), 17)
+    w.uint(-f5_value - 1 if f5_value < 0 else f5_value)
     s = 9
+    w.bits(0, 2)
     n = 0
     for x in o.sd_manufacturer_specific_data_container:
-        c = _C153[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c2 = _C153[s]
+        w.bits(((c2[0]) << 1), c2[1] + 1)
         w.binary(x)
         w.bits(0, 1)
         n += 1
         s = 10 if n < 16 else 11
     if n > 16:
         raise ExiEncodeError(f"WPT_ChargeParameterDiscoveryResType: {n} items of sd_manufacturer_specific_data_container (allowed 0..16)")
-    c = _C154[s]
-    w.bits(c[0], c[1])
+    c3 = _C154[s]
+    w.bits((c3[0]), c3[1])
 
 def _d_WPT_CoordinateXYZType(r: Reader) -> WPT_CoordinateXYZType:
     rv = r.v; rn = r.n
     v_coord_x = None
     v_coord_y = None
     v_coord_z = None
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x6:
-        r.badz(p, 3, b & 0x6)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x6: r.badz(p, 3, b & 0x6)
     sg = (b & 0x1) == 1
     it = 0; al = 0
     v_coord_x = -r.uintb(32767) - 1 if sg else r.uintb(32767)
     if not -32768 <= v_coord_x <= 32767:
         r.fail('integer out of range')
-    p = r.p
-    q = p + 4
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xf
-    r.p = q
-    if b & 0xe:
-        r.badz(p, 4, b & 0xe)
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0xe: r.badz(p, 4, b & 0xe)
     sg = (b & 0x1) == 1
     it = 1; al = 0
     v_coord_y = -r.uintb(32767) - 1 if sg else r.uintb(32767)
     if not -32768 <= v_coord_y <= 32767:
         r.fail('integer out of range')
-    p = r.p
-    q = p + 4
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xf
-    r.p = q
-    if b & 0xe:
-        r.badz(p, 4, b & 0xe)
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0xe: r.badz(p, 4, b & 0xe)
     sg = (b & 0x1) == 1
     it = 2; al = 0
     v_coord_z = -r.uintb(32767) - 1 if sg else r.uintb(32767)
     if not -32768 <= v_coord_z <= 32767:
         r.fail('integer out of range')
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = -1; al = 0
     return WPT_CoordinateXYZType(coord_x=v_coord_x, coord_y=v_coord_y, coord_z=v_coord_z)
 
 def _e_WPT_CoordinateXYZType(w: Writer, o: WPT_CoordinateXYZType) -> None:
     f_coord_x = o.coord_x
-    if f_coord_x is None:
-        raise ExiEncodeError("WPT_CoordinateXYZType: missing required coord_x")
+    if f_coord_x is None: raise ExiEncodeError("WPT_CoordinateXYZType: missing required coord_x")
     if not -32768 <= f_coord_x <= 32767:
         raise ExiEncodeError(f"value {f_coord_x!r} outside [-32768, 32767]")
     w.bits((1 if f_coord_x < 0 else 0), 3)
     w.uint(-f_coord_x - 1 if f_coord_x < 0 else f_coord_x)
-    w.bits(0, 1)
     f_coord_y = o.coord_y
-    if f_coord_y is None:
-        raise ExiEncodeError("WPT_CoordinateXYZType: missing required coord_y")
+    if f_coord_y is None: raise ExiEncodeError("WPT_CoordinateXYZType: missing required coord_y")
     if not -32768 <= f_coord_y <= 32767:
         raise ExiEncodeError(f"value {f_coord_y!r} outside [-32768, 32767]")
-    w.bits((1 if f_coord_y < 0 else 0), 3)
+    w.bits((1 if f_coord_y < 0 else 0), 4)
     w.uint(-f_coord_y - 1 if f_coord_y < 0 else f_coord_y)
-    w.bits(0, 1)
     f_coord_z = o.coord_z
-    if f_coord_z is None:
-        raise ExiEncodeError("WPT_CoordinateXYZType: missing required coord_z")
+    if f_coord_z is None: raise ExiEncodeError("WPT_CoordinateXYZType: missing required coord_z")
     if not -32768 <= f_coord_z <= 32767:
         raise ExiEncodeError(f"value {f_coord_z!r} outside [-32768, 32767]")
-    w.bits((1 if f_coord_z < 0 else 0), 3)
+    w.bits((1 if f_coord_z < 0 else 0), 4)
     w.uint(-f_coord_z - 1 if f_coord_z < 0 else f_coord_z)
     w.bits(0, 2)
 
@@ -5233,128 +4832,136 @@ def _d_WPT_EVPCPowerControlParameterType(r: Reader) -> WPT_EVPCPowerControlParam
     v_evpc_coil_current_information = None
     v_evpc_current_output_information = None
     v_evpc_voltage_output_information = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 0; al = 0
-    v_evpc_coil_current_request = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_exponent = None
+    v1_value = None
+    p = r.p; q = p + 15
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7fff; r.p = q
+    if b & 0x700e: r.badz(p, 15, b & 0x700e)
+    v1_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
     it = 1; al = 0
-    v_evpc_coil_current_information = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 2; al = 0
-    v_evpc_current_output_information = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 3; al = 0
-    v_evpc_voltage_output_information = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v1_value <= 32767:
+        r.fail('integer out of range')
+    v2_exponent = None
+    v2_value = None
+    p = r.p; q = p + 17
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ffff; r.p = q
+    if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
+    v2_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    v_evpc_coil_current_request = RationalNumberType(exponent=v1_exponent, value=v1_value)
+    it = 1; al = 0
+    v2_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v2_value <= 32767:
+        r.fail('integer out of range')
+    v3_exponent = None
+    v3_value = None
+    p = r.p; q = p + 17
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ffff; r.p = q
+    if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
+    v3_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    v_evpc_coil_current_information = RationalNumberType(exponent=v2_exponent, value=v2_value)
+    it = 1; al = 0
+    v3_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v3_value <= 32767:
+        r.fail('integer out of range')
+    v4_exponent = None
+    v4_value = None
+    p = r.p; q = p + 17
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ffff; r.p = q
+    if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
+    v4_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    v_evpc_current_output_information = RationalNumberType(exponent=v3_exponent, value=v3_value)
+    it = 1; al = 0
+    v4_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v4_value <= 32767:
+        r.fail('integer out of range')
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    v_evpc_voltage_output_information = RationalNumberType(exponent=v4_exponent, value=v4_value)
     it = -1; al = 0
     return WPT_EVPCPowerControlParameterType(evpc_coil_current_request=v_evpc_coil_current_request, evpc_coil_current_information=v_evpc_coil_current_information, evpc_current_output_information=v_evpc_current_output_information, evpc_voltage_output_information=v_evpc_voltage_output_information)
 
 def _e_WPT_EVPCPowerControlParameterType(w: Writer, o: WPT_EVPCPowerControlParameterType) -> None:
     f_evpc_coil_current_request = o.evpc_coil_current_request
-    if f_evpc_coil_current_request is None:
-        raise ExiEncodeError("WPT_EVPCPowerControlParameterType: missing required evpc_coil_current_request")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_evpc_coil_current_request)
+    if f_evpc_coil_current_request is None: raise ExiEncodeError("WPT_EVPCPowerControlParameterType: missing required evpc_coil_current_request")
+    f1_exponent = f_evpc_coil_current_request.exponent
+    if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f1_exponent <= 127:
+        raise ExiEncodeError(f"value {f1_exponent!r} outside [-128, 127]")
+    f1_value = f_evpc_coil_current_request.value
+    if f1_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f1_value <= 32767:
+        raise ExiEncodeError(f"value {f1_value!r} outside [-32768, 32767]")
+    w.bits(((f1_exponent + 128) << 4) | (1 if f1_value < 0 else 0), 15)
+    w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
     f_evpc_coil_current_information = o.evpc_coil_current_information
-    if f_evpc_coil_current_information is None:
-        raise ExiEncodeError("WPT_EVPCPowerControlParameterType: missing required evpc_coil_current_information")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_evpc_coil_current_information)
+    if f_evpc_coil_current_information is None: raise ExiEncodeError("WPT_EVPCPowerControlParameterType: missing required evpc_coil_current_information")
+    f2_exponent = f_evpc_coil_current_information.exponent
+    if f2_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f2_exponent <= 127:
+        raise ExiEncodeError(f"value {f2_exponent!r} outside [-128, 127]")
+    f2_value = f_evpc_coil_current_information.value
+    if f2_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f2_value <= 32767:
+        raise ExiEncodeError(f"value {f2_value!r} outside [-32768, 32767]")
+    w.bits(((f2_exponent + 128) << 4) | (1 if f2_value < 0 else 0), 17)
+    w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
     f_evpc_current_output_information = o.evpc_current_output_information
-    if f_evpc_current_output_information is None:
-        raise ExiEncodeError("WPT_EVPCPowerControlParameterType: missing required evpc_current_output_information")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_evpc_current_output_information)
+    if f_evpc_current_output_information is None: raise ExiEncodeError("WPT_EVPCPowerControlParameterType: missing required evpc_current_output_information")
+    f3_exponent = f_evpc_current_output_information.exponent
+    if f3_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f3_exponent <= 127:
+        raise ExiEncodeError(f"value {f3_exponent!r} outside [-128, 127]")
+    f3_value = f_evpc_current_output_information.value
+    if f3_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f3_value <= 32767:
+        raise ExiEncodeError(f"value {f3_value!r} outside [-32768, 32767]")
+    w.bits(((f3_exponent + 128) << 4) | (1 if f3_value < 0 else 0), 17)
+    w.uint(-f3_value - 1 if f3_value < 0 else f3_value)
     f_evpc_voltage_output_information = o.evpc_voltage_output_information
-    if f_evpc_voltage_output_information is None:
-        raise ExiEncodeError("WPT_EVPCPowerControlParameterType: missing required evpc_voltage_output_information")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_evpc_voltage_output_information)
-    w.bits(0, 1)
+    if f_evpc_voltage_output_information is None: raise ExiEncodeError("WPT_EVPCPowerControlParameterType: missing required evpc_voltage_output_information")
+    f4_exponent = f_evpc_voltage_output_information.exponent
+    if f4_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f4_exponent <= 127:
+        raise ExiEncodeError(f"value {f4_exponent!r} outside [-128, 127]")
+    f4_value = f_evpc_voltage_output_information.value
+    if f4_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f4_value <= 32767:
+        raise ExiEncodeError(f"value {f4_value!r} outside [-32768, 32767]")
+    w.bits(((f4_exponent + 128) << 4) | (1 if f4_value < 0 else 0), 17)
+    w.uint(-f4_value - 1 if f4_value < 0 else f4_value)
+    w.bits(0, 3)
 
 def _d_WPT_FinePositioningMethodListType(r: Reader) -> WPT_FinePositioningMethodListType:
     rv = r.v; rn = r.n
     v_wpt_fine_positioning_method = []
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected next item')
     it = 0; al = 0
     n = 0
     while it == 0:
-        p = r.p
-        q = p + 5
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1f
-        r.p = q
-        if b & 0x11:
-            r.badz(p, 5, b & 0x11)
+        p = r.p; q = p + 5
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x1f; r.p = q
+        if b & 0x11: r.badz(p, 5, b & 0x11)
         k = (b >> 1) & 0x7
-        if k >= 5:
-            r.bad(p + 1, 'enumeration index out of range')
+        if k >= 5: r.bad(p + 1, 'enum index')
         t = _K155[k]
         v_wpt_fine_positioning_method.append(t)
         n += 1
         if n < 8:
-            p = r.p
-            q = p + 2
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x3
-            r.p = q
-            e = b & 0x3
-            if e >= 2:
-                r.bad_code(p + 0, e, 2)
-            it, al = _P0[e]
+            it, al = _P4[r.code(2, 2)]
         else:
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected end of element')
             it = -1; al = 0
     return WPT_FinePositioningMethodListType(wpt_fine_positioning_method=v_wpt_fine_positioning_method)
 
@@ -5362,15 +4969,14 @@ def _e_WPT_FinePositioningMethodListType(w: Writer, o: WPT_FinePositioningMethod
     s = 0
     n = 0
     for x in o.wpt_fine_positioning_method:
-        c = _C1[s]
-        w.bits(c[0], c[1])
-        w.bits((_K156[x]) << 1, 5)
+        c1 = _C5[s]
+        w.bits(((c1[0]) << 5) | ((_K156[x]) << 1), c1[1] + 5)
         n += 1
         s = 1 if n < 8 else 2
     if n < 1 or n > 8:
         raise ExiEncodeError(f"WPT_FinePositioningMethodListType: {n} items of wpt_fine_positioning_method (allowed 1..8)")
-    c = _C2[s]
-    w.bits(c[0], c[1])
+    c2 = _C10[s]
+    w.bits((c2[0]), c2[1])
 
 def _d_WPT_FinePositioningReqType(r: Reader) -> WPT_FinePositioningReqType:
     rv = r.v; rn = r.n
@@ -5379,112 +4985,104 @@ def _d_WPT_FinePositioningReqType(r: Reader) -> WPT_FinePositioningReqType:
     v_ev_result_code = None
     v_vendor_specific_data_container = []
     v_wpt_lf_data_package_list = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = None
+    v1_time_stamp = None
+    v1_signature = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
-    v_header = _d_MessageHeaderType(r)
-    p = r.p
-    q = p + 12
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xfff
-    r.p = q
-    if b & 0xce4:
-        r.badz(p, 12, b & 0xce4)
+    v1_session_id = r.binary()
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    it = 1; al = 0
+    v1_time_stamp = r.uintb(18446744073709551615)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P12[e]
+    if it == 2:
+        v1_signature = _d_SignatureType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
+    p = r.p; q = p + 12
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xfff; r.p = q
+    if b & 0xce4: r.badz(p, 12, b & 0xce4)
     k = (b >> 8) & 0x3
-    if k >= 3:
-        r.bad(p + 2, 'enumeration index out of range')
+    if k >= 3: r.bad(p + 2, 'enum index')
     v_ev_processing = _K112[k]
     k = (b >> 3) & 0x3
-    if k >= 3:
-        r.bad(p + 7, 'enumeration index out of range')
+    if k >= 3: r.bad(p + 7, 'enum index')
     v_ev_result_code = _K114[k]
     e = b & 0x3
-    if e >= 3:
-        r.bad_code(p + 10, e, 3)
-    it, al = _P16[e]
+    if e >= 3: r.bad_code(p + 10, e, 3)
+    it, al = _P19[e]
     n = 0
     while it == 3:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected characters')
         t = r.binary()
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected end of element')
         v_vendor_specific_data_container.append(t)
         n += 1
         if n < 16:
-            p = r.p
-            q = p + 2
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x3
-            r.p = q
-            e = b & 0x3
-            if e >= 3:
-                r.bad_code(p + 0, e, 3)
-            it, al = _P16[e]
+            it, al = _P19[r.code(2, 3)]
         else:
-            p = r.p
-            q = p + 2
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x3
-            r.p = q
-            e = b & 0x3
-            if e >= 2:
-                r.bad_code(p + 0, e, 2)
-            it, al = _P17[e]
+            it, al = _P20[r.code(2, 2)]
     if it == 4:
-        v_wpt_lf_data_package_list = _d_WPT_LF_DataPackageListType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        v2_num_packages = None
+        v2_wpt_lf_data_package = None
+        p = r.p; q = p + 12
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xfff; r.p = q
+        if b & 0xc03: r.badz(p, 12, b & 0xc03)
+        v2_num_packages = ((b >> 2) & 0xff)
+        it = 1; al = 0
+        v2_wpt_lf_data_package = _d_WPT_LF_DataPackageType(r)
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
+        v_wpt_lf_data_package_list = WPT_LF_DataPackageListType(num_packages=v2_num_packages, wpt_lf_data_package=v2_wpt_lf_data_package)
         it = -1; al = 0
     return WPT_FinePositioningReqType(header=v_header, ev_processing=v_ev_processing, ev_result_code=v_ev_result_code, vendor_specific_data_container=v_vendor_specific_data_container, wpt_lf_data_package_list=v_wpt_lf_data_package_list)
 
 def _e_WPT_FinePositioningReqType(w: Writer, o: WPT_FinePositioningReqType) -> None:
     f_header = o.header
-    if f_header is None:
-        raise ExiEncodeError("WPT_FinePositioningReqType: missing required header")
+    if f_header is None: raise ExiEncodeError("WPT_FinePositioningReqType: missing required header")
+    f1_session_id = f_header.session_id
+    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
+    w.bits(0, 3)
+    w.binary(f1_session_id)
+    f1_time_stamp = f_header.time_stamp
+    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
+    w.bits(0, 3)
+    w.uint(f1_time_stamp)
+    s1 = 2
     w.bits(0, 1)
-    _e_MessageHeaderType(w, f_header)
+    f1_signature = f_header.signature
+    if f1_signature is not None:
+        w.bits(0, 2)
+        _e_SignatureType(w, f1_signature)
+        s1 = 3
+    c1 = _C14[s1]
     f_ev_processing = o.ev_processing
-    if f_ev_processing is None:
-        raise ExiEncodeError("WPT_FinePositioningReqType: missing required ev_processing")
-    w.bits((_K115[f_ev_processing]) << 1, 5)
+    if f_ev_processing is None: raise ExiEncodeError("WPT_FinePositioningReqType: missing required ev_processing")
     f_ev_result_code = o.ev_result_code
-    if f_ev_result_code is None:
-        raise ExiEncodeError("WPT_FinePositioningReqType: missing required ev_result_code")
-    w.bits((_K117[f_ev_result_code]) << 1, 5)
+    if f_ev_result_code is None: raise ExiEncodeError("WPT_FinePositioningReqType: missing required ev_result_code")
     s = 3
+    w.bits(((c1[0]) << 10) | ((_K115[f_ev_processing]) << 6) | ((_K117[f_ev_result_code]) << 1), c1[1] + 10)
     n = 0
     for x in o.vendor_specific_data_container:
-        c = _C157[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c2 = _C157[s]
+        w.bits(((c2[0]) << 1), c2[1] + 1)
         w.binary(x)
         w.bits(0, 1)
         n += 1
@@ -5493,12 +5091,19 @@ def _e_WPT_FinePositioningReqType(w: Writer, o: WPT_FinePositioningReqType) -> N
         raise ExiEncodeError(f"WPT_FinePositioningReqType: {n} items of vendor_specific_data_container (allowed 0..16)")
     f_wpt_lf_data_package_list = o.wpt_lf_data_package_list
     if f_wpt_lf_data_package_list is not None:
-        c = _C158[s]
-        w.bits(c[0], c[1])
-        _e_WPT_LF_DataPackageListType(w, f_wpt_lf_data_package_list)
+        c3 = _C158[s]
+        f2_num_packages = f_wpt_lf_data_package_list.num_packages
+        if f2_num_packages is None: raise ExiEncodeError("WPT_LF_DataPackageListType: missing required num_packages")
+        if not 0 <= f2_num_packages <= 255:
+            raise ExiEncodeError(f"value {f2_num_packages!r} outside [0, 255]")
+        f2_wpt_lf_data_package = f_wpt_lf_data_package_list.wpt_lf_data_package
+        if f2_wpt_lf_data_package is None: raise ExiEncodeError("WPT_LF_DataPackageListType: missing required wpt_lf_data_package")
+        w.bits(((c3[0]) << 12) | ((f2_num_packages) << 2), c3[1] + 12)
+        _e_WPT_LF_DataPackageType(w, f2_wpt_lf_data_package)
+        w.bits(0, 1)
         s = 6
-    c = _C159[s]
-    w.bits(c[0], c[1])
+    c4 = _C159[s]
+    w.bits((c4[0]), c4[1])
 
 def _d_WPT_FinePositioningResType(r: Reader) -> WPT_FinePositioningResType:
     rv = r.v; rn = r.n
@@ -5507,112 +5112,104 @@ def _d_WPT_FinePositioningResType(r: Reader) -> WPT_FinePositioningResType:
     v_evse_processing = None
     v_vendor_specific_data_container = []
     v_wpt_lf_data_package_list = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = None
+    v1_time_stamp = None
+    v1_signature = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
-    v_header = _d_MessageHeaderType(r)
-    p = r.p
-    q = p + 16
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xffff
-    r.p = q
-    if b & 0xc0e4:
-        r.badz(p, 16, b & 0xc0e4)
+    v1_session_id = r.binary()
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    it = 1; al = 0
+    v1_time_stamp = r.uintb(18446744073709551615)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P12[e]
+    if it == 2:
+        v1_signature = _d_SignatureType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
+    p = r.p; q = p + 16
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xffff; r.p = q
+    if b & 0xc0e4: r.badz(p, 16, b & 0xc0e4)
     k = (b >> 8) & 0x3f
-    if k >= 40:
-        r.bad(p + 2, 'enumeration index out of range')
-    v_response_code = _K14[k]
+    if k >= 40: r.bad(p + 2, 'enum index')
+    v_response_code = _K16[k]
     k = (b >> 3) & 0x3
-    if k >= 3:
-        r.bad(p + 11, 'enumeration index out of range')
+    if k >= 3: r.bad(p + 11, 'enum index')
     v_evse_processing = _K112[k]
     e = b & 0x3
-    if e >= 3:
-        r.bad_code(p + 14, e, 3)
-    it, al = _P16[e]
+    if e >= 3: r.bad_code(p + 14, e, 3)
+    it, al = _P19[e]
     n = 0
     while it == 3:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected characters')
         t = r.binary()
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected end of element')
         v_vendor_specific_data_container.append(t)
         n += 1
         if n < 16:
-            p = r.p
-            q = p + 2
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x3
-            r.p = q
-            e = b & 0x3
-            if e >= 3:
-                r.bad_code(p + 0, e, 3)
-            it, al = _P16[e]
+            it, al = _P19[r.code(2, 3)]
         else:
-            p = r.p
-            q = p + 2
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x3
-            r.p = q
-            e = b & 0x3
-            if e >= 2:
-                r.bad_code(p + 0, e, 2)
-            it, al = _P17[e]
+            it, al = _P20[r.code(2, 2)]
     if it == 4:
-        v_wpt_lf_data_package_list = _d_WPT_LF_DataPackageListType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        v2_num_packages = None
+        v2_wpt_lf_data_package = None
+        p = r.p; q = p + 12
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0xfff; r.p = q
+        if b & 0xc03: r.badz(p, 12, b & 0xc03)
+        v2_num_packages = ((b >> 2) & 0xff)
+        it = 1; al = 0
+        v2_wpt_lf_data_package = _d_WPT_LF_DataPackageType(r)
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
+        v_wpt_lf_data_package_list = WPT_LF_DataPackageListType(num_packages=v2_num_packages, wpt_lf_data_package=v2_wpt_lf_data_package)
         it = -1; al = 0
     return WPT_FinePositioningResType(header=v_header, response_code=v_response_code, evse_processing=v_evse_processing, vendor_specific_data_container=v_vendor_specific_data_container, wpt_lf_data_package_list=v_wpt_lf_data_package_list)
 
 def _e_WPT_FinePositioningResType(w: Writer, o: WPT_FinePositioningResType) -> None:
     f_header = o.header
-    if f_header is None:
-        raise ExiEncodeError("WPT_FinePositioningResType: missing required header")
+    if f_header is None: raise ExiEncodeError("WPT_FinePositioningResType: missing required header")
+    f1_session_id = f_header.session_id
+    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
+    w.bits(0, 3)
+    w.binary(f1_session_id)
+    f1_time_stamp = f_header.time_stamp
+    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
+    w.bits(0, 3)
+    w.uint(f1_time_stamp)
+    s1 = 2
     w.bits(0, 1)
-    _e_MessageHeaderType(w, f_header)
+    f1_signature = f_header.signature
+    if f1_signature is not None:
+        w.bits(0, 2)
+        _e_SignatureType(w, f1_signature)
+        s1 = 3
+    c1 = _C14[s1]
     f_response_code = o.response_code
-    if f_response_code is None:
-        raise ExiEncodeError("WPT_FinePositioningResType: missing required response_code")
-    w.bits((_K18[f_response_code]) << 1, 9)
+    if f_response_code is None: raise ExiEncodeError("WPT_FinePositioningResType: missing required response_code")
     f_evse_processing = o.evse_processing
-    if f_evse_processing is None:
-        raise ExiEncodeError("WPT_FinePositioningResType: missing required evse_processing")
-    w.bits((_K115[f_evse_processing]) << 1, 5)
+    if f_evse_processing is None: raise ExiEncodeError("WPT_FinePositioningResType: missing required evse_processing")
     s = 3
+    w.bits(((c1[0]) << 14) | ((_K21[f_response_code]) << 6) | ((_K115[f_evse_processing]) << 1), c1[1] + 14)
     n = 0
     for x in o.vendor_specific_data_container:
-        c = _C157[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c2 = _C157[s]
+        w.bits(((c2[0]) << 1), c2[1] + 1)
         w.binary(x)
         w.bits(0, 1)
         n += 1
@@ -5621,12 +5218,19 @@ def _e_WPT_FinePositioningResType(w: Writer, o: WPT_FinePositioningResType) -> N
         raise ExiEncodeError(f"WPT_FinePositioningResType: {n} items of vendor_specific_data_container (allowed 0..16)")
     f_wpt_lf_data_package_list = o.wpt_lf_data_package_list
     if f_wpt_lf_data_package_list is not None:
-        c = _C158[s]
-        w.bits(c[0], c[1])
-        _e_WPT_LF_DataPackageListType(w, f_wpt_lf_data_package_list)
+        c3 = _C158[s]
+        f2_num_packages = f_wpt_lf_data_package_list.num_packages
+        if f2_num_packages is None: raise ExiEncodeError("WPT_LF_DataPackageListType: missing required num_packages")
+        if not 0 <= f2_num_packages <= 255:
+            raise ExiEncodeError(f"value {f2_num_packages!r} outside [0, 255]")
+        f2_wpt_lf_data_package = f_wpt_lf_data_package_list.wpt_lf_data_package
+        if f2_wpt_lf_data_package is None: raise ExiEncodeError("WPT_LF_DataPackageListType: missing required wpt_lf_data_package")
+        w.bits(((c3[0]) << 12) | ((f2_num_packages) << 2), c3[1] + 12)
+        _e_WPT_LF_DataPackageType(w, f2_wpt_lf_data_package)
+        w.bits(0, 1)
         s = 6
-    c = _C159[s]
-    w.bits(c[0], c[1])
+    c4 = _C159[s]
+    w.bits((c4[0]), c4[1])
 
 def _d_WPT_FinePositioningSetupReqType(r: Reader) -> WPT_FinePositioningSetupReqType:
     rv = r.v; rn = r.n
@@ -5638,165 +5242,131 @@ def _d_WPT_FinePositioningSetupReqType(r: Reader) -> WPT_FinePositioningSetupReq
     v_natural_offset = None
     v_vendor_specific_data_container = []
     v_lf_system_setup_data = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = None
+    v1_time_stamp = None
+    v1_signature = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
-    v_header = _d_MessageHeaderType(r)
-    p = r.p
-    q = p + 6
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3f
-    r.p = q
-    if b & 0x33:
-        r.badz(p, 6, b & 0x33)
+    v1_session_id = r.binary()
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    it = 1; al = 0
+    v1_time_stamp = r.uintb(18446744073709551615)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P12[e]
+    if it == 2:
+        v1_signature = _d_SignatureType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
+    p = r.p; q = p + 6
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3f; r.p = q
+    if b & 0x33: r.badz(p, 6, b & 0x33)
     k = (b >> 2) & 0x3
-    if k >= 3:
-        r.bad(p + 2, 'enumeration index out of range')
+    if k >= 3: r.bad(p + 2, 'enum index')
     v_ev_processing = _K112[k]
     it = 2; al = 0
     v_ev_device_fine_positioning_method_list = _d_WPT_FinePositioningMethodListType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected next item')
     it = 3; al = 0
     v_ev_device_pairing_method_list = _d_WPT_PairingMethodListType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected next item')
     it = 4; al = 0
     v_ev_device_alignment_check_method_list = _d_WPT_AlignmentCheckMethodListType(r)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 5; al = 0
     v_natural_offset = r.uintb(65535)
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x4:
-        r.badz(p, 3, b & 0x4)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
-    if e >= 3:
-        r.bad_code(p + 1, e, 3)
-    it, al = _P65[e]
+    if e >= 3: r.bad_code(p + 1, e, 3)
+    it, al = _P70[e]
     n = 0
     while it == 6:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected characters')
         t = r.binary()
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected end of element')
         v_vendor_specific_data_container.append(t)
         n += 1
         if n < 16:
-            p = r.p
-            q = p + 2
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x3
-            r.p = q
-            e = b & 0x3
-            if e >= 3:
-                r.bad_code(p + 0, e, 3)
-            it, al = _P65[e]
+            it, al = _P70[r.code(2, 3)]
         else:
-            p = r.p
-            q = p + 2
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x3
-            r.p = q
-            e = b & 0x3
-            if e >= 2:
-                r.bad_code(p + 0, e, 2)
-            it, al = _P66[e]
+            it, al = _P71[r.code(2, 2)]
     if it == 7:
-        v_lf_system_setup_data = _d_WPT_LF_SystemSetupDataType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        v2_lf_transmitter_setup_data = None
+        v2_lf_receiver_setup_data = None
+        it, al = _P160[r.code(2, 2)]
+        if al == 0:
+            v2_lf_transmitter_setup_data = _d_WPT_LF_TransmitterDataType(r)
+        elif al == 1:
+            v2_lf_receiver_setup_data = _d_WPT_LF_ReceiverDataType(r)
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
+        v_lf_system_setup_data = WPT_LF_SystemSetupDataType(lf_transmitter_setup_data=v2_lf_transmitter_setup_data, lf_receiver_setup_data=v2_lf_receiver_setup_data)
         it = -1; al = 0
     return WPT_FinePositioningSetupReqType(header=v_header, ev_processing=v_ev_processing, ev_device_fine_positioning_method_list=v_ev_device_fine_positioning_method_list, ev_device_pairing_method_list=v_ev_device_pairing_method_list, ev_device_alignment_check_method_list=v_ev_device_alignment_check_method_list, natural_offset=v_natural_offset, vendor_specific_data_container=v_vendor_specific_data_container, lf_system_setup_data=v_lf_system_setup_data)
 
 def _e_WPT_FinePositioningSetupReqType(w: Writer, o: WPT_FinePositioningSetupReqType) -> None:
     f_header = o.header
-    if f_header is None:
-        raise ExiEncodeError("WPT_FinePositioningSetupReqType: missing required header")
+    if f_header is None: raise ExiEncodeError("WPT_FinePositioningSetupReqType: missing required header")
+    f1_session_id = f_header.session_id
+    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
+    w.bits(0, 3)
+    w.binary(f1_session_id)
+    f1_time_stamp = f_header.time_stamp
+    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
+    w.bits(0, 3)
+    w.uint(f1_time_stamp)
+    s1 = 2
     w.bits(0, 1)
-    _e_MessageHeaderType(w, f_header)
+    f1_signature = f_header.signature
+    if f1_signature is not None:
+        w.bits(0, 2)
+        _e_SignatureType(w, f1_signature)
+        s1 = 3
+    c1 = _C14[s1]
     f_ev_processing = o.ev_processing
-    if f_ev_processing is None:
-        raise ExiEncodeError("WPT_FinePositioningSetupReqType: missing required ev_processing")
-    w.bits((_K115[f_ev_processing]) << 1, 5)
+    if f_ev_processing is None: raise ExiEncodeError("WPT_FinePositioningSetupReqType: missing required ev_processing")
     f_ev_device_fine_positioning_method_list = o.ev_device_fine_positioning_method_list
-    if f_ev_device_fine_positioning_method_list is None:
-        raise ExiEncodeError("WPT_FinePositioningSetupReqType: missing required ev_device_fine_positioning_method_list")
-    w.bits(0, 1)
+    if f_ev_device_fine_positioning_method_list is None: raise ExiEncodeError("WPT_FinePositioningSetupReqType: missing required ev_device_fine_positioning_method_list")
+    w.bits(((c1[0]) << 6) | ((_K115[f_ev_processing]) << 2), c1[1] + 6)
     _e_WPT_FinePositioningMethodListType(w, f_ev_device_fine_positioning_method_list)
     f_ev_device_pairing_method_list = o.ev_device_pairing_method_list
-    if f_ev_device_pairing_method_list is None:
-        raise ExiEncodeError("WPT_FinePositioningSetupReqType: missing required ev_device_pairing_method_list")
+    if f_ev_device_pairing_method_list is None: raise ExiEncodeError("WPT_FinePositioningSetupReqType: missing required ev_device_pairing_method_list")
     w.bits(0, 1)
     _e_WPT_PairingMethodListType(w, f_ev_device_pairing_method_list)
     f_ev_device_alignment_check_method_list = o.ev_device_alignment_check_method_list
-    if f_ev_device_alignment_check_method_list is None:
-        raise ExiEncodeError("WPT_FinePositioningSetupReqType: missing required ev_device_alignment_check_method_list")
+    if f_ev_device_alignment_check_method_list is None: raise ExiEncodeError("WPT_FinePositioningSetupReqType: missing required ev_device_alignment_check_method_list")
     w.bits(0, 1)
     _e_WPT_AlignmentCheckMethodListType(w, f_ev_device_alignment_check_method_list)
     f_natural_offset = o.natural_offset
-    if f_natural_offset is None:
-        raise ExiEncodeError("WPT_FinePositioningSetupReqType: missing required natural_offset")
+    if f_natural_offset is None: raise ExiEncodeError("WPT_FinePositioningSetupReqType: missing required natural_offset")
     w.bits(0, 2)
     w.uint(f_natural_offset)
-    w.bits(0, 1)
     s = 6
+    w.bits(0, 1)
     n = 0
     for x in o.vendor_specific_data_container:
-        c = _C160[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c2 = _C161[s]
+        w.bits(((c2[0]) << 1), c2[1] + 1)
         w.binary(x)
         w.bits(0, 1)
         n += 1
@@ -5805,12 +5375,25 @@ def _e_WPT_FinePositioningSetupReqType(w: Writer, o: WPT_FinePositioningSetupReq
         raise ExiEncodeError(f"WPT_FinePositioningSetupReqType: {n} items of vendor_specific_data_container (allowed 0..16)")
     f_lf_system_setup_data = o.lf_system_setup_data
     if f_lf_system_setup_data is not None:
-        c = _C161[s]
-        w.bits(c[0], c[1])
-        _e_WPT_LF_SystemSetupDataType(w, f_lf_system_setup_data)
+        c3 = _C162[s]
+        s2 = 0
+        w.bits((c3[0]), c3[1])
+        f2_lf_transmitter_setup_data = f_lf_system_setup_data.lf_transmitter_setup_data
+        f2_lf_receiver_setup_data = f_lf_system_setup_data.lf_receiver_setup_data
+        if f2_lf_transmitter_setup_data is not None:
+            w.bits(0, 2)
+            _e_WPT_LF_TransmitterDataType(w, f2_lf_transmitter_setup_data)
+            s2 = 1
+        elif f2_lf_receiver_setup_data is not None:
+            w.bits(1, 2)
+            _e_WPT_LF_ReceiverDataType(w, f2_lf_receiver_setup_data)
+            s2 = 1
+        else:
+            raise ExiEncodeError("WPT_LF_SystemSetupDataType: missing required lf_transmitter_setup_data/lf_receiver_setup_data")
+        w.bits(0, 1)
         s = 9
-    c = _C162[s]
-    w.bits(c[0], c[1])
+    c4 = _C163[s]
+    w.bits((c4[0]), c4[1])
 
 def _d_WPT_FinePositioningSetupResType(r: Reader) -> WPT_FinePositioningSetupResType:
     rv = r.v; rn = r.n
@@ -5822,165 +5405,131 @@ def _d_WPT_FinePositioningSetupResType(r: Reader) -> WPT_FinePositioningSetupRes
     v_natural_offset = None
     v_vendor_specific_data_container = []
     v_lf_system_setup_data = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = None
+    v1_time_stamp = None
+    v1_signature = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
-    v_header = _d_MessageHeaderType(r)
-    p = r.p
-    q = p + 10
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3ff
-    r.p = q
-    if b & 0x303:
-        r.badz(p, 10, b & 0x303)
+    v1_session_id = r.binary()
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    it = 1; al = 0
+    v1_time_stamp = r.uintb(18446744073709551615)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P12[e]
+    if it == 2:
+        v1_signature = _d_SignatureType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
+    p = r.p; q = p + 10
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3ff; r.p = q
+    if b & 0x303: r.badz(p, 10, b & 0x303)
     k = (b >> 2) & 0x3f
-    if k >= 40:
-        r.bad(p + 2, 'enumeration index out of range')
-    v_response_code = _K14[k]
+    if k >= 40: r.bad(p + 2, 'enum index')
+    v_response_code = _K16[k]
     it = 2; al = 0
     v_primary_device_fine_positioning_method_list = _d_WPT_FinePositioningMethodListType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected next item')
     it = 3; al = 0
     v_primary_device_pairing_method_list = _d_WPT_PairingMethodListType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected next item')
     it = 4; al = 0
     v_primary_device_alignment_check_method_list = _d_WPT_AlignmentCheckMethodListType(r)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 5; al = 0
     v_natural_offset = r.uintb(65535)
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x4:
-        r.badz(p, 3, b & 0x4)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
-    if e >= 3:
-        r.bad_code(p + 1, e, 3)
-    it, al = _P65[e]
+    if e >= 3: r.bad_code(p + 1, e, 3)
+    it, al = _P70[e]
     n = 0
     while it == 6:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected characters')
         t = r.binary()
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected end of element')
         v_vendor_specific_data_container.append(t)
         n += 1
         if n < 16:
-            p = r.p
-            q = p + 2
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x3
-            r.p = q
-            e = b & 0x3
-            if e >= 3:
-                r.bad_code(p + 0, e, 3)
-            it, al = _P65[e]
+            it, al = _P70[r.code(2, 3)]
         else:
-            p = r.p
-            q = p + 2
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x3
-            r.p = q
-            e = b & 0x3
-            if e >= 2:
-                r.bad_code(p + 0, e, 2)
-            it, al = _P66[e]
+            it, al = _P71[r.code(2, 2)]
     if it == 7:
-        v_lf_system_setup_data = _d_WPT_LF_SystemSetupDataType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        v2_lf_transmitter_setup_data = None
+        v2_lf_receiver_setup_data = None
+        it, al = _P160[r.code(2, 2)]
+        if al == 0:
+            v2_lf_transmitter_setup_data = _d_WPT_LF_TransmitterDataType(r)
+        elif al == 1:
+            v2_lf_receiver_setup_data = _d_WPT_LF_ReceiverDataType(r)
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
+        v_lf_system_setup_data = WPT_LF_SystemSetupDataType(lf_transmitter_setup_data=v2_lf_transmitter_setup_data, lf_receiver_setup_data=v2_lf_receiver_setup_data)
         it = -1; al = 0
     return WPT_FinePositioningSetupResType(header=v_header, response_code=v_response_code, primary_device_fine_positioning_method_list=v_primary_device_fine_positioning_method_list, primary_device_pairing_method_list=v_primary_device_pairing_method_list, primary_device_alignment_check_method_list=v_primary_device_alignment_check_method_list, natural_offset=v_natural_offset, vendor_specific_data_container=v_vendor_specific_data_container, lf_system_setup_data=v_lf_system_setup_data)
 
 def _e_WPT_FinePositioningSetupResType(w: Writer, o: WPT_FinePositioningSetupResType) -> None:
     f_header = o.header
-    if f_header is None:
-        raise ExiEncodeError("WPT_FinePositioningSetupResType: missing required header")
+    if f_header is None: raise ExiEncodeError("WPT_FinePositioningSetupResType: missing required header")
+    f1_session_id = f_header.session_id
+    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
+    w.bits(0, 3)
+    w.binary(f1_session_id)
+    f1_time_stamp = f_header.time_stamp
+    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
+    w.bits(0, 3)
+    w.uint(f1_time_stamp)
+    s1 = 2
     w.bits(0, 1)
-    _e_MessageHeaderType(w, f_header)
+    f1_signature = f_header.signature
+    if f1_signature is not None:
+        w.bits(0, 2)
+        _e_SignatureType(w, f1_signature)
+        s1 = 3
+    c1 = _C14[s1]
     f_response_code = o.response_code
-    if f_response_code is None:
-        raise ExiEncodeError("WPT_FinePositioningSetupResType: missing required response_code")
-    w.bits((_K18[f_response_code]) << 1, 9)
+    if f_response_code is None: raise ExiEncodeError("WPT_FinePositioningSetupResType: missing required response_code")
     f_primary_device_fine_positioning_method_list = o.primary_device_fine_positioning_method_list
-    if f_primary_device_fine_positioning_method_list is None:
-        raise ExiEncodeError("WPT_FinePositioningSetupResType: missing required primary_device_fine_positioning_method_list")
-    w.bits(0, 1)
+    if f_primary_device_fine_positioning_method_list is None: raise ExiEncodeError("WPT_FinePositioningSetupResType: missing required primary_device_fine_positioning_method_list")
+    w.bits(((c1[0]) << 10) | ((_K21[f_response_code]) << 2), c1[1] + 10)
     _e_WPT_FinePositioningMethodListType(w, f_primary_device_fine_positioning_method_list)
     f_primary_device_pairing_method_list = o.primary_device_pairing_method_list
-    if f_primary_device_pairing_method_list is None:
-        raise ExiEncodeError("WPT_FinePositioningSetupResType: missing required primary_device_pairing_method_list")
+    if f_primary_device_pairing_method_list is None: raise ExiEncodeError("WPT_FinePositioningSetupResType: missing required primary_device_pairing_method_list")
     w.bits(0, 1)
     _e_WPT_PairingMethodListType(w, f_primary_device_pairing_method_list)
     f_primary_device_alignment_check_method_list = o.primary_device_alignment_check_method_list
-    if f_primary_device_alignment_check_method_list is None:
-        raise ExiEncodeError("WPT_FinePositioningSetupResType: missing required primary_device_alignment_check_method_list")
+    if f_primary_device_alignment_check_method_list is None: raise ExiEncodeError("WPT_FinePositioningSetupResType: missing required primary_device_alignment_check_method_list")
     w.bits(0, 1)
     _e_WPT_AlignmentCheckMethodListType(w, f_primary_device_alignment_check_method_list)
     f_natural_offset = o.natural_offset
-    if f_natural_offset is None:
-        raise ExiEncodeError("WPT_FinePositioningSetupResType: missing required natural_offset")
+    if f_natural_offset is None: raise ExiEncodeError("WPT_FinePositioningSetupResType: missing required natural_offset")
     w.bits(0, 2)
     w.uint(f_natural_offset)
-    w.bits(0, 1)
     s = 6
+    w.bits(0, 1)
     n = 0
     for x in o.vendor_specific_data_container:
-        c = _C160[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c2 = _C161[s]
+        w.bits(((c2[0]) << 1), c2[1] + 1)
         w.binary(x)
         w.bits(0, 1)
         n += 1
@@ -5989,103 +5538,136 @@ def _e_WPT_FinePositioningSetupResType(w: Writer, o: WPT_FinePositioningSetupRes
         raise ExiEncodeError(f"WPT_FinePositioningSetupResType: {n} items of vendor_specific_data_container (allowed 0..16)")
     f_lf_system_setup_data = o.lf_system_setup_data
     if f_lf_system_setup_data is not None:
-        c = _C161[s]
-        w.bits(c[0], c[1])
-        _e_WPT_LF_SystemSetupDataType(w, f_lf_system_setup_data)
+        c3 = _C162[s]
+        s2 = 0
+        w.bits((c3[0]), c3[1])
+        f2_lf_transmitter_setup_data = f_lf_system_setup_data.lf_transmitter_setup_data
+        f2_lf_receiver_setup_data = f_lf_system_setup_data.lf_receiver_setup_data
+        if f2_lf_transmitter_setup_data is not None:
+            w.bits(0, 2)
+            _e_WPT_LF_TransmitterDataType(w, f2_lf_transmitter_setup_data)
+            s2 = 1
+        elif f2_lf_receiver_setup_data is not None:
+            w.bits(1, 2)
+            _e_WPT_LF_ReceiverDataType(w, f2_lf_receiver_setup_data)
+            s2 = 1
+        else:
+            raise ExiEncodeError("WPT_LF_SystemSetupDataType: missing required lf_transmitter_setup_data/lf_receiver_setup_data")
+        w.bits(0, 1)
         s = 9
-    c = _C162[s]
-    w.bits(c[0], c[1])
+    c4 = _C163[s]
+    w.bits((c4[0]), c4[1])
 
 def _d_WPT_LF_DataPackageListType(r: Reader) -> WPT_LF_DataPackageListType:
     rv = r.v; rn = r.n
     v_num_packages = None
     v_wpt_lf_data_package = None
-    p = r.p
-    q = p + 12
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xfff
-    r.p = q
-    if b & 0xc03:
-        r.badz(p, 12, b & 0xc03)
-    v_num_packages = ((b >> 2) & 0xff)
-    it = 1; al = 0
-    v_wpt_lf_data_package = _d_WPT_LF_DataPackageType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_package_index = None
+    v1_lf_tx_data = None
+    v1_lf_rx_data = None
+    p = r.p; q = p + 25
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ffffff; r.p = q
+    if b & 0x1807804: r.badz(p, 25, b & 0x1807804)
+    v_num_packages = ((b >> 15) & 0xff)
+    v1_package_index = ((b >> 3) & 0xff)
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 23, e, 2)
+    it, al = _P164[e]
+    if al == 0:
+        v1_lf_tx_data = _d_WPT_LF_TxDataListType(r)
+    elif al == 1:
+        v1_lf_rx_data = _d_WPT_LF_RxDataListType(r)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
+    v_wpt_lf_data_package = WPT_LF_DataPackageType(package_index=v1_package_index, lf_tx_data=v1_lf_tx_data, lf_rx_data=v1_lf_rx_data)
     it = -1; al = 0
     return WPT_LF_DataPackageListType(num_packages=v_num_packages, wpt_lf_data_package=v_wpt_lf_data_package)
 
 def _e_WPT_LF_DataPackageListType(w: Writer, o: WPT_LF_DataPackageListType) -> None:
     f_num_packages = o.num_packages
-    if f_num_packages is None:
-        raise ExiEncodeError("WPT_LF_DataPackageListType: missing required num_packages")
+    if f_num_packages is None: raise ExiEncodeError("WPT_LF_DataPackageListType: missing required num_packages")
     if not 0 <= f_num_packages <= 255:
         raise ExiEncodeError(f"value {f_num_packages!r} outside [0, 255]")
-    w.bits((f_num_packages) << 1, 11)
     f_wpt_lf_data_package = o.wpt_lf_data_package
-    if f_wpt_lf_data_package is None:
-        raise ExiEncodeError("WPT_LF_DataPackageListType: missing required wpt_lf_data_package")
-    w.bits(0, 1)
-    _e_WPT_LF_DataPackageType(w, f_wpt_lf_data_package)
-    w.bits(0, 1)
+    if f_wpt_lf_data_package is None: raise ExiEncodeError("WPT_LF_DataPackageListType: missing required wpt_lf_data_package")
+    f1_package_index = f_wpt_lf_data_package.package_index
+    if f1_package_index is None: raise ExiEncodeError("WPT_LF_DataPackageType: missing required package_index")
+    if not 0 <= f1_package_index <= 255:
+        raise ExiEncodeError(f"value {f1_package_index!r} outside [0, 255]")
+    s1 = 1
+    w.bits(((f_num_packages) << 13) | ((f1_package_index) << 1), 23)
+    f1_lf_tx_data = f_wpt_lf_data_package.lf_tx_data
+    f1_lf_rx_data = f_wpt_lf_data_package.lf_rx_data
+    if f1_lf_tx_data is not None:
+        w.bits(0, 2)
+        _e_WPT_LF_TxDataListType(w, f1_lf_tx_data)
+        s1 = 2
+    elif f1_lf_rx_data is not None:
+        w.bits(1, 2)
+        _e_WPT_LF_RxDataListType(w, f1_lf_rx_data)
+        s1 = 2
+    else:
+        raise ExiEncodeError("WPT_LF_DataPackageType: missing required lf_tx_data/lf_rx_data")
+    w.bits(0, 2)
 
 def _d_WPT_LF_DataPackageType(r: Reader) -> WPT_LF_DataPackageType:
     rv = r.v; rn = r.n
     v_package_index = None
     v_lf_tx_data = None
     v_lf_rx_data = None
-    p = r.p
-    q = p + 13
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1fff
-    r.p = q
-    if b & 0x1804:
-        r.badz(p, 13, b & 0x1804)
+    p = r.p; q = p + 13
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1fff; r.p = q
+    if b & 0x1804: r.badz(p, 13, b & 0x1804)
     v_package_index = ((b >> 3) & 0xff)
     e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 11, e, 2)
-    it, al = _P163[e]
+    if e >= 2: r.bad_code(p + 11, e, 2)
+    it, al = _P164[e]
     if al == 0:
-        v_lf_tx_data = _d_WPT_LF_TxDataListType(r)
+        v1_wpt_lf_tx_data_list = None
+        r.zero(1, 'expected next item')
+        it = 0; al = 0
+        v1_wpt_lf_tx_data_list = _d_WPT_LF_TxDataType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+        v_lf_tx_data = WPT_LF_TxDataListType(wpt_lf_tx_data_list=v1_wpt_lf_tx_data_list)
     elif al == 1:
-        v_lf_rx_data = _d_WPT_LF_RxDataListType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+        v2_wpt_lf_rx_data_list = None
+        r.zero(1, 'expected next item')
+        it = 0; al = 0
+        v2_wpt_lf_rx_data_list = _d_WPT_LF_RxDataType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+        v_lf_rx_data = WPT_LF_RxDataListType(wpt_lf_rx_data_list=v2_wpt_lf_rx_data_list)
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return WPT_LF_DataPackageType(package_index=v_package_index, lf_tx_data=v_lf_tx_data, lf_rx_data=v_lf_rx_data)
 
 def _e_WPT_LF_DataPackageType(w: Writer, o: WPT_LF_DataPackageType) -> None:
     f_package_index = o.package_index
-    if f_package_index is None:
-        raise ExiEncodeError("WPT_LF_DataPackageType: missing required package_index")
+    if f_package_index is None: raise ExiEncodeError("WPT_LF_DataPackageType: missing required package_index")
     if not 0 <= f_package_index <= 255:
         raise ExiEncodeError(f"value {f_package_index!r} outside [0, 255]")
-    w.bits((f_package_index) << 1, 11)
     s = 1
+    w.bits(((f_package_index) << 1), 11)
     f_lf_tx_data = o.lf_tx_data
     f_lf_rx_data = o.lf_rx_data
     if f_lf_tx_data is not None:
-        w.bits(0, 2)
-        _e_WPT_LF_TxDataListType(w, f_lf_tx_data)
+        f1_wpt_lf_tx_data_list = f_lf_tx_data.wpt_lf_tx_data_list
+        if f1_wpt_lf_tx_data_list is None: raise ExiEncodeError("WPT_LF_TxDataListType: missing required wpt_lf_tx_data_list")
+        w.bits(0, 3)
+        _e_WPT_LF_TxDataType(w, f1_wpt_lf_tx_data_list)
+        w.bits(0, 1)
         s = 2
     elif f_lf_rx_data is not None:
-        w.bits(1, 2)
-        _e_WPT_LF_RxDataListType(w, f_lf_rx_data)
+        f2_wpt_lf_rx_data_list = f_lf_rx_data.wpt_lf_rx_data_list
+        if f2_wpt_lf_rx_data_list is None: raise ExiEncodeError("WPT_LF_RxDataListType: missing required wpt_lf_rx_data_list")
+        w.bits(2, 3)
+        _e_WPT_LF_RxDataType(w, f2_wpt_lf_rx_data_list)
+        w.bits(0, 1)
         s = 2
     else:
         raise ExiEncodeError("WPT_LF_DataPackageType: missing required lf_tx_data/lf_rx_data")
@@ -6095,262 +5677,249 @@ def _d_WPT_LF_ReceiverDataType(r: Reader) -> WPT_LF_ReceiverDataType:
     rv = r.v; rn = r.n
     v_number_of_receivers = None
     v_rx_spec_data = []
-    p = r.p
-    q = p + 12
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xfff
-    r.p = q
-    if b & 0xc03:
-        r.badz(p, 12, b & 0xc03)
+    p = r.p; q = p + 12
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xfff; r.p = q
+    if b & 0xc03: r.badz(p, 12, b & 0xc03)
     v_number_of_receivers = ((b >> 2) & 0xff)
     it = 1; al = 0
     n = 0
     while it == 1:
-        t = _d_WPT_TxRxSpecDataType(r)
+        v1_tx_rx_identifier = None
+        v1_tx_rx_position = None
+        v1_tx_rx_orientation = None
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
+        it = 0; al = 0
+        v1_tx_rx_identifier = r.uintb(4294967295)
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
+        it = 1; al = 0
+        v1_tx_rx_position = _d_WPT_CoordinateXYZType(r)
+        r.zero(1, 'expected next item')
+        it = 2; al = 0
+        v1_tx_rx_orientation = _d_WPT_CoordinateXYZType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+        t = WPT_TxRxSpecDataType(tx_rx_identifier=v1_tx_rx_identifier, tx_rx_position=v1_tx_rx_position, tx_rx_orientation=v1_tx_rx_orientation)
         v_rx_spec_data.append(t)
         n += 1
         if n < 2:
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected next item')
             it = 1; al = 0
         elif n < 255:
-            p = r.p
-            q = p + 2
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x3
-            r.p = q
-            e = b & 0x3
-            if e >= 2:
-                r.bad_code(p + 0, e, 2)
-            it, al = _P11[e]
+            it, al = _P11[r.code(2, 2)]
         else:
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected end of element')
             it = -1; al = 0
     return WPT_LF_ReceiverDataType(number_of_receivers=v_number_of_receivers, rx_spec_data=v_rx_spec_data)
 
 def _e_WPT_LF_ReceiverDataType(w: Writer, o: WPT_LF_ReceiverDataType) -> None:
     f_number_of_receivers = o.number_of_receivers
-    if f_number_of_receivers is None:
-        raise ExiEncodeError("WPT_LF_ReceiverDataType: missing required number_of_receivers")
+    if f_number_of_receivers is None: raise ExiEncodeError("WPT_LF_ReceiverDataType: missing required number_of_receivers")
     if not 0 <= f_number_of_receivers <= 255:
         raise ExiEncodeError(f"value {f_number_of_receivers!r} outside [0, 255]")
-    w.bits((f_number_of_receivers) << 1, 11)
     s = 1
+    w.bits(((f_number_of_receivers) << 1), 11)
     n = 0
     for x in o.rx_spec_data:
-        c = _C164[s]
-        w.bits(c[0], c[1])
-        _e_WPT_TxRxSpecDataType(w, x)
+        c1 = _C165[s]
+        f1_tx_rx_identifier = x.tx_rx_identifier
+        if f1_tx_rx_identifier is None: raise ExiEncodeError("WPT_TxRxSpecDataType: missing required tx_rx_identifier")
+        w.bits(((c1[0]) << 2), c1[1] + 2)
+        w.uint(f1_tx_rx_identifier)
+        f1_tx_rx_position = x.tx_rx_position
+        if f1_tx_rx_position is None: raise ExiEncodeError("WPT_TxRxSpecDataType: missing required tx_rx_position")
+        w.bits(0, 2)
+        _e_WPT_CoordinateXYZType(w, f1_tx_rx_position)
+        f1_tx_rx_orientation = x.tx_rx_orientation
+        if f1_tx_rx_orientation is None: raise ExiEncodeError("WPT_TxRxSpecDataType: missing required tx_rx_orientation")
+        w.bits(0, 1)
+        _e_WPT_CoordinateXYZType(w, f1_tx_rx_orientation)
+        w.bits(0, 1)
         n += 1
         s = 2 if n < 2 else 3 if n < 255 else 4
     if n < 2 or n > 255:
         raise ExiEncodeError(f"WPT_LF_ReceiverDataType: {n} items of rx_spec_data (allowed 2..255)")
-    c = _C165[s]
-    w.bits(c[0], c[1])
+    c2 = _C166[s]
+    w.bits((c2[0]), c2[1])
 
 def _d_WPT_LF_RxDataListType(r: Reader) -> WPT_LF_RxDataListType:
     rv = r.v; rn = r.n
     v_wpt_lf_rx_data_list = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_rx_identifier = None
+    v1_rssi_data = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
-    v_wpt_lf_rx_data_list = _d_WPT_LF_RxDataType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_rx_identifier = r.uintb(4294967295)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
+    it = 1; al = 0
+    v1_rssi_data = _d_WPT_LF_RxRSSIListType(r)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
+    v_wpt_lf_rx_data_list = WPT_LF_RxDataType(rx_identifier=v1_rx_identifier, rssi_data=v1_rssi_data)
     it = -1; al = 0
     return WPT_LF_RxDataListType(wpt_lf_rx_data_list=v_wpt_lf_rx_data_list)
 
 def _e_WPT_LF_RxDataListType(w: Writer, o: WPT_LF_RxDataListType) -> None:
     f_wpt_lf_rx_data_list = o.wpt_lf_rx_data_list
-    if f_wpt_lf_rx_data_list is None:
-        raise ExiEncodeError("WPT_LF_RxDataListType: missing required wpt_lf_rx_data_list")
-    w.bits(0, 1)
-    _e_WPT_LF_RxDataType(w, f_wpt_lf_rx_data_list)
-    w.bits(0, 1)
+    if f_wpt_lf_rx_data_list is None: raise ExiEncodeError("WPT_LF_RxDataListType: missing required wpt_lf_rx_data_list")
+    f1_rx_identifier = f_wpt_lf_rx_data_list.rx_identifier
+    if f1_rx_identifier is None: raise ExiEncodeError("WPT_LF_RxDataType: missing required rx_identifier")
+    w.bits(0, 3)
+    w.uint(f1_rx_identifier)
+    f1_rssi_data = f_wpt_lf_rx_data_list.rssi_data
+    if f1_rssi_data is None: raise ExiEncodeError("WPT_LF_RxDataType: missing required rssi_data")
+    w.bits(0, 2)
+    _e_WPT_LF_RxRSSIListType(w, f1_rssi_data)
+    w.bits(0, 2)
 
 def _d_WPT_LF_RxDataType(r: Reader) -> WPT_LF_RxDataType:
     rv = r.v; rn = r.n
     v_rx_identifier = None
     v_rssi_data = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_rx_identifier = r.uintb(4294967295)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
-    it = 1; al = 0
-    v_rssi_data = _d_WPT_LF_RxRSSIListType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_rssi_data_list = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    it = 0; al = 0
+    v1_rssi_data_list = _d_WPT_LF_RxRSSIType(r)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
+    v_rssi_data = WPT_LF_RxRSSIListType(rssi_data_list=v1_rssi_data_list)
     it = -1; al = 0
     return WPT_LF_RxDataType(rx_identifier=v_rx_identifier, rssi_data=v_rssi_data)
 
 def _e_WPT_LF_RxDataType(w: Writer, o: WPT_LF_RxDataType) -> None:
     f_rx_identifier = o.rx_identifier
-    if f_rx_identifier is None:
-        raise ExiEncodeError("WPT_LF_RxDataType: missing required rx_identifier")
+    if f_rx_identifier is None: raise ExiEncodeError("WPT_LF_RxDataType: missing required rx_identifier")
     w.bits(0, 2)
     w.uint(f_rx_identifier)
-    w.bits(0, 1)
     f_rssi_data = o.rssi_data
-    if f_rssi_data is None:
-        raise ExiEncodeError("WPT_LF_RxDataType: missing required rssi_data")
-    w.bits(0, 1)
-    _e_WPT_LF_RxRSSIListType(w, f_rssi_data)
-    w.bits(0, 1)
+    if f_rssi_data is None: raise ExiEncodeError("WPT_LF_RxDataType: missing required rssi_data")
+    f1_rssi_data_list = f_rssi_data.rssi_data_list
+    if f1_rssi_data_list is None: raise ExiEncodeError("WPT_LF_RxRSSIListType: missing required rssi_data_list")
+    w.bits(0, 3)
+    _e_WPT_LF_RxRSSIType(w, f1_rssi_data_list)
+    w.bits(0, 2)
 
 def _d_WPT_LF_RxRSSIListType(r: Reader) -> WPT_LF_RxRSSIListType:
     rv = r.v; rn = r.n
     v_rssi_data_list = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_tx_identifier = None
+    v1_rssi = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
-    v_rssi_data_list = _d_WPT_LF_RxRSSIType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_tx_identifier = r.uintb(4294967295)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
+    it = 1; al = 0
+    v1_rssi = _d_RationalNumberType(r)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
+    v_rssi_data_list = WPT_LF_RxRSSIType(tx_identifier=v1_tx_identifier, rssi=v1_rssi)
     it = -1; al = 0
     return WPT_LF_RxRSSIListType(rssi_data_list=v_rssi_data_list)
 
 def _e_WPT_LF_RxRSSIListType(w: Writer, o: WPT_LF_RxRSSIListType) -> None:
     f_rssi_data_list = o.rssi_data_list
-    if f_rssi_data_list is None:
-        raise ExiEncodeError("WPT_LF_RxRSSIListType: missing required rssi_data_list")
-    w.bits(0, 1)
-    _e_WPT_LF_RxRSSIType(w, f_rssi_data_list)
-    w.bits(0, 1)
+    if f_rssi_data_list is None: raise ExiEncodeError("WPT_LF_RxRSSIListType: missing required rssi_data_list")
+    f1_tx_identifier = f_rssi_data_list.tx_identifier
+    if f1_tx_identifier is None: raise ExiEncodeError("WPT_LF_RxRSSIType: missing required tx_identifier")
+    w.bits(0, 3)
+    w.uint(f1_tx_identifier)
+    f1_rssi = f_rssi_data_list.rssi
+    if f1_rssi is None: raise ExiEncodeError("WPT_LF_RxRSSIType: missing required rssi")
+    w.bits(0, 2)
+    _e_RationalNumberType(w, f1_rssi)
+    w.bits(0, 2)
 
 def _d_WPT_LF_RxRSSIType(r: Reader) -> WPT_LF_RxRSSIType:
     rv = r.v; rn = r.n
     v_tx_identifier = None
     v_rssi = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_tx_identifier = r.uintb(4294967295)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    v1_exponent = None
+    v1_value = None
+    p = r.p; q = p + 16
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xffff; r.p = q
+    if b & 0xf00e: r.badz(p, 16, b & 0xf00e)
+    v1_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
     it = 1; al = 0
-    v_rssi = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v1_value <= 32767:
+        r.fail('integer out of range')
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    v_rssi = RationalNumberType(exponent=v1_exponent, value=v1_value)
     it = -1; al = 0
     return WPT_LF_RxRSSIType(tx_identifier=v_tx_identifier, rssi=v_rssi)
 
 def _e_WPT_LF_RxRSSIType(w: Writer, o: WPT_LF_RxRSSIType) -> None:
     f_tx_identifier = o.tx_identifier
-    if f_tx_identifier is None:
-        raise ExiEncodeError("WPT_LF_RxRSSIType: missing required tx_identifier")
+    if f_tx_identifier is None: raise ExiEncodeError("WPT_LF_RxRSSIType: missing required tx_identifier")
     w.bits(0, 2)
     w.uint(f_tx_identifier)
-    w.bits(0, 1)
     f_rssi = o.rssi
-    if f_rssi is None:
-        raise ExiEncodeError("WPT_LF_RxRSSIType: missing required rssi")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_rssi)
-    w.bits(0, 1)
+    if f_rssi is None: raise ExiEncodeError("WPT_LF_RxRSSIType: missing required rssi")
+    f1_exponent = f_rssi.exponent
+    if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f1_exponent <= 127:
+        raise ExiEncodeError(f"value {f1_exponent!r} outside [-128, 127]")
+    f1_value = f_rssi.value
+    if f1_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f1_value <= 32767:
+        raise ExiEncodeError(f"value {f1_value!r} outside [-32768, 32767]")
+    w.bits(((f1_exponent + 128) << 4) | (1 if f1_value < 0 else 0), 16)
+    w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
+    w.bits(0, 3)
 
 def _d_WPT_LF_SystemSetupDataType(r: Reader) -> WPT_LF_SystemSetupDataType:
-    rv = r.v; rn = r.n
     v_lf_transmitter_setup_data = None
     v_lf_receiver_setup_data = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 0, e, 2)
-    it, al = _P166[e]
+    it, al = _P160[r.code(2, 2)]
     if al == 0:
         v_lf_transmitter_setup_data = _d_WPT_LF_TransmitterDataType(r)
     elif al == 1:
         v_lf_receiver_setup_data = _d_WPT_LF_ReceiverDataType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return WPT_LF_SystemSetupDataType(lf_transmitter_setup_data=v_lf_transmitter_setup_data, lf_receiver_setup_data=v_lf_receiver_setup_data)
 
@@ -6376,236 +5945,218 @@ def _d_WPT_LF_TransmitterDataType(r: Reader) -> WPT_LF_TransmitterDataType:
     v_signal_frequency = None
     v_tx_spec_data = []
     v_tx_package_spec_data = None
-    p = r.p
-    q = p + 12
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xfff
-    r.p = q
-    if b & 0xc03:
-        r.badz(p, 12, b & 0xc03)
-    v_number_of_transmitters = ((b >> 2) & 0xff)
+    v1_exponent = None
+    v1_value = None
+    p = r.p; q = p + 26
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3ffffff; r.p = q
+    if b & 0x300f00e: r.badz(p, 26, b & 0x300f00e)
+    v_number_of_transmitters = ((b >> 16) & 0xff)
+    v1_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
     it = 1; al = 0
-    v_signal_frequency = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v1_value <= 32767:
+        r.fail('integer out of range')
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    v_signal_frequency = RationalNumberType(exponent=v1_exponent, value=v1_value)
     it = 2; al = 0
     n = 0
     while it == 2:
-        t = _d_WPT_TxRxSpecDataType(r)
+        v2_tx_rx_identifier = None
+        v2_tx_rx_position = None
+        v2_tx_rx_orientation = None
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
+        it = 0; al = 0
+        v2_tx_rx_identifier = r.uintb(4294967295)
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
+        it = 1; al = 0
+        v2_tx_rx_position = _d_WPT_CoordinateXYZType(r)
+        r.zero(1, 'expected next item')
+        it = 2; al = 0
+        v2_tx_rx_orientation = _d_WPT_CoordinateXYZType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+        t = WPT_TxRxSpecDataType(tx_rx_identifier=v2_tx_rx_identifier, tx_rx_position=v2_tx_rx_position, tx_rx_orientation=v2_tx_rx_orientation)
         v_tx_spec_data.append(t)
         n += 1
         if n < 2:
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected next item')
             it = 2; al = 0
         elif n < 255:
-            p = r.p
-            q = p + 2
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x3
-            r.p = q
-            e = b & 0x3
-            if e >= 3:
-                r.bad_code(p + 0, e, 3)
-            it, al = _P5[e]
+            it, al = _P2[r.code(2, 3)]
         else:
-            p = r.p
-            q = p + 2
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x3
-            r.p = q
-            e = b & 0x3
-            if e >= 2:
-                r.bad_code(p + 0, e, 2)
-            it, al = _P6[e]
+            it, al = _P3[r.code(2, 2)]
     if it == 3:
         v_tx_package_spec_data = _d_WPT_TxRxPackageSpecDataType(r)
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected end of element')
         it = -1; al = 0
     return WPT_LF_TransmitterDataType(number_of_transmitters=v_number_of_transmitters, signal_frequency=v_signal_frequency, tx_spec_data=v_tx_spec_data, tx_package_spec_data=v_tx_package_spec_data)
 
 def _e_WPT_LF_TransmitterDataType(w: Writer, o: WPT_LF_TransmitterDataType) -> None:
     f_number_of_transmitters = o.number_of_transmitters
-    if f_number_of_transmitters is None:
-        raise ExiEncodeError("WPT_LF_TransmitterDataType: missing required number_of_transmitters")
+    if f_number_of_transmitters is None: raise ExiEncodeError("WPT_LF_TransmitterDataType: missing required number_of_transmitters")
     if not 0 <= f_number_of_transmitters <= 255:
         raise ExiEncodeError(f"value {f_number_of_transmitters!r} outside [0, 255]")
-    w.bits((f_number_of_transmitters) << 1, 11)
     f_signal_frequency = o.signal_frequency
-    if f_signal_frequency is None:
-        raise ExiEncodeError("WPT_LF_TransmitterDataType: missing required signal_frequency")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_signal_frequency)
+    if f_signal_frequency is None: raise ExiEncodeError("WPT_LF_TransmitterDataType: missing required signal_frequency")
+    f1_exponent = f_signal_frequency.exponent
+    if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f1_exponent <= 127:
+        raise ExiEncodeError(f"value {f1_exponent!r} outside [-128, 127]")
+    f1_value = f_signal_frequency.value
+    if f1_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f1_value <= 32767:
+        raise ExiEncodeError(f"value {f1_value!r} outside [-32768, 32767]")
+    w.bits(((f_number_of_transmitters) << 16) | ((f1_exponent + 128) << 4) | (1 if f1_value < 0 else 0), 26)
+    w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
     s = 2
+    w.bits(0, 2)
     n = 0
     for x in o.tx_spec_data:
-        c = _C167[s]
-        w.bits(c[0], c[1])
-        _e_WPT_TxRxSpecDataType(w, x)
+        c1 = _C167[s]
+        f2_tx_rx_identifier = x.tx_rx_identifier
+        if f2_tx_rx_identifier is None: raise ExiEncodeError("WPT_TxRxSpecDataType: missing required tx_rx_identifier")
+        w.bits(((c1[0]) << 2), c1[1] + 2)
+        w.uint(f2_tx_rx_identifier)
+        f2_tx_rx_position = x.tx_rx_position
+        if f2_tx_rx_position is None: raise ExiEncodeError("WPT_TxRxSpecDataType: missing required tx_rx_position")
+        w.bits(0, 2)
+        _e_WPT_CoordinateXYZType(w, f2_tx_rx_position)
+        f2_tx_rx_orientation = x.tx_rx_orientation
+        if f2_tx_rx_orientation is None: raise ExiEncodeError("WPT_TxRxSpecDataType: missing required tx_rx_orientation")
+        w.bits(0, 1)
+        _e_WPT_CoordinateXYZType(w, f2_tx_rx_orientation)
+        w.bits(0, 1)
         n += 1
         s = 3 if n < 2 else 4 if n < 255 else 5
     if n < 2 or n > 255:
         raise ExiEncodeError(f"WPT_LF_TransmitterDataType: {n} items of tx_spec_data (allowed 2..255)")
     f_tx_package_spec_data = o.tx_package_spec_data
     if f_tx_package_spec_data is not None:
-        c = _C168[s]
-        w.bits(c[0], c[1])
+        c2 = _C168[s]
+        w.bits((c2[0]), c2[1])
         _e_WPT_TxRxPackageSpecDataType(w, f_tx_package_spec_data)
         s = 6
-    c = _C169[s]
-    w.bits(c[0], c[1])
+    c3 = _C169[s]
+    w.bits((c3[0]), c3[1])
 
 def _d_WPT_LF_TxDataListType(r: Reader) -> WPT_LF_TxDataListType:
     rv = r.v; rn = r.n
     v_wpt_lf_tx_data_list = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_tx_identifier = None
+    v1_eirp = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
-    v_wpt_lf_tx_data_list = _d_WPT_LF_TxDataType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_tx_identifier = r.uintb(4294967295)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
+    it = 1; al = 0
+    v1_eirp = _d_RationalNumberType(r)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
+    v_wpt_lf_tx_data_list = WPT_LF_TxDataType(tx_identifier=v1_tx_identifier, eirp=v1_eirp)
     it = -1; al = 0
     return WPT_LF_TxDataListType(wpt_lf_tx_data_list=v_wpt_lf_tx_data_list)
 
 def _e_WPT_LF_TxDataListType(w: Writer, o: WPT_LF_TxDataListType) -> None:
     f_wpt_lf_tx_data_list = o.wpt_lf_tx_data_list
-    if f_wpt_lf_tx_data_list is None:
-        raise ExiEncodeError("WPT_LF_TxDataListType: missing required wpt_lf_tx_data_list")
-    w.bits(0, 1)
-    _e_WPT_LF_TxDataType(w, f_wpt_lf_tx_data_list)
-    w.bits(0, 1)
+    if f_wpt_lf_tx_data_list is None: raise ExiEncodeError("WPT_LF_TxDataListType: missing required wpt_lf_tx_data_list")
+    f1_tx_identifier = f_wpt_lf_tx_data_list.tx_identifier
+    if f1_tx_identifier is None: raise ExiEncodeError("WPT_LF_TxDataType: missing required tx_identifier")
+    w.bits(0, 3)
+    w.uint(f1_tx_identifier)
+    f1_eirp = f_wpt_lf_tx_data_list.eirp
+    if f1_eirp is None: raise ExiEncodeError("WPT_LF_TxDataType: missing required eirp")
+    w.bits(0, 2)
+    _e_RationalNumberType(w, f1_eirp)
+    w.bits(0, 2)
 
 def _d_WPT_LF_TxDataType(r: Reader) -> WPT_LF_TxDataType:
     rv = r.v; rn = r.n
     v_tx_identifier = None
     v_eirp = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_tx_identifier = r.uintb(4294967295)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    v1_exponent = None
+    v1_value = None
+    p = r.p; q = p + 16
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xffff; r.p = q
+    if b & 0xf00e: r.badz(p, 16, b & 0xf00e)
+    v1_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
     it = 1; al = 0
-    v_eirp = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v1_value <= 32767:
+        r.fail('integer out of range')
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    v_eirp = RationalNumberType(exponent=v1_exponent, value=v1_value)
     it = -1; al = 0
     return WPT_LF_TxDataType(tx_identifier=v_tx_identifier, eirp=v_eirp)
 
 def _e_WPT_LF_TxDataType(w: Writer, o: WPT_LF_TxDataType) -> None:
     f_tx_identifier = o.tx_identifier
-    if f_tx_identifier is None:
-        raise ExiEncodeError("WPT_LF_TxDataType: missing required tx_identifier")
+    if f_tx_identifier is None: raise ExiEncodeError("WPT_LF_TxDataType: missing required tx_identifier")
     w.bits(0, 2)
     w.uint(f_tx_identifier)
-    w.bits(0, 1)
     f_eirp = o.eirp
-    if f_eirp is None:
-        raise ExiEncodeError("WPT_LF_TxDataType: missing required eirp")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_eirp)
-    w.bits(0, 1)
+    if f_eirp is None: raise ExiEncodeError("WPT_LF_TxDataType: missing required eirp")
+    f1_exponent = f_eirp.exponent
+    if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f1_exponent <= 127:
+        raise ExiEncodeError(f"value {f1_exponent!r} outside [-128, 127]")
+    f1_value = f_eirp.value
+    if f1_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f1_value <= 32767:
+        raise ExiEncodeError(f"value {f1_value!r} outside [-32768, 32767]")
+    w.bits(((f1_exponent + 128) << 4) | (1 if f1_value < 0 else 0), 16)
+    w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
+    w.bits(0, 3)
 
 def _d_WPT_PairingMethodListType(r: Reader) -> WPT_PairingMethodListType:
     rv = r.v; rn = r.n
     v_wpt_pairing_method = []
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected next item')
     it = 0; al = 0
     n = 0
     while it == 0:
-        p = r.p
-        q = p + 5
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1f
-        r.p = q
-        if b & 0x11:
-            r.badz(p, 5, b & 0x11)
+        p = r.p; q = p + 5
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x1f; r.p = q
+        if b & 0x11: r.badz(p, 5, b & 0x11)
         k = (b >> 1) & 0x7
-        if k >= 6:
-            r.bad(p + 1, 'enumeration index out of range')
+        if k >= 6: r.bad(p + 1, 'enum index')
         t = _K170[k]
         v_wpt_pairing_method.append(t)
         n += 1
         if n < 8:
-            p = r.p
-            q = p + 2
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x3
-            r.p = q
-            e = b & 0x3
-            if e >= 2:
-                r.bad_code(p + 0, e, 2)
-            it, al = _P0[e]
+            it, al = _P4[r.code(2, 2)]
         else:
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected end of element')
             it = -1; al = 0
     return WPT_PairingMethodListType(wpt_pairing_method=v_wpt_pairing_method)
 
@@ -6613,15 +6164,14 @@ def _e_WPT_PairingMethodListType(w: Writer, o: WPT_PairingMethodListType) -> Non
     s = 0
     n = 0
     for x in o.wpt_pairing_method:
-        c = _C1[s]
-        w.bits(c[0], c[1])
-        w.bits((_K171[x]) << 1, 5)
+        c1 = _C5[s]
+        w.bits(((c1[0]) << 5) | ((_K171[x]) << 1), c1[1] + 5)
         n += 1
         s = 1 if n < 8 else 2
     if n < 1 or n > 8:
         raise ExiEncodeError(f"WPT_PairingMethodListType: {n} items of wpt_pairing_method (allowed 1..8)")
-    c = _C2[s]
-    w.bits(c[0], c[1])
+    c2 = _C10[s]
+    w.bits((c2[0]), c2[1])
 
 def _d_WPT_PairingReqType(r: Reader) -> WPT_PairingReqType:
     rv = r.v; rn = r.n
@@ -6630,122 +6180,98 @@ def _d_WPT_PairingReqType(r: Reader) -> WPT_PairingReqType:
     v_observed_id_code = None
     v_ev_result_code = None
     v_vendor_specific_data_container = []
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = None
+    v1_time_stamp = None
+    v1_signature = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
-    v_header = _d_MessageHeaderType(r)
-    p = r.p
-    q = p + 7
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7f
-    r.p = q
-    if b & 0x64:
-        r.badz(p, 7, b & 0x64)
+    v1_session_id = r.binary()
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    it = 1; al = 0
+    v1_time_stamp = r.uintb(18446744073709551615)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P12[e]
+    if it == 2:
+        v1_signature = _d_SignatureType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
+    p = r.p; q = p + 7
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7f; r.p = q
+    if b & 0x64: r.badz(p, 7, b & 0x64)
     k = (b >> 3) & 0x3
-    if k >= 3:
-        r.bad(p + 2, 'enumeration index out of range')
+    if k >= 3: r.bad(p + 2, 'enum index')
     v_ev_processing = _K112[k]
     e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 5, e, 2)
+    if e >= 2: r.bad_code(p + 5, e, 2)
     it, al = _P113[e]
     if it == 2:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected characters')
         v_observed_id_code = r.uintb(4294967295)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        if b & 0x3:
-            r.badz(p, 2, b & 0x3)
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 3; al = 0
-    p = r.p
-    q = p + 6
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3f
-    r.p = q
-    if b & 0x24:
-        r.badz(p, 6, b & 0x24)
+    p = r.p; q = p + 6
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3f; r.p = q
+    if b & 0x24: r.badz(p, 6, b & 0x24)
     k = (b >> 3) & 0x3
-    if k >= 3:
-        r.bad(p + 1, 'enumeration index out of range')
+    if k >= 3: r.bad(p + 1, 'enum index')
     v_ev_result_code = _K114[k]
     e = b & 0x3
-    if e >= 2:
-        r.bad_code(p + 4, e, 2)
-    it, al = _P17[e]
+    if e >= 2: r.bad_code(p + 4, e, 2)
+    it, al = _P20[e]
     n = 0
     while it == 4:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected characters')
         t = r.binary()
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected end of element')
         v_vendor_specific_data_container.append(t)
         n += 1
         if n < 16:
-            p = r.p
-            q = p + 2
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x3
-            r.p = q
-            e = b & 0x3
-            if e >= 2:
-                r.bad_code(p + 0, e, 2)
-            it, al = _P17[e]
+            it, al = _P20[r.code(2, 2)]
         else:
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected end of element')
             it = -1; al = 0
     return WPT_PairingReqType(header=v_header, ev_processing=v_ev_processing, observed_id_code=v_observed_id_code, ev_result_code=v_ev_result_code, vendor_specific_data_container=v_vendor_specific_data_container)
 
 def _e_WPT_PairingReqType(w: Writer, o: WPT_PairingReqType) -> None:
     f_header = o.header
-    if f_header is None:
-        raise ExiEncodeError("WPT_PairingReqType: missing required header")
+    if f_header is None: raise ExiEncodeError("WPT_PairingReqType: missing required header")
+    f1_session_id = f_header.session_id
+    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
+    w.bits(0, 3)
+    w.binary(f1_session_id)
+    f1_time_stamp = f_header.time_stamp
+    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
+    w.bits(0, 3)
+    w.uint(f1_time_stamp)
+    s1 = 2
     w.bits(0, 1)
-    _e_MessageHeaderType(w, f_header)
+    f1_signature = f_header.signature
+    if f1_signature is not None:
+        w.bits(0, 2)
+        _e_SignatureType(w, f1_signature)
+        s1 = 3
+    c1 = _C14[s1]
     f_ev_processing = o.ev_processing
-    if f_ev_processing is None:
-        raise ExiEncodeError("WPT_PairingReqType: missing required ev_processing")
-    w.bits((_K115[f_ev_processing]) << 1, 5)
+    if f_ev_processing is None: raise ExiEncodeError("WPT_PairingReqType: missing required ev_processing")
     s = 2
+    w.bits(((c1[0]) << 5) | ((_K115[f_ev_processing]) << 1), c1[1] + 5)
     f_observed_id_code = o.observed_id_code
     if f_observed_id_code is not None:
         w.bits(0, 3)
@@ -6753,26 +6279,23 @@ def _e_WPT_PairingReqType(w: Writer, o: WPT_PairingReqType) -> None:
         w.bits(0, 1)
         s = 3
     f_ev_result_code = o.ev_result_code
-    if f_ev_result_code is None:
-        raise ExiEncodeError("WPT_PairingReqType: missing required ev_result_code")
-    c = _C116[s]
-    w.bits(c[0], c[1])
-    w.bits((_K117[f_ev_result_code]) << 1, 4)
+    if f_ev_result_code is None: raise ExiEncodeError("WPT_PairingReqType: missing required ev_result_code")
+    c2 = _C116[s]
     s = 4
     s = 4
+    w.bits(((c2[0]) << 4) | ((_K117[f_ev_result_code]) << 1), c2[1] + 4)
     n = 0
     for x in o.vendor_specific_data_container:
-        c = _C118[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c3 = _C118[s]
+        w.bits(((c3[0]) << 1), c3[1] + 1)
         w.binary(x)
         w.bits(0, 1)
         n += 1
         s = 5 if n < 16 else 6
     if n > 16:
         raise ExiEncodeError(f"WPT_PairingReqType: {n} items of vendor_specific_data_container (allowed 0..16)")
-    c = _C119[s]
-    w.bits(c[0], c[1])
+    c4 = _C119[s]
+    w.bits((c4[0]), c4[1])
 
 def _d_WPT_PairingResType(r: Reader) -> WPT_PairingResType:
     rv = r.v; rn = r.n
@@ -6782,129 +6305,98 @@ def _d_WPT_PairingResType(r: Reader) -> WPT_PairingResType:
     v_observed_id_code = None
     v_alternative_secc_list = None
     v_vendor_specific_data_container = []
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_session_id = None
+    v1_time_stamp = None
+    v1_signature = None
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
-    v_header = _d_MessageHeaderType(r)
-    p = r.p
-    q = p + 17
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1ffff
-    r.p = q
-    if b & 0x181c8:
-        r.badz(p, 17, b & 0x181c8)
+    v1_session_id = r.binary()
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    it = 1; al = 0
+    v1_time_stamp = r.uintb(18446744073709551615)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x4: r.badz(p, 3, b & 0x4)
+    e = b & 0x3
+    if e >= 2: r.bad_code(p + 1, e, 2)
+    it, al = _P12[e]
+    if it == 2:
+        v1_signature = _d_SignatureType(r)
+        r.zero(1, 'expected end of element')
+        it = -1; al = 0
+    v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
+    p = r.p; q = p + 17
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ffff; r.p = q
+    if b & 0x181c8: r.badz(p, 17, b & 0x181c8)
     k = (b >> 9) & 0x3f
-    if k >= 40:
-        r.bad(p + 2, 'enumeration index out of range')
-    v_response_code = _K14[k]
+    if k >= 40: r.bad(p + 2, 'enum index')
+    v_response_code = _K16[k]
     k = (b >> 4) & 0x3
-    if k >= 3:
-        r.bad(p + 11, 'enumeration index out of range')
+    if k >= 3: r.bad(p + 11, 'enum index')
     v_evse_processing = _K112[k]
     e = b & 0x7
-    if e >= 4:
-        r.bad_code(p + 14, e, 4)
-    it, al = _P77[e]
+    if e >= 4: r.bad_code(p + 14, e, 4)
+    it, al = _P82[e]
     if it == 3:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected characters')
         v_observed_id_code = r.uintb(4294967295)
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
-        if b & 0x4:
-            r.badz(p, 3, b & 0x4)
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
-        if e >= 3:
-            r.bad_code(p + 1, e, 3)
-        it, al = _P78[e]
+        if e >= 3: r.bad_code(p + 1, e, 3)
+        it, al = _P83[e]
     if it == 4:
         v_alternative_secc_list = _d_AlternativeSECCListType(r)
-        p = r.p
-        q = p + 2
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x3
-        r.p = q
-        e = b & 0x3
-        if e >= 2:
-            r.bad_code(p + 0, e, 2)
-        it, al = _P79[e]
+        it, al = _P84[r.code(2, 2)]
     n = 0
     while it == 5:
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected characters')
         t = r.binary()
-        p = r.p
-        q = p + 1
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x1
-        r.p = q
-        if b & 0x1:
-            r.badz(p, 1, b & 0x1)
+        r.zero(1, 'expected end of element')
         v_vendor_specific_data_container.append(t)
         n += 1
         if n < 16:
-            p = r.p
-            q = p + 2
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x3
-            r.p = q
-            e = b & 0x3
-            if e >= 2:
-                r.bad_code(p + 0, e, 2)
-            it, al = _P79[e]
+            it, al = _P84[r.code(2, 2)]
         else:
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected end of element')
             it = -1; al = 0
     return WPT_PairingResType(header=v_header, response_code=v_response_code, evse_processing=v_evse_processing, observed_id_code=v_observed_id_code, alternative_secc_list=v_alternative_secc_list, vendor_specific_data_container=v_vendor_specific_data_container)
 
 def _e_WPT_PairingResType(w: Writer, o: WPT_PairingResType) -> None:
     f_header = o.header
-    if f_header is None:
-        raise ExiEncodeError("WPT_PairingResType: missing required header")
+    if f_header is None: raise ExiEncodeError("WPT_PairingResType: missing required header")
+    f1_session_id = f_header.session_id
+    if f1_session_id is None: raise ExiEncodeError("MessageHeaderType: missing required session_id")
+    w.bits(0, 3)
+    w.binary(f1_session_id)
+    f1_time_stamp = f_header.time_stamp
+    if f1_time_stamp is None: raise ExiEncodeError("MessageHeaderType: missing required time_stamp")
+    w.bits(0, 3)
+    w.uint(f1_time_stamp)
+    s1 = 2
     w.bits(0, 1)
-    _e_MessageHeaderType(w, f_header)
+    f1_signature = f_header.signature
+    if f1_signature is not None:
+        w.bits(0, 2)
+        _e_SignatureType(w, f1_signature)
+        s1 = 3
+    c1 = _C14[s1]
     f_response_code = o.response_code
-    if f_response_code is None:
-        raise ExiEncodeError("WPT_PairingResType: missing required response_code")
-    w.bits((_K18[f_response_code]) << 1, 9)
+    if f_response_code is None: raise ExiEncodeError("WPT_PairingResType: missing required response_code")
     f_evse_processing = o.evse_processing
-    if f_evse_processing is None:
-        raise ExiEncodeError("WPT_PairingResType: missing required evse_processing")
-    w.bits((_K115[f_evse_processing]) << 1, 5)
+    if f_evse_processing is None: raise ExiEncodeError("WPT_PairingResType: missing required evse_processing")
     s = 3
+    w.bits(((c1[0]) << 14) | ((_K21[f_response_code]) << 6) | ((_K115[f_evse_processing]) << 1), c1[1] + 14)
     f_observed_id_code = o.observed_id_code
     if f_observed_id_code is not None:
         w.bits(0, 4)
@@ -6913,55 +6405,60 @@ def _e_WPT_PairingResType(w: Writer, o: WPT_PairingResType) -> None:
         s = 4
     f_alternative_secc_list = o.alternative_secc_list
     if f_alternative_secc_list is not None:
-        c = _C120[s]
-        w.bits(c[0], c[1])
+        c2 = _C120[s]
+        w.bits((c2[0]), c2[1])
         _e_AlternativeSECCListType(w, f_alternative_secc_list)
         s = 5
     n = 0
     for x in o.vendor_specific_data_container:
-        c = _C121[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c3 = _C121[s]
+        w.bits(((c3[0]) << 1), c3[1] + 1)
         w.binary(x)
         w.bits(0, 1)
         n += 1
         s = 6 if n < 16 else 7
     if n > 16:
         raise ExiEncodeError(f"WPT_PairingResType: {n} items of vendor_specific_data_container (allowed 0..16)")
-    c = _C122[s]
-    w.bits(c[0], c[1])
+    c4 = _C122[s]
+    w.bits((c4[0]), c4[1])
 
 def _d_WPT_SPCPowerControlParameterType(r: Reader) -> WPT_SPCPowerControlParameterType:
     rv = r.v; rn = r.n
     v_spc_primary_device_coil_current_information = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
-    it = 0; al = 0
-    v_spc_primary_device_coil_current_information = _d_RationalNumberType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_exponent = None
+    v1_value = None
+    p = r.p; q = p + 15
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7fff; r.p = q
+    if b & 0x700e: r.badz(p, 15, b & 0x700e)
+    v1_exponent = ((b >> 4) & 0xff) - 128
+    sg = (b & 0x1) == 1
+    it = 1; al = 0
+    v1_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v1_value <= 32767:
+        r.fail('integer out of range')
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    v_spc_primary_device_coil_current_information = RationalNumberType(exponent=v1_exponent, value=v1_value)
     it = -1; al = 0
     return WPT_SPCPowerControlParameterType(spc_primary_device_coil_current_information=v_spc_primary_device_coil_current_information)
 
 def _e_WPT_SPCPowerControlParameterType(w: Writer, o: WPT_SPCPowerControlParameterType) -> None:
     f_spc_primary_device_coil_current_information = o.spc_primary_device_coil_current_information
-    if f_spc_primary_device_coil_current_information is None:
-        raise ExiEncodeError("WPT_SPCPowerControlParameterType: missing required spc_primary_device_coil_current_information")
-    w.bits(0, 1)
-    _e_RationalNumberType(w, f_spc_primary_device_coil_current_information)
-    w.bits(0, 1)
+    if f_spc_primary_device_coil_current_information is None: raise ExiEncodeError("WPT_SPCPowerControlParameterType: missing required spc_primary_device_coil_current_information")
+    f1_exponent = f_spc_primary_device_coil_current_information.exponent
+    if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
+    if not -128 <= f1_exponent <= 127:
+        raise ExiEncodeError(f"value {f1_exponent!r} outside [-128, 127]")
+    f1_value = f_spc_primary_device_coil_current_information.value
+    if f1_value is None: raise ExiEncodeError("RationalNumberType: missing required value")
+    if not -32768 <= f1_value <= 32767:
+        raise ExiEncodeError(f"value {f1_value!r} outside [-32768, 32767]")
+    w.bits(((f1_exponent + 128) << 4) | (1 if f1_value < 0 else 0), 15)
+    w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
+    w.bits(0, 3)
 
 def _d_WPT_TxRxPackageSpecDataType(r: Reader) -> WPT_TxRxPackageSpecDataType:
     rv = r.v; rn = r.n
@@ -6969,88 +6466,58 @@ def _d_WPT_TxRxPackageSpecDataType(r: Reader) -> WPT_TxRxPackageSpecDataType:
     v_pulse_separation_time = None
     v_pulse_duration = None
     v_package_separation_time = None
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected next item')
     it = 0; al = 0
     n = 0
     while it == 0:
-        t = _d_WPT_TxRxPulseOrderType(r)
+        v1_index_number = None
+        v1_tx_rx_identifier = None
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
+        it = 0; al = 0
+        v1_index_number = r.uintb(65535)
+        p = r.p; q = p + 3
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x7: r.badz(p, 3, b & 0x7)
+        it = 1; al = 0
+        v1_tx_rx_identifier = r.uintb(4294967295)
+        p = r.p; q = p + 2
+        if q > rn: r.eos()
+        b = (rv >> (rn - q)) & 0x3; r.p = q
+        if b & 0x3: r.badz(p, 2, b & 0x3)
+        it = -1; al = 0
+        t = WPT_TxRxPulseOrderType(index_number=v1_index_number, tx_rx_identifier=v1_tx_rx_identifier)
         v_pulse_sequence_order.append(t)
         n += 1
         if n < 2:
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected next item')
             it = 0; al = 0
         elif n < 255:
-            p = r.p
-            q = p + 2
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x3
-            r.p = q
-            e = b & 0x3
-            if e >= 2:
-                r.bad_code(p + 0, e, 2)
-            it, al = _P42[e]
+            it, al = _P46[r.code(2, 2)]
         else:
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected next item')
             it = 1; al = 0
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v_pulse_separation_time = r.uintb(65535)
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x7:
-        r.badz(p, 3, b & 0x7)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 2; al = 0
     v_pulse_duration = r.uintb(65535)
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x7:
-        r.badz(p, 3, b & 0x7)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 3; al = 0
     v_package_separation_time = r.uintb(65535)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = -1; al = 0
     return WPT_TxRxPackageSpecDataType(pulse_sequence_order=v_pulse_sequence_order, pulse_separation_time=v_pulse_separation_time, pulse_duration=v_pulse_duration, package_separation_time=v_package_separation_time)
 
@@ -7058,32 +6525,33 @@ def _e_WPT_TxRxPackageSpecDataType(w: Writer, o: WPT_TxRxPackageSpecDataType) ->
     s = 0
     n = 0
     for x in o.pulse_sequence_order:
-        c = _C172[s]
-        w.bits(c[0], c[1])
-        _e_WPT_TxRxPulseOrderType(w, x)
+        c1 = _C172[s]
+        f1_index_number = x.index_number
+        if f1_index_number is None: raise ExiEncodeError("WPT_TxRxPulseOrderType: missing required index_number")
+        w.bits(((c1[0]) << 2), c1[1] + 2)
+        w.uint(f1_index_number)
+        f1_tx_rx_identifier = x.tx_rx_identifier
+        if f1_tx_rx_identifier is None: raise ExiEncodeError("WPT_TxRxPulseOrderType: missing required tx_rx_identifier")
+        w.bits(0, 3)
+        w.uint(f1_tx_rx_identifier)
+        w.bits(0, 2)
         n += 1
         s = 1 if n < 2 else 2 if n < 255 else 3
     if n < 2 or n > 255:
         raise ExiEncodeError(f"WPT_TxRxPackageSpecDataType: {n} items of pulse_sequence_order (allowed 2..255)")
     f_pulse_separation_time = o.pulse_separation_time
-    if f_pulse_separation_time is None:
-        raise ExiEncodeError("WPT_TxRxPackageSpecDataType: missing required pulse_separation_time")
-    c = _C116[s]
-    w.bits(c[0], c[1])
-    w.bits(0, 1)
+    if f_pulse_separation_time is None: raise ExiEncodeError("WPT_TxRxPackageSpecDataType: missing required pulse_separation_time")
+    c2 = _C116[s]
+    w.bits(((c2[0]) << 1), c2[1] + 1)
     w.uint(f_pulse_separation_time)
-    w.bits(0, 1)
     s = 4
     f_pulse_duration = o.pulse_duration
-    if f_pulse_duration is None:
-        raise ExiEncodeError("WPT_TxRxPackageSpecDataType: missing required pulse_duration")
-    w.bits(0, 2)
+    if f_pulse_duration is None: raise ExiEncodeError("WPT_TxRxPackageSpecDataType: missing required pulse_duration")
+    w.bits(0, 3)
     w.uint(f_pulse_duration)
-    w.bits(0, 1)
     f_package_separation_time = o.package_separation_time
-    if f_package_separation_time is None:
-        raise ExiEncodeError("WPT_TxRxPackageSpecDataType: missing required package_separation_time")
-    w.bits(0, 2)
+    if f_package_separation_time is None: raise ExiEncodeError("WPT_TxRxPackageSpecDataType: missing required package_separation_time")
+    w.bits(0, 3)
     w.uint(f_package_separation_time)
     w.bits(0, 2)
 
@@ -7091,48 +6559,33 @@ def _d_WPT_TxRxPulseOrderType(r: Reader) -> WPT_TxRxPulseOrderType:
     rv = r.v; rn = r.n
     v_index_number = None
     v_tx_rx_identifier = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_index_number = r.uintb(65535)
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x7:
-        r.badz(p, 3, b & 0x7)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v_tx_rx_identifier = r.uintb(4294967295)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = -1; al = 0
     return WPT_TxRxPulseOrderType(index_number=v_index_number, tx_rx_identifier=v_tx_rx_identifier)
 
 def _e_WPT_TxRxPulseOrderType(w: Writer, o: WPT_TxRxPulseOrderType) -> None:
     f_index_number = o.index_number
-    if f_index_number is None:
-        raise ExiEncodeError("WPT_TxRxPulseOrderType: missing required index_number")
+    if f_index_number is None: raise ExiEncodeError("WPT_TxRxPulseOrderType: missing required index_number")
     w.bits(0, 2)
     w.uint(f_index_number)
-    w.bits(0, 1)
     f_tx_rx_identifier = o.tx_rx_identifier
-    if f_tx_rx_identifier is None:
-        raise ExiEncodeError("WPT_TxRxPulseOrderType: missing required tx_rx_identifier")
-    w.bits(0, 2)
+    if f_tx_rx_identifier is None: raise ExiEncodeError("WPT_TxRxPulseOrderType: missing required tx_rx_identifier")
+    w.bits(0, 3)
     w.uint(f_tx_rx_identifier)
     w.bits(0, 2)
 
@@ -7141,65 +6594,127 @@ def _d_WPT_TxRxSpecDataType(r: Reader) -> WPT_TxRxSpecDataType:
     v_tx_rx_identifier = None
     v_tx_rx_position = None
     v_tx_rx_orientation = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_tx_rx_identifier = r.uintb(4294967295)
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    v1_coord_x = None
+    v1_coord_y = None
+    v1_coord_z = None
+    p = r.p; q = p + 5
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1f; r.p = q
+    if b & 0x1e: r.badz(p, 5, b & 0x1e)
+    sg = (b & 0x1) == 1
+    it = 0; al = 0
+    v1_coord_x = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v1_coord_x <= 32767:
+        r.fail('integer out of range')
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0xe: r.badz(p, 4, b & 0xe)
+    sg = (b & 0x1) == 1
     it = 1; al = 0
-    v_tx_rx_position = _d_WPT_CoordinateXYZType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_coord_y = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v1_coord_y <= 32767:
+        r.fail('integer out of range')
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0xe: r.badz(p, 4, b & 0xe)
+    sg = (b & 0x1) == 1
     it = 2; al = 0
-    v_tx_rx_orientation = _d_WPT_CoordinateXYZType(r)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    v1_coord_z = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v1_coord_z <= 32767:
+        r.fail('integer out of range')
+    v2_coord_x = None
+    v2_coord_y = None
+    v2_coord_z = None
+    p = r.p; q = p + 6
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3f; r.p = q
+    if b & 0x3e: r.badz(p, 6, b & 0x3e)
+    sg = (b & 0x1) == 1
+    v_tx_rx_position = WPT_CoordinateXYZType(coord_x=v1_coord_x, coord_y=v1_coord_y, coord_z=v1_coord_z)
+    it = 0; al = 0
+    v2_coord_x = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v2_coord_x <= 32767:
+        r.fail('integer out of range')
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0xe: r.badz(p, 4, b & 0xe)
+    sg = (b & 0x1) == 1
+    it = 1; al = 0
+    v2_coord_y = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v2_coord_y <= 32767:
+        r.fail('integer out of range')
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0xe: r.badz(p, 4, b & 0xe)
+    sg = (b & 0x1) == 1
+    it = 2; al = 0
+    v2_coord_z = -r.uintb(32767) - 1 if sg else r.uintb(32767)
+    if not -32768 <= v2_coord_z <= 32767:
+        r.fail('integer out of range')
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x7: r.badz(p, 3, b & 0x7)
+    v_tx_rx_orientation = WPT_CoordinateXYZType(coord_x=v2_coord_x, coord_y=v2_coord_y, coord_z=v2_coord_z)
     it = -1; al = 0
     return WPT_TxRxSpecDataType(tx_rx_identifier=v_tx_rx_identifier, tx_rx_position=v_tx_rx_position, tx_rx_orientation=v_tx_rx_orientation)
 
 def _e_WPT_TxRxSpecDataType(w: Writer, o: WPT_TxRxSpecDataType) -> None:
     f_tx_rx_identifier = o.tx_rx_identifier
-    if f_tx_rx_identifier is None:
-        raise ExiEncodeError("WPT_TxRxSpecDataType: missing required tx_rx_identifier")
+    if f_tx_rx_identifier is None: raise ExiEncodeError("WPT_TxRxSpecDataType: missing required tx_rx_identifier")
     w.bits(0, 2)
     w.uint(f_tx_rx_identifier)
-    w.bits(0, 1)
     f_tx_rx_position = o.tx_rx_position
-    if f_tx_rx_position is None:
-        raise ExiEncodeError("WPT_TxRxSpecDataType: missing required tx_rx_position")
-    w.bits(0, 1)
-    _e_WPT_CoordinateXYZType(w, f_tx_rx_position)
+    if f_tx_rx_position is None: raise ExiEncodeError("WPT_TxRxSpecDataType: missing required tx_rx_position")
+    f1_coord_x = f_tx_rx_position.coord_x
+    if f1_coord_x is None: raise ExiEncodeError("WPT_CoordinateXYZType: missing required coord_x")
+    if not -32768 <= f1_coord_x <= 32767:
+        raise ExiEncodeError(f"value {f1_coord_x!r} outside [-32768, 32767]")
+    w.bits((1 if f1_coord_x < 0 else 0), 5)
+    w.uint(-f1_coord_x - 1 if f1_coord_x < 0 else f1_coord_x)
+    f1_coord_y = f_tx_rx_position.coord_y
+    if f1_coord_y is None: raise ExiEncodeError("WPT_CoordinateXYZType: missing required coord_y")
+    if not -32768 <= f1_coord_y <= 32767:
+        raise ExiEncodeError(f"value {f1_coord_y!r} outside [-32768, 32767]")
+    w.bits((1 if f1_coord_y < 0 else 0), 4)
+    w.uint(-f1_coord_y - 1 if f1_coord_y < 0 else f1_coord_y)
+    f1_coord_z = f_tx_rx_position.coord_z
+    if f1_coord_z is None: raise ExiEncodeError("WPT_CoordinateXYZType: missing required coord_z")
+    if not -32768 <= f1_coord_z <= 32767:
+        raise ExiEncodeError(f"value {f1_coord_z!r} outside [-32768, 32767]")
+    w.bits((1 if f1_coord_z < 0 else 0), 4)
+    w.uint(-f1_coord_z - 1 if f1_coord_z < 0 else f1_coord_z)
     f_tx_rx_orientation = o.tx_rx_orientation
-    if f_tx_rx_orientation is None:
-        raise ExiEncodeError("WPT_TxRxSpecDataType: missing required tx_rx_orientation")
-    w.bits(0, 1)
-    _e_WPT_CoordinateXYZType(w, f_tx_rx_orientation)
-    w.bits(0, 1)
+    if f_tx_rx_orientation is None: raise ExiEncodeError("WPT_TxRxSpecDataType: missing required tx_rx_orientation")
+    f2_coord_x = f_tx_rx_orientation.coord_x
+    if f2_coord_x is None: raise ExiEncodeError("WPT_CoordinateXYZType: missing required coord_x")
+    if not -32768 <= f2_coord_x <= 32767:
+        raise ExiEncodeError(f"value {f2_coord_x!r} outside [-32768, 32767]")
+    w.bits((1 if f2_coord_x < 0 else 0), 6)
+    w.uint(-f2_coord_x - 1 if f2_coord_x < 0 else f2_coord_x)
+    f2_coord_y = f_tx_rx_orientation.coord_y
+    if f2_coord_y is None: raise ExiEncodeError("WPT_CoordinateXYZType: missing required coord_y")
+    if not -32768 <= f2_coord_y <= 32767:
+        raise ExiEncodeError(f"value {f2_coord_y!r} outside [-32768, 32767]")
+    w.bits((1 if f2_coord_y < 0 else 0), 4)
+    w.uint(-f2_coord_y - 1 if f2_coord_y < 0 else f2_coord_y)
+    f2_coord_z = f_tx_rx_orientation.coord_z
+    if f2_coord_z is None: raise ExiEncodeError("WPT_CoordinateXYZType: missing required coord_z")
+    if not -32768 <= f2_coord_z <= 32767:
+        raise ExiEncodeError(f"value {f2_coord_z!r} outside [-32768, 32767]")
+    w.bits((1 if f2_coord_z < 0 else 0), 4)
+    w.uint(-f2_coord_z - 1 if f2_coord_z < 0 else f2_coord_z)
+    w.bits(0, 3)
 
 def _d_X509DataType(r: Reader) -> X509DataType:
     rv = r.v; rn = r.n
@@ -7208,149 +6723,98 @@ def _d_X509DataType(r: Reader) -> X509DataType:
     v_x509_subject_name = []
     v_x509_certificate = []
     v_x509_crl = []
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    e = b & 0x7
-    if e >= 6:
-        r.bad_code(p + 0, e, 6)
-    it, al = _P173[e]
+    it, al = _P173[r.code(3, 6)]
     n = 0
     while it == 0:
         if al == 0:
-            t = _d_X509IssuerSerialType(r)
+            v1_x509_issuer_name = None
+            v1_x509_serial_number = None
+            p = r.p; q = p + 2
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x3; r.p = q
+            if b & 0x3: r.badz(p, 2, b & 0x3)
+            it = 0; al = 0
+            v1_x509_issuer_name = r.string()
+            p = r.p; q = p + 4
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0xf; r.p = q
+            if b & 0xe: r.badz(p, 4, b & 0xe)
+            sg = (b & 0x1) == 1
+            it = 1; al = 0
+            v1_x509_serial_number = -r.uint() - 1 if sg else r.uint()
+            p = r.p; q = p + 2
+            if q > rn: r.eos()
+            b = (rv >> (rn - q)) & 0x3; r.p = q
+            if b & 0x3: r.badz(p, 2, b & 0x3)
+            it = -1; al = 0
+            t = X509IssuerSerialType(x509_issuer_name=v1_x509_issuer_name, x509_serial_number=v1_x509_serial_number)
             v_x509_issuer_serial.append(t)
         elif al == 1:
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected characters')
             t = r.binary()
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected end of element')
             v_x509_ski.append(t)
         elif al == 2:
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected characters')
             t = r.string()
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected end of element')
             v_x509_subject_name.append(t)
         elif al == 3:
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected characters')
             t = r.binary()
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected end of element')
             v_x509_certificate.append(t)
         elif al == 4:
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected characters')
             t = r.binary()
-            p = r.p
-            q = p + 1
-            if q > rn:
-                r.eos()
-            b = (rv >> (rn - q)) & 0x1
-            r.p = q
-            if b & 0x1:
-                r.badz(p, 1, b & 0x1)
+            r.zero(1, 'expected end of element')
             v_x509_crl.append(t)
         elif al == 5:
             r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        p = r.p
-        q = p + 3
-        if q > rn:
-            r.eos()
-        b = (rv >> (rn - q)) & 0x7
-        r.p = q
-        e = b & 0x7
-        if e >= 7:
-            r.bad_code(p + 0, e, 7)
-        it, al = _P174[e]
+        it, al = _P174[r.code(3, 7)]
     return X509DataType(x509_issuer_serial=v_x509_issuer_serial, x509_ski=v_x509_ski, x509_subject_name=v_x509_subject_name, x509_certificate=v_x509_certificate, x509_crl=v_x509_crl)
 
 def _e_X509DataType(w: Writer, o: X509DataType) -> None:
     s = 0
     n = 0
     for x in o.x509_issuer_serial:
-        c = _C175[s]
-        w.bits(c[0], c[1])
-        _e_X509IssuerSerialType(w, x)
+        c1 = _C175[s]
+        f1_x509_issuer_name = x.x509_issuer_name
+        if f1_x509_issuer_name is None: raise ExiEncodeError("X509IssuerSerialType: missing required x509_issuer_name")
+        w.bits(((c1[0]) << 2), c1[1] + 2)
+        w.string(f1_x509_issuer_name)
+        f1_x509_serial_number = x.x509_serial_number
+        if f1_x509_serial_number is None: raise ExiEncodeError("X509IssuerSerialType: missing required x509_serial_number")
+        w.bits((1 if f1_x509_serial_number < 0 else 0), 4)
+        w.uint(-f1_x509_serial_number - 1 if f1_x509_serial_number < 0 else f1_x509_serial_number)
+        w.bits(0, 2)
         n += 1
         s = 1
     for x in o.x509_ski:
-        c = _C176[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c2 = _C176[s]
+        w.bits(((c2[0]) << 1), c2[1] + 1)
         w.binary(x)
         w.bits(0, 1)
         n += 1
         s = 1
     for x in o.x509_subject_name:
-        c = _C177[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c3 = _C177[s]
+        w.bits(((c3[0]) << 1), c3[1] + 1)
         w.string(x)
         w.bits(0, 1)
         n += 1
         s = 1
     for x in o.x509_certificate:
-        c = _C178[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c4 = _C178[s]
+        w.bits(((c4[0]) << 1), c4[1] + 1)
         w.binary(x)
         w.bits(0, 1)
         n += 1
         s = 1
     for x in o.x509_crl:
-        c = _C179[s]
-        w.bits(c[0], c[1])
-        w.bits(0, 1)
+        c5 = _C179[s]
+        w.bits(((c5[0]) << 1), c5[1] + 1)
         w.binary(x)
         w.bits(0, 1)
         n += 1
@@ -7363,71 +6827,42 @@ def _d_X509IssuerSerialType(r: Reader) -> X509IssuerSerialType:
     rv = r.v; rn = r.n
     v_x509_issuer_name = None
     v_x509_serial_number = None
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_x509_issuer_name = r.string()
-    p = r.p
-    q = p + 4
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xf
-    r.p = q
-    if b & 0xe:
-        r.badz(p, 4, b & 0xe)
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0xe: r.badz(p, 4, b & 0xe)
     sg = (b & 0x1) == 1
     it = 1; al = 0
     v_x509_serial_number = -r.uint() - 1 if sg else r.uint()
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x3:
-        r.badz(p, 2, b & 0x3)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = -1; al = 0
     return X509IssuerSerialType(x509_issuer_name=v_x509_issuer_name, x509_serial_number=v_x509_serial_number)
 
 def _e_X509IssuerSerialType(w: Writer, o: X509IssuerSerialType) -> None:
     f_x509_issuer_name = o.x509_issuer_name
-    if f_x509_issuer_name is None:
-        raise ExiEncodeError("X509IssuerSerialType: missing required x509_issuer_name")
+    if f_x509_issuer_name is None: raise ExiEncodeError("X509IssuerSerialType: missing required x509_issuer_name")
     w.bits(0, 2)
     w.string(f_x509_issuer_name)
-    w.bits(0, 1)
     f_x509_serial_number = o.x509_serial_number
-    if f_x509_serial_number is None:
-        raise ExiEncodeError("X509IssuerSerialType: missing required x509_serial_number")
-    w.bits((1 if f_x509_serial_number < 0 else 0), 3)
+    if f_x509_serial_number is None: raise ExiEncodeError("X509IssuerSerialType: missing required x509_serial_number")
+    w.bits((1 if f_x509_serial_number < 0 else 0), 4)
     w.uint(-f_x509_serial_number - 1 if f_x509_serial_number < 0 else f_x509_serial_number)
     w.bits(0, 2)
 
 def _d_g_DigestValue(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_g_DigestValue(w: Writer, v) -> None:
@@ -7437,23 +6872,9 @@ def _e_g_DigestValue(w: Writer, v) -> None:
 
 def _d_g_KeyName(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.string()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_g_KeyName(w: Writer, v) -> None:
@@ -7463,23 +6884,9 @@ def _e_g_KeyName(w: Writer, v) -> None:
 
 def _d_g_MgmtData(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.string()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_g_MgmtData(w: Writer, v) -> None:
@@ -7489,23 +6896,9 @@ def _e_g_MgmtData(w: Writer, v) -> None:
 
 def _d_f_AckMaxDelay(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(65535)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_AckMaxDelay(w: Writer, v) -> None:
@@ -7515,23 +6908,9 @@ def _e_f_AckMaxDelay(w: Writer, v) -> None:
 
 def _d_f_BPT_DischargedEnergyReadingWh(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(18446744073709551615)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_BPT_DischargedEnergyReadingWh(w: Writer, v) -> None:
@@ -7541,23 +6920,9 @@ def _e_f_BPT_DischargedEnergyReadingWh(w: Writer, v) -> None:
 
 def _d_f_BPT_InductiveEnergyReadingVARh(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(18446744073709551615)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_BPT_InductiveEnergyReadingVARh(w: Writer, v) -> None:
@@ -7567,23 +6932,9 @@ def _e_f_BPT_InductiveEnergyReadingVARh(w: Writer, v) -> None:
 
 def _d_f_BSSID(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.string()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_BSSID(w: Writer, v) -> None:
@@ -7593,23 +6944,9 @@ def _e_f_BSSID(w: Writer, v) -> None:
 
 def _d_f_CapacitiveEnergyReadingVARh(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(18446744073709551615)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_CapacitiveEnergyReadingVARh(w: Writer, v) -> None:
@@ -7619,23 +6956,9 @@ def _e_f_CapacitiveEnergyReadingVARh(w: Writer, v) -> None:
 
 def _d_f_ChargedEnergyReadingWh(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(18446744073709551615)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_ChargedEnergyReadingWh(w: Writer, v) -> None:
@@ -7645,42 +6968,27 @@ def _e_f_ChargedEnergyReadingWh(w: Writer, v) -> None:
 
 def _d_f_ChargingComplete(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x5:
-        r.badz(p, 3, b & 0x5)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_ChargingComplete(w: Writer, v) -> None:
-    w.bits((1 if v else 0) << 1, 3)
+    w.bits(((1 if v else 0) << 1), 3)
 
 def _d_f_Coord_X(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x2:
-        r.badz(p, 2, b & 0x2)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
     v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
     if not -32768 <= v <= 32767:
         r.fail('integer out of range')
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_Coord_X(w: Writer, v) -> None:
@@ -7692,26 +7000,15 @@ def _e_f_Coord_X(w: Writer, v) -> None:
 
 def _d_f_Coord_Y(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x2:
-        r.badz(p, 2, b & 0x2)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
     v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
     if not -32768 <= v <= 32767:
         r.fail('integer out of range')
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_Coord_Y(w: Writer, v) -> None:
@@ -7723,26 +7020,15 @@ def _e_f_Coord_Y(w: Writer, v) -> None:
 
 def _d_f_Coord_Z(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x2:
-        r.badz(p, 2, b & 0x2)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
     v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
     if not -32768 <= v <= 32767:
         r.fail('integer out of range')
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_Coord_Z(w: Writer, v) -> None:
@@ -7754,23 +7040,9 @@ def _e_f_Coord_Z(w: Writer, v) -> None:
 
 def _d_f_DepartureTime(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(4294967295)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_DepartureTime(w: Writer, v) -> None:
@@ -7780,23 +7052,9 @@ def _e_f_DepartureTime(w: Writer, v) -> None:
 
 def _d_f_DigestValue(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_DigestValue(w: Writer, v) -> None:
@@ -7806,132 +7064,90 @@ def _e_f_DigestValue(w: Writer, v) -> None:
 
 def _d_f_EVPCChargeDiagnostics(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 4
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xf
-    r.p = q
-    if b & 0x9:
-        r.badz(p, 4, b & 0x9)
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0x9: r.badz(p, 4, b & 0x9)
     k = (b >> 1) & 0x3
     v = _K123[k]
     return v
 
 def _e_f_EVPCChargeDiagnostics(w: Writer, v) -> None:
-    w.bits((_K128[v]) << 1, 4)
+    w.bits(((_K128[v]) << 1), 4)
 
 def _d_f_EVPCDeviceLocalControl(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x5:
-        r.badz(p, 3, b & 0x5)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_EVPCDeviceLocalControl(w: Writer, v) -> None:
-    w.bits((1 if v else 0) << 1, 3)
+    w.bits(((1 if v else 0) << 1), 3)
 
 def _d_f_EVProcessing(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 4
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xf
-    r.p = q
-    if b & 0x9:
-        r.badz(p, 4, b & 0x9)
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0x9: r.badz(p, 4, b & 0x9)
     k = (b >> 1) & 0x3
-    if k >= 3:
-        r.bad(p + 1, 'enumeration index out of range')
+    if k >= 3: r.bad(p + 1, 'enum index')
     v = _K112[k]
     return v
 
 def _e_f_EVProcessing(w: Writer, v) -> None:
-    w.bits((_K115[v]) << 1, 4)
+    w.bits(((_K115[v]) << 1), 4)
 
 def _d_f_EVResultCode(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 4
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xf
-    r.p = q
-    if b & 0x9:
-        r.badz(p, 4, b & 0x9)
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0x9: r.badz(p, 4, b & 0x9)
     k = (b >> 1) & 0x3
-    if k >= 3:
-        r.bad(p + 1, 'enumeration index out of range')
+    if k >= 3: r.bad(p + 1, 'enum index')
     v = _K114[k]
     return v
 
 def _e_f_EVResultCode(w: Writer, v) -> None:
-    w.bits((_K117[v]) << 1, 4)
+    w.bits(((_K117[v]) << 1), 4)
 
 def _d_f_EVSENotification(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 5
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1f
-    r.p = q
-    if b & 0x11:
-        r.badz(p, 5, b & 0x11)
+    p = r.p; q = p + 5
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1f; r.p = q
+    if b & 0x11: r.badz(p, 5, b & 0x11)
     k = (b >> 1) & 0x7
-    if k >= 6:
-        r.bad(p + 1, 'enumeration index out of range')
-    v = _K44[k]
+    if k >= 6: r.bad(p + 1, 'enum index')
+    v = _K18[k]
     return v
 
 def _e_f_EVSENotification(w: Writer, v) -> None:
-    w.bits((_K45[v]) << 1, 5)
+    w.bits(((_K22[v]) << 1), 5)
 
 def _d_f_EVSEProcessing(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 4
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xf
-    r.p = q
-    if b & 0x9:
-        r.badz(p, 4, b & 0x9)
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0x9: r.badz(p, 4, b & 0x9)
     k = (b >> 1) & 0x3
-    if k >= 3:
-        r.bad(p + 1, 'enumeration index out of range')
+    if k >= 3: r.bad(p + 1, 'enum index')
     v = _K112[k]
     return v
 
 def _e_f_EVSEProcessing(w: Writer, v) -> None:
-    w.bits((_K115[v]) << 1, 4)
+    w.bits(((_K115[v]) << 1), 4)
 
 def _d_f_Exponent(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_Exponent(w: Writer, v) -> None:
@@ -7941,41 +7157,23 @@ def _e_f_Exponent(w: Writer, v) -> None:
 
 def _d_f_Exponent(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 10
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3ff
-    r.p = q
-    if b & 0x201:
-        r.badz(p, 10, b & 0x201)
+    p = r.p; q = p + 10
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3ff; r.p = q
+    if b & 0x201: r.badz(p, 10, b & 0x201)
     v = ((b >> 1) & 0xff) - 128
     return v
 
 def _e_f_Exponent(w: Writer, v) -> None:
     if not -128 <= v <= 127:
         raise ExiEncodeError(f"value {v!r} outside [-128, 127]")
-    w.bits((v + 128) << 1, 10)
+    w.bits(((v + 128) << 1), 10)
 
 def _d_f_G(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_G(w: Writer, v) -> None:
@@ -7985,24 +7183,13 @@ def _e_f_G(w: Writer, v) -> None:
 
 def _d_f_HMACOutputLength(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x2:
-        r.badz(p, 2, b & 0x2)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
     v = -r.uint() - 1 if sg else r.uint()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_HMACOutputLength(w: Writer, v) -> None:
@@ -8012,23 +7199,9 @@ def _e_f_HMACOutputLength(w: Writer, v) -> None:
 
 def _d_f_IPAddress(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.string()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_IPAddress(w: Writer, v) -> None:
@@ -8038,23 +7211,9 @@ def _e_f_IPAddress(w: Writer, v) -> None:
 
 def _d_f_IndexNumber(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(65535)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_IndexNumber(w: Writer, v) -> None:
@@ -8064,39 +7223,21 @@ def _e_f_IndexNumber(w: Writer, v) -> None:
 
 def _d_f_InletHot(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x5:
-        r.badz(p, 3, b & 0x5)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_InletHot(w: Writer, v) -> None:
-    w.bits((1 if v else 0) << 1, 3)
+    w.bits(((1 if v else 0) << 1), 3)
 
 def _d_f_J(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_J(w: Writer, v) -> None:
@@ -8106,23 +7247,9 @@ def _e_f_J(w: Writer, v) -> None:
 
 def _d_f_KeyName(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.string()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_KeyName(w: Writer, v) -> None:
@@ -8132,23 +7259,9 @@ def _e_f_KeyName(w: Writer, v) -> None:
 
 def _d_f_ManufacturerSpecificDataContainer(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_ManufacturerSpecificDataContainer(w: Writer, v) -> None:
@@ -8158,43 +7271,24 @@ def _e_f_ManufacturerSpecificDataContainer(w: Writer, v) -> None:
 
 def _d_f_MaximumSOC(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 9
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1ff
-    r.p = q
-    if b & 0x101:
-        r.badz(p, 9, b & 0x101)
+    p = r.p; q = p + 9
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ff; r.p = q
+    if b & 0x101: r.badz(p, 9, b & 0x101)
     v = ((b >> 1) & 0x7f)
-    if v > 100:
-        r.bad(p + 1, 'integer out of range')
+    if v > 100: r.bad(p + 1, 'range')
     return v
 
 def _e_f_MaximumSOC(w: Writer, v) -> None:
     if not 0 <= v <= 100:
         raise ExiEncodeError(f"value {v!r} outside [0, 100]")
-    w.bits((v) << 1, 9)
+    w.bits(((v) << 1), 9)
 
 def _d_f_MeterID(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.string()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_MeterID(w: Writer, v) -> None:
@@ -8204,39 +7298,21 @@ def _e_f_MeterID(w: Writer, v) -> None:
 
 def _d_f_MeterInfoRequested(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 3
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x7
-    r.p = q
-    if b & 0x5:
-        r.badz(p, 3, b & 0x5)
+    p = r.p; q = p + 3
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
     return v
 
 def _e_f_MeterInfoRequested(w: Writer, v) -> None:
-    w.bits((1 if v else 0) << 1, 3)
+    w.bits(((1 if v else 0) << 1), 3)
 
 def _d_f_MeterSignature(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_MeterSignature(w: Writer, v) -> None:
@@ -8246,26 +7322,15 @@ def _e_f_MeterSignature(w: Writer, v) -> None:
 
 def _d_f_MeterStatus(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x2:
-        r.badz(p, 2, b & 0x2)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
     v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
     if not -32768 <= v <= 32767:
         r.fail('integer out of range')
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_MeterStatus(w: Writer, v) -> None:
@@ -8277,23 +7342,9 @@ def _e_f_MeterStatus(w: Writer, v) -> None:
 
 def _d_f_MeterTimestamp(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(18446744073709551615)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_MeterTimestamp(w: Writer, v) -> None:
@@ -8303,23 +7354,9 @@ def _e_f_MeterTimestamp(w: Writer, v) -> None:
 
 def _d_f_MgmtData(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.string()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_MgmtData(w: Writer, v) -> None:
@@ -8329,43 +7366,24 @@ def _e_f_MgmtData(w: Writer, v) -> None:
 
 def _d_f_MinimumSOC(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 9
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1ff
-    r.p = q
-    if b & 0x101:
-        r.badz(p, 9, b & 0x101)
+    p = r.p; q = p + 9
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ff; r.p = q
+    if b & 0x101: r.badz(p, 9, b & 0x101)
     v = ((b >> 1) & 0x7f)
-    if v > 100:
-        r.bad(p + 1, 'integer out of range')
+    if v > 100: r.bad(p + 1, 'range')
     return v
 
 def _e_f_MinimumSOC(w: Writer, v) -> None:
     if not 0 <= v <= 100:
         raise ExiEncodeError(f"value {v!r} outside [0, 100]")
-    w.bits((v) << 1, 9)
+    w.bits(((v) << 1), 9)
 
 def _d_f_Modulus(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_Modulus(w: Writer, v) -> None:
@@ -8375,23 +7393,9 @@ def _e_f_Modulus(w: Writer, v) -> None:
 
 def _d_f_NaturalOffset(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(65535)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_NaturalOffset(w: Writer, v) -> None:
@@ -8401,23 +7405,9 @@ def _e_f_NaturalOffset(w: Writer, v) -> None:
 
 def _d_f_NotificationMaxDelay(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(65535)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_NotificationMaxDelay(w: Writer, v) -> None:
@@ -8427,77 +7417,51 @@ def _e_f_NotificationMaxDelay(w: Writer, v) -> None:
 
 def _d_f_NumPackages(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 10
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3ff
-    r.p = q
-    if b & 0x201:
-        r.badz(p, 10, b & 0x201)
+    p = r.p; q = p + 10
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3ff; r.p = q
+    if b & 0x201: r.badz(p, 10, b & 0x201)
     v = ((b >> 1) & 0xff)
     return v
 
 def _e_f_NumPackages(w: Writer, v) -> None:
     if not 0 <= v <= 255:
         raise ExiEncodeError(f"value {v!r} outside [0, 255]")
-    w.bits((v) << 1, 10)
+    w.bits(((v) << 1), 10)
 
 def _d_f_NumberOfReceivers(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 10
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3ff
-    r.p = q
-    if b & 0x201:
-        r.badz(p, 10, b & 0x201)
+    p = r.p; q = p + 10
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3ff; r.p = q
+    if b & 0x201: r.badz(p, 10, b & 0x201)
     v = ((b >> 1) & 0xff)
     return v
 
 def _e_f_NumberOfReceivers(w: Writer, v) -> None:
     if not 0 <= v <= 255:
         raise ExiEncodeError(f"value {v!r} outside [0, 255]")
-    w.bits((v) << 1, 10)
+    w.bits(((v) << 1), 10)
 
 def _d_f_NumberOfTransmitters(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 10
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3ff
-    r.p = q
-    if b & 0x201:
-        r.badz(p, 10, b & 0x201)
+    p = r.p; q = p + 10
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3ff; r.p = q
+    if b & 0x201: r.badz(p, 10, b & 0x201)
     v = ((b >> 1) & 0xff)
     return v
 
 def _e_f_NumberOfTransmitters(w: Writer, v) -> None:
     if not 0 <= v <= 255:
         raise ExiEncodeError(f"value {v!r} outside [0, 255]")
-    w.bits((v) << 1, 10)
+    w.bits(((v) << 1), 10)
 
 def _d_f_ObservedIDCode(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(4294967295)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_ObservedIDCode(w: Writer, v) -> None:
@@ -8507,23 +7471,9 @@ def _e_f_ObservedIDCode(w: Writer, v) -> None:
 
 def _d_f_P(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_P(w: Writer, v) -> None:
@@ -8533,40 +7483,22 @@ def _e_f_P(w: Writer, v) -> None:
 
 def _d_f_PDInputPowerClass(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 4
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xf
-    r.p = q
-    if b & 0x9:
-        r.badz(p, 4, b & 0x9)
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0x9: r.badz(p, 4, b & 0x9)
     k = (b >> 1) & 0x3
     v = _K151[k]
     return v
 
 def _e_f_PDInputPowerClass(w: Writer, v) -> None:
-    w.bits((_K152[v]) << 1, 4)
+    w.bits(((_K152[v]) << 1), 4)
 
 def _d_f_PGPKeyID(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_PGPKeyID(w: Writer, v) -> None:
@@ -8576,23 +7508,9 @@ def _e_f_PGPKeyID(w: Writer, v) -> None:
 
 def _d_f_PGPKeyPacket(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_PGPKeyPacket(w: Writer, v) -> None:
@@ -8602,41 +7520,23 @@ def _e_f_PGPKeyPacket(w: Writer, v) -> None:
 
 def _d_f_PackageIndex(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 10
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3ff
-    r.p = q
-    if b & 0x201:
-        r.badz(p, 10, b & 0x201)
+    p = r.p; q = p + 10
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3ff; r.p = q
+    if b & 0x201: r.badz(p, 10, b & 0x201)
     v = ((b >> 1) & 0xff)
     return v
 
 def _e_f_PackageIndex(w: Writer, v) -> None:
     if not 0 <= v <= 255:
         raise ExiEncodeError(f"value {v!r} outside [0, 255]")
-    w.bits((v) << 1, 10)
+    w.bits(((v) << 1), 10)
 
 def _d_f_PackageSeparationTime(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(65535)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_PackageSeparationTime(w: Writer, v) -> None:
@@ -8646,23 +7546,9 @@ def _e_f_PackageSeparationTime(w: Writer, v) -> None:
 
 def _d_f_PgenCounter(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_PgenCounter(w: Writer, v) -> None:
@@ -8672,23 +7558,9 @@ def _e_f_PgenCounter(w: Writer, v) -> None:
 
 def _d_f_Port(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(65535)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_Port(w: Writer, v) -> None:
@@ -8698,43 +7570,24 @@ def _e_f_Port(w: Writer, v) -> None:
 
 def _d_f_PresentSOC(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 9
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1ff
-    r.p = q
-    if b & 0x101:
-        r.badz(p, 9, b & 0x101)
+    p = r.p; q = p + 9
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ff; r.p = q
+    if b & 0x101: r.badz(p, 9, b & 0x101)
     v = ((b >> 1) & 0x7f)
-    if v > 100:
-        r.bad(p + 1, 'integer out of range')
+    if v > 100: r.bad(p + 1, 'range')
     return v
 
 def _e_f_PresentSOC(w: Writer, v) -> None:
     if not 0 <= v <= 100:
         raise ExiEncodeError(f"value {v!r} outside [0, 100]")
-    w.bits((v) << 1, 9)
+    w.bits(((v) << 1), 9)
 
 def _d_f_PulseDuration(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(65535)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_PulseDuration(w: Writer, v) -> None:
@@ -8744,23 +7597,9 @@ def _e_f_PulseDuration(w: Writer, v) -> None:
 
 def _d_f_PulseSeparationTime(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(65535)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_PulseSeparationTime(w: Writer, v) -> None:
@@ -8770,23 +7609,9 @@ def _e_f_PulseSeparationTime(w: Writer, v) -> None:
 
 def _d_f_Q(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_Q(w: Writer, v) -> None:
@@ -8796,23 +7621,9 @@ def _e_f_Q(w: Writer, v) -> None:
 
 def _d_f_RemainingTimeToMaximumSOC(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(4294967295)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_RemainingTimeToMaximumSOC(w: Writer, v) -> None:
@@ -8822,23 +7633,9 @@ def _e_f_RemainingTimeToMaximumSOC(w: Writer, v) -> None:
 
 def _d_f_RemainingTimeToMinimumSOC(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(4294967295)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_RemainingTimeToMinimumSOC(w: Writer, v) -> None:
@@ -8848,23 +7645,9 @@ def _e_f_RemainingTimeToMinimumSOC(w: Writer, v) -> None:
 
 def _d_f_RemainingTimeToTargetSOC(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(4294967295)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_RemainingTimeToTargetSOC(w: Writer, v) -> None:
@@ -8874,42 +7657,23 @@ def _e_f_RemainingTimeToTargetSOC(w: Writer, v) -> None:
 
 def _d_f_ResponseCode(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 8
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xff
-    r.p = q
-    if b & 0x81:
-        r.badz(p, 8, b & 0x81)
+    p = r.p; q = p + 8
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xff; r.p = q
+    if b & 0x81: r.badz(p, 8, b & 0x81)
     k = (b >> 1) & 0x3f
-    if k >= 40:
-        r.bad(p + 1, 'enumeration index out of range')
-    v = _K14[k]
+    if k >= 40: r.bad(p + 1, 'enum index')
+    v = _K16[k]
     return v
 
 def _e_f_ResponseCode(w: Writer, v) -> None:
-    w.bits((_K18[v]) << 1, 8)
+    w.bits(((_K21[v]) << 1), 8)
 
 def _d_f_RxIdentifier(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(4294967295)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_RxIdentifier(w: Writer, v) -> None:
@@ -8919,23 +7683,9 @@ def _e_f_RxIdentifier(w: Writer, v) -> None:
 
 def _d_f_SDManufacturerSpecificDataContainer(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_SDManufacturerSpecificDataContainer(w: Writer, v) -> None:
@@ -8945,23 +7695,9 @@ def _e_f_SDManufacturerSpecificDataContainer(w: Writer, v) -> None:
 
 def _d_f_SDMaxGroundClearanceSupport(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(65535)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_SDMaxGroundClearanceSupport(w: Writer, v) -> None:
@@ -8971,23 +7707,9 @@ def _e_f_SDMaxGroundClearanceSupport(w: Writer, v) -> None:
 
 def _d_f_SDMaxGroundClearence(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(65535)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_SDMaxGroundClearence(w: Writer, v) -> None:
@@ -8997,23 +7719,9 @@ def _e_f_SDMaxGroundClearence(w: Writer, v) -> None:
 
 def _d_f_SDMinGroundClearanceSupport(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(65535)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_SDMinGroundClearanceSupport(w: Writer, v) -> None:
@@ -9023,23 +7731,9 @@ def _e_f_SDMinGroundClearanceSupport(w: Writer, v) -> None:
 
 def _d_f_SDMinGroundClearence(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(65535)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_SDMinGroundClearence(w: Writer, v) -> None:
@@ -9049,42 +7743,23 @@ def _e_f_SDMinGroundClearence(w: Writer, v) -> None:
 
 def _d_f_SPCChargeDiagnostics(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 5
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1f
-    r.p = q
-    if b & 0x11:
-        r.badz(p, 5, b & 0x11)
+    p = r.p; q = p + 5
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1f; r.p = q
+    if b & 0x11: r.badz(p, 5, b & 0x11)
     k = (b >> 1) & 0x7
-    if k >= 6:
-        r.bad(p + 1, 'enumeration index out of range')
+    if k >= 6: r.bad(p + 1, 'enum index')
     v = _K136[k]
     return v
 
 def _e_f_SPCChargeDiagnostics(w: Writer, v) -> None:
-    w.bits((_K144[v]) << 1, 5)
+    w.bits(((_K144[v]) << 1), 5)
 
 def _d_f_SPKISexp(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_SPKISexp(w: Writer, v) -> None:
@@ -9094,23 +7769,9 @@ def _e_f_SPKISexp(w: Writer, v) -> None:
 
 def _d_f_SSID(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.string()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_SSID(w: Writer, v) -> None:
@@ -9120,23 +7781,9 @@ def _e_f_SSID(w: Writer, v) -> None:
 
 def _d_f_Seed(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_Seed(w: Writer, v) -> None:
@@ -9146,23 +7793,9 @@ def _e_f_Seed(w: Writer, v) -> None:
 
 def _d_f_SessionID(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_SessionID(w: Writer, v) -> None:
@@ -9172,43 +7805,24 @@ def _e_f_SessionID(w: Writer, v) -> None:
 
 def _d_f_TargetSOC(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 9
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1ff
-    r.p = q
-    if b & 0x101:
-        r.badz(p, 9, b & 0x101)
+    p = r.p; q = p + 9
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1ff; r.p = q
+    if b & 0x101: r.badz(p, 9, b & 0x101)
     v = ((b >> 1) & 0x7f)
-    if v > 100:
-        r.bad(p + 1, 'integer out of range')
+    if v > 100: r.bad(p + 1, 'range')
     return v
 
 def _e_f_TargetSOC(w: Writer, v) -> None:
     if not 0 <= v <= 100:
         raise ExiEncodeError(f"value {v!r} outside [0, 100]")
-    w.bits((v) << 1, 9)
+    w.bits(((v) << 1), 9)
 
 def _d_f_TaxRuleID(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(4294967295)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_TaxRuleID(w: Writer, v) -> None:
@@ -9218,23 +7832,9 @@ def _e_f_TaxRuleID(w: Writer, v) -> None:
 
 def _d_f_TimeAnchor(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(18446744073709551615)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_TimeAnchor(w: Writer, v) -> None:
@@ -9244,23 +7844,9 @@ def _e_f_TimeAnchor(w: Writer, v) -> None:
 
 def _d_f_TimeStamp(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(18446744073709551615)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_TimeStamp(w: Writer, v) -> None:
@@ -9270,23 +7856,9 @@ def _e_f_TimeStamp(w: Writer, v) -> None:
 
 def _d_f_TxIdentifier(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(4294967295)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_TxIdentifier(w: Writer, v) -> None:
@@ -9296,23 +7868,9 @@ def _e_f_TxIdentifier(w: Writer, v) -> None:
 
 def _d_f_TxRxIdentifier(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.uintb(4294967295)
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_TxRxIdentifier(w: Writer, v) -> None:
@@ -9322,26 +7880,15 @@ def _e_f_TxRxIdentifier(w: Writer, v) -> None:
 
 def _d_f_Value(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x2:
-        r.badz(p, 2, b & 0x2)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
     v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
     if not -32768 <= v <= 32767:
         r.fail('integer out of range')
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_Value(w: Writer, v) -> None:
@@ -9353,23 +7900,9 @@ def _e_f_Value(w: Writer, v) -> None:
 
 def _d_f_VendorSpecificDataContainer(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_VendorSpecificDataContainer(w: Writer, v) -> None:
@@ -9379,80 +7912,51 @@ def _e_f_VendorSpecificDataContainer(w: Writer, v) -> None:
 
 def _d_f_WPT_AlignmentCheckMethod(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 4
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0xf
-    r.p = q
-    if b & 0x9:
-        r.badz(p, 4, b & 0x9)
+    p = r.p; q = p + 4
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0xf; r.p = q
+    if b & 0x9: r.badz(p, 4, b & 0x9)
     k = (b >> 1) & 0x3
-    if k >= 3:
-        r.bad(p + 1, 'enumeration index out of range')
+    if k >= 3: r.bad(p + 1, 'enum index')
     v = _K110[k]
     return v
 
 def _e_f_WPT_AlignmentCheckMethod(w: Writer, v) -> None:
-    w.bits((_K111[v]) << 1, 4)
+    w.bits(((_K111[v]) << 1), 4)
 
 def _d_f_WPT_FinePositioningMethod(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 5
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1f
-    r.p = q
-    if b & 0x11:
-        r.badz(p, 5, b & 0x11)
+    p = r.p; q = p + 5
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1f; r.p = q
+    if b & 0x11: r.badz(p, 5, b & 0x11)
     k = (b >> 1) & 0x7
-    if k >= 5:
-        r.bad(p + 1, 'enumeration index out of range')
+    if k >= 5: r.bad(p + 1, 'enum index')
     v = _K155[k]
     return v
 
 def _e_f_WPT_FinePositioningMethod(w: Writer, v) -> None:
-    w.bits((_K156[v]) << 1, 5)
+    w.bits(((_K156[v]) << 1), 5)
 
 def _d_f_WPT_PairingMethod(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 5
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1f
-    r.p = q
-    if b & 0x11:
-        r.badz(p, 5, b & 0x11)
+    p = r.p; q = p + 5
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x1f; r.p = q
+    if b & 0x11: r.badz(p, 5, b & 0x11)
     k = (b >> 1) & 0x7
-    if k >= 6:
-        r.bad(p + 1, 'enumeration index out of range')
+    if k >= 6: r.bad(p + 1, 'enum index')
     v = _K170[k]
     return v
 
 def _e_f_WPT_PairingMethod(w: Writer, v) -> None:
-    w.bits((_K171[v]) << 1, 5)
+    w.bits(((_K171[v]) << 1), 5)
 
 def _d_f_X509CRL(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_X509CRL(w: Writer, v) -> None:
@@ -9462,23 +7966,9 @@ def _e_f_X509CRL(w: Writer, v) -> None:
 
 def _d_f_X509Certificate(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_X509Certificate(w: Writer, v) -> None:
@@ -9488,23 +7978,9 @@ def _e_f_X509Certificate(w: Writer, v) -> None:
 
 def _d_f_X509IssuerName(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.string()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_X509IssuerName(w: Writer, v) -> None:
@@ -9514,23 +7990,9 @@ def _e_f_X509IssuerName(w: Writer, v) -> None:
 
 def _d_f_X509SKI(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_X509SKI(w: Writer, v) -> None:
@@ -9540,24 +8002,13 @@ def _e_f_X509SKI(w: Writer, v) -> None:
 
 def _d_f_X509SerialNumber(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 2
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x3
-    r.p = q
-    if b & 0x2:
-        r.badz(p, 2, b & 0x2)
+    p = r.p; q = p + 2
+    if q > rn: r.eos()
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
     v = -r.uint() - 1 if sg else r.uint()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_X509SerialNumber(w: Writer, v) -> None:
@@ -9567,23 +8018,9 @@ def _e_f_X509SerialNumber(w: Writer, v) -> None:
 
 def _d_f_X509SubjectName(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.string()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_X509SubjectName(w: Writer, v) -> None:
@@ -9593,23 +8030,9 @@ def _e_f_X509SubjectName(w: Writer, v) -> None:
 
 def _d_f_XPath(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.string()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_XPath(w: Writer, v) -> None:
@@ -9619,23 +8042,9 @@ def _e_f_XPath(w: Writer, v) -> None:
 
 def _d_f_Y(r: Reader):
     rv = r.v; rn = r.n
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected characters')
     v = r.binary()
-    p = r.p
-    q = p + 1
-    if q > rn:
-        r.eos()
-    b = (rv >> (rn - q)) & 0x1
-    r.p = q
-    if b & 0x1:
-        r.badz(p, 1, b & 0x1)
+    r.zero(1, 'expected end of element')
     return v
 
 def _e_f_Y(w: Writer, v) -> None:

@@ -60,6 +60,7 @@ class ModuleEmitter:
         self.title = title
         self.files = files
         self.lines: list[str] = []
+        self._inline_count = 0
         self.consts: list[str] = []
         self._const_cache: dict[str, str] = {}
         self.class_of: dict[int, str] = {}  # id(ComplexType) -> class name
@@ -300,7 +301,7 @@ class ModuleEmitter:
     def what(self, prod: tuple[int, int]) -> str:
         return "end of element" if prod[0] == G.END else "next item"
 
-    def dec_alt(self, alt, ind: str, target: str) -> list:
+    def dec_alt(self, alt, ind: str, target: str, depth: int = 0) -> list:
         if isinstance(alt, Wildcard):
             return [f'{ind}r.fail("wildcard (undeclared) element content is not supported")']
         if isinstance(alt, AttributeUse):
@@ -309,6 +310,12 @@ class ModuleEmitter:
             return self.dec_simple_ops(alt, target, ind)
         typ = alt.type
         if isinstance(typ, ComplexType):
+            if depth < 1 and self.inlinable(typ):
+                self._inline_count += 1
+                ops, construct = self.decoder_ops(typ, ind, f"v{self._inline_count}_",
+                                                  depth + 1)
+                # "A": an assignment of values already read, deferred past a fused read
+                return [*ops, ("A", ind, f"{target} = {construct}")]
             return [f"{ind}{target} = _d_{self.class_of[id(typ)]}(r)"]
         return [("Z", ind, 1, "characters"), *self.dec_simple_ops(typ, target, ind),
                 ("Z", ind, 1, "end of element")]
@@ -316,39 +323,63 @@ class ModuleEmitter:
     def emit_decoder(self, ct: ComplexType) -> None:
         g = self.grammars[id(ct)]
         name = self.class_of[id(ct)]
-        L = self.lines
-        L.append("")
-        L.append(f"def _d_{name}(r: Reader) -> {name}:")
+        out = self.lines
+        out.append("")
+        out.append(f"def _d_{name}(r: Reader) -> {name}:")
         if not g.supported:
-            L.append(f'    r.fail("content of {name} is not supported by this codec")')
+            out.append(f'    r.fail("content of {name} is not supported by this codec")')
             return
+        self._inline_count = 0
+        ops, construct = self.decoder_ops(ct, "    ", "v_", 0)
+        ops.append(f"    return {construct}")
+        body = self.render_reads(ops)
+        if any("rv >>" in line for line in body):
+            out.append("    rv = r.v; rn = r.n")
+        out.extend(body)
+
+    def inlinable(self, ct: ComplexType) -> bool:
+        """Small, flat types (PhysicalValue, DC_EVStatus, ...) are decoded/encoded inline in
+        their parent: no call, and their fixed-width reads fuse with the parent's."""
+        g = self.grammars[id(ct)]
+        return (g.supported and not ct.mixed and len(g.items) <= 5
+                and all(it.max == 1 and len(it.alts) <= 3
+                        and not any(isinstance(a, Wildcard) for a in it.alts)
+                        for it in g.items))
+
+    def decoder_ops(self, ct: ComplexType, base: str, pfx: str, depth: int) -> tuple[list, str]:
+        """Ops decoding the content of ``ct`` at indentation ``base``; field variables are
+        named ``pfx + field``. Returns the ops and the expression building the object."""
+        g = self.grammars[id(ct)]
+        name = self.class_of[id(ct)]
+        inner = base + "    "
         flds = self.fields(g)
         by_item: dict[int, list] = {}
         for f in flds:
             by_item.setdefault(f[1], []).append(f)
-        out_lines = L
-        L = []  # ops and lines, rendered (with read fusion) at the end
+        L: list = []
         for fname, _i, _a, _k, _q, _t, _lo, hi in flds:
-            L.append(f"    v_{fname} = " + ("[]" if hi is None or hi > 1 else "None"))
-        L.extend(self.dec_transition(g.state(0, 0), "    "))
+            # "I": an initialisation, hoisted above any fused read it sits in
+            L.append(("I", base, f"{pfx}{fname} = " + ("[]" if hi is None or hi > 1
+                                                            else "None")))
+        L.extend(self.dec_transition(g.state(0, 0), base))
         for i, item in enumerate(g.items):
             alt_field = {f[2]: f[0] for f in by_item.get(i, [])}
             repeated = item.max is None or item.max > 1
             last = L[-1] if L else None
             known = last[2:] if (isinstance(last, tuple) and last[0] == "K"
-                                 and last[1] == "    ") else None
+                                 and last[1] == base) else None
             if known is not None and known[0] != i:
                 continue  # statically skipped optional item
-            ind = "        "
+            ind = inner
             if repeated:
-                L.append("    n = 0")
-                L.append(f"    while it == {i}:")
+                L.append(f"{base}n = 0")
+                L.append(f"{base}while it == {i}:")
             elif known is not None or item.min > 0:
                 # statically this item (a required item cannot be skipped by any production
                 # before it): no test, and its reads fuse with the previous ones
-                ind = "    "
+                ind = base
             else:
-                L.append(f"    if it == {i}:")
+                L.append(f"{base}if it == {i}:")
             for a, alt in enumerate(item.alts):
                 body_ind = ind if len(item.alts) == 1 else ind + "    "
                 if len(item.alts) > 1:
@@ -360,11 +391,12 @@ class ModuleEmitter:
                         L.append(f"{ind}{'if' if a == 0 else 'elif'} al == {a}:")
                 fname = alt_field.get(a)
                 if repeated:
-                    L.extend(self.dec_alt(alt, body_ind, "t"))
+                    L.extend(self.dec_alt(alt, body_ind, "t", depth))
                     if fname:
-                        L.append(f"{body_ind}v_{fname}.append(t)")
+                        L.append(f"{body_ind}{pfx}{fname}.append(t)")
                 else:
-                    L.extend(self.dec_alt(alt, body_ind, f"v_{fname}" if fname else "_"))
+                    L.extend(self.dec_alt(alt, body_ind, f"{pfx}{fname}" if fname else "_",
+                                          depth))
             if repeated:
                 L.append(f"{ind}n += 1")
                 if item.open_loop:
@@ -390,12 +422,8 @@ class ModuleEmitter:
                         L.extend(self.dec_transition(st, ind + "    "))
             else:
                 L.extend(self.dec_transition(g.state(i, 1), ind))
-        args = ", ".join(f"{f[0]}=v_{f[0]}" for f in flds)
-        L.append(f"    return {name}({args})")
-        body = self.render_reads(L)
-        if any("rv >>" in line for line in body):
-            out_lines.append("    rv = r.v; rn = r.n")
-        out_lines.extend(body)
+        args = ", ".join(f"{f[0]}={pfx}{f[0]}" for f in flds)
+        return L, f"{name}({args})"
 
     @staticmethod
     def render_reads(ops: list) -> list[str]:
@@ -413,31 +441,54 @@ class ModuleEmitter:
                 out.append(f"{op[1]}it = {op[2]}; al = {op[3]}")
                 i += 1
                 continue
+            if op[0] in ("I", "A"):
+                out.append(f"{op[1]}{op[2]}")
+                i += 1
+                continue
             ind = op[1]
             run = []
-            deferred = []  # K ops inside a run: they only set it/al, which no read uses
+            hoisted = []  # I ops: fresh variables set to None/[], safe to run first
+            deferred = []  # K (it/al, which no read uses) and A ops, run after the read
             while i < len(ops) and isinstance(ops[i], tuple) and ops[i][1] == ind:
-                if ops[i][0] == "K":
-                    deferred = [ops[i]]  # a later K or C supersedes an earlier one
-                    i += 1
-                    continue
-                run.append(ops[i])
+                kind = ops[i][0]
+                if kind == "I":
+                    hoisted.append(ops[i])
+                elif kind == "A":
+                    deferred.append(ops[i])
+                elif kind == "K":
+                    # a later K or C supersedes an earlier K
+                    deferred = [d for d in deferred if d[0] != "K"] + [ops[i]]
+                else:
+                    run.append(ops[i])
+                    if kind == "C":
+                        deferred = [d for d in deferred if d[0] != "K"]
+                        i += 1
+                        break
                 i += 1
-                if run[-1][0] == "C":
-                    deferred = []
-                    break
+            out.extend(f"{ind}{h[2]}" for h in hoisted)
             total = sum(o[2] if o[0] in ("Z", "C") else o[3] for o in run)
+            if len(run) == 1 and run[0][0] in ("Z", "C") and total:
+                # a lone event code: the reader method is as fast and much shorter
+                o = run[0]
+                if o[0] == "Z":
+                    out.append(f"{ind}r.zero({o[2]}, {('expected ' + o[3])!r})")
+                else:
+                    out.append(f"{ind}it, al = {o[4]}[r.code({o[2]}, {o[3]})]")
+                for d in deferred:
+                    out.append(f"{ind}it = {d[2]}; al = {d[3]}" if d[0] == "K"
+                               else f"{ind}{d[2]}")
+                continue
             if total == 0:
                 for o in run:
                     if o[0] == "V":
                         out.append(f"{ind}{o[2]} = {o[5][0] if o[4] == 'int' else 'None'}")
+                for d in deferred:
+                    out.append(f"{ind}it = {d[2]}; al = {d[3]}" if d[0] == "K"
+                               else f"{ind}{d[2]}")
                 continue
-            out.append(f"{ind}p = r.p")
-            out.append(f"{ind}q = p + {total}")
-            out.append(f"{ind}if q > rn:")
-            out.append(f"{ind}    r.eos()")
-            out.append(f"{ind}b = (rv >> (rn - q)) & {hex((1 << total) - 1)}")
-            out.append(f"{ind}r.p = q")
+            out.append(f"{ind}p = r.p; q = p + {total}")
+            out.append(f"{ind}if q > rn: r.eos()")
+            out.append(f"{ind}b = (rv >> (rn - q)) & {hex((1 << total) - 1)}; r.p = q")
             zmask = 0
             pos = 0
             for o in run:
@@ -447,8 +498,7 @@ class ModuleEmitter:
                 pos += width
             if zmask:
                 # every one-production event code in the run must be 0: one test for all
-                out.append(f"{ind}if b & {hex(zmask)}:")
-                out.append(f"{ind}    r.badz(p, {total}, b & {hex(zmask)})")
+                out.append(f"{ind}if b & {hex(zmask)}: r.badz(p, {total}, b & {hex(zmask)})")
             pos = 0
             for o in run:
                 width = o[2] if o[0] in ("Z", "C") else o[3]
@@ -459,8 +509,7 @@ class ModuleEmitter:
                     pass
                 elif o[0] == "C":
                     out.append(f"{ind}e = {field}")
-                    out.append(f"{ind}if e >= {o[3]}:")
-                    out.append(f"{ind}    r.bad_code(p + {pos}, e, {o[3]})")
+                    out.append(f"{ind}if e >= {o[3]}: r.bad_code(p + {pos}, e, {o[3]})")
                     out.append(f"{ind}it, al = {o[4]}[e]")
                 else:
                     target, kind, arg = o[2], o[4], o[5]
@@ -471,8 +520,7 @@ class ModuleEmitter:
                     elif kind == "enum":
                         out.append(f"{ind}k = {field}")
                         if arg[1] < (1 << width):
-                            out.append(f"{ind}if k >= {arg[1]}:")
-                            out.append(f"{ind}    r.bad(p + {pos}, 'enumeration index out of range')")
+                            out.append(f"{ind}if k >= {arg[1]}: r.bad(p + {pos}, 'enum index')")
                         out.append(f"{ind}{target} = {arg[0]}[k]")
                     else:
                         lo, hi = arg
@@ -480,11 +528,10 @@ class ModuleEmitter:
                                                else "")
                         out.append(f"{ind}{target} = {expr}")
                         if hi - lo + 1 < (1 << width):
-                            out.append(f"{ind}if {target} > {hi}:")
-                            out.append(f"{ind}    r.bad(p + {pos}, 'integer out of range')")
+                            out.append(f"{ind}if {target} > {hi}: r.bad(p + {pos}, 'range')")
                 pos += width
-            for k in deferred:
-                out.append(f"{ind}it = {k[2]}; al = {k[3]}")
+            for d in deferred:
+                out.append(f"{ind}it = {d[2]}; al = {d[3]}" if d[0] == "K" else f"{ind}{d[2]}")
         return out
 
     def emit_encoder(self, ct: ComplexType) -> None:
@@ -496,12 +543,18 @@ class ModuleEmitter:
             self.lines.append(f'    raise ExiEncodeError("content of {name} is not supported")')
             return
         L: list = []  # ops and lines, rendered (with write fusion) at the end
+        self._inline_count = 0
+        self._temp_count = 0
         try:
             self._encoder_body(g, name, L)
         finally:
             self.lines.extend(self.render_writes(L))
 
-    def _encoder_body(self, g: G.TypeGrammar, name: str, L: list) -> None:
+    def _encoder_body(self, g: G.TypeGrammar, name: str, L: list, base: str = "    ",
+                      obj: str = "o", pfx: str = "f_", sv: str = "s", depth: int = 0) -> None:
+        """Ops encoding the content of a type from ``obj`` at indentation ``base``; local
+        names get ``pfx``/``sv`` so that inlined children do not clobber their parent's."""
+        inner = base + "    "
         states = self.all_states(g)
         sid = {st.key: k for k, st in enumerate(states)}
         flds = self.fields(g)
@@ -518,43 +571,47 @@ class ModuleEmitter:
             for st in states:
                 row.append((st.prods.index(prod), st.width) if prod in st.prods else None)
             table = self.const(repr(tuple(row)), "_C")
-            return [f"{ind}c = {table}[s]", f"{ind}w.bits(c[0], c[1])"]
+            self._temp_count += 1
+            c = f"c{self._temp_count}"
+            return [("P", ind, [f"{c} = {table}[{sv}]"]), ("W", ind, f"{c}[0]", f"{c}[1]", [])]
 
         for i, item in enumerate(g.items):
             fl = by_item.get(i, [])
             repeated = item.max is None or item.max > 1
             if not fl:
                 if item.min > 0:
-                    L.append(f'    raise ExiEncodeError("{name}: required wildcard content")')
+                    L.append(f'{base}raise ExiEncodeError("{name}: required wildcard content")')
                     return
                 continue
             if len(cur) == 1 and (item.min == 0 or repeated or len(fl) > 1):
-                L.append(f"    s = {sid[next(iter(cur))]}")
+                L.append(("P", base, [f"{sv} = {sid[next(iter(cur))]}"]))
             if not repeated:
                 after = g.state(i, 1)
                 if len(fl) == 1 and item.min > 0:
                     # required element: no branch, so its writes fuse with the neighbours'
                     fname, _i, a, _kind, _q, typ, lo, hi = fl[0]
-                    L.append(f"    f_{fname} = o.{fname}")
-                    L.append(f"    if f_{fname} is None:")
-                    L.append(f'        raise ExiEncodeError("{name}: missing required {fname}")')
-                    L.extend(emit_code((i, a), "    "))
-                    L.extend(self.enc_alt(item.alts[a], f"f_{fname}", "    "))
+                    # "P": fetch and check, hoisted above the fused write they sit in
+                    L.append(("P", base, [
+                        f"{pfx}{fname} = {obj}.{fname}",
+                        f"if {pfx}{fname} is None: raise ExiEncodeError("
+                        f'"{name}: missing required {fname}")']))
+                    L.extend(emit_code((i, a), base))
+                    L.extend(self.enc_alt(item.alts[a], f"{pfx}{fname}", base, depth))
                     if len(cur) > 1:
-                        L.append(f"    s = {sid[after.key]}")
+                        L.append(("P", base, [f"{sv} = {sid[after.key]}"]))
                     cur = {after.key}
                     continue
                 for k, (fname, _i, a, _kind, _q, typ, lo, hi) in enumerate(fl):
-                    L.append(f"    f_{fname} = o.{fname}")
+                    L.append(f"{base}{pfx}{fname} = {obj}.{fname}")
                 for k, (fname, _i, a, _kind, _q, typ, lo, hi) in enumerate(fl):
                     kw = "if" if k == 0 else "elif"
-                    L.append(f"    {kw} f_{fname} is not None:")
-                    L.extend(emit_code((i, a), "        "))
-                    L.extend(self.enc_alt(item.alts[a], f"f_{fname}", "        "))
-                    L.append(f"        s = {sid[after.key]}")
+                    L.append(f"{base}{kw} {pfx}{fname} is not None:")
+                    L.extend(emit_code((i, a), inner))
+                    L.extend(self.enc_alt(item.alts[a], f"{pfx}{fname}", inner, depth))
+                    L.append(f"{inner}{sv} = {sid[after.key]}")
                 if item.min > 0:
-                    L.append("    else:")
-                    L.append(f'        raise ExiEncodeError("{name}: missing required '
+                    L.append(f"{base}else:")
+                    L.append(f'{inner}raise ExiEncodeError("{name}: missing required '
                              f'{"/".join(f[0] for f in fl)}")')
                     cur = {after.key}
                 else:
@@ -564,12 +621,12 @@ class ModuleEmitter:
             post = {g.state(i, c).key for c in self.regime_counts(item)}
             pre = cur
             cur = cur | post
-            L.append("    n = 0")
+            L.append(f"{base}n = 0")
             for fname, _i, a, _kind, _q, typ, lo, hi in fl:
-                L.append(f"    for x in o.{fname}:")
-                ind = "        "
+                L.append(f"{base}for x in {obj}.{fname}:")
+                ind = inner
                 L.extend(emit_code((i, a), ind))
-                L.extend(self.enc_alt(item.alts[a], "x", ind))
+                L.extend(self.enc_alt(item.alts[a], "x", ind, depth))
                 L.append(f"{ind}n += 1")
                 counts = self.regime_counts(item)
                 conds = []
@@ -582,12 +639,12 @@ class ModuleEmitter:
                     else:
                         conds.append(("True", st))
                 if len(conds) == 1:
-                    L.append(f"{ind}s = {sid[conds[0][1].key]}")
+                    L.append(f"{ind}{sv} = {sid[conds[0][1].key]}")
                 else:
                     expr = ""
                     for cond, st in conds[:-1]:
                         expr += f"{sid[st.key]} if {cond} else "
-                    L.append(f"{ind}s = {expr}{sid[conds[-1][1].key]}")
+                    L.append(f"{ind}{sv} = {expr}{sid[conds[-1][1].key]}")
             lo_total = item.min
             hi_total = item.max
             check = []
@@ -596,16 +653,19 @@ class ModuleEmitter:
             if hi_total is not None:
                 check.append(f"n > {hi_total}")
             if check:
-                L.append(f"    if {' or '.join(check)}:")
-                L.append(f'        raise ExiEncodeError(f"{name}: {{n}} items of '
+                L.append(f"{base}if {' or '.join(check)}:")
+                L.append(f'{inner}raise ExiEncodeError(f"{name}: {{n}} items of '
                          f'{"/".join(f[0] for f in fl)} (allowed {lo_total}..{hi_total})")')
             cur = post | (pre if item.min == 0 else set())
-        L.extend(emit_code((G.END, 0), "    "))
+        L.extend(emit_code((G.END, 0), base))
 
     @staticmethod
     def render_writes(ops: list) -> list[str]:
-        """Turn encoder ops into code, merging runs of fixed-width writes at one indentation
-        into one ``w.bits`` call (value checks first, they only raise)."""
+        """Turn encoder ops into code, merging runs of writes at one indentation into one
+        ``w.bits`` call. "P" ops (field fetches, checks, state bookkeeping) and value checks
+        have no effect but raising or setting fresh locals, so they are hoisted above it.
+        At most one write of a run may have a width only known at run time (a table-driven
+        event code); shifts of the writes before it then include that width."""
         out: list[str] = []
         i = 0
         while i < len(ops):
@@ -616,37 +676,62 @@ class ModuleEmitter:
                 continue
             ind = op[1]
             run = []
+            dynamic = False
             while i < len(ops) and isinstance(ops[i], tuple) and ops[i][1] == ind:
-                run.append(ops[i])
+                o = ops[i]
+                if o[0] == "W" and isinstance(o[3], str):
+                    if dynamic:
+                        break
+                    dynamic = True
+                run.append(o)
                 i += 1
             for o in run:
-                out.extend(ind + line for line in o[4])
-            total = sum(o[3] for o in run)
-            if total == 0:
-                continue
-            const = 0
-            parts = []
-            pos = total
-            for o in run:
-                pos -= o[3]
-                if o[3] == 0:
-                    continue
-                if o[2].lstrip("-").isdigit():
-                    const |= int(o[2]) << pos
+                if o[0] == "P":
+                    out.extend(ind + line for line in o[2])
                 else:
-                    parts.append(f"({o[2]}) << {pos}" if pos else f"({o[2]})")
+                    out.extend(ind + line for line in o[4])
+            writes = [o for o in run if o[0] == "W" and o[3] != 0]
+            if not writes:
+                continue
+            fixed = sum(o[3] for o in writes if isinstance(o[3], int))
+            dyn = [o[3] for o in writes if isinstance(o[3], str)]
+            total = f"{dyn[0]} + {fixed}" if dyn and fixed else (dyn[0] if dyn else str(fixed))
+            parts = []
+            const = 0
+            pos_fixed = fixed
+            pos_dyn = dyn[0] if dyn else None
+            for o in writes:
+                if isinstance(o[3], int):
+                    pos_fixed -= o[3]
+                else:
+                    pos_dyn = None
+                shift = (f"({pos_dyn} + {pos_fixed})" if pos_fixed else f"{pos_dyn}") \
+                    if pos_dyn else (str(pos_fixed) if pos_fixed else "")
+                if o[2].isdigit() and not pos_dyn:
+                    const |= int(o[2]) << pos_fixed
+                elif shift:
+                    parts.append(f"(({o[2]}) << {shift})")
+                else:
+                    parts.append(f"({o[2]})")
             if const or not parts:
                 parts.append(str(const))
             out.append(f"{ind}w.bits({' | '.join(parts)}, {total})")
         return out
 
-    def enc_alt(self, alt, v: str, ind: str) -> list:
+    def enc_alt(self, alt, v: str, ind: str, depth: int = 0) -> list:
         if isinstance(alt, AttributeUse):
             return self.enc_simple(alt.type, v, ind)
         if isinstance(alt, SimpleType):
             return self.enc_simple(alt, v, ind)
         typ = alt.type
         if isinstance(typ, ComplexType):
+            if depth < 1 and self.inlinable(typ):
+                self._inline_count += 1
+                n = self._inline_count
+                ops: list = []
+                self._encoder_body(self.grammars[id(typ)], self.class_of[id(typ)], ops, ind,
+                                   obj=v, pfx=f"f{n}_", sv=f"s{n}", depth=depth + 1)
+                return ops
             return [f"{ind}_e_{self.class_of[id(typ)]}(w, {v})"]
         return [("W", ind, "0", 1, []), *self.enc_simple(typ, v, ind), ("W", ind, "0", 1, [])]
 
