@@ -391,6 +391,11 @@ class EvseSlac:
                     **existing.describe()))
                 return [SendFrame(existing.parm_cnf, "CM_SLAC_PARM.CNF")]
             return []  # late duplicate
+        if self.phase in (Phase.JOINING, Phase.MATCHED) and self.match is not None \
+                and mme.src != self.match.ev_mac:
+            log.info("CM_SLAC_PARM.REQ from another EV while matched ignored (cross-talk)",
+                     extra=self._ctx(ev_mac=m.mac_str(mme.src)))
+            return []
         if self.phase in (Phase.JOINING, Phase.MATCHED) or any(
                 a.ev_mac == mme.src for a in self.attempts.values()):
             if not self.config.restart_on_parm_req:

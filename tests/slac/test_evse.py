@@ -376,6 +376,18 @@ def test_crosstalk_neighbour_matching_elsewhere_does_not_disturb_our_attempt(mak
     assert succeeded.ev_mac == EV_MAC and med.evse.attempts == {}
 
 
+def test_neighbour_parm_req_after_our_match_does_not_reset_it(make_medium):
+    med = make_medium(evs=[EvSlac(EV_MAC)])
+    plug_in(med)
+    med.run_until(5.0)
+    assert med.evse.phase == Phase.MATCHED
+    med.inject(_parm_req(EV2_MAC, RUN))  # a neighbour's car starts SLAC, heard via cross-talk
+    assert med.evse.phase == Phase.MATCHED and med.evse.match.ev_mac == EV_MAC
+    assert len(evse_frames(med, m.CM_SLAC_PARM_CNF)) == 1
+    med.inject(_parm_req(EV_MAC, RUN))  # our own car restarting is served
+    assert med.evse.phase == Phase.MATCHING
+
+
 def test_match_req_with_another_evs_run_id_cannot_hijack(make_medium):
     med = make_medium()
     _ready(med)
