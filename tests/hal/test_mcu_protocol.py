@@ -3,6 +3,8 @@ time (no sleeping)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -81,6 +83,17 @@ def test_single_bit_error_in_body_is_a_crc_error(payload, bit):
     decoder = FrameDecoder()
     assert decoder.feed(cobs_encode(bytes(damaged)) + b"\x00") == []
     assert decoder.crc_errors + decoder.framing_errors == 1
+
+
+@pytest.mark.parametrize(("frame", "wire"), [
+    (Frame(0x41, 5, b"\x01"), "06 41 05 01 09 d5 00"),
+    (Frame(0x01, 0, b"\x05"), "02 01 04 05 ab 09 00"),
+    (Frame(0x03, 0, b""), "02 03 03 48 5c 00"),
+])
+def test_wire_bytes_match_the_vectors_in_mcu_protocol_md(frame, wire):
+    assert encode_frame(frame).hex(" ") == wire
+    doc = (Path(__file__).resolve().parents[2] / "hal/MCU_PROTOCOL.md").read_text()
+    assert f"`{wire}`" in doc
 
 
 def test_oversized_frame_is_dropped_and_decoder_recovers():
