@@ -27,7 +27,7 @@ import websockets
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from ocpp_bridge import tls
+from ocpp_bridge import tls, tls_trace
 from ocpp_bridge.certificates import CertificateStore
 from ocpp_bridge.config import BridgeConfig
 from ocpp_bridge.device_model import DeviceModel
@@ -72,6 +72,7 @@ class Bridge:
         self.csms_connections = 0
         self._queue_wake = asyncio.Event()
         self._tasks: set[asyncio.Task] = set()
+        self._ws_opened = False
         client_id = config.bus.client_id
         self.bus = BusEndpoint(
             BrokerConfig(config.bus.host, config.bus.port, config.bus.username,
@@ -192,11 +193,13 @@ class Bridge:
         url = f"{csms.url.rstrip('/')}/{csms.station_id}"
         while True:
             ctx = self._ssl_context()
+            trace = tls_trace.attach(ctx) if ctx else None
+            self._ws_opened = False
             try:
                 await self._csms_session(url, ctx)
                 backoff = csms.retry_initial
             except ssl.SSLError as exc:
-                text = tls.explain_failure(exc, ctx, url) if ctx else str(exc)
+                text = tls.explain_failure(exc, ctx, url, trace) if ctx else str(exc)
                 await self.publish_error(None, "TlsHandshakeFailed", text)
             except InvalidStatus as exc:
                 status = exc.response.status_code
@@ -212,6 +215,15 @@ class Bridge:
                 log.warning("CSMS connection failed or lost", extra={
                     "url": url, "error": f"{type(exc).__name__}: {exc}",
                     "retry_in": round(backoff, 2)})
+                if trace is not None and trace.server_version and not self._ws_opened:
+                    # TLS 1.3: a refused client certificate surfaces only after the handshake,
+                    # as an alert (when asyncio lets us read it) or a bare close.
+                    text = (f"TLS session with {url} refused by the CSMS before the websocket "
+                            f"upgrade ({type(exc).__name__}); with security profile "
+                            f"{csms.security_profile} this usually means it rejected our client "
+                            f"certificate. TLS: {trace.summary()}")
+                    log.error(text)
+                    await self.publish_error(None, "TlsHandshakeFailed", text)
             finally:
                 if self.cp is not None:
                     self.cp.cancel_requests()
@@ -234,6 +246,7 @@ class Bridge:
             if ws.subprotocol != SUBPROTOCOL:
                 log.warning("CSMS did not confirm the ocpp2.0.1 subprotocol",
                             extra={"subprotocol": ws.subprotocol})
+            self._ws_opened = True
             cp = BridgeChargePoint(csms.station_id, ws, self, csms.response_timeout)
             self.csms_connections += 1
             self.cp = cp

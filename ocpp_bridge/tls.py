@@ -4,12 +4,14 @@ OCPP 2.0.1 (A00.FR.3xx): TLS 1.2 or higher; the station supports at least
 ECDHE-ECDSA-AES128-GCM-SHA256 / ECDHE-ECDSA-AES256-GCM-SHA384 (and the RSA variants when RSA
 certificates are used). SP3 adds the charging-station certificate as TLS client certificate.
 
-Limits of Python's ``ssl`` module, stated honestly: on a *failed* handshake it tells us the
-OpenSSL reason (e.g. ``CERTIFICATE_VERIFY_FAILED``, ``TLSV1_ALERT_PROTOCOL_VERSION``,
-``SSLV3_ALERT_HANDSHAKE_FAILURE``) and for verification failures the verify message, but it
-exposes neither the server's supported versions/ciphers nor its certificate. So we log what we
-offered (versions, cipher list), the reason, and point to ``openssl s_client`` for the peer's
-side. The test CSMS (sim/csms.py) logs the same from its side.
+Limits of Python's ``ssl`` module, stated honestly: on a *failed* handshake its public API
+tells us the OpenSSL reason (e.g. ``CERTIFICATE_VERIFY_FAILED``,
+``TLSV1_ALERT_PROTOCOL_VERSION``) and for verification failures the verify message, but not
+what the server offered. ``ocpp_bridge.tls_trace`` reads the ServerHello (chosen version and
+cipher) and the alerts through CPython's undocumented debugging hook when it exists; a server
+never lists its supported versions/ciphers on the wire (it only picks one), so for the full
+list the log points to ``openssl s_client``. The test CSMS (sim/csms.py) logs the client's
+offer (ClientHello versions and suites) from its side.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import ssl
 from pathlib import Path
 
+from ocpp_bridge.tls_trace import HandshakeTrace
 from secc.logs import layer_logger
 
 log = layer_logger("tls")
@@ -42,7 +45,8 @@ def offered(ctx: ssl.SSLContext) -> dict[str, str]:
             "ciphers": ",".join(c["name"] for c in ctx.get_ciphers())}
 
 
-def explain_failure(exc: BaseException, ctx: ssl.SSLContext, url: str) -> str:
+def explain_failure(exc: BaseException, ctx: ssl.SSLContext, url: str,
+                    trace: HandshakeTrace | None = None) -> str:
     """One log line's worth of explanation for a failed TLS handshake."""
     reason = getattr(exc, "reason", None) or type(exc).__name__
     verify = getattr(exc, "verify_message", None)
@@ -65,6 +69,8 @@ def explain_failure(exc: BaseException, ctx: ssl.SSLContext, url: str) -> str:
         text += f"; likely cause: {hint}"
     log.error(text, extra={"we_offered_versions": offered(ctx)["versions"],
                            "we_offered_ciphers": offered(ctx)["ciphers"],
-                           "peer_offer": "not exposed by Python ssl on failure; "
-                                         "check with: openssl s_client -connect HOST:PORT"})
+                           "handshake": trace.summary() if trace else "not traced",
+                           "peer_supported": "a server only reveals its choice; list its "
+                                             "versions/ciphers with: openssl s_client "
+                                             "-connect HOST:PORT -tls1_2 / -tls1_3"})
     return text

@@ -46,6 +46,8 @@ from ocpp.v201.enums import Action
 from websockets.asyncio.server import ServerConnection, serve
 
 from ocpp_bridge.ocpp_io import RawChargePoint, validate_ocpp
+from ocpp_bridge.tls_trace import HandshakeTrace
+from ocpp_bridge.tls_trace import attach as attach_tls_trace
 from secc.logs import layer_logger
 
 log = layer_logger("sim")
@@ -308,6 +310,7 @@ class TestCsms:
     events: list[tuple[str, str, float]] = field(default_factory=list)
     behaviours: dict[str, Behaviour] = field(default_factory=dict)
     stations: dict[str, CsmsStation] = field(default_factory=dict)
+    tls_failures: list[str] = field(default_factory=list)   # what the client offered
     _server: Any = None
     _tasks: set[asyncio.Task] = field(default_factory=set)
 
@@ -391,7 +394,14 @@ class TestCsms:
                 del self.stations[station_id]
             self.events.append(("disconnected", station_id, time.time()))
 
+    def _tls_failed(self, trace: HandshakeTrace) -> None:
+        text = f"TLS handshake with a station failed: {trace.summary()}"
+        self.tls_failures.append(text)
+        log.error(text)
+
     async def start(self) -> TestCsms:
+        if self.tls is not None:
+            attach_tls_trace(self.tls, on_fatal_alert=self._tls_failed)
         self._server = await serve(self._serve_station, self.host, self.port,
                                    subprotocols=["ocpp2.0.1"], ssl=self.tls,
                                    process_request=self._check_request, max_size=2 ** 20,

@@ -62,6 +62,7 @@ async def test_sp2_wrong_server_certificate_is_refused_with_diagnosis(
     assert "CSMSRootCertificate" in record.getMessage()
     assert "ECDHE-ECDSA-AES128-GCM-SHA256" in record.we_offered_ciphers
     assert "TLSv1_2" in record.we_offered_versions
+    assert "server chose TLSv1.3" in record.handshake       # read from the ServerHello
 
 
 async def test_sp3_mutual_tls_with_station_certificate_connects(tmp_path, bus_broker, csms_pki):
@@ -90,7 +91,7 @@ async def test_sp3_certificate_of_another_station_is_refused(tmp_path, bus_broke
 
 
 async def test_sp3_client_certificate_from_unknown_ca_fails_handshake(tmp_path, bus_broker,
-                                                                      csms_pki):
+                                                                      csms_pki, pysecc_logs):
     csms = await tls_csms(csms_pki, mtls=True)
     other = CsmsPki(tmp_path / "other-pki")
     cert, key = other.station_credentials(STATION)
@@ -103,6 +104,15 @@ async def test_sp3_client_certificate_from_unknown_ca_fails_handshake(tmp_path, 
     finally:
         await csms.stop()
     assert not any(e[0] == "connected" for e in csms.events)
+    # the same-named "Station CA" of another PKI: the CSMS's signature check fails
+    refused = [r.getMessage() for r in pysecc_logs.records
+               if "refused by the CSMS" in r.getMessage()]
+    assert refused and "rejected our client certificate" in refused[0]
+    assert "server chose TLSv1.3" in refused[0]
+    # and the CSMS side logs what the bridge offered in its ClientHello
+    assert "sent fatal decrypt_error" in csms.tls_failures[0]
+    assert "TLSv1.3,TLSv1.2" in csms.tls_failures[0]
+    assert "ECDHE-ECDSA-AES128-GCM-SHA256" in csms.tls_failures[0]
 
 
 @pytest.mark.parametrize("overrides, message", [
