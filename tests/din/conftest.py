@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-import exi_schemas
+from tests.v2g_harness import Driver as HarnessDriver
 from exi_schemas.generated import din as M
 from secc.din import DinAdapter
 
@@ -14,30 +14,9 @@ REQ_FIELD = {name: field for field, name in __import__(
     "secc.din.adapter", fromlist=["REQUEST_FIELDS"]).REQUEST_FIELDS}
 
 
-class Driver:
+class Driver(HarnessDriver):
     def __init__(self, session):
-        self.session = session
-        self.replies = []
-
-    def send(self, name, body, now=0.0, session_id=None):
-        sid = self.session.session_id if session_id is None else session_id
-        msg = M.V2G_Message(header=M.MessageHeaderType(session_id=sid),
-                            body=M.BodyType(**{REQ_FIELD[name]: body}))
-        request = ADAPTER.decode(0x8001, exi_schemas.encode(msg))
-        reply = self.session.receive(request.name, request.body, now, request.session_id)
-        self.replies.append(reply)
-        if reply.response is None:
-            return reply, None
-        _, data = ADAPTER.encode(reply.response_name, reply.response, self.session.session_id)
-        decoded = exi_schemas.decode(data, "din")
-        field = reply.response_name[0].lower()
-        body = next(v for k, v in vars_of(decoded.body).items() if v is not None)
-        assert type(body).__name__.startswith(reply.response_name) or field
-        return reply, body
-
-
-def vars_of(obj):
-    return {k: getattr(obj, k) for k in obj.__slots__}
+        super().__init__(session, ADAPTER)
 
 
 def ev_status(soc=40):

@@ -1,0 +1,345 @@
+"""ISO 15118-2 SECC session (AC and DC, External Identification Means), sans-I/O.
+
+``TRANSITIONS`` owns the sequence rules. Events are request names, refined where the content
+decides the path: ChargeParameterDiscoveryReq.AC/.DC (energy transfer mode) and
+PowerDeliveryReq.Start/.Stop/.Renegotiate (ChargeProgress). After a renegotiation a DC
+session skips cable check and pre-charge: the ChargeParameterDiscovery handler then leads to
+``PowerDeliveryDC`` (the one place a handler picks among the table's targets).
+
+Pause and resume: SessionStopReq(Pause) keeps the session's identity in ``PausedSessions``
+(shared per EVSE by the daemon); a later SessionSetupReq carrying that SessionID is answered
+OK_OldSessionJoined.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from exi_schemas.generated import iso2 as M
+from secc.v2g.core import TERMINATED, Outcome, SessionCore
+from secc.v2g.dc_session import STOP_STATUS, DcHandlers
+from secc.v2g.evse import EnterSafeState, PublishEvent, SetContactors
+from secc.v2g.failures import Failure, SessionFailure
+from secc.v2g.physical import to_float
+
+CHARGE_SERVICE_ID = 1
+SA_SCHEDULE_TUPLE_ID = 1
+AC_MODES = frozenset({"AC_single_phase_core", "AC_three_phase_core"})
+DC_MODES = frozenset({"DC_core", "DC_extended", "DC_combo_core", "DC_unique"})
+
+
+@dataclass
+class PausedSessions:
+    """Sessions paused with SessionStopReq(Pause), by SessionID, for one EVSE."""
+
+    by_id: dict[bytes, bytes] = field(default_factory=dict)  # session id -> EVCCID
+
+    def pause(self, session_id: bytes, evcc_id: bytes) -> None:
+        self.by_id[session_id] = evcc_id
+
+    def resume(self, session_id: bytes, evcc_id: bytes) -> bool:
+        if self.by_id.get(session_id) == evcc_id:
+            del self.by_id[session_id]
+            return True
+        return False
+
+
+class Iso2Session(DcHandlers, SessionCore):
+    PROTOCOL = "iso2"
+    M = M
+    INITIAL_STATE = "SessionSetup"
+    TRANSITIONS: ClassVar[dict[str, dict[str, str]]] = {
+        "SessionSetup": {"SessionSetupReq": "ServiceDiscovery"},
+        "ServiceDiscovery": {"ServiceDiscoveryReq": "PaymentServiceSelection"},
+        "PaymentServiceSelection": {"ServiceDetailReq": "PaymentServiceSelection",
+                                    "PaymentServiceSelectionReq": "Authorization"},
+        "Authorization": {"AuthorizationReq": "ChargeParameterDiscovery"},
+        "ChargeParameterDiscovery": {"ChargeParameterDiscoveryReq.AC": "PowerDeliveryAC",
+                                     "ChargeParameterDiscoveryReq.DC": "CableCheck"},
+        # AC
+        "PowerDeliveryAC": {"PowerDeliveryReq.Start": "ChargingStatus",
+                            "ChargeParameterDiscoveryReq.AC": "PowerDeliveryAC"},
+        "ChargingStatus": {"ChargingStatusReq": "ChargingStatus",
+                           "MeteringReceiptReq": "ChargingStatus",
+                           "PowerDeliveryReq.Renegotiate": "ChargeParameterDiscovery",
+                           "PowerDeliveryReq.Stop": "SessionStop"},
+        # DC
+        "CableCheck": {"CableCheckReq": "PreCharge"},
+        "PreCharge": {"PreChargeReq": "PreCharge", "PowerDeliveryReq.Start": "CurrentDemand"},
+        "PowerDeliveryDC": {"PowerDeliveryReq.Start": "CurrentDemand",
+                            "ChargeParameterDiscoveryReq.DC": "PowerDeliveryDC"},
+        "CurrentDemand": {"CurrentDemandReq": "CurrentDemand",
+                          "MeteringReceiptReq": "CurrentDemand",
+                          "PowerDeliveryReq.Renegotiate": "ChargeParameterDiscovery",
+                          "PowerDeliveryReq.Stop": "WeldingDetection"},
+        "WeldingDetection": {"WeldingDetectionReq": "WeldingDetection",
+                             "SessionStopReq": TERMINATED},
+        "SessionStop": {"SessionStopReq": TERMINATED},
+    }
+
+    def __init__(self, *, energy_transfer_modes: tuple[str, ...] = ("DC_extended",),
+                 receipt_required: bool = False, meter_id: str = "PYSECC-METER",
+                 paused_sessions: PausedSessions | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.energy_transfer_modes = tuple(energy_transfer_modes)
+        self.receipt_required = receipt_required
+        self.meter_id = meter_id
+        self.paused = paused_sessions if paused_sessions is not None else PausedSessions()
+        self.evcc_id = b""
+        self.mode: str | None = None
+        self.renegotiating = False
+        self.ev_max_current_ac: float | None = None
+
+    # --- protocol hooks -----------------------------------------------------------------------
+    def event_of(self, name: str, body: Any) -> str:
+        if name == "ChargeParameterDiscoveryReq":
+            return name + (".AC" if body.requested_energy_transfer_mode in AC_MODES else ".DC")
+        if name == "PowerDeliveryReq":
+            return {"Start": "PowerDeliveryReq.Start", "Stop": "PowerDeliveryReq.Stop"}.get(
+                body.charge_progress, "PowerDeliveryReq.Renegotiate")
+        return name
+
+    def failed_response(self, request_name: str, code: str) -> tuple[str, Any]:
+        build = FAILED_RESPONSES.get(request_name)
+        return request_name[:-3] + "Res", (build(self, code) if build else None)
+
+    @property
+    def is_ac(self) -> bool:
+        return self.mode in AC_MODES
+
+    # --- common handlers ------------------------------------------------------------------------
+    def on_SessionSetupReq(self, req: M.SessionSetupReqType, now: float) -> Outcome:
+        self.evcc_id = req.evccid
+        old = self.request_session_id
+        if old and old != bytes(8) and self.paused.resume(old, req.evccid):
+            self.session_id = old
+            code = "OK_OldSessionJoined"
+        else:
+            self.session_id = self.new_session_id()
+            code = "OK_NewSessionEstablished"
+        self.log.info("ISO 15118-2 session set up", extra={
+            "evcc_id": req.evccid.hex(), "session_id": self.session_id.hex(), "code": code})
+        return Outcome(M.SessionSetupResType(response_code=code, evseid=self.evse_id,
+                                             evse_time_stamp=int(time.time())),
+                       actions=[PublishEvent("SessionStarted", {
+                           "protocol": "iso2", "evcc_id": req.evccid.hex(),
+                           "resumed": code == "OK_OldSessionJoined"})])
+
+    def on_ServiceDiscoveryReq(self, req: M.ServiceDiscoveryReqType, now: float) -> Outcome:
+        if req.service_category not in (None, "EVCharging"):
+            raise SessionFailure(Failure.SERVICE_SELECTION_INVALID,
+                                 f"service category {req.service_category} not offered")
+        return Outcome(self.service_discovery_res("OK"))
+
+    def on_ServiceDetailReq(self, req: M.ServiceDetailReqType, now: float) -> Outcome:
+        if req.service_id != CHARGE_SERVICE_ID:
+            raise SessionFailure(Failure.SERVICE_ID_INVALID, f"service {req.service_id}")
+        return Outcome(M.ServiceDetailResType(response_code="OK", service_id=req.service_id))
+
+    def on_PaymentServiceSelectionReq(self, req: M.PaymentServiceSelectionReqType,
+                                      now: float) -> Outcome:
+        if req.selected_payment_option != "ExternalPayment":
+            raise SessionFailure(Failure.PAYMENT_SELECTION_INVALID,
+                                 f"{req.selected_payment_option} not offered (EIM only)")
+        ids = [s.service_id for s in req.selected_service_list.selected_service]
+        if CHARGE_SERVICE_ID not in ids:
+            raise SessionFailure(Failure.NO_CHARGE_SERVICE_SELECTED, f"selected {ids}")
+        return Outcome(M.PaymentServiceSelectionResType(response_code="OK"))
+
+    def on_AuthorizationReq(self, req: M.AuthorizationReqType, now: float) -> Outcome:
+        finished, actions = self.authorization_step(now, self.evcc_id.hex().upper(),
+                                                    "MacAddress")
+        return Outcome(M.AuthorizationResType(
+            response_code="OK", evse_processing="Finished" if finished else "Ongoing"),
+            stay=not finished, actions=actions)
+
+    def on_ChargeParameterDiscoveryReq(self, req: M.ChargeParameterDiscoveryReqType,
+                                       now: float) -> Outcome:
+        mode = req.requested_energy_transfer_mode
+        if mode not in self.energy_transfer_modes:
+            raise SessionFailure(Failure.WRONG_ENERGY_TRANSFER_MODE,
+                                 f"{mode} not among {self.energy_transfer_modes}")
+        self.mode = mode
+        res = M.ChargeParameterDiscoveryResType(response_code="OK", evse_processing="Finished",
+                                                sa_schedule_list=self.sa_schedule_list())
+        if mode in AC_MODES:
+            p = req.ac_ev_charge_parameter
+            if p is None:
+                raise SessionFailure(Failure.WRONG_CHARGE_PARAMETER, "AC parameters missing")
+            self.ev_max_current_ac = to_float(p.ev_max_current)
+            res.ac_evse_charge_parameter = self.ac_evse_charge_parameter()
+        else:
+            if req.dc_ev_charge_parameter is None:
+                raise SessionFailure(Failure.WRONG_CHARGE_PARAMETER, "DC parameters missing")
+            self.remember_ev_dc_limits(req.dc_ev_charge_parameter)
+            res.dc_evse_charge_parameter = self.dc_evse_charge_parameter()
+        next_state = None
+        if self.renegotiating:
+            next_state = "PowerDeliveryAC" if mode in AC_MODES else "PowerDeliveryDC"
+        return Outcome(res, next_state=next_state)
+
+    def on_PowerDeliveryReq(self, req: M.PowerDeliveryReqType, now: float) -> Outcome:
+        progress = req.charge_progress
+        if progress == "Start":
+            if req.sa_schedule_tuple_id != SA_SCHEDULE_TUPLE_ID:
+                raise SessionFailure(Failure.TARIFF_SELECTION_INVALID,
+                                     f"SAScheduleTupleID {req.sa_schedule_tuple_id}")
+            self.check_charging_profile(req.charging_profile)
+            self.renegotiating = False
+            actions = self.power_delivery_actions(True)
+        elif progress == "Stop":
+            actions = self.power_delivery_actions(False)
+            if self.is_ac:
+                actions.insert(0, SetContactors(False))
+        else:  # Renegotiate
+            self.renegotiating = True
+            actions = [PublishEvent("Renegotiation", {})]
+        status = ({"ac_evse_status": self.ac_evse_status()} if self.is_ac
+                  else {"dc_evse_status": self.dc_evse_status()})
+        return Outcome(M.PowerDeliveryResType(response_code="OK", **status), actions=actions)
+
+    def check_charging_profile(self, profile: M.ChargingProfileType | None) -> None:
+        if profile is None:
+            return
+        starts = [e.charging_profile_entry_start for e in profile.profile_entry]
+        if starts != sorted(starts):
+            raise SessionFailure(Failure.CHARGING_PROFILE_INVALID, "entries not in time order")
+        for entry in profile.profile_entry:
+            if to_float(entry.charging_profile_entry_max_power, 0.0) > self.limits.max_power:
+                raise SessionFailure(Failure.CHARGING_PROFILE_INVALID,
+                                     "profile exceeds the offered PMax")
+
+    def on_SessionStopReq(self, req: M.SessionStopReqType, now: float) -> Outcome:
+        pause = req.charging_session == "Pause"
+        if pause:
+            self.paused.pause(self.session_id, self.evcc_id)
+        self.log.info("session stopped by the EV", extra={"charging_session":
+                                                         req.charging_session})
+        return Outcome(M.SessionStopResType(response_code="OK"), next_state=TERMINATED,
+                       actions=[SetContactors(False),
+                                EnterSafeState("session paused by EV" if pause
+                                               else "session stopped by EV"),
+                                PublishEvent("SessionStopped", {"reason": "EV SessionStop",
+                                                                "paused": pause})])
+
+    def on_MeteringReceiptReq(self, req: M.MeteringReceiptReqType, now: float) -> Outcome:
+        if req.session_id != self.session_id:
+            raise SessionFailure(Failure.UNKNOWN_SESSION, "receipt for another session")
+        status = ({"ac_evse_status": self.ac_evse_status()} if self.is_ac
+                  else {"dc_evse_status": self.dc_evse_status()})
+        return Outcome(M.MeteringReceiptResType(response_code="OK", **status),
+                       actions=[PublishEvent("MeteringReceipt", {
+                           "meter_reading": req.meter_info.meter_reading})])
+
+    # --- AC -----------------------------------------------------------------------------------
+    def on_ChargingStatusReq(self, req: M.ChargingStatusReqType, now: float) -> Outcome:
+        self.check_no_shutdown()
+        current = self.limits.ac_max_current
+        if self.ev_max_current_ac is not None:
+            current = min(current, self.ev_max_current_ac)
+        if self.stop_reason.value == "remote_stop":
+            current = 0.0
+        return Outcome(M.ChargingStatusResType(
+            response_code="OK", evseid=self.evse_id, sa_schedule_tuple_id=SA_SCHEDULE_TUPLE_ID,
+            evse_max_current=self.pv(current, "A"), meter_info=self.meter_info(),
+            receipt_required=self.receipt_required, ac_evse_status=self.ac_evse_status()))
+
+    # --- DC -----------------------------------------------------------------------------------
+    def on_CurrentDemandReq(self, req: M.CurrentDemandReqType, now: float) -> Outcome:
+        setpoint, actions = self.current_demand_step(req)
+        return Outcome(M.CurrentDemandResType(
+            response_code="OK", dc_evse_status=self.dc_evse_status(),
+            evse_present_voltage=self.pv(self.evse.present_voltage, "V"),
+            evse_present_current=self.pv(self.evse.present_current, "A"),
+            evse_current_limit_achieved=setpoint.current_limited,
+            evse_voltage_limit_achieved=setpoint.voltage_limited,
+            evse_power_limit_achieved=setpoint.power_limited,
+            **self.current_demand_limits(),
+            evseid=self.evse_id, sa_schedule_tuple_id=SA_SCHEDULE_TUPLE_ID,
+            meter_info=self.meter_info() if self.receipt_required else None,
+            receipt_required=self.receipt_required), actions=actions)
+
+    # --- response parts ---------------------------------------------------------------------------
+    def service_discovery_res(self, code: str) -> M.ServiceDiscoveryResType:
+        return M.ServiceDiscoveryResType(
+            response_code=code,
+            payment_option_list=M.PaymentOptionListType(payment_option=["ExternalPayment"]),
+            charge_service=M.ChargeServiceType(
+                service_id=CHARGE_SERVICE_ID, service_category="EVCharging", free_service=False,
+                supported_energy_transfer_mode=M.SupportedEnergyTransferModeType(
+                    energy_transfer_mode=list(self.energy_transfer_modes))))
+
+    def sa_schedule_list(self) -> M.SAScheduleListType:
+        return M.SAScheduleListType(sa_schedule_tuple=[M.SAScheduleTupleType(
+            sa_schedule_tuple_id=SA_SCHEDULE_TUPLE_ID,
+            p_max_schedule=M.PMaxScheduleType(p_max_schedule_entry=[M.PMaxScheduleEntryType(
+                relative_time_interval=M.RelativeTimeIntervalType(start=0, duration=86400),
+                p_max=self.pv(self.max_power(), "W"))]))])
+
+    def max_power(self) -> float:
+        if self.mode in AC_MODES:
+            lim = self.limits
+            return lim.ac_nominal_voltage * lim.ac_max_current * lim.ac_phases
+        return self.limits.max_power
+
+    def ac_evse_status(self) -> M.AC_EVSEStatusType:
+        _, notification = STOP_STATUS[self.stop_reason]
+        return M.AC_EVSEStatusType(notification_max_delay=0, evse_notification=notification,
+                                   rcd=False)
+
+    def ac_evse_charge_parameter(self) -> M.AC_EVSEChargeParameterType:
+        return M.AC_EVSEChargeParameterType(
+            ac_evse_status=self.ac_evse_status(),
+            evse_nominal_voltage=self.pv(self.limits.ac_nominal_voltage, "V"),
+            evse_max_current=self.pv(self.limits.ac_max_current, "A"))
+
+    def meter_info(self) -> M.MeterInfoType:
+        return M.MeterInfoType(meter_id=self.meter_id, meter_reading=int(self.evse.meter_wh),
+                               t_meter=int(time.time()))
+
+
+def _status(s: Iso2Session) -> dict[str, Any]:
+    return ({"ac_evse_status": s.ac_evse_status()} if s.is_ac
+            else {"dc_evse_status": s.dc_evse_status()})
+
+
+# Schema-valid responses carrying a FAILED code, per request (mandatory fields minimal).
+FAILED_RESPONSES: dict[str, Any] = {
+    "SessionSetupReq": lambda s, c: M.SessionSetupResType(response_code=c, evseid=s.evse_id),
+    "ServiceDiscoveryReq": lambda s, c: s.service_discovery_res(c),
+    "ServiceDetailReq": lambda s, c: M.ServiceDetailResType(response_code=c,
+                                                            service_id=CHARGE_SERVICE_ID),
+    "PaymentServiceSelectionReq": lambda s, c: M.PaymentServiceSelectionResType(response_code=c),
+    "AuthorizationReq": lambda s, c: M.AuthorizationResType(response_code=c,
+                                                            evse_processing="Finished"),
+    "ChargeParameterDiscoveryReq": lambda s, c: M.ChargeParameterDiscoveryResType(
+        response_code=c, evse_processing="Finished",
+        **({"ac_evse_charge_parameter": s.ac_evse_charge_parameter()} if s.is_ac
+           else {"dc_evse_charge_parameter": s.dc_evse_charge_parameter()})),
+    "PowerDeliveryReq": lambda s, c: M.PowerDeliveryResType(response_code=c, **_status(s)),
+    "ChargingStatusReq": lambda s, c: M.ChargingStatusResType(
+        response_code=c, evseid=s.evse_id, sa_schedule_tuple_id=SA_SCHEDULE_TUPLE_ID,
+        ac_evse_status=s.ac_evse_status()),
+    "MeteringReceiptReq": lambda s, c: M.MeteringReceiptResType(response_code=c, **_status(s)),
+    "CableCheckReq": lambda s, c: M.CableCheckResType(
+        response_code=c, dc_evse_status=s.dc_evse_status(), evse_processing="Finished"),
+    "PreChargeReq": lambda s, c: M.PreChargeResType(
+        response_code=c, dc_evse_status=s.dc_evse_status(),
+        evse_present_voltage=s.pv(s.evse.present_voltage, "V")),
+    "CurrentDemandReq": lambda s, c: M.CurrentDemandResType(
+        response_code=c, dc_evse_status=s.dc_evse_status(),
+        evse_present_voltage=s.pv(s.evse.present_voltage, "V"),
+        evse_present_current=s.pv(s.evse.present_current, "A"),
+        evse_current_limit_achieved=False, evse_voltage_limit_achieved=False,
+        evse_power_limit_achieved=False, evseid=s.evse_id,
+        sa_schedule_tuple_id=SA_SCHEDULE_TUPLE_ID),
+    "WeldingDetectionReq": lambda s, c: M.WeldingDetectionResType(
+        response_code=c, dc_evse_status=s.dc_evse_status(),
+        evse_present_voltage=s.pv(s.evse.present_voltage, "V")),
+    "SessionStopReq": lambda s, c: M.SessionStopResType(response_code=c),
+    # Plug & Charge requests are not served by this EIM session: FAILED_SequenceError
+    "PaymentDetailsReq": lambda s, c: M.PaymentDetailsResType(
+        response_code=c, gen_challenge=bytes(16), evse_time_stamp=int(time.time())),
+}
