@@ -277,3 +277,40 @@ async def run_ev(iface: str, misbehaviour: EvMisbehaviour | None = None,
         first = ev.start(loop.time())
         await run_sans_io(ev, sock, first, lambda: ev.result is not None, timeout)
     return ev.result or EvResult(False, reason="timeout", run_id=ev.run_id)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m sim.ev_slac --iface IF``: play the EV's SLAC once against a charger."""
+    import argparse
+    import json
+
+    from secc.logs import setup_logging
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--iface", required=True)
+    parser.add_argument("--start-delay", type=float, default=0.0)
+    parser.add_argument("--decision-delay", type=float, default=0.05,
+                        help="seconds between the first CM_ATTEN_CHAR.IND and MATCH.REQ "
+                             "(real cars: ~0.9)")
+    parser.add_argument("--garbage", type=int, default=0, help="malformed frames to send first")
+    parser.add_argument("--extra-parm-reqs", type=int, default=0)
+    parser.add_argument("--wrong-run-id", action="store_true")
+    parser.add_argument("--no-match-req", action="store_true")
+    parser.add_argument("--restart-after-fail", action="store_true")
+    parser.add_argument("--timeout", type=float, default=20.0)
+    args = parser.parse_args(argv)
+    setup_logging("kv", "INFO")
+    misbehaviour = EvMisbehaviour(
+        start_delay=args.start_delay, garbage_frames=args.garbage,
+        extra_parm_reqs=args.extra_parm_reqs, wrong_run_id=args.wrong_run_id,
+        never_send_match_req=args.no_match_req, restart_after_fail=args.restart_after_fail)
+    result = asyncio.run(run_ev(args.iface, misbehaviour,
+                                EvTiming(decision_delay=args.decision_delay), args.timeout))
+    print(json.dumps({"matched": result.matched, "evse_mac": m.mac_str(result.evse_mac),
+                      "nid": result.nid.hex(), "run_id": result.run_id.hex(),
+                      "reason": result.reason}))
+    return 0 if result.matched else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

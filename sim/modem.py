@@ -147,3 +147,37 @@ async def run_modem(iface: str, modem: SimModem, stop: Callable[[], bool],
             on_ready()
         await run_sans_io(modem, sock, [], stop, timeout)
     return modem
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m sim.modem --iface IF``: stand in for the charger's QCA7000 on a bench link."""
+    import argparse
+    import asyncio
+    import signal
+    import threading
+
+    from secc.logs import setup_logging
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--iface", required=True)
+    parser.add_argument("--attenuation", type=int, default=20, help="dB in every group")
+    parser.add_argument("--set-key-failures", type=int, default=0)
+    parser.add_argument("--no-profiles", action="store_true", help="behave like a QCA7420")
+    parser.add_argument("--join-delay", type=float, default=0.05)
+    parser.add_argument("--duration", type=float, default=3600.0)
+    args = parser.parse_args(argv)
+    setup_logging("kv", "INFO")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    modem = SimModem(attenuation_db=args.attenuation, set_key_failures=args.set_key_failures,
+                     send_profiles=not args.no_profiles, join_delay=args.join_delay)
+    try:
+        asyncio.run(run_modem(args.iface, modem, stop.is_set, args.duration))
+    except KeyboardInterrupt:
+        pass
+    print(modem.answers)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
