@@ -41,6 +41,7 @@ from hal.board import (
     IsolationState,
     LockState,
     MeterReading,
+    SafeStateReason,
     SafetyLimits,
     SignedMeterValue,
 )
@@ -302,8 +303,6 @@ class SimBoard(BaseBoard):
 
     async def close(self) -> None:
         await self.wait_background()
-        from hal.board import SafeStateReason
-
         await self.safe_state(SafeStateReason.SHUTDOWN)
         if self._task is not None:
             self._task.cancel()

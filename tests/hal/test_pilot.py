@@ -33,8 +33,8 @@ def test_currents_outside_6_to_80_amps_have_no_duty(amps):
 def test_ev_never_reads_more_current_than_offered(amps):
     # Table A.8's two formulas meet at 85 %: 51..52.5 A read back slightly lower (safe side).
     read_back = current_for_duty(duty_for_current(amps))
-    assert amps - 1.2 <= read_back <= amps + 0.01
-    if not 51 < amps < 52.5:
+    assert amps - 1.5 <= read_back <= amps + 0.01
+    if not 51 < amps <= 52.5:
         assert read_back == pytest.approx(amps, abs=0.01)
 
 
