@@ -1,0 +1,440 @@
+"""The protocol-neutral part of the simulated EVCC: a sans-I/O request/response engine.
+
+A protocol module (``din.py``, ``iso2.py``) subclasses :class:`EvccSession` and supplies
+
+* ``FLOWS[mode]``: the nominal sequence as data, ``{step: next step}`` (a *step* is a message
+  name without Req/Res, e.g. ``"CableCheck"``);
+* ``build_<Step>()``: the request body of that step, from the vehicle state;
+* ``on_<Step>(response, now)``: what the response means; returns the next step, or ``None``
+  for the nominal one from the flow table. Content-dependent branches (Ongoing repeats,
+  pre-charge convergence, the charge loop, renegotiation) live only in these handlers.
+
+The engine does the rest in one place: EXI encode/decode, SessionID bookkeeping, checking that
+the answer is the response to what we sent, FAILED* response codes, the EV-side timeouts
+(V2G_EVCC_Msg_Timeout per message, Ongoing / CableCheck / PreCharge limits per step), the
+misbehaviour knobs, and the session record the runner returns.
+
+Like aioquic, nothing here touches a socket or a clock::
+
+    send = evcc.start(now)                      # -> Send (bytes, not_before, deadline)
+    result = evcc.receive(payload_type, payload, now)   # -> Send or Finished
+    evcc.next_deadline(); evcc.handle_timer(now)        # -> Finished on timeout
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any, ClassVar
+
+import exi_schemas as exi
+from secc.logs import layer_logger
+from secc.v2gtp.header import PayloadType
+from sim.evcc.battery import Battery
+from sim.evcc.failures import (
+    EvccFailure,
+    InvalidResponse,
+    MessageTimeout,
+    OngoingTimeout,
+    ResponseCodeFailed,
+    SessionIdMismatch,
+    UndecodableResponse,
+    UnexpectedMessage,
+)
+
+log = layer_logger("sim")
+
+#: Pseudo-step after SessionStopRes (or a pause): nothing more to send.
+DONE = "Done"
+
+#: V2G_EVCC_Msg_Timeout for messages without an entry in the protocol's table.
+GENERAL_MESSAGE_TIMEOUT = 2.0
+#: V2G_EVCC_Ongoing_Timeout (ISO 15118-2 Table 109 / DIN 70121 Table 76).
+ONGOING_TIMEOUT = 60.0
+#: V2G_EVCC_CableCheck_Timeout.
+CABLE_CHECK_TIMEOUT = 40.0
+#: V2G_EVCC_PreCharge_Timeout.
+PRECHARGE_TIMEOUT = 7.0
+
+
+@dataclass
+class Misbehaviour:
+    """Ways to break the protocol on purpose (for SECC tests); everything off by default.
+
+    Each knob that names a step acts on the first time that step is due.
+    """
+
+    skip: frozenset[str] = frozenset()          # never send these steps: jump to the next one
+    send_instead: dict[str, str] = field(default_factory=dict)  # {"CableCheck": "CurrentDemand"}
+    wrong_session_id: frozenset[str] = frozenset()  # send this step with a random SessionID
+    stall: dict[str, float] = field(default_factory=dict)  # wait this long before the step
+    garbage: frozenset[str] = frozenset()       # send bytes that are not EXI instead
+    pause_instead_of_terminate: bool = False    # ISO-2: SessionStop(Pause)
+    renegotiate_after: int | None = None        # ISO-2: PowerDelivery(Renegotiate) after N loops
+
+
+@dataclass
+class EvccConfig:
+    """How the simulated car behaves when it behaves (timing, identity, choices)."""
+
+    mode: str = "dc"                            # "dc" or "ac"
+    evcc_id: bytes = bytes.fromhex("020000000001")  # the EV's MAC, as real cars send
+    resume_session_id: bytes | None = None      # SessionSetupReq with the paused SessionID
+    energy_transfer_mode: str | None = None     # None: DC_extended / AC_three_phase_core
+    repeat_interval: float = 0.0                # gap before repeating an Ongoing step
+    loop_interval: float = 0.0                  # gap between charge-loop requests
+    seconds_per_iteration: float | None = None  # simulated charging time per loop; None: real
+    precharge_tolerance: float = 20.0           # V: |EVSEPresentVoltage - target| to go on
+    welding_detection_max: int = 3              # repeat WeldingDetection while voltage > 60 V
+    message_timeouts: dict[str, float] = field(default_factory=dict)  # overrides per step
+    ongoing_timeout: float = ONGOING_TIMEOUT
+    cable_check_timeout: float = CABLE_CHECK_TIMEOUT
+    precharge_timeout: float = PRECHARGE_TIMEOUT
+    progress_every: int = 1                     # log every n-th charge-loop iteration
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("dc", "ac"):
+            raise ValueError(f"mode must be 'dc' or 'ac', not {self.mode!r}")
+
+
+@dataclass(frozen=True)
+class Send:
+    """Send ``payload`` at ``not_before`` (now, or later when pacing/stalling); the response
+    is due by ``deadline``."""
+
+    step: str
+    payload_type: int
+    payload: bytes
+    not_before: float
+    deadline: float
+    message: Any = None  # the encoded message object (None when garbage is sent)
+
+
+@dataclass
+class Exchange:
+    """One request and its response, with the times the driver reported."""
+
+    step: str
+    sent_at: float
+    received_at: float | None = None
+    response_code: str | None = None
+    evse_processing: str | None = None
+
+    @property
+    def seconds(self) -> float | None:
+        return None if self.received_at is None else self.received_at - self.sent_at
+
+
+@dataclass
+class SessionRecord:
+    """Everything the session did; what the runner returns inside its result."""
+
+    protocol: str
+    mode: str
+    session_id: bytes = b""
+    evse_id: str = ""
+    exchanges: list[Exchange] = field(default_factory=list)
+    loop_iterations: int = 0
+    energy_wh: float = 0.0
+    soc_start: float = 0.0
+    soc_end: float = 0.0
+    stop_reason: str = ""           # target_soc, max_iterations, evse_stop, ...
+    paused: bool = False            # ended with SessionStop(Pause)
+    resumed: bool = False           # SessionSetupRes said OK_OldSessionJoined
+    renegotiations: int = 0
+    metering_receipts: int = 0
+    sa_schedule_tuple_id: int | None = None
+    failure: EvccFailure | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.failure is None
+
+    @property
+    def steps_sent(self) -> list[str]:
+        return [e.step for e in self.exchanges]
+
+    @property
+    def response_codes(self) -> list[tuple[str, str]]:
+        return [(e.step, e.response_code) for e in self.exchanges if e.response_code]
+
+
+@dataclass(frozen=True)
+class Finished:
+    """The session is over (normally or not); ``record.failure`` says which."""
+
+    record: SessionRecord
+
+    @property
+    def failure(self) -> EvccFailure | None:
+        return self.record.failure
+
+
+def snake(step: str) -> str:
+    """``"ChargeParameterDiscovery"`` -> ``"charge_parameter_discovery"`` (body field stem)."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", step).lower()
+
+
+def physical(module: ModuleType, value: float, unit: str) -> Any:
+    """A PhysicalValueType with the smallest multiplier that keeps ``value`` within int16
+    (one decimal when it fits, like the Ioniq and Tesla captures)."""
+    multiplier = -1 if abs(value) * 10 <= 32767 else 0
+    while abs(round(value / 10 ** multiplier)) > 32767:
+        multiplier += 1
+    return module.PhysicalValueType(multiplier=multiplier, unit=unit,
+                                    value=int(round(value / 10 ** multiplier)))
+
+
+def value_of(physical_value: Any) -> float:
+    """The float a PhysicalValueType stands for (0 when absent)."""
+    if physical_value is None:
+        return 0.0
+    return physical_value.value * 10.0 ** physical_value.multiplier
+
+
+def body_element(message: Any) -> tuple[str, Any]:
+    """(field name, value) of the one element set in a V2G_Message body."""
+    body = message.body
+    for name in body.__slots__:
+        value = getattr(body, name)
+        if value is not None:
+            return name, value
+    return "empty body", None
+
+
+class EvccSession:
+    """Base class of the per-protocol EVCC state machines (see module docstring)."""
+
+    PROTOCOL: ClassVar[str]
+    SCHEMA: ClassVar[str]
+    MESSAGES: ClassVar[ModuleType]
+    FLOWS: ClassVar[dict[str, dict[str, str]]]
+    MESSAGE_TIMEOUTS: ClassVar[dict[str, float]]
+    #: steps that may stay Ongoing / not converged, and which EVCC limit bounds them
+    STEP_LIMITS: ClassVar[dict[str, str]] = {}
+    LOOP_STEPS: ClassVar[frozenset[str]] = frozenset({"CurrentDemand", "ChargingStatus"})
+    PAYLOAD_TYPE: ClassVar[int] = PayloadType.EXI
+
+    def __init__(self, battery: Battery | None = None, config: EvccConfig | None = None,
+                 misbehaviour: Misbehaviour | None = None) -> None:
+        self.battery = battery or Battery()
+        self.config = config or EvccConfig()
+        self.misbehaviour = misbehaviour or Misbehaviour()
+        self.flow = dict(self.FLOWS[self.config.mode])
+        self.record = SessionRecord(self.PROTOCOL, self.config.mode,
+                                    soc_start=self.battery.soc, soc_end=self.battery.soc)
+        self.session_id = self.config.resume_session_id or bytes(8)
+        self.step: str | None = None            # awaiting the response to this step
+        self._message_deadline: float | None = None
+        self._step_deadline: tuple[float, str, float] | None = None  # (when, step, limit)
+        self._step_started_at: float = 0.0
+        self._used_knobs: set[tuple[str, str]] = set()
+        self._last_loop_at: float | None = None
+        self._finished: Finished | None = None
+
+    # --- sans-I/O interface ---------------------------------------------------------------------
+    @property
+    def finished(self) -> bool:
+        return self._finished is not None
+
+    def start(self, now: float) -> Send:
+        """The first request: SessionSetupReq (with the old SessionID when resuming)."""
+        return self._send(self.flow.get("Start", "SessionSetup"), now)
+
+    def receive(self, payload_type: int, payload: bytes, now: float) -> Send | Finished:
+        """Feed the SECC's response; get the next request or the end of the session."""
+        if self._finished is not None:
+            return self._finished
+        try:
+            return self._handle_response(payload_type, payload, now)
+        except EvccFailure as failure:
+            return self.fail(failure)
+
+    def next_deadline(self) -> float | None:
+        """When ``handle_timer`` must be called if no response arrived."""
+        if self._finished is not None:
+            return None
+        deadlines = [d for d in (self._message_deadline,
+                                 self._step_deadline[0] if self._step_deadline else None)
+                     if d is not None]
+        return min(deadlines, default=None)
+
+    def handle_timer(self, now: float) -> Finished | None:
+        """Enforce the EV timeouts; returns ``Finished`` when one expired."""
+        if self._finished is not None or self.step is None:
+            return self._finished
+        if self._step_deadline is not None and now >= self._step_deadline[0]:
+            _, step, limit = self._step_deadline
+            return self.fail(OngoingTimeout(step, limit))
+        if self._message_deadline is not None and now >= self._message_deadline:
+            return self.fail(MessageTimeout(self.step, self._message_timeout(self.step)))
+        return None
+
+    def fail(self, failure: EvccFailure) -> Finished:
+        """End the session with ``failure`` (also used by the runner for a lost connection)."""
+        if self._finished is not None:
+            return self._finished
+        self.record.failure = failure
+        log.warning(f"session failed at {failure.step}: {failure.detail}",
+                    extra={"failure": type(failure).__name__})
+        return self._finish()
+
+    # --- the engine -----------------------------------------------------------------------------
+    def _handle_response(self, payload_type: int, payload: bytes, now: float) -> Send | Finished:
+        step = self.step
+        if step is None:
+            raise UnexpectedMessage("idle", "nothing", "a message")
+        exchange = self.record.exchanges[-1]
+        exchange.received_at = now
+        self._message_deadline = None
+        if payload_type != self.PAYLOAD_TYPE:
+            raise UndecodableResponse(step, f"payload type 0x{payload_type:04x}")
+        try:
+            message = exi.decode(payload, self.SCHEMA)
+        except exi.ExiDecodeError as exc:
+            raise UndecodableResponse(step, f"EXI decode failed: {exc}") from None
+        name, response = body_element(message)
+        expected = f"{snake(step)}_res"
+        if name != expected:
+            raise UnexpectedMessage(step, expected, name)
+        exchange.response_code = response.response_code
+        exchange.evse_processing = getattr(response, "evse_processing", None)
+        if response.response_code.upper().startswith("FAILED"):
+            raise ResponseCodeFailed(step, response.response_code)
+        if step != "SessionSetup" and message.header.session_id != self.session_id:
+            raise SessionIdMismatch(step, f"SessionID {message.header.session_id.hex()} is "
+                                          f"not ours ({self.session_id.hex()})")
+        self._header = message.header
+        handler = getattr(self, f"on_{step}", None)
+        next_step = handler(response, now) if handler is not None else None
+        if next_step is None:
+            next_step = self.flow[step]
+        if next_step == DONE:
+            return self._finish()
+        return self._send(next_step, now)
+
+    def _send(self, step: str, now: float) -> Send:
+        knobs = self.misbehaviour
+        while step in knobs.skip and step != DONE:
+            log.info(f"misbehaving: skipping {step}Req")
+            step = self.flow[step]
+        if step in knobs.send_instead and self._use_knob("instead", step):
+            log.info(f"misbehaving: {knobs.send_instead[step]}Req instead of {step}Req")
+            step = knobs.send_instead[step]
+        if step != self.step or not self._repeating:
+            self._enter_step(step, now)
+        delay = self._pacing(step)
+        if step in knobs.stall and self._use_knob("stall", step):
+            log.info(f"misbehaving: stalling {knobs.stall[step]:g} s before {step}Req")
+            delay += knobs.stall[step]
+        session_id = self.session_id
+        if step in knobs.wrong_session_id and self._use_knob("session", step):
+            session_id = bytes(b ^ 0xA5 for b in session_id) or secrets.token_bytes(8)
+        message = self.MESSAGES.V2G_Message(
+            header=self.MESSAGES.MessageHeaderType(session_id=session_id),
+            body=self.MESSAGES.BodyType(**{f"{snake(step)}_req": getattr(self, f"build_{step}")()}))
+        payload = exi.encode(message)
+        if step in knobs.garbage and self._use_knob("garbage", step):
+            message, payload = None, b"\x80\x00" + bytes(range(0xF0, 0x100)) * 2
+        not_before = now + delay
+        self.step = step
+        self._repeating = False
+        self._message_deadline = not_before + self._message_timeout(step)
+        self.record.exchanges.append(Exchange(step, not_before))
+        return Send(step, self.PAYLOAD_TYPE, payload, not_before, self._message_deadline, message)
+
+    _repeating = False
+
+    def repeat(self, step: str) -> str:
+        """Return from a handler to send ``step`` again without restarting its time limit."""
+        self._repeating = True
+        return step
+
+    def _enter_step(self, step: str, now: float) -> None:
+        self._step_started_at = now
+        limit_name = self.STEP_LIMITS.get(step)
+        if limit_name is None:
+            self._step_deadline = None
+        else:
+            limit = getattr(self.config, limit_name)
+            self._step_deadline = (now + limit, step, limit)
+
+    def _pacing(self, step: str) -> float:
+        if self._repeating and step in self.LOOP_STEPS:
+            return self.config.loop_interval
+        if self._repeating:
+            return self.config.repeat_interval
+        return 0.0
+
+    def _use_knob(self, kind: str, step: str) -> bool:
+        if (kind, step) in self._used_knobs:
+            return False
+        self._used_knobs.add((kind, step))
+        return True
+
+    def _message_timeout(self, step: str) -> float:
+        return self.config.message_timeouts.get(
+            step, self.MESSAGE_TIMEOUTS.get(step, GENERAL_MESSAGE_TIMEOUT))
+
+    def _finish(self) -> Finished:
+        self.record.soc_end = self.battery.soc
+        self.record.energy_wh = self.battery.energy_delivered_wh
+        self._message_deadline = None
+        self._step_deadline = None
+        self._finished = Finished(self.record)
+        return self._finished
+
+    # --- helpers for the protocol handlers ----------------------------------------------------
+    def say(self, text: str, level: int = logging.INFO, **fields: Any) -> None:
+        """A progress line for people watching a demo (layer ``sim``)."""
+        log.log(level, text, extra={"protocol": self.PROTOCOL, **fields})
+
+    def ongoing(self, step: str, processing: str | None, now: float) -> str | None:
+        """Repeat ``step`` while the SECC says Ongoing (the step's time limit is a timer)."""
+        if processing is not None and processing.startswith("Ongoing"):
+            if self._step_deadline is not None and now >= self._step_deadline[0]:
+                raise OngoingTimeout(step, self._step_deadline[2])
+            if self._ongoing_logged != step:
+                self.say(f"{step} ongoing...")
+                self._ongoing_logged = step
+            return self.repeat(step)
+        self.say(f"{step} OK")
+        return None
+
+    _ongoing_logged: str | None = None
+
+    def session_setup_done(self, response_code: str, evse_id: str) -> None:
+        self.session_id = self._header.session_id
+        self.record.session_id = self.session_id
+        self.record.evse_id = evse_id
+        self.record.resumed = response_code == "OK_OldSessionJoined"
+        kind = "resumed session" if self.record.resumed else "new session"
+        self.say(f"SessionSetup OK ({kind} {self.session_id.hex()}) with EVSE {evse_id}")
+
+    def loop_tick(self, power_w: float, now: float, voltage: float, current: float) -> None:
+        """Account one charge-loop response: energy into the battery, progress line."""
+        self.record.loop_iterations += 1
+        if self.config.seconds_per_iteration is not None:
+            seconds = self.config.seconds_per_iteration
+        else:
+            seconds = 0.0 if self._last_loop_at is None else now - self._last_loop_at
+        self._last_loop_at = now
+        self.battery.charge(power_w, seconds)
+        n = self.record.loop_iterations
+        if n == 1 or n % max(1, self.config.progress_every) == 0:
+            self.say(f"{self.step} {current:.0f} A {voltage:.0f} V SoC {self.battery.soc:.0f}%",
+                     iteration=n)
+
+    def stop_reason(self) -> str | None:
+        """Why the car wants to stop charging now (None: go on)."""
+        if self.battery.soc >= self.battery.target_soc:
+            return "target_soc"
+        if self.battery.charging_complete(self.record.loop_iterations):
+            return "max_iterations"
+        return None
+
+    def no_usable(self, step: str, what: str) -> InvalidResponse:
+        return InvalidResponse(step, what)

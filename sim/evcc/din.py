@@ -1,0 +1,227 @@
+"""DIN SPEC 70121 EVCC (DC, external payment): the message sequence real cars send.
+
+Message contents follow the real-car captures (Ioniq, Polestar 2, Tesla, Audi Q4 in
+../shared/realcar): EVCCID = the car's MAC, ServiceCategory EVCharging, ExternalPayment with
+ServiceID 1, DC_extended, limits with multiplier -1, PreCharge with a small target current,
+CurrentDemand with the max limits and remaining times, WeldingDetection with EVReady=false.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from exi_schemas.generated import din
+from sim.evcc.core import DONE, EvccSession, physical, value_of
+from sim.evcc.failures import InvalidResponse
+
+#: V2G_EVCC_Msg_Timeout per message (DIN 70121 Table 75); everything else 2 s.
+DIN_MESSAGE_TIMEOUTS: dict[str, float] = {"CurrentDemand": 0.25}
+
+DIN_DC_FLOW: dict[str, str] = {
+    "SessionSetup": "ServiceDiscovery",
+    "ServiceDiscovery": "ServicePaymentSelection",
+    "ServicePaymentSelection": "ContractAuthentication",
+    "ContractAuthentication": "ChargeParameterDiscovery",
+    "ChargeParameterDiscovery": "CableCheck",
+    "CableCheck": "PreCharge",
+    "PreCharge": "PowerDelivery",
+    "PowerDelivery": "CurrentDemand",      # Start; the Stop branch is in on_PowerDelivery
+    "CurrentDemand": "CurrentDemand",
+    "WeldingDetection": "SessionStop",
+    "SessionStop": DONE,
+}
+
+
+class DinEvcc(EvccSession):
+    """DIN 70121 DC charging with external identification (EIM)."""
+
+    PROTOCOL = "din"
+    SCHEMA = "din"
+    MESSAGES = din
+    FLOWS: ClassVar[dict[str, dict[str, str]]] = {"dc": DIN_DC_FLOW}
+    MESSAGE_TIMEOUTS = DIN_MESSAGE_TIMEOUTS
+    STEP_LIMITS: ClassVar[dict[str, str]] = {
+        "ContractAuthentication": "ongoing_timeout",
+        "ChargeParameterDiscovery": "ongoing_timeout",
+        "CableCheck": "cable_check_timeout",
+        "PreCharge": "precharge_timeout",
+    }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.config.mode != "dc":
+            raise ValueError("DIN 70121 is DC only")
+        self.energy_transfer_type = self.config.energy_transfer_mode or "DC_extended"
+        self.charging = False          # PowerDelivery(Start) done, not yet stopped
+        self._welding_requests = 0
+
+    # --- common pieces --------------------------------------------------------------------------
+    def _status(self, ready: bool = True) -> din.DC_EVStatusType:
+        return din.DC_EVStatusType(ev_ready=ready, ev_cabin_conditioning=False,
+                                   evress_conditioning=False, ev_error_code="NO_ERROR",
+                                   evresssoc=int(self.battery.soc))
+
+    def _pv(self, value: float, unit: str) -> din.PhysicalValueType:
+        return physical(din, value, unit)
+
+    # --- requests -------------------------------------------------------------------------------
+    def build_SessionSetup(self) -> din.SessionSetupReqType:
+        return din.SessionSetupReqType(evccid=self.config.evcc_id)
+
+    def build_ServiceDiscovery(self) -> din.ServiceDiscoveryReqType:
+        return din.ServiceDiscoveryReqType(service_category="EVCharging")
+
+    def build_ServicePaymentSelection(self) -> din.ServicePaymentSelectionReqType:
+        return din.ServicePaymentSelectionReqType(
+            selected_payment_option="ExternalPayment",
+            selected_service_list=din.SelectedServiceListType(
+                selected_service=[din.SelectedServiceType(service_id=self.service_id)]))
+
+    def build_ContractAuthentication(self) -> din.ContractAuthenticationReqType:
+        return din.ContractAuthenticationReqType()
+
+    def build_ChargeParameterDiscovery(self) -> din.ChargeParameterDiscoveryReqType:
+        b = self.battery
+        return din.ChargeParameterDiscoveryReqType(
+            ev_requested_energy_transfer_type=self.energy_transfer_type,
+            dc_ev_charge_parameter=din.DC_EVChargeParameterType(
+                dc_ev_status=self._status(ready=False),
+                ev_maximum_current_limit=self._pv(b.max_current, "A"),
+                ev_maximum_power_limit=self._pv(b.max_power, "W"),
+                ev_maximum_voltage_limit=self._pv(b.max_voltage, "V"),
+                ev_energy_capacity=self._pv(b.capacity_wh, "Wh"),
+                ev_energy_request=self._pv(b.energy_request_wh(), "Wh"),
+                full_soc=int(b.target_soc), bulk_soc=int(b.bulk_soc)))
+
+    def build_CableCheck(self) -> din.CableCheckReqType:
+        return din.CableCheckReqType(dc_ev_status=self._status())
+
+    def build_PreCharge(self) -> din.PreChargeReqType:
+        return din.PreChargeReqType(dc_ev_status=self._status(),
+                                    ev_target_voltage=self._pv(self.battery.voltage(), "V"),
+                                    ev_target_current=self._pv(1.0, "A"))
+
+    def build_PowerDelivery(self) -> din.PowerDeliveryReqType:
+        complete = not self.charging_wanted
+        return din.PowerDeliveryReqType(
+            ready_to_charge_state=self.charging_wanted,
+            dc_ev_power_delivery_parameter=din.DC_EVPowerDeliveryParameterType(
+                dc_ev_status=self._status(), bulk_charging_complete=self.battery.bulk_complete(),
+                charging_complete=complete))
+
+    def build_CurrentDemand(self) -> din.CurrentDemandReqType:
+        b = self.battery
+        return din.CurrentDemandReqType(
+            dc_ev_status=self._status(),
+            ev_target_current=self._pv(b.target_current(), "A"),
+            ev_maximum_voltage_limit=self._pv(b.max_voltage, "V"),
+            ev_maximum_current_limit=self._pv(b.max_current, "A"),
+            ev_maximum_power_limit=self._pv(b.max_power, "W"),
+            bulk_charging_complete=b.bulk_complete(),
+            charging_complete=False,
+            remaining_time_to_full_soc=self._pv(b.remaining_seconds(b.target_soc), "s"),
+            remaining_time_to_bulk_soc=self._pv(b.remaining_seconds(b.bulk_soc), "s"),
+            ev_target_voltage=self._pv(b.voltage(), "V"))
+
+    def build_WeldingDetection(self) -> din.WeldingDetectionReqType:
+        return din.WeldingDetectionReqType(dc_ev_status=self._status(ready=False))
+
+    def build_SessionStop(self) -> din.SessionStopType:
+        return din.SessionStopType()
+
+    # --- responses ------------------------------------------------------------------------------
+    service_id = 1
+    charging_wanted = True
+
+    def on_SessionSetup(self, res: din.SessionSetupResType, now: float) -> str | None:
+        self.session_setup_done(res.response_code, res.evseid.hex().upper())
+        return None
+
+    def on_ServiceDiscovery(self, res: din.ServiceDiscoveryResType, now: float) -> str | None:
+        if "ExternalPayment" not in res.payment_options.payment_option:
+            raise InvalidResponse("ServiceDiscovery", "the EVSE offers no ExternalPayment")
+        offered = res.charge_service.energy_transfer_type
+        if not offered.startswith("DC"):
+            raise InvalidResponse("ServiceDiscovery", f"the EVSE offers {offered}, not DC")
+        self.energy_transfer_type = offered
+        self.service_id = res.charge_service.service_tag.service_id
+        self.say(f"ServiceDiscovery OK ({offered}, ExternalPayment)")
+        return None
+
+    def on_ContractAuthentication(self, res: din.ContractAuthenticationResType,
+                                  now: float) -> str | None:
+        return self.ongoing("ContractAuthentication", res.evse_processing, now)
+
+    def on_ChargeParameterDiscovery(self, res: din.ChargeParameterDiscoveryResType,
+                                    now: float) -> str | None:
+        again = self.ongoing("ChargeParameterDiscovery", res.evse_processing, now)
+        if again:
+            return again
+        if res.dc_evse_charge_parameter is None:
+            raise InvalidResponse("ChargeParameterDiscovery", "no DC_EVSEChargeParameter")
+        if res.sa_schedule_list is not None and res.sa_schedule_list.sa_schedule_tuple:
+            self.record.sa_schedule_tuple_id = \
+                res.sa_schedule_list.sa_schedule_tuple[0].sa_schedule_tuple_id
+        limits = res.dc_evse_charge_parameter
+        self.evse_max_current = value_of(limits.evse_maximum_current_limit)
+        self.evse_max_voltage = value_of(limits.evse_maximum_voltage_limit)
+        return None
+
+    def on_CableCheck(self, res: din.CableCheckResType, now: float) -> str | None:
+        return self.ongoing("CableCheck", res.evse_processing, now)
+
+    def on_PreCharge(self, res: din.PreChargeResType, now: float) -> str | None:
+        present = value_of(res.evse_present_voltage)
+        target = self.battery.voltage()
+        if abs(present - target) > self.config.precharge_tolerance:
+            if self._ongoing_logged != "PreCharge":
+                self.say(f"PreCharge {present:.0f} V -> {target:.0f} V ...")
+                self._ongoing_logged = "PreCharge"
+            return self.repeat("PreCharge")
+        self.say(f"PreCharge OK ({present:.0f} V)")
+        return None
+
+    def on_PowerDelivery(self, res: din.PowerDeliveryResType, now: float) -> str | None:
+        if self.charging_wanted:
+            self.charging = True
+            self.say("PowerDelivery(Start) OK: charging")
+            return "CurrentDemand"
+        self.charging = False
+        self.say(f"PowerDelivery(Stop) OK ({self.record.stop_reason})")
+        return "WeldingDetection"
+
+    def on_CurrentDemand(self, res: din.CurrentDemandResType, now: float) -> str | None:
+        voltage = value_of(res.evse_present_voltage)
+        current = value_of(res.evse_present_current)
+        self.loop_tick(voltage * current, now, voltage, current)
+        reason = self.stop_reason() or _evse_stop(res.dc_evse_status)
+        if reason:
+            self.record.stop_reason = reason
+            self.charging_wanted = False
+            return "PowerDelivery"
+        return self.repeat("CurrentDemand")
+
+    def on_WeldingDetection(self, res: din.WeldingDetectionResType, now: float) -> str | None:
+        self._welding_requests += 1
+        if (value_of(res.evse_present_voltage) > 60.0
+                and self._welding_requests < self.config.welding_detection_max):
+            return self.repeat("WeldingDetection")
+        self.say("WeldingDetection OK")
+        return None
+
+    def on_SessionStop(self, res: din.SessionStopResType, now: float) -> str | None:
+        self.say(f"SessionStop OK: {self.battery.energy_delivered_wh / 1000:.2f} kWh in "
+                 f"{self.record.loop_iterations} loops, SoC {self.battery.soc:.0f}%")
+        return DONE
+
+
+def _evse_stop(status: Any) -> str | None:
+    """The EVSE asks to stop: notification StopCharging or a shutdown status code."""
+    if status is None:
+        return None
+    if getattr(status, "evse_notification", None) == "StopCharging":
+        return "evse_stop"
+    code = getattr(status, "evse_status_code", "")
+    if code in ("EVSE_Shutdown", "EVSE_EmergencyShutdown", "EVSE_Malfunction"):
+        return f"evse_{code.removeprefix('EVSE_').lower()}"
+    return None

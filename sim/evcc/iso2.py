@@ -1,0 +1,342 @@
+"""ISO 15118-2 EVCC, AC and DC, external identification (EIM).
+
+Sequence (ISO 15118-2 §8.8 / Figures 106-107): SessionSetup, ServiceDiscovery,
+PaymentServiceSelection, Authorization (repeated while Ongoing), ChargeParameterDiscovery
+(repeated while Ongoing; the EV picks the first SAScheduleTuple and derives its
+ChargingProfile from its PMaxSchedule), then for DC CableCheck, PreCharge; PowerDelivery(Start),
+the charge loop (CurrentDemand for DC, ChargingStatus for AC, with MeteringReceipt when the
+SECC sets ReceiptRequired), PowerDelivery(Stop) or (Renegotiate -> ChargeParameterDiscovery),
+WeldingDetection for DC, SessionStop(Terminate or Pause). A paused session is resumed by a new
+session whose SessionSetupReq carries the old SessionID (``EvccConfig.resume_session_id``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from exi_schemas.generated import iso2
+from sim.evcc.core import DONE, EvccSession, physical, value_of
+from sim.evcc.din import _evse_stop
+from sim.evcc.failures import InvalidResponse
+
+#: V2G_EVCC_Msg_Timeout (ISO 15118-2 Table 109); everything else 2 s.
+ISO2_MESSAGE_TIMEOUTS: dict[str, float] = {
+    "ServiceDetail": 5.0,
+    "PaymentDetails": 5.0,
+    "CertificateInstallation": 5.0,
+    "CertificateUpdate": 5.0,
+    "PowerDelivery": 5.0,
+    "CurrentDemand": 0.25,
+}
+
+_COMMON_FLOW: dict[str, str] = {
+    "SessionSetup": "ServiceDiscovery",
+    "ServiceDiscovery": "PaymentServiceSelection",
+    "PaymentServiceSelection": "Authorization",
+    "Authorization": "ChargeParameterDiscovery",
+    "MeteringReceipt": "PowerDelivery",   # the handler goes back to the loop
+    "SessionStop": DONE,
+}
+ISO2_DC_FLOW: dict[str, str] = {
+    **_COMMON_FLOW,
+    "ChargeParameterDiscovery": "CableCheck",
+    "CableCheck": "PreCharge",
+    "PreCharge": "PowerDelivery",
+    "PowerDelivery": "CurrentDemand",     # Start; Stop/Renegotiate branch in the handler
+    "CurrentDemand": "CurrentDemand",
+    "WeldingDetection": "SessionStop",
+}
+ISO2_AC_FLOW: dict[str, str] = {
+    **_COMMON_FLOW,
+    "ChargeParameterDiscovery": "PowerDelivery",
+    "PowerDelivery": "ChargingStatus",
+    "ChargingStatus": "ChargingStatus",
+}
+
+#: ChargingProfile may hold at most 24 entries.
+MAX_PROFILE_ENTRIES = 24
+
+
+class Iso2Evcc(EvccSession):
+    """ISO 15118-2 with EIM, DC or AC (``EvccConfig.mode``)."""
+
+    PROTOCOL = "iso2"
+    SCHEMA = "iso2"
+    MESSAGES = iso2
+    FLOWS: ClassVar[dict[str, dict[str, str]]] = {"dc": ISO2_DC_FLOW, "ac": ISO2_AC_FLOW}
+    MESSAGE_TIMEOUTS = ISO2_MESSAGE_TIMEOUTS
+    STEP_LIMITS: ClassVar[dict[str, str]] = {
+        "Authorization": "ongoing_timeout",
+        "ChargeParameterDiscovery": "ongoing_timeout",
+        "CableCheck": "cable_check_timeout",
+        "PreCharge": "precharge_timeout",
+    }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        default_mode = "DC_extended" if self.config.mode == "dc" else (
+            "AC_three_phase_core" if self.battery.ac_phases == 3 else "AC_single_phase_core")
+        self.energy_transfer_mode = self.config.energy_transfer_mode or default_mode
+        self.charge_progress = "Start"
+        self.schedule: iso2.SAScheduleTupleType | None = None
+        self.evse_max_current: float | None = None
+        self._pending_meter: iso2.MeterInfoType | None = None
+        self._welding_requests = 0
+        self._renegotiated = False
+
+    @property
+    def loop_step(self) -> str:
+        return "CurrentDemand" if self.config.mode == "dc" else "ChargingStatus"
+
+    # --- common pieces --------------------------------------------------------------------------
+    def _status(self, ready: bool = True) -> iso2.DC_EVStatusType:
+        return iso2.DC_EVStatusType(ev_ready=ready, ev_error_code="NO_ERROR",
+                                    evresssoc=int(self.battery.soc))
+
+    def _pv(self, value: float, unit: str) -> iso2.PhysicalValueType:
+        return physical(iso2, value, unit)
+
+    def _ac_power(self) -> float:
+        b = self.battery
+        current = b.ac_max_current if self.evse_max_current is None else min(
+            b.ac_max_current, self.evse_max_current)
+        return current * b.ac_nominal_voltage * b.ac_phases
+
+    # --- requests -------------------------------------------------------------------------------
+    def build_SessionSetup(self) -> iso2.SessionSetupReqType:
+        return iso2.SessionSetupReqType(evccid=self.config.evcc_id[:6])
+
+    def build_ServiceDiscovery(self) -> iso2.ServiceDiscoveryReqType:
+        return iso2.ServiceDiscoveryReqType(service_category="EVCharging")
+
+    def build_PaymentServiceSelection(self) -> iso2.PaymentServiceSelectionReqType:
+        return iso2.PaymentServiceSelectionReqType(
+            selected_payment_option="ExternalPayment",
+            selected_service_list=iso2.SelectedServiceListType(
+                selected_service=[iso2.SelectedServiceType(service_id=self.service_id)]))
+
+    def build_Authorization(self) -> iso2.AuthorizationReqType:
+        return iso2.AuthorizationReqType()  # EIM: no Id, no GenChallenge
+
+    def build_ChargeParameterDiscovery(self) -> iso2.ChargeParameterDiscoveryReqType:
+        b = self.battery
+        if self.config.mode == "ac":
+            return iso2.ChargeParameterDiscoveryReqType(
+                max_entries_sa_schedule_tuple=3,
+                requested_energy_transfer_mode=self.energy_transfer_mode,
+                ac_ev_charge_parameter=iso2.AC_EVChargeParameterType(
+                    departure_time=8 * 3600,
+                    e_amount=self._pv(b.energy_request_wh(), "Wh"),
+                    ev_max_voltage=self._pv(b.ac_nominal_voltage * 1.1, "V"),
+                    ev_max_current=self._pv(b.ac_max_current, "A"),
+                    ev_min_current=self._pv(b.ac_min_current, "A")))
+        return iso2.ChargeParameterDiscoveryReqType(
+            max_entries_sa_schedule_tuple=3,
+            requested_energy_transfer_mode=self.energy_transfer_mode,
+            dc_ev_charge_parameter=iso2.DC_EVChargeParameterType(
+                departure_time=3600,
+                dc_ev_status=self._status(),
+                ev_maximum_current_limit=self._pv(b.max_current, "A"),
+                ev_maximum_power_limit=self._pv(b.max_power, "W"),
+                ev_maximum_voltage_limit=self._pv(b.max_voltage, "V"),
+                ev_energy_capacity=self._pv(b.capacity_wh, "Wh"),
+                ev_energy_request=self._pv(b.energy_request_wh(), "Wh"),
+                full_soc=int(b.target_soc), bulk_soc=int(b.bulk_soc)))
+
+    def build_CableCheck(self) -> iso2.CableCheckReqType:
+        return iso2.CableCheckReqType(dc_ev_status=self._status())
+
+    def build_PreCharge(self) -> iso2.PreChargeReqType:
+        return iso2.PreChargeReqType(dc_ev_status=self._status(),
+                                     ev_target_voltage=self._pv(self.battery.voltage(), "V"),
+                                     ev_target_current=self._pv(1.0, "A"))
+
+    def build_PowerDelivery(self) -> iso2.PowerDeliveryReqType:
+        tuple_id = self.schedule.sa_schedule_tuple_id if self.schedule else 1
+        dc = None
+        if self.config.mode == "dc":
+            dc = iso2.DC_EVPowerDeliveryParameterType(
+                dc_ev_status=self._status(), bulk_charging_complete=self.battery.bulk_complete(),
+                charging_complete=self.charge_progress == "Stop")
+        return iso2.PowerDeliveryReqType(
+            charge_progress=self.charge_progress, sa_schedule_tuple_id=tuple_id,
+            charging_profile=self.charging_profile() if self.charge_progress == "Start" else None,
+            dc_ev_power_delivery_parameter=dc)
+
+    def charging_profile(self) -> iso2.ChargingProfileType | None:
+        """The EV's plan within the chosen PMaxSchedule: each interval at the lower of the
+        EVSE's PMax and what the car can take."""
+        if self.schedule is None:
+            return None
+        ev_max = (self.battery.max_power if self.config.mode == "dc"
+                  else self.battery.ac_max_current * self.battery.ac_nominal_voltage
+                  * self.battery.ac_phases)
+        entries = []
+        for entry in self.schedule.p_max_schedule.p_max_schedule_entry[:MAX_PROFILE_ENTRIES]:
+            start = entry.relative_time_interval.start if entry.relative_time_interval else 0
+            power = min(value_of(entry.p_max), ev_max)
+            entries.append(iso2.ProfileEntryType(
+                charging_profile_entry_start=start,
+                charging_profile_entry_max_power=self._pv(power, "W"),
+                charging_profile_entry_max_number_of_phases_in_use=(
+                    self.battery.ac_phases if self.config.mode == "ac" else None)))
+        return iso2.ChargingProfileType(profile_entry=entries)
+
+    def build_CurrentDemand(self) -> iso2.CurrentDemandReqType:
+        b = self.battery
+        return iso2.CurrentDemandReqType(
+            dc_ev_status=self._status(),
+            ev_target_current=self._pv(b.target_current(), "A"),
+            ev_maximum_voltage_limit=self._pv(b.max_voltage, "V"),
+            ev_maximum_current_limit=self._pv(b.max_current, "A"),
+            ev_maximum_power_limit=self._pv(b.max_power, "W"),
+            bulk_charging_complete=b.bulk_complete(),
+            charging_complete=False,
+            remaining_time_to_full_soc=self._pv(b.remaining_seconds(b.target_soc), "s"),
+            remaining_time_to_bulk_soc=self._pv(b.remaining_seconds(b.bulk_soc), "s"),
+            ev_target_voltage=self._pv(b.voltage(), "V"))
+
+    def build_ChargingStatus(self) -> iso2.ChargingStatusReqType:
+        return iso2.ChargingStatusReqType()
+
+    def build_MeteringReceipt(self) -> iso2.MeteringReceiptReqType:
+        meter = self._pending_meter or iso2.MeterInfoType(meter_id="unknown")
+        return iso2.MeteringReceiptReqType(
+            id="id1", session_id=self.session_id,
+            sa_schedule_tuple_id=self.schedule.sa_schedule_tuple_id if self.schedule else None,
+            meter_info=meter)
+
+    def build_WeldingDetection(self) -> iso2.WeldingDetectionReqType:
+        return iso2.WeldingDetectionReqType(dc_ev_status=self._status(ready=False))
+
+    def build_SessionStop(self) -> iso2.SessionStopReqType:
+        pause = self.misbehaviour.pause_instead_of_terminate
+        return iso2.SessionStopReqType(charging_session="Pause" if pause else "Terminate")
+
+    # --- responses ------------------------------------------------------------------------------
+    service_id = 1
+
+    def on_SessionSetup(self, res: iso2.SessionSetupResType, now: float) -> str | None:
+        self.session_setup_done(res.response_code, res.evseid)
+        return None
+
+    def on_ServiceDiscovery(self, res: iso2.ServiceDiscoveryResType, now: float) -> str | None:
+        if "ExternalPayment" not in res.payment_option_list.payment_option:
+            raise InvalidResponse("ServiceDiscovery", "the EVSE offers no ExternalPayment")
+        offered = res.charge_service.supported_energy_transfer_mode.energy_transfer_mode
+        if self.energy_transfer_mode not in offered:
+            same_kind = [m for m in offered if m.startswith(self.config.mode.upper())]
+            if not same_kind:
+                raise InvalidResponse("ServiceDiscovery",
+                                      f"the EVSE offers {offered}, no {self.config.mode.upper()}")
+            self.energy_transfer_mode = same_kind[0]
+        self.service_id = res.charge_service.service_id
+        self.say(f"ServiceDiscovery OK ({self.energy_transfer_mode}, ExternalPayment)")
+        return None
+
+    def on_Authorization(self, res: iso2.AuthorizationResType, now: float) -> str | None:
+        return self.ongoing("Authorization", res.evse_processing, now)
+
+    def on_ChargeParameterDiscovery(self, res: iso2.ChargeParameterDiscoveryResType,
+                                    now: float) -> str | None:
+        again = self.ongoing("ChargeParameterDiscovery", res.evse_processing, now)
+        if again:
+            return again
+        tuples = res.sa_schedule_list.sa_schedule_tuple if res.sa_schedule_list else []
+        if not tuples:
+            raise InvalidResponse("ChargeParameterDiscovery", "no SAScheduleTuple to choose")
+        self.schedule = tuples[0]
+        self.record.sa_schedule_tuple_id = self.schedule.sa_schedule_tuple_id
+        if self.config.mode == "ac":
+            if res.ac_evse_charge_parameter is None:
+                raise InvalidResponse("ChargeParameterDiscovery", "no AC_EVSEChargeParameter")
+            self.evse_max_current = value_of(res.ac_evse_charge_parameter.evse_max_current)
+        elif res.dc_evse_charge_parameter is None:
+            raise InvalidResponse("ChargeParameterDiscovery", "no DC_EVSEChargeParameter")
+        self.charge_progress = "Start"
+        if self._renegotiated:
+            return "PowerDelivery"  # renegotiation: no new cable check / pre-charge
+        return None
+
+    def on_CableCheck(self, res: iso2.CableCheckResType, now: float) -> str | None:
+        return self.ongoing("CableCheck", res.evse_processing, now)
+
+    def on_PreCharge(self, res: iso2.PreChargeResType, now: float) -> str | None:
+        present = value_of(res.evse_present_voltage)
+        target = self.battery.voltage()
+        if abs(present - target) > self.config.precharge_tolerance:
+            if self._ongoing_logged != "PreCharge":
+                self.say(f"PreCharge {present:.0f} V -> {target:.0f} V ...")
+                self._ongoing_logged = "PreCharge"
+            return self.repeat("PreCharge")
+        self.say(f"PreCharge OK ({present:.0f} V)")
+        return None
+
+    def on_PowerDelivery(self, res: iso2.PowerDeliveryResType, now: float) -> str | None:
+        progress = self.charge_progress
+        self.say(f"PowerDelivery({progress}) OK"
+                 + (f" ({self.record.stop_reason})" if progress == "Stop" else ""))
+        if progress == "Start":
+            return self.loop_step
+        if progress == "Renegotiate":
+            self.record.renegotiations += 1
+            self._renegotiated = True
+            return "ChargeParameterDiscovery"
+        return "WeldingDetection" if self.config.mode == "dc" else "SessionStop"
+
+    def _after_loop_response(self, res: Any, evse_status: Any) -> str:
+        """What follows a charge-loop response: a receipt, a stop, a renegotiation, or more."""
+        if res.receipt_required and res.meter_info is not None:
+            self._pending_meter = res.meter_info
+            return "MeteringReceipt"
+        return self._loop_decision(evse_status)
+
+    def _loop_decision(self, evse_status: Any) -> str:
+        knobs = self.misbehaviour
+        notification = getattr(evse_status, "evse_notification", None)
+        if (knobs.renegotiate_after is not None and not self._renegotiated
+                and self.record.loop_iterations >= knobs.renegotiate_after) or (
+                notification == "ReNegotiation"):
+            self.charge_progress = "Renegotiate"
+            return "PowerDelivery"
+        reason = self.stop_reason() or _evse_stop(evse_status)
+        if reason:
+            self.record.stop_reason = reason
+            self.charge_progress = "Stop"
+            return "PowerDelivery"
+        return self.repeat(self.loop_step)
+
+    def on_CurrentDemand(self, res: iso2.CurrentDemandResType, now: float) -> str | None:
+        voltage = value_of(res.evse_present_voltage)
+        current = value_of(res.evse_present_current)
+        self.loop_tick(voltage * current, now, voltage, current)
+        return self._after_loop_response(res, res.dc_evse_status)
+
+    def on_ChargingStatus(self, res: iso2.ChargingStatusResType, now: float) -> str | None:
+        if res.evse_max_current is not None:
+            self.evse_max_current = value_of(res.evse_max_current)
+        power = self._ac_power()
+        b = self.battery
+        self.loop_tick(power, now, b.ac_nominal_voltage, power / b.ac_nominal_voltage)
+        return self._after_loop_response(res, res.ac_evse_status)
+
+    def on_MeteringReceipt(self, res: iso2.MeteringReceiptResType, now: float) -> str | None:
+        self.record.metering_receipts += 1
+        self._pending_meter = None
+        self.say("MeteringReceipt OK")
+        return self._loop_decision(res.dc_evse_status or res.ac_evse_status)
+
+    def on_WeldingDetection(self, res: iso2.WeldingDetectionResType, now: float) -> str | None:
+        self._welding_requests += 1
+        if (value_of(res.evse_present_voltage) > 60.0
+                and self._welding_requests < self.config.welding_detection_max):
+            return self.repeat("WeldingDetection")
+        self.say("WeldingDetection OK")
+        return None
+
+    def on_SessionStop(self, res: iso2.SessionStopResType, now: float) -> str | None:
+        self.record.paused = self.misbehaviour.pause_instead_of_terminate
+        verb = "paused" if self.record.paused else "terminated"
+        self.say(f"SessionStop OK ({verb}): {self.battery.energy_delivered_wh / 1000:.2f} kWh "
+                 f"in {self.record.loop_iterations} loops, SoC {self.battery.soc:.0f}%")
+        return DONE
