@@ -275,3 +275,10 @@ class Writer:
         if self.n:
             return bytes(self.out) + bytes([(self.acc << (8 - self.n)) & 0xFF])
         return bytes(self.out)
+
+
+def _with(obj, selected):
+    """Set the alternative a generated decoder picked from a big choice (see emit.py)."""
+    if selected is not None:
+        setattr(obj, selected[0], selected[1])
+    return obj

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from exi_schemas._runtime import ExiDecodeError, ExiEncodeError, Reader, Writer
+from exi_schemas._runtime import ExiDecodeError, ExiEncodeError, Reader, Writer, _with
 
 _P0 = ((0, 0), (-1, 0))
 _C1 = ((0, 1), (0, 2), None)
@@ -211,8 +211,7 @@ def _e_supportedAppProtocolRes(w: Writer, o: supportedAppProtocolRes) -> None:
     if f_response_code is None: raise ExiEncodeError("supportedAppProtocolRes: missing required response_code")
     s = 1
     w.bits(((_K5[f_response_code]) << 1), 5)
-    f_schema_id = o.schema_id
-    if f_schema_id is not None:
+    if (f_schema_id := o.schema_id) is not None:
         if not 0 <= f_schema_id <= 255:
             raise ExiEncodeError(f"value {f_schema_id!r} outside [0, 255]")
         w.bits(((f_schema_id) << 1), 12)
@@ -298,6 +297,8 @@ def _e_f_VersionNumberMinor(w: Writer, v) -> None:
     w.bits(0, 1)
     w.uint(v)
     w.bits(0, 1)
+
+
 
 GLOBAL_ELEMENTS = (
     ('urn:iso:15118:2:2010:AppProtocol', 'supportedAppProtocolReq', supportedAppProtocolReq, _d_supportedAppProtocolReq, _e_supportedAppProtocolReq),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from exi_schemas._runtime import ExiDecodeError, ExiEncodeError, Reader, Writer
+from exi_schemas._runtime import ExiDecodeError, ExiEncodeError, Reader, Writer, _with
 
 _P0 = ((1, 0), (2, 0))
 _K1 = ('h', 'm', 's', 'A', 'Ah', 'V', 'VA', 'W', 'W/s', 'Wh')
@@ -19,143 +19,143 @@ _C3 = (None, (1, 2), (0, 1), None)
 _K4 = ('None', 'StopCharging', 'ReNegotiation')
 _K5 = {'None': 0, 'StopCharging': 1, 'ReNegotiation': 2}
 _P6 = ((0, 0), (0, 1), (0, 2), (0, 3), (0, 4), (0, 5), (0, 6), (0, 7), (0, 8), (0, 9), (0, 10), (0, 11), (0, 12), (0, 13), (0, 14), (0, 15), (0, 16), (0, 17), (0, 18), (0, 19), (0, 20), (0, 21), (0, 22), (0, 23), (0, 24), (0, 25), (0, 26), (0, 27), (0, 28), (0, 29), (0, 30), (0, 31), (0, 32), (0, 33), (0, 34), (-1, 0))
-_K7 = ('OK', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_CertificateExpiresSoon', 'FAILED', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_UnknownSession', 'FAILED_ServiceSelectionInvalid', 'FAILED_PaymentSelectionInvalid', 'FAILED_CertificateExpired', 'FAILED_SignatureError', 'FAILED_NoCertificateAvailable', 'FAILED_CertChainError', 'FAILED_ChallengeInvalid', 'FAILED_ContractCanceled', 'FAILED_WrongChargeParameter', 'FAILED_PowerDeliveryNotApplied', 'FAILED_TariffSelectionInvalid', 'FAILED_ChargingProfileInvalid', 'FAILED_EVSEPresentVoltageToLow', 'FAILED_MeteringSignatureNotValid', 'FAILED_WrongEnergyTransferType')
-_K8 = ('Finished', 'Ongoing')
-_P9 = ((0, 0), (1, 0))
-_K10 = ('AC_single_phase_core', 'AC_three_phase_core', 'DC_core', 'DC_extended', 'DC_combo_core', 'DC_unique')
-_P11 = ((1, 0), (1, 1), (1, 2))
-_P12 = ((2, 0), (2, 1))
-_P13 = ((3, 0), (3, 1), (3, 2))
-_P14 = ((0, 0), (1, 0), (-1, 0))
-_P15 = ((1, 0), (-1, 0))
-_P16 = ((2, 0), (3, 0))
-_P17 = ((1, 0), (2, 0), (2, 1), (-1, 0))
-_P18 = ((2, 0), (2, 1), (-1, 0))
-_P19 = ((2, 0), (-1, 0))
-_K20 = ('EVCharging', 'Internet', 'ContractCertificate', 'OtherCustom')
-_P21 = ((3, 0), (-1, 0))
-_K22 = ('Contract', 'ExternalPayment')
-_K23 = {'OK': 0, 'OK_NewSessionEstablished': 1, 'OK_OldSessionJoined': 2, 'OK_CertificateExpiresSoon': 3, 'FAILED': 4, 'FAILED_SequenceError': 5, 'FAILED_ServiceIDInvalid': 6, 'FAILED_UnknownSession': 7, 'FAILED_ServiceSelectionInvalid': 8, 'FAILED_PaymentSelectionInvalid': 9, 'FAILED_CertificateExpired': 10, 'FAILED_SignatureError': 11, 'FAILED_NoCertificateAvailable': 12, 'FAILED_CertChainError': 13, 'FAILED_ChallengeInvalid': 14, 'FAILED_ContractCanceled': 15, 'FAILED_WrongChargeParameter': 16, 'FAILED_PowerDeliveryNotApplied': 17, 'FAILED_TariffSelectionInvalid': 18, 'FAILED_ChargingProfileInvalid': 19, 'FAILED_EVSEPresentVoltageToLow': 20, 'FAILED_MeteringSignatureNotValid': 21, 'FAILED_WrongEnergyTransferType': 22}
-_K24 = {'Finished': 0, 'Ongoing': 1}
-_C25 = ((1, 2), (0, 1), None, None, None)
-_C26 = ((1, 2), (0, 1), None, None, None, None)
-_K27 = {'AC_single_phase_core': 0, 'AC_three_phase_core': 1, 'DC_core': 2, 'DC_extended': 3, 'DC_combo_core': 4, 'DC_unique': 5}
-_C28 = ((1, 2), (0, 2), None)
-_C29 = ((2, 2), (1, 2), (0, 1))
-_C30 = (None, None, (1, 2), (0, 1), None)
-_C31 = (None, (1, 3), (0, 2), None)
-_C32 = (None, (2, 3), (1, 2), None)
-_C33 = (None, (3, 3), (2, 2), (0, 1))
-_C34 = (None, None, (1, 2), (0, 1))
-_K35 = {'EVCharging': 0, 'Internet': 1, 'ContractCertificate': 2, 'OtherCustom': 3}
-_C36 = (None, None, None, (1, 2), (0, 1))
-_K37 = {'Contract': 0, 'ExternalPayment': 1}
-_C38 = ((35, 6), (0, 1))
-_P39 = ((1, 0), (2, 0), (3, 0))
-_K40 = ('NO_ERROR', 'FAILED_RESSTemperatureInhibit', 'FAILED_EVShiftPosition', 'FAILED_ChargerConnectorLockFault', 'FAILED_EVRESSMalfunction', 'FAILED_ChargingCurrentdifferential', 'FAILED_ChargingVoltageOutOfRange', 'Reserved_A', 'Reserved_B', 'Reserved_C', 'FAILED_ChargingSystemIncompatibility', 'NoData')
-_C41 = (None, (1, 2), (0, 2), None, None, None)
-_C42 = (None, (2, 2), (1, 2), (0, 1), None, None)
-_K43 = {'NO_ERROR': 0, 'FAILED_RESSTemperatureInhibit': 1, 'FAILED_EVShiftPosition': 2, 'FAILED_ChargerConnectorLockFault': 3, 'FAILED_EVRESSMalfunction': 4, 'FAILED_ChargingCurrentdifferential': 5, 'FAILED_ChargingVoltageOutOfRange': 6, 'Reserved_A': 7, 'Reserved_B': 8, 'Reserved_C': 9, 'FAILED_ChargingSystemIncompatibility': 10, 'NoData': 11}
-_K44 = ('Invalid', 'Valid', 'Warning', 'Fault')
-_K45 = ('EVSE_NotReady', 'EVSE_Ready', 'EVSE_Shutdown', 'EVSE_UtilityInterruptEvent', 'EVSE_IsolationMonitoringActive', 'EVSE_EmergencyShutdown', 'EVSE_Malfunction', 'Reserved_8', 'Reserved_9', 'Reserved_A', 'Reserved_B', 'Reserved_C')
-_K46 = {'Invalid': 0, 'Valid': 1, 'Warning': 2, 'Fault': 3}
-_K47 = {'EVSE_NotReady': 0, 'EVSE_Ready': 1, 'EVSE_Shutdown': 2, 'EVSE_UtilityInterruptEvent': 3, 'EVSE_IsolationMonitoringActive': 4, 'EVSE_EmergencyShutdown': 5, 'EVSE_Malfunction': 6, 'Reserved_8': 7, 'Reserved_9': 8, 'Reserved_A': 9, 'Reserved_B': 10, 'Reserved_C': 11}
-_C48 = (None, (1, 2), (0, 1))
-_C49 = (None, (0, 1), (0, 2))
-_P50 = ((3, 0), (4, 0), (5, 0))
-_P51 = ((4, 0), (5, 0))
-_P52 = ((1, 0), (2, 0), (3, 0), (4, 0), (-1, 0))
-_P53 = ((2, 0), (3, 0), (4, 0), (-1, 0))
-_P54 = ((3, 0), (4, 0), (-1, 0))
-_P55 = ((4, 0), (-1, 0))
-_C56 = (None, None, None, (1, 2), (0, 2), None, None, None)
-_C57 = (None, (1, 3), (0, 3), None, None, None)
-_C58 = (None, (2, 3), (1, 3), (0, 2), None, None)
-_C59 = (None, (3, 3), (2, 3), (1, 2), (0, 2), None)
-_C60 = (None, (4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
-_C61 = (None, None, None, (2, 2), (1, 2), (0, 1), None, None)
-_K62 = ('relativePricePercentage', 'RenewableGenerationPercentage', 'CarbonDioxideEmission')
-_C63 = (None, (0, 2), (0, 2))
-_K64 = {'relativePricePercentage': 0, 'RenewableGenerationPercentage': 1, 'CarbonDioxideEmission': 2}
-_C65 = (None, (1, 2), (1, 2))
-_P66 = ((2, 0), (3, 0), (4, 0), (5, 0), (6, 0))
-_P67 = ((3, 0), (4, 0), (5, 0), (6, 0))
-_P68 = ((4, 0), (5, 0), (6, 0))
-_P69 = ((5, 0), (6, 0))
-_P70 = ((7, 0), (8, 0), (9, 0))
-_P71 = ((8, 0), (9, 0))
-_C72 = (None, None, (1, 3), (0, 3), None, None, None, None, None, None, None)
-_C73 = (None, None, (2, 3), (1, 3), (0, 2), None, None, None, None, None, None)
-_C74 = (None, None, (3, 3), (2, 3), (1, 2), (0, 2), None, None, None, None, None)
-_C75 = (None, None, (4, 3), (3, 3), (2, 2), (1, 2), (0, 1), None, None, None, None)
-_C76 = (None, None, None, None, None, None, None, (1, 2), (0, 2), None, None)
-_C77 = (None, None, None, None, None, None, None, (2, 2), (1, 2), (0, 1), None)
-_P78 = ((7, 0), (8, 0), (9, 0), (-1, 0))
-_P79 = ((8, 0), (9, 0), (-1, 0))
-_P80 = ((9, 0), (-1, 0))
-_C81 = (None, None, None, None, None, None, None, (1, 3), (0, 2), None, None)
-_C82 = (None, None, None, None, None, None, None, (2, 3), (1, 2), (0, 2), None)
-_C83 = (None, None, None, None, None, None, None, (3, 3), (2, 2), (1, 2), (0, 1))
-_P84 = ((4, 0), (5, 0), (6, 0), (7, 0), (-1, 0))
-_P85 = ((5, 0), (6, 0), (7, 0), (-1, 0))
-_P86 = ((6, 0), (7, 0), (-1, 0))
-_P87 = ((7, 0), (-1, 0))
-_C88 = (None, None, (1, 2), (0, 1), None, None, None, None, None)
-_C89 = (None, None, None, None, (1, 3), (0, 3), None, None, None)
-_C90 = (None, None, None, None, (2, 3), (1, 3), (0, 2), None, None)
-_C91 = (None, None, None, None, (3, 3), (2, 3), (1, 2), (0, 2), None)
-_C92 = (None, None, None, None, (4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
-_P93 = ((6, 0), (7, 0))
-_P94 = ((8, 0), (-1, 0))
-_C95 = (None, None, (1, 2), (0, 1), None, None, None, None, None, None)
-_C96 = (None, None, None, None, None, None, (1, 2), (0, 1), None, None)
-_C97 = (None, None, None, None, None, None, None, None, (1, 2), (0, 1))
-_P98 = ((0, 0), (0, 1))
-_P99 = ((0, 0), (1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7))
-_P100 = ((1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7))
-_P101 = ((0, 0), (1, 0), (2, 0), (-1, 0))
-_P102 = ((1, 0), (2, 0), (-1, 0))
-_P103 = ((1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7), (-1, 0))
-_C104 = ((1, 4), (0, 4), (0, 4))
-_C105 = ((2, 4), (1, 4), (1, 4))
-_C106 = ((3, 4), (2, 4), (2, 4))
-_C107 = ((1, 3), (0, 2), None, None)
-_C108 = ((2, 3), (1, 2), (0, 2), None)
-_C109 = ((3, 3), (2, 2), (1, 2), (0, 1))
-_C110 = ((4, 4), (3, 4), (3, 4))
-_C111 = ((5, 4), (4, 4), (4, 4))
-_C112 = ((6, 4), (5, 4), (5, 4))
-_C113 = ((7, 4), (6, 4), (6, 4))
-_P114 = ((0, 0), (0, 1), (0, 2))
-_P115 = ((-1, 0),)
-_P116 = ((0, 0), (-1, 0))
-_C117 = ((0, 1), (0, 2))
-_C118 = ((1, 2), (0, 1), (0, 2))
-_K119 = ('ParsingError', 'NoTLSRootCertificatAvailable', 'UnknownError')
-_K120 = {'ParsingError': 0, 'NoTLSRootCertificatAvailable': 1, 'UnknownError': 2}
-_C121 = (None, (1, 2), (0, 2), None)
-_C122 = (None, (2, 2), (1, 2), (0, 1))
-_P123 = ((0, 0), (1, 0), (2, 0), (3, 0), (-1, 0))
-_P124 = ((1, 0), (2, 0), (3, 0), (-1, 0))
-_P125 = ((2, 0), (3, 0), (-1, 0))
-_C126 = ((1, 3), (0, 3), None, None, None)
-_C127 = ((2, 3), (1, 3), (0, 3), None, None)
-_C128 = ((4, 3), (3, 3), (2, 3), (1, 2), (1, 2))
-_K129 = ('bool', 'byte', 'short', 'int', 'physicalValue', 'string')
-_P130 = ((2, 0), (2, 1), (2, 2), (2, 3), (2, 4), (2, 5))
-_K131 = {'bool': 0, 'byte': 1, 'short': 2, 'int': 3, 'physicalValue': 4, 'string': 5}
-_P132 = ((0, 0), (1, 0), (2, 0), (3, 0), (4, 0))
-_P133 = ((1, 0), (2, 0), (3, 0), (4, 0))
-_P134 = ((2, 0), (3, 0), (4, 0))
-_P135 = ((3, 0), (4, 0))
-_C136 = ((1, 3), (0, 3), None, None, None, None, None)
-_C137 = ((2, 3), (1, 3), (0, 2), None, None, None, None)
-_C138 = ((3, 3), (2, 3), (1, 2), (0, 2), None, None, None)
-_C139 = ((4, 3), (3, 3), (2, 2), (1, 2), (0, 1), None, None)
-_C140 = (None, None, (0, 2), (0, 2))
-_C141 = (None, None, (1, 2), (1, 2))
-_C142 = (None, None, (1, 2), (0, 1), None, None)
-_C143 = (None, None, None, None, (0, 1), (0, 2))
+_K7 = {'OK': 0, 'OK_NewSessionEstablished': 1, 'OK_OldSessionJoined': 2, 'OK_CertificateExpiresSoon': 3, 'FAILED': 4, 'FAILED_SequenceError': 5, 'FAILED_ServiceIDInvalid': 6, 'FAILED_UnknownSession': 7, 'FAILED_ServiceSelectionInvalid': 8, 'FAILED_PaymentSelectionInvalid': 9, 'FAILED_CertificateExpired': 10, 'FAILED_SignatureError': 11, 'FAILED_NoCertificateAvailable': 12, 'FAILED_CertChainError': 13, 'FAILED_ChallengeInvalid': 14, 'FAILED_ContractCanceled': 15, 'FAILED_WrongChargeParameter': 16, 'FAILED_PowerDeliveryNotApplied': 17, 'FAILED_TariffSelectionInvalid': 18, 'FAILED_ChargingProfileInvalid': 19, 'FAILED_EVSEPresentVoltageToLow': 20, 'FAILED_MeteringSignatureNotValid': 21, 'FAILED_WrongEnergyTransferType': 22}
+_K8 = {'Finished': 0, 'Ongoing': 1}
+_C9 = ((1, 2), (0, 1), None, None, None)
+_C10 = (None, None, (1, 2), (0, 1), None)
+_C11 = (None, (1, 3), (0, 2), None)
+_C12 = (None, (2, 3), (1, 2), None)
+_C13 = (None, (3, 3), (2, 2), (0, 1))
+_C14 = ((1, 2), (0, 1), None, None, None, None)
+_K15 = {'AC_single_phase_core': 0, 'AC_three_phase_core': 1, 'DC_core': 2, 'DC_extended': 3, 'DC_combo_core': 4, 'DC_unique': 5}
+_C16 = ((1, 2), (0, 2), None)
+_C17 = ((2, 2), (1, 2), (0, 1))
+_C18 = (None, None, (1, 2), (0, 1))
+_K19 = {'EVCharging': 0, 'Internet': 1, 'ContractCertificate': 2, 'OtherCustom': 3}
+_C20 = (None, None, None, (1, 2), (0, 1))
+_K21 = {'Contract': 0, 'ExternalPayment': 1}
+_C22 = ((35, 6), (0, 1))
+_P23 = ((1, 0), (2, 0), (3, 0))
+_P24 = ((2, 0), (3, 0))
+_K25 = ('NO_ERROR', 'FAILED_RESSTemperatureInhibit', 'FAILED_EVShiftPosition', 'FAILED_ChargerConnectorLockFault', 'FAILED_EVRESSMalfunction', 'FAILED_ChargingCurrentdifferential', 'FAILED_ChargingVoltageOutOfRange', 'Reserved_A', 'Reserved_B', 'Reserved_C', 'FAILED_ChargingSystemIncompatibility', 'NoData')
+_C26 = (None, (1, 2), (0, 2), None, None, None)
+_C27 = (None, (2, 2), (1, 2), (0, 1), None, None)
+_K28 = {'NO_ERROR': 0, 'FAILED_RESSTemperatureInhibit': 1, 'FAILED_EVShiftPosition': 2, 'FAILED_ChargerConnectorLockFault': 3, 'FAILED_EVRESSMalfunction': 4, 'FAILED_ChargingCurrentdifferential': 5, 'FAILED_ChargingVoltageOutOfRange': 6, 'Reserved_A': 7, 'Reserved_B': 8, 'Reserved_C': 9, 'FAILED_ChargingSystemIncompatibility': 10, 'NoData': 11}
+_K29 = ('OK', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_CertificateExpiresSoon', 'FAILED', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_UnknownSession', 'FAILED_ServiceSelectionInvalid', 'FAILED_PaymentSelectionInvalid', 'FAILED_CertificateExpired', 'FAILED_SignatureError', 'FAILED_NoCertificateAvailable', 'FAILED_CertChainError', 'FAILED_ChallengeInvalid', 'FAILED_ContractCanceled', 'FAILED_WrongChargeParameter', 'FAILED_PowerDeliveryNotApplied', 'FAILED_TariffSelectionInvalid', 'FAILED_ChargingProfileInvalid', 'FAILED_EVSEPresentVoltageToLow', 'FAILED_MeteringSignatureNotValid', 'FAILED_WrongEnergyTransferType')
+_P30 = ((0, 0), (1, 0))
+_K31 = ('Invalid', 'Valid', 'Warning', 'Fault')
+_K32 = ('EVSE_NotReady', 'EVSE_Ready', 'EVSE_Shutdown', 'EVSE_UtilityInterruptEvent', 'EVSE_IsolationMonitoringActive', 'EVSE_EmergencyShutdown', 'EVSE_Malfunction', 'Reserved_8', 'Reserved_9', 'Reserved_A', 'Reserved_B', 'Reserved_C')
+_K33 = ('Finished', 'Ongoing')
+_K34 = {'Invalid': 0, 'Valid': 1, 'Warning': 2, 'Fault': 3}
+_K35 = {'EVSE_NotReady': 0, 'EVSE_Ready': 1, 'EVSE_Shutdown': 2, 'EVSE_UtilityInterruptEvent': 3, 'EVSE_IsolationMonitoringActive': 4, 'EVSE_EmergencyShutdown': 5, 'EVSE_Malfunction': 6, 'Reserved_8': 7, 'Reserved_9': 8, 'Reserved_A': 9, 'Reserved_B': 10, 'Reserved_C': 11}
+_P36 = ((1, 0), (-1, 0))
+_C37 = (None, (1, 2), (0, 1))
+_K38 = ('AC_single_phase_core', 'AC_three_phase_core', 'DC_core', 'DC_extended', 'DC_combo_core', 'DC_unique')
+_P39 = ((1, 0), (1, 1), (1, 2))
+_P40 = ((2, 0), (2, 1))
+_P41 = ((3, 0), (3, 1), (3, 2))
+_C42 = (None, (0, 1), (0, 2))
+_P43 = ((3, 0), (4, 0), (5, 0))
+_P44 = ((4, 0), (5, 0))
+_P45 = ((1, 0), (2, 0), (3, 0), (4, 0), (-1, 0))
+_P46 = ((2, 0), (3, 0), (4, 0), (-1, 0))
+_P47 = ((3, 0), (4, 0), (-1, 0))
+_P48 = ((4, 0), (-1, 0))
+_C49 = (None, None, None, (1, 2), (0, 2), None, None, None)
+_C50 = (None, (1, 3), (0, 3), None, None, None)
+_C51 = (None, (2, 3), (1, 3), (0, 2), None, None)
+_C52 = (None, (3, 3), (2, 3), (1, 2), (0, 2), None)
+_C53 = (None, (4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
+_C54 = (None, None, None, (2, 2), (1, 2), (0, 1), None, None)
+_K55 = ('relativePricePercentage', 'RenewableGenerationPercentage', 'CarbonDioxideEmission')
+_P56 = ((2, 0), (-1, 0))
+_C57 = (None, (0, 2), (0, 2))
+_K58 = {'relativePricePercentage': 0, 'RenewableGenerationPercentage': 1, 'CarbonDioxideEmission': 2}
+_C59 = (None, (1, 2), (1, 2))
+_P60 = ((0, 0), (1, 0), (-1, 0))
+_P61 = ((2, 0), (3, 0), (4, 0), (5, 0), (6, 0))
+_P62 = ((3, 0), (4, 0), (5, 0), (6, 0))
+_P63 = ((4, 0), (5, 0), (6, 0))
+_P64 = ((5, 0), (6, 0))
+_P65 = ((7, 0), (8, 0), (9, 0))
+_P66 = ((8, 0), (9, 0))
+_C67 = (None, None, (1, 3), (0, 3), None, None, None, None, None, None, None)
+_C68 = (None, None, (2, 3), (1, 3), (0, 2), None, None, None, None, None, None)
+_C69 = (None, None, (3, 3), (2, 3), (1, 2), (0, 2), None, None, None, None, None)
+_C70 = (None, None, (4, 3), (3, 3), (2, 2), (1, 2), (0, 1), None, None, None, None)
+_C71 = (None, None, None, None, None, None, None, (1, 2), (0, 2), None, None)
+_C72 = (None, None, None, None, None, None, None, (2, 2), (1, 2), (0, 1), None)
+_P73 = ((7, 0), (8, 0), (9, 0), (-1, 0))
+_P74 = ((8, 0), (9, 0), (-1, 0))
+_P75 = ((9, 0), (-1, 0))
+_C76 = (None, None, None, None, None, None, None, (1, 3), (0, 2), None, None)
+_C77 = (None, None, None, None, None, None, None, (2, 3), (1, 2), (0, 2), None)
+_C78 = (None, None, None, None, None, None, None, (3, 3), (2, 2), (1, 2), (0, 1))
+_P79 = ((4, 0), (5, 0), (6, 0), (7, 0), (-1, 0))
+_P80 = ((5, 0), (6, 0), (7, 0), (-1, 0))
+_P81 = ((6, 0), (7, 0), (-1, 0))
+_P82 = ((7, 0), (-1, 0))
+_C83 = (None, None, (1, 2), (0, 1), None, None, None, None, None)
+_C84 = (None, None, None, None, (1, 3), (0, 3), None, None, None)
+_C85 = (None, None, None, None, (2, 3), (1, 3), (0, 2), None, None)
+_C86 = (None, None, None, None, (3, 3), (2, 3), (1, 2), (0, 2), None)
+_C87 = (None, None, None, None, (4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
+_P88 = ((6, 0), (7, 0))
+_P89 = ((8, 0), (-1, 0))
+_C90 = (None, None, (1, 2), (0, 1), None, None, None, None, None, None)
+_C91 = (None, None, None, None, None, None, (1, 2), (0, 1), None, None)
+_C92 = (None, None, None, None, None, None, None, None, (1, 2), (0, 1))
+_P93 = ((0, 0), (0, 1))
+_P94 = ((0, 0), (1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7))
+_P95 = ((1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7))
+_P96 = ((0, 0), (1, 0), (2, 0), (-1, 0))
+_P97 = ((1, 0), (2, 0), (-1, 0))
+_P98 = ((1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7), (-1, 0))
+_C99 = ((1, 4), (0, 4), (0, 4))
+_C100 = ((2, 4), (1, 4), (1, 4))
+_C101 = ((3, 4), (2, 4), (2, 4))
+_C102 = ((1, 3), (0, 2), None, None)
+_C103 = ((2, 3), (1, 2), (0, 2), None)
+_C104 = ((3, 3), (2, 2), (1, 2), (0, 1))
+_C105 = ((4, 4), (3, 4), (3, 4))
+_C106 = ((5, 4), (4, 4), (4, 4))
+_C107 = ((6, 4), (5, 4), (5, 4))
+_C108 = ((7, 4), (6, 4), (6, 4))
+_P109 = ((0, 0), (0, 1), (0, 2))
+_P110 = ((-1, 0),)
+_P111 = ((0, 0), (-1, 0))
+_C112 = ((0, 1), (0, 2))
+_C113 = ((1, 2), (0, 1), (0, 2))
+_K114 = ('ParsingError', 'NoTLSRootCertificatAvailable', 'UnknownError')
+_K115 = {'ParsingError': 0, 'NoTLSRootCertificatAvailable': 1, 'UnknownError': 2}
+_C116 = (None, (1, 2), (0, 2), None)
+_C117 = (None, (2, 2), (1, 2), (0, 1))
+_P118 = ((0, 0), (1, 0), (2, 0), (3, 0), (-1, 0))
+_P119 = ((1, 0), (2, 0), (3, 0), (-1, 0))
+_P120 = ((2, 0), (3, 0), (-1, 0))
+_P121 = ((3, 0), (-1, 0))
+_C122 = ((1, 3), (0, 3), None, None, None)
+_C123 = ((2, 3), (1, 3), (0, 3), None, None)
+_C124 = ((4, 3), (3, 3), (2, 3), (1, 2), (1, 2))
+_K125 = ('bool', 'byte', 'short', 'int', 'physicalValue', 'string')
+_P126 = ((2, 0), (2, 1), (2, 2), (2, 3), (2, 4), (2, 5))
+_K127 = {'bool': 0, 'byte': 1, 'short': 2, 'int': 3, 'physicalValue': 4, 'string': 5}
+_K128 = ('Contract', 'ExternalPayment')
+_P129 = ((1, 0), (2, 0), (2, 1), (-1, 0))
+_P130 = ((2, 0), (2, 1), (-1, 0))
+_P131 = ((0, 0), (1, 0), (2, 0), (3, 0), (4, 0))
+_P132 = ((1, 0), (2, 0), (3, 0), (4, 0))
+_P133 = ((2, 0), (3, 0), (4, 0))
+_P134 = ((3, 0), (4, 0))
+_C135 = ((1, 3), (0, 3), None, None, None, None, None)
+_C136 = ((2, 3), (1, 3), (0, 2), None, None, None, None)
+_C137 = ((3, 3), (2, 3), (1, 2), (0, 2), None, None, None)
+_C138 = ((4, 3), (3, 3), (2, 2), (1, 2), (0, 1), None, None)
+_C139 = (None, None, (0, 2), (0, 2))
+_C140 = (None, None, (1, 2), (1, 2))
+_C141 = (None, None, (1, 2), (0, 1), None, None)
+_C142 = (None, None, None, None, (0, 1), (0, 2))
+_K143 = ('EVCharging', 'Internet', 'ContractCertificate', 'OtherCustom')
 _K144 = ('AC_single_phase_core', 'AC_three_phase_core', 'DC_core', 'DC_extended', 'DC_combo_core', 'DC_dual', 'AC_core1p_DC_extended', 'AC_single_DC_core', 'AC_single_phase_three_phase_core_DC_extended', 'AC_core3p_DC_extended')
 _C145 = (None, (1, 2), (0, 1), None, None)
 _K146 = {'AC_single_phase_core': 0, 'AC_three_phase_core': 1, 'DC_core': 2, 'DC_extended': 3, 'DC_combo_core': 4, 'DC_dual': 5, 'AC_core1p_DC_extended': 6, 'AC_single_DC_core': 7, 'AC_single_phase_three_phase_core_DC_extended': 8, 'AC_core3p_DC_extended': 9}
@@ -1117,8 +1117,7 @@ def _e_AC_EVChargeParameterType(w: Writer, o: AC_EVChargeParameterType) -> None:
         raise ExiEncodeError(f"value {f1_multiplier!r} outside [-3, 3]")
     s1 = 1
     w.bits(((f1_multiplier + 3) << 1), 8)
-    f1_unit = f_e_amount.unit
-    if f1_unit is not None:
+    if (f1_unit := f_e_amount.unit) is not None:
         w.bits(((_K2[f1_unit]) << 1), 8)
         s1 = 2
     f1_value = f_e_amount.value
@@ -1137,8 +1136,7 @@ def _e_AC_EVChargeParameterType(w: Writer, o: AC_EVChargeParameterType) -> None:
         raise ExiEncodeError(f"value {f2_multiplier!r} outside [-3, 3]")
     s2 = 1
     w.bits(((f2_multiplier + 3) << 1), 9)
-    f2_unit = f_ev_max_voltage.unit
-    if f2_unit is not None:
+    if (f2_unit := f_ev_max_voltage.unit) is not None:
         w.bits(((_K2[f2_unit]) << 1), 8)
         s2 = 2
     f2_value = f_ev_max_voltage.value
@@ -1157,8 +1155,7 @@ def _e_AC_EVChargeParameterType(w: Writer, o: AC_EVChargeParameterType) -> None:
         raise ExiEncodeError(f"value {f3_multiplier!r} outside [-3, 3]")
     s3 = 1
     w.bits(((f3_multiplier + 3) << 1), 9)
-    f3_unit = f_ev_max_current.unit
-    if f3_unit is not None:
+    if (f3_unit := f_ev_max_current.unit) is not None:
         w.bits(((_K2[f3_unit]) << 1), 8)
         s3 = 2
     f3_value = f_ev_max_current.value
@@ -1177,8 +1174,7 @@ def _e_AC_EVChargeParameterType(w: Writer, o: AC_EVChargeParameterType) -> None:
         raise ExiEncodeError(f"value {f4_multiplier!r} outside [-3, 3]")
     s4 = 1
     w.bits(((f4_multiplier + 3) << 1), 9)
-    f4_unit = f_ev_min_current.unit
-    if f4_unit is not None:
+    if (f4_unit := f_ev_min_current.unit) is not None:
         w.bits(((_K2[f4_unit]) << 1), 8)
         s4 = 2
     f4_value = f_ev_min_current.value
@@ -1331,8 +1327,7 @@ def _e_AC_EVSEChargeParameterType(w: Writer, o: AC_EVSEChargeParameterType) -> N
         raise ExiEncodeError(f"value {f2_multiplier!r} outside [-3, 3]")
     s2 = 1
     w.bits(((_K5[f1_evse_notification]) << 9) | ((f2_multiplier + 3) << 1), 14)
-    f2_unit = f_evse_max_voltage.unit
-    if f2_unit is not None:
+    if (f2_unit := f_evse_max_voltage.unit) is not None:
         w.bits(((_K2[f2_unit]) << 1), 8)
         s2 = 2
     f2_value = f_evse_max_voltage.value
@@ -1351,8 +1346,7 @@ def _e_AC_EVSEChargeParameterType(w: Writer, o: AC_EVSEChargeParameterType) -> N
         raise ExiEncodeError(f"value {f3_multiplier!r} outside [-3, 3]")
     s3 = 1
     w.bits(((f3_multiplier + 3) << 1), 9)
-    f3_unit = f_evse_max_current.unit
-    if f3_unit is not None:
+    if (f3_unit := f_evse_max_current.unit) is not None:
         w.bits(((_K2[f3_unit]) << 1), 8)
         s3 = 2
     f3_value = f_evse_max_current.value
@@ -1371,8 +1365,7 @@ def _e_AC_EVSEChargeParameterType(w: Writer, o: AC_EVSEChargeParameterType) -> N
         raise ExiEncodeError(f"value {f4_multiplier!r} outside [-3, 3]")
     s4 = 1
     w.bits(((f4_multiplier + 3) << 1), 9)
-    f4_unit = f_evse_min_current.unit
-    if f4_unit is not None:
+    if (f4_unit := f_evse_min_current.unit) is not None:
         w.bits(((_K2[f4_unit]) << 1), 8)
         s4 = 2
     f4_value = f_evse_min_current.value
@@ -1431,1127 +1424,451 @@ def _e_BodyBaseType(w: Writer, o: BodyBaseType) -> None:
     w.bits(0, 1)
 
 def _d_BodyType(r: Reader) -> BodyType:
-    rv = r.v; rn = r.n
-    v_body_element = None
-    v_cable_check_req = None
-    v_cable_check_res = None
-    v_certificate_installation_req = None
-    v_certificate_installation_res = None
-    v_certificate_update_req = None
-    v_certificate_update_res = None
-    v_charge_parameter_discovery_req = None
-    v_charge_parameter_discovery_res = None
-    v_charging_status_req = None
-    v_charging_status_res = None
-    v_contract_authentication_req = None
-    v_contract_authentication_res = None
-    v_current_demand_req = None
-    v_current_demand_res = None
-    v_metering_receipt_req = None
-    v_metering_receipt_res = None
-    v_payment_details_req = None
-    v_payment_details_res = None
-    v_power_delivery_req = None
-    v_power_delivery_res = None
-    v_pre_charge_req = None
-    v_pre_charge_res = None
-    v_service_detail_req = None
-    v_service_detail_res = None
-    v_service_discovery_req = None
-    v_service_discovery_res = None
-    v_service_payment_selection_req = None
-    v_service_payment_selection_res = None
-    v_session_setup_req = None
-    v_session_setup_res = None
-    v_session_stop_req = None
-    v_session_stop_res = None
-    v_welding_detection_req = None
-    v_welding_detection_res = None
+    sel = None
     it, al = _P6[r.code(6, 36)]
     if it == 0:
-        if al == 0:
-            r.zero(1, 'expected end of element')
-            it = -1; al = 0
-            v_body_element = BodyBaseType()
-        elif al == 1:
-            v2_dc_ev_status = None
-            r.zero(1, 'expected next item')
-            it = 0; al = 0
-            v2_dc_ev_status = _d_DC_EVStatusType(r)
-            r.zero(1, 'expected end of element')
-            it = -1; al = 0
-            v_cable_check_req = CableCheckReqType(dc_ev_status=v2_dc_ev_status)
-        elif al == 2:
-            v3_response_code = None
-            v3_dc_evse_status = None
-            v3_evse_processing = None
-            p = r.p; q = p + 9
-            if q > rn: r.eos()
-            b = (rv >> (rn - q)) & 0x1ff; r.p = q
-            if b & 0x183: r.badz(p, 9, b & 0x183)
-            k = (b >> 2) & 0x1f
-            if k >= 23: r.bad(p + 2, 'enum index')
-            v3_response_code = _K7[k]
-            it = 1; al = 0
-            v3_dc_evse_status = _d_DC_EVSEStatusType(r)
-            p = r.p; q = p + 5
-            if q > rn: r.eos()
-            b = (rv >> (rn - q)) & 0x1f; r.p = q
-            if b & 0x1b: r.badz(p, 5, b & 0x1b)
-            k = (b >> 2) & 0x1
-            v3_evse_processing = _K8[k]
-            it = -1; al = 0
-            v_cable_check_res = CableCheckResType(response_code=v3_response_code, dc_evse_status=v3_dc_evse_status, evse_processing=v3_evse_processing)
-        elif al == 3:
-            v4_id = None
-            v4_oem_provisioning_cert = None
-            v4_list_of_root_certificate_i_ds = None
-            v4_dh_params = None
-            it, al = _P9[r.code(2, 2)]
-            if it == 0:
-                v4_id = r.string()
-                r.zero(1, 'expected next item')
-                it = 1; al = 0
-            r.zero(1, 'expected characters')
-            v4_oem_provisioning_cert = r.binary()
-            p = r.p; q = p + 2
-            if q > rn: r.eos()
-            b = (rv >> (rn - q)) & 0x3; r.p = q
-            if b & 0x3: r.badz(p, 2, b & 0x3)
-            it = 2; al = 0
-            v4_list_of_root_certificate_i_ds = _d_ListOfRootCertificateIDsType(r)
-            p = r.p; q = p + 2
-            if q > rn: r.eos()
-            b = (rv >> (rn - q)) & 0x3; r.p = q
-            if b & 0x3: r.badz(p, 2, b & 0x3)
-            it = 3; al = 0
-            v4_dh_params = r.binary()
-            p = r.p; q = p + 2
-            if q > rn: r.eos()
-            b = (rv >> (rn - q)) & 0x3; r.p = q
-            if b & 0x3: r.badz(p, 2, b & 0x3)
-            it = -1; al = 0
-            v_certificate_installation_req = CertificateInstallationReqType(id=v4_id, oem_provisioning_cert=v4_oem_provisioning_cert, list_of_root_certificate_i_ds=v4_list_of_root_certificate_i_ds, dh_params=v4_dh_params)
-        elif al == 4:
-            v_certificate_installation_res = _d_CertificateInstallationResType(r)
-        elif al == 5:
-            v5_id = None
-            v5_contract_signature_cert_chain = None
-            v5_contract_id = None
-            v5_list_of_root_certificate_i_ds = None
-            v5_dh_params = None
-            it, al = _P9[r.code(2, 2)]
-            if it == 0:
-                v5_id = r.string()
-                r.zero(1, 'expected next item')
-                it = 1; al = 0
-            v5_contract_signature_cert_chain = _d_CertificateChainType(r)
-            p = r.p; q = p + 2
-            if q > rn: r.eos()
-            b = (rv >> (rn - q)) & 0x3; r.p = q
-            if b & 0x3: r.badz(p, 2, b & 0x3)
-            it = 2; al = 0
-            v5_contract_id = r.string()
-            p = r.p; q = p + 2
-            if q > rn: r.eos()
-            b = (rv >> (rn - q)) & 0x3; r.p = q
-            if b & 0x3: r.badz(p, 2, b & 0x3)
-            it = 3; al = 0
-            v5_list_of_root_certificate_i_ds = _d_ListOfRootCertificateIDsType(r)
-            p = r.p; q = p + 2
-            if q > rn: r.eos()
-            b = (rv >> (rn - q)) & 0x3; r.p = q
-            if b & 0x3: r.badz(p, 2, b & 0x3)
-            it = 4; al = 0
-            v5_dh_params = r.binary()
-            p = r.p; q = p + 2
-            if q > rn: r.eos()
-            b = (rv >> (rn - q)) & 0x3; r.p = q
-            if b & 0x3: r.badz(p, 2, b & 0x3)
-            it = -1; al = 0
-            v_certificate_update_req = CertificateUpdateReqType(id=v5_id, contract_signature_cert_chain=v5_contract_signature_cert_chain, contract_id=v5_contract_id, list_of_root_certificate_i_ds=v5_list_of_root_certificate_i_ds, dh_params=v5_dh_params)
-        elif al == 6:
-            v_certificate_update_res = _d_CertificateUpdateResType(r)
-        elif al == 7:
-            v6_ev_requested_energy_transfer_type = None
-            v6_ac_ev_charge_parameter = None
-            v6_dc_ev_charge_parameter = None
-            v6_ev_charge_parameter = None
-            p = r.p; q = p + 8
-            if q > rn: r.eos()
-            b = (rv >> (rn - q)) & 0xff; r.p = q
-            if b & 0xc4: r.badz(p, 8, b & 0xc4)
-            k = (b >> 3) & 0x7
-            if k >= 6: r.bad(p + 2, 'enum index')
-            v6_ev_requested_energy_transfer_type = _K10[k]
-            e = b & 0x3
-            if e >= 3: r.bad_code(p + 6, e, 3)
-            it, al = _P11[e]
-            if al == 0:
-                v6_ac_ev_charge_parameter = _d_AC_EVChargeParameterType(r)
-            elif al == 1:
-                v6_dc_ev_charge_parameter = _d_DC_EVChargeParameterType(r)
-            elif al == 2:
-                v6_ev_charge_parameter = _d_EVChargeParameterType(r)
-            r.zero(1, 'expected end of element')
-            it = -1; al = 0
-            v_charge_parameter_discovery_req = ChargeParameterDiscoveryReqType(ev_requested_energy_transfer_type=v6_ev_requested_energy_transfer_type, ac_ev_charge_parameter=v6_ac_ev_charge_parameter, dc_ev_charge_parameter=v6_dc_ev_charge_parameter, ev_charge_parameter=v6_ev_charge_parameter)
-        elif al == 8:
-            v7_response_code = None
-            v7_evse_processing = None
-            v7_sa_schedule_list = None
-            v7_sa_schedules = None
-            v7_ac_evse_charge_parameter = None
-            v7_dc_evse_charge_parameter = None
-            v7_evse_charge_parameter = None
-            p = r.p; q = p + 14
-            if q > rn: r.eos()
-            b = (rv >> (rn - q)) & 0x3fff; r.p = q
-            if b & 0x3074: r.badz(p, 14, b & 0x3074)
-            k = (b >> 7) & 0x1f
-            if k >= 23: r.bad(p + 2, 'enum index')
-            v7_response_code = _K7[k]
-            k = (b >> 3) & 0x1
-            v7_evse_processing = _K8[k]
-            e = b & 0x3
-            if e >= 2: r.bad_code(p + 12, e, 2)
-            it, al = _P12[e]
-            if al == 0:
-                v7_sa_schedule_list = _d_SAScheduleListType(r)
-            elif al == 1:
-                v7_sa_schedules = _d_SASchedulesType(r)
-            it, al = _P13[r.code(2, 3)]
-            if al == 0:
-                v7_ac_evse_charge_parameter = _d_AC_EVSEChargeParameterType(r)
-            elif al == 1:
-                v7_dc_evse_charge_parameter = _d_DC_EVSEChargeParameterType(r)
-            elif al == 2:
-                v7_evse_charge_parameter = _d_EVSEChargeParameterType(r)
-            r.zero(1, 'expected end of element')
-            it = -1; al = 0
-            v_charge_parameter_discovery_res = ChargeParameterDiscoveryResType(response_code=v7_response_code, evse_processing=v7_evse_processing, sa_schedule_list=v7_sa_schedule_list, sa_schedules=v7_sa_schedules, ac_evse_charge_parameter=v7_ac_evse_charge_parameter, dc_evse_charge_parameter=v7_dc_evse_charge_parameter, evse_charge_parameter=v7_evse_charge_parameter)
-        elif al == 9:
-            r.zero(1, 'expected end of element')
-            it = -1; al = 0
-            v_charging_status_req = ChargingStatusReqType()
-        elif al == 10:
-            v_charging_status_res = _d_ChargingStatusResType(r)
-        elif al == 11:
-            v9_id = None
-            v9_gen_challenge = None
-            it, al = _P14[r.code(2, 3)]
-            if it == 0:
-                v9_id = r.string()
-                it, al = _P15[r.code(2, 2)]
-            if it == 1:
-                r.zero(1, 'expected characters')
-                v9_gen_challenge = r.string()
-                p = r.p; q = p + 2
-                if q > rn: r.eos()
-                b = (rv >> (rn - q)) & 0x3; r.p = q
-                if b & 0x3: r.badz(p, 2, b & 0x3)
-                it = -1; al = 0
-            v_contract_authentication_req = ContractAuthenticationReqType(id=v9_id, gen_challenge=v9_gen_challenge)
-        elif al == 12:
-            v10_response_code = None
-            v10_evse_processing = None
-            p = r.p; q = p + 13
-            if q > rn: r.eos()
-            b = (rv >> (rn - q)) & 0x1fff; r.p = q
-            if b & 0x183b: r.badz(p, 13, b & 0x183b)
-            k = (b >> 6) & 0x1f
-            if k >= 23: r.bad(p + 2, 'enum index')
-            v10_response_code = _K7[k]
-            k = (b >> 2) & 0x1
-            v10_evse_processing = _K8[k]
-            it = -1; al = 0
-            v_contract_authentication_res = ContractAuthenticationResType(response_code=v10_response_code, evse_processing=v10_evse_processing)
-        elif al == 13:
-            v_current_demand_req = _d_CurrentDemandReqType(r)
-        elif al == 14:
-            v_current_demand_res = _d_CurrentDemandResType(r)
-        elif al == 15:
-            v11_id = None
-            v11_session_id = None
-            v11_sa_schedule_tuple_id = None
-            v11_meter_info = None
-            it, al = _P9[r.code(2, 2)]
-            if it == 0:
-                v11_id = r.string()
-                r.zero(1, 'expected next item')
-                it = 1; al = 0
-            r.zero(1, 'expected characters')
-            v11_session_id = r.binary()
-            p = r.p; q = p + 3
-            if q > rn: r.eos()
-            b = (rv >> (rn - q)) & 0x7; r.p = q
-            if b & 0x4: r.badz(p, 3, b & 0x4)
-            e = b & 0x3
-            if e >= 2: r.bad_code(p + 1, e, 2)
-            it, al = _P16[e]
-            if it == 2:
-                p = r.p; q = p + 2
-                if q > rn: r.eos()
-                b = (rv >> (rn - q)) & 0x3; r.p = q
-                if b & 0x2: r.badz(p, 2, b & 0x2)
-                sg = (b & 0x1) == 1
-                v11_sa_schedule_tuple_id = -r.uintb(32767) - 1 if sg else r.uintb(32767)
-                if not -32768 <= v11_sa_schedule_tuple_id <= 32767:
-                    r.fail('integer out of range')
-                p = r.p; q = p + 2
-                if q > rn: r.eos()
-                b = (rv >> (rn - q)) & 0x3; r.p = q
-                if b & 0x3: r.badz(p, 2, b & 0x3)
-                it = 3; al = 0
-            v11_meter_info = _d_MeterInfoType(r)
-            r.zero(1, 'expected end of element')
-            it = -1; al = 0
-            v_metering_receipt_req = MeteringReceiptReqType(id=v11_id, session_id=v11_session_id, sa_schedule_tuple_id=v11_sa_schedule_tuple_id, meter_info=v11_meter_info)
-        elif al == 16:
-            v12_response_code = None
-            v12_ac_evse_status = None
-            p = r.p; q = p + 9
-            if q > rn: r.eos()
-            b = (rv >> (rn - q)) & 0x1ff; r.p = q
-            if b & 0x183: r.badz(p, 9, b & 0x183)
-            k = (b >> 2) & 0x1f
-            if k >= 23: r.bad(p + 2, 'enum index')
-            v12_response_code = _K7[k]
-            it = 1; al = 0
-            v12_ac_evse_status = _d_AC_EVSEStatusType(r)
-            r.zero(1, 'expected end of element')
-            it = -1; al = 0
-            v_metering_receipt_res = MeteringReceiptResType(response_code=v12_response_code, ac_evse_status=v12_ac_evse_status)
-        elif al == 17:
-            v13_contract_id = None
-            v13_contract_signature_cert_chain = None
-            p = r.p; q = p + 2
-            if q > rn: r.eos()
-            b = (rv >> (rn - q)) & 0x3; r.p = q
-            if b & 0x3: r.badz(p, 2, b & 0x3)
-            it = 0; al = 0
-            v13_contract_id = r.string()
-            p = r.p; q = p + 2
-            if q > rn: r.eos()
-            b = (rv >> (rn - q)) & 0x3; r.p = q
-            if b & 0x3: r.badz(p, 2, b & 0x3)
-            it = 1; al = 0
-            v13_contract_signature_cert_chain = _d_CertificateChainType(r)
-            r.zero(1, 'expected end of element')
-            it = -1; al = 0
-            v_payment_details_req = PaymentDetailsReqType(contract_id=v13_contract_id, contract_signature_cert_chain=v13_contract_signature_cert_chain)
-        elif al == 18:
-            v14_response_code = None
-            v14_gen_challenge = None
-            v14_date_time_now = None
-            p = r.p; q = p + 10
-            if q > rn: r.eos()
-            b = (rv >> (rn - q)) & 0x3ff; r.p = q
-            if b & 0x307: r.badz(p, 10, b & 0x307)
-            k = (b >> 3) & 0x1f
-            if k >= 23: r.bad(p + 2, 'enum index')
-            v14_response_code = _K7[k]
-            it = 1; al = 0
-            v14_gen_challenge = r.string()
-            p = r.p; q = p + 4
-            if q > rn: r.eos()
-            b = (rv >> (rn - q)) & 0xf; r.p = q
-            if b & 0xe: r.badz(p, 4, b & 0xe)
-            sg = (b & 0x1) == 1
-            it = 2; al = 0
-            v14_date_time_now = -r.uintb(9223372036854775807) - 1 if sg else r.uintb(9223372036854775807)
-            if not -9223372036854775808 <= v14_date_time_now <= 9223372036854775807:
-                r.fail('integer out of range')
-            p = r.p; q = p + 2
-            if q > rn: r.eos()
-            b = (rv >> (rn - q)) & 0x3; r.p = q
-            if b & 0x3: r.badz(p, 2, b & 0x3)
-            it = -1; al = 0
-            v_payment_details_res = PaymentDetailsResType(response_code=v14_response_code, gen_challenge=v14_gen_challenge, date_time_now=v14_date_time_now)
-        elif al == 19:
-            v15_ready_to_charge_state = None
-            v15_charging_profile = None
-            v15_dc_ev_power_delivery_parameter = None
-            v15_ev_power_delivery_parameter = None
-            p = r.p; q = p + 7
-            if q > rn: r.eos()
-            b = (rv >> (rn - q)) & 0x7f; r.p = q
-            if b & 0x68: r.badz(p, 7, b & 0x68)
-            v15_ready_to_charge_state = ((b >> 4) & 0x1) == 1
-            e = b & 0x7
-            if e >= 4: r.bad_code(p + 4, e, 4)
-            it, al = _P17[e]
-            if it == 1:
-                v15_charging_profile = _d_ChargingProfileType(r)
-                it, al = _P18[r.code(2, 3)]
-            if it == 2:
-                if al == 0:
-                    v15_dc_ev_power_delivery_parameter = _d_DC_EVPowerDeliveryParameterType(r)
-                elif al == 1:
-                    v15_ev_power_delivery_parameter = _d_EVPowerDeliveryParameterType(r)
-                r.zero(1, 'expected end of element')
-                it = -1; al = 0
-            v_power_delivery_req = PowerDeliveryReqType(ready_to_charge_state=v15_ready_to_charge_state, charging_profile=v15_charging_profile, dc_ev_power_delivery_parameter=v15_dc_ev_power_delivery_parameter, ev_power_delivery_parameter=v15_ev_power_delivery_parameter)
-        elif al == 20:
-            v16_response_code = None
-            v16_ac_evse_status = None
-            v16_dc_evse_status = None
-            v16_evse_status = None
-            p = r.p; q = p + 10
-            if q > rn: r.eos()
-            b = (rv >> (rn - q)) & 0x3ff; r.p = q
-            if b & 0x304: r.badz(p, 10, b & 0x304)
-            k = (b >> 3) & 0x1f
-            if k >= 23: r.bad(p + 2, 'enum index')
-            v16_response_code = _K7[k]
-            e = b & 0x3
-            if e >= 3: r.bad_code(p + 8, e, 3)
-            it, al = _P11[e]
-            if al == 0:
-                v16_ac_evse_status = _d_AC_EVSEStatusType(r)
-            elif al == 1:
-                v16_dc_evse_status = _d_DC_EVSEStatusType(r)
-            elif al == 2:
-                v16_evse_status = _d_EVSEStatusType(r)
-            r.zero(1, 'expected end of element')
-            it = -1; al = 0
-            v_power_delivery_res = PowerDeliveryResType(response_code=v16_response_code, ac_evse_status=v16_ac_evse_status, dc_evse_status=v16_dc_evse_status, evse_status=v16_evse_status)
-        elif al == 21:
-            v17_dc_ev_status = None
-            v17_ev_target_voltage = None
-            v17_ev_target_current = None
-            r.zero(1, 'expected next item')
-            it = 0; al = 0
-            v17_dc_ev_status = _d_DC_EVStatusType(r)
-            r.zero(1, 'expected next item')
-            it = 1; al = 0
-            v17_ev_target_voltage = _d_PhysicalValueType(r)
-            r.zero(1, 'expected next item')
-            it = 2; al = 0
-            v17_ev_target_current = _d_PhysicalValueType(r)
-            r.zero(1, 'expected end of element')
-            it = -1; al = 0
-            v_pre_charge_req = PreChargeReqType(dc_ev_status=v17_dc_ev_status, ev_target_voltage=v17_ev_target_voltage, ev_target_current=v17_ev_target_current)
-        elif al == 22:
-            v18_response_code = None
-            v18_dc_evse_status = None
-            v18_evse_present_voltage = None
-            p = r.p; q = p + 9
-            if q > rn: r.eos()
-            b = (rv >> (rn - q)) & 0x1ff; r.p = q
-            if b & 0x183: r.badz(p, 9, b & 0x183)
-            k = (b >> 2) & 0x1f
-            if k >= 23: r.bad(p + 2, 'enum index')
-            v18_response_code = _K7[k]
-            it = 1; al = 0
-            v18_dc_evse_status = _d_DC_EVSEStatusType(r)
-            r.zero(1, 'expected next item')
-            it = 2; al = 0
-            v18_evse_present_voltage = _d_PhysicalValueType(r)
-            r.zero(1, 'expected end of element')
-            it = -1; al = 0
-            v_pre_charge_res = PreChargeResType(response_code=v18_response_code, dc_evse_status=v18_dc_evse_status, evse_present_voltage=v18_evse_present_voltage)
-        elif al == 23:
-            v19_service_id = None
-            p = r.p; q = p + 2
-            if q > rn: r.eos()
-            b = (rv >> (rn - q)) & 0x3; r.p = q
-            if b & 0x3: r.badz(p, 2, b & 0x3)
-            it = 0; al = 0
-            v19_service_id = r.uintb(65535)
-            p = r.p; q = p + 2
-            if q > rn: r.eos()
-            b = (rv >> (rn - q)) & 0x3; r.p = q
-            if b & 0x3: r.badz(p, 2, b & 0x3)
-            it = -1; al = 0
-            v_service_detail_req = ServiceDetailReqType(service_id=v19_service_id)
-        elif al == 24:
-            v20_response_code = None
-            v20_service_id = None
-            v20_service_parameter_list = None
-            p = r.p; q = p + 10
-            if q > rn: r.eos()
-            b = (rv >> (rn - q)) & 0x3ff; r.p = q
-            if b & 0x307: r.badz(p, 10, b & 0x307)
-            k = (b >> 3) & 0x1f
-            if k >= 23: r.bad(p + 2, 'enum index')
-            v20_response_code = _K7[k]
-            it = 1; al = 0
-            v20_service_id = r.uintb(65535)
-            p = r.p; q = p + 3
-            if q > rn: r.eos()
-            b = (rv >> (rn - q)) & 0x7; r.p = q
-            if b & 0x4: r.badz(p, 3, b & 0x4)
-            e = b & 0x3
-            if e >= 2: r.bad_code(p + 1, e, 2)
-            it, al = _P19[e]
-            if it == 2:
-                v20_service_parameter_list = _d_ServiceParameterListType(r)
-                r.zero(1, 'expected end of element')
-                it = -1; al = 0
-            v_service_detail_res = ServiceDetailResType(response_code=v20_response_code, service_id=v20_service_id, service_parameter_list=v20_service_parameter_list)
-        elif al == 25:
-            v21_service_scope = None
-            v21_service_category = None
-            it, al = _P14[r.code(2, 3)]
-            if it == 0:
-                r.zero(1, 'expected characters')
-                v21_service_scope = r.string()
-                p = r.p; q = p + 3
-                if q > rn: r.eos()
-                b = (rv >> (rn - q)) & 0x7; r.p = q
-                if b & 0x4: r.badz(p, 3, b & 0x4)
-                e = b & 0x3
-                if e >= 2: r.bad_code(p + 1, e, 2)
-                it, al = _P15[e]
-            if it == 1:
-                p = r.p; q = p + 5
-                if q > rn: r.eos()
-                b = (rv >> (rn - q)) & 0x1f; r.p = q
-                if b & 0x13: r.badz(p, 5, b & 0x13)
-                k = (b >> 2) & 0x3
-                v21_service_category = _K20[k]
-                it = -1; al = 0
-            v_service_discovery_req = ServiceDiscoveryReqType(service_scope=v21_service_scope, service_category=v21_service_category)
-        elif al == 26:
-            v22_response_code = None
-            v22_payment_options = None
-            v22_charge_service = None
-            v22_service_list = None
-            p = r.p; q = p + 9
-            if q > rn: r.eos()
-            b = (rv >> (rn - q)) & 0x1ff; r.p = q
-            if b & 0x183: r.badz(p, 9, b & 0x183)
-            k = (b >> 2) & 0x1f
-            if k >= 23: r.bad(p + 2, 'enum index')
-            v22_response_code = _K7[k]
-            it = 1; al = 0
-            v22_payment_options = _d_PaymentOptionsType(r)
-            r.zero(1, 'expected next item')
-            it = 2; al = 0
-            v22_charge_service = _d_ServiceChargeType(r)
-            it, al = _P21[r.code(2, 2)]
-            if it == 3:
-                v22_service_list = _d_ServiceTagListType(r)
-                r.zero(1, 'expected end of element')
-                it = -1; al = 0
-            v_service_discovery_res = ServiceDiscoveryResType(response_code=v22_response_code, payment_options=v22_payment_options, charge_service=v22_charge_service, service_list=v22_service_list)
-        elif al == 27:
-            v23_selected_payment_option = None
-            v23_selected_service_list = None
-            p = r.p; q = p + 5
-            if q > rn: r.eos()
-            b = (rv >> (rn - q)) & 0x1f; r.p = q
-            if b & 0x1b: r.badz(p, 5, b & 0x1b)
-            k = (b >> 2) & 0x1
-            v23_selected_payment_option = _K22[k]
-            it = 1; al = 0
-            v23_selected_service_list = _d_SelectedServiceListType(r)
-            r.zero(1, 'expected end of element')
-            it = -1; al = 0
-            v_service_payment_selection_req = ServicePaymentSelectionReqType(selected_payment_option=v23_selected_payment_option, selected_service_list=v23_selected_service_list)
-        elif al == 28:
-            v24_response_code = None
-            p = r.p; q = p + 9
-            if q > rn: r.eos()
-            b = (rv >> (rn - q)) & 0x1ff; r.p = q
-            if b & 0x183: r.badz(p, 9, b & 0x183)
-            k = (b >> 2) & 0x1f
-            if k >= 23: r.bad(p + 2, 'enum index')
-            v24_response_code = _K7[k]
-            it = -1; al = 0
-            v_service_payment_selection_res = ServicePaymentSelectionResType(response_code=v24_response_code)
-        elif al == 29:
-            v25_evccid = None
-            p = r.p; q = p + 2
-            if q > rn: r.eos()
-            b = (rv >> (rn - q)) & 0x3; r.p = q
-            if b & 0x3: r.badz(p, 2, b & 0x3)
-            it = 0; al = 0
-            v25_evccid = r.binary()
-            p = r.p; q = p + 2
-            if q > rn: r.eos()
-            b = (rv >> (rn - q)) & 0x3; r.p = q
-            if b & 0x3: r.badz(p, 2, b & 0x3)
-            it = -1; al = 0
-            v_session_setup_req = SessionSetupReqType(evccid=v25_evccid)
-        elif al == 30:
-            v26_response_code = None
-            v26_evseid = None
-            v26_date_time_now = None
-            p = r.p; q = p + 10
-            if q > rn: r.eos()
-            b = (rv >> (rn - q)) & 0x3ff; r.p = q
-            if b & 0x307: r.badz(p, 10, b & 0x307)
-            k = (b >> 3) & 0x1f
-            if k >= 23: r.bad(p + 2, 'enum index')
-            v26_response_code = _K7[k]
-            it = 1; al = 0
-            v26_evseid = r.binary()
-            p = r.p; q = p + 3
-            if q > rn: r.eos()
-            b = (rv >> (rn - q)) & 0x7; r.p = q
-            if b & 0x4: r.badz(p, 3, b & 0x4)
-            e = b & 0x3
-            if e >= 2: r.bad_code(p + 1, e, 2)
-            it, al = _P19[e]
-            if it == 2:
-                p = r.p; q = p + 2
-                if q > rn: r.eos()
-                b = (rv >> (rn - q)) & 0x3; r.p = q
-                if b & 0x2: r.badz(p, 2, b & 0x2)
-                sg = (b & 0x1) == 1
-                v26_date_time_now = -r.uintb(9223372036854775807) - 1 if sg else r.uintb(9223372036854775807)
-                if not -9223372036854775808 <= v26_date_time_now <= 9223372036854775807:
-                    r.fail('integer out of range')
-                p = r.p; q = p + 2
-                if q > rn: r.eos()
-                b = (rv >> (rn - q)) & 0x3; r.p = q
-                if b & 0x3: r.badz(p, 2, b & 0x3)
-                it = -1; al = 0
-            v_session_setup_res = SessionSetupResType(response_code=v26_response_code, evseid=v26_evseid, date_time_now=v26_date_time_now)
-        elif al == 31:
-            r.zero(1, 'expected end of element')
-            it = -1; al = 0
-            v_session_stop_req = SessionStopType()
-        elif al == 32:
-            v28_response_code = None
-            p = r.p; q = p + 9
-            if q > rn: r.eos()
-            b = (rv >> (rn - q)) & 0x1ff; r.p = q
-            if b & 0x183: r.badz(p, 9, b & 0x183)
-            k = (b >> 2) & 0x1f
-            if k >= 23: r.bad(p + 2, 'enum index')
-            v28_response_code = _K7[k]
-            it = -1; al = 0
-            v_session_stop_res = SessionStopResType(response_code=v28_response_code)
-        elif al == 33:
-            v29_dc_ev_status = None
-            r.zero(1, 'expected next item')
-            it = 0; al = 0
-            v29_dc_ev_status = _d_DC_EVStatusType(r)
-            r.zero(1, 'expected end of element')
-            it = -1; al = 0
-            v_welding_detection_req = WeldingDetectionReqType(dc_ev_status=v29_dc_ev_status)
-        elif al == 34:
-            v30_response_code = None
-            v30_dc_evse_status = None
-            v30_evse_present_voltage = None
-            p = r.p; q = p + 9
-            if q > rn: r.eos()
-            b = (rv >> (rn - q)) & 0x1ff; r.p = q
-            if b & 0x183: r.badz(p, 9, b & 0x183)
-            k = (b >> 2) & 0x1f
-            if k >= 23: r.bad(p + 2, 'enum index')
-            v30_response_code = _K7[k]
-            it = 1; al = 0
-            v30_dc_evse_status = _d_DC_EVSEStatusType(r)
-            r.zero(1, 'expected next item')
-            it = 2; al = 0
-            v30_evse_present_voltage = _d_PhysicalValueType(r)
-            r.zero(1, 'expected end of element')
-            it = -1; al = 0
-            v_welding_detection_res = WeldingDetectionResType(response_code=v30_response_code, dc_evse_status=v30_dc_evse_status, evse_present_voltage=v30_evse_present_voltage)
+        nm, fn = _DISPATCH0[al]
+        sel = (nm, fn(r))
         r.zero(1, 'expected end of element')
         it = -1; al = 0
-    return BodyType(body_element=v_body_element, cable_check_req=v_cable_check_req, cable_check_res=v_cable_check_res, certificate_installation_req=v_certificate_installation_req, certificate_installation_res=v_certificate_installation_res, certificate_update_req=v_certificate_update_req, certificate_update_res=v_certificate_update_res, charge_parameter_discovery_req=v_charge_parameter_discovery_req, charge_parameter_discovery_res=v_charge_parameter_discovery_res, charging_status_req=v_charging_status_req, charging_status_res=v_charging_status_res, contract_authentication_req=v_contract_authentication_req, contract_authentication_res=v_contract_authentication_res, current_demand_req=v_current_demand_req, current_demand_res=v_current_demand_res, metering_receipt_req=v_metering_receipt_req, metering_receipt_res=v_metering_receipt_res, payment_details_req=v_payment_details_req, payment_details_res=v_payment_details_res, power_delivery_req=v_power_delivery_req, power_delivery_res=v_power_delivery_res, pre_charge_req=v_pre_charge_req, pre_charge_res=v_pre_charge_res, service_detail_req=v_service_detail_req, service_detail_res=v_service_detail_res, service_discovery_req=v_service_discovery_req, service_discovery_res=v_service_discovery_res, service_payment_selection_req=v_service_payment_selection_req, service_payment_selection_res=v_service_payment_selection_res, session_setup_req=v_session_setup_req, session_setup_res=v_session_setup_res, session_stop_req=v_session_stop_req, session_stop_res=v_session_stop_res, welding_detection_req=v_welding_detection_req, welding_detection_res=v_welding_detection_res)
+    return _with(BodyType(), sel)
 
 def _e_BodyType(w: Writer, o: BodyType) -> None:
     s = 0
-    f_body_element = o.body_element
-    f_cable_check_req = o.cable_check_req
-    f_cable_check_res = o.cable_check_res
-    f_certificate_installation_req = o.certificate_installation_req
-    f_certificate_installation_res = o.certificate_installation_res
-    f_certificate_update_req = o.certificate_update_req
-    f_certificate_update_res = o.certificate_update_res
-    f_charge_parameter_discovery_req = o.charge_parameter_discovery_req
-    f_charge_parameter_discovery_res = o.charge_parameter_discovery_res
-    f_charging_status_req = o.charging_status_req
-    f_charging_status_res = o.charging_status_res
-    f_contract_authentication_req = o.contract_authentication_req
-    f_contract_authentication_res = o.contract_authentication_res
-    f_current_demand_req = o.current_demand_req
-    f_current_demand_res = o.current_demand_res
-    f_metering_receipt_req = o.metering_receipt_req
-    f_metering_receipt_res = o.metering_receipt_res
-    f_payment_details_req = o.payment_details_req
-    f_payment_details_res = o.payment_details_res
-    f_power_delivery_req = o.power_delivery_req
-    f_power_delivery_res = o.power_delivery_res
-    f_pre_charge_req = o.pre_charge_req
-    f_pre_charge_res = o.pre_charge_res
-    f_service_detail_req = o.service_detail_req
-    f_service_detail_res = o.service_detail_res
-    f_service_discovery_req = o.service_discovery_req
-    f_service_discovery_res = o.service_discovery_res
-    f_service_payment_selection_req = o.service_payment_selection_req
-    f_service_payment_selection_res = o.service_payment_selection_res
-    f_session_setup_req = o.session_setup_req
-    f_session_setup_res = o.session_setup_res
-    f_session_stop_req = o.session_stop_req
-    f_session_stop_res = o.session_stop_res
-    f_welding_detection_req = o.welding_detection_req
-    f_welding_detection_res = o.welding_detection_res
-    if f_body_element is not None:
-        w.bits(0, 7)
-        s = 1
-    elif f_cable_check_req is not None:
-        f2_dc_ev_status = f_cable_check_req.dc_ev_status
-        if f2_dc_ev_status is None: raise ExiEncodeError("CableCheckReqType: missing required dc_ev_status")
+    if (f_cable_check_req := o.cable_check_req) is not None:
+        f1_dc_ev_status = f_cable_check_req.dc_ev_status
+        if f1_dc_ev_status is None: raise ExiEncodeError("CableCheckReqType: missing required dc_ev_status")
         w.bits(2, 7)
-        _e_DC_EVStatusType(w, f2_dc_ev_status)
+        _e_DC_EVStatusType(w, f1_dc_ev_status)
         w.bits(0, 1)
         s = 1
-    elif f_cable_check_res is not None:
-        f3_response_code = f_cable_check_res.response_code
-        if f3_response_code is None: raise ExiEncodeError("CableCheckResType: missing required response_code")
-        f3_dc_evse_status = f_cable_check_res.dc_evse_status
-        if f3_dc_evse_status is None: raise ExiEncodeError("CableCheckResType: missing required dc_evse_status")
-        w.bits(((_K23[f3_response_code]) << 2) | 1024, 15)
-        _e_DC_EVSEStatusType(w, f3_dc_evse_status)
-        f3_evse_processing = f_cable_check_res.evse_processing
-        if f3_evse_processing is None: raise ExiEncodeError("CableCheckResType: missing required evse_processing")
-        w.bits(((_K24[f3_evse_processing]) << 2), 5)
+    elif (f_cable_check_res := o.cable_check_res) is not None:
+        f2_response_code = f_cable_check_res.response_code
+        if f2_response_code is None: raise ExiEncodeError("CableCheckResType: missing required response_code")
+        f2_dc_evse_status = f_cable_check_res.dc_evse_status
+        if f2_dc_evse_status is None: raise ExiEncodeError("CableCheckResType: missing required dc_evse_status")
+        w.bits(((_K7[f2_response_code]) << 2) | 1024, 15)
+        _e_DC_EVSEStatusType(w, f2_dc_evse_status)
+        f2_evse_processing = f_cable_check_res.evse_processing
+        if f2_evse_processing is None: raise ExiEncodeError("CableCheckResType: missing required evse_processing")
+        w.bits(((_K8[f2_evse_processing]) << 2), 5)
         s = 1
-    elif f_certificate_installation_req is not None:
-        s4 = 0
-        w.bits(3, 6)
-        f4_id = f_certificate_installation_req.id
-        if f4_id is not None:
-            w.bits(0, 2)
-            w.string(f4_id)
-            s4 = 1
-        f4_oem_provisioning_cert = f_certificate_installation_req.oem_provisioning_cert
-        if f4_oem_provisioning_cert is None: raise ExiEncodeError("CertificateInstallationReqType: missing required oem_provisioning_cert")
-        c1 = _C25[s4]
-        w.bits(((c1[0]) << 1), c1[1] + 1)
-        w.binary(f4_oem_provisioning_cert)
-        s4 = 2
-        f4_list_of_root_certificate_i_ds = f_certificate_installation_req.list_of_root_certificate_i_ds
-        if f4_list_of_root_certificate_i_ds is None: raise ExiEncodeError("CertificateInstallationReqType: missing required list_of_root_certificate_i_ds")
-        w.bits(0, 2)
-        _e_ListOfRootCertificateIDsType(w, f4_list_of_root_certificate_i_ds)
-        f4_dh_params = f_certificate_installation_req.dh_params
-        if f4_dh_params is None: raise ExiEncodeError("CertificateInstallationReqType: missing required dh_params")
-        w.bits(0, 2)
-        w.binary(f4_dh_params)
-        w.bits(0, 2)
-        s = 1
-    elif f_certificate_installation_res is not None:
-        w.bits(4, 6)
-        _e_CertificateInstallationResType(w, f_certificate_installation_res)
-        s = 1
-    elif f_certificate_update_req is not None:
-        s5 = 0
-        w.bits(5, 6)
-        f5_id = f_certificate_update_req.id
-        if f5_id is not None:
-            w.bits(0, 2)
-            w.string(f5_id)
-            s5 = 1
-        f5_contract_signature_cert_chain = f_certificate_update_req.contract_signature_cert_chain
-        if f5_contract_signature_cert_chain is None: raise ExiEncodeError("CertificateUpdateReqType: missing required contract_signature_cert_chain")
-        c2 = _C26[s5]
-        w.bits((c2[0]), c2[1])
-        _e_CertificateChainType(w, f5_contract_signature_cert_chain)
-        s5 = 2
-        f5_contract_id = f_certificate_update_req.contract_id
-        if f5_contract_id is None: raise ExiEncodeError("CertificateUpdateReqType: missing required contract_id")
-        w.bits(0, 2)
-        w.string(f5_contract_id)
-        f5_list_of_root_certificate_i_ds = f_certificate_update_req.list_of_root_certificate_i_ds
-        if f5_list_of_root_certificate_i_ds is None: raise ExiEncodeError("CertificateUpdateReqType: missing required list_of_root_certificate_i_ds")
-        w.bits(0, 2)
-        _e_ListOfRootCertificateIDsType(w, f5_list_of_root_certificate_i_ds)
-        f5_dh_params = f_certificate_update_req.dh_params
-        if f5_dh_params is None: raise ExiEncodeError("CertificateUpdateReqType: missing required dh_params")
-        w.bits(0, 2)
-        w.binary(f5_dh_params)
-        w.bits(0, 2)
-        s = 1
-    elif f_certificate_update_res is not None:
-        w.bits(6, 6)
-        _e_CertificateUpdateResType(w, f_certificate_update_res)
-        s = 1
-    elif f_charge_parameter_discovery_req is not None:
-        f6_ev_requested_energy_transfer_type = f_charge_parameter_discovery_req.ev_requested_energy_transfer_type
-        if f6_ev_requested_energy_transfer_type is None: raise ExiEncodeError("ChargeParameterDiscoveryReqType: missing required ev_requested_energy_transfer_type")
-        s6 = 1
-        w.bits(((_K27[f6_ev_requested_energy_transfer_type]) << 1) | 448, 12)
-        f6_ac_ev_charge_parameter = f_charge_parameter_discovery_req.ac_ev_charge_parameter
-        f6_dc_ev_charge_parameter = f_charge_parameter_discovery_req.dc_ev_charge_parameter
-        f6_ev_charge_parameter = f_charge_parameter_discovery_req.ev_charge_parameter
-        if f6_ac_ev_charge_parameter is not None:
-            w.bits(0, 2)
-            _e_AC_EVChargeParameterType(w, f6_ac_ev_charge_parameter)
-            s6 = 2
-        elif f6_dc_ev_charge_parameter is not None:
-            w.bits(1, 2)
-            _e_DC_EVChargeParameterType(w, f6_dc_ev_charge_parameter)
-            s6 = 2
-        elif f6_ev_charge_parameter is not None:
-            w.bits(2, 2)
-            _e_EVChargeParameterType(w, f6_ev_charge_parameter)
-            s6 = 2
-        else:
-            raise ExiEncodeError("ChargeParameterDiscoveryReqType: missing required ac_ev_charge_parameter/dc_ev_charge_parameter/ev_charge_parameter")
-        w.bits(0, 1)
-        s = 1
-    elif f_charge_parameter_discovery_res is not None:
-        f7_response_code = f_charge_parameter_discovery_res.response_code
-        if f7_response_code is None: raise ExiEncodeError("ChargeParameterDiscoveryResType: missing required response_code")
-        f7_evse_processing = f_charge_parameter_discovery_res.evse_processing
-        if f7_evse_processing is None: raise ExiEncodeError("ChargeParameterDiscoveryResType: missing required evse_processing")
-        s7 = 2
-        w.bits(((_K23[f7_response_code]) << 5) | ((_K24[f7_evse_processing]) << 1) | 32768, 18)
-        f7_sa_schedule_list = f_charge_parameter_discovery_res.sa_schedule_list
-        f7_sa_schedules = f_charge_parameter_discovery_res.sa_schedules
-        if f7_sa_schedule_list is not None:
-            w.bits(0, 2)
-            _e_SAScheduleListType(w, f7_sa_schedule_list)
-            s7 = 3
-        elif f7_sa_schedules is not None:
-            w.bits(1, 2)
-            _e_SASchedulesType(w, f7_sa_schedules)
-            s7 = 3
-        else:
-            raise ExiEncodeError("ChargeParameterDiscoveryResType: missing required sa_schedule_list/sa_schedules")
-        s7 = 3
-        f7_ac_evse_charge_parameter = f_charge_parameter_discovery_res.ac_evse_charge_parameter
-        f7_dc_evse_charge_parameter = f_charge_parameter_discovery_res.dc_evse_charge_parameter
-        f7_evse_charge_parameter = f_charge_parameter_discovery_res.evse_charge_parameter
-        if f7_ac_evse_charge_parameter is not None:
-            w.bits(0, 2)
-            _e_AC_EVSEChargeParameterType(w, f7_ac_evse_charge_parameter)
-            s7 = 4
-        elif f7_dc_evse_charge_parameter is not None:
-            w.bits(1, 2)
-            _e_DC_EVSEChargeParameterType(w, f7_dc_evse_charge_parameter)
-            s7 = 4
-        elif f7_evse_charge_parameter is not None:
-            w.bits(2, 2)
-            _e_EVSEChargeParameterType(w, f7_evse_charge_parameter)
-            s7 = 4
-        else:
-            raise ExiEncodeError("ChargeParameterDiscoveryResType: missing required ac_evse_charge_parameter/dc_evse_charge_parameter/evse_charge_parameter")
-        w.bits(0, 1)
-        s = 1
-    elif f_charging_status_req is not None:
+    elif (f_charging_status_req := o.charging_status_req) is not None:
         w.bits(18, 7)
         s = 1
-    elif f_charging_status_res is not None:
+    elif (f_charging_status_res := o.charging_status_res) is not None:
         w.bits(10, 6)
         _e_ChargingStatusResType(w, f_charging_status_res)
         s = 1
-    elif f_contract_authentication_req is not None:
-        s9 = 0
-        w.bits(11, 6)
-        f9_id = f_contract_authentication_req.id
-        if f9_id is not None:
-            w.bits(0, 2)
-            w.string(f9_id)
-            s9 = 1
-        f9_gen_challenge = f_contract_authentication_req.gen_challenge
-        if f9_gen_challenge is not None:
-            c3 = _C28[s9]
-            w.bits(((c3[0]) << 1), c3[1] + 1)
-            w.string(f9_gen_challenge)
-            w.bits(0, 1)
-            s9 = 2
-        c4 = _C29[s9]
-        w.bits((c4[0]), c4[1])
-        s = 1
-    elif f_contract_authentication_res is not None:
-        f10_response_code = f_contract_authentication_res.response_code
-        if f10_response_code is None: raise ExiEncodeError("ContractAuthenticationResType: missing required response_code")
-        f10_evse_processing = f_contract_authentication_res.evse_processing
-        if f10_evse_processing is None: raise ExiEncodeError("ContractAuthenticationResType: missing required evse_processing")
-        w.bits(((_K23[f10_response_code]) << 6) | ((_K24[f10_evse_processing]) << 2) | 98304, 19)
-        s = 1
-    elif f_current_demand_req is not None:
+    elif (f_current_demand_req := o.current_demand_req) is not None:
         w.bits(13, 6)
         _e_CurrentDemandReqType(w, f_current_demand_req)
         s = 1
-    elif f_current_demand_res is not None:
+    elif (f_current_demand_res := o.current_demand_res) is not None:
         w.bits(14, 6)
         _e_CurrentDemandResType(w, f_current_demand_res)
         s = 1
-    elif f_metering_receipt_req is not None:
-        s11 = 0
+    elif (f_metering_receipt_req := o.metering_receipt_req) is not None:
+        s4 = 0
         w.bits(15, 6)
-        f11_id = f_metering_receipt_req.id
-        if f11_id is not None:
+        if (f4_id := f_metering_receipt_req.id) is not None:
             w.bits(0, 2)
-            w.string(f11_id)
-            s11 = 1
-        f11_session_id = f_metering_receipt_req.session_id
-        if f11_session_id is None: raise ExiEncodeError("MeteringReceiptReqType: missing required session_id")
-        c5 = _C25[s11]
-        w.bits(((c5[0]) << 1), c5[1] + 1)
-        w.binary(f11_session_id)
-        s11 = 2
-        s11 = 2
+            w.string(f4_id)
+            s4 = 1
+        f4_session_id = f_metering_receipt_req.session_id
+        if f4_session_id is None: raise ExiEncodeError("MeteringReceiptReqType: missing required session_id")
+        c1 = _C9[s4]
+        w.bits(((c1[0]) << 1), c1[1] + 1)
+        w.binary(f4_session_id)
+        s4 = 2
+        s4 = 2
         w.bits(0, 1)
-        f11_sa_schedule_tuple_id = f_metering_receipt_req.sa_schedule_tuple_id
-        if f11_sa_schedule_tuple_id is not None:
-            if not -32768 <= f11_sa_schedule_tuple_id <= 32767:
-                raise ExiEncodeError(f"value {f11_sa_schedule_tuple_id!r} outside [-32768, 32767]")
-            w.bits((1 if f11_sa_schedule_tuple_id < 0 else 0), 4)
-            w.uint(-f11_sa_schedule_tuple_id - 1 if f11_sa_schedule_tuple_id < 0 else f11_sa_schedule_tuple_id)
+        if (f4_sa_schedule_tuple_id := f_metering_receipt_req.sa_schedule_tuple_id) is not None:
+            if not -32768 <= f4_sa_schedule_tuple_id <= 32767:
+                raise ExiEncodeError(f"value {f4_sa_schedule_tuple_id!r} outside [-32768, 32767]")
+            w.bits((1 if f4_sa_schedule_tuple_id < 0 else 0), 4)
+            w.uint(-f4_sa_schedule_tuple_id - 1 if f4_sa_schedule_tuple_id < 0 else f4_sa_schedule_tuple_id)
             w.bits(0, 1)
-            s11 = 3
-        f11_meter_info = f_metering_receipt_req.meter_info
-        if f11_meter_info is None: raise ExiEncodeError("MeteringReceiptReqType: missing required meter_info")
-        c6 = _C30[s11]
-        w.bits((c6[0]), c6[1])
-        _e_MeterInfoType(w, f11_meter_info)
-        s11 = 4
+            s4 = 3
+        f4_meter_info = f_metering_receipt_req.meter_info
+        if f4_meter_info is None: raise ExiEncodeError("MeteringReceiptReqType: missing required meter_info")
+        c2 = _C10[s4]
+        w.bits((c2[0]), c2[1])
+        _e_MeterInfoType(w, f4_meter_info)
+        s4 = 4
         w.bits(0, 1)
         s = 1
-    elif f_metering_receipt_res is not None:
-        f12_response_code = f_metering_receipt_res.response_code
-        if f12_response_code is None: raise ExiEncodeError("MeteringReceiptResType: missing required response_code")
-        f12_ac_evse_status = f_metering_receipt_res.ac_evse_status
-        if f12_ac_evse_status is None: raise ExiEncodeError("MeteringReceiptResType: missing required ac_evse_status")
-        w.bits(((_K23[f12_response_code]) << 2) | 8192, 15)
-        _e_AC_EVSEStatusType(w, f12_ac_evse_status)
+    elif (f_metering_receipt_res := o.metering_receipt_res) is not None:
+        f5_response_code = f_metering_receipt_res.response_code
+        if f5_response_code is None: raise ExiEncodeError("MeteringReceiptResType: missing required response_code")
+        f5_ac_evse_status = f_metering_receipt_res.ac_evse_status
+        if f5_ac_evse_status is None: raise ExiEncodeError("MeteringReceiptResType: missing required ac_evse_status")
+        w.bits(((_K7[f5_response_code]) << 2) | 8192, 15)
+        _e_AC_EVSEStatusType(w, f5_ac_evse_status)
         w.bits(0, 1)
         s = 1
-    elif f_payment_details_req is not None:
-        f13_contract_id = f_payment_details_req.contract_id
-        if f13_contract_id is None: raise ExiEncodeError("PaymentDetailsReqType: missing required contract_id")
-        w.bits(68, 8)
-        w.string(f13_contract_id)
-        f13_contract_signature_cert_chain = f_payment_details_req.contract_signature_cert_chain
-        if f13_contract_signature_cert_chain is None: raise ExiEncodeError("PaymentDetailsReqType: missing required contract_signature_cert_chain")
-        w.bits(0, 2)
-        _e_CertificateChainType(w, f13_contract_signature_cert_chain)
-        w.bits(0, 1)
-        s = 1
-    elif f_payment_details_res is not None:
-        f14_response_code = f_payment_details_res.response_code
-        if f14_response_code is None: raise ExiEncodeError("PaymentDetailsResType: missing required response_code")
-        f14_gen_challenge = f_payment_details_res.gen_challenge
-        if f14_gen_challenge is None: raise ExiEncodeError("PaymentDetailsResType: missing required gen_challenge")
-        w.bits(((_K23[f14_response_code]) << 3) | 18432, 16)
-        w.string(f14_gen_challenge)
-        f14_date_time_now = f_payment_details_res.date_time_now
-        if f14_date_time_now is None: raise ExiEncodeError("PaymentDetailsResType: missing required date_time_now")
-        if not -9223372036854775808 <= f14_date_time_now <= 9223372036854775807:
-            raise ExiEncodeError(f"value {f14_date_time_now!r} outside [-9223372036854775808, 9223372036854775807]")
-        w.bits((1 if f14_date_time_now < 0 else 0), 4)
-        w.uint(-f14_date_time_now - 1 if f14_date_time_now < 0 else f14_date_time_now)
-        w.bits(0, 2)
-        s = 1
-    elif f_power_delivery_req is not None:
-        f15_ready_to_charge_state = f_power_delivery_req.ready_to_charge_state
-        if f15_ready_to_charge_state is None: raise ExiEncodeError("PowerDeliveryReqType: missing required ready_to_charge_state")
-        s15 = 1
-        w.bits(((1 if f15_ready_to_charge_state else 0) << 1) | 304, 10)
-        f15_charging_profile = f_power_delivery_req.charging_profile
-        if f15_charging_profile is not None:
+    elif (f_power_delivery_req := o.power_delivery_req) is not None:
+        f6_ready_to_charge_state = f_power_delivery_req.ready_to_charge_state
+        if f6_ready_to_charge_state is None: raise ExiEncodeError("PowerDeliveryReqType: missing required ready_to_charge_state")
+        s6 = 1
+        w.bits(((1 if f6_ready_to_charge_state else 0) << 1) | 304, 10)
+        if (f6_charging_profile := f_power_delivery_req.charging_profile) is not None:
             w.bits(0, 3)
-            _e_ChargingProfileType(w, f15_charging_profile)
-            s15 = 2
-        f15_dc_ev_power_delivery_parameter = f_power_delivery_req.dc_ev_power_delivery_parameter
-        f15_ev_power_delivery_parameter = f_power_delivery_req.ev_power_delivery_parameter
-        if f15_dc_ev_power_delivery_parameter is not None:
-            c7 = _C31[s15]
-            w.bits((c7[0]), c7[1])
-            _e_DC_EVPowerDeliveryParameterType(w, f15_dc_ev_power_delivery_parameter)
-            s15 = 3
-        elif f15_ev_power_delivery_parameter is not None:
-            c8 = _C32[s15]
-            w.bits((c8[0]), c8[1])
-            _e_EVPowerDeliveryParameterType(w, f15_ev_power_delivery_parameter)
-            s15 = 3
-        c9 = _C33[s15]
-        w.bits((c9[0]), c9[1])
+            _e_ChargingProfileType(w, f6_charging_profile)
+            s6 = 2
+        if (f6_dc_ev_power_delivery_parameter := f_power_delivery_req.dc_ev_power_delivery_parameter) is not None:
+            c3 = _C11[s6]
+            w.bits((c3[0]), c3[1])
+            _e_DC_EVPowerDeliveryParameterType(w, f6_dc_ev_power_delivery_parameter)
+            s6 = 3
+        elif (f6_ev_power_delivery_parameter := f_power_delivery_req.ev_power_delivery_parameter) is not None:
+            c4 = _C12[s6]
+            w.bits((c4[0]), c4[1])
+            _e_EVPowerDeliveryParameterType(w, f6_ev_power_delivery_parameter)
+            s6 = 3
+        c5 = _C13[s6]
+        w.bits((c5[0]), c5[1])
         s = 1
-    elif f_power_delivery_res is not None:
-        f16_response_code = f_power_delivery_res.response_code
-        if f16_response_code is None: raise ExiEncodeError("PowerDeliveryResType: missing required response_code")
-        s16 = 1
-        w.bits(((_K23[f16_response_code]) << 1) | 5120, 14)
-        f16_ac_evse_status = f_power_delivery_res.ac_evse_status
-        f16_dc_evse_status = f_power_delivery_res.dc_evse_status
-        f16_evse_status = f_power_delivery_res.evse_status
-        if f16_ac_evse_status is not None:
+    elif (f_power_delivery_res := o.power_delivery_res) is not None:
+        f7_response_code = f_power_delivery_res.response_code
+        if f7_response_code is None: raise ExiEncodeError("PowerDeliveryResType: missing required response_code")
+        s7 = 1
+        w.bits(((_K7[f7_response_code]) << 1) | 5120, 14)
+        if (f7_ac_evse_status := f_power_delivery_res.ac_evse_status) is not None:
             w.bits(0, 2)
-            _e_AC_EVSEStatusType(w, f16_ac_evse_status)
-            s16 = 2
-        elif f16_dc_evse_status is not None:
+            _e_AC_EVSEStatusType(w, f7_ac_evse_status)
+            s7 = 2
+        elif (f7_dc_evse_status := f_power_delivery_res.dc_evse_status) is not None:
             w.bits(1, 2)
-            _e_DC_EVSEStatusType(w, f16_dc_evse_status)
-            s16 = 2
-        elif f16_evse_status is not None:
+            _e_DC_EVSEStatusType(w, f7_dc_evse_status)
+            s7 = 2
+        elif (f7_evse_status := f_power_delivery_res.evse_status) is not None:
             w.bits(2, 2)
-            _e_EVSEStatusType(w, f16_evse_status)
-            s16 = 2
+            _e_EVSEStatusType(w, f7_evse_status)
+            s7 = 2
         else:
             raise ExiEncodeError("PowerDeliveryResType: missing required ac_evse_status/dc_evse_status/evse_status")
         w.bits(0, 1)
         s = 1
-    elif f_pre_charge_req is not None:
-        f17_dc_ev_status = f_pre_charge_req.dc_ev_status
-        if f17_dc_ev_status is None: raise ExiEncodeError("PreChargeReqType: missing required dc_ev_status")
+    elif (f_pre_charge_req := o.pre_charge_req) is not None:
+        f8_dc_ev_status = f_pre_charge_req.dc_ev_status
+        if f8_dc_ev_status is None: raise ExiEncodeError("PreChargeReqType: missing required dc_ev_status")
         w.bits(42, 7)
-        _e_DC_EVStatusType(w, f17_dc_ev_status)
-        f17_ev_target_voltage = f_pre_charge_req.ev_target_voltage
-        if f17_ev_target_voltage is None: raise ExiEncodeError("PreChargeReqType: missing required ev_target_voltage")
+        _e_DC_EVStatusType(w, f8_dc_ev_status)
+        f8_ev_target_voltage = f_pre_charge_req.ev_target_voltage
+        if f8_ev_target_voltage is None: raise ExiEncodeError("PreChargeReqType: missing required ev_target_voltage")
         w.bits(0, 1)
-        _e_PhysicalValueType(w, f17_ev_target_voltage)
-        f17_ev_target_current = f_pre_charge_req.ev_target_current
-        if f17_ev_target_current is None: raise ExiEncodeError("PreChargeReqType: missing required ev_target_current")
+        _e_PhysicalValueType(w, f8_ev_target_voltage)
+        f8_ev_target_current = f_pre_charge_req.ev_target_current
+        if f8_ev_target_current is None: raise ExiEncodeError("PreChargeReqType: missing required ev_target_current")
         w.bits(0, 1)
-        _e_PhysicalValueType(w, f17_ev_target_current)
-        w.bits(0, 1)
-        s = 1
-    elif f_pre_charge_res is not None:
-        f18_response_code = f_pre_charge_res.response_code
-        if f18_response_code is None: raise ExiEncodeError("PreChargeResType: missing required response_code")
-        f18_dc_evse_status = f_pre_charge_res.dc_evse_status
-        if f18_dc_evse_status is None: raise ExiEncodeError("PreChargeResType: missing required dc_evse_status")
-        w.bits(((_K23[f18_response_code]) << 2) | 11264, 15)
-        _e_DC_EVSEStatusType(w, f18_dc_evse_status)
-        f18_evse_present_voltage = f_pre_charge_res.evse_present_voltage
-        if f18_evse_present_voltage is None: raise ExiEncodeError("PreChargeResType: missing required evse_present_voltage")
-        w.bits(0, 1)
-        _e_PhysicalValueType(w, f18_evse_present_voltage)
+        _e_PhysicalValueType(w, f8_ev_target_current)
         w.bits(0, 1)
         s = 1
-    elif f_service_detail_req is not None:
-        f19_service_id = f_service_detail_req.service_id
-        if f19_service_id is None: raise ExiEncodeError("ServiceDetailReqType: missing required service_id")
-        w.bits(92, 8)
-        w.uint(f19_service_id)
+    elif (f_pre_charge_res := o.pre_charge_res) is not None:
+        f9_response_code = f_pre_charge_res.response_code
+        if f9_response_code is None: raise ExiEncodeError("PreChargeResType: missing required response_code")
+        f9_dc_evse_status = f_pre_charge_res.dc_evse_status
+        if f9_dc_evse_status is None: raise ExiEncodeError("PreChargeResType: missing required dc_evse_status")
+        w.bits(((_K7[f9_response_code]) << 2) | 11264, 15)
+        _e_DC_EVSEStatusType(w, f9_dc_evse_status)
+        f9_evse_present_voltage = f_pre_charge_res.evse_present_voltage
+        if f9_evse_present_voltage is None: raise ExiEncodeError("PreChargeResType: missing required evse_present_voltage")
+        w.bits(0, 1)
+        _e_PhysicalValueType(w, f9_evse_present_voltage)
+        w.bits(0, 1)
+        s = 1
+    elif (f_welding_detection_req := o.welding_detection_req) is not None:
+        f10_dc_ev_status = f_welding_detection_req.dc_ev_status
+        if f10_dc_ev_status is None: raise ExiEncodeError("WeldingDetectionReqType: missing required dc_ev_status")
+        w.bits(66, 7)
+        _e_DC_EVStatusType(w, f10_dc_ev_status)
+        w.bits(0, 1)
+        s = 1
+    elif (f_welding_detection_res := o.welding_detection_res) is not None:
+        f11_response_code = f_welding_detection_res.response_code
+        if f11_response_code is None: raise ExiEncodeError("WeldingDetectionResType: missing required response_code")
+        f11_dc_evse_status = f_welding_detection_res.dc_evse_status
+        if f11_dc_evse_status is None: raise ExiEncodeError("WeldingDetectionResType: missing required dc_evse_status")
+        w.bits(((_K7[f11_response_code]) << 2) | 17408, 15)
+        _e_DC_EVSEStatusType(w, f11_dc_evse_status)
+        f11_evse_present_voltage = f_welding_detection_res.evse_present_voltage
+        if f11_evse_present_voltage is None: raise ExiEncodeError("WeldingDetectionResType: missing required evse_present_voltage")
+        w.bits(0, 1)
+        _e_PhysicalValueType(w, f11_evse_present_voltage)
+        w.bits(0, 1)
+        s = 1
+    elif (f_body_element := o.body_element) is not None:
+        w.bits(0, 7)
+        s = 1
+    elif (f_certificate_installation_req := o.certificate_installation_req) is not None:
+        s13 = 0
+        w.bits(3, 6)
+        if (f13_id := f_certificate_installation_req.id) is not None:
+            w.bits(0, 2)
+            w.string(f13_id)
+            s13 = 1
+        f13_oem_provisioning_cert = f_certificate_installation_req.oem_provisioning_cert
+        if f13_oem_provisioning_cert is None: raise ExiEncodeError("CertificateInstallationReqType: missing required oem_provisioning_cert")
+        c6 = _C9[s13]
+        w.bits(((c6[0]) << 1), c6[1] + 1)
+        w.binary(f13_oem_provisioning_cert)
+        s13 = 2
+        f13_list_of_root_certificate_i_ds = f_certificate_installation_req.list_of_root_certificate_i_ds
+        if f13_list_of_root_certificate_i_ds is None: raise ExiEncodeError("CertificateInstallationReqType: missing required list_of_root_certificate_i_ds")
+        w.bits(0, 2)
+        _e_ListOfRootCertificateIDsType(w, f13_list_of_root_certificate_i_ds)
+        f13_dh_params = f_certificate_installation_req.dh_params
+        if f13_dh_params is None: raise ExiEncodeError("CertificateInstallationReqType: missing required dh_params")
+        w.bits(0, 2)
+        w.binary(f13_dh_params)
         w.bits(0, 2)
         s = 1
-    elif f_service_detail_res is not None:
-        f20_response_code = f_service_detail_res.response_code
-        if f20_response_code is None: raise ExiEncodeError("ServiceDetailResType: missing required response_code")
-        f20_service_id = f_service_detail_res.service_id
-        if f20_service_id is None: raise ExiEncodeError("ServiceDetailResType: missing required service_id")
-        w.bits(((_K23[f20_response_code]) << 3) | 24576, 16)
-        w.uint(f20_service_id)
-        s20 = 2
-        w.bits(0, 1)
-        f20_service_parameter_list = f_service_detail_res.service_parameter_list
-        if f20_service_parameter_list is not None:
+    elif (f_certificate_installation_res := o.certificate_installation_res) is not None:
+        w.bits(4, 6)
+        _e_CertificateInstallationResType(w, f_certificate_installation_res)
+        s = 1
+    elif (f_certificate_update_req := o.certificate_update_req) is not None:
+        s14 = 0
+        w.bits(5, 6)
+        if (f14_id := f_certificate_update_req.id) is not None:
             w.bits(0, 2)
-            _e_ServiceParameterListType(w, f20_service_parameter_list)
-            s20 = 3
-        c10 = _C34[s20]
+            w.string(f14_id)
+            s14 = 1
+        f14_contract_signature_cert_chain = f_certificate_update_req.contract_signature_cert_chain
+        if f14_contract_signature_cert_chain is None: raise ExiEncodeError("CertificateUpdateReqType: missing required contract_signature_cert_chain")
+        c7 = _C14[s14]
+        w.bits((c7[0]), c7[1])
+        _e_CertificateChainType(w, f14_contract_signature_cert_chain)
+        s14 = 2
+        f14_contract_id = f_certificate_update_req.contract_id
+        if f14_contract_id is None: raise ExiEncodeError("CertificateUpdateReqType: missing required contract_id")
+        w.bits(0, 2)
+        w.string(f14_contract_id)
+        f14_list_of_root_certificate_i_ds = f_certificate_update_req.list_of_root_certificate_i_ds
+        if f14_list_of_root_certificate_i_ds is None: raise ExiEncodeError("CertificateUpdateReqType: missing required list_of_root_certificate_i_ds")
+        w.bits(0, 2)
+        _e_ListOfRootCertificateIDsType(w, f14_list_of_root_certificate_i_ds)
+        f14_dh_params = f_certificate_update_req.dh_params
+        if f14_dh_params is None: raise ExiEncodeError("CertificateUpdateReqType: missing required dh_params")
+        w.bits(0, 2)
+        w.binary(f14_dh_params)
+        w.bits(0, 2)
+        s = 1
+    elif (f_certificate_update_res := o.certificate_update_res) is not None:
+        w.bits(6, 6)
+        _e_CertificateUpdateResType(w, f_certificate_update_res)
+        s = 1
+    elif (f_charge_parameter_discovery_req := o.charge_parameter_discovery_req) is not None:
+        f15_ev_requested_energy_transfer_type = f_charge_parameter_discovery_req.ev_requested_energy_transfer_type
+        if f15_ev_requested_energy_transfer_type is None: raise ExiEncodeError("ChargeParameterDiscoveryReqType: missing required ev_requested_energy_transfer_type")
+        s15 = 1
+        w.bits(((_K15[f15_ev_requested_energy_transfer_type]) << 1) | 448, 12)
+        if (f15_ac_ev_charge_parameter := f_charge_parameter_discovery_req.ac_ev_charge_parameter) is not None:
+            w.bits(0, 2)
+            _e_AC_EVChargeParameterType(w, f15_ac_ev_charge_parameter)
+            s15 = 2
+        elif (f15_dc_ev_charge_parameter := f_charge_parameter_discovery_req.dc_ev_charge_parameter) is not None:
+            w.bits(1, 2)
+            _e_DC_EVChargeParameterType(w, f15_dc_ev_charge_parameter)
+            s15 = 2
+        elif (f15_ev_charge_parameter := f_charge_parameter_discovery_req.ev_charge_parameter) is not None:
+            w.bits(2, 2)
+            _e_EVChargeParameterType(w, f15_ev_charge_parameter)
+            s15 = 2
+        else:
+            raise ExiEncodeError("ChargeParameterDiscoveryReqType: missing required ac_ev_charge_parameter/dc_ev_charge_parameter/ev_charge_parameter")
+        w.bits(0, 1)
+        s = 1
+    elif (f_charge_parameter_discovery_res := o.charge_parameter_discovery_res) is not None:
+        f16_response_code = f_charge_parameter_discovery_res.response_code
+        if f16_response_code is None: raise ExiEncodeError("ChargeParameterDiscoveryResType: missing required response_code")
+        f16_evse_processing = f_charge_parameter_discovery_res.evse_processing
+        if f16_evse_processing is None: raise ExiEncodeError("ChargeParameterDiscoveryResType: missing required evse_processing")
+        s16 = 2
+        w.bits(((_K7[f16_response_code]) << 5) | ((_K8[f16_evse_processing]) << 1) | 32768, 18)
+        if (f16_sa_schedule_list := f_charge_parameter_discovery_res.sa_schedule_list) is not None:
+            w.bits(0, 2)
+            _e_SAScheduleListType(w, f16_sa_schedule_list)
+            s16 = 3
+        elif (f16_sa_schedules := f_charge_parameter_discovery_res.sa_schedules) is not None:
+            w.bits(1, 2)
+            _e_SASchedulesType(w, f16_sa_schedules)
+            s16 = 3
+        else:
+            raise ExiEncodeError("ChargeParameterDiscoveryResType: missing required sa_schedule_list/sa_schedules")
+        s16 = 3
+        if (f16_ac_evse_charge_parameter := f_charge_parameter_discovery_res.ac_evse_charge_parameter) is not None:
+            w.bits(0, 2)
+            _e_AC_EVSEChargeParameterType(w, f16_ac_evse_charge_parameter)
+            s16 = 4
+        elif (f16_dc_evse_charge_parameter := f_charge_parameter_discovery_res.dc_evse_charge_parameter) is not None:
+            w.bits(1, 2)
+            _e_DC_EVSEChargeParameterType(w, f16_dc_evse_charge_parameter)
+            s16 = 4
+        elif (f16_evse_charge_parameter := f_charge_parameter_discovery_res.evse_charge_parameter) is not None:
+            w.bits(2, 2)
+            _e_EVSEChargeParameterType(w, f16_evse_charge_parameter)
+            s16 = 4
+        else:
+            raise ExiEncodeError("ChargeParameterDiscoveryResType: missing required ac_evse_charge_parameter/dc_evse_charge_parameter/evse_charge_parameter")
+        w.bits(0, 1)
+        s = 1
+    elif (f_contract_authentication_req := o.contract_authentication_req) is not None:
+        s17 = 0
+        w.bits(11, 6)
+        if (f17_id := f_contract_authentication_req.id) is not None:
+            w.bits(0, 2)
+            w.string(f17_id)
+            s17 = 1
+        if (f17_gen_challenge := f_contract_authentication_req.gen_challenge) is not None:
+            c8 = _C16[s17]
+            w.bits(((c8[0]) << 1), c8[1] + 1)
+            w.string(f17_gen_challenge)
+            w.bits(0, 1)
+            s17 = 2
+        c9 = _C17[s17]
+        w.bits((c9[0]), c9[1])
+        s = 1
+    elif (f_contract_authentication_res := o.contract_authentication_res) is not None:
+        f18_response_code = f_contract_authentication_res.response_code
+        if f18_response_code is None: raise ExiEncodeError("ContractAuthenticationResType: missing required response_code")
+        f18_evse_processing = f_contract_authentication_res.evse_processing
+        if f18_evse_processing is None: raise ExiEncodeError("ContractAuthenticationResType: missing required evse_processing")
+        w.bits(((_K7[f18_response_code]) << 6) | ((_K8[f18_evse_processing]) << 2) | 98304, 19)
+        s = 1
+    elif (f_payment_details_req := o.payment_details_req) is not None:
+        f19_contract_id = f_payment_details_req.contract_id
+        if f19_contract_id is None: raise ExiEncodeError("PaymentDetailsReqType: missing required contract_id")
+        w.bits(68, 8)
+        w.string(f19_contract_id)
+        f19_contract_signature_cert_chain = f_payment_details_req.contract_signature_cert_chain
+        if f19_contract_signature_cert_chain is None: raise ExiEncodeError("PaymentDetailsReqType: missing required contract_signature_cert_chain")
+        w.bits(0, 2)
+        _e_CertificateChainType(w, f19_contract_signature_cert_chain)
+        w.bits(0, 1)
+        s = 1
+    elif (f_payment_details_res := o.payment_details_res) is not None:
+        f20_response_code = f_payment_details_res.response_code
+        if f20_response_code is None: raise ExiEncodeError("PaymentDetailsResType: missing required response_code")
+        f20_gen_challenge = f_payment_details_res.gen_challenge
+        if f20_gen_challenge is None: raise ExiEncodeError("PaymentDetailsResType: missing required gen_challenge")
+        w.bits(((_K7[f20_response_code]) << 3) | 18432, 16)
+        w.string(f20_gen_challenge)
+        f20_date_time_now = f_payment_details_res.date_time_now
+        if f20_date_time_now is None: raise ExiEncodeError("PaymentDetailsResType: missing required date_time_now")
+        if not -9223372036854775808 <= f20_date_time_now <= 9223372036854775807:
+            raise ExiEncodeError(f"value {f20_date_time_now!r} outside [-9223372036854775808, 9223372036854775807]")
+        w.bits((1 if f20_date_time_now < 0 else 0), 4)
+        w.uint(-f20_date_time_now - 1 if f20_date_time_now < 0 else f20_date_time_now)
+        w.bits(0, 2)
+        s = 1
+    elif (f_service_detail_req := o.service_detail_req) is not None:
+        f21_service_id = f_service_detail_req.service_id
+        if f21_service_id is None: raise ExiEncodeError("ServiceDetailReqType: missing required service_id")
+        w.bits(92, 8)
+        w.uint(f21_service_id)
+        w.bits(0, 2)
+        s = 1
+    elif (f_service_detail_res := o.service_detail_res) is not None:
+        f22_response_code = f_service_detail_res.response_code
+        if f22_response_code is None: raise ExiEncodeError("ServiceDetailResType: missing required response_code")
+        f22_service_id = f_service_detail_res.service_id
+        if f22_service_id is None: raise ExiEncodeError("ServiceDetailResType: missing required service_id")
+        w.bits(((_K7[f22_response_code]) << 3) | 24576, 16)
+        w.uint(f22_service_id)
+        s22 = 2
+        w.bits(0, 1)
+        if (f22_service_parameter_list := f_service_detail_res.service_parameter_list) is not None:
+            w.bits(0, 2)
+            _e_ServiceParameterListType(w, f22_service_parameter_list)
+            s22 = 3
+        c10 = _C18[s22]
         w.bits((c10[0]), c10[1])
         s = 1
-    elif f_service_discovery_req is not None:
-        s21 = 0
+    elif (f_service_discovery_req := o.service_discovery_req) is not None:
+        s23 = 0
         w.bits(25, 6)
-        f21_service_scope = f_service_discovery_req.service_scope
-        if f21_service_scope is not None:
+        if (f23_service_scope := f_service_discovery_req.service_scope) is not None:
             w.bits(0, 3)
-            w.string(f21_service_scope)
+            w.string(f23_service_scope)
             w.bits(0, 1)
-            s21 = 1
-        f21_service_category = f_service_discovery_req.service_category
-        if f21_service_category is not None:
-            c11 = _C28[s21]
-            w.bits(((c11[0]) << 4) | ((_K35[f21_service_category]) << 1), c11[1] + 4)
-            s21 = 2
-        c12 = _C29[s21]
+            s23 = 1
+        if (f23_service_category := f_service_discovery_req.service_category) is not None:
+            c11 = _C16[s23]
+            w.bits(((c11[0]) << 4) | ((_K19[f23_service_category]) << 1), c11[1] + 4)
+            s23 = 2
+        c12 = _C17[s23]
         w.bits((c12[0]), c12[1])
         s = 1
-    elif f_service_discovery_res is not None:
-        f22_response_code = f_service_discovery_res.response_code
-        if f22_response_code is None: raise ExiEncodeError("ServiceDiscoveryResType: missing required response_code")
-        f22_payment_options = f_service_discovery_res.payment_options
-        if f22_payment_options is None: raise ExiEncodeError("ServiceDiscoveryResType: missing required payment_options")
-        w.bits(((_K23[f22_response_code]) << 2) | 13312, 15)
-        _e_PaymentOptionsType(w, f22_payment_options)
-        f22_charge_service = f_service_discovery_res.charge_service
-        if f22_charge_service is None: raise ExiEncodeError("ServiceDiscoveryResType: missing required charge_service")
+    elif (f_service_discovery_res := o.service_discovery_res) is not None:
+        f24_response_code = f_service_discovery_res.response_code
+        if f24_response_code is None: raise ExiEncodeError("ServiceDiscoveryResType: missing required response_code")
+        f24_payment_options = f_service_discovery_res.payment_options
+        if f24_payment_options is None: raise ExiEncodeError("ServiceDiscoveryResType: missing required payment_options")
+        w.bits(((_K7[f24_response_code]) << 2) | 13312, 15)
+        _e_PaymentOptionsType(w, f24_payment_options)
+        f24_charge_service = f_service_discovery_res.charge_service
+        if f24_charge_service is None: raise ExiEncodeError("ServiceDiscoveryResType: missing required charge_service")
         w.bits(0, 1)
-        _e_ServiceChargeType(w, f22_charge_service)
-        s22 = 3
-        f22_service_list = f_service_discovery_res.service_list
-        if f22_service_list is not None:
+        _e_ServiceChargeType(w, f24_charge_service)
+        s24 = 3
+        if (f24_service_list := f_service_discovery_res.service_list) is not None:
             w.bits(0, 2)
-            _e_ServiceTagListType(w, f22_service_list)
-            s22 = 4
-        c13 = _C36[s22]
+            _e_ServiceTagListType(w, f24_service_list)
+            s24 = 4
+        c13 = _C20[s24]
         w.bits((c13[0]), c13[1])
         s = 1
-    elif f_service_payment_selection_req is not None:
-        f23_selected_payment_option = f_service_payment_selection_req.selected_payment_option
-        if f23_selected_payment_option is None: raise ExiEncodeError("ServicePaymentSelectionReqType: missing required selected_payment_option")
-        f23_selected_service_list = f_service_payment_selection_req.selected_service_list
-        if f23_selected_service_list is None: raise ExiEncodeError("ServicePaymentSelectionReqType: missing required selected_service_list")
-        w.bits(((_K37[f23_selected_payment_option]) << 2) | 864, 11)
-        _e_SelectedServiceListType(w, f23_selected_service_list)
+    elif (f_service_payment_selection_req := o.service_payment_selection_req) is not None:
+        f25_selected_payment_option = f_service_payment_selection_req.selected_payment_option
+        if f25_selected_payment_option is None: raise ExiEncodeError("ServicePaymentSelectionReqType: missing required selected_payment_option")
+        f25_selected_service_list = f_service_payment_selection_req.selected_service_list
+        if f25_selected_service_list is None: raise ExiEncodeError("ServicePaymentSelectionReqType: missing required selected_service_list")
+        w.bits(((_K21[f25_selected_payment_option]) << 2) | 864, 11)
+        _e_SelectedServiceListType(w, f25_selected_service_list)
         w.bits(0, 1)
         s = 1
-    elif f_service_payment_selection_res is not None:
-        f24_response_code = f_service_payment_selection_res.response_code
-        if f24_response_code is None: raise ExiEncodeError("ServicePaymentSelectionResType: missing required response_code")
-        w.bits(((_K23[f24_response_code]) << 2) | 14336, 15)
+    elif (f_service_payment_selection_res := o.service_payment_selection_res) is not None:
+        f26_response_code = f_service_payment_selection_res.response_code
+        if f26_response_code is None: raise ExiEncodeError("ServicePaymentSelectionResType: missing required response_code")
+        w.bits(((_K7[f26_response_code]) << 2) | 14336, 15)
         s = 1
-    elif f_session_setup_req is not None:
-        f25_evccid = f_session_setup_req.evccid
-        if f25_evccid is None: raise ExiEncodeError("SessionSetupReqType: missing required evccid")
+    elif (f_session_setup_req := o.session_setup_req) is not None:
+        f27_evccid = f_session_setup_req.evccid
+        if f27_evccid is None: raise ExiEncodeError("SessionSetupReqType: missing required evccid")
         w.bits(116, 8)
-        w.binary(f25_evccid)
+        w.binary(f27_evccid)
         w.bits(0, 2)
         s = 1
-    elif f_session_setup_res is not None:
-        f26_response_code = f_session_setup_res.response_code
-        if f26_response_code is None: raise ExiEncodeError("SessionSetupResType: missing required response_code")
-        f26_evseid = f_session_setup_res.evseid
-        if f26_evseid is None: raise ExiEncodeError("SessionSetupResType: missing required evseid")
-        w.bits(((_K23[f26_response_code]) << 3) | 30720, 16)
-        w.binary(f26_evseid)
-        s26 = 2
+    elif (f_session_setup_res := o.session_setup_res) is not None:
+        f28_response_code = f_session_setup_res.response_code
+        if f28_response_code is None: raise ExiEncodeError("SessionSetupResType: missing required response_code")
+        f28_evseid = f_session_setup_res.evseid
+        if f28_evseid is None: raise ExiEncodeError("SessionSetupResType: missing required evseid")
+        w.bits(((_K7[f28_response_code]) << 3) | 30720, 16)
+        w.binary(f28_evseid)
+        s28 = 2
         w.bits(0, 1)
-        f26_date_time_now = f_session_setup_res.date_time_now
-        if f26_date_time_now is not None:
-            if not -9223372036854775808 <= f26_date_time_now <= 9223372036854775807:
-                raise ExiEncodeError(f"value {f26_date_time_now!r} outside [-9223372036854775808, 9223372036854775807]")
-            w.bits((1 if f26_date_time_now < 0 else 0), 4)
-            w.uint(-f26_date_time_now - 1 if f26_date_time_now < 0 else f26_date_time_now)
+        if (f28_date_time_now := f_session_setup_res.date_time_now) is not None:
+            if not -9223372036854775808 <= f28_date_time_now <= 9223372036854775807:
+                raise ExiEncodeError(f"value {f28_date_time_now!r} outside [-9223372036854775808, 9223372036854775807]")
+            w.bits((1 if f28_date_time_now < 0 else 0), 4)
+            w.uint(-f28_date_time_now - 1 if f28_date_time_now < 0 else f28_date_time_now)
             w.bits(0, 1)
-            s26 = 3
-        c14 = _C34[s26]
+            s28 = 3
+        c14 = _C18[s28]
         w.bits((c14[0]), c14[1])
         s = 1
-    elif f_session_stop_req is not None:
+    elif (f_session_stop_req := o.session_stop_req) is not None:
         w.bits(62, 7)
         s = 1
-    elif f_session_stop_res is not None:
-        f28_response_code = f_session_stop_res.response_code
-        if f28_response_code is None: raise ExiEncodeError("SessionStopResType: missing required response_code")
-        w.bits(((_K23[f28_response_code]) << 2) | 16384, 15)
+    elif (f_session_stop_res := o.session_stop_res) is not None:
+        f30_response_code = f_session_stop_res.response_code
+        if f30_response_code is None: raise ExiEncodeError("SessionStopResType: missing required response_code")
+        w.bits(((_K7[f30_response_code]) << 2) | 16384, 15)
         s = 1
-    elif f_welding_detection_req is not None:
-        f29_dc_ev_status = f_welding_detection_req.dc_ev_status
-        if f29_dc_ev_status is None: raise ExiEncodeError("WeldingDetectionReqType: missing required dc_ev_status")
-        w.bits(66, 7)
-        _e_DC_EVStatusType(w, f29_dc_ev_status)
-        w.bits(0, 1)
-        s = 1
-    elif f_welding_detection_res is not None:
-        f30_response_code = f_welding_detection_res.response_code
-        if f30_response_code is None: raise ExiEncodeError("WeldingDetectionResType: missing required response_code")
-        f30_dc_evse_status = f_welding_detection_res.dc_evse_status
-        if f30_dc_evse_status is None: raise ExiEncodeError("WeldingDetectionResType: missing required dc_evse_status")
-        w.bits(((_K23[f30_response_code]) << 2) | 17408, 15)
-        _e_DC_EVSEStatusType(w, f30_dc_evse_status)
-        f30_evse_present_voltage = f_welding_detection_res.evse_present_voltage
-        if f30_evse_present_voltage is None: raise ExiEncodeError("WeldingDetectionResType: missing required evse_present_voltage")
-        w.bits(0, 1)
-        _e_PhysicalValueType(w, f30_evse_present_voltage)
-        w.bits(0, 1)
-        s = 1
-    c15 = _C38[s]
+    c15 = _C22[s]
     w.bits((c15[0]), c15[1])
 
 def _d_CableCheckReqType(r: Reader) -> CableCheckReqType:
@@ -2569,7 +1886,7 @@ def _d_CableCheckReqType(r: Reader) -> CableCheckReqType:
     v1_ev_ready = ((b >> 3) & 0x1) == 1
     e = b & 0x3
     if e >= 3: r.bad_code(p + 5, e, 3)
-    it, al = _P39[e]
+    it, al = _P23[e]
     if it == 1:
         p = r.p; q = p + 5
         if q > rn: r.eos()
@@ -2578,7 +1895,7 @@ def _d_CableCheckReqType(r: Reader) -> CableCheckReqType:
         v1_ev_cabin_conditioning = ((b >> 3) & 0x1) == 1
         e = b & 0x3
         if e >= 2: r.bad_code(p + 3, e, 2)
-        it, al = _P16[e]
+        it, al = _P24[e]
     if it == 2:
         p = r.p; q = p + 4
         if q > rn: r.eos()
@@ -2592,7 +1909,7 @@ def _d_CableCheckReqType(r: Reader) -> CableCheckReqType:
     if b & 0x21c07: r.badz(p, 18, b & 0x21c07)
     k = (b >> 13) & 0xf
     if k >= 12: r.bad(p + 1, 'enum index')
-    v1_ev_error_code = _K40[k]
+    v1_ev_error_code = _K25[k]
     v1_evresssoc = ((b >> 3) & 0x7f)
     if v1_evresssoc > 100: r.bad(p + 8, 'range')
     v_dc_ev_status = DC_EVStatusType(ev_ready=v1_ev_ready, ev_cabin_conditioning=v1_ev_cabin_conditioning, evress_conditioning=v1_evress_conditioning, ev_error_code=v1_ev_error_code, evresssoc=v1_evresssoc)
@@ -2606,24 +1923,22 @@ def _e_CableCheckReqType(w: Writer, o: CableCheckReqType) -> None:
     if f1_ev_ready is None: raise ExiEncodeError("DC_EVStatusType: missing required ev_ready")
     s1 = 1
     w.bits(((1 if f1_ev_ready else 0) << 1), 5)
-    f1_ev_cabin_conditioning = f_dc_ev_status.ev_cabin_conditioning
-    if f1_ev_cabin_conditioning is not None:
+    if (f1_ev_cabin_conditioning := f_dc_ev_status.ev_cabin_conditioning) is not None:
         w.bits(((1 if f1_ev_cabin_conditioning else 0) << 1), 5)
         s1 = 2
-    f1_evress_conditioning = f_dc_ev_status.evress_conditioning
-    if f1_evress_conditioning is not None:
-        c1 = _C41[s1]
+    if (f1_evress_conditioning := f_dc_ev_status.evress_conditioning) is not None:
+        c1 = _C26[s1]
         w.bits(((c1[0]) << 3) | ((1 if f1_evress_conditioning else 0) << 1), c1[1] + 3)
         s1 = 3
     f1_ev_error_code = f_dc_ev_status.ev_error_code
     if f1_ev_error_code is None: raise ExiEncodeError("DC_EVStatusType: missing required ev_error_code")
-    c2 = _C42[s1]
+    c2 = _C27[s1]
     s1 = 4
     f1_evresssoc = f_dc_ev_status.evresssoc
     if f1_evresssoc is None: raise ExiEncodeError("DC_EVStatusType: missing required evresssoc")
     if not 0 <= f1_evresssoc <= 100:
         raise ExiEncodeError(f"value {f1_evresssoc!r} outside [0, 100]")
-    w.bits(((c2[0]) << 18) | ((_K43[f1_ev_error_code]) << 13) | ((f1_evresssoc) << 3), c2[1] + 18)
+    w.bits(((c2[0]) << 18) | ((_K28[f1_ev_error_code]) << 13) | ((f1_evresssoc) << 3), c2[1] + 18)
 
 def _d_CableCheckResType(r: Reader) -> CableCheckResType:
     rv = r.v; rn = r.n
@@ -2640,17 +1955,17 @@ def _d_CableCheckResType(r: Reader) -> CableCheckResType:
     if b & 0x60c: r.badz(p, 11, b & 0x60c)
     k = (b >> 4) & 0x1f
     if k >= 23: r.bad(p + 2, 'enum index')
-    v_response_code = _K7[k]
+    v_response_code = _K29[k]
     e = b & 0x3
     if e >= 2: r.bad_code(p + 9, e, 2)
-    it, al = _P9[e]
+    it, al = _P30[e]
     if it == 0:
         p = r.p; q = p + 5
         if q > rn: r.eos()
         b = (rv >> (rn - q)) & 0x1f; r.p = q
         if b & 0x13: r.badz(p, 5, b & 0x13)
         k = (b >> 2) & 0x3
-        v1_evse_isolation_status = _K44[k]
+        v1_evse_isolation_status = _K31[k]
         it = 1; al = 0
     p = r.p; q = p + 8
     if q > rn: r.eos()
@@ -2658,7 +1973,7 @@ def _d_CableCheckResType(r: Reader) -> CableCheckResType:
     if b & 0x87: r.badz(p, 8, b & 0x87)
     k = (b >> 3) & 0xf
     if k >= 12: r.bad(p + 1, 'enum index')
-    v1_evse_status_code = _K45[k]
+    v1_evse_status_code = _K32[k]
     it = 2; al = 0
     v1_notification_max_delay = r.uintb(4294967295)
     p = r.p; q = p + 12
@@ -2669,7 +1984,7 @@ def _d_CableCheckResType(r: Reader) -> CableCheckResType:
     if k >= 3: r.bad(p + 3, 'enum index')
     v1_evse_notification = _K4[k]
     k = (b >> 2) & 0x1
-    v_evse_processing = _K8[k]
+    v_evse_processing = _K33[k]
     v_dc_evse_status = DC_EVSEStatusType(evse_isolation_status=v1_evse_isolation_status, evse_status_code=v1_evse_status_code, notification_max_delay=v1_notification_max_delay, evse_notification=v1_evse_notification)
     it = -1; al = 0
     return CableCheckResType(response_code=v_response_code, dc_evse_status=v_dc_evse_status, evse_processing=v_evse_processing)
@@ -2680,36 +1995,35 @@ def _e_CableCheckResType(w: Writer, o: CableCheckResType) -> None:
     f_dc_evse_status = o.dc_evse_status
     if f_dc_evse_status is None: raise ExiEncodeError("CableCheckResType: missing required dc_evse_status")
     s1 = 0
-    w.bits(((_K23[f_response_code]) << 2), 9)
-    f1_evse_isolation_status = f_dc_evse_status.evse_isolation_status
-    if f1_evse_isolation_status is not None:
-        w.bits(((_K46[f1_evse_isolation_status]) << 1), 6)
+    w.bits(((_K7[f_response_code]) << 2), 9)
+    if (f1_evse_isolation_status := f_dc_evse_status.evse_isolation_status) is not None:
+        w.bits(((_K34[f1_evse_isolation_status]) << 1), 6)
         s1 = 1
     f1_evse_status_code = f_dc_evse_status.evse_status_code
     if f1_evse_status_code is None: raise ExiEncodeError("DC_EVSEStatusType: missing required evse_status_code")
-    c1 = _C25[s1]
+    c1 = _C9[s1]
     s1 = 2
     f1_notification_max_delay = f_dc_evse_status.notification_max_delay
     if f1_notification_max_delay is None: raise ExiEncodeError("DC_EVSEStatusType: missing required notification_max_delay")
-    w.bits(((c1[0]) << 8) | ((_K47[f1_evse_status_code]) << 3), c1[1] + 8)
+    w.bits(((c1[0]) << 8) | ((_K35[f1_evse_status_code]) << 3), c1[1] + 8)
     w.uint(f1_notification_max_delay)
     f1_evse_notification = f_dc_evse_status.evse_notification
     if f1_evse_notification is None: raise ExiEncodeError("DC_EVSEStatusType: missing required evse_notification")
     f_evse_processing = o.evse_processing
     if f_evse_processing is None: raise ExiEncodeError("CableCheckResType: missing required evse_processing")
-    w.bits(((_K5[f1_evse_notification]) << 7) | ((_K24[f_evse_processing]) << 2), 12)
+    w.bits(((_K5[f1_evse_notification]) << 7) | ((_K8[f_evse_processing]) << 2), 12)
 
 def _d_CanonicalizationMethodType(r: Reader) -> CanonicalizationMethodType:
     v_algorithm = None
     r.zero(1, 'expected next item')
     it = 0; al = 0
     v_algorithm = r.string()
-    it, al = _P15[r.code(2, 2)]
+    it, al = _P36[r.code(2, 2)]
     n = 0
     while it == 1:
         r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        it, al = _P15[r.code(2, 2)]
+        it, al = _P36[r.code(2, 2)]
     return CanonicalizationMethodType(algorithm=v_algorithm)
 
 def _e_CanonicalizationMethodType(w: Writer, o: CanonicalizationMethodType) -> None:
@@ -2735,7 +2049,7 @@ def _d_CertificateChainType(r: Reader) -> CertificateChainType:
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
     if e >= 2: r.bad_code(p + 1, e, 2)
-    it, al = _P15[e]
+    it, al = _P36[e]
     if it == 1:
         v_sub_certificates = _d_SubCertificatesType(r)
         r.zero(1, 'expected end of element')
@@ -2749,12 +2063,11 @@ def _e_CertificateChainType(w: Writer, o: CertificateChainType) -> None:
     w.binary(f_certificate)
     s = 1
     w.bits(0, 1)
-    f_sub_certificates = o.sub_certificates
-    if f_sub_certificates is not None:
+    if (f_sub_certificates := o.sub_certificates) is not None:
         w.bits(0, 2)
         _e_SubCertificatesType(w, f_sub_certificates)
         s = 2
-    c1 = _C48[s]
+    c1 = _C37[s]
     w.bits((c1[0]), c1[1])
 
 def _d_CertificateInstallationReqType(r: Reader) -> CertificateInstallationReqType:
@@ -2763,7 +2076,7 @@ def _d_CertificateInstallationReqType(r: Reader) -> CertificateInstallationReqTy
     v_oem_provisioning_cert = None
     v_list_of_root_certificate_i_ds = None
     v_dh_params = None
-    it, al = _P9[r.code(2, 2)]
+    it, al = _P30[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
         r.zero(1, 'expected next item')
@@ -2791,14 +2104,13 @@ def _d_CertificateInstallationReqType(r: Reader) -> CertificateInstallationReqTy
 
 def _e_CertificateInstallationReqType(w: Writer, o: CertificateInstallationReqType) -> None:
     s = 0
-    f_id = o.id
-    if f_id is not None:
+    if (f_id := o.id) is not None:
         w.bits(0, 2)
         w.string(f_id)
         s = 1
     f_oem_provisioning_cert = o.oem_provisioning_cert
     if f_oem_provisioning_cert is None: raise ExiEncodeError("CertificateInstallationReqType: missing required oem_provisioning_cert")
-    c1 = _C25[s]
+    c1 = _C9[s]
     w.bits(((c1[0]) << 1), c1[1] + 1)
     w.binary(f_oem_provisioning_cert)
     s = 2
@@ -2831,7 +2143,7 @@ def _d_CertificateInstallationResType(r: Reader) -> CertificateInstallationResTy
     if b & 0x60f: r.badz(p, 11, b & 0x60f)
     k = (b >> 4) & 0x1f
     if k >= 23: r.bad(p + 2, 'enum index')
-    v_response_code = _K7[k]
+    v_response_code = _K29[k]
     it = 0; al = 0
     v1_certificate = r.binary()
     p = r.p; q = p + 3
@@ -2840,7 +2152,7 @@ def _d_CertificateInstallationResType(r: Reader) -> CertificateInstallationResTy
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
     if e >= 2: r.bad_code(p + 1, e, 2)
-    it, al = _P15[e]
+    it, al = _P36[e]
     if it == 1:
         v1_sub_certificates = _d_SubCertificatesType(r)
         r.zero(1, 'expected end of element')
@@ -2882,16 +2194,15 @@ def _e_CertificateInstallationResType(w: Writer, o: CertificateInstallationResTy
     if f_contract_signature_cert_chain is None: raise ExiEncodeError("CertificateInstallationResType: missing required contract_signature_cert_chain")
     f1_certificate = f_contract_signature_cert_chain.certificate
     if f1_certificate is None: raise ExiEncodeError("CertificateChainType: missing required certificate")
-    w.bits(((_K23[f_response_code]) << 4), 11)
+    w.bits(((_K7[f_response_code]) << 4), 11)
     w.binary(f1_certificate)
     s1 = 1
     w.bits(0, 1)
-    f1_sub_certificates = f_contract_signature_cert_chain.sub_certificates
-    if f1_sub_certificates is not None:
+    if (f1_sub_certificates := f_contract_signature_cert_chain.sub_certificates) is not None:
         w.bits(0, 2)
         _e_SubCertificatesType(w, f1_sub_certificates)
         s1 = 2
-    c1 = _C48[s1]
+    c1 = _C37[s1]
     f_contract_signature_encrypted_private_key = o.contract_signature_encrypted_private_key
     if f_contract_signature_encrypted_private_key is None: raise ExiEncodeError("CertificateInstallationResType: missing required contract_signature_encrypted_private_key")
     w.bits(((c1[0]) << 2), c1[1] + 2)
@@ -2913,7 +2224,7 @@ def _d_CertificateUpdateReqType(r: Reader) -> CertificateUpdateReqType:
     v_contract_id = None
     v_list_of_root_certificate_i_ds = None
     v_dh_params = None
-    it, al = _P9[r.code(2, 2)]
+    it, al = _P30[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
         r.zero(1, 'expected next item')
@@ -2932,7 +2243,7 @@ def _d_CertificateUpdateReqType(r: Reader) -> CertificateUpdateReqType:
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
     if e >= 2: r.bad_code(p + 1, e, 2)
-    it, al = _P15[e]
+    it, al = _P36[e]
     if it == 1:
         v1_sub_certificates = _d_SubCertificatesType(r)
         r.zero(1, 'expected end of element')
@@ -2965,26 +2276,24 @@ def _d_CertificateUpdateReqType(r: Reader) -> CertificateUpdateReqType:
 
 def _e_CertificateUpdateReqType(w: Writer, o: CertificateUpdateReqType) -> None:
     s = 0
-    f_id = o.id
-    if f_id is not None:
+    if (f_id := o.id) is not None:
         w.bits(0, 2)
         w.string(f_id)
         s = 1
     f_contract_signature_cert_chain = o.contract_signature_cert_chain
     if f_contract_signature_cert_chain is None: raise ExiEncodeError("CertificateUpdateReqType: missing required contract_signature_cert_chain")
-    c1 = _C26[s]
+    c1 = _C14[s]
     f1_certificate = f_contract_signature_cert_chain.certificate
     if f1_certificate is None: raise ExiEncodeError("CertificateChainType: missing required certificate")
     w.bits(((c1[0]) << 2), c1[1] + 2)
     w.binary(f1_certificate)
     s1 = 1
     w.bits(0, 1)
-    f1_sub_certificates = f_contract_signature_cert_chain.sub_certificates
-    if f1_sub_certificates is not None:
+    if (f1_sub_certificates := f_contract_signature_cert_chain.sub_certificates) is not None:
         w.bits(0, 2)
         _e_SubCertificatesType(w, f1_sub_certificates)
         s1 = 2
-    c2 = _C48[s1]
+    c2 = _C37[s1]
     s = 2
     f_contract_id = o.contract_id
     if f_contract_id is None: raise ExiEncodeError("CertificateUpdateReqType: missing required contract_id")
@@ -3020,7 +2329,7 @@ def _d_CertificateUpdateResType(r: Reader) -> CertificateUpdateResType:
     if b & 0x60f: r.badz(p, 11, b & 0x60f)
     k = (b >> 4) & 0x1f
     if k >= 23: r.bad(p + 2, 'enum index')
-    v_response_code = _K7[k]
+    v_response_code = _K29[k]
     it = 0; al = 0
     v1_certificate = r.binary()
     p = r.p; q = p + 3
@@ -3029,7 +2338,7 @@ def _d_CertificateUpdateResType(r: Reader) -> CertificateUpdateResType:
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
     if e >= 2: r.bad_code(p + 1, e, 2)
-    it, al = _P15[e]
+    it, al = _P36[e]
     if it == 1:
         v1_sub_certificates = _d_SubCertificatesType(r)
         r.zero(1, 'expected end of element')
@@ -3080,16 +2389,15 @@ def _e_CertificateUpdateResType(w: Writer, o: CertificateUpdateResType) -> None:
     if f_contract_signature_cert_chain is None: raise ExiEncodeError("CertificateUpdateResType: missing required contract_signature_cert_chain")
     f1_certificate = f_contract_signature_cert_chain.certificate
     if f1_certificate is None: raise ExiEncodeError("CertificateChainType: missing required certificate")
-    w.bits(((_K23[f_response_code]) << 4), 11)
+    w.bits(((_K7[f_response_code]) << 4), 11)
     w.binary(f1_certificate)
     s1 = 1
     w.bits(0, 1)
-    f1_sub_certificates = f_contract_signature_cert_chain.sub_certificates
-    if f1_sub_certificates is not None:
+    if (f1_sub_certificates := f_contract_signature_cert_chain.sub_certificates) is not None:
         w.bits(0, 2)
         _e_SubCertificatesType(w, f1_sub_certificates)
         s1 = 2
-    c1 = _C48[s1]
+    c1 = _C37[s1]
     f_contract_signature_encrypted_private_key = o.contract_signature_encrypted_private_key
     if f_contract_signature_encrypted_private_key is None: raise ExiEncodeError("CertificateUpdateResType: missing required contract_signature_encrypted_private_key")
     w.bits(((c1[0]) << 2), c1[1] + 2)
@@ -3122,10 +2430,10 @@ def _d_ChargeParameterDiscoveryReqType(r: Reader) -> ChargeParameterDiscoveryReq
     if b & 0xc4: r.badz(p, 8, b & 0xc4)
     k = (b >> 3) & 0x7
     if k >= 6: r.bad(p + 2, 'enum index')
-    v_ev_requested_energy_transfer_type = _K10[k]
+    v_ev_requested_energy_transfer_type = _K38[k]
     e = b & 0x3
     if e >= 3: r.bad_code(p + 6, e, 3)
-    it, al = _P11[e]
+    it, al = _P39[e]
     if al == 0:
         v1_departure_time = None
         v1_e_amount = None
@@ -3170,11 +2478,8 @@ def _e_ChargeParameterDiscoveryReqType(w: Writer, o: ChargeParameterDiscoveryReq
     f_ev_requested_energy_transfer_type = o.ev_requested_energy_transfer_type
     if f_ev_requested_energy_transfer_type is None: raise ExiEncodeError("ChargeParameterDiscoveryReqType: missing required ev_requested_energy_transfer_type")
     s = 1
-    w.bits(((_K27[f_ev_requested_energy_transfer_type]) << 1), 6)
-    f_ac_ev_charge_parameter = o.ac_ev_charge_parameter
-    f_dc_ev_charge_parameter = o.dc_ev_charge_parameter
-    f_ev_charge_parameter = o.ev_charge_parameter
-    if f_ac_ev_charge_parameter is not None:
+    w.bits(((_K15[f_ev_requested_energy_transfer_type]) << 1), 6)
+    if (f_ac_ev_charge_parameter := o.ac_ev_charge_parameter) is not None:
         f1_departure_time = f_ac_ev_charge_parameter.departure_time
         if f1_departure_time is None: raise ExiEncodeError("AC_EVChargeParameterType: missing required departure_time")
         w.bits(0, 4)
@@ -3197,11 +2502,11 @@ def _e_ChargeParameterDiscoveryReqType(w: Writer, o: ChargeParameterDiscoveryReq
         _e_PhysicalValueType(w, f1_ev_min_current)
         w.bits(0, 1)
         s = 2
-    elif f_dc_ev_charge_parameter is not None:
+    elif (f_dc_ev_charge_parameter := o.dc_ev_charge_parameter) is not None:
         w.bits(1, 2)
         _e_DC_EVChargeParameterType(w, f_dc_ev_charge_parameter)
         s = 2
-    elif f_ev_charge_parameter is not None:
+    elif (f_ev_charge_parameter := o.ev_charge_parameter) is not None:
         w.bits(4, 3)
         s = 2
     else:
@@ -3223,19 +2528,19 @@ def _d_ChargeParameterDiscoveryResType(r: Reader) -> ChargeParameterDiscoveryRes
     if b & 0x3074: r.badz(p, 14, b & 0x3074)
     k = (b >> 7) & 0x1f
     if k >= 23: r.bad(p + 2, 'enum index')
-    v_response_code = _K7[k]
+    v_response_code = _K29[k]
     k = (b >> 3) & 0x1
-    v_evse_processing = _K8[k]
+    v_evse_processing = _K33[k]
     e = b & 0x3
     if e >= 2: r.bad_code(p + 12, e, 2)
-    it, al = _P12[e]
+    it, al = _P40[e]
     if al == 0:
         v_sa_schedule_list = _d_SAScheduleListType(r)
     elif al == 1:
         r.zero(1, 'expected end of element')
         it = -1; al = 0
         v_sa_schedules = SASchedulesType()
-    it, al = _P13[r.code(2, 3)]
+    it, al = _P41[r.code(2, 3)]
     if al == 0:
         v2_ac_evse_status = None
         v2_evse_max_voltage = None
@@ -3272,23 +2577,18 @@ def _e_ChargeParameterDiscoveryResType(w: Writer, o: ChargeParameterDiscoveryRes
     f_evse_processing = o.evse_processing
     if f_evse_processing is None: raise ExiEncodeError("ChargeParameterDiscoveryResType: missing required evse_processing")
     s = 2
-    w.bits(((_K23[f_response_code]) << 5) | ((_K24[f_evse_processing]) << 1), 12)
-    f_sa_schedule_list = o.sa_schedule_list
-    f_sa_schedules = o.sa_schedules
-    if f_sa_schedule_list is not None:
+    w.bits(((_K7[f_response_code]) << 5) | ((_K8[f_evse_processing]) << 1), 12)
+    if (f_sa_schedule_list := o.sa_schedule_list) is not None:
         w.bits(0, 2)
         _e_SAScheduleListType(w, f_sa_schedule_list)
         s = 3
-    elif f_sa_schedules is not None:
+    elif (f_sa_schedules := o.sa_schedules) is not None:
         w.bits(2, 3)
         s = 3
     else:
         raise ExiEncodeError("ChargeParameterDiscoveryResType: missing required sa_schedule_list/sa_schedules")
     s = 3
-    f_ac_evse_charge_parameter = o.ac_evse_charge_parameter
-    f_dc_evse_charge_parameter = o.dc_evse_charge_parameter
-    f_evse_charge_parameter = o.evse_charge_parameter
-    if f_ac_evse_charge_parameter is not None:
+    if (f_ac_evse_charge_parameter := o.ac_evse_charge_parameter) is not None:
         f2_ac_evse_status = f_ac_evse_charge_parameter.ac_evse_status
         if f2_ac_evse_status is None: raise ExiEncodeError("AC_EVSEChargeParameterType: missing required ac_evse_status")
         w.bits(0, 3)
@@ -3307,11 +2607,11 @@ def _e_ChargeParameterDiscoveryResType(w: Writer, o: ChargeParameterDiscoveryRes
         _e_PhysicalValueType(w, f2_evse_min_current)
         w.bits(0, 1)
         s = 4
-    elif f_dc_evse_charge_parameter is not None:
+    elif (f_dc_evse_charge_parameter := o.dc_evse_charge_parameter) is not None:
         w.bits(1, 2)
         _e_DC_EVSEChargeParameterType(w, f_dc_evse_charge_parameter)
         s = 4
-    elif f_evse_charge_parameter is not None:
+    elif (f_evse_charge_parameter := o.evse_charge_parameter) is not None:
         w.bits(4, 3)
         s = 4
     else:
@@ -3363,7 +2663,7 @@ def _d_ChargingProfileType(r: Reader) -> ChargingProfileType:
         t = ProfileEntryType(charging_profile_entry_start=v1_charging_profile_entry_start, charging_profile_entry_max_power=v1_charging_profile_entry_max_power)
         v_profile_entry.append(t)
         n += 1
-        it, al = _P15[r.code(2, 2)]
+        it, al = _P36[r.code(2, 2)]
     return ChargingProfileType(sa_schedule_tuple_id=v_sa_schedule_tuple_id, profile_entry=v_profile_entry)
 
 def _e_ChargingProfileType(w: Writer, o: ChargingProfileType) -> None:
@@ -3377,7 +2677,7 @@ def _e_ChargingProfileType(w: Writer, o: ChargingProfileType) -> None:
     w.bits(0, 1)
     n = 0
     for x in o.profile_entry:
-        c1 = _C49[s]
+        c1 = _C42[s]
         f1_charging_profile_entry_start = x.charging_profile_entry_start
         if f1_charging_profile_entry_start is None: raise ExiEncodeError("ProfileEntryType: missing required charging_profile_entry_start")
         w.bits(((c1[0]) << 2), c1[1] + 2)
@@ -3418,7 +2718,7 @@ def _d_ChargingStatusResType(r: Reader) -> ChargingStatusResType:
     if b & 0x307: r.badz(p, 10, b & 0x307)
     k = (b >> 3) & 0x1f
     if k >= 23: r.bad(p + 2, 'enum index')
-    v_response_code = _K7[k]
+    v_response_code = _K29[k]
     it = 1; al = 0
     v_evseid = r.binary()
     p = r.p; q = p + 4
@@ -3436,7 +2736,7 @@ def _d_ChargingStatusResType(r: Reader) -> ChargingStatusResType:
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
     if e >= 3: r.bad_code(p + 1, e, 3)
-    it, al = _P50[e]
+    it, al = _P43[e]
     if it == 3:
         v1_multiplier = None
         v1_unit = None
@@ -3473,7 +2773,7 @@ def _d_ChargingStatusResType(r: Reader) -> ChargingStatusResType:
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
         if e >= 2: r.bad_code(p + 2, e, 2)
-        it, al = _P51[e]
+        it, al = _P44[e]
         v_evse_max_current = PhysicalValueType(multiplier=v1_multiplier, unit=v1_unit, value=v1_value)
     if it == 4:
         v2_meter_id = None
@@ -3493,10 +2793,10 @@ def _d_ChargingStatusResType(r: Reader) -> ChargingStatusResType:
         if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
         if e >= 5: r.bad_code(p + 1, e, 5)
-        it, al = _P52[e]
+        it, al = _P45[e]
         if it == 1:
             v2_meter_reading = _d_PhysicalValueType(r)
-            it, al = _P53[r.code(3, 4)]
+            it, al = _P46[r.code(3, 4)]
         if it == 2:
             r.zero(1, 'expected characters')
             v2_sig_meter_reading = r.binary()
@@ -3506,7 +2806,7 @@ def _d_ChargingStatusResType(r: Reader) -> ChargingStatusResType:
             if b & 0x4: r.badz(p, 3, b & 0x4)
             e = b & 0x3
             if e >= 3: r.bad_code(p + 1, e, 3)
-            it, al = _P54[e]
+            it, al = _P47[e]
         if it == 3:
             p = r.p; q = p + 2
             if q > rn: r.eos()
@@ -3522,7 +2822,7 @@ def _d_ChargingStatusResType(r: Reader) -> ChargingStatusResType:
             if b & 0x4: r.badz(p, 3, b & 0x4)
             e = b & 0x3
             if e >= 2: r.bad_code(p + 1, e, 2)
-            it, al = _P55[e]
+            it, al = _P48[e]
         if it == 4:
             p = r.p; q = p + 2
             if q > rn: r.eos()
@@ -3569,7 +2869,7 @@ def _e_ChargingStatusResType(w: Writer, o: ChargingStatusResType) -> None:
     if f_response_code is None: raise ExiEncodeError("ChargingStatusResType: missing required response_code")
     f_evseid = o.evseid
     if f_evseid is None: raise ExiEncodeError("ChargingStatusResType: missing required evseid")
-    w.bits(((_K23[f_response_code]) << 3), 10)
+    w.bits(((_K7[f_response_code]) << 3), 10)
     w.binary(f_evseid)
     f_sa_schedule_tuple_id = o.sa_schedule_tuple_id
     if f_sa_schedule_tuple_id is None: raise ExiEncodeError("ChargingStatusResType: missing required sa_schedule_tuple_id")
@@ -3579,16 +2879,14 @@ def _e_ChargingStatusResType(w: Writer, o: ChargingStatusResType) -> None:
     w.uint(-f_sa_schedule_tuple_id - 1 if f_sa_schedule_tuple_id < 0 else f_sa_schedule_tuple_id)
     s = 3
     w.bits(0, 1)
-    f_evse_max_current = o.evse_max_current
-    if f_evse_max_current is not None:
+    if (f_evse_max_current := o.evse_max_current) is not None:
         f1_multiplier = f_evse_max_current.multiplier
         if f1_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
         if not -3 <= f1_multiplier <= 3:
             raise ExiEncodeError(f"value {f1_multiplier!r} outside [-3, 3]")
         s1 = 1
         w.bits(((f1_multiplier + 3) << 1), 8)
-        f1_unit = f_evse_max_current.unit
-        if f1_unit is not None:
+        if (f1_unit := f_evse_max_current.unit) is not None:
             w.bits(((_K2[f1_unit]) << 1), 8)
             s1 = 2
         f1_value = f_evse_max_current.value
@@ -3601,51 +2899,46 @@ def _e_ChargingStatusResType(w: Writer, o: ChargingStatusResType) -> None:
         s1 = 3
         w.bits(0, 2)
         s = 4
-    f_meter_info = o.meter_info
-    if f_meter_info is not None:
-        c2 = _C56[s]
+    if (f_meter_info := o.meter_info) is not None:
+        c2 = _C49[s]
         f2_meter_id = f_meter_info.meter_id
         if f2_meter_id is None: raise ExiEncodeError("MeterInfoType: missing required meter_id")
         w.bits(((c2[0]) << 2), c2[1] + 2)
         w.string(f2_meter_id)
         s2 = 1
         w.bits(0, 1)
-        f2_meter_reading = f_meter_info.meter_reading
-        if f2_meter_reading is not None:
+        if (f2_meter_reading := f_meter_info.meter_reading) is not None:
             w.bits(0, 3)
             _e_PhysicalValueType(w, f2_meter_reading)
             s2 = 2
-        f2_sig_meter_reading = f_meter_info.sig_meter_reading
-        if f2_sig_meter_reading is not None:
-            c3 = _C57[s2]
+        if (f2_sig_meter_reading := f_meter_info.sig_meter_reading) is not None:
+            c3 = _C50[s2]
             w.bits(((c3[0]) << 1), c3[1] + 1)
             w.binary(f2_sig_meter_reading)
             w.bits(0, 1)
             s2 = 3
-        f2_meter_status = f_meter_info.meter_status
-        if f2_meter_status is not None:
-            c4 = _C58[s2]
+        if (f2_meter_status := f_meter_info.meter_status) is not None:
+            c4 = _C51[s2]
             if not -32768 <= f2_meter_status <= 32767:
                 raise ExiEncodeError(f"value {f2_meter_status!r} outside [-32768, 32767]")
             w.bits(((c4[0]) << 2) | (1 if f2_meter_status < 0 else 0), c4[1] + 2)
             w.uint(-f2_meter_status - 1 if f2_meter_status < 0 else f2_meter_status)
             w.bits(0, 1)
             s2 = 4
-        f2_t_meter = f_meter_info.t_meter
-        if f2_t_meter is not None:
-            c5 = _C59[s2]
+        if (f2_t_meter := f_meter_info.t_meter) is not None:
+            c5 = _C52[s2]
             if not -9223372036854775808 <= f2_t_meter <= 9223372036854775807:
                 raise ExiEncodeError(f"value {f2_t_meter!r} outside [-9223372036854775808, 9223372036854775807]")
             w.bits(((c5[0]) << 2) | (1 if f2_t_meter < 0 else 0), c5[1] + 2)
             w.uint(-f2_t_meter - 1 if f2_t_meter < 0 else f2_t_meter)
             w.bits(0, 1)
             s2 = 5
-        c6 = _C60[s2]
+        c6 = _C53[s2]
         w.bits((c6[0]), c6[1])
         s = 5
     f_receipt_required = o.receipt_required
     if f_receipt_required is None: raise ExiEncodeError("ChargingStatusResType: missing required receipt_required")
-    c7 = _C61[s]
+    c7 = _C54[s]
     s = 6
     f_ac_evse_status = o.ac_evse_status
     if f_ac_evse_status is None: raise ExiEncodeError("ChargingStatusResType: missing required ac_evse_status")
@@ -3677,7 +2970,7 @@ def _d_ConsumptionCostType(r: Reader) -> ConsumptionCostType:
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
     if e >= 2: r.bad_code(p + 1, e, 2)
-    it, al = _P15[e]
+    it, al = _P36[e]
     n = 0
     while it == 1:
         v1_cost_kind = None
@@ -3689,7 +2982,7 @@ def _d_ConsumptionCostType(r: Reader) -> ConsumptionCostType:
         if b & 0x67: r.badz(p, 7, b & 0x67)
         k = (b >> 3) & 0x3
         if k >= 3: r.bad(p + 2, 'enum index')
-        v1_cost_kind = _K62[k]
+        v1_cost_kind = _K55[k]
         it = 1; al = 0
         v1_amount = r.uintb(4294967295)
         p = r.p; q = p + 3
@@ -3698,7 +2991,7 @@ def _d_ConsumptionCostType(r: Reader) -> ConsumptionCostType:
         if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
         if e >= 2: r.bad_code(p + 1, e, 2)
-        it, al = _P19[e]
+        it, al = _P56[e]
         if it == 2:
             p = r.p; q = p + 6
             if q > rn: r.eos()
@@ -3710,7 +3003,7 @@ def _d_ConsumptionCostType(r: Reader) -> ConsumptionCostType:
         t = CostType(cost_kind=v1_cost_kind, amount=v1_amount, amount_multiplier=v1_amount_multiplier)
         v_cost.append(t)
         n += 1
-        it, al = _P15[r.code(2, 2)]
+        it, al = _P36[r.code(2, 2)]
     return ConsumptionCostType(start_value=v_start_value, cost=v_cost)
 
 def _e_ConsumptionCostType(w: Writer, o: ConsumptionCostType) -> None:
@@ -3722,36 +3015,35 @@ def _e_ConsumptionCostType(w: Writer, o: ConsumptionCostType) -> None:
     w.bits(0, 1)
     n = 0
     for x in o.cost:
-        c1 = _C63[s]
+        c1 = _C57[s]
         f1_cost_kind = x.cost_kind
         if f1_cost_kind is None: raise ExiEncodeError("CostType: missing required cost_kind")
         f1_amount = x.amount
         if f1_amount is None: raise ExiEncodeError("CostType: missing required amount")
-        w.bits(((c1[0]) << 7) | ((_K64[f1_cost_kind]) << 3), c1[1] + 7)
+        w.bits(((c1[0]) << 7) | ((_K58[f1_cost_kind]) << 3), c1[1] + 7)
         w.uint(f1_amount)
         s1 = 2
         w.bits(0, 1)
-        f1_amount_multiplier = x.amount_multiplier
-        if f1_amount_multiplier is not None:
+        if (f1_amount_multiplier := x.amount_multiplier) is not None:
             if not -3 <= f1_amount_multiplier <= 3:
                 raise ExiEncodeError(f"value {f1_amount_multiplier!r} outside [-3, 3]")
             w.bits(((f1_amount_multiplier + 3) << 1), 7)
             s1 = 3
-        c2 = _C34[s1]
+        c2 = _C18[s1]
         w.bits((c2[0]), c2[1])
         n += 1
         s = 2
-    c3 = _C65[s]
+    c3 = _C59[s]
     w.bits((c3[0]), c3[1])
 
 def _d_ContractAuthenticationReqType(r: Reader) -> ContractAuthenticationReqType:
     rv = r.v; rn = r.n
     v_id = None
     v_gen_challenge = None
-    it, al = _P14[r.code(2, 3)]
+    it, al = _P60[r.code(2, 3)]
     if it == 0:
         v_id = r.string()
-        it, al = _P15[r.code(2, 2)]
+        it, al = _P36[r.code(2, 2)]
     if it == 1:
         r.zero(1, 'expected characters')
         v_gen_challenge = r.string()
@@ -3764,19 +3056,17 @@ def _d_ContractAuthenticationReqType(r: Reader) -> ContractAuthenticationReqType
 
 def _e_ContractAuthenticationReqType(w: Writer, o: ContractAuthenticationReqType) -> None:
     s = 0
-    f_id = o.id
-    if f_id is not None:
+    if (f_id := o.id) is not None:
         w.bits(0, 2)
         w.string(f_id)
         s = 1
-    f_gen_challenge = o.gen_challenge
-    if f_gen_challenge is not None:
-        c1 = _C28[s]
+    if (f_gen_challenge := o.gen_challenge) is not None:
+        c1 = _C16[s]
         w.bits(((c1[0]) << 1), c1[1] + 1)
         w.string(f_gen_challenge)
         w.bits(0, 1)
         s = 2
-    c2 = _C29[s]
+    c2 = _C17[s]
     w.bits((c2[0]), c2[1])
 
 def _d_ContractAuthenticationResType(r: Reader) -> ContractAuthenticationResType:
@@ -3789,9 +3079,9 @@ def _d_ContractAuthenticationResType(r: Reader) -> ContractAuthenticationResType
     if b & 0x183b: r.badz(p, 13, b & 0x183b)
     k = (b >> 6) & 0x1f
     if k >= 23: r.bad(p + 2, 'enum index')
-    v_response_code = _K7[k]
+    v_response_code = _K29[k]
     k = (b >> 2) & 0x1
-    v_evse_processing = _K8[k]
+    v_evse_processing = _K33[k]
     it = -1; al = 0
     return ContractAuthenticationResType(response_code=v_response_code, evse_processing=v_evse_processing)
 
@@ -3800,7 +3090,7 @@ def _e_ContractAuthenticationResType(w: Writer, o: ContractAuthenticationResType
     if f_response_code is None: raise ExiEncodeError("ContractAuthenticationResType: missing required response_code")
     f_evse_processing = o.evse_processing
     if f_evse_processing is None: raise ExiEncodeError("ContractAuthenticationResType: missing required evse_processing")
-    w.bits(((_K23[f_response_code]) << 6) | ((_K24[f_evse_processing]) << 2), 13)
+    w.bits(((_K7[f_response_code]) << 6) | ((_K8[f_evse_processing]) << 2), 13)
 
 def _d_CostType(r: Reader) -> CostType:
     rv = r.v; rn = r.n
@@ -3813,7 +3103,7 @@ def _d_CostType(r: Reader) -> CostType:
     if b & 0x67: r.badz(p, 7, b & 0x67)
     k = (b >> 3) & 0x3
     if k >= 3: r.bad(p + 2, 'enum index')
-    v_cost_kind = _K62[k]
+    v_cost_kind = _K55[k]
     it = 1; al = 0
     v_amount = r.uintb(4294967295)
     p = r.p; q = p + 3
@@ -3822,7 +3112,7 @@ def _d_CostType(r: Reader) -> CostType:
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
     if e >= 2: r.bad_code(p + 1, e, 2)
-    it, al = _P19[e]
+    it, al = _P56[e]
     if it == 2:
         p = r.p; q = p + 6
         if q > rn: r.eos()
@@ -3838,17 +3128,16 @@ def _e_CostType(w: Writer, o: CostType) -> None:
     if f_cost_kind is None: raise ExiEncodeError("CostType: missing required cost_kind")
     f_amount = o.amount
     if f_amount is None: raise ExiEncodeError("CostType: missing required amount")
-    w.bits(((_K64[f_cost_kind]) << 3), 7)
+    w.bits(((_K58[f_cost_kind]) << 3), 7)
     w.uint(f_amount)
     s = 2
     w.bits(0, 1)
-    f_amount_multiplier = o.amount_multiplier
-    if f_amount_multiplier is not None:
+    if (f_amount_multiplier := o.amount_multiplier) is not None:
         if not -3 <= f_amount_multiplier <= 3:
             raise ExiEncodeError(f"value {f_amount_multiplier!r} outside [-3, 3]")
         w.bits(((f_amount_multiplier + 3) << 1), 7)
         s = 3
-    c1 = _C34[s]
+    c1 = _C18[s]
     w.bits((c1[0]), c1[1])
 
 def _d_CurrentDemandReqType(r: Reader) -> CurrentDemandReqType:
@@ -3875,7 +3164,7 @@ def _d_CurrentDemandReqType(r: Reader) -> CurrentDemandReqType:
     v1_ev_ready = ((b >> 3) & 0x1) == 1
     e = b & 0x3
     if e >= 3: r.bad_code(p + 5, e, 3)
-    it, al = _P39[e]
+    it, al = _P23[e]
     if it == 1:
         p = r.p; q = p + 5
         if q > rn: r.eos()
@@ -3884,7 +3173,7 @@ def _d_CurrentDemandReqType(r: Reader) -> CurrentDemandReqType:
         v1_ev_cabin_conditioning = ((b >> 3) & 0x1) == 1
         e = b & 0x3
         if e >= 2: r.bad_code(p + 3, e, 2)
-        it, al = _P16[e]
+        it, al = _P24[e]
     if it == 2:
         p = r.p; q = p + 4
         if q > rn: r.eos()
@@ -3901,7 +3190,7 @@ def _d_CurrentDemandReqType(r: Reader) -> CurrentDemandReqType:
     if b & 0x21c07c4: r.badz(p, 26, b & 0x21c07c4)
     k = (b >> 21) & 0xf
     if k >= 12: r.bad(p + 1, 'enum index')
-    v1_ev_error_code = _K40[k]
+    v1_ev_error_code = _K25[k]
     v1_evresssoc = ((b >> 11) & 0x7f)
     if v1_evresssoc > 100: r.bad(p + 8, 'range')
     v2_multiplier = ((b >> 3) & 0x7) - 3
@@ -3933,7 +3222,7 @@ def _d_CurrentDemandReqType(r: Reader) -> CurrentDemandReqType:
     if b & 0x18: r.badz(p, 5, b & 0x18)
     e = b & 0x7
     if e >= 5: r.bad_code(p + 2, e, 5)
-    it, al = _P66[e]
+    it, al = _P61[e]
     v_ev_target_current = PhysicalValueType(multiplier=v2_multiplier, unit=v2_unit, value=v2_value)
     if it == 2:
         v3_multiplier = None
@@ -3971,7 +3260,7 @@ def _d_CurrentDemandReqType(r: Reader) -> CurrentDemandReqType:
         if b & 0x18: r.badz(p, 5, b & 0x18)
         e = b & 0x7
         if e >= 4: r.bad_code(p + 2, e, 4)
-        it, al = _P67[e]
+        it, al = _P62[e]
         v_ev_maximum_voltage_limit = PhysicalValueType(multiplier=v3_multiplier, unit=v3_unit, value=v3_value)
     if it == 3:
         v4_multiplier = None
@@ -4009,7 +3298,7 @@ def _d_CurrentDemandReqType(r: Reader) -> CurrentDemandReqType:
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
         if e >= 3: r.bad_code(p + 2, e, 3)
-        it, al = _P68[e]
+        it, al = _P63[e]
         v_ev_maximum_current_limit = PhysicalValueType(multiplier=v4_multiplier, unit=v4_unit, value=v4_value)
     if it == 4:
         v5_multiplier = None
@@ -4047,7 +3336,7 @@ def _d_CurrentDemandReqType(r: Reader) -> CurrentDemandReqType:
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
         if e >= 2: r.bad_code(p + 2, e, 2)
-        it, al = _P69[e]
+        it, al = _P64[e]
         v_ev_maximum_power_limit = PhysicalValueType(multiplier=v5_multiplier, unit=v5_unit, value=v5_value)
     if it == 5:
         p = r.p; q = p + 4
@@ -4063,7 +3352,7 @@ def _d_CurrentDemandReqType(r: Reader) -> CurrentDemandReqType:
     v_charging_complete = ((b >> 3) & 0x1) == 1
     e = b & 0x3
     if e >= 3: r.bad_code(p + 3, e, 3)
-    it, al = _P70[e]
+    it, al = _P65[e]
     if it == 7:
         v6_multiplier = None
         v6_unit = None
@@ -4100,7 +3389,7 @@ def _d_CurrentDemandReqType(r: Reader) -> CurrentDemandReqType:
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
         if e >= 2: r.bad_code(p + 2, e, 2)
-        it, al = _P71[e]
+        it, al = _P66[e]
         v_remaining_time_to_full_soc = PhysicalValueType(multiplier=v6_multiplier, unit=v6_unit, value=v6_value)
     if it == 8:
         v7_multiplier = None
@@ -4182,18 +3471,16 @@ def _e_CurrentDemandReqType(w: Writer, o: CurrentDemandReqType) -> None:
     if f1_ev_ready is None: raise ExiEncodeError("DC_EVStatusType: missing required ev_ready")
     s1 = 1
     w.bits(((1 if f1_ev_ready else 0) << 1), 5)
-    f1_ev_cabin_conditioning = f_dc_ev_status.ev_cabin_conditioning
-    if f1_ev_cabin_conditioning is not None:
+    if (f1_ev_cabin_conditioning := f_dc_ev_status.ev_cabin_conditioning) is not None:
         w.bits(((1 if f1_ev_cabin_conditioning else 0) << 1), 5)
         s1 = 2
-    f1_evress_conditioning = f_dc_ev_status.evress_conditioning
-    if f1_evress_conditioning is not None:
-        c1 = _C41[s1]
+    if (f1_evress_conditioning := f_dc_ev_status.evress_conditioning) is not None:
+        c1 = _C26[s1]
         w.bits(((c1[0]) << 3) | ((1 if f1_evress_conditioning else 0) << 1), c1[1] + 3)
         s1 = 3
     f1_ev_error_code = f_dc_ev_status.ev_error_code
     if f1_ev_error_code is None: raise ExiEncodeError("DC_EVStatusType: missing required ev_error_code")
-    c2 = _C42[s1]
+    c2 = _C27[s1]
     s1 = 4
     f1_evresssoc = f_dc_ev_status.evresssoc
     if f1_evresssoc is None: raise ExiEncodeError("DC_EVStatusType: missing required evresssoc")
@@ -4206,9 +3493,8 @@ def _e_CurrentDemandReqType(w: Writer, o: CurrentDemandReqType) -> None:
     if not -3 <= f2_multiplier <= 3:
         raise ExiEncodeError(f"value {f2_multiplier!r} outside [-3, 3]")
     s2 = 1
-    w.bits(((c2[0]) << 24) | ((_K43[f1_ev_error_code]) << 19) | ((f1_evresssoc) << 9) | ((f2_multiplier + 3) << 1), c2[1] + 24)
-    f2_unit = f_ev_target_current.unit
-    if f2_unit is not None:
+    w.bits(((c2[0]) << 24) | ((_K28[f1_ev_error_code]) << 19) | ((f1_evresssoc) << 9) | ((f2_multiplier + 3) << 1), c2[1] + 24)
+    if (f2_unit := f_ev_target_current.unit) is not None:
         w.bits(((_K2[f2_unit]) << 1), 8)
         s2 = 2
     f2_value = f_ev_target_current.value
@@ -4221,16 +3507,14 @@ def _e_CurrentDemandReqType(w: Writer, o: CurrentDemandReqType) -> None:
     s2 = 3
     s = 2
     w.bits(0, 2)
-    f_ev_maximum_voltage_limit = o.ev_maximum_voltage_limit
-    if f_ev_maximum_voltage_limit is not None:
+    if (f_ev_maximum_voltage_limit := o.ev_maximum_voltage_limit) is not None:
         f3_multiplier = f_ev_maximum_voltage_limit.multiplier
         if f3_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
         if not -3 <= f3_multiplier <= 3:
             raise ExiEncodeError(f"value {f3_multiplier!r} outside [-3, 3]")
         s3 = 1
         w.bits(((f3_multiplier + 3) << 1), 9)
-        f3_unit = f_ev_maximum_voltage_limit.unit
-        if f3_unit is not None:
+        if (f3_unit := f_ev_maximum_voltage_limit.unit) is not None:
             w.bits(((_K2[f3_unit]) << 1), 8)
             s3 = 2
         f3_value = f_ev_maximum_voltage_limit.value
@@ -4243,17 +3527,15 @@ def _e_CurrentDemandReqType(w: Writer, o: CurrentDemandReqType) -> None:
         s3 = 3
         w.bits(0, 2)
         s = 3
-    f_ev_maximum_current_limit = o.ev_maximum_current_limit
-    if f_ev_maximum_current_limit is not None:
-        c5 = _C72[s]
+    if (f_ev_maximum_current_limit := o.ev_maximum_current_limit) is not None:
+        c5 = _C67[s]
         f4_multiplier = f_ev_maximum_current_limit.multiplier
         if f4_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
         if not -3 <= f4_multiplier <= 3:
             raise ExiEncodeError(f"value {f4_multiplier!r} outside [-3, 3]")
         s4 = 1
         w.bits(((c5[0]) << 6) | ((f4_multiplier + 3) << 1), c5[1] + 6)
-        f4_unit = f_ev_maximum_current_limit.unit
-        if f4_unit is not None:
+        if (f4_unit := f_ev_maximum_current_limit.unit) is not None:
             w.bits(((_K2[f4_unit]) << 1), 8)
             s4 = 2
         f4_value = f_ev_maximum_current_limit.value
@@ -4266,17 +3548,15 @@ def _e_CurrentDemandReqType(w: Writer, o: CurrentDemandReqType) -> None:
         s4 = 3
         w.bits(0, 2)
         s = 4
-    f_ev_maximum_power_limit = o.ev_maximum_power_limit
-    if f_ev_maximum_power_limit is not None:
-        c7 = _C73[s]
+    if (f_ev_maximum_power_limit := o.ev_maximum_power_limit) is not None:
+        c7 = _C68[s]
         f5_multiplier = f_ev_maximum_power_limit.multiplier
         if f5_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
         if not -3 <= f5_multiplier <= 3:
             raise ExiEncodeError(f"value {f5_multiplier!r} outside [-3, 3]")
         s5 = 1
         w.bits(((c7[0]) << 6) | ((f5_multiplier + 3) << 1), c7[1] + 6)
-        f5_unit = f_ev_maximum_power_limit.unit
-        if f5_unit is not None:
+        if (f5_unit := f_ev_maximum_power_limit.unit) is not None:
             w.bits(((_K2[f5_unit]) << 1), 8)
             s5 = 2
         f5_value = f_ev_maximum_power_limit.value
@@ -4289,27 +3569,24 @@ def _e_CurrentDemandReqType(w: Writer, o: CurrentDemandReqType) -> None:
         s5 = 3
         w.bits(0, 2)
         s = 5
-    f_bulk_charging_complete = o.bulk_charging_complete
-    if f_bulk_charging_complete is not None:
-        c9 = _C74[s]
+    if (f_bulk_charging_complete := o.bulk_charging_complete) is not None:
+        c9 = _C69[s]
         w.bits(((c9[0]) << 3) | ((1 if f_bulk_charging_complete else 0) << 1), c9[1] + 3)
         s = 6
     f_charging_complete = o.charging_complete
     if f_charging_complete is None: raise ExiEncodeError("CurrentDemandReqType: missing required charging_complete")
-    c10 = _C75[s]
+    c10 = _C70[s]
     s = 7
     s = 7
     w.bits(((c10[0]) << 3) | ((1 if f_charging_complete else 0) << 1), c10[1] + 3)
-    f_remaining_time_to_full_soc = o.remaining_time_to_full_soc
-    if f_remaining_time_to_full_soc is not None:
+    if (f_remaining_time_to_full_soc := o.remaining_time_to_full_soc) is not None:
         f6_multiplier = f_remaining_time_to_full_soc.multiplier
         if f6_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
         if not -3 <= f6_multiplier <= 3:
             raise ExiEncodeError(f"value {f6_multiplier!r} outside [-3, 3]")
         s6 = 1
         w.bits(((f6_multiplier + 3) << 1), 8)
-        f6_unit = f_remaining_time_to_full_soc.unit
-        if f6_unit is not None:
+        if (f6_unit := f_remaining_time_to_full_soc.unit) is not None:
             w.bits(((_K2[f6_unit]) << 1), 8)
             s6 = 2
         f6_value = f_remaining_time_to_full_soc.value
@@ -4322,17 +3599,15 @@ def _e_CurrentDemandReqType(w: Writer, o: CurrentDemandReqType) -> None:
         s6 = 3
         w.bits(0, 2)
         s = 8
-    f_remaining_time_to_bulk_soc = o.remaining_time_to_bulk_soc
-    if f_remaining_time_to_bulk_soc is not None:
-        c12 = _C76[s]
+    if (f_remaining_time_to_bulk_soc := o.remaining_time_to_bulk_soc) is not None:
+        c12 = _C71[s]
         f7_multiplier = f_remaining_time_to_bulk_soc.multiplier
         if f7_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
         if not -3 <= f7_multiplier <= 3:
             raise ExiEncodeError(f"value {f7_multiplier!r} outside [-3, 3]")
         s7 = 1
         w.bits(((c12[0]) << 6) | ((f7_multiplier + 3) << 1), c12[1] + 6)
-        f7_unit = f_remaining_time_to_bulk_soc.unit
-        if f7_unit is not None:
+        if (f7_unit := f_remaining_time_to_bulk_soc.unit) is not None:
             w.bits(((_K2[f7_unit]) << 1), 8)
             s7 = 2
         f7_value = f_remaining_time_to_bulk_soc.value
@@ -4347,15 +3622,14 @@ def _e_CurrentDemandReqType(w: Writer, o: CurrentDemandReqType) -> None:
         s = 9
     f_ev_target_voltage = o.ev_target_voltage
     if f_ev_target_voltage is None: raise ExiEncodeError("CurrentDemandReqType: missing required ev_target_voltage")
-    c14 = _C77[s]
+    c14 = _C72[s]
     f8_multiplier = f_ev_target_voltage.multiplier
     if f8_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
     if not -3 <= f8_multiplier <= 3:
         raise ExiEncodeError(f"value {f8_multiplier!r} outside [-3, 3]")
     s8 = 1
     w.bits(((c14[0]) << 6) | ((f8_multiplier + 3) << 1), c14[1] + 6)
-    f8_unit = f_ev_target_voltage.unit
-    if f8_unit is not None:
+    if (f8_unit := f_ev_target_voltage.unit) is not None:
         w.bits(((_K2[f8_unit]) << 1), 8)
         s8 = 2
     f8_value = f_ev_target_voltage.value
@@ -4391,17 +3665,17 @@ def _d_CurrentDemandResType(r: Reader) -> CurrentDemandResType:
     if b & 0x60c: r.badz(p, 11, b & 0x60c)
     k = (b >> 4) & 0x1f
     if k >= 23: r.bad(p + 2, 'enum index')
-    v_response_code = _K7[k]
+    v_response_code = _K29[k]
     e = b & 0x3
     if e >= 2: r.bad_code(p + 9, e, 2)
-    it, al = _P9[e]
+    it, al = _P30[e]
     if it == 0:
         p = r.p; q = p + 5
         if q > rn: r.eos()
         b = (rv >> (rn - q)) & 0x1f; r.p = q
         if b & 0x13: r.badz(p, 5, b & 0x13)
         k = (b >> 2) & 0x3
-        v1_evse_isolation_status = _K44[k]
+        v1_evse_isolation_status = _K31[k]
         it = 1; al = 0
     p = r.p; q = p + 8
     if q > rn: r.eos()
@@ -4409,7 +3683,7 @@ def _d_CurrentDemandResType(r: Reader) -> CurrentDemandResType:
     if b & 0x87: r.badz(p, 8, b & 0x87)
     k = (b >> 3) & 0xf
     if k >= 12: r.bad(p + 1, 'enum index')
-    v1_evse_status_code = _K45[k]
+    v1_evse_status_code = _K32[k]
     it = 2; al = 0
     v1_notification_max_delay = r.uintb(4294967295)
     v2_multiplier = None
@@ -4484,7 +3758,7 @@ def _d_CurrentDemandResType(r: Reader) -> CurrentDemandResType:
     v_evse_power_limit_achieved = ((b >> 4) & 0x1) == 1
     e = b & 0x7
     if e >= 4: r.bad_code(p + 14, e, 4)
-    it, al = _P78[e]
+    it, al = _P73[e]
     v_evse_present_current = PhysicalValueType(multiplier=v3_multiplier, unit=v3_unit, value=v3_value)
     if it == 7:
         v4_multiplier = None
@@ -4522,7 +3796,7 @@ def _d_CurrentDemandResType(r: Reader) -> CurrentDemandResType:
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
         if e >= 3: r.bad_code(p + 2, e, 3)
-        it, al = _P79[e]
+        it, al = _P74[e]
         v_evse_maximum_voltage_limit = PhysicalValueType(multiplier=v4_multiplier, unit=v4_unit, value=v4_value)
     if it == 8:
         v5_multiplier = None
@@ -4560,7 +3834,7 @@ def _d_CurrentDemandResType(r: Reader) -> CurrentDemandResType:
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
         if e >= 2: r.bad_code(p + 2, e, 2)
-        it, al = _P80[e]
+        it, al = _P75[e]
         v_evse_maximum_current_limit = PhysicalValueType(multiplier=v5_multiplier, unit=v5_unit, value=v5_value)
     if it == 9:
         v6_multiplier = None
@@ -4606,18 +3880,17 @@ def _e_CurrentDemandResType(w: Writer, o: CurrentDemandResType) -> None:
     f_dc_evse_status = o.dc_evse_status
     if f_dc_evse_status is None: raise ExiEncodeError("CurrentDemandResType: missing required dc_evse_status")
     s1 = 0
-    w.bits(((_K23[f_response_code]) << 2), 9)
-    f1_evse_isolation_status = f_dc_evse_status.evse_isolation_status
-    if f1_evse_isolation_status is not None:
-        w.bits(((_K46[f1_evse_isolation_status]) << 1), 6)
+    w.bits(((_K7[f_response_code]) << 2), 9)
+    if (f1_evse_isolation_status := f_dc_evse_status.evse_isolation_status) is not None:
+        w.bits(((_K34[f1_evse_isolation_status]) << 1), 6)
         s1 = 1
     f1_evse_status_code = f_dc_evse_status.evse_status_code
     if f1_evse_status_code is None: raise ExiEncodeError("DC_EVSEStatusType: missing required evse_status_code")
-    c1 = _C25[s1]
+    c1 = _C9[s1]
     s1 = 2
     f1_notification_max_delay = f_dc_evse_status.notification_max_delay
     if f1_notification_max_delay is None: raise ExiEncodeError("DC_EVSEStatusType: missing required notification_max_delay")
-    w.bits(((c1[0]) << 8) | ((_K47[f1_evse_status_code]) << 3), c1[1] + 8)
+    w.bits(((c1[0]) << 8) | ((_K35[f1_evse_status_code]) << 3), c1[1] + 8)
     w.uint(f1_notification_max_delay)
     f1_evse_notification = f_dc_evse_status.evse_notification
     if f1_evse_notification is None: raise ExiEncodeError("DC_EVSEStatusType: missing required evse_notification")
@@ -4629,8 +3902,7 @@ def _e_CurrentDemandResType(w: Writer, o: CurrentDemandResType) -> None:
         raise ExiEncodeError(f"value {f2_multiplier!r} outside [-3, 3]")
     s2 = 1
     w.bits(((_K5[f1_evse_notification]) << 9) | ((f2_multiplier + 3) << 1), 14)
-    f2_unit = f_evse_present_voltage.unit
-    if f2_unit is not None:
+    if (f2_unit := f_evse_present_voltage.unit) is not None:
         w.bits(((_K2[f2_unit]) << 1), 8)
         s2 = 2
     f2_value = f_evse_present_voltage.value
@@ -4649,8 +3921,7 @@ def _e_CurrentDemandResType(w: Writer, o: CurrentDemandResType) -> None:
         raise ExiEncodeError(f"value {f3_multiplier!r} outside [-3, 3]")
     s3 = 1
     w.bits(((f3_multiplier + 3) << 1), 9)
-    f3_unit = f_evse_present_current.unit
-    if f3_unit is not None:
+    if (f3_unit := f_evse_present_current.unit) is not None:
         w.bits(((_K2[f3_unit]) << 1), 8)
         s3 = 2
     f3_value = f_evse_present_current.value
@@ -4669,16 +3940,14 @@ def _e_CurrentDemandResType(w: Writer, o: CurrentDemandResType) -> None:
     if f_evse_power_limit_achieved is None: raise ExiEncodeError("CurrentDemandResType: missing required evse_power_limit_achieved")
     s = 7
     w.bits(((1 if f_evse_current_limit_achieved else 0) << 9) | ((1 if f_evse_voltage_limit_achieved else 0) << 5) | ((1 if f_evse_power_limit_achieved else 0) << 1), 14)
-    f_evse_maximum_voltage_limit = o.evse_maximum_voltage_limit
-    if f_evse_maximum_voltage_limit is not None:
+    if (f_evse_maximum_voltage_limit := o.evse_maximum_voltage_limit) is not None:
         f4_multiplier = f_evse_maximum_voltage_limit.multiplier
         if f4_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
         if not -3 <= f4_multiplier <= 3:
             raise ExiEncodeError(f"value {f4_multiplier!r} outside [-3, 3]")
         s4 = 1
         w.bits(((f4_multiplier + 3) << 1), 9)
-        f4_unit = f_evse_maximum_voltage_limit.unit
-        if f4_unit is not None:
+        if (f4_unit := f_evse_maximum_voltage_limit.unit) is not None:
             w.bits(((_K2[f4_unit]) << 1), 8)
             s4 = 2
         f4_value = f_evse_maximum_voltage_limit.value
@@ -4691,17 +3960,15 @@ def _e_CurrentDemandResType(w: Writer, o: CurrentDemandResType) -> None:
         s4 = 3
         w.bits(0, 2)
         s = 8
-    f_evse_maximum_current_limit = o.evse_maximum_current_limit
-    if f_evse_maximum_current_limit is not None:
-        c5 = _C81[s]
+    if (f_evse_maximum_current_limit := o.evse_maximum_current_limit) is not None:
+        c5 = _C76[s]
         f5_multiplier = f_evse_maximum_current_limit.multiplier
         if f5_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
         if not -3 <= f5_multiplier <= 3:
             raise ExiEncodeError(f"value {f5_multiplier!r} outside [-3, 3]")
         s5 = 1
         w.bits(((c5[0]) << 6) | ((f5_multiplier + 3) << 1), c5[1] + 6)
-        f5_unit = f_evse_maximum_current_limit.unit
-        if f5_unit is not None:
+        if (f5_unit := f_evse_maximum_current_limit.unit) is not None:
             w.bits(((_K2[f5_unit]) << 1), 8)
             s5 = 2
         f5_value = f_evse_maximum_current_limit.value
@@ -4714,17 +3981,15 @@ def _e_CurrentDemandResType(w: Writer, o: CurrentDemandResType) -> None:
         s5 = 3
         w.bits(0, 2)
         s = 9
-    f_evse_maximum_power_limit = o.evse_maximum_power_limit
-    if f_evse_maximum_power_limit is not None:
-        c7 = _C82[s]
+    if (f_evse_maximum_power_limit := o.evse_maximum_power_limit) is not None:
+        c7 = _C77[s]
         f6_multiplier = f_evse_maximum_power_limit.multiplier
         if f6_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
         if not -3 <= f6_multiplier <= 3:
             raise ExiEncodeError(f"value {f6_multiplier!r} outside [-3, 3]")
         s6 = 1
         w.bits(((c7[0]) << 6) | ((f6_multiplier + 3) << 1), c7[1] + 6)
-        f6_unit = f_evse_maximum_power_limit.unit
-        if f6_unit is not None:
+        if (f6_unit := f_evse_maximum_power_limit.unit) is not None:
             w.bits(((_K2[f6_unit]) << 1), 8)
             s6 = 2
         f6_value = f_evse_maximum_power_limit.value
@@ -4737,7 +4002,7 @@ def _e_CurrentDemandResType(w: Writer, o: CurrentDemandResType) -> None:
         s6 = 3
         w.bits(0, 2)
         s = 10
-    c9 = _C83[s]
+    c9 = _C78[s]
     w.bits((c9[0]), c9[1])
 
 def _d_DC_EVChargeParameterType(r: Reader) -> DC_EVChargeParameterType:
@@ -4762,7 +4027,7 @@ def _d_DC_EVChargeParameterType(r: Reader) -> DC_EVChargeParameterType:
     v1_ev_ready = ((b >> 3) & 0x1) == 1
     e = b & 0x3
     if e >= 3: r.bad_code(p + 5, e, 3)
-    it, al = _P39[e]
+    it, al = _P23[e]
     if it == 1:
         p = r.p; q = p + 5
         if q > rn: r.eos()
@@ -4771,7 +4036,7 @@ def _d_DC_EVChargeParameterType(r: Reader) -> DC_EVChargeParameterType:
         v1_ev_cabin_conditioning = ((b >> 3) & 0x1) == 1
         e = b & 0x3
         if e >= 2: r.bad_code(p + 3, e, 2)
-        it, al = _P16[e]
+        it, al = _P24[e]
     if it == 2:
         p = r.p; q = p + 4
         if q > rn: r.eos()
@@ -4788,7 +4053,7 @@ def _d_DC_EVChargeParameterType(r: Reader) -> DC_EVChargeParameterType:
     if b & 0x21c07c4: r.badz(p, 26, b & 0x21c07c4)
     k = (b >> 21) & 0xf
     if k >= 12: r.bad(p + 1, 'enum index')
-    v1_ev_error_code = _K40[k]
+    v1_ev_error_code = _K25[k]
     v1_evresssoc = ((b >> 11) & 0x7f)
     if v1_evresssoc > 100: r.bad(p + 8, 'range')
     v2_multiplier = ((b >> 3) & 0x7) - 3
@@ -4820,7 +4085,7 @@ def _d_DC_EVChargeParameterType(r: Reader) -> DC_EVChargeParameterType:
     if b & 0xc: r.badz(p, 4, b & 0xc)
     e = b & 0x3
     if e >= 2: r.bad_code(p + 2, e, 2)
-    it, al = _P16[e]
+    it, al = _P24[e]
     v_ev_maximum_current_limit = PhysicalValueType(multiplier=v2_multiplier, unit=v2_unit, value=v2_value)
     if it == 2:
         v3_multiplier = None
@@ -4893,7 +4158,7 @@ def _d_DC_EVChargeParameterType(r: Reader) -> DC_EVChargeParameterType:
     if b & 0x18: r.badz(p, 5, b & 0x18)
     e = b & 0x7
     if e >= 5: r.bad_code(p + 2, e, 5)
-    it, al = _P84[e]
+    it, al = _P79[e]
     v_ev_maximum_voltage_limit = PhysicalValueType(multiplier=v4_multiplier, unit=v4_unit, value=v4_value)
     if it == 4:
         v5_multiplier = None
@@ -4931,7 +4196,7 @@ def _d_DC_EVChargeParameterType(r: Reader) -> DC_EVChargeParameterType:
         if b & 0x18: r.badz(p, 5, b & 0x18)
         e = b & 0x7
         if e >= 4: r.bad_code(p + 2, e, 4)
-        it, al = _P85[e]
+        it, al = _P80[e]
         v_ev_energy_capacity = PhysicalValueType(multiplier=v5_multiplier, unit=v5_unit, value=v5_value)
     if it == 5:
         v6_multiplier = None
@@ -4969,7 +4234,7 @@ def _d_DC_EVChargeParameterType(r: Reader) -> DC_EVChargeParameterType:
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
         if e >= 3: r.bad_code(p + 2, e, 3)
-        it, al = _P86[e]
+        it, al = _P81[e]
         v_ev_energy_request = PhysicalValueType(multiplier=v6_multiplier, unit=v6_unit, value=v6_value)
     if it == 6:
         p = r.p; q = p + 11
@@ -4980,7 +4245,7 @@ def _d_DC_EVChargeParameterType(r: Reader) -> DC_EVChargeParameterType:
         if v_full_soc > 100: r.bad(p + 1, 'range')
         e = b & 0x3
         if e >= 2: r.bad_code(p + 9, e, 2)
-        it, al = _P87[e]
+        it, al = _P82[e]
     if it == 7:
         p = r.p; q = p + 10
         if q > rn: r.eos()
@@ -4998,18 +4263,16 @@ def _e_DC_EVChargeParameterType(w: Writer, o: DC_EVChargeParameterType) -> None:
     if f1_ev_ready is None: raise ExiEncodeError("DC_EVStatusType: missing required ev_ready")
     s1 = 1
     w.bits(((1 if f1_ev_ready else 0) << 1), 5)
-    f1_ev_cabin_conditioning = f_dc_ev_status.ev_cabin_conditioning
-    if f1_ev_cabin_conditioning is not None:
+    if (f1_ev_cabin_conditioning := f_dc_ev_status.ev_cabin_conditioning) is not None:
         w.bits(((1 if f1_ev_cabin_conditioning else 0) << 1), 5)
         s1 = 2
-    f1_evress_conditioning = f_dc_ev_status.evress_conditioning
-    if f1_evress_conditioning is not None:
-        c1 = _C41[s1]
+    if (f1_evress_conditioning := f_dc_ev_status.evress_conditioning) is not None:
+        c1 = _C26[s1]
         w.bits(((c1[0]) << 3) | ((1 if f1_evress_conditioning else 0) << 1), c1[1] + 3)
         s1 = 3
     f1_ev_error_code = f_dc_ev_status.ev_error_code
     if f1_ev_error_code is None: raise ExiEncodeError("DC_EVStatusType: missing required ev_error_code")
-    c2 = _C42[s1]
+    c2 = _C27[s1]
     s1 = 4
     f1_evresssoc = f_dc_ev_status.evresssoc
     if f1_evresssoc is None: raise ExiEncodeError("DC_EVStatusType: missing required evresssoc")
@@ -5022,9 +4285,8 @@ def _e_DC_EVChargeParameterType(w: Writer, o: DC_EVChargeParameterType) -> None:
     if not -3 <= f2_multiplier <= 3:
         raise ExiEncodeError(f"value {f2_multiplier!r} outside [-3, 3]")
     s2 = 1
-    w.bits(((c2[0]) << 24) | ((_K43[f1_ev_error_code]) << 19) | ((f1_evresssoc) << 9) | ((f2_multiplier + 3) << 1), c2[1] + 24)
-    f2_unit = f_ev_maximum_current_limit.unit
-    if f2_unit is not None:
+    w.bits(((c2[0]) << 24) | ((_K28[f1_ev_error_code]) << 19) | ((f1_evresssoc) << 9) | ((f2_multiplier + 3) << 1), c2[1] + 24)
+    if (f2_unit := f_ev_maximum_current_limit.unit) is not None:
         w.bits(((_K2[f2_unit]) << 1), 8)
         s2 = 2
     f2_value = f_ev_maximum_current_limit.value
@@ -5037,16 +4299,14 @@ def _e_DC_EVChargeParameterType(w: Writer, o: DC_EVChargeParameterType) -> None:
     s2 = 3
     s = 2
     w.bits(0, 2)
-    f_ev_maximum_power_limit = o.ev_maximum_power_limit
-    if f_ev_maximum_power_limit is not None:
+    if (f_ev_maximum_power_limit := o.ev_maximum_power_limit) is not None:
         f3_multiplier = f_ev_maximum_power_limit.multiplier
         if f3_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
         if not -3 <= f3_multiplier <= 3:
             raise ExiEncodeError(f"value {f3_multiplier!r} outside [-3, 3]")
         s3 = 1
         w.bits(((f3_multiplier + 3) << 1), 8)
-        f3_unit = f_ev_maximum_power_limit.unit
-        if f3_unit is not None:
+        if (f3_unit := f_ev_maximum_power_limit.unit) is not None:
             w.bits(((_K2[f3_unit]) << 1), 8)
             s3 = 2
         f3_value = f_ev_maximum_power_limit.value
@@ -5061,15 +4321,14 @@ def _e_DC_EVChargeParameterType(w: Writer, o: DC_EVChargeParameterType) -> None:
         s = 3
     f_ev_maximum_voltage_limit = o.ev_maximum_voltage_limit
     if f_ev_maximum_voltage_limit is None: raise ExiEncodeError("DC_EVChargeParameterType: missing required ev_maximum_voltage_limit")
-    c5 = _C88[s]
+    c5 = _C83[s]
     f4_multiplier = f_ev_maximum_voltage_limit.multiplier
     if f4_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
     if not -3 <= f4_multiplier <= 3:
         raise ExiEncodeError(f"value {f4_multiplier!r} outside [-3, 3]")
     s4 = 1
     w.bits(((c5[0]) << 6) | ((f4_multiplier + 3) << 1), c5[1] + 6)
-    f4_unit = f_ev_maximum_voltage_limit.unit
-    if f4_unit is not None:
+    if (f4_unit := f_ev_maximum_voltage_limit.unit) is not None:
         w.bits(((_K2[f4_unit]) << 1), 8)
         s4 = 2
     f4_value = f_ev_maximum_voltage_limit.value
@@ -5083,16 +4342,14 @@ def _e_DC_EVChargeParameterType(w: Writer, o: DC_EVChargeParameterType) -> None:
     s = 4
     s = 4
     w.bits(0, 2)
-    f_ev_energy_capacity = o.ev_energy_capacity
-    if f_ev_energy_capacity is not None:
+    if (f_ev_energy_capacity := o.ev_energy_capacity) is not None:
         f5_multiplier = f_ev_energy_capacity.multiplier
         if f5_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
         if not -3 <= f5_multiplier <= 3:
             raise ExiEncodeError(f"value {f5_multiplier!r} outside [-3, 3]")
         s5 = 1
         w.bits(((f5_multiplier + 3) << 1), 9)
-        f5_unit = f_ev_energy_capacity.unit
-        if f5_unit is not None:
+        if (f5_unit := f_ev_energy_capacity.unit) is not None:
             w.bits(((_K2[f5_unit]) << 1), 8)
             s5 = 2
         f5_value = f_ev_energy_capacity.value
@@ -5105,17 +4362,15 @@ def _e_DC_EVChargeParameterType(w: Writer, o: DC_EVChargeParameterType) -> None:
         s5 = 3
         w.bits(0, 2)
         s = 5
-    f_ev_energy_request = o.ev_energy_request
-    if f_ev_energy_request is not None:
-        c8 = _C89[s]
+    if (f_ev_energy_request := o.ev_energy_request) is not None:
+        c8 = _C84[s]
         f6_multiplier = f_ev_energy_request.multiplier
         if f6_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
         if not -3 <= f6_multiplier <= 3:
             raise ExiEncodeError(f"value {f6_multiplier!r} outside [-3, 3]")
         s6 = 1
         w.bits(((c8[0]) << 6) | ((f6_multiplier + 3) << 1), c8[1] + 6)
-        f6_unit = f_ev_energy_request.unit
-        if f6_unit is not None:
+        if (f6_unit := f_ev_energy_request.unit) is not None:
             w.bits(((_K2[f6_unit]) << 1), 8)
             s6 = 2
         f6_value = f_ev_energy_request.value
@@ -5128,21 +4383,19 @@ def _e_DC_EVChargeParameterType(w: Writer, o: DC_EVChargeParameterType) -> None:
         s6 = 3
         w.bits(0, 2)
         s = 6
-    f_full_soc = o.full_soc
-    if f_full_soc is not None:
-        c10 = _C90[s]
+    if (f_full_soc := o.full_soc) is not None:
+        c10 = _C85[s]
         if not 0 <= f_full_soc <= 100:
             raise ExiEncodeError(f"value {f_full_soc!r} outside [0, 100]")
         w.bits(((c10[0]) << 9) | ((f_full_soc) << 1), c10[1] + 9)
         s = 7
-    f_bulk_soc = o.bulk_soc
-    if f_bulk_soc is not None:
-        c11 = _C91[s]
+    if (f_bulk_soc := o.bulk_soc) is not None:
+        c11 = _C86[s]
         if not 0 <= f_bulk_soc <= 100:
             raise ExiEncodeError(f"value {f_bulk_soc!r} outside [0, 100]")
         w.bits(((c11[0]) << 9) | ((f_bulk_soc) << 1), c11[1] + 9)
         s = 8
-    c12 = _C92[s]
+    c12 = _C87[s]
     w.bits((c12[0]), c12[1])
 
 def _d_DC_EVPowerDeliveryParameterType(r: Reader) -> DC_EVPowerDeliveryParameterType:
@@ -5162,7 +4415,7 @@ def _d_DC_EVPowerDeliveryParameterType(r: Reader) -> DC_EVPowerDeliveryParameter
     v1_ev_ready = ((b >> 3) & 0x1) == 1
     e = b & 0x3
     if e >= 3: r.bad_code(p + 5, e, 3)
-    it, al = _P39[e]
+    it, al = _P23[e]
     if it == 1:
         p = r.p; q = p + 5
         if q > rn: r.eos()
@@ -5171,7 +4424,7 @@ def _d_DC_EVPowerDeliveryParameterType(r: Reader) -> DC_EVPowerDeliveryParameter
         v1_ev_cabin_conditioning = ((b >> 3) & 0x1) == 1
         e = b & 0x3
         if e >= 2: r.bad_code(p + 3, e, 2)
-        it, al = _P16[e]
+        it, al = _P24[e]
     if it == 2:
         p = r.p; q = p + 4
         if q > rn: r.eos()
@@ -5185,7 +4438,7 @@ def _d_DC_EVPowerDeliveryParameterType(r: Reader) -> DC_EVPowerDeliveryParameter
     if b & 0x4380c: r.badz(p, 19, b & 0x4380c)
     k = (b >> 14) & 0xf
     if k >= 12: r.bad(p + 1, 'enum index')
-    v1_ev_error_code = _K40[k]
+    v1_ev_error_code = _K25[k]
     v1_evresssoc = ((b >> 4) & 0x7f)
     if v1_evresssoc > 100: r.bad(p + 8, 'range')
     e = b & 0x3
@@ -5214,27 +4467,24 @@ def _e_DC_EVPowerDeliveryParameterType(w: Writer, o: DC_EVPowerDeliveryParameter
     if f1_ev_ready is None: raise ExiEncodeError("DC_EVStatusType: missing required ev_ready")
     s1 = 1
     w.bits(((1 if f1_ev_ready else 0) << 1), 5)
-    f1_ev_cabin_conditioning = f_dc_ev_status.ev_cabin_conditioning
-    if f1_ev_cabin_conditioning is not None:
+    if (f1_ev_cabin_conditioning := f_dc_ev_status.ev_cabin_conditioning) is not None:
         w.bits(((1 if f1_ev_cabin_conditioning else 0) << 1), 5)
         s1 = 2
-    f1_evress_conditioning = f_dc_ev_status.evress_conditioning
-    if f1_evress_conditioning is not None:
-        c1 = _C41[s1]
+    if (f1_evress_conditioning := f_dc_ev_status.evress_conditioning) is not None:
+        c1 = _C26[s1]
         w.bits(((c1[0]) << 3) | ((1 if f1_evress_conditioning else 0) << 1), c1[1] + 3)
         s1 = 3
     f1_ev_error_code = f_dc_ev_status.ev_error_code
     if f1_ev_error_code is None: raise ExiEncodeError("DC_EVStatusType: missing required ev_error_code")
-    c2 = _C42[s1]
+    c2 = _C27[s1]
     s1 = 4
     f1_evresssoc = f_dc_ev_status.evresssoc
     if f1_evresssoc is None: raise ExiEncodeError("DC_EVStatusType: missing required evresssoc")
     if not 0 <= f1_evresssoc <= 100:
         raise ExiEncodeError(f"value {f1_evresssoc!r} outside [0, 100]")
     s = 1
-    w.bits(((c2[0]) << 17) | ((_K43[f1_ev_error_code]) << 12) | ((f1_evresssoc) << 2), c2[1] + 17)
-    f_bulk_charging_complete = o.bulk_charging_complete
-    if f_bulk_charging_complete is not None:
+    w.bits(((c2[0]) << 17) | ((_K28[f1_ev_error_code]) << 12) | ((f1_evresssoc) << 2), c2[1] + 17)
+    if (f_bulk_charging_complete := o.bulk_charging_complete) is not None:
         w.bits(((1 if f_bulk_charging_complete else 0) << 1), 5)
         s = 2
     f_charging_complete = o.charging_complete
@@ -5264,14 +4514,14 @@ def _d_DC_EVSEChargeParameterType(r: Reader) -> DC_EVSEChargeParameterType:
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
     if e >= 2: r.bad_code(p + 1, e, 2)
-    it, al = _P9[e]
+    it, al = _P30[e]
     if it == 0:
         p = r.p; q = p + 5
         if q > rn: r.eos()
         b = (rv >> (rn - q)) & 0x1f; r.p = q
         if b & 0x13: r.badz(p, 5, b & 0x13)
         k = (b >> 2) & 0x3
-        v1_evse_isolation_status = _K44[k]
+        v1_evse_isolation_status = _K31[k]
         it = 1; al = 0
     p = r.p; q = p + 8
     if q > rn: r.eos()
@@ -5279,7 +4529,7 @@ def _d_DC_EVSEChargeParameterType(r: Reader) -> DC_EVSEChargeParameterType:
     if b & 0x87: r.badz(p, 8, b & 0x87)
     k = (b >> 3) & 0xf
     if k >= 12: r.bad(p + 1, 'enum index')
-    v1_evse_status_code = _K45[k]
+    v1_evse_status_code = _K32[k]
     it = 2; al = 0
     v1_notification_max_delay = r.uintb(4294967295)
     v2_multiplier = None
@@ -5321,7 +4571,7 @@ def _d_DC_EVSEChargeParameterType(r: Reader) -> DC_EVSEChargeParameterType:
     if b & 0xc: r.badz(p, 4, b & 0xc)
     e = b & 0x3
     if e >= 2: r.bad_code(p + 2, e, 2)
-    it, al = _P16[e]
+    it, al = _P24[e]
     v_evse_maximum_current_limit = PhysicalValueType(multiplier=v2_multiplier, unit=v2_unit, value=v2_value)
     if it == 2:
         v3_multiplier = None
@@ -5454,7 +4704,7 @@ def _d_DC_EVSEChargeParameterType(r: Reader) -> DC_EVSEChargeParameterType:
     if b & 0xc: r.badz(p, 4, b & 0xc)
     e = b & 0x3
     if e >= 2: r.bad_code(p + 2, e, 2)
-    it, al = _P93[e]
+    it, al = _P88[e]
     v_evse_minimum_voltage_limit = PhysicalValueType(multiplier=v6_multiplier, unit=v6_unit, value=v6_value)
     if it == 6:
         v7_multiplier = None
@@ -5527,7 +4777,7 @@ def _d_DC_EVSEChargeParameterType(r: Reader) -> DC_EVSEChargeParameterType:
     if b & 0xc: r.badz(p, 4, b & 0xc)
     e = b & 0x3
     if e >= 2: r.bad_code(p + 2, e, 2)
-    it, al = _P94[e]
+    it, al = _P89[e]
     v_evse_peak_current_ripple = PhysicalValueType(multiplier=v8_multiplier, unit=v8_unit, value=v8_value)
     if it == 8:
         v9_multiplier = None
@@ -5572,17 +4822,16 @@ def _e_DC_EVSEChargeParameterType(w: Writer, o: DC_EVSEChargeParameterType) -> N
     if f_dc_evse_status is None: raise ExiEncodeError("DC_EVSEChargeParameterType: missing required dc_evse_status")
     s1 = 0
     w.bits(0, 1)
-    f1_evse_isolation_status = f_dc_evse_status.evse_isolation_status
-    if f1_evse_isolation_status is not None:
-        w.bits(((_K46[f1_evse_isolation_status]) << 1), 6)
+    if (f1_evse_isolation_status := f_dc_evse_status.evse_isolation_status) is not None:
+        w.bits(((_K34[f1_evse_isolation_status]) << 1), 6)
         s1 = 1
     f1_evse_status_code = f_dc_evse_status.evse_status_code
     if f1_evse_status_code is None: raise ExiEncodeError("DC_EVSEStatusType: missing required evse_status_code")
-    c1 = _C25[s1]
+    c1 = _C9[s1]
     s1 = 2
     f1_notification_max_delay = f_dc_evse_status.notification_max_delay
     if f1_notification_max_delay is None: raise ExiEncodeError("DC_EVSEStatusType: missing required notification_max_delay")
-    w.bits(((c1[0]) << 8) | ((_K47[f1_evse_status_code]) << 3), c1[1] + 8)
+    w.bits(((c1[0]) << 8) | ((_K35[f1_evse_status_code]) << 3), c1[1] + 8)
     w.uint(f1_notification_max_delay)
     f1_evse_notification = f_dc_evse_status.evse_notification
     if f1_evse_notification is None: raise ExiEncodeError("DC_EVSEStatusType: missing required evse_notification")
@@ -5594,8 +4843,7 @@ def _e_DC_EVSEChargeParameterType(w: Writer, o: DC_EVSEChargeParameterType) -> N
         raise ExiEncodeError(f"value {f2_multiplier!r} outside [-3, 3]")
     s2 = 1
     w.bits(((_K5[f1_evse_notification]) << 9) | ((f2_multiplier + 3) << 1), 14)
-    f2_unit = f_evse_maximum_current_limit.unit
-    if f2_unit is not None:
+    if (f2_unit := f_evse_maximum_current_limit.unit) is not None:
         w.bits(((_K2[f2_unit]) << 1), 8)
         s2 = 2
     f2_value = f_evse_maximum_current_limit.value
@@ -5608,16 +4856,14 @@ def _e_DC_EVSEChargeParameterType(w: Writer, o: DC_EVSEChargeParameterType) -> N
     s2 = 3
     s = 2
     w.bits(0, 2)
-    f_evse_maximum_power_limit = o.evse_maximum_power_limit
-    if f_evse_maximum_power_limit is not None:
+    if (f_evse_maximum_power_limit := o.evse_maximum_power_limit) is not None:
         f3_multiplier = f_evse_maximum_power_limit.multiplier
         if f3_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
         if not -3 <= f3_multiplier <= 3:
             raise ExiEncodeError(f"value {f3_multiplier!r} outside [-3, 3]")
         s3 = 1
         w.bits(((f3_multiplier + 3) << 1), 8)
-        f3_unit = f_evse_maximum_power_limit.unit
-        if f3_unit is not None:
+        if (f3_unit := f_evse_maximum_power_limit.unit) is not None:
             w.bits(((_K2[f3_unit]) << 1), 8)
             s3 = 2
         f3_value = f_evse_maximum_power_limit.value
@@ -5632,15 +4878,14 @@ def _e_DC_EVSEChargeParameterType(w: Writer, o: DC_EVSEChargeParameterType) -> N
         s = 3
     f_evse_maximum_voltage_limit = o.evse_maximum_voltage_limit
     if f_evse_maximum_voltage_limit is None: raise ExiEncodeError("DC_EVSEChargeParameterType: missing required evse_maximum_voltage_limit")
-    c4 = _C95[s]
+    c4 = _C90[s]
     f4_multiplier = f_evse_maximum_voltage_limit.multiplier
     if f4_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
     if not -3 <= f4_multiplier <= 3:
         raise ExiEncodeError(f"value {f4_multiplier!r} outside [-3, 3]")
     s4 = 1
     w.bits(((c4[0]) << 6) | ((f4_multiplier + 3) << 1), c4[1] + 6)
-    f4_unit = f_evse_maximum_voltage_limit.unit
-    if f4_unit is not None:
+    if (f4_unit := f_evse_maximum_voltage_limit.unit) is not None:
         w.bits(((_K2[f4_unit]) << 1), 8)
         s4 = 2
     f4_value = f_evse_maximum_voltage_limit.value
@@ -5660,8 +4905,7 @@ def _e_DC_EVSEChargeParameterType(w: Writer, o: DC_EVSEChargeParameterType) -> N
         raise ExiEncodeError(f"value {f5_multiplier!r} outside [-3, 3]")
     s5 = 1
     w.bits(((f5_multiplier + 3) << 1), 9)
-    f5_unit = f_evse_minimum_current_limit.unit
-    if f5_unit is not None:
+    if (f5_unit := f_evse_minimum_current_limit.unit) is not None:
         w.bits(((_K2[f5_unit]) << 1), 8)
         s5 = 2
     f5_value = f_evse_minimum_current_limit.value
@@ -5680,8 +4924,7 @@ def _e_DC_EVSEChargeParameterType(w: Writer, o: DC_EVSEChargeParameterType) -> N
         raise ExiEncodeError(f"value {f6_multiplier!r} outside [-3, 3]")
     s6 = 1
     w.bits(((f6_multiplier + 3) << 1), 9)
-    f6_unit = f_evse_minimum_voltage_limit.unit
-    if f6_unit is not None:
+    if (f6_unit := f_evse_minimum_voltage_limit.unit) is not None:
         w.bits(((_K2[f6_unit]) << 1), 8)
         s6 = 2
     f6_value = f_evse_minimum_voltage_limit.value
@@ -5694,16 +4937,14 @@ def _e_DC_EVSEChargeParameterType(w: Writer, o: DC_EVSEChargeParameterType) -> N
     s6 = 3
     s = 6
     w.bits(0, 2)
-    f_evse_current_regulation_tolerance = o.evse_current_regulation_tolerance
-    if f_evse_current_regulation_tolerance is not None:
+    if (f_evse_current_regulation_tolerance := o.evse_current_regulation_tolerance) is not None:
         f7_multiplier = f_evse_current_regulation_tolerance.multiplier
         if f7_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
         if not -3 <= f7_multiplier <= 3:
             raise ExiEncodeError(f"value {f7_multiplier!r} outside [-3, 3]")
         s7 = 1
         w.bits(((f7_multiplier + 3) << 1), 8)
-        f7_unit = f_evse_current_regulation_tolerance.unit
-        if f7_unit is not None:
+        if (f7_unit := f_evse_current_regulation_tolerance.unit) is not None:
             w.bits(((_K2[f7_unit]) << 1), 8)
             s7 = 2
         f7_value = f_evse_current_regulation_tolerance.value
@@ -5718,15 +4959,14 @@ def _e_DC_EVSEChargeParameterType(w: Writer, o: DC_EVSEChargeParameterType) -> N
         s = 7
     f_evse_peak_current_ripple = o.evse_peak_current_ripple
     if f_evse_peak_current_ripple is None: raise ExiEncodeError("DC_EVSEChargeParameterType: missing required evse_peak_current_ripple")
-    c9 = _C96[s]
+    c9 = _C91[s]
     f8_multiplier = f_evse_peak_current_ripple.multiplier
     if f8_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
     if not -3 <= f8_multiplier <= 3:
         raise ExiEncodeError(f"value {f8_multiplier!r} outside [-3, 3]")
     s8 = 1
     w.bits(((c9[0]) << 6) | ((f8_multiplier + 3) << 1), c9[1] + 6)
-    f8_unit = f_evse_peak_current_ripple.unit
-    if f8_unit is not None:
+    if (f8_unit := f_evse_peak_current_ripple.unit) is not None:
         w.bits(((_K2[f8_unit]) << 1), 8)
         s8 = 2
     f8_value = f_evse_peak_current_ripple.value
@@ -5740,16 +4980,14 @@ def _e_DC_EVSEChargeParameterType(w: Writer, o: DC_EVSEChargeParameterType) -> N
     s = 8
     s = 8
     w.bits(0, 2)
-    f_evse_energy_to_be_delivered = o.evse_energy_to_be_delivered
-    if f_evse_energy_to_be_delivered is not None:
+    if (f_evse_energy_to_be_delivered := o.evse_energy_to_be_delivered) is not None:
         f9_multiplier = f_evse_energy_to_be_delivered.multiplier
         if f9_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
         if not -3 <= f9_multiplier <= 3:
             raise ExiEncodeError(f"value {f9_multiplier!r} outside [-3, 3]")
         s9 = 1
         w.bits(((f9_multiplier + 3) << 1), 8)
-        f9_unit = f_evse_energy_to_be_delivered.unit
-        if f9_unit is not None:
+        if (f9_unit := f_evse_energy_to_be_delivered.unit) is not None:
             w.bits(((_K2[f9_unit]) << 1), 8)
             s9 = 2
         f9_value = f_evse_energy_to_be_delivered.value
@@ -5762,7 +5000,7 @@ def _e_DC_EVSEChargeParameterType(w: Writer, o: DC_EVSEChargeParameterType) -> N
         s9 = 3
         w.bits(0, 2)
         s = 9
-    c12 = _C97[s]
+    c12 = _C92[s]
     w.bits((c12[0]), c12[1])
 
 def _d_DC_EVSEStatusType(r: Reader) -> DC_EVSEStatusType:
@@ -5771,14 +5009,14 @@ def _d_DC_EVSEStatusType(r: Reader) -> DC_EVSEStatusType:
     v_evse_status_code = None
     v_notification_max_delay = None
     v_evse_notification = None
-    it, al = _P9[r.code(2, 2)]
+    it, al = _P30[r.code(2, 2)]
     if it == 0:
         p = r.p; q = p + 5
         if q > rn: r.eos()
         b = (rv >> (rn - q)) & 0x1f; r.p = q
         if b & 0x13: r.badz(p, 5, b & 0x13)
         k = (b >> 2) & 0x3
-        v_evse_isolation_status = _K44[k]
+        v_evse_isolation_status = _K31[k]
         it = 1; al = 0
     p = r.p; q = p + 8
     if q > rn: r.eos()
@@ -5786,7 +5024,7 @@ def _d_DC_EVSEStatusType(r: Reader) -> DC_EVSEStatusType:
     if b & 0x87: r.badz(p, 8, b & 0x87)
     k = (b >> 3) & 0xf
     if k >= 12: r.bad(p + 1, 'enum index')
-    v_evse_status_code = _K45[k]
+    v_evse_status_code = _K32[k]
     it = 2; al = 0
     v_notification_max_delay = r.uintb(4294967295)
     p = r.p; q = p + 7
@@ -5801,17 +5039,16 @@ def _d_DC_EVSEStatusType(r: Reader) -> DC_EVSEStatusType:
 
 def _e_DC_EVSEStatusType(w: Writer, o: DC_EVSEStatusType) -> None:
     s = 0
-    f_evse_isolation_status = o.evse_isolation_status
-    if f_evse_isolation_status is not None:
-        w.bits(((_K46[f_evse_isolation_status]) << 1), 6)
+    if (f_evse_isolation_status := o.evse_isolation_status) is not None:
+        w.bits(((_K34[f_evse_isolation_status]) << 1), 6)
         s = 1
     f_evse_status_code = o.evse_status_code
     if f_evse_status_code is None: raise ExiEncodeError("DC_EVSEStatusType: missing required evse_status_code")
-    c1 = _C25[s]
+    c1 = _C9[s]
     s = 2
     f_notification_max_delay = o.notification_max_delay
     if f_notification_max_delay is None: raise ExiEncodeError("DC_EVSEStatusType: missing required notification_max_delay")
-    w.bits(((c1[0]) << 8) | ((_K47[f_evse_status_code]) << 3), c1[1] + 8)
+    w.bits(((c1[0]) << 8) | ((_K35[f_evse_status_code]) << 3), c1[1] + 8)
     w.uint(f_notification_max_delay)
     f_evse_notification = o.evse_notification
     if f_evse_notification is None: raise ExiEncodeError("DC_EVSEStatusType: missing required evse_notification")
@@ -5831,7 +5068,7 @@ def _d_DC_EVStatusType(r: Reader) -> DC_EVStatusType:
     v_ev_ready = ((b >> 3) & 0x1) == 1
     e = b & 0x3
     if e >= 3: r.bad_code(p + 4, e, 3)
-    it, al = _P39[e]
+    it, al = _P23[e]
     if it == 1:
         p = r.p; q = p + 5
         if q > rn: r.eos()
@@ -5840,7 +5077,7 @@ def _d_DC_EVStatusType(r: Reader) -> DC_EVStatusType:
         v_ev_cabin_conditioning = ((b >> 3) & 0x1) == 1
         e = b & 0x3
         if e >= 2: r.bad_code(p + 3, e, 2)
-        it, al = _P16[e]
+        it, al = _P24[e]
     if it == 2:
         p = r.p; q = p + 4
         if q > rn: r.eos()
@@ -5854,7 +5091,7 @@ def _d_DC_EVStatusType(r: Reader) -> DC_EVStatusType:
     if b & 0x10e03: r.badz(p, 17, b & 0x10e03)
     k = (b >> 12) & 0xf
     if k >= 12: r.bad(p + 1, 'enum index')
-    v_ev_error_code = _K40[k]
+    v_ev_error_code = _K25[k]
     v_evresssoc = ((b >> 2) & 0x7f)
     if v_evresssoc > 100: r.bad(p + 8, 'range')
     it = -1; al = 0
@@ -5865,24 +5102,22 @@ def _e_DC_EVStatusType(w: Writer, o: DC_EVStatusType) -> None:
     if f_ev_ready is None: raise ExiEncodeError("DC_EVStatusType: missing required ev_ready")
     s = 1
     w.bits(((1 if f_ev_ready else 0) << 1), 4)
-    f_ev_cabin_conditioning = o.ev_cabin_conditioning
-    if f_ev_cabin_conditioning is not None:
+    if (f_ev_cabin_conditioning := o.ev_cabin_conditioning) is not None:
         w.bits(((1 if f_ev_cabin_conditioning else 0) << 1), 5)
         s = 2
-    f_evress_conditioning = o.evress_conditioning
-    if f_evress_conditioning is not None:
-        c1 = _C41[s]
+    if (f_evress_conditioning := o.evress_conditioning) is not None:
+        c1 = _C26[s]
         w.bits(((c1[0]) << 3) | ((1 if f_evress_conditioning else 0) << 1), c1[1] + 3)
         s = 3
     f_ev_error_code = o.ev_error_code
     if f_ev_error_code is None: raise ExiEncodeError("DC_EVStatusType: missing required ev_error_code")
-    c2 = _C42[s]
+    c2 = _C27[s]
     s = 4
     f_evresssoc = o.evresssoc
     if f_evresssoc is None: raise ExiEncodeError("DC_EVStatusType: missing required evresssoc")
     if not 0 <= f_evresssoc <= 100:
         raise ExiEncodeError(f"value {f_evresssoc!r} outside [0, 100]")
-    w.bits(((c2[0]) << 17) | ((_K43[f_ev_error_code]) << 12) | ((f_evresssoc) << 2), c2[1] + 17)
+    w.bits(((c2[0]) << 17) | ((_K28[f_ev_error_code]) << 12) | ((f_evresssoc) << 2), c2[1] + 17)
 
 def _d_DSAKeyValueType(r: Reader) -> DSAKeyValueType:
     r.fail("content of DSAKeyValueType is not supported by this codec")
@@ -5895,12 +5130,12 @@ def _d_DigestMethodType(r: Reader) -> DigestMethodType:
     r.zero(1, 'expected next item')
     it = 0; al = 0
     v_algorithm = r.string()
-    it, al = _P15[r.code(2, 2)]
+    it, al = _P36[r.code(2, 2)]
     n = 0
     while it == 1:
         r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        it, al = _P15[r.code(2, 2)]
+        it, al = _P36[r.code(2, 2)]
     return DigestMethodType(algorithm=v_algorithm)
 
 def _e_DigestMethodType(w: Writer, o: DigestMethodType) -> None:
@@ -5954,7 +5189,7 @@ def _d_EntryType(r: Reader) -> EntryType:
     rv = r.v; rn = r.n
     v_relative_time_interval = None
     v_time_interval = None
-    it, al = _P98[r.code(2, 2)]
+    it, al = _P93[r.code(2, 2)]
     if al == 0:
         v1_start = None
         v1_duration = None
@@ -5970,7 +5205,7 @@ def _d_EntryType(r: Reader) -> EntryType:
         if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
         if e >= 2: r.bad_code(p + 1, e, 2)
-        it, al = _P15[e]
+        it, al = _P36[e]
         if it == 1:
             r.zero(1, 'expected characters')
             v1_duration = r.uintb(4294967295)
@@ -5990,25 +5225,22 @@ def _d_EntryType(r: Reader) -> EntryType:
 
 def _e_EntryType(w: Writer, o: EntryType) -> None:
     s = 0
-    f_relative_time_interval = o.relative_time_interval
-    f_time_interval = o.time_interval
-    if f_relative_time_interval is not None:
+    if (f_relative_time_interval := o.relative_time_interval) is not None:
         f1_start = f_relative_time_interval.start
         if f1_start is None: raise ExiEncodeError("RelativeTimeIntervalType: missing required start")
         w.bits(0, 4)
         w.uint(f1_start)
         s1 = 1
         w.bits(0, 1)
-        f1_duration = f_relative_time_interval.duration
-        if f1_duration is not None:
+        if (f1_duration := f_relative_time_interval.duration) is not None:
             w.bits(0, 3)
             w.uint(f1_duration)
             w.bits(0, 1)
             s1 = 2
-        c1 = _C48[s1]
+        c1 = _C37[s1]
         w.bits((c1[0]), c1[1])
         s = 1
-    elif f_time_interval is not None:
+    elif (f_time_interval := o.time_interval) is not None:
         w.bits(2, 3)
         s = 1
     else:
@@ -6032,10 +5264,10 @@ def _d_KeyInfoType(r: Reader) -> KeyInfoType:
     v_pgp_data = []
     v_spki_data = []
     v_mgmt_data = []
-    it, al = _P99[r.code(4, 9)]
+    it, al = _P94[r.code(4, 9)]
     if it == 0:
         v_id = r.string()
-        it, al = _P100[r.code(4, 8)]
+        it, al = _P95[r.code(4, 8)]
     n = 0
     while it == 1:
         if al == 0:
@@ -6050,13 +5282,13 @@ def _d_KeyInfoType(r: Reader) -> KeyInfoType:
             v1_type = None
             v1_uri = None
             v1_transforms = None
-            it, al = _P101[r.code(3, 4)]
+            it, al = _P96[r.code(3, 4)]
             if it == 0:
                 v1_type = r.string()
-                it, al = _P102[r.code(2, 3)]
+                it, al = _P97[r.code(2, 3)]
             if it == 1:
                 v1_uri = r.string()
-                it, al = _P19[r.code(2, 2)]
+                it, al = _P56[r.code(2, 2)]
             if it == 2:
                 v1_transforms = _d_TransformsType(r)
                 r.zero(1, 'expected end of element')
@@ -6080,75 +5312,71 @@ def _d_KeyInfoType(r: Reader) -> KeyInfoType:
         elif al == 7:
             r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        it, al = _P103[r.code(4, 9)]
+        it, al = _P98[r.code(4, 9)]
     return KeyInfoType(id=v_id, key_name=v_key_name, key_value=v_key_value, retrieval_method=v_retrieval_method, x509_data=v_x509_data, pgp_data=v_pgp_data, spki_data=v_spki_data, mgmt_data=v_mgmt_data)
 
 def _e_KeyInfoType(w: Writer, o: KeyInfoType) -> None:
     s = 0
-    f_id = o.id
-    if f_id is not None:
+    if (f_id := o.id) is not None:
         w.bits(0, 4)
         w.string(f_id)
         s = 1
     n = 0
     for x in o.key_name:
-        c1 = _C104[s]
+        c1 = _C99[s]
         w.bits(((c1[0]) << 1), c1[1] + 1)
         w.string(x)
         w.bits(0, 1)
         n += 1
         s = 2
     for x in o.key_value:
-        c2 = _C105[s]
+        c2 = _C100[s]
         w.bits((c2[0]), c2[1])
         _e_KeyValueType(w, x)
         n += 1
         s = 2
     for x in o.retrieval_method:
-        c3 = _C106[s]
+        c3 = _C101[s]
         s1 = 0
         w.bits((c3[0]), c3[1])
-        f1_type = x.type
-        if f1_type is not None:
+        if (f1_type := x.type) is not None:
             w.bits(0, 3)
             w.string(f1_type)
             s1 = 1
-        f1_uri = x.uri
-        if f1_uri is not None:
-            c4 = _C107[s1]
+        if (f1_uri := x.uri) is not None:
+            c4 = _C102[s1]
             w.bits((c4[0]), c4[1])
             w.string(f1_uri)
             s1 = 2
-        f1_transforms = x.transforms
-        if f1_transforms is not None:
-            c5 = _C108[s1]
+        if (f1_transforms := x.transforms) is not None:
+            c5 = _C103[s1]
             w.bits((c5[0]), c5[1])
             _e_TransformsType(w, f1_transforms)
             s1 = 3
-        c6 = _C109[s1]
+        c6 = _C104[s1]
         w.bits((c6[0]), c6[1])
         n += 1
         s = 2
     for x in o.x509_data:
-        c7 = _C110[s]
+        c7 = _C105[s]
         w.bits((c7[0]), c7[1])
         _e_X509DataType(w, x)
         n += 1
         s = 2
     for x in o.pgp_data:
-        c8 = _C111[s]
+        c8 = _C106[s]
         w.bits((c8[0]), c8[1])
         _e_PGPDataType(w, x)
         n += 1
         s = 2
     for x in o.spki_data:
-        c9 = _C112[s]
+        c9 = _C107[s]
         w.bits((c9[0]), c9[1])
         _e_SPKIDataType(w, x)
         n += 1
         s = 2
     for x in o.mgmt_data:
-        c10 = _C113[s]
+        c10 = _C108[s]
         w.bits(((c10[0]) << 1), c10[1] + 1)
         w.string(x)
         w.bits(0, 1)
@@ -6162,7 +5390,7 @@ def _d_KeyValueType(r: Reader) -> KeyValueType:
     rv = r.v; rn = r.n
     v_dsa_key_value = None
     v_rsa_key_value = None
-    it, al = _P114[r.code(3, 3)]
+    it, al = _P109[r.code(3, 3)]
     if al == 0:
         v_dsa_key_value = _d_DSAKeyValueType(r)
     elif al == 1:
@@ -6188,18 +5416,16 @@ def _d_KeyValueType(r: Reader) -> KeyValueType:
         v_rsa_key_value = RSAKeyValueType(modulus=v1_modulus, exponent=v1_exponent)
     elif al == 2:
         r.fail("wildcard (undeclared) element content is not supported")
-    it, al = _P115[r.code(2, 1)]
+    it, al = _P110[r.code(2, 1)]
     return KeyValueType(dsa_key_value=v_dsa_key_value, rsa_key_value=v_rsa_key_value)
 
 def _e_KeyValueType(w: Writer, o: KeyValueType) -> None:
     s = 0
-    f_dsa_key_value = o.dsa_key_value
-    f_rsa_key_value = o.rsa_key_value
-    if f_dsa_key_value is not None:
+    if (f_dsa_key_value := o.dsa_key_value) is not None:
         w.bits(0, 3)
         _e_DSAKeyValueType(w, f_dsa_key_value)
         s = 1
-    elif f_rsa_key_value is not None:
+    elif (f_rsa_key_value := o.rsa_key_value) is not None:
         f1_modulus = f_rsa_key_value.modulus
         if f1_modulus is None: raise ExiEncodeError("RSAKeyValueType: missing required modulus")
         w.bits(4, 5)
@@ -6225,14 +5451,14 @@ def _d_ListOfRootCertificateIDsType(r: Reader) -> ListOfRootCertificateIDsType:
         r.zero(1, 'expected end of element')
         v_root_certificate_id.append(t)
         n += 1
-        it, al = _P116[r.code(2, 2)]
+        it, al = _P111[r.code(2, 2)]
     return ListOfRootCertificateIDsType(root_certificate_id=v_root_certificate_id)
 
 def _e_ListOfRootCertificateIDsType(w: Writer, o: ListOfRootCertificateIDsType) -> None:
     s = 0
     n = 0
     for x in o.root_certificate_id:
-        c1 = _C117[s]
+        c1 = _C112[s]
         w.bits(((c1[0]) << 1), c1[1] + 1)
         w.string(x)
         w.bits(0, 1)
@@ -6245,7 +5471,7 @@ def _e_ListOfRootCertificateIDsType(w: Writer, o: ListOfRootCertificateIDsType) 
 def _d_ManifestType(r: Reader) -> ManifestType:
     v_id = None
     v_reference = []
-    it, al = _P9[r.code(2, 2)]
+    it, al = _P30[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
         r.zero(1, 'expected next item')
@@ -6255,19 +5481,18 @@ def _d_ManifestType(r: Reader) -> ManifestType:
         t = _d_ReferenceType(r)
         v_reference.append(t)
         n += 1
-        it, al = _P15[r.code(2, 2)]
+        it, al = _P36[r.code(2, 2)]
     return ManifestType(id=v_id, reference=v_reference)
 
 def _e_ManifestType(w: Writer, o: ManifestType) -> None:
     s = 0
-    f_id = o.id
-    if f_id is not None:
+    if (f_id := o.id) is not None:
         w.bits(0, 2)
         w.string(f_id)
         s = 1
     n = 0
     for x in o.reference:
-        c1 = _C118[s]
+        c1 = _C113[s]
         w.bits((c1[0]), c1[1])
         _e_ReferenceType(w, x)
         n += 1
@@ -6293,7 +5518,7 @@ def _d_MessageHeaderType(r: Reader) -> MessageHeaderType:
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
     if e >= 3: r.bad_code(p + 1, e, 3)
-    it, al = _P102[e]
+    it, al = _P97[e]
     if it == 1:
         v1_fault_code = None
         v1_fault_msg = None
@@ -6303,10 +5528,10 @@ def _d_MessageHeaderType(r: Reader) -> MessageHeaderType:
         if b & 0x64: r.badz(p, 7, b & 0x64)
         k = (b >> 3) & 0x3
         if k >= 3: r.bad(p + 2, 'enum index')
-        v1_fault_code = _K119[k]
+        v1_fault_code = _K114[k]
         e = b & 0x3
         if e >= 2: r.bad_code(p + 5, e, 2)
-        it, al = _P15[e]
+        it, al = _P36[e]
         if it == 1:
             r.zero(1, 'expected characters')
             v1_fault_msg = r.string()
@@ -6316,7 +5541,7 @@ def _d_MessageHeaderType(r: Reader) -> MessageHeaderType:
             if b & 0x3: r.badz(p, 2, b & 0x3)
             it = -1; al = 0
         v_notification = NotificationType(fault_code=v1_fault_code, fault_msg=v1_fault_msg)
-        it, al = _P19[r.code(2, 2)]
+        it, al = _P56[r.code(2, 2)]
     if it == 2:
         v_signature = _d_SignatureType(r)
         r.zero(1, 'expected end of element')
@@ -6330,28 +5555,25 @@ def _e_MessageHeaderType(w: Writer, o: MessageHeaderType) -> None:
     w.binary(f_session_id)
     s = 1
     w.bits(0, 1)
-    f_notification = o.notification
-    if f_notification is not None:
+    if (f_notification := o.notification) is not None:
         f1_fault_code = f_notification.fault_code
         if f1_fault_code is None: raise ExiEncodeError("NotificationType: missing required fault_code")
         s1 = 1
-        w.bits(((_K120[f1_fault_code]) << 1), 7)
-        f1_fault_msg = f_notification.fault_msg
-        if f1_fault_msg is not None:
+        w.bits(((_K115[f1_fault_code]) << 1), 7)
+        if (f1_fault_msg := f_notification.fault_msg) is not None:
             w.bits(0, 3)
             w.string(f1_fault_msg)
             w.bits(0, 1)
             s1 = 2
-        c1 = _C48[s1]
+        c1 = _C37[s1]
         w.bits((c1[0]), c1[1])
         s = 2
-    f_signature = o.signature
-    if f_signature is not None:
-        c2 = _C121[s]
+    if (f_signature := o.signature) is not None:
+        c2 = _C116[s]
         w.bits((c2[0]), c2[1])
         _e_SignatureType(w, f_signature)
         s = 3
-    c3 = _C122[s]
+    c3 = _C117[s]
     w.bits((c3[0]), c3[1])
 
 def _d_MeterInfoType(r: Reader) -> MeterInfoType:
@@ -6373,7 +5595,7 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
     if b & 0x8: r.badz(p, 4, b & 0x8)
     e = b & 0x7
     if e >= 5: r.bad_code(p + 1, e, 5)
-    it, al = _P52[e]
+    it, al = _P45[e]
     if it == 1:
         v1_multiplier = None
         v1_unit = None
@@ -6410,7 +5632,7 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
         if b & 0x18: r.badz(p, 5, b & 0x18)
         e = b & 0x7
         if e >= 4: r.bad_code(p + 2, e, 4)
-        it, al = _P53[e]
+        it, al = _P46[e]
         v_meter_reading = PhysicalValueType(multiplier=v1_multiplier, unit=v1_unit, value=v1_value)
     if it == 2:
         r.zero(1, 'expected characters')
@@ -6421,7 +5643,7 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
         if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
         if e >= 3: r.bad_code(p + 1, e, 3)
-        it, al = _P54[e]
+        it, al = _P47[e]
     if it == 3:
         p = r.p; q = p + 2
         if q > rn: r.eos()
@@ -6437,7 +5659,7 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
         if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
         if e >= 2: r.bad_code(p + 1, e, 2)
-        it, al = _P55[e]
+        it, al = _P48[e]
     if it == 4:
         p = r.p; q = p + 2
         if q > rn: r.eos()
@@ -6461,16 +5683,14 @@ def _e_MeterInfoType(w: Writer, o: MeterInfoType) -> None:
     w.string(f_meter_id)
     s = 1
     w.bits(0, 1)
-    f_meter_reading = o.meter_reading
-    if f_meter_reading is not None:
+    if (f_meter_reading := o.meter_reading) is not None:
         f1_multiplier = f_meter_reading.multiplier
         if f1_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
         if not -3 <= f1_multiplier <= 3:
             raise ExiEncodeError(f"value {f1_multiplier!r} outside [-3, 3]")
         s1 = 1
         w.bits(((f1_multiplier + 3) << 1), 9)
-        f1_unit = f_meter_reading.unit
-        if f1_unit is not None:
+        if (f1_unit := f_meter_reading.unit) is not None:
             w.bits(((_K2[f1_unit]) << 1), 8)
             s1 = 2
         f1_value = f_meter_reading.value
@@ -6483,32 +5703,29 @@ def _e_MeterInfoType(w: Writer, o: MeterInfoType) -> None:
         s1 = 3
         w.bits(0, 2)
         s = 2
-    f_sig_meter_reading = o.sig_meter_reading
-    if f_sig_meter_reading is not None:
-        c2 = _C57[s]
+    if (f_sig_meter_reading := o.sig_meter_reading) is not None:
+        c2 = _C50[s]
         w.bits(((c2[0]) << 1), c2[1] + 1)
         w.binary(f_sig_meter_reading)
         w.bits(0, 1)
         s = 3
-    f_meter_status = o.meter_status
-    if f_meter_status is not None:
-        c3 = _C58[s]
+    if (f_meter_status := o.meter_status) is not None:
+        c3 = _C51[s]
         if not -32768 <= f_meter_status <= 32767:
             raise ExiEncodeError(f"value {f_meter_status!r} outside [-32768, 32767]")
         w.bits(((c3[0]) << 2) | (1 if f_meter_status < 0 else 0), c3[1] + 2)
         w.uint(-f_meter_status - 1 if f_meter_status < 0 else f_meter_status)
         w.bits(0, 1)
         s = 4
-    f_t_meter = o.t_meter
-    if f_t_meter is not None:
-        c4 = _C59[s]
+    if (f_t_meter := o.t_meter) is not None:
+        c4 = _C52[s]
         if not -9223372036854775808 <= f_t_meter <= 9223372036854775807:
             raise ExiEncodeError(f"value {f_t_meter!r} outside [-9223372036854775808, 9223372036854775807]")
         w.bits(((c4[0]) << 2) | (1 if f_t_meter < 0 else 0), c4[1] + 2)
         w.uint(-f_t_meter - 1 if f_t_meter < 0 else f_t_meter)
         w.bits(0, 1)
         s = 5
-    c5 = _C60[s]
+    c5 = _C53[s]
     w.bits((c5[0]), c5[1])
 
 def _d_MeteringReceiptReqType(r: Reader) -> MeteringReceiptReqType:
@@ -6517,7 +5734,7 @@ def _d_MeteringReceiptReqType(r: Reader) -> MeteringReceiptReqType:
     v_session_id = None
     v_sa_schedule_tuple_id = None
     v_meter_info = None
-    it, al = _P9[r.code(2, 2)]
+    it, al = _P30[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
         r.zero(1, 'expected next item')
@@ -6530,7 +5747,7 @@ def _d_MeteringReceiptReqType(r: Reader) -> MeteringReceiptReqType:
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
     if e >= 2: r.bad_code(p + 1, e, 2)
-    it, al = _P16[e]
+    it, al = _P24[e]
     if it == 2:
         p = r.p; q = p + 2
         if q > rn: r.eos()
@@ -6562,10 +5779,10 @@ def _d_MeteringReceiptReqType(r: Reader) -> MeteringReceiptReqType:
     if b & 0x8: r.badz(p, 4, b & 0x8)
     e = b & 0x7
     if e >= 5: r.bad_code(p + 1, e, 5)
-    it, al = _P52[e]
+    it, al = _P45[e]
     if it == 1:
         v1_meter_reading = _d_PhysicalValueType(r)
-        it, al = _P53[r.code(3, 4)]
+        it, al = _P46[r.code(3, 4)]
     if it == 2:
         r.zero(1, 'expected characters')
         v1_sig_meter_reading = r.binary()
@@ -6575,7 +5792,7 @@ def _d_MeteringReceiptReqType(r: Reader) -> MeteringReceiptReqType:
         if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
         if e >= 3: r.bad_code(p + 1, e, 3)
-        it, al = _P54[e]
+        it, al = _P47[e]
     if it == 3:
         p = r.p; q = p + 2
         if q > rn: r.eos()
@@ -6591,7 +5808,7 @@ def _d_MeteringReceiptReqType(r: Reader) -> MeteringReceiptReqType:
         if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
         if e >= 2: r.bad_code(p + 1, e, 2)
-        it, al = _P55[e]
+        it, al = _P48[e]
     if it == 4:
         p = r.p; q = p + 2
         if q > rn: r.eos()
@@ -6613,21 +5830,19 @@ def _d_MeteringReceiptReqType(r: Reader) -> MeteringReceiptReqType:
 
 def _e_MeteringReceiptReqType(w: Writer, o: MeteringReceiptReqType) -> None:
     s = 0
-    f_id = o.id
-    if f_id is not None:
+    if (f_id := o.id) is not None:
         w.bits(0, 2)
         w.string(f_id)
         s = 1
     f_session_id = o.session_id
     if f_session_id is None: raise ExiEncodeError("MeteringReceiptReqType: missing required session_id")
-    c1 = _C25[s]
+    c1 = _C9[s]
     w.bits(((c1[0]) << 1), c1[1] + 1)
     w.binary(f_session_id)
     s = 2
     s = 2
     w.bits(0, 1)
-    f_sa_schedule_tuple_id = o.sa_schedule_tuple_id
-    if f_sa_schedule_tuple_id is not None:
+    if (f_sa_schedule_tuple_id := o.sa_schedule_tuple_id) is not None:
         if not -32768 <= f_sa_schedule_tuple_id <= 32767:
             raise ExiEncodeError(f"value {f_sa_schedule_tuple_id!r} outside [-32768, 32767]")
         w.bits((1 if f_sa_schedule_tuple_id < 0 else 0), 4)
@@ -6636,44 +5851,40 @@ def _e_MeteringReceiptReqType(w: Writer, o: MeteringReceiptReqType) -> None:
         s = 3
     f_meter_info = o.meter_info
     if f_meter_info is None: raise ExiEncodeError("MeteringReceiptReqType: missing required meter_info")
-    c2 = _C30[s]
+    c2 = _C10[s]
     f1_meter_id = f_meter_info.meter_id
     if f1_meter_id is None: raise ExiEncodeError("MeterInfoType: missing required meter_id")
     w.bits(((c2[0]) << 2), c2[1] + 2)
     w.string(f1_meter_id)
     s1 = 1
     w.bits(0, 1)
-    f1_meter_reading = f_meter_info.meter_reading
-    if f1_meter_reading is not None:
+    if (f1_meter_reading := f_meter_info.meter_reading) is not None:
         w.bits(0, 3)
         _e_PhysicalValueType(w, f1_meter_reading)
         s1 = 2
-    f1_sig_meter_reading = f_meter_info.sig_meter_reading
-    if f1_sig_meter_reading is not None:
-        c3 = _C57[s1]
+    if (f1_sig_meter_reading := f_meter_info.sig_meter_reading) is not None:
+        c3 = _C50[s1]
         w.bits(((c3[0]) << 1), c3[1] + 1)
         w.binary(f1_sig_meter_reading)
         w.bits(0, 1)
         s1 = 3
-    f1_meter_status = f_meter_info.meter_status
-    if f1_meter_status is not None:
-        c4 = _C58[s1]
+    if (f1_meter_status := f_meter_info.meter_status) is not None:
+        c4 = _C51[s1]
         if not -32768 <= f1_meter_status <= 32767:
             raise ExiEncodeError(f"value {f1_meter_status!r} outside [-32768, 32767]")
         w.bits(((c4[0]) << 2) | (1 if f1_meter_status < 0 else 0), c4[1] + 2)
         w.uint(-f1_meter_status - 1 if f1_meter_status < 0 else f1_meter_status)
         w.bits(0, 1)
         s1 = 4
-    f1_t_meter = f_meter_info.t_meter
-    if f1_t_meter is not None:
-        c5 = _C59[s1]
+    if (f1_t_meter := f_meter_info.t_meter) is not None:
+        c5 = _C52[s1]
         if not -9223372036854775808 <= f1_t_meter <= 9223372036854775807:
             raise ExiEncodeError(f"value {f1_t_meter!r} outside [-9223372036854775808, 9223372036854775807]")
         w.bits(((c5[0]) << 2) | (1 if f1_t_meter < 0 else 0), c5[1] + 2)
         w.uint(-f1_t_meter - 1 if f1_t_meter < 0 else f1_t_meter)
         w.bits(0, 1)
         s1 = 5
-    c6 = _C60[s1]
+    c6 = _C53[s1]
     s = 4
     w.bits(((c6[0]) << 1), c6[1] + 1)
 
@@ -6691,7 +5902,7 @@ def _d_MeteringReceiptResType(r: Reader) -> MeteringReceiptResType:
     if b & 0x60f77: r.badz(p, 19, b & 0x60f77)
     k = (b >> 12) & 0x1f
     if k >= 23: r.bad(p + 2, 'enum index')
-    v_response_code = _K7[k]
+    v_response_code = _K29[k]
     v1_power_switch_closed = ((b >> 7) & 0x1) == 1
     v1_rcd = ((b >> 3) & 0x1) == 1
     it = 2; al = 0
@@ -6718,7 +5929,7 @@ def _e_MeteringReceiptResType(w: Writer, o: MeteringReceiptResType) -> None:
     if f1_rcd is None: raise ExiEncodeError("AC_EVSEStatusType: missing required rcd")
     f1_notification_max_delay = f_ac_evse_status.notification_max_delay
     if f1_notification_max_delay is None: raise ExiEncodeError("AC_EVSEStatusType: missing required notification_max_delay")
-    w.bits(((_K23[f_response_code]) << 12) | ((1 if f1_power_switch_closed else 0) << 7) | ((1 if f1_rcd else 0) << 3), 19)
+    w.bits(((_K7[f_response_code]) << 12) | ((1 if f1_power_switch_closed else 0) << 7) | ((1 if f1_rcd else 0) << 3), 19)
     w.uint(f1_notification_max_delay)
     f1_evse_notification = f_ac_evse_status.evse_notification
     if f1_evse_notification is None: raise ExiEncodeError("AC_EVSEStatusType: missing required evse_notification")
@@ -6734,10 +5945,10 @@ def _d_NotificationType(r: Reader) -> NotificationType:
     if b & 0x64: r.badz(p, 7, b & 0x64)
     k = (b >> 3) & 0x3
     if k >= 3: r.bad(p + 2, 'enum index')
-    v_fault_code = _K119[k]
+    v_fault_code = _K114[k]
     e = b & 0x3
     if e >= 2: r.bad_code(p + 5, e, 2)
-    it, al = _P15[e]
+    it, al = _P36[e]
     if it == 1:
         r.zero(1, 'expected characters')
         v_fault_msg = r.string()
@@ -6752,57 +5963,53 @@ def _e_NotificationType(w: Writer, o: NotificationType) -> None:
     f_fault_code = o.fault_code
     if f_fault_code is None: raise ExiEncodeError("NotificationType: missing required fault_code")
     s = 1
-    w.bits(((_K120[f_fault_code]) << 1), 5)
-    f_fault_msg = o.fault_msg
-    if f_fault_msg is not None:
+    w.bits(((_K115[f_fault_code]) << 1), 5)
+    if (f_fault_msg := o.fault_msg) is not None:
         w.bits(0, 3)
         w.string(f_fault_msg)
         w.bits(0, 1)
         s = 2
-    c1 = _C48[s]
+    c1 = _C37[s]
     w.bits((c1[0]), c1[1])
 
 def _d_ObjectType(r: Reader) -> ObjectType:
     v_encoding = None
     v_id = None
     v_mime_type = None
-    it, al = _P123[r.code(3, 5)]
+    it, al = _P118[r.code(3, 5)]
     if it == 0:
         v_encoding = r.string()
-        it, al = _P124[r.code(3, 4)]
+        it, al = _P119[r.code(3, 4)]
     if it == 1:
         v_id = r.string()
-        it, al = _P125[r.code(3, 3)]
+        it, al = _P120[r.code(3, 3)]
     if it == 2:
         v_mime_type = r.string()
-        it, al = _P21[r.code(2, 2)]
+        it, al = _P121[r.code(2, 2)]
     n = 0
     while it == 3:
         r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        it, al = _P21[r.code(2, 2)]
+        it, al = _P121[r.code(2, 2)]
     return ObjectType(encoding=v_encoding, id=v_id, mime_type=v_mime_type)
 
 def _e_ObjectType(w: Writer, o: ObjectType) -> None:
     s = 0
-    f_encoding = o.encoding
-    if f_encoding is not None:
+    if (f_encoding := o.encoding) is not None:
         w.bits(0, 3)
         w.string(f_encoding)
         s = 1
-    f_id = o.id
-    if f_id is not None:
-        c1 = _C126[s]
+    if (f_id := o.id) is not None:
+        c1 = _C122[s]
         w.bits((c1[0]), c1[1])
         w.string(f_id)
         s = 2
-    f_mime_type = o.mime_type
-    if f_mime_type is not None:
-        c2 = _C127[s]
+    if (f_mime_type := o.mime_type) is not None:
+        c2 = _C123[s]
         w.bits((c2[0]), c2[1])
         w.string(f_mime_type)
         s = 3
-    c3 = _C128[s]
+    c3 = _C124[s]
     w.bits((c3[0]), c3[1])
 
 def _d_PGPDataType(r: Reader) -> PGPDataType:
@@ -6816,7 +6023,7 @@ def _d_PMaxScheduleEntryType(r: Reader) -> PMaxScheduleEntryType:
     v_relative_time_interval = None
     v_time_interval = None
     v_p_max = None
-    it, al = _P98[r.code(2, 2)]
+    it, al = _P93[r.code(2, 2)]
     if al == 0:
         v1_start = None
         v1_duration = None
@@ -6832,7 +6039,7 @@ def _d_PMaxScheduleEntryType(r: Reader) -> PMaxScheduleEntryType:
         if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
         if e >= 2: r.bad_code(p + 1, e, 2)
-        it, al = _P15[e]
+        it, al = _P36[e]
         if it == 1:
             r.zero(1, 'expected characters')
             v1_duration = r.uintb(4294967295)
@@ -6864,25 +6071,22 @@ def _d_PMaxScheduleEntryType(r: Reader) -> PMaxScheduleEntryType:
 
 def _e_PMaxScheduleEntryType(w: Writer, o: PMaxScheduleEntryType) -> None:
     s = 0
-    f_relative_time_interval = o.relative_time_interval
-    f_time_interval = o.time_interval
-    if f_relative_time_interval is not None:
+    if (f_relative_time_interval := o.relative_time_interval) is not None:
         f1_start = f_relative_time_interval.start
         if f1_start is None: raise ExiEncodeError("RelativeTimeIntervalType: missing required start")
         w.bits(0, 4)
         w.uint(f1_start)
         s1 = 1
         w.bits(0, 1)
-        f1_duration = f_relative_time_interval.duration
-        if f1_duration is not None:
+        if (f1_duration := f_relative_time_interval.duration) is not None:
             w.bits(0, 3)
             w.uint(f1_duration)
             w.bits(0, 1)
             s1 = 2
-        c1 = _C48[s1]
+        c1 = _C37[s1]
         w.bits((c1[0]), c1[1])
         s = 1
-    elif f_time_interval is not None:
+    elif (f_time_interval := o.time_interval) is not None:
         w.bits(2, 3)
         s = 1
     else:
@@ -6918,7 +6122,7 @@ def _d_PMaxScheduleType(r: Reader) -> PMaxScheduleType:
         v1_relative_time_interval = None
         v1_time_interval = None
         v1_p_max = None
-        it, al = _P98[r.code(2, 2)]
+        it, al = _P93[r.code(2, 2)]
         if al == 0:
             v1_relative_time_interval = _d_RelativeTimeIntervalType(r)
         elif al == 1:
@@ -6940,7 +6144,7 @@ def _d_PMaxScheduleType(r: Reader) -> PMaxScheduleType:
         t = PMaxScheduleEntryType(relative_time_interval=v1_relative_time_interval, time_interval=v1_time_interval, p_max=v1_p_max)
         v_p_max_schedule_entry.append(t)
         n += 1
-        it, al = _P15[r.code(2, 2)]
+        it, al = _P36[r.code(2, 2)]
     return PMaxScheduleType(p_max_schedule_id=v_p_max_schedule_id, p_max_schedule_entry=v_p_max_schedule_entry)
 
 def _e_PMaxScheduleType(w: Writer, o: PMaxScheduleType) -> None:
@@ -6954,16 +6158,14 @@ def _e_PMaxScheduleType(w: Writer, o: PMaxScheduleType) -> None:
     w.bits(0, 1)
     n = 0
     for x in o.p_max_schedule_entry:
-        c1 = _C49[s]
+        c1 = _C42[s]
         s1 = 0
         w.bits((c1[0]), c1[1])
-        f1_relative_time_interval = x.relative_time_interval
-        f1_time_interval = x.time_interval
-        if f1_relative_time_interval is not None:
+        if (f1_relative_time_interval := x.relative_time_interval) is not None:
             w.bits(0, 2)
             _e_RelativeTimeIntervalType(w, f1_relative_time_interval)
             s1 = 1
-        elif f1_time_interval is not None:
+        elif (f1_time_interval := x.time_interval) is not None:
             w.bits(1, 2)
             _e_IntervalType(w, f1_time_interval)
             s1 = 1
@@ -7005,7 +6207,7 @@ def _d_ParameterSetType(r: Reader) -> ParameterSetType:
         t = _d_ParameterType(r)
         v_parameter.append(t)
         n += 1
-        it, al = _P15[r.code(2, 2)]
+        it, al = _P36[r.code(2, 2)]
     return ParameterSetType(parameter_set_id=v_parameter_set_id, parameter=v_parameter)
 
 def _e_ParameterSetType(w: Writer, o: ParameterSetType) -> None:
@@ -7019,7 +6221,7 @@ def _e_ParameterSetType(w: Writer, o: ParameterSetType) -> None:
     w.bits(0, 1)
     n = 0
     for x in o.parameter:
-        c1 = _C49[s]
+        c1 = _C42[s]
         w.bits((c1[0]), c1[1])
         _e_ParameterType(w, x)
         n += 1
@@ -7047,10 +6249,10 @@ def _d_ParameterType(r: Reader) -> ParameterType:
     if b & 0x40: r.badz(p, 7, b & 0x40)
     k = (b >> 3) & 0x7
     if k >= 6: r.bad(p + 1, 'enum index')
-    v_value_type = _K129[k]
+    v_value_type = _K125[k]
     e = b & 0x7
     if e >= 6: r.bad_code(p + 4, e, 6)
-    it, al = _P130[e]
+    it, al = _P126[e]
     if al == 0:
         p = r.p; q = p + 3
         if q > rn: r.eos()
@@ -7135,44 +6337,37 @@ def _e_ParameterType(w: Writer, o: ParameterType) -> None:
     f_value_type = o.value_type
     if f_value_type is None: raise ExiEncodeError("ParameterType: missing required value_type")
     s = 2
-    w.bits((_K131[f_value_type]), 4)
-    f_bool_value = o.bool_value
-    f_byte_value = o.byte_value
-    f_short_value = o.short_value
-    f_int_value = o.int_value
-    f_physical_value = o.physical_value
-    f_string_value = o.string_value
-    if f_bool_value is not None:
+    w.bits((_K127[f_value_type]), 4)
+    if (f_bool_value := o.bool_value) is not None:
         w.bits(((1 if f_bool_value else 0) << 1), 6)
         s = 3
-    elif f_byte_value is not None:
+    elif (f_byte_value := o.byte_value) is not None:
         if not -128 <= f_byte_value <= 127:
             raise ExiEncodeError(f"value {f_byte_value!r} outside [-128, 127]")
         w.bits(((f_byte_value + 128) << 1) | 1024, 13)
         s = 3
-    elif f_short_value is not None:
+    elif (f_short_value := o.short_value) is not None:
         if not -32768 <= f_short_value <= 32767:
             raise ExiEncodeError(f"value {f_short_value!r} outside [-32768, 32767]")
         w.bits((1 if f_short_value < 0 else 0) | 8, 5)
         w.uint(-f_short_value - 1 if f_short_value < 0 else f_short_value)
         w.bits(0, 1)
         s = 3
-    elif f_int_value is not None:
+    elif (f_int_value := o.int_value) is not None:
         if not -2147483648 <= f_int_value <= 2147483647:
             raise ExiEncodeError(f"value {f_int_value!r} outside [-2147483648, 2147483647]")
         w.bits((1 if f_int_value < 0 else 0) | 12, 5)
         w.uint(-f_int_value - 1 if f_int_value < 0 else f_int_value)
         w.bits(0, 1)
         s = 3
-    elif f_physical_value is not None:
+    elif (f_physical_value := o.physical_value) is not None:
         f1_multiplier = f_physical_value.multiplier
         if f1_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
         if not -3 <= f1_multiplier <= 3:
             raise ExiEncodeError(f"value {f1_multiplier!r} outside [-3, 3]")
         s1 = 1
         w.bits(((f1_multiplier + 3) << 1) | 256, 9)
-        f1_unit = f_physical_value.unit
-        if f1_unit is not None:
+        if (f1_unit := f_physical_value.unit) is not None:
             w.bits(((_K2[f1_unit]) << 1), 8)
             s1 = 2
         f1_value = f_physical_value.value
@@ -7185,7 +6380,7 @@ def _e_ParameterType(w: Writer, o: ParameterType) -> None:
         s1 = 3
         w.bits(0, 2)
         s = 3
-    elif f_string_value is not None:
+    elif (f_string_value := o.string_value) is not None:
         w.bits(10, 4)
         w.string(f_string_value)
         w.bits(0, 1)
@@ -7218,7 +6413,7 @@ def _d_PaymentDetailsReqType(r: Reader) -> PaymentDetailsReqType:
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
     if e >= 2: r.bad_code(p + 1, e, 2)
-    it, al = _P15[e]
+    it, al = _P36[e]
     if it == 1:
         v1_sub_certificates = _d_SubCertificatesType(r)
         r.zero(1, 'expected end of element')
@@ -7241,12 +6436,11 @@ def _e_PaymentDetailsReqType(w: Writer, o: PaymentDetailsReqType) -> None:
     w.binary(f1_certificate)
     s1 = 1
     w.bits(0, 1)
-    f1_sub_certificates = f_contract_signature_cert_chain.sub_certificates
-    if f1_sub_certificates is not None:
+    if (f1_sub_certificates := f_contract_signature_cert_chain.sub_certificates) is not None:
         w.bits(0, 2)
         _e_SubCertificatesType(w, f1_sub_certificates)
         s1 = 2
-    c1 = _C48[s1]
+    c1 = _C37[s1]
     w.bits(((c1[0]) << 1), c1[1] + 1)
 
 def _d_PaymentDetailsResType(r: Reader) -> PaymentDetailsResType:
@@ -7260,7 +6454,7 @@ def _d_PaymentDetailsResType(r: Reader) -> PaymentDetailsResType:
     if b & 0x307: r.badz(p, 10, b & 0x307)
     k = (b >> 3) & 0x1f
     if k >= 23: r.bad(p + 2, 'enum index')
-    v_response_code = _K7[k]
+    v_response_code = _K29[k]
     it = 1; al = 0
     v_gen_challenge = r.string()
     p = r.p; q = p + 4
@@ -7284,7 +6478,7 @@ def _e_PaymentDetailsResType(w: Writer, o: PaymentDetailsResType) -> None:
     if f_response_code is None: raise ExiEncodeError("PaymentDetailsResType: missing required response_code")
     f_gen_challenge = o.gen_challenge
     if f_gen_challenge is None: raise ExiEncodeError("PaymentDetailsResType: missing required gen_challenge")
-    w.bits(((_K23[f_response_code]) << 3), 10)
+    w.bits(((_K7[f_response_code]) << 3), 10)
     w.string(f_gen_challenge)
     f_date_time_now = o.date_time_now
     if f_date_time_now is None: raise ExiEncodeError("PaymentDetailsResType: missing required date_time_now")
@@ -7306,18 +6500,18 @@ def _d_PaymentOptionsType(r: Reader) -> PaymentOptionsType:
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x5: r.badz(p, 3, b & 0x5)
         k = (b >> 1) & 0x1
-        t = _K22[k]
+        t = _K128[k]
         v_payment_option.append(t)
         n += 1
-        it, al = _P116[r.code(2, 2)]
+        it, al = _P111[r.code(2, 2)]
     return PaymentOptionsType(payment_option=v_payment_option)
 
 def _e_PaymentOptionsType(w: Writer, o: PaymentOptionsType) -> None:
     s = 0
     n = 0
     for x in o.payment_option:
-        c1 = _C117[s]
-        w.bits(((c1[0]) << 3) | ((_K37[x]) << 1), c1[1] + 3)
+        c1 = _C112[s]
+        w.bits(((c1[0]) << 3) | ((_K21[x]) << 1), c1[1] + 3)
         n += 1
         s = 1
     if n < 1:
@@ -7369,8 +6563,7 @@ def _e_PhysicalValueType(w: Writer, o: PhysicalValueType) -> None:
         raise ExiEncodeError(f"value {f_multiplier!r} outside [-3, 3]")
     s = 1
     w.bits(((f_multiplier + 3) << 1), 6)
-    f_unit = o.unit
-    if f_unit is not None:
+    if (f_unit := o.unit) is not None:
         w.bits(((_K2[f_unit]) << 1), 8)
         s = 2
     f_value = o.value
@@ -7396,10 +6589,10 @@ def _d_PowerDeliveryReqType(r: Reader) -> PowerDeliveryReqType:
     v_ready_to_charge_state = ((b >> 4) & 0x1) == 1
     e = b & 0x7
     if e >= 4: r.bad_code(p + 4, e, 4)
-    it, al = _P17[e]
+    it, al = _P129[e]
     if it == 1:
         v_charging_profile = _d_ChargingProfileType(r)
-        it, al = _P18[r.code(2, 3)]
+        it, al = _P130[r.code(2, 3)]
     if it == 2:
         if al == 0:
             v1_dc_ev_status = None
@@ -7436,22 +6629,18 @@ def _e_PowerDeliveryReqType(w: Writer, o: PowerDeliveryReqType) -> None:
     if f_ready_to_charge_state is None: raise ExiEncodeError("PowerDeliveryReqType: missing required ready_to_charge_state")
     s = 1
     w.bits(((1 if f_ready_to_charge_state else 0) << 1), 4)
-    f_charging_profile = o.charging_profile
-    if f_charging_profile is not None:
+    if (f_charging_profile := o.charging_profile) is not None:
         w.bits(0, 3)
         _e_ChargingProfileType(w, f_charging_profile)
         s = 2
-    f_dc_ev_power_delivery_parameter = o.dc_ev_power_delivery_parameter
-    f_ev_power_delivery_parameter = o.ev_power_delivery_parameter
-    if f_dc_ev_power_delivery_parameter is not None:
-        c1 = _C31[s]
+    if (f_dc_ev_power_delivery_parameter := o.dc_ev_power_delivery_parameter) is not None:
+        c1 = _C11[s]
         f1_dc_ev_status = f_dc_ev_power_delivery_parameter.dc_ev_status
         if f1_dc_ev_status is None: raise ExiEncodeError("DC_EVPowerDeliveryParameterType: missing required dc_ev_status")
         w.bits(((c1[0]) << 1), c1[1] + 1)
         _e_DC_EVStatusType(w, f1_dc_ev_status)
         s1 = 1
-        f1_bulk_charging_complete = f_dc_ev_power_delivery_parameter.bulk_charging_complete
-        if f1_bulk_charging_complete is not None:
+        if (f1_bulk_charging_complete := f_dc_ev_power_delivery_parameter.bulk_charging_complete) is not None:
             w.bits(((1 if f1_bulk_charging_complete else 0) << 1), 5)
             s1 = 2
         f1_charging_complete = f_dc_ev_power_delivery_parameter.charging_complete
@@ -7460,11 +6649,11 @@ def _e_PowerDeliveryReqType(w: Writer, o: PowerDeliveryReqType) -> None:
         s1 = 3
         w.bits(((c2[0]) << 4) | ((1 if f1_charging_complete else 0) << 2), c2[1] + 4)
         s = 3
-    elif f_ev_power_delivery_parameter is not None:
-        c3 = _C32[s]
+    elif (f_ev_power_delivery_parameter := o.ev_power_delivery_parameter) is not None:
+        c3 = _C12[s]
         w.bits(((c3[0]) << 1), c3[1] + 1)
         s = 3
-    c4 = _C33[s]
+    c4 = _C13[s]
     w.bits((c4[0]), c4[1])
 
 def _d_PowerDeliveryResType(r: Reader) -> PowerDeliveryResType:
@@ -7479,10 +6668,10 @@ def _d_PowerDeliveryResType(r: Reader) -> PowerDeliveryResType:
     if b & 0x304: r.badz(p, 10, b & 0x304)
     k = (b >> 3) & 0x1f
     if k >= 23: r.bad(p + 2, 'enum index')
-    v_response_code = _K7[k]
+    v_response_code = _K29[k]
     e = b & 0x3
     if e >= 3: r.bad_code(p + 8, e, 3)
-    it, al = _P11[e]
+    it, al = _P39[e]
     if al == 0:
         v1_power_switch_closed = None
         v1_rcd = None
@@ -7510,14 +6699,14 @@ def _d_PowerDeliveryResType(r: Reader) -> PowerDeliveryResType:
         v2_evse_status_code = None
         v2_notification_max_delay = None
         v2_evse_notification = None
-        it, al = _P9[r.code(2, 2)]
+        it, al = _P30[r.code(2, 2)]
         if it == 0:
             p = r.p; q = p + 5
             if q > rn: r.eos()
             b = (rv >> (rn - q)) & 0x1f; r.p = q
             if b & 0x13: r.badz(p, 5, b & 0x13)
             k = (b >> 2) & 0x3
-            v2_evse_isolation_status = _K44[k]
+            v2_evse_isolation_status = _K31[k]
             it = 1; al = 0
         p = r.p; q = p + 8
         if q > rn: r.eos()
@@ -7525,7 +6714,7 @@ def _d_PowerDeliveryResType(r: Reader) -> PowerDeliveryResType:
         if b & 0x87: r.badz(p, 8, b & 0x87)
         k = (b >> 3) & 0xf
         if k >= 12: r.bad(p + 1, 'enum index')
-        v2_evse_status_code = _K45[k]
+        v2_evse_status_code = _K32[k]
         it = 2; al = 0
         v2_notification_max_delay = r.uintb(4294967295)
         p = r.p; q = p + 7
@@ -7549,11 +6738,8 @@ def _e_PowerDeliveryResType(w: Writer, o: PowerDeliveryResType) -> None:
     f_response_code = o.response_code
     if f_response_code is None: raise ExiEncodeError("PowerDeliveryResType: missing required response_code")
     s = 1
-    w.bits(((_K23[f_response_code]) << 1), 8)
-    f_ac_evse_status = o.ac_evse_status
-    f_dc_evse_status = o.dc_evse_status
-    f_evse_status = o.evse_status
-    if f_ac_evse_status is not None:
+    w.bits(((_K7[f_response_code]) << 1), 8)
+    if (f_ac_evse_status := o.ac_evse_status) is not None:
         f1_power_switch_closed = f_ac_evse_status.power_switch_closed
         if f1_power_switch_closed is None: raise ExiEncodeError("AC_EVSEStatusType: missing required power_switch_closed")
         f1_rcd = f_ac_evse_status.rcd
@@ -7566,26 +6752,25 @@ def _e_PowerDeliveryResType(w: Writer, o: PowerDeliveryResType) -> None:
         if f1_evse_notification is None: raise ExiEncodeError("AC_EVSEStatusType: missing required evse_notification")
         w.bits(((_K5[f1_evse_notification]) << 2), 7)
         s = 2
-    elif f_dc_evse_status is not None:
+    elif (f_dc_evse_status := o.dc_evse_status) is not None:
         s2 = 0
         w.bits(1, 2)
-        f2_evse_isolation_status = f_dc_evse_status.evse_isolation_status
-        if f2_evse_isolation_status is not None:
-            w.bits(((_K46[f2_evse_isolation_status]) << 1), 6)
+        if (f2_evse_isolation_status := f_dc_evse_status.evse_isolation_status) is not None:
+            w.bits(((_K34[f2_evse_isolation_status]) << 1), 6)
             s2 = 1
         f2_evse_status_code = f_dc_evse_status.evse_status_code
         if f2_evse_status_code is None: raise ExiEncodeError("DC_EVSEStatusType: missing required evse_status_code")
-        c1 = _C25[s2]
+        c1 = _C9[s2]
         s2 = 2
         f2_notification_max_delay = f_dc_evse_status.notification_max_delay
         if f2_notification_max_delay is None: raise ExiEncodeError("DC_EVSEStatusType: missing required notification_max_delay")
-        w.bits(((c1[0]) << 8) | ((_K47[f2_evse_status_code]) << 3), c1[1] + 8)
+        w.bits(((c1[0]) << 8) | ((_K35[f2_evse_status_code]) << 3), c1[1] + 8)
         w.uint(f2_notification_max_delay)
         f2_evse_notification = f_dc_evse_status.evse_notification
         if f2_evse_notification is None: raise ExiEncodeError("DC_EVSEStatusType: missing required evse_notification")
         w.bits(((_K5[f2_evse_notification]) << 2), 7)
         s = 2
-    elif f_evse_status is not None:
+    elif (f_evse_status := o.evse_status) is not None:
         w.bits(4, 3)
         s = 2
     else:
@@ -7609,7 +6794,7 @@ def _d_PreChargeReqType(r: Reader) -> PreChargeReqType:
     v1_ev_ready = ((b >> 3) & 0x1) == 1
     e = b & 0x3
     if e >= 3: r.bad_code(p + 5, e, 3)
-    it, al = _P39[e]
+    it, al = _P23[e]
     if it == 1:
         p = r.p; q = p + 5
         if q > rn: r.eos()
@@ -7618,7 +6803,7 @@ def _d_PreChargeReqType(r: Reader) -> PreChargeReqType:
         v1_ev_cabin_conditioning = ((b >> 3) & 0x1) == 1
         e = b & 0x3
         if e >= 2: r.bad_code(p + 3, e, 2)
-        it, al = _P16[e]
+        it, al = _P24[e]
     if it == 2:
         p = r.p; q = p + 4
         if q > rn: r.eos()
@@ -7635,7 +6820,7 @@ def _d_PreChargeReqType(r: Reader) -> PreChargeReqType:
     if b & 0x21c07c4: r.badz(p, 26, b & 0x21c07c4)
     k = (b >> 21) & 0xf
     if k >= 12: r.bad(p + 1, 'enum index')
-    v1_ev_error_code = _K40[k]
+    v1_ev_error_code = _K25[k]
     v1_evresssoc = ((b >> 11) & 0x7f)
     if v1_evresssoc > 100: r.bad(p + 8, 'range')
     v2_multiplier = ((b >> 3) & 0x7) - 3
@@ -7706,18 +6891,16 @@ def _e_PreChargeReqType(w: Writer, o: PreChargeReqType) -> None:
     if f1_ev_ready is None: raise ExiEncodeError("DC_EVStatusType: missing required ev_ready")
     s1 = 1
     w.bits(((1 if f1_ev_ready else 0) << 1), 5)
-    f1_ev_cabin_conditioning = f_dc_ev_status.ev_cabin_conditioning
-    if f1_ev_cabin_conditioning is not None:
+    if (f1_ev_cabin_conditioning := f_dc_ev_status.ev_cabin_conditioning) is not None:
         w.bits(((1 if f1_ev_cabin_conditioning else 0) << 1), 5)
         s1 = 2
-    f1_evress_conditioning = f_dc_ev_status.evress_conditioning
-    if f1_evress_conditioning is not None:
-        c1 = _C41[s1]
+    if (f1_evress_conditioning := f_dc_ev_status.evress_conditioning) is not None:
+        c1 = _C26[s1]
         w.bits(((c1[0]) << 3) | ((1 if f1_evress_conditioning else 0) << 1), c1[1] + 3)
         s1 = 3
     f1_ev_error_code = f_dc_ev_status.ev_error_code
     if f1_ev_error_code is None: raise ExiEncodeError("DC_EVStatusType: missing required ev_error_code")
-    c2 = _C42[s1]
+    c2 = _C27[s1]
     s1 = 4
     f1_evresssoc = f_dc_ev_status.evresssoc
     if f1_evresssoc is None: raise ExiEncodeError("DC_EVStatusType: missing required evresssoc")
@@ -7730,9 +6913,8 @@ def _e_PreChargeReqType(w: Writer, o: PreChargeReqType) -> None:
     if not -3 <= f2_multiplier <= 3:
         raise ExiEncodeError(f"value {f2_multiplier!r} outside [-3, 3]")
     s2 = 1
-    w.bits(((c2[0]) << 24) | ((_K43[f1_ev_error_code]) << 19) | ((f1_evresssoc) << 9) | ((f2_multiplier + 3) << 1), c2[1] + 24)
-    f2_unit = f_ev_target_voltage.unit
-    if f2_unit is not None:
+    w.bits(((c2[0]) << 24) | ((_K28[f1_ev_error_code]) << 19) | ((f1_evresssoc) << 9) | ((f2_multiplier + 3) << 1), c2[1] + 24)
+    if (f2_unit := f_ev_target_voltage.unit) is not None:
         w.bits(((_K2[f2_unit]) << 1), 8)
         s2 = 2
     f2_value = f_ev_target_voltage.value
@@ -7751,8 +6933,7 @@ def _e_PreChargeReqType(w: Writer, o: PreChargeReqType) -> None:
         raise ExiEncodeError(f"value {f3_multiplier!r} outside [-3, 3]")
     s3 = 1
     w.bits(((f3_multiplier + 3) << 1), 9)
-    f3_unit = f_ev_target_current.unit
-    if f3_unit is not None:
+    if (f3_unit := f_ev_target_current.unit) is not None:
         w.bits(((_K2[f3_unit]) << 1), 8)
         s3 = 2
     f3_value = f_ev_target_current.value
@@ -7780,17 +6961,17 @@ def _d_PreChargeResType(r: Reader) -> PreChargeResType:
     if b & 0x60c: r.badz(p, 11, b & 0x60c)
     k = (b >> 4) & 0x1f
     if k >= 23: r.bad(p + 2, 'enum index')
-    v_response_code = _K7[k]
+    v_response_code = _K29[k]
     e = b & 0x3
     if e >= 2: r.bad_code(p + 9, e, 2)
-    it, al = _P9[e]
+    it, al = _P30[e]
     if it == 0:
         p = r.p; q = p + 5
         if q > rn: r.eos()
         b = (rv >> (rn - q)) & 0x1f; r.p = q
         if b & 0x13: r.badz(p, 5, b & 0x13)
         k = (b >> 2) & 0x3
-        v1_evse_isolation_status = _K44[k]
+        v1_evse_isolation_status = _K31[k]
         it = 1; al = 0
     p = r.p; q = p + 8
     if q > rn: r.eos()
@@ -7798,7 +6979,7 @@ def _d_PreChargeResType(r: Reader) -> PreChargeResType:
     if b & 0x87: r.badz(p, 8, b & 0x87)
     k = (b >> 3) & 0xf
     if k >= 12: r.bad(p + 1, 'enum index')
-    v1_evse_status_code = _K45[k]
+    v1_evse_status_code = _K32[k]
     it = 2; al = 0
     v1_notification_max_delay = r.uintb(4294967295)
     v2_multiplier = None
@@ -7848,18 +7029,17 @@ def _e_PreChargeResType(w: Writer, o: PreChargeResType) -> None:
     f_dc_evse_status = o.dc_evse_status
     if f_dc_evse_status is None: raise ExiEncodeError("PreChargeResType: missing required dc_evse_status")
     s1 = 0
-    w.bits(((_K23[f_response_code]) << 2), 9)
-    f1_evse_isolation_status = f_dc_evse_status.evse_isolation_status
-    if f1_evse_isolation_status is not None:
-        w.bits(((_K46[f1_evse_isolation_status]) << 1), 6)
+    w.bits(((_K7[f_response_code]) << 2), 9)
+    if (f1_evse_isolation_status := f_dc_evse_status.evse_isolation_status) is not None:
+        w.bits(((_K34[f1_evse_isolation_status]) << 1), 6)
         s1 = 1
     f1_evse_status_code = f_dc_evse_status.evse_status_code
     if f1_evse_status_code is None: raise ExiEncodeError("DC_EVSEStatusType: missing required evse_status_code")
-    c1 = _C25[s1]
+    c1 = _C9[s1]
     s1 = 2
     f1_notification_max_delay = f_dc_evse_status.notification_max_delay
     if f1_notification_max_delay is None: raise ExiEncodeError("DC_EVSEStatusType: missing required notification_max_delay")
-    w.bits(((c1[0]) << 8) | ((_K47[f1_evse_status_code]) << 3), c1[1] + 8)
+    w.bits(((c1[0]) << 8) | ((_K35[f1_evse_status_code]) << 3), c1[1] + 8)
     w.uint(f1_notification_max_delay)
     f1_evse_notification = f_dc_evse_status.evse_notification
     if f1_evse_notification is None: raise ExiEncodeError("DC_EVSEStatusType: missing required evse_notification")
@@ -7871,8 +7051,7 @@ def _e_PreChargeResType(w: Writer, o: PreChargeResType) -> None:
         raise ExiEncodeError(f"value {f2_multiplier!r} outside [-3, 3]")
     s2 = 1
     w.bits(((_K5[f1_evse_notification]) << 9) | ((f2_multiplier + 3) << 1), 14)
-    f2_unit = f_evse_present_voltage.unit
-    if f2_unit is not None:
+    if (f2_unit := f_evse_present_voltage.unit) is not None:
         w.bits(((_K2[f2_unit]) << 1), 8)
         s2 = 2
     f2_value = f_evse_present_voltage.value
@@ -7966,16 +7145,16 @@ def _d_ReferenceType(r: Reader) -> ReferenceType:
     v_transforms = None
     v_digest_method = None
     v_digest_value = None
-    it, al = _P132[r.code(3, 5)]
+    it, al = _P131[r.code(3, 5)]
     if it == 0:
         v_id = r.string()
-        it, al = _P133[r.code(3, 4)]
+        it, al = _P132[r.code(3, 4)]
     if it == 1:
         v_type = r.string()
-        it, al = _P134[r.code(2, 3)]
+        it, al = _P133[r.code(2, 3)]
     if it == 2:
         v_uri = r.string()
-        it, al = _P135[r.code(2, 2)]
+        it, al = _P134[r.code(2, 2)]
     if it == 3:
         v_transforms = _d_TransformsType(r)
         r.zero(1, 'expected next item')
@@ -7996,32 +7175,28 @@ def _d_ReferenceType(r: Reader) -> ReferenceType:
 
 def _e_ReferenceType(w: Writer, o: ReferenceType) -> None:
     s = 0
-    f_id = o.id
-    if f_id is not None:
+    if (f_id := o.id) is not None:
         w.bits(0, 3)
         w.string(f_id)
         s = 1
-    f_type = o.type
-    if f_type is not None:
-        c1 = _C136[s]
+    if (f_type := o.type) is not None:
+        c1 = _C135[s]
         w.bits((c1[0]), c1[1])
         w.string(f_type)
         s = 2
-    f_uri = o.uri
-    if f_uri is not None:
-        c2 = _C137[s]
+    if (f_uri := o.uri) is not None:
+        c2 = _C136[s]
         w.bits((c2[0]), c2[1])
         w.string(f_uri)
         s = 3
-    f_transforms = o.transforms
-    if f_transforms is not None:
-        c3 = _C138[s]
+    if (f_transforms := o.transforms) is not None:
+        c3 = _C137[s]
         w.bits((c3[0]), c3[1])
         _e_TransformsType(w, f_transforms)
         s = 4
     f_digest_method = o.digest_method
     if f_digest_method is None: raise ExiEncodeError("ReferenceType: missing required digest_method")
-    c4 = _C139[s]
+    c4 = _C138[s]
     w.bits((c4[0]), c4[1])
     _e_DigestMethodType(w, f_digest_method)
     s = 5
@@ -8047,7 +7222,7 @@ def _d_RelativeTimeIntervalType(r: Reader) -> RelativeTimeIntervalType:
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
     if e >= 2: r.bad_code(p + 1, e, 2)
-    it, al = _P15[e]
+    it, al = _P36[e]
     if it == 1:
         r.zero(1, 'expected characters')
         v_duration = r.uintb(4294967295)
@@ -8065,26 +7240,25 @@ def _e_RelativeTimeIntervalType(w: Writer, o: RelativeTimeIntervalType) -> None:
     w.uint(f_start)
     s = 1
     w.bits(0, 1)
-    f_duration = o.duration
-    if f_duration is not None:
+    if (f_duration := o.duration) is not None:
         w.bits(0, 3)
         w.uint(f_duration)
         w.bits(0, 1)
         s = 2
-    c1 = _C48[s]
+    c1 = _C37[s]
     w.bits((c1[0]), c1[1])
 
 def _d_RetrievalMethodType(r: Reader) -> RetrievalMethodType:
     v_type = None
     v_uri = None
     v_transforms = None
-    it, al = _P101[r.code(3, 4)]
+    it, al = _P96[r.code(3, 4)]
     if it == 0:
         v_type = r.string()
-        it, al = _P102[r.code(2, 3)]
+        it, al = _P97[r.code(2, 3)]
     if it == 1:
         v_uri = r.string()
-        it, al = _P19[r.code(2, 2)]
+        it, al = _P56[r.code(2, 2)]
     if it == 2:
         v_transforms = _d_TransformsType(r)
         r.zero(1, 'expected end of element')
@@ -8093,24 +7267,21 @@ def _d_RetrievalMethodType(r: Reader) -> RetrievalMethodType:
 
 def _e_RetrievalMethodType(w: Writer, o: RetrievalMethodType) -> None:
     s = 0
-    f_type = o.type
-    if f_type is not None:
+    if (f_type := o.type) is not None:
         w.bits(0, 3)
         w.string(f_type)
         s = 1
-    f_uri = o.uri
-    if f_uri is not None:
-        c1 = _C107[s]
+    if (f_uri := o.uri) is not None:
+        c1 = _C102[s]
         w.bits((c1[0]), c1[1])
         w.string(f_uri)
         s = 2
-    f_transforms = o.transforms
-    if f_transforms is not None:
-        c2 = _C108[s]
+    if (f_transforms := o.transforms) is not None:
+        c2 = _C103[s]
         w.bits((c2[0]), c2[1])
         _e_TransformsType(w, f_transforms)
         s = 3
-    c3 = _C109[s]
+    c3 = _C104[s]
     w.bits((c3[0]), c3[1])
 
 def _d_SAScheduleListType(r: Reader) -> SAScheduleListType:
@@ -8138,7 +7309,7 @@ def _d_SAScheduleListType(r: Reader) -> SAScheduleListType:
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 1; al = 0
         v1_p_max_schedule = _d_PMaxScheduleType(r)
-        it, al = _P19[r.code(2, 2)]
+        it, al = _P56[r.code(2, 2)]
         if it == 2:
             v1_sales_tariff = _d_SalesTariffType(r)
             r.zero(1, 'expected end of element')
@@ -8146,14 +7317,14 @@ def _d_SAScheduleListType(r: Reader) -> SAScheduleListType:
         t = SAScheduleTupleType(sa_schedule_tuple_id=v1_sa_schedule_tuple_id, p_max_schedule=v1_p_max_schedule, sales_tariff=v1_sales_tariff)
         v_sa_schedule_tuple.append(t)
         n += 1
-        it, al = _P116[r.code(2, 2)]
+        it, al = _P111[r.code(2, 2)]
     return SAScheduleListType(sa_schedule_tuple=v_sa_schedule_tuple)
 
 def _e_SAScheduleListType(w: Writer, o: SAScheduleListType) -> None:
     s = 0
     n = 0
     for x in o.sa_schedule_tuple:
-        c1 = _C117[s]
+        c1 = _C112[s]
         f1_sa_schedule_tuple_id = x.sa_schedule_tuple_id
         if f1_sa_schedule_tuple_id is None: raise ExiEncodeError("SAScheduleTupleType: missing required sa_schedule_tuple_id")
         if not -32768 <= f1_sa_schedule_tuple_id <= 32767:
@@ -8165,12 +7336,11 @@ def _e_SAScheduleListType(w: Writer, o: SAScheduleListType) -> None:
         w.bits(0, 2)
         _e_PMaxScheduleType(w, f1_p_max_schedule)
         s1 = 2
-        f1_sales_tariff = x.sales_tariff
-        if f1_sales_tariff is not None:
+        if (f1_sales_tariff := x.sales_tariff) is not None:
             w.bits(0, 2)
             _e_SalesTariffType(w, f1_sales_tariff)
             s1 = 3
-        c2 = _C34[s1]
+        c2 = _C18[s1]
         w.bits((c2[0]), c2[1])
         n += 1
         s = 1
@@ -8198,7 +7368,7 @@ def _d_SAScheduleTupleType(r: Reader) -> SAScheduleTupleType:
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 1; al = 0
     v_p_max_schedule = _d_PMaxScheduleType(r)
-    it, al = _P19[r.code(2, 2)]
+    it, al = _P56[r.code(2, 2)]
     if it == 2:
         v_sales_tariff = _d_SalesTariffType(r)
         r.zero(1, 'expected end of element')
@@ -8217,12 +7387,11 @@ def _e_SAScheduleTupleType(w: Writer, o: SAScheduleTupleType) -> None:
     w.bits(0, 2)
     _e_PMaxScheduleType(w, f_p_max_schedule)
     s = 2
-    f_sales_tariff = o.sales_tariff
-    if f_sales_tariff is not None:
+    if (f_sales_tariff := o.sales_tariff) is not None:
         w.bits(0, 2)
         _e_SalesTariffType(w, f_sales_tariff)
         s = 3
-    c1 = _C34[s]
+    c1 = _C18[s]
     w.bits((c1[0]), c1[1])
 
 def _d_SASchedulesType(r: Reader) -> SASchedulesType:
@@ -8245,7 +7414,7 @@ def _d_SalesTariffEntryType(r: Reader) -> SalesTariffEntryType:
     v_time_interval = None
     v_e_price_level = None
     v_consumption_cost = []
-    it, al = _P98[r.code(2, 2)]
+    it, al = _P93[r.code(2, 2)]
     if al == 0:
         v1_start = None
         v1_duration = None
@@ -8261,7 +7430,7 @@ def _d_SalesTariffEntryType(r: Reader) -> SalesTariffEntryType:
         if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
         if e >= 2: r.bad_code(p + 1, e, 2)
-        it, al = _P15[e]
+        it, al = _P36[e]
         if it == 1:
             r.zero(1, 'expected characters')
             v1_duration = r.uintb(4294967295)
@@ -8282,36 +7451,33 @@ def _d_SalesTariffEntryType(r: Reader) -> SalesTariffEntryType:
     v_e_price_level = ((b >> 3) & 0xff)
     e = b & 0x3
     if e >= 2: r.bad_code(p + 11, e, 2)
-    it, al = _P19[e]
+    it, al = _P56[e]
     n = 0
     while it == 2:
         t = _d_ConsumptionCostType(r)
         v_consumption_cost.append(t)
         n += 1
-        it, al = _P19[r.code(2, 2)]
+        it, al = _P56[r.code(2, 2)]
     return SalesTariffEntryType(relative_time_interval=v_relative_time_interval, time_interval=v_time_interval, e_price_level=v_e_price_level, consumption_cost=v_consumption_cost)
 
 def _e_SalesTariffEntryType(w: Writer, o: SalesTariffEntryType) -> None:
     s = 0
-    f_relative_time_interval = o.relative_time_interval
-    f_time_interval = o.time_interval
-    if f_relative_time_interval is not None:
+    if (f_relative_time_interval := o.relative_time_interval) is not None:
         f1_start = f_relative_time_interval.start
         if f1_start is None: raise ExiEncodeError("RelativeTimeIntervalType: missing required start")
         w.bits(0, 4)
         w.uint(f1_start)
         s1 = 1
         w.bits(0, 1)
-        f1_duration = f_relative_time_interval.duration
-        if f1_duration is not None:
+        if (f1_duration := f_relative_time_interval.duration) is not None:
             w.bits(0, 3)
             w.uint(f1_duration)
             w.bits(0, 1)
             s1 = 2
-        c1 = _C48[s1]
+        c1 = _C37[s1]
         w.bits((c1[0]), c1[1])
         s = 1
-    elif f_time_interval is not None:
+    elif (f_time_interval := o.time_interval) is not None:
         w.bits(2, 3)
         s = 1
     else:
@@ -8324,12 +7490,12 @@ def _e_SalesTariffEntryType(w: Writer, o: SalesTariffEntryType) -> None:
     w.bits(((f_e_price_level) << 1), 11)
     n = 0
     for x in o.consumption_cost:
-        c2 = _C140[s]
+        c2 = _C139[s]
         w.bits((c2[0]), c2[1])
         _e_ConsumptionCostType(w, x)
         n += 1
         s = 3
-    c3 = _C141[s]
+    c3 = _C140[s]
     w.bits((c3[0]), c3[1])
 
 def _d_SalesTariffType(r: Reader) -> SalesTariffType:
@@ -8357,7 +7523,7 @@ def _d_SalesTariffType(r: Reader) -> SalesTariffType:
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
     if e >= 2: r.bad_code(p + 1, e, 2)
-    it, al = _P16[e]
+    it, al = _P24[e]
     if it == 2:
         r.zero(1, 'expected characters')
         v_sales_tariff_description = r.string()
@@ -8377,7 +7543,7 @@ def _d_SalesTariffType(r: Reader) -> SalesTariffType:
         t = _d_SalesTariffEntryType(r)
         v_sales_tariff_entry.append(t)
         n += 1
-        it, al = _P55[r.code(2, 2)]
+        it, al = _P48[r.code(2, 2)]
     return SalesTariffType(id=v_id, sales_tariff_id=v_sales_tariff_id, sales_tariff_description=v_sales_tariff_description, num_e_price_levels=v_num_e_price_levels, sales_tariff_entry=v_sales_tariff_entry)
 
 def _e_SalesTariffType(w: Writer, o: SalesTariffType) -> None:
@@ -8393,15 +7559,14 @@ def _e_SalesTariffType(w: Writer, o: SalesTariffType) -> None:
     w.uint(-f_sales_tariff_id - 1 if f_sales_tariff_id < 0 else f_sales_tariff_id)
     s = 2
     w.bits(0, 1)
-    f_sales_tariff_description = o.sales_tariff_description
-    if f_sales_tariff_description is not None:
+    if (f_sales_tariff_description := o.sales_tariff_description) is not None:
         w.bits(0, 3)
         w.string(f_sales_tariff_description)
         w.bits(0, 1)
         s = 3
     f_num_e_price_levels = o.num_e_price_levels
     if f_num_e_price_levels is None: raise ExiEncodeError("SalesTariffType: missing required num_e_price_levels")
-    c1 = _C142[s]
+    c1 = _C141[s]
     if not 0 <= f_num_e_price_levels <= 255:
         raise ExiEncodeError(f"value {f_num_e_price_levels!r} outside [0, 255]")
     s = 4
@@ -8409,7 +7574,7 @@ def _e_SalesTariffType(w: Writer, o: SalesTariffType) -> None:
     w.bits(((c1[0]) << 10) | ((f_num_e_price_levels) << 1), c1[1] + 10)
     n = 0
     for x in o.sales_tariff_entry:
-        c2 = _C143[s]
+        c2 = _C142[s]
         w.bits((c2[0]), c2[1])
         _e_SalesTariffEntryType(w, x)
         n += 1
@@ -8439,7 +7604,7 @@ def _d_SelectedServiceListType(r: Reader) -> SelectedServiceListType:
         if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
         if e >= 2: r.bad_code(p + 1, e, 2)
-        it, al = _P15[e]
+        it, al = _P36[e]
         if it == 1:
             p = r.p; q = p + 2
             if q > rn: r.eos()
@@ -8457,29 +7622,28 @@ def _d_SelectedServiceListType(r: Reader) -> SelectedServiceListType:
         t = SelectedServiceType(service_id=v1_service_id, parameter_set_id=v1_parameter_set_id)
         v_selected_service.append(t)
         n += 1
-        it, al = _P116[r.code(2, 2)]
+        it, al = _P111[r.code(2, 2)]
     return SelectedServiceListType(selected_service=v_selected_service)
 
 def _e_SelectedServiceListType(w: Writer, o: SelectedServiceListType) -> None:
     s = 0
     n = 0
     for x in o.selected_service:
-        c1 = _C117[s]
+        c1 = _C112[s]
         f1_service_id = x.service_id
         if f1_service_id is None: raise ExiEncodeError("SelectedServiceType: missing required service_id")
         w.bits(((c1[0]) << 2), c1[1] + 2)
         w.uint(f1_service_id)
         s1 = 1
         w.bits(0, 1)
-        f1_parameter_set_id = x.parameter_set_id
-        if f1_parameter_set_id is not None:
+        if (f1_parameter_set_id := x.parameter_set_id) is not None:
             if not -32768 <= f1_parameter_set_id <= 32767:
                 raise ExiEncodeError(f"value {f1_parameter_set_id!r} outside [-32768, 32767]")
             w.bits((1 if f1_parameter_set_id < 0 else 0), 4)
             w.uint(-f1_parameter_set_id - 1 if f1_parameter_set_id < 0 else f1_parameter_set_id)
             w.bits(0, 1)
             s1 = 2
-        c2 = _C48[s1]
+        c2 = _C37[s1]
         w.bits((c2[0]), c2[1])
         n += 1
         s = 1
@@ -8503,7 +7667,7 @@ def _d_SelectedServiceType(r: Reader) -> SelectedServiceType:
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
     if e >= 2: r.bad_code(p + 1, e, 2)
-    it, al = _P15[e]
+    it, al = _P36[e]
     if it == 1:
         p = r.p; q = p + 2
         if q > rn: r.eos()
@@ -8527,15 +7691,14 @@ def _e_SelectedServiceType(w: Writer, o: SelectedServiceType) -> None:
     w.uint(f_service_id)
     s = 1
     w.bits(0, 1)
-    f_parameter_set_id = o.parameter_set_id
-    if f_parameter_set_id is not None:
+    if (f_parameter_set_id := o.parameter_set_id) is not None:
         if not -32768 <= f_parameter_set_id <= 32767:
             raise ExiEncodeError(f"value {f_parameter_set_id!r} outside [-32768, 32767]")
         w.bits((1 if f_parameter_set_id < 0 else 0), 4)
         w.uint(-f_parameter_set_id - 1 if f_parameter_set_id < 0 else f_parameter_set_id)
         w.bits(0, 1)
         s = 2
-    c1 = _C48[s]
+    c1 = _C37[s]
     w.bits((c1[0]), c1[1])
 
 def _d_ServiceChargeType(r: Reader) -> ServiceChargeType:
@@ -8573,10 +7736,10 @@ def _d_ServiceChargeType(r: Reader) -> ServiceChargeType:
     b = (rv >> (rn - q)) & 0x3f; r.p = q
     if b & 0x24: r.badz(p, 6, b & 0x24)
     k = (b >> 3) & 0x3
-    v1_service_category = _K20[k]
+    v1_service_category = _K143[k]
     e = b & 0x3
     if e >= 2: r.bad_code(p + 4, e, 2)
-    it, al = _P21[e]
+    it, al = _P121[e]
     if it == 3:
         r.zero(1, 'expected characters')
         v1_service_scope = r.string()
@@ -8606,8 +7769,7 @@ def _e_ServiceChargeType(w: Writer, o: ServiceChargeType) -> None:
     w.uint(f1_service_id)
     s1 = 1
     w.bits(0, 1)
-    f1_service_name = f_service_tag.service_name
-    if f1_service_name is not None:
+    if (f1_service_name := f_service_tag.service_name) is not None:
         w.bits(0, 3)
         w.string(f1_service_name)
         w.bits(0, 1)
@@ -8617,14 +7779,13 @@ def _e_ServiceChargeType(w: Writer, o: ServiceChargeType) -> None:
     c1 = _C145[s1]
     s1 = 3
     s1 = 3
-    w.bits(((c1[0]) << 4) | ((_K35[f1_service_category]) << 1), c1[1] + 4)
-    f1_service_scope = f_service_tag.service_scope
-    if f1_service_scope is not None:
+    w.bits(((c1[0]) << 4) | ((_K19[f1_service_category]) << 1), c1[1] + 4)
+    if (f1_service_scope := f_service_tag.service_scope) is not None:
         w.bits(0, 3)
         w.string(f1_service_scope)
         w.bits(0, 1)
         s1 = 4
-    c2 = _C36[s1]
+    c2 = _C20[s1]
     f_free_service = o.free_service
     if f_free_service is None: raise ExiEncodeError("ServiceChargeType: missing required free_service")
     f_energy_transfer_type = o.energy_transfer_type
@@ -8665,7 +7826,7 @@ def _d_ServiceDetailResType(r: Reader) -> ServiceDetailResType:
     if b & 0x307: r.badz(p, 10, b & 0x307)
     k = (b >> 3) & 0x1f
     if k >= 23: r.bad(p + 2, 'enum index')
-    v_response_code = _K7[k]
+    v_response_code = _K29[k]
     it = 1; al = 0
     v_service_id = r.uintb(65535)
     p = r.p; q = p + 3
@@ -8674,7 +7835,7 @@ def _d_ServiceDetailResType(r: Reader) -> ServiceDetailResType:
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
     if e >= 2: r.bad_code(p + 1, e, 2)
-    it, al = _P19[e]
+    it, al = _P56[e]
     if it == 2:
         v_service_parameter_list = _d_ServiceParameterListType(r)
         r.zero(1, 'expected end of element')
@@ -8686,23 +7847,22 @@ def _e_ServiceDetailResType(w: Writer, o: ServiceDetailResType) -> None:
     if f_response_code is None: raise ExiEncodeError("ServiceDetailResType: missing required response_code")
     f_service_id = o.service_id
     if f_service_id is None: raise ExiEncodeError("ServiceDetailResType: missing required service_id")
-    w.bits(((_K23[f_response_code]) << 3), 10)
+    w.bits(((_K7[f_response_code]) << 3), 10)
     w.uint(f_service_id)
     s = 2
     w.bits(0, 1)
-    f_service_parameter_list = o.service_parameter_list
-    if f_service_parameter_list is not None:
+    if (f_service_parameter_list := o.service_parameter_list) is not None:
         w.bits(0, 2)
         _e_ServiceParameterListType(w, f_service_parameter_list)
         s = 3
-    c1 = _C34[s]
+    c1 = _C18[s]
     w.bits((c1[0]), c1[1])
 
 def _d_ServiceDiscoveryReqType(r: Reader) -> ServiceDiscoveryReqType:
     rv = r.v; rn = r.n
     v_service_scope = None
     v_service_category = None
-    it, al = _P14[r.code(2, 3)]
+    it, al = _P60[r.code(2, 3)]
     if it == 0:
         r.zero(1, 'expected characters')
         v_service_scope = r.string()
@@ -8712,31 +7872,29 @@ def _d_ServiceDiscoveryReqType(r: Reader) -> ServiceDiscoveryReqType:
         if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
         if e >= 2: r.bad_code(p + 1, e, 2)
-        it, al = _P15[e]
+        it, al = _P36[e]
     if it == 1:
         p = r.p; q = p + 5
         if q > rn: r.eos()
         b = (rv >> (rn - q)) & 0x1f; r.p = q
         if b & 0x13: r.badz(p, 5, b & 0x13)
         k = (b >> 2) & 0x3
-        v_service_category = _K20[k]
+        v_service_category = _K143[k]
         it = -1; al = 0
     return ServiceDiscoveryReqType(service_scope=v_service_scope, service_category=v_service_category)
 
 def _e_ServiceDiscoveryReqType(w: Writer, o: ServiceDiscoveryReqType) -> None:
     s = 0
-    f_service_scope = o.service_scope
-    if f_service_scope is not None:
+    if (f_service_scope := o.service_scope) is not None:
         w.bits(0, 3)
         w.string(f_service_scope)
         w.bits(0, 1)
         s = 1
-    f_service_category = o.service_category
-    if f_service_category is not None:
-        c1 = _C28[s]
-        w.bits(((c1[0]) << 4) | ((_K35[f_service_category]) << 1), c1[1] + 4)
+    if (f_service_category := o.service_category) is not None:
+        c1 = _C16[s]
+        w.bits(((c1[0]) << 4) | ((_K19[f_service_category]) << 1), c1[1] + 4)
         s = 2
-    c2 = _C29[s]
+    c2 = _C17[s]
     w.bits((c2[0]), c2[1])
 
 def _d_ServiceDiscoveryResType(r: Reader) -> ServiceDiscoveryResType:
@@ -8751,7 +7909,7 @@ def _d_ServiceDiscoveryResType(r: Reader) -> ServiceDiscoveryResType:
     if b & 0x183: r.badz(p, 9, b & 0x183)
     k = (b >> 2) & 0x1f
     if k >= 23: r.bad(p + 2, 'enum index')
-    v_response_code = _K7[k]
+    v_response_code = _K29[k]
     it = 1; al = 0
     v_payment_options = _d_PaymentOptionsType(r)
     v1_service_tag = None
@@ -8773,7 +7931,7 @@ def _d_ServiceDiscoveryResType(r: Reader) -> ServiceDiscoveryResType:
     v1_energy_transfer_type = _K144[k]
     e = b & 0x3
     if e >= 2: r.bad_code(p + 12, e, 2)
-    it, al = _P21[e]
+    it, al = _P121[e]
     v_charge_service = ServiceChargeType(service_tag=v1_service_tag, free_service=v1_free_service, energy_transfer_type=v1_energy_transfer_type)
     if it == 3:
         v_service_list = _d_ServiceTagListType(r)
@@ -8786,7 +7944,7 @@ def _e_ServiceDiscoveryResType(w: Writer, o: ServiceDiscoveryResType) -> None:
     if f_response_code is None: raise ExiEncodeError("ServiceDiscoveryResType: missing required response_code")
     f_payment_options = o.payment_options
     if f_payment_options is None: raise ExiEncodeError("ServiceDiscoveryResType: missing required payment_options")
-    w.bits(((_K23[f_response_code]) << 2), 9)
+    w.bits(((_K7[f_response_code]) << 2), 9)
     _e_PaymentOptionsType(w, f_payment_options)
     f_charge_service = o.charge_service
     if f_charge_service is None: raise ExiEncodeError("ServiceDiscoveryResType: missing required charge_service")
@@ -8800,12 +7958,11 @@ def _e_ServiceDiscoveryResType(w: Writer, o: ServiceDiscoveryResType) -> None:
     if f1_energy_transfer_type is None: raise ExiEncodeError("ServiceChargeType: missing required energy_transfer_type")
     s = 3
     w.bits(((1 if f1_free_service else 0) << 9) | ((_K146[f1_energy_transfer_type]) << 2), 12)
-    f_service_list = o.service_list
-    if f_service_list is not None:
+    if (f_service_list := o.service_list) is not None:
         w.bits(0, 2)
         _e_ServiceTagListType(w, f_service_list)
         s = 4
-    c1 = _C36[s]
+    c1 = _C20[s]
     w.bits((c1[0]), c1[1])
 
 def _d_ServiceParameterListType(r: Reader) -> ServiceParameterListType:
@@ -8817,14 +7974,14 @@ def _d_ServiceParameterListType(r: Reader) -> ServiceParameterListType:
         t = _d_ParameterSetType(r)
         v_parameter_set.append(t)
         n += 1
-        it, al = _P116[r.code(2, 2)]
+        it, al = _P111[r.code(2, 2)]
     return ServiceParameterListType(parameter_set=v_parameter_set)
 
 def _e_ServiceParameterListType(w: Writer, o: ServiceParameterListType) -> None:
     s = 0
     n = 0
     for x in o.parameter_set:
-        c1 = _C117[s]
+        c1 = _C112[s]
         w.bits((c1[0]), c1[1])
         _e_ParameterSetType(w, x)
         n += 1
@@ -8842,7 +7999,7 @@ def _d_ServicePaymentSelectionReqType(r: Reader) -> ServicePaymentSelectionReqTy
     b = (rv >> (rn - q)) & 0x1f; r.p = q
     if b & 0x1b: r.badz(p, 5, b & 0x1b)
     k = (b >> 2) & 0x1
-    v_selected_payment_option = _K22[k]
+    v_selected_payment_option = _K128[k]
     it = 1; al = 0
     v_selected_service_list = _d_SelectedServiceListType(r)
     r.zero(1, 'expected end of element')
@@ -8854,7 +8011,7 @@ def _e_ServicePaymentSelectionReqType(w: Writer, o: ServicePaymentSelectionReqTy
     if f_selected_payment_option is None: raise ExiEncodeError("ServicePaymentSelectionReqType: missing required selected_payment_option")
     f_selected_service_list = o.selected_service_list
     if f_selected_service_list is None: raise ExiEncodeError("ServicePaymentSelectionReqType: missing required selected_service_list")
-    w.bits(((_K37[f_selected_payment_option]) << 2), 5)
+    w.bits(((_K21[f_selected_payment_option]) << 2), 5)
     _e_SelectedServiceListType(w, f_selected_service_list)
     w.bits(0, 1)
 
@@ -8867,14 +8024,14 @@ def _d_ServicePaymentSelectionResType(r: Reader) -> ServicePaymentSelectionResTy
     if b & 0x183: r.badz(p, 9, b & 0x183)
     k = (b >> 2) & 0x1f
     if k >= 23: r.bad(p + 2, 'enum index')
-    v_response_code = _K7[k]
+    v_response_code = _K29[k]
     it = -1; al = 0
     return ServicePaymentSelectionResType(response_code=v_response_code)
 
 def _e_ServicePaymentSelectionResType(w: Writer, o: ServicePaymentSelectionResType) -> None:
     f_response_code = o.response_code
     if f_response_code is None: raise ExiEncodeError("ServicePaymentSelectionResType: missing required response_code")
-    w.bits(((_K23[f_response_code]) << 2), 9)
+    w.bits(((_K7[f_response_code]) << 2), 9)
 
 def _d_ServiceTagListType(r: Reader) -> ServiceTagListType:
     rv = r.v; rn = r.n
@@ -8897,14 +8054,14 @@ def _d_ServiceTagListType(r: Reader) -> ServiceTagListType:
         t = ServiceType(service_tag=v1_service_tag, free_service=v1_free_service)
         v_service.append(t)
         n += 1
-        it, al = _P116[r.code(2, 2)]
+        it, al = _P111[r.code(2, 2)]
     return ServiceTagListType(service=v_service)
 
 def _e_ServiceTagListType(w: Writer, o: ServiceTagListType) -> None:
     s = 0
     n = 0
     for x in o.service:
-        c1 = _C117[s]
+        c1 = _C112[s]
         f1_service_tag = x.service_tag
         if f1_service_tag is None: raise ExiEncodeError("ServiceType: missing required service_tag")
         w.bits(((c1[0]) << 1), c1[1] + 1)
@@ -8950,10 +8107,10 @@ def _d_ServiceTagType(r: Reader) -> ServiceTagType:
     b = (rv >> (rn - q)) & 0x3f; r.p = q
     if b & 0x24: r.badz(p, 6, b & 0x24)
     k = (b >> 3) & 0x3
-    v_service_category = _K20[k]
+    v_service_category = _K143[k]
     e = b & 0x3
     if e >= 2: r.bad_code(p + 4, e, 2)
-    it, al = _P21[e]
+    it, al = _P121[e]
     if it == 3:
         r.zero(1, 'expected characters')
         v_service_scope = r.string()
@@ -8971,8 +8128,7 @@ def _e_ServiceTagType(w: Writer, o: ServiceTagType) -> None:
     w.uint(f_service_id)
     s = 1
     w.bits(0, 1)
-    f_service_name = o.service_name
-    if f_service_name is not None:
+    if (f_service_name := o.service_name) is not None:
         w.bits(0, 3)
         w.string(f_service_name)
         w.bits(0, 1)
@@ -8982,14 +8138,13 @@ def _e_ServiceTagType(w: Writer, o: ServiceTagType) -> None:
     c1 = _C145[s]
     s = 3
     s = 3
-    w.bits(((c1[0]) << 4) | ((_K35[f_service_category]) << 1), c1[1] + 4)
-    f_service_scope = o.service_scope
-    if f_service_scope is not None:
+    w.bits(((c1[0]) << 4) | ((_K19[f_service_category]) << 1), c1[1] + 4)
+    if (f_service_scope := o.service_scope) is not None:
         w.bits(0, 3)
         w.string(f_service_scope)
         w.bits(0, 1)
         s = 4
-    c2 = _C36[s]
+    c2 = _C20[s]
     w.bits((c2[0]), c2[1])
 
 def _d_ServiceType(r: Reader) -> ServiceType:
@@ -9026,10 +8181,10 @@ def _d_ServiceType(r: Reader) -> ServiceType:
     b = (rv >> (rn - q)) & 0x3f; r.p = q
     if b & 0x24: r.badz(p, 6, b & 0x24)
     k = (b >> 3) & 0x3
-    v1_service_category = _K20[k]
+    v1_service_category = _K143[k]
     e = b & 0x3
     if e >= 2: r.bad_code(p + 4, e, 2)
-    it, al = _P21[e]
+    it, al = _P121[e]
     if it == 3:
         r.zero(1, 'expected characters')
         v1_service_scope = r.string()
@@ -9056,8 +8211,7 @@ def _e_ServiceType(w: Writer, o: ServiceType) -> None:
     w.uint(f1_service_id)
     s1 = 1
     w.bits(0, 1)
-    f1_service_name = f_service_tag.service_name
-    if f1_service_name is not None:
+    if (f1_service_name := f_service_tag.service_name) is not None:
         w.bits(0, 3)
         w.string(f1_service_name)
         w.bits(0, 1)
@@ -9067,14 +8221,13 @@ def _e_ServiceType(w: Writer, o: ServiceType) -> None:
     c1 = _C145[s1]
     s1 = 3
     s1 = 3
-    w.bits(((c1[0]) << 4) | ((_K35[f1_service_category]) << 1), c1[1] + 4)
-    f1_service_scope = f_service_tag.service_scope
-    if f1_service_scope is not None:
+    w.bits(((c1[0]) << 4) | ((_K19[f1_service_category]) << 1), c1[1] + 4)
+    if (f1_service_scope := f_service_tag.service_scope) is not None:
         w.bits(0, 3)
         w.string(f1_service_scope)
         w.bits(0, 1)
         s1 = 4
-    c2 = _C36[s1]
+    c2 = _C20[s1]
     f_free_service = o.free_service
     if f_free_service is None: raise ExiEncodeError("ServiceType: missing required free_service")
     w.bits(((c2[0]) << 5) | ((1 if f_free_service else 0) << 2), c2[1] + 5)
@@ -9113,7 +8266,7 @@ def _d_SessionSetupResType(r: Reader) -> SessionSetupResType:
     if b & 0x307: r.badz(p, 10, b & 0x307)
     k = (b >> 3) & 0x1f
     if k >= 23: r.bad(p + 2, 'enum index')
-    v_response_code = _K7[k]
+    v_response_code = _K29[k]
     it = 1; al = 0
     v_evseid = r.binary()
     p = r.p; q = p + 3
@@ -9122,7 +8275,7 @@ def _d_SessionSetupResType(r: Reader) -> SessionSetupResType:
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
     if e >= 2: r.bad_code(p + 1, e, 2)
-    it, al = _P19[e]
+    it, al = _P56[e]
     if it == 2:
         p = r.p; q = p + 2
         if q > rn: r.eos()
@@ -9144,19 +8297,18 @@ def _e_SessionSetupResType(w: Writer, o: SessionSetupResType) -> None:
     if f_response_code is None: raise ExiEncodeError("SessionSetupResType: missing required response_code")
     f_evseid = o.evseid
     if f_evseid is None: raise ExiEncodeError("SessionSetupResType: missing required evseid")
-    w.bits(((_K23[f_response_code]) << 3), 10)
+    w.bits(((_K7[f_response_code]) << 3), 10)
     w.binary(f_evseid)
     s = 2
     w.bits(0, 1)
-    f_date_time_now = o.date_time_now
-    if f_date_time_now is not None:
+    if (f_date_time_now := o.date_time_now) is not None:
         if not -9223372036854775808 <= f_date_time_now <= 9223372036854775807:
             raise ExiEncodeError(f"value {f_date_time_now!r} outside [-9223372036854775808, 9223372036854775807]")
         w.bits((1 if f_date_time_now < 0 else 0), 4)
         w.uint(-f_date_time_now - 1 if f_date_time_now < 0 else f_date_time_now)
         w.bits(0, 1)
         s = 3
-    c1 = _C34[s]
+    c1 = _C18[s]
     w.bits((c1[0]), c1[1])
 
 def _d_SessionStopResType(r: Reader) -> SessionStopResType:
@@ -9168,14 +8320,14 @@ def _d_SessionStopResType(r: Reader) -> SessionStopResType:
     if b & 0x183: r.badz(p, 9, b & 0x183)
     k = (b >> 2) & 0x1f
     if k >= 23: r.bad(p + 2, 'enum index')
-    v_response_code = _K7[k]
+    v_response_code = _K29[k]
     it = -1; al = 0
     return SessionStopResType(response_code=v_response_code)
 
 def _e_SessionStopResType(w: Writer, o: SessionStopResType) -> None:
     f_response_code = o.response_code
     if f_response_code is None: raise ExiEncodeError("SessionStopResType: missing required response_code")
-    w.bits(((_K23[f_response_code]) << 2), 9)
+    w.bits(((_K7[f_response_code]) << 2), 9)
 
 def _d_SessionStopType(r: Reader) -> SessionStopType:
     r.zero(1, 'expected end of element')
@@ -9192,7 +8344,7 @@ def _d_SignatureMethodType(r: Reader) -> SignatureMethodType:
     r.zero(1, 'expected next item')
     it = 0; al = 0
     v_algorithm = r.string()
-    it, al = _P102[r.code(3, 3)]
+    it, al = _P97[r.code(3, 3)]
     if it == 1:
         p = r.p; q = p + 2
         if q > rn: r.eos()
@@ -9206,12 +8358,12 @@ def _d_SignatureMethodType(r: Reader) -> SignatureMethodType:
         if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
         if e >= 2: r.bad_code(p + 1, e, 2)
-        it, al = _P19[e]
+        it, al = _P56[e]
     n = 0
     while it == 2:
         r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        it, al = _P19[r.code(2, 2)]
+        it, al = _P56[r.code(2, 2)]
     return SignatureMethodType(algorithm=v_algorithm, hmac_output_length=v_hmac_output_length)
 
 def _e_SignatureMethodType(w: Writer, o: SignatureMethodType) -> None:
@@ -9220,8 +8372,7 @@ def _e_SignatureMethodType(w: Writer, o: SignatureMethodType) -> None:
     w.bits(0, 1)
     w.string(f_algorithm)
     s = 1
-    f_hmac_output_length = o.hmac_output_length
-    if f_hmac_output_length is not None:
+    if (f_hmac_output_length := o.hmac_output_length) is not None:
         w.bits((1 if f_hmac_output_length < 0 else 0), 5)
         w.uint(-f_hmac_output_length - 1 if f_hmac_output_length < 0 else f_hmac_output_length)
         w.bits(0, 1)
@@ -9232,7 +8383,7 @@ def _e_SignatureMethodType(w: Writer, o: SignatureMethodType) -> None:
 def _d_SignaturePropertiesType(r: Reader) -> SignaturePropertiesType:
     v_id = None
     v_signature_property = []
-    it, al = _P9[r.code(2, 2)]
+    it, al = _P30[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
         r.zero(1, 'expected next item')
@@ -9242,19 +8393,18 @@ def _d_SignaturePropertiesType(r: Reader) -> SignaturePropertiesType:
         t = _d_SignaturePropertyType(r)
         v_signature_property.append(t)
         n += 1
-        it, al = _P15[r.code(2, 2)]
+        it, al = _P36[r.code(2, 2)]
     return SignaturePropertiesType(id=v_id, signature_property=v_signature_property)
 
 def _e_SignaturePropertiesType(w: Writer, o: SignaturePropertiesType) -> None:
     s = 0
-    f_id = o.id
-    if f_id is not None:
+    if (f_id := o.id) is not None:
         w.bits(0, 2)
         w.string(f_id)
         s = 1
     n = 0
     for x in o.signature_property:
-        c1 = _C118[s]
+        c1 = _C113[s]
         w.bits((c1[0]), c1[1])
         _e_SignaturePropertyType(w, x)
         n += 1
@@ -9266,7 +8416,7 @@ def _e_SignaturePropertiesType(w: Writer, o: SignaturePropertiesType) -> None:
 def _d_SignaturePropertyType(r: Reader) -> SignaturePropertyType:
     v_id = None
     v_target = None
-    it, al = _P9[r.code(2, 2)]
+    it, al = _P30[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
         r.zero(1, 'expected next item')
@@ -9277,13 +8427,12 @@ def _d_SignaturePropertyType(r: Reader) -> SignaturePropertyType:
     while it == 2:
         r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        it, al = _P19[r.code(2, 2)]
+        it, al = _P56[r.code(2, 2)]
     return SignaturePropertyType(id=v_id, target=v_target)
 
 def _e_SignaturePropertyType(w: Writer, o: SignaturePropertyType) -> None:
     s = 0
-    f_id = o.id
-    if f_id is not None:
+    if (f_id := o.id) is not None:
         w.bits(0, 2)
         w.string(f_id)
         s = 1
@@ -9302,7 +8451,7 @@ def _d_SignatureType(r: Reader) -> SignatureType:
     v_signature_value = None
     v_key_info = None
     v_object = []
-    it, al = _P9[r.code(2, 2)]
+    it, al = _P30[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
         r.zero(1, 'expected next item')
@@ -9316,7 +8465,7 @@ def _d_SignatureType(r: Reader) -> SignatureType:
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
     if e >= 2: r.bad_code(p + 1, e, 2)
-    it, al = _P9[e]
+    it, al = _P30[e]
     if it == 0:
         v1_id = r.string()
         r.zero(1, 'expected next item')
@@ -9328,29 +8477,28 @@ def _d_SignatureType(r: Reader) -> SignatureType:
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
     if e >= 3: r.bad_code(p + 1, e, 3)
-    it, al = _P54[e]
+    it, al = _P47[e]
     v_signature_value = SignatureValueType(id=v1_id, value=v1_value)
     if it == 3:
         v_key_info = _d_KeyInfoType(r)
-        it, al = _P55[r.code(2, 2)]
+        it, al = _P48[r.code(2, 2)]
     n = 0
     while it == 4:
         t = _d_ObjectType(r)
         v_object.append(t)
         n += 1
-        it, al = _P55[r.code(2, 2)]
+        it, al = _P48[r.code(2, 2)]
     return SignatureType(id=v_id, signed_info=v_signed_info, signature_value=v_signature_value, key_info=v_key_info, object=v_object)
 
 def _e_SignatureType(w: Writer, o: SignatureType) -> None:
     s = 0
-    f_id = o.id
-    if f_id is not None:
+    if (f_id := o.id) is not None:
         w.bits(0, 2)
         w.string(f_id)
         s = 1
     f_signed_info = o.signed_info
     if f_signed_info is None: raise ExiEncodeError("SignatureType: missing required signed_info")
-    c1 = _C26[s]
+    c1 = _C14[s]
     w.bits((c1[0]), c1[1])
     _e_SignedInfoType(w, f_signed_info)
     s = 2
@@ -9358,8 +8506,7 @@ def _e_SignatureType(w: Writer, o: SignatureType) -> None:
     if f_signature_value is None: raise ExiEncodeError("SignatureType: missing required signature_value")
     s1 = 0
     w.bits(0, 1)
-    f1_id = f_signature_value.id
-    if f1_id is not None:
+    if (f1_id := f_signature_value.id) is not None:
         w.bits(0, 2)
         w.string(f1_id)
         s1 = 1
@@ -9371,8 +8518,7 @@ def _e_SignatureType(w: Writer, o: SignatureType) -> None:
     s1 = 2
     s = 3
     w.bits(0, 1)
-    f_key_info = o.key_info
-    if f_key_info is not None:
+    if (f_key_info := o.key_info) is not None:
         w.bits(0, 2)
         _e_KeyInfoType(w, f_key_info)
         s = 4
@@ -9389,7 +8535,7 @@ def _e_SignatureType(w: Writer, o: SignatureType) -> None:
 def _d_SignatureValueType(r: Reader) -> SignatureValueType:
     v_id = None
     v_value = None
-    it, al = _P9[r.code(2, 2)]
+    it, al = _P30[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
         r.zero(1, 'expected next item')
@@ -9401,8 +8547,7 @@ def _d_SignatureValueType(r: Reader) -> SignatureValueType:
 
 def _e_SignatureValueType(w: Writer, o: SignatureValueType) -> None:
     s = 0
-    f_id = o.id
-    if f_id is not None:
+    if (f_id := o.id) is not None:
         w.bits(0, 2)
         w.string(f_id)
         s = 1
@@ -9419,7 +8564,7 @@ def _d_SignedInfoType(r: Reader) -> SignedInfoType:
     v_canonicalization_method = None
     v_signature_method = None
     v_reference = []
-    it, al = _P9[r.code(2, 2)]
+    it, al = _P30[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
         r.zero(1, 'expected next item')
@@ -9435,19 +8580,18 @@ def _d_SignedInfoType(r: Reader) -> SignedInfoType:
         t = _d_ReferenceType(r)
         v_reference.append(t)
         n += 1
-        it, al = _P21[r.code(2, 2)]
+        it, al = _P121[r.code(2, 2)]
     return SignedInfoType(id=v_id, canonicalization_method=v_canonicalization_method, signature_method=v_signature_method, reference=v_reference)
 
 def _e_SignedInfoType(w: Writer, o: SignedInfoType) -> None:
     s = 0
-    f_id = o.id
-    if f_id is not None:
+    if (f_id := o.id) is not None:
         w.bits(0, 2)
         w.string(f_id)
         s = 1
     f_canonicalization_method = o.canonicalization_method
     if f_canonicalization_method is None: raise ExiEncodeError("SignedInfoType: missing required canonicalization_method")
-    c1 = _C25[s]
+    c1 = _C9[s]
     w.bits((c1[0]), c1[1])
     _e_CanonicalizationMethodType(w, f_canonicalization_method)
     s = 2
@@ -9478,14 +8622,14 @@ def _d_SubCertificatesType(r: Reader) -> SubCertificatesType:
         r.zero(1, 'expected end of element')
         v_certificate.append(t)
         n += 1
-        it, al = _P116[r.code(2, 2)]
+        it, al = _P111[r.code(2, 2)]
     return SubCertificatesType(certificate=v_certificate)
 
 def _e_SubCertificatesType(w: Writer, o: SubCertificatesType) -> None:
     s = 0
     n = 0
     for x in o.certificate:
-        c1 = _C117[s]
+        c1 = _C112[s]
         w.bits(((c1[0]) << 1), c1[1] + 1)
         w.binary(x)
         w.bits(0, 1)
@@ -9541,14 +8685,14 @@ def _d_TransformsType(r: Reader) -> TransformsType:
         t = _d_TransformType(r)
         v_transform.append(t)
         n += 1
-        it, al = _P116[r.code(2, 2)]
+        it, al = _P111[r.code(2, 2)]
     return TransformsType(transform=v_transform)
 
 def _e_TransformsType(w: Writer, o: TransformsType) -> None:
     s = 0
     n = 0
     for x in o.transform:
-        c1 = _C117[s]
+        c1 = _C112[s]
         w.bits((c1[0]), c1[1])
         _e_TransformType(w, x)
         n += 1
@@ -9572,7 +8716,7 @@ def _d_WeldingDetectionReqType(r: Reader) -> WeldingDetectionReqType:
     v1_ev_ready = ((b >> 3) & 0x1) == 1
     e = b & 0x3
     if e >= 3: r.bad_code(p + 5, e, 3)
-    it, al = _P39[e]
+    it, al = _P23[e]
     if it == 1:
         p = r.p; q = p + 5
         if q > rn: r.eos()
@@ -9581,7 +8725,7 @@ def _d_WeldingDetectionReqType(r: Reader) -> WeldingDetectionReqType:
         v1_ev_cabin_conditioning = ((b >> 3) & 0x1) == 1
         e = b & 0x3
         if e >= 2: r.bad_code(p + 3, e, 2)
-        it, al = _P16[e]
+        it, al = _P24[e]
     if it == 2:
         p = r.p; q = p + 4
         if q > rn: r.eos()
@@ -9595,7 +8739,7 @@ def _d_WeldingDetectionReqType(r: Reader) -> WeldingDetectionReqType:
     if b & 0x21c07: r.badz(p, 18, b & 0x21c07)
     k = (b >> 13) & 0xf
     if k >= 12: r.bad(p + 1, 'enum index')
-    v1_ev_error_code = _K40[k]
+    v1_ev_error_code = _K25[k]
     v1_evresssoc = ((b >> 3) & 0x7f)
     if v1_evresssoc > 100: r.bad(p + 8, 'range')
     v_dc_ev_status = DC_EVStatusType(ev_ready=v1_ev_ready, ev_cabin_conditioning=v1_ev_cabin_conditioning, evress_conditioning=v1_evress_conditioning, ev_error_code=v1_ev_error_code, evresssoc=v1_evresssoc)
@@ -9609,24 +8753,22 @@ def _e_WeldingDetectionReqType(w: Writer, o: WeldingDetectionReqType) -> None:
     if f1_ev_ready is None: raise ExiEncodeError("DC_EVStatusType: missing required ev_ready")
     s1 = 1
     w.bits(((1 if f1_ev_ready else 0) << 1), 5)
-    f1_ev_cabin_conditioning = f_dc_ev_status.ev_cabin_conditioning
-    if f1_ev_cabin_conditioning is not None:
+    if (f1_ev_cabin_conditioning := f_dc_ev_status.ev_cabin_conditioning) is not None:
         w.bits(((1 if f1_ev_cabin_conditioning else 0) << 1), 5)
         s1 = 2
-    f1_evress_conditioning = f_dc_ev_status.evress_conditioning
-    if f1_evress_conditioning is not None:
-        c1 = _C41[s1]
+    if (f1_evress_conditioning := f_dc_ev_status.evress_conditioning) is not None:
+        c1 = _C26[s1]
         w.bits(((c1[0]) << 3) | ((1 if f1_evress_conditioning else 0) << 1), c1[1] + 3)
         s1 = 3
     f1_ev_error_code = f_dc_ev_status.ev_error_code
     if f1_ev_error_code is None: raise ExiEncodeError("DC_EVStatusType: missing required ev_error_code")
-    c2 = _C42[s1]
+    c2 = _C27[s1]
     s1 = 4
     f1_evresssoc = f_dc_ev_status.evresssoc
     if f1_evresssoc is None: raise ExiEncodeError("DC_EVStatusType: missing required evresssoc")
     if not 0 <= f1_evresssoc <= 100:
         raise ExiEncodeError(f"value {f1_evresssoc!r} outside [0, 100]")
-    w.bits(((c2[0]) << 18) | ((_K43[f1_ev_error_code]) << 13) | ((f1_evresssoc) << 3), c2[1] + 18)
+    w.bits(((c2[0]) << 18) | ((_K28[f1_ev_error_code]) << 13) | ((f1_evresssoc) << 3), c2[1] + 18)
 
 def _d_WeldingDetectionResType(r: Reader) -> WeldingDetectionResType:
     rv = r.v; rn = r.n
@@ -9643,17 +8785,17 @@ def _d_WeldingDetectionResType(r: Reader) -> WeldingDetectionResType:
     if b & 0x60c: r.badz(p, 11, b & 0x60c)
     k = (b >> 4) & 0x1f
     if k >= 23: r.bad(p + 2, 'enum index')
-    v_response_code = _K7[k]
+    v_response_code = _K29[k]
     e = b & 0x3
     if e >= 2: r.bad_code(p + 9, e, 2)
-    it, al = _P9[e]
+    it, al = _P30[e]
     if it == 0:
         p = r.p; q = p + 5
         if q > rn: r.eos()
         b = (rv >> (rn - q)) & 0x1f; r.p = q
         if b & 0x13: r.badz(p, 5, b & 0x13)
         k = (b >> 2) & 0x3
-        v1_evse_isolation_status = _K44[k]
+        v1_evse_isolation_status = _K31[k]
         it = 1; al = 0
     p = r.p; q = p + 8
     if q > rn: r.eos()
@@ -9661,7 +8803,7 @@ def _d_WeldingDetectionResType(r: Reader) -> WeldingDetectionResType:
     if b & 0x87: r.badz(p, 8, b & 0x87)
     k = (b >> 3) & 0xf
     if k >= 12: r.bad(p + 1, 'enum index')
-    v1_evse_status_code = _K45[k]
+    v1_evse_status_code = _K32[k]
     it = 2; al = 0
     v1_notification_max_delay = r.uintb(4294967295)
     v2_multiplier = None
@@ -9711,18 +8853,17 @@ def _e_WeldingDetectionResType(w: Writer, o: WeldingDetectionResType) -> None:
     f_dc_evse_status = o.dc_evse_status
     if f_dc_evse_status is None: raise ExiEncodeError("WeldingDetectionResType: missing required dc_evse_status")
     s1 = 0
-    w.bits(((_K23[f_response_code]) << 2), 9)
-    f1_evse_isolation_status = f_dc_evse_status.evse_isolation_status
-    if f1_evse_isolation_status is not None:
-        w.bits(((_K46[f1_evse_isolation_status]) << 1), 6)
+    w.bits(((_K7[f_response_code]) << 2), 9)
+    if (f1_evse_isolation_status := f_dc_evse_status.evse_isolation_status) is not None:
+        w.bits(((_K34[f1_evse_isolation_status]) << 1), 6)
         s1 = 1
     f1_evse_status_code = f_dc_evse_status.evse_status_code
     if f1_evse_status_code is None: raise ExiEncodeError("DC_EVSEStatusType: missing required evse_status_code")
-    c1 = _C25[s1]
+    c1 = _C9[s1]
     s1 = 2
     f1_notification_max_delay = f_dc_evse_status.notification_max_delay
     if f1_notification_max_delay is None: raise ExiEncodeError("DC_EVSEStatusType: missing required notification_max_delay")
-    w.bits(((c1[0]) << 8) | ((_K47[f1_evse_status_code]) << 3), c1[1] + 8)
+    w.bits(((c1[0]) << 8) | ((_K35[f1_evse_status_code]) << 3), c1[1] + 8)
     w.uint(f1_notification_max_delay)
     f1_evse_notification = f_dc_evse_status.evse_notification
     if f1_evse_notification is None: raise ExiEncodeError("DC_EVSEStatusType: missing required evse_notification")
@@ -9734,8 +8875,7 @@ def _e_WeldingDetectionResType(w: Writer, o: WeldingDetectionResType) -> None:
         raise ExiEncodeError(f"value {f2_multiplier!r} outside [-3, 3]")
     s2 = 1
     w.bits(((_K5[f1_evse_notification]) << 9) | ((f2_multiplier + 3) << 1), 14)
-    f2_unit = f_evse_present_voltage.unit
-    if f2_unit is not None:
+    if (f2_unit := f_evse_present_voltage.unit) is not None:
         w.bits(((_K2[f2_unit]) << 1), 8)
         s2 = 2
     f2_value = f_evse_present_voltage.value
@@ -9909,10 +9049,10 @@ def _d_V2G_Message(r: Reader) -> V2G_Message:
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
     if e >= 3: r.bad_code(p + 1, e, 3)
-    it, al = _P102[e]
+    it, al = _P97[e]
     if it == 1:
         v1_notification = _d_NotificationType(r)
-        it, al = _P19[r.code(2, 2)]
+        it, al = _P56[r.code(2, 2)]
     if it == 2:
         v1_signature = _d_SignatureType(r)
         r.zero(1, 'expected end of element')
@@ -9934,18 +9074,16 @@ def _e_V2G_Message(w: Writer, o: V2G_Message) -> None:
     w.binary(f1_session_id)
     s1 = 1
     w.bits(0, 1)
-    f1_notification = f_header.notification
-    if f1_notification is not None:
+    if (f1_notification := f_header.notification) is not None:
         w.bits(0, 2)
         _e_NotificationType(w, f1_notification)
         s1 = 2
-    f1_signature = f_header.signature
-    if f1_signature is not None:
-        c1 = _C121[s1]
+    if (f1_signature := f_header.signature) is not None:
+        c1 = _C116[s1]
         w.bits((c1[0]), c1[1])
         _e_SignatureType(w, f1_signature)
         s1 = 3
-    c2 = _C122[s1]
+    c2 = _C117[s1]
     f_body = o.body
     if f_body is None: raise ExiEncodeError("V2G_Message: missing required body")
     w.bits(((c2[0]) << 1), c2[1] + 1)
@@ -10221,11 +9359,11 @@ def _d_f_EVErrorCode(r: Reader):
     if b & 0x21: r.badz(p, 6, b & 0x21)
     k = (b >> 1) & 0xf
     if k >= 12: r.bad(p + 1, 'enum index')
-    v = _K40[k]
+    v = _K25[k]
     return v
 
 def _e_f_EVErrorCode(w: Writer, v) -> None:
-    w.bits(((_K43[v]) << 1), 6)
+    w.bits(((_K28[v]) << 1), 6)
 
 def _d_f_EVRESSConditioning(r: Reader):
     rv = r.v; rn = r.n
@@ -10274,11 +9412,11 @@ def _d_f_EVRequestedEnergyTransferType(r: Reader):
     if b & 0x11: r.badz(p, 5, b & 0x11)
     k = (b >> 1) & 0x7
     if k >= 6: r.bad(p + 1, 'enum index')
-    v = _K10[k]
+    v = _K38[k]
     return v
 
 def _e_f_EVRequestedEnergyTransferType(w: Writer, v) -> None:
-    w.bits(((_K27[v]) << 1), 5)
+    w.bits(((_K15[v]) << 1), 5)
 
 def _d_f_EVSECurrentLimitAchieved(r: Reader):
     rv = r.v; rn = r.n
@@ -10311,11 +9449,11 @@ def _d_f_EVSEIsolationStatus(r: Reader):
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0x9: r.badz(p, 4, b & 0x9)
     k = (b >> 1) & 0x3
-    v = _K44[k]
+    v = _K31[k]
     return v
 
 def _e_f_EVSEIsolationStatus(w: Writer, v) -> None:
-    w.bits(((_K46[v]) << 1), 4)
+    w.bits(((_K34[v]) << 1), 4)
 
 def _d_f_EVSENotification(r: Reader):
     rv = r.v; rn = r.n
@@ -10350,11 +9488,11 @@ def _d_f_EVSEProcessing(r: Reader):
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x5: r.badz(p, 3, b & 0x5)
     k = (b >> 1) & 0x1
-    v = _K8[k]
+    v = _K33[k]
     return v
 
 def _e_f_EVSEProcessing(w: Writer, v) -> None:
-    w.bits(((_K24[v]) << 1), 3)
+    w.bits(((_K8[v]) << 1), 3)
 
 def _d_f_EVSEStatusCode(r: Reader):
     rv = r.v; rn = r.n
@@ -10364,11 +9502,11 @@ def _d_f_EVSEStatusCode(r: Reader):
     if b & 0x21: r.badz(p, 6, b & 0x21)
     k = (b >> 1) & 0xf
     if k >= 12: r.bad(p + 1, 'enum index')
-    v = _K45[k]
+    v = _K32[k]
     return v
 
 def _e_f_EVSEStatusCode(w: Writer, v) -> None:
-    w.bits(((_K47[v]) << 1), 6)
+    w.bits(((_K35[v]) << 1), 6)
 
 def _d_f_EVSEVoltageLimitAchieved(r: Reader):
     rv = r.v; rn = r.n
@@ -10416,11 +9554,11 @@ def _d_f_FaultCode(r: Reader):
     if b & 0x9: r.badz(p, 4, b & 0x9)
     k = (b >> 1) & 0x3
     if k >= 3: r.bad(p + 1, 'enum index')
-    v = _K119[k]
+    v = _K114[k]
     return v
 
 def _e_f_FaultCode(w: Writer, v) -> None:
-    w.bits(((_K120[v]) << 1), 4)
+    w.bits(((_K115[v]) << 1), 4)
 
 def _d_f_FaultMsg(r: Reader):
     rv = r.v; rn = r.n
@@ -10737,11 +9875,11 @@ def _d_f_PaymentOption(r: Reader):
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x5: r.badz(p, 3, b & 0x5)
     k = (b >> 1) & 0x1
-    v = _K22[k]
+    v = _K128[k]
     return v
 
 def _e_f_PaymentOption(w: Writer, v) -> None:
-    w.bits(((_K37[v]) << 1), 3)
+    w.bits(((_K21[v]) << 1), 3)
 
 def _d_f_PgenCounter(r: Reader):
     rv = r.v; rn = r.n
@@ -10823,11 +9961,11 @@ def _d_f_ResponseCode(r: Reader):
     if b & 0x41: r.badz(p, 7, b & 0x41)
     k = (b >> 1) & 0x1f
     if k >= 23: r.bad(p + 1, 'enum index')
-    v = _K7[k]
+    v = _K29[k]
     return v
 
 def _e_f_ResponseCode(w: Writer, v) -> None:
-    w.bits(((_K23[v]) << 1), 7)
+    w.bits(((_K7[v]) << 1), 7)
 
 def _d_f_RetryCounter(r: Reader):
     rv = r.v; rn = r.n
@@ -10964,11 +10102,11 @@ def _d_f_SelectedPaymentOption(r: Reader):
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x5: r.badz(p, 3, b & 0x5)
     k = (b >> 1) & 0x1
-    v = _K22[k]
+    v = _K128[k]
     return v
 
 def _e_f_SelectedPaymentOption(w: Writer, v) -> None:
-    w.bits(((_K37[v]) << 1), 3)
+    w.bits(((_K21[v]) << 1), 3)
 
 def _d_f_ServiceCategory(r: Reader):
     rv = r.v; rn = r.n
@@ -10977,11 +10115,11 @@ def _d_f_ServiceCategory(r: Reader):
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0x9: r.badz(p, 4, b & 0x9)
     k = (b >> 1) & 0x3
-    v = _K20[k]
+    v = _K143[k]
     return v
 
 def _e_f_ServiceCategory(w: Writer, v) -> None:
-    w.bits(((_K35[v]) << 1), 4)
+    w.bits(((_K19[v]) << 1), 4)
 
 def _d_f_ServiceCategory(r: Reader):
     rv = r.v; rn = r.n
@@ -10990,11 +10128,11 @@ def _d_f_ServiceCategory(r: Reader):
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0x9: r.badz(p, 4, b & 0x9)
     k = (b >> 1) & 0x3
-    v = _K20[k]
+    v = _K143[k]
     return v
 
 def _e_f_ServiceCategory(w: Writer, v) -> None:
-    w.bits(((_K35[v]) << 1), 4)
+    w.bits(((_K19[v]) << 1), 4)
 
 def _d_f_ServiceID(r: Reader):
     rv = r.v; rn = r.n
@@ -11307,11 +10445,11 @@ def _d_f_costKind(r: Reader):
     if b & 0x9: r.badz(p, 4, b & 0x9)
     k = (b >> 1) & 0x3
     if k >= 3: r.bad(p + 1, 'enum index')
-    v = _K62[k]
+    v = _K55[k]
     return v
 
 def _e_f_costKind(w: Writer, v) -> None:
-    w.bits(((_K64[v]) << 1), 4)
+    w.bits(((_K58[v]) << 1), 4)
 
 def _d_f_duration(r: Reader):
     rv = r.v; rn = r.n
@@ -11400,6 +10538,8 @@ def _e_f_stringValue(w: Writer, v) -> None:
     w.bits(0, 1)
     w.string(v)
     w.bits(0, 1)
+
+_DISPATCH0 = (('body_element', _d_BodyBaseType), ('cable_check_req', _d_CableCheckReqType), ('cable_check_res', _d_CableCheckResType), ('certificate_installation_req', _d_CertificateInstallationReqType), ('certificate_installation_res', _d_CertificateInstallationResType), ('certificate_update_req', _d_CertificateUpdateReqType), ('certificate_update_res', _d_CertificateUpdateResType), ('charge_parameter_discovery_req', _d_ChargeParameterDiscoveryReqType), ('charge_parameter_discovery_res', _d_ChargeParameterDiscoveryResType), ('charging_status_req', _d_ChargingStatusReqType), ('charging_status_res', _d_ChargingStatusResType), ('contract_authentication_req', _d_ContractAuthenticationReqType), ('contract_authentication_res', _d_ContractAuthenticationResType), ('current_demand_req', _d_CurrentDemandReqType), ('current_demand_res', _d_CurrentDemandResType), ('metering_receipt_req', _d_MeteringReceiptReqType), ('metering_receipt_res', _d_MeteringReceiptResType), ('payment_details_req', _d_PaymentDetailsReqType), ('payment_details_res', _d_PaymentDetailsResType), ('power_delivery_req', _d_PowerDeliveryReqType), ('power_delivery_res', _d_PowerDeliveryResType), ('pre_charge_req', _d_PreChargeReqType), ('pre_charge_res', _d_PreChargeResType), ('service_detail_req', _d_ServiceDetailReqType), ('service_detail_res', _d_ServiceDetailResType), ('service_discovery_req', _d_ServiceDiscoveryReqType), ('service_discovery_res', _d_ServiceDiscoveryResType), ('service_payment_selection_req', _d_ServicePaymentSelectionReqType), ('service_payment_selection_res', _d_ServicePaymentSelectionResType), ('session_setup_req', _d_SessionSetupReqType), ('session_setup_res', _d_SessionSetupResType), ('session_stop_req', _d_SessionStopType), ('session_stop_res', _d_SessionStopResType), ('welding_detection_req', _d_WeldingDetectionReqType), ('welding_detection_res', _d_WeldingDetectionResType), )
 
 GLOBAL_ELEMENTS = (
     ('urn:din:70121:2012:MsgDataTypes', 'AC_EVChargeParameter', AC_EVChargeParameterType, _d_AC_EVChargeParameterType, _e_AC_EVChargeParameterType),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from exi_schemas._runtime import ExiDecodeError, ExiEncodeError, Reader, Writer
+from exi_schemas._runtime import ExiDecodeError, ExiEncodeError, Reader, Writer, _with
 
 _P0 = ((0, 0), (1, 0))
 _K1 = ('h', 'm', 's', 'A', 'V', 'W', 'Wh')
@@ -27,149 +27,149 @@ _K11 = ('Finished', 'Ongoing', 'Ongoing_WaitingForCustomerInteraction')
 _K12 = {'OK': 0, 'OK_NewSessionEstablished': 1, 'OK_OldSessionJoined': 2, 'OK_CertificateExpiresSoon': 3, 'FAILED': 4, 'FAILED_SequenceError': 5, 'FAILED_ServiceIDInvalid': 6, 'FAILED_UnknownSession': 7, 'FAILED_ServiceSelectionInvalid': 8, 'FAILED_PaymentSelectionInvalid': 9, 'FAILED_CertificateExpired': 10, 'FAILED_SignatureError': 11, 'FAILED_NoCertificateAvailable': 12, 'FAILED_CertChainError': 13, 'FAILED_ChallengeInvalid': 14, 'FAILED_ContractCanceled': 15, 'FAILED_WrongChargeParameter': 16, 'FAILED_PowerDeliveryNotApplied': 17, 'FAILED_TariffSelectionInvalid': 18, 'FAILED_ChargingProfileInvalid': 19, 'FAILED_MeteringSignatureNotValid': 20, 'FAILED_NoChargeServiceSelected': 21, 'FAILED_WrongEnergyTransferMode': 22, 'FAILED_ContactorError': 23, 'FAILED_CertificateNotAllowedAtThisEVSE': 24, 'FAILED_CertificateRevoked': 25}
 _K13 = {'Finished': 0, 'Ongoing': 1, 'Ongoing_WaitingForCustomerInteraction': 2}
 _P14 = ((0, 0), (0, 1), (0, 2), (0, 3), (0, 4), (0, 5), (0, 6), (0, 7), (0, 8), (0, 9), (0, 10), (0, 11), (0, 12), (0, 13), (0, 14), (0, 15), (0, 16), (0, 17), (0, 18), (0, 19), (0, 20), (0, 21), (0, 22), (0, 23), (0, 24), (0, 25), (0, 26), (0, 27), (0, 28), (0, 29), (0, 30), (0, 31), (0, 32), (0, 33), (0, 34), (-1, 0))
-_K15 = ('AC_single_phase_core', 'AC_three_phase_core', 'DC_core', 'DC_extended', 'DC_combo_core', 'DC_unique')
-_P16 = ((2, 0), (2, 1), (2, 2))
-_P17 = ((2, 0), (2, 1), (3, 0), (3, 1), (3, 2))
-_P18 = ((3, 0), (3, 1), (3, 2))
-_P19 = ((2, 0), (3, 0))
-_P20 = ((1, 0), (1, 1), (1, 2))
-_K21 = ('Contract', 'ExternalPayment')
-_K22 = ('Start', 'Stop', 'Renegotiate')
-_P23 = ((2, 0), (3, 0), (3, 1), (-1, 0))
-_P24 = ((3, 0), (3, 1), (-1, 0))
-_P25 = ((2, 0), (-1, 0))
-_K26 = ('EVCharging', 'Internet', 'ContractCertificate', 'OtherCustom')
-_P27 = ((3, 0), (-1, 0))
-_K28 = ('Terminate', 'Pause')
-_C29 = ((1, 2), (0, 1), None, None)
-_K30 = {'AC_single_phase_core': 0, 'AC_three_phase_core': 1, 'DC_core': 2, 'DC_extended': 3, 'DC_combo_core': 4, 'DC_unique': 5}
-_C31 = (None, None, (2, 3), (0, 2), None)
-_C32 = (None, None, (3, 3), (1, 2), None)
-_C33 = (None, None, (4, 3), (2, 2), None)
-_C34 = ((1, 2), (0, 1), None, None, None)
-_C35 = (None, None, (1, 2), (0, 1), None)
-_K36 = {'Contract': 0, 'ExternalPayment': 1}
-_K37 = {'Start': 0, 'Stop': 1, 'Renegotiate': 2}
-_C38 = (None, None, (1, 3), (0, 2), None)
-_C39 = (None, None, (2, 3), (1, 2), None)
-_C40 = (None, None, (3, 3), (2, 2), (0, 1))
-_C41 = (None, None, (1, 2), (0, 1))
-_K42 = {'EVCharging': 0, 'Internet': 1, 'ContractCertificate': 2, 'OtherCustom': 3}
-_C43 = (None, None, None, (1, 2), (0, 1))
-_K44 = {'Terminate': 0, 'Pause': 1}
-_C45 = ((35, 6), (0, 1))
-_K46 = ('NO_ERROR', 'FAILED_RESSTemperatureInhibit', 'FAILED_EVShiftPosition', 'FAILED_ChargerConnectorLockFault', 'FAILED_EVRESSMalfunction', 'FAILED_ChargingCurrentdifferential', 'FAILED_ChargingVoltageOutOfRange', 'Reserved_A', 'Reserved_B', 'Reserved_C', 'FAILED_ChargingSystemIncompatibility', 'NoData')
-_K47 = {'NO_ERROR': 0, 'FAILED_RESSTemperatureInhibit': 1, 'FAILED_EVShiftPosition': 2, 'FAILED_ChargerConnectorLockFault': 3, 'FAILED_EVRESSMalfunction': 4, 'FAILED_ChargingCurrentdifferential': 5, 'FAILED_ChargingVoltageOutOfRange': 6, 'Reserved_A': 7, 'Reserved_B': 8, 'Reserved_C': 9, 'FAILED_ChargingSystemIncompatibility': 10, 'NoData': 11}
-_K48 = ('Invalid', 'Valid', 'Warning', 'Fault', 'No_IMD')
-_K49 = ('EVSE_NotReady', 'EVSE_Ready', 'EVSE_Shutdown', 'EVSE_UtilityInterruptEvent', 'EVSE_IsolationMonitoringActive', 'EVSE_EmergencyShutdown', 'EVSE_Malfunction', 'Reserved_8', 'Reserved_9', 'Reserved_A', 'Reserved_B', 'Reserved_C')
-_K50 = {'Invalid': 0, 'Valid': 1, 'Warning': 2, 'Fault': 3, 'No_IMD': 4}
-_K51 = {'EVSE_NotReady': 0, 'EVSE_Ready': 1, 'EVSE_Shutdown': 2, 'EVSE_UtilityInterruptEvent': 3, 'EVSE_IsolationMonitoringActive': 4, 'EVSE_EmergencyShutdown': 5, 'EVSE_Malfunction': 6, 'Reserved_8': 7, 'Reserved_9': 8, 'Reserved_A': 9, 'Reserved_B': 10, 'Reserved_C': 11}
-_P52 = ((6, 0), (-1, 0))
-_C53 = (None, None, None, None, None, None, (1, 2), (0, 1))
-_P54 = ((0, 0), (-1, 0))
-_C55 = ((1, 2), (0, 1))
-_P56 = ((1, 0), (2, 0))
-_P57 = ((3, 0), (4, 0))
-_C58 = (None, (1, 2), (0, 1), None, None, None, None)
-_C59 = (None, None, None, (1, 2), (0, 1), None, None)
-_C60 = ((0, 1), (0, 2), None)
-_C61 = (None, (1, 2), (0, 1))
-_P62 = ((3, 0), (4, 0), (5, 0), (6, 0))
-_P63 = ((4, 0), (5, 0), (6, 0))
-_P64 = ((1, 0), (2, 0), (3, 0), (4, 0), (-1, 0))
-_P65 = ((2, 0), (3, 0), (4, 0), (-1, 0))
-_P66 = ((3, 0), (4, 0), (-1, 0))
-_P67 = ((4, 0), (-1, 0))
-_P68 = ((5, 0), (6, 0))
-_C69 = (None, None, None, (1, 3), (0, 2), None, None, None)
-_C70 = (None, (1, 3), (0, 3), None, None, None)
-_C71 = (None, (2, 3), (1, 3), (0, 2), None, None)
-_C72 = (None, (3, 3), (2, 3), (1, 2), (0, 2), None)
-_C73 = (None, (4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
-_C74 = (None, None, None, (2, 3), (1, 2), (0, 2), None, None)
-_C75 = (None, None, None, (3, 3), (2, 2), (1, 2), (0, 1), None)
-_K76 = ('relativePricePercentage', 'RenewableGenerationPercentage', 'CarbonDioxideEmission')
-_C77 = (None, (0, 1), (0, 2), None)
-_K78 = {'relativePricePercentage': 0, 'RenewableGenerationPercentage': 1, 'CarbonDioxideEmission': 2}
-_P79 = ((2, 0), (3, 0), (4, 0), (5, 0), (6, 0))
-_P80 = ((7, 0), (8, 0), (9, 0))
-_P81 = ((8, 0), (9, 0))
-_C82 = (None, None, (1, 3), (0, 3), None, None, None, None, None, None, None)
-_C83 = (None, None, (2, 3), (1, 3), (0, 2), None, None, None, None, None, None)
-_C84 = (None, None, (3, 3), (2, 3), (1, 2), (0, 2), None, None, None, None, None)
-_C85 = (None, None, (4, 3), (3, 3), (2, 2), (1, 2), (0, 1), None, None, None, None)
-_C86 = (None, None, None, None, None, None, None, (1, 2), (0, 2), None, None)
-_C87 = (None, None, None, None, None, None, None, (2, 2), (1, 2), (0, 1), None)
-_P88 = ((7, 0), (8, 0), (9, 0), (10, 0))
-_P89 = ((8, 0), (9, 0), (10, 0))
-_P90 = ((9, 0), (10, 0))
-_P91 = ((12, 0), (13, 0), (-1, 0))
-_P92 = ((13, 0), (-1, 0))
-_C93 = (None, None, None, None, None, None, None, (1, 3), (0, 2), None, None, None, None, None, None)
-_C94 = (None, None, None, None, None, None, None, (2, 3), (1, 2), (0, 2), None, None, None, None, None)
-_C95 = (None, None, None, None, None, None, None, (3, 3), (2, 2), (1, 2), (0, 1), None, None, None, None)
-_C96 = (None, None, None, None, None, None, None, None, None, None, None, None, (1, 2), (0, 2), None)
-_C97 = (None, None, None, None, None, None, None, None, None, None, None, None, (2, 2), (1, 2), (0, 1))
-_P98 = ((5, 0), (6, 0), (7, 0), (8, 0), (-1, 0))
-_P99 = ((6, 0), (7, 0), (8, 0), (-1, 0))
-_P100 = ((7, 0), (8, 0), (-1, 0))
-_P101 = ((8, 0), (-1, 0))
-_C102 = ((1, 2), (0, 1), None, None, None, None, None, None, None, None)
-_C103 = (None, None, None, (1, 2), (0, 1), None, None, None, None, None)
-_C104 = (None, None, None, None, None, (1, 3), (0, 3), None, None, None)
-_C105 = (None, None, None, None, None, (2, 3), (1, 3), (0, 2), None, None)
-_C106 = (None, None, None, None, None, (3, 3), (2, 3), (1, 2), (0, 2), None)
-_C107 = (None, None, None, None, None, (4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
-_C108 = (None, (1, 2), (0, 1), None)
-_P109 = ((6, 0), (7, 0))
-_C110 = (None, None, None, None, None, None, (1, 2), (0, 1), None, None)
-_C111 = (None, None, None, None, None, None, None, None, (1, 2), (0, 1))
-_P112 = ((0, 0), (0, 1))
-_P113 = ((0, 0), (1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7))
-_P114 = ((1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7))
-_P115 = ((0, 0), (1, 0), (2, 0), (-1, 0))
-_P116 = ((1, 0), (2, 0), (-1, 0))
-_P117 = ((1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7), (-1, 0))
-_C118 = ((1, 4), (0, 4), (0, 4))
-_C119 = ((2, 4), (1, 4), (1, 4))
-_C120 = ((3, 4), (2, 4), (2, 4))
-_C121 = ((1, 3), (0, 2), None, None)
-_C122 = ((2, 3), (1, 2), (0, 2), None)
-_C123 = ((3, 3), (2, 2), (1, 2), (0, 1))
-_C124 = ((4, 4), (3, 4), (3, 4))
-_C125 = ((5, 4), (4, 4), (4, 4))
-_C126 = ((6, 4), (5, 4), (5, 4))
-_C127 = ((7, 4), (6, 4), (6, 4))
-_P128 = ((0, 0), (0, 1), (0, 2))
-_P129 = ((-1, 0),)
-_C130 = ((0, 1), (0, 2))
-_C131 = ((1, 2), (0, 1), (0, 2))
-_K132 = ('ParsingError', 'NoTLSRootCertificatAvailable', 'UnknownError')
-_K133 = {'ParsingError': 0, 'NoTLSRootCertificatAvailable': 1, 'UnknownError': 2}
-_C134 = (None, (1, 2), (0, 2), None)
-_C135 = (None, (2, 2), (1, 2), (0, 1))
-_P136 = ((0, 0), (1, 0), (2, 0), (3, 0), (-1, 0))
-_P137 = ((1, 0), (2, 0), (3, 0), (-1, 0))
-_P138 = ((2, 0), (3, 0), (-1, 0))
-_C139 = ((1, 3), (0, 3), None, None, None)
-_C140 = ((2, 3), (1, 3), (0, 3), None, None)
-_C141 = ((4, 3), (3, 3), (2, 3), (1, 2), (1, 2))
-_P142 = ((1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5))
-_P143 = ((0, 0), (1, 0), (2, 0), (3, 0), (4, 0))
-_P144 = ((1, 0), (2, 0), (3, 0), (4, 0))
-_P145 = ((2, 0), (3, 0), (4, 0))
-_C146 = ((1, 3), (0, 3), None, None, None, None, None)
-_C147 = ((2, 3), (1, 3), (0, 2), None, None, None, None)
-_C148 = ((3, 3), (2, 3), (1, 2), (0, 2), None, None, None)
-_C149 = ((4, 3), (3, 3), (2, 2), (1, 2), (0, 1), None, None)
-_C150 = (None, (1, 2), (0, 2), (0, 2), None)
-_C151 = (None, (2, 2), (1, 2), (1, 2), (0, 1))
-_C152 = ((1, 2), (0, 1), None, None, None, None, None)
-_C153 = (None, None, (1, 2), (0, 2), None, None, None)
-_C154 = (None, None, (2, 2), (1, 2), (0, 1), (0, 2), None)
-_C155 = (None, None, None, None, None, (1, 2), (0, 1))
-_C156 = (None, (1, 2), (0, 1), None, None, None)
-_C157 = (None, None, None, (1, 2), (0, 1), None)
+_C15 = ((1, 2), (0, 1), None, None, None)
+_C16 = (None, None, (1, 2), (0, 1), None)
+_K17 = {'Start': 0, 'Stop': 1, 'Renegotiate': 2}
+_C18 = (None, None, (1, 3), (0, 2), None)
+_C19 = (None, None, (2, 3), (1, 2), None)
+_C20 = (None, None, (3, 3), (2, 2), (0, 1))
+_C21 = ((1, 2), (0, 1), None, None)
+_K22 = {'AC_single_phase_core': 0, 'AC_three_phase_core': 1, 'DC_core': 2, 'DC_extended': 3, 'DC_combo_core': 4, 'DC_unique': 5}
+_C23 = (None, None, (2, 3), (0, 2), None)
+_C24 = (None, None, (3, 3), (1, 2), None)
+_C25 = (None, None, (4, 3), (2, 2), None)
+_K26 = {'Contract': 0, 'ExternalPayment': 1}
+_C27 = (None, None, (1, 2), (0, 1))
+_K28 = {'EVCharging': 0, 'Internet': 1, 'ContractCertificate': 2, 'OtherCustom': 3}
+_C29 = (None, None, None, (1, 2), (0, 1))
+_K30 = {'Terminate': 0, 'Pause': 1}
+_C31 = ((35, 6), (0, 1))
+_K32 = ('NO_ERROR', 'FAILED_RESSTemperatureInhibit', 'FAILED_EVShiftPosition', 'FAILED_ChargerConnectorLockFault', 'FAILED_EVRESSMalfunction', 'FAILED_ChargingCurrentdifferential', 'FAILED_ChargingVoltageOutOfRange', 'Reserved_A', 'Reserved_B', 'Reserved_C', 'FAILED_ChargingSystemIncompatibility', 'NoData')
+_K33 = {'NO_ERROR': 0, 'FAILED_RESSTemperatureInhibit': 1, 'FAILED_EVShiftPosition': 2, 'FAILED_ChargerConnectorLockFault': 3, 'FAILED_EVRESSMalfunction': 4, 'FAILED_ChargingCurrentdifferential': 5, 'FAILED_ChargingVoltageOutOfRange': 6, 'Reserved_A': 7, 'Reserved_B': 8, 'Reserved_C': 9, 'FAILED_ChargingSystemIncompatibility': 10, 'NoData': 11}
+_P34 = ((2, 0), (3, 0))
+_K35 = ('Invalid', 'Valid', 'Warning', 'Fault', 'No_IMD')
+_K36 = ('EVSE_NotReady', 'EVSE_Ready', 'EVSE_Shutdown', 'EVSE_UtilityInterruptEvent', 'EVSE_IsolationMonitoringActive', 'EVSE_EmergencyShutdown', 'EVSE_Malfunction', 'Reserved_8', 'Reserved_9', 'Reserved_A', 'Reserved_B', 'Reserved_C')
+_K37 = {'Invalid': 0, 'Valid': 1, 'Warning': 2, 'Fault': 3, 'No_IMD': 4}
+_K38 = {'EVSE_NotReady': 0, 'EVSE_Ready': 1, 'EVSE_Shutdown': 2, 'EVSE_UtilityInterruptEvent': 3, 'EVSE_IsolationMonitoringActive': 4, 'EVSE_EmergencyShutdown': 5, 'EVSE_Malfunction': 6, 'Reserved_8': 7, 'Reserved_9': 8, 'Reserved_A': 9, 'Reserved_B': 10, 'Reserved_C': 11}
+_P39 = ((2, 0), (-1, 0))
+_P40 = ((6, 0), (-1, 0))
+_C41 = (None, None, None, None, None, None, (1, 2), (0, 1))
+_K42 = ('AC_single_phase_core', 'AC_three_phase_core', 'DC_core', 'DC_extended', 'DC_combo_core', 'DC_unique')
+_P43 = ((2, 0), (2, 1), (2, 2))
+_P44 = ((0, 0), (-1, 0))
+_C45 = ((1, 2), (0, 1))
+_P46 = ((2, 0), (2, 1), (3, 0), (3, 1), (3, 2))
+_P47 = ((3, 0), (3, 1), (3, 2))
+_P48 = ((1, 0), (2, 0))
+_K49 = ('EVCharging', 'Internet', 'ContractCertificate', 'OtherCustom')
+_P50 = ((3, 0), (4, 0))
+_C51 = (None, (1, 2), (0, 1), None, None, None, None)
+_C52 = (None, None, None, (1, 2), (0, 1), None, None)
+_C53 = ((0, 1), (0, 2), None)
+_C54 = (None, (1, 2), (0, 1))
+_P55 = ((3, 0), (4, 0), (5, 0), (6, 0))
+_P56 = ((4, 0), (5, 0), (6, 0))
+_P57 = ((1, 0), (2, 0), (3, 0), (4, 0), (-1, 0))
+_P58 = ((2, 0), (3, 0), (4, 0), (-1, 0))
+_P59 = ((3, 0), (4, 0), (-1, 0))
+_P60 = ((4, 0), (-1, 0))
+_P61 = ((5, 0), (6, 0))
+_C62 = (None, None, None, (1, 3), (0, 2), None, None, None)
+_C63 = (None, (1, 3), (0, 3), None, None, None)
+_C64 = (None, (2, 3), (1, 3), (0, 2), None, None)
+_C65 = (None, (3, 3), (2, 3), (1, 2), (0, 2), None)
+_C66 = (None, (4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
+_C67 = (None, None, None, (2, 3), (1, 2), (0, 2), None, None)
+_C68 = (None, None, None, (3, 3), (2, 2), (1, 2), (0, 1), None)
+_K69 = ('relativePricePercentage', 'RenewableGenerationPercentage', 'CarbonDioxideEmission')
+_C70 = (None, (0, 1), (0, 2), None)
+_K71 = {'relativePricePercentage': 0, 'RenewableGenerationPercentage': 1, 'CarbonDioxideEmission': 2}
+_P72 = ((2, 0), (3, 0), (4, 0), (5, 0), (6, 0))
+_P73 = ((7, 0), (8, 0), (9, 0))
+_P74 = ((8, 0), (9, 0))
+_C75 = (None, None, (1, 3), (0, 3), None, None, None, None, None, None, None)
+_C76 = (None, None, (2, 3), (1, 3), (0, 2), None, None, None, None, None, None)
+_C77 = (None, None, (3, 3), (2, 3), (1, 2), (0, 2), None, None, None, None, None)
+_C78 = (None, None, (4, 3), (3, 3), (2, 2), (1, 2), (0, 1), None, None, None, None)
+_C79 = (None, None, None, None, None, None, None, (1, 2), (0, 2), None, None)
+_C80 = (None, None, None, None, None, None, None, (2, 2), (1, 2), (0, 1), None)
+_P81 = ((7, 0), (8, 0), (9, 0), (10, 0))
+_P82 = ((8, 0), (9, 0), (10, 0))
+_P83 = ((9, 0), (10, 0))
+_P84 = ((12, 0), (13, 0), (-1, 0))
+_P85 = ((13, 0), (-1, 0))
+_C86 = (None, None, None, None, None, None, None, (1, 3), (0, 2), None, None, None, None, None, None)
+_C87 = (None, None, None, None, None, None, None, (2, 3), (1, 2), (0, 2), None, None, None, None, None)
+_C88 = (None, None, None, None, None, None, None, (3, 3), (2, 2), (1, 2), (0, 1), None, None, None, None)
+_C89 = (None, None, None, None, None, None, None, None, None, None, None, None, (1, 2), (0, 2), None)
+_C90 = (None, None, None, None, None, None, None, None, None, None, None, None, (2, 2), (1, 2), (0, 1))
+_P91 = ((5, 0), (6, 0), (7, 0), (8, 0), (-1, 0))
+_P92 = ((6, 0), (7, 0), (8, 0), (-1, 0))
+_P93 = ((7, 0), (8, 0), (-1, 0))
+_P94 = ((8, 0), (-1, 0))
+_C95 = ((1, 2), (0, 1), None, None, None, None, None, None, None, None)
+_C96 = (None, None, None, (1, 2), (0, 1), None, None, None, None, None)
+_C97 = (None, None, None, None, None, (1, 3), (0, 3), None, None, None)
+_C98 = (None, None, None, None, None, (2, 3), (1, 3), (0, 2), None, None)
+_C99 = (None, None, None, None, None, (3, 3), (2, 3), (1, 2), (0, 2), None)
+_C100 = (None, None, None, None, None, (4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
+_C101 = (None, (1, 2), (0, 1), None)
+_P102 = ((6, 0), (7, 0))
+_C103 = (None, None, None, None, None, None, (1, 2), (0, 1), None, None)
+_C104 = (None, None, None, None, None, None, None, None, (1, 2), (0, 1))
+_P105 = ((0, 0), (0, 1))
+_P106 = ((0, 0), (1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7))
+_P107 = ((1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7))
+_P108 = ((0, 0), (1, 0), (2, 0), (-1, 0))
+_P109 = ((1, 0), (2, 0), (-1, 0))
+_P110 = ((1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7), (-1, 0))
+_C111 = ((1, 4), (0, 4), (0, 4))
+_C112 = ((2, 4), (1, 4), (1, 4))
+_C113 = ((3, 4), (2, 4), (2, 4))
+_C114 = ((1, 3), (0, 2), None, None)
+_C115 = ((2, 3), (1, 2), (0, 2), None)
+_C116 = ((3, 3), (2, 2), (1, 2), (0, 1))
+_C117 = ((4, 4), (3, 4), (3, 4))
+_C118 = ((5, 4), (4, 4), (4, 4))
+_C119 = ((6, 4), (5, 4), (5, 4))
+_C120 = ((7, 4), (6, 4), (6, 4))
+_P121 = ((0, 0), (0, 1), (0, 2))
+_P122 = ((-1, 0),)
+_C123 = ((0, 1), (0, 2))
+_C124 = ((1, 2), (0, 1), (0, 2))
+_K125 = ('ParsingError', 'NoTLSRootCertificatAvailable', 'UnknownError')
+_K126 = {'ParsingError': 0, 'NoTLSRootCertificatAvailable': 1, 'UnknownError': 2}
+_C127 = (None, (1, 2), (0, 2), None)
+_C128 = (None, (2, 2), (1, 2), (0, 1))
+_P129 = ((1, 0), (1, 1), (1, 2))
+_P130 = ((0, 0), (1, 0), (2, 0), (3, 0), (-1, 0))
+_P131 = ((1, 0), (2, 0), (3, 0), (-1, 0))
+_P132 = ((2, 0), (3, 0), (-1, 0))
+_P133 = ((3, 0), (-1, 0))
+_C134 = ((1, 3), (0, 3), None, None, None)
+_C135 = ((2, 3), (1, 3), (0, 3), None, None)
+_C136 = ((4, 3), (3, 3), (2, 3), (1, 2), (1, 2))
+_P137 = ((1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5))
+_K138 = ('Contract', 'ExternalPayment')
+_K139 = ('Start', 'Stop', 'Renegotiate')
+_P140 = ((2, 0), (3, 0), (3, 1), (-1, 0))
+_P141 = ((3, 0), (3, 1), (-1, 0))
+_P142 = ((0, 0), (1, 0), (2, 0), (3, 0), (4, 0))
+_P143 = ((1, 0), (2, 0), (3, 0), (4, 0))
+_P144 = ((2, 0), (3, 0), (4, 0))
+_C145 = ((1, 3), (0, 3), None, None, None, None, None)
+_C146 = ((2, 3), (1, 3), (0, 2), None, None, None, None)
+_C147 = ((3, 3), (2, 3), (1, 2), (0, 2), None, None, None)
+_C148 = ((4, 3), (3, 3), (2, 2), (1, 2), (0, 1), None, None)
+_C149 = (None, (1, 2), (0, 2), (0, 2), None)
+_C150 = (None, (2, 2), (1, 2), (1, 2), (0, 1))
+_C151 = ((1, 2), (0, 1), None, None, None, None, None)
+_C152 = (None, None, (1, 2), (0, 2), None, None, None)
+_C153 = (None, None, (2, 2), (1, 2), (0, 1), (0, 2), None)
+_C154 = (None, None, None, None, None, (1, 2), (0, 1))
+_C155 = (None, (1, 2), (0, 1), None, None, None)
+_C156 = (None, None, None, (1, 2), (0, 1), None)
+_K157 = ('Terminate', 'Pause')
 _C158 = (None, (2, 3), (1, 2), (1, 2))
 _P159 = ((2, 0),)
 _C160 = ((1, 2), (0, 1), None)
@@ -1100,8 +1100,7 @@ def _d_AC_EVChargeParameterType(r: Reader) -> AC_EVChargeParameterType:
 
 def _e_AC_EVChargeParameterType(w: Writer, o: AC_EVChargeParameterType) -> None:
     s = 0
-    f_departure_time = o.departure_time
-    if f_departure_time is not None:
+    if (f_departure_time := o.departure_time) is not None:
         w.bits(0, 3)
         w.uint(f_departure_time)
         w.bits(0, 1)
@@ -1322,13 +1321,11 @@ def _d_AuthorizationReqType(r: Reader) -> AuthorizationReqType:
 
 def _e_AuthorizationReqType(w: Writer, o: AuthorizationReqType) -> None:
     s = 0
-    f_id = o.id
-    if f_id is not None:
+    if (f_id := o.id) is not None:
         w.bits(0, 2)
         w.string(f_id)
         s = 1
-    f_gen_challenge = o.gen_challenge
-    if f_gen_challenge is not None:
+    if (f_gen_challenge := o.gen_challenge) is not None:
         c1 = _C8[s]
         w.bits(((c1[0]) << 1), c1[1] + 1)
         w.binary(f_gen_challenge)
@@ -1370,1148 +1367,460 @@ def _e_BodyBaseType(w: Writer, o: BodyBaseType) -> None:
     w.bits(0, 1)
 
 def _d_BodyType(r: Reader) -> BodyType:
-    rv = r.v; rn = r.n
-    v_authorization_req = None
-    v_authorization_res = None
-    v_body_element = None
-    v_cable_check_req = None
-    v_cable_check_res = None
-    v_certificate_installation_req = None
-    v_certificate_installation_res = None
-    v_certificate_update_req = None
-    v_certificate_update_res = None
-    v_charge_parameter_discovery_req = None
-    v_charge_parameter_discovery_res = None
-    v_charging_status_req = None
-    v_charging_status_res = None
-    v_current_demand_req = None
-    v_current_demand_res = None
-    v_metering_receipt_req = None
-    v_metering_receipt_res = None
-    v_payment_details_req = None
-    v_payment_details_res = None
-    v_payment_service_selection_req = None
-    v_payment_service_selection_res = None
-    v_power_delivery_req = None
-    v_power_delivery_res = None
-    v_pre_charge_req = None
-    v_pre_charge_res = None
-    v_service_detail_req = None
-    v_service_detail_res = None
-    v_service_discovery_req = None
-    v_service_discovery_res = None
-    v_session_setup_req = None
-    v_session_setup_res = None
-    v_session_stop_req = None
-    v_session_stop_res = None
-    v_welding_detection_req = None
-    v_welding_detection_res = None
+    sel = None
     it, al = _P14[r.code(6, 36)]
     if it == 0:
-        if al == 0:
-            v1_id = None
-            v1_gen_challenge = None
-            it, al = _P6[r.code(2, 3)]
-            if it == 0:
-                v1_id = r.string()
-                it, al = _P7[r.code(2, 2)]
-            if it == 1:
-                r.zero(1, 'expected characters')
-                v1_gen_challenge = r.binary()
-                p = r.p; q = p + 2
-                if q > rn: r.eos()
-                b = (rv >> (rn - q)) & 0x3; r.p = q
-                if b & 0x3: r.badz(p, 2, b & 0x3)
-                it = -1; al = 0
-            v_authorization_req = AuthorizationReqType(id=v1_id, gen_challenge=v1_gen_challenge)
-        elif al == 1:
-            v2_response_code = None
-            v2_evse_processing = None
-            p = r.p; q = p + 14
-            if q > rn: r.eos()
-            b = (rv >> (rn - q)) & 0x3fff; r.p = q
-            if b & 0x3073: r.badz(p, 14, b & 0x3073)
-            k = (b >> 7) & 0x1f
-            if k >= 26: r.bad(p + 2, 'enum index')
-            v2_response_code = _K10[k]
-            k = (b >> 2) & 0x3
-            if k >= 3: r.bad(p + 10, 'enum index')
-            v2_evse_processing = _K11[k]
-            it = -1; al = 0
-            v_authorization_res = AuthorizationResType(response_code=v2_response_code, evse_processing=v2_evse_processing)
-        elif al == 2:
-            r.zero(1, 'expected end of element')
-            it = -1; al = 0
-            v_body_element = BodyBaseType()
-        elif al == 3:
-            v4_dc_ev_status = None
-            r.zero(1, 'expected next item')
-            it = 0; al = 0
-            v4_dc_ev_status = _d_DC_EVStatusType(r)
-            r.zero(1, 'expected end of element')
-            it = -1; al = 0
-            v_cable_check_req = CableCheckReqType(dc_ev_status=v4_dc_ev_status)
-        elif al == 4:
-            v5_response_code = None
-            v5_dc_evse_status = None
-            v5_evse_processing = None
-            p = r.p; q = p + 9
-            if q > rn: r.eos()
-            b = (rv >> (rn - q)) & 0x1ff; r.p = q
-            if b & 0x183: r.badz(p, 9, b & 0x183)
-            k = (b >> 2) & 0x1f
-            if k >= 26: r.bad(p + 2, 'enum index')
-            v5_response_code = _K10[k]
-            it = 1; al = 0
-            v5_dc_evse_status = _d_DC_EVSEStatusType(r)
-            p = r.p; q = p + 6
-            if q > rn: r.eos()
-            b = (rv >> (rn - q)) & 0x3f; r.p = q
-            if b & 0x33: r.badz(p, 6, b & 0x33)
-            k = (b >> 2) & 0x3
-            if k >= 3: r.bad(p + 2, 'enum index')
-            v5_evse_processing = _K11[k]
-            it = -1; al = 0
-            v_cable_check_res = CableCheckResType(response_code=v5_response_code, dc_evse_status=v5_dc_evse_status, evse_processing=v5_evse_processing)
-        elif al == 5:
-            v6_id = None
-            v6_oem_provisioning_cert = None
-            v6_list_of_root_certificate_i_ds = None
-            r.zero(1, 'expected next item')
-            it = 0; al = 0
-            v6_id = r.string()
-            p = r.p; q = p + 2
-            if q > rn: r.eos()
-            b = (rv >> (rn - q)) & 0x3; r.p = q
-            if b & 0x3: r.badz(p, 2, b & 0x3)
-            it = 1; al = 0
-            v6_oem_provisioning_cert = r.binary()
-            p = r.p; q = p + 2
-            if q > rn: r.eos()
-            b = (rv >> (rn - q)) & 0x3; r.p = q
-            if b & 0x3: r.badz(p, 2, b & 0x3)
-            it = 2; al = 0
-            v6_list_of_root_certificate_i_ds = _d_ListOfRootCertificateIDsType(r)
-            r.zero(1, 'expected end of element')
-            it = -1; al = 0
-            v_certificate_installation_req = CertificateInstallationReqType(id=v6_id, oem_provisioning_cert=v6_oem_provisioning_cert, list_of_root_certificate_i_ds=v6_list_of_root_certificate_i_ds)
-        elif al == 6:
-            v_certificate_installation_res = _d_CertificateInstallationResType(r)
-        elif al == 7:
-            v7_id = None
-            v7_contract_signature_cert_chain = None
-            v7_e_maid = None
-            v7_list_of_root_certificate_i_ds = None
-            r.zero(1, 'expected next item')
-            it = 0; al = 0
-            v7_id = r.string()
-            r.zero(1, 'expected next item')
-            it = 1; al = 0
-            v7_contract_signature_cert_chain = _d_CertificateChainType(r)
-            p = r.p; q = p + 2
-            if q > rn: r.eos()
-            b = (rv >> (rn - q)) & 0x3; r.p = q
-            if b & 0x3: r.badz(p, 2, b & 0x3)
-            it = 2; al = 0
-            v7_e_maid = r.string()
-            p = r.p; q = p + 2
-            if q > rn: r.eos()
-            b = (rv >> (rn - q)) & 0x3; r.p = q
-            if b & 0x3: r.badz(p, 2, b & 0x3)
-            it = 3; al = 0
-            v7_list_of_root_certificate_i_ds = _d_ListOfRootCertificateIDsType(r)
-            r.zero(1, 'expected end of element')
-            it = -1; al = 0
-            v_certificate_update_req = CertificateUpdateReqType(id=v7_id, contract_signature_cert_chain=v7_contract_signature_cert_chain, e_maid=v7_e_maid, list_of_root_certificate_i_ds=v7_list_of_root_certificate_i_ds)
-        elif al == 8:
-            v_certificate_update_res = _d_CertificateUpdateResType(r)
-        elif al == 9:
-            v8_max_entries_sa_schedule_tuple = None
-            v8_requested_energy_transfer_mode = None
-            v8_ac_ev_charge_parameter = None
-            v8_dc_ev_charge_parameter = None
-            v8_ev_charge_parameter = None
-            it, al = _P0[r.code(2, 2)]
-            if it == 0:
-                r.zero(1, 'expected characters')
-                v8_max_entries_sa_schedule_tuple = r.uintb(65535)
-                p = r.p; q = p + 2
-                if q > rn: r.eos()
-                b = (rv >> (rn - q)) & 0x3; r.p = q
-                if b & 0x3: r.badz(p, 2, b & 0x3)
-                it = 1; al = 0
-            p = r.p; q = p + 7
-            if q > rn: r.eos()
-            b = (rv >> (rn - q)) & 0x7f; r.p = q
-            if b & 0x44: r.badz(p, 7, b & 0x44)
-            k = (b >> 3) & 0x7
-            if k >= 6: r.bad(p + 1, 'enum index')
-            v8_requested_energy_transfer_mode = _K15[k]
-            e = b & 0x3
-            if e >= 3: r.bad_code(p + 5, e, 3)
-            it, al = _P16[e]
-            if al == 0:
-                v8_ac_ev_charge_parameter = _d_AC_EVChargeParameterType(r)
-            elif al == 1:
-                v8_dc_ev_charge_parameter = _d_DC_EVChargeParameterType(r)
-            elif al == 2:
-                v8_ev_charge_parameter = _d_EVChargeParameterType(r)
-            r.zero(1, 'expected end of element')
-            it = -1; al = 0
-            v_charge_parameter_discovery_req = ChargeParameterDiscoveryReqType(max_entries_sa_schedule_tuple=v8_max_entries_sa_schedule_tuple, requested_energy_transfer_mode=v8_requested_energy_transfer_mode, ac_ev_charge_parameter=v8_ac_ev_charge_parameter, dc_ev_charge_parameter=v8_dc_ev_charge_parameter, ev_charge_parameter=v8_ev_charge_parameter)
-        elif al == 10:
-            v9_response_code = None
-            v9_evse_processing = None
-            v9_sa_schedule_list = None
-            v9_sa_schedules = None
-            v9_ac_evse_charge_parameter = None
-            v9_dc_evse_charge_parameter = None
-            v9_evse_charge_parameter = None
-            p = r.p; q = p + 16
-            if q > rn: r.eos()
-            b = (rv >> (rn - q)) & 0xffff; r.p = q
-            if b & 0xc1c8: r.badz(p, 16, b & 0xc1c8)
-            k = (b >> 9) & 0x1f
-            if k >= 26: r.bad(p + 2, 'enum index')
-            v9_response_code = _K10[k]
-            k = (b >> 4) & 0x3
-            if k >= 3: r.bad(p + 10, 'enum index')
-            v9_evse_processing = _K11[k]
-            e = b & 0x7
-            if e >= 5: r.bad_code(p + 13, e, 5)
-            it, al = _P17[e]
-            if it == 2:
-                if al == 0:
-                    v9_sa_schedule_list = _d_SAScheduleListType(r)
-                elif al == 1:
-                    v9_sa_schedules = _d_SASchedulesType(r)
-                it, al = _P18[r.code(2, 3)]
-            if al == 0:
-                v9_ac_evse_charge_parameter = _d_AC_EVSEChargeParameterType(r)
-            elif al == 1:
-                v9_dc_evse_charge_parameter = _d_DC_EVSEChargeParameterType(r)
-            elif al == 2:
-                v9_evse_charge_parameter = _d_EVSEChargeParameterType(r)
-            r.zero(1, 'expected end of element')
-            it = -1; al = 0
-            v_charge_parameter_discovery_res = ChargeParameterDiscoveryResType(response_code=v9_response_code, evse_processing=v9_evse_processing, sa_schedule_list=v9_sa_schedule_list, sa_schedules=v9_sa_schedules, ac_evse_charge_parameter=v9_ac_evse_charge_parameter, dc_evse_charge_parameter=v9_dc_evse_charge_parameter, evse_charge_parameter=v9_evse_charge_parameter)
-        elif al == 11:
-            r.zero(1, 'expected end of element')
-            it = -1; al = 0
-            v_charging_status_req = ChargingStatusReqType()
-        elif al == 12:
-            v_charging_status_res = _d_ChargingStatusResType(r)
-        elif al == 13:
-            v_current_demand_req = _d_CurrentDemandReqType(r)
-        elif al == 14:
-            v_current_demand_res = _d_CurrentDemandResType(r)
-        elif al == 15:
-            v11_id = None
-            v11_session_id = None
-            v11_sa_schedule_tuple_id = None
-            v11_meter_info = None
-            it, al = _P0[r.code(2, 2)]
-            if it == 0:
-                v11_id = r.string()
-                r.zero(1, 'expected next item')
-                it = 1; al = 0
-            r.zero(1, 'expected characters')
-            v11_session_id = r.binary()
-            p = r.p; q = p + 3
-            if q > rn: r.eos()
-            b = (rv >> (rn - q)) & 0x7; r.p = q
-            if b & 0x4: r.badz(p, 3, b & 0x4)
-            e = b & 0x3
-            if e >= 2: r.bad_code(p + 1, e, 2)
-            it, al = _P19[e]
-            if it == 2:
-                p = r.p; q = p + 11
-                if q > rn: r.eos()
-                b = (rv >> (rn - q)) & 0x7ff; r.p = q
-                if b & 0x403: r.badz(p, 11, b & 0x403)
-                v11_sa_schedule_tuple_id = ((b >> 2) & 0xff) + 1
-                if v11_sa_schedule_tuple_id > 255: r.bad(p + 1, 'range')
-                it = 3; al = 0
-            v11_meter_info = _d_MeterInfoType(r)
-            r.zero(1, 'expected end of element')
-            it = -1; al = 0
-            v_metering_receipt_req = MeteringReceiptReqType(id=v11_id, session_id=v11_session_id, sa_schedule_tuple_id=v11_sa_schedule_tuple_id, meter_info=v11_meter_info)
-        elif al == 16:
-            v12_response_code = None
-            v12_ac_evse_status = None
-            v12_dc_evse_status = None
-            v12_evse_status = None
-            p = r.p; q = p + 10
-            if q > rn: r.eos()
-            b = (rv >> (rn - q)) & 0x3ff; r.p = q
-            if b & 0x304: r.badz(p, 10, b & 0x304)
-            k = (b >> 3) & 0x1f
-            if k >= 26: r.bad(p + 2, 'enum index')
-            v12_response_code = _K10[k]
-            e = b & 0x3
-            if e >= 3: r.bad_code(p + 8, e, 3)
-            it, al = _P20[e]
-            if al == 0:
-                v12_ac_evse_status = _d_AC_EVSEStatusType(r)
-            elif al == 1:
-                v12_dc_evse_status = _d_DC_EVSEStatusType(r)
-            elif al == 2:
-                v12_evse_status = _d_EVSEStatusType(r)
-            r.zero(1, 'expected end of element')
-            it = -1; al = 0
-            v_metering_receipt_res = MeteringReceiptResType(response_code=v12_response_code, ac_evse_status=v12_ac_evse_status, dc_evse_status=v12_dc_evse_status, evse_status=v12_evse_status)
-        elif al == 17:
-            v13_e_maid = None
-            v13_contract_signature_cert_chain = None
-            p = r.p; q = p + 2
-            if q > rn: r.eos()
-            b = (rv >> (rn - q)) & 0x3; r.p = q
-            if b & 0x3: r.badz(p, 2, b & 0x3)
-            it = 0; al = 0
-            v13_e_maid = r.string()
-            p = r.p; q = p + 2
-            if q > rn: r.eos()
-            b = (rv >> (rn - q)) & 0x3; r.p = q
-            if b & 0x3: r.badz(p, 2, b & 0x3)
-            it = 1; al = 0
-            v13_contract_signature_cert_chain = _d_CertificateChainType(r)
-            r.zero(1, 'expected end of element')
-            it = -1; al = 0
-            v_payment_details_req = PaymentDetailsReqType(e_maid=v13_e_maid, contract_signature_cert_chain=v13_contract_signature_cert_chain)
-        elif al == 18:
-            v14_response_code = None
-            v14_gen_challenge = None
-            v14_evse_time_stamp = None
-            p = r.p; q = p + 10
-            if q > rn: r.eos()
-            b = (rv >> (rn - q)) & 0x3ff; r.p = q
-            if b & 0x307: r.badz(p, 10, b & 0x307)
-            k = (b >> 3) & 0x1f
-            if k >= 26: r.bad(p + 2, 'enum index')
-            v14_response_code = _K10[k]
-            it = 1; al = 0
-            v14_gen_challenge = r.binary()
-            p = r.p; q = p + 4
-            if q > rn: r.eos()
-            b = (rv >> (rn - q)) & 0xf; r.p = q
-            if b & 0xe: r.badz(p, 4, b & 0xe)
-            sg = (b & 0x1) == 1
-            it = 2; al = 0
-            v14_evse_time_stamp = -r.uintb(9223372036854775807) - 1 if sg else r.uintb(9223372036854775807)
-            if not -9223372036854775808 <= v14_evse_time_stamp <= 9223372036854775807:
-                r.fail('integer out of range')
-            p = r.p; q = p + 2
-            if q > rn: r.eos()
-            b = (rv >> (rn - q)) & 0x3; r.p = q
-            if b & 0x3: r.badz(p, 2, b & 0x3)
-            it = -1; al = 0
-            v_payment_details_res = PaymentDetailsResType(response_code=v14_response_code, gen_challenge=v14_gen_challenge, evse_time_stamp=v14_evse_time_stamp)
-        elif al == 19:
-            v15_selected_payment_option = None
-            v15_selected_service_list = None
-            p = r.p; q = p + 5
-            if q > rn: r.eos()
-            b = (rv >> (rn - q)) & 0x1f; r.p = q
-            if b & 0x1b: r.badz(p, 5, b & 0x1b)
-            k = (b >> 2) & 0x1
-            v15_selected_payment_option = _K21[k]
-            it = 1; al = 0
-            v15_selected_service_list = _d_SelectedServiceListType(r)
-            r.zero(1, 'expected end of element')
-            it = -1; al = 0
-            v_payment_service_selection_req = PaymentServiceSelectionReqType(selected_payment_option=v15_selected_payment_option, selected_service_list=v15_selected_service_list)
-        elif al == 20:
-            v16_response_code = None
-            p = r.p; q = p + 9
-            if q > rn: r.eos()
-            b = (rv >> (rn - q)) & 0x1ff; r.p = q
-            if b & 0x183: r.badz(p, 9, b & 0x183)
-            k = (b >> 2) & 0x1f
-            if k >= 26: r.bad(p + 2, 'enum index')
-            v16_response_code = _K10[k]
-            it = -1; al = 0
-            v_payment_service_selection_res = PaymentServiceSelectionResType(response_code=v16_response_code)
-        elif al == 21:
-            v17_charge_progress = None
-            v17_sa_schedule_tuple_id = None
-            v17_charging_profile = None
-            v17_dc_ev_power_delivery_parameter = None
-            v17_ev_power_delivery_parameter = None
-            p = r.p; q = p + 19
-            if q > rn: r.eos()
-            b = (rv >> (rn - q)) & 0x7ffff; r.p = q
-            if b & 0x67008: r.badz(p, 19, b & 0x67008)
-            k = (b >> 15) & 0x3
-            if k >= 3: r.bad(p + 2, 'enum index')
-            v17_charge_progress = _K22[k]
-            v17_sa_schedule_tuple_id = ((b >> 4) & 0xff) + 1
-            if v17_sa_schedule_tuple_id > 255: r.bad(p + 7, 'range')
-            e = b & 0x7
-            if e >= 4: r.bad_code(p + 16, e, 4)
-            it, al = _P23[e]
-            if it == 2:
-                v17_charging_profile = _d_ChargingProfileType(r)
-                it, al = _P24[r.code(2, 3)]
-            if it == 3:
-                if al == 0:
-                    v17_dc_ev_power_delivery_parameter = _d_DC_EVPowerDeliveryParameterType(r)
-                elif al == 1:
-                    v17_ev_power_delivery_parameter = _d_EVPowerDeliveryParameterType(r)
-                r.zero(1, 'expected end of element')
-                it = -1; al = 0
-            v_power_delivery_req = PowerDeliveryReqType(charge_progress=v17_charge_progress, sa_schedule_tuple_id=v17_sa_schedule_tuple_id, charging_profile=v17_charging_profile, dc_ev_power_delivery_parameter=v17_dc_ev_power_delivery_parameter, ev_power_delivery_parameter=v17_ev_power_delivery_parameter)
-        elif al == 22:
-            v18_response_code = None
-            v18_ac_evse_status = None
-            v18_dc_evse_status = None
-            v18_evse_status = None
-            p = r.p; q = p + 10
-            if q > rn: r.eos()
-            b = (rv >> (rn - q)) & 0x3ff; r.p = q
-            if b & 0x304: r.badz(p, 10, b & 0x304)
-            k = (b >> 3) & 0x1f
-            if k >= 26: r.bad(p + 2, 'enum index')
-            v18_response_code = _K10[k]
-            e = b & 0x3
-            if e >= 3: r.bad_code(p + 8, e, 3)
-            it, al = _P20[e]
-            if al == 0:
-                v18_ac_evse_status = _d_AC_EVSEStatusType(r)
-            elif al == 1:
-                v18_dc_evse_status = _d_DC_EVSEStatusType(r)
-            elif al == 2:
-                v18_evse_status = _d_EVSEStatusType(r)
-            r.zero(1, 'expected end of element')
-            it = -1; al = 0
-            v_power_delivery_res = PowerDeliveryResType(response_code=v18_response_code, ac_evse_status=v18_ac_evse_status, dc_evse_status=v18_dc_evse_status, evse_status=v18_evse_status)
-        elif al == 23:
-            v19_dc_ev_status = None
-            v19_ev_target_voltage = None
-            v19_ev_target_current = None
-            r.zero(1, 'expected next item')
-            it = 0; al = 0
-            v19_dc_ev_status = _d_DC_EVStatusType(r)
-            r.zero(1, 'expected next item')
-            it = 1; al = 0
-            v19_ev_target_voltage = _d_PhysicalValueType(r)
-            r.zero(1, 'expected next item')
-            it = 2; al = 0
-            v19_ev_target_current = _d_PhysicalValueType(r)
-            r.zero(1, 'expected end of element')
-            it = -1; al = 0
-            v_pre_charge_req = PreChargeReqType(dc_ev_status=v19_dc_ev_status, ev_target_voltage=v19_ev_target_voltage, ev_target_current=v19_ev_target_current)
-        elif al == 24:
-            v20_response_code = None
-            v20_dc_evse_status = None
-            v20_evse_present_voltage = None
-            p = r.p; q = p + 9
-            if q > rn: r.eos()
-            b = (rv >> (rn - q)) & 0x1ff; r.p = q
-            if b & 0x183: r.badz(p, 9, b & 0x183)
-            k = (b >> 2) & 0x1f
-            if k >= 26: r.bad(p + 2, 'enum index')
-            v20_response_code = _K10[k]
-            it = 1; al = 0
-            v20_dc_evse_status = _d_DC_EVSEStatusType(r)
-            r.zero(1, 'expected next item')
-            it = 2; al = 0
-            v20_evse_present_voltage = _d_PhysicalValueType(r)
-            r.zero(1, 'expected end of element')
-            it = -1; al = 0
-            v_pre_charge_res = PreChargeResType(response_code=v20_response_code, dc_evse_status=v20_dc_evse_status, evse_present_voltage=v20_evse_present_voltage)
-        elif al == 25:
-            v21_service_id = None
-            p = r.p; q = p + 2
-            if q > rn: r.eos()
-            b = (rv >> (rn - q)) & 0x3; r.p = q
-            if b & 0x3: r.badz(p, 2, b & 0x3)
-            it = 0; al = 0
-            v21_service_id = r.uintb(65535)
-            p = r.p; q = p + 2
-            if q > rn: r.eos()
-            b = (rv >> (rn - q)) & 0x3; r.p = q
-            if b & 0x3: r.badz(p, 2, b & 0x3)
-            it = -1; al = 0
-            v_service_detail_req = ServiceDetailReqType(service_id=v21_service_id)
-        elif al == 26:
-            v22_response_code = None
-            v22_service_id = None
-            v22_service_parameter_list = None
-            p = r.p; q = p + 10
-            if q > rn: r.eos()
-            b = (rv >> (rn - q)) & 0x3ff; r.p = q
-            if b & 0x307: r.badz(p, 10, b & 0x307)
-            k = (b >> 3) & 0x1f
-            if k >= 26: r.bad(p + 2, 'enum index')
-            v22_response_code = _K10[k]
-            it = 1; al = 0
-            v22_service_id = r.uintb(65535)
-            p = r.p; q = p + 3
-            if q > rn: r.eos()
-            b = (rv >> (rn - q)) & 0x7; r.p = q
-            if b & 0x4: r.badz(p, 3, b & 0x4)
-            e = b & 0x3
-            if e >= 2: r.bad_code(p + 1, e, 2)
-            it, al = _P25[e]
-            if it == 2:
-                v22_service_parameter_list = _d_ServiceParameterListType(r)
-                r.zero(1, 'expected end of element')
-                it = -1; al = 0
-            v_service_detail_res = ServiceDetailResType(response_code=v22_response_code, service_id=v22_service_id, service_parameter_list=v22_service_parameter_list)
-        elif al == 27:
-            v23_service_scope = None
-            v23_service_category = None
-            it, al = _P6[r.code(2, 3)]
-            if it == 0:
-                r.zero(1, 'expected characters')
-                v23_service_scope = r.string()
-                p = r.p; q = p + 3
-                if q > rn: r.eos()
-                b = (rv >> (rn - q)) & 0x7; r.p = q
-                if b & 0x4: r.badz(p, 3, b & 0x4)
-                e = b & 0x3
-                if e >= 2: r.bad_code(p + 1, e, 2)
-                it, al = _P7[e]
-            if it == 1:
-                p = r.p; q = p + 5
-                if q > rn: r.eos()
-                b = (rv >> (rn - q)) & 0x1f; r.p = q
-                if b & 0x13: r.badz(p, 5, b & 0x13)
-                k = (b >> 2) & 0x3
-                v23_service_category = _K26[k]
-                it = -1; al = 0
-            v_service_discovery_req = ServiceDiscoveryReqType(service_scope=v23_service_scope, service_category=v23_service_category)
-        elif al == 28:
-            v24_response_code = None
-            v24_payment_option_list = None
-            v24_charge_service = None
-            v24_service_list = None
-            p = r.p; q = p + 9
-            if q > rn: r.eos()
-            b = (rv >> (rn - q)) & 0x1ff; r.p = q
-            if b & 0x183: r.badz(p, 9, b & 0x183)
-            k = (b >> 2) & 0x1f
-            if k >= 26: r.bad(p + 2, 'enum index')
-            v24_response_code = _K10[k]
-            it = 1; al = 0
-            v24_payment_option_list = _d_PaymentOptionListType(r)
-            r.zero(1, 'expected next item')
-            it = 2; al = 0
-            v24_charge_service = _d_ChargeServiceType(r)
-            it, al = _P27[r.code(2, 2)]
-            if it == 3:
-                v24_service_list = _d_ServiceListType(r)
-                r.zero(1, 'expected end of element')
-                it = -1; al = 0
-            v_service_discovery_res = ServiceDiscoveryResType(response_code=v24_response_code, payment_option_list=v24_payment_option_list, charge_service=v24_charge_service, service_list=v24_service_list)
-        elif al == 29:
-            v25_evccid = None
-            p = r.p; q = p + 2
-            if q > rn: r.eos()
-            b = (rv >> (rn - q)) & 0x3; r.p = q
-            if b & 0x3: r.badz(p, 2, b & 0x3)
-            it = 0; al = 0
-            v25_evccid = r.binary()
-            p = r.p; q = p + 2
-            if q > rn: r.eos()
-            b = (rv >> (rn - q)) & 0x3; r.p = q
-            if b & 0x3: r.badz(p, 2, b & 0x3)
-            it = -1; al = 0
-            v_session_setup_req = SessionSetupReqType(evccid=v25_evccid)
-        elif al == 30:
-            v26_response_code = None
-            v26_evseid = None
-            v26_evse_time_stamp = None
-            p = r.p; q = p + 10
-            if q > rn: r.eos()
-            b = (rv >> (rn - q)) & 0x3ff; r.p = q
-            if b & 0x307: r.badz(p, 10, b & 0x307)
-            k = (b >> 3) & 0x1f
-            if k >= 26: r.bad(p + 2, 'enum index')
-            v26_response_code = _K10[k]
-            it = 1; al = 0
-            v26_evseid = r.string()
-            p = r.p; q = p + 3
-            if q > rn: r.eos()
-            b = (rv >> (rn - q)) & 0x7; r.p = q
-            if b & 0x4: r.badz(p, 3, b & 0x4)
-            e = b & 0x3
-            if e >= 2: r.bad_code(p + 1, e, 2)
-            it, al = _P25[e]
-            if it == 2:
-                p = r.p; q = p + 2
-                if q > rn: r.eos()
-                b = (rv >> (rn - q)) & 0x3; r.p = q
-                if b & 0x2: r.badz(p, 2, b & 0x2)
-                sg = (b & 0x1) == 1
-                v26_evse_time_stamp = -r.uintb(9223372036854775807) - 1 if sg else r.uintb(9223372036854775807)
-                if not -9223372036854775808 <= v26_evse_time_stamp <= 9223372036854775807:
-                    r.fail('integer out of range')
-                p = r.p; q = p + 2
-                if q > rn: r.eos()
-                b = (rv >> (rn - q)) & 0x3; r.p = q
-                if b & 0x3: r.badz(p, 2, b & 0x3)
-                it = -1; al = 0
-            v_session_setup_res = SessionSetupResType(response_code=v26_response_code, evseid=v26_evseid, evse_time_stamp=v26_evse_time_stamp)
-        elif al == 31:
-            v27_charging_session = None
-            p = r.p; q = p + 5
-            if q > rn: r.eos()
-            b = (rv >> (rn - q)) & 0x1f; r.p = q
-            if b & 0x1b: r.badz(p, 5, b & 0x1b)
-            k = (b >> 2) & 0x1
-            v27_charging_session = _K28[k]
-            it = -1; al = 0
-            v_session_stop_req = SessionStopReqType(charging_session=v27_charging_session)
-        elif al == 32:
-            v28_response_code = None
-            p = r.p; q = p + 9
-            if q > rn: r.eos()
-            b = (rv >> (rn - q)) & 0x1ff; r.p = q
-            if b & 0x183: r.badz(p, 9, b & 0x183)
-            k = (b >> 2) & 0x1f
-            if k >= 26: r.bad(p + 2, 'enum index')
-            v28_response_code = _K10[k]
-            it = -1; al = 0
-            v_session_stop_res = SessionStopResType(response_code=v28_response_code)
-        elif al == 33:
-            v29_dc_ev_status = None
-            r.zero(1, 'expected next item')
-            it = 0; al = 0
-            v29_dc_ev_status = _d_DC_EVStatusType(r)
-            r.zero(1, 'expected end of element')
-            it = -1; al = 0
-            v_welding_detection_req = WeldingDetectionReqType(dc_ev_status=v29_dc_ev_status)
-        elif al == 34:
-            v30_response_code = None
-            v30_dc_evse_status = None
-            v30_evse_present_voltage = None
-            p = r.p; q = p + 9
-            if q > rn: r.eos()
-            b = (rv >> (rn - q)) & 0x1ff; r.p = q
-            if b & 0x183: r.badz(p, 9, b & 0x183)
-            k = (b >> 2) & 0x1f
-            if k >= 26: r.bad(p + 2, 'enum index')
-            v30_response_code = _K10[k]
-            it = 1; al = 0
-            v30_dc_evse_status = _d_DC_EVSEStatusType(r)
-            r.zero(1, 'expected next item')
-            it = 2; al = 0
-            v30_evse_present_voltage = _d_PhysicalValueType(r)
-            r.zero(1, 'expected end of element')
-            it = -1; al = 0
-            v_welding_detection_res = WeldingDetectionResType(response_code=v30_response_code, dc_evse_status=v30_dc_evse_status, evse_present_voltage=v30_evse_present_voltage)
+        nm, fn = _DISPATCH0[al]
+        sel = (nm, fn(r))
         r.zero(1, 'expected end of element')
         it = -1; al = 0
-    return BodyType(authorization_req=v_authorization_req, authorization_res=v_authorization_res, body_element=v_body_element, cable_check_req=v_cable_check_req, cable_check_res=v_cable_check_res, certificate_installation_req=v_certificate_installation_req, certificate_installation_res=v_certificate_installation_res, certificate_update_req=v_certificate_update_req, certificate_update_res=v_certificate_update_res, charge_parameter_discovery_req=v_charge_parameter_discovery_req, charge_parameter_discovery_res=v_charge_parameter_discovery_res, charging_status_req=v_charging_status_req, charging_status_res=v_charging_status_res, current_demand_req=v_current_demand_req, current_demand_res=v_current_demand_res, metering_receipt_req=v_metering_receipt_req, metering_receipt_res=v_metering_receipt_res, payment_details_req=v_payment_details_req, payment_details_res=v_payment_details_res, payment_service_selection_req=v_payment_service_selection_req, payment_service_selection_res=v_payment_service_selection_res, power_delivery_req=v_power_delivery_req, power_delivery_res=v_power_delivery_res, pre_charge_req=v_pre_charge_req, pre_charge_res=v_pre_charge_res, service_detail_req=v_service_detail_req, service_detail_res=v_service_detail_res, service_discovery_req=v_service_discovery_req, service_discovery_res=v_service_discovery_res, session_setup_req=v_session_setup_req, session_setup_res=v_session_setup_res, session_stop_req=v_session_stop_req, session_stop_res=v_session_stop_res, welding_detection_req=v_welding_detection_req, welding_detection_res=v_welding_detection_res)
+    return _with(BodyType(), sel)
 
 def _e_BodyType(w: Writer, o: BodyType) -> None:
     s = 0
-    f_authorization_req = o.authorization_req
-    f_authorization_res = o.authorization_res
-    f_body_element = o.body_element
-    f_cable_check_req = o.cable_check_req
-    f_cable_check_res = o.cable_check_res
-    f_certificate_installation_req = o.certificate_installation_req
-    f_certificate_installation_res = o.certificate_installation_res
-    f_certificate_update_req = o.certificate_update_req
-    f_certificate_update_res = o.certificate_update_res
-    f_charge_parameter_discovery_req = o.charge_parameter_discovery_req
-    f_charge_parameter_discovery_res = o.charge_parameter_discovery_res
-    f_charging_status_req = o.charging_status_req
-    f_charging_status_res = o.charging_status_res
-    f_current_demand_req = o.current_demand_req
-    f_current_demand_res = o.current_demand_res
-    f_metering_receipt_req = o.metering_receipt_req
-    f_metering_receipt_res = o.metering_receipt_res
-    f_payment_details_req = o.payment_details_req
-    f_payment_details_res = o.payment_details_res
-    f_payment_service_selection_req = o.payment_service_selection_req
-    f_payment_service_selection_res = o.payment_service_selection_res
-    f_power_delivery_req = o.power_delivery_req
-    f_power_delivery_res = o.power_delivery_res
-    f_pre_charge_req = o.pre_charge_req
-    f_pre_charge_res = o.pre_charge_res
-    f_service_detail_req = o.service_detail_req
-    f_service_detail_res = o.service_detail_res
-    f_service_discovery_req = o.service_discovery_req
-    f_service_discovery_res = o.service_discovery_res
-    f_session_setup_req = o.session_setup_req
-    f_session_setup_res = o.session_setup_res
-    f_session_stop_req = o.session_stop_req
-    f_session_stop_res = o.session_stop_res
-    f_welding_detection_req = o.welding_detection_req
-    f_welding_detection_res = o.welding_detection_res
-    if f_authorization_req is not None:
-        s1 = 0
-        w.bits(0, 6)
-        f1_id = f_authorization_req.id
-        if f1_id is not None:
-            w.bits(0, 2)
-            w.string(f1_id)
-            s1 = 1
-        f1_gen_challenge = f_authorization_req.gen_challenge
-        if f1_gen_challenge is not None:
-            c1 = _C8[s1]
-            w.bits(((c1[0]) << 1), c1[1] + 1)
-            w.binary(f1_gen_challenge)
-            w.bits(0, 1)
-            s1 = 2
-        c2 = _C9[s1]
-        w.bits((c2[0]), c2[1])
-        s = 1
-    elif f_authorization_res is not None:
-        f2_response_code = f_authorization_res.response_code
-        if f2_response_code is None: raise ExiEncodeError("AuthorizationResType: missing required response_code")
-        f2_evse_processing = f_authorization_res.evse_processing
-        if f2_evse_processing is None: raise ExiEncodeError("AuthorizationResType: missing required evse_processing")
-        w.bits(((_K12[f2_response_code]) << 7) | ((_K13[f2_evse_processing]) << 2) | 16384, 20)
-        s = 1
-    elif f_body_element is not None:
-        w.bits(4, 7)
-        s = 1
-    elif f_cable_check_req is not None:
-        f4_dc_ev_status = f_cable_check_req.dc_ev_status
-        if f4_dc_ev_status is None: raise ExiEncodeError("CableCheckReqType: missing required dc_ev_status")
+    if (f_cable_check_req := o.cable_check_req) is not None:
+        f1_dc_ev_status = f_cable_check_req.dc_ev_status
+        if f1_dc_ev_status is None: raise ExiEncodeError("CableCheckReqType: missing required dc_ev_status")
         w.bits(6, 7)
-        _e_DC_EVStatusType(w, f4_dc_ev_status)
+        _e_DC_EVStatusType(w, f1_dc_ev_status)
         w.bits(0, 1)
         s = 1
-    elif f_cable_check_res is not None:
-        f5_response_code = f_cable_check_res.response_code
-        if f5_response_code is None: raise ExiEncodeError("CableCheckResType: missing required response_code")
-        f5_dc_evse_status = f_cable_check_res.dc_evse_status
-        if f5_dc_evse_status is None: raise ExiEncodeError("CableCheckResType: missing required dc_evse_status")
-        w.bits(((_K12[f5_response_code]) << 2) | 2048, 15)
-        _e_DC_EVSEStatusType(w, f5_dc_evse_status)
-        f5_evse_processing = f_cable_check_res.evse_processing
-        if f5_evse_processing is None: raise ExiEncodeError("CableCheckResType: missing required evse_processing")
-        w.bits(((_K13[f5_evse_processing]) << 2), 6)
+    elif (f_cable_check_res := o.cable_check_res) is not None:
+        f2_response_code = f_cable_check_res.response_code
+        if f2_response_code is None: raise ExiEncodeError("CableCheckResType: missing required response_code")
+        f2_dc_evse_status = f_cable_check_res.dc_evse_status
+        if f2_dc_evse_status is None: raise ExiEncodeError("CableCheckResType: missing required dc_evse_status")
+        w.bits(((_K12[f2_response_code]) << 2) | 2048, 15)
+        _e_DC_EVSEStatusType(w, f2_dc_evse_status)
+        f2_evse_processing = f_cable_check_res.evse_processing
+        if f2_evse_processing is None: raise ExiEncodeError("CableCheckResType: missing required evse_processing")
+        w.bits(((_K13[f2_evse_processing]) << 2), 6)
         s = 1
-    elif f_certificate_installation_req is not None:
-        f6_id = f_certificate_installation_req.id
-        if f6_id is None: raise ExiEncodeError("CertificateInstallationReqType: missing required id")
-        w.bits(10, 7)
-        w.string(f6_id)
-        f6_oem_provisioning_cert = f_certificate_installation_req.oem_provisioning_cert
-        if f6_oem_provisioning_cert is None: raise ExiEncodeError("CertificateInstallationReqType: missing required oem_provisioning_cert")
-        w.bits(0, 2)
-        w.binary(f6_oem_provisioning_cert)
-        f6_list_of_root_certificate_i_ds = f_certificate_installation_req.list_of_root_certificate_i_ds
-        if f6_list_of_root_certificate_i_ds is None: raise ExiEncodeError("CertificateInstallationReqType: missing required list_of_root_certificate_i_ds")
-        w.bits(0, 2)
-        _e_ListOfRootCertificateIDsType(w, f6_list_of_root_certificate_i_ds)
-        w.bits(0, 1)
-        s = 1
-    elif f_certificate_installation_res is not None:
-        w.bits(6, 6)
-        _e_CertificateInstallationResType(w, f_certificate_installation_res)
-        s = 1
-    elif f_certificate_update_req is not None:
-        f7_id = f_certificate_update_req.id
-        if f7_id is None: raise ExiEncodeError("CertificateUpdateReqType: missing required id")
-        w.bits(14, 7)
-        w.string(f7_id)
-        f7_contract_signature_cert_chain = f_certificate_update_req.contract_signature_cert_chain
-        if f7_contract_signature_cert_chain is None: raise ExiEncodeError("CertificateUpdateReqType: missing required contract_signature_cert_chain")
-        w.bits(0, 1)
-        _e_CertificateChainType(w, f7_contract_signature_cert_chain)
-        f7_e_maid = f_certificate_update_req.e_maid
-        if f7_e_maid is None: raise ExiEncodeError("CertificateUpdateReqType: missing required e_maid")
-        w.bits(0, 2)
-        w.string(f7_e_maid)
-        f7_list_of_root_certificate_i_ds = f_certificate_update_req.list_of_root_certificate_i_ds
-        if f7_list_of_root_certificate_i_ds is None: raise ExiEncodeError("CertificateUpdateReqType: missing required list_of_root_certificate_i_ds")
-        w.bits(0, 2)
-        _e_ListOfRootCertificateIDsType(w, f7_list_of_root_certificate_i_ds)
-        w.bits(0, 1)
-        s = 1
-    elif f_certificate_update_res is not None:
-        w.bits(8, 6)
-        _e_CertificateUpdateResType(w, f_certificate_update_res)
-        s = 1
-    elif f_charge_parameter_discovery_req is not None:
-        s8 = 0
-        w.bits(9, 6)
-        f8_max_entries_sa_schedule_tuple = f_charge_parameter_discovery_req.max_entries_sa_schedule_tuple
-        if f8_max_entries_sa_schedule_tuple is not None:
-            w.bits(0, 3)
-            w.uint(f8_max_entries_sa_schedule_tuple)
-            w.bits(0, 1)
-            s8 = 1
-        f8_requested_energy_transfer_mode = f_charge_parameter_discovery_req.requested_energy_transfer_mode
-        if f8_requested_energy_transfer_mode is None: raise ExiEncodeError("ChargeParameterDiscoveryReqType: missing required requested_energy_transfer_mode")
-        c3 = _C29[s8]
-        s8 = 2
-        s8 = 2
-        w.bits(((c3[0]) << 5) | ((_K30[f8_requested_energy_transfer_mode]) << 1), c3[1] + 5)
-        f8_ac_ev_charge_parameter = f_charge_parameter_discovery_req.ac_ev_charge_parameter
-        f8_dc_ev_charge_parameter = f_charge_parameter_discovery_req.dc_ev_charge_parameter
-        f8_ev_charge_parameter = f_charge_parameter_discovery_req.ev_charge_parameter
-        if f8_ac_ev_charge_parameter is not None:
-            w.bits(0, 2)
-            _e_AC_EVChargeParameterType(w, f8_ac_ev_charge_parameter)
-            s8 = 3
-        elif f8_dc_ev_charge_parameter is not None:
-            w.bits(1, 2)
-            _e_DC_EVChargeParameterType(w, f8_dc_ev_charge_parameter)
-            s8 = 3
-        elif f8_ev_charge_parameter is not None:
-            w.bits(2, 2)
-            _e_EVChargeParameterType(w, f8_ev_charge_parameter)
-            s8 = 3
-        else:
-            raise ExiEncodeError("ChargeParameterDiscoveryReqType: missing required ac_ev_charge_parameter/dc_ev_charge_parameter/ev_charge_parameter")
-        w.bits(0, 1)
-        s = 1
-    elif f_charge_parameter_discovery_res is not None:
-        f9_response_code = f_charge_parameter_discovery_res.response_code
-        if f9_response_code is None: raise ExiEncodeError("ChargeParameterDiscoveryResType: missing required response_code")
-        f9_evse_processing = f_charge_parameter_discovery_res.evse_processing
-        if f9_evse_processing is None: raise ExiEncodeError("ChargeParameterDiscoveryResType: missing required evse_processing")
-        s9 = 2
-        w.bits(((_K12[f9_response_code]) << 6) | ((_K13[f9_evse_processing]) << 1) | 81920, 19)
-        f9_sa_schedule_list = f_charge_parameter_discovery_res.sa_schedule_list
-        f9_sa_schedules = f_charge_parameter_discovery_res.sa_schedules
-        if f9_sa_schedule_list is not None:
-            w.bits(0, 3)
-            _e_SAScheduleListType(w, f9_sa_schedule_list)
-            s9 = 3
-        elif f9_sa_schedules is not None:
-            w.bits(1, 3)
-            _e_SASchedulesType(w, f9_sa_schedules)
-            s9 = 3
-        f9_ac_evse_charge_parameter = f_charge_parameter_discovery_res.ac_evse_charge_parameter
-        f9_dc_evse_charge_parameter = f_charge_parameter_discovery_res.dc_evse_charge_parameter
-        f9_evse_charge_parameter = f_charge_parameter_discovery_res.evse_charge_parameter
-        if f9_ac_evse_charge_parameter is not None:
-            c4 = _C31[s9]
-            w.bits((c4[0]), c4[1])
-            _e_AC_EVSEChargeParameterType(w, f9_ac_evse_charge_parameter)
-            s9 = 4
-        elif f9_dc_evse_charge_parameter is not None:
-            c5 = _C32[s9]
-            w.bits((c5[0]), c5[1])
-            _e_DC_EVSEChargeParameterType(w, f9_dc_evse_charge_parameter)
-            s9 = 4
-        elif f9_evse_charge_parameter is not None:
-            c6 = _C33[s9]
-            w.bits((c6[0]), c6[1])
-            _e_EVSEChargeParameterType(w, f9_evse_charge_parameter)
-            s9 = 4
-        else:
-            raise ExiEncodeError("ChargeParameterDiscoveryResType: missing required ac_evse_charge_parameter/dc_evse_charge_parameter/evse_charge_parameter")
-        w.bits(0, 1)
-        s = 1
-    elif f_charging_status_req is not None:
+    elif (f_charging_status_req := o.charging_status_req) is not None:
         w.bits(22, 7)
         s = 1
-    elif f_charging_status_res is not None:
+    elif (f_charging_status_res := o.charging_status_res) is not None:
         w.bits(12, 6)
         _e_ChargingStatusResType(w, f_charging_status_res)
         s = 1
-    elif f_current_demand_req is not None:
+    elif (f_current_demand_req := o.current_demand_req) is not None:
         w.bits(13, 6)
         _e_CurrentDemandReqType(w, f_current_demand_req)
         s = 1
-    elif f_current_demand_res is not None:
+    elif (f_current_demand_res := o.current_demand_res) is not None:
         w.bits(14, 6)
         _e_CurrentDemandResType(w, f_current_demand_res)
         s = 1
-    elif f_metering_receipt_req is not None:
-        s11 = 0
+    elif (f_metering_receipt_req := o.metering_receipt_req) is not None:
+        s4 = 0
         w.bits(15, 6)
-        f11_id = f_metering_receipt_req.id
-        if f11_id is not None:
+        if (f4_id := f_metering_receipt_req.id) is not None:
             w.bits(0, 2)
-            w.string(f11_id)
-            s11 = 1
-        f11_session_id = f_metering_receipt_req.session_id
-        if f11_session_id is None: raise ExiEncodeError("MeteringReceiptReqType: missing required session_id")
-        c7 = _C34[s11]
-        w.bits(((c7[0]) << 1), c7[1] + 1)
-        w.binary(f11_session_id)
-        s11 = 2
-        s11 = 2
+            w.string(f4_id)
+            s4 = 1
+        f4_session_id = f_metering_receipt_req.session_id
+        if f4_session_id is None: raise ExiEncodeError("MeteringReceiptReqType: missing required session_id")
+        c1 = _C15[s4]
+        w.bits(((c1[0]) << 1), c1[1] + 1)
+        w.binary(f4_session_id)
+        s4 = 2
+        s4 = 2
         w.bits(0, 1)
-        f11_sa_schedule_tuple_id = f_metering_receipt_req.sa_schedule_tuple_id
-        if f11_sa_schedule_tuple_id is not None:
-            if not 1 <= f11_sa_schedule_tuple_id <= 255:
-                raise ExiEncodeError(f"value {f11_sa_schedule_tuple_id!r} outside [1, 255]")
-            w.bits(((f11_sa_schedule_tuple_id - 1) << 1), 12)
-            s11 = 3
-        f11_meter_info = f_metering_receipt_req.meter_info
-        if f11_meter_info is None: raise ExiEncodeError("MeteringReceiptReqType: missing required meter_info")
-        c8 = _C35[s11]
-        w.bits((c8[0]), c8[1])
-        _e_MeterInfoType(w, f11_meter_info)
-        s11 = 4
+        if (f4_sa_schedule_tuple_id := f_metering_receipt_req.sa_schedule_tuple_id) is not None:
+            if not 1 <= f4_sa_schedule_tuple_id <= 255:
+                raise ExiEncodeError(f"value {f4_sa_schedule_tuple_id!r} outside [1, 255]")
+            w.bits(((f4_sa_schedule_tuple_id - 1) << 1), 12)
+            s4 = 3
+        f4_meter_info = f_metering_receipt_req.meter_info
+        if f4_meter_info is None: raise ExiEncodeError("MeteringReceiptReqType: missing required meter_info")
+        c2 = _C16[s4]
+        w.bits((c2[0]), c2[1])
+        _e_MeterInfoType(w, f4_meter_info)
+        s4 = 4
         w.bits(0, 1)
         s = 1
-    elif f_metering_receipt_res is not None:
-        f12_response_code = f_metering_receipt_res.response_code
-        if f12_response_code is None: raise ExiEncodeError("MeteringReceiptResType: missing required response_code")
-        s12 = 1
-        w.bits(((_K12[f12_response_code]) << 1) | 4096, 14)
-        f12_ac_evse_status = f_metering_receipt_res.ac_evse_status
-        f12_dc_evse_status = f_metering_receipt_res.dc_evse_status
-        f12_evse_status = f_metering_receipt_res.evse_status
-        if f12_ac_evse_status is not None:
+    elif (f_metering_receipt_res := o.metering_receipt_res) is not None:
+        f5_response_code = f_metering_receipt_res.response_code
+        if f5_response_code is None: raise ExiEncodeError("MeteringReceiptResType: missing required response_code")
+        s5 = 1
+        w.bits(((_K12[f5_response_code]) << 1) | 4096, 14)
+        if (f5_ac_evse_status := f_metering_receipt_res.ac_evse_status) is not None:
             w.bits(0, 2)
-            _e_AC_EVSEStatusType(w, f12_ac_evse_status)
-            s12 = 2
-        elif f12_dc_evse_status is not None:
+            _e_AC_EVSEStatusType(w, f5_ac_evse_status)
+            s5 = 2
+        elif (f5_dc_evse_status := f_metering_receipt_res.dc_evse_status) is not None:
             w.bits(1, 2)
-            _e_DC_EVSEStatusType(w, f12_dc_evse_status)
-            s12 = 2
-        elif f12_evse_status is not None:
+            _e_DC_EVSEStatusType(w, f5_dc_evse_status)
+            s5 = 2
+        elif (f5_evse_status := f_metering_receipt_res.evse_status) is not None:
             w.bits(2, 2)
-            _e_EVSEStatusType(w, f12_evse_status)
-            s12 = 2
+            _e_EVSEStatusType(w, f5_evse_status)
+            s5 = 2
         else:
             raise ExiEncodeError("MeteringReceiptResType: missing required ac_evse_status/dc_evse_status/evse_status")
         w.bits(0, 1)
         s = 1
-    elif f_payment_details_req is not None:
-        f13_e_maid = f_payment_details_req.e_maid
-        if f13_e_maid is None: raise ExiEncodeError("PaymentDetailsReqType: missing required e_maid")
-        w.bits(68, 8)
-        w.string(f13_e_maid)
-        f13_contract_signature_cert_chain = f_payment_details_req.contract_signature_cert_chain
-        if f13_contract_signature_cert_chain is None: raise ExiEncodeError("PaymentDetailsReqType: missing required contract_signature_cert_chain")
-        w.bits(0, 2)
-        _e_CertificateChainType(w, f13_contract_signature_cert_chain)
-        w.bits(0, 1)
-        s = 1
-    elif f_payment_details_res is not None:
-        f14_response_code = f_payment_details_res.response_code
-        if f14_response_code is None: raise ExiEncodeError("PaymentDetailsResType: missing required response_code")
-        f14_gen_challenge = f_payment_details_res.gen_challenge
-        if f14_gen_challenge is None: raise ExiEncodeError("PaymentDetailsResType: missing required gen_challenge")
-        w.bits(((_K12[f14_response_code]) << 3) | 18432, 16)
-        w.binary(f14_gen_challenge)
-        f14_evse_time_stamp = f_payment_details_res.evse_time_stamp
-        if f14_evse_time_stamp is None: raise ExiEncodeError("PaymentDetailsResType: missing required evse_time_stamp")
-        if not -9223372036854775808 <= f14_evse_time_stamp <= 9223372036854775807:
-            raise ExiEncodeError(f"value {f14_evse_time_stamp!r} outside [-9223372036854775808, 9223372036854775807]")
-        w.bits((1 if f14_evse_time_stamp < 0 else 0), 4)
-        w.uint(-f14_evse_time_stamp - 1 if f14_evse_time_stamp < 0 else f14_evse_time_stamp)
-        w.bits(0, 2)
-        s = 1
-    elif f_payment_service_selection_req is not None:
-        f15_selected_payment_option = f_payment_service_selection_req.selected_payment_option
-        if f15_selected_payment_option is None: raise ExiEncodeError("PaymentServiceSelectionReqType: missing required selected_payment_option")
-        f15_selected_service_list = f_payment_service_selection_req.selected_service_list
-        if f15_selected_service_list is None: raise ExiEncodeError("PaymentServiceSelectionReqType: missing required selected_service_list")
-        w.bits(((_K36[f15_selected_payment_option]) << 2) | 608, 11)
-        _e_SelectedServiceListType(w, f15_selected_service_list)
-        w.bits(0, 1)
-        s = 1
-    elif f_payment_service_selection_res is not None:
-        f16_response_code = f_payment_service_selection_res.response_code
-        if f16_response_code is None: raise ExiEncodeError("PaymentServiceSelectionResType: missing required response_code")
-        w.bits(((_K12[f16_response_code]) << 2) | 10240, 15)
-        s = 1
-    elif f_power_delivery_req is not None:
-        f17_charge_progress = f_power_delivery_req.charge_progress
-        if f17_charge_progress is None: raise ExiEncodeError("PowerDeliveryReqType: missing required charge_progress")
-        f17_sa_schedule_tuple_id = f_power_delivery_req.sa_schedule_tuple_id
-        if f17_sa_schedule_tuple_id is None: raise ExiEncodeError("PowerDeliveryReqType: missing required sa_schedule_tuple_id")
-        if not 1 <= f17_sa_schedule_tuple_id <= 255:
-            raise ExiEncodeError(f"value {f17_sa_schedule_tuple_id!r} outside [1, 255]")
-        s17 = 2
-        w.bits(((_K37[f17_charge_progress]) << 12) | ((f17_sa_schedule_tuple_id - 1) << 1) | 1376256, 22)
-        f17_charging_profile = f_power_delivery_req.charging_profile
-        if f17_charging_profile is not None:
+    elif (f_power_delivery_req := o.power_delivery_req) is not None:
+        f6_charge_progress = f_power_delivery_req.charge_progress
+        if f6_charge_progress is None: raise ExiEncodeError("PowerDeliveryReqType: missing required charge_progress")
+        f6_sa_schedule_tuple_id = f_power_delivery_req.sa_schedule_tuple_id
+        if f6_sa_schedule_tuple_id is None: raise ExiEncodeError("PowerDeliveryReqType: missing required sa_schedule_tuple_id")
+        if not 1 <= f6_sa_schedule_tuple_id <= 255:
+            raise ExiEncodeError(f"value {f6_sa_schedule_tuple_id!r} outside [1, 255]")
+        s6 = 2
+        w.bits(((_K17[f6_charge_progress]) << 12) | ((f6_sa_schedule_tuple_id - 1) << 1) | 1376256, 22)
+        if (f6_charging_profile := f_power_delivery_req.charging_profile) is not None:
             w.bits(0, 3)
-            _e_ChargingProfileType(w, f17_charging_profile)
-            s17 = 3
-        f17_dc_ev_power_delivery_parameter = f_power_delivery_req.dc_ev_power_delivery_parameter
-        f17_ev_power_delivery_parameter = f_power_delivery_req.ev_power_delivery_parameter
-        if f17_dc_ev_power_delivery_parameter is not None:
-            c9 = _C38[s17]
-            w.bits((c9[0]), c9[1])
-            _e_DC_EVPowerDeliveryParameterType(w, f17_dc_ev_power_delivery_parameter)
-            s17 = 4
-        elif f17_ev_power_delivery_parameter is not None:
-            c10 = _C39[s17]
-            w.bits((c10[0]), c10[1])
-            _e_EVPowerDeliveryParameterType(w, f17_ev_power_delivery_parameter)
-            s17 = 4
-        c11 = _C40[s17]
-        w.bits((c11[0]), c11[1])
+            _e_ChargingProfileType(w, f6_charging_profile)
+            s6 = 3
+        if (f6_dc_ev_power_delivery_parameter := f_power_delivery_req.dc_ev_power_delivery_parameter) is not None:
+            c3 = _C18[s6]
+            w.bits((c3[0]), c3[1])
+            _e_DC_EVPowerDeliveryParameterType(w, f6_dc_ev_power_delivery_parameter)
+            s6 = 4
+        elif (f6_ev_power_delivery_parameter := f_power_delivery_req.ev_power_delivery_parameter) is not None:
+            c4 = _C19[s6]
+            w.bits((c4[0]), c4[1])
+            _e_EVPowerDeliveryParameterType(w, f6_ev_power_delivery_parameter)
+            s6 = 4
+        c5 = _C20[s6]
+        w.bits((c5[0]), c5[1])
         s = 1
-    elif f_power_delivery_res is not None:
-        f18_response_code = f_power_delivery_res.response_code
-        if f18_response_code is None: raise ExiEncodeError("PowerDeliveryResType: missing required response_code")
-        s18 = 1
-        w.bits(((_K12[f18_response_code]) << 1) | 5632, 14)
-        f18_ac_evse_status = f_power_delivery_res.ac_evse_status
-        f18_dc_evse_status = f_power_delivery_res.dc_evse_status
-        f18_evse_status = f_power_delivery_res.evse_status
-        if f18_ac_evse_status is not None:
+    elif (f_power_delivery_res := o.power_delivery_res) is not None:
+        f7_response_code = f_power_delivery_res.response_code
+        if f7_response_code is None: raise ExiEncodeError("PowerDeliveryResType: missing required response_code")
+        s7 = 1
+        w.bits(((_K12[f7_response_code]) << 1) | 5632, 14)
+        if (f7_ac_evse_status := f_power_delivery_res.ac_evse_status) is not None:
             w.bits(0, 2)
-            _e_AC_EVSEStatusType(w, f18_ac_evse_status)
-            s18 = 2
-        elif f18_dc_evse_status is not None:
+            _e_AC_EVSEStatusType(w, f7_ac_evse_status)
+            s7 = 2
+        elif (f7_dc_evse_status := f_power_delivery_res.dc_evse_status) is not None:
             w.bits(1, 2)
-            _e_DC_EVSEStatusType(w, f18_dc_evse_status)
-            s18 = 2
-        elif f18_evse_status is not None:
+            _e_DC_EVSEStatusType(w, f7_dc_evse_status)
+            s7 = 2
+        elif (f7_evse_status := f_power_delivery_res.evse_status) is not None:
             w.bits(2, 2)
-            _e_EVSEStatusType(w, f18_evse_status)
-            s18 = 2
+            _e_EVSEStatusType(w, f7_evse_status)
+            s7 = 2
         else:
             raise ExiEncodeError("PowerDeliveryResType: missing required ac_evse_status/dc_evse_status/evse_status")
         w.bits(0, 1)
         s = 1
-    elif f_pre_charge_req is not None:
-        f19_dc_ev_status = f_pre_charge_req.dc_ev_status
-        if f19_dc_ev_status is None: raise ExiEncodeError("PreChargeReqType: missing required dc_ev_status")
+    elif (f_pre_charge_req := o.pre_charge_req) is not None:
+        f8_dc_ev_status = f_pre_charge_req.dc_ev_status
+        if f8_dc_ev_status is None: raise ExiEncodeError("PreChargeReqType: missing required dc_ev_status")
         w.bits(46, 7)
-        _e_DC_EVStatusType(w, f19_dc_ev_status)
-        f19_ev_target_voltage = f_pre_charge_req.ev_target_voltage
-        if f19_ev_target_voltage is None: raise ExiEncodeError("PreChargeReqType: missing required ev_target_voltage")
+        _e_DC_EVStatusType(w, f8_dc_ev_status)
+        f8_ev_target_voltage = f_pre_charge_req.ev_target_voltage
+        if f8_ev_target_voltage is None: raise ExiEncodeError("PreChargeReqType: missing required ev_target_voltage")
         w.bits(0, 1)
-        _e_PhysicalValueType(w, f19_ev_target_voltage)
-        f19_ev_target_current = f_pre_charge_req.ev_target_current
-        if f19_ev_target_current is None: raise ExiEncodeError("PreChargeReqType: missing required ev_target_current")
+        _e_PhysicalValueType(w, f8_ev_target_voltage)
+        f8_ev_target_current = f_pre_charge_req.ev_target_current
+        if f8_ev_target_current is None: raise ExiEncodeError("PreChargeReqType: missing required ev_target_current")
         w.bits(0, 1)
-        _e_PhysicalValueType(w, f19_ev_target_current)
-        w.bits(0, 1)
-        s = 1
-    elif f_pre_charge_res is not None:
-        f20_response_code = f_pre_charge_res.response_code
-        if f20_response_code is None: raise ExiEncodeError("PreChargeResType: missing required response_code")
-        f20_dc_evse_status = f_pre_charge_res.dc_evse_status
-        if f20_dc_evse_status is None: raise ExiEncodeError("PreChargeResType: missing required dc_evse_status")
-        w.bits(((_K12[f20_response_code]) << 2) | 12288, 15)
-        _e_DC_EVSEStatusType(w, f20_dc_evse_status)
-        f20_evse_present_voltage = f_pre_charge_res.evse_present_voltage
-        if f20_evse_present_voltage is None: raise ExiEncodeError("PreChargeResType: missing required evse_present_voltage")
-        w.bits(0, 1)
-        _e_PhysicalValueType(w, f20_evse_present_voltage)
+        _e_PhysicalValueType(w, f8_ev_target_current)
         w.bits(0, 1)
         s = 1
-    elif f_service_detail_req is not None:
-        f21_service_id = f_service_detail_req.service_id
-        if f21_service_id is None: raise ExiEncodeError("ServiceDetailReqType: missing required service_id")
-        w.bits(100, 8)
-        w.uint(f21_service_id)
+    elif (f_pre_charge_res := o.pre_charge_res) is not None:
+        f9_response_code = f_pre_charge_res.response_code
+        if f9_response_code is None: raise ExiEncodeError("PreChargeResType: missing required response_code")
+        f9_dc_evse_status = f_pre_charge_res.dc_evse_status
+        if f9_dc_evse_status is None: raise ExiEncodeError("PreChargeResType: missing required dc_evse_status")
+        w.bits(((_K12[f9_response_code]) << 2) | 12288, 15)
+        _e_DC_EVSEStatusType(w, f9_dc_evse_status)
+        f9_evse_present_voltage = f_pre_charge_res.evse_present_voltage
+        if f9_evse_present_voltage is None: raise ExiEncodeError("PreChargeResType: missing required evse_present_voltage")
+        w.bits(0, 1)
+        _e_PhysicalValueType(w, f9_evse_present_voltage)
+        w.bits(0, 1)
+        s = 1
+    elif (f_welding_detection_req := o.welding_detection_req) is not None:
+        f10_dc_ev_status = f_welding_detection_req.dc_ev_status
+        if f10_dc_ev_status is None: raise ExiEncodeError("WeldingDetectionReqType: missing required dc_ev_status")
+        w.bits(66, 7)
+        _e_DC_EVStatusType(w, f10_dc_ev_status)
+        w.bits(0, 1)
+        s = 1
+    elif (f_welding_detection_res := o.welding_detection_res) is not None:
+        f11_response_code = f_welding_detection_res.response_code
+        if f11_response_code is None: raise ExiEncodeError("WeldingDetectionResType: missing required response_code")
+        f11_dc_evse_status = f_welding_detection_res.dc_evse_status
+        if f11_dc_evse_status is None: raise ExiEncodeError("WeldingDetectionResType: missing required dc_evse_status")
+        w.bits(((_K12[f11_response_code]) << 2) | 17408, 15)
+        _e_DC_EVSEStatusType(w, f11_dc_evse_status)
+        f11_evse_present_voltage = f_welding_detection_res.evse_present_voltage
+        if f11_evse_present_voltage is None: raise ExiEncodeError("WeldingDetectionResType: missing required evse_present_voltage")
+        w.bits(0, 1)
+        _e_PhysicalValueType(w, f11_evse_present_voltage)
+        w.bits(0, 1)
+        s = 1
+    elif (f_authorization_req := o.authorization_req) is not None:
+        s12 = 0
+        w.bits(0, 6)
+        if (f12_id := f_authorization_req.id) is not None:
+            w.bits(0, 2)
+            w.string(f12_id)
+            s12 = 1
+        if (f12_gen_challenge := f_authorization_req.gen_challenge) is not None:
+            c6 = _C8[s12]
+            w.bits(((c6[0]) << 1), c6[1] + 1)
+            w.binary(f12_gen_challenge)
+            w.bits(0, 1)
+            s12 = 2
+        c7 = _C9[s12]
+        w.bits((c7[0]), c7[1])
+        s = 1
+    elif (f_authorization_res := o.authorization_res) is not None:
+        f13_response_code = f_authorization_res.response_code
+        if f13_response_code is None: raise ExiEncodeError("AuthorizationResType: missing required response_code")
+        f13_evse_processing = f_authorization_res.evse_processing
+        if f13_evse_processing is None: raise ExiEncodeError("AuthorizationResType: missing required evse_processing")
+        w.bits(((_K12[f13_response_code]) << 7) | ((_K13[f13_evse_processing]) << 2) | 16384, 20)
+        s = 1
+    elif (f_body_element := o.body_element) is not None:
+        w.bits(4, 7)
+        s = 1
+    elif (f_certificate_installation_req := o.certificate_installation_req) is not None:
+        f15_id = f_certificate_installation_req.id
+        if f15_id is None: raise ExiEncodeError("CertificateInstallationReqType: missing required id")
+        w.bits(10, 7)
+        w.string(f15_id)
+        f15_oem_provisioning_cert = f_certificate_installation_req.oem_provisioning_cert
+        if f15_oem_provisioning_cert is None: raise ExiEncodeError("CertificateInstallationReqType: missing required oem_provisioning_cert")
+        w.bits(0, 2)
+        w.binary(f15_oem_provisioning_cert)
+        f15_list_of_root_certificate_i_ds = f_certificate_installation_req.list_of_root_certificate_i_ds
+        if f15_list_of_root_certificate_i_ds is None: raise ExiEncodeError("CertificateInstallationReqType: missing required list_of_root_certificate_i_ds")
+        w.bits(0, 2)
+        _e_ListOfRootCertificateIDsType(w, f15_list_of_root_certificate_i_ds)
+        w.bits(0, 1)
+        s = 1
+    elif (f_certificate_installation_res := o.certificate_installation_res) is not None:
+        w.bits(6, 6)
+        _e_CertificateInstallationResType(w, f_certificate_installation_res)
+        s = 1
+    elif (f_certificate_update_req := o.certificate_update_req) is not None:
+        f16_id = f_certificate_update_req.id
+        if f16_id is None: raise ExiEncodeError("CertificateUpdateReqType: missing required id")
+        w.bits(14, 7)
+        w.string(f16_id)
+        f16_contract_signature_cert_chain = f_certificate_update_req.contract_signature_cert_chain
+        if f16_contract_signature_cert_chain is None: raise ExiEncodeError("CertificateUpdateReqType: missing required contract_signature_cert_chain")
+        w.bits(0, 1)
+        _e_CertificateChainType(w, f16_contract_signature_cert_chain)
+        f16_e_maid = f_certificate_update_req.e_maid
+        if f16_e_maid is None: raise ExiEncodeError("CertificateUpdateReqType: missing required e_maid")
+        w.bits(0, 2)
+        w.string(f16_e_maid)
+        f16_list_of_root_certificate_i_ds = f_certificate_update_req.list_of_root_certificate_i_ds
+        if f16_list_of_root_certificate_i_ds is None: raise ExiEncodeError("CertificateUpdateReqType: missing required list_of_root_certificate_i_ds")
+        w.bits(0, 2)
+        _e_ListOfRootCertificateIDsType(w, f16_list_of_root_certificate_i_ds)
+        w.bits(0, 1)
+        s = 1
+    elif (f_certificate_update_res := o.certificate_update_res) is not None:
+        w.bits(8, 6)
+        _e_CertificateUpdateResType(w, f_certificate_update_res)
+        s = 1
+    elif (f_charge_parameter_discovery_req := o.charge_parameter_discovery_req) is not None:
+        s17 = 0
+        w.bits(9, 6)
+        if (f17_max_entries_sa_schedule_tuple := f_charge_parameter_discovery_req.max_entries_sa_schedule_tuple) is not None:
+            w.bits(0, 3)
+            w.uint(f17_max_entries_sa_schedule_tuple)
+            w.bits(0, 1)
+            s17 = 1
+        f17_requested_energy_transfer_mode = f_charge_parameter_discovery_req.requested_energy_transfer_mode
+        if f17_requested_energy_transfer_mode is None: raise ExiEncodeError("ChargeParameterDiscoveryReqType: missing required requested_energy_transfer_mode")
+        c8 = _C21[s17]
+        s17 = 2
+        s17 = 2
+        w.bits(((c8[0]) << 5) | ((_K22[f17_requested_energy_transfer_mode]) << 1), c8[1] + 5)
+        if (f17_ac_ev_charge_parameter := f_charge_parameter_discovery_req.ac_ev_charge_parameter) is not None:
+            w.bits(0, 2)
+            _e_AC_EVChargeParameterType(w, f17_ac_ev_charge_parameter)
+            s17 = 3
+        elif (f17_dc_ev_charge_parameter := f_charge_parameter_discovery_req.dc_ev_charge_parameter) is not None:
+            w.bits(1, 2)
+            _e_DC_EVChargeParameterType(w, f17_dc_ev_charge_parameter)
+            s17 = 3
+        elif (f17_ev_charge_parameter := f_charge_parameter_discovery_req.ev_charge_parameter) is not None:
+            w.bits(2, 2)
+            _e_EVChargeParameterType(w, f17_ev_charge_parameter)
+            s17 = 3
+        else:
+            raise ExiEncodeError("ChargeParameterDiscoveryReqType: missing required ac_ev_charge_parameter/dc_ev_charge_parameter/ev_charge_parameter")
+        w.bits(0, 1)
+        s = 1
+    elif (f_charge_parameter_discovery_res := o.charge_parameter_discovery_res) is not None:
+        f18_response_code = f_charge_parameter_discovery_res.response_code
+        if f18_response_code is None: raise ExiEncodeError("ChargeParameterDiscoveryResType: missing required response_code")
+        f18_evse_processing = f_charge_parameter_discovery_res.evse_processing
+        if f18_evse_processing is None: raise ExiEncodeError("ChargeParameterDiscoveryResType: missing required evse_processing")
+        s18 = 2
+        w.bits(((_K12[f18_response_code]) << 6) | ((_K13[f18_evse_processing]) << 1) | 81920, 19)
+        if (f18_sa_schedule_list := f_charge_parameter_discovery_res.sa_schedule_list) is not None:
+            w.bits(0, 3)
+            _e_SAScheduleListType(w, f18_sa_schedule_list)
+            s18 = 3
+        elif (f18_sa_schedules := f_charge_parameter_discovery_res.sa_schedules) is not None:
+            w.bits(1, 3)
+            _e_SASchedulesType(w, f18_sa_schedules)
+            s18 = 3
+        if (f18_ac_evse_charge_parameter := f_charge_parameter_discovery_res.ac_evse_charge_parameter) is not None:
+            c9 = _C23[s18]
+            w.bits((c9[0]), c9[1])
+            _e_AC_EVSEChargeParameterType(w, f18_ac_evse_charge_parameter)
+            s18 = 4
+        elif (f18_dc_evse_charge_parameter := f_charge_parameter_discovery_res.dc_evse_charge_parameter) is not None:
+            c10 = _C24[s18]
+            w.bits((c10[0]), c10[1])
+            _e_DC_EVSEChargeParameterType(w, f18_dc_evse_charge_parameter)
+            s18 = 4
+        elif (f18_evse_charge_parameter := f_charge_parameter_discovery_res.evse_charge_parameter) is not None:
+            c11 = _C25[s18]
+            w.bits((c11[0]), c11[1])
+            _e_EVSEChargeParameterType(w, f18_evse_charge_parameter)
+            s18 = 4
+        else:
+            raise ExiEncodeError("ChargeParameterDiscoveryResType: missing required ac_evse_charge_parameter/dc_evse_charge_parameter/evse_charge_parameter")
+        w.bits(0, 1)
+        s = 1
+    elif (f_payment_details_req := o.payment_details_req) is not None:
+        f19_e_maid = f_payment_details_req.e_maid
+        if f19_e_maid is None: raise ExiEncodeError("PaymentDetailsReqType: missing required e_maid")
+        w.bits(68, 8)
+        w.string(f19_e_maid)
+        f19_contract_signature_cert_chain = f_payment_details_req.contract_signature_cert_chain
+        if f19_contract_signature_cert_chain is None: raise ExiEncodeError("PaymentDetailsReqType: missing required contract_signature_cert_chain")
+        w.bits(0, 2)
+        _e_CertificateChainType(w, f19_contract_signature_cert_chain)
+        w.bits(0, 1)
+        s = 1
+    elif (f_payment_details_res := o.payment_details_res) is not None:
+        f20_response_code = f_payment_details_res.response_code
+        if f20_response_code is None: raise ExiEncodeError("PaymentDetailsResType: missing required response_code")
+        f20_gen_challenge = f_payment_details_res.gen_challenge
+        if f20_gen_challenge is None: raise ExiEncodeError("PaymentDetailsResType: missing required gen_challenge")
+        w.bits(((_K12[f20_response_code]) << 3) | 18432, 16)
+        w.binary(f20_gen_challenge)
+        f20_evse_time_stamp = f_payment_details_res.evse_time_stamp
+        if f20_evse_time_stamp is None: raise ExiEncodeError("PaymentDetailsResType: missing required evse_time_stamp")
+        if not -9223372036854775808 <= f20_evse_time_stamp <= 9223372036854775807:
+            raise ExiEncodeError(f"value {f20_evse_time_stamp!r} outside [-9223372036854775808, 9223372036854775807]")
+        w.bits((1 if f20_evse_time_stamp < 0 else 0), 4)
+        w.uint(-f20_evse_time_stamp - 1 if f20_evse_time_stamp < 0 else f20_evse_time_stamp)
         w.bits(0, 2)
         s = 1
-    elif f_service_detail_res is not None:
-        f22_response_code = f_service_detail_res.response_code
-        if f22_response_code is None: raise ExiEncodeError("ServiceDetailResType: missing required response_code")
-        f22_service_id = f_service_detail_res.service_id
-        if f22_service_id is None: raise ExiEncodeError("ServiceDetailResType: missing required service_id")
-        w.bits(((_K12[f22_response_code]) << 3) | 26624, 16)
-        w.uint(f22_service_id)
-        s22 = 2
+    elif (f_payment_service_selection_req := o.payment_service_selection_req) is not None:
+        f21_selected_payment_option = f_payment_service_selection_req.selected_payment_option
+        if f21_selected_payment_option is None: raise ExiEncodeError("PaymentServiceSelectionReqType: missing required selected_payment_option")
+        f21_selected_service_list = f_payment_service_selection_req.selected_service_list
+        if f21_selected_service_list is None: raise ExiEncodeError("PaymentServiceSelectionReqType: missing required selected_service_list")
+        w.bits(((_K26[f21_selected_payment_option]) << 2) | 608, 11)
+        _e_SelectedServiceListType(w, f21_selected_service_list)
         w.bits(0, 1)
-        f22_service_parameter_list = f_service_detail_res.service_parameter_list
-        if f22_service_parameter_list is not None:
+        s = 1
+    elif (f_payment_service_selection_res := o.payment_service_selection_res) is not None:
+        f22_response_code = f_payment_service_selection_res.response_code
+        if f22_response_code is None: raise ExiEncodeError("PaymentServiceSelectionResType: missing required response_code")
+        w.bits(((_K12[f22_response_code]) << 2) | 10240, 15)
+        s = 1
+    elif (f_service_detail_req := o.service_detail_req) is not None:
+        f23_service_id = f_service_detail_req.service_id
+        if f23_service_id is None: raise ExiEncodeError("ServiceDetailReqType: missing required service_id")
+        w.bits(100, 8)
+        w.uint(f23_service_id)
+        w.bits(0, 2)
+        s = 1
+    elif (f_service_detail_res := o.service_detail_res) is not None:
+        f24_response_code = f_service_detail_res.response_code
+        if f24_response_code is None: raise ExiEncodeError("ServiceDetailResType: missing required response_code")
+        f24_service_id = f_service_detail_res.service_id
+        if f24_service_id is None: raise ExiEncodeError("ServiceDetailResType: missing required service_id")
+        w.bits(((_K12[f24_response_code]) << 3) | 26624, 16)
+        w.uint(f24_service_id)
+        s24 = 2
+        w.bits(0, 1)
+        if (f24_service_parameter_list := f_service_detail_res.service_parameter_list) is not None:
             w.bits(0, 2)
-            _e_ServiceParameterListType(w, f22_service_parameter_list)
-            s22 = 3
-        c12 = _C41[s22]
+            _e_ServiceParameterListType(w, f24_service_parameter_list)
+            s24 = 3
+        c12 = _C27[s24]
         w.bits((c12[0]), c12[1])
         s = 1
-    elif f_service_discovery_req is not None:
-        s23 = 0
+    elif (f_service_discovery_req := o.service_discovery_req) is not None:
+        s25 = 0
         w.bits(27, 6)
-        f23_service_scope = f_service_discovery_req.service_scope
-        if f23_service_scope is not None:
+        if (f25_service_scope := f_service_discovery_req.service_scope) is not None:
             w.bits(0, 3)
-            w.string(f23_service_scope)
+            w.string(f25_service_scope)
             w.bits(0, 1)
-            s23 = 1
-        f23_service_category = f_service_discovery_req.service_category
-        if f23_service_category is not None:
-            c13 = _C8[s23]
-            w.bits(((c13[0]) << 4) | ((_K42[f23_service_category]) << 1), c13[1] + 4)
-            s23 = 2
-        c14 = _C9[s23]
+            s25 = 1
+        if (f25_service_category := f_service_discovery_req.service_category) is not None:
+            c13 = _C8[s25]
+            w.bits(((c13[0]) << 4) | ((_K28[f25_service_category]) << 1), c13[1] + 4)
+            s25 = 2
+        c14 = _C9[s25]
         w.bits((c14[0]), c14[1])
         s = 1
-    elif f_service_discovery_res is not None:
-        f24_response_code = f_service_discovery_res.response_code
-        if f24_response_code is None: raise ExiEncodeError("ServiceDiscoveryResType: missing required response_code")
-        f24_payment_option_list = f_service_discovery_res.payment_option_list
-        if f24_payment_option_list is None: raise ExiEncodeError("ServiceDiscoveryResType: missing required payment_option_list")
-        w.bits(((_K12[f24_response_code]) << 2) | 14336, 15)
-        _e_PaymentOptionListType(w, f24_payment_option_list)
-        f24_charge_service = f_service_discovery_res.charge_service
-        if f24_charge_service is None: raise ExiEncodeError("ServiceDiscoveryResType: missing required charge_service")
+    elif (f_service_discovery_res := o.service_discovery_res) is not None:
+        f26_response_code = f_service_discovery_res.response_code
+        if f26_response_code is None: raise ExiEncodeError("ServiceDiscoveryResType: missing required response_code")
+        f26_payment_option_list = f_service_discovery_res.payment_option_list
+        if f26_payment_option_list is None: raise ExiEncodeError("ServiceDiscoveryResType: missing required payment_option_list")
+        w.bits(((_K12[f26_response_code]) << 2) | 14336, 15)
+        _e_PaymentOptionListType(w, f26_payment_option_list)
+        f26_charge_service = f_service_discovery_res.charge_service
+        if f26_charge_service is None: raise ExiEncodeError("ServiceDiscoveryResType: missing required charge_service")
         w.bits(0, 1)
-        _e_ChargeServiceType(w, f24_charge_service)
-        s24 = 3
-        f24_service_list = f_service_discovery_res.service_list
-        if f24_service_list is not None:
+        _e_ChargeServiceType(w, f26_charge_service)
+        s26 = 3
+        if (f26_service_list := f_service_discovery_res.service_list) is not None:
             w.bits(0, 2)
-            _e_ServiceListType(w, f24_service_list)
-            s24 = 4
-        c15 = _C43[s24]
+            _e_ServiceListType(w, f26_service_list)
+            s26 = 4
+        c15 = _C29[s26]
         w.bits((c15[0]), c15[1])
         s = 1
-    elif f_session_setup_req is not None:
-        f25_evccid = f_session_setup_req.evccid
-        if f25_evccid is None: raise ExiEncodeError("SessionSetupReqType: missing required evccid")
+    elif (f_session_setup_req := o.session_setup_req) is not None:
+        f27_evccid = f_session_setup_req.evccid
+        if f27_evccid is None: raise ExiEncodeError("SessionSetupReqType: missing required evccid")
         w.bits(116, 8)
-        w.binary(f25_evccid)
+        w.binary(f27_evccid)
         w.bits(0, 2)
         s = 1
-    elif f_session_setup_res is not None:
-        f26_response_code = f_session_setup_res.response_code
-        if f26_response_code is None: raise ExiEncodeError("SessionSetupResType: missing required response_code")
-        f26_evseid = f_session_setup_res.evseid
-        if f26_evseid is None: raise ExiEncodeError("SessionSetupResType: missing required evseid")
-        w.bits(((_K12[f26_response_code]) << 3) | 30720, 16)
-        w.string(f26_evseid)
-        s26 = 2
+    elif (f_session_setup_res := o.session_setup_res) is not None:
+        f28_response_code = f_session_setup_res.response_code
+        if f28_response_code is None: raise ExiEncodeError("SessionSetupResType: missing required response_code")
+        f28_evseid = f_session_setup_res.evseid
+        if f28_evseid is None: raise ExiEncodeError("SessionSetupResType: missing required evseid")
+        w.bits(((_K12[f28_response_code]) << 3) | 30720, 16)
+        w.string(f28_evseid)
+        s28 = 2
         w.bits(0, 1)
-        f26_evse_time_stamp = f_session_setup_res.evse_time_stamp
-        if f26_evse_time_stamp is not None:
-            if not -9223372036854775808 <= f26_evse_time_stamp <= 9223372036854775807:
-                raise ExiEncodeError(f"value {f26_evse_time_stamp!r} outside [-9223372036854775808, 9223372036854775807]")
-            w.bits((1 if f26_evse_time_stamp < 0 else 0), 4)
-            w.uint(-f26_evse_time_stamp - 1 if f26_evse_time_stamp < 0 else f26_evse_time_stamp)
+        if (f28_evse_time_stamp := f_session_setup_res.evse_time_stamp) is not None:
+            if not -9223372036854775808 <= f28_evse_time_stamp <= 9223372036854775807:
+                raise ExiEncodeError(f"value {f28_evse_time_stamp!r} outside [-9223372036854775808, 9223372036854775807]")
+            w.bits((1 if f28_evse_time_stamp < 0 else 0), 4)
+            w.uint(-f28_evse_time_stamp - 1 if f28_evse_time_stamp < 0 else f28_evse_time_stamp)
             w.bits(0, 1)
-            s26 = 3
-        c16 = _C41[s26]
+            s28 = 3
+        c16 = _C27[s28]
         w.bits((c16[0]), c16[1])
         s = 1
-    elif f_session_stop_req is not None:
-        f27_charging_session = f_session_stop_req.charging_session
-        if f27_charging_session is None: raise ExiEncodeError("SessionStopReqType: missing required charging_session")
-        w.bits(((_K44[f27_charging_session]) << 2) | 992, 11)
+    elif (f_session_stop_req := o.session_stop_req) is not None:
+        f29_charging_session = f_session_stop_req.charging_session
+        if f29_charging_session is None: raise ExiEncodeError("SessionStopReqType: missing required charging_session")
+        w.bits(((_K30[f29_charging_session]) << 2) | 992, 11)
         s = 1
-    elif f_session_stop_res is not None:
-        f28_response_code = f_session_stop_res.response_code
-        if f28_response_code is None: raise ExiEncodeError("SessionStopResType: missing required response_code")
-        w.bits(((_K12[f28_response_code]) << 2) | 16384, 15)
+    elif (f_session_stop_res := o.session_stop_res) is not None:
+        f30_response_code = f_session_stop_res.response_code
+        if f30_response_code is None: raise ExiEncodeError("SessionStopResType: missing required response_code")
+        w.bits(((_K12[f30_response_code]) << 2) | 16384, 15)
         s = 1
-    elif f_welding_detection_req is not None:
-        f29_dc_ev_status = f_welding_detection_req.dc_ev_status
-        if f29_dc_ev_status is None: raise ExiEncodeError("WeldingDetectionReqType: missing required dc_ev_status")
-        w.bits(66, 7)
-        _e_DC_EVStatusType(w, f29_dc_ev_status)
-        w.bits(0, 1)
-        s = 1
-    elif f_welding_detection_res is not None:
-        f30_response_code = f_welding_detection_res.response_code
-        if f30_response_code is None: raise ExiEncodeError("WeldingDetectionResType: missing required response_code")
-        f30_dc_evse_status = f_welding_detection_res.dc_evse_status
-        if f30_dc_evse_status is None: raise ExiEncodeError("WeldingDetectionResType: missing required dc_evse_status")
-        w.bits(((_K12[f30_response_code]) << 2) | 17408, 15)
-        _e_DC_EVSEStatusType(w, f30_dc_evse_status)
-        f30_evse_present_voltage = f_welding_detection_res.evse_present_voltage
-        if f30_evse_present_voltage is None: raise ExiEncodeError("WeldingDetectionResType: missing required evse_present_voltage")
-        w.bits(0, 1)
-        _e_PhysicalValueType(w, f30_evse_present_voltage)
-        w.bits(0, 1)
-        s = 1
-    c17 = _C45[s]
+    c17 = _C31[s]
     w.bits((c17[0]), c17[1])
 
 def _d_CableCheckReqType(r: Reader) -> CableCheckReqType:
@@ -2527,7 +1836,7 @@ def _d_CableCheckReqType(r: Reader) -> CableCheckReqType:
     v1_ev_ready = ((b >> 20) & 0x1) == 1
     k = (b >> 13) & 0xf
     if k >= 12: r.bad(p + 7, 'enum index')
-    v1_ev_error_code = _K46[k]
+    v1_ev_error_code = _K32[k]
     v1_evresssoc = ((b >> 3) & 0x7f)
     if v1_evresssoc > 100: r.bad(p + 14, 'range')
     v_dc_ev_status = DC_EVStatusType(ev_ready=v1_ev_ready, ev_error_code=v1_ev_error_code, evresssoc=v1_evresssoc)
@@ -2545,7 +1854,7 @@ def _e_CableCheckReqType(w: Writer, o: CableCheckReqType) -> None:
     if f1_evresssoc is None: raise ExiEncodeError("DC_EVStatusType: missing required evresssoc")
     if not 0 <= f1_evresssoc <= 100:
         raise ExiEncodeError(f"value {f1_evresssoc!r} outside [0, 100]")
-    w.bits(((1 if f1_ev_ready else 0) << 20) | ((_K47[f1_ev_error_code]) << 13) | ((f1_evresssoc) << 3), 24)
+    w.bits(((1 if f1_ev_ready else 0) << 20) | ((_K33[f1_ev_error_code]) << 13) | ((f1_evresssoc) << 3), 24)
 
 def _d_CableCheckResType(r: Reader) -> CableCheckResType:
     rv = r.v; rn = r.n
@@ -2574,7 +1883,7 @@ def _d_CableCheckResType(r: Reader) -> CableCheckResType:
     v1_evse_notification = _K4[k]
     e = b & 0x3
     if e >= 2: r.bad_code(p + 6, e, 2)
-    it, al = _P19[e]
+    it, al = _P34[e]
     if it == 2:
         p = r.p; q = p + 6
         if q > rn: r.eos()
@@ -2582,7 +1891,7 @@ def _d_CableCheckResType(r: Reader) -> CableCheckResType:
         if b & 0x23: r.badz(p, 6, b & 0x23)
         k = (b >> 2) & 0x7
         if k >= 5: r.bad(p + 1, 'enum index')
-        v1_evse_isolation_status = _K48[k]
+        v1_evse_isolation_status = _K35[k]
         it = 3; al = 0
     p = r.p; q = p + 13
     if q > rn: r.eos()
@@ -2590,7 +1899,7 @@ def _d_CableCheckResType(r: Reader) -> CableCheckResType:
     if b & 0x10f3: r.badz(p, 13, b & 0x10f3)
     k = (b >> 8) & 0xf
     if k >= 12: r.bad(p + 1, 'enum index')
-    v1_evse_status_code = _K49[k]
+    v1_evse_status_code = _K36[k]
     k = (b >> 2) & 0x3
     if k >= 3: r.bad(p + 9, 'enum index')
     v_evse_processing = _K11[k]
@@ -2611,17 +1920,16 @@ def _e_CableCheckResType(w: Writer, o: CableCheckResType) -> None:
     if f1_evse_notification is None: raise ExiEncodeError("DC_EVSEStatusType: missing required evse_notification")
     s1 = 2
     w.bits(((_K5[f1_evse_notification]) << 1), 6)
-    f1_evse_isolation_status = f_dc_evse_status.evse_isolation_status
-    if f1_evse_isolation_status is not None:
-        w.bits(((_K50[f1_evse_isolation_status]) << 1), 7)
+    if (f1_evse_isolation_status := f_dc_evse_status.evse_isolation_status) is not None:
+        w.bits(((_K37[f1_evse_isolation_status]) << 1), 7)
         s1 = 3
     f1_evse_status_code = f_dc_evse_status.evse_status_code
     if f1_evse_status_code is None: raise ExiEncodeError("DC_EVSEStatusType: missing required evse_status_code")
-    c1 = _C35[s1]
+    c1 = _C16[s1]
     s1 = 4
     f_evse_processing = o.evse_processing
     if f_evse_processing is None: raise ExiEncodeError("CableCheckResType: missing required evse_processing")
-    w.bits(((c1[0]) << 13) | ((_K51[f1_evse_status_code]) << 8) | ((_K13[f_evse_processing]) << 2), c1[1] + 13)
+    w.bits(((c1[0]) << 13) | ((_K38[f1_evse_status_code]) << 8) | ((_K13[f_evse_processing]) << 2), c1[1] + 13)
 
 def _d_CanonicalizationMethodType(r: Reader) -> CanonicalizationMethodType:
     v_algorithm = None
@@ -2661,7 +1969,7 @@ def _d_CertificateChainType(r: Reader) -> CertificateChainType:
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
     if e >= 2: r.bad_code(p + 1, e, 2)
-    it, al = _P25[e]
+    it, al = _P39[e]
     if it == 2:
         v_sub_certificates = _d_SubCertificatesType(r)
         r.zero(1, 'expected end of element')
@@ -2670,25 +1978,23 @@ def _d_CertificateChainType(r: Reader) -> CertificateChainType:
 
 def _e_CertificateChainType(w: Writer, o: CertificateChainType) -> None:
     s = 0
-    f_id = o.id
-    if f_id is not None:
+    if (f_id := o.id) is not None:
         w.bits(0, 2)
         w.string(f_id)
         s = 1
     f_certificate = o.certificate
     if f_certificate is None: raise ExiEncodeError("CertificateChainType: missing required certificate")
-    c1 = _C29[s]
+    c1 = _C21[s]
     w.bits(((c1[0]) << 1), c1[1] + 1)
     w.binary(f_certificate)
     s = 2
     s = 2
     w.bits(0, 1)
-    f_sub_certificates = o.sub_certificates
-    if f_sub_certificates is not None:
+    if (f_sub_certificates := o.sub_certificates) is not None:
         w.bits(0, 2)
         _e_SubCertificatesType(w, f_sub_certificates)
         s = 3
-    c2 = _C41[s]
+    c2 = _C27[s]
     w.bits((c2[0]), c2[1])
 
 def _d_CertificateInstallationReqType(r: Reader) -> CertificateInstallationReqType:
@@ -2763,7 +2069,7 @@ def _d_CertificateInstallationResType(r: Reader) -> CertificateInstallationResTy
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
     if e >= 2: r.bad_code(p + 1, e, 2)
-    it, al = _P25[e]
+    it, al = _P39[e]
     if it == 2:
         v1_sub_certificates = _d_SubCertificatesType(r)
         r.zero(1, 'expected end of element')
@@ -2791,7 +2097,7 @@ def _d_CertificateInstallationResType(r: Reader) -> CertificateInstallationResTy
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
     if e >= 2: r.bad_code(p + 1, e, 2)
-    it, al = _P25[e]
+    it, al = _P39[e]
     if it == 2:
         v2_sub_certificates = _d_SubCertificatesType(r)
         r.zero(1, 'expected end of element')
@@ -2847,48 +2153,44 @@ def _e_CertificateInstallationResType(w: Writer, o: CertificateInstallationResTy
     if f_sa_provisioning_certificate_chain is None: raise ExiEncodeError("CertificateInstallationResType: missing required sa_provisioning_certificate_chain")
     s1 = 0
     w.bits(((_K12[f_response_code]) << 2), 9)
-    f1_id = f_sa_provisioning_certificate_chain.id
-    if f1_id is not None:
+    if (f1_id := f_sa_provisioning_certificate_chain.id) is not None:
         w.bits(0, 2)
         w.string(f1_id)
         s1 = 1
     f1_certificate = f_sa_provisioning_certificate_chain.certificate
     if f1_certificate is None: raise ExiEncodeError("CertificateChainType: missing required certificate")
-    c1 = _C29[s1]
+    c1 = _C21[s1]
     w.bits(((c1[0]) << 1), c1[1] + 1)
     w.binary(f1_certificate)
     s1 = 2
     s1 = 2
     w.bits(0, 1)
-    f1_sub_certificates = f_sa_provisioning_certificate_chain.sub_certificates
-    if f1_sub_certificates is not None:
+    if (f1_sub_certificates := f_sa_provisioning_certificate_chain.sub_certificates) is not None:
         w.bits(0, 2)
         _e_SubCertificatesType(w, f1_sub_certificates)
         s1 = 3
-    c2 = _C41[s1]
+    c2 = _C27[s1]
     f_contract_signature_cert_chain = o.contract_signature_cert_chain
     if f_contract_signature_cert_chain is None: raise ExiEncodeError("CertificateInstallationResType: missing required contract_signature_cert_chain")
     s2 = 0
     w.bits(((c2[0]) << 1), c2[1] + 1)
-    f2_id = f_contract_signature_cert_chain.id
-    if f2_id is not None:
+    if (f2_id := f_contract_signature_cert_chain.id) is not None:
         w.bits(0, 2)
         w.string(f2_id)
         s2 = 1
     f2_certificate = f_contract_signature_cert_chain.certificate
     if f2_certificate is None: raise ExiEncodeError("CertificateChainType: missing required certificate")
-    c3 = _C29[s2]
+    c3 = _C21[s2]
     w.bits(((c3[0]) << 1), c3[1] + 1)
     w.binary(f2_certificate)
     s2 = 2
     s2 = 2
     w.bits(0, 1)
-    f2_sub_certificates = f_contract_signature_cert_chain.sub_certificates
-    if f2_sub_certificates is not None:
+    if (f2_sub_certificates := f_contract_signature_cert_chain.sub_certificates) is not None:
         w.bits(0, 2)
         _e_SubCertificatesType(w, f2_sub_certificates)
         s2 = 3
-    c4 = _C41[s2]
+    c4 = _C27[s2]
     f_contract_signature_encrypted_private_key = o.contract_signature_encrypted_private_key
     if f_contract_signature_encrypted_private_key is None: raise ExiEncodeError("CertificateInstallationResType: missing required contract_signature_encrypted_private_key")
     f3_id = f_contract_signature_encrypted_private_key.id
@@ -2952,7 +2254,7 @@ def _d_CertificateUpdateReqType(r: Reader) -> CertificateUpdateReqType:
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
     if e >= 2: r.bad_code(p + 1, e, 2)
-    it, al = _P25[e]
+    it, al = _P39[e]
     if it == 2:
         v1_sub_certificates = _d_SubCertificatesType(r)
         r.zero(1, 'expected end of element')
@@ -2983,25 +2285,23 @@ def _e_CertificateUpdateReqType(w: Writer, o: CertificateUpdateReqType) -> None:
     if f_contract_signature_cert_chain is None: raise ExiEncodeError("CertificateUpdateReqType: missing required contract_signature_cert_chain")
     s1 = 0
     w.bits(0, 1)
-    f1_id = f_contract_signature_cert_chain.id
-    if f1_id is not None:
+    if (f1_id := f_contract_signature_cert_chain.id) is not None:
         w.bits(0, 2)
         w.string(f1_id)
         s1 = 1
     f1_certificate = f_contract_signature_cert_chain.certificate
     if f1_certificate is None: raise ExiEncodeError("CertificateChainType: missing required certificate")
-    c1 = _C29[s1]
+    c1 = _C21[s1]
     w.bits(((c1[0]) << 1), c1[1] + 1)
     w.binary(f1_certificate)
     s1 = 2
     s1 = 2
     w.bits(0, 1)
-    f1_sub_certificates = f_contract_signature_cert_chain.sub_certificates
-    if f1_sub_certificates is not None:
+    if (f1_sub_certificates := f_contract_signature_cert_chain.sub_certificates) is not None:
         w.bits(0, 2)
         _e_SubCertificatesType(w, f1_sub_certificates)
         s1 = 3
-    c2 = _C41[s1]
+    c2 = _C27[s1]
     f_e_maid = o.e_maid
     if f_e_maid is None: raise ExiEncodeError("CertificateUpdateReqType: missing required e_maid")
     w.bits(((c2[0]) << 2), c2[1] + 2)
@@ -3046,7 +2346,7 @@ def _d_CertificateUpdateResType(r: Reader) -> CertificateUpdateResType:
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
     if e >= 2: r.bad_code(p + 1, e, 2)
-    it, al = _P25[e]
+    it, al = _P39[e]
     if it == 2:
         v1_sub_certificates = _d_SubCertificatesType(r)
         r.zero(1, 'expected end of element')
@@ -3074,7 +2374,7 @@ def _d_CertificateUpdateResType(r: Reader) -> CertificateUpdateResType:
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
     if e >= 2: r.bad_code(p + 1, e, 2)
-    it, al = _P25[e]
+    it, al = _P39[e]
     if it == 2:
         v2_sub_certificates = _d_SubCertificatesType(r)
         r.zero(1, 'expected end of element')
@@ -3121,7 +2421,7 @@ def _d_CertificateUpdateResType(r: Reader) -> CertificateUpdateResType:
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
     if e >= 2: r.bad_code(p + 1, e, 2)
-    it, al = _P52[e]
+    it, al = _P40[e]
     v_e_maid = EMAIDType(id=v5_id, value=v5_value)
     if it == 6:
         p = r.p; q = p + 2
@@ -3146,48 +2446,44 @@ def _e_CertificateUpdateResType(w: Writer, o: CertificateUpdateResType) -> None:
     if f_sa_provisioning_certificate_chain is None: raise ExiEncodeError("CertificateUpdateResType: missing required sa_provisioning_certificate_chain")
     s1 = 0
     w.bits(((_K12[f_response_code]) << 2), 9)
-    f1_id = f_sa_provisioning_certificate_chain.id
-    if f1_id is not None:
+    if (f1_id := f_sa_provisioning_certificate_chain.id) is not None:
         w.bits(0, 2)
         w.string(f1_id)
         s1 = 1
     f1_certificate = f_sa_provisioning_certificate_chain.certificate
     if f1_certificate is None: raise ExiEncodeError("CertificateChainType: missing required certificate")
-    c1 = _C29[s1]
+    c1 = _C21[s1]
     w.bits(((c1[0]) << 1), c1[1] + 1)
     w.binary(f1_certificate)
     s1 = 2
     s1 = 2
     w.bits(0, 1)
-    f1_sub_certificates = f_sa_provisioning_certificate_chain.sub_certificates
-    if f1_sub_certificates is not None:
+    if (f1_sub_certificates := f_sa_provisioning_certificate_chain.sub_certificates) is not None:
         w.bits(0, 2)
         _e_SubCertificatesType(w, f1_sub_certificates)
         s1 = 3
-    c2 = _C41[s1]
+    c2 = _C27[s1]
     f_contract_signature_cert_chain = o.contract_signature_cert_chain
     if f_contract_signature_cert_chain is None: raise ExiEncodeError("CertificateUpdateResType: missing required contract_signature_cert_chain")
     s2 = 0
     w.bits(((c2[0]) << 1), c2[1] + 1)
-    f2_id = f_contract_signature_cert_chain.id
-    if f2_id is not None:
+    if (f2_id := f_contract_signature_cert_chain.id) is not None:
         w.bits(0, 2)
         w.string(f2_id)
         s2 = 1
     f2_certificate = f_contract_signature_cert_chain.certificate
     if f2_certificate is None: raise ExiEncodeError("CertificateChainType: missing required certificate")
-    c3 = _C29[s2]
+    c3 = _C21[s2]
     w.bits(((c3[0]) << 1), c3[1] + 1)
     w.binary(f2_certificate)
     s2 = 2
     s2 = 2
     w.bits(0, 1)
-    f2_sub_certificates = f_contract_signature_cert_chain.sub_certificates
-    if f2_sub_certificates is not None:
+    if (f2_sub_certificates := f_contract_signature_cert_chain.sub_certificates) is not None:
         w.bits(0, 2)
         _e_SubCertificatesType(w, f2_sub_certificates)
         s2 = 3
-    c4 = _C41[s2]
+    c4 = _C27[s2]
     f_contract_signature_encrypted_private_key = o.contract_signature_encrypted_private_key
     if f_contract_signature_encrypted_private_key is None: raise ExiEncodeError("CertificateUpdateResType: missing required contract_signature_encrypted_private_key")
     f3_id = f_contract_signature_encrypted_private_key.id
@@ -3220,15 +2516,14 @@ def _e_CertificateUpdateResType(w: Writer, o: CertificateUpdateResType) -> None:
     w.string(f5_value)
     s = 6
     w.bits(0, 1)
-    f_retry_counter = o.retry_counter
-    if f_retry_counter is not None:
+    if (f_retry_counter := o.retry_counter) is not None:
         if not -32768 <= f_retry_counter <= 32767:
             raise ExiEncodeError(f"value {f_retry_counter!r} outside [-32768, 32767]")
         w.bits((1 if f_retry_counter < 0 else 0), 4)
         w.uint(-f_retry_counter - 1 if f_retry_counter < 0 else f_retry_counter)
         w.bits(0, 1)
         s = 7
-    c5 = _C53[s]
+    c5 = _C41[s]
     w.bits((c5[0]), c5[1])
 
 def _d_ChargeParameterDiscoveryReqType(r: Reader) -> ChargeParameterDiscoveryReqType:
@@ -3253,10 +2548,10 @@ def _d_ChargeParameterDiscoveryReqType(r: Reader) -> ChargeParameterDiscoveryReq
     if b & 0x44: r.badz(p, 7, b & 0x44)
     k = (b >> 3) & 0x7
     if k >= 6: r.bad(p + 1, 'enum index')
-    v_requested_energy_transfer_mode = _K15[k]
+    v_requested_energy_transfer_mode = _K42[k]
     e = b & 0x3
     if e >= 3: r.bad_code(p + 5, e, 3)
-    it, al = _P16[e]
+    it, al = _P43[e]
     if al == 0:
         v1_departure_time = None
         v1_e_amount = None
@@ -3289,7 +2584,7 @@ def _d_ChargeParameterDiscoveryReqType(r: Reader) -> ChargeParameterDiscoveryReq
         v_dc_ev_charge_parameter = _d_DC_EVChargeParameterType(r)
     elif al == 2:
         v2_departure_time = None
-        it, al = _P54[r.code(2, 2)]
+        it, al = _P44[r.code(2, 2)]
         if it == 0:
             r.zero(1, 'expected characters')
             v2_departure_time = r.uintb(4294967295)
@@ -3305,26 +2600,21 @@ def _d_ChargeParameterDiscoveryReqType(r: Reader) -> ChargeParameterDiscoveryReq
 
 def _e_ChargeParameterDiscoveryReqType(w: Writer, o: ChargeParameterDiscoveryReqType) -> None:
     s = 0
-    f_max_entries_sa_schedule_tuple = o.max_entries_sa_schedule_tuple
-    if f_max_entries_sa_schedule_tuple is not None:
+    if (f_max_entries_sa_schedule_tuple := o.max_entries_sa_schedule_tuple) is not None:
         w.bits(0, 3)
         w.uint(f_max_entries_sa_schedule_tuple)
         w.bits(0, 1)
         s = 1
     f_requested_energy_transfer_mode = o.requested_energy_transfer_mode
     if f_requested_energy_transfer_mode is None: raise ExiEncodeError("ChargeParameterDiscoveryReqType: missing required requested_energy_transfer_mode")
-    c1 = _C29[s]
+    c1 = _C21[s]
     s = 2
     s = 2
-    w.bits(((c1[0]) << 5) | ((_K30[f_requested_energy_transfer_mode]) << 1), c1[1] + 5)
-    f_ac_ev_charge_parameter = o.ac_ev_charge_parameter
-    f_dc_ev_charge_parameter = o.dc_ev_charge_parameter
-    f_ev_charge_parameter = o.ev_charge_parameter
-    if f_ac_ev_charge_parameter is not None:
+    w.bits(((c1[0]) << 5) | ((_K22[f_requested_energy_transfer_mode]) << 1), c1[1] + 5)
+    if (f_ac_ev_charge_parameter := o.ac_ev_charge_parameter) is not None:
         s1 = 0
         w.bits(0, 2)
-        f1_departure_time = f_ac_ev_charge_parameter.departure_time
-        if f1_departure_time is not None:
+        if (f1_departure_time := f_ac_ev_charge_parameter.departure_time) is not None:
             w.bits(0, 3)
             w.uint(f1_departure_time)
             w.bits(0, 1)
@@ -3349,20 +2639,19 @@ def _e_ChargeParameterDiscoveryReqType(w: Writer, o: ChargeParameterDiscoveryReq
         _e_PhysicalValueType(w, f1_ev_min_current)
         w.bits(0, 1)
         s = 3
-    elif f_dc_ev_charge_parameter is not None:
+    elif (f_dc_ev_charge_parameter := o.dc_ev_charge_parameter) is not None:
         w.bits(1, 2)
         _e_DC_EVChargeParameterType(w, f_dc_ev_charge_parameter)
         s = 3
-    elif f_ev_charge_parameter is not None:
+    elif (f_ev_charge_parameter := o.ev_charge_parameter) is not None:
         s2 = 0
         w.bits(2, 2)
-        f2_departure_time = f_ev_charge_parameter.departure_time
-        if f2_departure_time is not None:
+        if (f2_departure_time := f_ev_charge_parameter.departure_time) is not None:
             w.bits(0, 3)
             w.uint(f2_departure_time)
             w.bits(0, 1)
             s2 = 1
-        c3 = _C55[s2]
+        c3 = _C45[s2]
         w.bits((c3[0]), c3[1])
         s = 3
     else:
@@ -3390,7 +2679,7 @@ def _d_ChargeParameterDiscoveryResType(r: Reader) -> ChargeParameterDiscoveryRes
     v_evse_processing = _K11[k]
     e = b & 0x7
     if e >= 5: r.bad_code(p + 13, e, 5)
-    it, al = _P17[e]
+    it, al = _P46[e]
     if it == 2:
         if al == 0:
             v_sa_schedule_list = _d_SAScheduleListType(r)
@@ -3398,7 +2687,7 @@ def _d_ChargeParameterDiscoveryResType(r: Reader) -> ChargeParameterDiscoveryRes
             r.zero(1, 'expected end of element')
             it = -1; al = 0
             v_sa_schedules = SASchedulesType()
-        it, al = _P18[r.code(2, 3)]
+        it, al = _P47[r.code(2, 3)]
     if al == 0:
         v2_ac_evse_status = None
         v2_evse_nominal_voltage = None
@@ -3432,20 +2721,15 @@ def _e_ChargeParameterDiscoveryResType(w: Writer, o: ChargeParameterDiscoveryRes
     if f_evse_processing is None: raise ExiEncodeError("ChargeParameterDiscoveryResType: missing required evse_processing")
     s = 2
     w.bits(((_K12[f_response_code]) << 6) | ((_K13[f_evse_processing]) << 1), 13)
-    f_sa_schedule_list = o.sa_schedule_list
-    f_sa_schedules = o.sa_schedules
-    if f_sa_schedule_list is not None:
+    if (f_sa_schedule_list := o.sa_schedule_list) is not None:
         w.bits(0, 3)
         _e_SAScheduleListType(w, f_sa_schedule_list)
         s = 3
-    elif f_sa_schedules is not None:
+    elif (f_sa_schedules := o.sa_schedules) is not None:
         w.bits(2, 4)
         s = 3
-    f_ac_evse_charge_parameter = o.ac_evse_charge_parameter
-    f_dc_evse_charge_parameter = o.dc_evse_charge_parameter
-    f_evse_charge_parameter = o.evse_charge_parameter
-    if f_ac_evse_charge_parameter is not None:
-        c1 = _C31[s]
+    if (f_ac_evse_charge_parameter := o.ac_evse_charge_parameter) is not None:
+        c1 = _C23[s]
         f2_ac_evse_status = f_ac_evse_charge_parameter.ac_evse_status
         if f2_ac_evse_status is None: raise ExiEncodeError("AC_EVSEChargeParameterType: missing required ac_evse_status")
         w.bits(((c1[0]) << 1), c1[1] + 1)
@@ -3460,13 +2744,13 @@ def _e_ChargeParameterDiscoveryResType(w: Writer, o: ChargeParameterDiscoveryRes
         _e_PhysicalValueType(w, f2_evse_max_current)
         w.bits(0, 1)
         s = 4
-    elif f_dc_evse_charge_parameter is not None:
-        c2 = _C32[s]
+    elif (f_dc_evse_charge_parameter := o.dc_evse_charge_parameter) is not None:
+        c2 = _C24[s]
         w.bits((c2[0]), c2[1])
         _e_DC_EVSEChargeParameterType(w, f_dc_evse_charge_parameter)
         s = 4
-    elif f_evse_charge_parameter is not None:
-        c3 = _C33[s]
+    elif (f_evse_charge_parameter := o.evse_charge_parameter) is not None:
+        c3 = _C25[s]
         w.bits(((c3[0]) << 1), c3[1] + 1)
         s = 4
     else:
@@ -3493,7 +2777,7 @@ def _d_ChargeServiceType(r: Reader) -> ChargeServiceType:
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
     if e >= 2: r.bad_code(p + 1, e, 2)
-    it, al = _P56[e]
+    it, al = _P48[e]
     if it == 1:
         r.zero(1, 'expected characters')
         v_service_name = r.string()
@@ -3507,10 +2791,10 @@ def _d_ChargeServiceType(r: Reader) -> ChargeServiceType:
     b = (rv >> (rn - q)) & 0x3f; r.p = q
     if b & 0x24: r.badz(p, 6, b & 0x24)
     k = (b >> 3) & 0x3
-    v_service_category = _K26[k]
+    v_service_category = _K49[k]
     e = b & 0x3
     if e >= 2: r.bad_code(p + 4, e, 2)
-    it, al = _P57[e]
+    it, al = _P50[e]
     if it == 3:
         r.zero(1, 'expected characters')
         v_service_scope = r.string()
@@ -3537,27 +2821,25 @@ def _e_ChargeServiceType(w: Writer, o: ChargeServiceType) -> None:
     w.uint(f_service_id)
     s = 1
     w.bits(0, 1)
-    f_service_name = o.service_name
-    if f_service_name is not None:
+    if (f_service_name := o.service_name) is not None:
         w.bits(0, 3)
         w.string(f_service_name)
         w.bits(0, 1)
         s = 2
     f_service_category = o.service_category
     if f_service_category is None: raise ExiEncodeError("ChargeServiceType: missing required service_category")
-    c1 = _C58[s]
+    c1 = _C51[s]
     s = 3
     s = 3
-    w.bits(((c1[0]) << 4) | ((_K42[f_service_category]) << 1), c1[1] + 4)
-    f_service_scope = o.service_scope
-    if f_service_scope is not None:
+    w.bits(((c1[0]) << 4) | ((_K28[f_service_category]) << 1), c1[1] + 4)
+    if (f_service_scope := o.service_scope) is not None:
         w.bits(0, 3)
         w.string(f_service_scope)
         w.bits(0, 1)
         s = 4
     f_free_service = o.free_service
     if f_free_service is None: raise ExiEncodeError("ChargeServiceType: missing required free_service")
-    c2 = _C59[s]
+    c2 = _C52[s]
     s = 5
     f_supported_energy_transfer_mode = o.supported_energy_transfer_mode
     if f_supported_energy_transfer_mode is None: raise ExiEncodeError("ChargeServiceType: missing required supported_energy_transfer_mode")
@@ -3587,7 +2869,7 @@ def _d_ChargingProfileType(r: Reader) -> ChargingProfileType:
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 1; al = 0
         v1_charging_profile_entry_max_power = _d_PhysicalValueType(r)
-        it, al = _P25[r.code(2, 2)]
+        it, al = _P39[r.code(2, 2)]
         if it == 2:
             p = r.p; q = p + 5
             if q > rn: r.eos()
@@ -3600,7 +2882,7 @@ def _d_ChargingProfileType(r: Reader) -> ChargingProfileType:
         v_profile_entry.append(t)
         n += 1
         if n < 24:
-            it, al = _P54[r.code(2, 2)]
+            it, al = _P44[r.code(2, 2)]
         else:
             r.zero(1, 'expected end of element')
             it = -1; al = 0
@@ -3610,7 +2892,7 @@ def _e_ChargingProfileType(w: Writer, o: ChargingProfileType) -> None:
     s = 0
     n = 0
     for x in o.profile_entry:
-        c1 = _C60[s]
+        c1 = _C53[s]
         f1_charging_profile_entry_start = x.charging_profile_entry_start
         if f1_charging_profile_entry_start is None: raise ExiEncodeError("ProfileEntryType: missing required charging_profile_entry_start")
         w.bits(((c1[0]) << 2), c1[1] + 2)
@@ -3620,19 +2902,18 @@ def _e_ChargingProfileType(w: Writer, o: ChargingProfileType) -> None:
         w.bits(0, 2)
         _e_PhysicalValueType(w, f1_charging_profile_entry_max_power)
         s1 = 2
-        f1_charging_profile_entry_max_number_of_phases_in_use = x.charging_profile_entry_max_number_of_phases_in_use
-        if f1_charging_profile_entry_max_number_of_phases_in_use is not None:
+        if (f1_charging_profile_entry_max_number_of_phases_in_use := x.charging_profile_entry_max_number_of_phases_in_use) is not None:
             if not 1 <= f1_charging_profile_entry_max_number_of_phases_in_use <= 3:
                 raise ExiEncodeError(f"value {f1_charging_profile_entry_max_number_of_phases_in_use!r} outside [1, 3]")
             w.bits(((f1_charging_profile_entry_max_number_of_phases_in_use - 1) << 1), 6)
             s1 = 3
-        c2 = _C41[s1]
+        c2 = _C27[s1]
         w.bits((c2[0]), c2[1])
         n += 1
         s = 1 if n < 24 else 2
     if n < 1 or n > 24:
         raise ExiEncodeError(f"ChargingProfileType: {n} items of profile_entry (allowed 1..24)")
-    c3 = _C61[s]
+    c3 = _C54[s]
     w.bits((c3[0]), c3[1])
 
 def _d_ChargingStatusReqType(r: Reader) -> ChargingStatusReqType:
@@ -3669,7 +2950,7 @@ def _d_ChargingStatusResType(r: Reader) -> ChargingStatusResType:
     if v_sa_schedule_tuple_id > 255: r.bad(p + 3, 'range')
     e = b & 0x7
     if e >= 4: r.bad_code(p + 12, e, 4)
-    it, al = _P62[e]
+    it, al = _P55[e]
     if it == 3:
         v1_multiplier = None
         v1_unit = None
@@ -3694,7 +2975,7 @@ def _d_ChargingStatusResType(r: Reader) -> ChargingStatusResType:
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
         if e >= 3: r.bad_code(p + 2, e, 3)
-        it, al = _P63[e]
+        it, al = _P56[e]
         v_evse_max_current = PhysicalValueType(multiplier=v1_multiplier, unit=v1_unit, value=v1_value)
     if it == 4:
         v2_meter_id = None
@@ -3714,7 +2995,7 @@ def _d_ChargingStatusResType(r: Reader) -> ChargingStatusResType:
         if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
         if e >= 5: r.bad_code(p + 1, e, 5)
-        it, al = _P64[e]
+        it, al = _P57[e]
         if it == 1:
             r.zero(1, 'expected characters')
             v2_meter_reading = r.uintb(18446744073709551615)
@@ -3724,7 +3005,7 @@ def _d_ChargingStatusResType(r: Reader) -> ChargingStatusResType:
             if b & 0x8: r.badz(p, 4, b & 0x8)
             e = b & 0x7
             if e >= 4: r.bad_code(p + 1, e, 4)
-            it, al = _P65[e]
+            it, al = _P58[e]
         if it == 2:
             r.zero(1, 'expected characters')
             v2_sig_meter_reading = r.binary()
@@ -3734,7 +3015,7 @@ def _d_ChargingStatusResType(r: Reader) -> ChargingStatusResType:
             if b & 0x4: r.badz(p, 3, b & 0x4)
             e = b & 0x3
             if e >= 3: r.bad_code(p + 1, e, 3)
-            it, al = _P66[e]
+            it, al = _P59[e]
         if it == 3:
             p = r.p; q = p + 2
             if q > rn: r.eos()
@@ -3750,7 +3031,7 @@ def _d_ChargingStatusResType(r: Reader) -> ChargingStatusResType:
             if b & 0x4: r.badz(p, 3, b & 0x4)
             e = b & 0x3
             if e >= 2: r.bad_code(p + 1, e, 2)
-            it, al = _P67[e]
+            it, al = _P60[e]
         if it == 4:
             p = r.p; q = p + 2
             if q > rn: r.eos()
@@ -3766,7 +3047,7 @@ def _d_ChargingStatusResType(r: Reader) -> ChargingStatusResType:
             if b & 0x3: r.badz(p, 2, b & 0x3)
             it = -1; al = 0
         v_meter_info = MeterInfoType(meter_id=v2_meter_id, meter_reading=v2_meter_reading, sig_meter_reading=v2_sig_meter_reading, meter_status=v2_meter_status, t_meter=v2_t_meter)
-        it, al = _P68[r.code(2, 2)]
+        it, al = _P61[r.code(2, 2)]
     if it == 5:
         p = r.p; q = p + 4
         if q > rn: r.eos()
@@ -3808,8 +3089,7 @@ def _e_ChargingStatusResType(w: Writer, o: ChargingStatusResType) -> None:
         raise ExiEncodeError(f"value {f_sa_schedule_tuple_id!r} outside [1, 255]")
     s = 3
     w.bits(((f_sa_schedule_tuple_id - 1) << 1), 12)
-    f_evse_max_current = o.evse_max_current
-    if f_evse_max_current is not None:
+    if (f_evse_max_current := o.evse_max_current) is not None:
         f1_multiplier = f_evse_max_current.multiplier
         if f1_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
         if not -3 <= f1_multiplier <= 3:
@@ -3824,57 +3104,51 @@ def _e_ChargingStatusResType(w: Writer, o: ChargingStatusResType) -> None:
         w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
         w.bits(0, 2)
         s = 4
-    f_meter_info = o.meter_info
-    if f_meter_info is not None:
-        c1 = _C69[s]
+    if (f_meter_info := o.meter_info) is not None:
+        c1 = _C62[s]
         f2_meter_id = f_meter_info.meter_id
         if f2_meter_id is None: raise ExiEncodeError("MeterInfoType: missing required meter_id")
         w.bits(((c1[0]) << 2), c1[1] + 2)
         w.string(f2_meter_id)
         s2 = 1
         w.bits(0, 1)
-        f2_meter_reading = f_meter_info.meter_reading
-        if f2_meter_reading is not None:
+        if (f2_meter_reading := f_meter_info.meter_reading) is not None:
             w.bits(0, 4)
             w.uint(f2_meter_reading)
             w.bits(0, 1)
             s2 = 2
-        f2_sig_meter_reading = f_meter_info.sig_meter_reading
-        if f2_sig_meter_reading is not None:
-            c2 = _C70[s2]
+        if (f2_sig_meter_reading := f_meter_info.sig_meter_reading) is not None:
+            c2 = _C63[s2]
             w.bits(((c2[0]) << 1), c2[1] + 1)
             w.binary(f2_sig_meter_reading)
             w.bits(0, 1)
             s2 = 3
-        f2_meter_status = f_meter_info.meter_status
-        if f2_meter_status is not None:
-            c3 = _C71[s2]
+        if (f2_meter_status := f_meter_info.meter_status) is not None:
+            c3 = _C64[s2]
             if not -32768 <= f2_meter_status <= 32767:
                 raise ExiEncodeError(f"value {f2_meter_status!r} outside [-32768, 32767]")
             w.bits(((c3[0]) << 2) | (1 if f2_meter_status < 0 else 0), c3[1] + 2)
             w.uint(-f2_meter_status - 1 if f2_meter_status < 0 else f2_meter_status)
             w.bits(0, 1)
             s2 = 4
-        f2_t_meter = f_meter_info.t_meter
-        if f2_t_meter is not None:
-            c4 = _C72[s2]
+        if (f2_t_meter := f_meter_info.t_meter) is not None:
+            c4 = _C65[s2]
             if not -9223372036854775808 <= f2_t_meter <= 9223372036854775807:
                 raise ExiEncodeError(f"value {f2_t_meter!r} outside [-9223372036854775808, 9223372036854775807]")
             w.bits(((c4[0]) << 2) | (1 if f2_t_meter < 0 else 0), c4[1] + 2)
             w.uint(-f2_t_meter - 1 if f2_t_meter < 0 else f2_t_meter)
             w.bits(0, 1)
             s2 = 5
-        c5 = _C73[s2]
+        c5 = _C66[s2]
         w.bits((c5[0]), c5[1])
         s = 5
-    f_receipt_required = o.receipt_required
-    if f_receipt_required is not None:
-        c6 = _C74[s]
+    if (f_receipt_required := o.receipt_required) is not None:
+        c6 = _C67[s]
         w.bits(((c6[0]) << 3) | ((1 if f_receipt_required else 0) << 1), c6[1] + 3)
         s = 6
     f_ac_evse_status = o.ac_evse_status
     if f_ac_evse_status is None: raise ExiEncodeError("ChargingStatusResType: missing required ac_evse_status")
-    c7 = _C75[s]
+    c7 = _C68[s]
     f3_notification_max_delay = f_ac_evse_status.notification_max_delay
     if f3_notification_max_delay is None: raise ExiEncodeError("AC_EVSEStatusType: missing required notification_max_delay")
     w.bits(((c7[0]) << 2), c7[1] + 2)
@@ -3924,7 +3198,7 @@ def _d_ConsumptionCostType(r: Reader) -> ConsumptionCostType:
         if b & 0x67: r.badz(p, 7, b & 0x67)
         k = (b >> 3) & 0x3
         if k >= 3: r.bad(p + 2, 'enum index')
-        v2_cost_kind = _K76[k]
+        v2_cost_kind = _K69[k]
         it = 1; al = 0
         v2_amount = r.uintb(4294967295)
         p = r.p; q = p + 3
@@ -3933,7 +3207,7 @@ def _d_ConsumptionCostType(r: Reader) -> ConsumptionCostType:
         if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
         if e >= 2: r.bad_code(p + 1, e, 2)
-        it, al = _P25[e]
+        it, al = _P39[e]
         if it == 2:
             p = r.p; q = p + 6
             if q > rn: r.eos()
@@ -3971,28 +3245,27 @@ def _e_ConsumptionCostType(w: Writer, o: ConsumptionCostType) -> None:
     w.bits(0, 2)
     n = 0
     for x in o.cost:
-        c1 = _C77[s]
+        c1 = _C70[s]
         f2_cost_kind = x.cost_kind
         if f2_cost_kind is None: raise ExiEncodeError("CostType: missing required cost_kind")
         f2_amount = x.amount
         if f2_amount is None: raise ExiEncodeError("CostType: missing required amount")
-        w.bits(((c1[0]) << 7) | ((_K78[f2_cost_kind]) << 3), c1[1] + 7)
+        w.bits(((c1[0]) << 7) | ((_K71[f2_cost_kind]) << 3), c1[1] + 7)
         w.uint(f2_amount)
         s2 = 2
         w.bits(0, 1)
-        f2_amount_multiplier = x.amount_multiplier
-        if f2_amount_multiplier is not None:
+        if (f2_amount_multiplier := x.amount_multiplier) is not None:
             if not -3 <= f2_amount_multiplier <= 3:
                 raise ExiEncodeError(f"value {f2_amount_multiplier!r} outside [-3, 3]")
             w.bits(((f2_amount_multiplier + 3) << 1), 7)
             s2 = 3
-        c2 = _C41[s2]
+        c2 = _C27[s2]
         w.bits((c2[0]), c2[1])
         n += 1
         s = 2 if n < 3 else 3
     if n < 1 or n > 3:
         raise ExiEncodeError(f"ConsumptionCostType: {n} items of cost (allowed 1..3)")
-    c3 = _C41[s]
+    c3 = _C27[s]
     w.bits((c3[0]), c3[1])
 
 def _d_ContractSignatureEncryptedPrivateKeyType(r: Reader) -> ContractSignatureEncryptedPrivateKeyType:
@@ -4030,7 +3303,7 @@ def _d_CostType(r: Reader) -> CostType:
     if b & 0x67: r.badz(p, 7, b & 0x67)
     k = (b >> 3) & 0x3
     if k >= 3: r.bad(p + 2, 'enum index')
-    v_cost_kind = _K76[k]
+    v_cost_kind = _K69[k]
     it = 1; al = 0
     v_amount = r.uintb(4294967295)
     p = r.p; q = p + 3
@@ -4039,7 +3312,7 @@ def _d_CostType(r: Reader) -> CostType:
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
     if e >= 2: r.bad_code(p + 1, e, 2)
-    it, al = _P25[e]
+    it, al = _P39[e]
     if it == 2:
         p = r.p; q = p + 6
         if q > rn: r.eos()
@@ -4055,17 +3328,16 @@ def _e_CostType(w: Writer, o: CostType) -> None:
     if f_cost_kind is None: raise ExiEncodeError("CostType: missing required cost_kind")
     f_amount = o.amount
     if f_amount is None: raise ExiEncodeError("CostType: missing required amount")
-    w.bits(((_K78[f_cost_kind]) << 3), 7)
+    w.bits(((_K71[f_cost_kind]) << 3), 7)
     w.uint(f_amount)
     s = 2
     w.bits(0, 1)
-    f_amount_multiplier = o.amount_multiplier
-    if f_amount_multiplier is not None:
+    if (f_amount_multiplier := o.amount_multiplier) is not None:
         if not -3 <= f_amount_multiplier <= 3:
             raise ExiEncodeError(f"value {f_amount_multiplier!r} outside [-3, 3]")
         w.bits(((f_amount_multiplier + 3) << 1), 7)
         s = 3
-    c1 = _C41[s]
+    c1 = _C27[s]
     w.bits((c1[0]), c1[1])
 
 def _d_CurrentDemandReqType(r: Reader) -> CurrentDemandReqType:
@@ -4093,7 +3365,7 @@ def _d_CurrentDemandReqType(r: Reader) -> CurrentDemandReqType:
     v1_ev_ready = ((b >> 35) & 0x1) == 1
     k = (b >> 28) & 0xf
     if k >= 12: r.bad(p + 7, 'enum index')
-    v1_ev_error_code = _K46[k]
+    v1_ev_error_code = _K32[k]
     v1_evresssoc = ((b >> 18) & 0x7f)
     if v1_evresssoc > 100: r.bad(p + 14, 'range')
     v2_multiplier = ((b >> 10) & 0x7) - 3
@@ -4113,7 +3385,7 @@ def _d_CurrentDemandReqType(r: Reader) -> CurrentDemandReqType:
     if b & 0x18: r.badz(p, 5, b & 0x18)
     e = b & 0x7
     if e >= 5: r.bad_code(p + 2, e, 5)
-    it, al = _P79[e]
+    it, al = _P72[e]
     v_ev_target_current = PhysicalValueType(multiplier=v2_multiplier, unit=v2_unit, value=v2_value)
     if it == 2:
         v3_multiplier = None
@@ -4139,7 +3411,7 @@ def _d_CurrentDemandReqType(r: Reader) -> CurrentDemandReqType:
         if b & 0x18: r.badz(p, 5, b & 0x18)
         e = b & 0x7
         if e >= 4: r.bad_code(p + 2, e, 4)
-        it, al = _P62[e]
+        it, al = _P55[e]
         v_ev_maximum_voltage_limit = PhysicalValueType(multiplier=v3_multiplier, unit=v3_unit, value=v3_value)
     if it == 3:
         v4_multiplier = None
@@ -4165,7 +3437,7 @@ def _d_CurrentDemandReqType(r: Reader) -> CurrentDemandReqType:
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
         if e >= 3: r.bad_code(p + 2, e, 3)
-        it, al = _P63[e]
+        it, al = _P56[e]
         v_ev_maximum_current_limit = PhysicalValueType(multiplier=v4_multiplier, unit=v4_unit, value=v4_value)
     if it == 4:
         v5_multiplier = None
@@ -4191,7 +3463,7 @@ def _d_CurrentDemandReqType(r: Reader) -> CurrentDemandReqType:
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
         if e >= 2: r.bad_code(p + 2, e, 2)
-        it, al = _P68[e]
+        it, al = _P61[e]
         v_ev_maximum_power_limit = PhysicalValueType(multiplier=v5_multiplier, unit=v5_unit, value=v5_value)
     if it == 5:
         p = r.p; q = p + 4
@@ -4207,7 +3479,7 @@ def _d_CurrentDemandReqType(r: Reader) -> CurrentDemandReqType:
     v_charging_complete = ((b >> 3) & 0x1) == 1
     e = b & 0x3
     if e >= 3: r.bad_code(p + 3, e, 3)
-    it, al = _P80[e]
+    it, al = _P73[e]
     if it == 7:
         v6_multiplier = None
         v6_unit = None
@@ -4232,7 +3504,7 @@ def _d_CurrentDemandReqType(r: Reader) -> CurrentDemandReqType:
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
         if e >= 2: r.bad_code(p + 2, e, 2)
-        it, al = _P81[e]
+        it, al = _P74[e]
         v_remaining_time_to_full_soc = PhysicalValueType(multiplier=v6_multiplier, unit=v6_unit, value=v6_value)
     if it == 8:
         v7_multiplier = None
@@ -4306,12 +3578,11 @@ def _e_CurrentDemandReqType(w: Writer, o: CurrentDemandReqType) -> None:
     if f2_value is None: raise ExiEncodeError("PhysicalValueType: missing required value")
     if not -32768 <= f2_value <= 32767:
         raise ExiEncodeError(f"value {f2_value!r} outside [-32768, 32767]")
-    w.bits(((1 if f1_ev_ready else 0) << 35) | ((_K47[f1_ev_error_code]) << 28) | ((f1_evresssoc) << 18) | ((f2_multiplier + 3) << 10) | ((_K3[f2_unit]) << 4) | (1 if f2_value < 0 else 0), 39)
+    w.bits(((1 if f1_ev_ready else 0) << 35) | ((_K33[f1_ev_error_code]) << 28) | ((f1_evresssoc) << 18) | ((f2_multiplier + 3) << 10) | ((_K3[f2_unit]) << 4) | (1 if f2_value < 0 else 0), 39)
     w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
     s = 2
     w.bits(0, 2)
-    f_ev_maximum_voltage_limit = o.ev_maximum_voltage_limit
-    if f_ev_maximum_voltage_limit is not None:
+    if (f_ev_maximum_voltage_limit := o.ev_maximum_voltage_limit) is not None:
         f3_multiplier = f_ev_maximum_voltage_limit.multiplier
         if f3_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
         if not -3 <= f3_multiplier <= 3:
@@ -4326,9 +3597,8 @@ def _e_CurrentDemandReqType(w: Writer, o: CurrentDemandReqType) -> None:
         w.uint(-f3_value - 1 if f3_value < 0 else f3_value)
         w.bits(0, 2)
         s = 3
-    f_ev_maximum_current_limit = o.ev_maximum_current_limit
-    if f_ev_maximum_current_limit is not None:
-        c1 = _C82[s]
+    if (f_ev_maximum_current_limit := o.ev_maximum_current_limit) is not None:
+        c1 = _C75[s]
         f4_multiplier = f_ev_maximum_current_limit.multiplier
         if f4_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
         if not -3 <= f4_multiplier <= 3:
@@ -4343,9 +3613,8 @@ def _e_CurrentDemandReqType(w: Writer, o: CurrentDemandReqType) -> None:
         w.uint(-f4_value - 1 if f4_value < 0 else f4_value)
         w.bits(0, 2)
         s = 4
-    f_ev_maximum_power_limit = o.ev_maximum_power_limit
-    if f_ev_maximum_power_limit is not None:
-        c2 = _C83[s]
+    if (f_ev_maximum_power_limit := o.ev_maximum_power_limit) is not None:
+        c2 = _C76[s]
         f5_multiplier = f_ev_maximum_power_limit.multiplier
         if f5_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
         if not -3 <= f5_multiplier <= 3:
@@ -4360,19 +3629,17 @@ def _e_CurrentDemandReqType(w: Writer, o: CurrentDemandReqType) -> None:
         w.uint(-f5_value - 1 if f5_value < 0 else f5_value)
         w.bits(0, 2)
         s = 5
-    f_bulk_charging_complete = o.bulk_charging_complete
-    if f_bulk_charging_complete is not None:
-        c3 = _C84[s]
+    if (f_bulk_charging_complete := o.bulk_charging_complete) is not None:
+        c3 = _C77[s]
         w.bits(((c3[0]) << 3) | ((1 if f_bulk_charging_complete else 0) << 1), c3[1] + 3)
         s = 6
     f_charging_complete = o.charging_complete
     if f_charging_complete is None: raise ExiEncodeError("CurrentDemandReqType: missing required charging_complete")
-    c4 = _C85[s]
+    c4 = _C78[s]
     s = 7
     s = 7
     w.bits(((c4[0]) << 3) | ((1 if f_charging_complete else 0) << 1), c4[1] + 3)
-    f_remaining_time_to_full_soc = o.remaining_time_to_full_soc
-    if f_remaining_time_to_full_soc is not None:
+    if (f_remaining_time_to_full_soc := o.remaining_time_to_full_soc) is not None:
         f6_multiplier = f_remaining_time_to_full_soc.multiplier
         if f6_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
         if not -3 <= f6_multiplier <= 3:
@@ -4387,9 +3654,8 @@ def _e_CurrentDemandReqType(w: Writer, o: CurrentDemandReqType) -> None:
         w.uint(-f6_value - 1 if f6_value < 0 else f6_value)
         w.bits(0, 2)
         s = 8
-    f_remaining_time_to_bulk_soc = o.remaining_time_to_bulk_soc
-    if f_remaining_time_to_bulk_soc is not None:
-        c5 = _C86[s]
+    if (f_remaining_time_to_bulk_soc := o.remaining_time_to_bulk_soc) is not None:
+        c5 = _C79[s]
         f7_multiplier = f_remaining_time_to_bulk_soc.multiplier
         if f7_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
         if not -3 <= f7_multiplier <= 3:
@@ -4406,7 +3672,7 @@ def _e_CurrentDemandReqType(w: Writer, o: CurrentDemandReqType) -> None:
         s = 9
     f_ev_target_voltage = o.ev_target_voltage
     if f_ev_target_voltage is None: raise ExiEncodeError("CurrentDemandReqType: missing required ev_target_voltage")
-    c6 = _C87[s]
+    c6 = _C80[s]
     f8_multiplier = f_ev_target_voltage.multiplier
     if f8_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
     if not -3 <= f8_multiplier <= 3:
@@ -4460,7 +3726,7 @@ def _d_CurrentDemandResType(r: Reader) -> CurrentDemandResType:
     v1_evse_notification = _K4[k]
     e = b & 0x3
     if e >= 2: r.bad_code(p + 6, e, 2)
-    it, al = _P19[e]
+    it, al = _P34[e]
     if it == 2:
         p = r.p; q = p + 6
         if q > rn: r.eos()
@@ -4468,7 +3734,7 @@ def _d_CurrentDemandResType(r: Reader) -> CurrentDemandResType:
         if b & 0x23: r.badz(p, 6, b & 0x23)
         k = (b >> 2) & 0x7
         if k >= 5: r.bad(p + 1, 'enum index')
-        v1_evse_isolation_status = _K48[k]
+        v1_evse_isolation_status = _K35[k]
         it = 3; al = 0
     v2_multiplier = None
     v2_unit = None
@@ -4479,7 +3745,7 @@ def _d_CurrentDemandResType(r: Reader) -> CurrentDemandResType:
     if b & 0x43e38e: r.badz(p, 23, b & 0x43e38e)
     k = (b >> 18) & 0xf
     if k >= 12: r.bad(p + 1, 'enum index')
-    v1_evse_status_code = _K49[k]
+    v1_evse_status_code = _K36[k]
     v2_multiplier = ((b >> 10) & 0x7) - 3
     if v2_multiplier > 3: r.bad(p + 10, 'range')
     k = (b >> 4) & 0x7
@@ -4518,7 +3784,7 @@ def _d_CurrentDemandResType(r: Reader) -> CurrentDemandResType:
     v_evse_power_limit_achieved = ((b >> 4) & 0x1) == 1
     e = b & 0x7
     if e >= 4: r.bad_code(p + 14, e, 4)
-    it, al = _P88[e]
+    it, al = _P81[e]
     v_evse_present_current = PhysicalValueType(multiplier=v3_multiplier, unit=v3_unit, value=v3_value)
     if it == 7:
         v4_multiplier = None
@@ -4544,7 +3810,7 @@ def _d_CurrentDemandResType(r: Reader) -> CurrentDemandResType:
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
         if e >= 3: r.bad_code(p + 2, e, 3)
-        it, al = _P89[e]
+        it, al = _P82[e]
         v_evse_maximum_voltage_limit = PhysicalValueType(multiplier=v4_multiplier, unit=v4_unit, value=v4_value)
     if it == 8:
         v5_multiplier = None
@@ -4570,7 +3836,7 @@ def _d_CurrentDemandResType(r: Reader) -> CurrentDemandResType:
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
         if e >= 2: r.bad_code(p + 2, e, 2)
-        it, al = _P90[e]
+        it, al = _P83[e]
         v_evse_maximum_current_limit = PhysicalValueType(multiplier=v5_multiplier, unit=v5_unit, value=v5_value)
     if it == 9:
         v6_multiplier = None
@@ -4606,7 +3872,7 @@ def _d_CurrentDemandResType(r: Reader) -> CurrentDemandResType:
     if v_sa_schedule_tuple_id > 255: r.bad(p + 3, 'range')
     e = b & 0x3
     if e >= 3: r.bad_code(p + 12, e, 3)
-    it, al = _P91[e]
+    it, al = _P84[e]
     if it == 12:
         v7_meter_id = None
         v7_meter_reading = None
@@ -4625,7 +3891,7 @@ def _d_CurrentDemandResType(r: Reader) -> CurrentDemandResType:
         if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
         if e >= 5: r.bad_code(p + 1, e, 5)
-        it, al = _P64[e]
+        it, al = _P57[e]
         if it == 1:
             r.zero(1, 'expected characters')
             v7_meter_reading = r.uintb(18446744073709551615)
@@ -4635,7 +3901,7 @@ def _d_CurrentDemandResType(r: Reader) -> CurrentDemandResType:
             if b & 0x8: r.badz(p, 4, b & 0x8)
             e = b & 0x7
             if e >= 4: r.bad_code(p + 1, e, 4)
-            it, al = _P65[e]
+            it, al = _P58[e]
         if it == 2:
             r.zero(1, 'expected characters')
             v7_sig_meter_reading = r.binary()
@@ -4645,7 +3911,7 @@ def _d_CurrentDemandResType(r: Reader) -> CurrentDemandResType:
             if b & 0x4: r.badz(p, 3, b & 0x4)
             e = b & 0x3
             if e >= 3: r.bad_code(p + 1, e, 3)
-            it, al = _P66[e]
+            it, al = _P59[e]
         if it == 3:
             p = r.p; q = p + 2
             if q > rn: r.eos()
@@ -4661,7 +3927,7 @@ def _d_CurrentDemandResType(r: Reader) -> CurrentDemandResType:
             if b & 0x4: r.badz(p, 3, b & 0x4)
             e = b & 0x3
             if e >= 2: r.bad_code(p + 1, e, 2)
-            it, al = _P67[e]
+            it, al = _P60[e]
         if it == 4:
             p = r.p; q = p + 2
             if q > rn: r.eos()
@@ -4677,7 +3943,7 @@ def _d_CurrentDemandResType(r: Reader) -> CurrentDemandResType:
             if b & 0x3: r.badz(p, 2, b & 0x3)
             it = -1; al = 0
         v_meter_info = MeterInfoType(meter_id=v7_meter_id, meter_reading=v7_meter_reading, sig_meter_reading=v7_sig_meter_reading, meter_status=v7_meter_status, t_meter=v7_t_meter)
-        it, al = _P92[r.code(2, 2)]
+        it, al = _P85[r.code(2, 2)]
     if it == 13:
         p = r.p; q = p + 4
         if q > rn: r.eos()
@@ -4700,13 +3966,12 @@ def _e_CurrentDemandResType(w: Writer, o: CurrentDemandResType) -> None:
     if f1_evse_notification is None: raise ExiEncodeError("DC_EVSEStatusType: missing required evse_notification")
     s1 = 2
     w.bits(((_K5[f1_evse_notification]) << 1), 6)
-    f1_evse_isolation_status = f_dc_evse_status.evse_isolation_status
-    if f1_evse_isolation_status is not None:
-        w.bits(((_K50[f1_evse_isolation_status]) << 1), 7)
+    if (f1_evse_isolation_status := f_dc_evse_status.evse_isolation_status) is not None:
+        w.bits(((_K37[f1_evse_isolation_status]) << 1), 7)
         s1 = 3
     f1_evse_status_code = f_dc_evse_status.evse_status_code
     if f1_evse_status_code is None: raise ExiEncodeError("DC_EVSEStatusType: missing required evse_status_code")
-    c1 = _C35[s1]
+    c1 = _C16[s1]
     s1 = 4
     f_evse_present_voltage = o.evse_present_voltage
     if f_evse_present_voltage is None: raise ExiEncodeError("CurrentDemandResType: missing required evse_present_voltage")
@@ -4720,7 +3985,7 @@ def _e_CurrentDemandResType(w: Writer, o: CurrentDemandResType) -> None:
     if f2_value is None: raise ExiEncodeError("PhysicalValueType: missing required value")
     if not -32768 <= f2_value <= 32767:
         raise ExiEncodeError(f"value {f2_value!r} outside [-32768, 32767]")
-    w.bits(((c1[0]) << 23) | ((_K51[f1_evse_status_code]) << 18) | ((f2_multiplier + 3) << 10) | ((_K3[f2_unit]) << 4) | (1 if f2_value < 0 else 0), c1[1] + 23)
+    w.bits(((c1[0]) << 23) | ((_K38[f1_evse_status_code]) << 18) | ((f2_multiplier + 3) << 10) | ((_K3[f2_unit]) << 4) | (1 if f2_value < 0 else 0), c1[1] + 23)
     w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
     f_evse_present_current = o.evse_present_current
     if f_evse_present_current is None: raise ExiEncodeError("CurrentDemandResType: missing required evse_present_current")
@@ -4744,8 +4009,7 @@ def _e_CurrentDemandResType(w: Writer, o: CurrentDemandResType) -> None:
     if f_evse_power_limit_achieved is None: raise ExiEncodeError("CurrentDemandResType: missing required evse_power_limit_achieved")
     s = 7
     w.bits(((1 if f_evse_current_limit_achieved else 0) << 9) | ((1 if f_evse_voltage_limit_achieved else 0) << 5) | ((1 if f_evse_power_limit_achieved else 0) << 1), 14)
-    f_evse_maximum_voltage_limit = o.evse_maximum_voltage_limit
-    if f_evse_maximum_voltage_limit is not None:
+    if (f_evse_maximum_voltage_limit := o.evse_maximum_voltage_limit) is not None:
         f4_multiplier = f_evse_maximum_voltage_limit.multiplier
         if f4_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
         if not -3 <= f4_multiplier <= 3:
@@ -4760,9 +4024,8 @@ def _e_CurrentDemandResType(w: Writer, o: CurrentDemandResType) -> None:
         w.uint(-f4_value - 1 if f4_value < 0 else f4_value)
         w.bits(0, 2)
         s = 8
-    f_evse_maximum_current_limit = o.evse_maximum_current_limit
-    if f_evse_maximum_current_limit is not None:
-        c2 = _C93[s]
+    if (f_evse_maximum_current_limit := o.evse_maximum_current_limit) is not None:
+        c2 = _C86[s]
         f5_multiplier = f_evse_maximum_current_limit.multiplier
         if f5_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
         if not -3 <= f5_multiplier <= 3:
@@ -4777,9 +4040,8 @@ def _e_CurrentDemandResType(w: Writer, o: CurrentDemandResType) -> None:
         w.uint(-f5_value - 1 if f5_value < 0 else f5_value)
         w.bits(0, 2)
         s = 9
-    f_evse_maximum_power_limit = o.evse_maximum_power_limit
-    if f_evse_maximum_power_limit is not None:
-        c3 = _C94[s]
+    if (f_evse_maximum_power_limit := o.evse_maximum_power_limit) is not None:
+        c3 = _C87[s]
         f6_multiplier = f_evse_maximum_power_limit.multiplier
         if f6_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
         if not -3 <= f6_multiplier <= 3:
@@ -4796,7 +4058,7 @@ def _e_CurrentDemandResType(w: Writer, o: CurrentDemandResType) -> None:
         s = 10
     f_evseid = o.evseid
     if f_evseid is None: raise ExiEncodeError("CurrentDemandResType: missing required evseid")
-    c4 = _C95[s]
+    c4 = _C88[s]
     w.bits(((c4[0]) << 1), c4[1] + 1)
     w.string(f_evseid)
     s = 11
@@ -4806,54 +4068,48 @@ def _e_CurrentDemandResType(w: Writer, o: CurrentDemandResType) -> None:
         raise ExiEncodeError(f"value {f_sa_schedule_tuple_id!r} outside [1, 255]")
     s = 12
     w.bits(((f_sa_schedule_tuple_id - 1) << 1), 12)
-    f_meter_info = o.meter_info
-    if f_meter_info is not None:
+    if (f_meter_info := o.meter_info) is not None:
         f7_meter_id = f_meter_info.meter_id
         if f7_meter_id is None: raise ExiEncodeError("MeterInfoType: missing required meter_id")
         w.bits(0, 4)
         w.string(f7_meter_id)
         s7 = 1
         w.bits(0, 1)
-        f7_meter_reading = f_meter_info.meter_reading
-        if f7_meter_reading is not None:
+        if (f7_meter_reading := f_meter_info.meter_reading) is not None:
             w.bits(0, 4)
             w.uint(f7_meter_reading)
             w.bits(0, 1)
             s7 = 2
-        f7_sig_meter_reading = f_meter_info.sig_meter_reading
-        if f7_sig_meter_reading is not None:
-            c5 = _C70[s7]
+        if (f7_sig_meter_reading := f_meter_info.sig_meter_reading) is not None:
+            c5 = _C63[s7]
             w.bits(((c5[0]) << 1), c5[1] + 1)
             w.binary(f7_sig_meter_reading)
             w.bits(0, 1)
             s7 = 3
-        f7_meter_status = f_meter_info.meter_status
-        if f7_meter_status is not None:
-            c6 = _C71[s7]
+        if (f7_meter_status := f_meter_info.meter_status) is not None:
+            c6 = _C64[s7]
             if not -32768 <= f7_meter_status <= 32767:
                 raise ExiEncodeError(f"value {f7_meter_status!r} outside [-32768, 32767]")
             w.bits(((c6[0]) << 2) | (1 if f7_meter_status < 0 else 0), c6[1] + 2)
             w.uint(-f7_meter_status - 1 if f7_meter_status < 0 else f7_meter_status)
             w.bits(0, 1)
             s7 = 4
-        f7_t_meter = f_meter_info.t_meter
-        if f7_t_meter is not None:
-            c7 = _C72[s7]
+        if (f7_t_meter := f_meter_info.t_meter) is not None:
+            c7 = _C65[s7]
             if not -9223372036854775808 <= f7_t_meter <= 9223372036854775807:
                 raise ExiEncodeError(f"value {f7_t_meter!r} outside [-9223372036854775808, 9223372036854775807]")
             w.bits(((c7[0]) << 2) | (1 if f7_t_meter < 0 else 0), c7[1] + 2)
             w.uint(-f7_t_meter - 1 if f7_t_meter < 0 else f7_t_meter)
             w.bits(0, 1)
             s7 = 5
-        c8 = _C73[s7]
+        c8 = _C66[s7]
         w.bits((c8[0]), c8[1])
         s = 13
-    f_receipt_required = o.receipt_required
-    if f_receipt_required is not None:
-        c9 = _C96[s]
+    if (f_receipt_required := o.receipt_required) is not None:
+        c9 = _C89[s]
         w.bits(((c9[0]) << 3) | ((1 if f_receipt_required else 0) << 1), c9[1] + 3)
         s = 14
-    c10 = _C97[s]
+    c10 = _C90[s]
     w.bits((c10[0]), c10[1])
 
 def _d_DC_EVChargeParameterType(r: Reader) -> DC_EVChargeParameterType:
@@ -4889,7 +4145,7 @@ def _d_DC_EVChargeParameterType(r: Reader) -> DC_EVChargeParameterType:
     v1_ev_ready = ((b >> 35) & 0x1) == 1
     k = (b >> 28) & 0xf
     if k >= 12: r.bad(p + 6, 'enum index')
-    v1_ev_error_code = _K46[k]
+    v1_ev_error_code = _K32[k]
     v1_evresssoc = ((b >> 18) & 0x7f)
     if v1_evresssoc > 100: r.bad(p + 13, 'range')
     v2_multiplier = ((b >> 10) & 0x7) - 3
@@ -4909,7 +4165,7 @@ def _d_DC_EVChargeParameterType(r: Reader) -> DC_EVChargeParameterType:
     if b & 0xc: r.badz(p, 4, b & 0xc)
     e = b & 0x3
     if e >= 2: r.bad_code(p + 2, e, 2)
-    it, al = _P57[e]
+    it, al = _P50[e]
     v_ev_maximum_current_limit = PhysicalValueType(multiplier=v2_multiplier, unit=v2_unit, value=v2_value)
     if it == 3:
         v3_multiplier = None
@@ -4958,7 +4214,7 @@ def _d_DC_EVChargeParameterType(r: Reader) -> DC_EVChargeParameterType:
     if b & 0x18: r.badz(p, 5, b & 0x18)
     e = b & 0x7
     if e >= 5: r.bad_code(p + 2, e, 5)
-    it, al = _P98[e]
+    it, al = _P91[e]
     v_ev_maximum_voltage_limit = PhysicalValueType(multiplier=v4_multiplier, unit=v4_unit, value=v4_value)
     if it == 5:
         v5_multiplier = None
@@ -4984,7 +4240,7 @@ def _d_DC_EVChargeParameterType(r: Reader) -> DC_EVChargeParameterType:
         if b & 0x18: r.badz(p, 5, b & 0x18)
         e = b & 0x7
         if e >= 4: r.bad_code(p + 2, e, 4)
-        it, al = _P99[e]
+        it, al = _P92[e]
         v_ev_energy_capacity = PhysicalValueType(multiplier=v5_multiplier, unit=v5_unit, value=v5_value)
     if it == 6:
         v6_multiplier = None
@@ -5010,7 +4266,7 @@ def _d_DC_EVChargeParameterType(r: Reader) -> DC_EVChargeParameterType:
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
         if e >= 3: r.bad_code(p + 2, e, 3)
-        it, al = _P100[e]
+        it, al = _P93[e]
         v_ev_energy_request = PhysicalValueType(multiplier=v6_multiplier, unit=v6_unit, value=v6_value)
     if it == 7:
         p = r.p; q = p + 11
@@ -5021,7 +4277,7 @@ def _d_DC_EVChargeParameterType(r: Reader) -> DC_EVChargeParameterType:
         if v_full_soc > 100: r.bad(p + 1, 'range')
         e = b & 0x3
         if e >= 2: r.bad_code(p + 9, e, 2)
-        it, al = _P101[e]
+        it, al = _P94[e]
     if it == 8:
         p = r.p; q = p + 10
         if q > rn: r.eos()
@@ -5034,15 +4290,14 @@ def _d_DC_EVChargeParameterType(r: Reader) -> DC_EVChargeParameterType:
 
 def _e_DC_EVChargeParameterType(w: Writer, o: DC_EVChargeParameterType) -> None:
     s = 0
-    f_departure_time = o.departure_time
-    if f_departure_time is not None:
+    if (f_departure_time := o.departure_time) is not None:
         w.bits(0, 3)
         w.uint(f_departure_time)
         w.bits(0, 1)
         s = 1
     f_dc_ev_status = o.dc_ev_status
     if f_dc_ev_status is None: raise ExiEncodeError("DC_EVChargeParameterType: missing required dc_ev_status")
-    c1 = _C102[s]
+    c1 = _C95[s]
     f1_ev_ready = f_dc_ev_status.ev_ready
     if f1_ev_ready is None: raise ExiEncodeError("DC_EVStatusType: missing required ev_ready")
     f1_ev_error_code = f_dc_ev_status.ev_error_code
@@ -5064,12 +4319,11 @@ def _e_DC_EVChargeParameterType(w: Writer, o: DC_EVChargeParameterType) -> None:
     if f2_value is None: raise ExiEncodeError("PhysicalValueType: missing required value")
     if not -32768 <= f2_value <= 32767:
         raise ExiEncodeError(f"value {f2_value!r} outside [-32768, 32767]")
-    w.bits(((c1[0]) << 38) | ((1 if f1_ev_ready else 0) << 35) | ((_K47[f1_ev_error_code]) << 28) | ((f1_evresssoc) << 18) | ((f2_multiplier + 3) << 10) | ((_K3[f2_unit]) << 4) | (1 if f2_value < 0 else 0), c1[1] + 38)
+    w.bits(((c1[0]) << 38) | ((1 if f1_ev_ready else 0) << 35) | ((_K33[f1_ev_error_code]) << 28) | ((f1_evresssoc) << 18) | ((f2_multiplier + 3) << 10) | ((_K3[f2_unit]) << 4) | (1 if f2_value < 0 else 0), c1[1] + 38)
     w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
     s = 3
     w.bits(0, 2)
-    f_ev_maximum_power_limit = o.ev_maximum_power_limit
-    if f_ev_maximum_power_limit is not None:
+    if (f_ev_maximum_power_limit := o.ev_maximum_power_limit) is not None:
         f3_multiplier = f_ev_maximum_power_limit.multiplier
         if f3_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
         if not -3 <= f3_multiplier <= 3:
@@ -5086,7 +4340,7 @@ def _e_DC_EVChargeParameterType(w: Writer, o: DC_EVChargeParameterType) -> None:
         s = 4
     f_ev_maximum_voltage_limit = o.ev_maximum_voltage_limit
     if f_ev_maximum_voltage_limit is None: raise ExiEncodeError("DC_EVChargeParameterType: missing required ev_maximum_voltage_limit")
-    c2 = _C103[s]
+    c2 = _C96[s]
     f4_multiplier = f_ev_maximum_voltage_limit.multiplier
     if f4_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
     if not -3 <= f4_multiplier <= 3:
@@ -5102,8 +4356,7 @@ def _e_DC_EVChargeParameterType(w: Writer, o: DC_EVChargeParameterType) -> None:
     s = 5
     s = 5
     w.bits(0, 2)
-    f_ev_energy_capacity = o.ev_energy_capacity
-    if f_ev_energy_capacity is not None:
+    if (f_ev_energy_capacity := o.ev_energy_capacity) is not None:
         f5_multiplier = f_ev_energy_capacity.multiplier
         if f5_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
         if not -3 <= f5_multiplier <= 3:
@@ -5118,9 +4371,8 @@ def _e_DC_EVChargeParameterType(w: Writer, o: DC_EVChargeParameterType) -> None:
         w.uint(-f5_value - 1 if f5_value < 0 else f5_value)
         w.bits(0, 2)
         s = 6
-    f_ev_energy_request = o.ev_energy_request
-    if f_ev_energy_request is not None:
-        c3 = _C104[s]
+    if (f_ev_energy_request := o.ev_energy_request) is not None:
+        c3 = _C97[s]
         f6_multiplier = f_ev_energy_request.multiplier
         if f6_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
         if not -3 <= f6_multiplier <= 3:
@@ -5135,21 +4387,19 @@ def _e_DC_EVChargeParameterType(w: Writer, o: DC_EVChargeParameterType) -> None:
         w.uint(-f6_value - 1 if f6_value < 0 else f6_value)
         w.bits(0, 2)
         s = 7
-    f_full_soc = o.full_soc
-    if f_full_soc is not None:
-        c4 = _C105[s]
+    if (f_full_soc := o.full_soc) is not None:
+        c4 = _C98[s]
         if not 0 <= f_full_soc <= 100:
             raise ExiEncodeError(f"value {f_full_soc!r} outside [0, 100]")
         w.bits(((c4[0]) << 9) | ((f_full_soc) << 1), c4[1] + 9)
         s = 8
-    f_bulk_soc = o.bulk_soc
-    if f_bulk_soc is not None:
-        c5 = _C106[s]
+    if (f_bulk_soc := o.bulk_soc) is not None:
+        c5 = _C99[s]
         if not 0 <= f_bulk_soc <= 100:
             raise ExiEncodeError(f"value {f_bulk_soc!r} outside [0, 100]")
         w.bits(((c5[0]) << 9) | ((f_bulk_soc) << 1), c5[1] + 9)
         s = 9
-    c6 = _C107[s]
+    c6 = _C100[s]
     w.bits((c6[0]), c6[1])
 
 def _d_DC_EVPowerDeliveryParameterType(r: Reader) -> DC_EVPowerDeliveryParameterType:
@@ -5167,12 +4417,12 @@ def _d_DC_EVPowerDeliveryParameterType(r: Reader) -> DC_EVPowerDeliveryParameter
     v1_ev_ready = ((b >> 21) & 0x1) == 1
     k = (b >> 14) & 0xf
     if k >= 12: r.bad(p + 7, 'enum index')
-    v1_ev_error_code = _K46[k]
+    v1_ev_error_code = _K32[k]
     v1_evresssoc = ((b >> 4) & 0x7f)
     if v1_evresssoc > 100: r.bad(p + 14, 'range')
     e = b & 0x3
     if e >= 2: r.bad_code(p + 23, e, 2)
-    it, al = _P56[e]
+    it, al = _P48[e]
     v_dc_ev_status = DC_EVStatusType(ev_ready=v1_ev_ready, ev_error_code=v1_ev_error_code, evresssoc=v1_evresssoc)
     if it == 1:
         p = r.p; q = p + 4
@@ -5201,14 +4451,13 @@ def _e_DC_EVPowerDeliveryParameterType(w: Writer, o: DC_EVPowerDeliveryParameter
     if not 0 <= f1_evresssoc <= 100:
         raise ExiEncodeError(f"value {f1_evresssoc!r} outside [0, 100]")
     s = 1
-    w.bits(((1 if f1_ev_ready else 0) << 19) | ((_K47[f1_ev_error_code]) << 12) | ((f1_evresssoc) << 2), 23)
-    f_bulk_charging_complete = o.bulk_charging_complete
-    if f_bulk_charging_complete is not None:
+    w.bits(((1 if f1_ev_ready else 0) << 19) | ((_K33[f1_ev_error_code]) << 12) | ((f1_evresssoc) << 2), 23)
+    if (f_bulk_charging_complete := o.bulk_charging_complete) is not None:
         w.bits(((1 if f_bulk_charging_complete else 0) << 1), 5)
         s = 2
     f_charging_complete = o.charging_complete
     if f_charging_complete is None: raise ExiEncodeError("DC_EVPowerDeliveryParameterType: missing required charging_complete")
-    c1 = _C108[s]
+    c1 = _C101[s]
     s = 3
     w.bits(((c1[0]) << 4) | ((1 if f_charging_complete else 0) << 2), c1[1] + 4)
 
@@ -5242,7 +4491,7 @@ def _d_DC_EVSEChargeParameterType(r: Reader) -> DC_EVSEChargeParameterType:
     v1_evse_notification = _K4[k]
     e = b & 0x3
     if e >= 2: r.bad_code(p + 6, e, 2)
-    it, al = _P19[e]
+    it, al = _P34[e]
     if it == 2:
         p = r.p; q = p + 6
         if q > rn: r.eos()
@@ -5250,7 +4499,7 @@ def _d_DC_EVSEChargeParameterType(r: Reader) -> DC_EVSEChargeParameterType:
         if b & 0x23: r.badz(p, 6, b & 0x23)
         k = (b >> 2) & 0x7
         if k >= 5: r.bad(p + 1, 'enum index')
-        v1_evse_isolation_status = _K48[k]
+        v1_evse_isolation_status = _K35[k]
         it = 3; al = 0
     v2_multiplier = None
     v2_unit = None
@@ -5261,7 +4510,7 @@ def _d_DC_EVSEChargeParameterType(r: Reader) -> DC_EVSEChargeParameterType:
     if b & 0x43e38e: r.badz(p, 23, b & 0x43e38e)
     k = (b >> 18) & 0xf
     if k >= 12: r.bad(p + 1, 'enum index')
-    v1_evse_status_code = _K49[k]
+    v1_evse_status_code = _K36[k]
     v2_multiplier = ((b >> 10) & 0x7) - 3
     if v2_multiplier > 3: r.bad(p + 10, 'range')
     k = (b >> 4) & 0x7
@@ -5351,7 +4600,7 @@ def _d_DC_EVSEChargeParameterType(r: Reader) -> DC_EVSEChargeParameterType:
     if b & 0xc: r.badz(p, 4, b & 0xc)
     e = b & 0x3
     if e >= 2: r.bad_code(p + 2, e, 2)
-    it, al = _P109[e]
+    it, al = _P102[e]
     v_evse_minimum_voltage_limit = PhysicalValueType(multiplier=v6_multiplier, unit=v6_unit, value=v6_value)
     if it == 6:
         v7_multiplier = None
@@ -5400,7 +4649,7 @@ def _d_DC_EVSEChargeParameterType(r: Reader) -> DC_EVSEChargeParameterType:
     if b & 0xc: r.badz(p, 4, b & 0xc)
     e = b & 0x3
     if e >= 2: r.bad_code(p + 2, e, 2)
-    it, al = _P101[e]
+    it, al = _P94[e]
     v_evse_peak_current_ripple = PhysicalValueType(multiplier=v8_multiplier, unit=v8_unit, value=v8_value)
     if it == 8:
         v9_multiplier = None
@@ -5439,13 +4688,12 @@ def _e_DC_EVSEChargeParameterType(w: Writer, o: DC_EVSEChargeParameterType) -> N
     if f1_evse_notification is None: raise ExiEncodeError("DC_EVSEStatusType: missing required evse_notification")
     s1 = 2
     w.bits(((_K5[f1_evse_notification]) << 1), 6)
-    f1_evse_isolation_status = f_dc_evse_status.evse_isolation_status
-    if f1_evse_isolation_status is not None:
-        w.bits(((_K50[f1_evse_isolation_status]) << 1), 7)
+    if (f1_evse_isolation_status := f_dc_evse_status.evse_isolation_status) is not None:
+        w.bits(((_K37[f1_evse_isolation_status]) << 1), 7)
         s1 = 3
     f1_evse_status_code = f_dc_evse_status.evse_status_code
     if f1_evse_status_code is None: raise ExiEncodeError("DC_EVSEStatusType: missing required evse_status_code")
-    c1 = _C35[s1]
+    c1 = _C16[s1]
     s1 = 4
     f_evse_maximum_current_limit = o.evse_maximum_current_limit
     if f_evse_maximum_current_limit is None: raise ExiEncodeError("DC_EVSEChargeParameterType: missing required evse_maximum_current_limit")
@@ -5459,7 +4707,7 @@ def _e_DC_EVSEChargeParameterType(w: Writer, o: DC_EVSEChargeParameterType) -> N
     if f2_value is None: raise ExiEncodeError("PhysicalValueType: missing required value")
     if not -32768 <= f2_value <= 32767:
         raise ExiEncodeError(f"value {f2_value!r} outside [-32768, 32767]")
-    w.bits(((c1[0]) << 23) | ((_K51[f1_evse_status_code]) << 18) | ((f2_multiplier + 3) << 10) | ((_K3[f2_unit]) << 4) | (1 if f2_value < 0 else 0), c1[1] + 23)
+    w.bits(((c1[0]) << 23) | ((_K38[f1_evse_status_code]) << 18) | ((f2_multiplier + 3) << 10) | ((_K3[f2_unit]) << 4) | (1 if f2_value < 0 else 0), c1[1] + 23)
     w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
     f_evse_maximum_power_limit = o.evse_maximum_power_limit
     if f_evse_maximum_power_limit is None: raise ExiEncodeError("DC_EVSEChargeParameterType: missing required evse_maximum_power_limit")
@@ -5519,8 +4767,7 @@ def _e_DC_EVSEChargeParameterType(w: Writer, o: DC_EVSEChargeParameterType) -> N
     w.uint(-f6_value - 1 if f6_value < 0 else f6_value)
     s = 6
     w.bits(0, 2)
-    f_evse_current_regulation_tolerance = o.evse_current_regulation_tolerance
-    if f_evse_current_regulation_tolerance is not None:
+    if (f_evse_current_regulation_tolerance := o.evse_current_regulation_tolerance) is not None:
         f7_multiplier = f_evse_current_regulation_tolerance.multiplier
         if f7_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
         if not -3 <= f7_multiplier <= 3:
@@ -5537,7 +4784,7 @@ def _e_DC_EVSEChargeParameterType(w: Writer, o: DC_EVSEChargeParameterType) -> N
         s = 7
     f_evse_peak_current_ripple = o.evse_peak_current_ripple
     if f_evse_peak_current_ripple is None: raise ExiEncodeError("DC_EVSEChargeParameterType: missing required evse_peak_current_ripple")
-    c2 = _C110[s]
+    c2 = _C103[s]
     f8_multiplier = f_evse_peak_current_ripple.multiplier
     if f8_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
     if not -3 <= f8_multiplier <= 3:
@@ -5553,8 +4800,7 @@ def _e_DC_EVSEChargeParameterType(w: Writer, o: DC_EVSEChargeParameterType) -> N
     s = 8
     s = 8
     w.bits(0, 2)
-    f_evse_energy_to_be_delivered = o.evse_energy_to_be_delivered
-    if f_evse_energy_to_be_delivered is not None:
+    if (f_evse_energy_to_be_delivered := o.evse_energy_to_be_delivered) is not None:
         f9_multiplier = f_evse_energy_to_be_delivered.multiplier
         if f9_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
         if not -3 <= f9_multiplier <= 3:
@@ -5569,7 +4815,7 @@ def _e_DC_EVSEChargeParameterType(w: Writer, o: DC_EVSEChargeParameterType) -> N
         w.uint(-f9_value - 1 if f9_value < 0 else f9_value)
         w.bits(0, 2)
         s = 9
-    c3 = _C111[s]
+    c3 = _C104[s]
     w.bits((c3[0]), c3[1])
 
 def _d_DC_EVSEStatusType(r: Reader) -> DC_EVSEStatusType:
@@ -5593,7 +4839,7 @@ def _d_DC_EVSEStatusType(r: Reader) -> DC_EVSEStatusType:
     v_evse_notification = _K4[k]
     e = b & 0x3
     if e >= 2: r.bad_code(p + 6, e, 2)
-    it, al = _P19[e]
+    it, al = _P34[e]
     if it == 2:
         p = r.p; q = p + 6
         if q > rn: r.eos()
@@ -5601,7 +4847,7 @@ def _d_DC_EVSEStatusType(r: Reader) -> DC_EVSEStatusType:
         if b & 0x23: r.badz(p, 6, b & 0x23)
         k = (b >> 2) & 0x7
         if k >= 5: r.bad(p + 1, 'enum index')
-        v_evse_isolation_status = _K48[k]
+        v_evse_isolation_status = _K35[k]
         it = 3; al = 0
     p = r.p; q = p + 7
     if q > rn: r.eos()
@@ -5609,7 +4855,7 @@ def _d_DC_EVSEStatusType(r: Reader) -> DC_EVSEStatusType:
     if b & 0x43: r.badz(p, 7, b & 0x43)
     k = (b >> 2) & 0xf
     if k >= 12: r.bad(p + 1, 'enum index')
-    v_evse_status_code = _K49[k]
+    v_evse_status_code = _K36[k]
     it = -1; al = 0
     return DC_EVSEStatusType(notification_max_delay=v_notification_max_delay, evse_notification=v_evse_notification, evse_isolation_status=v_evse_isolation_status, evse_status_code=v_evse_status_code)
 
@@ -5622,15 +4868,14 @@ def _e_DC_EVSEStatusType(w: Writer, o: DC_EVSEStatusType) -> None:
     if f_evse_notification is None: raise ExiEncodeError("DC_EVSEStatusType: missing required evse_notification")
     s = 2
     w.bits(((_K5[f_evse_notification]) << 1), 6)
-    f_evse_isolation_status = o.evse_isolation_status
-    if f_evse_isolation_status is not None:
-        w.bits(((_K50[f_evse_isolation_status]) << 1), 7)
+    if (f_evse_isolation_status := o.evse_isolation_status) is not None:
+        w.bits(((_K37[f_evse_isolation_status]) << 1), 7)
         s = 3
     f_evse_status_code = o.evse_status_code
     if f_evse_status_code is None: raise ExiEncodeError("DC_EVSEStatusType: missing required evse_status_code")
-    c1 = _C35[s]
+    c1 = _C16[s]
     s = 4
-    w.bits(((c1[0]) << 7) | ((_K51[f_evse_status_code]) << 2), c1[1] + 7)
+    w.bits(((c1[0]) << 7) | ((_K38[f_evse_status_code]) << 2), c1[1] + 7)
 
 def _d_DC_EVStatusType(r: Reader) -> DC_EVStatusType:
     rv = r.v; rn = r.n
@@ -5644,7 +4889,7 @@ def _d_DC_EVStatusType(r: Reader) -> DC_EVStatusType:
     v_ev_ready = ((b >> 19) & 0x1) == 1
     k = (b >> 12) & 0xf
     if k >= 12: r.bad(p + 6, 'enum index')
-    v_ev_error_code = _K46[k]
+    v_ev_error_code = _K32[k]
     v_evresssoc = ((b >> 2) & 0x7f)
     if v_evresssoc > 100: r.bad(p + 13, 'range')
     it = -1; al = 0
@@ -5659,7 +4904,7 @@ def _e_DC_EVStatusType(w: Writer, o: DC_EVStatusType) -> None:
     if f_evresssoc is None: raise ExiEncodeError("DC_EVStatusType: missing required evresssoc")
     if not 0 <= f_evresssoc <= 100:
         raise ExiEncodeError(f"value {f_evresssoc!r} outside [0, 100]")
-    w.bits(((1 if f_ev_ready else 0) << 19) | ((_K47[f_ev_error_code]) << 12) | ((f_evresssoc) << 2), 22)
+    w.bits(((1 if f_ev_ready else 0) << 19) | ((_K33[f_ev_error_code]) << 12) | ((f_evresssoc) << 2), 22)
 
 def _d_DSAKeyValueType(r: Reader) -> DSAKeyValueType:
     r.fail("content of DSAKeyValueType is not supported by this codec")
@@ -5738,7 +4983,7 @@ def _e_EMAIDType(w: Writer, o: EMAIDType) -> None:
 def _d_EVChargeParameterType(r: Reader) -> EVChargeParameterType:
     rv = r.v; rn = r.n
     v_departure_time = None
-    it, al = _P54[r.code(2, 2)]
+    it, al = _P44[r.code(2, 2)]
     if it == 0:
         r.zero(1, 'expected characters')
         v_departure_time = r.uintb(4294967295)
@@ -5751,13 +4996,12 @@ def _d_EVChargeParameterType(r: Reader) -> EVChargeParameterType:
 
 def _e_EVChargeParameterType(w: Writer, o: EVChargeParameterType) -> None:
     s = 0
-    f_departure_time = o.departure_time
-    if f_departure_time is not None:
+    if (f_departure_time := o.departure_time) is not None:
         w.bits(0, 3)
         w.uint(f_departure_time)
         w.bits(0, 1)
         s = 1
-    c1 = _C55[s]
+    c1 = _C45[s]
     w.bits((c1[0]), c1[1])
 
 def _d_EVPowerDeliveryParameterType(r: Reader) -> EVPowerDeliveryParameterType:
@@ -5817,7 +5061,7 @@ def _d_EntryType(r: Reader) -> EntryType:
     rv = r.v; rn = r.n
     v_relative_time_interval = None
     v_time_interval = None
-    it, al = _P112[r.code(2, 2)]
+    it, al = _P105[r.code(2, 2)]
     if al == 0:
         v1_start = None
         v1_duration = None
@@ -5853,25 +5097,22 @@ def _d_EntryType(r: Reader) -> EntryType:
 
 def _e_EntryType(w: Writer, o: EntryType) -> None:
     s = 0
-    f_relative_time_interval = o.relative_time_interval
-    f_time_interval = o.time_interval
-    if f_relative_time_interval is not None:
+    if (f_relative_time_interval := o.relative_time_interval) is not None:
         f1_start = f_relative_time_interval.start
         if f1_start is None: raise ExiEncodeError("RelativeTimeIntervalType: missing required start")
         w.bits(0, 4)
         w.uint(f1_start)
         s1 = 1
         w.bits(0, 1)
-        f1_duration = f_relative_time_interval.duration
-        if f1_duration is not None:
+        if (f1_duration := f_relative_time_interval.duration) is not None:
             w.bits(0, 3)
             w.uint(f1_duration)
             w.bits(0, 1)
             s1 = 2
-        c1 = _C61[s1]
+        c1 = _C54[s1]
         w.bits((c1[0]), c1[1])
         s = 1
-    elif f_time_interval is not None:
+    elif (f_time_interval := o.time_interval) is not None:
         w.bits(2, 3)
         s = 1
     else:
@@ -5895,10 +5136,10 @@ def _d_KeyInfoType(r: Reader) -> KeyInfoType:
     v_pgp_data = []
     v_spki_data = []
     v_mgmt_data = []
-    it, al = _P113[r.code(4, 9)]
+    it, al = _P106[r.code(4, 9)]
     if it == 0:
         v_id = r.string()
-        it, al = _P114[r.code(4, 8)]
+        it, al = _P107[r.code(4, 8)]
     n = 0
     while it == 1:
         if al == 0:
@@ -5913,13 +5154,13 @@ def _d_KeyInfoType(r: Reader) -> KeyInfoType:
             v1_type = None
             v1_uri = None
             v1_transforms = None
-            it, al = _P115[r.code(3, 4)]
+            it, al = _P108[r.code(3, 4)]
             if it == 0:
                 v1_type = r.string()
-                it, al = _P116[r.code(2, 3)]
+                it, al = _P109[r.code(2, 3)]
             if it == 1:
                 v1_uri = r.string()
-                it, al = _P25[r.code(2, 2)]
+                it, al = _P39[r.code(2, 2)]
             if it == 2:
                 v1_transforms = _d_TransformsType(r)
                 r.zero(1, 'expected end of element')
@@ -5943,75 +5184,71 @@ def _d_KeyInfoType(r: Reader) -> KeyInfoType:
         elif al == 7:
             r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        it, al = _P117[r.code(4, 9)]
+        it, al = _P110[r.code(4, 9)]
     return KeyInfoType(id=v_id, key_name=v_key_name, key_value=v_key_value, retrieval_method=v_retrieval_method, x509_data=v_x509_data, pgp_data=v_pgp_data, spki_data=v_spki_data, mgmt_data=v_mgmt_data)
 
 def _e_KeyInfoType(w: Writer, o: KeyInfoType) -> None:
     s = 0
-    f_id = o.id
-    if f_id is not None:
+    if (f_id := o.id) is not None:
         w.bits(0, 4)
         w.string(f_id)
         s = 1
     n = 0
     for x in o.key_name:
-        c1 = _C118[s]
+        c1 = _C111[s]
         w.bits(((c1[0]) << 1), c1[1] + 1)
         w.string(x)
         w.bits(0, 1)
         n += 1
         s = 2
     for x in o.key_value:
-        c2 = _C119[s]
+        c2 = _C112[s]
         w.bits((c2[0]), c2[1])
         _e_KeyValueType(w, x)
         n += 1
         s = 2
     for x in o.retrieval_method:
-        c3 = _C120[s]
+        c3 = _C113[s]
         s1 = 0
         w.bits((c3[0]), c3[1])
-        f1_type = x.type
-        if f1_type is not None:
+        if (f1_type := x.type) is not None:
             w.bits(0, 3)
             w.string(f1_type)
             s1 = 1
-        f1_uri = x.uri
-        if f1_uri is not None:
-            c4 = _C121[s1]
+        if (f1_uri := x.uri) is not None:
+            c4 = _C114[s1]
             w.bits((c4[0]), c4[1])
             w.string(f1_uri)
             s1 = 2
-        f1_transforms = x.transforms
-        if f1_transforms is not None:
-            c5 = _C122[s1]
+        if (f1_transforms := x.transforms) is not None:
+            c5 = _C115[s1]
             w.bits((c5[0]), c5[1])
             _e_TransformsType(w, f1_transforms)
             s1 = 3
-        c6 = _C123[s1]
+        c6 = _C116[s1]
         w.bits((c6[0]), c6[1])
         n += 1
         s = 2
     for x in o.x509_data:
-        c7 = _C124[s]
+        c7 = _C117[s]
         w.bits((c7[0]), c7[1])
         _e_X509DataType(w, x)
         n += 1
         s = 2
     for x in o.pgp_data:
-        c8 = _C125[s]
+        c8 = _C118[s]
         w.bits((c8[0]), c8[1])
         _e_PGPDataType(w, x)
         n += 1
         s = 2
     for x in o.spki_data:
-        c9 = _C126[s]
+        c9 = _C119[s]
         w.bits((c9[0]), c9[1])
         _e_SPKIDataType(w, x)
         n += 1
         s = 2
     for x in o.mgmt_data:
-        c10 = _C127[s]
+        c10 = _C120[s]
         w.bits(((c10[0]) << 1), c10[1] + 1)
         w.string(x)
         w.bits(0, 1)
@@ -6025,7 +5262,7 @@ def _d_KeyValueType(r: Reader) -> KeyValueType:
     rv = r.v; rn = r.n
     v_dsa_key_value = None
     v_rsa_key_value = None
-    it, al = _P128[r.code(3, 3)]
+    it, al = _P121[r.code(3, 3)]
     if al == 0:
         v_dsa_key_value = _d_DSAKeyValueType(r)
     elif al == 1:
@@ -6051,18 +5288,16 @@ def _d_KeyValueType(r: Reader) -> KeyValueType:
         v_rsa_key_value = RSAKeyValueType(modulus=v1_modulus, exponent=v1_exponent)
     elif al == 2:
         r.fail("wildcard (undeclared) element content is not supported")
-    it, al = _P129[r.code(2, 1)]
+    it, al = _P122[r.code(2, 1)]
     return KeyValueType(dsa_key_value=v_dsa_key_value, rsa_key_value=v_rsa_key_value)
 
 def _e_KeyValueType(w: Writer, o: KeyValueType) -> None:
     s = 0
-    f_dsa_key_value = o.dsa_key_value
-    f_rsa_key_value = o.rsa_key_value
-    if f_dsa_key_value is not None:
+    if (f_dsa_key_value := o.dsa_key_value) is not None:
         w.bits(0, 3)
         _e_DSAKeyValueType(w, f_dsa_key_value)
         s = 1
-    elif f_rsa_key_value is not None:
+    elif (f_rsa_key_value := o.rsa_key_value) is not None:
         f1_modulus = f_rsa_key_value.modulus
         if f1_modulus is None: raise ExiEncodeError("RSAKeyValueType: missing required modulus")
         w.bits(4, 5)
@@ -6110,16 +5345,16 @@ def _d_ListOfRootCertificateIDsType(r: Reader) -> ListOfRootCertificateIDsType:
         if n > 20:
             r.fail("more than 20 items")
         if n < 20:
-            it, al = _P54[r.code(2, 2)]
+            it, al = _P44[r.code(2, 2)]
         else:
-            it, al = _P54[r.code(2, 2)]
+            it, al = _P44[r.code(2, 2)]
     return ListOfRootCertificateIDsType(root_certificate_id=v_root_certificate_id)
 
 def _e_ListOfRootCertificateIDsType(w: Writer, o: ListOfRootCertificateIDsType) -> None:
     s = 0
     n = 0
     for x in o.root_certificate_id:
-        c1 = _C130[s]
+        c1 = _C123[s]
         f1_x509_issuer_name = x.x509_issuer_name
         if f1_x509_issuer_name is None: raise ExiEncodeError("X509IssuerSerialType: missing required x509_issuer_name")
         w.bits(((c1[0]) << 2), c1[1] + 2)
@@ -6153,14 +5388,13 @@ def _d_ManifestType(r: Reader) -> ManifestType:
 
 def _e_ManifestType(w: Writer, o: ManifestType) -> None:
     s = 0
-    f_id = o.id
-    if f_id is not None:
+    if (f_id := o.id) is not None:
         w.bits(0, 2)
         w.string(f_id)
         s = 1
     n = 0
     for x in o.reference:
-        c1 = _C131[s]
+        c1 = _C124[s]
         w.bits((c1[0]), c1[1])
         _e_ReferenceType(w, x)
         n += 1
@@ -6186,7 +5420,7 @@ def _d_MessageHeaderType(r: Reader) -> MessageHeaderType:
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
     if e >= 3: r.bad_code(p + 1, e, 3)
-    it, al = _P116[e]
+    it, al = _P109[e]
     if it == 1:
         v1_fault_code = None
         v1_fault_msg = None
@@ -6196,7 +5430,7 @@ def _d_MessageHeaderType(r: Reader) -> MessageHeaderType:
         if b & 0x64: r.badz(p, 7, b & 0x64)
         k = (b >> 3) & 0x3
         if k >= 3: r.bad(p + 2, 'enum index')
-        v1_fault_code = _K132[k]
+        v1_fault_code = _K125[k]
         e = b & 0x3
         if e >= 2: r.bad_code(p + 5, e, 2)
         it, al = _P7[e]
@@ -6209,7 +5443,7 @@ def _d_MessageHeaderType(r: Reader) -> MessageHeaderType:
             if b & 0x3: r.badz(p, 2, b & 0x3)
             it = -1; al = 0
         v_notification = NotificationType(fault_code=v1_fault_code, fault_msg=v1_fault_msg)
-        it, al = _P25[r.code(2, 2)]
+        it, al = _P39[r.code(2, 2)]
     if it == 2:
         v_signature = _d_SignatureType(r)
         r.zero(1, 'expected end of element')
@@ -6223,28 +5457,25 @@ def _e_MessageHeaderType(w: Writer, o: MessageHeaderType) -> None:
     w.binary(f_session_id)
     s = 1
     w.bits(0, 1)
-    f_notification = o.notification
-    if f_notification is not None:
+    if (f_notification := o.notification) is not None:
         f1_fault_code = f_notification.fault_code
         if f1_fault_code is None: raise ExiEncodeError("NotificationType: missing required fault_code")
         s1 = 1
-        w.bits(((_K133[f1_fault_code]) << 1), 7)
-        f1_fault_msg = f_notification.fault_msg
-        if f1_fault_msg is not None:
+        w.bits(((_K126[f1_fault_code]) << 1), 7)
+        if (f1_fault_msg := f_notification.fault_msg) is not None:
             w.bits(0, 3)
             w.string(f1_fault_msg)
             w.bits(0, 1)
             s1 = 2
-        c1 = _C61[s1]
+        c1 = _C54[s1]
         w.bits((c1[0]), c1[1])
         s = 2
-    f_signature = o.signature
-    if f_signature is not None:
-        c2 = _C134[s]
+    if (f_signature := o.signature) is not None:
+        c2 = _C127[s]
         w.bits((c2[0]), c2[1])
         _e_SignatureType(w, f_signature)
         s = 3
-    c3 = _C135[s]
+    c3 = _C128[s]
     w.bits((c3[0]), c3[1])
 
 def _d_MeterInfoType(r: Reader) -> MeterInfoType:
@@ -6266,7 +5497,7 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
     if b & 0x8: r.badz(p, 4, b & 0x8)
     e = b & 0x7
     if e >= 5: r.bad_code(p + 1, e, 5)
-    it, al = _P64[e]
+    it, al = _P57[e]
     if it == 1:
         r.zero(1, 'expected characters')
         v_meter_reading = r.uintb(18446744073709551615)
@@ -6276,7 +5507,7 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
         if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
         if e >= 4: r.bad_code(p + 1, e, 4)
-        it, al = _P65[e]
+        it, al = _P58[e]
     if it == 2:
         r.zero(1, 'expected characters')
         v_sig_meter_reading = r.binary()
@@ -6286,7 +5517,7 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
         if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
         if e >= 3: r.bad_code(p + 1, e, 3)
-        it, al = _P66[e]
+        it, al = _P59[e]
     if it == 3:
         p = r.p; q = p + 2
         if q > rn: r.eos()
@@ -6302,7 +5533,7 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
         if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
         if e >= 2: r.bad_code(p + 1, e, 2)
-        it, al = _P67[e]
+        it, al = _P60[e]
     if it == 4:
         p = r.p; q = p + 2
         if q > rn: r.eos()
@@ -6326,38 +5557,34 @@ def _e_MeterInfoType(w: Writer, o: MeterInfoType) -> None:
     w.string(f_meter_id)
     s = 1
     w.bits(0, 1)
-    f_meter_reading = o.meter_reading
-    if f_meter_reading is not None:
+    if (f_meter_reading := o.meter_reading) is not None:
         w.bits(0, 4)
         w.uint(f_meter_reading)
         w.bits(0, 1)
         s = 2
-    f_sig_meter_reading = o.sig_meter_reading
-    if f_sig_meter_reading is not None:
-        c1 = _C70[s]
+    if (f_sig_meter_reading := o.sig_meter_reading) is not None:
+        c1 = _C63[s]
         w.bits(((c1[0]) << 1), c1[1] + 1)
         w.binary(f_sig_meter_reading)
         w.bits(0, 1)
         s = 3
-    f_meter_status = o.meter_status
-    if f_meter_status is not None:
-        c2 = _C71[s]
+    if (f_meter_status := o.meter_status) is not None:
+        c2 = _C64[s]
         if not -32768 <= f_meter_status <= 32767:
             raise ExiEncodeError(f"value {f_meter_status!r} outside [-32768, 32767]")
         w.bits(((c2[0]) << 2) | (1 if f_meter_status < 0 else 0), c2[1] + 2)
         w.uint(-f_meter_status - 1 if f_meter_status < 0 else f_meter_status)
         w.bits(0, 1)
         s = 4
-    f_t_meter = o.t_meter
-    if f_t_meter is not None:
-        c3 = _C72[s]
+    if (f_t_meter := o.t_meter) is not None:
+        c3 = _C65[s]
         if not -9223372036854775808 <= f_t_meter <= 9223372036854775807:
             raise ExiEncodeError(f"value {f_t_meter!r} outside [-9223372036854775808, 9223372036854775807]")
         w.bits(((c3[0]) << 2) | (1 if f_t_meter < 0 else 0), c3[1] + 2)
         w.uint(-f_t_meter - 1 if f_t_meter < 0 else f_t_meter)
         w.bits(0, 1)
         s = 5
-    c4 = _C73[s]
+    c4 = _C66[s]
     w.bits((c4[0]), c4[1])
 
 def _d_MeteringReceiptReqType(r: Reader) -> MeteringReceiptReqType:
@@ -6379,7 +5606,7 @@ def _d_MeteringReceiptReqType(r: Reader) -> MeteringReceiptReqType:
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
     if e >= 2: r.bad_code(p + 1, e, 2)
-    it, al = _P19[e]
+    it, al = _P34[e]
     if it == 2:
         p = r.p; q = p + 11
         if q > rn: r.eos()
@@ -6405,7 +5632,7 @@ def _d_MeteringReceiptReqType(r: Reader) -> MeteringReceiptReqType:
     if b & 0x8: r.badz(p, 4, b & 0x8)
     e = b & 0x7
     if e >= 5: r.bad_code(p + 1, e, 5)
-    it, al = _P64[e]
+    it, al = _P57[e]
     if it == 1:
         r.zero(1, 'expected characters')
         v1_meter_reading = r.uintb(18446744073709551615)
@@ -6415,7 +5642,7 @@ def _d_MeteringReceiptReqType(r: Reader) -> MeteringReceiptReqType:
         if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
         if e >= 4: r.bad_code(p + 1, e, 4)
-        it, al = _P65[e]
+        it, al = _P58[e]
     if it == 2:
         r.zero(1, 'expected characters')
         v1_sig_meter_reading = r.binary()
@@ -6425,7 +5652,7 @@ def _d_MeteringReceiptReqType(r: Reader) -> MeteringReceiptReqType:
         if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
         if e >= 3: r.bad_code(p + 1, e, 3)
-        it, al = _P66[e]
+        it, al = _P59[e]
     if it == 3:
         p = r.p; q = p + 2
         if q > rn: r.eos()
@@ -6441,7 +5668,7 @@ def _d_MeteringReceiptReqType(r: Reader) -> MeteringReceiptReqType:
         if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
         if e >= 2: r.bad_code(p + 1, e, 2)
-        it, al = _P67[e]
+        it, al = _P60[e]
     if it == 4:
         p = r.p; q = p + 2
         if q > rn: r.eos()
@@ -6463,66 +5690,60 @@ def _d_MeteringReceiptReqType(r: Reader) -> MeteringReceiptReqType:
 
 def _e_MeteringReceiptReqType(w: Writer, o: MeteringReceiptReqType) -> None:
     s = 0
-    f_id = o.id
-    if f_id is not None:
+    if (f_id := o.id) is not None:
         w.bits(0, 2)
         w.string(f_id)
         s = 1
     f_session_id = o.session_id
     if f_session_id is None: raise ExiEncodeError("MeteringReceiptReqType: missing required session_id")
-    c1 = _C34[s]
+    c1 = _C15[s]
     w.bits(((c1[0]) << 1), c1[1] + 1)
     w.binary(f_session_id)
     s = 2
     s = 2
     w.bits(0, 1)
-    f_sa_schedule_tuple_id = o.sa_schedule_tuple_id
-    if f_sa_schedule_tuple_id is not None:
+    if (f_sa_schedule_tuple_id := o.sa_schedule_tuple_id) is not None:
         if not 1 <= f_sa_schedule_tuple_id <= 255:
             raise ExiEncodeError(f"value {f_sa_schedule_tuple_id!r} outside [1, 255]")
         w.bits(((f_sa_schedule_tuple_id - 1) << 1), 12)
         s = 3
     f_meter_info = o.meter_info
     if f_meter_info is None: raise ExiEncodeError("MeteringReceiptReqType: missing required meter_info")
-    c2 = _C35[s]
+    c2 = _C16[s]
     f1_meter_id = f_meter_info.meter_id
     if f1_meter_id is None: raise ExiEncodeError("MeterInfoType: missing required meter_id")
     w.bits(((c2[0]) << 2), c2[1] + 2)
     w.string(f1_meter_id)
     s1 = 1
     w.bits(0, 1)
-    f1_meter_reading = f_meter_info.meter_reading
-    if f1_meter_reading is not None:
+    if (f1_meter_reading := f_meter_info.meter_reading) is not None:
         w.bits(0, 4)
         w.uint(f1_meter_reading)
         w.bits(0, 1)
         s1 = 2
-    f1_sig_meter_reading = f_meter_info.sig_meter_reading
-    if f1_sig_meter_reading is not None:
-        c3 = _C70[s1]
+    if (f1_sig_meter_reading := f_meter_info.sig_meter_reading) is not None:
+        c3 = _C63[s1]
         w.bits(((c3[0]) << 1), c3[1] + 1)
         w.binary(f1_sig_meter_reading)
         w.bits(0, 1)
         s1 = 3
-    f1_meter_status = f_meter_info.meter_status
-    if f1_meter_status is not None:
-        c4 = _C71[s1]
+    if (f1_meter_status := f_meter_info.meter_status) is not None:
+        c4 = _C64[s1]
         if not -32768 <= f1_meter_status <= 32767:
             raise ExiEncodeError(f"value {f1_meter_status!r} outside [-32768, 32767]")
         w.bits(((c4[0]) << 2) | (1 if f1_meter_status < 0 else 0), c4[1] + 2)
         w.uint(-f1_meter_status - 1 if f1_meter_status < 0 else f1_meter_status)
         w.bits(0, 1)
         s1 = 4
-    f1_t_meter = f_meter_info.t_meter
-    if f1_t_meter is not None:
-        c5 = _C72[s1]
+    if (f1_t_meter := f_meter_info.t_meter) is not None:
+        c5 = _C65[s1]
         if not -9223372036854775808 <= f1_t_meter <= 9223372036854775807:
             raise ExiEncodeError(f"value {f1_t_meter!r} outside [-9223372036854775808, 9223372036854775807]")
         w.bits(((c5[0]) << 2) | (1 if f1_t_meter < 0 else 0), c5[1] + 2)
         w.uint(-f1_t_meter - 1 if f1_t_meter < 0 else f1_t_meter)
         w.bits(0, 1)
         s1 = 5
-    c6 = _C73[s1]
+    c6 = _C66[s1]
     s = 4
     w.bits(((c6[0]) << 1), c6[1] + 1)
 
@@ -6541,7 +5762,7 @@ def _d_MeteringReceiptResType(r: Reader) -> MeteringReceiptResType:
     v_response_code = _K10[k]
     e = b & 0x3
     if e >= 3: r.bad_code(p + 8, e, 3)
-    it, al = _P20[e]
+    it, al = _P129[e]
     if al == 0:
         v1_notification_max_delay = None
         v1_evse_notification = None
@@ -6582,7 +5803,7 @@ def _d_MeteringReceiptResType(r: Reader) -> MeteringReceiptResType:
         v2_evse_notification = _K4[k]
         e = b & 0x3
         if e >= 2: r.bad_code(p + 6, e, 2)
-        it, al = _P19[e]
+        it, al = _P34[e]
         if it == 2:
             p = r.p; q = p + 6
             if q > rn: r.eos()
@@ -6590,7 +5811,7 @@ def _d_MeteringReceiptResType(r: Reader) -> MeteringReceiptResType:
             if b & 0x23: r.badz(p, 6, b & 0x23)
             k = (b >> 2) & 0x7
             if k >= 5: r.bad(p + 1, 'enum index')
-            v2_evse_isolation_status = _K48[k]
+            v2_evse_isolation_status = _K35[k]
             it = 3; al = 0
         p = r.p; q = p + 7
         if q > rn: r.eos()
@@ -6598,7 +5819,7 @@ def _d_MeteringReceiptResType(r: Reader) -> MeteringReceiptResType:
         if b & 0x43: r.badz(p, 7, b & 0x43)
         k = (b >> 2) & 0xf
         if k >= 12: r.bad(p + 1, 'enum index')
-        v2_evse_status_code = _K49[k]
+        v2_evse_status_code = _K36[k]
         it = -1; al = 0
         v_dc_evse_status = DC_EVSEStatusType(notification_max_delay=v2_notification_max_delay, evse_notification=v2_evse_notification, evse_isolation_status=v2_evse_isolation_status, evse_status_code=v2_evse_status_code)
     elif al == 2:
@@ -6628,10 +5849,7 @@ def _e_MeteringReceiptResType(w: Writer, o: MeteringReceiptResType) -> None:
     if f_response_code is None: raise ExiEncodeError("MeteringReceiptResType: missing required response_code")
     s = 1
     w.bits(((_K12[f_response_code]) << 1), 8)
-    f_ac_evse_status = o.ac_evse_status
-    f_dc_evse_status = o.dc_evse_status
-    f_evse_status = o.evse_status
-    if f_ac_evse_status is not None:
+    if (f_ac_evse_status := o.ac_evse_status) is not None:
         f1_notification_max_delay = f_ac_evse_status.notification_max_delay
         if f1_notification_max_delay is None: raise ExiEncodeError("AC_EVSEStatusType: missing required notification_max_delay")
         w.bits(0, 4)
@@ -6642,7 +5860,7 @@ def _e_MeteringReceiptResType(w: Writer, o: MeteringReceiptResType) -> None:
         if f1_rcd is None: raise ExiEncodeError("AC_EVSEStatusType: missing required rcd")
         w.bits(((_K5[f1_evse_notification]) << 6) | ((1 if f1_rcd else 0) << 2), 11)
         s = 2
-    elif f_dc_evse_status is not None:
+    elif (f_dc_evse_status := o.dc_evse_status) is not None:
         f2_notification_max_delay = f_dc_evse_status.notification_max_delay
         if f2_notification_max_delay is None: raise ExiEncodeError("DC_EVSEStatusType: missing required notification_max_delay")
         w.bits(4, 4)
@@ -6651,17 +5869,16 @@ def _e_MeteringReceiptResType(w: Writer, o: MeteringReceiptResType) -> None:
         if f2_evse_notification is None: raise ExiEncodeError("DC_EVSEStatusType: missing required evse_notification")
         s2 = 2
         w.bits(((_K5[f2_evse_notification]) << 1), 6)
-        f2_evse_isolation_status = f_dc_evse_status.evse_isolation_status
-        if f2_evse_isolation_status is not None:
-            w.bits(((_K50[f2_evse_isolation_status]) << 1), 7)
+        if (f2_evse_isolation_status := f_dc_evse_status.evse_isolation_status) is not None:
+            w.bits(((_K37[f2_evse_isolation_status]) << 1), 7)
             s2 = 3
         f2_evse_status_code = f_dc_evse_status.evse_status_code
         if f2_evse_status_code is None: raise ExiEncodeError("DC_EVSEStatusType: missing required evse_status_code")
-        c1 = _C35[s2]
+        c1 = _C16[s2]
         s2 = 4
-        w.bits(((c1[0]) << 7) | ((_K51[f2_evse_status_code]) << 2), c1[1] + 7)
+        w.bits(((c1[0]) << 7) | ((_K38[f2_evse_status_code]) << 2), c1[1] + 7)
         s = 2
-    elif f_evse_status is not None:
+    elif (f_evse_status := o.evse_status) is not None:
         f3_notification_max_delay = f_evse_status.notification_max_delay
         if f3_notification_max_delay is None: raise ExiEncodeError("EVSEStatusType: missing required notification_max_delay")
         w.bits(8, 4)
@@ -6684,7 +5901,7 @@ def _d_NotificationType(r: Reader) -> NotificationType:
     if b & 0x64: r.badz(p, 7, b & 0x64)
     k = (b >> 3) & 0x3
     if k >= 3: r.bad(p + 2, 'enum index')
-    v_fault_code = _K132[k]
+    v_fault_code = _K125[k]
     e = b & 0x3
     if e >= 2: r.bad_code(p + 5, e, 2)
     it, al = _P7[e]
@@ -6702,57 +5919,53 @@ def _e_NotificationType(w: Writer, o: NotificationType) -> None:
     f_fault_code = o.fault_code
     if f_fault_code is None: raise ExiEncodeError("NotificationType: missing required fault_code")
     s = 1
-    w.bits(((_K133[f_fault_code]) << 1), 5)
-    f_fault_msg = o.fault_msg
-    if f_fault_msg is not None:
+    w.bits(((_K126[f_fault_code]) << 1), 5)
+    if (f_fault_msg := o.fault_msg) is not None:
         w.bits(0, 3)
         w.string(f_fault_msg)
         w.bits(0, 1)
         s = 2
-    c1 = _C61[s]
+    c1 = _C54[s]
     w.bits((c1[0]), c1[1])
 
 def _d_ObjectType(r: Reader) -> ObjectType:
     v_encoding = None
     v_id = None
     v_mime_type = None
-    it, al = _P136[r.code(3, 5)]
+    it, al = _P130[r.code(3, 5)]
     if it == 0:
         v_encoding = r.string()
-        it, al = _P137[r.code(3, 4)]
+        it, al = _P131[r.code(3, 4)]
     if it == 1:
         v_id = r.string()
-        it, al = _P138[r.code(3, 3)]
+        it, al = _P132[r.code(3, 3)]
     if it == 2:
         v_mime_type = r.string()
-        it, al = _P27[r.code(2, 2)]
+        it, al = _P133[r.code(2, 2)]
     n = 0
     while it == 3:
         r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        it, al = _P27[r.code(2, 2)]
+        it, al = _P133[r.code(2, 2)]
     return ObjectType(encoding=v_encoding, id=v_id, mime_type=v_mime_type)
 
 def _e_ObjectType(w: Writer, o: ObjectType) -> None:
     s = 0
-    f_encoding = o.encoding
-    if f_encoding is not None:
+    if (f_encoding := o.encoding) is not None:
         w.bits(0, 3)
         w.string(f_encoding)
         s = 1
-    f_id = o.id
-    if f_id is not None:
-        c1 = _C139[s]
+    if (f_id := o.id) is not None:
+        c1 = _C134[s]
         w.bits((c1[0]), c1[1])
         w.string(f_id)
         s = 2
-    f_mime_type = o.mime_type
-    if f_mime_type is not None:
-        c2 = _C140[s]
+    if (f_mime_type := o.mime_type) is not None:
+        c2 = _C135[s]
         w.bits((c2[0]), c2[1])
         w.string(f_mime_type)
         s = 3
-    c3 = _C141[s]
+    c3 = _C136[s]
     w.bits((c3[0]), c3[1])
 
 def _d_PGPDataType(r: Reader) -> PGPDataType:
@@ -6766,7 +5979,7 @@ def _d_PMaxScheduleEntryType(r: Reader) -> PMaxScheduleEntryType:
     v_relative_time_interval = None
     v_time_interval = None
     v_p_max = None
-    it, al = _P112[r.code(2, 2)]
+    it, al = _P105[r.code(2, 2)]
     if al == 0:
         v1_start = None
         v1_duration = None
@@ -6823,25 +6036,22 @@ def _d_PMaxScheduleEntryType(r: Reader) -> PMaxScheduleEntryType:
 
 def _e_PMaxScheduleEntryType(w: Writer, o: PMaxScheduleEntryType) -> None:
     s = 0
-    f_relative_time_interval = o.relative_time_interval
-    f_time_interval = o.time_interval
-    if f_relative_time_interval is not None:
+    if (f_relative_time_interval := o.relative_time_interval) is not None:
         f1_start = f_relative_time_interval.start
         if f1_start is None: raise ExiEncodeError("RelativeTimeIntervalType: missing required start")
         w.bits(0, 4)
         w.uint(f1_start)
         s1 = 1
         w.bits(0, 1)
-        f1_duration = f_relative_time_interval.duration
-        if f1_duration is not None:
+        if (f1_duration := f_relative_time_interval.duration) is not None:
             w.bits(0, 3)
             w.uint(f1_duration)
             w.bits(0, 1)
             s1 = 2
-        c1 = _C61[s1]
+        c1 = _C54[s1]
         w.bits((c1[0]), c1[1])
         s = 1
-    elif f_time_interval is not None:
+    elif (f_time_interval := o.time_interval) is not None:
         w.bits(2, 3)
         s = 1
     else:
@@ -6871,7 +6081,7 @@ def _d_PMaxScheduleType(r: Reader) -> PMaxScheduleType:
         v1_relative_time_interval = None
         v1_time_interval = None
         v1_p_max = None
-        it, al = _P112[r.code(2, 2)]
+        it, al = _P105[r.code(2, 2)]
         if al == 0:
             v1_relative_time_interval = _d_RelativeTimeIntervalType(r)
         elif al == 1:
@@ -6885,7 +6095,7 @@ def _d_PMaxScheduleType(r: Reader) -> PMaxScheduleType:
         v_p_max_schedule_entry.append(t)
         n += 1
         if n < 1024:
-            it, al = _P54[r.code(2, 2)]
+            it, al = _P44[r.code(2, 2)]
         else:
             r.zero(1, 'expected end of element')
             it = -1; al = 0
@@ -6895,16 +6105,14 @@ def _e_PMaxScheduleType(w: Writer, o: PMaxScheduleType) -> None:
     s = 0
     n = 0
     for x in o.p_max_schedule_entry:
-        c1 = _C60[s]
+        c1 = _C53[s]
         s1 = 0
         w.bits((c1[0]), c1[1])
-        f1_relative_time_interval = x.relative_time_interval
-        f1_time_interval = x.time_interval
-        if f1_relative_time_interval is not None:
+        if (f1_relative_time_interval := x.relative_time_interval) is not None:
             w.bits(0, 2)
             _e_RelativeTimeIntervalType(w, f1_relative_time_interval)
             s1 = 1
-        elif f1_time_interval is not None:
+        elif (f1_time_interval := x.time_interval) is not None:
             w.bits(1, 2)
             _e_IntervalType(w, f1_time_interval)
             s1 = 1
@@ -6919,7 +6127,7 @@ def _e_PMaxScheduleType(w: Writer, o: PMaxScheduleType) -> None:
         s = 1 if n < 1024 else 2
     if n < 1 or n > 1024:
         raise ExiEncodeError(f"PMaxScheduleType: {n} items of p_max_schedule_entry (allowed 1..1024)")
-    c2 = _C61[s]
+    c2 = _C54[s]
     w.bits((c2[0]), c2[1])
 
 def _d_ParameterSetType(r: Reader) -> ParameterSetType:
@@ -6963,14 +6171,14 @@ def _e_ParameterSetType(w: Writer, o: ParameterSetType) -> None:
     w.bits(0, 1)
     n = 0
     for x in o.parameter:
-        c1 = _C77[s]
+        c1 = _C70[s]
         w.bits((c1[0]), c1[1])
         _e_ParameterType(w, x)
         n += 1
         s = 2 if n < 16 else 3
     if n < 1 or n > 16:
         raise ExiEncodeError(f"ParameterSetType: {n} items of parameter (allowed 1..16)")
-    c2 = _C41[s]
+    c2 = _C27[s]
     w.bits((c2[0]), c2[1])
 
 def _d_ParameterType(r: Reader) -> ParameterType:
@@ -6985,7 +6193,7 @@ def _d_ParameterType(r: Reader) -> ParameterType:
     r.zero(1, 'expected next item')
     it = 0; al = 0
     v_name = r.string()
-    it, al = _P142[r.code(3, 6)]
+    it, al = _P137[r.code(3, 6)]
     if al == 0:
         p = r.p; q = p + 3
         if q > rn: r.eos()
@@ -7056,35 +6264,29 @@ def _e_ParameterType(w: Writer, o: ParameterType) -> None:
     w.bits(0, 1)
     w.string(f_name)
     s = 1
-    f_bool_value = o.bool_value
-    f_byte_value = o.byte_value
-    f_short_value = o.short_value
-    f_int_value = o.int_value
-    f_physical_value = o.physical_value
-    f_string_value = o.string_value
-    if f_bool_value is not None:
+    if (f_bool_value := o.bool_value) is not None:
         w.bits(((1 if f_bool_value else 0) << 1), 6)
         s = 2
-    elif f_byte_value is not None:
+    elif (f_byte_value := o.byte_value) is not None:
         if not -128 <= f_byte_value <= 127:
             raise ExiEncodeError(f"value {f_byte_value!r} outside [-128, 127]")
         w.bits(((f_byte_value + 128) << 1) | 1024, 13)
         s = 2
-    elif f_short_value is not None:
+    elif (f_short_value := o.short_value) is not None:
         if not -32768 <= f_short_value <= 32767:
             raise ExiEncodeError(f"value {f_short_value!r} outside [-32768, 32767]")
         w.bits((1 if f_short_value < 0 else 0) | 8, 5)
         w.uint(-f_short_value - 1 if f_short_value < 0 else f_short_value)
         w.bits(0, 1)
         s = 2
-    elif f_int_value is not None:
+    elif (f_int_value := o.int_value) is not None:
         if not -2147483648 <= f_int_value <= 2147483647:
             raise ExiEncodeError(f"value {f_int_value!r} outside [-2147483648, 2147483647]")
         w.bits((1 if f_int_value < 0 else 0) | 12, 5)
         w.uint(-f_int_value - 1 if f_int_value < 0 else f_int_value)
         w.bits(0, 1)
         s = 2
-    elif f_physical_value is not None:
+    elif (f_physical_value := o.physical_value) is not None:
         f1_multiplier = f_physical_value.multiplier
         if f1_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
         if not -3 <= f1_multiplier <= 3:
@@ -7099,7 +6301,7 @@ def _e_ParameterType(w: Writer, o: ParameterType) -> None:
         w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
         w.bits(0, 2)
         s = 2
-    elif f_string_value is not None:
+    elif (f_string_value := o.string_value) is not None:
         w.bits(10, 4)
         w.string(f_string_value)
         w.bits(0, 1)
@@ -7140,7 +6342,7 @@ def _d_PaymentDetailsReqType(r: Reader) -> PaymentDetailsReqType:
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
     if e >= 2: r.bad_code(p + 1, e, 2)
-    it, al = _P25[e]
+    it, al = _P39[e]
     if it == 2:
         v1_sub_certificates = _d_SubCertificatesType(r)
         r.zero(1, 'expected end of element')
@@ -7159,25 +6361,23 @@ def _e_PaymentDetailsReqType(w: Writer, o: PaymentDetailsReqType) -> None:
     if f_contract_signature_cert_chain is None: raise ExiEncodeError("PaymentDetailsReqType: missing required contract_signature_cert_chain")
     s1 = 0
     w.bits(0, 2)
-    f1_id = f_contract_signature_cert_chain.id
-    if f1_id is not None:
+    if (f1_id := f_contract_signature_cert_chain.id) is not None:
         w.bits(0, 2)
         w.string(f1_id)
         s1 = 1
     f1_certificate = f_contract_signature_cert_chain.certificate
     if f1_certificate is None: raise ExiEncodeError("CertificateChainType: missing required certificate")
-    c1 = _C29[s1]
+    c1 = _C21[s1]
     w.bits(((c1[0]) << 1), c1[1] + 1)
     w.binary(f1_certificate)
     s1 = 2
     s1 = 2
     w.bits(0, 1)
-    f1_sub_certificates = f_contract_signature_cert_chain.sub_certificates
-    if f1_sub_certificates is not None:
+    if (f1_sub_certificates := f_contract_signature_cert_chain.sub_certificates) is not None:
         w.bits(0, 2)
         _e_SubCertificatesType(w, f1_sub_certificates)
         s1 = 3
-    c2 = _C41[s1]
+    c2 = _C27[s1]
     w.bits(((c2[0]) << 1), c2[1] + 1)
 
 def _d_PaymentDetailsResType(r: Reader) -> PaymentDetailsResType:
@@ -7237,11 +6437,11 @@ def _d_PaymentOptionListType(r: Reader) -> PaymentOptionListType:
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x5: r.badz(p, 3, b & 0x5)
         k = (b >> 1) & 0x1
-        t = _K21[k]
+        t = _K138[k]
         v_payment_option.append(t)
         n += 1
         if n < 2:
-            it, al = _P54[r.code(2, 2)]
+            it, al = _P44[r.code(2, 2)]
         else:
             r.zero(1, 'expected end of element')
             it = -1; al = 0
@@ -7251,13 +6451,13 @@ def _e_PaymentOptionListType(w: Writer, o: PaymentOptionListType) -> None:
     s = 0
     n = 0
     for x in o.payment_option:
-        c1 = _C60[s]
-        w.bits(((c1[0]) << 3) | ((_K36[x]) << 1), c1[1] + 3)
+        c1 = _C53[s]
+        w.bits(((c1[0]) << 3) | ((_K26[x]) << 1), c1[1] + 3)
         n += 1
         s = 1 if n < 2 else 2
     if n < 1 or n > 2:
         raise ExiEncodeError(f"PaymentOptionListType: {n} items of payment_option (allowed 1..2)")
-    c2 = _C61[s]
+    c2 = _C54[s]
     w.bits((c2[0]), c2[1])
 
 def _d_PaymentServiceSelectionReqType(r: Reader) -> PaymentServiceSelectionReqType:
@@ -7269,7 +6469,7 @@ def _d_PaymentServiceSelectionReqType(r: Reader) -> PaymentServiceSelectionReqTy
     b = (rv >> (rn - q)) & 0x1f; r.p = q
     if b & 0x1b: r.badz(p, 5, b & 0x1b)
     k = (b >> 2) & 0x1
-    v_selected_payment_option = _K21[k]
+    v_selected_payment_option = _K138[k]
     it = 1; al = 0
     v_selected_service_list = _d_SelectedServiceListType(r)
     r.zero(1, 'expected end of element')
@@ -7281,7 +6481,7 @@ def _e_PaymentServiceSelectionReqType(w: Writer, o: PaymentServiceSelectionReqTy
     if f_selected_payment_option is None: raise ExiEncodeError("PaymentServiceSelectionReqType: missing required selected_payment_option")
     f_selected_service_list = o.selected_service_list
     if f_selected_service_list is None: raise ExiEncodeError("PaymentServiceSelectionReqType: missing required selected_service_list")
-    w.bits(((_K36[f_selected_payment_option]) << 2), 5)
+    w.bits(((_K26[f_selected_payment_option]) << 2), 5)
     _e_SelectedServiceListType(w, f_selected_service_list)
     w.bits(0, 1)
 
@@ -7357,15 +6557,15 @@ def _d_PowerDeliveryReqType(r: Reader) -> PowerDeliveryReqType:
     if b & 0x67008: r.badz(p, 19, b & 0x67008)
     k = (b >> 15) & 0x3
     if k >= 3: r.bad(p + 2, 'enum index')
-    v_charge_progress = _K22[k]
+    v_charge_progress = _K139[k]
     v_sa_schedule_tuple_id = ((b >> 4) & 0xff) + 1
     if v_sa_schedule_tuple_id > 255: r.bad(p + 7, 'range')
     e = b & 0x7
     if e >= 4: r.bad_code(p + 16, e, 4)
-    it, al = _P23[e]
+    it, al = _P140[e]
     if it == 2:
         v_charging_profile = _d_ChargingProfileType(r)
-        it, al = _P24[r.code(2, 3)]
+        it, al = _P141[r.code(2, 3)]
     if it == 3:
         if al == 0:
             v1_dc_ev_status = None
@@ -7374,7 +6574,7 @@ def _d_PowerDeliveryReqType(r: Reader) -> PowerDeliveryReqType:
             r.zero(1, 'expected next item')
             it = 0; al = 0
             v1_dc_ev_status = _d_DC_EVStatusType(r)
-            it, al = _P56[r.code(2, 2)]
+            it, al = _P48[r.code(2, 2)]
             if it == 1:
                 p = r.p; q = p + 4
                 if q > rn: r.eos()
@@ -7405,36 +6605,32 @@ def _e_PowerDeliveryReqType(w: Writer, o: PowerDeliveryReqType) -> None:
     if not 1 <= f_sa_schedule_tuple_id <= 255:
         raise ExiEncodeError(f"value {f_sa_schedule_tuple_id!r} outside [1, 255]")
     s = 2
-    w.bits(((_K37[f_charge_progress]) << 12) | ((f_sa_schedule_tuple_id - 1) << 1), 16)
-    f_charging_profile = o.charging_profile
-    if f_charging_profile is not None:
+    w.bits(((_K17[f_charge_progress]) << 12) | ((f_sa_schedule_tuple_id - 1) << 1), 16)
+    if (f_charging_profile := o.charging_profile) is not None:
         w.bits(0, 3)
         _e_ChargingProfileType(w, f_charging_profile)
         s = 3
-    f_dc_ev_power_delivery_parameter = o.dc_ev_power_delivery_parameter
-    f_ev_power_delivery_parameter = o.ev_power_delivery_parameter
-    if f_dc_ev_power_delivery_parameter is not None:
-        c1 = _C38[s]
+    if (f_dc_ev_power_delivery_parameter := o.dc_ev_power_delivery_parameter) is not None:
+        c1 = _C18[s]
         f1_dc_ev_status = f_dc_ev_power_delivery_parameter.dc_ev_status
         if f1_dc_ev_status is None: raise ExiEncodeError("DC_EVPowerDeliveryParameterType: missing required dc_ev_status")
         w.bits(((c1[0]) << 1), c1[1] + 1)
         _e_DC_EVStatusType(w, f1_dc_ev_status)
         s1 = 1
-        f1_bulk_charging_complete = f_dc_ev_power_delivery_parameter.bulk_charging_complete
-        if f1_bulk_charging_complete is not None:
+        if (f1_bulk_charging_complete := f_dc_ev_power_delivery_parameter.bulk_charging_complete) is not None:
             w.bits(((1 if f1_bulk_charging_complete else 0) << 1), 5)
             s1 = 2
         f1_charging_complete = f_dc_ev_power_delivery_parameter.charging_complete
         if f1_charging_complete is None: raise ExiEncodeError("DC_EVPowerDeliveryParameterType: missing required charging_complete")
-        c2 = _C108[s1]
+        c2 = _C101[s1]
         s1 = 3
         w.bits(((c2[0]) << 4) | ((1 if f1_charging_complete else 0) << 2), c2[1] + 4)
         s = 4
-    elif f_ev_power_delivery_parameter is not None:
-        c3 = _C39[s]
+    elif (f_ev_power_delivery_parameter := o.ev_power_delivery_parameter) is not None:
+        c3 = _C19[s]
         w.bits(((c3[0]) << 1), c3[1] + 1)
         s = 4
-    c4 = _C40[s]
+    c4 = _C20[s]
     w.bits((c4[0]), c4[1])
 
 def _d_PowerDeliveryResType(r: Reader) -> PowerDeliveryResType:
@@ -7452,7 +6648,7 @@ def _d_PowerDeliveryResType(r: Reader) -> PowerDeliveryResType:
     v_response_code = _K10[k]
     e = b & 0x3
     if e >= 3: r.bad_code(p + 8, e, 3)
-    it, al = _P20[e]
+    it, al = _P129[e]
     if al == 0:
         v1_notification_max_delay = None
         v1_evse_notification = None
@@ -7493,7 +6689,7 @@ def _d_PowerDeliveryResType(r: Reader) -> PowerDeliveryResType:
         v2_evse_notification = _K4[k]
         e = b & 0x3
         if e >= 2: r.bad_code(p + 6, e, 2)
-        it, al = _P19[e]
+        it, al = _P34[e]
         if it == 2:
             p = r.p; q = p + 6
             if q > rn: r.eos()
@@ -7501,7 +6697,7 @@ def _d_PowerDeliveryResType(r: Reader) -> PowerDeliveryResType:
             if b & 0x23: r.badz(p, 6, b & 0x23)
             k = (b >> 2) & 0x7
             if k >= 5: r.bad(p + 1, 'enum index')
-            v2_evse_isolation_status = _K48[k]
+            v2_evse_isolation_status = _K35[k]
             it = 3; al = 0
         p = r.p; q = p + 7
         if q > rn: r.eos()
@@ -7509,7 +6705,7 @@ def _d_PowerDeliveryResType(r: Reader) -> PowerDeliveryResType:
         if b & 0x43: r.badz(p, 7, b & 0x43)
         k = (b >> 2) & 0xf
         if k >= 12: r.bad(p + 1, 'enum index')
-        v2_evse_status_code = _K49[k]
+        v2_evse_status_code = _K36[k]
         it = -1; al = 0
         v_dc_evse_status = DC_EVSEStatusType(notification_max_delay=v2_notification_max_delay, evse_notification=v2_evse_notification, evse_isolation_status=v2_evse_isolation_status, evse_status_code=v2_evse_status_code)
     elif al == 2:
@@ -7539,10 +6735,7 @@ def _e_PowerDeliveryResType(w: Writer, o: PowerDeliveryResType) -> None:
     if f_response_code is None: raise ExiEncodeError("PowerDeliveryResType: missing required response_code")
     s = 1
     w.bits(((_K12[f_response_code]) << 1), 8)
-    f_ac_evse_status = o.ac_evse_status
-    f_dc_evse_status = o.dc_evse_status
-    f_evse_status = o.evse_status
-    if f_ac_evse_status is not None:
+    if (f_ac_evse_status := o.ac_evse_status) is not None:
         f1_notification_max_delay = f_ac_evse_status.notification_max_delay
         if f1_notification_max_delay is None: raise ExiEncodeError("AC_EVSEStatusType: missing required notification_max_delay")
         w.bits(0, 4)
@@ -7553,7 +6746,7 @@ def _e_PowerDeliveryResType(w: Writer, o: PowerDeliveryResType) -> None:
         if f1_rcd is None: raise ExiEncodeError("AC_EVSEStatusType: missing required rcd")
         w.bits(((_K5[f1_evse_notification]) << 6) | ((1 if f1_rcd else 0) << 2), 11)
         s = 2
-    elif f_dc_evse_status is not None:
+    elif (f_dc_evse_status := o.dc_evse_status) is not None:
         f2_notification_max_delay = f_dc_evse_status.notification_max_delay
         if f2_notification_max_delay is None: raise ExiEncodeError("DC_EVSEStatusType: missing required notification_max_delay")
         w.bits(4, 4)
@@ -7562,17 +6755,16 @@ def _e_PowerDeliveryResType(w: Writer, o: PowerDeliveryResType) -> None:
         if f2_evse_notification is None: raise ExiEncodeError("DC_EVSEStatusType: missing required evse_notification")
         s2 = 2
         w.bits(((_K5[f2_evse_notification]) << 1), 6)
-        f2_evse_isolation_status = f_dc_evse_status.evse_isolation_status
-        if f2_evse_isolation_status is not None:
-            w.bits(((_K50[f2_evse_isolation_status]) << 1), 7)
+        if (f2_evse_isolation_status := f_dc_evse_status.evse_isolation_status) is not None:
+            w.bits(((_K37[f2_evse_isolation_status]) << 1), 7)
             s2 = 3
         f2_evse_status_code = f_dc_evse_status.evse_status_code
         if f2_evse_status_code is None: raise ExiEncodeError("DC_EVSEStatusType: missing required evse_status_code")
-        c1 = _C35[s2]
+        c1 = _C16[s2]
         s2 = 4
-        w.bits(((c1[0]) << 7) | ((_K51[f2_evse_status_code]) << 2), c1[1] + 7)
+        w.bits(((c1[0]) << 7) | ((_K38[f2_evse_status_code]) << 2), c1[1] + 7)
         s = 2
-    elif f_evse_status is not None:
+    elif (f_evse_status := o.evse_status) is not None:
         f3_notification_max_delay = f_evse_status.notification_max_delay
         if f3_notification_max_delay is None: raise ExiEncodeError("EVSEStatusType: missing required notification_max_delay")
         w.bits(8, 4)
@@ -7603,7 +6795,7 @@ def _d_PreChargeReqType(r: Reader) -> PreChargeReqType:
     v1_ev_ready = ((b >> 35) & 0x1) == 1
     k = (b >> 28) & 0xf
     if k >= 12: r.bad(p + 7, 'enum index')
-    v1_ev_error_code = _K46[k]
+    v1_ev_error_code = _K32[k]
     v1_evresssoc = ((b >> 18) & 0x7f)
     if v1_evresssoc > 100: r.bad(p + 14, 'range')
     v2_multiplier = ((b >> 10) & 0x7) - 3
@@ -7666,7 +6858,7 @@ def _e_PreChargeReqType(w: Writer, o: PreChargeReqType) -> None:
     if f2_value is None: raise ExiEncodeError("PhysicalValueType: missing required value")
     if not -32768 <= f2_value <= 32767:
         raise ExiEncodeError(f"value {f2_value!r} outside [-32768, 32767]")
-    w.bits(((1 if f1_ev_ready else 0) << 35) | ((_K47[f1_ev_error_code]) << 28) | ((f1_evresssoc) << 18) | ((f2_multiplier + 3) << 10) | ((_K3[f2_unit]) << 4) | (1 if f2_value < 0 else 0), 39)
+    w.bits(((1 if f1_ev_ready else 0) << 35) | ((_K33[f1_ev_error_code]) << 28) | ((f1_evresssoc) << 18) | ((f2_multiplier + 3) << 10) | ((_K3[f2_unit]) << 4) | (1 if f2_value < 0 else 0), 39)
     w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
     f_ev_target_current = o.ev_target_current
     if f_ev_target_current is None: raise ExiEncodeError("PreChargeReqType: missing required ev_target_current")
@@ -7711,7 +6903,7 @@ def _d_PreChargeResType(r: Reader) -> PreChargeResType:
     v1_evse_notification = _K4[k]
     e = b & 0x3
     if e >= 2: r.bad_code(p + 6, e, 2)
-    it, al = _P19[e]
+    it, al = _P34[e]
     if it == 2:
         p = r.p; q = p + 6
         if q > rn: r.eos()
@@ -7719,7 +6911,7 @@ def _d_PreChargeResType(r: Reader) -> PreChargeResType:
         if b & 0x23: r.badz(p, 6, b & 0x23)
         k = (b >> 2) & 0x7
         if k >= 5: r.bad(p + 1, 'enum index')
-        v1_evse_isolation_status = _K48[k]
+        v1_evse_isolation_status = _K35[k]
         it = 3; al = 0
     v2_multiplier = None
     v2_unit = None
@@ -7730,7 +6922,7 @@ def _d_PreChargeResType(r: Reader) -> PreChargeResType:
     if b & 0x43e38e: r.badz(p, 23, b & 0x43e38e)
     k = (b >> 18) & 0xf
     if k >= 12: r.bad(p + 1, 'enum index')
-    v1_evse_status_code = _K49[k]
+    v1_evse_status_code = _K36[k]
     v2_multiplier = ((b >> 10) & 0x7) - 3
     if v2_multiplier > 3: r.bad(p + 10, 'range')
     k = (b >> 4) & 0x7
@@ -7763,13 +6955,12 @@ def _e_PreChargeResType(w: Writer, o: PreChargeResType) -> None:
     if f1_evse_notification is None: raise ExiEncodeError("DC_EVSEStatusType: missing required evse_notification")
     s1 = 2
     w.bits(((_K5[f1_evse_notification]) << 1), 6)
-    f1_evse_isolation_status = f_dc_evse_status.evse_isolation_status
-    if f1_evse_isolation_status is not None:
-        w.bits(((_K50[f1_evse_isolation_status]) << 1), 7)
+    if (f1_evse_isolation_status := f_dc_evse_status.evse_isolation_status) is not None:
+        w.bits(((_K37[f1_evse_isolation_status]) << 1), 7)
         s1 = 3
     f1_evse_status_code = f_dc_evse_status.evse_status_code
     if f1_evse_status_code is None: raise ExiEncodeError("DC_EVSEStatusType: missing required evse_status_code")
-    c1 = _C35[s1]
+    c1 = _C16[s1]
     s1 = 4
     f_evse_present_voltage = o.evse_present_voltage
     if f_evse_present_voltage is None: raise ExiEncodeError("PreChargeResType: missing required evse_present_voltage")
@@ -7783,7 +6974,7 @@ def _e_PreChargeResType(w: Writer, o: PreChargeResType) -> None:
     if f2_value is None: raise ExiEncodeError("PhysicalValueType: missing required value")
     if not -32768 <= f2_value <= 32767:
         raise ExiEncodeError(f"value {f2_value!r} outside [-32768, 32767]")
-    w.bits(((c1[0]) << 23) | ((_K51[f1_evse_status_code]) << 18) | ((f2_multiplier + 3) << 10) | ((_K3[f2_unit]) << 4) | (1 if f2_value < 0 else 0), c1[1] + 23)
+    w.bits(((c1[0]) << 23) | ((_K38[f1_evse_status_code]) << 18) | ((f2_multiplier + 3) << 10) | ((_K3[f2_unit]) << 4) | (1 if f2_value < 0 else 0), c1[1] + 23)
     w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
     w.bits(0, 3)
 
@@ -7821,7 +7012,7 @@ def _d_ProfileEntryType(r: Reader) -> ProfileEntryType:
     if b & 0xc: r.badz(p, 4, b & 0xc)
     e = b & 0x3
     if e >= 2: r.bad_code(p + 2, e, 2)
-    it, al = _P25[e]
+    it, al = _P39[e]
     v_charging_profile_entry_max_power = PhysicalValueType(multiplier=v1_multiplier, unit=v1_unit, value=v1_value)
     if it == 2:
         p = r.p; q = p + 5
@@ -7854,13 +7045,12 @@ def _e_ProfileEntryType(w: Writer, o: ProfileEntryType) -> None:
     w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
     s = 2
     w.bits(0, 2)
-    f_charging_profile_entry_max_number_of_phases_in_use = o.charging_profile_entry_max_number_of_phases_in_use
-    if f_charging_profile_entry_max_number_of_phases_in_use is not None:
+    if (f_charging_profile_entry_max_number_of_phases_in_use := o.charging_profile_entry_max_number_of_phases_in_use) is not None:
         if not 1 <= f_charging_profile_entry_max_number_of_phases_in_use <= 3:
             raise ExiEncodeError(f"value {f_charging_profile_entry_max_number_of_phases_in_use!r} outside [1, 3]")
         w.bits(((f_charging_profile_entry_max_number_of_phases_in_use - 1) << 1), 6)
         s = 3
-    c1 = _C41[s]
+    c1 = _C27[s]
     w.bits((c1[0]), c1[1])
 
 def _d_RSAKeyValueType(r: Reader) -> RSAKeyValueType:
@@ -7905,16 +7095,16 @@ def _d_ReferenceType(r: Reader) -> ReferenceType:
     v_transforms = None
     v_digest_method = None
     v_digest_value = None
-    it, al = _P143[r.code(3, 5)]
+    it, al = _P142[r.code(3, 5)]
     if it == 0:
         v_id = r.string()
-        it, al = _P144[r.code(3, 4)]
+        it, al = _P143[r.code(3, 4)]
     if it == 1:
         v_type = r.string()
-        it, al = _P145[r.code(2, 3)]
+        it, al = _P144[r.code(2, 3)]
     if it == 2:
         v_uri = r.string()
-        it, al = _P57[r.code(2, 2)]
+        it, al = _P50[r.code(2, 2)]
     if it == 3:
         v_transforms = _d_TransformsType(r)
         r.zero(1, 'expected next item')
@@ -7935,32 +7125,28 @@ def _d_ReferenceType(r: Reader) -> ReferenceType:
 
 def _e_ReferenceType(w: Writer, o: ReferenceType) -> None:
     s = 0
-    f_id = o.id
-    if f_id is not None:
+    if (f_id := o.id) is not None:
         w.bits(0, 3)
         w.string(f_id)
         s = 1
-    f_type = o.type
-    if f_type is not None:
-        c1 = _C146[s]
+    if (f_type := o.type) is not None:
+        c1 = _C145[s]
         w.bits((c1[0]), c1[1])
         w.string(f_type)
         s = 2
-    f_uri = o.uri
-    if f_uri is not None:
-        c2 = _C147[s]
+    if (f_uri := o.uri) is not None:
+        c2 = _C146[s]
         w.bits((c2[0]), c2[1])
         w.string(f_uri)
         s = 3
-    f_transforms = o.transforms
-    if f_transforms is not None:
-        c3 = _C148[s]
+    if (f_transforms := o.transforms) is not None:
+        c3 = _C147[s]
         w.bits((c3[0]), c3[1])
         _e_TransformsType(w, f_transforms)
         s = 4
     f_digest_method = o.digest_method
     if f_digest_method is None: raise ExiEncodeError("ReferenceType: missing required digest_method")
-    c4 = _C149[s]
+    c4 = _C148[s]
     w.bits((c4[0]), c4[1])
     _e_DigestMethodType(w, f_digest_method)
     s = 5
@@ -8004,26 +7190,25 @@ def _e_RelativeTimeIntervalType(w: Writer, o: RelativeTimeIntervalType) -> None:
     w.uint(f_start)
     s = 1
     w.bits(0, 1)
-    f_duration = o.duration
-    if f_duration is not None:
+    if (f_duration := o.duration) is not None:
         w.bits(0, 3)
         w.uint(f_duration)
         w.bits(0, 1)
         s = 2
-    c1 = _C61[s]
+    c1 = _C54[s]
     w.bits((c1[0]), c1[1])
 
 def _d_RetrievalMethodType(r: Reader) -> RetrievalMethodType:
     v_type = None
     v_uri = None
     v_transforms = None
-    it, al = _P115[r.code(3, 4)]
+    it, al = _P108[r.code(3, 4)]
     if it == 0:
         v_type = r.string()
-        it, al = _P116[r.code(2, 3)]
+        it, al = _P109[r.code(2, 3)]
     if it == 1:
         v_uri = r.string()
-        it, al = _P25[r.code(2, 2)]
+        it, al = _P39[r.code(2, 2)]
     if it == 2:
         v_transforms = _d_TransformsType(r)
         r.zero(1, 'expected end of element')
@@ -8032,24 +7217,21 @@ def _d_RetrievalMethodType(r: Reader) -> RetrievalMethodType:
 
 def _e_RetrievalMethodType(w: Writer, o: RetrievalMethodType) -> None:
     s = 0
-    f_type = o.type
-    if f_type is not None:
+    if (f_type := o.type) is not None:
         w.bits(0, 3)
         w.string(f_type)
         s = 1
-    f_uri = o.uri
-    if f_uri is not None:
-        c1 = _C121[s]
+    if (f_uri := o.uri) is not None:
+        c1 = _C114[s]
         w.bits((c1[0]), c1[1])
         w.string(f_uri)
         s = 2
-    f_transforms = o.transforms
-    if f_transforms is not None:
-        c2 = _C122[s]
+    if (f_transforms := o.transforms) is not None:
+        c2 = _C115[s]
         w.bits((c2[0]), c2[1])
         _e_TransformsType(w, f_transforms)
         s = 3
-    c3 = _C123[s]
+    c3 = _C116[s]
     w.bits((c3[0]), c3[1])
 
 def _d_SAScheduleListType(r: Reader) -> SAScheduleListType:
@@ -8070,7 +7252,7 @@ def _d_SAScheduleListType(r: Reader) -> SAScheduleListType:
         if v1_sa_schedule_tuple_id > 255: r.bad(p + 2, 'range')
         it = 1; al = 0
         v1_p_max_schedule = _d_PMaxScheduleType(r)
-        it, al = _P25[r.code(2, 2)]
+        it, al = _P39[r.code(2, 2)]
         if it == 2:
             v1_sales_tariff = _d_SalesTariffType(r)
             r.zero(1, 'expected end of element')
@@ -8079,7 +7261,7 @@ def _d_SAScheduleListType(r: Reader) -> SAScheduleListType:
         v_sa_schedule_tuple.append(t)
         n += 1
         if n < 3:
-            it, al = _P54[r.code(2, 2)]
+            it, al = _P44[r.code(2, 2)]
         else:
             r.zero(1, 'expected end of element')
             it = -1; al = 0
@@ -8089,7 +7271,7 @@ def _e_SAScheduleListType(w: Writer, o: SAScheduleListType) -> None:
     s = 0
     n = 0
     for x in o.sa_schedule_tuple:
-        c1 = _C60[s]
+        c1 = _C53[s]
         f1_sa_schedule_tuple_id = x.sa_schedule_tuple_id
         if f1_sa_schedule_tuple_id is None: raise ExiEncodeError("SAScheduleTupleType: missing required sa_schedule_tuple_id")
         if not 1 <= f1_sa_schedule_tuple_id <= 255:
@@ -8099,18 +7281,17 @@ def _e_SAScheduleListType(w: Writer, o: SAScheduleListType) -> None:
         w.bits(((c1[0]) << 12) | ((f1_sa_schedule_tuple_id - 1) << 2), c1[1] + 12)
         _e_PMaxScheduleType(w, f1_p_max_schedule)
         s1 = 2
-        f1_sales_tariff = x.sales_tariff
-        if f1_sales_tariff is not None:
+        if (f1_sales_tariff := x.sales_tariff) is not None:
             w.bits(0, 2)
             _e_SalesTariffType(w, f1_sales_tariff)
             s1 = 3
-        c2 = _C41[s1]
+        c2 = _C27[s1]
         w.bits((c2[0]), c2[1])
         n += 1
         s = 1 if n < 3 else 2
     if n < 1 or n > 3:
         raise ExiEncodeError(f"SAScheduleListType: {n} items of sa_schedule_tuple (allowed 1..3)")
-    c3 = _C61[s]
+    c3 = _C54[s]
     w.bits((c3[0]), c3[1])
 
 def _d_SAScheduleTupleType(r: Reader) -> SAScheduleTupleType:
@@ -8126,7 +7307,7 @@ def _d_SAScheduleTupleType(r: Reader) -> SAScheduleTupleType:
     if v_sa_schedule_tuple_id > 255: r.bad(p + 2, 'range')
     it = 1; al = 0
     v_p_max_schedule = _d_PMaxScheduleType(r)
-    it, al = _P25[r.code(2, 2)]
+    it, al = _P39[r.code(2, 2)]
     if it == 2:
         v_sales_tariff = _d_SalesTariffType(r)
         r.zero(1, 'expected end of element')
@@ -8143,12 +7324,11 @@ def _e_SAScheduleTupleType(w: Writer, o: SAScheduleTupleType) -> None:
     w.bits(((f_sa_schedule_tuple_id - 1) << 2), 12)
     _e_PMaxScheduleType(w, f_p_max_schedule)
     s = 2
-    f_sales_tariff = o.sales_tariff
-    if f_sales_tariff is not None:
+    if (f_sales_tariff := o.sales_tariff) is not None:
         w.bits(0, 2)
         _e_SalesTariffType(w, f_sales_tariff)
         s = 3
-    c1 = _C41[s]
+    c1 = _C27[s]
     w.bits((c1[0]), c1[1])
 
 def _d_SASchedulesType(r: Reader) -> SASchedulesType:
@@ -8171,7 +7351,7 @@ def _d_SalesTariffEntryType(r: Reader) -> SalesTariffEntryType:
     v_time_interval = None
     v_e_price_level = None
     v_consumption_cost = []
-    it, al = _P112[r.code(2, 2)]
+    it, al = _P105[r.code(2, 2)]
     if al == 0:
         v1_start = None
         v1_duration = None
@@ -8201,7 +7381,7 @@ def _d_SalesTariffEntryType(r: Reader) -> SalesTariffEntryType:
         r.zero(1, 'expected end of element')
         it = -1; al = 0
         v_time_interval = IntervalType()
-    it, al = _P116[r.code(2, 3)]
+    it, al = _P109[r.code(2, 3)]
     if it == 1:
         p = r.p; q = p + 12
         if q > rn: r.eos()
@@ -8210,14 +7390,14 @@ def _d_SalesTariffEntryType(r: Reader) -> SalesTariffEntryType:
         v_e_price_level = ((b >> 3) & 0xff)
         e = b & 0x3
         if e >= 2: r.bad_code(p + 10, e, 2)
-        it, al = _P25[e]
+        it, al = _P39[e]
     n = 0
     while it == 2:
         t = _d_ConsumptionCostType(r)
         v_consumption_cost.append(t)
         n += 1
         if n < 3:
-            it, al = _P25[r.code(2, 2)]
+            it, al = _P39[r.code(2, 2)]
         else:
             r.zero(1, 'expected end of element')
             it = -1; al = 0
@@ -8225,46 +7405,42 @@ def _d_SalesTariffEntryType(r: Reader) -> SalesTariffEntryType:
 
 def _e_SalesTariffEntryType(w: Writer, o: SalesTariffEntryType) -> None:
     s = 0
-    f_relative_time_interval = o.relative_time_interval
-    f_time_interval = o.time_interval
-    if f_relative_time_interval is not None:
+    if (f_relative_time_interval := o.relative_time_interval) is not None:
         f1_start = f_relative_time_interval.start
         if f1_start is None: raise ExiEncodeError("RelativeTimeIntervalType: missing required start")
         w.bits(0, 4)
         w.uint(f1_start)
         s1 = 1
         w.bits(0, 1)
-        f1_duration = f_relative_time_interval.duration
-        if f1_duration is not None:
+        if (f1_duration := f_relative_time_interval.duration) is not None:
             w.bits(0, 3)
             w.uint(f1_duration)
             w.bits(0, 1)
             s1 = 2
-        c1 = _C61[s1]
+        c1 = _C54[s1]
         w.bits((c1[0]), c1[1])
         s = 1
-    elif f_time_interval is not None:
+    elif (f_time_interval := o.time_interval) is not None:
         w.bits(2, 3)
         s = 1
     else:
         raise ExiEncodeError("SalesTariffEntryType: missing required relative_time_interval/time_interval")
     s = 1
-    f_e_price_level = o.e_price_level
-    if f_e_price_level is not None:
+    if (f_e_price_level := o.e_price_level) is not None:
         if not 0 <= f_e_price_level <= 255:
             raise ExiEncodeError(f"value {f_e_price_level!r} outside [0, 255]")
         w.bits(((f_e_price_level) << 1), 12)
         s = 2
     n = 0
     for x in o.consumption_cost:
-        c2 = _C150[s]
+        c2 = _C149[s]
         w.bits((c2[0]), c2[1])
         _e_ConsumptionCostType(w, x)
         n += 1
         s = 3 if n < 3 else 4
     if n > 3:
         raise ExiEncodeError(f"SalesTariffEntryType: {n} items of consumption_cost (allowed 0..3)")
-    c3 = _C151[s]
+    c3 = _C150[s]
     w.bits((c3[0]), c3[1])
 
 def _d_SalesTariffType(r: Reader) -> SalesTariffType:
@@ -8287,7 +7463,7 @@ def _d_SalesTariffType(r: Reader) -> SalesTariffType:
     if v_sales_tariff_id > 255: r.bad(p + 1, 'range')
     e = b & 0x3
     if e >= 3: r.bad_code(p + 10, e, 3)
-    it, al = _P145[e]
+    it, al = _P144[e]
     if it == 2:
         r.zero(1, 'expected characters')
         v_sales_tariff_description = r.string()
@@ -8297,7 +7473,7 @@ def _d_SalesTariffType(r: Reader) -> SalesTariffType:
         if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
         if e >= 2: r.bad_code(p + 1, e, 2)
-        it, al = _P57[e]
+        it, al = _P50[e]
     if it == 3:
         p = r.p; q = p + 11
         if q > rn: r.eos()
@@ -8311,7 +7487,7 @@ def _d_SalesTariffType(r: Reader) -> SalesTariffType:
         v_sales_tariff_entry.append(t)
         n += 1
         if n < 1024:
-            it, al = _P67[r.code(2, 2)]
+            it, al = _P60[r.code(2, 2)]
         else:
             r.zero(1, 'expected end of element')
             it = -1; al = 0
@@ -8319,42 +7495,39 @@ def _d_SalesTariffType(r: Reader) -> SalesTariffType:
 
 def _e_SalesTariffType(w: Writer, o: SalesTariffType) -> None:
     s = 0
-    f_id = o.id
-    if f_id is not None:
+    if (f_id := o.id) is not None:
         w.bits(0, 2)
         w.string(f_id)
         s = 1
     f_sales_tariff_id = o.sales_tariff_id
     if f_sales_tariff_id is None: raise ExiEncodeError("SalesTariffType: missing required sales_tariff_id")
-    c1 = _C152[s]
+    c1 = _C151[s]
     if not 1 <= f_sales_tariff_id <= 255:
         raise ExiEncodeError(f"value {f_sales_tariff_id!r} outside [1, 255]")
     s = 2
     s = 2
     w.bits(((c1[0]) << 10) | ((f_sales_tariff_id - 1) << 1), c1[1] + 10)
-    f_sales_tariff_description = o.sales_tariff_description
-    if f_sales_tariff_description is not None:
+    if (f_sales_tariff_description := o.sales_tariff_description) is not None:
         w.bits(0, 3)
         w.string(f_sales_tariff_description)
         w.bits(0, 1)
         s = 3
-    f_num_e_price_levels = o.num_e_price_levels
-    if f_num_e_price_levels is not None:
-        c2 = _C153[s]
+    if (f_num_e_price_levels := o.num_e_price_levels) is not None:
+        c2 = _C152[s]
         if not 0 <= f_num_e_price_levels <= 255:
             raise ExiEncodeError(f"value {f_num_e_price_levels!r} outside [0, 255]")
         w.bits(((c2[0]) << 10) | ((f_num_e_price_levels) << 1), c2[1] + 10)
         s = 4
     n = 0
     for x in o.sales_tariff_entry:
-        c3 = _C154[s]
+        c3 = _C153[s]
         w.bits((c3[0]), c3[1])
         _e_SalesTariffEntryType(w, x)
         n += 1
         s = 5 if n < 1024 else 6
     if n < 1 or n > 1024:
         raise ExiEncodeError(f"SalesTariffType: {n} items of sales_tariff_entry (allowed 1..1024)")
-    c4 = _C155[s]
+    c4 = _C154[s]
     w.bits((c4[0]), c4[1])
 
 def _d_SelectedServiceListType(r: Reader) -> SelectedServiceListType:
@@ -8397,7 +7570,7 @@ def _d_SelectedServiceListType(r: Reader) -> SelectedServiceListType:
         v_selected_service.append(t)
         n += 1
         if n < 16:
-            it, al = _P54[r.code(2, 2)]
+            it, al = _P44[r.code(2, 2)]
         else:
             r.zero(1, 'expected end of element')
             it = -1; al = 0
@@ -8407,28 +7580,27 @@ def _e_SelectedServiceListType(w: Writer, o: SelectedServiceListType) -> None:
     s = 0
     n = 0
     for x in o.selected_service:
-        c1 = _C60[s]
+        c1 = _C53[s]
         f1_service_id = x.service_id
         if f1_service_id is None: raise ExiEncodeError("SelectedServiceType: missing required service_id")
         w.bits(((c1[0]) << 2), c1[1] + 2)
         w.uint(f1_service_id)
         s1 = 1
         w.bits(0, 1)
-        f1_parameter_set_id = x.parameter_set_id
-        if f1_parameter_set_id is not None:
+        if (f1_parameter_set_id := x.parameter_set_id) is not None:
             if not -32768 <= f1_parameter_set_id <= 32767:
                 raise ExiEncodeError(f"value {f1_parameter_set_id!r} outside [-32768, 32767]")
             w.bits((1 if f1_parameter_set_id < 0 else 0), 4)
             w.uint(-f1_parameter_set_id - 1 if f1_parameter_set_id < 0 else f1_parameter_set_id)
             w.bits(0, 1)
             s1 = 2
-        c2 = _C61[s1]
+        c2 = _C54[s1]
         w.bits((c2[0]), c2[1])
         n += 1
         s = 1 if n < 16 else 2
     if n < 1 or n > 16:
         raise ExiEncodeError(f"SelectedServiceListType: {n} items of selected_service (allowed 1..16)")
-    c3 = _C61[s]
+    c3 = _C54[s]
     w.bits((c3[0]), c3[1])
 
 def _d_SelectedServiceType(r: Reader) -> SelectedServiceType:
@@ -8471,15 +7643,14 @@ def _e_SelectedServiceType(w: Writer, o: SelectedServiceType) -> None:
     w.uint(f_service_id)
     s = 1
     w.bits(0, 1)
-    f_parameter_set_id = o.parameter_set_id
-    if f_parameter_set_id is not None:
+    if (f_parameter_set_id := o.parameter_set_id) is not None:
         if not -32768 <= f_parameter_set_id <= 32767:
             raise ExiEncodeError(f"value {f_parameter_set_id!r} outside [-32768, 32767]")
         w.bits((1 if f_parameter_set_id < 0 else 0), 4)
         w.uint(-f_parameter_set_id - 1 if f_parameter_set_id < 0 else f_parameter_set_id)
         w.bits(0, 1)
         s = 2
-    c1 = _C61[s]
+    c1 = _C54[s]
     w.bits((c1[0]), c1[1])
 
 def _d_ServiceDetailReqType(r: Reader) -> ServiceDetailReqType:
@@ -8525,7 +7696,7 @@ def _d_ServiceDetailResType(r: Reader) -> ServiceDetailResType:
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
     if e >= 2: r.bad_code(p + 1, e, 2)
-    it, al = _P25[e]
+    it, al = _P39[e]
     if it == 2:
         v_service_parameter_list = _d_ServiceParameterListType(r)
         r.zero(1, 'expected end of element')
@@ -8541,12 +7712,11 @@ def _e_ServiceDetailResType(w: Writer, o: ServiceDetailResType) -> None:
     w.uint(f_service_id)
     s = 2
     w.bits(0, 1)
-    f_service_parameter_list = o.service_parameter_list
-    if f_service_parameter_list is not None:
+    if (f_service_parameter_list := o.service_parameter_list) is not None:
         w.bits(0, 2)
         _e_ServiceParameterListType(w, f_service_parameter_list)
         s = 3
-    c1 = _C41[s]
+    c1 = _C27[s]
     w.bits((c1[0]), c1[1])
 
 def _d_ServiceDiscoveryReqType(r: Reader) -> ServiceDiscoveryReqType:
@@ -8570,22 +7740,20 @@ def _d_ServiceDiscoveryReqType(r: Reader) -> ServiceDiscoveryReqType:
         b = (rv >> (rn - q)) & 0x1f; r.p = q
         if b & 0x13: r.badz(p, 5, b & 0x13)
         k = (b >> 2) & 0x3
-        v_service_category = _K26[k]
+        v_service_category = _K49[k]
         it = -1; al = 0
     return ServiceDiscoveryReqType(service_scope=v_service_scope, service_category=v_service_category)
 
 def _e_ServiceDiscoveryReqType(w: Writer, o: ServiceDiscoveryReqType) -> None:
     s = 0
-    f_service_scope = o.service_scope
-    if f_service_scope is not None:
+    if (f_service_scope := o.service_scope) is not None:
         w.bits(0, 3)
         w.string(f_service_scope)
         w.bits(0, 1)
         s = 1
-    f_service_category = o.service_category
-    if f_service_category is not None:
+    if (f_service_category := o.service_category) is not None:
         c1 = _C8[s]
-        w.bits(((c1[0]) << 4) | ((_K42[f_service_category]) << 1), c1[1] + 4)
+        w.bits(((c1[0]) << 4) | ((_K28[f_service_category]) << 1), c1[1] + 4)
         s = 2
     c2 = _C9[s]
     w.bits((c2[0]), c2[1])
@@ -8608,7 +7776,7 @@ def _d_ServiceDiscoveryResType(r: Reader) -> ServiceDiscoveryResType:
     r.zero(1, 'expected next item')
     it = 2; al = 0
     v_charge_service = _d_ChargeServiceType(r)
-    it, al = _P27[r.code(2, 2)]
+    it, al = _P133[r.code(2, 2)]
     if it == 3:
         v_service_list = _d_ServiceListType(r)
         r.zero(1, 'expected end of element')
@@ -8627,12 +7795,11 @@ def _e_ServiceDiscoveryResType(w: Writer, o: ServiceDiscoveryResType) -> None:
     w.bits(0, 1)
     _e_ChargeServiceType(w, f_charge_service)
     s = 3
-    f_service_list = o.service_list
-    if f_service_list is not None:
+    if (f_service_list := o.service_list) is not None:
         w.bits(0, 2)
         _e_ServiceListType(w, f_service_list)
         s = 4
-    c1 = _C43[s]
+    c1 = _C29[s]
     w.bits((c1[0]), c1[1])
 
 def _d_ServiceListType(r: Reader) -> ServiceListType:
@@ -8659,7 +7826,7 @@ def _d_ServiceListType(r: Reader) -> ServiceListType:
         if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
         if e >= 2: r.bad_code(p + 1, e, 2)
-        it, al = _P56[e]
+        it, al = _P48[e]
         if it == 1:
             r.zero(1, 'expected characters')
             v1_service_name = r.string()
@@ -8673,10 +7840,10 @@ def _d_ServiceListType(r: Reader) -> ServiceListType:
         b = (rv >> (rn - q)) & 0x3f; r.p = q
         if b & 0x24: r.badz(p, 6, b & 0x24)
         k = (b >> 3) & 0x3
-        v1_service_category = _K26[k]
+        v1_service_category = _K49[k]
         e = b & 0x3
         if e >= 2: r.bad_code(p + 4, e, 2)
-        it, al = _P57[e]
+        it, al = _P50[e]
         if it == 3:
             r.zero(1, 'expected characters')
             v1_service_scope = r.string()
@@ -8695,7 +7862,7 @@ def _d_ServiceListType(r: Reader) -> ServiceListType:
         v_service.append(t)
         n += 1
         if n < 8:
-            it, al = _P54[r.code(2, 2)]
+            it, al = _P44[r.code(2, 2)]
         else:
             r.zero(1, 'expected end of element')
             it = -1; al = 0
@@ -8705,41 +7872,39 @@ def _e_ServiceListType(w: Writer, o: ServiceListType) -> None:
     s = 0
     n = 0
     for x in o.service:
-        c1 = _C60[s]
+        c1 = _C53[s]
         f1_service_id = x.service_id
         if f1_service_id is None: raise ExiEncodeError("ServiceType: missing required service_id")
         w.bits(((c1[0]) << 2), c1[1] + 2)
         w.uint(f1_service_id)
         s1 = 1
         w.bits(0, 1)
-        f1_service_name = x.service_name
-        if f1_service_name is not None:
+        if (f1_service_name := x.service_name) is not None:
             w.bits(0, 3)
             w.string(f1_service_name)
             w.bits(0, 1)
             s1 = 2
         f1_service_category = x.service_category
         if f1_service_category is None: raise ExiEncodeError("ServiceType: missing required service_category")
-        c2 = _C156[s1]
+        c2 = _C155[s1]
         s1 = 3
         s1 = 3
-        w.bits(((c2[0]) << 4) | ((_K42[f1_service_category]) << 1), c2[1] + 4)
-        f1_service_scope = x.service_scope
-        if f1_service_scope is not None:
+        w.bits(((c2[0]) << 4) | ((_K28[f1_service_category]) << 1), c2[1] + 4)
+        if (f1_service_scope := x.service_scope) is not None:
             w.bits(0, 3)
             w.string(f1_service_scope)
             w.bits(0, 1)
             s1 = 4
         f1_free_service = x.free_service
         if f1_free_service is None: raise ExiEncodeError("ServiceType: missing required free_service")
-        c3 = _C157[s1]
+        c3 = _C156[s1]
         s1 = 5
         w.bits(((c3[0]) << 4) | ((1 if f1_free_service else 0) << 2), c3[1] + 4)
         n += 1
         s = 1 if n < 8 else 2
     if n < 1 or n > 8:
         raise ExiEncodeError(f"ServiceListType: {n} items of service (allowed 1..8)")
-    c4 = _C61[s]
+    c4 = _C54[s]
     w.bits((c4[0]), c4[1])
 
 def _d_ServiceParameterListType(r: Reader) -> ServiceParameterListType:
@@ -8752,7 +7917,7 @@ def _d_ServiceParameterListType(r: Reader) -> ServiceParameterListType:
         v_parameter_set.append(t)
         n += 1
         if n < 255:
-            it, al = _P54[r.code(2, 2)]
+            it, al = _P44[r.code(2, 2)]
         else:
             r.zero(1, 'expected end of element')
             it = -1; al = 0
@@ -8762,14 +7927,14 @@ def _e_ServiceParameterListType(w: Writer, o: ServiceParameterListType) -> None:
     s = 0
     n = 0
     for x in o.parameter_set:
-        c1 = _C60[s]
+        c1 = _C53[s]
         w.bits((c1[0]), c1[1])
         _e_ParameterSetType(w, x)
         n += 1
         s = 1 if n < 255 else 2
     if n < 1 or n > 255:
         raise ExiEncodeError(f"ServiceParameterListType: {n} items of parameter_set (allowed 1..255)")
-    c2 = _C61[s]
+    c2 = _C54[s]
     w.bits((c2[0]), c2[1])
 
 def _d_ServiceType(r: Reader) -> ServiceType:
@@ -8791,7 +7956,7 @@ def _d_ServiceType(r: Reader) -> ServiceType:
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
     if e >= 2: r.bad_code(p + 1, e, 2)
-    it, al = _P56[e]
+    it, al = _P48[e]
     if it == 1:
         r.zero(1, 'expected characters')
         v_service_name = r.string()
@@ -8805,10 +7970,10 @@ def _d_ServiceType(r: Reader) -> ServiceType:
     b = (rv >> (rn - q)) & 0x3f; r.p = q
     if b & 0x24: r.badz(p, 6, b & 0x24)
     k = (b >> 3) & 0x3
-    v_service_category = _K26[k]
+    v_service_category = _K49[k]
     e = b & 0x3
     if e >= 2: r.bad_code(p + 4, e, 2)
-    it, al = _P57[e]
+    it, al = _P50[e]
     if it == 3:
         r.zero(1, 'expected characters')
         v_service_scope = r.string()
@@ -8832,27 +7997,25 @@ def _e_ServiceType(w: Writer, o: ServiceType) -> None:
     w.uint(f_service_id)
     s = 1
     w.bits(0, 1)
-    f_service_name = o.service_name
-    if f_service_name is not None:
+    if (f_service_name := o.service_name) is not None:
         w.bits(0, 3)
         w.string(f_service_name)
         w.bits(0, 1)
         s = 2
     f_service_category = o.service_category
     if f_service_category is None: raise ExiEncodeError("ServiceType: missing required service_category")
-    c1 = _C156[s]
+    c1 = _C155[s]
     s = 3
     s = 3
-    w.bits(((c1[0]) << 4) | ((_K42[f_service_category]) << 1), c1[1] + 4)
-    f_service_scope = o.service_scope
-    if f_service_scope is not None:
+    w.bits(((c1[0]) << 4) | ((_K28[f_service_category]) << 1), c1[1] + 4)
+    if (f_service_scope := o.service_scope) is not None:
         w.bits(0, 3)
         w.string(f_service_scope)
         w.bits(0, 1)
         s = 4
     f_free_service = o.free_service
     if f_free_service is None: raise ExiEncodeError("ServiceType: missing required free_service")
-    c2 = _C157[s]
+    c2 = _C156[s]
     s = 5
     w.bits(((c2[0]) << 4) | ((1 if f_free_service else 0) << 2), c2[1] + 4)
 
@@ -8899,7 +8062,7 @@ def _d_SessionSetupResType(r: Reader) -> SessionSetupResType:
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
     if e >= 2: r.bad_code(p + 1, e, 2)
-    it, al = _P25[e]
+    it, al = _P39[e]
     if it == 2:
         p = r.p; q = p + 2
         if q > rn: r.eos()
@@ -8925,15 +8088,14 @@ def _e_SessionSetupResType(w: Writer, o: SessionSetupResType) -> None:
     w.string(f_evseid)
     s = 2
     w.bits(0, 1)
-    f_evse_time_stamp = o.evse_time_stamp
-    if f_evse_time_stamp is not None:
+    if (f_evse_time_stamp := o.evse_time_stamp) is not None:
         if not -9223372036854775808 <= f_evse_time_stamp <= 9223372036854775807:
             raise ExiEncodeError(f"value {f_evse_time_stamp!r} outside [-9223372036854775808, 9223372036854775807]")
         w.bits((1 if f_evse_time_stamp < 0 else 0), 4)
         w.uint(-f_evse_time_stamp - 1 if f_evse_time_stamp < 0 else f_evse_time_stamp)
         w.bits(0, 1)
         s = 3
-    c1 = _C41[s]
+    c1 = _C27[s]
     w.bits((c1[0]), c1[1])
 
 def _d_SessionStopReqType(r: Reader) -> SessionStopReqType:
@@ -8944,14 +8106,14 @@ def _d_SessionStopReqType(r: Reader) -> SessionStopReqType:
     b = (rv >> (rn - q)) & 0x1f; r.p = q
     if b & 0x1b: r.badz(p, 5, b & 0x1b)
     k = (b >> 2) & 0x1
-    v_charging_session = _K28[k]
+    v_charging_session = _K157[k]
     it = -1; al = 0
     return SessionStopReqType(charging_session=v_charging_session)
 
 def _e_SessionStopReqType(w: Writer, o: SessionStopReqType) -> None:
     f_charging_session = o.charging_session
     if f_charging_session is None: raise ExiEncodeError("SessionStopReqType: missing required charging_session")
-    w.bits(((_K44[f_charging_session]) << 2), 5)
+    w.bits(((_K30[f_charging_session]) << 2), 5)
 
 def _d_SessionStopResType(r: Reader) -> SessionStopResType:
     rv = r.v; rn = r.n
@@ -8978,7 +8140,7 @@ def _d_SignatureMethodType(r: Reader) -> SignatureMethodType:
     r.zero(1, 'expected next item')
     it = 0; al = 0
     v_algorithm = r.string()
-    it, al = _P116[r.code(3, 3)]
+    it, al = _P109[r.code(3, 3)]
     if it == 1:
         p = r.p; q = p + 2
         if q > rn: r.eos()
@@ -8992,12 +8154,12 @@ def _d_SignatureMethodType(r: Reader) -> SignatureMethodType:
         if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
         if e >= 2: r.bad_code(p + 1, e, 2)
-        it, al = _P25[e]
+        it, al = _P39[e]
     n = 0
     while it == 2:
         r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        it, al = _P25[r.code(2, 2)]
+        it, al = _P39[r.code(2, 2)]
     return SignatureMethodType(algorithm=v_algorithm, hmac_output_length=v_hmac_output_length)
 
 def _e_SignatureMethodType(w: Writer, o: SignatureMethodType) -> None:
@@ -9006,8 +8168,7 @@ def _e_SignatureMethodType(w: Writer, o: SignatureMethodType) -> None:
     w.bits(0, 1)
     w.string(f_algorithm)
     s = 1
-    f_hmac_output_length = o.hmac_output_length
-    if f_hmac_output_length is not None:
+    if (f_hmac_output_length := o.hmac_output_length) is not None:
         w.bits((1 if f_hmac_output_length < 0 else 0), 5)
         w.uint(-f_hmac_output_length - 1 if f_hmac_output_length < 0 else f_hmac_output_length)
         w.bits(0, 1)
@@ -9033,14 +8194,13 @@ def _d_SignaturePropertiesType(r: Reader) -> SignaturePropertiesType:
 
 def _e_SignaturePropertiesType(w: Writer, o: SignaturePropertiesType) -> None:
     s = 0
-    f_id = o.id
-    if f_id is not None:
+    if (f_id := o.id) is not None:
         w.bits(0, 2)
         w.string(f_id)
         s = 1
     n = 0
     for x in o.signature_property:
-        c1 = _C131[s]
+        c1 = _C124[s]
         w.bits((c1[0]), c1[1])
         _e_SignaturePropertyType(w, x)
         n += 1
@@ -9063,19 +8223,18 @@ def _d_SignaturePropertyType(r: Reader) -> SignaturePropertyType:
     while it == 2:
         r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        it, al = _P25[r.code(2, 2)]
+        it, al = _P39[r.code(2, 2)]
     return SignaturePropertyType(id=v_id, target=v_target)
 
 def _e_SignaturePropertyType(w: Writer, o: SignaturePropertyType) -> None:
     s = 0
-    f_id = o.id
-    if f_id is not None:
+    if (f_id := o.id) is not None:
         w.bits(0, 2)
         w.string(f_id)
         s = 1
     f_target = o.target
     if f_target is None: raise ExiEncodeError("SignaturePropertyType: missing required target")
-    c1 = _C29[s]
+    c1 = _C21[s]
     w.bits((c1[0]), c1[1])
     w.string(f_target)
     s = 2
@@ -9114,23 +8273,22 @@ def _d_SignatureType(r: Reader) -> SignatureType:
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
     if e >= 3: r.bad_code(p + 1, e, 3)
-    it, al = _P66[e]
+    it, al = _P59[e]
     v_signature_value = SignatureValueType(id=v1_id, value=v1_value)
     if it == 3:
         v_key_info = _d_KeyInfoType(r)
-        it, al = _P67[r.code(2, 2)]
+        it, al = _P60[r.code(2, 2)]
     n = 0
     while it == 4:
         t = _d_ObjectType(r)
         v_object.append(t)
         n += 1
-        it, al = _P67[r.code(2, 2)]
+        it, al = _P60[r.code(2, 2)]
     return SignatureType(id=v_id, signed_info=v_signed_info, signature_value=v_signature_value, key_info=v_key_info, object=v_object)
 
 def _e_SignatureType(w: Writer, o: SignatureType) -> None:
     s = 0
-    f_id = o.id
-    if f_id is not None:
+    if (f_id := o.id) is not None:
         w.bits(0, 2)
         w.string(f_id)
         s = 1
@@ -9144,8 +8302,7 @@ def _e_SignatureType(w: Writer, o: SignatureType) -> None:
     if f_signature_value is None: raise ExiEncodeError("SignatureType: missing required signature_value")
     s1 = 0
     w.bits(0, 1)
-    f1_id = f_signature_value.id
-    if f1_id is not None:
+    if (f1_id := f_signature_value.id) is not None:
         w.bits(0, 2)
         w.string(f1_id)
         s1 = 1
@@ -9157,8 +8314,7 @@ def _e_SignatureType(w: Writer, o: SignatureType) -> None:
     s1 = 2
     s = 3
     w.bits(0, 1)
-    f_key_info = o.key_info
-    if f_key_info is not None:
+    if (f_key_info := o.key_info) is not None:
         w.bits(0, 2)
         _e_KeyInfoType(w, f_key_info)
         s = 4
@@ -9187,8 +8343,7 @@ def _d_SignatureValueType(r: Reader) -> SignatureValueType:
 
 def _e_SignatureValueType(w: Writer, o: SignatureValueType) -> None:
     s = 0
-    f_id = o.id
-    if f_id is not None:
+    if (f_id := o.id) is not None:
         w.bits(0, 2)
         w.string(f_id)
         s = 1
@@ -9221,19 +8376,18 @@ def _d_SignedInfoType(r: Reader) -> SignedInfoType:
         t = _d_ReferenceType(r)
         v_reference.append(t)
         n += 1
-        it, al = _P27[r.code(2, 2)]
+        it, al = _P133[r.code(2, 2)]
     return SignedInfoType(id=v_id, canonicalization_method=v_canonicalization_method, signature_method=v_signature_method, reference=v_reference)
 
 def _e_SignedInfoType(w: Writer, o: SignedInfoType) -> None:
     s = 0
-    f_id = o.id
-    if f_id is not None:
+    if (f_id := o.id) is not None:
         w.bits(0, 2)
         w.string(f_id)
         s = 1
     f_canonicalization_method = o.canonicalization_method
     if f_canonicalization_method is None: raise ExiEncodeError("SignedInfoType: missing required canonicalization_method")
-    c1 = _C34[s]
+    c1 = _C15[s]
     w.bits((c1[0]), c1[1])
     _e_CanonicalizationMethodType(w, f_canonicalization_method)
     s = 2
@@ -9265,7 +8419,7 @@ def _d_SubCertificatesType(r: Reader) -> SubCertificatesType:
         v_certificate.append(t)
         n += 1
         if n < 4:
-            it, al = _P54[r.code(2, 2)]
+            it, al = _P44[r.code(2, 2)]
         else:
             r.zero(1, 'expected end of element')
             it = -1; al = 0
@@ -9275,7 +8429,7 @@ def _e_SubCertificatesType(w: Writer, o: SubCertificatesType) -> None:
     s = 0
     n = 0
     for x in o.certificate:
-        c1 = _C60[s]
+        c1 = _C53[s]
         w.bits(((c1[0]) << 1), c1[1] + 1)
         w.binary(x)
         w.bits(0, 1)
@@ -9283,7 +8437,7 @@ def _e_SubCertificatesType(w: Writer, o: SubCertificatesType) -> None:
         s = 1 if n < 4 else 2
     if n < 1 or n > 4:
         raise ExiEncodeError(f"SubCertificatesType: {n} items of certificate (allowed 1..4)")
-    c2 = _C61[s]
+    c2 = _C54[s]
     w.bits((c2[0]), c2[1])
 
 def _d_SupportedEnergyTransferModeType(r: Reader) -> SupportedEnergyTransferModeType:
@@ -9299,11 +8453,11 @@ def _d_SupportedEnergyTransferModeType(r: Reader) -> SupportedEnergyTransferMode
         if b & 0x11: r.badz(p, 5, b & 0x11)
         k = (b >> 1) & 0x7
         if k >= 6: r.bad(p + 1, 'enum index')
-        t = _K15[k]
+        t = _K42[k]
         v_energy_transfer_mode.append(t)
         n += 1
         if n < 6:
-            it, al = _P54[r.code(2, 2)]
+            it, al = _P44[r.code(2, 2)]
         else:
             r.zero(1, 'expected end of element')
             it = -1; al = 0
@@ -9313,13 +8467,13 @@ def _e_SupportedEnergyTransferModeType(w: Writer, o: SupportedEnergyTransferMode
     s = 0
     n = 0
     for x in o.energy_transfer_mode:
-        c1 = _C60[s]
-        w.bits(((c1[0]) << 5) | ((_K30[x]) << 1), c1[1] + 5)
+        c1 = _C53[s]
+        w.bits(((c1[0]) << 5) | ((_K22[x]) << 1), c1[1] + 5)
         n += 1
         s = 1 if n < 6 else 2
     if n < 1 or n > 6:
         raise ExiEncodeError(f"SupportedEnergyTransferModeType: {n} items of energy_transfer_mode (allowed 1..6)")
-    c2 = _C61[s]
+    c2 = _C54[s]
     w.bits((c2[0]), c2[1])
 
 def _d_TransformType(r: Reader) -> TransformType:
@@ -9368,14 +8522,14 @@ def _d_TransformsType(r: Reader) -> TransformsType:
         t = _d_TransformType(r)
         v_transform.append(t)
         n += 1
-        it, al = _P54[r.code(2, 2)]
+        it, al = _P44[r.code(2, 2)]
     return TransformsType(transform=v_transform)
 
 def _e_TransformsType(w: Writer, o: TransformsType) -> None:
     s = 0
     n = 0
     for x in o.transform:
-        c1 = _C130[s]
+        c1 = _C123[s]
         w.bits((c1[0]), c1[1])
         _e_TransformType(w, x)
         n += 1
@@ -9397,7 +8551,7 @@ def _d_WeldingDetectionReqType(r: Reader) -> WeldingDetectionReqType:
     v1_ev_ready = ((b >> 20) & 0x1) == 1
     k = (b >> 13) & 0xf
     if k >= 12: r.bad(p + 7, 'enum index')
-    v1_ev_error_code = _K46[k]
+    v1_ev_error_code = _K32[k]
     v1_evresssoc = ((b >> 3) & 0x7f)
     if v1_evresssoc > 100: r.bad(p + 14, 'range')
     v_dc_ev_status = DC_EVStatusType(ev_ready=v1_ev_ready, ev_error_code=v1_ev_error_code, evresssoc=v1_evresssoc)
@@ -9415,7 +8569,7 @@ def _e_WeldingDetectionReqType(w: Writer, o: WeldingDetectionReqType) -> None:
     if f1_evresssoc is None: raise ExiEncodeError("DC_EVStatusType: missing required evresssoc")
     if not 0 <= f1_evresssoc <= 100:
         raise ExiEncodeError(f"value {f1_evresssoc!r} outside [0, 100]")
-    w.bits(((1 if f1_ev_ready else 0) << 20) | ((_K47[f1_ev_error_code]) << 13) | ((f1_evresssoc) << 3), 24)
+    w.bits(((1 if f1_ev_ready else 0) << 20) | ((_K33[f1_ev_error_code]) << 13) | ((f1_evresssoc) << 3), 24)
 
 def _d_WeldingDetectionResType(r: Reader) -> WeldingDetectionResType:
     rv = r.v; rn = r.n
@@ -9444,7 +8598,7 @@ def _d_WeldingDetectionResType(r: Reader) -> WeldingDetectionResType:
     v1_evse_notification = _K4[k]
     e = b & 0x3
     if e >= 2: r.bad_code(p + 6, e, 2)
-    it, al = _P19[e]
+    it, al = _P34[e]
     if it == 2:
         p = r.p; q = p + 6
         if q > rn: r.eos()
@@ -9452,7 +8606,7 @@ def _d_WeldingDetectionResType(r: Reader) -> WeldingDetectionResType:
         if b & 0x23: r.badz(p, 6, b & 0x23)
         k = (b >> 2) & 0x7
         if k >= 5: r.bad(p + 1, 'enum index')
-        v1_evse_isolation_status = _K48[k]
+        v1_evse_isolation_status = _K35[k]
         it = 3; al = 0
     v2_multiplier = None
     v2_unit = None
@@ -9463,7 +8617,7 @@ def _d_WeldingDetectionResType(r: Reader) -> WeldingDetectionResType:
     if b & 0x43e38e: r.badz(p, 23, b & 0x43e38e)
     k = (b >> 18) & 0xf
     if k >= 12: r.bad(p + 1, 'enum index')
-    v1_evse_status_code = _K49[k]
+    v1_evse_status_code = _K36[k]
     v2_multiplier = ((b >> 10) & 0x7) - 3
     if v2_multiplier > 3: r.bad(p + 10, 'range')
     k = (b >> 4) & 0x7
@@ -9496,13 +8650,12 @@ def _e_WeldingDetectionResType(w: Writer, o: WeldingDetectionResType) -> None:
     if f1_evse_notification is None: raise ExiEncodeError("DC_EVSEStatusType: missing required evse_notification")
     s1 = 2
     w.bits(((_K5[f1_evse_notification]) << 1), 6)
-    f1_evse_isolation_status = f_dc_evse_status.evse_isolation_status
-    if f1_evse_isolation_status is not None:
-        w.bits(((_K50[f1_evse_isolation_status]) << 1), 7)
+    if (f1_evse_isolation_status := f_dc_evse_status.evse_isolation_status) is not None:
+        w.bits(((_K37[f1_evse_isolation_status]) << 1), 7)
         s1 = 3
     f1_evse_status_code = f_dc_evse_status.evse_status_code
     if f1_evse_status_code is None: raise ExiEncodeError("DC_EVSEStatusType: missing required evse_status_code")
-    c1 = _C35[s1]
+    c1 = _C16[s1]
     s1 = 4
     f_evse_present_voltage = o.evse_present_voltage
     if f_evse_present_voltage is None: raise ExiEncodeError("WeldingDetectionResType: missing required evse_present_voltage")
@@ -9516,7 +8669,7 @@ def _e_WeldingDetectionResType(w: Writer, o: WeldingDetectionResType) -> None:
     if f2_value is None: raise ExiEncodeError("PhysicalValueType: missing required value")
     if not -32768 <= f2_value <= 32767:
         raise ExiEncodeError(f"value {f2_value!r} outside [-32768, 32767]")
-    w.bits(((c1[0]) << 23) | ((_K51[f1_evse_status_code]) << 18) | ((f2_multiplier + 3) << 10) | ((_K3[f2_unit]) << 4) | (1 if f2_value < 0 else 0), c1[1] + 23)
+    w.bits(((c1[0]) << 23) | ((_K38[f1_evse_status_code]) << 18) | ((f2_multiplier + 3) << 10) | ((_K3[f2_unit]) << 4) | (1 if f2_value < 0 else 0), c1[1] + 23)
     w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
     w.bits(0, 3)
 
@@ -9681,10 +8834,10 @@ def _d_V2G_Message(r: Reader) -> V2G_Message:
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
     if e >= 3: r.bad_code(p + 1, e, 3)
-    it, al = _P116[e]
+    it, al = _P109[e]
     if it == 1:
         v1_notification = _d_NotificationType(r)
-        it, al = _P25[r.code(2, 2)]
+        it, al = _P39[r.code(2, 2)]
     if it == 2:
         v1_signature = _d_SignatureType(r)
         r.zero(1, 'expected end of element')
@@ -9706,18 +8859,16 @@ def _e_V2G_Message(w: Writer, o: V2G_Message) -> None:
     w.binary(f1_session_id)
     s1 = 1
     w.bits(0, 1)
-    f1_notification = f_header.notification
-    if f1_notification is not None:
+    if (f1_notification := f_header.notification) is not None:
         w.bits(0, 2)
         _e_NotificationType(w, f1_notification)
         s1 = 2
-    f1_signature = f_header.signature
-    if f1_signature is not None:
-        c1 = _C134[s1]
+    if (f1_signature := f_header.signature) is not None:
+        c1 = _C127[s1]
         w.bits((c1[0]), c1[1])
         _e_SignatureType(w, f1_signature)
         s1 = 3
-    c2 = _C135[s1]
+    c2 = _C128[s1]
     f_body = o.body
     if f_body is None: raise ExiEncodeError("V2G_Message: missing required body")
     w.bits(((c2[0]) << 1), c2[1] + 1)
@@ -9819,11 +8970,11 @@ def _d_f_ChargeProgress(r: Reader):
     if b & 0x9: r.badz(p, 4, b & 0x9)
     k = (b >> 1) & 0x3
     if k >= 3: r.bad(p + 1, 'enum index')
-    v = _K22[k]
+    v = _K139[k]
     return v
 
 def _e_f_ChargeProgress(w: Writer, v) -> None:
-    w.bits(((_K37[v]) << 1), 4)
+    w.bits(((_K17[v]) << 1), 4)
 
 def _d_f_ChargingComplete(r: Reader):
     rv = r.v; rn = r.n
@@ -9883,11 +9034,11 @@ def _d_f_ChargingSession(r: Reader):
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x5: r.badz(p, 3, b & 0x5)
     k = (b >> 1) & 0x1
-    v = _K28[k]
+    v = _K157[k]
     return v
 
 def _e_f_ChargingSession(w: Writer, v) -> None:
-    w.bits(((_K44[v]) << 1), 3)
+    w.bits(((_K30[v]) << 1), 3)
 
 def _d_f_DepartureTime(r: Reader):
     rv = r.v; rn = r.n
@@ -9947,11 +9098,11 @@ def _d_f_EVErrorCode(r: Reader):
     if b & 0x21: r.badz(p, 6, b & 0x21)
     k = (b >> 1) & 0xf
     if k >= 12: r.bad(p + 1, 'enum index')
-    v = _K46[k]
+    v = _K32[k]
     return v
 
 def _e_f_EVErrorCode(w: Writer, v) -> None:
-    w.bits(((_K47[v]) << 1), 6)
+    w.bits(((_K33[v]) << 1), 6)
 
 def _d_f_EVRESSSOC(r: Reader):
     rv = r.v; rn = r.n
@@ -10012,11 +9163,11 @@ def _d_f_EVSEIsolationStatus(r: Reader):
     if b & 0x11: r.badz(p, 5, b & 0x11)
     k = (b >> 1) & 0x7
     if k >= 5: r.bad(p + 1, 'enum index')
-    v = _K48[k]
+    v = _K35[k]
     return v
 
 def _e_f_EVSEIsolationStatus(w: Writer, v) -> None:
-    w.bits(((_K50[v]) << 1), 5)
+    w.bits(((_K37[v]) << 1), 5)
 
 def _d_f_EVSENotification(r: Reader):
     rv = r.v; rn = r.n
@@ -10066,11 +9217,11 @@ def _d_f_EVSEStatusCode(r: Reader):
     if b & 0x21: r.badz(p, 6, b & 0x21)
     k = (b >> 1) & 0xf
     if k >= 12: r.bad(p + 1, 'enum index')
-    v = _K49[k]
+    v = _K36[k]
     return v
 
 def _e_f_EVSEStatusCode(w: Writer, v) -> None:
-    w.bits(((_K51[v]) << 1), 6)
+    w.bits(((_K38[v]) << 1), 6)
 
 def _d_f_EVSETimeStamp(r: Reader):
     rv = r.v; rn = r.n
@@ -10112,11 +9263,11 @@ def _d_f_EnergyTransferMode(r: Reader):
     if b & 0x11: r.badz(p, 5, b & 0x11)
     k = (b >> 1) & 0x7
     if k >= 6: r.bad(p + 1, 'enum index')
-    v = _K15[k]
+    v = _K42[k]
     return v
 
 def _e_f_EnergyTransferMode(w: Writer, v) -> None:
-    w.bits(((_K30[v]) << 1), 5)
+    w.bits(((_K22[v]) << 1), 5)
 
 def _d_f_Exponent(r: Reader):
     rv = r.v; rn = r.n
@@ -10138,11 +9289,11 @@ def _d_f_FaultCode(r: Reader):
     if b & 0x9: r.badz(p, 4, b & 0x9)
     k = (b >> 1) & 0x3
     if k >= 3: r.bad(p + 1, 'enum index')
-    v = _K132[k]
+    v = _K125[k]
     return v
 
 def _e_f_FaultCode(w: Writer, v) -> None:
-    w.bits(((_K133[v]) << 1), 4)
+    w.bits(((_K126[v]) << 1), 4)
 
 def _d_f_FaultMsg(r: Reader):
     rv = r.v; rn = r.n
@@ -10443,11 +9594,11 @@ def _d_f_PaymentOption(r: Reader):
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x5: r.badz(p, 3, b & 0x5)
     k = (b >> 1) & 0x1
-    v = _K21[k]
+    v = _K138[k]
     return v
 
 def _e_f_PaymentOption(w: Writer, v) -> None:
-    w.bits(((_K36[v]) << 1), 3)
+    w.bits(((_K26[v]) << 1), 3)
 
 def _d_f_PgenCounter(r: Reader):
     rv = r.v; rn = r.n
@@ -10505,11 +9656,11 @@ def _d_f_RequestedEnergyTransferMode(r: Reader):
     if b & 0x11: r.badz(p, 5, b & 0x11)
     k = (b >> 1) & 0x7
     if k >= 6: r.bad(p + 1, 'enum index')
-    v = _K15[k]
+    v = _K42[k]
     return v
 
 def _e_f_RequestedEnergyTransferMode(w: Writer, v) -> None:
-    w.bits(((_K30[v]) << 1), 5)
+    w.bits(((_K22[v]) << 1), 5)
 
 def _d_f_ResponseCode(r: Reader):
     rv = r.v; rn = r.n
@@ -10633,11 +9784,11 @@ def _d_f_SelectedPaymentOption(r: Reader):
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x5: r.badz(p, 3, b & 0x5)
     k = (b >> 1) & 0x1
-    v = _K21[k]
+    v = _K138[k]
     return v
 
 def _e_f_SelectedPaymentOption(w: Writer, v) -> None:
-    w.bits(((_K36[v]) << 1), 3)
+    w.bits(((_K26[v]) << 1), 3)
 
 def _d_f_ServiceCategory(r: Reader):
     rv = r.v; rn = r.n
@@ -10646,11 +9797,11 @@ def _d_f_ServiceCategory(r: Reader):
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0x9: r.badz(p, 4, b & 0x9)
     k = (b >> 1) & 0x3
-    v = _K26[k]
+    v = _K49[k]
     return v
 
 def _e_f_ServiceCategory(w: Writer, v) -> None:
-    w.bits(((_K42[v]) << 1), 4)
+    w.bits(((_K28[v]) << 1), 4)
 
 def _d_f_ServiceCategory(r: Reader):
     rv = r.v; rn = r.n
@@ -10659,11 +9810,11 @@ def _d_f_ServiceCategory(r: Reader):
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0x9: r.badz(p, 4, b & 0x9)
     k = (b >> 1) & 0x3
-    v = _K26[k]
+    v = _K49[k]
     return v
 
 def _e_f_ServiceCategory(w: Writer, v) -> None:
-    w.bits(((_K42[v]) << 1), 4)
+    w.bits(((_K28[v]) << 1), 4)
 
 def _d_f_ServiceID(r: Reader):
     rv = r.v; rn = r.n
@@ -10976,11 +10127,11 @@ def _d_f_costKind(r: Reader):
     if b & 0x9: r.badz(p, 4, b & 0x9)
     k = (b >> 1) & 0x3
     if k >= 3: r.bad(p + 1, 'enum index')
-    v = _K76[k]
+    v = _K69[k]
     return v
 
 def _e_f_costKind(w: Writer, v) -> None:
-    w.bits(((_K78[v]) << 1), 4)
+    w.bits(((_K71[v]) << 1), 4)
 
 def _d_f_duration(r: Reader):
     rv = r.v; rn = r.n
@@ -11057,6 +10208,8 @@ def _e_f_stringValue(w: Writer, v) -> None:
     w.bits(0, 1)
     w.string(v)
     w.bits(0, 1)
+
+_DISPATCH0 = (('authorization_req', _d_AuthorizationReqType), ('authorization_res', _d_AuthorizationResType), ('body_element', _d_BodyBaseType), ('cable_check_req', _d_CableCheckReqType), ('cable_check_res', _d_CableCheckResType), ('certificate_installation_req', _d_CertificateInstallationReqType), ('certificate_installation_res', _d_CertificateInstallationResType), ('certificate_update_req', _d_CertificateUpdateReqType), ('certificate_update_res', _d_CertificateUpdateResType), ('charge_parameter_discovery_req', _d_ChargeParameterDiscoveryReqType), ('charge_parameter_discovery_res', _d_ChargeParameterDiscoveryResType), ('charging_status_req', _d_ChargingStatusReqType), ('charging_status_res', _d_ChargingStatusResType), ('current_demand_req', _d_CurrentDemandReqType), ('current_demand_res', _d_CurrentDemandResType), ('metering_receipt_req', _d_MeteringReceiptReqType), ('metering_receipt_res', _d_MeteringReceiptResType), ('payment_details_req', _d_PaymentDetailsReqType), ('payment_details_res', _d_PaymentDetailsResType), ('payment_service_selection_req', _d_PaymentServiceSelectionReqType), ('payment_service_selection_res', _d_PaymentServiceSelectionResType), ('power_delivery_req', _d_PowerDeliveryReqType), ('power_delivery_res', _d_PowerDeliveryResType), ('pre_charge_req', _d_PreChargeReqType), ('pre_charge_res', _d_PreChargeResType), ('service_detail_req', _d_ServiceDetailReqType), ('service_detail_res', _d_ServiceDetailResType), ('service_discovery_req', _d_ServiceDiscoveryReqType), ('service_discovery_res', _d_ServiceDiscoveryResType), ('session_setup_req', _d_SessionSetupReqType), ('session_setup_res', _d_SessionSetupResType), ('session_stop_req', _d_SessionStopReqType), ('session_stop_res', _d_SessionStopResType), ('welding_detection_req', _d_WeldingDetectionReqType), ('welding_detection_res', _d_WeldingDetectionResType), )
 
 GLOBAL_ELEMENTS = (
     ('urn:iso:15118:2:2013:MsgDataTypes', 'AC_EVChargeParameter', AC_EVChargeParameterType, _d_AC_EVChargeParameterType, _e_AC_EVChargeParameterType),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from exi_schemas._runtime import ExiDecodeError, ExiEncodeError, Reader, Writer
+from exi_schemas._runtime import ExiDecodeError, ExiEncodeError, Reader, Writer, _with
 
 _P0 = ((0, 0), (1, 0))
 _P1 = ((3, 0), (4, 0))
@@ -1276,8 +1276,7 @@ def _d_AbsolutePriceScheduleType(r: Reader) -> AbsolutePriceScheduleType:
 
 def _e_AbsolutePriceScheduleType(w: Writer, o: AbsolutePriceScheduleType) -> None:
     s = 0
-    f_id = o.id
-    if f_id is not None:
+    if (f_id := o.id) is not None:
         w.bits(0, 2)
         w.string(f_id)
         s = 1
@@ -1293,8 +1292,7 @@ def _e_AbsolutePriceScheduleType(w: Writer, o: AbsolutePriceScheduleType) -> Non
     w.uint(f_price_schedule_id)
     s = 3
     w.bits(0, 1)
-    f_price_schedule_description = o.price_schedule_description
-    if f_price_schedule_description is not None:
+    if (f_price_schedule_description := o.price_schedule_description) is not None:
         w.bits(0, 3)
         w.string(f_price_schedule_description)
         w.bits(0, 1)
@@ -1315,8 +1313,7 @@ def _e_AbsolutePriceScheduleType(w: Writer, o: AbsolutePriceScheduleType) -> Non
     w.string(f_price_algorithm)
     s = 7
     w.bits(0, 1)
-    f_minimum_cost = o.minimum_cost
-    if f_minimum_cost is not None:
+    if (f_minimum_cost := o.minimum_cost) is not None:
         f1_exponent = f_minimum_cost.exponent
         if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
         if not -128 <= f1_exponent <= 127:
@@ -1329,8 +1326,7 @@ def _e_AbsolutePriceScheduleType(w: Writer, o: AbsolutePriceScheduleType) -> Non
         w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
         w.bits(0, 2)
         s = 8
-    f_maximum_cost = o.maximum_cost
-    if f_maximum_cost is not None:
+    if (f_maximum_cost := o.maximum_cost) is not None:
         c3 = _C9[s]
         f2_exponent = f_maximum_cost.exponent
         if f2_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -1344,8 +1340,7 @@ def _e_AbsolutePriceScheduleType(w: Writer, o: AbsolutePriceScheduleType) -> Non
         w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
         w.bits(0, 2)
         s = 9
-    f_tax_rules = o.tax_rules
-    if f_tax_rules is not None:
+    if (f_tax_rules := o.tax_rules) is not None:
         c4 = _C10[s]
         w.bits((c4[0]), c4[1])
         _e_TaxRuleListType(w, f_tax_rules)
@@ -1357,13 +1352,11 @@ def _e_AbsolutePriceScheduleType(w: Writer, o: AbsolutePriceScheduleType) -> Non
     _e_PriceRuleStackListType(w, f_price_rule_stacks)
     s = 11
     s = 11
-    f_overstay_rules = o.overstay_rules
-    if f_overstay_rules is not None:
+    if (f_overstay_rules := o.overstay_rules) is not None:
         w.bits(0, 2)
         _e_OverstayRuleListType(w, f_overstay_rules)
         s = 12
-    f_additional_selected_services = o.additional_selected_services
-    if f_additional_selected_services is not None:
+    if (f_additional_selected_services := o.additional_selected_services) is not None:
         c6 = _C12[s]
         w.bits((c6[0]), c6[1])
         _e_AdditionalServiceListType(w, f_additional_selected_services)
@@ -1559,8 +1552,7 @@ def _e_AuthorizationReqType(w: Writer, o: AuthorizationReqType) -> None:
     w.uint(f1_time_stamp)
     s1 = 2
     w.bits(0, 1)
-    f1_signature = f_header.signature
-    if f1_signature is not None:
+    if (f1_signature := f_header.signature) is not None:
         w.bits(0, 2)
         _e_SignatureType(w, f1_signature)
         s1 = 3
@@ -1569,12 +1561,10 @@ def _e_AuthorizationReqType(w: Writer, o: AuthorizationReqType) -> None:
     if f_selected_authorization_service is None: raise ExiEncodeError("AuthorizationReqType: missing required selected_authorization_service")
     s = 2
     w.bits(((c1[0]) << 4) | ((_K21[f_selected_authorization_service]) << 1), c1[1] + 4)
-    f_eim_a_req_authorization_mode = o.eim_a_req_authorization_mode
-    f_pn_c_a_req_authorization_mode = o.pn_c_a_req_authorization_mode
-    if f_eim_a_req_authorization_mode is not None:
+    if (f_eim_a_req_authorization_mode := o.eim_a_req_authorization_mode) is not None:
         w.bits(0, 3)
         s = 3
-    elif f_pn_c_a_req_authorization_mode is not None:
+    elif (f_pn_c_a_req_authorization_mode := o.pn_c_a_req_authorization_mode) is not None:
         f3_id = f_pn_c_a_req_authorization_mode.id
         if f3_id is None: raise ExiEncodeError("PnC_AReqAuthorizationModeType: missing required id")
         w.bits(2, 3)
@@ -1651,8 +1641,7 @@ def _e_AuthorizationResType(w: Writer, o: AuthorizationResType) -> None:
     w.uint(f1_time_stamp)
     s1 = 2
     w.bits(0, 1)
-    f1_signature = f_header.signature
-    if f1_signature is not None:
+    if (f1_signature := f_header.signature) is not None:
         w.bits(0, 2)
         _e_SignatureType(w, f1_signature)
         s1 = 3
@@ -1710,8 +1699,7 @@ def _e_AuthorizationSetupReqType(w: Writer, o: AuthorizationSetupReqType) -> Non
     w.uint(f1_time_stamp)
     s1 = 2
     w.bits(0, 1)
-    f1_signature = f_header.signature
-    if f1_signature is not None:
+    if (f1_signature := f_header.signature) is not None:
         w.bits(0, 2)
         _e_SignatureType(w, f1_signature)
         s1 = 3
@@ -1826,8 +1814,7 @@ def _e_AuthorizationSetupResType(w: Writer, o: AuthorizationSetupResType) -> Non
     w.uint(f1_time_stamp)
     s1 = 2
     w.bits(0, 1)
-    f1_signature = f_header.signature
-    if f1_signature is not None:
+    if (f1_signature := f_header.signature) is not None:
         w.bits(0, 2)
         _e_SignatureType(w, f1_signature)
         s1 = 3
@@ -1850,20 +1837,17 @@ def _e_AuthorizationSetupResType(w: Writer, o: AuthorizationSetupResType) -> Non
     s = 5
     s = 5
     w.bits(((c3[0]) << 3) | ((1 if f_certificate_installation_service else 0) << 1), c3[1] + 3)
-    f_eim_as_res_authorization_mode = o.eim_as_res_authorization_mode
-    f_pn_c_as_res_authorization_mode = o.pn_c_as_res_authorization_mode
-    if f_eim_as_res_authorization_mode is not None:
+    if (f_eim_as_res_authorization_mode := o.eim_as_res_authorization_mode) is not None:
         w.bits(0, 3)
         s = 6
-    elif f_pn_c_as_res_authorization_mode is not None:
+    elif (f_pn_c_as_res_authorization_mode := o.pn_c_as_res_authorization_mode) is not None:
         f3_gen_challenge = f_pn_c_as_res_authorization_mode.gen_challenge
         if f3_gen_challenge is None: raise ExiEncodeError("PnC_ASResAuthorizationModeType: missing required gen_challenge")
         w.bits(4, 4)
         w.binary(f3_gen_challenge)
         s3 = 1
         w.bits(0, 1)
-        f3_supported_providers = f_pn_c_as_res_authorization_mode.supported_providers
-        if f3_supported_providers is not None:
+        if (f3_supported_providers := f_pn_c_as_res_authorization_mode.supported_providers) is not None:
             w.bits(0, 2)
             _e_SupportedProvidersListType(w, f3_supported_providers)
             s3 = 2
@@ -1940,8 +1924,7 @@ def _e_CertificateChainType(w: Writer, o: CertificateChainType) -> None:
     w.binary(f_certificate)
     s = 1
     w.bits(0, 1)
-    f_sub_certificates = o.sub_certificates
-    if f_sub_certificates is not None:
+    if (f_sub_certificates := o.sub_certificates) is not None:
         w.bits(0, 2)
         _e_SubCertificatesType(w, f_sub_certificates)
         s = 2
@@ -2039,8 +2022,7 @@ def _e_CertificateInstallationReqType(w: Writer, o: CertificateInstallationReqTy
     w.uint(f1_time_stamp)
     s1 = 2
     w.bits(0, 1)
-    f1_signature = f_header.signature
-    if f1_signature is not None:
+    if (f1_signature := f_header.signature) is not None:
         w.bits(0, 2)
         _e_SignatureType(w, f1_signature)
         s1 = 3
@@ -2057,8 +2039,7 @@ def _e_CertificateInstallationReqType(w: Writer, o: CertificateInstallationReqTy
     w.binary(f2_certificate)
     s2 = 2
     w.bits(0, 1)
-    f2_sub_certificates = f_oem_provisioning_certificate_chain.sub_certificates
-    if f2_sub_certificates is not None:
+    if (f2_sub_certificates := f_oem_provisioning_certificate_chain.sub_certificates) is not None:
         w.bits(0, 2)
         _e_SubCertificatesType(w, f2_sub_certificates)
         s2 = 3
@@ -2073,8 +2054,7 @@ def _e_CertificateInstallationReqType(w: Writer, o: CertificateInstallationReqTy
         raise ExiEncodeError(f"value {f_maximum_contract_certificate_chains!r} outside [0, 255]")
     s = 4
     w.bits(((f_maximum_contract_certificate_chains) << 1), 11)
-    f_prioritized_emai_ds = o.prioritized_emai_ds
-    if f_prioritized_emai_ds is not None:
+    if (f_prioritized_emai_ds := o.prioritized_emai_ds) is not None:
         w.bits(0, 2)
         _e_EMAIDListType(w, f_prioritized_emai_ds)
         s = 5
@@ -2207,8 +2187,7 @@ def _e_CertificateInstallationResType(w: Writer, o: CertificateInstallationResTy
     w.uint(f1_time_stamp)
     s1 = 2
     w.bits(0, 1)
-    f1_signature = f_header.signature
-    if f1_signature is not None:
+    if (f1_signature := f_header.signature) is not None:
         w.bits(0, 2)
         _e_SignatureType(w, f1_signature)
         s1 = 3
@@ -2225,8 +2204,7 @@ def _e_CertificateInstallationResType(w: Writer, o: CertificateInstallationResTy
     w.binary(f2_certificate)
     s2 = 1
     w.bits(0, 1)
-    f2_sub_certificates = f_cps_certificate_chain.sub_certificates
-    if f2_sub_certificates is not None:
+    if (f2_sub_certificates := f_cps_certificate_chain.sub_certificates) is not None:
         w.bits(0, 2)
         _e_SubCertificatesType(w, f2_sub_certificates)
         s2 = 2
@@ -2249,20 +2227,17 @@ def _e_CertificateInstallationResType(w: Writer, o: CertificateInstallationResTy
     w.binary(f3_dh_public_key)
     s3 = 4
     w.bits(0, 1)
-    f3_secp521_encrypted_private_key = f_signed_installation_data.secp521_encrypted_private_key
-    f3_x448_encrypted_private_key = f_signed_installation_data.x448_encrypted_private_key
-    f3_tpm_encrypted_private_key = f_signed_installation_data.tpm_encrypted_private_key
-    if f3_secp521_encrypted_private_key is not None:
+    if (f3_secp521_encrypted_private_key := f_signed_installation_data.secp521_encrypted_private_key) is not None:
         w.bits(0, 3)
         w.binary(f3_secp521_encrypted_private_key)
         w.bits(0, 1)
         s3 = 5
-    elif f3_x448_encrypted_private_key is not None:
+    elif (f3_x448_encrypted_private_key := f_signed_installation_data.x448_encrypted_private_key) is not None:
         w.bits(2, 3)
         w.binary(f3_x448_encrypted_private_key)
         w.bits(0, 1)
         s3 = 5
-    elif f3_tpm_encrypted_private_key is not None:
+    elif (f3_tpm_encrypted_private_key := f_signed_installation_data.tpm_encrypted_private_key) is not None:
         w.bits(4, 3)
         w.binary(f3_tpm_encrypted_private_key)
         w.bits(0, 1)
@@ -2333,16 +2308,14 @@ def _e_ChargeLoopReqType(w: Writer, o: ChargeLoopReqType) -> None:
     w.uint(f1_time_stamp)
     s1 = 2
     w.bits(0, 1)
-    f1_signature = f_header.signature
-    if f1_signature is not None:
+    if (f1_signature := f_header.signature) is not None:
         w.bits(0, 2)
         _e_SignatureType(w, f1_signature)
         s1 = 3
     c1 = _C20[s1]
     s = 1
     w.bits((c1[0]), c1[1])
-    f_display_parameters = o.display_parameters
-    if f_display_parameters is not None:
+    if (f_display_parameters := o.display_parameters) is not None:
         w.bits(0, 2)
         _e_DisplayParametersType(w, f_display_parameters)
         s = 2
@@ -2438,8 +2411,7 @@ def _e_ChargeLoopResType(w: Writer, o: ChargeLoopResType) -> None:
     w.uint(f1_time_stamp)
     s1 = 2
     w.bits(0, 1)
-    f1_signature = f_header.signature
-    if f1_signature is not None:
+    if (f1_signature := f_header.signature) is not None:
         w.bits(0, 2)
         _e_SignatureType(w, f1_signature)
         s1 = 3
@@ -2448,8 +2420,7 @@ def _e_ChargeLoopResType(w: Writer, o: ChargeLoopResType) -> None:
     if f_response_code is None: raise ExiEncodeError("ChargeLoopResType: missing required response_code")
     s = 2
     w.bits(((c1[0]) << 9) | ((_K24[f_response_code]) << 1), c1[1] + 9)
-    f_evse_status = o.evse_status
-    if f_evse_status is not None:
+    if (f_evse_status := o.evse_status) is not None:
         f2_notification_max_delay = f_evse_status.notification_max_delay
         if f2_notification_max_delay is None: raise ExiEncodeError("EVSEStatusType: missing required notification_max_delay")
         w.bits(0, 5)
@@ -2458,14 +2429,12 @@ def _e_ChargeLoopResType(w: Writer, o: ChargeLoopResType) -> None:
         if f2_evse_notification is None: raise ExiEncodeError("EVSEStatusType: missing required evse_notification")
         w.bits(((_K41[f2_evse_notification]) << 2), 8)
         s = 3
-    f_meter_info = o.meter_info
-    if f_meter_info is not None:
+    if (f_meter_info := o.meter_info) is not None:
         c2 = _C42[s]
         w.bits((c2[0]), c2[1])
         _e_MeterInfoType(w, f_meter_info)
         s = 4
-    f_receipt = o.receipt
-    if f_receipt is not None:
+    if (f_receipt := o.receipt) is not None:
         c3 = _C43[s]
         w.bits((c3[0]), c3[1])
         _e_ReceiptType(w, f_receipt)
@@ -2520,8 +2489,7 @@ def _e_ChargeParameterDiscoveryReqType(w: Writer, o: ChargeParameterDiscoveryReq
     w.uint(f1_time_stamp)
     s1 = 2
     w.bits(0, 1)
-    f1_signature = f_header.signature
-    if f1_signature is not None:
+    if (f1_signature := f_header.signature) is not None:
         w.bits(0, 2)
         _e_SignatureType(w, f1_signature)
         s1 = 3
@@ -2582,8 +2550,7 @@ def _e_ChargeParameterDiscoveryResType(w: Writer, o: ChargeParameterDiscoveryRes
     w.uint(f1_time_stamp)
     s1 = 2
     w.bits(0, 1)
-    f1_signature = f_header.signature
-    if f1_signature is not None:
+    if (f1_signature := f_header.signature) is not None:
         w.bits(0, 2)
         _e_SignatureType(w, f1_signature)
         s1 = 3
@@ -2648,13 +2615,11 @@ def _e_ChargingScheduleType(w: Writer, o: ChargingScheduleType) -> None:
     w.uint(f1_time_anchor)
     s1 = 1
     w.bits(0, 1)
-    f1_available_energy = f_power_schedule.available_energy
-    if f1_available_energy is not None:
+    if (f1_available_energy := f_power_schedule.available_energy) is not None:
         w.bits(0, 2)
         _e_RationalNumberType(w, f1_available_energy)
         s1 = 2
-    f1_power_tolerance = f_power_schedule.power_tolerance
-    if f1_power_tolerance is not None:
+    if (f1_power_tolerance := f_power_schedule.power_tolerance) is not None:
         c1 = _C47[s1]
         w.bits((c1[0]), c1[1])
         _e_RationalNumberType(w, f1_power_tolerance)
@@ -2667,13 +2632,11 @@ def _e_ChargingScheduleType(w: Writer, o: ChargingScheduleType) -> None:
     s1 = 4
     s = 1
     w.bits(0, 1)
-    f_absolute_price_schedule = o.absolute_price_schedule
-    f_price_level_schedule = o.price_level_schedule
-    if f_absolute_price_schedule is not None:
+    if (f_absolute_price_schedule := o.absolute_price_schedule) is not None:
         w.bits(0, 2)
         _e_AbsolutePriceScheduleType(w, f_absolute_price_schedule)
         s = 2
-    elif f_price_level_schedule is not None:
+    elif (f_price_level_schedule := o.price_level_schedule) is not None:
         w.bits(1, 2)
         _e_PriceLevelScheduleType(w, f_price_level_schedule)
         s = 2
@@ -2974,61 +2937,52 @@ def _d_DisplayParametersType(r: Reader) -> DisplayParametersType:
 
 def _e_DisplayParametersType(w: Writer, o: DisplayParametersType) -> None:
     s = 0
-    f_present_soc = o.present_soc
-    if f_present_soc is not None:
+    if (f_present_soc := o.present_soc) is not None:
         if not 0 <= f_present_soc <= 100:
             raise ExiEncodeError(f"value {f_present_soc!r} outside [0, 100]")
         w.bits(((f_present_soc) << 1), 13)
         s = 1
-    f_minimum_soc = o.minimum_soc
-    if f_minimum_soc is not None:
+    if (f_minimum_soc := o.minimum_soc) is not None:
         c1 = _C60[s]
         if not 0 <= f_minimum_soc <= 100:
             raise ExiEncodeError(f"value {f_minimum_soc!r} outside [0, 100]")
         w.bits(((c1[0]) << 9) | ((f_minimum_soc) << 1), c1[1] + 9)
         s = 2
-    f_target_soc = o.target_soc
-    if f_target_soc is not None:
+    if (f_target_soc := o.target_soc) is not None:
         c2 = _C61[s]
         if not 0 <= f_target_soc <= 100:
             raise ExiEncodeError(f"value {f_target_soc!r} outside [0, 100]")
         w.bits(((c2[0]) << 9) | ((f_target_soc) << 1), c2[1] + 9)
         s = 3
-    f_maximum_soc = o.maximum_soc
-    if f_maximum_soc is not None:
+    if (f_maximum_soc := o.maximum_soc) is not None:
         c3 = _C62[s]
         if not 0 <= f_maximum_soc <= 100:
             raise ExiEncodeError(f"value {f_maximum_soc!r} outside [0, 100]")
         w.bits(((c3[0]) << 9) | ((f_maximum_soc) << 1), c3[1] + 9)
         s = 4
-    f_remaining_time_to_minimum_soc = o.remaining_time_to_minimum_soc
-    if f_remaining_time_to_minimum_soc is not None:
+    if (f_remaining_time_to_minimum_soc := o.remaining_time_to_minimum_soc) is not None:
         c4 = _C63[s]
         w.bits(((c4[0]) << 1), c4[1] + 1)
         w.uint(f_remaining_time_to_minimum_soc)
         w.bits(0, 1)
         s = 5
-    f_remaining_time_to_target_soc = o.remaining_time_to_target_soc
-    if f_remaining_time_to_target_soc is not None:
+    if (f_remaining_time_to_target_soc := o.remaining_time_to_target_soc) is not None:
         c5 = _C64[s]
         w.bits(((c5[0]) << 1), c5[1] + 1)
         w.uint(f_remaining_time_to_target_soc)
         w.bits(0, 1)
         s = 6
-    f_remaining_time_to_maximum_soc = o.remaining_time_to_maximum_soc
-    if f_remaining_time_to_maximum_soc is not None:
+    if (f_remaining_time_to_maximum_soc := o.remaining_time_to_maximum_soc) is not None:
         c6 = _C65[s]
         w.bits(((c6[0]) << 1), c6[1] + 1)
         w.uint(f_remaining_time_to_maximum_soc)
         w.bits(0, 1)
         s = 7
-    f_charging_complete = o.charging_complete
-    if f_charging_complete is not None:
+    if (f_charging_complete := o.charging_complete) is not None:
         c7 = _C66[s]
         w.bits(((c7[0]) << 3) | ((1 if f_charging_complete else 0) << 1), c7[1] + 3)
         s = 8
-    f_battery_energy_capacity = o.battery_energy_capacity
-    if f_battery_energy_capacity is not None:
+    if (f_battery_energy_capacity := o.battery_energy_capacity) is not None:
         c8 = _C67[s]
         f1_exponent = f_battery_energy_capacity.exponent
         if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -3042,8 +2996,7 @@ def _e_DisplayParametersType(w: Writer, o: DisplayParametersType) -> None:
         w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
         w.bits(0, 2)
         s = 9
-    f_inlet_hot = o.inlet_hot
-    if f_inlet_hot is not None:
+    if (f_inlet_hot := o.inlet_hot) is not None:
         c9 = _C68[s]
         w.bits(((c9[0]) << 3) | ((1 if f_inlet_hot else 0) << 1), c9[1] + 3)
         s = 10
@@ -3113,8 +3066,7 @@ def _d_Dynamic_CLReqControlModeType(r: Reader) -> Dynamic_CLReqControlModeType:
 
 def _e_Dynamic_CLReqControlModeType(w: Writer, o: Dynamic_CLReqControlModeType) -> None:
     s = 0
-    f_departure_time = o.departure_time
-    if f_departure_time is not None:
+    if (f_departure_time := o.departure_time) is not None:
         w.bits(0, 3)
         w.uint(f_departure_time)
         w.bits(0, 1)
@@ -3208,28 +3160,24 @@ def _d_Dynamic_CLResControlModeType(r: Reader) -> Dynamic_CLResControlModeType:
 
 def _e_Dynamic_CLResControlModeType(w: Writer, o: Dynamic_CLResControlModeType) -> None:
     s = 0
-    f_departure_time = o.departure_time
-    if f_departure_time is not None:
+    if (f_departure_time := o.departure_time) is not None:
         w.bits(0, 4)
         w.uint(f_departure_time)
         w.bits(0, 1)
         s = 1
-    f_minimum_soc = o.minimum_soc
-    if f_minimum_soc is not None:
+    if (f_minimum_soc := o.minimum_soc) is not None:
         c1 = _C75[s]
         if not 0 <= f_minimum_soc <= 100:
             raise ExiEncodeError(f"value {f_minimum_soc!r} outside [0, 100]")
         w.bits(((c1[0]) << 9) | ((f_minimum_soc) << 1), c1[1] + 9)
         s = 2
-    f_target_soc = o.target_soc
-    if f_target_soc is not None:
+    if (f_target_soc := o.target_soc) is not None:
         c2 = _C76[s]
         if not 0 <= f_target_soc <= 100:
             raise ExiEncodeError(f"value {f_target_soc!r} outside [0, 100]")
         w.bits(((c2[0]) << 9) | ((f_target_soc) << 1), c2[1] + 9)
         s = 3
-    f_ack_max_delay = o.ack_max_delay
-    if f_ack_max_delay is not None:
+    if (f_ack_max_delay := o.ack_max_delay) is not None:
         c3 = _C77[s]
         w.bits(((c3[0]) << 1), c3[1] + 1)
         w.uint(f_ack_max_delay)
@@ -3382,14 +3330,12 @@ def _e_Dynamic_SEReqControlModeType(w: Writer, o: Dynamic_SEReqControlModeType) 
     w.uint(f_departure_time)
     s = 1
     w.bits(0, 1)
-    f_minimum_soc = o.minimum_soc
-    if f_minimum_soc is not None:
+    if (f_minimum_soc := o.minimum_soc) is not None:
         if not 0 <= f_minimum_soc <= 100:
             raise ExiEncodeError(f"value {f_minimum_soc!r} outside [0, 100]")
         w.bits(((f_minimum_soc) << 1), 11)
         s = 2
-    f_target_soc = o.target_soc
-    if f_target_soc is not None:
+    if (f_target_soc := o.target_soc) is not None:
         c1 = _C81[s]
         if not 0 <= f_target_soc <= 100:
             raise ExiEncodeError(f"value {f_target_soc!r} outside [0, 100]")
@@ -3435,8 +3381,7 @@ def _e_Dynamic_SEReqControlModeType(w: Writer, o: Dynamic_SEReqControlModeType) 
     w.uint(-f3_value - 1 if f3_value < 0 else f3_value)
     s = 6
     w.bits(0, 2)
-    f_ev_maximum_v2_x_energy_request = o.ev_maximum_v2_x_energy_request
-    if f_ev_maximum_v2_x_energy_request is not None:
+    if (f_ev_maximum_v2_x_energy_request := o.ev_maximum_v2_x_energy_request) is not None:
         f4_exponent = f_ev_maximum_v2_x_energy_request.exponent
         if f4_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
         if not -128 <= f4_exponent <= 127:
@@ -3449,8 +3394,7 @@ def _e_Dynamic_SEReqControlModeType(w: Writer, o: Dynamic_SEReqControlModeType) 
         w.uint(-f4_value - 1 if f4_value < 0 else f4_value)
         w.bits(0, 2)
         s = 7
-    f_ev_minimum_v2_x_energy_request = o.ev_minimum_v2_x_energy_request
-    if f_ev_minimum_v2_x_energy_request is not None:
+    if (f_ev_minimum_v2_x_energy_request := o.ev_minimum_v2_x_energy_request) is not None:
         c3 = _C83[s]
         f5_exponent = f_ev_minimum_v2_x_energy_request.exponent
         if f5_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -3516,34 +3460,29 @@ def _d_Dynamic_SEResControlModeType(r: Reader) -> Dynamic_SEResControlModeType:
 
 def _e_Dynamic_SEResControlModeType(w: Writer, o: Dynamic_SEResControlModeType) -> None:
     s = 0
-    f_departure_time = o.departure_time
-    if f_departure_time is not None:
+    if (f_departure_time := o.departure_time) is not None:
         w.bits(0, 4)
         w.uint(f_departure_time)
         w.bits(0, 1)
         s = 1
-    f_minimum_soc = o.minimum_soc
-    if f_minimum_soc is not None:
+    if (f_minimum_soc := o.minimum_soc) is not None:
         c1 = _C75[s]
         if not 0 <= f_minimum_soc <= 100:
             raise ExiEncodeError(f"value {f_minimum_soc!r} outside [0, 100]")
         w.bits(((c1[0]) << 9) | ((f_minimum_soc) << 1), c1[1] + 9)
         s = 2
-    f_target_soc = o.target_soc
-    if f_target_soc is not None:
+    if (f_target_soc := o.target_soc) is not None:
         c2 = _C89[s]
         if not 0 <= f_target_soc <= 100:
             raise ExiEncodeError(f"value {f_target_soc!r} outside [0, 100]")
         w.bits(((c2[0]) << 9) | ((f_target_soc) << 1), c2[1] + 9)
         s = 3
-    f_absolute_price_schedule = o.absolute_price_schedule
-    f_price_level_schedule = o.price_level_schedule
-    if f_absolute_price_schedule is not None:
+    if (f_absolute_price_schedule := o.absolute_price_schedule) is not None:
         c3 = _C90[s]
         w.bits((c3[0]), c3[1])
         _e_AbsolutePriceScheduleType(w, f_absolute_price_schedule)
         s = 4
-    elif f_price_level_schedule is not None:
+    elif (f_price_level_schedule := o.price_level_schedule) is not None:
         c4 = _C91[s]
         w.bits((c4[0]), c4[1])
         _e_PriceLevelScheduleType(w, f_price_level_schedule)
@@ -3802,13 +3741,11 @@ def _e_EVPowerProfileEntryListType(w: Writer, o: EVPowerProfileEntryListType) ->
         w.bits(0, 2)
         _e_RationalNumberType(w, f1_power)
         s1 = 2
-        f1_power_l2 = x.power_l2
-        if f1_power_l2 is not None:
+        if (f1_power_l2 := x.power_l2) is not None:
             w.bits(0, 2)
             _e_RationalNumberType(w, f1_power_l2)
             s1 = 3
-        f1_power_l3 = x.power_l3
-        if f1_power_l3 is not None:
+        if (f1_power_l3 := x.power_l3) is not None:
             c2 = _C93[s1]
             w.bits((c2[0]), c2[1])
             _e_RationalNumberType(w, f1_power_l3)
@@ -3884,20 +3821,17 @@ def _e_EVPowerProfileType(w: Writer, o: EVPowerProfileType) -> None:
     w.uint(f_time_anchor)
     s = 1
     w.bits(0, 1)
-    f_dynamic_evppt_control_mode = o.dynamic_evppt_control_mode
-    f_scheduled_evppt_control_mode = o.scheduled_evppt_control_mode
-    if f_dynamic_evppt_control_mode is not None:
+    if (f_dynamic_evppt_control_mode := o.dynamic_evppt_control_mode) is not None:
         w.bits(0, 3)
         s = 2
-    elif f_scheduled_evppt_control_mode is not None:
+    elif (f_scheduled_evppt_control_mode := o.scheduled_evppt_control_mode) is not None:
         f2_selected_schedule_tuple_id = f_scheduled_evppt_control_mode.selected_schedule_tuple_id
         if f2_selected_schedule_tuple_id is None: raise ExiEncodeError("Scheduled_EVPPTControlModeType: missing required selected_schedule_tuple_id")
         w.bits(4, 4)
         w.uint(f2_selected_schedule_tuple_id)
         s2 = 1
         w.bits(0, 1)
-        f2_power_tolerance_acceptance = f_scheduled_evppt_control_mode.power_tolerance_acceptance
-        if f2_power_tolerance_acceptance is not None:
+        if (f2_power_tolerance_acceptance := f_scheduled_evppt_control_mode.power_tolerance_acceptance) is not None:
             w.bits(((_K97[f2_power_tolerance_acceptance]) << 1), 5)
             s2 = 2
         c1 = _C16[s2]
@@ -4293,8 +4227,7 @@ def _d_KeyInfoType(r: Reader) -> KeyInfoType:
 
 def _e_KeyInfoType(w: Writer, o: KeyInfoType) -> None:
     s = 0
-    f_id = o.id
-    if f_id is not None:
+    if (f_id := o.id) is not None:
         w.bits(0, 4)
         w.string(f_id)
         s = 1
@@ -4316,19 +4249,16 @@ def _e_KeyInfoType(w: Writer, o: KeyInfoType) -> None:
         c3 = _C106[s]
         s1 = 0
         w.bits((c3[0]), c3[1])
-        f1_type = x.type
-        if f1_type is not None:
+        if (f1_type := x.type) is not None:
             w.bits(0, 3)
             w.string(f1_type)
             s1 = 1
-        f1_uri = x.uri
-        if f1_uri is not None:
+        if (f1_uri := x.uri) is not None:
             c4 = _C107[s1]
             w.bits((c4[0]), c4[1])
             w.string(f1_uri)
             s1 = 2
-        f1_transforms = x.transforms
-        if f1_transforms is not None:
+        if (f1_transforms := x.transforms) is not None:
             c5 = _C108[s1]
             w.bits((c5[0]), c5[1])
             _e_TransformsType(w, f1_transforms)
@@ -4401,13 +4331,11 @@ def _d_KeyValueType(r: Reader) -> KeyValueType:
 
 def _e_KeyValueType(w: Writer, o: KeyValueType) -> None:
     s = 0
-    f_dsa_key_value = o.dsa_key_value
-    f_rsa_key_value = o.rsa_key_value
-    if f_dsa_key_value is not None:
+    if (f_dsa_key_value := o.dsa_key_value) is not None:
         w.bits(0, 3)
         _e_DSAKeyValueType(w, f_dsa_key_value)
         s = 1
-    elif f_rsa_key_value is not None:
+    elif (f_rsa_key_value := o.rsa_key_value) is not None:
         f1_modulus = f_rsa_key_value.modulus
         if f1_modulus is None: raise ExiEncodeError("RSAKeyValueType: missing required modulus")
         w.bits(4, 5)
@@ -4498,8 +4426,7 @@ def _d_ManifestType(r: Reader) -> ManifestType:
 
 def _e_ManifestType(w: Writer, o: ManifestType) -> None:
     s = 0
-    f_id = o.id
-    if f_id is not None:
+    if (f_id := o.id) is not None:
         w.bits(0, 2)
         w.string(f_id)
         s = 1
@@ -4555,8 +4482,7 @@ def _e_MessageHeaderType(w: Writer, o: MessageHeaderType) -> None:
     w.uint(f_time_stamp)
     s = 2
     w.bits(0, 1)
-    f_signature = o.signature
-    if f_signature is not None:
+    if (f_signature := o.signature) is not None:
         w.bits(0, 2)
         _e_SignatureType(w, f_signature)
         s = 3
@@ -4669,35 +4595,30 @@ def _e_MeterInfoType(w: Writer, o: MeterInfoType) -> None:
     w.uint(f_charged_energy_reading_wh)
     s = 2
     w.bits(0, 1)
-    f_bpt_discharged_energy_reading_wh = o.bpt_discharged_energy_reading_wh
-    if f_bpt_discharged_energy_reading_wh is not None:
+    if (f_bpt_discharged_energy_reading_wh := o.bpt_discharged_energy_reading_wh) is not None:
         w.bits(0, 4)
         w.uint(f_bpt_discharged_energy_reading_wh)
         w.bits(0, 1)
         s = 3
-    f_capacitive_energy_reading_va_rh = o.capacitive_energy_reading_va_rh
-    if f_capacitive_energy_reading_va_rh is not None:
+    if (f_capacitive_energy_reading_va_rh := o.capacitive_energy_reading_va_rh) is not None:
         c1 = _C121[s]
         w.bits(((c1[0]) << 1), c1[1] + 1)
         w.uint(f_capacitive_energy_reading_va_rh)
         w.bits(0, 1)
         s = 4
-    f_bpt_inductive_energy_reading_va_rh = o.bpt_inductive_energy_reading_va_rh
-    if f_bpt_inductive_energy_reading_va_rh is not None:
+    if (f_bpt_inductive_energy_reading_va_rh := o.bpt_inductive_energy_reading_va_rh) is not None:
         c2 = _C122[s]
         w.bits(((c2[0]) << 1), c2[1] + 1)
         w.uint(f_bpt_inductive_energy_reading_va_rh)
         w.bits(0, 1)
         s = 5
-    f_meter_signature = o.meter_signature
-    if f_meter_signature is not None:
+    if (f_meter_signature := o.meter_signature) is not None:
         c3 = _C123[s]
         w.bits(((c3[0]) << 1), c3[1] + 1)
         w.binary(f_meter_signature)
         w.bits(0, 1)
         s = 6
-    f_meter_status = o.meter_status
-    if f_meter_status is not None:
+    if (f_meter_status := o.meter_status) is not None:
         c4 = _C124[s]
         if not -32768 <= f_meter_status <= 32767:
             raise ExiEncodeError(f"value {f_meter_status!r} outside [-32768, 32767]")
@@ -4705,8 +4626,7 @@ def _e_MeterInfoType(w: Writer, o: MeterInfoType) -> None:
         w.uint(-f_meter_status - 1 if f_meter_status < 0 else f_meter_status)
         w.bits(0, 1)
         s = 7
-    f_meter_timestamp = o.meter_timestamp
-    if f_meter_timestamp is not None:
+    if (f_meter_timestamp := o.meter_timestamp) is not None:
         c5 = _C125[s]
         w.bits(((c5[0]) << 1), c5[1] + 1)
         w.uint(f_meter_timestamp)
@@ -4799,8 +4719,7 @@ def _e_MeteringConfirmationReqType(w: Writer, o: MeteringConfirmationReqType) ->
     w.uint(f1_time_stamp)
     s1 = 2
     w.bits(0, 1)
-    f1_signature = f_header.signature
-    if f1_signature is not None:
+    if (f1_signature := f_header.signature) is not None:
         w.bits(0, 2)
         _e_SignatureType(w, f1_signature)
         s1 = 3
@@ -4820,19 +4739,16 @@ def _e_MeteringConfirmationReqType(w: Writer, o: MeteringConfirmationReqType) ->
     w.bits(0, 2)
     _e_MeterInfoType(w, f2_meter_info)
     s2 = 3
-    f2_receipt = f_signed_metering_data.receipt
-    if f2_receipt is not None:
+    if (f2_receipt := f_signed_metering_data.receipt) is not None:
         w.bits(0, 2)
         _e_ReceiptType(w, f2_receipt)
         s2 = 4
-    f2_dynamic_smdt_control_mode = f_signed_metering_data.dynamic_smdt_control_mode
-    f2_scheduled_smdt_control_mode = f_signed_metering_data.scheduled_smdt_control_mode
-    if f2_dynamic_smdt_control_mode is not None:
+    if (f2_dynamic_smdt_control_mode := f_signed_metering_data.dynamic_smdt_control_mode) is not None:
         c2 = _C128[s2]
         w.bits((c2[0]), c2[1])
         _e_Dynamic_SMDTControlModeType(w, f2_dynamic_smdt_control_mode)
         s2 = 5
-    elif f2_scheduled_smdt_control_mode is not None:
+    elif (f2_scheduled_smdt_control_mode := f_signed_metering_data.scheduled_smdt_control_mode) is not None:
         c3 = _C129[s2]
         w.bits((c3[0]), c3[1])
         _e_Scheduled_SMDTControlModeType(w, f2_scheduled_smdt_control_mode)
@@ -4895,8 +4811,7 @@ def _e_MeteringConfirmationResType(w: Writer, o: MeteringConfirmationResType) ->
     w.uint(f1_time_stamp)
     s1 = 2
     w.bits(0, 1)
-    f1_signature = f_header.signature
-    if f1_signature is not None:
+    if (f1_signature := f_header.signature) is not None:
         w.bits(0, 2)
         _e_SignatureType(w, f1_signature)
         s1 = 3
@@ -4928,19 +4843,16 @@ def _d_ObjectType(r: Reader) -> ObjectType:
 
 def _e_ObjectType(w: Writer, o: ObjectType) -> None:
     s = 0
-    f_encoding = o.encoding
-    if f_encoding is not None:
+    if (f_encoding := o.encoding) is not None:
         w.bits(0, 3)
         w.string(f_encoding)
         s = 1
-    f_id = o.id
-    if f_id is not None:
+    if (f_id := o.id) is not None:
         c1 = _C75[s]
         w.bits((c1[0]), c1[1])
         w.string(f_id)
         s = 2
-    f_mime_type = o.mime_type
-    if f_mime_type is not None:
+    if (f_mime_type := o.mime_type) is not None:
         c2 = _C89[s]
         w.bits((c2[0]), c2[1])
         w.string(f_mime_type)
@@ -5029,14 +4941,12 @@ def _d_OverstayRuleListType(r: Reader) -> OverstayRuleListType:
 
 def _e_OverstayRuleListType(w: Writer, o: OverstayRuleListType) -> None:
     s = 0
-    f_overstay_time_threshold = o.overstay_time_threshold
-    if f_overstay_time_threshold is not None:
+    if (f_overstay_time_threshold := o.overstay_time_threshold) is not None:
         w.bits(0, 3)
         w.uint(f_overstay_time_threshold)
         w.bits(0, 1)
         s = 1
-    f_overstay_power_threshold = o.overstay_power_threshold
-    if f_overstay_power_threshold is not None:
+    if (f_overstay_power_threshold := o.overstay_power_threshold) is not None:
         c1 = _C132[s]
         f1_exponent = f_overstay_power_threshold.exponent
         if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -5055,8 +4965,7 @@ def _e_OverstayRuleListType(w: Writer, o: OverstayRuleListType) -> None:
         c2 = _C133[s]
         s2 = 0
         w.bits((c2[0]), c2[1])
-        f2_overstay_rule_description = x.overstay_rule_description
-        if f2_overstay_rule_description is not None:
+        if (f2_overstay_rule_description := x.overstay_rule_description) is not None:
             w.bits(0, 3)
             w.string(f2_overstay_rule_description)
             w.bits(0, 1)
@@ -5128,8 +5037,7 @@ def _d_OverstayRuleType(r: Reader) -> OverstayRuleType:
 
 def _e_OverstayRuleType(w: Writer, o: OverstayRuleType) -> None:
     s = 0
-    f_overstay_rule_description = o.overstay_rule_description
-    if f_overstay_rule_description is not None:
+    if (f_overstay_rule_description := o.overstay_rule_description) is not None:
         w.bits(0, 3)
         w.string(f_overstay_rule_description)
         w.bits(0, 1)
@@ -5288,35 +5196,29 @@ def _e_ParameterType(w: Writer, o: ParameterType) -> None:
     w.bits(0, 1)
     w.string(f_name)
     s = 1
-    f_bool_value = o.bool_value
-    f_byte_value = o.byte_value
-    f_short_value = o.short_value
-    f_int_value = o.int_value
-    f_rational_number = o.rational_number
-    f_finite_string = o.finite_string
-    if f_bool_value is not None:
+    if (f_bool_value := o.bool_value) is not None:
         w.bits(((1 if f_bool_value else 0) << 1), 6)
         s = 2
-    elif f_byte_value is not None:
+    elif (f_byte_value := o.byte_value) is not None:
         if not -128 <= f_byte_value <= 127:
             raise ExiEncodeError(f"value {f_byte_value!r} outside [-128, 127]")
         w.bits(((f_byte_value + 128) << 1) | 1024, 13)
         s = 2
-    elif f_short_value is not None:
+    elif (f_short_value := o.short_value) is not None:
         if not -32768 <= f_short_value <= 32767:
             raise ExiEncodeError(f"value {f_short_value!r} outside [-32768, 32767]")
         w.bits((1 if f_short_value < 0 else 0) | 8, 5)
         w.uint(-f_short_value - 1 if f_short_value < 0 else f_short_value)
         w.bits(0, 1)
         s = 2
-    elif f_int_value is not None:
+    elif (f_int_value := o.int_value) is not None:
         if not -2147483648 <= f_int_value <= 2147483647:
             raise ExiEncodeError(f"value {f_int_value!r} outside [-2147483648, 2147483647]")
         w.bits((1 if f_int_value < 0 else 0) | 12, 5)
         w.uint(-f_int_value - 1 if f_int_value < 0 else f_int_value)
         w.bits(0, 1)
         s = 2
-    elif f_rational_number is not None:
+    elif (f_rational_number := o.rational_number) is not None:
         f1_exponent = f_rational_number.exponent
         if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
         if not -128 <= f1_exponent <= 127:
@@ -5329,7 +5231,7 @@ def _e_ParameterType(w: Writer, o: ParameterType) -> None:
         w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
         w.bits(0, 2)
         s = 2
-    elif f_finite_string is not None:
+    elif (f_finite_string := o.finite_string) is not None:
         w.bits(10, 4)
         w.string(f_finite_string)
         w.bits(0, 1)
@@ -5425,8 +5327,7 @@ def _e_PnC_ASResAuthorizationModeType(w: Writer, o: PnC_ASResAuthorizationModeTy
     w.binary(f_gen_challenge)
     s = 1
     w.bits(0, 1)
-    f_supported_providers = o.supported_providers
-    if f_supported_providers is not None:
+    if (f_supported_providers := o.supported_providers) is not None:
         w.bits(0, 2)
         _e_SupportedProvidersListType(w, f_supported_providers)
         s = 2
@@ -5535,8 +5436,7 @@ def _e_PowerDeliveryReqType(w: Writer, o: PowerDeliveryReqType) -> None:
     w.uint(f1_time_stamp)
     s1 = 2
     w.bits(0, 1)
-    f1_signature = f_header.signature
-    if f1_signature is not None:
+    if (f1_signature := f_header.signature) is not None:
         w.bits(0, 2)
         _e_SignatureType(w, f1_signature)
         s1 = 3
@@ -5547,21 +5447,18 @@ def _e_PowerDeliveryReqType(w: Writer, o: PowerDeliveryReqType) -> None:
     if f_charge_progress is None: raise ExiEncodeError("PowerDeliveryReqType: missing required charge_progress")
     s = 3
     w.bits(((c1[0]) << 10) | ((_K25[f_ev_processing]) << 6) | ((_K138[f_charge_progress]) << 1), c1[1] + 10)
-    f_ev_power_profile = o.ev_power_profile
-    if f_ev_power_profile is not None:
+    if (f_ev_power_profile := o.ev_power_profile) is not None:
         f2_time_anchor = f_ev_power_profile.time_anchor
         if f2_time_anchor is None: raise ExiEncodeError("EVPowerProfileType: missing required time_anchor")
         w.bits(0, 4)
         w.uint(f2_time_anchor)
         s2 = 1
         w.bits(0, 1)
-        f2_dynamic_evppt_control_mode = f_ev_power_profile.dynamic_evppt_control_mode
-        f2_scheduled_evppt_control_mode = f_ev_power_profile.scheduled_evppt_control_mode
-        if f2_dynamic_evppt_control_mode is not None:
+        if (f2_dynamic_evppt_control_mode := f_ev_power_profile.dynamic_evppt_control_mode) is not None:
             w.bits(0, 2)
             _e_Dynamic_EVPPTControlModeType(w, f2_dynamic_evppt_control_mode)
             s2 = 2
-        elif f2_scheduled_evppt_control_mode is not None:
+        elif (f2_scheduled_evppt_control_mode := f_ev_power_profile.scheduled_evppt_control_mode) is not None:
             w.bits(1, 2)
             _e_Scheduled_EVPPTControlModeType(w, f2_scheduled_evppt_control_mode)
             s2 = 2
@@ -5573,8 +5470,7 @@ def _e_PowerDeliveryReqType(w: Writer, o: PowerDeliveryReqType) -> None:
         _e_EVPowerProfileEntryListType(w, f2_ev_power_profile_entries)
         w.bits(0, 1)
         s = 4
-    f_bpt_channel_selection = o.bpt_channel_selection
-    if f_bpt_channel_selection is not None:
+    if (f_bpt_channel_selection := o.bpt_channel_selection) is not None:
         c2 = _C128[s]
         w.bits(((c2[0]) << 3) | ((_K139[f_bpt_channel_selection]) << 1), c2[1] + 3)
         s = 5
@@ -5656,8 +5552,7 @@ def _e_PowerDeliveryResType(w: Writer, o: PowerDeliveryResType) -> None:
     w.uint(f1_time_stamp)
     s1 = 2
     w.bits(0, 1)
-    f1_signature = f_header.signature
-    if f1_signature is not None:
+    if (f1_signature := f_header.signature) is not None:
         w.bits(0, 2)
         _e_SignatureType(w, f1_signature)
         s1 = 3
@@ -5666,8 +5561,7 @@ def _e_PowerDeliveryResType(w: Writer, o: PowerDeliveryResType) -> None:
     if f_response_code is None: raise ExiEncodeError("PowerDeliveryResType: missing required response_code")
     s = 2
     w.bits(((c1[0]) << 9) | ((_K24[f_response_code]) << 1), c1[1] + 9)
-    f_evse_status = o.evse_status
-    if f_evse_status is not None:
+    if (f_evse_status := o.evse_status) is not None:
         f2_notification_max_delay = f_evse_status.notification_max_delay
         if f2_notification_max_delay is None: raise ExiEncodeError("EVSEStatusType: missing required notification_max_delay")
         w.bits(0, 4)
@@ -5734,13 +5628,11 @@ def _e_PowerScheduleEntryListType(w: Writer, o: PowerScheduleEntryListType) -> N
         w.bits(0, 2)
         _e_RationalNumberType(w, f1_power)
         s1 = 2
-        f1_power_l2 = x.power_l2
-        if f1_power_l2 is not None:
+        if (f1_power_l2 := x.power_l2) is not None:
             w.bits(0, 2)
             _e_RationalNumberType(w, f1_power_l2)
             s1 = 3
-        f1_power_l3 = x.power_l3
-        if f1_power_l3 is not None:
+        if (f1_power_l3 := x.power_l3) is not None:
             c2 = _C93[s1]
             w.bits((c2[0]), c2[1])
             _e_RationalNumberType(w, f1_power_l3)
@@ -5847,8 +5739,7 @@ def _e_PowerScheduleEntryType(w: Writer, o: PowerScheduleEntryType) -> None:
     w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
     s = 2
     w.bits(0, 2)
-    f_power_l2 = o.power_l2
-    if f_power_l2 is not None:
+    if (f_power_l2 := o.power_l2) is not None:
         f2_exponent = f_power_l2.exponent
         if f2_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
         if not -128 <= f2_exponent <= 127:
@@ -5861,8 +5752,7 @@ def _e_PowerScheduleEntryType(w: Writer, o: PowerScheduleEntryType) -> None:
         w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
         w.bits(0, 2)
         s = 3
-    f_power_l3 = o.power_l3
-    if f_power_l3 is not None:
+    if (f_power_l3 := o.power_l3) is not None:
         c1 = _C93[s]
         f3_exponent = f_power_l3.exponent
         if f3_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -5950,8 +5840,7 @@ def _e_PowerScheduleType(w: Writer, o: PowerScheduleType) -> None:
     w.uint(f_time_anchor)
     s = 1
     w.bits(0, 1)
-    f_available_energy = o.available_energy
-    if f_available_energy is not None:
+    if (f_available_energy := o.available_energy) is not None:
         f1_exponent = f_available_energy.exponent
         if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
         if not -128 <= f1_exponent <= 127:
@@ -5964,8 +5853,7 @@ def _e_PowerScheduleType(w: Writer, o: PowerScheduleType) -> None:
         w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
         w.bits(0, 2)
         s = 2
-    f_power_tolerance = o.power_tolerance
-    if f_power_tolerance is not None:
+    if (f_power_tolerance := o.power_tolerance) is not None:
         c1 = _C47[s]
         f2_exponent = f_power_tolerance.exponent
         if f2_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -6117,8 +6005,7 @@ def _d_PriceLevelScheduleType(r: Reader) -> PriceLevelScheduleType:
 
 def _e_PriceLevelScheduleType(w: Writer, o: PriceLevelScheduleType) -> None:
     s = 0
-    f_id = o.id
-    if f_id is not None:
+    if (f_id := o.id) is not None:
         w.bits(0, 2)
         w.string(f_id)
         s = 1
@@ -6134,8 +6021,7 @@ def _e_PriceLevelScheduleType(w: Writer, o: PriceLevelScheduleType) -> None:
     w.uint(f_price_schedule_id)
     s = 3
     w.bits(0, 1)
-    f_price_schedule_description = o.price_schedule_description
-    if f_price_schedule_description is not None:
+    if (f_price_schedule_description := o.price_schedule_description) is not None:
         w.bits(0, 3)
         w.string(f_price_schedule_description)
         w.bits(0, 1)
@@ -6339,8 +6225,7 @@ def _e_PriceRuleType(w: Writer, o: PriceRuleType) -> None:
     w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
     s = 1
     w.bits(0, 2)
-    f_parking_fee = o.parking_fee
-    if f_parking_fee is not None:
+    if (f_parking_fee := o.parking_fee) is not None:
         f2_exponent = f_parking_fee.exponent
         if f2_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
         if not -128 <= f2_exponent <= 127:
@@ -6353,22 +6238,19 @@ def _e_PriceRuleType(w: Writer, o: PriceRuleType) -> None:
         w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
         w.bits(0, 2)
         s = 2
-    f_parking_fee_period = o.parking_fee_period
-    if f_parking_fee_period is not None:
+    if (f_parking_fee_period := o.parking_fee_period) is not None:
         c1 = _C146[s]
         w.bits(((c1[0]) << 1), c1[1] + 1)
         w.uint(f_parking_fee_period)
         w.bits(0, 1)
         s = 3
-    f_carbon_dioxide_emission = o.carbon_dioxide_emission
-    if f_carbon_dioxide_emission is not None:
+    if (f_carbon_dioxide_emission := o.carbon_dioxide_emission) is not None:
         c2 = _C147[s]
         w.bits(((c2[0]) << 1), c2[1] + 1)
         w.uint(f_carbon_dioxide_emission)
         w.bits(0, 1)
         s = 4
-    f_renewable_generation_percentage = o.renewable_generation_percentage
-    if f_renewable_generation_percentage is not None:
+    if (f_renewable_generation_percentage := o.renewable_generation_percentage) is not None:
         c3 = _C148[s]
         if not 0 <= f_renewable_generation_percentage <= 255:
             raise ExiEncodeError(f"value {f_renewable_generation_percentage!r} outside [0, 255]")
@@ -6435,8 +6317,7 @@ def _e_PriceScheduleType(w: Writer, o: PriceScheduleType) -> None:
     w.uint(f_price_schedule_id)
     s = 2
     w.bits(0, 1)
-    f_price_schedule_description = o.price_schedule_description
-    if f_price_schedule_description is not None:
+    if (f_price_schedule_description := o.price_schedule_description) is not None:
         w.bits(0, 3)
         w.string(f_price_schedule_description)
         w.bits(0, 1)
@@ -6636,8 +6517,7 @@ def _e_ReceiptType(w: Writer, o: ReceiptType) -> None:
     w.uint(f_time_anchor)
     s = 1
     w.bits(0, 1)
-    f_energy_costs = o.energy_costs
-    if f_energy_costs is not None:
+    if (f_energy_costs := o.energy_costs) is not None:
         f1_amount = f_energy_costs.amount
         if f1_amount is None: raise ExiEncodeError("DetailedCostType: missing required amount")
         w.bits(0, 4)
@@ -6648,8 +6528,7 @@ def _e_ReceiptType(w: Writer, o: ReceiptType) -> None:
         _e_RationalNumberType(w, f1_cost_per_unit)
         w.bits(0, 1)
         s = 2
-    f_occupancy_costs = o.occupancy_costs
-    if f_occupancy_costs is not None:
+    if (f_occupancy_costs := o.occupancy_costs) is not None:
         c1 = _C155[s]
         f2_amount = f_occupancy_costs.amount
         if f2_amount is None: raise ExiEncodeError("DetailedCostType: missing required amount")
@@ -6661,8 +6540,7 @@ def _e_ReceiptType(w: Writer, o: ReceiptType) -> None:
         _e_RationalNumberType(w, f2_cost_per_unit)
         w.bits(0, 1)
         s = 3
-    f_additional_services_costs = o.additional_services_costs
-    if f_additional_services_costs is not None:
+    if (f_additional_services_costs := o.additional_services_costs) is not None:
         c2 = _C156[s]
         f3_amount = f_additional_services_costs.amount
         if f3_amount is None: raise ExiEncodeError("DetailedCostType: missing required amount")
@@ -6674,8 +6552,7 @@ def _e_ReceiptType(w: Writer, o: ReceiptType) -> None:
         _e_RationalNumberType(w, f3_cost_per_unit)
         w.bits(0, 1)
         s = 4
-    f_overstay_costs = o.overstay_costs
-    if f_overstay_costs is not None:
+    if (f_overstay_costs := o.overstay_costs) is not None:
         c3 = _C157[s]
         f4_amount = f_overstay_costs.amount
         if f4_amount is None: raise ExiEncodeError("DetailedCostType: missing required amount")
@@ -6744,25 +6621,21 @@ def _d_ReferenceType(r: Reader) -> ReferenceType:
 
 def _e_ReferenceType(w: Writer, o: ReferenceType) -> None:
     s = 0
-    f_id = o.id
-    if f_id is not None:
+    if (f_id := o.id) is not None:
         w.bits(0, 3)
         w.string(f_id)
         s = 1
-    f_type = o.type
-    if f_type is not None:
+    if (f_type := o.type) is not None:
         c1 = _C163[s]
         w.bits((c1[0]), c1[1])
         w.string(f_type)
         s = 2
-    f_uri = o.uri
-    if f_uri is not None:
+    if (f_uri := o.uri) is not None:
         c2 = _C164[s]
         w.bits((c2[0]), c2[1])
         w.string(f_uri)
         s = 3
-    f_transforms = o.transforms
-    if f_transforms is not None:
+    if (f_transforms := o.transforms) is not None:
         c3 = _C165[s]
         w.bits((c3[0]), c3[1])
         _e_TransformsType(w, f_transforms)
@@ -6798,19 +6671,16 @@ def _d_RetrievalMethodType(r: Reader) -> RetrievalMethodType:
 
 def _e_RetrievalMethodType(w: Writer, o: RetrievalMethodType) -> None:
     s = 0
-    f_type = o.type
-    if f_type is not None:
+    if (f_type := o.type) is not None:
         w.bits(0, 3)
         w.string(f_type)
         s = 1
-    f_uri = o.uri
-    if f_uri is not None:
+    if (f_uri := o.uri) is not None:
         c1 = _C107[s]
         w.bits((c1[0]), c1[1])
         w.string(f_uri)
         s = 2
-    f_transforms = o.transforms
-    if f_transforms is not None:
+    if (f_transforms := o.transforms) is not None:
         c2 = _C108[s]
         w.bits((c2[0]), c2[1])
         _e_TransformsType(w, f_transforms)
@@ -6916,8 +6786,7 @@ def _e_ScheduleExchangeReqType(w: Writer, o: ScheduleExchangeReqType) -> None:
     w.uint(f1_time_stamp)
     s1 = 2
     w.bits(0, 1)
-    f1_signature = f_header.signature
-    if f1_signature is not None:
+    if (f1_signature := f_header.signature) is not None:
         w.bits(0, 2)
         _e_SignatureType(w, f1_signature)
         s1 = 3
@@ -6928,41 +6797,34 @@ def _e_ScheduleExchangeReqType(w: Writer, o: ScheduleExchangeReqType) -> None:
         raise ExiEncodeError(f"value {f_maximum_supporting_points!r} outside [12, 1024]")
     s = 2
     w.bits(((c1[0]) << 13) | ((f_maximum_supporting_points - 12) << 1), c1[1] + 13)
-    f_dynamic_se_req_control_mode = o.dynamic_se_req_control_mode
-    f_scheduled_se_req_control_mode = o.scheduled_se_req_control_mode
-    if f_dynamic_se_req_control_mode is not None:
+    if (f_dynamic_se_req_control_mode := o.dynamic_se_req_control_mode) is not None:
         w.bits(0, 2)
         _e_Dynamic_SEReqControlModeType(w, f_dynamic_se_req_control_mode)
         s = 3
-    elif f_scheduled_se_req_control_mode is not None:
+    elif (f_scheduled_se_req_control_mode := o.scheduled_se_req_control_mode) is not None:
         s2 = 0
         w.bits(1, 2)
-        f2_departure_time = f_scheduled_se_req_control_mode.departure_time
-        if f2_departure_time is not None:
+        if (f2_departure_time := f_scheduled_se_req_control_mode.departure_time) is not None:
             w.bits(0, 4)
             w.uint(f2_departure_time)
             w.bits(0, 1)
             s2 = 1
-        f2_ev_target_energy_request = f_scheduled_se_req_control_mode.ev_target_energy_request
-        if f2_ev_target_energy_request is not None:
+        if (f2_ev_target_energy_request := f_scheduled_se_req_control_mode.ev_target_energy_request) is not None:
             c2 = _C169[s2]
             w.bits((c2[0]), c2[1])
             _e_RationalNumberType(w, f2_ev_target_energy_request)
             s2 = 2
-        f2_ev_maximum_energy_request = f_scheduled_se_req_control_mode.ev_maximum_energy_request
-        if f2_ev_maximum_energy_request is not None:
+        if (f2_ev_maximum_energy_request := f_scheduled_se_req_control_mode.ev_maximum_energy_request) is not None:
             c3 = _C170[s2]
             w.bits((c3[0]), c3[1])
             _e_RationalNumberType(w, f2_ev_maximum_energy_request)
             s2 = 3
-        f2_ev_minimum_energy_request = f_scheduled_se_req_control_mode.ev_minimum_energy_request
-        if f2_ev_minimum_energy_request is not None:
+        if (f2_ev_minimum_energy_request := f_scheduled_se_req_control_mode.ev_minimum_energy_request) is not None:
             c4 = _C171[s2]
             w.bits((c4[0]), c4[1])
             _e_RationalNumberType(w, f2_ev_minimum_energy_request)
             s2 = 4
-        f2_ev_energy_offer = f_scheduled_se_req_control_mode.ev_energy_offer
-        if f2_ev_energy_offer is not None:
+        if (f2_ev_energy_offer := f_scheduled_se_req_control_mode.ev_energy_offer) is not None:
             c5 = _C172[s2]
             w.bits((c5[0]), c5[1])
             _e_EVEnergyOfferType(w, f2_ev_energy_offer)
@@ -7095,8 +6957,7 @@ def _e_ScheduleExchangeResType(w: Writer, o: ScheduleExchangeResType) -> None:
     w.uint(f1_time_stamp)
     s1 = 2
     w.bits(0, 1)
-    f1_signature = f_header.signature
-    if f1_signature is not None:
+    if (f1_signature := f_header.signature) is not None:
         w.bits(0, 2)
         _e_SignatureType(w, f1_signature)
         s1 = 3
@@ -7107,44 +6968,36 @@ def _e_ScheduleExchangeResType(w: Writer, o: ScheduleExchangeResType) -> None:
     if f_evse_processing is None: raise ExiEncodeError("ScheduleExchangeResType: missing required evse_processing")
     s = 3
     w.bits(((c1[0]) << 14) | ((_K24[f_response_code]) << 6) | ((_K25[f_evse_processing]) << 1), c1[1] + 14)
-    f_go_to_pause = o.go_to_pause
-    if f_go_to_pause is not None:
+    if (f_go_to_pause := o.go_to_pause) is not None:
         w.bits(((1 if f_go_to_pause else 0) << 1), 5)
         s = 4
-    f_dynamic_se_res_control_mode = o.dynamic_se_res_control_mode
-    f_scheduled_se_res_control_mode = o.scheduled_se_res_control_mode
-    if f_dynamic_se_res_control_mode is not None:
+    if (f_dynamic_se_res_control_mode := o.dynamic_se_res_control_mode) is not None:
         c2 = _C128[s]
         s2 = 0
         w.bits((c2[0]), c2[1])
-        f2_departure_time = f_dynamic_se_res_control_mode.departure_time
-        if f2_departure_time is not None:
+        if (f2_departure_time := f_dynamic_se_res_control_mode.departure_time) is not None:
             w.bits(0, 4)
             w.uint(f2_departure_time)
             w.bits(0, 1)
             s2 = 1
-        f2_minimum_soc = f_dynamic_se_res_control_mode.minimum_soc
-        if f2_minimum_soc is not None:
+        if (f2_minimum_soc := f_dynamic_se_res_control_mode.minimum_soc) is not None:
             c3 = _C75[s2]
             if not 0 <= f2_minimum_soc <= 100:
                 raise ExiEncodeError(f"value {f2_minimum_soc!r} outside [0, 100]")
             w.bits(((c3[0]) << 9) | ((f2_minimum_soc) << 1), c3[1] + 9)
             s2 = 2
-        f2_target_soc = f_dynamic_se_res_control_mode.target_soc
-        if f2_target_soc is not None:
+        if (f2_target_soc := f_dynamic_se_res_control_mode.target_soc) is not None:
             c4 = _C89[s2]
             if not 0 <= f2_target_soc <= 100:
                 raise ExiEncodeError(f"value {f2_target_soc!r} outside [0, 100]")
             w.bits(((c4[0]) << 9) | ((f2_target_soc) << 1), c4[1] + 9)
             s2 = 3
-        f2_absolute_price_schedule = f_dynamic_se_res_control_mode.absolute_price_schedule
-        f2_price_level_schedule = f_dynamic_se_res_control_mode.price_level_schedule
-        if f2_absolute_price_schedule is not None:
+        if (f2_absolute_price_schedule := f_dynamic_se_res_control_mode.absolute_price_schedule) is not None:
             c5 = _C90[s2]
             w.bits((c5[0]), c5[1])
             _e_AbsolutePriceScheduleType(w, f2_absolute_price_schedule)
             s2 = 4
-        elif f2_price_level_schedule is not None:
+        elif (f2_price_level_schedule := f_dynamic_se_res_control_mode.price_level_schedule) is not None:
             c6 = _C91[s2]
             w.bits((c6[0]), c6[1])
             _e_PriceLevelScheduleType(w, f2_price_level_schedule)
@@ -7152,7 +7005,7 @@ def _e_ScheduleExchangeResType(w: Writer, o: ScheduleExchangeResType) -> None:
         c7 = _C92[s2]
         w.bits((c7[0]), c7[1])
         s = 5
-    elif f_scheduled_se_res_control_mode is not None:
+    elif (f_scheduled_se_res_control_mode := o.scheduled_se_res_control_mode) is not None:
         c8 = _C129[s]
         w.bits((c8[0]), c8[1])
         _e_Scheduled_SEResControlModeType(w, f_scheduled_se_res_control_mode)
@@ -7223,33 +7076,28 @@ def _e_ScheduleTupleType(w: Writer, o: ScheduleTupleType) -> None:
     w.bits(0, 3)
     _e_PowerScheduleType(w, f1_power_schedule)
     s1 = 1
-    f1_absolute_price_schedule = f_charging_schedule.absolute_price_schedule
-    f1_price_level_schedule = f_charging_schedule.price_level_schedule
-    if f1_absolute_price_schedule is not None:
+    if (f1_absolute_price_schedule := f_charging_schedule.absolute_price_schedule) is not None:
         w.bits(0, 2)
         _e_AbsolutePriceScheduleType(w, f1_absolute_price_schedule)
         s1 = 2
-    elif f1_price_level_schedule is not None:
+    elif (f1_price_level_schedule := f_charging_schedule.price_level_schedule) is not None:
         w.bits(1, 2)
         _e_PriceLevelScheduleType(w, f1_price_level_schedule)
         s1 = 2
     c1 = _C49[s1]
     s = 2
     w.bits((c1[0]), c1[1])
-    f_discharging_schedule = o.discharging_schedule
-    if f_discharging_schedule is not None:
+    if (f_discharging_schedule := o.discharging_schedule) is not None:
         f2_power_schedule = f_discharging_schedule.power_schedule
         if f2_power_schedule is None: raise ExiEncodeError("ChargingScheduleType: missing required power_schedule")
         w.bits(0, 3)
         _e_PowerScheduleType(w, f2_power_schedule)
         s2 = 1
-        f2_absolute_price_schedule = f_discharging_schedule.absolute_price_schedule
-        f2_price_level_schedule = f_discharging_schedule.price_level_schedule
-        if f2_absolute_price_schedule is not None:
+        if (f2_absolute_price_schedule := f_discharging_schedule.absolute_price_schedule) is not None:
             w.bits(0, 2)
             _e_AbsolutePriceScheduleType(w, f2_absolute_price_schedule)
             s2 = 2
-        elif f2_price_level_schedule is not None:
+        elif (f2_price_level_schedule := f_discharging_schedule.price_level_schedule) is not None:
             w.bits(1, 2)
             _e_PriceLevelScheduleType(w, f2_price_level_schedule)
             s2 = 2
@@ -7330,8 +7178,7 @@ def _d_Scheduled_CLReqControlModeType(r: Reader) -> Scheduled_CLReqControlModeTy
 
 def _e_Scheduled_CLReqControlModeType(w: Writer, o: Scheduled_CLReqControlModeType) -> None:
     s = 0
-    f_ev_target_energy_request = o.ev_target_energy_request
-    if f_ev_target_energy_request is not None:
+    if (f_ev_target_energy_request := o.ev_target_energy_request) is not None:
         f1_exponent = f_ev_target_energy_request.exponent
         if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
         if not -128 <= f1_exponent <= 127:
@@ -7344,8 +7191,7 @@ def _e_Scheduled_CLReqControlModeType(w: Writer, o: Scheduled_CLReqControlModeTy
         w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
         w.bits(0, 2)
         s = 1
-    f_ev_maximum_energy_request = o.ev_maximum_energy_request
-    if f_ev_maximum_energy_request is not None:
+    if (f_ev_maximum_energy_request := o.ev_maximum_energy_request) is not None:
         c1 = _C107[s]
         f2_exponent = f_ev_maximum_energy_request.exponent
         if f2_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -7359,8 +7205,7 @@ def _e_Scheduled_CLReqControlModeType(w: Writer, o: Scheduled_CLReqControlModeTy
         w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
         w.bits(0, 2)
         s = 2
-    f_ev_minimum_energy_request = o.ev_minimum_energy_request
-    if f_ev_minimum_energy_request is not None:
+    if (f_ev_minimum_energy_request := o.ev_minimum_energy_request) is not None:
         c2 = _C108[s]
         f3_exponent = f_ev_minimum_energy_request.exponent
         if f3_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -7419,8 +7264,7 @@ def _e_Scheduled_EVPPTControlModeType(w: Writer, o: Scheduled_EVPPTControlModeTy
     w.uint(f_selected_schedule_tuple_id)
     s = 1
     w.bits(0, 1)
-    f_power_tolerance_acceptance = o.power_tolerance_acceptance
-    if f_power_tolerance_acceptance is not None:
+    if (f_power_tolerance_acceptance := o.power_tolerance_acceptance) is not None:
         w.bits(((_K97[f_power_tolerance_acceptance]) << 1), 5)
         s = 2
     c1 = _C16[s]
@@ -7526,14 +7370,12 @@ def _d_Scheduled_SEReqControlModeType(r: Reader) -> Scheduled_SEReqControlModeTy
 
 def _e_Scheduled_SEReqControlModeType(w: Writer, o: Scheduled_SEReqControlModeType) -> None:
     s = 0
-    f_departure_time = o.departure_time
-    if f_departure_time is not None:
+    if (f_departure_time := o.departure_time) is not None:
         w.bits(0, 4)
         w.uint(f_departure_time)
         w.bits(0, 1)
         s = 1
-    f_ev_target_energy_request = o.ev_target_energy_request
-    if f_ev_target_energy_request is not None:
+    if (f_ev_target_energy_request := o.ev_target_energy_request) is not None:
         c1 = _C169[s]
         f1_exponent = f_ev_target_energy_request.exponent
         if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -7547,8 +7389,7 @@ def _e_Scheduled_SEReqControlModeType(w: Writer, o: Scheduled_SEReqControlModeTy
         w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
         w.bits(0, 2)
         s = 2
-    f_ev_maximum_energy_request = o.ev_maximum_energy_request
-    if f_ev_maximum_energy_request is not None:
+    if (f_ev_maximum_energy_request := o.ev_maximum_energy_request) is not None:
         c2 = _C170[s]
         f2_exponent = f_ev_maximum_energy_request.exponent
         if f2_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -7562,8 +7403,7 @@ def _e_Scheduled_SEReqControlModeType(w: Writer, o: Scheduled_SEReqControlModeTy
         w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
         w.bits(0, 2)
         s = 3
-    f_ev_minimum_energy_request = o.ev_minimum_energy_request
-    if f_ev_minimum_energy_request is not None:
+    if (f_ev_minimum_energy_request := o.ev_minimum_energy_request) is not None:
         c3 = _C171[s]
         f3_exponent = f_ev_minimum_energy_request.exponent
         if f3_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -7577,8 +7417,7 @@ def _e_Scheduled_SEReqControlModeType(w: Writer, o: Scheduled_SEReqControlModeTy
         w.uint(-f3_value - 1 if f3_value < 0 else f3_value)
         w.bits(0, 2)
         s = 4
-    f_ev_energy_offer = o.ev_energy_offer
-    if f_ev_energy_offer is not None:
+    if (f_ev_energy_offer := o.ev_energy_offer) is not None:
         c4 = _C172[s]
         f4_ev_power_schedule = f_ev_energy_offer.ev_power_schedule
         if f4_ev_power_schedule is None: raise ExiEncodeError("EVEnergyOfferType: missing required ev_power_schedule")
@@ -7644,8 +7483,7 @@ def _e_Scheduled_SEResControlModeType(w: Writer, o: Scheduled_SEResControlModeTy
         w.bits(0, 2)
         _e_ChargingScheduleType(w, f1_charging_schedule)
         s1 = 2
-        f1_discharging_schedule = x.discharging_schedule
-        if f1_discharging_schedule is not None:
+        if (f1_discharging_schedule := x.discharging_schedule) is not None:
             w.bits(0, 2)
             _e_ChargingScheduleType(w, f1_discharging_schedule)
             s1 = 3
@@ -7829,8 +7667,7 @@ def _e_ServiceDetailReqType(w: Writer, o: ServiceDetailReqType) -> None:
     w.uint(f1_time_stamp)
     s1 = 2
     w.bits(0, 1)
-    f1_signature = f_header.signature
-    if f1_signature is not None:
+    if (f1_signature := f_header.signature) is not None:
         w.bits(0, 2)
         _e_SignatureType(w, f1_signature)
         s1 = 3
@@ -7906,8 +7743,7 @@ def _e_ServiceDetailResType(w: Writer, o: ServiceDetailResType) -> None:
     w.uint(f1_time_stamp)
     s1 = 2
     w.bits(0, 1)
-    f1_signature = f_header.signature
-    if f1_signature is not None:
+    if (f1_signature := f_header.signature) is not None:
         w.bits(0, 2)
         _e_SignatureType(w, f1_signature)
         s1 = 3
@@ -7975,16 +7811,14 @@ def _e_ServiceDiscoveryReqType(w: Writer, o: ServiceDiscoveryReqType) -> None:
     w.uint(f1_time_stamp)
     s1 = 2
     w.bits(0, 1)
-    f1_signature = f_header.signature
-    if f1_signature is not None:
+    if (f1_signature := f_header.signature) is not None:
         w.bits(0, 2)
         _e_SignatureType(w, f1_signature)
         s1 = 3
     c1 = _C20[s1]
     s = 1
     w.bits((c1[0]), c1[1])
-    f_supported_service_i_ds = o.supported_service_i_ds
-    if f_supported_service_i_ds is not None:
+    if (f_supported_service_i_ds := o.supported_service_i_ds) is not None:
         w.bits(0, 2)
         _e_ServiceIDListType(w, f_supported_service_i_ds)
         s = 2
@@ -8055,8 +7889,7 @@ def _e_ServiceDiscoveryResType(w: Writer, o: ServiceDiscoveryResType) -> None:
     w.uint(f1_time_stamp)
     s1 = 2
     w.bits(0, 1)
-    f1_signature = f_header.signature
-    if f1_signature is not None:
+    if (f1_signature := f_header.signature) is not None:
         w.bits(0, 2)
         _e_SignatureType(w, f1_signature)
         s1 = 3
@@ -8070,8 +7903,7 @@ def _e_ServiceDiscoveryResType(w: Writer, o: ServiceDiscoveryResType) -> None:
     w.bits(((c1[0]) << 14) | ((_K24[f_response_code]) << 6) | ((1 if f_service_renegotiation_supported else 0) << 2), c1[1] + 14)
     _e_ServiceListType(w, f_energy_transfer_service_list)
     s = 4
-    f_vas_list = o.vas_list
-    if f_vas_list is not None:
+    if (f_vas_list := o.vas_list) is not None:
         w.bits(0, 2)
         _e_ServiceListType(w, f_vas_list)
         s = 5
@@ -8264,8 +8096,7 @@ def _e_ServiceSelectionReqType(w: Writer, o: ServiceSelectionReqType) -> None:
     w.uint(f1_time_stamp)
     s1 = 2
     w.bits(0, 1)
-    f1_signature = f_header.signature
-    if f1_signature is not None:
+    if (f1_signature := f_header.signature) is not None:
         w.bits(0, 2)
         _e_SignatureType(w, f1_signature)
         s1 = 3
@@ -8282,8 +8113,7 @@ def _e_ServiceSelectionReqType(w: Writer, o: ServiceSelectionReqType) -> None:
     w.uint(f2_parameter_set_id)
     s = 2
     w.bits(0, 2)
-    f_selected_vas_list = o.selected_vas_list
-    if f_selected_vas_list is not None:
+    if (f_selected_vas_list := o.selected_vas_list) is not None:
         w.bits(0, 2)
         _e_SelectedServiceListType(w, f_selected_vas_list)
         s = 3
@@ -8344,8 +8174,7 @@ def _e_ServiceSelectionResType(w: Writer, o: ServiceSelectionResType) -> None:
     w.uint(f1_time_stamp)
     s1 = 2
     w.bits(0, 1)
-    f1_signature = f_header.signature
-    if f1_signature is not None:
+    if (f1_signature := f_header.signature) is not None:
         w.bits(0, 2)
         _e_SignatureType(w, f1_signature)
         s1 = 3
@@ -8438,8 +8267,7 @@ def _e_SessionSetupReqType(w: Writer, o: SessionSetupReqType) -> None:
     w.uint(f1_time_stamp)
     s1 = 2
     w.bits(0, 1)
-    f1_signature = f_header.signature
-    if f1_signature is not None:
+    if (f1_signature := f_header.signature) is not None:
         w.bits(0, 2)
         _e_SignatureType(w, f1_signature)
         s1 = 3
@@ -8511,8 +8339,7 @@ def _e_SessionSetupResType(w: Writer, o: SessionSetupResType) -> None:
     w.uint(f1_time_stamp)
     s1 = 2
     w.bits(0, 1)
-    f1_signature = f_header.signature
-    if f1_signature is not None:
+    if (f1_signature := f_header.signature) is not None:
         w.bits(0, 2)
         _e_SignatureType(w, f1_signature)
         s1 = 3
@@ -8601,8 +8428,7 @@ def _e_SessionStopReqType(w: Writer, o: SessionStopReqType) -> None:
     w.uint(f1_time_stamp)
     s1 = 2
     w.bits(0, 1)
-    f1_signature = f_header.signature
-    if f1_signature is not None:
+    if (f1_signature := f_header.signature) is not None:
         w.bits(0, 2)
         _e_SignatureType(w, f1_signature)
         s1 = 3
@@ -8611,14 +8437,12 @@ def _e_SessionStopReqType(w: Writer, o: SessionStopReqType) -> None:
     if f_charging_session is None: raise ExiEncodeError("SessionStopReqType: missing required charging_session")
     s = 2
     w.bits(((c1[0]) << 5) | ((_K175[f_charging_session]) << 1), c1[1] + 5)
-    f_ev_termination_code = o.ev_termination_code
-    if f_ev_termination_code is not None:
+    if (f_ev_termination_code := o.ev_termination_code) is not None:
         w.bits(0, 3)
         w.string(f_ev_termination_code)
         w.bits(0, 1)
         s = 3
-    f_ev_termination_explanation = o.ev_termination_explanation
-    if f_ev_termination_explanation is not None:
+    if (f_ev_termination_explanation := o.ev_termination_explanation) is not None:
         c2 = _C93[s]
         w.bits(((c2[0]) << 1), c2[1] + 1)
         w.string(f_ev_termination_explanation)
@@ -8681,8 +8505,7 @@ def _e_SessionStopResType(w: Writer, o: SessionStopResType) -> None:
     w.uint(f1_time_stamp)
     s1 = 2
     w.bits(0, 1)
-    f1_signature = f_header.signature
-    if f1_signature is not None:
+    if (f1_signature := f_header.signature) is not None:
         w.bits(0, 2)
         _e_SignatureType(w, f1_signature)
         s1 = 3
@@ -8726,8 +8549,7 @@ def _e_SignatureMethodType(w: Writer, o: SignatureMethodType) -> None:
     w.bits(0, 1)
     w.string(f_algorithm)
     s = 1
-    f_hmac_output_length = o.hmac_output_length
-    if f_hmac_output_length is not None:
+    if (f_hmac_output_length := o.hmac_output_length) is not None:
         w.bits((1 if f_hmac_output_length < 0 else 0), 5)
         w.uint(-f_hmac_output_length - 1 if f_hmac_output_length < 0 else f_hmac_output_length)
         w.bits(0, 1)
@@ -8753,8 +8575,7 @@ def _d_SignaturePropertiesType(r: Reader) -> SignaturePropertiesType:
 
 def _e_SignaturePropertiesType(w: Writer, o: SignaturePropertiesType) -> None:
     s = 0
-    f_id = o.id
-    if f_id is not None:
+    if (f_id := o.id) is not None:
         w.bits(0, 2)
         w.string(f_id)
         s = 1
@@ -8788,8 +8609,7 @@ def _d_SignaturePropertyType(r: Reader) -> SignaturePropertyType:
 
 def _e_SignaturePropertyType(w: Writer, o: SignaturePropertyType) -> None:
     s = 0
-    f_id = o.id
-    if f_id is not None:
+    if (f_id := o.id) is not None:
         w.bits(0, 2)
         w.string(f_id)
         s = 1
@@ -8849,8 +8669,7 @@ def _d_SignatureType(r: Reader) -> SignatureType:
 
 def _e_SignatureType(w: Writer, o: SignatureType) -> None:
     s = 0
-    f_id = o.id
-    if f_id is not None:
+    if (f_id := o.id) is not None:
         w.bits(0, 2)
         w.string(f_id)
         s = 1
@@ -8864,8 +8683,7 @@ def _e_SignatureType(w: Writer, o: SignatureType) -> None:
     if f_signature_value is None: raise ExiEncodeError("SignatureType: missing required signature_value")
     s1 = 0
     w.bits(0, 1)
-    f1_id = f_signature_value.id
-    if f1_id is not None:
+    if (f1_id := f_signature_value.id) is not None:
         w.bits(0, 2)
         w.string(f1_id)
         s1 = 1
@@ -8877,8 +8695,7 @@ def _e_SignatureType(w: Writer, o: SignatureType) -> None:
     s1 = 2
     s = 3
     w.bits(0, 1)
-    f_key_info = o.key_info
-    if f_key_info is not None:
+    if (f_key_info := o.key_info) is not None:
         w.bits(0, 2)
         _e_KeyInfoType(w, f_key_info)
         s = 4
@@ -8907,8 +8724,7 @@ def _d_SignatureValueType(r: Reader) -> SignatureValueType:
 
 def _e_SignatureValueType(w: Writer, o: SignatureValueType) -> None:
     s = 0
-    f_id = o.id
-    if f_id is not None:
+    if (f_id := o.id) is not None:
         w.bits(0, 2)
         w.string(f_id)
         s = 1
@@ -8958,8 +8774,7 @@ def _e_SignedCertificateChainType(w: Writer, o: SignedCertificateChainType) -> N
     w.binary(f_certificate)
     s = 2
     w.bits(0, 1)
-    f_sub_certificates = o.sub_certificates
-    if f_sub_certificates is not None:
+    if (f_sub_certificates := o.sub_certificates) is not None:
         w.bits(0, 2)
         _e_SubCertificatesType(w, f_sub_certificates)
         s = 3
@@ -8992,8 +8807,7 @@ def _d_SignedInfoType(r: Reader) -> SignedInfoType:
 
 def _e_SignedInfoType(w: Writer, o: SignedInfoType) -> None:
     s = 0
-    f_id = o.id
-    if f_id is not None:
+    if (f_id := o.id) is not None:
         w.bits(0, 2)
         w.string(f_id)
         s = 1
@@ -9100,20 +8914,17 @@ def _e_SignedInstallationDataType(w: Writer, o: SignedInstallationDataType) -> N
     w.binary(f_dh_public_key)
     s = 4
     w.bits(0, 1)
-    f_secp521_encrypted_private_key = o.secp521_encrypted_private_key
-    f_x448_encrypted_private_key = o.x448_encrypted_private_key
-    f_tpm_encrypted_private_key = o.tpm_encrypted_private_key
-    if f_secp521_encrypted_private_key is not None:
+    if (f_secp521_encrypted_private_key := o.secp521_encrypted_private_key) is not None:
         w.bits(0, 3)
         w.binary(f_secp521_encrypted_private_key)
         w.bits(0, 1)
         s = 5
-    elif f_x448_encrypted_private_key is not None:
+    elif (f_x448_encrypted_private_key := o.x448_encrypted_private_key) is not None:
         w.bits(2, 3)
         w.binary(f_x448_encrypted_private_key)
         w.bits(0, 1)
         s = 5
-    elif f_tpm_encrypted_private_key is not None:
+    elif (f_tpm_encrypted_private_key := o.tpm_encrypted_private_key) is not None:
         w.bits(4, 3)
         w.binary(f_tpm_encrypted_private_key)
         w.bits(0, 1)
@@ -9185,18 +8996,15 @@ def _e_SignedMeteringDataType(w: Writer, o: SignedMeteringDataType) -> None:
     w.bits(0, 2)
     _e_MeterInfoType(w, f_meter_info)
     s = 3
-    f_receipt = o.receipt
-    if f_receipt is not None:
+    if (f_receipt := o.receipt) is not None:
         w.bits(0, 2)
         _e_ReceiptType(w, f_receipt)
         s = 4
-    f_dynamic_smdt_control_mode = o.dynamic_smdt_control_mode
-    f_scheduled_smdt_control_mode = o.scheduled_smdt_control_mode
-    if f_dynamic_smdt_control_mode is not None:
+    if (f_dynamic_smdt_control_mode := o.dynamic_smdt_control_mode) is not None:
         c1 = _C128[s]
         w.bits(((c1[0]) << 1), c1[1] + 1)
         s = 5
-    elif f_scheduled_smdt_control_mode is not None:
+    elif (f_scheduled_smdt_control_mode := o.scheduled_smdt_control_mode) is not None:
         c2 = _C129[s]
         f2_selected_schedule_tuple_id = f_scheduled_smdt_control_mode.selected_schedule_tuple_id
         if f2_selected_schedule_tuple_id is None: raise ExiEncodeError("Scheduled_SMDTControlModeType: missing required selected_schedule_tuple_id")
@@ -9414,8 +9222,7 @@ def _e_TaxRuleType(w: Writer, o: TaxRuleType) -> None:
     w.uint(f_tax_rule_id)
     s = 1
     w.bits(0, 1)
-    f_tax_rule_name = o.tax_rule_name
-    if f_tax_rule_name is not None:
+    if (f_tax_rule_name := o.tax_rule_name) is not None:
         w.bits(0, 3)
         w.string(f_tax_rule_name)
         w.bits(0, 1)
@@ -9436,8 +9243,7 @@ def _e_TaxRuleType(w: Writer, o: TaxRuleType) -> None:
     s = 3
     s = 3
     w.bits(0, 2)
-    f_tax_included_in_price = o.tax_included_in_price
-    if f_tax_included_in_price is not None:
+    if (f_tax_included_in_price := o.tax_included_in_price) is not None:
         w.bits(((1 if f_tax_included_in_price else 0) << 1), 5)
         s = 4
     f_applies_to_energy_fee = o.applies_to_energy_fee
@@ -9561,8 +9367,7 @@ def _e_V2GMessageType(w: Writer, o: V2GMessageType) -> None:
     w.uint(f1_time_stamp)
     s1 = 2
     w.bits(0, 1)
-    f1_signature = f_header.signature
-    if f1_signature is not None:
+    if (f1_signature := f_header.signature) is not None:
         w.bits(0, 2)
         _e_SignatureType(w, f1_signature)
         s1 = 3
@@ -9616,8 +9421,7 @@ def _e_V2GRequestType(w: Writer, o: V2GRequestType) -> None:
     w.uint(f1_time_stamp)
     s1 = 2
     w.bits(0, 1)
-    f1_signature = f_header.signature
-    if f1_signature is not None:
+    if (f1_signature := f_header.signature) is not None:
         w.bits(0, 2)
         _e_SignatureType(w, f1_signature)
         s1 = 3
@@ -9678,8 +9482,7 @@ def _e_V2GResponseType(w: Writer, o: V2GResponseType) -> None:
     w.uint(f1_time_stamp)
     s1 = 2
     w.bits(0, 1)
-    f1_signature = f_header.signature
-    if f1_signature is not None:
+    if (f1_signature := f_header.signature) is not None:
         w.bits(0, 2)
         _e_SignatureType(w, f1_signature)
         s1 = 3
@@ -9797,8 +9600,7 @@ def _e_VehicleCheckInReqType(w: Writer, o: VehicleCheckInReqType) -> None:
     w.uint(f1_time_stamp)
     s1 = 2
     w.bits(0, 1)
-    f1_signature = f_header.signature
-    if f1_signature is not None:
+    if (f1_signature := f_header.signature) is not None:
         w.bits(0, 2)
         _e_SignatureType(w, f1_signature)
         s1 = 3
@@ -9809,16 +9611,14 @@ def _e_VehicleCheckInReqType(w: Writer, o: VehicleCheckInReqType) -> None:
     if f_parking_method is None: raise ExiEncodeError("VehicleCheckInReqType: missing required parking_method")
     s = 3
     w.bits(((c1[0]) << 10) | ((_K192[f_ev_check_in_status]) << 6) | ((_K193[f_parking_method]) << 1), c1[1] + 10)
-    f_vehicle_frame = o.vehicle_frame
-    if f_vehicle_frame is not None:
+    if (f_vehicle_frame := o.vehicle_frame) is not None:
         if not -32768 <= f_vehicle_frame <= 32767:
             raise ExiEncodeError(f"value {f_vehicle_frame!r} outside [-32768, 32767]")
         w.bits((1 if f_vehicle_frame < 0 else 0), 5)
         w.uint(-f_vehicle_frame - 1 if f_vehicle_frame < 0 else f_vehicle_frame)
         w.bits(0, 1)
         s = 4
-    f_device_offset = o.device_offset
-    if f_device_offset is not None:
+    if (f_device_offset := o.device_offset) is not None:
         c2 = _C194[s]
         if not -32768 <= f_device_offset <= 32767:
             raise ExiEncodeError(f"value {f_device_offset!r} outside [-32768, 32767]")
@@ -9826,8 +9626,7 @@ def _e_VehicleCheckInReqType(w: Writer, o: VehicleCheckInReqType) -> None:
         w.uint(-f_device_offset - 1 if f_device_offset < 0 else f_device_offset)
         w.bits(0, 1)
         s = 5
-    f_vehicle_travel = o.vehicle_travel
-    if f_vehicle_travel is not None:
+    if (f_vehicle_travel := o.vehicle_travel) is not None:
         c3 = _C195[s]
         if not -32768 <= f_vehicle_travel <= 32767:
             raise ExiEncodeError(f"value {f_vehicle_travel!r} outside [-32768, 32767]")
@@ -9943,8 +9742,7 @@ def _e_VehicleCheckInResType(w: Writer, o: VehicleCheckInResType) -> None:
     w.uint(f1_time_stamp)
     s1 = 2
     w.bits(0, 1)
-    f1_signature = f_header.signature
-    if f1_signature is not None:
+    if (f1_signature := f_header.signature) is not None:
         w.bits(0, 2)
         _e_SignatureType(w, f1_signature)
         s1 = 3
@@ -9953,16 +9751,14 @@ def _e_VehicleCheckInResType(w: Writer, o: VehicleCheckInResType) -> None:
     if f_response_code is None: raise ExiEncodeError("VehicleCheckInResType: missing required response_code")
     s = 2
     w.bits(((c1[0]) << 9) | ((_K24[f_response_code]) << 1), c1[1] + 9)
-    f_parking_space = o.parking_space
-    if f_parking_space is not None:
+    if (f_parking_space := o.parking_space) is not None:
         if not -32768 <= f_parking_space <= 32767:
             raise ExiEncodeError(f"value {f_parking_space!r} outside [-32768, 32767]")
         w.bits((1 if f_parking_space < 0 else 0), 5)
         w.uint(-f_parking_space - 1 if f_parking_space < 0 else f_parking_space)
         w.bits(0, 1)
         s = 3
-    f_device_location = o.device_location
-    if f_device_location is not None:
+    if (f_device_location := o.device_location) is not None:
         c2 = _C42[s]
         if not -32768 <= f_device_location <= 32767:
             raise ExiEncodeError(f"value {f_device_location!r} outside [-32768, 32767]")
@@ -9970,8 +9766,7 @@ def _e_VehicleCheckInResType(w: Writer, o: VehicleCheckInResType) -> None:
         w.uint(-f_device_location - 1 if f_device_location < 0 else f_device_location)
         w.bits(0, 1)
         s = 4
-    f_target_distance = o.target_distance
-    if f_target_distance is not None:
+    if (f_target_distance := o.target_distance) is not None:
         c3 = _C43[s]
         if not -32768 <= f_target_distance <= 32767:
             raise ExiEncodeError(f"value {f_target_distance!r} outside [-32768, 32767]")
@@ -10043,8 +9838,7 @@ def _e_VehicleCheckOutReqType(w: Writer, o: VehicleCheckOutReqType) -> None:
     w.uint(f1_time_stamp)
     s1 = 2
     w.bits(0, 1)
-    f1_signature = f_header.signature
-    if f1_signature is not None:
+    if (f1_signature := f_header.signature) is not None:
         w.bits(0, 2)
         _e_SignatureType(w, f1_signature)
         s1 = 3
@@ -10114,8 +9908,7 @@ def _e_VehicleCheckOutResType(w: Writer, o: VehicleCheckOutResType) -> None:
     w.uint(f1_time_stamp)
     s1 = 2
     w.bits(0, 1)
-    f1_signature = f_header.signature
-    if f1_signature is not None:
+    if (f1_signature := f_header.signature) is not None:
         w.bits(0, 2)
         _e_SignatureType(w, f1_signature)
         s1 = 3
@@ -12009,6 +11802,8 @@ def _e_f_shortValue(w: Writer, v) -> None:
     w.bits((1 if v < 0 else 0), 2)
     w.uint(-v - 1 if v < 0 else v)
     w.bits(0, 1)
+
+
 
 GLOBAL_ELEMENTS = (
     ('urn:iso:std:iso:15118:-20:CommonMessages', 'AuthorizationReq', AuthorizationReqType, _d_AuthorizationReqType, _e_AuthorizationReqType),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from exi_schemas._runtime import ExiDecodeError, ExiEncodeError, Reader, Writer
+from exi_schemas._runtime import ExiDecodeError, ExiEncodeError, Reader, Writer, _with
 
 _P0 = ((1, 0), (2, 0), (3, 0))
 _P1 = ((2, 0), (3, 0))
@@ -1052,8 +1052,7 @@ def _e_AC_CPDReqEnergyTransferModeType(w: Writer, o: AC_CPDReqEnergyTransferMode
     w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
     s = 1
     w.bits(0, 2)
-    f_ev_maximum_charge_power_l2 = o.ev_maximum_charge_power_l2
-    if f_ev_maximum_charge_power_l2 is not None:
+    if (f_ev_maximum_charge_power_l2 := o.ev_maximum_charge_power_l2) is not None:
         f2_exponent = f_ev_maximum_charge_power_l2.exponent
         if f2_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
         if not -128 <= f2_exponent <= 127:
@@ -1066,8 +1065,7 @@ def _e_AC_CPDReqEnergyTransferModeType(w: Writer, o: AC_CPDReqEnergyTransferMode
         w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
         w.bits(0, 2)
         s = 2
-    f_ev_maximum_charge_power_l3 = o.ev_maximum_charge_power_l3
-    if f_ev_maximum_charge_power_l3 is not None:
+    if (f_ev_maximum_charge_power_l3 := o.ev_maximum_charge_power_l3) is not None:
         c1 = _C4[s]
         f3_exponent = f_ev_maximum_charge_power_l3.exponent
         if f3_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -1097,8 +1095,7 @@ def _e_AC_CPDReqEnergyTransferModeType(w: Writer, o: AC_CPDReqEnergyTransferMode
     s = 4
     s = 4
     w.bits(0, 2)
-    f_ev_minimum_charge_power_l2 = o.ev_minimum_charge_power_l2
-    if f_ev_minimum_charge_power_l2 is not None:
+    if (f_ev_minimum_charge_power_l2 := o.ev_minimum_charge_power_l2) is not None:
         f5_exponent = f_ev_minimum_charge_power_l2.exponent
         if f5_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
         if not -128 <= f5_exponent <= 127:
@@ -1111,8 +1108,7 @@ def _e_AC_CPDReqEnergyTransferModeType(w: Writer, o: AC_CPDReqEnergyTransferMode
         w.uint(-f5_value - 1 if f5_value < 0 else f5_value)
         w.bits(0, 2)
         s = 5
-    f_ev_minimum_charge_power_l3 = o.ev_minimum_charge_power_l3
-    if f_ev_minimum_charge_power_l3 is not None:
+    if (f_ev_minimum_charge_power_l3 := o.ev_minimum_charge_power_l3) is not None:
         c3 = _C6[s]
         f6_exponent = f_ev_minimum_charge_power_l3.exponent
         if f6_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -1403,8 +1399,7 @@ def _e_AC_CPDResEnergyTransferModeType(w: Writer, o: AC_CPDResEnergyTransferMode
     w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
     s = 1
     w.bits(0, 2)
-    f_evse_maximum_charge_power_l2 = o.evse_maximum_charge_power_l2
-    if f_evse_maximum_charge_power_l2 is not None:
+    if (f_evse_maximum_charge_power_l2 := o.evse_maximum_charge_power_l2) is not None:
         f2_exponent = f_evse_maximum_charge_power_l2.exponent
         if f2_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
         if not -128 <= f2_exponent <= 127:
@@ -1417,8 +1412,7 @@ def _e_AC_CPDResEnergyTransferModeType(w: Writer, o: AC_CPDResEnergyTransferMode
         w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
         w.bits(0, 2)
         s = 2
-    f_evse_maximum_charge_power_l3 = o.evse_maximum_charge_power_l3
-    if f_evse_maximum_charge_power_l3 is not None:
+    if (f_evse_maximum_charge_power_l3 := o.evse_maximum_charge_power_l3) is not None:
         c1 = _C15[s]
         f3_exponent = f_evse_maximum_charge_power_l3.exponent
         if f3_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -1448,8 +1442,7 @@ def _e_AC_CPDResEnergyTransferModeType(w: Writer, o: AC_CPDResEnergyTransferMode
     s = 4
     s = 4
     w.bits(0, 2)
-    f_evse_minimum_charge_power_l2 = o.evse_minimum_charge_power_l2
-    if f_evse_minimum_charge_power_l2 is not None:
+    if (f_evse_minimum_charge_power_l2 := o.evse_minimum_charge_power_l2) is not None:
         f5_exponent = f_evse_minimum_charge_power_l2.exponent
         if f5_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
         if not -128 <= f5_exponent <= 127:
@@ -1462,8 +1455,7 @@ def _e_AC_CPDResEnergyTransferModeType(w: Writer, o: AC_CPDResEnergyTransferMode
         w.uint(-f5_value - 1 if f5_value < 0 else f5_value)
         w.bits(0, 2)
         s = 5
-    f_evse_minimum_charge_power_l3 = o.evse_minimum_charge_power_l3
-    if f_evse_minimum_charge_power_l3 is not None:
+    if (f_evse_minimum_charge_power_l3 := o.evse_minimum_charge_power_l3) is not None:
         c3 = _C17[s]
         f6_exponent = f_evse_minimum_charge_power_l3.exponent
         if f6_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -1493,8 +1485,7 @@ def _e_AC_CPDResEnergyTransferModeType(w: Writer, o: AC_CPDResEnergyTransferMode
     s = 7
     s = 7
     w.bits(0, 2)
-    f_maximum_power_asymmetry = o.maximum_power_asymmetry
-    if f_maximum_power_asymmetry is not None:
+    if (f_maximum_power_asymmetry := o.maximum_power_asymmetry) is not None:
         f8_exponent = f_maximum_power_asymmetry.exponent
         if f8_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
         if not -128 <= f8_exponent <= 127:
@@ -1507,8 +1498,7 @@ def _e_AC_CPDResEnergyTransferModeType(w: Writer, o: AC_CPDResEnergyTransferMode
         w.uint(-f8_value - 1 if f8_value < 0 else f8_value)
         w.bits(0, 2)
         s = 8
-    f_evse_power_ramp_limitation = o.evse_power_ramp_limitation
-    if f_evse_power_ramp_limitation is not None:
+    if (f_evse_power_ramp_limitation := o.evse_power_ramp_limitation) is not None:
         c5 = _C19[s]
         f9_exponent = f_evse_power_ramp_limitation.exponent
         if f9_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -1522,8 +1512,7 @@ def _e_AC_CPDResEnergyTransferModeType(w: Writer, o: AC_CPDResEnergyTransferMode
         w.uint(-f9_value - 1 if f9_value < 0 else f9_value)
         w.bits(0, 2)
         s = 9
-    f_evse_present_active_power = o.evse_present_active_power
-    if f_evse_present_active_power is not None:
+    if (f_evse_present_active_power := o.evse_present_active_power) is not None:
         c6 = _C20[s]
         f10_exponent = f_evse_present_active_power.exponent
         if f10_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -1537,8 +1526,7 @@ def _e_AC_CPDResEnergyTransferModeType(w: Writer, o: AC_CPDResEnergyTransferMode
         w.uint(-f10_value - 1 if f10_value < 0 else f10_value)
         w.bits(0, 2)
         s = 10
-    f_evse_present_active_power_l2 = o.evse_present_active_power_l2
-    if f_evse_present_active_power_l2 is not None:
+    if (f_evse_present_active_power_l2 := o.evse_present_active_power_l2) is not None:
         c7 = _C21[s]
         f11_exponent = f_evse_present_active_power_l2.exponent
         if f11_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -1552,8 +1540,7 @@ def _e_AC_CPDResEnergyTransferModeType(w: Writer, o: AC_CPDResEnergyTransferMode
         w.uint(-f11_value - 1 if f11_value < 0 else f11_value)
         w.bits(0, 2)
         s = 11
-    f_evse_present_active_power_l3 = o.evse_present_active_power_l3
-    if f_evse_present_active_power_l3 is not None:
+    if (f_evse_present_active_power_l3 := o.evse_present_active_power_l3) is not None:
         c8 = _C22[s]
         f12_exponent = f_evse_present_active_power_l3.exponent
         if f12_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -1572,14 +1559,10 @@ def _e_AC_CPDResEnergyTransferModeType(w: Writer, o: AC_CPDResEnergyTransferMode
 
 def _d_AC_ChargeLoopReqType(r: Reader) -> AC_ChargeLoopReqType:
     rv = r.v; rn = r.n
+    sel = None
     v_header = None
     v_display_parameters = None
     v_meter_info_requested = None
-    v_bpt_dynamic_ac_cl_req_control_mode = None
-    v_bpt_scheduled_ac_cl_req_control_mode = None
-    v_cl_req_control_mode = None
-    v_dynamic_ac_cl_req_control_mode = None
-    v_scheduled_ac_cl_req_control_mode = None
     v1_session_id = None
     v1_time_stamp = None
     v1_signature = None
@@ -1620,21 +1603,11 @@ def _d_AC_ChargeLoopReqType(r: Reader) -> AC_ChargeLoopReqType:
     e = b & 0x7
     if e >= 5: r.bad_code(p + 3, e, 5)
     it, al = _P26[e]
-    if al == 0:
-        v_bpt_dynamic_ac_cl_req_control_mode = _d_BPT_Dynamic_AC_CLReqControlModeType(r)
-    elif al == 1:
-        v_bpt_scheduled_ac_cl_req_control_mode = _d_BPT_Scheduled_AC_CLReqControlModeType(r)
-    elif al == 2:
-        r.zero(1, 'expected end of element')
-        it = -1; al = 0
-        v_cl_req_control_mode = CLReqControlModeType()
-    elif al == 3:
-        v_dynamic_ac_cl_req_control_mode = _d_Dynamic_AC_CLReqControlModeType(r)
-    elif al == 4:
-        v_scheduled_ac_cl_req_control_mode = _d_Scheduled_AC_CLReqControlModeType(r)
+    nm, fn = _DISPATCH0[al]
+    sel = (nm, fn(r))
     r.zero(1, 'expected end of element')
     it = -1; al = 0
-    return AC_ChargeLoopReqType(header=v_header, display_parameters=v_display_parameters, meter_info_requested=v_meter_info_requested, bpt_dynamic_ac_cl_req_control_mode=v_bpt_dynamic_ac_cl_req_control_mode, bpt_scheduled_ac_cl_req_control_mode=v_bpt_scheduled_ac_cl_req_control_mode, cl_req_control_mode=v_cl_req_control_mode, dynamic_ac_cl_req_control_mode=v_dynamic_ac_cl_req_control_mode, scheduled_ac_cl_req_control_mode=v_scheduled_ac_cl_req_control_mode)
+    return _with(AC_ChargeLoopReqType(header=v_header, display_parameters=v_display_parameters, meter_info_requested=v_meter_info_requested), sel)
 
 def _e_AC_ChargeLoopReqType(w: Writer, o: AC_ChargeLoopReqType) -> None:
     f_header = o.header
@@ -1649,16 +1622,14 @@ def _e_AC_ChargeLoopReqType(w: Writer, o: AC_ChargeLoopReqType) -> None:
     w.uint(f1_time_stamp)
     s1 = 2
     w.bits(0, 1)
-    f1_signature = f_header.signature
-    if f1_signature is not None:
+    if (f1_signature := f_header.signature) is not None:
         w.bits(0, 2)
         _e_SignatureType(w, f1_signature)
         s1 = 3
     c1 = _C27[s1]
     s = 1
     w.bits((c1[0]), c1[1])
-    f_display_parameters = o.display_parameters
-    if f_display_parameters is not None:
+    if (f_display_parameters := o.display_parameters) is not None:
         w.bits(0, 2)
         _e_DisplayParametersType(w, f_display_parameters)
         s = 2
@@ -1668,27 +1639,22 @@ def _e_AC_ChargeLoopReqType(w: Writer, o: AC_ChargeLoopReqType) -> None:
     s = 3
     s = 3
     w.bits(((c2[0]) << 3) | ((1 if f_meter_info_requested else 0) << 1), c2[1] + 3)
-    f_bpt_dynamic_ac_cl_req_control_mode = o.bpt_dynamic_ac_cl_req_control_mode
-    f_bpt_scheduled_ac_cl_req_control_mode = o.bpt_scheduled_ac_cl_req_control_mode
-    f_cl_req_control_mode = o.cl_req_control_mode
-    f_dynamic_ac_cl_req_control_mode = o.dynamic_ac_cl_req_control_mode
-    f_scheduled_ac_cl_req_control_mode = o.scheduled_ac_cl_req_control_mode
-    if f_bpt_dynamic_ac_cl_req_control_mode is not None:
+    if (f_bpt_dynamic_ac_cl_req_control_mode := o.bpt_dynamic_ac_cl_req_control_mode) is not None:
         w.bits(0, 3)
         _e_BPT_Dynamic_AC_CLReqControlModeType(w, f_bpt_dynamic_ac_cl_req_control_mode)
         s = 4
-    elif f_bpt_scheduled_ac_cl_req_control_mode is not None:
+    elif (f_bpt_scheduled_ac_cl_req_control_mode := o.bpt_scheduled_ac_cl_req_control_mode) is not None:
         w.bits(1, 3)
         _e_BPT_Scheduled_AC_CLReqControlModeType(w, f_bpt_scheduled_ac_cl_req_control_mode)
         s = 4
-    elif f_cl_req_control_mode is not None:
+    elif (f_cl_req_control_mode := o.cl_req_control_mode) is not None:
         w.bits(4, 4)
         s = 4
-    elif f_dynamic_ac_cl_req_control_mode is not None:
+    elif (f_dynamic_ac_cl_req_control_mode := o.dynamic_ac_cl_req_control_mode) is not None:
         w.bits(3, 3)
         _e_Dynamic_AC_CLReqControlModeType(w, f_dynamic_ac_cl_req_control_mode)
         s = 4
-    elif f_scheduled_ac_cl_req_control_mode is not None:
+    elif (f_scheduled_ac_cl_req_control_mode := o.scheduled_ac_cl_req_control_mode) is not None:
         w.bits(4, 3)
         _e_Scheduled_AC_CLReqControlModeType(w, f_scheduled_ac_cl_req_control_mode)
         s = 4
@@ -1698,17 +1664,13 @@ def _e_AC_ChargeLoopReqType(w: Writer, o: AC_ChargeLoopReqType) -> None:
 
 def _d_AC_ChargeLoopResType(r: Reader) -> AC_ChargeLoopResType:
     rv = r.v; rn = r.n
+    sel = None
     v_header = None
     v_response_code = None
     v_evse_status = None
     v_meter_info = None
     v_receipt = None
     v_evse_target_frequency = None
-    v_bpt_dynamic_ac_cl_res_control_mode = None
-    v_bpt_scheduled_ac_cl_res_control_mode = None
-    v_cl_res_control_mode = None
-    v_dynamic_ac_cl_res_control_mode = None
-    v_scheduled_ac_cl_res_control_mode = None
     v1_session_id = None
     v1_time_stamp = None
     v1_signature = None
@@ -1793,21 +1755,11 @@ def _d_AC_ChargeLoopResType(r: Reader) -> AC_ChargeLoopResType:
         if e >= 5: r.bad_code(p + 2, e, 5)
         it, al = _P35[e]
         v_evse_target_frequency = RationalNumberType(exponent=v3_exponent, value=v3_value)
-    if al == 0:
-        v_bpt_dynamic_ac_cl_res_control_mode = _d_BPT_Dynamic_AC_CLResControlModeType(r)
-    elif al == 1:
-        v_bpt_scheduled_ac_cl_res_control_mode = _d_BPT_Scheduled_AC_CLResControlModeType(r)
-    elif al == 2:
-        r.zero(1, 'expected end of element')
-        it = -1; al = 0
-        v_cl_res_control_mode = CLResControlModeType()
-    elif al == 3:
-        v_dynamic_ac_cl_res_control_mode = _d_Dynamic_AC_CLResControlModeType(r)
-    elif al == 4:
-        v_scheduled_ac_cl_res_control_mode = _d_Scheduled_AC_CLResControlModeType(r)
+    nm, fn = _DISPATCH1[al]
+    sel = (nm, fn(r))
     r.zero(1, 'expected end of element')
     it = -1; al = 0
-    return AC_ChargeLoopResType(header=v_header, response_code=v_response_code, evse_status=v_evse_status, meter_info=v_meter_info, receipt=v_receipt, evse_target_frequency=v_evse_target_frequency, bpt_dynamic_ac_cl_res_control_mode=v_bpt_dynamic_ac_cl_res_control_mode, bpt_scheduled_ac_cl_res_control_mode=v_bpt_scheduled_ac_cl_res_control_mode, cl_res_control_mode=v_cl_res_control_mode, dynamic_ac_cl_res_control_mode=v_dynamic_ac_cl_res_control_mode, scheduled_ac_cl_res_control_mode=v_scheduled_ac_cl_res_control_mode)
+    return _with(AC_ChargeLoopResType(header=v_header, response_code=v_response_code, evse_status=v_evse_status, meter_info=v_meter_info, receipt=v_receipt, evse_target_frequency=v_evse_target_frequency), sel)
 
 def _e_AC_ChargeLoopResType(w: Writer, o: AC_ChargeLoopResType) -> None:
     f_header = o.header
@@ -1822,8 +1774,7 @@ def _e_AC_ChargeLoopResType(w: Writer, o: AC_ChargeLoopResType) -> None:
     w.uint(f1_time_stamp)
     s1 = 2
     w.bits(0, 1)
-    f1_signature = f_header.signature
-    if f1_signature is not None:
+    if (f1_signature := f_header.signature) is not None:
         w.bits(0, 2)
         _e_SignatureType(w, f1_signature)
         s1 = 3
@@ -1832,8 +1783,7 @@ def _e_AC_ChargeLoopResType(w: Writer, o: AC_ChargeLoopResType) -> None:
     if f_response_code is None: raise ExiEncodeError("AC_ChargeLoopResType: missing required response_code")
     s = 2
     w.bits(((c1[0]) << 9) | ((_K36[f_response_code]) << 1), c1[1] + 9)
-    f_evse_status = o.evse_status
-    if f_evse_status is not None:
+    if (f_evse_status := o.evse_status) is not None:
         f2_notification_max_delay = f_evse_status.notification_max_delay
         if f2_notification_max_delay is None: raise ExiEncodeError("EVSEStatusType: missing required notification_max_delay")
         w.bits(0, 6)
@@ -1842,20 +1792,17 @@ def _e_AC_ChargeLoopResType(w: Writer, o: AC_ChargeLoopResType) -> None:
         if f2_evse_notification is None: raise ExiEncodeError("EVSEStatusType: missing required evse_notification")
         w.bits(((_K37[f2_evse_notification]) << 2), 8)
         s = 3
-    f_meter_info = o.meter_info
-    if f_meter_info is not None:
+    if (f_meter_info := o.meter_info) is not None:
         c2 = _C38[s]
         w.bits((c2[0]), c2[1])
         _e_MeterInfoType(w, f_meter_info)
         s = 4
-    f_receipt = o.receipt
-    if f_receipt is not None:
+    if (f_receipt := o.receipt) is not None:
         c3 = _C39[s]
         w.bits((c3[0]), c3[1])
         _e_ReceiptType(w, f_receipt)
         s = 5
-    f_evse_target_frequency = o.evse_target_frequency
-    if f_evse_target_frequency is not None:
+    if (f_evse_target_frequency := o.evse_target_frequency) is not None:
         c4 = _C40[s]
         f3_exponent = f_evse_target_frequency.exponent
         if f3_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -1869,31 +1816,26 @@ def _e_AC_ChargeLoopResType(w: Writer, o: AC_ChargeLoopResType) -> None:
         w.uint(-f3_value - 1 if f3_value < 0 else f3_value)
         w.bits(0, 2)
         s = 6
-    f_bpt_dynamic_ac_cl_res_control_mode = o.bpt_dynamic_ac_cl_res_control_mode
-    f_bpt_scheduled_ac_cl_res_control_mode = o.bpt_scheduled_ac_cl_res_control_mode
-    f_cl_res_control_mode = o.cl_res_control_mode
-    f_dynamic_ac_cl_res_control_mode = o.dynamic_ac_cl_res_control_mode
-    f_scheduled_ac_cl_res_control_mode = o.scheduled_ac_cl_res_control_mode
-    if f_bpt_dynamic_ac_cl_res_control_mode is not None:
+    if (f_bpt_dynamic_ac_cl_res_control_mode := o.bpt_dynamic_ac_cl_res_control_mode) is not None:
         c5 = _C41[s]
         w.bits((c5[0]), c5[1])
         _e_BPT_Dynamic_AC_CLResControlModeType(w, f_bpt_dynamic_ac_cl_res_control_mode)
         s = 7
-    elif f_bpt_scheduled_ac_cl_res_control_mode is not None:
+    elif (f_bpt_scheduled_ac_cl_res_control_mode := o.bpt_scheduled_ac_cl_res_control_mode) is not None:
         c6 = _C42[s]
         w.bits((c6[0]), c6[1])
         _e_BPT_Scheduled_AC_CLResControlModeType(w, f_bpt_scheduled_ac_cl_res_control_mode)
         s = 7
-    elif f_cl_res_control_mode is not None:
+    elif (f_cl_res_control_mode := o.cl_res_control_mode) is not None:
         c7 = _C43[s]
         w.bits(((c7[0]) << 1), c7[1] + 1)
         s = 7
-    elif f_dynamic_ac_cl_res_control_mode is not None:
+    elif (f_dynamic_ac_cl_res_control_mode := o.dynamic_ac_cl_res_control_mode) is not None:
         c8 = _C44[s]
         w.bits((c8[0]), c8[1])
         _e_Dynamic_AC_CLResControlModeType(w, f_dynamic_ac_cl_res_control_mode)
         s = 7
-    elif f_scheduled_ac_cl_res_control_mode is not None:
+    elif (f_scheduled_ac_cl_res_control_mode := o.scheduled_ac_cl_res_control_mode) is not None:
         c9 = _C45[s]
         w.bits((c9[0]), c9[1])
         _e_Scheduled_AC_CLResControlModeType(w, f_scheduled_ac_cl_res_control_mode)
@@ -1956,21 +1898,18 @@ def _e_AC_ChargeParameterDiscoveryReqType(w: Writer, o: AC_ChargeParameterDiscov
     w.uint(f1_time_stamp)
     s1 = 2
     w.bits(0, 1)
-    f1_signature = f_header.signature
-    if f1_signature is not None:
+    if (f1_signature := f_header.signature) is not None:
         w.bits(0, 2)
         _e_SignatureType(w, f1_signature)
         s1 = 3
     c1 = _C27[s1]
     s = 1
     w.bits((c1[0]), c1[1])
-    f_ac_cpd_req_energy_transfer_mode = o.ac_cpd_req_energy_transfer_mode
-    f_bpt_ac_cpd_req_energy_transfer_mode = o.bpt_ac_cpd_req_energy_transfer_mode
-    if f_ac_cpd_req_energy_transfer_mode is not None:
+    if (f_ac_cpd_req_energy_transfer_mode := o.ac_cpd_req_energy_transfer_mode) is not None:
         w.bits(0, 2)
         _e_AC_CPDReqEnergyTransferModeType(w, f_ac_cpd_req_energy_transfer_mode)
         s = 2
-    elif f_bpt_ac_cpd_req_energy_transfer_mode is not None:
+    elif (f_bpt_ac_cpd_req_energy_transfer_mode := o.bpt_ac_cpd_req_energy_transfer_mode) is not None:
         w.bits(1, 2)
         _e_BPT_AC_CPDReqEnergyTransferModeType(w, f_bpt_ac_cpd_req_energy_transfer_mode)
         s = 2
@@ -2042,8 +1981,7 @@ def _e_AC_ChargeParameterDiscoveryResType(w: Writer, o: AC_ChargeParameterDiscov
     w.uint(f1_time_stamp)
     s1 = 2
     w.bits(0, 1)
-    f1_signature = f_header.signature
-    if f1_signature is not None:
+    if (f1_signature := f_header.signature) is not None:
         w.bits(0, 2)
         _e_SignatureType(w, f1_signature)
         s1 = 3
@@ -2052,13 +1990,11 @@ def _e_AC_ChargeParameterDiscoveryResType(w: Writer, o: AC_ChargeParameterDiscov
     if f_response_code is None: raise ExiEncodeError("AC_ChargeParameterDiscoveryResType: missing required response_code")
     s = 2
     w.bits(((c1[0]) << 9) | ((_K36[f_response_code]) << 1), c1[1] + 9)
-    f_ac_cpd_res_energy_transfer_mode = o.ac_cpd_res_energy_transfer_mode
-    f_bpt_ac_cpd_res_energy_transfer_mode = o.bpt_ac_cpd_res_energy_transfer_mode
-    if f_ac_cpd_res_energy_transfer_mode is not None:
+    if (f_ac_cpd_res_energy_transfer_mode := o.ac_cpd_res_energy_transfer_mode) is not None:
         w.bits(0, 2)
         _e_AC_CPDResEnergyTransferModeType(w, f_ac_cpd_res_energy_transfer_mode)
         s = 3
-    elif f_bpt_ac_cpd_res_energy_transfer_mode is not None:
+    elif (f_bpt_ac_cpd_res_energy_transfer_mode := o.bpt_ac_cpd_res_energy_transfer_mode) is not None:
         w.bits(1, 2)
         _e_BPT_AC_CPDResEnergyTransferModeType(w, f_bpt_ac_cpd_res_energy_transfer_mode)
         s = 3
@@ -2337,8 +2273,7 @@ def _e_BPT_AC_CPDReqEnergyTransferModeType(w: Writer, o: BPT_AC_CPDReqEnergyTran
     w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
     s = 1
     w.bits(0, 2)
-    f_ev_maximum_charge_power_l2 = o.ev_maximum_charge_power_l2
-    if f_ev_maximum_charge_power_l2 is not None:
+    if (f_ev_maximum_charge_power_l2 := o.ev_maximum_charge_power_l2) is not None:
         f2_exponent = f_ev_maximum_charge_power_l2.exponent
         if f2_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
         if not -128 <= f2_exponent <= 127:
@@ -2351,8 +2286,7 @@ def _e_BPT_AC_CPDReqEnergyTransferModeType(w: Writer, o: BPT_AC_CPDReqEnergyTran
         w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
         w.bits(0, 2)
         s = 2
-    f_ev_maximum_charge_power_l3 = o.ev_maximum_charge_power_l3
-    if f_ev_maximum_charge_power_l3 is not None:
+    if (f_ev_maximum_charge_power_l3 := o.ev_maximum_charge_power_l3) is not None:
         c1 = _C15[s]
         f3_exponent = f_ev_maximum_charge_power_l3.exponent
         if f3_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -2382,8 +2316,7 @@ def _e_BPT_AC_CPDReqEnergyTransferModeType(w: Writer, o: BPT_AC_CPDReqEnergyTran
     s = 4
     s = 4
     w.bits(0, 2)
-    f_ev_minimum_charge_power_l2 = o.ev_minimum_charge_power_l2
-    if f_ev_minimum_charge_power_l2 is not None:
+    if (f_ev_minimum_charge_power_l2 := o.ev_minimum_charge_power_l2) is not None:
         f5_exponent = f_ev_minimum_charge_power_l2.exponent
         if f5_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
         if not -128 <= f5_exponent <= 127:
@@ -2396,8 +2329,7 @@ def _e_BPT_AC_CPDReqEnergyTransferModeType(w: Writer, o: BPT_AC_CPDReqEnergyTran
         w.uint(-f5_value - 1 if f5_value < 0 else f5_value)
         w.bits(0, 2)
         s = 5
-    f_ev_minimum_charge_power_l3 = o.ev_minimum_charge_power_l3
-    if f_ev_minimum_charge_power_l3 is not None:
+    if (f_ev_minimum_charge_power_l3 := o.ev_minimum_charge_power_l3) is not None:
         c3 = _C17[s]
         f6_exponent = f_ev_minimum_charge_power_l3.exponent
         if f6_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -2427,8 +2359,7 @@ def _e_BPT_AC_CPDReqEnergyTransferModeType(w: Writer, o: BPT_AC_CPDReqEnergyTran
     s = 7
     s = 7
     w.bits(0, 2)
-    f_ev_maximum_discharge_power_l2 = o.ev_maximum_discharge_power_l2
-    if f_ev_maximum_discharge_power_l2 is not None:
+    if (f_ev_maximum_discharge_power_l2 := o.ev_maximum_discharge_power_l2) is not None:
         f8_exponent = f_ev_maximum_discharge_power_l2.exponent
         if f8_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
         if not -128 <= f8_exponent <= 127:
@@ -2441,8 +2372,7 @@ def _e_BPT_AC_CPDReqEnergyTransferModeType(w: Writer, o: BPT_AC_CPDReqEnergyTran
         w.uint(-f8_value - 1 if f8_value < 0 else f8_value)
         w.bits(0, 2)
         s = 8
-    f_ev_maximum_discharge_power_l3 = o.ev_maximum_discharge_power_l3
-    if f_ev_maximum_discharge_power_l3 is not None:
+    if (f_ev_maximum_discharge_power_l3 := o.ev_maximum_discharge_power_l3) is not None:
         c5 = _C50[s]
         f9_exponent = f_ev_maximum_discharge_power_l3.exponent
         if f9_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -2472,8 +2402,7 @@ def _e_BPT_AC_CPDReqEnergyTransferModeType(w: Writer, o: BPT_AC_CPDReqEnergyTran
     s = 10
     s = 10
     w.bits(0, 2)
-    f_ev_minimum_discharge_power_l2 = o.ev_minimum_discharge_power_l2
-    if f_ev_minimum_discharge_power_l2 is not None:
+    if (f_ev_minimum_discharge_power_l2 := o.ev_minimum_discharge_power_l2) is not None:
         f11_exponent = f_ev_minimum_discharge_power_l2.exponent
         if f11_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
         if not -128 <= f11_exponent <= 127:
@@ -2486,8 +2415,7 @@ def _e_BPT_AC_CPDReqEnergyTransferModeType(w: Writer, o: BPT_AC_CPDReqEnergyTran
         w.uint(-f11_value - 1 if f11_value < 0 else f11_value)
         w.bits(0, 2)
         s = 11
-    f_ev_minimum_discharge_power_l3 = o.ev_minimum_discharge_power_l3
-    if f_ev_minimum_discharge_power_l3 is not None:
+    if (f_ev_minimum_discharge_power_l3 := o.ev_minimum_discharge_power_l3) is not None:
         c7 = _C52[s]
         f12_exponent = f_ev_minimum_discharge_power_l3.exponent
         if f12_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -2904,8 +2832,7 @@ def _e_BPT_AC_CPDResEnergyTransferModeType(w: Writer, o: BPT_AC_CPDResEnergyTran
     w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
     s = 1
     w.bits(0, 2)
-    f_evse_maximum_charge_power_l2 = o.evse_maximum_charge_power_l2
-    if f_evse_maximum_charge_power_l2 is not None:
+    if (f_evse_maximum_charge_power_l2 := o.evse_maximum_charge_power_l2) is not None:
         f2_exponent = f_evse_maximum_charge_power_l2.exponent
         if f2_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
         if not -128 <= f2_exponent <= 127:
@@ -2918,8 +2845,7 @@ def _e_BPT_AC_CPDResEnergyTransferModeType(w: Writer, o: BPT_AC_CPDResEnergyTran
         w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
         w.bits(0, 2)
         s = 2
-    f_evse_maximum_charge_power_l3 = o.evse_maximum_charge_power_l3
-    if f_evse_maximum_charge_power_l3 is not None:
+    if (f_evse_maximum_charge_power_l3 := o.evse_maximum_charge_power_l3) is not None:
         c1 = _C63[s]
         f3_exponent = f_evse_maximum_charge_power_l3.exponent
         if f3_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -2949,8 +2875,7 @@ def _e_BPT_AC_CPDResEnergyTransferModeType(w: Writer, o: BPT_AC_CPDResEnergyTran
     s = 4
     s = 4
     w.bits(0, 2)
-    f_evse_minimum_charge_power_l2 = o.evse_minimum_charge_power_l2
-    if f_evse_minimum_charge_power_l2 is not None:
+    if (f_evse_minimum_charge_power_l2 := o.evse_minimum_charge_power_l2) is not None:
         f5_exponent = f_evse_minimum_charge_power_l2.exponent
         if f5_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
         if not -128 <= f5_exponent <= 127:
@@ -2963,8 +2888,7 @@ def _e_BPT_AC_CPDResEnergyTransferModeType(w: Writer, o: BPT_AC_CPDResEnergyTran
         w.uint(-f5_value - 1 if f5_value < 0 else f5_value)
         w.bits(0, 2)
         s = 5
-    f_evse_minimum_charge_power_l3 = o.evse_minimum_charge_power_l3
-    if f_evse_minimum_charge_power_l3 is not None:
+    if (f_evse_minimum_charge_power_l3 := o.evse_minimum_charge_power_l3) is not None:
         c3 = _C65[s]
         f6_exponent = f_evse_minimum_charge_power_l3.exponent
         if f6_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -2994,8 +2918,7 @@ def _e_BPT_AC_CPDResEnergyTransferModeType(w: Writer, o: BPT_AC_CPDResEnergyTran
     s = 7
     s = 7
     w.bits(0, 2)
-    f_maximum_power_asymmetry = o.maximum_power_asymmetry
-    if f_maximum_power_asymmetry is not None:
+    if (f_maximum_power_asymmetry := o.maximum_power_asymmetry) is not None:
         f8_exponent = f_maximum_power_asymmetry.exponent
         if f8_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
         if not -128 <= f8_exponent <= 127:
@@ -3008,8 +2931,7 @@ def _e_BPT_AC_CPDResEnergyTransferModeType(w: Writer, o: BPT_AC_CPDResEnergyTran
         w.uint(-f8_value - 1 if f8_value < 0 else f8_value)
         w.bits(0, 2)
         s = 8
-    f_evse_power_ramp_limitation = o.evse_power_ramp_limitation
-    if f_evse_power_ramp_limitation is not None:
+    if (f_evse_power_ramp_limitation := o.evse_power_ramp_limitation) is not None:
         c5 = _C67[s]
         f9_exponent = f_evse_power_ramp_limitation.exponent
         if f9_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -3023,8 +2945,7 @@ def _e_BPT_AC_CPDResEnergyTransferModeType(w: Writer, o: BPT_AC_CPDResEnergyTran
         w.uint(-f9_value - 1 if f9_value < 0 else f9_value)
         w.bits(0, 2)
         s = 9
-    f_evse_present_active_power = o.evse_present_active_power
-    if f_evse_present_active_power is not None:
+    if (f_evse_present_active_power := o.evse_present_active_power) is not None:
         c6 = _C68[s]
         f10_exponent = f_evse_present_active_power.exponent
         if f10_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -3038,8 +2959,7 @@ def _e_BPT_AC_CPDResEnergyTransferModeType(w: Writer, o: BPT_AC_CPDResEnergyTran
         w.uint(-f10_value - 1 if f10_value < 0 else f10_value)
         w.bits(0, 2)
         s = 10
-    f_evse_present_active_power_l2 = o.evse_present_active_power_l2
-    if f_evse_present_active_power_l2 is not None:
+    if (f_evse_present_active_power_l2 := o.evse_present_active_power_l2) is not None:
         c7 = _C69[s]
         f11_exponent = f_evse_present_active_power_l2.exponent
         if f11_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -3053,8 +2973,7 @@ def _e_BPT_AC_CPDResEnergyTransferModeType(w: Writer, o: BPT_AC_CPDResEnergyTran
         w.uint(-f11_value - 1 if f11_value < 0 else f11_value)
         w.bits(0, 2)
         s = 11
-    f_evse_present_active_power_l3 = o.evse_present_active_power_l3
-    if f_evse_present_active_power_l3 is not None:
+    if (f_evse_present_active_power_l3 := o.evse_present_active_power_l3) is not None:
         c8 = _C70[s]
         f12_exponent = f_evse_present_active_power_l3.exponent
         if f12_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -3084,8 +3003,7 @@ def _e_BPT_AC_CPDResEnergyTransferModeType(w: Writer, o: BPT_AC_CPDResEnergyTran
     s = 13
     s = 13
     w.bits(0, 2)
-    f_evse_maximum_discharge_power_l2 = o.evse_maximum_discharge_power_l2
-    if f_evse_maximum_discharge_power_l2 is not None:
+    if (f_evse_maximum_discharge_power_l2 := o.evse_maximum_discharge_power_l2) is not None:
         f14_exponent = f_evse_maximum_discharge_power_l2.exponent
         if f14_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
         if not -128 <= f14_exponent <= 127:
@@ -3098,8 +3016,7 @@ def _e_BPT_AC_CPDResEnergyTransferModeType(w: Writer, o: BPT_AC_CPDResEnergyTran
         w.uint(-f14_value - 1 if f14_value < 0 else f14_value)
         w.bits(0, 2)
         s = 14
-    f_evse_maximum_discharge_power_l3 = o.evse_maximum_discharge_power_l3
-    if f_evse_maximum_discharge_power_l3 is not None:
+    if (f_evse_maximum_discharge_power_l3 := o.evse_maximum_discharge_power_l3) is not None:
         c10 = _C72[s]
         f15_exponent = f_evse_maximum_discharge_power_l3.exponent
         if f15_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -3129,8 +3046,7 @@ def _e_BPT_AC_CPDResEnergyTransferModeType(w: Writer, o: BPT_AC_CPDResEnergyTran
     s = 16
     s = 16
     w.bits(0, 2)
-    f_evse_minimum_discharge_power_l2 = o.evse_minimum_discharge_power_l2
-    if f_evse_minimum_discharge_power_l2 is not None:
+    if (f_evse_minimum_discharge_power_l2 := o.evse_minimum_discharge_power_l2) is not None:
         f17_exponent = f_evse_minimum_discharge_power_l2.exponent
         if f17_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
         if not -128 <= f17_exponent <= 127:
@@ -3143,8 +3059,7 @@ def _e_BPT_AC_CPDResEnergyTransferModeType(w: Writer, o: BPT_AC_CPDResEnergyTran
         w.uint(-f17_value - 1 if f17_value < 0 else f17_value)
         w.bits(0, 2)
         s = 17
-    f_evse_minimum_discharge_power_l3 = o.evse_minimum_discharge_power_l3
-    if f_evse_minimum_discharge_power_l3 is not None:
+    if (f_evse_minimum_discharge_power_l3 := o.evse_minimum_discharge_power_l3) is not None:
         c12 = _C74[s]
         f18_exponent = f_evse_minimum_discharge_power_l3.exponent
         if f18_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -3641,8 +3556,7 @@ def _d_BPT_Dynamic_AC_CLReqControlModeType(r: Reader) -> BPT_Dynamic_AC_CLReqCon
 
 def _e_BPT_Dynamic_AC_CLReqControlModeType(w: Writer, o: BPT_Dynamic_AC_CLReqControlModeType) -> None:
     s = 0
-    f_departure_time = o.departure_time
-    if f_departure_time is not None:
+    if (f_departure_time := o.departure_time) is not None:
         w.bits(0, 3)
         w.uint(f_departure_time)
         w.bits(0, 1)
@@ -3699,8 +3613,7 @@ def _e_BPT_Dynamic_AC_CLReqControlModeType(w: Writer, o: BPT_Dynamic_AC_CLReqCon
     w.uint(-f4_value - 1 if f4_value < 0 else f4_value)
     s = 5
     w.bits(0, 2)
-    f_ev_maximum_charge_power_l2 = o.ev_maximum_charge_power_l2
-    if f_ev_maximum_charge_power_l2 is not None:
+    if (f_ev_maximum_charge_power_l2 := o.ev_maximum_charge_power_l2) is not None:
         f5_exponent = f_ev_maximum_charge_power_l2.exponent
         if f5_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
         if not -128 <= f5_exponent <= 127:
@@ -3713,8 +3626,7 @@ def _e_BPT_Dynamic_AC_CLReqControlModeType(w: Writer, o: BPT_Dynamic_AC_CLReqCon
         w.uint(-f5_value - 1 if f5_value < 0 else f5_value)
         w.bits(0, 2)
         s = 6
-    f_ev_maximum_charge_power_l3 = o.ev_maximum_charge_power_l3
-    if f_ev_maximum_charge_power_l3 is not None:
+    if (f_ev_maximum_charge_power_l3 := o.ev_maximum_charge_power_l3) is not None:
         c2 = _C92[s]
         f6_exponent = f_ev_maximum_charge_power_l3.exponent
         if f6_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -3744,8 +3656,7 @@ def _e_BPT_Dynamic_AC_CLReqControlModeType(w: Writer, o: BPT_Dynamic_AC_CLReqCon
     s = 8
     s = 8
     w.bits(0, 2)
-    f_ev_minimum_charge_power_l2 = o.ev_minimum_charge_power_l2
-    if f_ev_minimum_charge_power_l2 is not None:
+    if (f_ev_minimum_charge_power_l2 := o.ev_minimum_charge_power_l2) is not None:
         f8_exponent = f_ev_minimum_charge_power_l2.exponent
         if f8_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
         if not -128 <= f8_exponent <= 127:
@@ -3758,8 +3669,7 @@ def _e_BPT_Dynamic_AC_CLReqControlModeType(w: Writer, o: BPT_Dynamic_AC_CLReqCon
         w.uint(-f8_value - 1 if f8_value < 0 else f8_value)
         w.bits(0, 2)
         s = 9
-    f_ev_minimum_charge_power_l3 = o.ev_minimum_charge_power_l3
-    if f_ev_minimum_charge_power_l3 is not None:
+    if (f_ev_minimum_charge_power_l3 := o.ev_minimum_charge_power_l3) is not None:
         c4 = _C94[s]
         f9_exponent = f_ev_minimum_charge_power_l3.exponent
         if f9_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -3789,8 +3699,7 @@ def _e_BPT_Dynamic_AC_CLReqControlModeType(w: Writer, o: BPT_Dynamic_AC_CLReqCon
     s = 11
     s = 11
     w.bits(0, 2)
-    f_ev_present_active_power_l2 = o.ev_present_active_power_l2
-    if f_ev_present_active_power_l2 is not None:
+    if (f_ev_present_active_power_l2 := o.ev_present_active_power_l2) is not None:
         f11_exponent = f_ev_present_active_power_l2.exponent
         if f11_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
         if not -128 <= f11_exponent <= 127:
@@ -3803,8 +3712,7 @@ def _e_BPT_Dynamic_AC_CLReqControlModeType(w: Writer, o: BPT_Dynamic_AC_CLReqCon
         w.uint(-f11_value - 1 if f11_value < 0 else f11_value)
         w.bits(0, 2)
         s = 12
-    f_ev_present_active_power_l3 = o.ev_present_active_power_l3
-    if f_ev_present_active_power_l3 is not None:
+    if (f_ev_present_active_power_l3 := o.ev_present_active_power_l3) is not None:
         c6 = _C96[s]
         f12_exponent = f_ev_present_active_power_l3.exponent
         if f12_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -3834,8 +3742,7 @@ def _e_BPT_Dynamic_AC_CLReqControlModeType(w: Writer, o: BPT_Dynamic_AC_CLReqCon
     s = 14
     s = 14
     w.bits(0, 2)
-    f_ev_present_reactive_power_l2 = o.ev_present_reactive_power_l2
-    if f_ev_present_reactive_power_l2 is not None:
+    if (f_ev_present_reactive_power_l2 := o.ev_present_reactive_power_l2) is not None:
         f14_exponent = f_ev_present_reactive_power_l2.exponent
         if f14_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
         if not -128 <= f14_exponent <= 127:
@@ -3848,8 +3755,7 @@ def _e_BPT_Dynamic_AC_CLReqControlModeType(w: Writer, o: BPT_Dynamic_AC_CLReqCon
         w.uint(-f14_value - 1 if f14_value < 0 else f14_value)
         w.bits(0, 2)
         s = 15
-    f_ev_present_reactive_power_l3 = o.ev_present_reactive_power_l3
-    if f_ev_present_reactive_power_l3 is not None:
+    if (f_ev_present_reactive_power_l3 := o.ev_present_reactive_power_l3) is not None:
         c8 = _C98[s]
         f15_exponent = f_ev_present_reactive_power_l3.exponent
         if f15_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -3879,8 +3785,7 @@ def _e_BPT_Dynamic_AC_CLReqControlModeType(w: Writer, o: BPT_Dynamic_AC_CLReqCon
     s = 17
     s = 17
     w.bits(0, 2)
-    f_ev_maximum_discharge_power_l2 = o.ev_maximum_discharge_power_l2
-    if f_ev_maximum_discharge_power_l2 is not None:
+    if (f_ev_maximum_discharge_power_l2 := o.ev_maximum_discharge_power_l2) is not None:
         f17_exponent = f_ev_maximum_discharge_power_l2.exponent
         if f17_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
         if not -128 <= f17_exponent <= 127:
@@ -3893,8 +3798,7 @@ def _e_BPT_Dynamic_AC_CLReqControlModeType(w: Writer, o: BPT_Dynamic_AC_CLReqCon
         w.uint(-f17_value - 1 if f17_value < 0 else f17_value)
         w.bits(0, 2)
         s = 18
-    f_ev_maximum_discharge_power_l3 = o.ev_maximum_discharge_power_l3
-    if f_ev_maximum_discharge_power_l3 is not None:
+    if (f_ev_maximum_discharge_power_l3 := o.ev_maximum_discharge_power_l3) is not None:
         c10 = _C100[s]
         f18_exponent = f_ev_maximum_discharge_power_l3.exponent
         if f18_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -3924,8 +3828,7 @@ def _e_BPT_Dynamic_AC_CLReqControlModeType(w: Writer, o: BPT_Dynamic_AC_CLReqCon
     s = 20
     s = 20
     w.bits(0, 2)
-    f_ev_minimum_discharge_power_l2 = o.ev_minimum_discharge_power_l2
-    if f_ev_minimum_discharge_power_l2 is not None:
+    if (f_ev_minimum_discharge_power_l2 := o.ev_minimum_discharge_power_l2) is not None:
         f20_exponent = f_ev_minimum_discharge_power_l2.exponent
         if f20_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
         if not -128 <= f20_exponent <= 127:
@@ -3938,8 +3841,7 @@ def _e_BPT_Dynamic_AC_CLReqControlModeType(w: Writer, o: BPT_Dynamic_AC_CLReqCon
         w.uint(-f20_value - 1 if f20_value < 0 else f20_value)
         w.bits(0, 2)
         s = 21
-    f_ev_minimum_discharge_power_l3 = o.ev_minimum_discharge_power_l3
-    if f_ev_minimum_discharge_power_l3 is not None:
+    if (f_ev_minimum_discharge_power_l3 := o.ev_minimum_discharge_power_l3) is not None:
         c12 = _C102[s]
         f21_exponent = f_ev_minimum_discharge_power_l3.exponent
         if f21_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -3953,8 +3855,7 @@ def _e_BPT_Dynamic_AC_CLReqControlModeType(w: Writer, o: BPT_Dynamic_AC_CLReqCon
         w.uint(-f21_value - 1 if f21_value < 0 else f21_value)
         w.bits(0, 2)
         s = 22
-    f_ev_maximum_v2_x_energy_request = o.ev_maximum_v2_x_energy_request
-    if f_ev_maximum_v2_x_energy_request is not None:
+    if (f_ev_maximum_v2_x_energy_request := o.ev_maximum_v2_x_energy_request) is not None:
         c13 = _C103[s]
         f22_exponent = f_ev_maximum_v2_x_energy_request.exponent
         if f22_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -3968,8 +3869,7 @@ def _e_BPT_Dynamic_AC_CLReqControlModeType(w: Writer, o: BPT_Dynamic_AC_CLReqCon
         w.uint(-f22_value - 1 if f22_value < 0 else f22_value)
         w.bits(0, 2)
         s = 23
-    f_ev_minimum_v2_x_energy_request = o.ev_minimum_v2_x_energy_request
-    if f_ev_minimum_v2_x_energy_request is not None:
+    if (f_ev_minimum_v2_x_energy_request := o.ev_minimum_v2_x_energy_request) is not None:
         c14 = _C104[s]
         f23_exponent = f_ev_minimum_v2_x_energy_request.exponent
         if f23_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -4230,28 +4130,24 @@ def _d_BPT_Dynamic_AC_CLResControlModeType(r: Reader) -> BPT_Dynamic_AC_CLResCon
 
 def _e_BPT_Dynamic_AC_CLResControlModeType(w: Writer, o: BPT_Dynamic_AC_CLResControlModeType) -> None:
     s = 0
-    f_departure_time = o.departure_time
-    if f_departure_time is not None:
+    if (f_departure_time := o.departure_time) is not None:
         w.bits(0, 4)
         w.uint(f_departure_time)
         w.bits(0, 1)
         s = 1
-    f_minimum_soc = o.minimum_soc
-    if f_minimum_soc is not None:
+    if (f_minimum_soc := o.minimum_soc) is not None:
         c1 = _C118[s]
         if not 0 <= f_minimum_soc <= 100:
             raise ExiEncodeError(f"value {f_minimum_soc!r} outside [0, 100]")
         w.bits(((c1[0]) << 9) | ((f_minimum_soc) << 1), c1[1] + 9)
         s = 2
-    f_target_soc = o.target_soc
-    if f_target_soc is not None:
+    if (f_target_soc := o.target_soc) is not None:
         c2 = _C119[s]
         if not 0 <= f_target_soc <= 100:
             raise ExiEncodeError(f"value {f_target_soc!r} outside [0, 100]")
         w.bits(((c2[0]) << 9) | ((f_target_soc) << 1), c2[1] + 9)
         s = 3
-    f_ack_max_delay = o.ack_max_delay
-    if f_ack_max_delay is not None:
+    if (f_ack_max_delay := o.ack_max_delay) is not None:
         c3 = _C120[s]
         w.bits(((c3[0]) << 1), c3[1] + 1)
         w.uint(f_ack_max_delay)
@@ -4273,8 +4169,7 @@ def _e_BPT_Dynamic_AC_CLResControlModeType(w: Writer, o: BPT_Dynamic_AC_CLResCon
     s = 5
     s = 5
     w.bits(0, 2)
-    f_evse_target_active_power_l2 = o.evse_target_active_power_l2
-    if f_evse_target_active_power_l2 is not None:
+    if (f_evse_target_active_power_l2 := o.evse_target_active_power_l2) is not None:
         f2_exponent = f_evse_target_active_power_l2.exponent
         if f2_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
         if not -128 <= f2_exponent <= 127:
@@ -4287,8 +4182,7 @@ def _e_BPT_Dynamic_AC_CLResControlModeType(w: Writer, o: BPT_Dynamic_AC_CLResCon
         w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
         w.bits(0, 2)
         s = 6
-    f_evse_target_active_power_l3 = o.evse_target_active_power_l3
-    if f_evse_target_active_power_l3 is not None:
+    if (f_evse_target_active_power_l3 := o.evse_target_active_power_l3) is not None:
         c5 = _C122[s]
         f3_exponent = f_evse_target_active_power_l3.exponent
         if f3_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -4302,8 +4196,7 @@ def _e_BPT_Dynamic_AC_CLResControlModeType(w: Writer, o: BPT_Dynamic_AC_CLResCon
         w.uint(-f3_value - 1 if f3_value < 0 else f3_value)
         w.bits(0, 2)
         s = 7
-    f_evse_target_reactive_power = o.evse_target_reactive_power
-    if f_evse_target_reactive_power is not None:
+    if (f_evse_target_reactive_power := o.evse_target_reactive_power) is not None:
         c6 = _C123[s]
         f4_exponent = f_evse_target_reactive_power.exponent
         if f4_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -4317,8 +4210,7 @@ def _e_BPT_Dynamic_AC_CLResControlModeType(w: Writer, o: BPT_Dynamic_AC_CLResCon
         w.uint(-f4_value - 1 if f4_value < 0 else f4_value)
         w.bits(0, 2)
         s = 8
-    f_evse_target_reactive_power_l2 = o.evse_target_reactive_power_l2
-    if f_evse_target_reactive_power_l2 is not None:
+    if (f_evse_target_reactive_power_l2 := o.evse_target_reactive_power_l2) is not None:
         c7 = _C124[s]
         f5_exponent = f_evse_target_reactive_power_l2.exponent
         if f5_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -4332,8 +4224,7 @@ def _e_BPT_Dynamic_AC_CLResControlModeType(w: Writer, o: BPT_Dynamic_AC_CLResCon
         w.uint(-f5_value - 1 if f5_value < 0 else f5_value)
         w.bits(0, 2)
         s = 9
-    f_evse_target_reactive_power_l3 = o.evse_target_reactive_power_l3
-    if f_evse_target_reactive_power_l3 is not None:
+    if (f_evse_target_reactive_power_l3 := o.evse_target_reactive_power_l3) is not None:
         c8 = _C125[s]
         f6_exponent = f_evse_target_reactive_power_l3.exponent
         if f6_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -4347,8 +4238,7 @@ def _e_BPT_Dynamic_AC_CLResControlModeType(w: Writer, o: BPT_Dynamic_AC_CLResCon
         w.uint(-f6_value - 1 if f6_value < 0 else f6_value)
         w.bits(0, 2)
         s = 10
-    f_evse_present_active_power = o.evse_present_active_power
-    if f_evse_present_active_power is not None:
+    if (f_evse_present_active_power := o.evse_present_active_power) is not None:
         c9 = _C126[s]
         f7_exponent = f_evse_present_active_power.exponent
         if f7_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -4362,8 +4252,7 @@ def _e_BPT_Dynamic_AC_CLResControlModeType(w: Writer, o: BPT_Dynamic_AC_CLResCon
         w.uint(-f7_value - 1 if f7_value < 0 else f7_value)
         w.bits(0, 2)
         s = 11
-    f_evse_present_active_power_l2 = o.evse_present_active_power_l2
-    if f_evse_present_active_power_l2 is not None:
+    if (f_evse_present_active_power_l2 := o.evse_present_active_power_l2) is not None:
         c10 = _C127[s]
         f8_exponent = f_evse_present_active_power_l2.exponent
         if f8_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -4377,8 +4266,7 @@ def _e_BPT_Dynamic_AC_CLResControlModeType(w: Writer, o: BPT_Dynamic_AC_CLResCon
         w.uint(-f8_value - 1 if f8_value < 0 else f8_value)
         w.bits(0, 2)
         s = 12
-    f_evse_present_active_power_l3 = o.evse_present_active_power_l3
-    if f_evse_present_active_power_l3 is not None:
+    if (f_evse_present_active_power_l3 := o.evse_present_active_power_l3) is not None:
         c11 = _C128[s]
         f9_exponent = f_evse_present_active_power_l3.exponent
         if f9_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -4859,8 +4747,7 @@ def _d_BPT_Scheduled_AC_CLReqControlModeType(r: Reader) -> BPT_Scheduled_AC_CLRe
 
 def _e_BPT_Scheduled_AC_CLReqControlModeType(w: Writer, o: BPT_Scheduled_AC_CLReqControlModeType) -> None:
     s = 0
-    f_ev_target_energy_request = o.ev_target_energy_request
-    if f_ev_target_energy_request is not None:
+    if (f_ev_target_energy_request := o.ev_target_energy_request) is not None:
         f1_exponent = f_ev_target_energy_request.exponent
         if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
         if not -128 <= f1_exponent <= 127:
@@ -4873,8 +4760,7 @@ def _e_BPT_Scheduled_AC_CLReqControlModeType(w: Writer, o: BPT_Scheduled_AC_CLRe
         w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
         w.bits(0, 2)
         s = 1
-    f_ev_maximum_energy_request = o.ev_maximum_energy_request
-    if f_ev_maximum_energy_request is not None:
+    if (f_ev_maximum_energy_request := o.ev_maximum_energy_request) is not None:
         c1 = _C148[s]
         f2_exponent = f_ev_maximum_energy_request.exponent
         if f2_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -4888,8 +4774,7 @@ def _e_BPT_Scheduled_AC_CLReqControlModeType(w: Writer, o: BPT_Scheduled_AC_CLRe
         w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
         w.bits(0, 2)
         s = 2
-    f_ev_minimum_energy_request = o.ev_minimum_energy_request
-    if f_ev_minimum_energy_request is not None:
+    if (f_ev_minimum_energy_request := o.ev_minimum_energy_request) is not None:
         c2 = _C149[s]
         f3_exponent = f_ev_minimum_energy_request.exponent
         if f3_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -4903,8 +4788,7 @@ def _e_BPT_Scheduled_AC_CLReqControlModeType(w: Writer, o: BPT_Scheduled_AC_CLRe
         w.uint(-f3_value - 1 if f3_value < 0 else f3_value)
         w.bits(0, 2)
         s = 3
-    f_ev_maximum_charge_power = o.ev_maximum_charge_power
-    if f_ev_maximum_charge_power is not None:
+    if (f_ev_maximum_charge_power := o.ev_maximum_charge_power) is not None:
         c3 = _C150[s]
         f4_exponent = f_ev_maximum_charge_power.exponent
         if f4_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -4918,8 +4802,7 @@ def _e_BPT_Scheduled_AC_CLReqControlModeType(w: Writer, o: BPT_Scheduled_AC_CLRe
         w.uint(-f4_value - 1 if f4_value < 0 else f4_value)
         w.bits(0, 2)
         s = 4
-    f_ev_maximum_charge_power_l2 = o.ev_maximum_charge_power_l2
-    if f_ev_maximum_charge_power_l2 is not None:
+    if (f_ev_maximum_charge_power_l2 := o.ev_maximum_charge_power_l2) is not None:
         c4 = _C151[s]
         f5_exponent = f_ev_maximum_charge_power_l2.exponent
         if f5_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -4933,8 +4816,7 @@ def _e_BPT_Scheduled_AC_CLReqControlModeType(w: Writer, o: BPT_Scheduled_AC_CLRe
         w.uint(-f5_value - 1 if f5_value < 0 else f5_value)
         w.bits(0, 2)
         s = 5
-    f_ev_maximum_charge_power_l3 = o.ev_maximum_charge_power_l3
-    if f_ev_maximum_charge_power_l3 is not None:
+    if (f_ev_maximum_charge_power_l3 := o.ev_maximum_charge_power_l3) is not None:
         c5 = _C152[s]
         f6_exponent = f_ev_maximum_charge_power_l3.exponent
         if f6_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -4948,8 +4830,7 @@ def _e_BPT_Scheduled_AC_CLReqControlModeType(w: Writer, o: BPT_Scheduled_AC_CLRe
         w.uint(-f6_value - 1 if f6_value < 0 else f6_value)
         w.bits(0, 2)
         s = 6
-    f_ev_minimum_charge_power = o.ev_minimum_charge_power
-    if f_ev_minimum_charge_power is not None:
+    if (f_ev_minimum_charge_power := o.ev_minimum_charge_power) is not None:
         c6 = _C153[s]
         f7_exponent = f_ev_minimum_charge_power.exponent
         if f7_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -4963,8 +4844,7 @@ def _e_BPT_Scheduled_AC_CLReqControlModeType(w: Writer, o: BPT_Scheduled_AC_CLRe
         w.uint(-f7_value - 1 if f7_value < 0 else f7_value)
         w.bits(0, 2)
         s = 7
-    f_ev_minimum_charge_power_l2 = o.ev_minimum_charge_power_l2
-    if f_ev_minimum_charge_power_l2 is not None:
+    if (f_ev_minimum_charge_power_l2 := o.ev_minimum_charge_power_l2) is not None:
         c7 = _C154[s]
         f8_exponent = f_ev_minimum_charge_power_l2.exponent
         if f8_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -4978,8 +4858,7 @@ def _e_BPT_Scheduled_AC_CLReqControlModeType(w: Writer, o: BPT_Scheduled_AC_CLRe
         w.uint(-f8_value - 1 if f8_value < 0 else f8_value)
         w.bits(0, 2)
         s = 8
-    f_ev_minimum_charge_power_l3 = o.ev_minimum_charge_power_l3
-    if f_ev_minimum_charge_power_l3 is not None:
+    if (f_ev_minimum_charge_power_l3 := o.ev_minimum_charge_power_l3) is not None:
         c8 = _C155[s]
         f9_exponent = f_ev_minimum_charge_power_l3.exponent
         if f9_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -5009,8 +4888,7 @@ def _e_BPT_Scheduled_AC_CLReqControlModeType(w: Writer, o: BPT_Scheduled_AC_CLRe
     s = 10
     s = 10
     w.bits(0, 2)
-    f_ev_present_active_power_l2 = o.ev_present_active_power_l2
-    if f_ev_present_active_power_l2 is not None:
+    if (f_ev_present_active_power_l2 := o.ev_present_active_power_l2) is not None:
         f11_exponent = f_ev_present_active_power_l2.exponent
         if f11_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
         if not -128 <= f11_exponent <= 127:
@@ -5023,8 +4901,7 @@ def _e_BPT_Scheduled_AC_CLReqControlModeType(w: Writer, o: BPT_Scheduled_AC_CLRe
         w.uint(-f11_value - 1 if f11_value < 0 else f11_value)
         w.bits(0, 2)
         s = 11
-    f_ev_present_active_power_l3 = o.ev_present_active_power_l3
-    if f_ev_present_active_power_l3 is not None:
+    if (f_ev_present_active_power_l3 := o.ev_present_active_power_l3) is not None:
         c10 = _C157[s]
         f12_exponent = f_ev_present_active_power_l3.exponent
         if f12_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -5038,8 +4915,7 @@ def _e_BPT_Scheduled_AC_CLReqControlModeType(w: Writer, o: BPT_Scheduled_AC_CLRe
         w.uint(-f12_value - 1 if f12_value < 0 else f12_value)
         w.bits(0, 2)
         s = 12
-    f_ev_present_reactive_power = o.ev_present_reactive_power
-    if f_ev_present_reactive_power is not None:
+    if (f_ev_present_reactive_power := o.ev_present_reactive_power) is not None:
         c11 = _C158[s]
         f13_exponent = f_ev_present_reactive_power.exponent
         if f13_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -5053,8 +4929,7 @@ def _e_BPT_Scheduled_AC_CLReqControlModeType(w: Writer, o: BPT_Scheduled_AC_CLRe
         w.uint(-f13_value - 1 if f13_value < 0 else f13_value)
         w.bits(0, 2)
         s = 13
-    f_ev_present_reactive_power_l2 = o.ev_present_reactive_power_l2
-    if f_ev_present_reactive_power_l2 is not None:
+    if (f_ev_present_reactive_power_l2 := o.ev_present_reactive_power_l2) is not None:
         c12 = _C159[s]
         f14_exponent = f_ev_present_reactive_power_l2.exponent
         if f14_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -5068,8 +4943,7 @@ def _e_BPT_Scheduled_AC_CLReqControlModeType(w: Writer, o: BPT_Scheduled_AC_CLRe
         w.uint(-f14_value - 1 if f14_value < 0 else f14_value)
         w.bits(0, 2)
         s = 14
-    f_ev_present_reactive_power_l3 = o.ev_present_reactive_power_l3
-    if f_ev_present_reactive_power_l3 is not None:
+    if (f_ev_present_reactive_power_l3 := o.ev_present_reactive_power_l3) is not None:
         c13 = _C160[s]
         f15_exponent = f_ev_present_reactive_power_l3.exponent
         if f15_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -5083,8 +4957,7 @@ def _e_BPT_Scheduled_AC_CLReqControlModeType(w: Writer, o: BPT_Scheduled_AC_CLRe
         w.uint(-f15_value - 1 if f15_value < 0 else f15_value)
         w.bits(0, 2)
         s = 15
-    f_ev_maximum_discharge_power = o.ev_maximum_discharge_power
-    if f_ev_maximum_discharge_power is not None:
+    if (f_ev_maximum_discharge_power := o.ev_maximum_discharge_power) is not None:
         c14 = _C161[s]
         f16_exponent = f_ev_maximum_discharge_power.exponent
         if f16_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -5098,8 +4971,7 @@ def _e_BPT_Scheduled_AC_CLReqControlModeType(w: Writer, o: BPT_Scheduled_AC_CLRe
         w.uint(-f16_value - 1 if f16_value < 0 else f16_value)
         w.bits(0, 2)
         s = 16
-    f_ev_maximum_discharge_power_l2 = o.ev_maximum_discharge_power_l2
-    if f_ev_maximum_discharge_power_l2 is not None:
+    if (f_ev_maximum_discharge_power_l2 := o.ev_maximum_discharge_power_l2) is not None:
         c15 = _C162[s]
         f17_exponent = f_ev_maximum_discharge_power_l2.exponent
         if f17_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -5113,8 +4985,7 @@ def _e_BPT_Scheduled_AC_CLReqControlModeType(w: Writer, o: BPT_Scheduled_AC_CLRe
         w.uint(-f17_value - 1 if f17_value < 0 else f17_value)
         w.bits(0, 2)
         s = 17
-    f_ev_maximum_discharge_power_l3 = o.ev_maximum_discharge_power_l3
-    if f_ev_maximum_discharge_power_l3 is not None:
+    if (f_ev_maximum_discharge_power_l3 := o.ev_maximum_discharge_power_l3) is not None:
         c16 = _C163[s]
         f18_exponent = f_ev_maximum_discharge_power_l3.exponent
         if f18_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -5128,8 +4999,7 @@ def _e_BPT_Scheduled_AC_CLReqControlModeType(w: Writer, o: BPT_Scheduled_AC_CLRe
         w.uint(-f18_value - 1 if f18_value < 0 else f18_value)
         w.bits(0, 2)
         s = 18
-    f_ev_minimum_discharge_power = o.ev_minimum_discharge_power
-    if f_ev_minimum_discharge_power is not None:
+    if (f_ev_minimum_discharge_power := o.ev_minimum_discharge_power) is not None:
         c17 = _C164[s]
         f19_exponent = f_ev_minimum_discharge_power.exponent
         if f19_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -5143,8 +5013,7 @@ def _e_BPT_Scheduled_AC_CLReqControlModeType(w: Writer, o: BPT_Scheduled_AC_CLRe
         w.uint(-f19_value - 1 if f19_value < 0 else f19_value)
         w.bits(0, 2)
         s = 19
-    f_ev_minimum_discharge_power_l2 = o.ev_minimum_discharge_power_l2
-    if f_ev_minimum_discharge_power_l2 is not None:
+    if (f_ev_minimum_discharge_power_l2 := o.ev_minimum_discharge_power_l2) is not None:
         c18 = _C165[s]
         f20_exponent = f_ev_minimum_discharge_power_l2.exponent
         if f20_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -5158,8 +5027,7 @@ def _e_BPT_Scheduled_AC_CLReqControlModeType(w: Writer, o: BPT_Scheduled_AC_CLRe
         w.uint(-f20_value - 1 if f20_value < 0 else f20_value)
         w.bits(0, 2)
         s = 20
-    f_ev_minimum_discharge_power_l3 = o.ev_minimum_discharge_power_l3
-    if f_ev_minimum_discharge_power_l3 is not None:
+    if (f_ev_minimum_discharge_power_l3 := o.ev_minimum_discharge_power_l3) is not None:
         c19 = _C166[s]
         f21_exponent = f_ev_minimum_discharge_power_l3.exponent
         if f21_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -5379,8 +5247,7 @@ def _d_BPT_Scheduled_AC_CLResControlModeType(r: Reader) -> BPT_Scheduled_AC_CLRe
 
 def _e_BPT_Scheduled_AC_CLResControlModeType(w: Writer, o: BPT_Scheduled_AC_CLResControlModeType) -> None:
     s = 0
-    f_evse_target_active_power = o.evse_target_active_power
-    if f_evse_target_active_power is not None:
+    if (f_evse_target_active_power := o.evse_target_active_power) is not None:
         f1_exponent = f_evse_target_active_power.exponent
         if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
         if not -128 <= f1_exponent <= 127:
@@ -5393,8 +5260,7 @@ def _e_BPT_Scheduled_AC_CLResControlModeType(w: Writer, o: BPT_Scheduled_AC_CLRe
         w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
         w.bits(0, 2)
         s = 1
-    f_evse_target_active_power_l2 = o.evse_target_active_power_l2
-    if f_evse_target_active_power_l2 is not None:
+    if (f_evse_target_active_power_l2 := o.evse_target_active_power_l2) is not None:
         c1 = _C177[s]
         f2_exponent = f_evse_target_active_power_l2.exponent
         if f2_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -5408,8 +5274,7 @@ def _e_BPT_Scheduled_AC_CLResControlModeType(w: Writer, o: BPT_Scheduled_AC_CLRe
         w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
         w.bits(0, 2)
         s = 2
-    f_evse_target_active_power_l3 = o.evse_target_active_power_l3
-    if f_evse_target_active_power_l3 is not None:
+    if (f_evse_target_active_power_l3 := o.evse_target_active_power_l3) is not None:
         c2 = _C178[s]
         f3_exponent = f_evse_target_active_power_l3.exponent
         if f3_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -5423,8 +5288,7 @@ def _e_BPT_Scheduled_AC_CLResControlModeType(w: Writer, o: BPT_Scheduled_AC_CLRe
         w.uint(-f3_value - 1 if f3_value < 0 else f3_value)
         w.bits(0, 2)
         s = 3
-    f_evse_target_reactive_power = o.evse_target_reactive_power
-    if f_evse_target_reactive_power is not None:
+    if (f_evse_target_reactive_power := o.evse_target_reactive_power) is not None:
         c3 = _C179[s]
         f4_exponent = f_evse_target_reactive_power.exponent
         if f4_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -5438,8 +5302,7 @@ def _e_BPT_Scheduled_AC_CLResControlModeType(w: Writer, o: BPT_Scheduled_AC_CLRe
         w.uint(-f4_value - 1 if f4_value < 0 else f4_value)
         w.bits(0, 2)
         s = 4
-    f_evse_target_reactive_power_l2 = o.evse_target_reactive_power_l2
-    if f_evse_target_reactive_power_l2 is not None:
+    if (f_evse_target_reactive_power_l2 := o.evse_target_reactive_power_l2) is not None:
         c4 = _C180[s]
         f5_exponent = f_evse_target_reactive_power_l2.exponent
         if f5_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -5453,8 +5316,7 @@ def _e_BPT_Scheduled_AC_CLResControlModeType(w: Writer, o: BPT_Scheduled_AC_CLRe
         w.uint(-f5_value - 1 if f5_value < 0 else f5_value)
         w.bits(0, 2)
         s = 5
-    f_evse_target_reactive_power_l3 = o.evse_target_reactive_power_l3
-    if f_evse_target_reactive_power_l3 is not None:
+    if (f_evse_target_reactive_power_l3 := o.evse_target_reactive_power_l3) is not None:
         c5 = _C181[s]
         f6_exponent = f_evse_target_reactive_power_l3.exponent
         if f6_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -5468,8 +5330,7 @@ def _e_BPT_Scheduled_AC_CLResControlModeType(w: Writer, o: BPT_Scheduled_AC_CLRe
         w.uint(-f6_value - 1 if f6_value < 0 else f6_value)
         w.bits(0, 2)
         s = 6
-    f_evse_present_active_power = o.evse_present_active_power
-    if f_evse_present_active_power is not None:
+    if (f_evse_present_active_power := o.evse_present_active_power) is not None:
         c6 = _C182[s]
         f7_exponent = f_evse_present_active_power.exponent
         if f7_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -5483,8 +5344,7 @@ def _e_BPT_Scheduled_AC_CLResControlModeType(w: Writer, o: BPT_Scheduled_AC_CLRe
         w.uint(-f7_value - 1 if f7_value < 0 else f7_value)
         w.bits(0, 2)
         s = 7
-    f_evse_present_active_power_l2 = o.evse_present_active_power_l2
-    if f_evse_present_active_power_l2 is not None:
+    if (f_evse_present_active_power_l2 := o.evse_present_active_power_l2) is not None:
         c7 = _C183[s]
         f8_exponent = f_evse_present_active_power_l2.exponent
         if f8_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -5498,8 +5358,7 @@ def _e_BPT_Scheduled_AC_CLResControlModeType(w: Writer, o: BPT_Scheduled_AC_CLRe
         w.uint(-f8_value - 1 if f8_value < 0 else f8_value)
         w.bits(0, 2)
         s = 8
-    f_evse_present_active_power_l3 = o.evse_present_active_power_l3
-    if f_evse_present_active_power_l3 is not None:
+    if (f_evse_present_active_power_l3 := o.evse_present_active_power_l3) is not None:
         c8 = _C184[s]
         f9_exponent = f_evse_present_active_power_l3.exponent
         if f9_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -5610,16 +5469,14 @@ def _e_ChargeLoopReqType(w: Writer, o: ChargeLoopReqType) -> None:
     w.uint(f1_time_stamp)
     s1 = 2
     w.bits(0, 1)
-    f1_signature = f_header.signature
-    if f1_signature is not None:
+    if (f1_signature := f_header.signature) is not None:
         w.bits(0, 2)
         _e_SignatureType(w, f1_signature)
         s1 = 3
     c1 = _C27[s1]
     s = 1
     w.bits((c1[0]), c1[1])
-    f_display_parameters = o.display_parameters
-    if f_display_parameters is not None:
+    if (f_display_parameters := o.display_parameters) is not None:
         w.bits(0, 2)
         _e_DisplayParametersType(w, f_display_parameters)
         s = 2
@@ -5715,8 +5572,7 @@ def _e_ChargeLoopResType(w: Writer, o: ChargeLoopResType) -> None:
     w.uint(f1_time_stamp)
     s1 = 2
     w.bits(0, 1)
-    f1_signature = f_header.signature
-    if f1_signature is not None:
+    if (f1_signature := f_header.signature) is not None:
         w.bits(0, 2)
         _e_SignatureType(w, f1_signature)
         s1 = 3
@@ -5725,8 +5581,7 @@ def _e_ChargeLoopResType(w: Writer, o: ChargeLoopResType) -> None:
     if f_response_code is None: raise ExiEncodeError("ChargeLoopResType: missing required response_code")
     s = 2
     w.bits(((c1[0]) << 9) | ((_K36[f_response_code]) << 1), c1[1] + 9)
-    f_evse_status = o.evse_status
-    if f_evse_status is not None:
+    if (f_evse_status := o.evse_status) is not None:
         f2_notification_max_delay = f_evse_status.notification_max_delay
         if f2_notification_max_delay is None: raise ExiEncodeError("EVSEStatusType: missing required notification_max_delay")
         w.bits(0, 5)
@@ -5735,14 +5590,12 @@ def _e_ChargeLoopResType(w: Writer, o: ChargeLoopResType) -> None:
         if f2_evse_notification is None: raise ExiEncodeError("EVSEStatusType: missing required evse_notification")
         w.bits(((_K37[f2_evse_notification]) << 2), 8)
         s = 3
-    f_meter_info = o.meter_info
-    if f_meter_info is not None:
+    if (f_meter_info := o.meter_info) is not None:
         c2 = _C191[s]
         w.bits((c2[0]), c2[1])
         _e_MeterInfoType(w, f_meter_info)
         s = 4
-    f_receipt = o.receipt
-    if f_receipt is not None:
+    if (f_receipt := o.receipt) is not None:
         c3 = _C192[s]
         w.bits((c3[0]), c3[1])
         _e_ReceiptType(w, f_receipt)
@@ -5797,8 +5650,7 @@ def _e_ChargeParameterDiscoveryReqType(w: Writer, o: ChargeParameterDiscoveryReq
     w.uint(f1_time_stamp)
     s1 = 2
     w.bits(0, 1)
-    f1_signature = f_header.signature
-    if f1_signature is not None:
+    if (f1_signature := f_header.signature) is not None:
         w.bits(0, 2)
         _e_SignatureType(w, f1_signature)
         s1 = 3
@@ -5859,8 +5711,7 @@ def _e_ChargeParameterDiscoveryResType(w: Writer, o: ChargeParameterDiscoveryRes
     w.uint(f1_time_stamp)
     s1 = 2
     w.bits(0, 1)
-    f1_signature = f_header.signature
-    if f1_signature is not None:
+    if (f1_signature := f_header.signature) is not None:
         w.bits(0, 2)
         _e_SignatureType(w, f1_signature)
         s1 = 3
@@ -6132,61 +5983,52 @@ def _d_DisplayParametersType(r: Reader) -> DisplayParametersType:
 
 def _e_DisplayParametersType(w: Writer, o: DisplayParametersType) -> None:
     s = 0
-    f_present_soc = o.present_soc
-    if f_present_soc is not None:
+    if (f_present_soc := o.present_soc) is not None:
         if not 0 <= f_present_soc <= 100:
             raise ExiEncodeError(f"value {f_present_soc!r} outside [0, 100]")
         w.bits(((f_present_soc) << 1), 13)
         s = 1
-    f_minimum_soc = o.minimum_soc
-    if f_minimum_soc is not None:
+    if (f_minimum_soc := o.minimum_soc) is not None:
         c1 = _C204[s]
         if not 0 <= f_minimum_soc <= 100:
             raise ExiEncodeError(f"value {f_minimum_soc!r} outside [0, 100]")
         w.bits(((c1[0]) << 9) | ((f_minimum_soc) << 1), c1[1] + 9)
         s = 2
-    f_target_soc = o.target_soc
-    if f_target_soc is not None:
+    if (f_target_soc := o.target_soc) is not None:
         c2 = _C205[s]
         if not 0 <= f_target_soc <= 100:
             raise ExiEncodeError(f"value {f_target_soc!r} outside [0, 100]")
         w.bits(((c2[0]) << 9) | ((f_target_soc) << 1), c2[1] + 9)
         s = 3
-    f_maximum_soc = o.maximum_soc
-    if f_maximum_soc is not None:
+    if (f_maximum_soc := o.maximum_soc) is not None:
         c3 = _C206[s]
         if not 0 <= f_maximum_soc <= 100:
             raise ExiEncodeError(f"value {f_maximum_soc!r} outside [0, 100]")
         w.bits(((c3[0]) << 9) | ((f_maximum_soc) << 1), c3[1] + 9)
         s = 4
-    f_remaining_time_to_minimum_soc = o.remaining_time_to_minimum_soc
-    if f_remaining_time_to_minimum_soc is not None:
+    if (f_remaining_time_to_minimum_soc := o.remaining_time_to_minimum_soc) is not None:
         c4 = _C207[s]
         w.bits(((c4[0]) << 1), c4[1] + 1)
         w.uint(f_remaining_time_to_minimum_soc)
         w.bits(0, 1)
         s = 5
-    f_remaining_time_to_target_soc = o.remaining_time_to_target_soc
-    if f_remaining_time_to_target_soc is not None:
+    if (f_remaining_time_to_target_soc := o.remaining_time_to_target_soc) is not None:
         c5 = _C208[s]
         w.bits(((c5[0]) << 1), c5[1] + 1)
         w.uint(f_remaining_time_to_target_soc)
         w.bits(0, 1)
         s = 6
-    f_remaining_time_to_maximum_soc = o.remaining_time_to_maximum_soc
-    if f_remaining_time_to_maximum_soc is not None:
+    if (f_remaining_time_to_maximum_soc := o.remaining_time_to_maximum_soc) is not None:
         c6 = _C209[s]
         w.bits(((c6[0]) << 1), c6[1] + 1)
         w.uint(f_remaining_time_to_maximum_soc)
         w.bits(0, 1)
         s = 7
-    f_charging_complete = o.charging_complete
-    if f_charging_complete is not None:
+    if (f_charging_complete := o.charging_complete) is not None:
         c7 = _C210[s]
         w.bits(((c7[0]) << 3) | ((1 if f_charging_complete else 0) << 1), c7[1] + 3)
         s = 8
-    f_battery_energy_capacity = o.battery_energy_capacity
-    if f_battery_energy_capacity is not None:
+    if (f_battery_energy_capacity := o.battery_energy_capacity) is not None:
         c8 = _C211[s]
         f1_exponent = f_battery_energy_capacity.exponent
         if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -6200,8 +6042,7 @@ def _e_DisplayParametersType(w: Writer, o: DisplayParametersType) -> None:
         w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
         w.bits(0, 2)
         s = 9
-    f_inlet_hot = o.inlet_hot
-    if f_inlet_hot is not None:
+    if (f_inlet_hot := o.inlet_hot) is not None:
         c9 = _C212[s]
         w.bits(((c9[0]) << 3) | ((1 if f_inlet_hot else 0) << 1), c9[1] + 3)
         s = 10
@@ -6518,8 +6359,7 @@ def _d_Dynamic_AC_CLReqControlModeType(r: Reader) -> Dynamic_AC_CLReqControlMode
 
 def _e_Dynamic_AC_CLReqControlModeType(w: Writer, o: Dynamic_AC_CLReqControlModeType) -> None:
     s = 0
-    f_departure_time = o.departure_time
-    if f_departure_time is not None:
+    if (f_departure_time := o.departure_time) is not None:
         w.bits(0, 3)
         w.uint(f_departure_time)
         w.bits(0, 1)
@@ -6576,8 +6416,7 @@ def _e_Dynamic_AC_CLReqControlModeType(w: Writer, o: Dynamic_AC_CLReqControlMode
     w.uint(-f4_value - 1 if f4_value < 0 else f4_value)
     s = 5
     w.bits(0, 2)
-    f_ev_maximum_charge_power_l2 = o.ev_maximum_charge_power_l2
-    if f_ev_maximum_charge_power_l2 is not None:
+    if (f_ev_maximum_charge_power_l2 := o.ev_maximum_charge_power_l2) is not None:
         f5_exponent = f_ev_maximum_charge_power_l2.exponent
         if f5_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
         if not -128 <= f5_exponent <= 127:
@@ -6590,8 +6429,7 @@ def _e_Dynamic_AC_CLReqControlModeType(w: Writer, o: Dynamic_AC_CLReqControlMode
         w.uint(-f5_value - 1 if f5_value < 0 else f5_value)
         w.bits(0, 2)
         s = 6
-    f_ev_maximum_charge_power_l3 = o.ev_maximum_charge_power_l3
-    if f_ev_maximum_charge_power_l3 is not None:
+    if (f_ev_maximum_charge_power_l3 := o.ev_maximum_charge_power_l3) is not None:
         c2 = _C217[s]
         f6_exponent = f_ev_maximum_charge_power_l3.exponent
         if f6_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -6621,8 +6459,7 @@ def _e_Dynamic_AC_CLReqControlModeType(w: Writer, o: Dynamic_AC_CLReqControlMode
     s = 8
     s = 8
     w.bits(0, 2)
-    f_ev_minimum_charge_power_l2 = o.ev_minimum_charge_power_l2
-    if f_ev_minimum_charge_power_l2 is not None:
+    if (f_ev_minimum_charge_power_l2 := o.ev_minimum_charge_power_l2) is not None:
         f8_exponent = f_ev_minimum_charge_power_l2.exponent
         if f8_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
         if not -128 <= f8_exponent <= 127:
@@ -6635,8 +6472,7 @@ def _e_Dynamic_AC_CLReqControlModeType(w: Writer, o: Dynamic_AC_CLReqControlMode
         w.uint(-f8_value - 1 if f8_value < 0 else f8_value)
         w.bits(0, 2)
         s = 9
-    f_ev_minimum_charge_power_l3 = o.ev_minimum_charge_power_l3
-    if f_ev_minimum_charge_power_l3 is not None:
+    if (f_ev_minimum_charge_power_l3 := o.ev_minimum_charge_power_l3) is not None:
         c4 = _C219[s]
         f9_exponent = f_ev_minimum_charge_power_l3.exponent
         if f9_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -6666,8 +6502,7 @@ def _e_Dynamic_AC_CLReqControlModeType(w: Writer, o: Dynamic_AC_CLReqControlMode
     s = 11
     s = 11
     w.bits(0, 2)
-    f_ev_present_active_power_l2 = o.ev_present_active_power_l2
-    if f_ev_present_active_power_l2 is not None:
+    if (f_ev_present_active_power_l2 := o.ev_present_active_power_l2) is not None:
         f11_exponent = f_ev_present_active_power_l2.exponent
         if f11_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
         if not -128 <= f11_exponent <= 127:
@@ -6680,8 +6515,7 @@ def _e_Dynamic_AC_CLReqControlModeType(w: Writer, o: Dynamic_AC_CLReqControlMode
         w.uint(-f11_value - 1 if f11_value < 0 else f11_value)
         w.bits(0, 2)
         s = 12
-    f_ev_present_active_power_l3 = o.ev_present_active_power_l3
-    if f_ev_present_active_power_l3 is not None:
+    if (f_ev_present_active_power_l3 := o.ev_present_active_power_l3) is not None:
         c6 = _C221[s]
         f12_exponent = f_ev_present_active_power_l3.exponent
         if f12_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -6711,8 +6545,7 @@ def _e_Dynamic_AC_CLReqControlModeType(w: Writer, o: Dynamic_AC_CLReqControlMode
     s = 14
     s = 14
     w.bits(0, 2)
-    f_ev_present_reactive_power_l2 = o.ev_present_reactive_power_l2
-    if f_ev_present_reactive_power_l2 is not None:
+    if (f_ev_present_reactive_power_l2 := o.ev_present_reactive_power_l2) is not None:
         f14_exponent = f_ev_present_reactive_power_l2.exponent
         if f14_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
         if not -128 <= f14_exponent <= 127:
@@ -6725,8 +6558,7 @@ def _e_Dynamic_AC_CLReqControlModeType(w: Writer, o: Dynamic_AC_CLReqControlMode
         w.uint(-f14_value - 1 if f14_value < 0 else f14_value)
         w.bits(0, 2)
         s = 15
-    f_ev_present_reactive_power_l3 = o.ev_present_reactive_power_l3
-    if f_ev_present_reactive_power_l3 is not None:
+    if (f_ev_present_reactive_power_l3 := o.ev_present_reactive_power_l3) is not None:
         c8 = _C223[s]
         f15_exponent = f_ev_present_reactive_power_l3.exponent
         if f15_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -6987,28 +6819,24 @@ def _d_Dynamic_AC_CLResControlModeType(r: Reader) -> Dynamic_AC_CLResControlMode
 
 def _e_Dynamic_AC_CLResControlModeType(w: Writer, o: Dynamic_AC_CLResControlModeType) -> None:
     s = 0
-    f_departure_time = o.departure_time
-    if f_departure_time is not None:
+    if (f_departure_time := o.departure_time) is not None:
         w.bits(0, 4)
         w.uint(f_departure_time)
         w.bits(0, 1)
         s = 1
-    f_minimum_soc = o.minimum_soc
-    if f_minimum_soc is not None:
+    if (f_minimum_soc := o.minimum_soc) is not None:
         c1 = _C118[s]
         if not 0 <= f_minimum_soc <= 100:
             raise ExiEncodeError(f"value {f_minimum_soc!r} outside [0, 100]")
         w.bits(((c1[0]) << 9) | ((f_minimum_soc) << 1), c1[1] + 9)
         s = 2
-    f_target_soc = o.target_soc
-    if f_target_soc is not None:
+    if (f_target_soc := o.target_soc) is not None:
         c2 = _C119[s]
         if not 0 <= f_target_soc <= 100:
             raise ExiEncodeError(f"value {f_target_soc!r} outside [0, 100]")
         w.bits(((c2[0]) << 9) | ((f_target_soc) << 1), c2[1] + 9)
         s = 3
-    f_ack_max_delay = o.ack_max_delay
-    if f_ack_max_delay is not None:
+    if (f_ack_max_delay := o.ack_max_delay) is not None:
         c3 = _C120[s]
         w.bits(((c3[0]) << 1), c3[1] + 1)
         w.uint(f_ack_max_delay)
@@ -7030,8 +6858,7 @@ def _e_Dynamic_AC_CLResControlModeType(w: Writer, o: Dynamic_AC_CLResControlMode
     s = 5
     s = 5
     w.bits(0, 2)
-    f_evse_target_active_power_l2 = o.evse_target_active_power_l2
-    if f_evse_target_active_power_l2 is not None:
+    if (f_evse_target_active_power_l2 := o.evse_target_active_power_l2) is not None:
         f2_exponent = f_evse_target_active_power_l2.exponent
         if f2_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
         if not -128 <= f2_exponent <= 127:
@@ -7044,8 +6871,7 @@ def _e_Dynamic_AC_CLResControlModeType(w: Writer, o: Dynamic_AC_CLResControlMode
         w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
         w.bits(0, 2)
         s = 6
-    f_evse_target_active_power_l3 = o.evse_target_active_power_l3
-    if f_evse_target_active_power_l3 is not None:
+    if (f_evse_target_active_power_l3 := o.evse_target_active_power_l3) is not None:
         c5 = _C122[s]
         f3_exponent = f_evse_target_active_power_l3.exponent
         if f3_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -7059,8 +6885,7 @@ def _e_Dynamic_AC_CLResControlModeType(w: Writer, o: Dynamic_AC_CLResControlMode
         w.uint(-f3_value - 1 if f3_value < 0 else f3_value)
         w.bits(0, 2)
         s = 7
-    f_evse_target_reactive_power = o.evse_target_reactive_power
-    if f_evse_target_reactive_power is not None:
+    if (f_evse_target_reactive_power := o.evse_target_reactive_power) is not None:
         c6 = _C123[s]
         f4_exponent = f_evse_target_reactive_power.exponent
         if f4_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -7074,8 +6899,7 @@ def _e_Dynamic_AC_CLResControlModeType(w: Writer, o: Dynamic_AC_CLResControlMode
         w.uint(-f4_value - 1 if f4_value < 0 else f4_value)
         w.bits(0, 2)
         s = 8
-    f_evse_target_reactive_power_l2 = o.evse_target_reactive_power_l2
-    if f_evse_target_reactive_power_l2 is not None:
+    if (f_evse_target_reactive_power_l2 := o.evse_target_reactive_power_l2) is not None:
         c7 = _C124[s]
         f5_exponent = f_evse_target_reactive_power_l2.exponent
         if f5_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -7089,8 +6913,7 @@ def _e_Dynamic_AC_CLResControlModeType(w: Writer, o: Dynamic_AC_CLResControlMode
         w.uint(-f5_value - 1 if f5_value < 0 else f5_value)
         w.bits(0, 2)
         s = 9
-    f_evse_target_reactive_power_l3 = o.evse_target_reactive_power_l3
-    if f_evse_target_reactive_power_l3 is not None:
+    if (f_evse_target_reactive_power_l3 := o.evse_target_reactive_power_l3) is not None:
         c8 = _C125[s]
         f6_exponent = f_evse_target_reactive_power_l3.exponent
         if f6_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -7104,8 +6927,7 @@ def _e_Dynamic_AC_CLResControlModeType(w: Writer, o: Dynamic_AC_CLResControlMode
         w.uint(-f6_value - 1 if f6_value < 0 else f6_value)
         w.bits(0, 2)
         s = 10
-    f_evse_present_active_power = o.evse_present_active_power
-    if f_evse_present_active_power is not None:
+    if (f_evse_present_active_power := o.evse_present_active_power) is not None:
         c9 = _C126[s]
         f7_exponent = f_evse_present_active_power.exponent
         if f7_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -7119,8 +6941,7 @@ def _e_Dynamic_AC_CLResControlModeType(w: Writer, o: Dynamic_AC_CLResControlMode
         w.uint(-f7_value - 1 if f7_value < 0 else f7_value)
         w.bits(0, 2)
         s = 11
-    f_evse_present_active_power_l2 = o.evse_present_active_power_l2
-    if f_evse_present_active_power_l2 is not None:
+    if (f_evse_present_active_power_l2 := o.evse_present_active_power_l2) is not None:
         c10 = _C127[s]
         f8_exponent = f_evse_present_active_power_l2.exponent
         if f8_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -7134,8 +6955,7 @@ def _e_Dynamic_AC_CLResControlModeType(w: Writer, o: Dynamic_AC_CLResControlMode
         w.uint(-f8_value - 1 if f8_value < 0 else f8_value)
         w.bits(0, 2)
         s = 12
-    f_evse_present_active_power_l3 = o.evse_present_active_power_l3
-    if f_evse_present_active_power_l3 is not None:
+    if (f_evse_present_active_power_l3 := o.evse_present_active_power_l3) is not None:
         c11 = _C128[s]
         f9_exponent = f_evse_present_active_power_l3.exponent
         if f9_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -7215,8 +7035,7 @@ def _d_Dynamic_CLReqControlModeType(r: Reader) -> Dynamic_CLReqControlModeType:
 
 def _e_Dynamic_CLReqControlModeType(w: Writer, o: Dynamic_CLReqControlModeType) -> None:
     s = 0
-    f_departure_time = o.departure_time
-    if f_departure_time is not None:
+    if (f_departure_time := o.departure_time) is not None:
         w.bits(0, 3)
         w.uint(f_departure_time)
         w.bits(0, 1)
@@ -7310,28 +7129,24 @@ def _d_Dynamic_CLResControlModeType(r: Reader) -> Dynamic_CLResControlModeType:
 
 def _e_Dynamic_CLResControlModeType(w: Writer, o: Dynamic_CLResControlModeType) -> None:
     s = 0
-    f_departure_time = o.departure_time
-    if f_departure_time is not None:
+    if (f_departure_time := o.departure_time) is not None:
         w.bits(0, 4)
         w.uint(f_departure_time)
         w.bits(0, 1)
         s = 1
-    f_minimum_soc = o.minimum_soc
-    if f_minimum_soc is not None:
+    if (f_minimum_soc := o.minimum_soc) is not None:
         c1 = _C230[s]
         if not 0 <= f_minimum_soc <= 100:
             raise ExiEncodeError(f"value {f_minimum_soc!r} outside [0, 100]")
         w.bits(((c1[0]) << 9) | ((f_minimum_soc) << 1), c1[1] + 9)
         s = 2
-    f_target_soc = o.target_soc
-    if f_target_soc is not None:
+    if (f_target_soc := o.target_soc) is not None:
         c2 = _C231[s]
         if not 0 <= f_target_soc <= 100:
             raise ExiEncodeError(f"value {f_target_soc!r} outside [0, 100]")
         w.bits(((c2[0]) << 9) | ((f_target_soc) << 1), c2[1] + 9)
         s = 3
-    f_ack_max_delay = o.ack_max_delay
-    if f_ack_max_delay is not None:
+    if (f_ack_max_delay := o.ack_max_delay) is not None:
         c3 = _C232[s]
         w.bits(((c3[0]) << 1), c3[1] + 1)
         w.uint(f_ack_max_delay)
@@ -7431,8 +7246,7 @@ def _d_KeyInfoType(r: Reader) -> KeyInfoType:
 
 def _e_KeyInfoType(w: Writer, o: KeyInfoType) -> None:
     s = 0
-    f_id = o.id
-    if f_id is not None:
+    if (f_id := o.id) is not None:
         w.bits(0, 4)
         w.string(f_id)
         s = 1
@@ -7454,19 +7268,16 @@ def _e_KeyInfoType(w: Writer, o: KeyInfoType) -> None:
         c3 = _C241[s]
         s1 = 0
         w.bits((c3[0]), c3[1])
-        f1_type = x.type
-        if f1_type is not None:
+        if (f1_type := x.type) is not None:
             w.bits(0, 3)
             w.string(f1_type)
             s1 = 1
-        f1_uri = x.uri
-        if f1_uri is not None:
+        if (f1_uri := x.uri) is not None:
             c4 = _C242[s1]
             w.bits((c4[0]), c4[1])
             w.string(f1_uri)
             s1 = 2
-        f1_transforms = x.transforms
-        if f1_transforms is not None:
+        if (f1_transforms := x.transforms) is not None:
             c5 = _C243[s1]
             w.bits((c5[0]), c5[1])
             _e_TransformsType(w, f1_transforms)
@@ -7539,13 +7350,11 @@ def _d_KeyValueType(r: Reader) -> KeyValueType:
 
 def _e_KeyValueType(w: Writer, o: KeyValueType) -> None:
     s = 0
-    f_dsa_key_value = o.dsa_key_value
-    f_rsa_key_value = o.rsa_key_value
-    if f_dsa_key_value is not None:
+    if (f_dsa_key_value := o.dsa_key_value) is not None:
         w.bits(0, 3)
         _e_DSAKeyValueType(w, f_dsa_key_value)
         s = 1
-    elif f_rsa_key_value is not None:
+    elif (f_rsa_key_value := o.rsa_key_value) is not None:
         f1_modulus = f_rsa_key_value.modulus
         if f1_modulus is None: raise ExiEncodeError("RSAKeyValueType: missing required modulus")
         w.bits(4, 5)
@@ -7636,8 +7445,7 @@ def _d_ManifestType(r: Reader) -> ManifestType:
 
 def _e_ManifestType(w: Writer, o: ManifestType) -> None:
     s = 0
-    f_id = o.id
-    if f_id is not None:
+    if (f_id := o.id) is not None:
         w.bits(0, 2)
         w.string(f_id)
         s = 1
@@ -7693,8 +7501,7 @@ def _e_MessageHeaderType(w: Writer, o: MessageHeaderType) -> None:
     w.uint(f_time_stamp)
     s = 2
     w.bits(0, 1)
-    f_signature = o.signature
-    if f_signature is not None:
+    if (f_signature := o.signature) is not None:
         w.bits(0, 2)
         _e_SignatureType(w, f_signature)
         s = 3
@@ -7807,35 +7614,30 @@ def _e_MeterInfoType(w: Writer, o: MeterInfoType) -> None:
     w.uint(f_charged_energy_reading_wh)
     s = 2
     w.bits(0, 1)
-    f_bpt_discharged_energy_reading_wh = o.bpt_discharged_energy_reading_wh
-    if f_bpt_discharged_energy_reading_wh is not None:
+    if (f_bpt_discharged_energy_reading_wh := o.bpt_discharged_energy_reading_wh) is not None:
         w.bits(0, 4)
         w.uint(f_bpt_discharged_energy_reading_wh)
         w.bits(0, 1)
         s = 3
-    f_capacitive_energy_reading_va_rh = o.capacitive_energy_reading_va_rh
-    if f_capacitive_energy_reading_va_rh is not None:
+    if (f_capacitive_energy_reading_va_rh := o.capacitive_energy_reading_va_rh) is not None:
         c1 = _C261[s]
         w.bits(((c1[0]) << 1), c1[1] + 1)
         w.uint(f_capacitive_energy_reading_va_rh)
         w.bits(0, 1)
         s = 4
-    f_bpt_inductive_energy_reading_va_rh = o.bpt_inductive_energy_reading_va_rh
-    if f_bpt_inductive_energy_reading_va_rh is not None:
+    if (f_bpt_inductive_energy_reading_va_rh := o.bpt_inductive_energy_reading_va_rh) is not None:
         c2 = _C262[s]
         w.bits(((c2[0]) << 1), c2[1] + 1)
         w.uint(f_bpt_inductive_energy_reading_va_rh)
         w.bits(0, 1)
         s = 5
-    f_meter_signature = o.meter_signature
-    if f_meter_signature is not None:
+    if (f_meter_signature := o.meter_signature) is not None:
         c3 = _C263[s]
         w.bits(((c3[0]) << 1), c3[1] + 1)
         w.binary(f_meter_signature)
         w.bits(0, 1)
         s = 6
-    f_meter_status = o.meter_status
-    if f_meter_status is not None:
+    if (f_meter_status := o.meter_status) is not None:
         c4 = _C264[s]
         if not -32768 <= f_meter_status <= 32767:
             raise ExiEncodeError(f"value {f_meter_status!r} outside [-32768, 32767]")
@@ -7843,8 +7645,7 @@ def _e_MeterInfoType(w: Writer, o: MeterInfoType) -> None:
         w.uint(-f_meter_status - 1 if f_meter_status < 0 else f_meter_status)
         w.bits(0, 1)
         s = 7
-    f_meter_timestamp = o.meter_timestamp
-    if f_meter_timestamp is not None:
+    if (f_meter_timestamp := o.meter_timestamp) is not None:
         c5 = _C265[s]
         w.bits(((c5[0]) << 1), c5[1] + 1)
         w.uint(f_meter_timestamp)
@@ -7876,19 +7677,16 @@ def _d_ObjectType(r: Reader) -> ObjectType:
 
 def _e_ObjectType(w: Writer, o: ObjectType) -> None:
     s = 0
-    f_encoding = o.encoding
-    if f_encoding is not None:
+    if (f_encoding := o.encoding) is not None:
         w.bits(0, 3)
         w.string(f_encoding)
         s = 1
-    f_id = o.id
-    if f_id is not None:
+    if (f_id := o.id) is not None:
         c1 = _C230[s]
         w.bits((c1[0]), c1[1])
         w.string(f_id)
         s = 2
-    f_mime_type = o.mime_type
-    if f_mime_type is not None:
+    if (f_mime_type := o.mime_type) is not None:
         c2 = _C267[s]
         w.bits((c2[0]), c2[1])
         w.string(f_mime_type)
@@ -8094,8 +7892,7 @@ def _e_ReceiptType(w: Writer, o: ReceiptType) -> None:
     w.uint(f_time_anchor)
     s = 1
     w.bits(0, 1)
-    f_energy_costs = o.energy_costs
-    if f_energy_costs is not None:
+    if (f_energy_costs := o.energy_costs) is not None:
         f1_amount = f_energy_costs.amount
         if f1_amount is None: raise ExiEncodeError("DetailedCostType: missing required amount")
         w.bits(0, 4)
@@ -8106,8 +7903,7 @@ def _e_ReceiptType(w: Writer, o: ReceiptType) -> None:
         _e_RationalNumberType(w, f1_cost_per_unit)
         w.bits(0, 1)
         s = 2
-    f_occupancy_costs = o.occupancy_costs
-    if f_occupancy_costs is not None:
+    if (f_occupancy_costs := o.occupancy_costs) is not None:
         c1 = _C272[s]
         f2_amount = f_occupancy_costs.amount
         if f2_amount is None: raise ExiEncodeError("DetailedCostType: missing required amount")
@@ -8119,8 +7915,7 @@ def _e_ReceiptType(w: Writer, o: ReceiptType) -> None:
         _e_RationalNumberType(w, f2_cost_per_unit)
         w.bits(0, 1)
         s = 3
-    f_additional_services_costs = o.additional_services_costs
-    if f_additional_services_costs is not None:
+    if (f_additional_services_costs := o.additional_services_costs) is not None:
         c2 = _C273[s]
         f3_amount = f_additional_services_costs.amount
         if f3_amount is None: raise ExiEncodeError("DetailedCostType: missing required amount")
@@ -8132,8 +7927,7 @@ def _e_ReceiptType(w: Writer, o: ReceiptType) -> None:
         _e_RationalNumberType(w, f3_cost_per_unit)
         w.bits(0, 1)
         s = 4
-    f_overstay_costs = o.overstay_costs
-    if f_overstay_costs is not None:
+    if (f_overstay_costs := o.overstay_costs) is not None:
         c3 = _C274[s]
         f4_amount = f_overstay_costs.amount
         if f4_amount is None: raise ExiEncodeError("DetailedCostType: missing required amount")
@@ -8202,25 +7996,21 @@ def _d_ReferenceType(r: Reader) -> ReferenceType:
 
 def _e_ReferenceType(w: Writer, o: ReferenceType) -> None:
     s = 0
-    f_id = o.id
-    if f_id is not None:
+    if (f_id := o.id) is not None:
         w.bits(0, 3)
         w.string(f_id)
         s = 1
-    f_type = o.type
-    if f_type is not None:
+    if (f_type := o.type) is not None:
         c1 = _C277[s]
         w.bits((c1[0]), c1[1])
         w.string(f_type)
         s = 2
-    f_uri = o.uri
-    if f_uri is not None:
+    if (f_uri := o.uri) is not None:
         c2 = _C278[s]
         w.bits((c2[0]), c2[1])
         w.string(f_uri)
         s = 3
-    f_transforms = o.transforms
-    if f_transforms is not None:
+    if (f_transforms := o.transforms) is not None:
         c3 = _C279[s]
         w.bits((c3[0]), c3[1])
         _e_TransformsType(w, f_transforms)
@@ -8256,19 +8046,16 @@ def _d_RetrievalMethodType(r: Reader) -> RetrievalMethodType:
 
 def _e_RetrievalMethodType(w: Writer, o: RetrievalMethodType) -> None:
     s = 0
-    f_type = o.type
-    if f_type is not None:
+    if (f_type := o.type) is not None:
         w.bits(0, 3)
         w.string(f_type)
         s = 1
-    f_uri = o.uri
-    if f_uri is not None:
+    if (f_uri := o.uri) is not None:
         c1 = _C242[s]
         w.bits((c1[0]), c1[1])
         w.string(f_uri)
         s = 2
-    f_transforms = o.transforms
-    if f_transforms is not None:
+    if (f_transforms := o.transforms) is not None:
         c2 = _C243[s]
         w.bits((c2[0]), c2[1])
         _e_TransformsType(w, f_transforms)
@@ -8614,8 +8401,7 @@ def _d_Scheduled_AC_CLReqControlModeType(r: Reader) -> Scheduled_AC_CLReqControl
 
 def _e_Scheduled_AC_CLReqControlModeType(w: Writer, o: Scheduled_AC_CLReqControlModeType) -> None:
     s = 0
-    f_ev_target_energy_request = o.ev_target_energy_request
-    if f_ev_target_energy_request is not None:
+    if (f_ev_target_energy_request := o.ev_target_energy_request) is not None:
         f1_exponent = f_ev_target_energy_request.exponent
         if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
         if not -128 <= f1_exponent <= 127:
@@ -8628,8 +8414,7 @@ def _e_Scheduled_AC_CLReqControlModeType(w: Writer, o: Scheduled_AC_CLReqControl
         w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
         w.bits(0, 2)
         s = 1
-    f_ev_maximum_energy_request = o.ev_maximum_energy_request
-    if f_ev_maximum_energy_request is not None:
+    if (f_ev_maximum_energy_request := o.ev_maximum_energy_request) is not None:
         c1 = _C286[s]
         f2_exponent = f_ev_maximum_energy_request.exponent
         if f2_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -8643,8 +8428,7 @@ def _e_Scheduled_AC_CLReqControlModeType(w: Writer, o: Scheduled_AC_CLReqControl
         w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
         w.bits(0, 2)
         s = 2
-    f_ev_minimum_energy_request = o.ev_minimum_energy_request
-    if f_ev_minimum_energy_request is not None:
+    if (f_ev_minimum_energy_request := o.ev_minimum_energy_request) is not None:
         c2 = _C287[s]
         f3_exponent = f_ev_minimum_energy_request.exponent
         if f3_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -8658,8 +8442,7 @@ def _e_Scheduled_AC_CLReqControlModeType(w: Writer, o: Scheduled_AC_CLReqControl
         w.uint(-f3_value - 1 if f3_value < 0 else f3_value)
         w.bits(0, 2)
         s = 3
-    f_ev_maximum_charge_power = o.ev_maximum_charge_power
-    if f_ev_maximum_charge_power is not None:
+    if (f_ev_maximum_charge_power := o.ev_maximum_charge_power) is not None:
         c3 = _C288[s]
         f4_exponent = f_ev_maximum_charge_power.exponent
         if f4_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -8673,8 +8456,7 @@ def _e_Scheduled_AC_CLReqControlModeType(w: Writer, o: Scheduled_AC_CLReqControl
         w.uint(-f4_value - 1 if f4_value < 0 else f4_value)
         w.bits(0, 2)
         s = 4
-    f_ev_maximum_charge_power_l2 = o.ev_maximum_charge_power_l2
-    if f_ev_maximum_charge_power_l2 is not None:
+    if (f_ev_maximum_charge_power_l2 := o.ev_maximum_charge_power_l2) is not None:
         c4 = _C289[s]
         f5_exponent = f_ev_maximum_charge_power_l2.exponent
         if f5_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -8688,8 +8470,7 @@ def _e_Scheduled_AC_CLReqControlModeType(w: Writer, o: Scheduled_AC_CLReqControl
         w.uint(-f5_value - 1 if f5_value < 0 else f5_value)
         w.bits(0, 2)
         s = 5
-    f_ev_maximum_charge_power_l3 = o.ev_maximum_charge_power_l3
-    if f_ev_maximum_charge_power_l3 is not None:
+    if (f_ev_maximum_charge_power_l3 := o.ev_maximum_charge_power_l3) is not None:
         c5 = _C290[s]
         f6_exponent = f_ev_maximum_charge_power_l3.exponent
         if f6_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -8703,8 +8484,7 @@ def _e_Scheduled_AC_CLReqControlModeType(w: Writer, o: Scheduled_AC_CLReqControl
         w.uint(-f6_value - 1 if f6_value < 0 else f6_value)
         w.bits(0, 2)
         s = 6
-    f_ev_minimum_charge_power = o.ev_minimum_charge_power
-    if f_ev_minimum_charge_power is not None:
+    if (f_ev_minimum_charge_power := o.ev_minimum_charge_power) is not None:
         c6 = _C291[s]
         f7_exponent = f_ev_minimum_charge_power.exponent
         if f7_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -8718,8 +8498,7 @@ def _e_Scheduled_AC_CLReqControlModeType(w: Writer, o: Scheduled_AC_CLReqControl
         w.uint(-f7_value - 1 if f7_value < 0 else f7_value)
         w.bits(0, 2)
         s = 7
-    f_ev_minimum_charge_power_l2 = o.ev_minimum_charge_power_l2
-    if f_ev_minimum_charge_power_l2 is not None:
+    if (f_ev_minimum_charge_power_l2 := o.ev_minimum_charge_power_l2) is not None:
         c7 = _C292[s]
         f8_exponent = f_ev_minimum_charge_power_l2.exponent
         if f8_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -8733,8 +8512,7 @@ def _e_Scheduled_AC_CLReqControlModeType(w: Writer, o: Scheduled_AC_CLReqControl
         w.uint(-f8_value - 1 if f8_value < 0 else f8_value)
         w.bits(0, 2)
         s = 8
-    f_ev_minimum_charge_power_l3 = o.ev_minimum_charge_power_l3
-    if f_ev_minimum_charge_power_l3 is not None:
+    if (f_ev_minimum_charge_power_l3 := o.ev_minimum_charge_power_l3) is not None:
         c8 = _C293[s]
         f9_exponent = f_ev_minimum_charge_power_l3.exponent
         if f9_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -8764,8 +8542,7 @@ def _e_Scheduled_AC_CLReqControlModeType(w: Writer, o: Scheduled_AC_CLReqControl
     s = 10
     s = 10
     w.bits(0, 2)
-    f_ev_present_active_power_l2 = o.ev_present_active_power_l2
-    if f_ev_present_active_power_l2 is not None:
+    if (f_ev_present_active_power_l2 := o.ev_present_active_power_l2) is not None:
         f11_exponent = f_ev_present_active_power_l2.exponent
         if f11_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
         if not -128 <= f11_exponent <= 127:
@@ -8778,8 +8555,7 @@ def _e_Scheduled_AC_CLReqControlModeType(w: Writer, o: Scheduled_AC_CLReqControl
         w.uint(-f11_value - 1 if f11_value < 0 else f11_value)
         w.bits(0, 2)
         s = 11
-    f_ev_present_active_power_l3 = o.ev_present_active_power_l3
-    if f_ev_present_active_power_l3 is not None:
+    if (f_ev_present_active_power_l3 := o.ev_present_active_power_l3) is not None:
         c10 = _C295[s]
         f12_exponent = f_ev_present_active_power_l3.exponent
         if f12_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -8793,8 +8569,7 @@ def _e_Scheduled_AC_CLReqControlModeType(w: Writer, o: Scheduled_AC_CLReqControl
         w.uint(-f12_value - 1 if f12_value < 0 else f12_value)
         w.bits(0, 2)
         s = 12
-    f_ev_present_reactive_power = o.ev_present_reactive_power
-    if f_ev_present_reactive_power is not None:
+    if (f_ev_present_reactive_power := o.ev_present_reactive_power) is not None:
         c11 = _C296[s]
         f13_exponent = f_ev_present_reactive_power.exponent
         if f13_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -8808,8 +8583,7 @@ def _e_Scheduled_AC_CLReqControlModeType(w: Writer, o: Scheduled_AC_CLReqControl
         w.uint(-f13_value - 1 if f13_value < 0 else f13_value)
         w.bits(0, 2)
         s = 13
-    f_ev_present_reactive_power_l2 = o.ev_present_reactive_power_l2
-    if f_ev_present_reactive_power_l2 is not None:
+    if (f_ev_present_reactive_power_l2 := o.ev_present_reactive_power_l2) is not None:
         c12 = _C297[s]
         f14_exponent = f_ev_present_reactive_power_l2.exponent
         if f14_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -8823,8 +8597,7 @@ def _e_Scheduled_AC_CLReqControlModeType(w: Writer, o: Scheduled_AC_CLReqControl
         w.uint(-f14_value - 1 if f14_value < 0 else f14_value)
         w.bits(0, 2)
         s = 14
-    f_ev_present_reactive_power_l3 = o.ev_present_reactive_power_l3
-    if f_ev_present_reactive_power_l3 is not None:
+    if (f_ev_present_reactive_power_l3 := o.ev_present_reactive_power_l3) is not None:
         c13 = _C298[s]
         f15_exponent = f_ev_present_reactive_power_l3.exponent
         if f15_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -9044,8 +8817,7 @@ def _d_Scheduled_AC_CLResControlModeType(r: Reader) -> Scheduled_AC_CLResControl
 
 def _e_Scheduled_AC_CLResControlModeType(w: Writer, o: Scheduled_AC_CLResControlModeType) -> None:
     s = 0
-    f_evse_target_active_power = o.evse_target_active_power
-    if f_evse_target_active_power is not None:
+    if (f_evse_target_active_power := o.evse_target_active_power) is not None:
         f1_exponent = f_evse_target_active_power.exponent
         if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
         if not -128 <= f1_exponent <= 127:
@@ -9058,8 +8830,7 @@ def _e_Scheduled_AC_CLResControlModeType(w: Writer, o: Scheduled_AC_CLResControl
         w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
         w.bits(0, 2)
         s = 1
-    f_evse_target_active_power_l2 = o.evse_target_active_power_l2
-    if f_evse_target_active_power_l2 is not None:
+    if (f_evse_target_active_power_l2 := o.evse_target_active_power_l2) is not None:
         c1 = _C177[s]
         f2_exponent = f_evse_target_active_power_l2.exponent
         if f2_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -9073,8 +8844,7 @@ def _e_Scheduled_AC_CLResControlModeType(w: Writer, o: Scheduled_AC_CLResControl
         w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
         w.bits(0, 2)
         s = 2
-    f_evse_target_active_power_l3 = o.evse_target_active_power_l3
-    if f_evse_target_active_power_l3 is not None:
+    if (f_evse_target_active_power_l3 := o.evse_target_active_power_l3) is not None:
         c2 = _C178[s]
         f3_exponent = f_evse_target_active_power_l3.exponent
         if f3_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -9088,8 +8858,7 @@ def _e_Scheduled_AC_CLResControlModeType(w: Writer, o: Scheduled_AC_CLResControl
         w.uint(-f3_value - 1 if f3_value < 0 else f3_value)
         w.bits(0, 2)
         s = 3
-    f_evse_target_reactive_power = o.evse_target_reactive_power
-    if f_evse_target_reactive_power is not None:
+    if (f_evse_target_reactive_power := o.evse_target_reactive_power) is not None:
         c3 = _C179[s]
         f4_exponent = f_evse_target_reactive_power.exponent
         if f4_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -9103,8 +8872,7 @@ def _e_Scheduled_AC_CLResControlModeType(w: Writer, o: Scheduled_AC_CLResControl
         w.uint(-f4_value - 1 if f4_value < 0 else f4_value)
         w.bits(0, 2)
         s = 4
-    f_evse_target_reactive_power_l2 = o.evse_target_reactive_power_l2
-    if f_evse_target_reactive_power_l2 is not None:
+    if (f_evse_target_reactive_power_l2 := o.evse_target_reactive_power_l2) is not None:
         c4 = _C180[s]
         f5_exponent = f_evse_target_reactive_power_l2.exponent
         if f5_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -9118,8 +8886,7 @@ def _e_Scheduled_AC_CLResControlModeType(w: Writer, o: Scheduled_AC_CLResControl
         w.uint(-f5_value - 1 if f5_value < 0 else f5_value)
         w.bits(0, 2)
         s = 5
-    f_evse_target_reactive_power_l3 = o.evse_target_reactive_power_l3
-    if f_evse_target_reactive_power_l3 is not None:
+    if (f_evse_target_reactive_power_l3 := o.evse_target_reactive_power_l3) is not None:
         c5 = _C181[s]
         f6_exponent = f_evse_target_reactive_power_l3.exponent
         if f6_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -9133,8 +8900,7 @@ def _e_Scheduled_AC_CLResControlModeType(w: Writer, o: Scheduled_AC_CLResControl
         w.uint(-f6_value - 1 if f6_value < 0 else f6_value)
         w.bits(0, 2)
         s = 6
-    f_evse_present_active_power = o.evse_present_active_power
-    if f_evse_present_active_power is not None:
+    if (f_evse_present_active_power := o.evse_present_active_power) is not None:
         c6 = _C182[s]
         f7_exponent = f_evse_present_active_power.exponent
         if f7_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -9148,8 +8914,7 @@ def _e_Scheduled_AC_CLResControlModeType(w: Writer, o: Scheduled_AC_CLResControl
         w.uint(-f7_value - 1 if f7_value < 0 else f7_value)
         w.bits(0, 2)
         s = 7
-    f_evse_present_active_power_l2 = o.evse_present_active_power_l2
-    if f_evse_present_active_power_l2 is not None:
+    if (f_evse_present_active_power_l2 := o.evse_present_active_power_l2) is not None:
         c7 = _C183[s]
         f8_exponent = f_evse_present_active_power_l2.exponent
         if f8_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -9163,8 +8928,7 @@ def _e_Scheduled_AC_CLResControlModeType(w: Writer, o: Scheduled_AC_CLResControl
         w.uint(-f8_value - 1 if f8_value < 0 else f8_value)
         w.bits(0, 2)
         s = 8
-    f_evse_present_active_power_l3 = o.evse_present_active_power_l3
-    if f_evse_present_active_power_l3 is not None:
+    if (f_evse_present_active_power_l3 := o.evse_present_active_power_l3) is not None:
         c8 = _C184[s]
         f9_exponent = f_evse_present_active_power_l3.exponent
         if f9_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -9252,8 +9016,7 @@ def _d_Scheduled_CLReqControlModeType(r: Reader) -> Scheduled_CLReqControlModeTy
 
 def _e_Scheduled_CLReqControlModeType(w: Writer, o: Scheduled_CLReqControlModeType) -> None:
     s = 0
-    f_ev_target_energy_request = o.ev_target_energy_request
-    if f_ev_target_energy_request is not None:
+    if (f_ev_target_energy_request := o.ev_target_energy_request) is not None:
         f1_exponent = f_ev_target_energy_request.exponent
         if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
         if not -128 <= f1_exponent <= 127:
@@ -9266,8 +9029,7 @@ def _e_Scheduled_CLReqControlModeType(w: Writer, o: Scheduled_CLReqControlModeTy
         w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
         w.bits(0, 2)
         s = 1
-    f_ev_maximum_energy_request = o.ev_maximum_energy_request
-    if f_ev_maximum_energy_request is not None:
+    if (f_ev_maximum_energy_request := o.ev_maximum_energy_request) is not None:
         c1 = _C242[s]
         f2_exponent = f_ev_maximum_energy_request.exponent
         if f2_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -9281,8 +9043,7 @@ def _e_Scheduled_CLReqControlModeType(w: Writer, o: Scheduled_CLReqControlModeTy
         w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
         w.bits(0, 2)
         s = 2
-    f_ev_minimum_energy_request = o.ev_minimum_energy_request
-    if f_ev_minimum_energy_request is not None:
+    if (f_ev_minimum_energy_request := o.ev_minimum_energy_request) is not None:
         c2 = _C243[s]
         f3_exponent = f_ev_minimum_energy_request.exponent
         if f3_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -9342,8 +9103,7 @@ def _e_SignatureMethodType(w: Writer, o: SignatureMethodType) -> None:
     w.bits(0, 1)
     w.string(f_algorithm)
     s = 1
-    f_hmac_output_length = o.hmac_output_length
-    if f_hmac_output_length is not None:
+    if (f_hmac_output_length := o.hmac_output_length) is not None:
         w.bits((1 if f_hmac_output_length < 0 else 0), 5)
         w.uint(-f_hmac_output_length - 1 if f_hmac_output_length < 0 else f_hmac_output_length)
         w.bits(0, 1)
@@ -9369,8 +9129,7 @@ def _d_SignaturePropertiesType(r: Reader) -> SignaturePropertiesType:
 
 def _e_SignaturePropertiesType(w: Writer, o: SignaturePropertiesType) -> None:
     s = 0
-    f_id = o.id
-    if f_id is not None:
+    if (f_id := o.id) is not None:
         w.bits(0, 2)
         w.string(f_id)
         s = 1
@@ -9404,8 +9163,7 @@ def _d_SignaturePropertyType(r: Reader) -> SignaturePropertyType:
 
 def _e_SignaturePropertyType(w: Writer, o: SignaturePropertyType) -> None:
     s = 0
-    f_id = o.id
-    if f_id is not None:
+    if (f_id := o.id) is not None:
         w.bits(0, 2)
         w.string(f_id)
         s = 1
@@ -9465,8 +9223,7 @@ def _d_SignatureType(r: Reader) -> SignatureType:
 
 def _e_SignatureType(w: Writer, o: SignatureType) -> None:
     s = 0
-    f_id = o.id
-    if f_id is not None:
+    if (f_id := o.id) is not None:
         w.bits(0, 2)
         w.string(f_id)
         s = 1
@@ -9480,8 +9237,7 @@ def _e_SignatureType(w: Writer, o: SignatureType) -> None:
     if f_signature_value is None: raise ExiEncodeError("SignatureType: missing required signature_value")
     s1 = 0
     w.bits(0, 1)
-    f1_id = f_signature_value.id
-    if f1_id is not None:
+    if (f1_id := f_signature_value.id) is not None:
         w.bits(0, 2)
         w.string(f1_id)
         s1 = 1
@@ -9493,8 +9249,7 @@ def _e_SignatureType(w: Writer, o: SignatureType) -> None:
     s1 = 2
     s = 3
     w.bits(0, 1)
-    f_key_info = o.key_info
-    if f_key_info is not None:
+    if (f_key_info := o.key_info) is not None:
         w.bits(0, 2)
         _e_KeyInfoType(w, f_key_info)
         s = 4
@@ -9523,8 +9278,7 @@ def _d_SignatureValueType(r: Reader) -> SignatureValueType:
 
 def _e_SignatureValueType(w: Writer, o: SignatureValueType) -> None:
     s = 0
-    f_id = o.id
-    if f_id is not None:
+    if (f_id := o.id) is not None:
         w.bits(0, 2)
         w.string(f_id)
         s = 1
@@ -9562,8 +9316,7 @@ def _d_SignedInfoType(r: Reader) -> SignedInfoType:
 
 def _e_SignedInfoType(w: Writer, o: SignedInfoType) -> None:
     s = 0
-    f_id = o.id
-    if f_id is not None:
+    if (f_id := o.id) is not None:
         w.bits(0, 2)
         w.string(f_id)
         s = 1
@@ -9698,8 +9451,7 @@ def _e_V2GMessageType(w: Writer, o: V2GMessageType) -> None:
     w.uint(f1_time_stamp)
     s1 = 2
     w.bits(0, 1)
-    f1_signature = f_header.signature
-    if f1_signature is not None:
+    if (f1_signature := f_header.signature) is not None:
         w.bits(0, 2)
         _e_SignatureType(w, f1_signature)
         s1 = 3
@@ -9753,8 +9505,7 @@ def _e_V2GRequestType(w: Writer, o: V2GRequestType) -> None:
     w.uint(f1_time_stamp)
     s1 = 2
     w.bits(0, 1)
-    f1_signature = f_header.signature
-    if f1_signature is not None:
+    if (f1_signature := f_header.signature) is not None:
         w.bits(0, 2)
         _e_SignatureType(w, f1_signature)
         s1 = 3
@@ -9815,8 +9566,7 @@ def _e_V2GResponseType(w: Writer, o: V2GResponseType) -> None:
     w.uint(f1_time_stamp)
     s1 = 2
     w.bits(0, 1)
-    f1_signature = f_header.signature
-    if f1_signature is not None:
+    if (f1_signature := f_header.signature) is not None:
         w.bits(0, 2)
         _e_SignatureType(w, f1_signature)
         s1 = 3
@@ -10668,6 +10418,9 @@ def _e_f_Y(w: Writer, v) -> None:
     w.bits(0, 1)
     w.binary(v)
     w.bits(0, 1)
+
+_DISPATCH0 = (('bpt_dynamic_ac_cl_req_control_mode', _d_BPT_Dynamic_AC_CLReqControlModeType), ('bpt_scheduled_ac_cl_req_control_mode', _d_BPT_Scheduled_AC_CLReqControlModeType), ('cl_req_control_mode', _d_CLReqControlModeType), ('dynamic_ac_cl_req_control_mode', _d_Dynamic_AC_CLReqControlModeType), ('scheduled_ac_cl_req_control_mode', _d_Scheduled_AC_CLReqControlModeType), )
+_DISPATCH1 = (('bpt_dynamic_ac_cl_res_control_mode', _d_BPT_Dynamic_AC_CLResControlModeType), ('bpt_scheduled_ac_cl_res_control_mode', _d_BPT_Scheduled_AC_CLResControlModeType), ('cl_res_control_mode', _d_CLResControlModeType), ('dynamic_ac_cl_res_control_mode', _d_Dynamic_AC_CLResControlModeType), ('scheduled_ac_cl_res_control_mode', _d_Scheduled_AC_CLResControlModeType), )
 
 GLOBAL_ELEMENTS = (
     ('urn:iso:std:iso:15118:-20:AC', 'AC_CPDReqEnergyTransferMode', AC_CPDReqEnergyTransferModeType, _d_AC_CPDReqEnergyTransferModeType, _e_AC_CPDReqEnergyTransferModeType),

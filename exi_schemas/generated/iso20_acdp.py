@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from exi_schemas._runtime import ExiDecodeError, ExiEncodeError, Reader, Writer
+from exi_schemas._runtime import ExiDecodeError, ExiEncodeError, Reader, Writer, _with
 
 _P0 = ((2, 0), (-1, 0))
 _K1 = ('State_A', 'State_B', 'State_C', 'State_D')
@@ -586,8 +586,7 @@ def _e_ACDP_ConnectReqType(w: Writer, o: ACDP_ConnectReqType) -> None:
     w.uint(f1_time_stamp)
     s1 = 2
     w.bits(0, 1)
-    f1_signature = f_header.signature
-    if f1_signature is not None:
+    if (f1_signature := f_header.signature) is not None:
         w.bits(0, 2)
         _e_SignatureType(w, f1_signature)
         s1 = 3
@@ -661,8 +660,7 @@ def _e_ACDP_ConnectResType(w: Writer, o: ACDP_ConnectResType) -> None:
     w.uint(f1_time_stamp)
     s1 = 2
     w.bits(0, 1)
-    f1_signature = f_header.signature
-    if f1_signature is not None:
+    if (f1_signature := f_header.signature) is not None:
         w.bits(0, 2)
         _e_SignatureType(w, f1_signature)
         s1 = 3
@@ -728,8 +726,7 @@ def _e_ACDP_SystemStatusReqType(w: Writer, o: ACDP_SystemStatusReqType) -> None:
     w.uint(f1_time_stamp)
     s1 = 2
     w.bits(0, 1)
-    f1_signature = f_header.signature
-    if f1_signature is not None:
+    if (f1_signature := f_header.signature) is not None:
         w.bits(0, 2)
         _e_SignatureType(w, f1_signature)
         s1 = 3
@@ -815,8 +812,7 @@ def _e_ACDP_SystemStatusResType(w: Writer, o: ACDP_SystemStatusResType) -> None:
     w.uint(f1_time_stamp)
     s1 = 2
     w.bits(0, 1)
-    f1_signature = f_header.signature
-    if f1_signature is not None:
+    if (f1_signature := f_header.signature) is not None:
         w.bits(0, 2)
         _e_SignatureType(w, f1_signature)
         s1 = 3
@@ -897,8 +893,7 @@ def _e_ACDP_VehiclePositioningReqType(w: Writer, o: ACDP_VehiclePositioningReqTy
     w.uint(f1_time_stamp)
     s1 = 2
     w.bits(0, 1)
-    f1_signature = f_header.signature
-    if f1_signature is not None:
+    if (f1_signature := f_header.signature) is not None:
         w.bits(0, 2)
         _e_SignatureType(w, f1_signature)
         s1 = 3
@@ -1011,8 +1006,7 @@ def _e_ACDP_VehiclePositioningResType(w: Writer, o: ACDP_VehiclePositioningResTy
     w.uint(f1_time_stamp)
     s1 = 2
     w.bits(0, 1)
-    f1_signature = f_header.signature
-    if f1_signature is not None:
+    if (f1_signature := f_header.signature) is not None:
         w.bits(0, 2)
         _e_SignatureType(w, f1_signature)
         s1 = 3
@@ -1145,16 +1139,14 @@ def _e_ChargeLoopReqType(w: Writer, o: ChargeLoopReqType) -> None:
     w.uint(f1_time_stamp)
     s1 = 2
     w.bits(0, 1)
-    f1_signature = f_header.signature
-    if f1_signature is not None:
+    if (f1_signature := f_header.signature) is not None:
         w.bits(0, 2)
         _e_SignatureType(w, f1_signature)
         s1 = 3
     c1 = _C2[s1]
     s = 1
     w.bits((c1[0]), c1[1])
-    f_display_parameters = o.display_parameters
-    if f_display_parameters is not None:
+    if (f_display_parameters := o.display_parameters) is not None:
         w.bits(0, 2)
         _e_DisplayParametersType(w, f_display_parameters)
         s = 2
@@ -1250,8 +1242,7 @@ def _e_ChargeLoopResType(w: Writer, o: ChargeLoopResType) -> None:
     w.uint(f1_time_stamp)
     s1 = 2
     w.bits(0, 1)
-    f1_signature = f_header.signature
-    if f1_signature is not None:
+    if (f1_signature := f_header.signature) is not None:
         w.bits(0, 2)
         _e_SignatureType(w, f1_signature)
         s1 = 3
@@ -1260,8 +1251,7 @@ def _e_ChargeLoopResType(w: Writer, o: ChargeLoopResType) -> None:
     if f_response_code is None: raise ExiEncodeError("ChargeLoopResType: missing required response_code")
     s = 2
     w.bits(((c1[0]) << 9) | ((_K7[f_response_code]) << 1), c1[1] + 9)
-    f_evse_status = o.evse_status
-    if f_evse_status is not None:
+    if (f_evse_status := o.evse_status) is not None:
         f2_notification_max_delay = f_evse_status.notification_max_delay
         if f2_notification_max_delay is None: raise ExiEncodeError("EVSEStatusType: missing required notification_max_delay")
         w.bits(0, 5)
@@ -1270,14 +1260,12 @@ def _e_ChargeLoopResType(w: Writer, o: ChargeLoopResType) -> None:
         if f2_evse_notification is None: raise ExiEncodeError("EVSEStatusType: missing required evse_notification")
         w.bits(((_K19[f2_evse_notification]) << 2), 8)
         s = 3
-    f_meter_info = o.meter_info
-    if f_meter_info is not None:
+    if (f_meter_info := o.meter_info) is not None:
         c2 = _C20[s]
         w.bits((c2[0]), c2[1])
         _e_MeterInfoType(w, f_meter_info)
         s = 4
-    f_receipt = o.receipt
-    if f_receipt is not None:
+    if (f_receipt := o.receipt) is not None:
         c3 = _C21[s]
         w.bits((c3[0]), c3[1])
         _e_ReceiptType(w, f_receipt)
@@ -1332,8 +1320,7 @@ def _e_ChargeParameterDiscoveryReqType(w: Writer, o: ChargeParameterDiscoveryReq
     w.uint(f1_time_stamp)
     s1 = 2
     w.bits(0, 1)
-    f1_signature = f_header.signature
-    if f1_signature is not None:
+    if (f1_signature := f_header.signature) is not None:
         w.bits(0, 2)
         _e_SignatureType(w, f1_signature)
         s1 = 3
@@ -1394,8 +1381,7 @@ def _e_ChargeParameterDiscoveryResType(w: Writer, o: ChargeParameterDiscoveryRes
     w.uint(f1_time_stamp)
     s1 = 2
     w.bits(0, 1)
-    f1_signature = f_header.signature
-    if f1_signature is not None:
+    if (f1_signature := f_header.signature) is not None:
         w.bits(0, 2)
         _e_SignatureType(w, f1_signature)
         s1 = 3
@@ -1667,61 +1653,52 @@ def _d_DisplayParametersType(r: Reader) -> DisplayParametersType:
 
 def _e_DisplayParametersType(w: Writer, o: DisplayParametersType) -> None:
     s = 0
-    f_present_soc = o.present_soc
-    if f_present_soc is not None:
+    if (f_present_soc := o.present_soc) is not None:
         if not 0 <= f_present_soc <= 100:
             raise ExiEncodeError(f"value {f_present_soc!r} outside [0, 100]")
         w.bits(((f_present_soc) << 1), 13)
         s = 1
-    f_minimum_soc = o.minimum_soc
-    if f_minimum_soc is not None:
+    if (f_minimum_soc := o.minimum_soc) is not None:
         c1 = _C33[s]
         if not 0 <= f_minimum_soc <= 100:
             raise ExiEncodeError(f"value {f_minimum_soc!r} outside [0, 100]")
         w.bits(((c1[0]) << 9) | ((f_minimum_soc) << 1), c1[1] + 9)
         s = 2
-    f_target_soc = o.target_soc
-    if f_target_soc is not None:
+    if (f_target_soc := o.target_soc) is not None:
         c2 = _C34[s]
         if not 0 <= f_target_soc <= 100:
             raise ExiEncodeError(f"value {f_target_soc!r} outside [0, 100]")
         w.bits(((c2[0]) << 9) | ((f_target_soc) << 1), c2[1] + 9)
         s = 3
-    f_maximum_soc = o.maximum_soc
-    if f_maximum_soc is not None:
+    if (f_maximum_soc := o.maximum_soc) is not None:
         c3 = _C35[s]
         if not 0 <= f_maximum_soc <= 100:
             raise ExiEncodeError(f"value {f_maximum_soc!r} outside [0, 100]")
         w.bits(((c3[0]) << 9) | ((f_maximum_soc) << 1), c3[1] + 9)
         s = 4
-    f_remaining_time_to_minimum_soc = o.remaining_time_to_minimum_soc
-    if f_remaining_time_to_minimum_soc is not None:
+    if (f_remaining_time_to_minimum_soc := o.remaining_time_to_minimum_soc) is not None:
         c4 = _C36[s]
         w.bits(((c4[0]) << 1), c4[1] + 1)
         w.uint(f_remaining_time_to_minimum_soc)
         w.bits(0, 1)
         s = 5
-    f_remaining_time_to_target_soc = o.remaining_time_to_target_soc
-    if f_remaining_time_to_target_soc is not None:
+    if (f_remaining_time_to_target_soc := o.remaining_time_to_target_soc) is not None:
         c5 = _C37[s]
         w.bits(((c5[0]) << 1), c5[1] + 1)
         w.uint(f_remaining_time_to_target_soc)
         w.bits(0, 1)
         s = 6
-    f_remaining_time_to_maximum_soc = o.remaining_time_to_maximum_soc
-    if f_remaining_time_to_maximum_soc is not None:
+    if (f_remaining_time_to_maximum_soc := o.remaining_time_to_maximum_soc) is not None:
         c6 = _C38[s]
         w.bits(((c6[0]) << 1), c6[1] + 1)
         w.uint(f_remaining_time_to_maximum_soc)
         w.bits(0, 1)
         s = 7
-    f_charging_complete = o.charging_complete
-    if f_charging_complete is not None:
+    if (f_charging_complete := o.charging_complete) is not None:
         c7 = _C39[s]
         w.bits(((c7[0]) << 3) | ((1 if f_charging_complete else 0) << 1), c7[1] + 3)
         s = 8
-    f_battery_energy_capacity = o.battery_energy_capacity
-    if f_battery_energy_capacity is not None:
+    if (f_battery_energy_capacity := o.battery_energy_capacity) is not None:
         c8 = _C40[s]
         f1_exponent = f_battery_energy_capacity.exponent
         if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -1735,8 +1712,7 @@ def _e_DisplayParametersType(w: Writer, o: DisplayParametersType) -> None:
         w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
         w.bits(0, 2)
         s = 9
-    f_inlet_hot = o.inlet_hot
-    if f_inlet_hot is not None:
+    if (f_inlet_hot := o.inlet_hot) is not None:
         c9 = _C41[s]
         w.bits(((c9[0]) << 3) | ((1 if f_inlet_hot else 0) << 1), c9[1] + 3)
         s = 10
@@ -1806,8 +1782,7 @@ def _d_Dynamic_CLReqControlModeType(r: Reader) -> Dynamic_CLReqControlModeType:
 
 def _e_Dynamic_CLReqControlModeType(w: Writer, o: Dynamic_CLReqControlModeType) -> None:
     s = 0
-    f_departure_time = o.departure_time
-    if f_departure_time is not None:
+    if (f_departure_time := o.departure_time) is not None:
         w.bits(0, 3)
         w.uint(f_departure_time)
         w.bits(0, 1)
@@ -1901,28 +1876,24 @@ def _d_Dynamic_CLResControlModeType(r: Reader) -> Dynamic_CLResControlModeType:
 
 def _e_Dynamic_CLResControlModeType(w: Writer, o: Dynamic_CLResControlModeType) -> None:
     s = 0
-    f_departure_time = o.departure_time
-    if f_departure_time is not None:
+    if (f_departure_time := o.departure_time) is not None:
         w.bits(0, 4)
         w.uint(f_departure_time)
         w.bits(0, 1)
         s = 1
-    f_minimum_soc = o.minimum_soc
-    if f_minimum_soc is not None:
+    if (f_minimum_soc := o.minimum_soc) is not None:
         c1 = _C49[s]
         if not 0 <= f_minimum_soc <= 100:
             raise ExiEncodeError(f"value {f_minimum_soc!r} outside [0, 100]")
         w.bits(((c1[0]) << 9) | ((f_minimum_soc) << 1), c1[1] + 9)
         s = 2
-    f_target_soc = o.target_soc
-    if f_target_soc is not None:
+    if (f_target_soc := o.target_soc) is not None:
         c2 = _C50[s]
         if not 0 <= f_target_soc <= 100:
             raise ExiEncodeError(f"value {f_target_soc!r} outside [0, 100]")
         w.bits(((c2[0]) << 9) | ((f_target_soc) << 1), c2[1] + 9)
         s = 3
-    f_ack_max_delay = o.ack_max_delay
-    if f_ack_max_delay is not None:
+    if (f_ack_max_delay := o.ack_max_delay) is not None:
         c3 = _C51[s]
         w.bits(((c3[0]) << 1), c3[1] + 1)
         w.uint(f_ack_max_delay)
@@ -2057,12 +2028,10 @@ def _e_EVTechnicalStatusType(w: Writer, o: EVTechnicalStatusType) -> None:
     if f_ev_immobilization_request is None: raise ExiEncodeError("EVTechnicalStatusType: missing required ev_immobilization_request")
     s = 2
     w.bits(((1 if f_ev_ready_to_charge else 0) << 5) | ((1 if f_ev_immobilization_request else 0) << 1), 8)
-    f_ev_immobilized = o.ev_immobilized
-    if f_ev_immobilized is not None:
+    if (f_ev_immobilized := o.ev_immobilized) is not None:
         w.bits(((1 if f_ev_immobilized else 0) << 1), 6)
         s = 3
-    f_evwlan_strength = o.evwlan_strength
-    if f_evwlan_strength is not None:
+    if (f_evwlan_strength := o.evwlan_strength) is not None:
         c1 = _C61[s]
         f1_exponent = f_evwlan_strength.exponent
         if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -2076,25 +2045,21 @@ def _e_EVTechnicalStatusType(w: Writer, o: EVTechnicalStatusType) -> None:
         w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
         w.bits(0, 2)
         s = 4
-    f_evcp_status = o.evcp_status
-    if f_evcp_status is not None:
+    if (f_evcp_status := o.evcp_status) is not None:
         c2 = _C62[s]
         w.bits(((c2[0]) << 5) | ((_K63[f_evcp_status]) << 1), c2[1] + 5)
         s = 5
-    f_evsoc = o.evsoc
-    if f_evsoc is not None:
+    if (f_evsoc := o.evsoc) is not None:
         c3 = _C64[s]
         if not 0 <= f_evsoc <= 100:
             raise ExiEncodeError(f"value {f_evsoc!r} outside [0, 100]")
         w.bits(((c3[0]) << 9) | ((f_evsoc) << 1), c3[1] + 9)
         s = 6
-    f_ev_error_code = o.ev_error_code
-    if f_ev_error_code is not None:
+    if (f_ev_error_code := o.ev_error_code) is not None:
         c4 = _C65[s]
         w.bits(((c4[0]) << 6) | ((_K66[f_ev_error_code]) << 1), c4[1] + 6)
         s = 7
-    f_ev_timeout = o.ev_timeout
-    if f_ev_timeout is not None:
+    if (f_ev_timeout := o.ev_timeout) is not None:
         c5 = _C67[s]
         w.bits(((c5[0]) << 3) | ((1 if f_ev_timeout else 0) << 1), c5[1] + 3)
         s = 8
@@ -2163,8 +2128,7 @@ def _d_KeyInfoType(r: Reader) -> KeyInfoType:
 
 def _e_KeyInfoType(w: Writer, o: KeyInfoType) -> None:
     s = 0
-    f_id = o.id
-    if f_id is not None:
+    if (f_id := o.id) is not None:
         w.bits(0, 4)
         w.string(f_id)
         s = 1
@@ -2186,19 +2150,16 @@ def _e_KeyInfoType(w: Writer, o: KeyInfoType) -> None:
         c3 = _C76[s]
         s1 = 0
         w.bits((c3[0]), c3[1])
-        f1_type = x.type
-        if f1_type is not None:
+        if (f1_type := x.type) is not None:
             w.bits(0, 3)
             w.string(f1_type)
             s1 = 1
-        f1_uri = x.uri
-        if f1_uri is not None:
+        if (f1_uri := x.uri) is not None:
             c4 = _C77[s1]
             w.bits((c4[0]), c4[1])
             w.string(f1_uri)
             s1 = 2
-        f1_transforms = x.transforms
-        if f1_transforms is not None:
+        if (f1_transforms := x.transforms) is not None:
             c5 = _C78[s1]
             w.bits((c5[0]), c5[1])
             _e_TransformsType(w, f1_transforms)
@@ -2271,13 +2232,11 @@ def _d_KeyValueType(r: Reader) -> KeyValueType:
 
 def _e_KeyValueType(w: Writer, o: KeyValueType) -> None:
     s = 0
-    f_dsa_key_value = o.dsa_key_value
-    f_rsa_key_value = o.rsa_key_value
-    if f_dsa_key_value is not None:
+    if (f_dsa_key_value := o.dsa_key_value) is not None:
         w.bits(0, 3)
         _e_DSAKeyValueType(w, f_dsa_key_value)
         s = 1
-    elif f_rsa_key_value is not None:
+    elif (f_rsa_key_value := o.rsa_key_value) is not None:
         f1_modulus = f_rsa_key_value.modulus
         if f1_modulus is None: raise ExiEncodeError("RSAKeyValueType: missing required modulus")
         w.bits(4, 5)
@@ -2368,8 +2327,7 @@ def _d_ManifestType(r: Reader) -> ManifestType:
 
 def _e_ManifestType(w: Writer, o: ManifestType) -> None:
     s = 0
-    f_id = o.id
-    if f_id is not None:
+    if (f_id := o.id) is not None:
         w.bits(0, 2)
         w.string(f_id)
         s = 1
@@ -2425,8 +2383,7 @@ def _e_MessageHeaderType(w: Writer, o: MessageHeaderType) -> None:
     w.uint(f_time_stamp)
     s = 2
     w.bits(0, 1)
-    f_signature = o.signature
-    if f_signature is not None:
+    if (f_signature := o.signature) is not None:
         w.bits(0, 2)
         _e_SignatureType(w, f_signature)
         s = 3
@@ -2539,35 +2496,30 @@ def _e_MeterInfoType(w: Writer, o: MeterInfoType) -> None:
     w.uint(f_charged_energy_reading_wh)
     s = 2
     w.bits(0, 1)
-    f_bpt_discharged_energy_reading_wh = o.bpt_discharged_energy_reading_wh
-    if f_bpt_discharged_energy_reading_wh is not None:
+    if (f_bpt_discharged_energy_reading_wh := o.bpt_discharged_energy_reading_wh) is not None:
         w.bits(0, 4)
         w.uint(f_bpt_discharged_energy_reading_wh)
         w.bits(0, 1)
         s = 3
-    f_capacitive_energy_reading_va_rh = o.capacitive_energy_reading_va_rh
-    if f_capacitive_energy_reading_va_rh is not None:
+    if (f_capacitive_energy_reading_va_rh := o.capacitive_energy_reading_va_rh) is not None:
         c1 = _C61[s]
         w.bits(((c1[0]) << 1), c1[1] + 1)
         w.uint(f_capacitive_energy_reading_va_rh)
         w.bits(0, 1)
         s = 4
-    f_bpt_inductive_energy_reading_va_rh = o.bpt_inductive_energy_reading_va_rh
-    if f_bpt_inductive_energy_reading_va_rh is not None:
+    if (f_bpt_inductive_energy_reading_va_rh := o.bpt_inductive_energy_reading_va_rh) is not None:
         c2 = _C62[s]
         w.bits(((c2[0]) << 1), c2[1] + 1)
         w.uint(f_bpt_inductive_energy_reading_va_rh)
         w.bits(0, 1)
         s = 5
-    f_meter_signature = o.meter_signature
-    if f_meter_signature is not None:
+    if (f_meter_signature := o.meter_signature) is not None:
         c3 = _C64[s]
         w.bits(((c3[0]) << 1), c3[1] + 1)
         w.binary(f_meter_signature)
         w.bits(0, 1)
         s = 6
-    f_meter_status = o.meter_status
-    if f_meter_status is not None:
+    if (f_meter_status := o.meter_status) is not None:
         c4 = _C65[s]
         if not -32768 <= f_meter_status <= 32767:
             raise ExiEncodeError(f"value {f_meter_status!r} outside [-32768, 32767]")
@@ -2575,8 +2527,7 @@ def _e_MeterInfoType(w: Writer, o: MeterInfoType) -> None:
         w.uint(-f_meter_status - 1 if f_meter_status < 0 else f_meter_status)
         w.bits(0, 1)
         s = 7
-    f_meter_timestamp = o.meter_timestamp
-    if f_meter_timestamp is not None:
+    if (f_meter_timestamp := o.meter_timestamp) is not None:
         c5 = _C67[s]
         w.bits(((c5[0]) << 1), c5[1] + 1)
         w.uint(f_meter_timestamp)
@@ -2608,19 +2559,16 @@ def _d_ObjectType(r: Reader) -> ObjectType:
 
 def _e_ObjectType(w: Writer, o: ObjectType) -> None:
     s = 0
-    f_encoding = o.encoding
-    if f_encoding is not None:
+    if (f_encoding := o.encoding) is not None:
         w.bits(0, 3)
         w.string(f_encoding)
         s = 1
-    f_id = o.id
-    if f_id is not None:
+    if (f_id := o.id) is not None:
         c1 = _C49[s]
         w.bits((c1[0]), c1[1])
         w.string(f_id)
         s = 2
-    f_mime_type = o.mime_type
-    if f_mime_type is not None:
+    if (f_mime_type := o.mime_type) is not None:
         c2 = _C90[s]
         w.bits((c2[0]), c2[1])
         w.string(f_mime_type)
@@ -2826,8 +2774,7 @@ def _e_ReceiptType(w: Writer, o: ReceiptType) -> None:
     w.uint(f_time_anchor)
     s = 1
     w.bits(0, 1)
-    f_energy_costs = o.energy_costs
-    if f_energy_costs is not None:
+    if (f_energy_costs := o.energy_costs) is not None:
         f1_amount = f_energy_costs.amount
         if f1_amount is None: raise ExiEncodeError("DetailedCostType: missing required amount")
         w.bits(0, 4)
@@ -2838,8 +2785,7 @@ def _e_ReceiptType(w: Writer, o: ReceiptType) -> None:
         _e_RationalNumberType(w, f1_cost_per_unit)
         w.bits(0, 1)
         s = 2
-    f_occupancy_costs = o.occupancy_costs
-    if f_occupancy_costs is not None:
+    if (f_occupancy_costs := o.occupancy_costs) is not None:
         c1 = _C97[s]
         f2_amount = f_occupancy_costs.amount
         if f2_amount is None: raise ExiEncodeError("DetailedCostType: missing required amount")
@@ -2851,8 +2797,7 @@ def _e_ReceiptType(w: Writer, o: ReceiptType) -> None:
         _e_RationalNumberType(w, f2_cost_per_unit)
         w.bits(0, 1)
         s = 3
-    f_additional_services_costs = o.additional_services_costs
-    if f_additional_services_costs is not None:
+    if (f_additional_services_costs := o.additional_services_costs) is not None:
         c2 = _C98[s]
         f3_amount = f_additional_services_costs.amount
         if f3_amount is None: raise ExiEncodeError("DetailedCostType: missing required amount")
@@ -2864,8 +2809,7 @@ def _e_ReceiptType(w: Writer, o: ReceiptType) -> None:
         _e_RationalNumberType(w, f3_cost_per_unit)
         w.bits(0, 1)
         s = 4
-    f_overstay_costs = o.overstay_costs
-    if f_overstay_costs is not None:
+    if (f_overstay_costs := o.overstay_costs) is not None:
         c3 = _C99[s]
         f4_amount = f_overstay_costs.amount
         if f4_amount is None: raise ExiEncodeError("DetailedCostType: missing required amount")
@@ -2934,25 +2878,21 @@ def _d_ReferenceType(r: Reader) -> ReferenceType:
 
 def _e_ReferenceType(w: Writer, o: ReferenceType) -> None:
     s = 0
-    f_id = o.id
-    if f_id is not None:
+    if (f_id := o.id) is not None:
         w.bits(0, 3)
         w.string(f_id)
         s = 1
-    f_type = o.type
-    if f_type is not None:
+    if (f_type := o.type) is not None:
         c1 = _C106[s]
         w.bits((c1[0]), c1[1])
         w.string(f_type)
         s = 2
-    f_uri = o.uri
-    if f_uri is not None:
+    if (f_uri := o.uri) is not None:
         c2 = _C107[s]
         w.bits((c2[0]), c2[1])
         w.string(f_uri)
         s = 3
-    f_transforms = o.transforms
-    if f_transforms is not None:
+    if (f_transforms := o.transforms) is not None:
         c3 = _C108[s]
         w.bits((c3[0]), c3[1])
         _e_TransformsType(w, f_transforms)
@@ -2988,19 +2928,16 @@ def _d_RetrievalMethodType(r: Reader) -> RetrievalMethodType:
 
 def _e_RetrievalMethodType(w: Writer, o: RetrievalMethodType) -> None:
     s = 0
-    f_type = o.type
-    if f_type is not None:
+    if (f_type := o.type) is not None:
         w.bits(0, 3)
         w.string(f_type)
         s = 1
-    f_uri = o.uri
-    if f_uri is not None:
+    if (f_uri := o.uri) is not None:
         c1 = _C77[s]
         w.bits((c1[0]), c1[1])
         w.string(f_uri)
         s = 2
-    f_transforms = o.transforms
-    if f_transforms is not None:
+    if (f_transforms := o.transforms) is not None:
         c2 = _C78[s]
         w.bits((c2[0]), c2[1])
         _e_TransformsType(w, f_transforms)
@@ -3085,8 +3022,7 @@ def _d_Scheduled_CLReqControlModeType(r: Reader) -> Scheduled_CLReqControlModeTy
 
 def _e_Scheduled_CLReqControlModeType(w: Writer, o: Scheduled_CLReqControlModeType) -> None:
     s = 0
-    f_ev_target_energy_request = o.ev_target_energy_request
-    if f_ev_target_energy_request is not None:
+    if (f_ev_target_energy_request := o.ev_target_energy_request) is not None:
         f1_exponent = f_ev_target_energy_request.exponent
         if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
         if not -128 <= f1_exponent <= 127:
@@ -3099,8 +3035,7 @@ def _e_Scheduled_CLReqControlModeType(w: Writer, o: Scheduled_CLReqControlModeTy
         w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
         w.bits(0, 2)
         s = 1
-    f_ev_maximum_energy_request = o.ev_maximum_energy_request
-    if f_ev_maximum_energy_request is not None:
+    if (f_ev_maximum_energy_request := o.ev_maximum_energy_request) is not None:
         c1 = _C77[s]
         f2_exponent = f_ev_maximum_energy_request.exponent
         if f2_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -3114,8 +3049,7 @@ def _e_Scheduled_CLReqControlModeType(w: Writer, o: Scheduled_CLReqControlModeTy
         w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
         w.bits(0, 2)
         s = 2
-    f_ev_minimum_energy_request = o.ev_minimum_energy_request
-    if f_ev_minimum_energy_request is not None:
+    if (f_ev_minimum_energy_request := o.ev_minimum_energy_request) is not None:
         c2 = _C78[s]
         f3_exponent = f_ev_minimum_energy_request.exponent
         if f3_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -3175,8 +3109,7 @@ def _e_SignatureMethodType(w: Writer, o: SignatureMethodType) -> None:
     w.bits(0, 1)
     w.string(f_algorithm)
     s = 1
-    f_hmac_output_length = o.hmac_output_length
-    if f_hmac_output_length is not None:
+    if (f_hmac_output_length := o.hmac_output_length) is not None:
         w.bits((1 if f_hmac_output_length < 0 else 0), 5)
         w.uint(-f_hmac_output_length - 1 if f_hmac_output_length < 0 else f_hmac_output_length)
         w.bits(0, 1)
@@ -3202,8 +3135,7 @@ def _d_SignaturePropertiesType(r: Reader) -> SignaturePropertiesType:
 
 def _e_SignaturePropertiesType(w: Writer, o: SignaturePropertiesType) -> None:
     s = 0
-    f_id = o.id
-    if f_id is not None:
+    if (f_id := o.id) is not None:
         w.bits(0, 2)
         w.string(f_id)
         s = 1
@@ -3237,8 +3169,7 @@ def _d_SignaturePropertyType(r: Reader) -> SignaturePropertyType:
 
 def _e_SignaturePropertyType(w: Writer, o: SignaturePropertyType) -> None:
     s = 0
-    f_id = o.id
-    if f_id is not None:
+    if (f_id := o.id) is not None:
         w.bits(0, 2)
         w.string(f_id)
         s = 1
@@ -3298,8 +3229,7 @@ def _d_SignatureType(r: Reader) -> SignatureType:
 
 def _e_SignatureType(w: Writer, o: SignatureType) -> None:
     s = 0
-    f_id = o.id
-    if f_id is not None:
+    if (f_id := o.id) is not None:
         w.bits(0, 2)
         w.string(f_id)
         s = 1
@@ -3313,8 +3243,7 @@ def _e_SignatureType(w: Writer, o: SignatureType) -> None:
     if f_signature_value is None: raise ExiEncodeError("SignatureType: missing required signature_value")
     s1 = 0
     w.bits(0, 1)
-    f1_id = f_signature_value.id
-    if f1_id is not None:
+    if (f1_id := f_signature_value.id) is not None:
         w.bits(0, 2)
         w.string(f1_id)
         s1 = 1
@@ -3326,8 +3255,7 @@ def _e_SignatureType(w: Writer, o: SignatureType) -> None:
     s1 = 2
     s = 3
     w.bits(0, 1)
-    f_key_info = o.key_info
-    if f_key_info is not None:
+    if (f_key_info := o.key_info) is not None:
         w.bits(0, 2)
         _e_KeyInfoType(w, f_key_info)
         s = 4
@@ -3356,8 +3284,7 @@ def _d_SignatureValueType(r: Reader) -> SignatureValueType:
 
 def _e_SignatureValueType(w: Writer, o: SignatureValueType) -> None:
     s = 0
-    f_id = o.id
-    if f_id is not None:
+    if (f_id := o.id) is not None:
         w.bits(0, 2)
         w.string(f_id)
         s = 1
@@ -3395,8 +3322,7 @@ def _d_SignedInfoType(r: Reader) -> SignedInfoType:
 
 def _e_SignedInfoType(w: Writer, o: SignedInfoType) -> None:
     s = 0
-    f_id = o.id
-    if f_id is not None:
+    if (f_id := o.id) is not None:
         w.bits(0, 2)
         w.string(f_id)
         s = 1
@@ -3531,8 +3457,7 @@ def _e_V2GMessageType(w: Writer, o: V2GMessageType) -> None:
     w.uint(f1_time_stamp)
     s1 = 2
     w.bits(0, 1)
-    f1_signature = f_header.signature
-    if f1_signature is not None:
+    if (f1_signature := f_header.signature) is not None:
         w.bits(0, 2)
         _e_SignatureType(w, f1_signature)
         s1 = 3
@@ -3586,8 +3511,7 @@ def _e_V2GRequestType(w: Writer, o: V2GRequestType) -> None:
     w.uint(f1_time_stamp)
     s1 = 2
     w.bits(0, 1)
-    f1_signature = f_header.signature
-    if f1_signature is not None:
+    if (f1_signature := f_header.signature) is not None:
         w.bits(0, 2)
         _e_SignatureType(w, f1_signature)
         s1 = 3
@@ -3648,8 +3572,7 @@ def _e_V2GResponseType(w: Writer, o: V2GResponseType) -> None:
     w.uint(f1_time_stamp)
     s1 = 2
     w.bits(0, 1)
-    f1_signature = f_header.signature
-    if f1_signature is not None:
+    if (f1_signature := f_header.signature) is not None:
         w.bits(0, 2)
         _e_SignatureType(w, f1_signature)
         s1 = 3
@@ -4859,6 +4782,8 @@ def _e_f_Y(w: Writer, v) -> None:
     w.bits(0, 1)
     w.binary(v)
     w.bits(0, 1)
+
+
 
 GLOBAL_ELEMENTS = (
     ('urn:iso:std:iso:15118:-20:ACDP', 'ACDP_ConnectReq', ACDP_ConnectReqType, _d_ACDP_ConnectReqType, _e_ACDP_ConnectReqType),

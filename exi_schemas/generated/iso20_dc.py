@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from exi_schemas._runtime import ExiDecodeError, ExiEncodeError, Reader, Writer
+from exi_schemas._runtime import ExiDecodeError, ExiEncodeError, Reader, Writer, _with
 
 _P0 = ((6, 0), (7, 0))
 _C1 = (None, None, None, None, None, None, (1, 2), (0, 1), None, None, None, None)
@@ -91,40 +91,40 @@ _P75 = ((2, 0), (3, 0), (4, 0), (5, 0))
 _P76 = ((3, 0), (4, 0), (5, 0))
 _P77 = ((4, 0), (5, 0))
 _P78 = ((10, 0), (10, 1), (10, 2), (10, 3), (10, 4))
-_P79 = ((0, 0), (1, 0), (2, 0), (3, 0), (-1, 0))
-_P80 = ((1, 0), (2, 0), (3, 0), (-1, 0))
-_P81 = ((2, 0), (3, 0), (-1, 0))
-_P82 = ((3, 0), (-1, 0))
-_C83 = (None, None, (1, 3), (0, 2), None, None, None, None, None, None, None, None)
-_C84 = (None, None, (2, 3), (1, 2), (0, 2), None, None, None, None, None, None, None)
-_C85 = (None, None, (3, 3), (2, 2), (1, 2), (0, 1), None, None, None, None, None, None)
-_C86 = ((1, 3), (0, 3), None, None, None)
-_C87 = ((2, 3), (1, 3), (0, 2), None, None)
-_C88 = ((3, 3), (2, 3), (1, 2), (0, 2), None)
-_C89 = ((4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
-_P90 = ((1, 0), (1, 1))
-_P91 = ((2, 0), (2, 1))
-_P92 = ((0, 0), (1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
-_P93 = ((1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
-_P94 = ((2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
-_P95 = ((3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
-_P96 = ((4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
-_P97 = ((5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
-_P98 = ((6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
-_P99 = ((7, 0), (8, 0), (9, 0), (-1, 0))
-_P100 = ((8, 0), (9, 0), (-1, 0))
-_P101 = ((9, 0), (-1, 0))
-_C102 = ((1, 4), (0, 4), None, None, None, None, None, None, None, None, None)
-_C103 = ((2, 4), (1, 4), (0, 4), None, None, None, None, None, None, None, None)
-_C104 = ((3, 4), (2, 4), (1, 4), (0, 4), None, None, None, None, None, None, None)
-_C105 = ((4, 4), (3, 4), (2, 4), (1, 4), (0, 3), None, None, None, None, None, None)
-_C106 = ((5, 4), (4, 4), (3, 4), (2, 4), (1, 3), (0, 3), None, None, None, None, None)
-_C107 = ((6, 4), (5, 4), (4, 4), (3, 4), (2, 3), (1, 3), (0, 3), None, None, None, None)
-_C108 = ((7, 4), (6, 4), (5, 4), (4, 4), (3, 3), (2, 3), (1, 3), (0, 3), None, None, None)
-_C109 = ((8, 4), (7, 4), (6, 4), (5, 4), (4, 3), (3, 3), (2, 3), (1, 3), (0, 2), None, None)
-_C110 = ((9, 4), (8, 4), (7, 4), (6, 4), (5, 3), (4, 3), (3, 3), (2, 3), (1, 2), (0, 2), None)
-_C111 = ((10, 4), (9, 4), (8, 4), (7, 4), (6, 3), (5, 3), (4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
-_C112 = ((1, 2), (0, 1), None, None, None)
+_C79 = (None, None, (1, 3), (0, 2), None, None, None, None, None, None, None, None)
+_C80 = (None, None, (2, 3), (1, 2), (0, 2), None, None, None, None, None, None, None)
+_C81 = (None, None, (3, 3), (2, 2), (1, 2), (0, 1), None, None, None, None, None, None)
+_C82 = ((1, 3), (0, 3), None, None, None)
+_C83 = ((2, 3), (1, 3), (0, 2), None, None)
+_C84 = ((3, 3), (2, 3), (1, 2), (0, 2), None)
+_C85 = ((4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
+_P86 = ((1, 0), (1, 1))
+_P87 = ((2, 0), (2, 1))
+_P88 = ((0, 0), (1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
+_P89 = ((1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
+_P90 = ((2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
+_P91 = ((3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
+_P92 = ((4, 0), (5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
+_P93 = ((5, 0), (6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
+_P94 = ((6, 0), (7, 0), (8, 0), (9, 0), (-1, 0))
+_P95 = ((7, 0), (8, 0), (9, 0), (-1, 0))
+_P96 = ((8, 0), (9, 0), (-1, 0))
+_P97 = ((9, 0), (-1, 0))
+_C98 = ((1, 4), (0, 4), None, None, None, None, None, None, None, None, None)
+_C99 = ((2, 4), (1, 4), (0, 4), None, None, None, None, None, None, None, None)
+_C100 = ((3, 4), (2, 4), (1, 4), (0, 4), None, None, None, None, None, None, None)
+_C101 = ((4, 4), (3, 4), (2, 4), (1, 4), (0, 3), None, None, None, None, None, None)
+_C102 = ((5, 4), (4, 4), (3, 4), (2, 4), (1, 3), (0, 3), None, None, None, None, None)
+_C103 = ((6, 4), (5, 4), (4, 4), (3, 4), (2, 3), (1, 3), (0, 3), None, None, None, None)
+_C104 = ((7, 4), (6, 4), (5, 4), (4, 4), (3, 3), (2, 3), (1, 3), (0, 3), None, None, None)
+_C105 = ((8, 4), (7, 4), (6, 4), (5, 4), (4, 3), (3, 3), (2, 3), (1, 3), (0, 2), None, None)
+_C106 = ((9, 4), (8, 4), (7, 4), (6, 4), (5, 3), (4, 3), (3, 3), (2, 3), (1, 2), (0, 2), None)
+_C107 = ((10, 4), (9, 4), (8, 4), (7, 4), (6, 3), (5, 3), (4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
+_C108 = ((1, 2), (0, 1), None, None, None)
+_P109 = ((0, 0), (1, 0), (2, 0), (3, 0), (-1, 0))
+_P110 = ((1, 0), (2, 0), (3, 0), (-1, 0))
+_P111 = ((2, 0), (3, 0), (-1, 0))
+_P112 = ((3, 0), (-1, 0))
 _C113 = ((1, 2), (0, 1), None, None, None, None, None, None, None, None)
 _C114 = ((1, 3), (0, 3), None, None, None, None, None, None, None)
 _C115 = ((2, 3), (1, 3), (0, 2), None, None, None, None, None, None)
@@ -1008,8 +1008,7 @@ def _e_BPT_DC_CPDReqEnergyTransferModeType(w: Writer, o: BPT_DC_CPDReqEnergyTran
     w.uint(-f6_value - 1 if f6_value < 0 else f6_value)
     s = 6
     w.bits(0, 2)
-    f_target_soc = o.target_soc
-    if f_target_soc is not None:
+    if (f_target_soc := o.target_soc) is not None:
         if not 0 <= f_target_soc <= 100:
             raise ExiEncodeError(f"value {f_target_soc!r} outside [0, 100]")
         w.bits(((f_target_soc) << 1), 11)
@@ -1317,8 +1316,7 @@ def _e_BPT_DC_CPDResEnergyTransferModeType(w: Writer, o: BPT_DC_CPDResEnergyTran
     w.uint(-f6_value - 1 if f6_value < 0 else f6_value)
     s = 6
     w.bits(0, 2)
-    f_evse_power_ramp_limitation = o.evse_power_ramp_limitation
-    if f_evse_power_ramp_limitation is not None:
+    if (f_evse_power_ramp_limitation := o.evse_power_ramp_limitation) is not None:
         f7_exponent = f_evse_power_ramp_limitation.exponent
         if f7_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
         if not -128 <= f7_exponent <= 127:
@@ -1602,8 +1600,7 @@ def _d_BPT_Dynamic_DC_CLReqControlModeType(r: Reader) -> BPT_Dynamic_DC_CLReqCon
 
 def _e_BPT_Dynamic_DC_CLReqControlModeType(w: Writer, o: BPT_Dynamic_DC_CLReqControlModeType) -> None:
     s = 0
-    f_departure_time = o.departure_time
-    if f_departure_time is not None:
+    if (f_departure_time := o.departure_time) is not None:
         w.bits(0, 3)
         w.uint(f_departure_time)
         w.bits(0, 1)
@@ -1744,8 +1741,7 @@ def _e_BPT_Dynamic_DC_CLReqControlModeType(w: Writer, o: BPT_Dynamic_DC_CLReqCon
     w.uint(-f11_value - 1 if f11_value < 0 else f11_value)
     s = 12
     w.bits(0, 2)
-    f_ev_maximum_v2_x_energy_request = o.ev_maximum_v2_x_energy_request
-    if f_ev_maximum_v2_x_energy_request is not None:
+    if (f_ev_maximum_v2_x_energy_request := o.ev_maximum_v2_x_energy_request) is not None:
         f12_exponent = f_ev_maximum_v2_x_energy_request.exponent
         if f12_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
         if not -128 <= f12_exponent <= 127:
@@ -1758,8 +1754,7 @@ def _e_BPT_Dynamic_DC_CLReqControlModeType(w: Writer, o: BPT_Dynamic_DC_CLReqCon
         w.uint(-f12_value - 1 if f12_value < 0 else f12_value)
         w.bits(0, 2)
         s = 13
-    f_ev_minimum_v2_x_energy_request = o.ev_minimum_v2_x_energy_request
-    if f_ev_minimum_v2_x_energy_request is not None:
+    if (f_ev_minimum_v2_x_energy_request := o.ev_minimum_v2_x_energy_request) is not None:
         c2 = _C6[s]
         f13_exponent = f_ev_minimum_v2_x_energy_request.exponent
         if f13_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -1942,28 +1937,24 @@ def _d_BPT_Dynamic_DC_CLResControlModeType(r: Reader) -> BPT_Dynamic_DC_CLResCon
 
 def _e_BPT_Dynamic_DC_CLResControlModeType(w: Writer, o: BPT_Dynamic_DC_CLResControlModeType) -> None:
     s = 0
-    f_departure_time = o.departure_time
-    if f_departure_time is not None:
+    if (f_departure_time := o.departure_time) is not None:
         w.bits(0, 4)
         w.uint(f_departure_time)
         w.bits(0, 1)
         s = 1
-    f_minimum_soc = o.minimum_soc
-    if f_minimum_soc is not None:
+    if (f_minimum_soc := o.minimum_soc) is not None:
         c1 = _C12[s]
         if not 0 <= f_minimum_soc <= 100:
             raise ExiEncodeError(f"value {f_minimum_soc!r} outside [0, 100]")
         w.bits(((c1[0]) << 9) | ((f_minimum_soc) << 1), c1[1] + 9)
         s = 2
-    f_target_soc = o.target_soc
-    if f_target_soc is not None:
+    if (f_target_soc := o.target_soc) is not None:
         c2 = _C13[s]
         if not 0 <= f_target_soc <= 100:
             raise ExiEncodeError(f"value {f_target_soc!r} outside [0, 100]")
         w.bits(((c2[0]) << 9) | ((f_target_soc) << 1), c2[1] + 9)
         s = 3
-    f_ack_max_delay = o.ack_max_delay
-    if f_ack_max_delay is not None:
+    if (f_ack_max_delay := o.ack_max_delay) is not None:
         c3 = _C14[s]
         w.bits(((c3[0]) << 1), c3[1] + 1)
         w.uint(f_ack_max_delay)
@@ -2349,8 +2340,7 @@ def _d_BPT_Scheduled_DC_CLReqControlModeType(r: Reader) -> BPT_Scheduled_DC_CLRe
 
 def _e_BPT_Scheduled_DC_CLReqControlModeType(w: Writer, o: BPT_Scheduled_DC_CLReqControlModeType) -> None:
     s = 0
-    f_ev_target_energy_request = o.ev_target_energy_request
-    if f_ev_target_energy_request is not None:
+    if (f_ev_target_energy_request := o.ev_target_energy_request) is not None:
         f1_exponent = f_ev_target_energy_request.exponent
         if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
         if not -128 <= f1_exponent <= 127:
@@ -2363,8 +2353,7 @@ def _e_BPT_Scheduled_DC_CLReqControlModeType(w: Writer, o: BPT_Scheduled_DC_CLRe
         w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
         w.bits(0, 2)
         s = 1
-    f_ev_maximum_energy_request = o.ev_maximum_energy_request
-    if f_ev_maximum_energy_request is not None:
+    if (f_ev_maximum_energy_request := o.ev_maximum_energy_request) is not None:
         c1 = _C27[s]
         f2_exponent = f_ev_maximum_energy_request.exponent
         if f2_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -2378,8 +2367,7 @@ def _e_BPT_Scheduled_DC_CLReqControlModeType(w: Writer, o: BPT_Scheduled_DC_CLRe
         w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
         w.bits(0, 2)
         s = 2
-    f_ev_minimum_energy_request = o.ev_minimum_energy_request
-    if f_ev_minimum_energy_request is not None:
+    if (f_ev_minimum_energy_request := o.ev_minimum_energy_request) is not None:
         c2 = _C28[s]
         f3_exponent = f_ev_minimum_energy_request.exponent
         if f3_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -2421,8 +2409,7 @@ def _e_BPT_Scheduled_DC_CLReqControlModeType(w: Writer, o: BPT_Scheduled_DC_CLRe
     w.uint(-f5_value - 1 if f5_value < 0 else f5_value)
     s = 5
     w.bits(0, 2)
-    f_ev_maximum_charge_power = o.ev_maximum_charge_power
-    if f_ev_maximum_charge_power is not None:
+    if (f_ev_maximum_charge_power := o.ev_maximum_charge_power) is not None:
         f6_exponent = f_ev_maximum_charge_power.exponent
         if f6_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
         if not -128 <= f6_exponent <= 127:
@@ -2435,8 +2422,7 @@ def _e_BPT_Scheduled_DC_CLReqControlModeType(w: Writer, o: BPT_Scheduled_DC_CLRe
         w.uint(-f6_value - 1 if f6_value < 0 else f6_value)
         w.bits(0, 2)
         s = 6
-    f_ev_minimum_charge_power = o.ev_minimum_charge_power
-    if f_ev_minimum_charge_power is not None:
+    if (f_ev_minimum_charge_power := o.ev_minimum_charge_power) is not None:
         c4 = _C30[s]
         f7_exponent = f_ev_minimum_charge_power.exponent
         if f7_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -2450,8 +2436,7 @@ def _e_BPT_Scheduled_DC_CLReqControlModeType(w: Writer, o: BPT_Scheduled_DC_CLRe
         w.uint(-f7_value - 1 if f7_value < 0 else f7_value)
         w.bits(0, 2)
         s = 7
-    f_ev_maximum_charge_current = o.ev_maximum_charge_current
-    if f_ev_maximum_charge_current is not None:
+    if (f_ev_maximum_charge_current := o.ev_maximum_charge_current) is not None:
         c5 = _C31[s]
         f8_exponent = f_ev_maximum_charge_current.exponent
         if f8_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -2465,8 +2450,7 @@ def _e_BPT_Scheduled_DC_CLReqControlModeType(w: Writer, o: BPT_Scheduled_DC_CLRe
         w.uint(-f8_value - 1 if f8_value < 0 else f8_value)
         w.bits(0, 2)
         s = 8
-    f_ev_maximum_voltage = o.ev_maximum_voltage
-    if f_ev_maximum_voltage is not None:
+    if (f_ev_maximum_voltage := o.ev_maximum_voltage) is not None:
         c6 = _C32[s]
         f9_exponent = f_ev_maximum_voltage.exponent
         if f9_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -2480,8 +2464,7 @@ def _e_BPT_Scheduled_DC_CLReqControlModeType(w: Writer, o: BPT_Scheduled_DC_CLRe
         w.uint(-f9_value - 1 if f9_value < 0 else f9_value)
         w.bits(0, 2)
         s = 9
-    f_ev_minimum_voltage = o.ev_minimum_voltage
-    if f_ev_minimum_voltage is not None:
+    if (f_ev_minimum_voltage := o.ev_minimum_voltage) is not None:
         c7 = _C33[s]
         f10_exponent = f_ev_minimum_voltage.exponent
         if f10_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -2495,8 +2478,7 @@ def _e_BPT_Scheduled_DC_CLReqControlModeType(w: Writer, o: BPT_Scheduled_DC_CLRe
         w.uint(-f10_value - 1 if f10_value < 0 else f10_value)
         w.bits(0, 2)
         s = 10
-    f_ev_maximum_discharge_power = o.ev_maximum_discharge_power
-    if f_ev_maximum_discharge_power is not None:
+    if (f_ev_maximum_discharge_power := o.ev_maximum_discharge_power) is not None:
         c8 = _C34[s]
         f11_exponent = f_ev_maximum_discharge_power.exponent
         if f11_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -2510,8 +2492,7 @@ def _e_BPT_Scheduled_DC_CLReqControlModeType(w: Writer, o: BPT_Scheduled_DC_CLRe
         w.uint(-f11_value - 1 if f11_value < 0 else f11_value)
         w.bits(0, 2)
         s = 11
-    f_ev_minimum_discharge_power = o.ev_minimum_discharge_power
-    if f_ev_minimum_discharge_power is not None:
+    if (f_ev_minimum_discharge_power := o.ev_minimum_discharge_power) is not None:
         c9 = _C35[s]
         f12_exponent = f_ev_minimum_discharge_power.exponent
         if f12_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -2525,8 +2506,7 @@ def _e_BPT_Scheduled_DC_CLReqControlModeType(w: Writer, o: BPT_Scheduled_DC_CLRe
         w.uint(-f12_value - 1 if f12_value < 0 else f12_value)
         w.bits(0, 2)
         s = 12
-    f_ev_maximum_discharge_current = o.ev_maximum_discharge_current
-    if f_ev_maximum_discharge_current is not None:
+    if (f_ev_maximum_discharge_current := o.ev_maximum_discharge_current) is not None:
         c10 = _C36[s]
         f13_exponent = f_ev_maximum_discharge_current.exponent
         if f13_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -2724,8 +2704,7 @@ def _d_BPT_Scheduled_DC_CLResControlModeType(r: Reader) -> BPT_Scheduled_DC_CLRe
 
 def _e_BPT_Scheduled_DC_CLResControlModeType(w: Writer, o: BPT_Scheduled_DC_CLResControlModeType) -> None:
     s = 0
-    f_evse_maximum_charge_power = o.evse_maximum_charge_power
-    if f_evse_maximum_charge_power is not None:
+    if (f_evse_maximum_charge_power := o.evse_maximum_charge_power) is not None:
         f1_exponent = f_evse_maximum_charge_power.exponent
         if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
         if not -128 <= f1_exponent <= 127:
@@ -2738,8 +2717,7 @@ def _e_BPT_Scheduled_DC_CLResControlModeType(w: Writer, o: BPT_Scheduled_DC_CLRe
         w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
         w.bits(0, 2)
         s = 1
-    f_evse_minimum_charge_power = o.evse_minimum_charge_power
-    if f_evse_minimum_charge_power is not None:
+    if (f_evse_minimum_charge_power := o.evse_minimum_charge_power) is not None:
         c1 = _C46[s]
         f2_exponent = f_evse_minimum_charge_power.exponent
         if f2_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -2753,8 +2731,7 @@ def _e_BPT_Scheduled_DC_CLResControlModeType(w: Writer, o: BPT_Scheduled_DC_CLRe
         w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
         w.bits(0, 2)
         s = 2
-    f_evse_maximum_charge_current = o.evse_maximum_charge_current
-    if f_evse_maximum_charge_current is not None:
+    if (f_evse_maximum_charge_current := o.evse_maximum_charge_current) is not None:
         c2 = _C47[s]
         f3_exponent = f_evse_maximum_charge_current.exponent
         if f3_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -2768,8 +2745,7 @@ def _e_BPT_Scheduled_DC_CLResControlModeType(w: Writer, o: BPT_Scheduled_DC_CLRe
         w.uint(-f3_value - 1 if f3_value < 0 else f3_value)
         w.bits(0, 2)
         s = 3
-    f_evse_maximum_voltage = o.evse_maximum_voltage
-    if f_evse_maximum_voltage is not None:
+    if (f_evse_maximum_voltage := o.evse_maximum_voltage) is not None:
         c3 = _C48[s]
         f4_exponent = f_evse_maximum_voltage.exponent
         if f4_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -2783,8 +2759,7 @@ def _e_BPT_Scheduled_DC_CLResControlModeType(w: Writer, o: BPT_Scheduled_DC_CLRe
         w.uint(-f4_value - 1 if f4_value < 0 else f4_value)
         w.bits(0, 2)
         s = 4
-    f_evse_maximum_discharge_power = o.evse_maximum_discharge_power
-    if f_evse_maximum_discharge_power is not None:
+    if (f_evse_maximum_discharge_power := o.evse_maximum_discharge_power) is not None:
         c4 = _C49[s]
         f5_exponent = f_evse_maximum_discharge_power.exponent
         if f5_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -2798,8 +2773,7 @@ def _e_BPT_Scheduled_DC_CLResControlModeType(w: Writer, o: BPT_Scheduled_DC_CLRe
         w.uint(-f5_value - 1 if f5_value < 0 else f5_value)
         w.bits(0, 2)
         s = 5
-    f_evse_minimum_discharge_power = o.evse_minimum_discharge_power
-    if f_evse_minimum_discharge_power is not None:
+    if (f_evse_minimum_discharge_power := o.evse_minimum_discharge_power) is not None:
         c5 = _C50[s]
         f6_exponent = f_evse_minimum_discharge_power.exponent
         if f6_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -2813,8 +2787,7 @@ def _e_BPT_Scheduled_DC_CLResControlModeType(w: Writer, o: BPT_Scheduled_DC_CLRe
         w.uint(-f6_value - 1 if f6_value < 0 else f6_value)
         w.bits(0, 2)
         s = 6
-    f_evse_maximum_discharge_current = o.evse_maximum_discharge_current
-    if f_evse_maximum_discharge_current is not None:
+    if (f_evse_maximum_discharge_current := o.evse_maximum_discharge_current) is not None:
         c6 = _C51[s]
         f7_exponent = f_evse_maximum_discharge_current.exponent
         if f7_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -2828,8 +2801,7 @@ def _e_BPT_Scheduled_DC_CLResControlModeType(w: Writer, o: BPT_Scheduled_DC_CLRe
         w.uint(-f7_value - 1 if f7_value < 0 else f7_value)
         w.bits(0, 2)
         s = 7
-    f_evse_minimum_voltage = o.evse_minimum_voltage
-    if f_evse_minimum_voltage is not None:
+    if (f_evse_minimum_voltage := o.evse_minimum_voltage) is not None:
         c7 = _C52[s]
         f8_exponent = f_evse_minimum_voltage.exponent
         if f8_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -2940,16 +2912,14 @@ def _e_ChargeLoopReqType(w: Writer, o: ChargeLoopReqType) -> None:
     w.uint(f1_time_stamp)
     s1 = 2
     w.bits(0, 1)
-    f1_signature = f_header.signature
-    if f1_signature is not None:
+    if (f1_signature := f_header.signature) is not None:
         w.bits(0, 2)
         _e_SignatureType(w, f1_signature)
         s1 = 3
     c1 = _C57[s1]
     s = 1
     w.bits((c1[0]), c1[1])
-    f_display_parameters = o.display_parameters
-    if f_display_parameters is not None:
+    if (f_display_parameters := o.display_parameters) is not None:
         w.bits(0, 2)
         _e_DisplayParametersType(w, f_display_parameters)
         s = 2
@@ -3045,8 +3015,7 @@ def _e_ChargeLoopResType(w: Writer, o: ChargeLoopResType) -> None:
     w.uint(f1_time_stamp)
     s1 = 2
     w.bits(0, 1)
-    f1_signature = f_header.signature
-    if f1_signature is not None:
+    if (f1_signature := f_header.signature) is not None:
         w.bits(0, 2)
         _e_SignatureType(w, f1_signature)
         s1 = 3
@@ -3055,8 +3024,7 @@ def _e_ChargeLoopResType(w: Writer, o: ChargeLoopResType) -> None:
     if f_response_code is None: raise ExiEncodeError("ChargeLoopResType: missing required response_code")
     s = 2
     w.bits(((c1[0]) << 9) | ((_K64[f_response_code]) << 1), c1[1] + 9)
-    f_evse_status = o.evse_status
-    if f_evse_status is not None:
+    if (f_evse_status := o.evse_status) is not None:
         f2_notification_max_delay = f_evse_status.notification_max_delay
         if f2_notification_max_delay is None: raise ExiEncodeError("EVSEStatusType: missing required notification_max_delay")
         w.bits(0, 5)
@@ -3065,14 +3033,12 @@ def _e_ChargeLoopResType(w: Writer, o: ChargeLoopResType) -> None:
         if f2_evse_notification is None: raise ExiEncodeError("EVSEStatusType: missing required evse_notification")
         w.bits(((_K65[f2_evse_notification]) << 2), 8)
         s = 3
-    f_meter_info = o.meter_info
-    if f_meter_info is not None:
+    if (f_meter_info := o.meter_info) is not None:
         c2 = _C66[s]
         w.bits((c2[0]), c2[1])
         _e_MeterInfoType(w, f_meter_info)
         s = 4
-    f_receipt = o.receipt
-    if f_receipt is not None:
+    if (f_receipt := o.receipt) is not None:
         c3 = _C67[s]
         w.bits((c3[0]), c3[1])
         _e_ReceiptType(w, f_receipt)
@@ -3127,8 +3093,7 @@ def _e_ChargeParameterDiscoveryReqType(w: Writer, o: ChargeParameterDiscoveryReq
     w.uint(f1_time_stamp)
     s1 = 2
     w.bits(0, 1)
-    f1_signature = f_header.signature
-    if f1_signature is not None:
+    if (f1_signature := f_header.signature) is not None:
         w.bits(0, 2)
         _e_SignatureType(w, f1_signature)
         s1 = 3
@@ -3189,8 +3154,7 @@ def _e_ChargeParameterDiscoveryResType(w: Writer, o: ChargeParameterDiscoveryRes
     w.uint(f1_time_stamp)
     s1 = 2
     w.bits(0, 1)
-    f1_signature = f_header.signature
-    if f1_signature is not None:
+    if (f1_signature := f_header.signature) is not None:
         w.bits(0, 2)
         _e_SignatureType(w, f1_signature)
         s1 = 3
@@ -3378,8 +3342,7 @@ def _e_DC_CPDReqEnergyTransferModeType(w: Writer, o: DC_CPDReqEnergyTransferMode
     w.uint(-f6_value - 1 if f6_value < 0 else f6_value)
     s = 6
     w.bits(0, 2)
-    f_target_soc = o.target_soc
-    if f_target_soc is not None:
+    if (f_target_soc := o.target_soc) is not None:
         if not 0 <= f_target_soc <= 100:
             raise ExiEncodeError(f"value {f_target_soc!r} outside [0, 100]")
         w.bits(((f_target_soc) << 1), 11)
@@ -3577,8 +3540,7 @@ def _e_DC_CPDResEnergyTransferModeType(w: Writer, o: DC_CPDResEnergyTransferMode
     w.uint(-f6_value - 1 if f6_value < 0 else f6_value)
     s = 6
     w.bits(0, 2)
-    f_evse_power_ramp_limitation = o.evse_power_ramp_limitation
-    if f_evse_power_ramp_limitation is not None:
+    if (f_evse_power_ramp_limitation := o.evse_power_ramp_limitation) is not None:
         f7_exponent = f_evse_power_ramp_limitation.exponent
         if f7_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
         if not -128 <= f7_exponent <= 127:
@@ -3641,8 +3603,7 @@ def _e_DC_CableCheckReqType(w: Writer, o: DC_CableCheckReqType) -> None:
     w.uint(f1_time_stamp)
     s1 = 2
     w.bits(0, 1)
-    f1_signature = f_header.signature
-    if f1_signature is not None:
+    if (f1_signature := f_header.signature) is not None:
         w.bits(0, 2)
         _e_SignatureType(w, f1_signature)
         s1 = 3
@@ -3707,8 +3668,7 @@ def _e_DC_CableCheckResType(w: Writer, o: DC_CableCheckResType) -> None:
     w.uint(f1_time_stamp)
     s1 = 2
     w.bits(0, 1)
-    f1_signature = f_header.signature
-    if f1_signature is not None:
+    if (f1_signature := f_header.signature) is not None:
         w.bits(0, 2)
         _e_SignatureType(w, f1_signature)
         s1 = 3
@@ -3721,15 +3681,11 @@ def _e_DC_CableCheckResType(w: Writer, o: DC_CableCheckResType) -> None:
 
 def _d_DC_ChargeLoopReqType(r: Reader) -> DC_ChargeLoopReqType:
     rv = r.v; rn = r.n
+    sel = None
     v_header = None
     v_display_parameters = None
     v_meter_info_requested = None
     v_ev_present_voltage = None
-    v_bpt_dynamic_dc_cl_req_control_mode = None
-    v_bpt_scheduled_dc_cl_req_control_mode = None
-    v_cl_req_control_mode = None
-    v_dynamic_dc_cl_req_control_mode = None
-    v_scheduled_dc_cl_req_control_mode = None
     v1_session_id = None
     v1_time_stamp = None
     v1_signature = None
@@ -3783,21 +3739,11 @@ def _d_DC_ChargeLoopReqType(r: Reader) -> DC_ChargeLoopReqType:
     if e >= 5: r.bad_code(p + 2, e, 5)
     it, al = _P73[e]
     v_ev_present_voltage = RationalNumberType(exponent=v2_exponent, value=v2_value)
-    if al == 0:
-        v_bpt_dynamic_dc_cl_req_control_mode = _d_BPT_Dynamic_DC_CLReqControlModeType(r)
-    elif al == 1:
-        v_bpt_scheduled_dc_cl_req_control_mode = _d_BPT_Scheduled_DC_CLReqControlModeType(r)
-    elif al == 2:
-        r.zero(1, 'expected end of element')
-        it = -1; al = 0
-        v_cl_req_control_mode = CLReqControlModeType()
-    elif al == 3:
-        v_dynamic_dc_cl_req_control_mode = _d_Dynamic_DC_CLReqControlModeType(r)
-    elif al == 4:
-        v_scheduled_dc_cl_req_control_mode = _d_Scheduled_DC_CLReqControlModeType(r)
+    nm, fn = _DISPATCH0[al]
+    sel = (nm, fn(r))
     r.zero(1, 'expected end of element')
     it = -1; al = 0
-    return DC_ChargeLoopReqType(header=v_header, display_parameters=v_display_parameters, meter_info_requested=v_meter_info_requested, ev_present_voltage=v_ev_present_voltage, bpt_dynamic_dc_cl_req_control_mode=v_bpt_dynamic_dc_cl_req_control_mode, bpt_scheduled_dc_cl_req_control_mode=v_bpt_scheduled_dc_cl_req_control_mode, cl_req_control_mode=v_cl_req_control_mode, dynamic_dc_cl_req_control_mode=v_dynamic_dc_cl_req_control_mode, scheduled_dc_cl_req_control_mode=v_scheduled_dc_cl_req_control_mode)
+    return _with(DC_ChargeLoopReqType(header=v_header, display_parameters=v_display_parameters, meter_info_requested=v_meter_info_requested, ev_present_voltage=v_ev_present_voltage), sel)
 
 def _e_DC_ChargeLoopReqType(w: Writer, o: DC_ChargeLoopReqType) -> None:
     f_header = o.header
@@ -3812,16 +3758,14 @@ def _e_DC_ChargeLoopReqType(w: Writer, o: DC_ChargeLoopReqType) -> None:
     w.uint(f1_time_stamp)
     s1 = 2
     w.bits(0, 1)
-    f1_signature = f_header.signature
-    if f1_signature is not None:
+    if (f1_signature := f_header.signature) is not None:
         w.bits(0, 2)
         _e_SignatureType(w, f1_signature)
         s1 = 3
     c1 = _C57[s1]
     s = 1
     w.bits((c1[0]), c1[1])
-    f_display_parameters = o.display_parameters
-    if f_display_parameters is not None:
+    if (f_display_parameters := o.display_parameters) is not None:
         w.bits(0, 2)
         _e_DisplayParametersType(w, f_display_parameters)
         s = 2
@@ -3843,27 +3787,22 @@ def _e_DC_ChargeLoopReqType(w: Writer, o: DC_ChargeLoopReqType) -> None:
     w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
     s = 4
     w.bits(0, 2)
-    f_bpt_dynamic_dc_cl_req_control_mode = o.bpt_dynamic_dc_cl_req_control_mode
-    f_bpt_scheduled_dc_cl_req_control_mode = o.bpt_scheduled_dc_cl_req_control_mode
-    f_cl_req_control_mode = o.cl_req_control_mode
-    f_dynamic_dc_cl_req_control_mode = o.dynamic_dc_cl_req_control_mode
-    f_scheduled_dc_cl_req_control_mode = o.scheduled_dc_cl_req_control_mode
-    if f_bpt_dynamic_dc_cl_req_control_mode is not None:
+    if (f_bpt_dynamic_dc_cl_req_control_mode := o.bpt_dynamic_dc_cl_req_control_mode) is not None:
         w.bits(0, 3)
         _e_BPT_Dynamic_DC_CLReqControlModeType(w, f_bpt_dynamic_dc_cl_req_control_mode)
         s = 5
-    elif f_bpt_scheduled_dc_cl_req_control_mode is not None:
+    elif (f_bpt_scheduled_dc_cl_req_control_mode := o.bpt_scheduled_dc_cl_req_control_mode) is not None:
         w.bits(1, 3)
         _e_BPT_Scheduled_DC_CLReqControlModeType(w, f_bpt_scheduled_dc_cl_req_control_mode)
         s = 5
-    elif f_cl_req_control_mode is not None:
+    elif (f_cl_req_control_mode := o.cl_req_control_mode) is not None:
         w.bits(4, 4)
         s = 5
-    elif f_dynamic_dc_cl_req_control_mode is not None:
+    elif (f_dynamic_dc_cl_req_control_mode := o.dynamic_dc_cl_req_control_mode) is not None:
         w.bits(3, 3)
         _e_Dynamic_DC_CLReqControlModeType(w, f_dynamic_dc_cl_req_control_mode)
         s = 5
-    elif f_scheduled_dc_cl_req_control_mode is not None:
+    elif (f_scheduled_dc_cl_req_control_mode := o.scheduled_dc_cl_req_control_mode) is not None:
         w.bits(4, 3)
         _e_Scheduled_DC_CLReqControlModeType(w, f_scheduled_dc_cl_req_control_mode)
         s = 5
@@ -3873,6 +3812,7 @@ def _e_DC_ChargeLoopReqType(w: Writer, o: DC_ChargeLoopReqType) -> None:
 
 def _d_DC_ChargeLoopResType(r: Reader) -> DC_ChargeLoopResType:
     rv = r.v; rn = r.n
+    sel = None
     v_header = None
     v_response_code = None
     v_evse_status = None
@@ -3883,11 +3823,6 @@ def _d_DC_ChargeLoopResType(r: Reader) -> DC_ChargeLoopResType:
     v_evse_power_limit_achieved = None
     v_evse_current_limit_achieved = None
     v_evse_voltage_limit_achieved = None
-    v_bpt_dynamic_dc_cl_res_control_mode = None
-    v_bpt_scheduled_dc_cl_res_control_mode = None
-    v_cl_res_control_mode = None
-    v_dynamic_dc_cl_res_control_mode = None
-    v_scheduled_dc_cl_res_control_mode = None
     v1_session_id = None
     v1_time_stamp = None
     v1_signature = None
@@ -3988,39 +3923,11 @@ def _d_DC_ChargeLoopResType(r: Reader) -> DC_ChargeLoopResType:
     if e >= 5: r.bad_code(p + 14, e, 5)
     it, al = _P78[e]
     v_evse_present_voltage = RationalNumberType(exponent=v4_exponent, value=v4_value)
-    if al == 0:
-        v_bpt_dynamic_dc_cl_res_control_mode = _d_BPT_Dynamic_DC_CLResControlModeType(r)
-    elif al == 1:
-        v_bpt_scheduled_dc_cl_res_control_mode = _d_BPT_Scheduled_DC_CLResControlModeType(r)
-    elif al == 2:
-        r.zero(1, 'expected end of element')
-        it = -1; al = 0
-        v_cl_res_control_mode = CLResControlModeType()
-    elif al == 3:
-        v_dynamic_dc_cl_res_control_mode = _d_Dynamic_DC_CLResControlModeType(r)
-    elif al == 4:
-        v6_evse_maximum_charge_power = None
-        v6_evse_minimum_charge_power = None
-        v6_evse_maximum_charge_current = None
-        v6_evse_maximum_voltage = None
-        it, al = _P79[r.code(3, 5)]
-        if it == 0:
-            v6_evse_maximum_charge_power = _d_RationalNumberType(r)
-            it, al = _P80[r.code(3, 4)]
-        if it == 1:
-            v6_evse_minimum_charge_power = _d_RationalNumberType(r)
-            it, al = _P81[r.code(2, 3)]
-        if it == 2:
-            v6_evse_maximum_charge_current = _d_RationalNumberType(r)
-            it, al = _P82[r.code(2, 2)]
-        if it == 3:
-            v6_evse_maximum_voltage = _d_RationalNumberType(r)
-            r.zero(1, 'expected end of element')
-            it = -1; al = 0
-        v_scheduled_dc_cl_res_control_mode = Scheduled_DC_CLResControlModeType(evse_maximum_charge_power=v6_evse_maximum_charge_power, evse_minimum_charge_power=v6_evse_minimum_charge_power, evse_maximum_charge_current=v6_evse_maximum_charge_current, evse_maximum_voltage=v6_evse_maximum_voltage)
+    nm, fn = _DISPATCH1[al]
+    sel = (nm, fn(r))
     r.zero(1, 'expected end of element')
     it = -1; al = 0
-    return DC_ChargeLoopResType(header=v_header, response_code=v_response_code, evse_status=v_evse_status, meter_info=v_meter_info, receipt=v_receipt, evse_present_current=v_evse_present_current, evse_present_voltage=v_evse_present_voltage, evse_power_limit_achieved=v_evse_power_limit_achieved, evse_current_limit_achieved=v_evse_current_limit_achieved, evse_voltage_limit_achieved=v_evse_voltage_limit_achieved, bpt_dynamic_dc_cl_res_control_mode=v_bpt_dynamic_dc_cl_res_control_mode, bpt_scheduled_dc_cl_res_control_mode=v_bpt_scheduled_dc_cl_res_control_mode, cl_res_control_mode=v_cl_res_control_mode, dynamic_dc_cl_res_control_mode=v_dynamic_dc_cl_res_control_mode, scheduled_dc_cl_res_control_mode=v_scheduled_dc_cl_res_control_mode)
+    return _with(DC_ChargeLoopResType(header=v_header, response_code=v_response_code, evse_status=v_evse_status, meter_info=v_meter_info, receipt=v_receipt, evse_present_current=v_evse_present_current, evse_present_voltage=v_evse_present_voltage, evse_power_limit_achieved=v_evse_power_limit_achieved, evse_current_limit_achieved=v_evse_current_limit_achieved, evse_voltage_limit_achieved=v_evse_voltage_limit_achieved), sel)
 
 def _e_DC_ChargeLoopResType(w: Writer, o: DC_ChargeLoopResType) -> None:
     f_header = o.header
@@ -4035,8 +3942,7 @@ def _e_DC_ChargeLoopResType(w: Writer, o: DC_ChargeLoopResType) -> None:
     w.uint(f1_time_stamp)
     s1 = 2
     w.bits(0, 1)
-    f1_signature = f_header.signature
-    if f1_signature is not None:
+    if (f1_signature := f_header.signature) is not None:
         w.bits(0, 2)
         _e_SignatureType(w, f1_signature)
         s1 = 3
@@ -4045,8 +3951,7 @@ def _e_DC_ChargeLoopResType(w: Writer, o: DC_ChargeLoopResType) -> None:
     if f_response_code is None: raise ExiEncodeError("DC_ChargeLoopResType: missing required response_code")
     s = 2
     w.bits(((c1[0]) << 9) | ((_K64[f_response_code]) << 1), c1[1] + 9)
-    f_evse_status = o.evse_status
-    if f_evse_status is not None:
+    if (f_evse_status := o.evse_status) is not None:
         f2_notification_max_delay = f_evse_status.notification_max_delay
         if f2_notification_max_delay is None: raise ExiEncodeError("EVSEStatusType: missing required notification_max_delay")
         w.bits(0, 5)
@@ -4055,21 +3960,19 @@ def _e_DC_ChargeLoopResType(w: Writer, o: DC_ChargeLoopResType) -> None:
         if f2_evse_notification is None: raise ExiEncodeError("EVSEStatusType: missing required evse_notification")
         w.bits(((_K65[f2_evse_notification]) << 2), 8)
         s = 3
-    f_meter_info = o.meter_info
-    if f_meter_info is not None:
-        c2 = _C83[s]
+    if (f_meter_info := o.meter_info) is not None:
+        c2 = _C79[s]
         w.bits((c2[0]), c2[1])
         _e_MeterInfoType(w, f_meter_info)
         s = 4
-    f_receipt = o.receipt
-    if f_receipt is not None:
-        c3 = _C84[s]
+    if (f_receipt := o.receipt) is not None:
+        c3 = _C80[s]
         w.bits((c3[0]), c3[1])
         _e_ReceiptType(w, f_receipt)
         s = 5
     f_evse_present_current = o.evse_present_current
     if f_evse_present_current is None: raise ExiEncodeError("DC_ChargeLoopResType: missing required evse_present_current")
-    c4 = _C85[s]
+    c4 = _C81[s]
     f3_exponent = f_evse_present_current.exponent
     if f3_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
     if not -128 <= f3_exponent <= 127:
@@ -4101,53 +4004,44 @@ def _e_DC_ChargeLoopResType(w: Writer, o: DC_ChargeLoopResType) -> None:
     if f_evse_voltage_limit_achieved is None: raise ExiEncodeError("DC_ChargeLoopResType: missing required evse_voltage_limit_achieved")
     s = 10
     w.bits(((1 if f_evse_power_limit_achieved else 0) << 9) | ((1 if f_evse_current_limit_achieved else 0) << 5) | ((1 if f_evse_voltage_limit_achieved else 0) << 1), 14)
-    f_bpt_dynamic_dc_cl_res_control_mode = o.bpt_dynamic_dc_cl_res_control_mode
-    f_bpt_scheduled_dc_cl_res_control_mode = o.bpt_scheduled_dc_cl_res_control_mode
-    f_cl_res_control_mode = o.cl_res_control_mode
-    f_dynamic_dc_cl_res_control_mode = o.dynamic_dc_cl_res_control_mode
-    f_scheduled_dc_cl_res_control_mode = o.scheduled_dc_cl_res_control_mode
-    if f_bpt_dynamic_dc_cl_res_control_mode is not None:
+    if (f_bpt_dynamic_dc_cl_res_control_mode := o.bpt_dynamic_dc_cl_res_control_mode) is not None:
         w.bits(0, 3)
         _e_BPT_Dynamic_DC_CLResControlModeType(w, f_bpt_dynamic_dc_cl_res_control_mode)
         s = 11
-    elif f_bpt_scheduled_dc_cl_res_control_mode is not None:
+    elif (f_bpt_scheduled_dc_cl_res_control_mode := o.bpt_scheduled_dc_cl_res_control_mode) is not None:
         w.bits(1, 3)
         _e_BPT_Scheduled_DC_CLResControlModeType(w, f_bpt_scheduled_dc_cl_res_control_mode)
         s = 11
-    elif f_cl_res_control_mode is not None:
+    elif (f_cl_res_control_mode := o.cl_res_control_mode) is not None:
         w.bits(4, 4)
         s = 11
-    elif f_dynamic_dc_cl_res_control_mode is not None:
+    elif (f_dynamic_dc_cl_res_control_mode := o.dynamic_dc_cl_res_control_mode) is not None:
         w.bits(3, 3)
         _e_Dynamic_DC_CLResControlModeType(w, f_dynamic_dc_cl_res_control_mode)
         s = 11
-    elif f_scheduled_dc_cl_res_control_mode is not None:
+    elif (f_scheduled_dc_cl_res_control_mode := o.scheduled_dc_cl_res_control_mode) is not None:
         s6 = 0
         w.bits(4, 3)
-        f6_evse_maximum_charge_power = f_scheduled_dc_cl_res_control_mode.evse_maximum_charge_power
-        if f6_evse_maximum_charge_power is not None:
+        if (f6_evse_maximum_charge_power := f_scheduled_dc_cl_res_control_mode.evse_maximum_charge_power) is not None:
             w.bits(0, 3)
             _e_RationalNumberType(w, f6_evse_maximum_charge_power)
             s6 = 1
-        f6_evse_minimum_charge_power = f_scheduled_dc_cl_res_control_mode.evse_minimum_charge_power
-        if f6_evse_minimum_charge_power is not None:
-            c5 = _C86[s6]
+        if (f6_evse_minimum_charge_power := f_scheduled_dc_cl_res_control_mode.evse_minimum_charge_power) is not None:
+            c5 = _C82[s6]
             w.bits((c5[0]), c5[1])
             _e_RationalNumberType(w, f6_evse_minimum_charge_power)
             s6 = 2
-        f6_evse_maximum_charge_current = f_scheduled_dc_cl_res_control_mode.evse_maximum_charge_current
-        if f6_evse_maximum_charge_current is not None:
-            c6 = _C87[s6]
+        if (f6_evse_maximum_charge_current := f_scheduled_dc_cl_res_control_mode.evse_maximum_charge_current) is not None:
+            c6 = _C83[s6]
             w.bits((c6[0]), c6[1])
             _e_RationalNumberType(w, f6_evse_maximum_charge_current)
             s6 = 3
-        f6_evse_maximum_voltage = f_scheduled_dc_cl_res_control_mode.evse_maximum_voltage
-        if f6_evse_maximum_voltage is not None:
-            c7 = _C88[s6]
+        if (f6_evse_maximum_voltage := f_scheduled_dc_cl_res_control_mode.evse_maximum_voltage) is not None:
+            c7 = _C84[s6]
             w.bits((c7[0]), c7[1])
             _e_RationalNumberType(w, f6_evse_maximum_voltage)
             s6 = 4
-        c8 = _C89[s6]
+        c8 = _C85[s6]
         w.bits((c8[0]), c8[1])
         s = 11
     else:
@@ -4186,7 +4080,7 @@ def _d_DC_ChargeParameterDiscoveryReqType(r: Reader) -> DC_ChargeParameterDiscov
         r.zero(1, 'expected end of element')
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
-    it, al = _P90[r.code(2, 2)]
+    it, al = _P86[r.code(2, 2)]
     if al == 0:
         v_bpt_dc_cpd_req_energy_transfer_mode = _d_BPT_DC_CPDReqEnergyTransferModeType(r)
     elif al == 1:
@@ -4208,21 +4102,18 @@ def _e_DC_ChargeParameterDiscoveryReqType(w: Writer, o: DC_ChargeParameterDiscov
     w.uint(f1_time_stamp)
     s1 = 2
     w.bits(0, 1)
-    f1_signature = f_header.signature
-    if f1_signature is not None:
+    if (f1_signature := f_header.signature) is not None:
         w.bits(0, 2)
         _e_SignatureType(w, f1_signature)
         s1 = 3
     c1 = _C57[s1]
     s = 1
     w.bits((c1[0]), c1[1])
-    f_bpt_dc_cpd_req_energy_transfer_mode = o.bpt_dc_cpd_req_energy_transfer_mode
-    f_dc_cpd_req_energy_transfer_mode = o.dc_cpd_req_energy_transfer_mode
-    if f_bpt_dc_cpd_req_energy_transfer_mode is not None:
+    if (f_bpt_dc_cpd_req_energy_transfer_mode := o.bpt_dc_cpd_req_energy_transfer_mode) is not None:
         w.bits(0, 2)
         _e_BPT_DC_CPDReqEnergyTransferModeType(w, f_bpt_dc_cpd_req_energy_transfer_mode)
         s = 2
-    elif f_dc_cpd_req_energy_transfer_mode is not None:
+    elif (f_dc_cpd_req_energy_transfer_mode := o.dc_cpd_req_energy_transfer_mode) is not None:
         w.bits(1, 2)
         _e_DC_CPDReqEnergyTransferModeType(w, f_dc_cpd_req_energy_transfer_mode)
         s = 2
@@ -4272,7 +4163,7 @@ def _d_DC_ChargeParameterDiscoveryResType(r: Reader) -> DC_ChargeParameterDiscov
     v_response_code = _K59[k]
     e = b & 0x3
     if e >= 2: r.bad_code(p + 9, e, 2)
-    it, al = _P91[e]
+    it, al = _P87[e]
     if al == 0:
         v_bpt_dc_cpd_res_energy_transfer_mode = _d_BPT_DC_CPDResEnergyTransferModeType(r)
     elif al == 1:
@@ -4294,8 +4185,7 @@ def _e_DC_ChargeParameterDiscoveryResType(w: Writer, o: DC_ChargeParameterDiscov
     w.uint(f1_time_stamp)
     s1 = 2
     w.bits(0, 1)
-    f1_signature = f_header.signature
-    if f1_signature is not None:
+    if (f1_signature := f_header.signature) is not None:
         w.bits(0, 2)
         _e_SignatureType(w, f1_signature)
         s1 = 3
@@ -4304,13 +4194,11 @@ def _e_DC_ChargeParameterDiscoveryResType(w: Writer, o: DC_ChargeParameterDiscov
     if f_response_code is None: raise ExiEncodeError("DC_ChargeParameterDiscoveryResType: missing required response_code")
     s = 2
     w.bits(((c1[0]) << 9) | ((_K64[f_response_code]) << 1), c1[1] + 9)
-    f_bpt_dc_cpd_res_energy_transfer_mode = o.bpt_dc_cpd_res_energy_transfer_mode
-    f_dc_cpd_res_energy_transfer_mode = o.dc_cpd_res_energy_transfer_mode
-    if f_bpt_dc_cpd_res_energy_transfer_mode is not None:
+    if (f_bpt_dc_cpd_res_energy_transfer_mode := o.bpt_dc_cpd_res_energy_transfer_mode) is not None:
         w.bits(0, 2)
         _e_BPT_DC_CPDResEnergyTransferModeType(w, f_bpt_dc_cpd_res_energy_transfer_mode)
         s = 3
-    elif f_dc_cpd_res_energy_transfer_mode is not None:
+    elif (f_dc_cpd_res_energy_transfer_mode := o.dc_cpd_res_energy_transfer_mode) is not None:
         w.bits(1, 2)
         _e_DC_CPDResEnergyTransferModeType(w, f_dc_cpd_res_energy_transfer_mode)
         s = 3
@@ -4400,8 +4288,7 @@ def _e_DC_PreChargeReqType(w: Writer, o: DC_PreChargeReqType) -> None:
     w.uint(f1_time_stamp)
     s1 = 2
     w.bits(0, 1)
-    f1_signature = f_header.signature
-    if f1_signature is not None:
+    if (f1_signature := f_header.signature) is not None:
         w.bits(0, 2)
         _e_SignatureType(w, f1_signature)
         s1 = 3
@@ -4502,8 +4389,7 @@ def _e_DC_PreChargeResType(w: Writer, o: DC_PreChargeResType) -> None:
     w.uint(f1_time_stamp)
     s1 = 2
     w.bits(0, 1)
-    f1_signature = f_header.signature
-    if f1_signature is not None:
+    if (f1_signature := f_header.signature) is not None:
         w.bits(0, 2)
         _e_SignatureType(w, f1_signature)
         s1 = 3
@@ -4578,8 +4464,7 @@ def _e_DC_WeldingDetectionReqType(w: Writer, o: DC_WeldingDetectionReqType) -> N
     w.uint(f1_time_stamp)
     s1 = 2
     w.bits(0, 1)
-    f1_signature = f_header.signature
-    if f1_signature is not None:
+    if (f1_signature := f_header.signature) is not None:
         w.bits(0, 2)
         _e_SignatureType(w, f1_signature)
         s1 = 3
@@ -4656,8 +4541,7 @@ def _e_DC_WeldingDetectionResType(w: Writer, o: DC_WeldingDetectionResType) -> N
     w.uint(f1_time_stamp)
     s1 = 2
     w.bits(0, 1)
-    f1_signature = f_header.signature
-    if f1_signature is not None:
+    if (f1_signature := f_header.signature) is not None:
         w.bits(0, 2)
         _e_SignatureType(w, f1_signature)
         s1 = 3
@@ -4829,7 +4713,7 @@ def _d_DisplayParametersType(r: Reader) -> DisplayParametersType:
     v_charging_complete = None
     v_battery_energy_capacity = None
     v_inlet_hot = None
-    it, al = _P92[r.code(4, 11)]
+    it, al = _P88[r.code(4, 11)]
     if it == 0:
         p = r.p; q = p + 13
         if q > rn: r.eos()
@@ -4839,7 +4723,7 @@ def _d_DisplayParametersType(r: Reader) -> DisplayParametersType:
         if v_present_soc > 100: r.bad(p + 1, 'range')
         e = b & 0xf
         if e >= 10: r.bad_code(p + 9, e, 10)
-        it, al = _P93[e]
+        it, al = _P89[e]
     if it == 1:
         p = r.p; q = p + 13
         if q > rn: r.eos()
@@ -4849,7 +4733,7 @@ def _d_DisplayParametersType(r: Reader) -> DisplayParametersType:
         if v_minimum_soc > 100: r.bad(p + 1, 'range')
         e = b & 0xf
         if e >= 9: r.bad_code(p + 9, e, 9)
-        it, al = _P94[e]
+        it, al = _P90[e]
     if it == 2:
         p = r.p; q = p + 13
         if q > rn: r.eos()
@@ -4859,7 +4743,7 @@ def _d_DisplayParametersType(r: Reader) -> DisplayParametersType:
         if v_target_soc > 100: r.bad(p + 1, 'range')
         e = b & 0xf
         if e >= 8: r.bad_code(p + 9, e, 8)
-        it, al = _P95[e]
+        it, al = _P91[e]
     if it == 3:
         p = r.p; q = p + 12
         if q > rn: r.eos()
@@ -4869,7 +4753,7 @@ def _d_DisplayParametersType(r: Reader) -> DisplayParametersType:
         if v_maximum_soc > 100: r.bad(p + 1, 'range')
         e = b & 0x7
         if e >= 7: r.bad_code(p + 9, e, 7)
-        it, al = _P96[e]
+        it, al = _P92[e]
     if it == 4:
         r.zero(1, 'expected characters')
         v_remaining_time_to_minimum_soc = r.uintb(4294967295)
@@ -4879,7 +4763,7 @@ def _d_DisplayParametersType(r: Reader) -> DisplayParametersType:
         if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
         if e >= 6: r.bad_code(p + 1, e, 6)
-        it, al = _P97[e]
+        it, al = _P93[e]
     if it == 5:
         r.zero(1, 'expected characters')
         v_remaining_time_to_target_soc = r.uintb(4294967295)
@@ -4889,7 +4773,7 @@ def _d_DisplayParametersType(r: Reader) -> DisplayParametersType:
         if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
         if e >= 5: r.bad_code(p + 1, e, 5)
-        it, al = _P98[e]
+        it, al = _P94[e]
     if it == 6:
         r.zero(1, 'expected characters')
         v_remaining_time_to_maximum_soc = r.uintb(4294967295)
@@ -4899,7 +4783,7 @@ def _d_DisplayParametersType(r: Reader) -> DisplayParametersType:
         if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
         if e >= 4: r.bad_code(p + 1, e, 4)
-        it, al = _P99[e]
+        it, al = _P95[e]
     if it == 7:
         p = r.p; q = p + 5
         if q > rn: r.eos()
@@ -4908,7 +4792,7 @@ def _d_DisplayParametersType(r: Reader) -> DisplayParametersType:
         v_charging_complete = ((b >> 3) & 0x1) == 1
         e = b & 0x3
         if e >= 3: r.bad_code(p + 3, e, 3)
-        it, al = _P100[e]
+        it, al = _P96[e]
     if it == 8:
         v1_exponent = None
         v1_value = None
@@ -4928,7 +4812,7 @@ def _d_DisplayParametersType(r: Reader) -> DisplayParametersType:
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
         if e >= 2: r.bad_code(p + 2, e, 2)
-        it, al = _P101[e]
+        it, al = _P97[e]
         v_battery_energy_capacity = RationalNumberType(exponent=v1_exponent, value=v1_value)
     if it == 9:
         p = r.p; q = p + 4
@@ -4941,62 +4825,53 @@ def _d_DisplayParametersType(r: Reader) -> DisplayParametersType:
 
 def _e_DisplayParametersType(w: Writer, o: DisplayParametersType) -> None:
     s = 0
-    f_present_soc = o.present_soc
-    if f_present_soc is not None:
+    if (f_present_soc := o.present_soc) is not None:
         if not 0 <= f_present_soc <= 100:
             raise ExiEncodeError(f"value {f_present_soc!r} outside [0, 100]")
         w.bits(((f_present_soc) << 1), 13)
         s = 1
-    f_minimum_soc = o.minimum_soc
-    if f_minimum_soc is not None:
-        c1 = _C102[s]
+    if (f_minimum_soc := o.minimum_soc) is not None:
+        c1 = _C98[s]
         if not 0 <= f_minimum_soc <= 100:
             raise ExiEncodeError(f"value {f_minimum_soc!r} outside [0, 100]")
         w.bits(((c1[0]) << 9) | ((f_minimum_soc) << 1), c1[1] + 9)
         s = 2
-    f_target_soc = o.target_soc
-    if f_target_soc is not None:
-        c2 = _C103[s]
+    if (f_target_soc := o.target_soc) is not None:
+        c2 = _C99[s]
         if not 0 <= f_target_soc <= 100:
             raise ExiEncodeError(f"value {f_target_soc!r} outside [0, 100]")
         w.bits(((c2[0]) << 9) | ((f_target_soc) << 1), c2[1] + 9)
         s = 3
-    f_maximum_soc = o.maximum_soc
-    if f_maximum_soc is not None:
-        c3 = _C104[s]
+    if (f_maximum_soc := o.maximum_soc) is not None:
+        c3 = _C100[s]
         if not 0 <= f_maximum_soc <= 100:
             raise ExiEncodeError(f"value {f_maximum_soc!r} outside [0, 100]")
         w.bits(((c3[0]) << 9) | ((f_maximum_soc) << 1), c3[1] + 9)
         s = 4
-    f_remaining_time_to_minimum_soc = o.remaining_time_to_minimum_soc
-    if f_remaining_time_to_minimum_soc is not None:
-        c4 = _C105[s]
+    if (f_remaining_time_to_minimum_soc := o.remaining_time_to_minimum_soc) is not None:
+        c4 = _C101[s]
         w.bits(((c4[0]) << 1), c4[1] + 1)
         w.uint(f_remaining_time_to_minimum_soc)
         w.bits(0, 1)
         s = 5
-    f_remaining_time_to_target_soc = o.remaining_time_to_target_soc
-    if f_remaining_time_to_target_soc is not None:
-        c5 = _C106[s]
+    if (f_remaining_time_to_target_soc := o.remaining_time_to_target_soc) is not None:
+        c5 = _C102[s]
         w.bits(((c5[0]) << 1), c5[1] + 1)
         w.uint(f_remaining_time_to_target_soc)
         w.bits(0, 1)
         s = 6
-    f_remaining_time_to_maximum_soc = o.remaining_time_to_maximum_soc
-    if f_remaining_time_to_maximum_soc is not None:
-        c6 = _C107[s]
+    if (f_remaining_time_to_maximum_soc := o.remaining_time_to_maximum_soc) is not None:
+        c6 = _C103[s]
         w.bits(((c6[0]) << 1), c6[1] + 1)
         w.uint(f_remaining_time_to_maximum_soc)
         w.bits(0, 1)
         s = 7
-    f_charging_complete = o.charging_complete
-    if f_charging_complete is not None:
-        c7 = _C108[s]
+    if (f_charging_complete := o.charging_complete) is not None:
+        c7 = _C104[s]
         w.bits(((c7[0]) << 3) | ((1 if f_charging_complete else 0) << 1), c7[1] + 3)
         s = 8
-    f_battery_energy_capacity = o.battery_energy_capacity
-    if f_battery_energy_capacity is not None:
-        c8 = _C109[s]
+    if (f_battery_energy_capacity := o.battery_energy_capacity) is not None:
+        c8 = _C105[s]
         f1_exponent = f_battery_energy_capacity.exponent
         if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
         if not -128 <= f1_exponent <= 127:
@@ -5009,12 +4884,11 @@ def _e_DisplayParametersType(w: Writer, o: DisplayParametersType) -> None:
         w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
         w.bits(0, 2)
         s = 9
-    f_inlet_hot = o.inlet_hot
-    if f_inlet_hot is not None:
-        c9 = _C110[s]
+    if (f_inlet_hot := o.inlet_hot) is not None:
+        c9 = _C106[s]
         w.bits(((c9[0]) << 3) | ((1 if f_inlet_hot else 0) << 1), c9[1] + 3)
         s = 10
-    c10 = _C111[s]
+    c10 = _C107[s]
     w.bits((c10[0]), c10[1])
 
 def _d_Dynamic_CLReqControlModeType(r: Reader) -> Dynamic_CLReqControlModeType:
@@ -5080,15 +4954,14 @@ def _d_Dynamic_CLReqControlModeType(r: Reader) -> Dynamic_CLReqControlModeType:
 
 def _e_Dynamic_CLReqControlModeType(w: Writer, o: Dynamic_CLReqControlModeType) -> None:
     s = 0
-    f_departure_time = o.departure_time
-    if f_departure_time is not None:
+    if (f_departure_time := o.departure_time) is not None:
         w.bits(0, 3)
         w.uint(f_departure_time)
         w.bits(0, 1)
         s = 1
     f_ev_target_energy_request = o.ev_target_energy_request
     if f_ev_target_energy_request is None: raise ExiEncodeError("Dynamic_CLReqControlModeType: missing required ev_target_energy_request")
-    c1 = _C112[s]
+    c1 = _C108[s]
     f1_exponent = f_ev_target_energy_request.exponent
     if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
     if not -128 <= f1_exponent <= 127:
@@ -5132,7 +5005,7 @@ def _d_Dynamic_CLResControlModeType(r: Reader) -> Dynamic_CLResControlModeType:
     v_minimum_soc = None
     v_target_soc = None
     v_ack_max_delay = None
-    it, al = _P79[r.code(3, 5)]
+    it, al = _P109[r.code(3, 5)]
     if it == 0:
         r.zero(1, 'expected characters')
         v_departure_time = r.uintb(4294967295)
@@ -5142,7 +5015,7 @@ def _d_Dynamic_CLResControlModeType(r: Reader) -> Dynamic_CLResControlModeType:
         if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
         if e >= 4: r.bad_code(p + 1, e, 4)
-        it, al = _P80[e]
+        it, al = _P110[e]
     if it == 1:
         p = r.p; q = p + 11
         if q > rn: r.eos()
@@ -5152,7 +5025,7 @@ def _d_Dynamic_CLResControlModeType(r: Reader) -> Dynamic_CLResControlModeType:
         if v_minimum_soc > 100: r.bad(p + 1, 'range')
         e = b & 0x3
         if e >= 3: r.bad_code(p + 9, e, 3)
-        it, al = _P81[e]
+        it, al = _P111[e]
     if it == 2:
         p = r.p; q = p + 11
         if q > rn: r.eos()
@@ -5162,7 +5035,7 @@ def _d_Dynamic_CLResControlModeType(r: Reader) -> Dynamic_CLResControlModeType:
         if v_target_soc > 100: r.bad(p + 1, 'range')
         e = b & 0x3
         if e >= 2: r.bad_code(p + 9, e, 2)
-        it, al = _P82[e]
+        it, al = _P112[e]
     if it == 3:
         r.zero(1, 'expected characters')
         v_ack_max_delay = r.uintb(65535)
@@ -5175,34 +5048,30 @@ def _d_Dynamic_CLResControlModeType(r: Reader) -> Dynamic_CLResControlModeType:
 
 def _e_Dynamic_CLResControlModeType(w: Writer, o: Dynamic_CLResControlModeType) -> None:
     s = 0
-    f_departure_time = o.departure_time
-    if f_departure_time is not None:
+    if (f_departure_time := o.departure_time) is not None:
         w.bits(0, 4)
         w.uint(f_departure_time)
         w.bits(0, 1)
         s = 1
-    f_minimum_soc = o.minimum_soc
-    if f_minimum_soc is not None:
-        c1 = _C86[s]
+    if (f_minimum_soc := o.minimum_soc) is not None:
+        c1 = _C82[s]
         if not 0 <= f_minimum_soc <= 100:
             raise ExiEncodeError(f"value {f_minimum_soc!r} outside [0, 100]")
         w.bits(((c1[0]) << 9) | ((f_minimum_soc) << 1), c1[1] + 9)
         s = 2
-    f_target_soc = o.target_soc
-    if f_target_soc is not None:
-        c2 = _C87[s]
+    if (f_target_soc := o.target_soc) is not None:
+        c2 = _C83[s]
         if not 0 <= f_target_soc <= 100:
             raise ExiEncodeError(f"value {f_target_soc!r} outside [0, 100]")
         w.bits(((c2[0]) << 9) | ((f_target_soc) << 1), c2[1] + 9)
         s = 3
-    f_ack_max_delay = o.ack_max_delay
-    if f_ack_max_delay is not None:
-        c3 = _C88[s]
+    if (f_ack_max_delay := o.ack_max_delay) is not None:
+        c3 = _C84[s]
         w.bits(((c3[0]) << 1), c3[1] + 1)
         w.uint(f_ack_max_delay)
         w.bits(0, 1)
         s = 4
-    c4 = _C89[s]
+    c4 = _C85[s]
     w.bits((c4[0]), c4[1])
 
 def _d_Dynamic_DC_CLReqControlModeType(r: Reader) -> Dynamic_DC_CLReqControlModeType:
@@ -5338,8 +5207,7 @@ def _d_Dynamic_DC_CLReqControlModeType(r: Reader) -> Dynamic_DC_CLReqControlMode
 
 def _e_Dynamic_DC_CLReqControlModeType(w: Writer, o: Dynamic_DC_CLReqControlModeType) -> None:
     s = 0
-    f_departure_time = o.departure_time
-    if f_departure_time is not None:
+    if (f_departure_time := o.departure_time) is not None:
         w.bits(0, 3)
         w.uint(f_departure_time)
         w.bits(0, 1)
@@ -5554,28 +5422,24 @@ def _d_Dynamic_DC_CLResControlModeType(r: Reader) -> Dynamic_DC_CLResControlMode
 
 def _e_Dynamic_DC_CLResControlModeType(w: Writer, o: Dynamic_DC_CLResControlModeType) -> None:
     s = 0
-    f_departure_time = o.departure_time
-    if f_departure_time is not None:
+    if (f_departure_time := o.departure_time) is not None:
         w.bits(0, 4)
         w.uint(f_departure_time)
         w.bits(0, 1)
         s = 1
-    f_minimum_soc = o.minimum_soc
-    if f_minimum_soc is not None:
+    if (f_minimum_soc := o.minimum_soc) is not None:
         c1 = _C114[s]
         if not 0 <= f_minimum_soc <= 100:
             raise ExiEncodeError(f"value {f_minimum_soc!r} outside [0, 100]")
         w.bits(((c1[0]) << 9) | ((f_minimum_soc) << 1), c1[1] + 9)
         s = 2
-    f_target_soc = o.target_soc
-    if f_target_soc is not None:
+    if (f_target_soc := o.target_soc) is not None:
         c2 = _C115[s]
         if not 0 <= f_target_soc <= 100:
             raise ExiEncodeError(f"value {f_target_soc!r} outside [0, 100]")
         w.bits(((c2[0]) << 9) | ((f_target_soc) << 1), c2[1] + 9)
         s = 3
-    f_ack_max_delay = o.ack_max_delay
-    if f_ack_max_delay is not None:
+    if (f_ack_max_delay := o.ack_max_delay) is not None:
         c3 = _C116[s]
         w.bits(((c3[0]) << 1), c3[1] + 1)
         w.uint(f_ack_max_delay)
@@ -5724,8 +5588,7 @@ def _d_KeyInfoType(r: Reader) -> KeyInfoType:
 
 def _e_KeyInfoType(w: Writer, o: KeyInfoType) -> None:
     s = 0
-    f_id = o.id
-    if f_id is not None:
+    if (f_id := o.id) is not None:
         w.bits(0, 4)
         w.string(f_id)
         s = 1
@@ -5747,19 +5610,16 @@ def _e_KeyInfoType(w: Writer, o: KeyInfoType) -> None:
         c3 = _C125[s]
         s1 = 0
         w.bits((c3[0]), c3[1])
-        f1_type = x.type
-        if f1_type is not None:
+        if (f1_type := x.type) is not None:
             w.bits(0, 3)
             w.string(f1_type)
             s1 = 1
-        f1_uri = x.uri
-        if f1_uri is not None:
+        if (f1_uri := x.uri) is not None:
             c4 = _C126[s1]
             w.bits((c4[0]), c4[1])
             w.string(f1_uri)
             s1 = 2
-        f1_transforms = x.transforms
-        if f1_transforms is not None:
+        if (f1_transforms := x.transforms) is not None:
             c5 = _C127[s1]
             w.bits((c5[0]), c5[1])
             _e_TransformsType(w, f1_transforms)
@@ -5832,13 +5692,11 @@ def _d_KeyValueType(r: Reader) -> KeyValueType:
 
 def _e_KeyValueType(w: Writer, o: KeyValueType) -> None:
     s = 0
-    f_dsa_key_value = o.dsa_key_value
-    f_rsa_key_value = o.rsa_key_value
-    if f_dsa_key_value is not None:
+    if (f_dsa_key_value := o.dsa_key_value) is not None:
         w.bits(0, 3)
         _e_DSAKeyValueType(w, f_dsa_key_value)
         s = 1
-    elif f_rsa_key_value is not None:
+    elif (f_rsa_key_value := o.rsa_key_value) is not None:
         f1_modulus = f_rsa_key_value.modulus
         if f1_modulus is None: raise ExiEncodeError("RSAKeyValueType: missing required modulus")
         w.bits(4, 5)
@@ -5929,8 +5787,7 @@ def _d_ManifestType(r: Reader) -> ManifestType:
 
 def _e_ManifestType(w: Writer, o: ManifestType) -> None:
     s = 0
-    f_id = o.id
-    if f_id is not None:
+    if (f_id := o.id) is not None:
         w.bits(0, 2)
         w.string(f_id)
         s = 1
@@ -5986,8 +5843,7 @@ def _e_MessageHeaderType(w: Writer, o: MessageHeaderType) -> None:
     w.uint(f_time_stamp)
     s = 2
     w.bits(0, 1)
-    f_signature = o.signature
-    if f_signature is not None:
+    if (f_signature := o.signature) is not None:
         w.bits(0, 2)
         _e_SignatureType(w, f_signature)
         s = 3
@@ -6100,35 +5956,30 @@ def _e_MeterInfoType(w: Writer, o: MeterInfoType) -> None:
     w.uint(f_charged_energy_reading_wh)
     s = 2
     w.bits(0, 1)
-    f_bpt_discharged_energy_reading_wh = o.bpt_discharged_energy_reading_wh
-    if f_bpt_discharged_energy_reading_wh is not None:
+    if (f_bpt_discharged_energy_reading_wh := o.bpt_discharged_energy_reading_wh) is not None:
         w.bits(0, 4)
         w.uint(f_bpt_discharged_energy_reading_wh)
         w.bits(0, 1)
         s = 3
-    f_capacitive_energy_reading_va_rh = o.capacitive_energy_reading_va_rh
-    if f_capacitive_energy_reading_va_rh is not None:
+    if (f_capacitive_energy_reading_va_rh := o.capacitive_energy_reading_va_rh) is not None:
         c1 = _C139[s]
         w.bits(((c1[0]) << 1), c1[1] + 1)
         w.uint(f_capacitive_energy_reading_va_rh)
         w.bits(0, 1)
         s = 4
-    f_bpt_inductive_energy_reading_va_rh = o.bpt_inductive_energy_reading_va_rh
-    if f_bpt_inductive_energy_reading_va_rh is not None:
+    if (f_bpt_inductive_energy_reading_va_rh := o.bpt_inductive_energy_reading_va_rh) is not None:
         c2 = _C140[s]
         w.bits(((c2[0]) << 1), c2[1] + 1)
         w.uint(f_bpt_inductive_energy_reading_va_rh)
         w.bits(0, 1)
         s = 5
-    f_meter_signature = o.meter_signature
-    if f_meter_signature is not None:
+    if (f_meter_signature := o.meter_signature) is not None:
         c3 = _C141[s]
         w.bits(((c3[0]) << 1), c3[1] + 1)
         w.binary(f_meter_signature)
         w.bits(0, 1)
         s = 6
-    f_meter_status = o.meter_status
-    if f_meter_status is not None:
+    if (f_meter_status := o.meter_status) is not None:
         c4 = _C142[s]
         if not -32768 <= f_meter_status <= 32767:
             raise ExiEncodeError(f"value {f_meter_status!r} outside [-32768, 32767]")
@@ -6136,8 +5987,7 @@ def _e_MeterInfoType(w: Writer, o: MeterInfoType) -> None:
         w.uint(-f_meter_status - 1 if f_meter_status < 0 else f_meter_status)
         w.bits(0, 1)
         s = 7
-    f_meter_timestamp = o.meter_timestamp
-    if f_meter_timestamp is not None:
+    if (f_meter_timestamp := o.meter_timestamp) is not None:
         c5 = _C143[s]
         w.bits(((c5[0]) << 1), c5[1] + 1)
         w.uint(f_meter_timestamp)
@@ -6150,38 +6000,35 @@ def _d_ObjectType(r: Reader) -> ObjectType:
     v_encoding = None
     v_id = None
     v_mime_type = None
-    it, al = _P79[r.code(3, 5)]
+    it, al = _P109[r.code(3, 5)]
     if it == 0:
         v_encoding = r.string()
-        it, al = _P80[r.code(3, 4)]
+        it, al = _P110[r.code(3, 4)]
     if it == 1:
         v_id = r.string()
-        it, al = _P81[r.code(3, 3)]
+        it, al = _P111[r.code(3, 3)]
     if it == 2:
         v_mime_type = r.string()
-        it, al = _P82[r.code(2, 2)]
+        it, al = _P112[r.code(2, 2)]
     n = 0
     while it == 3:
         r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        it, al = _P82[r.code(2, 2)]
+        it, al = _P112[r.code(2, 2)]
     return ObjectType(encoding=v_encoding, id=v_id, mime_type=v_mime_type)
 
 def _e_ObjectType(w: Writer, o: ObjectType) -> None:
     s = 0
-    f_encoding = o.encoding
-    if f_encoding is not None:
+    if (f_encoding := o.encoding) is not None:
         w.bits(0, 3)
         w.string(f_encoding)
         s = 1
-    f_id = o.id
-    if f_id is not None:
-        c1 = _C86[s]
+    if (f_id := o.id) is not None:
+        c1 = _C82[s]
         w.bits((c1[0]), c1[1])
         w.string(f_id)
         s = 2
-    f_mime_type = o.mime_type
-    if f_mime_type is not None:
+    if (f_mime_type := o.mime_type) is not None:
         c2 = _C145[s]
         w.bits((c2[0]), c2[1])
         w.string(f_mime_type)
@@ -6387,8 +6234,7 @@ def _e_ReceiptType(w: Writer, o: ReceiptType) -> None:
     w.uint(f_time_anchor)
     s = 1
     w.bits(0, 1)
-    f_energy_costs = o.energy_costs
-    if f_energy_costs is not None:
+    if (f_energy_costs := o.energy_costs) is not None:
         f1_amount = f_energy_costs.amount
         if f1_amount is None: raise ExiEncodeError("DetailedCostType: missing required amount")
         w.bits(0, 4)
@@ -6399,8 +6245,7 @@ def _e_ReceiptType(w: Writer, o: ReceiptType) -> None:
         _e_RationalNumberType(w, f1_cost_per_unit)
         w.bits(0, 1)
         s = 2
-    f_occupancy_costs = o.occupancy_costs
-    if f_occupancy_costs is not None:
+    if (f_occupancy_costs := o.occupancy_costs) is not None:
         c1 = _C152[s]
         f2_amount = f_occupancy_costs.amount
         if f2_amount is None: raise ExiEncodeError("DetailedCostType: missing required amount")
@@ -6412,8 +6257,7 @@ def _e_ReceiptType(w: Writer, o: ReceiptType) -> None:
         _e_RationalNumberType(w, f2_cost_per_unit)
         w.bits(0, 1)
         s = 3
-    f_additional_services_costs = o.additional_services_costs
-    if f_additional_services_costs is not None:
+    if (f_additional_services_costs := o.additional_services_costs) is not None:
         c2 = _C153[s]
         f3_amount = f_additional_services_costs.amount
         if f3_amount is None: raise ExiEncodeError("DetailedCostType: missing required amount")
@@ -6425,8 +6269,7 @@ def _e_ReceiptType(w: Writer, o: ReceiptType) -> None:
         _e_RationalNumberType(w, f3_cost_per_unit)
         w.bits(0, 1)
         s = 4
-    f_overstay_costs = o.overstay_costs
-    if f_overstay_costs is not None:
+    if (f_overstay_costs := o.overstay_costs) is not None:
         c3 = _C154[s]
         f4_amount = f_overstay_costs.amount
         if f4_amount is None: raise ExiEncodeError("DetailedCostType: missing required amount")
@@ -6495,25 +6338,21 @@ def _d_ReferenceType(r: Reader) -> ReferenceType:
 
 def _e_ReferenceType(w: Writer, o: ReferenceType) -> None:
     s = 0
-    f_id = o.id
-    if f_id is not None:
+    if (f_id := o.id) is not None:
         w.bits(0, 3)
         w.string(f_id)
         s = 1
-    f_type = o.type
-    if f_type is not None:
+    if (f_type := o.type) is not None:
         c1 = _C157[s]
         w.bits((c1[0]), c1[1])
         w.string(f_type)
         s = 2
-    f_uri = o.uri
-    if f_uri is not None:
+    if (f_uri := o.uri) is not None:
         c2 = _C158[s]
         w.bits((c2[0]), c2[1])
         w.string(f_uri)
         s = 3
-    f_transforms = o.transforms
-    if f_transforms is not None:
+    if (f_transforms := o.transforms) is not None:
         c3 = _C159[s]
         w.bits((c3[0]), c3[1])
         _e_TransformsType(w, f_transforms)
@@ -6549,19 +6388,16 @@ def _d_RetrievalMethodType(r: Reader) -> RetrievalMethodType:
 
 def _e_RetrievalMethodType(w: Writer, o: RetrievalMethodType) -> None:
     s = 0
-    f_type = o.type
-    if f_type is not None:
+    if (f_type := o.type) is not None:
         w.bits(0, 3)
         w.string(f_type)
         s = 1
-    f_uri = o.uri
-    if f_uri is not None:
+    if (f_uri := o.uri) is not None:
         c1 = _C126[s]
         w.bits((c1[0]), c1[1])
         w.string(f_uri)
         s = 2
-    f_transforms = o.transforms
-    if f_transforms is not None:
+    if (f_transforms := o.transforms) is not None:
         c2 = _C127[s]
         w.bits((c2[0]), c2[1])
         _e_TransformsType(w, f_transforms)
@@ -6646,8 +6482,7 @@ def _d_Scheduled_CLReqControlModeType(r: Reader) -> Scheduled_CLReqControlModeTy
 
 def _e_Scheduled_CLReqControlModeType(w: Writer, o: Scheduled_CLReqControlModeType) -> None:
     s = 0
-    f_ev_target_energy_request = o.ev_target_energy_request
-    if f_ev_target_energy_request is not None:
+    if (f_ev_target_energy_request := o.ev_target_energy_request) is not None:
         f1_exponent = f_ev_target_energy_request.exponent
         if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
         if not -128 <= f1_exponent <= 127:
@@ -6660,8 +6495,7 @@ def _e_Scheduled_CLReqControlModeType(w: Writer, o: Scheduled_CLReqControlModeTy
         w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
         w.bits(0, 2)
         s = 1
-    f_ev_maximum_energy_request = o.ev_maximum_energy_request
-    if f_ev_maximum_energy_request is not None:
+    if (f_ev_maximum_energy_request := o.ev_maximum_energy_request) is not None:
         c1 = _C126[s]
         f2_exponent = f_ev_maximum_energy_request.exponent
         if f2_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -6675,8 +6509,7 @@ def _e_Scheduled_CLReqControlModeType(w: Writer, o: Scheduled_CLReqControlModeTy
         w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
         w.bits(0, 2)
         s = 2
-    f_ev_minimum_energy_request = o.ev_minimum_energy_request
-    if f_ev_minimum_energy_request is not None:
+    if (f_ev_minimum_energy_request := o.ev_minimum_energy_request) is not None:
         c2 = _C127[s]
         f3_exponent = f_ev_minimum_energy_request.exponent
         if f3_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -6806,7 +6639,7 @@ def _d_Scheduled_DC_CLReqControlModeType(r: Reader) -> Scheduled_DC_CLReqControl
     if b & 0x18: r.badz(p, 5, b & 0x18)
     e = b & 0x7
     if e >= 6: r.bad_code(p + 2, e, 6)
-    it, al = _P97[e]
+    it, al = _P93[e]
     v_ev_target_voltage = RationalNumberType(exponent=v5_exponent, value=v5_value)
     if it == 5:
         v6_exponent = None
@@ -6827,7 +6660,7 @@ def _d_Scheduled_DC_CLReqControlModeType(r: Reader) -> Scheduled_DC_CLReqControl
         if b & 0x18: r.badz(p, 5, b & 0x18)
         e = b & 0x7
         if e >= 5: r.bad_code(p + 2, e, 5)
-        it, al = _P98[e]
+        it, al = _P94[e]
         v_ev_maximum_charge_power = RationalNumberType(exponent=v6_exponent, value=v6_value)
     if it == 6:
         v7_exponent = None
@@ -6848,7 +6681,7 @@ def _d_Scheduled_DC_CLReqControlModeType(r: Reader) -> Scheduled_DC_CLReqControl
         if b & 0x18: r.badz(p, 5, b & 0x18)
         e = b & 0x7
         if e >= 4: r.bad_code(p + 2, e, 4)
-        it, al = _P99[e]
+        it, al = _P95[e]
         v_ev_minimum_charge_power = RationalNumberType(exponent=v7_exponent, value=v7_value)
     if it == 7:
         v8_exponent = None
@@ -6869,7 +6702,7 @@ def _d_Scheduled_DC_CLReqControlModeType(r: Reader) -> Scheduled_DC_CLReqControl
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
         if e >= 3: r.bad_code(p + 2, e, 3)
-        it, al = _P100[e]
+        it, al = _P96[e]
         v_ev_maximum_charge_current = RationalNumberType(exponent=v8_exponent, value=v8_value)
     if it == 8:
         v9_exponent = None
@@ -6890,7 +6723,7 @@ def _d_Scheduled_DC_CLReqControlModeType(r: Reader) -> Scheduled_DC_CLReqControl
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
         if e >= 2: r.bad_code(p + 2, e, 2)
-        it, al = _P101[e]
+        it, al = _P97[e]
         v_ev_maximum_voltage = RationalNumberType(exponent=v9_exponent, value=v9_value)
     if it == 9:
         v10_exponent = None
@@ -6915,8 +6748,7 @@ def _d_Scheduled_DC_CLReqControlModeType(r: Reader) -> Scheduled_DC_CLReqControl
 
 def _e_Scheduled_DC_CLReqControlModeType(w: Writer, o: Scheduled_DC_CLReqControlModeType) -> None:
     s = 0
-    f_ev_target_energy_request = o.ev_target_energy_request
-    if f_ev_target_energy_request is not None:
+    if (f_ev_target_energy_request := o.ev_target_energy_request) is not None:
         f1_exponent = f_ev_target_energy_request.exponent
         if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
         if not -128 <= f1_exponent <= 127:
@@ -6929,8 +6761,7 @@ def _e_Scheduled_DC_CLReqControlModeType(w: Writer, o: Scheduled_DC_CLReqControl
         w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
         w.bits(0, 2)
         s = 1
-    f_ev_maximum_energy_request = o.ev_maximum_energy_request
-    if f_ev_maximum_energy_request is not None:
+    if (f_ev_maximum_energy_request := o.ev_maximum_energy_request) is not None:
         c1 = _C161[s]
         f2_exponent = f_ev_maximum_energy_request.exponent
         if f2_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -6944,8 +6775,7 @@ def _e_Scheduled_DC_CLReqControlModeType(w: Writer, o: Scheduled_DC_CLReqControl
         w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
         w.bits(0, 2)
         s = 2
-    f_ev_minimum_energy_request = o.ev_minimum_energy_request
-    if f_ev_minimum_energy_request is not None:
+    if (f_ev_minimum_energy_request := o.ev_minimum_energy_request) is not None:
         c2 = _C162[s]
         f3_exponent = f_ev_minimum_energy_request.exponent
         if f3_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -6987,8 +6817,7 @@ def _e_Scheduled_DC_CLReqControlModeType(w: Writer, o: Scheduled_DC_CLReqControl
     w.uint(-f5_value - 1 if f5_value < 0 else f5_value)
     s = 5
     w.bits(0, 2)
-    f_ev_maximum_charge_power = o.ev_maximum_charge_power
-    if f_ev_maximum_charge_power is not None:
+    if (f_ev_maximum_charge_power := o.ev_maximum_charge_power) is not None:
         f6_exponent = f_ev_maximum_charge_power.exponent
         if f6_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
         if not -128 <= f6_exponent <= 127:
@@ -7001,8 +6830,7 @@ def _e_Scheduled_DC_CLReqControlModeType(w: Writer, o: Scheduled_DC_CLReqControl
         w.uint(-f6_value - 1 if f6_value < 0 else f6_value)
         w.bits(0, 2)
         s = 6
-    f_ev_minimum_charge_power = o.ev_minimum_charge_power
-    if f_ev_minimum_charge_power is not None:
+    if (f_ev_minimum_charge_power := o.ev_minimum_charge_power) is not None:
         c4 = _C164[s]
         f7_exponent = f_ev_minimum_charge_power.exponent
         if f7_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -7016,8 +6844,7 @@ def _e_Scheduled_DC_CLReqControlModeType(w: Writer, o: Scheduled_DC_CLReqControl
         w.uint(-f7_value - 1 if f7_value < 0 else f7_value)
         w.bits(0, 2)
         s = 7
-    f_ev_maximum_charge_current = o.ev_maximum_charge_current
-    if f_ev_maximum_charge_current is not None:
+    if (f_ev_maximum_charge_current := o.ev_maximum_charge_current) is not None:
         c5 = _C165[s]
         f8_exponent = f_ev_maximum_charge_current.exponent
         if f8_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -7031,8 +6858,7 @@ def _e_Scheduled_DC_CLReqControlModeType(w: Writer, o: Scheduled_DC_CLReqControl
         w.uint(-f8_value - 1 if f8_value < 0 else f8_value)
         w.bits(0, 2)
         s = 8
-    f_ev_maximum_voltage = o.ev_maximum_voltage
-    if f_ev_maximum_voltage is not None:
+    if (f_ev_maximum_voltage := o.ev_maximum_voltage) is not None:
         c6 = _C166[s]
         f9_exponent = f_ev_maximum_voltage.exponent
         if f9_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -7046,8 +6872,7 @@ def _e_Scheduled_DC_CLReqControlModeType(w: Writer, o: Scheduled_DC_CLReqControl
         w.uint(-f9_value - 1 if f9_value < 0 else f9_value)
         w.bits(0, 2)
         s = 9
-    f_ev_minimum_voltage = o.ev_minimum_voltage
-    if f_ev_minimum_voltage is not None:
+    if (f_ev_minimum_voltage := o.ev_minimum_voltage) is not None:
         c7 = _C167[s]
         f10_exponent = f_ev_minimum_voltage.exponent
         if f10_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -7070,7 +6895,7 @@ def _d_Scheduled_DC_CLResControlModeType(r: Reader) -> Scheduled_DC_CLResControl
     v_evse_minimum_charge_power = None
     v_evse_maximum_charge_current = None
     v_evse_maximum_voltage = None
-    it, al = _P79[r.code(3, 5)]
+    it, al = _P109[r.code(3, 5)]
     if it == 0:
         v1_exponent = None
         v1_value = None
@@ -7090,7 +6915,7 @@ def _d_Scheduled_DC_CLResControlModeType(r: Reader) -> Scheduled_DC_CLResControl
         if b & 0x18: r.badz(p, 5, b & 0x18)
         e = b & 0x7
         if e >= 4: r.bad_code(p + 2, e, 4)
-        it, al = _P80[e]
+        it, al = _P110[e]
         v_evse_maximum_charge_power = RationalNumberType(exponent=v1_exponent, value=v1_value)
     if it == 1:
         v2_exponent = None
@@ -7111,7 +6936,7 @@ def _d_Scheduled_DC_CLResControlModeType(r: Reader) -> Scheduled_DC_CLResControl
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
         if e >= 3: r.bad_code(p + 2, e, 3)
-        it, al = _P81[e]
+        it, al = _P111[e]
         v_evse_minimum_charge_power = RationalNumberType(exponent=v2_exponent, value=v2_value)
     if it == 2:
         v3_exponent = None
@@ -7132,7 +6957,7 @@ def _d_Scheduled_DC_CLResControlModeType(r: Reader) -> Scheduled_DC_CLResControl
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
         if e >= 2: r.bad_code(p + 2, e, 2)
-        it, al = _P82[e]
+        it, al = _P112[e]
         v_evse_maximum_charge_current = RationalNumberType(exponent=v3_exponent, value=v3_value)
     if it == 3:
         v4_exponent = None
@@ -7157,8 +6982,7 @@ def _d_Scheduled_DC_CLResControlModeType(r: Reader) -> Scheduled_DC_CLResControl
 
 def _e_Scheduled_DC_CLResControlModeType(w: Writer, o: Scheduled_DC_CLResControlModeType) -> None:
     s = 0
-    f_evse_maximum_charge_power = o.evse_maximum_charge_power
-    if f_evse_maximum_charge_power is not None:
+    if (f_evse_maximum_charge_power := o.evse_maximum_charge_power) is not None:
         f1_exponent = f_evse_maximum_charge_power.exponent
         if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
         if not -128 <= f1_exponent <= 127:
@@ -7171,9 +6995,8 @@ def _e_Scheduled_DC_CLResControlModeType(w: Writer, o: Scheduled_DC_CLResControl
         w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
         w.bits(0, 2)
         s = 1
-    f_evse_minimum_charge_power = o.evse_minimum_charge_power
-    if f_evse_minimum_charge_power is not None:
-        c1 = _C86[s]
+    if (f_evse_minimum_charge_power := o.evse_minimum_charge_power) is not None:
+        c1 = _C82[s]
         f2_exponent = f_evse_minimum_charge_power.exponent
         if f2_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
         if not -128 <= f2_exponent <= 127:
@@ -7186,9 +7009,8 @@ def _e_Scheduled_DC_CLResControlModeType(w: Writer, o: Scheduled_DC_CLResControl
         w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
         w.bits(0, 2)
         s = 2
-    f_evse_maximum_charge_current = o.evse_maximum_charge_current
-    if f_evse_maximum_charge_current is not None:
-        c2 = _C87[s]
+    if (f_evse_maximum_charge_current := o.evse_maximum_charge_current) is not None:
+        c2 = _C83[s]
         f3_exponent = f_evse_maximum_charge_current.exponent
         if f3_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
         if not -128 <= f3_exponent <= 127:
@@ -7201,9 +7023,8 @@ def _e_Scheduled_DC_CLResControlModeType(w: Writer, o: Scheduled_DC_CLResControl
         w.uint(-f3_value - 1 if f3_value < 0 else f3_value)
         w.bits(0, 2)
         s = 3
-    f_evse_maximum_voltage = o.evse_maximum_voltage
-    if f_evse_maximum_voltage is not None:
-        c3 = _C88[s]
+    if (f_evse_maximum_voltage := o.evse_maximum_voltage) is not None:
+        c3 = _C84[s]
         f4_exponent = f_evse_maximum_voltage.exponent
         if f4_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
         if not -128 <= f4_exponent <= 127:
@@ -7216,7 +7037,7 @@ def _e_Scheduled_DC_CLResControlModeType(w: Writer, o: Scheduled_DC_CLResControl
         w.uint(-f4_value - 1 if f4_value < 0 else f4_value)
         w.bits(0, 2)
         s = 4
-    c4 = _C89[s]
+    c4 = _C85[s]
     w.bits((c4[0]), c4[1])
 
 def _d_SignatureMethodType(r: Reader) -> SignatureMethodType:
@@ -7254,8 +7075,7 @@ def _e_SignatureMethodType(w: Writer, o: SignatureMethodType) -> None:
     w.bits(0, 1)
     w.string(f_algorithm)
     s = 1
-    f_hmac_output_length = o.hmac_output_length
-    if f_hmac_output_length is not None:
+    if (f_hmac_output_length := o.hmac_output_length) is not None:
         w.bits((1 if f_hmac_output_length < 0 else 0), 5)
         w.uint(-f_hmac_output_length - 1 if f_hmac_output_length < 0 else f_hmac_output_length)
         w.bits(0, 1)
@@ -7281,8 +7101,7 @@ def _d_SignaturePropertiesType(r: Reader) -> SignaturePropertiesType:
 
 def _e_SignaturePropertiesType(w: Writer, o: SignaturePropertiesType) -> None:
     s = 0
-    f_id = o.id
-    if f_id is not None:
+    if (f_id := o.id) is not None:
         w.bits(0, 2)
         w.string(f_id)
         s = 1
@@ -7316,8 +7135,7 @@ def _d_SignaturePropertyType(r: Reader) -> SignaturePropertyType:
 
 def _e_SignaturePropertyType(w: Writer, o: SignaturePropertyType) -> None:
     s = 0
-    f_id = o.id
-    if f_id is not None:
+    if (f_id := o.id) is not None:
         w.bits(0, 2)
         w.string(f_id)
         s = 1
@@ -7377,8 +7195,7 @@ def _d_SignatureType(r: Reader) -> SignatureType:
 
 def _e_SignatureType(w: Writer, o: SignatureType) -> None:
     s = 0
-    f_id = o.id
-    if f_id is not None:
+    if (f_id := o.id) is not None:
         w.bits(0, 2)
         w.string(f_id)
         s = 1
@@ -7392,8 +7209,7 @@ def _e_SignatureType(w: Writer, o: SignatureType) -> None:
     if f_signature_value is None: raise ExiEncodeError("SignatureType: missing required signature_value")
     s1 = 0
     w.bits(0, 1)
-    f1_id = f_signature_value.id
-    if f1_id is not None:
+    if (f1_id := f_signature_value.id) is not None:
         w.bits(0, 2)
         w.string(f1_id)
         s1 = 1
@@ -7405,8 +7221,7 @@ def _e_SignatureType(w: Writer, o: SignatureType) -> None:
     s1 = 2
     s = 3
     w.bits(0, 1)
-    f_key_info = o.key_info
-    if f_key_info is not None:
+    if (f_key_info := o.key_info) is not None:
         w.bits(0, 2)
         _e_KeyInfoType(w, f_key_info)
         s = 4
@@ -7435,8 +7250,7 @@ def _d_SignatureValueType(r: Reader) -> SignatureValueType:
 
 def _e_SignatureValueType(w: Writer, o: SignatureValueType) -> None:
     s = 0
-    f_id = o.id
-    if f_id is not None:
+    if (f_id := o.id) is not None:
         w.bits(0, 2)
         w.string(f_id)
         s = 1
@@ -7469,19 +7283,18 @@ def _d_SignedInfoType(r: Reader) -> SignedInfoType:
         t = _d_ReferenceType(r)
         v_reference.append(t)
         n += 1
-        it, al = _P82[r.code(2, 2)]
+        it, al = _P112[r.code(2, 2)]
     return SignedInfoType(id=v_id, canonicalization_method=v_canonicalization_method, signature_method=v_signature_method, reference=v_reference)
 
 def _e_SignedInfoType(w: Writer, o: SignedInfoType) -> None:
     s = 0
-    f_id = o.id
-    if f_id is not None:
+    if (f_id := o.id) is not None:
         w.bits(0, 2)
         w.string(f_id)
         s = 1
     f_canonicalization_method = o.canonicalization_method
     if f_canonicalization_method is None: raise ExiEncodeError("SignedInfoType: missing required canonicalization_method")
-    c1 = _C112[s]
+    c1 = _C108[s]
     w.bits((c1[0]), c1[1])
     _e_CanonicalizationMethodType(w, f_canonicalization_method)
     s = 2
@@ -7610,8 +7423,7 @@ def _e_V2GMessageType(w: Writer, o: V2GMessageType) -> None:
     w.uint(f1_time_stamp)
     s1 = 2
     w.bits(0, 1)
-    f1_signature = f_header.signature
-    if f1_signature is not None:
+    if (f1_signature := f_header.signature) is not None:
         w.bits(0, 2)
         _e_SignatureType(w, f1_signature)
         s1 = 3
@@ -7665,8 +7477,7 @@ def _e_V2GRequestType(w: Writer, o: V2GRequestType) -> None:
     w.uint(f1_time_stamp)
     s1 = 2
     w.bits(0, 1)
-    f1_signature = f_header.signature
-    if f1_signature is not None:
+    if (f1_signature := f_header.signature) is not None:
         w.bits(0, 2)
         _e_SignatureType(w, f1_signature)
         s1 = 3
@@ -7727,8 +7538,7 @@ def _e_V2GResponseType(w: Writer, o: V2GResponseType) -> None:
     w.uint(f1_time_stamp)
     s1 = 2
     w.bits(0, 1)
-    f1_signature = f_header.signature
-    if f1_signature is not None:
+    if (f1_signature := f_header.signature) is not None:
         w.bits(0, 2)
         _e_SignatureType(w, f1_signature)
         s1 = 3
@@ -8659,6 +8469,9 @@ def _e_f_Y(w: Writer, v) -> None:
     w.bits(0, 1)
     w.binary(v)
     w.bits(0, 1)
+
+_DISPATCH0 = (('bpt_dynamic_dc_cl_req_control_mode', _d_BPT_Dynamic_DC_CLReqControlModeType), ('bpt_scheduled_dc_cl_req_control_mode', _d_BPT_Scheduled_DC_CLReqControlModeType), ('cl_req_control_mode', _d_CLReqControlModeType), ('dynamic_dc_cl_req_control_mode', _d_Dynamic_DC_CLReqControlModeType), ('scheduled_dc_cl_req_control_mode', _d_Scheduled_DC_CLReqControlModeType), )
+_DISPATCH1 = (('bpt_dynamic_dc_cl_res_control_mode', _d_BPT_Dynamic_DC_CLResControlModeType), ('bpt_scheduled_dc_cl_res_control_mode', _d_BPT_Scheduled_DC_CLResControlModeType), ('cl_res_control_mode', _d_CLResControlModeType), ('dynamic_dc_cl_res_control_mode', _d_Dynamic_DC_CLResControlModeType), ('scheduled_dc_cl_res_control_mode', _d_Scheduled_DC_CLResControlModeType), )
 
 GLOBAL_ELEMENTS = (
     ('urn:iso:std:iso:15118:-20:DC', 'BPT_DC_CPDReqEnergyTransferMode', BPT_DC_CPDReqEnergyTransferModeType, _d_BPT_DC_CPDReqEnergyTransferModeType, _e_BPT_DC_CPDReqEnergyTransferModeType),

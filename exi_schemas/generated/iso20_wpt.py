@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from exi_schemas._runtime import ExiDecodeError, ExiEncodeError, Reader, Writer
+from exi_schemas._runtime import ExiDecodeError, ExiEncodeError, Reader, Writer, _with
 
 _P0 = ((0, 0), (1, 0), (2, 0), (3, 0), (-1, 0))
 _P1 = ((1, 0), (2, 0), (3, 0), (-1, 0))
@@ -860,28 +860,24 @@ def _e_AlternativeSECCListType(w: Writer, o: AlternativeSECCListType) -> None:
         c1 = _C5[s]
         s1 = 0
         w.bits((c1[0]), c1[1])
-        f1_ssid = x.ssid
-        if f1_ssid is not None:
+        if (f1_ssid := x.ssid) is not None:
             w.bits(0, 4)
             w.string(f1_ssid)
             w.bits(0, 1)
             s1 = 1
-        f1_bssid = x.bssid
-        if f1_bssid is not None:
+        if (f1_bssid := x.bssid) is not None:
             c2 = _C6[s1]
             w.bits(((c2[0]) << 1), c2[1] + 1)
             w.string(f1_bssid)
             w.bits(0, 1)
             s1 = 2
-        f1_ip_address = x.ip_address
-        if f1_ip_address is not None:
+        if (f1_ip_address := x.ip_address) is not None:
             c3 = _C7[s1]
             w.bits(((c3[0]) << 1), c3[1] + 1)
             w.string(f1_ip_address)
             w.bits(0, 1)
             s1 = 3
-        f1_port = x.port
-        if f1_port is not None:
+        if (f1_port := x.port) is not None:
             c4 = _C8[s1]
             w.bits(((c4[0]) << 1), c4[1] + 1)
             w.uint(f1_port)
@@ -945,28 +941,24 @@ def _d_AlternativeSECCType(r: Reader) -> AlternativeSECCType:
 
 def _e_AlternativeSECCType(w: Writer, o: AlternativeSECCType) -> None:
     s = 0
-    f_ssid = o.ssid
-    if f_ssid is not None:
+    if (f_ssid := o.ssid) is not None:
         w.bits(0, 4)
         w.string(f_ssid)
         w.bits(0, 1)
         s = 1
-    f_bssid = o.bssid
-    if f_bssid is not None:
+    if (f_bssid := o.bssid) is not None:
         c1 = _C6[s]
         w.bits(((c1[0]) << 1), c1[1] + 1)
         w.string(f_bssid)
         w.bits(0, 1)
         s = 2
-    f_ip_address = o.ip_address
-    if f_ip_address is not None:
+    if (f_ip_address := o.ip_address) is not None:
         c2 = _C7[s]
         w.bits(((c2[0]) << 1), c2[1] + 1)
         w.string(f_ip_address)
         w.bits(0, 1)
         s = 3
-    f_port = o.port
-    if f_port is not None:
+    if (f_port := o.port) is not None:
         c3 = _C8[s]
         w.bits(((c3[0]) << 1), c3[1] + 1)
         w.uint(f_port)
@@ -1069,16 +1061,14 @@ def _e_ChargeLoopReqType(w: Writer, o: ChargeLoopReqType) -> None:
     w.uint(f1_time_stamp)
     s1 = 2
     w.bits(0, 1)
-    f1_signature = f_header.signature
-    if f1_signature is not None:
+    if (f1_signature := f_header.signature) is not None:
         w.bits(0, 2)
         _e_SignatureType(w, f1_signature)
         s1 = 3
     c1 = _C14[s1]
     s = 1
     w.bits((c1[0]), c1[1])
-    f_display_parameters = o.display_parameters
-    if f_display_parameters is not None:
+    if (f_display_parameters := o.display_parameters) is not None:
         w.bits(0, 2)
         _e_DisplayParametersType(w, f_display_parameters)
         s = 2
@@ -1174,8 +1164,7 @@ def _e_ChargeLoopResType(w: Writer, o: ChargeLoopResType) -> None:
     w.uint(f1_time_stamp)
     s1 = 2
     w.bits(0, 1)
-    f1_signature = f_header.signature
-    if f1_signature is not None:
+    if (f1_signature := f_header.signature) is not None:
         w.bits(0, 2)
         _e_SignatureType(w, f1_signature)
         s1 = 3
@@ -1184,8 +1173,7 @@ def _e_ChargeLoopResType(w: Writer, o: ChargeLoopResType) -> None:
     if f_response_code is None: raise ExiEncodeError("ChargeLoopResType: missing required response_code")
     s = 2
     w.bits(((c1[0]) << 9) | ((_K21[f_response_code]) << 1), c1[1] + 9)
-    f_evse_status = o.evse_status
-    if f_evse_status is not None:
+    if (f_evse_status := o.evse_status) is not None:
         f2_notification_max_delay = f_evse_status.notification_max_delay
         if f2_notification_max_delay is None: raise ExiEncodeError("EVSEStatusType: missing required notification_max_delay")
         w.bits(0, 5)
@@ -1194,14 +1182,12 @@ def _e_ChargeLoopResType(w: Writer, o: ChargeLoopResType) -> None:
         if f2_evse_notification is None: raise ExiEncodeError("EVSEStatusType: missing required evse_notification")
         w.bits(((_K22[f2_evse_notification]) << 2), 8)
         s = 3
-    f_meter_info = o.meter_info
-    if f_meter_info is not None:
+    if (f_meter_info := o.meter_info) is not None:
         c2 = _C23[s]
         w.bits((c2[0]), c2[1])
         _e_MeterInfoType(w, f_meter_info)
         s = 4
-    f_receipt = o.receipt
-    if f_receipt is not None:
+    if (f_receipt := o.receipt) is not None:
         c3 = _C24[s]
         w.bits((c3[0]), c3[1])
         _e_ReceiptType(w, f_receipt)
@@ -1256,8 +1242,7 @@ def _e_ChargeParameterDiscoveryReqType(w: Writer, o: ChargeParameterDiscoveryReq
     w.uint(f1_time_stamp)
     s1 = 2
     w.bits(0, 1)
-    f1_signature = f_header.signature
-    if f1_signature is not None:
+    if (f1_signature := f_header.signature) is not None:
         w.bits(0, 2)
         _e_SignatureType(w, f1_signature)
         s1 = 3
@@ -1318,8 +1303,7 @@ def _e_ChargeParameterDiscoveryResType(w: Writer, o: ChargeParameterDiscoveryRes
     w.uint(f1_time_stamp)
     s1 = 2
     w.bits(0, 1)
-    f1_signature = f_header.signature
-    if f1_signature is not None:
+    if (f1_signature := f_header.signature) is not None:
         w.bits(0, 2)
         _e_SignatureType(w, f1_signature)
         s1 = 3
@@ -1591,61 +1575,52 @@ def _d_DisplayParametersType(r: Reader) -> DisplayParametersType:
 
 def _e_DisplayParametersType(w: Writer, o: DisplayParametersType) -> None:
     s = 0
-    f_present_soc = o.present_soc
-    if f_present_soc is not None:
+    if (f_present_soc := o.present_soc) is not None:
         if not 0 <= f_present_soc <= 100:
             raise ExiEncodeError(f"value {f_present_soc!r} outside [0, 100]")
         w.bits(((f_present_soc) << 1), 13)
         s = 1
-    f_minimum_soc = o.minimum_soc
-    if f_minimum_soc is not None:
+    if (f_minimum_soc := o.minimum_soc) is not None:
         c1 = _C36[s]
         if not 0 <= f_minimum_soc <= 100:
             raise ExiEncodeError(f"value {f_minimum_soc!r} outside [0, 100]")
         w.bits(((c1[0]) << 9) | ((f_minimum_soc) << 1), c1[1] + 9)
         s = 2
-    f_target_soc = o.target_soc
-    if f_target_soc is not None:
+    if (f_target_soc := o.target_soc) is not None:
         c2 = _C37[s]
         if not 0 <= f_target_soc <= 100:
             raise ExiEncodeError(f"value {f_target_soc!r} outside [0, 100]")
         w.bits(((c2[0]) << 9) | ((f_target_soc) << 1), c2[1] + 9)
         s = 3
-    f_maximum_soc = o.maximum_soc
-    if f_maximum_soc is not None:
+    if (f_maximum_soc := o.maximum_soc) is not None:
         c3 = _C38[s]
         if not 0 <= f_maximum_soc <= 100:
             raise ExiEncodeError(f"value {f_maximum_soc!r} outside [0, 100]")
         w.bits(((c3[0]) << 9) | ((f_maximum_soc) << 1), c3[1] + 9)
         s = 4
-    f_remaining_time_to_minimum_soc = o.remaining_time_to_minimum_soc
-    if f_remaining_time_to_minimum_soc is not None:
+    if (f_remaining_time_to_minimum_soc := o.remaining_time_to_minimum_soc) is not None:
         c4 = _C39[s]
         w.bits(((c4[0]) << 1), c4[1] + 1)
         w.uint(f_remaining_time_to_minimum_soc)
         w.bits(0, 1)
         s = 5
-    f_remaining_time_to_target_soc = o.remaining_time_to_target_soc
-    if f_remaining_time_to_target_soc is not None:
+    if (f_remaining_time_to_target_soc := o.remaining_time_to_target_soc) is not None:
         c5 = _C40[s]
         w.bits(((c5[0]) << 1), c5[1] + 1)
         w.uint(f_remaining_time_to_target_soc)
         w.bits(0, 1)
         s = 6
-    f_remaining_time_to_maximum_soc = o.remaining_time_to_maximum_soc
-    if f_remaining_time_to_maximum_soc is not None:
+    if (f_remaining_time_to_maximum_soc := o.remaining_time_to_maximum_soc) is not None:
         c6 = _C41[s]
         w.bits(((c6[0]) << 1), c6[1] + 1)
         w.uint(f_remaining_time_to_maximum_soc)
         w.bits(0, 1)
         s = 7
-    f_charging_complete = o.charging_complete
-    if f_charging_complete is not None:
+    if (f_charging_complete := o.charging_complete) is not None:
         c7 = _C42[s]
         w.bits(((c7[0]) << 3) | ((1 if f_charging_complete else 0) << 1), c7[1] + 3)
         s = 8
-    f_battery_energy_capacity = o.battery_energy_capacity
-    if f_battery_energy_capacity is not None:
+    if (f_battery_energy_capacity := o.battery_energy_capacity) is not None:
         c8 = _C43[s]
         f1_exponent = f_battery_energy_capacity.exponent
         if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -1659,8 +1634,7 @@ def _e_DisplayParametersType(w: Writer, o: DisplayParametersType) -> None:
         w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
         w.bits(0, 2)
         s = 9
-    f_inlet_hot = o.inlet_hot
-    if f_inlet_hot is not None:
+    if (f_inlet_hot := o.inlet_hot) is not None:
         c9 = _C44[s]
         w.bits(((c9[0]) << 3) | ((1 if f_inlet_hot else 0) << 1), c9[1] + 3)
         s = 10
@@ -1730,8 +1704,7 @@ def _d_Dynamic_CLReqControlModeType(r: Reader) -> Dynamic_CLReqControlModeType:
 
 def _e_Dynamic_CLReqControlModeType(w: Writer, o: Dynamic_CLReqControlModeType) -> None:
     s = 0
-    f_departure_time = o.departure_time
-    if f_departure_time is not None:
+    if (f_departure_time := o.departure_time) is not None:
         w.bits(0, 3)
         w.uint(f_departure_time)
         w.bits(0, 1)
@@ -1825,28 +1798,24 @@ def _d_Dynamic_CLResControlModeType(r: Reader) -> Dynamic_CLResControlModeType:
 
 def _e_Dynamic_CLResControlModeType(w: Writer, o: Dynamic_CLResControlModeType) -> None:
     s = 0
-    f_departure_time = o.departure_time
-    if f_departure_time is not None:
+    if (f_departure_time := o.departure_time) is not None:
         w.bits(0, 4)
         w.uint(f_departure_time)
         w.bits(0, 1)
         s = 1
-    f_minimum_soc = o.minimum_soc
-    if f_minimum_soc is not None:
+    if (f_minimum_soc := o.minimum_soc) is not None:
         c1 = _C6[s]
         if not 0 <= f_minimum_soc <= 100:
             raise ExiEncodeError(f"value {f_minimum_soc!r} outside [0, 100]")
         w.bits(((c1[0]) << 9) | ((f_minimum_soc) << 1), c1[1] + 9)
         s = 2
-    f_target_soc = o.target_soc
-    if f_target_soc is not None:
+    if (f_target_soc := o.target_soc) is not None:
         c2 = _C7[s]
         if not 0 <= f_target_soc <= 100:
             raise ExiEncodeError(f"value {f_target_soc!r} outside [0, 100]")
         w.bits(((c2[0]) << 9) | ((f_target_soc) << 1), c2[1] + 9)
         s = 3
-    f_ack_max_delay = o.ack_max_delay
-    if f_ack_max_delay is not None:
+    if (f_ack_max_delay := o.ack_max_delay) is not None:
         c3 = _C8[s]
         w.bits(((c3[0]) << 1), c3[1] + 1)
         w.uint(f_ack_max_delay)
@@ -1946,8 +1915,7 @@ def _d_KeyInfoType(r: Reader) -> KeyInfoType:
 
 def _e_KeyInfoType(w: Writer, o: KeyInfoType) -> None:
     s = 0
-    f_id = o.id
-    if f_id is not None:
+    if (f_id := o.id) is not None:
         w.bits(0, 4)
         w.string(f_id)
         s = 1
@@ -1969,19 +1937,16 @@ def _e_KeyInfoType(w: Writer, o: KeyInfoType) -> None:
         c3 = _C55[s]
         s1 = 0
         w.bits((c3[0]), c3[1])
-        f1_type = x.type
-        if f1_type is not None:
+        if (f1_type := x.type) is not None:
             w.bits(0, 3)
             w.string(f1_type)
             s1 = 1
-        f1_uri = x.uri
-        if f1_uri is not None:
+        if (f1_uri := x.uri) is not None:
             c4 = _C56[s1]
             w.bits((c4[0]), c4[1])
             w.string(f1_uri)
             s1 = 2
-        f1_transforms = x.transforms
-        if f1_transforms is not None:
+        if (f1_transforms := x.transforms) is not None:
             c5 = _C57[s1]
             w.bits((c5[0]), c5[1])
             _e_TransformsType(w, f1_transforms)
@@ -2054,13 +2019,11 @@ def _d_KeyValueType(r: Reader) -> KeyValueType:
 
 def _e_KeyValueType(w: Writer, o: KeyValueType) -> None:
     s = 0
-    f_dsa_key_value = o.dsa_key_value
-    f_rsa_key_value = o.rsa_key_value
-    if f_dsa_key_value is not None:
+    if (f_dsa_key_value := o.dsa_key_value) is not None:
         w.bits(0, 3)
         _e_DSAKeyValueType(w, f_dsa_key_value)
         s = 1
-    elif f_rsa_key_value is not None:
+    elif (f_rsa_key_value := o.rsa_key_value) is not None:
         f1_modulus = f_rsa_key_value.modulus
         if f1_modulus is None: raise ExiEncodeError("RSAKeyValueType: missing required modulus")
         w.bits(4, 5)
@@ -2151,8 +2114,7 @@ def _d_ManifestType(r: Reader) -> ManifestType:
 
 def _e_ManifestType(w: Writer, o: ManifestType) -> None:
     s = 0
-    f_id = o.id
-    if f_id is not None:
+    if (f_id := o.id) is not None:
         w.bits(0, 2)
         w.string(f_id)
         s = 1
@@ -2208,8 +2170,7 @@ def _e_MessageHeaderType(w: Writer, o: MessageHeaderType) -> None:
     w.uint(f_time_stamp)
     s = 2
     w.bits(0, 1)
-    f_signature = o.signature
-    if f_signature is not None:
+    if (f_signature := o.signature) is not None:
         w.bits(0, 2)
         _e_SignatureType(w, f_signature)
         s = 3
@@ -2322,35 +2283,30 @@ def _e_MeterInfoType(w: Writer, o: MeterInfoType) -> None:
     w.uint(f_charged_energy_reading_wh)
     s = 2
     w.bits(0, 1)
-    f_bpt_discharged_energy_reading_wh = o.bpt_discharged_energy_reading_wh
-    if f_bpt_discharged_energy_reading_wh is not None:
+    if (f_bpt_discharged_energy_reading_wh := o.bpt_discharged_energy_reading_wh) is not None:
         w.bits(0, 4)
         w.uint(f_bpt_discharged_energy_reading_wh)
         w.bits(0, 1)
         s = 3
-    f_capacitive_energy_reading_va_rh = o.capacitive_energy_reading_va_rh
-    if f_capacitive_energy_reading_va_rh is not None:
+    if (f_capacitive_energy_reading_va_rh := o.capacitive_energy_reading_va_rh) is not None:
         c1 = _C72[s]
         w.bits(((c1[0]) << 1), c1[1] + 1)
         w.uint(f_capacitive_energy_reading_va_rh)
         w.bits(0, 1)
         s = 4
-    f_bpt_inductive_energy_reading_va_rh = o.bpt_inductive_energy_reading_va_rh
-    if f_bpt_inductive_energy_reading_va_rh is not None:
+    if (f_bpt_inductive_energy_reading_va_rh := o.bpt_inductive_energy_reading_va_rh) is not None:
         c2 = _C73[s]
         w.bits(((c2[0]) << 1), c2[1] + 1)
         w.uint(f_bpt_inductive_energy_reading_va_rh)
         w.bits(0, 1)
         s = 5
-    f_meter_signature = o.meter_signature
-    if f_meter_signature is not None:
+    if (f_meter_signature := o.meter_signature) is not None:
         c3 = _C74[s]
         w.bits(((c3[0]) << 1), c3[1] + 1)
         w.binary(f_meter_signature)
         w.bits(0, 1)
         s = 6
-    f_meter_status = o.meter_status
-    if f_meter_status is not None:
+    if (f_meter_status := o.meter_status) is not None:
         c4 = _C75[s]
         if not -32768 <= f_meter_status <= 32767:
             raise ExiEncodeError(f"value {f_meter_status!r} outside [-32768, 32767]")
@@ -2358,8 +2314,7 @@ def _e_MeterInfoType(w: Writer, o: MeterInfoType) -> None:
         w.uint(-f_meter_status - 1 if f_meter_status < 0 else f_meter_status)
         w.bits(0, 1)
         s = 7
-    f_meter_timestamp = o.meter_timestamp
-    if f_meter_timestamp is not None:
+    if (f_meter_timestamp := o.meter_timestamp) is not None:
         c5 = _C76[s]
         w.bits(((c5[0]) << 1), c5[1] + 1)
         w.uint(f_meter_timestamp)
@@ -2391,19 +2346,16 @@ def _d_ObjectType(r: Reader) -> ObjectType:
 
 def _e_ObjectType(w: Writer, o: ObjectType) -> None:
     s = 0
-    f_encoding = o.encoding
-    if f_encoding is not None:
+    if (f_encoding := o.encoding) is not None:
         w.bits(0, 3)
         w.string(f_encoding)
         s = 1
-    f_id = o.id
-    if f_id is not None:
+    if (f_id := o.id) is not None:
         c1 = _C6[s]
         w.bits((c1[0]), c1[1])
         w.string(f_id)
         s = 2
-    f_mime_type = o.mime_type
-    if f_mime_type is not None:
+    if (f_mime_type := o.mime_type) is not None:
         c2 = _C78[s]
         w.bits((c2[0]), c2[1])
         w.string(f_mime_type)
@@ -2609,8 +2561,7 @@ def _e_ReceiptType(w: Writer, o: ReceiptType) -> None:
     w.uint(f_time_anchor)
     s = 1
     w.bits(0, 1)
-    f_energy_costs = o.energy_costs
-    if f_energy_costs is not None:
+    if (f_energy_costs := o.energy_costs) is not None:
         f1_amount = f_energy_costs.amount
         if f1_amount is None: raise ExiEncodeError("DetailedCostType: missing required amount")
         w.bits(0, 4)
@@ -2621,8 +2572,7 @@ def _e_ReceiptType(w: Writer, o: ReceiptType) -> None:
         _e_RationalNumberType(w, f1_cost_per_unit)
         w.bits(0, 1)
         s = 2
-    f_occupancy_costs = o.occupancy_costs
-    if f_occupancy_costs is not None:
+    if (f_occupancy_costs := o.occupancy_costs) is not None:
         c1 = _C85[s]
         f2_amount = f_occupancy_costs.amount
         if f2_amount is None: raise ExiEncodeError("DetailedCostType: missing required amount")
@@ -2634,8 +2584,7 @@ def _e_ReceiptType(w: Writer, o: ReceiptType) -> None:
         _e_RationalNumberType(w, f2_cost_per_unit)
         w.bits(0, 1)
         s = 3
-    f_additional_services_costs = o.additional_services_costs
-    if f_additional_services_costs is not None:
+    if (f_additional_services_costs := o.additional_services_costs) is not None:
         c2 = _C86[s]
         f3_amount = f_additional_services_costs.amount
         if f3_amount is None: raise ExiEncodeError("DetailedCostType: missing required amount")
@@ -2647,8 +2596,7 @@ def _e_ReceiptType(w: Writer, o: ReceiptType) -> None:
         _e_RationalNumberType(w, f3_cost_per_unit)
         w.bits(0, 1)
         s = 4
-    f_overstay_costs = o.overstay_costs
-    if f_overstay_costs is not None:
+    if (f_overstay_costs := o.overstay_costs) is not None:
         c3 = _C87[s]
         f4_amount = f_overstay_costs.amount
         if f4_amount is None: raise ExiEncodeError("DetailedCostType: missing required amount")
@@ -2717,25 +2665,21 @@ def _d_ReferenceType(r: Reader) -> ReferenceType:
 
 def _e_ReferenceType(w: Writer, o: ReferenceType) -> None:
     s = 0
-    f_id = o.id
-    if f_id is not None:
+    if (f_id := o.id) is not None:
         w.bits(0, 3)
         w.string(f_id)
         s = 1
-    f_type = o.type
-    if f_type is not None:
+    if (f_type := o.type) is not None:
         c1 = _C94[s]
         w.bits((c1[0]), c1[1])
         w.string(f_type)
         s = 2
-    f_uri = o.uri
-    if f_uri is not None:
+    if (f_uri := o.uri) is not None:
         c2 = _C95[s]
         w.bits((c2[0]), c2[1])
         w.string(f_uri)
         s = 3
-    f_transforms = o.transforms
-    if f_transforms is not None:
+    if (f_transforms := o.transforms) is not None:
         c3 = _C96[s]
         w.bits((c3[0]), c3[1])
         _e_TransformsType(w, f_transforms)
@@ -2771,19 +2715,16 @@ def _d_RetrievalMethodType(r: Reader) -> RetrievalMethodType:
 
 def _e_RetrievalMethodType(w: Writer, o: RetrievalMethodType) -> None:
     s = 0
-    f_type = o.type
-    if f_type is not None:
+    if (f_type := o.type) is not None:
         w.bits(0, 3)
         w.string(f_type)
         s = 1
-    f_uri = o.uri
-    if f_uri is not None:
+    if (f_uri := o.uri) is not None:
         c1 = _C56[s]
         w.bits((c1[0]), c1[1])
         w.string(f_uri)
         s = 2
-    f_transforms = o.transforms
-    if f_transforms is not None:
+    if (f_transforms := o.transforms) is not None:
         c2 = _C57[s]
         w.bits((c2[0]), c2[1])
         _e_TransformsType(w, f_transforms)
@@ -2868,8 +2809,7 @@ def _d_Scheduled_CLReqControlModeType(r: Reader) -> Scheduled_CLReqControlModeTy
 
 def _e_Scheduled_CLReqControlModeType(w: Writer, o: Scheduled_CLReqControlModeType) -> None:
     s = 0
-    f_ev_target_energy_request = o.ev_target_energy_request
-    if f_ev_target_energy_request is not None:
+    if (f_ev_target_energy_request := o.ev_target_energy_request) is not None:
         f1_exponent = f_ev_target_energy_request.exponent
         if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
         if not -128 <= f1_exponent <= 127:
@@ -2882,8 +2822,7 @@ def _e_Scheduled_CLReqControlModeType(w: Writer, o: Scheduled_CLReqControlModeTy
         w.uint(-f1_value - 1 if f1_value < 0 else f1_value)
         w.bits(0, 2)
         s = 1
-    f_ev_maximum_energy_request = o.ev_maximum_energy_request
-    if f_ev_maximum_energy_request is not None:
+    if (f_ev_maximum_energy_request := o.ev_maximum_energy_request) is not None:
         c1 = _C56[s]
         f2_exponent = f_ev_maximum_energy_request.exponent
         if f2_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -2897,8 +2836,7 @@ def _e_Scheduled_CLReqControlModeType(w: Writer, o: Scheduled_CLReqControlModeTy
         w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
         w.bits(0, 2)
         s = 2
-    f_ev_minimum_energy_request = o.ev_minimum_energy_request
-    if f_ev_minimum_energy_request is not None:
+    if (f_ev_minimum_energy_request := o.ev_minimum_energy_request) is not None:
         c2 = _C57[s]
         f3_exponent = f_ev_minimum_energy_request.exponent
         if f3_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -2958,8 +2896,7 @@ def _e_SignatureMethodType(w: Writer, o: SignatureMethodType) -> None:
     w.bits(0, 1)
     w.string(f_algorithm)
     s = 1
-    f_hmac_output_length = o.hmac_output_length
-    if f_hmac_output_length is not None:
+    if (f_hmac_output_length := o.hmac_output_length) is not None:
         w.bits((1 if f_hmac_output_length < 0 else 0), 5)
         w.uint(-f_hmac_output_length - 1 if f_hmac_output_length < 0 else f_hmac_output_length)
         w.bits(0, 1)
@@ -2985,8 +2922,7 @@ def _d_SignaturePropertiesType(r: Reader) -> SignaturePropertiesType:
 
 def _e_SignaturePropertiesType(w: Writer, o: SignaturePropertiesType) -> None:
     s = 0
-    f_id = o.id
-    if f_id is not None:
+    if (f_id := o.id) is not None:
         w.bits(0, 2)
         w.string(f_id)
         s = 1
@@ -3020,8 +2956,7 @@ def _d_SignaturePropertyType(r: Reader) -> SignaturePropertyType:
 
 def _e_SignaturePropertyType(w: Writer, o: SignaturePropertyType) -> None:
     s = 0
-    f_id = o.id
-    if f_id is not None:
+    if (f_id := o.id) is not None:
         w.bits(0, 2)
         w.string(f_id)
         s = 1
@@ -3081,8 +3016,7 @@ def _d_SignatureType(r: Reader) -> SignatureType:
 
 def _e_SignatureType(w: Writer, o: SignatureType) -> None:
     s = 0
-    f_id = o.id
-    if f_id is not None:
+    if (f_id := o.id) is not None:
         w.bits(0, 2)
         w.string(f_id)
         s = 1
@@ -3096,8 +3030,7 @@ def _e_SignatureType(w: Writer, o: SignatureType) -> None:
     if f_signature_value is None: raise ExiEncodeError("SignatureType: missing required signature_value")
     s1 = 0
     w.bits(0, 1)
-    f1_id = f_signature_value.id
-    if f1_id is not None:
+    if (f1_id := f_signature_value.id) is not None:
         w.bits(0, 2)
         w.string(f1_id)
         s1 = 1
@@ -3109,8 +3042,7 @@ def _e_SignatureType(w: Writer, o: SignatureType) -> None:
     s1 = 2
     s = 3
     w.bits(0, 1)
-    f_key_info = o.key_info
-    if f_key_info is not None:
+    if (f_key_info := o.key_info) is not None:
         w.bits(0, 2)
         _e_KeyInfoType(w, f_key_info)
         s = 4
@@ -3139,8 +3071,7 @@ def _d_SignatureValueType(r: Reader) -> SignatureValueType:
 
 def _e_SignatureValueType(w: Writer, o: SignatureValueType) -> None:
     s = 0
-    f_id = o.id
-    if f_id is not None:
+    if (f_id := o.id) is not None:
         w.bits(0, 2)
         w.string(f_id)
         s = 1
@@ -3178,8 +3109,7 @@ def _d_SignedInfoType(r: Reader) -> SignedInfoType:
 
 def _e_SignedInfoType(w: Writer, o: SignedInfoType) -> None:
     s = 0
-    f_id = o.id
-    if f_id is not None:
+    if (f_id := o.id) is not None:
         w.bits(0, 2)
         w.string(f_id)
         s = 1
@@ -3314,8 +3244,7 @@ def _e_V2GMessageType(w: Writer, o: V2GMessageType) -> None:
     w.uint(f1_time_stamp)
     s1 = 2
     w.bits(0, 1)
-    f1_signature = f_header.signature
-    if f1_signature is not None:
+    if (f1_signature := f_header.signature) is not None:
         w.bits(0, 2)
         _e_SignatureType(w, f1_signature)
         s1 = 3
@@ -3369,8 +3298,7 @@ def _e_V2GRequestType(w: Writer, o: V2GRequestType) -> None:
     w.uint(f1_time_stamp)
     s1 = 2
     w.bits(0, 1)
-    f1_signature = f_header.signature
-    if f1_signature is not None:
+    if (f1_signature := f_header.signature) is not None:
         w.bits(0, 2)
         _e_SignatureType(w, f1_signature)
         s1 = 3
@@ -3431,8 +3359,7 @@ def _e_V2GResponseType(w: Writer, o: V2GResponseType) -> None:
     w.uint(f1_time_stamp)
     s1 = 2
     w.bits(0, 1)
-    f1_signature = f_header.signature
-    if f1_signature is not None:
+    if (f1_signature := f_header.signature) is not None:
         w.bits(0, 2)
         _e_SignatureType(w, f1_signature)
         s1 = 3
@@ -3577,8 +3504,7 @@ def _e_WPT_AlignmentCheckReqType(w: Writer, o: WPT_AlignmentCheckReqType) -> Non
     w.uint(f1_time_stamp)
     s1 = 2
     w.bits(0, 1)
-    f1_signature = f_header.signature
-    if f1_signature is not None:
+    if (f1_signature := f_header.signature) is not None:
         w.bits(0, 2)
         _e_SignatureType(w, f1_signature)
         s1 = 3
@@ -3587,8 +3513,7 @@ def _e_WPT_AlignmentCheckReqType(w: Writer, o: WPT_AlignmentCheckReqType) -> Non
     if f_ev_processing is None: raise ExiEncodeError("WPT_AlignmentCheckReqType: missing required ev_processing")
     s = 2
     w.bits(((c1[0]) << 5) | ((_K115[f_ev_processing]) << 1), c1[1] + 5)
-    f_target_coil_current = o.target_coil_current
-    if f_target_coil_current is not None:
+    if (f_target_coil_current := o.target_coil_current) is not None:
         f2_exponent = f_target_coil_current.exponent
         if f2_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
         if not -128 <= f2_exponent <= 127:
@@ -3737,8 +3662,7 @@ def _e_WPT_AlignmentCheckResType(w: Writer, o: WPT_AlignmentCheckResType) -> Non
     w.uint(f1_time_stamp)
     s1 = 2
     w.bits(0, 1)
-    f1_signature = f_header.signature
-    if f1_signature is not None:
+    if (f1_signature := f_header.signature) is not None:
         w.bits(0, 2)
         _e_SignatureType(w, f1_signature)
         s1 = 3
@@ -3749,8 +3673,7 @@ def _e_WPT_AlignmentCheckResType(w: Writer, o: WPT_AlignmentCheckResType) -> Non
     if f_evse_processing is None: raise ExiEncodeError("WPT_AlignmentCheckResType: missing required evse_processing")
     s = 3
     w.bits(((c1[0]) << 14) | ((_K21[f_response_code]) << 6) | ((_K115[f_evse_processing]) << 1), c1[1] + 14)
-    f_power_transmitted = o.power_transmitted
-    if f_power_transmitted is not None:
+    if (f_power_transmitted := o.power_transmitted) is not None:
         f2_exponent = f_power_transmitted.exponent
         if f2_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
         if not -128 <= f2_exponent <= 127:
@@ -3763,8 +3686,7 @@ def _e_WPT_AlignmentCheckResType(w: Writer, o: WPT_AlignmentCheckResType) -> Non
         w.uint(-f2_value - 1 if f2_value < 0 else f2_value)
         w.bits(0, 2)
         s = 4
-    f_supply_device_current = o.supply_device_current
-    if f_supply_device_current is not None:
+    if (f_supply_device_current := o.supply_device_current) is not None:
         c2 = _C120[s]
         f3_exponent = f_supply_device_current.exponent
         if f3_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
@@ -3943,16 +3865,14 @@ def _e_WPT_ChargeLoopReqType(w: Writer, o: WPT_ChargeLoopReqType) -> None:
     w.uint(f1_time_stamp)
     s1 = 2
     w.bits(0, 1)
-    f1_signature = f_header.signature
-    if f1_signature is not None:
+    if (f1_signature := f_header.signature) is not None:
         w.bits(0, 2)
         _e_SignatureType(w, f1_signature)
         s1 = 3
     c1 = _C14[s1]
     s = 1
     w.bits((c1[0]), c1[1])
-    f_display_parameters = o.display_parameters
-    if f_display_parameters is not None:
+    if (f_display_parameters := o.display_parameters) is not None:
         w.bits(0, 2)
         _e_DisplayParametersType(w, f_display_parameters)
         s = 2
@@ -3988,8 +3908,7 @@ def _e_WPT_ChargeLoopReqType(w: Writer, o: WPT_ChargeLoopReqType) -> None:
     if f_evpc_charge_diagnostics is None: raise ExiEncodeError("WPT_ChargeLoopReqType: missing required evpc_charge_diagnostics")
     s = 6
     w.bits(((_K128[f_evpc_charge_diagnostics]) << 1), 7)
-    f_evpc_operating_frequency = o.evpc_operating_frequency
-    if f_evpc_operating_frequency is not None:
+    if (f_evpc_operating_frequency := o.evpc_operating_frequency) is not None:
         f4_exponent = f_evpc_operating_frequency.exponent
         if f4_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
         if not -128 <= f4_exponent <= 127:
@@ -4002,8 +3921,7 @@ def _e_WPT_ChargeLoopReqType(w: Writer, o: WPT_ChargeLoopReqType) -> None:
         w.uint(-f4_value - 1 if f4_value < 0 else f4_value)
         w.bits(0, 2)
         s = 7
-    f_evpc_power_control_parameter = o.evpc_power_control_parameter
-    if f_evpc_power_control_parameter is not None:
+    if (f_evpc_power_control_parameter := o.evpc_power_control_parameter) is not None:
         c3 = _C129[s]
         f5_evpc_coil_current_request = f_evpc_power_control_parameter.evpc_coil_current_request
         if f5_evpc_coil_current_request is None: raise ExiEncodeError("WPT_EVPCPowerControlParameterType: missing required evpc_coil_current_request")
@@ -4251,8 +4169,7 @@ def _e_WPT_ChargeLoopResType(w: Writer, o: WPT_ChargeLoopResType) -> None:
     w.uint(f1_time_stamp)
     s1 = 2
     w.bits(0, 1)
-    f1_signature = f_header.signature
-    if f1_signature is not None:
+    if (f1_signature := f_header.signature) is not None:
         w.bits(0, 2)
         _e_SignatureType(w, f1_signature)
         s1 = 3
@@ -4261,8 +4178,7 @@ def _e_WPT_ChargeLoopResType(w: Writer, o: WPT_ChargeLoopResType) -> None:
     if f_response_code is None: raise ExiEncodeError("WPT_ChargeLoopResType: missing required response_code")
     s = 2
     w.bits(((c1[0]) << 9) | ((_K21[f_response_code]) << 1), c1[1] + 9)
-    f_evse_status = o.evse_status
-    if f_evse_status is not None:
+    if (f_evse_status := o.evse_status) is not None:
         f2_notification_max_delay = f_evse_status.notification_max_delay
         if f2_notification_max_delay is None: raise ExiEncodeError("EVSEStatusType: missing required notification_max_delay")
         w.bits(0, 5)
@@ -4271,14 +4187,12 @@ def _e_WPT_ChargeLoopResType(w: Writer, o: WPT_ChargeLoopResType) -> None:
         if f2_evse_notification is None: raise ExiEncodeError("EVSEStatusType: missing required evse_notification")
         w.bits(((_K22[f2_evse_notification]) << 2), 8)
         s = 3
-    f_meter_info = o.meter_info
-    if f_meter_info is not None:
+    if (f_meter_info := o.meter_info) is not None:
         c2 = _C140[s]
         w.bits((c2[0]), c2[1])
         _e_MeterInfoType(w, f_meter_info)
         s = 4
-    f_receipt = o.receipt
-    if f_receipt is not None:
+    if (f_receipt := o.receipt) is not None:
         c3 = _C141[s]
         w.bits((c3[0]), c3[1])
         _e_ReceiptType(w, f_receipt)
@@ -4299,8 +4213,7 @@ def _e_WPT_ChargeLoopResType(w: Writer, o: WPT_ChargeLoopResType) -> None:
     s = 6
     s = 6
     w.bits(0, 2)
-    f_sd_power_input = o.sd_power_input
-    if f_sd_power_input is not None:
+    if (f_sd_power_input := o.sd_power_input) is not None:
         f4_exponent = f_sd_power_input.exponent
         if f4_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
         if not -128 <= f4_exponent <= 127:
@@ -4343,8 +4256,7 @@ def _e_WPT_ChargeLoopResType(w: Writer, o: WPT_ChargeLoopResType) -> None:
     if f_spc_charge_diagnostics is None: raise ExiEncodeError("WPT_ChargeLoopResType: missing required spc_charge_diagnostics")
     s = 10
     w.bits(((_K144[f_spc_charge_diagnostics]) << 1), 8)
-    f_spc_operating_frequency = o.spc_operating_frequency
-    if f_spc_operating_frequency is not None:
+    if (f_spc_operating_frequency := o.spc_operating_frequency) is not None:
         f7_exponent = f_spc_operating_frequency.exponent
         if f7_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
         if not -128 <= f7_exponent <= 127:
@@ -4357,8 +4269,7 @@ def _e_WPT_ChargeLoopResType(w: Writer, o: WPT_ChargeLoopResType) -> None:
         w.uint(-f7_value - 1 if f7_value < 0 else f7_value)
         w.bits(0, 2)
         s = 11
-    f_spc_power_control_parameter = o.spc_power_control_parameter
-    if f_spc_power_control_parameter is not None:
+    if (f_spc_power_control_parameter := o.spc_power_control_parameter) is not None:
         c6 = _C145[s]
         f8_spc_primary_device_coil_current_information = f_spc_power_control_parameter.spc_primary_device_coil_current_information
         if f8_spc_primary_device_coil_current_information is None: raise ExiEncodeError("WPT_SPCPowerControlParameterType: missing required spc_primary_device_coil_current_information")
@@ -4488,8 +4399,7 @@ def _e_WPT_ChargeParameterDiscoveryReqType(w: Writer, o: WPT_ChargeParameterDisc
     w.uint(f1_time_stamp)
     s1 = 2
     w.bits(0, 1)
-    f1_signature = f_header.signature
-    if f1_signature is not None:
+    if (f1_signature := f_header.signature) is not None:
         w.bits(0, 2)
         _e_SignatureType(w, f1_signature)
         s1 = 3
@@ -4685,8 +4595,7 @@ def _e_WPT_ChargeParameterDiscoveryResType(w: Writer, o: WPT_ChargeParameterDisc
     w.uint(f1_time_stamp)
     s1 = 2
     w.bits(0, 1)
-    f1_signature = f_header.signature
-    if f1_signature is not None:
+    if (f1_signature := f_header.signature) is not None:
         w.bits(0, 2)
         _e_SignatureType(w, f1_signature)
         s1 = 3
@@ -5067,8 +4976,7 @@ def _e_WPT_FinePositioningReqType(w: Writer, o: WPT_FinePositioningReqType) -> N
     w.uint(f1_time_stamp)
     s1 = 2
     w.bits(0, 1)
-    f1_signature = f_header.signature
-    if f1_signature is not None:
+    if (f1_signature := f_header.signature) is not None:
         w.bits(0, 2)
         _e_SignatureType(w, f1_signature)
         s1 = 3
@@ -5089,8 +4997,7 @@ def _e_WPT_FinePositioningReqType(w: Writer, o: WPT_FinePositioningReqType) -> N
         s = 4 if n < 16 else 5
     if n > 16:
         raise ExiEncodeError(f"WPT_FinePositioningReqType: {n} items of vendor_specific_data_container (allowed 0..16)")
-    f_wpt_lf_data_package_list = o.wpt_lf_data_package_list
-    if f_wpt_lf_data_package_list is not None:
+    if (f_wpt_lf_data_package_list := o.wpt_lf_data_package_list) is not None:
         c3 = _C158[s]
         f2_num_packages = f_wpt_lf_data_package_list.num_packages
         if f2_num_packages is None: raise ExiEncodeError("WPT_LF_DataPackageListType: missing required num_packages")
@@ -5194,8 +5101,7 @@ def _e_WPT_FinePositioningResType(w: Writer, o: WPT_FinePositioningResType) -> N
     w.uint(f1_time_stamp)
     s1 = 2
     w.bits(0, 1)
-    f1_signature = f_header.signature
-    if f1_signature is not None:
+    if (f1_signature := f_header.signature) is not None:
         w.bits(0, 2)
         _e_SignatureType(w, f1_signature)
         s1 = 3
@@ -5216,8 +5122,7 @@ def _e_WPT_FinePositioningResType(w: Writer, o: WPT_FinePositioningResType) -> N
         s = 4 if n < 16 else 5
     if n > 16:
         raise ExiEncodeError(f"WPT_FinePositioningResType: {n} items of vendor_specific_data_container (allowed 0..16)")
-    f_wpt_lf_data_package_list = o.wpt_lf_data_package_list
-    if f_wpt_lf_data_package_list is not None:
+    if (f_wpt_lf_data_package_list := o.wpt_lf_data_package_list) is not None:
         c3 = _C158[s]
         f2_num_packages = f_wpt_lf_data_package_list.num_packages
         if f2_num_packages is None: raise ExiEncodeError("WPT_LF_DataPackageListType: missing required num_packages")
@@ -5337,8 +5242,7 @@ def _e_WPT_FinePositioningSetupReqType(w: Writer, o: WPT_FinePositioningSetupReq
     w.uint(f1_time_stamp)
     s1 = 2
     w.bits(0, 1)
-    f1_signature = f_header.signature
-    if f1_signature is not None:
+    if (f1_signature := f_header.signature) is not None:
         w.bits(0, 2)
         _e_SignatureType(w, f1_signature)
         s1 = 3
@@ -5373,18 +5277,15 @@ def _e_WPT_FinePositioningSetupReqType(w: Writer, o: WPT_FinePositioningSetupReq
         s = 7 if n < 16 else 8
     if n > 16:
         raise ExiEncodeError(f"WPT_FinePositioningSetupReqType: {n} items of vendor_specific_data_container (allowed 0..16)")
-    f_lf_system_setup_data = o.lf_system_setup_data
-    if f_lf_system_setup_data is not None:
+    if (f_lf_system_setup_data := o.lf_system_setup_data) is not None:
         c3 = _C162[s]
         s2 = 0
         w.bits((c3[0]), c3[1])
-        f2_lf_transmitter_setup_data = f_lf_system_setup_data.lf_transmitter_setup_data
-        f2_lf_receiver_setup_data = f_lf_system_setup_data.lf_receiver_setup_data
-        if f2_lf_transmitter_setup_data is not None:
+        if (f2_lf_transmitter_setup_data := f_lf_system_setup_data.lf_transmitter_setup_data) is not None:
             w.bits(0, 2)
             _e_WPT_LF_TransmitterDataType(w, f2_lf_transmitter_setup_data)
             s2 = 1
-        elif f2_lf_receiver_setup_data is not None:
+        elif (f2_lf_receiver_setup_data := f_lf_system_setup_data.lf_receiver_setup_data) is not None:
             w.bits(1, 2)
             _e_WPT_LF_ReceiverDataType(w, f2_lf_receiver_setup_data)
             s2 = 1
@@ -5500,8 +5401,7 @@ def _e_WPT_FinePositioningSetupResType(w: Writer, o: WPT_FinePositioningSetupRes
     w.uint(f1_time_stamp)
     s1 = 2
     w.bits(0, 1)
-    f1_signature = f_header.signature
-    if f1_signature is not None:
+    if (f1_signature := f_header.signature) is not None:
         w.bits(0, 2)
         _e_SignatureType(w, f1_signature)
         s1 = 3
@@ -5536,18 +5436,15 @@ def _e_WPT_FinePositioningSetupResType(w: Writer, o: WPT_FinePositioningSetupRes
         s = 7 if n < 16 else 8
     if n > 16:
         raise ExiEncodeError(f"WPT_FinePositioningSetupResType: {n} items of vendor_specific_data_container (allowed 0..16)")
-    f_lf_system_setup_data = o.lf_system_setup_data
-    if f_lf_system_setup_data is not None:
+    if (f_lf_system_setup_data := o.lf_system_setup_data) is not None:
         c3 = _C162[s]
         s2 = 0
         w.bits((c3[0]), c3[1])
-        f2_lf_transmitter_setup_data = f_lf_system_setup_data.lf_transmitter_setup_data
-        f2_lf_receiver_setup_data = f_lf_system_setup_data.lf_receiver_setup_data
-        if f2_lf_transmitter_setup_data is not None:
+        if (f2_lf_transmitter_setup_data := f_lf_system_setup_data.lf_transmitter_setup_data) is not None:
             w.bits(0, 2)
             _e_WPT_LF_TransmitterDataType(w, f2_lf_transmitter_setup_data)
             s2 = 1
-        elif f2_lf_receiver_setup_data is not None:
+        elif (f2_lf_receiver_setup_data := f_lf_system_setup_data.lf_receiver_setup_data) is not None:
             w.bits(1, 2)
             _e_WPT_LF_ReceiverDataType(w, f2_lf_receiver_setup_data)
             s2 = 1
@@ -5599,13 +5496,11 @@ def _e_WPT_LF_DataPackageListType(w: Writer, o: WPT_LF_DataPackageListType) -> N
         raise ExiEncodeError(f"value {f1_package_index!r} outside [0, 255]")
     s1 = 1
     w.bits(((f_num_packages) << 13) | ((f1_package_index) << 1), 23)
-    f1_lf_tx_data = f_wpt_lf_data_package.lf_tx_data
-    f1_lf_rx_data = f_wpt_lf_data_package.lf_rx_data
-    if f1_lf_tx_data is not None:
+    if (f1_lf_tx_data := f_wpt_lf_data_package.lf_tx_data) is not None:
         w.bits(0, 2)
         _e_WPT_LF_TxDataListType(w, f1_lf_tx_data)
         s1 = 2
-    elif f1_lf_rx_data is not None:
+    elif (f1_lf_rx_data := f_wpt_lf_data_package.lf_rx_data) is not None:
         w.bits(1, 2)
         _e_WPT_LF_RxDataListType(w, f1_lf_rx_data)
         s1 = 2
@@ -5653,16 +5548,14 @@ def _e_WPT_LF_DataPackageType(w: Writer, o: WPT_LF_DataPackageType) -> None:
         raise ExiEncodeError(f"value {f_package_index!r} outside [0, 255]")
     s = 1
     w.bits(((f_package_index) << 1), 11)
-    f_lf_tx_data = o.lf_tx_data
-    f_lf_rx_data = o.lf_rx_data
-    if f_lf_tx_data is not None:
+    if (f_lf_tx_data := o.lf_tx_data) is not None:
         f1_wpt_lf_tx_data_list = f_lf_tx_data.wpt_lf_tx_data_list
         if f1_wpt_lf_tx_data_list is None: raise ExiEncodeError("WPT_LF_TxDataListType: missing required wpt_lf_tx_data_list")
         w.bits(0, 3)
         _e_WPT_LF_TxDataType(w, f1_wpt_lf_tx_data_list)
         w.bits(0, 1)
         s = 2
-    elif f_lf_rx_data is not None:
+    elif (f_lf_rx_data := o.lf_rx_data) is not None:
         f2_wpt_lf_rx_data_list = f_lf_rx_data.wpt_lf_rx_data_list
         if f2_wpt_lf_rx_data_list is None: raise ExiEncodeError("WPT_LF_RxDataListType: missing required wpt_lf_rx_data_list")
         w.bits(2, 3)
@@ -5925,13 +5818,11 @@ def _d_WPT_LF_SystemSetupDataType(r: Reader) -> WPT_LF_SystemSetupDataType:
 
 def _e_WPT_LF_SystemSetupDataType(w: Writer, o: WPT_LF_SystemSetupDataType) -> None:
     s = 0
-    f_lf_transmitter_setup_data = o.lf_transmitter_setup_data
-    f_lf_receiver_setup_data = o.lf_receiver_setup_data
-    if f_lf_transmitter_setup_data is not None:
+    if (f_lf_transmitter_setup_data := o.lf_transmitter_setup_data) is not None:
         w.bits(0, 2)
         _e_WPT_LF_TransmitterDataType(w, f_lf_transmitter_setup_data)
         s = 1
-    elif f_lf_receiver_setup_data is not None:
+    elif (f_lf_receiver_setup_data := o.lf_receiver_setup_data) is not None:
         w.bits(1, 2)
         _e_WPT_LF_ReceiverDataType(w, f_lf_receiver_setup_data)
         s = 1
@@ -6041,8 +5932,7 @@ def _e_WPT_LF_TransmitterDataType(w: Writer, o: WPT_LF_TransmitterDataType) -> N
         s = 3 if n < 2 else 4 if n < 255 else 5
     if n < 2 or n > 255:
         raise ExiEncodeError(f"WPT_LF_TransmitterDataType: {n} items of tx_spec_data (allowed 2..255)")
-    f_tx_package_spec_data = o.tx_package_spec_data
-    if f_tx_package_spec_data is not None:
+    if (f_tx_package_spec_data := o.tx_package_spec_data) is not None:
         c2 = _C168[s]
         w.bits((c2[0]), c2[1])
         _e_WPT_TxRxPackageSpecDataType(w, f_tx_package_spec_data)
@@ -6262,8 +6152,7 @@ def _e_WPT_PairingReqType(w: Writer, o: WPT_PairingReqType) -> None:
     w.uint(f1_time_stamp)
     s1 = 2
     w.bits(0, 1)
-    f1_signature = f_header.signature
-    if f1_signature is not None:
+    if (f1_signature := f_header.signature) is not None:
         w.bits(0, 2)
         _e_SignatureType(w, f1_signature)
         s1 = 3
@@ -6272,8 +6161,7 @@ def _e_WPT_PairingReqType(w: Writer, o: WPT_PairingReqType) -> None:
     if f_ev_processing is None: raise ExiEncodeError("WPT_PairingReqType: missing required ev_processing")
     s = 2
     w.bits(((c1[0]) << 5) | ((_K115[f_ev_processing]) << 1), c1[1] + 5)
-    f_observed_id_code = o.observed_id_code
-    if f_observed_id_code is not None:
+    if (f_observed_id_code := o.observed_id_code) is not None:
         w.bits(0, 3)
         w.uint(f_observed_id_code)
         w.bits(0, 1)
@@ -6385,8 +6273,7 @@ def _e_WPT_PairingResType(w: Writer, o: WPT_PairingResType) -> None:
     w.uint(f1_time_stamp)
     s1 = 2
     w.bits(0, 1)
-    f1_signature = f_header.signature
-    if f1_signature is not None:
+    if (f1_signature := f_header.signature) is not None:
         w.bits(0, 2)
         _e_SignatureType(w, f1_signature)
         s1 = 3
@@ -6397,14 +6284,12 @@ def _e_WPT_PairingResType(w: Writer, o: WPT_PairingResType) -> None:
     if f_evse_processing is None: raise ExiEncodeError("WPT_PairingResType: missing required evse_processing")
     s = 3
     w.bits(((c1[0]) << 14) | ((_K21[f_response_code]) << 6) | ((_K115[f_evse_processing]) << 1), c1[1] + 14)
-    f_observed_id_code = o.observed_id_code
-    if f_observed_id_code is not None:
+    if (f_observed_id_code := o.observed_id_code) is not None:
         w.bits(0, 4)
         w.uint(f_observed_id_code)
         w.bits(0, 1)
         s = 4
-    f_alternative_secc_list = o.alternative_secc_list
-    if f_alternative_secc_list is not None:
+    if (f_alternative_secc_list := o.alternative_secc_list) is not None:
         c2 = _C120[s]
         w.bits((c2[0]), c2[1])
         _e_AlternativeSECCListType(w, f_alternative_secc_list)
@@ -8051,6 +7936,8 @@ def _e_f_Y(w: Writer, v) -> None:
     w.bits(0, 1)
     w.binary(v)
     w.bits(0, 1)
+
+
 
 GLOBAL_ELEMENTS = (
     ('urn:iso:std:iso:15118:-20:CommonTypes', 'CLReqControlMode', CLReqControlModeType, _d_CLReqControlModeType, _e_CLReqControlModeType),

@@ -27,9 +27,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from exi_schemas._runtime import ExiDecodeError, ExiEncodeError, Reader, Writer
+from exi_schemas._runtime import ExiDecodeError, ExiEncodeError, Reader, Writer, _with
 
 '''
+
+
+HOT = re.compile(r"current_demand|charging_status|charge_loop|power_delivery|cable_check|"
+                 r"pre_charge|welding_detection|metering_receipt")
 
 
 def snake(name: str) -> str:
@@ -60,6 +64,7 @@ class ModuleEmitter:
         self.title = title
         self.files = files
         self.lines: list[str] = []
+        self.late_consts: list[str] = []  # tables of functions, emitted after them
         self._inline_count = 0
         self.consts: list[str] = []
         self._const_cache: dict[str, str] = {}
@@ -357,7 +362,18 @@ class ModuleEmitter:
         for f in flds:
             by_item.setdefault(f[1], []).append(f)
         L: list = []
+
+        def is_dispatch(i: int, item: G.Item) -> bool:
+            return (depth == 0 and item.max == 1 and len(item.alts) > 4
+                    and all(isinstance(a, ElementDecl) and isinstance(a.type, ComplexType)
+                            for a in item.alts))
+
+        dispatched = {f[0] for f in flds if is_dispatch(f[1], g.items[f[1]])}
+        if dispatched:
+            L.append(f"{base}sel = None")
         for fname, _i, _a, _k, _q, _t, _lo, hi in flds:
+            if fname in dispatched:
+                continue
             # "I": an initialisation, hoisted above any fused read it sits in
             L.append(("I", base, f"{pfx}{fname} = " + ("[]" if hi is None or hi > 1
                                                             else "None")))
@@ -380,6 +396,17 @@ class ModuleEmitter:
                 ind = base
             else:
                 L.append(f"{base}if it == {i}:")
+            if is_dispatch(i, item):
+                # a big choice (BodyType's ~35 messages): one table lookup, not an if-chain
+                rows = "(" + "".join(
+                    f"({alt_field.get(a)!r}, _d_{self.class_of[id(alt.type)]}), "
+                    for a, alt in enumerate(item.alts)) + ")"
+                self.late_consts.append(rows)
+                table = f"_DISPATCH{len(self.late_consts) - 1}"
+                L.append(f"{ind}nm, fn = {table}[al]")
+                L.append(f"{ind}sel = (nm, fn(r))")
+                L.extend(self.dec_transition(g.state(i, 1), ind))
+                continue
             for a, alt in enumerate(item.alts):
                 body_ind = ind if len(item.alts) == 1 else ind + "    "
                 if len(item.alts) > 1:
@@ -422,7 +449,10 @@ class ModuleEmitter:
                         L.extend(self.dec_transition(st, ind + "    "))
             else:
                 L.extend(self.dec_transition(g.state(i, 1), ind))
-        args = ", ".join(f"{f[0]}={pfx}{f[0]}" for f in flds)
+        args = ", ".join(f"{f[0]}={pfx}{f[0]}" for f in flds if f[0] not in dispatched)
+        if dispatched:
+            # the chosen alternative is set on the built object (the others stay None)
+            return L, f"_with({name}({args}), sel)"
         return L, f"{name}({args})"
 
     @staticmethod
@@ -601,11 +631,12 @@ class ModuleEmitter:
                         L.append(("P", base, [f"{sv} = {sid[after.key]}"]))
                     cur = {after.key}
                     continue
-                for k, (fname, _i, a, _kind, _q, typ, lo, hi) in enumerate(fl):
-                    L.append(f"{base}{pfx}{fname} = {obj}.{fname}")
-                for k, (fname, _i, a, _kind, _q, typ, lo, hi) in enumerate(fl):
+                # charge-loop messages first: with one alternative set (a valid message),
+                # the order of the tests only decides how soon it is found
+                order = sorted(fl, key=lambda f: 0 if HOT.search(f[0]) else 1)
+                for k, (fname, _i, a, _kind, _q, typ, lo, hi) in enumerate(order):
                     kw = "if" if k == 0 else "elif"
-                    L.append(f"{base}{kw} {pfx}{fname} is not None:")
+                    L.append(f"{base}{kw} ({pfx}{fname} := {obj}.{fname}) is not None:")
                     L.extend(emit_code((i, a), inner))
                     L.extend(self.enc_alt(item.alts[a], f"{pfx}{fname}", inner, depth))
                     L.append(f"{inner}{sv} = {sid[after.key]}")
@@ -813,8 +844,10 @@ class ModuleEmitter:
         meta.append("UNSUPPORTED = {" + ", ".join(unsupported) + "}" if unsupported
                     else "UNSUPPORTED: set = set()")
         ns = "NAMESPACES = {" + ", ".join(f"{k!r}: {v!r}" for k, v in namespaces.items()) + "}"
+        late = "\n".join(f"_DISPATCH{k} = {v}" for k, v in enumerate(self.late_consts))
         return (HEADER.format(title=self.title, files=self.files)
                 + "\n".join(self.consts) + "\n" + "\n".join(self.lines) + "\n\n"
+                + late + "\n\n"
                 + "\n\n".join(self.tables) + "\n" + "\n".join(meta) + "\n\n" + ns + "\n")
 
 
