@@ -1,0 +1,38 @@
+"""``secc run``: the daemon for one charging point."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("run", help="run the SECC daemon for one charging point")
+    parser.add_argument("--board", required=True, help="board config TOML file")
+    parser.add_argument("--iface", help="PLC interface (default: [plc].interface)")
+    parser.set_defaults(handler=run)
+
+
+def run(args) -> int:
+    from secc.config import ConfigError, load_board_config
+
+    try:
+        config = load_board_config(args.board)
+    except ConfigError as exc:
+        print(exc)
+        return 2
+    return asyncio.run(_main(config, args.iface or config.plc.interface))
+
+
+async def _main(config, iface: str) -> int:
+    from hal.factory import board_from_config
+    from secc.daemon import SeccDaemon, server_tls_context
+
+    daemon = SeccDaemon(config, board_from_config(config), iface,
+                        tls_context=server_tls_context(config))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await daemon.run(stop)
+    return 0

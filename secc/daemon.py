@@ -1,0 +1,187 @@
+"""The SECC daemon: one charging point, from plug-in to unplug.
+
+Edges only; the protocol logic lives in the sans-I/O cores. The daemon
+* starts the board (HAL) and watches its events: state B -> 5 % PWM (HLC) and, unless the
+  board config says ``start_at_sdp``, one SLAC matching attempt; state A (unplug) -> the
+  running V2G connection is aborted and the board goes to its safe state;
+* keeps the V2G transport up (SDP + TCP and/or TLS on the PLC interface) and runs each
+  accepted connection through ``secc.session.run_v2g_session``;
+* publishes session events to the local bus when a bus client is given.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hal.board import PilotSignal, PilotState, PilotStateChanged, SafeStateReason
+from secc.authorization import AllowListAuthorizer, Authorizer
+from secc.config import BoardConfig
+from secc.iso2 import PausedSessions
+from secc.logs import layer_logger
+from secc.session import SessionSettings, SessionSummary, run_v2g_session
+from secc.session.controller import BoardController
+from secc.v2g.evse import EvseLimits, PublishEvent
+from secc.v2g.quirks import validate as validate_quirks
+from secc.v2gtp import V2GTPConnection
+from secc.v2gtp.evse import EVSETransport, EVSETransportConfig, start_evse_transport
+
+log = layer_logger("v2g")
+
+AC_MODES = ("AC_three_phase_core", "AC_single_phase_core")
+
+
+def session_settings(config: BoardConfig, paused: PausedSessions) -> SessionSettings:
+    """Translate the board config into what each V2G session needs."""
+    b = config.board
+    ac = b.output == "ac"
+    protocols: list[str] = []
+    for name in config.v2g.protocols:
+        protocols.append({"iso20": "iso20-ac" if ac else "iso20-dc"}.get(name, name))
+    limits = EvseLimits(max_voltage=b.max_voltage_v, min_voltage=b.min_voltage_v,
+                        max_current=b.max_current_a, max_power=b.max_power_w,
+                        ac_max_current=min(b.max_current_a, 63.0))
+    iso2_modes = AC_MODES if ac else ("DC_extended",)
+    return SessionSettings(
+        evse_id=b.evse_id, protocols=tuple(p for p in protocols if not (ac and p == "din")),
+        limits=limits, timers=config.v2g.timers, quirks=validate_quirks(config.v2g.quirks),
+        core_options={"iso2": {"energy_transfer_modes": iso2_modes, "paused_sessions": paused}})
+
+
+def server_tls_context(config: BoardConfig) -> ssl.SSLContext | None:
+    """TLS for the V2G server per ``[v2g].tls``: -2 (TLS 1.2, ECDHE-ECDSA-AES128-SHA256) and,
+    when -20 is offered, TLS 1.3 on the same port (the protocol is known only after TLS)."""
+    if config.v2g.tls == "none":
+        return None
+    from secc.tls.context import CertificateDirectory, TLSConfigError, iso2_server_context
+
+    certs = CertificateDirectory(Path(config.v2g.certificate_dir))
+    try:
+        ctx = iso2_server_context(certs)
+    except TLSConfigError as exc:
+        if config.v2g.tls == "required":
+            raise
+        log.warning("TLS not offered: certificates missing", extra={"error": str(exc)})
+        return None
+    if "iso20" in config.v2g.protocols:
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_3
+        for root in certs.vehicle_roots():
+            ctx.load_verify_locations(cafile=str(root))
+        if certs.vehicle_roots():
+            ctx.verify_mode = ssl.CERT_OPTIONAL
+    return ctx
+
+
+@dataclass
+class SeccDaemon:
+    config: BoardConfig
+    board: Any
+    interface: str
+    authorizer: Authorizer = field(default_factory=lambda: AllowListAuthorizer(accept_all=True))
+    bus: Any = None                       # secc.bus.client.SeccBusClient or None
+    tls_context: ssl.SSLContext | None = None
+    summaries: list[SessionSummary] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.paused = PausedSessions()
+        self.settings = session_settings(self.config, self.paused)
+        self.controller = BoardController(self.board, self.authorizer, self._publish)
+        self.transport: EVSETransport | None = None
+        self._connection: V2GTPConnection | None = None
+        self._slac = None
+        self._tasks: list[asyncio.Task] = []
+        self.ready = asyncio.Event()
+
+    # --- bus ------------------------------------------------------------------------------------
+    async def _publish(self, event: PublishEvent) -> None:
+        if self.bus is None:
+            return
+        session_id = str(event.data.get("session_id") or self.settings.evse_id)
+        try:
+            await self.bus.publish_session_event(event.kind, session_id, **{
+                k: v for k, v in event.data.items() if k != "session_id"})
+        except Exception as exc:  # the bus is never a reason to stop charging safely
+            log.warning("bus publish failed", extra={"event": event.kind, "error": repr(exc)})
+
+    # --- V2G connections --------------------------------------------------------------------------
+    async def _serve(self, conn: V2GTPConnection) -> None:
+        self._connection = conn
+        try:
+            summary = await run_v2g_session(conn, self.settings, self.controller)
+            self.summaries.append(summary)
+        finally:
+            self._connection = None
+
+    # --- pilot and SLAC ---------------------------------------------------------------------------
+    async def _watch_board(self) -> None:
+        events = self.board.subscribe()
+        if self.board.pilot_state in (PilotState.B, PilotState.C, PilotState.D):
+            await self._plugged_in()
+        while True:
+            event = await events.get()
+            if not isinstance(event, PilotStateChanged):
+                continue
+            log.info("control pilot", extra={"from": event.previous.value,
+                                             "to": event.state.value})
+            if event.state is PilotState.B and event.previous is PilotState.A:
+                await self._plugged_in()
+            elif event.state is PilotState.A:
+                await self._unplugged()
+
+    async def _plugged_in(self) -> None:
+        await self.board.set_pilot(PilotSignal.hlc(self.config.slac.hlc_pwm_duty_percent))
+        if self._slac is not None:
+            self._slac.pilot_state_b()
+
+    async def _unplugged(self) -> None:
+        if self._slac is not None:
+            self._slac.pilot_unplugged()
+        if self._connection is not None:
+            self._connection.abort("EV unplugged")
+        report = await self.board.safe_state(SafeStateReason.EV_UNPLUGGED)
+        log.info("EV unplugged: safe state", extra={"safe": report.safe})
+
+    # --- lifecycle ------------------------------------------------------------------------------
+    async def start(self) -> None:
+        await self.board.start()
+        if not self.config.plc.start_at_sdp:
+            from secc.slac.driver import SlacDriver
+
+            self._slac = SlacDriver(self.interface, self.config.slac)
+            await self._slac.open()
+        self.transport = await start_evse_transport(
+            EVSETransportConfig(interface=self.interface, offer_tcp=self.config.v2g.tls != "required",
+                                tls_context=self.tls_context), self._serve)
+        self._tasks.append(asyncio.create_task(self._watch_board(), name="pilot-watch"))
+        log.info("SECC ready", extra={"iface": self.interface, "evse_id": self.settings.evse_id,
+                                      "protocols": ",".join(self.settings.protocols),
+                                      "tcp_port": self.transport.tcp.port if self.transport.tcp
+                                      else None,
+                                      "tls_port": self.transport.tls.port if self.transport.tls
+                                      else None})
+        self.ready.set()
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self.transport is not None:
+            await self.transport.close()
+        if self._slac is not None:
+            await self._slac.close()
+        with contextlib.suppress(Exception):
+            await self.board.safe_state(SafeStateReason.SHUTDOWN)
+        await self.board.close()
+
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        await self.start()
+        try:
+            await (stop or asyncio.Event()).wait()
+        finally:
+            await self.stop()

@@ -1,0 +1,156 @@
+"""The daemon across the simulated PLC link: SDP, TCP or TLS, SupportedAppProtocol and a
+DIN 70121 session, the EV in its own network namespace; unplugging mid-session is safe."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+
+import exi_schemas
+from exi_schemas.generated import din as M
+from hal.factory import board_from_config
+from secc.config import loads_board_config
+from secc.daemon import SeccDaemon, server_tls_context
+from secc.sdp.messages import Security
+from secc.tls.context import iso2_client_context
+from secc.v2gtp import PayloadType
+from sim.ev_transport import connect_to_discovered, discover_secc, run_secc_and_ev, wait_for_event
+from tests.din.conftest import ev_status, pv
+from tests.session.test_driver_din import DIN_NS, ScriptedEv, sap_request
+
+BOARD = """
+[board]
+name = "veth-test"
+kind = "sim"
+evse_id = "DE*PYS*E00001*1"
+[plc]
+interface = "{iface}"
+start_at_sdp = true
+[v2g]
+protocols = ["iso2", "din"]
+tls = "{tls}"
+certificate_dir = "{certs}"
+"""
+
+
+def daemon_runner(link, tls, certs, script):
+    """SECC daemon in the secc namespace; ``script(ev_conn, board, loop)`` in the ev one."""
+    config = loads_board_config(BOARD.format(iface=link.ifnames["secc"], tls=tls, certs=certs))
+    holder = {}
+
+    async def secc_main(ready, ev_done):
+        board = board_from_config(config)
+        daemon = SeccDaemon(config, board, link.ifnames["secc"],
+                            tls_context=server_tls_context(config))
+        await daemon.start()
+        board.ev_set_pilot("B")
+        holder.update(board=board, loop=asyncio.get_running_loop(), daemon=daemon)
+        ready.set_result(True)
+        await wait_for_event(ev_done)
+        for _ in range(100):  # let the session finish its bookkeeping
+            if daemon.summaries:
+                break
+            await asyncio.sleep(0.02)
+        summaries = list(daemon.summaries)
+        closed = board.contactors_closed
+        await daemon.stop()
+        return summaries, closed
+
+    async def ev_main(_):
+        security = Security.TLS if tls != "none" else Security.NO_TLS
+        response = await discover_secc(link.ifnames["ev"], security)
+        ctx = iso2_client_context(certs / "v2g_root.pem") if response.security is Security.TLS \
+            else None
+        conn = await connect_to_discovered(link.ifnames["ev"], response, ctx)
+        try:
+            return await script(conn, holder["board"], holder["loop"], response)
+        finally:
+            await conn.close()
+
+    return run_secc_and_ev(link, secc_main, ev_main, timeout=60)
+
+
+async def din_until_current_demand(conn, board, loop):
+    ev = ScriptedEv(conn)
+    await conn.send(PayloadType.EXI, exi_schemas.encode(sap_request((DIN_NS, 1, 1))))
+    sap = exi_schemas.decode((await conn.receive(5)).payload, "appprotocol")
+    assert sap.response_code == "OK_SuccessfulNegotiation"
+    await ev.request("SessionSetupReq", M.SessionSetupReqType(evccid=b"\x02" * 6))
+    await ev.request("ServiceDiscoveryReq", M.ServiceDiscoveryReqType())
+    await ev.request("ServicePaymentSelectionReq", M.ServicePaymentSelectionReqType(
+        selected_payment_option="ExternalPayment",
+        selected_service_list=M.SelectedServiceListType(
+            selected_service=[M.SelectedServiceType(service_id=1)])))
+    await ev.until_finished("ContractAuthenticationReq", M.ContractAuthenticationReqType())
+    await ev.until_finished("ChargeParameterDiscoveryReq", M.ChargeParameterDiscoveryReqType(
+        ev_requested_energy_transfer_type="DC_extended",
+        dc_ev_charge_parameter=M.DC_EVChargeParameterType(
+            dc_ev_status=ev_status(), ev_maximum_current_limit=pv(125, "A"),
+            ev_maximum_voltage_limit=pv(450, "V"))))
+    loop.call_soon_threadsafe(board.ev_set_pilot, "C")
+    await ev.until_finished("CableCheckReq", M.CableCheckReqType(dc_ev_status=ev_status()))
+    loop.call_soon_threadsafe(board.ev_set_battery_voltage, 380.0)
+    for _ in range(200):
+        res = await ev.request("PreChargeReq", M.PreChargeReqType(
+            dc_ev_status=ev_status(), ev_target_voltage=pv(380, "V"),
+            ev_target_current=pv(2, "A")))
+        v = res.evse_present_voltage.value * 10 ** res.evse_present_voltage.multiplier
+        if abs(v - 380) < 20:
+            break
+        await asyncio.sleep(0.02)
+    await ev.request("PowerDeliveryReq", M.PowerDeliveryReqType(ready_to_charge_state=True))
+    loop.call_soon_threadsafe(board.ev_close_contactors, True)
+    for _ in range(10):
+        res = await ev.request("CurrentDemandReq", M.CurrentDemandReqType(
+            dc_ev_status=ev_status(), ev_target_current=pv(50, "A"),
+            ev_target_voltage=pv(400, "V"), charging_complete=False))
+        assert res.response_code == "OK"
+        await asyncio.sleep(0.02)
+    return ev
+
+
+async def full_din_session(conn, board, loop, response):
+    ev = await din_until_current_demand(conn, board, loop)
+    await ev.request("PowerDeliveryReq", M.PowerDeliveryReqType(ready_to_charge_state=False))
+    loop.call_soon_threadsafe(board.ev_close_contactors, False)
+    await ev.request("WeldingDetectionReq", M.WeldingDetectionReqType(dc_ev_status=ev_status()))
+    res = await ev.request("SessionStopReq", M.SessionStopType())
+    return response.security, res.response_code
+
+
+async def unplug_mid_session(conn, board, loop, response):
+    await din_until_current_demand(conn, board, loop)
+    loop.call_soon_threadsafe(board.ev_set_pilot, "A")
+    try:
+        await conn.receive(5)  # the SECC aborts the connection
+    except Exception as exc:
+        return type(exc).__name__
+    return "still open"
+
+
+def test_din_session_over_tcp_across_the_plc_link(veth_link, tmp_path, test_pki):
+    test_pki.write_secc_files(tmp_path)
+    (summaries, closed), (security, code) = daemon_runner(veth_link, "none", tmp_path,
+                                                          full_din_session)
+    assert security is Security.NO_TLS and code == "OK"
+    assert summaries[0].protocol == "din" and summaries[0].final_state == "Terminated"
+    assert closed is False
+
+
+def test_din_session_over_tls_across_the_plc_link(veth_link, tmp_path, test_pki):
+    test_pki.write_secc_files(tmp_path)
+    (summaries, closed), (security, code) = daemon_runner(veth_link, "optional", tmp_path,
+                                                          full_din_session)
+    assert security is Security.TLS and code == "OK"
+    assert summaries[0].requests >= 12
+
+
+def test_unplug_mid_session_aborts_and_opens_contactors(veth_link, tmp_path, test_pki):
+    test_pki.write_secc_files(tmp_path)
+    (summaries, closed), outcome = daemon_runner(veth_link, "none", tmp_path, unplug_mid_session)
+    assert outcome == "ConnectionClosed"
+    assert closed is False
+    assert "connection closed" in summaries[0].end_reason
+
+
+_ = dataclasses
