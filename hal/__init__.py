@@ -43,6 +43,7 @@ from hal.board import (
     LockState,
     McuReset,
     MeterReading,
+    OverTemperature,
     PilotStateChanged,
     SafeStateEntered,
     SafeStateReason,
@@ -58,7 +59,7 @@ __all__ = [
     "Board", "BoardError", "BoardEvent", "BoardLinkChanged", "ContactorError", "ContactorFault",
     "DcCapabilities", "DcOutput", "EmergencyStopChanged", "IsolationChanged",
     "IsolationReading", "IsolationState", "LinkDown", "LockError", "LockFault", "LockState",
-    "McuReset", "MeterReading", "PilotSignal", "PilotState", "PilotStateChanged",
+    "McuReset", "MeterReading", "OverTemperature", "PilotSignal", "PilotState", "PilotStateChanged",
     "SafeStateEntered", "SafeStateReason", "SafeStateReport", "SafetyLimits",
     "SetpointOutOfRange", "SignedMeterValue", "UnsafeToUnlock",
 ]

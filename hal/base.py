@@ -34,6 +34,7 @@ from hal.board import (
     LockFaultKind,
     LockState,
     McuReset,
+    OverTemperature,
     PilotStateChanged,
     SafeStateEntered,
     SafeStateReason,
@@ -72,6 +73,7 @@ class BaseBoard(Board):
         self._last_contactor_feedback: bool | None = False
         self._estop = False
         self._isolation_state = IsolationState.NOT_MEASURED
+        self._hot_sensors: set[str] = set()
         self._in_safe_state = False
         self._safe_state_lock: asyncio.Lock | None = None
         self._tasks: set[asyncio.Task[object]] = set()
@@ -142,6 +144,22 @@ class BaseBoard(Board):
                                          "ohm": reading.resistance_ohm})
             self._hub.publish(IsolationChanged(at=reading.at, reading=reading))
 
+    def _input_temperatures(self, readings: dict[str, float], now: float) -> None:
+        """Publish OverTemperature when a sensor crosses the limit (and when it cools down
+        below limit - hysteresis)."""
+        limit = self.limits.max_temperature_c
+        for sensor, celsius in readings.items():
+            if sensor not in self._hot_sensors and celsius > limit:
+                self._hot_sensors.add(sensor)
+                log.error("over temperature", extra={"sensor": sensor, "celsius": celsius})
+                self._hub.publish(OverTemperature(at=now, sensor=sensor, celsius=celsius,
+                                                  active=True))
+            elif (sensor in self._hot_sensors
+                  and celsius < limit - self.limits.temperature_hysteresis_c):
+                self._hot_sensors.discard(sensor)
+                self._hub.publish(OverTemperature(at=now, sensor=sensor, celsius=celsius,
+                                                  active=False))
+
     def _input_contactor_feedback(self, closed: bool | None, now: float) -> None:
         """Detect contactors changing on their own (not while a command waits for them)."""
         previous, self._last_contactor_feedback = self._last_contactor_feedback, closed
@@ -183,6 +201,8 @@ class BaseBoard(Board):
             return SafeStateReason.ISOLATION_FAULT
         if isinstance(event, ContactorFault):
             return SafeStateReason.CONTACTOR_FAULT
+        if isinstance(event, OverTemperature) and event.active:
+            return SafeStateReason.OVER_TEMPERATURE
         if isinstance(event, BoardLinkChanged) and not event.up:
             return SafeStateReason.LINK_LOST
         if isinstance(event, McuReset):
@@ -221,7 +241,7 @@ class BaseBoard(Board):
 
     async def set_pilot(self, signal: PilotSignal) -> None:
         if signal.kind.value == "pwm" and (self._estop or self._in_fault()):
-            raise BoardError("PWM refused: emergency stop or isolation fault active")
+            raise BoardError("PWM refused: emergency stop, isolation fault or over-temperature")
         await self._drive_pilot(signal)
         self._signal = signal
         log.info("pilot signal", extra={"kind": signal.kind.value, "duty": signal.duty_percent})
@@ -232,13 +252,14 @@ class BaseBoard(Board):
         return self._contactor_feedback()
 
     def _in_fault(self) -> bool:
-        return self._isolation_state is IsolationState.FAULT
+        """Conditions under which nothing may be energised."""
+        return self._isolation_state is IsolationState.FAULT or bool(self._hot_sensors)
 
     async def close_contactors(self) -> None:
         if self._estop:
             raise ContactorError("close refused: emergency stop active")
         if self._in_fault():
-            raise ContactorError("close refused: isolation fault")
+            raise ContactorError("close refused: isolation fault or over-temperature")
         self._commanding_contactors = True
         try:
             self._contactors_commanded = True
@@ -330,7 +351,8 @@ class BaseBoard(Board):
     async def set_dc_setpoint(self, voltage_v: float, current_a: float) -> None:
         self.check_setpoint(voltage_v, current_a)
         if self._estop or self._in_fault():
-            raise BoardError("set-point refused: emergency stop or isolation fault active")
+            raise BoardError(
+                "set-point refused: emergency stop, isolation fault or over-temperature")
         await self._drive_dc(voltage_v, current_a, True)
 
     async def dc_off(self) -> None:

@@ -13,10 +13,12 @@ at once). Things the hardware tells us unasked are *events*: frozen dataclasses 
 
 Both see the same events in the same order. Event classes: :class:`PilotStateChanged`,
 :class:`EmergencyStopChanged`, :class:`IsolationChanged`, :class:`ContactorFault`,
-:class:`LockFault`, :class:`BoardLinkChanged`, :class:`McuReset`, :class:`SafeStateEntered`.
+:class:`LockFault`, :class:`OverTemperature`, :class:`BoardLinkChanged`, :class:`McuReset`,
+:class:`SafeStateEntered`.
 
-The board reacts on its own to dangerous events (emergency stop, isolation fault, welded
-contactor, MCU link loss, MCU reset): it enters the safe state and publishes
+The board reacts on its own to dangerous events (emergency stop, isolation fault, contactor
+fault, over-temperature, pilot state E, unplug with closed contactors, MCU link loss, MCU
+reset): it enters the safe state and publishes
 :class:`SafeStateEntered`; the session layer only has to stop the session.
 """
 
@@ -29,12 +31,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from hal.pilot import PilotSignal, PilotState
+from secc.logs import layer_logger
+
+_log = layer_logger("hal")
 
 __all__ = [
     "Board", "BoardError", "BoardEvent", "BoardLinkChanged", "ContactorError", "ContactorFault",
     "ContactorFaultKind", "DcCapabilities", "DcOutput", "EmergencyStopChanged", "EventHub",
     "IsolationChanged", "IsolationReading", "IsolationState", "LinkDown", "LockError",
-    "LockFault", "LockFaultKind", "LockState", "McuReset", "MeterReading", "PilotSignal",
+    "LockFault", "LockFaultKind", "LockState", "McuReset", "MeterReading", "OverTemperature",
+    "PilotSignal",
     "PilotState", "PilotStateChanged", "SafeStateEntered", "SafeStateReason", "SafeStateReport",
     "SafetyLimits", "SetpointOutOfRange", "SignedMeterValue", "UnsafeToUnlock",
 ]
@@ -152,6 +158,8 @@ class SafetyLimits:
     unlock_max_voltage_v: float = 60.0      # IEC 61851-23: output below 60 V before unlocking
     discharge_timeout_s: float = 2.0        # how long safe_state waits for the output to bleed
     current_ramp_down_timeout_s: float = 1.0
+    max_temperature_c: float = 90.0         # any sensor above this: OverTemperature, safe state
+    temperature_hysteresis_c: float = 5.0   # cleared only this far below the limit
 
 
 # --------------------------------------------------------------------------- events
@@ -197,6 +205,15 @@ class LockFaultKind(enum.Enum):
 @dataclass(frozen=True)
 class LockFault(BoardEvent):
     kind: LockFaultKind
+
+
+@dataclass(frozen=True)
+class OverTemperature(BoardEvent):
+    """A sensor crossed ``SafetyLimits.max_temperature_c`` (active) or cooled down again."""
+
+    sensor: str
+    celsius: float
+    active: bool
 
 
 @dataclass(frozen=True)
@@ -286,7 +303,10 @@ class EventHub:
 
     def publish(self, event: BoardEvent) -> None:
         for callback in list(self._listeners):
-            callback(event)
+            try:
+                callback(event)
+            except Exception:      # a broken listener must not stop the board's own reactions
+                _log.exception("board event listener failed", extra={"event": type(event).__name__})
         for queue in self._queues:
             if queue.full():        # a stalled consumer loses its oldest event, never blocks us
                 queue.get_nowait()

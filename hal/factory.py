@@ -26,7 +26,8 @@ def limits_from_config(config: BoardConfig) -> SafetyLimits:
         lock_feedback_timeout_s=b.lock_feedback_timeout,
         unlock_max_current_a=b.unlock_max_current_a,
         unlock_max_voltage_v=b.unlock_max_voltage_v,
-        discharge_timeout_s=b.discharge_timeout)
+        discharge_timeout_s=b.discharge_timeout,
+        max_temperature_c=b.max_temperature_c)
 
 
 def board_from_config(config: BoardConfig, *, realtime: bool = True) -> BaseBoard:

@@ -247,6 +247,7 @@ class SerialBoard(BaseBoard):
         self._input_emergency_stop(bool(status.flags & StatusFlag.EMERGENCY_STOP), now)
         self._input_isolation(self._isolation_from(status, now))
         self._input_contactor_feedback(bool(status.flags & StatusFlag.CONTACTORS_CLOSED), now)
+        self._input_temperatures(self._temperatures_from(status), now)
         latched = bool(status.flags & StatusFlag.MCU_SAFE_STATE)
         if latched and not self._latch_reported:
             # The MCU's watchdog fired although our link looks up (we stalled): treat it as
@@ -347,7 +348,9 @@ class SerialBoard(BaseBoard):
         return self._isolation_from(self._require_status(), self._clock())
 
     async def read_temperatures(self) -> dict[str, float]:
-        status = self._require_status()
+        return self._temperatures_from(self._require_status())
+
+    def _temperatures_from(self, status: Status) -> dict[str, float]:
         names = list(self.hello.sensors) if self.hello else []
         names += [f"sensor{i}" for i in range(len(names), len(status.temperatures_decidegc))]
         return {name: t / 10 for name, t in zip(names, status.temperatures_decidegc,

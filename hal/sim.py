@@ -276,6 +276,7 @@ class SimBoard(BaseBoard):
         self._input_emergency_stop(self.plant.emergency_stop, now)
         self._input_isolation(self._isolation())
         self._input_contactor_feedback(self.plant.contactors_feedback, now)
+        self._input_temperatures(self.plant.temperatures, now)
         self._input_timers(now)
 
     async def _wait_until(self, predicate: Callable[[], bool], timeout_s: float) -> bool:
@@ -380,6 +381,7 @@ class SimBoard(BaseBoard):
 
     def inject_temperature(self, sensor: str, celsius: float) -> None:
         self.plant.temperatures[sensor] = celsius
+        self._scan()
 
     def press_emergency_stop(self) -> None:
         self.plant.emergency_stop = True

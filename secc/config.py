@@ -1,9 +1,10 @@
 """The board configuration: one TOML file -> one typed, frozen :class:`BoardConfig`.
 
 Validated completely at load: every problem is reported (not just the first) with the file,
-the key path, what was expected and what was found, e.g.::
+the key path, what was expected and what was found, e.g. (one line)::
 
-    board_configs/x.toml: [slac].tt_match_sequence: expected a number of seconds in 0.1..2, got "fast"
+    board_configs/x.toml: [slac].tt_match_sequence: expected a number of seconds in 0.1..2,
+    got "fast"
 
 Unknown sections and keys are errors (a typo must not silently fall back to a default).
 
@@ -280,6 +281,7 @@ class BoardSection:
     unlock_max_voltage_v: float = setting(60.0, range=(0, 120), unit="V")
     unlock_max_current_a: float = setting(1.0, range=(0, 10), unit="A")
     discharge_timeout: float = setting(2.0, range=(0.1, 30), unit="s")
+    max_temperature_c: float = setting(90.0, range=(30, 200), unit="°C")
 
     def cross_check(self) -> Iterable[tuple[str, str]]:
         if self.min_voltage_v > self.max_voltage_v:

@@ -203,6 +203,16 @@ async def test_contactor_opened_by_mcu_is_an_unexpected_open_fault(rig):
     assert entered.report.reason is SafeStateReason.CONTACTOR_FAULT
 
 
+async def test_over_temperature_reported_by_mcu_triggers_safe_state(rig):
+    await rig.board.close_contactors()
+    queue = rig.board.subscribe()
+    rig.mcu.plant.temperatures["power_module"] = 104.5
+    entered = await rig.next_event(queue, SafeStateEntered)
+    assert entered.report.reason is SafeStateReason.OVER_TEMPERATURE
+    assert not rig.mcu.plant.contactors_feedback
+    assert (await rig.board.read_temperatures())["power_module"] == 104.5
+
+
 async def test_welded_contactor_detected_through_the_mcu(rig):
     board = rig.board
     await board.lock()

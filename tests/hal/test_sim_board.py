@@ -20,9 +20,11 @@ from hal.board import (
     LockError,
     LockFault,
     LockState,
+    OverTemperature,
     PilotStateChanged,
     SafeStateEntered,
     SafeStateReason,
+    SafetyLimits,
     SetpointOutOfRange,
     UnsafeToUnlock,
 )
@@ -299,6 +301,39 @@ async def test_temperatures_are_readable_and_injectable():
     board = SimBoard()
     board.inject_temperature("connector", 91.5)
     assert (await board.read_temperatures())["connector"] == 91.5
+
+
+async def test_over_temperature_enters_safe_state_and_blocks_until_cooled():
+    board = SimBoard(limits=SafetyLimits(max_temperature_c=90, temperature_hysteresis_c=5))
+    await charging_dc(board)
+    queue = board.subscribe()
+    board.inject_temperature("connector", 95.0)
+    await board.wait_background()
+    events = drain(queue)
+    assert OverTemperature(at=events[0].at, sensor="connector", celsius=95.0, active=True) \
+        == events[0]
+    assert board.last_safe_state.reason is SafeStateReason.OVER_TEMPERATURE
+    assert board.contactors_closed is False
+    board.inject_temperature("connector", 87.0)          # inside the hysteresis band
+    with pytest.raises(ContactorError, match="over-temperature"):
+        await board.close_contactors()
+    board.inject_temperature("connector", 80.0)
+    assert drain(queue)[-1] == OverTemperature(at=board.plant.now, sensor="connector",
+                                               celsius=80.0, active=False)
+    await board.close_contactors()
+
+
+async def test_broken_listener_does_not_stop_the_safety_reaction():
+    board = SimBoard()
+    await charging_dc(board)
+
+    def broken(event):
+        raise RuntimeError("listener bug")
+
+    board.add_listener(broken)
+    board.press_emergency_stop()
+    await board.wait_background()
+    assert board.last_safe_state.reason is SafeStateReason.EMERGENCY_STOP
 
 
 async def test_realtime_board_debounces_on_the_event_loop_clock():
