@@ -340,6 +340,8 @@ class EvccSession:
         if step in knobs.garbage and self._use_knob("garbage", step):
             message, payload = None, b"\x80\x00" + bytes(range(0xF0, 0x100)) * 2
         not_before = now + delay
+        if self._step_deadline is not None and not_before >= self._step_deadline[0]:
+            raise OngoingTimeout(step, self._step_deadline[2])  # would be sent too late
         self.step = step
         self._repeating = False
         self._message_deadline = not_before + self._message_timeout(step)

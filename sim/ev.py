@@ -1,0 +1,92 @@
+"""``python -m sim.ev``: one simulated EV plug-in in the current network namespace.
+
+    python -m sim.ev --iface veth-ev --protocol din --mode dc --no-slac
+    python -m sim.ev --iface eth1 --protocol iso2 --mode ac --tls --v2g-root v2g_root.pem
+
+Prints the progress lines of the session (layer ``sim``) and, at the end, a JSON summary
+(protocol, response times, energy, loops, failure). Exit status 0 when the session ended with
+SessionStopRes, 1 when it failed, 2 on bad arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+
+from secc.logs import setup_logging
+from sim.evcc import protocols
+from sim.evcc.battery import Battery
+from sim.evcc.core import EvccConfig, Misbehaviour
+from sim.evcc.runner import EvSessionConfig, run_ev_session
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m sim.ev", description=__doc__.split("\n")[0])
+    p.add_argument("--iface", required=True, help="the EV's PLC (or veth) interface")
+    p.add_argument("--protocol", default="din", choices=sorted(protocols.PROTOCOLS),
+                   help="preferred protocol, offered first")
+    p.add_argument("--mode", default="dc", choices=("dc", "ac"))
+    p.add_argument("--offer", nargs="+", metavar="NAME",
+                   help="protocols to offer, in priority order (default: preferred first, "
+                        "then every other one with this mode)")
+    p.add_argument("--vendor-first", action="store_true",
+                   help="offer a Tesla-like vendor namespace at priority 1")
+    p.add_argument("--tls", action="store_true", help="ask for TLS in SDP")
+    p.add_argument("--v2g-root", type=Path, help="V2G root certificate (PEM) for --tls")
+    p.add_argument("--no-slac", action="store_true", help="start at SDP (plain veth link)")
+    p.add_argument("--soc", type=float, default=30.0, help="start SoC %%")
+    p.add_argument("--target-soc", type=float, default=80.0)
+    p.add_argument("--capacity-kwh", type=float, default=60.0)
+    p.add_argument("--max-iterations", type=int, default=None,
+                   help="stop charging after this many charge-loop iterations")
+    p.add_argument("--seconds-per-iteration", type=float, default=None,
+                   help="simulated charging time per loop iteration (speeds up a demo)")
+    p.add_argument("--loop-interval", type=float, default=0.1,
+                   help="seconds between charge-loop requests")
+    p.add_argument("--pause-resume", action="store_true",
+                   help="ISO-2: end with SessionStop(Pause), then resume the session")
+    p.add_argument("--renegotiate-after", type=int, default=None,
+                   help="ISO-2: PowerDelivery(Renegotiate) after this many loops")
+    p.add_argument("--log-format", default="kv", choices=("kv", "json"))
+    return p
+
+
+def config_from_args(args: argparse.Namespace) -> EvSessionConfig:
+    if args.tls and args.v2g_root is None:
+        raise ValueError("--tls needs --v2g-root")
+    if args.mode not in protocols.get(args.protocol).modes:
+        raise ValueError(f"{args.protocol} has no {args.mode.upper()} mode")
+    offers = None
+    if args.offer:
+        offers = protocols.default_offers(args.offer, args.mode, vendor_first=args.vendor_first)
+    return EvSessionConfig(
+        interface=args.iface, protocol=args.protocol, mode=args.mode, offers=offers,
+        vendor_first=args.vendor_first, tls=args.tls, v2g_root=args.v2g_root,
+        slac=not args.no_slac,
+        battery=Battery(capacity_wh=args.capacity_kwh * 1000, soc=args.soc,
+                        target_soc=args.target_soc, max_iterations=args.max_iterations),
+        evcc=EvccConfig(mode=args.mode, loop_interval=args.loop_interval,
+                        repeat_interval=0.1, seconds_per_iteration=args.seconds_per_iteration),
+        misbehaviour=Misbehaviour(pause_instead_of_terminate=args.pause_resume,
+                                  renegotiate_after=args.renegotiate_after),
+        resume_after_pause=args.pause_resume)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        config = config_from_args(args)
+    except ValueError as exc:
+        parser.error(str(exc))
+    setup_logging(args.log_format, "INFO")
+    result = asyncio.run(run_ev_session(config))
+    print(json.dumps(result.summary(), indent=2), flush=True)
+    return 0 if result.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
