@@ -94,6 +94,7 @@ class SeccDaemon:
         self._connection: V2GTPConnection | None = None
         self._slac = None
         self._tasks: list[asyncio.Task] = []
+        self.slac_matches: list[Any] = []
         self.ready = asyncio.Event()
 
     # --- bus ------------------------------------------------------------------------------------
@@ -137,6 +138,39 @@ class SeccDaemon:
         if self._slac is not None:
             self._slac.pilot_state_b()
 
+    def _on_slac_action(self, action: Any) -> None:
+        """SLAC's pilot requests and link news (called from the SLAC driver, sync)."""
+        from secc.slac import (
+            LinkLost,
+            MatchFailed,
+            MatchSucceeded,
+            SetPilotState,
+            SetPwmDuty,
+        )
+
+        if isinstance(action, SetPwmDuty):
+            signal = (PilotSignal.x1() if action.percent >= 100
+                      else PilotSignal.hlc(action.percent))
+            self._spawn(self.board.set_pilot(signal))
+        elif isinstance(action, SetPilotState):
+            self._spawn(self.board.set_pilot(PilotSignal.state_f()))
+        elif isinstance(action, MatchSucceeded):
+            log.info("SLAC matched", extra={"ev_mac": action.ev_mac.hex(":"),
+                                            "attenuation_db": action.attenuation_db})
+            self.slac_matches.append(action)
+        elif isinstance(action, MatchFailed):
+            log.warning("SLAC failed", extra={"reason": action.reason.value,
+                                              "detail": action.detail,
+                                              "retrying": action.retrying})
+        elif isinstance(action, LinkLost) and self._connection is not None:
+            self._connection.abort("PLC link lost")
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.append(task)
+        task.add_done_callback(lambda t: t.cancelled() or t.exception() is None or log.error(
+            "pilot command failed", extra={"error": repr(t.exception())}))
+
     async def _unplugged(self) -> None:
         if self._slac is not None:
             self._slac.pilot_unplugged()
@@ -151,7 +185,8 @@ class SeccDaemon:
         if not self.config.plc.start_at_sdp:
             from secc.slac.driver import SlacDriver
 
-            self._slac = SlacDriver(self.interface, self.config.slac)
+            self._slac = SlacDriver(self.interface, self.config.slac,
+                                    on_action=self._on_slac_action)
             await self._slac.open()
         self.transport = await start_evse_transport(
             EVSETransportConfig(interface=self.interface, offer_tcp=self.config.v2g.tls != "required",

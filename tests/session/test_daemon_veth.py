@@ -154,3 +154,58 @@ def test_unplug_mid_session_aborts_and_opens_contactors(veth_link, tmp_path, tes
 
 
 _ = dataclasses
+
+
+SLAC_BOARD = BOARD.replace("start_at_sdp = true", "start_at_sdp = false")
+
+
+def test_slac_then_din_session_across_the_plc_link(veth_link, tmp_path, test_pki):
+    """Plug-in as on a real charger: 5 % PWM, SLAC with the (simulated) modem, then SDP and
+    a DIN session; the EV runs EV-side SLAC first."""
+    import threading
+
+    from sim.ev_slac import run_ev
+    from sim.modem import SimModem, run_modem
+
+    config = loads_board_config(SLAC_BOARD.format(iface=veth_link.ifnames["secc"], tls="none",
+                                                  certs=tmp_path))
+    holder = {}
+    stop_modem = threading.Event()
+
+    async def secc_main(ready, ev_done):
+        board = board_from_config(config)
+        daemon = SeccDaemon(config, board, veth_link.ifnames["secc"])
+        modem_ready = asyncio.get_running_loop().create_future()
+        modem_task = asyncio.create_task(run_modem(
+            veth_link.ifnames["secc"], SimModem(), stop_modem.is_set, timeout=60,
+            on_ready=lambda: modem_ready.set_result(True)))
+        await modem_ready
+        await daemon.start()
+        board.ev_set_pilot("B")
+        holder.update(board=board, loop=asyncio.get_running_loop())
+        ready.set_result(True)
+        await wait_for_event(ev_done)
+        for _ in range(100):
+            if daemon.summaries:
+                break
+            await asyncio.sleep(0.02)
+        stop_modem.set()
+        await modem_task
+        result = (list(daemon.summaries), list(daemon.slac_matches), board.pilot_signal)
+        await daemon.stop()
+        return result
+
+    async def ev_main(_):
+        slac = await run_ev(veth_link.ifnames["ev"])
+        assert slac.matched, slac.reason
+        response = await discover_secc(veth_link.ifnames["ev"])
+        conn = await connect_to_discovered(veth_link.ifnames["ev"], response)
+        try:
+            return await full_din_session(conn, holder["board"], holder["loop"], response)
+        finally:
+            await conn.close()
+
+    (summaries, matches, _), (_, code) = run_secc_and_ev(veth_link, secc_main, ev_main,
+                                                         timeout=60)
+    assert code == "OK" and summaries[0].final_state == "Terminated"
+    assert len(matches) == 1 and matches[0].attenuation_db is not None
