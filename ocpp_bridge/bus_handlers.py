@@ -52,7 +52,8 @@ async def _csms_failure(bridge: Bridge, evse_id: int, exc: BaseException, capabi
 # --- persisted channels ---------------------------------------------------------------------------
 async def on_transaction_event(bridge: Bridge, evse_id: int, event: dict[str, Any],
                                reply: Reply) -> None:
-    queued = bridge.queue.enqueue_transaction_event(evse_id, event, offline=not bridge.online,
+    offline = event.get("generated_offline", False) or not bridge.online
+    queued = bridge.queue.enqueue_transaction_event(evse_id, event, offline=offline,
                                                     now=time.time())
     bridge.wake_queue()
     await reply({"message_id": queued.message_id, "queued": True})
@@ -60,7 +61,8 @@ async def on_transaction_event(bridge: Bridge, evse_id: int, event: dict[str, An
 
 async def on_meter_values(bridge: Bridge, evse_id: int, message: dict[str, Any],
                           reply: Reply) -> None:
-    queued = bridge.queue.enqueue_meter_values(evse_id, message, offline=not bridge.online,
+    offline = message.get("generated_offline", False) or not bridge.online
+    queued = bridge.queue.enqueue_meter_values(evse_id, message, offline=offline,
                                                now=time.time())
     bridge.wake_queue()
     await reply({"message_id": queued.message_id, "queued": True})

@@ -99,6 +99,12 @@ class SeccBusClient:
             will=Will(online.topic_for(evse), contract.encode("online", {"online": False})))
         self.endpoint.set_reply_topic(contract.reply_topic(evse, self.client_id))
         self.endpoint.on_connect.append(self._announce)
+        self._bridge_online = False
+        self._csms_accepted = False
+        self.endpoint.subscribe(contract.BY_NAME["bridge_online"].topic, self._on_bridge_state,
+                                inline=True)
+        self.endpoint.subscribe(contract.BY_NAME["csms_connection"].topic,
+                                self._on_bridge_state, inline=True)
         for channel in contract.CHANNELS:
             if channel.publisher is contract.Publisher.BRIDGE and channel.kind is contract.Kind.REQUEST:
                 self.endpoint.subscribe(channel.topic_for(evse), self._on_command)
@@ -142,6 +148,22 @@ class SeccBusClient:
             await self.endpoint.publish(contract.BY_NAME["session_state"].topic_for(self.evse_id),
                                         self._state, retain=True)
         self._wake.set()
+
+    @property
+    def csms_available(self) -> bool:
+        """Bus up, bridge online and registered at the CSMS (from their retained topics)."""
+        return self.endpoint.connected and self._bridge_online and self._csms_accepted
+
+    async def _on_bridge_state(self, message: Incoming) -> None:
+        try:
+            if message.topic == contract.BY_NAME["bridge_online"].topic:
+                self._bridge_online = contract.decode("online", message.payload)["online"]
+            else:
+                state = contract.decode("csms_connection", message.payload)
+                self._csms_accepted = state["connected"] and state.get("registration") == \
+                    "Accepted"
+        except contract.BusPayloadError as exc:
+            log.warning("invalid bridge state on the bus", extra={"error": str(exc)})
 
     # --- fire-and-forget ------------------------------------------------------------------------
     async def publish_state(self, state: str, *, session_id: str | None = None,
@@ -200,6 +222,8 @@ class SeccBusClient:
         return self._persist("meter_values", payload)
 
     def _persist(self, channel: str, payload: dict[str, Any]) -> str:
+        if not self.csms_available:
+            payload["generated_offline"] = True
         contract.validate(contract.BY_NAME[channel].schema, payload)
         message_id = self.outbox.add(channel, self.evse_id, payload)
         self._wake.set()

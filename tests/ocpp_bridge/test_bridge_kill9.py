@@ -40,7 +40,10 @@ async def test_kill_9_bridge_mid_session_loses_and_duplicates_nothing(tmp_path, 
     try:
         async with SeccBusClient(secc_config(tmp_path, bus_broker)) as secc:
             await csms.wait_for("BootNotification", timeout=15)
+            await wait_until(lambda: secc.csms_available, 10, "SECC sees the CSMS online")
+            generated_offline = []
             for i in range(total):
+                generated_offline.append(not secc.csms_available)
                 kind = "Started" if i == 0 else "Ended" if i == total - 1 else "Updated"
                 await secc.send_transaction_event(
                     kind, "kill1", "MeterValuePeriodic" if kind == "Updated" else "Authorized",
@@ -75,3 +78,7 @@ async def test_kill_9_bridge_mid_session_loses_and_duplicates_nothing(tmp_path, 
     # OCPP is at-least-once: a message in flight at the kill may reach the CSMS twice with the
     # same (transactionId, seqNo), which the CSMS recognises; never more than once per kill.
     assert len(raw) - len(unique) <= kills
+    # events made while the bridge was dead are flagged offline (the SECC saw its last will)
+    offline = [bool(e.get("offline")) for e in events]
+    assert sum(generated_offline) >= 4
+    assert all(offline[i] for i, gen in enumerate(generated_offline) if gen)

@@ -50,6 +50,7 @@ async def test_events_made_while_csms_down_arrive_in_order_marked_offline(
     async with running_bridge(bridge_config(tmp_path, bus_broker, csms)) as bridge:
         async with SeccBusClient(secc_config(tmp_path, bus_broker)) as secc:
             await online_bridge(bridge, csms)
+            await wait_until(lambda: secc.csms_available, 5, "SECC sees the CSMS")
             await secc.send_transaction_event("Started", "off1", "CablePluggedIn",
                                               readings=energy(0))
             await csms.wait_for("TransactionEvent", 1)
