@@ -1,0 +1,765 @@
+"""The ISO 15118-20 SECC session: one handler per request, on the shared ``SessionCore``.
+
+Sequence rules live in ``secc.iso20.table`` (one table per namespace); failures map to response
+codes through ``secc.v2g.failures`` (its "iso20" column). Handlers are small and named after
+the request (``on_DC_ChargeLoopReq``). The core is sans-I/O: ``now`` comes in, actions and
+deadlines go out; the wall clock is only read (through ``wall_clock``) for schedule
+TimeAnchors.
+
+Timers: sequence timeout 60 s, but 0.5 s in the charge loop and standby (-20 Tables 216/217);
+Ongoing limits for Authorization (``ongoing_timeout``), CableCheck (``cable_check_timeout``) and
+PreCharge (``precharge_timeout``); the CP-state check after PowerDelivery(Start); and the
+EVSE-notification deadline after we asked the car to stop (``notification_max_delay``).
+
+EVSE-side stops (``evse_stop``): dangerous ones (e-stop, isolation fault, malfunction) make power
+safe at once and the next request gets FAILED with EVSEStatus Terminate, ending the session.
+A remote stop is graceful: charge-loop responses carry EVSENotification=Terminate with
+NotificationMaxDelay, the output goes to 0 A, and the car must stop within that delay.
+
+Quirks (``quirks`` frozenset on the core): ``bpt_discharge_negative`` sends our BPT discharge
+limits as negative numbers (the standard is unclear; EVerest PR #1473 added the same switch,
+EDF eVDriveFlow#7 chose positive). Incoming car discharge limits are read by magnitude, so
+either sign works.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from exi_schemas.generated import iso20 as cm
+from exi_schemas.generated import iso20_ac as ac
+from exi_schemas.generated import iso20_dc as dc
+from secc.authorization import AuthorizationRequest
+from secc.iso20 import messages as msg
+from secc.iso20.messages import evse_status, rational, to_float
+from secc.iso20.paused import PausedSession, PausedSessions
+from secc.iso20.power import (
+    BptLimits,
+    EvLimits,
+    ac_target_power,
+    dc_dynamic_setpoint,
+    dc_scheduled_setpoint,
+)
+from secc.iso20.services import ControlMode, Energy, EnergyService, ParameterSet, parameter_sets
+from secc.iso20.table import LOOP_STATES, POWER_STATES, TRANSITIONS, S
+from secc.v2g.core import DANGEROUS_STOPS, Outcome, SessionCore
+from secc.v2g.dc import Setpoint, cable_check_finished, cable_check_voltage, precharge_setpoint
+from secc.v2g.evse import (
+    Action,
+    CloseConnection,
+    EnterSafeState,
+    Isolation,
+    PublishEvent,
+    RequestAuthorization,
+    SetContactors,
+    SetDcOutput,
+    StartIsolationCheck,
+    StopReason,
+)
+from secc.v2g.failures import Failure, SessionFailure, response_code
+
+QUIRK_BPT_DISCHARGE_NEGATIVE = "bpt_discharge_negative"
+KNOWN_QUIRKS = frozenset({QUIRK_BPT_DISCHARGE_NEGATIVE})
+
+OK = "OK"
+
+
+@dataclass(frozen=True)
+class Iso20Config:
+    """-20 specific settings of one connector (the rest is in ``EvseLimits``/timers)."""
+
+    services: tuple[EnergyService, ...] | None = None  # None: both of the namespace
+    bpt: BptLimits = BptLimits()
+    service_renegotiation_supported: bool = True
+    notification_max_delay: int = 60      # s the car gets to stop after EVSENotification
+    meter_id: str = "PYSECC-METER-1"
+    schedule_duration: int = 86400        # s covered by the one schedule tuple we offer
+    free_service: bool = False
+
+
+class Iso20Session(SessionCore):
+    """Common -20 messages; ``Iso20DcSession``/``Iso20AcSession`` add the energy messages."""
+
+    PROTOCOL = "iso20"
+    INITIAL_STATE = S.WAIT_SESSION_SETUP
+    ENERGY: ClassVar[Energy]
+
+    def __init__(self, *, config: Iso20Config | None = None,
+                 paused_sessions: PausedSessions | None = None,
+                 wall_clock: Callable[[], float] = time.time, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.config = config or Iso20Config()
+        self.paused_sessions = paused_sessions if paused_sessions is not None else \
+            PausedSessions()
+        self.wall_clock = wall_clock
+        self.evccid = ""
+        self.resumed = False
+        self.selected_service: EnergyService | None = None
+        self.parameter_set: ParameterSet | None = None
+        self.ev = EvLimits()
+        self.schedule_tuple_ids: frozenset[int] = frozenset()
+        self.power_request: float | None = None   # dynamic mode: EVSE-side target, W
+        self.setpoint: Setpoint | None = None
+        self.loop_count = 0
+        self._renegotiation_requested = False
+        self._authorization_requested = False
+        self._isolation_started = False
+
+    # --- what SessionCore asks of a protocol --------------------------------------------------
+    def event_of(self, name: str, body: Any) -> str:
+        if name == "PowerDeliveryReq":
+            return f"{name}.{body.charge_progress}"
+        if name == "SessionStopReq":
+            return f"{name}.{body.charging_session}"
+        return name
+
+    def session_id_of(self, header: Any) -> bytes:
+        return header.session_id
+
+    def failed_response(self, request_name: str, code: str) -> tuple[str, Any]:
+        return msg.failed_response(request_name, code, evse_id=self.evse_id, limits=self.limits,
+                                   present_voltage=self.evse.present_voltage)
+
+    def sequence_timeout_for(self, state: str) -> float:
+        if state in LOOP_STATES:
+            return self.timer_config.charge_loop_sequence_timeout_iso20
+        return self.timer_config.sequence_timeout
+
+    def on_timer(self, name: str, now: float):
+        if name == "cp_state" and self.evse.cp_state in ("C", "D"):
+            return None  # the car switched in time
+        return super().on_timer(name, now)
+
+    # --- outside events ---------------------------------------------------------------------
+    def request_schedule_renegotiation(self) -> None:
+        """EVSE side (e.g. a new CSMS profile): ask the car to renegotiate its schedule."""
+        self._renegotiation_requested = True
+
+    def set_power_request(self, watts: float | None) -> None:
+        """Dynamic mode target (W; negative discharges a BPT car; None: as much as allowed)."""
+        self.power_request = watts
+
+    # --- helpers ----------------------------------------------------------------------------
+    @property
+    def bpt(self) -> BptLimits | None:
+        return self.config.bpt if self.selected_service and self.selected_service.is_bpt \
+            else None
+
+    @property
+    def control_mode(self) -> ControlMode:
+        return self.parameter_set.control_mode if self.parameter_set else ControlMode.SCHEDULED
+
+    @property
+    def effective_stop(self) -> StopReason:
+        if self.stop_reason is not StopReason.NONE:
+            return self.stop_reason
+        return self.evse.stop_reason
+
+    def offered_services(self) -> tuple[EnergyService, ...]:
+        return self.config.services or self.ENERGY.services
+
+    def discharge_on_wire(self, magnitude: float) -> float:
+        """Our discharge limits as the car expects them (quirk: negative)."""
+        return -magnitude if QUIRK_BPT_DISCHARGE_NEGATIVE in self.quirks else magnitude
+
+    def _check_stop(self, graceful_ok: bool) -> None:
+        """Refuse a request after an EVSE-side stop; graceful stops pass where the response
+        can tell the car (EVSEStatus) and power is ramped down instead."""
+        reason = self.effective_stop
+        if reason in DANGEROUS_STOPS:
+            raise SessionFailure(Failure.GENERAL, f"EVSE stop: {reason.value}")
+        if reason is not StopReason.NONE and not graceful_ok:
+            raise SessionFailure(Failure.GENERAL, f"EVSE stop: {reason.value}")
+
+    def _status(self, module: Any, now: float) -> Any | None:
+        """EVSEStatus for PowerDelivery/ChargeLoop responses (None: nothing to say)."""
+        if self.effective_stop is not StopReason.NONE:
+            delay = self.config.notification_max_delay
+            self.timers.arm_once("evse_notification", now, delay)
+            return evse_status(module, "Terminate", delay)
+        if self._renegotiation_requested:
+            return evse_status(module, "ScheduleRenegotiation", self.config.notification_max_delay)
+        return None
+
+    def _power_off_actions(self) -> list[Action]:
+        return [SetContactors(False)]
+
+    # --- common handlers --------------------------------------------------------------------
+    def on_SessionSetupReq(self, body: Any, now: float) -> Outcome:
+        self.evccid = body.evccid
+        old_id = body.header.session_id
+        paused = None
+        if old_id != bytes(8):
+            paused = self.paused_sessions.take(old_id, body.evccid, now)
+        if paused is not None:
+            self.session_id = paused.session_id
+            self.authorization = paused.authorization
+            self.resumed = True
+            code = "OK_OldSessionJoined"
+            event = PublishEvent("SessionResumed", {"session_id": self.session_id.hex(),
+                                                    "evccid": self.evccid})
+        else:
+            self.session_id = self.new_session_id()
+            code = "OK_NewSessionEstablished"
+            event = PublishEvent("SessionStarted", {"session_id": self.session_id.hex(),
+                                                    "evccid": self.evccid,
+                                                    "protocol": f"iso20-{self.ENERGY.value}"})
+        return Outcome(cm.SessionSetupResType(header=None, response_code=code,
+                                              evseid=self.evse_id), actions=[event])
+
+    def on_AuthorizationSetupReq(self, body: Any, now: float) -> Outcome:
+        self._check_stop(False)
+        return Outcome(cm.AuthorizationSetupResType(
+            header=None, response_code=OK, authorization_services=["EIM"],
+            certificate_installation_service=False,
+            eim_as_res_authorization_mode=cm.EIM_ASResAuthorizationModeType()))
+
+    def on_AuthorizationReq(self, body: Any, now: float) -> Outcome:
+        self._check_stop(False)
+        if body.selected_authorization_service != "EIM":
+            code = response_code(self.PROTOCOL, Failure.PAYMENT_SELECTION_INVALID)
+            return Outcome(cm.AuthorizationResType(header=None, response_code=code,
+                                                   evse_processing="Finished"), stay=True)
+        if self.authorization is None:
+            if self.ongoing_expired("authorization", now, self.timer_config.ongoing_timeout):
+                raise SessionFailure(Failure.GENERAL, "no authorization decision within "
+                                     f"{self.timer_config.ongoing_timeout} s")
+            actions: list[Action] = []
+            if not self._authorization_requested:
+                self._authorization_requested = True
+                actions.append(RequestAuthorization(AuthorizationRequest(
+                    evse_id=self.evse_id, session_id=self.session_id.hex(),
+                    id_token="EXTERNAL")))
+            return Outcome(cm.AuthorizationResType(
+                header=None, response_code=OK,
+                evse_processing="Ongoing_WaitingForCustomerInteraction"),
+                stay=True, actions=actions)
+        self.ongoing_done("authorization")
+        if not self.authorization.accepted:
+            code = response_code(self.PROTOCOL, Failure.AUTHORIZATION_REJECTED)
+            return Outcome(cm.AuthorizationResType(header=None, response_code=code,
+                                                   evse_processing="Finished"), stay=True,
+                           actions=[PublishEvent("AuthorizationRejected",
+                                                 {"status": self.authorization.status.value})])
+        return Outcome(cm.AuthorizationResType(header=None, response_code=OK,
+                                               evse_processing="Finished"),
+                       actions=[PublishEvent("Authorized", {"method": "EIM"})])
+
+    def on_ServiceDiscoveryReq(self, body: Any, now: float) -> Outcome:
+        self._check_stop(False)
+        services = list(self.offered_services())
+        if body.supported_service_i_ds is not None and body.supported_service_i_ds.service_id:
+            wanted = set(body.supported_service_i_ds.service_id)
+            services = [s for s in services if int(s) in wanted]
+        if not services:
+            raise SessionFailure(Failure.NO_CHARGE_SERVICE_SELECTED,
+                                 "none of the car's services is offered here")
+        return Outcome(cm.ServiceDiscoveryResType(
+            header=None, response_code=OK,
+            service_renegotiation_supported=self.config.service_renegotiation_supported,
+            energy_transfer_service_list=cm.ServiceListType(service=[
+                cm.ServiceType(service_id=int(s), free_service=self.config.free_service)
+                for s in services])))
+
+    def _parameter_sets(self, service: EnergyService) -> tuple[ParameterSet, ...]:
+        return parameter_sets(service, ac_nominal_voltage=self.limits.ac_nominal_voltage,
+                              ac_phases=self.limits.ac_phases)
+
+    def _offered(self, service_id: int) -> EnergyService | None:
+        for service in self.offered_services():
+            if int(service) == service_id:
+                return service
+        return None
+
+    def on_ServiceDetailReq(self, body: Any, now: float) -> Outcome:
+        self._check_stop(False)
+        service = self._offered(body.service_id)
+        if service is None:
+            raise SessionFailure(Failure.SERVICE_ID_INVALID, f"service {body.service_id}")
+        sets = [cm.ParameterSetType(parameter_set_id=p.parameter_set_id, parameter=[
+            cm.ParameterType(name=name, int_value=value) for name, value in p.parameters])
+            for p in self._parameter_sets(service)]
+        return Outcome(cm.ServiceDetailResType(
+            header=None, response_code=OK, service_id=body.service_id,
+            service_parameter_list=cm.ServiceParameterListType(parameter_set=sets)))
+
+    def on_ServiceSelectionReq(self, body: Any, now: float) -> Outcome:
+        self._check_stop(False)
+        chosen = body.selected_energy_transfer_service
+        service = self._offered(chosen.service_id)
+        if service is None:
+            raise SessionFailure(Failure.SERVICE_SELECTION_INVALID,
+                                 f"service {chosen.service_id} not offered")
+        sets = {p.parameter_set_id: p for p in self._parameter_sets(service)}
+        if chosen.parameter_set_id not in sets:
+            raise SessionFailure(Failure.SERVICE_SELECTION_INVALID,
+                                 f"parameter set {chosen.parameter_set_id} of {service.name}")
+        if body.selected_vas_list is not None and body.selected_vas_list.selected_service:
+            raise SessionFailure(Failure.SERVICE_SELECTION_INVALID, "no VAS offered")
+        self.selected_service = service
+        self.parameter_set = sets[chosen.parameter_set_id]
+        return Outcome(cm.ServiceSelectionResType(header=None, response_code=OK),
+                       actions=[PublishEvent("ServiceSelected", {
+                           "service": service.name, "control_mode": self.control_mode.name})])
+
+    def on_VehicleCheckInReq(self, body: Any, now: float) -> Outcome:
+        return Outcome(cm.VehicleCheckInResType(header=None, response_code=OK))
+
+    def on_VehicleCheckOutReq(self, body: Any, now: float) -> Outcome:
+        return Outcome(cm.VehicleCheckOutResType(header=None, response_code=OK,
+                                                 evse_check_out_status="Completed"))
+
+    def _max_charge_power(self) -> float:
+        return self.limits.max_power if self.ENERGY is Energy.DC else msg.ac_max_power(
+            self.limits)
+
+    def on_ScheduleExchangeReq(self, body: Any, now: float) -> Outcome:
+        self._check_stop(self.state == S.RENEGOTIATING)
+        renegotiating = self.state == S.RENEGOTIATING
+        if self.control_mode is ControlMode.SCHEDULED:
+            if body.scheduled_se_req_control_mode is None:
+                raise SessionFailure(Failure.WRONG_CHARGE_PARAMETER,
+                                     "scheduled mode selected, dynamic ScheduleExchangeReq")
+            res = cm.ScheduleExchangeResType(
+                header=None, response_code=OK, evse_processing="Finished",
+                scheduled_se_res_control_mode=cm.Scheduled_SEResControlModeType(
+                    schedule_tuple=[self._schedule_tuple(1, now)]))
+            self.schedule_tuple_ids = frozenset({1})
+        else:
+            req = body.dynamic_se_req_control_mode
+            if req is None:
+                raise SessionFailure(Failure.WRONG_CHARGE_PARAMETER,
+                                     "dynamic mode selected, scheduled ScheduleExchangeReq")
+            res = cm.ScheduleExchangeResType(
+                header=None, response_code=OK, evse_processing="Finished",
+                dynamic_se_res_control_mode=cm.Dynamic_SEResControlModeType(
+                    departure_time=req.departure_time, minimum_soc=req.minimum_soc,
+                    target_soc=req.target_soc))
+        self._renegotiation_requested = False
+        actions = [PublishEvent("ScheduleRenegotiated" if renegotiating else "ScheduleAgreed",
+                                {"control_mode": self.control_mode.name})]
+        return Outcome(res, actions=actions)
+
+    def _schedule_tuple(self, tuple_id: int, now: float) -> Any:
+        anchor = int(self.wall_clock())
+        entry = cm.PowerScheduleEntryType(duration=self.config.schedule_duration,
+                                          power=rational(self._max_charge_power()))
+        charging = cm.ChargingScheduleType(power_schedule=cm.PowerScheduleType(
+            time_anchor=anchor,
+            power_schedule_entries=cm.PowerScheduleEntryListType(power_schedule_entry=[entry])))
+        discharging = None
+        if self.bpt is not None:
+            # Discharge power in a schedule is negative by definition (power flows to the grid).
+            discharging = cm.ChargingScheduleType(power_schedule=cm.PowerScheduleType(
+                time_anchor=anchor, power_schedule_entries=cm.PowerScheduleEntryListType(
+                    power_schedule_entry=[cm.PowerScheduleEntryType(
+                        duration=self.config.schedule_duration,
+                        power=rational(-self.bpt.max_discharge_power))])))
+        return cm.ScheduleTupleType(schedule_tuple_id=tuple_id, charging_schedule=charging,
+                                    discharging_schedule=discharging)
+
+    def _check_power_profile(self, body: Any) -> None:
+        profile = body.ev_power_profile
+        if profile is None:
+            return
+        if profile.scheduled_evppt_control_mode is not None:
+            chosen = profile.scheduled_evppt_control_mode.selected_schedule_tuple_id
+            if chosen not in self.schedule_tuple_ids:
+                raise SessionFailure(Failure.TARIFF_SELECTION_INVALID,
+                                     f"schedule tuple {chosen} was not offered")
+        limit = self._max_charge_power()
+        floor = -(self.bpt.max_discharge_power if self.bpt else 0.0)
+        for entry in profile.ev_power_profile_entries.ev_power_profile_entry:
+            power = to_float(entry.power, 0.0)
+            if power > limit * 1.001 or power < floor * 1.001:
+                raise SessionFailure(Failure.CHARGING_PROFILE_INVALID,
+                                     f"profile entry {power} W outside [{floor}, {limit}]")
+
+    def on_PowerDeliveryReq(self, body: Any, now: float) -> Outcome:
+        progress = body.charge_progress
+        module = cm
+        if body.ev_processing != "Finished" and progress == "Start":
+            # the car is not ready yet; it repeats the request
+            self._check_stop(False)
+            return Outcome(cm.PowerDeliveryResType(header=None, response_code=OK), stay=True)
+        actions: list[Action] = []
+        if progress == "Start":
+            reason = self.effective_stop
+            if reason in DANGEROUS_STOPS:
+                raise SessionFailure(Failure.GENERAL, f"EVSE stop: {reason.value}")
+            if reason is not StopReason.NONE:
+                raise SessionFailure(Failure.POWER_DELIVERY_NOT_APPLIED,
+                                     f"EVSE stop pending: {reason.value}")
+            self._check_power_profile(body)
+            actions += self._start_power()
+            self.ongoing_done("pre_charge")
+            self.timers.arm("cp_state", now, self.timer_config.cp_state_detection_timeout)
+            actions.append(PublishEvent("ChargingStarted" if self.state != S.STANDBY
+                                        else "StandbyExited", {}))
+        elif progress == "Stop":
+            self._check_stop(True)
+            self.timers.disarm("evse_notification", "cp_state")
+            actions += self._stop_power()
+            actions.append(PublishEvent("ChargingStopped", {"by": "EV"}))
+        elif progress == "Standby":
+            self._check_stop(True)
+            actions += self._standby_power()
+            actions.append(PublishEvent("Standby", {}))
+        else:  # ScheduleRenegotiation: power keeps flowing at the last set-point
+            self._check_stop(False)
+            actions.append(PublishEvent("ScheduleRenegotiation", {}))
+        return Outcome(cm.PowerDeliveryResType(header=None, response_code=OK,
+                                               evse_status=self._status(module, now)),
+                       actions=actions)
+
+    def on_SessionStopReq(self, body: Any, now: float) -> Outcome:
+        kind = body.charging_session
+        if kind == "Pause" and self.state in POWER_STATES:
+            raise SessionFailure(Failure.PAUSE_NOT_ALLOWED,
+                                 f"pause in {self.state}: stop power with PowerDelivery first")
+        if kind == "ServiceRenegotiation" and not self.config.service_renegotiation_supported:
+            # -20 has FAILED_NoServiceRenegotiationSupported; the failure table lacks it.
+            raise SessionFailure(Failure.SEQUENCE_ERROR, "service renegotiation not supported")
+        actions: list[Action] = []
+        if kind == "Terminate":
+            reason = f"SessionStop Terminate ({body.ev_termination_code or 'no code'})"
+            actions += [EnterSafeState(reason),
+                        PublishEvent("SessionStopped", {"reason": reason, "by": "EV"}),
+                        CloseConnection(reason)]
+        elif kind == "Pause":
+            self.paused_sessions.put(PausedSession(
+                session_id=self.session_id, evccid=self.evccid, paused_at=now,
+                authorization=self.authorization,
+                selected_service=int(self.selected_service) if self.selected_service else None,
+                parameter_set_id=self.parameter_set.parameter_set_id if self.parameter_set
+                else None))
+            actions += self._stop_power()
+            actions += [PublishEvent("SessionPaused", {"session_id": self.session_id.hex()}),
+                        CloseConnection("SessionStop Pause")]
+        else:
+            self.selected_service = None
+            self.parameter_set = None
+            self._isolation_started = False
+            actions.append(PublishEvent("ServiceRenegotiation", {}))
+        return Outcome(cm.SessionStopResType(header=None, response_code=OK), actions=actions)
+
+    # --- energy specific hooks ------------------------------------------------------------------
+    def _start_power(self) -> list[Action]:
+        raise NotImplementedError
+
+    def _stop_power(self) -> list[Action]:
+        raise NotImplementedError
+
+    def _standby_power(self) -> list[Action]:
+        raise NotImplementedError
+
+    def _meter_info(self, module: Any, requested: bool) -> Any | None:
+        if not requested:
+            return None
+        return module.MeterInfoType(meter_id=self.config.meter_id,
+                                    charged_energy_reading_wh=max(0, int(self.evse.meter_wh)))
+
+    def _loop_checks(self) -> None:
+        self._check_stop(True)
+        if self.evse.isolation is Isolation.FAULT:
+            raise SessionFailure(Failure.GENERAL, "isolation fault while charging")
+
+    @property
+    def _ramp_down(self) -> bool:
+        """No power now: standby, or stopping gracefully after an EVSE-side stop."""
+        return self.state == S.STANDBY or self.effective_stop is not StopReason.NONE
+
+
+class Iso20DcSession(Iso20Session):
+    """-20 DC and DC_BPT (namespace urn:iso:std:iso:15118:-20:DC)."""
+
+    ENERGY = Energy.DC
+    TRANSITIONS = TRANSITIONS[Energy.DC]
+
+    def _start_power(self) -> list[Action]:
+        if not self.evse.contactors_closed:
+            raise SessionFailure(Failure.CONTACTOR_ERROR, "contactors not closed after precharge")
+        return []
+
+    def _stop_power(self) -> list[Action]:
+        self.setpoint = None
+        return [SetDcOutput(0.0, 0.0, enabled=False), SetContactors(False)]
+
+    def _standby_power(self) -> list[Action]:
+        self.setpoint = Setpoint(self.evse.present_voltage, 0.0)
+        return [SetDcOutput(self.evse.present_voltage, 0.0, enabled=False)]
+
+    def on_DC_ChargeParameterDiscoveryReq(self, body: Any, now: float) -> Outcome:
+        self._check_stop(False)
+        bpt_req = body.bpt_dc_cpd_req_energy_transfer_mode
+        req = bpt_req if self.selected_service is EnergyService.DC_BPT else \
+            body.dc_cpd_req_energy_transfer_mode
+        if req is None:
+            raise SessionFailure(Failure.WRONG_CHARGE_PARAMETER,
+                                 f"parameters do not match the selected {self.selected_service}")
+        ev = EvLimits(
+            max_voltage=to_float(req.ev_maximum_voltage), min_voltage=to_float(req.ev_minimum_voltage),
+            max_charge_current=to_float(req.ev_maximum_charge_current),
+            max_charge_power=to_float(req.ev_maximum_charge_power),
+            max_discharge_current=abs(to_float(req.ev_maximum_discharge_current))
+            if req is bpt_req else None,
+            max_discharge_power=abs(to_float(req.ev_maximum_discharge_power))
+            if req is bpt_req else None)
+        if ev.max_voltage < self.limits.min_voltage or ev.min_voltage > self.limits.max_voltage:
+            raise SessionFailure(Failure.WRONG_CHARGE_PARAMETER,
+                                 f"car voltage range {ev.min_voltage}-{ev.max_voltage} V outside "
+                                 f"{self.limits.min_voltage}-{self.limits.max_voltage} V")
+        self.ev = ev
+        base = msg.dc_cpd_res(self.limits)
+        if req is bpt_req:
+            bpt = self.config.bpt
+            res_mode = dc.BPT_DC_CPDResEnergyTransferModeType(
+                **{f: getattr(base, f) for f in base.__slots__},
+                evse_maximum_discharge_power=rational(
+                    self.discharge_on_wire(bpt.max_discharge_power), dc),
+                evse_minimum_discharge_power=rational(
+                    self.discharge_on_wire(bpt.min_discharge_power), dc),
+                evse_maximum_discharge_current=rational(
+                    self.discharge_on_wire(bpt.max_discharge_current), dc),
+                evse_minimum_discharge_current=rational(
+                    self.discharge_on_wire(bpt.min_discharge_current), dc))
+            res = dc.DC_ChargeParameterDiscoveryResType(
+                header=None, response_code=OK, bpt_dc_cpd_res_energy_transfer_mode=res_mode)
+        else:
+            res = dc.DC_ChargeParameterDiscoveryResType(
+                header=None, response_code=OK, dc_cpd_res_energy_transfer_mode=base)
+        return Outcome(res)
+
+    def on_DC_CableCheckReq(self, body: Any, now: float) -> Outcome:
+        self._check_stop(False)
+        actions: list[Action] = []
+        if not self._isolation_started:
+            self._isolation_started = True
+            actions = [SetContactors(True),
+                       StartIsolationCheck(cable_check_voltage(self.ev.max_voltage, self.limits))]
+            passed = None   # a stale reading from before the test does not count
+        else:
+            passed = cable_check_finished(self.evse)
+        if passed is None:
+            if self.ongoing_expired("cable_check", now, self.timer_config.cable_check_timeout):
+                raise SessionFailure(Failure.GENERAL, "cable check did not finish within "
+                                     f"{self.timer_config.cable_check_timeout} s")
+            return Outcome(dc.DC_CableCheckResType(header=None, response_code=OK,
+                                                   evse_processing="Ongoing"),
+                           stay=True, actions=actions)
+        self.ongoing_done("cable_check")
+        if not passed:
+            raise SessionFailure(Failure.GENERAL, "isolation fault in cable check")
+        return Outcome(dc.DC_CableCheckResType(header=None, response_code=OK,
+                                               evse_processing="Finished"))
+
+    def on_DC_PreChargeReq(self, body: Any, now: float) -> Outcome:
+        self._check_stop(False)
+        if self.ongoing_expired("pre_charge", now, self.timer_config.precharge_timeout):
+            raise SessionFailure(Failure.GENERAL, "pre-charge not done within "
+                                 f"{self.timer_config.precharge_timeout} s")
+        target = to_float(body.ev_target_voltage, 0.0)
+        sp = precharge_setpoint(target, 2.0, self.limits)
+        actions: list[Action] = []
+        if sp != self.setpoint:
+            actions.append(SetDcOutput(sp.voltage, sp.current))
+            self.setpoint = sp
+        return Outcome(dc.DC_PreChargeResType(
+            header=None, response_code=OK,
+            evse_present_voltage=rational(self.evse.present_voltage, dc)), actions=actions)
+
+    def on_DC_ChargeLoopReq(self, body: Any, now: float) -> Outcome:
+        self._loop_checks()
+        self.loop_count += 1
+        bpt = self.bpt
+        dynamic = self.control_mode is ControlMode.DYNAMIC
+        if dynamic:
+            req = body.bpt_dynamic_dc_cl_req_control_mode if bpt else \
+                body.dynamic_dc_cl_req_control_mode
+        else:
+            req = body.bpt_scheduled_dc_cl_req_control_mode if bpt else \
+                body.scheduled_dc_cl_req_control_mode
+        if req is None:
+            raise SessionFailure(Failure.WRONG_CHARGE_PARAMETER,
+                                 "charge-loop control mode does not match the selected service")
+        ev = self._update_ev_limits(req, bpt is not None)
+        present_v = to_float(body.ev_present_voltage, 0.0)
+        if self._ramp_down:
+            sp = Setpoint(self.evse.present_voltage or present_v, 0.0)
+        elif dynamic:
+            needed = to_float(req.ev_maximum_energy_request, 1.0) > 0
+            sp = dc_dynamic_setpoint(self.evse.present_voltage or present_v, self.limits, bpt, ev,
+                                     self.power_request, needed)
+        else:
+            sp = dc_scheduled_setpoint(to_float(req.ev_target_voltage, 0.0),
+                                       to_float(req.ev_target_current, 0.0), self.limits, bpt, ev)
+        actions: list[Action] = []
+        if sp != self.setpoint:
+            actions.append(SetDcOutput(sp.voltage, sp.current))
+            self.setpoint = sp
+        res = dc.DC_ChargeLoopResType(
+            header=None, response_code=OK, evse_status=self._status(dc, now),
+            meter_info=self._meter_info(dc, body.meter_info_requested),
+            evse_present_current=rational(self.evse.present_current, dc),
+            evse_present_voltage=rational(self.evse.present_voltage, dc),
+            evse_power_limit_achieved=sp.power_limited,
+            evse_current_limit_achieved=sp.current_limited,
+            evse_voltage_limit_achieved=sp.voltage_limited)
+        self._loop_control_mode(res, dynamic, bpt)
+        return Outcome(res, actions=actions)
+
+    def _update_ev_limits(self, req: Any, bpt: bool) -> EvLimits:
+        """Charge-loop requests may carry fresher car limits (dynamic mode: always)."""
+        ev = self.ev
+
+        def pick(field: str, old: float | None, magnitude: bool = False) -> float | None:
+            value = to_float(getattr(req, field, None))
+            if value is None:
+                return old
+            return abs(value) if magnitude else value
+
+        self.ev = EvLimits(
+            max_voltage=pick("ev_maximum_voltage", ev.max_voltage),
+            min_voltage=pick("ev_minimum_voltage", ev.min_voltage),
+            max_charge_current=pick("ev_maximum_charge_current", ev.max_charge_current),
+            max_charge_power=pick("ev_maximum_charge_power", ev.max_charge_power),
+            max_discharge_current=pick("ev_maximum_discharge_current",
+                                       ev.max_discharge_current, True) if bpt else None,
+            max_discharge_power=pick("ev_maximum_discharge_power", ev.max_discharge_power,
+                                     True) if bpt else None)
+        return self.ev
+
+    def _loop_control_mode(self, res: Any, dynamic: bool, bpt: BptLimits | None) -> None:
+        limits = self.limits
+        if not dynamic:
+            if bpt:
+                res.bpt_scheduled_dc_cl_res_control_mode = \
+                    dc.BPT_Scheduled_DC_CLResControlModeType()
+            else:
+                res.scheduled_dc_cl_res_control_mode = dc.Scheduled_DC_CLResControlModeType()
+            return
+        common = dict(evse_maximum_charge_power=rational(limits.max_power, dc),
+                      evse_minimum_charge_power=rational(0, dc),
+                      evse_maximum_charge_current=rational(limits.max_current, dc),
+                      evse_maximum_voltage=rational(limits.max_voltage, dc))
+        if bpt:
+            res.bpt_dynamic_dc_cl_res_control_mode = dc.BPT_Dynamic_DC_CLResControlModeType(
+                **common,
+                evse_maximum_discharge_power=rational(
+                    self.discharge_on_wire(bpt.max_discharge_power), dc),
+                evse_minimum_discharge_power=rational(
+                    self.discharge_on_wire(bpt.min_discharge_power), dc),
+                evse_maximum_discharge_current=rational(
+                    self.discharge_on_wire(bpt.max_discharge_current), dc),
+                evse_minimum_voltage=rational(limits.min_voltage, dc))
+        else:
+            res.dynamic_dc_cl_res_control_mode = dc.Dynamic_DC_CLResControlModeType(**common)
+
+    def on_DC_WeldingDetectionReq(self, body: Any, now: float) -> Outcome:
+        self._check_stop(True)
+        return Outcome(dc.DC_WeldingDetectionResType(
+            header=None, response_code=OK,
+            evse_present_voltage=rational(self.evse.present_voltage, dc)))
+
+
+class Iso20AcSession(Iso20Session):
+    """-20 AC and AC_BPT (namespace urn:iso:std:iso:15118:-20:AC)."""
+
+    ENERGY = Energy.AC
+    TRANSITIONS = TRANSITIONS[Energy.AC]
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.target_power: float | None = None
+
+    def _start_power(self) -> list[Action]:
+        return [SetContactors(True)]
+
+    def _stop_power(self) -> list[Action]:
+        self.target_power = None
+        return [SetContactors(False)]
+
+    def _standby_power(self) -> list[Action]:
+        return self._publish_target(0.0)
+
+    def _publish_target(self, watts: float) -> list[Action]:
+        if watts == self.target_power:
+            return []
+        self.target_power = watts
+        return [PublishEvent("AcPowerTarget", {"watts": watts})]
+
+    def on_AC_ChargeParameterDiscoveryReq(self, body: Any, now: float) -> Outcome:
+        self._check_stop(False)
+        bpt_req = body.bpt_ac_cpd_req_energy_transfer_mode
+        req = bpt_req if self.selected_service is EnergyService.AC_BPT else \
+            body.ac_cpd_req_energy_transfer_mode
+        if req is None:
+            raise SessionFailure(Failure.WRONG_CHARGE_PARAMETER,
+                                 f"parameters do not match the selected {self.selected_service}")
+        self.ev = EvLimits(
+            max_charge_power=to_float(req.ev_maximum_charge_power),
+            max_discharge_power=abs(to_float(req.ev_maximum_discharge_power))
+            if req is bpt_req else None)
+        base = msg.ac_cpd_res(self.limits)
+        if req is bpt_req:
+            bpt = self.config.bpt
+            mode = ac.BPT_AC_CPDResEnergyTransferModeType(
+                **{f: getattr(base, f) for f in base.__slots__},
+                evse_maximum_discharge_power=rational(
+                    self.discharge_on_wire(bpt.max_discharge_power), ac),
+                evse_minimum_discharge_power=rational(
+                    self.discharge_on_wire(bpt.min_discharge_power), ac))
+            res = ac.AC_ChargeParameterDiscoveryResType(
+                header=None, response_code=OK, bpt_ac_cpd_res_energy_transfer_mode=mode)
+        else:
+            res = ac.AC_ChargeParameterDiscoveryResType(
+                header=None, response_code=OK, ac_cpd_res_energy_transfer_mode=base)
+        return Outcome(res)
+
+    def on_AC_ChargeLoopReq(self, body: Any, now: float) -> Outcome:
+        self._loop_checks()
+        self.loop_count += 1
+        bpt = self.bpt
+        dynamic = self.control_mode is ControlMode.DYNAMIC
+        if dynamic:
+            req = body.bpt_dynamic_ac_cl_req_control_mode if bpt else \
+                body.dynamic_ac_cl_req_control_mode
+        else:
+            req = body.bpt_scheduled_ac_cl_req_control_mode if bpt else \
+                body.scheduled_ac_cl_req_control_mode
+        if req is None:
+            raise SessionFailure(Failure.WRONG_CHARGE_PARAMETER,
+                                 "charge-loop control mode does not match the selected service")
+        max_p = to_float(req.ev_maximum_charge_power)
+        max_dp = to_float(getattr(req, "ev_maximum_discharge_power", None))
+        self.ev = EvLimits(
+            max_charge_power=max_p if max_p is not None else self.ev.max_charge_power,
+            max_discharge_power=abs(max_dp) if max_dp is not None else self.ev.max_discharge_power)
+        limit = msg.ac_max_power(self.limits)
+        if self._ramp_down:
+            target = 0.0
+        elif dynamic:
+            target = ac_target_power(limit, bpt, self.ev, self.power_request)
+        else:
+            target = min(limit, self.ev.max_charge_power or limit)
+        actions = self._publish_target(target)
+        res = ac.AC_ChargeLoopResType(header=None, response_code=OK,
+                                      evse_status=self._status(ac, now),
+                                      meter_info=self._meter_info(ac, body.meter_info_requested))
+        power = rational(target, ac)
+        if dynamic and bpt:
+            res.bpt_dynamic_ac_cl_res_control_mode = ac.BPT_Dynamic_AC_CLResControlModeType(
+                evse_target_active_power=power)
+        elif dynamic:
+            res.dynamic_ac_cl_res_control_mode = ac.Dynamic_AC_CLResControlModeType(
+                evse_target_active_power=power)
+        elif bpt:
+            res.bpt_scheduled_ac_cl_res_control_mode = ac.BPT_Scheduled_AC_CLResControlModeType(
+                evse_target_active_power=power)
+        else:
+            res.scheduled_ac_cl_res_control_mode = ac.Scheduled_AC_CLResControlModeType(
+                evse_target_active_power=power)
+        return Outcome(res, actions=actions)
