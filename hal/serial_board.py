@@ -315,6 +315,10 @@ class SerialBoard(BaseBoard):
         return DcOutput(self._status.voltage_mv / 1000, self._status.current_ma / 1000,
                         self._clock())
 
+    async def read_dc_output(self) -> DcOutput:
+        self._require_status()          # unknown values are an error, never a number
+        return self._output_present()
+
     def _require_status(self) -> Status:
         if self._status is None:
             raise LinkDown(f"no STATUS from the MCU on {self.port}")

@@ -292,3 +292,27 @@ def test_reports_before_hello_are_ignored_by_the_host():
     host.start(0.0)
     host.receive_bytes(encode_frame(Frame(MsgType.STATUS, 0, b"x")), 0.01)
     assert host.next_event() is None
+
+
+@settings(max_examples=200)
+@given(st.lists(st.one_of(
+    st.binary(max_size=64),
+    st.builds(lambda t, q, p: encode_frame(Frame(t, q, p)),
+              st.sampled_from(list(MsgType) + [0x00, 0x7F, 0xFF]), st.integers(0, 255),
+              st.binary(max_size=40)),
+), max_size=30), st.sampled_from(["host", "mcu"]))
+def test_link_survives_any_byte_sequence(chunks, role):
+    """Garbage, valid frames of any type with any payload, in any order: no exception, and
+    events are only of the documented kinds."""
+    link = McuLink(role)
+    link.start(0.0)
+    now = 0.0
+    for chunk in chunks:
+        now += 0.01
+        link.receive_bytes(chunk, now)
+        link.handle_timer(now)
+        link.data_to_send(now)
+        while (event := link.next_event()) is not None:
+            assert type(event).__name__ in {
+                "MessageReceived", "Delivered", "DeliveryFailed", "Nacked", "LinkUp",
+                "LinkLost", "PeerReset"}

@@ -22,7 +22,7 @@ from hal.board import (
     SafeStateEntered,
     SafeStateReason,
 )
-from hal.mcu_protocol import LinkTiming, MsgType
+from hal.mcu_protocol import Frame, LinkTiming, MsgType, encode_frame
 from hal.mcu_sim import PtyMcu, SimulatedMcu
 from hal.pilot import PilotSignal, PilotSignalKind, PilotState
 from hal.serial_board import SerialBoard
@@ -211,6 +211,29 @@ async def test_over_temperature_reported_by_mcu_triggers_safe_state(rig):
     assert entered.report.reason is SafeStateReason.OVER_TEMPERATURE
     assert not rig.mcu.plant.contactors_feedback
     assert (await rig.board.read_temperatures())["power_module"] == 104.5
+
+
+async def test_line_noise_and_malformed_payloads_are_dropped_without_harm(rig):
+    board = rig.board
+    noise = bytes(range(1, 256)) * 3 + b"\x00\xff\xfe\x00"
+    bad_status = encode_frame(Frame(MsgType.STATUS, 0, b"\x09short"))   # valid CRC, bad body
+    os.write(rig.runner.fd, noise + bad_status)
+    await rig.until(lambda: board.link.stats.framing_errors + board.link.stats.crc_errors > 0)
+    await asyncio.sleep(0.1)
+    assert board.link_up
+    await board.lock()                      # and the link still works
+    assert board.lock_state is LockState.LOCKED
+
+
+async def test_readings_while_link_is_down_raise_link_down(rig):
+    queue = rig.board.subscribe()
+    rig.mcu.silent = True
+    await rig.next_event(queue, BoardLinkChanged)
+    with pytest.raises(LinkDown):
+        await rig.board.read_dc_output()
+    with pytest.raises(LinkDown):
+        await rig.board.read_meter()
+    assert rig.board.contactors_closed is None and rig.board.lock_state is LockState.UNKNOWN
 
 
 async def test_welded_contactor_detected_through_the_mcu(rig):
