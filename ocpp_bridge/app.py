@@ -269,6 +269,7 @@ class Bridge:
         if not self.booted or self.registration != "Accepted":
             await self.boot(cp, "PowerUp")
         await self.publish_csms_state()
+        self.queue.prune(time.time())
         self.queue.reset_backoff()
         self.wake_queue()
         for evse_id, status in sorted(self.connector_status.items()):

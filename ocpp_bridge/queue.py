@@ -265,6 +265,17 @@ class TransactionQueue:
             " WHERE id = ?", (attempts, now + delay, error[:500], state, row_id))
         return now + delay
 
+    def prune(self, now: float, keep_seconds: float = 7 * 86400) -> int:
+        """Forget delivered messages and ended transactions older than ``keep_seconds``.
+
+        They are kept that long so a SECC resending an old message (after restoring a backup
+        of its outbox, say) is still recognised as a duplicate. Parked messages stay."""
+        cutoff = now - keep_seconds
+        deleted = self._db.execute("DELETE FROM messages WHERE state = 'sent' AND created < ?",
+                                   (cutoff,)).rowcount
+        self._db.execute("DELETE FROM transactions WHERE ended = 1 AND created < ?", (cutoff,))
+        return deleted
+
     def reset_backoff(self) -> None:
         """A fresh CSMS connection: retry the head at once."""
         self._db.execute("UPDATE messages SET next_attempt = 0 WHERE state = 'queued'")

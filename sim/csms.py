@@ -311,6 +311,7 @@ class TestCsms:
     behaviours: dict[str, Behaviour] = field(default_factory=dict)
     stations: dict[str, CsmsStation] = field(default_factory=dict)
     tls_failures: list[str] = field(default_factory=list)   # what the client offered
+    client_serials: list[str] = field(default_factory=list)  # SP3: serial of each client cert
     _server: Any = None
     _tasks: set[asyncio.Task] = field(default_factory=set)
 
@@ -365,6 +366,7 @@ class TestCsms:
         if self.require_client_cert:
             peer = connection.transport.get_extra_info("ssl_object").getpeercert()
             cn = dict(x[0] for x in peer.get("subject", ())).get("commonName") if peer else None
+            self.client_serials.append(peer.get("serialNumber", "") if peer else "")
             if cn != station_id:
                 self.events.append(("refused", station_id, time.time()))
                 return connection.respond(HTTPStatus.UNAUTHORIZED, "certificate CN mismatch\n")

@@ -55,3 +55,32 @@ async def test_transaction_events_reach_csms_in_order_with_seqno(tmp_path, bus_b
     assert events[1]["meterValue"][0]["sampledValue"][0]["value"] == 1000.0
     assert not any(e.get("offline") for e in events)
     await asyncio.sleep(0)
+
+
+async def test_signed_ocmf_meter_values_reach_csms_as_signed_meter_value(tmp_path, bus_broker,
+                                                                         csms):
+    ocmf = 'OCMF|{"FV":"1.0","GI":"pysecc meter","RD":[{"RV":1.234,"RU":"kWh"}]}|' \
+           '{"SA":"ECDSA-secp256r1-SHA256","SD":"3045022100ab"}'
+    signed = {"signed_meter_data": ocmf, "signing_method": "ECDSA-secp256r1-SHA256",
+              "encoding_method": "OCMF", "public_key": "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE"}
+    async with running_bridge(bridge_config(tmp_path, bus_broker, csms)) as bridge:
+        async with SeccBusClient(secc_config(tmp_path, bus_broker)) as secc:
+            await online_bridge(bridge, csms)
+            await secc.send_transaction_event("Started", "sg1", "Authorized", readings=[reading(
+                utc_now(), [sample("Energy.Active.Import.Register", 1234.0, unit="Wh",
+                                   context="Transaction.Begin", signed=signed)])])
+            await secc.send_meter_values([reading(utc_now(), [sample("Power.Active.Import",
+                                                                     7400.0, unit="W")])])
+            await secc.flush(5)
+            started = (await csms.wait_for("TransactionEvent"))[0]
+            meter_values = (await csms.wait_for("MeterValues"))[0]
+    value = started["meterValue"][0]["sampledValue"][0]
+    assert value["signedMeterValue"] == {"signedMeterData": ocmf,
+                                         "signingMethod": "ECDSA-secp256r1-SHA256",
+                                         "encodingMethod": "OCMF",
+                                         "publicKey": signed["public_key"]}
+    assert value["context"] == "Transaction.Begin"
+    assert value["unitOfMeasure"] == {"unit": "Wh"}
+    # no session: not part of a transaction, so a MeterValues request
+    assert meter_values["evseId"] == 1
+    assert meter_values["meterValue"][0]["sampledValue"][0]["measurand"] == "Power.Active.Import"

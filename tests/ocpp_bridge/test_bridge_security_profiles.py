@@ -124,3 +124,26 @@ def test_config_rejects_inconsistent_security_settings(tmp_path, bus_broker, ove
     csms = TestCsms(port=1)
     with pytest.raises(ConfigError, match=message):
         bridge_config(tmp_path, bus_broker, csms, **overrides)
+
+
+async def test_sp3_renewed_station_certificate_is_used_on_the_next_connection(
+        tmp_path, bus_broker, csms_pki):
+    csms = await tls_csms(csms_pki, mtls=True)
+    cert, key = csms_pki.station_credentials(STATION)
+    try:
+        config = bridge_config(tmp_path, bus_broker, csms, security_profile=3, password=None,
+                               ca_file=csms_pki.files["root"], client_cert=cert, client_key=key)
+        async with running_bridge(config) as bridge:
+            await wait_until(lambda: bridge.online, 10, "SP3 online")
+            answer = await csms.call(STATION, "TriggerMessage",
+                                     {"requestedMessage": "SignChargingStationCertificate"})
+            signed = config.storage.certificates / "ChargingStationCertificate" / "chain.pem"
+            await wait_until(signed.exists, 5, "renewed certificate installed")
+            await csms.disconnect()
+            await wait_until(lambda: len(csms.client_serials) >= 2 and bridge.online, 10,
+                             "reconnected")
+    finally:
+        await csms.stop()
+    assert answer == {"status": "Accepted"}
+    assert csms.messages("SignCertificate")[0]["certificateType"] == "ChargingStationCertificate"
+    assert csms.client_serials[0] != csms.client_serials[-1]

@@ -139,3 +139,14 @@ def test_root_hash_data_matches_ocpp_definition(tmp_path, test_pki):
     assert data["issuerKeyHash"] == hashlib.sha256(point).hexdigest()
     assert data["issuerNameHash"] == hashlib.sha256(root.subject.public_bytes()).hexdigest()
     assert store.installed_ids(["V2GRootCertificate"])[0]["certificateHashData"] == data
+
+
+def test_prune_forgets_old_delivered_messages_but_keeps_undelivered(tmp_path):
+    queue = TransactionQueue(tmp_path / "q.db")
+    queue.enqueue_transaction_event(1, event("m-000001", "Started"), offline=False, now=0)
+    queue.enqueue_transaction_event(1, event("m-000002", "Ended"), offline=False, now=1)
+    queue.mark_sent(queue.head().row_id)
+    assert queue.prune(now=10 * 86400) == 1
+    assert queue.pending() == 1
+    again = queue.enqueue_transaction_event(1, event("m-000002", "Ended"), offline=False, now=2)
+    assert again.duplicate      # undelivered ones are still recognised
