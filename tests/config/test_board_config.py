@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from secc.config import (
     BoardConfig,
@@ -16,6 +18,7 @@ from secc.config import (
     dumps_board_config,
     load_board_config,
     loads_board_config,
+    parse_board_config,
 )
 from secc.slac.config import SlacConfig
 
@@ -209,3 +212,27 @@ def test_cli_check_prints_every_error_and_exits_2(tmp_path):
            f'got "fast"' in lines
     assert any(line.startswith(f"{bad}: [pilot].foo: unknown key") for line in lines)
     assert lines[-1] == f"{bad}: 2 problem(s)" and done.stdout == ""
+
+
+_values = st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**6),
+                    st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=12),
+                    st.lists(st.one_of(st.text(max_size=6), st.integers()), max_size=3))
+_keys = st.sampled_from(["name", "kind", "evse_id", "port", "baud", "heartbeat_ms",
+                         "debounce_ms", "interface", "tt_match_sequence", "protocols", "tls",
+                         "quirks", "mqtt_port", "password", "format", "level", "timers", "x"])
+_sections = st.sampled_from(["board", "serial", "pilot", "plc", "slac", "v2g", "bus",
+                             "logging", "extra"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(_sections, st.one_of(
+    _values, st.dictionaries(_keys, st.one_of(_values, st.dictionaries(_keys, _values,
+                                                                         max_size=3)),
+                             max_size=6)), max_size=6))
+def test_any_document_gives_a_config_or_a_config_error(document):
+    try:
+        config = parse_board_config(document, SRC)
+    except ConfigError as exc:
+        assert exc.issues and all(str(i).startswith(f"{SRC}: ") for i in exc.issues)
+    else:
+        assert isinstance(config, BoardConfig)
