@@ -154,6 +154,7 @@ def _e_supportedAppProtocolReq(w: Writer, o: supportedAppProtocolReq) -> None:
     s = 0
     n = 0
     for x in o.app_protocol:
+        if n == 20: raise ExiEncodeError("supportedAppProtocolReq: more than 20 items of app_protocol")
         c1 = _C1[s]
         f1_protocol_namespace = x.protocol_namespace
         if f1_protocol_namespace is None: raise ExiEncodeError("AppProtocolType: missing required protocol_namespace")

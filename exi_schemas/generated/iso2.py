@@ -2892,6 +2892,7 @@ def _e_ChargingProfileType(w: Writer, o: ChargingProfileType) -> None:
     s = 0
     n = 0
     for x in o.profile_entry:
+        if n == 24: raise ExiEncodeError("ChargingProfileType: more than 24 items of profile_entry")
         c1 = _C53[s]
         f1_charging_profile_entry_start = x.charging_profile_entry_start
         if f1_charging_profile_entry_start is None: raise ExiEncodeError("ProfileEntryType: missing required charging_profile_entry_start")
@@ -3245,6 +3246,7 @@ def _e_ConsumptionCostType(w: Writer, o: ConsumptionCostType) -> None:
     w.bits(0, 2)
     n = 0
     for x in o.cost:
+        if n == 3: raise ExiEncodeError("ConsumptionCostType: more than 3 items of cost")
         c1 = _C70[s]
         f2_cost_kind = x.cost_kind
         if f2_cost_kind is None: raise ExiEncodeError("CostType: missing required cost_kind")
@@ -5354,6 +5356,7 @@ def _e_ListOfRootCertificateIDsType(w: Writer, o: ListOfRootCertificateIDsType) 
     s = 0
     n = 0
     for x in o.root_certificate_id:
+        if n == 20: raise ExiEncodeError("ListOfRootCertificateIDsType: more than 20 items of root_certificate_id")
         c1 = _C123[s]
         f1_x509_issuer_name = x.x509_issuer_name
         if f1_x509_issuer_name is None: raise ExiEncodeError("X509IssuerSerialType: missing required x509_issuer_name")
@@ -6105,6 +6108,7 @@ def _e_PMaxScheduleType(w: Writer, o: PMaxScheduleType) -> None:
     s = 0
     n = 0
     for x in o.p_max_schedule_entry:
+        if n == 1024: raise ExiEncodeError("PMaxScheduleType: more than 1024 items of p_max_schedule_entry")
         c1 = _C53[s]
         s1 = 0
         w.bits((c1[0]), c1[1])
@@ -6171,6 +6175,7 @@ def _e_ParameterSetType(w: Writer, o: ParameterSetType) -> None:
     w.bits(0, 1)
     n = 0
     for x in o.parameter:
+        if n == 16: raise ExiEncodeError("ParameterSetType: more than 16 items of parameter")
         c1 = _C70[s]
         w.bits((c1[0]), c1[1])
         _e_ParameterType(w, x)
@@ -6451,6 +6456,7 @@ def _e_PaymentOptionListType(w: Writer, o: PaymentOptionListType) -> None:
     s = 0
     n = 0
     for x in o.payment_option:
+        if n == 2: raise ExiEncodeError("PaymentOptionListType: more than 2 items of payment_option")
         c1 = _C53[s]
         w.bits(((c1[0]) << 3) | ((_K26[x]) << 1), c1[1] + 3)
         n += 1
@@ -7271,6 +7277,7 @@ def _e_SAScheduleListType(w: Writer, o: SAScheduleListType) -> None:
     s = 0
     n = 0
     for x in o.sa_schedule_tuple:
+        if n == 3: raise ExiEncodeError("SAScheduleListType: more than 3 items of sa_schedule_tuple")
         c1 = _C53[s]
         f1_sa_schedule_tuple_id = x.sa_schedule_tuple_id
         if f1_sa_schedule_tuple_id is None: raise ExiEncodeError("SAScheduleTupleType: missing required sa_schedule_tuple_id")
@@ -7433,6 +7440,7 @@ def _e_SalesTariffEntryType(w: Writer, o: SalesTariffEntryType) -> None:
         s = 2
     n = 0
     for x in o.consumption_cost:
+        if n == 3: raise ExiEncodeError("SalesTariffEntryType: more than 3 items of consumption_cost")
         c2 = _C149[s]
         w.bits((c2[0]), c2[1])
         _e_ConsumptionCostType(w, x)
@@ -7520,6 +7528,7 @@ def _e_SalesTariffType(w: Writer, o: SalesTariffType) -> None:
         s = 4
     n = 0
     for x in o.sales_tariff_entry:
+        if n == 1024: raise ExiEncodeError("SalesTariffType: more than 1024 items of sales_tariff_entry")
         c3 = _C153[s]
         w.bits((c3[0]), c3[1])
         _e_SalesTariffEntryType(w, x)
@@ -7580,6 +7589,7 @@ def _e_SelectedServiceListType(w: Writer, o: SelectedServiceListType) -> None:
     s = 0
     n = 0
     for x in o.selected_service:
+        if n == 16: raise ExiEncodeError("SelectedServiceListType: more than 16 items of selected_service")
         c1 = _C53[s]
         f1_service_id = x.service_id
         if f1_service_id is None: raise ExiEncodeError("SelectedServiceType: missing required service_id")
@@ -7872,6 +7882,7 @@ def _e_ServiceListType(w: Writer, o: ServiceListType) -> None:
     s = 0
     n = 0
     for x in o.service:
+        if n == 8: raise ExiEncodeError("ServiceListType: more than 8 items of service")
         c1 = _C53[s]
         f1_service_id = x.service_id
         if f1_service_id is None: raise ExiEncodeError("ServiceType: missing required service_id")
@@ -7927,6 +7938,7 @@ def _e_ServiceParameterListType(w: Writer, o: ServiceParameterListType) -> None:
     s = 0
     n = 0
     for x in o.parameter_set:
+        if n == 255: raise ExiEncodeError("ServiceParameterListType: more than 255 items of parameter_set")
         c1 = _C53[s]
         w.bits((c1[0]), c1[1])
         _e_ParameterSetType(w, x)
@@ -8429,6 +8441,7 @@ def _e_SubCertificatesType(w: Writer, o: SubCertificatesType) -> None:
     s = 0
     n = 0
     for x in o.certificate:
+        if n == 4: raise ExiEncodeError("SubCertificatesType: more than 4 items of certificate")
         c1 = _C53[s]
         w.bits(((c1[0]) << 1), c1[1] + 1)
         w.binary(x)
@@ -8467,6 +8480,7 @@ def _e_SupportedEnergyTransferModeType(w: Writer, o: SupportedEnergyTransferMode
     s = 0
     n = 0
     for x in o.energy_transfer_mode:
+        if n == 6: raise ExiEncodeError("SupportedEnergyTransferModeType: more than 6 items of energy_transfer_mode")
         c1 = _C53[s]
         w.bits(((c1[0]) << 5) | ((_K22[x]) << 1), c1[1] + 5)
         n += 1

@@ -1401,6 +1401,7 @@ def _e_AdditionalServiceListType(w: Writer, o: AdditionalServiceListType) -> Non
     s = 0
     n = 0
     for x in o.additional_service:
+        if n == 5: raise ExiEncodeError("AdditionalServiceListType: more than 5 items of additional_service")
         c1 = _C15[s]
         f1_service_name = x.service_name
         if f1_service_name is None: raise ExiEncodeError("AdditionalServiceType: missing required service_name")
@@ -1825,6 +1826,7 @@ def _e_AuthorizationSetupResType(w: Writer, o: AuthorizationSetupResType) -> Non
     w.bits(((c1[0]) << 9) | ((_K24[f_response_code]) << 1), c1[1] + 9)
     n = 0
     for x in o.authorization_services:
+        if n == 2: raise ExiEncodeError("AuthorizationSetupResType: more than 2 items of authorization_services")
         c2 = _C29[s]
         w.bits(((c2[0]) << 3) | ((_K21[x]) << 1), c2[1] + 3)
         n += 1
@@ -3536,6 +3538,7 @@ def _e_EMAIDListType(w: Writer, o: EMAIDListType) -> None:
     s = 0
     n = 0
     for x in o.emaid:
+        if n == 8: raise ExiEncodeError("EMAIDListType: more than 8 items of emaid")
         c1 = _C15[s]
         w.bits(((c1[0]) << 1), c1[1] + 1)
         w.string(x)
@@ -3731,6 +3734,7 @@ def _e_EVPowerProfileEntryListType(w: Writer, o: EVPowerProfileEntryListType) ->
     s = 0
     n = 0
     for x in o.ev_power_profile_entry:
+        if n == 2048: raise ExiEncodeError("EVPowerProfileEntryListType: more than 2048 items of ev_power_profile_entry")
         c1 = _C15[s]
         f1_duration = x.duration
         if f1_duration is None: raise ExiEncodeError("PowerScheduleEntryType: missing required duration")
@@ -3882,6 +3886,7 @@ def _e_EVPowerScheduleEntryListType(w: Writer, o: EVPowerScheduleEntryListType) 
     s = 0
     n = 0
     for x in o.ev_power_schedule_entry:
+        if n == 1024: raise ExiEncodeError("EVPowerScheduleEntryListType: more than 1024 items of ev_power_schedule_entry")
         c1 = _C15[s]
         f1_duration = x.duration
         if f1_duration is None: raise ExiEncodeError("EVPowerScheduleEntryType: missing required duration")
@@ -3999,6 +4004,7 @@ def _e_EVPriceRuleStackListType(w: Writer, o: EVPriceRuleStackListType) -> None:
     s = 0
     n = 0
     for x in o.ev_price_rule_stack:
+        if n == 1024: raise ExiEncodeError("EVPriceRuleStackListType: more than 1024 items of ev_price_rule_stack")
         c1 = _C15[s]
         w.bits((c1[0]), c1[1])
         _e_EVPriceRuleStackType(w, x)
@@ -4055,6 +4061,7 @@ def _e_EVPriceRuleStackType(w: Writer, o: EVPriceRuleStackType) -> None:
     w.bits(0, 1)
     n = 0
     for x in o.ev_price_rule:
+        if n == 8: raise ExiEncodeError("EVPriceRuleStackType: more than 8 items of ev_price_rule")
         c1 = _C98[s]
         f1_energy_fee = x.energy_fee
         if f1_energy_fee is None: raise ExiEncodeError("EVPriceRuleType: missing required energy_fee")
@@ -4391,6 +4398,7 @@ def _e_ListOfRootCertificateIDsType(w: Writer, o: ListOfRootCertificateIDsType) 
     s = 0
     n = 0
     for x in o.root_certificate_id:
+        if n == 20: raise ExiEncodeError("ListOfRootCertificateIDsType: more than 20 items of root_certificate_id")
         c1 = _C15[s]
         f1_x509_issuer_name = x.x509_issuer_name
         if f1_x509_issuer_name is None: raise ExiEncodeError("X509IssuerSerialType: missing required x509_issuer_name")
@@ -4962,6 +4970,7 @@ def _e_OverstayRuleListType(w: Writer, o: OverstayRuleListType) -> None:
         s = 2
     n = 0
     for x in o.overstay_rule:
+        if n == 5: raise ExiEncodeError("OverstayRuleListType: more than 5 items of overstay_rule")
         c2 = _C133[s]
         s2 = 0
         w.bits((c2[0]), c2[1])
@@ -5108,6 +5117,7 @@ def _e_ParameterSetType(w: Writer, o: ParameterSetType) -> None:
     w.bits(0, 1)
     n = 0
     for x in o.parameter:
+        if n == 32: raise ExiEncodeError("ParameterSetType: more than 32 items of parameter")
         c1 = _C98[s]
         w.bits((c1[0]), c1[1])
         _e_ParameterType(w, x)
@@ -5618,6 +5628,7 @@ def _e_PowerScheduleEntryListType(w: Writer, o: PowerScheduleEntryListType) -> N
     s = 0
     n = 0
     for x in o.power_schedule_entry:
+        if n == 1024: raise ExiEncodeError("PowerScheduleEntryListType: more than 1024 items of power_schedule_entry")
         c1 = _C15[s]
         f1_duration = x.duration
         if f1_duration is None: raise ExiEncodeError("PowerScheduleEntryType: missing required duration")
@@ -5910,6 +5921,7 @@ def _e_PriceLevelScheduleEntryListType(w: Writer, o: PriceLevelScheduleEntryList
     s = 0
     n = 0
     for x in o.price_level_schedule_entry:
+        if n == 1024: raise ExiEncodeError("PriceLevelScheduleEntryListType: more than 1024 items of price_level_schedule_entry")
         c1 = _C15[s]
         f1_duration = x.duration
         if f1_duration is None: raise ExiEncodeError("PriceLevelScheduleEntryType: missing required duration")
@@ -6058,6 +6070,7 @@ def _e_PriceRuleStackListType(w: Writer, o: PriceRuleStackListType) -> None:
     s = 0
     n = 0
     for x in o.price_rule_stack:
+        if n == 1024: raise ExiEncodeError("PriceRuleStackListType: more than 1024 items of price_rule_stack")
         c1 = _C15[s]
         w.bits((c1[0]), c1[1])
         _e_PriceRuleStackType(w, x)
@@ -6104,6 +6117,7 @@ def _e_PriceRuleStackType(w: Writer, o: PriceRuleStackType) -> None:
     w.bits(0, 1)
     n = 0
     for x in o.price_rule:
+        if n == 8: raise ExiEncodeError("PriceRuleStackType: more than 8 items of price_rule")
         c1 = _C98[s]
         w.bits((c1[0]), c1[1])
         _e_PriceRuleType(w, x)
@@ -6566,6 +6580,7 @@ def _e_ReceiptType(w: Writer, o: ReceiptType) -> None:
         s = 5
     n = 0
     for x in o.tax_costs:
+        if n == 10: raise ExiEncodeError("ReceiptType: more than 10 items of tax_costs")
         c4 = _C158[s]
         f5_tax_rule_id = x.tax_rule_id
         if f5_tax_rule_id is None: raise ExiEncodeError("DetailedTaxType: missing required tax_rule_id")
@@ -7473,6 +7488,7 @@ def _e_Scheduled_SEResControlModeType(w: Writer, o: Scheduled_SEResControlModeTy
     s = 0
     n = 0
     for x in o.schedule_tuple:
+        if n == 3: raise ExiEncodeError("Scheduled_SEResControlModeType: more than 3 items of schedule_tuple")
         c1 = _C15[s]
         f1_schedule_tuple_id = x.schedule_tuple_id
         if f1_schedule_tuple_id is None: raise ExiEncodeError("ScheduleTupleType: missing required schedule_tuple_id")
@@ -7559,6 +7575,7 @@ def _e_SelectedServiceListType(w: Writer, o: SelectedServiceListType) -> None:
     s = 0
     n = 0
     for x in o.selected_service:
+        if n == 16: raise ExiEncodeError("SelectedServiceListType: more than 16 items of selected_service")
         c1 = _C15[s]
         f1_service_id = x.service_id
         if f1_service_id is None: raise ExiEncodeError("SelectedServiceType: missing required service_id")
@@ -7932,6 +7949,7 @@ def _e_ServiceIDListType(w: Writer, o: ServiceIDListType) -> None:
     s = 0
     n = 0
     for x in o.service_id:
+        if n == 16: raise ExiEncodeError("ServiceIDListType: more than 16 items of service_id")
         c1 = _C15[s]
         w.bits(((c1[0]) << 1), c1[1] + 1)
         w.uint(x)
@@ -7978,6 +7996,7 @@ def _e_ServiceListType(w: Writer, o: ServiceListType) -> None:
     s = 0
     n = 0
     for x in o.service:
+        if n == 8: raise ExiEncodeError("ServiceListType: more than 8 items of service")
         c1 = _C15[s]
         f1_service_id = x.service_id
         if f1_service_id is None: raise ExiEncodeError("ServiceType: missing required service_id")
@@ -8013,6 +8032,7 @@ def _e_ServiceParameterListType(w: Writer, o: ServiceParameterListType) -> None:
     s = 0
     n = 0
     for x in o.parameter_set:
+        if n == 32: raise ExiEncodeError("ServiceParameterListType: more than 32 items of parameter_set")
         c1 = _C15[s]
         w.bits((c1[0]), c1[1])
         _e_ParameterSetType(w, x)
@@ -9038,6 +9058,7 @@ def _e_SubCertificatesType(w: Writer, o: SubCertificatesType) -> None:
     s = 0
     n = 0
     for x in o.certificate:
+        if n == 3: raise ExiEncodeError("SubCertificatesType: more than 3 items of certificate")
         c1 = _C15[s]
         w.bits(((c1[0]) << 1), c1[1] + 1)
         w.binary(x)
@@ -9071,6 +9092,7 @@ def _e_SupportedProvidersListType(w: Writer, o: SupportedProvidersListType) -> N
     s = 0
     n = 0
     for x in o.provider_id:
+        if n == 128: raise ExiEncodeError("SupportedProvidersListType: more than 128 items of provider_id")
         c1 = _C15[s]
         w.bits(((c1[0]) << 1), c1[1] + 1)
         w.string(x)
@@ -9136,6 +9158,7 @@ def _e_TaxRuleListType(w: Writer, o: TaxRuleListType) -> None:
     s = 0
     n = 0
     for x in o.tax_rule:
+        if n == 10: raise ExiEncodeError("TaxRuleListType: more than 10 items of tax_rule")
         c1 = _C15[s]
         w.bits((c1[0]), c1[1])
         _e_TaxRuleType(w, x)

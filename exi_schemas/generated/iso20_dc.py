@@ -5752,6 +5752,7 @@ def _e_ListOfRootCertificateIDsType(w: Writer, o: ListOfRootCertificateIDsType) 
     s = 0
     n = 0
     for x in o.root_certificate_id:
+        if n == 20: raise ExiEncodeError("ListOfRootCertificateIDsType: more than 20 items of root_certificate_id")
         c1 = _C136[s]
         f1_x509_issuer_name = x.x509_issuer_name
         if f1_x509_issuer_name is None: raise ExiEncodeError("X509IssuerSerialType: missing required x509_issuer_name")
@@ -6283,6 +6284,7 @@ def _e_ReceiptType(w: Writer, o: ReceiptType) -> None:
         s = 5
     n = 0
     for x in o.tax_costs:
+        if n == 10: raise ExiEncodeError("ReceiptType: more than 10 items of tax_costs")
         c4 = _C155[s]
         f5_tax_rule_id = x.tax_rule_id
         if f5_tax_rule_id is None: raise ExiEncodeError("DetailedTaxType: missing required tax_rule_id")

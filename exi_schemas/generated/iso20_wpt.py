@@ -857,6 +857,7 @@ def _e_AlternativeSECCListType(w: Writer, o: AlternativeSECCListType) -> None:
     s = 0
     n = 0
     for x in o.alternative_secc:
+        if n == 8: raise ExiEncodeError("AlternativeSECCListType: more than 8 items of alternative_secc")
         c1 = _C5[s]
         s1 = 0
         w.bits((c1[0]), c1[1])
@@ -2079,6 +2080,7 @@ def _e_ListOfRootCertificateIDsType(w: Writer, o: ListOfRootCertificateIDsType) 
     s = 0
     n = 0
     for x in o.root_certificate_id:
+        if n == 20: raise ExiEncodeError("ListOfRootCertificateIDsType: more than 20 items of root_certificate_id")
         c1 = _C5[s]
         f1_x509_issuer_name = x.x509_issuer_name
         if f1_x509_issuer_name is None: raise ExiEncodeError("X509IssuerSerialType: missing required x509_issuer_name")
@@ -2610,6 +2612,7 @@ def _e_ReceiptType(w: Writer, o: ReceiptType) -> None:
         s = 5
     n = 0
     for x in o.tax_costs:
+        if n == 10: raise ExiEncodeError("ReceiptType: more than 10 items of tax_costs")
         c4 = _C88[s]
         f5_tax_rule_id = x.tax_rule_id
         if f5_tax_rule_id is None: raise ExiEncodeError("DetailedTaxType: missing required tax_rule_id")
@@ -3395,6 +3398,7 @@ def _e_WPT_AlignmentCheckMethodListType(w: Writer, o: WPT_AlignmentCheckMethodLi
     s = 0
     n = 0
     for x in o.wpt_alignment_check_method:
+        if n == 8: raise ExiEncodeError("WPT_AlignmentCheckMethodListType: more than 8 items of wpt_alignment_check_method")
         c1 = _C5[s]
         w.bits(((c1[0]) << 4) | ((_K111[x]) << 1), c1[1] + 4)
         n += 1
@@ -3534,6 +3538,7 @@ def _e_WPT_AlignmentCheckReqType(w: Writer, o: WPT_AlignmentCheckReqType) -> Non
     w.bits(((c2[0]) << 4) | ((_K117[f_ev_result_code]) << 1), c2[1] + 4)
     n = 0
     for x in o.vendor_specific_data_container:
+        if n == 16: raise ExiEncodeError("WPT_AlignmentCheckReqType: more than 16 items of vendor_specific_data_container")
         c3 = _C118[s]
         w.bits(((c3[0]) << 1), c3[1] + 1)
         w.binary(x)
@@ -3702,6 +3707,7 @@ def _e_WPT_AlignmentCheckResType(w: Writer, o: WPT_AlignmentCheckResType) -> Non
         s = 5
     n = 0
     for x in o.vendor_specific_data_container:
+        if n == 16: raise ExiEncodeError("WPT_AlignmentCheckResType: more than 16 items of vendor_specific_data_container")
         c3 = _C121[s]
         w.bits(((c3[0]) << 1), c3[1] + 1)
         w.binary(x)
@@ -3943,6 +3949,7 @@ def _e_WPT_ChargeLoopReqType(w: Writer, o: WPT_ChargeLoopReqType) -> None:
         s = 8
     n = 0
     for x in o.manufacturer_specific_data_container:
+        if n == 16: raise ExiEncodeError("WPT_ChargeLoopReqType: more than 16 items of manufacturer_specific_data_container")
         c4 = _C130[s]
         w.bits(((c4[0]) << 1), c4[1] + 1)
         w.binary(x)
@@ -4279,6 +4286,7 @@ def _e_WPT_ChargeLoopResType(w: Writer, o: WPT_ChargeLoopResType) -> None:
         s = 12
     n = 0
     for x in o.manufacturer_specific_data_container:
+        if n == 16: raise ExiEncodeError("WPT_ChargeLoopResType: more than 16 items of manufacturer_specific_data_container")
         c7 = _C146[s]
         w.bits(((c7[0]) << 1), c7[1] + 1)
         w.binary(x)
@@ -4442,6 +4450,7 @@ def _e_WPT_ChargeParameterDiscoveryReqType(w: Writer, o: WPT_ChargeParameterDisc
     w.bits(((1 if f_evpc_device_local_control else 0) << 1), 6)
     n = 0
     for x in o.vendor_specific_data_container:
+        if n == 16: raise ExiEncodeError("WPT_ChargeParameterDiscoveryReqType: more than 16 items of vendor_specific_data_container")
         c2 = _C149[s]
         w.bits(((c2[0]) << 1), c2[1] + 1)
         w.binary(x)
@@ -4664,6 +4673,7 @@ def _e_WPT_ChargeParameterDiscoveryResType(w: Writer, o: WPT_ChargeParameterDisc
     w.bits(0, 2)
     n = 0
     for x in o.sd_manufacturer_specific_data_container:
+        if n == 16: raise ExiEncodeError("WPT_ChargeParameterDiscoveryResType: more than 16 items of sd_manufacturer_specific_data_container")
         c2 = _C153[s]
         w.bits(((c2[0]) << 1), c2[1] + 1)
         w.binary(x)
@@ -4878,6 +4888,7 @@ def _e_WPT_FinePositioningMethodListType(w: Writer, o: WPT_FinePositioningMethod
     s = 0
     n = 0
     for x in o.wpt_fine_positioning_method:
+        if n == 8: raise ExiEncodeError("WPT_FinePositioningMethodListType: more than 8 items of wpt_fine_positioning_method")
         c1 = _C5[s]
         w.bits(((c1[0]) << 5) | ((_K156[x]) << 1), c1[1] + 5)
         n += 1
@@ -4989,6 +5000,7 @@ def _e_WPT_FinePositioningReqType(w: Writer, o: WPT_FinePositioningReqType) -> N
     w.bits(((c1[0]) << 10) | ((_K115[f_ev_processing]) << 6) | ((_K117[f_ev_result_code]) << 1), c1[1] + 10)
     n = 0
     for x in o.vendor_specific_data_container:
+        if n == 16: raise ExiEncodeError("WPT_FinePositioningReqType: more than 16 items of vendor_specific_data_container")
         c2 = _C157[s]
         w.bits(((c2[0]) << 1), c2[1] + 1)
         w.binary(x)
@@ -5114,6 +5126,7 @@ def _e_WPT_FinePositioningResType(w: Writer, o: WPT_FinePositioningResType) -> N
     w.bits(((c1[0]) << 14) | ((_K21[f_response_code]) << 6) | ((_K115[f_evse_processing]) << 1), c1[1] + 14)
     n = 0
     for x in o.vendor_specific_data_container:
+        if n == 16: raise ExiEncodeError("WPT_FinePositioningResType: more than 16 items of vendor_specific_data_container")
         c2 = _C157[s]
         w.bits(((c2[0]) << 1), c2[1] + 1)
         w.binary(x)
@@ -5269,6 +5282,7 @@ def _e_WPT_FinePositioningSetupReqType(w: Writer, o: WPT_FinePositioningSetupReq
     w.bits(0, 1)
     n = 0
     for x in o.vendor_specific_data_container:
+        if n == 16: raise ExiEncodeError("WPT_FinePositioningSetupReqType: more than 16 items of vendor_specific_data_container")
         c2 = _C161[s]
         w.bits(((c2[0]) << 1), c2[1] + 1)
         w.binary(x)
@@ -5428,6 +5442,7 @@ def _e_WPT_FinePositioningSetupResType(w: Writer, o: WPT_FinePositioningSetupRes
     w.bits(0, 1)
     n = 0
     for x in o.vendor_specific_data_container:
+        if n == 16: raise ExiEncodeError("WPT_FinePositioningSetupResType: more than 16 items of vendor_specific_data_container")
         c2 = _C161[s]
         w.bits(((c2[0]) << 1), c2[1] + 1)
         w.binary(x)
@@ -5620,6 +5635,7 @@ def _e_WPT_LF_ReceiverDataType(w: Writer, o: WPT_LF_ReceiverDataType) -> None:
     w.bits(((f_number_of_receivers) << 1), 11)
     n = 0
     for x in o.rx_spec_data:
+        if n == 255: raise ExiEncodeError("WPT_LF_ReceiverDataType: more than 255 items of rx_spec_data")
         c1 = _C165[s]
         f1_tx_rx_identifier = x.tx_rx_identifier
         if f1_tx_rx_identifier is None: raise ExiEncodeError("WPT_TxRxSpecDataType: missing required tx_rx_identifier")
@@ -5914,6 +5930,7 @@ def _e_WPT_LF_TransmitterDataType(w: Writer, o: WPT_LF_TransmitterDataType) -> N
     w.bits(0, 2)
     n = 0
     for x in o.tx_spec_data:
+        if n == 255: raise ExiEncodeError("WPT_LF_TransmitterDataType: more than 255 items of tx_spec_data")
         c1 = _C167[s]
         f2_tx_rx_identifier = x.tx_rx_identifier
         if f2_tx_rx_identifier is None: raise ExiEncodeError("WPT_TxRxSpecDataType: missing required tx_rx_identifier")
@@ -6054,6 +6071,7 @@ def _e_WPT_PairingMethodListType(w: Writer, o: WPT_PairingMethodListType) -> Non
     s = 0
     n = 0
     for x in o.wpt_pairing_method:
+        if n == 8: raise ExiEncodeError("WPT_PairingMethodListType: more than 8 items of wpt_pairing_method")
         c1 = _C5[s]
         w.bits(((c1[0]) << 5) | ((_K171[x]) << 1), c1[1] + 5)
         n += 1
@@ -6174,6 +6192,7 @@ def _e_WPT_PairingReqType(w: Writer, o: WPT_PairingReqType) -> None:
     w.bits(((c2[0]) << 4) | ((_K117[f_ev_result_code]) << 1), c2[1] + 4)
     n = 0
     for x in o.vendor_specific_data_container:
+        if n == 16: raise ExiEncodeError("WPT_PairingReqType: more than 16 items of vendor_specific_data_container")
         c3 = _C118[s]
         w.bits(((c3[0]) << 1), c3[1] + 1)
         w.binary(x)
@@ -6296,6 +6315,7 @@ def _e_WPT_PairingResType(w: Writer, o: WPT_PairingResType) -> None:
         s = 5
     n = 0
     for x in o.vendor_specific_data_container:
+        if n == 16: raise ExiEncodeError("WPT_PairingResType: more than 16 items of vendor_specific_data_container")
         c3 = _C121[s]
         w.bits(((c3[0]) << 1), c3[1] + 1)
         w.binary(x)
@@ -6410,6 +6430,7 @@ def _e_WPT_TxRxPackageSpecDataType(w: Writer, o: WPT_TxRxPackageSpecDataType) ->
     s = 0
     n = 0
     for x in o.pulse_sequence_order:
+        if n == 255: raise ExiEncodeError("WPT_TxRxPackageSpecDataType: more than 255 items of pulse_sequence_order")
         c1 = _C172[s]
         f1_index_number = x.index_number
         if f1_index_number is None: raise ExiEncodeError("WPT_TxRxPulseOrderType: missing required index_number")

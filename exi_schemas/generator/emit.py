@@ -656,6 +656,10 @@ class ModuleEmitter:
             for fname, _i, a, _kind, _q, typ, lo, hi in fl:
                 L.append(f"{base}for x in {obj}.{fname}:")
                 ind = inner
+                if item.max is not None:
+                    L.append(f"{ind}if n == {item.max}: raise ExiEncodeError("
+                             f'"{name}: more than {item.max} items of '
+                             f'{"/".join(f[0] for f in fl)}")')
                 L.extend(emit_code((i, a), ind))
                 L.extend(self.enc_alt(item.alts[a], "x", ind, depth))
                 L.append(f"{ind}n += 1")
