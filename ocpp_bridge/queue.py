@@ -122,7 +122,8 @@ class TransactionQueue:
 
     def _transaction(self, evse_id: int, session_id: str, now: float) -> tuple[str, int]:
         row = self._db.execute(
-            "SELECT transaction_id, next_seq FROM transactions WHERE evse_id = ? AND session_id = ?",
+            "SELECT transaction_id, next_seq FROM transactions"
+            " WHERE evse_id = ? AND session_id = ?",
             (evse_id, session_id)).fetchone()
         if row is None:
             transaction_id = str(uuid.uuid4())
@@ -169,7 +170,8 @@ class TransactionQueue:
                 payload["meterValue"] = _meter_values(event["readings"])
             self._insert(event["message_id"], "TransactionEvent", payload, now)
             self._db.execute(
-                "UPDATE transactions SET next_seq = ?, ended = ? WHERE evse_id = ? AND session_id = ?",
+                "UPDATE transactions SET next_seq = ?, ended = ?"
+                " WHERE evse_id = ? AND session_id = ?",
                 (seq + 1, int(event["event_type"] == "Ended"), evse_id, event["session_id"]))
             self._db.execute("COMMIT")
         except BaseException:

@@ -56,9 +56,11 @@ class BusAuthorizer:
         try:
             reply = await self.client.request("authorize", payload, self.timeout)
         except contract.BusPayloadError as exc:
-            return AuthorizationDecision(AuthorizationStatus.INVALID, f"invalid authorize data: {exc}")
+            return AuthorizationDecision(AuthorizationStatus.INVALID,
+                                         f"invalid authorize data: {exc}")
         except (BusTimeout, BusUnavailable) as exc:
-            return AuthorizationDecision(AuthorizationStatus.TIMEOUT, f"bridge did not answer: {exc}")
+            return AuthorizationDecision(AuthorizationStatus.TIMEOUT,
+                                         f"bridge did not answer: {exc}")
         except BusRequestError as exc:
             status = ERROR_STATUS.get(exc.code, AuthorizationStatus.UNKNOWN)
             return AuthorizationDecision(status, str(exc))

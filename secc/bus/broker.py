@@ -14,9 +14,9 @@ Production mosquitto settings that matter for the bus:
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import tempfile
-import socket
 import time
 from dataclasses import dataclass, field
 from pathlib import Path

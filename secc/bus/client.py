@@ -2,8 +2,9 @@
 
 Usage (one client per EVSE)::
 
-    client = SeccBusClient(SeccBusConfig(broker=BrokerConfig(port=1883, username=..., password=...),
-                                         evse_id=1, outbox_path=Path("/var/lib/pysecc/outbox-1.db")))
+    client = SeccBusClient(SeccBusConfig(
+        broker=BrokerConfig(port=1883, username=..., password=...),
+        evse_id=1, outbox_path=Path("/var/lib/pysecc/outbox-1.db")))
     async with client:
         await client.publish_state("Occupied", session_id=sid, protocol="ISO15118-2")
         await client.publish_session_event("SessionStarted", sid)
@@ -106,7 +107,8 @@ class SeccBusClient:
         self.endpoint.subscribe(contract.BY_NAME["csms_connection"].topic,
                                 self._on_bridge_state, inline=True)
         for channel in contract.CHANNELS:
-            if channel.publisher is contract.Publisher.BRIDGE and channel.kind is contract.Kind.REQUEST:
+            if (channel.publisher is contract.Publisher.BRIDGE
+                    and channel.kind is contract.Kind.REQUEST):
                 self.endpoint.subscribe(channel.topic_for(evse), self._on_command)
 
     # --- lifecycle ----------------------------------------------------------------------------
@@ -281,7 +283,8 @@ class SeccBusClient:
         Raises ``BusRequestError`` for an error reply, ``BusTimeout``/``BusUnavailable`` when
         the bridge does not answer, ``BusPayloadError`` for an invalid payload (ours or its)."""
         channel = contract.BY_NAME[name]
-        if channel.kind is not contract.Kind.REQUEST or channel.publisher is not contract.Publisher.SECC:
+        if (channel.kind is not contract.Kind.REQUEST
+                or channel.publisher is not contract.Publisher.SECC):
             raise ValueError(f"{name} is not a SECC request channel")
         data = contract.encode(channel.schema, payload)
         raw = await self.endpoint.request(channel.topic_for(self.evse_id), data,

@@ -8,6 +8,8 @@ import sys
 
 import jsonschema
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from secc.bus import contract
 
@@ -75,3 +77,20 @@ def test_exi_response_up_to_17000_characters_is_valid_on_the_bus():
 def test_reply_may_be_a_bus_error():
     raw = json.dumps(contract.error_payload("CsmsOffline", "no CSMS")).encode()
     assert contract.decode_reply("authorize_response", raw)["error"]["code"] == "CsmsOffline"
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(
+        st.sampled_from(["session_id", "id_token", "id_token_type", "event_type", "message_id",
+                         "readings", "x"]), children, max_size=5), max_leaves=20)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from([c.schema for c in contract.CHANNELS]),
+       st.one_of(st.binary(max_size=200), json_values.map(lambda v: json.dumps(v).encode())))
+def test_decode_never_fails_with_anything_but_bus_payload_error(schema, raw):
+    try:
+        contract.decode(schema, raw)
+    except contract.BusPayloadError as exc:
+        assert str(exc).startswith(schema)
