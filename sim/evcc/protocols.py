@@ -19,8 +19,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from secc.appprotocol.negotiation import TESLA_NAMESPACE, Protocol
+from secc.logs import layer_logger
 from sim.evcc.battery import Battery
 from sim.evcc.core import EvccConfig, Misbehaviour
+
+log = layer_logger("sim")
 
 EvccFactory = Callable[[Battery, EvccConfig, Misbehaviour], Any]
 
@@ -106,9 +109,12 @@ def _register_builtin() -> None:
 _register_builtin()
 
 # Optional protocol modules: each registers itself when imported.
+# A broken optional module must not take DIN/ISO-2 down with it: it is logged and left out.
 for _module in ("sim.evcc.iso20",):
     try:
         importlib.import_module(_module)
     except ModuleNotFoundError as _exc:
         if _exc.name != _module:
-            raise
+            log.warning(f"EV protocol module {_module} not loaded: {_exc}")
+    except Exception as _exc:  # noqa: BLE001 - reported, never hidden
+        log.warning(f"EV protocol module {_module} not loaded: {type(_exc).__name__}: {_exc}")

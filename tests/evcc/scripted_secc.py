@@ -12,6 +12,7 @@ from typing import Any
 
 import exi_schemas as exi
 from exi_schemas.generated import appprotocol, din, iso2
+from secc.appprotocol.negotiation import AppProtocol, negotiate
 
 SESSION_ID = bytes.fromhex("8A9B0C1D2E3F4051")
 
@@ -60,14 +61,15 @@ class ScriptedSecc:
 
     # --- the protocol negotiation ---------------------------------------------------------------
     @staticmethod
-    def app_protocol_response(request: bytes, pick: str) -> bytes:
-        """Pick the offered entry whose namespace contains ``pick`` ("din", "iso:15118:2")."""
+    def app_protocol_response(request: bytes, supported: list) -> bytes:
+        """supportedAppProtocolRes chosen by the real negotiation code among ``supported``
+        (``secc.appprotocol.negotiation.SupportedVersion`` entries)."""
         req = exi.decode(request, "appprotocol")
-        for entry in req.app_protocol:
-            if pick in entry.protocol_namespace:
-                return exi.encode(appprotocol.supportedAppProtocolRes(
-                    response_code="OK_SuccessfulNegotiation", schema_id=entry.schema_id))
-        return exi.encode(appprotocol.supportedAppProtocolRes(response_code="Failed_NoNegotiation"))
+        result = negotiate([AppProtocol(e.protocol_namespace, e.version_number_major,
+                                        e.version_number_minor, e.schema_id, e.priority)
+                            for e in req.app_protocol], supported)
+        return exi.encode(appprotocol.supportedAppProtocolRes(
+            response_code=result.response_code.value, schema_id=result.schema_id))
 
     # --- requests -------------------------------------------------------------------------------
     def respond(self, payload: bytes) -> bytes | None:
