@@ -78,6 +78,8 @@ class BaseBoard(Board):
         self._safe_state_lock: asyncio.Lock | None = None
         self._tasks: set[asyncio.Task[object]] = set()
         self.last_safe_state: SafeStateReport | None = None
+        # set instead of running when an event arrives outside an event loop (pure tests)
+        self.pending_safe_state: SafeStateReason | None = None
         # The supervisor sees every event first, before queues and other listeners.
         self._hub.add_listener(self._supervise)
 
@@ -190,8 +192,6 @@ class BaseBoard(Board):
         task = loop.create_task(self.safe_state(reason))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-
-    pending_safe_state: SafeStateReason | None = None
 
     def _reason_for(self, event: BoardEvent) -> SafeStateReason | None:
         """The one table of events the board answers by itself with the safe state."""
