@@ -137,6 +137,21 @@ async def test_signed_reading_is_deterministic():
     assert (await a.read_meter(True)).signed == (await b.read_meter(True)).signed
 
 
+async def test_same_script_gives_identical_event_trace_and_readings():
+    async def scripted() -> tuple[list, object]:
+        board = SimBoard()
+        trace: list = []
+        board.add_listener(trace.append)
+        await charging_dc(board)
+        board.inject_isolation_resistance(50_000)
+        await board.wait_background()
+        return trace, await board.read_meter(signed=True)
+
+    first, second = await scripted(), await scripted()
+    assert first == second
+    assert any(isinstance(e, SafeStateEntered) for e in first[0])
+
+
 async def test_welded_contactor_is_detected_on_open():
     board = SimBoard(auto_safe_state=False)
     await charging_dc(board)
