@@ -32,6 +32,7 @@ from ocpp_bridge.certificates import CertificateStore
 from ocpp_bridge.config import BridgeConfig
 from ocpp_bridge.device_model import DeviceModel
 from ocpp_bridge.diagnostics import CsmsOffline
+from ocpp_bridge.offline_auth import AuthCache
 from ocpp_bridge.ocpp_io import CsmsCallError
 from ocpp_bridge.queue import TransactionQueue
 from secc.bus import contract
@@ -62,6 +63,7 @@ class Bridge:
                                       backoff_max=csms.retry_max,
                                       message_attempts=csms.message_attempts)
         self.certificates = CertificateStore(config.storage.certificates)
+        self.auth_cache = AuthCache(config.storage.queue.parent / "auth_cache.db")
         self.device_model = DeviceModel(config.storage.queue.parent / "device_model.json")
         self.device_model.set_local("SecurityCtrlr", "SecurityProfile", csms.security_profile)
         self.device_model.set_local("SecurityCtrlr", "Identity", csms.station_id)
@@ -83,6 +85,11 @@ class Bridge:
         self.bus.set_reply_topic(contract.bridge_reply_topic(client_id))
         self.bus.on_connect.append(self._announce)
         bus_handlers.register(self)
+
+    def close(self) -> None:
+        """Close the databases (after run() was cancelled)."""
+        self.queue.close()
+        self.auth_cache.close()
 
     # --- state ---------------------------------------------------------------------------------
     @property

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from ocpp_bridge.certificates import CertificateError, contract_ocsp_data
 from ocpp_bridge.diagnostics import CsmsOffline, bus_error_for
+from ocpp_bridge.offline_auth import cache_expiry, validate_contract_offline
 from secc.bus import contract
 from secc.bus.mqtt import BusUnavailable, Incoming
 from secc.logs import layer_logger
@@ -133,6 +134,16 @@ async def on_authorize(bridge: Bridge, evse_id: int, request: dict[str, Any],
             return
     try:
         answer = await bridge.call_csms("Authorize", payload)
+    except (CsmsOffline, TimeoutError) as exc:
+        decided = _authorize_offline(bridge, request)
+        if decided is not None:
+            log.info("authorized offline", extra={"evse": evse_id, "session": session_id,
+                                                  "status": decided["status"],
+                                                  "reason": decided["reason"]})
+            await reply(decided)
+            return
+        await _csms_failure(bridge, evse_id, exc, capability, reply, session_id)
+        return
     except Exception as exc:  # noqa: BLE001 - every failure becomes a bus error reply
         await _csms_failure(bridge, evse_id, exc, capability, reply, session_id)
         return
@@ -140,7 +151,30 @@ async def on_authorize(bridge: Bridge, evse_id: int, request: dict[str, Any],
     out: dict[str, Any] = {"status": info["status"]}
     if "certificateStatus" in answer:
         out["certificate_status"] = answer["certificateStatus"]
+    model = bridge.device_model
+    if info["status"] == "Accepted" and model.get("AuthCacheCtrlr", "Enabled"):
+        now = time.time()
+        bridge.auth_cache.remember(request["id_token"], request["id_token_type"], "Accepted",
+                                   cache_expiry(info, model.get("AuthCacheCtrlr", "LifeTime"),
+                                                now))
     await reply(out)
+
+
+def _authorize_offline(bridge: Bridge, request: dict[str, Any]) -> dict[str, Any] | None:
+    """C07/C15: local decisions while the CSMS is unreachable (None: cannot decide)."""
+    model = bridge.device_model
+    chain = request.get("contract_chain_pem")
+    if chain and model.get("ISO15118Ctrlr", "ContractValidationOffline"):
+        status, certificate_status, reason = validate_contract_offline(chain,
+                                                                       bridge.certificates)
+        return {"status": status, "certificate_status": certificate_status, "reason": reason}
+    if model.get("AuthCtrlr", "LocalAuthorizeOffline") and model.get("AuthCacheCtrlr",
+                                                                      "Enabled"):
+        cached = bridge.auth_cache.lookup(request["id_token"], request["id_token_type"],
+                                          time.time())
+        if cached == "Accepted":
+            return {"status": "Accepted", "reason": "offline: id token in authorization cache"}
+    return None
 
 
 async def on_get_15118_ev_certificate(bridge: Bridge, evse_id: int, request: dict[str, Any],

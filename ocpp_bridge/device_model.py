@@ -47,6 +47,8 @@ DEFINITIONS: dict[tuple[str, str], VariableDef] = {
     ("OCPPCommCtrlr", "MessageTimeout"): VariableDef(int, "ReadWrite", 10, min_value=1),
     ("AuthCtrlr", "AuthorizeRemoteStart"): VariableDef(bool, "ReadWrite", True),
     ("AuthCtrlr", "LocalAuthorizeOffline"): VariableDef(bool, "ReadWrite", False),
+    ("AuthCacheCtrlr", "Enabled"): VariableDef(bool, "ReadWrite", True),
+    ("AuthCacheCtrlr", "LifeTime"): VariableDef(int, "ReadWrite", 7 * 86400, min_value=0),
     ("SampledDataCtrlr", "TxUpdatedInterval"): VariableDef(int, "ReadWrite", 60, min_value=0),
     ("SampledDataCtrlr", "SignReadings"): VariableDef(bool, "ReadWrite", True),
     ("SmartChargingCtrlr", "Enabled"): VariableDef(bool, "ReadWrite", True),

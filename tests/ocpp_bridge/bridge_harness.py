@@ -56,7 +56,7 @@ async def running_bridge(config: BridgeConfig):
         with contextlib.suppress(BaseException):
             await task
         await bridge.bus.close()
-        bridge.queue.close()
+        bridge.close()
 
 
 async def wait_until(predicate, timeout: float = 10.0, what: str = "condition") -> None:

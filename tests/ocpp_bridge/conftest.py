@@ -1,10 +1,10 @@
 from __future__ import annotations
 
 import pytest
+from bridge_harness import BUS_PASSWORD, BUS_USER, PASSWORD, STATION
 
 from secc.testing.broker import MosquittoBroker, find_mosquitto
 from sim.csms import TestCsms
-from bridge_harness import BUS_PASSWORD, BUS_USER, PASSWORD, STATION
 
 
 @pytest.fixture(scope="module")

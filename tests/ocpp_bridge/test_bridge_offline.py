@@ -218,3 +218,58 @@ async def test_malformed_bus_payloads_are_refused_with_bus_error(tmp_path, bus_b
     assert all(r["error"]["code"] == "InvalidPayload" for r in replies.values())
     assert "id_token" in replies[b"1"]["error"]["message"]
     assert "unknown EVSE" in replies[b"3"]["error"]["message"]
+
+
+async def test_offline_eim_authorization_from_cache_only_when_allowed(tmp_path, bus_broker, csms):
+    from secc.authorization import AuthorizationRequest, AuthorizationStatus
+    from secc.bus.authorizer import BusAuthorizer
+
+    async with running_bridge(bridge_config(tmp_path, bus_broker, csms)) as bridge:
+        async with SeccBusClient(secc_config(tmp_path, bus_broker)) as secc:
+            await online_bridge(bridge, csms)
+            authorizer = BusAuthorizer(secc, timeout=3)
+            known = AuthorizationRequest("1", "oa1", "04KNOWN", "ISO14443")
+            assert (await authorizer.authorize(known)).accepted
+            await csms.stop()
+            await wait_until(lambda: not bridge.online, 5, "offline")
+            refused = await authorizer.authorize(known)    # LocalAuthorizeOffline is false
+            bridge.device_model.set_variable("AuthCtrlr", "LocalAuthorizeOffline", "true")
+            cached = await authorizer.authorize(known)
+            stranger = await authorizer.authorize(
+                AuthorizationRequest("1", "oa2", "04STRANGER", "ISO14443"))
+    assert refused.status is AuthorizationStatus.TIMEOUT
+    assert cached.accepted and "authorization cache" in cached.reason
+    assert stranger.status is AuthorizationStatus.TIMEOUT
+
+
+async def test_offline_contract_validation_against_installed_mo_root(tmp_path, bus_broker, csms,
+                                                                     test_pki):
+    from cryptography.hazmat.primitives import serialization
+
+    from secc.authorization import AuthorizationRequest, AuthorizationStatus
+    from secc.bus.authorizer import BusAuthorizer
+    from secc.testing.pki import Defect
+
+    def pem(*certs) -> str:
+        return b"".join(c.public_bytes(serialization.Encoding.PEM) for c in certs).decode()
+
+    expired = test_pki.issue_leaf(test_pki.mo_sub2, test_pki.emaid, "pysecc eMSP",
+                                  defect=Defect.EXPIRED)
+    subs = [test_pki.mo_sub2.cert, test_pki.mo_sub1.cert]
+    async with running_bridge(bridge_config(tmp_path, bus_broker, csms)) as bridge:
+        async with SeccBusClient(secc_config(tmp_path, bus_broker)) as secc:
+            await online_bridge(bridge, csms)
+            await csms.call(STATION, "InstallCertificate", {
+                "certificateType": "MORootCertificate",
+                "certificate": test_pki.mo_root.cert_pem.decode()})
+            await csms.stop()
+            await wait_until(lambda: not bridge.online, 5, "offline")
+            authorizer = BusAuthorizer(secc, timeout=3)
+            good = await authorizer.authorize(AuthorizationRequest(
+                "1", "oc1", test_pki.emaid, "eMAID",
+                contract_chain_pem=pem(test_pki.contract_leaf.cert, *subs)))
+            bad = await authorizer.authorize(AuthorizationRequest(
+                "1", "oc2", test_pki.emaid, "eMAID", contract_chain_pem=pem(expired.cert, *subs)))
+    assert good.accepted and "validated locally" in good.reason
+    assert bad.status is AuthorizationStatus.CERTIFICATE_REJECTED
+    assert "CertificateExpired" in bad.reason
