@@ -32,8 +32,8 @@ from ocpp_bridge.certificates import CertificateStore
 from ocpp_bridge.config import BridgeConfig
 from ocpp_bridge.device_model import DeviceModel
 from ocpp_bridge.diagnostics import CsmsOffline
-from ocpp_bridge.offline_auth import AuthCache
 from ocpp_bridge.ocpp_io import CsmsCallError
+from ocpp_bridge.offline_auth import AuthCache
 from ocpp_bridge.queue import TransactionQueue
 from secc.bus import contract
 from secc.bus.mqtt import BrokerConfig, BusEndpoint, BusTimeout, BusUnavailable, Will
