@@ -252,6 +252,11 @@ class EvccSession:
             return self._handle_response(payload_type, payload, now)
         except EvccFailure as failure:
             return self.fail(failure)
+        except Exception as exc:  # noqa: BLE001 - a response we cannot act on ends the session
+            log.warning("response handling failed", exc_info=True)
+            return self.fail(InvalidResponse(self.step or "idle",
+                                             f"cannot act on the response: "
+                                             f"{type(exc).__name__}: {exc}"))
 
     def next_deadline(self) -> float | None:
         """When ``handle_timer`` must be called if no response arrived."""
@@ -296,6 +301,8 @@ class EvccSession:
             message = exi.decode(payload, self.SCHEMA)
         except exi.ExiDecodeError as exc:
             raise UndecodableResponse(step, f"EXI decode failed: {exc}") from None
+        if not isinstance(message, self.MESSAGES.V2G_Message):  # another global element
+            raise UnexpectedMessage(step, "V2G_Message", type(message).__name__)
         name, response = body_element(message)
         expected = f"{snake(step)}_res"
         if name != expected:
