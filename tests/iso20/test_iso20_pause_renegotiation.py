@@ -11,7 +11,7 @@ from secc.iso20.table import S
 from secc.v2g.evse import SetDcOutput
 from sim.evcc import Misbehaviour
 
-from .conftest import Pump, make_evcc, make_secc
+from .conftest import make_evcc, make_secc
 
 
 def test_paused_session_resumes_with_old_session_id_and_keeps_authorization():
