@@ -156,3 +156,56 @@ def test_cli_runs_one_session_and_prints_a_json_summary(veth_link):
     assert summary["ok"] and summary["protocol"] == "din" and summary["loop_iterations"] == 2
     assert "SessionSetup OK (new session 8a9b0c1d2e3f4051)" in process.stderr
     assert "CurrentDemand" in summary["response_ms_median"]
+
+
+def test_slac_then_sdp_then_a_din_session_on_the_simulated_plc_link(veth_link):
+    """The whole car: SLAC against the real SECC SLAC driver and the simulated modem, then
+    SDP, TCP and a DIN session against the scripted responder."""
+    import asyncio
+    import threading
+
+    from secc.slac.config import SlacConfig
+    from secc.slac.driver import SlacDriver
+    from secc.slac.evse import MatchFailed, MatchSucceeded, SetPwmDuty
+    from sim.modem import SimModem, run_modem
+
+    stop_modem = threading.Event()
+    modem_ready = threading.Event()
+    modem = veth_link.run_coroutine("secc", lambda: run_modem(
+        veth_link.ifnames["secc"], SimModem(), stop_modem.is_set, timeout=60,
+        on_ready=modem_ready.set))
+    assert modem_ready.wait(5), "modem simulator did not start"
+    seen: dict = {}
+    respond = scripted_secc_side(veth_link, "din", "dc", [DIN_2_0], seen)
+
+    async def secc_main(ready, ev_done):
+        pwm_on = asyncio.Event()
+
+        def on_action(action):
+            if isinstance(action, SetPwmDuty) and action.percent < 100:
+                pwm_on.set()
+
+        async with SlacDriver(veth_link.ifnames["secc"], SlacConfig(), on_action) as driver:
+            driver.pilot_state_b()
+            await asyncio.wait_for(pwm_on.wait(), 10)
+            matched = asyncio.ensure_future(driver.wait_for(MatchSucceeded, MatchFailed,
+                                                            timeout=15))
+            await respond(ready, ev_done)  # V2G transport + SDP until the EV is done
+            seen["match"] = await matched
+
+    config = EvSessionConfig(interface=veth_link.ifnames["ev"], protocol="din", slac=True,
+                             battery=Battery(max_iterations=2))
+
+    async def ev_main(_):
+        return await run_ev_session(config)
+
+    try:
+        _, result = run_secc_and_ev(veth_link, secc_main, ev_main, timeout=40)
+    finally:
+        stop_modem.set()
+        modem.result(timeout=5)
+    assert result.ok, result.failure
+    assert result.slac.matched and "slac" in result.setup_seconds
+    assert isinstance(seen["match"], MatchSucceeded)
+    assert seen["match"].nmk == result.slac.nmk
+    assert seen["seccs"][0].log[-1] == "SessionStop" and result.loop_iterations == 2
