@@ -1,8 +1,8 @@
 """Bit-level EXI primitives used by the generated codecs (W3C EXI 1.0 §7.1).
 
-The reader holds the whole stream as one Python int and extracts fields with a shift and a
-mask; the writer accumulates into an int and flushes whole bytes now and then, so neither
-touches individual bytes in Python loops. Every read checks the remaining input, so a
+The reader holds a window of the stream (the whole message for charge-loop messages) as one
+Python int and extracts fields with a shift and a mask; the writer accumulates into an int and
+flushes whole bytes now and then, so neither touches individual bytes in Python loops. Every read checks the remaining input, so a
 truncated or hostile stream ends in ``ExiDecodeError`` with the bit offset, never in an
 IndexError or an endless loop.
 """
@@ -27,15 +27,40 @@ class ExiEncodeError(ExiError):
     """The message cannot be encoded (missing required field, value out of range, ...)."""
 
 
-class Reader:
-    """MSB-first bit reader over ``data``."""
+WINDOW_BYTES = 512  # how much of the stream one Python int holds at a time
 
-    __slots__ = ("v", "n", "p")
+
+class Reader:
+    """MSB-first bit reader over ``data``.
+
+    ``v`` holds the bits ``[n - bitlen, n)`` of the stream (a window of at most a few hundred
+    bytes, the whole message for charge-loop messages), ``n`` is the absolute bit position of
+    the window's end, ``p`` the read position. A field ending at ``q <= n`` is
+    ``(v >> (n - q)) & mask``. Windows only move forward and a stale window stays valid for the
+    positions it covers, so generated code may cache ``v``/``n`` in locals and call
+    ``refill(q)`` when a read would pass ``n``. Shifting a window, not the whole message, keeps
+    decoding linear in the message size.
+    """
+
+    __slots__ = ("v", "n", "p", "data", "total")
 
     def __init__(self, data: bytes, start_bit: int = 0) -> None:
-        self.v = int.from_bytes(data, "big")
-        self.n = len(data) * 8
+        self.data = data
+        self.total = len(data) * 8
         self.p = start_bit
+        end = min(len(data), start_bit // 8 + WINDOW_BYTES)
+        self.v = int.from_bytes(data[start_bit // 8:end], "big")
+        self.n = end * 8
+
+    def refill(self, q: int) -> tuple[int, int]:
+        """Move the window so that it covers ``[p, q)``; the end of the input is an error."""
+        if q > self.total:
+            raise ExiDecodeError("unexpected end of stream", self.p)
+        start = self.p >> 3
+        end = min(len(self.data), max(start + WINDOW_BYTES, (q + 7) >> 3))
+        self.v = v = int.from_bytes(self.data[start:end], "big")
+        self.n = n = end << 3
+        return v, n
 
     def fail(self, message: str):
         raise ExiDecodeError(message, self.p)
@@ -60,7 +85,7 @@ class Reader:
     def bits(self, k: int) -> int:
         p = self.p + k
         if p > self.n:
-            raise ExiDecodeError("unexpected end of stream", self.p)
+            self.refill(p)
         self.p = p
         return (self.v >> (self.n - p)) & ((1 << k) - 1)
 
@@ -68,7 +93,7 @@ class Reader:
         """An event code of ``k`` bits; codes >= ``limit`` are second-level or invalid."""
         p = self.p + k
         if p > self.n:
-            raise ExiDecodeError("unexpected end of stream", self.p)
+            self.refill(p)
         c = (self.v >> (self.n - p)) & ((1 << k) - 1)
         if c >= limit:
             raise ExiDecodeError(
@@ -81,22 +106,26 @@ class Reader:
         """A one-production state: the code must be 0 (anything else is second level)."""
         p = self.p + k
         if p > self.n:
-            raise ExiDecodeError("unexpected end of stream", self.p)
+            self.refill(p)
         if (self.v >> (self.n - p)) & ((1 << k) - 1):
             raise ExiDecodeError(f"expected {what}", self.p)
         self.p = p
 
     def uint(self) -> int:
-        """Unsigned integer: little-endian 7-bit groups, high bit = more groups follow."""
-        v = self.v
-        n = self.n
-        p = self.p
+        """Unsigned integer of an unbounded type (xs:integer, e.g. X509SerialNumber): 7-bit
+        groups, least significant first, high bit = more groups follow. Ends at the input's
+        end at the latest."""
+        start = self.p
+        p = start
         result = 0
         shift = 0
         while True:
-            if p + 8 > n:
-                raise ExiDecodeError("unexpected end of stream in unsigned integer", self.p)
-            b = (v >> (n - p - 8)) & 0xFF
+            if p + 8 > self.n:
+                if p + 8 > self.total:
+                    raise ExiDecodeError("unexpected end of stream in unsigned integer", start)
+                self.p = p
+                self.refill(p + 8)
+            b = (self.v >> (self.n - p - 8)) & 0xFF
             p += 8
             result |= (b & 0x7F) << shift
             if b < 0x80:
@@ -104,24 +133,21 @@ class Reader:
                 return result
             shift += 7
 
-    def enum(self, k: int, values: tuple[str, ...]) -> str:
-        at = self.p
-        i = self.bits(k)
-        if i >= len(values):
-            raise ExiDecodeError(f"enumeration index {i} out of range", at)
-        return values[i]
-
     def uintb(self, hi: int) -> int:
         """Unsigned integer of a type bounded by ``hi``: at most the groups ``hi`` needs."""
+        start = self.p
+        p = start
         v = self.v
         n = self.n
-        p = self.p
         result = 0
         shift = 0
         limit = hi.bit_length() + 7
         while shift < limit:
             if p + 8 > n:
-                raise ExiDecodeError("unexpected end of stream in unsigned integer", self.p)
+                if p + 8 > self.total:
+                    raise ExiDecodeError("unexpected end of stream in unsigned integer", start)
+                self.p = p
+                v, n = self.refill(p + 8)
             b = (v >> (n - p - 8)) & 0xFF
             p += 8
             result |= (b & 0x7F) << shift
@@ -131,7 +157,15 @@ class Reader:
                 self.p = p
                 return result
             shift += 7
-        raise ExiDecodeError(f"integer out of range (max {hi})", self.p)
+        self.p = start
+        raise ExiDecodeError(f"integer out of range (max {hi})", start)
+
+    def enum(self, k: int, values: tuple[str, ...]) -> str:
+        at = self.p
+        i = self.bits(k)
+        if i >= len(values):
+            raise ExiDecodeError(f"enumeration index {i} out of range", at)
+        return values[i]
 
     def sintb(self, lo: int, hi: int) -> int:
         at = self.p
@@ -154,45 +188,54 @@ class Reader:
     def length(self, unit_bits: int) -> int:
         """A length prefix, checked against what is left of the stream."""
         at = self.p
-        n = self.uintb(self.n)
-        if n * unit_bits > self.n - self.p:
+        n = self.uintb(self.total)
+        if n * unit_bits > self.total - self.p:
             raise ExiDecodeError(f"length {n} exceeds the remaining input", at)
         return n
 
+    def _take_bytes(self, n: int) -> bytes:
+        """``n`` whole bytes at the (possibly unaligned) read position."""
+        p = self.p
+        q = p + 8 * n
+        if p & 7 == 0:
+            out = self.data[p >> 3:q >> 3]
+        else:
+            start = p >> 3
+            chunk = int.from_bytes(self.data[start:(q + 7) >> 3], "big")
+            out = ((chunk >> ((-q) & 7)) & ((1 << (8 * n)) - 1)).to_bytes(n, "big")
+        self.p = q
+        return out
+
     def binary(self) -> bytes:
         n = self.length(8)
-        if n == 0:
-            return b""
-        return self.bits(8 * n).to_bytes(n, "big")
+        return self._take_bytes(n) if n else b""
 
     def string(self) -> str:
         at = self.p
-        n = self.uintb(self.n + 2)
+        n = self.uintb(self.total + 2)
         if n < 2:
             raise ExiDecodeError("string table hit (valuePartitionCapacity is 0)", at)
         n -= 2
-        if n * 8 > self.n - self.p:
+        if n * 8 > self.total - self.p:
             raise ExiDecodeError(f"string length {n} exceeds the remaining input", at)
         if n == 0:
             return ""
         start = self.p
-        raw = self.bits(8 * n).to_bytes(n, "big")
+        raw = self._take_bytes(n)
         if max(raw) < 0x80:
             return raw.decode("ascii")
         self.p = start  # non-ASCII code points: decode one by one
         chars = []
         for _ in range(n):
-            cp = self.uint()
-            if cp > 0x10FFFF:
-                raise ExiDecodeError("invalid code point", self.p)
+            cp = self.uintb(0x10FFFF)
             chars.append(chr(cp))
         return "".join(chars)
 
     def count(self, limit: int | None) -> int:
         """A list length: at least one bit per item must remain."""
         at = self.p
-        n = self.uintb(self.n)
-        if n > self.n - self.p or (limit is not None and n > limit):
+        n = self.uintb(self.total)
+        if n > self.total - self.p or (limit is not None and n > limit):
             raise ExiDecodeError(f"list length {n} is not possible here", at)
         return n
 

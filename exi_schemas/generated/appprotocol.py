@@ -52,25 +52,25 @@ def _d_AppProtocolType(r: Reader) -> AppProtocolType:
     v_schema_id = None
     v_priority = None
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_protocol_namespace = r.string()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v_version_number_major = r.uintb(4294967295)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 2; al = 0
     v_version_number_minor = r.uintb(4294967295)
     p = r.p; q = p + 21
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1fffff; r.p = q
     if b & 0x1c0383: r.badz(p, 21, b & 0x1c0383)
     v_schema_id = ((b >> 10) & 0xff)
@@ -115,25 +115,25 @@ def _d_supportedAppProtocolReq(r: Reader) -> supportedAppProtocolReq:
         v1_schema_id = None
         v1_priority = None
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 0; al = 0
         v1_protocol_namespace = r.string()
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x7: r.badz(p, 3, b & 0x7)
         it = 1; al = 0
         v1_version_number_major = r.uintb(4294967295)
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x7: r.badz(p, 3, b & 0x7)
         it = 2; al = 0
         v1_version_number_minor = r.uintb(4294967295)
         p = r.p; q = p + 21
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x1fffff; r.p = q
         if b & 0x1c0383: r.badz(p, 21, b & 0x1c0383)
         v1_schema_id = ((b >> 10) & 0xff)
@@ -189,7 +189,7 @@ def _d_supportedAppProtocolRes(r: Reader) -> supportedAppProtocolRes:
     v_response_code = None
     v_schema_id = None
     p = r.p; q = p + 7
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7f; r.p = q
     if b & 0x64: r.badz(p, 7, b & 0x64)
     k = (b >> 3) & 0x3
@@ -200,7 +200,7 @@ def _d_supportedAppProtocolRes(r: Reader) -> supportedAppProtocolRes:
     it, al = _P4[e]
     if it == 1:
         p = r.p; q = p + 11
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7ff; r.p = q
         if b & 0x403: r.badz(p, 11, b & 0x403)
         v_schema_id = ((b >> 2) & 0xff)
@@ -223,7 +223,7 @@ def _e_supportedAppProtocolRes(w: Writer, o: supportedAppProtocolRes) -> None:
 def _d_f_Priority(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 7
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7f; r.p = q
     if b & 0x41: r.badz(p, 7, b & 0x41)
     v = ((b >> 1) & 0x1f) + 1
@@ -250,7 +250,7 @@ def _e_f_ProtocolNamespace(w: Writer, v) -> None:
 def _d_f_ResponseCode(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0x9: r.badz(p, 4, b & 0x9)
     k = (b >> 1) & 0x3
@@ -264,7 +264,7 @@ def _e_f_ResponseCode(w: Writer, v) -> None:
 def _d_f_SchemaID(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 10
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3ff; r.p = q
     if b & 0x201: r.badz(p, 10, b & 0x201)
     v = ((b >> 1) & 0xff)

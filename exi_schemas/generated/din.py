@@ -972,7 +972,7 @@ def _d_AC_EVChargeParameterType(r: Reader) -> AC_EVChargeParameterType:
     v_ev_max_current = None
     v_ev_min_current = None
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
@@ -981,7 +981,7 @@ def _d_AC_EVChargeParameterType(r: Reader) -> AC_EVChargeParameterType:
     v1_unit = None
     v1_value = None
     p = r.p; q = p + 10
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3ff; r.p = q
     if b & 0x3c4: r.badz(p, 10, b & 0x3c4)
     v1_multiplier = ((b >> 3) & 0x7) - 3
@@ -991,7 +991,7 @@ def _d_AC_EVChargeParameterType(r: Reader) -> AC_EVChargeParameterType:
     it, al = _P0[e]
     if it == 1:
         p = r.p; q = p + 7
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7f; r.p = q
         if b & 0x43: r.badz(p, 7, b & 0x43)
         k = (b >> 2) & 0xf
@@ -999,7 +999,7 @@ def _d_AC_EVChargeParameterType(r: Reader) -> AC_EVChargeParameterType:
         v1_unit = _K1[k]
         it = 2; al = 0
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
@@ -1010,7 +1010,7 @@ def _d_AC_EVChargeParameterType(r: Reader) -> AC_EVChargeParameterType:
     v2_unit = None
     v2_value = None
     p = r.p; q = p + 11
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7ff; r.p = q
     if b & 0x7c4: r.badz(p, 11, b & 0x7c4)
     v2_multiplier = ((b >> 3) & 0x7) - 3
@@ -1021,7 +1021,7 @@ def _d_AC_EVChargeParameterType(r: Reader) -> AC_EVChargeParameterType:
     v_e_amount = PhysicalValueType(multiplier=v1_multiplier, unit=v1_unit, value=v1_value)
     if it == 1:
         p = r.p; q = p + 7
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7f; r.p = q
         if b & 0x43: r.badz(p, 7, b & 0x43)
         k = (b >> 2) & 0xf
@@ -1029,7 +1029,7 @@ def _d_AC_EVChargeParameterType(r: Reader) -> AC_EVChargeParameterType:
         v2_unit = _K1[k]
         it = 2; al = 0
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
@@ -1040,7 +1040,7 @@ def _d_AC_EVChargeParameterType(r: Reader) -> AC_EVChargeParameterType:
     v3_unit = None
     v3_value = None
     p = r.p; q = p + 11
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7ff; r.p = q
     if b & 0x7c4: r.badz(p, 11, b & 0x7c4)
     v3_multiplier = ((b >> 3) & 0x7) - 3
@@ -1051,7 +1051,7 @@ def _d_AC_EVChargeParameterType(r: Reader) -> AC_EVChargeParameterType:
     v_ev_max_voltage = PhysicalValueType(multiplier=v2_multiplier, unit=v2_unit, value=v2_value)
     if it == 1:
         p = r.p; q = p + 7
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7f; r.p = q
         if b & 0x43: r.badz(p, 7, b & 0x43)
         k = (b >> 2) & 0xf
@@ -1059,7 +1059,7 @@ def _d_AC_EVChargeParameterType(r: Reader) -> AC_EVChargeParameterType:
         v3_unit = _K1[k]
         it = 2; al = 0
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
@@ -1070,7 +1070,7 @@ def _d_AC_EVChargeParameterType(r: Reader) -> AC_EVChargeParameterType:
     v4_unit = None
     v4_value = None
     p = r.p; q = p + 11
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7ff; r.p = q
     if b & 0x7c4: r.badz(p, 11, b & 0x7c4)
     v4_multiplier = ((b >> 3) & 0x7) - 3
@@ -1081,7 +1081,7 @@ def _d_AC_EVChargeParameterType(r: Reader) -> AC_EVChargeParameterType:
     v_ev_max_current = PhysicalValueType(multiplier=v3_multiplier, unit=v3_unit, value=v3_value)
     if it == 1:
         p = r.p; q = p + 7
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7f; r.p = q
         if b & 0x43: r.badz(p, 7, b & 0x43)
         k = (b >> 2) & 0xf
@@ -1089,7 +1089,7 @@ def _d_AC_EVChargeParameterType(r: Reader) -> AC_EVChargeParameterType:
         v4_unit = _K1[k]
         it = 2; al = 0
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
@@ -1097,7 +1097,7 @@ def _d_AC_EVChargeParameterType(r: Reader) -> AC_EVChargeParameterType:
     if not -32768 <= v4_value <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     v_ev_min_current = PhysicalValueType(multiplier=v4_multiplier, unit=v4_unit, value=v4_value)
@@ -1198,7 +1198,7 @@ def _d_AC_EVSEChargeParameterType(r: Reader) -> AC_EVSEChargeParameterType:
     v1_notification_max_delay = None
     v1_evse_notification = None
     p = r.p; q = p + 11
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7ff; r.p = q
     if b & 0x777: r.badz(p, 11, b & 0x777)
     v1_power_switch_closed = ((b >> 7) & 0x1) == 1
@@ -1209,7 +1209,7 @@ def _d_AC_EVSEChargeParameterType(r: Reader) -> AC_EVSEChargeParameterType:
     v2_unit = None
     v2_value = None
     p = r.p; q = p + 16
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xffff; r.p = q
     if b & 0xe7c4: r.badz(p, 16, b & 0xe7c4)
     k = (b >> 11) & 0x3
@@ -1223,7 +1223,7 @@ def _d_AC_EVSEChargeParameterType(r: Reader) -> AC_EVSEChargeParameterType:
     v_ac_evse_status = AC_EVSEStatusType(power_switch_closed=v1_power_switch_closed, rcd=v1_rcd, notification_max_delay=v1_notification_max_delay, evse_notification=v1_evse_notification)
     if it == 1:
         p = r.p; q = p + 7
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7f; r.p = q
         if b & 0x43: r.badz(p, 7, b & 0x43)
         k = (b >> 2) & 0xf
@@ -1231,7 +1231,7 @@ def _d_AC_EVSEChargeParameterType(r: Reader) -> AC_EVSEChargeParameterType:
         v2_unit = _K1[k]
         it = 2; al = 0
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
@@ -1242,7 +1242,7 @@ def _d_AC_EVSEChargeParameterType(r: Reader) -> AC_EVSEChargeParameterType:
     v3_unit = None
     v3_value = None
     p = r.p; q = p + 11
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7ff; r.p = q
     if b & 0x7c4: r.badz(p, 11, b & 0x7c4)
     v3_multiplier = ((b >> 3) & 0x7) - 3
@@ -1253,7 +1253,7 @@ def _d_AC_EVSEChargeParameterType(r: Reader) -> AC_EVSEChargeParameterType:
     v_evse_max_voltage = PhysicalValueType(multiplier=v2_multiplier, unit=v2_unit, value=v2_value)
     if it == 1:
         p = r.p; q = p + 7
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7f; r.p = q
         if b & 0x43: r.badz(p, 7, b & 0x43)
         k = (b >> 2) & 0xf
@@ -1261,7 +1261,7 @@ def _d_AC_EVSEChargeParameterType(r: Reader) -> AC_EVSEChargeParameterType:
         v3_unit = _K1[k]
         it = 2; al = 0
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
@@ -1272,7 +1272,7 @@ def _d_AC_EVSEChargeParameterType(r: Reader) -> AC_EVSEChargeParameterType:
     v4_unit = None
     v4_value = None
     p = r.p; q = p + 11
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7ff; r.p = q
     if b & 0x7c4: r.badz(p, 11, b & 0x7c4)
     v4_multiplier = ((b >> 3) & 0x7) - 3
@@ -1283,7 +1283,7 @@ def _d_AC_EVSEChargeParameterType(r: Reader) -> AC_EVSEChargeParameterType:
     v_evse_max_current = PhysicalValueType(multiplier=v3_multiplier, unit=v3_unit, value=v3_value)
     if it == 1:
         p = r.p; q = p + 7
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7f; r.p = q
         if b & 0x43: r.badz(p, 7, b & 0x43)
         k = (b >> 2) & 0xf
@@ -1291,7 +1291,7 @@ def _d_AC_EVSEChargeParameterType(r: Reader) -> AC_EVSEChargeParameterType:
         v4_unit = _K1[k]
         it = 2; al = 0
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
@@ -1299,7 +1299,7 @@ def _d_AC_EVSEChargeParameterType(r: Reader) -> AC_EVSEChargeParameterType:
     if not -32768 <= v4_value <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     v_evse_min_current = PhysicalValueType(multiplier=v4_multiplier, unit=v4_unit, value=v4_value)
@@ -1385,7 +1385,7 @@ def _d_AC_EVSEStatusType(r: Reader) -> AC_EVSEStatusType:
     v_notification_max_delay = None
     v_evse_notification = None
     p = r.p; q = p + 10
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3ff; r.p = q
     if b & 0x377: r.badz(p, 10, b & 0x377)
     v_power_switch_closed = ((b >> 7) & 0x1) == 1
@@ -1393,7 +1393,7 @@ def _d_AC_EVSEStatusType(r: Reader) -> AC_EVSEStatusType:
     it = 2; al = 0
     v_notification_max_delay = r.uintb(4294967295)
     p = r.p; q = p + 7
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7f; r.p = q
     if b & 0x73: r.badz(p, 7, b & 0x73)
     k = (b >> 2) & 0x3
@@ -1880,7 +1880,7 @@ def _d_CableCheckReqType(r: Reader) -> CableCheckReqType:
     v1_ev_error_code = None
     v1_evresssoc = None
     p = r.p; q = p + 7
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7f; r.p = q
     if b & 0x74: r.badz(p, 7, b & 0x74)
     v1_ev_ready = ((b >> 3) & 0x1) == 1
@@ -1889,7 +1889,7 @@ def _d_CableCheckReqType(r: Reader) -> CableCheckReqType:
     it, al = _P23[e]
     if it == 1:
         p = r.p; q = p + 5
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x1f; r.p = q
         if b & 0x14: r.badz(p, 5, b & 0x14)
         v1_ev_cabin_conditioning = ((b >> 3) & 0x1) == 1
@@ -1898,13 +1898,13 @@ def _d_CableCheckReqType(r: Reader) -> CableCheckReqType:
         it, al = _P24[e]
     if it == 2:
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xb: r.badz(p, 4, b & 0xb)
         v1_evress_conditioning = ((b >> 2) & 0x1) == 1
         it = 3; al = 0
     p = r.p; q = p + 18
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3ffff; r.p = q
     if b & 0x21c07: r.badz(p, 18, b & 0x21c07)
     k = (b >> 13) & 0xf
@@ -1950,7 +1950,7 @@ def _d_CableCheckResType(r: Reader) -> CableCheckResType:
     v1_notification_max_delay = None
     v1_evse_notification = None
     p = r.p; q = p + 11
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7ff; r.p = q
     if b & 0x60c: r.badz(p, 11, b & 0x60c)
     k = (b >> 4) & 0x1f
@@ -1961,14 +1961,14 @@ def _d_CableCheckResType(r: Reader) -> CableCheckResType:
     it, al = _P30[e]
     if it == 0:
         p = r.p; q = p + 5
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x1f; r.p = q
         if b & 0x13: r.badz(p, 5, b & 0x13)
         k = (b >> 2) & 0x3
         v1_evse_isolation_status = _K31[k]
         it = 1; al = 0
     p = r.p; q = p + 8
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xff; r.p = q
     if b & 0x87: r.badz(p, 8, b & 0x87)
     k = (b >> 3) & 0xf
@@ -1977,7 +1977,7 @@ def _d_CableCheckResType(r: Reader) -> CableCheckResType:
     it = 2; al = 0
     v1_notification_max_delay = r.uintb(4294967295)
     p = r.p; q = p + 12
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xfff; r.p = q
     if b & 0xe7b: r.badz(p, 12, b & 0xe7b)
     k = (b >> 7) & 0x3
@@ -2038,13 +2038,13 @@ def _d_CertificateChainType(r: Reader) -> CertificateChainType:
     v_certificate = None
     v_sub_certificates = None
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_certificate = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -2084,19 +2084,19 @@ def _d_CertificateInstallationReqType(r: Reader) -> CertificateInstallationReqTy
     r.zero(1, 'expected characters')
     v_oem_provisioning_cert = r.binary()
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 2; al = 0
     v_list_of_root_certificate_i_ds = _d_ListOfRootCertificateIDsType(r)
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 3; al = 0
     v_dh_params = r.binary()
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = -1; al = 0
@@ -2138,7 +2138,7 @@ def _d_CertificateInstallationResType(r: Reader) -> CertificateInstallationResTy
     v1_certificate = None
     v1_sub_certificates = None
     p = r.p; q = p + 11
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7ff; r.p = q
     if b & 0x60f: r.badz(p, 11, b & 0x60f)
     k = (b >> 4) & 0x1f
@@ -2147,7 +2147,7 @@ def _d_CertificateInstallationResType(r: Reader) -> CertificateInstallationResTy
     it = 0; al = 0
     v1_certificate = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -2159,25 +2159,25 @@ def _d_CertificateInstallationResType(r: Reader) -> CertificateInstallationResTy
         it = -1; al = 0
     v_contract_signature_cert_chain = CertificateChainType(certificate=v1_certificate, sub_certificates=v1_sub_certificates)
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 3; al = 0
     v_contract_signature_encrypted_private_key = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 4; al = 0
     v_dh_params = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 5; al = 0
     v_contract_id = r.string()
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = -1; al = 0
@@ -2232,13 +2232,13 @@ def _d_CertificateUpdateReqType(r: Reader) -> CertificateUpdateReqType:
     v1_certificate = None
     v1_sub_certificates = None
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v1_certificate = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -2250,25 +2250,25 @@ def _d_CertificateUpdateReqType(r: Reader) -> CertificateUpdateReqType:
         it = -1; al = 0
     v_contract_signature_cert_chain = CertificateChainType(certificate=v1_certificate, sub_certificates=v1_sub_certificates)
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 2; al = 0
     v_contract_id = r.string()
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 3; al = 0
     v_list_of_root_certificate_i_ds = _d_ListOfRootCertificateIDsType(r)
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 4; al = 0
     v_dh_params = r.binary()
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = -1; al = 0
@@ -2324,7 +2324,7 @@ def _d_CertificateUpdateResType(r: Reader) -> CertificateUpdateResType:
     v1_certificate = None
     v1_sub_certificates = None
     p = r.p; q = p + 11
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7ff; r.p = q
     if b & 0x60f: r.badz(p, 11, b & 0x60f)
     k = (b >> 4) & 0x1f
@@ -2333,7 +2333,7 @@ def _d_CertificateUpdateResType(r: Reader) -> CertificateUpdateResType:
     it = 0; al = 0
     v1_certificate = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -2345,25 +2345,25 @@ def _d_CertificateUpdateResType(r: Reader) -> CertificateUpdateResType:
         it = -1; al = 0
     v_contract_signature_cert_chain = CertificateChainType(certificate=v1_certificate, sub_certificates=v1_sub_certificates)
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 3; al = 0
     v_contract_signature_encrypted_private_key = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 4; al = 0
     v_dh_params = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 5; al = 0
     v_contract_id = r.string()
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0xe: r.badz(p, 4, b & 0xe)
     sg = (b & 0x1) == 1
@@ -2372,7 +2372,7 @@ def _d_CertificateUpdateResType(r: Reader) -> CertificateUpdateResType:
     if not -32768 <= v_retry_counter <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = -1; al = 0
@@ -2425,7 +2425,7 @@ def _d_ChargeParameterDiscoveryReqType(r: Reader) -> ChargeParameterDiscoveryReq
     v_dc_ev_charge_parameter = None
     v_ev_charge_parameter = None
     p = r.p; q = p + 8
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xff; r.p = q
     if b & 0xc4: r.badz(p, 8, b & 0xc4)
     k = (b >> 3) & 0x7
@@ -2441,13 +2441,13 @@ def _d_ChargeParameterDiscoveryReqType(r: Reader) -> ChargeParameterDiscoveryReq
         v1_ev_max_current = None
         v1_ev_min_current = None
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 0; al = 0
         v1_departure_time = r.uintb(4294967295)
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 1; al = 0
@@ -2523,7 +2523,7 @@ def _d_ChargeParameterDiscoveryResType(r: Reader) -> ChargeParameterDiscoveryRes
     v_dc_evse_charge_parameter = None
     v_evse_charge_parameter = None
     p = r.p; q = p + 14
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3fff; r.p = q
     if b & 0x3074: r.badz(p, 14, b & 0x3074)
     k = (b >> 7) & 0x1f
@@ -2623,7 +2623,7 @@ def _d_ChargingProfileType(r: Reader) -> ChargingProfileType:
     v_sa_schedule_tuple_id = None
     v_profile_entry = []
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x6: r.badz(p, 3, b & 0x6)
     sg = (b & 0x1) == 1
@@ -2632,7 +2632,7 @@ def _d_ChargingProfileType(r: Reader) -> ChargingProfileType:
     if not -32768 <= v_sa_schedule_tuple_id <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 1; al = 0
@@ -2641,13 +2641,13 @@ def _d_ChargingProfileType(r: Reader) -> ChargingProfileType:
         v1_charging_profile_entry_start = None
         v1_charging_profile_entry_max_power = None
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 0; al = 0
         v1_charging_profile_entry_start = r.uintb(4294967295)
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xe: r.badz(p, 4, b & 0xe)
         sg = (b & 0x1) == 1
@@ -2656,7 +2656,7 @@ def _d_ChargingProfileType(r: Reader) -> ChargingProfileType:
         if not -32768 <= v1_charging_profile_entry_max_power <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = -1; al = 0
@@ -2713,7 +2713,7 @@ def _d_ChargingStatusResType(r: Reader) -> ChargingStatusResType:
     v_receipt_required = None
     v_ac_evse_status = None
     p = r.p; q = p + 10
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3ff; r.p = q
     if b & 0x307: r.badz(p, 10, b & 0x307)
     k = (b >> 3) & 0x1f
@@ -2722,7 +2722,7 @@ def _d_ChargingStatusResType(r: Reader) -> ChargingStatusResType:
     it = 1; al = 0
     v_evseid = r.binary()
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0xe: r.badz(p, 4, b & 0xe)
     sg = (b & 0x1) == 1
@@ -2731,7 +2731,7 @@ def _d_ChargingStatusResType(r: Reader) -> ChargingStatusResType:
     if not -32768 <= v_sa_schedule_tuple_id <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -2742,7 +2742,7 @@ def _d_ChargingStatusResType(r: Reader) -> ChargingStatusResType:
         v1_unit = None
         v1_value = None
         p = r.p; q = p + 8
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xff; r.p = q
         if b & 0xc4: r.badz(p, 8, b & 0xc4)
         v1_multiplier = ((b >> 3) & 0x7) - 3
@@ -2752,7 +2752,7 @@ def _d_ChargingStatusResType(r: Reader) -> ChargingStatusResType:
         it, al = _P0[e]
         if it == 1:
             p = r.p; q = p + 7
-            if q > rn: r.eos()
+            if q > rn: rv, rn = r.refill(q)
             b = (rv >> (rn - q)) & 0x7f; r.p = q
             if b & 0x43: r.badz(p, 7, b & 0x43)
             k = (b >> 2) & 0xf
@@ -2760,7 +2760,7 @@ def _d_ChargingStatusResType(r: Reader) -> ChargingStatusResType:
             v1_unit = _K1[k]
             it = 2; al = 0
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x2: r.badz(p, 2, b & 0x2)
         sg = (b & 0x1) == 1
@@ -2768,7 +2768,7 @@ def _d_ChargingStatusResType(r: Reader) -> ChargingStatusResType:
         if not -32768 <= v1_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
@@ -2782,13 +2782,13 @@ def _d_ChargingStatusResType(r: Reader) -> ChargingStatusResType:
         v2_meter_status = None
         v2_t_meter = None
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 0; al = 0
         v2_meter_id = r.string()
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
@@ -2801,7 +2801,7 @@ def _d_ChargingStatusResType(r: Reader) -> ChargingStatusResType:
             r.zero(1, 'expected characters')
             v2_sig_meter_reading = r.binary()
             p = r.p; q = p + 3
-            if q > rn: r.eos()
+            if q > rn: rv, rn = r.refill(q)
             b = (rv >> (rn - q)) & 0x7; r.p = q
             if b & 0x4: r.badz(p, 3, b & 0x4)
             e = b & 0x3
@@ -2809,7 +2809,7 @@ def _d_ChargingStatusResType(r: Reader) -> ChargingStatusResType:
             it, al = _P47[e]
         if it == 3:
             p = r.p; q = p + 2
-            if q > rn: r.eos()
+            if q > rn: rv, rn = r.refill(q)
             b = (rv >> (rn - q)) & 0x3; r.p = q
             if b & 0x2: r.badz(p, 2, b & 0x2)
             sg = (b & 0x1) == 1
@@ -2817,7 +2817,7 @@ def _d_ChargingStatusResType(r: Reader) -> ChargingStatusResType:
             if not -32768 <= v2_meter_status <= 32767:
                 r.fail('integer out of range')
             p = r.p; q = p + 3
-            if q > rn: r.eos()
+            if q > rn: rv, rn = r.refill(q)
             b = (rv >> (rn - q)) & 0x7; r.p = q
             if b & 0x4: r.badz(p, 3, b & 0x4)
             e = b & 0x3
@@ -2825,7 +2825,7 @@ def _d_ChargingStatusResType(r: Reader) -> ChargingStatusResType:
             it, al = _P48[e]
         if it == 4:
             p = r.p; q = p + 2
-            if q > rn: r.eos()
+            if q > rn: rv, rn = r.refill(q)
             b = (rv >> (rn - q)) & 0x3; r.p = q
             if b & 0x2: r.badz(p, 2, b & 0x2)
             sg = (b & 0x1) == 1
@@ -2833,7 +2833,7 @@ def _d_ChargingStatusResType(r: Reader) -> ChargingStatusResType:
             if not -9223372036854775808 <= v2_t_meter <= 9223372036854775807:
                 r.fail('integer out of range')
             p = r.p; q = p + 2
-            if q > rn: r.eos()
+            if q > rn: rv, rn = r.refill(q)
             b = (rv >> (rn - q)) & 0x3; r.p = q
             if b & 0x3: r.badz(p, 2, b & 0x3)
             it = -1; al = 0
@@ -2845,7 +2845,7 @@ def _d_ChargingStatusResType(r: Reader) -> ChargingStatusResType:
     v3_notification_max_delay = None
     v3_evse_notification = None
     p = r.p; q = p + 14
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3fff; r.p = q
     if b & 0x2f77: r.badz(p, 14, b & 0x2f77)
     v_receipt_required = ((b >> 12) & 0x1) == 1
@@ -2854,7 +2854,7 @@ def _d_ChargingStatusResType(r: Reader) -> ChargingStatusResType:
     it = 2; al = 0
     v3_notification_max_delay = r.uintb(4294967295)
     p = r.p; q = p + 8
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xff; r.p = q
     if b & 0xe7: r.badz(p, 8, b & 0xe7)
     k = (b >> 3) & 0x3
@@ -2959,13 +2959,13 @@ def _d_ConsumptionCostType(r: Reader) -> ConsumptionCostType:
     v_start_value = None
     v_cost = []
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_start_value = r.uintb(4294967295)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -2977,7 +2977,7 @@ def _d_ConsumptionCostType(r: Reader) -> ConsumptionCostType:
         v1_amount = None
         v1_amount_multiplier = None
         p = r.p; q = p + 7
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7f; r.p = q
         if b & 0x67: r.badz(p, 7, b & 0x67)
         k = (b >> 3) & 0x3
@@ -2986,7 +2986,7 @@ def _d_ConsumptionCostType(r: Reader) -> ConsumptionCostType:
         it = 1; al = 0
         v1_amount = r.uintb(4294967295)
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
@@ -2994,7 +2994,7 @@ def _d_ConsumptionCostType(r: Reader) -> ConsumptionCostType:
         it, al = _P56[e]
         if it == 2:
             p = r.p; q = p + 6
-            if q > rn: r.eos()
+            if q > rn: rv, rn = r.refill(q)
             b = (rv >> (rn - q)) & 0x3f; r.p = q
             if b & 0x23: r.badz(p, 6, b & 0x23)
             v1_amount_multiplier = ((b >> 2) & 0x7) - 3
@@ -3048,7 +3048,7 @@ def _d_ContractAuthenticationReqType(r: Reader) -> ContractAuthenticationReqType
         r.zero(1, 'expected characters')
         v_gen_challenge = r.string()
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = -1; al = 0
@@ -3074,7 +3074,7 @@ def _d_ContractAuthenticationResType(r: Reader) -> ContractAuthenticationResType
     v_response_code = None
     v_evse_processing = None
     p = r.p; q = p + 13
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1fff; r.p = q
     if b & 0x183b: r.badz(p, 13, b & 0x183b)
     k = (b >> 6) & 0x1f
@@ -3098,7 +3098,7 @@ def _d_CostType(r: Reader) -> CostType:
     v_amount = None
     v_amount_multiplier = None
     p = r.p; q = p + 7
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7f; r.p = q
     if b & 0x67: r.badz(p, 7, b & 0x67)
     k = (b >> 3) & 0x3
@@ -3107,7 +3107,7 @@ def _d_CostType(r: Reader) -> CostType:
     it = 1; al = 0
     v_amount = r.uintb(4294967295)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -3115,7 +3115,7 @@ def _d_CostType(r: Reader) -> CostType:
     it, al = _P56[e]
     if it == 2:
         p = r.p; q = p + 6
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3f; r.p = q
         if b & 0x23: r.badz(p, 6, b & 0x23)
         v_amount_multiplier = ((b >> 2) & 0x7) - 3
@@ -3158,7 +3158,7 @@ def _d_CurrentDemandReqType(r: Reader) -> CurrentDemandReqType:
     v1_ev_error_code = None
     v1_evresssoc = None
     p = r.p; q = p + 7
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7f; r.p = q
     if b & 0x74: r.badz(p, 7, b & 0x74)
     v1_ev_ready = ((b >> 3) & 0x1) == 1
@@ -3167,7 +3167,7 @@ def _d_CurrentDemandReqType(r: Reader) -> CurrentDemandReqType:
     it, al = _P23[e]
     if it == 1:
         p = r.p; q = p + 5
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x1f; r.p = q
         if b & 0x14: r.badz(p, 5, b & 0x14)
         v1_ev_cabin_conditioning = ((b >> 3) & 0x1) == 1
@@ -3176,7 +3176,7 @@ def _d_CurrentDemandReqType(r: Reader) -> CurrentDemandReqType:
         it, al = _P24[e]
     if it == 2:
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xb: r.badz(p, 4, b & 0xb)
         v1_evress_conditioning = ((b >> 2) & 0x1) == 1
@@ -3185,7 +3185,7 @@ def _d_CurrentDemandReqType(r: Reader) -> CurrentDemandReqType:
     v2_unit = None
     v2_value = None
     p = r.p; q = p + 26
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3ffffff; r.p = q
     if b & 0x21c07c4: r.badz(p, 26, b & 0x21c07c4)
     k = (b >> 21) & 0xf
@@ -3201,7 +3201,7 @@ def _d_CurrentDemandReqType(r: Reader) -> CurrentDemandReqType:
     v_dc_ev_status = DC_EVStatusType(ev_ready=v1_ev_ready, ev_cabin_conditioning=v1_ev_cabin_conditioning, evress_conditioning=v1_evress_conditioning, ev_error_code=v1_ev_error_code, evresssoc=v1_evresssoc)
     if it == 1:
         p = r.p; q = p + 7
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7f; r.p = q
         if b & 0x43: r.badz(p, 7, b & 0x43)
         k = (b >> 2) & 0xf
@@ -3209,7 +3209,7 @@ def _d_CurrentDemandReqType(r: Reader) -> CurrentDemandReqType:
         v2_unit = _K1[k]
         it = 2; al = 0
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
@@ -3217,7 +3217,7 @@ def _d_CurrentDemandReqType(r: Reader) -> CurrentDemandReqType:
     if not -32768 <= v2_value <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 5
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1f; r.p = q
     if b & 0x18: r.badz(p, 5, b & 0x18)
     e = b & 0x7
@@ -3229,7 +3229,7 @@ def _d_CurrentDemandReqType(r: Reader) -> CurrentDemandReqType:
         v3_unit = None
         v3_value = None
         p = r.p; q = p + 8
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xff; r.p = q
         if b & 0xc4: r.badz(p, 8, b & 0xc4)
         v3_multiplier = ((b >> 3) & 0x7) - 3
@@ -3239,7 +3239,7 @@ def _d_CurrentDemandReqType(r: Reader) -> CurrentDemandReqType:
         it, al = _P0[e]
         if it == 1:
             p = r.p; q = p + 7
-            if q > rn: r.eos()
+            if q > rn: rv, rn = r.refill(q)
             b = (rv >> (rn - q)) & 0x7f; r.p = q
             if b & 0x43: r.badz(p, 7, b & 0x43)
             k = (b >> 2) & 0xf
@@ -3247,7 +3247,7 @@ def _d_CurrentDemandReqType(r: Reader) -> CurrentDemandReqType:
             v3_unit = _K1[k]
             it = 2; al = 0
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x2: r.badz(p, 2, b & 0x2)
         sg = (b & 0x1) == 1
@@ -3255,7 +3255,7 @@ def _d_CurrentDemandReqType(r: Reader) -> CurrentDemandReqType:
         if not -32768 <= v3_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 5
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x1f; r.p = q
         if b & 0x18: r.badz(p, 5, b & 0x18)
         e = b & 0x7
@@ -3267,7 +3267,7 @@ def _d_CurrentDemandReqType(r: Reader) -> CurrentDemandReqType:
         v4_unit = None
         v4_value = None
         p = r.p; q = p + 8
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xff; r.p = q
         if b & 0xc4: r.badz(p, 8, b & 0xc4)
         v4_multiplier = ((b >> 3) & 0x7) - 3
@@ -3277,7 +3277,7 @@ def _d_CurrentDemandReqType(r: Reader) -> CurrentDemandReqType:
         it, al = _P0[e]
         if it == 1:
             p = r.p; q = p + 7
-            if q > rn: r.eos()
+            if q > rn: rv, rn = r.refill(q)
             b = (rv >> (rn - q)) & 0x7f; r.p = q
             if b & 0x43: r.badz(p, 7, b & 0x43)
             k = (b >> 2) & 0xf
@@ -3285,7 +3285,7 @@ def _d_CurrentDemandReqType(r: Reader) -> CurrentDemandReqType:
             v4_unit = _K1[k]
             it = 2; al = 0
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x2: r.badz(p, 2, b & 0x2)
         sg = (b & 0x1) == 1
@@ -3293,7 +3293,7 @@ def _d_CurrentDemandReqType(r: Reader) -> CurrentDemandReqType:
         if not -32768 <= v4_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
@@ -3305,7 +3305,7 @@ def _d_CurrentDemandReqType(r: Reader) -> CurrentDemandReqType:
         v5_unit = None
         v5_value = None
         p = r.p; q = p + 8
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xff; r.p = q
         if b & 0xc4: r.badz(p, 8, b & 0xc4)
         v5_multiplier = ((b >> 3) & 0x7) - 3
@@ -3315,7 +3315,7 @@ def _d_CurrentDemandReqType(r: Reader) -> CurrentDemandReqType:
         it, al = _P0[e]
         if it == 1:
             p = r.p; q = p + 7
-            if q > rn: r.eos()
+            if q > rn: rv, rn = r.refill(q)
             b = (rv >> (rn - q)) & 0x7f; r.p = q
             if b & 0x43: r.badz(p, 7, b & 0x43)
             k = (b >> 2) & 0xf
@@ -3323,7 +3323,7 @@ def _d_CurrentDemandReqType(r: Reader) -> CurrentDemandReqType:
             v5_unit = _K1[k]
             it = 2; al = 0
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x2: r.badz(p, 2, b & 0x2)
         sg = (b & 0x1) == 1
@@ -3331,7 +3331,7 @@ def _d_CurrentDemandReqType(r: Reader) -> CurrentDemandReqType:
         if not -32768 <= v5_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
@@ -3340,13 +3340,13 @@ def _d_CurrentDemandReqType(r: Reader) -> CurrentDemandReqType:
         v_ev_maximum_power_limit = PhysicalValueType(multiplier=v5_multiplier, unit=v5_unit, value=v5_value)
     if it == 5:
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xb: r.badz(p, 4, b & 0xb)
         v_bulk_charging_complete = ((b >> 2) & 0x1) == 1
         it = 6; al = 0
     p = r.p; q = p + 5
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1f; r.p = q
     if b & 0x14: r.badz(p, 5, b & 0x14)
     v_charging_complete = ((b >> 3) & 0x1) == 1
@@ -3358,7 +3358,7 @@ def _d_CurrentDemandReqType(r: Reader) -> CurrentDemandReqType:
         v6_unit = None
         v6_value = None
         p = r.p; q = p + 8
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xff; r.p = q
         if b & 0xc4: r.badz(p, 8, b & 0xc4)
         v6_multiplier = ((b >> 3) & 0x7) - 3
@@ -3368,7 +3368,7 @@ def _d_CurrentDemandReqType(r: Reader) -> CurrentDemandReqType:
         it, al = _P0[e]
         if it == 1:
             p = r.p; q = p + 7
-            if q > rn: r.eos()
+            if q > rn: rv, rn = r.refill(q)
             b = (rv >> (rn - q)) & 0x7f; r.p = q
             if b & 0x43: r.badz(p, 7, b & 0x43)
             k = (b >> 2) & 0xf
@@ -3376,7 +3376,7 @@ def _d_CurrentDemandReqType(r: Reader) -> CurrentDemandReqType:
             v6_unit = _K1[k]
             it = 2; al = 0
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x2: r.badz(p, 2, b & 0x2)
         sg = (b & 0x1) == 1
@@ -3384,7 +3384,7 @@ def _d_CurrentDemandReqType(r: Reader) -> CurrentDemandReqType:
         if not -32768 <= v6_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
@@ -3396,7 +3396,7 @@ def _d_CurrentDemandReqType(r: Reader) -> CurrentDemandReqType:
         v7_unit = None
         v7_value = None
         p = r.p; q = p + 8
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xff; r.p = q
         if b & 0xc4: r.badz(p, 8, b & 0xc4)
         v7_multiplier = ((b >> 3) & 0x7) - 3
@@ -3406,7 +3406,7 @@ def _d_CurrentDemandReqType(r: Reader) -> CurrentDemandReqType:
         it, al = _P0[e]
         if it == 1:
             p = r.p; q = p + 7
-            if q > rn: r.eos()
+            if q > rn: rv, rn = r.refill(q)
             b = (rv >> (rn - q)) & 0x7f; r.p = q
             if b & 0x43: r.badz(p, 7, b & 0x43)
             k = (b >> 2) & 0xf
@@ -3414,7 +3414,7 @@ def _d_CurrentDemandReqType(r: Reader) -> CurrentDemandReqType:
             v7_unit = _K1[k]
             it = 2; al = 0
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x2: r.badz(p, 2, b & 0x2)
         sg = (b & 0x1) == 1
@@ -3422,7 +3422,7 @@ def _d_CurrentDemandReqType(r: Reader) -> CurrentDemandReqType:
         if not -32768 <= v7_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x7: r.badz(p, 3, b & 0x7)
         v_remaining_time_to_bulk_soc = PhysicalValueType(multiplier=v7_multiplier, unit=v7_unit, value=v7_value)
@@ -3431,7 +3431,7 @@ def _d_CurrentDemandReqType(r: Reader) -> CurrentDemandReqType:
     v8_unit = None
     v8_value = None
     p = r.p; q = p + 8
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xff; r.p = q
     if b & 0xc4: r.badz(p, 8, b & 0xc4)
     v8_multiplier = ((b >> 3) & 0x7) - 3
@@ -3441,7 +3441,7 @@ def _d_CurrentDemandReqType(r: Reader) -> CurrentDemandReqType:
     it, al = _P0[e]
     if it == 1:
         p = r.p; q = p + 7
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7f; r.p = q
         if b & 0x43: r.badz(p, 7, b & 0x43)
         k = (b >> 2) & 0xf
@@ -3449,7 +3449,7 @@ def _d_CurrentDemandReqType(r: Reader) -> CurrentDemandReqType:
         v8_unit = _K1[k]
         it = 2; al = 0
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
@@ -3457,7 +3457,7 @@ def _d_CurrentDemandReqType(r: Reader) -> CurrentDemandReqType:
     if not -32768 <= v8_value <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     v_ev_target_voltage = PhysicalValueType(multiplier=v8_multiplier, unit=v8_unit, value=v8_value)
@@ -3660,7 +3660,7 @@ def _d_CurrentDemandResType(r: Reader) -> CurrentDemandResType:
     v1_notification_max_delay = None
     v1_evse_notification = None
     p = r.p; q = p + 11
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7ff; r.p = q
     if b & 0x60c: r.badz(p, 11, b & 0x60c)
     k = (b >> 4) & 0x1f
@@ -3671,14 +3671,14 @@ def _d_CurrentDemandResType(r: Reader) -> CurrentDemandResType:
     it, al = _P30[e]
     if it == 0:
         p = r.p; q = p + 5
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x1f; r.p = q
         if b & 0x13: r.badz(p, 5, b & 0x13)
         k = (b >> 2) & 0x3
         v1_evse_isolation_status = _K31[k]
         it = 1; al = 0
     p = r.p; q = p + 8
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xff; r.p = q
     if b & 0x87: r.badz(p, 8, b & 0x87)
     k = (b >> 3) & 0xf
@@ -3690,7 +3690,7 @@ def _d_CurrentDemandResType(r: Reader) -> CurrentDemandResType:
     v2_unit = None
     v2_value = None
     p = r.p; q = p + 16
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xffff; r.p = q
     if b & 0xe7c4: r.badz(p, 16, b & 0xe7c4)
     k = (b >> 11) & 0x3
@@ -3704,7 +3704,7 @@ def _d_CurrentDemandResType(r: Reader) -> CurrentDemandResType:
     v_dc_evse_status = DC_EVSEStatusType(evse_isolation_status=v1_evse_isolation_status, evse_status_code=v1_evse_status_code, notification_max_delay=v1_notification_max_delay, evse_notification=v1_evse_notification)
     if it == 1:
         p = r.p; q = p + 7
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7f; r.p = q
         if b & 0x43: r.badz(p, 7, b & 0x43)
         k = (b >> 2) & 0xf
@@ -3712,7 +3712,7 @@ def _d_CurrentDemandResType(r: Reader) -> CurrentDemandResType:
         v2_unit = _K1[k]
         it = 2; al = 0
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
@@ -3723,7 +3723,7 @@ def _d_CurrentDemandResType(r: Reader) -> CurrentDemandResType:
     v3_unit = None
     v3_value = None
     p = r.p; q = p + 11
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7ff; r.p = q
     if b & 0x7c4: r.badz(p, 11, b & 0x7c4)
     v3_multiplier = ((b >> 3) & 0x7) - 3
@@ -3734,7 +3734,7 @@ def _d_CurrentDemandResType(r: Reader) -> CurrentDemandResType:
     v_evse_present_voltage = PhysicalValueType(multiplier=v2_multiplier, unit=v2_unit, value=v2_value)
     if it == 1:
         p = r.p; q = p + 7
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7f; r.p = q
         if b & 0x43: r.badz(p, 7, b & 0x43)
         k = (b >> 2) & 0xf
@@ -3742,7 +3742,7 @@ def _d_CurrentDemandResType(r: Reader) -> CurrentDemandResType:
         v3_unit = _K1[k]
         it = 2; al = 0
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
@@ -3750,7 +3750,7 @@ def _d_CurrentDemandResType(r: Reader) -> CurrentDemandResType:
     if not -32768 <= v3_value <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 17
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ffff; r.p = q
     if b & 0x1eee8: r.badz(p, 17, b & 0x1eee8)
     v_evse_current_limit_achieved = ((b >> 12) & 0x1) == 1
@@ -3765,7 +3765,7 @@ def _d_CurrentDemandResType(r: Reader) -> CurrentDemandResType:
         v4_unit = None
         v4_value = None
         p = r.p; q = p + 8
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xff; r.p = q
         if b & 0xc4: r.badz(p, 8, b & 0xc4)
         v4_multiplier = ((b >> 3) & 0x7) - 3
@@ -3775,7 +3775,7 @@ def _d_CurrentDemandResType(r: Reader) -> CurrentDemandResType:
         it, al = _P0[e]
         if it == 1:
             p = r.p; q = p + 7
-            if q > rn: r.eos()
+            if q > rn: rv, rn = r.refill(q)
             b = (rv >> (rn - q)) & 0x7f; r.p = q
             if b & 0x43: r.badz(p, 7, b & 0x43)
             k = (b >> 2) & 0xf
@@ -3783,7 +3783,7 @@ def _d_CurrentDemandResType(r: Reader) -> CurrentDemandResType:
             v4_unit = _K1[k]
             it = 2; al = 0
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x2: r.badz(p, 2, b & 0x2)
         sg = (b & 0x1) == 1
@@ -3791,7 +3791,7 @@ def _d_CurrentDemandResType(r: Reader) -> CurrentDemandResType:
         if not -32768 <= v4_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
@@ -3803,7 +3803,7 @@ def _d_CurrentDemandResType(r: Reader) -> CurrentDemandResType:
         v5_unit = None
         v5_value = None
         p = r.p; q = p + 8
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xff; r.p = q
         if b & 0xc4: r.badz(p, 8, b & 0xc4)
         v5_multiplier = ((b >> 3) & 0x7) - 3
@@ -3813,7 +3813,7 @@ def _d_CurrentDemandResType(r: Reader) -> CurrentDemandResType:
         it, al = _P0[e]
         if it == 1:
             p = r.p; q = p + 7
-            if q > rn: r.eos()
+            if q > rn: rv, rn = r.refill(q)
             b = (rv >> (rn - q)) & 0x7f; r.p = q
             if b & 0x43: r.badz(p, 7, b & 0x43)
             k = (b >> 2) & 0xf
@@ -3821,7 +3821,7 @@ def _d_CurrentDemandResType(r: Reader) -> CurrentDemandResType:
             v5_unit = _K1[k]
             it = 2; al = 0
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x2: r.badz(p, 2, b & 0x2)
         sg = (b & 0x1) == 1
@@ -3829,7 +3829,7 @@ def _d_CurrentDemandResType(r: Reader) -> CurrentDemandResType:
         if not -32768 <= v5_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
@@ -3841,7 +3841,7 @@ def _d_CurrentDemandResType(r: Reader) -> CurrentDemandResType:
         v6_unit = None
         v6_value = None
         p = r.p; q = p + 8
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xff; r.p = q
         if b & 0xc4: r.badz(p, 8, b & 0xc4)
         v6_multiplier = ((b >> 3) & 0x7) - 3
@@ -3851,7 +3851,7 @@ def _d_CurrentDemandResType(r: Reader) -> CurrentDemandResType:
         it, al = _P0[e]
         if it == 1:
             p = r.p; q = p + 7
-            if q > rn: r.eos()
+            if q > rn: rv, rn = r.refill(q)
             b = (rv >> (rn - q)) & 0x7f; r.p = q
             if b & 0x43: r.badz(p, 7, b & 0x43)
             k = (b >> 2) & 0xf
@@ -3859,7 +3859,7 @@ def _d_CurrentDemandResType(r: Reader) -> CurrentDemandResType:
             v6_unit = _K1[k]
             it = 2; al = 0
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x2: r.badz(p, 2, b & 0x2)
         sg = (b & 0x1) == 1
@@ -3867,7 +3867,7 @@ def _d_CurrentDemandResType(r: Reader) -> CurrentDemandResType:
         if not -32768 <= v6_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x7: r.badz(p, 3, b & 0x7)
         v_evse_maximum_power_limit = PhysicalValueType(multiplier=v6_multiplier, unit=v6_unit, value=v6_value)
@@ -4021,7 +4021,7 @@ def _d_DC_EVChargeParameterType(r: Reader) -> DC_EVChargeParameterType:
     v1_ev_error_code = None
     v1_evresssoc = None
     p = r.p; q = p + 7
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7f; r.p = q
     if b & 0x74: r.badz(p, 7, b & 0x74)
     v1_ev_ready = ((b >> 3) & 0x1) == 1
@@ -4030,7 +4030,7 @@ def _d_DC_EVChargeParameterType(r: Reader) -> DC_EVChargeParameterType:
     it, al = _P23[e]
     if it == 1:
         p = r.p; q = p + 5
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x1f; r.p = q
         if b & 0x14: r.badz(p, 5, b & 0x14)
         v1_ev_cabin_conditioning = ((b >> 3) & 0x1) == 1
@@ -4039,7 +4039,7 @@ def _d_DC_EVChargeParameterType(r: Reader) -> DC_EVChargeParameterType:
         it, al = _P24[e]
     if it == 2:
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xb: r.badz(p, 4, b & 0xb)
         v1_evress_conditioning = ((b >> 2) & 0x1) == 1
@@ -4048,7 +4048,7 @@ def _d_DC_EVChargeParameterType(r: Reader) -> DC_EVChargeParameterType:
     v2_unit = None
     v2_value = None
     p = r.p; q = p + 26
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3ffffff; r.p = q
     if b & 0x21c07c4: r.badz(p, 26, b & 0x21c07c4)
     k = (b >> 21) & 0xf
@@ -4064,7 +4064,7 @@ def _d_DC_EVChargeParameterType(r: Reader) -> DC_EVChargeParameterType:
     v_dc_ev_status = DC_EVStatusType(ev_ready=v1_ev_ready, ev_cabin_conditioning=v1_ev_cabin_conditioning, evress_conditioning=v1_evress_conditioning, ev_error_code=v1_ev_error_code, evresssoc=v1_evresssoc)
     if it == 1:
         p = r.p; q = p + 7
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7f; r.p = q
         if b & 0x43: r.badz(p, 7, b & 0x43)
         k = (b >> 2) & 0xf
@@ -4072,7 +4072,7 @@ def _d_DC_EVChargeParameterType(r: Reader) -> DC_EVChargeParameterType:
         v2_unit = _K1[k]
         it = 2; al = 0
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
@@ -4080,7 +4080,7 @@ def _d_DC_EVChargeParameterType(r: Reader) -> DC_EVChargeParameterType:
     if not -32768 <= v2_value <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0xc: r.badz(p, 4, b & 0xc)
     e = b & 0x3
@@ -4092,7 +4092,7 @@ def _d_DC_EVChargeParameterType(r: Reader) -> DC_EVChargeParameterType:
         v3_unit = None
         v3_value = None
         p = r.p; q = p + 8
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xff; r.p = q
         if b & 0xc4: r.badz(p, 8, b & 0xc4)
         v3_multiplier = ((b >> 3) & 0x7) - 3
@@ -4102,7 +4102,7 @@ def _d_DC_EVChargeParameterType(r: Reader) -> DC_EVChargeParameterType:
         it, al = _P0[e]
         if it == 1:
             p = r.p; q = p + 7
-            if q > rn: r.eos()
+            if q > rn: rv, rn = r.refill(q)
             b = (rv >> (rn - q)) & 0x7f; r.p = q
             if b & 0x43: r.badz(p, 7, b & 0x43)
             k = (b >> 2) & 0xf
@@ -4110,7 +4110,7 @@ def _d_DC_EVChargeParameterType(r: Reader) -> DC_EVChargeParameterType:
             v3_unit = _K1[k]
             it = 2; al = 0
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x2: r.badz(p, 2, b & 0x2)
         sg = (b & 0x1) == 1
@@ -4118,7 +4118,7 @@ def _d_DC_EVChargeParameterType(r: Reader) -> DC_EVChargeParameterType:
         if not -32768 <= v3_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x7: r.badz(p, 3, b & 0x7)
         v_ev_maximum_power_limit = PhysicalValueType(multiplier=v3_multiplier, unit=v3_unit, value=v3_value)
@@ -4127,7 +4127,7 @@ def _d_DC_EVChargeParameterType(r: Reader) -> DC_EVChargeParameterType:
     v4_unit = None
     v4_value = None
     p = r.p; q = p + 8
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xff; r.p = q
     if b & 0xc4: r.badz(p, 8, b & 0xc4)
     v4_multiplier = ((b >> 3) & 0x7) - 3
@@ -4137,7 +4137,7 @@ def _d_DC_EVChargeParameterType(r: Reader) -> DC_EVChargeParameterType:
     it, al = _P0[e]
     if it == 1:
         p = r.p; q = p + 7
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7f; r.p = q
         if b & 0x43: r.badz(p, 7, b & 0x43)
         k = (b >> 2) & 0xf
@@ -4145,7 +4145,7 @@ def _d_DC_EVChargeParameterType(r: Reader) -> DC_EVChargeParameterType:
         v4_unit = _K1[k]
         it = 2; al = 0
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
@@ -4153,7 +4153,7 @@ def _d_DC_EVChargeParameterType(r: Reader) -> DC_EVChargeParameterType:
     if not -32768 <= v4_value <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 5
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1f; r.p = q
     if b & 0x18: r.badz(p, 5, b & 0x18)
     e = b & 0x7
@@ -4165,7 +4165,7 @@ def _d_DC_EVChargeParameterType(r: Reader) -> DC_EVChargeParameterType:
         v5_unit = None
         v5_value = None
         p = r.p; q = p + 8
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xff; r.p = q
         if b & 0xc4: r.badz(p, 8, b & 0xc4)
         v5_multiplier = ((b >> 3) & 0x7) - 3
@@ -4175,7 +4175,7 @@ def _d_DC_EVChargeParameterType(r: Reader) -> DC_EVChargeParameterType:
         it, al = _P0[e]
         if it == 1:
             p = r.p; q = p + 7
-            if q > rn: r.eos()
+            if q > rn: rv, rn = r.refill(q)
             b = (rv >> (rn - q)) & 0x7f; r.p = q
             if b & 0x43: r.badz(p, 7, b & 0x43)
             k = (b >> 2) & 0xf
@@ -4183,7 +4183,7 @@ def _d_DC_EVChargeParameterType(r: Reader) -> DC_EVChargeParameterType:
             v5_unit = _K1[k]
             it = 2; al = 0
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x2: r.badz(p, 2, b & 0x2)
         sg = (b & 0x1) == 1
@@ -4191,7 +4191,7 @@ def _d_DC_EVChargeParameterType(r: Reader) -> DC_EVChargeParameterType:
         if not -32768 <= v5_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 5
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x1f; r.p = q
         if b & 0x18: r.badz(p, 5, b & 0x18)
         e = b & 0x7
@@ -4203,7 +4203,7 @@ def _d_DC_EVChargeParameterType(r: Reader) -> DC_EVChargeParameterType:
         v6_unit = None
         v6_value = None
         p = r.p; q = p + 8
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xff; r.p = q
         if b & 0xc4: r.badz(p, 8, b & 0xc4)
         v6_multiplier = ((b >> 3) & 0x7) - 3
@@ -4213,7 +4213,7 @@ def _d_DC_EVChargeParameterType(r: Reader) -> DC_EVChargeParameterType:
         it, al = _P0[e]
         if it == 1:
             p = r.p; q = p + 7
-            if q > rn: r.eos()
+            if q > rn: rv, rn = r.refill(q)
             b = (rv >> (rn - q)) & 0x7f; r.p = q
             if b & 0x43: r.badz(p, 7, b & 0x43)
             k = (b >> 2) & 0xf
@@ -4221,7 +4221,7 @@ def _d_DC_EVChargeParameterType(r: Reader) -> DC_EVChargeParameterType:
             v6_unit = _K1[k]
             it = 2; al = 0
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x2: r.badz(p, 2, b & 0x2)
         sg = (b & 0x1) == 1
@@ -4229,7 +4229,7 @@ def _d_DC_EVChargeParameterType(r: Reader) -> DC_EVChargeParameterType:
         if not -32768 <= v6_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
@@ -4238,7 +4238,7 @@ def _d_DC_EVChargeParameterType(r: Reader) -> DC_EVChargeParameterType:
         v_ev_energy_request = PhysicalValueType(multiplier=v6_multiplier, unit=v6_unit, value=v6_value)
     if it == 6:
         p = r.p; q = p + 11
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7ff; r.p = q
         if b & 0x404: r.badz(p, 11, b & 0x404)
         v_full_soc = ((b >> 3) & 0x7f)
@@ -4248,7 +4248,7 @@ def _d_DC_EVChargeParameterType(r: Reader) -> DC_EVChargeParameterType:
         it, al = _P82[e]
     if it == 7:
         p = r.p; q = p + 10
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3ff; r.p = q
         if b & 0x203: r.badz(p, 10, b & 0x203)
         v_bulk_soc = ((b >> 2) & 0x7f)
@@ -4409,7 +4409,7 @@ def _d_DC_EVPowerDeliveryParameterType(r: Reader) -> DC_EVPowerDeliveryParameter
     v1_ev_error_code = None
     v1_evresssoc = None
     p = r.p; q = p + 7
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7f; r.p = q
     if b & 0x74: r.badz(p, 7, b & 0x74)
     v1_ev_ready = ((b >> 3) & 0x1) == 1
@@ -4418,7 +4418,7 @@ def _d_DC_EVPowerDeliveryParameterType(r: Reader) -> DC_EVPowerDeliveryParameter
     it, al = _P23[e]
     if it == 1:
         p = r.p; q = p + 5
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x1f; r.p = q
         if b & 0x14: r.badz(p, 5, b & 0x14)
         v1_ev_cabin_conditioning = ((b >> 3) & 0x1) == 1
@@ -4427,13 +4427,13 @@ def _d_DC_EVPowerDeliveryParameterType(r: Reader) -> DC_EVPowerDeliveryParameter
         it, al = _P24[e]
     if it == 2:
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xb: r.badz(p, 4, b & 0xb)
         v1_evress_conditioning = ((b >> 2) & 0x1) == 1
         it = 3; al = 0
     p = r.p; q = p + 19
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7ffff; r.p = q
     if b & 0x4380c: r.badz(p, 19, b & 0x4380c)
     k = (b >> 14) & 0xf
@@ -4447,13 +4447,13 @@ def _d_DC_EVPowerDeliveryParameterType(r: Reader) -> DC_EVPowerDeliveryParameter
     v_dc_ev_status = DC_EVStatusType(ev_ready=v1_ev_ready, ev_cabin_conditioning=v1_ev_cabin_conditioning, evress_conditioning=v1_evress_conditioning, ev_error_code=v1_ev_error_code, evresssoc=v1_evresssoc)
     if it == 1:
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xb: r.badz(p, 4, b & 0xb)
         v_bulk_charging_complete = ((b >> 2) & 0x1) == 1
         it = 2; al = 0
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0xb: r.badz(p, 4, b & 0xb)
     v_charging_complete = ((b >> 2) & 0x1) == 1
@@ -4509,7 +4509,7 @@ def _d_DC_EVSEChargeParameterType(r: Reader) -> DC_EVSEChargeParameterType:
     v1_notification_max_delay = None
     v1_evse_notification = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -4517,14 +4517,14 @@ def _d_DC_EVSEChargeParameterType(r: Reader) -> DC_EVSEChargeParameterType:
     it, al = _P30[e]
     if it == 0:
         p = r.p; q = p + 5
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x1f; r.p = q
         if b & 0x13: r.badz(p, 5, b & 0x13)
         k = (b >> 2) & 0x3
         v1_evse_isolation_status = _K31[k]
         it = 1; al = 0
     p = r.p; q = p + 8
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xff; r.p = q
     if b & 0x87: r.badz(p, 8, b & 0x87)
     k = (b >> 3) & 0xf
@@ -4536,7 +4536,7 @@ def _d_DC_EVSEChargeParameterType(r: Reader) -> DC_EVSEChargeParameterType:
     v2_unit = None
     v2_value = None
     p = r.p; q = p + 16
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xffff; r.p = q
     if b & 0xe7c4: r.badz(p, 16, b & 0xe7c4)
     k = (b >> 11) & 0x3
@@ -4550,7 +4550,7 @@ def _d_DC_EVSEChargeParameterType(r: Reader) -> DC_EVSEChargeParameterType:
     v_dc_evse_status = DC_EVSEStatusType(evse_isolation_status=v1_evse_isolation_status, evse_status_code=v1_evse_status_code, notification_max_delay=v1_notification_max_delay, evse_notification=v1_evse_notification)
     if it == 1:
         p = r.p; q = p + 7
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7f; r.p = q
         if b & 0x43: r.badz(p, 7, b & 0x43)
         k = (b >> 2) & 0xf
@@ -4558,7 +4558,7 @@ def _d_DC_EVSEChargeParameterType(r: Reader) -> DC_EVSEChargeParameterType:
         v2_unit = _K1[k]
         it = 2; al = 0
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
@@ -4566,7 +4566,7 @@ def _d_DC_EVSEChargeParameterType(r: Reader) -> DC_EVSEChargeParameterType:
     if not -32768 <= v2_value <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0xc: r.badz(p, 4, b & 0xc)
     e = b & 0x3
@@ -4578,7 +4578,7 @@ def _d_DC_EVSEChargeParameterType(r: Reader) -> DC_EVSEChargeParameterType:
         v3_unit = None
         v3_value = None
         p = r.p; q = p + 8
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xff; r.p = q
         if b & 0xc4: r.badz(p, 8, b & 0xc4)
         v3_multiplier = ((b >> 3) & 0x7) - 3
@@ -4588,7 +4588,7 @@ def _d_DC_EVSEChargeParameterType(r: Reader) -> DC_EVSEChargeParameterType:
         it, al = _P0[e]
         if it == 1:
             p = r.p; q = p + 7
-            if q > rn: r.eos()
+            if q > rn: rv, rn = r.refill(q)
             b = (rv >> (rn - q)) & 0x7f; r.p = q
             if b & 0x43: r.badz(p, 7, b & 0x43)
             k = (b >> 2) & 0xf
@@ -4596,7 +4596,7 @@ def _d_DC_EVSEChargeParameterType(r: Reader) -> DC_EVSEChargeParameterType:
             v3_unit = _K1[k]
             it = 2; al = 0
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x2: r.badz(p, 2, b & 0x2)
         sg = (b & 0x1) == 1
@@ -4604,7 +4604,7 @@ def _d_DC_EVSEChargeParameterType(r: Reader) -> DC_EVSEChargeParameterType:
         if not -32768 <= v3_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x7: r.badz(p, 3, b & 0x7)
         v_evse_maximum_power_limit = PhysicalValueType(multiplier=v3_multiplier, unit=v3_unit, value=v3_value)
@@ -4613,7 +4613,7 @@ def _d_DC_EVSEChargeParameterType(r: Reader) -> DC_EVSEChargeParameterType:
     v4_unit = None
     v4_value = None
     p = r.p; q = p + 8
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xff; r.p = q
     if b & 0xc4: r.badz(p, 8, b & 0xc4)
     v4_multiplier = ((b >> 3) & 0x7) - 3
@@ -4623,7 +4623,7 @@ def _d_DC_EVSEChargeParameterType(r: Reader) -> DC_EVSEChargeParameterType:
     it, al = _P0[e]
     if it == 1:
         p = r.p; q = p + 7
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7f; r.p = q
         if b & 0x43: r.badz(p, 7, b & 0x43)
         k = (b >> 2) & 0xf
@@ -4631,7 +4631,7 @@ def _d_DC_EVSEChargeParameterType(r: Reader) -> DC_EVSEChargeParameterType:
         v4_unit = _K1[k]
         it = 2; al = 0
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
@@ -4642,7 +4642,7 @@ def _d_DC_EVSEChargeParameterType(r: Reader) -> DC_EVSEChargeParameterType:
     v5_unit = None
     v5_value = None
     p = r.p; q = p + 11
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7ff; r.p = q
     if b & 0x7c4: r.badz(p, 11, b & 0x7c4)
     v5_multiplier = ((b >> 3) & 0x7) - 3
@@ -4653,7 +4653,7 @@ def _d_DC_EVSEChargeParameterType(r: Reader) -> DC_EVSEChargeParameterType:
     v_evse_maximum_voltage_limit = PhysicalValueType(multiplier=v4_multiplier, unit=v4_unit, value=v4_value)
     if it == 1:
         p = r.p; q = p + 7
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7f; r.p = q
         if b & 0x43: r.badz(p, 7, b & 0x43)
         k = (b >> 2) & 0xf
@@ -4661,7 +4661,7 @@ def _d_DC_EVSEChargeParameterType(r: Reader) -> DC_EVSEChargeParameterType:
         v5_unit = _K1[k]
         it = 2; al = 0
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
@@ -4672,7 +4672,7 @@ def _d_DC_EVSEChargeParameterType(r: Reader) -> DC_EVSEChargeParameterType:
     v6_unit = None
     v6_value = None
     p = r.p; q = p + 11
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7ff; r.p = q
     if b & 0x7c4: r.badz(p, 11, b & 0x7c4)
     v6_multiplier = ((b >> 3) & 0x7) - 3
@@ -4683,7 +4683,7 @@ def _d_DC_EVSEChargeParameterType(r: Reader) -> DC_EVSEChargeParameterType:
     v_evse_minimum_current_limit = PhysicalValueType(multiplier=v5_multiplier, unit=v5_unit, value=v5_value)
     if it == 1:
         p = r.p; q = p + 7
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7f; r.p = q
         if b & 0x43: r.badz(p, 7, b & 0x43)
         k = (b >> 2) & 0xf
@@ -4691,7 +4691,7 @@ def _d_DC_EVSEChargeParameterType(r: Reader) -> DC_EVSEChargeParameterType:
         v6_unit = _K1[k]
         it = 2; al = 0
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
@@ -4699,7 +4699,7 @@ def _d_DC_EVSEChargeParameterType(r: Reader) -> DC_EVSEChargeParameterType:
     if not -32768 <= v6_value <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0xc: r.badz(p, 4, b & 0xc)
     e = b & 0x3
@@ -4711,7 +4711,7 @@ def _d_DC_EVSEChargeParameterType(r: Reader) -> DC_EVSEChargeParameterType:
         v7_unit = None
         v7_value = None
         p = r.p; q = p + 8
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xff; r.p = q
         if b & 0xc4: r.badz(p, 8, b & 0xc4)
         v7_multiplier = ((b >> 3) & 0x7) - 3
@@ -4721,7 +4721,7 @@ def _d_DC_EVSEChargeParameterType(r: Reader) -> DC_EVSEChargeParameterType:
         it, al = _P0[e]
         if it == 1:
             p = r.p; q = p + 7
-            if q > rn: r.eos()
+            if q > rn: rv, rn = r.refill(q)
             b = (rv >> (rn - q)) & 0x7f; r.p = q
             if b & 0x43: r.badz(p, 7, b & 0x43)
             k = (b >> 2) & 0xf
@@ -4729,7 +4729,7 @@ def _d_DC_EVSEChargeParameterType(r: Reader) -> DC_EVSEChargeParameterType:
             v7_unit = _K1[k]
             it = 2; al = 0
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x2: r.badz(p, 2, b & 0x2)
         sg = (b & 0x1) == 1
@@ -4737,7 +4737,7 @@ def _d_DC_EVSEChargeParameterType(r: Reader) -> DC_EVSEChargeParameterType:
         if not -32768 <= v7_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x7: r.badz(p, 3, b & 0x7)
         v_evse_current_regulation_tolerance = PhysicalValueType(multiplier=v7_multiplier, unit=v7_unit, value=v7_value)
@@ -4746,7 +4746,7 @@ def _d_DC_EVSEChargeParameterType(r: Reader) -> DC_EVSEChargeParameterType:
     v8_unit = None
     v8_value = None
     p = r.p; q = p + 8
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xff; r.p = q
     if b & 0xc4: r.badz(p, 8, b & 0xc4)
     v8_multiplier = ((b >> 3) & 0x7) - 3
@@ -4756,7 +4756,7 @@ def _d_DC_EVSEChargeParameterType(r: Reader) -> DC_EVSEChargeParameterType:
     it, al = _P0[e]
     if it == 1:
         p = r.p; q = p + 7
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7f; r.p = q
         if b & 0x43: r.badz(p, 7, b & 0x43)
         k = (b >> 2) & 0xf
@@ -4764,7 +4764,7 @@ def _d_DC_EVSEChargeParameterType(r: Reader) -> DC_EVSEChargeParameterType:
         v8_unit = _K1[k]
         it = 2; al = 0
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
@@ -4772,7 +4772,7 @@ def _d_DC_EVSEChargeParameterType(r: Reader) -> DC_EVSEChargeParameterType:
     if not -32768 <= v8_value <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0xc: r.badz(p, 4, b & 0xc)
     e = b & 0x3
@@ -4784,7 +4784,7 @@ def _d_DC_EVSEChargeParameterType(r: Reader) -> DC_EVSEChargeParameterType:
         v9_unit = None
         v9_value = None
         p = r.p; q = p + 8
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xff; r.p = q
         if b & 0xc4: r.badz(p, 8, b & 0xc4)
         v9_multiplier = ((b >> 3) & 0x7) - 3
@@ -4794,7 +4794,7 @@ def _d_DC_EVSEChargeParameterType(r: Reader) -> DC_EVSEChargeParameterType:
         it, al = _P0[e]
         if it == 1:
             p = r.p; q = p + 7
-            if q > rn: r.eos()
+            if q > rn: rv, rn = r.refill(q)
             b = (rv >> (rn - q)) & 0x7f; r.p = q
             if b & 0x43: r.badz(p, 7, b & 0x43)
             k = (b >> 2) & 0xf
@@ -4802,7 +4802,7 @@ def _d_DC_EVSEChargeParameterType(r: Reader) -> DC_EVSEChargeParameterType:
             v9_unit = _K1[k]
             it = 2; al = 0
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x2: r.badz(p, 2, b & 0x2)
         sg = (b & 0x1) == 1
@@ -4810,7 +4810,7 @@ def _d_DC_EVSEChargeParameterType(r: Reader) -> DC_EVSEChargeParameterType:
         if not -32768 <= v9_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x7: r.badz(p, 3, b & 0x7)
         v_evse_energy_to_be_delivered = PhysicalValueType(multiplier=v9_multiplier, unit=v9_unit, value=v9_value)
@@ -5012,14 +5012,14 @@ def _d_DC_EVSEStatusType(r: Reader) -> DC_EVSEStatusType:
     it, al = _P30[r.code(2, 2)]
     if it == 0:
         p = r.p; q = p + 5
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x1f; r.p = q
         if b & 0x13: r.badz(p, 5, b & 0x13)
         k = (b >> 2) & 0x3
         v_evse_isolation_status = _K31[k]
         it = 1; al = 0
     p = r.p; q = p + 8
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xff; r.p = q
     if b & 0x87: r.badz(p, 8, b & 0x87)
     k = (b >> 3) & 0xf
@@ -5028,7 +5028,7 @@ def _d_DC_EVSEStatusType(r: Reader) -> DC_EVSEStatusType:
     it = 2; al = 0
     v_notification_max_delay = r.uintb(4294967295)
     p = r.p; q = p + 7
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7f; r.p = q
     if b & 0x73: r.badz(p, 7, b & 0x73)
     k = (b >> 2) & 0x3
@@ -5062,7 +5062,7 @@ def _d_DC_EVStatusType(r: Reader) -> DC_EVStatusType:
     v_ev_error_code = None
     v_evresssoc = None
     p = r.p; q = p + 6
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3f; r.p = q
     if b & 0x34: r.badz(p, 6, b & 0x34)
     v_ev_ready = ((b >> 3) & 0x1) == 1
@@ -5071,7 +5071,7 @@ def _d_DC_EVStatusType(r: Reader) -> DC_EVStatusType:
     it, al = _P23[e]
     if it == 1:
         p = r.p; q = p + 5
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x1f; r.p = q
         if b & 0x14: r.badz(p, 5, b & 0x14)
         v_ev_cabin_conditioning = ((b >> 3) & 0x1) == 1
@@ -5080,13 +5080,13 @@ def _d_DC_EVStatusType(r: Reader) -> DC_EVStatusType:
         it, al = _P24[e]
     if it == 2:
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xb: r.badz(p, 4, b & 0xb)
         v_evress_conditioning = ((b >> 2) & 0x1) == 1
         it = 3; al = 0
     p = r.p; q = p + 17
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ffff; r.p = q
     if b & 0x10e03: r.badz(p, 17, b & 0x10e03)
     k = (b >> 12) & 0xf
@@ -5194,13 +5194,13 @@ def _d_EntryType(r: Reader) -> EntryType:
         v1_start = None
         v1_duration = None
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 0; al = 0
         v1_start = r.uintb(4294967295)
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
@@ -5210,7 +5210,7 @@ def _d_EntryType(r: Reader) -> EntryType:
             r.zero(1, 'expected characters')
             v1_duration = r.uintb(4294967295)
             p = r.p; q = p + 2
-            if q > rn: r.eos()
+            if q > rn: rv, rn = r.refill(q)
             b = (rv >> (rn - q)) & 0x3; r.p = q
             if b & 0x3: r.badz(p, 2, b & 0x3)
             it = -1; al = 0
@@ -5397,19 +5397,19 @@ def _d_KeyValueType(r: Reader) -> KeyValueType:
         v1_modulus = None
         v1_exponent = None
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 0; al = 0
         v1_modulus = r.binary()
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x7: r.badz(p, 3, b & 0x7)
         it = 1; al = 0
         v1_exponent = r.binary()
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = -1; al = 0
@@ -5507,13 +5507,13 @@ def _d_MessageHeaderType(r: Reader) -> MessageHeaderType:
     v_notification = None
     v_signature = None
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_session_id = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -5523,7 +5523,7 @@ def _d_MessageHeaderType(r: Reader) -> MessageHeaderType:
         v1_fault_code = None
         v1_fault_msg = None
         p = r.p; q = p + 7
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7f; r.p = q
         if b & 0x64: r.badz(p, 7, b & 0x64)
         k = (b >> 3) & 0x3
@@ -5536,7 +5536,7 @@ def _d_MessageHeaderType(r: Reader) -> MessageHeaderType:
             r.zero(1, 'expected characters')
             v1_fault_msg = r.string()
             p = r.p; q = p + 2
-            if q > rn: r.eos()
+            if q > rn: rv, rn = r.refill(q)
             b = (rv >> (rn - q)) & 0x3; r.p = q
             if b & 0x3: r.badz(p, 2, b & 0x3)
             it = -1; al = 0
@@ -5584,13 +5584,13 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
     v_meter_status = None
     v_t_meter = None
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_meter_id = r.string()
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0x8: r.badz(p, 4, b & 0x8)
     e = b & 0x7
@@ -5601,7 +5601,7 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
         v1_unit = None
         v1_value = None
         p = r.p; q = p + 8
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xff; r.p = q
         if b & 0xc4: r.badz(p, 8, b & 0xc4)
         v1_multiplier = ((b >> 3) & 0x7) - 3
@@ -5611,7 +5611,7 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
         it, al = _P0[e]
         if it == 1:
             p = r.p; q = p + 7
-            if q > rn: r.eos()
+            if q > rn: rv, rn = r.refill(q)
             b = (rv >> (rn - q)) & 0x7f; r.p = q
             if b & 0x43: r.badz(p, 7, b & 0x43)
             k = (b >> 2) & 0xf
@@ -5619,7 +5619,7 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
             v1_unit = _K1[k]
             it = 2; al = 0
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x2: r.badz(p, 2, b & 0x2)
         sg = (b & 0x1) == 1
@@ -5627,7 +5627,7 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
         if not -32768 <= v1_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 5
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x1f; r.p = q
         if b & 0x18: r.badz(p, 5, b & 0x18)
         e = b & 0x7
@@ -5638,7 +5638,7 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
         r.zero(1, 'expected characters')
         v_sig_meter_reading = r.binary()
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
@@ -5646,7 +5646,7 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
         it, al = _P47[e]
     if it == 3:
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x2: r.badz(p, 2, b & 0x2)
         sg = (b & 0x1) == 1
@@ -5654,7 +5654,7 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
         if not -32768 <= v_meter_status <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
@@ -5662,7 +5662,7 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
         it, al = _P48[e]
     if it == 4:
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x2: r.badz(p, 2, b & 0x2)
         sg = (b & 0x1) == 1
@@ -5670,7 +5670,7 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
         if not -9223372036854775808 <= v_t_meter <= 9223372036854775807:
             r.fail('integer out of range')
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = -1; al = 0
@@ -5742,7 +5742,7 @@ def _d_MeteringReceiptReqType(r: Reader) -> MeteringReceiptReqType:
     r.zero(1, 'expected characters')
     v_session_id = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -5750,7 +5750,7 @@ def _d_MeteringReceiptReqType(r: Reader) -> MeteringReceiptReqType:
     it, al = _P24[e]
     if it == 2:
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x2: r.badz(p, 2, b & 0x2)
         sg = (b & 0x1) == 1
@@ -5758,7 +5758,7 @@ def _d_MeteringReceiptReqType(r: Reader) -> MeteringReceiptReqType:
         if not -32768 <= v_sa_schedule_tuple_id <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 3; al = 0
@@ -5768,13 +5768,13 @@ def _d_MeteringReceiptReqType(r: Reader) -> MeteringReceiptReqType:
     v1_meter_status = None
     v1_t_meter = None
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v1_meter_id = r.string()
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0x8: r.badz(p, 4, b & 0x8)
     e = b & 0x7
@@ -5787,7 +5787,7 @@ def _d_MeteringReceiptReqType(r: Reader) -> MeteringReceiptReqType:
         r.zero(1, 'expected characters')
         v1_sig_meter_reading = r.binary()
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
@@ -5795,7 +5795,7 @@ def _d_MeteringReceiptReqType(r: Reader) -> MeteringReceiptReqType:
         it, al = _P47[e]
     if it == 3:
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x2: r.badz(p, 2, b & 0x2)
         sg = (b & 0x1) == 1
@@ -5803,7 +5803,7 @@ def _d_MeteringReceiptReqType(r: Reader) -> MeteringReceiptReqType:
         if not -32768 <= v1_meter_status <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
@@ -5811,7 +5811,7 @@ def _d_MeteringReceiptReqType(r: Reader) -> MeteringReceiptReqType:
         it, al = _P48[e]
     if it == 4:
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x2: r.badz(p, 2, b & 0x2)
         sg = (b & 0x1) == 1
@@ -5819,7 +5819,7 @@ def _d_MeteringReceiptReqType(r: Reader) -> MeteringReceiptReqType:
         if not -9223372036854775808 <= v1_t_meter <= 9223372036854775807:
             r.fail('integer out of range')
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = -1; al = 0
@@ -5897,7 +5897,7 @@ def _d_MeteringReceiptResType(r: Reader) -> MeteringReceiptResType:
     v1_notification_max_delay = None
     v1_evse_notification = None
     p = r.p; q = p + 19
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7ffff; r.p = q
     if b & 0x60f77: r.badz(p, 19, b & 0x60f77)
     k = (b >> 12) & 0x1f
@@ -5908,7 +5908,7 @@ def _d_MeteringReceiptResType(r: Reader) -> MeteringReceiptResType:
     it = 2; al = 0
     v1_notification_max_delay = r.uintb(4294967295)
     p = r.p; q = p + 8
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xff; r.p = q
     if b & 0xe7: r.badz(p, 8, b & 0xe7)
     k = (b >> 3) & 0x3
@@ -5940,7 +5940,7 @@ def _d_NotificationType(r: Reader) -> NotificationType:
     v_fault_code = None
     v_fault_msg = None
     p = r.p; q = p + 7
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7f; r.p = q
     if b & 0x64: r.badz(p, 7, b & 0x64)
     k = (b >> 3) & 0x3
@@ -5953,7 +5953,7 @@ def _d_NotificationType(r: Reader) -> NotificationType:
         r.zero(1, 'expected characters')
         v_fault_msg = r.string()
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = -1; al = 0
@@ -6028,13 +6028,13 @@ def _d_PMaxScheduleEntryType(r: Reader) -> PMaxScheduleEntryType:
         v1_start = None
         v1_duration = None
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 0; al = 0
         v1_start = r.uintb(4294967295)
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
@@ -6044,7 +6044,7 @@ def _d_PMaxScheduleEntryType(r: Reader) -> PMaxScheduleEntryType:
             r.zero(1, 'expected characters')
             v1_duration = r.uintb(4294967295)
             p = r.p; q = p + 2
-            if q > rn: r.eos()
+            if q > rn: rv, rn = r.refill(q)
             b = (rv >> (rn - q)) & 0x3; r.p = q
             if b & 0x3: r.badz(p, 2, b & 0x3)
             it = -1; al = 0
@@ -6054,7 +6054,7 @@ def _d_PMaxScheduleEntryType(r: Reader) -> PMaxScheduleEntryType:
         it = -1; al = 0
         v_time_interval = IntervalType()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x6: r.badz(p, 3, b & 0x6)
     sg = (b & 0x1) == 1
@@ -6063,7 +6063,7 @@ def _d_PMaxScheduleEntryType(r: Reader) -> PMaxScheduleEntryType:
     if not -32768 <= v_p_max <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = -1; al = 0
@@ -6104,7 +6104,7 @@ def _d_PMaxScheduleType(r: Reader) -> PMaxScheduleType:
     v_p_max_schedule_id = None
     v_p_max_schedule_entry = []
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x6: r.badz(p, 3, b & 0x6)
     sg = (b & 0x1) == 1
@@ -6113,7 +6113,7 @@ def _d_PMaxScheduleType(r: Reader) -> PMaxScheduleType:
     if not -32768 <= v_p_max_schedule_id <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 1; al = 0
@@ -6128,7 +6128,7 @@ def _d_PMaxScheduleType(r: Reader) -> PMaxScheduleType:
         elif al == 1:
             v1_time_interval = _d_IntervalType(r)
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x6: r.badz(p, 3, b & 0x6)
         sg = (b & 0x1) == 1
@@ -6137,7 +6137,7 @@ def _d_PMaxScheduleType(r: Reader) -> PMaxScheduleType:
         if not -32768 <= v1_p_max <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = -1; al = 0
@@ -6189,7 +6189,7 @@ def _d_ParameterSetType(r: Reader) -> ParameterSetType:
     v_parameter_set_id = None
     v_parameter = []
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x6: r.badz(p, 3, b & 0x6)
     sg = (b & 0x1) == 1
@@ -6198,7 +6198,7 @@ def _d_ParameterSetType(r: Reader) -> ParameterSetType:
     if not -32768 <= v_parameter_set_id <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 1; al = 0
@@ -6244,7 +6244,7 @@ def _d_ParameterType(r: Reader) -> ParameterType:
     it = 0; al = 0
     v_name = r.string()
     p = r.p; q = p + 7
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7f; r.p = q
     if b & 0x40: r.badz(p, 7, b & 0x40)
     k = (b >> 3) & 0x7
@@ -6255,19 +6255,19 @@ def _d_ParameterType(r: Reader) -> ParameterType:
     it, al = _P126[e]
     if al == 0:
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x5: r.badz(p, 3, b & 0x5)
         v_bool_value = ((b >> 1) & 0x1) == 1
     elif al == 1:
         p = r.p; q = p + 10
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3ff; r.p = q
         if b & 0x201: r.badz(p, 10, b & 0x201)
         v_byte_value = ((b >> 1) & 0xff) - 128
     elif al == 2:
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x2: r.badz(p, 2, b & 0x2)
         sg = (b & 0x1) == 1
@@ -6277,7 +6277,7 @@ def _d_ParameterType(r: Reader) -> ParameterType:
         r.zero(1, 'expected end of element')
     elif al == 3:
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x2: r.badz(p, 2, b & 0x2)
         sg = (b & 0x1) == 1
@@ -6290,7 +6290,7 @@ def _d_ParameterType(r: Reader) -> ParameterType:
         v1_unit = None
         v1_value = None
         p = r.p; q = p + 8
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xff; r.p = q
         if b & 0xc4: r.badz(p, 8, b & 0xc4)
         v1_multiplier = ((b >> 3) & 0x7) - 3
@@ -6300,7 +6300,7 @@ def _d_ParameterType(r: Reader) -> ParameterType:
         it, al = _P0[e]
         if it == 1:
             p = r.p; q = p + 7
-            if q > rn: r.eos()
+            if q > rn: rv, rn = r.refill(q)
             b = (rv >> (rn - q)) & 0x7f; r.p = q
             if b & 0x43: r.badz(p, 7, b & 0x43)
             k = (b >> 2) & 0xf
@@ -6308,7 +6308,7 @@ def _d_ParameterType(r: Reader) -> ParameterType:
             v1_unit = _K1[k]
             it = 2; al = 0
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x2: r.badz(p, 2, b & 0x2)
         sg = (b & 0x1) == 1
@@ -6316,7 +6316,7 @@ def _d_ParameterType(r: Reader) -> ParameterType:
         if not -32768 <= v1_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = -1; al = 0
@@ -6394,7 +6394,7 @@ def _d_PaymentDetailsReqType(r: Reader) -> PaymentDetailsReqType:
     v_contract_id = None
     v_contract_signature_cert_chain = None
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
@@ -6402,13 +6402,13 @@ def _d_PaymentDetailsReqType(r: Reader) -> PaymentDetailsReqType:
     v1_certificate = None
     v1_sub_certificates = None
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0xf: r.badz(p, 4, b & 0xf)
     it = 0; al = 0
     v1_certificate = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -6449,7 +6449,7 @@ def _d_PaymentDetailsResType(r: Reader) -> PaymentDetailsResType:
     v_gen_challenge = None
     v_date_time_now = None
     p = r.p; q = p + 10
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3ff; r.p = q
     if b & 0x307: r.badz(p, 10, b & 0x307)
     k = (b >> 3) & 0x1f
@@ -6458,7 +6458,7 @@ def _d_PaymentDetailsResType(r: Reader) -> PaymentDetailsResType:
     it = 1; al = 0
     v_gen_challenge = r.string()
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0xe: r.badz(p, 4, b & 0xe)
     sg = (b & 0x1) == 1
@@ -6467,7 +6467,7 @@ def _d_PaymentDetailsResType(r: Reader) -> PaymentDetailsResType:
     if not -9223372036854775808 <= v_date_time_now <= 9223372036854775807:
         r.fail('integer out of range')
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = -1; al = 0
@@ -6496,7 +6496,7 @@ def _d_PaymentOptionsType(r: Reader) -> PaymentOptionsType:
     n = 0
     while it == 0:
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x5: r.badz(p, 3, b & 0x5)
         k = (b >> 1) & 0x1
@@ -6524,7 +6524,7 @@ def _d_PhysicalValueType(r: Reader) -> PhysicalValueType:
     v_unit = None
     v_value = None
     p = r.p; q = p + 8
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xff; r.p = q
     if b & 0xc4: r.badz(p, 8, b & 0xc4)
     v_multiplier = ((b >> 3) & 0x7) - 3
@@ -6534,7 +6534,7 @@ def _d_PhysicalValueType(r: Reader) -> PhysicalValueType:
     it, al = _P0[e]
     if it == 1:
         p = r.p; q = p + 7
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7f; r.p = q
         if b & 0x43: r.badz(p, 7, b & 0x43)
         k = (b >> 2) & 0xf
@@ -6542,7 +6542,7 @@ def _d_PhysicalValueType(r: Reader) -> PhysicalValueType:
         v_unit = _K1[k]
         it = 2; al = 0
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
@@ -6550,7 +6550,7 @@ def _d_PhysicalValueType(r: Reader) -> PhysicalValueType:
     if not -32768 <= v_value <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = -1; al = 0
@@ -6583,7 +6583,7 @@ def _d_PowerDeliveryReqType(r: Reader) -> PowerDeliveryReqType:
     v_dc_ev_power_delivery_parameter = None
     v_ev_power_delivery_parameter = None
     p = r.p; q = p + 7
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7f; r.p = q
     if b & 0x68: r.badz(p, 7, b & 0x68)
     v_ready_to_charge_state = ((b >> 4) & 0x1) == 1
@@ -6604,13 +6604,13 @@ def _d_PowerDeliveryReqType(r: Reader) -> PowerDeliveryReqType:
             it, al = _P0[r.code(2, 2)]
             if it == 1:
                 p = r.p; q = p + 4
-                if q > rn: r.eos()
+                if q > rn: rv, rn = r.refill(q)
                 b = (rv >> (rn - q)) & 0xf; r.p = q
                 if b & 0xb: r.badz(p, 4, b & 0xb)
                 v1_bulk_charging_complete = ((b >> 2) & 0x1) == 1
                 it = 2; al = 0
             p = r.p; q = p + 4
-            if q > rn: r.eos()
+            if q > rn: rv, rn = r.refill(q)
             b = (rv >> (rn - q)) & 0xf; r.p = q
             if b & 0xb: r.badz(p, 4, b & 0xb)
             v1_charging_complete = ((b >> 2) & 0x1) == 1
@@ -6663,7 +6663,7 @@ def _d_PowerDeliveryResType(r: Reader) -> PowerDeliveryResType:
     v_dc_evse_status = None
     v_evse_status = None
     p = r.p; q = p + 10
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3ff; r.p = q
     if b & 0x304: r.badz(p, 10, b & 0x304)
     k = (b >> 3) & 0x1f
@@ -6678,7 +6678,7 @@ def _d_PowerDeliveryResType(r: Reader) -> PowerDeliveryResType:
         v1_notification_max_delay = None
         v1_evse_notification = None
         p = r.p; q = p + 10
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3ff; r.p = q
         if b & 0x377: r.badz(p, 10, b & 0x377)
         v1_power_switch_closed = ((b >> 7) & 0x1) == 1
@@ -6686,7 +6686,7 @@ def _d_PowerDeliveryResType(r: Reader) -> PowerDeliveryResType:
         it = 2; al = 0
         v1_notification_max_delay = r.uintb(4294967295)
         p = r.p; q = p + 7
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7f; r.p = q
         if b & 0x73: r.badz(p, 7, b & 0x73)
         k = (b >> 2) & 0x3
@@ -6702,14 +6702,14 @@ def _d_PowerDeliveryResType(r: Reader) -> PowerDeliveryResType:
         it, al = _P30[r.code(2, 2)]
         if it == 0:
             p = r.p; q = p + 5
-            if q > rn: r.eos()
+            if q > rn: rv, rn = r.refill(q)
             b = (rv >> (rn - q)) & 0x1f; r.p = q
             if b & 0x13: r.badz(p, 5, b & 0x13)
             k = (b >> 2) & 0x3
             v2_evse_isolation_status = _K31[k]
             it = 1; al = 0
         p = r.p; q = p + 8
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xff; r.p = q
         if b & 0x87: r.badz(p, 8, b & 0x87)
         k = (b >> 3) & 0xf
@@ -6718,7 +6718,7 @@ def _d_PowerDeliveryResType(r: Reader) -> PowerDeliveryResType:
         it = 2; al = 0
         v2_notification_max_delay = r.uintb(4294967295)
         p = r.p; q = p + 7
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7f; r.p = q
         if b & 0x73: r.badz(p, 7, b & 0x73)
         k = (b >> 2) & 0x3
@@ -6788,7 +6788,7 @@ def _d_PreChargeReqType(r: Reader) -> PreChargeReqType:
     v1_ev_error_code = None
     v1_evresssoc = None
     p = r.p; q = p + 7
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7f; r.p = q
     if b & 0x74: r.badz(p, 7, b & 0x74)
     v1_ev_ready = ((b >> 3) & 0x1) == 1
@@ -6797,7 +6797,7 @@ def _d_PreChargeReqType(r: Reader) -> PreChargeReqType:
     it, al = _P23[e]
     if it == 1:
         p = r.p; q = p + 5
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x1f; r.p = q
         if b & 0x14: r.badz(p, 5, b & 0x14)
         v1_ev_cabin_conditioning = ((b >> 3) & 0x1) == 1
@@ -6806,7 +6806,7 @@ def _d_PreChargeReqType(r: Reader) -> PreChargeReqType:
         it, al = _P24[e]
     if it == 2:
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xb: r.badz(p, 4, b & 0xb)
         v1_evress_conditioning = ((b >> 2) & 0x1) == 1
@@ -6815,7 +6815,7 @@ def _d_PreChargeReqType(r: Reader) -> PreChargeReqType:
     v2_unit = None
     v2_value = None
     p = r.p; q = p + 26
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3ffffff; r.p = q
     if b & 0x21c07c4: r.badz(p, 26, b & 0x21c07c4)
     k = (b >> 21) & 0xf
@@ -6831,7 +6831,7 @@ def _d_PreChargeReqType(r: Reader) -> PreChargeReqType:
     v_dc_ev_status = DC_EVStatusType(ev_ready=v1_ev_ready, ev_cabin_conditioning=v1_ev_cabin_conditioning, evress_conditioning=v1_evress_conditioning, ev_error_code=v1_ev_error_code, evresssoc=v1_evresssoc)
     if it == 1:
         p = r.p; q = p + 7
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7f; r.p = q
         if b & 0x43: r.badz(p, 7, b & 0x43)
         k = (b >> 2) & 0xf
@@ -6839,7 +6839,7 @@ def _d_PreChargeReqType(r: Reader) -> PreChargeReqType:
         v2_unit = _K1[k]
         it = 2; al = 0
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
@@ -6850,7 +6850,7 @@ def _d_PreChargeReqType(r: Reader) -> PreChargeReqType:
     v3_unit = None
     v3_value = None
     p = r.p; q = p + 11
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7ff; r.p = q
     if b & 0x7c4: r.badz(p, 11, b & 0x7c4)
     v3_multiplier = ((b >> 3) & 0x7) - 3
@@ -6861,7 +6861,7 @@ def _d_PreChargeReqType(r: Reader) -> PreChargeReqType:
     v_ev_target_voltage = PhysicalValueType(multiplier=v2_multiplier, unit=v2_unit, value=v2_value)
     if it == 1:
         p = r.p; q = p + 7
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7f; r.p = q
         if b & 0x43: r.badz(p, 7, b & 0x43)
         k = (b >> 2) & 0xf
@@ -6869,7 +6869,7 @@ def _d_PreChargeReqType(r: Reader) -> PreChargeReqType:
         v3_unit = _K1[k]
         it = 2; al = 0
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
@@ -6877,7 +6877,7 @@ def _d_PreChargeReqType(r: Reader) -> PreChargeReqType:
     if not -32768 <= v3_value <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     v_ev_target_current = PhysicalValueType(multiplier=v3_multiplier, unit=v3_unit, value=v3_value)
@@ -6956,7 +6956,7 @@ def _d_PreChargeResType(r: Reader) -> PreChargeResType:
     v1_notification_max_delay = None
     v1_evse_notification = None
     p = r.p; q = p + 11
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7ff; r.p = q
     if b & 0x60c: r.badz(p, 11, b & 0x60c)
     k = (b >> 4) & 0x1f
@@ -6967,14 +6967,14 @@ def _d_PreChargeResType(r: Reader) -> PreChargeResType:
     it, al = _P30[e]
     if it == 0:
         p = r.p; q = p + 5
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x1f; r.p = q
         if b & 0x13: r.badz(p, 5, b & 0x13)
         k = (b >> 2) & 0x3
         v1_evse_isolation_status = _K31[k]
         it = 1; al = 0
     p = r.p; q = p + 8
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xff; r.p = q
     if b & 0x87: r.badz(p, 8, b & 0x87)
     k = (b >> 3) & 0xf
@@ -6986,7 +6986,7 @@ def _d_PreChargeResType(r: Reader) -> PreChargeResType:
     v2_unit = None
     v2_value = None
     p = r.p; q = p + 16
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xffff; r.p = q
     if b & 0xe7c4: r.badz(p, 16, b & 0xe7c4)
     k = (b >> 11) & 0x3
@@ -7000,7 +7000,7 @@ def _d_PreChargeResType(r: Reader) -> PreChargeResType:
     v_dc_evse_status = DC_EVSEStatusType(evse_isolation_status=v1_evse_isolation_status, evse_status_code=v1_evse_status_code, notification_max_delay=v1_notification_max_delay, evse_notification=v1_evse_notification)
     if it == 1:
         p = r.p; q = p + 7
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7f; r.p = q
         if b & 0x43: r.badz(p, 7, b & 0x43)
         k = (b >> 2) & 0xf
@@ -7008,7 +7008,7 @@ def _d_PreChargeResType(r: Reader) -> PreChargeResType:
         v2_unit = _K1[k]
         it = 2; al = 0
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
@@ -7016,7 +7016,7 @@ def _d_PreChargeResType(r: Reader) -> PreChargeResType:
     if not -32768 <= v2_value <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     v_evse_present_voltage = PhysicalValueType(multiplier=v2_multiplier, unit=v2_unit, value=v2_value)
@@ -7069,13 +7069,13 @@ def _d_ProfileEntryType(r: Reader) -> ProfileEntryType:
     v_charging_profile_entry_start = None
     v_charging_profile_entry_max_power = None
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_charging_profile_entry_start = r.uintb(4294967295)
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0xe: r.badz(p, 4, b & 0xe)
     sg = (b & 0x1) == 1
@@ -7084,7 +7084,7 @@ def _d_ProfileEntryType(r: Reader) -> ProfileEntryType:
     if not -32768 <= v_charging_profile_entry_max_power <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = -1; al = 0
@@ -7108,19 +7108,19 @@ def _d_RSAKeyValueType(r: Reader) -> RSAKeyValueType:
     v_modulus = None
     v_exponent = None
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_modulus = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v_exponent = r.binary()
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = -1; al = 0
@@ -7161,13 +7161,13 @@ def _d_ReferenceType(r: Reader) -> ReferenceType:
         it = 4; al = 0
     v_digest_method = _d_DigestMethodType(r)
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 5; al = 0
     v_digest_value = r.binary()
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = -1; al = 0
@@ -7211,13 +7211,13 @@ def _d_RelativeTimeIntervalType(r: Reader) -> RelativeTimeIntervalType:
     v_start = None
     v_duration = None
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_start = r.uintb(4294967295)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -7227,7 +7227,7 @@ def _d_RelativeTimeIntervalType(r: Reader) -> RelativeTimeIntervalType:
         r.zero(1, 'expected characters')
         v_duration = r.uintb(4294967295)
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = -1; al = 0
@@ -7295,7 +7295,7 @@ def _d_SAScheduleListType(r: Reader) -> SAScheduleListType:
         v1_p_max_schedule = None
         v1_sales_tariff = None
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x6: r.badz(p, 3, b & 0x6)
         sg = (b & 0x1) == 1
@@ -7304,7 +7304,7 @@ def _d_SAScheduleListType(r: Reader) -> SAScheduleListType:
         if not -32768 <= v1_sa_schedule_tuple_id <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 1; al = 0
@@ -7354,7 +7354,7 @@ def _d_SAScheduleTupleType(r: Reader) -> SAScheduleTupleType:
     v_p_max_schedule = None
     v_sales_tariff = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x6: r.badz(p, 3, b & 0x6)
     sg = (b & 0x1) == 1
@@ -7363,7 +7363,7 @@ def _d_SAScheduleTupleType(r: Reader) -> SAScheduleTupleType:
     if not -32768 <= v_sa_schedule_tuple_id <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 1; al = 0
@@ -7419,13 +7419,13 @@ def _d_SalesTariffEntryType(r: Reader) -> SalesTariffEntryType:
         v1_start = None
         v1_duration = None
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 0; al = 0
         v1_start = r.uintb(4294967295)
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
@@ -7435,7 +7435,7 @@ def _d_SalesTariffEntryType(r: Reader) -> SalesTariffEntryType:
             r.zero(1, 'expected characters')
             v1_duration = r.uintb(4294967295)
             p = r.p; q = p + 2
-            if q > rn: r.eos()
+            if q > rn: rv, rn = r.refill(q)
             b = (rv >> (rn - q)) & 0x3; r.p = q
             if b & 0x3: r.badz(p, 2, b & 0x3)
             it = -1; al = 0
@@ -7445,7 +7445,7 @@ def _d_SalesTariffEntryType(r: Reader) -> SalesTariffEntryType:
         it = -1; al = 0
         v_time_interval = IntervalType()
     p = r.p; q = p + 13
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1fff; r.p = q
     if b & 0x1804: r.badz(p, 13, b & 0x1804)
     v_e_price_level = ((b >> 3) & 0xff)
@@ -7509,7 +7509,7 @@ def _d_SalesTariffType(r: Reader) -> SalesTariffType:
     it = 0; al = 0
     v_id = r.string()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x6: r.badz(p, 3, b & 0x6)
     sg = (b & 0x1) == 1
@@ -7518,7 +7518,7 @@ def _d_SalesTariffType(r: Reader) -> SalesTariffType:
     if not -32768 <= v_sales_tariff_id <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -7528,12 +7528,12 @@ def _d_SalesTariffType(r: Reader) -> SalesTariffType:
         r.zero(1, 'expected characters')
         v_sales_tariff_description = r.string()
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 3; al = 0
     p = r.p; q = p + 11
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7ff; r.p = q
     if b & 0x403: r.badz(p, 11, b & 0x403)
     v_num_e_price_levels = ((b >> 2) & 0xff)
@@ -7593,13 +7593,13 @@ def _d_SelectedServiceListType(r: Reader) -> SelectedServiceListType:
         v1_service_id = None
         v1_parameter_set_id = None
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 0; al = 0
         v1_service_id = r.uintb(65535)
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
@@ -7607,7 +7607,7 @@ def _d_SelectedServiceListType(r: Reader) -> SelectedServiceListType:
         it, al = _P36[e]
         if it == 1:
             p = r.p; q = p + 2
-            if q > rn: r.eos()
+            if q > rn: rv, rn = r.refill(q)
             b = (rv >> (rn - q)) & 0x3; r.p = q
             if b & 0x2: r.badz(p, 2, b & 0x2)
             sg = (b & 0x1) == 1
@@ -7615,7 +7615,7 @@ def _d_SelectedServiceListType(r: Reader) -> SelectedServiceListType:
             if not -32768 <= v1_parameter_set_id <= 32767:
                 r.fail('integer out of range')
             p = r.p; q = p + 2
-            if q > rn: r.eos()
+            if q > rn: rv, rn = r.refill(q)
             b = (rv >> (rn - q)) & 0x3; r.p = q
             if b & 0x3: r.badz(p, 2, b & 0x3)
             it = -1; al = 0
@@ -7656,13 +7656,13 @@ def _d_SelectedServiceType(r: Reader) -> SelectedServiceType:
     v_service_id = None
     v_parameter_set_id = None
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_service_id = r.uintb(65535)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -7670,7 +7670,7 @@ def _d_SelectedServiceType(r: Reader) -> SelectedServiceType:
     it, al = _P36[e]
     if it == 1:
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x2: r.badz(p, 2, b & 0x2)
         sg = (b & 0x1) == 1
@@ -7678,7 +7678,7 @@ def _d_SelectedServiceType(r: Reader) -> SelectedServiceType:
         if not -32768 <= v_parameter_set_id <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = -1; al = 0
@@ -7711,13 +7711,13 @@ def _d_ServiceChargeType(r: Reader) -> ServiceChargeType:
     v1_service_category = None
     v1_service_scope = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
     v1_service_id = r.uintb(65535)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -7727,12 +7727,12 @@ def _d_ServiceChargeType(r: Reader) -> ServiceChargeType:
         r.zero(1, 'expected characters')
         v1_service_name = r.string()
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 2; al = 0
     p = r.p; q = p + 6
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3f; r.p = q
     if b & 0x24: r.badz(p, 6, b & 0x24)
     k = (b >> 3) & 0x3
@@ -7744,13 +7744,13 @@ def _d_ServiceChargeType(r: Reader) -> ServiceChargeType:
         r.zero(1, 'expected characters')
         v1_service_scope = r.string()
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = -1; al = 0
     v_service_tag = ServiceTagType(service_id=v1_service_id, service_name=v1_service_name, service_category=v1_service_category, service_scope=v1_service_scope)
     p = r.p; q = p + 12
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xfff; r.p = q
     if b & 0xdc3: r.badz(p, 12, b & 0xdc3)
     v_free_service = ((b >> 9) & 0x1) == 1
@@ -7796,13 +7796,13 @@ def _d_ServiceDetailReqType(r: Reader) -> ServiceDetailReqType:
     rv = r.v; rn = r.n
     v_service_id = None
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_service_id = r.uintb(65535)
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = -1; al = 0
@@ -7821,7 +7821,7 @@ def _d_ServiceDetailResType(r: Reader) -> ServiceDetailResType:
     v_service_id = None
     v_service_parameter_list = None
     p = r.p; q = p + 10
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3ff; r.p = q
     if b & 0x307: r.badz(p, 10, b & 0x307)
     k = (b >> 3) & 0x1f
@@ -7830,7 +7830,7 @@ def _d_ServiceDetailResType(r: Reader) -> ServiceDetailResType:
     it = 1; al = 0
     v_service_id = r.uintb(65535)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -7867,7 +7867,7 @@ def _d_ServiceDiscoveryReqType(r: Reader) -> ServiceDiscoveryReqType:
         r.zero(1, 'expected characters')
         v_service_scope = r.string()
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
@@ -7875,7 +7875,7 @@ def _d_ServiceDiscoveryReqType(r: Reader) -> ServiceDiscoveryReqType:
         it, al = _P36[e]
     if it == 1:
         p = r.p; q = p + 5
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x1f; r.p = q
         if b & 0x13: r.badz(p, 5, b & 0x13)
         k = (b >> 2) & 0x3
@@ -7904,7 +7904,7 @@ def _d_ServiceDiscoveryResType(r: Reader) -> ServiceDiscoveryResType:
     v_charge_service = None
     v_service_list = None
     p = r.p; q = p + 9
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ff; r.p = q
     if b & 0x183: r.badz(p, 9, b & 0x183)
     k = (b >> 2) & 0x1f
@@ -7916,13 +7916,13 @@ def _d_ServiceDiscoveryResType(r: Reader) -> ServiceDiscoveryResType:
     v1_free_service = None
     v1_energy_transfer_type = None
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v1_service_tag = _d_ServiceTagType(r)
     p = r.p; q = p + 14
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3fff; r.p = q
     if b & 0x370c: r.badz(p, 14, b & 0x370c)
     v1_free_service = ((b >> 11) & 0x1) == 1
@@ -7995,7 +7995,7 @@ def _d_ServicePaymentSelectionReqType(r: Reader) -> ServicePaymentSelectionReqTy
     v_selected_payment_option = None
     v_selected_service_list = None
     p = r.p; q = p + 5
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1f; r.p = q
     if b & 0x1b: r.badz(p, 5, b & 0x1b)
     k = (b >> 2) & 0x1
@@ -8019,7 +8019,7 @@ def _d_ServicePaymentSelectionResType(r: Reader) -> ServicePaymentSelectionResTy
     rv = r.v; rn = r.n
     v_response_code = None
     p = r.p; q = p + 9
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ff; r.p = q
     if b & 0x183: r.badz(p, 9, b & 0x183)
     k = (b >> 2) & 0x1f
@@ -8046,7 +8046,7 @@ def _d_ServiceTagListType(r: Reader) -> ServiceTagListType:
         it = 0; al = 0
         v1_service_tag = _d_ServiceTagType(r)
         p = r.p; q = p + 5
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x1f; r.p = q
         if b & 0x1b: r.badz(p, 5, b & 0x1b)
         v1_free_service = ((b >> 2) & 0x1) == 1
@@ -8082,13 +8082,13 @@ def _d_ServiceTagType(r: Reader) -> ServiceTagType:
     v_service_category = None
     v_service_scope = None
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_service_id = r.uintb(65535)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -8098,12 +8098,12 @@ def _d_ServiceTagType(r: Reader) -> ServiceTagType:
         r.zero(1, 'expected characters')
         v_service_name = r.string()
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 2; al = 0
     p = r.p; q = p + 6
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3f; r.p = q
     if b & 0x24: r.badz(p, 6, b & 0x24)
     k = (b >> 3) & 0x3
@@ -8115,7 +8115,7 @@ def _d_ServiceTagType(r: Reader) -> ServiceTagType:
         r.zero(1, 'expected characters')
         v_service_scope = r.string()
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = -1; al = 0
@@ -8156,13 +8156,13 @@ def _d_ServiceType(r: Reader) -> ServiceType:
     v1_service_category = None
     v1_service_scope = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
     v1_service_id = r.uintb(65535)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -8172,12 +8172,12 @@ def _d_ServiceType(r: Reader) -> ServiceType:
         r.zero(1, 'expected characters')
         v1_service_name = r.string()
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 2; al = 0
     p = r.p; q = p + 6
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3f; r.p = q
     if b & 0x24: r.badz(p, 6, b & 0x24)
     k = (b >> 3) & 0x3
@@ -8189,13 +8189,13 @@ def _d_ServiceType(r: Reader) -> ServiceType:
         r.zero(1, 'expected characters')
         v1_service_scope = r.string()
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = -1; al = 0
     v_service_tag = ServiceTagType(service_id=v1_service_id, service_name=v1_service_name, service_category=v1_service_category, service_scope=v1_service_scope)
     p = r.p; q = p + 5
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1f; r.p = q
     if b & 0x1b: r.badz(p, 5, b & 0x1b)
     v_free_service = ((b >> 2) & 0x1) == 1
@@ -8236,13 +8236,13 @@ def _d_SessionSetupReqType(r: Reader) -> SessionSetupReqType:
     rv = r.v; rn = r.n
     v_evccid = None
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_evccid = r.binary()
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = -1; al = 0
@@ -8261,7 +8261,7 @@ def _d_SessionSetupResType(r: Reader) -> SessionSetupResType:
     v_evseid = None
     v_date_time_now = None
     p = r.p; q = p + 10
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3ff; r.p = q
     if b & 0x307: r.badz(p, 10, b & 0x307)
     k = (b >> 3) & 0x1f
@@ -8270,7 +8270,7 @@ def _d_SessionSetupResType(r: Reader) -> SessionSetupResType:
     it = 1; al = 0
     v_evseid = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -8278,7 +8278,7 @@ def _d_SessionSetupResType(r: Reader) -> SessionSetupResType:
     it, al = _P56[e]
     if it == 2:
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x2: r.badz(p, 2, b & 0x2)
         sg = (b & 0x1) == 1
@@ -8286,7 +8286,7 @@ def _d_SessionSetupResType(r: Reader) -> SessionSetupResType:
         if not -9223372036854775808 <= v_date_time_now <= 9223372036854775807:
             r.fail('integer out of range')
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = -1; al = 0
@@ -8315,7 +8315,7 @@ def _d_SessionStopResType(r: Reader) -> SessionStopResType:
     rv = r.v; rn = r.n
     v_response_code = None
     p = r.p; q = p + 9
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ff; r.p = q
     if b & 0x183: r.badz(p, 9, b & 0x183)
     k = (b >> 2) & 0x1f
@@ -8347,13 +8347,13 @@ def _d_SignatureMethodType(r: Reader) -> SignatureMethodType:
     it, al = _P97[r.code(3, 3)]
     if it == 1:
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x2: r.badz(p, 2, b & 0x2)
         sg = (b & 0x1) == 1
         v_hmac_output_length = -r.uint() - 1 if sg else r.uint()
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
@@ -8460,7 +8460,7 @@ def _d_SignatureType(r: Reader) -> SignatureType:
     v1_id = None
     v1_value = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -8472,7 +8472,7 @@ def _d_SignatureType(r: Reader) -> SignatureType:
         it = 1; al = 0
     v1_value = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -8710,7 +8710,7 @@ def _d_WeldingDetectionReqType(r: Reader) -> WeldingDetectionReqType:
     v1_ev_error_code = None
     v1_evresssoc = None
     p = r.p; q = p + 7
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7f; r.p = q
     if b & 0x74: r.badz(p, 7, b & 0x74)
     v1_ev_ready = ((b >> 3) & 0x1) == 1
@@ -8719,7 +8719,7 @@ def _d_WeldingDetectionReqType(r: Reader) -> WeldingDetectionReqType:
     it, al = _P23[e]
     if it == 1:
         p = r.p; q = p + 5
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x1f; r.p = q
         if b & 0x14: r.badz(p, 5, b & 0x14)
         v1_ev_cabin_conditioning = ((b >> 3) & 0x1) == 1
@@ -8728,13 +8728,13 @@ def _d_WeldingDetectionReqType(r: Reader) -> WeldingDetectionReqType:
         it, al = _P24[e]
     if it == 2:
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xb: r.badz(p, 4, b & 0xb)
         v1_evress_conditioning = ((b >> 2) & 0x1) == 1
         it = 3; al = 0
     p = r.p; q = p + 18
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3ffff; r.p = q
     if b & 0x21c07: r.badz(p, 18, b & 0x21c07)
     k = (b >> 13) & 0xf
@@ -8780,7 +8780,7 @@ def _d_WeldingDetectionResType(r: Reader) -> WeldingDetectionResType:
     v1_notification_max_delay = None
     v1_evse_notification = None
     p = r.p; q = p + 11
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7ff; r.p = q
     if b & 0x60c: r.badz(p, 11, b & 0x60c)
     k = (b >> 4) & 0x1f
@@ -8791,14 +8791,14 @@ def _d_WeldingDetectionResType(r: Reader) -> WeldingDetectionResType:
     it, al = _P30[e]
     if it == 0:
         p = r.p; q = p + 5
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x1f; r.p = q
         if b & 0x13: r.badz(p, 5, b & 0x13)
         k = (b >> 2) & 0x3
         v1_evse_isolation_status = _K31[k]
         it = 1; al = 0
     p = r.p; q = p + 8
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xff; r.p = q
     if b & 0x87: r.badz(p, 8, b & 0x87)
     k = (b >> 3) & 0xf
@@ -8810,7 +8810,7 @@ def _d_WeldingDetectionResType(r: Reader) -> WeldingDetectionResType:
     v2_unit = None
     v2_value = None
     p = r.p; q = p + 16
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xffff; r.p = q
     if b & 0xe7c4: r.badz(p, 16, b & 0xe7c4)
     k = (b >> 11) & 0x3
@@ -8824,7 +8824,7 @@ def _d_WeldingDetectionResType(r: Reader) -> WeldingDetectionResType:
     v_dc_evse_status = DC_EVSEStatusType(evse_isolation_status=v1_evse_isolation_status, evse_status_code=v1_evse_status_code, notification_max_delay=v1_notification_max_delay, evse_notification=v1_evse_notification)
     if it == 1:
         p = r.p; q = p + 7
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7f; r.p = q
         if b & 0x43: r.badz(p, 7, b & 0x43)
         k = (b >> 2) & 0xf
@@ -8832,7 +8832,7 @@ def _d_WeldingDetectionResType(r: Reader) -> WeldingDetectionResType:
         v2_unit = _K1[k]
         it = 2; al = 0
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
@@ -8840,7 +8840,7 @@ def _d_WeldingDetectionResType(r: Reader) -> WeldingDetectionResType:
     if not -32768 <= v2_value <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     v_evse_present_voltage = PhysicalValueType(multiplier=v2_multiplier, unit=v2_unit, value=v2_value)
@@ -8902,20 +8902,20 @@ def _d_X509DataType(r: Reader) -> X509DataType:
             v1_x509_issuer_name = None
             v1_x509_serial_number = None
             p = r.p; q = p + 2
-            if q > rn: r.eos()
+            if q > rn: rv, rn = r.refill(q)
             b = (rv >> (rn - q)) & 0x3; r.p = q
             if b & 0x3: r.badz(p, 2, b & 0x3)
             it = 0; al = 0
             v1_x509_issuer_name = r.string()
             p = r.p; q = p + 4
-            if q > rn: r.eos()
+            if q > rn: rv, rn = r.refill(q)
             b = (rv >> (rn - q)) & 0xf; r.p = q
             if b & 0xe: r.badz(p, 4, b & 0xe)
             sg = (b & 0x1) == 1
             it = 1; al = 0
             v1_x509_serial_number = -r.uint() - 1 if sg else r.uint()
             p = r.p; q = p + 2
-            if q > rn: r.eos()
+            if q > rn: rv, rn = r.refill(q)
             b = (rv >> (rn - q)) & 0x3; r.p = q
             if b & 0x3: r.badz(p, 2, b & 0x3)
             it = -1; al = 0
@@ -9000,20 +9000,20 @@ def _d_X509IssuerSerialType(r: Reader) -> X509IssuerSerialType:
     v_x509_issuer_name = None
     v_x509_serial_number = None
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_x509_issuer_name = r.string()
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0xe: r.badz(p, 4, b & 0xe)
     sg = (b & 0x1) == 1
     it = 1; al = 0
     v_x509_serial_number = -r.uint() - 1 if sg else r.uint()
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = -1; al = 0
@@ -9038,13 +9038,13 @@ def _d_V2G_Message(r: Reader) -> V2G_Message:
     v1_notification = None
     v1_signature = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
     v1_session_id = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -9129,7 +9129,7 @@ def _e_g_MgmtData(w: Writer, v) -> None:
 def _d_f_BulkChargingComplete(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
@@ -9141,7 +9141,7 @@ def _e_f_BulkChargingComplete(w: Writer, v) -> None:
 def _d_f_BulkChargingComplete(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
@@ -9153,7 +9153,7 @@ def _e_f_BulkChargingComplete(w: Writer, v) -> None:
 def _d_f_BulkSOC(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 9
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ff; r.p = q
     if b & 0x101: r.badz(p, 9, b & 0x101)
     v = ((b >> 1) & 0x7f)
@@ -9180,7 +9180,7 @@ def _e_f_Certificate(w: Writer, v) -> None:
 def _d_f_ChargingComplete(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
@@ -9192,7 +9192,7 @@ def _e_f_ChargingComplete(w: Writer, v) -> None:
 def _d_f_ChargingComplete(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
@@ -9204,7 +9204,7 @@ def _e_f_ChargingComplete(w: Writer, v) -> None:
 def _d_f_ChargingProfileEntryMaxPower(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
@@ -9272,7 +9272,7 @@ def _e_f_DHParams(w: Writer, v) -> None:
 def _d_f_DateTimeNow(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
@@ -9316,7 +9316,7 @@ def _e_f_DigestValue(w: Writer, v) -> None:
 def _d_f_EPriceLevel(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 10
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3ff; r.p = q
     if b & 0x201: r.badz(p, 10, b & 0x201)
     v = ((b >> 1) & 0xff)
@@ -9342,7 +9342,7 @@ def _e_f_EVCCID(w: Writer, v) -> None:
 def _d_f_EVCabinConditioning(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
@@ -9354,7 +9354,7 @@ def _e_f_EVCabinConditioning(w: Writer, v) -> None:
 def _d_f_EVErrorCode(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 6
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3f; r.p = q
     if b & 0x21: r.badz(p, 6, b & 0x21)
     k = (b >> 1) & 0xf
@@ -9368,7 +9368,7 @@ def _e_f_EVErrorCode(w: Writer, v) -> None:
 def _d_f_EVRESSConditioning(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
@@ -9380,7 +9380,7 @@ def _e_f_EVRESSConditioning(w: Writer, v) -> None:
 def _d_f_EVRESSSOC(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 9
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ff; r.p = q
     if b & 0x101: r.badz(p, 9, b & 0x101)
     v = ((b >> 1) & 0x7f)
@@ -9395,7 +9395,7 @@ def _e_f_EVRESSSOC(w: Writer, v) -> None:
 def _d_f_EVReady(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
@@ -9407,7 +9407,7 @@ def _e_f_EVReady(w: Writer, v) -> None:
 def _d_f_EVRequestedEnergyTransferType(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 5
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1f; r.p = q
     if b & 0x11: r.badz(p, 5, b & 0x11)
     k = (b >> 1) & 0x7
@@ -9421,7 +9421,7 @@ def _e_f_EVRequestedEnergyTransferType(w: Writer, v) -> None:
 def _d_f_EVSECurrentLimitAchieved(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
@@ -9445,7 +9445,7 @@ def _e_f_EVSEID(w: Writer, v) -> None:
 def _d_f_EVSEIsolationStatus(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0x9: r.badz(p, 4, b & 0x9)
     k = (b >> 1) & 0x3
@@ -9458,7 +9458,7 @@ def _e_f_EVSEIsolationStatus(w: Writer, v) -> None:
 def _d_f_EVSENotification(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0x9: r.badz(p, 4, b & 0x9)
     k = (b >> 1) & 0x3
@@ -9472,7 +9472,7 @@ def _e_f_EVSENotification(w: Writer, v) -> None:
 def _d_f_EVSEPowerLimitAchieved(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
@@ -9484,7 +9484,7 @@ def _e_f_EVSEPowerLimitAchieved(w: Writer, v) -> None:
 def _d_f_EVSEProcessing(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x5: r.badz(p, 3, b & 0x5)
     k = (b >> 1) & 0x1
@@ -9497,7 +9497,7 @@ def _e_f_EVSEProcessing(w: Writer, v) -> None:
 def _d_f_EVSEStatusCode(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 6
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3f; r.p = q
     if b & 0x21: r.badz(p, 6, b & 0x21)
     k = (b >> 1) & 0xf
@@ -9511,7 +9511,7 @@ def _e_f_EVSEStatusCode(w: Writer, v) -> None:
 def _d_f_EVSEVoltageLimitAchieved(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
@@ -9523,7 +9523,7 @@ def _e_f_EVSEVoltageLimitAchieved(w: Writer, v) -> None:
 def _d_f_EnergyTransferType(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 6
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3f; r.p = q
     if b & 0x21: r.badz(p, 6, b & 0x21)
     k = (b >> 1) & 0xf
@@ -9549,7 +9549,7 @@ def _e_f_Exponent(w: Writer, v) -> None:
 def _d_f_FaultCode(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0x9: r.badz(p, 4, b & 0x9)
     k = (b >> 1) & 0x3
@@ -9575,7 +9575,7 @@ def _e_f_FaultMsg(w: Writer, v) -> None:
 def _d_f_FreeService(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
@@ -9587,7 +9587,7 @@ def _e_f_FreeService(w: Writer, v) -> None:
 def _d_f_FullSOC(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 9
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ff; r.p = q
     if b & 0x101: r.badz(p, 9, b & 0x101)
     v = ((b >> 1) & 0x7f)
@@ -9626,7 +9626,7 @@ def _e_f_GenChallenge(w: Writer, v) -> None:
 def _d_f_HMACOutputLength(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
@@ -9678,7 +9678,7 @@ def _e_f_MeterID(w: Writer, v) -> None:
 def _d_f_MeterStatus(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
@@ -9722,7 +9722,7 @@ def _e_f_Modulus(w: Writer, v) -> None:
 def _d_f_Multiplier(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 5
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1f; r.p = q
     if b & 0x11: r.badz(p, 5, b & 0x11)
     v = ((b >> 1) & 0x7) - 3
@@ -9749,7 +9749,7 @@ def _e_f_NotificationMaxDelay(w: Writer, v) -> None:
 def _d_f_NumEPriceLevels(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 10
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3ff; r.p = q
     if b & 0x201: r.badz(p, 10, b & 0x201)
     v = ((b >> 1) & 0xff)
@@ -9811,7 +9811,7 @@ def _e_f_PGPKeyPacket(w: Writer, v) -> None:
 def _d_f_PMax(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
@@ -9831,7 +9831,7 @@ def _e_f_PMax(w: Writer, v) -> None:
 def _d_f_PMaxScheduleID(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
@@ -9851,7 +9851,7 @@ def _e_f_PMaxScheduleID(w: Writer, v) -> None:
 def _d_f_ParameterSetID(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
@@ -9871,7 +9871,7 @@ def _e_f_ParameterSetID(w: Writer, v) -> None:
 def _d_f_PaymentOption(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x5: r.badz(p, 3, b & 0x5)
     k = (b >> 1) & 0x1
@@ -9896,7 +9896,7 @@ def _e_f_PgenCounter(w: Writer, v) -> None:
 def _d_f_PowerSwitchClosed(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
@@ -9920,7 +9920,7 @@ def _e_f_Q(w: Writer, v) -> None:
 def _d_f_RCD(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
@@ -9932,7 +9932,7 @@ def _e_f_RCD(w: Writer, v) -> None:
 def _d_f_ReadyToChargeState(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
@@ -9944,7 +9944,7 @@ def _e_f_ReadyToChargeState(w: Writer, v) -> None:
 def _d_f_ReceiptRequired(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
@@ -9956,7 +9956,7 @@ def _e_f_ReceiptRequired(w: Writer, v) -> None:
 def _d_f_ResponseCode(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 7
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7f; r.p = q
     if b & 0x41: r.badz(p, 7, b & 0x41)
     k = (b >> 1) & 0x1f
@@ -9970,7 +9970,7 @@ def _e_f_ResponseCode(w: Writer, v) -> None:
 def _d_f_RetryCounter(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
@@ -10002,7 +10002,7 @@ def _e_f_RootCertificateID(w: Writer, v) -> None:
 def _d_f_SAScheduleTupleID(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
@@ -10022,7 +10022,7 @@ def _e_f_SAScheduleTupleID(w: Writer, v) -> None:
 def _d_f_SAScheduleTupleID(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
@@ -10066,7 +10066,7 @@ def _e_f_SalesTariffDescription(w: Writer, v) -> None:
 def _d_f_SalesTariffID(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
@@ -10098,7 +10098,7 @@ def _e_f_Seed(w: Writer, v) -> None:
 def _d_f_SelectedPaymentOption(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x5: r.badz(p, 3, b & 0x5)
     k = (b >> 1) & 0x1
@@ -10111,7 +10111,7 @@ def _e_f_SelectedPaymentOption(w: Writer, v) -> None:
 def _d_f_ServiceCategory(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0x9: r.badz(p, 4, b & 0x9)
     k = (b >> 1) & 0x3
@@ -10124,7 +10124,7 @@ def _e_f_ServiceCategory(w: Writer, v) -> None:
 def _d_f_ServiceCategory(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0x9: r.badz(p, 4, b & 0x9)
     k = (b >> 1) & 0x3
@@ -10233,7 +10233,7 @@ def _e_f_SigMeterReading(w: Writer, v) -> None:
 def _d_f_TMeter(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
@@ -10253,7 +10253,7 @@ def _e_f_TMeter(w: Writer, v) -> None:
 def _d_f_Unit(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 6
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3f; r.p = q
     if b & 0x21: r.badz(p, 6, b & 0x21)
     k = (b >> 1) & 0xf
@@ -10267,7 +10267,7 @@ def _e_f_Unit(w: Writer, v) -> None:
 def _d_f_Value(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
@@ -10335,7 +10335,7 @@ def _e_f_X509SKI(w: Writer, v) -> None:
 def _d_f_X509SerialNumber(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
@@ -10399,7 +10399,7 @@ def _e_f_amount(w: Writer, v) -> None:
 def _d_f_amountMultiplier(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 5
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1f; r.p = q
     if b & 0x11: r.badz(p, 5, b & 0x11)
     v = ((b >> 1) & 0x7) - 3
@@ -10414,7 +10414,7 @@ def _e_f_amountMultiplier(w: Writer, v) -> None:
 def _d_f_boolValue(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
@@ -10426,7 +10426,7 @@ def _e_f_boolValue(w: Writer, v) -> None:
 def _d_f_byteValue(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 10
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3ff; r.p = q
     if b & 0x201: r.badz(p, 10, b & 0x201)
     v = ((b >> 1) & 0xff) - 128
@@ -10440,7 +10440,7 @@ def _e_f_byteValue(w: Writer, v) -> None:
 def _d_f_costKind(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0x9: r.badz(p, 4, b & 0x9)
     k = (b >> 1) & 0x3
@@ -10466,7 +10466,7 @@ def _e_f_duration(w: Writer, v) -> None:
 def _d_f_intValue(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
@@ -10486,7 +10486,7 @@ def _e_f_intValue(w: Writer, v) -> None:
 def _d_f_shortValue(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1

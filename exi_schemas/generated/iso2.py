@@ -1015,7 +1015,7 @@ def _d_AC_EVChargeParameterType(r: Reader) -> AC_EVChargeParameterType:
         r.zero(1, 'expected characters')
         v_departure_time = r.uintb(4294967295)
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 1; al = 0
@@ -1023,7 +1023,7 @@ def _d_AC_EVChargeParameterType(r: Reader) -> AC_EVChargeParameterType:
     v1_unit = None
     v1_value = None
     p = r.p; q = p + 15
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7fff; r.p = q
     if b & 0x638e: r.badz(p, 15, b & 0x638e)
     v1_multiplier = ((b >> 10) & 0x7) - 3
@@ -1040,7 +1040,7 @@ def _d_AC_EVChargeParameterType(r: Reader) -> AC_EVChargeParameterType:
     v2_unit = None
     v2_value = None
     p = r.p; q = p + 18
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3ffff; r.p = q
     if b & 0x3e38e: r.badz(p, 18, b & 0x3e38e)
     v2_multiplier = ((b >> 10) & 0x7) - 3
@@ -1058,7 +1058,7 @@ def _d_AC_EVChargeParameterType(r: Reader) -> AC_EVChargeParameterType:
     v3_unit = None
     v3_value = None
     p = r.p; q = p + 18
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3ffff; r.p = q
     if b & 0x3e38e: r.badz(p, 18, b & 0x3e38e)
     v3_multiplier = ((b >> 10) & 0x7) - 3
@@ -1076,7 +1076,7 @@ def _d_AC_EVChargeParameterType(r: Reader) -> AC_EVChargeParameterType:
     v4_unit = None
     v4_value = None
     p = r.p; q = p + 18
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3ffff; r.p = q
     if b & 0x3e38e: r.badz(p, 18, b & 0x3e38e)
     v4_multiplier = ((b >> 10) & 0x7) - 3
@@ -1091,7 +1091,7 @@ def _d_AC_EVChargeParameterType(r: Reader) -> AC_EVChargeParameterType:
     if not -32768 <= v4_value <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     v_ev_min_current = PhysicalValueType(multiplier=v4_multiplier, unit=v4_unit, value=v4_value)
@@ -1174,7 +1174,7 @@ def _d_AC_EVSEChargeParameterType(r: Reader) -> AC_EVSEChargeParameterType:
     v1_evse_notification = None
     v1_rcd = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
@@ -1183,7 +1183,7 @@ def _d_AC_EVSEChargeParameterType(r: Reader) -> AC_EVSEChargeParameterType:
     v2_unit = None
     v2_value = None
     p = r.p; q = p + 27
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7ffffff; r.p = q
     if b & 0x73be38e: r.badz(p, 27, b & 0x73be38e)
     k = (b >> 22) & 0x3
@@ -1205,7 +1205,7 @@ def _d_AC_EVSEChargeParameterType(r: Reader) -> AC_EVSEChargeParameterType:
     v3_unit = None
     v3_value = None
     p = r.p; q = p + 18
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3ffff; r.p = q
     if b & 0x3e38e: r.badz(p, 18, b & 0x3e38e)
     v3_multiplier = ((b >> 10) & 0x7) - 3
@@ -1220,7 +1220,7 @@ def _d_AC_EVSEChargeParameterType(r: Reader) -> AC_EVSEChargeParameterType:
     if not -32768 <= v3_value <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     v_evse_max_current = PhysicalValueType(multiplier=v3_multiplier, unit=v3_unit, value=v3_value)
@@ -1274,13 +1274,13 @@ def _d_AC_EVSEStatusType(r: Reader) -> AC_EVSEStatusType:
     v_evse_notification = None
     v_rcd = None
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_notification_max_delay = r.uintb(65535)
     p = r.p; q = p + 11
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7ff; r.p = q
     if b & 0x73b: r.badz(p, 11, b & 0x73b)
     k = (b >> 6) & 0x3
@@ -1313,7 +1313,7 @@ def _d_AuthorizationReqType(r: Reader) -> AuthorizationReqType:
         r.zero(1, 'expected characters')
         v_gen_challenge = r.binary()
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = -1; al = 0
@@ -1339,7 +1339,7 @@ def _d_AuthorizationResType(r: Reader) -> AuthorizationResType:
     v_response_code = None
     v_evse_processing = None
     p = r.p; q = p + 14
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3fff; r.p = q
     if b & 0x3073: r.badz(p, 14, b & 0x3073)
     k = (b >> 7) & 0x1f
@@ -1830,7 +1830,7 @@ def _d_CableCheckReqType(r: Reader) -> CableCheckReqType:
     v1_ev_error_code = None
     v1_evresssoc = None
     p = r.p; q = p + 24
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xffffff; r.p = q
     if b & 0xee1c07: r.badz(p, 24, b & 0xee1c07)
     v1_ev_ready = ((b >> 20) & 0x1) == 1
@@ -1866,7 +1866,7 @@ def _d_CableCheckResType(r: Reader) -> CableCheckResType:
     v1_evse_isolation_status = None
     v1_evse_status_code = None
     p = r.p; q = p + 11
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7ff; r.p = q
     if b & 0x60f: r.badz(p, 11, b & 0x60f)
     k = (b >> 4) & 0x1f
@@ -1875,7 +1875,7 @@ def _d_CableCheckResType(r: Reader) -> CableCheckResType:
     it = 0; al = 0
     v1_notification_max_delay = r.uintb(65535)
     p = r.p; q = p + 8
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xff; r.p = q
     if b & 0xe4: r.badz(p, 8, b & 0xe4)
     k = (b >> 3) & 0x3
@@ -1886,7 +1886,7 @@ def _d_CableCheckResType(r: Reader) -> CableCheckResType:
     it, al = _P34[e]
     if it == 2:
         p = r.p; q = p + 6
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3f; r.p = q
         if b & 0x23: r.badz(p, 6, b & 0x23)
         k = (b >> 2) & 0x7
@@ -1894,7 +1894,7 @@ def _d_CableCheckResType(r: Reader) -> CableCheckResType:
         v1_evse_isolation_status = _K35[k]
         it = 3; al = 0
     p = r.p; q = p + 13
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1fff; r.p = q
     if b & 0x10f3: r.badz(p, 13, b & 0x10f3)
     k = (b >> 8) & 0xf
@@ -1964,7 +1964,7 @@ def _d_CertificateChainType(r: Reader) -> CertificateChainType:
     r.zero(1, 'expected characters')
     v_certificate = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -2006,13 +2006,13 @@ def _d_CertificateInstallationReqType(r: Reader) -> CertificateInstallationReqTy
     it = 0; al = 0
     v_id = r.string()
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 1; al = 0
     v_oem_provisioning_cert = r.binary()
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 2; al = 0
@@ -2048,7 +2048,7 @@ def _d_CertificateInstallationResType(r: Reader) -> CertificateInstallationResTy
     v1_certificate = None
     v1_sub_certificates = None
     p = r.p; q = p + 11
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7ff; r.p = q
     if b & 0x60c: r.badz(p, 11, b & 0x60c)
     k = (b >> 4) & 0x1f
@@ -2064,7 +2064,7 @@ def _d_CertificateInstallationResType(r: Reader) -> CertificateInstallationResTy
     r.zero(1, 'expected characters')
     v1_certificate = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -2079,7 +2079,7 @@ def _d_CertificateInstallationResType(r: Reader) -> CertificateInstallationResTy
     v2_certificate = None
     v2_sub_certificates = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -2092,7 +2092,7 @@ def _d_CertificateInstallationResType(r: Reader) -> CertificateInstallationResTy
     r.zero(1, 'expected characters')
     v2_certificate = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -2106,7 +2106,7 @@ def _d_CertificateInstallationResType(r: Reader) -> CertificateInstallationResTy
     v3_id = None
     v3_value = None
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
@@ -2117,7 +2117,7 @@ def _d_CertificateInstallationResType(r: Reader) -> CertificateInstallationResTy
     v4_id = None
     v4_value = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     v_contract_signature_encrypted_private_key = ContractSignatureEncryptedPrivateKeyType(id=v3_id, value=v3_value)
@@ -2129,7 +2129,7 @@ def _d_CertificateInstallationResType(r: Reader) -> CertificateInstallationResTy
     v5_id = None
     v5_value = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     v_d_hpublickey = DiffieHellmanPublickeyType(id=v4_id, value=v4_value)
@@ -2139,7 +2139,7 @@ def _d_CertificateInstallationResType(r: Reader) -> CertificateInstallationResTy
     it = 1; al = 0
     v5_value = r.string()
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     v_e_maid = EMAIDType(id=v5_id, value=v5_value)
@@ -2236,7 +2236,7 @@ def _d_CertificateUpdateReqType(r: Reader) -> CertificateUpdateReqType:
     v1_certificate = None
     v1_sub_certificates = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -2249,7 +2249,7 @@ def _d_CertificateUpdateReqType(r: Reader) -> CertificateUpdateReqType:
     r.zero(1, 'expected characters')
     v1_certificate = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -2261,13 +2261,13 @@ def _d_CertificateUpdateReqType(r: Reader) -> CertificateUpdateReqType:
         it = -1; al = 0
     v_contract_signature_cert_chain = CertificateChainType(id=v1_id, certificate=v1_certificate, sub_certificates=v1_sub_certificates)
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 2; al = 0
     v_e_maid = r.string()
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 3; al = 0
@@ -2325,7 +2325,7 @@ def _d_CertificateUpdateResType(r: Reader) -> CertificateUpdateResType:
     v1_certificate = None
     v1_sub_certificates = None
     p = r.p; q = p + 11
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7ff; r.p = q
     if b & 0x60c: r.badz(p, 11, b & 0x60c)
     k = (b >> 4) & 0x1f
@@ -2341,7 +2341,7 @@ def _d_CertificateUpdateResType(r: Reader) -> CertificateUpdateResType:
     r.zero(1, 'expected characters')
     v1_certificate = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -2356,7 +2356,7 @@ def _d_CertificateUpdateResType(r: Reader) -> CertificateUpdateResType:
     v2_certificate = None
     v2_sub_certificates = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -2369,7 +2369,7 @@ def _d_CertificateUpdateResType(r: Reader) -> CertificateUpdateResType:
     r.zero(1, 'expected characters')
     v2_certificate = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -2383,7 +2383,7 @@ def _d_CertificateUpdateResType(r: Reader) -> CertificateUpdateResType:
     v3_id = None
     v3_value = None
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
@@ -2394,7 +2394,7 @@ def _d_CertificateUpdateResType(r: Reader) -> CertificateUpdateResType:
     v4_id = None
     v4_value = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     v_contract_signature_encrypted_private_key = ContractSignatureEncryptedPrivateKeyType(id=v3_id, value=v3_value)
@@ -2406,7 +2406,7 @@ def _d_CertificateUpdateResType(r: Reader) -> CertificateUpdateResType:
     v5_id = None
     v5_value = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     v_d_hpublickey = DiffieHellmanPublickeyType(id=v4_id, value=v4_value)
@@ -2416,7 +2416,7 @@ def _d_CertificateUpdateResType(r: Reader) -> CertificateUpdateResType:
     it = 1; al = 0
     v5_value = r.string()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -2425,7 +2425,7 @@ def _d_CertificateUpdateResType(r: Reader) -> CertificateUpdateResType:
     v_e_maid = EMAIDType(id=v5_id, value=v5_value)
     if it == 6:
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x2: r.badz(p, 2, b & 0x2)
         sg = (b & 0x1) == 1
@@ -2433,7 +2433,7 @@ def _d_CertificateUpdateResType(r: Reader) -> CertificateUpdateResType:
         if not -32768 <= v_retry_counter <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = -1; al = 0
@@ -2538,12 +2538,12 @@ def _d_ChargeParameterDiscoveryReqType(r: Reader) -> ChargeParameterDiscoveryReq
         r.zero(1, 'expected characters')
         v_max_entries_sa_schedule_tuple = r.uintb(65535)
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 1; al = 0
     p = r.p; q = p + 7
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7f; r.p = q
     if b & 0x44: r.badz(p, 7, b & 0x44)
     k = (b >> 3) & 0x7
@@ -2563,7 +2563,7 @@ def _d_ChargeParameterDiscoveryReqType(r: Reader) -> ChargeParameterDiscoveryReq
             r.zero(1, 'expected characters')
             v1_departure_time = r.uintb(4294967295)
             p = r.p; q = p + 2
-            if q > rn: r.eos()
+            if q > rn: rv, rn = r.refill(q)
             b = (rv >> (rn - q)) & 0x3; r.p = q
             if b & 0x3: r.badz(p, 2, b & 0x3)
             it = 1; al = 0
@@ -2589,7 +2589,7 @@ def _d_ChargeParameterDiscoveryReqType(r: Reader) -> ChargeParameterDiscoveryReq
             r.zero(1, 'expected characters')
             v2_departure_time = r.uintb(4294967295)
             p = r.p; q = p + 2
-            if q > rn: r.eos()
+            if q > rn: rv, rn = r.refill(q)
             b = (rv >> (rn - q)) & 0x3; r.p = q
             if b & 0x3: r.badz(p, 2, b & 0x3)
             it = -1; al = 0
@@ -2668,7 +2668,7 @@ def _d_ChargeParameterDiscoveryResType(r: Reader) -> ChargeParameterDiscoveryRes
     v_dc_evse_charge_parameter = None
     v_evse_charge_parameter = None
     p = r.p; q = p + 16
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xffff; r.p = q
     if b & 0xc1c8: r.badz(p, 16, b & 0xc1c8)
     k = (b >> 9) & 0x1f
@@ -2766,13 +2766,13 @@ def _d_ChargeServiceType(r: Reader) -> ChargeServiceType:
     v_free_service = None
     v_supported_energy_transfer_mode = None
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_service_id = r.uintb(65535)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -2782,12 +2782,12 @@ def _d_ChargeServiceType(r: Reader) -> ChargeServiceType:
         r.zero(1, 'expected characters')
         v_service_name = r.string()
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 2; al = 0
     p = r.p; q = p + 6
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3f; r.p = q
     if b & 0x24: r.badz(p, 6, b & 0x24)
     k = (b >> 3) & 0x3
@@ -2799,12 +2799,12 @@ def _d_ChargeServiceType(r: Reader) -> ChargeServiceType:
         r.zero(1, 'expected characters')
         v_service_scope = r.string()
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 4; al = 0
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0xb: r.badz(p, 4, b & 0xb)
     v_free_service = ((b >> 2) & 0x1) == 1
@@ -2858,13 +2858,13 @@ def _d_ChargingProfileType(r: Reader) -> ChargingProfileType:
         v1_charging_profile_entry_max_power = None
         v1_charging_profile_entry_max_number_of_phases_in_use = None
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 0; al = 0
         v1_charging_profile_entry_start = r.uintb(4294967295)
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 1; al = 0
@@ -2872,7 +2872,7 @@ def _d_ChargingProfileType(r: Reader) -> ChargingProfileType:
         it, al = _P39[r.code(2, 2)]
         if it == 2:
             p = r.p; q = p + 5
-            if q > rn: r.eos()
+            if q > rn: rv, rn = r.refill(q)
             b = (rv >> (rn - q)) & 0x1f; r.p = q
             if b & 0x13: r.badz(p, 5, b & 0x13)
             v1_charging_profile_entry_max_number_of_phases_in_use = ((b >> 2) & 0x3) + 1
@@ -2935,7 +2935,7 @@ def _d_ChargingStatusResType(r: Reader) -> ChargingStatusResType:
     v_receipt_required = None
     v_ac_evse_status = None
     p = r.p; q = p + 10
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3ff; r.p = q
     if b & 0x307: r.badz(p, 10, b & 0x307)
     k = (b >> 3) & 0x1f
@@ -2944,7 +2944,7 @@ def _d_ChargingStatusResType(r: Reader) -> ChargingStatusResType:
     it = 1; al = 0
     v_evseid = r.string()
     p = r.p; q = p + 15
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7fff; r.p = q
     if b & 0x7008: r.badz(p, 15, b & 0x7008)
     v_sa_schedule_tuple_id = ((b >> 4) & 0xff) + 1
@@ -2957,7 +2957,7 @@ def _d_ChargingStatusResType(r: Reader) -> ChargingStatusResType:
         v1_unit = None
         v1_value = None
         p = r.p; q = p + 15
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7fff; r.p = q
         if b & 0x638e: r.badz(p, 15, b & 0x638e)
         v1_multiplier = ((b >> 10) & 0x7) - 3
@@ -2971,7 +2971,7 @@ def _d_ChargingStatusResType(r: Reader) -> ChargingStatusResType:
         if not -32768 <= v1_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
@@ -2985,13 +2985,13 @@ def _d_ChargingStatusResType(r: Reader) -> ChargingStatusResType:
         v2_meter_status = None
         v2_t_meter = None
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 0; al = 0
         v2_meter_id = r.string()
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
@@ -3001,7 +3001,7 @@ def _d_ChargingStatusResType(r: Reader) -> ChargingStatusResType:
             r.zero(1, 'expected characters')
             v2_meter_reading = r.uintb(18446744073709551615)
             p = r.p; q = p + 4
-            if q > rn: r.eos()
+            if q > rn: rv, rn = r.refill(q)
             b = (rv >> (rn - q)) & 0xf; r.p = q
             if b & 0x8: r.badz(p, 4, b & 0x8)
             e = b & 0x7
@@ -3011,7 +3011,7 @@ def _d_ChargingStatusResType(r: Reader) -> ChargingStatusResType:
             r.zero(1, 'expected characters')
             v2_sig_meter_reading = r.binary()
             p = r.p; q = p + 3
-            if q > rn: r.eos()
+            if q > rn: rv, rn = r.refill(q)
             b = (rv >> (rn - q)) & 0x7; r.p = q
             if b & 0x4: r.badz(p, 3, b & 0x4)
             e = b & 0x3
@@ -3019,7 +3019,7 @@ def _d_ChargingStatusResType(r: Reader) -> ChargingStatusResType:
             it, al = _P59[e]
         if it == 3:
             p = r.p; q = p + 2
-            if q > rn: r.eos()
+            if q > rn: rv, rn = r.refill(q)
             b = (rv >> (rn - q)) & 0x3; r.p = q
             if b & 0x2: r.badz(p, 2, b & 0x2)
             sg = (b & 0x1) == 1
@@ -3027,7 +3027,7 @@ def _d_ChargingStatusResType(r: Reader) -> ChargingStatusResType:
             if not -32768 <= v2_meter_status <= 32767:
                 r.fail('integer out of range')
             p = r.p; q = p + 3
-            if q > rn: r.eos()
+            if q > rn: rv, rn = r.refill(q)
             b = (rv >> (rn - q)) & 0x7; r.p = q
             if b & 0x4: r.badz(p, 3, b & 0x4)
             e = b & 0x3
@@ -3035,7 +3035,7 @@ def _d_ChargingStatusResType(r: Reader) -> ChargingStatusResType:
             it, al = _P60[e]
         if it == 4:
             p = r.p; q = p + 2
-            if q > rn: r.eos()
+            if q > rn: rv, rn = r.refill(q)
             b = (rv >> (rn - q)) & 0x3; r.p = q
             if b & 0x2: r.badz(p, 2, b & 0x2)
             sg = (b & 0x1) == 1
@@ -3043,7 +3043,7 @@ def _d_ChargingStatusResType(r: Reader) -> ChargingStatusResType:
             if not -9223372036854775808 <= v2_t_meter <= 9223372036854775807:
                 r.fail('integer out of range')
             p = r.p; q = p + 2
-            if q > rn: r.eos()
+            if q > rn: rv, rn = r.refill(q)
             b = (rv >> (rn - q)) & 0x3; r.p = q
             if b & 0x3: r.badz(p, 2, b & 0x3)
             it = -1; al = 0
@@ -3051,7 +3051,7 @@ def _d_ChargingStatusResType(r: Reader) -> ChargingStatusResType:
         it, al = _P61[r.code(2, 2)]
     if it == 5:
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xb: r.badz(p, 4, b & 0xb)
         v_receipt_required = ((b >> 2) & 0x1) == 1
@@ -3060,13 +3060,13 @@ def _d_ChargingStatusResType(r: Reader) -> ChargingStatusResType:
     v3_evse_notification = None
     v3_rcd = None
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v3_notification_max_delay = r.uintb(65535)
     p = r.p; q = p + 12
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xfff; r.p = q
     if b & 0xe77: r.badz(p, 12, b & 0xe77)
     k = (b >> 7) & 0x3
@@ -3169,7 +3169,7 @@ def _d_ConsumptionCostType(r: Reader) -> ConsumptionCostType:
     v1_unit = None
     v1_value = None
     p = r.p; q = p + 16
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xffff; r.p = q
     if b & 0xe38e: r.badz(p, 16, b & 0xe38e)
     v1_multiplier = ((b >> 10) & 0x7) - 3
@@ -3183,7 +3183,7 @@ def _d_ConsumptionCostType(r: Reader) -> ConsumptionCostType:
     if not -32768 <= v1_value <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     v_start_value = PhysicalValueType(multiplier=v1_multiplier, unit=v1_unit, value=v1_value)
@@ -3194,7 +3194,7 @@ def _d_ConsumptionCostType(r: Reader) -> ConsumptionCostType:
         v2_amount = None
         v2_amount_multiplier = None
         p = r.p; q = p + 7
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7f; r.p = q
         if b & 0x67: r.badz(p, 7, b & 0x67)
         k = (b >> 3) & 0x3
@@ -3203,7 +3203,7 @@ def _d_ConsumptionCostType(r: Reader) -> ConsumptionCostType:
         it = 1; al = 0
         v2_amount = r.uintb(4294967295)
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
@@ -3211,7 +3211,7 @@ def _d_ConsumptionCostType(r: Reader) -> ConsumptionCostType:
         it, al = _P39[e]
         if it == 2:
             p = r.p; q = p + 6
-            if q > rn: r.eos()
+            if q > rn: rv, rn = r.refill(q)
             b = (rv >> (rn - q)) & 0x3f; r.p = q
             if b & 0x23: r.badz(p, 6, b & 0x23)
             v2_amount_multiplier = ((b >> 2) & 0x7) - 3
@@ -3300,7 +3300,7 @@ def _d_CostType(r: Reader) -> CostType:
     v_amount = None
     v_amount_multiplier = None
     p = r.p; q = p + 7
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7f; r.p = q
     if b & 0x67: r.badz(p, 7, b & 0x67)
     k = (b >> 3) & 0x3
@@ -3309,7 +3309,7 @@ def _d_CostType(r: Reader) -> CostType:
     it = 1; al = 0
     v_amount = r.uintb(4294967295)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -3317,7 +3317,7 @@ def _d_CostType(r: Reader) -> CostType:
     it, al = _P39[e]
     if it == 2:
         p = r.p; q = p + 6
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3f; r.p = q
         if b & 0x23: r.badz(p, 6, b & 0x23)
         v_amount_multiplier = ((b >> 2) & 0x7) - 3
@@ -3361,7 +3361,7 @@ def _d_CurrentDemandReqType(r: Reader) -> CurrentDemandReqType:
     v2_unit = None
     v2_value = None
     p = r.p; q = p + 39
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7fffffffff; r.p = q
     if b & 0x770e03e38e: r.badz(p, 39, b & 0x770e03e38e)
     v1_ev_ready = ((b >> 35) & 0x1) == 1
@@ -3382,7 +3382,7 @@ def _d_CurrentDemandReqType(r: Reader) -> CurrentDemandReqType:
     if not -32768 <= v2_value <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 5
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1f; r.p = q
     if b & 0x18: r.badz(p, 5, b & 0x18)
     e = b & 0x7
@@ -3394,7 +3394,7 @@ def _d_CurrentDemandReqType(r: Reader) -> CurrentDemandReqType:
         v3_unit = None
         v3_value = None
         p = r.p; q = p + 15
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7fff; r.p = q
         if b & 0x638e: r.badz(p, 15, b & 0x638e)
         v3_multiplier = ((b >> 10) & 0x7) - 3
@@ -3408,7 +3408,7 @@ def _d_CurrentDemandReqType(r: Reader) -> CurrentDemandReqType:
         if not -32768 <= v3_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 5
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x1f; r.p = q
         if b & 0x18: r.badz(p, 5, b & 0x18)
         e = b & 0x7
@@ -3420,7 +3420,7 @@ def _d_CurrentDemandReqType(r: Reader) -> CurrentDemandReqType:
         v4_unit = None
         v4_value = None
         p = r.p; q = p + 15
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7fff; r.p = q
         if b & 0x638e: r.badz(p, 15, b & 0x638e)
         v4_multiplier = ((b >> 10) & 0x7) - 3
@@ -3434,7 +3434,7 @@ def _d_CurrentDemandReqType(r: Reader) -> CurrentDemandReqType:
         if not -32768 <= v4_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
@@ -3446,7 +3446,7 @@ def _d_CurrentDemandReqType(r: Reader) -> CurrentDemandReqType:
         v5_unit = None
         v5_value = None
         p = r.p; q = p + 15
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7fff; r.p = q
         if b & 0x638e: r.badz(p, 15, b & 0x638e)
         v5_multiplier = ((b >> 10) & 0x7) - 3
@@ -3460,7 +3460,7 @@ def _d_CurrentDemandReqType(r: Reader) -> CurrentDemandReqType:
         if not -32768 <= v5_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
@@ -3469,13 +3469,13 @@ def _d_CurrentDemandReqType(r: Reader) -> CurrentDemandReqType:
         v_ev_maximum_power_limit = PhysicalValueType(multiplier=v5_multiplier, unit=v5_unit, value=v5_value)
     if it == 5:
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xb: r.badz(p, 4, b & 0xb)
         v_bulk_charging_complete = ((b >> 2) & 0x1) == 1
         it = 6; al = 0
     p = r.p; q = p + 5
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1f; r.p = q
     if b & 0x14: r.badz(p, 5, b & 0x14)
     v_charging_complete = ((b >> 3) & 0x1) == 1
@@ -3487,7 +3487,7 @@ def _d_CurrentDemandReqType(r: Reader) -> CurrentDemandReqType:
         v6_unit = None
         v6_value = None
         p = r.p; q = p + 15
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7fff; r.p = q
         if b & 0x638e: r.badz(p, 15, b & 0x638e)
         v6_multiplier = ((b >> 10) & 0x7) - 3
@@ -3501,7 +3501,7 @@ def _d_CurrentDemandReqType(r: Reader) -> CurrentDemandReqType:
         if not -32768 <= v6_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
@@ -3513,7 +3513,7 @@ def _d_CurrentDemandReqType(r: Reader) -> CurrentDemandReqType:
         v7_unit = None
         v7_value = None
         p = r.p; q = p + 15
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7fff; r.p = q
         if b & 0x638e: r.badz(p, 15, b & 0x638e)
         v7_multiplier = ((b >> 10) & 0x7) - 3
@@ -3527,7 +3527,7 @@ def _d_CurrentDemandReqType(r: Reader) -> CurrentDemandReqType:
         if not -32768 <= v7_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x7: r.badz(p, 3, b & 0x7)
         v_remaining_time_to_bulk_soc = PhysicalValueType(multiplier=v7_multiplier, unit=v7_unit, value=v7_value)
@@ -3536,7 +3536,7 @@ def _d_CurrentDemandReqType(r: Reader) -> CurrentDemandReqType:
     v8_unit = None
     v8_value = None
     p = r.p; q = p + 15
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7fff; r.p = q
     if b & 0x638e: r.badz(p, 15, b & 0x638e)
     v8_multiplier = ((b >> 10) & 0x7) - 3
@@ -3550,7 +3550,7 @@ def _d_CurrentDemandReqType(r: Reader) -> CurrentDemandReqType:
     if not -32768 <= v8_value <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     v_ev_target_voltage = PhysicalValueType(multiplier=v8_multiplier, unit=v8_unit, value=v8_value)
@@ -3711,7 +3711,7 @@ def _d_CurrentDemandResType(r: Reader) -> CurrentDemandResType:
     v1_evse_isolation_status = None
     v1_evse_status_code = None
     p = r.p; q = p + 11
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7ff; r.p = q
     if b & 0x60f: r.badz(p, 11, b & 0x60f)
     k = (b >> 4) & 0x1f
@@ -3720,7 +3720,7 @@ def _d_CurrentDemandResType(r: Reader) -> CurrentDemandResType:
     it = 0; al = 0
     v1_notification_max_delay = r.uintb(65535)
     p = r.p; q = p + 8
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xff; r.p = q
     if b & 0xe4: r.badz(p, 8, b & 0xe4)
     k = (b >> 3) & 0x3
@@ -3731,7 +3731,7 @@ def _d_CurrentDemandResType(r: Reader) -> CurrentDemandResType:
     it, al = _P34[e]
     if it == 2:
         p = r.p; q = p + 6
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3f; r.p = q
         if b & 0x23: r.badz(p, 6, b & 0x23)
         k = (b >> 2) & 0x7
@@ -3742,7 +3742,7 @@ def _d_CurrentDemandResType(r: Reader) -> CurrentDemandResType:
     v2_unit = None
     v2_value = None
     p = r.p; q = p + 23
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7fffff; r.p = q
     if b & 0x43e38e: r.badz(p, 23, b & 0x43e38e)
     k = (b >> 18) & 0xf
@@ -3763,7 +3763,7 @@ def _d_CurrentDemandResType(r: Reader) -> CurrentDemandResType:
     v3_unit = None
     v3_value = None
     p = r.p; q = p + 18
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3ffff; r.p = q
     if b & 0x3e38e: r.badz(p, 18, b & 0x3e38e)
     v3_multiplier = ((b >> 10) & 0x7) - 3
@@ -3778,7 +3778,7 @@ def _d_CurrentDemandResType(r: Reader) -> CurrentDemandResType:
     if not -32768 <= v3_value <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 17
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ffff; r.p = q
     if b & 0x1eee8: r.badz(p, 17, b & 0x1eee8)
     v_evse_current_limit_achieved = ((b >> 12) & 0x1) == 1
@@ -3793,7 +3793,7 @@ def _d_CurrentDemandResType(r: Reader) -> CurrentDemandResType:
         v4_unit = None
         v4_value = None
         p = r.p; q = p + 15
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7fff; r.p = q
         if b & 0x638e: r.badz(p, 15, b & 0x638e)
         v4_multiplier = ((b >> 10) & 0x7) - 3
@@ -3807,7 +3807,7 @@ def _d_CurrentDemandResType(r: Reader) -> CurrentDemandResType:
         if not -32768 <= v4_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
@@ -3819,7 +3819,7 @@ def _d_CurrentDemandResType(r: Reader) -> CurrentDemandResType:
         v5_unit = None
         v5_value = None
         p = r.p; q = p + 15
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7fff; r.p = q
         if b & 0x638e: r.badz(p, 15, b & 0x638e)
         v5_multiplier = ((b >> 10) & 0x7) - 3
@@ -3833,7 +3833,7 @@ def _d_CurrentDemandResType(r: Reader) -> CurrentDemandResType:
         if not -32768 <= v5_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
@@ -3845,7 +3845,7 @@ def _d_CurrentDemandResType(r: Reader) -> CurrentDemandResType:
         v6_unit = None
         v6_value = None
         p = r.p; q = p + 15
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7fff; r.p = q
         if b & 0x638e: r.badz(p, 15, b & 0x638e)
         v6_multiplier = ((b >> 10) & 0x7) - 3
@@ -3859,7 +3859,7 @@ def _d_CurrentDemandResType(r: Reader) -> CurrentDemandResType:
         if not -32768 <= v6_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x7: r.badz(p, 3, b & 0x7)
         v_evse_maximum_power_limit = PhysicalValueType(multiplier=v6_multiplier, unit=v6_unit, value=v6_value)
@@ -3867,7 +3867,7 @@ def _d_CurrentDemandResType(r: Reader) -> CurrentDemandResType:
     r.zero(1, 'expected characters')
     v_evseid = r.string()
     p = r.p; q = p + 14
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3fff; r.p = q
     if b & 0x3804: r.badz(p, 14, b & 0x3804)
     v_sa_schedule_tuple_id = ((b >> 3) & 0xff) + 1
@@ -3882,13 +3882,13 @@ def _d_CurrentDemandResType(r: Reader) -> CurrentDemandResType:
         v7_meter_status = None
         v7_t_meter = None
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 0; al = 0
         v7_meter_id = r.string()
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
@@ -3898,7 +3898,7 @@ def _d_CurrentDemandResType(r: Reader) -> CurrentDemandResType:
             r.zero(1, 'expected characters')
             v7_meter_reading = r.uintb(18446744073709551615)
             p = r.p; q = p + 4
-            if q > rn: r.eos()
+            if q > rn: rv, rn = r.refill(q)
             b = (rv >> (rn - q)) & 0xf; r.p = q
             if b & 0x8: r.badz(p, 4, b & 0x8)
             e = b & 0x7
@@ -3908,7 +3908,7 @@ def _d_CurrentDemandResType(r: Reader) -> CurrentDemandResType:
             r.zero(1, 'expected characters')
             v7_sig_meter_reading = r.binary()
             p = r.p; q = p + 3
-            if q > rn: r.eos()
+            if q > rn: rv, rn = r.refill(q)
             b = (rv >> (rn - q)) & 0x7; r.p = q
             if b & 0x4: r.badz(p, 3, b & 0x4)
             e = b & 0x3
@@ -3916,7 +3916,7 @@ def _d_CurrentDemandResType(r: Reader) -> CurrentDemandResType:
             it, al = _P59[e]
         if it == 3:
             p = r.p; q = p + 2
-            if q > rn: r.eos()
+            if q > rn: rv, rn = r.refill(q)
             b = (rv >> (rn - q)) & 0x3; r.p = q
             if b & 0x2: r.badz(p, 2, b & 0x2)
             sg = (b & 0x1) == 1
@@ -3924,7 +3924,7 @@ def _d_CurrentDemandResType(r: Reader) -> CurrentDemandResType:
             if not -32768 <= v7_meter_status <= 32767:
                 r.fail('integer out of range')
             p = r.p; q = p + 3
-            if q > rn: r.eos()
+            if q > rn: rv, rn = r.refill(q)
             b = (rv >> (rn - q)) & 0x7; r.p = q
             if b & 0x4: r.badz(p, 3, b & 0x4)
             e = b & 0x3
@@ -3932,7 +3932,7 @@ def _d_CurrentDemandResType(r: Reader) -> CurrentDemandResType:
             it, al = _P60[e]
         if it == 4:
             p = r.p; q = p + 2
-            if q > rn: r.eos()
+            if q > rn: rv, rn = r.refill(q)
             b = (rv >> (rn - q)) & 0x3; r.p = q
             if b & 0x2: r.badz(p, 2, b & 0x2)
             sg = (b & 0x1) == 1
@@ -3940,7 +3940,7 @@ def _d_CurrentDemandResType(r: Reader) -> CurrentDemandResType:
             if not -9223372036854775808 <= v7_t_meter <= 9223372036854775807:
                 r.fail('integer out of range')
             p = r.p; q = p + 2
-            if q > rn: r.eos()
+            if q > rn: rv, rn = r.refill(q)
             b = (rv >> (rn - q)) & 0x3; r.p = q
             if b & 0x3: r.badz(p, 2, b & 0x3)
             it = -1; al = 0
@@ -3948,7 +3948,7 @@ def _d_CurrentDemandResType(r: Reader) -> CurrentDemandResType:
         it, al = _P85[r.code(2, 2)]
     if it == 13:
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xb: r.badz(p, 4, b & 0xb)
         v_receipt_required = ((b >> 2) & 0x1) == 1
@@ -4130,7 +4130,7 @@ def _d_DC_EVChargeParameterType(r: Reader) -> DC_EVChargeParameterType:
         r.zero(1, 'expected characters')
         v_departure_time = r.uintb(4294967295)
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 1; al = 0
@@ -4141,7 +4141,7 @@ def _d_DC_EVChargeParameterType(r: Reader) -> DC_EVChargeParameterType:
     v2_unit = None
     v2_value = None
     p = r.p; q = p + 38
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3fffffffff; r.p = q
     if b & 0x370e03e38e: r.badz(p, 38, b & 0x370e03e38e)
     v1_ev_ready = ((b >> 35) & 0x1) == 1
@@ -4162,7 +4162,7 @@ def _d_DC_EVChargeParameterType(r: Reader) -> DC_EVChargeParameterType:
     if not -32768 <= v2_value <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0xc: r.badz(p, 4, b & 0xc)
     e = b & 0x3
@@ -4174,7 +4174,7 @@ def _d_DC_EVChargeParameterType(r: Reader) -> DC_EVChargeParameterType:
         v3_unit = None
         v3_value = None
         p = r.p; q = p + 15
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7fff; r.p = q
         if b & 0x638e: r.badz(p, 15, b & 0x638e)
         v3_multiplier = ((b >> 10) & 0x7) - 3
@@ -4188,7 +4188,7 @@ def _d_DC_EVChargeParameterType(r: Reader) -> DC_EVChargeParameterType:
         if not -32768 <= v3_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x7: r.badz(p, 3, b & 0x7)
         v_ev_maximum_power_limit = PhysicalValueType(multiplier=v3_multiplier, unit=v3_unit, value=v3_value)
@@ -4197,7 +4197,7 @@ def _d_DC_EVChargeParameterType(r: Reader) -> DC_EVChargeParameterType:
     v4_unit = None
     v4_value = None
     p = r.p; q = p + 15
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7fff; r.p = q
     if b & 0x638e: r.badz(p, 15, b & 0x638e)
     v4_multiplier = ((b >> 10) & 0x7) - 3
@@ -4211,7 +4211,7 @@ def _d_DC_EVChargeParameterType(r: Reader) -> DC_EVChargeParameterType:
     if not -32768 <= v4_value <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 5
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1f; r.p = q
     if b & 0x18: r.badz(p, 5, b & 0x18)
     e = b & 0x7
@@ -4223,7 +4223,7 @@ def _d_DC_EVChargeParameterType(r: Reader) -> DC_EVChargeParameterType:
         v5_unit = None
         v5_value = None
         p = r.p; q = p + 15
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7fff; r.p = q
         if b & 0x638e: r.badz(p, 15, b & 0x638e)
         v5_multiplier = ((b >> 10) & 0x7) - 3
@@ -4237,7 +4237,7 @@ def _d_DC_EVChargeParameterType(r: Reader) -> DC_EVChargeParameterType:
         if not -32768 <= v5_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 5
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x1f; r.p = q
         if b & 0x18: r.badz(p, 5, b & 0x18)
         e = b & 0x7
@@ -4249,7 +4249,7 @@ def _d_DC_EVChargeParameterType(r: Reader) -> DC_EVChargeParameterType:
         v6_unit = None
         v6_value = None
         p = r.p; q = p + 15
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7fff; r.p = q
         if b & 0x638e: r.badz(p, 15, b & 0x638e)
         v6_multiplier = ((b >> 10) & 0x7) - 3
@@ -4263,7 +4263,7 @@ def _d_DC_EVChargeParameterType(r: Reader) -> DC_EVChargeParameterType:
         if not -32768 <= v6_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
@@ -4272,7 +4272,7 @@ def _d_DC_EVChargeParameterType(r: Reader) -> DC_EVChargeParameterType:
         v_ev_energy_request = PhysicalValueType(multiplier=v6_multiplier, unit=v6_unit, value=v6_value)
     if it == 7:
         p = r.p; q = p + 11
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7ff; r.p = q
         if b & 0x404: r.badz(p, 11, b & 0x404)
         v_full_soc = ((b >> 3) & 0x7f)
@@ -4282,7 +4282,7 @@ def _d_DC_EVChargeParameterType(r: Reader) -> DC_EVChargeParameterType:
         it, al = _P94[e]
     if it == 8:
         p = r.p; q = p + 10
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3ff; r.p = q
         if b & 0x203: r.badz(p, 10, b & 0x203)
         v_bulk_soc = ((b >> 2) & 0x7f)
@@ -4413,7 +4413,7 @@ def _d_DC_EVPowerDeliveryParameterType(r: Reader) -> DC_EVPowerDeliveryParameter
     v1_ev_error_code = None
     v1_evresssoc = None
     p = r.p; q = p + 25
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ffffff; r.p = q
     if b & 0x1dc380c: r.badz(p, 25, b & 0x1dc380c)
     v1_ev_ready = ((b >> 21) & 0x1) == 1
@@ -4428,13 +4428,13 @@ def _d_DC_EVPowerDeliveryParameterType(r: Reader) -> DC_EVPowerDeliveryParameter
     v_dc_ev_status = DC_EVStatusType(ev_ready=v1_ev_ready, ev_error_code=v1_ev_error_code, evresssoc=v1_evresssoc)
     if it == 1:
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xb: r.badz(p, 4, b & 0xb)
         v_bulk_charging_complete = ((b >> 2) & 0x1) == 1
         it = 2; al = 0
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0xb: r.badz(p, 4, b & 0xb)
     v_charging_complete = ((b >> 2) & 0x1) == 1
@@ -4479,13 +4479,13 @@ def _d_DC_EVSEChargeParameterType(r: Reader) -> DC_EVSEChargeParameterType:
     v1_evse_isolation_status = None
     v1_evse_status_code = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
     v1_notification_max_delay = r.uintb(65535)
     p = r.p; q = p + 8
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xff; r.p = q
     if b & 0xe4: r.badz(p, 8, b & 0xe4)
     k = (b >> 3) & 0x3
@@ -4496,7 +4496,7 @@ def _d_DC_EVSEChargeParameterType(r: Reader) -> DC_EVSEChargeParameterType:
     it, al = _P34[e]
     if it == 2:
         p = r.p; q = p + 6
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3f; r.p = q
         if b & 0x23: r.badz(p, 6, b & 0x23)
         k = (b >> 2) & 0x7
@@ -4507,7 +4507,7 @@ def _d_DC_EVSEChargeParameterType(r: Reader) -> DC_EVSEChargeParameterType:
     v2_unit = None
     v2_value = None
     p = r.p; q = p + 23
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7fffff; r.p = q
     if b & 0x43e38e: r.badz(p, 23, b & 0x43e38e)
     k = (b >> 18) & 0xf
@@ -4528,7 +4528,7 @@ def _d_DC_EVSEChargeParameterType(r: Reader) -> DC_EVSEChargeParameterType:
     v3_unit = None
     v3_value = None
     p = r.p; q = p + 18
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3ffff; r.p = q
     if b & 0x3e38e: r.badz(p, 18, b & 0x3e38e)
     v3_multiplier = ((b >> 10) & 0x7) - 3
@@ -4546,7 +4546,7 @@ def _d_DC_EVSEChargeParameterType(r: Reader) -> DC_EVSEChargeParameterType:
     v4_unit = None
     v4_value = None
     p = r.p; q = p + 18
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3ffff; r.p = q
     if b & 0x3e38e: r.badz(p, 18, b & 0x3e38e)
     v4_multiplier = ((b >> 10) & 0x7) - 3
@@ -4564,7 +4564,7 @@ def _d_DC_EVSEChargeParameterType(r: Reader) -> DC_EVSEChargeParameterType:
     v5_unit = None
     v5_value = None
     p = r.p; q = p + 18
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3ffff; r.p = q
     if b & 0x3e38e: r.badz(p, 18, b & 0x3e38e)
     v5_multiplier = ((b >> 10) & 0x7) - 3
@@ -4582,7 +4582,7 @@ def _d_DC_EVSEChargeParameterType(r: Reader) -> DC_EVSEChargeParameterType:
     v6_unit = None
     v6_value = None
     p = r.p; q = p + 18
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3ffff; r.p = q
     if b & 0x3e38e: r.badz(p, 18, b & 0x3e38e)
     v6_multiplier = ((b >> 10) & 0x7) - 3
@@ -4597,7 +4597,7 @@ def _d_DC_EVSEChargeParameterType(r: Reader) -> DC_EVSEChargeParameterType:
     if not -32768 <= v6_value <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0xc: r.badz(p, 4, b & 0xc)
     e = b & 0x3
@@ -4609,7 +4609,7 @@ def _d_DC_EVSEChargeParameterType(r: Reader) -> DC_EVSEChargeParameterType:
         v7_unit = None
         v7_value = None
         p = r.p; q = p + 15
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7fff; r.p = q
         if b & 0x638e: r.badz(p, 15, b & 0x638e)
         v7_multiplier = ((b >> 10) & 0x7) - 3
@@ -4623,7 +4623,7 @@ def _d_DC_EVSEChargeParameterType(r: Reader) -> DC_EVSEChargeParameterType:
         if not -32768 <= v7_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x7: r.badz(p, 3, b & 0x7)
         v_evse_current_regulation_tolerance = PhysicalValueType(multiplier=v7_multiplier, unit=v7_unit, value=v7_value)
@@ -4632,7 +4632,7 @@ def _d_DC_EVSEChargeParameterType(r: Reader) -> DC_EVSEChargeParameterType:
     v8_unit = None
     v8_value = None
     p = r.p; q = p + 15
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7fff; r.p = q
     if b & 0x638e: r.badz(p, 15, b & 0x638e)
     v8_multiplier = ((b >> 10) & 0x7) - 3
@@ -4646,7 +4646,7 @@ def _d_DC_EVSEChargeParameterType(r: Reader) -> DC_EVSEChargeParameterType:
     if not -32768 <= v8_value <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0xc: r.badz(p, 4, b & 0xc)
     e = b & 0x3
@@ -4658,7 +4658,7 @@ def _d_DC_EVSEChargeParameterType(r: Reader) -> DC_EVSEChargeParameterType:
         v9_unit = None
         v9_value = None
         p = r.p; q = p + 15
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7fff; r.p = q
         if b & 0x638e: r.badz(p, 15, b & 0x638e)
         v9_multiplier = ((b >> 10) & 0x7) - 3
@@ -4672,7 +4672,7 @@ def _d_DC_EVSEChargeParameterType(r: Reader) -> DC_EVSEChargeParameterType:
         if not -32768 <= v9_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x7: r.badz(p, 3, b & 0x7)
         v_evse_energy_to_be_delivered = PhysicalValueType(multiplier=v9_multiplier, unit=v9_unit, value=v9_value)
@@ -4827,13 +4827,13 @@ def _d_DC_EVSEStatusType(r: Reader) -> DC_EVSEStatusType:
     v_evse_isolation_status = None
     v_evse_status_code = None
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_notification_max_delay = r.uintb(65535)
     p = r.p; q = p + 8
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xff; r.p = q
     if b & 0xe4: r.badz(p, 8, b & 0xe4)
     k = (b >> 3) & 0x3
@@ -4844,7 +4844,7 @@ def _d_DC_EVSEStatusType(r: Reader) -> DC_EVSEStatusType:
     it, al = _P34[e]
     if it == 2:
         p = r.p; q = p + 6
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3f; r.p = q
         if b & 0x23: r.badz(p, 6, b & 0x23)
         k = (b >> 2) & 0x7
@@ -4852,7 +4852,7 @@ def _d_DC_EVSEStatusType(r: Reader) -> DC_EVSEStatusType:
         v_evse_isolation_status = _K35[k]
         it = 3; al = 0
     p = r.p; q = p + 7
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7f; r.p = q
     if b & 0x43: r.badz(p, 7, b & 0x43)
     k = (b >> 2) & 0xf
@@ -4885,7 +4885,7 @@ def _d_DC_EVStatusType(r: Reader) -> DC_EVStatusType:
     v_ev_error_code = None
     v_evresssoc = None
     p = r.p; q = p + 22
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3fffff; r.p = q
     if b & 0x370e03: r.badz(p, 22, b & 0x370e03)
     v_ev_ready = ((b >> 19) & 0x1) == 1
@@ -4990,7 +4990,7 @@ def _d_EVChargeParameterType(r: Reader) -> EVChargeParameterType:
         r.zero(1, 'expected characters')
         v_departure_time = r.uintb(4294967295)
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = -1; al = 0
@@ -5027,13 +5027,13 @@ def _d_EVSEStatusType(r: Reader) -> EVSEStatusType:
     v_notification_max_delay = None
     v_evse_notification = None
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_notification_max_delay = r.uintb(65535)
     p = r.p; q = p + 7
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7f; r.p = q
     if b & 0x73: r.badz(p, 7, b & 0x73)
     k = (b >> 2) & 0x3
@@ -5068,13 +5068,13 @@ def _d_EntryType(r: Reader) -> EntryType:
         v1_start = None
         v1_duration = None
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 0; al = 0
         v1_start = r.uintb(16777214)
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
@@ -5084,7 +5084,7 @@ def _d_EntryType(r: Reader) -> EntryType:
             r.zero(1, 'expected characters')
             v1_duration = r.uintb(86400)
             p = r.p; q = p + 2
-            if q > rn: r.eos()
+            if q > rn: rv, rn = r.refill(q)
             b = (rv >> (rn - q)) & 0x3; r.p = q
             if b & 0x3: r.badz(p, 2, b & 0x3)
             it = -1; al = 0
@@ -5271,19 +5271,19 @@ def _d_KeyValueType(r: Reader) -> KeyValueType:
         v1_modulus = None
         v1_exponent = None
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 0; al = 0
         v1_modulus = r.binary()
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x7: r.badz(p, 3, b & 0x7)
         it = 1; al = 0
         v1_exponent = r.binary()
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = -1; al = 0
@@ -5324,20 +5324,20 @@ def _d_ListOfRootCertificateIDsType(r: Reader) -> ListOfRootCertificateIDsType:
         v1_x509_issuer_name = None
         v1_x509_serial_number = None
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 0; al = 0
         v1_x509_issuer_name = r.string()
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xe: r.badz(p, 4, b & 0xe)
         sg = (b & 0x1) == 1
         it = 1; al = 0
         v1_x509_serial_number = -r.uint() - 1 if sg else r.uint()
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = -1; al = 0
@@ -5412,13 +5412,13 @@ def _d_MessageHeaderType(r: Reader) -> MessageHeaderType:
     v_notification = None
     v_signature = None
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_session_id = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -5428,7 +5428,7 @@ def _d_MessageHeaderType(r: Reader) -> MessageHeaderType:
         v1_fault_code = None
         v1_fault_msg = None
         p = r.p; q = p + 7
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7f; r.p = q
         if b & 0x64: r.badz(p, 7, b & 0x64)
         k = (b >> 3) & 0x3
@@ -5441,7 +5441,7 @@ def _d_MessageHeaderType(r: Reader) -> MessageHeaderType:
             r.zero(1, 'expected characters')
             v1_fault_msg = r.string()
             p = r.p; q = p + 2
-            if q > rn: r.eos()
+            if q > rn: rv, rn = r.refill(q)
             b = (rv >> (rn - q)) & 0x3; r.p = q
             if b & 0x3: r.badz(p, 2, b & 0x3)
             it = -1; al = 0
@@ -5489,13 +5489,13 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
     v_meter_status = None
     v_t_meter = None
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_meter_id = r.string()
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0x8: r.badz(p, 4, b & 0x8)
     e = b & 0x7
@@ -5505,7 +5505,7 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
         r.zero(1, 'expected characters')
         v_meter_reading = r.uintb(18446744073709551615)
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
@@ -5515,7 +5515,7 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
         r.zero(1, 'expected characters')
         v_sig_meter_reading = r.binary()
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
@@ -5523,7 +5523,7 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
         it, al = _P59[e]
     if it == 3:
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x2: r.badz(p, 2, b & 0x2)
         sg = (b & 0x1) == 1
@@ -5531,7 +5531,7 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
         if not -32768 <= v_meter_status <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
@@ -5539,7 +5539,7 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
         it, al = _P60[e]
     if it == 4:
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x2: r.badz(p, 2, b & 0x2)
         sg = (b & 0x1) == 1
@@ -5547,7 +5547,7 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
         if not -9223372036854775808 <= v_t_meter <= 9223372036854775807:
             r.fail('integer out of range')
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = -1; al = 0
@@ -5604,7 +5604,7 @@ def _d_MeteringReceiptReqType(r: Reader) -> MeteringReceiptReqType:
     r.zero(1, 'expected characters')
     v_session_id = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -5612,7 +5612,7 @@ def _d_MeteringReceiptReqType(r: Reader) -> MeteringReceiptReqType:
     it, al = _P34[e]
     if it == 2:
         p = r.p; q = p + 11
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7ff; r.p = q
         if b & 0x403: r.badz(p, 11, b & 0x403)
         v_sa_schedule_tuple_id = ((b >> 2) & 0xff) + 1
@@ -5624,13 +5624,13 @@ def _d_MeteringReceiptReqType(r: Reader) -> MeteringReceiptReqType:
     v1_meter_status = None
     v1_t_meter = None
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v1_meter_id = r.string()
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0x8: r.badz(p, 4, b & 0x8)
     e = b & 0x7
@@ -5640,7 +5640,7 @@ def _d_MeteringReceiptReqType(r: Reader) -> MeteringReceiptReqType:
         r.zero(1, 'expected characters')
         v1_meter_reading = r.uintb(18446744073709551615)
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
@@ -5650,7 +5650,7 @@ def _d_MeteringReceiptReqType(r: Reader) -> MeteringReceiptReqType:
         r.zero(1, 'expected characters')
         v1_sig_meter_reading = r.binary()
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
@@ -5658,7 +5658,7 @@ def _d_MeteringReceiptReqType(r: Reader) -> MeteringReceiptReqType:
         it, al = _P59[e]
     if it == 3:
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x2: r.badz(p, 2, b & 0x2)
         sg = (b & 0x1) == 1
@@ -5666,7 +5666,7 @@ def _d_MeteringReceiptReqType(r: Reader) -> MeteringReceiptReqType:
         if not -32768 <= v1_meter_status <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
@@ -5674,7 +5674,7 @@ def _d_MeteringReceiptReqType(r: Reader) -> MeteringReceiptReqType:
         it, al = _P60[e]
     if it == 4:
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x2: r.badz(p, 2, b & 0x2)
         sg = (b & 0x1) == 1
@@ -5682,7 +5682,7 @@ def _d_MeteringReceiptReqType(r: Reader) -> MeteringReceiptReqType:
         if not -9223372036854775808 <= v1_t_meter <= 9223372036854775807:
             r.fail('integer out of range')
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = -1; al = 0
@@ -5757,7 +5757,7 @@ def _d_MeteringReceiptResType(r: Reader) -> MeteringReceiptResType:
     v_dc_evse_status = None
     v_evse_status = None
     p = r.p; q = p + 10
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3ff; r.p = q
     if b & 0x304: r.badz(p, 10, b & 0x304)
     k = (b >> 3) & 0x1f
@@ -5771,13 +5771,13 @@ def _d_MeteringReceiptResType(r: Reader) -> MeteringReceiptResType:
         v1_evse_notification = None
         v1_rcd = None
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 0; al = 0
         v1_notification_max_delay = r.uintb(65535)
         p = r.p; q = p + 11
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7ff; r.p = q
         if b & 0x73b: r.badz(p, 11, b & 0x73b)
         k = (b >> 6) & 0x3
@@ -5792,13 +5792,13 @@ def _d_MeteringReceiptResType(r: Reader) -> MeteringReceiptResType:
         v2_evse_isolation_status = None
         v2_evse_status_code = None
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 0; al = 0
         v2_notification_max_delay = r.uintb(65535)
         p = r.p; q = p + 8
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xff; r.p = q
         if b & 0xe4: r.badz(p, 8, b & 0xe4)
         k = (b >> 3) & 0x3
@@ -5809,7 +5809,7 @@ def _d_MeteringReceiptResType(r: Reader) -> MeteringReceiptResType:
         it, al = _P34[e]
         if it == 2:
             p = r.p; q = p + 6
-            if q > rn: r.eos()
+            if q > rn: rv, rn = r.refill(q)
             b = (rv >> (rn - q)) & 0x3f; r.p = q
             if b & 0x23: r.badz(p, 6, b & 0x23)
             k = (b >> 2) & 0x7
@@ -5817,7 +5817,7 @@ def _d_MeteringReceiptResType(r: Reader) -> MeteringReceiptResType:
             v2_evse_isolation_status = _K35[k]
             it = 3; al = 0
         p = r.p; q = p + 7
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7f; r.p = q
         if b & 0x43: r.badz(p, 7, b & 0x43)
         k = (b >> 2) & 0xf
@@ -5829,13 +5829,13 @@ def _d_MeteringReceiptResType(r: Reader) -> MeteringReceiptResType:
         v3_notification_max_delay = None
         v3_evse_notification = None
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 0; al = 0
         v3_notification_max_delay = r.uintb(65535)
         p = r.p; q = p + 7
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7f; r.p = q
         if b & 0x73: r.badz(p, 7, b & 0x73)
         k = (b >> 2) & 0x3
@@ -5899,7 +5899,7 @@ def _d_NotificationType(r: Reader) -> NotificationType:
     v_fault_code = None
     v_fault_msg = None
     p = r.p; q = p + 7
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7f; r.p = q
     if b & 0x64: r.badz(p, 7, b & 0x64)
     k = (b >> 3) & 0x3
@@ -5912,7 +5912,7 @@ def _d_NotificationType(r: Reader) -> NotificationType:
         r.zero(1, 'expected characters')
         v_fault_msg = r.string()
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = -1; al = 0
@@ -5987,13 +5987,13 @@ def _d_PMaxScheduleEntryType(r: Reader) -> PMaxScheduleEntryType:
         v1_start = None
         v1_duration = None
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 0; al = 0
         v1_start = r.uintb(16777214)
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
@@ -6003,7 +6003,7 @@ def _d_PMaxScheduleEntryType(r: Reader) -> PMaxScheduleEntryType:
             r.zero(1, 'expected characters')
             v1_duration = r.uintb(86400)
             p = r.p; q = p + 2
-            if q > rn: r.eos()
+            if q > rn: rv, rn = r.refill(q)
             b = (rv >> (rn - q)) & 0x3; r.p = q
             if b & 0x3: r.badz(p, 2, b & 0x3)
             it = -1; al = 0
@@ -6016,7 +6016,7 @@ def _d_PMaxScheduleEntryType(r: Reader) -> PMaxScheduleEntryType:
     v3_unit = None
     v3_value = None
     p = r.p; q = p + 16
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xffff; r.p = q
     if b & 0xe38e: r.badz(p, 16, b & 0xe38e)
     v3_multiplier = ((b >> 10) & 0x7) - 3
@@ -6030,7 +6030,7 @@ def _d_PMaxScheduleEntryType(r: Reader) -> PMaxScheduleEntryType:
     if not -32768 <= v3_value <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     v_p_max = PhysicalValueType(multiplier=v3_multiplier, unit=v3_unit, value=v3_value)
@@ -6139,7 +6139,7 @@ def _d_ParameterSetType(r: Reader) -> ParameterSetType:
     v_parameter_set_id = None
     v_parameter = []
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x6: r.badz(p, 3, b & 0x6)
     sg = (b & 0x1) == 1
@@ -6148,7 +6148,7 @@ def _d_ParameterSetType(r: Reader) -> ParameterSetType:
     if not -32768 <= v_parameter_set_id <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 1; al = 0
@@ -6201,19 +6201,19 @@ def _d_ParameterType(r: Reader) -> ParameterType:
     it, al = _P137[r.code(3, 6)]
     if al == 0:
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x5: r.badz(p, 3, b & 0x5)
         v_bool_value = ((b >> 1) & 0x1) == 1
     elif al == 1:
         p = r.p; q = p + 10
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3ff; r.p = q
         if b & 0x201: r.badz(p, 10, b & 0x201)
         v_byte_value = ((b >> 1) & 0xff) - 128
     elif al == 2:
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x2: r.badz(p, 2, b & 0x2)
         sg = (b & 0x1) == 1
@@ -6223,7 +6223,7 @@ def _d_ParameterType(r: Reader) -> ParameterType:
         r.zero(1, 'expected end of element')
     elif al == 3:
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x2: r.badz(p, 2, b & 0x2)
         sg = (b & 0x1) == 1
@@ -6236,7 +6236,7 @@ def _d_ParameterType(r: Reader) -> ParameterType:
         v1_unit = None
         v1_value = None
         p = r.p; q = p + 15
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7fff; r.p = q
         if b & 0x638e: r.badz(p, 15, b & 0x638e)
         v1_multiplier = ((b >> 10) & 0x7) - 3
@@ -6250,7 +6250,7 @@ def _d_ParameterType(r: Reader) -> ParameterType:
         if not -32768 <= v1_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = -1; al = 0
@@ -6320,7 +6320,7 @@ def _d_PaymentDetailsReqType(r: Reader) -> PaymentDetailsReqType:
     v_e_maid = None
     v_contract_signature_cert_chain = None
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
@@ -6329,7 +6329,7 @@ def _d_PaymentDetailsReqType(r: Reader) -> PaymentDetailsReqType:
     v1_certificate = None
     v1_sub_certificates = None
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0xc: r.badz(p, 4, b & 0xc)
     e = b & 0x3
@@ -6342,7 +6342,7 @@ def _d_PaymentDetailsReqType(r: Reader) -> PaymentDetailsReqType:
     r.zero(1, 'expected characters')
     v1_certificate = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -6391,7 +6391,7 @@ def _d_PaymentDetailsResType(r: Reader) -> PaymentDetailsResType:
     v_gen_challenge = None
     v_evse_time_stamp = None
     p = r.p; q = p + 10
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3ff; r.p = q
     if b & 0x307: r.badz(p, 10, b & 0x307)
     k = (b >> 3) & 0x1f
@@ -6400,7 +6400,7 @@ def _d_PaymentDetailsResType(r: Reader) -> PaymentDetailsResType:
     it = 1; al = 0
     v_gen_challenge = r.binary()
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0xe: r.badz(p, 4, b & 0xe)
     sg = (b & 0x1) == 1
@@ -6409,7 +6409,7 @@ def _d_PaymentDetailsResType(r: Reader) -> PaymentDetailsResType:
     if not -9223372036854775808 <= v_evse_time_stamp <= 9223372036854775807:
         r.fail('integer out of range')
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = -1; al = 0
@@ -6438,7 +6438,7 @@ def _d_PaymentOptionListType(r: Reader) -> PaymentOptionListType:
     n = 0
     while it == 0:
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x5: r.badz(p, 3, b & 0x5)
         k = (b >> 1) & 0x1
@@ -6471,7 +6471,7 @@ def _d_PaymentServiceSelectionReqType(r: Reader) -> PaymentServiceSelectionReqTy
     v_selected_payment_option = None
     v_selected_service_list = None
     p = r.p; q = p + 5
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1f; r.p = q
     if b & 0x1b: r.badz(p, 5, b & 0x1b)
     k = (b >> 2) & 0x1
@@ -6495,7 +6495,7 @@ def _d_PaymentServiceSelectionResType(r: Reader) -> PaymentServiceSelectionResTy
     rv = r.v; rn = r.n
     v_response_code = None
     p = r.p; q = p + 9
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ff; r.p = q
     if b & 0x183: r.badz(p, 9, b & 0x183)
     k = (b >> 2) & 0x1f
@@ -6515,7 +6515,7 @@ def _d_PhysicalValueType(r: Reader) -> PhysicalValueType:
     v_unit = None
     v_value = None
     p = r.p; q = p + 15
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7fff; r.p = q
     if b & 0x638e: r.badz(p, 15, b & 0x638e)
     v_multiplier = ((b >> 10) & 0x7) - 3
@@ -6529,7 +6529,7 @@ def _d_PhysicalValueType(r: Reader) -> PhysicalValueType:
     if not -32768 <= v_value <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = -1; al = 0
@@ -6558,7 +6558,7 @@ def _d_PowerDeliveryReqType(r: Reader) -> PowerDeliveryReqType:
     v_dc_ev_power_delivery_parameter = None
     v_ev_power_delivery_parameter = None
     p = r.p; q = p + 19
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7ffff; r.p = q
     if b & 0x67008: r.badz(p, 19, b & 0x67008)
     k = (b >> 15) & 0x3
@@ -6583,13 +6583,13 @@ def _d_PowerDeliveryReqType(r: Reader) -> PowerDeliveryReqType:
             it, al = _P48[r.code(2, 2)]
             if it == 1:
                 p = r.p; q = p + 4
-                if q > rn: r.eos()
+                if q > rn: rv, rn = r.refill(q)
                 b = (rv >> (rn - q)) & 0xf; r.p = q
                 if b & 0xb: r.badz(p, 4, b & 0xb)
                 v1_bulk_charging_complete = ((b >> 2) & 0x1) == 1
                 it = 2; al = 0
             p = r.p; q = p + 4
-            if q > rn: r.eos()
+            if q > rn: rv, rn = r.refill(q)
             b = (rv >> (rn - q)) & 0xf; r.p = q
             if b & 0xb: r.badz(p, 4, b & 0xb)
             v1_charging_complete = ((b >> 2) & 0x1) == 1
@@ -6646,7 +6646,7 @@ def _d_PowerDeliveryResType(r: Reader) -> PowerDeliveryResType:
     v_dc_evse_status = None
     v_evse_status = None
     p = r.p; q = p + 10
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3ff; r.p = q
     if b & 0x304: r.badz(p, 10, b & 0x304)
     k = (b >> 3) & 0x1f
@@ -6660,13 +6660,13 @@ def _d_PowerDeliveryResType(r: Reader) -> PowerDeliveryResType:
         v1_evse_notification = None
         v1_rcd = None
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 0; al = 0
         v1_notification_max_delay = r.uintb(65535)
         p = r.p; q = p + 11
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7ff; r.p = q
         if b & 0x73b: r.badz(p, 11, b & 0x73b)
         k = (b >> 6) & 0x3
@@ -6681,13 +6681,13 @@ def _d_PowerDeliveryResType(r: Reader) -> PowerDeliveryResType:
         v2_evse_isolation_status = None
         v2_evse_status_code = None
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 0; al = 0
         v2_notification_max_delay = r.uintb(65535)
         p = r.p; q = p + 8
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xff; r.p = q
         if b & 0xe4: r.badz(p, 8, b & 0xe4)
         k = (b >> 3) & 0x3
@@ -6698,7 +6698,7 @@ def _d_PowerDeliveryResType(r: Reader) -> PowerDeliveryResType:
         it, al = _P34[e]
         if it == 2:
             p = r.p; q = p + 6
-            if q > rn: r.eos()
+            if q > rn: rv, rn = r.refill(q)
             b = (rv >> (rn - q)) & 0x3f; r.p = q
             if b & 0x23: r.badz(p, 6, b & 0x23)
             k = (b >> 2) & 0x7
@@ -6706,7 +6706,7 @@ def _d_PowerDeliveryResType(r: Reader) -> PowerDeliveryResType:
             v2_evse_isolation_status = _K35[k]
             it = 3; al = 0
         p = r.p; q = p + 7
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7f; r.p = q
         if b & 0x43: r.badz(p, 7, b & 0x43)
         k = (b >> 2) & 0xf
@@ -6718,13 +6718,13 @@ def _d_PowerDeliveryResType(r: Reader) -> PowerDeliveryResType:
         v3_notification_max_delay = None
         v3_evse_notification = None
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 0; al = 0
         v3_notification_max_delay = r.uintb(65535)
         p = r.p; q = p + 7
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7f; r.p = q
         if b & 0x73: r.badz(p, 7, b & 0x73)
         k = (b >> 2) & 0x3
@@ -6795,7 +6795,7 @@ def _d_PreChargeReqType(r: Reader) -> PreChargeReqType:
     v2_unit = None
     v2_value = None
     p = r.p; q = p + 39
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7fffffffff; r.p = q
     if b & 0x770e03e38e: r.badz(p, 39, b & 0x770e03e38e)
     v1_ev_ready = ((b >> 35) & 0x1) == 1
@@ -6819,7 +6819,7 @@ def _d_PreChargeReqType(r: Reader) -> PreChargeReqType:
     v3_unit = None
     v3_value = None
     p = r.p; q = p + 18
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3ffff; r.p = q
     if b & 0x3e38e: r.badz(p, 18, b & 0x3e38e)
     v3_multiplier = ((b >> 10) & 0x7) - 3
@@ -6834,7 +6834,7 @@ def _d_PreChargeReqType(r: Reader) -> PreChargeReqType:
     if not -32768 <= v3_value <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     v_ev_target_current = PhysicalValueType(multiplier=v3_multiplier, unit=v3_unit, value=v3_value)
@@ -6892,7 +6892,7 @@ def _d_PreChargeResType(r: Reader) -> PreChargeResType:
     v1_evse_isolation_status = None
     v1_evse_status_code = None
     p = r.p; q = p + 11
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7ff; r.p = q
     if b & 0x60f: r.badz(p, 11, b & 0x60f)
     k = (b >> 4) & 0x1f
@@ -6901,7 +6901,7 @@ def _d_PreChargeResType(r: Reader) -> PreChargeResType:
     it = 0; al = 0
     v1_notification_max_delay = r.uintb(65535)
     p = r.p; q = p + 8
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xff; r.p = q
     if b & 0xe4: r.badz(p, 8, b & 0xe4)
     k = (b >> 3) & 0x3
@@ -6912,7 +6912,7 @@ def _d_PreChargeResType(r: Reader) -> PreChargeResType:
     it, al = _P34[e]
     if it == 2:
         p = r.p; q = p + 6
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3f; r.p = q
         if b & 0x23: r.badz(p, 6, b & 0x23)
         k = (b >> 2) & 0x7
@@ -6923,7 +6923,7 @@ def _d_PreChargeResType(r: Reader) -> PreChargeResType:
     v2_unit = None
     v2_value = None
     p = r.p; q = p + 23
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7fffff; r.p = q
     if b & 0x43e38e: r.badz(p, 23, b & 0x43e38e)
     k = (b >> 18) & 0xf
@@ -6941,7 +6941,7 @@ def _d_PreChargeResType(r: Reader) -> PreChargeResType:
     if not -32768 <= v2_value <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     v_evse_present_voltage = PhysicalValueType(multiplier=v2_multiplier, unit=v2_unit, value=v2_value)
@@ -6990,7 +6990,7 @@ def _d_ProfileEntryType(r: Reader) -> ProfileEntryType:
     v_charging_profile_entry_max_power = None
     v_charging_profile_entry_max_number_of_phases_in_use = None
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
@@ -6999,7 +6999,7 @@ def _d_ProfileEntryType(r: Reader) -> ProfileEntryType:
     v1_unit = None
     v1_value = None
     p = r.p; q = p + 17
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ffff; r.p = q
     if b & 0x1e38e: r.badz(p, 17, b & 0x1e38e)
     v1_multiplier = ((b >> 10) & 0x7) - 3
@@ -7013,7 +7013,7 @@ def _d_ProfileEntryType(r: Reader) -> ProfileEntryType:
     if not -32768 <= v1_value <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0xc: r.badz(p, 4, b & 0xc)
     e = b & 0x3
@@ -7022,7 +7022,7 @@ def _d_ProfileEntryType(r: Reader) -> ProfileEntryType:
     v_charging_profile_entry_max_power = PhysicalValueType(multiplier=v1_multiplier, unit=v1_unit, value=v1_value)
     if it == 2:
         p = r.p; q = p + 5
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x1f; r.p = q
         if b & 0x13: r.badz(p, 5, b & 0x13)
         v_charging_profile_entry_max_number_of_phases_in_use = ((b >> 2) & 0x3) + 1
@@ -7064,19 +7064,19 @@ def _d_RSAKeyValueType(r: Reader) -> RSAKeyValueType:
     v_modulus = None
     v_exponent = None
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_modulus = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v_exponent = r.binary()
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = -1; al = 0
@@ -7117,13 +7117,13 @@ def _d_ReferenceType(r: Reader) -> ReferenceType:
         it = 4; al = 0
     v_digest_method = _d_DigestMethodType(r)
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 5; al = 0
     v_digest_value = r.binary()
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = -1; al = 0
@@ -7167,13 +7167,13 @@ def _d_RelativeTimeIntervalType(r: Reader) -> RelativeTimeIntervalType:
     v_start = None
     v_duration = None
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_start = r.uintb(16777214)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -7183,7 +7183,7 @@ def _d_RelativeTimeIntervalType(r: Reader) -> RelativeTimeIntervalType:
         r.zero(1, 'expected characters')
         v_duration = r.uintb(86400)
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = -1; al = 0
@@ -7251,7 +7251,7 @@ def _d_SAScheduleListType(r: Reader) -> SAScheduleListType:
         v1_p_max_schedule = None
         v1_sales_tariff = None
         p = r.p; q = p + 12
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xfff; r.p = q
         if b & 0xc03: r.badz(p, 12, b & 0xc03)
         v1_sa_schedule_tuple_id = ((b >> 2) & 0xff) + 1
@@ -7307,7 +7307,7 @@ def _d_SAScheduleTupleType(r: Reader) -> SAScheduleTupleType:
     v_p_max_schedule = None
     v_sales_tariff = None
     p = r.p; q = p + 12
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xfff; r.p = q
     if b & 0xc03: r.badz(p, 12, b & 0xc03)
     v_sa_schedule_tuple_id = ((b >> 2) & 0xff) + 1
@@ -7363,13 +7363,13 @@ def _d_SalesTariffEntryType(r: Reader) -> SalesTariffEntryType:
         v1_start = None
         v1_duration = None
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 0; al = 0
         v1_start = r.uintb(16777214)
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
@@ -7379,7 +7379,7 @@ def _d_SalesTariffEntryType(r: Reader) -> SalesTariffEntryType:
             r.zero(1, 'expected characters')
             v1_duration = r.uintb(86400)
             p = r.p; q = p + 2
-            if q > rn: r.eos()
+            if q > rn: rv, rn = r.refill(q)
             b = (rv >> (rn - q)) & 0x3; r.p = q
             if b & 0x3: r.badz(p, 2, b & 0x3)
             it = -1; al = 0
@@ -7391,7 +7391,7 @@ def _d_SalesTariffEntryType(r: Reader) -> SalesTariffEntryType:
     it, al = _P109[r.code(2, 3)]
     if it == 1:
         p = r.p; q = p + 12
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xfff; r.p = q
         if b & 0x804: r.badz(p, 12, b & 0x804)
         v_e_price_level = ((b >> 3) & 0xff)
@@ -7464,7 +7464,7 @@ def _d_SalesTariffType(r: Reader) -> SalesTariffType:
         r.zero(1, 'expected next item')
         it = 1; al = 0
     p = r.p; q = p + 12
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xfff; r.p = q
     if b & 0x804: r.badz(p, 12, b & 0x804)
     v_sales_tariff_id = ((b >> 3) & 0xff) + 1
@@ -7476,7 +7476,7 @@ def _d_SalesTariffType(r: Reader) -> SalesTariffType:
         r.zero(1, 'expected characters')
         v_sales_tariff_description = r.string()
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
@@ -7484,7 +7484,7 @@ def _d_SalesTariffType(r: Reader) -> SalesTariffType:
         it, al = _P50[e]
     if it == 3:
         p = r.p; q = p + 11
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7ff; r.p = q
         if b & 0x403: r.badz(p, 11, b & 0x403)
         v_num_e_price_levels = ((b >> 2) & 0xff)
@@ -7549,13 +7549,13 @@ def _d_SelectedServiceListType(r: Reader) -> SelectedServiceListType:
         v1_service_id = None
         v1_parameter_set_id = None
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 0; al = 0
         v1_service_id = r.uintb(65535)
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
@@ -7563,7 +7563,7 @@ def _d_SelectedServiceListType(r: Reader) -> SelectedServiceListType:
         it, al = _P7[e]
         if it == 1:
             p = r.p; q = p + 2
-            if q > rn: r.eos()
+            if q > rn: rv, rn = r.refill(q)
             b = (rv >> (rn - q)) & 0x3; r.p = q
             if b & 0x2: r.badz(p, 2, b & 0x2)
             sg = (b & 0x1) == 1
@@ -7571,7 +7571,7 @@ def _d_SelectedServiceListType(r: Reader) -> SelectedServiceListType:
             if not -32768 <= v1_parameter_set_id <= 32767:
                 r.fail('integer out of range')
             p = r.p; q = p + 2
-            if q > rn: r.eos()
+            if q > rn: rv, rn = r.refill(q)
             b = (rv >> (rn - q)) & 0x3; r.p = q
             if b & 0x3: r.badz(p, 2, b & 0x3)
             it = -1; al = 0
@@ -7618,13 +7618,13 @@ def _d_SelectedServiceType(r: Reader) -> SelectedServiceType:
     v_service_id = None
     v_parameter_set_id = None
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_service_id = r.uintb(65535)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -7632,7 +7632,7 @@ def _d_SelectedServiceType(r: Reader) -> SelectedServiceType:
     it, al = _P7[e]
     if it == 1:
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x2: r.badz(p, 2, b & 0x2)
         sg = (b & 0x1) == 1
@@ -7640,7 +7640,7 @@ def _d_SelectedServiceType(r: Reader) -> SelectedServiceType:
         if not -32768 <= v_parameter_set_id <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = -1; al = 0
@@ -7667,13 +7667,13 @@ def _d_ServiceDetailReqType(r: Reader) -> ServiceDetailReqType:
     rv = r.v; rn = r.n
     v_service_id = None
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_service_id = r.uintb(65535)
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = -1; al = 0
@@ -7692,7 +7692,7 @@ def _d_ServiceDetailResType(r: Reader) -> ServiceDetailResType:
     v_service_id = None
     v_service_parameter_list = None
     p = r.p; q = p + 10
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3ff; r.p = q
     if b & 0x307: r.badz(p, 10, b & 0x307)
     k = (b >> 3) & 0x1f
@@ -7701,7 +7701,7 @@ def _d_ServiceDetailResType(r: Reader) -> ServiceDetailResType:
     it = 1; al = 0
     v_service_id = r.uintb(65535)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -7738,7 +7738,7 @@ def _d_ServiceDiscoveryReqType(r: Reader) -> ServiceDiscoveryReqType:
         r.zero(1, 'expected characters')
         v_service_scope = r.string()
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
@@ -7746,7 +7746,7 @@ def _d_ServiceDiscoveryReqType(r: Reader) -> ServiceDiscoveryReqType:
         it, al = _P7[e]
     if it == 1:
         p = r.p; q = p + 5
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x1f; r.p = q
         if b & 0x13: r.badz(p, 5, b & 0x13)
         k = (b >> 2) & 0x3
@@ -7775,7 +7775,7 @@ def _d_ServiceDiscoveryResType(r: Reader) -> ServiceDiscoveryResType:
     v_charge_service = None
     v_service_list = None
     p = r.p; q = p + 9
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ff; r.p = q
     if b & 0x183: r.badz(p, 9, b & 0x183)
     k = (b >> 2) & 0x1f
@@ -7825,13 +7825,13 @@ def _d_ServiceListType(r: Reader) -> ServiceListType:
         v1_service_scope = None
         v1_free_service = None
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 0; al = 0
         v1_service_id = r.uintb(65535)
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
@@ -7841,12 +7841,12 @@ def _d_ServiceListType(r: Reader) -> ServiceListType:
             r.zero(1, 'expected characters')
             v1_service_name = r.string()
             p = r.p; q = p + 2
-            if q > rn: r.eos()
+            if q > rn: rv, rn = r.refill(q)
             b = (rv >> (rn - q)) & 0x3; r.p = q
             if b & 0x3: r.badz(p, 2, b & 0x3)
             it = 2; al = 0
         p = r.p; q = p + 6
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3f; r.p = q
         if b & 0x24: r.badz(p, 6, b & 0x24)
         k = (b >> 3) & 0x3
@@ -7858,12 +7858,12 @@ def _d_ServiceListType(r: Reader) -> ServiceListType:
             r.zero(1, 'expected characters')
             v1_service_scope = r.string()
             p = r.p; q = p + 2
-            if q > rn: r.eos()
+            if q > rn: rv, rn = r.refill(q)
             b = (rv >> (rn - q)) & 0x3; r.p = q
             if b & 0x3: r.badz(p, 2, b & 0x3)
             it = 4; al = 0
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xb: r.badz(p, 4, b & 0xb)
         v1_free_service = ((b >> 2) & 0x1) == 1
@@ -7957,13 +7957,13 @@ def _d_ServiceType(r: Reader) -> ServiceType:
     v_service_scope = None
     v_free_service = None
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_service_id = r.uintb(65535)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -7973,12 +7973,12 @@ def _d_ServiceType(r: Reader) -> ServiceType:
         r.zero(1, 'expected characters')
         v_service_name = r.string()
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 2; al = 0
     p = r.p; q = p + 6
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3f; r.p = q
     if b & 0x24: r.badz(p, 6, b & 0x24)
     k = (b >> 3) & 0x3
@@ -7990,12 +7990,12 @@ def _d_ServiceType(r: Reader) -> ServiceType:
         r.zero(1, 'expected characters')
         v_service_scope = r.string()
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 4; al = 0
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0xb: r.badz(p, 4, b & 0xb)
     v_free_service = ((b >> 2) & 0x1) == 1
@@ -8035,13 +8035,13 @@ def _d_SessionSetupReqType(r: Reader) -> SessionSetupReqType:
     rv = r.v; rn = r.n
     v_evccid = None
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_evccid = r.binary()
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = -1; al = 0
@@ -8060,7 +8060,7 @@ def _d_SessionSetupResType(r: Reader) -> SessionSetupResType:
     v_evseid = None
     v_evse_time_stamp = None
     p = r.p; q = p + 10
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3ff; r.p = q
     if b & 0x307: r.badz(p, 10, b & 0x307)
     k = (b >> 3) & 0x1f
@@ -8069,7 +8069,7 @@ def _d_SessionSetupResType(r: Reader) -> SessionSetupResType:
     it = 1; al = 0
     v_evseid = r.string()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -8077,7 +8077,7 @@ def _d_SessionSetupResType(r: Reader) -> SessionSetupResType:
     it, al = _P39[e]
     if it == 2:
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x2: r.badz(p, 2, b & 0x2)
         sg = (b & 0x1) == 1
@@ -8085,7 +8085,7 @@ def _d_SessionSetupResType(r: Reader) -> SessionSetupResType:
         if not -9223372036854775808 <= v_evse_time_stamp <= 9223372036854775807:
             r.fail('integer out of range')
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = -1; al = 0
@@ -8114,7 +8114,7 @@ def _d_SessionStopReqType(r: Reader) -> SessionStopReqType:
     rv = r.v; rn = r.n
     v_charging_session = None
     p = r.p; q = p + 5
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1f; r.p = q
     if b & 0x1b: r.badz(p, 5, b & 0x1b)
     k = (b >> 2) & 0x1
@@ -8131,7 +8131,7 @@ def _d_SessionStopResType(r: Reader) -> SessionStopResType:
     rv = r.v; rn = r.n
     v_response_code = None
     p = r.p; q = p + 9
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ff; r.p = q
     if b & 0x183: r.badz(p, 9, b & 0x183)
     k = (b >> 2) & 0x1f
@@ -8155,13 +8155,13 @@ def _d_SignatureMethodType(r: Reader) -> SignatureMethodType:
     it, al = _P109[r.code(3, 3)]
     if it == 1:
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x2: r.badz(p, 2, b & 0x2)
         sg = (b & 0x1) == 1
         v_hmac_output_length = -r.uint() - 1 if sg else r.uint()
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
@@ -8268,7 +8268,7 @@ def _d_SignatureType(r: Reader) -> SignatureType:
     v1_id = None
     v1_value = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -8280,7 +8280,7 @@ def _d_SignatureType(r: Reader) -> SignatureType:
         it = 1; al = 0
     v1_value = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -8461,7 +8461,7 @@ def _d_SupportedEnergyTransferModeType(r: Reader) -> SupportedEnergyTransferMode
     n = 0
     while it == 0:
         p = r.p; q = p + 5
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x1f; r.p = q
         if b & 0x11: r.badz(p, 5, b & 0x11)
         k = (b >> 1) & 0x7
@@ -8559,7 +8559,7 @@ def _d_WeldingDetectionReqType(r: Reader) -> WeldingDetectionReqType:
     v1_ev_error_code = None
     v1_evresssoc = None
     p = r.p; q = p + 24
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xffffff; r.p = q
     if b & 0xee1c07: r.badz(p, 24, b & 0xee1c07)
     v1_ev_ready = ((b >> 20) & 0x1) == 1
@@ -8595,7 +8595,7 @@ def _d_WeldingDetectionResType(r: Reader) -> WeldingDetectionResType:
     v1_evse_isolation_status = None
     v1_evse_status_code = None
     p = r.p; q = p + 11
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7ff; r.p = q
     if b & 0x60f: r.badz(p, 11, b & 0x60f)
     k = (b >> 4) & 0x1f
@@ -8604,7 +8604,7 @@ def _d_WeldingDetectionResType(r: Reader) -> WeldingDetectionResType:
     it = 0; al = 0
     v1_notification_max_delay = r.uintb(65535)
     p = r.p; q = p + 8
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xff; r.p = q
     if b & 0xe4: r.badz(p, 8, b & 0xe4)
     k = (b >> 3) & 0x3
@@ -8615,7 +8615,7 @@ def _d_WeldingDetectionResType(r: Reader) -> WeldingDetectionResType:
     it, al = _P34[e]
     if it == 2:
         p = r.p; q = p + 6
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3f; r.p = q
         if b & 0x23: r.badz(p, 6, b & 0x23)
         k = (b >> 2) & 0x7
@@ -8626,7 +8626,7 @@ def _d_WeldingDetectionResType(r: Reader) -> WeldingDetectionResType:
     v2_unit = None
     v2_value = None
     p = r.p; q = p + 23
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7fffff; r.p = q
     if b & 0x43e38e: r.badz(p, 23, b & 0x43e38e)
     k = (b >> 18) & 0xf
@@ -8644,7 +8644,7 @@ def _d_WeldingDetectionResType(r: Reader) -> WeldingDetectionResType:
     if not -32768 <= v2_value <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     v_evse_present_voltage = PhysicalValueType(multiplier=v2_multiplier, unit=v2_unit, value=v2_value)
@@ -8701,20 +8701,20 @@ def _d_X509DataType(r: Reader) -> X509DataType:
             v1_x509_issuer_name = None
             v1_x509_serial_number = None
             p = r.p; q = p + 2
-            if q > rn: r.eos()
+            if q > rn: rv, rn = r.refill(q)
             b = (rv >> (rn - q)) & 0x3; r.p = q
             if b & 0x3: r.badz(p, 2, b & 0x3)
             it = 0; al = 0
             v1_x509_issuer_name = r.string()
             p = r.p; q = p + 4
-            if q > rn: r.eos()
+            if q > rn: rv, rn = r.refill(q)
             b = (rv >> (rn - q)) & 0xf; r.p = q
             if b & 0xe: r.badz(p, 4, b & 0xe)
             sg = (b & 0x1) == 1
             it = 1; al = 0
             v1_x509_serial_number = -r.uint() - 1 if sg else r.uint()
             p = r.p; q = p + 2
-            if q > rn: r.eos()
+            if q > rn: rv, rn = r.refill(q)
             b = (rv >> (rn - q)) & 0x3; r.p = q
             if b & 0x3: r.badz(p, 2, b & 0x3)
             it = -1; al = 0
@@ -8799,20 +8799,20 @@ def _d_X509IssuerSerialType(r: Reader) -> X509IssuerSerialType:
     v_x509_issuer_name = None
     v_x509_serial_number = None
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_x509_issuer_name = r.string()
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0xe: r.badz(p, 4, b & 0xe)
     sg = (b & 0x1) == 1
     it = 1; al = 0
     v_x509_serial_number = -r.uint() - 1 if sg else r.uint()
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = -1; al = 0
@@ -8837,13 +8837,13 @@ def _d_V2G_Message(r: Reader) -> V2G_Message:
     v1_notification = None
     v1_signature = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
     v1_session_id = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -8928,7 +8928,7 @@ def _e_g_MgmtData(w: Writer, v) -> None:
 def _d_f_BulkChargingComplete(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
@@ -8940,7 +8940,7 @@ def _e_f_BulkChargingComplete(w: Writer, v) -> None:
 def _d_f_BulkChargingComplete(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
@@ -8952,7 +8952,7 @@ def _e_f_BulkChargingComplete(w: Writer, v) -> None:
 def _d_f_BulkSOC(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 9
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ff; r.p = q
     if b & 0x101: r.badz(p, 9, b & 0x101)
     v = ((b >> 1) & 0x7f)
@@ -8979,7 +8979,7 @@ def _e_f_Certificate(w: Writer, v) -> None:
 def _d_f_ChargeProgress(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0x9: r.badz(p, 4, b & 0x9)
     k = (b >> 1) & 0x3
@@ -8993,7 +8993,7 @@ def _e_f_ChargeProgress(w: Writer, v) -> None:
 def _d_f_ChargingComplete(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
@@ -9005,7 +9005,7 @@ def _e_f_ChargingComplete(w: Writer, v) -> None:
 def _d_f_ChargingComplete(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
@@ -9017,7 +9017,7 @@ def _e_f_ChargingComplete(w: Writer, v) -> None:
 def _d_f_ChargingProfileEntryMaxNumberOfPhasesInUse(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0x9: r.badz(p, 4, b & 0x9)
     v = ((b >> 1) & 0x3) + 1
@@ -9044,7 +9044,7 @@ def _e_f_ChargingProfileEntryStart(w: Writer, v) -> None:
 def _d_f_ChargingSession(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x5: r.badz(p, 3, b & 0x5)
     k = (b >> 1) & 0x1
@@ -9081,7 +9081,7 @@ def _e_f_DigestValue(w: Writer, v) -> None:
 def _d_f_EPriceLevel(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 10
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3ff; r.p = q
     if b & 0x201: r.badz(p, 10, b & 0x201)
     v = ((b >> 1) & 0xff)
@@ -9107,7 +9107,7 @@ def _e_f_EVCCID(w: Writer, v) -> None:
 def _d_f_EVErrorCode(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 6
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3f; r.p = q
     if b & 0x21: r.badz(p, 6, b & 0x21)
     k = (b >> 1) & 0xf
@@ -9121,7 +9121,7 @@ def _e_f_EVErrorCode(w: Writer, v) -> None:
 def _d_f_EVRESSSOC(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 9
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ff; r.p = q
     if b & 0x101: r.badz(p, 9, b & 0x101)
     v = ((b >> 1) & 0x7f)
@@ -9136,7 +9136,7 @@ def _e_f_EVRESSSOC(w: Writer, v) -> None:
 def _d_f_EVReady(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
@@ -9148,7 +9148,7 @@ def _e_f_EVReady(w: Writer, v) -> None:
 def _d_f_EVSECurrentLimitAchieved(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
@@ -9172,7 +9172,7 @@ def _e_f_EVSEID(w: Writer, v) -> None:
 def _d_f_EVSEIsolationStatus(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 5
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1f; r.p = q
     if b & 0x11: r.badz(p, 5, b & 0x11)
     k = (b >> 1) & 0x7
@@ -9186,7 +9186,7 @@ def _e_f_EVSEIsolationStatus(w: Writer, v) -> None:
 def _d_f_EVSENotification(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0x9: r.badz(p, 4, b & 0x9)
     k = (b >> 1) & 0x3
@@ -9200,7 +9200,7 @@ def _e_f_EVSENotification(w: Writer, v) -> None:
 def _d_f_EVSEPowerLimitAchieved(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
@@ -9212,7 +9212,7 @@ def _e_f_EVSEPowerLimitAchieved(w: Writer, v) -> None:
 def _d_f_EVSEProcessing(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0x9: r.badz(p, 4, b & 0x9)
     k = (b >> 1) & 0x3
@@ -9226,7 +9226,7 @@ def _e_f_EVSEProcessing(w: Writer, v) -> None:
 def _d_f_EVSEStatusCode(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 6
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3f; r.p = q
     if b & 0x21: r.badz(p, 6, b & 0x21)
     k = (b >> 1) & 0xf
@@ -9240,7 +9240,7 @@ def _e_f_EVSEStatusCode(w: Writer, v) -> None:
 def _d_f_EVSETimeStamp(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
@@ -9260,7 +9260,7 @@ def _e_f_EVSETimeStamp(w: Writer, v) -> None:
 def _d_f_EVSEVoltageLimitAchieved(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
@@ -9272,7 +9272,7 @@ def _e_f_EVSEVoltageLimitAchieved(w: Writer, v) -> None:
 def _d_f_EnergyTransferMode(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 5
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1f; r.p = q
     if b & 0x11: r.badz(p, 5, b & 0x11)
     k = (b >> 1) & 0x7
@@ -9298,7 +9298,7 @@ def _e_f_Exponent(w: Writer, v) -> None:
 def _d_f_FaultCode(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0x9: r.badz(p, 4, b & 0x9)
     k = (b >> 1) & 0x3
@@ -9324,7 +9324,7 @@ def _e_f_FaultMsg(w: Writer, v) -> None:
 def _d_f_FreeService(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
@@ -9336,7 +9336,7 @@ def _e_f_FreeService(w: Writer, v) -> None:
 def _d_f_FullSOC(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 9
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ff; r.p = q
     if b & 0x101: r.badz(p, 9, b & 0x101)
     v = ((b >> 1) & 0x7f)
@@ -9375,7 +9375,7 @@ def _e_f_GenChallenge(w: Writer, v) -> None:
 def _d_f_HMACOutputLength(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
@@ -9451,7 +9451,7 @@ def _e_f_MeterReading(w: Writer, v) -> None:
 def _d_f_MeterStatus(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
@@ -9495,7 +9495,7 @@ def _e_f_Modulus(w: Writer, v) -> None:
 def _d_f_Multiplier(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 5
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1f; r.p = q
     if b & 0x11: r.badz(p, 5, b & 0x11)
     v = ((b >> 1) & 0x7) - 3
@@ -9522,7 +9522,7 @@ def _e_f_NotificationMaxDelay(w: Writer, v) -> None:
 def _d_f_NumEPriceLevels(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 10
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3ff; r.p = q
     if b & 0x201: r.badz(p, 10, b & 0x201)
     v = ((b >> 1) & 0xff)
@@ -9584,7 +9584,7 @@ def _e_f_PGPKeyPacket(w: Writer, v) -> None:
 def _d_f_ParameterSetID(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
@@ -9604,7 +9604,7 @@ def _e_f_ParameterSetID(w: Writer, v) -> None:
 def _d_f_PaymentOption(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x5: r.badz(p, 3, b & 0x5)
     k = (b >> 1) & 0x1
@@ -9641,7 +9641,7 @@ def _e_f_Q(w: Writer, v) -> None:
 def _d_f_RCD(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
@@ -9653,7 +9653,7 @@ def _e_f_RCD(w: Writer, v) -> None:
 def _d_f_ReceiptRequired(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
@@ -9665,7 +9665,7 @@ def _e_f_ReceiptRequired(w: Writer, v) -> None:
 def _d_f_RequestedEnergyTransferMode(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 5
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1f; r.p = q
     if b & 0x11: r.badz(p, 5, b & 0x11)
     k = (b >> 1) & 0x7
@@ -9679,7 +9679,7 @@ def _e_f_RequestedEnergyTransferMode(w: Writer, v) -> None:
 def _d_f_ResponseCode(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 7
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7f; r.p = q
     if b & 0x41: r.badz(p, 7, b & 0x41)
     k = (b >> 1) & 0x1f
@@ -9693,7 +9693,7 @@ def _e_f_ResponseCode(w: Writer, v) -> None:
 def _d_f_RetryCounter(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
@@ -9713,7 +9713,7 @@ def _e_f_RetryCounter(w: Writer, v) -> None:
 def _d_f_SAScheduleTupleID(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 10
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3ff; r.p = q
     if b & 0x201: r.badz(p, 10, b & 0x201)
     v = ((b >> 1) & 0xff) + 1
@@ -9728,7 +9728,7 @@ def _e_f_SAScheduleTupleID(w: Writer, v) -> None:
 def _d_f_SAScheduleTupleID(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 10
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3ff; r.p = q
     if b & 0x201: r.badz(p, 10, b & 0x201)
     v = ((b >> 1) & 0xff) + 1
@@ -9767,7 +9767,7 @@ def _e_f_SalesTariffDescription(w: Writer, v) -> None:
 def _d_f_SalesTariffID(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 10
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3ff; r.p = q
     if b & 0x201: r.badz(p, 10, b & 0x201)
     v = ((b >> 1) & 0xff) + 1
@@ -9794,7 +9794,7 @@ def _e_f_Seed(w: Writer, v) -> None:
 def _d_f_SelectedPaymentOption(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x5: r.badz(p, 3, b & 0x5)
     k = (b >> 1) & 0x1
@@ -9807,7 +9807,7 @@ def _e_f_SelectedPaymentOption(w: Writer, v) -> None:
 def _d_f_ServiceCategory(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0x9: r.badz(p, 4, b & 0x9)
     k = (b >> 1) & 0x3
@@ -9820,7 +9820,7 @@ def _e_f_ServiceCategory(w: Writer, v) -> None:
 def _d_f_ServiceCategory(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0x9: r.badz(p, 4, b & 0x9)
     k = (b >> 1) & 0x3
@@ -9929,7 +9929,7 @@ def _e_f_SigMeterReading(w: Writer, v) -> None:
 def _d_f_TMeter(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
@@ -9949,7 +9949,7 @@ def _e_f_TMeter(w: Writer, v) -> None:
 def _d_f_Unit(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 5
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1f; r.p = q
     if b & 0x11: r.badz(p, 5, b & 0x11)
     k = (b >> 1) & 0x7
@@ -9963,7 +9963,7 @@ def _e_f_Unit(w: Writer, v) -> None:
 def _d_f_Value(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
@@ -10031,7 +10031,7 @@ def _e_f_X509SKI(w: Writer, v) -> None:
 def _d_f_X509SerialNumber(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
@@ -10095,7 +10095,7 @@ def _e_f_amount(w: Writer, v) -> None:
 def _d_f_amountMultiplier(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 5
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1f; r.p = q
     if b & 0x11: r.badz(p, 5, b & 0x11)
     v = ((b >> 1) & 0x7) - 3
@@ -10110,7 +10110,7 @@ def _e_f_amountMultiplier(w: Writer, v) -> None:
 def _d_f_boolValue(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
@@ -10122,7 +10122,7 @@ def _e_f_boolValue(w: Writer, v) -> None:
 def _d_f_byteValue(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 10
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3ff; r.p = q
     if b & 0x201: r.badz(p, 10, b & 0x201)
     v = ((b >> 1) & 0xff) - 128
@@ -10136,7 +10136,7 @@ def _e_f_byteValue(w: Writer, v) -> None:
 def _d_f_costKind(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0x9: r.badz(p, 4, b & 0x9)
     k = (b >> 1) & 0x3
@@ -10162,7 +10162,7 @@ def _e_f_duration(w: Writer, v) -> None:
 def _d_f_intValue(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
@@ -10182,7 +10182,7 @@ def _e_f_intValue(w: Writer, v) -> None:
 def _d_f_shortValue(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1

@@ -1176,13 +1176,13 @@ def _d_AbsolutePriceScheduleType(r: Reader) -> AbsolutePriceScheduleType:
     r.zero(1, 'expected characters')
     v_time_anchor = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 2; al = 0
     v_price_schedule_id = r.uintb(4294967295)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -1192,26 +1192,26 @@ def _d_AbsolutePriceScheduleType(r: Reader) -> AbsolutePriceScheduleType:
         r.zero(1, 'expected characters')
         v_price_schedule_description = r.string()
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 4; al = 0
     r.zero(1, 'expected characters')
     v_currency = r.string()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 5; al = 0
     v_language = r.string()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 6; al = 0
     v_price_algorithm = r.string()
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0x8: r.badz(p, 4, b & 0x8)
     e = b & 0x7
@@ -1221,7 +1221,7 @@ def _d_AbsolutePriceScheduleType(r: Reader) -> AbsolutePriceScheduleType:
         v1_exponent = None
         v1_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v1_exponent = ((b >> 4) & 0xff) - 128
@@ -1231,7 +1231,7 @@ def _d_AbsolutePriceScheduleType(r: Reader) -> AbsolutePriceScheduleType:
         if not -32768 <= v1_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
@@ -1242,7 +1242,7 @@ def _d_AbsolutePriceScheduleType(r: Reader) -> AbsolutePriceScheduleType:
         v2_exponent = None
         v2_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v2_exponent = ((b >> 4) & 0xff) - 128
@@ -1252,7 +1252,7 @@ def _d_AbsolutePriceScheduleType(r: Reader) -> AbsolutePriceScheduleType:
         if not -32768 <= v2_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
@@ -1374,13 +1374,13 @@ def _d_AdditionalServiceListType(r: Reader) -> AdditionalServiceListType:
         v1_service_name = None
         v1_service_fee = None
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 0; al = 0
         v1_service_name = r.string()
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 1; al = 0
@@ -1424,7 +1424,7 @@ def _d_AdditionalServiceType(r: Reader) -> AdditionalServiceType:
     v_service_name = None
     v_service_fee = None
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
@@ -1432,7 +1432,7 @@ def _d_AdditionalServiceType(r: Reader) -> AdditionalServiceType:
     v1_exponent = None
     v1_value = None
     p = r.p; q = p + 16
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xffff; r.p = q
     if b & 0xf00e: r.badz(p, 16, b & 0xf00e)
     v1_exponent = ((b >> 4) & 0xff) - 128
@@ -1442,7 +1442,7 @@ def _d_AdditionalServiceType(r: Reader) -> AdditionalServiceType:
     if not -32768 <= v1_value <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     v_service_fee = RationalNumberType(exponent=v1_exponent, value=v1_value)
@@ -1478,19 +1478,19 @@ def _d_AuthorizationReqType(r: Reader) -> AuthorizationReqType:
     v1_time_stamp = None
     v1_signature = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
     v1_session_id = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -1502,7 +1502,7 @@ def _d_AuthorizationReqType(r: Reader) -> AuthorizationReqType:
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     p = r.p; q = p + 6
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3f; r.p = q
     if b & 0x34: r.badz(p, 6, b & 0x34)
     k = (b >> 3) & 0x1
@@ -1522,13 +1522,13 @@ def _d_AuthorizationReqType(r: Reader) -> AuthorizationReqType:
         it = 0; al = 0
         v3_id = r.string()
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 1; al = 0
         v3_gen_challenge = r.binary()
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 2; al = 0
@@ -1593,19 +1593,19 @@ def _d_AuthorizationResType(r: Reader) -> AuthorizationResType:
     v1_time_stamp = None
     v1_signature = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
     v1_session_id = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -1617,7 +1617,7 @@ def _d_AuthorizationResType(r: Reader) -> AuthorizationResType:
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     p = r.p; q = p + 15
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7fff; r.p = q
     if b & 0x6073: r.badz(p, 15, b & 0x6073)
     k = (b >> 7) & 0x3f
@@ -1660,19 +1660,19 @@ def _d_AuthorizationSetupReqType(r: Reader) -> AuthorizationSetupReqType:
     v1_time_stamp = None
     v1_signature = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
     v1_session_id = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -1719,19 +1719,19 @@ def _d_AuthorizationSetupResType(r: Reader) -> AuthorizationSetupResType:
     v1_time_stamp = None
     v1_signature = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
     v1_session_id = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -1743,7 +1743,7 @@ def _d_AuthorizationSetupResType(r: Reader) -> AuthorizationSetupResType:
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     p = r.p; q = p + 10
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3ff; r.p = q
     if b & 0x303: r.badz(p, 10, b & 0x303)
     k = (b >> 2) & 0x3f
@@ -1753,7 +1753,7 @@ def _d_AuthorizationSetupResType(r: Reader) -> AuthorizationSetupResType:
     n = 0
     while it == 2:
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x5: r.badz(p, 3, b & 0x5)
         k = (b >> 1) & 0x1
@@ -1766,7 +1766,7 @@ def _d_AuthorizationSetupResType(r: Reader) -> AuthorizationSetupResType:
             r.zero(1, 'expected next item')
             it = 3; al = 0
     p = r.p; q = p + 5
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1f; r.p = q
     if b & 0x14: r.badz(p, 5, b & 0x14)
     v_certificate_installation_service = ((b >> 3) & 0x1) == 1
@@ -1781,13 +1781,13 @@ def _d_AuthorizationSetupResType(r: Reader) -> AuthorizationSetupResType:
         v3_gen_challenge = None
         v3_supported_providers = None
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 0; al = 0
         v3_gen_challenge = r.binary()
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
@@ -1901,13 +1901,13 @@ def _d_CertificateChainType(r: Reader) -> CertificateChainType:
     v_certificate = None
     v_sub_certificates = None
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_certificate = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -1944,19 +1944,19 @@ def _d_CertificateInstallationReqType(r: Reader) -> CertificateInstallationReqTy
     v1_time_stamp = None
     v1_signature = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
     v1_session_id = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -1971,19 +1971,19 @@ def _d_CertificateInstallationReqType(r: Reader) -> CertificateInstallationReqTy
     v2_certificate = None
     v2_sub_certificates = None
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v2_id = r.string()
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 1; al = 0
     v2_certificate = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -1998,7 +1998,7 @@ def _d_CertificateInstallationReqType(r: Reader) -> CertificateInstallationReqTy
     it = 2; al = 0
     v_list_of_root_certificate_i_ds = _d_ListOfRootCertificateIDsType(r)
     p = r.p; q = p + 13
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1fff; r.p = q
     if b & 0x1804: r.badz(p, 13, b & 0x1804)
     v_maximum_contract_certificate_chains = ((b >> 3) & 0xff)
@@ -2075,19 +2075,19 @@ def _d_CertificateInstallationResType(r: Reader) -> CertificateInstallationResTy
     v1_time_stamp = None
     v1_signature = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
     v1_session_id = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -2101,7 +2101,7 @@ def _d_CertificateInstallationResType(r: Reader) -> CertificateInstallationResTy
     v2_certificate = None
     v2_sub_certificates = None
     p = r.p; q = p + 17
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ffff; r.p = q
     if b & 0x181cf: r.badz(p, 17, b & 0x181cf)
     k = (b >> 9) & 0x3f
@@ -2113,7 +2113,7 @@ def _d_CertificateInstallationResType(r: Reader) -> CertificateInstallationResTy
     it = 0; al = 0
     v2_certificate = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -2132,7 +2132,7 @@ def _d_CertificateInstallationResType(r: Reader) -> CertificateInstallationResTy
     v3_x448_encrypted_private_key = None
     v3_tpm_encrypted_private_key = None
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
@@ -2141,7 +2141,7 @@ def _d_CertificateInstallationResType(r: Reader) -> CertificateInstallationResTy
     it = 1; al = 0
     v3_contract_certificate_chain = _d_ContractCertificateChainType(r)
     p = r.p; q = p + 6
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3f; r.p = q
     if b & 0x37: r.badz(p, 6, b & 0x37)
     k = (b >> 3) & 0x1
@@ -2149,7 +2149,7 @@ def _d_CertificateInstallationResType(r: Reader) -> CertificateInstallationResTy
     it = 3; al = 0
     v3_dh_public_key = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -2168,7 +2168,7 @@ def _d_CertificateInstallationResType(r: Reader) -> CertificateInstallationResTy
         v3_tpm_encrypted_private_key = r.binary()
         r.zero(1, 'expected end of element')
     p = r.p; q = p + 13
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1fff; r.p = q
     if b & 0x1c03: r.badz(p, 13, b & 0x1c03)
     v_remaining_contract_certificate_chains = ((b >> 2) & 0xff)
@@ -2261,19 +2261,19 @@ def _d_ChargeLoopReqType(r: Reader) -> ChargeLoopReqType:
     v1_time_stamp = None
     v1_signature = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
     v1_session_id = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -2290,7 +2290,7 @@ def _d_ChargeLoopReqType(r: Reader) -> ChargeLoopReqType:
         r.zero(1, 'expected next item')
         it = 2; al = 0
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0xb: r.badz(p, 4, b & 0xb)
     v_meter_info_requested = ((b >> 2) & 0x1) == 1
@@ -2338,19 +2338,19 @@ def _d_ChargeLoopResType(r: Reader) -> ChargeLoopResType:
     v1_time_stamp = None
     v1_signature = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
     v1_session_id = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -2362,7 +2362,7 @@ def _d_ChargeLoopResType(r: Reader) -> ChargeLoopResType:
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     p = r.p; q = p + 12
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xfff; r.p = q
     if b & 0xc08: r.badz(p, 12, b & 0xc08)
     k = (b >> 4) & 0x3f
@@ -2375,13 +2375,13 @@ def _d_ChargeLoopResType(r: Reader) -> ChargeLoopResType:
         v2_notification_max_delay = None
         v2_evse_notification = None
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 0; al = 0
         v2_notification_max_delay = r.uintb(65535)
         p = r.p; q = p + 10
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3ff; r.p = q
         if b & 0x38c: r.badz(p, 10, b & 0x38c)
         k = (b >> 4) & 0x7
@@ -2451,19 +2451,19 @@ def _d_ChargeParameterDiscoveryReqType(r: Reader) -> ChargeParameterDiscoveryReq
     v1_time_stamp = None
     v1_signature = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
     v1_session_id = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -2506,19 +2506,19 @@ def _d_ChargeParameterDiscoveryResType(r: Reader) -> ChargeParameterDiscoveryRes
     v1_time_stamp = None
     v1_signature = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
     v1_session_id = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -2530,7 +2530,7 @@ def _d_ChargeParameterDiscoveryResType(r: Reader) -> ChargeParameterDiscoveryRes
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     p = r.p; q = p + 10
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3ff; r.p = q
     if b & 0x303: r.badz(p, 10, b & 0x303)
     k = (b >> 2) & 0x3f
@@ -2571,13 +2571,13 @@ def _d_ChargingScheduleType(r: Reader) -> ChargingScheduleType:
     v1_power_tolerance = None
     v1_power_schedule_entries = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
     v1_time_anchor = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -2592,7 +2592,7 @@ def _d_ChargingScheduleType(r: Reader) -> ChargingScheduleType:
         it = 3; al = 0
     v1_power_schedule_entries = _d_PowerScheduleEntryListType(r)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -2650,13 +2650,13 @@ def _d_ContractCertificateChainType(r: Reader) -> ContractCertificateChainType:
     v_certificate = None
     v_sub_certificates = None
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_certificate = r.binary()
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 1; al = 0
@@ -2689,7 +2689,7 @@ def _d_DetailedCostType(r: Reader) -> DetailedCostType:
     v1_exponent = None
     v1_value = None
     p = r.p; q = p + 15
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7fff; r.p = q
     if b & 0x700e: r.badz(p, 15, b & 0x700e)
     v1_exponent = ((b >> 4) & 0xff) - 128
@@ -2701,7 +2701,7 @@ def _d_DetailedCostType(r: Reader) -> DetailedCostType:
     v2_exponent = None
     v2_value = None
     p = r.p; q = p + 17
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ffff; r.p = q
     if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
     v2_exponent = ((b >> 4) & 0xff) - 128
@@ -2712,7 +2712,7 @@ def _d_DetailedCostType(r: Reader) -> DetailedCostType:
     if not -32768 <= v2_value <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     v_cost_per_unit = RationalNumberType(exponent=v2_exponent, value=v2_value)
@@ -2751,7 +2751,7 @@ def _d_DetailedTaxType(r: Reader) -> DetailedTaxType:
     v_tax_rule_id = None
     v_amount = None
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
@@ -2759,7 +2759,7 @@ def _d_DetailedTaxType(r: Reader) -> DetailedTaxType:
     v1_exponent = None
     v1_value = None
     p = r.p; q = p + 16
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xffff; r.p = q
     if b & 0xf00e: r.badz(p, 16, b & 0xf00e)
     v1_exponent = ((b >> 4) & 0xff) - 128
@@ -2769,7 +2769,7 @@ def _d_DetailedTaxType(r: Reader) -> DetailedTaxType:
     if not -32768 <= v1_value <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     v_amount = RationalNumberType(exponent=v1_exponent, value=v1_value)
@@ -2830,7 +2830,7 @@ def _d_DisplayParametersType(r: Reader) -> DisplayParametersType:
     it, al = _P50[r.code(4, 11)]
     if it == 0:
         p = r.p; q = p + 13
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x1fff; r.p = q
         if b & 0x1010: r.badz(p, 13, b & 0x1010)
         v_present_soc = ((b >> 5) & 0x7f)
@@ -2840,7 +2840,7 @@ def _d_DisplayParametersType(r: Reader) -> DisplayParametersType:
         it, al = _P51[e]
     if it == 1:
         p = r.p; q = p + 13
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x1fff; r.p = q
         if b & 0x1010: r.badz(p, 13, b & 0x1010)
         v_minimum_soc = ((b >> 5) & 0x7f)
@@ -2850,7 +2850,7 @@ def _d_DisplayParametersType(r: Reader) -> DisplayParametersType:
         it, al = _P52[e]
     if it == 2:
         p = r.p; q = p + 13
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x1fff; r.p = q
         if b & 0x1010: r.badz(p, 13, b & 0x1010)
         v_target_soc = ((b >> 5) & 0x7f)
@@ -2860,7 +2860,7 @@ def _d_DisplayParametersType(r: Reader) -> DisplayParametersType:
         it, al = _P53[e]
     if it == 3:
         p = r.p; q = p + 12
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xfff; r.p = q
         if b & 0x808: r.badz(p, 12, b & 0x808)
         v_maximum_soc = ((b >> 4) & 0x7f)
@@ -2872,7 +2872,7 @@ def _d_DisplayParametersType(r: Reader) -> DisplayParametersType:
         r.zero(1, 'expected characters')
         v_remaining_time_to_minimum_soc = r.uintb(4294967295)
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
@@ -2882,7 +2882,7 @@ def _d_DisplayParametersType(r: Reader) -> DisplayParametersType:
         r.zero(1, 'expected characters')
         v_remaining_time_to_target_soc = r.uintb(4294967295)
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
@@ -2892,7 +2892,7 @@ def _d_DisplayParametersType(r: Reader) -> DisplayParametersType:
         r.zero(1, 'expected characters')
         v_remaining_time_to_maximum_soc = r.uintb(4294967295)
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
@@ -2900,7 +2900,7 @@ def _d_DisplayParametersType(r: Reader) -> DisplayParametersType:
         it, al = _P57[e]
     if it == 7:
         p = r.p; q = p + 5
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x1f; r.p = q
         if b & 0x14: r.badz(p, 5, b & 0x14)
         v_charging_complete = ((b >> 3) & 0x1) == 1
@@ -2911,7 +2911,7 @@ def _d_DisplayParametersType(r: Reader) -> DisplayParametersType:
         v1_exponent = None
         v1_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v1_exponent = ((b >> 4) & 0xff) - 128
@@ -2921,7 +2921,7 @@ def _d_DisplayParametersType(r: Reader) -> DisplayParametersType:
         if not -32768 <= v1_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
@@ -2930,7 +2930,7 @@ def _d_DisplayParametersType(r: Reader) -> DisplayParametersType:
         v_battery_energy_capacity = RationalNumberType(exponent=v1_exponent, value=v1_value)
     if it == 9:
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xb: r.badz(p, 4, b & 0xb)
         v_inlet_hot = ((b >> 2) & 0x1) == 1
@@ -3016,14 +3016,14 @@ def _d_Dynamic_CLReqControlModeType(r: Reader) -> Dynamic_CLReqControlModeType:
         r.zero(1, 'expected characters')
         v_departure_time = r.uintb(4294967295)
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 1; al = 0
     v1_exponent = None
     v1_value = None
     p = r.p; q = p + 14
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3fff; r.p = q
     if b & 0x300e: r.badz(p, 14, b & 0x300e)
     v1_exponent = ((b >> 4) & 0xff) - 128
@@ -3035,7 +3035,7 @@ def _d_Dynamic_CLReqControlModeType(r: Reader) -> Dynamic_CLReqControlModeType:
     v2_exponent = None
     v2_value = None
     p = r.p; q = p + 17
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ffff; r.p = q
     if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
     v2_exponent = ((b >> 4) & 0xff) - 128
@@ -3048,7 +3048,7 @@ def _d_Dynamic_CLReqControlModeType(r: Reader) -> Dynamic_CLReqControlModeType:
     v3_exponent = None
     v3_value = None
     p = r.p; q = p + 17
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ffff; r.p = q
     if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
     v3_exponent = ((b >> 4) & 0xff) - 128
@@ -3059,7 +3059,7 @@ def _d_Dynamic_CLReqControlModeType(r: Reader) -> Dynamic_CLReqControlModeType:
     if not -32768 <= v3_value <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     v_ev_minimum_energy_request = RationalNumberType(exponent=v3_exponent, value=v3_value)
@@ -3124,7 +3124,7 @@ def _d_Dynamic_CLResControlModeType(r: Reader) -> Dynamic_CLResControlModeType:
         r.zero(1, 'expected characters')
         v_departure_time = r.uintb(4294967295)
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
@@ -3132,7 +3132,7 @@ def _d_Dynamic_CLResControlModeType(r: Reader) -> Dynamic_CLResControlModeType:
         it, al = _P72[e]
     if it == 1:
         p = r.p; q = p + 11
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7ff; r.p = q
         if b & 0x404: r.badz(p, 11, b & 0x404)
         v_minimum_soc = ((b >> 3) & 0x7f)
@@ -3142,7 +3142,7 @@ def _d_Dynamic_CLResControlModeType(r: Reader) -> Dynamic_CLResControlModeType:
         it, al = _P73[e]
     if it == 2:
         p = r.p; q = p + 11
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7ff; r.p = q
         if b & 0x404: r.badz(p, 11, b & 0x404)
         v_target_soc = ((b >> 3) & 0x7f)
@@ -3154,7 +3154,7 @@ def _d_Dynamic_CLResControlModeType(r: Reader) -> Dynamic_CLResControlModeType:
         r.zero(1, 'expected characters')
         v_ack_max_delay = r.uintb(65535)
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = -1; al = 0
@@ -3207,13 +3207,13 @@ def _d_Dynamic_SEReqControlModeType(r: Reader) -> Dynamic_SEReqControlModeType:
     v_ev_maximum_v2_x_energy_request = None
     v_ev_minimum_v2_x_energy_request = None
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_departure_time = r.uintb(4294967295)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -3221,7 +3221,7 @@ def _d_Dynamic_SEReqControlModeType(r: Reader) -> Dynamic_SEReqControlModeType:
     it, al = _P45[e]
     if it == 1:
         p = r.p; q = p + 11
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7ff; r.p = q
         if b & 0x404: r.badz(p, 11, b & 0x404)
         v_minimum_soc = ((b >> 3) & 0x7f)
@@ -3231,7 +3231,7 @@ def _d_Dynamic_SEReqControlModeType(r: Reader) -> Dynamic_SEReqControlModeType:
         it, al = _P26[e]
     if it == 2:
         p = r.p; q = p + 10
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3ff; r.p = q
         if b & 0x203: r.badz(p, 10, b & 0x203)
         v_target_soc = ((b >> 2) & 0x7f)
@@ -3240,7 +3240,7 @@ def _d_Dynamic_SEReqControlModeType(r: Reader) -> Dynamic_SEReqControlModeType:
     v1_exponent = None
     v1_value = None
     p = r.p; q = p + 14
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3fff; r.p = q
     if b & 0x300e: r.badz(p, 14, b & 0x300e)
     v1_exponent = ((b >> 4) & 0xff) - 128
@@ -3252,7 +3252,7 @@ def _d_Dynamic_SEReqControlModeType(r: Reader) -> Dynamic_SEReqControlModeType:
     v2_exponent = None
     v2_value = None
     p = r.p; q = p + 17
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ffff; r.p = q
     if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
     v2_exponent = ((b >> 4) & 0xff) - 128
@@ -3265,7 +3265,7 @@ def _d_Dynamic_SEReqControlModeType(r: Reader) -> Dynamic_SEReqControlModeType:
     v3_exponent = None
     v3_value = None
     p = r.p; q = p + 17
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ffff; r.p = q
     if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
     v3_exponent = ((b >> 4) & 0xff) - 128
@@ -3276,7 +3276,7 @@ def _d_Dynamic_SEReqControlModeType(r: Reader) -> Dynamic_SEReqControlModeType:
     if not -32768 <= v3_value <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0xc: r.badz(p, 4, b & 0xc)
     e = b & 0x3
@@ -3287,7 +3287,7 @@ def _d_Dynamic_SEReqControlModeType(r: Reader) -> Dynamic_SEReqControlModeType:
         v4_exponent = None
         v4_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v4_exponent = ((b >> 4) & 0xff) - 128
@@ -3297,7 +3297,7 @@ def _d_Dynamic_SEReqControlModeType(r: Reader) -> Dynamic_SEReqControlModeType:
         if not -32768 <= v4_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
@@ -3308,7 +3308,7 @@ def _d_Dynamic_SEReqControlModeType(r: Reader) -> Dynamic_SEReqControlModeType:
         v5_exponent = None
         v5_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v5_exponent = ((b >> 4) & 0xff) - 128
@@ -3318,7 +3318,7 @@ def _d_Dynamic_SEReqControlModeType(r: Reader) -> Dynamic_SEReqControlModeType:
         if not -32768 <= v5_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x7: r.badz(p, 3, b & 0x7)
         v_ev_minimum_v2_x_energy_request = RationalNumberType(exponent=v5_exponent, value=v5_value)
@@ -3425,7 +3425,7 @@ def _d_Dynamic_SEResControlModeType(r: Reader) -> Dynamic_SEResControlModeType:
         r.zero(1, 'expected characters')
         v_departure_time = r.uintb(4294967295)
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
@@ -3433,7 +3433,7 @@ def _d_Dynamic_SEResControlModeType(r: Reader) -> Dynamic_SEResControlModeType:
         it, al = _P86[e]
     if it == 1:
         p = r.p; q = p + 12
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xfff; r.p = q
         if b & 0x808: r.badz(p, 12, b & 0x808)
         v_minimum_soc = ((b >> 4) & 0x7f)
@@ -3443,7 +3443,7 @@ def _d_Dynamic_SEResControlModeType(r: Reader) -> Dynamic_SEResControlModeType:
         it, al = _P87[e]
     if it == 2:
         p = r.p; q = p + 11
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7ff; r.p = q
         if b & 0x404: r.badz(p, 11, b & 0x404)
         v_target_soc = ((b >> 3) & 0x7f)
@@ -3557,25 +3557,25 @@ def _d_EVAbsolutePriceScheduleType(r: Reader) -> EVAbsolutePriceScheduleType:
     v_price_algorithm = None
     v_ev_price_rule_stacks = None
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_time_anchor = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v_currency = r.string()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 2; al = 0
     v_price_algorithm = r.string()
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 3; al = 0
@@ -3610,13 +3610,13 @@ def _d_EVEnergyOfferType(r: Reader) -> EVEnergyOfferType:
     v1_time_anchor = None
     v1_ev_power_schedule_entries = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
     v1_time_anchor = r.uintb(18446744073709551615)
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 1; al = 0
@@ -3626,32 +3626,32 @@ def _d_EVEnergyOfferType(r: Reader) -> EVEnergyOfferType:
     v2_price_algorithm = None
     v2_ev_price_rule_stacks = None
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0xf: r.badz(p, 4, b & 0xf)
     v_ev_power_schedule = EVPowerScheduleType(time_anchor=v1_time_anchor, ev_power_schedule_entries=v1_ev_power_schedule_entries)
     it = 0; al = 0
     v2_time_anchor = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v2_currency = r.string()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 2; al = 0
     v2_price_algorithm = r.string()
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 3; al = 0
     v2_ev_price_rule_stacks = _d_EVPriceRuleStackListType(r)
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     v_ev_absolute_price_schedule = EVAbsolutePriceScheduleType(time_anchor=v2_time_anchor, currency=v2_currency, price_algorithm=v2_price_algorithm, ev_price_rule_stacks=v2_ev_price_rule_stacks)
@@ -3701,13 +3701,13 @@ def _d_EVPowerProfileEntryListType(r: Reader) -> EVPowerProfileEntryListType:
         v1_power_l2 = None
         v1_power_l3 = None
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 0; al = 0
         v1_duration = r.uintb(4294967295)
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 1; al = 0
@@ -3770,13 +3770,13 @@ def _d_EVPowerProfileType(r: Reader) -> EVPowerProfileType:
     v_scheduled_evppt_control_mode = None
     v_ev_power_profile_entries = None
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_time_anchor = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -3790,13 +3790,13 @@ def _d_EVPowerProfileType(r: Reader) -> EVPowerProfileType:
         v2_selected_schedule_tuple_id = None
         v2_power_tolerance_acceptance = None
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 0; al = 0
         v2_selected_schedule_tuple_id = r.uintb(4294967295)
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
@@ -3804,7 +3804,7 @@ def _d_EVPowerProfileType(r: Reader) -> EVPowerProfileType:
         it, al = _P28[e]
         if it == 1:
             p = r.p; q = p + 4
-            if q > rn: r.eos()
+            if q > rn: rv, rn = r.refill(q)
             b = (rv >> (rn - q)) & 0xf; r.p = q
             if b & 0xb: r.badz(p, 4, b & 0xb)
             k = (b >> 2) & 0x1
@@ -3859,13 +3859,13 @@ def _d_EVPowerScheduleEntryListType(r: Reader) -> EVPowerScheduleEntryListType:
         v1_duration = None
         v1_power = None
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 0; al = 0
         v1_duration = r.uintb(4294967295)
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 1; al = 0
@@ -3909,7 +3909,7 @@ def _d_EVPowerScheduleEntryType(r: Reader) -> EVPowerScheduleEntryType:
     v_duration = None
     v_power = None
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
@@ -3917,7 +3917,7 @@ def _d_EVPowerScheduleEntryType(r: Reader) -> EVPowerScheduleEntryType:
     v1_exponent = None
     v1_value = None
     p = r.p; q = p + 16
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xffff; r.p = q
     if b & 0xf00e: r.badz(p, 16, b & 0xf00e)
     v1_exponent = ((b >> 4) & 0xff) - 128
@@ -3927,7 +3927,7 @@ def _d_EVPowerScheduleEntryType(r: Reader) -> EVPowerScheduleEntryType:
     if not -32768 <= v1_value <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     v_power = RationalNumberType(exponent=v1_exponent, value=v1_value)
@@ -3958,13 +3958,13 @@ def _d_EVPowerScheduleType(r: Reader) -> EVPowerScheduleType:
     v_time_anchor = None
     v_ev_power_schedule_entries = None
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_time_anchor = r.uintb(18446744073709551615)
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 1; al = 0
@@ -4020,13 +4020,13 @@ def _d_EVPriceRuleStackType(r: Reader) -> EVPriceRuleStackType:
     v_duration = None
     v_ev_price_rule = []
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_duration = r.uintb(4294967295)
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 1; al = 0
@@ -4086,7 +4086,7 @@ def _d_EVPriceRuleType(r: Reader) -> EVPriceRuleType:
     v1_exponent = None
     v1_value = None
     p = r.p; q = p + 15
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7fff; r.p = q
     if b & 0x700e: r.badz(p, 15, b & 0x700e)
     v1_exponent = ((b >> 4) & 0xff) - 128
@@ -4098,7 +4098,7 @@ def _d_EVPriceRuleType(r: Reader) -> EVPriceRuleType:
     v2_exponent = None
     v2_value = None
     p = r.p; q = p + 17
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ffff; r.p = q
     if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
     v2_exponent = ((b >> 4) & 0xff) - 128
@@ -4109,7 +4109,7 @@ def _d_EVPriceRuleType(r: Reader) -> EVPriceRuleType:
     if not -32768 <= v2_value <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     v_power_range_start = RationalNumberType(exponent=v2_exponent, value=v2_value)
@@ -4148,13 +4148,13 @@ def _d_EVSEStatusType(r: Reader) -> EVSEStatusType:
     v_notification_max_delay = None
     v_evse_notification = None
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_notification_max_delay = r.uintb(65535)
     p = r.p; q = p + 8
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xff; r.p = q
     if b & 0xe3: r.badz(p, 8, b & 0xe3)
     k = (b >> 2) & 0x7
@@ -4314,19 +4314,19 @@ def _d_KeyValueType(r: Reader) -> KeyValueType:
         v1_modulus = None
         v1_exponent = None
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 0; al = 0
         v1_modulus = r.binary()
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x7: r.badz(p, 3, b & 0x7)
         it = 1; al = 0
         v1_exponent = r.binary()
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = -1; al = 0
@@ -4367,20 +4367,20 @@ def _d_ListOfRootCertificateIDsType(r: Reader) -> ListOfRootCertificateIDsType:
         v1_x509_issuer_name = None
         v1_x509_serial_number = None
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 0; al = 0
         v1_x509_issuer_name = r.string()
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xe: r.badz(p, 4, b & 0xe)
         sg = (b & 0x1) == 1
         it = 1; al = 0
         v1_x509_serial_number = -r.uint() - 1 if sg else r.uint()
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = -1; al = 0
@@ -4455,19 +4455,19 @@ def _d_MessageHeaderType(r: Reader) -> MessageHeaderType:
     v_time_stamp = None
     v_signature = None
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_session_id = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -4508,19 +4508,19 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
     v_meter_status = None
     v_meter_timestamp = None
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_meter_id = r.string()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v_charged_energy_reading_wh = r.uintb(18446744073709551615)
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0x8: r.badz(p, 4, b & 0x8)
     e = b & 0x7
@@ -4530,7 +4530,7 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
         r.zero(1, 'expected characters')
         v_bpt_discharged_energy_reading_wh = r.uintb(18446744073709551615)
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
@@ -4540,7 +4540,7 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
         r.zero(1, 'expected characters')
         v_capacitive_energy_reading_va_rh = r.uintb(18446744073709551615)
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
@@ -4550,7 +4550,7 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
         r.zero(1, 'expected characters')
         v_bpt_inductive_energy_reading_va_rh = r.uintb(18446744073709551615)
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
@@ -4560,7 +4560,7 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
         r.zero(1, 'expected characters')
         v_meter_signature = r.binary()
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
@@ -4568,7 +4568,7 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
         it, al = _P79[e]
     if it == 6:
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x2: r.badz(p, 2, b & 0x2)
         sg = (b & 0x1) == 1
@@ -4576,7 +4576,7 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
         if not -32768 <= v_meter_status <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
@@ -4586,7 +4586,7 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
         r.zero(1, 'expected characters')
         v_meter_timestamp = r.uintb(18446744073709551615)
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = -1; al = 0
@@ -4651,19 +4651,19 @@ def _d_MeteringConfirmationReqType(r: Reader) -> MeteringConfirmationReqType:
     v1_time_stamp = None
     v1_signature = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
     v1_session_id = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -4681,19 +4681,19 @@ def _d_MeteringConfirmationReqType(r: Reader) -> MeteringConfirmationReqType:
     v2_dynamic_smdt_control_mode = None
     v2_scheduled_smdt_control_mode = None
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v2_id = r.string()
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 1; al = 0
     v2_session_id = r.binary()
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 2; al = 0
@@ -4707,7 +4707,7 @@ def _d_MeteringConfirmationReqType(r: Reader) -> MeteringConfirmationReqType:
     elif al == 1:
         v2_scheduled_smdt_control_mode = _d_Scheduled_SMDTControlModeType(r)
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     v_signed_metering_data = SignedMeteringDataType(id=v2_id, session_id=v2_session_id, meter_info=v2_meter_info, receipt=v2_receipt, dynamic_smdt_control_mode=v2_dynamic_smdt_control_mode, scheduled_smdt_control_mode=v2_scheduled_smdt_control_mode)
@@ -4773,19 +4773,19 @@ def _d_MeteringConfirmationResType(r: Reader) -> MeteringConfirmationResType:
     v1_time_stamp = None
     v1_signature = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
     v1_session_id = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -4797,7 +4797,7 @@ def _d_MeteringConfirmationResType(r: Reader) -> MeteringConfirmationResType:
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     p = r.p; q = p + 10
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3ff; r.p = q
     if b & 0x303: r.badz(p, 10, b & 0x303)
     k = (b >> 2) & 0x3f
@@ -4878,7 +4878,7 @@ def _d_OverstayRuleListType(r: Reader) -> OverstayRuleListType:
         r.zero(1, 'expected characters')
         v_overstay_time_threshold = r.uintb(4294967295)
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
@@ -4888,7 +4888,7 @@ def _d_OverstayRuleListType(r: Reader) -> OverstayRuleListType:
         v1_exponent = None
         v1_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v1_exponent = ((b >> 4) & 0xff) - 128
@@ -4898,7 +4898,7 @@ def _d_OverstayRuleListType(r: Reader) -> OverstayRuleListType:
         if not -32768 <= v1_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x7: r.badz(p, 3, b & 0x7)
         v_overstay_power_threshold = RationalNumberType(exponent=v1_exponent, value=v1_value)
@@ -4914,26 +4914,26 @@ def _d_OverstayRuleListType(r: Reader) -> OverstayRuleListType:
             r.zero(1, 'expected characters')
             v2_overstay_rule_description = r.string()
             p = r.p; q = p + 2
-            if q > rn: r.eos()
+            if q > rn: rv, rn = r.refill(q)
             b = (rv >> (rn - q)) & 0x3; r.p = q
             if b & 0x3: r.badz(p, 2, b & 0x3)
             it = 1; al = 0
         r.zero(1, 'expected characters')
         v2_start_time = r.uintb(4294967295)
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 2; al = 0
         v2_overstay_fee = _d_RationalNumberType(r)
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 3; al = 0
         v2_overstay_fee_period = r.uintb(4294967295)
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = -1; al = 0
@@ -5012,7 +5012,7 @@ def _d_OverstayRuleType(r: Reader) -> OverstayRuleType:
         r.zero(1, 'expected characters')
         v_overstay_rule_description = r.string()
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 1; al = 0
@@ -5021,7 +5021,7 @@ def _d_OverstayRuleType(r: Reader) -> OverstayRuleType:
     v1_exponent = None
     v1_value = None
     p = r.p; q = p + 16
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xffff; r.p = q
     if b & 0xf00e: r.badz(p, 16, b & 0xf00e)
     v1_exponent = ((b >> 4) & 0xff) - 128
@@ -5031,14 +5031,14 @@ def _d_OverstayRuleType(r: Reader) -> OverstayRuleType:
     if not -32768 <= v1_value <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0xf: r.badz(p, 4, b & 0xf)
     v_overstay_fee = RationalNumberType(exponent=v1_exponent, value=v1_value)
     it = 3; al = 0
     v_overstay_fee_period = r.uintb(4294967295)
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = -1; al = 0
@@ -5086,13 +5086,13 @@ def _d_ParameterSetType(r: Reader) -> ParameterSetType:
     v_parameter_set_id = None
     v_parameter = []
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_parameter_set_id = r.uintb(65535)
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 1; al = 0
@@ -5143,19 +5143,19 @@ def _d_ParameterType(r: Reader) -> ParameterType:
     it, al = _P135[r.code(3, 6)]
     if al == 0:
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x5: r.badz(p, 3, b & 0x5)
         v_bool_value = ((b >> 1) & 0x1) == 1
     elif al == 1:
         p = r.p; q = p + 10
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3ff; r.p = q
         if b & 0x201: r.badz(p, 10, b & 0x201)
         v_byte_value = ((b >> 1) & 0xff) - 128
     elif al == 2:
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x2: r.badz(p, 2, b & 0x2)
         sg = (b & 0x1) == 1
@@ -5165,7 +5165,7 @@ def _d_ParameterType(r: Reader) -> ParameterType:
         r.zero(1, 'expected end of element')
     elif al == 3:
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x2: r.badz(p, 2, b & 0x2)
         sg = (b & 0x1) == 1
@@ -5177,7 +5177,7 @@ def _d_ParameterType(r: Reader) -> ParameterType:
         v1_exponent = None
         v1_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v1_exponent = ((b >> 4) & 0xff) - 128
@@ -5187,7 +5187,7 @@ def _d_ParameterType(r: Reader) -> ParameterType:
         if not -32768 <= v1_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = -1; al = 0
@@ -5259,7 +5259,7 @@ def _d_PnC_AReqAuthorizationModeType(r: Reader) -> PnC_AReqAuthorizationModeType
     it = 0; al = 0
     v_id = r.string()
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 1; al = 0
@@ -5267,19 +5267,19 @@ def _d_PnC_AReqAuthorizationModeType(r: Reader) -> PnC_AReqAuthorizationModeType
     v1_certificate = None
     v1_sub_certificates = None
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0xf: r.badz(p, 4, b & 0xf)
     it = 0; al = 0
     v1_certificate = r.binary()
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 1; al = 0
     v1_sub_certificates = _d_SubCertificatesType(r)
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     v_contract_certificate_chain = ContractCertificateChainType(certificate=v1_certificate, sub_certificates=v1_sub_certificates)
@@ -5312,13 +5312,13 @@ def _d_PnC_ASResAuthorizationModeType(r: Reader) -> PnC_ASResAuthorizationModeTy
     v_gen_challenge = None
     v_supported_providers = None
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_gen_challenge = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -5355,19 +5355,19 @@ def _d_PowerDeliveryReqType(r: Reader) -> PowerDeliveryReqType:
     v1_time_stamp = None
     v1_signature = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
     v1_session_id = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -5379,7 +5379,7 @@ def _d_PowerDeliveryReqType(r: Reader) -> PowerDeliveryReqType:
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     p = r.p; q = p + 12
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xfff; r.p = q
     if b & 0xce4: r.badz(p, 12, b & 0xce4)
     k = (b >> 8) & 0x3
@@ -5396,13 +5396,13 @@ def _d_PowerDeliveryReqType(r: Reader) -> PowerDeliveryReqType:
         v2_scheduled_evppt_control_mode = None
         v2_ev_power_profile_entries = None
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 0; al = 0
         v2_time_anchor = r.uintb(18446744073709551615)
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
@@ -5416,7 +5416,7 @@ def _d_PowerDeliveryReqType(r: Reader) -> PowerDeliveryReqType:
         it = 2; al = 0
         v2_ev_power_profile_entries = _d_EVPowerProfileEntryListType(r)
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
@@ -5425,7 +5425,7 @@ def _d_PowerDeliveryReqType(r: Reader) -> PowerDeliveryReqType:
         v_ev_power_profile = EVPowerProfileType(time_anchor=v2_time_anchor, dynamic_evppt_control_mode=v2_dynamic_evppt_control_mode, scheduled_evppt_control_mode=v2_scheduled_evppt_control_mode, ev_power_profile_entries=v2_ev_power_profile_entries)
     if it == 4:
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xb: r.badz(p, 4, b & 0xb)
         k = (b >> 2) & 0x1
@@ -5496,19 +5496,19 @@ def _d_PowerDeliveryResType(r: Reader) -> PowerDeliveryResType:
     v1_time_stamp = None
     v1_signature = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
     v1_session_id = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -5520,7 +5520,7 @@ def _d_PowerDeliveryResType(r: Reader) -> PowerDeliveryResType:
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     p = r.p; q = p + 11
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7ff; r.p = q
     if b & 0x604: r.badz(p, 11, b & 0x604)
     k = (b >> 3) & 0x3f
@@ -5533,13 +5533,13 @@ def _d_PowerDeliveryResType(r: Reader) -> PowerDeliveryResType:
         v2_notification_max_delay = None
         v2_evse_notification = None
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 0; al = 0
         v2_notification_max_delay = r.uintb(65535)
         p = r.p; q = p + 9
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x1ff; r.p = q
         if b & 0x1c7: r.badz(p, 9, b & 0x1c7)
         k = (b >> 3) & 0x7
@@ -5595,13 +5595,13 @@ def _d_PowerScheduleEntryListType(r: Reader) -> PowerScheduleEntryListType:
         v1_power_l2 = None
         v1_power_l3 = None
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 0; al = 0
         v1_duration = r.uintb(4294967295)
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 1; al = 0
@@ -5664,7 +5664,7 @@ def _d_PowerScheduleEntryType(r: Reader) -> PowerScheduleEntryType:
     v_power_l2 = None
     v_power_l3 = None
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
@@ -5672,7 +5672,7 @@ def _d_PowerScheduleEntryType(r: Reader) -> PowerScheduleEntryType:
     v1_exponent = None
     v1_value = None
     p = r.p; q = p + 16
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xffff; r.p = q
     if b & 0xf00e: r.badz(p, 16, b & 0xf00e)
     v1_exponent = ((b >> 4) & 0xff) - 128
@@ -5682,7 +5682,7 @@ def _d_PowerScheduleEntryType(r: Reader) -> PowerScheduleEntryType:
     if not -32768 <= v1_value <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0xc: r.badz(p, 4, b & 0xc)
     e = b & 0x3
@@ -5693,7 +5693,7 @@ def _d_PowerScheduleEntryType(r: Reader) -> PowerScheduleEntryType:
         v2_exponent = None
         v2_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v2_exponent = ((b >> 4) & 0xff) - 128
@@ -5703,7 +5703,7 @@ def _d_PowerScheduleEntryType(r: Reader) -> PowerScheduleEntryType:
         if not -32768 <= v2_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
@@ -5714,7 +5714,7 @@ def _d_PowerScheduleEntryType(r: Reader) -> PowerScheduleEntryType:
         v3_exponent = None
         v3_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v3_exponent = ((b >> 4) & 0xff) - 128
@@ -5724,7 +5724,7 @@ def _d_PowerScheduleEntryType(r: Reader) -> PowerScheduleEntryType:
         if not -32768 <= v3_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x7: r.badz(p, 3, b & 0x7)
         v_power_l3 = RationalNumberType(exponent=v3_exponent, value=v3_value)
@@ -5787,13 +5787,13 @@ def _d_PowerScheduleType(r: Reader) -> PowerScheduleType:
     v_power_tolerance = None
     v_power_schedule_entries = None
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_time_anchor = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -5803,7 +5803,7 @@ def _d_PowerScheduleType(r: Reader) -> PowerScheduleType:
         v1_exponent = None
         v1_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v1_exponent = ((b >> 4) & 0xff) - 128
@@ -5813,7 +5813,7 @@ def _d_PowerScheduleType(r: Reader) -> PowerScheduleType:
         if not -32768 <= v1_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
@@ -5824,7 +5824,7 @@ def _d_PowerScheduleType(r: Reader) -> PowerScheduleType:
         v2_exponent = None
         v2_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v2_exponent = ((b >> 4) & 0xff) - 128
@@ -5834,7 +5834,7 @@ def _d_PowerScheduleType(r: Reader) -> PowerScheduleType:
         if not -32768 <= v2_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x7: r.badz(p, 3, b & 0x7)
         v_power_tolerance = RationalNumberType(exponent=v2_exponent, value=v2_value)
@@ -5896,13 +5896,13 @@ def _d_PriceLevelScheduleEntryListType(r: Reader) -> PriceLevelScheduleEntryList
         v1_duration = None
         v1_price_level = None
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 0; al = 0
         v1_duration = r.uintb(4294967295)
         p = r.p; q = p + 13
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x1fff; r.p = q
         if b & 0x1c03: r.badz(p, 13, b & 0x1c03)
         v1_price_level = ((b >> 2) & 0xff)
@@ -5944,13 +5944,13 @@ def _d_PriceLevelScheduleEntryType(r: Reader) -> PriceLevelScheduleEntryType:
     v_duration = None
     v_price_level = None
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_duration = r.uintb(4294967295)
     p = r.p; q = p + 13
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1fff; r.p = q
     if b & 0x1c03: r.badz(p, 13, b & 0x1c03)
     v_price_level = ((b >> 2) & 0xff)
@@ -5984,13 +5984,13 @@ def _d_PriceLevelScheduleType(r: Reader) -> PriceLevelScheduleType:
     r.zero(1, 'expected characters')
     v_time_anchor = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 2; al = 0
     v_price_schedule_id = r.uintb(4294967295)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -6000,12 +6000,12 @@ def _d_PriceLevelScheduleType(r: Reader) -> PriceLevelScheduleType:
         r.zero(1, 'expected characters')
         v_price_schedule_description = r.string()
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 4; al = 0
     p = r.p; q = p + 11
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7ff; r.p = q
     if b & 0x403: r.badz(p, 11, b & 0x403)
     v_number_of_price_levels = ((b >> 2) & 0xff)
@@ -6086,13 +6086,13 @@ def _d_PriceRuleStackType(r: Reader) -> PriceRuleStackType:
     v_duration = None
     v_price_rule = []
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_duration = r.uintb(4294967295)
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 1; al = 0
@@ -6139,7 +6139,7 @@ def _d_PriceRuleType(r: Reader) -> PriceRuleType:
     v1_exponent = None
     v1_value = None
     p = r.p; q = p + 15
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7fff; r.p = q
     if b & 0x700e: r.badz(p, 15, b & 0x700e)
     v1_exponent = ((b >> 4) & 0xff) - 128
@@ -6149,7 +6149,7 @@ def _d_PriceRuleType(r: Reader) -> PriceRuleType:
     if not -32768 <= v1_value <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 5
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1f; r.p = q
     if b & 0x18: r.badz(p, 5, b & 0x18)
     e = b & 0x7
@@ -6160,7 +6160,7 @@ def _d_PriceRuleType(r: Reader) -> PriceRuleType:
         v2_exponent = None
         v2_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v2_exponent = ((b >> 4) & 0xff) - 128
@@ -6170,7 +6170,7 @@ def _d_PriceRuleType(r: Reader) -> PriceRuleType:
         if not -32768 <= v2_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 5
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x1f; r.p = q
         if b & 0x18: r.badz(p, 5, b & 0x18)
         e = b & 0x7
@@ -6181,7 +6181,7 @@ def _d_PriceRuleType(r: Reader) -> PriceRuleType:
         r.zero(1, 'expected characters')
         v_parking_fee_period = r.uintb(4294967295)
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
@@ -6191,7 +6191,7 @@ def _d_PriceRuleType(r: Reader) -> PriceRuleType:
         r.zero(1, 'expected characters')
         v_carbon_dioxide_emission = r.uintb(65535)
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
@@ -6199,7 +6199,7 @@ def _d_PriceRuleType(r: Reader) -> PriceRuleType:
         it, al = _P145[e]
     if it == 4:
         p = r.p; q = p + 11
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7ff; r.p = q
         if b & 0x403: r.badz(p, 11, b & 0x403)
         v_renewable_generation_percentage = ((b >> 2) & 0xff)
@@ -6207,7 +6207,7 @@ def _d_PriceRuleType(r: Reader) -> PriceRuleType:
     v3_exponent = None
     v3_value = None
     p = r.p; q = p + 14
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3fff; r.p = q
     if b & 0x300e: r.badz(p, 14, b & 0x300e)
     v3_exponent = ((b >> 4) & 0xff) - 128
@@ -6217,7 +6217,7 @@ def _d_PriceRuleType(r: Reader) -> PriceRuleType:
     if not -32768 <= v3_value <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     v_power_range_start = RationalNumberType(exponent=v3_exponent, value=v3_value)
@@ -6292,19 +6292,19 @@ def _d_PriceScheduleType(r: Reader) -> PriceScheduleType:
     v_price_schedule_id = None
     v_price_schedule_description = None
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_time_anchor = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v_price_schedule_id = r.uintb(4294967295)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -6314,7 +6314,7 @@ def _d_PriceScheduleType(r: Reader) -> PriceScheduleType:
         r.zero(1, 'expected characters')
         v_price_schedule_description = r.string()
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = -1; al = 0
@@ -6344,19 +6344,19 @@ def _d_RSAKeyValueType(r: Reader) -> RSAKeyValueType:
     v_modulus = None
     v_exponent = None
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_modulus = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v_exponent = r.binary()
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = -1; al = 0
@@ -6378,7 +6378,7 @@ def _d_RationalNumberType(r: Reader) -> RationalNumberType:
     v_exponent = None
     v_value = None
     p = r.p; q = p + 14
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3fff; r.p = q
     if b & 0x300e: r.badz(p, 14, b & 0x300e)
     v_exponent = ((b >> 4) & 0xff) - 128
@@ -6388,7 +6388,7 @@ def _d_RationalNumberType(r: Reader) -> RationalNumberType:
     if not -32768 <= v_value <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = -1; al = 0
@@ -6416,13 +6416,13 @@ def _d_ReceiptType(r: Reader) -> ReceiptType:
     v_overstay_costs = None
     v_tax_costs = []
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_time_anchor = r.uintb(18446744073709551615)
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0x8: r.badz(p, 4, b & 0x8)
     e = b & 0x7
@@ -6438,7 +6438,7 @@ def _d_ReceiptType(r: Reader) -> ReceiptType:
         it = 1; al = 0
         v1_cost_per_unit = _d_RationalNumberType(r)
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
@@ -6455,7 +6455,7 @@ def _d_ReceiptType(r: Reader) -> ReceiptType:
         it = 1; al = 0
         v2_cost_per_unit = _d_RationalNumberType(r)
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
@@ -6472,7 +6472,7 @@ def _d_ReceiptType(r: Reader) -> ReceiptType:
         it = 1; al = 0
         v3_cost_per_unit = _d_RationalNumberType(r)
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
@@ -6489,7 +6489,7 @@ def _d_ReceiptType(r: Reader) -> ReceiptType:
         it = 1; al = 0
         v4_cost_per_unit = _d_RationalNumberType(r)
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
@@ -6501,13 +6501,13 @@ def _d_ReceiptType(r: Reader) -> ReceiptType:
         v5_tax_rule_id = None
         v5_amount = None
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 0; al = 0
         v5_tax_rule_id = r.uintb(4294967295)
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 1; al = 0
@@ -6622,13 +6622,13 @@ def _d_ReferenceType(r: Reader) -> ReferenceType:
         it = 4; al = 0
     v_digest_method = _d_DigestMethodType(r)
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 5; al = 0
     v_digest_value = r.binary()
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = -1; al = 0
@@ -6719,19 +6719,19 @@ def _d_ScheduleExchangeReqType(r: Reader) -> ScheduleExchangeReqType:
     v1_time_stamp = None
     v1_signature = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
     v1_session_id = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -6743,7 +6743,7 @@ def _d_ScheduleExchangeReqType(r: Reader) -> ScheduleExchangeReqType:
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     p = r.p; q = p + 15
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7fff; r.p = q
     if b & 0x6004: r.badz(p, 15, b & 0x6004)
     v_maximum_supporting_points = ((b >> 3) & 0x3ff) + 12
@@ -6764,7 +6764,7 @@ def _d_ScheduleExchangeReqType(r: Reader) -> ScheduleExchangeReqType:
             r.zero(1, 'expected characters')
             v2_departure_time = r.uintb(4294967295)
             p = r.p; q = p + 4
-            if q > rn: r.eos()
+            if q > rn: rv, rn = r.refill(q)
             b = (rv >> (rn - q)) & 0xf; r.p = q
             if b & 0x8: r.badz(p, 4, b & 0x8)
             e = b & 0x7
@@ -6863,19 +6863,19 @@ def _d_ScheduleExchangeResType(r: Reader) -> ScheduleExchangeResType:
     v1_time_stamp = None
     v1_signature = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
     v1_session_id = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -6887,7 +6887,7 @@ def _d_ScheduleExchangeResType(r: Reader) -> ScheduleExchangeResType:
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     p = r.p; q = p + 16
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xffff; r.p = q
     if b & 0xc0e4: r.badz(p, 16, b & 0xc0e4)
     k = (b >> 8) & 0x3f
@@ -6901,7 +6901,7 @@ def _d_ScheduleExchangeResType(r: Reader) -> ScheduleExchangeResType:
     it, al = _P127[e]
     if it == 3:
         p = r.p; q = p + 5
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x1f; r.p = q
         if b & 0x14: r.badz(p, 5, b & 0x14)
         v_go_to_pause = ((b >> 3) & 0x1) == 1
@@ -6919,7 +6919,7 @@ def _d_ScheduleExchangeResType(r: Reader) -> ScheduleExchangeResType:
             r.zero(1, 'expected characters')
             v2_departure_time = r.uintb(4294967295)
             p = r.p; q = p + 4
-            if q > rn: r.eos()
+            if q > rn: rv, rn = r.refill(q)
             b = (rv >> (rn - q)) & 0xf; r.p = q
             if b & 0x8: r.badz(p, 4, b & 0x8)
             e = b & 0x7
@@ -6927,7 +6927,7 @@ def _d_ScheduleExchangeResType(r: Reader) -> ScheduleExchangeResType:
             it, al = _P86[e]
         if it == 1:
             p = r.p; q = p + 12
-            if q > rn: r.eos()
+            if q > rn: rv, rn = r.refill(q)
             b = (rv >> (rn - q)) & 0xfff; r.p = q
             if b & 0x808: r.badz(p, 12, b & 0x808)
             v2_minimum_soc = ((b >> 4) & 0x7f)
@@ -6937,7 +6937,7 @@ def _d_ScheduleExchangeResType(r: Reader) -> ScheduleExchangeResType:
             it, al = _P87[e]
         if it == 2:
             p = r.p; q = p + 11
-            if q > rn: r.eos()
+            if q > rn: rv, rn = r.refill(q)
             b = (rv >> (rn - q)) & 0x7ff; r.p = q
             if b & 0x404: r.badz(p, 11, b & 0x404)
             v2_target_soc = ((b >> 3) & 0x7f)
@@ -7035,7 +7035,7 @@ def _d_ScheduleTupleType(r: Reader) -> ScheduleTupleType:
     v_charging_schedule = None
     v_discharging_schedule = None
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
@@ -7044,7 +7044,7 @@ def _d_ScheduleTupleType(r: Reader) -> ScheduleTupleType:
     v1_absolute_price_schedule = None
     v1_price_level_schedule = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
@@ -7132,7 +7132,7 @@ def _d_Scheduled_CLReqControlModeType(r: Reader) -> Scheduled_CLReqControlModeTy
         v1_exponent = None
         v1_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v1_exponent = ((b >> 4) & 0xff) - 128
@@ -7142,7 +7142,7 @@ def _d_Scheduled_CLReqControlModeType(r: Reader) -> Scheduled_CLReqControlModeTy
         if not -32768 <= v1_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
@@ -7153,7 +7153,7 @@ def _d_Scheduled_CLReqControlModeType(r: Reader) -> Scheduled_CLReqControlModeTy
         v2_exponent = None
         v2_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v2_exponent = ((b >> 4) & 0xff) - 128
@@ -7163,7 +7163,7 @@ def _d_Scheduled_CLReqControlModeType(r: Reader) -> Scheduled_CLReqControlModeTy
         if not -32768 <= v2_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
@@ -7174,7 +7174,7 @@ def _d_Scheduled_CLReqControlModeType(r: Reader) -> Scheduled_CLReqControlModeTy
         v3_exponent = None
         v3_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v3_exponent = ((b >> 4) & 0xff) - 128
@@ -7184,7 +7184,7 @@ def _d_Scheduled_CLReqControlModeType(r: Reader) -> Scheduled_CLReqControlModeTy
         if not -32768 <= v3_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x7: r.badz(p, 3, b & 0x7)
         v_ev_minimum_energy_request = RationalNumberType(exponent=v3_exponent, value=v3_value)
@@ -7250,13 +7250,13 @@ def _d_Scheduled_EVPPTControlModeType(r: Reader) -> Scheduled_EVPPTControlModeTy
     v_selected_schedule_tuple_id = None
     v_power_tolerance_acceptance = None
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_selected_schedule_tuple_id = r.uintb(4294967295)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -7264,7 +7264,7 @@ def _d_Scheduled_EVPPTControlModeType(r: Reader) -> Scheduled_EVPPTControlModeTy
     it, al = _P28[e]
     if it == 1:
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xb: r.badz(p, 4, b & 0xb)
         k = (b >> 2) & 0x1
@@ -7297,7 +7297,7 @@ def _d_Scheduled_SEReqControlModeType(r: Reader) -> Scheduled_SEReqControlModeTy
         r.zero(1, 'expected characters')
         v_departure_time = r.uintb(4294967295)
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
@@ -7307,7 +7307,7 @@ def _d_Scheduled_SEReqControlModeType(r: Reader) -> Scheduled_SEReqControlModeTy
         v1_exponent = None
         v1_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v1_exponent = ((b >> 4) & 0xff) - 128
@@ -7317,7 +7317,7 @@ def _d_Scheduled_SEReqControlModeType(r: Reader) -> Scheduled_SEReqControlModeTy
         if not -32768 <= v1_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 5
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x1f; r.p = q
         if b & 0x18: r.badz(p, 5, b & 0x18)
         e = b & 0x7
@@ -7328,7 +7328,7 @@ def _d_Scheduled_SEReqControlModeType(r: Reader) -> Scheduled_SEReqControlModeTy
         v2_exponent = None
         v2_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v2_exponent = ((b >> 4) & 0xff) - 128
@@ -7338,7 +7338,7 @@ def _d_Scheduled_SEReqControlModeType(r: Reader) -> Scheduled_SEReqControlModeTy
         if not -32768 <= v2_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
@@ -7349,7 +7349,7 @@ def _d_Scheduled_SEReqControlModeType(r: Reader) -> Scheduled_SEReqControlModeTy
         v3_exponent = None
         v3_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v3_exponent = ((b >> 4) & 0xff) - 128
@@ -7359,7 +7359,7 @@ def _d_Scheduled_SEReqControlModeType(r: Reader) -> Scheduled_SEReqControlModeTy
         if not -32768 <= v3_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
@@ -7376,7 +7376,7 @@ def _d_Scheduled_SEReqControlModeType(r: Reader) -> Scheduled_SEReqControlModeTy
         it = 1; al = 0
         v4_ev_absolute_price_schedule = _d_EVAbsolutePriceScheduleType(r)
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         v_ev_energy_offer = EVEnergyOfferType(ev_power_schedule=v4_ev_power_schedule, ev_absolute_price_schedule=v4_ev_absolute_price_schedule)
@@ -7458,13 +7458,13 @@ def _d_Scheduled_SEResControlModeType(r: Reader) -> Scheduled_SEResControlModeTy
         v1_charging_schedule = None
         v1_discharging_schedule = None
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 0; al = 0
         v1_schedule_tuple_id = r.uintb(4294967295)
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 1; al = 0
@@ -7516,13 +7516,13 @@ def _d_Scheduled_SMDTControlModeType(r: Reader) -> Scheduled_SMDTControlModeType
     rv = r.v; rn = r.n
     v_selected_schedule_tuple_id = None
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_selected_schedule_tuple_id = r.uintb(4294967295)
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = -1; al = 0
@@ -7545,19 +7545,19 @@ def _d_SelectedServiceListType(r: Reader) -> SelectedServiceListType:
         v1_service_id = None
         v1_parameter_set_id = None
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 0; al = 0
         v1_service_id = r.uintb(65535)
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x7: r.badz(p, 3, b & 0x7)
         it = 1; al = 0
         v1_parameter_set_id = r.uintb(65535)
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = -1; al = 0
@@ -7598,19 +7598,19 @@ def _d_SelectedServiceType(r: Reader) -> SelectedServiceType:
     v_service_id = None
     v_parameter_set_id = None
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_service_id = r.uintb(65535)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v_parameter_set_id = r.uintb(65535)
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = -1; al = 0
@@ -7635,19 +7635,19 @@ def _d_ServiceDetailReqType(r: Reader) -> ServiceDetailReqType:
     v1_time_stamp = None
     v1_signature = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
     v1_session_id = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -7659,13 +7659,13 @@ def _d_ServiceDetailReqType(r: Reader) -> ServiceDetailReqType:
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 1; al = 0
     v_service_id = r.uintb(65535)
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = -1; al = 0
@@ -7705,19 +7705,19 @@ def _d_ServiceDetailResType(r: Reader) -> ServiceDetailResType:
     v1_time_stamp = None
     v1_signature = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
     v1_session_id = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -7729,7 +7729,7 @@ def _d_ServiceDetailResType(r: Reader) -> ServiceDetailResType:
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     p = r.p; q = p + 11
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7ff; r.p = q
     if b & 0x607: r.badz(p, 11, b & 0x607)
     k = (b >> 3) & 0x3f
@@ -7738,7 +7738,7 @@ def _d_ServiceDetailResType(r: Reader) -> ServiceDetailResType:
     it = 2; al = 0
     v_service_id = r.uintb(65535)
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 3; al = 0
@@ -7785,19 +7785,19 @@ def _d_ServiceDiscoveryReqType(r: Reader) -> ServiceDiscoveryReqType:
     v1_time_stamp = None
     v1_signature = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
     v1_session_id = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -7853,19 +7853,19 @@ def _d_ServiceDiscoveryResType(r: Reader) -> ServiceDiscoveryResType:
     v1_time_stamp = None
     v1_signature = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
     v1_session_id = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -7877,7 +7877,7 @@ def _d_ServiceDiscoveryResType(r: Reader) -> ServiceDiscoveryResType:
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     p = r.p; q = p + 14
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3fff; r.p = q
     if b & 0x303b: r.badz(p, 14, b & 0x303b)
     k = (b >> 6) & 0x3f
@@ -7971,13 +7971,13 @@ def _d_ServiceListType(r: Reader) -> ServiceListType:
         v1_service_id = None
         v1_free_service = None
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 0; al = 0
         v1_service_id = r.uintb(65535)
         p = r.p; q = p + 6
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3f; r.p = q
         if b & 0x3b: r.badz(p, 6, b & 0x3b)
         v1_free_service = ((b >> 2) & 0x1) == 1
@@ -8052,19 +8052,19 @@ def _d_ServiceSelectionReqType(r: Reader) -> ServiceSelectionReqType:
     v1_time_stamp = None
     v1_signature = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
     v1_session_id = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -8078,19 +8078,19 @@ def _d_ServiceSelectionReqType(r: Reader) -> ServiceSelectionReqType:
     v2_service_id = None
     v2_parameter_set_id = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
     v2_service_id = r.uintb(65535)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v2_parameter_set_id = r.uintb(65535)
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0xc: r.badz(p, 4, b & 0xc)
     e = b & 0x3
@@ -8148,19 +8148,19 @@ def _d_ServiceSelectionResType(r: Reader) -> ServiceSelectionResType:
     v1_time_stamp = None
     v1_signature = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
     v1_session_id = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -8172,7 +8172,7 @@ def _d_ServiceSelectionResType(r: Reader) -> ServiceSelectionResType:
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     p = r.p; q = p + 10
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3ff; r.p = q
     if b & 0x303: r.badz(p, 10, b & 0x303)
     k = (b >> 2) & 0x3f
@@ -8208,13 +8208,13 @@ def _d_ServiceType(r: Reader) -> ServiceType:
     v_service_id = None
     v_free_service = None
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_service_id = r.uintb(65535)
     p = r.p; q = p + 6
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3f; r.p = q
     if b & 0x3b: r.badz(p, 6, b & 0x3b)
     v_free_service = ((b >> 2) & 0x1) == 1
@@ -8238,19 +8238,19 @@ def _d_SessionSetupReqType(r: Reader) -> SessionSetupReqType:
     v1_time_stamp = None
     v1_signature = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
     v1_session_id = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -8262,13 +8262,13 @@ def _d_SessionSetupReqType(r: Reader) -> SessionSetupReqType:
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 1; al = 0
     v_evccid = r.string()
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = -1; al = 0
@@ -8307,19 +8307,19 @@ def _d_SessionSetupResType(r: Reader) -> SessionSetupResType:
     v1_time_stamp = None
     v1_signature = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
     v1_session_id = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -8331,7 +8331,7 @@ def _d_SessionSetupResType(r: Reader) -> SessionSetupResType:
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     p = r.p; q = p + 11
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7ff; r.p = q
     if b & 0x607: r.badz(p, 11, b & 0x607)
     k = (b >> 3) & 0x3f
@@ -8340,7 +8340,7 @@ def _d_SessionSetupResType(r: Reader) -> SessionSetupResType:
     it = 2; al = 0
     v_evseid = r.string()
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = -1; al = 0
@@ -8382,19 +8382,19 @@ def _d_SessionStopReqType(r: Reader) -> SessionStopReqType:
     v1_time_stamp = None
     v1_signature = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
     v1_session_id = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -8406,7 +8406,7 @@ def _d_SessionStopReqType(r: Reader) -> SessionStopReqType:
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     p = r.p; q = p + 7
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7f; r.p = q
     if b & 0x64: r.badz(p, 7, b & 0x64)
     k = (b >> 3) & 0x3
@@ -8419,7 +8419,7 @@ def _d_SessionStopReqType(r: Reader) -> SessionStopReqType:
         r.zero(1, 'expected characters')
         v_ev_termination_code = r.string()
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
@@ -8429,7 +8429,7 @@ def _d_SessionStopReqType(r: Reader) -> SessionStopReqType:
         r.zero(1, 'expected characters')
         v_ev_termination_explanation = r.string()
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = -1; al = 0
@@ -8479,19 +8479,19 @@ def _d_SessionStopResType(r: Reader) -> SessionStopResType:
     v1_time_stamp = None
     v1_signature = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
     v1_session_id = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -8503,7 +8503,7 @@ def _d_SessionStopResType(r: Reader) -> SessionStopResType:
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     p = r.p; q = p + 10
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3ff; r.p = q
     if b & 0x303: r.badz(p, 10, b & 0x303)
     k = (b >> 2) & 0x3f
@@ -8544,13 +8544,13 @@ def _d_SignatureMethodType(r: Reader) -> SignatureMethodType:
     it, al = _P102[r.code(3, 3)]
     if it == 1:
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x2: r.badz(p, 2, b & 0x2)
         sg = (b & 0x1) == 1
         v_hmac_output_length = -r.uint() - 1 if sg else r.uint()
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
@@ -8657,7 +8657,7 @@ def _d_SignatureType(r: Reader) -> SignatureType:
     v1_id = None
     v1_value = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -8669,7 +8669,7 @@ def _d_SignatureType(r: Reader) -> SignatureType:
         it = 1; al = 0
     v1_value = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -8765,13 +8765,13 @@ def _d_SignedCertificateChainType(r: Reader) -> SignedCertificateChainType:
     it = 0; al = 0
     v_id = r.string()
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 1; al = 0
     v_certificate = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -8868,19 +8868,19 @@ def _d_SignedInstallationDataType(r: Reader) -> SignedInstallationDataType:
     v1_certificate = None
     v1_sub_certificates = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
     v1_certificate = r.binary()
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 1; al = 0
     v1_sub_certificates = _d_SubCertificatesType(r)
     p = r.p; q = p + 7
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7f; r.p = q
     if b & 0x77: r.badz(p, 7, b & 0x77)
     k = (b >> 3) & 0x1
@@ -8889,7 +8889,7 @@ def _d_SignedInstallationDataType(r: Reader) -> SignedInstallationDataType:
     it = 3; al = 0
     v_dh_public_key = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -8965,13 +8965,13 @@ def _d_SignedMeteringDataType(r: Reader) -> SignedMeteringDataType:
     it = 0; al = 0
     v_id = r.string()
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 1; al = 0
     v_session_id = r.binary()
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 2; al = 0
@@ -8987,13 +8987,13 @@ def _d_SignedMeteringDataType(r: Reader) -> SignedMeteringDataType:
     elif al == 1:
         v2_selected_schedule_tuple_id = None
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 0; al = 0
         v2_selected_schedule_tuple_id = r.uintb(4294967295)
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = -1; al = 0
@@ -9109,19 +9109,19 @@ def _d_TargetPositionType(r: Reader) -> TargetPositionType:
     v_target_offset_x = None
     v_target_offset_y = None
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_target_offset_x = r.uintb(65535)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v_target_offset_y = r.uintb(65535)
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = -1; al = 0
@@ -9180,13 +9180,13 @@ def _d_TaxRuleType(r: Reader) -> TaxRuleType:
     v_applies_to_overstay_fee = None
     v_applies_minimum_maximum_cost = None
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_tax_rule_id = r.uintb(4294967295)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -9196,14 +9196,14 @@ def _d_TaxRuleType(r: Reader) -> TaxRuleType:
         r.zero(1, 'expected characters')
         v_tax_rule_name = r.string()
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 2; al = 0
     v1_exponent = None
     v1_value = None
     p = r.p; q = p + 14
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3fff; r.p = q
     if b & 0x300e: r.badz(p, 14, b & 0x300e)
     v1_exponent = ((b >> 4) & 0xff) - 128
@@ -9213,7 +9213,7 @@ def _d_TaxRuleType(r: Reader) -> TaxRuleType:
     if not -32768 <= v1_value <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0xc: r.badz(p, 4, b & 0xc)
     e = b & 0x3
@@ -9222,13 +9222,13 @@ def _d_TaxRuleType(r: Reader) -> TaxRuleType:
     v_tax_rate = RationalNumberType(exponent=v1_exponent, value=v1_value)
     if it == 3:
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xb: r.badz(p, 4, b & 0xb)
         v_tax_included_in_price = ((b >> 2) & 0x1) == 1
         it = 4; al = 0
     p = r.p; q = p + 16
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xffff; r.p = q
     if b & 0xbbbb: r.badz(p, 16, b & 0xbbbb)
     v_applies_to_energy_fee = ((b >> 14) & 0x1) == 1
@@ -9350,19 +9350,19 @@ def _d_V2GMessageType(r: Reader) -> V2GMessageType:
     v1_time_stamp = None
     v1_signature = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
     v1_session_id = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -9404,19 +9404,19 @@ def _d_V2GRequestType(r: Reader) -> V2GRequestType:
     v1_time_stamp = None
     v1_signature = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
     v1_session_id = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -9459,19 +9459,19 @@ def _d_V2GResponseType(r: Reader) -> V2GResponseType:
     v1_time_stamp = None
     v1_signature = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
     v1_session_id = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -9483,7 +9483,7 @@ def _d_V2GResponseType(r: Reader) -> V2GResponseType:
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     p = r.p; q = p + 10
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3ff; r.p = q
     if b & 0x303: r.badz(p, 10, b & 0x303)
     k = (b >> 2) & 0x3f
@@ -9526,19 +9526,19 @@ def _d_VehicleCheckInReqType(r: Reader) -> VehicleCheckInReqType:
     v1_time_stamp = None
     v1_signature = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
     v1_session_id = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -9550,7 +9550,7 @@ def _d_VehicleCheckInReqType(r: Reader) -> VehicleCheckInReqType:
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     p = r.p; q = p + 13
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1fff; r.p = q
     if b & 0x19c8: r.badz(p, 13, b & 0x19c8)
     k = (b >> 9) & 0x3
@@ -9564,7 +9564,7 @@ def _d_VehicleCheckInReqType(r: Reader) -> VehicleCheckInReqType:
     it, al = _P152[e]
     if it == 3:
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x2: r.badz(p, 2, b & 0x2)
         sg = (b & 0x1) == 1
@@ -9572,7 +9572,7 @@ def _d_VehicleCheckInReqType(r: Reader) -> VehicleCheckInReqType:
         if not -32768 <= v_vehicle_frame <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
@@ -9580,7 +9580,7 @@ def _d_VehicleCheckInReqType(r: Reader) -> VehicleCheckInReqType:
         it, al = _P153[e]
     if it == 4:
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x2: r.badz(p, 2, b & 0x2)
         sg = (b & 0x1) == 1
@@ -9588,7 +9588,7 @@ def _d_VehicleCheckInReqType(r: Reader) -> VehicleCheckInReqType:
         if not -32768 <= v_device_offset <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
@@ -9596,7 +9596,7 @@ def _d_VehicleCheckInReqType(r: Reader) -> VehicleCheckInReqType:
         it, al = _P154[e]
     if it == 5:
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x2: r.badz(p, 2, b & 0x2)
         sg = (b & 0x1) == 1
@@ -9604,7 +9604,7 @@ def _d_VehicleCheckInReqType(r: Reader) -> VehicleCheckInReqType:
         if not -32768 <= v_vehicle_travel <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = -1; al = 0
@@ -9671,19 +9671,19 @@ def _d_VehicleCheckInResType(r: Reader) -> VehicleCheckInResType:
     v1_time_stamp = None
     v1_signature = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
     v1_session_id = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -9695,7 +9695,7 @@ def _d_VehicleCheckInResType(r: Reader) -> VehicleCheckInResType:
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     p = r.p; q = p + 12
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xfff; r.p = q
     if b & 0xc08: r.badz(p, 12, b & 0xc08)
     k = (b >> 4) & 0x3f
@@ -9706,7 +9706,7 @@ def _d_VehicleCheckInResType(r: Reader) -> VehicleCheckInResType:
     it, al = _P38[e]
     if it == 2:
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x2: r.badz(p, 2, b & 0x2)
         sg = (b & 0x1) == 1
@@ -9714,7 +9714,7 @@ def _d_VehicleCheckInResType(r: Reader) -> VehicleCheckInResType:
         if not -32768 <= v_parking_space <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
@@ -9722,7 +9722,7 @@ def _d_VehicleCheckInResType(r: Reader) -> VehicleCheckInResType:
         it, al = _P40[e]
     if it == 3:
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x2: r.badz(p, 2, b & 0x2)
         sg = (b & 0x1) == 1
@@ -9730,7 +9730,7 @@ def _d_VehicleCheckInResType(r: Reader) -> VehicleCheckInResType:
         if not -32768 <= v_device_location <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
@@ -9738,7 +9738,7 @@ def _d_VehicleCheckInResType(r: Reader) -> VehicleCheckInResType:
         it, al = _P31[e]
     if it == 4:
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x2: r.badz(p, 2, b & 0x2)
         sg = (b & 0x1) == 1
@@ -9746,7 +9746,7 @@ def _d_VehicleCheckInResType(r: Reader) -> VehicleCheckInResType:
         if not -32768 <= v_target_distance <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = -1; al = 0
@@ -9809,19 +9809,19 @@ def _d_VehicleCheckOutReqType(r: Reader) -> VehicleCheckOutReqType:
     v1_time_stamp = None
     v1_signature = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
     v1_session_id = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -9833,7 +9833,7 @@ def _d_VehicleCheckOutReqType(r: Reader) -> VehicleCheckOutReqType:
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     p = r.p; q = p + 7
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7f; r.p = q
     if b & 0x67: r.badz(p, 7, b & 0x67)
     k = (b >> 3) & 0x3
@@ -9842,7 +9842,7 @@ def _d_VehicleCheckOutReqType(r: Reader) -> VehicleCheckOutReqType:
     it = 2; al = 0
     v_check_out_time = r.uintb(18446744073709551615)
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = -1; al = 0
@@ -9883,19 +9883,19 @@ def _d_VehicleCheckOutResType(r: Reader) -> VehicleCheckOutResType:
     v1_time_stamp = None
     v1_signature = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
     v1_session_id = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -9907,7 +9907,7 @@ def _d_VehicleCheckOutResType(r: Reader) -> VehicleCheckOutResType:
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     p = r.p; q = p + 14
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3fff; r.p = q
     if b & 0x303b: r.badz(p, 14, b & 0x303b)
     k = (b >> 6) & 0x3f
@@ -9956,20 +9956,20 @@ def _d_X509DataType(r: Reader) -> X509DataType:
             v1_x509_issuer_name = None
             v1_x509_serial_number = None
             p = r.p; q = p + 2
-            if q > rn: r.eos()
+            if q > rn: rv, rn = r.refill(q)
             b = (rv >> (rn - q)) & 0x3; r.p = q
             if b & 0x3: r.badz(p, 2, b & 0x3)
             it = 0; al = 0
             v1_x509_issuer_name = r.string()
             p = r.p; q = p + 4
-            if q > rn: r.eos()
+            if q > rn: rv, rn = r.refill(q)
             b = (rv >> (rn - q)) & 0xf; r.p = q
             if b & 0xe: r.badz(p, 4, b & 0xe)
             sg = (b & 0x1) == 1
             it = 1; al = 0
             v1_x509_serial_number = -r.uint() - 1 if sg else r.uint()
             p = r.p; q = p + 2
-            if q > rn: r.eos()
+            if q > rn: rv, rn = r.refill(q)
             b = (rv >> (rn - q)) & 0x3; r.p = q
             if b & 0x3: r.badz(p, 2, b & 0x3)
             it = -1; al = 0
@@ -10054,20 +10054,20 @@ def _d_X509IssuerSerialType(r: Reader) -> X509IssuerSerialType:
     v_x509_issuer_name = None
     v_x509_serial_number = None
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_x509_issuer_name = r.string()
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0xe: r.badz(p, 4, b & 0xe)
     sg = (b & 0x1) == 1
     it = 1; al = 0
     v_x509_serial_number = -r.uint() - 1 if sg else r.uint()
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = -1; al = 0
@@ -10135,7 +10135,7 @@ def _e_f_AckMaxDelay(w: Writer, v) -> None:
 def _d_f_AppliesMinimumMaximumCost(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
@@ -10147,7 +10147,7 @@ def _e_f_AppliesMinimumMaximumCost(w: Writer, v) -> None:
 def _d_f_AppliesToEnergyFee(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
@@ -10159,7 +10159,7 @@ def _e_f_AppliesToEnergyFee(w: Writer, v) -> None:
 def _d_f_AppliesToOverstayFee(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
@@ -10171,7 +10171,7 @@ def _e_f_AppliesToOverstayFee(w: Writer, v) -> None:
 def _d_f_AppliesToParkingFee(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
@@ -10183,7 +10183,7 @@ def _e_f_AppliesToParkingFee(w: Writer, v) -> None:
 def _d_f_AuthorizationServices(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x5: r.badz(p, 3, b & 0x5)
     k = (b >> 1) & 0x1
@@ -10196,7 +10196,7 @@ def _e_f_AuthorizationServices(w: Writer, v) -> None:
 def _d_f_BPT_ChannelSelection(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x5: r.badz(p, 3, b & 0x5)
     k = (b >> 1) & 0x1
@@ -10269,7 +10269,7 @@ def _e_f_Certificate(w: Writer, v) -> None:
 def _d_f_CertificateInstallationService(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
@@ -10281,7 +10281,7 @@ def _e_f_CertificateInstallationService(w: Writer, v) -> None:
 def _d_f_ChargeProgress(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0x9: r.badz(p, 4, b & 0x9)
     k = (b >> 1) & 0x3
@@ -10306,7 +10306,7 @@ def _e_f_ChargedEnergyReadingWh(w: Writer, v) -> None:
 def _d_f_ChargingComplete(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
@@ -10318,7 +10318,7 @@ def _e_f_ChargingComplete(w: Writer, v) -> None:
 def _d_f_ChargingSession(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0x9: r.badz(p, 4, b & 0x9)
     k = (b >> 1) & 0x3
@@ -10392,7 +10392,7 @@ def _e_f_DepartureTime(w: Writer, v) -> None:
 def _d_f_DeviceLocation(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
@@ -10412,7 +10412,7 @@ def _e_f_DeviceLocation(w: Writer, v) -> None:
 def _d_f_DeviceOffset(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
@@ -10456,7 +10456,7 @@ def _e_f_Duration(w: Writer, v) -> None:
 def _d_f_ECDHCurve(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x5: r.badz(p, 3, b & 0x5)
     k = (b >> 1) & 0x1
@@ -10493,7 +10493,7 @@ def _e_f_EVCCID(w: Writer, v) -> None:
 def _d_f_EVCheckInStatus(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0x9: r.badz(p, 4, b & 0x9)
     k = (b >> 1) & 0x3
@@ -10507,7 +10507,7 @@ def _e_f_EVCheckInStatus(w: Writer, v) -> None:
 def _d_f_EVCheckOutStatus(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0x9: r.badz(p, 4, b & 0x9)
     k = (b >> 1) & 0x3
@@ -10521,7 +10521,7 @@ def _e_f_EVCheckOutStatus(w: Writer, v) -> None:
 def _d_f_EVProcessing(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0x9: r.badz(p, 4, b & 0x9)
     k = (b >> 1) & 0x3
@@ -10535,7 +10535,7 @@ def _e_f_EVProcessing(w: Writer, v) -> None:
 def _d_f_EVSECheckOutStatus(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x5: r.badz(p, 3, b & 0x5)
     k = (b >> 1) & 0x1
@@ -10560,7 +10560,7 @@ def _e_f_EVSEID(w: Writer, v) -> None:
 def _d_f_EVSENotification(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 5
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1f; r.p = q
     if b & 0x11: r.badz(p, 5, b & 0x11)
     k = (b >> 1) & 0x7
@@ -10574,7 +10574,7 @@ def _e_f_EVSENotification(w: Writer, v) -> None:
 def _d_f_EVSEProcessing(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0x9: r.badz(p, 4, b & 0x9)
     k = (b >> 1) & 0x3
@@ -10624,7 +10624,7 @@ def _e_f_Exponent(w: Writer, v) -> None:
 def _d_f_Exponent(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 10
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3ff; r.p = q
     if b & 0x201: r.badz(p, 10, b & 0x201)
     v = ((b >> 1) & 0xff) - 128
@@ -10638,7 +10638,7 @@ def _e_f_Exponent(w: Writer, v) -> None:
 def _d_f_FreeService(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
@@ -10674,7 +10674,7 @@ def _e_f_GenChallenge(w: Writer, v) -> None:
 def _d_f_GoToPause(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
@@ -10686,7 +10686,7 @@ def _e_f_GoToPause(w: Writer, v) -> None:
 def _d_f_HMACOutputLength(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
@@ -10702,7 +10702,7 @@ def _e_f_HMACOutputLength(w: Writer, v) -> None:
 def _d_f_InletHot(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
@@ -10750,7 +10750,7 @@ def _e_f_Language(w: Writer, v) -> None:
 def _d_f_MaximumContractCertificateChains(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 10
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3ff; r.p = q
     if b & 0x201: r.badz(p, 10, b & 0x201)
     v = ((b >> 1) & 0xff)
@@ -10764,7 +10764,7 @@ def _e_f_MaximumContractCertificateChains(w: Writer, v) -> None:
 def _d_f_MaximumSOC(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 9
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ff; r.p = q
     if b & 0x101: r.badz(p, 9, b & 0x101)
     v = ((b >> 1) & 0x7f)
@@ -10779,7 +10779,7 @@ def _e_f_MaximumSOC(w: Writer, v) -> None:
 def _d_f_MaximumSupportingPoints(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 12
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xfff; r.p = q
     if b & 0x801: r.badz(p, 12, b & 0x801)
     v = ((b >> 1) & 0x3ff) + 12
@@ -10806,7 +10806,7 @@ def _e_f_MeterID(w: Writer, v) -> None:
 def _d_f_MeterInfoRequested(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
@@ -10830,7 +10830,7 @@ def _e_f_MeterSignature(w: Writer, v) -> None:
 def _d_f_MeterStatus(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
@@ -10874,7 +10874,7 @@ def _e_f_MgmtData(w: Writer, v) -> None:
 def _d_f_MinimumSOC(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 9
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ff; r.p = q
     if b & 0x101: r.badz(p, 9, b & 0x101)
     v = ((b >> 1) & 0x7f)
@@ -10889,7 +10889,7 @@ def _e_f_MinimumSOC(w: Writer, v) -> None:
 def _d_f_MinimumSOC(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 9
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ff; r.p = q
     if b & 0x101: r.badz(p, 9, b & 0x101)
     v = ((b >> 1) & 0x7f)
@@ -10928,7 +10928,7 @@ def _e_f_NotificationMaxDelay(w: Writer, v) -> None:
 def _d_f_NumberOfPriceLevels(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 10
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3ff; r.p = q
     if b & 0x201: r.badz(p, 10, b & 0x201)
     v = ((b >> 1) & 0xff)
@@ -11038,7 +11038,7 @@ def _e_f_ParkingFeePeriod(w: Writer, v) -> None:
 def _d_f_ParkingMethod(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0x9: r.badz(p, 4, b & 0x9)
     k = (b >> 1) & 0x3
@@ -11052,7 +11052,7 @@ def _e_f_ParkingMethod(w: Writer, v) -> None:
 def _d_f_ParkingSpace(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
@@ -11084,7 +11084,7 @@ def _e_f_PgenCounter(w: Writer, v) -> None:
 def _d_f_PowerToleranceAcceptance(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x5: r.badz(p, 3, b & 0x5)
     k = (b >> 1) & 0x1
@@ -11097,7 +11097,7 @@ def _e_f_PowerToleranceAcceptance(w: Writer, v) -> None:
 def _d_f_PresentSOC(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 9
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ff; r.p = q
     if b & 0x101: r.badz(p, 9, b & 0x101)
     v = ((b >> 1) & 0x7f)
@@ -11124,7 +11124,7 @@ def _e_f_PriceAlgorithm(w: Writer, v) -> None:
 def _d_f_PriceLevel(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 10
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3ff; r.p = q
     if b & 0x201: r.badz(p, 10, b & 0x201)
     v = ((b >> 1) & 0xff)
@@ -11186,7 +11186,7 @@ def _e_f_Q(w: Writer, v) -> None:
 def _d_f_RemainingContractCertificateChains(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 10
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3ff; r.p = q
     if b & 0x201: r.badz(p, 10, b & 0x201)
     v = ((b >> 1) & 0xff)
@@ -11236,7 +11236,7 @@ def _e_f_RemainingTimeToTargetSOC(w: Writer, v) -> None:
 def _d_f_RenewableGenerationPercentage(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 10
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3ff; r.p = q
     if b & 0x201: r.badz(p, 10, b & 0x201)
     v = ((b >> 1) & 0xff)
@@ -11250,7 +11250,7 @@ def _e_f_RenewableGenerationPercentage(w: Writer, v) -> None:
 def _d_f_ResponseCode(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 8
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xff; r.p = q
     if b & 0x81: r.badz(p, 8, b & 0x81)
     k = (b >> 1) & 0x3f
@@ -11312,7 +11312,7 @@ def _e_f_Seed(w: Writer, v) -> None:
 def _d_f_SelectedAuthorizationService(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x5: r.badz(p, 3, b & 0x5)
     k = (b >> 1) & 0x1
@@ -11361,7 +11361,7 @@ def _e_f_ServiceName(w: Writer, v) -> None:
 def _d_f_ServiceRenegotiationSupported(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
@@ -11421,7 +11421,7 @@ def _e_f_TPM_EncryptedPrivateKey(w: Writer, v) -> None:
 def _d_f_TargetDistance(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
@@ -11465,7 +11465,7 @@ def _e_f_TargetOffsetY(w: Writer, v) -> None:
 def _d_f_TargetSOC(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 9
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ff; r.p = q
     if b & 0x101: r.badz(p, 9, b & 0x101)
     v = ((b >> 1) & 0x7f)
@@ -11480,7 +11480,7 @@ def _e_f_TargetSOC(w: Writer, v) -> None:
 def _d_f_TargetSOC(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 9
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ff; r.p = q
     if b & 0x101: r.badz(p, 9, b & 0x101)
     v = ((b >> 1) & 0x7f)
@@ -11495,7 +11495,7 @@ def _e_f_TargetSOC(w: Writer, v) -> None:
 def _d_f_TaxIncludedInPrice(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
@@ -11579,7 +11579,7 @@ def _e_f_TimeStamp(w: Writer, v) -> None:
 def _d_f_Value(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
@@ -11599,7 +11599,7 @@ def _e_f_Value(w: Writer, v) -> None:
 def _d_f_VehicleFrame(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
@@ -11619,7 +11619,7 @@ def _e_f_VehicleFrame(w: Writer, v) -> None:
 def _d_f_VehicleTravel(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
@@ -11699,7 +11699,7 @@ def _e_f_X509SKI(w: Writer, v) -> None:
 def _d_f_X509SerialNumber(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
@@ -11751,7 +11751,7 @@ def _e_f_Y(w: Writer, v) -> None:
 def _d_f_boolValue(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
@@ -11763,7 +11763,7 @@ def _e_f_boolValue(w: Writer, v) -> None:
 def _d_f_byteValue(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 10
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3ff; r.p = q
     if b & 0x201: r.badz(p, 10, b & 0x201)
     v = ((b >> 1) & 0xff) - 128
@@ -11789,7 +11789,7 @@ def _e_f_finiteString(w: Writer, v) -> None:
 def _d_f_intValue(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
@@ -11809,7 +11809,7 @@ def _e_f_intValue(w: Writer, v) -> None:
 def _d_f_shortValue(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1

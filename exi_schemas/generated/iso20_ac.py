@@ -918,7 +918,7 @@ def _d_AC_CPDReqEnergyTransferModeType(r: Reader) -> AC_CPDReqEnergyTransferMode
     v1_exponent = None
     v1_value = None
     p = r.p; q = p + 15
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7fff; r.p = q
     if b & 0x700e: r.badz(p, 15, b & 0x700e)
     v1_exponent = ((b >> 4) & 0xff) - 128
@@ -928,7 +928,7 @@ def _d_AC_CPDReqEnergyTransferModeType(r: Reader) -> AC_CPDReqEnergyTransferMode
     if not -32768 <= v1_value <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0xc: r.badz(p, 4, b & 0xc)
     e = b & 0x3
@@ -939,7 +939,7 @@ def _d_AC_CPDReqEnergyTransferModeType(r: Reader) -> AC_CPDReqEnergyTransferMode
         v2_exponent = None
         v2_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v2_exponent = ((b >> 4) & 0xff) - 128
@@ -949,7 +949,7 @@ def _d_AC_CPDReqEnergyTransferModeType(r: Reader) -> AC_CPDReqEnergyTransferMode
         if not -32768 <= v2_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
@@ -960,7 +960,7 @@ def _d_AC_CPDReqEnergyTransferModeType(r: Reader) -> AC_CPDReqEnergyTransferMode
         v3_exponent = None
         v3_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v3_exponent = ((b >> 4) & 0xff) - 128
@@ -970,7 +970,7 @@ def _d_AC_CPDReqEnergyTransferModeType(r: Reader) -> AC_CPDReqEnergyTransferMode
         if not -32768 <= v3_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x7: r.badz(p, 3, b & 0x7)
         v_ev_maximum_charge_power_l3 = RationalNumberType(exponent=v3_exponent, value=v3_value)
@@ -978,7 +978,7 @@ def _d_AC_CPDReqEnergyTransferModeType(r: Reader) -> AC_CPDReqEnergyTransferMode
     v4_exponent = None
     v4_value = None
     p = r.p; q = p + 14
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3fff; r.p = q
     if b & 0x300e: r.badz(p, 14, b & 0x300e)
     v4_exponent = ((b >> 4) & 0xff) - 128
@@ -988,7 +988,7 @@ def _d_AC_CPDReqEnergyTransferModeType(r: Reader) -> AC_CPDReqEnergyTransferMode
     if not -32768 <= v4_value <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0xc: r.badz(p, 4, b & 0xc)
     e = b & 0x3
@@ -999,7 +999,7 @@ def _d_AC_CPDReqEnergyTransferModeType(r: Reader) -> AC_CPDReqEnergyTransferMode
         v5_exponent = None
         v5_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v5_exponent = ((b >> 4) & 0xff) - 128
@@ -1009,7 +1009,7 @@ def _d_AC_CPDReqEnergyTransferModeType(r: Reader) -> AC_CPDReqEnergyTransferMode
         if not -32768 <= v5_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
@@ -1020,7 +1020,7 @@ def _d_AC_CPDReqEnergyTransferModeType(r: Reader) -> AC_CPDReqEnergyTransferMode
         v6_exponent = None
         v6_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v6_exponent = ((b >> 4) & 0xff) - 128
@@ -1030,7 +1030,7 @@ def _d_AC_CPDReqEnergyTransferModeType(r: Reader) -> AC_CPDReqEnergyTransferMode
         if not -32768 <= v6_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x7: r.badz(p, 3, b & 0x7)
         v_ev_minimum_charge_power_l3 = RationalNumberType(exponent=v6_exponent, value=v6_value)
@@ -1142,7 +1142,7 @@ def _d_AC_CPDResEnergyTransferModeType(r: Reader) -> AC_CPDResEnergyTransferMode
     v1_exponent = None
     v1_value = None
     p = r.p; q = p + 15
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7fff; r.p = q
     if b & 0x700e: r.badz(p, 15, b & 0x700e)
     v1_exponent = ((b >> 4) & 0xff) - 128
@@ -1152,7 +1152,7 @@ def _d_AC_CPDResEnergyTransferModeType(r: Reader) -> AC_CPDResEnergyTransferMode
     if not -32768 <= v1_value <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0xc: r.badz(p, 4, b & 0xc)
     e = b & 0x3
@@ -1163,7 +1163,7 @@ def _d_AC_CPDResEnergyTransferModeType(r: Reader) -> AC_CPDResEnergyTransferMode
         v2_exponent = None
         v2_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v2_exponent = ((b >> 4) & 0xff) - 128
@@ -1173,7 +1173,7 @@ def _d_AC_CPDResEnergyTransferModeType(r: Reader) -> AC_CPDResEnergyTransferMode
         if not -32768 <= v2_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
@@ -1184,7 +1184,7 @@ def _d_AC_CPDResEnergyTransferModeType(r: Reader) -> AC_CPDResEnergyTransferMode
         v3_exponent = None
         v3_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v3_exponent = ((b >> 4) & 0xff) - 128
@@ -1194,7 +1194,7 @@ def _d_AC_CPDResEnergyTransferModeType(r: Reader) -> AC_CPDResEnergyTransferMode
         if not -32768 <= v3_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x7: r.badz(p, 3, b & 0x7)
         v_evse_maximum_charge_power_l3 = RationalNumberType(exponent=v3_exponent, value=v3_value)
@@ -1202,7 +1202,7 @@ def _d_AC_CPDResEnergyTransferModeType(r: Reader) -> AC_CPDResEnergyTransferMode
     v4_exponent = None
     v4_value = None
     p = r.p; q = p + 14
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3fff; r.p = q
     if b & 0x300e: r.badz(p, 14, b & 0x300e)
     v4_exponent = ((b >> 4) & 0xff) - 128
@@ -1212,7 +1212,7 @@ def _d_AC_CPDResEnergyTransferModeType(r: Reader) -> AC_CPDResEnergyTransferMode
     if not -32768 <= v4_value <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0xc: r.badz(p, 4, b & 0xc)
     e = b & 0x3
@@ -1223,7 +1223,7 @@ def _d_AC_CPDResEnergyTransferModeType(r: Reader) -> AC_CPDResEnergyTransferMode
         v5_exponent = None
         v5_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v5_exponent = ((b >> 4) & 0xff) - 128
@@ -1233,7 +1233,7 @@ def _d_AC_CPDResEnergyTransferModeType(r: Reader) -> AC_CPDResEnergyTransferMode
         if not -32768 <= v5_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
@@ -1244,7 +1244,7 @@ def _d_AC_CPDResEnergyTransferModeType(r: Reader) -> AC_CPDResEnergyTransferMode
         v6_exponent = None
         v6_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v6_exponent = ((b >> 4) & 0xff) - 128
@@ -1254,7 +1254,7 @@ def _d_AC_CPDResEnergyTransferModeType(r: Reader) -> AC_CPDResEnergyTransferMode
         if not -32768 <= v6_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x7: r.badz(p, 3, b & 0x7)
         v_evse_minimum_charge_power_l3 = RationalNumberType(exponent=v6_exponent, value=v6_value)
@@ -1262,7 +1262,7 @@ def _d_AC_CPDResEnergyTransferModeType(r: Reader) -> AC_CPDResEnergyTransferMode
     v7_exponent = None
     v7_value = None
     p = r.p; q = p + 14
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3fff; r.p = q
     if b & 0x300e: r.badz(p, 14, b & 0x300e)
     v7_exponent = ((b >> 4) & 0xff) - 128
@@ -1272,7 +1272,7 @@ def _d_AC_CPDResEnergyTransferModeType(r: Reader) -> AC_CPDResEnergyTransferMode
     if not -32768 <= v7_value <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 5
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1f; r.p = q
     if b & 0x18: r.badz(p, 5, b & 0x18)
     e = b & 0x7
@@ -1283,7 +1283,7 @@ def _d_AC_CPDResEnergyTransferModeType(r: Reader) -> AC_CPDResEnergyTransferMode
         v8_exponent = None
         v8_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v8_exponent = ((b >> 4) & 0xff) - 128
@@ -1293,7 +1293,7 @@ def _d_AC_CPDResEnergyTransferModeType(r: Reader) -> AC_CPDResEnergyTransferMode
         if not -32768 <= v8_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 5
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x1f; r.p = q
         if b & 0x18: r.badz(p, 5, b & 0x18)
         e = b & 0x7
@@ -1304,7 +1304,7 @@ def _d_AC_CPDResEnergyTransferModeType(r: Reader) -> AC_CPDResEnergyTransferMode
         v9_exponent = None
         v9_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v9_exponent = ((b >> 4) & 0xff) - 128
@@ -1314,7 +1314,7 @@ def _d_AC_CPDResEnergyTransferModeType(r: Reader) -> AC_CPDResEnergyTransferMode
         if not -32768 <= v9_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 5
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x1f; r.p = q
         if b & 0x18: r.badz(p, 5, b & 0x18)
         e = b & 0x7
@@ -1325,7 +1325,7 @@ def _d_AC_CPDResEnergyTransferModeType(r: Reader) -> AC_CPDResEnergyTransferMode
         v10_exponent = None
         v10_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v10_exponent = ((b >> 4) & 0xff) - 128
@@ -1335,7 +1335,7 @@ def _d_AC_CPDResEnergyTransferModeType(r: Reader) -> AC_CPDResEnergyTransferMode
         if not -32768 <= v10_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
@@ -1346,7 +1346,7 @@ def _d_AC_CPDResEnergyTransferModeType(r: Reader) -> AC_CPDResEnergyTransferMode
         v11_exponent = None
         v11_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v11_exponent = ((b >> 4) & 0xff) - 128
@@ -1356,7 +1356,7 @@ def _d_AC_CPDResEnergyTransferModeType(r: Reader) -> AC_CPDResEnergyTransferMode
         if not -32768 <= v11_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
@@ -1367,7 +1367,7 @@ def _d_AC_CPDResEnergyTransferModeType(r: Reader) -> AC_CPDResEnergyTransferMode
         v12_exponent = None
         v12_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v12_exponent = ((b >> 4) & 0xff) - 128
@@ -1377,7 +1377,7 @@ def _d_AC_CPDResEnergyTransferModeType(r: Reader) -> AC_CPDResEnergyTransferMode
         if not -32768 <= v12_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x7: r.badz(p, 3, b & 0x7)
         v_evse_present_active_power_l3 = RationalNumberType(exponent=v12_exponent, value=v12_value)
@@ -1567,19 +1567,19 @@ def _d_AC_ChargeLoopReqType(r: Reader) -> AC_ChargeLoopReqType:
     v1_time_stamp = None
     v1_signature = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
     v1_session_id = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -1596,7 +1596,7 @@ def _d_AC_ChargeLoopReqType(r: Reader) -> AC_ChargeLoopReqType:
         r.zero(1, 'expected next item')
         it = 2; al = 0
     p = r.p; q = p + 6
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3f; r.p = q
     if b & 0x28: r.badz(p, 6, b & 0x28)
     v_meter_info_requested = ((b >> 4) & 0x1) == 1
@@ -1675,19 +1675,19 @@ def _d_AC_ChargeLoopResType(r: Reader) -> AC_ChargeLoopResType:
     v1_time_stamp = None
     v1_signature = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
     v1_session_id = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -1699,7 +1699,7 @@ def _d_AC_ChargeLoopResType(r: Reader) -> AC_ChargeLoopResType:
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     p = r.p; q = p + 13
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1fff; r.p = q
     if b & 0x1810: r.badz(p, 13, b & 0x1810)
     k = (b >> 5) & 0x3f
@@ -1712,13 +1712,13 @@ def _d_AC_ChargeLoopResType(r: Reader) -> AC_ChargeLoopResType:
         v2_notification_max_delay = None
         v2_evse_notification = None
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 0; al = 0
         v2_notification_max_delay = r.uintb(65535)
         p = r.p; q = p + 12
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xfff; r.p = q
         if b & 0xe30: r.badz(p, 12, b & 0xe30)
         k = (b >> 6) & 0x7
@@ -1738,7 +1738,7 @@ def _d_AC_ChargeLoopResType(r: Reader) -> AC_ChargeLoopResType:
         v3_exponent = None
         v3_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v3_exponent = ((b >> 4) & 0xff) - 128
@@ -1748,7 +1748,7 @@ def _d_AC_ChargeLoopResType(r: Reader) -> AC_ChargeLoopResType:
         if not -32768 <= v3_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 5
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x1f; r.p = q
         if b & 0x18: r.badz(p, 5, b & 0x18)
         e = b & 0x7
@@ -1853,19 +1853,19 @@ def _d_AC_ChargeParameterDiscoveryReqType(r: Reader) -> AC_ChargeParameterDiscov
     v1_time_stamp = None
     v1_signature = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
     v1_session_id = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -1927,19 +1927,19 @@ def _d_AC_ChargeParameterDiscoveryResType(r: Reader) -> AC_ChargeParameterDiscov
     v1_time_stamp = None
     v1_signature = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
     v1_session_id = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -1951,7 +1951,7 @@ def _d_AC_ChargeParameterDiscoveryResType(r: Reader) -> AC_ChargeParameterDiscov
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     p = r.p; q = p + 11
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7ff; r.p = q
     if b & 0x604: r.badz(p, 11, b & 0x604)
     k = (b >> 3) & 0x3f
@@ -2019,7 +2019,7 @@ def _d_BPT_AC_CPDReqEnergyTransferModeType(r: Reader) -> BPT_AC_CPDReqEnergyTran
     v1_exponent = None
     v1_value = None
     p = r.p; q = p + 15
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7fff; r.p = q
     if b & 0x700e: r.badz(p, 15, b & 0x700e)
     v1_exponent = ((b >> 4) & 0xff) - 128
@@ -2029,7 +2029,7 @@ def _d_BPT_AC_CPDReqEnergyTransferModeType(r: Reader) -> BPT_AC_CPDReqEnergyTran
     if not -32768 <= v1_value <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0xc: r.badz(p, 4, b & 0xc)
     e = b & 0x3
@@ -2040,7 +2040,7 @@ def _d_BPT_AC_CPDReqEnergyTransferModeType(r: Reader) -> BPT_AC_CPDReqEnergyTran
         v2_exponent = None
         v2_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v2_exponent = ((b >> 4) & 0xff) - 128
@@ -2050,7 +2050,7 @@ def _d_BPT_AC_CPDReqEnergyTransferModeType(r: Reader) -> BPT_AC_CPDReqEnergyTran
         if not -32768 <= v2_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
@@ -2061,7 +2061,7 @@ def _d_BPT_AC_CPDReqEnergyTransferModeType(r: Reader) -> BPT_AC_CPDReqEnergyTran
         v3_exponent = None
         v3_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v3_exponent = ((b >> 4) & 0xff) - 128
@@ -2071,7 +2071,7 @@ def _d_BPT_AC_CPDReqEnergyTransferModeType(r: Reader) -> BPT_AC_CPDReqEnergyTran
         if not -32768 <= v3_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x7: r.badz(p, 3, b & 0x7)
         v_ev_maximum_charge_power_l3 = RationalNumberType(exponent=v3_exponent, value=v3_value)
@@ -2079,7 +2079,7 @@ def _d_BPT_AC_CPDReqEnergyTransferModeType(r: Reader) -> BPT_AC_CPDReqEnergyTran
     v4_exponent = None
     v4_value = None
     p = r.p; q = p + 14
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3fff; r.p = q
     if b & 0x300e: r.badz(p, 14, b & 0x300e)
     v4_exponent = ((b >> 4) & 0xff) - 128
@@ -2089,7 +2089,7 @@ def _d_BPT_AC_CPDReqEnergyTransferModeType(r: Reader) -> BPT_AC_CPDReqEnergyTran
     if not -32768 <= v4_value <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0xc: r.badz(p, 4, b & 0xc)
     e = b & 0x3
@@ -2100,7 +2100,7 @@ def _d_BPT_AC_CPDReqEnergyTransferModeType(r: Reader) -> BPT_AC_CPDReqEnergyTran
         v5_exponent = None
         v5_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v5_exponent = ((b >> 4) & 0xff) - 128
@@ -2110,7 +2110,7 @@ def _d_BPT_AC_CPDReqEnergyTransferModeType(r: Reader) -> BPT_AC_CPDReqEnergyTran
         if not -32768 <= v5_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
@@ -2121,7 +2121,7 @@ def _d_BPT_AC_CPDReqEnergyTransferModeType(r: Reader) -> BPT_AC_CPDReqEnergyTran
         v6_exponent = None
         v6_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v6_exponent = ((b >> 4) & 0xff) - 128
@@ -2131,7 +2131,7 @@ def _d_BPT_AC_CPDReqEnergyTransferModeType(r: Reader) -> BPT_AC_CPDReqEnergyTran
         if not -32768 <= v6_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x7: r.badz(p, 3, b & 0x7)
         v_ev_minimum_charge_power_l3 = RationalNumberType(exponent=v6_exponent, value=v6_value)
@@ -2139,7 +2139,7 @@ def _d_BPT_AC_CPDReqEnergyTransferModeType(r: Reader) -> BPT_AC_CPDReqEnergyTran
     v7_exponent = None
     v7_value = None
     p = r.p; q = p + 14
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3fff; r.p = q
     if b & 0x300e: r.badz(p, 14, b & 0x300e)
     v7_exponent = ((b >> 4) & 0xff) - 128
@@ -2149,7 +2149,7 @@ def _d_BPT_AC_CPDReqEnergyTransferModeType(r: Reader) -> BPT_AC_CPDReqEnergyTran
     if not -32768 <= v7_value <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0xc: r.badz(p, 4, b & 0xc)
     e = b & 0x3
@@ -2160,7 +2160,7 @@ def _d_BPT_AC_CPDReqEnergyTransferModeType(r: Reader) -> BPT_AC_CPDReqEnergyTran
         v8_exponent = None
         v8_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v8_exponent = ((b >> 4) & 0xff) - 128
@@ -2170,7 +2170,7 @@ def _d_BPT_AC_CPDReqEnergyTransferModeType(r: Reader) -> BPT_AC_CPDReqEnergyTran
         if not -32768 <= v8_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
@@ -2181,7 +2181,7 @@ def _d_BPT_AC_CPDReqEnergyTransferModeType(r: Reader) -> BPT_AC_CPDReqEnergyTran
         v9_exponent = None
         v9_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v9_exponent = ((b >> 4) & 0xff) - 128
@@ -2191,7 +2191,7 @@ def _d_BPT_AC_CPDReqEnergyTransferModeType(r: Reader) -> BPT_AC_CPDReqEnergyTran
         if not -32768 <= v9_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x7: r.badz(p, 3, b & 0x7)
         v_ev_maximum_discharge_power_l3 = RationalNumberType(exponent=v9_exponent, value=v9_value)
@@ -2199,7 +2199,7 @@ def _d_BPT_AC_CPDReqEnergyTransferModeType(r: Reader) -> BPT_AC_CPDReqEnergyTran
     v10_exponent = None
     v10_value = None
     p = r.p; q = p + 14
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3fff; r.p = q
     if b & 0x300e: r.badz(p, 14, b & 0x300e)
     v10_exponent = ((b >> 4) & 0xff) - 128
@@ -2209,7 +2209,7 @@ def _d_BPT_AC_CPDReqEnergyTransferModeType(r: Reader) -> BPT_AC_CPDReqEnergyTran
     if not -32768 <= v10_value <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0xc: r.badz(p, 4, b & 0xc)
     e = b & 0x3
@@ -2220,7 +2220,7 @@ def _d_BPT_AC_CPDReqEnergyTransferModeType(r: Reader) -> BPT_AC_CPDReqEnergyTran
         v11_exponent = None
         v11_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v11_exponent = ((b >> 4) & 0xff) - 128
@@ -2230,7 +2230,7 @@ def _d_BPT_AC_CPDReqEnergyTransferModeType(r: Reader) -> BPT_AC_CPDReqEnergyTran
         if not -32768 <= v11_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
@@ -2241,7 +2241,7 @@ def _d_BPT_AC_CPDReqEnergyTransferModeType(r: Reader) -> BPT_AC_CPDReqEnergyTran
         v12_exponent = None
         v12_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v12_exponent = ((b >> 4) & 0xff) - 128
@@ -2251,7 +2251,7 @@ def _d_BPT_AC_CPDReqEnergyTransferModeType(r: Reader) -> BPT_AC_CPDReqEnergyTran
         if not -32768 <= v12_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x7: r.badz(p, 3, b & 0x7)
         v_ev_minimum_discharge_power_l3 = RationalNumberType(exponent=v12_exponent, value=v12_value)
@@ -2455,7 +2455,7 @@ def _d_BPT_AC_CPDResEnergyTransferModeType(r: Reader) -> BPT_AC_CPDResEnergyTran
     v1_exponent = None
     v1_value = None
     p = r.p; q = p + 15
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7fff; r.p = q
     if b & 0x700e: r.badz(p, 15, b & 0x700e)
     v1_exponent = ((b >> 4) & 0xff) - 128
@@ -2465,7 +2465,7 @@ def _d_BPT_AC_CPDResEnergyTransferModeType(r: Reader) -> BPT_AC_CPDResEnergyTran
     if not -32768 <= v1_value <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0xc: r.badz(p, 4, b & 0xc)
     e = b & 0x3
@@ -2476,7 +2476,7 @@ def _d_BPT_AC_CPDResEnergyTransferModeType(r: Reader) -> BPT_AC_CPDResEnergyTran
         v2_exponent = None
         v2_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v2_exponent = ((b >> 4) & 0xff) - 128
@@ -2486,7 +2486,7 @@ def _d_BPT_AC_CPDResEnergyTransferModeType(r: Reader) -> BPT_AC_CPDResEnergyTran
         if not -32768 <= v2_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
@@ -2497,7 +2497,7 @@ def _d_BPT_AC_CPDResEnergyTransferModeType(r: Reader) -> BPT_AC_CPDResEnergyTran
         v3_exponent = None
         v3_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v3_exponent = ((b >> 4) & 0xff) - 128
@@ -2507,7 +2507,7 @@ def _d_BPT_AC_CPDResEnergyTransferModeType(r: Reader) -> BPT_AC_CPDResEnergyTran
         if not -32768 <= v3_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x7: r.badz(p, 3, b & 0x7)
         v_evse_maximum_charge_power_l3 = RationalNumberType(exponent=v3_exponent, value=v3_value)
@@ -2515,7 +2515,7 @@ def _d_BPT_AC_CPDResEnergyTransferModeType(r: Reader) -> BPT_AC_CPDResEnergyTran
     v4_exponent = None
     v4_value = None
     p = r.p; q = p + 14
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3fff; r.p = q
     if b & 0x300e: r.badz(p, 14, b & 0x300e)
     v4_exponent = ((b >> 4) & 0xff) - 128
@@ -2525,7 +2525,7 @@ def _d_BPT_AC_CPDResEnergyTransferModeType(r: Reader) -> BPT_AC_CPDResEnergyTran
     if not -32768 <= v4_value <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0xc: r.badz(p, 4, b & 0xc)
     e = b & 0x3
@@ -2536,7 +2536,7 @@ def _d_BPT_AC_CPDResEnergyTransferModeType(r: Reader) -> BPT_AC_CPDResEnergyTran
         v5_exponent = None
         v5_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v5_exponent = ((b >> 4) & 0xff) - 128
@@ -2546,7 +2546,7 @@ def _d_BPT_AC_CPDResEnergyTransferModeType(r: Reader) -> BPT_AC_CPDResEnergyTran
         if not -32768 <= v5_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
@@ -2557,7 +2557,7 @@ def _d_BPT_AC_CPDResEnergyTransferModeType(r: Reader) -> BPT_AC_CPDResEnergyTran
         v6_exponent = None
         v6_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v6_exponent = ((b >> 4) & 0xff) - 128
@@ -2567,7 +2567,7 @@ def _d_BPT_AC_CPDResEnergyTransferModeType(r: Reader) -> BPT_AC_CPDResEnergyTran
         if not -32768 <= v6_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x7: r.badz(p, 3, b & 0x7)
         v_evse_minimum_charge_power_l3 = RationalNumberType(exponent=v6_exponent, value=v6_value)
@@ -2575,7 +2575,7 @@ def _d_BPT_AC_CPDResEnergyTransferModeType(r: Reader) -> BPT_AC_CPDResEnergyTran
     v7_exponent = None
     v7_value = None
     p = r.p; q = p + 14
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3fff; r.p = q
     if b & 0x300e: r.badz(p, 14, b & 0x300e)
     v7_exponent = ((b >> 4) & 0xff) - 128
@@ -2585,7 +2585,7 @@ def _d_BPT_AC_CPDResEnergyTransferModeType(r: Reader) -> BPT_AC_CPDResEnergyTran
     if not -32768 <= v7_value <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 5
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1f; r.p = q
     if b & 0x18: r.badz(p, 5, b & 0x18)
     e = b & 0x7
@@ -2596,7 +2596,7 @@ def _d_BPT_AC_CPDResEnergyTransferModeType(r: Reader) -> BPT_AC_CPDResEnergyTran
         v8_exponent = None
         v8_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v8_exponent = ((b >> 4) & 0xff) - 128
@@ -2606,7 +2606,7 @@ def _d_BPT_AC_CPDResEnergyTransferModeType(r: Reader) -> BPT_AC_CPDResEnergyTran
         if not -32768 <= v8_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 5
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x1f; r.p = q
         if b & 0x18: r.badz(p, 5, b & 0x18)
         e = b & 0x7
@@ -2617,7 +2617,7 @@ def _d_BPT_AC_CPDResEnergyTransferModeType(r: Reader) -> BPT_AC_CPDResEnergyTran
         v9_exponent = None
         v9_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v9_exponent = ((b >> 4) & 0xff) - 128
@@ -2627,7 +2627,7 @@ def _d_BPT_AC_CPDResEnergyTransferModeType(r: Reader) -> BPT_AC_CPDResEnergyTran
         if not -32768 <= v9_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 5
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x1f; r.p = q
         if b & 0x18: r.badz(p, 5, b & 0x18)
         e = b & 0x7
@@ -2638,7 +2638,7 @@ def _d_BPT_AC_CPDResEnergyTransferModeType(r: Reader) -> BPT_AC_CPDResEnergyTran
         v10_exponent = None
         v10_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v10_exponent = ((b >> 4) & 0xff) - 128
@@ -2648,7 +2648,7 @@ def _d_BPT_AC_CPDResEnergyTransferModeType(r: Reader) -> BPT_AC_CPDResEnergyTran
         if not -32768 <= v10_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
@@ -2659,7 +2659,7 @@ def _d_BPT_AC_CPDResEnergyTransferModeType(r: Reader) -> BPT_AC_CPDResEnergyTran
         v11_exponent = None
         v11_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v11_exponent = ((b >> 4) & 0xff) - 128
@@ -2669,7 +2669,7 @@ def _d_BPT_AC_CPDResEnergyTransferModeType(r: Reader) -> BPT_AC_CPDResEnergyTran
         if not -32768 <= v11_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
@@ -2680,7 +2680,7 @@ def _d_BPT_AC_CPDResEnergyTransferModeType(r: Reader) -> BPT_AC_CPDResEnergyTran
         v12_exponent = None
         v12_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v12_exponent = ((b >> 4) & 0xff) - 128
@@ -2690,7 +2690,7 @@ def _d_BPT_AC_CPDResEnergyTransferModeType(r: Reader) -> BPT_AC_CPDResEnergyTran
         if not -32768 <= v12_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x7: r.badz(p, 3, b & 0x7)
         v_evse_present_active_power_l3 = RationalNumberType(exponent=v12_exponent, value=v12_value)
@@ -2698,7 +2698,7 @@ def _d_BPT_AC_CPDResEnergyTransferModeType(r: Reader) -> BPT_AC_CPDResEnergyTran
     v13_exponent = None
     v13_value = None
     p = r.p; q = p + 14
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3fff; r.p = q
     if b & 0x300e: r.badz(p, 14, b & 0x300e)
     v13_exponent = ((b >> 4) & 0xff) - 128
@@ -2708,7 +2708,7 @@ def _d_BPT_AC_CPDResEnergyTransferModeType(r: Reader) -> BPT_AC_CPDResEnergyTran
     if not -32768 <= v13_value <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0xc: r.badz(p, 4, b & 0xc)
     e = b & 0x3
@@ -2719,7 +2719,7 @@ def _d_BPT_AC_CPDResEnergyTransferModeType(r: Reader) -> BPT_AC_CPDResEnergyTran
         v14_exponent = None
         v14_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v14_exponent = ((b >> 4) & 0xff) - 128
@@ -2729,7 +2729,7 @@ def _d_BPT_AC_CPDResEnergyTransferModeType(r: Reader) -> BPT_AC_CPDResEnergyTran
         if not -32768 <= v14_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
@@ -2740,7 +2740,7 @@ def _d_BPT_AC_CPDResEnergyTransferModeType(r: Reader) -> BPT_AC_CPDResEnergyTran
         v15_exponent = None
         v15_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v15_exponent = ((b >> 4) & 0xff) - 128
@@ -2750,7 +2750,7 @@ def _d_BPT_AC_CPDResEnergyTransferModeType(r: Reader) -> BPT_AC_CPDResEnergyTran
         if not -32768 <= v15_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x7: r.badz(p, 3, b & 0x7)
         v_evse_maximum_discharge_power_l3 = RationalNumberType(exponent=v15_exponent, value=v15_value)
@@ -2758,7 +2758,7 @@ def _d_BPT_AC_CPDResEnergyTransferModeType(r: Reader) -> BPT_AC_CPDResEnergyTran
     v16_exponent = None
     v16_value = None
     p = r.p; q = p + 14
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3fff; r.p = q
     if b & 0x300e: r.badz(p, 14, b & 0x300e)
     v16_exponent = ((b >> 4) & 0xff) - 128
@@ -2768,7 +2768,7 @@ def _d_BPT_AC_CPDResEnergyTransferModeType(r: Reader) -> BPT_AC_CPDResEnergyTran
     if not -32768 <= v16_value <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0xc: r.badz(p, 4, b & 0xc)
     e = b & 0x3
@@ -2779,7 +2779,7 @@ def _d_BPT_AC_CPDResEnergyTransferModeType(r: Reader) -> BPT_AC_CPDResEnergyTran
         v17_exponent = None
         v17_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v17_exponent = ((b >> 4) & 0xff) - 128
@@ -2789,7 +2789,7 @@ def _d_BPT_AC_CPDResEnergyTransferModeType(r: Reader) -> BPT_AC_CPDResEnergyTran
         if not -32768 <= v17_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
@@ -2800,7 +2800,7 @@ def _d_BPT_AC_CPDResEnergyTransferModeType(r: Reader) -> BPT_AC_CPDResEnergyTran
         v18_exponent = None
         v18_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v18_exponent = ((b >> 4) & 0xff) - 128
@@ -2810,7 +2810,7 @@ def _d_BPT_AC_CPDResEnergyTransferModeType(r: Reader) -> BPT_AC_CPDResEnergyTran
         if not -32768 <= v18_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x7: r.badz(p, 3, b & 0x7)
         v_evse_minimum_discharge_power_l3 = RationalNumberType(exponent=v18_exponent, value=v18_value)
@@ -3107,14 +3107,14 @@ def _d_BPT_Dynamic_AC_CLReqControlModeType(r: Reader) -> BPT_Dynamic_AC_CLReqCon
         r.zero(1, 'expected characters')
         v_departure_time = r.uintb(4294967295)
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 1; al = 0
     v1_exponent = None
     v1_value = None
     p = r.p; q = p + 14
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3fff; r.p = q
     if b & 0x300e: r.badz(p, 14, b & 0x300e)
     v1_exponent = ((b >> 4) & 0xff) - 128
@@ -3126,7 +3126,7 @@ def _d_BPT_Dynamic_AC_CLReqControlModeType(r: Reader) -> BPT_Dynamic_AC_CLReqCon
     v2_exponent = None
     v2_value = None
     p = r.p; q = p + 17
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ffff; r.p = q
     if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
     v2_exponent = ((b >> 4) & 0xff) - 128
@@ -3139,7 +3139,7 @@ def _d_BPT_Dynamic_AC_CLReqControlModeType(r: Reader) -> BPT_Dynamic_AC_CLReqCon
     v3_exponent = None
     v3_value = None
     p = r.p; q = p + 17
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ffff; r.p = q
     if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
     v3_exponent = ((b >> 4) & 0xff) - 128
@@ -3152,7 +3152,7 @@ def _d_BPT_Dynamic_AC_CLReqControlModeType(r: Reader) -> BPT_Dynamic_AC_CLReqCon
     v4_exponent = None
     v4_value = None
     p = r.p; q = p + 17
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ffff; r.p = q
     if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
     v4_exponent = ((b >> 4) & 0xff) - 128
@@ -3163,7 +3163,7 @@ def _d_BPT_Dynamic_AC_CLReqControlModeType(r: Reader) -> BPT_Dynamic_AC_CLReqCon
     if not -32768 <= v4_value <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0xc: r.badz(p, 4, b & 0xc)
     e = b & 0x3
@@ -3174,7 +3174,7 @@ def _d_BPT_Dynamic_AC_CLReqControlModeType(r: Reader) -> BPT_Dynamic_AC_CLReqCon
         v5_exponent = None
         v5_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v5_exponent = ((b >> 4) & 0xff) - 128
@@ -3184,7 +3184,7 @@ def _d_BPT_Dynamic_AC_CLReqControlModeType(r: Reader) -> BPT_Dynamic_AC_CLReqCon
         if not -32768 <= v5_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
@@ -3195,7 +3195,7 @@ def _d_BPT_Dynamic_AC_CLReqControlModeType(r: Reader) -> BPT_Dynamic_AC_CLReqCon
         v6_exponent = None
         v6_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v6_exponent = ((b >> 4) & 0xff) - 128
@@ -3205,7 +3205,7 @@ def _d_BPT_Dynamic_AC_CLReqControlModeType(r: Reader) -> BPT_Dynamic_AC_CLReqCon
         if not -32768 <= v6_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x7: r.badz(p, 3, b & 0x7)
         v_ev_maximum_charge_power_l3 = RationalNumberType(exponent=v6_exponent, value=v6_value)
@@ -3213,7 +3213,7 @@ def _d_BPT_Dynamic_AC_CLReqControlModeType(r: Reader) -> BPT_Dynamic_AC_CLReqCon
     v7_exponent = None
     v7_value = None
     p = r.p; q = p + 14
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3fff; r.p = q
     if b & 0x300e: r.badz(p, 14, b & 0x300e)
     v7_exponent = ((b >> 4) & 0xff) - 128
@@ -3223,7 +3223,7 @@ def _d_BPT_Dynamic_AC_CLReqControlModeType(r: Reader) -> BPT_Dynamic_AC_CLReqCon
     if not -32768 <= v7_value <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0xc: r.badz(p, 4, b & 0xc)
     e = b & 0x3
@@ -3234,7 +3234,7 @@ def _d_BPT_Dynamic_AC_CLReqControlModeType(r: Reader) -> BPT_Dynamic_AC_CLReqCon
         v8_exponent = None
         v8_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v8_exponent = ((b >> 4) & 0xff) - 128
@@ -3244,7 +3244,7 @@ def _d_BPT_Dynamic_AC_CLReqControlModeType(r: Reader) -> BPT_Dynamic_AC_CLReqCon
         if not -32768 <= v8_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
@@ -3255,7 +3255,7 @@ def _d_BPT_Dynamic_AC_CLReqControlModeType(r: Reader) -> BPT_Dynamic_AC_CLReqCon
         v9_exponent = None
         v9_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v9_exponent = ((b >> 4) & 0xff) - 128
@@ -3265,7 +3265,7 @@ def _d_BPT_Dynamic_AC_CLReqControlModeType(r: Reader) -> BPT_Dynamic_AC_CLReqCon
         if not -32768 <= v9_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x7: r.badz(p, 3, b & 0x7)
         v_ev_minimum_charge_power_l3 = RationalNumberType(exponent=v9_exponent, value=v9_value)
@@ -3273,7 +3273,7 @@ def _d_BPT_Dynamic_AC_CLReqControlModeType(r: Reader) -> BPT_Dynamic_AC_CLReqCon
     v10_exponent = None
     v10_value = None
     p = r.p; q = p + 14
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3fff; r.p = q
     if b & 0x300e: r.badz(p, 14, b & 0x300e)
     v10_exponent = ((b >> 4) & 0xff) - 128
@@ -3283,7 +3283,7 @@ def _d_BPT_Dynamic_AC_CLReqControlModeType(r: Reader) -> BPT_Dynamic_AC_CLReqCon
     if not -32768 <= v10_value <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0xc: r.badz(p, 4, b & 0xc)
     e = b & 0x3
@@ -3294,7 +3294,7 @@ def _d_BPT_Dynamic_AC_CLReqControlModeType(r: Reader) -> BPT_Dynamic_AC_CLReqCon
         v11_exponent = None
         v11_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v11_exponent = ((b >> 4) & 0xff) - 128
@@ -3304,7 +3304,7 @@ def _d_BPT_Dynamic_AC_CLReqControlModeType(r: Reader) -> BPT_Dynamic_AC_CLReqCon
         if not -32768 <= v11_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
@@ -3315,7 +3315,7 @@ def _d_BPT_Dynamic_AC_CLReqControlModeType(r: Reader) -> BPT_Dynamic_AC_CLReqCon
         v12_exponent = None
         v12_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v12_exponent = ((b >> 4) & 0xff) - 128
@@ -3325,7 +3325,7 @@ def _d_BPT_Dynamic_AC_CLReqControlModeType(r: Reader) -> BPT_Dynamic_AC_CLReqCon
         if not -32768 <= v12_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x7: r.badz(p, 3, b & 0x7)
         v_ev_present_active_power_l3 = RationalNumberType(exponent=v12_exponent, value=v12_value)
@@ -3333,7 +3333,7 @@ def _d_BPT_Dynamic_AC_CLReqControlModeType(r: Reader) -> BPT_Dynamic_AC_CLReqCon
     v13_exponent = None
     v13_value = None
     p = r.p; q = p + 14
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3fff; r.p = q
     if b & 0x300e: r.badz(p, 14, b & 0x300e)
     v13_exponent = ((b >> 4) & 0xff) - 128
@@ -3343,7 +3343,7 @@ def _d_BPT_Dynamic_AC_CLReqControlModeType(r: Reader) -> BPT_Dynamic_AC_CLReqCon
     if not -32768 <= v13_value <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0xc: r.badz(p, 4, b & 0xc)
     e = b & 0x3
@@ -3354,7 +3354,7 @@ def _d_BPT_Dynamic_AC_CLReqControlModeType(r: Reader) -> BPT_Dynamic_AC_CLReqCon
         v14_exponent = None
         v14_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v14_exponent = ((b >> 4) & 0xff) - 128
@@ -3364,7 +3364,7 @@ def _d_BPT_Dynamic_AC_CLReqControlModeType(r: Reader) -> BPT_Dynamic_AC_CLReqCon
         if not -32768 <= v14_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
@@ -3375,7 +3375,7 @@ def _d_BPT_Dynamic_AC_CLReqControlModeType(r: Reader) -> BPT_Dynamic_AC_CLReqCon
         v15_exponent = None
         v15_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v15_exponent = ((b >> 4) & 0xff) - 128
@@ -3385,7 +3385,7 @@ def _d_BPT_Dynamic_AC_CLReqControlModeType(r: Reader) -> BPT_Dynamic_AC_CLReqCon
         if not -32768 <= v15_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x7: r.badz(p, 3, b & 0x7)
         v_ev_present_reactive_power_l3 = RationalNumberType(exponent=v15_exponent, value=v15_value)
@@ -3393,7 +3393,7 @@ def _d_BPT_Dynamic_AC_CLReqControlModeType(r: Reader) -> BPT_Dynamic_AC_CLReqCon
     v16_exponent = None
     v16_value = None
     p = r.p; q = p + 14
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3fff; r.p = q
     if b & 0x300e: r.badz(p, 14, b & 0x300e)
     v16_exponent = ((b >> 4) & 0xff) - 128
@@ -3403,7 +3403,7 @@ def _d_BPT_Dynamic_AC_CLReqControlModeType(r: Reader) -> BPT_Dynamic_AC_CLReqCon
     if not -32768 <= v16_value <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0xc: r.badz(p, 4, b & 0xc)
     e = b & 0x3
@@ -3414,7 +3414,7 @@ def _d_BPT_Dynamic_AC_CLReqControlModeType(r: Reader) -> BPT_Dynamic_AC_CLReqCon
         v17_exponent = None
         v17_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v17_exponent = ((b >> 4) & 0xff) - 128
@@ -3424,7 +3424,7 @@ def _d_BPT_Dynamic_AC_CLReqControlModeType(r: Reader) -> BPT_Dynamic_AC_CLReqCon
         if not -32768 <= v17_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
@@ -3435,7 +3435,7 @@ def _d_BPT_Dynamic_AC_CLReqControlModeType(r: Reader) -> BPT_Dynamic_AC_CLReqCon
         v18_exponent = None
         v18_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v18_exponent = ((b >> 4) & 0xff) - 128
@@ -3445,7 +3445,7 @@ def _d_BPT_Dynamic_AC_CLReqControlModeType(r: Reader) -> BPT_Dynamic_AC_CLReqCon
         if not -32768 <= v18_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x7: r.badz(p, 3, b & 0x7)
         v_ev_maximum_discharge_power_l3 = RationalNumberType(exponent=v18_exponent, value=v18_value)
@@ -3453,7 +3453,7 @@ def _d_BPT_Dynamic_AC_CLReqControlModeType(r: Reader) -> BPT_Dynamic_AC_CLReqCon
     v19_exponent = None
     v19_value = None
     p = r.p; q = p + 14
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3fff; r.p = q
     if b & 0x300e: r.badz(p, 14, b & 0x300e)
     v19_exponent = ((b >> 4) & 0xff) - 128
@@ -3463,7 +3463,7 @@ def _d_BPT_Dynamic_AC_CLReqControlModeType(r: Reader) -> BPT_Dynamic_AC_CLReqCon
     if not -32768 <= v19_value <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 5
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1f; r.p = q
     if b & 0x18: r.badz(p, 5, b & 0x18)
     e = b & 0x7
@@ -3474,7 +3474,7 @@ def _d_BPT_Dynamic_AC_CLReqControlModeType(r: Reader) -> BPT_Dynamic_AC_CLReqCon
         v20_exponent = None
         v20_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v20_exponent = ((b >> 4) & 0xff) - 128
@@ -3484,7 +3484,7 @@ def _d_BPT_Dynamic_AC_CLReqControlModeType(r: Reader) -> BPT_Dynamic_AC_CLReqCon
         if not -32768 <= v20_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 5
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x1f; r.p = q
         if b & 0x18: r.badz(p, 5, b & 0x18)
         e = b & 0x7
@@ -3495,7 +3495,7 @@ def _d_BPT_Dynamic_AC_CLReqControlModeType(r: Reader) -> BPT_Dynamic_AC_CLReqCon
         v21_exponent = None
         v21_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v21_exponent = ((b >> 4) & 0xff) - 128
@@ -3505,7 +3505,7 @@ def _d_BPT_Dynamic_AC_CLReqControlModeType(r: Reader) -> BPT_Dynamic_AC_CLReqCon
         if not -32768 <= v21_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
@@ -3516,7 +3516,7 @@ def _d_BPT_Dynamic_AC_CLReqControlModeType(r: Reader) -> BPT_Dynamic_AC_CLReqCon
         v22_exponent = None
         v22_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v22_exponent = ((b >> 4) & 0xff) - 128
@@ -3526,7 +3526,7 @@ def _d_BPT_Dynamic_AC_CLReqControlModeType(r: Reader) -> BPT_Dynamic_AC_CLReqCon
         if not -32768 <= v22_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
@@ -3537,7 +3537,7 @@ def _d_BPT_Dynamic_AC_CLReqControlModeType(r: Reader) -> BPT_Dynamic_AC_CLReqCon
         v23_exponent = None
         v23_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v23_exponent = ((b >> 4) & 0xff) - 128
@@ -3547,7 +3547,7 @@ def _d_BPT_Dynamic_AC_CLReqControlModeType(r: Reader) -> BPT_Dynamic_AC_CLReqCon
         if not -32768 <= v23_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x7: r.badz(p, 3, b & 0x7)
         v_ev_minimum_v2_x_energy_request = RationalNumberType(exponent=v23_exponent, value=v23_value)
@@ -3906,7 +3906,7 @@ def _d_BPT_Dynamic_AC_CLResControlModeType(r: Reader) -> BPT_Dynamic_AC_CLResCon
         r.zero(1, 'expected characters')
         v_departure_time = r.uintb(4294967295)
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
@@ -3914,7 +3914,7 @@ def _d_BPT_Dynamic_AC_CLResControlModeType(r: Reader) -> BPT_Dynamic_AC_CLResCon
         it, al = _P107[e]
     if it == 1:
         p = r.p; q = p + 11
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7ff; r.p = q
         if b & 0x404: r.badz(p, 11, b & 0x404)
         v_minimum_soc = ((b >> 3) & 0x7f)
@@ -3924,7 +3924,7 @@ def _d_BPT_Dynamic_AC_CLResControlModeType(r: Reader) -> BPT_Dynamic_AC_CLResCon
         it, al = _P108[e]
     if it == 2:
         p = r.p; q = p + 11
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7ff; r.p = q
         if b & 0x404: r.badz(p, 11, b & 0x404)
         v_target_soc = ((b >> 3) & 0x7f)
@@ -3936,14 +3936,14 @@ def _d_BPT_Dynamic_AC_CLResControlModeType(r: Reader) -> BPT_Dynamic_AC_CLResCon
         r.zero(1, 'expected characters')
         v_ack_max_delay = r.uintb(65535)
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 4; al = 0
     v1_exponent = None
     v1_value = None
     p = r.p; q = p + 14
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3fff; r.p = q
     if b & 0x300e: r.badz(p, 14, b & 0x300e)
     v1_exponent = ((b >> 4) & 0xff) - 128
@@ -3953,7 +3953,7 @@ def _d_BPT_Dynamic_AC_CLResControlModeType(r: Reader) -> BPT_Dynamic_AC_CLResCon
     if not -32768 <= v1_value <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 6
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3f; r.p = q
     if b & 0x30: r.badz(p, 6, b & 0x30)
     e = b & 0xf
@@ -3964,7 +3964,7 @@ def _d_BPT_Dynamic_AC_CLResControlModeType(r: Reader) -> BPT_Dynamic_AC_CLResCon
         v2_exponent = None
         v2_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v2_exponent = ((b >> 4) & 0xff) - 128
@@ -3974,7 +3974,7 @@ def _d_BPT_Dynamic_AC_CLResControlModeType(r: Reader) -> BPT_Dynamic_AC_CLResCon
         if not -32768 <= v2_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 6
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3f; r.p = q
         if b & 0x30: r.badz(p, 6, b & 0x30)
         e = b & 0xf
@@ -3985,7 +3985,7 @@ def _d_BPT_Dynamic_AC_CLResControlModeType(r: Reader) -> BPT_Dynamic_AC_CLResCon
         v3_exponent = None
         v3_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v3_exponent = ((b >> 4) & 0xff) - 128
@@ -3995,7 +3995,7 @@ def _d_BPT_Dynamic_AC_CLResControlModeType(r: Reader) -> BPT_Dynamic_AC_CLResCon
         if not -32768 <= v3_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 5
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x1f; r.p = q
         if b & 0x18: r.badz(p, 5, b & 0x18)
         e = b & 0x7
@@ -4006,7 +4006,7 @@ def _d_BPT_Dynamic_AC_CLResControlModeType(r: Reader) -> BPT_Dynamic_AC_CLResCon
         v4_exponent = None
         v4_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v4_exponent = ((b >> 4) & 0xff) - 128
@@ -4016,7 +4016,7 @@ def _d_BPT_Dynamic_AC_CLResControlModeType(r: Reader) -> BPT_Dynamic_AC_CLResCon
         if not -32768 <= v4_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 5
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x1f; r.p = q
         if b & 0x18: r.badz(p, 5, b & 0x18)
         e = b & 0x7
@@ -4027,7 +4027,7 @@ def _d_BPT_Dynamic_AC_CLResControlModeType(r: Reader) -> BPT_Dynamic_AC_CLResCon
         v5_exponent = None
         v5_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v5_exponent = ((b >> 4) & 0xff) - 128
@@ -4037,7 +4037,7 @@ def _d_BPT_Dynamic_AC_CLResControlModeType(r: Reader) -> BPT_Dynamic_AC_CLResCon
         if not -32768 <= v5_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 5
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x1f; r.p = q
         if b & 0x18: r.badz(p, 5, b & 0x18)
         e = b & 0x7
@@ -4048,7 +4048,7 @@ def _d_BPT_Dynamic_AC_CLResControlModeType(r: Reader) -> BPT_Dynamic_AC_CLResCon
         v6_exponent = None
         v6_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v6_exponent = ((b >> 4) & 0xff) - 128
@@ -4058,7 +4058,7 @@ def _d_BPT_Dynamic_AC_CLResControlModeType(r: Reader) -> BPT_Dynamic_AC_CLResCon
         if not -32768 <= v6_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 5
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x1f; r.p = q
         if b & 0x18: r.badz(p, 5, b & 0x18)
         e = b & 0x7
@@ -4069,7 +4069,7 @@ def _d_BPT_Dynamic_AC_CLResControlModeType(r: Reader) -> BPT_Dynamic_AC_CLResCon
         v7_exponent = None
         v7_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v7_exponent = ((b >> 4) & 0xff) - 128
@@ -4079,7 +4079,7 @@ def _d_BPT_Dynamic_AC_CLResControlModeType(r: Reader) -> BPT_Dynamic_AC_CLResCon
         if not -32768 <= v7_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
@@ -4090,7 +4090,7 @@ def _d_BPT_Dynamic_AC_CLResControlModeType(r: Reader) -> BPT_Dynamic_AC_CLResCon
         v8_exponent = None
         v8_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v8_exponent = ((b >> 4) & 0xff) - 128
@@ -4100,7 +4100,7 @@ def _d_BPT_Dynamic_AC_CLResControlModeType(r: Reader) -> BPT_Dynamic_AC_CLResCon
         if not -32768 <= v8_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
@@ -4111,7 +4111,7 @@ def _d_BPT_Dynamic_AC_CLResControlModeType(r: Reader) -> BPT_Dynamic_AC_CLResCon
         v9_exponent = None
         v9_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v9_exponent = ((b >> 4) & 0xff) - 128
@@ -4121,7 +4121,7 @@ def _d_BPT_Dynamic_AC_CLResControlModeType(r: Reader) -> BPT_Dynamic_AC_CLResCon
         if not -32768 <= v9_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x7: r.badz(p, 3, b & 0x7)
         v_evse_present_active_power_l3 = RationalNumberType(exponent=v9_exponent, value=v9_value)
@@ -4311,7 +4311,7 @@ def _d_BPT_Scheduled_AC_CLReqControlModeType(r: Reader) -> BPT_Scheduled_AC_CLRe
         v1_exponent = None
         v1_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v1_exponent = ((b >> 4) & 0xff) - 128
@@ -4321,7 +4321,7 @@ def _d_BPT_Scheduled_AC_CLReqControlModeType(r: Reader) -> BPT_Scheduled_AC_CLRe
         if not -32768 <= v1_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 6
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3f; r.p = q
         if b & 0x30: r.badz(p, 6, b & 0x30)
         e = b & 0xf
@@ -4332,7 +4332,7 @@ def _d_BPT_Scheduled_AC_CLReqControlModeType(r: Reader) -> BPT_Scheduled_AC_CLRe
         v2_exponent = None
         v2_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v2_exponent = ((b >> 4) & 0xff) - 128
@@ -4342,7 +4342,7 @@ def _d_BPT_Scheduled_AC_CLReqControlModeType(r: Reader) -> BPT_Scheduled_AC_CLRe
         if not -32768 <= v2_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 6
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3f; r.p = q
         if b & 0x30: r.badz(p, 6, b & 0x30)
         e = b & 0xf
@@ -4353,7 +4353,7 @@ def _d_BPT_Scheduled_AC_CLReqControlModeType(r: Reader) -> BPT_Scheduled_AC_CLRe
         v3_exponent = None
         v3_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v3_exponent = ((b >> 4) & 0xff) - 128
@@ -4363,7 +4363,7 @@ def _d_BPT_Scheduled_AC_CLReqControlModeType(r: Reader) -> BPT_Scheduled_AC_CLRe
         if not -32768 <= v3_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 5
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x1f; r.p = q
         if b & 0x18: r.badz(p, 5, b & 0x18)
         e = b & 0x7
@@ -4374,7 +4374,7 @@ def _d_BPT_Scheduled_AC_CLReqControlModeType(r: Reader) -> BPT_Scheduled_AC_CLRe
         v4_exponent = None
         v4_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v4_exponent = ((b >> 4) & 0xff) - 128
@@ -4384,7 +4384,7 @@ def _d_BPT_Scheduled_AC_CLReqControlModeType(r: Reader) -> BPT_Scheduled_AC_CLRe
         if not -32768 <= v4_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 5
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x1f; r.p = q
         if b & 0x18: r.badz(p, 5, b & 0x18)
         e = b & 0x7
@@ -4395,7 +4395,7 @@ def _d_BPT_Scheduled_AC_CLReqControlModeType(r: Reader) -> BPT_Scheduled_AC_CLRe
         v5_exponent = None
         v5_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v5_exponent = ((b >> 4) & 0xff) - 128
@@ -4405,7 +4405,7 @@ def _d_BPT_Scheduled_AC_CLReqControlModeType(r: Reader) -> BPT_Scheduled_AC_CLRe
         if not -32768 <= v5_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 5
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x1f; r.p = q
         if b & 0x18: r.badz(p, 5, b & 0x18)
         e = b & 0x7
@@ -4416,7 +4416,7 @@ def _d_BPT_Scheduled_AC_CLReqControlModeType(r: Reader) -> BPT_Scheduled_AC_CLRe
         v6_exponent = None
         v6_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v6_exponent = ((b >> 4) & 0xff) - 128
@@ -4426,7 +4426,7 @@ def _d_BPT_Scheduled_AC_CLReqControlModeType(r: Reader) -> BPT_Scheduled_AC_CLRe
         if not -32768 <= v6_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 5
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x1f; r.p = q
         if b & 0x18: r.badz(p, 5, b & 0x18)
         e = b & 0x7
@@ -4437,7 +4437,7 @@ def _d_BPT_Scheduled_AC_CLReqControlModeType(r: Reader) -> BPT_Scheduled_AC_CLRe
         v7_exponent = None
         v7_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v7_exponent = ((b >> 4) & 0xff) - 128
@@ -4447,7 +4447,7 @@ def _d_BPT_Scheduled_AC_CLReqControlModeType(r: Reader) -> BPT_Scheduled_AC_CLRe
         if not -32768 <= v7_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
@@ -4458,7 +4458,7 @@ def _d_BPT_Scheduled_AC_CLReqControlModeType(r: Reader) -> BPT_Scheduled_AC_CLRe
         v8_exponent = None
         v8_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v8_exponent = ((b >> 4) & 0xff) - 128
@@ -4468,7 +4468,7 @@ def _d_BPT_Scheduled_AC_CLReqControlModeType(r: Reader) -> BPT_Scheduled_AC_CLRe
         if not -32768 <= v8_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
@@ -4479,7 +4479,7 @@ def _d_BPT_Scheduled_AC_CLReqControlModeType(r: Reader) -> BPT_Scheduled_AC_CLRe
         v9_exponent = None
         v9_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v9_exponent = ((b >> 4) & 0xff) - 128
@@ -4489,7 +4489,7 @@ def _d_BPT_Scheduled_AC_CLReqControlModeType(r: Reader) -> BPT_Scheduled_AC_CLRe
         if not -32768 <= v9_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x7: r.badz(p, 3, b & 0x7)
         v_ev_minimum_charge_power_l3 = RationalNumberType(exponent=v9_exponent, value=v9_value)
@@ -4497,7 +4497,7 @@ def _d_BPT_Scheduled_AC_CLReqControlModeType(r: Reader) -> BPT_Scheduled_AC_CLRe
     v10_exponent = None
     v10_value = None
     p = r.p; q = p + 14
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3fff; r.p = q
     if b & 0x300e: r.badz(p, 14, b & 0x300e)
     v10_exponent = ((b >> 4) & 0xff) - 128
@@ -4507,7 +4507,7 @@ def _d_BPT_Scheduled_AC_CLReqControlModeType(r: Reader) -> BPT_Scheduled_AC_CLRe
     if not -32768 <= v10_value <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 6
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3f; r.p = q
     if b & 0x30: r.badz(p, 6, b & 0x30)
     e = b & 0xf
@@ -4518,7 +4518,7 @@ def _d_BPT_Scheduled_AC_CLReqControlModeType(r: Reader) -> BPT_Scheduled_AC_CLRe
         v11_exponent = None
         v11_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v11_exponent = ((b >> 4) & 0xff) - 128
@@ -4528,7 +4528,7 @@ def _d_BPT_Scheduled_AC_CLReqControlModeType(r: Reader) -> BPT_Scheduled_AC_CLRe
         if not -32768 <= v11_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 6
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3f; r.p = q
         if b & 0x30: r.badz(p, 6, b & 0x30)
         e = b & 0xf
@@ -4539,7 +4539,7 @@ def _d_BPT_Scheduled_AC_CLReqControlModeType(r: Reader) -> BPT_Scheduled_AC_CLRe
         v12_exponent = None
         v12_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v12_exponent = ((b >> 4) & 0xff) - 128
@@ -4549,7 +4549,7 @@ def _d_BPT_Scheduled_AC_CLReqControlModeType(r: Reader) -> BPT_Scheduled_AC_CLRe
         if not -32768 <= v12_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 6
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3f; r.p = q
         if b & 0x30: r.badz(p, 6, b & 0x30)
         e = b & 0xf
@@ -4560,7 +4560,7 @@ def _d_BPT_Scheduled_AC_CLReqControlModeType(r: Reader) -> BPT_Scheduled_AC_CLRe
         v13_exponent = None
         v13_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v13_exponent = ((b >> 4) & 0xff) - 128
@@ -4570,7 +4570,7 @@ def _d_BPT_Scheduled_AC_CLReqControlModeType(r: Reader) -> BPT_Scheduled_AC_CLRe
         if not -32768 <= v13_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 6
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3f; r.p = q
         if b & 0x30: r.badz(p, 6, b & 0x30)
         e = b & 0xf
@@ -4581,7 +4581,7 @@ def _d_BPT_Scheduled_AC_CLReqControlModeType(r: Reader) -> BPT_Scheduled_AC_CLRe
         v14_exponent = None
         v14_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v14_exponent = ((b >> 4) & 0xff) - 128
@@ -4591,7 +4591,7 @@ def _d_BPT_Scheduled_AC_CLReqControlModeType(r: Reader) -> BPT_Scheduled_AC_CLRe
         if not -32768 <= v14_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 6
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3f; r.p = q
         if b & 0x30: r.badz(p, 6, b & 0x30)
         e = b & 0xf
@@ -4602,7 +4602,7 @@ def _d_BPT_Scheduled_AC_CLReqControlModeType(r: Reader) -> BPT_Scheduled_AC_CLRe
         v15_exponent = None
         v15_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v15_exponent = ((b >> 4) & 0xff) - 128
@@ -4612,7 +4612,7 @@ def _d_BPT_Scheduled_AC_CLReqControlModeType(r: Reader) -> BPT_Scheduled_AC_CLRe
         if not -32768 <= v15_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 5
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x1f; r.p = q
         if b & 0x18: r.badz(p, 5, b & 0x18)
         e = b & 0x7
@@ -4623,7 +4623,7 @@ def _d_BPT_Scheduled_AC_CLReqControlModeType(r: Reader) -> BPT_Scheduled_AC_CLRe
         v16_exponent = None
         v16_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v16_exponent = ((b >> 4) & 0xff) - 128
@@ -4633,7 +4633,7 @@ def _d_BPT_Scheduled_AC_CLReqControlModeType(r: Reader) -> BPT_Scheduled_AC_CLRe
         if not -32768 <= v16_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 5
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x1f; r.p = q
         if b & 0x18: r.badz(p, 5, b & 0x18)
         e = b & 0x7
@@ -4644,7 +4644,7 @@ def _d_BPT_Scheduled_AC_CLReqControlModeType(r: Reader) -> BPT_Scheduled_AC_CLRe
         v17_exponent = None
         v17_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v17_exponent = ((b >> 4) & 0xff) - 128
@@ -4654,7 +4654,7 @@ def _d_BPT_Scheduled_AC_CLReqControlModeType(r: Reader) -> BPT_Scheduled_AC_CLRe
         if not -32768 <= v17_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 5
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x1f; r.p = q
         if b & 0x18: r.badz(p, 5, b & 0x18)
         e = b & 0x7
@@ -4665,7 +4665,7 @@ def _d_BPT_Scheduled_AC_CLReqControlModeType(r: Reader) -> BPT_Scheduled_AC_CLRe
         v18_exponent = None
         v18_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v18_exponent = ((b >> 4) & 0xff) - 128
@@ -4675,7 +4675,7 @@ def _d_BPT_Scheduled_AC_CLReqControlModeType(r: Reader) -> BPT_Scheduled_AC_CLRe
         if not -32768 <= v18_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 5
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x1f; r.p = q
         if b & 0x18: r.badz(p, 5, b & 0x18)
         e = b & 0x7
@@ -4686,7 +4686,7 @@ def _d_BPT_Scheduled_AC_CLReqControlModeType(r: Reader) -> BPT_Scheduled_AC_CLRe
         v19_exponent = None
         v19_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v19_exponent = ((b >> 4) & 0xff) - 128
@@ -4696,7 +4696,7 @@ def _d_BPT_Scheduled_AC_CLReqControlModeType(r: Reader) -> BPT_Scheduled_AC_CLRe
         if not -32768 <= v19_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
@@ -4707,7 +4707,7 @@ def _d_BPT_Scheduled_AC_CLReqControlModeType(r: Reader) -> BPT_Scheduled_AC_CLRe
         v20_exponent = None
         v20_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v20_exponent = ((b >> 4) & 0xff) - 128
@@ -4717,7 +4717,7 @@ def _d_BPT_Scheduled_AC_CLReqControlModeType(r: Reader) -> BPT_Scheduled_AC_CLRe
         if not -32768 <= v20_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
@@ -4728,7 +4728,7 @@ def _d_BPT_Scheduled_AC_CLReqControlModeType(r: Reader) -> BPT_Scheduled_AC_CLRe
         v21_exponent = None
         v21_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v21_exponent = ((b >> 4) & 0xff) - 128
@@ -4738,7 +4738,7 @@ def _d_BPT_Scheduled_AC_CLReqControlModeType(r: Reader) -> BPT_Scheduled_AC_CLRe
         if not -32768 <= v21_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x7: r.badz(p, 3, b & 0x7)
         v_ev_minimum_discharge_power_l3 = RationalNumberType(exponent=v21_exponent, value=v21_value)
@@ -5060,7 +5060,7 @@ def _d_BPT_Scheduled_AC_CLResControlModeType(r: Reader) -> BPT_Scheduled_AC_CLRe
         v1_exponent = None
         v1_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v1_exponent = ((b >> 4) & 0xff) - 128
@@ -5070,7 +5070,7 @@ def _d_BPT_Scheduled_AC_CLResControlModeType(r: Reader) -> BPT_Scheduled_AC_CLRe
         if not -32768 <= v1_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 6
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3f; r.p = q
         if b & 0x30: r.badz(p, 6, b & 0x30)
         e = b & 0xf
@@ -5081,7 +5081,7 @@ def _d_BPT_Scheduled_AC_CLResControlModeType(r: Reader) -> BPT_Scheduled_AC_CLRe
         v2_exponent = None
         v2_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v2_exponent = ((b >> 4) & 0xff) - 128
@@ -5091,7 +5091,7 @@ def _d_BPT_Scheduled_AC_CLResControlModeType(r: Reader) -> BPT_Scheduled_AC_CLRe
         if not -32768 <= v2_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 6
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3f; r.p = q
         if b & 0x30: r.badz(p, 6, b & 0x30)
         e = b & 0xf
@@ -5102,7 +5102,7 @@ def _d_BPT_Scheduled_AC_CLResControlModeType(r: Reader) -> BPT_Scheduled_AC_CLRe
         v3_exponent = None
         v3_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v3_exponent = ((b >> 4) & 0xff) - 128
@@ -5112,7 +5112,7 @@ def _d_BPT_Scheduled_AC_CLResControlModeType(r: Reader) -> BPT_Scheduled_AC_CLRe
         if not -32768 <= v3_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 5
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x1f; r.p = q
         if b & 0x18: r.badz(p, 5, b & 0x18)
         e = b & 0x7
@@ -5123,7 +5123,7 @@ def _d_BPT_Scheduled_AC_CLResControlModeType(r: Reader) -> BPT_Scheduled_AC_CLRe
         v4_exponent = None
         v4_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v4_exponent = ((b >> 4) & 0xff) - 128
@@ -5133,7 +5133,7 @@ def _d_BPT_Scheduled_AC_CLResControlModeType(r: Reader) -> BPT_Scheduled_AC_CLRe
         if not -32768 <= v4_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 5
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x1f; r.p = q
         if b & 0x18: r.badz(p, 5, b & 0x18)
         e = b & 0x7
@@ -5144,7 +5144,7 @@ def _d_BPT_Scheduled_AC_CLResControlModeType(r: Reader) -> BPT_Scheduled_AC_CLRe
         v5_exponent = None
         v5_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v5_exponent = ((b >> 4) & 0xff) - 128
@@ -5154,7 +5154,7 @@ def _d_BPT_Scheduled_AC_CLResControlModeType(r: Reader) -> BPT_Scheduled_AC_CLRe
         if not -32768 <= v5_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 5
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x1f; r.p = q
         if b & 0x18: r.badz(p, 5, b & 0x18)
         e = b & 0x7
@@ -5165,7 +5165,7 @@ def _d_BPT_Scheduled_AC_CLResControlModeType(r: Reader) -> BPT_Scheduled_AC_CLRe
         v6_exponent = None
         v6_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v6_exponent = ((b >> 4) & 0xff) - 128
@@ -5175,7 +5175,7 @@ def _d_BPT_Scheduled_AC_CLResControlModeType(r: Reader) -> BPT_Scheduled_AC_CLRe
         if not -32768 <= v6_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 5
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x1f; r.p = q
         if b & 0x18: r.badz(p, 5, b & 0x18)
         e = b & 0x7
@@ -5186,7 +5186,7 @@ def _d_BPT_Scheduled_AC_CLResControlModeType(r: Reader) -> BPT_Scheduled_AC_CLRe
         v7_exponent = None
         v7_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v7_exponent = ((b >> 4) & 0xff) - 128
@@ -5196,7 +5196,7 @@ def _d_BPT_Scheduled_AC_CLResControlModeType(r: Reader) -> BPT_Scheduled_AC_CLRe
         if not -32768 <= v7_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
@@ -5207,7 +5207,7 @@ def _d_BPT_Scheduled_AC_CLResControlModeType(r: Reader) -> BPT_Scheduled_AC_CLRe
         v8_exponent = None
         v8_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v8_exponent = ((b >> 4) & 0xff) - 128
@@ -5217,7 +5217,7 @@ def _d_BPT_Scheduled_AC_CLResControlModeType(r: Reader) -> BPT_Scheduled_AC_CLRe
         if not -32768 <= v8_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
@@ -5228,7 +5228,7 @@ def _d_BPT_Scheduled_AC_CLResControlModeType(r: Reader) -> BPT_Scheduled_AC_CLRe
         v9_exponent = None
         v9_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v9_exponent = ((b >> 4) & 0xff) - 128
@@ -5238,7 +5238,7 @@ def _d_BPT_Scheduled_AC_CLResControlModeType(r: Reader) -> BPT_Scheduled_AC_CLRe
         if not -32768 <= v9_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x7: r.badz(p, 3, b & 0x7)
         v_evse_present_active_power_l3 = RationalNumberType(exponent=v9_exponent, value=v9_value)
@@ -5420,19 +5420,19 @@ def _d_ChargeLoopReqType(r: Reader) -> ChargeLoopReqType:
     v1_time_stamp = None
     v1_signature = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
     v1_session_id = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -5449,7 +5449,7 @@ def _d_ChargeLoopReqType(r: Reader) -> ChargeLoopReqType:
         r.zero(1, 'expected next item')
         it = 2; al = 0
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0xb: r.badz(p, 4, b & 0xb)
     v_meter_info_requested = ((b >> 2) & 0x1) == 1
@@ -5497,19 +5497,19 @@ def _d_ChargeLoopResType(r: Reader) -> ChargeLoopResType:
     v1_time_stamp = None
     v1_signature = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
     v1_session_id = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -5521,7 +5521,7 @@ def _d_ChargeLoopResType(r: Reader) -> ChargeLoopResType:
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     p = r.p; q = p + 12
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xfff; r.p = q
     if b & 0xc08: r.badz(p, 12, b & 0xc08)
     k = (b >> 4) & 0x3f
@@ -5534,13 +5534,13 @@ def _d_ChargeLoopResType(r: Reader) -> ChargeLoopResType:
         v2_notification_max_delay = None
         v2_evse_notification = None
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 0; al = 0
         v2_notification_max_delay = r.uintb(65535)
         p = r.p; q = p + 10
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3ff; r.p = q
         if b & 0x38c: r.badz(p, 10, b & 0x38c)
         k = (b >> 4) & 0x7
@@ -5610,19 +5610,19 @@ def _d_ChargeParameterDiscoveryReqType(r: Reader) -> ChargeParameterDiscoveryReq
     v1_time_stamp = None
     v1_signature = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
     v1_session_id = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -5665,19 +5665,19 @@ def _d_ChargeParameterDiscoveryResType(r: Reader) -> ChargeParameterDiscoveryRes
     v1_time_stamp = None
     v1_signature = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
     v1_session_id = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -5689,7 +5689,7 @@ def _d_ChargeParameterDiscoveryResType(r: Reader) -> ChargeParameterDiscoveryRes
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     p = r.p; q = p + 10
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3ff; r.p = q
     if b & 0x303: r.badz(p, 10, b & 0x303)
     k = (b >> 2) & 0x3f
@@ -5733,7 +5733,7 @@ def _d_DetailedCostType(r: Reader) -> DetailedCostType:
     v1_exponent = None
     v1_value = None
     p = r.p; q = p + 15
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7fff; r.p = q
     if b & 0x700e: r.badz(p, 15, b & 0x700e)
     v1_exponent = ((b >> 4) & 0xff) - 128
@@ -5745,7 +5745,7 @@ def _d_DetailedCostType(r: Reader) -> DetailedCostType:
     v2_exponent = None
     v2_value = None
     p = r.p; q = p + 17
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ffff; r.p = q
     if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
     v2_exponent = ((b >> 4) & 0xff) - 128
@@ -5756,7 +5756,7 @@ def _d_DetailedCostType(r: Reader) -> DetailedCostType:
     if not -32768 <= v2_value <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     v_cost_per_unit = RationalNumberType(exponent=v2_exponent, value=v2_value)
@@ -5795,7 +5795,7 @@ def _d_DetailedTaxType(r: Reader) -> DetailedTaxType:
     v_tax_rule_id = None
     v_amount = None
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
@@ -5803,7 +5803,7 @@ def _d_DetailedTaxType(r: Reader) -> DetailedTaxType:
     v1_exponent = None
     v1_value = None
     p = r.p; q = p + 16
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xffff; r.p = q
     if b & 0xf00e: r.badz(p, 16, b & 0xf00e)
     v1_exponent = ((b >> 4) & 0xff) - 128
@@ -5813,7 +5813,7 @@ def _d_DetailedTaxType(r: Reader) -> DetailedTaxType:
     if not -32768 <= v1_value <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     v_amount = RationalNumberType(exponent=v1_exponent, value=v1_value)
@@ -5874,7 +5874,7 @@ def _d_DisplayParametersType(r: Reader) -> DisplayParametersType:
     it, al = _P194[r.code(4, 11)]
     if it == 0:
         p = r.p; q = p + 13
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x1fff; r.p = q
         if b & 0x1010: r.badz(p, 13, b & 0x1010)
         v_present_soc = ((b >> 5) & 0x7f)
@@ -5884,7 +5884,7 @@ def _d_DisplayParametersType(r: Reader) -> DisplayParametersType:
         it, al = _P195[e]
     if it == 1:
         p = r.p; q = p + 13
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x1fff; r.p = q
         if b & 0x1010: r.badz(p, 13, b & 0x1010)
         v_minimum_soc = ((b >> 5) & 0x7f)
@@ -5894,7 +5894,7 @@ def _d_DisplayParametersType(r: Reader) -> DisplayParametersType:
         it, al = _P196[e]
     if it == 2:
         p = r.p; q = p + 13
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x1fff; r.p = q
         if b & 0x1010: r.badz(p, 13, b & 0x1010)
         v_target_soc = ((b >> 5) & 0x7f)
@@ -5904,7 +5904,7 @@ def _d_DisplayParametersType(r: Reader) -> DisplayParametersType:
         it, al = _P197[e]
     if it == 3:
         p = r.p; q = p + 12
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xfff; r.p = q
         if b & 0x808: r.badz(p, 12, b & 0x808)
         v_maximum_soc = ((b >> 4) & 0x7f)
@@ -5916,7 +5916,7 @@ def _d_DisplayParametersType(r: Reader) -> DisplayParametersType:
         r.zero(1, 'expected characters')
         v_remaining_time_to_minimum_soc = r.uintb(4294967295)
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
@@ -5926,7 +5926,7 @@ def _d_DisplayParametersType(r: Reader) -> DisplayParametersType:
         r.zero(1, 'expected characters')
         v_remaining_time_to_target_soc = r.uintb(4294967295)
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
@@ -5936,7 +5936,7 @@ def _d_DisplayParametersType(r: Reader) -> DisplayParametersType:
         r.zero(1, 'expected characters')
         v_remaining_time_to_maximum_soc = r.uintb(4294967295)
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
@@ -5944,7 +5944,7 @@ def _d_DisplayParametersType(r: Reader) -> DisplayParametersType:
         it, al = _P201[e]
     if it == 7:
         p = r.p; q = p + 5
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x1f; r.p = q
         if b & 0x14: r.badz(p, 5, b & 0x14)
         v_charging_complete = ((b >> 3) & 0x1) == 1
@@ -5955,7 +5955,7 @@ def _d_DisplayParametersType(r: Reader) -> DisplayParametersType:
         v1_exponent = None
         v1_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v1_exponent = ((b >> 4) & 0xff) - 128
@@ -5965,7 +5965,7 @@ def _d_DisplayParametersType(r: Reader) -> DisplayParametersType:
         if not -32768 <= v1_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
@@ -5974,7 +5974,7 @@ def _d_DisplayParametersType(r: Reader) -> DisplayParametersType:
         v_battery_energy_capacity = RationalNumberType(exponent=v1_exponent, value=v1_value)
     if it == 9:
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xb: r.badz(p, 4, b & 0xb)
         v_inlet_hot = ((b >> 2) & 0x1) == 1
@@ -6072,14 +6072,14 @@ def _d_Dynamic_AC_CLReqControlModeType(r: Reader) -> Dynamic_AC_CLReqControlMode
         r.zero(1, 'expected characters')
         v_departure_time = r.uintb(4294967295)
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 1; al = 0
     v1_exponent = None
     v1_value = None
     p = r.p; q = p + 14
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3fff; r.p = q
     if b & 0x300e: r.badz(p, 14, b & 0x300e)
     v1_exponent = ((b >> 4) & 0xff) - 128
@@ -6091,7 +6091,7 @@ def _d_Dynamic_AC_CLReqControlModeType(r: Reader) -> Dynamic_AC_CLReqControlMode
     v2_exponent = None
     v2_value = None
     p = r.p; q = p + 17
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ffff; r.p = q
     if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
     v2_exponent = ((b >> 4) & 0xff) - 128
@@ -6104,7 +6104,7 @@ def _d_Dynamic_AC_CLReqControlModeType(r: Reader) -> Dynamic_AC_CLReqControlMode
     v3_exponent = None
     v3_value = None
     p = r.p; q = p + 17
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ffff; r.p = q
     if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
     v3_exponent = ((b >> 4) & 0xff) - 128
@@ -6117,7 +6117,7 @@ def _d_Dynamic_AC_CLReqControlModeType(r: Reader) -> Dynamic_AC_CLReqControlMode
     v4_exponent = None
     v4_value = None
     p = r.p; q = p + 17
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ffff; r.p = q
     if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
     v4_exponent = ((b >> 4) & 0xff) - 128
@@ -6128,7 +6128,7 @@ def _d_Dynamic_AC_CLReqControlModeType(r: Reader) -> Dynamic_AC_CLReqControlMode
     if not -32768 <= v4_value <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0xc: r.badz(p, 4, b & 0xc)
     e = b & 0x3
@@ -6139,7 +6139,7 @@ def _d_Dynamic_AC_CLReqControlModeType(r: Reader) -> Dynamic_AC_CLReqControlMode
         v5_exponent = None
         v5_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v5_exponent = ((b >> 4) & 0xff) - 128
@@ -6149,7 +6149,7 @@ def _d_Dynamic_AC_CLReqControlModeType(r: Reader) -> Dynamic_AC_CLReqControlMode
         if not -32768 <= v5_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
@@ -6160,7 +6160,7 @@ def _d_Dynamic_AC_CLReqControlModeType(r: Reader) -> Dynamic_AC_CLReqControlMode
         v6_exponent = None
         v6_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v6_exponent = ((b >> 4) & 0xff) - 128
@@ -6170,7 +6170,7 @@ def _d_Dynamic_AC_CLReqControlModeType(r: Reader) -> Dynamic_AC_CLReqControlMode
         if not -32768 <= v6_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x7: r.badz(p, 3, b & 0x7)
         v_ev_maximum_charge_power_l3 = RationalNumberType(exponent=v6_exponent, value=v6_value)
@@ -6178,7 +6178,7 @@ def _d_Dynamic_AC_CLReqControlModeType(r: Reader) -> Dynamic_AC_CLReqControlMode
     v7_exponent = None
     v7_value = None
     p = r.p; q = p + 14
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3fff; r.p = q
     if b & 0x300e: r.badz(p, 14, b & 0x300e)
     v7_exponent = ((b >> 4) & 0xff) - 128
@@ -6188,7 +6188,7 @@ def _d_Dynamic_AC_CLReqControlModeType(r: Reader) -> Dynamic_AC_CLReqControlMode
     if not -32768 <= v7_value <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0xc: r.badz(p, 4, b & 0xc)
     e = b & 0x3
@@ -6199,7 +6199,7 @@ def _d_Dynamic_AC_CLReqControlModeType(r: Reader) -> Dynamic_AC_CLReqControlMode
         v8_exponent = None
         v8_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v8_exponent = ((b >> 4) & 0xff) - 128
@@ -6209,7 +6209,7 @@ def _d_Dynamic_AC_CLReqControlModeType(r: Reader) -> Dynamic_AC_CLReqControlMode
         if not -32768 <= v8_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
@@ -6220,7 +6220,7 @@ def _d_Dynamic_AC_CLReqControlModeType(r: Reader) -> Dynamic_AC_CLReqControlMode
         v9_exponent = None
         v9_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v9_exponent = ((b >> 4) & 0xff) - 128
@@ -6230,7 +6230,7 @@ def _d_Dynamic_AC_CLReqControlModeType(r: Reader) -> Dynamic_AC_CLReqControlMode
         if not -32768 <= v9_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x7: r.badz(p, 3, b & 0x7)
         v_ev_minimum_charge_power_l3 = RationalNumberType(exponent=v9_exponent, value=v9_value)
@@ -6238,7 +6238,7 @@ def _d_Dynamic_AC_CLReqControlModeType(r: Reader) -> Dynamic_AC_CLReqControlMode
     v10_exponent = None
     v10_value = None
     p = r.p; q = p + 14
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3fff; r.p = q
     if b & 0x300e: r.badz(p, 14, b & 0x300e)
     v10_exponent = ((b >> 4) & 0xff) - 128
@@ -6248,7 +6248,7 @@ def _d_Dynamic_AC_CLReqControlModeType(r: Reader) -> Dynamic_AC_CLReqControlMode
     if not -32768 <= v10_value <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0xc: r.badz(p, 4, b & 0xc)
     e = b & 0x3
@@ -6259,7 +6259,7 @@ def _d_Dynamic_AC_CLReqControlModeType(r: Reader) -> Dynamic_AC_CLReqControlMode
         v11_exponent = None
         v11_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v11_exponent = ((b >> 4) & 0xff) - 128
@@ -6269,7 +6269,7 @@ def _d_Dynamic_AC_CLReqControlModeType(r: Reader) -> Dynamic_AC_CLReqControlMode
         if not -32768 <= v11_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
@@ -6280,7 +6280,7 @@ def _d_Dynamic_AC_CLReqControlModeType(r: Reader) -> Dynamic_AC_CLReqControlMode
         v12_exponent = None
         v12_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v12_exponent = ((b >> 4) & 0xff) - 128
@@ -6290,7 +6290,7 @@ def _d_Dynamic_AC_CLReqControlModeType(r: Reader) -> Dynamic_AC_CLReqControlMode
         if not -32768 <= v12_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x7: r.badz(p, 3, b & 0x7)
         v_ev_present_active_power_l3 = RationalNumberType(exponent=v12_exponent, value=v12_value)
@@ -6298,7 +6298,7 @@ def _d_Dynamic_AC_CLReqControlModeType(r: Reader) -> Dynamic_AC_CLReqControlMode
     v13_exponent = None
     v13_value = None
     p = r.p; q = p + 14
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3fff; r.p = q
     if b & 0x300e: r.badz(p, 14, b & 0x300e)
     v13_exponent = ((b >> 4) & 0xff) - 128
@@ -6308,7 +6308,7 @@ def _d_Dynamic_AC_CLReqControlModeType(r: Reader) -> Dynamic_AC_CLReqControlMode
     if not -32768 <= v13_value <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0xc: r.badz(p, 4, b & 0xc)
     e = b & 0x3
@@ -6319,7 +6319,7 @@ def _d_Dynamic_AC_CLReqControlModeType(r: Reader) -> Dynamic_AC_CLReqControlMode
         v14_exponent = None
         v14_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v14_exponent = ((b >> 4) & 0xff) - 128
@@ -6329,7 +6329,7 @@ def _d_Dynamic_AC_CLReqControlModeType(r: Reader) -> Dynamic_AC_CLReqControlMode
         if not -32768 <= v14_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
@@ -6340,7 +6340,7 @@ def _d_Dynamic_AC_CLReqControlModeType(r: Reader) -> Dynamic_AC_CLReqControlMode
         v15_exponent = None
         v15_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v15_exponent = ((b >> 4) & 0xff) - 128
@@ -6350,7 +6350,7 @@ def _d_Dynamic_AC_CLReqControlModeType(r: Reader) -> Dynamic_AC_CLReqControlMode
         if not -32768 <= v15_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x7: r.badz(p, 3, b & 0x7)
         v_ev_present_reactive_power_l3 = RationalNumberType(exponent=v15_exponent, value=v15_value)
@@ -6595,7 +6595,7 @@ def _d_Dynamic_AC_CLResControlModeType(r: Reader) -> Dynamic_AC_CLResControlMode
         r.zero(1, 'expected characters')
         v_departure_time = r.uintb(4294967295)
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
@@ -6603,7 +6603,7 @@ def _d_Dynamic_AC_CLResControlModeType(r: Reader) -> Dynamic_AC_CLResControlMode
         it, al = _P107[e]
     if it == 1:
         p = r.p; q = p + 11
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7ff; r.p = q
         if b & 0x404: r.badz(p, 11, b & 0x404)
         v_minimum_soc = ((b >> 3) & 0x7f)
@@ -6613,7 +6613,7 @@ def _d_Dynamic_AC_CLResControlModeType(r: Reader) -> Dynamic_AC_CLResControlMode
         it, al = _P108[e]
     if it == 2:
         p = r.p; q = p + 11
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7ff; r.p = q
         if b & 0x404: r.badz(p, 11, b & 0x404)
         v_target_soc = ((b >> 3) & 0x7f)
@@ -6625,14 +6625,14 @@ def _d_Dynamic_AC_CLResControlModeType(r: Reader) -> Dynamic_AC_CLResControlMode
         r.zero(1, 'expected characters')
         v_ack_max_delay = r.uintb(65535)
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 4; al = 0
     v1_exponent = None
     v1_value = None
     p = r.p; q = p + 14
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3fff; r.p = q
     if b & 0x300e: r.badz(p, 14, b & 0x300e)
     v1_exponent = ((b >> 4) & 0xff) - 128
@@ -6642,7 +6642,7 @@ def _d_Dynamic_AC_CLResControlModeType(r: Reader) -> Dynamic_AC_CLResControlMode
     if not -32768 <= v1_value <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 6
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3f; r.p = q
     if b & 0x30: r.badz(p, 6, b & 0x30)
     e = b & 0xf
@@ -6653,7 +6653,7 @@ def _d_Dynamic_AC_CLResControlModeType(r: Reader) -> Dynamic_AC_CLResControlMode
         v2_exponent = None
         v2_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v2_exponent = ((b >> 4) & 0xff) - 128
@@ -6663,7 +6663,7 @@ def _d_Dynamic_AC_CLResControlModeType(r: Reader) -> Dynamic_AC_CLResControlMode
         if not -32768 <= v2_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 6
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3f; r.p = q
         if b & 0x30: r.badz(p, 6, b & 0x30)
         e = b & 0xf
@@ -6674,7 +6674,7 @@ def _d_Dynamic_AC_CLResControlModeType(r: Reader) -> Dynamic_AC_CLResControlMode
         v3_exponent = None
         v3_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v3_exponent = ((b >> 4) & 0xff) - 128
@@ -6684,7 +6684,7 @@ def _d_Dynamic_AC_CLResControlModeType(r: Reader) -> Dynamic_AC_CLResControlMode
         if not -32768 <= v3_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 5
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x1f; r.p = q
         if b & 0x18: r.badz(p, 5, b & 0x18)
         e = b & 0x7
@@ -6695,7 +6695,7 @@ def _d_Dynamic_AC_CLResControlModeType(r: Reader) -> Dynamic_AC_CLResControlMode
         v4_exponent = None
         v4_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v4_exponent = ((b >> 4) & 0xff) - 128
@@ -6705,7 +6705,7 @@ def _d_Dynamic_AC_CLResControlModeType(r: Reader) -> Dynamic_AC_CLResControlMode
         if not -32768 <= v4_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 5
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x1f; r.p = q
         if b & 0x18: r.badz(p, 5, b & 0x18)
         e = b & 0x7
@@ -6716,7 +6716,7 @@ def _d_Dynamic_AC_CLResControlModeType(r: Reader) -> Dynamic_AC_CLResControlMode
         v5_exponent = None
         v5_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v5_exponent = ((b >> 4) & 0xff) - 128
@@ -6726,7 +6726,7 @@ def _d_Dynamic_AC_CLResControlModeType(r: Reader) -> Dynamic_AC_CLResControlMode
         if not -32768 <= v5_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 5
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x1f; r.p = q
         if b & 0x18: r.badz(p, 5, b & 0x18)
         e = b & 0x7
@@ -6737,7 +6737,7 @@ def _d_Dynamic_AC_CLResControlModeType(r: Reader) -> Dynamic_AC_CLResControlMode
         v6_exponent = None
         v6_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v6_exponent = ((b >> 4) & 0xff) - 128
@@ -6747,7 +6747,7 @@ def _d_Dynamic_AC_CLResControlModeType(r: Reader) -> Dynamic_AC_CLResControlMode
         if not -32768 <= v6_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 5
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x1f; r.p = q
         if b & 0x18: r.badz(p, 5, b & 0x18)
         e = b & 0x7
@@ -6758,7 +6758,7 @@ def _d_Dynamic_AC_CLResControlModeType(r: Reader) -> Dynamic_AC_CLResControlMode
         v7_exponent = None
         v7_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v7_exponent = ((b >> 4) & 0xff) - 128
@@ -6768,7 +6768,7 @@ def _d_Dynamic_AC_CLResControlModeType(r: Reader) -> Dynamic_AC_CLResControlMode
         if not -32768 <= v7_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
@@ -6779,7 +6779,7 @@ def _d_Dynamic_AC_CLResControlModeType(r: Reader) -> Dynamic_AC_CLResControlMode
         v8_exponent = None
         v8_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v8_exponent = ((b >> 4) & 0xff) - 128
@@ -6789,7 +6789,7 @@ def _d_Dynamic_AC_CLResControlModeType(r: Reader) -> Dynamic_AC_CLResControlMode
         if not -32768 <= v8_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
@@ -6800,7 +6800,7 @@ def _d_Dynamic_AC_CLResControlModeType(r: Reader) -> Dynamic_AC_CLResControlMode
         v9_exponent = None
         v9_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v9_exponent = ((b >> 4) & 0xff) - 128
@@ -6810,7 +6810,7 @@ def _d_Dynamic_AC_CLResControlModeType(r: Reader) -> Dynamic_AC_CLResControlMode
         if not -32768 <= v9_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x7: r.badz(p, 3, b & 0x7)
         v_evse_present_active_power_l3 = RationalNumberType(exponent=v9_exponent, value=v9_value)
@@ -6983,14 +6983,14 @@ def _d_Dynamic_CLReqControlModeType(r: Reader) -> Dynamic_CLReqControlModeType:
         r.zero(1, 'expected characters')
         v_departure_time = r.uintb(4294967295)
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 1; al = 0
     v1_exponent = None
     v1_value = None
     p = r.p; q = p + 14
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3fff; r.p = q
     if b & 0x300e: r.badz(p, 14, b & 0x300e)
     v1_exponent = ((b >> 4) & 0xff) - 128
@@ -7002,7 +7002,7 @@ def _d_Dynamic_CLReqControlModeType(r: Reader) -> Dynamic_CLReqControlModeType:
     v2_exponent = None
     v2_value = None
     p = r.p; q = p + 17
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ffff; r.p = q
     if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
     v2_exponent = ((b >> 4) & 0xff) - 128
@@ -7015,7 +7015,7 @@ def _d_Dynamic_CLReqControlModeType(r: Reader) -> Dynamic_CLReqControlModeType:
     v3_exponent = None
     v3_value = None
     p = r.p; q = p + 17
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ffff; r.p = q
     if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
     v3_exponent = ((b >> 4) & 0xff) - 128
@@ -7026,7 +7026,7 @@ def _d_Dynamic_CLReqControlModeType(r: Reader) -> Dynamic_CLReqControlModeType:
     if not -32768 <= v3_value <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     v_ev_minimum_energy_request = RationalNumberType(exponent=v3_exponent, value=v3_value)
@@ -7091,7 +7091,7 @@ def _d_Dynamic_CLResControlModeType(r: Reader) -> Dynamic_CLResControlModeType:
         r.zero(1, 'expected characters')
         v_departure_time = r.uintb(4294967295)
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
@@ -7099,7 +7099,7 @@ def _d_Dynamic_CLResControlModeType(r: Reader) -> Dynamic_CLResControlModeType:
         it, al = _P227[e]
     if it == 1:
         p = r.p; q = p + 11
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7ff; r.p = q
         if b & 0x404: r.badz(p, 11, b & 0x404)
         v_minimum_soc = ((b >> 3) & 0x7f)
@@ -7109,7 +7109,7 @@ def _d_Dynamic_CLResControlModeType(r: Reader) -> Dynamic_CLResControlModeType:
         it, al = _P228[e]
     if it == 2:
         p = r.p; q = p + 11
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7ff; r.p = q
         if b & 0x404: r.badz(p, 11, b & 0x404)
         v_target_soc = ((b >> 3) & 0x7f)
@@ -7121,7 +7121,7 @@ def _d_Dynamic_CLResControlModeType(r: Reader) -> Dynamic_CLResControlModeType:
         r.zero(1, 'expected characters')
         v_ack_max_delay = r.uintb(65535)
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = -1; al = 0
@@ -7160,13 +7160,13 @@ def _d_EVSEStatusType(r: Reader) -> EVSEStatusType:
     v_notification_max_delay = None
     v_evse_notification = None
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_notification_max_delay = r.uintb(65535)
     p = r.p; q = p + 8
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xff; r.p = q
     if b & 0xe3: r.badz(p, 8, b & 0xe3)
     k = (b >> 2) & 0x7
@@ -7326,19 +7326,19 @@ def _d_KeyValueType(r: Reader) -> KeyValueType:
         v1_modulus = None
         v1_exponent = None
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 0; al = 0
         v1_modulus = r.binary()
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x7: r.badz(p, 3, b & 0x7)
         it = 1; al = 0
         v1_exponent = r.binary()
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = -1; al = 0
@@ -7379,20 +7379,20 @@ def _d_ListOfRootCertificateIDsType(r: Reader) -> ListOfRootCertificateIDsType:
         v1_x509_issuer_name = None
         v1_x509_serial_number = None
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 0; al = 0
         v1_x509_issuer_name = r.string()
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xe: r.badz(p, 4, b & 0xe)
         sg = (b & 0x1) == 1
         it = 1; al = 0
         v1_x509_serial_number = -r.uint() - 1 if sg else r.uint()
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = -1; al = 0
@@ -7467,19 +7467,19 @@ def _d_MessageHeaderType(r: Reader) -> MessageHeaderType:
     v_time_stamp = None
     v_signature = None
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_session_id = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -7520,19 +7520,19 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
     v_meter_status = None
     v_meter_timestamp = None
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_meter_id = r.string()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v_charged_energy_reading_wh = r.uintb(18446744073709551615)
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0x8: r.badz(p, 4, b & 0x8)
     e = b & 0x7
@@ -7542,7 +7542,7 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
         r.zero(1, 'expected characters')
         v_bpt_discharged_energy_reading_wh = r.uintb(18446744073709551615)
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
@@ -7552,7 +7552,7 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
         r.zero(1, 'expected characters')
         v_capacitive_energy_reading_va_rh = r.uintb(18446744073709551615)
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
@@ -7562,7 +7562,7 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
         r.zero(1, 'expected characters')
         v_bpt_inductive_energy_reading_va_rh = r.uintb(18446744073709551615)
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
@@ -7572,7 +7572,7 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
         r.zero(1, 'expected characters')
         v_meter_signature = r.binary()
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
@@ -7580,7 +7580,7 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
         it, al = _P259[e]
     if it == 6:
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x2: r.badz(p, 2, b & 0x2)
         sg = (b & 0x1) == 1
@@ -7588,7 +7588,7 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
         if not -32768 <= v_meter_status <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
@@ -7598,7 +7598,7 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
         r.zero(1, 'expected characters')
         v_meter_timestamp = r.uintb(18446744073709551615)
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = -1; al = 0
@@ -7706,19 +7706,19 @@ def _d_RSAKeyValueType(r: Reader) -> RSAKeyValueType:
     v_modulus = None
     v_exponent = None
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_modulus = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v_exponent = r.binary()
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = -1; al = 0
@@ -7740,7 +7740,7 @@ def _d_RationalNumberType(r: Reader) -> RationalNumberType:
     v_exponent = None
     v_value = None
     p = r.p; q = p + 14
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3fff; r.p = q
     if b & 0x300e: r.badz(p, 14, b & 0x300e)
     v_exponent = ((b >> 4) & 0xff) - 128
@@ -7750,7 +7750,7 @@ def _d_RationalNumberType(r: Reader) -> RationalNumberType:
     if not -32768 <= v_value <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = -1; al = 0
@@ -7778,13 +7778,13 @@ def _d_ReceiptType(r: Reader) -> ReceiptType:
     v_overstay_costs = None
     v_tax_costs = []
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_time_anchor = r.uintb(18446744073709551615)
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0x8: r.badz(p, 4, b & 0x8)
     e = b & 0x7
@@ -7800,7 +7800,7 @@ def _d_ReceiptType(r: Reader) -> ReceiptType:
         it = 1; al = 0
         v1_cost_per_unit = _d_RationalNumberType(r)
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
@@ -7817,7 +7817,7 @@ def _d_ReceiptType(r: Reader) -> ReceiptType:
         it = 1; al = 0
         v2_cost_per_unit = _d_RationalNumberType(r)
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
@@ -7834,7 +7834,7 @@ def _d_ReceiptType(r: Reader) -> ReceiptType:
         it = 1; al = 0
         v3_cost_per_unit = _d_RationalNumberType(r)
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
@@ -7851,7 +7851,7 @@ def _d_ReceiptType(r: Reader) -> ReceiptType:
         it = 1; al = 0
         v4_cost_per_unit = _d_RationalNumberType(r)
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
@@ -7863,13 +7863,13 @@ def _d_ReceiptType(r: Reader) -> ReceiptType:
         v5_tax_rule_id = None
         v5_amount = None
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 0; al = 0
         v5_tax_rule_id = r.uintb(4294967295)
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 1; al = 0
@@ -7984,13 +7984,13 @@ def _d_ReferenceType(r: Reader) -> ReferenceType:
         it = 4; al = 0
     v_digest_method = _d_DigestMethodType(r)
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 5; al = 0
     v_digest_value = r.binary()
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = -1; al = 0
@@ -8093,7 +8093,7 @@ def _d_Scheduled_AC_CLReqControlModeType(r: Reader) -> Scheduled_AC_CLReqControl
         v1_exponent = None
         v1_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v1_exponent = ((b >> 4) & 0xff) - 128
@@ -8103,7 +8103,7 @@ def _d_Scheduled_AC_CLReqControlModeType(r: Reader) -> Scheduled_AC_CLReqControl
         if not -32768 <= v1_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 6
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3f; r.p = q
         if b & 0x30: r.badz(p, 6, b & 0x30)
         e = b & 0xf
@@ -8114,7 +8114,7 @@ def _d_Scheduled_AC_CLReqControlModeType(r: Reader) -> Scheduled_AC_CLReqControl
         v2_exponent = None
         v2_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v2_exponent = ((b >> 4) & 0xff) - 128
@@ -8124,7 +8124,7 @@ def _d_Scheduled_AC_CLReqControlModeType(r: Reader) -> Scheduled_AC_CLReqControl
         if not -32768 <= v2_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 6
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3f; r.p = q
         if b & 0x30: r.badz(p, 6, b & 0x30)
         e = b & 0xf
@@ -8135,7 +8135,7 @@ def _d_Scheduled_AC_CLReqControlModeType(r: Reader) -> Scheduled_AC_CLReqControl
         v3_exponent = None
         v3_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v3_exponent = ((b >> 4) & 0xff) - 128
@@ -8145,7 +8145,7 @@ def _d_Scheduled_AC_CLReqControlModeType(r: Reader) -> Scheduled_AC_CLReqControl
         if not -32768 <= v3_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 5
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x1f; r.p = q
         if b & 0x18: r.badz(p, 5, b & 0x18)
         e = b & 0x7
@@ -8156,7 +8156,7 @@ def _d_Scheduled_AC_CLReqControlModeType(r: Reader) -> Scheduled_AC_CLReqControl
         v4_exponent = None
         v4_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v4_exponent = ((b >> 4) & 0xff) - 128
@@ -8166,7 +8166,7 @@ def _d_Scheduled_AC_CLReqControlModeType(r: Reader) -> Scheduled_AC_CLReqControl
         if not -32768 <= v4_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 5
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x1f; r.p = q
         if b & 0x18: r.badz(p, 5, b & 0x18)
         e = b & 0x7
@@ -8177,7 +8177,7 @@ def _d_Scheduled_AC_CLReqControlModeType(r: Reader) -> Scheduled_AC_CLReqControl
         v5_exponent = None
         v5_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v5_exponent = ((b >> 4) & 0xff) - 128
@@ -8187,7 +8187,7 @@ def _d_Scheduled_AC_CLReqControlModeType(r: Reader) -> Scheduled_AC_CLReqControl
         if not -32768 <= v5_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 5
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x1f; r.p = q
         if b & 0x18: r.badz(p, 5, b & 0x18)
         e = b & 0x7
@@ -8198,7 +8198,7 @@ def _d_Scheduled_AC_CLReqControlModeType(r: Reader) -> Scheduled_AC_CLReqControl
         v6_exponent = None
         v6_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v6_exponent = ((b >> 4) & 0xff) - 128
@@ -8208,7 +8208,7 @@ def _d_Scheduled_AC_CLReqControlModeType(r: Reader) -> Scheduled_AC_CLReqControl
         if not -32768 <= v6_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 5
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x1f; r.p = q
         if b & 0x18: r.badz(p, 5, b & 0x18)
         e = b & 0x7
@@ -8219,7 +8219,7 @@ def _d_Scheduled_AC_CLReqControlModeType(r: Reader) -> Scheduled_AC_CLReqControl
         v7_exponent = None
         v7_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v7_exponent = ((b >> 4) & 0xff) - 128
@@ -8229,7 +8229,7 @@ def _d_Scheduled_AC_CLReqControlModeType(r: Reader) -> Scheduled_AC_CLReqControl
         if not -32768 <= v7_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
@@ -8240,7 +8240,7 @@ def _d_Scheduled_AC_CLReqControlModeType(r: Reader) -> Scheduled_AC_CLReqControl
         v8_exponent = None
         v8_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v8_exponent = ((b >> 4) & 0xff) - 128
@@ -8250,7 +8250,7 @@ def _d_Scheduled_AC_CLReqControlModeType(r: Reader) -> Scheduled_AC_CLReqControl
         if not -32768 <= v8_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
@@ -8261,7 +8261,7 @@ def _d_Scheduled_AC_CLReqControlModeType(r: Reader) -> Scheduled_AC_CLReqControl
         v9_exponent = None
         v9_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v9_exponent = ((b >> 4) & 0xff) - 128
@@ -8271,7 +8271,7 @@ def _d_Scheduled_AC_CLReqControlModeType(r: Reader) -> Scheduled_AC_CLReqControl
         if not -32768 <= v9_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x7: r.badz(p, 3, b & 0x7)
         v_ev_minimum_charge_power_l3 = RationalNumberType(exponent=v9_exponent, value=v9_value)
@@ -8279,7 +8279,7 @@ def _d_Scheduled_AC_CLReqControlModeType(r: Reader) -> Scheduled_AC_CLReqControl
     v10_exponent = None
     v10_value = None
     p = r.p; q = p + 14
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3fff; r.p = q
     if b & 0x300e: r.badz(p, 14, b & 0x300e)
     v10_exponent = ((b >> 4) & 0xff) - 128
@@ -8289,7 +8289,7 @@ def _d_Scheduled_AC_CLReqControlModeType(r: Reader) -> Scheduled_AC_CLReqControl
     if not -32768 <= v10_value <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 5
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1f; r.p = q
     if b & 0x18: r.badz(p, 5, b & 0x18)
     e = b & 0x7
@@ -8300,7 +8300,7 @@ def _d_Scheduled_AC_CLReqControlModeType(r: Reader) -> Scheduled_AC_CLReqControl
         v11_exponent = None
         v11_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v11_exponent = ((b >> 4) & 0xff) - 128
@@ -8310,7 +8310,7 @@ def _d_Scheduled_AC_CLReqControlModeType(r: Reader) -> Scheduled_AC_CLReqControl
         if not -32768 <= v11_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 5
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x1f; r.p = q
         if b & 0x18: r.badz(p, 5, b & 0x18)
         e = b & 0x7
@@ -8321,7 +8321,7 @@ def _d_Scheduled_AC_CLReqControlModeType(r: Reader) -> Scheduled_AC_CLReqControl
         v12_exponent = None
         v12_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v12_exponent = ((b >> 4) & 0xff) - 128
@@ -8331,7 +8331,7 @@ def _d_Scheduled_AC_CLReqControlModeType(r: Reader) -> Scheduled_AC_CLReqControl
         if not -32768 <= v12_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 5
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x1f; r.p = q
         if b & 0x18: r.badz(p, 5, b & 0x18)
         e = b & 0x7
@@ -8342,7 +8342,7 @@ def _d_Scheduled_AC_CLReqControlModeType(r: Reader) -> Scheduled_AC_CLReqControl
         v13_exponent = None
         v13_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v13_exponent = ((b >> 4) & 0xff) - 128
@@ -8352,7 +8352,7 @@ def _d_Scheduled_AC_CLReqControlModeType(r: Reader) -> Scheduled_AC_CLReqControl
         if not -32768 <= v13_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
@@ -8363,7 +8363,7 @@ def _d_Scheduled_AC_CLReqControlModeType(r: Reader) -> Scheduled_AC_CLReqControl
         v14_exponent = None
         v14_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v14_exponent = ((b >> 4) & 0xff) - 128
@@ -8373,7 +8373,7 @@ def _d_Scheduled_AC_CLReqControlModeType(r: Reader) -> Scheduled_AC_CLReqControl
         if not -32768 <= v14_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
@@ -8384,7 +8384,7 @@ def _d_Scheduled_AC_CLReqControlModeType(r: Reader) -> Scheduled_AC_CLReqControl
         v15_exponent = None
         v15_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v15_exponent = ((b >> 4) & 0xff) - 128
@@ -8394,7 +8394,7 @@ def _d_Scheduled_AC_CLReqControlModeType(r: Reader) -> Scheduled_AC_CLReqControl
         if not -32768 <= v15_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x7: r.badz(p, 3, b & 0x7)
         v_ev_present_reactive_power_l3 = RationalNumberType(exponent=v15_exponent, value=v15_value)
@@ -8632,7 +8632,7 @@ def _d_Scheduled_AC_CLResControlModeType(r: Reader) -> Scheduled_AC_CLResControl
         v1_exponent = None
         v1_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v1_exponent = ((b >> 4) & 0xff) - 128
@@ -8642,7 +8642,7 @@ def _d_Scheduled_AC_CLResControlModeType(r: Reader) -> Scheduled_AC_CLResControl
         if not -32768 <= v1_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 6
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3f; r.p = q
         if b & 0x30: r.badz(p, 6, b & 0x30)
         e = b & 0xf
@@ -8653,7 +8653,7 @@ def _d_Scheduled_AC_CLResControlModeType(r: Reader) -> Scheduled_AC_CLResControl
         v2_exponent = None
         v2_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v2_exponent = ((b >> 4) & 0xff) - 128
@@ -8663,7 +8663,7 @@ def _d_Scheduled_AC_CLResControlModeType(r: Reader) -> Scheduled_AC_CLResControl
         if not -32768 <= v2_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 6
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3f; r.p = q
         if b & 0x30: r.badz(p, 6, b & 0x30)
         e = b & 0xf
@@ -8674,7 +8674,7 @@ def _d_Scheduled_AC_CLResControlModeType(r: Reader) -> Scheduled_AC_CLResControl
         v3_exponent = None
         v3_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v3_exponent = ((b >> 4) & 0xff) - 128
@@ -8684,7 +8684,7 @@ def _d_Scheduled_AC_CLResControlModeType(r: Reader) -> Scheduled_AC_CLResControl
         if not -32768 <= v3_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 5
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x1f; r.p = q
         if b & 0x18: r.badz(p, 5, b & 0x18)
         e = b & 0x7
@@ -8695,7 +8695,7 @@ def _d_Scheduled_AC_CLResControlModeType(r: Reader) -> Scheduled_AC_CLResControl
         v4_exponent = None
         v4_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v4_exponent = ((b >> 4) & 0xff) - 128
@@ -8705,7 +8705,7 @@ def _d_Scheduled_AC_CLResControlModeType(r: Reader) -> Scheduled_AC_CLResControl
         if not -32768 <= v4_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 5
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x1f; r.p = q
         if b & 0x18: r.badz(p, 5, b & 0x18)
         e = b & 0x7
@@ -8716,7 +8716,7 @@ def _d_Scheduled_AC_CLResControlModeType(r: Reader) -> Scheduled_AC_CLResControl
         v5_exponent = None
         v5_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v5_exponent = ((b >> 4) & 0xff) - 128
@@ -8726,7 +8726,7 @@ def _d_Scheduled_AC_CLResControlModeType(r: Reader) -> Scheduled_AC_CLResControl
         if not -32768 <= v5_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 5
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x1f; r.p = q
         if b & 0x18: r.badz(p, 5, b & 0x18)
         e = b & 0x7
@@ -8737,7 +8737,7 @@ def _d_Scheduled_AC_CLResControlModeType(r: Reader) -> Scheduled_AC_CLResControl
         v6_exponent = None
         v6_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v6_exponent = ((b >> 4) & 0xff) - 128
@@ -8747,7 +8747,7 @@ def _d_Scheduled_AC_CLResControlModeType(r: Reader) -> Scheduled_AC_CLResControl
         if not -32768 <= v6_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 5
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x1f; r.p = q
         if b & 0x18: r.badz(p, 5, b & 0x18)
         e = b & 0x7
@@ -8758,7 +8758,7 @@ def _d_Scheduled_AC_CLResControlModeType(r: Reader) -> Scheduled_AC_CLResControl
         v7_exponent = None
         v7_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v7_exponent = ((b >> 4) & 0xff) - 128
@@ -8768,7 +8768,7 @@ def _d_Scheduled_AC_CLResControlModeType(r: Reader) -> Scheduled_AC_CLResControl
         if not -32768 <= v7_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
@@ -8779,7 +8779,7 @@ def _d_Scheduled_AC_CLResControlModeType(r: Reader) -> Scheduled_AC_CLResControl
         v8_exponent = None
         v8_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v8_exponent = ((b >> 4) & 0xff) - 128
@@ -8789,7 +8789,7 @@ def _d_Scheduled_AC_CLResControlModeType(r: Reader) -> Scheduled_AC_CLResControl
         if not -32768 <= v8_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
@@ -8800,7 +8800,7 @@ def _d_Scheduled_AC_CLResControlModeType(r: Reader) -> Scheduled_AC_CLResControl
         v9_exponent = None
         v9_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v9_exponent = ((b >> 4) & 0xff) - 128
@@ -8810,7 +8810,7 @@ def _d_Scheduled_AC_CLResControlModeType(r: Reader) -> Scheduled_AC_CLResControl
         if not -32768 <= v9_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x7: r.badz(p, 3, b & 0x7)
         v_evse_present_active_power_l3 = RationalNumberType(exponent=v9_exponent, value=v9_value)
@@ -8957,7 +8957,7 @@ def _d_Scheduled_CLReqControlModeType(r: Reader) -> Scheduled_CLReqControlModeTy
         v1_exponent = None
         v1_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v1_exponent = ((b >> 4) & 0xff) - 128
@@ -8967,7 +8967,7 @@ def _d_Scheduled_CLReqControlModeType(r: Reader) -> Scheduled_CLReqControlModeTy
         if not -32768 <= v1_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
@@ -8978,7 +8978,7 @@ def _d_Scheduled_CLReqControlModeType(r: Reader) -> Scheduled_CLReqControlModeTy
         v2_exponent = None
         v2_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v2_exponent = ((b >> 4) & 0xff) - 128
@@ -8988,7 +8988,7 @@ def _d_Scheduled_CLReqControlModeType(r: Reader) -> Scheduled_CLReqControlModeTy
         if not -32768 <= v2_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
@@ -8999,7 +8999,7 @@ def _d_Scheduled_CLReqControlModeType(r: Reader) -> Scheduled_CLReqControlModeTy
         v3_exponent = None
         v3_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v3_exponent = ((b >> 4) & 0xff) - 128
@@ -9009,7 +9009,7 @@ def _d_Scheduled_CLReqControlModeType(r: Reader) -> Scheduled_CLReqControlModeTy
         if not -32768 <= v3_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x7: r.badz(p, 3, b & 0x7)
         v_ev_minimum_energy_request = RationalNumberType(exponent=v3_exponent, value=v3_value)
@@ -9080,13 +9080,13 @@ def _d_SignatureMethodType(r: Reader) -> SignatureMethodType:
     it, al = _P237[r.code(3, 3)]
     if it == 1:
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x2: r.badz(p, 2, b & 0x2)
         sg = (b & 0x1) == 1
         v_hmac_output_length = -r.uint() - 1 if sg else r.uint()
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
@@ -9193,7 +9193,7 @@ def _d_SignatureType(r: Reader) -> SignatureType:
     v1_id = None
     v1_value = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -9205,7 +9205,7 @@ def _d_SignatureType(r: Reader) -> SignatureType:
         it = 1; al = 0
     v1_value = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -9413,19 +9413,19 @@ def _d_V2GMessageType(r: Reader) -> V2GMessageType:
     v1_time_stamp = None
     v1_signature = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
     v1_session_id = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -9467,19 +9467,19 @@ def _d_V2GRequestType(r: Reader) -> V2GRequestType:
     v1_time_stamp = None
     v1_signature = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
     v1_session_id = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -9522,19 +9522,19 @@ def _d_V2GResponseType(r: Reader) -> V2GResponseType:
     v1_time_stamp = None
     v1_signature = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
     v1_session_id = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -9546,7 +9546,7 @@ def _d_V2GResponseType(r: Reader) -> V2GResponseType:
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     p = r.p; q = p + 10
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3ff; r.p = q
     if b & 0x303: r.badz(p, 10, b & 0x303)
     k = (b >> 2) & 0x3f
@@ -9591,20 +9591,20 @@ def _d_X509DataType(r: Reader) -> X509DataType:
             v1_x509_issuer_name = None
             v1_x509_serial_number = None
             p = r.p; q = p + 2
-            if q > rn: r.eos()
+            if q > rn: rv, rn = r.refill(q)
             b = (rv >> (rn - q)) & 0x3; r.p = q
             if b & 0x3: r.badz(p, 2, b & 0x3)
             it = 0; al = 0
             v1_x509_issuer_name = r.string()
             p = r.p; q = p + 4
-            if q > rn: r.eos()
+            if q > rn: rv, rn = r.refill(q)
             b = (rv >> (rn - q)) & 0xf; r.p = q
             if b & 0xe: r.badz(p, 4, b & 0xe)
             sg = (b & 0x1) == 1
             it = 1; al = 0
             v1_x509_serial_number = -r.uint() - 1 if sg else r.uint()
             p = r.p; q = p + 2
-            if q > rn: r.eos()
+            if q > rn: rv, rn = r.refill(q)
             b = (rv >> (rn - q)) & 0x3; r.p = q
             if b & 0x3: r.badz(p, 2, b & 0x3)
             it = -1; al = 0
@@ -9689,20 +9689,20 @@ def _d_X509IssuerSerialType(r: Reader) -> X509IssuerSerialType:
     v_x509_issuer_name = None
     v_x509_serial_number = None
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_x509_issuer_name = r.string()
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0xe: r.badz(p, 4, b & 0xe)
     sg = (b & 0x1) == 1
     it = 1; al = 0
     v_x509_serial_number = -r.uint() - 1 if sg else r.uint()
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = -1; al = 0
@@ -9818,7 +9818,7 @@ def _e_f_ChargedEnergyReadingWh(w: Writer, v) -> None:
 def _d_f_ChargingComplete(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
@@ -9854,7 +9854,7 @@ def _e_f_DigestValue(w: Writer, v) -> None:
 def _d_f_EVSENotification(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 5
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1f; r.p = q
     if b & 0x11: r.badz(p, 5, b & 0x11)
     k = (b >> 1) & 0x7
@@ -9880,7 +9880,7 @@ def _e_f_Exponent(w: Writer, v) -> None:
 def _d_f_Exponent(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 10
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3ff; r.p = q
     if b & 0x201: r.badz(p, 10, b & 0x201)
     v = ((b >> 1) & 0xff) - 128
@@ -9906,7 +9906,7 @@ def _e_f_G(w: Writer, v) -> None:
 def _d_f_HMACOutputLength(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
@@ -9922,7 +9922,7 @@ def _e_f_HMACOutputLength(w: Writer, v) -> None:
 def _d_f_InletHot(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
@@ -9958,7 +9958,7 @@ def _e_f_KeyName(w: Writer, v) -> None:
 def _d_f_MaximumSOC(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 9
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ff; r.p = q
     if b & 0x101: r.badz(p, 9, b & 0x101)
     v = ((b >> 1) & 0x7f)
@@ -9985,7 +9985,7 @@ def _e_f_MeterID(w: Writer, v) -> None:
 def _d_f_MeterInfoRequested(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
@@ -10009,7 +10009,7 @@ def _e_f_MeterSignature(w: Writer, v) -> None:
 def _d_f_MeterStatus(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
@@ -10053,7 +10053,7 @@ def _e_f_MgmtData(w: Writer, v) -> None:
 def _d_f_MinimumSOC(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 9
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ff; r.p = q
     if b & 0x101: r.badz(p, 9, b & 0x101)
     v = ((b >> 1) & 0x7f)
@@ -10140,7 +10140,7 @@ def _e_f_PgenCounter(w: Writer, v) -> None:
 def _d_f_PresentSOC(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 9
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ff; r.p = q
     if b & 0x101: r.badz(p, 9, b & 0x101)
     v = ((b >> 1) & 0x7f)
@@ -10203,7 +10203,7 @@ def _e_f_RemainingTimeToTargetSOC(w: Writer, v) -> None:
 def _d_f_ResponseCode(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 8
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xff; r.p = q
     if b & 0x81: r.badz(p, 8, b & 0x81)
     k = (b >> 1) & 0x3f
@@ -10253,7 +10253,7 @@ def _e_f_SessionID(w: Writer, v) -> None:
 def _d_f_TargetSOC(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 9
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ff; r.p = q
     if b & 0x101: r.badz(p, 9, b & 0x101)
     v = ((b >> 1) & 0x7f)
@@ -10304,7 +10304,7 @@ def _e_f_TimeStamp(w: Writer, v) -> None:
 def _d_f_Value(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
@@ -10372,7 +10372,7 @@ def _e_f_X509SKI(w: Writer, v) -> None:
 def _d_f_X509SerialNumber(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1

@@ -541,19 +541,19 @@ def _d_ACDP_ConnectReqType(r: Reader) -> ACDP_ConnectReqType:
     v1_time_stamp = None
     v1_signature = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
     v1_session_id = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -565,7 +565,7 @@ def _d_ACDP_ConnectReqType(r: Reader) -> ACDP_ConnectReqType:
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     p = r.p; q = p + 6
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3f; r.p = q
     if b & 0x33: r.badz(p, 6, b & 0x33)
     k = (b >> 2) & 0x3
@@ -606,19 +606,19 @@ def _d_ACDP_ConnectResType(r: Reader) -> ACDP_ConnectResType:
     v1_time_stamp = None
     v1_signature = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
     v1_session_id = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -630,7 +630,7 @@ def _d_ACDP_ConnectResType(r: Reader) -> ACDP_ConnectResType:
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     p = r.p; q = p + 25
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ffffff; r.p = q
     if b & 0x181ce73: r.badz(p, 25, b & 0x181ce73)
     k = (b >> 17) & 0x3f
@@ -683,19 +683,19 @@ def _d_ACDP_SystemStatusReqType(r: Reader) -> ACDP_SystemStatusReqType:
     v1_time_stamp = None
     v1_signature = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
     v1_session_id = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -754,19 +754,19 @@ def _d_ACDP_SystemStatusResType(r: Reader) -> ACDP_SystemStatusResType:
     v1_time_stamp = None
     v1_signature = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
     v1_session_id = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -778,7 +778,7 @@ def _d_ACDP_SystemStatusResType(r: Reader) -> ACDP_SystemStatusResType:
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     p = r.p; q = p + 48
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xffffffffffff; r.p = q
     if b & 0xc0e773bbbbbb: r.badz(p, 48, b & 0xc0e773bbbbbb)
     k = (b >> 40) & 0x3f
@@ -848,19 +848,19 @@ def _d_ACDP_VehiclePositioningReqType(r: Reader) -> ACDP_VehiclePositioningReqTy
     v1_time_stamp = None
     v1_signature = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
     v1_session_id = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -872,7 +872,7 @@ def _d_ACDP_VehiclePositioningReqType(r: Reader) -> ACDP_VehiclePositioningReqTy
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     p = r.p; q = p + 9
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ff; r.p = q
     if b & 0x1bb: r.badz(p, 9, b & 0x1bb)
     v_ev_mobility_status = ((b >> 6) & 0x1) == 1
@@ -919,19 +919,19 @@ def _d_ACDP_VehiclePositioningResType(r: Reader) -> ACDP_VehiclePositioningResTy
     v1_time_stamp = None
     v1_signature = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
     v1_session_id = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -943,7 +943,7 @@ def _d_ACDP_VehiclePositioningResType(r: Reader) -> ACDP_VehiclePositioningResTy
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     p = r.p; q = p + 21
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1fffff; r.p = q
     if b & 0x181cee: r.badz(p, 21, b & 0x181cee)
     k = (b >> 13) & 0x3f
@@ -959,7 +959,7 @@ def _d_ACDP_VehiclePositioningResType(r: Reader) -> ACDP_VehiclePositioningResTy
     if not -32768 <= v_ev_relative_x_deviation <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0xe: r.badz(p, 4, b & 0xe)
     sg = (b & 0x1) == 1
@@ -968,7 +968,7 @@ def _d_ACDP_VehiclePositioningResType(r: Reader) -> ACDP_VehiclePositioningResTy
     if not -32768 <= v_ev_relative_y_deviation <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0xe: r.badz(p, 4, b & 0xe)
     sg = (b & 0x1) == 1
@@ -977,7 +977,7 @@ def _d_ACDP_VehiclePositioningResType(r: Reader) -> ACDP_VehiclePositioningResTy
     if not -32768 <= v_contact_window_xc <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0xe: r.badz(p, 4, b & 0xe)
     sg = (b & 0x1) == 1
@@ -986,7 +986,7 @@ def _d_ACDP_VehiclePositioningResType(r: Reader) -> ACDP_VehiclePositioningResTy
     if not -32768 <= v_contact_window_yc <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 6
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3f; r.p = q
     if b & 0x3b: r.badz(p, 6, b & 0x3b)
     v_ev_in_charge_position = ((b >> 2) & 0x1) == 1
@@ -1090,19 +1090,19 @@ def _d_ChargeLoopReqType(r: Reader) -> ChargeLoopReqType:
     v1_time_stamp = None
     v1_signature = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
     v1_session_id = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -1119,7 +1119,7 @@ def _d_ChargeLoopReqType(r: Reader) -> ChargeLoopReqType:
         r.zero(1, 'expected next item')
         it = 2; al = 0
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0xb: r.badz(p, 4, b & 0xb)
     v_meter_info_requested = ((b >> 2) & 0x1) == 1
@@ -1167,19 +1167,19 @@ def _d_ChargeLoopResType(r: Reader) -> ChargeLoopResType:
     v1_time_stamp = None
     v1_signature = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
     v1_session_id = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -1191,7 +1191,7 @@ def _d_ChargeLoopResType(r: Reader) -> ChargeLoopResType:
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     p = r.p; q = p + 12
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xfff; r.p = q
     if b & 0xc08: r.badz(p, 12, b & 0xc08)
     k = (b >> 4) & 0x3f
@@ -1204,13 +1204,13 @@ def _d_ChargeLoopResType(r: Reader) -> ChargeLoopResType:
         v2_notification_max_delay = None
         v2_evse_notification = None
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 0; al = 0
         v2_notification_max_delay = r.uintb(65535)
         p = r.p; q = p + 10
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3ff; r.p = q
         if b & 0x38c: r.badz(p, 10, b & 0x38c)
         k = (b >> 4) & 0x7
@@ -1280,19 +1280,19 @@ def _d_ChargeParameterDiscoveryReqType(r: Reader) -> ChargeParameterDiscoveryReq
     v1_time_stamp = None
     v1_signature = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
     v1_session_id = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -1335,19 +1335,19 @@ def _d_ChargeParameterDiscoveryResType(r: Reader) -> ChargeParameterDiscoveryRes
     v1_time_stamp = None
     v1_signature = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
     v1_session_id = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -1359,7 +1359,7 @@ def _d_ChargeParameterDiscoveryResType(r: Reader) -> ChargeParameterDiscoveryRes
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     p = r.p; q = p + 10
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3ff; r.p = q
     if b & 0x303: r.badz(p, 10, b & 0x303)
     k = (b >> 2) & 0x3f
@@ -1403,7 +1403,7 @@ def _d_DetailedCostType(r: Reader) -> DetailedCostType:
     v1_exponent = None
     v1_value = None
     p = r.p; q = p + 15
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7fff; r.p = q
     if b & 0x700e: r.badz(p, 15, b & 0x700e)
     v1_exponent = ((b >> 4) & 0xff) - 128
@@ -1415,7 +1415,7 @@ def _d_DetailedCostType(r: Reader) -> DetailedCostType:
     v2_exponent = None
     v2_value = None
     p = r.p; q = p + 17
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ffff; r.p = q
     if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
     v2_exponent = ((b >> 4) & 0xff) - 128
@@ -1426,7 +1426,7 @@ def _d_DetailedCostType(r: Reader) -> DetailedCostType:
     if not -32768 <= v2_value <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     v_cost_per_unit = RationalNumberType(exponent=v2_exponent, value=v2_value)
@@ -1465,7 +1465,7 @@ def _d_DetailedTaxType(r: Reader) -> DetailedTaxType:
     v_tax_rule_id = None
     v_amount = None
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
@@ -1473,7 +1473,7 @@ def _d_DetailedTaxType(r: Reader) -> DetailedTaxType:
     v1_exponent = None
     v1_value = None
     p = r.p; q = p + 16
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xffff; r.p = q
     if b & 0xf00e: r.badz(p, 16, b & 0xf00e)
     v1_exponent = ((b >> 4) & 0xff) - 128
@@ -1483,7 +1483,7 @@ def _d_DetailedTaxType(r: Reader) -> DetailedTaxType:
     if not -32768 <= v1_value <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     v_amount = RationalNumberType(exponent=v1_exponent, value=v1_value)
@@ -1544,7 +1544,7 @@ def _d_DisplayParametersType(r: Reader) -> DisplayParametersType:
     it, al = _P23[r.code(4, 11)]
     if it == 0:
         p = r.p; q = p + 13
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x1fff; r.p = q
         if b & 0x1010: r.badz(p, 13, b & 0x1010)
         v_present_soc = ((b >> 5) & 0x7f)
@@ -1554,7 +1554,7 @@ def _d_DisplayParametersType(r: Reader) -> DisplayParametersType:
         it, al = _P24[e]
     if it == 1:
         p = r.p; q = p + 13
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x1fff; r.p = q
         if b & 0x1010: r.badz(p, 13, b & 0x1010)
         v_minimum_soc = ((b >> 5) & 0x7f)
@@ -1564,7 +1564,7 @@ def _d_DisplayParametersType(r: Reader) -> DisplayParametersType:
         it, al = _P25[e]
     if it == 2:
         p = r.p; q = p + 13
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x1fff; r.p = q
         if b & 0x1010: r.badz(p, 13, b & 0x1010)
         v_target_soc = ((b >> 5) & 0x7f)
@@ -1574,7 +1574,7 @@ def _d_DisplayParametersType(r: Reader) -> DisplayParametersType:
         it, al = _P26[e]
     if it == 3:
         p = r.p; q = p + 12
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xfff; r.p = q
         if b & 0x808: r.badz(p, 12, b & 0x808)
         v_maximum_soc = ((b >> 4) & 0x7f)
@@ -1586,7 +1586,7 @@ def _d_DisplayParametersType(r: Reader) -> DisplayParametersType:
         r.zero(1, 'expected characters')
         v_remaining_time_to_minimum_soc = r.uintb(4294967295)
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
@@ -1596,7 +1596,7 @@ def _d_DisplayParametersType(r: Reader) -> DisplayParametersType:
         r.zero(1, 'expected characters')
         v_remaining_time_to_target_soc = r.uintb(4294967295)
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
@@ -1606,7 +1606,7 @@ def _d_DisplayParametersType(r: Reader) -> DisplayParametersType:
         r.zero(1, 'expected characters')
         v_remaining_time_to_maximum_soc = r.uintb(4294967295)
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
@@ -1614,7 +1614,7 @@ def _d_DisplayParametersType(r: Reader) -> DisplayParametersType:
         it, al = _P30[e]
     if it == 7:
         p = r.p; q = p + 5
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x1f; r.p = q
         if b & 0x14: r.badz(p, 5, b & 0x14)
         v_charging_complete = ((b >> 3) & 0x1) == 1
@@ -1625,7 +1625,7 @@ def _d_DisplayParametersType(r: Reader) -> DisplayParametersType:
         v1_exponent = None
         v1_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v1_exponent = ((b >> 4) & 0xff) - 128
@@ -1635,7 +1635,7 @@ def _d_DisplayParametersType(r: Reader) -> DisplayParametersType:
         if not -32768 <= v1_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
@@ -1644,7 +1644,7 @@ def _d_DisplayParametersType(r: Reader) -> DisplayParametersType:
         v_battery_energy_capacity = RationalNumberType(exponent=v1_exponent, value=v1_value)
     if it == 9:
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xb: r.badz(p, 4, b & 0xb)
         v_inlet_hot = ((b >> 2) & 0x1) == 1
@@ -1730,14 +1730,14 @@ def _d_Dynamic_CLReqControlModeType(r: Reader) -> Dynamic_CLReqControlModeType:
         r.zero(1, 'expected characters')
         v_departure_time = r.uintb(4294967295)
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 1; al = 0
     v1_exponent = None
     v1_value = None
     p = r.p; q = p + 14
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3fff; r.p = q
     if b & 0x300e: r.badz(p, 14, b & 0x300e)
     v1_exponent = ((b >> 4) & 0xff) - 128
@@ -1749,7 +1749,7 @@ def _d_Dynamic_CLReqControlModeType(r: Reader) -> Dynamic_CLReqControlModeType:
     v2_exponent = None
     v2_value = None
     p = r.p; q = p + 17
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ffff; r.p = q
     if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
     v2_exponent = ((b >> 4) & 0xff) - 128
@@ -1762,7 +1762,7 @@ def _d_Dynamic_CLReqControlModeType(r: Reader) -> Dynamic_CLReqControlModeType:
     v3_exponent = None
     v3_value = None
     p = r.p; q = p + 17
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ffff; r.p = q
     if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
     v3_exponent = ((b >> 4) & 0xff) - 128
@@ -1773,7 +1773,7 @@ def _d_Dynamic_CLReqControlModeType(r: Reader) -> Dynamic_CLReqControlModeType:
     if not -32768 <= v3_value <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     v_ev_minimum_energy_request = RationalNumberType(exponent=v3_exponent, value=v3_value)
@@ -1838,7 +1838,7 @@ def _d_Dynamic_CLResControlModeType(r: Reader) -> Dynamic_CLResControlModeType:
         r.zero(1, 'expected characters')
         v_departure_time = r.uintb(4294967295)
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
@@ -1846,7 +1846,7 @@ def _d_Dynamic_CLResControlModeType(r: Reader) -> Dynamic_CLResControlModeType:
         it, al = _P46[e]
     if it == 1:
         p = r.p; q = p + 11
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7ff; r.p = q
         if b & 0x404: r.badz(p, 11, b & 0x404)
         v_minimum_soc = ((b >> 3) & 0x7f)
@@ -1856,7 +1856,7 @@ def _d_Dynamic_CLResControlModeType(r: Reader) -> Dynamic_CLResControlModeType:
         it, al = _P47[e]
     if it == 2:
         p = r.p; q = p + 11
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7ff; r.p = q
         if b & 0x404: r.badz(p, 11, b & 0x404)
         v_target_soc = ((b >> 3) & 0x7f)
@@ -1868,7 +1868,7 @@ def _d_Dynamic_CLResControlModeType(r: Reader) -> Dynamic_CLResControlModeType:
         r.zero(1, 'expected characters')
         v_ack_max_delay = r.uintb(65535)
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = -1; al = 0
@@ -1907,13 +1907,13 @@ def _d_EVSEStatusType(r: Reader) -> EVSEStatusType:
     v_notification_max_delay = None
     v_evse_notification = None
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_notification_max_delay = r.uintb(65535)
     p = r.p; q = p + 8
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xff; r.p = q
     if b & 0xe3: r.badz(p, 8, b & 0xe3)
     k = (b >> 2) & 0x7
@@ -1942,7 +1942,7 @@ def _d_EVTechnicalStatusType(r: Reader) -> EVTechnicalStatusType:
     v_ev_error_code = None
     v_ev_timeout = None
     p = r.p; q = p + 11
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7ff; r.p = q
     if b & 0x6e8: r.badz(p, 11, b & 0x6e8)
     v_ev_ready_to_charge = ((b >> 8) & 0x1) == 1
@@ -1952,7 +1952,7 @@ def _d_EVTechnicalStatusType(r: Reader) -> EVTechnicalStatusType:
     it, al = _P53[e]
     if it == 2:
         p = r.p; q = p + 6
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3f; r.p = q
         if b & 0x28: r.badz(p, 6, b & 0x28)
         v_ev_immobilized = ((b >> 4) & 0x1) == 1
@@ -1963,7 +1963,7 @@ def _d_EVTechnicalStatusType(r: Reader) -> EVTechnicalStatusType:
         v1_exponent = None
         v1_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v1_exponent = ((b >> 4) & 0xff) - 128
@@ -1973,7 +1973,7 @@ def _d_EVTechnicalStatusType(r: Reader) -> EVTechnicalStatusType:
         if not -32768 <= v1_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 5
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x1f; r.p = q
         if b & 0x18: r.badz(p, 5, b & 0x18)
         e = b & 0x7
@@ -1982,7 +1982,7 @@ def _d_EVTechnicalStatusType(r: Reader) -> EVTechnicalStatusType:
         v_evwlan_strength = RationalNumberType(exponent=v1_exponent, value=v1_value)
     if it == 4:
         p = r.p; q = p + 8
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xff; r.p = q
         if b & 0x88: r.badz(p, 8, b & 0x88)
         k = (b >> 4) & 0x7
@@ -1993,7 +1993,7 @@ def _d_EVTechnicalStatusType(r: Reader) -> EVTechnicalStatusType:
         it, al = _P57[e]
     if it == 5:
         p = r.p; q = p + 11
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7ff; r.p = q
         if b & 0x404: r.badz(p, 11, b & 0x404)
         v_evsoc = ((b >> 3) & 0x7f)
@@ -2003,7 +2003,7 @@ def _d_EVTechnicalStatusType(r: Reader) -> EVTechnicalStatusType:
         it, al = _P58[e]
     if it == 6:
         p = r.p; q = p + 8
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xff; r.p = q
         if b & 0x84: r.badz(p, 8, b & 0x84)
         k = (b >> 3) & 0xf
@@ -2014,7 +2014,7 @@ def _d_EVTechnicalStatusType(r: Reader) -> EVTechnicalStatusType:
         it, al = _P60[e]
     if it == 7:
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xb: r.badz(p, 4, b & 0xb)
         v_ev_timeout = ((b >> 2) & 0x1) == 1
@@ -2208,19 +2208,19 @@ def _d_KeyValueType(r: Reader) -> KeyValueType:
         v1_modulus = None
         v1_exponent = None
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 0; al = 0
         v1_modulus = r.binary()
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x7: r.badz(p, 3, b & 0x7)
         it = 1; al = 0
         v1_exponent = r.binary()
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = -1; al = 0
@@ -2261,20 +2261,20 @@ def _d_ListOfRootCertificateIDsType(r: Reader) -> ListOfRootCertificateIDsType:
         v1_x509_issuer_name = None
         v1_x509_serial_number = None
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 0; al = 0
         v1_x509_issuer_name = r.string()
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xe: r.badz(p, 4, b & 0xe)
         sg = (b & 0x1) == 1
         it = 1; al = 0
         v1_x509_serial_number = -r.uint() - 1 if sg else r.uint()
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = -1; al = 0
@@ -2349,19 +2349,19 @@ def _d_MessageHeaderType(r: Reader) -> MessageHeaderType:
     v_time_stamp = None
     v_signature = None
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_session_id = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -2402,19 +2402,19 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
     v_meter_status = None
     v_meter_timestamp = None
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_meter_id = r.string()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v_charged_energy_reading_wh = r.uintb(18446744073709551615)
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0x8: r.badz(p, 4, b & 0x8)
     e = b & 0x7
@@ -2424,7 +2424,7 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
         r.zero(1, 'expected characters')
         v_bpt_discharged_energy_reading_wh = r.uintb(18446744073709551615)
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
@@ -2434,7 +2434,7 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
         r.zero(1, 'expected characters')
         v_capacitive_energy_reading_va_rh = r.uintb(18446744073709551615)
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
@@ -2444,7 +2444,7 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
         r.zero(1, 'expected characters')
         v_bpt_inductive_energy_reading_va_rh = r.uintb(18446744073709551615)
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
@@ -2454,7 +2454,7 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
         r.zero(1, 'expected characters')
         v_meter_signature = r.binary()
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
@@ -2462,7 +2462,7 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
         it, al = _P58[e]
     if it == 6:
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x2: r.badz(p, 2, b & 0x2)
         sg = (b & 0x1) == 1
@@ -2470,7 +2470,7 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
         if not -32768 <= v_meter_status <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
@@ -2480,7 +2480,7 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
         r.zero(1, 'expected characters')
         v_meter_timestamp = r.uintb(18446744073709551615)
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = -1; al = 0
@@ -2588,19 +2588,19 @@ def _d_RSAKeyValueType(r: Reader) -> RSAKeyValueType:
     v_modulus = None
     v_exponent = None
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_modulus = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v_exponent = r.binary()
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = -1; al = 0
@@ -2622,7 +2622,7 @@ def _d_RationalNumberType(r: Reader) -> RationalNumberType:
     v_exponent = None
     v_value = None
     p = r.p; q = p + 14
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3fff; r.p = q
     if b & 0x300e: r.badz(p, 14, b & 0x300e)
     v_exponent = ((b >> 4) & 0xff) - 128
@@ -2632,7 +2632,7 @@ def _d_RationalNumberType(r: Reader) -> RationalNumberType:
     if not -32768 <= v_value <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = -1; al = 0
@@ -2660,13 +2660,13 @@ def _d_ReceiptType(r: Reader) -> ReceiptType:
     v_overstay_costs = None
     v_tax_costs = []
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_time_anchor = r.uintb(18446744073709551615)
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0x8: r.badz(p, 4, b & 0x8)
     e = b & 0x7
@@ -2682,7 +2682,7 @@ def _d_ReceiptType(r: Reader) -> ReceiptType:
         it = 1; al = 0
         v1_cost_per_unit = _d_RationalNumberType(r)
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
@@ -2699,7 +2699,7 @@ def _d_ReceiptType(r: Reader) -> ReceiptType:
         it = 1; al = 0
         v2_cost_per_unit = _d_RationalNumberType(r)
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
@@ -2716,7 +2716,7 @@ def _d_ReceiptType(r: Reader) -> ReceiptType:
         it = 1; al = 0
         v3_cost_per_unit = _d_RationalNumberType(r)
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
@@ -2733,7 +2733,7 @@ def _d_ReceiptType(r: Reader) -> ReceiptType:
         it = 1; al = 0
         v4_cost_per_unit = _d_RationalNumberType(r)
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
@@ -2745,13 +2745,13 @@ def _d_ReceiptType(r: Reader) -> ReceiptType:
         v5_tax_rule_id = None
         v5_amount = None
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 0; al = 0
         v5_tax_rule_id = r.uintb(4294967295)
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 1; al = 0
@@ -2866,13 +2866,13 @@ def _d_ReferenceType(r: Reader) -> ReferenceType:
         it = 4; al = 0
     v_digest_method = _d_DigestMethodType(r)
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 5; al = 0
     v_digest_value = r.binary()
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = -1; al = 0
@@ -2963,7 +2963,7 @@ def _d_Scheduled_CLReqControlModeType(r: Reader) -> Scheduled_CLReqControlModeTy
         v1_exponent = None
         v1_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v1_exponent = ((b >> 4) & 0xff) - 128
@@ -2973,7 +2973,7 @@ def _d_Scheduled_CLReqControlModeType(r: Reader) -> Scheduled_CLReqControlModeTy
         if not -32768 <= v1_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
@@ -2984,7 +2984,7 @@ def _d_Scheduled_CLReqControlModeType(r: Reader) -> Scheduled_CLReqControlModeTy
         v2_exponent = None
         v2_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v2_exponent = ((b >> 4) & 0xff) - 128
@@ -2994,7 +2994,7 @@ def _d_Scheduled_CLReqControlModeType(r: Reader) -> Scheduled_CLReqControlModeTy
         if not -32768 <= v2_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
@@ -3005,7 +3005,7 @@ def _d_Scheduled_CLReqControlModeType(r: Reader) -> Scheduled_CLReqControlModeTy
         v3_exponent = None
         v3_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v3_exponent = ((b >> 4) & 0xff) - 128
@@ -3015,7 +3015,7 @@ def _d_Scheduled_CLReqControlModeType(r: Reader) -> Scheduled_CLReqControlModeTy
         if not -32768 <= v3_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x7: r.badz(p, 3, b & 0x7)
         v_ev_minimum_energy_request = RationalNumberType(exponent=v3_exponent, value=v3_value)
@@ -3086,13 +3086,13 @@ def _d_SignatureMethodType(r: Reader) -> SignatureMethodType:
     it, al = _P72[r.code(3, 3)]
     if it == 1:
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x2: r.badz(p, 2, b & 0x2)
         sg = (b & 0x1) == 1
         v_hmac_output_length = -r.uint() - 1 if sg else r.uint()
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
@@ -3199,7 +3199,7 @@ def _d_SignatureType(r: Reader) -> SignatureType:
     v1_id = None
     v1_value = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -3211,7 +3211,7 @@ def _d_SignatureType(r: Reader) -> SignatureType:
         it = 1; al = 0
     v1_value = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -3419,19 +3419,19 @@ def _d_V2GMessageType(r: Reader) -> V2GMessageType:
     v1_time_stamp = None
     v1_signature = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
     v1_session_id = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -3473,19 +3473,19 @@ def _d_V2GRequestType(r: Reader) -> V2GRequestType:
     v1_time_stamp = None
     v1_signature = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
     v1_session_id = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -3528,19 +3528,19 @@ def _d_V2GResponseType(r: Reader) -> V2GResponseType:
     v1_time_stamp = None
     v1_signature = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
     v1_session_id = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -3552,7 +3552,7 @@ def _d_V2GResponseType(r: Reader) -> V2GResponseType:
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     p = r.p; q = p + 10
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3ff; r.p = q
     if b & 0x303: r.badz(p, 10, b & 0x303)
     k = (b >> 2) & 0x3f
@@ -3597,20 +3597,20 @@ def _d_X509DataType(r: Reader) -> X509DataType:
             v1_x509_issuer_name = None
             v1_x509_serial_number = None
             p = r.p; q = p + 2
-            if q > rn: r.eos()
+            if q > rn: rv, rn = r.refill(q)
             b = (rv >> (rn - q)) & 0x3; r.p = q
             if b & 0x3: r.badz(p, 2, b & 0x3)
             it = 0; al = 0
             v1_x509_issuer_name = r.string()
             p = r.p; q = p + 4
-            if q > rn: r.eos()
+            if q > rn: rv, rn = r.refill(q)
             b = (rv >> (rn - q)) & 0xf; r.p = q
             if b & 0xe: r.badz(p, 4, b & 0xe)
             sg = (b & 0x1) == 1
             it = 1; al = 0
             v1_x509_serial_number = -r.uint() - 1 if sg else r.uint()
             p = r.p; q = p + 2
-            if q > rn: r.eos()
+            if q > rn: rv, rn = r.refill(q)
             b = (rv >> (rn - q)) & 0x3; r.p = q
             if b & 0x3: r.badz(p, 2, b & 0x3)
             it = -1; al = 0
@@ -3695,20 +3695,20 @@ def _d_X509IssuerSerialType(r: Reader) -> X509IssuerSerialType:
     v_x509_issuer_name = None
     v_x509_serial_number = None
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_x509_issuer_name = r.string()
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0xe: r.badz(p, 4, b & 0xe)
     sg = (b & 0x1) == 1
     it = 1; al = 0
     v_x509_serial_number = -r.uint() - 1 if sg else r.uint()
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = -1; al = 0
@@ -3824,7 +3824,7 @@ def _e_f_ChargedEnergyReadingWh(w: Writer, v) -> None:
 def _d_f_ChargingComplete(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
@@ -3836,7 +3836,7 @@ def _e_f_ChargingComplete(w: Writer, v) -> None:
 def _d_f_ContactWindowXc(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
@@ -3856,7 +3856,7 @@ def _e_f_ContactWindowXc(w: Writer, v) -> None:
 def _d_f_ContactWindowYc(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
@@ -3900,7 +3900,7 @@ def _e_f_DigestValue(w: Writer, v) -> None:
 def _d_f_EVAssociationStatus(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
@@ -3912,7 +3912,7 @@ def _e_f_EVAssociationStatus(w: Writer, v) -> None:
 def _d_f_EVCPStatus(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 5
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1f; r.p = q
     if b & 0x11: r.badz(p, 5, b & 0x11)
     k = (b >> 1) & 0x7
@@ -3926,7 +3926,7 @@ def _e_f_EVCPStatus(w: Writer, v) -> None:
 def _d_f_EVElectricalChargingDeviceStatus(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0x9: r.badz(p, 4, b & 0x9)
     k = (b >> 1) & 0x3
@@ -3939,7 +3939,7 @@ def _e_f_EVElectricalChargingDeviceStatus(w: Writer, v) -> None:
 def _d_f_EVErrorCode(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 6
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3f; r.p = q
     if b & 0x21: r.badz(p, 6, b & 0x21)
     k = (b >> 1) & 0xf
@@ -3953,7 +3953,7 @@ def _e_f_EVErrorCode(w: Writer, v) -> None:
 def _d_f_EVImmobilizationRequest(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
@@ -3965,7 +3965,7 @@ def _e_f_EVImmobilizationRequest(w: Writer, v) -> None:
 def _d_f_EVImmobilized(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
@@ -3977,7 +3977,7 @@ def _e_f_EVImmobilized(w: Writer, v) -> None:
 def _d_f_EVInChargePosition(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
@@ -3989,7 +3989,7 @@ def _e_f_EVInChargePosition(w: Writer, v) -> None:
 def _d_f_EVMobilityStatus(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
@@ -4001,7 +4001,7 @@ def _e_f_EVMobilityStatus(w: Writer, v) -> None:
 def _d_f_EVPositioningSupport(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
@@ -4013,7 +4013,7 @@ def _e_f_EVPositioningSupport(w: Writer, v) -> None:
 def _d_f_EVReadyToCharge(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
@@ -4025,7 +4025,7 @@ def _e_f_EVReadyToCharge(w: Writer, v) -> None:
 def _d_f_EVRelativeXDeviation(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
@@ -4045,7 +4045,7 @@ def _e_f_EVRelativeXDeviation(w: Writer, v) -> None:
 def _d_f_EVRelativeYDeviation(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
@@ -4065,7 +4065,7 @@ def _e_f_EVRelativeYDeviation(w: Writer, v) -> None:
 def _d_f_EVSEDisabled(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
@@ -4077,7 +4077,7 @@ def _e_f_EVSEDisabled(w: Writer, v) -> None:
 def _d_f_EVSEElectricalChargingDeviceStatus(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0x9: r.badz(p, 4, b & 0x9)
     k = (b >> 1) & 0x3
@@ -4090,7 +4090,7 @@ def _e_f_EVSEElectricalChargingDeviceStatus(w: Writer, v) -> None:
 def _d_f_EVSEEmergencyShutdown(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
@@ -4102,7 +4102,7 @@ def _e_f_EVSEEmergencyShutdown(w: Writer, v) -> None:
 def _d_f_EVSEIsolationStatus(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0x9: r.badz(p, 4, b & 0x9)
     k = (b >> 1) & 0x3
@@ -4115,7 +4115,7 @@ def _e_f_EVSEIsolationStatus(w: Writer, v) -> None:
 def _d_f_EVSEMalfunction(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
@@ -4127,7 +4127,7 @@ def _e_f_EVSEMalfunction(w: Writer, v) -> None:
 def _d_f_EVSEMechanicalChargingDeviceStatus(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0x9: r.badz(p, 4, b & 0x9)
     k = (b >> 1) & 0x3
@@ -4141,7 +4141,7 @@ def _e_f_EVSEMechanicalChargingDeviceStatus(w: Writer, v) -> None:
 def _d_f_EVSENotification(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 5
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1f; r.p = q
     if b & 0x11: r.badz(p, 5, b & 0x11)
     k = (b >> 1) & 0x7
@@ -4155,7 +4155,7 @@ def _e_f_EVSENotification(w: Writer, v) -> None:
 def _d_f_EVSEPositioningSupport(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
@@ -4167,7 +4167,7 @@ def _e_f_EVSEPositioningSupport(w: Writer, v) -> None:
 def _d_f_EVSEProcessing(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0x9: r.badz(p, 4, b & 0x9)
     k = (b >> 1) & 0x3
@@ -4181,7 +4181,7 @@ def _e_f_EVSEProcessing(w: Writer, v) -> None:
 def _d_f_EVSEReadyToCharge(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
@@ -4193,7 +4193,7 @@ def _e_f_EVSEReadyToCharge(w: Writer, v) -> None:
 def _d_f_EVSEUtilityInterruptEvent(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
@@ -4205,7 +4205,7 @@ def _e_f_EVSEUtilityInterruptEvent(w: Writer, v) -> None:
 def _d_f_EVSOC(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 9
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ff; r.p = q
     if b & 0x101: r.badz(p, 9, b & 0x101)
     v = ((b >> 1) & 0x7f)
@@ -4220,7 +4220,7 @@ def _e_f_EVSOC(w: Writer, v) -> None:
 def _d_f_EVTimeout(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
@@ -4244,7 +4244,7 @@ def _e_f_Exponent(w: Writer, v) -> None:
 def _d_f_Exponent(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 10
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3ff; r.p = q
     if b & 0x201: r.badz(p, 10, b & 0x201)
     v = ((b >> 1) & 0xff) - 128
@@ -4270,7 +4270,7 @@ def _e_f_G(w: Writer, v) -> None:
 def _d_f_HMACOutputLength(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
@@ -4286,7 +4286,7 @@ def _e_f_HMACOutputLength(w: Writer, v) -> None:
 def _d_f_InletHot(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
@@ -4322,7 +4322,7 @@ def _e_f_KeyName(w: Writer, v) -> None:
 def _d_f_MaximumSOC(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 9
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ff; r.p = q
     if b & 0x101: r.badz(p, 9, b & 0x101)
     v = ((b >> 1) & 0x7f)
@@ -4349,7 +4349,7 @@ def _e_f_MeterID(w: Writer, v) -> None:
 def _d_f_MeterInfoRequested(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
@@ -4373,7 +4373,7 @@ def _e_f_MeterSignature(w: Writer, v) -> None:
 def _d_f_MeterStatus(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
@@ -4417,7 +4417,7 @@ def _e_f_MgmtData(w: Writer, v) -> None:
 def _d_f_MinimumSOC(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 9
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ff; r.p = q
     if b & 0x101: r.badz(p, 9, b & 0x101)
     v = ((b >> 1) & 0x7f)
@@ -4504,7 +4504,7 @@ def _e_f_PgenCounter(w: Writer, v) -> None:
 def _d_f_PresentSOC(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 9
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ff; r.p = q
     if b & 0x101: r.badz(p, 9, b & 0x101)
     v = ((b >> 1) & 0x7f)
@@ -4567,7 +4567,7 @@ def _e_f_RemainingTimeToTargetSOC(w: Writer, v) -> None:
 def _d_f_ResponseCode(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 8
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xff; r.p = q
     if b & 0x81: r.badz(p, 8, b & 0x81)
     k = (b >> 1) & 0x3f
@@ -4617,7 +4617,7 @@ def _e_f_SessionID(w: Writer, v) -> None:
 def _d_f_TargetSOC(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 9
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ff; r.p = q
     if b & 0x101: r.badz(p, 9, b & 0x101)
     v = ((b >> 1) & 0x7f)
@@ -4668,7 +4668,7 @@ def _e_f_TimeStamp(w: Writer, v) -> None:
 def _d_f_Value(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
@@ -4736,7 +4736,7 @@ def _e_f_X509SKI(w: Writer, v) -> None:
 def _d_f_X509SerialNumber(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1

@@ -784,7 +784,7 @@ def _d_BPT_DC_CPDReqEnergyTransferModeType(r: Reader) -> BPT_DC_CPDReqEnergyTran
     v1_exponent = None
     v1_value = None
     p = r.p; q = p + 15
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7fff; r.p = q
     if b & 0x700e: r.badz(p, 15, b & 0x700e)
     v1_exponent = ((b >> 4) & 0xff) - 128
@@ -796,7 +796,7 @@ def _d_BPT_DC_CPDReqEnergyTransferModeType(r: Reader) -> BPT_DC_CPDReqEnergyTran
     v2_exponent = None
     v2_value = None
     p = r.p; q = p + 17
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ffff; r.p = q
     if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
     v2_exponent = ((b >> 4) & 0xff) - 128
@@ -809,7 +809,7 @@ def _d_BPT_DC_CPDReqEnergyTransferModeType(r: Reader) -> BPT_DC_CPDReqEnergyTran
     v3_exponent = None
     v3_value = None
     p = r.p; q = p + 17
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ffff; r.p = q
     if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
     v3_exponent = ((b >> 4) & 0xff) - 128
@@ -822,7 +822,7 @@ def _d_BPT_DC_CPDReqEnergyTransferModeType(r: Reader) -> BPT_DC_CPDReqEnergyTran
     v4_exponent = None
     v4_value = None
     p = r.p; q = p + 17
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ffff; r.p = q
     if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
     v4_exponent = ((b >> 4) & 0xff) - 128
@@ -835,7 +835,7 @@ def _d_BPT_DC_CPDReqEnergyTransferModeType(r: Reader) -> BPT_DC_CPDReqEnergyTran
     v5_exponent = None
     v5_value = None
     p = r.p; q = p + 17
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ffff; r.p = q
     if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
     v5_exponent = ((b >> 4) & 0xff) - 128
@@ -848,7 +848,7 @@ def _d_BPT_DC_CPDReqEnergyTransferModeType(r: Reader) -> BPT_DC_CPDReqEnergyTran
     v6_exponent = None
     v6_value = None
     p = r.p; q = p + 17
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ffff; r.p = q
     if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
     v6_exponent = ((b >> 4) & 0xff) - 128
@@ -859,7 +859,7 @@ def _d_BPT_DC_CPDReqEnergyTransferModeType(r: Reader) -> BPT_DC_CPDReqEnergyTran
     if not -32768 <= v6_value <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0xc: r.badz(p, 4, b & 0xc)
     e = b & 0x3
@@ -868,7 +868,7 @@ def _d_BPT_DC_CPDReqEnergyTransferModeType(r: Reader) -> BPT_DC_CPDReqEnergyTran
     v_ev_minimum_voltage = RationalNumberType(exponent=v6_exponent, value=v6_value)
     if it == 6:
         p = r.p; q = p + 10
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3ff; r.p = q
         if b & 0x203: r.badz(p, 10, b & 0x203)
         v_target_soc = ((b >> 2) & 0x7f)
@@ -877,7 +877,7 @@ def _d_BPT_DC_CPDReqEnergyTransferModeType(r: Reader) -> BPT_DC_CPDReqEnergyTran
     v7_exponent = None
     v7_value = None
     p = r.p; q = p + 14
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3fff; r.p = q
     if b & 0x300e: r.badz(p, 14, b & 0x300e)
     v7_exponent = ((b >> 4) & 0xff) - 128
@@ -889,7 +889,7 @@ def _d_BPT_DC_CPDReqEnergyTransferModeType(r: Reader) -> BPT_DC_CPDReqEnergyTran
     v8_exponent = None
     v8_value = None
     p = r.p; q = p + 17
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ffff; r.p = q
     if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
     v8_exponent = ((b >> 4) & 0xff) - 128
@@ -902,7 +902,7 @@ def _d_BPT_DC_CPDReqEnergyTransferModeType(r: Reader) -> BPT_DC_CPDReqEnergyTran
     v9_exponent = None
     v9_value = None
     p = r.p; q = p + 17
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ffff; r.p = q
     if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
     v9_exponent = ((b >> 4) & 0xff) - 128
@@ -915,7 +915,7 @@ def _d_BPT_DC_CPDReqEnergyTransferModeType(r: Reader) -> BPT_DC_CPDReqEnergyTran
     v10_exponent = None
     v10_value = None
     p = r.p; q = p + 17
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ffff; r.p = q
     if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
     v10_exponent = ((b >> 4) & 0xff) - 128
@@ -926,7 +926,7 @@ def _d_BPT_DC_CPDReqEnergyTransferModeType(r: Reader) -> BPT_DC_CPDReqEnergyTran
     if not -32768 <= v10_value <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     v_ev_minimum_discharge_current = RationalNumberType(exponent=v10_exponent, value=v10_value)
@@ -1081,7 +1081,7 @@ def _d_BPT_DC_CPDResEnergyTransferModeType(r: Reader) -> BPT_DC_CPDResEnergyTran
     v1_exponent = None
     v1_value = None
     p = r.p; q = p + 15
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7fff; r.p = q
     if b & 0x700e: r.badz(p, 15, b & 0x700e)
     v1_exponent = ((b >> 4) & 0xff) - 128
@@ -1093,7 +1093,7 @@ def _d_BPT_DC_CPDResEnergyTransferModeType(r: Reader) -> BPT_DC_CPDResEnergyTran
     v2_exponent = None
     v2_value = None
     p = r.p; q = p + 17
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ffff; r.p = q
     if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
     v2_exponent = ((b >> 4) & 0xff) - 128
@@ -1106,7 +1106,7 @@ def _d_BPT_DC_CPDResEnergyTransferModeType(r: Reader) -> BPT_DC_CPDResEnergyTran
     v3_exponent = None
     v3_value = None
     p = r.p; q = p + 17
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ffff; r.p = q
     if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
     v3_exponent = ((b >> 4) & 0xff) - 128
@@ -1119,7 +1119,7 @@ def _d_BPT_DC_CPDResEnergyTransferModeType(r: Reader) -> BPT_DC_CPDResEnergyTran
     v4_exponent = None
     v4_value = None
     p = r.p; q = p + 17
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ffff; r.p = q
     if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
     v4_exponent = ((b >> 4) & 0xff) - 128
@@ -1132,7 +1132,7 @@ def _d_BPT_DC_CPDResEnergyTransferModeType(r: Reader) -> BPT_DC_CPDResEnergyTran
     v5_exponent = None
     v5_value = None
     p = r.p; q = p + 17
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ffff; r.p = q
     if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
     v5_exponent = ((b >> 4) & 0xff) - 128
@@ -1145,7 +1145,7 @@ def _d_BPT_DC_CPDResEnergyTransferModeType(r: Reader) -> BPT_DC_CPDResEnergyTran
     v6_exponent = None
     v6_value = None
     p = r.p; q = p + 17
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ffff; r.p = q
     if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
     v6_exponent = ((b >> 4) & 0xff) - 128
@@ -1156,7 +1156,7 @@ def _d_BPT_DC_CPDResEnergyTransferModeType(r: Reader) -> BPT_DC_CPDResEnergyTran
     if not -32768 <= v6_value <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0xc: r.badz(p, 4, b & 0xc)
     e = b & 0x3
@@ -1167,7 +1167,7 @@ def _d_BPT_DC_CPDResEnergyTransferModeType(r: Reader) -> BPT_DC_CPDResEnergyTran
         v7_exponent = None
         v7_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v7_exponent = ((b >> 4) & 0xff) - 128
@@ -1177,7 +1177,7 @@ def _d_BPT_DC_CPDResEnergyTransferModeType(r: Reader) -> BPT_DC_CPDResEnergyTran
         if not -32768 <= v7_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x7: r.badz(p, 3, b & 0x7)
         v_evse_power_ramp_limitation = RationalNumberType(exponent=v7_exponent, value=v7_value)
@@ -1185,7 +1185,7 @@ def _d_BPT_DC_CPDResEnergyTransferModeType(r: Reader) -> BPT_DC_CPDResEnergyTran
     v8_exponent = None
     v8_value = None
     p = r.p; q = p + 14
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3fff; r.p = q
     if b & 0x300e: r.badz(p, 14, b & 0x300e)
     v8_exponent = ((b >> 4) & 0xff) - 128
@@ -1197,7 +1197,7 @@ def _d_BPT_DC_CPDResEnergyTransferModeType(r: Reader) -> BPT_DC_CPDResEnergyTran
     v9_exponent = None
     v9_value = None
     p = r.p; q = p + 17
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ffff; r.p = q
     if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
     v9_exponent = ((b >> 4) & 0xff) - 128
@@ -1210,7 +1210,7 @@ def _d_BPT_DC_CPDResEnergyTransferModeType(r: Reader) -> BPT_DC_CPDResEnergyTran
     v10_exponent = None
     v10_value = None
     p = r.p; q = p + 17
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ffff; r.p = q
     if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
     v10_exponent = ((b >> 4) & 0xff) - 128
@@ -1223,7 +1223,7 @@ def _d_BPT_DC_CPDResEnergyTransferModeType(r: Reader) -> BPT_DC_CPDResEnergyTran
     v11_exponent = None
     v11_value = None
     p = r.p; q = p + 17
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ffff; r.p = q
     if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
     v11_exponent = ((b >> 4) & 0xff) - 128
@@ -1234,7 +1234,7 @@ def _d_BPT_DC_CPDResEnergyTransferModeType(r: Reader) -> BPT_DC_CPDResEnergyTran
     if not -32768 <= v11_value <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     v_evse_minimum_discharge_current = RationalNumberType(exponent=v11_exponent, value=v11_value)
@@ -1402,14 +1402,14 @@ def _d_BPT_Dynamic_DC_CLReqControlModeType(r: Reader) -> BPT_Dynamic_DC_CLReqCon
         r.zero(1, 'expected characters')
         v_departure_time = r.uintb(4294967295)
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 1; al = 0
     v1_exponent = None
     v1_value = None
     p = r.p; q = p + 14
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3fff; r.p = q
     if b & 0x300e: r.badz(p, 14, b & 0x300e)
     v1_exponent = ((b >> 4) & 0xff) - 128
@@ -1421,7 +1421,7 @@ def _d_BPT_Dynamic_DC_CLReqControlModeType(r: Reader) -> BPT_Dynamic_DC_CLReqCon
     v2_exponent = None
     v2_value = None
     p = r.p; q = p + 17
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ffff; r.p = q
     if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
     v2_exponent = ((b >> 4) & 0xff) - 128
@@ -1434,7 +1434,7 @@ def _d_BPT_Dynamic_DC_CLReqControlModeType(r: Reader) -> BPT_Dynamic_DC_CLReqCon
     v3_exponent = None
     v3_value = None
     p = r.p; q = p + 17
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ffff; r.p = q
     if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
     v3_exponent = ((b >> 4) & 0xff) - 128
@@ -1447,7 +1447,7 @@ def _d_BPT_Dynamic_DC_CLReqControlModeType(r: Reader) -> BPT_Dynamic_DC_CLReqCon
     v4_exponent = None
     v4_value = None
     p = r.p; q = p + 17
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ffff; r.p = q
     if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
     v4_exponent = ((b >> 4) & 0xff) - 128
@@ -1460,7 +1460,7 @@ def _d_BPT_Dynamic_DC_CLReqControlModeType(r: Reader) -> BPT_Dynamic_DC_CLReqCon
     v5_exponent = None
     v5_value = None
     p = r.p; q = p + 17
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ffff; r.p = q
     if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
     v5_exponent = ((b >> 4) & 0xff) - 128
@@ -1473,7 +1473,7 @@ def _d_BPT_Dynamic_DC_CLReqControlModeType(r: Reader) -> BPT_Dynamic_DC_CLReqCon
     v6_exponent = None
     v6_value = None
     p = r.p; q = p + 17
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ffff; r.p = q
     if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
     v6_exponent = ((b >> 4) & 0xff) - 128
@@ -1486,7 +1486,7 @@ def _d_BPT_Dynamic_DC_CLReqControlModeType(r: Reader) -> BPT_Dynamic_DC_CLReqCon
     v7_exponent = None
     v7_value = None
     p = r.p; q = p + 17
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ffff; r.p = q
     if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
     v7_exponent = ((b >> 4) & 0xff) - 128
@@ -1499,7 +1499,7 @@ def _d_BPT_Dynamic_DC_CLReqControlModeType(r: Reader) -> BPT_Dynamic_DC_CLReqCon
     v8_exponent = None
     v8_value = None
     p = r.p; q = p + 17
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ffff; r.p = q
     if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
     v8_exponent = ((b >> 4) & 0xff) - 128
@@ -1512,7 +1512,7 @@ def _d_BPT_Dynamic_DC_CLReqControlModeType(r: Reader) -> BPT_Dynamic_DC_CLReqCon
     v9_exponent = None
     v9_value = None
     p = r.p; q = p + 17
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ffff; r.p = q
     if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
     v9_exponent = ((b >> 4) & 0xff) - 128
@@ -1525,7 +1525,7 @@ def _d_BPT_Dynamic_DC_CLReqControlModeType(r: Reader) -> BPT_Dynamic_DC_CLReqCon
     v10_exponent = None
     v10_value = None
     p = r.p; q = p + 17
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ffff; r.p = q
     if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
     v10_exponent = ((b >> 4) & 0xff) - 128
@@ -1538,7 +1538,7 @@ def _d_BPT_Dynamic_DC_CLReqControlModeType(r: Reader) -> BPT_Dynamic_DC_CLReqCon
     v11_exponent = None
     v11_value = None
     p = r.p; q = p + 17
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ffff; r.p = q
     if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
     v11_exponent = ((b >> 4) & 0xff) - 128
@@ -1549,7 +1549,7 @@ def _d_BPT_Dynamic_DC_CLReqControlModeType(r: Reader) -> BPT_Dynamic_DC_CLReqCon
     if not -32768 <= v11_value <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0xc: r.badz(p, 4, b & 0xc)
     e = b & 0x3
@@ -1560,7 +1560,7 @@ def _d_BPT_Dynamic_DC_CLReqControlModeType(r: Reader) -> BPT_Dynamic_DC_CLReqCon
         v12_exponent = None
         v12_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v12_exponent = ((b >> 4) & 0xff) - 128
@@ -1570,7 +1570,7 @@ def _d_BPT_Dynamic_DC_CLReqControlModeType(r: Reader) -> BPT_Dynamic_DC_CLReqCon
         if not -32768 <= v12_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
@@ -1581,7 +1581,7 @@ def _d_BPT_Dynamic_DC_CLReqControlModeType(r: Reader) -> BPT_Dynamic_DC_CLReqCon
         v13_exponent = None
         v13_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v13_exponent = ((b >> 4) & 0xff) - 128
@@ -1591,7 +1591,7 @@ def _d_BPT_Dynamic_DC_CLReqControlModeType(r: Reader) -> BPT_Dynamic_DC_CLReqCon
         if not -32768 <= v13_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x7: r.badz(p, 3, b & 0x7)
         v_ev_minimum_v2_x_energy_request = RationalNumberType(exponent=v13_exponent, value=v13_value)
@@ -1790,7 +1790,7 @@ def _d_BPT_Dynamic_DC_CLResControlModeType(r: Reader) -> BPT_Dynamic_DC_CLResCon
         r.zero(1, 'expected characters')
         v_departure_time = r.uintb(4294967295)
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
@@ -1798,7 +1798,7 @@ def _d_BPT_Dynamic_DC_CLResControlModeType(r: Reader) -> BPT_Dynamic_DC_CLResCon
         it, al = _P9[e]
     if it == 1:
         p = r.p; q = p + 11
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7ff; r.p = q
         if b & 0x404: r.badz(p, 11, b & 0x404)
         v_minimum_soc = ((b >> 3) & 0x7f)
@@ -1808,7 +1808,7 @@ def _d_BPT_Dynamic_DC_CLResControlModeType(r: Reader) -> BPT_Dynamic_DC_CLResCon
         it, al = _P10[e]
     if it == 2:
         p = r.p; q = p + 11
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7ff; r.p = q
         if b & 0x404: r.badz(p, 11, b & 0x404)
         v_target_soc = ((b >> 3) & 0x7f)
@@ -1820,14 +1820,14 @@ def _d_BPT_Dynamic_DC_CLResControlModeType(r: Reader) -> BPT_Dynamic_DC_CLResCon
         r.zero(1, 'expected characters')
         v_ack_max_delay = r.uintb(65535)
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 4; al = 0
     v1_exponent = None
     v1_value = None
     p = r.p; q = p + 14
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3fff; r.p = q
     if b & 0x300e: r.badz(p, 14, b & 0x300e)
     v1_exponent = ((b >> 4) & 0xff) - 128
@@ -1839,7 +1839,7 @@ def _d_BPT_Dynamic_DC_CLResControlModeType(r: Reader) -> BPT_Dynamic_DC_CLResCon
     v2_exponent = None
     v2_value = None
     p = r.p; q = p + 17
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ffff; r.p = q
     if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
     v2_exponent = ((b >> 4) & 0xff) - 128
@@ -1852,7 +1852,7 @@ def _d_BPT_Dynamic_DC_CLResControlModeType(r: Reader) -> BPT_Dynamic_DC_CLResCon
     v3_exponent = None
     v3_value = None
     p = r.p; q = p + 17
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ffff; r.p = q
     if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
     v3_exponent = ((b >> 4) & 0xff) - 128
@@ -1865,7 +1865,7 @@ def _d_BPT_Dynamic_DC_CLResControlModeType(r: Reader) -> BPT_Dynamic_DC_CLResCon
     v4_exponent = None
     v4_value = None
     p = r.p; q = p + 17
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ffff; r.p = q
     if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
     v4_exponent = ((b >> 4) & 0xff) - 128
@@ -1878,7 +1878,7 @@ def _d_BPT_Dynamic_DC_CLResControlModeType(r: Reader) -> BPT_Dynamic_DC_CLResCon
     v5_exponent = None
     v5_value = None
     p = r.p; q = p + 17
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ffff; r.p = q
     if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
     v5_exponent = ((b >> 4) & 0xff) - 128
@@ -1891,7 +1891,7 @@ def _d_BPT_Dynamic_DC_CLResControlModeType(r: Reader) -> BPT_Dynamic_DC_CLResCon
     v6_exponent = None
     v6_value = None
     p = r.p; q = p + 17
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ffff; r.p = q
     if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
     v6_exponent = ((b >> 4) & 0xff) - 128
@@ -1904,7 +1904,7 @@ def _d_BPT_Dynamic_DC_CLResControlModeType(r: Reader) -> BPT_Dynamic_DC_CLResCon
     v7_exponent = None
     v7_value = None
     p = r.p; q = p + 17
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ffff; r.p = q
     if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
     v7_exponent = ((b >> 4) & 0xff) - 128
@@ -1917,7 +1917,7 @@ def _d_BPT_Dynamic_DC_CLResControlModeType(r: Reader) -> BPT_Dynamic_DC_CLResCon
     v8_exponent = None
     v8_value = None
     p = r.p; q = p + 17
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ffff; r.p = q
     if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
     v8_exponent = ((b >> 4) & 0xff) - 128
@@ -1928,7 +1928,7 @@ def _d_BPT_Dynamic_DC_CLResControlModeType(r: Reader) -> BPT_Dynamic_DC_CLResCon
     if not -32768 <= v8_value <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     v_evse_minimum_voltage = RationalNumberType(exponent=v8_exponent, value=v8_value)
@@ -2080,7 +2080,7 @@ def _d_BPT_Scheduled_DC_CLReqControlModeType(r: Reader) -> BPT_Scheduled_DC_CLRe
         v1_exponent = None
         v1_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v1_exponent = ((b >> 4) & 0xff) - 128
@@ -2090,7 +2090,7 @@ def _d_BPT_Scheduled_DC_CLReqControlModeType(r: Reader) -> BPT_Scheduled_DC_CLRe
         if not -32768 <= v1_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
@@ -2101,7 +2101,7 @@ def _d_BPT_Scheduled_DC_CLReqControlModeType(r: Reader) -> BPT_Scheduled_DC_CLRe
         v2_exponent = None
         v2_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v2_exponent = ((b >> 4) & 0xff) - 128
@@ -2111,7 +2111,7 @@ def _d_BPT_Scheduled_DC_CLReqControlModeType(r: Reader) -> BPT_Scheduled_DC_CLRe
         if not -32768 <= v2_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
@@ -2122,7 +2122,7 @@ def _d_BPT_Scheduled_DC_CLReqControlModeType(r: Reader) -> BPT_Scheduled_DC_CLRe
         v3_exponent = None
         v3_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v3_exponent = ((b >> 4) & 0xff) - 128
@@ -2132,7 +2132,7 @@ def _d_BPT_Scheduled_DC_CLReqControlModeType(r: Reader) -> BPT_Scheduled_DC_CLRe
         if not -32768 <= v3_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x7: r.badz(p, 3, b & 0x7)
         v_ev_minimum_energy_request = RationalNumberType(exponent=v3_exponent, value=v3_value)
@@ -2140,7 +2140,7 @@ def _d_BPT_Scheduled_DC_CLReqControlModeType(r: Reader) -> BPT_Scheduled_DC_CLRe
     v4_exponent = None
     v4_value = None
     p = r.p; q = p + 14
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3fff; r.p = q
     if b & 0x300e: r.badz(p, 14, b & 0x300e)
     v4_exponent = ((b >> 4) & 0xff) - 128
@@ -2152,7 +2152,7 @@ def _d_BPT_Scheduled_DC_CLReqControlModeType(r: Reader) -> BPT_Scheduled_DC_CLRe
     v5_exponent = None
     v5_value = None
     p = r.p; q = p + 17
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ffff; r.p = q
     if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
     v5_exponent = ((b >> 4) & 0xff) - 128
@@ -2163,7 +2163,7 @@ def _d_BPT_Scheduled_DC_CLReqControlModeType(r: Reader) -> BPT_Scheduled_DC_CLRe
     if not -32768 <= v5_value <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 6
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3f; r.p = q
     if b & 0x30: r.badz(p, 6, b & 0x30)
     e = b & 0xf
@@ -2174,7 +2174,7 @@ def _d_BPT_Scheduled_DC_CLReqControlModeType(r: Reader) -> BPT_Scheduled_DC_CLRe
         v6_exponent = None
         v6_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v6_exponent = ((b >> 4) & 0xff) - 128
@@ -2184,7 +2184,7 @@ def _d_BPT_Scheduled_DC_CLReqControlModeType(r: Reader) -> BPT_Scheduled_DC_CLRe
         if not -32768 <= v6_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 6
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3f; r.p = q
         if b & 0x30: r.badz(p, 6, b & 0x30)
         e = b & 0xf
@@ -2195,7 +2195,7 @@ def _d_BPT_Scheduled_DC_CLReqControlModeType(r: Reader) -> BPT_Scheduled_DC_CLRe
         v7_exponent = None
         v7_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v7_exponent = ((b >> 4) & 0xff) - 128
@@ -2205,7 +2205,7 @@ def _d_BPT_Scheduled_DC_CLReqControlModeType(r: Reader) -> BPT_Scheduled_DC_CLRe
         if not -32768 <= v7_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 5
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x1f; r.p = q
         if b & 0x18: r.badz(p, 5, b & 0x18)
         e = b & 0x7
@@ -2216,7 +2216,7 @@ def _d_BPT_Scheduled_DC_CLReqControlModeType(r: Reader) -> BPT_Scheduled_DC_CLRe
         v8_exponent = None
         v8_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v8_exponent = ((b >> 4) & 0xff) - 128
@@ -2226,7 +2226,7 @@ def _d_BPT_Scheduled_DC_CLReqControlModeType(r: Reader) -> BPT_Scheduled_DC_CLRe
         if not -32768 <= v8_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 5
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x1f; r.p = q
         if b & 0x18: r.badz(p, 5, b & 0x18)
         e = b & 0x7
@@ -2237,7 +2237,7 @@ def _d_BPT_Scheduled_DC_CLReqControlModeType(r: Reader) -> BPT_Scheduled_DC_CLRe
         v9_exponent = None
         v9_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v9_exponent = ((b >> 4) & 0xff) - 128
@@ -2247,7 +2247,7 @@ def _d_BPT_Scheduled_DC_CLReqControlModeType(r: Reader) -> BPT_Scheduled_DC_CLRe
         if not -32768 <= v9_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 5
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x1f; r.p = q
         if b & 0x18: r.badz(p, 5, b & 0x18)
         e = b & 0x7
@@ -2258,7 +2258,7 @@ def _d_BPT_Scheduled_DC_CLReqControlModeType(r: Reader) -> BPT_Scheduled_DC_CLRe
         v10_exponent = None
         v10_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v10_exponent = ((b >> 4) & 0xff) - 128
@@ -2268,7 +2268,7 @@ def _d_BPT_Scheduled_DC_CLReqControlModeType(r: Reader) -> BPT_Scheduled_DC_CLRe
         if not -32768 <= v10_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 5
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x1f; r.p = q
         if b & 0x18: r.badz(p, 5, b & 0x18)
         e = b & 0x7
@@ -2279,7 +2279,7 @@ def _d_BPT_Scheduled_DC_CLReqControlModeType(r: Reader) -> BPT_Scheduled_DC_CLRe
         v11_exponent = None
         v11_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v11_exponent = ((b >> 4) & 0xff) - 128
@@ -2289,7 +2289,7 @@ def _d_BPT_Scheduled_DC_CLReqControlModeType(r: Reader) -> BPT_Scheduled_DC_CLRe
         if not -32768 <= v11_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
@@ -2300,7 +2300,7 @@ def _d_BPT_Scheduled_DC_CLReqControlModeType(r: Reader) -> BPT_Scheduled_DC_CLRe
         v12_exponent = None
         v12_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v12_exponent = ((b >> 4) & 0xff) - 128
@@ -2310,7 +2310,7 @@ def _d_BPT_Scheduled_DC_CLReqControlModeType(r: Reader) -> BPT_Scheduled_DC_CLRe
         if not -32768 <= v12_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
@@ -2321,7 +2321,7 @@ def _d_BPT_Scheduled_DC_CLReqControlModeType(r: Reader) -> BPT_Scheduled_DC_CLRe
         v13_exponent = None
         v13_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v13_exponent = ((b >> 4) & 0xff) - 128
@@ -2331,7 +2331,7 @@ def _d_BPT_Scheduled_DC_CLReqControlModeType(r: Reader) -> BPT_Scheduled_DC_CLRe
         if not -32768 <= v13_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x7: r.badz(p, 3, b & 0x7)
         v_ev_maximum_discharge_current = RationalNumberType(exponent=v13_exponent, value=v13_value)
@@ -2538,7 +2538,7 @@ def _d_BPT_Scheduled_DC_CLResControlModeType(r: Reader) -> BPT_Scheduled_DC_CLRe
         v1_exponent = None
         v1_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v1_exponent = ((b >> 4) & 0xff) - 128
@@ -2548,7 +2548,7 @@ def _d_BPT_Scheduled_DC_CLResControlModeType(r: Reader) -> BPT_Scheduled_DC_CLRe
         if not -32768 <= v1_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 6
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3f; r.p = q
         if b & 0x30: r.badz(p, 6, b & 0x30)
         e = b & 0xf
@@ -2559,7 +2559,7 @@ def _d_BPT_Scheduled_DC_CLResControlModeType(r: Reader) -> BPT_Scheduled_DC_CLRe
         v2_exponent = None
         v2_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v2_exponent = ((b >> 4) & 0xff) - 128
@@ -2569,7 +2569,7 @@ def _d_BPT_Scheduled_DC_CLResControlModeType(r: Reader) -> BPT_Scheduled_DC_CLRe
         if not -32768 <= v2_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 5
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x1f; r.p = q
         if b & 0x18: r.badz(p, 5, b & 0x18)
         e = b & 0x7
@@ -2580,7 +2580,7 @@ def _d_BPT_Scheduled_DC_CLResControlModeType(r: Reader) -> BPT_Scheduled_DC_CLRe
         v3_exponent = None
         v3_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v3_exponent = ((b >> 4) & 0xff) - 128
@@ -2590,7 +2590,7 @@ def _d_BPT_Scheduled_DC_CLResControlModeType(r: Reader) -> BPT_Scheduled_DC_CLRe
         if not -32768 <= v3_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 5
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x1f; r.p = q
         if b & 0x18: r.badz(p, 5, b & 0x18)
         e = b & 0x7
@@ -2601,7 +2601,7 @@ def _d_BPT_Scheduled_DC_CLResControlModeType(r: Reader) -> BPT_Scheduled_DC_CLRe
         v4_exponent = None
         v4_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v4_exponent = ((b >> 4) & 0xff) - 128
@@ -2611,7 +2611,7 @@ def _d_BPT_Scheduled_DC_CLResControlModeType(r: Reader) -> BPT_Scheduled_DC_CLRe
         if not -32768 <= v4_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 5
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x1f; r.p = q
         if b & 0x18: r.badz(p, 5, b & 0x18)
         e = b & 0x7
@@ -2622,7 +2622,7 @@ def _d_BPT_Scheduled_DC_CLResControlModeType(r: Reader) -> BPT_Scheduled_DC_CLRe
         v5_exponent = None
         v5_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v5_exponent = ((b >> 4) & 0xff) - 128
@@ -2632,7 +2632,7 @@ def _d_BPT_Scheduled_DC_CLResControlModeType(r: Reader) -> BPT_Scheduled_DC_CLRe
         if not -32768 <= v5_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 5
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x1f; r.p = q
         if b & 0x18: r.badz(p, 5, b & 0x18)
         e = b & 0x7
@@ -2643,7 +2643,7 @@ def _d_BPT_Scheduled_DC_CLResControlModeType(r: Reader) -> BPT_Scheduled_DC_CLRe
         v6_exponent = None
         v6_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v6_exponent = ((b >> 4) & 0xff) - 128
@@ -2653,7 +2653,7 @@ def _d_BPT_Scheduled_DC_CLResControlModeType(r: Reader) -> BPT_Scheduled_DC_CLRe
         if not -32768 <= v6_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
@@ -2664,7 +2664,7 @@ def _d_BPT_Scheduled_DC_CLResControlModeType(r: Reader) -> BPT_Scheduled_DC_CLRe
         v7_exponent = None
         v7_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v7_exponent = ((b >> 4) & 0xff) - 128
@@ -2674,7 +2674,7 @@ def _d_BPT_Scheduled_DC_CLResControlModeType(r: Reader) -> BPT_Scheduled_DC_CLRe
         if not -32768 <= v7_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
@@ -2685,7 +2685,7 @@ def _d_BPT_Scheduled_DC_CLResControlModeType(r: Reader) -> BPT_Scheduled_DC_CLRe
         v8_exponent = None
         v8_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v8_exponent = ((b >> 4) & 0xff) - 128
@@ -2695,7 +2695,7 @@ def _d_BPT_Scheduled_DC_CLResControlModeType(r: Reader) -> BPT_Scheduled_DC_CLRe
         if not -32768 <= v8_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x7: r.badz(p, 3, b & 0x7)
         v_evse_minimum_voltage = RationalNumberType(exponent=v8_exponent, value=v8_value)
@@ -2863,19 +2863,19 @@ def _d_ChargeLoopReqType(r: Reader) -> ChargeLoopReqType:
     v1_time_stamp = None
     v1_signature = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
     v1_session_id = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -2892,7 +2892,7 @@ def _d_ChargeLoopReqType(r: Reader) -> ChargeLoopReqType:
         r.zero(1, 'expected next item')
         it = 2; al = 0
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0xb: r.badz(p, 4, b & 0xb)
     v_meter_info_requested = ((b >> 2) & 0x1) == 1
@@ -2940,19 +2940,19 @@ def _d_ChargeLoopResType(r: Reader) -> ChargeLoopResType:
     v1_time_stamp = None
     v1_signature = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
     v1_session_id = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -2964,7 +2964,7 @@ def _d_ChargeLoopResType(r: Reader) -> ChargeLoopResType:
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     p = r.p; q = p + 12
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xfff; r.p = q
     if b & 0xc08: r.badz(p, 12, b & 0xc08)
     k = (b >> 4) & 0x3f
@@ -2977,13 +2977,13 @@ def _d_ChargeLoopResType(r: Reader) -> ChargeLoopResType:
         v2_notification_max_delay = None
         v2_evse_notification = None
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 0; al = 0
         v2_notification_max_delay = r.uintb(65535)
         p = r.p; q = p + 10
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3ff; r.p = q
         if b & 0x38c: r.badz(p, 10, b & 0x38c)
         k = (b >> 4) & 0x7
@@ -3053,19 +3053,19 @@ def _d_ChargeParameterDiscoveryReqType(r: Reader) -> ChargeParameterDiscoveryReq
     v1_time_stamp = None
     v1_signature = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
     v1_session_id = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -3108,19 +3108,19 @@ def _d_ChargeParameterDiscoveryResType(r: Reader) -> ChargeParameterDiscoveryRes
     v1_time_stamp = None
     v1_signature = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
     v1_session_id = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -3132,7 +3132,7 @@ def _d_ChargeParameterDiscoveryResType(r: Reader) -> ChargeParameterDiscoveryRes
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     p = r.p; q = p + 10
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3ff; r.p = q
     if b & 0x303: r.badz(p, 10, b & 0x303)
     k = (b >> 2) & 0x3f
@@ -3175,7 +3175,7 @@ def _d_DC_CPDReqEnergyTransferModeType(r: Reader) -> DC_CPDReqEnergyTransferMode
     v1_exponent = None
     v1_value = None
     p = r.p; q = p + 15
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7fff; r.p = q
     if b & 0x700e: r.badz(p, 15, b & 0x700e)
     v1_exponent = ((b >> 4) & 0xff) - 128
@@ -3187,7 +3187,7 @@ def _d_DC_CPDReqEnergyTransferModeType(r: Reader) -> DC_CPDReqEnergyTransferMode
     v2_exponent = None
     v2_value = None
     p = r.p; q = p + 17
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ffff; r.p = q
     if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
     v2_exponent = ((b >> 4) & 0xff) - 128
@@ -3200,7 +3200,7 @@ def _d_DC_CPDReqEnergyTransferModeType(r: Reader) -> DC_CPDReqEnergyTransferMode
     v3_exponent = None
     v3_value = None
     p = r.p; q = p + 17
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ffff; r.p = q
     if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
     v3_exponent = ((b >> 4) & 0xff) - 128
@@ -3213,7 +3213,7 @@ def _d_DC_CPDReqEnergyTransferModeType(r: Reader) -> DC_CPDReqEnergyTransferMode
     v4_exponent = None
     v4_value = None
     p = r.p; q = p + 17
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ffff; r.p = q
     if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
     v4_exponent = ((b >> 4) & 0xff) - 128
@@ -3226,7 +3226,7 @@ def _d_DC_CPDReqEnergyTransferModeType(r: Reader) -> DC_CPDReqEnergyTransferMode
     v5_exponent = None
     v5_value = None
     p = r.p; q = p + 17
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ffff; r.p = q
     if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
     v5_exponent = ((b >> 4) & 0xff) - 128
@@ -3239,7 +3239,7 @@ def _d_DC_CPDReqEnergyTransferModeType(r: Reader) -> DC_CPDReqEnergyTransferMode
     v6_exponent = None
     v6_value = None
     p = r.p; q = p + 17
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ffff; r.p = q
     if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
     v6_exponent = ((b >> 4) & 0xff) - 128
@@ -3250,7 +3250,7 @@ def _d_DC_CPDReqEnergyTransferModeType(r: Reader) -> DC_CPDReqEnergyTransferMode
     if not -32768 <= v6_value <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0xc: r.badz(p, 4, b & 0xc)
     e = b & 0x3
@@ -3259,7 +3259,7 @@ def _d_DC_CPDReqEnergyTransferModeType(r: Reader) -> DC_CPDReqEnergyTransferMode
     v_ev_minimum_voltage = RationalNumberType(exponent=v6_exponent, value=v6_value)
     if it == 6:
         p = r.p; q = p + 10
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3ff; r.p = q
         if b & 0x203: r.badz(p, 10, b & 0x203)
         v_target_soc = ((b >> 2) & 0x7f)
@@ -3362,7 +3362,7 @@ def _d_DC_CPDResEnergyTransferModeType(r: Reader) -> DC_CPDResEnergyTransferMode
     v1_exponent = None
     v1_value = None
     p = r.p; q = p + 15
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7fff; r.p = q
     if b & 0x700e: r.badz(p, 15, b & 0x700e)
     v1_exponent = ((b >> 4) & 0xff) - 128
@@ -3374,7 +3374,7 @@ def _d_DC_CPDResEnergyTransferModeType(r: Reader) -> DC_CPDResEnergyTransferMode
     v2_exponent = None
     v2_value = None
     p = r.p; q = p + 17
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ffff; r.p = q
     if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
     v2_exponent = ((b >> 4) & 0xff) - 128
@@ -3387,7 +3387,7 @@ def _d_DC_CPDResEnergyTransferModeType(r: Reader) -> DC_CPDResEnergyTransferMode
     v3_exponent = None
     v3_value = None
     p = r.p; q = p + 17
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ffff; r.p = q
     if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
     v3_exponent = ((b >> 4) & 0xff) - 128
@@ -3400,7 +3400,7 @@ def _d_DC_CPDResEnergyTransferModeType(r: Reader) -> DC_CPDResEnergyTransferMode
     v4_exponent = None
     v4_value = None
     p = r.p; q = p + 17
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ffff; r.p = q
     if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
     v4_exponent = ((b >> 4) & 0xff) - 128
@@ -3413,7 +3413,7 @@ def _d_DC_CPDResEnergyTransferModeType(r: Reader) -> DC_CPDResEnergyTransferMode
     v5_exponent = None
     v5_value = None
     p = r.p; q = p + 17
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ffff; r.p = q
     if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
     v5_exponent = ((b >> 4) & 0xff) - 128
@@ -3426,7 +3426,7 @@ def _d_DC_CPDResEnergyTransferModeType(r: Reader) -> DC_CPDResEnergyTransferMode
     v6_exponent = None
     v6_value = None
     p = r.p; q = p + 17
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ffff; r.p = q
     if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
     v6_exponent = ((b >> 4) & 0xff) - 128
@@ -3437,7 +3437,7 @@ def _d_DC_CPDResEnergyTransferModeType(r: Reader) -> DC_CPDResEnergyTransferMode
     if not -32768 <= v6_value <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0xc: r.badz(p, 4, b & 0xc)
     e = b & 0x3
@@ -3448,7 +3448,7 @@ def _d_DC_CPDResEnergyTransferModeType(r: Reader) -> DC_CPDResEnergyTransferMode
         v7_exponent = None
         v7_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v7_exponent = ((b >> 4) & 0xff) - 128
@@ -3458,7 +3458,7 @@ def _d_DC_CPDResEnergyTransferModeType(r: Reader) -> DC_CPDResEnergyTransferMode
         if not -32768 <= v7_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x7: r.badz(p, 3, b & 0x7)
         v_evse_power_ramp_limitation = RationalNumberType(exponent=v7_exponent, value=v7_value)
@@ -3563,19 +3563,19 @@ def _d_DC_CableCheckReqType(r: Reader) -> DC_CableCheckReqType:
     v1_time_stamp = None
     v1_signature = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
     v1_session_id = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -3619,19 +3619,19 @@ def _d_DC_CableCheckResType(r: Reader) -> DC_CableCheckResType:
     v1_time_stamp = None
     v1_signature = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
     v1_session_id = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -3643,7 +3643,7 @@ def _d_DC_CableCheckResType(r: Reader) -> DC_CableCheckResType:
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     p = r.p; q = p + 15
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7fff; r.p = q
     if b & 0x6073: r.badz(p, 15, b & 0x6073)
     k = (b >> 7) & 0x3f
@@ -3690,19 +3690,19 @@ def _d_DC_ChargeLoopReqType(r: Reader) -> DC_ChargeLoopReqType:
     v1_time_stamp = None
     v1_signature = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
     v1_session_id = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -3721,7 +3721,7 @@ def _d_DC_ChargeLoopReqType(r: Reader) -> DC_ChargeLoopReqType:
     v2_exponent = None
     v2_value = None
     p = r.p; q = p + 18
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3ffff; r.p = q
     if b & 0x2f00e: r.badz(p, 18, b & 0x2f00e)
     v_meter_info_requested = ((b >> 16) & 0x1) == 1
@@ -3732,7 +3732,7 @@ def _d_DC_ChargeLoopReqType(r: Reader) -> DC_ChargeLoopReqType:
     if not -32768 <= v2_value <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 5
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1f; r.p = q
     if b & 0x18: r.badz(p, 5, b & 0x18)
     e = b & 0x7
@@ -3827,19 +3827,19 @@ def _d_DC_ChargeLoopResType(r: Reader) -> DC_ChargeLoopResType:
     v1_time_stamp = None
     v1_signature = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
     v1_session_id = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -3851,7 +3851,7 @@ def _d_DC_ChargeLoopResType(r: Reader) -> DC_ChargeLoopResType:
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     p = r.p; q = p + 12
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xfff; r.p = q
     if b & 0xc08: r.badz(p, 12, b & 0xc08)
     k = (b >> 4) & 0x3f
@@ -3864,13 +3864,13 @@ def _d_DC_ChargeLoopResType(r: Reader) -> DC_ChargeLoopResType:
         v2_notification_max_delay = None
         v2_evse_notification = None
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 0; al = 0
         v2_notification_max_delay = r.uintb(65535)
         p = r.p; q = p + 10
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3ff; r.p = q
         if b & 0x38c: r.badz(p, 10, b & 0x38c)
         k = (b >> 4) & 0x7
@@ -3890,7 +3890,7 @@ def _d_DC_ChargeLoopResType(r: Reader) -> DC_ChargeLoopResType:
     v3_exponent = None
     v3_value = None
     p = r.p; q = p + 14
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3fff; r.p = q
     if b & 0x300e: r.badz(p, 14, b & 0x300e)
     v3_exponent = ((b >> 4) & 0xff) - 128
@@ -3902,7 +3902,7 @@ def _d_DC_ChargeLoopResType(r: Reader) -> DC_ChargeLoopResType:
     v4_exponent = None
     v4_value = None
     p = r.p; q = p + 17
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ffff; r.p = q
     if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
     v4_exponent = ((b >> 4) & 0xff) - 128
@@ -3913,7 +3913,7 @@ def _d_DC_ChargeLoopResType(r: Reader) -> DC_ChargeLoopResType:
     if not -32768 <= v4_value <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 17
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ffff; r.p = q
     if b & 0x1eee8: r.badz(p, 17, b & 0x1eee8)
     v_evse_power_limit_achieved = ((b >> 12) & 0x1) == 1
@@ -4057,19 +4057,19 @@ def _d_DC_ChargeParameterDiscoveryReqType(r: Reader) -> DC_ChargeParameterDiscov
     v1_time_stamp = None
     v1_signature = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
     v1_session_id = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -4131,19 +4131,19 @@ def _d_DC_ChargeParameterDiscoveryResType(r: Reader) -> DC_ChargeParameterDiscov
     v1_time_stamp = None
     v1_signature = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
     v1_session_id = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -4155,7 +4155,7 @@ def _d_DC_ChargeParameterDiscoveryResType(r: Reader) -> DC_ChargeParameterDiscov
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     p = r.p; q = p + 11
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7ff; r.p = q
     if b & 0x604: r.badz(p, 11, b & 0x604)
     k = (b >> 3) & 0x3f
@@ -4216,19 +4216,19 @@ def _d_DC_PreChargeReqType(r: Reader) -> DC_PreChargeReqType:
     v1_time_stamp = None
     v1_signature = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
     v1_session_id = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -4242,7 +4242,7 @@ def _d_DC_PreChargeReqType(r: Reader) -> DC_PreChargeReqType:
     v2_exponent = None
     v2_value = None
     p = r.p; q = p + 20
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xfffff; r.p = q
     if b & 0xcf00e: r.badz(p, 20, b & 0xcf00e)
     k = (b >> 16) & 0x3
@@ -4257,7 +4257,7 @@ def _d_DC_PreChargeReqType(r: Reader) -> DC_PreChargeReqType:
     v3_exponent = None
     v3_value = None
     p = r.p; q = p + 17
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ffff; r.p = q
     if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
     v3_exponent = ((b >> 4) & 0xff) - 128
@@ -4268,7 +4268,7 @@ def _d_DC_PreChargeReqType(r: Reader) -> DC_PreChargeReqType:
     if not -32768 <= v3_value <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     v_ev_target_voltage = RationalNumberType(exponent=v3_exponent, value=v3_value)
@@ -4330,19 +4330,19 @@ def _d_DC_PreChargeResType(r: Reader) -> DC_PreChargeResType:
     v1_time_stamp = None
     v1_signature = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
     v1_session_id = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -4356,7 +4356,7 @@ def _d_DC_PreChargeResType(r: Reader) -> DC_PreChargeResType:
     v2_exponent = None
     v2_value = None
     p = r.p; q = p + 24
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xffffff; r.p = q
     if b & 0xc0f00e: r.badz(p, 24, b & 0xc0f00e)
     k = (b >> 16) & 0x3f
@@ -4369,7 +4369,7 @@ def _d_DC_PreChargeResType(r: Reader) -> DC_PreChargeResType:
     if not -32768 <= v2_value <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     v_evse_present_voltage = RationalNumberType(exponent=v2_exponent, value=v2_value)
@@ -4418,19 +4418,19 @@ def _d_DC_WeldingDetectionReqType(r: Reader) -> DC_WeldingDetectionReqType:
     v1_time_stamp = None
     v1_signature = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
     v1_session_id = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -4442,7 +4442,7 @@ def _d_DC_WeldingDetectionReqType(r: Reader) -> DC_WeldingDetectionReqType:
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     p = r.p; q = p + 6
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3f; r.p = q
     if b & 0x33: r.badz(p, 6, b & 0x33)
     k = (b >> 2) & 0x3
@@ -4482,19 +4482,19 @@ def _d_DC_WeldingDetectionResType(r: Reader) -> DC_WeldingDetectionResType:
     v1_time_stamp = None
     v1_signature = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
     v1_session_id = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -4508,7 +4508,7 @@ def _d_DC_WeldingDetectionResType(r: Reader) -> DC_WeldingDetectionResType:
     v2_exponent = None
     v2_value = None
     p = r.p; q = p + 24
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xffffff; r.p = q
     if b & 0xc0f00e: r.badz(p, 24, b & 0xc0f00e)
     k = (b >> 16) & 0x3f
@@ -4521,7 +4521,7 @@ def _d_DC_WeldingDetectionResType(r: Reader) -> DC_WeldingDetectionResType:
     if not -32768 <= v2_value <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     v_evse_present_voltage = RationalNumberType(exponent=v2_exponent, value=v2_value)
@@ -4575,7 +4575,7 @@ def _d_DetailedCostType(r: Reader) -> DetailedCostType:
     v1_exponent = None
     v1_value = None
     p = r.p; q = p + 15
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7fff; r.p = q
     if b & 0x700e: r.badz(p, 15, b & 0x700e)
     v1_exponent = ((b >> 4) & 0xff) - 128
@@ -4587,7 +4587,7 @@ def _d_DetailedCostType(r: Reader) -> DetailedCostType:
     v2_exponent = None
     v2_value = None
     p = r.p; q = p + 17
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ffff; r.p = q
     if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
     v2_exponent = ((b >> 4) & 0xff) - 128
@@ -4598,7 +4598,7 @@ def _d_DetailedCostType(r: Reader) -> DetailedCostType:
     if not -32768 <= v2_value <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     v_cost_per_unit = RationalNumberType(exponent=v2_exponent, value=v2_value)
@@ -4637,7 +4637,7 @@ def _d_DetailedTaxType(r: Reader) -> DetailedTaxType:
     v_tax_rule_id = None
     v_amount = None
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
@@ -4645,7 +4645,7 @@ def _d_DetailedTaxType(r: Reader) -> DetailedTaxType:
     v1_exponent = None
     v1_value = None
     p = r.p; q = p + 16
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xffff; r.p = q
     if b & 0xf00e: r.badz(p, 16, b & 0xf00e)
     v1_exponent = ((b >> 4) & 0xff) - 128
@@ -4655,7 +4655,7 @@ def _d_DetailedTaxType(r: Reader) -> DetailedTaxType:
     if not -32768 <= v1_value <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     v_amount = RationalNumberType(exponent=v1_exponent, value=v1_value)
@@ -4716,7 +4716,7 @@ def _d_DisplayParametersType(r: Reader) -> DisplayParametersType:
     it, al = _P88[r.code(4, 11)]
     if it == 0:
         p = r.p; q = p + 13
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x1fff; r.p = q
         if b & 0x1010: r.badz(p, 13, b & 0x1010)
         v_present_soc = ((b >> 5) & 0x7f)
@@ -4726,7 +4726,7 @@ def _d_DisplayParametersType(r: Reader) -> DisplayParametersType:
         it, al = _P89[e]
     if it == 1:
         p = r.p; q = p + 13
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x1fff; r.p = q
         if b & 0x1010: r.badz(p, 13, b & 0x1010)
         v_minimum_soc = ((b >> 5) & 0x7f)
@@ -4736,7 +4736,7 @@ def _d_DisplayParametersType(r: Reader) -> DisplayParametersType:
         it, al = _P90[e]
     if it == 2:
         p = r.p; q = p + 13
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x1fff; r.p = q
         if b & 0x1010: r.badz(p, 13, b & 0x1010)
         v_target_soc = ((b >> 5) & 0x7f)
@@ -4746,7 +4746,7 @@ def _d_DisplayParametersType(r: Reader) -> DisplayParametersType:
         it, al = _P91[e]
     if it == 3:
         p = r.p; q = p + 12
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xfff; r.p = q
         if b & 0x808: r.badz(p, 12, b & 0x808)
         v_maximum_soc = ((b >> 4) & 0x7f)
@@ -4758,7 +4758,7 @@ def _d_DisplayParametersType(r: Reader) -> DisplayParametersType:
         r.zero(1, 'expected characters')
         v_remaining_time_to_minimum_soc = r.uintb(4294967295)
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
@@ -4768,7 +4768,7 @@ def _d_DisplayParametersType(r: Reader) -> DisplayParametersType:
         r.zero(1, 'expected characters')
         v_remaining_time_to_target_soc = r.uintb(4294967295)
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
@@ -4778,7 +4778,7 @@ def _d_DisplayParametersType(r: Reader) -> DisplayParametersType:
         r.zero(1, 'expected characters')
         v_remaining_time_to_maximum_soc = r.uintb(4294967295)
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
@@ -4786,7 +4786,7 @@ def _d_DisplayParametersType(r: Reader) -> DisplayParametersType:
         it, al = _P95[e]
     if it == 7:
         p = r.p; q = p + 5
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x1f; r.p = q
         if b & 0x14: r.badz(p, 5, b & 0x14)
         v_charging_complete = ((b >> 3) & 0x1) == 1
@@ -4797,7 +4797,7 @@ def _d_DisplayParametersType(r: Reader) -> DisplayParametersType:
         v1_exponent = None
         v1_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v1_exponent = ((b >> 4) & 0xff) - 128
@@ -4807,7 +4807,7 @@ def _d_DisplayParametersType(r: Reader) -> DisplayParametersType:
         if not -32768 <= v1_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
@@ -4816,7 +4816,7 @@ def _d_DisplayParametersType(r: Reader) -> DisplayParametersType:
         v_battery_energy_capacity = RationalNumberType(exponent=v1_exponent, value=v1_value)
     if it == 9:
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xb: r.badz(p, 4, b & 0xb)
         v_inlet_hot = ((b >> 2) & 0x1) == 1
@@ -4902,14 +4902,14 @@ def _d_Dynamic_CLReqControlModeType(r: Reader) -> Dynamic_CLReqControlModeType:
         r.zero(1, 'expected characters')
         v_departure_time = r.uintb(4294967295)
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 1; al = 0
     v1_exponent = None
     v1_value = None
     p = r.p; q = p + 14
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3fff; r.p = q
     if b & 0x300e: r.badz(p, 14, b & 0x300e)
     v1_exponent = ((b >> 4) & 0xff) - 128
@@ -4921,7 +4921,7 @@ def _d_Dynamic_CLReqControlModeType(r: Reader) -> Dynamic_CLReqControlModeType:
     v2_exponent = None
     v2_value = None
     p = r.p; q = p + 17
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ffff; r.p = q
     if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
     v2_exponent = ((b >> 4) & 0xff) - 128
@@ -4934,7 +4934,7 @@ def _d_Dynamic_CLReqControlModeType(r: Reader) -> Dynamic_CLReqControlModeType:
     v3_exponent = None
     v3_value = None
     p = r.p; q = p + 17
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ffff; r.p = q
     if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
     v3_exponent = ((b >> 4) & 0xff) - 128
@@ -4945,7 +4945,7 @@ def _d_Dynamic_CLReqControlModeType(r: Reader) -> Dynamic_CLReqControlModeType:
     if not -32768 <= v3_value <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     v_ev_minimum_energy_request = RationalNumberType(exponent=v3_exponent, value=v3_value)
@@ -5010,7 +5010,7 @@ def _d_Dynamic_CLResControlModeType(r: Reader) -> Dynamic_CLResControlModeType:
         r.zero(1, 'expected characters')
         v_departure_time = r.uintb(4294967295)
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
@@ -5018,7 +5018,7 @@ def _d_Dynamic_CLResControlModeType(r: Reader) -> Dynamic_CLResControlModeType:
         it, al = _P110[e]
     if it == 1:
         p = r.p; q = p + 11
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7ff; r.p = q
         if b & 0x404: r.badz(p, 11, b & 0x404)
         v_minimum_soc = ((b >> 3) & 0x7f)
@@ -5028,7 +5028,7 @@ def _d_Dynamic_CLResControlModeType(r: Reader) -> Dynamic_CLResControlModeType:
         it, al = _P111[e]
     if it == 2:
         p = r.p; q = p + 11
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7ff; r.p = q
         if b & 0x404: r.badz(p, 11, b & 0x404)
         v_target_soc = ((b >> 3) & 0x7f)
@@ -5040,7 +5040,7 @@ def _d_Dynamic_CLResControlModeType(r: Reader) -> Dynamic_CLResControlModeType:
         r.zero(1, 'expected characters')
         v_ack_max_delay = r.uintb(65535)
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = -1; al = 0
@@ -5090,14 +5090,14 @@ def _d_Dynamic_DC_CLReqControlModeType(r: Reader) -> Dynamic_DC_CLReqControlMode
         r.zero(1, 'expected characters')
         v_departure_time = r.uintb(4294967295)
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 1; al = 0
     v1_exponent = None
     v1_value = None
     p = r.p; q = p + 14
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3fff; r.p = q
     if b & 0x300e: r.badz(p, 14, b & 0x300e)
     v1_exponent = ((b >> 4) & 0xff) - 128
@@ -5109,7 +5109,7 @@ def _d_Dynamic_DC_CLReqControlModeType(r: Reader) -> Dynamic_DC_CLReqControlMode
     v2_exponent = None
     v2_value = None
     p = r.p; q = p + 17
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ffff; r.p = q
     if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
     v2_exponent = ((b >> 4) & 0xff) - 128
@@ -5122,7 +5122,7 @@ def _d_Dynamic_DC_CLReqControlModeType(r: Reader) -> Dynamic_DC_CLReqControlMode
     v3_exponent = None
     v3_value = None
     p = r.p; q = p + 17
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ffff; r.p = q
     if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
     v3_exponent = ((b >> 4) & 0xff) - 128
@@ -5135,7 +5135,7 @@ def _d_Dynamic_DC_CLReqControlModeType(r: Reader) -> Dynamic_DC_CLReqControlMode
     v4_exponent = None
     v4_value = None
     p = r.p; q = p + 17
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ffff; r.p = q
     if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
     v4_exponent = ((b >> 4) & 0xff) - 128
@@ -5148,7 +5148,7 @@ def _d_Dynamic_DC_CLReqControlModeType(r: Reader) -> Dynamic_DC_CLReqControlMode
     v5_exponent = None
     v5_value = None
     p = r.p; q = p + 17
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ffff; r.p = q
     if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
     v5_exponent = ((b >> 4) & 0xff) - 128
@@ -5161,7 +5161,7 @@ def _d_Dynamic_DC_CLReqControlModeType(r: Reader) -> Dynamic_DC_CLReqControlMode
     v6_exponent = None
     v6_value = None
     p = r.p; q = p + 17
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ffff; r.p = q
     if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
     v6_exponent = ((b >> 4) & 0xff) - 128
@@ -5174,7 +5174,7 @@ def _d_Dynamic_DC_CLReqControlModeType(r: Reader) -> Dynamic_DC_CLReqControlMode
     v7_exponent = None
     v7_value = None
     p = r.p; q = p + 17
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ffff; r.p = q
     if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
     v7_exponent = ((b >> 4) & 0xff) - 128
@@ -5187,7 +5187,7 @@ def _d_Dynamic_DC_CLReqControlModeType(r: Reader) -> Dynamic_DC_CLReqControlMode
     v8_exponent = None
     v8_value = None
     p = r.p; q = p + 17
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ffff; r.p = q
     if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
     v8_exponent = ((b >> 4) & 0xff) - 128
@@ -5198,7 +5198,7 @@ def _d_Dynamic_DC_CLReqControlModeType(r: Reader) -> Dynamic_DC_CLReqControlMode
     if not -32768 <= v8_value <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     v_ev_minimum_voltage = RationalNumberType(exponent=v8_exponent, value=v8_value)
@@ -5327,7 +5327,7 @@ def _d_Dynamic_DC_CLResControlModeType(r: Reader) -> Dynamic_DC_CLResControlMode
         r.zero(1, 'expected characters')
         v_departure_time = r.uintb(4294967295)
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
@@ -5335,7 +5335,7 @@ def _d_Dynamic_DC_CLResControlModeType(r: Reader) -> Dynamic_DC_CLResControlMode
         it, al = _P9[e]
     if it == 1:
         p = r.p; q = p + 11
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7ff; r.p = q
         if b & 0x404: r.badz(p, 11, b & 0x404)
         v_minimum_soc = ((b >> 3) & 0x7f)
@@ -5345,7 +5345,7 @@ def _d_Dynamic_DC_CLResControlModeType(r: Reader) -> Dynamic_DC_CLResControlMode
         it, al = _P10[e]
     if it == 2:
         p = r.p; q = p + 11
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7ff; r.p = q
         if b & 0x404: r.badz(p, 11, b & 0x404)
         v_target_soc = ((b >> 3) & 0x7f)
@@ -5357,14 +5357,14 @@ def _d_Dynamic_DC_CLResControlModeType(r: Reader) -> Dynamic_DC_CLResControlMode
         r.zero(1, 'expected characters')
         v_ack_max_delay = r.uintb(65535)
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 4; al = 0
     v1_exponent = None
     v1_value = None
     p = r.p; q = p + 14
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3fff; r.p = q
     if b & 0x300e: r.badz(p, 14, b & 0x300e)
     v1_exponent = ((b >> 4) & 0xff) - 128
@@ -5376,7 +5376,7 @@ def _d_Dynamic_DC_CLResControlModeType(r: Reader) -> Dynamic_DC_CLResControlMode
     v2_exponent = None
     v2_value = None
     p = r.p; q = p + 17
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ffff; r.p = q
     if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
     v2_exponent = ((b >> 4) & 0xff) - 128
@@ -5389,7 +5389,7 @@ def _d_Dynamic_DC_CLResControlModeType(r: Reader) -> Dynamic_DC_CLResControlMode
     v3_exponent = None
     v3_value = None
     p = r.p; q = p + 17
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ffff; r.p = q
     if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
     v3_exponent = ((b >> 4) & 0xff) - 128
@@ -5402,7 +5402,7 @@ def _d_Dynamic_DC_CLResControlModeType(r: Reader) -> Dynamic_DC_CLResControlMode
     v4_exponent = None
     v4_value = None
     p = r.p; q = p + 17
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ffff; r.p = q
     if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
     v4_exponent = ((b >> 4) & 0xff) - 128
@@ -5413,7 +5413,7 @@ def _d_Dynamic_DC_CLResControlModeType(r: Reader) -> Dynamic_DC_CLResControlMode
     if not -32768 <= v4_value <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     v_evse_maximum_voltage = RationalNumberType(exponent=v4_exponent, value=v4_value)
@@ -5502,13 +5502,13 @@ def _d_EVSEStatusType(r: Reader) -> EVSEStatusType:
     v_notification_max_delay = None
     v_evse_notification = None
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_notification_max_delay = r.uintb(65535)
     p = r.p; q = p + 8
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xff; r.p = q
     if b & 0xe3: r.badz(p, 8, b & 0xe3)
     k = (b >> 2) & 0x7
@@ -5668,19 +5668,19 @@ def _d_KeyValueType(r: Reader) -> KeyValueType:
         v1_modulus = None
         v1_exponent = None
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 0; al = 0
         v1_modulus = r.binary()
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x7: r.badz(p, 3, b & 0x7)
         it = 1; al = 0
         v1_exponent = r.binary()
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = -1; al = 0
@@ -5721,20 +5721,20 @@ def _d_ListOfRootCertificateIDsType(r: Reader) -> ListOfRootCertificateIDsType:
         v1_x509_issuer_name = None
         v1_x509_serial_number = None
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 0; al = 0
         v1_x509_issuer_name = r.string()
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xe: r.badz(p, 4, b & 0xe)
         sg = (b & 0x1) == 1
         it = 1; al = 0
         v1_x509_serial_number = -r.uint() - 1 if sg else r.uint()
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = -1; al = 0
@@ -5809,19 +5809,19 @@ def _d_MessageHeaderType(r: Reader) -> MessageHeaderType:
     v_time_stamp = None
     v_signature = None
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_session_id = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -5862,19 +5862,19 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
     v_meter_status = None
     v_meter_timestamp = None
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_meter_id = r.string()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v_charged_energy_reading_wh = r.uintb(18446744073709551615)
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0x8: r.badz(p, 4, b & 0x8)
     e = b & 0x7
@@ -5884,7 +5884,7 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
         r.zero(1, 'expected characters')
         v_bpt_discharged_energy_reading_wh = r.uintb(18446744073709551615)
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
@@ -5894,7 +5894,7 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
         r.zero(1, 'expected characters')
         v_capacitive_energy_reading_va_rh = r.uintb(18446744073709551615)
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
@@ -5904,7 +5904,7 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
         r.zero(1, 'expected characters')
         v_bpt_inductive_energy_reading_va_rh = r.uintb(18446744073709551615)
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
@@ -5914,7 +5914,7 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
         r.zero(1, 'expected characters')
         v_meter_signature = r.binary()
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
@@ -5922,7 +5922,7 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
         it, al = _P44[e]
     if it == 6:
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x2: r.badz(p, 2, b & 0x2)
         sg = (b & 0x1) == 1
@@ -5930,7 +5930,7 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
         if not -32768 <= v_meter_status <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
@@ -5940,7 +5940,7 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
         r.zero(1, 'expected characters')
         v_meter_timestamp = r.uintb(18446744073709551615)
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = -1; al = 0
@@ -6048,19 +6048,19 @@ def _d_RSAKeyValueType(r: Reader) -> RSAKeyValueType:
     v_modulus = None
     v_exponent = None
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_modulus = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v_exponent = r.binary()
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = -1; al = 0
@@ -6082,7 +6082,7 @@ def _d_RationalNumberType(r: Reader) -> RationalNumberType:
     v_exponent = None
     v_value = None
     p = r.p; q = p + 14
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3fff; r.p = q
     if b & 0x300e: r.badz(p, 14, b & 0x300e)
     v_exponent = ((b >> 4) & 0xff) - 128
@@ -6092,7 +6092,7 @@ def _d_RationalNumberType(r: Reader) -> RationalNumberType:
     if not -32768 <= v_value <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = -1; al = 0
@@ -6120,13 +6120,13 @@ def _d_ReceiptType(r: Reader) -> ReceiptType:
     v_overstay_costs = None
     v_tax_costs = []
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_time_anchor = r.uintb(18446744073709551615)
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0x8: r.badz(p, 4, b & 0x8)
     e = b & 0x7
@@ -6142,7 +6142,7 @@ def _d_ReceiptType(r: Reader) -> ReceiptType:
         it = 1; al = 0
         v1_cost_per_unit = _d_RationalNumberType(r)
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
@@ -6159,7 +6159,7 @@ def _d_ReceiptType(r: Reader) -> ReceiptType:
         it = 1; al = 0
         v2_cost_per_unit = _d_RationalNumberType(r)
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
@@ -6176,7 +6176,7 @@ def _d_ReceiptType(r: Reader) -> ReceiptType:
         it = 1; al = 0
         v3_cost_per_unit = _d_RationalNumberType(r)
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
@@ -6193,7 +6193,7 @@ def _d_ReceiptType(r: Reader) -> ReceiptType:
         it = 1; al = 0
         v4_cost_per_unit = _d_RationalNumberType(r)
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
@@ -6205,13 +6205,13 @@ def _d_ReceiptType(r: Reader) -> ReceiptType:
         v5_tax_rule_id = None
         v5_amount = None
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 0; al = 0
         v5_tax_rule_id = r.uintb(4294967295)
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 1; al = 0
@@ -6326,13 +6326,13 @@ def _d_ReferenceType(r: Reader) -> ReferenceType:
         it = 4; al = 0
     v_digest_method = _d_DigestMethodType(r)
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 5; al = 0
     v_digest_value = r.binary()
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = -1; al = 0
@@ -6423,7 +6423,7 @@ def _d_Scheduled_CLReqControlModeType(r: Reader) -> Scheduled_CLReqControlModeTy
         v1_exponent = None
         v1_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v1_exponent = ((b >> 4) & 0xff) - 128
@@ -6433,7 +6433,7 @@ def _d_Scheduled_CLReqControlModeType(r: Reader) -> Scheduled_CLReqControlModeTy
         if not -32768 <= v1_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
@@ -6444,7 +6444,7 @@ def _d_Scheduled_CLReqControlModeType(r: Reader) -> Scheduled_CLReqControlModeTy
         v2_exponent = None
         v2_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v2_exponent = ((b >> 4) & 0xff) - 128
@@ -6454,7 +6454,7 @@ def _d_Scheduled_CLReqControlModeType(r: Reader) -> Scheduled_CLReqControlModeTy
         if not -32768 <= v2_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
@@ -6465,7 +6465,7 @@ def _d_Scheduled_CLReqControlModeType(r: Reader) -> Scheduled_CLReqControlModeTy
         v3_exponent = None
         v3_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v3_exponent = ((b >> 4) & 0xff) - 128
@@ -6475,7 +6475,7 @@ def _d_Scheduled_CLReqControlModeType(r: Reader) -> Scheduled_CLReqControlModeTy
         if not -32768 <= v3_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x7: r.badz(p, 3, b & 0x7)
         v_ev_minimum_energy_request = RationalNumberType(exponent=v3_exponent, value=v3_value)
@@ -6553,7 +6553,7 @@ def _d_Scheduled_DC_CLReqControlModeType(r: Reader) -> Scheduled_DC_CLReqControl
         v1_exponent = None
         v1_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v1_exponent = ((b >> 4) & 0xff) - 128
@@ -6563,7 +6563,7 @@ def _d_Scheduled_DC_CLReqControlModeType(r: Reader) -> Scheduled_DC_CLReqControl
         if not -32768 <= v1_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
@@ -6574,7 +6574,7 @@ def _d_Scheduled_DC_CLReqControlModeType(r: Reader) -> Scheduled_DC_CLReqControl
         v2_exponent = None
         v2_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v2_exponent = ((b >> 4) & 0xff) - 128
@@ -6584,7 +6584,7 @@ def _d_Scheduled_DC_CLReqControlModeType(r: Reader) -> Scheduled_DC_CLReqControl
         if not -32768 <= v2_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
@@ -6595,7 +6595,7 @@ def _d_Scheduled_DC_CLReqControlModeType(r: Reader) -> Scheduled_DC_CLReqControl
         v3_exponent = None
         v3_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v3_exponent = ((b >> 4) & 0xff) - 128
@@ -6605,7 +6605,7 @@ def _d_Scheduled_DC_CLReqControlModeType(r: Reader) -> Scheduled_DC_CLReqControl
         if not -32768 <= v3_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x7: r.badz(p, 3, b & 0x7)
         v_ev_minimum_energy_request = RationalNumberType(exponent=v3_exponent, value=v3_value)
@@ -6613,7 +6613,7 @@ def _d_Scheduled_DC_CLReqControlModeType(r: Reader) -> Scheduled_DC_CLReqControl
     v4_exponent = None
     v4_value = None
     p = r.p; q = p + 14
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3fff; r.p = q
     if b & 0x300e: r.badz(p, 14, b & 0x300e)
     v4_exponent = ((b >> 4) & 0xff) - 128
@@ -6625,7 +6625,7 @@ def _d_Scheduled_DC_CLReqControlModeType(r: Reader) -> Scheduled_DC_CLReqControl
     v5_exponent = None
     v5_value = None
     p = r.p; q = p + 17
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ffff; r.p = q
     if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
     v5_exponent = ((b >> 4) & 0xff) - 128
@@ -6636,7 +6636,7 @@ def _d_Scheduled_DC_CLReqControlModeType(r: Reader) -> Scheduled_DC_CLReqControl
     if not -32768 <= v5_value <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 5
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1f; r.p = q
     if b & 0x18: r.badz(p, 5, b & 0x18)
     e = b & 0x7
@@ -6647,7 +6647,7 @@ def _d_Scheduled_DC_CLReqControlModeType(r: Reader) -> Scheduled_DC_CLReqControl
         v6_exponent = None
         v6_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v6_exponent = ((b >> 4) & 0xff) - 128
@@ -6657,7 +6657,7 @@ def _d_Scheduled_DC_CLReqControlModeType(r: Reader) -> Scheduled_DC_CLReqControl
         if not -32768 <= v6_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 5
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x1f; r.p = q
         if b & 0x18: r.badz(p, 5, b & 0x18)
         e = b & 0x7
@@ -6668,7 +6668,7 @@ def _d_Scheduled_DC_CLReqControlModeType(r: Reader) -> Scheduled_DC_CLReqControl
         v7_exponent = None
         v7_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v7_exponent = ((b >> 4) & 0xff) - 128
@@ -6678,7 +6678,7 @@ def _d_Scheduled_DC_CLReqControlModeType(r: Reader) -> Scheduled_DC_CLReqControl
         if not -32768 <= v7_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 5
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x1f; r.p = q
         if b & 0x18: r.badz(p, 5, b & 0x18)
         e = b & 0x7
@@ -6689,7 +6689,7 @@ def _d_Scheduled_DC_CLReqControlModeType(r: Reader) -> Scheduled_DC_CLReqControl
         v8_exponent = None
         v8_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v8_exponent = ((b >> 4) & 0xff) - 128
@@ -6699,7 +6699,7 @@ def _d_Scheduled_DC_CLReqControlModeType(r: Reader) -> Scheduled_DC_CLReqControl
         if not -32768 <= v8_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
@@ -6710,7 +6710,7 @@ def _d_Scheduled_DC_CLReqControlModeType(r: Reader) -> Scheduled_DC_CLReqControl
         v9_exponent = None
         v9_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v9_exponent = ((b >> 4) & 0xff) - 128
@@ -6720,7 +6720,7 @@ def _d_Scheduled_DC_CLReqControlModeType(r: Reader) -> Scheduled_DC_CLReqControl
         if not -32768 <= v9_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
@@ -6731,7 +6731,7 @@ def _d_Scheduled_DC_CLReqControlModeType(r: Reader) -> Scheduled_DC_CLReqControl
         v10_exponent = None
         v10_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v10_exponent = ((b >> 4) & 0xff) - 128
@@ -6741,7 +6741,7 @@ def _d_Scheduled_DC_CLReqControlModeType(r: Reader) -> Scheduled_DC_CLReqControl
         if not -32768 <= v10_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x7: r.badz(p, 3, b & 0x7)
         v_ev_minimum_voltage = RationalNumberType(exponent=v10_exponent, value=v10_value)
@@ -6902,7 +6902,7 @@ def _d_Scheduled_DC_CLResControlModeType(r: Reader) -> Scheduled_DC_CLResControl
         v1_exponent = None
         v1_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v1_exponent = ((b >> 4) & 0xff) - 128
@@ -6912,7 +6912,7 @@ def _d_Scheduled_DC_CLResControlModeType(r: Reader) -> Scheduled_DC_CLResControl
         if not -32768 <= v1_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 5
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x1f; r.p = q
         if b & 0x18: r.badz(p, 5, b & 0x18)
         e = b & 0x7
@@ -6923,7 +6923,7 @@ def _d_Scheduled_DC_CLResControlModeType(r: Reader) -> Scheduled_DC_CLResControl
         v2_exponent = None
         v2_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v2_exponent = ((b >> 4) & 0xff) - 128
@@ -6933,7 +6933,7 @@ def _d_Scheduled_DC_CLResControlModeType(r: Reader) -> Scheduled_DC_CLResControl
         if not -32768 <= v2_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
@@ -6944,7 +6944,7 @@ def _d_Scheduled_DC_CLResControlModeType(r: Reader) -> Scheduled_DC_CLResControl
         v3_exponent = None
         v3_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v3_exponent = ((b >> 4) & 0xff) - 128
@@ -6954,7 +6954,7 @@ def _d_Scheduled_DC_CLResControlModeType(r: Reader) -> Scheduled_DC_CLResControl
         if not -32768 <= v3_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
@@ -6965,7 +6965,7 @@ def _d_Scheduled_DC_CLResControlModeType(r: Reader) -> Scheduled_DC_CLResControl
         v4_exponent = None
         v4_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v4_exponent = ((b >> 4) & 0xff) - 128
@@ -6975,7 +6975,7 @@ def _d_Scheduled_DC_CLResControlModeType(r: Reader) -> Scheduled_DC_CLResControl
         if not -32768 <= v4_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x7: r.badz(p, 3, b & 0x7)
         v_evse_maximum_voltage = RationalNumberType(exponent=v4_exponent, value=v4_value)
@@ -7052,13 +7052,13 @@ def _d_SignatureMethodType(r: Reader) -> SignatureMethodType:
     it, al = _P121[r.code(3, 3)]
     if it == 1:
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x2: r.badz(p, 2, b & 0x2)
         sg = (b & 0x1) == 1
         v_hmac_output_length = -r.uint() - 1 if sg else r.uint()
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
@@ -7165,7 +7165,7 @@ def _d_SignatureType(r: Reader) -> SignatureType:
     v1_id = None
     v1_value = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -7177,7 +7177,7 @@ def _d_SignatureType(r: Reader) -> SignatureType:
         it = 1; al = 0
     v1_value = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -7385,19 +7385,19 @@ def _d_V2GMessageType(r: Reader) -> V2GMessageType:
     v1_time_stamp = None
     v1_signature = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
     v1_session_id = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -7439,19 +7439,19 @@ def _d_V2GRequestType(r: Reader) -> V2GRequestType:
     v1_time_stamp = None
     v1_signature = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
     v1_session_id = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -7494,19 +7494,19 @@ def _d_V2GResponseType(r: Reader) -> V2GResponseType:
     v1_time_stamp = None
     v1_signature = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
     v1_session_id = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -7518,7 +7518,7 @@ def _d_V2GResponseType(r: Reader) -> V2GResponseType:
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     p = r.p; q = p + 10
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3ff; r.p = q
     if b & 0x303: r.badz(p, 10, b & 0x303)
     k = (b >> 2) & 0x3f
@@ -7563,20 +7563,20 @@ def _d_X509DataType(r: Reader) -> X509DataType:
             v1_x509_issuer_name = None
             v1_x509_serial_number = None
             p = r.p; q = p + 2
-            if q > rn: r.eos()
+            if q > rn: rv, rn = r.refill(q)
             b = (rv >> (rn - q)) & 0x3; r.p = q
             if b & 0x3: r.badz(p, 2, b & 0x3)
             it = 0; al = 0
             v1_x509_issuer_name = r.string()
             p = r.p; q = p + 4
-            if q > rn: r.eos()
+            if q > rn: rv, rn = r.refill(q)
             b = (rv >> (rn - q)) & 0xf; r.p = q
             if b & 0xe: r.badz(p, 4, b & 0xe)
             sg = (b & 0x1) == 1
             it = 1; al = 0
             v1_x509_serial_number = -r.uint() - 1 if sg else r.uint()
             p = r.p; q = p + 2
-            if q > rn: r.eos()
+            if q > rn: rv, rn = r.refill(q)
             b = (rv >> (rn - q)) & 0x3; r.p = q
             if b & 0x3: r.badz(p, 2, b & 0x3)
             it = -1; al = 0
@@ -7661,20 +7661,20 @@ def _d_X509IssuerSerialType(r: Reader) -> X509IssuerSerialType:
     v_x509_issuer_name = None
     v_x509_serial_number = None
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_x509_issuer_name = r.string()
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0xe: r.badz(p, 4, b & 0xe)
     sg = (b & 0x1) == 1
     it = 1; al = 0
     v_x509_serial_number = -r.uint() - 1 if sg else r.uint()
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = -1; al = 0
@@ -7790,7 +7790,7 @@ def _e_f_ChargedEnergyReadingWh(w: Writer, v) -> None:
 def _d_f_ChargingComplete(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
@@ -7826,7 +7826,7 @@ def _e_f_DigestValue(w: Writer, v) -> None:
 def _d_f_EVProcessing(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0x9: r.badz(p, 4, b & 0x9)
     k = (b >> 1) & 0x3
@@ -7840,7 +7840,7 @@ def _e_f_EVProcessing(w: Writer, v) -> None:
 def _d_f_EVSECurrentLimitAchieved(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
@@ -7852,7 +7852,7 @@ def _e_f_EVSECurrentLimitAchieved(w: Writer, v) -> None:
 def _d_f_EVSENotification(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 5
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1f; r.p = q
     if b & 0x11: r.badz(p, 5, b & 0x11)
     k = (b >> 1) & 0x7
@@ -7866,7 +7866,7 @@ def _e_f_EVSENotification(w: Writer, v) -> None:
 def _d_f_EVSEPowerLimitAchieved(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
@@ -7878,7 +7878,7 @@ def _e_f_EVSEPowerLimitAchieved(w: Writer, v) -> None:
 def _d_f_EVSEProcessing(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0x9: r.badz(p, 4, b & 0x9)
     k = (b >> 1) & 0x3
@@ -7892,7 +7892,7 @@ def _e_f_EVSEProcessing(w: Writer, v) -> None:
 def _d_f_EVSEVoltageLimitAchieved(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
@@ -7916,7 +7916,7 @@ def _e_f_Exponent(w: Writer, v) -> None:
 def _d_f_Exponent(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 10
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3ff; r.p = q
     if b & 0x201: r.badz(p, 10, b & 0x201)
     v = ((b >> 1) & 0xff) - 128
@@ -7942,7 +7942,7 @@ def _e_f_G(w: Writer, v) -> None:
 def _d_f_HMACOutputLength(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
@@ -7958,7 +7958,7 @@ def _e_f_HMACOutputLength(w: Writer, v) -> None:
 def _d_f_InletHot(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
@@ -7994,7 +7994,7 @@ def _e_f_KeyName(w: Writer, v) -> None:
 def _d_f_MaximumSOC(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 9
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ff; r.p = q
     if b & 0x101: r.badz(p, 9, b & 0x101)
     v = ((b >> 1) & 0x7f)
@@ -8021,7 +8021,7 @@ def _e_f_MeterID(w: Writer, v) -> None:
 def _d_f_MeterInfoRequested(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
@@ -8045,7 +8045,7 @@ def _e_f_MeterSignature(w: Writer, v) -> None:
 def _d_f_MeterStatus(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
@@ -8089,7 +8089,7 @@ def _e_f_MgmtData(w: Writer, v) -> None:
 def _d_f_MinimumSOC(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 9
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ff; r.p = q
     if b & 0x101: r.badz(p, 9, b & 0x101)
     v = ((b >> 1) & 0x7f)
@@ -8176,7 +8176,7 @@ def _e_f_PgenCounter(w: Writer, v) -> None:
 def _d_f_PresentSOC(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 9
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ff; r.p = q
     if b & 0x101: r.badz(p, 9, b & 0x101)
     v = ((b >> 1) & 0x7f)
@@ -8239,7 +8239,7 @@ def _e_f_RemainingTimeToTargetSOC(w: Writer, v) -> None:
 def _d_f_ResponseCode(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 8
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xff; r.p = q
     if b & 0x81: r.badz(p, 8, b & 0x81)
     k = (b >> 1) & 0x3f
@@ -8289,7 +8289,7 @@ def _e_f_SessionID(w: Writer, v) -> None:
 def _d_f_TargetSOC(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 9
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ff; r.p = q
     if b & 0x101: r.badz(p, 9, b & 0x101)
     v = ((b >> 1) & 0x7f)
@@ -8304,7 +8304,7 @@ def _e_f_TargetSOC(w: Writer, v) -> None:
 def _d_f_TargetSOC(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 9
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ff; r.p = q
     if b & 0x101: r.badz(p, 9, b & 0x101)
     v = ((b >> 1) & 0x7f)
@@ -8355,7 +8355,7 @@ def _e_f_TimeStamp(w: Writer, v) -> None:
 def _d_f_Value(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
@@ -8423,7 +8423,7 @@ def _e_f_X509SKI(w: Writer, v) -> None:
 def _d_f_X509SerialNumber(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1

@@ -809,7 +809,7 @@ def _d_AlternativeSECCListType(r: Reader) -> AlternativeSECCListType:
             r.zero(1, 'expected characters')
             v1_ssid = r.string()
             p = r.p; q = p + 4
-            if q > rn: r.eos()
+            if q > rn: rv, rn = r.refill(q)
             b = (rv >> (rn - q)) & 0xf; r.p = q
             if b & 0x8: r.badz(p, 4, b & 0x8)
             e = b & 0x7
@@ -819,7 +819,7 @@ def _d_AlternativeSECCListType(r: Reader) -> AlternativeSECCListType:
             r.zero(1, 'expected characters')
             v1_bssid = r.string()
             p = r.p; q = p + 3
-            if q > rn: r.eos()
+            if q > rn: rv, rn = r.refill(q)
             b = (rv >> (rn - q)) & 0x7; r.p = q
             if b & 0x4: r.badz(p, 3, b & 0x4)
             e = b & 0x3
@@ -829,7 +829,7 @@ def _d_AlternativeSECCListType(r: Reader) -> AlternativeSECCListType:
             r.zero(1, 'expected characters')
             v1_ip_address = r.string()
             p = r.p; q = p + 3
-            if q > rn: r.eos()
+            if q > rn: rv, rn = r.refill(q)
             b = (rv >> (rn - q)) & 0x7; r.p = q
             if b & 0x4: r.badz(p, 3, b & 0x4)
             e = b & 0x3
@@ -839,7 +839,7 @@ def _d_AlternativeSECCListType(r: Reader) -> AlternativeSECCListType:
             r.zero(1, 'expected characters')
             v1_port = r.uintb(65535)
             p = r.p; q = p + 2
-            if q > rn: r.eos()
+            if q > rn: rv, rn = r.refill(q)
             b = (rv >> (rn - q)) & 0x3; r.p = q
             if b & 0x3: r.badz(p, 2, b & 0x3)
             it = -1; al = 0
@@ -904,7 +904,7 @@ def _d_AlternativeSECCType(r: Reader) -> AlternativeSECCType:
         r.zero(1, 'expected characters')
         v_ssid = r.string()
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
@@ -914,7 +914,7 @@ def _d_AlternativeSECCType(r: Reader) -> AlternativeSECCType:
         r.zero(1, 'expected characters')
         v_bssid = r.string()
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
@@ -924,7 +924,7 @@ def _d_AlternativeSECCType(r: Reader) -> AlternativeSECCType:
         r.zero(1, 'expected characters')
         v_ip_address = r.string()
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
@@ -934,7 +934,7 @@ def _d_AlternativeSECCType(r: Reader) -> AlternativeSECCType:
         r.zero(1, 'expected characters')
         v_port = r.uintb(65535)
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = -1; al = 0
@@ -1013,19 +1013,19 @@ def _d_ChargeLoopReqType(r: Reader) -> ChargeLoopReqType:
     v1_time_stamp = None
     v1_signature = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
     v1_session_id = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -1042,7 +1042,7 @@ def _d_ChargeLoopReqType(r: Reader) -> ChargeLoopReqType:
         r.zero(1, 'expected next item')
         it = 2; al = 0
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0xb: r.badz(p, 4, b & 0xb)
     v_meter_info_requested = ((b >> 2) & 0x1) == 1
@@ -1090,19 +1090,19 @@ def _d_ChargeLoopResType(r: Reader) -> ChargeLoopResType:
     v1_time_stamp = None
     v1_signature = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
     v1_session_id = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -1114,7 +1114,7 @@ def _d_ChargeLoopResType(r: Reader) -> ChargeLoopResType:
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     p = r.p; q = p + 12
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xfff; r.p = q
     if b & 0xc08: r.badz(p, 12, b & 0xc08)
     k = (b >> 4) & 0x3f
@@ -1127,13 +1127,13 @@ def _d_ChargeLoopResType(r: Reader) -> ChargeLoopResType:
         v2_notification_max_delay = None
         v2_evse_notification = None
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 0; al = 0
         v2_notification_max_delay = r.uintb(65535)
         p = r.p; q = p + 10
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3ff; r.p = q
         if b & 0x38c: r.badz(p, 10, b & 0x38c)
         k = (b >> 4) & 0x7
@@ -1203,19 +1203,19 @@ def _d_ChargeParameterDiscoveryReqType(r: Reader) -> ChargeParameterDiscoveryReq
     v1_time_stamp = None
     v1_signature = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
     v1_session_id = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -1258,19 +1258,19 @@ def _d_ChargeParameterDiscoveryResType(r: Reader) -> ChargeParameterDiscoveryRes
     v1_time_stamp = None
     v1_signature = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
     v1_session_id = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -1282,7 +1282,7 @@ def _d_ChargeParameterDiscoveryResType(r: Reader) -> ChargeParameterDiscoveryRes
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     p = r.p; q = p + 10
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3ff; r.p = q
     if b & 0x303: r.badz(p, 10, b & 0x303)
     k = (b >> 2) & 0x3f
@@ -1326,7 +1326,7 @@ def _d_DetailedCostType(r: Reader) -> DetailedCostType:
     v1_exponent = None
     v1_value = None
     p = r.p; q = p + 15
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7fff; r.p = q
     if b & 0x700e: r.badz(p, 15, b & 0x700e)
     v1_exponent = ((b >> 4) & 0xff) - 128
@@ -1338,7 +1338,7 @@ def _d_DetailedCostType(r: Reader) -> DetailedCostType:
     v2_exponent = None
     v2_value = None
     p = r.p; q = p + 17
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ffff; r.p = q
     if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
     v2_exponent = ((b >> 4) & 0xff) - 128
@@ -1349,7 +1349,7 @@ def _d_DetailedCostType(r: Reader) -> DetailedCostType:
     if not -32768 <= v2_value <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     v_cost_per_unit = RationalNumberType(exponent=v2_exponent, value=v2_value)
@@ -1388,7 +1388,7 @@ def _d_DetailedTaxType(r: Reader) -> DetailedTaxType:
     v_tax_rule_id = None
     v_amount = None
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
@@ -1396,7 +1396,7 @@ def _d_DetailedTaxType(r: Reader) -> DetailedTaxType:
     v1_exponent = None
     v1_value = None
     p = r.p; q = p + 16
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xffff; r.p = q
     if b & 0xf00e: r.badz(p, 16, b & 0xf00e)
     v1_exponent = ((b >> 4) & 0xff) - 128
@@ -1406,7 +1406,7 @@ def _d_DetailedTaxType(r: Reader) -> DetailedTaxType:
     if not -32768 <= v1_value <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     v_amount = RationalNumberType(exponent=v1_exponent, value=v1_value)
@@ -1467,7 +1467,7 @@ def _d_DisplayParametersType(r: Reader) -> DisplayParametersType:
     it, al = _P26[r.code(4, 11)]
     if it == 0:
         p = r.p; q = p + 13
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x1fff; r.p = q
         if b & 0x1010: r.badz(p, 13, b & 0x1010)
         v_present_soc = ((b >> 5) & 0x7f)
@@ -1477,7 +1477,7 @@ def _d_DisplayParametersType(r: Reader) -> DisplayParametersType:
         it, al = _P27[e]
     if it == 1:
         p = r.p; q = p + 13
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x1fff; r.p = q
         if b & 0x1010: r.badz(p, 13, b & 0x1010)
         v_minimum_soc = ((b >> 5) & 0x7f)
@@ -1487,7 +1487,7 @@ def _d_DisplayParametersType(r: Reader) -> DisplayParametersType:
         it, al = _P28[e]
     if it == 2:
         p = r.p; q = p + 13
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x1fff; r.p = q
         if b & 0x1010: r.badz(p, 13, b & 0x1010)
         v_target_soc = ((b >> 5) & 0x7f)
@@ -1497,7 +1497,7 @@ def _d_DisplayParametersType(r: Reader) -> DisplayParametersType:
         it, al = _P29[e]
     if it == 3:
         p = r.p; q = p + 12
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xfff; r.p = q
         if b & 0x808: r.badz(p, 12, b & 0x808)
         v_maximum_soc = ((b >> 4) & 0x7f)
@@ -1509,7 +1509,7 @@ def _d_DisplayParametersType(r: Reader) -> DisplayParametersType:
         r.zero(1, 'expected characters')
         v_remaining_time_to_minimum_soc = r.uintb(4294967295)
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
@@ -1519,7 +1519,7 @@ def _d_DisplayParametersType(r: Reader) -> DisplayParametersType:
         r.zero(1, 'expected characters')
         v_remaining_time_to_target_soc = r.uintb(4294967295)
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
@@ -1529,7 +1529,7 @@ def _d_DisplayParametersType(r: Reader) -> DisplayParametersType:
         r.zero(1, 'expected characters')
         v_remaining_time_to_maximum_soc = r.uintb(4294967295)
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
@@ -1537,7 +1537,7 @@ def _d_DisplayParametersType(r: Reader) -> DisplayParametersType:
         it, al = _P33[e]
     if it == 7:
         p = r.p; q = p + 5
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x1f; r.p = q
         if b & 0x14: r.badz(p, 5, b & 0x14)
         v_charging_complete = ((b >> 3) & 0x1) == 1
@@ -1548,7 +1548,7 @@ def _d_DisplayParametersType(r: Reader) -> DisplayParametersType:
         v1_exponent = None
         v1_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v1_exponent = ((b >> 4) & 0xff) - 128
@@ -1558,7 +1558,7 @@ def _d_DisplayParametersType(r: Reader) -> DisplayParametersType:
         if not -32768 <= v1_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
@@ -1567,7 +1567,7 @@ def _d_DisplayParametersType(r: Reader) -> DisplayParametersType:
         v_battery_energy_capacity = RationalNumberType(exponent=v1_exponent, value=v1_value)
     if it == 9:
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xb: r.badz(p, 4, b & 0xb)
         v_inlet_hot = ((b >> 2) & 0x1) == 1
@@ -1653,14 +1653,14 @@ def _d_Dynamic_CLReqControlModeType(r: Reader) -> Dynamic_CLReqControlModeType:
         r.zero(1, 'expected characters')
         v_departure_time = r.uintb(4294967295)
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 1; al = 0
     v1_exponent = None
     v1_value = None
     p = r.p; q = p + 14
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3fff; r.p = q
     if b & 0x300e: r.badz(p, 14, b & 0x300e)
     v1_exponent = ((b >> 4) & 0xff) - 128
@@ -1672,7 +1672,7 @@ def _d_Dynamic_CLReqControlModeType(r: Reader) -> Dynamic_CLReqControlModeType:
     v2_exponent = None
     v2_value = None
     p = r.p; q = p + 17
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ffff; r.p = q
     if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
     v2_exponent = ((b >> 4) & 0xff) - 128
@@ -1685,7 +1685,7 @@ def _d_Dynamic_CLReqControlModeType(r: Reader) -> Dynamic_CLReqControlModeType:
     v3_exponent = None
     v3_value = None
     p = r.p; q = p + 17
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ffff; r.p = q
     if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
     v3_exponent = ((b >> 4) & 0xff) - 128
@@ -1696,7 +1696,7 @@ def _d_Dynamic_CLReqControlModeType(r: Reader) -> Dynamic_CLReqControlModeType:
     if not -32768 <= v3_value <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     v_ev_minimum_energy_request = RationalNumberType(exponent=v3_exponent, value=v3_value)
@@ -1761,7 +1761,7 @@ def _d_Dynamic_CLResControlModeType(r: Reader) -> Dynamic_CLResControlModeType:
         r.zero(1, 'expected characters')
         v_departure_time = r.uintb(4294967295)
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
@@ -1769,7 +1769,7 @@ def _d_Dynamic_CLResControlModeType(r: Reader) -> Dynamic_CLResControlModeType:
         it, al = _P1[e]
     if it == 1:
         p = r.p; q = p + 11
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7ff; r.p = q
         if b & 0x404: r.badz(p, 11, b & 0x404)
         v_minimum_soc = ((b >> 3) & 0x7f)
@@ -1779,7 +1779,7 @@ def _d_Dynamic_CLResControlModeType(r: Reader) -> Dynamic_CLResControlModeType:
         it, al = _P2[e]
     if it == 2:
         p = r.p; q = p + 11
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7ff; r.p = q
         if b & 0x404: r.badz(p, 11, b & 0x404)
         v_target_soc = ((b >> 3) & 0x7f)
@@ -1791,7 +1791,7 @@ def _d_Dynamic_CLResControlModeType(r: Reader) -> Dynamic_CLResControlModeType:
         r.zero(1, 'expected characters')
         v_ack_max_delay = r.uintb(65535)
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = -1; al = 0
@@ -1830,13 +1830,13 @@ def _d_EVSEStatusType(r: Reader) -> EVSEStatusType:
     v_notification_max_delay = None
     v_evse_notification = None
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_notification_max_delay = r.uintb(65535)
     p = r.p; q = p + 8
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xff; r.p = q
     if b & 0xe3: r.badz(p, 8, b & 0xe3)
     k = (b >> 2) & 0x7
@@ -1996,19 +1996,19 @@ def _d_KeyValueType(r: Reader) -> KeyValueType:
         v1_modulus = None
         v1_exponent = None
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 0; al = 0
         v1_modulus = r.binary()
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x7: r.badz(p, 3, b & 0x7)
         it = 1; al = 0
         v1_exponent = r.binary()
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = -1; al = 0
@@ -2049,20 +2049,20 @@ def _d_ListOfRootCertificateIDsType(r: Reader) -> ListOfRootCertificateIDsType:
         v1_x509_issuer_name = None
         v1_x509_serial_number = None
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 0; al = 0
         v1_x509_issuer_name = r.string()
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xe: r.badz(p, 4, b & 0xe)
         sg = (b & 0x1) == 1
         it = 1; al = 0
         v1_x509_serial_number = -r.uint() - 1 if sg else r.uint()
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = -1; al = 0
@@ -2137,19 +2137,19 @@ def _d_MessageHeaderType(r: Reader) -> MessageHeaderType:
     v_time_stamp = None
     v_signature = None
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_session_id = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -2190,19 +2190,19 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
     v_meter_status = None
     v_meter_timestamp = None
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_meter_id = r.string()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v_charged_energy_reading_wh = r.uintb(18446744073709551615)
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0x8: r.badz(p, 4, b & 0x8)
     e = b & 0x7
@@ -2212,7 +2212,7 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
         r.zero(1, 'expected characters')
         v_bpt_discharged_energy_reading_wh = r.uintb(18446744073709551615)
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
@@ -2222,7 +2222,7 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
         r.zero(1, 'expected characters')
         v_capacitive_energy_reading_va_rh = r.uintb(18446744073709551615)
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
@@ -2232,7 +2232,7 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
         r.zero(1, 'expected characters')
         v_bpt_inductive_energy_reading_va_rh = r.uintb(18446744073709551615)
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
@@ -2242,7 +2242,7 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
         r.zero(1, 'expected characters')
         v_meter_signature = r.binary()
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
@@ -2250,7 +2250,7 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
         it, al = _P70[e]
     if it == 6:
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x2: r.badz(p, 2, b & 0x2)
         sg = (b & 0x1) == 1
@@ -2258,7 +2258,7 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
         if not -32768 <= v_meter_status <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
@@ -2268,7 +2268,7 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
         r.zero(1, 'expected characters')
         v_meter_timestamp = r.uintb(18446744073709551615)
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = -1; al = 0
@@ -2376,19 +2376,19 @@ def _d_RSAKeyValueType(r: Reader) -> RSAKeyValueType:
     v_modulus = None
     v_exponent = None
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_modulus = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v_exponent = r.binary()
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = -1; al = 0
@@ -2410,7 +2410,7 @@ def _d_RationalNumberType(r: Reader) -> RationalNumberType:
     v_exponent = None
     v_value = None
     p = r.p; q = p + 14
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3fff; r.p = q
     if b & 0x300e: r.badz(p, 14, b & 0x300e)
     v_exponent = ((b >> 4) & 0xff) - 128
@@ -2420,7 +2420,7 @@ def _d_RationalNumberType(r: Reader) -> RationalNumberType:
     if not -32768 <= v_value <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = -1; al = 0
@@ -2448,13 +2448,13 @@ def _d_ReceiptType(r: Reader) -> ReceiptType:
     v_overstay_costs = None
     v_tax_costs = []
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_time_anchor = r.uintb(18446744073709551615)
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0x8: r.badz(p, 4, b & 0x8)
     e = b & 0x7
@@ -2470,7 +2470,7 @@ def _d_ReceiptType(r: Reader) -> ReceiptType:
         it = 1; al = 0
         v1_cost_per_unit = _d_RationalNumberType(r)
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
@@ -2487,7 +2487,7 @@ def _d_ReceiptType(r: Reader) -> ReceiptType:
         it = 1; al = 0
         v2_cost_per_unit = _d_RationalNumberType(r)
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
@@ -2504,7 +2504,7 @@ def _d_ReceiptType(r: Reader) -> ReceiptType:
         it = 1; al = 0
         v3_cost_per_unit = _d_RationalNumberType(r)
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
@@ -2521,7 +2521,7 @@ def _d_ReceiptType(r: Reader) -> ReceiptType:
         it = 1; al = 0
         v4_cost_per_unit = _d_RationalNumberType(r)
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
@@ -2533,13 +2533,13 @@ def _d_ReceiptType(r: Reader) -> ReceiptType:
         v5_tax_rule_id = None
         v5_amount = None
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 0; al = 0
         v5_tax_rule_id = r.uintb(4294967295)
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 1; al = 0
@@ -2654,13 +2654,13 @@ def _d_ReferenceType(r: Reader) -> ReferenceType:
         it = 4; al = 0
     v_digest_method = _d_DigestMethodType(r)
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 5; al = 0
     v_digest_value = r.binary()
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = -1; al = 0
@@ -2751,7 +2751,7 @@ def _d_Scheduled_CLReqControlModeType(r: Reader) -> Scheduled_CLReqControlModeTy
         v1_exponent = None
         v1_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v1_exponent = ((b >> 4) & 0xff) - 128
@@ -2761,7 +2761,7 @@ def _d_Scheduled_CLReqControlModeType(r: Reader) -> Scheduled_CLReqControlModeTy
         if not -32768 <= v1_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
@@ -2772,7 +2772,7 @@ def _d_Scheduled_CLReqControlModeType(r: Reader) -> Scheduled_CLReqControlModeTy
         v2_exponent = None
         v2_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v2_exponent = ((b >> 4) & 0xff) - 128
@@ -2782,7 +2782,7 @@ def _d_Scheduled_CLReqControlModeType(r: Reader) -> Scheduled_CLReqControlModeTy
         if not -32768 <= v2_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
@@ -2793,7 +2793,7 @@ def _d_Scheduled_CLReqControlModeType(r: Reader) -> Scheduled_CLReqControlModeTy
         v3_exponent = None
         v3_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v3_exponent = ((b >> 4) & 0xff) - 128
@@ -2803,7 +2803,7 @@ def _d_Scheduled_CLReqControlModeType(r: Reader) -> Scheduled_CLReqControlModeTy
         if not -32768 <= v3_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x7: r.badz(p, 3, b & 0x7)
         v_ev_minimum_energy_request = RationalNumberType(exponent=v3_exponent, value=v3_value)
@@ -2874,13 +2874,13 @@ def _d_SignatureMethodType(r: Reader) -> SignatureMethodType:
     it, al = _P51[r.code(3, 3)]
     if it == 1:
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x2: r.badz(p, 2, b & 0x2)
         sg = (b & 0x1) == 1
         v_hmac_output_length = -r.uint() - 1 if sg else r.uint()
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
@@ -2987,7 +2987,7 @@ def _d_SignatureType(r: Reader) -> SignatureType:
     v1_id = None
     v1_value = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -2999,7 +2999,7 @@ def _d_SignatureType(r: Reader) -> SignatureType:
         it = 1; al = 0
     v1_value = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -3207,19 +3207,19 @@ def _d_V2GMessageType(r: Reader) -> V2GMessageType:
     v1_time_stamp = None
     v1_signature = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
     v1_session_id = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -3261,19 +3261,19 @@ def _d_V2GRequestType(r: Reader) -> V2GRequestType:
     v1_time_stamp = None
     v1_signature = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
     v1_session_id = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -3316,19 +3316,19 @@ def _d_V2GResponseType(r: Reader) -> V2GResponseType:
     v1_time_stamp = None
     v1_signature = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
     v1_session_id = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -3340,7 +3340,7 @@ def _d_V2GResponseType(r: Reader) -> V2GResponseType:
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     p = r.p; q = p + 10
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3ff; r.p = q
     if b & 0x303: r.badz(p, 10, b & 0x303)
     k = (b >> 2) & 0x3f
@@ -3379,7 +3379,7 @@ def _d_WPT_AlignmentCheckMethodListType(r: Reader) -> WPT_AlignmentCheckMethodLi
     n = 0
     while it == 0:
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0x9: r.badz(p, 4, b & 0x9)
         k = (b >> 1) & 0x3
@@ -3419,19 +3419,19 @@ def _d_WPT_AlignmentCheckReqType(r: Reader) -> WPT_AlignmentCheckReqType:
     v1_time_stamp = None
     v1_signature = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
     v1_session_id = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -3443,7 +3443,7 @@ def _d_WPT_AlignmentCheckReqType(r: Reader) -> WPT_AlignmentCheckReqType:
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     p = r.p; q = p + 7
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7f; r.p = q
     if b & 0x64: r.badz(p, 7, b & 0x64)
     k = (b >> 3) & 0x3
@@ -3456,7 +3456,7 @@ def _d_WPT_AlignmentCheckReqType(r: Reader) -> WPT_AlignmentCheckReqType:
         v2_exponent = None
         v2_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v2_exponent = ((b >> 4) & 0xff) - 128
@@ -3466,13 +3466,13 @@ def _d_WPT_AlignmentCheckReqType(r: Reader) -> WPT_AlignmentCheckReqType:
         if not -32768 <= v2_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x7: r.badz(p, 3, b & 0x7)
         v_target_coil_current = RationalNumberType(exponent=v2_exponent, value=v2_value)
         it = 3; al = 0
     p = r.p; q = p + 6
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3f; r.p = q
     if b & 0x24: r.badz(p, 6, b & 0x24)
     k = (b >> 3) & 0x3
@@ -3562,19 +3562,19 @@ def _d_WPT_AlignmentCheckResType(r: Reader) -> WPT_AlignmentCheckResType:
     v1_time_stamp = None
     v1_signature = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
     v1_session_id = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -3586,7 +3586,7 @@ def _d_WPT_AlignmentCheckResType(r: Reader) -> WPT_AlignmentCheckResType:
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     p = r.p; q = p + 17
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ffff; r.p = q
     if b & 0x181c8: r.badz(p, 17, b & 0x181c8)
     k = (b >> 9) & 0x3f
@@ -3602,7 +3602,7 @@ def _d_WPT_AlignmentCheckResType(r: Reader) -> WPT_AlignmentCheckResType:
         v2_exponent = None
         v2_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v2_exponent = ((b >> 4) & 0xff) - 128
@@ -3612,7 +3612,7 @@ def _d_WPT_AlignmentCheckResType(r: Reader) -> WPT_AlignmentCheckResType:
         if not -32768 <= v2_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
@@ -3623,7 +3623,7 @@ def _d_WPT_AlignmentCheckResType(r: Reader) -> WPT_AlignmentCheckResType:
         v3_exponent = None
         v3_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v3_exponent = ((b >> 4) & 0xff) - 128
@@ -3633,7 +3633,7 @@ def _d_WPT_AlignmentCheckResType(r: Reader) -> WPT_AlignmentCheckResType:
         if not -32768 <= v3_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
@@ -3734,19 +3734,19 @@ def _d_WPT_ChargeLoopReqType(r: Reader) -> WPT_ChargeLoopReqType:
     v1_time_stamp = None
     v1_signature = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
     v1_session_id = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -3765,7 +3765,7 @@ def _d_WPT_ChargeLoopReqType(r: Reader) -> WPT_ChargeLoopReqType:
     v2_exponent = None
     v2_value = None
     p = r.p; q = p + 18
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3ffff; r.p = q
     if b & 0x2f00e: r.badz(p, 18, b & 0x2f00e)
     v_meter_info_requested = ((b >> 16) & 0x1) == 1
@@ -3778,7 +3778,7 @@ def _d_WPT_ChargeLoopReqType(r: Reader) -> WPT_ChargeLoopReqType:
     v3_exponent = None
     v3_value = None
     p = r.p; q = p + 17
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ffff; r.p = q
     if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
     v3_exponent = ((b >> 4) & 0xff) - 128
@@ -3789,7 +3789,7 @@ def _d_WPT_ChargeLoopReqType(r: Reader) -> WPT_ChargeLoopReqType:
     if not -32768 <= v3_value <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 10
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3ff; r.p = q
     if b & 0x3c8: r.badz(p, 10, b & 0x3c8)
     k = (b >> 4) & 0x3
@@ -3802,7 +3802,7 @@ def _d_WPT_ChargeLoopReqType(r: Reader) -> WPT_ChargeLoopReqType:
         v4_exponent = None
         v4_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v4_exponent = ((b >> 4) & 0xff) - 128
@@ -3812,7 +3812,7 @@ def _d_WPT_ChargeLoopReqType(r: Reader) -> WPT_ChargeLoopReqType:
         if not -32768 <= v4_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
@@ -3837,7 +3837,7 @@ def _d_WPT_ChargeLoopReqType(r: Reader) -> WPT_ChargeLoopReqType:
         it = 3; al = 0
         v5_evpc_voltage_output_information = _d_RationalNumberType(r)
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
@@ -3980,19 +3980,19 @@ def _d_WPT_ChargeLoopResType(r: Reader) -> WPT_ChargeLoopResType:
     v1_time_stamp = None
     v1_signature = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
     v1_session_id = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -4004,7 +4004,7 @@ def _d_WPT_ChargeLoopResType(r: Reader) -> WPT_ChargeLoopResType:
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     p = r.p; q = p + 12
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xfff; r.p = q
     if b & 0xc08: r.badz(p, 12, b & 0xc08)
     k = (b >> 4) & 0x3f
@@ -4017,13 +4017,13 @@ def _d_WPT_ChargeLoopResType(r: Reader) -> WPT_ChargeLoopResType:
         v2_notification_max_delay = None
         v2_evse_notification = None
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 0; al = 0
         v2_notification_max_delay = r.uintb(65535)
         p = r.p; q = p + 10
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3ff; r.p = q
         if b & 0x38c: r.badz(p, 10, b & 0x38c)
         k = (b >> 4) & 0x7
@@ -4043,7 +4043,7 @@ def _d_WPT_ChargeLoopResType(r: Reader) -> WPT_ChargeLoopResType:
     v3_exponent = None
     v3_value = None
     p = r.p; q = p + 14
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3fff; r.p = q
     if b & 0x300e: r.badz(p, 14, b & 0x300e)
     v3_exponent = ((b >> 4) & 0xff) - 128
@@ -4053,7 +4053,7 @@ def _d_WPT_ChargeLoopResType(r: Reader) -> WPT_ChargeLoopResType:
     if not -32768 <= v3_value <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0xc: r.badz(p, 4, b & 0xc)
     e = b & 0x3
@@ -4064,7 +4064,7 @@ def _d_WPT_ChargeLoopResType(r: Reader) -> WPT_ChargeLoopResType:
         v4_exponent = None
         v4_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v4_exponent = ((b >> 4) & 0xff) - 128
@@ -4074,7 +4074,7 @@ def _d_WPT_ChargeLoopResType(r: Reader) -> WPT_ChargeLoopResType:
         if not -32768 <= v4_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x7: r.badz(p, 3, b & 0x7)
         v_sd_power_input = RationalNumberType(exponent=v4_exponent, value=v4_value)
@@ -4082,7 +4082,7 @@ def _d_WPT_ChargeLoopResType(r: Reader) -> WPT_ChargeLoopResType:
     v5_exponent = None
     v5_value = None
     p = r.p; q = p + 14
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3fff; r.p = q
     if b & 0x300e: r.badz(p, 14, b & 0x300e)
     v5_exponent = ((b >> 4) & 0xff) - 128
@@ -4094,7 +4094,7 @@ def _d_WPT_ChargeLoopResType(r: Reader) -> WPT_ChargeLoopResType:
     v6_exponent = None
     v6_value = None
     p = r.p; q = p + 17
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ffff; r.p = q
     if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
     v6_exponent = ((b >> 4) & 0xff) - 128
@@ -4105,7 +4105,7 @@ def _d_WPT_ChargeLoopResType(r: Reader) -> WPT_ChargeLoopResType:
     if not -32768 <= v6_value <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 11
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7ff; r.p = q
     if b & 0x788: r.badz(p, 11, b & 0x788)
     k = (b >> 4) & 0x7
@@ -4119,7 +4119,7 @@ def _d_WPT_ChargeLoopResType(r: Reader) -> WPT_ChargeLoopResType:
         v7_exponent = None
         v7_value = None
         p = r.p; q = p + 14
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3fff; r.p = q
         if b & 0x300e: r.badz(p, 14, b & 0x300e)
         v7_exponent = ((b >> 4) & 0xff) - 128
@@ -4129,7 +4129,7 @@ def _d_WPT_ChargeLoopResType(r: Reader) -> WPT_ChargeLoopResType:
         if not -32768 <= v7_value <= 32767:
             r.fail('integer out of range')
         p = r.p; q = p + 4
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
@@ -4142,7 +4142,7 @@ def _d_WPT_ChargeLoopResType(r: Reader) -> WPT_ChargeLoopResType:
         it = 0; al = 0
         v8_spc_primary_device_coil_current_information = _d_RationalNumberType(r)
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
@@ -4311,19 +4311,19 @@ def _d_WPT_ChargeParameterDiscoveryReqType(r: Reader) -> WPT_ChargeParameterDisc
     v1_time_stamp = None
     v1_signature = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
     v1_session_id = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -4337,7 +4337,7 @@ def _d_WPT_ChargeParameterDiscoveryReqType(r: Reader) -> WPT_ChargeParameterDisc
     v2_exponent = None
     v2_value = None
     p = r.p; q = p + 15
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7fff; r.p = q
     if b & 0x700e: r.badz(p, 15, b & 0x700e)
     v2_exponent = ((b >> 4) & 0xff) - 128
@@ -4347,14 +4347,14 @@ def _d_WPT_ChargeParameterDiscoveryReqType(r: Reader) -> WPT_ChargeParameterDisc
     if not -32768 <= v2_value <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0xf: r.badz(p, 4, b & 0xf)
     v_evpc_max_receivable_power = RationalNumberType(exponent=v2_exponent, value=v2_value)
     it = 2; al = 0
     v_sd_max_ground_clearence = r.uintb(65535)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 3; al = 0
@@ -4362,7 +4362,7 @@ def _d_WPT_ChargeParameterDiscoveryReqType(r: Reader) -> WPT_ChargeParameterDisc
     v3_exponent = None
     v3_value = None
     p = r.p; q = p + 16
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xffff; r.p = q
     if b & 0xf00e: r.badz(p, 16, b & 0xf00e)
     v3_exponent = ((b >> 4) & 0xff) - 128
@@ -4372,7 +4372,7 @@ def _d_WPT_ChargeParameterDiscoveryReqType(r: Reader) -> WPT_ChargeParameterDisc
     if not -32768 <= v3_value <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 8
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xff; r.p = q
     if b & 0xf4: r.badz(p, 8, b & 0xf4)
     v_evpc_device_local_control = ((b >> 3) & 0x1) == 1
@@ -4478,19 +4478,19 @@ def _d_WPT_ChargeParameterDiscoveryResType(r: Reader) -> WPT_ChargeParameterDisc
     v1_time_stamp = None
     v1_signature = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
     v1_session_id = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -4504,7 +4504,7 @@ def _d_WPT_ChargeParameterDiscoveryResType(r: Reader) -> WPT_ChargeParameterDisc
     v2_exponent = None
     v2_value = None
     p = r.p; q = p + 29
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1fffffff; r.p = q
     if b & 0x181cf00e: r.badz(p, 29, b & 0x181cf00e)
     k = (b >> 21) & 0x3f
@@ -4521,7 +4521,7 @@ def _d_WPT_ChargeParameterDiscoveryResType(r: Reader) -> WPT_ChargeParameterDisc
     v3_exponent = None
     v3_value = None
     p = r.p; q = p + 17
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ffff; r.p = q
     if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
     v3_exponent = ((b >> 4) & 0xff) - 128
@@ -4532,14 +4532,14 @@ def _d_WPT_ChargeParameterDiscoveryResType(r: Reader) -> WPT_ChargeParameterDisc
     if not -32768 <= v3_value <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0xf: r.badz(p, 4, b & 0xf)
     v_sd_max_output_power = RationalNumberType(exponent=v3_exponent, value=v3_value)
     it = 5; al = 0
     v_sd_max_ground_clearance_support = r.uintb(65535)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 6; al = 0
@@ -4547,7 +4547,7 @@ def _d_WPT_ChargeParameterDiscoveryResType(r: Reader) -> WPT_ChargeParameterDisc
     v4_exponent = None
     v4_value = None
     p = r.p; q = p + 16
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xffff; r.p = q
     if b & 0xf00e: r.badz(p, 16, b & 0xf00e)
     v4_exponent = ((b >> 4) & 0xff) - 128
@@ -4559,7 +4559,7 @@ def _d_WPT_ChargeParameterDiscoveryResType(r: Reader) -> WPT_ChargeParameterDisc
     v5_exponent = None
     v5_value = None
     p = r.p; q = p + 17
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ffff; r.p = q
     if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
     v5_exponent = ((b >> 4) & 0xff) - 128
@@ -4570,7 +4570,7 @@ def _d_WPT_ChargeParameterDiscoveryResType(r: Reader) -> WPT_ChargeParameterDisc
     if not -32768 <= v5_value <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0xc: r.badz(p, 4, b & 0xc)
     e = b & 0x3
@@ -4691,7 +4691,7 @@ def _d_WPT_CoordinateXYZType(r: Reader) -> WPT_CoordinateXYZType:
     v_coord_y = None
     v_coord_z = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x6: r.badz(p, 3, b & 0x6)
     sg = (b & 0x1) == 1
@@ -4700,7 +4700,7 @@ def _d_WPT_CoordinateXYZType(r: Reader) -> WPT_CoordinateXYZType:
     if not -32768 <= v_coord_x <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0xe: r.badz(p, 4, b & 0xe)
     sg = (b & 0x1) == 1
@@ -4709,7 +4709,7 @@ def _d_WPT_CoordinateXYZType(r: Reader) -> WPT_CoordinateXYZType:
     if not -32768 <= v_coord_y <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0xe: r.badz(p, 4, b & 0xe)
     sg = (b & 0x1) == 1
@@ -4718,7 +4718,7 @@ def _d_WPT_CoordinateXYZType(r: Reader) -> WPT_CoordinateXYZType:
     if not -32768 <= v_coord_z <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = -1; al = 0
@@ -4754,7 +4754,7 @@ def _d_WPT_EVPCPowerControlParameterType(r: Reader) -> WPT_EVPCPowerControlParam
     v1_exponent = None
     v1_value = None
     p = r.p; q = p + 15
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7fff; r.p = q
     if b & 0x700e: r.badz(p, 15, b & 0x700e)
     v1_exponent = ((b >> 4) & 0xff) - 128
@@ -4766,7 +4766,7 @@ def _d_WPT_EVPCPowerControlParameterType(r: Reader) -> WPT_EVPCPowerControlParam
     v2_exponent = None
     v2_value = None
     p = r.p; q = p + 17
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ffff; r.p = q
     if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
     v2_exponent = ((b >> 4) & 0xff) - 128
@@ -4779,7 +4779,7 @@ def _d_WPT_EVPCPowerControlParameterType(r: Reader) -> WPT_EVPCPowerControlParam
     v3_exponent = None
     v3_value = None
     p = r.p; q = p + 17
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ffff; r.p = q
     if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
     v3_exponent = ((b >> 4) & 0xff) - 128
@@ -4792,7 +4792,7 @@ def _d_WPT_EVPCPowerControlParameterType(r: Reader) -> WPT_EVPCPowerControlParam
     v4_exponent = None
     v4_value = None
     p = r.p; q = p + 17
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ffff; r.p = q
     if b & 0x1f00e: r.badz(p, 17, b & 0x1f00e)
     v4_exponent = ((b >> 4) & 0xff) - 128
@@ -4803,7 +4803,7 @@ def _d_WPT_EVPCPowerControlParameterType(r: Reader) -> WPT_EVPCPowerControlParam
     if not -32768 <= v4_value <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     v_evpc_voltage_output_information = RationalNumberType(exponent=v4_exponent, value=v4_value)
@@ -4869,7 +4869,7 @@ def _d_WPT_FinePositioningMethodListType(r: Reader) -> WPT_FinePositioningMethod
     n = 0
     while it == 0:
         p = r.p; q = p + 5
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x1f; r.p = q
         if b & 0x11: r.badz(p, 5, b & 0x11)
         k = (b >> 1) & 0x7
@@ -4909,19 +4909,19 @@ def _d_WPT_FinePositioningReqType(r: Reader) -> WPT_FinePositioningReqType:
     v1_time_stamp = None
     v1_signature = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
     v1_session_id = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -4933,7 +4933,7 @@ def _d_WPT_FinePositioningReqType(r: Reader) -> WPT_FinePositioningReqType:
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     p = r.p; q = p + 12
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xfff; r.p = q
     if b & 0xce4: r.badz(p, 12, b & 0xce4)
     k = (b >> 8) & 0x3
@@ -4960,14 +4960,14 @@ def _d_WPT_FinePositioningReqType(r: Reader) -> WPT_FinePositioningReqType:
         v2_num_packages = None
         v2_wpt_lf_data_package = None
         p = r.p; q = p + 12
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xfff; r.p = q
         if b & 0xc03: r.badz(p, 12, b & 0xc03)
         v2_num_packages = ((b >> 2) & 0xff)
         it = 1; al = 0
         v2_wpt_lf_data_package = _d_WPT_LF_DataPackageType(r)
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         v_wpt_lf_data_package_list = WPT_LF_DataPackageListType(num_packages=v2_num_packages, wpt_lf_data_package=v2_wpt_lf_data_package)
@@ -5035,19 +5035,19 @@ def _d_WPT_FinePositioningResType(r: Reader) -> WPT_FinePositioningResType:
     v1_time_stamp = None
     v1_signature = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
     v1_session_id = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -5059,7 +5059,7 @@ def _d_WPT_FinePositioningResType(r: Reader) -> WPT_FinePositioningResType:
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     p = r.p; q = p + 16
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xffff; r.p = q
     if b & 0xc0e4: r.badz(p, 16, b & 0xc0e4)
     k = (b >> 8) & 0x3f
@@ -5086,14 +5086,14 @@ def _d_WPT_FinePositioningResType(r: Reader) -> WPT_FinePositioningResType:
         v2_num_packages = None
         v2_wpt_lf_data_package = None
         p = r.p; q = p + 12
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0xfff; r.p = q
         if b & 0xc03: r.badz(p, 12, b & 0xc03)
         v2_num_packages = ((b >> 2) & 0xff)
         it = 1; al = 0
         v2_wpt_lf_data_package = _d_WPT_LF_DataPackageType(r)
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         v_wpt_lf_data_package_list = WPT_LF_DataPackageListType(num_packages=v2_num_packages, wpt_lf_data_package=v2_wpt_lf_data_package)
@@ -5164,19 +5164,19 @@ def _d_WPT_FinePositioningSetupReqType(r: Reader) -> WPT_FinePositioningSetupReq
     v1_time_stamp = None
     v1_signature = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
     v1_session_id = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -5188,7 +5188,7 @@ def _d_WPT_FinePositioningSetupReqType(r: Reader) -> WPT_FinePositioningSetupReq
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     p = r.p; q = p + 6
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3f; r.p = q
     if b & 0x33: r.badz(p, 6, b & 0x33)
     k = (b >> 2) & 0x3
@@ -5203,13 +5203,13 @@ def _d_WPT_FinePositioningSetupReqType(r: Reader) -> WPT_FinePositioningSetupReq
     it = 4; al = 0
     v_ev_device_alignment_check_method_list = _d_WPT_AlignmentCheckMethodListType(r)
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 5; al = 0
     v_natural_offset = r.uintb(65535)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -5235,7 +5235,7 @@ def _d_WPT_FinePositioningSetupReqType(r: Reader) -> WPT_FinePositioningSetupReq
         elif al == 1:
             v2_lf_receiver_setup_data = _d_WPT_LF_ReceiverDataType(r)
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         v_lf_system_setup_data = WPT_LF_SystemSetupDataType(lf_transmitter_setup_data=v2_lf_transmitter_setup_data, lf_receiver_setup_data=v2_lf_receiver_setup_data)
@@ -5324,19 +5324,19 @@ def _d_WPT_FinePositioningSetupResType(r: Reader) -> WPT_FinePositioningSetupRes
     v1_time_stamp = None
     v1_signature = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
     v1_session_id = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -5348,7 +5348,7 @@ def _d_WPT_FinePositioningSetupResType(r: Reader) -> WPT_FinePositioningSetupRes
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     p = r.p; q = p + 10
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3ff; r.p = q
     if b & 0x303: r.badz(p, 10, b & 0x303)
     k = (b >> 2) & 0x3f
@@ -5363,13 +5363,13 @@ def _d_WPT_FinePositioningSetupResType(r: Reader) -> WPT_FinePositioningSetupRes
     it = 4; al = 0
     v_primary_device_alignment_check_method_list = _d_WPT_AlignmentCheckMethodListType(r)
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 5; al = 0
     v_natural_offset = r.uintb(65535)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -5395,7 +5395,7 @@ def _d_WPT_FinePositioningSetupResType(r: Reader) -> WPT_FinePositioningSetupRes
         elif al == 1:
             v2_lf_receiver_setup_data = _d_WPT_LF_ReceiverDataType(r)
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         v_lf_system_setup_data = WPT_LF_SystemSetupDataType(lf_transmitter_setup_data=v2_lf_transmitter_setup_data, lf_receiver_setup_data=v2_lf_receiver_setup_data)
@@ -5478,7 +5478,7 @@ def _d_WPT_LF_DataPackageListType(r: Reader) -> WPT_LF_DataPackageListType:
     v1_lf_tx_data = None
     v1_lf_rx_data = None
     p = r.p; q = p + 25
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ffffff; r.p = q
     if b & 0x1807804: r.badz(p, 25, b & 0x1807804)
     v_num_packages = ((b >> 15) & 0xff)
@@ -5491,7 +5491,7 @@ def _d_WPT_LF_DataPackageListType(r: Reader) -> WPT_LF_DataPackageListType:
     elif al == 1:
         v1_lf_rx_data = _d_WPT_LF_RxDataListType(r)
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     v_wpt_lf_data_package = WPT_LF_DataPackageType(package_index=v1_package_index, lf_tx_data=v1_lf_tx_data, lf_rx_data=v1_lf_rx_data)
@@ -5529,7 +5529,7 @@ def _d_WPT_LF_DataPackageType(r: Reader) -> WPT_LF_DataPackageType:
     v_lf_tx_data = None
     v_lf_rx_data = None
     p = r.p; q = p + 13
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1fff; r.p = q
     if b & 0x1804: r.badz(p, 13, b & 0x1804)
     v_package_index = ((b >> 3) & 0xff)
@@ -5586,7 +5586,7 @@ def _d_WPT_LF_ReceiverDataType(r: Reader) -> WPT_LF_ReceiverDataType:
     v_number_of_receivers = None
     v_rx_spec_data = []
     p = r.p; q = p + 12
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xfff; r.p = q
     if b & 0xc03: r.badz(p, 12, b & 0xc03)
     v_number_of_receivers = ((b >> 2) & 0xff)
@@ -5597,13 +5597,13 @@ def _d_WPT_LF_ReceiverDataType(r: Reader) -> WPT_LF_ReceiverDataType:
         v1_tx_rx_position = None
         v1_tx_rx_orientation = None
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 0; al = 0
         v1_tx_rx_identifier = r.uintb(4294967295)
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 1; al = 0
@@ -5663,19 +5663,19 @@ def _d_WPT_LF_RxDataListType(r: Reader) -> WPT_LF_RxDataListType:
     v1_rx_identifier = None
     v1_rssi_data = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
     v1_rx_identifier = r.uintb(4294967295)
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 1; al = 0
     v1_rssi_data = _d_WPT_LF_RxRSSIListType(r)
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     v_wpt_lf_rx_data_list = WPT_LF_RxDataType(rx_identifier=v1_rx_identifier, rssi_data=v1_rssi_data)
@@ -5700,20 +5700,20 @@ def _d_WPT_LF_RxDataType(r: Reader) -> WPT_LF_RxDataType:
     v_rx_identifier = None
     v_rssi_data = None
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_rx_identifier = r.uintb(4294967295)
     v1_rssi_data_list = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
     v1_rssi_data_list = _d_WPT_LF_RxRSSIType(r)
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     v_rssi_data = WPT_LF_RxRSSIListType(rssi_data_list=v1_rssi_data_list)
@@ -5739,19 +5739,19 @@ def _d_WPT_LF_RxRSSIListType(r: Reader) -> WPT_LF_RxRSSIListType:
     v1_tx_identifier = None
     v1_rssi = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
     v1_tx_identifier = r.uintb(4294967295)
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 1; al = 0
     v1_rssi = _d_RationalNumberType(r)
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     v_rssi_data_list = WPT_LF_RxRSSIType(tx_identifier=v1_tx_identifier, rssi=v1_rssi)
@@ -5776,7 +5776,7 @@ def _d_WPT_LF_RxRSSIType(r: Reader) -> WPT_LF_RxRSSIType:
     v_tx_identifier = None
     v_rssi = None
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
@@ -5784,7 +5784,7 @@ def _d_WPT_LF_RxRSSIType(r: Reader) -> WPT_LF_RxRSSIType:
     v1_exponent = None
     v1_value = None
     p = r.p; q = p + 16
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xffff; r.p = q
     if b & 0xf00e: r.badz(p, 16, b & 0xf00e)
     v1_exponent = ((b >> 4) & 0xff) - 128
@@ -5794,7 +5794,7 @@ def _d_WPT_LF_RxRSSIType(r: Reader) -> WPT_LF_RxRSSIType:
     if not -32768 <= v1_value <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     v_rssi = RationalNumberType(exponent=v1_exponent, value=v1_value)
@@ -5855,7 +5855,7 @@ def _d_WPT_LF_TransmitterDataType(r: Reader) -> WPT_LF_TransmitterDataType:
     v1_exponent = None
     v1_value = None
     p = r.p; q = p + 26
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3ffffff; r.p = q
     if b & 0x300f00e: r.badz(p, 26, b & 0x300f00e)
     v_number_of_transmitters = ((b >> 16) & 0xff)
@@ -5866,7 +5866,7 @@ def _d_WPT_LF_TransmitterDataType(r: Reader) -> WPT_LF_TransmitterDataType:
     if not -32768 <= v1_value <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     v_signal_frequency = RationalNumberType(exponent=v1_exponent, value=v1_value)
@@ -5877,13 +5877,13 @@ def _d_WPT_LF_TransmitterDataType(r: Reader) -> WPT_LF_TransmitterDataType:
         v2_tx_rx_position = None
         v2_tx_rx_orientation = None
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 0; al = 0
         v2_tx_rx_identifier = r.uintb(4294967295)
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 1; al = 0
@@ -5963,19 +5963,19 @@ def _d_WPT_LF_TxDataListType(r: Reader) -> WPT_LF_TxDataListType:
     v1_tx_identifier = None
     v1_eirp = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
     v1_tx_identifier = r.uintb(4294967295)
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 1; al = 0
     v1_eirp = _d_RationalNumberType(r)
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     v_wpt_lf_tx_data_list = WPT_LF_TxDataType(tx_identifier=v1_tx_identifier, eirp=v1_eirp)
@@ -6000,7 +6000,7 @@ def _d_WPT_LF_TxDataType(r: Reader) -> WPT_LF_TxDataType:
     v_tx_identifier = None
     v_eirp = None
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
@@ -6008,7 +6008,7 @@ def _d_WPT_LF_TxDataType(r: Reader) -> WPT_LF_TxDataType:
     v1_exponent = None
     v1_value = None
     p = r.p; q = p + 16
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xffff; r.p = q
     if b & 0xf00e: r.badz(p, 16, b & 0xf00e)
     v1_exponent = ((b >> 4) & 0xff) - 128
@@ -6018,7 +6018,7 @@ def _d_WPT_LF_TxDataType(r: Reader) -> WPT_LF_TxDataType:
     if not -32768 <= v1_value <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     v_eirp = RationalNumberType(exponent=v1_exponent, value=v1_value)
@@ -6052,7 +6052,7 @@ def _d_WPT_PairingMethodListType(r: Reader) -> WPT_PairingMethodListType:
     n = 0
     while it == 0:
         p = r.p; q = p + 5
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x1f; r.p = q
         if b & 0x11: r.badz(p, 5, b & 0x11)
         k = (b >> 1) & 0x7
@@ -6092,19 +6092,19 @@ def _d_WPT_PairingReqType(r: Reader) -> WPT_PairingReqType:
     v1_time_stamp = None
     v1_signature = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
     v1_session_id = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -6116,7 +6116,7 @@ def _d_WPT_PairingReqType(r: Reader) -> WPT_PairingReqType:
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     p = r.p; q = p + 7
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7f; r.p = q
     if b & 0x64: r.badz(p, 7, b & 0x64)
     k = (b >> 3) & 0x3
@@ -6129,12 +6129,12 @@ def _d_WPT_PairingReqType(r: Reader) -> WPT_PairingReqType:
         r.zero(1, 'expected characters')
         v_observed_id_code = r.uintb(4294967295)
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 3; al = 0
     p = r.p; q = p + 6
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3f; r.p = q
     if b & 0x24: r.badz(p, 6, b & 0x24)
     k = (b >> 3) & 0x3
@@ -6216,19 +6216,19 @@ def _d_WPT_PairingResType(r: Reader) -> WPT_PairingResType:
     v1_time_stamp = None
     v1_signature = None
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 0; al = 0
     v1_session_id = r.binary()
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
@@ -6240,7 +6240,7 @@ def _d_WPT_PairingResType(r: Reader) -> WPT_PairingResType:
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     p = r.p; q = p + 17
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ffff; r.p = q
     if b & 0x181c8: r.badz(p, 17, b & 0x181c8)
     k = (b >> 9) & 0x3f
@@ -6256,7 +6256,7 @@ def _d_WPT_PairingResType(r: Reader) -> WPT_PairingResType:
         r.zero(1, 'expected characters')
         v_observed_id_code = r.uintb(4294967295)
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
@@ -6333,7 +6333,7 @@ def _d_WPT_SPCPowerControlParameterType(r: Reader) -> WPT_SPCPowerControlParamet
     v1_exponent = None
     v1_value = None
     p = r.p; q = p + 15
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7fff; r.p = q
     if b & 0x700e: r.badz(p, 15, b & 0x700e)
     v1_exponent = ((b >> 4) & 0xff) - 128
@@ -6343,7 +6343,7 @@ def _d_WPT_SPCPowerControlParameterType(r: Reader) -> WPT_SPCPowerControlParamet
     if not -32768 <= v1_value <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     v_spc_primary_device_coil_current_information = RationalNumberType(exponent=v1_exponent, value=v1_value)
@@ -6378,19 +6378,19 @@ def _d_WPT_TxRxPackageSpecDataType(r: Reader) -> WPT_TxRxPackageSpecDataType:
         v1_index_number = None
         v1_tx_rx_identifier = None
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 0; al = 0
         v1_index_number = r.uintb(65535)
         p = r.p; q = p + 3
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x7; r.p = q
         if b & 0x7: r.badz(p, 3, b & 0x7)
         it = 1; al = 0
         v1_tx_rx_identifier = r.uintb(4294967295)
         p = r.p; q = p + 2
-        if q > rn: r.eos()
+        if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = -1; al = 0
@@ -6408,19 +6408,19 @@ def _d_WPT_TxRxPackageSpecDataType(r: Reader) -> WPT_TxRxPackageSpecDataType:
     r.zero(1, 'expected characters')
     v_pulse_separation_time = r.uintb(65535)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 2; al = 0
     v_pulse_duration = r.uintb(65535)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 3; al = 0
     v_package_separation_time = r.uintb(65535)
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = -1; al = 0
@@ -6466,19 +6466,19 @@ def _d_WPT_TxRxPulseOrderType(r: Reader) -> WPT_TxRxPulseOrderType:
     v_index_number = None
     v_tx_rx_identifier = None
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_index_number = r.uintb(65535)
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v_tx_rx_identifier = r.uintb(4294967295)
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = -1; al = 0
@@ -6501,7 +6501,7 @@ def _d_WPT_TxRxSpecDataType(r: Reader) -> WPT_TxRxSpecDataType:
     v_tx_rx_position = None
     v_tx_rx_orientation = None
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
@@ -6510,7 +6510,7 @@ def _d_WPT_TxRxSpecDataType(r: Reader) -> WPT_TxRxSpecDataType:
     v1_coord_y = None
     v1_coord_z = None
     p = r.p; q = p + 5
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1f; r.p = q
     if b & 0x1e: r.badz(p, 5, b & 0x1e)
     sg = (b & 0x1) == 1
@@ -6519,7 +6519,7 @@ def _d_WPT_TxRxSpecDataType(r: Reader) -> WPT_TxRxSpecDataType:
     if not -32768 <= v1_coord_x <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0xe: r.badz(p, 4, b & 0xe)
     sg = (b & 0x1) == 1
@@ -6528,7 +6528,7 @@ def _d_WPT_TxRxSpecDataType(r: Reader) -> WPT_TxRxSpecDataType:
     if not -32768 <= v1_coord_y <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0xe: r.badz(p, 4, b & 0xe)
     sg = (b & 0x1) == 1
@@ -6540,7 +6540,7 @@ def _d_WPT_TxRxSpecDataType(r: Reader) -> WPT_TxRxSpecDataType:
     v2_coord_y = None
     v2_coord_z = None
     p = r.p; q = p + 6
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3f; r.p = q
     if b & 0x3e: r.badz(p, 6, b & 0x3e)
     sg = (b & 0x1) == 1
@@ -6550,7 +6550,7 @@ def _d_WPT_TxRxSpecDataType(r: Reader) -> WPT_TxRxSpecDataType:
     if not -32768 <= v2_coord_x <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0xe: r.badz(p, 4, b & 0xe)
     sg = (b & 0x1) == 1
@@ -6559,7 +6559,7 @@ def _d_WPT_TxRxSpecDataType(r: Reader) -> WPT_TxRxSpecDataType:
     if not -32768 <= v2_coord_y <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0xe: r.badz(p, 4, b & 0xe)
     sg = (b & 0x1) == 1
@@ -6568,7 +6568,7 @@ def _d_WPT_TxRxSpecDataType(r: Reader) -> WPT_TxRxSpecDataType:
     if not -32768 <= v2_coord_z <= 32767:
         r.fail('integer out of range')
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x7: r.badz(p, 3, b & 0x7)
     v_tx_rx_orientation = WPT_CoordinateXYZType(coord_x=v2_coord_x, coord_y=v2_coord_y, coord_z=v2_coord_z)
@@ -6636,20 +6636,20 @@ def _d_X509DataType(r: Reader) -> X509DataType:
             v1_x509_issuer_name = None
             v1_x509_serial_number = None
             p = r.p; q = p + 2
-            if q > rn: r.eos()
+            if q > rn: rv, rn = r.refill(q)
             b = (rv >> (rn - q)) & 0x3; r.p = q
             if b & 0x3: r.badz(p, 2, b & 0x3)
             it = 0; al = 0
             v1_x509_issuer_name = r.string()
             p = r.p; q = p + 4
-            if q > rn: r.eos()
+            if q > rn: rv, rn = r.refill(q)
             b = (rv >> (rn - q)) & 0xf; r.p = q
             if b & 0xe: r.badz(p, 4, b & 0xe)
             sg = (b & 0x1) == 1
             it = 1; al = 0
             v1_x509_serial_number = -r.uint() - 1 if sg else r.uint()
             p = r.p; q = p + 2
-            if q > rn: r.eos()
+            if q > rn: rv, rn = r.refill(q)
             b = (rv >> (rn - q)) & 0x3; r.p = q
             if b & 0x3: r.badz(p, 2, b & 0x3)
             it = -1; al = 0
@@ -6734,20 +6734,20 @@ def _d_X509IssuerSerialType(r: Reader) -> X509IssuerSerialType:
     v_x509_issuer_name = None
     v_x509_serial_number = None
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v_x509_issuer_name = r.string()
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0xe: r.badz(p, 4, b & 0xe)
     sg = (b & 0x1) == 1
     it = 1; al = 0
     v_x509_serial_number = -r.uint() - 1 if sg else r.uint()
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = -1; al = 0
@@ -6875,7 +6875,7 @@ def _e_f_ChargedEnergyReadingWh(w: Writer, v) -> None:
 def _d_f_ChargingComplete(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
@@ -6887,7 +6887,7 @@ def _e_f_ChargingComplete(w: Writer, v) -> None:
 def _d_f_Coord_X(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
@@ -6907,7 +6907,7 @@ def _e_f_Coord_X(w: Writer, v) -> None:
 def _d_f_Coord_Y(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
@@ -6927,7 +6927,7 @@ def _e_f_Coord_Y(w: Writer, v) -> None:
 def _d_f_Coord_Z(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
@@ -6971,7 +6971,7 @@ def _e_f_DigestValue(w: Writer, v) -> None:
 def _d_f_EVPCChargeDiagnostics(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0x9: r.badz(p, 4, b & 0x9)
     k = (b >> 1) & 0x3
@@ -6984,7 +6984,7 @@ def _e_f_EVPCChargeDiagnostics(w: Writer, v) -> None:
 def _d_f_EVPCDeviceLocalControl(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
@@ -6996,7 +6996,7 @@ def _e_f_EVPCDeviceLocalControl(w: Writer, v) -> None:
 def _d_f_EVProcessing(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0x9: r.badz(p, 4, b & 0x9)
     k = (b >> 1) & 0x3
@@ -7010,7 +7010,7 @@ def _e_f_EVProcessing(w: Writer, v) -> None:
 def _d_f_EVResultCode(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0x9: r.badz(p, 4, b & 0x9)
     k = (b >> 1) & 0x3
@@ -7024,7 +7024,7 @@ def _e_f_EVResultCode(w: Writer, v) -> None:
 def _d_f_EVSENotification(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 5
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1f; r.p = q
     if b & 0x11: r.badz(p, 5, b & 0x11)
     k = (b >> 1) & 0x7
@@ -7038,7 +7038,7 @@ def _e_f_EVSENotification(w: Writer, v) -> None:
 def _d_f_EVSEProcessing(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0x9: r.badz(p, 4, b & 0x9)
     k = (b >> 1) & 0x3
@@ -7064,7 +7064,7 @@ def _e_f_Exponent(w: Writer, v) -> None:
 def _d_f_Exponent(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 10
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3ff; r.p = q
     if b & 0x201: r.badz(p, 10, b & 0x201)
     v = ((b >> 1) & 0xff) - 128
@@ -7090,7 +7090,7 @@ def _e_f_G(w: Writer, v) -> None:
 def _d_f_HMACOutputLength(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
@@ -7130,7 +7130,7 @@ def _e_f_IndexNumber(w: Writer, v) -> None:
 def _d_f_InletHot(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
@@ -7178,7 +7178,7 @@ def _e_f_ManufacturerSpecificDataContainer(w: Writer, v) -> None:
 def _d_f_MaximumSOC(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 9
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ff; r.p = q
     if b & 0x101: r.badz(p, 9, b & 0x101)
     v = ((b >> 1) & 0x7f)
@@ -7205,7 +7205,7 @@ def _e_f_MeterID(w: Writer, v) -> None:
 def _d_f_MeterInfoRequested(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 3
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x5: r.badz(p, 3, b & 0x5)
     v = ((b >> 1) & 0x1) == 1
@@ -7229,7 +7229,7 @@ def _e_f_MeterSignature(w: Writer, v) -> None:
 def _d_f_MeterStatus(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
@@ -7273,7 +7273,7 @@ def _e_f_MgmtData(w: Writer, v) -> None:
 def _d_f_MinimumSOC(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 9
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ff; r.p = q
     if b & 0x101: r.badz(p, 9, b & 0x101)
     v = ((b >> 1) & 0x7f)
@@ -7324,7 +7324,7 @@ def _e_f_NotificationMaxDelay(w: Writer, v) -> None:
 def _d_f_NumPackages(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 10
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3ff; r.p = q
     if b & 0x201: r.badz(p, 10, b & 0x201)
     v = ((b >> 1) & 0xff)
@@ -7338,7 +7338,7 @@ def _e_f_NumPackages(w: Writer, v) -> None:
 def _d_f_NumberOfReceivers(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 10
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3ff; r.p = q
     if b & 0x201: r.badz(p, 10, b & 0x201)
     v = ((b >> 1) & 0xff)
@@ -7352,7 +7352,7 @@ def _e_f_NumberOfReceivers(w: Writer, v) -> None:
 def _d_f_NumberOfTransmitters(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 10
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3ff; r.p = q
     if b & 0x201: r.badz(p, 10, b & 0x201)
     v = ((b >> 1) & 0xff)
@@ -7390,7 +7390,7 @@ def _e_f_P(w: Writer, v) -> None:
 def _d_f_PDInputPowerClass(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0x9: r.badz(p, 4, b & 0x9)
     k = (b >> 1) & 0x3
@@ -7427,7 +7427,7 @@ def _e_f_PGPKeyPacket(w: Writer, v) -> None:
 def _d_f_PackageIndex(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 10
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3ff; r.p = q
     if b & 0x201: r.badz(p, 10, b & 0x201)
     v = ((b >> 1) & 0xff)
@@ -7477,7 +7477,7 @@ def _e_f_Port(w: Writer, v) -> None:
 def _d_f_PresentSOC(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 9
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ff; r.p = q
     if b & 0x101: r.badz(p, 9, b & 0x101)
     v = ((b >> 1) & 0x7f)
@@ -7564,7 +7564,7 @@ def _e_f_RemainingTimeToTargetSOC(w: Writer, v) -> None:
 def _d_f_ResponseCode(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 8
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xff; r.p = q
     if b & 0x81: r.badz(p, 8, b & 0x81)
     k = (b >> 1) & 0x3f
@@ -7650,7 +7650,7 @@ def _e_f_SDMinGroundClearence(w: Writer, v) -> None:
 def _d_f_SPCChargeDiagnostics(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 5
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1f; r.p = q
     if b & 0x11: r.badz(p, 5, b & 0x11)
     k = (b >> 1) & 0x7
@@ -7712,7 +7712,7 @@ def _e_f_SessionID(w: Writer, v) -> None:
 def _d_f_TargetSOC(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 9
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1ff; r.p = q
     if b & 0x101: r.badz(p, 9, b & 0x101)
     v = ((b >> 1) & 0x7f)
@@ -7787,7 +7787,7 @@ def _e_f_TxRxIdentifier(w: Writer, v) -> None:
 def _d_f_Value(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
@@ -7819,7 +7819,7 @@ def _e_f_VendorSpecificDataContainer(w: Writer, v) -> None:
 def _d_f_WPT_AlignmentCheckMethod(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 4
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0x9: r.badz(p, 4, b & 0x9)
     k = (b >> 1) & 0x3
@@ -7833,7 +7833,7 @@ def _e_f_WPT_AlignmentCheckMethod(w: Writer, v) -> None:
 def _d_f_WPT_FinePositioningMethod(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 5
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1f; r.p = q
     if b & 0x11: r.badz(p, 5, b & 0x11)
     k = (b >> 1) & 0x7
@@ -7847,7 +7847,7 @@ def _e_f_WPT_FinePositioningMethod(w: Writer, v) -> None:
 def _d_f_WPT_PairingMethod(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 5
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x1f; r.p = q
     if b & 0x11: r.badz(p, 5, b & 0x11)
     k = (b >> 1) & 0x7
@@ -7909,7 +7909,7 @@ def _e_f_X509SKI(w: Writer, v) -> None:
 def _d_f_X509SerialNumber(r: Reader):
     rv = r.v; rn = r.n
     p = r.p; q = p + 2
-    if q > rn: r.eos()
+    if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1

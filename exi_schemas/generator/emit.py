@@ -517,7 +517,7 @@ class ModuleEmitter:
                                else f"{ind}{d[2]}")
                 continue
             out.append(f"{ind}p = r.p; q = p + {total}")
-            out.append(f"{ind}if q > rn: r.eos()")
+            out.append(f"{ind}if q > rn: rv, rn = r.refill(q)")
             out.append(f"{ind}b = (rv >> (rn - q)) & {hex((1 << total) - 1)}; r.p = q")
             zmask = 0
             pos = 0
