@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hal.board import PilotSignal, PilotState, PilotStateChanged, SafeStateReason
+from hal.board import BoardError, PilotSignal, PilotState, PilotStateChanged, SafeStateReason
 from secc.authorization import AllowListAuthorizer, Authorizer
 from secc.config import BoardConfig
 from secc.iso2 import PausedSessions
@@ -134,7 +134,11 @@ class SeccDaemon:
                 await self._unplugged()
 
     async def _plugged_in(self) -> None:
-        await self.board.set_pilot(PilotSignal.hlc(self.config.slac.hlc_pwm_duty_percent))
+        try:
+            await self.board.set_pilot(PilotSignal.hlc(self.config.slac.hlc_pwm_duty_percent))
+        except BoardError as exc:  # e-stop, isolation fault ...: the board refuses, stay safe
+            log.warning("EV plugged in but charging is blocked", extra={"error": str(exc)})
+            return
         if self._slac is not None:
             self._slac.pilot_state_b()
 
@@ -182,6 +186,9 @@ class SeccDaemon:
     # --- lifecycle ------------------------------------------------------------------------------
     async def start(self) -> None:
         await self.board.start()
+        wait_connected = getattr(self.board, "wait_connected", None)
+        if wait_connected is not None:  # serial MCU: no pilot events before the link is up
+            await wait_connected()
         if not self.config.plc.start_at_sdp:
             from secc.slac.driver import SlacDriver
 

@@ -21,6 +21,10 @@ def run(args) -> int:
     except ConfigError as exc:
         print(exc)
         return 2
+    from secc.logs import setup_logging
+
+    if args.log_format == "kv" and args.log_level == "INFO":  # CLI defaults: the board decides
+        setup_logging(config.logging.format, config.logging.level)
     return asyncio.run(_main(config, args.iface or config.plc.interface))
 
 
