@@ -332,7 +332,7 @@ class Bridge:
                     await asyncio.wait_for(self._queue_wake.wait(), wait)
                 continue
             try:
-                await cp.call_raw(head.action, head.payload)
+                answer = await cp.call_raw(head.action, head.payload)
             except CsmsCallError as exc:
                 self.queue.mark_failed(head.row_id, str(exc), time.time(), refused=True)
                 if head.attempts + 1 >= self.queue.message_attempts:
@@ -347,3 +347,21 @@ class Bridge:
                             extra={"action": head.action, "retry_at": round(retry, 1)})
                 continue
             self.queue.mark_sent(head.row_id)
+            if head.action == "TransactionEvent" and "idTokenInfo" in answer:
+                await self._authorization_update(head.payload, answer["idTokenInfo"]["status"])
+
+    async def _authorization_update(self, event: dict[str, Any], status: str) -> None:
+        """E05: tell the SECC what the CSMS thinks of the transaction's id token."""
+        transaction_id = event["transactionInfo"]["transactionId"]
+        found = self.queue.session_of(transaction_id)
+        if found is None:
+            return
+        evse_id, session_id = found
+        if status != "Accepted":
+            log.warning("CSMS did not accept the id token of a running transaction",
+                        extra={"evse": evse_id, "session": session_id, "status": status})
+        payload = {"session_id": session_id, "transaction_id": transaction_id,
+                   "status": status, "timestamp": utc_now()}
+        with contextlib.suppress(BusUnavailable):
+            await self.bus.publish(contract.BY_NAME["authorization_update"].topic_for(evse_id),
+                                   contract.encode("authorization_update", payload))

@@ -39,6 +39,7 @@ from secc.logs import layer_logger
 log = layer_logger("bus")
 
 CommandHandler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+EventHandler = Callable[[dict[str, Any]], Awaitable[None]]
 
 
 class BusRequestError(RuntimeError):
@@ -86,6 +87,7 @@ class SeccBusClient:
     config: SeccBusConfig
     _state: bytes | None = field(default=None, init=False)
     _commands: dict[str, CommandHandler] = field(default_factory=dict, init=False)
+    _events: dict[str, EventHandler] = field(default_factory=dict, init=False)
     _wake: asyncio.Event = field(default_factory=asyncio.Event, init=False)
     _tasks: list[asyncio.Task] = field(default_factory=list, init=False)
 
@@ -110,6 +112,9 @@ class SeccBusClient:
             if (channel.publisher is contract.Publisher.BRIDGE
                     and channel.kind is contract.Kind.REQUEST):
                 self.endpoint.subscribe(channel.topic_for(evse), self._on_command)
+            elif (channel.publisher is contract.Publisher.BRIDGE
+                    and channel.kind is contract.Kind.EVENT):
+                self.endpoint.subscribe(channel.topic_for(evse), self._on_event)
 
     # --- lifecycle ----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -301,6 +306,32 @@ class SeccBusClient:
         if channel.publisher is not contract.Publisher.BRIDGE:
             raise ValueError(f"{name} is not a bridge command")
         self._commands[name] = handler
+
+    def on_event(self, name: str, handler: EventHandler) -> None:
+        """Handle a bridge event (``bridge_error``, ``authorization_update``)."""
+        channel = contract.BY_NAME[name]
+        if channel.publisher is not contract.Publisher.BRIDGE or \
+                channel.kind is not contract.Kind.EVENT:
+            raise ValueError(f"{name} is not a bridge event")
+        self._events[name] = handler
+
+    async def _on_event(self, message: Incoming) -> None:
+        match = contract.match_topic(message.topic)
+        if match is None:
+            return
+        channel, _ = match
+        try:
+            payload = contract.decode(channel.schema, message.payload)
+        except contract.BusPayloadError as exc:
+            log.warning("invalid bridge event ignored", extra={"error": str(exc)})
+            return
+        if channel.name == "bridge_error":
+            log.warning("bridge reports a problem", extra={
+                "code": payload["code"], "capability": payload.get("capability", ""),
+                "detail": payload["message"]})
+        handler = self._events.get(channel.name)
+        if handler is not None:
+            await handler(payload)
 
     async def _on_command(self, message: Incoming) -> None:
         match = contract.match_topic(message.topic)

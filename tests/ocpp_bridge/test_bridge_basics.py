@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from bridge_harness import bridge_config, online_bridge, running_bridge, secc_config
+from bridge_harness import bridge_config, online_bridge, running_bridge, secc_config, wait_until
 
 from secc.authorization import AuthorizationRequest, AuthorizationStatus
 from secc.bus.authorizer import BusAuthorizer
@@ -84,3 +84,26 @@ async def test_signed_ocmf_meter_values_reach_csms_as_signed_meter_value(tmp_pat
     # no session: not part of a transaction, so a MeterValues request
     assert meter_values["evseId"] == 1
     assert meter_values["meterValue"][0]["sampledValue"][0]["measurand"] == "Power.Active.Import"
+
+
+async def test_id_token_refused_in_transaction_event_reaches_the_secc(tmp_path, bus_broker, csms):
+    csms.behave("TransactionEvent", "reject")      # idTokenInfo.status = Invalid
+    updates, errors = [], []
+
+    async def on_update(event):
+        updates.append(event)
+
+    async def on_error(event):
+        errors.append(event)
+
+    async with running_bridge(bridge_config(tmp_path, bus_broker, csms)) as bridge:
+        async with SeccBusClient(secc_config(tmp_path, bus_broker)) as secc:
+            secc.on_event("authorization_update", on_update)
+            secc.on_event("bridge_error", on_error)
+            await online_bridge(bridge, csms)
+            await secc.wait_connected()
+            await secc.send_transaction_event("Updated", "au1", "Authorized",
+                                              id_token={"id_token": "04BAD", "type": "ISO14443"})
+            await wait_until(lambda: updates, 5, "authorization update")
+    assert updates[0]["session_id"] == "au1" and updates[0]["status"] == "Invalid"
+    assert not errors
