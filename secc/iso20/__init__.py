@@ -7,13 +7,19 @@
   charger model and session pump for tests, benchmarks and the simulator.
 """
 
-from secc.iso20.adapter import Iso20Adapter, UnsupportedPayloadType, adapter_for
+from secc.iso20.adapter import (
+    Iso20AcAdapter,
+    Iso20Adapter,
+    Iso20DcAdapter,
+    UnsupportedPayloadType,
+    adapter_for,
+)
 from secc.iso20.paused import PausedSession, PausedSessions
 from secc.iso20.power import BptLimits, EvLimits
 from secc.iso20.services import ControlMode, Energy, EnergyService
 from secc.iso20.session import (
     KNOWN_QUIRKS,
-    QUIRK_BPT_DISCHARGE_NEGATIVE,
+    QUIRK_BPT_DISCHARGE_POSITIVE,
     Iso20AcSession,
     Iso20Config,
     Iso20DcSession,
@@ -21,8 +27,9 @@ from secc.iso20.session import (
 )
 
 __all__ = [
-    "KNOWN_QUIRKS", "QUIRK_BPT_DISCHARGE_NEGATIVE", "BptLimits", "ControlMode", "Energy",
-    "EnergyService", "EvLimits", "Iso20AcSession", "Iso20Adapter", "Iso20Config",
+    "KNOWN_QUIRKS", "QUIRK_BPT_DISCHARGE_POSITIVE", "BptLimits", "ControlMode", "Energy",
+    "EnergyService", "EvLimits", "Iso20AcAdapter", "Iso20AcSession", "Iso20Adapter",
+    "Iso20DcAdapter", "Iso20Config",
     "Iso20DcSession", "Iso20Session", "PausedSession", "PausedSessions",
     "UnsupportedPayloadType", "adapter_for",
 ]

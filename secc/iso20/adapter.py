@@ -82,6 +82,28 @@ class Iso20Adapter:
         return _CORES[self.energy](**kwargs)
 
 
+#: One paused-session store per namespace for adapters built without one (the session driver
+#: builds a fresh adapter per connection, so resuming needs a store that outlives it).
+_SHARED_PAUSED: dict[Energy, PausedSessions] = {Energy.DC: PausedSessions(),
+                                                Energy.AC: PausedSessions()}
+
+
+class Iso20DcAdapter(Iso20Adapter):
+    """DC namespace adapter with the process-wide paused-session store (session driver)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("paused_sessions", _SHARED_PAUSED[Energy.DC])
+        super().__init__(Energy.DC, **kwargs)
+
+
+class Iso20AcAdapter(Iso20Adapter):
+    """AC namespace adapter with the process-wide paused-session store (session driver)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("paused_sessions", _SHARED_PAUSED[Energy.AC])
+        super().__init__(Energy.AC, **kwargs)
+
+
 def _module_of(obj: Any) -> ModuleType:
     name = type(obj).__module__
     for module in PAYLOAD_TYPE_OF_MODULE:
@@ -93,7 +115,7 @@ def _module_of(obj: Any) -> ModuleType:
 def adapter_for(protocol: Protocol, **kwargs: Any) -> Iso20Adapter:
     """The adapter of a negotiated -20 namespace (DC or AC)."""
     if protocol is Protocol.ISO15118_20_DC:
-        return Iso20Adapter(Energy.DC, **kwargs)
+        return Iso20DcAdapter(**kwargs)
     if protocol is Protocol.ISO15118_20_AC:
-        return Iso20Adapter(Energy.AC, **kwargs)
+        return Iso20AcAdapter(**kwargs)
     raise ValueError(f"{protocol} is not an ISO 15118-20 DC/AC namespace")

@@ -16,10 +16,11 @@ safe at once and the next request gets FAILED with EVSEStatus Terminate, ending 
 A remote stop is graceful: charge-loop responses carry EVSENotification=Terminate with
 NotificationMaxDelay, the output goes to 0 A, and the car must stop within that delay.
 
-Quirks (``quirks`` frozenset on the core): ``bpt_discharge_negative`` sends our BPT discharge
-limits as negative numbers (the standard is unclear; EVerest PR #1473 added the same switch,
-EDF eVDriveFlow#7 chose positive). Incoming car discharge limits are read by magnitude, so
-either sign works.
+Quirks (``quirks`` frozenset on the core, names from ``secc.v2g.quirks``):
+``bpt_discharge_positive`` sends our BPT discharge limits as positive numbers; by default they
+go out negative (power leaving the car). The standard is unclear and cars differ (EVerest PR
+#1473 added the same switch; EDF eVDriveFlow#7 chose positive). Incoming car discharge limits
+are read by magnitude, so either sign works without the quirk.
 """
 
 from __future__ import annotations
@@ -32,7 +33,6 @@ from typing import Any, ClassVar
 from exi_schemas.generated import iso20 as cm
 from exi_schemas.generated import iso20_ac as ac
 from exi_schemas.generated import iso20_dc as dc
-from secc.authorization import AuthorizationRequest
 from secc.iso20 import messages as msg
 from secc.iso20.messages import evse_status, rational, to_float
 from secc.iso20.paused import PausedSession, PausedSessions
@@ -53,7 +53,6 @@ from secc.v2g.evse import (
     EnterSafeState,
     Isolation,
     PublishEvent,
-    RequestAuthorization,
     SetContactors,
     SetDcOutput,
     StartIsolationCheck,
@@ -61,8 +60,8 @@ from secc.v2g.evse import (
 )
 from secc.v2g.failures import Failure, SessionFailure, response_code
 
-QUIRK_BPT_DISCHARGE_NEGATIVE = "bpt_discharge_negative"
-KNOWN_QUIRKS = frozenset({QUIRK_BPT_DISCHARGE_NEGATIVE})
+QUIRK_BPT_DISCHARGE_POSITIVE = "bpt_discharge_positive"
+KNOWN_QUIRKS = frozenset({QUIRK_BPT_DISCHARGE_POSITIVE})
 
 OK = "OK"
 
@@ -162,8 +161,8 @@ class Iso20Session(SessionCore):
         return self.config.services or self.ENERGY.services
 
     def discharge_on_wire(self, magnitude: float) -> float:
-        """Our discharge limits as the car expects them (quirk: negative)."""
-        return -magnitude if QUIRK_BPT_DISCHARGE_NEGATIVE in self.quirks else magnitude
+        """Our discharge limits as the car expects them (negative; quirk: positive)."""
+        return magnitude if QUIRK_BPT_DISCHARGE_POSITIVE in self.quirks else -magnitude
 
     def _check_stop(self, graceful_ok: bool) -> None:
         """Refuse a request after an EVSE-side stop; graceful stops pass where the response
@@ -223,30 +222,24 @@ class Iso20Session(SessionCore):
             code = response_code(self.PROTOCOL, Failure.PAYMENT_SELECTION_INVALID)
             return Outcome(cm.AuthorizationResType(header=None, response_code=code,
                                                    evse_processing="Finished"), stay=True)
-        if self.authorization is None:
-            if self.ongoing_expired("authorization", now, self.timer_config.ongoing_timeout):
-                raise SessionFailure(Failure.GENERAL, "no authorization decision within "
-                                     f"{self.timer_config.ongoing_timeout} s")
-            actions: list[Action] = []
-            if not self._authorization_requested:
-                self._authorization_requested = True
-                actions.append(RequestAuthorization(AuthorizationRequest(
-                    evse_id=self.evse_id, session_id=self.session_id.hex(),
-                    id_token="EXTERNAL")))
-            return Outcome(cm.AuthorizationResType(
-                header=None, response_code=OK,
-                evse_processing="Ongoing_WaitingForCustomerInteraction"),
-                stay=True, actions=actions)
-        self.ongoing_done("authorization")
-        if not self.authorization.accepted:
+        try:
+            finished, actions = self.authorization_step(now, "EXTERNAL", "Central")
+        except SessionFailure:
+            if self.authorization is None:   # no decision within the Ongoing limit
+                raise
+            # rejected: say so and let the car end the session with SessionStopReq
             code = response_code(self.PROTOCOL, Failure.AUTHORIZATION_REJECTED)
             return Outcome(cm.AuthorizationResType(header=None, response_code=code,
                                                    evse_processing="Finished"), stay=True,
                            actions=[PublishEvent("AuthorizationRejected",
                                                  {"status": self.authorization.status.value})])
+        if not finished:
+            return Outcome(cm.AuthorizationResType(
+                header=None, response_code=OK,
+                evse_processing="Ongoing_WaitingForCustomerInteraction"),
+                stay=True, actions=actions)
         return Outcome(cm.AuthorizationResType(header=None, response_code=OK,
-                                               evse_processing="Finished"),
-                       actions=[PublishEvent("Authorized", {"method": "EIM"})])
+                                               evse_processing="Finished"), actions=actions)
 
     def on_ServiceDiscoveryReq(self, body: Any, now: float) -> Outcome:
         self._check_stop(False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from secc.iso20 import QUIRK_BPT_DISCHARGE_NEGATIVE, BptLimits, Iso20Config, PausedSessions
+from secc.iso20 import QUIRK_BPT_DISCHARGE_POSITIVE, BptLimits, Iso20Config, PausedSessions
 from secc.iso20.loopback import LoopbackCharger, run_loopback
 from secc.iso20.table import S
 from secc.v2g.evse import SetDcOutput
@@ -157,18 +157,19 @@ def test_dynamic_mode_follows_changing_ev_limits_and_evse_power_request(pump_for
     assert pump.core.setpoint.current < 0
     loop_res = pump.steps[-1].response
     mode = loop_res.bpt_dynamic_dc_cl_res_control_mode
-    assert mode is not None and mode.evse_maximum_discharge_power.value > 0
+    assert mode is not None and mode.evse_maximum_discharge_power.value < 0  # default sign
 
 
-def test_bpt_discharge_sign_quirk_sends_negative_limits(pump_for):
+@pytest.mark.parametrize("quirks, car_negative, sign", [
+    (frozenset(), True, -1), (frozenset({QUIRK_BPT_DISCHARGE_POSITIVE}), False, 1)])
+def test_bpt_discharge_sign_is_a_quirk(pump_for, quirks, car_negative, sign):
     pump = pump_for("dc", loops=3, control_mode=2, service="DC_BPT",
-                    discharge_limits_negative=True,
-                    core_kwargs={"quirks": frozenset({QUIRK_BPT_DISCHARGE_NEGATIVE})})
+                    discharge_limits_negative=car_negative, core_kwargs={"quirks": quirks})
     pump.until("ScheduleExchange")
     cpd = pump.steps[-1].response.bpt_dc_cpd_res_energy_transfer_mode
-    assert cpd.evse_maximum_discharge_power.value < 0
-    assert cpd.evse_maximum_discharge_current.value < 0
-    # the car's negative limits are read by magnitude
+    assert cpd.evse_maximum_discharge_power.value * sign > 0
+    assert cpd.evse_maximum_discharge_current.value * sign > 0
+    # the car's limits are read by magnitude whatever their sign
     assert pump.core.ev.max_discharge_current == 100
     pump.run()
     assert pump.evcc.record.failure is None

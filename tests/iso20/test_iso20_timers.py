@@ -12,7 +12,7 @@ from secc.iso20.table import S
 from secc.v2g.evse import EnterSafeState, StopReason
 from secc.v2g.timers import V2GTimerConfig
 from sim.evcc import Misbehaviour
-from sim.evcc.failures import ConnectionLost, ResponseCodeFailed
+from sim.evcc.failures import ConnectionLost
 
 from .conftest import make_evcc, make_secc
 
@@ -59,9 +59,10 @@ def test_authorization_ongoing_limit_fails_before_the_car_gives_up():
     assert V2GTimerConfig().ongoing_timeout < 60.0  # V2G_EVCC_Ongoing_Timeout
     adapter, core = make_secc("dc", timers=V2GTimerConfig(ongoing_timeout=2.0))
     result = run_loopback(core, adapter, make_evcc("dc"), LoopbackCharger(decision=None))
-    assert result.codes[-1] == ("AuthorizationReq", "FAILED")
+    assert result.codes[-1] == ("AuthorizationReq", "WARNING_EIMAuthorizationFailure")
     assert 2.0 < result.exchanges[-1].at < 2.2
-    assert isinstance(result.ev_result.record.failure, ResponseCodeFailed)
+    assert core.terminated   # no decision in time: the session ends in a safe state
+    assert isinstance(result.ev_result.record.failure, ConnectionLost)
 
 
 def test_cable_check_limit():
