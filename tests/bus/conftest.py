@@ -1,10 +1,9 @@
 from __future__ import annotations
 
 import pytest
+from bus_test_credentials import BUS_PASSWORD, BUS_USER
 
 from secc.testing.broker import MosquittoBroker, find_mosquitto
-
-BUS_USER, BUS_PASSWORD = "pysecc", "bus-secret"
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 import paho.mqtt.publish as publish
-from conftest import BUS_PASSWORD, BUS_USER
+from bus_test_credentials import BUS_PASSWORD, BUS_USER
 
 
 def test_bus_monitor_prints_traffic_and_flags_invalid_payloads(auth_broker):

@@ -13,7 +13,7 @@ import textwrap
 import time
 
 import aiomqtt
-from conftest import BUS_PASSWORD, BUS_USER
+from bus_test_credentials import BUS_PASSWORD, BUS_USER
 
 from secc.authorization import AuthorizationRequest, AuthorizationStatus
 from secc.bus import contract
