@@ -1,0 +1,127 @@
+"""A -20 DC session over a real socket: TLS 1.3 with mutual authentication across the netns
+veth pair, SupportedAppProtocol, then the shared session driver (secc.session) running the
+-20 core against the -20 EVCC driven by sim.evcc's runner loop."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from secc.authorization import AllowListAuthorizer
+from secc.session.driver import SessionSettings, run_v2g_session
+from secc.tls import CertificateDirectory, ClientAuth, iso20_client_context, iso20_server_context
+from secc.v2g.evse import (
+    EnterSafeState,
+    EvseSnapshot,
+    Isolation,
+    PublishEvent,
+    SetContactors,
+    SetDcOutput,
+    StartIsolationCheck,
+)
+from secc.v2gtp import V2GTPServerConfig, start_v2gtp_server
+from sim.ev_transport import connect_v2gtp, run_secc_and_ev, wait_for_event
+from sim.evcc import Battery, EvccConfig, protocols
+from sim.evcc.iso20 import Iso20Evcc
+from sim.evcc.runner import drive_evcc, negotiate
+
+
+class SimulatedCharger:
+    """EvseController for the driver: the board's state as actions leave it, with a 0.2 s
+    isolation measurement; CP shows C once the contactors are closed."""
+
+    def __init__(self) -> None:
+        self.authorizer = AllowListAuthorizer(accept_all=True)
+        self.state = EvseSnapshot()
+        self.isolation_due: float | None = None
+        self.events: list[str] = []
+        self.safe_states: list[str] = []
+
+    async def refresh(self, snapshot: EvseSnapshot) -> None:
+        now = asyncio.get_running_loop().time()
+        if self.isolation_due is not None and now >= self.isolation_due:
+            self.state.isolation, self.isolation_due = Isolation.VALID, None
+        for name in ("present_voltage", "present_current", "isolation", "contactors_closed",
+                     "cp_state"):
+            setattr(snapshot, name, getattr(self.state, name))
+
+    async def perform(self, action) -> None:
+        s = self.state
+        if isinstance(action, SetContactors):
+            s.contactors_closed = action.closed
+            s.cp_state = "C" if action.closed else "B"
+            if not action.closed:
+                s.present_voltage = s.present_current = 0.0
+        elif isinstance(action, SetDcOutput):
+            s.present_current = action.current if action.enabled else 0.0
+            if action.enabled:
+                s.present_voltage = action.voltage
+        elif isinstance(action, StartIsolationCheck):
+            s.isolation = Isolation.INVALID
+            self.isolation_due = asyncio.get_running_loop().time() + 0.2
+        elif isinstance(action, EnterSafeState):
+            self.safe_states.append(action.reason)
+            s.contactors_closed = False
+            s.present_voltage = s.present_current = 0.0
+        elif isinstance(action, PublishEvent):
+            self.events.append(action.kind)
+
+
+@pytest.fixture
+def tls_files(tmp_path, test_pki):
+    files = test_pki.write_secc_files(tmp_path / "certs")
+    vehicle = tmp_path / "vehicle"
+    vehicle.mkdir()
+    (vehicle / "chain.pem").write_bytes(test_pki.vehicle_leaf.cert_pem + test_pki.oem_sub.cert_pem)
+    (vehicle / "key.pem").write_bytes(test_pki.vehicle_leaf.key_pem)
+    return {"certs": CertificateDirectory(tmp_path / "certs"), "v2g_root": files["v2g_root"],
+            "chain": vehicle / "chain.pem", "key": vehicle / "key.pem"}
+
+
+@pytest.mark.netns
+def test_iso20_dc_session_over_tls13_with_mutual_auth(veth_link, tls_files):
+    server_ctx = iso20_server_context(tls_files["certs"], ClientAuth.REQUIRED)
+    client_ctx = iso20_client_context(tls_files["v2g_root"], tls_files["chain"],
+                                      tls_files["key"])
+    charger = SimulatedCharger()
+    results: dict = {}
+    settings = SessionSettings(evse_id="DE*PYS*E1", protocols=("iso20-dc",))
+
+    async def handler(connection):
+        results["tls"] = connection.tls_version
+        results["summary"] = await run_v2g_session(connection, settings, charger)
+
+    async def secc_main(ready, ev_done):
+        server = await start_v2gtp_server(
+            V2GTPServerConfig(interface=veth_link.ifnames["secc"], ssl_context=server_ctx,
+                              handshake_timeout=5), handler)
+        ready.set_result((server.link.address, server.port))
+        await wait_for_event(ev_done)
+        await asyncio.sleep(0.1)
+        await server.close()
+
+    async def ev_main(info):
+        connection = await connect_v2gtp(veth_link.ifnames["ev"], *info, ssl_context=client_ctx)
+        try:
+            protocol, code = await negotiate(
+                connection, [protocols.offer_for(protocols.get("iso20"), "dc")], "dc")
+            connection.restrict_payload_types(protocol.payload_types)
+            evcc = protocol.factory(Battery(max_iterations=8), EvccConfig(mode="dc"), None)
+            record = await drive_evcc(connection, evcc)
+            return protocol.name, code, record, evcc
+        finally:
+            await connection.close()
+
+    _, (name, code, record, evcc) = run_secc_and_ev(veth_link, secc_main, ev_main, timeout=30)
+    assert name == "iso20" and code == "OK_SuccessfulNegotiation"
+    assert isinstance(evcc, Iso20Evcc)
+    assert record.failure is None, record.failure
+    assert record.loop_iterations == 8 and record.evse_id == "DE*PYS*E1"
+    assert [s for s in record.steps_sent if s != record.steps_sent[0]][-1] == "SessionStop"
+    assert results["tls"] == "TLSv1.3"
+    summary = results["summary"]
+    assert summary.protocol == "iso20-dc" and summary.final_state == "Terminated"
+    assert summary.session_id == record.session_id.hex()
+    assert "ChargingStarted" in charger.events and "SessionStopped" in charger.events
+    assert not charger.state.contactors_closed and charger.state.present_current == 0
