@@ -156,23 +156,36 @@ def encode(message: Any, element: str | None = None) -> bytes:
     return _encode_with(_tables[cls], idx, message, fragment=False)
 
 
-def encode_fragment(message: Any, element: str | None = None) -> bytes:
+def _fragment_table(mod: ModuleType, cls: type | None, xmldsig: bool | None) -> tuple:
+    if xmldsig is None:  # ISO 15118-20 digests SignedInfo with the xmldsig schema's grammar
+        xmldsig = mod.__name__.rsplit(".", 1)[-1].startswith("iso20") and (
+            cls is not None and cls.__name__ == "SignedInfoType")
+    return mod.XMLDSIG_FRAGMENT_ELEMENTS if xmldsig else mod.FRAGMENT_ELEMENTS
+
+
+def encode_fragment(message: Any, element: str | None = None,
+                    xmldsig: bool | None = None) -> bytes:
     """EXI *element fragment* of ``message`` for XMLDSig digests (ISO 15118-2 §7.9.2.4.2).
 
     Uses the schema-informed fragment grammar (all element declarations, global and local,
     sorted by qname): SD, SE(element), content, ED. ``element`` names the element when its
     type is shared (e.g. ``"SignedInfo"`` is unambiguous, body elements are too).
+    ``xmldsig=True`` uses the grammar of the xmldsig schema alone; by default that is done
+    for ISO 15118-20 ``SignedInfo`` (as libcbv2g's ``encode_iso20_xmldsigFragment``), while
+    ISO-2/DIN SignedInfo and all signed body elements use the message schema's grammar.
     """
     mod = _module_of(message)
-    table = mod.FRAGMENT_ELEMENTS
+    table = _fragment_table(mod, type(message), xmldsig)
     idx = _element_index(mod, table, type(message), element)
     return _encode_with(table, idx, message, fragment=True)
 
 
-def decode_fragment(data: bytes, schema: str) -> tuple[str, Any]:
-    """Decode an element fragment produced by ``encode_fragment``: (element name, value)."""
+def decode_fragment(data: bytes, schema: str, xmldsig: bool = False) -> tuple[str, Any]:
+    """Decode an element fragment produced by ``encode_fragment``: (element name, value).
+    Pass ``xmldsig=True`` for a fragment made with the xmldsig grammar (ISO-20 SignedInfo)."""
     mod = schema_module(schema)
-    return _decode_with(mod, mod.FRAGMENT_ELEMENTS, data, fragment=True)
+    table = mod.XMLDSIG_FRAGMENT_ELEMENTS if xmldsig else mod.FRAGMENT_ELEMENTS
+    return _decode_with(mod, table, data, fragment=True)
 
 
 def _encode_with(table: tuple, idx: int, message: Any, fragment: bool) -> bytes:

@@ -318,6 +318,10 @@ FRAGMENT_ELEMENTS = (
     ('urn:iso:15118:2:2010:AppProtocol', 'supportedAppProtocolRes', supportedAppProtocolRes, _d_supportedAppProtocolRes, _e_supportedAppProtocolRes),
 )
 
+XMLDSIG_FRAGMENT_ELEMENTS = (
+
+)
+
 FIELDS = {
     AppProtocolType: (('protocol_namespace', 'elem', '', 'ProtocolNamespace', 'str', 1, 1), ('version_number_major', 'elem', '', 'VersionNumberMajor', 'int', 1, 1), ('version_number_minor', 'elem', '', 'VersionNumberMinor', 'int', 1, 1), ('schema_id', 'elem', '', 'SchemaID', 'int', 1, 1), ('priority', 'elem', '', 'Priority', 'int', 1, 1), ),
     supportedAppProtocolReq: (('app_protocol', 'elem', '', 'AppProtocol', AppProtocolType, 1, 20), ),

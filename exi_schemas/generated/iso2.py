@@ -10223,6 +10223,290 @@ def _e_f_stringValue(w: Writer, v) -> None:
     w.string(v)
     w.bits(0, 1)
 
+def _d_x_DigestValue(r: Reader):
+    rv = r.v; rn = r.n
+    r.zero(1, 'expected characters')
+    v = r.binary()
+    r.zero(1, 'expected end of element')
+    return v
+
+def _e_x_DigestValue(w: Writer, v) -> None:
+    w.bits(0, 1)
+    w.binary(v)
+    w.bits(0, 1)
+
+def _d_x_Exponent(r: Reader):
+    rv = r.v; rn = r.n
+    r.zero(1, 'expected characters')
+    v = r.binary()
+    r.zero(1, 'expected end of element')
+    return v
+
+def _e_x_Exponent(w: Writer, v) -> None:
+    w.bits(0, 1)
+    w.binary(v)
+    w.bits(0, 1)
+
+def _d_x_G(r: Reader):
+    rv = r.v; rn = r.n
+    r.zero(1, 'expected characters')
+    v = r.binary()
+    r.zero(1, 'expected end of element')
+    return v
+
+def _e_x_G(w: Writer, v) -> None:
+    w.bits(0, 1)
+    w.binary(v)
+    w.bits(0, 1)
+
+def _d_x_HMACOutputLength(r: Reader):
+    rv = r.v; rn = r.n
+    p = r.p; q = p + 2
+    if q > rn: rv, rn = r.refill(q)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x2: r.badz(p, 2, b & 0x2)
+    sg = (b & 0x1) == 1
+    v = -r.uint() - 1 if sg else r.uint()
+    r.zero(1, 'expected end of element')
+    return v
+
+def _e_x_HMACOutputLength(w: Writer, v) -> None:
+    w.bits((1 if v < 0 else 0), 2)
+    w.uint(-v - 1 if v < 0 else v)
+    w.bits(0, 1)
+
+def _d_x_J(r: Reader):
+    rv = r.v; rn = r.n
+    r.zero(1, 'expected characters')
+    v = r.binary()
+    r.zero(1, 'expected end of element')
+    return v
+
+def _e_x_J(w: Writer, v) -> None:
+    w.bits(0, 1)
+    w.binary(v)
+    w.bits(0, 1)
+
+def _d_x_KeyName(r: Reader):
+    rv = r.v; rn = r.n
+    r.zero(1, 'expected characters')
+    v = r.string()
+    r.zero(1, 'expected end of element')
+    return v
+
+def _e_x_KeyName(w: Writer, v) -> None:
+    w.bits(0, 1)
+    w.string(v)
+    w.bits(0, 1)
+
+def _d_x_MgmtData(r: Reader):
+    rv = r.v; rn = r.n
+    r.zero(1, 'expected characters')
+    v = r.string()
+    r.zero(1, 'expected end of element')
+    return v
+
+def _e_x_MgmtData(w: Writer, v) -> None:
+    w.bits(0, 1)
+    w.string(v)
+    w.bits(0, 1)
+
+def _d_x_Modulus(r: Reader):
+    rv = r.v; rn = r.n
+    r.zero(1, 'expected characters')
+    v = r.binary()
+    r.zero(1, 'expected end of element')
+    return v
+
+def _e_x_Modulus(w: Writer, v) -> None:
+    w.bits(0, 1)
+    w.binary(v)
+    w.bits(0, 1)
+
+def _d_x_P(r: Reader):
+    rv = r.v; rn = r.n
+    r.zero(1, 'expected characters')
+    v = r.binary()
+    r.zero(1, 'expected end of element')
+    return v
+
+def _e_x_P(w: Writer, v) -> None:
+    w.bits(0, 1)
+    w.binary(v)
+    w.bits(0, 1)
+
+def _d_x_PGPKeyID(r: Reader):
+    rv = r.v; rn = r.n
+    r.zero(1, 'expected characters')
+    v = r.binary()
+    r.zero(1, 'expected end of element')
+    return v
+
+def _e_x_PGPKeyID(w: Writer, v) -> None:
+    w.bits(0, 1)
+    w.binary(v)
+    w.bits(0, 1)
+
+def _d_x_PGPKeyPacket(r: Reader):
+    rv = r.v; rn = r.n
+    r.zero(1, 'expected characters')
+    v = r.binary()
+    r.zero(1, 'expected end of element')
+    return v
+
+def _e_x_PGPKeyPacket(w: Writer, v) -> None:
+    w.bits(0, 1)
+    w.binary(v)
+    w.bits(0, 1)
+
+def _d_x_PgenCounter(r: Reader):
+    rv = r.v; rn = r.n
+    r.zero(1, 'expected characters')
+    v = r.binary()
+    r.zero(1, 'expected end of element')
+    return v
+
+def _e_x_PgenCounter(w: Writer, v) -> None:
+    w.bits(0, 1)
+    w.binary(v)
+    w.bits(0, 1)
+
+def _d_x_Q(r: Reader):
+    rv = r.v; rn = r.n
+    r.zero(1, 'expected characters')
+    v = r.binary()
+    r.zero(1, 'expected end of element')
+    return v
+
+def _e_x_Q(w: Writer, v) -> None:
+    w.bits(0, 1)
+    w.binary(v)
+    w.bits(0, 1)
+
+def _d_x_SPKISexp(r: Reader):
+    rv = r.v; rn = r.n
+    r.zero(1, 'expected characters')
+    v = r.binary()
+    r.zero(1, 'expected end of element')
+    return v
+
+def _e_x_SPKISexp(w: Writer, v) -> None:
+    w.bits(0, 1)
+    w.binary(v)
+    w.bits(0, 1)
+
+def _d_x_Seed(r: Reader):
+    rv = r.v; rn = r.n
+    r.zero(1, 'expected characters')
+    v = r.binary()
+    r.zero(1, 'expected end of element')
+    return v
+
+def _e_x_Seed(w: Writer, v) -> None:
+    w.bits(0, 1)
+    w.binary(v)
+    w.bits(0, 1)
+
+def _d_x_X509CRL(r: Reader):
+    rv = r.v; rn = r.n
+    r.zero(1, 'expected characters')
+    v = r.binary()
+    r.zero(1, 'expected end of element')
+    return v
+
+def _e_x_X509CRL(w: Writer, v) -> None:
+    w.bits(0, 1)
+    w.binary(v)
+    w.bits(0, 1)
+
+def _d_x_X509Certificate(r: Reader):
+    rv = r.v; rn = r.n
+    r.zero(1, 'expected characters')
+    v = r.binary()
+    r.zero(1, 'expected end of element')
+    return v
+
+def _e_x_X509Certificate(w: Writer, v) -> None:
+    w.bits(0, 1)
+    w.binary(v)
+    w.bits(0, 1)
+
+def _d_x_X509IssuerName(r: Reader):
+    rv = r.v; rn = r.n
+    r.zero(1, 'expected characters')
+    v = r.string()
+    r.zero(1, 'expected end of element')
+    return v
+
+def _e_x_X509IssuerName(w: Writer, v) -> None:
+    w.bits(0, 1)
+    w.string(v)
+    w.bits(0, 1)
+
+def _d_x_X509SKI(r: Reader):
+    rv = r.v; rn = r.n
+    r.zero(1, 'expected characters')
+    v = r.binary()
+    r.zero(1, 'expected end of element')
+    return v
+
+def _e_x_X509SKI(w: Writer, v) -> None:
+    w.bits(0, 1)
+    w.binary(v)
+    w.bits(0, 1)
+
+def _d_x_X509SerialNumber(r: Reader):
+    rv = r.v; rn = r.n
+    p = r.p; q = p + 2
+    if q > rn: rv, rn = r.refill(q)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x2: r.badz(p, 2, b & 0x2)
+    sg = (b & 0x1) == 1
+    v = -r.uint() - 1 if sg else r.uint()
+    r.zero(1, 'expected end of element')
+    return v
+
+def _e_x_X509SerialNumber(w: Writer, v) -> None:
+    w.bits((1 if v < 0 else 0), 2)
+    w.uint(-v - 1 if v < 0 else v)
+    w.bits(0, 1)
+
+def _d_x_X509SubjectName(r: Reader):
+    rv = r.v; rn = r.n
+    r.zero(1, 'expected characters')
+    v = r.string()
+    r.zero(1, 'expected end of element')
+    return v
+
+def _e_x_X509SubjectName(w: Writer, v) -> None:
+    w.bits(0, 1)
+    w.string(v)
+    w.bits(0, 1)
+
+def _d_x_XPath(r: Reader):
+    rv = r.v; rn = r.n
+    r.zero(1, 'expected characters')
+    v = r.string()
+    r.zero(1, 'expected end of element')
+    return v
+
+def _e_x_XPath(w: Writer, v) -> None:
+    w.bits(0, 1)
+    w.string(v)
+    w.bits(0, 1)
+
+def _d_x_Y(r: Reader):
+    rv = r.v; rn = r.n
+    r.zero(1, 'expected characters')
+    v = r.binary()
+    r.zero(1, 'expected end of element')
+    return v
+
+def _e_x_Y(w: Writer, v) -> None:
+    w.bits(0, 1)
+    w.binary(v)
+    w.bits(0, 1)
+
 _DISPATCH0 = (('authorization_req', _d_AuthorizationReqType), ('authorization_res', _d_AuthorizationResType), ('body_element', _d_BodyBaseType), ('cable_check_req', _d_CableCheckReqType), ('cable_check_res', _d_CableCheckResType), ('certificate_installation_req', _d_CertificateInstallationReqType), ('certificate_installation_res', _d_CertificateInstallationResType), ('certificate_update_req', _d_CertificateUpdateReqType), ('certificate_update_res', _d_CertificateUpdateResType), ('charge_parameter_discovery_req', _d_ChargeParameterDiscoveryReqType), ('charge_parameter_discovery_res', _d_ChargeParameterDiscoveryResType), ('charging_status_req', _d_ChargingStatusReqType), ('charging_status_res', _d_ChargingStatusResType), ('current_demand_req', _d_CurrentDemandReqType), ('current_demand_res', _d_CurrentDemandResType), ('metering_receipt_req', _d_MeteringReceiptReqType), ('metering_receipt_res', _d_MeteringReceiptResType), ('payment_details_req', _d_PaymentDetailsReqType), ('payment_details_res', _d_PaymentDetailsResType), ('payment_service_selection_req', _d_PaymentServiceSelectionReqType), ('payment_service_selection_res', _d_PaymentServiceSelectionResType), ('power_delivery_req', _d_PowerDeliveryReqType), ('power_delivery_res', _d_PowerDeliveryResType), ('pre_charge_req', _d_PreChargeReqType), ('pre_charge_res', _d_PreChargeResType), ('service_detail_req', _d_ServiceDetailReqType), ('service_detail_res', _d_ServiceDetailResType), ('service_discovery_req', _d_ServiceDiscoveryReqType), ('service_discovery_res', _d_ServiceDiscoveryResType), ('session_setup_req', _d_SessionSetupReqType), ('session_setup_res', _d_SessionSetupResType), ('session_stop_req', _d_SessionStopReqType), ('session_stop_res', _d_SessionStopResType), ('welding_detection_req', _d_WeldingDetectionReqType), ('welding_detection_res', _d_WeldingDetectionResType), )
 
 GLOBAL_ELEMENTS = (
@@ -10552,6 +10836,54 @@ FRAGMENT_ELEMENTS = (
     ('urn:iso:15118:2:2013:MsgDataTypes', 'start', 'int', _d_f_start, _e_f_start),
     ('urn:iso:15118:2:2013:MsgDataTypes', 'startValue', PhysicalValueType, _d_PhysicalValueType, _e_PhysicalValueType),
     ('urn:iso:15118:2:2013:MsgDataTypes', 'stringValue', 'str', _d_f_stringValue, _e_f_stringValue),
+)
+
+XMLDSIG_FRAGMENT_ELEMENTS = (
+    ('http://www.w3.org/2000/09/xmldsig#', 'CanonicalizationMethod', CanonicalizationMethodType, _d_CanonicalizationMethodType, _e_CanonicalizationMethodType),
+    ('http://www.w3.org/2000/09/xmldsig#', 'DSAKeyValue', DSAKeyValueType, _d_DSAKeyValueType, _e_DSAKeyValueType),
+    ('http://www.w3.org/2000/09/xmldsig#', 'DigestMethod', DigestMethodType, _d_DigestMethodType, _e_DigestMethodType),
+    ('http://www.w3.org/2000/09/xmldsig#', 'DigestValue', 'b64', _d_x_DigestValue, _e_x_DigestValue),
+    ('http://www.w3.org/2000/09/xmldsig#', 'Exponent', 'b64', _d_x_Exponent, _e_x_Exponent),
+    ('http://www.w3.org/2000/09/xmldsig#', 'G', 'b64', _d_x_G, _e_x_G),
+    ('http://www.w3.org/2000/09/xmldsig#', 'HMACOutputLength', 'int', _d_x_HMACOutputLength, _e_x_HMACOutputLength),
+    ('http://www.w3.org/2000/09/xmldsig#', 'J', 'b64', _d_x_J, _e_x_J),
+    ('http://www.w3.org/2000/09/xmldsig#', 'KeyInfo', KeyInfoType, _d_KeyInfoType, _e_KeyInfoType),
+    ('http://www.w3.org/2000/09/xmldsig#', 'KeyName', 'str', _d_x_KeyName, _e_x_KeyName),
+    ('http://www.w3.org/2000/09/xmldsig#', 'KeyValue', KeyValueType, _d_KeyValueType, _e_KeyValueType),
+    ('http://www.w3.org/2000/09/xmldsig#', 'Manifest', ManifestType, _d_ManifestType, _e_ManifestType),
+    ('http://www.w3.org/2000/09/xmldsig#', 'MgmtData', 'str', _d_x_MgmtData, _e_x_MgmtData),
+    ('http://www.w3.org/2000/09/xmldsig#', 'Modulus', 'b64', _d_x_Modulus, _e_x_Modulus),
+    ('http://www.w3.org/2000/09/xmldsig#', 'Object', ObjectType, _d_ObjectType, _e_ObjectType),
+    ('http://www.w3.org/2000/09/xmldsig#', 'P', 'b64', _d_x_P, _e_x_P),
+    ('http://www.w3.org/2000/09/xmldsig#', 'PGPData', PGPDataType, _d_PGPDataType, _e_PGPDataType),
+    ('http://www.w3.org/2000/09/xmldsig#', 'PGPKeyID', 'b64', _d_x_PGPKeyID, _e_x_PGPKeyID),
+    ('http://www.w3.org/2000/09/xmldsig#', 'PGPKeyPacket', 'b64', _d_x_PGPKeyPacket, _e_x_PGPKeyPacket),
+    ('http://www.w3.org/2000/09/xmldsig#', 'PgenCounter', 'b64', _d_x_PgenCounter, _e_x_PgenCounter),
+    ('http://www.w3.org/2000/09/xmldsig#', 'Q', 'b64', _d_x_Q, _e_x_Q),
+    ('http://www.w3.org/2000/09/xmldsig#', 'RSAKeyValue', RSAKeyValueType, _d_RSAKeyValueType, _e_RSAKeyValueType),
+    ('http://www.w3.org/2000/09/xmldsig#', 'Reference', ReferenceType, _d_ReferenceType, _e_ReferenceType),
+    ('http://www.w3.org/2000/09/xmldsig#', 'RetrievalMethod', RetrievalMethodType, _d_RetrievalMethodType, _e_RetrievalMethodType),
+    ('http://www.w3.org/2000/09/xmldsig#', 'SPKIData', SPKIDataType, _d_SPKIDataType, _e_SPKIDataType),
+    ('http://www.w3.org/2000/09/xmldsig#', 'SPKISexp', 'b64', _d_x_SPKISexp, _e_x_SPKISexp),
+    ('http://www.w3.org/2000/09/xmldsig#', 'Seed', 'b64', _d_x_Seed, _e_x_Seed),
+    ('http://www.w3.org/2000/09/xmldsig#', 'Signature', SignatureType, _d_SignatureType, _e_SignatureType),
+    ('http://www.w3.org/2000/09/xmldsig#', 'SignatureMethod', SignatureMethodType, _d_SignatureMethodType, _e_SignatureMethodType),
+    ('http://www.w3.org/2000/09/xmldsig#', 'SignatureProperties', SignaturePropertiesType, _d_SignaturePropertiesType, _e_SignaturePropertiesType),
+    ('http://www.w3.org/2000/09/xmldsig#', 'SignatureProperty', SignaturePropertyType, _d_SignaturePropertyType, _e_SignaturePropertyType),
+    ('http://www.w3.org/2000/09/xmldsig#', 'SignatureValue', SignatureValueType, _d_SignatureValueType, _e_SignatureValueType),
+    ('http://www.w3.org/2000/09/xmldsig#', 'SignedInfo', SignedInfoType, _d_SignedInfoType, _e_SignedInfoType),
+    ('http://www.w3.org/2000/09/xmldsig#', 'Transform', TransformType, _d_TransformType, _e_TransformType),
+    ('http://www.w3.org/2000/09/xmldsig#', 'Transforms', TransformsType, _d_TransformsType, _e_TransformsType),
+    ('http://www.w3.org/2000/09/xmldsig#', 'X509CRL', 'b64', _d_x_X509CRL, _e_x_X509CRL),
+    ('http://www.w3.org/2000/09/xmldsig#', 'X509Certificate', 'b64', _d_x_X509Certificate, _e_x_X509Certificate),
+    ('http://www.w3.org/2000/09/xmldsig#', 'X509Data', X509DataType, _d_X509DataType, _e_X509DataType),
+    ('http://www.w3.org/2000/09/xmldsig#', 'X509IssuerName', 'str', _d_x_X509IssuerName, _e_x_X509IssuerName),
+    ('http://www.w3.org/2000/09/xmldsig#', 'X509IssuerSerial', X509IssuerSerialType, _d_X509IssuerSerialType, _e_X509IssuerSerialType),
+    ('http://www.w3.org/2000/09/xmldsig#', 'X509SKI', 'b64', _d_x_X509SKI, _e_x_X509SKI),
+    ('http://www.w3.org/2000/09/xmldsig#', 'X509SerialNumber', 'int', _d_x_X509SerialNumber, _e_x_X509SerialNumber),
+    ('http://www.w3.org/2000/09/xmldsig#', 'X509SubjectName', 'str', _d_x_X509SubjectName, _e_x_X509SubjectName),
+    ('http://www.w3.org/2000/09/xmldsig#', 'XPath', 'str', _d_x_XPath, _e_x_XPath),
+    ('http://www.w3.org/2000/09/xmldsig#', 'Y', 'b64', _d_x_Y, _e_x_Y),
 )
 
 FIELDS = {

@@ -32,6 +32,7 @@ from exi_schemas._runtime import ExiDecodeError, ExiEncodeError, Reader, Writer,
 '''
 
 
+DSIG_NS = "http://www.w3.org/2000/09/xmldsig#"
 HOT = re.compile(r"current_demand|charging_status|charge_loop|power_delivery|cable_check|"
                  r"pre_charge|welding_detection|metering_receipt")
 
@@ -824,6 +825,8 @@ class ModuleEmitter:
             self.emit_encoder(ct)
         self.emit_table("GLOBAL_ELEMENTS", self.globals_sorted(), "_g")
         self.emit_table("FRAGMENT_ELEMENTS", self.fragment_decls(), "_f")
+        dsig = [d for d in self.fragment_decls() if d.qname[0] == DSIG_NS]
+        self.emit_table("XMLDSIG_FRAGMENT_ELEMENTS", dsig, "_x")
         meta = ["", "# field metadata: (name, kind, uri, local, type, minOccurs, maxOccurs or -1)"]
         for ct in self.types:
             meta.append(f"{self.class_of[id(ct)]}._exi_fields = {self.meta(ct)}")

@@ -72,14 +72,26 @@ def test_signature_digest_is_over_the_fragment_not_the_document():
     assert exi.decode_fragment(exi.encode_fragment(si), "iso2") == ("SignedInfo", si)
 
 
-def test_iso20_signed_elements_round_trip_as_fragments():
+def test_iso20_signed_info_uses_the_xmldsig_fragment_grammar():
+    # libcbv2g encode_iso20_xmldsigFragment: 45 xmldsig elements, SignedInfo = event 32 of 6
+    # bits, End Fragment = 46
     si = signed_info(iso20, "#ID1", bytes(32))
-    name, back = exi.decode_fragment(exi.encode_fragment(si), "iso20")
-    assert (name, back) == ("SignedInfo", si)
-    table = [row[1] for row in iso20.FRAGMENT_ELEMENTS]
+    data = exi.encode_fragment(si)
+    assert data[0] == 0x80 and data[1] >> 2 == 32
+    assert len(iso20.XMLDSIG_FRAGMENT_ELEMENTS) == 45
+    assert exi.decode_fragment(data, "iso20", xmldsig=True) == ("SignedInfo", si)
+    # the full CommonMessages fragment grammar is still available on request
+    full = exi.encode_fragment(si, xmldsig=False)
+    assert exi.decode_fragment(full, "iso20") == ("SignedInfo", si)
+
+
+def test_iso20_fragment_grammar_matches_libcbv2g_event_numbering():
+    names = [row[1] for row in iso20.FRAGMENT_ELEMENTS]
+    assert len(names) == 281  # events 0..280, End Fragment 282, 9-bit codes
+    assert names.index("SignedInstallationData") == 231
+    assert names[280] == "shortValue"
     keys = [(row[1], row[0]) for row in iso20.FRAGMENT_ELEMENTS]
     assert keys == sorted(keys)  # sorted by local name, then namespace
-    assert "PnC_AReqAuthorizationMode" in table
 
 
 def test_fragment_of_unknown_type_is_an_encode_error():
