@@ -8,7 +8,15 @@
 """
 
 from sim.evcc.battery import Battery
-from sim.evcc.core import EvccConfig, EvccSession, Finished, Misbehaviour, Send, SessionRecord
+from sim.evcc.core import (
+    EvccConfig,
+    EvccSession,
+    Finished,
+    Misbehaviour,
+    Send,
+    SessionRecord,
+    VehicleSignals,
+)
 from sim.evcc.din import DinEvcc
 from sim.evcc.failures import (
     ConnectionLost,
@@ -29,5 +37,5 @@ __all__ = [
     "Battery", "ConnectionLost", "DinEvcc", "EvccConfig", "EvccFailure", "EvccSession",
     "Finished", "InvalidResponse", "Iso2Evcc", "MessageTimeout", "Misbehaviour",
     "NegotiationFailed", "OngoingTimeout", "ResponseCodeFailed", "Send", "SessionIdMismatch",
-    "SessionRecord", "SetupFailed", "UndecodableResponse", "UnexpectedMessage",
+    "SessionRecord", "SetupFailed", "UndecodableResponse", "UnexpectedMessage", "VehicleSignals",
 ]

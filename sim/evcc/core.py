@@ -100,6 +100,21 @@ class EvccConfig:
             raise ValueError(f"mode must be 'dc' or 'ac', not {self.mode!r}")
 
 
+@dataclass
+class VehicleSignals:
+    """What the car does outside the messages, for a driver that simulates the charger's
+    hardware (CP state, the car's DC contactors, its battery voltage at the inlet).
+
+    DC: state C before CableCheck, contactors closed after PowerDeliveryRes(Start), opened and
+    back to state B after PowerDeliveryRes(Stop). AC: state C with PowerDeliveryReq(Start),
+    B after PowerDeliveryRes(Stop). Any failure: contactors open, state B.
+    """
+
+    pilot: str = "B"
+    contactors_closed: bool = False
+    battery_voltage: float = 0.0
+
+
 @dataclass(frozen=True)
 class Send:
     """Send ``payload`` at ``not_before`` (now, or later when pacing/stalling); the response
@@ -234,6 +249,7 @@ class EvccSession:
         self._used_knobs: set[tuple[str, str]] = set()
         self._last_loop_at: float | None = None
         self._finished: Finished | None = None
+        self.signals = VehicleSignals(battery_voltage=self.battery.voltage())
 
     # --- sans-I/O interface ---------------------------------------------------------------------
     @property
@@ -283,6 +299,7 @@ class EvccSession:
         if self._finished is not None:
             return self._finished
         self.record.failure = failure
+        self.signals.pilot, self.signals.contactors_closed = "B", False
         log.warning(f"session failed at {failure.step}: {failure.detail}",
                     extra={"failure": type(failure).__name__})
         return self._finish()
@@ -389,6 +406,7 @@ class EvccSession:
             step, self.MESSAGE_TIMEOUTS.get(step, GENERAL_MESSAGE_TIMEOUT))
 
     def _finish(self) -> Finished:
+        self.signals.battery_voltage = self.battery.voltage()
         self.record.soc_end = self.battery.soc
         self.record.energy_wh = self.battery.energy_delivered_wh
         self._message_deadline = None

@@ -165,6 +165,7 @@ class DinEvcc(EvccSession):
         limits = res.dc_evse_charge_parameter
         self.evse_max_current = value_of(limits.evse_maximum_current_limit)
         self.evse_max_voltage = value_of(limits.evse_maximum_voltage_limit)
+        self.signals.pilot = "C"  # S2 closed: ready for the isolation check
         return None
 
     def on_CableCheck(self, res: din.CableCheckResType, now: float) -> str | None:
@@ -184,9 +185,12 @@ class DinEvcc(EvccSession):
     def on_PowerDelivery(self, res: din.PowerDeliveryResType, now: float) -> str | None:
         if self.charging_wanted:
             self.charging = True
+            self.signals.contactors_closed = True
             self.say("PowerDelivery(Start) OK: charging")
             return "CurrentDemand"
         self.charging = False
+        self.signals.contactors_closed = False
+        self.signals.pilot = "B"
         self.say(f"PowerDelivery(Stop) OK ({self.record.stop_reason})")
         return "WeldingDetection"
 
@@ -194,6 +198,7 @@ class DinEvcc(EvccSession):
         voltage = value_of(res.evse_present_voltage)
         current = value_of(res.evse_present_current)
         self.loop_tick(voltage * current, now, voltage, current)
+        self.signals.battery_voltage = self.battery.voltage()
         reason = self.stop_reason() or _evse_stop(res.dc_evse_status)
         if reason:
             self.record.stop_reason = reason

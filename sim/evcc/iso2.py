@@ -153,6 +153,8 @@ class Iso2Evcc(EvccSession):
 
     def build_PowerDelivery(self) -> iso2.PowerDeliveryReqType:
         tuple_id = self.schedule.sa_schedule_tuple_id if self.schedule else 1
+        if self.charge_progress == "Start":
+            self.signals.pilot = "C"
         dc = None
         if self.config.mode == "dc":
             dc = iso2.DC_EVPowerDeliveryParameterType(
@@ -254,6 +256,8 @@ class Iso2Evcc(EvccSession):
         elif res.dc_evse_charge_parameter is None:
             raise InvalidResponse("ChargeParameterDiscovery", "no DC_EVSEChargeParameter")
         self.charge_progress = "Start"
+        if self.config.mode == "dc":
+            self.signals.pilot = "C"  # S2 closed: ready for the isolation check
         if self._renegotiated:
             return "PowerDelivery"  # renegotiation: no new cable check / pre-charge
         return None
@@ -277,11 +281,14 @@ class Iso2Evcc(EvccSession):
         self.say(f"PowerDelivery({progress}) OK"
                  + (f" ({self.record.stop_reason})" if progress == "Stop" else ""))
         if progress == "Start":
+            self.signals.contactors_closed = self.config.mode == "dc"
             return self.loop_step
         if progress == "Renegotiate":
             self.record.renegotiations += 1
             self._renegotiated = True
             return "ChargeParameterDiscovery"
+        self.signals.contactors_closed = False
+        self.signals.pilot = "B"
         return "WeldingDetection" if self.config.mode == "dc" else "SessionStop"
 
     def _after_loop_response(self, res: Any, evse_status: Any) -> str:
@@ -310,6 +317,7 @@ class Iso2Evcc(EvccSession):
         voltage = value_of(res.evse_present_voltage)
         current = value_of(res.evse_present_current)
         self.loop_tick(voltage * current, now, voltage, current)
+        self.signals.battery_voltage = self.battery.voltage()
         return self._after_loop_response(res, res.dc_evse_status)
 
     def on_ChargingStatus(self, res: iso2.ChargingStatusResType, now: float) -> str | None:

@@ -18,10 +18,12 @@ import asyncio
 import contextlib
 import dataclasses
 import fcntl
+import inspect
 import socket
 import ssl
 import struct
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,11 +36,21 @@ from secc.v2gtp import ConnectionClosed, PayloadType, ReceiveTimeout, V2GTPConne
 from sim.ev_transport import SDP_RETRIES, connect_to_discovered, discover_secc
 from sim.evcc import protocols
 from sim.evcc.battery import Battery
-from sim.evcc.core import EvccConfig, Finished, Misbehaviour, Send, SessionRecord
+from sim.evcc.core import (
+    EvccConfig,
+    Finished,
+    Misbehaviour,
+    Send,
+    SessionRecord,
+    VehicleSignals,
+)
 from sim.evcc.failures import ConnectionLost, EvccFailure, NegotiationFailed, SetupFailed
 from sim.evcc.protocols import AppProtocolOffer, EvProtocol
 
 log = layer_logger("sim")
+
+#: Called with the car's signals when they change (e.g. to drive a simulated board's CP).
+SignalsHook = Callable[[VehicleSignals], Awaitable[None] | None]
 
 #: V2G_EVCC_Msg_Timeout of supportedAppProtocolReq.
 APP_PROTOCOL_TIMEOUT = 2.0
@@ -63,6 +75,7 @@ class EvSessionConfig:
     misbehaviour: Misbehaviour = field(default_factory=Misbehaviour)
     resume_after_pause: bool = False           # after SessionStop(Pause): reconnect, resume
     use_interface_mac: bool = True             # EVCCID = the interface's MAC, as cars do
+    on_signals: SignalsHook | None = None      # CP state / contactors for a simulated board
 
 
 @dataclass
@@ -123,17 +136,22 @@ class EvSessionResult:
 
 
 # --- the charge session loop over one connection ---------------------------------------------
-async def drive_evcc(connection: V2GTPConnection, evcc: Any) -> SessionRecord:
+async def drive_evcc(connection: V2GTPConnection, evcc: Any,
+                     on_signals: SignalsHook | None = None) -> SessionRecord:
     """Run a sans-I/O EVCC over an open V2GTP connection until it finishes.
 
     Sends each request at its ``not_before``, waits for the response until the EVCC's next
-    deadline, and turns a closed connection into ``ConnectionLost``.
+    deadline, and turns a closed connection into ``ConnectionLost``. ``on_signals`` gets the
+    car's CP state / contactors / battery voltage whenever they change, before the next
+    request goes out (and once at the end), so a simulated charger board can follow the car.
     """
     loop = asyncio.get_running_loop()
     action: Send | Finished = evcc.start(loop.time())
+    applied: VehicleSignals | None = None
     with contextlib.ExitStack() as tagged:
         tagging = False
         while isinstance(action, Send):
+            applied = await _apply_signals(evcc, on_signals, applied)
             delay = action.not_before - loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)
@@ -146,7 +164,20 @@ async def drive_evcc(connection: V2GTPConnection, evcc: Any) -> SessionRecord:
             if evcc.record.session_id and not tagging:
                 tagged.enter_context(session_context(evcc.record.session_id.hex()))
                 tagging = True
+    await _apply_signals(evcc, on_signals, applied)
     return action.record
+
+
+async def _apply_signals(evcc: Any, hook: SignalsHook | None,
+                         applied: VehicleSignals | None) -> VehicleSignals | None:
+    signals = getattr(evcc, "signals", None)
+    if hook is None or signals is None or signals == applied:
+        return applied
+    snapshot = dataclasses.replace(signals)
+    outcome = hook(snapshot)
+    if inspect.isawaitable(outcome):
+        await outcome
+    return snapshot
 
 
 async def _await_response(connection: V2GTPConnection, evcc: Any, step: str,
@@ -296,7 +327,7 @@ async def _one_connection(config: EvSessionConfig, result: EvSessionResult,
         connection.restrict_payload_types(protocol.payload_types)
         log.info(f"SupportedAppProtocol OK: {protocol.name} ({code})")
         evcc = protocol.factory(config.battery, evcc_config, misbehaviour)
-        record = await drive_evcc(connection, evcc)
+        record = await drive_evcc(connection, evcc, config.on_signals)
         result.sessions.append(record)
         return record
     finally:

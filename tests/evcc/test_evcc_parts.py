@@ -161,3 +161,43 @@ def test_any_mutated_response_yields_a_request_or_a_typed_failure(sample, data):
     if isinstance(outcome, Finished) and outcome.failure is not None:
         assert outcome.failure.step
         assert "cannot act on the response" not in outcome.failure.detail  # no handler bug
+
+
+# --- vehicle signals (CP state, contactors) for a simulated charger board ---------------------
+def _signals_per_request(evcc, secc) -> list[tuple[str, str, bool]]:
+    seen = []
+    action = evcc.start(0.0)
+    while isinstance(action, Send):
+        seen.append((action.step, evcc.signals.pilot, evcc.signals.contactors_closed))
+        action = evcc.receive(PayloadType.EXI, secc.respond(action.payload), action.not_before)
+    seen.append(("end", evcc.signals.pilot, evcc.signals.contactors_closed))
+    return seen
+
+
+@pytest.mark.parametrize("cls", [DinEvcc, Iso2Evcc])
+def test_dc_car_closes_s2_before_cable_check_and_contactors_only_while_charging(cls):
+    schema = "din" if cls is DinEvcc else "iso2"
+    seen = dict((step, (pilot, closed)) for step, pilot, closed in _signals_per_request(
+        cls(Battery(max_iterations=1), EvccConfig()), ScriptedSecc(schema, "dc")))
+    assert seen["ChargeParameterDiscovery"] == ("B", False)
+    assert seen["CableCheck"] == seen["PreCharge"] == ("C", False)
+    assert seen["CurrentDemand"] == ("C", True)
+    assert seen["WeldingDetection"] == seen["end"] == ("B", False)
+
+
+def test_ac_car_switches_to_state_c_with_power_delivery_start():
+    seen = _signals_per_request(Iso2Evcc(Battery(max_iterations=1), EvccConfig(mode="ac")),
+                                ScriptedSecc("iso2", "ac"))
+    pilots = [(step, pilot) for step, pilot, closed in seen]
+    assert pilots[:6] == [("SessionSetup", "B"), ("ServiceDiscovery", "B"),
+                          ("PaymentServiceSelection", "B"), ("Authorization", "B"),
+                          ("ChargeParameterDiscovery", "B"), ("PowerDelivery", "C")]
+    assert pilots[-2:] == [("SessionStop", "B"), ("end", "B")]
+    assert not any(closed for _, _, closed in seen)  # AC: no DC contactors
+
+
+def test_a_failure_opens_the_contactors_and_returns_to_state_b():
+    evcc = DinEvcc(Battery(max_iterations=5), EvccConfig())
+    record = run_virtual(evcc, ScriptedSecc("din", script=Script(silent={"CurrentDemand"})))
+    assert record.failure is not None
+    assert (evcc.signals.pilot, evcc.signals.contactors_closed) == ("B", False)
