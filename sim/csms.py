@@ -157,6 +157,10 @@ class CsmsPki:
 
 
 # --- behaviour ------------------------------------------------------------------------------------
+PNC_ACTIONS = ("Get15118EVCertificate", "GetCertificateStatus", "NotifyEVChargingNeeds",
+               "NotifyEVChargingSchedule")
+
+
 @dataclass
 class Received:
     station_id: str
@@ -249,7 +253,11 @@ class CsmsStation(RawChargePoint):
 
     @on(Action.authorize)
     async def on_authorize(self, **_: Any):
-        return await self._answer("Authorize", self._last("Authorize"))
+        request = self._last("Authorize")
+        if not self.csms.pnc_authorize and (
+                "certificate" in request or "iso15118CertificateHashData" in request):
+            raise OcppNotImplemented(details={"cause": "test CSMS: no Plug&Charge"})
+        return await self._answer("Authorize", request)
 
     @on(Action.transaction_event)
     async def on_transaction_event(self, **_: Any):
@@ -312,6 +320,7 @@ class TestCsms:
     stations: dict[str, CsmsStation] = field(default_factory=dict)
     tls_failures: list[str] = field(default_factory=list)   # what the client offered
     client_serials: list[str] = field(default_factory=list)  # SP3: serial of each client cert
+    pnc_authorize: bool = True     # False: Authorize with certificate data -> NotImplemented
     _server: Any = None
     _tasks: set[asyncio.Task] = field(default_factory=set)
 
@@ -319,6 +328,13 @@ class TestCsms:
     def url(self) -> str:
         return f"{'wss' if self.tls else 'ws'}://{'localhost' if self.tls else self.host}:" \
                f"{self.port}/ocpp"
+
+    def without_pnc(self) -> None:
+        """Act like a CSMS without ISO 15118 support: NotImplemented for its messages and for
+        Authorize requests that carry contract certificate data."""
+        for action in PNC_ACTIONS:
+            self.behave(action, "not_implemented")
+        self.pnc_authorize = False
 
     def behave(self, action: str, mode: str = "accept",
                payload: dict[str, Any] | None = None) -> None:

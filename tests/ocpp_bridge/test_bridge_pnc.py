@@ -313,3 +313,19 @@ async def test_security_events_are_reported(tmp_path, bus_broker, csms):
         events = await csms.wait_for("SecurityEventNotification", 2)
     assert [e["type"] for e in events] == ["StartupOfTheDevice",
                                            "ReconfigurationOfSecurityParameters"]
+
+
+async def test_csms_without_pnc_still_authorizes_eim(tmp_path, bus_broker, csms):
+    csms.without_pnc()
+    async with system(tmp_path, bus_broker, csms) as (_, secc):
+        eim = await BusAuthorizer(secc).authorize(AuthorizationRequest(
+            "1", "np1", "04A1B2", "ISO14443"))
+        pnc = await BusAuthorizer(secc).authorize(AuthorizationRequest(
+            "1", "np2", "DEPYSC12345678X", "eMAID", ocsp_request_data=[OCSP]))
+        with pytest.raises(BusRequestError) as info:
+            await secc.request("get_certificate_status", {"ocsp_request_data": {
+                "hash_algorithm": "SHA256", "issuer_name_hash": "ab", "issuer_key_hash": "cd",
+                "serial_number": "01", "responder_url": "http://ocsp.example/"}})
+    assert eim.accepted
+    assert pnc.status is AuthorizationStatus.UNKNOWN and "Plug&Charge" in pnc.reason
+    assert info.value.code == "NotSupportedByCsms" and "OCSP" in info.value.capability
