@@ -60,9 +60,11 @@ def scripted_secc_side(link, schema: str, mode: str, supported: list, seen: dict
 
 def test_din_dc_session_over_tcp_after_a_vendor_namespace_offer(veth_link):
     seen: dict = {}
+    signals: list = []
     config = EvSessionConfig(interface=veth_link.ifnames["ev"], protocol="din", mode="dc",
                              vendor_first=True, battery=Battery(max_iterations=3),
-                             evcc=EvccConfig(seconds_per_iteration=30.0))
+                             evcc=EvccConfig(seconds_per_iteration=30.0),
+                             on_signals=signals.append)
 
     async def ev_main(_):
         return await run_ev_session(config)
@@ -85,6 +87,9 @@ def test_din_dc_session_over_tcp_after_a_vendor_namespace_offer(veth_link):
     assert {"sdp", "connect"} <= set(result.setup_seconds)
     summary = result.summary()
     assert summary["ok"] and summary["sessions"] == [SESSION_ID.hex()]
+    changes = [(s.pilot, s.contactors_closed) for s in signals]
+    changes = [c for i, c in enumerate(changes) if i == 0 or c != changes[i - 1]]
+    assert changes == [("B", False), ("C", False), ("C", True), ("B", False)]
 
 
 def test_iso2_ac_over_tls_pauses_and_resumes_with_the_old_session_id(veth_link, test_pki,
