@@ -85,6 +85,8 @@ class SeccDaemon:
     bus: Any = None                       # secc.bus.client.SeccBusClient or None
     tls_context: ssl.SSLContext | None = None
     summaries: list[SessionSummary] = field(default_factory=list)
+    # extra session-event listeners (sync, on the daemon's loop), e.g. the demo's vehicle plant
+    event_listeners: list[Any] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.paused = PausedSessions()
@@ -99,6 +101,8 @@ class SeccDaemon:
 
     # --- bus ------------------------------------------------------------------------------------
     async def _publish(self, event: PublishEvent) -> None:
+        for listener in self.event_listeners:
+            listener(event)
         if self.bus is None:
             return
         session_id = str(event.data.get("session_id") or self.settings.evse_id)

@@ -7,7 +7,6 @@ layer has not landed yet say so; the demo never pretends a session happened.
 from __future__ import annotations
 
 import sys
-import time
 
 from secc.logs import layer_logger, setup_logging
 
@@ -20,7 +19,6 @@ def stage(title: str) -> None:
 
 def main() -> int:
     setup_logging("kv", "INFO")
-    started = time.monotonic()
     stage("bus: private mosquitto on localhost")
     from secc.testing.broker import MosquittoBroker
     with MosquittoBroker() as broker:
@@ -44,13 +42,9 @@ def main() -> int:
             print(f"   EV   {link.namespaces['ev']}/{link.ifnames['ev']} {link.link_local('ev')}")
             print(f"   SECC {link.namespaces['secc']}/{link.ifnames['secc']} {link.link_local('secc')}")
 
-    stage("charging session")
-    try:
-        from sim import session_demo  # noqa: F401  (lands with the session layer)
-    except ImportError:
-        print("   not available yet: the SLAC and session layers have not landed in this build")
-        print(f"\ndemo finished in {time.monotonic() - started:.1f}s (infrastructure only)")
-        return 0
+    stage("charging sessions")
+    from sim import session_demo
+
     return session_demo.run()
 
 

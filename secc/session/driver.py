@@ -114,7 +114,11 @@ async def negotiate_app_protocol(conn: V2GTPConnection, settings: SessionSetting
         raise ValueError("expected supportedAppProtocolReq")
     offers = [AppProtocol(p.protocol_namespace, p.version_number_major, p.version_number_minor,
                           p.schema_id, p.priority) for p in request.app_protocol]
-    result = negotiate(offers, supported_versions(settings.protocols), settings.preference)
+    supported = supported_versions(settings.protocols)
+    if conn.tls_version != "TLSv1.3":
+        # ISO 15118-20 runs over TLS 1.3 only; an EV that connected otherwise gets DIN/-2
+        supported = [v for v in supported if not v.protocol.is_iso20]
+    result = negotiate(offers, supported, settings.preference)
     log.info("supportedAppProtocol negotiated", extra={
         "offered": ",".join(f"{o.namespace}:{o.major}.{o.minor}/p{o.priority}" for o in offers),
         "result": result.response_code.value,

@@ -183,3 +183,23 @@ async def test_ev_reset_mid_session_opens_contactors(board):
         summary = await asyncio.wait_for(done, 5)
     assert "connection closed" in summary.end_reason
     assert board.contactors_closed is False
+
+
+async def test_iso20_is_not_chosen_without_tls_1_3(board):
+    """-20 requires TLS 1.3: an EV offering -20 first over plain TCP gets DIN."""
+    pytest.importorskip("secc.iso20.adapter", reason="ISO 15118-20 package not in this build")
+    settings = SessionSettings(evse_id="00", protocols=("iso20-dc", "din"))
+    server, ev_conn, done = await loopback_pair(
+        lambda conn: run_v2g_session(conn, settings, BoardController(board)))
+    async with server:
+        await ev_conn.send(PayloadType.EXI, exi_schemas.encode(AP.supportedAppProtocolReq(
+            app_protocol=[AP.AppProtocolType(protocol_namespace="urn:iso:std:iso:15118:-20:DC",
+                                             version_number_major=1, version_number_minor=0,
+                                             schema_id=1, priority=1),
+                          AP.AppProtocolType(protocol_namespace=DIN_NS, version_number_major=2,
+                                             version_number_minor=0, schema_id=2, priority=2)])))
+        sap = exi_schemas.decode((await ev_conn.receive(5)).payload, "appprotocol")
+        assert sap.schema_id == 2
+        ev_conn.abort("done")
+        summary = await asyncio.wait_for(done, 5)
+    assert summary.protocol == "din"
