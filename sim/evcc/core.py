@@ -381,6 +381,7 @@ class EvccSession:
 
     def _enter_step(self, step: str, now: float) -> None:
         self._step_started_at = now
+        self._ongoing_logged = None
         limit_name = self.STEP_LIMITS.get(step)
         if limit_name is None:
             self._step_deadline = None
@@ -462,6 +463,3 @@ class EvccSession:
         if self.battery.charging_complete(self.record.loop_iterations):
             return "max_iterations"
         return None
-
-    def no_usable(self, step: str, what: str) -> InvalidResponse:
-        return InvalidResponse(step, what)

@@ -53,6 +53,10 @@ class DinEvcc(EvccSession):
             raise ValueError("DIN 70121 is DC only")
         self.energy_transfer_type = self.config.energy_transfer_mode or "DC_extended"
         self.charging = False          # PowerDelivery(Start) done, not yet stopped
+        self.charging_wanted = True    # what the next PowerDeliveryReq asks for
+        self.service_id = 1            # the charge service the EVSE offered
+        self.evse_max_current: float | None = None
+        self.evse_max_voltage: float | None = None
         self._welding_requests = 0
 
     # --- common pieces --------------------------------------------------------------------------
@@ -130,9 +134,6 @@ class DinEvcc(EvccSession):
         return din.SessionStopType()
 
     # --- responses ------------------------------------------------------------------------------
-    service_id = 1
-    charging_wanted = True
-
     def on_SessionSetup(self, res: din.SessionSetupResType, now: float) -> str | None:
         self.session_setup_done(res.response_code, res.evseid.hex().upper())
         return None

@@ -81,6 +81,7 @@ class Iso2Evcc(EvccSession):
         self.schedule: iso2.SAScheduleTupleType | None = None
         self.evse_max_current: float | None = None
         self._pending_meter: iso2.MeterInfoType | None = None
+        self.service_id = 1            # the charge service the EVSE offered
         self._welding_requests = 0
         self._renegotiated = False
 
@@ -203,8 +204,8 @@ class Iso2Evcc(EvccSession):
 
     def build_MeteringReceipt(self) -> iso2.MeteringReceiptReqType:
         meter = self._pending_meter or iso2.MeterInfoType(meter_id="unknown")
-        return iso2.MeteringReceiptReqType(
-            id="id1", session_id=self.session_id,
+        return iso2.MeteringReceiptReqType(  # EIM: unsigned, so no Id attribute
+            session_id=self.session_id,
             sa_schedule_tuple_id=self.schedule.sa_schedule_tuple_id if self.schedule else None,
             meter_info=meter)
 
@@ -216,8 +217,6 @@ class Iso2Evcc(EvccSession):
         return iso2.SessionStopReqType(charging_session="Pause" if pause else "Terminate")
 
     # --- responses ------------------------------------------------------------------------------
-    service_id = 1
-
     def on_SessionSetup(self, res: iso2.SessionSetupResType, now: float) -> str | None:
         self.session_setup_done(res.response_code, res.evseid)
         return None
