@@ -209,6 +209,20 @@ def _encode_with(table: tuple, idx: int, message: Any, fragment: bool) -> bytes:
     return w.getvalue()
 
 
+def body_element(message: Any) -> tuple[str, Any] | None:
+    """The message inside a DIN/ISO-2 ``V2G_Message``: ``("CurrentDemandReq", obj)``, or None
+    for an empty Body. Handy for dispatching one handler per message name."""
+    mod = _module_of(message)
+    body = getattr(message, "body", None)
+    if body is None or type(body) not in mod.FIELDS:
+        raise TypeError(f"{type(message).__name__} has no V2G Body")
+    for name, _kind, _uri, local, _typ, _lo, _hi in mod.FIELDS[type(body)]:
+        value = getattr(body, name)
+        if value is not None:
+            return local, value
+    return None
+
+
 def to_dict(message: Any) -> dict:
     """JSON-able dict: base64Binary as base64 text, hexBinary as upper-case hex."""
     return _convert.to_dict(_module_of(message), message)
@@ -261,7 +275,7 @@ def from_xml(schema: str, xml: str | bytes) -> Any:
 
 
 __all__ = [
-    "SCHEMAS", "ExiDecodeError", "ExiEncodeError", "ExiError", "decode", "decode_element",
+    "SCHEMAS", "body_element", "ExiDecodeError", "ExiEncodeError", "ExiError", "decode", "decode_element",
     "decode_fragment", "encode", "encode_fragment", "from_dict", "from_xml", "schema_module",
     "to_dict", "to_xml",
 ]

@@ -94,3 +94,12 @@ def test_non_generated_objects_are_rejected():
         exi.encode({"header": {}})
     with pytest.raises(exi.ExiEncodeError):
         exi.from_xml("din", "<not xml")
+
+
+def test_body_element_names_the_message_for_dispatch():
+    req = din.SessionStopType()
+    msg = din_msg(session_stop_req=req)
+    assert exi.body_element(exi.decode(exi.encode(msg), "din")) == ("SessionStopReq", req)
+    assert exi.body_element(din_msg()) is None
+    with pytest.raises(TypeError):
+        exi.body_element(din.PhysicalValueType(multiplier=0, value=1))
