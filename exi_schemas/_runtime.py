@@ -227,7 +227,10 @@ class Reader:
         self.p = start  # non-ASCII code points: decode one by one
         chars = []
         for _ in range(n):
+            at = self.p
             cp = self.uintb(0x10FFFF)
+            if 0xD800 <= cp <= 0xDFFF:
+                raise ExiDecodeError(f"code point {cp:#x} is a surrogate", at)
             chars.append(chr(cp))
         return "".join(chars)
 

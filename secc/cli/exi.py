@@ -68,10 +68,13 @@ def run_decode(args) -> int:
         root, message = exi.decode_element(data, args.schema)
     except exi.ExiDecodeError as exc:
         return _fail(f"decode failed at bit {exc.bit_offset}: {exc.reason}")
-    if args.xml:
-        print(exi.to_xml(message, element=root))
-    else:
-        print(json.dumps({root: exi.to_dict(message)}, indent=2))
+    try:
+        if args.xml:
+            print(exi.to_xml(message, element=root))
+        else:
+            print(json.dumps({root: exi.to_dict(message)}, indent=2))
+    except ValueError as exc:  # e.g. control characters that XML cannot carry
+        return _fail(f"decoded, but cannot be shown as {'XML' if args.xml else 'JSON'}: {exc}")
     return 0
 
 
