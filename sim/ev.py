@@ -50,8 +50,51 @@ def build_parser() -> argparse.ArgumentParser:
                    help="ISO-2: end with SessionStop(Pause), then resume the session")
     p.add_argument("--renegotiate-after", type=int, default=None,
                    help="ISO-2: PowerDelivery(Renegotiate) after this many loops")
+    bad = p.add_argument_group("misbehaviour (for SECC tests)")
+    bad.add_argument("--skip", nargs="+", default=[], metavar="STEP",
+                     help="never send these requests (e.g. CableCheck)")
+    bad.add_argument("--send-instead", nargs="+", default=[], metavar="STEP=OTHER",
+                     help="send OTHER when STEP is due (out of sequence)")
+    bad.add_argument("--wrong-session-id", nargs="+", default=[], metavar="STEP")
+    bad.add_argument("--stall", nargs="+", default=[], metavar="STEP=SECONDS",
+                     help="wait before sending STEP")
+    bad.add_argument("--garbage", nargs="+", default=[], metavar="STEP",
+                     help="send bytes that are not EXI instead of STEP")
     p.add_argument("--log-format", default="kv", choices=("kv", "json"))
     return p
+
+
+def _pairs(items: list[str], convert=str) -> dict:
+    pairs = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key or not value:
+            raise ValueError(f"expected STEP=VALUE, got {item!r}")
+        pairs[key] = convert(value)
+    return pairs
+
+
+def _known_steps(protocol: str, mode: str) -> set[str] | None:
+    flows = getattr(protocols.get(protocol).factory, "FLOWS", None)
+    if not flows or mode not in flows:
+        return None
+    return set(flows[mode]) | set(flows[mode].values())
+
+
+def misbehaviour_from_args(args: argparse.Namespace) -> Misbehaviour:
+    known = _known_steps(args.protocol, args.mode)
+    named = [*args.skip, *args.wrong_session_id, *args.garbage,
+             *(_pairs(args.send_instead)), *_pairs(args.send_instead).values(),
+             *_pairs(args.stall, float)]
+    unknown = sorted({step for step in named if known is not None and step not in known})
+    if unknown:
+        raise ValueError(f"unknown step(s) {', '.join(unknown)}; "
+                         f"{args.protocol} {args.mode} has {', '.join(sorted(known or ()))}")
+    return Misbehaviour(
+        skip=frozenset(args.skip), send_instead=_pairs(args.send_instead),
+        wrong_session_id=frozenset(args.wrong_session_id), stall=_pairs(args.stall, float),
+        garbage=frozenset(args.garbage), pause_instead_of_terminate=args.pause_resume,
+        renegotiate_after=args.renegotiate_after)
 
 
 def config_from_args(args: argparse.Namespace) -> EvSessionConfig:
@@ -70,8 +113,7 @@ def config_from_args(args: argparse.Namespace) -> EvSessionConfig:
                         target_soc=args.target_soc, max_iterations=args.max_iterations),
         evcc=EvccConfig(mode=args.mode, loop_interval=args.loop_interval,
                         repeat_interval=0.1, seconds_per_iteration=args.seconds_per_iteration),
-        misbehaviour=Misbehaviour(pause_instead_of_terminate=args.pause_resume,
-                                  renegotiate_after=args.renegotiate_after),
+        misbehaviour=misbehaviour_from_args(args),
         resume_after_pause=args.pause_resume)
 
 
