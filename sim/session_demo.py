@@ -105,12 +105,14 @@ def run_scenario(link, name: str, protocol: str, mode: str, tls: bool, certs: Pa
         output=mode, max_current=32 if mode == "ac" else 200, iface=link.ifnames["secc"],
         certs=certs))
     stop_modem = threading.Event()
+    battery = Battery(soc=30, target_soc=80, max_iterations=12)
 
     async def secc_main(ready, ev_done):
         board = board_from_config(config)
         daemon = SeccDaemon(config, board, link.ifnames["secc"],
                             tls_context=server_tls_context(config))
-        plant = VehiclePlant(board, asyncio.get_running_loop())
+        plant = VehiclePlant(board, asyncio.get_running_loop(),
+                             battery_voltage=battery.voltage())
         daemon.event_listeners.append(plant.on_session_event)
         modem_up = asyncio.get_running_loop().create_future()
         modem = asyncio.create_task(run_modem(link.ifnames["secc"], SimModem(), stop_modem.is_set,
@@ -138,8 +140,9 @@ def run_scenario(link, name: str, protocol: str, mode: str, tls: bool, certs: Pa
         return await run_ev_session(EvSessionConfig(
             interface=link.ifnames["ev"], protocol=protocol, mode=mode, tls=tls,
             v2g_root=certs / "v2g_root.pem", slac=True, vendor_first=protocol == "din",
-            battery=Battery(soc=30, target_soc=80, max_iterations=12),
-            evcc=EvccConfig(loop_interval=0.05, seconds_per_iteration=20.0)))
+            battery=battery,
+            evcc=EvccConfig(loop_interval=0.05, repeat_interval=0.05,
+                            seconds_per_iteration=20.0)))
 
     try:
         (summaries, energy, closed), ev = run_secc_and_ev(link, secc_main, ev_main, timeout=90)
