@@ -104,7 +104,6 @@ class Iso20Session(SessionCore):
         self.setpoint: Setpoint | None = None
         self.loop_count = 0
         self._renegotiation_requested = False
-        self._authorization_requested = False
         self._isolation_started = False
 
     # --- what SessionCore asks of a protocol --------------------------------------------------
@@ -182,9 +181,6 @@ class Iso20Session(SessionCore):
         if self._renegotiation_requested:
             return evse_status(module, "ScheduleRenegotiation", self.config.notification_max_delay)
         return None
-
-    def _power_off_actions(self) -> list[Action]:
-        return [SetContactors(False)]
 
     # --- common handlers --------------------------------------------------------------------
     def on_SessionSetupReq(self, body: Any, now: float) -> Outcome:
