@@ -195,12 +195,13 @@ def snake(step: str) -> str:
 
 def physical(module: ModuleType, value: float, unit: str) -> Any:
     """A PhysicalValueType with the smallest multiplier that keeps ``value`` within int16
-    (one decimal when it fits, like the Ioniq and Tesla captures)."""
+    (one decimal when it fits, like the Ioniq and Tesla captures). The schema allows
+    multipliers -3..3: beyond 32767e3 the value saturates instead of failing to encode."""
     multiplier = -1 if abs(value) * 10 <= 32767 else 0
-    while abs(round(value / 10 ** multiplier)) > 32767:
+    while abs(round(value / 10 ** multiplier)) > 32767 and multiplier < 3:
         multiplier += 1
-    return module.PhysicalValueType(multiplier=multiplier, unit=unit,
-                                    value=int(round(value / 10 ** multiplier)))
+    scaled = max(-32768, min(32767, int(round(value / 10 ** multiplier))))
+    return module.PhysicalValueType(multiplier=multiplier, unit=unit, value=scaled)
 
 
 def value_of(physical_value: Any) -> float:

@@ -201,3 +201,23 @@ def test_a_failure_opens_the_contactors_and_returns_to_state_b():
     record = run_virtual(evcc, ScriptedSecc("din", script=Script(silent={"CurrentDemand"})))
     assert record.failure is not None
     assert (evcc.signals.pilot, evcc.signals.contactors_closed) == ("B", False)
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    (0.0, 0.0), (412.8, 412.8), (-1.5, -1.5), (150_000, 150_000), (28_000, 28_000),
+    (5e9, 32767e3), (-5e9, -32768e3)])
+def test_physical_values_fit_the_schema_and_saturate_instead_of_failing(value, expected):
+    from exi_schemas.generated import din, iso2
+    from sim.evcc.core import physical, value_of
+
+    for module in (din, iso2):
+        pv = physical(module, value, "Wh")
+        assert -3 <= pv.multiplier <= 3 and -32768 <= pv.value <= 32767
+        assert value_of(pv) == pytest.approx(expected, rel=1e-3)
+
+
+def test_an_absurd_battery_still_produces_encodable_requests():
+    battery = Battery(capacity_wh=1e12, max_power=1e10, max_current=1e6, max_voltage=1e5,
+                      max_iterations=2)
+    record = run_virtual(DinEvcc(battery, EvccConfig()), ScriptedSecc("din"))
+    assert record.ok, record.failure
