@@ -197,6 +197,22 @@ async def _await_response(connection: V2GTPConnection, evcc: Any, step: str,
         return evcc.receive(message.payload_type, message.payload, loop.time())
 
 
+def sim_board_signals(board: Any, loop: asyncio.AbstractEventLoop | None = None) -> SignalsHook:
+    """A ``SignalsHook`` that plays the car's side of a ``hal.sim.SimBoard``: CP state,
+    battery voltage at the inlet, the car's contactors. Pass the board's event loop when the
+    EV runs in another thread (another network namespace): the calls are then scheduled on
+    that loop, since the board is not thread-safe."""
+
+    def apply(signals: VehicleSignals) -> None:
+        board.ev_set_battery_voltage(signals.battery_voltage)
+        board.ev_set_pilot(signals.pilot)
+        board.ev_close_contactors(signals.contactors_closed)
+
+    if loop is None:
+        return apply
+    return lambda signals: loop.call_soon_threadsafe(apply, signals) and None
+
+
 # --- supportedAppProtocol ---------------------------------------------------------------------
 def app_protocol_request(offers: list[AppProtocolOffer]) -> bytes:
     """supportedAppProtocolReq with priority = list position and SchemaID = position + 1."""

@@ -221,3 +221,23 @@ def test_an_absurd_battery_still_produces_encodable_requests():
                       max_iterations=2)
     record = run_virtual(DinEvcc(battery, EvccConfig()), ScriptedSecc("din"))
     assert record.ok, record.failure
+
+
+async def test_sim_board_signals_drive_the_simulated_board_like_a_car():
+    from hal.sim import SimBoard
+    from sim.evcc import VehicleSignals
+    from sim.evcc.runner import sim_board_signals
+
+    board = SimBoard()
+    await board.start()
+    try:
+        hook = sim_board_signals(board)
+        hook(VehicleSignals(pilot="C", contactors_closed=True, battery_voltage=377.0))
+        assert board.plant.pilot_raw.value == "C" and board.plant.ev_contactors_closed
+        assert board.plant.ev_battery_voltage_v == 377.0
+        threaded = sim_board_signals(board, asyncio.get_running_loop())
+        await asyncio.to_thread(threaded, VehicleSignals(pilot="B"))
+        await asyncio.sleep(0)
+        assert board.plant.pilot_raw.value == "B" and not board.plant.ev_contactors_closed
+    finally:
+        await board.close()
