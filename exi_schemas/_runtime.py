@@ -266,18 +266,22 @@ class Writer:
         self.n = rest
 
     def uint(self, v: int) -> None:
-        if v < 0x80:
+        if 0 <= v < 0x80:  # one 7-bit group: the byte is the value
+            self.acc = (self.acc << 8) | v
+            self.n += 8
+        else:
             if v < 0:
                 raise ExiEncodeError(f"negative value {v} for an unsigned type")
-            self.bits(v, 8)
-            return
-        acc = 0
-        k = 8
-        while v > 0x7F:  # first group (least significant 7 bits) ends up leftmost
-            acc = (acc << 8) | 0x80 | (v & 0x7F)
-            v >>= 7
-            k += 8
-        self.bits((acc << 8) | v, k)
+            acc = 0
+            k = 8
+            while v > 0x7F:  # first group (least significant 7 bits) ends up leftmost
+                acc = (acc << 8) | 0x80 | (v & 0x7F)
+                v >>= 7
+                k += 8
+            self.acc = (self.acc << k) | (acc << 8) | v
+            self.n += k
+        if self.n > 512:
+            self._flush()
 
     def nbit(self, v: int, lo: int, hi: int, k: int) -> None:
         """A bounded integer (range <= 4096) as ``k``-bit offset from the lower bound."""
