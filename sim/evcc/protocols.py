@@ -108,9 +108,11 @@ def _register_builtin() -> None:
 
 _register_builtin()
 
-# Optional protocol modules: each registers itself when imported.
-# A broken optional module must not take DIN/ISO-2 down with it: it is logged and left out.
-for _module in ("sim.evcc.iso20",):
+#: Protocol modules loaded when present; each registers itself when imported. A broken one
+#: must not take DIN/ISO-2 down with it: it is logged and left out.
+_OPTIONAL_MODULES = ("sim.evcc.iso20",)
+
+for _module in _OPTIONAL_MODULES:
     try:
         importlib.import_module(_module)
     except ModuleNotFoundError as _exc:
