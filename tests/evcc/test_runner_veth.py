@@ -17,6 +17,7 @@ from secc.v2gtp import ConnectionClosed, PayloadType, ReceiveTimeout
 from secc.v2gtp.evse import EVSETransportConfig, start_evse_transport
 from sim.ev_transport import run_secc_and_ev, wait_for_event
 from sim.evcc import Battery, EvccConfig, MessageTimeout, Misbehaviour
+from sim.evcc import protocols
 from sim.evcc.protocols import TESLA_OFFER
 from sim.evcc.runner import EvSessionConfig, run_ev_session
 from tests.evcc.scripted_secc import SESSION_ID, Script, ScriptedSecc
@@ -214,3 +215,36 @@ def test_slac_then_sdp_then_a_din_session_on_the_simulated_plc_link(veth_link):
     assert isinstance(seen["match"], MatchSucceeded)
     assert seen["match"].nmk == result.slac.nmk
     assert seen["seccs"][0].log[-1] == "SessionStop" and result.loop_iterations == 2
+
+
+def test_no_common_protocol_is_a_negotiation_failure_and_no_session(veth_link):
+    from sim.evcc import NegotiationFailed
+
+    seen: dict = {}
+    config = EvSessionConfig(interface=veth_link.ifnames["ev"], protocol="din", mode="dc",
+                             offers=protocols.default_offers(["din"], "dc"))
+
+    async def ev_main(_):
+        return await run_ev_session(config)
+
+    _, result = run_secc_and_ev(veth_link, scripted_secc_side(veth_link, "iso2", "dc",
+                                                              [ISO2_2_0], seen), ev_main)
+    assert isinstance(result.failure, NegotiationFailed)
+    assert "Failed_NoNegotiation" in str(result.failure)
+    assert result.sessions == [] and seen["seccs"][0].log == []  # nothing sent after it
+
+
+def test_garbage_request_over_tcp_ends_with_the_connection_lost_at_that_step(veth_link):
+    from sim.evcc import ConnectionLost
+
+    seen: dict = {}
+    config = EvSessionConfig(interface=veth_link.ifnames["ev"], protocol="din",
+                             misbehaviour=Misbehaviour(garbage=frozenset({"CableCheck"})))
+
+    async def ev_main(_):
+        return await run_ev_session(config)
+
+    _, result = run_secc_and_ev(veth_link, scripted_secc_side(veth_link, "din", "dc", [DIN_2_0],
+                                                              seen), ev_main)
+    assert isinstance(result.failure, ConnectionLost) and result.failure.step == "CableCheck"
+    assert seen["seccs"][0].log[-1] == "ChargeParameterDiscovery"  # garbage never decoded
