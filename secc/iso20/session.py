@@ -25,6 +25,7 @@ are read by magnitude, so either sign works without the quirk.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -77,6 +78,9 @@ class Iso20Config:
     meter_id: str = "PYSECC-METER-1"
     schedule_duration: int = 86400        # s covered by the one schedule tuple we offer
     free_service: bool = False
+    # Answer ScheduleExchange with Ongoing until ``provide_schedule_limit`` was called (e.g. the
+    # CSMS's SetChargingProfile after the EVChargingNeeds event); bounded by ongoing_timeout.
+    wait_for_schedule: bool = False
 
 
 class Iso20Session(SessionCore):
@@ -105,6 +109,10 @@ class Iso20Session(SessionCore):
         self.loop_count = 0
         self._renegotiation_requested = False
         self._isolation_started = False
+        self.schedule_limit: float | None = None   # W, from the grid/CSMS
+        self._schedule_decided = False
+        self._needs_published = False
+        self._loop_limits = self.limits
 
     # --- what SessionCore asks of a protocol --------------------------------------------------
     def event_of(self, name: str, body: Any) -> str:
@@ -135,6 +143,14 @@ class Iso20Session(SessionCore):
     def request_schedule_renegotiation(self) -> None:
         """EVSE side (e.g. a new CSMS profile): ask the car to renegotiate its schedule."""
         self._renegotiation_requested = True
+
+    def provide_schedule_limit(self, watts: float | None) -> None:
+        """The grid/CSMS power limit for this session (W; None: no limit beyond our rating).
+        Ends a ScheduleExchange wait; lowers the schedule and the loop set-points."""
+        self.schedule_limit = watts
+        self._schedule_decided = True
+        max_power = self.limits.max_power if watts is None else min(self.limits.max_power, watts)
+        self._loop_limits = dataclasses.replace(self.limits, max_power=max_power)
 
     def set_power_request(self, watts: float | None) -> None:
         """Dynamic mode target (W; negative discharges a BPT car; None: as much as allowed)."""
@@ -302,18 +318,43 @@ class Iso20Session(SessionCore):
                                                  evse_check_out_status="Completed"))
 
     def _max_charge_power(self) -> float:
-        return self.limits.max_power if self.ENERGY is Energy.DC else msg.ac_max_power(
+        rating = self.limits.max_power if self.ENERGY is Energy.DC else msg.ac_max_power(
             self.limits)
+        return rating if self.schedule_limit is None else min(rating, self.schedule_limit)
+
+    def _charging_needs(self, body: Any) -> dict[str, Any]:
+        """What the car wants, for the CSMS (OCPP NotifyEVChargingNeeds)."""
+        req = body.scheduled_se_req_control_mode or body.dynamic_se_req_control_mode
+        needs: dict[str, Any] = {
+            "service": self.selected_service.name if self.selected_service else None,
+            "control_mode": self.control_mode.name,
+            "departure_time": getattr(req, "departure_time", None),
+            "ev_max_charge_power": self.ev.max_charge_power,
+            "ev_max_discharge_power": self.ev.max_discharge_power}
+        for name in ("ev_target_energy_request", "ev_maximum_energy_request",
+                     "ev_minimum_energy_request"):
+            needs[name] = to_float(getattr(req, name, None))
+        return needs
 
     def on_ScheduleExchangeReq(self, body: Any, now: float) -> Outcome:
         self._check_stop(self.state == S.RENEGOTIATING)
         renegotiating = self.state == S.RENEGOTIATING
+        actions: list[Action] = []
+        if not self._needs_published:
+            self._needs_published = True
+            actions.append(PublishEvent("EVChargingNeeds", self._charging_needs(body)))
+        processing = "Finished"
+        if self.config.wait_for_schedule and not self._schedule_decided:
+            if self.ongoing_expired("schedule_exchange", now, self.timer_config.ongoing_timeout):
+                raise SessionFailure(Failure.GENERAL, "no schedule from the grid within "
+                                     f"{self.timer_config.ongoing_timeout} s")
+            processing = "Ongoing"
         if self.control_mode is ControlMode.SCHEDULED:
             if body.scheduled_se_req_control_mode is None:
                 raise SessionFailure(Failure.WRONG_CHARGE_PARAMETER,
                                      "scheduled mode selected, dynamic ScheduleExchangeReq")
             res = cm.ScheduleExchangeResType(
-                header=None, response_code=OK, evse_processing="Finished",
+                header=None, response_code=OK, evse_processing=processing,
                 scheduled_se_res_control_mode=cm.Scheduled_SEResControlModeType(
                     schedule_tuple=[self._schedule_tuple(1, now)]))
             self.schedule_tuple_ids = frozenset({1})
@@ -323,13 +364,17 @@ class Iso20Session(SessionCore):
                 raise SessionFailure(Failure.WRONG_CHARGE_PARAMETER,
                                      "dynamic mode selected, scheduled ScheduleExchangeReq")
             res = cm.ScheduleExchangeResType(
-                header=None, response_code=OK, evse_processing="Finished",
+                header=None, response_code=OK, evse_processing=processing,
                 dynamic_se_res_control_mode=cm.Dynamic_SEResControlModeType(
                     departure_time=req.departure_time, minimum_soc=req.minimum_soc,
                     target_soc=req.target_soc))
+        if processing == "Ongoing":
+            return Outcome(res, stay=True, actions=actions)
+        self.ongoing_done("schedule_exchange")
         self._renegotiation_requested = False
-        actions = [PublishEvent("ScheduleRenegotiated" if renegotiating else "ScheduleAgreed",
-                                {"control_mode": self.control_mode.name})]
+        actions.append(PublishEvent("ScheduleRenegotiated" if renegotiating else "ScheduleAgreed",
+                                    {"control_mode": self.control_mode.name,
+                                     "max_power": self._max_charge_power()}))
         return Outcome(res, actions=actions)
 
     def _schedule_tuple(self, tuple_id: int, now: float) -> Any:
@@ -490,7 +535,8 @@ class Iso20DcSession(Iso20Session):
             raise SessionFailure(Failure.WRONG_CHARGE_PARAMETER,
                                  f"parameters do not match the selected {self.selected_service}")
         ev = EvLimits(
-            max_voltage=to_float(req.ev_maximum_voltage), min_voltage=to_float(req.ev_minimum_voltage),
+            max_voltage=to_float(req.ev_maximum_voltage),
+            min_voltage=to_float(req.ev_minimum_voltage),
             max_charge_current=to_float(req.ev_maximum_charge_current),
             max_charge_power=to_float(req.ev_maximum_charge_power),
             max_discharge_current=abs(to_float(req.ev_maximum_discharge_current))
@@ -580,11 +626,12 @@ class Iso20DcSession(Iso20Session):
             sp = Setpoint(self.evse.present_voltage or present_v, 0.0)
         elif dynamic:
             needed = to_float(req.ev_maximum_energy_request, 1.0) > 0
-            sp = dc_dynamic_setpoint(self.evse.present_voltage or present_v, self.limits, bpt, ev,
-                                     self.power_request, needed)
+            sp = dc_dynamic_setpoint(self.evse.present_voltage or present_v, self._loop_limits,
+                                     bpt, ev, self.power_request, needed)
         else:
             sp = dc_scheduled_setpoint(to_float(req.ev_target_voltage, 0.0),
-                                       to_float(req.ev_target_current, 0.0), self.limits, bpt, ev)
+                                       to_float(req.ev_target_current, 0.0), self._loop_limits,
+                                       bpt, ev)
         actions: list[Action] = []
         if sp != self.setpoint:
             actions.append(SetDcOutput(sp.voltage, sp.current))
@@ -622,13 +669,19 @@ class Iso20DcSession(Iso20Session):
         return self.ev
 
     def _loop_control_mode(self, res: Any, dynamic: bool, bpt: BptLimits | None) -> None:
-        limits = self.limits
+        limits = self._loop_limits
         if not dynamic:
+            present = dict(evse_maximum_charge_power=rational(limits.max_power, dc),
+                           evse_maximum_charge_current=rational(limits.max_current, dc),
+                           evse_maximum_voltage=rational(limits.max_voltage, dc))
             if bpt:
                 res.bpt_scheduled_dc_cl_res_control_mode = \
-                    dc.BPT_Scheduled_DC_CLResControlModeType()
+                    dc.BPT_Scheduled_DC_CLResControlModeType(
+                        **present, evse_maximum_discharge_current=rational(
+                            self.discharge_on_wire(bpt.max_discharge_current), dc))
             else:
-                res.scheduled_dc_cl_res_control_mode = dc.Scheduled_DC_CLResControlModeType()
+                res.scheduled_dc_cl_res_control_mode = dc.Scheduled_DC_CLResControlModeType(
+                    **present)
             return
         common = dict(evse_maximum_charge_power=rational(limits.max_power, dc),
                       evse_minimum_charge_power=rational(0, dc),
@@ -727,7 +780,7 @@ class Iso20AcSession(Iso20Session):
         self.ev = EvLimits(
             max_charge_power=max_p if max_p is not None else self.ev.max_charge_power,
             max_discharge_power=abs(max_dp) if max_dp is not None else self.ev.max_discharge_power)
-        limit = msg.ac_max_power(self.limits)
+        limit = self._max_charge_power()
         if self._ramp_down:
             target = 0.0
         elif dynamic:

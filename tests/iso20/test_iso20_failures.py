@@ -99,16 +99,38 @@ def test_adapter_raises_typed_errors_for_bad_payloads():
         adapter.decode(0x8002, response)
 
 
-def test_mutated_requests_never_crash_the_adapter_or_the_core():
-    rng = random.Random(20)
-    evcc = make_evcc("dc", loops=2)
-    adapter, core = make_secc("dc")
-    seeds = []
-    out = evcc.start(0.0)
+FIXED_ID = bytes.fromhex("0102030405060708")
+
+
+def _replay(mode, payloads, upto):
+    """A fresh core fed the first ``upto`` recorded requests (same times, fixed SessionID)."""
+    adapter, core = make_secc(mode)
+    core.new_session_id = lambda: FIXED_ID
     charger = LoopbackCharger()
     now = 0.0
+    for payload_type, payload, cp_state in payloads[:upto]:
+        charger.tick(core, now)
+        core.evse.cp_state = cp_state
+        request = adapter.decode(payload_type, payload)
+        charger.apply(core, core.receive(request.name, request.body, now,
+                                         request.session_id).actions, now)
+        now += 0.05
+    return adapter, core, now
+
+
+@pytest.mark.parametrize("mode, service, control_mode", [("dc", "DC_BPT", 1), ("dc", "DC", 2),
+                                                         ("ac", "AC_BPT", 2)])
+def test_mutated_requests_in_their_own_state_never_crash_the_core(mode, service, control_mode):
+    """Bit flips in each request, delivered in the state where that request is expected: the
+    adapter raises a typed error or the core answers (FAILED or not) without an exception."""
+    _, core = make_secc(mode)
+    core.new_session_id = lambda: FIXED_ID
+    evcc = make_evcc(mode, loops=3, service=service, control_mode=control_mode)
+    payloads = []
+    adapter, charger, now = make_secc(mode)[0], LoopbackCharger(), 0.0
+    out = evcc.start(now)
     while hasattr(out, "payload"):
-        seeds.append((out.payload_type, out.payload))
+        payloads.append((out.payload_type, out.payload, evcc.cp_state))
         charger.tick(core, now)
         core.evse.cp_state = evcc.cp_state
         request = adapter.decode(out.payload_type, out.payload)
@@ -117,24 +139,28 @@ def test_mutated_requests_never_crash_the_adapter_or_the_core():
         now += 0.05
         out = evcc.receive(*adapter.encode(reply.response_name, reply.response,
                                            core.session_id), now)
+    assert out.record.failure is None
+    rng = random.Random(f"{mode}{service}{control_mode}")
     decoded = 0
-    for _ in range(1500):
-        payload_type, payload = rng.choice(seeds)
+    for _ in range(300):
+        index = rng.randrange(len(payloads))
+        adapter, core, now = _replay(mode, payloads, index)
+        payload_type, payload, cp_state = payloads[index]
         data = bytearray(payload)
         for _ in range(rng.randint(1, 3)):
             data[rng.randrange(1, len(data))] ^= 1 << rng.randrange(8)
-        fresh_adapter, fresh = make_secc("dc")
-        fresh.receive("SessionSetupReq", cm.SessionSetupReqType(
-            header=cm.MessageHeaderType(session_id=bytes(8), time_stamp=0), evccid="X"), 0.0)
         try:
-            request = fresh_adapter.decode(payload_type, bytes(data))
+            request = adapter.decode(payload_type, bytes(data))
         except (ExiDecodeError, ValueError):
             continue
         decoded += 1
-        reply = fresh.receive(request.name, request.body, 1.0, request.session_id)
+        reply = core.receive(request.name, request.body, now, request.session_id)
         if reply.response is not None:
-            fresh_adapter.encode(reply.response_name, reply.response, fresh.session_id)
-    assert decoded > 100
+            adapter.encode(reply.response_name, reply.response, core.session_id)
+        if reply.close:
+            assert any(isinstance(a, EnterSafeState) for a in reply.actions) or \
+                core.terminated
+    assert decoded > 50
 
 
 @pytest.mark.parametrize("name", ["SessionSetupReq", "AuthorizationSetupReq",
