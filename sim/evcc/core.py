@@ -257,7 +257,7 @@ class EvccSession:
     def finished(self) -> bool:
         return self._finished is not None
 
-    def start(self, now: float) -> Send:
+    def start(self, now: float) -> Send | Finished:
         """The first request: SessionSetupReq (with the old SessionID when resuming)."""
         return self._send(self.flow.get("Start", "SessionSetup"), now)
 
@@ -341,20 +341,25 @@ class EvccSession:
             return self._finish()
         return self._send(next_step, now)
 
-    def _send(self, step: str, now: float) -> Send:
+    def _send(self, step: str, now: float) -> Send | Finished:
         knobs = self.misbehaviour
-        while step in knobs.skip and step != DONE:
+        skipped: set[str] = set()
+        while step in knobs.skip and step not in skipped:  # a self-loop cannot be skipped
             log.info(f"misbehaving: skipping {step}Req")
-            step = self.flow[step]
+            skipped.add(step)
+            step = self.flow.get(step, DONE)
+            if step == DONE:  # e.g. SessionStop skipped: the car just goes away
+                return self._finish()
         if step in knobs.send_instead and self._use_knob("instead", step):
             log.info(f"misbehaving: {knobs.send_instead[step]}Req instead of {step}Req")
             step = knobs.send_instead[step]
-        if step != self.step or not self._repeating:
-            self._enter_step(step, now)
         delay = self._pacing(step)
         if step in knobs.stall and self._use_knob("stall", step):
             log.info(f"misbehaving: stalling {knobs.stall[step]:g} s before {step}Req")
             delay += knobs.stall[step]
+        not_before = now + delay
+        if step != self.step or not self._repeating:
+            self._enter_step(step, not_before)  # a step's time limit runs from its first send
         session_id = self.session_id
         if step in knobs.wrong_session_id and self._use_knob("session", step):
             session_id = bytes(b ^ 0xA5 for b in session_id) or secrets.token_bytes(8)
@@ -364,7 +369,6 @@ class EvccSession:
         payload = exi.encode(message)
         if step in knobs.garbage and self._use_knob("garbage", step):
             message, payload = None, b"\x80\x00" + bytes(range(0xF0, 0x100)) * 2
-        not_before = now + delay
         if self._step_deadline is not None and not_before >= self._step_deadline[0]:
             raise OngoingTimeout(step, self._step_deadline[2])  # would be sent too late
         self.step = step

@@ -233,3 +233,24 @@ def test_din_requests_carry_the_fields_real_cars_send():
     spsr = secc.requests[secc.log.index("ServicePaymentSelection")]
     assert spsr.selected_payment_option == "ExternalPayment"
     assert [s.service_id for s in spsr.selected_service_list.selected_service] == [1]
+
+
+def test_skipping_session_stop_ends_the_session_without_it():
+    secc = ScriptedSecc("din")
+    record = run_virtual(ev(misbehaviour=Misbehaviour(skip=frozenset({"SessionStop"}))), secc)
+    assert record.ok and secc.log[-1] == "WeldingDetection"
+
+
+def test_skipping_the_self_looping_charge_loop_cannot_hang():
+    secc = ScriptedSecc("din")
+    record = run_virtual(ev(misbehaviour=Misbehaviour(skip=frozenset({"CurrentDemand"}))), secc)
+    assert record.ok and secc.log.count("CurrentDemand") == 3
+
+
+def test_a_stall_before_a_step_does_not_eat_into_its_own_time_limit():
+    secc = ScriptedSecc("din")
+    record = run_virtual(ev(misbehaviour=Misbehaviour(stall={"PreCharge": 10.0})), secc)
+    assert record.ok  # PreCharge's 7 s run from its first request, sent after the stall
+    first = next(e for e in record.exchanges if e.step == "PreCharge")
+    before = record.exchanges[record.exchanges.index(first) - 1]
+    assert first.sent_at - before.received_at == pytest.approx(10.0)
