@@ -248,3 +248,12 @@ def test_garbage_request_over_tcp_ends_with_the_connection_lost_at_that_step(vet
                                                               seen), ev_main)
     assert isinstance(result.failure, ConnectionLost) and result.failure.step == "CableCheck"
     assert seen["seccs"][0].log[-1] == "ChargeParameterDiscovery"  # garbage never decoded
+
+
+def test_no_secc_on_the_link_is_a_setup_failure_at_sdp(veth_link):
+    from sim.evcc import SetupFailed
+
+    config = EvSessionConfig(interface=veth_link.ifnames["ev"], sdp_retries=2)
+    result = veth_link.run_coroutine("ev", lambda: run_ev_session(config)).result(timeout=10)
+    assert isinstance(result.failure, SetupFailed) and result.failure.step == "SDP"
+    assert result.sessions == [] and result.protocol is None
