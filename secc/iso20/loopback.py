@@ -119,6 +119,12 @@ class LoopbackResult:
         return [(e.request, e.response_code) for e in self.exchanges]
 
 
+def _pilot_of(evcc: Any, default: str) -> str:
+    """The CP state the simulated car shows (sim.evcc ``signals.pilot``)."""
+    signals = getattr(evcc, "signals", None)
+    return getattr(signals, "pilot", default)
+
+
 def _finished(out: Any) -> bool:
     return not hasattr(out, "payload")
 
@@ -139,7 +145,7 @@ def run_loopback(core: Iso20Session, adapter: Iso20Adapter, evcc: Any,
         deadline = core.next_deadline()
         while deadline is not None and deadline <= out.not_before:
             now = max(now, deadline)
-            core.evse.cp_state = getattr(evcc, "cp_state", core.evse.cp_state)
+            core.evse.cp_state = _pilot_of(evcc, core.evse.cp_state)
             charger.tick(core, now)
             reply = core.handle_timer(now)
             if reply is not None and reply.close:
@@ -149,7 +155,7 @@ def run_loopback(core: Iso20Session, adapter: Iso20Adapter, evcc: Any,
                 return LoopbackResult(exchanges, out, timer_reply, now)
             deadline = core.next_deadline()
         now = max(now, out.not_before)
-        core.evse.cp_state = getattr(evcc, "cp_state", core.evse.cp_state)
+        core.evse.cp_state = _pilot_of(evcc, core.evse.cp_state)
         charger.tick(core, now)
         try:
             request = adapter.decode(out.payload_type, out.payload)

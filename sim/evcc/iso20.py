@@ -32,9 +32,19 @@ from secc.v2g.physical import split
 from secc.v2gtp.header import PayloadType
 from sim.evcc import protocols
 from sim.evcc.battery import Battery
-from sim.evcc.core import DONE, Exchange, EvccConfig, EvccSession, Misbehaviour, Send, log
+from sim.evcc.core import (
+    DONE,
+    EvccConfig,
+    EvccSession,
+    Exchange,
+    Finished,
+    Misbehaviour,
+    Send,
+    log,
+)
 from sim.evcc.failures import (
     InvalidResponse,
+    OngoingTimeout,
     ResponseCodeFailed,
     SessionIdMismatch,
     UndecodableResponse,
@@ -152,7 +162,6 @@ class Iso20Evcc(EvccSession):
         self.parameter_set_id: int | None = None
         self.schedule_tuple_id: int | None = None
         self.schedule_power: float | None = None
-        self.cp_state = "B"
         self.discharged_wh = 0.0
         self.notifications: list[str] = []
         self._standby_since: int | None = None
@@ -160,6 +169,16 @@ class Iso20Evcc(EvccSession):
         self._renegotiating = False
         self._welding_requests = 0
         self._stopping_for_service_renegotiation = False
+
+    @property
+    def cp_state(self) -> str:
+        """The control-pilot state the car shows (B, or C while it wants power)."""
+        return self.signals.pilot
+
+    def _pilot(self, state: str) -> None:
+        if state == "C" and self.options.stay_in_state_b:
+            return
+        self.signals.pilot = state
 
     @property
     def loop_step(self) -> str:
@@ -170,19 +189,27 @@ class Iso20Evcc(EvccSession):
         return self.config.evcc_id.hex().upper()
 
     # --- the -20 envelope (each message its own root, payload type per schema) --------------
-    def _send(self, step: str, now: float) -> Send:
+    # The base class builds DIN/-2 envelopes inline; these two overrides follow its logic
+    # step for step (knobs, time limits, record) with the -20 envelope instead.
+    def _send(self, step: str, now: float) -> Send | Finished:
         knobs = self.misbehaviour
-        while step in knobs.skip and step != DONE:
+        skipped: set[str] = set()
+        while step in knobs.skip and step not in skipped:
             log.info(f"misbehaving: skipping {step}Req")
-            step = self.flow[step]
+            skipped.add(step)
+            step = self.flow.get(step, DONE)
+            if step == DONE:
+                return self._finish()
         if step in knobs.send_instead and self._use_knob("instead", step):
             log.info(f"misbehaving: {knobs.send_instead[step]}Req instead of {step}Req")
             step = knobs.send_instead[step]
-        if step != self.step or not self._repeating:
-            self._enter_step(step, now)
         delay = self._pacing(step)
         if step in knobs.stall and self._use_knob("stall", step):
+            log.info(f"misbehaving: stalling {knobs.stall[step]:g} s before {step}Req")
             delay += knobs.stall[step]
+        not_before = now + delay
+        if step != self.step or not self._repeating:
+            self._enter_step(step, not_before)
         session_id = self.session_id
         if step in knobs.wrong_session_id and self._use_knob("session", step):
             session_id = bytes(b ^ 0xA5 for b in session_id) if any(session_id) \
@@ -195,14 +222,16 @@ class Iso20Evcc(EvccSession):
         payload_type = PAYLOAD_TYPE_OF_MODULE[type(message).__module__]
         if step in knobs.garbage and self._use_knob("garbage", step):
             message, payload = None, b"\x80\x00" + bytes(range(0xF0, 0x100)) * 2
-        not_before = now + delay
+        if self._step_deadline is not None and not_before >= self._step_deadline[0]:
+            raise OngoingTimeout(step, self._step_deadline[2])
         self.step = step
         self._repeating = False
         self._message_deadline = not_before + self._message_timeout(step)
         self.record.exchanges.append(Exchange(step, not_before))
         return Send(step, payload_type, payload, not_before, self._message_deadline, message)
 
-    def _handle_response(self, payload_type: int, payload: bytes, now: float):
+    def _handle_response(self, payload_type: int, payload: bytes, now: float
+                         ) -> Send | Finished:
         step = self.step
         if step is None:
             raise UnexpectedMessage("idle", "nothing", "a message")
@@ -336,6 +365,8 @@ class Iso20Evcc(EvccSession):
                                       ev_target_voltage=rational(dc, self.battery.voltage()))
 
     def build_PowerDelivery(self) -> Any:
+        if self.charge_progress == "Start":
+            self._pilot("C")
         profile = None
         if self.charge_progress == "Start" and not self._standby_done_once():
             max_p = self.battery.max_power if self.config.mode == "dc" else self._ac_max_power()
@@ -512,6 +543,8 @@ class Iso20Evcc(EvccSession):
             self.charge_progress = "Start"
             return "PowerDelivery"
         self.charge_progress = "Start"
+        if self.config.mode == "dc":
+            self._pilot("C")  # S2 closed: ready for the isolation check
         return None
 
     def on_DC_CableCheck(self, res: Any, now: float) -> str | None:
@@ -528,15 +561,15 @@ class Iso20Evcc(EvccSession):
         progress = self.charge_progress
         self.say(f"PowerDelivery({progress}) OK")
         if progress == "Start":
-            if not self.options.stay_in_state_b:
-                self.cp_state = "C"
+            self.signals.contactors_closed = self.config.mode == "dc"
             return self.loop_step
         if progress == "Standby":
             return self.loop_step
         if progress == "ScheduleRenegotiation":
             self._renegotiating = True
             return "ScheduleExchange"
-        self.cp_state = "B"
+        self.signals.contactors_closed = False
+        self.signals.pilot = "B"
         if self.config.mode == "dc" and self.options.welding_detection:
             return "DC_WeldingDetection"
         if self.options.service_renegotiation_after_stop and \
@@ -579,6 +612,7 @@ class Iso20Evcc(EvccSession):
         if current < 0 and self.config.seconds_per_iteration:
             self.discharged_wh += -voltage * current * self.config.seconds_per_iteration / 3600
         self.loop_tick(voltage * current, now, voltage, current)
+        self.signals.battery_voltage = self.battery.voltage()
         return self._loop_decision(res.evse_status)
 
     def on_AC_ChargeLoop(self, res: Any, now: float) -> str | None:

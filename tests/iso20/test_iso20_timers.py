@@ -74,13 +74,14 @@ def test_cable_check_limit():
 
 
 def test_precharge_limit_when_the_voltage_never_matches():
-    adapter, core = make_secc("dc")
+    # below the car's own 7 s V2G_EVCC_PreCharge_Timeout, so our limit is what fires
+    adapter, core = make_secc("dc", timers=V2GTimerConfig(precharge_timeout=5.0))
     evcc = make_evcc("dc")
     evcc.config.precharge_tolerance = -1.0  # the car is never satisfied
     result = run_loopback(core, adapter, evcc, LoopbackCharger())
     assert result.codes[-1] == ("DC_PreChargeReq", "FAILED")
     first = next(e.at for e in result.exchanges if e.request == "DC_PreChargeReq")
-    assert result.exchanges[-1].at - first == pytest.approx(7.0, abs=0.1)
+    assert result.exchanges[-1].at - first == pytest.approx(5.0, abs=0.1)
 
 
 def test_cp_state_must_reach_c_after_power_delivery_start():
