@@ -656,6 +656,7 @@ def iso20_factory(options: Iso20Options | None = None) -> Callable[..., Iso20Evc
     def factory(battery: Battery, config: EvccConfig, misbehaviour: Misbehaviour) -> Iso20Evcc:
         return Iso20Evcc(battery, config, misbehaviour,
                          options=Iso20Options(**vars(options)) if options else None)
+    factory.FLOWS = Iso20Evcc.FLOWS  # type: ignore[attr-defined]  # sim.ev validates knobs
     return factory
 
 

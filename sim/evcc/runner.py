@@ -32,7 +32,13 @@ import exi_schemas as exi
 from exi_schemas.generated import appprotocol
 from secc.logs import layer_logger, session_context
 from secc.sdp.messages import Security
-from secc.v2gtp import ConnectionClosed, PayloadType, ReceiveTimeout, V2GTPConnection
+from secc.v2gtp import (
+    ConnectionClosed,
+    InterfaceError,
+    PayloadType,
+    ReceiveTimeout,
+    V2GTPConnection,
+)
 from sim.ev_transport import SDP_RETRIES, connect_to_discovered, discover_secc
 from sim.evcc import protocols
 from sim.evcc.battery import Battery
@@ -307,10 +313,14 @@ async def run_ev_session(config: EvSessionConfig) -> EvSessionResult:
 
 
 async def _run_slac(config: EvSessionConfig, result: EvSessionResult) -> None:
+    from secc.slac.driver import InterfaceError as SlacInterfaceError
     from sim.ev_slac import run_ev
 
     started = time.monotonic()
-    slac = await run_ev(config.interface, timeout=config.slac_timeout)
+    try:
+        slac = await run_ev(config.interface, timeout=config.slac_timeout)
+    except (OSError, SlacInterfaceError) as exc:  # no such interface, no raw-socket rights
+        raise SetupFailed("SLAC", f"{type(exc).__name__}: {exc}") from None
     result.slac = slac
     result.setup_seconds["slac"] = time.monotonic() - started
     if not slac.matched:
@@ -325,8 +335,8 @@ async def _one_connection(config: EvSessionConfig, result: EvSessionResult,
     security = Security.TLS if config.tls else Security.NO_TLS
     try:
         sdp = await discover_secc(config.interface, security, retries=config.sdp_retries)
-    except TimeoutError as exc:
-        raise SetupFailed("SDP", str(exc)) from None
+    except (TimeoutError, OSError, InterfaceError) as exc:  # no answer, no such interface
+        raise SetupFailed("SDP", f"{type(exc).__name__}: {exc}") from None
     result.setup_seconds["sdp"] = time.monotonic() - started
     log.info(f"SDP OK: SECC at [{sdp.address}]:{sdp.port} {sdp.security.name}")
     started = time.monotonic()

@@ -241,3 +241,14 @@ async def test_sim_board_signals_drive_the_simulated_board_like_a_car():
         assert board.plant.pilot_raw.value == "B" and not board.plant.ev_contactors_closed
     finally:
         await board.close()
+
+
+@pytest.mark.parametrize("slac", [False, True])
+def test_missing_interface_is_a_setup_failure_not_an_exception(slac):
+    from sim.evcc import SetupFailed
+    from sim.evcc.runner import EvSessionConfig, run_ev_session
+
+    result = asyncio.run(run_ev_session(EvSessionConfig(interface="nosuchif0", slac=slac,
+                                                        sdp_retries=0)))
+    assert isinstance(result.failure, SetupFailed)
+    assert result.failure.step == ("SLAC" if slac else "SDP") and "nosuchif0" in str(result.failure)
