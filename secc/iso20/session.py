@@ -45,8 +45,14 @@ from secc.iso20.power import (
     dc_scheduled_setpoint,
 )
 from secc.iso20.services import ControlMode, Energy, EnergyService, ParameterSet, parameter_sets
-from secc.iso20.table import LOOP_STATES, POWER_STATES, TRANSITIONS, S
-from secc.v2g.core import DANGEROUS_STOPS, Outcome, SessionCore
+from secc.iso20.table import (
+    LOOP_STATES,
+    POWER_STATES,
+    STOP_SERVICE_RENEGOTIATION,
+    TRANSITIONS,
+    S,
+)
+from secc.v2g.core import DANGEROUS_STOPS, TERMINATED, Outcome, SessionCore
 from secc.v2g.dc import Setpoint, cable_check_finished, cable_check_voltage, precharge_setpoint
 from secc.v2g.evse import (
     Action,
@@ -454,10 +460,15 @@ class Iso20Session(SessionCore):
         if kind == "Pause" and self.state in POWER_STATES:
             raise SessionFailure(Failure.PAUSE_NOT_ALLOWED,
                                  f"pause in {self.state}: stop power with PowerDelivery first")
-        if kind == "ServiceRenegotiation" and not self.config.service_renegotiation_supported:
+        if kind == "ServiceRenegotiation" and (
+                not self.config.service_renegotiation_supported
+                or STOP_SERVICE_RENEGOTIATION not in self.TRANSITIONS.get(self.state, {})):
             # -20 has FAILED_NoServiceRenegotiationSupported; the failure table lacks it.
-            raise SessionFailure(Failure.SEQUENCE_ERROR, "service renegotiation not supported")
+            raise SessionFailure(Failure.SEQUENCE_ERROR, f"service renegotiation in {self.state}")
         actions: list[Action] = []
+        # Terminate and Pause end the session even where only the session_stop_anytime quirk
+        # let the request in (the table has no row entry to follow there).
+        next_state = TERMINATED if kind in ("Terminate", "Pause") else None
         if kind == "Terminate":
             reason = f"SessionStop Terminate ({body.ev_termination_code or 'no code'})"
             actions += [EnterSafeState(reason),
@@ -478,7 +489,8 @@ class Iso20Session(SessionCore):
             self.parameter_set = None
             self._isolation_started = False
             actions.append(PublishEvent("ServiceRenegotiation", {}))
-        return Outcome(cm.SessionStopResType(header=None, response_code=OK), actions=actions)
+        return Outcome(cm.SessionStopResType(header=None, response_code=OK), actions=actions,
+                       next_state=next_state)
 
     # --- energy specific hooks ------------------------------------------------------------------
     def _start_power(self) -> list[Action]:

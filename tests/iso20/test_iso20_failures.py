@@ -340,3 +340,18 @@ def test_remote_stop_before_charging_ends_the_session(pump_for):
     pump.core.evse_stop(StopReason.REMOTE_STOP)
     assert pump.step().response.response_code == "FAILED"
     assert pump.core.terminated
+
+
+def test_session_stop_anytime_quirk_still_ends_the_session(pump_for):
+    pump = pump_for("dc", core_kwargs={"quirks": frozenset({"session_stop_anytime"})})
+    pump.until("ServiceDiscovery")
+    assert pump.core.state == S.WAIT_SERVICE_DISCOVERY   # no Pause in this row of the table
+    step = pump.send(cm.SessionStopReqType(header=None, charging_session="Pause"),
+                     "SessionStopReq")
+    assert step.response.response_code == "OK" and step.reply.close and pump.core.terminated
+    # service renegotiation is only possible where the table says so
+    pump2 = pump_for("dc", core_kwargs={"quirks": frozenset({"session_stop_anytime"})})
+    pump2.until("ServiceDiscovery")
+    step = pump2.send(cm.SessionStopReqType(header=None, charging_session="ServiceRenegotiation"),
+                      "SessionStopReq")
+    assert step.response.response_code == "FAILED_SequenceError"
