@@ -1,10 +1,42 @@
 """ISO 15118-20 SECC session (DC, DC_BPT, AC, AC_BPT; EIM), sans-I/O.
 
-* ``Iso20Adapter(Energy.DC | Energy.AC)``: the ``ProtocolAdapter`` (decode/encode/new_core);
-  ``adapter_for(Protocol.ISO15118_20_DC)``.
-* ``Iso20DcSession`` / ``Iso20AcSession``: the session cores (``SessionCore`` subclasses).
-* ``secc.iso20.table``: the one sequence table; ``secc.iso20.loopback``: an in-process
-  charger model and session pump for tests, benchmarks and the simulator.
+Modules
+-------
+* ``table``     THE sequence table (one per namespace: DC, AC) — which request in which state
+* ``session``   ``Iso20DcSession`` / ``Iso20AcSession``: one handler per request on ``SessionCore``
+* ``adapter``   ``Iso20Adapter``: V2GTP payload <-> request object (0x8002 common, 0x8003 AC,
+  0x8004 DC), response headers, ``new_core``; ``Iso20DcAdapter``/``Iso20AcAdapter`` for the
+  session driver (``secc.session.driver.ADAPTERS``)
+* ``services``  service IDs, control modes, the parameter sets we offer
+* ``power``     charge-loop set-points (DC scheduled/dynamic incl. BPT discharge, AC targets)
+* ``messages``  rational numbers, EVSEStatus, a schema-valid FAILED response for every request
+* ``paused``    ``PausedSessions``: SessionStop(Pause) now, OK_OldSessionJoined later
+* ``loopback``  in-process charger model + session pump (tests, benchmark, demos)
+
+Core construction (``adapter.new_core(**kw)`` or the classes directly)::
+
+    core = Iso20DcSession(limits=EvseLimits(...), evse=EvseSnapshot(), timers=V2GTimerConfig(),
+                          now=loop.time(), evse_id="DE*ABC*E1", quirks=frozenset(),
+                          config=Iso20Config(...), paused_sessions=PausedSessions(),
+                          wall_clock=time.time)
+
+``Iso20Config``: ``services`` (default both of the namespace), ``bpt`` (``BptLimits``: discharge
+ratings), ``service_renegotiation_supported``, ``notification_max_delay`` (s the car gets after
+EVSENotification=Terminate), ``meter_id``, ``schedule_duration``, ``free_service``,
+``wait_for_schedule`` (answer ScheduleExchange Ongoing until ``provide_schedule_limit``).
+
+Outside events on the core: ``authorization_decided(decision)``, ``evse_stop(reason)``
+(dangerous: safe state now + FAILED/Terminate; remote: graceful Terminate notification),
+``request_schedule_renegotiation()``, ``set_power_request(watts)`` (dynamic mode, negative
+discharges), ``provide_schedule_limit(watts)``, ``connection_lost(reason)``.
+
+Events published (``PublishEvent.kind``): SessionStarted, SessionResumed, Authorized,
+AuthorizationRejected, ServiceSelected, EVChargingNeeds, ScheduleAgreed, ScheduleRenegotiated,
+ChargingStarted, StandbyExited, Standby, ScheduleRenegotiation, AcPowerTarget, ChargingStopped,
+ServiceRenegotiation, SessionPaused, SessionStopped.
+
+Quirks: ``bpt_discharge_positive`` (``secc.v2g.quirks``): our BPT discharge limits go out
+positive instead of negative; car limits are read by magnitude either way.
 """
 
 from secc.iso20.adapter import (
@@ -29,7 +61,6 @@ from secc.iso20.session import (
 __all__ = [
     "KNOWN_QUIRKS", "QUIRK_BPT_DISCHARGE_POSITIVE", "BptLimits", "ControlMode", "Energy",
     "EnergyService", "EvLimits", "Iso20AcAdapter", "Iso20AcSession", "Iso20Adapter",
-    "Iso20DcAdapter", "Iso20Config",
-    "Iso20DcSession", "Iso20Session", "PausedSession", "PausedSessions",
-    "UnsupportedPayloadType", "adapter_for",
+    "Iso20Config", "Iso20DcAdapter", "Iso20DcSession", "Iso20Session", "PausedSession",
+    "PausedSessions", "UnsupportedPayloadType", "adapter_for",
 ]
