@@ -22,7 +22,7 @@ from secc.v2g.evse import (
 )
 from secc.v2gtp import V2GTPServerConfig, start_v2gtp_server
 from sim.ev_transport import connect_v2gtp, run_secc_and_ev, wait_for_event
-from sim.evcc import Battery, EvccConfig, protocols
+from sim.evcc import Battery, EvccConfig, Misbehaviour, protocols
 from sim.evcc.iso20 import Iso20Evcc
 from sim.evcc.runner import drive_evcc, negotiate
 
@@ -125,3 +125,53 @@ def test_iso20_dc_session_over_tls13_with_mutual_auth(veth_link, tls_files):
     assert summary.session_id == record.session_id.hex()
     assert "ChargingStarted" in charger.events and "SessionStopped" in charger.events
     assert not charger.state.contactors_closed and charger.state.present_current == 0
+
+
+@pytest.mark.netns
+def test_iso20_pause_and_resume_across_two_tls_connections(veth_link, tls_files):
+    """SessionStop(Pause) on one TLS connection, OK_OldSessionJoined on the next: the session
+    driver builds a new adapter per connection, the paused session survives between them."""
+    server_ctx = iso20_server_context(tls_files["certs"], ClientAuth.REQUIRED)
+    client_ctx = iso20_client_context(tls_files["v2g_root"], tls_files["chain"],
+                                      tls_files["key"])
+    charger = SimulatedCharger()
+    summaries: list = []
+    settings = SessionSettings(evse_id="DE*PYS*E1", protocols=("iso20-dc",))
+
+    async def handler(connection):
+        summaries.append(await run_v2g_session(connection, settings, charger))
+
+    async def secc_main(ready, ev_done):
+        server = await start_v2gtp_server(
+            V2GTPServerConfig(interface=veth_link.ifnames["secc"], ssl_context=server_ctx,
+                              handshake_timeout=5), handler)
+        ready.set_result((server.link.address, server.port))
+        await wait_for_event(ev_done)
+        await asyncio.sleep(0.1)
+        await server.close()
+
+    async def one_session(info, misbehaviour, resume):
+        connection = await connect_v2gtp(veth_link.ifnames["ev"], *info, ssl_context=client_ctx)
+        try:
+            protocol, _ = await negotiate(
+                connection, [protocols.offer_for(protocols.get("iso20"), "dc")], "dc")
+            connection.restrict_payload_types(protocol.payload_types)
+            evcc = protocol.factory(Battery(max_iterations=3),
+                                    EvccConfig(mode="dc", resume_session_id=resume),
+                                    misbehaviour)
+            return await drive_evcc(connection, evcc)
+        finally:
+            await connection.close()
+
+    async def ev_main(info):
+        first = await one_session(info, Misbehaviour(pause_instead_of_terminate=True), None)
+        await asyncio.sleep(0.2)
+        second = await one_session(info, None, first.session_id)
+        return first, second
+
+    _, (first, second) = run_secc_and_ev(veth_link, secc_main, ev_main, timeout=30)
+    assert first.failure is None and first.paused
+    assert second.failure is None and second.resumed
+    assert second.session_id == first.session_id
+    assert [s.session_id for s in summaries] == [first.session_id.hex()] * 2
+    assert "SessionPaused" in charger.events and "SessionResumed" in charger.events
