@@ -1,0 +1,569 @@
+"""`make interop`: Josev's EVCC (PyPI ``iso15118``, EcoG-io) against our SECC daemon.
+
+Josev is an EV stack nobody here wrote; running it against our daemon shows what our own EV
+simulator cannot: how we fare with another reading of the standards. For each scenario:
+
+* a fresh veth pair between two network namespaces (``secc.testing.netns.VethLink``);
+* our ``SeccDaemon`` on the simulated board in the ``secc`` namespace, ``[plc] start_at_sdp``
+  (Josev does no SLAC over plain veth), with ``sim.vehicle_plant.VehiclePlant`` playing the
+  car's physical side (pilot B/C, battery voltage, EV contactors) from our session events;
+* Josev's EVCC as a process in the ``ev`` namespace, run by the interpreter of its own venv
+  (``--josev-python``), configured by a JSON file (protocols, energy mode, TLS) and the
+  environment (``NETWORK_INTERFACE``, ``PKI_PATH``, ``ENABLE_TLS_1_3``);
+* the V2G connection is recorded on the SECC side (every request and response, decoded with
+  our codec after the session) so the report shows the sequence we saw and the response
+  codes we sent.
+
+A scenario passes when the SECC negotiated the expected protocol, answered every request with
+an OK code, saw the charge loop and a SessionStopReq, ended in ``Terminated`` with the
+contactors open, and Josev logged no error. Results are printed as found; nothing is retried.
+
+Run with the product's interpreter (it imports ``secc``), as root::
+
+    .venv/bin/python interop/josev_interop.py --josev-python interop/.venv-josev/bin/python
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import exi_schemas
+from secc.logs import KeyValueFormatter
+
+# --- scenarios --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One EV configuration against one board configuration, and what we expect."""
+
+    key: str
+    title: str
+    josev_protocols: tuple[str, ...]       # Josev's Protocol enum names, in priority order
+    energy_services: tuple[str, ...]       # Josev's ServiceV20 names (-20), also read for -2
+    energy_mode: str                       # Josev's energyTransferMode (-2 / DIN)
+    board_output: str                      # "dc" or "ac"
+    ev_tls: bool                           # the Security byte Josev puts in its SDP request
+    expected_protocol: str                 # our SessionSummary.protocol
+    board_protocols: tuple[str, ...] = ("iso20", "iso2", "din")
+    required: bool = True
+    tls_1_3: bool = False                  # Josev's ENABLE_TLS_1_3 (presents the OEM chain)
+    note: str = ""
+
+
+SCENARIOS: tuple[Scenario, ...] = (
+    Scenario("din-dc-tcp", "DIN 70121 DC, TCP", ("DIN_SPEC_70121",), ("DC",), "DC_extended",
+             "dc", False, "din"),
+    Scenario("din-dc-tls", "DIN 70121 DC, EV asks for TLS (DIN-only charger)",
+             ("DIN_SPEC_70121",), ("DC",), "DC_extended", "dc", True, "din",
+             board_protocols=("din",),
+             note="DIN 70121 has no TLS: [V2G-DC-618] the SDP answer must say TCP/no TLS, and "
+                  "Josev (useTls, not enforceTls) must then carry on over TCP"),
+    Scenario("iso2-dc-tcp", "ISO 15118-2 DC, TCP, EIM", ("ISO_15118_2",), ("DC",),
+             "DC_extended", "dc", False, "iso2"),
+    Scenario("iso2-dc-tls", "ISO 15118-2 DC, TLS 1.2, EIM", ("ISO_15118_2",), ("DC",),
+             "DC_extended", "dc", True, "iso2"),
+    Scenario("iso2-ac-tcp", "ISO 15118-2 AC, TCP, EIM", ("ISO_15118_2",), ("AC",),
+             "AC_three_phase_core", "ac", False, "iso2"),
+    Scenario("iso2-ac-tls", "ISO 15118-2 AC, TLS 1.2, EIM", ("ISO_15118_2",), ("AC",),
+             "AC_three_phase_core", "ac", True, "iso2"),
+    Scenario("iso20-dc-tls", "ISO 15118-20 DC, TLS 1.3, EIM", ("ISO_15118_20_DC",), ("DC",),
+             "DC_extended", "dc", True, "iso20-dc", required=False, tls_1_3=True),
+    Scenario("iso20-ac-tls", "ISO 15118-20 AC, TLS 1.3, EIM", ("ISO_15118_20_AC",), ("AC",),
+             "AC_three_phase_core", "ac", True, "iso20-ac", required=False, tls_1_3=True),
+    Scenario("iso20-dcbpt-tls", "ISO 15118-20 DC_BPT, TLS 1.3, EIM", ("ISO_15118_20_DC",),
+             ("DC_BPT",), "DC_extended", "dc", True, "iso20-dc", required=False,
+             tls_1_3=True),
+)
+
+BOARD = """
+[board]
+name = "interop-josev"
+kind = "sim"
+evse_id = "DE*PYS*E00001*1"
+output = "{output}"
+max_current_a = {max_current}
+max_voltage_v = 1000
+min_voltage_v = 150
+max_power_w = {max_power}
+max_discharge_current_a = 50
+max_discharge_power_w = 20000
+[plc]
+interface = "{iface}"
+start_at_sdp = true
+[v2g]
+protocols = {protocols}
+tls = "optional"
+certificate_dir = "{certs}"
+"""
+
+CHARGE_LOOP = {"CurrentDemandReq", "ChargingStatusReq", "DC_ChargeLoopReq", "AC_ChargeLoopReq"}
+SESSION_TIMEOUT_S = 150.0   # Josev's JVM start-up and its Java EXI codec are slow
+GRACE_AFTER_SECC_END_S = 3.0
+JOSEV_ERROR = re.compile(r"\b(ERROR|CRITICAL|Traceback)\b")
+
+
+# --- the SECC-side recording ------------------------------------------------------------------
+
+
+@dataclass
+class Exchange:
+    direction: str          # "req" (EV -> SECC) or "res"
+    payload_type: int
+    payload: bytes
+    at: float
+
+
+class RecordingConnection:
+    """Our V2GTP connection with every message kept; everything else is delegated."""
+
+    def __init__(self, conn: Any, record: list[Exchange]) -> None:
+        self._conn = conn
+        self._record = record
+
+    async def receive(self, *args: Any, **kwargs: Any) -> Any:
+        message = await self._conn.receive(*args, **kwargs)
+        self._record.append(Exchange("req", message.payload_type, bytes(message.payload),
+                                     time.monotonic()))
+        return message
+
+    async def send(self, payload_type: int, payload: bytes) -> None:
+        self._record.append(Exchange("res", payload_type, bytes(payload), time.monotonic()))
+        await self._conn.send(payload_type, payload)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._conn, name)
+
+
+@dataclass
+class DecodedExchange:
+    direction: str
+    name: str
+    response_code: str | None = None
+    detail: str = ""
+
+
+def decode_exchange(protocol: str | None, ex: Exchange, first: bool) -> DecodedExchange:
+    """Name and response code of one recorded message, decoded with our codec."""
+    try:
+        if first or protocol is None:
+            name, obj = exi_schemas.decode_element(ex.payload, "appprotocol")
+        elif protocol.startswith("iso20"):
+            from secc.iso20.adapter import SCHEMA_OF_PAYLOAD_TYPE
+
+            name, obj = exi_schemas.decode_element(ex.payload,
+                                                   SCHEMA_OF_PAYLOAD_TYPE[ex.payload_type])
+        else:
+            found = exi_schemas.body_element(exi_schemas.decode(ex.payload, protocol))
+            if found is None:
+                return DecodedExchange(ex.direction, "(empty Body)")
+            name, obj = found
+    except Exception as exc:  # what the peer sent may not decode: that is a finding
+        return DecodedExchange(ex.direction, f"<undecodable {len(ex.payload)} B>",
+                               detail=f"{type(exc).__name__}: {exc}")
+    code = getattr(obj, "response_code", None)
+    return DecodedExchange(ex.direction, name, getattr(code, "value", code))
+
+
+def pair_up(protocol: str | None, record: list[Exchange]) -> list[tuple[DecodedExchange,
+                                                                       DecodedExchange | None]]:
+    """(request, response) pairs in order; the first pair is SupportedAppProtocol."""
+    pairs: list[tuple[DecodedExchange, DecodedExchange | None]] = []
+    for index, ex in enumerate(record):
+        decoded = decode_exchange(protocol, ex, first=index <= 1)
+        if ex.direction == "req":
+            pairs.append((decoded, None))
+        elif pairs and pairs[-1][1] is None:
+            pairs[-1] = (pairs[-1][0], decoded)
+        else:
+            pairs.append((DecodedExchange("req", "(none)"), decoded))
+    return pairs
+
+
+def compact_sequence(pairs: list[tuple[DecodedExchange, DecodedExchange | None]]) -> list[str]:
+    """``CurrentDemandReq→OK ×10`` instead of ten lines."""
+    out: list[tuple[str, int]] = []
+    for req, res in pairs:
+        code = res.response_code if res is not None else None
+        text = req.name + (f"→{code}" if code else ("→(no response)" if res is None else ""))
+        if out and out[-1][0] == text:
+            out[-1] = (text, out[-1][1] + 1)
+        else:
+            out.append((text, 1))
+    return [t if n == 1 else f"{t} ×{n}" for t, n in out]
+
+
+# --- Josev's side -----------------------------------------------------------------------------
+
+
+def write_josev_pki(pki: Any, root: Path) -> Path:
+    """The files Josev reads under ``PKI_PATH`` (``iso15118_2/certs`` and ``private_keys``):
+    our V2G root as its trust anchor and, for TLS 1.3, our OEM chain as the vehicle's."""
+    certs = root / "iso15118_2" / "certs"
+    keys = root / "iso15118_2" / "private_keys"
+    certs.mkdir(parents=True, exist_ok=True)
+    keys.mkdir(parents=True, exist_ok=True)
+    (certs / "v2gRootCACert.pem").write_bytes(pki.v2g_root.cert_pem)
+    (certs / "v2gRootCACert.der").write_bytes(pki.v2g_root.cert_der)
+    (certs / "oemCertChain.pem").write_bytes(pki.vehicle_leaf.cert_pem + pki.oem_sub.cert_pem)
+    (certs / "oemRootCACert.pem").write_bytes(pki.oem_root.cert_pem)
+    (keys / "oemLeaf.key").write_bytes(pki.vehicle_leaf.key_pem)
+    (keys / "oemLeafPassword.txt").write_text("")  # our key is not encrypted
+    return root
+
+
+def josev_config(s: Scenario) -> dict[str, Any]:
+    return {
+        "supportedProtocols": list(s.josev_protocols),
+        "supportedEnergyServices": list(s.energy_services),
+        "energyTransferMode": s.energy_mode,
+        "isCertInstallNeeded": False,
+        "useTls": s.ev_tls,
+        "enforceTls": False,
+        "sdpRetryCycles": 1,
+        "chargeLoopCycle": 10,
+    }
+
+
+def start_josev(link: Any, s: Scenario, josev_python: str, workdir: Path, pki_dir: Path,
+                log_path: Path) -> subprocess.Popen:
+    config_path = workdir / f"evcc_{s.key}.json"
+    config_path.write_text(json.dumps(josev_config(s), indent=1))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
+    env.update(NETWORK_INTERFACE=link.ifnames["ev"], PKI_PATH=str(pki_dir) + "/",
+               ENABLE_TLS_1_3="true" if s.tls_1_3 else "false", LOG_LEVEL="INFO",
+               MESSAGE_LOG_JSON="true", MESSAGE_LOG_EXI="false", EVCC_CONFIG_PATH=str(config_path),
+               PYTHONUNBUFFERED="1")
+    out = log_path.open("wb")
+    return link.popen("ev", [josev_python, "-m", "iso15118.evcc.main", str(config_path)],
+                      cwd=str(workdir), env=env, stdout=out, stderr=subprocess.STDOUT,
+                      start_new_session=True)
+
+
+def stop_process(proc: subprocess.Popen) -> int | None:
+    """SIGTERM, then SIGKILL, to the process group we started (Josev never exits by itself)."""
+    if proc.poll() is None:
+        for sig, wait in ((signal.SIGINT, 3), (signal.SIGTERM, 3), (signal.SIGKILL, 3)):
+            try:
+                os.killpg(proc.pid, sig)
+            except ProcessLookupError:
+                break
+            try:
+                proc.wait(wait)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+    return proc.returncode
+
+
+# --- our side -----------------------------------------------------------------------------------
+
+
+class LineCollector(logging.Handler):
+    """Our daemon's log lines (kv format) for the report."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.setFormatter(KeyValueFormatter())
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.lines.append(self.format(record))
+        except Exception:  # a log line is never worth a crash here
+            pass
+
+
+@dataclass
+class SeccOutcome:
+    summaries: list[Any] = field(default_factory=list)
+    records: list[list[Exchange]] = field(default_factory=list)
+    tls: list[str] = field(default_factory=list)
+    contactors_closed: bool | None = None
+    plant_events: list[str] = field(default_factory=list)
+    error: str = ""
+
+
+def run_secc(link: Any, s: Scenario, certs: Path, josev_started: threading.Event,
+             josev_exited: threading.Event, ready: threading.Event) -> SeccOutcome:
+    """Our daemon in the secc namespace until its first session ended (or Josev exited)."""
+    from hal.factory import board_from_config
+    from secc.config import loads_board_config
+    from secc.daemon import SeccDaemon, server_tls_context
+    from sim.vehicle_plant import VehiclePlant
+
+    ac = s.board_output == "ac"
+    config = loads_board_config(BOARD.format(
+        output=s.board_output, max_current=32 if ac else 200, max_power=22000 if ac else 150000,
+        iface=link.ifnames["secc"], protocols=json.dumps(list(s.board_protocols)),
+        certs=certs))
+    outcome = SeccOutcome()
+
+    class RecordingDaemon(SeccDaemon):
+        async def _serve(self, conn: Any) -> None:  # record, then serve as the daemon does
+            record: list[Exchange] = []
+            outcome.records.append(record)
+            outcome.tls.append(f"{conn.tls_version} {conn.cipher}" if conn.is_tls else "TCP")
+            await super()._serve(RecordingConnection(conn, record))
+
+    async def main() -> SeccOutcome:
+        board = board_from_config(config)
+        daemon = RecordingDaemon(config, board, link.ifnames["secc"],
+                                 tls_context=server_tls_context(config))
+        plant = VehiclePlant(board, asyncio.get_running_loop(), battery_voltage=400.0)
+        daemon.event_listeners.append(plant.on_session_event)
+        await daemon.start()
+        plant.plug_in()
+        ready.set()
+        deadline = time.monotonic() + SESSION_TIMEOUT_S
+        while not daemon.summaries and not josev_exited.is_set() \
+                and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        if daemon.summaries:   # let Josev close its side before the car is unplugged
+            end = time.monotonic() + GRACE_AFTER_SECC_END_S
+            while time.monotonic() < end and not josev_exited.is_set():
+                await asyncio.sleep(0.05)
+        elif not josev_exited.is_set():
+            outcome.error = f"no V2G session ended within {SESSION_TIMEOUT_S:.0f} s"
+        outcome.contactors_closed = board.contactors_closed
+        outcome.summaries = list(daemon.summaries)
+        outcome.plant_events = list(plant.events)
+        plant.unplug()
+        await asyncio.sleep(0.2)
+        await daemon.stop()
+        return outcome
+
+    return link.run_coroutine("secc", main).result(SESSION_TIMEOUT_S + 60)
+
+
+# --- one scenario -----------------------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    scenario: Scenario
+    passed: bool
+    protocol: str | None
+    requests: int
+    end_reason: str
+    final_state: str | None
+    transport: str
+    sequence: list[str]
+    problems: list[str]
+    secc_log: list[str]
+    josev_log_path: Path
+    josev_errors: list[str]
+
+
+def judge(s: Scenario, outcome: SeccOutcome, josev_lines: list[str]) -> Result:
+    summary = outcome.summaries[0] if outcome.summaries else None
+    record = outcome.records[0] if outcome.records else []
+    protocol = summary.protocol if summary else None
+    pairs = pair_up(protocol, record)
+    problems: list[str] = []
+    if outcome.error:
+        problems.append(outcome.error)
+    if summary is None:
+        problems.append("the SECC never finished a V2G session (no SessionSummary)")
+    else:
+        if protocol != s.expected_protocol:
+            problems.append(f"protocol {protocol}, expected {s.expected_protocol}")
+        if summary.final_state != "Terminated":
+            problems.append(f"final state {summary.final_state}")
+    names = [req.name for req, _ in pairs]
+    for req, res in pairs:
+        code = res.response_code if res is not None else None
+        if res is None:
+            problems.append(f"{req.name} got no response from the SECC")
+        elif code is not None and not (code.startswith("OK") or code == "Accepted"):
+            problems.append(f"SECC answered {req.name} with {code}")
+        if req.name.startswith("<undecodable") or (res and res.name.startswith("<undecodable")):
+            problems.append(f"{req.name}: {req.detail or (res.detail if res else '')}")
+    if summary is not None and not CHARGE_LOOP & set(names):
+        problems.append("no charge loop request reached the SECC")
+    if summary is not None and "SessionStopReq" not in names:
+        problems.append("no SessionStopReq reached the SECC")
+    if outcome.contactors_closed:
+        problems.append("contactors still closed after the session")
+    if len(outcome.summaries) > 1:
+        problems.append(f"{len(outcome.summaries)} V2G connections (Josev restarted SDP)")
+    josev_errors = [line for line in josev_lines if JOSEV_ERROR.search(line)]
+    if josev_errors:
+        problems.append(f"Josev logged {len(josev_errors)} error line(s)")
+    return Result(s, not problems, protocol, summary.requests if summary else 0,
+                  summary.end_reason if summary else "-",
+                  summary.final_state if summary else None,
+                  outcome.tls[0] if outcome.tls else "-",
+                  compact_sequence(pairs), problems, [], Path(), josev_errors)
+
+
+def run_scenario(s: Scenario, josev_python: str, workdir: Path, certs: Path,
+                 pki_dir: Path, collector: LineCollector) -> Result:
+    from secc.testing.netns import VethLink
+
+    collector.lines = []
+    log_path = workdir / f"josev_{s.key}.log"
+    ready, josev_exited, started = threading.Event(), threading.Event(), threading.Event()
+    with VethLink() as link:
+        box: dict[str, Any] = {}
+
+        def secc_thread() -> None:
+            try:
+                box["outcome"] = run_secc(link, s, certs, started, josev_exited, ready)
+            except BaseException as exc:  # reported, never hidden
+                box["outcome"] = SeccOutcome(error=f"SECC side crashed: {exc!r}")
+                ready.set()
+
+        thread = threading.Thread(target=secc_thread, name="interop-secc", daemon=True)
+        thread.start()
+        ready.wait(30)
+        proc = start_josev(link, s, josev_python, workdir, pki_dir, log_path)
+        started.set()
+        while thread.is_alive():
+            if proc.poll() is not None:
+                josev_exited.set()
+            thread.join(0.1)
+        rc = stop_process(proc)
+    outcome: SeccOutcome = box.get("outcome") or SeccOutcome(error="SECC side gave no result")
+    josev_lines = log_path.read_text(errors="replace").splitlines()
+    result = judge(s, outcome, josev_lines)
+    if josev_exited.is_set() and rc not in (None, 0):
+        result.problems.append(f"Josev exited early with code {rc}")
+        result.passed = False
+    result.secc_log = list(collector.lines)
+    result.josev_log_path = log_path
+    return result
+
+
+# --- report -----------------------------------------------------------------------------------
+
+
+def print_result(r: Result, verbose: bool) -> None:
+    s = r.scenario
+    status = "PASS" if r.passed else "FAIL"
+    tag = "" if s.required else " (optional)"
+    print(f"\n== {s.title}{tag}: {status}", flush=True)
+    if s.note:
+        print(f"   note: {s.note}")
+    print(f"   protocol={r.protocol} transport={r.transport} requests={r.requests} "
+          f"final_state={r.final_state} end_reason={r.end_reason!r}")
+    print("   SECC saw: " + (", ".join(r.sequence) or "(nothing)"))
+    for problem in r.problems:
+        print(f"   problem: {problem}")
+    if r.passed and not verbose:
+        return
+    interesting = [line for line in r.secc_log
+                   if re.search(r"level=(WARNING|ERROR|CRITICAL)", line)
+                   or "request failed" in line or "V2G session ended" in line]
+    print(f"   -- SECC log (warnings/errors, {len(interesting)} of {len(r.secc_log)} lines):")
+    for line in interesting[-25:]:
+        print(f"      {line}")
+    print(f"   -- Josev log: {r.josev_log_path} (errors and last lines):")
+    josev_lines = r.josev_log_path.read_text(errors="replace").splitlines()
+    shown = r.josev_errors[:15] + ["      ..."] + josev_lines[-15:]
+    for line in shown:
+        print(f"      {line[:400]}")
+
+
+def print_table(results: list[Result], josev_version: str) -> None:
+    print(f"\n== Josev {josev_version} EVCC against the pysecc SECC daemon")
+    print(f"{'scenario':<18} {'req':<4} {'result':<6} {'protocol':<9} {'transport':<34} "
+          f"{'#req':>4}  end reason")
+    for r in results:
+        print(f"{r.scenario.key:<18} {'yes' if r.scenario.required else 'opt':<4} "
+              f"{'PASS' if r.passed else 'FAIL':<6} {str(r.protocol):<9} {r.transport:<34} "
+              f"{r.requests:>4}  {r.end_reason}")
+
+
+def josev_version(josev_python: str) -> str:
+    try:
+        return subprocess.run(
+            [josev_python, "-c", "import importlib.metadata as m; print(m.version('iso15118'))"],
+            capture_output=True, text=True, timeout=30, check=True).stdout.strip()
+    except Exception as exc:
+        return f"unknown ({exc})"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--josev-python", required=True,
+                        help="interpreter of the venv where iso15118 is installed")
+    parser.add_argument("--only", action="append", default=[],
+                        help="run only these scenario keys (repeatable)")
+    parser.add_argument("--no-iso20", action="store_true", help="skip the optional -20 runs")
+    parser.add_argument("--logs", type=Path, default=None,
+                        help="directory for Josev's logs (default: a new temp directory)")
+    parser.add_argument("--verbose", action="store_true", help="log excerpts for passes too")
+    parser.add_argument("--list", action="store_true", help="list the scenarios and exit")
+    args = parser.parse_args(argv)
+
+    if args.list:
+        for s in SCENARIOS:
+            print(f"{s.key:<18} {'required' if s.required else 'optional'}  {s.title}")
+        return 0
+    from secc.testing.netns import netns_supported
+    from secc.testing.pki import TestPKI
+
+    ok, why = netns_supported()
+    if not ok:
+        print(f"cannot run: {why}")
+        return 2
+    if shutil.which("java") is None:
+        print("cannot run: Josev encodes EXI with a Java jar and no `java` is on PATH")
+        return 2
+    chosen = [s for s in SCENARIOS
+              if (not args.only or s.key in args.only)
+              and not (args.no_iso20 and s.expected_protocol.startswith("iso20"))]
+    if not chosen:
+        print(f"no scenario matches {args.only}; see --list")
+        return 2
+
+    collector = LineCollector()
+    root = logging.getLogger("pysecc")
+    root.handlers[:] = [collector]
+    root.setLevel(logging.DEBUG)
+    root.propagate = False
+
+    workdir = args.logs or Path(tempfile.mkdtemp(prefix="pysecc-interop-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    pki = TestPKI()
+    certs = workdir / "secc-certs"
+    pki.write_secc_files(certs)
+    pki_dir = write_josev_pki(pki, workdir / "josev-pki")
+    version = josev_version(args.josev_python)
+    print(f"Josev (iso15118) {version}; logs and configs in {workdir}", flush=True)
+
+    results = []
+    for s in chosen:
+        started = time.monotonic()
+        result = run_scenario(s, args.josev_python, workdir, certs, pki_dir, collector)
+        results.append(result)
+        print_result(result, args.verbose)
+        print(f"   ({time.monotonic() - started:.1f} s)", flush=True)
+        (workdir / f"secc_{s.key}.log").write_text("\n".join(result.secc_log) + "\n")
+
+    print_table(results, version)
+    failed_required = [r.scenario.key for r in results if r.scenario.required and not r.passed]
+    passed = sum(r.passed for r in results)
+    print(f"\n{passed} passed, {len(results) - passed} failed "
+          f"(required failures: {', '.join(failed_required) or 'none'})")
+    return 1 if failed_required else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
