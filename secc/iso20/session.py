@@ -101,6 +101,10 @@ class Iso20Session(SessionCore):
                  wall_clock: Callable[[], float] = time.time, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.config = config or Iso20Config()
+        foreign = [s.name for s in self.config.services or () if s not in self.ENERGY.services]
+        if foreign:
+            raise ValueError(f"{', '.join(foreign)} cannot be offered in a "
+                             f"{self.ENERGY.value.upper()} session")
         self.paused_sessions = paused_sessions if paused_sessions is not None else \
             PausedSessions()
         self.wall_clock = wall_clock

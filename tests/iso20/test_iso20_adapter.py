@@ -94,3 +94,8 @@ def test_car_wanting_a_service_we_do_not_offer_stops():
     assert isinstance(result.ev_result.record.failure, InvalidResponse)
     discovery = next(s for s in result.exchanges if s.request == "ServiceDiscoveryReq")
     assert discovery.response_code == "OK"
+
+
+def test_services_of_the_other_namespace_are_a_configuration_error():
+    with pytest.raises(ValueError, match="AC"):
+        make_secc("dc", config=Iso20Config(services=(EnergyService.AC,)))
