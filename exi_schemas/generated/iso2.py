@@ -65,59 +65,59 @@ _K49 = ('EVCharging', 'Internet', 'ContractCertificate', 'OtherCustom')
 _P50 = ((3, 0), (4, 0))
 _C51 = (None, (1, 2), (0, 1), None, None, None, None)
 _C52 = (None, None, None, (1, 2), (0, 1), None, None)
-_C53 = ((0, 1), (0, 2), None)
-_C54 = (None, (1, 2), (0, 1))
-_P55 = ((3, 0), (4, 0), (5, 0), (6, 0))
-_P56 = ((4, 0), (5, 0), (6, 0))
-_P57 = ((1, 0), (2, 0), (3, 0), (4, 0), (-1, 0))
-_P58 = ((2, 0), (3, 0), (4, 0), (-1, 0))
-_P59 = ((3, 0), (4, 0), (-1, 0))
-_P60 = ((4, 0), (-1, 0))
-_P61 = ((5, 0), (6, 0))
-_C62 = (None, None, None, (1, 3), (0, 2), None, None, None)
-_C63 = (None, (1, 3), (0, 3), None, None, None)
-_C64 = (None, (2, 3), (1, 3), (0, 2), None, None)
-_C65 = (None, (3, 3), (2, 3), (1, 2), (0, 2), None)
-_C66 = (None, (4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
-_C67 = (None, None, None, (2, 3), (1, 2), (0, 2), None, None)
-_C68 = (None, None, None, (3, 3), (2, 2), (1, 2), (0, 1), None)
-_K69 = ('relativePricePercentage', 'RenewableGenerationPercentage', 'CarbonDioxideEmission')
-_C70 = (None, (0, 1), (0, 2), None)
-_K71 = {'relativePricePercentage': 0, 'RenewableGenerationPercentage': 1, 'CarbonDioxideEmission': 2}
-_P72 = ((2, 0), (3, 0), (4, 0), (5, 0), (6, 0))
-_P73 = ((7, 0), (8, 0), (9, 0))
-_P74 = ((8, 0), (9, 0))
-_C75 = (None, None, (1, 3), (0, 3), None, None, None, None, None, None, None)
-_C76 = (None, None, (2, 3), (1, 3), (0, 2), None, None, None, None, None, None)
-_C77 = (None, None, (3, 3), (2, 3), (1, 2), (0, 2), None, None, None, None, None)
-_C78 = (None, None, (4, 3), (3, 3), (2, 2), (1, 2), (0, 1), None, None, None, None)
-_C79 = (None, None, None, None, None, None, None, (1, 2), (0, 2), None, None)
-_C80 = (None, None, None, None, None, None, None, (2, 2), (1, 2), (0, 1), None)
-_P81 = ((7, 0), (8, 0), (9, 0), (10, 0))
-_P82 = ((8, 0), (9, 0), (10, 0))
-_P83 = ((9, 0), (10, 0))
-_P84 = ((12, 0), (13, 0), (-1, 0))
-_P85 = ((13, 0), (-1, 0))
-_C86 = (None, None, None, None, None, None, None, (1, 3), (0, 2), None, None, None, None, None, None)
-_C87 = (None, None, None, None, None, None, None, (2, 3), (1, 2), (0, 2), None, None, None, None, None)
-_C88 = (None, None, None, None, None, None, None, (3, 3), (2, 2), (1, 2), (0, 1), None, None, None, None)
-_C89 = (None, None, None, None, None, None, None, None, None, None, None, None, (1, 2), (0, 2), None)
-_C90 = (None, None, None, None, None, None, None, None, None, None, None, None, (2, 2), (1, 2), (0, 1))
-_P91 = ((5, 0), (6, 0), (7, 0), (8, 0), (-1, 0))
-_P92 = ((6, 0), (7, 0), (8, 0), (-1, 0))
-_P93 = ((7, 0), (8, 0), (-1, 0))
-_P94 = ((8, 0), (-1, 0))
-_C95 = ((1, 2), (0, 1), None, None, None, None, None, None, None, None)
-_C96 = (None, None, None, (1, 2), (0, 1), None, None, None, None, None)
-_C97 = (None, None, None, None, None, (1, 3), (0, 3), None, None, None)
-_C98 = (None, None, None, None, None, (2, 3), (1, 3), (0, 2), None, None)
-_C99 = (None, None, None, None, None, (3, 3), (2, 3), (1, 2), (0, 2), None)
-_C100 = (None, None, None, None, None, (4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
-_C101 = (None, (1, 2), (0, 1), None)
-_P102 = ((6, 0), (7, 0))
-_C103 = (None, None, None, None, None, None, (1, 2), (0, 1), None, None)
-_C104 = (None, None, None, None, None, None, None, None, (1, 2), (0, 1))
-_P105 = ((0, 0), (0, 1))
+_C53 = ((0, 1), (0, 2))
+_P54 = ((3, 0), (4, 0), (5, 0), (6, 0))
+_P55 = ((4, 0), (5, 0), (6, 0))
+_P56 = ((1, 0), (2, 0), (3, 0), (4, 0), (-1, 0))
+_P57 = ((2, 0), (3, 0), (4, 0), (-1, 0))
+_P58 = ((3, 0), (4, 0), (-1, 0))
+_P59 = ((4, 0), (-1, 0))
+_P60 = ((5, 0), (6, 0))
+_C61 = (None, None, None, (1, 3), (0, 2), None, None, None)
+_C62 = (None, (1, 3), (0, 3), None, None, None)
+_C63 = (None, (2, 3), (1, 3), (0, 2), None, None)
+_C64 = (None, (3, 3), (2, 3), (1, 2), (0, 2), None)
+_C65 = (None, (4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
+_C66 = (None, None, None, (2, 3), (1, 2), (0, 2), None, None)
+_C67 = (None, None, None, (3, 3), (2, 2), (1, 2), (0, 1), None)
+_K68 = ('relativePricePercentage', 'RenewableGenerationPercentage', 'CarbonDioxideEmission')
+_C69 = (None, (0, 1), (0, 2), None)
+_K70 = {'relativePricePercentage': 0, 'RenewableGenerationPercentage': 1, 'CarbonDioxideEmission': 2}
+_P71 = ((2, 0), (3, 0), (4, 0), (5, 0), (6, 0))
+_P72 = ((7, 0), (8, 0), (9, 0))
+_P73 = ((8, 0), (9, 0))
+_C74 = (None, None, (1, 3), (0, 3), None, None, None, None, None, None, None)
+_C75 = (None, None, (2, 3), (1, 3), (0, 2), None, None, None, None, None, None)
+_C76 = (None, None, (3, 3), (2, 3), (1, 2), (0, 2), None, None, None, None, None)
+_C77 = (None, None, (4, 3), (3, 3), (2, 2), (1, 2), (0, 1), None, None, None, None)
+_C78 = (None, None, None, None, None, None, None, (1, 2), (0, 2), None, None)
+_C79 = (None, None, None, None, None, None, None, (2, 2), (1, 2), (0, 1), None)
+_P80 = ((7, 0), (8, 0), (9, 0), (10, 0))
+_P81 = ((8, 0), (9, 0), (10, 0))
+_P82 = ((9, 0), (10, 0))
+_P83 = ((12, 0), (13, 0), (-1, 0))
+_P84 = ((13, 0), (-1, 0))
+_C85 = (None, None, None, None, None, None, None, (1, 3), (0, 2), None, None, None, None, None, None)
+_C86 = (None, None, None, None, None, None, None, (2, 3), (1, 2), (0, 2), None, None, None, None, None)
+_C87 = (None, None, None, None, None, None, None, (3, 3), (2, 2), (1, 2), (0, 1), None, None, None, None)
+_C88 = (None, None, None, None, None, None, None, None, None, None, None, None, (1, 2), (0, 2), None)
+_C89 = (None, None, None, None, None, None, None, None, None, None, None, None, (2, 2), (1, 2), (0, 1))
+_P90 = ((5, 0), (6, 0), (7, 0), (8, 0), (-1, 0))
+_P91 = ((6, 0), (7, 0), (8, 0), (-1, 0))
+_P92 = ((7, 0), (8, 0), (-1, 0))
+_P93 = ((8, 0), (-1, 0))
+_C94 = ((1, 2), (0, 1), None, None, None, None, None, None, None, None)
+_C95 = (None, None, None, (1, 2), (0, 1), None, None, None, None, None)
+_C96 = (None, None, None, None, None, (1, 3), (0, 3), None, None, None)
+_C97 = (None, None, None, None, None, (2, 3), (1, 3), (0, 2), None, None)
+_C98 = (None, None, None, None, None, (3, 3), (2, 3), (1, 2), (0, 2), None)
+_C99 = (None, None, None, None, None, (4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
+_C100 = (None, (1, 2), (0, 1), None)
+_P101 = ((6, 0), (7, 0))
+_C102 = (None, None, None, None, None, None, (1, 2), (0, 1), None, None)
+_C103 = (None, None, None, None, None, None, None, None, (1, 2), (0, 1))
+_P104 = ((0, 0), (0, 1))
+_C105 = (None, (1, 2), (0, 1))
 _P106 = ((0, 0), (1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7))
 _P107 = ((1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7))
 _P108 = ((0, 0), (1, 0), (2, 0), (-1, 0))
@@ -135,102 +135,101 @@ _C119 = ((6, 4), (5, 4), (5, 4))
 _C120 = ((7, 4), (6, 4), (6, 4))
 _P121 = ((0, 0), (0, 1), (0, 2))
 _P122 = ((-1, 0),)
-_C123 = ((0, 1), (0, 2))
-_C124 = ((1, 2), (0, 1), (0, 2))
-_K125 = ('ParsingError', 'NoTLSRootCertificatAvailable', 'UnknownError')
-_K126 = {'ParsingError': 0, 'NoTLSRootCertificatAvailable': 1, 'UnknownError': 2}
-_C127 = (None, (1, 2), (0, 2), None)
-_C128 = (None, (2, 2), (1, 2), (0, 1))
-_P129 = ((1, 0), (1, 1), (1, 2))
-_P130 = ((0, 0), (1, 0), (2, 0), (3, 0), (-1, 0))
-_P131 = ((1, 0), (2, 0), (3, 0), (-1, 0))
-_P132 = ((2, 0), (3, 0), (-1, 0))
-_P133 = ((3, 0), (-1, 0))
-_C134 = ((1, 3), (0, 3), None, None, None)
-_C135 = ((2, 3), (1, 3), (0, 3), None, None)
-_C136 = ((4, 3), (3, 3), (2, 3), (1, 2), (1, 2))
+_C123 = ((1, 2), (0, 1), (0, 2))
+_K124 = ('ParsingError', 'NoTLSRootCertificatAvailable', 'UnknownError')
+_K125 = {'ParsingError': 0, 'NoTLSRootCertificatAvailable': 1, 'UnknownError': 2}
+_C126 = (None, (1, 2), (0, 2), None)
+_C127 = (None, (2, 2), (1, 2), (0, 1))
+_P128 = ((1, 0), (1, 1), (1, 2))
+_P129 = ((0, 0), (1, 0), (2, 0), (3, 0), (-1, 0))
+_P130 = ((1, 0), (2, 0), (3, 0), (-1, 0))
+_P131 = ((2, 0), (3, 0), (-1, 0))
+_P132 = ((3, 0), (-1, 0))
+_C133 = ((1, 3), (0, 3), None, None, None)
+_C134 = ((2, 3), (1, 3), (0, 3), None, None)
+_C135 = ((4, 3), (3, 3), (2, 3), (1, 2), (1, 2))
+_C136 = (None, (0, 1), (0, 2))
 _P137 = ((1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5))
 _K138 = ('Contract', 'ExternalPayment')
-_K139 = ('Start', 'Stop', 'Renegotiate')
-_P140 = ((2, 0), (3, 0), (3, 1), (-1, 0))
-_P141 = ((3, 0), (3, 1), (-1, 0))
-_P142 = ((0, 0), (1, 0), (2, 0), (3, 0), (4, 0))
-_P143 = ((1, 0), (2, 0), (3, 0), (4, 0))
-_P144 = ((2, 0), (3, 0), (4, 0))
-_C145 = ((1, 3), (0, 3), None, None, None, None, None)
-_C146 = ((2, 3), (1, 3), (0, 2), None, None, None, None)
-_C147 = ((3, 3), (2, 3), (1, 2), (0, 2), None, None, None)
-_C148 = ((4, 3), (3, 3), (2, 2), (1, 2), (0, 1), None, None)
-_C149 = (None, (1, 2), (0, 2), (0, 2), None)
-_C150 = (None, (2, 2), (1, 2), (1, 2), (0, 1))
-_C151 = ((1, 2), (0, 1), None, None, None, None, None)
-_C152 = (None, None, (1, 2), (0, 2), None, None, None)
-_C153 = (None, None, (2, 2), (1, 2), (0, 1), (0, 2), None)
-_C154 = (None, None, None, None, None, (1, 2), (0, 1))
-_C155 = (None, (1, 2), (0, 1), None, None, None)
-_C156 = (None, None, None, (1, 2), (0, 1), None)
-_K157 = ('Terminate', 'Pause')
-_C158 = (None, (2, 3), (1, 2), (1, 2))
-_P159 = ((2, 0),)
-_C160 = ((1, 2), (0, 1), None)
-_C161 = (None, None, None, (1, 2), (0, 2), (0, 2))
-_C162 = (None, None, None, (2, 2), (1, 2), (1, 2))
-_C163 = (None, None, None, (0, 1), (0, 2))
-_P164 = ((1, 1), (1, 0), (-1, 0))
-_C165 = (None, (0, 3), (0, 3))
-_C166 = (None, (2, 3), (2, 3))
-_P167 = ((0, 0), (0, 1), (0, 2), (0, 3), (0, 4), (0, 5))
-_P168 = ((0, 0), (0, 1), (0, 2), (0, 3), (0, 4), (0, 5), (-1, 0))
-_C169 = ((0, 3), (0, 3))
-_C170 = ((1, 3), (1, 3))
-_C171 = ((2, 3), (2, 3))
-_C172 = ((3, 3), (3, 3))
-_C173 = ((4, 3), (4, 3))
-_F174 = ('unsignedInt', 0, 4294967295, None, None, None)
-_F175 = ('unsignedShort', 0, 65535, None, None, None)
-_F176 = ('string', None, None, ('None', 'StopCharging', 'ReNegotiation'), None, None)
-_F177 = ('boolean', None, None, None, None, None)
-_F178 = ('ID', None, None, None, None, None)
-_F179 = ('base64Binary', None, None, None, 16, 16)
-_F180 = ('string', None, None, ('OK', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_CertificateExpiresSoon', 'FAILED', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_UnknownSession', 'FAILED_ServiceSelectionInvalid', 'FAILED_PaymentSelectionInvalid', 'FAILED_CertificateExpired', 'FAILED_SignatureError', 'FAILED_NoCertificateAvailable', 'FAILED_CertChainError', 'FAILED_ChallengeInvalid', 'FAILED_ContractCanceled', 'FAILED_WrongChargeParameter', 'FAILED_PowerDeliveryNotApplied', 'FAILED_TariffSelectionInvalid', 'FAILED_ChargingProfileInvalid', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoChargeServiceSelected', 'FAILED_WrongEnergyTransferMode', 'FAILED_ContactorError', 'FAILED_CertificateNotAllowedAtThisEVSE', 'FAILED_CertificateRevoked'), None, None)
-_F181 = ('string', None, None, ('Finished', 'Ongoing', 'Ongoing_WaitingForCustomerInteraction'), None, None)
-_F182 = ('anyURI', None, None, None, None, None)
-_F183 = ('base64Binary', None, None, None, None, 800)
-_F184 = ('string', None, None, None, 14, 15)
-_F185 = ('short', -32768, 32767, None, None, None)
-_F186 = ('string', None, None, ('AC_single_phase_core', 'AC_three_phase_core', 'DC_core', 'DC_extended', 'DC_combo_core', 'DC_unique'), None, None)
-_F187 = ('string', None, None, None, None, 32)
-_F188 = ('string', None, None, ('EVCharging', 'Internet', 'ContractCertificate', 'OtherCustom'), None, None)
-_F189 = ('string', None, None, None, None, 64)
-_F190 = ('string', None, None, None, 7, 37)
-_F191 = ('unsignedByte', 1, 255, None, None, None)
-_F192 = ('base64Binary', None, None, None, None, 48)
-_F193 = ('string', None, None, ('relativePricePercentage', 'RenewableGenerationPercentage', 'CarbonDioxideEmission'), None, None)
-_F194 = ('byte', -3, 3, None, None, None)
-_F195 = ('byte', 0, 100, None, None, None)
-_F196 = ('string', None, None, ('Invalid', 'Valid', 'Warning', 'Fault', 'No_IMD'), None, None)
-_F197 = ('string', None, None, ('EVSE_NotReady', 'EVSE_Ready', 'EVSE_Shutdown', 'EVSE_UtilityInterruptEvent', 'EVSE_IsolationMonitoringActive', 'EVSE_EmergencyShutdown', 'EVSE_Malfunction', 'Reserved_8', 'Reserved_9', 'Reserved_A', 'Reserved_B', 'Reserved_C'), None, None)
-_F198 = ('string', None, None, ('NO_ERROR', 'FAILED_RESSTemperatureInhibit', 'FAILED_EVShiftPosition', 'FAILED_ChargerConnectorLockFault', 'FAILED_EVRESSMalfunction', 'FAILED_ChargingCurrentdifferential', 'FAILED_ChargingVoltageOutOfRange', 'Reserved_A', 'Reserved_B', 'Reserved_C', 'FAILED_ChargingSystemIncompatibility', 'NoData'), None, None)
-_F199 = ('base64Binary', None, None, None, None, 65)
-_F200 = ('string', None, None, None, None, None)
-_F201 = ('hexBinary', None, None, None, None, 8)
-_F202 = ('unsignedLong', 0, 18446744073709551615, None, None, None)
-_F203 = ('base64Binary', None, None, None, None, 64)
-_F204 = ('long', -9223372036854775808, 9223372036854775807, None, None, None)
-_F205 = ('string', None, None, ('ParsingError', 'NoTLSRootCertificatAvailable', 'UnknownError'), None, None)
-_F206 = ('byte', -128, 127, None, None, None)
-_F207 = ('int', -2147483648, 2147483647, None, None, None)
-_F208 = ('string', None, None, ('Contract', 'ExternalPayment'), None, None)
-_F209 = ('string', None, None, ('h', 'm', 's', 'A', 'V', 'W', 'Wh'), None, None)
-_F210 = ('string', None, None, ('Start', 'Stop', 'Renegotiate'), None, None)
-_F211 = ('byte', 1, 3, None, None, None)
-_F212 = ('base64Binary', None, None, None, None, None)
-_F213 = ('unsignedInt', 0, 16777214, None, None, None)
-_F214 = ('unsignedInt', 0, 86400, None, None, None)
-_F215 = ('unsignedByte', 0, 255, None, None, None)
-_F216 = ('hexBinary', None, None, None, None, 6)
-_F217 = ('string', None, None, ('Terminate', 'Pause'), None, None)
-_F218 = ('integer', None, None, None, None, None)
+_C139 = ((0, 1), (0, 2), None)
+_K140 = ('Start', 'Stop', 'Renegotiate')
+_P141 = ((2, 0), (3, 0), (3, 1), (-1, 0))
+_P142 = ((3, 0), (3, 1), (-1, 0))
+_P143 = ((0, 0), (1, 0), (2, 0), (3, 0), (4, 0))
+_P144 = ((1, 0), (2, 0), (3, 0), (4, 0))
+_P145 = ((2, 0), (3, 0), (4, 0))
+_C146 = ((1, 3), (0, 3), None, None, None, None, None)
+_C147 = ((2, 3), (1, 3), (0, 2), None, None, None, None)
+_C148 = ((3, 3), (2, 3), (1, 2), (0, 2), None, None, None)
+_C149 = ((4, 3), (3, 3), (2, 2), (1, 2), (0, 1), None, None)
+_C150 = (None, (1, 2), (0, 2), (0, 2), None)
+_C151 = (None, (2, 2), (1, 2), (1, 2), (0, 1))
+_C152 = (None, None, (1, 2), (0, 2), None, None)
+_C153 = (None, None, (2, 2), (1, 2), (0, 1), (0, 2))
+_C154 = (None, (1, 2), (0, 1), None, None, None)
+_C155 = (None, None, None, (1, 2), (0, 1), None)
+_K156 = ('Terminate', 'Pause')
+_C157 = (None, (2, 3), (1, 2), (1, 2))
+_P158 = ((2, 0),)
+_C159 = ((1, 2), (0, 1), None)
+_C160 = (None, None, None, (1, 2), (0, 2), (0, 2))
+_C161 = (None, None, None, (2, 2), (1, 2), (1, 2))
+_C162 = (None, None, None, (0, 1), (0, 2))
+_P163 = ((1, 1), (1, 0), (-1, 0))
+_C164 = (None, (0, 3), (0, 3))
+_C165 = (None, (2, 3), (2, 3))
+_P166 = ((0, 0), (0, 1), (0, 2), (0, 3), (0, 4), (0, 5))
+_P167 = ((0, 0), (0, 1), (0, 2), (0, 3), (0, 4), (0, 5), (-1, 0))
+_C168 = ((0, 3), (0, 3))
+_C169 = ((1, 3), (1, 3))
+_C170 = ((2, 3), (2, 3))
+_C171 = ((3, 3), (3, 3))
+_C172 = ((4, 3), (4, 3))
+_F173 = ('unsignedInt', 0, 4294967295, None, None, None)
+_F174 = ('unsignedShort', 0, 65535, None, None, None)
+_F175 = ('string', None, None, ('None', 'StopCharging', 'ReNegotiation'), None, None)
+_F176 = ('boolean', None, None, None, None, None)
+_F177 = ('ID', None, None, None, None, None)
+_F178 = ('base64Binary', None, None, None, 16, 16)
+_F179 = ('string', None, None, ('OK', 'OK_NewSessionEstablished', 'OK_OldSessionJoined', 'OK_CertificateExpiresSoon', 'FAILED', 'FAILED_SequenceError', 'FAILED_ServiceIDInvalid', 'FAILED_UnknownSession', 'FAILED_ServiceSelectionInvalid', 'FAILED_PaymentSelectionInvalid', 'FAILED_CertificateExpired', 'FAILED_SignatureError', 'FAILED_NoCertificateAvailable', 'FAILED_CertChainError', 'FAILED_ChallengeInvalid', 'FAILED_ContractCanceled', 'FAILED_WrongChargeParameter', 'FAILED_PowerDeliveryNotApplied', 'FAILED_TariffSelectionInvalid', 'FAILED_ChargingProfileInvalid', 'FAILED_MeteringSignatureNotValid', 'FAILED_NoChargeServiceSelected', 'FAILED_WrongEnergyTransferMode', 'FAILED_ContactorError', 'FAILED_CertificateNotAllowedAtThisEVSE', 'FAILED_CertificateRevoked'), None, None)
+_F180 = ('string', None, None, ('Finished', 'Ongoing', 'Ongoing_WaitingForCustomerInteraction'), None, None)
+_F181 = ('anyURI', None, None, None, None, None)
+_F182 = ('base64Binary', None, None, None, None, 800)
+_F183 = ('string', None, None, None, 14, 15)
+_F184 = ('short', -32768, 32767, None, None, None)
+_F185 = ('string', None, None, ('AC_single_phase_core', 'AC_three_phase_core', 'DC_core', 'DC_extended', 'DC_combo_core', 'DC_unique'), None, None)
+_F186 = ('string', None, None, None, None, 32)
+_F187 = ('string', None, None, ('EVCharging', 'Internet', 'ContractCertificate', 'OtherCustom'), None, None)
+_F188 = ('string', None, None, None, None, 64)
+_F189 = ('string', None, None, None, 7, 37)
+_F190 = ('unsignedByte', 1, 255, None, None, None)
+_F191 = ('base64Binary', None, None, None, None, 48)
+_F192 = ('string', None, None, ('relativePricePercentage', 'RenewableGenerationPercentage', 'CarbonDioxideEmission'), None, None)
+_F193 = ('byte', -3, 3, None, None, None)
+_F194 = ('byte', 0, 100, None, None, None)
+_F195 = ('string', None, None, ('Invalid', 'Valid', 'Warning', 'Fault', 'No_IMD'), None, None)
+_F196 = ('string', None, None, ('EVSE_NotReady', 'EVSE_Ready', 'EVSE_Shutdown', 'EVSE_UtilityInterruptEvent', 'EVSE_IsolationMonitoringActive', 'EVSE_EmergencyShutdown', 'EVSE_Malfunction', 'Reserved_8', 'Reserved_9', 'Reserved_A', 'Reserved_B', 'Reserved_C'), None, None)
+_F197 = ('string', None, None, ('NO_ERROR', 'FAILED_RESSTemperatureInhibit', 'FAILED_EVShiftPosition', 'FAILED_ChargerConnectorLockFault', 'FAILED_EVRESSMalfunction', 'FAILED_ChargingCurrentdifferential', 'FAILED_ChargingVoltageOutOfRange', 'Reserved_A', 'Reserved_B', 'Reserved_C', 'FAILED_ChargingSystemIncompatibility', 'NoData'), None, None)
+_F198 = ('base64Binary', None, None, None, None, 65)
+_F199 = ('string', None, None, None, None, None)
+_F200 = ('hexBinary', None, None, None, None, 8)
+_F201 = ('unsignedLong', 0, 18446744073709551615, None, None, None)
+_F202 = ('base64Binary', None, None, None, None, 64)
+_F203 = ('long', -9223372036854775808, 9223372036854775807, None, None, None)
+_F204 = ('string', None, None, ('ParsingError', 'NoTLSRootCertificatAvailable', 'UnknownError'), None, None)
+_F205 = ('byte', -128, 127, None, None, None)
+_F206 = ('int', -2147483648, 2147483647, None, None, None)
+_F207 = ('string', None, None, ('Contract', 'ExternalPayment'), None, None)
+_F208 = ('string', None, None, ('h', 'm', 's', 'A', 'V', 'W', 'Wh'), None, None)
+_F209 = ('string', None, None, ('Start', 'Stop', 'Renegotiate'), None, None)
+_F210 = ('byte', 1, 3, None, None, None)
+_F211 = ('base64Binary', None, None, None, None, None)
+_F212 = ('unsignedInt', 0, 16777214, None, None, None)
+_F213 = ('unsignedInt', 0, 86400, None, None, None)
+_F214 = ('unsignedByte', 0, 255, None, None, None)
+_F215 = ('hexBinary', None, None, None, None, 6)
+_F216 = ('string', None, None, ('Terminate', 'Pause'), None, None)
+_F217 = ('integer', None, None, None, None, None)
 
 @dataclass(slots=True, kw_only=True)
 class AC_EVChargeParameterType:
@@ -2881,11 +2880,12 @@ def _d_ChargingProfileType(r: Reader) -> ChargingProfileType:
         t = ProfileEntryType(charging_profile_entry_start=v1_charging_profile_entry_start, charging_profile_entry_max_power=v1_charging_profile_entry_max_power, charging_profile_entry_max_number_of_phases_in_use=v1_charging_profile_entry_max_number_of_phases_in_use)
         v_profile_entry.append(t)
         n += 1
+        if n > 24:
+            r.fail("more than 24 items")
         if n < 24:
             it, al = _P44[r.code(2, 2)]
         else:
-            r.zero(1, 'expected end of element')
-            it = -1; al = 0
+            it, al = _P44[r.code(2, 2)]
     return ChargingProfileType(profile_entry=v_profile_entry)
 
 def _e_ChargingProfileType(w: Writer, o: ChargingProfileType) -> None:
@@ -2911,11 +2911,10 @@ def _e_ChargingProfileType(w: Writer, o: ChargingProfileType) -> None:
         c2 = _C27[s1]
         w.bits((c2[0]), c2[1])
         n += 1
-        s = 1 if n < 24 else 2
+        s = 1 if n < 24 else 1
     if n < 1 or n > 24:
         raise ExiEncodeError(f"ChargingProfileType: {n} items of profile_entry (allowed 1..24)")
-    c3 = _C54[s]
-    w.bits((c3[0]), c3[1])
+    w.bits(1, 2)
 
 def _d_ChargingStatusReqType(r: Reader) -> ChargingStatusReqType:
     r.zero(1, 'expected end of element')
@@ -2951,7 +2950,7 @@ def _d_ChargingStatusResType(r: Reader) -> ChargingStatusResType:
     if v_sa_schedule_tuple_id > 255: r.bad(p + 3, 'range')
     e = b & 0x7
     if e >= 4: r.bad_code(p + 12, e, 4)
-    it, al = _P55[e]
+    it, al = _P54[e]
     if it == 3:
         v1_multiplier = None
         v1_unit = None
@@ -2976,7 +2975,7 @@ def _d_ChargingStatusResType(r: Reader) -> ChargingStatusResType:
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
         if e >= 3: r.bad_code(p + 2, e, 3)
-        it, al = _P56[e]
+        it, al = _P55[e]
         v_evse_max_current = PhysicalValueType(multiplier=v1_multiplier, unit=v1_unit, value=v1_value)
     if it == 4:
         v2_meter_id = None
@@ -2996,7 +2995,7 @@ def _d_ChargingStatusResType(r: Reader) -> ChargingStatusResType:
         if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
         if e >= 5: r.bad_code(p + 1, e, 5)
-        it, al = _P57[e]
+        it, al = _P56[e]
         if it == 1:
             r.zero(1, 'expected characters')
             v2_meter_reading = r.uintb(18446744073709551615)
@@ -3006,7 +3005,7 @@ def _d_ChargingStatusResType(r: Reader) -> ChargingStatusResType:
             if b & 0x8: r.badz(p, 4, b & 0x8)
             e = b & 0x7
             if e >= 4: r.bad_code(p + 1, e, 4)
-            it, al = _P58[e]
+            it, al = _P57[e]
         if it == 2:
             r.zero(1, 'expected characters')
             v2_sig_meter_reading = r.binary()
@@ -3016,7 +3015,7 @@ def _d_ChargingStatusResType(r: Reader) -> ChargingStatusResType:
             if b & 0x4: r.badz(p, 3, b & 0x4)
             e = b & 0x3
             if e >= 3: r.bad_code(p + 1, e, 3)
-            it, al = _P59[e]
+            it, al = _P58[e]
         if it == 3:
             p = r.p; q = p + 2
             if q > rn: rv, rn = r.refill(q)
@@ -3032,7 +3031,7 @@ def _d_ChargingStatusResType(r: Reader) -> ChargingStatusResType:
             if b & 0x4: r.badz(p, 3, b & 0x4)
             e = b & 0x3
             if e >= 2: r.bad_code(p + 1, e, 2)
-            it, al = _P60[e]
+            it, al = _P59[e]
         if it == 4:
             p = r.p; q = p + 2
             if q > rn: rv, rn = r.refill(q)
@@ -3048,7 +3047,7 @@ def _d_ChargingStatusResType(r: Reader) -> ChargingStatusResType:
             if b & 0x3: r.badz(p, 2, b & 0x3)
             it = -1; al = 0
         v_meter_info = MeterInfoType(meter_id=v2_meter_id, meter_reading=v2_meter_reading, sig_meter_reading=v2_sig_meter_reading, meter_status=v2_meter_status, t_meter=v2_t_meter)
-        it, al = _P61[r.code(2, 2)]
+        it, al = _P60[r.code(2, 2)]
     if it == 5:
         p = r.p; q = p + 4
         if q > rn: rv, rn = r.refill(q)
@@ -3106,7 +3105,7 @@ def _e_ChargingStatusResType(w: Writer, o: ChargingStatusResType) -> None:
         w.bits(0, 2)
         s = 4
     if (f_meter_info := o.meter_info) is not None:
-        c1 = _C62[s]
+        c1 = _C61[s]
         f2_meter_id = f_meter_info.meter_id
         if f2_meter_id is None: raise ExiEncodeError("MeterInfoType: missing required meter_id")
         w.bits(((c1[0]) << 2), c1[1] + 2)
@@ -3119,13 +3118,13 @@ def _e_ChargingStatusResType(w: Writer, o: ChargingStatusResType) -> None:
             w.bits(0, 1)
             s2 = 2
         if (f2_sig_meter_reading := f_meter_info.sig_meter_reading) is not None:
-            c2 = _C63[s2]
+            c2 = _C62[s2]
             w.bits(((c2[0]) << 1), c2[1] + 1)
             w.binary(f2_sig_meter_reading)
             w.bits(0, 1)
             s2 = 3
         if (f2_meter_status := f_meter_info.meter_status) is not None:
-            c3 = _C64[s2]
+            c3 = _C63[s2]
             if not -32768 <= f2_meter_status <= 32767:
                 raise ExiEncodeError(f"value {f2_meter_status!r} outside [-32768, 32767]")
             w.bits(((c3[0]) << 2) | (1 if f2_meter_status < 0 else 0), c3[1] + 2)
@@ -3133,23 +3132,23 @@ def _e_ChargingStatusResType(w: Writer, o: ChargingStatusResType) -> None:
             w.bits(0, 1)
             s2 = 4
         if (f2_t_meter := f_meter_info.t_meter) is not None:
-            c4 = _C65[s2]
+            c4 = _C64[s2]
             if not -9223372036854775808 <= f2_t_meter <= 9223372036854775807:
                 raise ExiEncodeError(f"value {f2_t_meter!r} outside [-9223372036854775808, 9223372036854775807]")
             w.bits(((c4[0]) << 2) | (1 if f2_t_meter < 0 else 0), c4[1] + 2)
             w.uint(-f2_t_meter - 1 if f2_t_meter < 0 else f2_t_meter)
             w.bits(0, 1)
             s2 = 5
-        c5 = _C66[s2]
+        c5 = _C65[s2]
         w.bits((c5[0]), c5[1])
         s = 5
     if (f_receipt_required := o.receipt_required) is not None:
-        c6 = _C67[s]
+        c6 = _C66[s]
         w.bits(((c6[0]) << 3) | ((1 if f_receipt_required else 0) << 1), c6[1] + 3)
         s = 6
     f_ac_evse_status = o.ac_evse_status
     if f_ac_evse_status is None: raise ExiEncodeError("ChargingStatusResType: missing required ac_evse_status")
-    c7 = _C68[s]
+    c7 = _C67[s]
     f3_notification_max_delay = f_ac_evse_status.notification_max_delay
     if f3_notification_max_delay is None: raise ExiEncodeError("AC_EVSEStatusType: missing required notification_max_delay")
     w.bits(((c7[0]) << 2), c7[1] + 2)
@@ -3199,7 +3198,7 @@ def _d_ConsumptionCostType(r: Reader) -> ConsumptionCostType:
         if b & 0x67: r.badz(p, 7, b & 0x67)
         k = (b >> 3) & 0x3
         if k >= 3: r.bad(p + 2, 'enum index')
-        v2_cost_kind = _K69[k]
+        v2_cost_kind = _K68[k]
         it = 1; al = 0
         v2_amount = r.uintb(4294967295)
         p = r.p; q = p + 3
@@ -3247,12 +3246,12 @@ def _e_ConsumptionCostType(w: Writer, o: ConsumptionCostType) -> None:
     n = 0
     for x in o.cost:
         if n == 3: raise ExiEncodeError("ConsumptionCostType: more than 3 items of cost")
-        c1 = _C70[s]
+        c1 = _C69[s]
         f2_cost_kind = x.cost_kind
         if f2_cost_kind is None: raise ExiEncodeError("CostType: missing required cost_kind")
         f2_amount = x.amount
         if f2_amount is None: raise ExiEncodeError("CostType: missing required amount")
-        w.bits(((c1[0]) << 7) | ((_K71[f2_cost_kind]) << 3), c1[1] + 7)
+        w.bits(((c1[0]) << 7) | ((_K70[f2_cost_kind]) << 3), c1[1] + 7)
         w.uint(f2_amount)
         s2 = 2
         w.bits(0, 1)
@@ -3305,7 +3304,7 @@ def _d_CostType(r: Reader) -> CostType:
     if b & 0x67: r.badz(p, 7, b & 0x67)
     k = (b >> 3) & 0x3
     if k >= 3: r.bad(p + 2, 'enum index')
-    v_cost_kind = _K69[k]
+    v_cost_kind = _K68[k]
     it = 1; al = 0
     v_amount = r.uintb(4294967295)
     p = r.p; q = p + 3
@@ -3330,7 +3329,7 @@ def _e_CostType(w: Writer, o: CostType) -> None:
     if f_cost_kind is None: raise ExiEncodeError("CostType: missing required cost_kind")
     f_amount = o.amount
     if f_amount is None: raise ExiEncodeError("CostType: missing required amount")
-    w.bits(((_K71[f_cost_kind]) << 3), 7)
+    w.bits(((_K70[f_cost_kind]) << 3), 7)
     w.uint(f_amount)
     s = 2
     w.bits(0, 1)
@@ -3387,7 +3386,7 @@ def _d_CurrentDemandReqType(r: Reader) -> CurrentDemandReqType:
     if b & 0x18: r.badz(p, 5, b & 0x18)
     e = b & 0x7
     if e >= 5: r.bad_code(p + 2, e, 5)
-    it, al = _P72[e]
+    it, al = _P71[e]
     v_ev_target_current = PhysicalValueType(multiplier=v2_multiplier, unit=v2_unit, value=v2_value)
     if it == 2:
         v3_multiplier = None
@@ -3413,7 +3412,7 @@ def _d_CurrentDemandReqType(r: Reader) -> CurrentDemandReqType:
         if b & 0x18: r.badz(p, 5, b & 0x18)
         e = b & 0x7
         if e >= 4: r.bad_code(p + 2, e, 4)
-        it, al = _P55[e]
+        it, al = _P54[e]
         v_ev_maximum_voltage_limit = PhysicalValueType(multiplier=v3_multiplier, unit=v3_unit, value=v3_value)
     if it == 3:
         v4_multiplier = None
@@ -3439,7 +3438,7 @@ def _d_CurrentDemandReqType(r: Reader) -> CurrentDemandReqType:
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
         if e >= 3: r.bad_code(p + 2, e, 3)
-        it, al = _P56[e]
+        it, al = _P55[e]
         v_ev_maximum_current_limit = PhysicalValueType(multiplier=v4_multiplier, unit=v4_unit, value=v4_value)
     if it == 4:
         v5_multiplier = None
@@ -3465,7 +3464,7 @@ def _d_CurrentDemandReqType(r: Reader) -> CurrentDemandReqType:
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
         if e >= 2: r.bad_code(p + 2, e, 2)
-        it, al = _P61[e]
+        it, al = _P60[e]
         v_ev_maximum_power_limit = PhysicalValueType(multiplier=v5_multiplier, unit=v5_unit, value=v5_value)
     if it == 5:
         p = r.p; q = p + 4
@@ -3481,7 +3480,7 @@ def _d_CurrentDemandReqType(r: Reader) -> CurrentDemandReqType:
     v_charging_complete = ((b >> 3) & 0x1) == 1
     e = b & 0x3
     if e >= 3: r.bad_code(p + 3, e, 3)
-    it, al = _P73[e]
+    it, al = _P72[e]
     if it == 7:
         v6_multiplier = None
         v6_unit = None
@@ -3506,7 +3505,7 @@ def _d_CurrentDemandReqType(r: Reader) -> CurrentDemandReqType:
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
         if e >= 2: r.bad_code(p + 2, e, 2)
-        it, al = _P74[e]
+        it, al = _P73[e]
         v_remaining_time_to_full_soc = PhysicalValueType(multiplier=v6_multiplier, unit=v6_unit, value=v6_value)
     if it == 8:
         v7_multiplier = None
@@ -3600,7 +3599,7 @@ def _e_CurrentDemandReqType(w: Writer, o: CurrentDemandReqType) -> None:
         w.bits(0, 2)
         s = 3
     if (f_ev_maximum_current_limit := o.ev_maximum_current_limit) is not None:
-        c1 = _C75[s]
+        c1 = _C74[s]
         f4_multiplier = f_ev_maximum_current_limit.multiplier
         if f4_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
         if not -3 <= f4_multiplier <= 3:
@@ -3616,7 +3615,7 @@ def _e_CurrentDemandReqType(w: Writer, o: CurrentDemandReqType) -> None:
         w.bits(0, 2)
         s = 4
     if (f_ev_maximum_power_limit := o.ev_maximum_power_limit) is not None:
-        c2 = _C76[s]
+        c2 = _C75[s]
         f5_multiplier = f_ev_maximum_power_limit.multiplier
         if f5_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
         if not -3 <= f5_multiplier <= 3:
@@ -3632,12 +3631,12 @@ def _e_CurrentDemandReqType(w: Writer, o: CurrentDemandReqType) -> None:
         w.bits(0, 2)
         s = 5
     if (f_bulk_charging_complete := o.bulk_charging_complete) is not None:
-        c3 = _C77[s]
+        c3 = _C76[s]
         w.bits(((c3[0]) << 3) | ((1 if f_bulk_charging_complete else 0) << 1), c3[1] + 3)
         s = 6
     f_charging_complete = o.charging_complete
     if f_charging_complete is None: raise ExiEncodeError("CurrentDemandReqType: missing required charging_complete")
-    c4 = _C78[s]
+    c4 = _C77[s]
     s = 7
     s = 7
     w.bits(((c4[0]) << 3) | ((1 if f_charging_complete else 0) << 1), c4[1] + 3)
@@ -3657,7 +3656,7 @@ def _e_CurrentDemandReqType(w: Writer, o: CurrentDemandReqType) -> None:
         w.bits(0, 2)
         s = 8
     if (f_remaining_time_to_bulk_soc := o.remaining_time_to_bulk_soc) is not None:
-        c5 = _C79[s]
+        c5 = _C78[s]
         f7_multiplier = f_remaining_time_to_bulk_soc.multiplier
         if f7_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
         if not -3 <= f7_multiplier <= 3:
@@ -3674,7 +3673,7 @@ def _e_CurrentDemandReqType(w: Writer, o: CurrentDemandReqType) -> None:
         s = 9
     f_ev_target_voltage = o.ev_target_voltage
     if f_ev_target_voltage is None: raise ExiEncodeError("CurrentDemandReqType: missing required ev_target_voltage")
-    c6 = _C80[s]
+    c6 = _C79[s]
     f8_multiplier = f_ev_target_voltage.multiplier
     if f8_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
     if not -3 <= f8_multiplier <= 3:
@@ -3786,7 +3785,7 @@ def _d_CurrentDemandResType(r: Reader) -> CurrentDemandResType:
     v_evse_power_limit_achieved = ((b >> 4) & 0x1) == 1
     e = b & 0x7
     if e >= 4: r.bad_code(p + 14, e, 4)
-    it, al = _P81[e]
+    it, al = _P80[e]
     v_evse_present_current = PhysicalValueType(multiplier=v3_multiplier, unit=v3_unit, value=v3_value)
     if it == 7:
         v4_multiplier = None
@@ -3812,7 +3811,7 @@ def _d_CurrentDemandResType(r: Reader) -> CurrentDemandResType:
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
         if e >= 3: r.bad_code(p + 2, e, 3)
-        it, al = _P82[e]
+        it, al = _P81[e]
         v_evse_maximum_voltage_limit = PhysicalValueType(multiplier=v4_multiplier, unit=v4_unit, value=v4_value)
     if it == 8:
         v5_multiplier = None
@@ -3838,7 +3837,7 @@ def _d_CurrentDemandResType(r: Reader) -> CurrentDemandResType:
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
         if e >= 2: r.bad_code(p + 2, e, 2)
-        it, al = _P83[e]
+        it, al = _P82[e]
         v_evse_maximum_current_limit = PhysicalValueType(multiplier=v5_multiplier, unit=v5_unit, value=v5_value)
     if it == 9:
         v6_multiplier = None
@@ -3874,7 +3873,7 @@ def _d_CurrentDemandResType(r: Reader) -> CurrentDemandResType:
     if v_sa_schedule_tuple_id > 255: r.bad(p + 3, 'range')
     e = b & 0x3
     if e >= 3: r.bad_code(p + 12, e, 3)
-    it, al = _P84[e]
+    it, al = _P83[e]
     if it == 12:
         v7_meter_id = None
         v7_meter_reading = None
@@ -3893,7 +3892,7 @@ def _d_CurrentDemandResType(r: Reader) -> CurrentDemandResType:
         if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
         if e >= 5: r.bad_code(p + 1, e, 5)
-        it, al = _P57[e]
+        it, al = _P56[e]
         if it == 1:
             r.zero(1, 'expected characters')
             v7_meter_reading = r.uintb(18446744073709551615)
@@ -3903,7 +3902,7 @@ def _d_CurrentDemandResType(r: Reader) -> CurrentDemandResType:
             if b & 0x8: r.badz(p, 4, b & 0x8)
             e = b & 0x7
             if e >= 4: r.bad_code(p + 1, e, 4)
-            it, al = _P58[e]
+            it, al = _P57[e]
         if it == 2:
             r.zero(1, 'expected characters')
             v7_sig_meter_reading = r.binary()
@@ -3913,7 +3912,7 @@ def _d_CurrentDemandResType(r: Reader) -> CurrentDemandResType:
             if b & 0x4: r.badz(p, 3, b & 0x4)
             e = b & 0x3
             if e >= 3: r.bad_code(p + 1, e, 3)
-            it, al = _P59[e]
+            it, al = _P58[e]
         if it == 3:
             p = r.p; q = p + 2
             if q > rn: rv, rn = r.refill(q)
@@ -3929,7 +3928,7 @@ def _d_CurrentDemandResType(r: Reader) -> CurrentDemandResType:
             if b & 0x4: r.badz(p, 3, b & 0x4)
             e = b & 0x3
             if e >= 2: r.bad_code(p + 1, e, 2)
-            it, al = _P60[e]
+            it, al = _P59[e]
         if it == 4:
             p = r.p; q = p + 2
             if q > rn: rv, rn = r.refill(q)
@@ -3945,7 +3944,7 @@ def _d_CurrentDemandResType(r: Reader) -> CurrentDemandResType:
             if b & 0x3: r.badz(p, 2, b & 0x3)
             it = -1; al = 0
         v_meter_info = MeterInfoType(meter_id=v7_meter_id, meter_reading=v7_meter_reading, sig_meter_reading=v7_sig_meter_reading, meter_status=v7_meter_status, t_meter=v7_t_meter)
-        it, al = _P85[r.code(2, 2)]
+        it, al = _P84[r.code(2, 2)]
     if it == 13:
         p = r.p; q = p + 4
         if q > rn: rv, rn = r.refill(q)
@@ -4027,7 +4026,7 @@ def _e_CurrentDemandResType(w: Writer, o: CurrentDemandResType) -> None:
         w.bits(0, 2)
         s = 8
     if (f_evse_maximum_current_limit := o.evse_maximum_current_limit) is not None:
-        c2 = _C86[s]
+        c2 = _C85[s]
         f5_multiplier = f_evse_maximum_current_limit.multiplier
         if f5_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
         if not -3 <= f5_multiplier <= 3:
@@ -4043,7 +4042,7 @@ def _e_CurrentDemandResType(w: Writer, o: CurrentDemandResType) -> None:
         w.bits(0, 2)
         s = 9
     if (f_evse_maximum_power_limit := o.evse_maximum_power_limit) is not None:
-        c3 = _C87[s]
+        c3 = _C86[s]
         f6_multiplier = f_evse_maximum_power_limit.multiplier
         if f6_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
         if not -3 <= f6_multiplier <= 3:
@@ -4060,7 +4059,7 @@ def _e_CurrentDemandResType(w: Writer, o: CurrentDemandResType) -> None:
         s = 10
     f_evseid = o.evseid
     if f_evseid is None: raise ExiEncodeError("CurrentDemandResType: missing required evseid")
-    c4 = _C88[s]
+    c4 = _C87[s]
     w.bits(((c4[0]) << 1), c4[1] + 1)
     w.string(f_evseid)
     s = 11
@@ -4083,13 +4082,13 @@ def _e_CurrentDemandResType(w: Writer, o: CurrentDemandResType) -> None:
             w.bits(0, 1)
             s7 = 2
         if (f7_sig_meter_reading := f_meter_info.sig_meter_reading) is not None:
-            c5 = _C63[s7]
+            c5 = _C62[s7]
             w.bits(((c5[0]) << 1), c5[1] + 1)
             w.binary(f7_sig_meter_reading)
             w.bits(0, 1)
             s7 = 3
         if (f7_meter_status := f_meter_info.meter_status) is not None:
-            c6 = _C64[s7]
+            c6 = _C63[s7]
             if not -32768 <= f7_meter_status <= 32767:
                 raise ExiEncodeError(f"value {f7_meter_status!r} outside [-32768, 32767]")
             w.bits(((c6[0]) << 2) | (1 if f7_meter_status < 0 else 0), c6[1] + 2)
@@ -4097,21 +4096,21 @@ def _e_CurrentDemandResType(w: Writer, o: CurrentDemandResType) -> None:
             w.bits(0, 1)
             s7 = 4
         if (f7_t_meter := f_meter_info.t_meter) is not None:
-            c7 = _C65[s7]
+            c7 = _C64[s7]
             if not -9223372036854775808 <= f7_t_meter <= 9223372036854775807:
                 raise ExiEncodeError(f"value {f7_t_meter!r} outside [-9223372036854775808, 9223372036854775807]")
             w.bits(((c7[0]) << 2) | (1 if f7_t_meter < 0 else 0), c7[1] + 2)
             w.uint(-f7_t_meter - 1 if f7_t_meter < 0 else f7_t_meter)
             w.bits(0, 1)
             s7 = 5
-        c8 = _C66[s7]
+        c8 = _C65[s7]
         w.bits((c8[0]), c8[1])
         s = 13
     if (f_receipt_required := o.receipt_required) is not None:
-        c9 = _C89[s]
+        c9 = _C88[s]
         w.bits(((c9[0]) << 3) | ((1 if f_receipt_required else 0) << 1), c9[1] + 3)
         s = 14
-    c10 = _C90[s]
+    c10 = _C89[s]
     w.bits((c10[0]), c10[1])
 
 def _d_DC_EVChargeParameterType(r: Reader) -> DC_EVChargeParameterType:
@@ -4216,7 +4215,7 @@ def _d_DC_EVChargeParameterType(r: Reader) -> DC_EVChargeParameterType:
     if b & 0x18: r.badz(p, 5, b & 0x18)
     e = b & 0x7
     if e >= 5: r.bad_code(p + 2, e, 5)
-    it, al = _P91[e]
+    it, al = _P90[e]
     v_ev_maximum_voltage_limit = PhysicalValueType(multiplier=v4_multiplier, unit=v4_unit, value=v4_value)
     if it == 5:
         v5_multiplier = None
@@ -4242,7 +4241,7 @@ def _d_DC_EVChargeParameterType(r: Reader) -> DC_EVChargeParameterType:
         if b & 0x18: r.badz(p, 5, b & 0x18)
         e = b & 0x7
         if e >= 4: r.bad_code(p + 2, e, 4)
-        it, al = _P92[e]
+        it, al = _P91[e]
         v_ev_energy_capacity = PhysicalValueType(multiplier=v5_multiplier, unit=v5_unit, value=v5_value)
     if it == 6:
         v6_multiplier = None
@@ -4268,7 +4267,7 @@ def _d_DC_EVChargeParameterType(r: Reader) -> DC_EVChargeParameterType:
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
         if e >= 3: r.bad_code(p + 2, e, 3)
-        it, al = _P93[e]
+        it, al = _P92[e]
         v_ev_energy_request = PhysicalValueType(multiplier=v6_multiplier, unit=v6_unit, value=v6_value)
     if it == 7:
         p = r.p; q = p + 11
@@ -4279,7 +4278,7 @@ def _d_DC_EVChargeParameterType(r: Reader) -> DC_EVChargeParameterType:
         if v_full_soc > 100: r.bad(p + 1, 'range')
         e = b & 0x3
         if e >= 2: r.bad_code(p + 9, e, 2)
-        it, al = _P94[e]
+        it, al = _P93[e]
     if it == 8:
         p = r.p; q = p + 10
         if q > rn: rv, rn = r.refill(q)
@@ -4299,7 +4298,7 @@ def _e_DC_EVChargeParameterType(w: Writer, o: DC_EVChargeParameterType) -> None:
         s = 1
     f_dc_ev_status = o.dc_ev_status
     if f_dc_ev_status is None: raise ExiEncodeError("DC_EVChargeParameterType: missing required dc_ev_status")
-    c1 = _C95[s]
+    c1 = _C94[s]
     f1_ev_ready = f_dc_ev_status.ev_ready
     if f1_ev_ready is None: raise ExiEncodeError("DC_EVStatusType: missing required ev_ready")
     f1_ev_error_code = f_dc_ev_status.ev_error_code
@@ -4342,7 +4341,7 @@ def _e_DC_EVChargeParameterType(w: Writer, o: DC_EVChargeParameterType) -> None:
         s = 4
     f_ev_maximum_voltage_limit = o.ev_maximum_voltage_limit
     if f_ev_maximum_voltage_limit is None: raise ExiEncodeError("DC_EVChargeParameterType: missing required ev_maximum_voltage_limit")
-    c2 = _C96[s]
+    c2 = _C95[s]
     f4_multiplier = f_ev_maximum_voltage_limit.multiplier
     if f4_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
     if not -3 <= f4_multiplier <= 3:
@@ -4374,7 +4373,7 @@ def _e_DC_EVChargeParameterType(w: Writer, o: DC_EVChargeParameterType) -> None:
         w.bits(0, 2)
         s = 6
     if (f_ev_energy_request := o.ev_energy_request) is not None:
-        c3 = _C97[s]
+        c3 = _C96[s]
         f6_multiplier = f_ev_energy_request.multiplier
         if f6_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
         if not -3 <= f6_multiplier <= 3:
@@ -4390,18 +4389,18 @@ def _e_DC_EVChargeParameterType(w: Writer, o: DC_EVChargeParameterType) -> None:
         w.bits(0, 2)
         s = 7
     if (f_full_soc := o.full_soc) is not None:
-        c4 = _C98[s]
+        c4 = _C97[s]
         if not 0 <= f_full_soc <= 100:
             raise ExiEncodeError(f"value {f_full_soc!r} outside [0, 100]")
         w.bits(((c4[0]) << 9) | ((f_full_soc) << 1), c4[1] + 9)
         s = 8
     if (f_bulk_soc := o.bulk_soc) is not None:
-        c5 = _C99[s]
+        c5 = _C98[s]
         if not 0 <= f_bulk_soc <= 100:
             raise ExiEncodeError(f"value {f_bulk_soc!r} outside [0, 100]")
         w.bits(((c5[0]) << 9) | ((f_bulk_soc) << 1), c5[1] + 9)
         s = 9
-    c6 = _C100[s]
+    c6 = _C99[s]
     w.bits((c6[0]), c6[1])
 
 def _d_DC_EVPowerDeliveryParameterType(r: Reader) -> DC_EVPowerDeliveryParameterType:
@@ -4459,7 +4458,7 @@ def _e_DC_EVPowerDeliveryParameterType(w: Writer, o: DC_EVPowerDeliveryParameter
         s = 2
     f_charging_complete = o.charging_complete
     if f_charging_complete is None: raise ExiEncodeError("DC_EVPowerDeliveryParameterType: missing required charging_complete")
-    c1 = _C101[s]
+    c1 = _C100[s]
     s = 3
     w.bits(((c1[0]) << 4) | ((1 if f_charging_complete else 0) << 2), c1[1] + 4)
 
@@ -4602,7 +4601,7 @@ def _d_DC_EVSEChargeParameterType(r: Reader) -> DC_EVSEChargeParameterType:
     if b & 0xc: r.badz(p, 4, b & 0xc)
     e = b & 0x3
     if e >= 2: r.bad_code(p + 2, e, 2)
-    it, al = _P102[e]
+    it, al = _P101[e]
     v_evse_minimum_voltage_limit = PhysicalValueType(multiplier=v6_multiplier, unit=v6_unit, value=v6_value)
     if it == 6:
         v7_multiplier = None
@@ -4651,7 +4650,7 @@ def _d_DC_EVSEChargeParameterType(r: Reader) -> DC_EVSEChargeParameterType:
     if b & 0xc: r.badz(p, 4, b & 0xc)
     e = b & 0x3
     if e >= 2: r.bad_code(p + 2, e, 2)
-    it, al = _P94[e]
+    it, al = _P93[e]
     v_evse_peak_current_ripple = PhysicalValueType(multiplier=v8_multiplier, unit=v8_unit, value=v8_value)
     if it == 8:
         v9_multiplier = None
@@ -4786,7 +4785,7 @@ def _e_DC_EVSEChargeParameterType(w: Writer, o: DC_EVSEChargeParameterType) -> N
         s = 7
     f_evse_peak_current_ripple = o.evse_peak_current_ripple
     if f_evse_peak_current_ripple is None: raise ExiEncodeError("DC_EVSEChargeParameterType: missing required evse_peak_current_ripple")
-    c2 = _C103[s]
+    c2 = _C102[s]
     f8_multiplier = f_evse_peak_current_ripple.multiplier
     if f8_multiplier is None: raise ExiEncodeError("PhysicalValueType: missing required multiplier")
     if not -3 <= f8_multiplier <= 3:
@@ -4817,7 +4816,7 @@ def _e_DC_EVSEChargeParameterType(w: Writer, o: DC_EVSEChargeParameterType) -> N
         w.uint(-f9_value - 1 if f9_value < 0 else f9_value)
         w.bits(0, 2)
         s = 9
-    c3 = _C104[s]
+    c3 = _C103[s]
     w.bits((c3[0]), c3[1])
 
 def _d_DC_EVSEStatusType(r: Reader) -> DC_EVSEStatusType:
@@ -5063,7 +5062,7 @@ def _d_EntryType(r: Reader) -> EntryType:
     rv = r.v; rn = r.n
     v_relative_time_interval = None
     v_time_interval = None
-    it, al = _P105[r.code(2, 2)]
+    it, al = _P104[r.code(2, 2)]
     if al == 0:
         v1_start = None
         v1_duration = None
@@ -5111,7 +5110,7 @@ def _e_EntryType(w: Writer, o: EntryType) -> None:
             w.uint(f1_duration)
             w.bits(0, 1)
             s1 = 2
-        c1 = _C54[s1]
+        c1 = _C105[s1]
         w.bits((c1[0]), c1[1])
         s = 1
     elif (f_time_interval := o.time_interval) is not None:
@@ -5357,7 +5356,7 @@ def _e_ListOfRootCertificateIDsType(w: Writer, o: ListOfRootCertificateIDsType) 
     n = 0
     for x in o.root_certificate_id:
         if n == 20: raise ExiEncodeError("ListOfRootCertificateIDsType: more than 20 items of root_certificate_id")
-        c1 = _C123[s]
+        c1 = _C53[s]
         f1_x509_issuer_name = x.x509_issuer_name
         if f1_x509_issuer_name is None: raise ExiEncodeError("X509IssuerSerialType: missing required x509_issuer_name")
         w.bits(((c1[0]) << 2), c1[1] + 2)
@@ -5397,7 +5396,7 @@ def _e_ManifestType(w: Writer, o: ManifestType) -> None:
         s = 1
     n = 0
     for x in o.reference:
-        c1 = _C124[s]
+        c1 = _C123[s]
         w.bits((c1[0]), c1[1])
         _e_ReferenceType(w, x)
         n += 1
@@ -5433,7 +5432,7 @@ def _d_MessageHeaderType(r: Reader) -> MessageHeaderType:
         if b & 0x64: r.badz(p, 7, b & 0x64)
         k = (b >> 3) & 0x3
         if k >= 3: r.bad(p + 2, 'enum index')
-        v1_fault_code = _K125[k]
+        v1_fault_code = _K124[k]
         e = b & 0x3
         if e >= 2: r.bad_code(p + 5, e, 2)
         it, al = _P7[e]
@@ -5464,21 +5463,21 @@ def _e_MessageHeaderType(w: Writer, o: MessageHeaderType) -> None:
         f1_fault_code = f_notification.fault_code
         if f1_fault_code is None: raise ExiEncodeError("NotificationType: missing required fault_code")
         s1 = 1
-        w.bits(((_K126[f1_fault_code]) << 1), 7)
+        w.bits(((_K125[f1_fault_code]) << 1), 7)
         if (f1_fault_msg := f_notification.fault_msg) is not None:
             w.bits(0, 3)
             w.string(f1_fault_msg)
             w.bits(0, 1)
             s1 = 2
-        c1 = _C54[s1]
+        c1 = _C105[s1]
         w.bits((c1[0]), c1[1])
         s = 2
     if (f_signature := o.signature) is not None:
-        c2 = _C127[s]
+        c2 = _C126[s]
         w.bits((c2[0]), c2[1])
         _e_SignatureType(w, f_signature)
         s = 3
-    c3 = _C128[s]
+    c3 = _C127[s]
     w.bits((c3[0]), c3[1])
 
 def _d_MeterInfoType(r: Reader) -> MeterInfoType:
@@ -5500,7 +5499,7 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
     if b & 0x8: r.badz(p, 4, b & 0x8)
     e = b & 0x7
     if e >= 5: r.bad_code(p + 1, e, 5)
-    it, al = _P57[e]
+    it, al = _P56[e]
     if it == 1:
         r.zero(1, 'expected characters')
         v_meter_reading = r.uintb(18446744073709551615)
@@ -5510,7 +5509,7 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
         if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
         if e >= 4: r.bad_code(p + 1, e, 4)
-        it, al = _P58[e]
+        it, al = _P57[e]
     if it == 2:
         r.zero(1, 'expected characters')
         v_sig_meter_reading = r.binary()
@@ -5520,7 +5519,7 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
         if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
         if e >= 3: r.bad_code(p + 1, e, 3)
-        it, al = _P59[e]
+        it, al = _P58[e]
     if it == 3:
         p = r.p; q = p + 2
         if q > rn: rv, rn = r.refill(q)
@@ -5536,7 +5535,7 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
         if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
         if e >= 2: r.bad_code(p + 1, e, 2)
-        it, al = _P60[e]
+        it, al = _P59[e]
     if it == 4:
         p = r.p; q = p + 2
         if q > rn: rv, rn = r.refill(q)
@@ -5566,13 +5565,13 @@ def _e_MeterInfoType(w: Writer, o: MeterInfoType) -> None:
         w.bits(0, 1)
         s = 2
     if (f_sig_meter_reading := o.sig_meter_reading) is not None:
-        c1 = _C63[s]
+        c1 = _C62[s]
         w.bits(((c1[0]) << 1), c1[1] + 1)
         w.binary(f_sig_meter_reading)
         w.bits(0, 1)
         s = 3
     if (f_meter_status := o.meter_status) is not None:
-        c2 = _C64[s]
+        c2 = _C63[s]
         if not -32768 <= f_meter_status <= 32767:
             raise ExiEncodeError(f"value {f_meter_status!r} outside [-32768, 32767]")
         w.bits(((c2[0]) << 2) | (1 if f_meter_status < 0 else 0), c2[1] + 2)
@@ -5580,14 +5579,14 @@ def _e_MeterInfoType(w: Writer, o: MeterInfoType) -> None:
         w.bits(0, 1)
         s = 4
     if (f_t_meter := o.t_meter) is not None:
-        c3 = _C65[s]
+        c3 = _C64[s]
         if not -9223372036854775808 <= f_t_meter <= 9223372036854775807:
             raise ExiEncodeError(f"value {f_t_meter!r} outside [-9223372036854775808, 9223372036854775807]")
         w.bits(((c3[0]) << 2) | (1 if f_t_meter < 0 else 0), c3[1] + 2)
         w.uint(-f_t_meter - 1 if f_t_meter < 0 else f_t_meter)
         w.bits(0, 1)
         s = 5
-    c4 = _C66[s]
+    c4 = _C65[s]
     w.bits((c4[0]), c4[1])
 
 def _d_MeteringReceiptReqType(r: Reader) -> MeteringReceiptReqType:
@@ -5635,7 +5634,7 @@ def _d_MeteringReceiptReqType(r: Reader) -> MeteringReceiptReqType:
     if b & 0x8: r.badz(p, 4, b & 0x8)
     e = b & 0x7
     if e >= 5: r.bad_code(p + 1, e, 5)
-    it, al = _P57[e]
+    it, al = _P56[e]
     if it == 1:
         r.zero(1, 'expected characters')
         v1_meter_reading = r.uintb(18446744073709551615)
@@ -5645,7 +5644,7 @@ def _d_MeteringReceiptReqType(r: Reader) -> MeteringReceiptReqType:
         if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
         if e >= 4: r.bad_code(p + 1, e, 4)
-        it, al = _P58[e]
+        it, al = _P57[e]
     if it == 2:
         r.zero(1, 'expected characters')
         v1_sig_meter_reading = r.binary()
@@ -5655,7 +5654,7 @@ def _d_MeteringReceiptReqType(r: Reader) -> MeteringReceiptReqType:
         if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
         if e >= 3: r.bad_code(p + 1, e, 3)
-        it, al = _P59[e]
+        it, al = _P58[e]
     if it == 3:
         p = r.p; q = p + 2
         if q > rn: rv, rn = r.refill(q)
@@ -5671,7 +5670,7 @@ def _d_MeteringReceiptReqType(r: Reader) -> MeteringReceiptReqType:
         if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
         if e >= 2: r.bad_code(p + 1, e, 2)
-        it, al = _P60[e]
+        it, al = _P59[e]
     if it == 4:
         p = r.p; q = p + 2
         if q > rn: rv, rn = r.refill(q)
@@ -5725,13 +5724,13 @@ def _e_MeteringReceiptReqType(w: Writer, o: MeteringReceiptReqType) -> None:
         w.bits(0, 1)
         s1 = 2
     if (f1_sig_meter_reading := f_meter_info.sig_meter_reading) is not None:
-        c3 = _C63[s1]
+        c3 = _C62[s1]
         w.bits(((c3[0]) << 1), c3[1] + 1)
         w.binary(f1_sig_meter_reading)
         w.bits(0, 1)
         s1 = 3
     if (f1_meter_status := f_meter_info.meter_status) is not None:
-        c4 = _C64[s1]
+        c4 = _C63[s1]
         if not -32768 <= f1_meter_status <= 32767:
             raise ExiEncodeError(f"value {f1_meter_status!r} outside [-32768, 32767]")
         w.bits(((c4[0]) << 2) | (1 if f1_meter_status < 0 else 0), c4[1] + 2)
@@ -5739,14 +5738,14 @@ def _e_MeteringReceiptReqType(w: Writer, o: MeteringReceiptReqType) -> None:
         w.bits(0, 1)
         s1 = 4
     if (f1_t_meter := f_meter_info.t_meter) is not None:
-        c5 = _C65[s1]
+        c5 = _C64[s1]
         if not -9223372036854775808 <= f1_t_meter <= 9223372036854775807:
             raise ExiEncodeError(f"value {f1_t_meter!r} outside [-9223372036854775808, 9223372036854775807]")
         w.bits(((c5[0]) << 2) | (1 if f1_t_meter < 0 else 0), c5[1] + 2)
         w.uint(-f1_t_meter - 1 if f1_t_meter < 0 else f1_t_meter)
         w.bits(0, 1)
         s1 = 5
-    c6 = _C66[s1]
+    c6 = _C65[s1]
     s = 4
     w.bits(((c6[0]) << 1), c6[1] + 1)
 
@@ -5765,7 +5764,7 @@ def _d_MeteringReceiptResType(r: Reader) -> MeteringReceiptResType:
     v_response_code = _K10[k]
     e = b & 0x3
     if e >= 3: r.bad_code(p + 8, e, 3)
-    it, al = _P129[e]
+    it, al = _P128[e]
     if al == 0:
         v1_notification_max_delay = None
         v1_evse_notification = None
@@ -5904,7 +5903,7 @@ def _d_NotificationType(r: Reader) -> NotificationType:
     if b & 0x64: r.badz(p, 7, b & 0x64)
     k = (b >> 3) & 0x3
     if k >= 3: r.bad(p + 2, 'enum index')
-    v_fault_code = _K125[k]
+    v_fault_code = _K124[k]
     e = b & 0x3
     if e >= 2: r.bad_code(p + 5, e, 2)
     it, al = _P7[e]
@@ -5922,34 +5921,34 @@ def _e_NotificationType(w: Writer, o: NotificationType) -> None:
     f_fault_code = o.fault_code
     if f_fault_code is None: raise ExiEncodeError("NotificationType: missing required fault_code")
     s = 1
-    w.bits(((_K126[f_fault_code]) << 1), 5)
+    w.bits(((_K125[f_fault_code]) << 1), 5)
     if (f_fault_msg := o.fault_msg) is not None:
         w.bits(0, 3)
         w.string(f_fault_msg)
         w.bits(0, 1)
         s = 2
-    c1 = _C54[s]
+    c1 = _C105[s]
     w.bits((c1[0]), c1[1])
 
 def _d_ObjectType(r: Reader) -> ObjectType:
     v_encoding = None
     v_id = None
     v_mime_type = None
-    it, al = _P130[r.code(3, 5)]
+    it, al = _P129[r.code(3, 5)]
     if it == 0:
         v_encoding = r.string()
-        it, al = _P131[r.code(3, 4)]
+        it, al = _P130[r.code(3, 4)]
     if it == 1:
         v_id = r.string()
-        it, al = _P132[r.code(3, 3)]
+        it, al = _P131[r.code(3, 3)]
     if it == 2:
         v_mime_type = r.string()
-        it, al = _P133[r.code(2, 2)]
+        it, al = _P132[r.code(2, 2)]
     n = 0
     while it == 3:
         r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        it, al = _P133[r.code(2, 2)]
+        it, al = _P132[r.code(2, 2)]
     return ObjectType(encoding=v_encoding, id=v_id, mime_type=v_mime_type)
 
 def _e_ObjectType(w: Writer, o: ObjectType) -> None:
@@ -5959,16 +5958,16 @@ def _e_ObjectType(w: Writer, o: ObjectType) -> None:
         w.string(f_encoding)
         s = 1
     if (f_id := o.id) is not None:
-        c1 = _C134[s]
+        c1 = _C133[s]
         w.bits((c1[0]), c1[1])
         w.string(f_id)
         s = 2
     if (f_mime_type := o.mime_type) is not None:
-        c2 = _C135[s]
+        c2 = _C134[s]
         w.bits((c2[0]), c2[1])
         w.string(f_mime_type)
         s = 3
-    c3 = _C136[s]
+    c3 = _C135[s]
     w.bits((c3[0]), c3[1])
 
 def _d_PGPDataType(r: Reader) -> PGPDataType:
@@ -5982,7 +5981,7 @@ def _d_PMaxScheduleEntryType(r: Reader) -> PMaxScheduleEntryType:
     v_relative_time_interval = None
     v_time_interval = None
     v_p_max = None
-    it, al = _P105[r.code(2, 2)]
+    it, al = _P104[r.code(2, 2)]
     if al == 0:
         v1_start = None
         v1_duration = None
@@ -6051,7 +6050,7 @@ def _e_PMaxScheduleEntryType(w: Writer, o: PMaxScheduleEntryType) -> None:
             w.uint(f1_duration)
             w.bits(0, 1)
             s1 = 2
-        c1 = _C54[s1]
+        c1 = _C105[s1]
         w.bits((c1[0]), c1[1])
         s = 1
     elif (f_time_interval := o.time_interval) is not None:
@@ -6084,7 +6083,7 @@ def _d_PMaxScheduleType(r: Reader) -> PMaxScheduleType:
         v1_relative_time_interval = None
         v1_time_interval = None
         v1_p_max = None
-        it, al = _P105[r.code(2, 2)]
+        it, al = _P104[r.code(2, 2)]
         if al == 0:
             v1_relative_time_interval = _d_RelativeTimeIntervalType(r)
         elif al == 1:
@@ -6097,11 +6096,12 @@ def _d_PMaxScheduleType(r: Reader) -> PMaxScheduleType:
         t = PMaxScheduleEntryType(relative_time_interval=v1_relative_time_interval, time_interval=v1_time_interval, p_max=v1_p_max)
         v_p_max_schedule_entry.append(t)
         n += 1
+        if n > 1024:
+            r.fail("more than 1024 items")
         if n < 1024:
             it, al = _P44[r.code(2, 2)]
         else:
-            r.zero(1, 'expected end of element')
-            it = -1; al = 0
+            it, al = _P44[r.code(2, 2)]
     return PMaxScheduleType(p_max_schedule_entry=v_p_max_schedule_entry)
 
 def _e_PMaxScheduleType(w: Writer, o: PMaxScheduleType) -> None:
@@ -6128,11 +6128,10 @@ def _e_PMaxScheduleType(w: Writer, o: PMaxScheduleType) -> None:
         _e_PhysicalValueType(w, f1_p_max)
         w.bits(0, 1)
         n += 1
-        s = 1 if n < 1024 else 2
+        s = 1 if n < 1024 else 1
     if n < 1 or n > 1024:
         raise ExiEncodeError(f"PMaxScheduleType: {n} items of p_max_schedule_entry (allowed 1..1024)")
-    c2 = _C54[s]
-    w.bits((c2[0]), c2[1])
+    w.bits(1, 2)
 
 def _d_ParameterSetType(r: Reader) -> ParameterSetType:
     rv = r.v; rn = r.n
@@ -6157,11 +6156,12 @@ def _d_ParameterSetType(r: Reader) -> ParameterSetType:
         t = _d_ParameterType(r)
         v_parameter.append(t)
         n += 1
+        if n > 16:
+            r.fail("more than 16 items")
         if n < 16:
             it, al = _P7[r.code(2, 2)]
         else:
-            r.zero(1, 'expected end of element')
-            it = -1; al = 0
+            it, al = _P7[r.code(2, 2)]
     return ParameterSetType(parameter_set_id=v_parameter_set_id, parameter=v_parameter)
 
 def _e_ParameterSetType(w: Writer, o: ParameterSetType) -> None:
@@ -6176,15 +6176,14 @@ def _e_ParameterSetType(w: Writer, o: ParameterSetType) -> None:
     n = 0
     for x in o.parameter:
         if n == 16: raise ExiEncodeError("ParameterSetType: more than 16 items of parameter")
-        c1 = _C70[s]
+        c1 = _C136[s]
         w.bits((c1[0]), c1[1])
         _e_ParameterType(w, x)
         n += 1
-        s = 2 if n < 16 else 3
+        s = 2 if n < 16 else 2
     if n < 1 or n > 16:
         raise ExiEncodeError(f"ParameterSetType: {n} items of parameter (allowed 1..16)")
-    c2 = _C27[s]
-    w.bits((c2[0]), c2[1])
+    w.bits(1, 2)
 
 def _d_ParameterType(r: Reader) -> ParameterType:
     rv = r.v; rn = r.n
@@ -6457,13 +6456,13 @@ def _e_PaymentOptionListType(w: Writer, o: PaymentOptionListType) -> None:
     n = 0
     for x in o.payment_option:
         if n == 2: raise ExiEncodeError("PaymentOptionListType: more than 2 items of payment_option")
-        c1 = _C53[s]
+        c1 = _C139[s]
         w.bits(((c1[0]) << 3) | ((_K26[x]) << 1), c1[1] + 3)
         n += 1
         s = 1 if n < 2 else 2
     if n < 1 or n > 2:
         raise ExiEncodeError(f"PaymentOptionListType: {n} items of payment_option (allowed 1..2)")
-    c2 = _C54[s]
+    c2 = _C105[s]
     w.bits((c2[0]), c2[1])
 
 def _d_PaymentServiceSelectionReqType(r: Reader) -> PaymentServiceSelectionReqType:
@@ -6563,15 +6562,15 @@ def _d_PowerDeliveryReqType(r: Reader) -> PowerDeliveryReqType:
     if b & 0x67008: r.badz(p, 19, b & 0x67008)
     k = (b >> 15) & 0x3
     if k >= 3: r.bad(p + 2, 'enum index')
-    v_charge_progress = _K139[k]
+    v_charge_progress = _K140[k]
     v_sa_schedule_tuple_id = ((b >> 4) & 0xff) + 1
     if v_sa_schedule_tuple_id > 255: r.bad(p + 7, 'range')
     e = b & 0x7
     if e >= 4: r.bad_code(p + 16, e, 4)
-    it, al = _P140[e]
+    it, al = _P141[e]
     if it == 2:
         v_charging_profile = _d_ChargingProfileType(r)
-        it, al = _P141[r.code(2, 3)]
+        it, al = _P142[r.code(2, 3)]
     if it == 3:
         if al == 0:
             v1_dc_ev_status = None
@@ -6628,7 +6627,7 @@ def _e_PowerDeliveryReqType(w: Writer, o: PowerDeliveryReqType) -> None:
             s1 = 2
         f1_charging_complete = f_dc_ev_power_delivery_parameter.charging_complete
         if f1_charging_complete is None: raise ExiEncodeError("DC_EVPowerDeliveryParameterType: missing required charging_complete")
-        c2 = _C101[s1]
+        c2 = _C100[s1]
         s1 = 3
         w.bits(((c2[0]) << 4) | ((1 if f1_charging_complete else 0) << 2), c2[1] + 4)
         s = 4
@@ -6654,7 +6653,7 @@ def _d_PowerDeliveryResType(r: Reader) -> PowerDeliveryResType:
     v_response_code = _K10[k]
     e = b & 0x3
     if e >= 3: r.bad_code(p + 8, e, 3)
-    it, al = _P129[e]
+    it, al = _P128[e]
     if al == 0:
         v1_notification_max_delay = None
         v1_evse_notification = None
@@ -7101,13 +7100,13 @@ def _d_ReferenceType(r: Reader) -> ReferenceType:
     v_transforms = None
     v_digest_method = None
     v_digest_value = None
-    it, al = _P142[r.code(3, 5)]
+    it, al = _P143[r.code(3, 5)]
     if it == 0:
         v_id = r.string()
-        it, al = _P143[r.code(3, 4)]
+        it, al = _P144[r.code(3, 4)]
     if it == 1:
         v_type = r.string()
-        it, al = _P144[r.code(2, 3)]
+        it, al = _P145[r.code(2, 3)]
     if it == 2:
         v_uri = r.string()
         it, al = _P50[r.code(2, 2)]
@@ -7136,23 +7135,23 @@ def _e_ReferenceType(w: Writer, o: ReferenceType) -> None:
         w.string(f_id)
         s = 1
     if (f_type := o.type) is not None:
-        c1 = _C145[s]
+        c1 = _C146[s]
         w.bits((c1[0]), c1[1])
         w.string(f_type)
         s = 2
     if (f_uri := o.uri) is not None:
-        c2 = _C146[s]
+        c2 = _C147[s]
         w.bits((c2[0]), c2[1])
         w.string(f_uri)
         s = 3
     if (f_transforms := o.transforms) is not None:
-        c3 = _C147[s]
+        c3 = _C148[s]
         w.bits((c3[0]), c3[1])
         _e_TransformsType(w, f_transforms)
         s = 4
     f_digest_method = o.digest_method
     if f_digest_method is None: raise ExiEncodeError("ReferenceType: missing required digest_method")
-    c4 = _C148[s]
+    c4 = _C149[s]
     w.bits((c4[0]), c4[1])
     _e_DigestMethodType(w, f_digest_method)
     s = 5
@@ -7201,7 +7200,7 @@ def _e_RelativeTimeIntervalType(w: Writer, o: RelativeTimeIntervalType) -> None:
         w.uint(f_duration)
         w.bits(0, 1)
         s = 2
-    c1 = _C54[s]
+    c1 = _C105[s]
     w.bits((c1[0]), c1[1])
 
 def _d_RetrievalMethodType(r: Reader) -> RetrievalMethodType:
@@ -7278,7 +7277,7 @@ def _e_SAScheduleListType(w: Writer, o: SAScheduleListType) -> None:
     n = 0
     for x in o.sa_schedule_tuple:
         if n == 3: raise ExiEncodeError("SAScheduleListType: more than 3 items of sa_schedule_tuple")
-        c1 = _C53[s]
+        c1 = _C139[s]
         f1_sa_schedule_tuple_id = x.sa_schedule_tuple_id
         if f1_sa_schedule_tuple_id is None: raise ExiEncodeError("SAScheduleTupleType: missing required sa_schedule_tuple_id")
         if not 1 <= f1_sa_schedule_tuple_id <= 255:
@@ -7298,7 +7297,7 @@ def _e_SAScheduleListType(w: Writer, o: SAScheduleListType) -> None:
         s = 1 if n < 3 else 2
     if n < 1 or n > 3:
         raise ExiEncodeError(f"SAScheduleListType: {n} items of sa_schedule_tuple (allowed 1..3)")
-    c3 = _C54[s]
+    c3 = _C105[s]
     w.bits((c3[0]), c3[1])
 
 def _d_SAScheduleTupleType(r: Reader) -> SAScheduleTupleType:
@@ -7358,7 +7357,7 @@ def _d_SalesTariffEntryType(r: Reader) -> SalesTariffEntryType:
     v_time_interval = None
     v_e_price_level = None
     v_consumption_cost = []
-    it, al = _P105[r.code(2, 2)]
+    it, al = _P104[r.code(2, 2)]
     if al == 0:
         v1_start = None
         v1_duration = None
@@ -7424,7 +7423,7 @@ def _e_SalesTariffEntryType(w: Writer, o: SalesTariffEntryType) -> None:
             w.uint(f1_duration)
             w.bits(0, 1)
             s1 = 2
-        c1 = _C54[s1]
+        c1 = _C105[s1]
         w.bits((c1[0]), c1[1])
         s = 1
     elif (f_time_interval := o.time_interval) is not None:
@@ -7441,14 +7440,14 @@ def _e_SalesTariffEntryType(w: Writer, o: SalesTariffEntryType) -> None:
     n = 0
     for x in o.consumption_cost:
         if n == 3: raise ExiEncodeError("SalesTariffEntryType: more than 3 items of consumption_cost")
-        c2 = _C149[s]
+        c2 = _C150[s]
         w.bits((c2[0]), c2[1])
         _e_ConsumptionCostType(w, x)
         n += 1
         s = 3 if n < 3 else 4
     if n > 3:
         raise ExiEncodeError(f"SalesTariffEntryType: {n} items of consumption_cost (allowed 0..3)")
-    c3 = _C150[s]
+    c3 = _C151[s]
     w.bits((c3[0]), c3[1])
 
 def _d_SalesTariffType(r: Reader) -> SalesTariffType:
@@ -7471,7 +7470,7 @@ def _d_SalesTariffType(r: Reader) -> SalesTariffType:
     if v_sales_tariff_id > 255: r.bad(p + 1, 'range')
     e = b & 0x3
     if e >= 3: r.bad_code(p + 10, e, 3)
-    it, al = _P144[e]
+    it, al = _P145[e]
     if it == 2:
         r.zero(1, 'expected characters')
         v_sales_tariff_description = r.string()
@@ -7494,11 +7493,12 @@ def _d_SalesTariffType(r: Reader) -> SalesTariffType:
         t = _d_SalesTariffEntryType(r)
         v_sales_tariff_entry.append(t)
         n += 1
+        if n > 1024:
+            r.fail("more than 1024 items")
         if n < 1024:
-            it, al = _P60[r.code(2, 2)]
+            it, al = _P59[r.code(2, 2)]
         else:
-            r.zero(1, 'expected end of element')
-            it = -1; al = 0
+            it, al = _P59[r.code(2, 2)]
     return SalesTariffType(id=v_id, sales_tariff_id=v_sales_tariff_id, sales_tariff_description=v_sales_tariff_description, num_e_price_levels=v_num_e_price_levels, sales_tariff_entry=v_sales_tariff_entry)
 
 def _e_SalesTariffType(w: Writer, o: SalesTariffType) -> None:
@@ -7509,7 +7509,7 @@ def _e_SalesTariffType(w: Writer, o: SalesTariffType) -> None:
         s = 1
     f_sales_tariff_id = o.sales_tariff_id
     if f_sales_tariff_id is None: raise ExiEncodeError("SalesTariffType: missing required sales_tariff_id")
-    c1 = _C151[s]
+    c1 = _C2[s]
     if not 1 <= f_sales_tariff_id <= 255:
         raise ExiEncodeError(f"value {f_sales_tariff_id!r} outside [1, 255]")
     s = 2
@@ -7533,11 +7533,10 @@ def _e_SalesTariffType(w: Writer, o: SalesTariffType) -> None:
         w.bits((c3[0]), c3[1])
         _e_SalesTariffEntryType(w, x)
         n += 1
-        s = 5 if n < 1024 else 6
+        s = 5 if n < 1024 else 5
     if n < 1 or n > 1024:
         raise ExiEncodeError(f"SalesTariffType: {n} items of sales_tariff_entry (allowed 1..1024)")
-    c4 = _C154[s]
-    w.bits((c4[0]), c4[1])
+    w.bits(1, 2)
 
 def _d_SelectedServiceListType(r: Reader) -> SelectedServiceListType:
     rv = r.v; rn = r.n
@@ -7578,11 +7577,12 @@ def _d_SelectedServiceListType(r: Reader) -> SelectedServiceListType:
         t = SelectedServiceType(service_id=v1_service_id, parameter_set_id=v1_parameter_set_id)
         v_selected_service.append(t)
         n += 1
+        if n > 16:
+            r.fail("more than 16 items")
         if n < 16:
             it, al = _P44[r.code(2, 2)]
         else:
-            r.zero(1, 'expected end of element')
-            it = -1; al = 0
+            it, al = _P44[r.code(2, 2)]
     return SelectedServiceListType(selected_service=v_selected_service)
 
 def _e_SelectedServiceListType(w: Writer, o: SelectedServiceListType) -> None:
@@ -7604,14 +7604,13 @@ def _e_SelectedServiceListType(w: Writer, o: SelectedServiceListType) -> None:
             w.uint(-f1_parameter_set_id - 1 if f1_parameter_set_id < 0 else f1_parameter_set_id)
             w.bits(0, 1)
             s1 = 2
-        c2 = _C54[s1]
+        c2 = _C105[s1]
         w.bits((c2[0]), c2[1])
         n += 1
-        s = 1 if n < 16 else 2
+        s = 1 if n < 16 else 1
     if n < 1 or n > 16:
         raise ExiEncodeError(f"SelectedServiceListType: {n} items of selected_service (allowed 1..16)")
-    c3 = _C54[s]
-    w.bits((c3[0]), c3[1])
+    w.bits(1, 2)
 
 def _d_SelectedServiceType(r: Reader) -> SelectedServiceType:
     rv = r.v; rn = r.n
@@ -7660,7 +7659,7 @@ def _e_SelectedServiceType(w: Writer, o: SelectedServiceType) -> None:
         w.uint(-f_parameter_set_id - 1 if f_parameter_set_id < 0 else f_parameter_set_id)
         w.bits(0, 1)
         s = 2
-    c1 = _C54[s]
+    c1 = _C105[s]
     w.bits((c1[0]), c1[1])
 
 def _d_ServiceDetailReqType(r: Reader) -> ServiceDetailReqType:
@@ -7786,7 +7785,7 @@ def _d_ServiceDiscoveryResType(r: Reader) -> ServiceDiscoveryResType:
     r.zero(1, 'expected next item')
     it = 2; al = 0
     v_charge_service = _d_ChargeServiceType(r)
-    it, al = _P133[r.code(2, 2)]
+    it, al = _P132[r.code(2, 2)]
     if it == 3:
         v_service_list = _d_ServiceListType(r)
         r.zero(1, 'expected end of element')
@@ -7883,7 +7882,7 @@ def _e_ServiceListType(w: Writer, o: ServiceListType) -> None:
     n = 0
     for x in o.service:
         if n == 8: raise ExiEncodeError("ServiceListType: more than 8 items of service")
-        c1 = _C53[s]
+        c1 = _C139[s]
         f1_service_id = x.service_id
         if f1_service_id is None: raise ExiEncodeError("ServiceType: missing required service_id")
         w.bits(((c1[0]) << 2), c1[1] + 2)
@@ -7897,7 +7896,7 @@ def _e_ServiceListType(w: Writer, o: ServiceListType) -> None:
             s1 = 2
         f1_service_category = x.service_category
         if f1_service_category is None: raise ExiEncodeError("ServiceType: missing required service_category")
-        c2 = _C155[s1]
+        c2 = _C154[s1]
         s1 = 3
         s1 = 3
         w.bits(((c2[0]) << 4) | ((_K28[f1_service_category]) << 1), c2[1] + 4)
@@ -7908,14 +7907,14 @@ def _e_ServiceListType(w: Writer, o: ServiceListType) -> None:
             s1 = 4
         f1_free_service = x.free_service
         if f1_free_service is None: raise ExiEncodeError("ServiceType: missing required free_service")
-        c3 = _C156[s1]
+        c3 = _C155[s1]
         s1 = 5
         w.bits(((c3[0]) << 4) | ((1 if f1_free_service else 0) << 2), c3[1] + 4)
         n += 1
         s = 1 if n < 8 else 2
     if n < 1 or n > 8:
         raise ExiEncodeError(f"ServiceListType: {n} items of service (allowed 1..8)")
-    c4 = _C54[s]
+    c4 = _C105[s]
     w.bits((c4[0]), c4[1])
 
 def _d_ServiceParameterListType(r: Reader) -> ServiceParameterListType:
@@ -7927,11 +7926,12 @@ def _d_ServiceParameterListType(r: Reader) -> ServiceParameterListType:
         t = _d_ParameterSetType(r)
         v_parameter_set.append(t)
         n += 1
+        if n > 255:
+            r.fail("more than 255 items")
         if n < 255:
             it, al = _P44[r.code(2, 2)]
         else:
-            r.zero(1, 'expected end of element')
-            it = -1; al = 0
+            it, al = _P44[r.code(2, 2)]
     return ServiceParameterListType(parameter_set=v_parameter_set)
 
 def _e_ServiceParameterListType(w: Writer, o: ServiceParameterListType) -> None:
@@ -7943,11 +7943,10 @@ def _e_ServiceParameterListType(w: Writer, o: ServiceParameterListType) -> None:
         w.bits((c1[0]), c1[1])
         _e_ParameterSetType(w, x)
         n += 1
-        s = 1 if n < 255 else 2
+        s = 1 if n < 255 else 1
     if n < 1 or n > 255:
         raise ExiEncodeError(f"ServiceParameterListType: {n} items of parameter_set (allowed 1..255)")
-    c2 = _C54[s]
-    w.bits((c2[0]), c2[1])
+    w.bits(1, 2)
 
 def _d_ServiceType(r: Reader) -> ServiceType:
     rv = r.v; rn = r.n
@@ -8016,7 +8015,7 @@ def _e_ServiceType(w: Writer, o: ServiceType) -> None:
         s = 2
     f_service_category = o.service_category
     if f_service_category is None: raise ExiEncodeError("ServiceType: missing required service_category")
-    c1 = _C155[s]
+    c1 = _C154[s]
     s = 3
     s = 3
     w.bits(((c1[0]) << 4) | ((_K28[f_service_category]) << 1), c1[1] + 4)
@@ -8027,7 +8026,7 @@ def _e_ServiceType(w: Writer, o: ServiceType) -> None:
         s = 4
     f_free_service = o.free_service
     if f_free_service is None: raise ExiEncodeError("ServiceType: missing required free_service")
-    c2 = _C156[s]
+    c2 = _C155[s]
     s = 5
     w.bits(((c2[0]) << 4) | ((1 if f_free_service else 0) << 2), c2[1] + 4)
 
@@ -8118,7 +8117,7 @@ def _d_SessionStopReqType(r: Reader) -> SessionStopReqType:
     b = (rv >> (rn - q)) & 0x1f; r.p = q
     if b & 0x1b: r.badz(p, 5, b & 0x1b)
     k = (b >> 2) & 0x1
-    v_charging_session = _K157[k]
+    v_charging_session = _K156[k]
     it = -1; al = 0
     return SessionStopReqType(charging_session=v_charging_session)
 
@@ -8185,7 +8184,7 @@ def _e_SignatureMethodType(w: Writer, o: SignatureMethodType) -> None:
         w.uint(-f_hmac_output_length - 1 if f_hmac_output_length < 0 else f_hmac_output_length)
         w.bits(0, 1)
         s = 2
-    c1 = _C158[s]
+    c1 = _C157[s]
     w.bits((c1[0]), c1[1])
 
 def _d_SignaturePropertiesType(r: Reader) -> SignaturePropertiesType:
@@ -8212,7 +8211,7 @@ def _e_SignaturePropertiesType(w: Writer, o: SignaturePropertiesType) -> None:
         s = 1
     n = 0
     for x in o.signature_property:
-        c1 = _C124[s]
+        c1 = _C123[s]
         w.bits((c1[0]), c1[1])
         _e_SignaturePropertyType(w, x)
         n += 1
@@ -8230,7 +8229,7 @@ def _d_SignaturePropertyType(r: Reader) -> SignaturePropertyType:
         r.zero(1, 'expected next item')
         it = 1; al = 0
     v_target = r.string()
-    it, al = _P159[r.code(2, 1)]
+    it, al = _P158[r.code(2, 1)]
     n = 0
     while it == 2:
         r.fail("wildcard (undeclared) element content is not supported")
@@ -8285,17 +8284,17 @@ def _d_SignatureType(r: Reader) -> SignatureType:
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
     if e >= 3: r.bad_code(p + 1, e, 3)
-    it, al = _P59[e]
+    it, al = _P58[e]
     v_signature_value = SignatureValueType(id=v1_id, value=v1_value)
     if it == 3:
         v_key_info = _d_KeyInfoType(r)
-        it, al = _P60[r.code(2, 2)]
+        it, al = _P59[r.code(2, 2)]
     n = 0
     while it == 4:
         t = _d_ObjectType(r)
         v_object.append(t)
         n += 1
-        it, al = _P60[r.code(2, 2)]
+        it, al = _P59[r.code(2, 2)]
     return SignatureType(id=v_id, signed_info=v_signed_info, signature_value=v_signature_value, key_info=v_key_info, object=v_object)
 
 def _e_SignatureType(w: Writer, o: SignatureType) -> None:
@@ -8320,7 +8319,7 @@ def _e_SignatureType(w: Writer, o: SignatureType) -> None:
         s1 = 1
     f1_value = f_signature_value.value
     if f1_value is None: raise ExiEncodeError("SignatureValueType: missing required value")
-    c2 = _C160[s1]
+    c2 = _C159[s1]
     w.bits((c2[0]), c2[1])
     w.binary(f1_value)
     s1 = 2
@@ -8332,12 +8331,12 @@ def _e_SignatureType(w: Writer, o: SignatureType) -> None:
         s = 4
     n = 0
     for x in o.object:
-        c3 = _C161[s]
+        c3 = _C160[s]
         w.bits((c3[0]), c3[1])
         _e_ObjectType(w, x)
         n += 1
         s = 5
-    c4 = _C162[s]
+    c4 = _C161[s]
     w.bits((c4[0]), c4[1])
 
 def _d_SignatureValueType(r: Reader) -> SignatureValueType:
@@ -8361,7 +8360,7 @@ def _e_SignatureValueType(w: Writer, o: SignatureValueType) -> None:
         s = 1
     f_value = o.value
     if f_value is None: raise ExiEncodeError("SignatureValueType: missing required value")
-    c1 = _C160[s]
+    c1 = _C159[s]
     w.bits((c1[0]), c1[1])
     w.binary(f_value)
     s = 2
@@ -8388,7 +8387,7 @@ def _d_SignedInfoType(r: Reader) -> SignedInfoType:
         t = _d_ReferenceType(r)
         v_reference.append(t)
         n += 1
-        it, al = _P133[r.code(2, 2)]
+        it, al = _P132[r.code(2, 2)]
     return SignedInfoType(id=v_id, canonicalization_method=v_canonicalization_method, signature_method=v_signature_method, reference=v_reference)
 
 def _e_SignedInfoType(w: Writer, o: SignedInfoType) -> None:
@@ -8410,7 +8409,7 @@ def _e_SignedInfoType(w: Writer, o: SignedInfoType) -> None:
     s = 3
     n = 0
     for x in o.reference:
-        c2 = _C163[s]
+        c2 = _C162[s]
         w.bits((c2[0]), c2[1])
         _e_ReferenceType(w, x)
         n += 1
@@ -8442,7 +8441,7 @@ def _e_SubCertificatesType(w: Writer, o: SubCertificatesType) -> None:
     n = 0
     for x in o.certificate:
         if n == 4: raise ExiEncodeError("SubCertificatesType: more than 4 items of certificate")
-        c1 = _C53[s]
+        c1 = _C139[s]
         w.bits(((c1[0]) << 1), c1[1] + 1)
         w.binary(x)
         w.bits(0, 1)
@@ -8450,7 +8449,7 @@ def _e_SubCertificatesType(w: Writer, o: SubCertificatesType) -> None:
         s = 1 if n < 4 else 2
     if n < 1 or n > 4:
         raise ExiEncodeError(f"SubCertificatesType: {n} items of certificate (allowed 1..4)")
-    c2 = _C54[s]
+    c2 = _C105[s]
     w.bits((c2[0]), c2[1])
 
 def _d_SupportedEnergyTransferModeType(r: Reader) -> SupportedEnergyTransferModeType:
@@ -8481,13 +8480,13 @@ def _e_SupportedEnergyTransferModeType(w: Writer, o: SupportedEnergyTransferMode
     n = 0
     for x in o.energy_transfer_mode:
         if n == 6: raise ExiEncodeError("SupportedEnergyTransferModeType: more than 6 items of energy_transfer_mode")
-        c1 = _C53[s]
+        c1 = _C139[s]
         w.bits(((c1[0]) << 5) | ((_K22[x]) << 1), c1[1] + 5)
         n += 1
         s = 1 if n < 6 else 2
     if n < 1 or n > 6:
         raise ExiEncodeError(f"SupportedEnergyTransferModeType: {n} items of energy_transfer_mode (allowed 1..6)")
-    c2 = _C54[s]
+    c2 = _C105[s]
     w.bits((c2[0]), c2[1])
 
 def _d_TransformType(r: Reader) -> TransformType:
@@ -8496,7 +8495,7 @@ def _d_TransformType(r: Reader) -> TransformType:
     r.zero(1, 'expected next item')
     it = 0; al = 0
     v_algorithm = r.string()
-    it, al = _P164[r.code(3, 3)]
+    it, al = _P163[r.code(3, 3)]
     n = 0
     while it == 1:
         if al == 0:
@@ -8507,7 +8506,7 @@ def _d_TransformType(r: Reader) -> TransformType:
             r.zero(1, 'expected end of element')
             v_x_path.append(t)
         n += 1
-        it, al = _P164[r.code(3, 3)]
+        it, al = _P163[r.code(3, 3)]
     return TransformType(algorithm=v_algorithm, x_path=v_x_path)
 
 def _e_TransformType(w: Writer, o: TransformType) -> None:
@@ -8518,13 +8517,13 @@ def _e_TransformType(w: Writer, o: TransformType) -> None:
     s = 1
     n = 0
     for x in o.x_path:
-        c1 = _C165[s]
+        c1 = _C164[s]
         w.bits(((c1[0]) << 1), c1[1] + 1)
         w.string(x)
         w.bits(0, 1)
         n += 1
         s = 2
-    c2 = _C166[s]
+    c2 = _C165[s]
     w.bits((c2[0]), c2[1])
 
 def _d_TransformsType(r: Reader) -> TransformsType:
@@ -8543,7 +8542,7 @@ def _e_TransformsType(w: Writer, o: TransformsType) -> None:
     s = 0
     n = 0
     for x in o.transform:
-        c1 = _C123[s]
+        c1 = _C53[s]
         w.bits((c1[0]), c1[1])
         _e_TransformType(w, x)
         n += 1
@@ -8694,7 +8693,7 @@ def _d_X509DataType(r: Reader) -> X509DataType:
     v_x509_subject_name = []
     v_x509_certificate = []
     v_x509_crl = []
-    it, al = _P167[r.code(3, 6)]
+    it, al = _P166[r.code(3, 6)]
     n = 0
     while it == 0:
         if al == 0:
@@ -8743,14 +8742,14 @@ def _d_X509DataType(r: Reader) -> X509DataType:
         elif al == 5:
             r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        it, al = _P168[r.code(3, 7)]
+        it, al = _P167[r.code(3, 7)]
     return X509DataType(x509_issuer_serial=v_x509_issuer_serial, x509_ski=v_x509_ski, x509_subject_name=v_x509_subject_name, x509_certificate=v_x509_certificate, x509_crl=v_x509_crl)
 
 def _e_X509DataType(w: Writer, o: X509DataType) -> None:
     s = 0
     n = 0
     for x in o.x509_issuer_serial:
-        c1 = _C169[s]
+        c1 = _C168[s]
         f1_x509_issuer_name = x.x509_issuer_name
         if f1_x509_issuer_name is None: raise ExiEncodeError("X509IssuerSerialType: missing required x509_issuer_name")
         w.bits(((c1[0]) << 2), c1[1] + 2)
@@ -8763,28 +8762,28 @@ def _e_X509DataType(w: Writer, o: X509DataType) -> None:
         n += 1
         s = 1
     for x in o.x509_ski:
-        c2 = _C170[s]
+        c2 = _C169[s]
         w.bits(((c2[0]) << 1), c2[1] + 1)
         w.binary(x)
         w.bits(0, 1)
         n += 1
         s = 1
     for x in o.x509_subject_name:
-        c3 = _C171[s]
+        c3 = _C170[s]
         w.bits(((c3[0]) << 1), c3[1] + 1)
         w.string(x)
         w.bits(0, 1)
         n += 1
         s = 1
     for x in o.x509_certificate:
-        c4 = _C172[s]
+        c4 = _C171[s]
         w.bits(((c4[0]) << 1), c4[1] + 1)
         w.binary(x)
         w.bits(0, 1)
         n += 1
         s = 1
     for x in o.x509_crl:
-        c5 = _C173[s]
+        c5 = _C172[s]
         w.bits(((c5[0]) << 1), c5[1] + 1)
         w.binary(x)
         w.bits(0, 1)
@@ -8878,11 +8877,11 @@ def _e_V2G_Message(w: Writer, o: V2G_Message) -> None:
         _e_NotificationType(w, f1_notification)
         s1 = 2
     if (f1_signature := f_header.signature) is not None:
-        c1 = _C127[s1]
+        c1 = _C126[s1]
         w.bits((c1[0]), c1[1])
         _e_SignatureType(w, f1_signature)
         s1 = 3
-    c2 = _C128[s1]
+    c2 = _C127[s1]
     f_body = o.body
     if f_body is None: raise ExiEncodeError("V2G_Message: missing required body")
     w.bits(((c2[0]) << 1), c2[1] + 1)
@@ -8984,7 +8983,7 @@ def _d_f_ChargeProgress(r: Reader):
     if b & 0x9: r.badz(p, 4, b & 0x9)
     k = (b >> 1) & 0x3
     if k >= 3: r.bad(p + 1, 'enum index')
-    v = _K139[k]
+    v = _K140[k]
     return v
 
 def _e_f_ChargeProgress(w: Writer, v) -> None:
@@ -9048,7 +9047,7 @@ def _d_f_ChargingSession(r: Reader):
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x5: r.badz(p, 3, b & 0x5)
     k = (b >> 1) & 0x1
-    v = _K157[k]
+    v = _K156[k]
     return v
 
 def _e_f_ChargingSession(w: Writer, v) -> None:
@@ -9303,11 +9302,11 @@ def _d_f_FaultCode(r: Reader):
     if b & 0x9: r.badz(p, 4, b & 0x9)
     k = (b >> 1) & 0x3
     if k >= 3: r.bad(p + 1, 'enum index')
-    v = _K125[k]
+    v = _K124[k]
     return v
 
 def _e_f_FaultCode(w: Writer, v) -> None:
-    w.bits(((_K126[v]) << 1), 4)
+    w.bits(((_K125[v]) << 1), 4)
 
 def _d_f_FaultMsg(r: Reader):
     rv = r.v; rn = r.n
@@ -10141,11 +10140,11 @@ def _d_f_costKind(r: Reader):
     if b & 0x9: r.badz(p, 4, b & 0x9)
     k = (b >> 1) & 0x3
     if k >= 3: r.bad(p + 1, 'enum index')
-    v = _K69[k]
+    v = _K68[k]
     return v
 
 def _e_f_costKind(w: Writer, v) -> None:
-    w.bits(((_K71[v]) << 1), 4)
+    w.bits(((_K70[v]) << 1), 4)
 
 def _d_f_duration(r: Reader):
     rv = r.v; rn = r.n
@@ -11000,111 +10999,111 @@ FIELDS = {
 # document), simple-value facets (base type, min, max, enumeration,
 # minLength, maxLength) or None)
 FIELD_RULES = {
-    AC_EVChargeParameterType: ((0, 0, False, _F174), (1, 1, False, None), (2, 1, False, None), (3, 1, False, None), (4, 1, False, None), ),
+    AC_EVChargeParameterType: ((0, 0, False, _F173), (1, 1, False, None), (2, 1, False, None), (3, 1, False, None), (4, 1, False, None), ),
     AC_EVSEChargeParameterType: ((0, 1, False, None), (1, 1, False, None), (2, 1, False, None), ),
-    AC_EVSEStatusType: ((0, 1, False, _F175), (1, 1, False, _F176), (2, 1, False, _F177), ),
-    AuthorizationReqType: ((0, 0, False, _F178), (1, 0, False, _F179), ),
-    AuthorizationResType: ((0, 1, False, _F180), (1, 1, False, _F181), ),
+    AC_EVSEStatusType: ((0, 1, False, _F174), (1, 1, False, _F175), (2, 1, False, _F176), ),
+    AuthorizationReqType: ((0, 0, False, _F177), (1, 0, False, _F178), ),
+    AuthorizationResType: ((0, 1, False, _F179), (1, 1, False, _F180), ),
     BodyBaseType: (),
     BodyType: ((0, 0, False, None), (0, 0, False, None), (0, 0, True, None), (0, 0, False, None), (0, 0, False, None), (0, 0, False, None), (0, 0, False, None), (0, 0, False, None), (0, 0, False, None), (0, 0, False, None), (0, 0, False, None), (0, 0, False, None), (0, 0, False, None), (0, 0, False, None), (0, 0, False, None), (0, 0, False, None), (0, 0, False, None), (0, 0, False, None), (0, 0, False, None), (0, 0, False, None), (0, 0, False, None), (0, 0, False, None), (0, 0, False, None), (0, 0, False, None), (0, 0, False, None), (0, 0, False, None), (0, 0, False, None), (0, 0, False, None), (0, 0, False, None), (0, 0, False, None), (0, 0, False, None), (0, 0, False, None), (0, 0, False, None), (0, 0, False, None), (0, 0, False, None), ),
     CableCheckReqType: ((0, 1, False, None), ),
-    CableCheckResType: ((0, 1, False, _F180), (1, 1, False, None), (2, 1, False, _F181), ),
-    CanonicalizationMethodType: ((0, 1, False, _F182), ),
-    CertificateChainType: ((0, 0, False, _F178), (1, 1, False, _F183), (2, 0, False, None), ),
-    CertificateInstallationReqType: ((0, 1, False, _F178), (1, 1, False, _F183), (2, 1, False, None), ),
-    CertificateInstallationResType: ((0, 1, False, _F180), (1, 1, False, None), (2, 1, False, None), (3, 1, False, None), (4, 1, False, None), (5, 1, False, None), ),
-    CertificateUpdateReqType: ((0, 1, False, _F178), (1, 1, False, None), (2, 1, False, _F184), (3, 1, False, None), ),
-    CertificateUpdateResType: ((0, 1, False, _F180), (1, 1, False, None), (2, 1, False, None), (3, 1, False, None), (4, 1, False, None), (5, 1, False, None), (6, 0, False, _F185), ),
-    ChargeParameterDiscoveryReqType: ((0, 0, False, _F175), (1, 1, False, _F186), (2, 1, False, None), (2, 1, False, None), (2, 1, True, None), ),
-    ChargeParameterDiscoveryResType: ((0, 1, False, _F180), (1, 1, False, _F181), (2, 0, False, None), (2, 0, True, None), (3, 1, False, None), (3, 1, False, None), (3, 1, True, None), ),
-    ChargeServiceType: ((0, 1, False, _F175), (1, 0, False, _F187), (2, 1, False, _F188), (3, 0, False, _F189), (4, 1, False, _F177), (5, 1, False, None), ),
+    CableCheckResType: ((0, 1, False, _F179), (1, 1, False, None), (2, 1, False, _F180), ),
+    CanonicalizationMethodType: ((0, 1, False, _F181), ),
+    CertificateChainType: ((0, 0, False, _F177), (1, 1, False, _F182), (2, 0, False, None), ),
+    CertificateInstallationReqType: ((0, 1, False, _F177), (1, 1, False, _F182), (2, 1, False, None), ),
+    CertificateInstallationResType: ((0, 1, False, _F179), (1, 1, False, None), (2, 1, False, None), (3, 1, False, None), (4, 1, False, None), (5, 1, False, None), ),
+    CertificateUpdateReqType: ((0, 1, False, _F177), (1, 1, False, None), (2, 1, False, _F183), (3, 1, False, None), ),
+    CertificateUpdateResType: ((0, 1, False, _F179), (1, 1, False, None), (2, 1, False, None), (3, 1, False, None), (4, 1, False, None), (5, 1, False, None), (6, 0, False, _F184), ),
+    ChargeParameterDiscoveryReqType: ((0, 0, False, _F174), (1, 1, False, _F185), (2, 1, False, None), (2, 1, False, None), (2, 1, True, None), ),
+    ChargeParameterDiscoveryResType: ((0, 1, False, _F179), (1, 1, False, _F180), (2, 0, False, None), (2, 0, True, None), (3, 1, False, None), (3, 1, False, None), (3, 1, True, None), ),
+    ChargeServiceType: ((0, 1, False, _F174), (1, 0, False, _F186), (2, 1, False, _F187), (3, 0, False, _F188), (4, 1, False, _F176), (5, 1, False, None), ),
     ChargingProfileType: ((0, 1, False, None), ),
     ChargingStatusReqType: (),
-    ChargingStatusResType: ((0, 1, False, _F180), (1, 1, False, _F190), (2, 1, False, _F191), (3, 0, False, None), (4, 0, False, None), (5, 0, False, _F177), (6, 1, False, None), ),
+    ChargingStatusResType: ((0, 1, False, _F179), (1, 1, False, _F189), (2, 1, False, _F190), (3, 0, False, None), (4, 0, False, None), (5, 0, False, _F176), (6, 1, False, None), ),
     ConsumptionCostType: ((0, 1, False, None), (1, 1, False, None), ),
-    ContractSignatureEncryptedPrivateKeyType: ((0, 1, False, _F178), (1, 1, False, _F192), ),
-    CostType: ((0, 1, False, _F193), (1, 1, False, _F174), (2, 0, False, _F194), ),
-    CurrentDemandReqType: ((0, 1, False, None), (1, 1, False, None), (2, 0, False, None), (3, 0, False, None), (4, 0, False, None), (5, 0, False, _F177), (6, 1, False, _F177), (7, 0, False, None), (8, 0, False, None), (9, 1, False, None), ),
-    CurrentDemandResType: ((0, 1, False, _F180), (1, 1, False, None), (2, 1, False, None), (3, 1, False, None), (4, 1, False, _F177), (5, 1, False, _F177), (6, 1, False, _F177), (7, 0, False, None), (8, 0, False, None), (9, 0, False, None), (10, 1, False, _F190), (11, 1, False, _F191), (12, 0, False, None), (13, 0, False, _F177), ),
-    DC_EVChargeParameterType: ((0, 0, False, _F174), (1, 1, False, None), (2, 1, False, None), (3, 0, False, None), (4, 1, False, None), (5, 0, False, None), (6, 0, False, None), (7, 0, False, _F195), (8, 0, False, _F195), ),
-    DC_EVPowerDeliveryParameterType: ((0, 1, False, None), (1, 0, False, _F177), (2, 1, False, _F177), ),
+    ContractSignatureEncryptedPrivateKeyType: ((0, 1, False, _F177), (1, 1, False, _F191), ),
+    CostType: ((0, 1, False, _F192), (1, 1, False, _F173), (2, 0, False, _F193), ),
+    CurrentDemandReqType: ((0, 1, False, None), (1, 1, False, None), (2, 0, False, None), (3, 0, False, None), (4, 0, False, None), (5, 0, False, _F176), (6, 1, False, _F176), (7, 0, False, None), (8, 0, False, None), (9, 1, False, None), ),
+    CurrentDemandResType: ((0, 1, False, _F179), (1, 1, False, None), (2, 1, False, None), (3, 1, False, None), (4, 1, False, _F176), (5, 1, False, _F176), (6, 1, False, _F176), (7, 0, False, None), (8, 0, False, None), (9, 0, False, None), (10, 1, False, _F189), (11, 1, False, _F190), (12, 0, False, None), (13, 0, False, _F176), ),
+    DC_EVChargeParameterType: ((0, 0, False, _F173), (1, 1, False, None), (2, 1, False, None), (3, 0, False, None), (4, 1, False, None), (5, 0, False, None), (6, 0, False, None), (7, 0, False, _F194), (8, 0, False, _F194), ),
+    DC_EVPowerDeliveryParameterType: ((0, 1, False, None), (1, 0, False, _F176), (2, 1, False, _F176), ),
     DC_EVSEChargeParameterType: ((0, 1, False, None), (1, 1, False, None), (2, 1, False, None), (3, 1, False, None), (4, 1, False, None), (5, 1, False, None), (6, 0, False, None), (7, 1, False, None), (8, 0, False, None), ),
-    DC_EVSEStatusType: ((0, 1, False, _F175), (1, 1, False, _F176), (2, 0, False, _F196), (3, 1, False, _F197), ),
-    DC_EVStatusType: ((0, 1, False, _F177), (1, 1, False, _F198), (2, 1, False, _F195), ),
+    DC_EVSEStatusType: ((0, 1, False, _F174), (1, 1, False, _F175), (2, 0, False, _F195), (3, 1, False, _F196), ),
+    DC_EVStatusType: ((0, 1, False, _F176), (1, 1, False, _F197), (2, 1, False, _F194), ),
     DSAKeyValueType: (),
-    DiffieHellmanPublickeyType: ((0, 1, False, _F178), (1, 1, False, _F199), ),
-    DigestMethodType: ((0, 1, False, _F182), ),
-    EMAIDType: ((0, 1, False, _F178), (1, 1, False, _F184), ),
-    EVChargeParameterType: ((0, 0, False, _F174), ),
+    DiffieHellmanPublickeyType: ((0, 1, False, _F177), (1, 1, False, _F198), ),
+    DigestMethodType: ((0, 1, False, _F181), ),
+    EMAIDType: ((0, 1, False, _F177), (1, 1, False, _F183), ),
+    EVChargeParameterType: ((0, 0, False, _F173), ),
     EVPowerDeliveryParameterType: (),
     EVSEChargeParameterType: (),
-    EVSEStatusType: ((0, 1, False, _F175), (1, 1, False, _F176), ),
+    EVSEStatusType: ((0, 1, False, _F174), (1, 1, False, _F175), ),
     EVStatusType: (),
     EntryType: ((0, 1, False, None), (0, 1, True, None), ),
     IntervalType: (),
-    KeyInfoType: ((0, 0, False, _F178), (1, 1, False, _F200), (1, 1, False, None), (1, 1, False, None), (1, 1, False, None), (1, 1, False, None), (1, 1, False, None), (1, 1, False, _F200), ),
+    KeyInfoType: ((0, 0, False, _F177), (1, 1, False, _F199), (1, 1, False, None), (1, 1, False, None), (1, 1, False, None), (1, 1, False, None), (1, 1, False, None), (1, 1, False, _F199), ),
     KeyValueType: ((0, 1, False, None), (0, 1, False, None), ),
     ListOfRootCertificateIDsType: ((0, 1, False, None), ),
-    ManifestType: ((0, 0, False, _F178), (1, 1, False, None), ),
-    MessageHeaderType: ((0, 1, False, _F201), (1, 0, False, None), (2, 0, False, None), ),
-    MeterInfoType: ((0, 1, False, _F187), (1, 0, False, _F202), (2, 0, False, _F203), (3, 0, False, _F185), (4, 0, False, _F204), ),
-    MeteringReceiptReqType: ((0, 0, False, _F178), (1, 1, False, _F201), (2, 0, False, _F191), (3, 1, False, None), ),
-    MeteringReceiptResType: ((0, 1, False, _F180), (1, 1, False, None), (1, 1, False, None), (1, 1, True, None), ),
-    NotificationType: ((0, 1, False, _F205), (1, 0, False, _F189), ),
-    ObjectType: ((0, 0, False, _F182), (1, 0, False, _F178), (2, 0, False, _F200), ),
+    ManifestType: ((0, 0, False, _F177), (1, 1, False, None), ),
+    MessageHeaderType: ((0, 1, False, _F200), (1, 0, False, None), (2, 0, False, None), ),
+    MeterInfoType: ((0, 1, False, _F186), (1, 0, False, _F201), (2, 0, False, _F202), (3, 0, False, _F184), (4, 0, False, _F203), ),
+    MeteringReceiptReqType: ((0, 0, False, _F177), (1, 1, False, _F200), (2, 0, False, _F190), (3, 1, False, None), ),
+    MeteringReceiptResType: ((0, 1, False, _F179), (1, 1, False, None), (1, 1, False, None), (1, 1, True, None), ),
+    NotificationType: ((0, 1, False, _F204), (1, 0, False, _F188), ),
+    ObjectType: ((0, 0, False, _F181), (1, 0, False, _F177), (2, 0, False, _F199), ),
     PGPDataType: (),
     PMaxScheduleEntryType: ((0, 1, False, None), (0, 1, True, None), (1, 1, False, None), ),
     PMaxScheduleType: ((0, 1, False, None), ),
-    ParameterSetType: ((0, 1, False, _F185), (1, 1, False, None), ),
-    ParameterType: ((0, 1, False, _F200), (1, 1, False, _F177), (1, 1, False, _F206), (1, 1, False, _F185), (1, 1, False, _F207), (1, 1, False, None), (1, 1, False, _F200), ),
-    PaymentDetailsReqType: ((0, 1, False, _F184), (1, 1, False, None), ),
-    PaymentDetailsResType: ((0, 1, False, _F180), (1, 1, False, _F179), (2, 1, False, _F204), ),
-    PaymentOptionListType: ((0, 1, False, _F208), ),
-    PaymentServiceSelectionReqType: ((0, 1, False, _F208), (1, 1, False, None), ),
-    PaymentServiceSelectionResType: ((0, 1, False, _F180), ),
-    PhysicalValueType: ((0, 1, False, _F194), (1, 1, False, _F209), (2, 1, False, _F185), ),
-    PowerDeliveryReqType: ((0, 1, False, _F210), (1, 1, False, _F191), (2, 0, False, None), (3, 0, False, None), (3, 0, True, None), ),
-    PowerDeliveryResType: ((0, 1, False, _F180), (1, 1, False, None), (1, 1, False, None), (1, 1, True, None), ),
+    ParameterSetType: ((0, 1, False, _F184), (1, 1, False, None), ),
+    ParameterType: ((0, 1, False, _F199), (1, 1, False, _F176), (1, 1, False, _F205), (1, 1, False, _F184), (1, 1, False, _F206), (1, 1, False, None), (1, 1, False, _F199), ),
+    PaymentDetailsReqType: ((0, 1, False, _F183), (1, 1, False, None), ),
+    PaymentDetailsResType: ((0, 1, False, _F179), (1, 1, False, _F178), (2, 1, False, _F203), ),
+    PaymentOptionListType: ((0, 1, False, _F207), ),
+    PaymentServiceSelectionReqType: ((0, 1, False, _F207), (1, 1, False, None), ),
+    PaymentServiceSelectionResType: ((0, 1, False, _F179), ),
+    PhysicalValueType: ((0, 1, False, _F193), (1, 1, False, _F208), (2, 1, False, _F184), ),
+    PowerDeliveryReqType: ((0, 1, False, _F209), (1, 1, False, _F190), (2, 0, False, None), (3, 0, False, None), (3, 0, True, None), ),
+    PowerDeliveryResType: ((0, 1, False, _F179), (1, 1, False, None), (1, 1, False, None), (1, 1, True, None), ),
     PreChargeReqType: ((0, 1, False, None), (1, 1, False, None), (2, 1, False, None), ),
-    PreChargeResType: ((0, 1, False, _F180), (1, 1, False, None), (2, 1, False, None), ),
-    ProfileEntryType: ((0, 1, False, _F174), (1, 1, False, None), (2, 0, False, _F211), ),
-    RSAKeyValueType: ((0, 1, False, _F212), (1, 1, False, _F212), ),
-    ReferenceType: ((0, 0, False, _F178), (1, 0, False, _F182), (2, 0, False, _F182), (3, 0, False, None), (4, 1, False, None), (5, 1, False, _F212), ),
-    RelativeTimeIntervalType: ((0, 1, False, _F213), (1, 0, False, _F214), ),
-    RetrievalMethodType: ((0, 0, False, _F182), (1, 0, False, _F182), (2, 0, False, None), ),
+    PreChargeResType: ((0, 1, False, _F179), (1, 1, False, None), (2, 1, False, None), ),
+    ProfileEntryType: ((0, 1, False, _F173), (1, 1, False, None), (2, 0, False, _F210), ),
+    RSAKeyValueType: ((0, 1, False, _F211), (1, 1, False, _F211), ),
+    ReferenceType: ((0, 0, False, _F177), (1, 0, False, _F181), (2, 0, False, _F181), (3, 0, False, None), (4, 1, False, None), (5, 1, False, _F211), ),
+    RelativeTimeIntervalType: ((0, 1, False, _F212), (1, 0, False, _F213), ),
+    RetrievalMethodType: ((0, 0, False, _F181), (1, 0, False, _F181), (2, 0, False, None), ),
     SAScheduleListType: ((0, 1, False, None), ),
-    SAScheduleTupleType: ((0, 1, False, _F191), (1, 1, False, None), (2, 0, False, None), ),
+    SAScheduleTupleType: ((0, 1, False, _F190), (1, 1, False, None), (2, 0, False, None), ),
     SASchedulesType: (),
     SPKIDataType: (),
-    SalesTariffEntryType: ((0, 1, False, None), (0, 1, True, None), (1, 0, False, _F215), (2, 0, False, None), ),
-    SalesTariffType: ((0, 0, False, _F178), (1, 1, False, _F191), (2, 0, False, _F187), (3, 0, False, _F215), (4, 1, False, None), ),
+    SalesTariffEntryType: ((0, 1, False, None), (0, 1, True, None), (1, 0, False, _F214), (2, 0, False, None), ),
+    SalesTariffType: ((0, 0, False, _F177), (1, 1, False, _F190), (2, 0, False, _F186), (3, 0, False, _F214), (4, 1, False, None), ),
     SelectedServiceListType: ((0, 1, False, None), ),
-    SelectedServiceType: ((0, 1, False, _F175), (1, 0, False, _F185), ),
-    ServiceDetailReqType: ((0, 1, False, _F175), ),
-    ServiceDetailResType: ((0, 1, False, _F180), (1, 1, False, _F175), (2, 0, False, None), ),
-    ServiceDiscoveryReqType: ((0, 0, False, _F189), (1, 0, False, _F188), ),
-    ServiceDiscoveryResType: ((0, 1, False, _F180), (1, 1, False, None), (2, 1, False, None), (3, 0, False, None), ),
+    SelectedServiceType: ((0, 1, False, _F174), (1, 0, False, _F184), ),
+    ServiceDetailReqType: ((0, 1, False, _F174), ),
+    ServiceDetailResType: ((0, 1, False, _F179), (1, 1, False, _F174), (2, 0, False, None), ),
+    ServiceDiscoveryReqType: ((0, 0, False, _F188), (1, 0, False, _F187), ),
+    ServiceDiscoveryResType: ((0, 1, False, _F179), (1, 1, False, None), (2, 1, False, None), (3, 0, False, None), ),
     ServiceListType: ((0, 1, False, None), ),
     ServiceParameterListType: ((0, 1, False, None), ),
-    ServiceType: ((0, 1, False, _F175), (1, 0, False, _F187), (2, 1, False, _F188), (3, 0, False, _F189), (4, 1, False, _F177), ),
-    SessionSetupReqType: ((0, 1, False, _F216), ),
-    SessionSetupResType: ((0, 1, False, _F180), (1, 1, False, _F190), (2, 0, False, _F204), ),
-    SessionStopReqType: ((0, 1, False, _F217), ),
-    SessionStopResType: ((0, 1, False, _F180), ),
-    SignatureMethodType: ((0, 1, False, _F182), (1, 0, False, _F218), ),
-    SignaturePropertiesType: ((0, 0, False, _F178), (1, 1, False, None), ),
-    SignaturePropertyType: ((0, 0, False, _F178), (1, 1, False, _F182), ),
-    SignatureType: ((0, 0, False, _F178), (1, 1, False, None), (2, 1, False, None), (3, 0, False, None), (4, 0, False, None), ),
-    SignatureValueType: ((0, 0, False, _F178), (1, 1, False, _F212), ),
-    SignedInfoType: ((0, 0, False, _F178), (1, 1, False, None), (2, 1, False, None), (3, 1, False, None), ),
-    SubCertificatesType: ((0, 1, False, _F183), ),
-    SupportedEnergyTransferModeType: ((0, 1, False, _F186), ),
-    TransformType: ((0, 1, False, _F182), (1, 0, False, _F200), ),
+    ServiceType: ((0, 1, False, _F174), (1, 0, False, _F186), (2, 1, False, _F187), (3, 0, False, _F188), (4, 1, False, _F176), ),
+    SessionSetupReqType: ((0, 1, False, _F215), ),
+    SessionSetupResType: ((0, 1, False, _F179), (1, 1, False, _F189), (2, 0, False, _F203), ),
+    SessionStopReqType: ((0, 1, False, _F216), ),
+    SessionStopResType: ((0, 1, False, _F179), ),
+    SignatureMethodType: ((0, 1, False, _F181), (1, 0, False, _F217), ),
+    SignaturePropertiesType: ((0, 0, False, _F177), (1, 1, False, None), ),
+    SignaturePropertyType: ((0, 0, False, _F177), (1, 1, False, _F181), ),
+    SignatureType: ((0, 0, False, _F177), (1, 1, False, None), (2, 1, False, None), (3, 0, False, None), (4, 0, False, None), ),
+    SignatureValueType: ((0, 0, False, _F177), (1, 1, False, _F211), ),
+    SignedInfoType: ((0, 0, False, _F177), (1, 1, False, None), (2, 1, False, None), (3, 1, False, None), ),
+    SubCertificatesType: ((0, 1, False, _F182), ),
+    SupportedEnergyTransferModeType: ((0, 1, False, _F185), ),
+    TransformType: ((0, 1, False, _F181), (1, 0, False, _F199), ),
     TransformsType: ((0, 1, False, None), ),
     WeldingDetectionReqType: ((0, 1, False, None), ),
-    WeldingDetectionResType: ((0, 1, False, _F180), (1, 1, False, None), (2, 1, False, None), ),
-    X509DataType: ((0, 1, False, None), (0, 1, False, _F212), (0, 1, False, _F200), (0, 1, False, _F212), (0, 1, False, _F212), ),
-    X509IssuerSerialType: ((0, 1, False, _F200), (1, 1, False, _F218), ),
+    WeldingDetectionResType: ((0, 1, False, _F179), (1, 1, False, None), (2, 1, False, None), ),
+    X509DataType: ((0, 1, False, None), (0, 1, False, _F211), (0, 1, False, _F199), (0, 1, False, _F211), (0, 1, False, _F211), ),
+    X509IssuerSerialType: ((0, 1, False, _F199), (1, 1, False, _F217), ),
     V2G_Message: ((0, 1, False, None), (1, 1, False, None), ),
 }
 

@@ -105,103 +105,103 @@ _C89 = ((2, 3), (1, 3), (0, 3), None, None)
 _C90 = ((3, 3), (2, 3), (1, 3), (0, 2), None)
 _C91 = ((4, 3), (3, 3), (2, 3), (1, 2), None)
 _C92 = ((5, 3), (4, 3), (3, 3), (2, 2), (0, 1))
-_C93 = (None, None, (1, 2), (0, 2), None)
-_C94 = (None, None, (2, 2), (1, 2), (0, 1))
-_P95 = ((1, 0), (1, 1))
-_K96 = ('PowerToleranceNotConfirmed', 'PowerToleranceConfirmed')
-_K97 = {'PowerToleranceNotConfirmed': 0, 'PowerToleranceConfirmed': 1}
-_C98 = (None, (0, 1), (0, 2), None)
-_P99 = ((0, 0), (1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7))
-_P100 = ((1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7))
-_P101 = ((0, 0), (1, 0), (2, 0), (-1, 0))
-_P102 = ((1, 0), (2, 0), (-1, 0))
-_P103 = ((1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7), (-1, 0))
-_C104 = ((1, 4), (0, 4), (0, 4))
-_C105 = ((2, 4), (1, 4), (1, 4))
-_C106 = ((3, 4), (2, 4), (2, 4))
-_C107 = ((1, 3), (0, 2), None, None)
-_C108 = ((2, 3), (1, 2), (0, 2), None)
-_C109 = ((3, 3), (2, 2), (1, 2), (0, 1))
-_C110 = ((4, 4), (3, 4), (3, 4))
-_C111 = ((5, 4), (4, 4), (4, 4))
-_C112 = ((6, 4), (5, 4), (5, 4))
-_C113 = ((7, 4), (6, 4), (6, 4))
-_P114 = ((0, 0), (0, 1), (0, 2))
-_P115 = ((-1, 0),)
-_C116 = ((1, 2), (0, 1), (0, 2))
-_P117 = ((2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (-1, 0))
-_P118 = ((3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (-1, 0))
-_P119 = ((4, 0), (5, 0), (6, 0), (7, 0), (-1, 0))
-_P120 = ((5, 0), (6, 0), (7, 0), (-1, 0))
-_C121 = (None, None, (1, 3), (0, 3), None, None, None, None, None)
-_C122 = (None, None, (2, 3), (1, 3), (0, 3), None, None, None, None)
-_C123 = (None, None, (3, 3), (2, 3), (1, 3), (0, 3), None, None, None)
-_C124 = (None, None, (4, 3), (3, 3), (2, 3), (1, 3), (0, 2), None, None)
-_C125 = (None, None, (5, 3), (4, 3), (3, 3), (2, 3), (1, 2), (0, 2), None)
-_C126 = (None, None, (6, 3), (5, 3), (4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
-_P127 = ((3, 0), (4, 0), (4, 1))
-_C128 = (None, None, None, (1, 2), (0, 2), None)
-_C129 = (None, None, None, (2, 2), (1, 2), None)
-_C130 = ((4, 3), (3, 3), (2, 3), (1, 2), (1, 2))
-_P131 = ((0, 0), (1, 0), (2, 0))
-_C132 = ((1, 2), (0, 2), None, None, None)
-_C133 = ((2, 2), (1, 2), (0, 1), (0, 2), None)
-_C134 = (None, None, None, (1, 2), (0, 1))
-_P135 = ((1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5))
-_K136 = ('Start', 'Stop', 'Standby', 'ScheduleRenegotiation')
-_K137 = ('Charge', 'Discharge')
-_K138 = {'Start': 0, 'Stop': 1, 'Standby': 2, 'ScheduleRenegotiation': 3}
-_K139 = {'Charge': 0, 'Discharge': 1}
-_C140 = (None, None, None, (2, 2), (1, 2), (0, 1))
-_C141 = ((1, 2), (0, 1), None, None, None, None, None)
-_P142 = ((1, 0), (2, 0), (3, 0), (4, 0), (5, 0))
-_P143 = ((2, 0), (3, 0), (4, 0), (5, 0))
-_P144 = ((3, 0), (4, 0), (5, 0))
-_P145 = ((4, 0), (5, 0))
-_C146 = (None, (1, 3), (0, 3), None, None, None, None)
-_C147 = (None, (2, 3), (1, 3), (0, 2), None, None, None)
-_C148 = (None, (3, 3), (2, 3), (1, 2), (0, 2), None, None)
-_C149 = (None, (4, 3), (3, 3), (2, 2), (1, 2), (0, 1), None)
-_P150 = ((1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (-1, 0))
-_P151 = ((2, 0), (3, 0), (4, 0), (5, 0), (-1, 0))
-_P152 = ((3, 0), (4, 0), (5, 0), (-1, 0))
-_P153 = ((4, 0), (5, 0), (-1, 0))
-_P154 = ((5, 0), (-1, 0))
-_C155 = (None, (1, 3), (0, 3), None, None, None, None, None)
-_C156 = (None, (2, 3), (1, 3), (0, 3), None, None, None, None)
-_C157 = (None, (3, 3), (2, 3), (1, 3), (0, 2), None, None, None)
-_C158 = (None, (4, 3), (3, 3), (2, 3), (1, 2), (0, 2), (0, 2), None)
-_C159 = (None, (5, 3), (4, 3), (3, 3), (2, 2), (1, 2), (1, 2), (0, 1))
-_P160 = ((0, 0), (1, 0), (2, 0), (3, 0), (4, 0))
-_P161 = ((1, 0), (2, 0), (3, 0), (4, 0))
-_P162 = ((2, 0), (3, 0), (4, 0))
-_C163 = ((1, 3), (0, 3), None, None, None, None, None)
-_C164 = ((2, 3), (1, 3), (0, 2), None, None, None, None)
-_C165 = ((3, 3), (2, 3), (1, 2), (0, 2), None, None, None)
-_C166 = ((4, 3), (3, 3), (2, 2), (1, 2), (0, 1), None, None)
-_P167 = ((0, 0), (1, 0), (2, 0), (3, 0), (4, 0), (-1, 0))
-_P168 = ((1, 0), (2, 0), (3, 0), (4, 0), (-1, 0))
-_C169 = ((1, 3), (0, 3), None, None, None, None)
-_C170 = ((2, 3), (1, 3), (0, 3), None, None, None)
-_C171 = ((3, 3), (2, 3), (1, 3), (0, 2), None, None)
-_C172 = ((4, 3), (3, 3), (2, 3), (1, 2), (0, 2), None)
-_C173 = ((5, 3), (4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
-_K174 = ('Pause', 'Terminate', 'ServiceRenegotiation')
-_K175 = {'Pause': 0, 'Terminate': 1, 'ServiceRenegotiation': 2}
-_C176 = (None, (2, 3), (1, 2), (1, 2))
-_P177 = ((2, 0),)
-_C178 = ((1, 2), (0, 1), None, None)
-_C179 = ((1, 2), (0, 1), None, None, None, None)
-_C180 = ((1, 2), (0, 1), None)
-_C181 = (None, None, None, (1, 2), (0, 2), (0, 2))
-_C182 = (None, None, None, (2, 2), (1, 2), (1, 2))
-_C183 = (None, None, None, (0, 1), (0, 2))
-_C184 = (None, (1, 2), (0, 1), None, None, None, None, None, None)
-_C185 = (None, None, None, (1, 2), (0, 1), None, None, None, None)
-_P186 = ((1, 1), (1, 0), (-1, 0))
-_C187 = (None, (0, 3), (0, 3))
-_C188 = (None, (2, 3), (2, 3))
-_C189 = ((0, 1), (0, 2))
+_C93 = ((0, 1), (0, 2))
+_C94 = (None, None, (1, 2), (0, 2), None)
+_C95 = (None, None, (2, 2), (1, 2), (0, 1))
+_P96 = ((1, 0), (1, 1))
+_K97 = ('PowerToleranceNotConfirmed', 'PowerToleranceConfirmed')
+_K98 = {'PowerToleranceNotConfirmed': 0, 'PowerToleranceConfirmed': 1}
+_C99 = (None, (0, 1), (0, 2), None)
+_P100 = ((0, 0), (1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7))
+_P101 = ((1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7))
+_P102 = ((0, 0), (1, 0), (2, 0), (-1, 0))
+_P103 = ((1, 0), (2, 0), (-1, 0))
+_P104 = ((1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7), (-1, 0))
+_C105 = ((1, 4), (0, 4), (0, 4))
+_C106 = ((2, 4), (1, 4), (1, 4))
+_C107 = ((3, 4), (2, 4), (2, 4))
+_C108 = ((1, 3), (0, 2), None, None)
+_C109 = ((2, 3), (1, 2), (0, 2), None)
+_C110 = ((3, 3), (2, 2), (1, 2), (0, 1))
+_C111 = ((4, 4), (3, 4), (3, 4))
+_C112 = ((5, 4), (4, 4), (4, 4))
+_C113 = ((6, 4), (5, 4), (5, 4))
+_C114 = ((7, 4), (6, 4), (6, 4))
+_P115 = ((0, 0), (0, 1), (0, 2))
+_P116 = ((-1, 0),)
+_C117 = ((1, 2), (0, 1), (0, 2))
+_P118 = ((2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (-1, 0))
+_P119 = ((3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (-1, 0))
+_P120 = ((4, 0), (5, 0), (6, 0), (7, 0), (-1, 0))
+_P121 = ((5, 0), (6, 0), (7, 0), (-1, 0))
+_C122 = (None, None, (1, 3), (0, 3), None, None, None, None, None)
+_C123 = (None, None, (2, 3), (1, 3), (0, 3), None, None, None, None)
+_C124 = (None, None, (3, 3), (2, 3), (1, 3), (0, 3), None, None, None)
+_C125 = (None, None, (4, 3), (3, 3), (2, 3), (1, 3), (0, 2), None, None)
+_C126 = (None, None, (5, 3), (4, 3), (3, 3), (2, 3), (1, 2), (0, 2), None)
+_C127 = (None, None, (6, 3), (5, 3), (4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
+_P128 = ((3, 0), (4, 0), (4, 1))
+_C129 = (None, None, None, (1, 2), (0, 2), None)
+_C130 = (None, None, None, (2, 2), (1, 2), None)
+_C131 = ((4, 3), (3, 3), (2, 3), (1, 2), (1, 2))
+_P132 = ((0, 0), (1, 0), (2, 0))
+_C133 = ((1, 2), (0, 2), None, None, None)
+_C134 = ((2, 2), (1, 2), (0, 1), (0, 2), None)
+_C135 = (None, None, None, (1, 2), (0, 1))
+_P136 = ((1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5))
+_K137 = ('Start', 'Stop', 'Standby', 'ScheduleRenegotiation')
+_K138 = ('Charge', 'Discharge')
+_K139 = {'Start': 0, 'Stop': 1, 'Standby': 2, 'ScheduleRenegotiation': 3}
+_K140 = {'Charge': 0, 'Discharge': 1}
+_C141 = (None, None, None, (2, 2), (1, 2), (0, 1))
+_C142 = ((1, 2), (0, 1), None, None, None, None, None)
+_P143 = ((1, 0), (2, 0), (3, 0), (4, 0), (5, 0))
+_P144 = ((2, 0), (3, 0), (4, 0), (5, 0))
+_P145 = ((3, 0), (4, 0), (5, 0))
+_P146 = ((4, 0), (5, 0))
+_C147 = (None, (1, 3), (0, 3), None, None, None, None)
+_C148 = (None, (2, 3), (1, 3), (0, 2), None, None, None)
+_C149 = (None, (3, 3), (2, 3), (1, 2), (0, 2), None, None)
+_C150 = (None, (4, 3), (3, 3), (2, 2), (1, 2), (0, 1), None)
+_P151 = ((1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (-1, 0))
+_P152 = ((2, 0), (3, 0), (4, 0), (5, 0), (-1, 0))
+_P153 = ((3, 0), (4, 0), (5, 0), (-1, 0))
+_P154 = ((4, 0), (5, 0), (-1, 0))
+_P155 = ((5, 0), (-1, 0))
+_C156 = (None, (1, 3), (0, 3), None, None, None, None, None)
+_C157 = (None, (2, 3), (1, 3), (0, 3), None, None, None, None)
+_C158 = (None, (3, 3), (2, 3), (1, 3), (0, 2), None, None, None)
+_C159 = (None, (4, 3), (3, 3), (2, 3), (1, 2), (0, 2), (0, 2), None)
+_C160 = (None, (5, 3), (4, 3), (3, 3), (2, 2), (1, 2), (1, 2), (0, 1))
+_P161 = ((0, 0), (1, 0), (2, 0), (3, 0), (4, 0))
+_P162 = ((1, 0), (2, 0), (3, 0), (4, 0))
+_P163 = ((2, 0), (3, 0), (4, 0))
+_C164 = ((1, 3), (0, 3), None, None, None, None, None)
+_C165 = ((2, 3), (1, 3), (0, 2), None, None, None, None)
+_C166 = ((3, 3), (2, 3), (1, 2), (0, 2), None, None, None)
+_C167 = ((4, 3), (3, 3), (2, 2), (1, 2), (0, 1), None, None)
+_P168 = ((0, 0), (1, 0), (2, 0), (3, 0), (4, 0), (-1, 0))
+_P169 = ((1, 0), (2, 0), (3, 0), (4, 0), (-1, 0))
+_C170 = ((1, 3), (0, 3), None, None, None, None)
+_C171 = ((2, 3), (1, 3), (0, 3), None, None, None)
+_C172 = ((3, 3), (2, 3), (1, 3), (0, 2), None, None)
+_C173 = ((4, 3), (3, 3), (2, 3), (1, 2), (0, 2), None)
+_C174 = ((5, 3), (4, 3), (3, 3), (2, 2), (1, 2), (0, 1))
+_K175 = ('Pause', 'Terminate', 'ServiceRenegotiation')
+_K176 = {'Pause': 0, 'Terminate': 1, 'ServiceRenegotiation': 2}
+_C177 = (None, (2, 3), (1, 2), (1, 2))
+_P178 = ((2, 0),)
+_C179 = ((1, 2), (0, 1), None, None)
+_C180 = ((1, 2), (0, 1), None, None, None, None)
+_C181 = ((1, 2), (0, 1), None)
+_C182 = (None, None, None, (1, 2), (0, 2), (0, 2))
+_C183 = (None, None, None, (2, 2), (1, 2), (1, 2))
+_C184 = (None, None, None, (0, 1), (0, 2))
+_C185 = (None, (1, 2), (0, 1), None, None, None, None, None, None)
+_C186 = (None, None, None, (1, 2), (0, 1), None, None, None, None)
+_P187 = ((1, 1), (1, 0), (-1, 0))
+_C188 = (None, (0, 3), (0, 3))
+_C189 = (None, (2, 3), (2, 3))
 _K190 = ('CheckIn', 'Processing', 'Completed')
 _K191 = ('AutoParking', 'MVGuideManual', 'Manual')
 _K192 = {'CheckIn': 0, 'Processing': 1, 'Completed': 2}
@@ -3723,11 +3723,12 @@ def _d_EVPowerProfileEntryListType(r: Reader) -> EVPowerProfileEntryListType:
         t = PowerScheduleEntryType(duration=v1_duration, power=v1_power, power_l2=v1_power_l2, power_l3=v1_power_l3)
         v_ev_power_profile_entry.append(t)
         n += 1
+        if n > 2048:
+            r.fail("more than 2048 items")
         if n < 2048:
             it, al = _P14[r.code(2, 2)]
         else:
-            r.zero(1, 'expected end of element')
-            it = -1; al = 0
+            it, al = _P14[r.code(2, 2)]
     return EVPowerProfileEntryListType(ev_power_profile_entry=v_ev_power_profile_entry)
 
 def _e_EVPowerProfileEntryListType(w: Writer, o: EVPowerProfileEntryListType) -> None:
@@ -3735,7 +3736,7 @@ def _e_EVPowerProfileEntryListType(w: Writer, o: EVPowerProfileEntryListType) ->
     n = 0
     for x in o.ev_power_profile_entry:
         if n == 2048: raise ExiEncodeError("EVPowerProfileEntryListType: more than 2048 items of ev_power_profile_entry")
-        c1 = _C15[s]
+        c1 = _C93[s]
         f1_duration = x.duration
         if f1_duration is None: raise ExiEncodeError("PowerScheduleEntryType: missing required duration")
         w.bits(((c1[0]) << 2), c1[1] + 2)
@@ -3750,18 +3751,17 @@ def _e_EVPowerProfileEntryListType(w: Writer, o: EVPowerProfileEntryListType) ->
             _e_RationalNumberType(w, f1_power_l2)
             s1 = 3
         if (f1_power_l3 := x.power_l3) is not None:
-            c2 = _C93[s1]
+            c2 = _C94[s1]
             w.bits((c2[0]), c2[1])
             _e_RationalNumberType(w, f1_power_l3)
             s1 = 4
-        c3 = _C94[s1]
+        c3 = _C95[s1]
         w.bits((c3[0]), c3[1])
         n += 1
-        s = 1 if n < 2048 else 2
+        s = 1 if n < 2048 else 1
     if n < 1 or n > 2048:
         raise ExiEncodeError(f"EVPowerProfileEntryListType: {n} items of ev_power_profile_entry (allowed 1..2048)")
-    c4 = _C16[s]
-    w.bits((c4[0]), c4[1])
+    w.bits(1, 2)
 
 def _d_EVPowerProfileType(r: Reader) -> EVPowerProfileType:
     rv = r.v; rn = r.n
@@ -3781,7 +3781,7 @@ def _d_EVPowerProfileType(r: Reader) -> EVPowerProfileType:
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
     if e >= 2: r.bad_code(p + 1, e, 2)
-    it, al = _P95[e]
+    it, al = _P96[e]
     if al == 0:
         r.zero(1, 'expected end of element')
         it = -1; al = 0
@@ -3808,7 +3808,7 @@ def _d_EVPowerProfileType(r: Reader) -> EVPowerProfileType:
             b = (rv >> (rn - q)) & 0xf; r.p = q
             if b & 0xb: r.badz(p, 4, b & 0xb)
             k = (b >> 2) & 0x1
-            v2_power_tolerance_acceptance = _K96[k]
+            v2_power_tolerance_acceptance = _K97[k]
             it = -1; al = 0
         v_scheduled_evppt_control_mode = Scheduled_EVPPTControlModeType(selected_schedule_tuple_id=v2_selected_schedule_tuple_id, power_tolerance_acceptance=v2_power_tolerance_acceptance)
     r.zero(1, 'expected next item')
@@ -3836,7 +3836,7 @@ def _e_EVPowerProfileType(w: Writer, o: EVPowerProfileType) -> None:
         s2 = 1
         w.bits(0, 1)
         if (f2_power_tolerance_acceptance := f_scheduled_evppt_control_mode.power_tolerance_acceptance) is not None:
-            w.bits(((_K97[f2_power_tolerance_acceptance]) << 1), 5)
+            w.bits(((_K98[f2_power_tolerance_acceptance]) << 1), 5)
             s2 = 2
         c1 = _C16[s2]
         w.bits((c1[0]), c1[1])
@@ -3875,11 +3875,12 @@ def _d_EVPowerScheduleEntryListType(r: Reader) -> EVPowerScheduleEntryListType:
         t = EVPowerScheduleEntryType(duration=v1_duration, power=v1_power)
         v_ev_power_schedule_entry.append(t)
         n += 1
+        if n > 1024:
+            r.fail("more than 1024 items")
         if n < 1024:
             it, al = _P14[r.code(2, 2)]
         else:
-            r.zero(1, 'expected end of element')
-            it = -1; al = 0
+            it, al = _P14[r.code(2, 2)]
     return EVPowerScheduleEntryListType(ev_power_schedule_entry=v_ev_power_schedule_entry)
 
 def _e_EVPowerScheduleEntryListType(w: Writer, o: EVPowerScheduleEntryListType) -> None:
@@ -3887,7 +3888,7 @@ def _e_EVPowerScheduleEntryListType(w: Writer, o: EVPowerScheduleEntryListType) 
     n = 0
     for x in o.ev_power_schedule_entry:
         if n == 1024: raise ExiEncodeError("EVPowerScheduleEntryListType: more than 1024 items of ev_power_schedule_entry")
-        c1 = _C15[s]
+        c1 = _C93[s]
         f1_duration = x.duration
         if f1_duration is None: raise ExiEncodeError("EVPowerScheduleEntryType: missing required duration")
         w.bits(((c1[0]) << 2), c1[1] + 2)
@@ -3898,11 +3899,10 @@ def _e_EVPowerScheduleEntryListType(w: Writer, o: EVPowerScheduleEntryListType) 
         _e_RationalNumberType(w, f1_power)
         w.bits(0, 1)
         n += 1
-        s = 1 if n < 1024 else 2
+        s = 1 if n < 1024 else 1
     if n < 1 or n > 1024:
         raise ExiEncodeError(f"EVPowerScheduleEntryListType: {n} items of ev_power_schedule_entry (allowed 1..1024)")
-    c2 = _C16[s]
-    w.bits((c2[0]), c2[1])
+    w.bits(1, 2)
 
 def _d_EVPowerScheduleEntryType(r: Reader) -> EVPowerScheduleEntryType:
     rv = r.v; rn = r.n
@@ -3993,11 +3993,12 @@ def _d_EVPriceRuleStackListType(r: Reader) -> EVPriceRuleStackListType:
         t = _d_EVPriceRuleStackType(r)
         v_ev_price_rule_stack.append(t)
         n += 1
+        if n > 1024:
+            r.fail("more than 1024 items")
         if n < 1024:
             it, al = _P14[r.code(2, 2)]
         else:
-            r.zero(1, 'expected end of element')
-            it = -1; al = 0
+            it, al = _P14[r.code(2, 2)]
     return EVPriceRuleStackListType(ev_price_rule_stack=v_ev_price_rule_stack)
 
 def _e_EVPriceRuleStackListType(w: Writer, o: EVPriceRuleStackListType) -> None:
@@ -4005,15 +4006,14 @@ def _e_EVPriceRuleStackListType(w: Writer, o: EVPriceRuleStackListType) -> None:
     n = 0
     for x in o.ev_price_rule_stack:
         if n == 1024: raise ExiEncodeError("EVPriceRuleStackListType: more than 1024 items of ev_price_rule_stack")
-        c1 = _C15[s]
+        c1 = _C93[s]
         w.bits((c1[0]), c1[1])
         _e_EVPriceRuleStackType(w, x)
         n += 1
-        s = 1 if n < 1024 else 2
+        s = 1 if n < 1024 else 1
     if n < 1 or n > 1024:
         raise ExiEncodeError(f"EVPriceRuleStackListType: {n} items of ev_price_rule_stack (allowed 1..1024)")
-    c2 = _C16[s]
-    w.bits((c2[0]), c2[1])
+    w.bits(1, 2)
 
 def _d_EVPriceRuleStackType(r: Reader) -> EVPriceRuleStackType:
     rv = r.v; rn = r.n
@@ -4062,7 +4062,7 @@ def _e_EVPriceRuleStackType(w: Writer, o: EVPriceRuleStackType) -> None:
     n = 0
     for x in o.ev_price_rule:
         if n == 8: raise ExiEncodeError("EVPriceRuleStackType: more than 8 items of ev_price_rule")
-        c1 = _C98[s]
+        c1 = _C99[s]
         f1_energy_fee = x.energy_fee
         if f1_energy_fee is None: raise ExiEncodeError("EVPriceRuleType: missing required energy_fee")
         w.bits(((c1[0]) << 1), c1[1] + 1)
@@ -4181,10 +4181,10 @@ def _d_KeyInfoType(r: Reader) -> KeyInfoType:
     v_pgp_data = []
     v_spki_data = []
     v_mgmt_data = []
-    it, al = _P99[r.code(4, 9)]
+    it, al = _P100[r.code(4, 9)]
     if it == 0:
         v_id = r.string()
-        it, al = _P100[r.code(4, 8)]
+        it, al = _P101[r.code(4, 8)]
     n = 0
     while it == 1:
         if al == 0:
@@ -4199,10 +4199,10 @@ def _d_KeyInfoType(r: Reader) -> KeyInfoType:
             v1_type = None
             v1_uri = None
             v1_transforms = None
-            it, al = _P101[r.code(3, 4)]
+            it, al = _P102[r.code(3, 4)]
             if it == 0:
                 v1_type = r.string()
-                it, al = _P102[r.code(2, 3)]
+                it, al = _P103[r.code(2, 3)]
             if it == 1:
                 v1_uri = r.string()
                 it, al = _P17[r.code(2, 2)]
@@ -4229,7 +4229,7 @@ def _d_KeyInfoType(r: Reader) -> KeyInfoType:
         elif al == 7:
             r.fail("wildcard (undeclared) element content is not supported")
         n += 1
-        it, al = _P103[r.code(4, 9)]
+        it, al = _P104[r.code(4, 9)]
     return KeyInfoType(id=v_id, key_name=v_key_name, key_value=v_key_value, retrieval_method=v_retrieval_method, x509_data=v_x509_data, pgp_data=v_pgp_data, spki_data=v_spki_data, mgmt_data=v_mgmt_data)
 
 def _e_KeyInfoType(w: Writer, o: KeyInfoType) -> None:
@@ -4240,20 +4240,20 @@ def _e_KeyInfoType(w: Writer, o: KeyInfoType) -> None:
         s = 1
     n = 0
     for x in o.key_name:
-        c1 = _C104[s]
+        c1 = _C105[s]
         w.bits(((c1[0]) << 1), c1[1] + 1)
         w.string(x)
         w.bits(0, 1)
         n += 1
         s = 2
     for x in o.key_value:
-        c2 = _C105[s]
+        c2 = _C106[s]
         w.bits((c2[0]), c2[1])
         _e_KeyValueType(w, x)
         n += 1
         s = 2
     for x in o.retrieval_method:
-        c3 = _C106[s]
+        c3 = _C107[s]
         s1 = 0
         w.bits((c3[0]), c3[1])
         if (f1_type := x.type) is not None:
@@ -4261,39 +4261,39 @@ def _e_KeyInfoType(w: Writer, o: KeyInfoType) -> None:
             w.string(f1_type)
             s1 = 1
         if (f1_uri := x.uri) is not None:
-            c4 = _C107[s1]
+            c4 = _C108[s1]
             w.bits((c4[0]), c4[1])
             w.string(f1_uri)
             s1 = 2
         if (f1_transforms := x.transforms) is not None:
-            c5 = _C108[s1]
+            c5 = _C109[s1]
             w.bits((c5[0]), c5[1])
             _e_TransformsType(w, f1_transforms)
             s1 = 3
-        c6 = _C109[s1]
+        c6 = _C110[s1]
         w.bits((c6[0]), c6[1])
         n += 1
         s = 2
     for x in o.x509_data:
-        c7 = _C110[s]
+        c7 = _C111[s]
         w.bits((c7[0]), c7[1])
         _e_X509DataType(w, x)
         n += 1
         s = 2
     for x in o.pgp_data:
-        c8 = _C111[s]
+        c8 = _C112[s]
         w.bits((c8[0]), c8[1])
         _e_PGPDataType(w, x)
         n += 1
         s = 2
     for x in o.spki_data:
-        c9 = _C112[s]
+        c9 = _C113[s]
         w.bits((c9[0]), c9[1])
         _e_SPKIDataType(w, x)
         n += 1
         s = 2
     for x in o.mgmt_data:
-        c10 = _C113[s]
+        c10 = _C114[s]
         w.bits(((c10[0]) << 1), c10[1] + 1)
         w.string(x)
         w.bits(0, 1)
@@ -4307,7 +4307,7 @@ def _d_KeyValueType(r: Reader) -> KeyValueType:
     rv = r.v; rn = r.n
     v_dsa_key_value = None
     v_rsa_key_value = None
-    it, al = _P114[r.code(3, 3)]
+    it, al = _P115[r.code(3, 3)]
     if al == 0:
         v_dsa_key_value = _d_DSAKeyValueType(r)
     elif al == 1:
@@ -4333,7 +4333,7 @@ def _d_KeyValueType(r: Reader) -> KeyValueType:
         v_rsa_key_value = RSAKeyValueType(modulus=v1_modulus, exponent=v1_exponent)
     elif al == 2:
         r.fail("wildcard (undeclared) element content is not supported")
-    it, al = _P115[r.code(2, 1)]
+    it, al = _P116[r.code(2, 1)]
     return KeyValueType(dsa_key_value=v_dsa_key_value, rsa_key_value=v_rsa_key_value)
 
 def _e_KeyValueType(w: Writer, o: KeyValueType) -> None:
@@ -4440,7 +4440,7 @@ def _e_ManifestType(w: Writer, o: ManifestType) -> None:
         s = 1
     n = 0
     for x in o.reference:
-        c1 = _C116[s]
+        c1 = _C117[s]
         w.bits((c1[0]), c1[1])
         _e_ReferenceType(w, x)
         n += 1
@@ -4525,7 +4525,7 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
     if b & 0x8: r.badz(p, 4, b & 0x8)
     e = b & 0x7
     if e >= 7: r.bad_code(p + 1, e, 7)
-    it, al = _P117[e]
+    it, al = _P118[e]
     if it == 2:
         r.zero(1, 'expected characters')
         v_bpt_discharged_energy_reading_wh = r.uintb(18446744073709551615)
@@ -4535,7 +4535,7 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
         if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
         if e >= 6: r.bad_code(p + 1, e, 6)
-        it, al = _P118[e]
+        it, al = _P119[e]
     if it == 3:
         r.zero(1, 'expected characters')
         v_capacitive_energy_reading_va_rh = r.uintb(18446744073709551615)
@@ -4545,7 +4545,7 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
         if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
         if e >= 5: r.bad_code(p + 1, e, 5)
-        it, al = _P119[e]
+        it, al = _P120[e]
     if it == 4:
         r.zero(1, 'expected characters')
         v_bpt_inductive_energy_reading_va_rh = r.uintb(18446744073709551615)
@@ -4555,7 +4555,7 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
         if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
         if e >= 4: r.bad_code(p + 1, e, 4)
-        it, al = _P120[e]
+        it, al = _P121[e]
     if it == 5:
         r.zero(1, 'expected characters')
         v_meter_signature = r.binary()
@@ -4609,25 +4609,25 @@ def _e_MeterInfoType(w: Writer, o: MeterInfoType) -> None:
         w.bits(0, 1)
         s = 3
     if (f_capacitive_energy_reading_va_rh := o.capacitive_energy_reading_va_rh) is not None:
-        c1 = _C121[s]
+        c1 = _C122[s]
         w.bits(((c1[0]) << 1), c1[1] + 1)
         w.uint(f_capacitive_energy_reading_va_rh)
         w.bits(0, 1)
         s = 4
     if (f_bpt_inductive_energy_reading_va_rh := o.bpt_inductive_energy_reading_va_rh) is not None:
-        c2 = _C122[s]
+        c2 = _C123[s]
         w.bits(((c2[0]) << 1), c2[1] + 1)
         w.uint(f_bpt_inductive_energy_reading_va_rh)
         w.bits(0, 1)
         s = 5
     if (f_meter_signature := o.meter_signature) is not None:
-        c3 = _C123[s]
+        c3 = _C124[s]
         w.bits(((c3[0]) << 1), c3[1] + 1)
         w.binary(f_meter_signature)
         w.bits(0, 1)
         s = 6
     if (f_meter_status := o.meter_status) is not None:
-        c4 = _C124[s]
+        c4 = _C125[s]
         if not -32768 <= f_meter_status <= 32767:
             raise ExiEncodeError(f"value {f_meter_status!r} outside [-32768, 32767]")
         w.bits(((c4[0]) << 2) | (1 if f_meter_status < 0 else 0), c4[1] + 2)
@@ -4635,12 +4635,12 @@ def _e_MeterInfoType(w: Writer, o: MeterInfoType) -> None:
         w.bits(0, 1)
         s = 7
     if (f_meter_timestamp := o.meter_timestamp) is not None:
-        c5 = _C125[s]
+        c5 = _C126[s]
         w.bits(((c5[0]) << 1), c5[1] + 1)
         w.uint(f_meter_timestamp)
         w.bits(0, 1)
         s = 8
-    c6 = _C126[s]
+    c6 = _C127[s]
     w.bits((c6[0]), c6[1])
 
 def _d_MeteringConfirmationReqType(r: Reader) -> MeteringConfirmationReqType:
@@ -4698,7 +4698,7 @@ def _d_MeteringConfirmationReqType(r: Reader) -> MeteringConfirmationReqType:
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 2; al = 0
     v2_meter_info = _d_MeterInfoType(r)
-    it, al = _P127[r.code(2, 3)]
+    it, al = _P128[r.code(2, 3)]
     if it == 3:
         v2_receipt = _d_ReceiptType(r)
         it, al = _P27[r.code(2, 2)]
@@ -4752,12 +4752,12 @@ def _e_MeteringConfirmationReqType(w: Writer, o: MeteringConfirmationReqType) ->
         _e_ReceiptType(w, f2_receipt)
         s2 = 4
     if (f2_dynamic_smdt_control_mode := f_signed_metering_data.dynamic_smdt_control_mode) is not None:
-        c2 = _C128[s2]
+        c2 = _C129[s2]
         w.bits((c2[0]), c2[1])
         _e_Dynamic_SMDTControlModeType(w, f2_dynamic_smdt_control_mode)
         s2 = 5
     elif (f2_scheduled_smdt_control_mode := f_signed_metering_data.scheduled_smdt_control_mode) is not None:
-        c3 = _C129[s2]
+        c3 = _C130[s2]
         w.bits((c3[0]), c3[1])
         _e_Scheduled_SMDTControlModeType(w, f2_scheduled_smdt_control_mode)
         s2 = 5
@@ -4865,7 +4865,7 @@ def _e_ObjectType(w: Writer, o: ObjectType) -> None:
         w.bits((c2[0]), c2[1])
         w.string(f_mime_type)
         s = 3
-    c3 = _C130[s]
+    c3 = _C131[s]
     w.bits((c3[0]), c3[1])
 
 def _d_OverstayRuleListType(r: Reader) -> OverstayRuleListType:
@@ -4873,7 +4873,7 @@ def _d_OverstayRuleListType(r: Reader) -> OverstayRuleListType:
     v_overstay_time_threshold = None
     v_overstay_power_threshold = None
     v_overstay_rule = []
-    it, al = _P131[r.code(2, 3)]
+    it, al = _P132[r.code(2, 3)]
     if it == 0:
         r.zero(1, 'expected characters')
         v_overstay_time_threshold = r.uintb(4294967295)
@@ -4955,7 +4955,7 @@ def _e_OverstayRuleListType(w: Writer, o: OverstayRuleListType) -> None:
         w.bits(0, 1)
         s = 1
     if (f_overstay_power_threshold := o.overstay_power_threshold) is not None:
-        c1 = _C132[s]
+        c1 = _C133[s]
         f1_exponent = f_overstay_power_threshold.exponent
         if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
         if not -128 <= f1_exponent <= 127:
@@ -4971,7 +4971,7 @@ def _e_OverstayRuleListType(w: Writer, o: OverstayRuleListType) -> None:
     n = 0
     for x in o.overstay_rule:
         if n == 5: raise ExiEncodeError("OverstayRuleListType: more than 5 items of overstay_rule")
-        c2 = _C133[s]
+        c2 = _C134[s]
         s2 = 0
         w.bits((c2[0]), c2[1])
         if (f2_overstay_rule_description := x.overstay_rule_description) is not None:
@@ -4998,7 +4998,7 @@ def _e_OverstayRuleListType(w: Writer, o: OverstayRuleListType) -> None:
         s = 3 if n < 5 else 4
     if n < 1 or n > 5:
         raise ExiEncodeError(f"OverstayRuleListType: {n} items of overstay_rule (allowed 1..5)")
-    c4 = _C134[s]
+    c4 = _C135[s]
     w.bits((c4[0]), c4[1])
 
 def _d_OverstayRuleType(r: Reader) -> OverstayRuleType:
@@ -5118,7 +5118,7 @@ def _e_ParameterSetType(w: Writer, o: ParameterSetType) -> None:
     n = 0
     for x in o.parameter:
         if n == 32: raise ExiEncodeError("ParameterSetType: more than 32 items of parameter")
-        c1 = _C98[s]
+        c1 = _C99[s]
         w.bits((c1[0]), c1[1])
         _e_ParameterType(w, x)
         n += 1
@@ -5140,7 +5140,7 @@ def _d_ParameterType(r: Reader) -> ParameterType:
     r.zero(1, 'expected next item')
     it = 0; al = 0
     v_name = r.string()
-    it, al = _P135[r.code(3, 6)]
+    it, al = _P136[r.code(3, 6)]
     if al == 0:
         p = r.p; q = p + 3
         if q > rn: rv, rn = r.refill(q)
@@ -5386,7 +5386,7 @@ def _d_PowerDeliveryReqType(r: Reader) -> PowerDeliveryReqType:
     if k >= 3: r.bad(p + 2, 'enum index')
     v_ev_processing = _K23[k]
     k = (b >> 3) & 0x3
-    v_charge_progress = _K136[k]
+    v_charge_progress = _K137[k]
     e = b & 0x3
     if e >= 3: r.bad_code(p + 10, e, 3)
     it, al = _P40[e]
@@ -5407,7 +5407,7 @@ def _d_PowerDeliveryReqType(r: Reader) -> PowerDeliveryReqType:
         if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
         if e >= 2: r.bad_code(p + 1, e, 2)
-        it, al = _P95[e]
+        it, al = _P96[e]
         if al == 0:
             v2_dynamic_evppt_control_mode = _d_Dynamic_EVPPTControlModeType(r)
         elif al == 1:
@@ -5429,7 +5429,7 @@ def _d_PowerDeliveryReqType(r: Reader) -> PowerDeliveryReqType:
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xb: r.badz(p, 4, b & 0xb)
         k = (b >> 2) & 0x1
-        v_bpt_channel_selection = _K137[k]
+        v_bpt_channel_selection = _K138[k]
         it = -1; al = 0
     return PowerDeliveryReqType(header=v_header, ev_processing=v_ev_processing, charge_progress=v_charge_progress, ev_power_profile=v_ev_power_profile, bpt_channel_selection=v_bpt_channel_selection)
 
@@ -5456,7 +5456,7 @@ def _e_PowerDeliveryReqType(w: Writer, o: PowerDeliveryReqType) -> None:
     f_charge_progress = o.charge_progress
     if f_charge_progress is None: raise ExiEncodeError("PowerDeliveryReqType: missing required charge_progress")
     s = 3
-    w.bits(((c1[0]) << 10) | ((_K25[f_ev_processing]) << 6) | ((_K138[f_charge_progress]) << 1), c1[1] + 10)
+    w.bits(((c1[0]) << 10) | ((_K25[f_ev_processing]) << 6) | ((_K139[f_charge_progress]) << 1), c1[1] + 10)
     if (f_ev_power_profile := o.ev_power_profile) is not None:
         f2_time_anchor = f_ev_power_profile.time_anchor
         if f2_time_anchor is None: raise ExiEncodeError("EVPowerProfileType: missing required time_anchor")
@@ -5481,10 +5481,10 @@ def _e_PowerDeliveryReqType(w: Writer, o: PowerDeliveryReqType) -> None:
         w.bits(0, 1)
         s = 4
     if (f_bpt_channel_selection := o.bpt_channel_selection) is not None:
-        c2 = _C128[s]
-        w.bits(((c2[0]) << 3) | ((_K139[f_bpt_channel_selection]) << 1), c2[1] + 3)
+        c2 = _C129[s]
+        w.bits(((c2[0]) << 3) | ((_K140[f_bpt_channel_selection]) << 1), c2[1] + 3)
         s = 5
-    c3 = _C140[s]
+    c3 = _C141[s]
     w.bits((c3[0]), c3[1])
 
 def _d_PowerDeliveryResType(r: Reader) -> PowerDeliveryResType:
@@ -5617,11 +5617,12 @@ def _d_PowerScheduleEntryListType(r: Reader) -> PowerScheduleEntryListType:
         t = PowerScheduleEntryType(duration=v1_duration, power=v1_power, power_l2=v1_power_l2, power_l3=v1_power_l3)
         v_power_schedule_entry.append(t)
         n += 1
+        if n > 1024:
+            r.fail("more than 1024 items")
         if n < 1024:
             it, al = _P14[r.code(2, 2)]
         else:
-            r.zero(1, 'expected end of element')
-            it = -1; al = 0
+            it, al = _P14[r.code(2, 2)]
     return PowerScheduleEntryListType(power_schedule_entry=v_power_schedule_entry)
 
 def _e_PowerScheduleEntryListType(w: Writer, o: PowerScheduleEntryListType) -> None:
@@ -5629,7 +5630,7 @@ def _e_PowerScheduleEntryListType(w: Writer, o: PowerScheduleEntryListType) -> N
     n = 0
     for x in o.power_schedule_entry:
         if n == 1024: raise ExiEncodeError("PowerScheduleEntryListType: more than 1024 items of power_schedule_entry")
-        c1 = _C15[s]
+        c1 = _C93[s]
         f1_duration = x.duration
         if f1_duration is None: raise ExiEncodeError("PowerScheduleEntryType: missing required duration")
         w.bits(((c1[0]) << 2), c1[1] + 2)
@@ -5644,18 +5645,17 @@ def _e_PowerScheduleEntryListType(w: Writer, o: PowerScheduleEntryListType) -> N
             _e_RationalNumberType(w, f1_power_l2)
             s1 = 3
         if (f1_power_l3 := x.power_l3) is not None:
-            c2 = _C93[s1]
+            c2 = _C94[s1]
             w.bits((c2[0]), c2[1])
             _e_RationalNumberType(w, f1_power_l3)
             s1 = 4
-        c3 = _C94[s1]
+        c3 = _C95[s1]
         w.bits((c3[0]), c3[1])
         n += 1
-        s = 1 if n < 1024 else 2
+        s = 1 if n < 1024 else 1
     if n < 1 or n > 1024:
         raise ExiEncodeError(f"PowerScheduleEntryListType: {n} items of power_schedule_entry (allowed 1..1024)")
-    c4 = _C16[s]
-    w.bits((c4[0]), c4[1])
+    w.bits(1, 2)
 
 def _d_PowerScheduleEntryType(r: Reader) -> PowerScheduleEntryType:
     rv = r.v; rn = r.n
@@ -5764,7 +5764,7 @@ def _e_PowerScheduleEntryType(w: Writer, o: PowerScheduleEntryType) -> None:
         w.bits(0, 2)
         s = 3
     if (f_power_l3 := o.power_l3) is not None:
-        c1 = _C93[s]
+        c1 = _C94[s]
         f3_exponent = f_power_l3.exponent
         if f3_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
         if not -128 <= f3_exponent <= 127:
@@ -5777,7 +5777,7 @@ def _e_PowerScheduleEntryType(w: Writer, o: PowerScheduleEntryType) -> None:
         w.uint(-f3_value - 1 if f3_value < 0 else f3_value)
         w.bits(0, 2)
         s = 4
-    c2 = _C94[s]
+    c2 = _C95[s]
     w.bits((c2[0]), c2[1])
 
 def _d_PowerScheduleType(r: Reader) -> PowerScheduleType:
@@ -5910,11 +5910,12 @@ def _d_PriceLevelScheduleEntryListType(r: Reader) -> PriceLevelScheduleEntryList
         t = PriceLevelScheduleEntryType(duration=v1_duration, price_level=v1_price_level)
         v_price_level_schedule_entry.append(t)
         n += 1
+        if n > 1024:
+            r.fail("more than 1024 items")
         if n < 1024:
             it, al = _P14[r.code(2, 2)]
         else:
-            r.zero(1, 'expected end of element')
-            it = -1; al = 0
+            it, al = _P14[r.code(2, 2)]
     return PriceLevelScheduleEntryListType(price_level_schedule_entry=v_price_level_schedule_entry)
 
 def _e_PriceLevelScheduleEntryListType(w: Writer, o: PriceLevelScheduleEntryListType) -> None:
@@ -5922,7 +5923,7 @@ def _e_PriceLevelScheduleEntryListType(w: Writer, o: PriceLevelScheduleEntryList
     n = 0
     for x in o.price_level_schedule_entry:
         if n == 1024: raise ExiEncodeError("PriceLevelScheduleEntryListType: more than 1024 items of price_level_schedule_entry")
-        c1 = _C15[s]
+        c1 = _C93[s]
         f1_duration = x.duration
         if f1_duration is None: raise ExiEncodeError("PriceLevelScheduleEntryType: missing required duration")
         w.bits(((c1[0]) << 2), c1[1] + 2)
@@ -5933,11 +5934,10 @@ def _e_PriceLevelScheduleEntryListType(w: Writer, o: PriceLevelScheduleEntryList
             raise ExiEncodeError(f"value {f1_price_level!r} outside [0, 255]")
         w.bits(((f1_price_level) << 2), 13)
         n += 1
-        s = 1 if n < 1024 else 2
+        s = 1 if n < 1024 else 1
     if n < 1 or n > 1024:
         raise ExiEncodeError(f"PriceLevelScheduleEntryListType: {n} items of price_level_schedule_entry (allowed 1..1024)")
-    c2 = _C16[s]
-    w.bits((c2[0]), c2[1])
+    w.bits(1, 2)
 
 def _d_PriceLevelScheduleEntryType(r: Reader) -> PriceLevelScheduleEntryType:
     rv = r.v; rn = r.n
@@ -6023,7 +6023,7 @@ def _e_PriceLevelScheduleType(w: Writer, o: PriceLevelScheduleType) -> None:
         s = 1
     f_time_anchor = o.time_anchor
     if f_time_anchor is None: raise ExiEncodeError("PriceLevelScheduleType: missing required time_anchor")
-    c1 = _C141[s]
+    c1 = _C142[s]
     w.bits(((c1[0]) << 1), c1[1] + 1)
     w.uint(f_time_anchor)
     s = 2
@@ -6059,11 +6059,12 @@ def _d_PriceRuleStackListType(r: Reader) -> PriceRuleStackListType:
         t = _d_PriceRuleStackType(r)
         v_price_rule_stack.append(t)
         n += 1
+        if n > 1024:
+            r.fail("more than 1024 items")
         if n < 1024:
             it, al = _P14[r.code(2, 2)]
         else:
-            r.zero(1, 'expected end of element')
-            it = -1; al = 0
+            it, al = _P14[r.code(2, 2)]
     return PriceRuleStackListType(price_rule_stack=v_price_rule_stack)
 
 def _e_PriceRuleStackListType(w: Writer, o: PriceRuleStackListType) -> None:
@@ -6071,15 +6072,14 @@ def _e_PriceRuleStackListType(w: Writer, o: PriceRuleStackListType) -> None:
     n = 0
     for x in o.price_rule_stack:
         if n == 1024: raise ExiEncodeError("PriceRuleStackListType: more than 1024 items of price_rule_stack")
-        c1 = _C15[s]
+        c1 = _C93[s]
         w.bits((c1[0]), c1[1])
         _e_PriceRuleStackType(w, x)
         n += 1
-        s = 1 if n < 1024 else 2
+        s = 1 if n < 1024 else 1
     if n < 1 or n > 1024:
         raise ExiEncodeError(f"PriceRuleStackListType: {n} items of price_rule_stack (allowed 1..1024)")
-    c2 = _C16[s]
-    w.bits((c2[0]), c2[1])
+    w.bits(1, 2)
 
 def _d_PriceRuleStackType(r: Reader) -> PriceRuleStackType:
     rv = r.v; rn = r.n
@@ -6118,7 +6118,7 @@ def _e_PriceRuleStackType(w: Writer, o: PriceRuleStackType) -> None:
     n = 0
     for x in o.price_rule:
         if n == 8: raise ExiEncodeError("PriceRuleStackType: more than 8 items of price_rule")
-        c1 = _C98[s]
+        c1 = _C99[s]
         w.bits((c1[0]), c1[1])
         _e_PriceRuleType(w, x)
         n += 1
@@ -6154,7 +6154,7 @@ def _d_PriceRuleType(r: Reader) -> PriceRuleType:
     if b & 0x18: r.badz(p, 5, b & 0x18)
     e = b & 0x7
     if e >= 5: r.bad_code(p + 2, e, 5)
-    it, al = _P142[e]
+    it, al = _P143[e]
     v_energy_fee = RationalNumberType(exponent=v1_exponent, value=v1_value)
     if it == 1:
         v2_exponent = None
@@ -6175,7 +6175,7 @@ def _d_PriceRuleType(r: Reader) -> PriceRuleType:
         if b & 0x18: r.badz(p, 5, b & 0x18)
         e = b & 0x7
         if e >= 4: r.bad_code(p + 2, e, 4)
-        it, al = _P143[e]
+        it, al = _P144[e]
         v_parking_fee = RationalNumberType(exponent=v2_exponent, value=v2_value)
     if it == 2:
         r.zero(1, 'expected characters')
@@ -6186,7 +6186,7 @@ def _d_PriceRuleType(r: Reader) -> PriceRuleType:
         if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
         if e >= 3: r.bad_code(p + 1, e, 3)
-        it, al = _P144[e]
+        it, al = _P145[e]
     if it == 3:
         r.zero(1, 'expected characters')
         v_carbon_dioxide_emission = r.uintb(65535)
@@ -6196,7 +6196,7 @@ def _d_PriceRuleType(r: Reader) -> PriceRuleType:
         if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
         if e >= 2: r.bad_code(p + 1, e, 2)
-        it, al = _P145[e]
+        it, al = _P146[e]
     if it == 4:
         p = r.p; q = p + 11
         if q > rn: rv, rn = r.refill(q)
@@ -6253,26 +6253,26 @@ def _e_PriceRuleType(w: Writer, o: PriceRuleType) -> None:
         w.bits(0, 2)
         s = 2
     if (f_parking_fee_period := o.parking_fee_period) is not None:
-        c1 = _C146[s]
+        c1 = _C147[s]
         w.bits(((c1[0]) << 1), c1[1] + 1)
         w.uint(f_parking_fee_period)
         w.bits(0, 1)
         s = 3
     if (f_carbon_dioxide_emission := o.carbon_dioxide_emission) is not None:
-        c2 = _C147[s]
+        c2 = _C148[s]
         w.bits(((c2[0]) << 1), c2[1] + 1)
         w.uint(f_carbon_dioxide_emission)
         w.bits(0, 1)
         s = 4
     if (f_renewable_generation_percentage := o.renewable_generation_percentage) is not None:
-        c3 = _C148[s]
+        c3 = _C149[s]
         if not 0 <= f_renewable_generation_percentage <= 255:
             raise ExiEncodeError(f"value {f_renewable_generation_percentage!r} outside [0, 255]")
         w.bits(((c3[0]) << 10) | ((f_renewable_generation_percentage) << 1), c3[1] + 10)
         s = 5
     f_power_range_start = o.power_range_start
     if f_power_range_start is None: raise ExiEncodeError("PriceRuleType: missing required power_range_start")
-    c4 = _C149[s]
+    c4 = _C150[s]
     f3_exponent = f_power_range_start.exponent
     if f3_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
     if not -128 <= f3_exponent <= 127:
@@ -6427,7 +6427,7 @@ def _d_ReceiptType(r: Reader) -> ReceiptType:
     if b & 0x8: r.badz(p, 4, b & 0x8)
     e = b & 0x7
     if e >= 6: r.bad_code(p + 1, e, 6)
-    it, al = _P150[e]
+    it, al = _P151[e]
     if it == 1:
         v1_amount = None
         v1_cost_per_unit = None
@@ -6443,7 +6443,7 @@ def _d_ReceiptType(r: Reader) -> ReceiptType:
         if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
         if e >= 5: r.bad_code(p + 1, e, 5)
-        it, al = _P151[e]
+        it, al = _P152[e]
         v_energy_costs = DetailedCostType(amount=v1_amount, cost_per_unit=v1_cost_per_unit)
     if it == 2:
         v2_amount = None
@@ -6460,7 +6460,7 @@ def _d_ReceiptType(r: Reader) -> ReceiptType:
         if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
         if e >= 4: r.bad_code(p + 1, e, 4)
-        it, al = _P152[e]
+        it, al = _P153[e]
         v_occupancy_costs = DetailedCostType(amount=v2_amount, cost_per_unit=v2_cost_per_unit)
     if it == 3:
         v3_amount = None
@@ -6477,7 +6477,7 @@ def _d_ReceiptType(r: Reader) -> ReceiptType:
         if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
         if e >= 3: r.bad_code(p + 1, e, 3)
-        it, al = _P153[e]
+        it, al = _P154[e]
         v_additional_services_costs = DetailedCostType(amount=v3_amount, cost_per_unit=v3_cost_per_unit)
     if it == 4:
         v4_amount = None
@@ -6494,7 +6494,7 @@ def _d_ReceiptType(r: Reader) -> ReceiptType:
         if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
         if e >= 2: r.bad_code(p + 1, e, 2)
-        it, al = _P154[e]
+        it, al = _P155[e]
         v_overstay_costs = DetailedCostType(amount=v4_amount, cost_per_unit=v4_cost_per_unit)
     n = 0
     while it == 5:
@@ -6518,7 +6518,7 @@ def _d_ReceiptType(r: Reader) -> ReceiptType:
         v_tax_costs.append(t)
         n += 1
         if n < 10:
-            it, al = _P154[r.code(2, 2)]
+            it, al = _P155[r.code(2, 2)]
         else:
             r.zero(1, 'expected end of element')
             it = -1; al = 0
@@ -6543,7 +6543,7 @@ def _e_ReceiptType(w: Writer, o: ReceiptType) -> None:
         w.bits(0, 1)
         s = 2
     if (f_occupancy_costs := o.occupancy_costs) is not None:
-        c1 = _C155[s]
+        c1 = _C156[s]
         f2_amount = f_occupancy_costs.amount
         if f2_amount is None: raise ExiEncodeError("DetailedCostType: missing required amount")
         w.bits(((c1[0]) << 1), c1[1] + 1)
@@ -6555,7 +6555,7 @@ def _e_ReceiptType(w: Writer, o: ReceiptType) -> None:
         w.bits(0, 1)
         s = 3
     if (f_additional_services_costs := o.additional_services_costs) is not None:
-        c2 = _C156[s]
+        c2 = _C157[s]
         f3_amount = f_additional_services_costs.amount
         if f3_amount is None: raise ExiEncodeError("DetailedCostType: missing required amount")
         w.bits(((c2[0]) << 1), c2[1] + 1)
@@ -6567,7 +6567,7 @@ def _e_ReceiptType(w: Writer, o: ReceiptType) -> None:
         w.bits(0, 1)
         s = 4
     if (f_overstay_costs := o.overstay_costs) is not None:
-        c3 = _C157[s]
+        c3 = _C158[s]
         f4_amount = f_overstay_costs.amount
         if f4_amount is None: raise ExiEncodeError("DetailedCostType: missing required amount")
         w.bits(((c3[0]) << 1), c3[1] + 1)
@@ -6581,7 +6581,7 @@ def _e_ReceiptType(w: Writer, o: ReceiptType) -> None:
     n = 0
     for x in o.tax_costs:
         if n == 10: raise ExiEncodeError("ReceiptType: more than 10 items of tax_costs")
-        c4 = _C158[s]
+        c4 = _C159[s]
         f5_tax_rule_id = x.tax_rule_id
         if f5_tax_rule_id is None: raise ExiEncodeError("DetailedTaxType: missing required tax_rule_id")
         w.bits(((c4[0]) << 2), c4[1] + 2)
@@ -6595,7 +6595,7 @@ def _e_ReceiptType(w: Writer, o: ReceiptType) -> None:
         s = 6 if n < 10 else 7
     if n > 10:
         raise ExiEncodeError(f"ReceiptType: {n} items of tax_costs (allowed 0..10)")
-    c5 = _C159[s]
+    c5 = _C160[s]
     w.bits((c5[0]), c5[1])
 
 def _d_ReferenceType(r: Reader) -> ReferenceType:
@@ -6606,13 +6606,13 @@ def _d_ReferenceType(r: Reader) -> ReferenceType:
     v_transforms = None
     v_digest_method = None
     v_digest_value = None
-    it, al = _P160[r.code(3, 5)]
+    it, al = _P161[r.code(3, 5)]
     if it == 0:
         v_id = r.string()
-        it, al = _P161[r.code(3, 4)]
+        it, al = _P162[r.code(3, 4)]
     if it == 1:
         v_type = r.string()
-        it, al = _P162[r.code(2, 3)]
+        it, al = _P163[r.code(2, 3)]
     if it == 2:
         v_uri = r.string()
         it, al = _P1[r.code(2, 2)]
@@ -6641,23 +6641,23 @@ def _e_ReferenceType(w: Writer, o: ReferenceType) -> None:
         w.string(f_id)
         s = 1
     if (f_type := o.type) is not None:
-        c1 = _C163[s]
+        c1 = _C164[s]
         w.bits((c1[0]), c1[1])
         w.string(f_type)
         s = 2
     if (f_uri := o.uri) is not None:
-        c2 = _C164[s]
+        c2 = _C165[s]
         w.bits((c2[0]), c2[1])
         w.string(f_uri)
         s = 3
     if (f_transforms := o.transforms) is not None:
-        c3 = _C165[s]
+        c3 = _C166[s]
         w.bits((c3[0]), c3[1])
         _e_TransformsType(w, f_transforms)
         s = 4
     f_digest_method = o.digest_method
     if f_digest_method is None: raise ExiEncodeError("ReferenceType: missing required digest_method")
-    c4 = _C166[s]
+    c4 = _C167[s]
     w.bits((c4[0]), c4[1])
     _e_DigestMethodType(w, f_digest_method)
     s = 5
@@ -6671,10 +6671,10 @@ def _d_RetrievalMethodType(r: Reader) -> RetrievalMethodType:
     v_type = None
     v_uri = None
     v_transforms = None
-    it, al = _P101[r.code(3, 4)]
+    it, al = _P102[r.code(3, 4)]
     if it == 0:
         v_type = r.string()
-        it, al = _P102[r.code(2, 3)]
+        it, al = _P103[r.code(2, 3)]
     if it == 1:
         v_uri = r.string()
         it, al = _P17[r.code(2, 2)]
@@ -6691,16 +6691,16 @@ def _e_RetrievalMethodType(w: Writer, o: RetrievalMethodType) -> None:
         w.string(f_type)
         s = 1
     if (f_uri := o.uri) is not None:
-        c1 = _C107[s]
+        c1 = _C108[s]
         w.bits((c1[0]), c1[1])
         w.string(f_uri)
         s = 2
     if (f_transforms := o.transforms) is not None:
-        c2 = _C108[s]
+        c2 = _C109[s]
         w.bits((c2[0]), c2[1])
         _e_TransformsType(w, f_transforms)
         s = 3
-    c3 = _C109[s]
+    c3 = _C110[s]
     w.bits((c3[0]), c3[1])
 
 def _d_SPKIDataType(r: Reader) -> SPKIDataType:
@@ -6759,7 +6759,7 @@ def _d_ScheduleExchangeReqType(r: Reader) -> ScheduleExchangeReqType:
         v2_ev_maximum_energy_request = None
         v2_ev_minimum_energy_request = None
         v2_ev_energy_offer = None
-        it, al = _P167[r.code(3, 6)]
+        it, al = _P168[r.code(3, 6)]
         if it == 0:
             r.zero(1, 'expected characters')
             v2_departure_time = r.uintb(4294967295)
@@ -6769,7 +6769,7 @@ def _d_ScheduleExchangeReqType(r: Reader) -> ScheduleExchangeReqType:
             if b & 0x8: r.badz(p, 4, b & 0x8)
             e = b & 0x7
             if e >= 5: r.bad_code(p + 1, e, 5)
-            it, al = _P168[e]
+            it, al = _P169[e]
         if it == 1:
             v2_ev_target_energy_request = _d_RationalNumberType(r)
             it, al = _P38[r.code(3, 4)]
@@ -6825,26 +6825,26 @@ def _e_ScheduleExchangeReqType(w: Writer, o: ScheduleExchangeReqType) -> None:
             w.bits(0, 1)
             s2 = 1
         if (f2_ev_target_energy_request := f_scheduled_se_req_control_mode.ev_target_energy_request) is not None:
-            c2 = _C169[s2]
+            c2 = _C170[s2]
             w.bits((c2[0]), c2[1])
             _e_RationalNumberType(w, f2_ev_target_energy_request)
             s2 = 2
         if (f2_ev_maximum_energy_request := f_scheduled_se_req_control_mode.ev_maximum_energy_request) is not None:
-            c3 = _C170[s2]
+            c3 = _C171[s2]
             w.bits((c3[0]), c3[1])
             _e_RationalNumberType(w, f2_ev_maximum_energy_request)
             s2 = 3
         if (f2_ev_minimum_energy_request := f_scheduled_se_req_control_mode.ev_minimum_energy_request) is not None:
-            c4 = _C171[s2]
+            c4 = _C172[s2]
             w.bits((c4[0]), c4[1])
             _e_RationalNumberType(w, f2_ev_minimum_energy_request)
             s2 = 4
         if (f2_ev_energy_offer := f_scheduled_se_req_control_mode.ev_energy_offer) is not None:
-            c5 = _C172[s2]
+            c5 = _C173[s2]
             w.bits((c5[0]), c5[1])
             _e_EVEnergyOfferType(w, f2_ev_energy_offer)
             s2 = 5
-        c6 = _C173[s2]
+        c6 = _C174[s2]
         w.bits((c6[0]), c6[1])
         s = 3
     else:
@@ -6898,7 +6898,7 @@ def _d_ScheduleExchangeResType(r: Reader) -> ScheduleExchangeResType:
     v_evse_processing = _K23[k]
     e = b & 0x3
     if e >= 3: r.bad_code(p + 14, e, 3)
-    it, al = _P127[e]
+    it, al = _P128[e]
     if it == 3:
         p = r.p; q = p + 5
         if q > rn: rv, rn = r.refill(q)
@@ -6987,7 +6987,7 @@ def _e_ScheduleExchangeResType(w: Writer, o: ScheduleExchangeResType) -> None:
         w.bits(((1 if f_go_to_pause else 0) << 1), 5)
         s = 4
     if (f_dynamic_se_res_control_mode := o.dynamic_se_res_control_mode) is not None:
-        c2 = _C128[s]
+        c2 = _C129[s]
         s2 = 0
         w.bits((c2[0]), c2[1])
         if (f2_departure_time := f_dynamic_se_res_control_mode.departure_time) is not None:
@@ -7021,7 +7021,7 @@ def _e_ScheduleExchangeResType(w: Writer, o: ScheduleExchangeResType) -> None:
         w.bits((c7[0]), c7[1])
         s = 5
     elif (f_scheduled_se_res_control_mode := o.scheduled_se_res_control_mode) is not None:
-        c8 = _C129[s]
+        c8 = _C130[s]
         w.bits((c8[0]), c8[1])
         _e_Scheduled_SEResControlModeType(w, f_scheduled_se_res_control_mode)
         s = 5
@@ -7127,7 +7127,7 @@ def _d_Scheduled_CLReqControlModeType(r: Reader) -> Scheduled_CLReqControlModeTy
     v_ev_target_energy_request = None
     v_ev_maximum_energy_request = None
     v_ev_minimum_energy_request = None
-    it, al = _P101[r.code(3, 4)]
+    it, al = _P102[r.code(3, 4)]
     if it == 0:
         v1_exponent = None
         v1_value = None
@@ -7147,7 +7147,7 @@ def _d_Scheduled_CLReqControlModeType(r: Reader) -> Scheduled_CLReqControlModeTy
         if b & 0xc: r.badz(p, 4, b & 0xc)
         e = b & 0x3
         if e >= 3: r.bad_code(p + 2, e, 3)
-        it, al = _P102[e]
+        it, al = _P103[e]
         v_ev_target_energy_request = RationalNumberType(exponent=v1_exponent, value=v1_value)
     if it == 1:
         v2_exponent = None
@@ -7207,7 +7207,7 @@ def _e_Scheduled_CLReqControlModeType(w: Writer, o: Scheduled_CLReqControlModeTy
         w.bits(0, 2)
         s = 1
     if (f_ev_maximum_energy_request := o.ev_maximum_energy_request) is not None:
-        c1 = _C107[s]
+        c1 = _C108[s]
         f2_exponent = f_ev_maximum_energy_request.exponent
         if f2_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
         if not -128 <= f2_exponent <= 127:
@@ -7221,7 +7221,7 @@ def _e_Scheduled_CLReqControlModeType(w: Writer, o: Scheduled_CLReqControlModeTy
         w.bits(0, 2)
         s = 2
     if (f_ev_minimum_energy_request := o.ev_minimum_energy_request) is not None:
-        c2 = _C108[s]
+        c2 = _C109[s]
         f3_exponent = f_ev_minimum_energy_request.exponent
         if f3_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
         if not -128 <= f3_exponent <= 127:
@@ -7234,7 +7234,7 @@ def _e_Scheduled_CLReqControlModeType(w: Writer, o: Scheduled_CLReqControlModeTy
         w.uint(-f3_value - 1 if f3_value < 0 else f3_value)
         w.bits(0, 2)
         s = 3
-    c3 = _C109[s]
+    c3 = _C110[s]
     w.bits((c3[0]), c3[1])
 
 def _d_Scheduled_CLResControlModeType(r: Reader) -> Scheduled_CLResControlModeType:
@@ -7268,7 +7268,7 @@ def _d_Scheduled_EVPPTControlModeType(r: Reader) -> Scheduled_EVPPTControlModeTy
         b = (rv >> (rn - q)) & 0xf; r.p = q
         if b & 0xb: r.badz(p, 4, b & 0xb)
         k = (b >> 2) & 0x1
-        v_power_tolerance_acceptance = _K96[k]
+        v_power_tolerance_acceptance = _K97[k]
         it = -1; al = 0
     return Scheduled_EVPPTControlModeType(selected_schedule_tuple_id=v_selected_schedule_tuple_id, power_tolerance_acceptance=v_power_tolerance_acceptance)
 
@@ -7280,7 +7280,7 @@ def _e_Scheduled_EVPPTControlModeType(w: Writer, o: Scheduled_EVPPTControlModeTy
     s = 1
     w.bits(0, 1)
     if (f_power_tolerance_acceptance := o.power_tolerance_acceptance) is not None:
-        w.bits(((_K97[f_power_tolerance_acceptance]) << 1), 5)
+        w.bits(((_K98[f_power_tolerance_acceptance]) << 1), 5)
         s = 2
     c1 = _C16[s]
     w.bits((c1[0]), c1[1])
@@ -7292,7 +7292,7 @@ def _d_Scheduled_SEReqControlModeType(r: Reader) -> Scheduled_SEReqControlModeTy
     v_ev_maximum_energy_request = None
     v_ev_minimum_energy_request = None
     v_ev_energy_offer = None
-    it, al = _P167[r.code(3, 6)]
+    it, al = _P168[r.code(3, 6)]
     if it == 0:
         r.zero(1, 'expected characters')
         v_departure_time = r.uintb(4294967295)
@@ -7302,7 +7302,7 @@ def _d_Scheduled_SEReqControlModeType(r: Reader) -> Scheduled_SEReqControlModeTy
         if b & 0x8: r.badz(p, 4, b & 0x8)
         e = b & 0x7
         if e >= 5: r.bad_code(p + 1, e, 5)
-        it, al = _P168[e]
+        it, al = _P169[e]
     if it == 1:
         v1_exponent = None
         v1_value = None
@@ -7391,7 +7391,7 @@ def _e_Scheduled_SEReqControlModeType(w: Writer, o: Scheduled_SEReqControlModeTy
         w.bits(0, 1)
         s = 1
     if (f_ev_target_energy_request := o.ev_target_energy_request) is not None:
-        c1 = _C169[s]
+        c1 = _C170[s]
         f1_exponent = f_ev_target_energy_request.exponent
         if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
         if not -128 <= f1_exponent <= 127:
@@ -7405,7 +7405,7 @@ def _e_Scheduled_SEReqControlModeType(w: Writer, o: Scheduled_SEReqControlModeTy
         w.bits(0, 2)
         s = 2
     if (f_ev_maximum_energy_request := o.ev_maximum_energy_request) is not None:
-        c2 = _C170[s]
+        c2 = _C171[s]
         f2_exponent = f_ev_maximum_energy_request.exponent
         if f2_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
         if not -128 <= f2_exponent <= 127:
@@ -7419,7 +7419,7 @@ def _e_Scheduled_SEReqControlModeType(w: Writer, o: Scheduled_SEReqControlModeTy
         w.bits(0, 2)
         s = 3
     if (f_ev_minimum_energy_request := o.ev_minimum_energy_request) is not None:
-        c3 = _C171[s]
+        c3 = _C172[s]
         f3_exponent = f_ev_minimum_energy_request.exponent
         if f3_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
         if not -128 <= f3_exponent <= 127:
@@ -7433,7 +7433,7 @@ def _e_Scheduled_SEReqControlModeType(w: Writer, o: Scheduled_SEReqControlModeTy
         w.bits(0, 2)
         s = 4
     if (f_ev_energy_offer := o.ev_energy_offer) is not None:
-        c4 = _C172[s]
+        c4 = _C173[s]
         f4_ev_power_schedule = f_ev_energy_offer.ev_power_schedule
         if f4_ev_power_schedule is None: raise ExiEncodeError("EVEnergyOfferType: missing required ev_power_schedule")
         w.bits(((c4[0]) << 1), c4[1] + 1)
@@ -7444,7 +7444,7 @@ def _e_Scheduled_SEReqControlModeType(w: Writer, o: Scheduled_SEReqControlModeTy
         _e_EVAbsolutePriceScheduleType(w, f4_ev_absolute_price_schedule)
         w.bits(0, 1)
         s = 5
-    c5 = _C173[s]
+    c5 = _C174[s]
     w.bits((c5[0]), c5[1])
 
 def _d_Scheduled_SEResControlModeType(r: Reader) -> Scheduled_SEResControlModeType:
@@ -8411,7 +8411,7 @@ def _d_SessionStopReqType(r: Reader) -> SessionStopReqType:
     if b & 0x64: r.badz(p, 7, b & 0x64)
     k = (b >> 3) & 0x3
     if k >= 3: r.bad(p + 2, 'enum index')
-    v_charging_session = _K174[k]
+    v_charging_session = _K175[k]
     e = b & 0x3
     if e >= 3: r.bad_code(p + 5, e, 3)
     it, al = _P73[e]
@@ -8456,19 +8456,19 @@ def _e_SessionStopReqType(w: Writer, o: SessionStopReqType) -> None:
     f_charging_session = o.charging_session
     if f_charging_session is None: raise ExiEncodeError("SessionStopReqType: missing required charging_session")
     s = 2
-    w.bits(((c1[0]) << 5) | ((_K175[f_charging_session]) << 1), c1[1] + 5)
+    w.bits(((c1[0]) << 5) | ((_K176[f_charging_session]) << 1), c1[1] + 5)
     if (f_ev_termination_code := o.ev_termination_code) is not None:
         w.bits(0, 3)
         w.string(f_ev_termination_code)
         w.bits(0, 1)
         s = 3
     if (f_ev_termination_explanation := o.ev_termination_explanation) is not None:
-        c2 = _C93[s]
+        c2 = _C94[s]
         w.bits(((c2[0]) << 1), c2[1] + 1)
         w.string(f_ev_termination_explanation)
         w.bits(0, 1)
         s = 4
-    c3 = _C94[s]
+    c3 = _C95[s]
     w.bits((c3[0]), c3[1])
 
 def _d_SessionStopResType(r: Reader) -> SessionStopResType:
@@ -8541,7 +8541,7 @@ def _d_SignatureMethodType(r: Reader) -> SignatureMethodType:
     r.zero(1, 'expected next item')
     it = 0; al = 0
     v_algorithm = r.string()
-    it, al = _P102[r.code(3, 3)]
+    it, al = _P103[r.code(3, 3)]
     if it == 1:
         p = r.p; q = p + 2
         if q > rn: rv, rn = r.refill(q)
@@ -8574,7 +8574,7 @@ def _e_SignatureMethodType(w: Writer, o: SignatureMethodType) -> None:
         w.uint(-f_hmac_output_length - 1 if f_hmac_output_length < 0 else f_hmac_output_length)
         w.bits(0, 1)
         s = 2
-    c1 = _C176[s]
+    c1 = _C177[s]
     w.bits((c1[0]), c1[1])
 
 def _d_SignaturePropertiesType(r: Reader) -> SignaturePropertiesType:
@@ -8601,7 +8601,7 @@ def _e_SignaturePropertiesType(w: Writer, o: SignaturePropertiesType) -> None:
         s = 1
     n = 0
     for x in o.signature_property:
-        c1 = _C116[s]
+        c1 = _C117[s]
         w.bits((c1[0]), c1[1])
         _e_SignaturePropertyType(w, x)
         n += 1
@@ -8619,7 +8619,7 @@ def _d_SignaturePropertyType(r: Reader) -> SignaturePropertyType:
         r.zero(1, 'expected next item')
         it = 1; al = 0
     v_target = r.string()
-    it, al = _P177[r.code(2, 1)]
+    it, al = _P178[r.code(2, 1)]
     n = 0
     while it == 2:
         r.fail("wildcard (undeclared) element content is not supported")
@@ -8635,7 +8635,7 @@ def _e_SignaturePropertyType(w: Writer, o: SignaturePropertyType) -> None:
         s = 1
     f_target = o.target
     if f_target is None: raise ExiEncodeError("SignaturePropertyType: missing required target")
-    c1 = _C178[s]
+    c1 = _C179[s]
     w.bits((c1[0]), c1[1])
     w.string(f_target)
     s = 2
@@ -8695,7 +8695,7 @@ def _e_SignatureType(w: Writer, o: SignatureType) -> None:
         s = 1
     f_signed_info = o.signed_info
     if f_signed_info is None: raise ExiEncodeError("SignatureType: missing required signed_info")
-    c1 = _C179[s]
+    c1 = _C180[s]
     w.bits((c1[0]), c1[1])
     _e_SignedInfoType(w, f_signed_info)
     s = 2
@@ -8709,7 +8709,7 @@ def _e_SignatureType(w: Writer, o: SignatureType) -> None:
         s1 = 1
     f1_value = f_signature_value.value
     if f1_value is None: raise ExiEncodeError("SignatureValueType: missing required value")
-    c2 = _C180[s1]
+    c2 = _C181[s1]
     w.bits((c2[0]), c2[1])
     w.binary(f1_value)
     s1 = 2
@@ -8721,12 +8721,12 @@ def _e_SignatureType(w: Writer, o: SignatureType) -> None:
         s = 4
     n = 0
     for x in o.object:
-        c3 = _C181[s]
+        c3 = _C182[s]
         w.bits((c3[0]), c3[1])
         _e_ObjectType(w, x)
         n += 1
         s = 5
-    c4 = _C182[s]
+    c4 = _C183[s]
     w.bits((c4[0]), c4[1])
 
 def _d_SignatureValueType(r: Reader) -> SignatureValueType:
@@ -8750,7 +8750,7 @@ def _e_SignatureValueType(w: Writer, o: SignatureValueType) -> None:
         s = 1
     f_value = o.value
     if f_value is None: raise ExiEncodeError("SignatureValueType: missing required value")
-    c1 = _C180[s]
+    c1 = _C181[s]
     w.bits((c1[0]), c1[1])
     w.binary(f_value)
     s = 2
@@ -8844,7 +8844,7 @@ def _e_SignedInfoType(w: Writer, o: SignedInfoType) -> None:
     s = 3
     n = 0
     for x in o.reference:
-        c2 = _C183[s]
+        c2 = _C184[s]
         w.bits((c2[0]), c2[1])
         _e_ReferenceType(w, x)
         n += 1
@@ -8976,7 +8976,7 @@ def _d_SignedMeteringDataType(r: Reader) -> SignedMeteringDataType:
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 2; al = 0
     v_meter_info = _d_MeterInfoType(r)
-    it, al = _P127[r.code(2, 3)]
+    it, al = _P128[r.code(2, 3)]
     if it == 3:
         v_receipt = _d_ReceiptType(r)
         it, al = _P27[r.code(2, 2)]
@@ -9021,11 +9021,11 @@ def _e_SignedMeteringDataType(w: Writer, o: SignedMeteringDataType) -> None:
         _e_ReceiptType(w, f_receipt)
         s = 4
     if (f_dynamic_smdt_control_mode := o.dynamic_smdt_control_mode) is not None:
-        c1 = _C128[s]
+        c1 = _C129[s]
         w.bits(((c1[0]) << 1), c1[1] + 1)
         s = 5
     elif (f_scheduled_smdt_control_mode := o.scheduled_smdt_control_mode) is not None:
-        c2 = _C129[s]
+        c2 = _C130[s]
         f2_selected_schedule_tuple_id = f_scheduled_smdt_control_mode.selected_schedule_tuple_id
         if f2_selected_schedule_tuple_id is None: raise ExiEncodeError("Scheduled_SMDTControlModeType: missing required selected_schedule_tuple_id")
         w.bits(((c2[0]) << 2), c2[1] + 2)
@@ -9252,7 +9252,7 @@ def _e_TaxRuleType(w: Writer, o: TaxRuleType) -> None:
         s = 2
     f_tax_rate = o.tax_rate
     if f_tax_rate is None: raise ExiEncodeError("TaxRuleType: missing required tax_rate")
-    c1 = _C184[s]
+    c1 = _C185[s]
     f1_exponent = f_tax_rate.exponent
     if f1_exponent is None: raise ExiEncodeError("RationalNumberType: missing required exponent")
     if not -128 <= f1_exponent <= 127:
@@ -9271,7 +9271,7 @@ def _e_TaxRuleType(w: Writer, o: TaxRuleType) -> None:
         s = 4
     f_applies_to_energy_fee = o.applies_to_energy_fee
     if f_applies_to_energy_fee is None: raise ExiEncodeError("TaxRuleType: missing required applies_to_energy_fee")
-    c2 = _C185[s]
+    c2 = _C186[s]
     s = 5
     f_applies_to_parking_fee = o.applies_to_parking_fee
     if f_applies_to_parking_fee is None: raise ExiEncodeError("TaxRuleType: missing required applies_to_parking_fee")
@@ -9287,7 +9287,7 @@ def _d_TransformType(r: Reader) -> TransformType:
     r.zero(1, 'expected next item')
     it = 0; al = 0
     v_algorithm = r.string()
-    it, al = _P186[r.code(3, 3)]
+    it, al = _P187[r.code(3, 3)]
     n = 0
     while it == 1:
         if al == 0:
@@ -9298,7 +9298,7 @@ def _d_TransformType(r: Reader) -> TransformType:
             r.zero(1, 'expected end of element')
             v_x_path.append(t)
         n += 1
-        it, al = _P186[r.code(3, 3)]
+        it, al = _P187[r.code(3, 3)]
     return TransformType(algorithm=v_algorithm, x_path=v_x_path)
 
 def _e_TransformType(w: Writer, o: TransformType) -> None:
@@ -9309,13 +9309,13 @@ def _e_TransformType(w: Writer, o: TransformType) -> None:
     s = 1
     n = 0
     for x in o.x_path:
-        c1 = _C187[s]
+        c1 = _C188[s]
         w.bits(((c1[0]) << 1), c1[1] + 1)
         w.string(x)
         w.bits(0, 1)
         n += 1
         s = 2
-    c2 = _C188[s]
+    c2 = _C189[s]
     w.bits((c2[0]), c2[1])
 
 def _d_TransformsType(r: Reader) -> TransformsType:
@@ -9334,7 +9334,7 @@ def _e_TransformsType(w: Writer, o: TransformsType) -> None:
     s = 0
     n = 0
     for x in o.transform:
-        c1 = _C189[s]
+        c1 = _C93[s]
         w.bits((c1[0]), c1[1])
         _e_TransformType(w, x)
         n += 1
@@ -9561,7 +9561,7 @@ def _d_VehicleCheckInReqType(r: Reader) -> VehicleCheckInReqType:
     v_parking_method = _K191[k]
     e = b & 0x7
     if e >= 4: r.bad_code(p + 10, e, 4)
-    it, al = _P152[e]
+    it, al = _P153[e]
     if it == 3:
         p = r.p; q = p + 2
         if q > rn: rv, rn = r.refill(q)
@@ -9577,7 +9577,7 @@ def _d_VehicleCheckInReqType(r: Reader) -> VehicleCheckInReqType:
         if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
         if e >= 3: r.bad_code(p + 1, e, 3)
-        it, al = _P153[e]
+        it, al = _P154[e]
     if it == 4:
         p = r.p; q = p + 2
         if q > rn: rv, rn = r.refill(q)
@@ -9593,7 +9593,7 @@ def _d_VehicleCheckInReqType(r: Reader) -> VehicleCheckInReqType:
         if b & 0x4: r.badz(p, 3, b & 0x4)
         e = b & 0x3
         if e >= 2: r.bad_code(p + 1, e, 2)
-        it, al = _P154[e]
+        it, al = _P155[e]
     if it == 5:
         p = r.p; q = p + 2
         if q > rn: rv, rn = r.refill(q)
@@ -10200,11 +10200,11 @@ def _d_f_BPT_ChannelSelection(r: Reader):
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x5: r.badz(p, 3, b & 0x5)
     k = (b >> 1) & 0x1
-    v = _K137[k]
+    v = _K138[k]
     return v
 
 def _e_f_BPT_ChannelSelection(w: Writer, v) -> None:
-    w.bits(((_K139[v]) << 1), 3)
+    w.bits(((_K140[v]) << 1), 3)
 
 def _d_f_BPT_DischargedEnergyReadingWh(r: Reader):
     rv = r.v; rn = r.n
@@ -10285,11 +10285,11 @@ def _d_f_ChargeProgress(r: Reader):
     b = (rv >> (rn - q)) & 0xf; r.p = q
     if b & 0x9: r.badz(p, 4, b & 0x9)
     k = (b >> 1) & 0x3
-    v = _K136[k]
+    v = _K137[k]
     return v
 
 def _e_f_ChargeProgress(w: Writer, v) -> None:
-    w.bits(((_K138[v]) << 1), 4)
+    w.bits(((_K139[v]) << 1), 4)
 
 def _d_f_ChargedEnergyReadingWh(r: Reader):
     rv = r.v; rn = r.n
@@ -10323,11 +10323,11 @@ def _d_f_ChargingSession(r: Reader):
     if b & 0x9: r.badz(p, 4, b & 0x9)
     k = (b >> 1) & 0x3
     if k >= 3: r.bad(p + 1, 'enum index')
-    v = _K174[k]
+    v = _K175[k]
     return v
 
 def _e_f_ChargingSession(w: Writer, v) -> None:
-    w.bits(((_K175[v]) << 1), 4)
+    w.bits(((_K176[v]) << 1), 4)
 
 def _d_f_CheckOutTime(r: Reader):
     rv = r.v; rn = r.n
@@ -11088,11 +11088,11 @@ def _d_f_PowerToleranceAcceptance(r: Reader):
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x5: r.badz(p, 3, b & 0x5)
     k = (b >> 1) & 0x1
-    v = _K96[k]
+    v = _K97[k]
     return v
 
 def _e_f_PowerToleranceAcceptance(w: Writer, v) -> None:
-    w.bits(((_K97[v]) << 1), 3)
+    w.bits(((_K98[v]) << 1), 3)
 
 def _d_f_PresentSOC(r: Reader):
     rv = r.v; rn = r.n

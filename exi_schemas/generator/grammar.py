@@ -32,14 +32,27 @@ from .xsd import (
 END = -1  # item index of EE
 
 
-# Grammar quirks of the reference implementation (EXIficient, used by Josev, whose bytes the
-# test vectors are): for these particles the grammar does not close the loop at maxOccurs, i.e.
-# the state after the last allowed occurrence still offers another one (so its event code is
-# one bit wider). Observed on the ISO 15118-2 vector with 20 RootCertificateID; other particles
-# at maxOccurs (2, 3, 6, 16 items) do close the loop. maxOccurs is still enforced as a count.
+# Grammar facts of the reference implementation (EXIficient inside Josev's EXICodec.jar, which
+# produced the test vectors and what many EV stacks derive from): for these particles the
+# grammar does not close the loop at maxOccurs — the state after the last allowed occurrence
+# still offers another one, so its event code is one bit wider. Measured by encoding each
+# repeated particle at exactly maxOccurs with our codec and decoding/re-encoding it with
+# Josev 0.31.2 (tests/exi/test_exi_vectors.py pins RootCertificateID with a vector): ISO-2
+# behaves as if these lists were unbounded (as in the ISO 15118-2 draft schema), and every list
+# of 1024 or more entries is open (ISO-2 and ISO-20). Shorter lists elsewhere (AppProtocol 20,
+# ISO-20 RootCertificateID 20, ProviderID 128, ...) close as the EXI specification says.
+# maxOccurs is still enforced as a count by encoder and decoder.
+_ISO2_DT = "urn:iso:15118:2:2013:MsgDataTypes"
 OPEN_LOOP_AT_MAX = {
-    ("urn:iso:15118:2:2013:MsgDataTypes", "ListOfRootCertificateIDsType", "RootCertificateID"),
+    (_ISO2_DT, "ListOfRootCertificateIDsType", "RootCertificateID"),
+    (_ISO2_DT, "SelectedServiceListType", "SelectedService"),
+    (_ISO2_DT, "ParameterSetType", "Parameter"),
+    (_ISO2_DT, "ServiceParameterListType", "ParameterSet"),
+    (_ISO2_DT, "ChargingProfileType", "ProfileEntry"),
+    (_ISO2_DT, "PMaxScheduleType", "PMaxScheduleEntry"),
+    (_ISO2_DT, "SalesTariffType", "SalesTariffEntry"),
 }
+OPEN_LOOP_FROM = 1024  # lists this long are open in EXIficient whatever the schema
 
 
 @dataclass
@@ -173,8 +186,9 @@ def build(schema: Schema, ct: ComplexType) -> TypeGrammar:
                     alts.append(c.term)
             if not alts:
                 continue
-            open_loop = (ct.name is not None and len(alts) == 1 and isinstance(alts[0], ElementDecl)
-                         and (ct.name[0], ct.name[1], alts[0].qname[1]) in OPEN_LOOP_AT_MAX)
+            open_loop = (p.max is not None and p.max >= OPEN_LOOP_FROM) or (
+                ct.name is not None and len(alts) == 1 and isinstance(alts[0], ElementDecl)
+                and (ct.name[0], ct.name[1], alts[0].qname[1]) in OPEN_LOOP_AT_MAX)
             items.append(Item("elem", p.min, p.max, alts, open_loop=open_loop))
     return TypeGrammar(ct, items, supported)
 

@@ -55,3 +55,37 @@ def test_vector_survives_dict_round_trip(vector):
     again = exi.from_dict(vector["protocol"], d, element=root)
     assert again == msg
     assert exi.encode(again).hex() == vector["exi_hex"]
+
+
+# Lists at exactly maxOccurs: EXIficient (Josev 0.31.2, the reference of these vectors) keeps
+# the loop open for some ISO-2 lists and closes it elsewhere (grammar.OPEN_LOOP_AT_MAX). The
+# bytes below were produced by Josev's EXICodec for the same documents.
+JOSEV_AT_MAX = [
+    ("iso2", 15, "80980200000000000000001132000200240088019004200a4018803900820124028805900c201a"
+                 "4038a0"),
+    ("iso2", 16, "80980200000000000000001132000200240088019004200a4018803900820124028805900c201a"
+                 "4038807940"),
+    ("iso20", 15, "807c040000000000000000000200000200400600800a00c00e01001201401601801a01c4"),
+    ("iso20", 16, "807c040000000000000000000200000200400600800a00c00e01001201401601801a01c01e00"),
+]
+
+
+@pytest.mark.parametrize(("schema", "count", "expected"), JOSEV_AT_MAX,
+                         ids=[f"{s}-{n}" for s, n, _ in JOSEV_AT_MAX])
+def test_lists_at_max_occurs_match_exificient(schema, count, expected):
+    from exi_schemas.generated import iso2, iso20
+
+    if schema == "iso2":  # SelectedService maxOccurs 16: open loop in EXIficient
+        msg = iso2.V2G_Message(
+            header=iso2.MessageHeaderType(session_id=bytes(8)),
+            body=iso2.BodyType(payment_service_selection_req=iso2.PaymentServiceSelectionReqType(
+                selected_payment_option="ExternalPayment",
+                selected_service_list=iso2.SelectedServiceListType(selected_service=[
+                    iso2.SelectedServiceType(service_id=i) for i in range(count)]))))
+    else:  # ISO-20 ServiceID maxOccurs 16: closed loop, as the EXI specification says
+        msg = iso20.ServiceDiscoveryReqType(
+            header=iso20.MessageHeaderType(session_id=bytes(8), time_stamp=0),
+            supported_service_i_ds=iso20.ServiceIDListType(service_id=list(range(count))))
+    data = exi.encode(msg)
+    assert data.hex() == expected
+    assert exi.decode(data, schema) == msg
