@@ -4,6 +4,8 @@
 * ``secc bus asyncapi``  the AsyncAPI 2.6 document
 * ``secc bus monitor``   subscribe to ``pysecc/v1/#`` and print every message, each checked
   against its schema (``INVALID`` marks payloads the other side will refuse)
+* ``secc bus authorize --token T``  ask the CSMS through the running bridge, as the SECC would
+  (exit 0 when Accepted): proves broker credentials, bridge and CSMS in one step
 """
 
 from __future__ import annotations
@@ -27,6 +29,16 @@ def register(subparsers) -> None:
     monitor.add_argument("--count", type=int, default=0, help="stop after N messages")
     monitor.add_argument("--timeout", type=float, default=0, help="stop after T seconds")
     monitor.set_defaults(handler=run_monitor)
+    authorize = sub.add_parser("authorize", help="Authorize a token via bridge and CSMS")
+    authorize.add_argument("--host", default="127.0.0.1")
+    authorize.add_argument("--port", type=int, default=1883)
+    authorize.add_argument("--username")
+    authorize.add_argument("--password")
+    authorize.add_argument("--evse", default="1")
+    authorize.add_argument("--token", required=True)
+    authorize.add_argument("--type", default="ISO14443", help="OCPP IdTokenEnumType")
+    authorize.add_argument("--timeout", type=float, default=10.0)
+    authorize.set_defaults(handler=run_authorize)
     parser.set_defaults(handler=lambda args: (parser.print_help(), 2)[1])
 
 
@@ -96,3 +108,33 @@ def run_monitor(args) -> int:
         print(f"secc bus monitor: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+async def _authorize(args) -> int:
+    import tempfile
+    from pathlib import Path
+
+    from secc.authorization import AuthorizationRequest
+    from secc.bus.authorizer import BusAuthorizer
+    from secc.bus.client import SeccBusClient, SeccBusConfig
+    from secc.bus.mqtt import BrokerConfig
+
+    with tempfile.TemporaryDirectory(prefix="secc-bus-cli-") as tmp:
+        client = SeccBusClient(SeccBusConfig(
+            BrokerConfig(args.host, args.port, args.username, args.password), evse_id=args.evse,
+            outbox_path=Path(tmp) / "outbox.db", client_id=f"secc-cli-{args.evse}"))
+        async with client:
+            try:
+                await client.wait_connected(args.timeout)
+            except (asyncio.TimeoutError, TimeoutError):
+                print(f"not connected to the broker at {args.host}:{args.port} "
+                      "(credentials?)", file=sys.stderr)
+                return 1
+            decision = await BusAuthorizer(client, args.timeout).authorize(
+                AuthorizationRequest(str(args.evse), "cli", args.token, args.type))
+    print(f"{decision.status.value}: {decision.reason}")
+    return 0 if decision.accepted else 1
+
+
+def run_authorize(args) -> int:
+    return asyncio.run(_authorize(args))
