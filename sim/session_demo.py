@@ -97,38 +97,35 @@ def run_scenario(link, name: str, protocol: str, mode: str, tls: bool, certs: Pa
     from sim.ev_transport import run_secc_and_ev, wait_for_event
     from sim.evcc.battery import Battery
     from sim.evcc.core import EvccConfig
-    from sim.evcc.runner import EvSessionConfig, run_ev_session
+    from sim.evcc.runner import EvSessionConfig, run_ev_session, sim_board_signals
     from sim.modem import SimModem, run_modem
-    from sim.vehicle_plant import VehiclePlant
 
     config = loads_board_config(BOARD.format(
         output=mode, max_current=32 if mode == "ac" else 200, iface=link.ifnames["secc"],
         certs=certs))
     stop_modem = threading.Event()
-    battery = Battery(soc=30, target_soc=80, max_iterations=12)
+    battery = Battery(soc=30, target_soc=80, max_iterations=20)
 
     async def secc_main(ready, ev_done):
         board = board_from_config(config)
         daemon = SeccDaemon(config, board, link.ifnames["secc"],
                             tls_context=server_tls_context(config))
-        plant = VehiclePlant(board, asyncio.get_running_loop(),
-                             battery_voltage=battery.voltage())
-        daemon.event_listeners.append(plant.on_session_event)
         modem_up = asyncio.get_running_loop().create_future()
         modem = asyncio.create_task(run_modem(link.ifnames["secc"], SimModem(), stop_modem.is_set,
                                               timeout=120,
                                               on_ready=lambda: modem_up.set_result(True)))
         await modem_up
         await daemon.start()
-        plant.plug_in()
-        ready.set_result(plant)
+        board.ev_set_pilot("B")  # plug-in
+        ready.set_result((board, asyncio.get_running_loop()))
         await wait_for_event(ev_done)
         for _ in range(100):
             if daemon.summaries:
                 break
             await asyncio.sleep(0.02)
         energy = (await board.read_meter()).energy_wh
-        plant.unplug()
+        board.ev_close_contactors(False)
+        board.ev_set_pilot("A")  # unplug
         await asyncio.sleep(0.2)
         stop_modem.set()
         await modem
@@ -136,8 +133,9 @@ def run_scenario(link, name: str, protocol: str, mode: str, tls: bool, certs: Pa
         await daemon.stop()
         return result
 
-    async def ev_main(plant):
+    async def ev_main(board_and_loop):
         return await run_ev_session(EvSessionConfig(
+            on_signals=sim_board_signals(*board_and_loop),
             interface=link.ifnames["ev"], protocol=protocol, mode=mode, tls=tls,
             v2g_root=certs / "v2g_root.pem", slac=True, vendor_first=protocol == "din",
             battery=battery,
@@ -149,11 +147,13 @@ def run_scenario(link, name: str, protocol: str, mode: str, tls: bool, certs: Pa
     except Exception as exc:
         return ScenarioResult(name, False, f"{type(exc).__name__}: {exc}")
     secc = summaries[0] if summaries else None
-    ok = ev.ok and secc is not None and secc.final_state == "Terminated" and closed is False
+    ok = (ev.ok and ev.protocol == protocol and secc is not None
+          and secc.final_state == "Terminated" and closed is False)
     digest = ev.summary()
     detail = (f"protocol={ev.protocol} tls={ev.tls_version or 'no'} "
               f"loops={ev.loop_iterations} EV energy={digest['energy_wh']} Wh "
-              f"meter={energy:.0f} Wh SoC {digest['soc']} contactors_open={closed is False} "
+              f"board meter={energy:.0f} Wh SoC {digest['soc'][0]:.0f}->{digest['soc'][1]:.1f} % "
+              f"contactors_open={closed is False} "
               f"SECC requests={secc.requests if secc else 0} "
               f"SECC median processing={_median(secc.processing_ms) if secc else 0:.2f} ms")
     if not ok:

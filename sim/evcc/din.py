@@ -125,7 +125,9 @@ class DinEvcc(EvccSession):
             charging_complete=False,
             remaining_time_to_full_soc=self._pv(b.remaining_seconds(b.target_soc), "s"),
             remaining_time_to_bulk_soc=self._pv(b.remaining_seconds(b.bulk_soc), "s"),
-            ev_target_voltage=self._pv(b.voltage(), "V"))
+            # in constant-current charging cars ask for their maximum voltage and let the
+            # current limit act (the Ioniq capture: 412.8 V target at 27 % SoC)
+            ev_target_voltage=self._pv(b.max_voltage, "V"))
 
     def build_WeldingDetection(self) -> din.WeldingDetectionReqType:
         return din.WeldingDetectionReqType(dc_ev_status=self._status(ready=False))

@@ -276,8 +276,10 @@ def _client_context(config: EvSessionConfig) -> ssl.SSLContext | None:
         return None
     if config.v2g_root is None:
         raise ValueError("TLS needs the V2G root certificate (v2g_root) to verify the SECC")
-    from secc.tls import iso2_client_context
+    from secc.tls import iso2_client_context, iso20_client_context
 
+    if config.protocol == "iso20":  # -20 runs over TLS 1.3 only (the SECC enforces it too)
+        return iso20_client_context(config.v2g_root)
     return iso2_client_context(config.v2g_root)
 
 
