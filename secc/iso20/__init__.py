@@ -3,7 +3,8 @@
 Modules
 -------
 * ``table``     THE sequence table (one per namespace: DC, AC) — which request in which state
-* ``session``   ``Iso20DcSession`` / ``Iso20AcSession``: one handler per request on ``SessionCore``
+* ``session``   ``Iso20Session``: common messages, timers, EVSE stops, on ``SessionCore``
+* ``dc``, ``ac``  ``Iso20DcSession`` / ``Iso20AcSession``: the energy-specific handlers
 * ``adapter``   ``Iso20Adapter``: V2GTP payload <-> request object (0x8002 common, 0x8003 AC,
   0x8004 DC), response headers, ``new_core``; ``Iso20DcAdapter``/``Iso20AcAdapter`` for the
   session driver (``secc.session.driver.ADAPTERS``)
@@ -49,12 +50,12 @@ from secc.iso20.adapter import (
 from secc.iso20.paused import PausedSession, PausedSessions
 from secc.iso20.power import BptLimits, EvLimits
 from secc.iso20.services import ControlMode, Energy, EnergyService
+from secc.iso20.ac import Iso20AcSession
+from secc.iso20.dc import Iso20DcSession
 from secc.iso20.session import (
     KNOWN_QUIRKS,
     QUIRK_BPT_DISCHARGE_POSITIVE,
-    Iso20AcSession,
     Iso20Config,
-    Iso20DcSession,
     Iso20Session,
 )
 

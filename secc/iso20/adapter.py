@@ -20,7 +20,9 @@ from exi_schemas.generated import iso20_dc as dc
 from secc.appprotocol.negotiation import Protocol
 from secc.iso20.paused import PausedSessions
 from secc.iso20.services import Energy
-from secc.iso20.session import Iso20AcSession, Iso20DcSession, Iso20Session
+from secc.iso20.ac import Iso20AcSession
+from secc.iso20.dc import Iso20DcSession
+from secc.iso20.session import Iso20Session
 from secc.v2g.protocol import DecodedRequest
 from secc.v2gtp.header import PayloadType
 

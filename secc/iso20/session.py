@@ -1,4 +1,5 @@
 """The ISO 15118-20 SECC session: one handler per request, on the shared ``SessionCore``.
+This module has the common messages; ``secc.iso20.dc`` and ``secc.iso20.ac`` the energy ones.
 
 Sequence rules live in ``secc.iso20.table`` (one table per namespace); failures map to response
 codes through ``secc.v2g.failures`` (its "iso20" column). Handlers are small and named after
@@ -32,37 +33,28 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from exi_schemas.generated import iso20 as cm
-from exi_schemas.generated import iso20_ac as ac
-from exi_schemas.generated import iso20_dc as dc
 from secc.iso20 import messages as msg
 from secc.iso20.messages import evse_status, rational, to_float
 from secc.iso20.paused import PausedSession, PausedSessions
 from secc.iso20.power import (
     BptLimits,
     EvLimits,
-    ac_target_power,
-    dc_dynamic_setpoint,
-    dc_scheduled_setpoint,
 )
 from secc.iso20.services import ControlMode, Energy, EnergyService, ParameterSet, parameter_sets
 from secc.iso20.table import (
     LOOP_STATES,
     POWER_STATES,
     STOP_SERVICE_RENEGOTIATION,
-    TRANSITIONS,
     S,
 )
 from secc.v2g.core import DANGEROUS_STOPS, TERMINATED, Outcome, SessionCore
-from secc.v2g.dc import Setpoint, cable_check_finished, cable_check_voltage, precharge_setpoint
+from secc.v2g.dc import Setpoint
 from secc.v2g.evse import (
     Action,
     CloseConnection,
     EnterSafeState,
     Isolation,
     PublishEvent,
-    SetContactors,
-    SetDcOutput,
-    StartIsolationCheck,
     StopReason,
 )
 from secc.v2g.failures import Failure, SessionFailure, response_code
@@ -521,303 +513,3 @@ class Iso20Session(SessionCore):
     def _ramp_down(self) -> bool:
         """No power now: standby, or stopping gracefully after an EVSE-side stop."""
         return self.state == S.STANDBY or self.effective_stop is not StopReason.NONE
-
-
-class Iso20DcSession(Iso20Session):
-    """-20 DC and DC_BPT (namespace urn:iso:std:iso:15118:-20:DC)."""
-
-    ENERGY = Energy.DC
-    TRANSITIONS = TRANSITIONS[Energy.DC]
-
-    def _start_power(self) -> list[Action]:
-        if not self.evse.contactors_closed:
-            raise SessionFailure(Failure.CONTACTOR_ERROR, "contactors not closed after precharge")
-        return []
-
-    def _stop_power(self) -> list[Action]:
-        self.setpoint = None
-        return [SetDcOutput(0.0, 0.0, enabled=False), SetContactors(False)]
-
-    def _standby_power(self) -> list[Action]:
-        self.setpoint = Setpoint(self.evse.present_voltage, 0.0)
-        return [SetDcOutput(self.evse.present_voltage, 0.0, enabled=False)]
-
-    def on_DC_ChargeParameterDiscoveryReq(self, body: Any, now: float) -> Outcome:
-        self._check_stop(False)
-        bpt_req = body.bpt_dc_cpd_req_energy_transfer_mode
-        req = bpt_req if self.selected_service is EnergyService.DC_BPT else \
-            body.dc_cpd_req_energy_transfer_mode
-        if req is None:
-            raise SessionFailure(Failure.WRONG_CHARGE_PARAMETER,
-                                 f"parameters do not match the selected {self.selected_service}")
-        ev = EvLimits(
-            max_voltage=to_float(req.ev_maximum_voltage),
-            min_voltage=to_float(req.ev_minimum_voltage),
-            max_charge_current=to_float(req.ev_maximum_charge_current),
-            max_charge_power=to_float(req.ev_maximum_charge_power),
-            max_discharge_current=abs(to_float(req.ev_maximum_discharge_current))
-            if req is bpt_req else None,
-            max_discharge_power=abs(to_float(req.ev_maximum_discharge_power))
-            if req is bpt_req else None)
-        if ev.max_voltage < self.limits.min_voltage or ev.min_voltage > self.limits.max_voltage:
-            raise SessionFailure(Failure.WRONG_CHARGE_PARAMETER,
-                                 f"car voltage range {ev.min_voltage}-{ev.max_voltage} V outside "
-                                 f"{self.limits.min_voltage}-{self.limits.max_voltage} V")
-        self.ev = ev
-        base = msg.dc_cpd_res(self.limits)
-        if req is bpt_req:
-            bpt = self.config.bpt
-            res_mode = dc.BPT_DC_CPDResEnergyTransferModeType(
-                **{f: getattr(base, f) for f in base.__slots__},
-                evse_maximum_discharge_power=rational(
-                    self.discharge_on_wire(bpt.max_discharge_power), dc),
-                evse_minimum_discharge_power=rational(
-                    self.discharge_on_wire(bpt.min_discharge_power), dc),
-                evse_maximum_discharge_current=rational(
-                    self.discharge_on_wire(bpt.max_discharge_current), dc),
-                evse_minimum_discharge_current=rational(
-                    self.discharge_on_wire(bpt.min_discharge_current), dc))
-            res = dc.DC_ChargeParameterDiscoveryResType(
-                header=None, response_code=OK, bpt_dc_cpd_res_energy_transfer_mode=res_mode)
-        else:
-            res = dc.DC_ChargeParameterDiscoveryResType(
-                header=None, response_code=OK, dc_cpd_res_energy_transfer_mode=base)
-        return Outcome(res)
-
-    def on_DC_CableCheckReq(self, body: Any, now: float) -> Outcome:
-        self._check_stop(False)
-        actions: list[Action] = []
-        if not self._isolation_started:
-            self._isolation_started = True
-            actions = [SetContactors(True),
-                       StartIsolationCheck(cable_check_voltage(self.ev.max_voltage, self.limits))]
-            passed = None   # a stale reading from before the test does not count
-        else:
-            passed = cable_check_finished(self.evse)
-        if passed is None:
-            if self.ongoing_expired("cable_check", now, self.timer_config.cable_check_timeout):
-                raise SessionFailure(Failure.GENERAL, "cable check did not finish within "
-                                     f"{self.timer_config.cable_check_timeout} s")
-            return Outcome(dc.DC_CableCheckResType(header=None, response_code=OK,
-                                                   evse_processing="Ongoing"),
-                           stay=True, actions=actions)
-        self.ongoing_done("cable_check")
-        if not passed:
-            raise SessionFailure(Failure.GENERAL, "isolation fault in cable check")
-        return Outcome(dc.DC_CableCheckResType(header=None, response_code=OK,
-                                               evse_processing="Finished"))
-
-    def on_DC_PreChargeReq(self, body: Any, now: float) -> Outcome:
-        self._check_stop(False)
-        if self.ongoing_expired("pre_charge", now, self.timer_config.precharge_timeout):
-            raise SessionFailure(Failure.GENERAL, "pre-charge not done within "
-                                 f"{self.timer_config.precharge_timeout} s")
-        target = to_float(body.ev_target_voltage, 0.0)
-        sp = precharge_setpoint(target, 2.0, self.limits)
-        actions: list[Action] = []
-        if sp != self.setpoint:
-            actions.append(SetDcOutput(sp.voltage, sp.current))
-            self.setpoint = sp
-        return Outcome(dc.DC_PreChargeResType(
-            header=None, response_code=OK,
-            evse_present_voltage=rational(self.evse.present_voltage, dc)), actions=actions)
-
-    def on_DC_ChargeLoopReq(self, body: Any, now: float) -> Outcome:
-        self._loop_checks()
-        self.loop_count += 1
-        bpt = self.bpt
-        dynamic = self.control_mode is ControlMode.DYNAMIC
-        if dynamic:
-            req = body.bpt_dynamic_dc_cl_req_control_mode if bpt else \
-                body.dynamic_dc_cl_req_control_mode
-        else:
-            req = body.bpt_scheduled_dc_cl_req_control_mode if bpt else \
-                body.scheduled_dc_cl_req_control_mode
-        if req is None:
-            raise SessionFailure(Failure.WRONG_CHARGE_PARAMETER,
-                                 "charge-loop control mode does not match the selected service")
-        ev = self._update_ev_limits(req, bpt is not None)
-        present_v = to_float(body.ev_present_voltage, 0.0)
-        if self._ramp_down:
-            sp = Setpoint(self.evse.present_voltage or present_v, 0.0)
-        elif dynamic:
-            needed = to_float(req.ev_maximum_energy_request, 1.0) > 0
-            sp = dc_dynamic_setpoint(self.evse.present_voltage or present_v, self._loop_limits,
-                                     bpt, ev, self.power_request, needed)
-        else:
-            sp = dc_scheduled_setpoint(to_float(req.ev_target_voltage, 0.0),
-                                       to_float(req.ev_target_current, 0.0), self._loop_limits,
-                                       bpt, ev)
-        actions: list[Action] = []
-        if sp != self.setpoint:
-            actions.append(SetDcOutput(sp.voltage, sp.current))
-            self.setpoint = sp
-        res = dc.DC_ChargeLoopResType(
-            header=None, response_code=OK, evse_status=self._status(dc, now),
-            meter_info=self._meter_info(dc, body.meter_info_requested),
-            evse_present_current=rational(self.evse.present_current, dc),
-            evse_present_voltage=rational(self.evse.present_voltage, dc),
-            evse_power_limit_achieved=sp.power_limited,
-            evse_current_limit_achieved=sp.current_limited,
-            evse_voltage_limit_achieved=sp.voltage_limited)
-        self._loop_control_mode(res, dynamic, bpt)
-        return Outcome(res, actions=actions)
-
-    def _update_ev_limits(self, req: Any, bpt: bool) -> EvLimits:
-        """Charge-loop requests may carry fresher car limits (dynamic mode: always)."""
-        ev = self.ev
-
-        def pick(field: str, old: float | None, magnitude: bool = False) -> float | None:
-            value = to_float(getattr(req, field, None))
-            if value is None:
-                return old
-            return abs(value) if magnitude else value
-
-        self.ev = EvLimits(
-            max_voltage=pick("ev_maximum_voltage", ev.max_voltage),
-            min_voltage=pick("ev_minimum_voltage", ev.min_voltage),
-            max_charge_current=pick("ev_maximum_charge_current", ev.max_charge_current),
-            max_charge_power=pick("ev_maximum_charge_power", ev.max_charge_power),
-            max_discharge_current=pick("ev_maximum_discharge_current",
-                                       ev.max_discharge_current, True) if bpt else None,
-            max_discharge_power=pick("ev_maximum_discharge_power", ev.max_discharge_power,
-                                     True) if bpt else None)
-        return self.ev
-
-    def _loop_control_mode(self, res: Any, dynamic: bool, bpt: BptLimits | None) -> None:
-        limits = self._loop_limits
-        if not dynamic:
-            present = dict(evse_maximum_charge_power=rational(limits.max_power, dc),
-                           evse_maximum_charge_current=rational(limits.max_current, dc),
-                           evse_maximum_voltage=rational(limits.max_voltage, dc))
-            if bpt:
-                res.bpt_scheduled_dc_cl_res_control_mode = \
-                    dc.BPT_Scheduled_DC_CLResControlModeType(
-                        **present, evse_maximum_discharge_current=rational(
-                            self.discharge_on_wire(bpt.max_discharge_current), dc))
-            else:
-                res.scheduled_dc_cl_res_control_mode = dc.Scheduled_DC_CLResControlModeType(
-                    **present)
-            return
-        common = dict(evse_maximum_charge_power=rational(limits.max_power, dc),
-                      evse_minimum_charge_power=rational(0, dc),
-                      evse_maximum_charge_current=rational(limits.max_current, dc),
-                      evse_maximum_voltage=rational(limits.max_voltage, dc))
-        if bpt:
-            res.bpt_dynamic_dc_cl_res_control_mode = dc.BPT_Dynamic_DC_CLResControlModeType(
-                **common,
-                evse_maximum_discharge_power=rational(
-                    self.discharge_on_wire(bpt.max_discharge_power), dc),
-                evse_minimum_discharge_power=rational(
-                    self.discharge_on_wire(bpt.min_discharge_power), dc),
-                evse_maximum_discharge_current=rational(
-                    self.discharge_on_wire(bpt.max_discharge_current), dc),
-                evse_minimum_voltage=rational(limits.min_voltage, dc))
-        else:
-            res.dynamic_dc_cl_res_control_mode = dc.Dynamic_DC_CLResControlModeType(**common)
-
-    def on_DC_WeldingDetectionReq(self, body: Any, now: float) -> Outcome:
-        self._check_stop(True)
-        return Outcome(dc.DC_WeldingDetectionResType(
-            header=None, response_code=OK,
-            evse_present_voltage=rational(self.evse.present_voltage, dc)))
-
-
-class Iso20AcSession(Iso20Session):
-    """-20 AC and AC_BPT (namespace urn:iso:std:iso:15118:-20:AC)."""
-
-    ENERGY = Energy.AC
-    TRANSITIONS = TRANSITIONS[Energy.AC]
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.target_power: float | None = None
-
-    def _start_power(self) -> list[Action]:
-        return [SetContactors(True)]
-
-    def _stop_power(self) -> list[Action]:
-        self.target_power = None
-        return [SetContactors(False)]
-
-    def _standby_power(self) -> list[Action]:
-        return self._publish_target(0.0)
-
-    def _publish_target(self, watts: float) -> list[Action]:
-        if watts == self.target_power:
-            return []
-        self.target_power = watts
-        return [PublishEvent("AcPowerTarget", {"watts": watts})]
-
-    def on_AC_ChargeParameterDiscoveryReq(self, body: Any, now: float) -> Outcome:
-        self._check_stop(False)
-        bpt_req = body.bpt_ac_cpd_req_energy_transfer_mode
-        req = bpt_req if self.selected_service is EnergyService.AC_BPT else \
-            body.ac_cpd_req_energy_transfer_mode
-        if req is None:
-            raise SessionFailure(Failure.WRONG_CHARGE_PARAMETER,
-                                 f"parameters do not match the selected {self.selected_service}")
-        self.ev = EvLimits(
-            max_charge_power=to_float(req.ev_maximum_charge_power),
-            max_discharge_power=abs(to_float(req.ev_maximum_discharge_power))
-            if req is bpt_req else None)
-        base = msg.ac_cpd_res(self.limits)
-        if req is bpt_req:
-            bpt = self.config.bpt
-            mode = ac.BPT_AC_CPDResEnergyTransferModeType(
-                **{f: getattr(base, f) for f in base.__slots__},
-                evse_maximum_discharge_power=rational(
-                    self.discharge_on_wire(bpt.max_discharge_power), ac),
-                evse_minimum_discharge_power=rational(
-                    self.discharge_on_wire(bpt.min_discharge_power), ac))
-            res = ac.AC_ChargeParameterDiscoveryResType(
-                header=None, response_code=OK, bpt_ac_cpd_res_energy_transfer_mode=mode)
-        else:
-            res = ac.AC_ChargeParameterDiscoveryResType(
-                header=None, response_code=OK, ac_cpd_res_energy_transfer_mode=base)
-        return Outcome(res)
-
-    def on_AC_ChargeLoopReq(self, body: Any, now: float) -> Outcome:
-        self._loop_checks()
-        self.loop_count += 1
-        bpt = self.bpt
-        dynamic = self.control_mode is ControlMode.DYNAMIC
-        if dynamic:
-            req = body.bpt_dynamic_ac_cl_req_control_mode if bpt else \
-                body.dynamic_ac_cl_req_control_mode
-        else:
-            req = body.bpt_scheduled_ac_cl_req_control_mode if bpt else \
-                body.scheduled_ac_cl_req_control_mode
-        if req is None:
-            raise SessionFailure(Failure.WRONG_CHARGE_PARAMETER,
-                                 "charge-loop control mode does not match the selected service")
-        max_p = to_float(req.ev_maximum_charge_power)
-        max_dp = to_float(getattr(req, "ev_maximum_discharge_power", None))
-        self.ev = EvLimits(
-            max_charge_power=max_p if max_p is not None else self.ev.max_charge_power,
-            max_discharge_power=abs(max_dp) if max_dp is not None else self.ev.max_discharge_power)
-        limit = self._max_charge_power()
-        if self._ramp_down:
-            target = 0.0
-        elif dynamic:
-            target = ac_target_power(limit, bpt, self.ev, self.power_request)
-        else:
-            target = min(limit, self.ev.max_charge_power or limit)
-        actions = self._publish_target(target)
-        res = ac.AC_ChargeLoopResType(header=None, response_code=OK,
-                                      evse_status=self._status(ac, now),
-                                      meter_info=self._meter_info(ac, body.meter_info_requested))
-        power = rational(target, ac)
-        if dynamic and bpt:
-            res.bpt_dynamic_ac_cl_res_control_mode = ac.BPT_Dynamic_AC_CLResControlModeType(
-                evse_target_active_power=power)
-        elif dynamic:
-            res.dynamic_ac_cl_res_control_mode = ac.Dynamic_AC_CLResControlModeType(
-                evse_target_active_power=power)
-        elif bpt:
-            res.bpt_scheduled_ac_cl_res_control_mode = ac.BPT_Scheduled_AC_CLResControlModeType(
-                evse_target_active_power=power)
-        else:
-            res.scheduled_ac_cl_res_control_mode = ac.Scheduled_AC_CLResControlModeType(
-                evse_target_active_power=power)
-        return Outcome(res, actions=actions)
