@@ -231,6 +231,12 @@ class Bridge:
                             f"certificate. TLS: {trace.summary()}")
                     log.error(text)
                     await self.publish_error(None, "TlsHandshakeFailed", text)
+            except CsmsCallError as exc:
+                log.error("CSMS refused a message the connection needs, reconnecting",
+                          extra={"url": url, "error": str(exc)})
+            except Exception:  # noqa: BLE001 - the CSMS loop must never die
+                log.exception("unexpected error in the CSMS connection, reconnecting",
+                              extra={"url": url})
             finally:
                 if self.cp is not None:
                     self.cp.cancel_requests()
@@ -280,7 +286,11 @@ class Bridge:
         self.queue.reset_backoff()
         self.wake_queue()
         for evse_id, status in sorted(self.connector_status.items()):
-            await self.send_status(cp, evse_id, status)
+            try:
+                await self.send_status(cp, evse_id, status)
+            except (CsmsCallError, TimeoutError) as exc:
+                log.warning("StatusNotification failed", extra={"evse": evse_id,
+                                                                "error": str(exc)})
         await asyncio.gather(self._heartbeat_loop(cp), self._send_queue(cp))
 
     async def boot(self, cp: Any, reason: str) -> None:

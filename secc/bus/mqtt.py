@@ -122,6 +122,9 @@ class BusEndpoint:
             except aiomqtt.MqttError as exc:
                 log.warning("bus connection lost or refused, retrying", extra={
                     "client": self.client_id, "error": str(exc), "retry_in": round(backoff, 2)})
+            except Exception:  # noqa: BLE001 - the bus loop must never die
+                log.exception("unexpected bus error, reconnecting",
+                              extra={"client": self.client_id})
             finally:
                 self._on_disconnect()
             await asyncio.sleep(backoff * (0.5 + random.random()))

@@ -273,3 +273,14 @@ async def test_offline_contract_validation_against_installed_mo_root(tmp_path, b
     assert good.accepted and "validated locally" in good.reason
     assert bad.status is AuthorizationStatus.CERTIFICATE_REJECTED
     assert "CertificateExpired" in bad.reason
+
+
+async def test_csms_refusing_boot_with_callerror_does_not_kill_the_bridge(tmp_path, bus_broker,
+                                                                          csms):
+    csms.behave("BootNotification", "not_implemented")
+    async with running_bridge(bridge_config(tmp_path, bus_broker, csms)) as bridge:
+        await csms.wait_for("BootNotification", 2)       # refused, reconnected, retried
+        assert not bridge.online
+        csms.behave("BootNotification", payload={"currentTime": utc_now(), "interval": 300,
+                                                 "status": "Accepted"})
+        await wait_until(lambda: bridge.online, 10, "accepted after refusals")
