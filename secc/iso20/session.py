@@ -185,6 +185,8 @@ class Iso20Session(SessionCore):
         """Refuse a request after an EVSE-side stop; graceful stops pass where the response
         can tell the car (EVSEStatus) and power is ramped down instead."""
         reason = self.effective_stop
+        if self.stop_reason is StopReason.NONE and reason is not StopReason.NONE:
+            self.stop_reason = reason   # seen in the snapshot: the safe-state cause follows it
         if reason in DANGEROUS_STOPS:
             raise SessionFailure(Failure.GENERAL, f"EVSE stop: {reason.value}")
         if reason is not StopReason.NONE and not graceful_ok:

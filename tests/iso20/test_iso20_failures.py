@@ -355,3 +355,14 @@ def test_session_stop_anytime_quirk_still_ends_the_session(pump_for):
     step = pump2.send(cm.SessionStopReqType(header=None, charging_session="ServiceRenegotiation"),
                       "SessionStopReq")
     assert step.response.response_code == "FAILED_SequenceError"
+
+
+def test_emergency_seen_only_in_the_snapshot_fails_with_its_safe_state_cause(pump_for):
+    pump = pump_for("dc", loops=50)
+    pump.until("DC_ChargeLoop")
+    pump.step()
+    pump.core.evse.stop_reason = StopReason.EMERGENCY   # the daemon's refresh saw the e-stop
+    step = pump.step()
+    assert step.response.response_code == "FAILED"
+    safe = [a for a in step.reply.actions if isinstance(a, EnterSafeState)]
+    assert safe and safe[0].cause == "emergency_stop"
