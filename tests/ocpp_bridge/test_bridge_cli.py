@@ -27,3 +27,12 @@ async def test_secc_bus_authorize_cli_goes_through_bridge_and_csms(tmp_path, bus
     assert ok_code == 0 and ok_out.startswith("Accepted")
     assert bad_code == 1 and bad_out.startswith("Invalid")
     assert csms.messages("Authorize")[0]["idToken"]["idToken"] == "04CAFE"
+
+
+def test_bus_demo_runs_a_session_end_to_end(capsys):
+    from ocpp_bridge.demo import run_bus_demo
+
+    assert run_bus_demo() == 0
+    out = capsys.readouterr().out
+    assert "Authorize over the bus: Accepted" in out
+    assert "Started#0, Updated#1, Updated#2, Updated#3, Ended#4" in out
