@@ -14,11 +14,11 @@ from typing import Any, ClassVar
 from exi_schemas.generated import din as M
 from secc.v2g.core import TERMINATED, Outcome, SessionCore
 from secc.v2g.dc_session import DcHandlers
+from secc.v2g.eim import CHARGE_SERVICE_ID, check_payment_selection, check_service_category
 from secc.v2g.evse import EnterSafeState, PublishEvent, SetContactors
 from secc.v2g.failures import Failure, SessionFailure
 
 DC_TRANSFER_TYPES = frozenset({"DC_core", "DC_extended", "DC_combo_core", "DC_unique"})
-CHARGE_SERVICE_ID = 1
 SA_SCHEDULE_TUPLE_ID = 1
 PMAX_UNLIMITED = 32767
 
@@ -75,9 +75,7 @@ class DinSession(DcHandlers, SessionCore):
                                                      "evcc_id": req.evccid.hex()})])
 
     def on_ServiceDiscoveryReq(self, req: M.ServiceDiscoveryReqType, now: float) -> Outcome:
-        if req.service_category not in (None, "EVCharging"):
-            raise SessionFailure(Failure.SERVICE_SELECTION_INVALID,
-                                 f"service category {req.service_category} not offered")
+        check_service_category(req.service_category)
         return Outcome(M.ServiceDiscoveryResType(
             response_code="OK",
             payment_options=M.PaymentOptionsType(payment_option=["ExternalPayment"]),
@@ -88,12 +86,8 @@ class DinSession(DcHandlers, SessionCore):
 
     def on_ServicePaymentSelectionReq(self, req: M.ServicePaymentSelectionReqType,
                                       now: float) -> Outcome:
-        if req.selected_payment_option != "ExternalPayment":
-            raise SessionFailure(Failure.PAYMENT_SELECTION_INVALID,
-                                 f"{req.selected_payment_option} not offered")
-        ids = [s.service_id for s in req.selected_service_list.selected_service]
-        if CHARGE_SERVICE_ID not in ids:
-            raise SessionFailure(Failure.SERVICE_SELECTION_INVALID, f"selected services {ids}")
+        check_payment_selection(req.selected_payment_option, req.selected_service_list,
+                                Failure.SERVICE_SELECTION_INVALID)
         return Outcome(M.ServicePaymentSelectionResType(response_code="OK"))
 
     def on_ContractAuthenticationReq(self, req: M.ContractAuthenticationReqType,
@@ -126,13 +120,7 @@ class DinSession(DcHandlers, SessionCore):
     def on_CurrentDemandReq(self, req: M.CurrentDemandReqType, now: float) -> Outcome:
         setpoint, actions = self.current_demand_step(req)
         return Outcome(M.CurrentDemandResType(
-            response_code="OK", dc_evse_status=self.dc_evse_status(),
-            evse_present_voltage=self.pv(self.evse.present_voltage, "V"),
-            evse_present_current=self.pv(self.evse.present_current, "A"),
-            evse_current_limit_achieved=setpoint.current_limited,
-            evse_voltage_limit_achieved=setpoint.voltage_limited,
-            evse_power_limit_achieved=setpoint.power_limited,
-            **self.current_demand_limits()), actions=actions)
+            **self.current_demand_fields(setpoint)), actions=actions)
 
     def on_SessionStopReq(self, req: M.SessionStopType, now: float) -> Outcome:
         self.log.info("session stopped by the EV")

@@ -20,11 +20,11 @@ from typing import Any, ClassVar
 from exi_schemas.generated import iso2 as M
 from secc.v2g.core import TERMINATED, Outcome, SessionCore
 from secc.v2g.dc_session import STOP_STATUS, DcHandlers
+from secc.v2g.eim import CHARGE_SERVICE_ID, check_payment_selection, check_service_category
 from secc.v2g.evse import EnterSafeState, PublishEvent, SetContactors
 from secc.v2g.failures import Failure, SessionFailure
 from secc.v2g.physical import to_float
 
-CHARGE_SERVICE_ID = 1
 SA_SCHEDULE_TUPLE_ID = 1
 AC_MODES = frozenset({"AC_single_phase_core", "AC_three_phase_core"})
 DC_MODES = frozenset({"DC_core", "DC_extended", "DC_combo_core", "DC_unique"})
@@ -128,9 +128,7 @@ class Iso2Session(DcHandlers, SessionCore):
                            "resumed": code == "OK_OldSessionJoined"})])
 
     def on_ServiceDiscoveryReq(self, req: M.ServiceDiscoveryReqType, now: float) -> Outcome:
-        if req.service_category not in (None, "EVCharging"):
-            raise SessionFailure(Failure.SERVICE_SELECTION_INVALID,
-                                 f"service category {req.service_category} not offered")
+        check_service_category(req.service_category)
         return Outcome(self.service_discovery_res("OK"))
 
     def on_ServiceDetailReq(self, req: M.ServiceDetailReqType, now: float) -> Outcome:
@@ -140,12 +138,8 @@ class Iso2Session(DcHandlers, SessionCore):
 
     def on_PaymentServiceSelectionReq(self, req: M.PaymentServiceSelectionReqType,
                                       now: float) -> Outcome:
-        if req.selected_payment_option != "ExternalPayment":
-            raise SessionFailure(Failure.PAYMENT_SELECTION_INVALID,
-                                 f"{req.selected_payment_option} not offered (EIM only)")
-        ids = [s.service_id for s in req.selected_service_list.selected_service]
-        if CHARGE_SERVICE_ID not in ids:
-            raise SessionFailure(Failure.NO_CHARGE_SERVICE_SELECTED, f"selected {ids}")
+        check_payment_selection(req.selected_payment_option, req.selected_service_list,
+                                Failure.NO_CHARGE_SERVICE_SELECTED)
         return Outcome(M.PaymentServiceSelectionResType(response_code="OK"))
 
     def on_AuthorizationReq(self, req: M.AuthorizationReqType, now: float) -> Outcome:
@@ -250,13 +244,7 @@ class Iso2Session(DcHandlers, SessionCore):
     def on_CurrentDemandReq(self, req: M.CurrentDemandReqType, now: float) -> Outcome:
         setpoint, actions = self.current_demand_step(req)
         return Outcome(M.CurrentDemandResType(
-            response_code="OK", dc_evse_status=self.dc_evse_status(),
-            evse_present_voltage=self.pv(self.evse.present_voltage, "V"),
-            evse_present_current=self.pv(self.evse.present_current, "A"),
-            evse_current_limit_achieved=setpoint.current_limited,
-            evse_voltage_limit_achieved=setpoint.voltage_limited,
-            evse_power_limit_achieved=setpoint.power_limited,
-            **self.current_demand_limits(),
+            **self.current_demand_fields(setpoint),
             evseid=self.evse_id, sa_schedule_tuple_id=SA_SCHEDULE_TUPLE_ID,
             meter_info=self.meter_info() if self.receipt_required else None,
             receipt_required=self.receipt_required), actions=actions)

@@ -103,9 +103,16 @@ class DcHandlers:
                                          if lim.energy_to_be_delivered else None))
 
 
-    def current_demand_limits(self) -> dict[str, Any]:
+    def current_demand_fields(self, setpoint: dc.Setpoint) -> dict[str, Any]:
+        """The CurrentDemandRes fields DIN and ISO-2 share."""
         lim = self.limits
-        return {"evse_maximum_voltage_limit": self.pv(lim.max_voltage, "V"),
+        return {"response_code": "OK", "dc_evse_status": self.dc_evse_status(),
+                "evse_present_voltage": self.pv(self.evse.present_voltage, "V"),
+                "evse_present_current": self.pv(self.evse.present_current, "A"),
+                "evse_current_limit_achieved": setpoint.current_limited,
+                "evse_voltage_limit_achieved": setpoint.voltage_limited,
+                "evse_power_limit_achieved": setpoint.power_limited,
+                "evse_maximum_voltage_limit": self.pv(lim.max_voltage, "V"),
                 "evse_maximum_current_limit": self.pv(lim.max_current, "A"),
                 "evse_maximum_power_limit": self.pv(lim.max_power, "W")}
 

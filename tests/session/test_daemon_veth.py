@@ -6,17 +6,13 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 
-import exi_schemas
-from exi_schemas.generated import din as M
 from hal.factory import board_from_config
 from secc.config import loads_board_config
 from secc.daemon import SeccDaemon, server_tls_context
 from secc.sdp.messages import Security
 from secc.tls.context import iso2_client_context
-from secc.v2gtp import PayloadType
 from sim.ev_transport import connect_to_discovered, discover_secc, run_secc_and_ev, wait_for_event
-from tests.din.conftest import ev_status, pv
-from tests.session.test_driver_din import DIN_NS, ScriptedEv, sap_request
+from tests.session.din_script import DIN_NS, ScriptedEv
 
 BOARD = """
 [board]
@@ -72,49 +68,15 @@ def daemon_runner(link, tls, certs, script):
 
 async def din_until_current_demand(conn, board, loop):
     ev = ScriptedEv(conn)
-    await conn.send(PayloadType.EXI, exi_schemas.encode(sap_request((DIN_NS, 1, 1))))
-    sap = exi_schemas.decode((await conn.receive(5)).payload, "appprotocol")
+    sap = await ev.negotiate((DIN_NS, 1, 1))
     assert sap.response_code == "OK_SuccessfulNegotiation"
-    await ev.request("SessionSetupReq", M.SessionSetupReqType(evccid=b"\x02" * 6))
-    await ev.request("ServiceDiscoveryReq", M.ServiceDiscoveryReqType())
-    await ev.request("ServicePaymentSelectionReq", M.ServicePaymentSelectionReqType(
-        selected_payment_option="ExternalPayment",
-        selected_service_list=M.SelectedServiceListType(
-            selected_service=[M.SelectedServiceType(service_id=1)])))
-    await ev.until_finished("ContractAuthenticationReq", M.ContractAuthenticationReqType())
-    await ev.until_finished("ChargeParameterDiscoveryReq", M.ChargeParameterDiscoveryReqType(
-        ev_requested_energy_transfer_type="DC_extended",
-        dc_ev_charge_parameter=M.DC_EVChargeParameterType(
-            dc_ev_status=ev_status(), ev_maximum_current_limit=pv(125, "A"),
-            ev_maximum_voltage_limit=pv(450, "V"))))
-    loop.call_soon_threadsafe(board.ev_set_pilot, "C")
-    await ev.until_finished("CableCheckReq", M.CableCheckReqType(dc_ev_status=ev_status()))
-    loop.call_soon_threadsafe(board.ev_set_battery_voltage, 380.0)
-    for _ in range(200):
-        res = await ev.request("PreChargeReq", M.PreChargeReqType(
-            dc_ev_status=ev_status(), ev_target_voltage=pv(380, "V"),
-            ev_target_current=pv(2, "A")))
-        v = res.evse_present_voltage.value * 10 ** res.evse_present_voltage.multiplier
-        if abs(v - 380) < 20:
-            break
-        await asyncio.sleep(0.02)
-    await ev.request("PowerDeliveryReq", M.PowerDeliveryReqType(ready_to_charge_state=True))
-    loop.call_soon_threadsafe(board.ev_close_contactors, True)
-    for _ in range(10):
-        res = await ev.request("CurrentDemandReq", M.CurrentDemandReqType(
-            dc_ev_status=ev_status(), ev_target_current=pv(50, "A"),
-            ev_target_voltage=pv(400, "V"), charging_complete=False))
-        assert res.response_code == "OK"
-        await asyncio.sleep(0.02)
+    await ev.charge(board, loop.call_soon_threadsafe)
     return ev
 
 
 async def full_din_session(conn, board, loop, response):
     ev = await din_until_current_demand(conn, board, loop)
-    await ev.request("PowerDeliveryReq", M.PowerDeliveryReqType(ready_to_charge_state=False))
-    loop.call_soon_threadsafe(board.ev_close_contactors, False)
-    await ev.request("WeldingDetectionReq", M.WeldingDetectionReqType(dc_ev_status=ev_status()))
-    res = await ev.request("SessionStopReq", M.SessionStopType())
+    res = await ev.stop(board, loop.call_soon_threadsafe)
     return response.security, res.response_code
 
 
