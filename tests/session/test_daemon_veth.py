@@ -4,7 +4,6 @@ DIN 70121 session, the EV in its own network namespace; unplugging mid-session i
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 
 from hal.factory import board_from_config
 from secc.config import loads_board_config
@@ -115,7 +114,6 @@ def test_unplug_mid_session_aborts_and_opens_contactors(veth_link, tmp_path, tes
     assert "connection closed" in summaries[0].end_reason
 
 
-_ = dataclasses
 
 
 SLAC_BOARD = BOARD.replace("start_at_sdp = true", "start_at_sdp = false")

@@ -127,3 +127,22 @@ async def test_iso20_is_not_chosen_without_tls_1_3(board):
         ev_conn.abort("done")
         summary = await asyncio.wait_for(done, 5)
     assert summary.protocol == "din"
+
+
+async def test_sequence_timeout_closes_the_connection_and_goes_safe(board):
+    from secc.v2g.timers import V2GTimerConfig
+    settings = SessionSettings(evse_id="00", protocols=("din",),
+                               timers=V2GTimerConfig(sequence_timeout=0.3))
+    server, ev_conn, done = await loopback_pair(
+        lambda conn: run_v2g_session(conn, settings, BoardController(board)))
+    async with server:
+        ev = ScriptedEv(ev_conn)
+        await ev.negotiate((DIN_NS, 1, 1))
+        await ev.request("SessionSetupReq", M.SessionSetupReqType(evccid=b"\x02" * 6))
+        await board.close_contactors()
+        started = asyncio.get_running_loop().time()
+        summary = await asyncio.wait_for(done, 5)  # the EV stays silent
+        waited = asyncio.get_running_loop().time() - started
+    assert 0.25 <= waited < 2.0
+    assert "sequence timeout" in summary.end_reason
+    assert board.contactors_closed is False
