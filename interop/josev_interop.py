@@ -116,6 +116,7 @@ CHARGE_LOOP = {"CurrentDemandReq", "ChargingStatusReq", "DC_ChargeLoopReq", "AC_
 SESSION_TIMEOUT_S = 150.0   # Josev's JVM start-up and its Java EXI codec are slow
 GRACE_AFTER_SECC_END_S = 3.0
 JOSEV_ERROR = re.compile(r"\b(ERROR|CRITICAL|Traceback)\b")
+JOSEV_CHOSEN = re.compile(r"Chosen protocol: (\S+)")
 
 
 # --- the SECC-side recording ------------------------------------------------------------------
@@ -175,7 +176,8 @@ def decode_exchange(protocol: str | None, ex: Exchange, first: bool) -> DecodedE
             name, obj = found
     except Exception as exc:  # what the peer sent may not decode: that is a finding
         return DecodedExchange(ex.direction, f"<undecodable {len(ex.payload)} B>",
-                               detail=f"{type(exc).__name__}: {exc}")
+                               detail=f"{type(exc).__name__}: {exc}; bytes "
+                                      f"{ex.payload[:48].hex()}")
     code = getattr(obj, "response_code", None)
     return DecodedExchange(ex.direction, name, getattr(code, "value", code))
 
@@ -240,8 +242,20 @@ def josev_config(s: Scenario) -> dict[str, Any]:
     }
 
 
-def start_josev(link: Any, s: Scenario, josev_python: str, workdir: Path, pki_dir: Path,
-                log_path: Path) -> subprocess.Popen:
+@dataclass(frozen=True)
+class Options:
+    """What every scenario run shares."""
+
+    josev_python: str
+    workdir: Path
+    certs: Path                 # our SECC's chain, key and roots
+    pki_dir: Path               # Josev's PKI_PATH
+    ac_max_power_w: float = 22000.0
+    patches: tuple[str, ...] = ()
+
+
+def start_josev(link: Any, s: Scenario, opts: Options, log_path: Path) -> subprocess.Popen:
+    workdir, pki_dir = opts.workdir, opts.pki_dir
     config_path = workdir / f"evcc_{s.key}.json"
     config_path.write_text(json.dumps(josev_config(s), indent=1))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
@@ -250,13 +264,19 @@ def start_josev(link: Any, s: Scenario, josev_python: str, workdir: Path, pki_di
                MESSAGE_LOG_JSON="true", MESSAGE_LOG_EXI="false", EVCC_CONFIG_PATH=str(config_path),
                PYTHONUNBUFFERED="1")
     out = log_path.open("wb")
-    return link.popen("ev", [josev_python, "-m", "iso15118.evcc.main", str(config_path)],
+    if opts.patches:
+        argv = [opts.josev_python, str(Path(__file__).with_name("josev_evcc_patched.py")),
+                ",".join(opts.patches), str(config_path)]
+    else:
+        argv = [opts.josev_python, "-m", "iso15118.evcc.main", str(config_path)]
+    return link.popen("ev", argv,
                       cwd=str(workdir), env=env, stdout=out, stderr=subprocess.STDOUT,
                       start_new_session=True)
 
 
 def stop_process(proc: subprocess.Popen) -> int | None:
-    """SIGTERM, then SIGKILL, to the process group we started (Josev never exits by itself)."""
+    """SIGINT, SIGTERM, then SIGKILL to the process group we started (Josev never exits
+    by itself after a session)."""
     if proc.poll() is None:
         for sig, wait in ((signal.SIGINT, 3), (signal.SIGTERM, 3), (signal.SIGKILL, 3)):
             try:
@@ -299,8 +319,8 @@ class SeccOutcome:
     error: str = ""
 
 
-def run_secc(link: Any, s: Scenario, certs: Path, josev_started: threading.Event,
-             josev_exited: threading.Event, ready: threading.Event) -> SeccOutcome:
+def run_secc(link: Any, s: Scenario, opts: Options, josev_exited: threading.Event,
+             ready: threading.Event) -> SeccOutcome:
     """Our daemon in the secc namespace until its first session ended (or Josev exited)."""
     from hal.factory import board_from_config
     from secc.config import loads_board_config
@@ -309,16 +329,19 @@ def run_secc(link: Any, s: Scenario, certs: Path, josev_started: threading.Event
 
     ac = s.board_output == "ac"
     config = loads_board_config(BOARD.format(
-        output=s.board_output, max_current=32 if ac else 200, max_power=22000 if ac else 150000,
+        output=s.board_output, max_current=32 if ac else 200,
+        max_power=opts.ac_max_power_w if ac else 150000,
         iface=link.ifnames["secc"], protocols=json.dumps(list(s.board_protocols)),
-        certs=certs))
+        certs=opts.certs))
     outcome = SeccOutcome()
 
     class RecordingDaemon(SeccDaemon):
         async def _serve(self, conn: Any) -> None:  # record, then serve as the daemon does
             record: list[Exchange] = []
             outcome.records.append(record)
-            outcome.tls.append(f"{conn.tls_version} {conn.cipher}" if conn.is_tls else "TCP")
+            outcome.tls.append(
+                f"{conn.tls_version} {conn.cipher}"
+                + (" +EV cert" if conn.peer_certificate_der() else "") if conn.is_tls else "TCP")
             await super()._serve(RecordingConnection(conn, record))
 
     async def main() -> SeccOutcome:
@@ -368,6 +391,7 @@ class Result:
     secc_log: list[str]
     josev_log_path: Path
     josev_errors: list[str]
+    josev_protocol: str = "-"
 
 
 def judge(s: Scenario, outcome: SeccOutcome, josev_lines: list[str]) -> Result:
@@ -405,26 +429,27 @@ def judge(s: Scenario, outcome: SeccOutcome, josev_lines: list[str]) -> Result:
     josev_errors = [line for line in josev_lines if JOSEV_ERROR.search(line)]
     if josev_errors:
         problems.append(f"Josev logged {len(josev_errors)} error line(s)")
+    chosen = [m.group(1) for line in josev_lines if (m := JOSEV_CHOSEN.search(line))]
     return Result(s, not problems, protocol, summary.requests if summary else 0,
                   summary.end_reason if summary else "-",
                   summary.final_state if summary else None,
                   outcome.tls[0] if outcome.tls else "-",
-                  compact_sequence(pairs), problems, [], Path(), josev_errors)
+                  compact_sequence(pairs), problems, [], Path(), josev_errors,
+                  chosen[0] if chosen else "-")
 
 
-def run_scenario(s: Scenario, josev_python: str, workdir: Path, certs: Path,
-                 pki_dir: Path, collector: LineCollector) -> Result:
+def run_scenario(s: Scenario, opts: Options, collector: LineCollector) -> Result:
     from secc.testing.netns import VethLink
 
     collector.lines = []
-    log_path = workdir / f"josev_{s.key}.log"
-    ready, josev_exited, started = threading.Event(), threading.Event(), threading.Event()
+    log_path = opts.workdir / f"josev_{s.key}.log"
+    ready, josev_exited = threading.Event(), threading.Event()
     with VethLink() as link:
         box: dict[str, Any] = {}
 
         def secc_thread() -> None:
             try:
-                box["outcome"] = run_secc(link, s, certs, started, josev_exited, ready)
+                box["outcome"] = run_secc(link, s, opts, josev_exited, ready)
             except BaseException as exc:  # reported, never hidden
                 box["outcome"] = SeccOutcome(error=f"SECC side crashed: {exc!r}")
                 ready.set()
@@ -432,8 +457,7 @@ def run_scenario(s: Scenario, josev_python: str, workdir: Path, certs: Path,
         thread = threading.Thread(target=secc_thread, name="interop-secc", daemon=True)
         thread.start()
         ready.wait(30)
-        proc = start_josev(link, s, josev_python, workdir, pki_dir, log_path)
-        started.set()
+        proc = start_josev(link, s, opts, log_path)
         while thread.is_alive():
             if proc.poll() is not None:
                 josev_exited.set()
@@ -460,7 +484,8 @@ def print_result(r: Result, verbose: bool) -> None:
     print(f"\n== {s.title}{tag}: {status}", flush=True)
     if s.note:
         print(f"   note: {s.note}")
-    print(f"   protocol={r.protocol} transport={r.transport} requests={r.requests} "
+    print(f"   protocol={r.protocol} (Josev: {r.josev_protocol}) transport={r.transport} "
+          f"requests={r.requests} "
           f"final_state={r.final_state} end_reason={r.end_reason!r}")
     print("   SECC saw: " + (", ".join(r.sequence) or "(nothing)"))
     for problem in r.problems:
@@ -482,11 +507,11 @@ def print_result(r: Result, verbose: bool) -> None:
 
 def print_table(results: list[Result], josev_version: str) -> None:
     print(f"\n== Josev {josev_version} EVCC against the pysecc SECC daemon")
-    print(f"{'scenario':<18} {'req':<4} {'result':<6} {'protocol':<9} {'transport':<34} "
+    print(f"{'scenario':<18} {'req':<4} {'result':<6} {'protocol':<9} {'transport':<42} "
           f"{'#req':>4}  end reason")
     for r in results:
         print(f"{r.scenario.key:<18} {'yes' if r.scenario.required else 'opt':<4} "
-              f"{'PASS' if r.passed else 'FAIL':<6} {str(r.protocol):<9} {r.transport:<34} "
+              f"{'PASS' if r.passed else 'FAIL':<6} {str(r.protocol):<9} {r.transport:<42} "
               f"{r.requests:>4}  {r.end_reason}")
 
 
@@ -510,6 +535,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="directory for Josev's logs (default: a new temp directory)")
     parser.add_argument("--verbose", action="store_true", help="log excerpts for passes too")
     parser.add_argument("--list", action="store_true", help="list the scenarios and exit")
+    parser.add_argument("--ac-max-power-w", type=float, default=22000.0,
+                        help="the AC board's max_power_w (a 22 kW wallbox by default)")
+    parser.add_argument("--patch-josev", action="append", default=[],
+                        choices=sorted(["pr435"]),
+                        help="diagnostic: run Josev with a named upstream fix applied in memory "
+                             "(see josev_evcc_patched.py); never used by `make interop`")
     args = parser.parse_args(argv)
 
     if args.list:
@@ -548,16 +579,21 @@ def main(argv: list[str] | None = None) -> int:
     version = josev_version(args.josev_python)
     print(f"Josev (iso15118) {version}; logs and configs in {workdir}", flush=True)
 
+    opts = Options(args.josev_python, workdir, certs, pki_dir, args.ac_max_power_w,
+                   tuple(args.patch_josev))
+    if opts.patches:
+        print(f"DIAGNOSTIC RUN: Josev patched in memory with {', '.join(opts.patches)}")
     results = []
     for s in chosen:
         started = time.monotonic()
-        result = run_scenario(s, args.josev_python, workdir, certs, pki_dir, collector)
+        result = run_scenario(s, opts, collector)
         results.append(result)
         print_result(result, args.verbose)
         print(f"   ({time.monotonic() - started:.1f} s)", flush=True)
         (workdir / f"secc_{s.key}.log").write_text("\n".join(result.secc_log) + "\n")
 
-    print_table(results, version)
+    print_table(results, version + (f" patched with {','.join(opts.patches)}"
+                                    if opts.patches else ""))
     failed_required = [r.scenario.key for r in results if r.scenario.required and not r.passed]
     passed = sum(r.passed for r in results)
     print(f"\n{passed} passed, {len(results) - passed} failed "
