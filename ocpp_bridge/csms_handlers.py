@@ -14,7 +14,9 @@ from ocpp.routing import after, on
 from ocpp.v201 import call_result
 from ocpp.v201.enums import Action
 
+from ocpp_bridge.app import utc_now
 from ocpp_bridge.certificates import CertificateError
+from ocpp_bridge.device_model import report_data
 from ocpp_bridge.diagnostics import bus_error_for
 from ocpp_bridge.ocpp_io import CsmsCallError, RawChargePoint
 from secc.logs import layer_logger
@@ -66,6 +68,26 @@ class BridgeChargePoint(RawChargePoint):
             results.append({"attribute_status": status, "attribute_type": attribute,
                             "component": item["component"], "variable": item["variable"]})
         return call_result.SetVariables(set_variable_result=results)
+
+    @on(Action.get_base_report)
+    def on_get_base_report(self, request_id: int, report_base: str, **_: Any):
+        return call_result.GetBaseReport(status="Accepted")
+
+    @after(Action.get_base_report)
+    async def after_get_base_report(self, request_id: int, report_base: str, **_: Any) -> None:
+        """B07: send the device model in NotifyReport messages of ItemsPerMessage each."""
+        items = report_data(self.bridge.device_model, report_base == "ConfigurationInventory")
+        size = self.bridge.device_model.get("DeviceDataCtrlr", "ItemsPerMessage")
+        chunks = [items[i:i + size] for i in range(0, len(items), size)] or [[]]
+        try:
+            for seq_no, chunk in enumerate(chunks):
+                payload: dict[str, Any] = {"requestId": request_id, "generatedAt": utc_now(),
+                                           "seqNo": seq_no, "tbc": seq_no < len(chunks) - 1}
+                if chunk:
+                    payload["reportData"] = chunk
+                await self.call_raw("NotifyReport", payload)
+        except (CsmsCallError, TimeoutError) as exc:
+            log.warning("NotifyReport failed", extra={"error": str(exc)})
 
     # --- triggers ---------------------------------------------------------------------------------
     @on(Action.trigger_message)

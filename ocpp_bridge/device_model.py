@@ -143,3 +143,22 @@ class DeviceModel:
         tmp = self.path.with_suffix(".tmp")
         tmp.write_text(json.dumps(changed, indent=1))
         tmp.replace(self.path)
+
+
+DATA_TYPES = {bool: "boolean", int: "integer", str: "string"}
+
+
+def report_data(model: DeviceModel, configuration_only: bool) -> list[dict[str, Any]]:
+    """NotifyReport reportData for every variable (ConfigurationInventory: writable ones)."""
+    items = []
+    for (component, variable), definition in DEFINITIONS.items():
+        if configuration_only and definition.mutability == "ReadOnly":
+            continue
+        attribute: dict[str, Any] = {"type": "Actual", "mutability": definition.mutability}
+        if definition.mutability != "WriteOnly":
+            attribute["value"] = _render(model.get(component, variable))
+        items.append({"component": {"name": component}, "variable": {"name": variable},
+                      "variableAttribute": [attribute],
+                      "variableCharacteristics": {"dataType": DATA_TYPES[definition.kind],
+                                                  "supportsMonitoring": False}})
+    return items

@@ -267,6 +267,10 @@ class CsmsStation(RawChargePoint):
     async def on_meter_values(self, **_: Any):
         return await self._answer("MeterValues", {})
 
+    @on(Action.notify_report)
+    async def on_notify_report(self, **_: Any):
+        return await self._answer("NotifyReport", {})
+
     @on(Action.security_event_notification)
     async def on_security_event(self, **_: Any):
         return await self._answer("SecurityEventNotification", {})

@@ -329,3 +329,21 @@ async def test_csms_without_pnc_still_authorizes_eim(tmp_path, bus_broker, csms)
     assert eim.accepted
     assert pnc.status is AuthorizationStatus.UNKNOWN and "Plug&Charge" in pnc.reason
     assert info.value.code == "NotSupportedByCsms" and "OCSP" in info.value.capability
+
+
+async def test_get_base_report_sends_the_device_model_in_notify_report(tmp_path, bus_broker,
+                                                                       csms):
+    async with system(tmp_path, bus_broker, csms):
+        answer = await csms.call(STATION, "GetBaseReport", {"requestId": 5,
+                                                            "reportBase": "FullInventory"})
+        await wait_until(lambda: csms.messages("NotifyReport") and
+                         not csms.messages("NotifyReport")[-1]["tbc"], 5, "last NotifyReport")
+    reports = csms.messages("NotifyReport")
+    assert answer == {"status": "Accepted"}
+    assert [r["seqNo"] for r in reports] == list(range(len(reports)))
+    data = [item for r in reports for item in r["reportData"]]
+    found = {(d["component"]["name"], d["variable"]["name"]): d for d in data}
+    pnc = found[("ISO15118Ctrlr", "PnCEnabled")]
+    assert pnc["variableAttribute"][0] == {"type": "Actual", "mutability": "ReadWrite",
+                                           "value": "true"}
+    assert "value" not in found[("SecurityCtrlr", "BasicAuthPassword")]["variableAttribute"][0]
