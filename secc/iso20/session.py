@@ -458,10 +458,11 @@ class Iso20Session(SessionCore):
         if kind == "Pause" and self.state in POWER_STATES:
             raise SessionFailure(Failure.PAUSE_NOT_ALLOWED,
                                  f"pause in {self.state}: stop power with PowerDelivery first")
+        if kind == "ServiceRenegotiation" and not self.config.service_renegotiation_supported:
+            raise SessionFailure(Failure.SERVICE_RENEGOTIATION_NOT_SUPPORTED,
+                                 "this EVSE does not offer service renegotiation")
         if kind == "ServiceRenegotiation" and (
-                not self.config.service_renegotiation_supported
-                or STOP_SERVICE_RENEGOTIATION not in self.TRANSITIONS.get(self.state, {})):
-            # -20 has FAILED_NoServiceRenegotiationSupported; the failure table lacks it.
+                STOP_SERVICE_RENEGOTIATION not in self.TRANSITIONS.get(self.state, {})):
             raise SessionFailure(Failure.SEQUENCE_ERROR, f"service renegotiation in {self.state}")
         actions: list[Action] = []
         # Terminate and Pause end the session even where only the session_stop_anytime quirk

@@ -36,6 +36,7 @@ class Failure(enum.Enum):
     CONTRACT_CANCELED = "contract_canceled"
     PAUSE_NOT_ALLOWED = "pause_not_allowed"
     AUTHORIZATION_REJECTED = "authorization_rejected"
+    SERVICE_RENEGOTIATION_NOT_SUPPORTED = "service_renegotiation_not_supported"
 
 
 class SessionFailure(Exception):
@@ -68,6 +69,7 @@ _DIN_ISO2_COMMON = {
     Failure.CONTRACT_CANCELED: "FAILED_ContractCanceled",
     Failure.AUTHORIZATION_REJECTED: "FAILED",
     Failure.PAUSE_NOT_ALLOWED: "FAILED",
+    Failure.SERVICE_RENEGOTIATION_NOT_SUPPORTED: "FAILED",
 }
 
 RESPONSE_CODES: dict[str, dict[Failure, str]] = {
@@ -115,6 +117,7 @@ RESPONSE_CODES: dict[str, dict[Failure, str]] = {
         Failure.CONTRACT_CANCELED: "WARNING_GeneralPnCAuthorizationError",
         Failure.AUTHORIZATION_REJECTED: "WARNING_EIMAuthorizationFailure",
         Failure.PAUSE_NOT_ALLOWED: "FAILED_PauseNotAllowed",
+        Failure.SERVICE_RENEGOTIATION_NOT_SUPPORTED: "FAILED_NoServiceRenegotiationSupported",
     },
 }
 

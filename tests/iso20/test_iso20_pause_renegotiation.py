@@ -135,7 +135,7 @@ def test_service_renegotiation_refused_when_not_offered():
     adapter, core = make_secc("dc", config=Iso20Config(service_renegotiation_supported=False))
     result = run_loopback(core, adapter, make_evcc("dc", loops=1,
                                                    service_renegotiation_after_stop=True))
-    assert result.codes[-1] == ("SessionStopReq", "FAILED_SequenceError")
+    assert result.codes[-1] == ("SessionStopReq", "FAILED_NoServiceRenegotiationSupported")
 
 
 def test_dynamic_mode_follows_changing_ev_limits_and_evse_power_request(pump_for):
