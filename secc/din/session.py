@@ -115,7 +115,7 @@ class DinSession(DcHandlers, SessionCore):
         start = req.ready_to_charge_state
         return Outcome(M.PowerDeliveryResType(response_code="OK",
                                               dc_evse_status=self.dc_evse_status()),
-                       actions=self.power_delivery_actions(start))
+                       actions=self.power_delivery_actions(start, now))
 
     def on_CurrentDemandReq(self, req: M.CurrentDemandReqType, now: float) -> Outcome:
         setpoint, actions = self.current_demand_step(req)

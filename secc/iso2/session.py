@@ -182,9 +182,9 @@ class Iso2Session(DcHandlers, SessionCore):
                                      f"SAScheduleTupleID {req.sa_schedule_tuple_id}")
             self.check_charging_profile(req.charging_profile)
             self.renegotiating = False
-            actions = self.power_delivery_actions(True)
+            actions = self.power_delivery_actions(True, now)
         elif progress == "Stop":
-            actions = self.power_delivery_actions(False)
+            actions = self.power_delivery_actions(False, now)
             if self.is_ac:
                 actions.insert(0, SetContactors(False))
         else:  # Renegotiate

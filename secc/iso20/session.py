@@ -136,11 +136,6 @@ class Iso20Session(SessionCore):
             return self.timer_config.charge_loop_sequence_timeout_iso20
         return self.timer_config.sequence_timeout
 
-    def on_timer(self, name: str, now: float):
-        if name == "cp_state" and self.evse.cp_state in ("C", "D"):
-            return None  # the car switched in time
-        return super().on_timer(name, now)
-
     # --- outside events ---------------------------------------------------------------------
     def request_schedule_renegotiation(self) -> None:
         """EVSE side (e.g. a new CSMS profile): ask the car to renegotiate its schedule."""
@@ -434,7 +429,7 @@ class Iso20Session(SessionCore):
             self._check_power_profile(body)
             actions += self._start_power()
             self.ongoing_done("pre_charge")
-            self.timers.arm("cp_state", now, self.timer_config.cp_state_detection_timeout)
+            self.arm_cp_state_check(now)
             actions.append(PublishEvent("ChargingStarted" if self.state != S.STANDBY
                                         else "StandbyExited", {}))
         elif progress == "Stop":

@@ -153,6 +153,7 @@ class SessionRunner:
             try:
                 message = await self.conn.receive(timeout)
             except ReceiveTimeout:
+                await self.controller.refresh(self.core.evse)  # timers may depend on readings
                 reply = self.core.handle_timer(self.loop.time())
                 if reply is not None:
                     await self.finish(reply)

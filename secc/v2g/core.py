@@ -198,8 +198,18 @@ class SessionCore:
                 return reply
         return None
 
+    def cp_state_timeout(self) -> float:
+        t = self.timer_config.cp_state_detection_timeout
+        return 2 * t if "relaxed_cp_state" in self.quirks else t
+
+    def arm_cp_state_check(self, now: float) -> None:
+        """After PowerDelivery(Start) the car must show CP state C/D in time."""
+        self.timers.arm("cp_state", now, self.cp_state_timeout())
+
     def on_timer(self, name: str, now: float) -> Reply | None:
         """Default: every expired timer ends the session (protocols refine)."""
+        if name == "cp_state" and self.evse.cp_state in ("C", "D"):
+            return None  # the car switched in time
         self.log.warning("timer expired, ending session", extra={"timer": name,
                                                                   "state": self.state})
         return self._terminate(f"{name} timeout in state {self.state}")

@@ -178,9 +178,11 @@ class DcHandlers:
             response_code="OK", dc_evse_status=self.dc_evse_status(),
             evse_present_voltage=self.pv(self.evse.present_voltage, "V")))
 
-    def power_delivery_actions(self, start: bool) -> list[Action]:
+    def power_delivery_actions(self, start: bool, now: float) -> list[Action]:
         if start:
             self.check_no_shutdown()
+            self.arm_cp_state_check(now)
             return [SetContactors(True), PublishEvent("ChargingStarted", {})]
+        self.timers.disarm("cp_state")
         return [SetDcOutput(0.0, 0.0, enabled=False),
                 PublishEvent("ChargingStopped", {"soc": self.ev_soc})]

@@ -16,8 +16,8 @@ QUIRKS: dict[str, str] = {
     "bpt_discharge_positive":
         "ISO 15118-20 BPT: the car sends discharge limits as positive numbers (EVerest PR #1473).",
     "relaxed_cp_state":
-        "Allow 1.5 s (not 250 ms) for CP state C/D after PowerDelivery(Start): real cars are slow "
-        "(EcoG-io/iso15118 #201/#437).",
+        "Allow twice V2G_SECC_CPState_Detection_Timeout for CP state C/D after "
+        "PowerDelivery(Start): real cars are slower than the standard (EcoG-io/iso15118 #201/#437).",
 }
 
 DEFAULT_FIELD_QUIRKS = frozenset({"session_stop_anytime", "no_zero_limits", "relaxed_cp_state"})

@@ -215,8 +215,10 @@ def test_sequence_timeout_in_charging_status():
     d = make(("AC_three_phase_core",))
     setup(d)
     ac_parameters(d)
+    d.session.evse.cp_state = "C"
     d.send("PowerDeliveryReq", M.PowerDeliveryReqType(charge_progress="Start",
                                                       sa_schedule_tuple_id=1), 2.0)
+    assert d.session.handle_timer(3.5) is None  # CP state C in time
     assert d.session.next_deadline() == pytest.approx(62.0)
     reply = d.session.handle_timer(62.0)
     assert reply.close and any(isinstance(a, EnterSafeState) for a in reply.actions)
@@ -242,3 +244,23 @@ def test_every_failed_response_encodes():
         for request_name in FAILED_RESPONSES:
             name, response = s.failed_response(request_name, "FAILED")
             Iso2Adapter().encode(name, response, bytes(8))
+
+
+def test_cp_state_must_reach_c_after_power_delivery_start():
+    d = make(("AC_three_phase_core",))
+    setup(d)
+    ac_parameters(d)
+    d.send("PowerDeliveryReq", M.PowerDeliveryReqType(charge_progress="Start",
+                                                      sa_schedule_tuple_id=1), 2.0)
+    assert d.session.next_deadline() == pytest.approx(3.5)
+    reply = d.session.handle_timer(3.5)  # the car stayed in state B
+    assert reply.close and any(isinstance(a, EnterSafeState) for a in reply.actions)
+
+
+def test_relaxed_cp_state_quirk_doubles_the_window():
+    d = make(("AC_three_phase_core",), quirks=frozenset({"relaxed_cp_state"}))
+    setup(d)
+    ac_parameters(d)
+    d.send("PowerDeliveryReq", M.PowerDeliveryReqType(charge_progress="Start",
+                                                      sa_schedule_tuple_id=1), 2.0)
+    assert d.session.next_deadline() == pytest.approx(5.0)
