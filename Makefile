@@ -41,3 +41,22 @@ lint: install
 
 clean:
 	rm -rf $(VENV) build *.egg-info
+
+# --- make interop: Josev's EVCC (PyPI iso15118) against our SECC daemon across a veth pair.
+# Not part of `make test`: it downloads Josev into its own venv and needs Java (Josev's EXI
+# codec is a jar). Pass options through INTEROP_ARGS, e.g. INTEROP_ARGS="--only iso2-dc-tls".
+JOSEV_VENV   := interop/.venv-josev
+JOSEV_PY     := $(JOSEV_VENV)/bin/python
+JOSEV_STAMP  := $(JOSEV_VENV)/.installed
+INTEROP_ARGS ?=
+
+$(JOSEV_STAMP): interop/requirements-josev.txt
+	@command -v java >/dev/null 2>&1 || { echo "installing a Java runtime for Josev"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -qq default-jre-headless >/dev/null; }
+	@test -x $(JOSEV_PY) || $(PYTHON) -m venv $(JOSEV_VENV)
+	$(JOSEV_PY) -m pip install -q -r interop/requirements-josev.txt
+	@touch $(JOSEV_STAMP)
+
+interop: install $(JOSEV_STAMP)
+	$(PY) interop/josev_interop.py --josev-python $(JOSEV_PY) $(INTEROP_ARGS)

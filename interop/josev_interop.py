@@ -515,6 +515,14 @@ def print_table(results: list[Result], josev_version: str) -> None:
               f"{r.requests:>4}  {r.end_reason}")
 
 
+def result_record(r: Result) -> dict[str, Any]:
+    return {"key": r.scenario.key, "required": r.scenario.required, "passed": r.passed,
+            "protocol": r.protocol, "josev_protocol": r.josev_protocol,
+            "transport": r.transport, "requests": r.requests, "final_state": r.final_state,
+            "end_reason": r.end_reason, "sequence": r.sequence, "problems": r.problems,
+            "josev_log": str(r.josev_log_path)}
+
+
 def josev_version(josev_python: str) -> str:
     try:
         return subprocess.run(
@@ -535,6 +543,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="directory for Josev's logs (default: a new temp directory)")
     parser.add_argument("--verbose", action="store_true", help="log excerpts for passes too")
     parser.add_argument("--list", action="store_true", help="list the scenarios and exit")
+    parser.add_argument("--json", type=Path, default=None,
+                        help="also write the results to this file (for tests/interop)")
     parser.add_argument("--ac-max-power-w", type=float, default=22000.0,
                         help="the AC board's max_power_w (a 22 kW wallbox by default)")
     parser.add_argument("--patch-josev", action="append", default=[],
@@ -576,10 +586,13 @@ def main(argv: list[str] | None = None) -> int:
     certs = workdir / "secc-certs"
     pki.write_secc_files(certs)
     pki_dir = write_josev_pki(pki, workdir / "josev-pki")
-    version = josev_version(args.josev_python)
+    version = josev_version(args.josev_python)  # also proves the interpreter runs
     print(f"Josev (iso15118) {version}; logs and configs in {workdir}", flush=True)
 
-    opts = Options(args.josev_python, workdir, certs, pki_dir, args.ac_max_power_w,
+    # Josev runs with its own working directory: a relative interpreter path would not resolve
+    josev_python = (str(Path(args.josev_python).absolute()) if os.sep in args.josev_python
+                    else shutil.which(args.josev_python) or args.josev_python)
+    opts = Options(josev_python, workdir, certs, pki_dir, args.ac_max_power_w,
                    tuple(args.patch_josev))
     if opts.patches:
         print(f"DIAGNOSTIC RUN: Josev patched in memory with {', '.join(opts.patches)}")
@@ -594,6 +607,8 @@ def main(argv: list[str] | None = None) -> int:
 
     print_table(results, version + (f" patched with {','.join(opts.patches)}"
                                     if opts.patches else ""))
+    if args.json is not None:
+        args.json.write_text(json.dumps([result_record(r) for r in results], indent=1))
     failed_required = [r.scenario.key for r in results if r.scenario.required and not r.passed]
     passed = sum(r.passed for r in results)
     print(f"\n{passed} passed, {len(results) - passed} failed "
