@@ -118,6 +118,18 @@ GRACE_AFTER_SECC_END_S = 3.0
 JOSEV_ERROR = re.compile(r"\b(ERROR|CRITICAL|Traceback)\b")
 JOSEV_CHOSEN = re.compile(r"Chosen protocol: (\S+)")
 
+#: Josev log patterns whose cause is already understood: (pattern, explanation). A match adds
+#: the explanation to the report; the scenario's verdict does not change.
+KNOWN_CAUSES: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"ValidationError occurred while processing message\s+in state ScheduleExchange"),
+     "Josev rejects our schema-valid ScheduleExchangeRes: its ChargingSchedule model demands "
+     "AbsolutePriceSchedule or PriceLevelSchedule, the XSD choice is minOccurs=0 "
+     "(Josev bug, EcoG-io/iso15118 PR #435; `--patch-josev pr435` looks past it)"),
+    (re.compile(r"Removed DIN_SPEC from the list of supported Protocols as TLS is enabled"),
+     "our SDP answer said TLS, so Josev dropped DIN and sent a supportedAppProtocolReq with no "
+     "AppProtocol (schema minOccurs=1); DIN has no TLS ([V2G-DC-618])"),
+)
+
 
 # --- the SECC-side recording ------------------------------------------------------------------
 
@@ -429,6 +441,10 @@ def judge(s: Scenario, outcome: SeccOutcome, josev_lines: list[str]) -> Result:
     josev_errors = [line for line in josev_lines if JOSEV_ERROR.search(line)]
     if josev_errors:
         problems.append(f"Josev logged {len(josev_errors)} error line(s)")
+    text = "\n".join(josev_lines)
+    if problems:
+        problems += [f"known cause: {why}" for pattern, why in KNOWN_CAUSES
+                     if pattern.search(text)]
     chosen = [m.group(1) for line in josev_lines if (m := JOSEV_CHOSEN.search(line))]
     return Result(s, not problems, protocol, summary.requests if summary else 0,
                   summary.end_reason if summary else "-",
