@@ -340,7 +340,17 @@ class V2gSection:
 
 @dataclass(frozen=True)
 class BusSection:
-    """``[bus]``: the MQTT broker the SECC and the OCPP bridge share."""
+    """``[bus]``: the MQTT broker the SECC and the OCPP bridge share.
+
+    With ``enabled = false`` (a stand-alone charger, the simulator) authorization is local
+    (``local_authorization``) and no transaction events leave the SECC."""
+
+    enabled: bool = False
+    local_authorization: Literal["accept_all", "reject_all"] = "accept_all"
+    state_dir: str = setting("/var/lib/pysecc", pattern=r"/\S*",
+                             expect="an absolute directory path (the persistent outbox lives here)")
+    meter_interval: float = setting(10.0, range=(0.5, 900), unit="s")
+    evse: int = setting(1, range=(1, 99))   # the OCPP EVSE number of this charging point
 
     mqtt_host: str = setting("127.0.0.1", pattern=r"[A-Za-z0-9_.:-]{1,253}",
                              expect="a host name or address")

@@ -34,6 +34,15 @@ log = layer_logger("v2g")
 
 AC_MODES = ("AC_three_phase_core", "AC_single_phase_core")
 
+# session event of the cores -> (bus session_event name, extra detail); others stay local
+BUS_SESSION_EVENTS: dict[str, tuple[str, dict[str, Any]]] = {
+    "SessionStarted": ("SessionStarted", {}),
+    "Authorized": ("Authorized", {}),
+    "ChargingStarted": ("PowerDelivery", {"charging": True}),
+    "ChargingStopped": ("PowerDelivery", {"charging": False}),
+    "SessionStopped": ("SessionStopped", {}),
+}
+
 
 def session_settings(config: BoardConfig, paused: PausedSessions) -> SessionSettings:
     """Translate the board config into what each V2G session needs."""
@@ -98,6 +107,13 @@ class SeccDaemon:
         self._tasks: list[asyncio.Task] = []
         self.slac_matches: list[Any] = []
         self.ready = asyncio.Event()
+        self._session_id = ""
+        self.reporter = None
+        if self.bus is not None:
+            from secc.bus.transactions import TransactionReporter
+
+            self.reporter = TransactionReporter(self.bus, self.board,
+                                                self.config.bus.meter_interval)
 
     # --- bus ------------------------------------------------------------------------------------
     async def _publish(self, event: PublishEvent) -> None:
@@ -105,12 +121,34 @@ class SeccDaemon:
             listener(event)
         if self.bus is None:
             return
-        session_id = str(event.data.get("session_id") or self.settings.evse_id)
-        try:
-            await self.bus.publish_session_event(event.kind, session_id, **{
-                k: v for k, v in event.data.items() if k != "session_id"})
-        except Exception as exc:  # the bus is never a reason to stop charging safely
-            log.warning("bus publish failed", extra={"event": event.kind, "error": repr(exc)})
+        session_id = str(event.data.get("session_id") or "")
+        if event.kind == "SessionStarted":
+            self._session_id = session_id
+        named = BUS_SESSION_EVENTS.get(event.kind)
+        if named is not None and session_id:
+            name, extra = named
+            detail = {k: v for k, v in event.data.items()
+                      if k not in ("session_id", "protocol") and isinstance(v, (str, int, float,
+                                                                               bool))}
+            try:
+                await self.bus.publish_session_event(name, session_id, **detail, **extra)
+            except Exception as exc:  # informational: never a reason to stop charging
+                log.warning("bus publish failed", extra={"event": event.kind,
+                                                         "error": repr(exc)})
+        if self.reporter is not None:
+            try:
+                await self.reporter.on_event(event)
+            except Exception as exc:  # the outbox refused it: say so loudly
+                log.error("transaction event not recorded", extra={"event": event.kind,
+                                                                   "error": repr(exc)})
+
+    async def _on_remote_stop(self, command: dict) -> dict:
+        """RequestStopTransaction from the CSMS, via the bridge."""
+        if self._connection is None or command.get("session_id") != self._session_id:
+            return {"status": "Rejected", "reason": "no such session on this EVSE"}
+        self.controller.request_remote_stop()
+        log.info("remote stop requested", extra={"session": self._session_id})
+        return {"status": "Accepted", "session_id": self._session_id}
 
     # --- V2G connections --------------------------------------------------------------------------
     async def _serve(self, conn: V2GTPConnection) -> None:
@@ -199,6 +237,13 @@ class SeccDaemon:
             self._slac = SlacDriver(self.interface, self.config.slac,
                                     on_action=self._on_slac_action)
             await self._slac.open()
+        if self.bus is not None:
+            self.bus.on_command("request_stop_transaction", self._on_remote_stop)
+            await self.bus.start()
+            try:  # a charger whose broker is late still charges: authorization waits then
+                await self.bus.wait_connected(5.0)
+            except (TimeoutError, asyncio.TimeoutError):
+                log.warning("bus not connected yet; continuing without it for now")
         self.transport = await start_evse_transport(
             EVSETransportConfig(interface=self.interface, offer_tcp=self.config.v2g.tls != "required",
                                 tls_context=self.tls_context), self._serve)
@@ -221,6 +266,11 @@ class SeccDaemon:
             await self.transport.close()
         if self._slac is not None:
             await self._slac.close()
+        if self.reporter is not None:
+            await self.reporter.close()
+        if self.bus is not None:
+            with contextlib.suppress(Exception):
+                await self.bus.stop()
         with contextlib.suppress(Exception):
             await self.board.safe_state(SafeStateReason.SHUTDOWN)
         await self.board.close()
@@ -231,3 +281,20 @@ class SeccDaemon:
             await (stop or asyncio.Event()).wait()
         finally:
             await self.stop()
+
+
+def bus_from_config(config: BoardConfig) -> tuple[Any, Authorizer]:
+    """(bus client or None, authorizer) as ``[bus]`` says: with the bus on, authorization
+    goes to the OCPP bridge; without it, the local policy decides."""
+    b = config.bus
+    if not b.enabled:
+        return None, AllowListAuthorizer(accept_all=b.local_authorization == "accept_all")
+    from secc.bus.authorizer import BusAuthorizer
+    from secc.bus.client import SeccBusClient, SeccBusConfig
+    from secc.bus.mqtt import BrokerConfig
+
+    Path(b.state_dir).mkdir(parents=True, exist_ok=True)
+    bus = SeccBusClient(SeccBusConfig(
+        BrokerConfig(b.mqtt_host, b.mqtt_port, b.username, b.password), evse_id=b.evse,
+        outbox_path=Path(b.state_dir) / f"outbox-{config.board.name}.db"))
+    return bus, BusAuthorizer(bus)

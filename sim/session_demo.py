@@ -20,9 +20,10 @@ from pathlib import Path
 from secc.logs import _fields
 
 SCENARIOS = (
-    # name, protocol, mode, tls, board output
+    # name, protocol, mode, tls
     ("DIN 70121 DC, plain TCP, SLAC first (like most cars on the road)", "din", "dc", False),
-    ("ISO 15118-2 DC over TLS 1.2 (EIM)", "iso2", "dc", True),
+    ("ISO 15118-2 DC over TLS 1.2, authorized by the CSMS through the bus and the OCPP bridge",
+     "iso2", "dc", True),
     ("ISO 15118-2 AC over TLS 1.2 (EIM)", "iso2", "ac", True),
     ("ISO 15118-20 DC over TLS 1.3 (EIM)", "iso20", "dc", True),
 )
@@ -90,7 +91,11 @@ def available(protocol: str) -> bool:
 
 
 def run_scenario(link, name: str, protocol: str, mode: str, tls: bool, certs: Path,
-                 pki) -> ScenarioResult:
+                 pki, backend: bool | None = None) -> ScenarioResult:
+    """One plug-in. ``backend``: run the OCPP chain too (broker, bridge, test CSMS); by
+    default for the scenarios whose name says so."""
+    if backend is None:
+        backend = "OCPP" in name
     from hal.factory import board_from_config
     from secc.config import loads_board_config
     from secc.daemon import SeccDaemon, server_tls_context
@@ -100,15 +105,20 @@ def run_scenario(link, name: str, protocol: str, mode: str, tls: bool, certs: Pa
     from sim.evcc.runner import EvSessionConfig, run_ev_session, sim_board_signals
     from sim.modem import SimModem, run_modem
 
-    config = loads_board_config(BOARD.format(
-        output=mode, max_current=32 if mode == "ac" else 200, iface=link.ifnames["secc"],
-        certs=certs))
+    board_text = BOARD.format(output=mode, max_current=32 if mode == "ac" else 200,
+                              iface=link.ifnames["secc"], certs=certs)
     stop_modem = threading.Event()
     battery = Battery(soc=30, target_soc=80, max_iterations=20)
 
     async def secc_main(ready, ev_done):
+        from secc.daemon import bus_from_config
+        from sim.charger import ChargerBackend, wait_until
+
+        stack = await ChargerBackend(certs).start() if backend else None
+        config = loads_board_config(board_text + (stack.board_bus_section() if stack else ""))
+        bus, authorizer = bus_from_config(config)
         board = board_from_config(config)
-        daemon = SeccDaemon(config, board, link.ifnames["secc"],
+        daemon = SeccDaemon(config, board, link.ifnames["secc"], authorizer=authorizer, bus=bus,
                             tls_context=server_tls_context(config))
         modem_up = asyncio.get_running_loop().create_future()
         modem = asyncio.create_task(run_modem(link.ifnames["secc"], SimModem(), stop_modem.is_set,
@@ -129,8 +139,16 @@ def run_scenario(link, name: str, protocol: str, mode: str, tls: bool, certs: Pa
         await asyncio.sleep(0.2)
         stop_modem.set()
         await modem
-        result = (list(daemon.summaries), energy, board.contactors_closed)
+        ocpp = None
+        if stack is not None:
+            await bus.flush(20)
+            await wait_until(lambda: any(e.startswith("Ended") for e in
+                                         stack.transaction_summary()), 10)
+            ocpp = (stack.received(), stack.transaction_summary())
+        result = (list(daemon.summaries), energy, board.contactors_closed, ocpp)
         await daemon.stop()
+        if stack is not None:
+            await stack.stop()
         return result
 
     async def ev_main(board_and_loop):
@@ -143,7 +161,8 @@ def run_scenario(link, name: str, protocol: str, mode: str, tls: bool, certs: Pa
                             seconds_per_iteration=20.0)))
 
     try:
-        (summaries, energy, closed), ev = run_secc_and_ev(link, secc_main, ev_main, timeout=90)
+        (summaries, energy, closed, ocpp), ev = run_secc_and_ev(link, secc_main, ev_main,
+                                                                timeout=120)
     except Exception as exc:
         return ScenarioResult(name, False, f"{type(exc).__name__}: {exc}")
     secc = summaries[0] if summaries else None
@@ -156,6 +175,12 @@ def run_scenario(link, name: str, protocol: str, mode: str, tls: bool, certs: Pa
               f"contactors_open={closed is False} "
               f"SECC requests={secc.requests if secc else 0} "
               f"SECC median processing={_median(secc.processing_ms) if secc else 0:.2f} ms")
+    if ocpp is not None:
+        received, transactions = ocpp
+        ok = ok and "Authorize" in received and transactions[:1] == [
+            "Started#0(EVDetected)"] and transactions[-1].startswith("Ended")
+        detail += (f"\n      CSMS received: {', '.join(sorted(set(received)))}"
+                   f"\n      TransactionEvents: {' '.join(transactions)}")
     if not ok:
         detail += f" failure={digest['failure']} secc_end={secc.end_reason if secc else '-'}"
     return ScenarioResult(name, ok, detail)

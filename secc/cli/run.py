@@ -30,10 +30,11 @@ def run(args) -> int:
 
 async def _main(config, iface: str) -> int:
     from hal.factory import board_from_config
-    from secc.daemon import SeccDaemon, server_tls_context
+    from secc.daemon import SeccDaemon, bus_from_config, server_tls_context
 
-    daemon = SeccDaemon(config, board_from_config(config), iface,
-                        tls_context=server_tls_context(config))
+    bus, authorizer = bus_from_config(config)
+    daemon = SeccDaemon(config, board_from_config(config), iface, authorizer=authorizer,
+                        bus=bus, tls_context=server_tls_context(config))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -21,6 +21,7 @@ from secc.v2g.evse import (
     SetDcOutput,
     SetLock,
     StartIsolationCheck,
+    StopReason,
 )
 
 log = layer_logger("v2g")
@@ -47,6 +48,14 @@ class BoardController:
         self._authorizer = authorizer or AllowListAuthorizer(accept_all=True)
         self._publish = publish
         self.events: list[PublishEvent] = []
+        self.remote_stop_requested = False
+
+    def request_remote_stop(self) -> None:
+        """The CSMS asked to stop (RequestStopTransaction); the session sees it next request."""
+        self.remote_stop_requested = True
+
+    def session_started(self) -> None:
+        self.remote_stop_requested = False
 
     @property
     def authorizer(self) -> Authorizer:
@@ -65,6 +74,17 @@ class BoardController:
         }.get(reading.state, Isolation.INVALID)
         snapshot.contactors_closed = bool(self.board.contactors_closed)
         snapshot.cp_state = self.board.pilot_state.value
+        snapshot.stop_reason = self.stop_reason(snapshot.isolation)
+
+    def stop_reason(self, isolation: Isolation) -> StopReason:
+        """Why the EVSE side must stop, if it must: e-stop, isolation fault, remote stop."""
+        if self.board.emergency_stop_active:
+            return StopReason.EMERGENCY
+        if isolation is Isolation.FAULT:
+            return StopReason.ISOLATION_FAULT
+        if self.remote_stop_requested:
+            return StopReason.REMOTE_STOP
+        return StopReason.NONE
 
     async def perform(self, action: Action) -> None:
         from hal.board import SafeStateReason

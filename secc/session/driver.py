@@ -39,7 +39,9 @@ from secc.v2g.evse import (
     EnterSafeState,
     EvseLimits,
     EvseSnapshot,
+    PublishEvent,
     RequestAuthorization,
+    StopReason,
 )
 from secc.v2g.protocol import ProtocolAdapter
 from secc.v2g.timers import V2GTimerConfig
@@ -153,7 +155,7 @@ class SessionRunner:
             try:
                 message = await self.conn.receive(timeout)
             except ReceiveTimeout:
-                await self.controller.refresh(self.core.evse)  # timers may depend on readings
+                await self.refresh()  # timers may depend on readings
                 reply = self.core.handle_timer(self.loop.time())
                 if reply is not None:
                     await self.finish(reply)
@@ -176,21 +178,32 @@ class SessionRunner:
             await self.conn.close()
             return
         self.summary.requests += 1
-        await self.controller.refresh(self.core.evse)
+        await self.refresh()
         reply = self.core.receive(request.name, request.body, self.loop.time(), request.session_id)
         if self.summary.session_id is None and self.core.session_id != bytes(8):
             self.summary.session_id = self.core.session_id.hex()
             set_session_id(self.summary.session_id)
         await self.finish(reply, started)
 
+    async def refresh(self) -> None:
+        """Fresh readings for the core; an EVSE-side stop reason is handed to it at once."""
+        await self.controller.refresh(self.core.evse)
+        reason = self.core.evse.stop_reason
+        if reason is not StopReason.NONE:
+            await self.perform(self.core.evse_stop(reason))
+
     async def finish(self, reply: Reply, started: float | None = None) -> None:
-        await self.perform(reply.actions)
+        # Hardware actions come before the response (PowerDeliveryRes OK means contactors
+        # closed); events for the bus are informational and must not delay the car.
+        events = [a for a in reply.actions if isinstance(a, PublishEvent)]
+        await self.perform([a for a in reply.actions if not isinstance(a, PublishEvent)])
         if reply.response is not None:
             payload_type, data = self.adapter.encode(reply.response_name, reply.response,
                                                      self.core.session_id)
             if started is not None:
                 self.summary.processing_ms.append((time.perf_counter() - started) * 1000)
             await self.conn.send(payload_type, data)
+        await self.perform(events)
         if reply.close:
             self.summary.end_reason = self.summary.end_reason or next(
                 (a.reason for a in reply.actions if isinstance(a, EnterSafeState)), "closed")
@@ -198,6 +211,12 @@ class SessionRunner:
 
     async def perform(self, actions: list[Action]) -> None:
         for action in actions:
+            if isinstance(action, PublishEvent) and "session_id" not in action.data:
+                data = {**action.data, "protocol": self.adapter.name,
+                        "session_id": self.core.session_id.hex()}
+                if self.core.stop_reason is not StopReason.NONE:
+                    data["evse_stop_reason"] = self.core.stop_reason.value
+                action = PublishEvent(action.kind, data)
             if isinstance(action, RequestAuthorization):
                 task = asyncio.create_task(self.authorize(action))
                 self.tasks.add(task)
@@ -239,6 +258,7 @@ async def run_v2g_session(conn: V2GTPConnection, settings: SessionSettings,
             return summary
         adapter = load_adapter(protocol)
         summary.protocol = adapter.name
+        getattr(controller, "session_started", lambda: None)()
         options = settings.core_options.get(adapter.name, {})
         core = adapter.new_core(limits=settings.limits, evse=EvseSnapshot(),
                                 timers=settings.timers, now=asyncio.get_running_loop().time(),

@@ -53,7 +53,8 @@ class MosquittoBroker:
         self._workdir = tempfile.TemporaryDirectory(prefix="pysecc-mqtt-")
         work = Path(self._workdir.name)
         lines = [f"listener {self.port} {self.host}", "log_dest stderr", "log_type error",
-                 "log_type warning"]
+                 "log_type warning",
+                 "set_tcp_nodelay true"]  # else Nagle adds ~40 ms to every bus round trip
         if os.geteuid() == 0:
             lines.append("user root")  # keep access to our private 0700 work directory
         if self.username:

@@ -251,7 +251,8 @@ class SessionCore:
         if not decision.accepted:
             raise SessionFailure(Failure.AUTHORIZATION_REJECTED,
                                  f"{decision.status.value}: {decision.reason}")
-        actions.append(PublishEvent("Authorized", {"id_token_type": id_token_type}))
+        actions.append(PublishEvent("Authorized", {"id_token": id_token,
+                                                   "id_token_type": id_token_type}))
         return True, actions
 
     def ongoing_expired(self, step: str, now: float, limit: float) -> bool:

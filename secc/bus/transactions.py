@@ -1,0 +1,113 @@
+"""Session events -> OCPP-shaped transaction events and meter values on the bus.
+
+One table says which transaction event each session event becomes; the reporter adds the
+meter reading to each and, while energy flows, sends a MeterValuePeriodic update every
+``meter_interval`` seconds. Every event goes through the SECC's persistent outbox
+(``SeccBusClient.send_transaction_event``), so nothing accepted is lost when the bus or the
+bridge is down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+from secc.bus.client import reading, sample, utc_now
+from secc.logs import layer_logger
+from secc.v2g.evse import PublishEvent
+
+log = layer_logger("bus")
+
+# session event -> (event type, trigger reason, charging state)
+TRANSACTION_EVENTS: dict[str, tuple[str, str, str | None]] = {
+    "SessionStarted": ("Started", "EVDetected", "EVConnected"),
+    "Authorized": ("Updated", "Authorized", None),
+    "ChargingStarted": ("Updated", "ChargingStateChanged", "Charging"),
+    "ChargingStopped": ("Updated", "ChargingStateChanged", "EVConnected"),
+    "SessionStopped": ("Ended", "StopAuthorized", "Idle"),
+}
+
+
+def stopped_reason(reason: str) -> tuple[str, str]:
+    """(trigger reason, stopped reason) of the Ended event from the session's end reason."""
+    text = reason.lower()
+    if "emergency" in text:
+        return "AbnormalCondition", "EmergencyStop"
+    if "isolation" in text:
+        return "AbnormalCondition", "GroundFault"
+    if "remote" in text:  # StopReason.REMOTE_STOP = "remote_stop"
+        return "RemoteStop", "Remote"
+    if "unplug" in text or "connection lost" in text or "timeout" in text:
+        return "EVCommunicationLost", "EVDisconnected" if "unplug" in text else "Timeout"
+    if "ev" in text and "stop" in text:
+        return "StopAuthorized", "StoppedByEV"
+    return "AbnormalCondition", "Other"
+
+
+class TransactionReporter:
+    """Listens to session events (``on_event``) and reports them to the bus."""
+
+    def __init__(self, bus: Any, board: Any, meter_interval: float = 10.0) -> None:
+        self.bus = bus
+        self.board = board
+        self.meter_interval = meter_interval
+        self._periodic: asyncio.Task | None = None
+        self._id_token: dict[str, str] | None = None
+
+    async def _readings(self) -> list[dict[str, Any]]:
+        try:
+            meter = await self.board.read_meter()
+        except Exception as exc:  # a meter fault must not block the transaction record
+            log.warning("meter read failed", extra={"error": repr(exc)})
+            return []
+        return [reading(utc_now(), [
+            sample("Energy.Active.Import.Register", meter.energy_wh, unit="Wh"),
+            sample("Power.Active.Import", meter.power_w, unit="W"),
+            sample("Current.Import", meter.current_a, unit="A"),
+            sample("Voltage", meter.voltage_v, unit="V")])]
+
+    async def on_event(self, event: PublishEvent) -> None:
+        mapping = TRANSACTION_EVENTS.get(event.kind)
+        session_id = event.data.get("session_id")
+        if mapping is None or not session_id:
+            return
+        event_type, trigger, state = mapping
+        kwargs: dict[str, Any] = {"readings": await self._readings()}
+        if state:
+            kwargs["charging_state"] = state
+        if event.kind == "Authorized" and event.data.get("id_token"):
+            self._id_token = {"id_token": str(event.data["id_token"])[:36],
+                              "type": event.data.get("id_token_type", "Central")}
+            kwargs["id_token"] = self._id_token
+        if event.kind == "SessionStopped":
+            # an EVSE-side stop (remote, emergency ...) explains the end better than the car's
+            # SessionStop that followed it
+            why = str(event.data.get("evse_stop_reason") or event.data.get("reason", ""))
+            trigger, kwargs["stopped_reason"] = stopped_reason(why)
+        await self.bus.send_transaction_event(event_type, session_id, trigger, **kwargs)
+        if event.kind == "ChargingStarted":
+            self._start_periodic(session_id)
+        elif event.kind in ("ChargingStopped", "SessionStopped"):
+            await self._stop_periodic()
+
+    def _start_periodic(self, session_id: str) -> None:
+        if self._periodic is None:
+            self._periodic = asyncio.create_task(self._meter_loop(session_id))
+
+    async def _stop_periodic(self) -> None:
+        if self._periodic is not None:
+            self._periodic.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._periodic
+            self._periodic = None
+
+    async def _meter_loop(self, session_id: str) -> None:
+        while True:
+            await asyncio.sleep(self.meter_interval)
+            await self.bus.send_transaction_event("Updated", session_id, "MeterValuePeriodic",
+                                                  charging_state="Charging",
+                                                  readings=await self._readings())
+
+    async def close(self) -> None:
+        await self._stop_periodic()
