@@ -234,6 +234,35 @@ class Reader:
             chars.append(chr(cp))
         return "".join(chars)
 
+    # Simple-typed elements: SE was read; next is CH (1 bit 0) with the value and EE (1 bit 0),
+    # or, for an empty value, the escape (1 bit 1) to the second-level EE: EXIficient writes
+    # no CH event for empty content (libcbv2g, OpenV2G and our encoder write CH with an empty
+    # value). The second level of a simple type's first state holds EE, xsi:type, xsi:nil,
+    # AT(*), AT(*) untyped, SE(*), CH untyped: 3 bits, EE = 0.
+    def empty_element(self) -> bool:
+        """True if the element is empty (second-level EE consumed), False if CH follows."""
+        if not self.bits(1):
+            return False
+        at = self.p
+        if self.bits(3):
+            raise ExiDecodeError(
+                "unsupported second-level event (xsi:type/xsi:nil/undeclared content)", at)
+        return True
+
+    def string_element(self) -> str:
+        if self.empty_element():
+            return ""
+        s = self.string()
+        self.zero(1, "end of element")
+        return s
+
+    def binary_element(self) -> bytes:
+        if self.empty_element():
+            return b""
+        b = self.binary()
+        self.zero(1, "end of element")
+        return b
+
     def count(self, limit: int | None) -> int:
         """A list length: at least one bit per item must remain."""
         at = self.p

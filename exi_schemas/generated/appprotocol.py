@@ -51,16 +51,13 @@ def _d_AppProtocolType(r: Reader) -> AppProtocolType:
     v_version_number_minor = None
     v_schema_id = None
     v_priority = None
+    r.zero(1, 'expected next item')
+    it = 0; al = 0
+    v_protocol_namespace = r.string_element()
     p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
-    it = 0; al = 0
-    v_protocol_namespace = r.string()
-    p = r.p; q = p + 3
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v_version_number_major = r.uintb(4294967295)
     p = r.p; q = p + 3
@@ -114,16 +111,13 @@ def _d_supportedAppProtocolReq(r: Reader) -> supportedAppProtocolReq:
         v1_version_number_minor = None
         v1_schema_id = None
         v1_priority = None
+        r.zero(1, 'expected next item')
+        it = 0; al = 0
+        v1_protocol_namespace = r.string_element()
         p = r.p; q = p + 2
         if q > rn: rv, rn = r.refill(q)
         b = (rv >> (rn - q)) & 0x3; r.p = q
         if b & 0x3: r.badz(p, 2, b & 0x3)
-        it = 0; al = 0
-        v1_protocol_namespace = r.string()
-        p = r.p; q = p + 3
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x7; r.p = q
-        if b & 0x7: r.badz(p, 3, b & 0x7)
         it = 1; al = 0
         v1_version_number_major = r.uintb(4294967295)
         p = r.p; q = p + 3
@@ -237,9 +231,7 @@ def _e_f_Priority(w: Writer, v) -> None:
 
 def _d_f_ProtocolNamespace(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.string()
-    r.zero(1, 'expected end of element')
+    v = r.string_element()
     return v
 
 def _e_f_ProtocolNamespace(w: Writer, v) -> None:

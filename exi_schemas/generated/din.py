@@ -2034,22 +2034,12 @@ def _e_CanonicalizationMethodType(w: Writer, o: CanonicalizationMethodType) -> N
     w.bits(1, 2)
 
 def _d_CertificateChainType(r: Reader) -> CertificateChainType:
-    rv = r.v; rn = r.n
     v_certificate = None
     v_sub_certificates = None
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
+    r.zero(1, 'expected next item')
     it = 0; al = 0
-    v_certificate = r.binary()
-    p = r.p; q = p + 3
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x4: r.badz(p, 3, b & 0x4)
-    e = b & 0x3
-    if e >= 2: r.bad_code(p + 1, e, 2)
-    it, al = _P36[e]
+    v_certificate = r.binary_element()
+    it, al = _P36[r.code(2, 2)]
     if it == 1:
         v_sub_certificates = _d_SubCertificatesType(r)
         r.zero(1, 'expected end of element')
@@ -2071,7 +2061,6 @@ def _e_CertificateChainType(w: Writer, o: CertificateChainType) -> None:
     w.bits((c1[0]), c1[1])
 
 def _d_CertificateInstallationReqType(r: Reader) -> CertificateInstallationReqType:
-    rv = r.v; rn = r.n
     v_id = None
     v_oem_provisioning_cert = None
     v_list_of_root_certificate_i_ds = None
@@ -2081,24 +2070,14 @@ def _d_CertificateInstallationReqType(r: Reader) -> CertificateInstallationReqTy
         v_id = r.string()
         r.zero(1, 'expected next item')
         it = 1; al = 0
-    r.zero(1, 'expected characters')
-    v_oem_provisioning_cert = r.binary()
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
+    v_oem_provisioning_cert = r.binary_element()
+    r.zero(1, 'expected next item')
     it = 2; al = 0
     v_list_of_root_certificate_i_ds = _d_ListOfRootCertificateIDsType(r)
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
+    r.zero(1, 'expected next item')
     it = 3; al = 0
-    v_dh_params = r.binary()
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
+    v_dh_params = r.binary_element()
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return CertificateInstallationReqType(id=v_id, oem_provisioning_cert=v_oem_provisioning_cert, list_of_root_certificate_i_ds=v_list_of_root_certificate_i_ds, dh_params=v_dh_params)
 
@@ -2137,49 +2116,31 @@ def _d_CertificateInstallationResType(r: Reader) -> CertificateInstallationResTy
     v_id = r.string()
     v1_certificate = None
     v1_sub_certificates = None
-    p = r.p; q = p + 11
+    p = r.p; q = p + 10
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7ff; r.p = q
-    if b & 0x60f: r.badz(p, 11, b & 0x60f)
-    k = (b >> 4) & 0x1f
+    b = (rv >> (rn - q)) & 0x3ff; r.p = q
+    if b & 0x307: r.badz(p, 10, b & 0x307)
+    k = (b >> 3) & 0x1f
     if k >= 23: r.bad(p + 2, 'enum index')
     v_response_code = _K29[k]
     it = 0; al = 0
-    v1_certificate = r.binary()
-    p = r.p; q = p + 3
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x4: r.badz(p, 3, b & 0x4)
-    e = b & 0x3
-    if e >= 2: r.bad_code(p + 1, e, 2)
-    it, al = _P36[e]
+    v1_certificate = r.binary_element()
+    it, al = _P36[r.code(2, 2)]
     if it == 1:
         v1_sub_certificates = _d_SubCertificatesType(r)
         r.zero(1, 'expected end of element')
         it = -1; al = 0
     v_contract_signature_cert_chain = CertificateChainType(certificate=v1_certificate, sub_certificates=v1_sub_certificates)
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
+    r.zero(1, 'expected next item')
     it = 3; al = 0
-    v_contract_signature_encrypted_private_key = r.binary()
-    p = r.p; q = p + 3
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    v_contract_signature_encrypted_private_key = r.binary_element()
+    r.zero(1, 'expected next item')
     it = 4; al = 0
-    v_dh_params = r.binary()
-    p = r.p; q = p + 3
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    v_dh_params = r.binary_element()
+    r.zero(1, 'expected next item')
     it = 5; al = 0
-    v_contract_id = r.string()
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
+    v_contract_id = r.string_element()
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return CertificateInstallationResType(id=v_id, response_code=v_response_code, contract_signature_cert_chain=v_contract_signature_cert_chain, contract_signature_encrypted_private_key=v_contract_signature_encrypted_private_key, dh_params=v_dh_params, contract_id=v_contract_id)
 
@@ -2218,7 +2179,6 @@ def _e_CertificateInstallationResType(w: Writer, o: CertificateInstallationResTy
     w.bits(0, 2)
 
 def _d_CertificateUpdateReqType(r: Reader) -> CertificateUpdateReqType:
-    rv = r.v; rn = r.n
     v_id = None
     v_contract_signature_cert_chain = None
     v_contract_id = None
@@ -2231,46 +2191,25 @@ def _d_CertificateUpdateReqType(r: Reader) -> CertificateUpdateReqType:
         it = 1; al = 0
     v1_certificate = None
     v1_sub_certificates = None
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
+    r.zero(1, 'expected next item')
     it = 0; al = 0
-    v1_certificate = r.binary()
-    p = r.p; q = p + 3
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x4: r.badz(p, 3, b & 0x4)
-    e = b & 0x3
-    if e >= 2: r.bad_code(p + 1, e, 2)
-    it, al = _P36[e]
+    v1_certificate = r.binary_element()
+    it, al = _P36[r.code(2, 2)]
     if it == 1:
         v1_sub_certificates = _d_SubCertificatesType(r)
         r.zero(1, 'expected end of element')
         it = -1; al = 0
     v_contract_signature_cert_chain = CertificateChainType(certificate=v1_certificate, sub_certificates=v1_sub_certificates)
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
+    r.zero(1, 'expected next item')
     it = 2; al = 0
-    v_contract_id = r.string()
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
+    v_contract_id = r.string_element()
+    r.zero(1, 'expected next item')
     it = 3; al = 0
     v_list_of_root_certificate_i_ds = _d_ListOfRootCertificateIDsType(r)
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
+    r.zero(1, 'expected next item')
     it = 4; al = 0
-    v_dh_params = r.binary()
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
+    v_dh_params = r.binary_element()
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return CertificateUpdateReqType(id=v_id, contract_signature_cert_chain=v_contract_signature_cert_chain, contract_id=v_contract_id, list_of_root_certificate_i_ds=v_list_of_root_certificate_i_ds, dh_params=v_dh_params)
 
@@ -2323,49 +2262,34 @@ def _d_CertificateUpdateResType(r: Reader) -> CertificateUpdateResType:
     v_id = r.string()
     v1_certificate = None
     v1_sub_certificates = None
-    p = r.p; q = p + 11
+    p = r.p; q = p + 10
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7ff; r.p = q
-    if b & 0x60f: r.badz(p, 11, b & 0x60f)
-    k = (b >> 4) & 0x1f
+    b = (rv >> (rn - q)) & 0x3ff; r.p = q
+    if b & 0x307: r.badz(p, 10, b & 0x307)
+    k = (b >> 3) & 0x1f
     if k >= 23: r.bad(p + 2, 'enum index')
     v_response_code = _K29[k]
     it = 0; al = 0
-    v1_certificate = r.binary()
-    p = r.p; q = p + 3
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x4: r.badz(p, 3, b & 0x4)
-    e = b & 0x3
-    if e >= 2: r.bad_code(p + 1, e, 2)
-    it, al = _P36[e]
+    v1_certificate = r.binary_element()
+    it, al = _P36[r.code(2, 2)]
     if it == 1:
         v1_sub_certificates = _d_SubCertificatesType(r)
         r.zero(1, 'expected end of element')
         it = -1; al = 0
     v_contract_signature_cert_chain = CertificateChainType(certificate=v1_certificate, sub_certificates=v1_sub_certificates)
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
+    r.zero(1, 'expected next item')
     it = 3; al = 0
-    v_contract_signature_encrypted_private_key = r.binary()
-    p = r.p; q = p + 3
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    v_contract_signature_encrypted_private_key = r.binary_element()
+    r.zero(1, 'expected next item')
     it = 4; al = 0
-    v_dh_params = r.binary()
+    v_dh_params = r.binary_element()
+    r.zero(1, 'expected next item')
+    it = 5; al = 0
+    v_contract_id = r.string_element()
     p = r.p; q = p + 3
     if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
-    it = 5; al = 0
-    v_contract_id = r.string()
-    p = r.p; q = p + 4
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0xf; r.p = q
-    if b & 0xe: r.badz(p, 4, b & 0xe)
+    if b & 0x6: r.badz(p, 3, b & 0x6)
     sg = (b & 0x1) == 1
     it = 6; al = 0
     v_retry_counter = -r.uintb(32767) - 1 if sg else r.uintb(32767)
@@ -2712,19 +2636,19 @@ def _d_ChargingStatusResType(r: Reader) -> ChargingStatusResType:
     v_meter_info = None
     v_receipt_required = None
     v_ac_evse_status = None
-    p = r.p; q = p + 10
+    p = r.p; q = p + 9
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3ff; r.p = q
-    if b & 0x307: r.badz(p, 10, b & 0x307)
-    k = (b >> 3) & 0x1f
+    b = (rv >> (rn - q)) & 0x1ff; r.p = q
+    if b & 0x183: r.badz(p, 9, b & 0x183)
+    k = (b >> 2) & 0x1f
     if k >= 23: r.bad(p + 2, 'enum index')
     v_response_code = _K29[k]
     it = 1; al = 0
-    v_evseid = r.binary()
-    p = r.p; q = p + 4
+    v_evseid = r.binary_element()
+    p = r.p; q = p + 3
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0xf; r.p = q
-    if b & 0xe: r.badz(p, 4, b & 0xe)
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x6: r.badz(p, 3, b & 0x6)
     sg = (b & 0x1) == 1
     it = 2; al = 0
     v_sa_schedule_tuple_id = -r.uintb(32767) - 1 if sg else r.uintb(32767)
@@ -2781,32 +2705,16 @@ def _d_ChargingStatusResType(r: Reader) -> ChargingStatusResType:
         v2_sig_meter_reading = None
         v2_meter_status = None
         v2_t_meter = None
-        p = r.p; q = p + 2
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x3; r.p = q
-        if b & 0x3: r.badz(p, 2, b & 0x3)
+        r.zero(1, 'expected next item')
         it = 0; al = 0
-        v2_meter_id = r.string()
-        p = r.p; q = p + 4
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0xf; r.p = q
-        if b & 0x8: r.badz(p, 4, b & 0x8)
-        e = b & 0x7
-        if e >= 5: r.bad_code(p + 1, e, 5)
-        it, al = _P45[e]
+        v2_meter_id = r.string_element()
+        it, al = _P45[r.code(3, 5)]
         if it == 1:
             v2_meter_reading = _d_PhysicalValueType(r)
             it, al = _P46[r.code(3, 4)]
         if it == 2:
-            r.zero(1, 'expected characters')
-            v2_sig_meter_reading = r.binary()
-            p = r.p; q = p + 3
-            if q > rn: rv, rn = r.refill(q)
-            b = (rv >> (rn - q)) & 0x7; r.p = q
-            if b & 0x4: r.badz(p, 3, b & 0x4)
-            e = b & 0x3
-            if e >= 3: r.bad_code(p + 1, e, 3)
-            it, al = _P47[e]
+            v2_sig_meter_reading = r.binary_element()
+            it, al = _P47[r.code(2, 3)]
         if it == 3:
             p = r.p; q = p + 2
             if q > rn: rv, rn = r.refill(q)
@@ -3037,7 +2945,6 @@ def _e_ConsumptionCostType(w: Writer, o: ConsumptionCostType) -> None:
     w.bits((c3[0]), c3[1])
 
 def _d_ContractAuthenticationReqType(r: Reader) -> ContractAuthenticationReqType:
-    rv = r.v; rn = r.n
     v_id = None
     v_gen_challenge = None
     it, al = _P60[r.code(2, 3)]
@@ -3045,12 +2952,8 @@ def _d_ContractAuthenticationReqType(r: Reader) -> ContractAuthenticationReqType
         v_id = r.string()
         it, al = _P36[r.code(2, 2)]
     if it == 1:
-        r.zero(1, 'expected characters')
-        v_gen_challenge = r.string()
-        p = r.p; q = p + 2
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x3; r.p = q
-        if b & 0x3: r.badz(p, 2, b & 0x3)
+        v_gen_challenge = r.string_element()
+        r.zero(1, 'expected end of element')
         it = -1; al = 0
     return ContractAuthenticationReqType(id=v_id, gen_challenge=v_gen_challenge)
 
@@ -5271,9 +5174,7 @@ def _d_KeyInfoType(r: Reader) -> KeyInfoType:
     n = 0
     while it == 1:
         if al == 0:
-            r.zero(1, 'expected characters')
-            t = r.string()
-            r.zero(1, 'expected end of element')
+            t = r.string_element()
             v_key_name.append(t)
         elif al == 1:
             t = _d_KeyValueType(r)
@@ -5305,9 +5206,7 @@ def _d_KeyInfoType(r: Reader) -> KeyInfoType:
             t = _d_SPKIDataType(r)
             v_spki_data.append(t)
         elif al == 6:
-            r.zero(1, 'expected characters')
-            t = r.string()
-            r.zero(1, 'expected end of element')
+            t = r.string_element()
             v_mgmt_data.append(t)
         elif al == 7:
             r.fail("wildcard (undeclared) element content is not supported")
@@ -5387,7 +5286,6 @@ def _e_KeyInfoType(w: Writer, o: KeyInfoType) -> None:
     w.bits(8, 4)
 
 def _d_KeyValueType(r: Reader) -> KeyValueType:
-    rv = r.v; rn = r.n
     v_dsa_key_value = None
     v_rsa_key_value = None
     it, al = _P109[r.code(3, 3)]
@@ -5396,22 +5294,13 @@ def _d_KeyValueType(r: Reader) -> KeyValueType:
     elif al == 1:
         v1_modulus = None
         v1_exponent = None
-        p = r.p; q = p + 2
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x3; r.p = q
-        if b & 0x3: r.badz(p, 2, b & 0x3)
+        r.zero(1, 'expected next item')
         it = 0; al = 0
-        v1_modulus = r.binary()
-        p = r.p; q = p + 3
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x7; r.p = q
-        if b & 0x7: r.badz(p, 3, b & 0x7)
+        v1_modulus = r.binary_element()
+        r.zero(1, 'expected next item')
         it = 1; al = 0
-        v1_exponent = r.binary()
-        p = r.p; q = p + 2
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x3; r.p = q
-        if b & 0x3: r.badz(p, 2, b & 0x3)
+        v1_exponent = r.binary_element()
+        r.zero(1, 'expected end of element')
         it = -1; al = 0
         v_rsa_key_value = RSAKeyValueType(modulus=v1_modulus, exponent=v1_exponent)
     elif al == 2:
@@ -5446,9 +5335,7 @@ def _d_ListOfRootCertificateIDsType(r: Reader) -> ListOfRootCertificateIDsType:
     it = 0; al = 0
     n = 0
     while it == 0:
-        r.zero(1, 'expected characters')
-        t = r.string()
-        r.zero(1, 'expected end of element')
+        t = r.string_element()
         v_root_certificate_id.append(t)
         n += 1
         it, al = _P111[r.code(2, 2)]
@@ -5506,19 +5393,10 @@ def _d_MessageHeaderType(r: Reader) -> MessageHeaderType:
     v_session_id = None
     v_notification = None
     v_signature = None
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
+    r.zero(1, 'expected next item')
     it = 0; al = 0
-    v_session_id = r.binary()
-    p = r.p; q = p + 3
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x4: r.badz(p, 3, b & 0x4)
-    e = b & 0x3
-    if e >= 3: r.bad_code(p + 1, e, 3)
-    it, al = _P97[e]
+    v_session_id = r.binary_element()
+    it, al = _P97[r.code(2, 3)]
     if it == 1:
         v1_fault_code = None
         v1_fault_msg = None
@@ -5533,12 +5411,8 @@ def _d_MessageHeaderType(r: Reader) -> MessageHeaderType:
         if e >= 2: r.bad_code(p + 5, e, 2)
         it, al = _P36[e]
         if it == 1:
-            r.zero(1, 'expected characters')
-            v1_fault_msg = r.string()
-            p = r.p; q = p + 2
-            if q > rn: rv, rn = r.refill(q)
-            b = (rv >> (rn - q)) & 0x3; r.p = q
-            if b & 0x3: r.badz(p, 2, b & 0x3)
+            v1_fault_msg = r.string_element()
+            r.zero(1, 'expected end of element')
             it = -1; al = 0
         v_notification = NotificationType(fault_code=v1_fault_code, fault_msg=v1_fault_msg)
         it, al = _P56[r.code(2, 2)]
@@ -5583,19 +5457,10 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
     v_sig_meter_reading = None
     v_meter_status = None
     v_t_meter = None
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
+    r.zero(1, 'expected next item')
     it = 0; al = 0
-    v_meter_id = r.string()
-    p = r.p; q = p + 4
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0xf; r.p = q
-    if b & 0x8: r.badz(p, 4, b & 0x8)
-    e = b & 0x7
-    if e >= 5: r.bad_code(p + 1, e, 5)
-    it, al = _P45[e]
+    v_meter_id = r.string_element()
+    it, al = _P45[r.code(3, 5)]
     if it == 1:
         v1_multiplier = None
         v1_unit = None
@@ -5635,15 +5500,8 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
         it, al = _P46[e]
         v_meter_reading = PhysicalValueType(multiplier=v1_multiplier, unit=v1_unit, value=v1_value)
     if it == 2:
-        r.zero(1, 'expected characters')
-        v_sig_meter_reading = r.binary()
-        p = r.p; q = p + 3
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x7; r.p = q
-        if b & 0x4: r.badz(p, 3, b & 0x4)
-        e = b & 0x3
-        if e >= 3: r.bad_code(p + 1, e, 3)
-        it, al = _P47[e]
+        v_sig_meter_reading = r.binary_element()
+        it, al = _P47[r.code(2, 3)]
     if it == 3:
         p = r.p; q = p + 2
         if q > rn: rv, rn = r.refill(q)
@@ -5739,15 +5597,8 @@ def _d_MeteringReceiptReqType(r: Reader) -> MeteringReceiptReqType:
         v_id = r.string()
         r.zero(1, 'expected next item')
         it = 1; al = 0
-    r.zero(1, 'expected characters')
-    v_session_id = r.binary()
-    p = r.p; q = p + 3
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x4: r.badz(p, 3, b & 0x4)
-    e = b & 0x3
-    if e >= 2: r.bad_code(p + 1, e, 2)
-    it, al = _P24[e]
+    v_session_id = r.binary_element()
+    it, al = _P24[r.code(2, 2)]
     if it == 2:
         p = r.p; q = p + 2
         if q > rn: rv, rn = r.refill(q)
@@ -5767,32 +5618,16 @@ def _d_MeteringReceiptReqType(r: Reader) -> MeteringReceiptReqType:
     v1_sig_meter_reading = None
     v1_meter_status = None
     v1_t_meter = None
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
+    r.zero(1, 'expected next item')
     it = 0; al = 0
-    v1_meter_id = r.string()
-    p = r.p; q = p + 4
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0xf; r.p = q
-    if b & 0x8: r.badz(p, 4, b & 0x8)
-    e = b & 0x7
-    if e >= 5: r.bad_code(p + 1, e, 5)
-    it, al = _P45[e]
+    v1_meter_id = r.string_element()
+    it, al = _P45[r.code(3, 5)]
     if it == 1:
         v1_meter_reading = _d_PhysicalValueType(r)
         it, al = _P46[r.code(3, 4)]
     if it == 2:
-        r.zero(1, 'expected characters')
-        v1_sig_meter_reading = r.binary()
-        p = r.p; q = p + 3
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x7; r.p = q
-        if b & 0x4: r.badz(p, 3, b & 0x4)
-        e = b & 0x3
-        if e >= 3: r.bad_code(p + 1, e, 3)
-        it, al = _P47[e]
+        v1_sig_meter_reading = r.binary_element()
+        it, al = _P47[r.code(2, 3)]
     if it == 3:
         p = r.p; q = p + 2
         if q > rn: rv, rn = r.refill(q)
@@ -5950,12 +5785,8 @@ def _d_NotificationType(r: Reader) -> NotificationType:
     if e >= 2: r.bad_code(p + 5, e, 2)
     it, al = _P36[e]
     if it == 1:
-        r.zero(1, 'expected characters')
-        v_fault_msg = r.string()
-        p = r.p; q = p + 2
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x3; r.p = q
-        if b & 0x3: r.badz(p, 2, b & 0x3)
+        v_fault_msg = r.string_element()
+        r.zero(1, 'expected end of element')
         it = -1; al = 0
     return NotificationType(fault_code=v_fault_code, fault_msg=v_fault_msg)
 
@@ -6322,9 +6153,7 @@ def _d_ParameterType(r: Reader) -> ParameterType:
         it = -1; al = 0
         v_physical_value = PhysicalValueType(multiplier=v1_multiplier, unit=v1_unit, value=v1_value)
     elif al == 5:
-        r.zero(1, 'expected characters')
-        v_string_value = r.string()
-        r.zero(1, 'expected end of element')
+        v_string_value = r.string_element()
     r.zero(1, 'expected end of element')
     it = -1; al = 0
     return ParameterType(name=v_name, value_type=v_value_type, bool_value=v_bool_value, byte_value=v_byte_value, short_value=v_short_value, int_value=v_int_value, physical_value=v_physical_value, string_value=v_string_value)
@@ -6393,27 +6222,18 @@ def _d_PaymentDetailsReqType(r: Reader) -> PaymentDetailsReqType:
     rv = r.v; rn = r.n
     v_contract_id = None
     v_contract_signature_cert_chain = None
+    r.zero(1, 'expected next item')
+    it = 0; al = 0
+    v_contract_id = r.string_element()
+    v1_certificate = None
+    v1_sub_certificates = None
     p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    v_contract_id = r.string()
-    v1_certificate = None
-    v1_sub_certificates = None
-    p = r.p; q = p + 4
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0xf; r.p = q
-    if b & 0xf: r.badz(p, 4, b & 0xf)
-    it = 0; al = 0
-    v1_certificate = r.binary()
-    p = r.p; q = p + 3
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x4: r.badz(p, 3, b & 0x4)
-    e = b & 0x3
-    if e >= 2: r.bad_code(p + 1, e, 2)
-    it, al = _P36[e]
+    v1_certificate = r.binary_element()
+    it, al = _P36[r.code(2, 2)]
     if it == 1:
         v1_sub_certificates = _d_SubCertificatesType(r)
         r.zero(1, 'expected end of element')
@@ -6448,19 +6268,19 @@ def _d_PaymentDetailsResType(r: Reader) -> PaymentDetailsResType:
     v_response_code = None
     v_gen_challenge = None
     v_date_time_now = None
-    p = r.p; q = p + 10
+    p = r.p; q = p + 9
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3ff; r.p = q
-    if b & 0x307: r.badz(p, 10, b & 0x307)
-    k = (b >> 3) & 0x1f
+    b = (rv >> (rn - q)) & 0x1ff; r.p = q
+    if b & 0x183: r.badz(p, 9, b & 0x183)
+    k = (b >> 2) & 0x1f
     if k >= 23: r.bad(p + 2, 'enum index')
     v_response_code = _K29[k]
     it = 1; al = 0
-    v_gen_challenge = r.string()
-    p = r.p; q = p + 4
+    v_gen_challenge = r.string_element()
+    p = r.p; q = p + 3
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0xf; r.p = q
-    if b & 0xe: r.badz(p, 4, b & 0xe)
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x6: r.badz(p, 3, b & 0x6)
     sg = (b & 0x1) == 1
     it = 2; al = 0
     v_date_time_now = -r.uintb(9223372036854775807) - 1 if sg else r.uintb(9223372036854775807)
@@ -7104,25 +6924,15 @@ def _e_ProfileEntryType(w: Writer, o: ProfileEntryType) -> None:
     w.bits(0, 2)
 
 def _d_RSAKeyValueType(r: Reader) -> RSAKeyValueType:
-    rv = r.v; rn = r.n
     v_modulus = None
     v_exponent = None
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
+    r.zero(1, 'expected next item')
     it = 0; al = 0
-    v_modulus = r.binary()
-    p = r.p; q = p + 3
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    v_modulus = r.binary_element()
+    r.zero(1, 'expected next item')
     it = 1; al = 0
-    v_exponent = r.binary()
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
+    v_exponent = r.binary_element()
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return RSAKeyValueType(modulus=v_modulus, exponent=v_exponent)
 
@@ -7138,7 +6948,6 @@ def _e_RSAKeyValueType(w: Writer, o: RSAKeyValueType) -> None:
     w.bits(0, 2)
 
 def _d_ReferenceType(r: Reader) -> ReferenceType:
-    rv = r.v; rn = r.n
     v_id = None
     v_type = None
     v_uri = None
@@ -7160,16 +6969,10 @@ def _d_ReferenceType(r: Reader) -> ReferenceType:
         r.zero(1, 'expected next item')
         it = 4; al = 0
     v_digest_method = _d_DigestMethodType(r)
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
+    r.zero(1, 'expected next item')
     it = 5; al = 0
-    v_digest_value = r.binary()
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
+    v_digest_value = r.binary_element()
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return ReferenceType(id=v_id, type=v_type, uri=v_uri, transforms=v_transforms, digest_method=v_digest_method, digest_value=v_digest_value)
 
@@ -7525,12 +7328,8 @@ def _d_SalesTariffType(r: Reader) -> SalesTariffType:
     if e >= 2: r.bad_code(p + 1, e, 2)
     it, al = _P24[e]
     if it == 2:
-        r.zero(1, 'expected characters')
-        v_sales_tariff_description = r.string()
-        p = r.p; q = p + 2
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x3; r.p = q
-        if b & 0x3: r.badz(p, 2, b & 0x3)
+        v_sales_tariff_description = r.string_element()
+        r.zero(1, 'expected next item')
         it = 3; al = 0
     p = r.p; q = p + 11
     if q > rn: rv, rn = r.refill(q)
@@ -7724,12 +7523,8 @@ def _d_ServiceChargeType(r: Reader) -> ServiceChargeType:
     if e >= 2: r.bad_code(p + 1, e, 2)
     it, al = _P0[e]
     if it == 1:
-        r.zero(1, 'expected characters')
-        v1_service_name = r.string()
-        p = r.p; q = p + 2
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x3; r.p = q
-        if b & 0x3: r.badz(p, 2, b & 0x3)
+        v1_service_name = r.string_element()
+        r.zero(1, 'expected next item')
         it = 2; al = 0
     p = r.p; q = p + 6
     if q > rn: rv, rn = r.refill(q)
@@ -7741,12 +7536,8 @@ def _d_ServiceChargeType(r: Reader) -> ServiceChargeType:
     if e >= 2: r.bad_code(p + 4, e, 2)
     it, al = _P121[e]
     if it == 3:
-        r.zero(1, 'expected characters')
-        v1_service_scope = r.string()
-        p = r.p; q = p + 2
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x3; r.p = q
-        if b & 0x3: r.badz(p, 2, b & 0x3)
+        v1_service_scope = r.string_element()
+        r.zero(1, 'expected end of element')
         it = -1; al = 0
     v_service_tag = ServiceTagType(service_id=v1_service_id, service_name=v1_service_name, service_category=v1_service_category, service_scope=v1_service_scope)
     p = r.p; q = p + 12
@@ -7864,15 +7655,8 @@ def _d_ServiceDiscoveryReqType(r: Reader) -> ServiceDiscoveryReqType:
     v_service_category = None
     it, al = _P60[r.code(2, 3)]
     if it == 0:
-        r.zero(1, 'expected characters')
-        v_service_scope = r.string()
-        p = r.p; q = p + 3
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x7; r.p = q
-        if b & 0x4: r.badz(p, 3, b & 0x4)
-        e = b & 0x3
-        if e >= 2: r.bad_code(p + 1, e, 2)
-        it, al = _P36[e]
+        v_service_scope = r.string_element()
+        it, al = _P36[r.code(2, 2)]
     if it == 1:
         p = r.p; q = p + 5
         if q > rn: rv, rn = r.refill(q)
@@ -8095,12 +7879,8 @@ def _d_ServiceTagType(r: Reader) -> ServiceTagType:
     if e >= 2: r.bad_code(p + 1, e, 2)
     it, al = _P0[e]
     if it == 1:
-        r.zero(1, 'expected characters')
-        v_service_name = r.string()
-        p = r.p; q = p + 2
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x3; r.p = q
-        if b & 0x3: r.badz(p, 2, b & 0x3)
+        v_service_name = r.string_element()
+        r.zero(1, 'expected next item')
         it = 2; al = 0
     p = r.p; q = p + 6
     if q > rn: rv, rn = r.refill(q)
@@ -8112,12 +7892,8 @@ def _d_ServiceTagType(r: Reader) -> ServiceTagType:
     if e >= 2: r.bad_code(p + 4, e, 2)
     it, al = _P121[e]
     if it == 3:
-        r.zero(1, 'expected characters')
-        v_service_scope = r.string()
-        p = r.p; q = p + 2
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x3; r.p = q
-        if b & 0x3: r.badz(p, 2, b & 0x3)
+        v_service_scope = r.string_element()
+        r.zero(1, 'expected end of element')
         it = -1; al = 0
     return ServiceTagType(service_id=v_service_id, service_name=v_service_name, service_category=v_service_category, service_scope=v_service_scope)
 
@@ -8169,12 +7945,8 @@ def _d_ServiceType(r: Reader) -> ServiceType:
     if e >= 2: r.bad_code(p + 1, e, 2)
     it, al = _P0[e]
     if it == 1:
-        r.zero(1, 'expected characters')
-        v1_service_name = r.string()
-        p = r.p; q = p + 2
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x3; r.p = q
-        if b & 0x3: r.badz(p, 2, b & 0x3)
+        v1_service_name = r.string_element()
+        r.zero(1, 'expected next item')
         it = 2; al = 0
     p = r.p; q = p + 6
     if q > rn: rv, rn = r.refill(q)
@@ -8186,12 +7958,8 @@ def _d_ServiceType(r: Reader) -> ServiceType:
     if e >= 2: r.bad_code(p + 4, e, 2)
     it, al = _P121[e]
     if it == 3:
-        r.zero(1, 'expected characters')
-        v1_service_scope = r.string()
-        p = r.p; q = p + 2
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x3; r.p = q
-        if b & 0x3: r.badz(p, 2, b & 0x3)
+        v1_service_scope = r.string_element()
+        r.zero(1, 'expected end of element')
         it = -1; al = 0
     v_service_tag = ServiceTagType(service_id=v1_service_id, service_name=v1_service_name, service_category=v1_service_category, service_scope=v1_service_scope)
     p = r.p; q = p + 5
@@ -8233,18 +8001,11 @@ def _e_ServiceType(w: Writer, o: ServiceType) -> None:
     w.bits(((c2[0]) << 5) | ((1 if f_free_service else 0) << 2), c2[1] + 5)
 
 def _d_SessionSetupReqType(r: Reader) -> SessionSetupReqType:
-    rv = r.v; rn = r.n
     v_evccid = None
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
+    r.zero(1, 'expected next item')
     it = 0; al = 0
-    v_evccid = r.binary()
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
+    v_evccid = r.binary_element()
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return SessionSetupReqType(evccid=v_evccid)
 
@@ -8260,22 +8021,16 @@ def _d_SessionSetupResType(r: Reader) -> SessionSetupResType:
     v_response_code = None
     v_evseid = None
     v_date_time_now = None
-    p = r.p; q = p + 10
+    p = r.p; q = p + 9
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3ff; r.p = q
-    if b & 0x307: r.badz(p, 10, b & 0x307)
-    k = (b >> 3) & 0x1f
+    b = (rv >> (rn - q)) & 0x1ff; r.p = q
+    if b & 0x183: r.badz(p, 9, b & 0x183)
+    k = (b >> 2) & 0x1f
     if k >= 23: r.bad(p + 2, 'enum index')
     v_response_code = _K29[k]
     it = 1; al = 0
-    v_evseid = r.binary()
-    p = r.p; q = p + 3
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x4: r.badz(p, 3, b & 0x4)
-    e = b & 0x3
-    if e >= 2: r.bad_code(p + 1, e, 2)
-    it, al = _P56[e]
+    v_evseid = r.binary_element()
+    it, al = _P56[r.code(2, 2)]
     if it == 2:
         p = r.p; q = p + 2
         if q > rn: rv, rn = r.refill(q)
@@ -8617,9 +8372,7 @@ def _d_SubCertificatesType(r: Reader) -> SubCertificatesType:
     it = 0; al = 0
     n = 0
     while it == 0:
-        r.zero(1, 'expected characters')
-        t = r.binary()
-        r.zero(1, 'expected end of element')
+        t = r.binary_element()
         v_certificate.append(t)
         n += 1
         it, al = _P111[r.code(2, 2)]
@@ -8651,9 +8404,7 @@ def _d_TransformType(r: Reader) -> TransformType:
         if al == 0:
             r.fail("wildcard (undeclared) element content is not supported")
         elif al == 1:
-            r.zero(1, 'expected characters')
-            t = r.string()
-            r.zero(1, 'expected end of element')
+            t = r.string_element()
             v_x_path.append(t)
         n += 1
         it, al = _P154[r.code(3, 3)]
@@ -8901,16 +8652,13 @@ def _d_X509DataType(r: Reader) -> X509DataType:
         if al == 0:
             v1_x509_issuer_name = None
             v1_x509_serial_number = None
-            p = r.p; q = p + 2
-            if q > rn: rv, rn = r.refill(q)
-            b = (rv >> (rn - q)) & 0x3; r.p = q
-            if b & 0x3: r.badz(p, 2, b & 0x3)
+            r.zero(1, 'expected next item')
             it = 0; al = 0
-            v1_x509_issuer_name = r.string()
-            p = r.p; q = p + 4
+            v1_x509_issuer_name = r.string_element()
+            p = r.p; q = p + 3
             if q > rn: rv, rn = r.refill(q)
-            b = (rv >> (rn - q)) & 0xf; r.p = q
-            if b & 0xe: r.badz(p, 4, b & 0xe)
+            b = (rv >> (rn - q)) & 0x7; r.p = q
+            if b & 0x6: r.badz(p, 3, b & 0x6)
             sg = (b & 0x1) == 1
             it = 1; al = 0
             v1_x509_serial_number = -r.uint() - 1 if sg else r.uint()
@@ -8922,24 +8670,16 @@ def _d_X509DataType(r: Reader) -> X509DataType:
             t = X509IssuerSerialType(x509_issuer_name=v1_x509_issuer_name, x509_serial_number=v1_x509_serial_number)
             v_x509_issuer_serial.append(t)
         elif al == 1:
-            r.zero(1, 'expected characters')
-            t = r.binary()
-            r.zero(1, 'expected end of element')
+            t = r.binary_element()
             v_x509_ski.append(t)
         elif al == 2:
-            r.zero(1, 'expected characters')
-            t = r.string()
-            r.zero(1, 'expected end of element')
+            t = r.string_element()
             v_x509_subject_name.append(t)
         elif al == 3:
-            r.zero(1, 'expected characters')
-            t = r.binary()
-            r.zero(1, 'expected end of element')
+            t = r.binary_element()
             v_x509_certificate.append(t)
         elif al == 4:
-            r.zero(1, 'expected characters')
-            t = r.binary()
-            r.zero(1, 'expected end of element')
+            t = r.binary_element()
             v_x509_crl.append(t)
         elif al == 5:
             r.fail("wildcard (undeclared) element content is not supported")
@@ -8999,16 +8739,13 @@ def _d_X509IssuerSerialType(r: Reader) -> X509IssuerSerialType:
     rv = r.v; rn = r.n
     v_x509_issuer_name = None
     v_x509_serial_number = None
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
+    r.zero(1, 'expected next item')
     it = 0; al = 0
-    v_x509_issuer_name = r.string()
-    p = r.p; q = p + 4
+    v_x509_issuer_name = r.string_element()
+    p = r.p; q = p + 3
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0xf; r.p = q
-    if b & 0xe: r.badz(p, 4, b & 0xe)
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x6: r.badz(p, 3, b & 0x6)
     sg = (b & 0x1) == 1
     it = 1; al = 0
     v_x509_serial_number = -r.uint() - 1 if sg else r.uint()
@@ -9037,19 +8774,13 @@ def _d_V2G_Message(r: Reader) -> V2G_Message:
     v1_session_id = None
     v1_notification = None
     v1_signature = None
-    p = r.p; q = p + 3
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    v1_session_id = r.binary()
-    p = r.p; q = p + 3
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x4: r.badz(p, 3, b & 0x4)
-    e = b & 0x3
-    if e >= 3: r.bad_code(p + 1, e, 3)
-    it, al = _P97[e]
+    v1_session_id = r.binary_element()
+    it, al = _P97[r.code(2, 3)]
     if it == 1:
         v1_notification = _d_NotificationType(r)
         it, al = _P56[r.code(2, 2)]
@@ -9092,9 +8823,7 @@ def _e_V2G_Message(w: Writer, o: V2G_Message) -> None:
 
 def _d_g_DigestValue(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_g_DigestValue(w: Writer, v) -> None:
@@ -9104,9 +8833,7 @@ def _e_g_DigestValue(w: Writer, v) -> None:
 
 def _d_g_KeyName(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.string()
-    r.zero(1, 'expected end of element')
+    v = r.string_element()
     return v
 
 def _e_g_KeyName(w: Writer, v) -> None:
@@ -9116,9 +8843,7 @@ def _e_g_KeyName(w: Writer, v) -> None:
 
 def _d_g_MgmtData(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.string()
-    r.zero(1, 'expected end of element')
+    v = r.string_element()
     return v
 
 def _e_g_MgmtData(w: Writer, v) -> None:
@@ -9167,9 +8892,7 @@ def _e_f_BulkSOC(w: Writer, v) -> None:
 
 def _d_f_Certificate(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_Certificate(w: Writer, v) -> None:
@@ -9235,9 +8958,7 @@ def _e_f_ChargingProfileEntryStart(w: Writer, v) -> None:
 
 def _d_f_ContractID(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.string()
-    r.zero(1, 'expected end of element')
+    v = r.string_element()
     return v
 
 def _e_f_ContractID(w: Writer, v) -> None:
@@ -9247,9 +8968,7 @@ def _e_f_ContractID(w: Writer, v) -> None:
 
 def _d_f_ContractSignatureEncryptedPrivateKey(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_ContractSignatureEncryptedPrivateKey(w: Writer, v) -> None:
@@ -9259,9 +8978,7 @@ def _e_f_ContractSignatureEncryptedPrivateKey(w: Writer, v) -> None:
 
 def _d_f_DHParams(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_DHParams(w: Writer, v) -> None:
@@ -9303,9 +9020,7 @@ def _e_f_DepartureTime(w: Writer, v) -> None:
 
 def _d_f_DigestValue(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_DigestValue(w: Writer, v) -> None:
@@ -9329,9 +9044,7 @@ def _e_f_EPriceLevel(w: Writer, v) -> None:
 
 def _d_f_EVCCID(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_EVCCID(w: Writer, v) -> None:
@@ -9432,9 +9145,7 @@ def _e_f_EVSECurrentLimitAchieved(w: Writer, v) -> None:
 
 def _d_f_EVSEID(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_EVSEID(w: Writer, v) -> None:
@@ -9536,9 +9247,7 @@ def _e_f_EnergyTransferType(w: Writer, v) -> None:
 
 def _d_f_Exponent(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_Exponent(w: Writer, v) -> None:
@@ -9562,9 +9271,7 @@ def _e_f_FaultCode(w: Writer, v) -> None:
 
 def _d_f_FaultMsg(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.string()
-    r.zero(1, 'expected end of element')
+    v = r.string_element()
     return v
 
 def _e_f_FaultMsg(w: Writer, v) -> None:
@@ -9601,9 +9308,7 @@ def _e_f_FullSOC(w: Writer, v) -> None:
 
 def _d_f_G(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_G(w: Writer, v) -> None:
@@ -9613,9 +9318,7 @@ def _e_f_G(w: Writer, v) -> None:
 
 def _d_f_GenChallenge(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.string()
-    r.zero(1, 'expected end of element')
+    v = r.string_element()
     return v
 
 def _e_f_GenChallenge(w: Writer, v) -> None:
@@ -9641,9 +9344,7 @@ def _e_f_HMACOutputLength(w: Writer, v) -> None:
 
 def _d_f_J(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_J(w: Writer, v) -> None:
@@ -9653,9 +9354,7 @@ def _e_f_J(w: Writer, v) -> None:
 
 def _d_f_KeyName(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.string()
-    r.zero(1, 'expected end of element')
+    v = r.string_element()
     return v
 
 def _e_f_KeyName(w: Writer, v) -> None:
@@ -9665,9 +9364,7 @@ def _e_f_KeyName(w: Writer, v) -> None:
 
 def _d_f_MeterID(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.string()
-    r.zero(1, 'expected end of element')
+    v = r.string_element()
     return v
 
 def _e_f_MeterID(w: Writer, v) -> None:
@@ -9697,9 +9394,7 @@ def _e_f_MeterStatus(w: Writer, v) -> None:
 
 def _d_f_MgmtData(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.string()
-    r.zero(1, 'expected end of element')
+    v = r.string_element()
     return v
 
 def _e_f_MgmtData(w: Writer, v) -> None:
@@ -9709,9 +9404,7 @@ def _e_f_MgmtData(w: Writer, v) -> None:
 
 def _d_f_Modulus(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_Modulus(w: Writer, v) -> None:
@@ -9762,9 +9455,7 @@ def _e_f_NumEPriceLevels(w: Writer, v) -> None:
 
 def _d_f_OEMProvisioningCert(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_OEMProvisioningCert(w: Writer, v) -> None:
@@ -9774,9 +9465,7 @@ def _e_f_OEMProvisioningCert(w: Writer, v) -> None:
 
 def _d_f_P(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_P(w: Writer, v) -> None:
@@ -9786,9 +9475,7 @@ def _e_f_P(w: Writer, v) -> None:
 
 def _d_f_PGPKeyID(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_PGPKeyID(w: Writer, v) -> None:
@@ -9798,9 +9485,7 @@ def _e_f_PGPKeyID(w: Writer, v) -> None:
 
 def _d_f_PGPKeyPacket(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_PGPKeyPacket(w: Writer, v) -> None:
@@ -9883,9 +9568,7 @@ def _e_f_PaymentOption(w: Writer, v) -> None:
 
 def _d_f_PgenCounter(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_PgenCounter(w: Writer, v) -> None:
@@ -9907,9 +9590,7 @@ def _e_f_PowerSwitchClosed(w: Writer, v) -> None:
 
 def _d_f_Q(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_Q(w: Writer, v) -> None:
@@ -9989,9 +9670,7 @@ def _e_f_RetryCounter(w: Writer, v) -> None:
 
 def _d_f_RootCertificateID(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.string()
-    r.zero(1, 'expected end of element')
+    v = r.string_element()
     return v
 
 def _e_f_RootCertificateID(w: Writer, v) -> None:
@@ -10041,9 +9720,7 @@ def _e_f_SAScheduleTupleID(w: Writer, v) -> None:
 
 def _d_f_SPKISexp(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_SPKISexp(w: Writer, v) -> None:
@@ -10053,9 +9730,7 @@ def _e_f_SPKISexp(w: Writer, v) -> None:
 
 def _d_f_SalesTariffDescription(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.string()
-    r.zero(1, 'expected end of element')
+    v = r.string_element()
     return v
 
 def _e_f_SalesTariffDescription(w: Writer, v) -> None:
@@ -10085,9 +9760,7 @@ def _e_f_SalesTariffID(w: Writer, v) -> None:
 
 def _d_f_Seed(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_Seed(w: Writer, v) -> None:
@@ -10160,9 +9833,7 @@ def _e_f_ServiceID(w: Writer, v) -> None:
 
 def _d_f_ServiceName(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.string()
-    r.zero(1, 'expected end of element')
+    v = r.string_element()
     return v
 
 def _e_f_ServiceName(w: Writer, v) -> None:
@@ -10172,9 +9843,7 @@ def _e_f_ServiceName(w: Writer, v) -> None:
 
 def _d_f_ServiceScope(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.string()
-    r.zero(1, 'expected end of element')
+    v = r.string_element()
     return v
 
 def _e_f_ServiceScope(w: Writer, v) -> None:
@@ -10184,9 +9853,7 @@ def _e_f_ServiceScope(w: Writer, v) -> None:
 
 def _d_f_ServiceScope(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.string()
-    r.zero(1, 'expected end of element')
+    v = r.string_element()
     return v
 
 def _e_f_ServiceScope(w: Writer, v) -> None:
@@ -10196,9 +9863,7 @@ def _e_f_ServiceScope(w: Writer, v) -> None:
 
 def _d_f_SessionID(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_SessionID(w: Writer, v) -> None:
@@ -10208,9 +9873,7 @@ def _e_f_SessionID(w: Writer, v) -> None:
 
 def _d_f_SessionID(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_SessionID(w: Writer, v) -> None:
@@ -10220,9 +9883,7 @@ def _e_f_SessionID(w: Writer, v) -> None:
 
 def _d_f_SigMeterReading(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_SigMeterReading(w: Writer, v) -> None:
@@ -10286,9 +9947,7 @@ def _e_f_Value(w: Writer, v) -> None:
 
 def _d_f_X509CRL(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_X509CRL(w: Writer, v) -> None:
@@ -10298,9 +9957,7 @@ def _e_f_X509CRL(w: Writer, v) -> None:
 
 def _d_f_X509Certificate(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_X509Certificate(w: Writer, v) -> None:
@@ -10310,9 +9967,7 @@ def _e_f_X509Certificate(w: Writer, v) -> None:
 
 def _d_f_X509IssuerName(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.string()
-    r.zero(1, 'expected end of element')
+    v = r.string_element()
     return v
 
 def _e_f_X509IssuerName(w: Writer, v) -> None:
@@ -10322,9 +9977,7 @@ def _e_f_X509IssuerName(w: Writer, v) -> None:
 
 def _d_f_X509SKI(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_X509SKI(w: Writer, v) -> None:
@@ -10350,9 +10003,7 @@ def _e_f_X509SerialNumber(w: Writer, v) -> None:
 
 def _d_f_X509SubjectName(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.string()
-    r.zero(1, 'expected end of element')
+    v = r.string_element()
     return v
 
 def _e_f_X509SubjectName(w: Writer, v) -> None:
@@ -10362,9 +10013,7 @@ def _e_f_X509SubjectName(w: Writer, v) -> None:
 
 def _d_f_XPath(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.string()
-    r.zero(1, 'expected end of element')
+    v = r.string_element()
     return v
 
 def _e_f_XPath(w: Writer, v) -> None:
@@ -10374,9 +10023,7 @@ def _e_f_XPath(w: Writer, v) -> None:
 
 def _d_f_Y(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_Y(w: Writer, v) -> None:
@@ -10529,9 +10176,7 @@ def _e_f_startValue(w: Writer, v) -> None:
 
 def _d_f_stringValue(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.string()
-    r.zero(1, 'expected end of element')
+    v = r.string_element()
     return v
 
 def _e_f_stringValue(w: Writer, v) -> None:
@@ -10541,9 +10186,7 @@ def _e_f_stringValue(w: Writer, v) -> None:
 
 def _d_x_DigestValue(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_x_DigestValue(w: Writer, v) -> None:
@@ -10553,9 +10196,7 @@ def _e_x_DigestValue(w: Writer, v) -> None:
 
 def _d_x_Exponent(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_x_Exponent(w: Writer, v) -> None:
@@ -10565,9 +10206,7 @@ def _e_x_Exponent(w: Writer, v) -> None:
 
 def _d_x_G(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_x_G(w: Writer, v) -> None:
@@ -10593,9 +10232,7 @@ def _e_x_HMACOutputLength(w: Writer, v) -> None:
 
 def _d_x_J(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_x_J(w: Writer, v) -> None:
@@ -10605,9 +10242,7 @@ def _e_x_J(w: Writer, v) -> None:
 
 def _d_x_KeyName(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.string()
-    r.zero(1, 'expected end of element')
+    v = r.string_element()
     return v
 
 def _e_x_KeyName(w: Writer, v) -> None:
@@ -10617,9 +10252,7 @@ def _e_x_KeyName(w: Writer, v) -> None:
 
 def _d_x_MgmtData(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.string()
-    r.zero(1, 'expected end of element')
+    v = r.string_element()
     return v
 
 def _e_x_MgmtData(w: Writer, v) -> None:
@@ -10629,9 +10262,7 @@ def _e_x_MgmtData(w: Writer, v) -> None:
 
 def _d_x_Modulus(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_x_Modulus(w: Writer, v) -> None:
@@ -10641,9 +10272,7 @@ def _e_x_Modulus(w: Writer, v) -> None:
 
 def _d_x_P(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_x_P(w: Writer, v) -> None:
@@ -10653,9 +10282,7 @@ def _e_x_P(w: Writer, v) -> None:
 
 def _d_x_PGPKeyID(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_x_PGPKeyID(w: Writer, v) -> None:
@@ -10665,9 +10292,7 @@ def _e_x_PGPKeyID(w: Writer, v) -> None:
 
 def _d_x_PGPKeyPacket(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_x_PGPKeyPacket(w: Writer, v) -> None:
@@ -10677,9 +10302,7 @@ def _e_x_PGPKeyPacket(w: Writer, v) -> None:
 
 def _d_x_PgenCounter(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_x_PgenCounter(w: Writer, v) -> None:
@@ -10689,9 +10312,7 @@ def _e_x_PgenCounter(w: Writer, v) -> None:
 
 def _d_x_Q(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_x_Q(w: Writer, v) -> None:
@@ -10701,9 +10322,7 @@ def _e_x_Q(w: Writer, v) -> None:
 
 def _d_x_SPKISexp(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_x_SPKISexp(w: Writer, v) -> None:
@@ -10713,9 +10332,7 @@ def _e_x_SPKISexp(w: Writer, v) -> None:
 
 def _d_x_Seed(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_x_Seed(w: Writer, v) -> None:
@@ -10725,9 +10342,7 @@ def _e_x_Seed(w: Writer, v) -> None:
 
 def _d_x_X509CRL(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_x_X509CRL(w: Writer, v) -> None:
@@ -10737,9 +10352,7 @@ def _e_x_X509CRL(w: Writer, v) -> None:
 
 def _d_x_X509Certificate(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_x_X509Certificate(w: Writer, v) -> None:
@@ -10749,9 +10362,7 @@ def _e_x_X509Certificate(w: Writer, v) -> None:
 
 def _d_x_X509IssuerName(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.string()
-    r.zero(1, 'expected end of element')
+    v = r.string_element()
     return v
 
 def _e_x_X509IssuerName(w: Writer, v) -> None:
@@ -10761,9 +10372,7 @@ def _e_x_X509IssuerName(w: Writer, v) -> None:
 
 def _d_x_X509SKI(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_x_X509SKI(w: Writer, v) -> None:
@@ -10789,9 +10398,7 @@ def _e_x_X509SerialNumber(w: Writer, v) -> None:
 
 def _d_x_X509SubjectName(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.string()
-    r.zero(1, 'expected end of element')
+    v = r.string_element()
     return v
 
 def _e_x_X509SubjectName(w: Writer, v) -> None:
@@ -10801,9 +10408,7 @@ def _e_x_X509SubjectName(w: Writer, v) -> None:
 
 def _d_x_XPath(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.string()
-    r.zero(1, 'expected end of element')
+    v = r.string_element()
     return v
 
 def _e_x_XPath(w: Writer, v) -> None:
@@ -10813,9 +10418,7 @@ def _e_x_XPath(w: Writer, v) -> None:
 
 def _d_x_Y(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_x_Y(w: Writer, v) -> None:

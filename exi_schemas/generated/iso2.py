@@ -1301,7 +1301,6 @@ def _e_AC_EVSEStatusType(w: Writer, o: AC_EVSEStatusType) -> None:
     w.bits(((_K5[f_evse_notification]) << 6) | ((1 if f_rcd else 0) << 2), 11)
 
 def _d_AuthorizationReqType(r: Reader) -> AuthorizationReqType:
-    rv = r.v; rn = r.n
     v_id = None
     v_gen_challenge = None
     it, al = _P6[r.code(2, 3)]
@@ -1309,12 +1308,8 @@ def _d_AuthorizationReqType(r: Reader) -> AuthorizationReqType:
         v_id = r.string()
         it, al = _P7[r.code(2, 2)]
     if it == 1:
-        r.zero(1, 'expected characters')
-        v_gen_challenge = r.binary()
-        p = r.p; q = p + 2
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x3; r.p = q
-        if b & 0x3: r.badz(p, 2, b & 0x3)
+        v_gen_challenge = r.binary_element()
+        r.zero(1, 'expected end of element')
         it = -1; al = 0
     return AuthorizationReqType(id=v_id, gen_challenge=v_gen_challenge)
 
@@ -1951,7 +1946,6 @@ def _e_CanonicalizationMethodType(w: Writer, o: CanonicalizationMethodType) -> N
     w.bits(1, 2)
 
 def _d_CertificateChainType(r: Reader) -> CertificateChainType:
-    rv = r.v; rn = r.n
     v_id = None
     v_certificate = None
     v_sub_certificates = None
@@ -1960,15 +1954,8 @@ def _d_CertificateChainType(r: Reader) -> CertificateChainType:
         v_id = r.string()
         r.zero(1, 'expected next item')
         it = 1; al = 0
-    r.zero(1, 'expected characters')
-    v_certificate = r.binary()
-    p = r.p; q = p + 3
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x4: r.badz(p, 3, b & 0x4)
-    e = b & 0x3
-    if e >= 2: r.bad_code(p + 1, e, 2)
-    it, al = _P39[e]
+    v_certificate = r.binary_element()
+    it, al = _P39[r.code(2, 2)]
     if it == 2:
         v_sub_certificates = _d_SubCertificatesType(r)
         r.zero(1, 'expected end of element')
@@ -1997,23 +1984,16 @@ def _e_CertificateChainType(w: Writer, o: CertificateChainType) -> None:
     w.bits((c2[0]), c2[1])
 
 def _d_CertificateInstallationReqType(r: Reader) -> CertificateInstallationReqType:
-    rv = r.v; rn = r.n
     v_id = None
     v_oem_provisioning_cert = None
     v_list_of_root_certificate_i_ds = None
     r.zero(1, 'expected next item')
     it = 0; al = 0
     v_id = r.string()
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
+    r.zero(1, 'expected next item')
     it = 1; al = 0
-    v_oem_provisioning_cert = r.binary()
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
+    v_oem_provisioning_cert = r.binary_element()
+    r.zero(1, 'expected next item')
     it = 2; al = 0
     v_list_of_root_certificate_i_ds = _d_ListOfRootCertificateIDsType(r)
     r.zero(1, 'expected end of element')
@@ -2060,15 +2040,8 @@ def _d_CertificateInstallationResType(r: Reader) -> CertificateInstallationResTy
         v1_id = r.string()
         r.zero(1, 'expected next item')
         it = 1; al = 0
-    r.zero(1, 'expected characters')
-    v1_certificate = r.binary()
-    p = r.p; q = p + 3
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x4: r.badz(p, 3, b & 0x4)
-    e = b & 0x3
-    if e >= 2: r.bad_code(p + 1, e, 2)
-    it, al = _P39[e]
+    v1_certificate = r.binary_element()
+    it, al = _P39[r.code(2, 2)]
     if it == 2:
         v1_sub_certificates = _d_SubCertificatesType(r)
         r.zero(1, 'expected end of element')
@@ -2088,15 +2061,8 @@ def _d_CertificateInstallationResType(r: Reader) -> CertificateInstallationResTy
         v2_id = r.string()
         r.zero(1, 'expected next item')
         it = 1; al = 0
-    r.zero(1, 'expected characters')
-    v2_certificate = r.binary()
-    p = r.p; q = p + 3
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x4: r.badz(p, 3, b & 0x4)
-    e = b & 0x3
-    if e >= 2: r.bad_code(p + 1, e, 2)
-    it, al = _P39[e]
+    v2_certificate = r.binary_element()
+    it, al = _P39[r.code(2, 2)]
     if it == 2:
         v2_sub_certificates = _d_SubCertificatesType(r)
         r.zero(1, 'expected end of element')
@@ -2245,30 +2211,17 @@ def _d_CertificateUpdateReqType(r: Reader) -> CertificateUpdateReqType:
         v1_id = r.string()
         r.zero(1, 'expected next item')
         it = 1; al = 0
-    r.zero(1, 'expected characters')
-    v1_certificate = r.binary()
-    p = r.p; q = p + 3
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x4: r.badz(p, 3, b & 0x4)
-    e = b & 0x3
-    if e >= 2: r.bad_code(p + 1, e, 2)
-    it, al = _P39[e]
+    v1_certificate = r.binary_element()
+    it, al = _P39[r.code(2, 2)]
     if it == 2:
         v1_sub_certificates = _d_SubCertificatesType(r)
         r.zero(1, 'expected end of element')
         it = -1; al = 0
     v_contract_signature_cert_chain = CertificateChainType(id=v1_id, certificate=v1_certificate, sub_certificates=v1_sub_certificates)
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
+    r.zero(1, 'expected next item')
     it = 2; al = 0
-    v_e_maid = r.string()
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
+    v_e_maid = r.string_element()
+    r.zero(1, 'expected next item')
     it = 3; al = 0
     v_list_of_root_certificate_i_ds = _d_ListOfRootCertificateIDsType(r)
     r.zero(1, 'expected end of element')
@@ -2337,15 +2290,8 @@ def _d_CertificateUpdateResType(r: Reader) -> CertificateUpdateResType:
         v1_id = r.string()
         r.zero(1, 'expected next item')
         it = 1; al = 0
-    r.zero(1, 'expected characters')
-    v1_certificate = r.binary()
-    p = r.p; q = p + 3
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x4: r.badz(p, 3, b & 0x4)
-    e = b & 0x3
-    if e >= 2: r.bad_code(p + 1, e, 2)
-    it, al = _P39[e]
+    v1_certificate = r.binary_element()
+    it, al = _P39[r.code(2, 2)]
     if it == 2:
         v1_sub_certificates = _d_SubCertificatesType(r)
         r.zero(1, 'expected end of element')
@@ -2365,15 +2311,8 @@ def _d_CertificateUpdateResType(r: Reader) -> CertificateUpdateResType:
         v2_id = r.string()
         r.zero(1, 'expected next item')
         it = 1; al = 0
-    r.zero(1, 'expected characters')
-    v2_certificate = r.binary()
-    p = r.p; q = p + 3
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x4: r.badz(p, 3, b & 0x4)
-    e = b & 0x3
-    if e >= 2: r.bad_code(p + 1, e, 2)
-    it, al = _P39[e]
+    v2_certificate = r.binary_element()
+    it, al = _P39[r.code(2, 2)]
     if it == 2:
         v2_sub_certificates = _d_SubCertificatesType(r)
         r.zero(1, 'expected end of element')
@@ -2778,12 +2717,8 @@ def _d_ChargeServiceType(r: Reader) -> ChargeServiceType:
     if e >= 2: r.bad_code(p + 1, e, 2)
     it, al = _P48[e]
     if it == 1:
-        r.zero(1, 'expected characters')
-        v_service_name = r.string()
-        p = r.p; q = p + 2
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x3; r.p = q
-        if b & 0x3: r.badz(p, 2, b & 0x3)
+        v_service_name = r.string_element()
+        r.zero(1, 'expected next item')
         it = 2; al = 0
     p = r.p; q = p + 6
     if q > rn: rv, rn = r.refill(q)
@@ -2795,12 +2730,8 @@ def _d_ChargeServiceType(r: Reader) -> ChargeServiceType:
     if e >= 2: r.bad_code(p + 4, e, 2)
     it, al = _P50[e]
     if it == 3:
-        r.zero(1, 'expected characters')
-        v_service_scope = r.string()
-        p = r.p; q = p + 2
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x3; r.p = q
-        if b & 0x3: r.badz(p, 2, b & 0x3)
+        v_service_scope = r.string_element()
+        r.zero(1, 'expected next item')
         it = 4; al = 0
     p = r.p; q = p + 4
     if q > rn: rv, rn = r.refill(q)
@@ -2933,23 +2864,23 @@ def _d_ChargingStatusResType(r: Reader) -> ChargingStatusResType:
     v_meter_info = None
     v_receipt_required = None
     v_ac_evse_status = None
-    p = r.p; q = p + 10
+    p = r.p; q = p + 9
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3ff; r.p = q
-    if b & 0x307: r.badz(p, 10, b & 0x307)
-    k = (b >> 3) & 0x1f
+    b = (rv >> (rn - q)) & 0x1ff; r.p = q
+    if b & 0x183: r.badz(p, 9, b & 0x183)
+    k = (b >> 2) & 0x1f
     if k >= 26: r.bad(p + 2, 'enum index')
     v_response_code = _K10[k]
     it = 1; al = 0
-    v_evseid = r.string()
-    p = r.p; q = p + 15
+    v_evseid = r.string_element()
+    p = r.p; q = p + 14
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7fff; r.p = q
-    if b & 0x7008: r.badz(p, 15, b & 0x7008)
+    b = (rv >> (rn - q)) & 0x3fff; r.p = q
+    if b & 0x3008: r.badz(p, 14, b & 0x3008)
     v_sa_schedule_tuple_id = ((b >> 4) & 0xff) + 1
-    if v_sa_schedule_tuple_id > 255: r.bad(p + 3, 'range')
+    if v_sa_schedule_tuple_id > 255: r.bad(p + 2, 'range')
     e = b & 0x7
-    if e >= 4: r.bad_code(p + 12, e, 4)
+    if e >= 4: r.bad_code(p + 11, e, 4)
     it, al = _P54[e]
     if it == 3:
         v1_multiplier = None
@@ -2983,19 +2914,10 @@ def _d_ChargingStatusResType(r: Reader) -> ChargingStatusResType:
         v2_sig_meter_reading = None
         v2_meter_status = None
         v2_t_meter = None
-        p = r.p; q = p + 2
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x3; r.p = q
-        if b & 0x3: r.badz(p, 2, b & 0x3)
+        r.zero(1, 'expected next item')
         it = 0; al = 0
-        v2_meter_id = r.string()
-        p = r.p; q = p + 4
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0xf; r.p = q
-        if b & 0x8: r.badz(p, 4, b & 0x8)
-        e = b & 0x7
-        if e >= 5: r.bad_code(p + 1, e, 5)
-        it, al = _P56[e]
+        v2_meter_id = r.string_element()
+        it, al = _P56[r.code(3, 5)]
         if it == 1:
             r.zero(1, 'expected characters')
             v2_meter_reading = r.uintb(18446744073709551615)
@@ -3007,15 +2929,8 @@ def _d_ChargingStatusResType(r: Reader) -> ChargingStatusResType:
             if e >= 4: r.bad_code(p + 1, e, 4)
             it, al = _P57[e]
         if it == 2:
-            r.zero(1, 'expected characters')
-            v2_sig_meter_reading = r.binary()
-            p = r.p; q = p + 3
-            if q > rn: rv, rn = r.refill(q)
-            b = (rv >> (rn - q)) & 0x7; r.p = q
-            if b & 0x4: r.badz(p, 3, b & 0x4)
-            e = b & 0x3
-            if e >= 3: r.bad_code(p + 1, e, 3)
-            it, al = _P58[e]
+            v2_sig_meter_reading = r.binary_element()
+            it, al = _P58[r.code(2, 3)]
         if it == 3:
             p = r.p; q = p + 2
             if q > rn: rv, rn = r.refill(q)
@@ -3863,16 +3778,15 @@ def _d_CurrentDemandResType(r: Reader) -> CurrentDemandResType:
         if b & 0x7: r.badz(p, 3, b & 0x7)
         v_evse_maximum_power_limit = PhysicalValueType(multiplier=v6_multiplier, unit=v6_unit, value=v6_value)
         it = 10; al = 0
-    r.zero(1, 'expected characters')
-    v_evseid = r.string()
-    p = r.p; q = p + 14
+    v_evseid = r.string_element()
+    p = r.p; q = p + 13
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3fff; r.p = q
-    if b & 0x3804: r.badz(p, 14, b & 0x3804)
+    b = (rv >> (rn - q)) & 0x1fff; r.p = q
+    if b & 0x1804: r.badz(p, 13, b & 0x1804)
     v_sa_schedule_tuple_id = ((b >> 3) & 0xff) + 1
-    if v_sa_schedule_tuple_id > 255: r.bad(p + 3, 'range')
+    if v_sa_schedule_tuple_id > 255: r.bad(p + 2, 'range')
     e = b & 0x3
-    if e >= 3: r.bad_code(p + 12, e, 3)
+    if e >= 3: r.bad_code(p + 11, e, 3)
     it, al = _P83[e]
     if it == 12:
         v7_meter_id = None
@@ -3880,19 +3794,10 @@ def _d_CurrentDemandResType(r: Reader) -> CurrentDemandResType:
         v7_sig_meter_reading = None
         v7_meter_status = None
         v7_t_meter = None
-        p = r.p; q = p + 2
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x3; r.p = q
-        if b & 0x3: r.badz(p, 2, b & 0x3)
+        r.zero(1, 'expected next item')
         it = 0; al = 0
-        v7_meter_id = r.string()
-        p = r.p; q = p + 4
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0xf; r.p = q
-        if b & 0x8: r.badz(p, 4, b & 0x8)
-        e = b & 0x7
-        if e >= 5: r.bad_code(p + 1, e, 5)
-        it, al = _P56[e]
+        v7_meter_id = r.string_element()
+        it, al = _P56[r.code(3, 5)]
         if it == 1:
             r.zero(1, 'expected characters')
             v7_meter_reading = r.uintb(18446744073709551615)
@@ -3904,15 +3809,8 @@ def _d_CurrentDemandResType(r: Reader) -> CurrentDemandResType:
             if e >= 4: r.bad_code(p + 1, e, 4)
             it, al = _P57[e]
         if it == 2:
-            r.zero(1, 'expected characters')
-            v7_sig_meter_reading = r.binary()
-            p = r.p; q = p + 3
-            if q > rn: rv, rn = r.refill(q)
-            b = (rv >> (rn - q)) & 0x7; r.p = q
-            if b & 0x4: r.badz(p, 3, b & 0x4)
-            e = b & 0x3
-            if e >= 3: r.bad_code(p + 1, e, 3)
-            it, al = _P58[e]
+            v7_sig_meter_reading = r.binary_element()
+            it, al = _P58[r.code(2, 3)]
         if it == 3:
             p = r.p; q = p + 2
             if q > rn: rv, rn = r.refill(q)
@@ -5144,9 +5042,7 @@ def _d_KeyInfoType(r: Reader) -> KeyInfoType:
     n = 0
     while it == 1:
         if al == 0:
-            r.zero(1, 'expected characters')
-            t = r.string()
-            r.zero(1, 'expected end of element')
+            t = r.string_element()
             v_key_name.append(t)
         elif al == 1:
             t = _d_KeyValueType(r)
@@ -5178,9 +5074,7 @@ def _d_KeyInfoType(r: Reader) -> KeyInfoType:
             t = _d_SPKIDataType(r)
             v_spki_data.append(t)
         elif al == 6:
-            r.zero(1, 'expected characters')
-            t = r.string()
-            r.zero(1, 'expected end of element')
+            t = r.string_element()
             v_mgmt_data.append(t)
         elif al == 7:
             r.fail("wildcard (undeclared) element content is not supported")
@@ -5260,7 +5154,6 @@ def _e_KeyInfoType(w: Writer, o: KeyInfoType) -> None:
     w.bits(8, 4)
 
 def _d_KeyValueType(r: Reader) -> KeyValueType:
-    rv = r.v; rn = r.n
     v_dsa_key_value = None
     v_rsa_key_value = None
     it, al = _P121[r.code(3, 3)]
@@ -5269,22 +5162,13 @@ def _d_KeyValueType(r: Reader) -> KeyValueType:
     elif al == 1:
         v1_modulus = None
         v1_exponent = None
-        p = r.p; q = p + 2
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x3; r.p = q
-        if b & 0x3: r.badz(p, 2, b & 0x3)
+        r.zero(1, 'expected next item')
         it = 0; al = 0
-        v1_modulus = r.binary()
-        p = r.p; q = p + 3
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x7; r.p = q
-        if b & 0x7: r.badz(p, 3, b & 0x7)
+        v1_modulus = r.binary_element()
+        r.zero(1, 'expected next item')
         it = 1; al = 0
-        v1_exponent = r.binary()
-        p = r.p; q = p + 2
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x3; r.p = q
-        if b & 0x3: r.badz(p, 2, b & 0x3)
+        v1_exponent = r.binary_element()
+        r.zero(1, 'expected end of element')
         it = -1; al = 0
         v_rsa_key_value = RSAKeyValueType(modulus=v1_modulus, exponent=v1_exponent)
     elif al == 2:
@@ -5322,16 +5206,13 @@ def _d_ListOfRootCertificateIDsType(r: Reader) -> ListOfRootCertificateIDsType:
     while it == 0:
         v1_x509_issuer_name = None
         v1_x509_serial_number = None
-        p = r.p; q = p + 2
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x3; r.p = q
-        if b & 0x3: r.badz(p, 2, b & 0x3)
+        r.zero(1, 'expected next item')
         it = 0; al = 0
-        v1_x509_issuer_name = r.string()
-        p = r.p; q = p + 4
+        v1_x509_issuer_name = r.string_element()
+        p = r.p; q = p + 3
         if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0xf; r.p = q
-        if b & 0xe: r.badz(p, 4, b & 0xe)
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x6: r.badz(p, 3, b & 0x6)
         sg = (b & 0x1) == 1
         it = 1; al = 0
         v1_x509_serial_number = -r.uint() - 1 if sg else r.uint()
@@ -5410,19 +5291,10 @@ def _d_MessageHeaderType(r: Reader) -> MessageHeaderType:
     v_session_id = None
     v_notification = None
     v_signature = None
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
+    r.zero(1, 'expected next item')
     it = 0; al = 0
-    v_session_id = r.binary()
-    p = r.p; q = p + 3
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x4: r.badz(p, 3, b & 0x4)
-    e = b & 0x3
-    if e >= 3: r.bad_code(p + 1, e, 3)
-    it, al = _P109[e]
+    v_session_id = r.binary_element()
+    it, al = _P109[r.code(2, 3)]
     if it == 1:
         v1_fault_code = None
         v1_fault_msg = None
@@ -5437,12 +5309,8 @@ def _d_MessageHeaderType(r: Reader) -> MessageHeaderType:
         if e >= 2: r.bad_code(p + 5, e, 2)
         it, al = _P7[e]
         if it == 1:
-            r.zero(1, 'expected characters')
-            v1_fault_msg = r.string()
-            p = r.p; q = p + 2
-            if q > rn: rv, rn = r.refill(q)
-            b = (rv >> (rn - q)) & 0x3; r.p = q
-            if b & 0x3: r.badz(p, 2, b & 0x3)
+            v1_fault_msg = r.string_element()
+            r.zero(1, 'expected end of element')
             it = -1; al = 0
         v_notification = NotificationType(fault_code=v1_fault_code, fault_msg=v1_fault_msg)
         it, al = _P39[r.code(2, 2)]
@@ -5487,19 +5355,10 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
     v_sig_meter_reading = None
     v_meter_status = None
     v_t_meter = None
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
+    r.zero(1, 'expected next item')
     it = 0; al = 0
-    v_meter_id = r.string()
-    p = r.p; q = p + 4
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0xf; r.p = q
-    if b & 0x8: r.badz(p, 4, b & 0x8)
-    e = b & 0x7
-    if e >= 5: r.bad_code(p + 1, e, 5)
-    it, al = _P56[e]
+    v_meter_id = r.string_element()
+    it, al = _P56[r.code(3, 5)]
     if it == 1:
         r.zero(1, 'expected characters')
         v_meter_reading = r.uintb(18446744073709551615)
@@ -5511,15 +5370,8 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
         if e >= 4: r.bad_code(p + 1, e, 4)
         it, al = _P57[e]
     if it == 2:
-        r.zero(1, 'expected characters')
-        v_sig_meter_reading = r.binary()
-        p = r.p; q = p + 3
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x7; r.p = q
-        if b & 0x4: r.badz(p, 3, b & 0x4)
-        e = b & 0x3
-        if e >= 3: r.bad_code(p + 1, e, 3)
-        it, al = _P58[e]
+        v_sig_meter_reading = r.binary_element()
+        it, al = _P58[r.code(2, 3)]
     if it == 3:
         p = r.p; q = p + 2
         if q > rn: rv, rn = r.refill(q)
@@ -5600,15 +5452,8 @@ def _d_MeteringReceiptReqType(r: Reader) -> MeteringReceiptReqType:
         v_id = r.string()
         r.zero(1, 'expected next item')
         it = 1; al = 0
-    r.zero(1, 'expected characters')
-    v_session_id = r.binary()
-    p = r.p; q = p + 3
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x4: r.badz(p, 3, b & 0x4)
-    e = b & 0x3
-    if e >= 2: r.bad_code(p + 1, e, 2)
-    it, al = _P34[e]
+    v_session_id = r.binary_element()
+    it, al = _P34[r.code(2, 2)]
     if it == 2:
         p = r.p; q = p + 11
         if q > rn: rv, rn = r.refill(q)
@@ -5622,19 +5467,10 @@ def _d_MeteringReceiptReqType(r: Reader) -> MeteringReceiptReqType:
     v1_sig_meter_reading = None
     v1_meter_status = None
     v1_t_meter = None
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
+    r.zero(1, 'expected next item')
     it = 0; al = 0
-    v1_meter_id = r.string()
-    p = r.p; q = p + 4
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0xf; r.p = q
-    if b & 0x8: r.badz(p, 4, b & 0x8)
-    e = b & 0x7
-    if e >= 5: r.bad_code(p + 1, e, 5)
-    it, al = _P56[e]
+    v1_meter_id = r.string_element()
+    it, al = _P56[r.code(3, 5)]
     if it == 1:
         r.zero(1, 'expected characters')
         v1_meter_reading = r.uintb(18446744073709551615)
@@ -5646,15 +5482,8 @@ def _d_MeteringReceiptReqType(r: Reader) -> MeteringReceiptReqType:
         if e >= 4: r.bad_code(p + 1, e, 4)
         it, al = _P57[e]
     if it == 2:
-        r.zero(1, 'expected characters')
-        v1_sig_meter_reading = r.binary()
-        p = r.p; q = p + 3
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x7; r.p = q
-        if b & 0x4: r.badz(p, 3, b & 0x4)
-        e = b & 0x3
-        if e >= 3: r.bad_code(p + 1, e, 3)
-        it, al = _P58[e]
+        v1_sig_meter_reading = r.binary_element()
+        it, al = _P58[r.code(2, 3)]
     if it == 3:
         p = r.p; q = p + 2
         if q > rn: rv, rn = r.refill(q)
@@ -5908,12 +5737,8 @@ def _d_NotificationType(r: Reader) -> NotificationType:
     if e >= 2: r.bad_code(p + 5, e, 2)
     it, al = _P7[e]
     if it == 1:
-        r.zero(1, 'expected characters')
-        v_fault_msg = r.string()
-        p = r.p; q = p + 2
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x3; r.p = q
-        if b & 0x3: r.badz(p, 2, b & 0x3)
+        v_fault_msg = r.string_element()
+        r.zero(1, 'expected end of element')
         it = -1; al = 0
     return NotificationType(fault_code=v_fault_code, fault_msg=v_fault_msg)
 
@@ -6255,9 +6080,7 @@ def _d_ParameterType(r: Reader) -> ParameterType:
         it = -1; al = 0
         v_physical_value = PhysicalValueType(multiplier=v1_multiplier, unit=v1_unit, value=v1_value)
     elif al == 5:
-        r.zero(1, 'expected characters')
-        v_string_value = r.string()
-        r.zero(1, 'expected end of element')
+        v_string_value = r.string_element()
     r.zero(1, 'expected end of element')
     it = -1; al = 0
     return ParameterType(name=v_name, bool_value=v_bool_value, byte_value=v_byte_value, short_value=v_short_value, int_value=v_int_value, physical_value=v_physical_value, string_value=v_string_value)
@@ -6318,35 +6141,25 @@ def _d_PaymentDetailsReqType(r: Reader) -> PaymentDetailsReqType:
     rv = r.v; rn = r.n
     v_e_maid = None
     v_contract_signature_cert_chain = None
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
+    r.zero(1, 'expected next item')
     it = 0; al = 0
-    v_e_maid = r.string()
+    v_e_maid = r.string_element()
     v1_id = None
     v1_certificate = None
     v1_sub_certificates = None
-    p = r.p; q = p + 4
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0xf; r.p = q
-    if b & 0xc: r.badz(p, 4, b & 0xc)
-    e = b & 0x3
-    if e >= 2: r.bad_code(p + 2, e, 2)
-    it, al = _P0[e]
-    if it == 0:
-        v1_id = r.string()
-        r.zero(1, 'expected next item')
-        it = 1; al = 0
-    r.zero(1, 'expected characters')
-    v1_certificate = r.binary()
     p = r.p; q = p + 3
     if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x7; r.p = q
     if b & 0x4: r.badz(p, 3, b & 0x4)
     e = b & 0x3
     if e >= 2: r.bad_code(p + 1, e, 2)
-    it, al = _P39[e]
+    it, al = _P0[e]
+    if it == 0:
+        v1_id = r.string()
+        r.zero(1, 'expected next item')
+        it = 1; al = 0
+    v1_certificate = r.binary_element()
+    it, al = _P39[r.code(2, 2)]
     if it == 2:
         v1_sub_certificates = _d_SubCertificatesType(r)
         r.zero(1, 'expected end of element')
@@ -6389,19 +6202,19 @@ def _d_PaymentDetailsResType(r: Reader) -> PaymentDetailsResType:
     v_response_code = None
     v_gen_challenge = None
     v_evse_time_stamp = None
-    p = r.p; q = p + 10
+    p = r.p; q = p + 9
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3ff; r.p = q
-    if b & 0x307: r.badz(p, 10, b & 0x307)
-    k = (b >> 3) & 0x1f
+    b = (rv >> (rn - q)) & 0x1ff; r.p = q
+    if b & 0x183: r.badz(p, 9, b & 0x183)
+    k = (b >> 2) & 0x1f
     if k >= 26: r.bad(p + 2, 'enum index')
     v_response_code = _K10[k]
     it = 1; al = 0
-    v_gen_challenge = r.binary()
-    p = r.p; q = p + 4
+    v_gen_challenge = r.binary_element()
+    p = r.p; q = p + 3
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0xf; r.p = q
-    if b & 0xe: r.badz(p, 4, b & 0xe)
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x6: r.badz(p, 3, b & 0x6)
     sg = (b & 0x1) == 1
     it = 2; al = 0
     v_evse_time_stamp = -r.uintb(9223372036854775807) - 1 if sg else r.uintb(9223372036854775807)
@@ -7059,25 +6872,15 @@ def _e_ProfileEntryType(w: Writer, o: ProfileEntryType) -> None:
     w.bits((c1[0]), c1[1])
 
 def _d_RSAKeyValueType(r: Reader) -> RSAKeyValueType:
-    rv = r.v; rn = r.n
     v_modulus = None
     v_exponent = None
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
+    r.zero(1, 'expected next item')
     it = 0; al = 0
-    v_modulus = r.binary()
-    p = r.p; q = p + 3
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    v_modulus = r.binary_element()
+    r.zero(1, 'expected next item')
     it = 1; al = 0
-    v_exponent = r.binary()
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
+    v_exponent = r.binary_element()
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return RSAKeyValueType(modulus=v_modulus, exponent=v_exponent)
 
@@ -7093,7 +6896,6 @@ def _e_RSAKeyValueType(w: Writer, o: RSAKeyValueType) -> None:
     w.bits(0, 2)
 
 def _d_ReferenceType(r: Reader) -> ReferenceType:
-    rv = r.v; rn = r.n
     v_id = None
     v_type = None
     v_uri = None
@@ -7115,16 +6917,10 @@ def _d_ReferenceType(r: Reader) -> ReferenceType:
         r.zero(1, 'expected next item')
         it = 4; al = 0
     v_digest_method = _d_DigestMethodType(r)
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
+    r.zero(1, 'expected next item')
     it = 5; al = 0
-    v_digest_value = r.binary()
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
+    v_digest_value = r.binary_element()
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return ReferenceType(id=v_id, type=v_type, uri=v_uri, transforms=v_transforms, digest_method=v_digest_method, digest_value=v_digest_value)
 
@@ -7472,15 +7268,8 @@ def _d_SalesTariffType(r: Reader) -> SalesTariffType:
     if e >= 3: r.bad_code(p + 10, e, 3)
     it, al = _P145[e]
     if it == 2:
-        r.zero(1, 'expected characters')
-        v_sales_tariff_description = r.string()
-        p = r.p; q = p + 3
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x7; r.p = q
-        if b & 0x4: r.badz(p, 3, b & 0x4)
-        e = b & 0x3
-        if e >= 2: r.bad_code(p + 1, e, 2)
-        it, al = _P50[e]
+        v_sales_tariff_description = r.string_element()
+        it, al = _P50[r.code(2, 2)]
     if it == 3:
         p = r.p; q = p + 11
         if q > rn: rv, rn = r.refill(q)
@@ -7734,15 +7523,8 @@ def _d_ServiceDiscoveryReqType(r: Reader) -> ServiceDiscoveryReqType:
     v_service_category = None
     it, al = _P6[r.code(2, 3)]
     if it == 0:
-        r.zero(1, 'expected characters')
-        v_service_scope = r.string()
-        p = r.p; q = p + 3
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x7; r.p = q
-        if b & 0x4: r.badz(p, 3, b & 0x4)
-        e = b & 0x3
-        if e >= 2: r.bad_code(p + 1, e, 2)
-        it, al = _P7[e]
+        v_service_scope = r.string_element()
+        it, al = _P7[r.code(2, 2)]
     if it == 1:
         p = r.p; q = p + 5
         if q > rn: rv, rn = r.refill(q)
@@ -7837,12 +7619,8 @@ def _d_ServiceListType(r: Reader) -> ServiceListType:
         if e >= 2: r.bad_code(p + 1, e, 2)
         it, al = _P48[e]
         if it == 1:
-            r.zero(1, 'expected characters')
-            v1_service_name = r.string()
-            p = r.p; q = p + 2
-            if q > rn: rv, rn = r.refill(q)
-            b = (rv >> (rn - q)) & 0x3; r.p = q
-            if b & 0x3: r.badz(p, 2, b & 0x3)
+            v1_service_name = r.string_element()
+            r.zero(1, 'expected next item')
             it = 2; al = 0
         p = r.p; q = p + 6
         if q > rn: rv, rn = r.refill(q)
@@ -7854,12 +7632,8 @@ def _d_ServiceListType(r: Reader) -> ServiceListType:
         if e >= 2: r.bad_code(p + 4, e, 2)
         it, al = _P50[e]
         if it == 3:
-            r.zero(1, 'expected characters')
-            v1_service_scope = r.string()
-            p = r.p; q = p + 2
-            if q > rn: rv, rn = r.refill(q)
-            b = (rv >> (rn - q)) & 0x3; r.p = q
-            if b & 0x3: r.badz(p, 2, b & 0x3)
+            v1_service_scope = r.string_element()
+            r.zero(1, 'expected next item')
             it = 4; al = 0
         p = r.p; q = p + 4
         if q > rn: rv, rn = r.refill(q)
@@ -7969,12 +7743,8 @@ def _d_ServiceType(r: Reader) -> ServiceType:
     if e >= 2: r.bad_code(p + 1, e, 2)
     it, al = _P48[e]
     if it == 1:
-        r.zero(1, 'expected characters')
-        v_service_name = r.string()
-        p = r.p; q = p + 2
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x3; r.p = q
-        if b & 0x3: r.badz(p, 2, b & 0x3)
+        v_service_name = r.string_element()
+        r.zero(1, 'expected next item')
         it = 2; al = 0
     p = r.p; q = p + 6
     if q > rn: rv, rn = r.refill(q)
@@ -7986,12 +7756,8 @@ def _d_ServiceType(r: Reader) -> ServiceType:
     if e >= 2: r.bad_code(p + 4, e, 2)
     it, al = _P50[e]
     if it == 3:
-        r.zero(1, 'expected characters')
-        v_service_scope = r.string()
-        p = r.p; q = p + 2
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x3; r.p = q
-        if b & 0x3: r.badz(p, 2, b & 0x3)
+        v_service_scope = r.string_element()
+        r.zero(1, 'expected next item')
         it = 4; al = 0
     p = r.p; q = p + 4
     if q > rn: rv, rn = r.refill(q)
@@ -8031,18 +7797,11 @@ def _e_ServiceType(w: Writer, o: ServiceType) -> None:
     w.bits(((c2[0]) << 4) | ((1 if f_free_service else 0) << 2), c2[1] + 4)
 
 def _d_SessionSetupReqType(r: Reader) -> SessionSetupReqType:
-    rv = r.v; rn = r.n
     v_evccid = None
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
+    r.zero(1, 'expected next item')
     it = 0; al = 0
-    v_evccid = r.binary()
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
+    v_evccid = r.binary_element()
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return SessionSetupReqType(evccid=v_evccid)
 
@@ -8058,22 +7817,16 @@ def _d_SessionSetupResType(r: Reader) -> SessionSetupResType:
     v_response_code = None
     v_evseid = None
     v_evse_time_stamp = None
-    p = r.p; q = p + 10
+    p = r.p; q = p + 9
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3ff; r.p = q
-    if b & 0x307: r.badz(p, 10, b & 0x307)
-    k = (b >> 3) & 0x1f
+    b = (rv >> (rn - q)) & 0x1ff; r.p = q
+    if b & 0x183: r.badz(p, 9, b & 0x183)
+    k = (b >> 2) & 0x1f
     if k >= 26: r.bad(p + 2, 'enum index')
     v_response_code = _K10[k]
     it = 1; al = 0
-    v_evseid = r.string()
-    p = r.p; q = p + 3
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x4: r.badz(p, 3, b & 0x4)
-    e = b & 0x3
-    if e >= 2: r.bad_code(p + 1, e, 2)
-    it, al = _P39[e]
+    v_evseid = r.string_element()
+    it, al = _P39[r.code(2, 2)]
     if it == 2:
         p = r.p; q = p + 2
         if q > rn: rv, rn = r.refill(q)
@@ -8424,9 +8177,7 @@ def _d_SubCertificatesType(r: Reader) -> SubCertificatesType:
     it = 0; al = 0
     n = 0
     while it == 0:
-        r.zero(1, 'expected characters')
-        t = r.binary()
-        r.zero(1, 'expected end of element')
+        t = r.binary_element()
         v_certificate.append(t)
         n += 1
         if n < 4:
@@ -8501,9 +8252,7 @@ def _d_TransformType(r: Reader) -> TransformType:
         if al == 0:
             r.fail("wildcard (undeclared) element content is not supported")
         elif al == 1:
-            r.zero(1, 'expected characters')
-            t = r.string()
-            r.zero(1, 'expected end of element')
+            t = r.string_element()
             v_x_path.append(t)
         n += 1
         it, al = _P163[r.code(3, 3)]
@@ -8699,16 +8448,13 @@ def _d_X509DataType(r: Reader) -> X509DataType:
         if al == 0:
             v1_x509_issuer_name = None
             v1_x509_serial_number = None
-            p = r.p; q = p + 2
-            if q > rn: rv, rn = r.refill(q)
-            b = (rv >> (rn - q)) & 0x3; r.p = q
-            if b & 0x3: r.badz(p, 2, b & 0x3)
+            r.zero(1, 'expected next item')
             it = 0; al = 0
-            v1_x509_issuer_name = r.string()
-            p = r.p; q = p + 4
+            v1_x509_issuer_name = r.string_element()
+            p = r.p; q = p + 3
             if q > rn: rv, rn = r.refill(q)
-            b = (rv >> (rn - q)) & 0xf; r.p = q
-            if b & 0xe: r.badz(p, 4, b & 0xe)
+            b = (rv >> (rn - q)) & 0x7; r.p = q
+            if b & 0x6: r.badz(p, 3, b & 0x6)
             sg = (b & 0x1) == 1
             it = 1; al = 0
             v1_x509_serial_number = -r.uint() - 1 if sg else r.uint()
@@ -8720,24 +8466,16 @@ def _d_X509DataType(r: Reader) -> X509DataType:
             t = X509IssuerSerialType(x509_issuer_name=v1_x509_issuer_name, x509_serial_number=v1_x509_serial_number)
             v_x509_issuer_serial.append(t)
         elif al == 1:
-            r.zero(1, 'expected characters')
-            t = r.binary()
-            r.zero(1, 'expected end of element')
+            t = r.binary_element()
             v_x509_ski.append(t)
         elif al == 2:
-            r.zero(1, 'expected characters')
-            t = r.string()
-            r.zero(1, 'expected end of element')
+            t = r.string_element()
             v_x509_subject_name.append(t)
         elif al == 3:
-            r.zero(1, 'expected characters')
-            t = r.binary()
-            r.zero(1, 'expected end of element')
+            t = r.binary_element()
             v_x509_certificate.append(t)
         elif al == 4:
-            r.zero(1, 'expected characters')
-            t = r.binary()
-            r.zero(1, 'expected end of element')
+            t = r.binary_element()
             v_x509_crl.append(t)
         elif al == 5:
             r.fail("wildcard (undeclared) element content is not supported")
@@ -8797,16 +8535,13 @@ def _d_X509IssuerSerialType(r: Reader) -> X509IssuerSerialType:
     rv = r.v; rn = r.n
     v_x509_issuer_name = None
     v_x509_serial_number = None
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
+    r.zero(1, 'expected next item')
     it = 0; al = 0
-    v_x509_issuer_name = r.string()
-    p = r.p; q = p + 4
+    v_x509_issuer_name = r.string_element()
+    p = r.p; q = p + 3
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0xf; r.p = q
-    if b & 0xe: r.badz(p, 4, b & 0xe)
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x6: r.badz(p, 3, b & 0x6)
     sg = (b & 0x1) == 1
     it = 1; al = 0
     v_x509_serial_number = -r.uint() - 1 if sg else r.uint()
@@ -8835,19 +8570,13 @@ def _d_V2G_Message(r: Reader) -> V2G_Message:
     v1_session_id = None
     v1_notification = None
     v1_signature = None
-    p = r.p; q = p + 3
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    v1_session_id = r.binary()
-    p = r.p; q = p + 3
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x4: r.badz(p, 3, b & 0x4)
-    e = b & 0x3
-    if e >= 3: r.bad_code(p + 1, e, 3)
-    it, al = _P109[e]
+    v1_session_id = r.binary_element()
+    it, al = _P109[r.code(2, 3)]
     if it == 1:
         v1_notification = _d_NotificationType(r)
         it, al = _P39[r.code(2, 2)]
@@ -8890,9 +8619,7 @@ def _e_V2G_Message(w: Writer, o: V2G_Message) -> None:
 
 def _d_g_DigestValue(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_g_DigestValue(w: Writer, v) -> None:
@@ -8902,9 +8629,7 @@ def _e_g_DigestValue(w: Writer, v) -> None:
 
 def _d_g_KeyName(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.string()
-    r.zero(1, 'expected end of element')
+    v = r.string_element()
     return v
 
 def _e_g_KeyName(w: Writer, v) -> None:
@@ -8914,9 +8639,7 @@ def _e_g_KeyName(w: Writer, v) -> None:
 
 def _d_g_MgmtData(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.string()
-    r.zero(1, 'expected end of element')
+    v = r.string_element()
     return v
 
 def _e_g_MgmtData(w: Writer, v) -> None:
@@ -8965,9 +8688,7 @@ def _e_f_BulkSOC(w: Writer, v) -> None:
 
 def _d_f_Certificate(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_Certificate(w: Writer, v) -> None:
@@ -9067,9 +8788,7 @@ def _e_f_DepartureTime(w: Writer, v) -> None:
 
 def _d_f_DigestValue(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_DigestValue(w: Writer, v) -> None:
@@ -9093,9 +8812,7 @@ def _e_f_EPriceLevel(w: Writer, v) -> None:
 
 def _d_f_EVCCID(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_EVCCID(w: Writer, v) -> None:
@@ -9158,9 +8875,7 @@ def _e_f_EVSECurrentLimitAchieved(w: Writer, v) -> None:
 
 def _d_f_EVSEID(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.string()
-    r.zero(1, 'expected end of element')
+    v = r.string_element()
     return v
 
 def _e_f_EVSEID(w: Writer, v) -> None:
@@ -9284,9 +8999,7 @@ def _e_f_EnergyTransferMode(w: Writer, v) -> None:
 
 def _d_f_Exponent(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_Exponent(w: Writer, v) -> None:
@@ -9310,9 +9023,7 @@ def _e_f_FaultCode(w: Writer, v) -> None:
 
 def _d_f_FaultMsg(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.string()
-    r.zero(1, 'expected end of element')
+    v = r.string_element()
     return v
 
 def _e_f_FaultMsg(w: Writer, v) -> None:
@@ -9349,9 +9060,7 @@ def _e_f_FullSOC(w: Writer, v) -> None:
 
 def _d_f_G(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_G(w: Writer, v) -> None:
@@ -9361,9 +9070,7 @@ def _e_f_G(w: Writer, v) -> None:
 
 def _d_f_GenChallenge(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_GenChallenge(w: Writer, v) -> None:
@@ -9389,9 +9096,7 @@ def _e_f_HMACOutputLength(w: Writer, v) -> None:
 
 def _d_f_J(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_J(w: Writer, v) -> None:
@@ -9401,9 +9106,7 @@ def _e_f_J(w: Writer, v) -> None:
 
 def _d_f_KeyName(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.string()
-    r.zero(1, 'expected end of element')
+    v = r.string_element()
     return v
 
 def _e_f_KeyName(w: Writer, v) -> None:
@@ -9425,9 +9128,7 @@ def _e_f_MaxEntriesSAScheduleTuple(w: Writer, v) -> None:
 
 def _d_f_MeterID(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.string()
-    r.zero(1, 'expected end of element')
+    v = r.string_element()
     return v
 
 def _e_f_MeterID(w: Writer, v) -> None:
@@ -9469,9 +9170,7 @@ def _e_f_MeterStatus(w: Writer, v) -> None:
 
 def _d_f_MgmtData(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.string()
-    r.zero(1, 'expected end of element')
+    v = r.string_element()
     return v
 
 def _e_f_MgmtData(w: Writer, v) -> None:
@@ -9481,9 +9180,7 @@ def _e_f_MgmtData(w: Writer, v) -> None:
 
 def _d_f_Modulus(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_Modulus(w: Writer, v) -> None:
@@ -9534,9 +9231,7 @@ def _e_f_NumEPriceLevels(w: Writer, v) -> None:
 
 def _d_f_OEMProvisioningCert(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_OEMProvisioningCert(w: Writer, v) -> None:
@@ -9546,9 +9241,7 @@ def _e_f_OEMProvisioningCert(w: Writer, v) -> None:
 
 def _d_f_P(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_P(w: Writer, v) -> None:
@@ -9558,9 +9251,7 @@ def _e_f_P(w: Writer, v) -> None:
 
 def _d_f_PGPKeyID(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_PGPKeyID(w: Writer, v) -> None:
@@ -9570,9 +9261,7 @@ def _e_f_PGPKeyID(w: Writer, v) -> None:
 
 def _d_f_PGPKeyPacket(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_PGPKeyPacket(w: Writer, v) -> None:
@@ -9615,9 +9304,7 @@ def _e_f_PaymentOption(w: Writer, v) -> None:
 
 def _d_f_PgenCounter(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_PgenCounter(w: Writer, v) -> None:
@@ -9627,9 +9314,7 @@ def _e_f_PgenCounter(w: Writer, v) -> None:
 
 def _d_f_Q(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_Q(w: Writer, v) -> None:
@@ -9741,9 +9426,7 @@ def _e_f_SAScheduleTupleID(w: Writer, v) -> None:
 
 def _d_f_SPKISexp(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_SPKISexp(w: Writer, v) -> None:
@@ -9753,9 +9436,7 @@ def _e_f_SPKISexp(w: Writer, v) -> None:
 
 def _d_f_SalesTariffDescription(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.string()
-    r.zero(1, 'expected end of element')
+    v = r.string_element()
     return v
 
 def _e_f_SalesTariffDescription(w: Writer, v) -> None:
@@ -9780,9 +9461,7 @@ def _e_f_SalesTariffID(w: Writer, v) -> None:
 
 def _d_f_Seed(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_Seed(w: Writer, v) -> None:
@@ -9855,9 +9534,7 @@ def _e_f_ServiceID(w: Writer, v) -> None:
 
 def _d_f_ServiceName(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.string()
-    r.zero(1, 'expected end of element')
+    v = r.string_element()
     return v
 
 def _e_f_ServiceName(w: Writer, v) -> None:
@@ -9867,9 +9544,7 @@ def _e_f_ServiceName(w: Writer, v) -> None:
 
 def _d_f_ServiceScope(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.string()
-    r.zero(1, 'expected end of element')
+    v = r.string_element()
     return v
 
 def _e_f_ServiceScope(w: Writer, v) -> None:
@@ -9879,9 +9554,7 @@ def _e_f_ServiceScope(w: Writer, v) -> None:
 
 def _d_f_ServiceScope(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.string()
-    r.zero(1, 'expected end of element')
+    v = r.string_element()
     return v
 
 def _e_f_ServiceScope(w: Writer, v) -> None:
@@ -9891,9 +9564,7 @@ def _e_f_ServiceScope(w: Writer, v) -> None:
 
 def _d_f_SessionID(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_SessionID(w: Writer, v) -> None:
@@ -9903,9 +9574,7 @@ def _e_f_SessionID(w: Writer, v) -> None:
 
 def _d_f_SessionID(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_SessionID(w: Writer, v) -> None:
@@ -9915,9 +9584,7 @@ def _e_f_SessionID(w: Writer, v) -> None:
 
 def _d_f_SigMeterReading(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_SigMeterReading(w: Writer, v) -> None:
@@ -9981,9 +9648,7 @@ def _e_f_Value(w: Writer, v) -> None:
 
 def _d_f_X509CRL(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_X509CRL(w: Writer, v) -> None:
@@ -9993,9 +9658,7 @@ def _e_f_X509CRL(w: Writer, v) -> None:
 
 def _d_f_X509Certificate(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_X509Certificate(w: Writer, v) -> None:
@@ -10005,9 +9668,7 @@ def _e_f_X509Certificate(w: Writer, v) -> None:
 
 def _d_f_X509IssuerName(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.string()
-    r.zero(1, 'expected end of element')
+    v = r.string_element()
     return v
 
 def _e_f_X509IssuerName(w: Writer, v) -> None:
@@ -10017,9 +9678,7 @@ def _e_f_X509IssuerName(w: Writer, v) -> None:
 
 def _d_f_X509SKI(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_X509SKI(w: Writer, v) -> None:
@@ -10045,9 +9704,7 @@ def _e_f_X509SerialNumber(w: Writer, v) -> None:
 
 def _d_f_X509SubjectName(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.string()
-    r.zero(1, 'expected end of element')
+    v = r.string_element()
     return v
 
 def _e_f_X509SubjectName(w: Writer, v) -> None:
@@ -10057,9 +9714,7 @@ def _e_f_X509SubjectName(w: Writer, v) -> None:
 
 def _d_f_XPath(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.string()
-    r.zero(1, 'expected end of element')
+    v = r.string_element()
     return v
 
 def _e_f_XPath(w: Writer, v) -> None:
@@ -10069,9 +9724,7 @@ def _e_f_XPath(w: Writer, v) -> None:
 
 def _d_f_Y(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_Y(w: Writer, v) -> None:
@@ -10212,9 +9865,7 @@ def _e_f_start(w: Writer, v) -> None:
 
 def _d_f_stringValue(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.string()
-    r.zero(1, 'expected end of element')
+    v = r.string_element()
     return v
 
 def _e_f_stringValue(w: Writer, v) -> None:
@@ -10224,9 +9875,7 @@ def _e_f_stringValue(w: Writer, v) -> None:
 
 def _d_x_DigestValue(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_x_DigestValue(w: Writer, v) -> None:
@@ -10236,9 +9885,7 @@ def _e_x_DigestValue(w: Writer, v) -> None:
 
 def _d_x_Exponent(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_x_Exponent(w: Writer, v) -> None:
@@ -10248,9 +9895,7 @@ def _e_x_Exponent(w: Writer, v) -> None:
 
 def _d_x_G(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_x_G(w: Writer, v) -> None:
@@ -10276,9 +9921,7 @@ def _e_x_HMACOutputLength(w: Writer, v) -> None:
 
 def _d_x_J(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_x_J(w: Writer, v) -> None:
@@ -10288,9 +9931,7 @@ def _e_x_J(w: Writer, v) -> None:
 
 def _d_x_KeyName(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.string()
-    r.zero(1, 'expected end of element')
+    v = r.string_element()
     return v
 
 def _e_x_KeyName(w: Writer, v) -> None:
@@ -10300,9 +9941,7 @@ def _e_x_KeyName(w: Writer, v) -> None:
 
 def _d_x_MgmtData(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.string()
-    r.zero(1, 'expected end of element')
+    v = r.string_element()
     return v
 
 def _e_x_MgmtData(w: Writer, v) -> None:
@@ -10312,9 +9951,7 @@ def _e_x_MgmtData(w: Writer, v) -> None:
 
 def _d_x_Modulus(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_x_Modulus(w: Writer, v) -> None:
@@ -10324,9 +9961,7 @@ def _e_x_Modulus(w: Writer, v) -> None:
 
 def _d_x_P(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_x_P(w: Writer, v) -> None:
@@ -10336,9 +9971,7 @@ def _e_x_P(w: Writer, v) -> None:
 
 def _d_x_PGPKeyID(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_x_PGPKeyID(w: Writer, v) -> None:
@@ -10348,9 +9981,7 @@ def _e_x_PGPKeyID(w: Writer, v) -> None:
 
 def _d_x_PGPKeyPacket(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_x_PGPKeyPacket(w: Writer, v) -> None:
@@ -10360,9 +9991,7 @@ def _e_x_PGPKeyPacket(w: Writer, v) -> None:
 
 def _d_x_PgenCounter(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_x_PgenCounter(w: Writer, v) -> None:
@@ -10372,9 +10001,7 @@ def _e_x_PgenCounter(w: Writer, v) -> None:
 
 def _d_x_Q(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_x_Q(w: Writer, v) -> None:
@@ -10384,9 +10011,7 @@ def _e_x_Q(w: Writer, v) -> None:
 
 def _d_x_SPKISexp(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_x_SPKISexp(w: Writer, v) -> None:
@@ -10396,9 +10021,7 @@ def _e_x_SPKISexp(w: Writer, v) -> None:
 
 def _d_x_Seed(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_x_Seed(w: Writer, v) -> None:
@@ -10408,9 +10031,7 @@ def _e_x_Seed(w: Writer, v) -> None:
 
 def _d_x_X509CRL(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_x_X509CRL(w: Writer, v) -> None:
@@ -10420,9 +10041,7 @@ def _e_x_X509CRL(w: Writer, v) -> None:
 
 def _d_x_X509Certificate(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_x_X509Certificate(w: Writer, v) -> None:
@@ -10432,9 +10051,7 @@ def _e_x_X509Certificate(w: Writer, v) -> None:
 
 def _d_x_X509IssuerName(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.string()
-    r.zero(1, 'expected end of element')
+    v = r.string_element()
     return v
 
 def _e_x_X509IssuerName(w: Writer, v) -> None:
@@ -10444,9 +10061,7 @@ def _e_x_X509IssuerName(w: Writer, v) -> None:
 
 def _d_x_X509SKI(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_x_X509SKI(w: Writer, v) -> None:
@@ -10472,9 +10087,7 @@ def _e_x_X509SerialNumber(w: Writer, v) -> None:
 
 def _d_x_X509SubjectName(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.string()
-    r.zero(1, 'expected end of element')
+    v = r.string_element()
     return v
 
 def _e_x_X509SubjectName(w: Writer, v) -> None:
@@ -10484,9 +10097,7 @@ def _e_x_X509SubjectName(w: Writer, v) -> None:
 
 def _d_x_XPath(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.string()
-    r.zero(1, 'expected end of element')
+    v = r.string_element()
     return v
 
 def _e_x_XPath(w: Writer, v) -> None:
@@ -10496,9 +10107,7 @@ def _e_x_XPath(w: Writer, v) -> None:
 
 def _d_x_Y(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_x_Y(w: Writer, v) -> None:

@@ -1566,16 +1566,16 @@ def _d_AC_ChargeLoopReqType(r: Reader) -> AC_ChargeLoopReqType:
     v1_session_id = None
     v1_time_stamp = None
     v1_signature = None
-    p = r.p; q = p + 3
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    v1_session_id = r.binary()
-    p = r.p; q = p + 3
+    v1_session_id = r.binary_element()
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
@@ -1674,16 +1674,16 @@ def _d_AC_ChargeLoopResType(r: Reader) -> AC_ChargeLoopResType:
     v1_session_id = None
     v1_time_stamp = None
     v1_signature = None
-    p = r.p; q = p + 3
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    v1_session_id = r.binary()
-    p = r.p; q = p + 3
+    v1_session_id = r.binary_element()
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
@@ -1852,16 +1852,16 @@ def _d_AC_ChargeParameterDiscoveryReqType(r: Reader) -> AC_ChargeParameterDiscov
     v1_session_id = None
     v1_time_stamp = None
     v1_signature = None
-    p = r.p; q = p + 3
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    v1_session_id = r.binary()
-    p = r.p; q = p + 3
+    v1_session_id = r.binary_element()
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
@@ -1926,16 +1926,16 @@ def _d_AC_ChargeParameterDiscoveryResType(r: Reader) -> AC_ChargeParameterDiscov
     v1_session_id = None
     v1_time_stamp = None
     v1_signature = None
-    p = r.p; q = p + 3
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    v1_session_id = r.binary()
-    p = r.p; q = p + 3
+    v1_session_id = r.binary_element()
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
@@ -5419,16 +5419,16 @@ def _d_ChargeLoopReqType(r: Reader) -> ChargeLoopReqType:
     v1_session_id = None
     v1_time_stamp = None
     v1_signature = None
-    p = r.p; q = p + 3
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    v1_session_id = r.binary()
-    p = r.p; q = p + 3
+    v1_session_id = r.binary_element()
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
@@ -5496,16 +5496,16 @@ def _d_ChargeLoopResType(r: Reader) -> ChargeLoopResType:
     v1_session_id = None
     v1_time_stamp = None
     v1_signature = None
-    p = r.p; q = p + 3
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    v1_session_id = r.binary()
-    p = r.p; q = p + 3
+    v1_session_id = r.binary_element()
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
@@ -5609,16 +5609,16 @@ def _d_ChargeParameterDiscoveryReqType(r: Reader) -> ChargeParameterDiscoveryReq
     v1_session_id = None
     v1_time_stamp = None
     v1_signature = None
-    p = r.p; q = p + 3
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    v1_session_id = r.binary()
-    p = r.p; q = p + 3
+    v1_session_id = r.binary_element()
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
@@ -5664,16 +5664,16 @@ def _d_ChargeParameterDiscoveryResType(r: Reader) -> ChargeParameterDiscoveryRes
     v1_session_id = None
     v1_time_stamp = None
     v1_signature = None
-    p = r.p; q = p + 3
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    v1_session_id = r.binary()
-    p = r.p; q = p + 3
+    v1_session_id = r.binary_element()
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
@@ -7200,9 +7200,7 @@ def _d_KeyInfoType(r: Reader) -> KeyInfoType:
     n = 0
     while it == 1:
         if al == 0:
-            r.zero(1, 'expected characters')
-            t = r.string()
-            r.zero(1, 'expected end of element')
+            t = r.string_element()
             v_key_name.append(t)
         elif al == 1:
             t = _d_KeyValueType(r)
@@ -7234,9 +7232,7 @@ def _d_KeyInfoType(r: Reader) -> KeyInfoType:
             t = _d_SPKIDataType(r)
             v_spki_data.append(t)
         elif al == 6:
-            r.zero(1, 'expected characters')
-            t = r.string()
-            r.zero(1, 'expected end of element')
+            t = r.string_element()
             v_mgmt_data.append(t)
         elif al == 7:
             r.fail("wildcard (undeclared) element content is not supported")
@@ -7316,7 +7312,6 @@ def _e_KeyInfoType(w: Writer, o: KeyInfoType) -> None:
     w.bits(8, 4)
 
 def _d_KeyValueType(r: Reader) -> KeyValueType:
-    rv = r.v; rn = r.n
     v_dsa_key_value = None
     v_rsa_key_value = None
     it, al = _P249[r.code(3, 3)]
@@ -7325,22 +7320,13 @@ def _d_KeyValueType(r: Reader) -> KeyValueType:
     elif al == 1:
         v1_modulus = None
         v1_exponent = None
-        p = r.p; q = p + 2
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x3; r.p = q
-        if b & 0x3: r.badz(p, 2, b & 0x3)
+        r.zero(1, 'expected next item')
         it = 0; al = 0
-        v1_modulus = r.binary()
-        p = r.p; q = p + 3
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x7; r.p = q
-        if b & 0x7: r.badz(p, 3, b & 0x7)
+        v1_modulus = r.binary_element()
+        r.zero(1, 'expected next item')
         it = 1; al = 0
-        v1_exponent = r.binary()
-        p = r.p; q = p + 2
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x3; r.p = q
-        if b & 0x3: r.badz(p, 2, b & 0x3)
+        v1_exponent = r.binary_element()
+        r.zero(1, 'expected end of element')
         it = -1; al = 0
         v_rsa_key_value = RSAKeyValueType(modulus=v1_modulus, exponent=v1_exponent)
     elif al == 2:
@@ -7378,16 +7364,13 @@ def _d_ListOfRootCertificateIDsType(r: Reader) -> ListOfRootCertificateIDsType:
     while it == 0:
         v1_x509_issuer_name = None
         v1_x509_serial_number = None
-        p = r.p; q = p + 2
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x3; r.p = q
-        if b & 0x3: r.badz(p, 2, b & 0x3)
+        r.zero(1, 'expected next item')
         it = 0; al = 0
-        v1_x509_issuer_name = r.string()
-        p = r.p; q = p + 4
+        v1_x509_issuer_name = r.string_element()
+        p = r.p; q = p + 3
         if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0xf; r.p = q
-        if b & 0xe: r.badz(p, 4, b & 0xe)
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x6: r.badz(p, 3, b & 0x6)
         sg = (b & 0x1) == 1
         it = 1; al = 0
         v1_x509_serial_number = -r.uint() - 1 if sg else r.uint()
@@ -7466,16 +7449,13 @@ def _d_MessageHeaderType(r: Reader) -> MessageHeaderType:
     v_session_id = None
     v_time_stamp = None
     v_signature = None
+    r.zero(1, 'expected next item')
+    it = 0; al = 0
+    v_session_id = r.binary_element()
     p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
-    it = 0; al = 0
-    v_session_id = r.binary()
-    p = r.p; q = p + 3
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
@@ -7519,16 +7499,13 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
     v_meter_signature = None
     v_meter_status = None
     v_meter_timestamp = None
+    r.zero(1, 'expected next item')
+    it = 0; al = 0
+    v_meter_id = r.string_element()
     p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
-    it = 0; al = 0
-    v_meter_id = r.string()
-    p = r.p; q = p + 3
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v_charged_energy_reading_wh = r.uintb(18446744073709551615)
     p = r.p; q = p + 4
@@ -7569,15 +7546,8 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
         if e >= 4: r.bad_code(p + 1, e, 4)
         it, al = _P258[e]
     if it == 5:
-        r.zero(1, 'expected characters')
-        v_meter_signature = r.binary()
-        p = r.p; q = p + 3
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x7; r.p = q
-        if b & 0x4: r.badz(p, 3, b & 0x4)
-        e = b & 0x3
-        if e >= 3: r.bad_code(p + 1, e, 3)
-        it, al = _P259[e]
+        v_meter_signature = r.binary_element()
+        it, al = _P259[r.code(2, 3)]
     if it == 6:
         p = r.p; q = p + 2
         if q > rn: rv, rn = r.refill(q)
@@ -7702,25 +7672,15 @@ def _e_PGPDataType(w: Writer, o: PGPDataType) -> None:
     raise ExiEncodeError("content of PGPDataType is not supported")
 
 def _d_RSAKeyValueType(r: Reader) -> RSAKeyValueType:
-    rv = r.v; rn = r.n
     v_modulus = None
     v_exponent = None
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
+    r.zero(1, 'expected next item')
     it = 0; al = 0
-    v_modulus = r.binary()
-    p = r.p; q = p + 3
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    v_modulus = r.binary_element()
+    r.zero(1, 'expected next item')
     it = 1; al = 0
-    v_exponent = r.binary()
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
+    v_exponent = r.binary_element()
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return RSAKeyValueType(modulus=v_modulus, exponent=v_exponent)
 
@@ -7961,7 +7921,6 @@ def _e_ReceiptType(w: Writer, o: ReceiptType) -> None:
     w.bits((c5[0]), c5[1])
 
 def _d_ReferenceType(r: Reader) -> ReferenceType:
-    rv = r.v; rn = r.n
     v_id = None
     v_type = None
     v_uri = None
@@ -7983,16 +7942,10 @@ def _d_ReferenceType(r: Reader) -> ReferenceType:
         r.zero(1, 'expected next item')
         it = 4; al = 0
     v_digest_method = _d_DigestMethodType(r)
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
+    r.zero(1, 'expected next item')
     it = 5; al = 0
-    v_digest_value = r.binary()
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
+    v_digest_value = r.binary_element()
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return ReferenceType(id=v_id, type=v_type, uri=v_uri, transforms=v_transforms, digest_method=v_digest_method, digest_value=v_digest_value)
 
@@ -9356,9 +9309,7 @@ def _d_TransformType(r: Reader) -> TransformType:
         if al == 0:
             r.fail("wildcard (undeclared) element content is not supported")
         elif al == 1:
-            r.zero(1, 'expected characters')
-            t = r.string()
-            r.zero(1, 'expected end of element')
+            t = r.string_element()
             v_x_path.append(t)
         n += 1
         it, al = _P308[r.code(3, 3)]
@@ -9412,16 +9363,16 @@ def _d_V2GMessageType(r: Reader) -> V2GMessageType:
     v1_session_id = None
     v1_time_stamp = None
     v1_signature = None
-    p = r.p; q = p + 3
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    v1_session_id = r.binary()
-    p = r.p; q = p + 3
+    v1_session_id = r.binary_element()
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
@@ -9466,16 +9417,16 @@ def _d_V2GRequestType(r: Reader) -> V2GRequestType:
     v1_session_id = None
     v1_time_stamp = None
     v1_signature = None
-    p = r.p; q = p + 3
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    v1_session_id = r.binary()
-    p = r.p; q = p + 3
+    v1_session_id = r.binary_element()
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
@@ -9521,16 +9472,16 @@ def _d_V2GResponseType(r: Reader) -> V2GResponseType:
     v1_session_id = None
     v1_time_stamp = None
     v1_signature = None
-    p = r.p; q = p + 3
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    v1_session_id = r.binary()
-    p = r.p; q = p + 3
+    v1_session_id = r.binary_element()
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
@@ -9590,16 +9541,13 @@ def _d_X509DataType(r: Reader) -> X509DataType:
         if al == 0:
             v1_x509_issuer_name = None
             v1_x509_serial_number = None
-            p = r.p; q = p + 2
-            if q > rn: rv, rn = r.refill(q)
-            b = (rv >> (rn - q)) & 0x3; r.p = q
-            if b & 0x3: r.badz(p, 2, b & 0x3)
+            r.zero(1, 'expected next item')
             it = 0; al = 0
-            v1_x509_issuer_name = r.string()
-            p = r.p; q = p + 4
+            v1_x509_issuer_name = r.string_element()
+            p = r.p; q = p + 3
             if q > rn: rv, rn = r.refill(q)
-            b = (rv >> (rn - q)) & 0xf; r.p = q
-            if b & 0xe: r.badz(p, 4, b & 0xe)
+            b = (rv >> (rn - q)) & 0x7; r.p = q
+            if b & 0x6: r.badz(p, 3, b & 0x6)
             sg = (b & 0x1) == 1
             it = 1; al = 0
             v1_x509_serial_number = -r.uint() - 1 if sg else r.uint()
@@ -9611,24 +9559,16 @@ def _d_X509DataType(r: Reader) -> X509DataType:
             t = X509IssuerSerialType(x509_issuer_name=v1_x509_issuer_name, x509_serial_number=v1_x509_serial_number)
             v_x509_issuer_serial.append(t)
         elif al == 1:
-            r.zero(1, 'expected characters')
-            t = r.binary()
-            r.zero(1, 'expected end of element')
+            t = r.binary_element()
             v_x509_ski.append(t)
         elif al == 2:
-            r.zero(1, 'expected characters')
-            t = r.string()
-            r.zero(1, 'expected end of element')
+            t = r.string_element()
             v_x509_subject_name.append(t)
         elif al == 3:
-            r.zero(1, 'expected characters')
-            t = r.binary()
-            r.zero(1, 'expected end of element')
+            t = r.binary_element()
             v_x509_certificate.append(t)
         elif al == 4:
-            r.zero(1, 'expected characters')
-            t = r.binary()
-            r.zero(1, 'expected end of element')
+            t = r.binary_element()
             v_x509_crl.append(t)
         elif al == 5:
             r.fail("wildcard (undeclared) element content is not supported")
@@ -9688,16 +9628,13 @@ def _d_X509IssuerSerialType(r: Reader) -> X509IssuerSerialType:
     rv = r.v; rn = r.n
     v_x509_issuer_name = None
     v_x509_serial_number = None
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
+    r.zero(1, 'expected next item')
     it = 0; al = 0
-    v_x509_issuer_name = r.string()
-    p = r.p; q = p + 4
+    v_x509_issuer_name = r.string_element()
+    p = r.p; q = p + 3
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0xf; r.p = q
-    if b & 0xe: r.badz(p, 4, b & 0xe)
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x6: r.badz(p, 3, b & 0x6)
     sg = (b & 0x1) == 1
     it = 1; al = 0
     v_x509_serial_number = -r.uint() - 1 if sg else r.uint()
@@ -9721,9 +9658,7 @@ def _e_X509IssuerSerialType(w: Writer, o: X509IssuerSerialType) -> None:
 
 def _d_g_DigestValue(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_g_DigestValue(w: Writer, v) -> None:
@@ -9733,9 +9668,7 @@ def _e_g_DigestValue(w: Writer, v) -> None:
 
 def _d_g_KeyName(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.string()
-    r.zero(1, 'expected end of element')
+    v = r.string_element()
     return v
 
 def _e_g_KeyName(w: Writer, v) -> None:
@@ -9745,9 +9678,7 @@ def _e_g_KeyName(w: Writer, v) -> None:
 
 def _d_g_MgmtData(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.string()
-    r.zero(1, 'expected end of element')
+    v = r.string_element()
     return v
 
 def _e_g_MgmtData(w: Writer, v) -> None:
@@ -9841,9 +9772,7 @@ def _e_f_DepartureTime(w: Writer, v) -> None:
 
 def _d_f_DigestValue(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_DigestValue(w: Writer, v) -> None:
@@ -9867,9 +9796,7 @@ def _e_f_EVSENotification(w: Writer, v) -> None:
 
 def _d_f_Exponent(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_Exponent(w: Writer, v) -> None:
@@ -9893,9 +9820,7 @@ def _e_f_Exponent(w: Writer, v) -> None:
 
 def _d_f_G(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_G(w: Writer, v) -> None:
@@ -9933,9 +9858,7 @@ def _e_f_InletHot(w: Writer, v) -> None:
 
 def _d_f_J(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_J(w: Writer, v) -> None:
@@ -9945,9 +9868,7 @@ def _e_f_J(w: Writer, v) -> None:
 
 def _d_f_KeyName(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.string()
-    r.zero(1, 'expected end of element')
+    v = r.string_element()
     return v
 
 def _e_f_KeyName(w: Writer, v) -> None:
@@ -9972,9 +9893,7 @@ def _e_f_MaximumSOC(w: Writer, v) -> None:
 
 def _d_f_MeterID(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.string()
-    r.zero(1, 'expected end of element')
+    v = r.string_element()
     return v
 
 def _e_f_MeterID(w: Writer, v) -> None:
@@ -9996,9 +9915,7 @@ def _e_f_MeterInfoRequested(w: Writer, v) -> None:
 
 def _d_f_MeterSignature(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_MeterSignature(w: Writer, v) -> None:
@@ -10040,9 +9957,7 @@ def _e_f_MeterTimestamp(w: Writer, v) -> None:
 
 def _d_f_MgmtData(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.string()
-    r.zero(1, 'expected end of element')
+    v = r.string_element()
     return v
 
 def _e_f_MgmtData(w: Writer, v) -> None:
@@ -10067,9 +9982,7 @@ def _e_f_MinimumSOC(w: Writer, v) -> None:
 
 def _d_f_Modulus(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_Modulus(w: Writer, v) -> None:
@@ -10091,9 +10004,7 @@ def _e_f_NotificationMaxDelay(w: Writer, v) -> None:
 
 def _d_f_P(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_P(w: Writer, v) -> None:
@@ -10103,9 +10014,7 @@ def _e_f_P(w: Writer, v) -> None:
 
 def _d_f_PGPKeyID(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_PGPKeyID(w: Writer, v) -> None:
@@ -10115,9 +10024,7 @@ def _e_f_PGPKeyID(w: Writer, v) -> None:
 
 def _d_f_PGPKeyPacket(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_PGPKeyPacket(w: Writer, v) -> None:
@@ -10127,9 +10034,7 @@ def _e_f_PGPKeyPacket(w: Writer, v) -> None:
 
 def _d_f_PgenCounter(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_PgenCounter(w: Writer, v) -> None:
@@ -10154,9 +10059,7 @@ def _e_f_PresentSOC(w: Writer, v) -> None:
 
 def _d_f_Q(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_Q(w: Writer, v) -> None:
@@ -10216,9 +10119,7 @@ def _e_f_ResponseCode(w: Writer, v) -> None:
 
 def _d_f_SPKISexp(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_SPKISexp(w: Writer, v) -> None:
@@ -10228,9 +10129,7 @@ def _e_f_SPKISexp(w: Writer, v) -> None:
 
 def _d_f_Seed(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_Seed(w: Writer, v) -> None:
@@ -10240,9 +10139,7 @@ def _e_f_Seed(w: Writer, v) -> None:
 
 def _d_f_SessionID(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_SessionID(w: Writer, v) -> None:
@@ -10323,9 +10220,7 @@ def _e_f_Value(w: Writer, v) -> None:
 
 def _d_f_X509CRL(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_X509CRL(w: Writer, v) -> None:
@@ -10335,9 +10230,7 @@ def _e_f_X509CRL(w: Writer, v) -> None:
 
 def _d_f_X509Certificate(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_X509Certificate(w: Writer, v) -> None:
@@ -10347,9 +10240,7 @@ def _e_f_X509Certificate(w: Writer, v) -> None:
 
 def _d_f_X509IssuerName(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.string()
-    r.zero(1, 'expected end of element')
+    v = r.string_element()
     return v
 
 def _e_f_X509IssuerName(w: Writer, v) -> None:
@@ -10359,9 +10250,7 @@ def _e_f_X509IssuerName(w: Writer, v) -> None:
 
 def _d_f_X509SKI(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_X509SKI(w: Writer, v) -> None:
@@ -10387,9 +10276,7 @@ def _e_f_X509SerialNumber(w: Writer, v) -> None:
 
 def _d_f_X509SubjectName(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.string()
-    r.zero(1, 'expected end of element')
+    v = r.string_element()
     return v
 
 def _e_f_X509SubjectName(w: Writer, v) -> None:
@@ -10399,9 +10286,7 @@ def _e_f_X509SubjectName(w: Writer, v) -> None:
 
 def _d_f_XPath(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.string()
-    r.zero(1, 'expected end of element')
+    v = r.string_element()
     return v
 
 def _e_f_XPath(w: Writer, v) -> None:
@@ -10411,9 +10296,7 @@ def _e_f_XPath(w: Writer, v) -> None:
 
 def _d_f_Y(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_Y(w: Writer, v) -> None:
@@ -10423,9 +10306,7 @@ def _e_f_Y(w: Writer, v) -> None:
 
 def _d_x_DigestValue(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_x_DigestValue(w: Writer, v) -> None:
@@ -10435,9 +10316,7 @@ def _e_x_DigestValue(w: Writer, v) -> None:
 
 def _d_x_Exponent(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_x_Exponent(w: Writer, v) -> None:
@@ -10447,9 +10326,7 @@ def _e_x_Exponent(w: Writer, v) -> None:
 
 def _d_x_G(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_x_G(w: Writer, v) -> None:
@@ -10475,9 +10352,7 @@ def _e_x_HMACOutputLength(w: Writer, v) -> None:
 
 def _d_x_J(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_x_J(w: Writer, v) -> None:
@@ -10487,9 +10362,7 @@ def _e_x_J(w: Writer, v) -> None:
 
 def _d_x_KeyName(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.string()
-    r.zero(1, 'expected end of element')
+    v = r.string_element()
     return v
 
 def _e_x_KeyName(w: Writer, v) -> None:
@@ -10499,9 +10372,7 @@ def _e_x_KeyName(w: Writer, v) -> None:
 
 def _d_x_MgmtData(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.string()
-    r.zero(1, 'expected end of element')
+    v = r.string_element()
     return v
 
 def _e_x_MgmtData(w: Writer, v) -> None:
@@ -10511,9 +10382,7 @@ def _e_x_MgmtData(w: Writer, v) -> None:
 
 def _d_x_Modulus(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_x_Modulus(w: Writer, v) -> None:
@@ -10523,9 +10392,7 @@ def _e_x_Modulus(w: Writer, v) -> None:
 
 def _d_x_P(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_x_P(w: Writer, v) -> None:
@@ -10535,9 +10402,7 @@ def _e_x_P(w: Writer, v) -> None:
 
 def _d_x_PGPKeyID(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_x_PGPKeyID(w: Writer, v) -> None:
@@ -10547,9 +10412,7 @@ def _e_x_PGPKeyID(w: Writer, v) -> None:
 
 def _d_x_PGPKeyPacket(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_x_PGPKeyPacket(w: Writer, v) -> None:
@@ -10559,9 +10422,7 @@ def _e_x_PGPKeyPacket(w: Writer, v) -> None:
 
 def _d_x_PgenCounter(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_x_PgenCounter(w: Writer, v) -> None:
@@ -10571,9 +10432,7 @@ def _e_x_PgenCounter(w: Writer, v) -> None:
 
 def _d_x_Q(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_x_Q(w: Writer, v) -> None:
@@ -10583,9 +10442,7 @@ def _e_x_Q(w: Writer, v) -> None:
 
 def _d_x_SPKISexp(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_x_SPKISexp(w: Writer, v) -> None:
@@ -10595,9 +10452,7 @@ def _e_x_SPKISexp(w: Writer, v) -> None:
 
 def _d_x_Seed(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_x_Seed(w: Writer, v) -> None:
@@ -10607,9 +10462,7 @@ def _e_x_Seed(w: Writer, v) -> None:
 
 def _d_x_X509CRL(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_x_X509CRL(w: Writer, v) -> None:
@@ -10619,9 +10472,7 @@ def _e_x_X509CRL(w: Writer, v) -> None:
 
 def _d_x_X509Certificate(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_x_X509Certificate(w: Writer, v) -> None:
@@ -10631,9 +10482,7 @@ def _e_x_X509Certificate(w: Writer, v) -> None:
 
 def _d_x_X509IssuerName(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.string()
-    r.zero(1, 'expected end of element')
+    v = r.string_element()
     return v
 
 def _e_x_X509IssuerName(w: Writer, v) -> None:
@@ -10643,9 +10492,7 @@ def _e_x_X509IssuerName(w: Writer, v) -> None:
 
 def _d_x_X509SKI(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_x_X509SKI(w: Writer, v) -> None:
@@ -10671,9 +10518,7 @@ def _e_x_X509SerialNumber(w: Writer, v) -> None:
 
 def _d_x_X509SubjectName(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.string()
-    r.zero(1, 'expected end of element')
+    v = r.string_element()
     return v
 
 def _e_x_X509SubjectName(w: Writer, v) -> None:
@@ -10683,9 +10528,7 @@ def _e_x_X509SubjectName(w: Writer, v) -> None:
 
 def _d_x_XPath(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.string()
-    r.zero(1, 'expected end of element')
+    v = r.string_element()
     return v
 
 def _e_x_XPath(w: Writer, v) -> None:
@@ -10695,9 +10538,7 @@ def _e_x_XPath(w: Writer, v) -> None:
 
 def _d_x_Y(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_x_Y(w: Writer, v) -> None:

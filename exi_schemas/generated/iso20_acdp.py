@@ -540,16 +540,16 @@ def _d_ACDP_ConnectReqType(r: Reader) -> ACDP_ConnectReqType:
     v1_session_id = None
     v1_time_stamp = None
     v1_signature = None
-    p = r.p; q = p + 3
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    v1_session_id = r.binary()
-    p = r.p; q = p + 3
+    v1_session_id = r.binary_element()
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
@@ -605,16 +605,16 @@ def _d_ACDP_ConnectResType(r: Reader) -> ACDP_ConnectResType:
     v1_session_id = None
     v1_time_stamp = None
     v1_signature = None
-    p = r.p; q = p + 3
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    v1_session_id = r.binary()
-    p = r.p; q = p + 3
+    v1_session_id = r.binary_element()
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
@@ -682,16 +682,16 @@ def _d_ACDP_SystemStatusReqType(r: Reader) -> ACDP_SystemStatusReqType:
     v1_session_id = None
     v1_time_stamp = None
     v1_signature = None
-    p = r.p; q = p + 3
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    v1_session_id = r.binary()
-    p = r.p; q = p + 3
+    v1_session_id = r.binary_element()
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
@@ -753,16 +753,16 @@ def _d_ACDP_SystemStatusResType(r: Reader) -> ACDP_SystemStatusResType:
     v1_session_id = None
     v1_time_stamp = None
     v1_signature = None
-    p = r.p; q = p + 3
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    v1_session_id = r.binary()
-    p = r.p; q = p + 3
+    v1_session_id = r.binary_element()
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
@@ -847,16 +847,16 @@ def _d_ACDP_VehiclePositioningReqType(r: Reader) -> ACDP_VehiclePositioningReqTy
     v1_session_id = None
     v1_time_stamp = None
     v1_signature = None
-    p = r.p; q = p + 3
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    v1_session_id = r.binary()
-    p = r.p; q = p + 3
+    v1_session_id = r.binary_element()
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
@@ -918,16 +918,16 @@ def _d_ACDP_VehiclePositioningResType(r: Reader) -> ACDP_VehiclePositioningResTy
     v1_session_id = None
     v1_time_stamp = None
     v1_signature = None
-    p = r.p; q = p + 3
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    v1_session_id = r.binary()
-    p = r.p; q = p + 3
+    v1_session_id = r.binary_element()
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
@@ -1089,16 +1089,16 @@ def _d_ChargeLoopReqType(r: Reader) -> ChargeLoopReqType:
     v1_session_id = None
     v1_time_stamp = None
     v1_signature = None
-    p = r.p; q = p + 3
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    v1_session_id = r.binary()
-    p = r.p; q = p + 3
+    v1_session_id = r.binary_element()
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
@@ -1166,16 +1166,16 @@ def _d_ChargeLoopResType(r: Reader) -> ChargeLoopResType:
     v1_session_id = None
     v1_time_stamp = None
     v1_signature = None
-    p = r.p; q = p + 3
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    v1_session_id = r.binary()
-    p = r.p; q = p + 3
+    v1_session_id = r.binary_element()
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
@@ -1279,16 +1279,16 @@ def _d_ChargeParameterDiscoveryReqType(r: Reader) -> ChargeParameterDiscoveryReq
     v1_session_id = None
     v1_time_stamp = None
     v1_signature = None
-    p = r.p; q = p + 3
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    v1_session_id = r.binary()
-    p = r.p; q = p + 3
+    v1_session_id = r.binary_element()
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
@@ -1334,16 +1334,16 @@ def _d_ChargeParameterDiscoveryResType(r: Reader) -> ChargeParameterDiscoveryRes
     v1_session_id = None
     v1_time_stamp = None
     v1_signature = None
-    p = r.p; q = p + 3
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    v1_session_id = r.binary()
-    p = r.p; q = p + 3
+    v1_session_id = r.binary_element()
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
@@ -2082,9 +2082,7 @@ def _d_KeyInfoType(r: Reader) -> KeyInfoType:
     n = 0
     while it == 1:
         if al == 0:
-            r.zero(1, 'expected characters')
-            t = r.string()
-            r.zero(1, 'expected end of element')
+            t = r.string_element()
             v_key_name.append(t)
         elif al == 1:
             t = _d_KeyValueType(r)
@@ -2116,9 +2114,7 @@ def _d_KeyInfoType(r: Reader) -> KeyInfoType:
             t = _d_SPKIDataType(r)
             v_spki_data.append(t)
         elif al == 6:
-            r.zero(1, 'expected characters')
-            t = r.string()
-            r.zero(1, 'expected end of element')
+            t = r.string_element()
             v_mgmt_data.append(t)
         elif al == 7:
             r.fail("wildcard (undeclared) element content is not supported")
@@ -2198,7 +2194,6 @@ def _e_KeyInfoType(w: Writer, o: KeyInfoType) -> None:
     w.bits(8, 4)
 
 def _d_KeyValueType(r: Reader) -> KeyValueType:
-    rv = r.v; rn = r.n
     v_dsa_key_value = None
     v_rsa_key_value = None
     it, al = _P84[r.code(3, 3)]
@@ -2207,22 +2202,13 @@ def _d_KeyValueType(r: Reader) -> KeyValueType:
     elif al == 1:
         v1_modulus = None
         v1_exponent = None
-        p = r.p; q = p + 2
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x3; r.p = q
-        if b & 0x3: r.badz(p, 2, b & 0x3)
+        r.zero(1, 'expected next item')
         it = 0; al = 0
-        v1_modulus = r.binary()
-        p = r.p; q = p + 3
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x7; r.p = q
-        if b & 0x7: r.badz(p, 3, b & 0x7)
+        v1_modulus = r.binary_element()
+        r.zero(1, 'expected next item')
         it = 1; al = 0
-        v1_exponent = r.binary()
-        p = r.p; q = p + 2
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x3; r.p = q
-        if b & 0x3: r.badz(p, 2, b & 0x3)
+        v1_exponent = r.binary_element()
+        r.zero(1, 'expected end of element')
         it = -1; al = 0
         v_rsa_key_value = RSAKeyValueType(modulus=v1_modulus, exponent=v1_exponent)
     elif al == 2:
@@ -2260,16 +2246,13 @@ def _d_ListOfRootCertificateIDsType(r: Reader) -> ListOfRootCertificateIDsType:
     while it == 0:
         v1_x509_issuer_name = None
         v1_x509_serial_number = None
-        p = r.p; q = p + 2
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x3; r.p = q
-        if b & 0x3: r.badz(p, 2, b & 0x3)
+        r.zero(1, 'expected next item')
         it = 0; al = 0
-        v1_x509_issuer_name = r.string()
-        p = r.p; q = p + 4
+        v1_x509_issuer_name = r.string_element()
+        p = r.p; q = p + 3
         if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0xf; r.p = q
-        if b & 0xe: r.badz(p, 4, b & 0xe)
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x6: r.badz(p, 3, b & 0x6)
         sg = (b & 0x1) == 1
         it = 1; al = 0
         v1_x509_serial_number = -r.uint() - 1 if sg else r.uint()
@@ -2348,16 +2331,13 @@ def _d_MessageHeaderType(r: Reader) -> MessageHeaderType:
     v_session_id = None
     v_time_stamp = None
     v_signature = None
+    r.zero(1, 'expected next item')
+    it = 0; al = 0
+    v_session_id = r.binary_element()
     p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
-    it = 0; al = 0
-    v_session_id = r.binary()
-    p = r.p; q = p + 3
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
@@ -2401,16 +2381,13 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
     v_meter_signature = None
     v_meter_status = None
     v_meter_timestamp = None
+    r.zero(1, 'expected next item')
+    it = 0; al = 0
+    v_meter_id = r.string_element()
     p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
-    it = 0; al = 0
-    v_meter_id = r.string()
-    p = r.p; q = p + 3
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v_charged_energy_reading_wh = r.uintb(18446744073709551615)
     p = r.p; q = p + 4
@@ -2451,15 +2428,8 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
         if e >= 4: r.bad_code(p + 1, e, 4)
         it, al = _P57[e]
     if it == 5:
-        r.zero(1, 'expected characters')
-        v_meter_signature = r.binary()
-        p = r.p; q = p + 3
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x7; r.p = q
-        if b & 0x4: r.badz(p, 3, b & 0x4)
-        e = b & 0x3
-        if e >= 3: r.bad_code(p + 1, e, 3)
-        it, al = _P58[e]
+        v_meter_signature = r.binary_element()
+        it, al = _P58[r.code(2, 3)]
     if it == 6:
         p = r.p; q = p + 2
         if q > rn: rv, rn = r.refill(q)
@@ -2584,25 +2554,15 @@ def _e_PGPDataType(w: Writer, o: PGPDataType) -> None:
     raise ExiEncodeError("content of PGPDataType is not supported")
 
 def _d_RSAKeyValueType(r: Reader) -> RSAKeyValueType:
-    rv = r.v; rn = r.n
     v_modulus = None
     v_exponent = None
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
+    r.zero(1, 'expected next item')
     it = 0; al = 0
-    v_modulus = r.binary()
-    p = r.p; q = p + 3
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    v_modulus = r.binary_element()
+    r.zero(1, 'expected next item')
     it = 1; al = 0
-    v_exponent = r.binary()
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
+    v_exponent = r.binary_element()
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return RSAKeyValueType(modulus=v_modulus, exponent=v_exponent)
 
@@ -2843,7 +2803,6 @@ def _e_ReceiptType(w: Writer, o: ReceiptType) -> None:
     w.bits((c5[0]), c5[1])
 
 def _d_ReferenceType(r: Reader) -> ReferenceType:
-    rv = r.v; rn = r.n
     v_id = None
     v_type = None
     v_uri = None
@@ -2865,16 +2824,10 @@ def _d_ReferenceType(r: Reader) -> ReferenceType:
         r.zero(1, 'expected next item')
         it = 4; al = 0
     v_digest_method = _d_DigestMethodType(r)
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
+    r.zero(1, 'expected next item')
     it = 5; al = 0
-    v_digest_value = r.binary()
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
+    v_digest_value = r.binary_element()
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return ReferenceType(id=v_id, type=v_type, uri=v_uri, transforms=v_transforms, digest_method=v_digest_method, digest_value=v_digest_value)
 
@@ -3362,9 +3315,7 @@ def _d_TransformType(r: Reader) -> TransformType:
         if al == 0:
             r.fail("wildcard (undeclared) element content is not supported")
         elif al == 1:
-            r.zero(1, 'expected characters')
-            t = r.string()
-            r.zero(1, 'expected end of element')
+            t = r.string_element()
             v_x_path.append(t)
         n += 1
         it, al = _P118[r.code(3, 3)]
@@ -3418,16 +3369,16 @@ def _d_V2GMessageType(r: Reader) -> V2GMessageType:
     v1_session_id = None
     v1_time_stamp = None
     v1_signature = None
-    p = r.p; q = p + 3
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    v1_session_id = r.binary()
-    p = r.p; q = p + 3
+    v1_session_id = r.binary_element()
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
@@ -3472,16 +3423,16 @@ def _d_V2GRequestType(r: Reader) -> V2GRequestType:
     v1_session_id = None
     v1_time_stamp = None
     v1_signature = None
-    p = r.p; q = p + 3
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    v1_session_id = r.binary()
-    p = r.p; q = p + 3
+    v1_session_id = r.binary_element()
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
@@ -3527,16 +3478,16 @@ def _d_V2GResponseType(r: Reader) -> V2GResponseType:
     v1_session_id = None
     v1_time_stamp = None
     v1_signature = None
-    p = r.p; q = p + 3
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    v1_session_id = r.binary()
-    p = r.p; q = p + 3
+    v1_session_id = r.binary_element()
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
@@ -3596,16 +3547,13 @@ def _d_X509DataType(r: Reader) -> X509DataType:
         if al == 0:
             v1_x509_issuer_name = None
             v1_x509_serial_number = None
-            p = r.p; q = p + 2
-            if q > rn: rv, rn = r.refill(q)
-            b = (rv >> (rn - q)) & 0x3; r.p = q
-            if b & 0x3: r.badz(p, 2, b & 0x3)
+            r.zero(1, 'expected next item')
             it = 0; al = 0
-            v1_x509_issuer_name = r.string()
-            p = r.p; q = p + 4
+            v1_x509_issuer_name = r.string_element()
+            p = r.p; q = p + 3
             if q > rn: rv, rn = r.refill(q)
-            b = (rv >> (rn - q)) & 0xf; r.p = q
-            if b & 0xe: r.badz(p, 4, b & 0xe)
+            b = (rv >> (rn - q)) & 0x7; r.p = q
+            if b & 0x6: r.badz(p, 3, b & 0x6)
             sg = (b & 0x1) == 1
             it = 1; al = 0
             v1_x509_serial_number = -r.uint() - 1 if sg else r.uint()
@@ -3617,24 +3565,16 @@ def _d_X509DataType(r: Reader) -> X509DataType:
             t = X509IssuerSerialType(x509_issuer_name=v1_x509_issuer_name, x509_serial_number=v1_x509_serial_number)
             v_x509_issuer_serial.append(t)
         elif al == 1:
-            r.zero(1, 'expected characters')
-            t = r.binary()
-            r.zero(1, 'expected end of element')
+            t = r.binary_element()
             v_x509_ski.append(t)
         elif al == 2:
-            r.zero(1, 'expected characters')
-            t = r.string()
-            r.zero(1, 'expected end of element')
+            t = r.string_element()
             v_x509_subject_name.append(t)
         elif al == 3:
-            r.zero(1, 'expected characters')
-            t = r.binary()
-            r.zero(1, 'expected end of element')
+            t = r.binary_element()
             v_x509_certificate.append(t)
         elif al == 4:
-            r.zero(1, 'expected characters')
-            t = r.binary()
-            r.zero(1, 'expected end of element')
+            t = r.binary_element()
             v_x509_crl.append(t)
         elif al == 5:
             r.fail("wildcard (undeclared) element content is not supported")
@@ -3694,16 +3634,13 @@ def _d_X509IssuerSerialType(r: Reader) -> X509IssuerSerialType:
     rv = r.v; rn = r.n
     v_x509_issuer_name = None
     v_x509_serial_number = None
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
+    r.zero(1, 'expected next item')
     it = 0; al = 0
-    v_x509_issuer_name = r.string()
-    p = r.p; q = p + 4
+    v_x509_issuer_name = r.string_element()
+    p = r.p; q = p + 3
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0xf; r.p = q
-    if b & 0xe: r.badz(p, 4, b & 0xe)
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x6: r.badz(p, 3, b & 0x6)
     sg = (b & 0x1) == 1
     it = 1; al = 0
     v_x509_serial_number = -r.uint() - 1 if sg else r.uint()
@@ -3727,9 +3664,7 @@ def _e_X509IssuerSerialType(w: Writer, o: X509IssuerSerialType) -> None:
 
 def _d_g_DigestValue(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_g_DigestValue(w: Writer, v) -> None:
@@ -3739,9 +3674,7 @@ def _e_g_DigestValue(w: Writer, v) -> None:
 
 def _d_g_KeyName(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.string()
-    r.zero(1, 'expected end of element')
+    v = r.string_element()
     return v
 
 def _e_g_KeyName(w: Writer, v) -> None:
@@ -3751,9 +3684,7 @@ def _e_g_KeyName(w: Writer, v) -> None:
 
 def _d_g_MgmtData(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.string()
-    r.zero(1, 'expected end of element')
+    v = r.string_element()
     return v
 
 def _e_g_MgmtData(w: Writer, v) -> None:
@@ -3887,9 +3818,7 @@ def _e_f_DepartureTime(w: Writer, v) -> None:
 
 def _d_f_DigestValue(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_DigestValue(w: Writer, v) -> None:
@@ -4231,9 +4160,7 @@ def _e_f_EVTimeout(w: Writer, v) -> None:
 
 def _d_f_Exponent(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_Exponent(w: Writer, v) -> None:
@@ -4257,9 +4184,7 @@ def _e_f_Exponent(w: Writer, v) -> None:
 
 def _d_f_G(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_G(w: Writer, v) -> None:
@@ -4297,9 +4222,7 @@ def _e_f_InletHot(w: Writer, v) -> None:
 
 def _d_f_J(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_J(w: Writer, v) -> None:
@@ -4309,9 +4232,7 @@ def _e_f_J(w: Writer, v) -> None:
 
 def _d_f_KeyName(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.string()
-    r.zero(1, 'expected end of element')
+    v = r.string_element()
     return v
 
 def _e_f_KeyName(w: Writer, v) -> None:
@@ -4336,9 +4257,7 @@ def _e_f_MaximumSOC(w: Writer, v) -> None:
 
 def _d_f_MeterID(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.string()
-    r.zero(1, 'expected end of element')
+    v = r.string_element()
     return v
 
 def _e_f_MeterID(w: Writer, v) -> None:
@@ -4360,9 +4279,7 @@ def _e_f_MeterInfoRequested(w: Writer, v) -> None:
 
 def _d_f_MeterSignature(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_MeterSignature(w: Writer, v) -> None:
@@ -4404,9 +4321,7 @@ def _e_f_MeterTimestamp(w: Writer, v) -> None:
 
 def _d_f_MgmtData(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.string()
-    r.zero(1, 'expected end of element')
+    v = r.string_element()
     return v
 
 def _e_f_MgmtData(w: Writer, v) -> None:
@@ -4431,9 +4346,7 @@ def _e_f_MinimumSOC(w: Writer, v) -> None:
 
 def _d_f_Modulus(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_Modulus(w: Writer, v) -> None:
@@ -4455,9 +4368,7 @@ def _e_f_NotificationMaxDelay(w: Writer, v) -> None:
 
 def _d_f_P(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_P(w: Writer, v) -> None:
@@ -4467,9 +4378,7 @@ def _e_f_P(w: Writer, v) -> None:
 
 def _d_f_PGPKeyID(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_PGPKeyID(w: Writer, v) -> None:
@@ -4479,9 +4388,7 @@ def _e_f_PGPKeyID(w: Writer, v) -> None:
 
 def _d_f_PGPKeyPacket(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_PGPKeyPacket(w: Writer, v) -> None:
@@ -4491,9 +4398,7 @@ def _e_f_PGPKeyPacket(w: Writer, v) -> None:
 
 def _d_f_PgenCounter(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_PgenCounter(w: Writer, v) -> None:
@@ -4518,9 +4423,7 @@ def _e_f_PresentSOC(w: Writer, v) -> None:
 
 def _d_f_Q(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_Q(w: Writer, v) -> None:
@@ -4580,9 +4483,7 @@ def _e_f_ResponseCode(w: Writer, v) -> None:
 
 def _d_f_SPKISexp(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_SPKISexp(w: Writer, v) -> None:
@@ -4592,9 +4493,7 @@ def _e_f_SPKISexp(w: Writer, v) -> None:
 
 def _d_f_Seed(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_Seed(w: Writer, v) -> None:
@@ -4604,9 +4503,7 @@ def _e_f_Seed(w: Writer, v) -> None:
 
 def _d_f_SessionID(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_SessionID(w: Writer, v) -> None:
@@ -4687,9 +4584,7 @@ def _e_f_Value(w: Writer, v) -> None:
 
 def _d_f_X509CRL(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_X509CRL(w: Writer, v) -> None:
@@ -4699,9 +4594,7 @@ def _e_f_X509CRL(w: Writer, v) -> None:
 
 def _d_f_X509Certificate(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_X509Certificate(w: Writer, v) -> None:
@@ -4711,9 +4604,7 @@ def _e_f_X509Certificate(w: Writer, v) -> None:
 
 def _d_f_X509IssuerName(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.string()
-    r.zero(1, 'expected end of element')
+    v = r.string_element()
     return v
 
 def _e_f_X509IssuerName(w: Writer, v) -> None:
@@ -4723,9 +4614,7 @@ def _e_f_X509IssuerName(w: Writer, v) -> None:
 
 def _d_f_X509SKI(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_X509SKI(w: Writer, v) -> None:
@@ -4751,9 +4640,7 @@ def _e_f_X509SerialNumber(w: Writer, v) -> None:
 
 def _d_f_X509SubjectName(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.string()
-    r.zero(1, 'expected end of element')
+    v = r.string_element()
     return v
 
 def _e_f_X509SubjectName(w: Writer, v) -> None:
@@ -4763,9 +4650,7 @@ def _e_f_X509SubjectName(w: Writer, v) -> None:
 
 def _d_f_XPath(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.string()
-    r.zero(1, 'expected end of element')
+    v = r.string_element()
     return v
 
 def _e_f_XPath(w: Writer, v) -> None:
@@ -4775,9 +4660,7 @@ def _e_f_XPath(w: Writer, v) -> None:
 
 def _d_f_Y(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_Y(w: Writer, v) -> None:
@@ -4787,9 +4670,7 @@ def _e_f_Y(w: Writer, v) -> None:
 
 def _d_x_DigestValue(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_x_DigestValue(w: Writer, v) -> None:
@@ -4799,9 +4680,7 @@ def _e_x_DigestValue(w: Writer, v) -> None:
 
 def _d_x_Exponent(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_x_Exponent(w: Writer, v) -> None:
@@ -4811,9 +4690,7 @@ def _e_x_Exponent(w: Writer, v) -> None:
 
 def _d_x_G(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_x_G(w: Writer, v) -> None:
@@ -4839,9 +4716,7 @@ def _e_x_HMACOutputLength(w: Writer, v) -> None:
 
 def _d_x_J(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_x_J(w: Writer, v) -> None:
@@ -4851,9 +4726,7 @@ def _e_x_J(w: Writer, v) -> None:
 
 def _d_x_KeyName(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.string()
-    r.zero(1, 'expected end of element')
+    v = r.string_element()
     return v
 
 def _e_x_KeyName(w: Writer, v) -> None:
@@ -4863,9 +4736,7 @@ def _e_x_KeyName(w: Writer, v) -> None:
 
 def _d_x_MgmtData(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.string()
-    r.zero(1, 'expected end of element')
+    v = r.string_element()
     return v
 
 def _e_x_MgmtData(w: Writer, v) -> None:
@@ -4875,9 +4746,7 @@ def _e_x_MgmtData(w: Writer, v) -> None:
 
 def _d_x_Modulus(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_x_Modulus(w: Writer, v) -> None:
@@ -4887,9 +4756,7 @@ def _e_x_Modulus(w: Writer, v) -> None:
 
 def _d_x_P(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_x_P(w: Writer, v) -> None:
@@ -4899,9 +4766,7 @@ def _e_x_P(w: Writer, v) -> None:
 
 def _d_x_PGPKeyID(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_x_PGPKeyID(w: Writer, v) -> None:
@@ -4911,9 +4776,7 @@ def _e_x_PGPKeyID(w: Writer, v) -> None:
 
 def _d_x_PGPKeyPacket(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_x_PGPKeyPacket(w: Writer, v) -> None:
@@ -4923,9 +4786,7 @@ def _e_x_PGPKeyPacket(w: Writer, v) -> None:
 
 def _d_x_PgenCounter(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_x_PgenCounter(w: Writer, v) -> None:
@@ -4935,9 +4796,7 @@ def _e_x_PgenCounter(w: Writer, v) -> None:
 
 def _d_x_Q(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_x_Q(w: Writer, v) -> None:
@@ -4947,9 +4806,7 @@ def _e_x_Q(w: Writer, v) -> None:
 
 def _d_x_SPKISexp(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_x_SPKISexp(w: Writer, v) -> None:
@@ -4959,9 +4816,7 @@ def _e_x_SPKISexp(w: Writer, v) -> None:
 
 def _d_x_Seed(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_x_Seed(w: Writer, v) -> None:
@@ -4971,9 +4826,7 @@ def _e_x_Seed(w: Writer, v) -> None:
 
 def _d_x_X509CRL(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_x_X509CRL(w: Writer, v) -> None:
@@ -4983,9 +4836,7 @@ def _e_x_X509CRL(w: Writer, v) -> None:
 
 def _d_x_X509Certificate(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_x_X509Certificate(w: Writer, v) -> None:
@@ -4995,9 +4846,7 @@ def _e_x_X509Certificate(w: Writer, v) -> None:
 
 def _d_x_X509IssuerName(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.string()
-    r.zero(1, 'expected end of element')
+    v = r.string_element()
     return v
 
 def _e_x_X509IssuerName(w: Writer, v) -> None:
@@ -5007,9 +4856,7 @@ def _e_x_X509IssuerName(w: Writer, v) -> None:
 
 def _d_x_X509SKI(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_x_X509SKI(w: Writer, v) -> None:
@@ -5035,9 +4882,7 @@ def _e_x_X509SerialNumber(w: Writer, v) -> None:
 
 def _d_x_X509SubjectName(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.string()
-    r.zero(1, 'expected end of element')
+    v = r.string_element()
     return v
 
 def _e_x_X509SubjectName(w: Writer, v) -> None:
@@ -5047,9 +4892,7 @@ def _e_x_X509SubjectName(w: Writer, v) -> None:
 
 def _d_x_XPath(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.string()
-    r.zero(1, 'expected end of element')
+    v = r.string_element()
     return v
 
 def _e_x_XPath(w: Writer, v) -> None:
@@ -5059,9 +4902,7 @@ def _e_x_XPath(w: Writer, v) -> None:
 
 def _d_x_Y(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_x_Y(w: Writer, v) -> None:

@@ -2862,16 +2862,16 @@ def _d_ChargeLoopReqType(r: Reader) -> ChargeLoopReqType:
     v1_session_id = None
     v1_time_stamp = None
     v1_signature = None
-    p = r.p; q = p + 3
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    v1_session_id = r.binary()
-    p = r.p; q = p + 3
+    v1_session_id = r.binary_element()
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
@@ -2939,16 +2939,16 @@ def _d_ChargeLoopResType(r: Reader) -> ChargeLoopResType:
     v1_session_id = None
     v1_time_stamp = None
     v1_signature = None
-    p = r.p; q = p + 3
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    v1_session_id = r.binary()
-    p = r.p; q = p + 3
+    v1_session_id = r.binary_element()
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
@@ -3052,16 +3052,16 @@ def _d_ChargeParameterDiscoveryReqType(r: Reader) -> ChargeParameterDiscoveryReq
     v1_session_id = None
     v1_time_stamp = None
     v1_signature = None
-    p = r.p; q = p + 3
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    v1_session_id = r.binary()
-    p = r.p; q = p + 3
+    v1_session_id = r.binary_element()
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
@@ -3107,16 +3107,16 @@ def _d_ChargeParameterDiscoveryResType(r: Reader) -> ChargeParameterDiscoveryRes
     v1_session_id = None
     v1_time_stamp = None
     v1_signature = None
-    p = r.p; q = p + 3
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    v1_session_id = r.binary()
-    p = r.p; q = p + 3
+    v1_session_id = r.binary_element()
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
@@ -3562,16 +3562,16 @@ def _d_DC_CableCheckReqType(r: Reader) -> DC_CableCheckReqType:
     v1_session_id = None
     v1_time_stamp = None
     v1_signature = None
-    p = r.p; q = p + 3
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    v1_session_id = r.binary()
-    p = r.p; q = p + 3
+    v1_session_id = r.binary_element()
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
@@ -3618,16 +3618,16 @@ def _d_DC_CableCheckResType(r: Reader) -> DC_CableCheckResType:
     v1_session_id = None
     v1_time_stamp = None
     v1_signature = None
-    p = r.p; q = p + 3
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    v1_session_id = r.binary()
-    p = r.p; q = p + 3
+    v1_session_id = r.binary_element()
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
@@ -3689,16 +3689,16 @@ def _d_DC_ChargeLoopReqType(r: Reader) -> DC_ChargeLoopReqType:
     v1_session_id = None
     v1_time_stamp = None
     v1_signature = None
-    p = r.p; q = p + 3
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    v1_session_id = r.binary()
-    p = r.p; q = p + 3
+    v1_session_id = r.binary_element()
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
@@ -3826,16 +3826,16 @@ def _d_DC_ChargeLoopResType(r: Reader) -> DC_ChargeLoopResType:
     v1_session_id = None
     v1_time_stamp = None
     v1_signature = None
-    p = r.p; q = p + 3
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    v1_session_id = r.binary()
-    p = r.p; q = p + 3
+    v1_session_id = r.binary_element()
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
@@ -4056,16 +4056,16 @@ def _d_DC_ChargeParameterDiscoveryReqType(r: Reader) -> DC_ChargeParameterDiscov
     v1_session_id = None
     v1_time_stamp = None
     v1_signature = None
-    p = r.p; q = p + 3
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    v1_session_id = r.binary()
-    p = r.p; q = p + 3
+    v1_session_id = r.binary_element()
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
@@ -4130,16 +4130,16 @@ def _d_DC_ChargeParameterDiscoveryResType(r: Reader) -> DC_ChargeParameterDiscov
     v1_session_id = None
     v1_time_stamp = None
     v1_signature = None
-    p = r.p; q = p + 3
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    v1_session_id = r.binary()
-    p = r.p; q = p + 3
+    v1_session_id = r.binary_element()
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
@@ -4215,16 +4215,16 @@ def _d_DC_PreChargeReqType(r: Reader) -> DC_PreChargeReqType:
     v1_session_id = None
     v1_time_stamp = None
     v1_signature = None
-    p = r.p; q = p + 3
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    v1_session_id = r.binary()
-    p = r.p; q = p + 3
+    v1_session_id = r.binary_element()
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
@@ -4329,16 +4329,16 @@ def _d_DC_PreChargeResType(r: Reader) -> DC_PreChargeResType:
     v1_session_id = None
     v1_time_stamp = None
     v1_signature = None
-    p = r.p; q = p + 3
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    v1_session_id = r.binary()
-    p = r.p; q = p + 3
+    v1_session_id = r.binary_element()
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
@@ -4417,16 +4417,16 @@ def _d_DC_WeldingDetectionReqType(r: Reader) -> DC_WeldingDetectionReqType:
     v1_session_id = None
     v1_time_stamp = None
     v1_signature = None
-    p = r.p; q = p + 3
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    v1_session_id = r.binary()
-    p = r.p; q = p + 3
+    v1_session_id = r.binary_element()
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
@@ -4481,16 +4481,16 @@ def _d_DC_WeldingDetectionResType(r: Reader) -> DC_WeldingDetectionResType:
     v1_session_id = None
     v1_time_stamp = None
     v1_signature = None
-    p = r.p; q = p + 3
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    v1_session_id = r.binary()
-    p = r.p; q = p + 3
+    v1_session_id = r.binary_element()
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
@@ -5542,9 +5542,7 @@ def _d_KeyInfoType(r: Reader) -> KeyInfoType:
     n = 0
     while it == 1:
         if al == 0:
-            r.zero(1, 'expected characters')
-            t = r.string()
-            r.zero(1, 'expected end of element')
+            t = r.string_element()
             v_key_name.append(t)
         elif al == 1:
             t = _d_KeyValueType(r)
@@ -5576,9 +5574,7 @@ def _d_KeyInfoType(r: Reader) -> KeyInfoType:
             t = _d_SPKIDataType(r)
             v_spki_data.append(t)
         elif al == 6:
-            r.zero(1, 'expected characters')
-            t = r.string()
-            r.zero(1, 'expected end of element')
+            t = r.string_element()
             v_mgmt_data.append(t)
         elif al == 7:
             r.fail("wildcard (undeclared) element content is not supported")
@@ -5658,7 +5654,6 @@ def _e_KeyInfoType(w: Writer, o: KeyInfoType) -> None:
     w.bits(8, 4)
 
 def _d_KeyValueType(r: Reader) -> KeyValueType:
-    rv = r.v; rn = r.n
     v_dsa_key_value = None
     v_rsa_key_value = None
     it, al = _P133[r.code(3, 3)]
@@ -5667,22 +5662,13 @@ def _d_KeyValueType(r: Reader) -> KeyValueType:
     elif al == 1:
         v1_modulus = None
         v1_exponent = None
-        p = r.p; q = p + 2
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x3; r.p = q
-        if b & 0x3: r.badz(p, 2, b & 0x3)
+        r.zero(1, 'expected next item')
         it = 0; al = 0
-        v1_modulus = r.binary()
-        p = r.p; q = p + 3
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x7; r.p = q
-        if b & 0x7: r.badz(p, 3, b & 0x7)
+        v1_modulus = r.binary_element()
+        r.zero(1, 'expected next item')
         it = 1; al = 0
-        v1_exponent = r.binary()
-        p = r.p; q = p + 2
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x3; r.p = q
-        if b & 0x3: r.badz(p, 2, b & 0x3)
+        v1_exponent = r.binary_element()
+        r.zero(1, 'expected end of element')
         it = -1; al = 0
         v_rsa_key_value = RSAKeyValueType(modulus=v1_modulus, exponent=v1_exponent)
     elif al == 2:
@@ -5720,16 +5706,13 @@ def _d_ListOfRootCertificateIDsType(r: Reader) -> ListOfRootCertificateIDsType:
     while it == 0:
         v1_x509_issuer_name = None
         v1_x509_serial_number = None
-        p = r.p; q = p + 2
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x3; r.p = q
-        if b & 0x3: r.badz(p, 2, b & 0x3)
+        r.zero(1, 'expected next item')
         it = 0; al = 0
-        v1_x509_issuer_name = r.string()
-        p = r.p; q = p + 4
+        v1_x509_issuer_name = r.string_element()
+        p = r.p; q = p + 3
         if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0xf; r.p = q
-        if b & 0xe: r.badz(p, 4, b & 0xe)
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x6: r.badz(p, 3, b & 0x6)
         sg = (b & 0x1) == 1
         it = 1; al = 0
         v1_x509_serial_number = -r.uint() - 1 if sg else r.uint()
@@ -5808,16 +5791,13 @@ def _d_MessageHeaderType(r: Reader) -> MessageHeaderType:
     v_session_id = None
     v_time_stamp = None
     v_signature = None
+    r.zero(1, 'expected next item')
+    it = 0; al = 0
+    v_session_id = r.binary_element()
     p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
-    it = 0; al = 0
-    v_session_id = r.binary()
-    p = r.p; q = p + 3
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
@@ -5861,16 +5841,13 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
     v_meter_signature = None
     v_meter_status = None
     v_meter_timestamp = None
+    r.zero(1, 'expected next item')
+    it = 0; al = 0
+    v_meter_id = r.string_element()
     p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
-    it = 0; al = 0
-    v_meter_id = r.string()
-    p = r.p; q = p + 3
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v_charged_energy_reading_wh = r.uintb(18446744073709551615)
     p = r.p; q = p + 4
@@ -5911,15 +5888,8 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
         if e >= 4: r.bad_code(p + 1, e, 4)
         it, al = _P43[e]
     if it == 5:
-        r.zero(1, 'expected characters')
-        v_meter_signature = r.binary()
-        p = r.p; q = p + 3
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x7; r.p = q
-        if b & 0x4: r.badz(p, 3, b & 0x4)
-        e = b & 0x3
-        if e >= 3: r.bad_code(p + 1, e, 3)
-        it, al = _P44[e]
+        v_meter_signature = r.binary_element()
+        it, al = _P44[r.code(2, 3)]
     if it == 6:
         p = r.p; q = p + 2
         if q > rn: rv, rn = r.refill(q)
@@ -6044,25 +6014,15 @@ def _e_PGPDataType(w: Writer, o: PGPDataType) -> None:
     raise ExiEncodeError("content of PGPDataType is not supported")
 
 def _d_RSAKeyValueType(r: Reader) -> RSAKeyValueType:
-    rv = r.v; rn = r.n
     v_modulus = None
     v_exponent = None
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
+    r.zero(1, 'expected next item')
     it = 0; al = 0
-    v_modulus = r.binary()
-    p = r.p; q = p + 3
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    v_modulus = r.binary_element()
+    r.zero(1, 'expected next item')
     it = 1; al = 0
-    v_exponent = r.binary()
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
+    v_exponent = r.binary_element()
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return RSAKeyValueType(modulus=v_modulus, exponent=v_exponent)
 
@@ -6303,7 +6263,6 @@ def _e_ReceiptType(w: Writer, o: ReceiptType) -> None:
     w.bits((c5[0]), c5[1])
 
 def _d_ReferenceType(r: Reader) -> ReferenceType:
-    rv = r.v; rn = r.n
     v_id = None
     v_type = None
     v_uri = None
@@ -6325,16 +6284,10 @@ def _d_ReferenceType(r: Reader) -> ReferenceType:
         r.zero(1, 'expected next item')
         it = 4; al = 0
     v_digest_method = _d_DigestMethodType(r)
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
+    r.zero(1, 'expected next item')
     it = 5; al = 0
-    v_digest_value = r.binary()
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
+    v_digest_value = r.binary_element()
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return ReferenceType(id=v_id, type=v_type, uri=v_uri, transforms=v_transforms, digest_method=v_digest_method, digest_value=v_digest_value)
 
@@ -7328,9 +7281,7 @@ def _d_TransformType(r: Reader) -> TransformType:
         if al == 0:
             r.fail("wildcard (undeclared) element content is not supported")
         elif al == 1:
-            r.zero(1, 'expected characters')
-            t = r.string()
-            r.zero(1, 'expected end of element')
+            t = r.string_element()
             v_x_path.append(t)
         n += 1
         it, al = _P177[r.code(3, 3)]
@@ -7384,16 +7335,16 @@ def _d_V2GMessageType(r: Reader) -> V2GMessageType:
     v1_session_id = None
     v1_time_stamp = None
     v1_signature = None
-    p = r.p; q = p + 3
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    v1_session_id = r.binary()
-    p = r.p; q = p + 3
+    v1_session_id = r.binary_element()
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
@@ -7438,16 +7389,16 @@ def _d_V2GRequestType(r: Reader) -> V2GRequestType:
     v1_session_id = None
     v1_time_stamp = None
     v1_signature = None
-    p = r.p; q = p + 3
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    v1_session_id = r.binary()
-    p = r.p; q = p + 3
+    v1_session_id = r.binary_element()
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
@@ -7493,16 +7444,16 @@ def _d_V2GResponseType(r: Reader) -> V2GResponseType:
     v1_session_id = None
     v1_time_stamp = None
     v1_signature = None
-    p = r.p; q = p + 3
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    v1_session_id = r.binary()
-    p = r.p; q = p + 3
+    v1_session_id = r.binary_element()
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
@@ -7562,16 +7513,13 @@ def _d_X509DataType(r: Reader) -> X509DataType:
         if al == 0:
             v1_x509_issuer_name = None
             v1_x509_serial_number = None
-            p = r.p; q = p + 2
-            if q > rn: rv, rn = r.refill(q)
-            b = (rv >> (rn - q)) & 0x3; r.p = q
-            if b & 0x3: r.badz(p, 2, b & 0x3)
+            r.zero(1, 'expected next item')
             it = 0; al = 0
-            v1_x509_issuer_name = r.string()
-            p = r.p; q = p + 4
+            v1_x509_issuer_name = r.string_element()
+            p = r.p; q = p + 3
             if q > rn: rv, rn = r.refill(q)
-            b = (rv >> (rn - q)) & 0xf; r.p = q
-            if b & 0xe: r.badz(p, 4, b & 0xe)
+            b = (rv >> (rn - q)) & 0x7; r.p = q
+            if b & 0x6: r.badz(p, 3, b & 0x6)
             sg = (b & 0x1) == 1
             it = 1; al = 0
             v1_x509_serial_number = -r.uint() - 1 if sg else r.uint()
@@ -7583,24 +7531,16 @@ def _d_X509DataType(r: Reader) -> X509DataType:
             t = X509IssuerSerialType(x509_issuer_name=v1_x509_issuer_name, x509_serial_number=v1_x509_serial_number)
             v_x509_issuer_serial.append(t)
         elif al == 1:
-            r.zero(1, 'expected characters')
-            t = r.binary()
-            r.zero(1, 'expected end of element')
+            t = r.binary_element()
             v_x509_ski.append(t)
         elif al == 2:
-            r.zero(1, 'expected characters')
-            t = r.string()
-            r.zero(1, 'expected end of element')
+            t = r.string_element()
             v_x509_subject_name.append(t)
         elif al == 3:
-            r.zero(1, 'expected characters')
-            t = r.binary()
-            r.zero(1, 'expected end of element')
+            t = r.binary_element()
             v_x509_certificate.append(t)
         elif al == 4:
-            r.zero(1, 'expected characters')
-            t = r.binary()
-            r.zero(1, 'expected end of element')
+            t = r.binary_element()
             v_x509_crl.append(t)
         elif al == 5:
             r.fail("wildcard (undeclared) element content is not supported")
@@ -7660,16 +7600,13 @@ def _d_X509IssuerSerialType(r: Reader) -> X509IssuerSerialType:
     rv = r.v; rn = r.n
     v_x509_issuer_name = None
     v_x509_serial_number = None
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
+    r.zero(1, 'expected next item')
     it = 0; al = 0
-    v_x509_issuer_name = r.string()
-    p = r.p; q = p + 4
+    v_x509_issuer_name = r.string_element()
+    p = r.p; q = p + 3
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0xf; r.p = q
-    if b & 0xe: r.badz(p, 4, b & 0xe)
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x6: r.badz(p, 3, b & 0x6)
     sg = (b & 0x1) == 1
     it = 1; al = 0
     v_x509_serial_number = -r.uint() - 1 if sg else r.uint()
@@ -7693,9 +7630,7 @@ def _e_X509IssuerSerialType(w: Writer, o: X509IssuerSerialType) -> None:
 
 def _d_g_DigestValue(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_g_DigestValue(w: Writer, v) -> None:
@@ -7705,9 +7640,7 @@ def _e_g_DigestValue(w: Writer, v) -> None:
 
 def _d_g_KeyName(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.string()
-    r.zero(1, 'expected end of element')
+    v = r.string_element()
     return v
 
 def _e_g_KeyName(w: Writer, v) -> None:
@@ -7717,9 +7650,7 @@ def _e_g_KeyName(w: Writer, v) -> None:
 
 def _d_g_MgmtData(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.string()
-    r.zero(1, 'expected end of element')
+    v = r.string_element()
     return v
 
 def _e_g_MgmtData(w: Writer, v) -> None:
@@ -7813,9 +7744,7 @@ def _e_f_DepartureTime(w: Writer, v) -> None:
 
 def _d_f_DigestValue(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_DigestValue(w: Writer, v) -> None:
@@ -7903,9 +7832,7 @@ def _e_f_EVSEVoltageLimitAchieved(w: Writer, v) -> None:
 
 def _d_f_Exponent(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_Exponent(w: Writer, v) -> None:
@@ -7929,9 +7856,7 @@ def _e_f_Exponent(w: Writer, v) -> None:
 
 def _d_f_G(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_G(w: Writer, v) -> None:
@@ -7969,9 +7894,7 @@ def _e_f_InletHot(w: Writer, v) -> None:
 
 def _d_f_J(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_J(w: Writer, v) -> None:
@@ -7981,9 +7904,7 @@ def _e_f_J(w: Writer, v) -> None:
 
 def _d_f_KeyName(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.string()
-    r.zero(1, 'expected end of element')
+    v = r.string_element()
     return v
 
 def _e_f_KeyName(w: Writer, v) -> None:
@@ -8008,9 +7929,7 @@ def _e_f_MaximumSOC(w: Writer, v) -> None:
 
 def _d_f_MeterID(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.string()
-    r.zero(1, 'expected end of element')
+    v = r.string_element()
     return v
 
 def _e_f_MeterID(w: Writer, v) -> None:
@@ -8032,9 +7951,7 @@ def _e_f_MeterInfoRequested(w: Writer, v) -> None:
 
 def _d_f_MeterSignature(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_MeterSignature(w: Writer, v) -> None:
@@ -8076,9 +7993,7 @@ def _e_f_MeterTimestamp(w: Writer, v) -> None:
 
 def _d_f_MgmtData(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.string()
-    r.zero(1, 'expected end of element')
+    v = r.string_element()
     return v
 
 def _e_f_MgmtData(w: Writer, v) -> None:
@@ -8103,9 +8018,7 @@ def _e_f_MinimumSOC(w: Writer, v) -> None:
 
 def _d_f_Modulus(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_Modulus(w: Writer, v) -> None:
@@ -8127,9 +8040,7 @@ def _e_f_NotificationMaxDelay(w: Writer, v) -> None:
 
 def _d_f_P(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_P(w: Writer, v) -> None:
@@ -8139,9 +8050,7 @@ def _e_f_P(w: Writer, v) -> None:
 
 def _d_f_PGPKeyID(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_PGPKeyID(w: Writer, v) -> None:
@@ -8151,9 +8060,7 @@ def _e_f_PGPKeyID(w: Writer, v) -> None:
 
 def _d_f_PGPKeyPacket(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_PGPKeyPacket(w: Writer, v) -> None:
@@ -8163,9 +8070,7 @@ def _e_f_PGPKeyPacket(w: Writer, v) -> None:
 
 def _d_f_PgenCounter(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_PgenCounter(w: Writer, v) -> None:
@@ -8190,9 +8095,7 @@ def _e_f_PresentSOC(w: Writer, v) -> None:
 
 def _d_f_Q(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_Q(w: Writer, v) -> None:
@@ -8252,9 +8155,7 @@ def _e_f_ResponseCode(w: Writer, v) -> None:
 
 def _d_f_SPKISexp(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_SPKISexp(w: Writer, v) -> None:
@@ -8264,9 +8165,7 @@ def _e_f_SPKISexp(w: Writer, v) -> None:
 
 def _d_f_Seed(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_Seed(w: Writer, v) -> None:
@@ -8276,9 +8175,7 @@ def _e_f_Seed(w: Writer, v) -> None:
 
 def _d_f_SessionID(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_SessionID(w: Writer, v) -> None:
@@ -8374,9 +8271,7 @@ def _e_f_Value(w: Writer, v) -> None:
 
 def _d_f_X509CRL(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_X509CRL(w: Writer, v) -> None:
@@ -8386,9 +8281,7 @@ def _e_f_X509CRL(w: Writer, v) -> None:
 
 def _d_f_X509Certificate(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_X509Certificate(w: Writer, v) -> None:
@@ -8398,9 +8291,7 @@ def _e_f_X509Certificate(w: Writer, v) -> None:
 
 def _d_f_X509IssuerName(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.string()
-    r.zero(1, 'expected end of element')
+    v = r.string_element()
     return v
 
 def _e_f_X509IssuerName(w: Writer, v) -> None:
@@ -8410,9 +8301,7 @@ def _e_f_X509IssuerName(w: Writer, v) -> None:
 
 def _d_f_X509SKI(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_X509SKI(w: Writer, v) -> None:
@@ -8438,9 +8327,7 @@ def _e_f_X509SerialNumber(w: Writer, v) -> None:
 
 def _d_f_X509SubjectName(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.string()
-    r.zero(1, 'expected end of element')
+    v = r.string_element()
     return v
 
 def _e_f_X509SubjectName(w: Writer, v) -> None:
@@ -8450,9 +8337,7 @@ def _e_f_X509SubjectName(w: Writer, v) -> None:
 
 def _d_f_XPath(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.string()
-    r.zero(1, 'expected end of element')
+    v = r.string_element()
     return v
 
 def _e_f_XPath(w: Writer, v) -> None:
@@ -8462,9 +8347,7 @@ def _e_f_XPath(w: Writer, v) -> None:
 
 def _d_f_Y(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_Y(w: Writer, v) -> None:
@@ -8474,9 +8357,7 @@ def _e_f_Y(w: Writer, v) -> None:
 
 def _d_x_DigestValue(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_x_DigestValue(w: Writer, v) -> None:
@@ -8486,9 +8367,7 @@ def _e_x_DigestValue(w: Writer, v) -> None:
 
 def _d_x_Exponent(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_x_Exponent(w: Writer, v) -> None:
@@ -8498,9 +8377,7 @@ def _e_x_Exponent(w: Writer, v) -> None:
 
 def _d_x_G(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_x_G(w: Writer, v) -> None:
@@ -8526,9 +8403,7 @@ def _e_x_HMACOutputLength(w: Writer, v) -> None:
 
 def _d_x_J(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_x_J(w: Writer, v) -> None:
@@ -8538,9 +8413,7 @@ def _e_x_J(w: Writer, v) -> None:
 
 def _d_x_KeyName(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.string()
-    r.zero(1, 'expected end of element')
+    v = r.string_element()
     return v
 
 def _e_x_KeyName(w: Writer, v) -> None:
@@ -8550,9 +8423,7 @@ def _e_x_KeyName(w: Writer, v) -> None:
 
 def _d_x_MgmtData(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.string()
-    r.zero(1, 'expected end of element')
+    v = r.string_element()
     return v
 
 def _e_x_MgmtData(w: Writer, v) -> None:
@@ -8562,9 +8433,7 @@ def _e_x_MgmtData(w: Writer, v) -> None:
 
 def _d_x_Modulus(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_x_Modulus(w: Writer, v) -> None:
@@ -8574,9 +8443,7 @@ def _e_x_Modulus(w: Writer, v) -> None:
 
 def _d_x_P(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_x_P(w: Writer, v) -> None:
@@ -8586,9 +8453,7 @@ def _e_x_P(w: Writer, v) -> None:
 
 def _d_x_PGPKeyID(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_x_PGPKeyID(w: Writer, v) -> None:
@@ -8598,9 +8463,7 @@ def _e_x_PGPKeyID(w: Writer, v) -> None:
 
 def _d_x_PGPKeyPacket(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_x_PGPKeyPacket(w: Writer, v) -> None:
@@ -8610,9 +8473,7 @@ def _e_x_PGPKeyPacket(w: Writer, v) -> None:
 
 def _d_x_PgenCounter(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_x_PgenCounter(w: Writer, v) -> None:
@@ -8622,9 +8483,7 @@ def _e_x_PgenCounter(w: Writer, v) -> None:
 
 def _d_x_Q(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_x_Q(w: Writer, v) -> None:
@@ -8634,9 +8493,7 @@ def _e_x_Q(w: Writer, v) -> None:
 
 def _d_x_SPKISexp(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_x_SPKISexp(w: Writer, v) -> None:
@@ -8646,9 +8503,7 @@ def _e_x_SPKISexp(w: Writer, v) -> None:
 
 def _d_x_Seed(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_x_Seed(w: Writer, v) -> None:
@@ -8658,9 +8513,7 @@ def _e_x_Seed(w: Writer, v) -> None:
 
 def _d_x_X509CRL(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_x_X509CRL(w: Writer, v) -> None:
@@ -8670,9 +8523,7 @@ def _e_x_X509CRL(w: Writer, v) -> None:
 
 def _d_x_X509Certificate(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_x_X509Certificate(w: Writer, v) -> None:
@@ -8682,9 +8533,7 @@ def _e_x_X509Certificate(w: Writer, v) -> None:
 
 def _d_x_X509IssuerName(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.string()
-    r.zero(1, 'expected end of element')
+    v = r.string_element()
     return v
 
 def _e_x_X509IssuerName(w: Writer, v) -> None:
@@ -8694,9 +8543,7 @@ def _e_x_X509IssuerName(w: Writer, v) -> None:
 
 def _d_x_X509SKI(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_x_X509SKI(w: Writer, v) -> None:
@@ -8722,9 +8569,7 @@ def _e_x_X509SerialNumber(w: Writer, v) -> None:
 
 def _d_x_X509SubjectName(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.string()
-    r.zero(1, 'expected end of element')
+    v = r.string_element()
     return v
 
 def _e_x_X509SubjectName(w: Writer, v) -> None:
@@ -8734,9 +8579,7 @@ def _e_x_X509SubjectName(w: Writer, v) -> None:
 
 def _d_x_XPath(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.string()
-    r.zero(1, 'expected end of element')
+    v = r.string_element()
     return v
 
 def _e_x_XPath(w: Writer, v) -> None:
@@ -8746,9 +8589,7 @@ def _e_x_XPath(w: Writer, v) -> None:
 
 def _d_x_Y(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_x_Y(w: Writer, v) -> None:

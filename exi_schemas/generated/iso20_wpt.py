@@ -806,35 +806,14 @@ def _d_AlternativeSECCListType(r: Reader) -> AlternativeSECCListType:
         v1_port = None
         it, al = _P0[r.code(3, 5)]
         if it == 0:
-            r.zero(1, 'expected characters')
-            v1_ssid = r.string()
-            p = r.p; q = p + 4
-            if q > rn: rv, rn = r.refill(q)
-            b = (rv >> (rn - q)) & 0xf; r.p = q
-            if b & 0x8: r.badz(p, 4, b & 0x8)
-            e = b & 0x7
-            if e >= 4: r.bad_code(p + 1, e, 4)
-            it, al = _P1[e]
+            v1_ssid = r.string_element()
+            it, al = _P1[r.code(3, 4)]
         if it == 1:
-            r.zero(1, 'expected characters')
-            v1_bssid = r.string()
-            p = r.p; q = p + 3
-            if q > rn: rv, rn = r.refill(q)
-            b = (rv >> (rn - q)) & 0x7; r.p = q
-            if b & 0x4: r.badz(p, 3, b & 0x4)
-            e = b & 0x3
-            if e >= 3: r.bad_code(p + 1, e, 3)
-            it, al = _P2[e]
+            v1_bssid = r.string_element()
+            it, al = _P2[r.code(2, 3)]
         if it == 2:
-            r.zero(1, 'expected characters')
-            v1_ip_address = r.string()
-            p = r.p; q = p + 3
-            if q > rn: rv, rn = r.refill(q)
-            b = (rv >> (rn - q)) & 0x7; r.p = q
-            if b & 0x4: r.badz(p, 3, b & 0x4)
-            e = b & 0x3
-            if e >= 2: r.bad_code(p + 1, e, 2)
-            it, al = _P3[e]
+            v1_ip_address = r.string_element()
+            it, al = _P3[r.code(2, 2)]
         if it == 3:
             r.zero(1, 'expected characters')
             v1_port = r.uintb(65535)
@@ -901,35 +880,14 @@ def _d_AlternativeSECCType(r: Reader) -> AlternativeSECCType:
     v_port = None
     it, al = _P0[r.code(3, 5)]
     if it == 0:
-        r.zero(1, 'expected characters')
-        v_ssid = r.string()
-        p = r.p; q = p + 4
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0xf; r.p = q
-        if b & 0x8: r.badz(p, 4, b & 0x8)
-        e = b & 0x7
-        if e >= 4: r.bad_code(p + 1, e, 4)
-        it, al = _P1[e]
+        v_ssid = r.string_element()
+        it, al = _P1[r.code(3, 4)]
     if it == 1:
-        r.zero(1, 'expected characters')
-        v_bssid = r.string()
-        p = r.p; q = p + 3
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x7; r.p = q
-        if b & 0x4: r.badz(p, 3, b & 0x4)
-        e = b & 0x3
-        if e >= 3: r.bad_code(p + 1, e, 3)
-        it, al = _P2[e]
+        v_bssid = r.string_element()
+        it, al = _P2[r.code(2, 3)]
     if it == 2:
-        r.zero(1, 'expected characters')
-        v_ip_address = r.string()
-        p = r.p; q = p + 3
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x7; r.p = q
-        if b & 0x4: r.badz(p, 3, b & 0x4)
-        e = b & 0x3
-        if e >= 2: r.bad_code(p + 1, e, 2)
-        it, al = _P3[e]
+        v_ip_address = r.string_element()
+        it, al = _P3[r.code(2, 2)]
     if it == 3:
         r.zero(1, 'expected characters')
         v_port = r.uintb(65535)
@@ -1012,16 +970,16 @@ def _d_ChargeLoopReqType(r: Reader) -> ChargeLoopReqType:
     v1_session_id = None
     v1_time_stamp = None
     v1_signature = None
-    p = r.p; q = p + 3
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    v1_session_id = r.binary()
-    p = r.p; q = p + 3
+    v1_session_id = r.binary_element()
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
@@ -1089,16 +1047,16 @@ def _d_ChargeLoopResType(r: Reader) -> ChargeLoopResType:
     v1_session_id = None
     v1_time_stamp = None
     v1_signature = None
-    p = r.p; q = p + 3
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    v1_session_id = r.binary()
-    p = r.p; q = p + 3
+    v1_session_id = r.binary_element()
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
@@ -1202,16 +1160,16 @@ def _d_ChargeParameterDiscoveryReqType(r: Reader) -> ChargeParameterDiscoveryReq
     v1_session_id = None
     v1_time_stamp = None
     v1_signature = None
-    p = r.p; q = p + 3
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    v1_session_id = r.binary()
-    p = r.p; q = p + 3
+    v1_session_id = r.binary_element()
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
@@ -1257,16 +1215,16 @@ def _d_ChargeParameterDiscoveryResType(r: Reader) -> ChargeParameterDiscoveryRes
     v1_session_id = None
     v1_time_stamp = None
     v1_signature = None
-    p = r.p; q = p + 3
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    v1_session_id = r.binary()
-    p = r.p; q = p + 3
+    v1_session_id = r.binary_element()
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
@@ -1870,9 +1828,7 @@ def _d_KeyInfoType(r: Reader) -> KeyInfoType:
     n = 0
     while it == 1:
         if al == 0:
-            r.zero(1, 'expected characters')
-            t = r.string()
-            r.zero(1, 'expected end of element')
+            t = r.string_element()
             v_key_name.append(t)
         elif al == 1:
             t = _d_KeyValueType(r)
@@ -1904,9 +1860,7 @@ def _d_KeyInfoType(r: Reader) -> KeyInfoType:
             t = _d_SPKIDataType(r)
             v_spki_data.append(t)
         elif al == 6:
-            r.zero(1, 'expected characters')
-            t = r.string()
-            r.zero(1, 'expected end of element')
+            t = r.string_element()
             v_mgmt_data.append(t)
         elif al == 7:
             r.fail("wildcard (undeclared) element content is not supported")
@@ -1986,7 +1940,6 @@ def _e_KeyInfoType(w: Writer, o: KeyInfoType) -> None:
     w.bits(8, 4)
 
 def _d_KeyValueType(r: Reader) -> KeyValueType:
-    rv = r.v; rn = r.n
     v_dsa_key_value = None
     v_rsa_key_value = None
     it, al = _P63[r.code(3, 3)]
@@ -1995,22 +1948,13 @@ def _d_KeyValueType(r: Reader) -> KeyValueType:
     elif al == 1:
         v1_modulus = None
         v1_exponent = None
-        p = r.p; q = p + 2
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x3; r.p = q
-        if b & 0x3: r.badz(p, 2, b & 0x3)
+        r.zero(1, 'expected next item')
         it = 0; al = 0
-        v1_modulus = r.binary()
-        p = r.p; q = p + 3
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x7; r.p = q
-        if b & 0x7: r.badz(p, 3, b & 0x7)
+        v1_modulus = r.binary_element()
+        r.zero(1, 'expected next item')
         it = 1; al = 0
-        v1_exponent = r.binary()
-        p = r.p; q = p + 2
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x3; r.p = q
-        if b & 0x3: r.badz(p, 2, b & 0x3)
+        v1_exponent = r.binary_element()
+        r.zero(1, 'expected end of element')
         it = -1; al = 0
         v_rsa_key_value = RSAKeyValueType(modulus=v1_modulus, exponent=v1_exponent)
     elif al == 2:
@@ -2048,16 +1992,13 @@ def _d_ListOfRootCertificateIDsType(r: Reader) -> ListOfRootCertificateIDsType:
     while it == 0:
         v1_x509_issuer_name = None
         v1_x509_serial_number = None
-        p = r.p; q = p + 2
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x3; r.p = q
-        if b & 0x3: r.badz(p, 2, b & 0x3)
+        r.zero(1, 'expected next item')
         it = 0; al = 0
-        v1_x509_issuer_name = r.string()
-        p = r.p; q = p + 4
+        v1_x509_issuer_name = r.string_element()
+        p = r.p; q = p + 3
         if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0xf; r.p = q
-        if b & 0xe: r.badz(p, 4, b & 0xe)
+        b = (rv >> (rn - q)) & 0x7; r.p = q
+        if b & 0x6: r.badz(p, 3, b & 0x6)
         sg = (b & 0x1) == 1
         it = 1; al = 0
         v1_x509_serial_number = -r.uint() - 1 if sg else r.uint()
@@ -2136,16 +2077,13 @@ def _d_MessageHeaderType(r: Reader) -> MessageHeaderType:
     v_session_id = None
     v_time_stamp = None
     v_signature = None
+    r.zero(1, 'expected next item')
+    it = 0; al = 0
+    v_session_id = r.binary_element()
     p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
-    it = 0; al = 0
-    v_session_id = r.binary()
-    p = r.p; q = p + 3
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
@@ -2189,16 +2127,13 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
     v_meter_signature = None
     v_meter_status = None
     v_meter_timestamp = None
+    r.zero(1, 'expected next item')
+    it = 0; al = 0
+    v_meter_id = r.string_element()
     p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
     b = (rv >> (rn - q)) & 0x3; r.p = q
     if b & 0x3: r.badz(p, 2, b & 0x3)
-    it = 0; al = 0
-    v_meter_id = r.string()
-    p = r.p; q = p + 3
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
     it = 1; al = 0
     v_charged_energy_reading_wh = r.uintb(18446744073709551615)
     p = r.p; q = p + 4
@@ -2239,15 +2174,8 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
         if e >= 4: r.bad_code(p + 1, e, 4)
         it, al = _P69[e]
     if it == 5:
-        r.zero(1, 'expected characters')
-        v_meter_signature = r.binary()
-        p = r.p; q = p + 3
-        if q > rn: rv, rn = r.refill(q)
-        b = (rv >> (rn - q)) & 0x7; r.p = q
-        if b & 0x4: r.badz(p, 3, b & 0x4)
-        e = b & 0x3
-        if e >= 3: r.bad_code(p + 1, e, 3)
-        it, al = _P70[e]
+        v_meter_signature = r.binary_element()
+        it, al = _P70[r.code(2, 3)]
     if it == 6:
         p = r.p; q = p + 2
         if q > rn: rv, rn = r.refill(q)
@@ -2372,25 +2300,15 @@ def _e_PGPDataType(w: Writer, o: PGPDataType) -> None:
     raise ExiEncodeError("content of PGPDataType is not supported")
 
 def _d_RSAKeyValueType(r: Reader) -> RSAKeyValueType:
-    rv = r.v; rn = r.n
     v_modulus = None
     v_exponent = None
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
+    r.zero(1, 'expected next item')
     it = 0; al = 0
-    v_modulus = r.binary()
-    p = r.p; q = p + 3
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    v_modulus = r.binary_element()
+    r.zero(1, 'expected next item')
     it = 1; al = 0
-    v_exponent = r.binary()
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
+    v_exponent = r.binary_element()
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return RSAKeyValueType(modulus=v_modulus, exponent=v_exponent)
 
@@ -2631,7 +2549,6 @@ def _e_ReceiptType(w: Writer, o: ReceiptType) -> None:
     w.bits((c5[0]), c5[1])
 
 def _d_ReferenceType(r: Reader) -> ReferenceType:
-    rv = r.v; rn = r.n
     v_id = None
     v_type = None
     v_uri = None
@@ -2653,16 +2570,10 @@ def _d_ReferenceType(r: Reader) -> ReferenceType:
         r.zero(1, 'expected next item')
         it = 4; al = 0
     v_digest_method = _d_DigestMethodType(r)
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
+    r.zero(1, 'expected next item')
     it = 5; al = 0
-    v_digest_value = r.binary()
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
+    v_digest_value = r.binary_element()
+    r.zero(1, 'expected end of element')
     it = -1; al = 0
     return ReferenceType(id=v_id, type=v_type, uri=v_uri, transforms=v_transforms, digest_method=v_digest_method, digest_value=v_digest_value)
 
@@ -3150,9 +3061,7 @@ def _d_TransformType(r: Reader) -> TransformType:
         if al == 0:
             r.fail("wildcard (undeclared) element content is not supported")
         elif al == 1:
-            r.zero(1, 'expected characters')
-            t = r.string()
-            r.zero(1, 'expected end of element')
+            t = r.string_element()
             v_x_path.append(t)
         n += 1
         it, al = _P106[r.code(3, 3)]
@@ -3206,16 +3115,16 @@ def _d_V2GMessageType(r: Reader) -> V2GMessageType:
     v1_session_id = None
     v1_time_stamp = None
     v1_signature = None
-    p = r.p; q = p + 3
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    v1_session_id = r.binary()
-    p = r.p; q = p + 3
+    v1_session_id = r.binary_element()
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
@@ -3260,16 +3169,16 @@ def _d_V2GRequestType(r: Reader) -> V2GRequestType:
     v1_session_id = None
     v1_time_stamp = None
     v1_signature = None
-    p = r.p; q = p + 3
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    v1_session_id = r.binary()
-    p = r.p; q = p + 3
+    v1_session_id = r.binary_element()
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
@@ -3315,16 +3224,16 @@ def _d_V2GResponseType(r: Reader) -> V2GResponseType:
     v1_session_id = None
     v1_time_stamp = None
     v1_signature = None
-    p = r.p; q = p + 3
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    v1_session_id = r.binary()
-    p = r.p; q = p + 3
+    v1_session_id = r.binary_element()
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
@@ -3418,16 +3327,16 @@ def _d_WPT_AlignmentCheckReqType(r: Reader) -> WPT_AlignmentCheckReqType:
     v1_session_id = None
     v1_time_stamp = None
     v1_signature = None
-    p = r.p; q = p + 3
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    v1_session_id = r.binary()
-    p = r.p; q = p + 3
+    v1_session_id = r.binary_element()
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
@@ -3483,9 +3392,7 @@ def _d_WPT_AlignmentCheckReqType(r: Reader) -> WPT_AlignmentCheckReqType:
     it, al = _P20[e]
     n = 0
     while it == 4:
-        r.zero(1, 'expected characters')
-        t = r.binary()
-        r.zero(1, 'expected end of element')
+        t = r.binary_element()
         v_vendor_specific_data_container.append(t)
         n += 1
         if n < 16:
@@ -3561,16 +3468,16 @@ def _d_WPT_AlignmentCheckResType(r: Reader) -> WPT_AlignmentCheckResType:
     v1_session_id = None
     v1_time_stamp = None
     v1_signature = None
-    p = r.p; q = p + 3
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    v1_session_id = r.binary()
-    p = r.p; q = p + 3
+    v1_session_id = r.binary_element()
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
@@ -3642,9 +3549,7 @@ def _d_WPT_AlignmentCheckResType(r: Reader) -> WPT_AlignmentCheckResType:
         v_supply_device_current = RationalNumberType(exponent=v3_exponent, value=v3_value)
     n = 0
     while it == 5:
-        r.zero(1, 'expected characters')
-        t = r.binary()
-        r.zero(1, 'expected end of element')
+        t = r.binary_element()
         v_vendor_specific_data_container.append(t)
         n += 1
         if n < 16:
@@ -3733,16 +3638,16 @@ def _d_WPT_ChargeLoopReqType(r: Reader) -> WPT_ChargeLoopReqType:
     v1_session_id = None
     v1_time_stamp = None
     v1_signature = None
-    p = r.p; q = p + 3
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    v1_session_id = r.binary()
-    p = r.p; q = p + 3
+    v1_session_id = r.binary_element()
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
@@ -3846,9 +3751,7 @@ def _d_WPT_ChargeLoopReqType(r: Reader) -> WPT_ChargeLoopReqType:
         v_evpc_power_control_parameter = WPT_EVPCPowerControlParameterType(evpc_coil_current_request=v5_evpc_coil_current_request, evpc_coil_current_information=v5_evpc_coil_current_information, evpc_current_output_information=v5_evpc_current_output_information, evpc_voltage_output_information=v5_evpc_voltage_output_information)
     n = 0
     while it == 8:
-        r.zero(1, 'expected characters')
-        t = r.binary()
-        r.zero(1, 'expected end of element')
+        t = r.binary_element()
         v_manufacturer_specific_data_container.append(t)
         n += 1
         if n < 16:
@@ -3979,16 +3882,16 @@ def _d_WPT_ChargeLoopResType(r: Reader) -> WPT_ChargeLoopResType:
     v1_session_id = None
     v1_time_stamp = None
     v1_signature = None
-    p = r.p; q = p + 3
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    v1_session_id = r.binary()
-    p = r.p; q = p + 3
+    v1_session_id = r.binary_element()
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
@@ -4151,9 +4054,7 @@ def _d_WPT_ChargeLoopResType(r: Reader) -> WPT_ChargeLoopResType:
         v_spc_power_control_parameter = WPT_SPCPowerControlParameterType(spc_primary_device_coil_current_information=v8_spc_primary_device_coil_current_information)
     n = 0
     while it == 12:
-        r.zero(1, 'expected characters')
-        t = r.binary()
-        r.zero(1, 'expected end of element')
+        t = r.binary_element()
         v_manufacturer_specific_data_container.append(t)
         n += 1
         if n < 16:
@@ -4310,16 +4211,16 @@ def _d_WPT_ChargeParameterDiscoveryReqType(r: Reader) -> WPT_ChargeParameterDisc
     v1_session_id = None
     v1_time_stamp = None
     v1_signature = None
-    p = r.p; q = p + 3
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    v1_session_id = r.binary()
-    p = r.p; q = p + 3
+    v1_session_id = r.binary_element()
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
@@ -4382,9 +4283,7 @@ def _d_WPT_ChargeParameterDiscoveryReqType(r: Reader) -> WPT_ChargeParameterDisc
     v_evpc_natural_frequency = RationalNumberType(exponent=v3_exponent, value=v3_value)
     n = 0
     while it == 6:
-        r.zero(1, 'expected characters')
-        t = r.binary()
-        r.zero(1, 'expected end of element')
+        t = r.binary_element()
         v_vendor_specific_data_container.append(t)
         n += 1
         if n < 16:
@@ -4477,16 +4376,16 @@ def _d_WPT_ChargeParameterDiscoveryResType(r: Reader) -> WPT_ChargeParameterDisc
     v1_session_id = None
     v1_time_stamp = None
     v1_signature = None
-    p = r.p; q = p + 3
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    v1_session_id = r.binary()
-    p = r.p; q = p + 3
+    v1_session_id = r.binary_element()
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
@@ -4579,9 +4478,7 @@ def _d_WPT_ChargeParameterDiscoveryResType(r: Reader) -> WPT_ChargeParameterDisc
     v_pd_max_coil_current = RationalNumberType(exponent=v5_exponent, value=v5_value)
     n = 0
     while it == 9:
-        r.zero(1, 'expected characters')
-        t = r.binary()
-        r.zero(1, 'expected end of element')
+        t = r.binary_element()
         v_sd_manufacturer_specific_data_container.append(t)
         n += 1
         if n < 16:
@@ -4908,16 +4805,16 @@ def _d_WPT_FinePositioningReqType(r: Reader) -> WPT_FinePositioningReqType:
     v1_session_id = None
     v1_time_stamp = None
     v1_signature = None
-    p = r.p; q = p + 3
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    v1_session_id = r.binary()
-    p = r.p; q = p + 3
+    v1_session_id = r.binary_element()
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
@@ -4947,9 +4844,7 @@ def _d_WPT_FinePositioningReqType(r: Reader) -> WPT_FinePositioningReqType:
     it, al = _P19[e]
     n = 0
     while it == 3:
-        r.zero(1, 'expected characters')
-        t = r.binary()
-        r.zero(1, 'expected end of element')
+        t = r.binary_element()
         v_vendor_specific_data_container.append(t)
         n += 1
         if n < 16:
@@ -5034,16 +4929,16 @@ def _d_WPT_FinePositioningResType(r: Reader) -> WPT_FinePositioningResType:
     v1_session_id = None
     v1_time_stamp = None
     v1_signature = None
-    p = r.p; q = p + 3
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    v1_session_id = r.binary()
-    p = r.p; q = p + 3
+    v1_session_id = r.binary_element()
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
@@ -5073,9 +4968,7 @@ def _d_WPT_FinePositioningResType(r: Reader) -> WPT_FinePositioningResType:
     it, al = _P19[e]
     n = 0
     while it == 3:
-        r.zero(1, 'expected characters')
-        t = r.binary()
-        r.zero(1, 'expected end of element')
+        t = r.binary_element()
         v_vendor_specific_data_container.append(t)
         n += 1
         if n < 16:
@@ -5163,16 +5056,16 @@ def _d_WPT_FinePositioningSetupReqType(r: Reader) -> WPT_FinePositioningSetupReq
     v1_session_id = None
     v1_time_stamp = None
     v1_signature = None
-    p = r.p; q = p + 3
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    v1_session_id = r.binary()
-    p = r.p; q = p + 3
+    v1_session_id = r.binary_element()
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
@@ -5217,9 +5110,7 @@ def _d_WPT_FinePositioningSetupReqType(r: Reader) -> WPT_FinePositioningSetupReq
     it, al = _P70[e]
     n = 0
     while it == 6:
-        r.zero(1, 'expected characters')
-        t = r.binary()
-        r.zero(1, 'expected end of element')
+        t = r.binary_element()
         v_vendor_specific_data_container.append(t)
         n += 1
         if n < 16:
@@ -5323,16 +5214,16 @@ def _d_WPT_FinePositioningSetupResType(r: Reader) -> WPT_FinePositioningSetupRes
     v1_session_id = None
     v1_time_stamp = None
     v1_signature = None
-    p = r.p; q = p + 3
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    v1_session_id = r.binary()
-    p = r.p; q = p + 3
+    v1_session_id = r.binary_element()
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
@@ -5377,9 +5268,7 @@ def _d_WPT_FinePositioningSetupResType(r: Reader) -> WPT_FinePositioningSetupRes
     it, al = _P70[e]
     n = 0
     while it == 6:
-        r.zero(1, 'expected characters')
-        t = r.binary()
-        r.zero(1, 'expected end of element')
+        t = r.binary_element()
         v_vendor_specific_data_container.append(t)
         n += 1
         if n < 16:
@@ -6091,16 +5980,16 @@ def _d_WPT_PairingReqType(r: Reader) -> WPT_PairingReqType:
     v1_session_id = None
     v1_time_stamp = None
     v1_signature = None
-    p = r.p; q = p + 3
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    v1_session_id = r.binary()
-    p = r.p; q = p + 3
+    v1_session_id = r.binary_element()
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
@@ -6145,9 +6034,7 @@ def _d_WPT_PairingReqType(r: Reader) -> WPT_PairingReqType:
     it, al = _P20[e]
     n = 0
     while it == 4:
-        r.zero(1, 'expected characters')
-        t = r.binary()
-        r.zero(1, 'expected end of element')
+        t = r.binary_element()
         v_vendor_specific_data_container.append(t)
         n += 1
         if n < 16:
@@ -6215,16 +6102,16 @@ def _d_WPT_PairingResType(r: Reader) -> WPT_PairingResType:
     v1_session_id = None
     v1_time_stamp = None
     v1_signature = None
-    p = r.p; q = p + 3
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
-    v1_session_id = r.binary()
-    p = r.p; q = p + 3
+    v1_session_id = r.binary_element()
+    p = r.p; q = p + 2
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x7; r.p = q
-    if b & 0x7: r.badz(p, 3, b & 0x7)
+    b = (rv >> (rn - q)) & 0x3; r.p = q
+    if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 1; al = 0
     v1_time_stamp = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
@@ -6267,9 +6154,7 @@ def _d_WPT_PairingResType(r: Reader) -> WPT_PairingResType:
         it, al = _P84[r.code(2, 2)]
     n = 0
     while it == 5:
-        r.zero(1, 'expected characters')
-        t = r.binary()
-        r.zero(1, 'expected end of element')
+        t = r.binary_element()
         v_vendor_specific_data_container.append(t)
         n += 1
         if n < 16:
@@ -6635,16 +6520,13 @@ def _d_X509DataType(r: Reader) -> X509DataType:
         if al == 0:
             v1_x509_issuer_name = None
             v1_x509_serial_number = None
-            p = r.p; q = p + 2
-            if q > rn: rv, rn = r.refill(q)
-            b = (rv >> (rn - q)) & 0x3; r.p = q
-            if b & 0x3: r.badz(p, 2, b & 0x3)
+            r.zero(1, 'expected next item')
             it = 0; al = 0
-            v1_x509_issuer_name = r.string()
-            p = r.p; q = p + 4
+            v1_x509_issuer_name = r.string_element()
+            p = r.p; q = p + 3
             if q > rn: rv, rn = r.refill(q)
-            b = (rv >> (rn - q)) & 0xf; r.p = q
-            if b & 0xe: r.badz(p, 4, b & 0xe)
+            b = (rv >> (rn - q)) & 0x7; r.p = q
+            if b & 0x6: r.badz(p, 3, b & 0x6)
             sg = (b & 0x1) == 1
             it = 1; al = 0
             v1_x509_serial_number = -r.uint() - 1 if sg else r.uint()
@@ -6656,24 +6538,16 @@ def _d_X509DataType(r: Reader) -> X509DataType:
             t = X509IssuerSerialType(x509_issuer_name=v1_x509_issuer_name, x509_serial_number=v1_x509_serial_number)
             v_x509_issuer_serial.append(t)
         elif al == 1:
-            r.zero(1, 'expected characters')
-            t = r.binary()
-            r.zero(1, 'expected end of element')
+            t = r.binary_element()
             v_x509_ski.append(t)
         elif al == 2:
-            r.zero(1, 'expected characters')
-            t = r.string()
-            r.zero(1, 'expected end of element')
+            t = r.string_element()
             v_x509_subject_name.append(t)
         elif al == 3:
-            r.zero(1, 'expected characters')
-            t = r.binary()
-            r.zero(1, 'expected end of element')
+            t = r.binary_element()
             v_x509_certificate.append(t)
         elif al == 4:
-            r.zero(1, 'expected characters')
-            t = r.binary()
-            r.zero(1, 'expected end of element')
+            t = r.binary_element()
             v_x509_crl.append(t)
         elif al == 5:
             r.fail("wildcard (undeclared) element content is not supported")
@@ -6733,16 +6607,13 @@ def _d_X509IssuerSerialType(r: Reader) -> X509IssuerSerialType:
     rv = r.v; rn = r.n
     v_x509_issuer_name = None
     v_x509_serial_number = None
-    p = r.p; q = p + 2
-    if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0x3; r.p = q
-    if b & 0x3: r.badz(p, 2, b & 0x3)
+    r.zero(1, 'expected next item')
     it = 0; al = 0
-    v_x509_issuer_name = r.string()
-    p = r.p; q = p + 4
+    v_x509_issuer_name = r.string_element()
+    p = r.p; q = p + 3
     if q > rn: rv, rn = r.refill(q)
-    b = (rv >> (rn - q)) & 0xf; r.p = q
-    if b & 0xe: r.badz(p, 4, b & 0xe)
+    b = (rv >> (rn - q)) & 0x7; r.p = q
+    if b & 0x6: r.badz(p, 3, b & 0x6)
     sg = (b & 0x1) == 1
     it = 1; al = 0
     v_x509_serial_number = -r.uint() - 1 if sg else r.uint()
@@ -6766,9 +6637,7 @@ def _e_X509IssuerSerialType(w: Writer, o: X509IssuerSerialType) -> None:
 
 def _d_g_DigestValue(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_g_DigestValue(w: Writer, v) -> None:
@@ -6778,9 +6647,7 @@ def _e_g_DigestValue(w: Writer, v) -> None:
 
 def _d_g_KeyName(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.string()
-    r.zero(1, 'expected end of element')
+    v = r.string_element()
     return v
 
 def _e_g_KeyName(w: Writer, v) -> None:
@@ -6790,9 +6657,7 @@ def _e_g_KeyName(w: Writer, v) -> None:
 
 def _d_g_MgmtData(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.string()
-    r.zero(1, 'expected end of element')
+    v = r.string_element()
     return v
 
 def _e_g_MgmtData(w: Writer, v) -> None:
@@ -6838,9 +6703,7 @@ def _e_f_BPT_InductiveEnergyReadingVARh(w: Writer, v) -> None:
 
 def _d_f_BSSID(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.string()
-    r.zero(1, 'expected end of element')
+    v = r.string_element()
     return v
 
 def _e_f_BSSID(w: Writer, v) -> None:
@@ -6958,9 +6821,7 @@ def _e_f_DepartureTime(w: Writer, v) -> None:
 
 def _d_f_DigestValue(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_DigestValue(w: Writer, v) -> None:
@@ -7051,9 +6912,7 @@ def _e_f_EVSEProcessing(w: Writer, v) -> None:
 
 def _d_f_Exponent(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_Exponent(w: Writer, v) -> None:
@@ -7077,9 +6936,7 @@ def _e_f_Exponent(w: Writer, v) -> None:
 
 def _d_f_G(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_G(w: Writer, v) -> None:
@@ -7105,9 +6962,7 @@ def _e_f_HMACOutputLength(w: Writer, v) -> None:
 
 def _d_f_IPAddress(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.string()
-    r.zero(1, 'expected end of element')
+    v = r.string_element()
     return v
 
 def _e_f_IPAddress(w: Writer, v) -> None:
@@ -7141,9 +6996,7 @@ def _e_f_InletHot(w: Writer, v) -> None:
 
 def _d_f_J(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_J(w: Writer, v) -> None:
@@ -7153,9 +7006,7 @@ def _e_f_J(w: Writer, v) -> None:
 
 def _d_f_KeyName(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.string()
-    r.zero(1, 'expected end of element')
+    v = r.string_element()
     return v
 
 def _e_f_KeyName(w: Writer, v) -> None:
@@ -7165,9 +7016,7 @@ def _e_f_KeyName(w: Writer, v) -> None:
 
 def _d_f_ManufacturerSpecificDataContainer(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_ManufacturerSpecificDataContainer(w: Writer, v) -> None:
@@ -7192,9 +7041,7 @@ def _e_f_MaximumSOC(w: Writer, v) -> None:
 
 def _d_f_MeterID(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.string()
-    r.zero(1, 'expected end of element')
+    v = r.string_element()
     return v
 
 def _e_f_MeterID(w: Writer, v) -> None:
@@ -7216,9 +7063,7 @@ def _e_f_MeterInfoRequested(w: Writer, v) -> None:
 
 def _d_f_MeterSignature(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_MeterSignature(w: Writer, v) -> None:
@@ -7260,9 +7105,7 @@ def _e_f_MeterTimestamp(w: Writer, v) -> None:
 
 def _d_f_MgmtData(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.string()
-    r.zero(1, 'expected end of element')
+    v = r.string_element()
     return v
 
 def _e_f_MgmtData(w: Writer, v) -> None:
@@ -7287,9 +7130,7 @@ def _e_f_MinimumSOC(w: Writer, v) -> None:
 
 def _d_f_Modulus(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_Modulus(w: Writer, v) -> None:
@@ -7377,9 +7218,7 @@ def _e_f_ObservedIDCode(w: Writer, v) -> None:
 
 def _d_f_P(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_P(w: Writer, v) -> None:
@@ -7402,9 +7241,7 @@ def _e_f_PDInputPowerClass(w: Writer, v) -> None:
 
 def _d_f_PGPKeyID(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_PGPKeyID(w: Writer, v) -> None:
@@ -7414,9 +7251,7 @@ def _e_f_PGPKeyID(w: Writer, v) -> None:
 
 def _d_f_PGPKeyPacket(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_PGPKeyPacket(w: Writer, v) -> None:
@@ -7452,9 +7287,7 @@ def _e_f_PackageSeparationTime(w: Writer, v) -> None:
 
 def _d_f_PgenCounter(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_PgenCounter(w: Writer, v) -> None:
@@ -7515,9 +7348,7 @@ def _e_f_PulseSeparationTime(w: Writer, v) -> None:
 
 def _d_f_Q(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_Q(w: Writer, v) -> None:
@@ -7589,9 +7420,7 @@ def _e_f_RxIdentifier(w: Writer, v) -> None:
 
 def _d_f_SDManufacturerSpecificDataContainer(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_SDManufacturerSpecificDataContainer(w: Writer, v) -> None:
@@ -7663,9 +7492,7 @@ def _e_f_SPCChargeDiagnostics(w: Writer, v) -> None:
 
 def _d_f_SPKISexp(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_SPKISexp(w: Writer, v) -> None:
@@ -7675,9 +7502,7 @@ def _e_f_SPKISexp(w: Writer, v) -> None:
 
 def _d_f_SSID(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.string()
-    r.zero(1, 'expected end of element')
+    v = r.string_element()
     return v
 
 def _e_f_SSID(w: Writer, v) -> None:
@@ -7687,9 +7512,7 @@ def _e_f_SSID(w: Writer, v) -> None:
 
 def _d_f_Seed(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_Seed(w: Writer, v) -> None:
@@ -7699,9 +7522,7 @@ def _e_f_Seed(w: Writer, v) -> None:
 
 def _d_f_SessionID(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_SessionID(w: Writer, v) -> None:
@@ -7806,9 +7627,7 @@ def _e_f_Value(w: Writer, v) -> None:
 
 def _d_f_VendorSpecificDataContainer(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_VendorSpecificDataContainer(w: Writer, v) -> None:
@@ -7860,9 +7679,7 @@ def _e_f_WPT_PairingMethod(w: Writer, v) -> None:
 
 def _d_f_X509CRL(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_X509CRL(w: Writer, v) -> None:
@@ -7872,9 +7689,7 @@ def _e_f_X509CRL(w: Writer, v) -> None:
 
 def _d_f_X509Certificate(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_X509Certificate(w: Writer, v) -> None:
@@ -7884,9 +7699,7 @@ def _e_f_X509Certificate(w: Writer, v) -> None:
 
 def _d_f_X509IssuerName(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.string()
-    r.zero(1, 'expected end of element')
+    v = r.string_element()
     return v
 
 def _e_f_X509IssuerName(w: Writer, v) -> None:
@@ -7896,9 +7709,7 @@ def _e_f_X509IssuerName(w: Writer, v) -> None:
 
 def _d_f_X509SKI(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_X509SKI(w: Writer, v) -> None:
@@ -7924,9 +7735,7 @@ def _e_f_X509SerialNumber(w: Writer, v) -> None:
 
 def _d_f_X509SubjectName(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.string()
-    r.zero(1, 'expected end of element')
+    v = r.string_element()
     return v
 
 def _e_f_X509SubjectName(w: Writer, v) -> None:
@@ -7936,9 +7745,7 @@ def _e_f_X509SubjectName(w: Writer, v) -> None:
 
 def _d_f_XPath(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.string()
-    r.zero(1, 'expected end of element')
+    v = r.string_element()
     return v
 
 def _e_f_XPath(w: Writer, v) -> None:
@@ -7948,9 +7755,7 @@ def _e_f_XPath(w: Writer, v) -> None:
 
 def _d_f_Y(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_f_Y(w: Writer, v) -> None:
@@ -7960,9 +7765,7 @@ def _e_f_Y(w: Writer, v) -> None:
 
 def _d_x_DigestValue(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_x_DigestValue(w: Writer, v) -> None:
@@ -7972,9 +7775,7 @@ def _e_x_DigestValue(w: Writer, v) -> None:
 
 def _d_x_Exponent(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_x_Exponent(w: Writer, v) -> None:
@@ -7984,9 +7785,7 @@ def _e_x_Exponent(w: Writer, v) -> None:
 
 def _d_x_G(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_x_G(w: Writer, v) -> None:
@@ -8012,9 +7811,7 @@ def _e_x_HMACOutputLength(w: Writer, v) -> None:
 
 def _d_x_J(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_x_J(w: Writer, v) -> None:
@@ -8024,9 +7821,7 @@ def _e_x_J(w: Writer, v) -> None:
 
 def _d_x_KeyName(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.string()
-    r.zero(1, 'expected end of element')
+    v = r.string_element()
     return v
 
 def _e_x_KeyName(w: Writer, v) -> None:
@@ -8036,9 +7831,7 @@ def _e_x_KeyName(w: Writer, v) -> None:
 
 def _d_x_MgmtData(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.string()
-    r.zero(1, 'expected end of element')
+    v = r.string_element()
     return v
 
 def _e_x_MgmtData(w: Writer, v) -> None:
@@ -8048,9 +7841,7 @@ def _e_x_MgmtData(w: Writer, v) -> None:
 
 def _d_x_Modulus(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_x_Modulus(w: Writer, v) -> None:
@@ -8060,9 +7851,7 @@ def _e_x_Modulus(w: Writer, v) -> None:
 
 def _d_x_P(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_x_P(w: Writer, v) -> None:
@@ -8072,9 +7861,7 @@ def _e_x_P(w: Writer, v) -> None:
 
 def _d_x_PGPKeyID(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_x_PGPKeyID(w: Writer, v) -> None:
@@ -8084,9 +7871,7 @@ def _e_x_PGPKeyID(w: Writer, v) -> None:
 
 def _d_x_PGPKeyPacket(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_x_PGPKeyPacket(w: Writer, v) -> None:
@@ -8096,9 +7881,7 @@ def _e_x_PGPKeyPacket(w: Writer, v) -> None:
 
 def _d_x_PgenCounter(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_x_PgenCounter(w: Writer, v) -> None:
@@ -8108,9 +7891,7 @@ def _e_x_PgenCounter(w: Writer, v) -> None:
 
 def _d_x_Q(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_x_Q(w: Writer, v) -> None:
@@ -8120,9 +7901,7 @@ def _e_x_Q(w: Writer, v) -> None:
 
 def _d_x_SPKISexp(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_x_SPKISexp(w: Writer, v) -> None:
@@ -8132,9 +7911,7 @@ def _e_x_SPKISexp(w: Writer, v) -> None:
 
 def _d_x_Seed(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_x_Seed(w: Writer, v) -> None:
@@ -8144,9 +7921,7 @@ def _e_x_Seed(w: Writer, v) -> None:
 
 def _d_x_X509CRL(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_x_X509CRL(w: Writer, v) -> None:
@@ -8156,9 +7931,7 @@ def _e_x_X509CRL(w: Writer, v) -> None:
 
 def _d_x_X509Certificate(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_x_X509Certificate(w: Writer, v) -> None:
@@ -8168,9 +7941,7 @@ def _e_x_X509Certificate(w: Writer, v) -> None:
 
 def _d_x_X509IssuerName(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.string()
-    r.zero(1, 'expected end of element')
+    v = r.string_element()
     return v
 
 def _e_x_X509IssuerName(w: Writer, v) -> None:
@@ -8180,9 +7951,7 @@ def _e_x_X509IssuerName(w: Writer, v) -> None:
 
 def _d_x_X509SKI(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_x_X509SKI(w: Writer, v) -> None:
@@ -8208,9 +7977,7 @@ def _e_x_X509SerialNumber(w: Writer, v) -> None:
 
 def _d_x_X509SubjectName(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.string()
-    r.zero(1, 'expected end of element')
+    v = r.string_element()
     return v
 
 def _e_x_X509SubjectName(w: Writer, v) -> None:
@@ -8220,9 +7987,7 @@ def _e_x_X509SubjectName(w: Writer, v) -> None:
 
 def _d_x_XPath(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.string()
-    r.zero(1, 'expected end of element')
+    v = r.string_element()
     return v
 
 def _e_x_XPath(w: Writer, v) -> None:
@@ -8232,9 +7997,7 @@ def _e_x_XPath(w: Writer, v) -> None:
 
 def _d_x_Y(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
-    v = r.binary()
-    r.zero(1, 'expected end of element')
+    v = r.binary_element()
     return v
 
 def _e_x_Y(w: Writer, v) -> None:

@@ -323,6 +323,14 @@ class ModuleEmitter:
                 # "A": an assignment of values already read, deferred past a fused read
                 return [*ops, ("A", ind, f"{target} = {construct}")]
             return [f"{ind}{target} = _d_{self.class_of[id(typ)]}(r)"]
+        if typ.enumeration is None and typ.builtin in ("string", "base64Binary", "hexBinary"):
+            # may be empty: EXIficient then writes no CH but a second-level EE (see runtime)
+            kind = "string" if typ.builtin == "string" else "binary"
+            return [f"{ind}{target} = r.{kind}_element()"]
+        if typ.builtin == "list":
+            return [f"{ind}if r.empty_element():", f"{ind}    {target} = []", f"{ind}else:",
+                    *self.dec_simple_ops(typ, target, ind + "    "),
+                    f"{ind}    r.zero(1, 'end of element')"]
         return [("Z", ind, 1, "characters"), *self.dec_simple_ops(typ, target, ind),
                 ("Z", ind, 1, "end of element")]
 
@@ -769,6 +777,9 @@ class ModuleEmitter:
                                    obj=v, pfx=f"f{n}_", sv=f"s{n}", depth=depth + 1)
                 return ops
             return [f"{ind}_e_{self.class_of[id(typ)]}(w, {v})"]
+        # Empty strings/binaries are written as CH with an empty value, as libcbv2g, OpenV2G
+        # and the real cars in the captures do (EXIficient writes a second-level EE instead;
+        # the decoder accepts both).
         return [("W", ind, "0", 1, []), *self.enc_simple(typ, v, ind), ("W", ind, "0", 1, [])]
 
     # -- document level -------------------------------------------------------------------------
