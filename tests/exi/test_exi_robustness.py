@@ -149,3 +149,14 @@ def test_decoding_time_is_linear_in_message_size():
     t0 = time.monotonic()
     assert exi.decode(data, "iso2") == msg
     assert time.monotonic() - t0 < 1.0
+
+
+def test_empty_value_is_decoded_in_both_encodings():
+    """ISO-2 SessionStopReq with an empty SessionID: libcbv2g/OpenV2G/real cars (and we) write
+    CH with an empty value, EXIficient writes no CH but a second-level EE. Both decode."""
+    ours = bytes.fromhex("80980011f000")
+    exificient = bytes.fromhex("8098447c00")
+    a = exi.decode(ours, "iso2")
+    b = exi.decode(exificient, "iso2")
+    assert a == b and a.header.session_id == b""
+    assert exi.encode(b) == ours
