@@ -66,6 +66,11 @@ def server_tls_context(config: BoardConfig) -> ssl.SSLContext | None:
     when -20 is offered, TLS 1.3 on the same port (the protocol is known only after TLS)."""
     if config.v2g.tls == "none":
         return None
+    if set(config.v2g.protocols) == {"din"}:
+        # DIN 70121 has no TLS ([V2G-DC-618]: SDP answers TCP); offering it makes EVs that ask
+        # for TLS drop DIN and fail (seen with Josev's EVCC)
+        log.info("TLS not offered: DIN 70121 is the only protocol")
+        return None
     from secc.tls.context import CertificateDirectory, TLSConfigError, iso2_server_context
 
     certs = CertificateDirectory(Path(config.v2g.certificate_dir))

@@ -51,7 +51,7 @@ def _d_AppProtocolType(r: Reader) -> AppProtocolType:
     v_version_number_minor = None
     v_schema_id = None
     v_priority = None
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     v_protocol_namespace = r.string_element()
     p = r.p; q = p + 2
@@ -102,7 +102,7 @@ def _e_AppProtocolType(w: Writer, o: AppProtocolType) -> None:
 def _d_supportedAppProtocolReq(r: Reader) -> supportedAppProtocolReq:
     rv = r.v; rn = r.n
     v_app_protocol = []
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     n = 0
     while it == 0:
@@ -111,7 +111,7 @@ def _d_supportedAppProtocolReq(r: Reader) -> supportedAppProtocolReq:
         v1_version_number_minor = None
         v1_schema_id = None
         v1_priority = None
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 0; al = 0
         v1_protocol_namespace = r.string_element()
         p = r.p; q = p + 2
@@ -140,7 +140,7 @@ def _d_supportedAppProtocolReq(r: Reader) -> supportedAppProtocolReq:
         if n < 20:
             it, al = _P0[r.code(2, 2)]
         else:
-            r.zero(1, 'expected end of element')
+            r.zero(1, 'end of element')
             it = -1; al = 0
     return supportedAppProtocolReq(app_protocol=v_app_protocol)
 
@@ -269,9 +269,9 @@ def _e_f_SchemaID(w: Writer, v) -> None:
 
 def _d_f_VersionNumberMajor(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(4294967295)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_VersionNumberMajor(w: Writer, v) -> None:
@@ -281,9 +281,9 @@ def _e_f_VersionNumberMajor(w: Writer, v) -> None:
 
 def _d_f_VersionNumberMinor(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(4294967295)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_VersionNumberMinor(w: Writer, v) -> None:

@@ -1416,7 +1416,7 @@ def _e_AC_EVSEStatusType(w: Writer, o: AC_EVSEStatusType) -> None:
     w.bits(((_K5[f_evse_notification]) << 2), 7)
 
 def _d_BodyBaseType(r: Reader) -> BodyBaseType:
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return BodyBaseType()
 
@@ -1429,7 +1429,7 @@ def _d_BodyType(r: Reader) -> BodyType:
     if it == 0:
         nm, fn = _DISPATCH0[al]
         sel = (nm, fn(r))
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     return _with(BodyType(), sel)
 
@@ -2015,7 +2015,7 @@ def _e_CableCheckResType(w: Writer, o: CableCheckResType) -> None:
 
 def _d_CanonicalizationMethodType(r: Reader) -> CanonicalizationMethodType:
     v_algorithm = None
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     v_algorithm = r.string()
     it, al = _P36[r.code(2, 2)]
@@ -2036,13 +2036,13 @@ def _e_CanonicalizationMethodType(w: Writer, o: CanonicalizationMethodType) -> N
 def _d_CertificateChainType(r: Reader) -> CertificateChainType:
     v_certificate = None
     v_sub_certificates = None
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     v_certificate = r.binary_element()
     it, al = _P36[r.code(2, 2)]
     if it == 1:
         v_sub_certificates = _d_SubCertificatesType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     return CertificateChainType(certificate=v_certificate, sub_certificates=v_sub_certificates)
 
@@ -2068,16 +2068,16 @@ def _d_CertificateInstallationReqType(r: Reader) -> CertificateInstallationReqTy
     it, al = _P30[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 1; al = 0
     v_oem_provisioning_cert = r.binary_element()
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 2; al = 0
     v_list_of_root_certificate_i_ds = _d_ListOfRootCertificateIDsType(r)
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 3; al = 0
     v_dh_params = r.binary_element()
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return CertificateInstallationReqType(id=v_id, oem_provisioning_cert=v_oem_provisioning_cert, list_of_root_certificate_i_ds=v_list_of_root_certificate_i_ds, dh_params=v_dh_params)
 
@@ -2111,7 +2111,7 @@ def _d_CertificateInstallationResType(r: Reader) -> CertificateInstallationResTy
     v_contract_signature_encrypted_private_key = None
     v_dh_params = None
     v_contract_id = None
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     v_id = r.string()
     v1_certificate = None
@@ -2128,19 +2128,19 @@ def _d_CertificateInstallationResType(r: Reader) -> CertificateInstallationResTy
     it, al = _P36[r.code(2, 2)]
     if it == 1:
         v1_sub_certificates = _d_SubCertificatesType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     v_contract_signature_cert_chain = CertificateChainType(certificate=v1_certificate, sub_certificates=v1_sub_certificates)
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 3; al = 0
     v_contract_signature_encrypted_private_key = r.binary_element()
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 4; al = 0
     v_dh_params = r.binary_element()
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 5; al = 0
     v_contract_id = r.string_element()
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return CertificateInstallationResType(id=v_id, response_code=v_response_code, contract_signature_cert_chain=v_contract_signature_cert_chain, contract_signature_encrypted_private_key=v_contract_signature_encrypted_private_key, dh_params=v_dh_params, contract_id=v_contract_id)
 
@@ -2187,29 +2187,29 @@ def _d_CertificateUpdateReqType(r: Reader) -> CertificateUpdateReqType:
     it, al = _P30[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 1; al = 0
     v1_certificate = None
     v1_sub_certificates = None
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     v1_certificate = r.binary_element()
     it, al = _P36[r.code(2, 2)]
     if it == 1:
         v1_sub_certificates = _d_SubCertificatesType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     v_contract_signature_cert_chain = CertificateChainType(certificate=v1_certificate, sub_certificates=v1_sub_certificates)
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 2; al = 0
     v_contract_id = r.string_element()
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 3; al = 0
     v_list_of_root_certificate_i_ds = _d_ListOfRootCertificateIDsType(r)
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 4; al = 0
     v_dh_params = r.binary_element()
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return CertificateUpdateReqType(id=v_id, contract_signature_cert_chain=v_contract_signature_cert_chain, contract_id=v_contract_id, list_of_root_certificate_i_ds=v_list_of_root_certificate_i_ds, dh_params=v_dh_params)
 
@@ -2257,7 +2257,7 @@ def _d_CertificateUpdateResType(r: Reader) -> CertificateUpdateResType:
     v_dh_params = None
     v_contract_id = None
     v_retry_counter = None
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     v_id = r.string()
     v1_certificate = None
@@ -2274,16 +2274,16 @@ def _d_CertificateUpdateResType(r: Reader) -> CertificateUpdateResType:
     it, al = _P36[r.code(2, 2)]
     if it == 1:
         v1_sub_certificates = _d_SubCertificatesType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     v_contract_signature_cert_chain = CertificateChainType(certificate=v1_certificate, sub_certificates=v1_sub_certificates)
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 3; al = 0
     v_contract_signature_encrypted_private_key = r.binary_element()
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 4; al = 0
     v_dh_params = r.binary_element()
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 5; al = 0
     v_contract_id = r.string_element()
     p = r.p; q = p + 3
@@ -2376,25 +2376,25 @@ def _d_ChargeParameterDiscoveryReqType(r: Reader) -> ChargeParameterDiscoveryReq
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 1; al = 0
         v1_e_amount = _d_PhysicalValueType(r)
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 2; al = 0
         v1_ev_max_voltage = _d_PhysicalValueType(r)
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 3; al = 0
         v1_ev_max_current = _d_PhysicalValueType(r)
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 4; al = 0
         v1_ev_min_current = _d_PhysicalValueType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
         v_ac_ev_charge_parameter = AC_EVChargeParameterType(departure_time=v1_departure_time, e_amount=v1_e_amount, ev_max_voltage=v1_ev_max_voltage, ev_max_current=v1_ev_max_current, ev_min_current=v1_ev_min_current)
     elif al == 1:
         v_dc_ev_charge_parameter = _d_DC_EVChargeParameterType(r)
     elif al == 2:
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
         v_ev_charge_parameter = EVChargeParameterType()
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return ChargeParameterDiscoveryReqType(ev_requested_energy_transfer_type=v_ev_requested_energy_transfer_type, ac_ev_charge_parameter=v_ac_ev_charge_parameter, dc_ev_charge_parameter=v_dc_ev_charge_parameter, ev_charge_parameter=v_ev_charge_parameter)
 
@@ -2461,7 +2461,7 @@ def _d_ChargeParameterDiscoveryResType(r: Reader) -> ChargeParameterDiscoveryRes
     if al == 0:
         v_sa_schedule_list = _d_SAScheduleListType(r)
     elif al == 1:
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
         v_sa_schedules = SASchedulesType()
     it, al = _P41[r.code(2, 3)]
@@ -2470,28 +2470,28 @@ def _d_ChargeParameterDiscoveryResType(r: Reader) -> ChargeParameterDiscoveryRes
         v2_evse_max_voltage = None
         v2_evse_max_current = None
         v2_evse_min_current = None
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 0; al = 0
         v2_ac_evse_status = _d_AC_EVSEStatusType(r)
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 1; al = 0
         v2_evse_max_voltage = _d_PhysicalValueType(r)
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 2; al = 0
         v2_evse_max_current = _d_PhysicalValueType(r)
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 3; al = 0
         v2_evse_min_current = _d_PhysicalValueType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
         v_ac_evse_charge_parameter = AC_EVSEChargeParameterType(ac_evse_status=v2_ac_evse_status, evse_max_voltage=v2_evse_max_voltage, evse_max_current=v2_evse_max_current, evse_min_current=v2_evse_min_current)
     elif al == 1:
         v_dc_evse_charge_parameter = _d_DC_EVSEChargeParameterType(r)
     elif al == 2:
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
         v_evse_charge_parameter = EVSEChargeParameterType()
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return ChargeParameterDiscoveryResType(response_code=v_response_code, evse_processing=v_evse_processing, sa_schedule_list=v_sa_schedule_list, sa_schedules=v_sa_schedules, ac_evse_charge_parameter=v_ac_evse_charge_parameter, dc_evse_charge_parameter=v_dc_evse_charge_parameter, evse_charge_parameter=v_evse_charge_parameter)
 
@@ -2620,7 +2620,7 @@ def _e_ChargingProfileType(w: Writer, o: ChargingProfileType) -> None:
     w.bits(1, 2)
 
 def _d_ChargingStatusReqType(r: Reader) -> ChargingStatusReqType:
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return ChargingStatusReqType()
 
@@ -2705,7 +2705,7 @@ def _d_ChargingStatusResType(r: Reader) -> ChargingStatusResType:
         v2_sig_meter_reading = None
         v2_meter_status = None
         v2_t_meter = None
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 0; al = 0
         v2_meter_id = r.string_element()
         it, al = _P45[r.code(3, 5)]
@@ -2746,7 +2746,7 @@ def _d_ChargingStatusResType(r: Reader) -> ChargingStatusResType:
             if b & 0x3: r.badz(p, 2, b & 0x3)
             it = -1; al = 0
         v_meter_info = MeterInfoType(meter_id=v2_meter_id, meter_reading=v2_meter_reading, sig_meter_reading=v2_sig_meter_reading, meter_status=v2_meter_status, t_meter=v2_t_meter)
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 5; al = 0
     v3_power_switch_closed = None
     v3_rcd = None
@@ -2953,7 +2953,7 @@ def _d_ContractAuthenticationReqType(r: Reader) -> ContractAuthenticationReqType
         it, al = _P36[r.code(2, 2)]
     if it == 1:
         v_gen_challenge = r.string_element()
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     return ContractAuthenticationReqType(id=v_id, gen_challenge=v_gen_challenge)
 
@@ -5030,7 +5030,7 @@ def _e_DSAKeyValueType(w: Writer, o: DSAKeyValueType) -> None:
 
 def _d_DigestMethodType(r: Reader) -> DigestMethodType:
     v_algorithm = None
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     v_algorithm = r.string()
     it, al = _P36[r.code(2, 2)]
@@ -5049,7 +5049,7 @@ def _e_DigestMethodType(w: Writer, o: DigestMethodType) -> None:
     w.bits(1, 2)
 
 def _d_EVChargeParameterType(r: Reader) -> EVChargeParameterType:
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return EVChargeParameterType()
 
@@ -5057,7 +5057,7 @@ def _e_EVChargeParameterType(w: Writer, o: EVChargeParameterType) -> None:
     w.bits(0, 1)
 
 def _d_EVPowerDeliveryParameterType(r: Reader) -> EVPowerDeliveryParameterType:
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return EVPowerDeliveryParameterType()
 
@@ -5065,7 +5065,7 @@ def _e_EVPowerDeliveryParameterType(w: Writer, o: EVPowerDeliveryParameterType) 
     w.bits(0, 1)
 
 def _d_EVSEChargeParameterType(r: Reader) -> EVSEChargeParameterType:
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return EVSEChargeParameterType()
 
@@ -5073,7 +5073,7 @@ def _e_EVSEChargeParameterType(w: Writer, o: EVSEChargeParameterType) -> None:
     w.bits(0, 1)
 
 def _d_EVSEStatusType(r: Reader) -> EVSEStatusType:
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return EVSEStatusType()
 
@@ -5081,7 +5081,7 @@ def _e_EVSEStatusType(w: Writer, o: EVSEStatusType) -> None:
     w.bits(0, 1)
 
 def _d_EVStatusType(r: Reader) -> EVStatusType:
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return EVStatusType()
 
@@ -5110,7 +5110,7 @@ def _d_EntryType(r: Reader) -> EntryType:
         if e >= 2: r.bad_code(p + 1, e, 2)
         it, al = _P36[e]
         if it == 1:
-            r.zero(1, 'expected characters')
+            r.zero(1, 'characters')
             v1_duration = r.uintb(4294967295)
             p = r.p; q = p + 2
             if q > rn: rv, rn = r.refill(q)
@@ -5119,10 +5119,10 @@ def _d_EntryType(r: Reader) -> EntryType:
             it = -1; al = 0
         v_relative_time_interval = RelativeTimeIntervalType(start=v1_start, duration=v1_duration)
     elif al == 1:
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
         v_time_interval = IntervalType()
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return EntryType(relative_time_interval=v_relative_time_interval, time_interval=v_time_interval)
 
@@ -5151,7 +5151,7 @@ def _e_EntryType(w: Writer, o: EntryType) -> None:
     w.bits(0, 1)
 
 def _d_IntervalType(r: Reader) -> IntervalType:
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return IntervalType()
 
@@ -5192,7 +5192,7 @@ def _d_KeyInfoType(r: Reader) -> KeyInfoType:
                 it, al = _P56[r.code(2, 2)]
             if it == 2:
                 v1_transforms = _d_TransformsType(r)
-                r.zero(1, 'expected end of element')
+                r.zero(1, 'end of element')
                 it = -1; al = 0
             t = RetrievalMethodType(type=v1_type, uri=v1_uri, transforms=v1_transforms)
             v_retrieval_method.append(t)
@@ -5294,13 +5294,13 @@ def _d_KeyValueType(r: Reader) -> KeyValueType:
     elif al == 1:
         v1_modulus = None
         v1_exponent = None
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 0; al = 0
         v1_modulus = r.binary_element()
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 1; al = 0
         v1_exponent = r.binary_element()
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
         v_rsa_key_value = RSAKeyValueType(modulus=v1_modulus, exponent=v1_exponent)
     elif al == 2:
@@ -5331,7 +5331,7 @@ def _e_KeyValueType(w: Writer, o: KeyValueType) -> None:
 
 def _d_ListOfRootCertificateIDsType(r: Reader) -> ListOfRootCertificateIDsType:
     v_root_certificate_id = []
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     n = 0
     while it == 0:
@@ -5361,7 +5361,7 @@ def _d_ManifestType(r: Reader) -> ManifestType:
     it, al = _P30[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 1; al = 0
     n = 0
     while it == 1:
@@ -5393,7 +5393,7 @@ def _d_MessageHeaderType(r: Reader) -> MessageHeaderType:
     v_session_id = None
     v_notification = None
     v_signature = None
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     v_session_id = r.binary_element()
     it, al = _P97[r.code(2, 3)]
@@ -5412,13 +5412,13 @@ def _d_MessageHeaderType(r: Reader) -> MessageHeaderType:
         it, al = _P36[e]
         if it == 1:
             v1_fault_msg = r.string_element()
-            r.zero(1, 'expected end of element')
+            r.zero(1, 'end of element')
             it = -1; al = 0
         v_notification = NotificationType(fault_code=v1_fault_code, fault_msg=v1_fault_msg)
         it, al = _P56[r.code(2, 2)]
     if it == 2:
         v_signature = _d_SignatureType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     return MessageHeaderType(session_id=v_session_id, notification=v_notification, signature=v_signature)
 
@@ -5457,7 +5457,7 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
     v_sig_meter_reading = None
     v_meter_status = None
     v_t_meter = None
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     v_meter_id = r.string_element()
     it, al = _P45[r.code(3, 5)]
@@ -5595,7 +5595,7 @@ def _d_MeteringReceiptReqType(r: Reader) -> MeteringReceiptReqType:
     it, al = _P30[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 1; al = 0
     v_session_id = r.binary_element()
     it, al = _P24[r.code(2, 2)]
@@ -5618,7 +5618,7 @@ def _d_MeteringReceiptReqType(r: Reader) -> MeteringReceiptReqType:
     v1_sig_meter_reading = None
     v1_meter_status = None
     v1_t_meter = None
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     v1_meter_id = r.string_element()
     it, al = _P45[r.code(3, 5)]
@@ -5659,7 +5659,7 @@ def _d_MeteringReceiptReqType(r: Reader) -> MeteringReceiptReqType:
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = -1; al = 0
     v_meter_info = MeterInfoType(meter_id=v1_meter_id, meter_reading=v1_meter_reading, sig_meter_reading=v1_sig_meter_reading, meter_status=v1_meter_status, t_meter=v1_t_meter)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return MeteringReceiptReqType(id=v_id, session_id=v_session_id, sa_schedule_tuple_id=v_sa_schedule_tuple_id, meter_info=v_meter_info)
 
@@ -5786,7 +5786,7 @@ def _d_NotificationType(r: Reader) -> NotificationType:
     it, al = _P36[e]
     if it == 1:
         v_fault_msg = r.string_element()
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     return NotificationType(fault_code=v_fault_code, fault_msg=v_fault_msg)
 
@@ -5872,7 +5872,7 @@ def _d_PMaxScheduleEntryType(r: Reader) -> PMaxScheduleEntryType:
         if e >= 2: r.bad_code(p + 1, e, 2)
         it, al = _P36[e]
         if it == 1:
-            r.zero(1, 'expected characters')
+            r.zero(1, 'characters')
             v1_duration = r.uintb(4294967295)
             p = r.p; q = p + 2
             if q > rn: rv, rn = r.refill(q)
@@ -5881,7 +5881,7 @@ def _d_PMaxScheduleEntryType(r: Reader) -> PMaxScheduleEntryType:
             it = -1; al = 0
         v_relative_time_interval = RelativeTimeIntervalType(start=v1_start, duration=v1_duration)
     elif al == 1:
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
         v_time_interval = IntervalType()
     p = r.p; q = p + 3
@@ -6071,7 +6071,7 @@ def _d_ParameterType(r: Reader) -> ParameterType:
     v_int_value = None
     v_physical_value = None
     v_string_value = None
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     v_name = r.string()
     p = r.p; q = p + 7
@@ -6105,7 +6105,7 @@ def _d_ParameterType(r: Reader) -> ParameterType:
         v_short_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
         if not -32768 <= v_short_value <= 32767:
             r.fail('integer out of range')
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
     elif al == 3:
         p = r.p; q = p + 2
         if q > rn: rv, rn = r.refill(q)
@@ -6115,7 +6115,7 @@ def _d_ParameterType(r: Reader) -> ParameterType:
         v_int_value = -r.uintb(2147483647) - 1 if sg else r.uintb(2147483647)
         if not -2147483648 <= v_int_value <= 2147483647:
             r.fail('integer out of range')
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
     elif al == 4:
         v1_multiplier = None
         v1_unit = None
@@ -6154,7 +6154,7 @@ def _d_ParameterType(r: Reader) -> ParameterType:
         v_physical_value = PhysicalValueType(multiplier=v1_multiplier, unit=v1_unit, value=v1_value)
     elif al == 5:
         v_string_value = r.string_element()
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return ParameterType(name=v_name, value_type=v_value_type, bool_value=v_bool_value, byte_value=v_byte_value, short_value=v_short_value, int_value=v_int_value, physical_value=v_physical_value, string_value=v_string_value)
 
@@ -6222,7 +6222,7 @@ def _d_PaymentDetailsReqType(r: Reader) -> PaymentDetailsReqType:
     rv = r.v; rn = r.n
     v_contract_id = None
     v_contract_signature_cert_chain = None
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     v_contract_id = r.string_element()
     v1_certificate = None
@@ -6236,10 +6236,10 @@ def _d_PaymentDetailsReqType(r: Reader) -> PaymentDetailsReqType:
     it, al = _P36[r.code(2, 2)]
     if it == 1:
         v1_sub_certificates = _d_SubCertificatesType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     v_contract_signature_cert_chain = CertificateChainType(certificate=v1_certificate, sub_certificates=v1_sub_certificates)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return PaymentDetailsReqType(contract_id=v_contract_id, contract_signature_cert_chain=v_contract_signature_cert_chain)
 
@@ -6311,7 +6311,7 @@ def _e_PaymentDetailsResType(w: Writer, o: PaymentDetailsResType) -> None:
 def _d_PaymentOptionsType(r: Reader) -> PaymentOptionsType:
     rv = r.v; rn = r.n
     v_payment_option = []
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     n = 0
     while it == 0:
@@ -6418,7 +6418,7 @@ def _d_PowerDeliveryReqType(r: Reader) -> PowerDeliveryReqType:
             v1_dc_ev_status = None
             v1_bulk_charging_complete = None
             v1_charging_complete = None
-            r.zero(1, 'expected next item')
+            r.zero(1, 'next item')
             it = 0; al = 0
             v1_dc_ev_status = _d_DC_EVStatusType(r)
             it, al = _P0[r.code(2, 2)]
@@ -6437,10 +6437,10 @@ def _d_PowerDeliveryReqType(r: Reader) -> PowerDeliveryReqType:
             it = -1; al = 0
             v_dc_ev_power_delivery_parameter = DC_EVPowerDeliveryParameterType(dc_ev_status=v1_dc_ev_status, bulk_charging_complete=v1_bulk_charging_complete, charging_complete=v1_charging_complete)
         elif al == 1:
-            r.zero(1, 'expected end of element')
+            r.zero(1, 'end of element')
             it = -1; al = 0
             v_ev_power_delivery_parameter = EVPowerDeliveryParameterType()
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     return PowerDeliveryReqType(ready_to_charge_state=v_ready_to_charge_state, charging_profile=v_charging_profile, dc_ev_power_delivery_parameter=v_dc_ev_power_delivery_parameter, ev_power_delivery_parameter=v_ev_power_delivery_parameter)
 
@@ -6547,10 +6547,10 @@ def _d_PowerDeliveryResType(r: Reader) -> PowerDeliveryResType:
         it = -1; al = 0
         v_dc_evse_status = DC_EVSEStatusType(evse_isolation_status=v2_evse_isolation_status, evse_status_code=v2_evse_status_code, notification_max_delay=v2_notification_max_delay, evse_notification=v2_evse_notification)
     elif al == 2:
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
         v_evse_status = EVSEStatusType()
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return PowerDeliveryResType(response_code=v_response_code, ac_evse_status=v_ac_evse_status, dc_evse_status=v_dc_evse_status, evse_status=v_evse_status)
 
@@ -6926,13 +6926,13 @@ def _e_ProfileEntryType(w: Writer, o: ProfileEntryType) -> None:
 def _d_RSAKeyValueType(r: Reader) -> RSAKeyValueType:
     v_modulus = None
     v_exponent = None
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     v_modulus = r.binary_element()
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 1; al = 0
     v_exponent = r.binary_element()
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return RSAKeyValueType(modulus=v_modulus, exponent=v_exponent)
 
@@ -6966,13 +6966,13 @@ def _d_ReferenceType(r: Reader) -> ReferenceType:
         it, al = _P134[r.code(2, 2)]
     if it == 3:
         v_transforms = _d_TransformsType(r)
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 4; al = 0
     v_digest_method = _d_DigestMethodType(r)
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 5; al = 0
     v_digest_value = r.binary_element()
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return ReferenceType(id=v_id, type=v_type, uri=v_uri, transforms=v_transforms, digest_method=v_digest_method, digest_value=v_digest_value)
 
@@ -7027,7 +7027,7 @@ def _d_RelativeTimeIntervalType(r: Reader) -> RelativeTimeIntervalType:
     if e >= 2: r.bad_code(p + 1, e, 2)
     it, al = _P36[e]
     if it == 1:
-        r.zero(1, 'expected characters')
+        r.zero(1, 'characters')
         v_duration = r.uintb(4294967295)
         p = r.p; q = p + 2
         if q > rn: rv, rn = r.refill(q)
@@ -7064,7 +7064,7 @@ def _d_RetrievalMethodType(r: Reader) -> RetrievalMethodType:
         it, al = _P56[r.code(2, 2)]
     if it == 2:
         v_transforms = _d_TransformsType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     return RetrievalMethodType(type=v_type, uri=v_uri, transforms=v_transforms)
 
@@ -7090,7 +7090,7 @@ def _e_RetrievalMethodType(w: Writer, o: RetrievalMethodType) -> None:
 def _d_SAScheduleListType(r: Reader) -> SAScheduleListType:
     rv = r.v; rn = r.n
     v_sa_schedule_tuple = []
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     n = 0
     while it == 0:
@@ -7115,7 +7115,7 @@ def _d_SAScheduleListType(r: Reader) -> SAScheduleListType:
         it, al = _P56[r.code(2, 2)]
         if it == 2:
             v1_sales_tariff = _d_SalesTariffType(r)
-            r.zero(1, 'expected end of element')
+            r.zero(1, 'end of element')
             it = -1; al = 0
         t = SAScheduleTupleType(sa_schedule_tuple_id=v1_sa_schedule_tuple_id, p_max_schedule=v1_p_max_schedule, sales_tariff=v1_sales_tariff)
         v_sa_schedule_tuple.append(t)
@@ -7174,7 +7174,7 @@ def _d_SAScheduleTupleType(r: Reader) -> SAScheduleTupleType:
     it, al = _P56[r.code(2, 2)]
     if it == 2:
         v_sales_tariff = _d_SalesTariffType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     return SAScheduleTupleType(sa_schedule_tuple_id=v_sa_schedule_tuple_id, p_max_schedule=v_p_max_schedule, sales_tariff=v_sales_tariff)
 
@@ -7198,7 +7198,7 @@ def _e_SAScheduleTupleType(w: Writer, o: SAScheduleTupleType) -> None:
     w.bits((c1[0]), c1[1])
 
 def _d_SASchedulesType(r: Reader) -> SASchedulesType:
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return SASchedulesType()
 
@@ -7235,7 +7235,7 @@ def _d_SalesTariffEntryType(r: Reader) -> SalesTariffEntryType:
         if e >= 2: r.bad_code(p + 1, e, 2)
         it, al = _P36[e]
         if it == 1:
-            r.zero(1, 'expected characters')
+            r.zero(1, 'characters')
             v1_duration = r.uintb(4294967295)
             p = r.p; q = p + 2
             if q > rn: rv, rn = r.refill(q)
@@ -7244,7 +7244,7 @@ def _d_SalesTariffEntryType(r: Reader) -> SalesTariffEntryType:
             it = -1; al = 0
         v_relative_time_interval = RelativeTimeIntervalType(start=v1_start, duration=v1_duration)
     elif al == 1:
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
         v_time_interval = IntervalType()
     p = r.p; q = p + 13
@@ -7308,7 +7308,7 @@ def _d_SalesTariffType(r: Reader) -> SalesTariffType:
     v_sales_tariff_description = None
     v_num_e_price_levels = None
     v_sales_tariff_entry = []
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     v_id = r.string()
     p = r.p; q = p + 3
@@ -7329,7 +7329,7 @@ def _d_SalesTariffType(r: Reader) -> SalesTariffType:
     it, al = _P24[e]
     if it == 2:
         v_sales_tariff_description = r.string_element()
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 3; al = 0
     p = r.p; q = p + 11
     if q > rn: rv, rn = r.refill(q)
@@ -7385,7 +7385,7 @@ def _e_SalesTariffType(w: Writer, o: SalesTariffType) -> None:
 def _d_SelectedServiceListType(r: Reader) -> SelectedServiceListType:
     rv = r.v; rn = r.n
     v_selected_service = []
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     n = 0
     while it == 0:
@@ -7524,7 +7524,7 @@ def _d_ServiceChargeType(r: Reader) -> ServiceChargeType:
     it, al = _P0[e]
     if it == 1:
         v1_service_name = r.string_element()
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 2; al = 0
     p = r.p; q = p + 6
     if q > rn: rv, rn = r.refill(q)
@@ -7537,7 +7537,7 @@ def _d_ServiceChargeType(r: Reader) -> ServiceChargeType:
     it, al = _P121[e]
     if it == 3:
         v1_service_scope = r.string_element()
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     v_service_tag = ServiceTagType(service_id=v1_service_id, service_name=v1_service_name, service_category=v1_service_category, service_scope=v1_service_scope)
     p = r.p; q = p + 12
@@ -7629,7 +7629,7 @@ def _d_ServiceDetailResType(r: Reader) -> ServiceDetailResType:
     it, al = _P56[e]
     if it == 2:
         v_service_parameter_list = _d_ServiceParameterListType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     return ServiceDetailResType(response_code=v_response_code, service_id=v_service_id, service_parameter_list=v_service_parameter_list)
 
@@ -7719,7 +7719,7 @@ def _d_ServiceDiscoveryResType(r: Reader) -> ServiceDiscoveryResType:
     v_charge_service = ServiceChargeType(service_tag=v1_service_tag, free_service=v1_free_service, energy_transfer_type=v1_energy_transfer_type)
     if it == 3:
         v_service_list = _d_ServiceTagListType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     return ServiceDiscoveryResType(response_code=v_response_code, payment_options=v_payment_options, charge_service=v_charge_service, service_list=v_service_list)
 
@@ -7751,7 +7751,7 @@ def _e_ServiceDiscoveryResType(w: Writer, o: ServiceDiscoveryResType) -> None:
 
 def _d_ServiceParameterListType(r: Reader) -> ServiceParameterListType:
     v_parameter_set = []
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     n = 0
     while it == 0:
@@ -7786,7 +7786,7 @@ def _d_ServicePaymentSelectionReqType(r: Reader) -> ServicePaymentSelectionReqTy
     v_selected_payment_option = _K128[k]
     it = 1; al = 0
     v_selected_service_list = _d_SelectedServiceListType(r)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return ServicePaymentSelectionReqType(selected_payment_option=v_selected_payment_option, selected_service_list=v_selected_service_list)
 
@@ -7820,13 +7820,13 @@ def _e_ServicePaymentSelectionResType(w: Writer, o: ServicePaymentSelectionResTy
 def _d_ServiceTagListType(r: Reader) -> ServiceTagListType:
     rv = r.v; rn = r.n
     v_service = []
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     n = 0
     while it == 0:
         v1_service_tag = None
         v1_free_service = None
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 0; al = 0
         v1_service_tag = _d_ServiceTagType(r)
         p = r.p; q = p + 5
@@ -7880,7 +7880,7 @@ def _d_ServiceTagType(r: Reader) -> ServiceTagType:
     it, al = _P0[e]
     if it == 1:
         v_service_name = r.string_element()
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 2; al = 0
     p = r.p; q = p + 6
     if q > rn: rv, rn = r.refill(q)
@@ -7893,7 +7893,7 @@ def _d_ServiceTagType(r: Reader) -> ServiceTagType:
     it, al = _P121[e]
     if it == 3:
         v_service_scope = r.string_element()
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     return ServiceTagType(service_id=v_service_id, service_name=v_service_name, service_category=v_service_category, service_scope=v_service_scope)
 
@@ -7946,7 +7946,7 @@ def _d_ServiceType(r: Reader) -> ServiceType:
     it, al = _P0[e]
     if it == 1:
         v1_service_name = r.string_element()
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 2; al = 0
     p = r.p; q = p + 6
     if q > rn: rv, rn = r.refill(q)
@@ -7959,7 +7959,7 @@ def _d_ServiceType(r: Reader) -> ServiceType:
     it, al = _P121[e]
     if it == 3:
         v1_service_scope = r.string_element()
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     v_service_tag = ServiceTagType(service_id=v1_service_id, service_name=v1_service_name, service_category=v1_service_category, service_scope=v1_service_scope)
     p = r.p; q = p + 5
@@ -8002,10 +8002,10 @@ def _e_ServiceType(w: Writer, o: ServiceType) -> None:
 
 def _d_SessionSetupReqType(r: Reader) -> SessionSetupReqType:
     v_evccid = None
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     v_evccid = r.binary_element()
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return SessionSetupReqType(evccid=v_evccid)
 
@@ -8085,7 +8085,7 @@ def _e_SessionStopResType(w: Writer, o: SessionStopResType) -> None:
     w.bits(((_K7[f_response_code]) << 2), 9)
 
 def _d_SessionStopType(r: Reader) -> SessionStopType:
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return SessionStopType()
 
@@ -8096,7 +8096,7 @@ def _d_SignatureMethodType(r: Reader) -> SignatureMethodType:
     rv = r.v; rn = r.n
     v_algorithm = None
     v_hmac_output_length = None
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     v_algorithm = r.string()
     it, al = _P97[r.code(3, 3)]
@@ -8141,7 +8141,7 @@ def _d_SignaturePropertiesType(r: Reader) -> SignaturePropertiesType:
     it, al = _P30[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 1; al = 0
     n = 0
     while it == 1:
@@ -8174,7 +8174,7 @@ def _d_SignaturePropertyType(r: Reader) -> SignaturePropertyType:
     it, al = _P30[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 1; al = 0
     v_target = r.string()
     it, al = _P148[r.code(2, 1)]
@@ -8209,7 +8209,7 @@ def _d_SignatureType(r: Reader) -> SignatureType:
     it, al = _P30[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 1; al = 0
     v_signed_info = _d_SignedInfoType(r)
     v1_id = None
@@ -8223,7 +8223,7 @@ def _d_SignatureType(r: Reader) -> SignatureType:
     it, al = _P30[e]
     if it == 0:
         v1_id = r.string()
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 1; al = 0
     v1_value = r.binary()
     p = r.p; q = p + 3
@@ -8293,10 +8293,10 @@ def _d_SignatureValueType(r: Reader) -> SignatureValueType:
     it, al = _P30[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 1; al = 0
     v_value = r.binary()
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return SignatureValueType(id=v_id, value=v_value)
 
@@ -8322,13 +8322,13 @@ def _d_SignedInfoType(r: Reader) -> SignedInfoType:
     it, al = _P30[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 1; al = 0
     v_canonicalization_method = _d_CanonicalizationMethodType(r)
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 2; al = 0
     v_signature_method = _d_SignatureMethodType(r)
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 3; al = 0
     n = 0
     while it == 3:
@@ -8368,7 +8368,7 @@ def _e_SignedInfoType(w: Writer, o: SignedInfoType) -> None:
 
 def _d_SubCertificatesType(r: Reader) -> SubCertificatesType:
     v_certificate = []
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     n = 0
     while it == 0:
@@ -8395,7 +8395,7 @@ def _e_SubCertificatesType(w: Writer, o: SubCertificatesType) -> None:
 def _d_TransformType(r: Reader) -> TransformType:
     v_algorithm = None
     v_x_path = []
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     v_algorithm = r.string()
     it, al = _P154[r.code(3, 3)]
@@ -8429,7 +8429,7 @@ def _e_TransformType(w: Writer, o: TransformType) -> None:
 
 def _d_TransformsType(r: Reader) -> TransformsType:
     v_transform = []
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     n = 0
     while it == 0:
@@ -8652,7 +8652,7 @@ def _d_X509DataType(r: Reader) -> X509DataType:
         if al == 0:
             v1_x509_issuer_name = None
             v1_x509_serial_number = None
-            r.zero(1, 'expected next item')
+            r.zero(1, 'next item')
             it = 0; al = 0
             v1_x509_issuer_name = r.string_element()
             p = r.p; q = p + 3
@@ -8739,7 +8739,7 @@ def _d_X509IssuerSerialType(r: Reader) -> X509IssuerSerialType:
     rv = r.v; rn = r.n
     v_x509_issuer_name = None
     v_x509_serial_number = None
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     v_x509_issuer_name = r.string_element()
     p = r.p; q = p + 3
@@ -8786,13 +8786,13 @@ def _d_V2G_Message(r: Reader) -> V2G_Message:
         it, al = _P56[r.code(2, 2)]
     if it == 2:
         v1_signature = _d_SignatureType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, notification=v1_notification, signature=v1_signature)
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 1; al = 0
     v_body = _d_BodyType(r)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return V2G_Message(header=v_header, body=v_body)
 
@@ -8934,7 +8934,7 @@ def _d_f_ChargingProfileEntryMaxPower(r: Reader):
     v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
     if not -32768 <= v <= 32767:
         r.fail('integer out of range')
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_ChargingProfileEntryMaxPower(w: Writer, v) -> None:
@@ -8946,9 +8946,9 @@ def _e_f_ChargingProfileEntryMaxPower(w: Writer, v) -> None:
 
 def _d_f_ChargingProfileEntryStart(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(4294967295)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_ChargingProfileEntryStart(w: Writer, v) -> None:
@@ -8996,7 +8996,7 @@ def _d_f_DateTimeNow(r: Reader):
     v = -r.uintb(9223372036854775807) - 1 if sg else r.uintb(9223372036854775807)
     if not -9223372036854775808 <= v <= 9223372036854775807:
         r.fail('integer out of range')
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_DateTimeNow(w: Writer, v) -> None:
@@ -9008,9 +9008,9 @@ def _e_f_DateTimeNow(w: Writer, v) -> None:
 
 def _d_f_DepartureTime(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(4294967295)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_DepartureTime(w: Writer, v) -> None:
@@ -9334,7 +9334,7 @@ def _d_f_HMACOutputLength(r: Reader):
     if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
     v = -r.uint() - 1 if sg else r.uint()
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_HMACOutputLength(w: Writer, v) -> None:
@@ -9382,7 +9382,7 @@ def _d_f_MeterStatus(r: Reader):
     v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
     if not -32768 <= v <= 32767:
         r.fail('integer out of range')
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_MeterStatus(w: Writer, v) -> None:
@@ -9429,9 +9429,9 @@ def _e_f_Multiplier(w: Writer, v) -> None:
 
 def _d_f_NotificationMaxDelay(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(4294967295)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_NotificationMaxDelay(w: Writer, v) -> None:
@@ -9503,7 +9503,7 @@ def _d_f_PMax(r: Reader):
     v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
     if not -32768 <= v <= 32767:
         r.fail('integer out of range')
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_PMax(w: Writer, v) -> None:
@@ -9523,7 +9523,7 @@ def _d_f_PMaxScheduleID(r: Reader):
     v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
     if not -32768 <= v <= 32767:
         r.fail('integer out of range')
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_PMaxScheduleID(w: Writer, v) -> None:
@@ -9543,7 +9543,7 @@ def _d_f_ParameterSetID(r: Reader):
     v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
     if not -32768 <= v <= 32767:
         r.fail('integer out of range')
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_ParameterSetID(w: Writer, v) -> None:
@@ -9658,7 +9658,7 @@ def _d_f_RetryCounter(r: Reader):
     v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
     if not -32768 <= v <= 32767:
         r.fail('integer out of range')
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_RetryCounter(w: Writer, v) -> None:
@@ -9688,7 +9688,7 @@ def _d_f_SAScheduleTupleID(r: Reader):
     v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
     if not -32768 <= v <= 32767:
         r.fail('integer out of range')
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_SAScheduleTupleID(w: Writer, v) -> None:
@@ -9708,7 +9708,7 @@ def _d_f_SAScheduleTupleID(r: Reader):
     v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
     if not -32768 <= v <= 32767:
         r.fail('integer out of range')
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_SAScheduleTupleID(w: Writer, v) -> None:
@@ -9748,7 +9748,7 @@ def _d_f_SalesTariffID(r: Reader):
     v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
     if not -32768 <= v <= 32767:
         r.fail('integer out of range')
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_SalesTariffID(w: Writer, v) -> None:
@@ -9809,9 +9809,9 @@ def _e_f_ServiceCategory(w: Writer, v) -> None:
 
 def _d_f_ServiceID(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(65535)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_ServiceID(w: Writer, v) -> None:
@@ -9821,9 +9821,9 @@ def _e_f_ServiceID(w: Writer, v) -> None:
 
 def _d_f_ServiceID(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(65535)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_ServiceID(w: Writer, v) -> None:
@@ -9901,7 +9901,7 @@ def _d_f_TMeter(r: Reader):
     v = -r.uintb(9223372036854775807) - 1 if sg else r.uintb(9223372036854775807)
     if not -9223372036854775808 <= v <= 9223372036854775807:
         r.fail('integer out of range')
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_TMeter(w: Writer, v) -> None:
@@ -9935,7 +9935,7 @@ def _d_f_Value(r: Reader):
     v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
     if not -32768 <= v <= 32767:
         r.fail('integer out of range')
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_Value(w: Writer, v) -> None:
@@ -9993,7 +9993,7 @@ def _d_f_X509SerialNumber(r: Reader):
     if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
     v = -r.uint() - 1 if sg else r.uint()
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_X509SerialNumber(w: Writer, v) -> None:
@@ -10033,9 +10033,9 @@ def _e_f_Y(w: Writer, v) -> None:
 
 def _d_f_amount(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(4294967295)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_amount(w: Writer, v) -> None:
@@ -10100,9 +10100,9 @@ def _e_f_costKind(w: Writer, v) -> None:
 
 def _d_f_duration(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(4294967295)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_duration(w: Writer, v) -> None:
@@ -10120,7 +10120,7 @@ def _d_f_intValue(r: Reader):
     v = -r.uintb(2147483647) - 1 if sg else r.uintb(2147483647)
     if not -2147483648 <= v <= 2147483647:
         r.fail('integer out of range')
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_intValue(w: Writer, v) -> None:
@@ -10140,7 +10140,7 @@ def _d_f_shortValue(r: Reader):
     v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
     if not -32768 <= v <= 32767:
         r.fail('integer out of range')
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_shortValue(w: Writer, v) -> None:
@@ -10152,9 +10152,9 @@ def _e_f_shortValue(w: Writer, v) -> None:
 
 def _d_f_start(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(4294967295)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_start(w: Writer, v) -> None:
@@ -10164,9 +10164,9 @@ def _e_f_start(w: Writer, v) -> None:
 
 def _d_f_startValue(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(4294967295)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_startValue(w: Writer, v) -> None:
@@ -10222,7 +10222,7 @@ def _d_x_HMACOutputLength(r: Reader):
     if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
     v = -r.uint() - 1 if sg else r.uint()
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_x_HMACOutputLength(w: Writer, v) -> None:
@@ -10388,7 +10388,7 @@ def _d_x_X509SerialNumber(r: Reader):
     if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
     v = -r.uint() - 1 if sg else r.uint()
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_x_X509SerialNumber(w: Writer, v) -> None:

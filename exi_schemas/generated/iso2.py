@@ -1011,7 +1011,7 @@ def _d_AC_EVChargeParameterType(r: Reader) -> AC_EVChargeParameterType:
     v_ev_min_current = None
     it, al = _P0[r.code(2, 2)]
     if it == 0:
-        r.zero(1, 'expected characters')
+        r.zero(1, 'characters')
         v_departure_time = r.uintb(4294967295)
         p = r.p; q = p + 2
         if q > rn: rv, rn = r.refill(q)
@@ -1309,7 +1309,7 @@ def _d_AuthorizationReqType(r: Reader) -> AuthorizationReqType:
         it, al = _P7[r.code(2, 2)]
     if it == 1:
         v_gen_challenge = r.binary_element()
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     return AuthorizationReqType(id=v_id, gen_challenge=v_gen_challenge)
 
@@ -1353,7 +1353,7 @@ def _e_AuthorizationResType(w: Writer, o: AuthorizationResType) -> None:
     w.bits(((_K12[f_response_code]) << 7) | ((_K13[f_evse_processing]) << 2), 14)
 
 def _d_BodyBaseType(r: Reader) -> BodyBaseType:
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return BodyBaseType()
 
@@ -1366,7 +1366,7 @@ def _d_BodyType(r: Reader) -> BodyType:
     if it == 0:
         nm, fn = _DISPATCH0[al]
         sel = (nm, fn(r))
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     return _with(BodyType(), sel)
 
@@ -1927,7 +1927,7 @@ def _e_CableCheckResType(w: Writer, o: CableCheckResType) -> None:
 
 def _d_CanonicalizationMethodType(r: Reader) -> CanonicalizationMethodType:
     v_algorithm = None
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     v_algorithm = r.string()
     it, al = _P7[r.code(2, 2)]
@@ -1952,13 +1952,13 @@ def _d_CertificateChainType(r: Reader) -> CertificateChainType:
     it, al = _P0[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 1; al = 0
     v_certificate = r.binary_element()
     it, al = _P39[r.code(2, 2)]
     if it == 2:
         v_sub_certificates = _d_SubCertificatesType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     return CertificateChainType(id=v_id, certificate=v_certificate, sub_certificates=v_sub_certificates)
 
@@ -1987,16 +1987,16 @@ def _d_CertificateInstallationReqType(r: Reader) -> CertificateInstallationReqTy
     v_id = None
     v_oem_provisioning_cert = None
     v_list_of_root_certificate_i_ds = None
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     v_id = r.string()
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 1; al = 0
     v_oem_provisioning_cert = r.binary_element()
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 2; al = 0
     v_list_of_root_certificate_i_ds = _d_ListOfRootCertificateIDsType(r)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return CertificateInstallationReqType(id=v_id, oem_provisioning_cert=v_oem_provisioning_cert, list_of_root_certificate_i_ds=v_list_of_root_certificate_i_ds)
 
@@ -2038,13 +2038,13 @@ def _d_CertificateInstallationResType(r: Reader) -> CertificateInstallationResTy
     it, al = _P0[e]
     if it == 0:
         v1_id = r.string()
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 1; al = 0
     v1_certificate = r.binary_element()
     it, al = _P39[r.code(2, 2)]
     if it == 2:
         v1_sub_certificates = _d_SubCertificatesType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     v_sa_provisioning_certificate_chain = CertificateChainType(id=v1_id, certificate=v1_certificate, sub_certificates=v1_sub_certificates)
     v2_id = None
@@ -2059,13 +2059,13 @@ def _d_CertificateInstallationResType(r: Reader) -> CertificateInstallationResTy
     it, al = _P0[e]
     if it == 0:
         v2_id = r.string()
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 1; al = 0
     v2_certificate = r.binary_element()
     it, al = _P39[r.code(2, 2)]
     if it == 2:
         v2_sub_certificates = _d_SubCertificatesType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     v_contract_signature_cert_chain = CertificateChainType(id=v2_id, certificate=v2_certificate, sub_certificates=v2_sub_certificates)
     v3_id = None
@@ -2076,7 +2076,7 @@ def _d_CertificateInstallationResType(r: Reader) -> CertificateInstallationResTy
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v3_id = r.string()
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 1; al = 0
     v3_value = r.binary()
     v4_id = None
@@ -2088,7 +2088,7 @@ def _d_CertificateInstallationResType(r: Reader) -> CertificateInstallationResTy
     v_contract_signature_encrypted_private_key = ContractSignatureEncryptedPrivateKeyType(id=v3_id, value=v3_value)
     it = 0; al = 0
     v4_id = r.string()
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 1; al = 0
     v4_value = r.binary()
     v5_id = None
@@ -2100,7 +2100,7 @@ def _d_CertificateInstallationResType(r: Reader) -> CertificateInstallationResTy
     v_d_hpublickey = DiffieHellmanPublickeyType(id=v4_id, value=v4_value)
     it = 0; al = 0
     v5_id = r.string()
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 1; al = 0
     v5_value = r.string()
     p = r.p; q = p + 2
@@ -2194,7 +2194,7 @@ def _d_CertificateUpdateReqType(r: Reader) -> CertificateUpdateReqType:
     v_contract_signature_cert_chain = None
     v_e_maid = None
     v_list_of_root_certificate_i_ds = None
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     v_id = r.string()
     v1_id = None
@@ -2209,22 +2209,22 @@ def _d_CertificateUpdateReqType(r: Reader) -> CertificateUpdateReqType:
     it, al = _P0[e]
     if it == 0:
         v1_id = r.string()
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 1; al = 0
     v1_certificate = r.binary_element()
     it, al = _P39[r.code(2, 2)]
     if it == 2:
         v1_sub_certificates = _d_SubCertificatesType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     v_contract_signature_cert_chain = CertificateChainType(id=v1_id, certificate=v1_certificate, sub_certificates=v1_sub_certificates)
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 2; al = 0
     v_e_maid = r.string_element()
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 3; al = 0
     v_list_of_root_certificate_i_ds = _d_ListOfRootCertificateIDsType(r)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return CertificateUpdateReqType(id=v_id, contract_signature_cert_chain=v_contract_signature_cert_chain, e_maid=v_e_maid, list_of_root_certificate_i_ds=v_list_of_root_certificate_i_ds)
 
@@ -2288,13 +2288,13 @@ def _d_CertificateUpdateResType(r: Reader) -> CertificateUpdateResType:
     it, al = _P0[e]
     if it == 0:
         v1_id = r.string()
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 1; al = 0
     v1_certificate = r.binary_element()
     it, al = _P39[r.code(2, 2)]
     if it == 2:
         v1_sub_certificates = _d_SubCertificatesType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     v_sa_provisioning_certificate_chain = CertificateChainType(id=v1_id, certificate=v1_certificate, sub_certificates=v1_sub_certificates)
     v2_id = None
@@ -2309,13 +2309,13 @@ def _d_CertificateUpdateResType(r: Reader) -> CertificateUpdateResType:
     it, al = _P0[e]
     if it == 0:
         v2_id = r.string()
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 1; al = 0
     v2_certificate = r.binary_element()
     it, al = _P39[r.code(2, 2)]
     if it == 2:
         v2_sub_certificates = _d_SubCertificatesType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     v_contract_signature_cert_chain = CertificateChainType(id=v2_id, certificate=v2_certificate, sub_certificates=v2_sub_certificates)
     v3_id = None
@@ -2326,7 +2326,7 @@ def _d_CertificateUpdateResType(r: Reader) -> CertificateUpdateResType:
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v3_id = r.string()
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 1; al = 0
     v3_value = r.binary()
     v4_id = None
@@ -2338,7 +2338,7 @@ def _d_CertificateUpdateResType(r: Reader) -> CertificateUpdateResType:
     v_contract_signature_encrypted_private_key = ContractSignatureEncryptedPrivateKeyType(id=v3_id, value=v3_value)
     it = 0; al = 0
     v4_id = r.string()
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 1; al = 0
     v4_value = r.binary()
     v5_id = None
@@ -2350,7 +2350,7 @@ def _d_CertificateUpdateResType(r: Reader) -> CertificateUpdateResType:
     v_d_hpublickey = DiffieHellmanPublickeyType(id=v4_id, value=v4_value)
     it = 0; al = 0
     v5_id = r.string()
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 1; al = 0
     v5_value = r.string()
     p = r.p; q = p + 3
@@ -2473,7 +2473,7 @@ def _d_ChargeParameterDiscoveryReqType(r: Reader) -> ChargeParameterDiscoveryReq
     v_ev_charge_parameter = None
     it, al = _P0[r.code(2, 2)]
     if it == 0:
-        r.zero(1, 'expected characters')
+        r.zero(1, 'characters')
         v_max_entries_sa_schedule_tuple = r.uintb(65535)
         p = r.p; q = p + 2
         if q > rn: rv, rn = r.refill(q)
@@ -2498,7 +2498,7 @@ def _d_ChargeParameterDiscoveryReqType(r: Reader) -> ChargeParameterDiscoveryReq
         v1_ev_min_current = None
         it, al = _P0[r.code(2, 2)]
         if it == 0:
-            r.zero(1, 'expected characters')
+            r.zero(1, 'characters')
             v1_departure_time = r.uintb(4294967295)
             p = r.p; q = p + 2
             if q > rn: rv, rn = r.refill(q)
@@ -2506,16 +2506,16 @@ def _d_ChargeParameterDiscoveryReqType(r: Reader) -> ChargeParameterDiscoveryReq
             if b & 0x3: r.badz(p, 2, b & 0x3)
             it = 1; al = 0
         v1_e_amount = _d_PhysicalValueType(r)
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 2; al = 0
         v1_ev_max_voltage = _d_PhysicalValueType(r)
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 3; al = 0
         v1_ev_max_current = _d_PhysicalValueType(r)
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 4; al = 0
         v1_ev_min_current = _d_PhysicalValueType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
         v_ac_ev_charge_parameter = AC_EVChargeParameterType(departure_time=v1_departure_time, e_amount=v1_e_amount, ev_max_voltage=v1_ev_max_voltage, ev_max_current=v1_ev_max_current, ev_min_current=v1_ev_min_current)
     elif al == 1:
@@ -2524,7 +2524,7 @@ def _d_ChargeParameterDiscoveryReqType(r: Reader) -> ChargeParameterDiscoveryReq
         v2_departure_time = None
         it, al = _P44[r.code(2, 2)]
         if it == 0:
-            r.zero(1, 'expected characters')
+            r.zero(1, 'characters')
             v2_departure_time = r.uintb(4294967295)
             p = r.p; q = p + 2
             if q > rn: rv, rn = r.refill(q)
@@ -2532,7 +2532,7 @@ def _d_ChargeParameterDiscoveryReqType(r: Reader) -> ChargeParameterDiscoveryReq
             if b & 0x3: r.badz(p, 2, b & 0x3)
             it = -1; al = 0
         v_ev_charge_parameter = EVChargeParameterType(departure_time=v2_departure_time)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return ChargeParameterDiscoveryReqType(max_entries_sa_schedule_tuple=v_max_entries_sa_schedule_tuple, requested_energy_transfer_mode=v_requested_energy_transfer_mode, ac_ev_charge_parameter=v_ac_ev_charge_parameter, dc_ev_charge_parameter=v_dc_ev_charge_parameter, ev_charge_parameter=v_ev_charge_parameter)
 
@@ -2622,7 +2622,7 @@ def _d_ChargeParameterDiscoveryResType(r: Reader) -> ChargeParameterDiscoveryRes
         if al == 0:
             v_sa_schedule_list = _d_SAScheduleListType(r)
         elif al == 1:
-            r.zero(1, 'expected end of element')
+            r.zero(1, 'end of element')
             it = -1; al = 0
             v_sa_schedules = SASchedulesType()
         it, al = _P47[r.code(2, 3)]
@@ -2630,25 +2630,25 @@ def _d_ChargeParameterDiscoveryResType(r: Reader) -> ChargeParameterDiscoveryRes
         v2_ac_evse_status = None
         v2_evse_nominal_voltage = None
         v2_evse_max_current = None
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 0; al = 0
         v2_ac_evse_status = _d_AC_EVSEStatusType(r)
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 1; al = 0
         v2_evse_nominal_voltage = _d_PhysicalValueType(r)
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 2; al = 0
         v2_evse_max_current = _d_PhysicalValueType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
         v_ac_evse_charge_parameter = AC_EVSEChargeParameterType(ac_evse_status=v2_ac_evse_status, evse_nominal_voltage=v2_evse_nominal_voltage, evse_max_current=v2_evse_max_current)
     elif al == 1:
         v_dc_evse_charge_parameter = _d_DC_EVSEChargeParameterType(r)
     elif al == 2:
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
         v_evse_charge_parameter = EVSEChargeParameterType()
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return ChargeParameterDiscoveryResType(response_code=v_response_code, evse_processing=v_evse_processing, sa_schedule_list=v_sa_schedule_list, sa_schedules=v_sa_schedules, ac_evse_charge_parameter=v_ac_evse_charge_parameter, dc_evse_charge_parameter=v_dc_evse_charge_parameter, evse_charge_parameter=v_evse_charge_parameter)
 
@@ -2718,7 +2718,7 @@ def _d_ChargeServiceType(r: Reader) -> ChargeServiceType:
     it, al = _P48[e]
     if it == 1:
         v_service_name = r.string_element()
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 2; al = 0
     p = r.p; q = p + 6
     if q > rn: rv, rn = r.refill(q)
@@ -2731,7 +2731,7 @@ def _d_ChargeServiceType(r: Reader) -> ChargeServiceType:
     it, al = _P50[e]
     if it == 3:
         v_service_scope = r.string_element()
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 4; al = 0
     p = r.p; q = p + 4
     if q > rn: rv, rn = r.refill(q)
@@ -2740,7 +2740,7 @@ def _d_ChargeServiceType(r: Reader) -> ChargeServiceType:
     v_free_service = ((b >> 2) & 0x1) == 1
     it = 5; al = 0
     v_supported_energy_transfer_mode = _d_SupportedEnergyTransferModeType(r)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return ChargeServiceType(service_id=v_service_id, service_name=v_service_name, service_category=v_service_category, service_scope=v_service_scope, free_service=v_free_service, supported_energy_transfer_mode=v_supported_energy_transfer_mode)
 
@@ -2780,7 +2780,7 @@ def _e_ChargeServiceType(w: Writer, o: ChargeServiceType) -> None:
 def _d_ChargingProfileType(r: Reader) -> ChargingProfileType:
     rv = r.v; rn = r.n
     v_profile_entry = []
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     n = 0
     while it == 0:
@@ -2848,7 +2848,7 @@ def _e_ChargingProfileType(w: Writer, o: ChargingProfileType) -> None:
     w.bits(1, 2)
 
 def _d_ChargingStatusReqType(r: Reader) -> ChargingStatusReqType:
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return ChargingStatusReqType()
 
@@ -2914,12 +2914,12 @@ def _d_ChargingStatusResType(r: Reader) -> ChargingStatusResType:
         v2_sig_meter_reading = None
         v2_meter_status = None
         v2_t_meter = None
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 0; al = 0
         v2_meter_id = r.string_element()
         it, al = _P56[r.code(3, 5)]
         if it == 1:
-            r.zero(1, 'expected characters')
+            r.zero(1, 'characters')
             v2_meter_reading = r.uintb(18446744073709551615)
             p = r.p; q = p + 4
             if q > rn: rv, rn = r.refill(q)
@@ -3137,7 +3137,7 @@ def _d_ConsumptionCostType(r: Reader) -> ConsumptionCostType:
         if n < 3:
             it, al = _P7[r.code(2, 2)]
         else:
-            r.zero(1, 'expected end of element')
+            r.zero(1, 'end of element')
             it = -1; al = 0
     return ConsumptionCostType(start_value=v_start_value, cost=v_cost)
 
@@ -3187,13 +3187,13 @@ def _e_ConsumptionCostType(w: Writer, o: ConsumptionCostType) -> None:
 def _d_ContractSignatureEncryptedPrivateKeyType(r: Reader) -> ContractSignatureEncryptedPrivateKeyType:
     v_id = None
     v_value = None
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     v_id = r.string()
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 1; al = 0
     v_value = r.binary()
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return ContractSignatureEncryptedPrivateKeyType(id=v_id, value=v_value)
 
@@ -3794,12 +3794,12 @@ def _d_CurrentDemandResType(r: Reader) -> CurrentDemandResType:
         v7_sig_meter_reading = None
         v7_meter_status = None
         v7_t_meter = None
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 0; al = 0
         v7_meter_id = r.string_element()
         it, al = _P56[r.code(3, 5)]
         if it == 1:
-            r.zero(1, 'expected characters')
+            r.zero(1, 'characters')
             v7_meter_reading = r.uintb(18446744073709551615)
             p = r.p; q = p + 4
             if q > rn: rv, rn = r.refill(q)
@@ -4024,7 +4024,7 @@ def _d_DC_EVChargeParameterType(r: Reader) -> DC_EVChargeParameterType:
     v_bulk_soc = None
     it, al = _P0[r.code(2, 2)]
     if it == 0:
-        r.zero(1, 'expected characters')
+        r.zero(1, 'characters')
         v_departure_time = r.uintb(4294967295)
         p = r.p; q = p + 2
         if q > rn: rv, rn = r.refill(q)
@@ -4814,13 +4814,13 @@ def _e_DSAKeyValueType(w: Writer, o: DSAKeyValueType) -> None:
 def _d_DiffieHellmanPublickeyType(r: Reader) -> DiffieHellmanPublickeyType:
     v_id = None
     v_value = None
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     v_id = r.string()
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 1; al = 0
     v_value = r.binary()
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return DiffieHellmanPublickeyType(id=v_id, value=v_value)
 
@@ -4837,7 +4837,7 @@ def _e_DiffieHellmanPublickeyType(w: Writer, o: DiffieHellmanPublickeyType) -> N
 
 def _d_DigestMethodType(r: Reader) -> DigestMethodType:
     v_algorithm = None
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     v_algorithm = r.string()
     it, al = _P7[r.code(2, 2)]
@@ -4858,13 +4858,13 @@ def _e_DigestMethodType(w: Writer, o: DigestMethodType) -> None:
 def _d_EMAIDType(r: Reader) -> EMAIDType:
     v_id = None
     v_value = None
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     v_id = r.string()
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 1; al = 0
     v_value = r.string()
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return EMAIDType(id=v_id, value=v_value)
 
@@ -4884,7 +4884,7 @@ def _d_EVChargeParameterType(r: Reader) -> EVChargeParameterType:
     v_departure_time = None
     it, al = _P44[r.code(2, 2)]
     if it == 0:
-        r.zero(1, 'expected characters')
+        r.zero(1, 'characters')
         v_departure_time = r.uintb(4294967295)
         p = r.p; q = p + 2
         if q > rn: rv, rn = r.refill(q)
@@ -4904,7 +4904,7 @@ def _e_EVChargeParameterType(w: Writer, o: EVChargeParameterType) -> None:
     w.bits((c1[0]), c1[1])
 
 def _d_EVPowerDeliveryParameterType(r: Reader) -> EVPowerDeliveryParameterType:
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return EVPowerDeliveryParameterType()
 
@@ -4912,7 +4912,7 @@ def _e_EVPowerDeliveryParameterType(w: Writer, o: EVPowerDeliveryParameterType) 
     w.bits(0, 1)
 
 def _d_EVSEChargeParameterType(r: Reader) -> EVSEChargeParameterType:
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return EVSEChargeParameterType()
 
@@ -4949,7 +4949,7 @@ def _e_EVSEStatusType(w: Writer, o: EVSEStatusType) -> None:
     w.bits(((_K5[f_evse_notification]) << 2), 7)
 
 def _d_EVStatusType(r: Reader) -> EVStatusType:
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return EVStatusType()
 
@@ -4978,7 +4978,7 @@ def _d_EntryType(r: Reader) -> EntryType:
         if e >= 2: r.bad_code(p + 1, e, 2)
         it, al = _P7[e]
         if it == 1:
-            r.zero(1, 'expected characters')
+            r.zero(1, 'characters')
             v1_duration = r.uintb(86400)
             p = r.p; q = p + 2
             if q > rn: rv, rn = r.refill(q)
@@ -4987,10 +4987,10 @@ def _d_EntryType(r: Reader) -> EntryType:
             it = -1; al = 0
         v_relative_time_interval = RelativeTimeIntervalType(start=v1_start, duration=v1_duration)
     elif al == 1:
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
         v_time_interval = IntervalType()
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return EntryType(relative_time_interval=v_relative_time_interval, time_interval=v_time_interval)
 
@@ -5019,7 +5019,7 @@ def _e_EntryType(w: Writer, o: EntryType) -> None:
     w.bits(0, 1)
 
 def _d_IntervalType(r: Reader) -> IntervalType:
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return IntervalType()
 
@@ -5060,7 +5060,7 @@ def _d_KeyInfoType(r: Reader) -> KeyInfoType:
                 it, al = _P39[r.code(2, 2)]
             if it == 2:
                 v1_transforms = _d_TransformsType(r)
-                r.zero(1, 'expected end of element')
+                r.zero(1, 'end of element')
                 it = -1; al = 0
             t = RetrievalMethodType(type=v1_type, uri=v1_uri, transforms=v1_transforms)
             v_retrieval_method.append(t)
@@ -5162,13 +5162,13 @@ def _d_KeyValueType(r: Reader) -> KeyValueType:
     elif al == 1:
         v1_modulus = None
         v1_exponent = None
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 0; al = 0
         v1_modulus = r.binary_element()
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 1; al = 0
         v1_exponent = r.binary_element()
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
         v_rsa_key_value = RSAKeyValueType(modulus=v1_modulus, exponent=v1_exponent)
     elif al == 2:
@@ -5200,13 +5200,13 @@ def _e_KeyValueType(w: Writer, o: KeyValueType) -> None:
 def _d_ListOfRootCertificateIDsType(r: Reader) -> ListOfRootCertificateIDsType:
     rv = r.v; rn = r.n
     v_root_certificate_id = []
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     n = 0
     while it == 0:
         v1_x509_issuer_name = None
         v1_x509_serial_number = None
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 0; al = 0
         v1_x509_issuer_name = r.string_element()
         p = r.p; q = p + 3
@@ -5259,7 +5259,7 @@ def _d_ManifestType(r: Reader) -> ManifestType:
     it, al = _P0[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 1; al = 0
     n = 0
     while it == 1:
@@ -5291,7 +5291,7 @@ def _d_MessageHeaderType(r: Reader) -> MessageHeaderType:
     v_session_id = None
     v_notification = None
     v_signature = None
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     v_session_id = r.binary_element()
     it, al = _P109[r.code(2, 3)]
@@ -5310,13 +5310,13 @@ def _d_MessageHeaderType(r: Reader) -> MessageHeaderType:
         it, al = _P7[e]
         if it == 1:
             v1_fault_msg = r.string_element()
-            r.zero(1, 'expected end of element')
+            r.zero(1, 'end of element')
             it = -1; al = 0
         v_notification = NotificationType(fault_code=v1_fault_code, fault_msg=v1_fault_msg)
         it, al = _P39[r.code(2, 2)]
     if it == 2:
         v_signature = _d_SignatureType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     return MessageHeaderType(session_id=v_session_id, notification=v_notification, signature=v_signature)
 
@@ -5355,12 +5355,12 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
     v_sig_meter_reading = None
     v_meter_status = None
     v_t_meter = None
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     v_meter_id = r.string_element()
     it, al = _P56[r.code(3, 5)]
     if it == 1:
-        r.zero(1, 'expected characters')
+        r.zero(1, 'characters')
         v_meter_reading = r.uintb(18446744073709551615)
         p = r.p; q = p + 4
         if q > rn: rv, rn = r.refill(q)
@@ -5450,7 +5450,7 @@ def _d_MeteringReceiptReqType(r: Reader) -> MeteringReceiptReqType:
     it, al = _P0[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 1; al = 0
     v_session_id = r.binary_element()
     it, al = _P34[r.code(2, 2)]
@@ -5467,12 +5467,12 @@ def _d_MeteringReceiptReqType(r: Reader) -> MeteringReceiptReqType:
     v1_sig_meter_reading = None
     v1_meter_status = None
     v1_t_meter = None
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     v1_meter_id = r.string_element()
     it, al = _P56[r.code(3, 5)]
     if it == 1:
-        r.zero(1, 'expected characters')
+        r.zero(1, 'characters')
         v1_meter_reading = r.uintb(18446744073709551615)
         p = r.p; q = p + 4
         if q > rn: rv, rn = r.refill(q)
@@ -5515,7 +5515,7 @@ def _d_MeteringReceiptReqType(r: Reader) -> MeteringReceiptReqType:
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = -1; al = 0
     v_meter_info = MeterInfoType(meter_id=v1_meter_id, meter_reading=v1_meter_reading, sig_meter_reading=v1_sig_meter_reading, meter_status=v1_meter_status, t_meter=v1_t_meter)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return MeteringReceiptReqType(id=v_id, session_id=v_session_id, sa_schedule_tuple_id=v_sa_schedule_tuple_id, meter_info=v_meter_info)
 
@@ -5671,7 +5671,7 @@ def _d_MeteringReceiptResType(r: Reader) -> MeteringReceiptResType:
         v3_evse_notification = _K4[k]
         it = -1; al = 0
         v_evse_status = EVSEStatusType(notification_max_delay=v3_notification_max_delay, evse_notification=v3_evse_notification)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return MeteringReceiptResType(response_code=v_response_code, ac_evse_status=v_ac_evse_status, dc_evse_status=v_dc_evse_status, evse_status=v_evse_status)
 
@@ -5738,7 +5738,7 @@ def _d_NotificationType(r: Reader) -> NotificationType:
     it, al = _P7[e]
     if it == 1:
         v_fault_msg = r.string_element()
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     return NotificationType(fault_code=v_fault_code, fault_msg=v_fault_msg)
 
@@ -5824,7 +5824,7 @@ def _d_PMaxScheduleEntryType(r: Reader) -> PMaxScheduleEntryType:
         if e >= 2: r.bad_code(p + 1, e, 2)
         it, al = _P7[e]
         if it == 1:
-            r.zero(1, 'expected characters')
+            r.zero(1, 'characters')
             v1_duration = r.uintb(86400)
             p = r.p; q = p + 2
             if q > rn: rv, rn = r.refill(q)
@@ -5833,7 +5833,7 @@ def _d_PMaxScheduleEntryType(r: Reader) -> PMaxScheduleEntryType:
             it = -1; al = 0
         v_relative_time_interval = RelativeTimeIntervalType(start=v1_start, duration=v1_duration)
     elif al == 1:
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
         v_time_interval = IntervalType()
     v3_multiplier = None
@@ -5901,7 +5901,7 @@ def _e_PMaxScheduleEntryType(w: Writer, o: PMaxScheduleEntryType) -> None:
 
 def _d_PMaxScheduleType(r: Reader) -> PMaxScheduleType:
     v_p_max_schedule_entry = []
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     n = 0
     while it == 0:
@@ -5913,10 +5913,10 @@ def _d_PMaxScheduleType(r: Reader) -> PMaxScheduleType:
             v1_relative_time_interval = _d_RelativeTimeIntervalType(r)
         elif al == 1:
             v1_time_interval = _d_IntervalType(r)
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 1; al = 0
         v1_p_max = _d_PhysicalValueType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
         t = PMaxScheduleEntryType(relative_time_interval=v1_relative_time_interval, time_interval=v1_time_interval, p_max=v1_p_max)
         v_p_max_schedule_entry.append(t)
@@ -6019,7 +6019,7 @@ def _d_ParameterType(r: Reader) -> ParameterType:
     v_int_value = None
     v_physical_value = None
     v_string_value = None
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     v_name = r.string()
     it, al = _P137[r.code(3, 6)]
@@ -6044,7 +6044,7 @@ def _d_ParameterType(r: Reader) -> ParameterType:
         v_short_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
         if not -32768 <= v_short_value <= 32767:
             r.fail('integer out of range')
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
     elif al == 3:
         p = r.p; q = p + 2
         if q > rn: rv, rn = r.refill(q)
@@ -6054,7 +6054,7 @@ def _d_ParameterType(r: Reader) -> ParameterType:
         v_int_value = -r.uintb(2147483647) - 1 if sg else r.uintb(2147483647)
         if not -2147483648 <= v_int_value <= 2147483647:
             r.fail('integer out of range')
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
     elif al == 4:
         v1_multiplier = None
         v1_unit = None
@@ -6081,7 +6081,7 @@ def _d_ParameterType(r: Reader) -> ParameterType:
         v_physical_value = PhysicalValueType(multiplier=v1_multiplier, unit=v1_unit, value=v1_value)
     elif al == 5:
         v_string_value = r.string_element()
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return ParameterType(name=v_name, bool_value=v_bool_value, byte_value=v_byte_value, short_value=v_short_value, int_value=v_int_value, physical_value=v_physical_value, string_value=v_string_value)
 
@@ -6141,7 +6141,7 @@ def _d_PaymentDetailsReqType(r: Reader) -> PaymentDetailsReqType:
     rv = r.v; rn = r.n
     v_e_maid = None
     v_contract_signature_cert_chain = None
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     v_e_maid = r.string_element()
     v1_id = None
@@ -6156,16 +6156,16 @@ def _d_PaymentDetailsReqType(r: Reader) -> PaymentDetailsReqType:
     it, al = _P0[e]
     if it == 0:
         v1_id = r.string()
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 1; al = 0
     v1_certificate = r.binary_element()
     it, al = _P39[r.code(2, 2)]
     if it == 2:
         v1_sub_certificates = _d_SubCertificatesType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     v_contract_signature_cert_chain = CertificateChainType(id=v1_id, certificate=v1_certificate, sub_certificates=v1_sub_certificates)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return PaymentDetailsReqType(e_maid=v_e_maid, contract_signature_cert_chain=v_contract_signature_cert_chain)
 
@@ -6245,7 +6245,7 @@ def _e_PaymentDetailsResType(w: Writer, o: PaymentDetailsResType) -> None:
 def _d_PaymentOptionListType(r: Reader) -> PaymentOptionListType:
     rv = r.v; rn = r.n
     v_payment_option = []
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     n = 0
     while it == 0:
@@ -6260,7 +6260,7 @@ def _d_PaymentOptionListType(r: Reader) -> PaymentOptionListType:
         if n < 2:
             it, al = _P44[r.code(2, 2)]
         else:
-            r.zero(1, 'expected end of element')
+            r.zero(1, 'end of element')
             it = -1; al = 0
     return PaymentOptionListType(payment_option=v_payment_option)
 
@@ -6290,7 +6290,7 @@ def _d_PaymentServiceSelectionReqType(r: Reader) -> PaymentServiceSelectionReqTy
     v_selected_payment_option = _K138[k]
     it = 1; al = 0
     v_selected_service_list = _d_SelectedServiceListType(r)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return PaymentServiceSelectionReqType(selected_payment_option=v_selected_payment_option, selected_service_list=v_selected_service_list)
 
@@ -6389,7 +6389,7 @@ def _d_PowerDeliveryReqType(r: Reader) -> PowerDeliveryReqType:
             v1_dc_ev_status = None
             v1_bulk_charging_complete = None
             v1_charging_complete = None
-            r.zero(1, 'expected next item')
+            r.zero(1, 'next item')
             it = 0; al = 0
             v1_dc_ev_status = _d_DC_EVStatusType(r)
             it, al = _P48[r.code(2, 2)]
@@ -6408,10 +6408,10 @@ def _d_PowerDeliveryReqType(r: Reader) -> PowerDeliveryReqType:
             it = -1; al = 0
             v_dc_ev_power_delivery_parameter = DC_EVPowerDeliveryParameterType(dc_ev_status=v1_dc_ev_status, bulk_charging_complete=v1_bulk_charging_complete, charging_complete=v1_charging_complete)
         elif al == 1:
-            r.zero(1, 'expected end of element')
+            r.zero(1, 'end of element')
             it = -1; al = 0
             v_ev_power_delivery_parameter = EVPowerDeliveryParameterType()
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     return PowerDeliveryReqType(charge_progress=v_charge_progress, sa_schedule_tuple_id=v_sa_schedule_tuple_id, charging_profile=v_charging_profile, dc_ev_power_delivery_parameter=v_dc_ev_power_delivery_parameter, ev_power_delivery_parameter=v_ev_power_delivery_parameter)
 
@@ -6544,7 +6544,7 @@ def _d_PowerDeliveryResType(r: Reader) -> PowerDeliveryResType:
         v3_evse_notification = _K4[k]
         it = -1; al = 0
         v_evse_status = EVSEStatusType(notification_max_delay=v3_notification_max_delay, evse_notification=v3_evse_notification)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return PowerDeliveryResType(response_code=v_response_code, ac_evse_status=v_ac_evse_status, dc_evse_status=v_dc_evse_status, evse_status=v_evse_status)
 
@@ -6874,13 +6874,13 @@ def _e_ProfileEntryType(w: Writer, o: ProfileEntryType) -> None:
 def _d_RSAKeyValueType(r: Reader) -> RSAKeyValueType:
     v_modulus = None
     v_exponent = None
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     v_modulus = r.binary_element()
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 1; al = 0
     v_exponent = r.binary_element()
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return RSAKeyValueType(modulus=v_modulus, exponent=v_exponent)
 
@@ -6914,13 +6914,13 @@ def _d_ReferenceType(r: Reader) -> ReferenceType:
         it, al = _P50[r.code(2, 2)]
     if it == 3:
         v_transforms = _d_TransformsType(r)
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 4; al = 0
     v_digest_method = _d_DigestMethodType(r)
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 5; al = 0
     v_digest_value = r.binary_element()
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return ReferenceType(id=v_id, type=v_type, uri=v_uri, transforms=v_transforms, digest_method=v_digest_method, digest_value=v_digest_value)
 
@@ -6975,7 +6975,7 @@ def _d_RelativeTimeIntervalType(r: Reader) -> RelativeTimeIntervalType:
     if e >= 2: r.bad_code(p + 1, e, 2)
     it, al = _P7[e]
     if it == 1:
-        r.zero(1, 'expected characters')
+        r.zero(1, 'characters')
         v_duration = r.uintb(86400)
         p = r.p; q = p + 2
         if q > rn: rv, rn = r.refill(q)
@@ -7012,7 +7012,7 @@ def _d_RetrievalMethodType(r: Reader) -> RetrievalMethodType:
         it, al = _P39[r.code(2, 2)]
     if it == 2:
         v_transforms = _d_TransformsType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     return RetrievalMethodType(type=v_type, uri=v_uri, transforms=v_transforms)
 
@@ -7038,7 +7038,7 @@ def _e_RetrievalMethodType(w: Writer, o: RetrievalMethodType) -> None:
 def _d_SAScheduleListType(r: Reader) -> SAScheduleListType:
     rv = r.v; rn = r.n
     v_sa_schedule_tuple = []
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     n = 0
     while it == 0:
@@ -7056,7 +7056,7 @@ def _d_SAScheduleListType(r: Reader) -> SAScheduleListType:
         it, al = _P39[r.code(2, 2)]
         if it == 2:
             v1_sales_tariff = _d_SalesTariffType(r)
-            r.zero(1, 'expected end of element')
+            r.zero(1, 'end of element')
             it = -1; al = 0
         t = SAScheduleTupleType(sa_schedule_tuple_id=v1_sa_schedule_tuple_id, p_max_schedule=v1_p_max_schedule, sales_tariff=v1_sales_tariff)
         v_sa_schedule_tuple.append(t)
@@ -7064,7 +7064,7 @@ def _d_SAScheduleListType(r: Reader) -> SAScheduleListType:
         if n < 3:
             it, al = _P44[r.code(2, 2)]
         else:
-            r.zero(1, 'expected end of element')
+            r.zero(1, 'end of element')
             it = -1; al = 0
     return SAScheduleListType(sa_schedule_tuple=v_sa_schedule_tuple)
 
@@ -7112,7 +7112,7 @@ def _d_SAScheduleTupleType(r: Reader) -> SAScheduleTupleType:
     it, al = _P39[r.code(2, 2)]
     if it == 2:
         v_sales_tariff = _d_SalesTariffType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     return SAScheduleTupleType(sa_schedule_tuple_id=v_sa_schedule_tuple_id, p_max_schedule=v_p_max_schedule, sales_tariff=v_sales_tariff)
 
@@ -7134,7 +7134,7 @@ def _e_SAScheduleTupleType(w: Writer, o: SAScheduleTupleType) -> None:
     w.bits((c1[0]), c1[1])
 
 def _d_SASchedulesType(r: Reader) -> SASchedulesType:
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return SASchedulesType()
 
@@ -7171,7 +7171,7 @@ def _d_SalesTariffEntryType(r: Reader) -> SalesTariffEntryType:
         if e >= 2: r.bad_code(p + 1, e, 2)
         it, al = _P7[e]
         if it == 1:
-            r.zero(1, 'expected characters')
+            r.zero(1, 'characters')
             v1_duration = r.uintb(86400)
             p = r.p; q = p + 2
             if q > rn: rv, rn = r.refill(q)
@@ -7180,7 +7180,7 @@ def _d_SalesTariffEntryType(r: Reader) -> SalesTariffEntryType:
             it = -1; al = 0
         v_relative_time_interval = RelativeTimeIntervalType(start=v1_start, duration=v1_duration)
     elif al == 1:
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
         v_time_interval = IntervalType()
     it, al = _P109[r.code(2, 3)]
@@ -7201,7 +7201,7 @@ def _d_SalesTariffEntryType(r: Reader) -> SalesTariffEntryType:
         if n < 3:
             it, al = _P39[r.code(2, 2)]
         else:
-            r.zero(1, 'expected end of element')
+            r.zero(1, 'end of element')
             it = -1; al = 0
     return SalesTariffEntryType(relative_time_interval=v_relative_time_interval, time_interval=v_time_interval, e_price_level=v_e_price_level, consumption_cost=v_consumption_cost)
 
@@ -7256,7 +7256,7 @@ def _d_SalesTariffType(r: Reader) -> SalesTariffType:
     it, al = _P0[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 1; al = 0
     p = r.p; q = p + 12
     if q > rn: rv, rn = r.refill(q)
@@ -7330,7 +7330,7 @@ def _e_SalesTariffType(w: Writer, o: SalesTariffType) -> None:
 def _d_SelectedServiceListType(r: Reader) -> SelectedServiceListType:
     rv = r.v; rn = r.n
     v_selected_service = []
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     n = 0
     while it == 0:
@@ -7497,7 +7497,7 @@ def _d_ServiceDetailResType(r: Reader) -> ServiceDetailResType:
     it, al = _P39[e]
     if it == 2:
         v_service_parameter_list = _d_ServiceParameterListType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     return ServiceDetailResType(response_code=v_response_code, service_id=v_service_id, service_parameter_list=v_service_parameter_list)
 
@@ -7564,13 +7564,13 @@ def _d_ServiceDiscoveryResType(r: Reader) -> ServiceDiscoveryResType:
     v_response_code = _K10[k]
     it = 1; al = 0
     v_payment_option_list = _d_PaymentOptionListType(r)
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 2; al = 0
     v_charge_service = _d_ChargeServiceType(r)
     it, al = _P132[r.code(2, 2)]
     if it == 3:
         v_service_list = _d_ServiceListType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     return ServiceDiscoveryResType(response_code=v_response_code, payment_option_list=v_payment_option_list, charge_service=v_charge_service, service_list=v_service_list)
 
@@ -7596,7 +7596,7 @@ def _e_ServiceDiscoveryResType(w: Writer, o: ServiceDiscoveryResType) -> None:
 def _d_ServiceListType(r: Reader) -> ServiceListType:
     rv = r.v; rn = r.n
     v_service = []
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     n = 0
     while it == 0:
@@ -7620,7 +7620,7 @@ def _d_ServiceListType(r: Reader) -> ServiceListType:
         it, al = _P48[e]
         if it == 1:
             v1_service_name = r.string_element()
-            r.zero(1, 'expected next item')
+            r.zero(1, 'next item')
             it = 2; al = 0
         p = r.p; q = p + 6
         if q > rn: rv, rn = r.refill(q)
@@ -7633,7 +7633,7 @@ def _d_ServiceListType(r: Reader) -> ServiceListType:
         it, al = _P50[e]
         if it == 3:
             v1_service_scope = r.string_element()
-            r.zero(1, 'expected next item')
+            r.zero(1, 'next item')
             it = 4; al = 0
         p = r.p; q = p + 4
         if q > rn: rv, rn = r.refill(q)
@@ -7647,7 +7647,7 @@ def _d_ServiceListType(r: Reader) -> ServiceListType:
         if n < 8:
             it, al = _P44[r.code(2, 2)]
         else:
-            r.zero(1, 'expected end of element')
+            r.zero(1, 'end of element')
             it = -1; al = 0
     return ServiceListType(service=v_service)
 
@@ -7693,7 +7693,7 @@ def _e_ServiceListType(w: Writer, o: ServiceListType) -> None:
 
 def _d_ServiceParameterListType(r: Reader) -> ServiceParameterListType:
     v_parameter_set = []
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     n = 0
     while it == 0:
@@ -7744,7 +7744,7 @@ def _d_ServiceType(r: Reader) -> ServiceType:
     it, al = _P48[e]
     if it == 1:
         v_service_name = r.string_element()
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 2; al = 0
     p = r.p; q = p + 6
     if q > rn: rv, rn = r.refill(q)
@@ -7757,7 +7757,7 @@ def _d_ServiceType(r: Reader) -> ServiceType:
     it, al = _P50[e]
     if it == 3:
         v_service_scope = r.string_element()
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 4; al = 0
     p = r.p; q = p + 4
     if q > rn: rv, rn = r.refill(q)
@@ -7798,10 +7798,10 @@ def _e_ServiceType(w: Writer, o: ServiceType) -> None:
 
 def _d_SessionSetupReqType(r: Reader) -> SessionSetupReqType:
     v_evccid = None
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     v_evccid = r.binary_element()
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return SessionSetupReqType(evccid=v_evccid)
 
@@ -7901,7 +7901,7 @@ def _d_SignatureMethodType(r: Reader) -> SignatureMethodType:
     rv = r.v; rn = r.n
     v_algorithm = None
     v_hmac_output_length = None
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     v_algorithm = r.string()
     it, al = _P109[r.code(3, 3)]
@@ -7946,7 +7946,7 @@ def _d_SignaturePropertiesType(r: Reader) -> SignaturePropertiesType:
     it, al = _P0[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 1; al = 0
     n = 0
     while it == 1:
@@ -7979,7 +7979,7 @@ def _d_SignaturePropertyType(r: Reader) -> SignaturePropertyType:
     it, al = _P0[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 1; al = 0
     v_target = r.string()
     it, al = _P158[r.code(2, 1)]
@@ -8014,7 +8014,7 @@ def _d_SignatureType(r: Reader) -> SignatureType:
     it, al = _P0[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 1; al = 0
     v_signed_info = _d_SignedInfoType(r)
     v1_id = None
@@ -8028,7 +8028,7 @@ def _d_SignatureType(r: Reader) -> SignatureType:
     it, al = _P0[e]
     if it == 0:
         v1_id = r.string()
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 1; al = 0
     v1_value = r.binary()
     p = r.p; q = p + 3
@@ -8098,10 +8098,10 @@ def _d_SignatureValueType(r: Reader) -> SignatureValueType:
     it, al = _P0[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 1; al = 0
     v_value = r.binary()
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return SignatureValueType(id=v_id, value=v_value)
 
@@ -8127,13 +8127,13 @@ def _d_SignedInfoType(r: Reader) -> SignedInfoType:
     it, al = _P0[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 1; al = 0
     v_canonicalization_method = _d_CanonicalizationMethodType(r)
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 2; al = 0
     v_signature_method = _d_SignatureMethodType(r)
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 3; al = 0
     n = 0
     while it == 3:
@@ -8173,7 +8173,7 @@ def _e_SignedInfoType(w: Writer, o: SignedInfoType) -> None:
 
 def _d_SubCertificatesType(r: Reader) -> SubCertificatesType:
     v_certificate = []
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     n = 0
     while it == 0:
@@ -8183,7 +8183,7 @@ def _d_SubCertificatesType(r: Reader) -> SubCertificatesType:
         if n < 4:
             it, al = _P44[r.code(2, 2)]
         else:
-            r.zero(1, 'expected end of element')
+            r.zero(1, 'end of element')
             it = -1; al = 0
     return SubCertificatesType(certificate=v_certificate)
 
@@ -8206,7 +8206,7 @@ def _e_SubCertificatesType(w: Writer, o: SubCertificatesType) -> None:
 def _d_SupportedEnergyTransferModeType(r: Reader) -> SupportedEnergyTransferModeType:
     rv = r.v; rn = r.n
     v_energy_transfer_mode = []
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     n = 0
     while it == 0:
@@ -8222,7 +8222,7 @@ def _d_SupportedEnergyTransferModeType(r: Reader) -> SupportedEnergyTransferMode
         if n < 6:
             it, al = _P44[r.code(2, 2)]
         else:
-            r.zero(1, 'expected end of element')
+            r.zero(1, 'end of element')
             it = -1; al = 0
     return SupportedEnergyTransferModeType(energy_transfer_mode=v_energy_transfer_mode)
 
@@ -8243,7 +8243,7 @@ def _e_SupportedEnergyTransferModeType(w: Writer, o: SupportedEnergyTransferMode
 def _d_TransformType(r: Reader) -> TransformType:
     v_algorithm = None
     v_x_path = []
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     v_algorithm = r.string()
     it, al = _P163[r.code(3, 3)]
@@ -8277,7 +8277,7 @@ def _e_TransformType(w: Writer, o: TransformType) -> None:
 
 def _d_TransformsType(r: Reader) -> TransformsType:
     v_transform = []
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     n = 0
     while it == 0:
@@ -8448,7 +8448,7 @@ def _d_X509DataType(r: Reader) -> X509DataType:
         if al == 0:
             v1_x509_issuer_name = None
             v1_x509_serial_number = None
-            r.zero(1, 'expected next item')
+            r.zero(1, 'next item')
             it = 0; al = 0
             v1_x509_issuer_name = r.string_element()
             p = r.p; q = p + 3
@@ -8535,7 +8535,7 @@ def _d_X509IssuerSerialType(r: Reader) -> X509IssuerSerialType:
     rv = r.v; rn = r.n
     v_x509_issuer_name = None
     v_x509_serial_number = None
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     v_x509_issuer_name = r.string_element()
     p = r.p; q = p + 3
@@ -8582,13 +8582,13 @@ def _d_V2G_Message(r: Reader) -> V2G_Message:
         it, al = _P39[r.code(2, 2)]
     if it == 2:
         v1_signature = _d_SignatureType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, notification=v1_notification, signature=v1_signature)
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 1; al = 0
     v_body = _d_BodyType(r)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return V2G_Message(header=v_header, body=v_body)
 
@@ -8751,9 +8751,9 @@ def _e_f_ChargingProfileEntryMaxNumberOfPhasesInUse(w: Writer, v) -> None:
 
 def _d_f_ChargingProfileEntryStart(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(4294967295)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_ChargingProfileEntryStart(w: Writer, v) -> None:
@@ -8776,9 +8776,9 @@ def _e_f_ChargingSession(w: Writer, v) -> None:
 
 def _d_f_DepartureTime(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(4294967295)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_DepartureTime(w: Writer, v) -> None:
@@ -8961,7 +8961,7 @@ def _d_f_EVSETimeStamp(r: Reader):
     v = -r.uintb(9223372036854775807) - 1 if sg else r.uintb(9223372036854775807)
     if not -9223372036854775808 <= v <= 9223372036854775807:
         r.fail('integer out of range')
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_EVSETimeStamp(w: Writer, v) -> None:
@@ -9086,7 +9086,7 @@ def _d_f_HMACOutputLength(r: Reader):
     if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
     v = -r.uint() - 1 if sg else r.uint()
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_HMACOutputLength(w: Writer, v) -> None:
@@ -9116,9 +9116,9 @@ def _e_f_KeyName(w: Writer, v) -> None:
 
 def _d_f_MaxEntriesSAScheduleTuple(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(65535)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_MaxEntriesSAScheduleTuple(w: Writer, v) -> None:
@@ -9138,9 +9138,9 @@ def _e_f_MeterID(w: Writer, v) -> None:
 
 def _d_f_MeterReading(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(18446744073709551615)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_MeterReading(w: Writer, v) -> None:
@@ -9158,7 +9158,7 @@ def _d_f_MeterStatus(r: Reader):
     v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
     if not -32768 <= v <= 32767:
         r.fail('integer out of range')
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_MeterStatus(w: Writer, v) -> None:
@@ -9205,9 +9205,9 @@ def _e_f_Multiplier(w: Writer, v) -> None:
 
 def _d_f_NotificationMaxDelay(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(65535)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_NotificationMaxDelay(w: Writer, v) -> None:
@@ -9279,7 +9279,7 @@ def _d_f_ParameterSetID(r: Reader):
     v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
     if not -32768 <= v <= 32767:
         r.fail('integer out of range')
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_ParameterSetID(w: Writer, v) -> None:
@@ -9384,7 +9384,7 @@ def _d_f_RetryCounter(r: Reader):
     v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
     if not -32768 <= v <= 32767:
         r.fail('integer out of range')
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_RetryCounter(w: Writer, v) -> None:
@@ -9510,9 +9510,9 @@ def _e_f_ServiceCategory(w: Writer, v) -> None:
 
 def _d_f_ServiceID(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(65535)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_ServiceID(w: Writer, v) -> None:
@@ -9522,9 +9522,9 @@ def _e_f_ServiceID(w: Writer, v) -> None:
 
 def _d_f_ServiceID(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(65535)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_ServiceID(w: Writer, v) -> None:
@@ -9602,7 +9602,7 @@ def _d_f_TMeter(r: Reader):
     v = -r.uintb(9223372036854775807) - 1 if sg else r.uintb(9223372036854775807)
     if not -9223372036854775808 <= v <= 9223372036854775807:
         r.fail('integer out of range')
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_TMeter(w: Writer, v) -> None:
@@ -9636,7 +9636,7 @@ def _d_f_Value(r: Reader):
     v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
     if not -32768 <= v <= 32767:
         r.fail('integer out of range')
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_Value(w: Writer, v) -> None:
@@ -9694,7 +9694,7 @@ def _d_f_X509SerialNumber(r: Reader):
     if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
     v = -r.uint() - 1 if sg else r.uint()
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_X509SerialNumber(w: Writer, v) -> None:
@@ -9734,9 +9734,9 @@ def _e_f_Y(w: Writer, v) -> None:
 
 def _d_f_amount(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(4294967295)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_amount(w: Writer, v) -> None:
@@ -9801,9 +9801,9 @@ def _e_f_costKind(w: Writer, v) -> None:
 
 def _d_f_duration(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(86400)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_duration(w: Writer, v) -> None:
@@ -9821,7 +9821,7 @@ def _d_f_intValue(r: Reader):
     v = -r.uintb(2147483647) - 1 if sg else r.uintb(2147483647)
     if not -2147483648 <= v <= 2147483647:
         r.fail('integer out of range')
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_intValue(w: Writer, v) -> None:
@@ -9841,7 +9841,7 @@ def _d_f_shortValue(r: Reader):
     v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
     if not -32768 <= v <= 32767:
         r.fail('integer out of range')
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_shortValue(w: Writer, v) -> None:
@@ -9853,9 +9853,9 @@ def _e_f_shortValue(w: Writer, v) -> None:
 
 def _d_f_start(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(16777214)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_start(w: Writer, v) -> None:
@@ -9911,7 +9911,7 @@ def _d_x_HMACOutputLength(r: Reader):
     if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
     v = -r.uint() - 1 if sg else r.uint()
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_x_HMACOutputLength(w: Writer, v) -> None:
@@ -10077,7 +10077,7 @@ def _d_x_X509SerialNumber(r: Reader):
     if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
     v = -r.uint() - 1 if sg else r.uint()
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_x_X509SerialNumber(w: Writer, v) -> None:

@@ -1171,9 +1171,9 @@ def _d_AbsolutePriceScheduleType(r: Reader) -> AbsolutePriceScheduleType:
     it, al = _P0[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 1; al = 0
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v_time_anchor = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
     if q > rn: rv, rn = r.refill(q)
@@ -1190,13 +1190,13 @@ def _d_AbsolutePriceScheduleType(r: Reader) -> AbsolutePriceScheduleType:
     it, al = _P1[e]
     if it == 3:
         v_price_schedule_description = r.string_element()
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 4; al = 0
     v_currency = r.string_element()
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 5; al = 0
     v_language = r.string_element()
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 6; al = 0
     v_price_algorithm = r.string_element()
     it, al = _P2[r.code(3, 4)]
@@ -1244,7 +1244,7 @@ def _d_AbsolutePriceScheduleType(r: Reader) -> AbsolutePriceScheduleType:
         v_maximum_cost = RationalNumberType(exponent=v2_exponent, value=v2_value)
     if it == 9:
         v_tax_rules = _d_TaxRuleListType(r)
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 10; al = 0
     v_price_rule_stacks = _d_PriceRuleStackListType(r)
     it, al = _P5[r.code(2, 3)]
@@ -1253,7 +1253,7 @@ def _d_AbsolutePriceScheduleType(r: Reader) -> AbsolutePriceScheduleType:
         it, al = _P6[r.code(2, 2)]
     if it == 12:
         v_additional_selected_services = _d_AdditionalServiceListType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     return AbsolutePriceScheduleType(id=v_id, time_anchor=v_time_anchor, price_schedule_id=v_price_schedule_id, price_schedule_description=v_price_schedule_description, currency=v_currency, language=v_language, price_algorithm=v_price_algorithm, minimum_cost=v_minimum_cost, maximum_cost=v_maximum_cost, tax_rules=v_tax_rules, price_rule_stacks=v_price_rule_stacks, overstay_rules=v_overstay_rules, additional_selected_services=v_additional_selected_services)
 
@@ -1349,19 +1349,19 @@ def _e_AbsolutePriceScheduleType(w: Writer, o: AbsolutePriceScheduleType) -> Non
 
 def _d_AdditionalServiceListType(r: Reader) -> AdditionalServiceListType:
     v_additional_service = []
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     n = 0
     while it == 0:
         v1_service_name = None
         v1_service_fee = None
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 0; al = 0
         v1_service_name = r.string_element()
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 1; al = 0
         v1_service_fee = _d_RationalNumberType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
         t = AdditionalServiceType(service_name=v1_service_name, service_fee=v1_service_fee)
         v_additional_service.append(t)
@@ -1369,7 +1369,7 @@ def _d_AdditionalServiceListType(r: Reader) -> AdditionalServiceListType:
         if n < 5:
             it, al = _P14[r.code(2, 2)]
         else:
-            r.zero(1, 'expected end of element')
+            r.zero(1, 'end of element')
             it = -1; al = 0
     return AdditionalServiceListType(additional_service=v_additional_service)
 
@@ -1399,7 +1399,7 @@ def _d_AdditionalServiceType(r: Reader) -> AdditionalServiceType:
     rv = r.v; rn = r.n
     v_service_name = None
     v_service_fee = None
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     v_service_name = r.string_element()
     v1_exponent = None
@@ -1471,7 +1471,7 @@ def _d_AuthorizationReqType(r: Reader) -> AuthorizationReqType:
     it, al = _P17[e]
     if it == 2:
         v1_signature = _d_SignatureType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     p = r.p; q = p + 6
@@ -1484,26 +1484,26 @@ def _d_AuthorizationReqType(r: Reader) -> AuthorizationReqType:
     if e >= 2: r.bad_code(p + 4, e, 2)
     it, al = _P19[e]
     if al == 0:
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
         v_eim_a_req_authorization_mode = EIM_AReqAuthorizationModeType()
     elif al == 1:
         v3_id = None
         v3_gen_challenge = None
         v3_contract_certificate_chain = None
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 0; al = 0
         v3_id = r.string()
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 1; al = 0
         v3_gen_challenge = r.binary_element()
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 2; al = 0
         v3_contract_certificate_chain = _d_ContractCertificateChainType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
         v_pn_c_a_req_authorization_mode = PnC_AReqAuthorizationModeType(id=v3_id, gen_challenge=v3_gen_challenge, contract_certificate_chain=v3_contract_certificate_chain)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return AuthorizationReqType(header=v_header, selected_authorization_service=v_selected_authorization_service, eim_a_req_authorization_mode=v_eim_a_req_authorization_mode, pn_c_a_req_authorization_mode=v_pn_c_a_req_authorization_mode)
 
@@ -1580,7 +1580,7 @@ def _d_AuthorizationResType(r: Reader) -> AuthorizationResType:
     it, al = _P17[e]
     if it == 2:
         v1_signature = _d_SignatureType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     p = r.p; q = p + 15
@@ -1647,10 +1647,10 @@ def _d_AuthorizationSetupReqType(r: Reader) -> AuthorizationSetupReqType:
     it, al = _P17[e]
     if it == 2:
         v1_signature = _d_SignatureType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return AuthorizationSetupReqType(header=v_header)
 
@@ -1706,7 +1706,7 @@ def _d_AuthorizationSetupResType(r: Reader) -> AuthorizationSetupResType:
     it, al = _P17[e]
     if it == 2:
         v1_signature = _d_SignatureType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     p = r.p; q = p + 10
@@ -1730,7 +1730,7 @@ def _d_AuthorizationSetupResType(r: Reader) -> AuthorizationSetupResType:
         if n < 2:
             it, al = _P26[r.code(2, 2)]
         else:
-            r.zero(1, 'expected next item')
+            r.zero(1, 'next item')
             it = 3; al = 0
     p = r.p; q = p + 5
     if q > rn: rv, rn = r.refill(q)
@@ -1741,22 +1741,22 @@ def _d_AuthorizationSetupResType(r: Reader) -> AuthorizationSetupResType:
     if e >= 2: r.bad_code(p + 3, e, 2)
     it, al = _P27[e]
     if al == 0:
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
         v_eim_as_res_authorization_mode = EIM_ASResAuthorizationModeType()
     elif al == 1:
         v3_gen_challenge = None
         v3_supported_providers = None
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 0; al = 0
         v3_gen_challenge = r.binary_element()
         it, al = _P28[r.code(2, 2)]
         if it == 1:
             v3_supported_providers = _d_SupportedProvidersListType(r)
-            r.zero(1, 'expected end of element')
+            r.zero(1, 'end of element')
             it = -1; al = 0
         v_pn_c_as_res_authorization_mode = PnC_ASResAuthorizationModeType(gen_challenge=v3_gen_challenge, supported_providers=v3_supported_providers)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return AuthorizationSetupResType(header=v_header, response_code=v_response_code, authorization_services=v_authorization_services, certificate_installation_service=v_certificate_installation_service, eim_as_res_authorization_mode=v_eim_as_res_authorization_mode, pn_c_as_res_authorization_mode=v_pn_c_as_res_authorization_mode)
 
@@ -1819,7 +1819,7 @@ def _e_AuthorizationSetupResType(w: Writer, o: AuthorizationSetupResType) -> Non
     w.bits(0, 1)
 
 def _d_CLReqControlModeType(r: Reader) -> CLReqControlModeType:
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return CLReqControlModeType()
 
@@ -1827,7 +1827,7 @@ def _e_CLReqControlModeType(w: Writer, o: CLReqControlModeType) -> None:
     w.bits(0, 1)
 
 def _d_CLResControlModeType(r: Reader) -> CLResControlModeType:
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return CLResControlModeType()
 
@@ -1836,7 +1836,7 @@ def _e_CLResControlModeType(w: Writer, o: CLResControlModeType) -> None:
 
 def _d_CanonicalizationMethodType(r: Reader) -> CanonicalizationMethodType:
     v_algorithm = None
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     v_algorithm = r.string()
     it, al = _P28[r.code(2, 2)]
@@ -1857,13 +1857,13 @@ def _e_CanonicalizationMethodType(w: Writer, o: CanonicalizationMethodType) -> N
 def _d_CertificateChainType(r: Reader) -> CertificateChainType:
     v_certificate = None
     v_sub_certificates = None
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     v_certificate = r.binary_element()
     it, al = _P28[r.code(2, 2)]
     if it == 1:
         v_sub_certificates = _d_SubCertificatesType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     return CertificateChainType(certificate=v_certificate, sub_certificates=v_sub_certificates)
 
@@ -1912,7 +1912,7 @@ def _d_CertificateInstallationReqType(r: Reader) -> CertificateInstallationReqTy
     it, al = _P17[e]
     if it == 2:
         v1_signature = _d_SignatureType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     v2_id = None
@@ -1924,16 +1924,16 @@ def _d_CertificateInstallationReqType(r: Reader) -> CertificateInstallationReqTy
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v2_id = r.string()
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 1; al = 0
     v2_certificate = r.binary_element()
     it, al = _P17[r.code(2, 2)]
     if it == 2:
         v2_sub_certificates = _d_SubCertificatesType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     v_oem_provisioning_certificate_chain = SignedCertificateChainType(id=v2_id, certificate=v2_certificate, sub_certificates=v2_sub_certificates)
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 2; al = 0
     v_list_of_root_certificate_i_ds = _d_ListOfRootCertificateIDsType(r)
     p = r.p; q = p + 13
@@ -1946,7 +1946,7 @@ def _d_CertificateInstallationReqType(r: Reader) -> CertificateInstallationReqTy
     it, al = _P31[e]
     if it == 4:
         v_prioritized_emai_ds = _d_EMAIDListType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     return CertificateInstallationReqType(header=v_header, oem_provisioning_certificate_chain=v_oem_provisioning_certificate_chain, list_of_root_certificate_i_ds=v_list_of_root_certificate_i_ds, maximum_contract_certificate_chains=v_maximum_contract_certificate_chains, prioritized_emai_ds=v_prioritized_emai_ds)
 
@@ -2034,7 +2034,7 @@ def _d_CertificateInstallationResType(r: Reader) -> CertificateInstallationResTy
     it, al = _P17[e]
     if it == 2:
         v1_signature = _d_SignatureType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     v2_certificate = None
@@ -2054,7 +2054,7 @@ def _d_CertificateInstallationResType(r: Reader) -> CertificateInstallationResTy
     it, al = _P28[r.code(2, 2)]
     if it == 1:
         v2_sub_certificates = _d_SubCertificatesType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     v_cps_certificate_chain = CertificateChainType(certificate=v2_certificate, sub_certificates=v2_sub_certificates)
     v3_id = None
@@ -2070,7 +2070,7 @@ def _d_CertificateInstallationResType(r: Reader) -> CertificateInstallationResTy
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v3_id = r.string()
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 1; al = 0
     v3_contract_certificate_chain = _d_ContractCertificateChainType(r)
     p = r.p; q = p + 5
@@ -2202,13 +2202,13 @@ def _d_ChargeLoopReqType(r: Reader) -> ChargeLoopReqType:
     it, al = _P17[e]
     if it == 2:
         v1_signature = _d_SignatureType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     it, al = _P36[r.code(2, 2)]
     if it == 1:
         v_display_parameters = _d_DisplayParametersType(r)
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 2; al = 0
     p = r.p; q = p + 4
     if q > rn: rv, rn = r.refill(q)
@@ -2279,7 +2279,7 @@ def _d_ChargeLoopResType(r: Reader) -> ChargeLoopResType:
     it, al = _P17[e]
     if it == 2:
         v1_signature = _d_SignatureType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     p = r.p; q = p + 12
@@ -2317,7 +2317,7 @@ def _d_ChargeLoopResType(r: Reader) -> ChargeLoopResType:
         it, al = _P31[r.code(2, 2)]
     if it == 4:
         v_receipt = _d_ReceiptType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     return ChargeLoopResType(header=v_header, response_code=v_response_code, evse_status=v_evse_status, meter_info=v_meter_info, receipt=v_receipt)
 
@@ -2392,10 +2392,10 @@ def _d_ChargeParameterDiscoveryReqType(r: Reader) -> ChargeParameterDiscoveryReq
     it, al = _P17[e]
     if it == 2:
         v1_signature = _d_SignatureType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return ChargeParameterDiscoveryReqType(header=v_header)
 
@@ -2447,7 +2447,7 @@ def _d_ChargeParameterDiscoveryResType(r: Reader) -> ChargeParameterDiscoveryRes
     it, al = _P17[e]
     if it == 2:
         v1_signature = _d_SignatureType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     p = r.p; q = p + 10
@@ -2509,7 +2509,7 @@ def _d_ChargingScheduleType(r: Reader) -> ChargingScheduleType:
         it, al = _P26[r.code(2, 2)]
     if it == 2:
         v1_power_tolerance = _d_RationalNumberType(r)
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 3; al = 0
     v1_power_schedule_entries = _d_PowerScheduleEntryListType(r)
     p = r.p; q = p + 3
@@ -2525,7 +2525,7 @@ def _d_ChargingScheduleType(r: Reader) -> ChargingScheduleType:
             v_absolute_price_schedule = _d_AbsolutePriceScheduleType(r)
         elif al == 1:
             v_price_level_schedule = _d_PriceLevelScheduleType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     return ChargingScheduleType(power_schedule=v_power_schedule, absolute_price_schedule=v_absolute_price_schedule, price_level_schedule=v_price_level_schedule)
 
@@ -2569,13 +2569,13 @@ def _e_ChargingScheduleType(w: Writer, o: ChargingScheduleType) -> None:
 def _d_ContractCertificateChainType(r: Reader) -> ContractCertificateChainType:
     v_certificate = None
     v_sub_certificates = None
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     v_certificate = r.binary_element()
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 1; al = 0
     v_sub_certificates = _d_SubCertificatesType(r)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return ContractCertificateChainType(certificate=v_certificate, sub_certificates=v_sub_certificates)
 
@@ -2711,7 +2711,7 @@ def _e_DetailedTaxType(w: Writer, o: DetailedTaxType) -> None:
 
 def _d_DigestMethodType(r: Reader) -> DigestMethodType:
     v_algorithm = None
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     v_algorithm = r.string()
     it, al = _P28[r.code(2, 2)]
@@ -2783,7 +2783,7 @@ def _d_DisplayParametersType(r: Reader) -> DisplayParametersType:
         if e >= 7: r.bad_code(p + 9, e, 7)
         it, al = _P54[e]
     if it == 4:
-        r.zero(1, 'expected characters')
+        r.zero(1, 'characters')
         v_remaining_time_to_minimum_soc = r.uintb(4294967295)
         p = r.p; q = p + 4
         if q > rn: rv, rn = r.refill(q)
@@ -2793,7 +2793,7 @@ def _d_DisplayParametersType(r: Reader) -> DisplayParametersType:
         if e >= 6: r.bad_code(p + 1, e, 6)
         it, al = _P55[e]
     if it == 5:
-        r.zero(1, 'expected characters')
+        r.zero(1, 'characters')
         v_remaining_time_to_target_soc = r.uintb(4294967295)
         p = r.p; q = p + 4
         if q > rn: rv, rn = r.refill(q)
@@ -2803,7 +2803,7 @@ def _d_DisplayParametersType(r: Reader) -> DisplayParametersType:
         if e >= 5: r.bad_code(p + 1, e, 5)
         it, al = _P56[e]
     if it == 6:
-        r.zero(1, 'expected characters')
+        r.zero(1, 'characters')
         v_remaining_time_to_maximum_soc = r.uintb(4294967295)
         p = r.p; q = p + 4
         if q > rn: rv, rn = r.refill(q)
@@ -2927,7 +2927,7 @@ def _d_Dynamic_CLReqControlModeType(r: Reader) -> Dynamic_CLReqControlModeType:
     v_ev_minimum_energy_request = None
     it, al = _P0[r.code(2, 2)]
     if it == 0:
-        r.zero(1, 'expected characters')
+        r.zero(1, 'characters')
         v_departure_time = r.uintb(4294967295)
         p = r.p; q = p + 2
         if q > rn: rv, rn = r.refill(q)
@@ -3035,7 +3035,7 @@ def _d_Dynamic_CLResControlModeType(r: Reader) -> Dynamic_CLResControlModeType:
     v_ack_max_delay = None
     it, al = _P71[r.code(3, 5)]
     if it == 0:
-        r.zero(1, 'expected characters')
+        r.zero(1, 'characters')
         v_departure_time = r.uintb(4294967295)
         p = r.p; q = p + 4
         if q > rn: rv, rn = r.refill(q)
@@ -3065,7 +3065,7 @@ def _d_Dynamic_CLResControlModeType(r: Reader) -> Dynamic_CLResControlModeType:
         if e >= 2: r.bad_code(p + 9, e, 2)
         it, al = _P74[e]
     if it == 3:
-        r.zero(1, 'expected characters')
+        r.zero(1, 'characters')
         v_ack_max_delay = r.uintb(65535)
         p = r.p; q = p + 2
         if q > rn: rv, rn = r.refill(q)
@@ -3103,7 +3103,7 @@ def _e_Dynamic_CLResControlModeType(w: Writer, o: Dynamic_CLResControlModeType) 
     w.bits((c4[0]), c4[1])
 
 def _d_Dynamic_EVPPTControlModeType(r: Reader) -> Dynamic_EVPPTControlModeType:
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return Dynamic_EVPPTControlModeType()
 
@@ -3336,7 +3336,7 @@ def _d_Dynamic_SEResControlModeType(r: Reader) -> Dynamic_SEResControlModeType:
     v_price_level_schedule = None
     it, al = _P85[r.code(3, 6)]
     if it == 0:
-        r.zero(1, 'expected characters')
+        r.zero(1, 'characters')
         v_departure_time = r.uintb(4294967295)
         p = r.p; q = p + 4
         if q > rn: rv, rn = r.refill(q)
@@ -3370,7 +3370,7 @@ def _d_Dynamic_SEResControlModeType(r: Reader) -> Dynamic_SEResControlModeType:
             v_absolute_price_schedule = _d_AbsolutePriceScheduleType(r)
         elif al == 1:
             v_price_level_schedule = _d_PriceLevelScheduleType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     return Dynamic_SEResControlModeType(departure_time=v_departure_time, minimum_soc=v_minimum_soc, target_soc=v_target_soc, absolute_price_schedule=v_absolute_price_schedule, price_level_schedule=v_price_level_schedule)
 
@@ -3407,7 +3407,7 @@ def _e_Dynamic_SEResControlModeType(w: Writer, o: Dynamic_SEResControlModeType) 
     w.bits((c5[0]), c5[1])
 
 def _d_Dynamic_SMDTControlModeType(r: Reader) -> Dynamic_SMDTControlModeType:
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return Dynamic_SMDTControlModeType()
 
@@ -3415,7 +3415,7 @@ def _e_Dynamic_SMDTControlModeType(w: Writer, o: Dynamic_SMDTControlModeType) ->
     w.bits(0, 1)
 
 def _d_EIM_AReqAuthorizationModeType(r: Reader) -> EIM_AReqAuthorizationModeType:
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return EIM_AReqAuthorizationModeType()
 
@@ -3423,7 +3423,7 @@ def _e_EIM_AReqAuthorizationModeType(w: Writer, o: EIM_AReqAuthorizationModeType
     w.bits(0, 1)
 
 def _d_EIM_ASResAuthorizationModeType(r: Reader) -> EIM_ASResAuthorizationModeType:
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return EIM_ASResAuthorizationModeType()
 
@@ -3432,7 +3432,7 @@ def _e_EIM_ASResAuthorizationModeType(w: Writer, o: EIM_ASResAuthorizationModeTy
 
 def _d_EMAIDListType(r: Reader) -> EMAIDListType:
     v_emaid = []
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     n = 0
     while it == 0:
@@ -3442,7 +3442,7 @@ def _d_EMAIDListType(r: Reader) -> EMAIDListType:
         if n < 8:
             it, al = _P14[r.code(2, 2)]
         else:
-            r.zero(1, 'expected end of element')
+            r.zero(1, 'end of element')
             it = -1; al = 0
     return EMAIDListType(emaid=v_emaid)
 
@@ -3480,13 +3480,13 @@ def _d_EVAbsolutePriceScheduleType(r: Reader) -> EVAbsolutePriceScheduleType:
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 1; al = 0
     v_currency = r.string_element()
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 2; al = 0
     v_price_algorithm = r.string_element()
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 3; al = 0
     v_ev_price_rule_stacks = _d_EVPriceRuleStackListType(r)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return EVAbsolutePriceScheduleType(time_anchor=v_time_anchor, currency=v_currency, price_algorithm=v_price_algorithm, ev_price_rule_stacks=v_ev_price_rule_stacks)
 
@@ -3544,10 +3544,10 @@ def _d_EVEnergyOfferType(r: Reader) -> EVEnergyOfferType:
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 1; al = 0
     v2_currency = r.string_element()
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 2; al = 0
     v2_price_algorithm = r.string_element()
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 3; al = 0
     v2_ev_price_rule_stacks = _d_EVPriceRuleStackListType(r)
     p = r.p; q = p + 2
@@ -3592,7 +3592,7 @@ def _e_EVEnergyOfferType(w: Writer, o: EVEnergyOfferType) -> None:
 def _d_EVPowerProfileEntryListType(r: Reader) -> EVPowerProfileEntryListType:
     rv = r.v; rn = r.n
     v_ev_power_profile_entry = []
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     n = 0
     while it == 0:
@@ -3618,7 +3618,7 @@ def _d_EVPowerProfileEntryListType(r: Reader) -> EVPowerProfileEntryListType:
             it, al = _P74[r.code(2, 2)]
         if it == 3:
             v1_power_l3 = _d_RationalNumberType(r)
-            r.zero(1, 'expected end of element')
+            r.zero(1, 'end of element')
             it = -1; al = 0
         t = PowerScheduleEntryType(duration=v1_duration, power=v1_power, power_l2=v1_power_l2, power_l3=v1_power_l3)
         v_ev_power_profile_entry.append(t)
@@ -3683,7 +3683,7 @@ def _d_EVPowerProfileType(r: Reader) -> EVPowerProfileType:
     if e >= 2: r.bad_code(p + 1, e, 2)
     it, al = _P96[e]
     if al == 0:
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
         v_dynamic_evppt_control_mode = Dynamic_EVPPTControlModeType()
     elif al == 1:
@@ -3711,10 +3711,10 @@ def _d_EVPowerProfileType(r: Reader) -> EVPowerProfileType:
             v2_power_tolerance_acceptance = _K97[k]
             it = -1; al = 0
         v_scheduled_evppt_control_mode = Scheduled_EVPPTControlModeType(selected_schedule_tuple_id=v2_selected_schedule_tuple_id, power_tolerance_acceptance=v2_power_tolerance_acceptance)
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 2; al = 0
     v_ev_power_profile_entries = _d_EVPowerProfileEntryListType(r)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return EVPowerProfileType(time_anchor=v_time_anchor, dynamic_evppt_control_mode=v_dynamic_evppt_control_mode, scheduled_evppt_control_mode=v_scheduled_evppt_control_mode, ev_power_profile_entries=v_ev_power_profile_entries)
 
@@ -3752,7 +3752,7 @@ def _e_EVPowerProfileType(w: Writer, o: EVPowerProfileType) -> None:
 def _d_EVPowerScheduleEntryListType(r: Reader) -> EVPowerScheduleEntryListType:
     rv = r.v; rn = r.n
     v_ev_power_schedule_entry = []
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     n = 0
     while it == 0:
@@ -3770,7 +3770,7 @@ def _d_EVPowerScheduleEntryListType(r: Reader) -> EVPowerScheduleEntryListType:
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 1; al = 0
         v1_power = _d_RationalNumberType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
         t = EVPowerScheduleEntryType(duration=v1_duration, power=v1_power)
         v_ev_power_schedule_entry.append(t)
@@ -3869,7 +3869,7 @@ def _d_EVPowerScheduleType(r: Reader) -> EVPowerScheduleType:
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 1; al = 0
     v_ev_power_schedule_entries = _d_EVPowerScheduleEntryListType(r)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return EVPowerScheduleType(time_anchor=v_time_anchor, ev_power_schedule_entries=v_ev_power_schedule_entries)
 
@@ -3886,7 +3886,7 @@ def _e_EVPowerScheduleType(w: Writer, o: EVPowerScheduleType) -> None:
 
 def _d_EVPriceRuleStackListType(r: Reader) -> EVPriceRuleStackListType:
     v_ev_price_rule_stack = []
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     n = 0
     while it == 0:
@@ -3934,13 +3934,13 @@ def _d_EVPriceRuleStackType(r: Reader) -> EVPriceRuleStackType:
     while it == 1:
         v1_energy_fee = None
         v1_power_range_start = None
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 0; al = 0
         v1_energy_fee = _d_RationalNumberType(r)
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 1; al = 0
         v1_power_range_start = _d_RationalNumberType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
         t = EVPriceRuleType(energy_fee=v1_energy_fee, power_range_start=v1_power_range_start)
         v_ev_price_rule.append(t)
@@ -3948,7 +3948,7 @@ def _d_EVPriceRuleStackType(r: Reader) -> EVPriceRuleStackType:
         if n < 8:
             it, al = _P28[r.code(2, 2)]
         else:
-            r.zero(1, 'expected end of element')
+            r.zero(1, 'end of element')
             it = -1; al = 0
     return EVPriceRuleStackType(duration=v_duration, ev_price_rule=v_ev_price_rule)
 
@@ -4106,7 +4106,7 @@ def _d_KeyInfoType(r: Reader) -> KeyInfoType:
                 it, al = _P17[r.code(2, 2)]
             if it == 2:
                 v1_transforms = _d_TransformsType(r)
-                r.zero(1, 'expected end of element')
+                r.zero(1, 'end of element')
                 it = -1; al = 0
             t = RetrievalMethodType(type=v1_type, uri=v1_uri, transforms=v1_transforms)
             v_retrieval_method.append(t)
@@ -4208,13 +4208,13 @@ def _d_KeyValueType(r: Reader) -> KeyValueType:
     elif al == 1:
         v1_modulus = None
         v1_exponent = None
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 0; al = 0
         v1_modulus = r.binary_element()
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 1; al = 0
         v1_exponent = r.binary_element()
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
         v_rsa_key_value = RSAKeyValueType(modulus=v1_modulus, exponent=v1_exponent)
     elif al == 2:
@@ -4246,13 +4246,13 @@ def _e_KeyValueType(w: Writer, o: KeyValueType) -> None:
 def _d_ListOfRootCertificateIDsType(r: Reader) -> ListOfRootCertificateIDsType:
     rv = r.v; rn = r.n
     v_root_certificate_id = []
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     n = 0
     while it == 0:
         v1_x509_issuer_name = None
         v1_x509_serial_number = None
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 0; al = 0
         v1_x509_issuer_name = r.string_element()
         p = r.p; q = p + 3
@@ -4273,7 +4273,7 @@ def _d_ListOfRootCertificateIDsType(r: Reader) -> ListOfRootCertificateIDsType:
         if n < 20:
             it, al = _P14[r.code(2, 2)]
         else:
-            r.zero(1, 'expected end of element')
+            r.zero(1, 'end of element')
             it = -1; al = 0
     return ListOfRootCertificateIDsType(root_certificate_id=v_root_certificate_id)
 
@@ -4305,7 +4305,7 @@ def _d_ManifestType(r: Reader) -> ManifestType:
     it, al = _P0[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 1; al = 0
     n = 0
     while it == 1:
@@ -4337,7 +4337,7 @@ def _d_MessageHeaderType(r: Reader) -> MessageHeaderType:
     v_session_id = None
     v_time_stamp = None
     v_signature = None
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     v_session_id = r.binary_element()
     p = r.p; q = p + 2
@@ -4355,7 +4355,7 @@ def _d_MessageHeaderType(r: Reader) -> MessageHeaderType:
     it, al = _P17[e]
     if it == 2:
         v_signature = _d_SignatureType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     return MessageHeaderType(session_id=v_session_id, time_stamp=v_time_stamp, signature=v_signature)
 
@@ -4387,7 +4387,7 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
     v_meter_signature = None
     v_meter_status = None
     v_meter_timestamp = None
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     v_meter_id = r.string_element()
     p = r.p; q = p + 2
@@ -4404,7 +4404,7 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
     if e >= 7: r.bad_code(p + 1, e, 7)
     it, al = _P118[e]
     if it == 2:
-        r.zero(1, 'expected characters')
+        r.zero(1, 'characters')
         v_bpt_discharged_energy_reading_wh = r.uintb(18446744073709551615)
         p = r.p; q = p + 4
         if q > rn: rv, rn = r.refill(q)
@@ -4414,7 +4414,7 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
         if e >= 6: r.bad_code(p + 1, e, 6)
         it, al = _P119[e]
     if it == 3:
-        r.zero(1, 'expected characters')
+        r.zero(1, 'characters')
         v_capacitive_energy_reading_va_rh = r.uintb(18446744073709551615)
         p = r.p; q = p + 4
         if q > rn: rv, rn = r.refill(q)
@@ -4424,7 +4424,7 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
         if e >= 5: r.bad_code(p + 1, e, 5)
         it, al = _P120[e]
     if it == 4:
-        r.zero(1, 'expected characters')
+        r.zero(1, 'characters')
         v_bpt_inductive_energy_reading_va_rh = r.uintb(18446744073709551615)
         p = r.p; q = p + 4
         if q > rn: rv, rn = r.refill(q)
@@ -4453,7 +4453,7 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
         if e >= 2: r.bad_code(p + 1, e, 2)
         it, al = _P80[e]
     if it == 7:
-        r.zero(1, 'expected characters')
+        r.zero(1, 'characters')
         v_meter_timestamp = r.uintb(18446744073709551615)
         p = r.p; q = p + 2
         if q > rn: rv, rn = r.refill(q)
@@ -4541,7 +4541,7 @@ def _d_MeteringConfirmationReqType(r: Reader) -> MeteringConfirmationReqType:
     it, al = _P17[e]
     if it == 2:
         v1_signature = _d_SignatureType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     v2_id = None
@@ -4556,10 +4556,10 @@ def _d_MeteringConfirmationReqType(r: Reader) -> MeteringConfirmationReqType:
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v2_id = r.string()
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 1; al = 0
     v2_session_id = r.binary_element()
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 2; al = 0
     v2_meter_info = _d_MeterInfoType(r)
     it, al = _P128[r.code(2, 3)]
@@ -4657,7 +4657,7 @@ def _d_MeteringConfirmationResType(r: Reader) -> MeteringConfirmationResType:
     it, al = _P17[e]
     if it == 2:
         v1_signature = _d_SignatureType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     p = r.p; q = p + 10
@@ -4739,7 +4739,7 @@ def _d_OverstayRuleListType(r: Reader) -> OverstayRuleListType:
     v_overstay_rule = []
     it, al = _P132[r.code(2, 3)]
     if it == 0:
-        r.zero(1, 'expected characters')
+        r.zero(1, 'characters')
         v_overstay_time_threshold = r.uintb(4294967295)
         p = r.p; q = p + 3
         if q > rn: rv, rn = r.refill(q)
@@ -4776,9 +4776,9 @@ def _d_OverstayRuleListType(r: Reader) -> OverstayRuleListType:
         it, al = _P0[r.code(2, 2)]
         if it == 0:
             v2_overstay_rule_description = r.string_element()
-            r.zero(1, 'expected next item')
+            r.zero(1, 'next item')
             it = 1; al = 0
-        r.zero(1, 'expected characters')
+        r.zero(1, 'characters')
         v2_start_time = r.uintb(4294967295)
         p = r.p; q = p + 2
         if q > rn: rv, rn = r.refill(q)
@@ -4803,7 +4803,7 @@ def _d_OverstayRuleListType(r: Reader) -> OverstayRuleListType:
         if n < 5:
             it, al = _P17[r.code(2, 2)]
         else:
-            r.zero(1, 'expected end of element')
+            r.zero(1, 'end of element')
             it = -1; al = 0
     return OverstayRuleListType(overstay_time_threshold=v_overstay_time_threshold, overstay_power_threshold=v_overstay_power_threshold, overstay_rule=v_overstay_rule)
 
@@ -4870,9 +4870,9 @@ def _d_OverstayRuleType(r: Reader) -> OverstayRuleType:
     it, al = _P0[r.code(2, 2)]
     if it == 0:
         v_overstay_rule_description = r.string_element()
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 1; al = 0
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v_start_time = r.uintb(4294967295)
     v1_exponent = None
     v1_value = None
@@ -4960,7 +4960,7 @@ def _d_ParameterSetType(r: Reader) -> ParameterSetType:
         if n < 32:
             it, al = _P28[r.code(2, 2)]
         else:
-            r.zero(1, 'expected end of element')
+            r.zero(1, 'end of element')
             it = -1; al = 0
     return ParameterSetType(parameter_set_id=v_parameter_set_id, parameter=v_parameter)
 
@@ -4993,7 +4993,7 @@ def _d_ParameterType(r: Reader) -> ParameterType:
     v_int_value = None
     v_rational_number = None
     v_finite_string = None
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     v_name = r.string()
     it, al = _P136[r.code(3, 6)]
@@ -5018,7 +5018,7 @@ def _d_ParameterType(r: Reader) -> ParameterType:
         v_short_value = -r.uintb(32767) - 1 if sg else r.uintb(32767)
         if not -32768 <= v_short_value <= 32767:
             r.fail('integer out of range')
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
     elif al == 3:
         p = r.p; q = p + 2
         if q > rn: rv, rn = r.refill(q)
@@ -5028,7 +5028,7 @@ def _d_ParameterType(r: Reader) -> ParameterType:
         v_int_value = -r.uintb(2147483647) - 1 if sg else r.uintb(2147483647)
         if not -2147483648 <= v_int_value <= 2147483647:
             r.fail('integer out of range')
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
     elif al == 4:
         v1_exponent = None
         v1_value = None
@@ -5050,7 +5050,7 @@ def _d_ParameterType(r: Reader) -> ParameterType:
         v_rational_number = RationalNumberType(exponent=v1_exponent, value=v1_value)
     elif al == 5:
         v_finite_string = r.string_element()
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return ParameterType(name=v_name, bool_value=v_bool_value, byte_value=v_byte_value, short_value=v_short_value, int_value=v_int_value, rational_number=v_rational_number, finite_string=v_finite_string)
 
@@ -5109,10 +5109,10 @@ def _d_PnC_AReqAuthorizationModeType(r: Reader) -> PnC_AReqAuthorizationModeType
     v_id = None
     v_gen_challenge = None
     v_contract_certificate_chain = None
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     v_id = r.string()
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 1; al = 0
     v_gen_challenge = r.binary_element()
     v1_certificate = None
@@ -5123,7 +5123,7 @@ def _d_PnC_AReqAuthorizationModeType(r: Reader) -> PnC_AReqAuthorizationModeType
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v1_certificate = r.binary_element()
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 1; al = 0
     v1_sub_certificates = _d_SubCertificatesType(r)
     p = r.p; q = p + 2
@@ -5158,13 +5158,13 @@ def _e_PnC_AReqAuthorizationModeType(w: Writer, o: PnC_AReqAuthorizationModeType
 def _d_PnC_ASResAuthorizationModeType(r: Reader) -> PnC_ASResAuthorizationModeType:
     v_gen_challenge = None
     v_supported_providers = None
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     v_gen_challenge = r.binary_element()
     it, al = _P28[r.code(2, 2)]
     if it == 1:
         v_supported_providers = _d_SupportedProvidersListType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     return PnC_ASResAuthorizationModeType(gen_challenge=v_gen_challenge, supported_providers=v_supported_providers)
 
@@ -5213,7 +5213,7 @@ def _d_PowerDeliveryReqType(r: Reader) -> PowerDeliveryReqType:
     it, al = _P17[e]
     if it == 2:
         v1_signature = _d_SignatureType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     p = r.p; q = p + 12
@@ -5250,7 +5250,7 @@ def _d_PowerDeliveryReqType(r: Reader) -> PowerDeliveryReqType:
             v2_dynamic_evppt_control_mode = _d_Dynamic_EVPPTControlModeType(r)
         elif al == 1:
             v2_scheduled_evppt_control_mode = _d_Scheduled_EVPPTControlModeType(r)
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 2; al = 0
         v2_ev_power_profile_entries = _d_EVPowerProfileEntryListType(r)
         p = r.p; q = p + 3
@@ -5354,7 +5354,7 @@ def _d_PowerDeliveryResType(r: Reader) -> PowerDeliveryResType:
     it, al = _P17[e]
     if it == 2:
         v1_signature = _d_SignatureType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     p = r.p; q = p + 11
@@ -5424,7 +5424,7 @@ def _e_PowerDeliveryResType(w: Writer, o: PowerDeliveryResType) -> None:
 def _d_PowerScheduleEntryListType(r: Reader) -> PowerScheduleEntryListType:
     rv = r.v; rn = r.n
     v_power_schedule_entry = []
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     n = 0
     while it == 0:
@@ -5450,7 +5450,7 @@ def _d_PowerScheduleEntryListType(r: Reader) -> PowerScheduleEntryListType:
             it, al = _P74[r.code(2, 2)]
         if it == 3:
             v1_power_l3 = _d_RationalNumberType(r)
-            r.zero(1, 'expected end of element')
+            r.zero(1, 'end of element')
             it = -1; al = 0
         t = PowerScheduleEntryType(duration=v1_duration, power=v1_power, power_l2=v1_power_l2, power_l3=v1_power_l3)
         v_power_schedule_entry.append(t)
@@ -5678,7 +5678,7 @@ def _d_PowerScheduleType(r: Reader) -> PowerScheduleType:
         v_power_tolerance = RationalNumberType(exponent=v2_exponent, value=v2_value)
         it = 3; al = 0
     v_power_schedule_entries = _d_PowerScheduleEntryListType(r)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return PowerScheduleType(time_anchor=v_time_anchor, available_energy=v_available_energy, power_tolerance=v_power_tolerance, power_schedule_entries=v_power_schedule_entries)
 
@@ -5727,7 +5727,7 @@ def _e_PowerScheduleType(w: Writer, o: PowerScheduleType) -> None:
 def _d_PriceLevelScheduleEntryListType(r: Reader) -> PriceLevelScheduleEntryListType:
     rv = r.v; rn = r.n
     v_price_level_schedule_entry = []
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     n = 0
     while it == 0:
@@ -5817,9 +5817,9 @@ def _d_PriceLevelScheduleType(r: Reader) -> PriceLevelScheduleType:
     it, al = _P0[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 1; al = 0
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v_time_anchor = r.uintb(18446744073709551615)
     p = r.p; q = p + 3
     if q > rn: rv, rn = r.refill(q)
@@ -5836,7 +5836,7 @@ def _d_PriceLevelScheduleType(r: Reader) -> PriceLevelScheduleType:
     it, al = _P1[e]
     if it == 3:
         v_price_schedule_description = r.string_element()
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 4; al = 0
     p = r.p; q = p + 11
     if q > rn: rv, rn = r.refill(q)
@@ -5845,7 +5845,7 @@ def _d_PriceLevelScheduleType(r: Reader) -> PriceLevelScheduleType:
     v_number_of_price_levels = ((b >> 2) & 0xff)
     it = 5; al = 0
     v_price_level_schedule_entries = _d_PriceLevelScheduleEntryListType(r)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return PriceLevelScheduleType(id=v_id, time_anchor=v_time_anchor, price_schedule_id=v_price_schedule_id, price_schedule_description=v_price_schedule_description, number_of_price_levels=v_number_of_price_levels, price_level_schedule_entries=v_price_level_schedule_entries)
 
@@ -5886,7 +5886,7 @@ def _e_PriceLevelScheduleType(w: Writer, o: PriceLevelScheduleType) -> None:
 
 def _d_PriceRuleStackListType(r: Reader) -> PriceRuleStackListType:
     v_price_rule_stack = []
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     n = 0
     while it == 0:
@@ -5938,7 +5938,7 @@ def _d_PriceRuleStackType(r: Reader) -> PriceRuleStackType:
         if n < 8:
             it, al = _P28[r.code(2, 2)]
         else:
-            r.zero(1, 'expected end of element')
+            r.zero(1, 'end of element')
             it = -1; al = 0
     return PriceRuleStackType(duration=v_duration, price_rule=v_price_rule)
 
@@ -6012,7 +6012,7 @@ def _d_PriceRuleType(r: Reader) -> PriceRuleType:
         it, al = _P144[e]
         v_parking_fee = RationalNumberType(exponent=v2_exponent, value=v2_value)
     if it == 2:
-        r.zero(1, 'expected characters')
+        r.zero(1, 'characters')
         v_parking_fee_period = r.uintb(4294967295)
         p = r.p; q = p + 3
         if q > rn: rv, rn = r.refill(q)
@@ -6022,7 +6022,7 @@ def _d_PriceRuleType(r: Reader) -> PriceRuleType:
         if e >= 3: r.bad_code(p + 1, e, 3)
         it, al = _P145[e]
     if it == 3:
-        r.zero(1, 'expected characters')
+        r.zero(1, 'characters')
         v_carbon_dioxide_emission = r.uintb(65535)
         p = r.p; q = p + 3
         if q > rn: rv, rn = r.refill(q)
@@ -6146,7 +6146,7 @@ def _d_PriceScheduleType(r: Reader) -> PriceScheduleType:
     it, al = _P17[e]
     if it == 2:
         v_price_schedule_description = r.string_element()
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     return PriceScheduleType(time_anchor=v_time_anchor, price_schedule_id=v_price_schedule_id, price_schedule_description=v_price_schedule_description)
 
@@ -6172,13 +6172,13 @@ def _e_PriceScheduleType(w: Writer, o: PriceScheduleType) -> None:
 def _d_RSAKeyValueType(r: Reader) -> RSAKeyValueType:
     v_modulus = None
     v_exponent = None
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     v_modulus = r.binary_element()
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 1; al = 0
     v_exponent = r.binary_element()
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return RSAKeyValueType(modulus=v_modulus, exponent=v_exponent)
 
@@ -6251,10 +6251,10 @@ def _d_ReceiptType(r: Reader) -> ReceiptType:
     if it == 1:
         v1_amount = None
         v1_cost_per_unit = None
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 0; al = 0
         v1_amount = _d_RationalNumberType(r)
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 1; al = 0
         v1_cost_per_unit = _d_RationalNumberType(r)
         p = r.p; q = p + 4
@@ -6268,10 +6268,10 @@ def _d_ReceiptType(r: Reader) -> ReceiptType:
     if it == 2:
         v2_amount = None
         v2_cost_per_unit = None
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 0; al = 0
         v2_amount = _d_RationalNumberType(r)
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 1; al = 0
         v2_cost_per_unit = _d_RationalNumberType(r)
         p = r.p; q = p + 4
@@ -6285,10 +6285,10 @@ def _d_ReceiptType(r: Reader) -> ReceiptType:
     if it == 3:
         v3_amount = None
         v3_cost_per_unit = None
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 0; al = 0
         v3_amount = _d_RationalNumberType(r)
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 1; al = 0
         v3_cost_per_unit = _d_RationalNumberType(r)
         p = r.p; q = p + 3
@@ -6302,10 +6302,10 @@ def _d_ReceiptType(r: Reader) -> ReceiptType:
     if it == 4:
         v4_amount = None
         v4_cost_per_unit = None
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 0; al = 0
         v4_amount = _d_RationalNumberType(r)
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 1; al = 0
         v4_cost_per_unit = _d_RationalNumberType(r)
         p = r.p; q = p + 3
@@ -6332,7 +6332,7 @@ def _d_ReceiptType(r: Reader) -> ReceiptType:
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 1; al = 0
         v5_amount = _d_RationalNumberType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
         t = DetailedTaxType(tax_rule_id=v5_tax_rule_id, amount=v5_amount)
         v_tax_costs.append(t)
@@ -6340,7 +6340,7 @@ def _d_ReceiptType(r: Reader) -> ReceiptType:
         if n < 10:
             it, al = _P155[r.code(2, 2)]
         else:
-            r.zero(1, 'expected end of element')
+            r.zero(1, 'end of element')
             it = -1; al = 0
     return ReceiptType(time_anchor=v_time_anchor, energy_costs=v_energy_costs, occupancy_costs=v_occupancy_costs, additional_services_costs=v_additional_services_costs, overstay_costs=v_overstay_costs, tax_costs=v_tax_costs)
 
@@ -6437,13 +6437,13 @@ def _d_ReferenceType(r: Reader) -> ReferenceType:
         it, al = _P1[r.code(2, 2)]
     if it == 3:
         v_transforms = _d_TransformsType(r)
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 4; al = 0
     v_digest_method = _d_DigestMethodType(r)
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 5; al = 0
     v_digest_value = r.binary_element()
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return ReferenceType(id=v_id, type=v_type, uri=v_uri, transforms=v_transforms, digest_method=v_digest_method, digest_value=v_digest_value)
 
@@ -6493,7 +6493,7 @@ def _d_RetrievalMethodType(r: Reader) -> RetrievalMethodType:
         it, al = _P17[r.code(2, 2)]
     if it == 2:
         v_transforms = _d_TransformsType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     return RetrievalMethodType(type=v_type, uri=v_uri, transforms=v_transforms)
 
@@ -6552,7 +6552,7 @@ def _d_ScheduleExchangeReqType(r: Reader) -> ScheduleExchangeReqType:
     it, al = _P17[e]
     if it == 2:
         v1_signature = _d_SignatureType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     p = r.p; q = p + 15
@@ -6574,7 +6574,7 @@ def _d_ScheduleExchangeReqType(r: Reader) -> ScheduleExchangeReqType:
         v2_ev_energy_offer = None
         it, al = _P168[r.code(3, 6)]
         if it == 0:
-            r.zero(1, 'expected characters')
+            r.zero(1, 'characters')
             v2_departure_time = r.uintb(4294967295)
             p = r.p; q = p + 4
             if q > rn: rv, rn = r.refill(q)
@@ -6594,10 +6594,10 @@ def _d_ScheduleExchangeReqType(r: Reader) -> ScheduleExchangeReqType:
             it, al = _P31[r.code(2, 2)]
         if it == 4:
             v2_ev_energy_offer = _d_EVEnergyOfferType(r)
-            r.zero(1, 'expected end of element')
+            r.zero(1, 'end of element')
             it = -1; al = 0
         v_scheduled_se_req_control_mode = Scheduled_SEReqControlModeType(departure_time=v2_departure_time, ev_target_energy_request=v2_ev_target_energy_request, ev_maximum_energy_request=v2_ev_maximum_energy_request, ev_minimum_energy_request=v2_ev_minimum_energy_request, ev_energy_offer=v2_ev_energy_offer)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return ScheduleExchangeReqType(header=v_header, maximum_supporting_points=v_maximum_supporting_points, dynamic_se_req_control_mode=v_dynamic_se_req_control_mode, scheduled_se_req_control_mode=v_scheduled_se_req_control_mode)
 
@@ -6696,7 +6696,7 @@ def _d_ScheduleExchangeResType(r: Reader) -> ScheduleExchangeResType:
     it, al = _P17[e]
     if it == 2:
         v1_signature = _d_SignatureType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     p = r.p; q = p + 16
@@ -6729,7 +6729,7 @@ def _d_ScheduleExchangeResType(r: Reader) -> ScheduleExchangeResType:
         v2_price_level_schedule = None
         it, al = _P85[r.code(3, 6)]
         if it == 0:
-            r.zero(1, 'expected characters')
+            r.zero(1, 'characters')
             v2_departure_time = r.uintb(4294967295)
             p = r.p; q = p + 4
             if q > rn: rv, rn = r.refill(q)
@@ -6763,12 +6763,12 @@ def _d_ScheduleExchangeResType(r: Reader) -> ScheduleExchangeResType:
                 v2_absolute_price_schedule = _d_AbsolutePriceScheduleType(r)
             elif al == 1:
                 v2_price_level_schedule = _d_PriceLevelScheduleType(r)
-            r.zero(1, 'expected end of element')
+            r.zero(1, 'end of element')
             it = -1; al = 0
         v_dynamic_se_res_control_mode = Dynamic_SEResControlModeType(departure_time=v2_departure_time, minimum_soc=v2_minimum_soc, target_soc=v2_target_soc, absolute_price_schedule=v2_absolute_price_schedule, price_level_schedule=v2_price_level_schedule)
     elif al == 1:
         v_scheduled_se_res_control_mode = _d_Scheduled_SEResControlModeType(r)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return ScheduleExchangeResType(header=v_header, response_code=v_response_code, evse_processing=v_evse_processing, go_to_pause=v_go_to_pause, dynamic_se_res_control_mode=v_dynamic_se_res_control_mode, scheduled_se_res_control_mode=v_scheduled_se_res_control_mode)
 
@@ -6868,7 +6868,7 @@ def _d_ScheduleTupleType(r: Reader) -> ScheduleTupleType:
             v1_absolute_price_schedule = _d_AbsolutePriceScheduleType(r)
         elif al == 1:
             v1_price_level_schedule = _d_PriceLevelScheduleType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     v_charging_schedule = ChargingScheduleType(power_schedule=v1_power_schedule, absolute_price_schedule=v1_absolute_price_schedule, price_level_schedule=v1_price_level_schedule)
     it, al = _P17[r.code(2, 2)]
@@ -6876,7 +6876,7 @@ def _d_ScheduleTupleType(r: Reader) -> ScheduleTupleType:
         v2_power_schedule = None
         v2_absolute_price_schedule = None
         v2_price_level_schedule = None
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 0; al = 0
         v2_power_schedule = _d_PowerScheduleType(r)
         it, al = _P46[r.code(2, 3)]
@@ -6885,10 +6885,10 @@ def _d_ScheduleTupleType(r: Reader) -> ScheduleTupleType:
                 v2_absolute_price_schedule = _d_AbsolutePriceScheduleType(r)
             elif al == 1:
                 v2_price_level_schedule = _d_PriceLevelScheduleType(r)
-            r.zero(1, 'expected end of element')
+            r.zero(1, 'end of element')
             it = -1; al = 0
         v_discharging_schedule = ChargingScheduleType(power_schedule=v2_power_schedule, absolute_price_schedule=v2_absolute_price_schedule, price_level_schedule=v2_price_level_schedule)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     return ScheduleTupleType(schedule_tuple_id=v_schedule_tuple_id, charging_schedule=v_charging_schedule, discharging_schedule=v_discharging_schedule)
 
@@ -7051,7 +7051,7 @@ def _e_Scheduled_CLReqControlModeType(w: Writer, o: Scheduled_CLReqControlModeTy
     w.bits((c3[0]), c3[1])
 
 def _d_Scheduled_CLResControlModeType(r: Reader) -> Scheduled_CLResControlModeType:
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return Scheduled_CLResControlModeType()
 
@@ -7107,7 +7107,7 @@ def _d_Scheduled_SEReqControlModeType(r: Reader) -> Scheduled_SEReqControlModeTy
     v_ev_energy_offer = None
     it, al = _P168[r.code(3, 6)]
     if it == 0:
-        r.zero(1, 'expected characters')
+        r.zero(1, 'characters')
         v_departure_time = r.uintb(4294967295)
         p = r.p; q = p + 4
         if q > rn: rv, rn = r.refill(q)
@@ -7182,10 +7182,10 @@ def _d_Scheduled_SEReqControlModeType(r: Reader) -> Scheduled_SEReqControlModeTy
     if it == 4:
         v4_ev_power_schedule = None
         v4_ev_absolute_price_schedule = None
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 0; al = 0
         v4_ev_power_schedule = _d_EVPowerScheduleType(r)
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 1; al = 0
         v4_ev_absolute_price_schedule = _d_EVAbsolutePriceScheduleType(r)
         p = r.p; q = p + 2
@@ -7263,7 +7263,7 @@ def _e_Scheduled_SEReqControlModeType(w: Writer, o: Scheduled_SEReqControlModeTy
 def _d_Scheduled_SEResControlModeType(r: Reader) -> Scheduled_SEResControlModeType:
     rv = r.v; rn = r.n
     v_schedule_tuple = []
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     n = 0
     while it == 0:
@@ -7285,7 +7285,7 @@ def _d_Scheduled_SEResControlModeType(r: Reader) -> Scheduled_SEResControlModeTy
         it, al = _P17[r.code(2, 2)]
         if it == 2:
             v1_discharging_schedule = _d_ChargingScheduleType(r)
-            r.zero(1, 'expected end of element')
+            r.zero(1, 'end of element')
             it = -1; al = 0
         t = ScheduleTupleType(schedule_tuple_id=v1_schedule_tuple_id, charging_schedule=v1_charging_schedule, discharging_schedule=v1_discharging_schedule)
         v_schedule_tuple.append(t)
@@ -7293,7 +7293,7 @@ def _d_Scheduled_SEResControlModeType(r: Reader) -> Scheduled_SEResControlModeTy
         if n < 3:
             it, al = _P14[r.code(2, 2)]
         else:
-            r.zero(1, 'expected end of element')
+            r.zero(1, 'end of element')
             it = -1; al = 0
     return Scheduled_SEResControlModeType(schedule_tuple=v_schedule_tuple)
 
@@ -7351,7 +7351,7 @@ def _e_Scheduled_SMDTControlModeType(w: Writer, o: Scheduled_SMDTControlModeType
 def _d_SelectedServiceListType(r: Reader) -> SelectedServiceListType:
     rv = r.v; rn = r.n
     v_selected_service = []
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     n = 0
     while it == 0:
@@ -7380,7 +7380,7 @@ def _d_SelectedServiceListType(r: Reader) -> SelectedServiceListType:
         if n < 16:
             it, al = _P14[r.code(2, 2)]
         else:
-            r.zero(1, 'expected end of element')
+            r.zero(1, 'end of element')
             it = -1; al = 0
     return SelectedServiceListType(selected_service=v_selected_service)
 
@@ -7468,7 +7468,7 @@ def _d_ServiceDetailReqType(r: Reader) -> ServiceDetailReqType:
     it, al = _P17[e]
     if it == 2:
         v1_signature = _d_SignatureType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     p = r.p; q = p + 2
@@ -7538,7 +7538,7 @@ def _d_ServiceDetailResType(r: Reader) -> ServiceDetailResType:
     it, al = _P17[e]
     if it == 2:
         v1_signature = _d_SignatureType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     p = r.p; q = p + 11
@@ -7556,7 +7556,7 @@ def _d_ServiceDetailResType(r: Reader) -> ServiceDetailResType:
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 3; al = 0
     v_service_parameter_list = _d_ServiceParameterListType(r)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return ServiceDetailResType(header=v_header, response_code=v_response_code, service_id=v_service_id, service_parameter_list=v_service_parameter_list)
 
@@ -7618,13 +7618,13 @@ def _d_ServiceDiscoveryReqType(r: Reader) -> ServiceDiscoveryReqType:
     it, al = _P17[e]
     if it == 2:
         v1_signature = _d_SignatureType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     it, al = _P28[r.code(2, 2)]
     if it == 1:
         v_supported_service_i_ds = _d_ServiceIDListType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     return ServiceDiscoveryReqType(header=v_header, supported_service_i_ds=v_supported_service_i_ds)
 
@@ -7686,7 +7686,7 @@ def _d_ServiceDiscoveryResType(r: Reader) -> ServiceDiscoveryResType:
     it, al = _P17[e]
     if it == 2:
         v1_signature = _d_SignatureType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     p = r.p; q = p + 14
@@ -7702,7 +7702,7 @@ def _d_ServiceDiscoveryResType(r: Reader) -> ServiceDiscoveryResType:
     it, al = _P31[r.code(2, 2)]
     if it == 4:
         v_vas_list = _d_ServiceListType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     return ServiceDiscoveryResType(header=v_header, response_code=v_response_code, service_renegotiation_supported=v_service_renegotiation_supported, energy_transfer_service_list=v_energy_transfer_service_list, vas_list=v_vas_list)
 
@@ -7742,19 +7742,19 @@ def _e_ServiceDiscoveryResType(w: Writer, o: ServiceDiscoveryResType) -> None:
 
 def _d_ServiceIDListType(r: Reader) -> ServiceIDListType:
     v_service_id = []
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     n = 0
     while it == 0:
-        r.zero(1, 'expected characters')
+        r.zero(1, 'characters')
         t = r.uintb(65535)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         v_service_id.append(t)
         n += 1
         if n < 16:
             it, al = _P14[r.code(2, 2)]
         else:
-            r.zero(1, 'expected end of element')
+            r.zero(1, 'end of element')
             it = -1; al = 0
     return ServiceIDListType(service_id=v_service_id)
 
@@ -7777,7 +7777,7 @@ def _e_ServiceIDListType(w: Writer, o: ServiceIDListType) -> None:
 def _d_ServiceListType(r: Reader) -> ServiceListType:
     rv = r.v; rn = r.n
     v_service = []
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     n = 0
     while it == 0:
@@ -7801,7 +7801,7 @@ def _d_ServiceListType(r: Reader) -> ServiceListType:
         if n < 8:
             it, al = _P14[r.code(2, 2)]
         else:
-            r.zero(1, 'expected end of element')
+            r.zero(1, 'end of element')
             it = -1; al = 0
     return ServiceListType(service=v_service)
 
@@ -7827,7 +7827,7 @@ def _e_ServiceListType(w: Writer, o: ServiceListType) -> None:
 
 def _d_ServiceParameterListType(r: Reader) -> ServiceParameterListType:
     v_parameter_set = []
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     n = 0
     while it == 0:
@@ -7837,7 +7837,7 @@ def _d_ServiceParameterListType(r: Reader) -> ServiceParameterListType:
         if n < 32:
             it, al = _P14[r.code(2, 2)]
         else:
-            r.zero(1, 'expected end of element')
+            r.zero(1, 'end of element')
             it = -1; al = 0
     return ServiceParameterListType(parameter_set=v_parameter_set)
 
@@ -7885,7 +7885,7 @@ def _d_ServiceSelectionReqType(r: Reader) -> ServiceSelectionReqType:
     it, al = _P17[e]
     if it == 2:
         v1_signature = _d_SignatureType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     v2_service_id = None
@@ -7912,7 +7912,7 @@ def _d_ServiceSelectionReqType(r: Reader) -> ServiceSelectionReqType:
     v_selected_energy_transfer_service = SelectedServiceType(service_id=v2_service_id, parameter_set_id=v2_parameter_set_id)
     if it == 2:
         v_selected_vas_list = _d_SelectedServiceListType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     return ServiceSelectionReqType(header=v_header, selected_energy_transfer_service=v_selected_energy_transfer_service, selected_vas_list=v_selected_vas_list)
 
@@ -7981,7 +7981,7 @@ def _d_ServiceSelectionResType(r: Reader) -> ServiceSelectionResType:
     it, al = _P17[e]
     if it == 2:
         v1_signature = _d_SignatureType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     p = r.p; q = p + 10
@@ -8071,13 +8071,13 @@ def _d_SessionSetupReqType(r: Reader) -> SessionSetupReqType:
     it, al = _P17[e]
     if it == 2:
         v1_signature = _d_SignatureType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 1; al = 0
     v_evccid = r.string_element()
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return SessionSetupReqType(header=v_header, evccid=v_evccid)
 
@@ -8134,7 +8134,7 @@ def _d_SessionSetupResType(r: Reader) -> SessionSetupResType:
     it, al = _P17[e]
     if it == 2:
         v1_signature = _d_SignatureType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     p = r.p; q = p + 10
@@ -8146,7 +8146,7 @@ def _d_SessionSetupResType(r: Reader) -> SessionSetupResType:
     v_response_code = _K22[k]
     it = 2; al = 0
     v_evseid = r.string_element()
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return SessionSetupResType(header=v_header, response_code=v_response_code, evseid=v_evseid)
 
@@ -8206,7 +8206,7 @@ def _d_SessionStopReqType(r: Reader) -> SessionStopReqType:
     it, al = _P17[e]
     if it == 2:
         v1_signature = _d_SignatureType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     p = r.p; q = p + 7
@@ -8224,7 +8224,7 @@ def _d_SessionStopReqType(r: Reader) -> SessionStopReqType:
         it, al = _P74[r.code(2, 2)]
     if it == 3:
         v_ev_termination_explanation = r.string_element()
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     return SessionStopReqType(header=v_header, charging_session=v_charging_session, ev_termination_code=v_ev_termination_code, ev_termination_explanation=v_ev_termination_explanation)
 
@@ -8292,7 +8292,7 @@ def _d_SessionStopResType(r: Reader) -> SessionStopResType:
     it, al = _P17[e]
     if it == 2:
         v1_signature = _d_SignatureType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     p = r.p; q = p + 10
@@ -8331,7 +8331,7 @@ def _d_SignatureMethodType(r: Reader) -> SignatureMethodType:
     rv = r.v; rn = r.n
     v_algorithm = None
     v_hmac_output_length = None
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     v_algorithm = r.string()
     it, al = _P103[r.code(3, 3)]
@@ -8376,7 +8376,7 @@ def _d_SignaturePropertiesType(r: Reader) -> SignaturePropertiesType:
     it, al = _P0[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 1; al = 0
     n = 0
     while it == 1:
@@ -8409,7 +8409,7 @@ def _d_SignaturePropertyType(r: Reader) -> SignaturePropertyType:
     it, al = _P0[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 1; al = 0
     v_target = r.string()
     it, al = _P178[r.code(2, 1)]
@@ -8444,7 +8444,7 @@ def _d_SignatureType(r: Reader) -> SignatureType:
     it, al = _P0[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 1; al = 0
     v_signed_info = _d_SignedInfoType(r)
     v1_id = None
@@ -8458,7 +8458,7 @@ def _d_SignatureType(r: Reader) -> SignatureType:
     it, al = _P0[e]
     if it == 0:
         v1_id = r.string()
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 1; al = 0
     v1_value = r.binary()
     p = r.p; q = p + 3
@@ -8528,10 +8528,10 @@ def _d_SignatureValueType(r: Reader) -> SignatureValueType:
     it, al = _P0[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 1; al = 0
     v_value = r.binary()
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return SignatureValueType(id=v_id, value=v_value)
 
@@ -8553,16 +8553,16 @@ def _d_SignedCertificateChainType(r: Reader) -> SignedCertificateChainType:
     v_id = None
     v_certificate = None
     v_sub_certificates = None
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     v_id = r.string()
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 1; al = 0
     v_certificate = r.binary_element()
     it, al = _P17[r.code(2, 2)]
     if it == 2:
         v_sub_certificates = _d_SubCertificatesType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     return SignedCertificateChainType(id=v_id, certificate=v_certificate, sub_certificates=v_sub_certificates)
 
@@ -8592,13 +8592,13 @@ def _d_SignedInfoType(r: Reader) -> SignedInfoType:
     it, al = _P0[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 1; al = 0
     v_canonicalization_method = _d_CanonicalizationMethodType(r)
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 2; al = 0
     v_signature_method = _d_SignatureMethodType(r)
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 3; al = 0
     n = 0
     while it == 3:
@@ -8645,7 +8645,7 @@ def _d_SignedInstallationDataType(r: Reader) -> SignedInstallationDataType:
     v_secp521_encrypted_private_key = None
     v_x448_encrypted_private_key = None
     v_tpm_encrypted_private_key = None
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     v_id = r.string()
     v1_certificate = None
@@ -8656,7 +8656,7 @@ def _d_SignedInstallationDataType(r: Reader) -> SignedInstallationDataType:
     if b & 0x3: r.badz(p, 2, b & 0x3)
     it = 0; al = 0
     v1_certificate = r.binary_element()
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 1; al = 0
     v1_sub_certificates = _d_SubCertificatesType(r)
     p = r.p; q = p + 6
@@ -8675,7 +8675,7 @@ def _d_SignedInstallationDataType(r: Reader) -> SignedInstallationDataType:
         v_x448_encrypted_private_key = r.binary_element()
     elif al == 2:
         v_tpm_encrypted_private_key = r.binary_element()
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return SignedInstallationDataType(id=v_id, contract_certificate_chain=v_contract_certificate_chain, ecdh_curve=v_ecdh_curve, dh_public_key=v_dh_public_key, secp521_encrypted_private_key=v_secp521_encrypted_private_key, x448_encrypted_private_key=v_x448_encrypted_private_key, tpm_encrypted_private_key=v_tpm_encrypted_private_key)
 
@@ -8729,13 +8729,13 @@ def _d_SignedMeteringDataType(r: Reader) -> SignedMeteringDataType:
     v_receipt = None
     v_dynamic_smdt_control_mode = None
     v_scheduled_smdt_control_mode = None
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     v_id = r.string()
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 1; al = 0
     v_session_id = r.binary_element()
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 2; al = 0
     v_meter_info = _d_MeterInfoType(r)
     it, al = _P128[r.code(2, 3)]
@@ -8743,7 +8743,7 @@ def _d_SignedMeteringDataType(r: Reader) -> SignedMeteringDataType:
         v_receipt = _d_ReceiptType(r)
         it, al = _P27[r.code(2, 2)]
     if al == 0:
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
         v_dynamic_smdt_control_mode = Dynamic_SMDTControlModeType()
     elif al == 1:
@@ -8760,7 +8760,7 @@ def _d_SignedMeteringDataType(r: Reader) -> SignedMeteringDataType:
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = -1; al = 0
         v_scheduled_smdt_control_mode = Scheduled_SMDTControlModeType(selected_schedule_tuple_id=v2_selected_schedule_tuple_id)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return SignedMeteringDataType(id=v_id, session_id=v_session_id, meter_info=v_meter_info, receipt=v_receipt, dynamic_smdt_control_mode=v_dynamic_smdt_control_mode, scheduled_smdt_control_mode=v_scheduled_smdt_control_mode)
 
@@ -8800,7 +8800,7 @@ def _e_SignedMeteringDataType(w: Writer, o: SignedMeteringDataType) -> None:
 
 def _d_SubCertificatesType(r: Reader) -> SubCertificatesType:
     v_certificate = []
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     n = 0
     while it == 0:
@@ -8810,7 +8810,7 @@ def _d_SubCertificatesType(r: Reader) -> SubCertificatesType:
         if n < 3:
             it, al = _P14[r.code(2, 2)]
         else:
-            r.zero(1, 'expected end of element')
+            r.zero(1, 'end of element')
             it = -1; al = 0
     return SubCertificatesType(certificate=v_certificate)
 
@@ -8832,7 +8832,7 @@ def _e_SubCertificatesType(w: Writer, o: SubCertificatesType) -> None:
 
 def _d_SupportedProvidersListType(r: Reader) -> SupportedProvidersListType:
     v_provider_id = []
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     n = 0
     while it == 0:
@@ -8842,7 +8842,7 @@ def _d_SupportedProvidersListType(r: Reader) -> SupportedProvidersListType:
         if n < 128:
             it, al = _P14[r.code(2, 2)]
         else:
-            r.zero(1, 'expected end of element')
+            r.zero(1, 'end of element')
             it = -1; al = 0
     return SupportedProvidersListType(provider_id=v_provider_id)
 
@@ -8898,7 +8898,7 @@ def _e_TargetPositionType(w: Writer, o: TargetPositionType) -> None:
 
 def _d_TaxRuleListType(r: Reader) -> TaxRuleListType:
     v_tax_rule = []
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     n = 0
     while it == 0:
@@ -8908,7 +8908,7 @@ def _d_TaxRuleListType(r: Reader) -> TaxRuleListType:
         if n < 10:
             it, al = _P14[r.code(2, 2)]
         else:
-            r.zero(1, 'expected end of element')
+            r.zero(1, 'end of element')
             it = -1; al = 0
     return TaxRuleListType(tax_rule=v_tax_rule)
 
@@ -8952,7 +8952,7 @@ def _d_TaxRuleType(r: Reader) -> TaxRuleType:
     it, al = _P36[e]
     if it == 1:
         v_tax_rule_name = r.string_element()
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 2; al = 0
     v1_exponent = None
     v1_value = None
@@ -9038,7 +9038,7 @@ def _e_TaxRuleType(w: Writer, o: TaxRuleType) -> None:
 def _d_TransformType(r: Reader) -> TransformType:
     v_algorithm = None
     v_x_path = []
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     v_algorithm = r.string()
     it, al = _P187[r.code(3, 3)]
@@ -9072,7 +9072,7 @@ def _e_TransformType(w: Writer, o: TransformType) -> None:
 
 def _d_TransformsType(r: Reader) -> TransformsType:
     v_transform = []
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     n = 0
     while it == 0:
@@ -9122,10 +9122,10 @@ def _d_V2GMessageType(r: Reader) -> V2GMessageType:
     it, al = _P17[e]
     if it == 2:
         v1_signature = _d_SignatureType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return V2GMessageType(header=v_header)
 
@@ -9176,10 +9176,10 @@ def _d_V2GRequestType(r: Reader) -> V2GRequestType:
     it, al = _P17[e]
     if it == 2:
         v1_signature = _d_SignatureType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return V2GRequestType(header=v_header)
 
@@ -9231,7 +9231,7 @@ def _d_V2GResponseType(r: Reader) -> V2GResponseType:
     it, al = _P17[e]
     if it == 2:
         v1_signature = _d_SignatureType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     p = r.p; q = p + 10
@@ -9298,7 +9298,7 @@ def _d_VehicleCheckInReqType(r: Reader) -> VehicleCheckInReqType:
     it, al = _P17[e]
     if it == 2:
         v1_signature = _d_SignatureType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     p = r.p; q = p + 13
@@ -9443,7 +9443,7 @@ def _d_VehicleCheckInResType(r: Reader) -> VehicleCheckInResType:
     it, al = _P17[e]
     if it == 2:
         v1_signature = _d_SignatureType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     p = r.p; q = p + 12
@@ -9581,7 +9581,7 @@ def _d_VehicleCheckOutReqType(r: Reader) -> VehicleCheckOutReqType:
     it, al = _P17[e]
     if it == 2:
         v1_signature = _d_SignatureType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     p = r.p; q = p + 7
@@ -9655,7 +9655,7 @@ def _d_VehicleCheckOutResType(r: Reader) -> VehicleCheckOutResType:
     it, al = _P17[e]
     if it == 2:
         v1_signature = _d_SignatureType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     p = r.p; q = p + 14
@@ -9707,7 +9707,7 @@ def _d_X509DataType(r: Reader) -> X509DataType:
         if al == 0:
             v1_x509_issuer_name = None
             v1_x509_serial_number = None
-            r.zero(1, 'expected next item')
+            r.zero(1, 'next item')
             it = 0; al = 0
             v1_x509_issuer_name = r.string_element()
             p = r.p; q = p + 3
@@ -9794,7 +9794,7 @@ def _d_X509IssuerSerialType(r: Reader) -> X509IssuerSerialType:
     rv = r.v; rn = r.n
     v_x509_issuer_name = None
     v_x509_serial_number = None
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     v_x509_issuer_name = r.string_element()
     p = r.p; q = p + 3
@@ -9854,9 +9854,9 @@ def _e_g_MgmtData(w: Writer, v) -> None:
 
 def _d_f_AckMaxDelay(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(65535)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_AckMaxDelay(w: Writer, v) -> None:
@@ -9940,9 +9940,9 @@ def _e_f_BPT_ChannelSelection(w: Writer, v) -> None:
 
 def _d_f_BPT_DischargedEnergyReadingWh(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(18446744073709551615)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_BPT_DischargedEnergyReadingWh(w: Writer, v) -> None:
@@ -9952,9 +9952,9 @@ def _e_f_BPT_DischargedEnergyReadingWh(w: Writer, v) -> None:
 
 def _d_f_BPT_InductiveEnergyReadingVARh(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(18446744073709551615)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_BPT_InductiveEnergyReadingVARh(w: Writer, v) -> None:
@@ -9964,9 +9964,9 @@ def _e_f_BPT_InductiveEnergyReadingVARh(w: Writer, v) -> None:
 
 def _d_f_CapacitiveEnergyReadingVARh(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(18446744073709551615)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_CapacitiveEnergyReadingVARh(w: Writer, v) -> None:
@@ -9976,9 +9976,9 @@ def _e_f_CapacitiveEnergyReadingVARh(w: Writer, v) -> None:
 
 def _d_f_CarbonDioxideEmission(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(65535)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_CarbonDioxideEmission(w: Writer, v) -> None:
@@ -10023,9 +10023,9 @@ def _e_f_ChargeProgress(w: Writer, v) -> None:
 
 def _d_f_ChargedEnergyReadingWh(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(18446744073709551615)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_ChargedEnergyReadingWh(w: Writer, v) -> None:
@@ -10061,9 +10061,9 @@ def _e_f_ChargingSession(w: Writer, v) -> None:
 
 def _d_f_CheckOutTime(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(18446744073709551615)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_CheckOutTime(w: Writer, v) -> None:
@@ -10093,9 +10093,9 @@ def _e_f_DHPublicKey(w: Writer, v) -> None:
 
 def _d_f_DepartureTime(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(4294967295)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_DepartureTime(w: Writer, v) -> None:
@@ -10105,9 +10105,9 @@ def _e_f_DepartureTime(w: Writer, v) -> None:
 
 def _d_f_DepartureTime(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(4294967295)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_DepartureTime(w: Writer, v) -> None:
@@ -10125,7 +10125,7 @@ def _d_f_DeviceLocation(r: Reader):
     v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
     if not -32768 <= v <= 32767:
         r.fail('integer out of range')
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_DeviceLocation(w: Writer, v) -> None:
@@ -10145,7 +10145,7 @@ def _d_f_DeviceOffset(r: Reader):
     v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
     if not -32768 <= v <= 32767:
         r.fail('integer out of range')
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_DeviceOffset(w: Writer, v) -> None:
@@ -10167,9 +10167,9 @@ def _e_f_DigestValue(w: Writer, v) -> None:
 
 def _d_f_Duration(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(4294967295)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_Duration(w: Writer, v) -> None:
@@ -10399,7 +10399,7 @@ def _d_f_HMACOutputLength(r: Reader):
     if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
     v = -r.uint() - 1 if sg else r.uint()
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_HMACOutputLength(w: Writer, v) -> None:
@@ -10535,7 +10535,7 @@ def _d_f_MeterStatus(r: Reader):
     v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
     if not -32768 <= v <= 32767:
         r.fail('integer out of range')
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_MeterStatus(w: Writer, v) -> None:
@@ -10547,9 +10547,9 @@ def _e_f_MeterStatus(w: Writer, v) -> None:
 
 def _d_f_MeterTimestamp(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(18446744073709551615)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_MeterTimestamp(w: Writer, v) -> None:
@@ -10609,9 +10609,9 @@ def _e_f_Modulus(w: Writer, v) -> None:
 
 def _d_f_NotificationMaxDelay(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(65535)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_NotificationMaxDelay(w: Writer, v) -> None:
@@ -10635,9 +10635,9 @@ def _e_f_NumberOfPriceLevels(w: Writer, v) -> None:
 
 def _d_f_OverstayFeePeriod(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(4294967295)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_OverstayFeePeriod(w: Writer, v) -> None:
@@ -10657,9 +10657,9 @@ def _e_f_OverstayRuleDescription(w: Writer, v) -> None:
 
 def _d_f_OverstayTimeThreshold(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(4294967295)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_OverstayTimeThreshold(w: Writer, v) -> None:
@@ -10699,9 +10699,9 @@ def _e_f_PGPKeyPacket(w: Writer, v) -> None:
 
 def _d_f_ParameterSetID(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(65535)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_ParameterSetID(w: Writer, v) -> None:
@@ -10711,9 +10711,9 @@ def _e_f_ParameterSetID(w: Writer, v) -> None:
 
 def _d_f_ParkingFeePeriod(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(4294967295)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_ParkingFeePeriod(w: Writer, v) -> None:
@@ -10745,7 +10745,7 @@ def _d_f_ParkingSpace(r: Reader):
     v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
     if not -32768 <= v <= 32767:
         r.fail('integer out of range')
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_ParkingSpace(w: Writer, v) -> None:
@@ -10829,9 +10829,9 @@ def _e_f_PriceScheduleDescription(w: Writer, v) -> None:
 
 def _d_f_PriceScheduleID(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(4294967295)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_PriceScheduleID(w: Writer, v) -> None:
@@ -10875,9 +10875,9 @@ def _e_f_RemainingContractCertificateChains(w: Writer, v) -> None:
 
 def _d_f_RemainingTimeToMaximumSOC(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(4294967295)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_RemainingTimeToMaximumSOC(w: Writer, v) -> None:
@@ -10887,9 +10887,9 @@ def _e_f_RemainingTimeToMaximumSOC(w: Writer, v) -> None:
 
 def _d_f_RemainingTimeToMinimumSOC(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(4294967295)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_RemainingTimeToMinimumSOC(w: Writer, v) -> None:
@@ -10899,9 +10899,9 @@ def _e_f_RemainingTimeToMinimumSOC(w: Writer, v) -> None:
 
 def _d_f_RemainingTimeToTargetSOC(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(4294967295)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_RemainingTimeToTargetSOC(w: Writer, v) -> None:
@@ -10959,9 +10959,9 @@ def _e_f_SPKISexp(w: Writer, v) -> None:
 
 def _d_f_ScheduleTupleID(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(4294967295)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_ScheduleTupleID(w: Writer, v) -> None:
@@ -10994,9 +10994,9 @@ def _e_f_SelectedAuthorizationService(w: Writer, v) -> None:
 
 def _d_f_SelectedScheduleTupleID(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(4294967295)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_SelectedScheduleTupleID(w: Writer, v) -> None:
@@ -11006,9 +11006,9 @@ def _e_f_SelectedScheduleTupleID(w: Writer, v) -> None:
 
 def _d_f_ServiceID(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(65535)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_ServiceID(w: Writer, v) -> None:
@@ -11060,9 +11060,9 @@ def _e_f_SessionID(w: Writer, v) -> None:
 
 def _d_f_StartTime(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(4294967295)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_StartTime(w: Writer, v) -> None:
@@ -11090,7 +11090,7 @@ def _d_f_TargetDistance(r: Reader):
     v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
     if not -32768 <= v <= 32767:
         r.fail('integer out of range')
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_TargetDistance(w: Writer, v) -> None:
@@ -11102,9 +11102,9 @@ def _e_f_TargetDistance(w: Writer, v) -> None:
 
 def _d_f_TargetOffsetX(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(65535)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_TargetOffsetX(w: Writer, v) -> None:
@@ -11114,9 +11114,9 @@ def _e_f_TargetOffsetX(w: Writer, v) -> None:
 
 def _d_f_TargetOffsetY(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(65535)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_TargetOffsetY(w: Writer, v) -> None:
@@ -11168,9 +11168,9 @@ def _e_f_TaxIncludedInPrice(w: Writer, v) -> None:
 
 def _d_f_TaxRuleID(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(4294967295)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_TaxRuleID(w: Writer, v) -> None:
@@ -11180,9 +11180,9 @@ def _e_f_TaxRuleID(w: Writer, v) -> None:
 
 def _d_f_TaxRuleID(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(4294967295)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_TaxRuleID(w: Writer, v) -> None:
@@ -11202,9 +11202,9 @@ def _e_f_TaxRuleName(w: Writer, v) -> None:
 
 def _d_f_TimeAnchor(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(18446744073709551615)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_TimeAnchor(w: Writer, v) -> None:
@@ -11214,9 +11214,9 @@ def _e_f_TimeAnchor(w: Writer, v) -> None:
 
 def _d_f_TimeAnchor(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(18446744073709551615)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_TimeAnchor(w: Writer, v) -> None:
@@ -11226,9 +11226,9 @@ def _e_f_TimeAnchor(w: Writer, v) -> None:
 
 def _d_f_TimeStamp(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(18446744073709551615)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_TimeStamp(w: Writer, v) -> None:
@@ -11246,7 +11246,7 @@ def _d_f_Value(r: Reader):
     v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
     if not -32768 <= v <= 32767:
         r.fail('integer out of range')
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_Value(w: Writer, v) -> None:
@@ -11266,7 +11266,7 @@ def _d_f_VehicleFrame(r: Reader):
     v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
     if not -32768 <= v <= 32767:
         r.fail('integer out of range')
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_VehicleFrame(w: Writer, v) -> None:
@@ -11286,7 +11286,7 @@ def _d_f_VehicleTravel(r: Reader):
     v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
     if not -32768 <= v <= 32767:
         r.fail('integer out of range')
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_VehicleTravel(w: Writer, v) -> None:
@@ -11354,7 +11354,7 @@ def _d_f_X509SerialNumber(r: Reader):
     if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
     v = -r.uint() - 1 if sg else r.uint()
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_X509SerialNumber(w: Writer, v) -> None:
@@ -11438,7 +11438,7 @@ def _d_f_intValue(r: Reader):
     v = -r.uintb(2147483647) - 1 if sg else r.uintb(2147483647)
     if not -2147483648 <= v <= 2147483647:
         r.fail('integer out of range')
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_intValue(w: Writer, v) -> None:
@@ -11458,7 +11458,7 @@ def _d_f_shortValue(r: Reader):
     v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
     if not -32768 <= v <= 32767:
         r.fail('integer out of range')
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_shortValue(w: Writer, v) -> None:
@@ -11506,7 +11506,7 @@ def _d_x_HMACOutputLength(r: Reader):
     if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
     v = -r.uint() - 1 if sg else r.uint()
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_x_HMACOutputLength(w: Writer, v) -> None:
@@ -11672,7 +11672,7 @@ def _d_x_X509SerialNumber(r: Reader):
     if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
     v = -r.uint() - 1 if sg else r.uint()
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_x_X509SerialNumber(w: Writer, v) -> None:

@@ -1587,13 +1587,13 @@ def _d_AC_ChargeLoopReqType(r: Reader) -> AC_ChargeLoopReqType:
     it, al = _P24[e]
     if it == 2:
         v1_signature = _d_SignatureType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     it, al = _P25[r.code(2, 2)]
     if it == 1:
         v_display_parameters = _d_DisplayParametersType(r)
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 2; al = 0
     p = r.p; q = p + 6
     if q > rn: rv, rn = r.refill(q)
@@ -1605,7 +1605,7 @@ def _d_AC_ChargeLoopReqType(r: Reader) -> AC_ChargeLoopReqType:
     it, al = _P26[e]
     nm, fn = _DISPATCH0[al]
     sel = (nm, fn(r))
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return _with(AC_ChargeLoopReqType(header=v_header, display_parameters=v_display_parameters, meter_info_requested=v_meter_info_requested), sel)
 
@@ -1695,7 +1695,7 @@ def _d_AC_ChargeLoopResType(r: Reader) -> AC_ChargeLoopResType:
     it, al = _P24[e]
     if it == 2:
         v1_signature = _d_SignatureType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     p = r.p; q = p + 13
@@ -1757,7 +1757,7 @@ def _d_AC_ChargeLoopResType(r: Reader) -> AC_ChargeLoopResType:
         v_evse_target_frequency = RationalNumberType(exponent=v3_exponent, value=v3_value)
     nm, fn = _DISPATCH1[al]
     sel = (nm, fn(r))
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return _with(AC_ChargeLoopResType(header=v_header, response_code=v_response_code, evse_status=v_evse_status, meter_info=v_meter_info, receipt=v_receipt, evse_target_frequency=v_evse_target_frequency), sel)
 
@@ -1873,7 +1873,7 @@ def _d_AC_ChargeParameterDiscoveryReqType(r: Reader) -> AC_ChargeParameterDiscov
     it, al = _P24[e]
     if it == 2:
         v1_signature = _d_SignatureType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     it, al = _P46[r.code(2, 2)]
@@ -1881,7 +1881,7 @@ def _d_AC_ChargeParameterDiscoveryReqType(r: Reader) -> AC_ChargeParameterDiscov
         v_ac_cpd_req_energy_transfer_mode = _d_AC_CPDReqEnergyTransferModeType(r)
     elif al == 1:
         v_bpt_ac_cpd_req_energy_transfer_mode = _d_BPT_AC_CPDReqEnergyTransferModeType(r)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return AC_ChargeParameterDiscoveryReqType(header=v_header, ac_cpd_req_energy_transfer_mode=v_ac_cpd_req_energy_transfer_mode, bpt_ac_cpd_req_energy_transfer_mode=v_bpt_ac_cpd_req_energy_transfer_mode)
 
@@ -1947,7 +1947,7 @@ def _d_AC_ChargeParameterDiscoveryResType(r: Reader) -> AC_ChargeParameterDiscov
     it, al = _P24[e]
     if it == 2:
         v1_signature = _d_SignatureType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     p = r.p; q = p + 11
@@ -1964,7 +1964,7 @@ def _d_AC_ChargeParameterDiscoveryResType(r: Reader) -> AC_ChargeParameterDiscov
         v_ac_cpd_res_energy_transfer_mode = _d_AC_CPDResEnergyTransferModeType(r)
     elif al == 1:
         v_bpt_ac_cpd_res_energy_transfer_mode = _d_BPT_AC_CPDResEnergyTransferModeType(r)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return AC_ChargeParameterDiscoveryResType(header=v_header, response_code=v_response_code, ac_cpd_res_energy_transfer_mode=v_ac_cpd_res_energy_transfer_mode, bpt_ac_cpd_res_energy_transfer_mode=v_bpt_ac_cpd_res_energy_transfer_mode)
 
@@ -3104,7 +3104,7 @@ def _d_BPT_Dynamic_AC_CLReqControlModeType(r: Reader) -> BPT_Dynamic_AC_CLReqCon
     v_ev_minimum_v2_x_energy_request = None
     it, al = _P76[r.code(2, 2)]
     if it == 0:
-        r.zero(1, 'expected characters')
+        r.zero(1, 'characters')
         v_departure_time = r.uintb(4294967295)
         p = r.p; q = p + 2
         if q > rn: rv, rn = r.refill(q)
@@ -3903,7 +3903,7 @@ def _d_BPT_Dynamic_AC_CLResControlModeType(r: Reader) -> BPT_Dynamic_AC_CLResCon
     v_evse_present_active_power_l3 = None
     it, al = _P106[r.code(3, 5)]
     if it == 0:
-        r.zero(1, 'expected characters')
+        r.zero(1, 'characters')
         v_departure_time = r.uintb(4294967295)
         p = r.p; q = p + 4
         if q > rn: rv, rn = r.refill(q)
@@ -3933,7 +3933,7 @@ def _d_BPT_Dynamic_AC_CLResControlModeType(r: Reader) -> BPT_Dynamic_AC_CLResCon
         if e >= 2: r.bad_code(p + 9, e, 2)
         it, al = _P109[e]
     if it == 3:
-        r.zero(1, 'expected characters')
+        r.zero(1, 'characters')
         v_ack_max_delay = r.uintb(65535)
         p = r.p; q = p + 2
         if q > rn: rv, rn = r.refill(q)
@@ -5376,7 +5376,7 @@ def _e_BPT_Scheduled_AC_CLResControlModeType(w: Writer, o: BPT_Scheduled_AC_CLRe
     w.bits((c9[0]), c9[1])
 
 def _d_CLReqControlModeType(r: Reader) -> CLReqControlModeType:
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return CLReqControlModeType()
 
@@ -5384,7 +5384,7 @@ def _e_CLReqControlModeType(w: Writer, o: CLReqControlModeType) -> None:
     w.bits(0, 1)
 
 def _d_CLResControlModeType(r: Reader) -> CLResControlModeType:
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return CLResControlModeType()
 
@@ -5393,7 +5393,7 @@ def _e_CLResControlModeType(w: Writer, o: CLResControlModeType) -> None:
 
 def _d_CanonicalizationMethodType(r: Reader) -> CanonicalizationMethodType:
     v_algorithm = None
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     v_algorithm = r.string()
     it, al = _P186[r.code(2, 2)]
@@ -5440,13 +5440,13 @@ def _d_ChargeLoopReqType(r: Reader) -> ChargeLoopReqType:
     it, al = _P24[e]
     if it == 2:
         v1_signature = _d_SignatureType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     it, al = _P25[r.code(2, 2)]
     if it == 1:
         v_display_parameters = _d_DisplayParametersType(r)
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 2; al = 0
     p = r.p; q = p + 4
     if q > rn: rv, rn = r.refill(q)
@@ -5517,7 +5517,7 @@ def _d_ChargeLoopResType(r: Reader) -> ChargeLoopResType:
     it, al = _P24[e]
     if it == 2:
         v1_signature = _d_SignatureType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     p = r.p; q = p + 12
@@ -5555,7 +5555,7 @@ def _d_ChargeLoopResType(r: Reader) -> ChargeLoopResType:
         it, al = _P190[r.code(2, 2)]
     if it == 4:
         v_receipt = _d_ReceiptType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     return ChargeLoopResType(header=v_header, response_code=v_response_code, evse_status=v_evse_status, meter_info=v_meter_info, receipt=v_receipt)
 
@@ -5630,10 +5630,10 @@ def _d_ChargeParameterDiscoveryReqType(r: Reader) -> ChargeParameterDiscoveryReq
     it, al = _P24[e]
     if it == 2:
         v1_signature = _d_SignatureType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return ChargeParameterDiscoveryReqType(header=v_header)
 
@@ -5685,7 +5685,7 @@ def _d_ChargeParameterDiscoveryResType(r: Reader) -> ChargeParameterDiscoveryRes
     it, al = _P24[e]
     if it == 2:
         v1_signature = _d_SignatureType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     p = r.p; q = p + 10
@@ -5841,7 +5841,7 @@ def _e_DetailedTaxType(w: Writer, o: DetailedTaxType) -> None:
 
 def _d_DigestMethodType(r: Reader) -> DigestMethodType:
     v_algorithm = None
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     v_algorithm = r.string()
     it, al = _P186[r.code(2, 2)]
@@ -5913,7 +5913,7 @@ def _d_DisplayParametersType(r: Reader) -> DisplayParametersType:
         if e >= 7: r.bad_code(p + 9, e, 7)
         it, al = _P198[e]
     if it == 4:
-        r.zero(1, 'expected characters')
+        r.zero(1, 'characters')
         v_remaining_time_to_minimum_soc = r.uintb(4294967295)
         p = r.p; q = p + 4
         if q > rn: rv, rn = r.refill(q)
@@ -5923,7 +5923,7 @@ def _d_DisplayParametersType(r: Reader) -> DisplayParametersType:
         if e >= 6: r.bad_code(p + 1, e, 6)
         it, al = _P199[e]
     if it == 5:
-        r.zero(1, 'expected characters')
+        r.zero(1, 'characters')
         v_remaining_time_to_target_soc = r.uintb(4294967295)
         p = r.p; q = p + 4
         if q > rn: rv, rn = r.refill(q)
@@ -5933,7 +5933,7 @@ def _d_DisplayParametersType(r: Reader) -> DisplayParametersType:
         if e >= 5: r.bad_code(p + 1, e, 5)
         it, al = _P200[e]
     if it == 6:
-        r.zero(1, 'expected characters')
+        r.zero(1, 'characters')
         v_remaining_time_to_maximum_soc = r.uintb(4294967295)
         p = r.p; q = p + 4
         if q > rn: rv, rn = r.refill(q)
@@ -6069,7 +6069,7 @@ def _d_Dynamic_AC_CLReqControlModeType(r: Reader) -> Dynamic_AC_CLReqControlMode
     v_ev_present_reactive_power_l3 = None
     it, al = _P76[r.code(2, 2)]
     if it == 0:
-        r.zero(1, 'expected characters')
+        r.zero(1, 'characters')
         v_departure_time = r.uintb(4294967295)
         p = r.p; q = p + 2
         if q > rn: rv, rn = r.refill(q)
@@ -6592,7 +6592,7 @@ def _d_Dynamic_AC_CLResControlModeType(r: Reader) -> Dynamic_AC_CLResControlMode
     v_evse_present_active_power_l3 = None
     it, al = _P106[r.code(3, 5)]
     if it == 0:
-        r.zero(1, 'expected characters')
+        r.zero(1, 'characters')
         v_departure_time = r.uintb(4294967295)
         p = r.p; q = p + 4
         if q > rn: rv, rn = r.refill(q)
@@ -6622,7 +6622,7 @@ def _d_Dynamic_AC_CLResControlModeType(r: Reader) -> Dynamic_AC_CLResControlMode
         if e >= 2: r.bad_code(p + 9, e, 2)
         it, al = _P109[e]
     if it == 3:
-        r.zero(1, 'expected characters')
+        r.zero(1, 'characters')
         v_ack_max_delay = r.uintb(65535)
         p = r.p; q = p + 2
         if q > rn: rv, rn = r.refill(q)
@@ -6980,7 +6980,7 @@ def _d_Dynamic_CLReqControlModeType(r: Reader) -> Dynamic_CLReqControlModeType:
     v_ev_minimum_energy_request = None
     it, al = _P76[r.code(2, 2)]
     if it == 0:
-        r.zero(1, 'expected characters')
+        r.zero(1, 'characters')
         v_departure_time = r.uintb(4294967295)
         p = r.p; q = p + 2
         if q > rn: rv, rn = r.refill(q)
@@ -7088,7 +7088,7 @@ def _d_Dynamic_CLResControlModeType(r: Reader) -> Dynamic_CLResControlModeType:
     v_ack_max_delay = None
     it, al = _P226[r.code(3, 5)]
     if it == 0:
-        r.zero(1, 'expected characters')
+        r.zero(1, 'characters')
         v_departure_time = r.uintb(4294967295)
         p = r.p; q = p + 4
         if q > rn: rv, rn = r.refill(q)
@@ -7118,7 +7118,7 @@ def _d_Dynamic_CLResControlModeType(r: Reader) -> Dynamic_CLResControlModeType:
         if e >= 2: r.bad_code(p + 9, e, 2)
         it, al = _P229[e]
     if it == 3:
-        r.zero(1, 'expected characters')
+        r.zero(1, 'characters')
         v_ack_max_delay = r.uintb(65535)
         p = r.p; q = p + 2
         if q > rn: rv, rn = r.refill(q)
@@ -7218,7 +7218,7 @@ def _d_KeyInfoType(r: Reader) -> KeyInfoType:
                 it, al = _P24[r.code(2, 2)]
             if it == 2:
                 v1_transforms = _d_TransformsType(r)
-                r.zero(1, 'expected end of element')
+                r.zero(1, 'end of element')
                 it = -1; al = 0
             t = RetrievalMethodType(type=v1_type, uri=v1_uri, transforms=v1_transforms)
             v_retrieval_method.append(t)
@@ -7320,13 +7320,13 @@ def _d_KeyValueType(r: Reader) -> KeyValueType:
     elif al == 1:
         v1_modulus = None
         v1_exponent = None
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 0; al = 0
         v1_modulus = r.binary_element()
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 1; al = 0
         v1_exponent = r.binary_element()
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
         v_rsa_key_value = RSAKeyValueType(modulus=v1_modulus, exponent=v1_exponent)
     elif al == 2:
@@ -7358,13 +7358,13 @@ def _e_KeyValueType(w: Writer, o: KeyValueType) -> None:
 def _d_ListOfRootCertificateIDsType(r: Reader) -> ListOfRootCertificateIDsType:
     rv = r.v; rn = r.n
     v_root_certificate_id = []
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     n = 0
     while it == 0:
         v1_x509_issuer_name = None
         v1_x509_serial_number = None
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 0; al = 0
         v1_x509_issuer_name = r.string_element()
         p = r.p; q = p + 3
@@ -7385,7 +7385,7 @@ def _d_ListOfRootCertificateIDsType(r: Reader) -> ListOfRootCertificateIDsType:
         if n < 20:
             it, al = _P251[r.code(2, 2)]
         else:
-            r.zero(1, 'expected end of element')
+            r.zero(1, 'end of element')
             it = -1; al = 0
     return ListOfRootCertificateIDsType(root_certificate_id=v_root_certificate_id)
 
@@ -7417,7 +7417,7 @@ def _d_ManifestType(r: Reader) -> ManifestType:
     it, al = _P76[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 1; al = 0
     n = 0
     while it == 1:
@@ -7449,7 +7449,7 @@ def _d_MessageHeaderType(r: Reader) -> MessageHeaderType:
     v_session_id = None
     v_time_stamp = None
     v_signature = None
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     v_session_id = r.binary_element()
     p = r.p; q = p + 2
@@ -7467,7 +7467,7 @@ def _d_MessageHeaderType(r: Reader) -> MessageHeaderType:
     it, al = _P24[e]
     if it == 2:
         v_signature = _d_SignatureType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     return MessageHeaderType(session_id=v_session_id, time_stamp=v_time_stamp, signature=v_signature)
 
@@ -7499,7 +7499,7 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
     v_meter_signature = None
     v_meter_status = None
     v_meter_timestamp = None
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     v_meter_id = r.string_element()
     p = r.p; q = p + 2
@@ -7516,7 +7516,7 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
     if e >= 7: r.bad_code(p + 1, e, 7)
     it, al = _P255[e]
     if it == 2:
-        r.zero(1, 'expected characters')
+        r.zero(1, 'characters')
         v_bpt_discharged_energy_reading_wh = r.uintb(18446744073709551615)
         p = r.p; q = p + 4
         if q > rn: rv, rn = r.refill(q)
@@ -7526,7 +7526,7 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
         if e >= 6: r.bad_code(p + 1, e, 6)
         it, al = _P256[e]
     if it == 3:
-        r.zero(1, 'expected characters')
+        r.zero(1, 'characters')
         v_capacitive_energy_reading_va_rh = r.uintb(18446744073709551615)
         p = r.p; q = p + 4
         if q > rn: rv, rn = r.refill(q)
@@ -7536,7 +7536,7 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
         if e >= 5: r.bad_code(p + 1, e, 5)
         it, al = _P257[e]
     if it == 4:
-        r.zero(1, 'expected characters')
+        r.zero(1, 'characters')
         v_bpt_inductive_energy_reading_va_rh = r.uintb(18446744073709551615)
         p = r.p; q = p + 4
         if q > rn: rv, rn = r.refill(q)
@@ -7565,7 +7565,7 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
         if e >= 2: r.bad_code(p + 1, e, 2)
         it, al = _P260[e]
     if it == 7:
-        r.zero(1, 'expected characters')
+        r.zero(1, 'characters')
         v_meter_timestamp = r.uintb(18446744073709551615)
         p = r.p; q = p + 2
         if q > rn: rv, rn = r.refill(q)
@@ -7674,13 +7674,13 @@ def _e_PGPDataType(w: Writer, o: PGPDataType) -> None:
 def _d_RSAKeyValueType(r: Reader) -> RSAKeyValueType:
     v_modulus = None
     v_exponent = None
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     v_modulus = r.binary_element()
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 1; al = 0
     v_exponent = r.binary_element()
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return RSAKeyValueType(modulus=v_modulus, exponent=v_exponent)
 
@@ -7753,10 +7753,10 @@ def _d_ReceiptType(r: Reader) -> ReceiptType:
     if it == 1:
         v1_amount = None
         v1_cost_per_unit = None
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 0; al = 0
         v1_amount = _d_RationalNumberType(r)
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 1; al = 0
         v1_cost_per_unit = _d_RationalNumberType(r)
         p = r.p; q = p + 4
@@ -7770,10 +7770,10 @@ def _d_ReceiptType(r: Reader) -> ReceiptType:
     if it == 2:
         v2_amount = None
         v2_cost_per_unit = None
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 0; al = 0
         v2_amount = _d_RationalNumberType(r)
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 1; al = 0
         v2_cost_per_unit = _d_RationalNumberType(r)
         p = r.p; q = p + 4
@@ -7787,10 +7787,10 @@ def _d_ReceiptType(r: Reader) -> ReceiptType:
     if it == 3:
         v3_amount = None
         v3_cost_per_unit = None
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 0; al = 0
         v3_amount = _d_RationalNumberType(r)
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 1; al = 0
         v3_cost_per_unit = _d_RationalNumberType(r)
         p = r.p; q = p + 3
@@ -7804,10 +7804,10 @@ def _d_ReceiptType(r: Reader) -> ReceiptType:
     if it == 4:
         v4_amount = None
         v4_cost_per_unit = None
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 0; al = 0
         v4_amount = _d_RationalNumberType(r)
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 1; al = 0
         v4_cost_per_unit = _d_RationalNumberType(r)
         p = r.p; q = p + 3
@@ -7834,7 +7834,7 @@ def _d_ReceiptType(r: Reader) -> ReceiptType:
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 1; al = 0
         v5_amount = _d_RationalNumberType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
         t = DetailedTaxType(tax_rule_id=v5_tax_rule_id, amount=v5_amount)
         v_tax_costs.append(t)
@@ -7842,7 +7842,7 @@ def _d_ReceiptType(r: Reader) -> ReceiptType:
         if n < 10:
             it, al = _P3[r.code(2, 2)]
         else:
-            r.zero(1, 'expected end of element')
+            r.zero(1, 'end of element')
             it = -1; al = 0
     return ReceiptType(time_anchor=v_time_anchor, energy_costs=v_energy_costs, occupancy_costs=v_occupancy_costs, additional_services_costs=v_additional_services_costs, overstay_costs=v_overstay_costs, tax_costs=v_tax_costs)
 
@@ -7939,13 +7939,13 @@ def _d_ReferenceType(r: Reader) -> ReferenceType:
         it, al = _P109[r.code(2, 2)]
     if it == 3:
         v_transforms = _d_TransformsType(r)
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 4; al = 0
     v_digest_method = _d_DigestMethodType(r)
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 5; al = 0
     v_digest_value = r.binary_element()
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return ReferenceType(id=v_id, type=v_type, uri=v_uri, transforms=v_transforms, digest_method=v_digest_method, digest_value=v_digest_value)
 
@@ -7995,7 +7995,7 @@ def _d_RetrievalMethodType(r: Reader) -> RetrievalMethodType:
         it, al = _P24[r.code(2, 2)]
     if it == 2:
         v_transforms = _d_TransformsType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     return RetrievalMethodType(type=v_type, uri=v_uri, transforms=v_transforms)
 
@@ -9016,7 +9016,7 @@ def _e_Scheduled_CLReqControlModeType(w: Writer, o: Scheduled_CLReqControlModeTy
     w.bits((c3[0]), c3[1])
 
 def _d_Scheduled_CLResControlModeType(r: Reader) -> Scheduled_CLResControlModeType:
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return Scheduled_CLResControlModeType()
 
@@ -9027,7 +9027,7 @@ def _d_SignatureMethodType(r: Reader) -> SignatureMethodType:
     rv = r.v; rn = r.n
     v_algorithm = None
     v_hmac_output_length = None
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     v_algorithm = r.string()
     it, al = _P237[r.code(3, 3)]
@@ -9072,7 +9072,7 @@ def _d_SignaturePropertiesType(r: Reader) -> SignaturePropertiesType:
     it, al = _P76[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 1; al = 0
     n = 0
     while it == 1:
@@ -9105,7 +9105,7 @@ def _d_SignaturePropertyType(r: Reader) -> SignaturePropertyType:
     it, al = _P76[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 1; al = 0
     v_target = r.string()
     it, al = _P301[r.code(2, 1)]
@@ -9140,7 +9140,7 @@ def _d_SignatureType(r: Reader) -> SignatureType:
     it, al = _P76[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 1; al = 0
     v_signed_info = _d_SignedInfoType(r)
     v1_id = None
@@ -9154,7 +9154,7 @@ def _d_SignatureType(r: Reader) -> SignatureType:
     it, al = _P76[e]
     if it == 0:
         v1_id = r.string()
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 1; al = 0
     v1_value = r.binary()
     p = r.p; q = p + 3
@@ -9224,10 +9224,10 @@ def _d_SignatureValueType(r: Reader) -> SignatureValueType:
     it, al = _P76[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 1; al = 0
     v_value = r.binary()
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return SignatureValueType(id=v_id, value=v_value)
 
@@ -9253,13 +9253,13 @@ def _d_SignedInfoType(r: Reader) -> SignedInfoType:
     it, al = _P76[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 1; al = 0
     v_canonicalization_method = _d_CanonicalizationMethodType(r)
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 2; al = 0
     v_signature_method = _d_SignatureMethodType(r)
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 3; al = 0
     n = 0
     while it == 3:
@@ -9300,7 +9300,7 @@ def _e_SignedInfoType(w: Writer, o: SignedInfoType) -> None:
 def _d_TransformType(r: Reader) -> TransformType:
     v_algorithm = None
     v_x_path = []
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     v_algorithm = r.string()
     it, al = _P308[r.code(3, 3)]
@@ -9334,7 +9334,7 @@ def _e_TransformType(w: Writer, o: TransformType) -> None:
 
 def _d_TransformsType(r: Reader) -> TransformsType:
     v_transform = []
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     n = 0
     while it == 0:
@@ -9384,10 +9384,10 @@ def _d_V2GMessageType(r: Reader) -> V2GMessageType:
     it, al = _P24[e]
     if it == 2:
         v1_signature = _d_SignatureType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return V2GMessageType(header=v_header)
 
@@ -9438,10 +9438,10 @@ def _d_V2GRequestType(r: Reader) -> V2GRequestType:
     it, al = _P24[e]
     if it == 2:
         v1_signature = _d_SignatureType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return V2GRequestType(header=v_header)
 
@@ -9493,7 +9493,7 @@ def _d_V2GResponseType(r: Reader) -> V2GResponseType:
     it, al = _P24[e]
     if it == 2:
         v1_signature = _d_SignatureType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     p = r.p; q = p + 10
@@ -9541,7 +9541,7 @@ def _d_X509DataType(r: Reader) -> X509DataType:
         if al == 0:
             v1_x509_issuer_name = None
             v1_x509_serial_number = None
-            r.zero(1, 'expected next item')
+            r.zero(1, 'next item')
             it = 0; al = 0
             v1_x509_issuer_name = r.string_element()
             p = r.p; q = p + 3
@@ -9628,7 +9628,7 @@ def _d_X509IssuerSerialType(r: Reader) -> X509IssuerSerialType:
     rv = r.v; rn = r.n
     v_x509_issuer_name = None
     v_x509_serial_number = None
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     v_x509_issuer_name = r.string_element()
     p = r.p; q = p + 3
@@ -9688,9 +9688,9 @@ def _e_g_MgmtData(w: Writer, v) -> None:
 
 def _d_f_AckMaxDelay(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(65535)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_AckMaxDelay(w: Writer, v) -> None:
@@ -9700,9 +9700,9 @@ def _e_f_AckMaxDelay(w: Writer, v) -> None:
 
 def _d_f_BPT_DischargedEnergyReadingWh(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(18446744073709551615)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_BPT_DischargedEnergyReadingWh(w: Writer, v) -> None:
@@ -9712,9 +9712,9 @@ def _e_f_BPT_DischargedEnergyReadingWh(w: Writer, v) -> None:
 
 def _d_f_BPT_InductiveEnergyReadingVARh(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(18446744073709551615)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_BPT_InductiveEnergyReadingVARh(w: Writer, v) -> None:
@@ -9724,9 +9724,9 @@ def _e_f_BPT_InductiveEnergyReadingVARh(w: Writer, v) -> None:
 
 def _d_f_CapacitiveEnergyReadingVARh(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(18446744073709551615)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_CapacitiveEnergyReadingVARh(w: Writer, v) -> None:
@@ -9736,9 +9736,9 @@ def _e_f_CapacitiveEnergyReadingVARh(w: Writer, v) -> None:
 
 def _d_f_ChargedEnergyReadingWh(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(18446744073709551615)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_ChargedEnergyReadingWh(w: Writer, v) -> None:
@@ -9760,9 +9760,9 @@ def _e_f_ChargingComplete(w: Writer, v) -> None:
 
 def _d_f_DepartureTime(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(4294967295)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_DepartureTime(w: Writer, v) -> None:
@@ -9836,7 +9836,7 @@ def _d_f_HMACOutputLength(r: Reader):
     if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
     v = -r.uint() - 1 if sg else r.uint()
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_HMACOutputLength(w: Writer, v) -> None:
@@ -9933,7 +9933,7 @@ def _d_f_MeterStatus(r: Reader):
     v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
     if not -32768 <= v <= 32767:
         r.fail('integer out of range')
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_MeterStatus(w: Writer, v) -> None:
@@ -9945,9 +9945,9 @@ def _e_f_MeterStatus(w: Writer, v) -> None:
 
 def _d_f_MeterTimestamp(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(18446744073709551615)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_MeterTimestamp(w: Writer, v) -> None:
@@ -9992,9 +9992,9 @@ def _e_f_Modulus(w: Writer, v) -> None:
 
 def _d_f_NotificationMaxDelay(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(65535)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_NotificationMaxDelay(w: Writer, v) -> None:
@@ -10069,9 +10069,9 @@ def _e_f_Q(w: Writer, v) -> None:
 
 def _d_f_RemainingTimeToMaximumSOC(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(4294967295)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_RemainingTimeToMaximumSOC(w: Writer, v) -> None:
@@ -10081,9 +10081,9 @@ def _e_f_RemainingTimeToMaximumSOC(w: Writer, v) -> None:
 
 def _d_f_RemainingTimeToMinimumSOC(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(4294967295)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_RemainingTimeToMinimumSOC(w: Writer, v) -> None:
@@ -10093,9 +10093,9 @@ def _e_f_RemainingTimeToMinimumSOC(w: Writer, v) -> None:
 
 def _d_f_RemainingTimeToTargetSOC(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(4294967295)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_RemainingTimeToTargetSOC(w: Writer, v) -> None:
@@ -10164,9 +10164,9 @@ def _e_f_TargetSOC(w: Writer, v) -> None:
 
 def _d_f_TaxRuleID(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(4294967295)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_TaxRuleID(w: Writer, v) -> None:
@@ -10176,9 +10176,9 @@ def _e_f_TaxRuleID(w: Writer, v) -> None:
 
 def _d_f_TimeAnchor(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(18446744073709551615)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_TimeAnchor(w: Writer, v) -> None:
@@ -10188,9 +10188,9 @@ def _e_f_TimeAnchor(w: Writer, v) -> None:
 
 def _d_f_TimeStamp(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(18446744073709551615)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_TimeStamp(w: Writer, v) -> None:
@@ -10208,7 +10208,7 @@ def _d_f_Value(r: Reader):
     v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
     if not -32768 <= v <= 32767:
         r.fail('integer out of range')
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_Value(w: Writer, v) -> None:
@@ -10266,7 +10266,7 @@ def _d_f_X509SerialNumber(r: Reader):
     if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
     v = -r.uint() - 1 if sg else r.uint()
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_X509SerialNumber(w: Writer, v) -> None:
@@ -10342,7 +10342,7 @@ def _d_x_HMACOutputLength(r: Reader):
     if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
     v = -r.uint() - 1 if sg else r.uint()
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_x_HMACOutputLength(w: Writer, v) -> None:
@@ -10508,7 +10508,7 @@ def _d_x_X509SerialNumber(r: Reader):
     if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
     v = -r.uint() - 1 if sg else r.uint()
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_x_X509SerialNumber(w: Writer, v) -> None:

@@ -561,7 +561,7 @@ def _d_ACDP_ConnectReqType(r: Reader) -> ACDP_ConnectReqType:
     it, al = _P0[e]
     if it == 2:
         v1_signature = _d_SignatureType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     p = r.p; q = p + 6
@@ -626,7 +626,7 @@ def _d_ACDP_ConnectResType(r: Reader) -> ACDP_ConnectResType:
     it, al = _P0[e]
     if it == 2:
         v1_signature = _d_SignatureType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     p = r.p; q = p + 25
@@ -703,13 +703,13 @@ def _d_ACDP_SystemStatusReqType(r: Reader) -> ACDP_SystemStatusReqType:
     it, al = _P0[e]
     if it == 2:
         v1_signature = _d_SignatureType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 1; al = 0
     v_ev_technical_status = _d_EVTechnicalStatusType(r)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return ACDP_SystemStatusReqType(header=v_header, ev_technical_status=v_ev_technical_status)
 
@@ -774,7 +774,7 @@ def _d_ACDP_SystemStatusResType(r: Reader) -> ACDP_SystemStatusResType:
     it, al = _P0[e]
     if it == 2:
         v1_signature = _d_SignatureType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     p = r.p; q = p + 48
@@ -868,7 +868,7 @@ def _d_ACDP_VehiclePositioningReqType(r: Reader) -> ACDP_VehiclePositioningReqTy
     it, al = _P0[e]
     if it == 2:
         v1_signature = _d_SignatureType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     p = r.p; q = p + 9
@@ -939,7 +939,7 @@ def _d_ACDP_VehiclePositioningResType(r: Reader) -> ACDP_VehiclePositioningResTy
     it, al = _P0[e]
     if it == 2:
         v1_signature = _d_SignatureType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     p = r.p; q = p + 21
@@ -1046,7 +1046,7 @@ def _e_ACDP_VehiclePositioningResType(w: Writer, o: ACDP_VehiclePositioningResTy
     w.bits(((1 if f_ev_in_charge_position else 0) << 2), 6)
 
 def _d_CLReqControlModeType(r: Reader) -> CLReqControlModeType:
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return CLReqControlModeType()
 
@@ -1054,7 +1054,7 @@ def _e_CLReqControlModeType(w: Writer, o: CLReqControlModeType) -> None:
     w.bits(0, 1)
 
 def _d_CLResControlModeType(r: Reader) -> CLResControlModeType:
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return CLResControlModeType()
 
@@ -1063,7 +1063,7 @@ def _e_CLResControlModeType(w: Writer, o: CLResControlModeType) -> None:
 
 def _d_CanonicalizationMethodType(r: Reader) -> CanonicalizationMethodType:
     v_algorithm = None
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     v_algorithm = r.string()
     it, al = _P12[r.code(2, 2)]
@@ -1110,13 +1110,13 @@ def _d_ChargeLoopReqType(r: Reader) -> ChargeLoopReqType:
     it, al = _P0[e]
     if it == 2:
         v1_signature = _d_SignatureType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     it, al = _P13[r.code(2, 2)]
     if it == 1:
         v_display_parameters = _d_DisplayParametersType(r)
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 2; al = 0
     p = r.p; q = p + 4
     if q > rn: rv, rn = r.refill(q)
@@ -1187,7 +1187,7 @@ def _d_ChargeLoopResType(r: Reader) -> ChargeLoopResType:
     it, al = _P0[e]
     if it == 2:
         v1_signature = _d_SignatureType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     p = r.p; q = p + 12
@@ -1225,7 +1225,7 @@ def _d_ChargeLoopResType(r: Reader) -> ChargeLoopResType:
         it, al = _P18[r.code(2, 2)]
     if it == 4:
         v_receipt = _d_ReceiptType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     return ChargeLoopResType(header=v_header, response_code=v_response_code, evse_status=v_evse_status, meter_info=v_meter_info, receipt=v_receipt)
 
@@ -1300,10 +1300,10 @@ def _d_ChargeParameterDiscoveryReqType(r: Reader) -> ChargeParameterDiscoveryReq
     it, al = _P0[e]
     if it == 2:
         v1_signature = _d_SignatureType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return ChargeParameterDiscoveryReqType(header=v_header)
 
@@ -1355,7 +1355,7 @@ def _d_ChargeParameterDiscoveryResType(r: Reader) -> ChargeParameterDiscoveryRes
     it, al = _P0[e]
     if it == 2:
         v1_signature = _d_SignatureType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     p = r.p; q = p + 10
@@ -1511,7 +1511,7 @@ def _e_DetailedTaxType(w: Writer, o: DetailedTaxType) -> None:
 
 def _d_DigestMethodType(r: Reader) -> DigestMethodType:
     v_algorithm = None
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     v_algorithm = r.string()
     it, al = _P12[r.code(2, 2)]
@@ -1583,7 +1583,7 @@ def _d_DisplayParametersType(r: Reader) -> DisplayParametersType:
         if e >= 7: r.bad_code(p + 9, e, 7)
         it, al = _P27[e]
     if it == 4:
-        r.zero(1, 'expected characters')
+        r.zero(1, 'characters')
         v_remaining_time_to_minimum_soc = r.uintb(4294967295)
         p = r.p; q = p + 4
         if q > rn: rv, rn = r.refill(q)
@@ -1593,7 +1593,7 @@ def _d_DisplayParametersType(r: Reader) -> DisplayParametersType:
         if e >= 6: r.bad_code(p + 1, e, 6)
         it, al = _P28[e]
     if it == 5:
-        r.zero(1, 'expected characters')
+        r.zero(1, 'characters')
         v_remaining_time_to_target_soc = r.uintb(4294967295)
         p = r.p; q = p + 4
         if q > rn: rv, rn = r.refill(q)
@@ -1603,7 +1603,7 @@ def _d_DisplayParametersType(r: Reader) -> DisplayParametersType:
         if e >= 5: r.bad_code(p + 1, e, 5)
         it, al = _P29[e]
     if it == 6:
-        r.zero(1, 'expected characters')
+        r.zero(1, 'characters')
         v_remaining_time_to_maximum_soc = r.uintb(4294967295)
         p = r.p; q = p + 4
         if q > rn: rv, rn = r.refill(q)
@@ -1727,7 +1727,7 @@ def _d_Dynamic_CLReqControlModeType(r: Reader) -> Dynamic_CLReqControlModeType:
     v_ev_minimum_energy_request = None
     it, al = _P43[r.code(2, 2)]
     if it == 0:
-        r.zero(1, 'expected characters')
+        r.zero(1, 'characters')
         v_departure_time = r.uintb(4294967295)
         p = r.p; q = p + 2
         if q > rn: rv, rn = r.refill(q)
@@ -1835,7 +1835,7 @@ def _d_Dynamic_CLResControlModeType(r: Reader) -> Dynamic_CLResControlModeType:
     v_ack_max_delay = None
     it, al = _P45[r.code(3, 5)]
     if it == 0:
-        r.zero(1, 'expected characters')
+        r.zero(1, 'characters')
         v_departure_time = r.uintb(4294967295)
         p = r.p; q = p + 4
         if q > rn: rv, rn = r.refill(q)
@@ -1865,7 +1865,7 @@ def _d_Dynamic_CLResControlModeType(r: Reader) -> Dynamic_CLResControlModeType:
         if e >= 2: r.bad_code(p + 9, e, 2)
         it, al = _P48[e]
     if it == 3:
-        r.zero(1, 'expected characters')
+        r.zero(1, 'characters')
         v_ack_max_delay = r.uintb(65535)
         p = r.p; q = p + 2
         if q > rn: rv, rn = r.refill(q)
@@ -2100,7 +2100,7 @@ def _d_KeyInfoType(r: Reader) -> KeyInfoType:
                 it, al = _P0[r.code(2, 2)]
             if it == 2:
                 v1_transforms = _d_TransformsType(r)
-                r.zero(1, 'expected end of element')
+                r.zero(1, 'end of element')
                 it = -1; al = 0
             t = RetrievalMethodType(type=v1_type, uri=v1_uri, transforms=v1_transforms)
             v_retrieval_method.append(t)
@@ -2202,13 +2202,13 @@ def _d_KeyValueType(r: Reader) -> KeyValueType:
     elif al == 1:
         v1_modulus = None
         v1_exponent = None
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 0; al = 0
         v1_modulus = r.binary_element()
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 1; al = 0
         v1_exponent = r.binary_element()
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
         v_rsa_key_value = RSAKeyValueType(modulus=v1_modulus, exponent=v1_exponent)
     elif al == 2:
@@ -2240,13 +2240,13 @@ def _e_KeyValueType(w: Writer, o: KeyValueType) -> None:
 def _d_ListOfRootCertificateIDsType(r: Reader) -> ListOfRootCertificateIDsType:
     rv = r.v; rn = r.n
     v_root_certificate_id = []
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     n = 0
     while it == 0:
         v1_x509_issuer_name = None
         v1_x509_serial_number = None
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 0; al = 0
         v1_x509_issuer_name = r.string_element()
         p = r.p; q = p + 3
@@ -2267,7 +2267,7 @@ def _d_ListOfRootCertificateIDsType(r: Reader) -> ListOfRootCertificateIDsType:
         if n < 20:
             it, al = _P86[r.code(2, 2)]
         else:
-            r.zero(1, 'expected end of element')
+            r.zero(1, 'end of element')
             it = -1; al = 0
     return ListOfRootCertificateIDsType(root_certificate_id=v_root_certificate_id)
 
@@ -2299,7 +2299,7 @@ def _d_ManifestType(r: Reader) -> ManifestType:
     it, al = _P43[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 1; al = 0
     n = 0
     while it == 1:
@@ -2331,7 +2331,7 @@ def _d_MessageHeaderType(r: Reader) -> MessageHeaderType:
     v_session_id = None
     v_time_stamp = None
     v_signature = None
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     v_session_id = r.binary_element()
     p = r.p; q = p + 2
@@ -2349,7 +2349,7 @@ def _d_MessageHeaderType(r: Reader) -> MessageHeaderType:
     it, al = _P0[e]
     if it == 2:
         v_signature = _d_SignatureType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     return MessageHeaderType(session_id=v_session_id, time_stamp=v_time_stamp, signature=v_signature)
 
@@ -2381,7 +2381,7 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
     v_meter_signature = None
     v_meter_status = None
     v_meter_timestamp = None
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     v_meter_id = r.string_element()
     p = r.p; q = p + 2
@@ -2398,7 +2398,7 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
     if e >= 7: r.bad_code(p + 1, e, 7)
     it, al = _P53[e]
     if it == 2:
-        r.zero(1, 'expected characters')
+        r.zero(1, 'characters')
         v_bpt_discharged_energy_reading_wh = r.uintb(18446744073709551615)
         p = r.p; q = p + 4
         if q > rn: rv, rn = r.refill(q)
@@ -2408,7 +2408,7 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
         if e >= 6: r.bad_code(p + 1, e, 6)
         it, al = _P54[e]
     if it == 3:
-        r.zero(1, 'expected characters')
+        r.zero(1, 'characters')
         v_capacitive_energy_reading_va_rh = r.uintb(18446744073709551615)
         p = r.p; q = p + 4
         if q > rn: rv, rn = r.refill(q)
@@ -2418,7 +2418,7 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
         if e >= 5: r.bad_code(p + 1, e, 5)
         it, al = _P55[e]
     if it == 4:
-        r.zero(1, 'expected characters')
+        r.zero(1, 'characters')
         v_bpt_inductive_energy_reading_va_rh = r.uintb(18446744073709551615)
         p = r.p; q = p + 4
         if q > rn: rv, rn = r.refill(q)
@@ -2447,7 +2447,7 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
         if e >= 2: r.bad_code(p + 1, e, 2)
         it, al = _P60[e]
     if it == 7:
-        r.zero(1, 'expected characters')
+        r.zero(1, 'characters')
         v_meter_timestamp = r.uintb(18446744073709551615)
         p = r.p; q = p + 2
         if q > rn: rv, rn = r.refill(q)
@@ -2556,13 +2556,13 @@ def _e_PGPDataType(w: Writer, o: PGPDataType) -> None:
 def _d_RSAKeyValueType(r: Reader) -> RSAKeyValueType:
     v_modulus = None
     v_exponent = None
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     v_modulus = r.binary_element()
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 1; al = 0
     v_exponent = r.binary_element()
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return RSAKeyValueType(modulus=v_modulus, exponent=v_exponent)
 
@@ -2635,10 +2635,10 @@ def _d_ReceiptType(r: Reader) -> ReceiptType:
     if it == 1:
         v1_amount = None
         v1_cost_per_unit = None
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 0; al = 0
         v1_amount = _d_RationalNumberType(r)
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 1; al = 0
         v1_cost_per_unit = _d_RationalNumberType(r)
         p = r.p; q = p + 4
@@ -2652,10 +2652,10 @@ def _d_ReceiptType(r: Reader) -> ReceiptType:
     if it == 2:
         v2_amount = None
         v2_cost_per_unit = None
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 0; al = 0
         v2_amount = _d_RationalNumberType(r)
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 1; al = 0
         v2_cost_per_unit = _d_RationalNumberType(r)
         p = r.p; q = p + 4
@@ -2669,10 +2669,10 @@ def _d_ReceiptType(r: Reader) -> ReceiptType:
     if it == 3:
         v3_amount = None
         v3_cost_per_unit = None
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 0; al = 0
         v3_amount = _d_RationalNumberType(r)
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 1; al = 0
         v3_cost_per_unit = _d_RationalNumberType(r)
         p = r.p; q = p + 3
@@ -2686,10 +2686,10 @@ def _d_ReceiptType(r: Reader) -> ReceiptType:
     if it == 4:
         v4_amount = None
         v4_cost_per_unit = None
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 0; al = 0
         v4_amount = _d_RationalNumberType(r)
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 1; al = 0
         v4_cost_per_unit = _d_RationalNumberType(r)
         p = r.p; q = p + 3
@@ -2716,7 +2716,7 @@ def _d_ReceiptType(r: Reader) -> ReceiptType:
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 1; al = 0
         v5_amount = _d_RationalNumberType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
         t = DetailedTaxType(tax_rule_id=v5_tax_rule_id, amount=v5_amount)
         v_tax_costs.append(t)
@@ -2724,7 +2724,7 @@ def _d_ReceiptType(r: Reader) -> ReceiptType:
         if n < 10:
             it, al = _P96[r.code(2, 2)]
         else:
-            r.zero(1, 'expected end of element')
+            r.zero(1, 'end of element')
             it = -1; al = 0
     return ReceiptType(time_anchor=v_time_anchor, energy_costs=v_energy_costs, occupancy_costs=v_occupancy_costs, additional_services_costs=v_additional_services_costs, overstay_costs=v_overstay_costs, tax_costs=v_tax_costs)
 
@@ -2821,13 +2821,13 @@ def _d_ReferenceType(r: Reader) -> ReferenceType:
         it, al = _P105[r.code(2, 2)]
     if it == 3:
         v_transforms = _d_TransformsType(r)
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 4; al = 0
     v_digest_method = _d_DigestMethodType(r)
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 5; al = 0
     v_digest_value = r.binary_element()
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return ReferenceType(id=v_id, type=v_type, uri=v_uri, transforms=v_transforms, digest_method=v_digest_method, digest_value=v_digest_value)
 
@@ -2877,7 +2877,7 @@ def _d_RetrievalMethodType(r: Reader) -> RetrievalMethodType:
         it, al = _P0[r.code(2, 2)]
     if it == 2:
         v_transforms = _d_TransformsType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     return RetrievalMethodType(type=v_type, uri=v_uri, transforms=v_transforms)
 
@@ -3022,7 +3022,7 @@ def _e_Scheduled_CLReqControlModeType(w: Writer, o: Scheduled_CLReqControlModeTy
     w.bits((c3[0]), c3[1])
 
 def _d_Scheduled_CLResControlModeType(r: Reader) -> Scheduled_CLResControlModeType:
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return Scheduled_CLResControlModeType()
 
@@ -3033,7 +3033,7 @@ def _d_SignatureMethodType(r: Reader) -> SignatureMethodType:
     rv = r.v; rn = r.n
     v_algorithm = None
     v_hmac_output_length = None
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     v_algorithm = r.string()
     it, al = _P72[r.code(3, 3)]
@@ -3078,7 +3078,7 @@ def _d_SignaturePropertiesType(r: Reader) -> SignaturePropertiesType:
     it, al = _P43[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 1; al = 0
     n = 0
     while it == 1:
@@ -3111,7 +3111,7 @@ def _d_SignaturePropertyType(r: Reader) -> SignaturePropertyType:
     it, al = _P43[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 1; al = 0
     v_target = r.string()
     it, al = _P111[r.code(2, 1)]
@@ -3146,7 +3146,7 @@ def _d_SignatureType(r: Reader) -> SignatureType:
     it, al = _P43[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 1; al = 0
     v_signed_info = _d_SignedInfoType(r)
     v1_id = None
@@ -3160,7 +3160,7 @@ def _d_SignatureType(r: Reader) -> SignatureType:
     it, al = _P43[e]
     if it == 0:
         v1_id = r.string()
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 1; al = 0
     v1_value = r.binary()
     p = r.p; q = p + 3
@@ -3230,10 +3230,10 @@ def _d_SignatureValueType(r: Reader) -> SignatureValueType:
     it, al = _P43[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 1; al = 0
     v_value = r.binary()
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return SignatureValueType(id=v_id, value=v_value)
 
@@ -3259,13 +3259,13 @@ def _d_SignedInfoType(r: Reader) -> SignedInfoType:
     it, al = _P43[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 1; al = 0
     v_canonicalization_method = _d_CanonicalizationMethodType(r)
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 2; al = 0
     v_signature_method = _d_SignatureMethodType(r)
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 3; al = 0
     n = 0
     while it == 3:
@@ -3306,7 +3306,7 @@ def _e_SignedInfoType(w: Writer, o: SignedInfoType) -> None:
 def _d_TransformType(r: Reader) -> TransformType:
     v_algorithm = None
     v_x_path = []
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     v_algorithm = r.string()
     it, al = _P118[r.code(3, 3)]
@@ -3340,7 +3340,7 @@ def _e_TransformType(w: Writer, o: TransformType) -> None:
 
 def _d_TransformsType(r: Reader) -> TransformsType:
     v_transform = []
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     n = 0
     while it == 0:
@@ -3390,10 +3390,10 @@ def _d_V2GMessageType(r: Reader) -> V2GMessageType:
     it, al = _P0[e]
     if it == 2:
         v1_signature = _d_SignatureType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return V2GMessageType(header=v_header)
 
@@ -3444,10 +3444,10 @@ def _d_V2GRequestType(r: Reader) -> V2GRequestType:
     it, al = _P0[e]
     if it == 2:
         v1_signature = _d_SignatureType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return V2GRequestType(header=v_header)
 
@@ -3499,7 +3499,7 @@ def _d_V2GResponseType(r: Reader) -> V2GResponseType:
     it, al = _P0[e]
     if it == 2:
         v1_signature = _d_SignatureType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     p = r.p; q = p + 10
@@ -3547,7 +3547,7 @@ def _d_X509DataType(r: Reader) -> X509DataType:
         if al == 0:
             v1_x509_issuer_name = None
             v1_x509_serial_number = None
-            r.zero(1, 'expected next item')
+            r.zero(1, 'next item')
             it = 0; al = 0
             v1_x509_issuer_name = r.string_element()
             p = r.p; q = p + 3
@@ -3634,7 +3634,7 @@ def _d_X509IssuerSerialType(r: Reader) -> X509IssuerSerialType:
     rv = r.v; rn = r.n
     v_x509_issuer_name = None
     v_x509_serial_number = None
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     v_x509_issuer_name = r.string_element()
     p = r.p; q = p + 3
@@ -3694,9 +3694,9 @@ def _e_g_MgmtData(w: Writer, v) -> None:
 
 def _d_f_AckMaxDelay(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(65535)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_AckMaxDelay(w: Writer, v) -> None:
@@ -3706,9 +3706,9 @@ def _e_f_AckMaxDelay(w: Writer, v) -> None:
 
 def _d_f_BPT_DischargedEnergyReadingWh(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(18446744073709551615)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_BPT_DischargedEnergyReadingWh(w: Writer, v) -> None:
@@ -3718,9 +3718,9 @@ def _e_f_BPT_DischargedEnergyReadingWh(w: Writer, v) -> None:
 
 def _d_f_BPT_InductiveEnergyReadingVARh(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(18446744073709551615)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_BPT_InductiveEnergyReadingVARh(w: Writer, v) -> None:
@@ -3730,9 +3730,9 @@ def _e_f_BPT_InductiveEnergyReadingVARh(w: Writer, v) -> None:
 
 def _d_f_CapacitiveEnergyReadingVARh(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(18446744073709551615)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_CapacitiveEnergyReadingVARh(w: Writer, v) -> None:
@@ -3742,9 +3742,9 @@ def _e_f_CapacitiveEnergyReadingVARh(w: Writer, v) -> None:
 
 def _d_f_ChargedEnergyReadingWh(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(18446744073709551615)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_ChargedEnergyReadingWh(w: Writer, v) -> None:
@@ -3774,7 +3774,7 @@ def _d_f_ContactWindowXc(r: Reader):
     v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
     if not -32768 <= v <= 32767:
         r.fail('integer out of range')
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_ContactWindowXc(w: Writer, v) -> None:
@@ -3794,7 +3794,7 @@ def _d_f_ContactWindowYc(r: Reader):
     v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
     if not -32768 <= v <= 32767:
         r.fail('integer out of range')
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_ContactWindowYc(w: Writer, v) -> None:
@@ -3806,9 +3806,9 @@ def _e_f_ContactWindowYc(w: Writer, v) -> None:
 
 def _d_f_DepartureTime(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(4294967295)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_DepartureTime(w: Writer, v) -> None:
@@ -3961,7 +3961,7 @@ def _d_f_EVRelativeXDeviation(r: Reader):
     v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
     if not -32768 <= v <= 32767:
         r.fail('integer out of range')
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_EVRelativeXDeviation(w: Writer, v) -> None:
@@ -3981,7 +3981,7 @@ def _d_f_EVRelativeYDeviation(r: Reader):
     v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
     if not -32768 <= v <= 32767:
         r.fail('integer out of range')
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_EVRelativeYDeviation(w: Writer, v) -> None:
@@ -4200,7 +4200,7 @@ def _d_f_HMACOutputLength(r: Reader):
     if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
     v = -r.uint() - 1 if sg else r.uint()
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_HMACOutputLength(w: Writer, v) -> None:
@@ -4297,7 +4297,7 @@ def _d_f_MeterStatus(r: Reader):
     v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
     if not -32768 <= v <= 32767:
         r.fail('integer out of range')
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_MeterStatus(w: Writer, v) -> None:
@@ -4309,9 +4309,9 @@ def _e_f_MeterStatus(w: Writer, v) -> None:
 
 def _d_f_MeterTimestamp(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(18446744073709551615)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_MeterTimestamp(w: Writer, v) -> None:
@@ -4356,9 +4356,9 @@ def _e_f_Modulus(w: Writer, v) -> None:
 
 def _d_f_NotificationMaxDelay(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(65535)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_NotificationMaxDelay(w: Writer, v) -> None:
@@ -4433,9 +4433,9 @@ def _e_f_Q(w: Writer, v) -> None:
 
 def _d_f_RemainingTimeToMaximumSOC(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(4294967295)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_RemainingTimeToMaximumSOC(w: Writer, v) -> None:
@@ -4445,9 +4445,9 @@ def _e_f_RemainingTimeToMaximumSOC(w: Writer, v) -> None:
 
 def _d_f_RemainingTimeToMinimumSOC(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(4294967295)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_RemainingTimeToMinimumSOC(w: Writer, v) -> None:
@@ -4457,9 +4457,9 @@ def _e_f_RemainingTimeToMinimumSOC(w: Writer, v) -> None:
 
 def _d_f_RemainingTimeToTargetSOC(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(4294967295)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_RemainingTimeToTargetSOC(w: Writer, v) -> None:
@@ -4528,9 +4528,9 @@ def _e_f_TargetSOC(w: Writer, v) -> None:
 
 def _d_f_TaxRuleID(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(4294967295)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_TaxRuleID(w: Writer, v) -> None:
@@ -4540,9 +4540,9 @@ def _e_f_TaxRuleID(w: Writer, v) -> None:
 
 def _d_f_TimeAnchor(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(18446744073709551615)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_TimeAnchor(w: Writer, v) -> None:
@@ -4552,9 +4552,9 @@ def _e_f_TimeAnchor(w: Writer, v) -> None:
 
 def _d_f_TimeStamp(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(18446744073709551615)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_TimeStamp(w: Writer, v) -> None:
@@ -4572,7 +4572,7 @@ def _d_f_Value(r: Reader):
     v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
     if not -32768 <= v <= 32767:
         r.fail('integer out of range')
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_Value(w: Writer, v) -> None:
@@ -4630,7 +4630,7 @@ def _d_f_X509SerialNumber(r: Reader):
     if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
     v = -r.uint() - 1 if sg else r.uint()
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_X509SerialNumber(w: Writer, v) -> None:
@@ -4706,7 +4706,7 @@ def _d_x_HMACOutputLength(r: Reader):
     if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
     v = -r.uint() - 1 if sg else r.uint()
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_x_HMACOutputLength(w: Writer, v) -> None:
@@ -4872,7 +4872,7 @@ def _d_x_X509SerialNumber(r: Reader):
     if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
     v = -r.uint() - 1 if sg else r.uint()
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_x_X509SerialNumber(w: Writer, v) -> None:

@@ -1399,7 +1399,7 @@ def _d_BPT_Dynamic_DC_CLReqControlModeType(r: Reader) -> BPT_Dynamic_DC_CLReqCon
     v_ev_minimum_v2_x_energy_request = None
     it, al = _P2[r.code(2, 2)]
     if it == 0:
-        r.zero(1, 'expected characters')
+        r.zero(1, 'characters')
         v_departure_time = r.uintb(4294967295)
         p = r.p; q = p + 2
         if q > rn: rv, rn = r.refill(q)
@@ -1787,7 +1787,7 @@ def _d_BPT_Dynamic_DC_CLResControlModeType(r: Reader) -> BPT_Dynamic_DC_CLResCon
     v_evse_minimum_voltage = None
     it, al = _P8[r.code(3, 5)]
     if it == 0:
-        r.zero(1, 'expected characters')
+        r.zero(1, 'characters')
         v_departure_time = r.uintb(4294967295)
         p = r.p; q = p + 4
         if q > rn: rv, rn = r.refill(q)
@@ -1817,7 +1817,7 @@ def _d_BPT_Dynamic_DC_CLResControlModeType(r: Reader) -> BPT_Dynamic_DC_CLResCon
         if e >= 2: r.bad_code(p + 9, e, 2)
         it, al = _P11[e]
     if it == 3:
-        r.zero(1, 'expected characters')
+        r.zero(1, 'characters')
         v_ack_max_delay = r.uintb(65535)
         p = r.p; q = p + 2
         if q > rn: rv, rn = r.refill(q)
@@ -2819,7 +2819,7 @@ def _e_BPT_Scheduled_DC_CLResControlModeType(w: Writer, o: BPT_Scheduled_DC_CLRe
     w.bits((c8[0]), c8[1])
 
 def _d_CLReqControlModeType(r: Reader) -> CLReqControlModeType:
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return CLReqControlModeType()
 
@@ -2827,7 +2827,7 @@ def _e_CLReqControlModeType(w: Writer, o: CLReqControlModeType) -> None:
     w.bits(0, 1)
 
 def _d_CLResControlModeType(r: Reader) -> CLResControlModeType:
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return CLResControlModeType()
 
@@ -2836,7 +2836,7 @@ def _e_CLResControlModeType(w: Writer, o: CLResControlModeType) -> None:
 
 def _d_CanonicalizationMethodType(r: Reader) -> CanonicalizationMethodType:
     v_algorithm = None
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     v_algorithm = r.string()
     it, al = _P54[r.code(2, 2)]
@@ -2883,13 +2883,13 @@ def _d_ChargeLoopReqType(r: Reader) -> ChargeLoopReqType:
     it, al = _P55[e]
     if it == 2:
         v1_signature = _d_SignatureType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     it, al = _P56[r.code(2, 2)]
     if it == 1:
         v_display_parameters = _d_DisplayParametersType(r)
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 2; al = 0
     p = r.p; q = p + 4
     if q > rn: rv, rn = r.refill(q)
@@ -2960,7 +2960,7 @@ def _d_ChargeLoopResType(r: Reader) -> ChargeLoopResType:
     it, al = _P55[e]
     if it == 2:
         v1_signature = _d_SignatureType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     p = r.p; q = p + 12
@@ -2998,7 +2998,7 @@ def _d_ChargeLoopResType(r: Reader) -> ChargeLoopResType:
         it, al = _P63[r.code(2, 2)]
     if it == 4:
         v_receipt = _d_ReceiptType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     return ChargeLoopResType(header=v_header, response_code=v_response_code, evse_status=v_evse_status, meter_info=v_meter_info, receipt=v_receipt)
 
@@ -3073,10 +3073,10 @@ def _d_ChargeParameterDiscoveryReqType(r: Reader) -> ChargeParameterDiscoveryReq
     it, al = _P55[e]
     if it == 2:
         v1_signature = _d_SignatureType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return ChargeParameterDiscoveryReqType(header=v_header)
 
@@ -3128,7 +3128,7 @@ def _d_ChargeParameterDiscoveryResType(r: Reader) -> ChargeParameterDiscoveryRes
     it, al = _P55[e]
     if it == 2:
         v1_signature = _d_SignatureType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     p = r.p; q = p + 10
@@ -3583,10 +3583,10 @@ def _d_DC_CableCheckReqType(r: Reader) -> DC_CableCheckReqType:
     it, al = _P55[e]
     if it == 2:
         v1_signature = _d_SignatureType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return DC_CableCheckReqType(header=v_header)
 
@@ -3639,7 +3639,7 @@ def _d_DC_CableCheckResType(r: Reader) -> DC_CableCheckResType:
     it, al = _P55[e]
     if it == 2:
         v1_signature = _d_SignatureType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     p = r.p; q = p + 15
@@ -3710,13 +3710,13 @@ def _d_DC_ChargeLoopReqType(r: Reader) -> DC_ChargeLoopReqType:
     it, al = _P55[e]
     if it == 2:
         v1_signature = _d_SignatureType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     it, al = _P56[r.code(2, 2)]
     if it == 1:
         v_display_parameters = _d_DisplayParametersType(r)
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 2; al = 0
     v2_exponent = None
     v2_value = None
@@ -3741,7 +3741,7 @@ def _d_DC_ChargeLoopReqType(r: Reader) -> DC_ChargeLoopReqType:
     v_ev_present_voltage = RationalNumberType(exponent=v2_exponent, value=v2_value)
     nm, fn = _DISPATCH0[al]
     sel = (nm, fn(r))
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return _with(DC_ChargeLoopReqType(header=v_header, display_parameters=v_display_parameters, meter_info_requested=v_meter_info_requested, ev_present_voltage=v_ev_present_voltage), sel)
 
@@ -3847,7 +3847,7 @@ def _d_DC_ChargeLoopResType(r: Reader) -> DC_ChargeLoopResType:
     it, al = _P55[e]
     if it == 2:
         v1_signature = _d_SignatureType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     p = r.p; q = p + 12
@@ -3885,7 +3885,7 @@ def _d_DC_ChargeLoopResType(r: Reader) -> DC_ChargeLoopResType:
         it, al = _P77[r.code(2, 2)]
     if it == 4:
         v_receipt = _d_ReceiptType(r)
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 5; al = 0
     v3_exponent = None
     v3_value = None
@@ -3925,7 +3925,7 @@ def _d_DC_ChargeLoopResType(r: Reader) -> DC_ChargeLoopResType:
     v_evse_present_voltage = RationalNumberType(exponent=v4_exponent, value=v4_value)
     nm, fn = _DISPATCH1[al]
     sel = (nm, fn(r))
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return _with(DC_ChargeLoopResType(header=v_header, response_code=v_response_code, evse_status=v_evse_status, meter_info=v_meter_info, receipt=v_receipt, evse_present_current=v_evse_present_current, evse_present_voltage=v_evse_present_voltage, evse_power_limit_achieved=v_evse_power_limit_achieved, evse_current_limit_achieved=v_evse_current_limit_achieved, evse_voltage_limit_achieved=v_evse_voltage_limit_achieved), sel)
 
@@ -4077,7 +4077,7 @@ def _d_DC_ChargeParameterDiscoveryReqType(r: Reader) -> DC_ChargeParameterDiscov
     it, al = _P55[e]
     if it == 2:
         v1_signature = _d_SignatureType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     it, al = _P86[r.code(2, 2)]
@@ -4085,7 +4085,7 @@ def _d_DC_ChargeParameterDiscoveryReqType(r: Reader) -> DC_ChargeParameterDiscov
         v_bpt_dc_cpd_req_energy_transfer_mode = _d_BPT_DC_CPDReqEnergyTransferModeType(r)
     elif al == 1:
         v_dc_cpd_req_energy_transfer_mode = _d_DC_CPDReqEnergyTransferModeType(r)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return DC_ChargeParameterDiscoveryReqType(header=v_header, bpt_dc_cpd_req_energy_transfer_mode=v_bpt_dc_cpd_req_energy_transfer_mode, dc_cpd_req_energy_transfer_mode=v_dc_cpd_req_energy_transfer_mode)
 
@@ -4151,7 +4151,7 @@ def _d_DC_ChargeParameterDiscoveryResType(r: Reader) -> DC_ChargeParameterDiscov
     it, al = _P55[e]
     if it == 2:
         v1_signature = _d_SignatureType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     p = r.p; q = p + 11
@@ -4168,7 +4168,7 @@ def _d_DC_ChargeParameterDiscoveryResType(r: Reader) -> DC_ChargeParameterDiscov
         v_bpt_dc_cpd_res_energy_transfer_mode = _d_BPT_DC_CPDResEnergyTransferModeType(r)
     elif al == 1:
         v_dc_cpd_res_energy_transfer_mode = _d_DC_CPDResEnergyTransferModeType(r)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return DC_ChargeParameterDiscoveryResType(header=v_header, response_code=v_response_code, bpt_dc_cpd_res_energy_transfer_mode=v_bpt_dc_cpd_res_energy_transfer_mode, dc_cpd_res_energy_transfer_mode=v_dc_cpd_res_energy_transfer_mode)
 
@@ -4236,7 +4236,7 @@ def _d_DC_PreChargeReqType(r: Reader) -> DC_PreChargeReqType:
     it, al = _P55[e]
     if it == 2:
         v1_signature = _d_SignatureType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     v2_exponent = None
@@ -4350,7 +4350,7 @@ def _d_DC_PreChargeResType(r: Reader) -> DC_PreChargeResType:
     it, al = _P55[e]
     if it == 2:
         v1_signature = _d_SignatureType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     v2_exponent = None
@@ -4438,7 +4438,7 @@ def _d_DC_WeldingDetectionReqType(r: Reader) -> DC_WeldingDetectionReqType:
     it, al = _P55[e]
     if it == 2:
         v1_signature = _d_SignatureType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     p = r.p; q = p + 6
@@ -4502,7 +4502,7 @@ def _d_DC_WeldingDetectionResType(r: Reader) -> DC_WeldingDetectionResType:
     it, al = _P55[e]
     if it == 2:
         v1_signature = _d_SignatureType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     v2_exponent = None
@@ -4683,7 +4683,7 @@ def _e_DetailedTaxType(w: Writer, o: DetailedTaxType) -> None:
 
 def _d_DigestMethodType(r: Reader) -> DigestMethodType:
     v_algorithm = None
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     v_algorithm = r.string()
     it, al = _P54[r.code(2, 2)]
@@ -4755,7 +4755,7 @@ def _d_DisplayParametersType(r: Reader) -> DisplayParametersType:
         if e >= 7: r.bad_code(p + 9, e, 7)
         it, al = _P92[e]
     if it == 4:
-        r.zero(1, 'expected characters')
+        r.zero(1, 'characters')
         v_remaining_time_to_minimum_soc = r.uintb(4294967295)
         p = r.p; q = p + 4
         if q > rn: rv, rn = r.refill(q)
@@ -4765,7 +4765,7 @@ def _d_DisplayParametersType(r: Reader) -> DisplayParametersType:
         if e >= 6: r.bad_code(p + 1, e, 6)
         it, al = _P93[e]
     if it == 5:
-        r.zero(1, 'expected characters')
+        r.zero(1, 'characters')
         v_remaining_time_to_target_soc = r.uintb(4294967295)
         p = r.p; q = p + 4
         if q > rn: rv, rn = r.refill(q)
@@ -4775,7 +4775,7 @@ def _d_DisplayParametersType(r: Reader) -> DisplayParametersType:
         if e >= 5: r.bad_code(p + 1, e, 5)
         it, al = _P94[e]
     if it == 6:
-        r.zero(1, 'expected characters')
+        r.zero(1, 'characters')
         v_remaining_time_to_maximum_soc = r.uintb(4294967295)
         p = r.p; q = p + 4
         if q > rn: rv, rn = r.refill(q)
@@ -4899,7 +4899,7 @@ def _d_Dynamic_CLReqControlModeType(r: Reader) -> Dynamic_CLReqControlModeType:
     v_ev_minimum_energy_request = None
     it, al = _P2[r.code(2, 2)]
     if it == 0:
-        r.zero(1, 'expected characters')
+        r.zero(1, 'characters')
         v_departure_time = r.uintb(4294967295)
         p = r.p; q = p + 2
         if q > rn: rv, rn = r.refill(q)
@@ -5007,7 +5007,7 @@ def _d_Dynamic_CLResControlModeType(r: Reader) -> Dynamic_CLResControlModeType:
     v_ack_max_delay = None
     it, al = _P109[r.code(3, 5)]
     if it == 0:
-        r.zero(1, 'expected characters')
+        r.zero(1, 'characters')
         v_departure_time = r.uintb(4294967295)
         p = r.p; q = p + 4
         if q > rn: rv, rn = r.refill(q)
@@ -5037,7 +5037,7 @@ def _d_Dynamic_CLResControlModeType(r: Reader) -> Dynamic_CLResControlModeType:
         if e >= 2: r.bad_code(p + 9, e, 2)
         it, al = _P112[e]
     if it == 3:
-        r.zero(1, 'expected characters')
+        r.zero(1, 'characters')
         v_ack_max_delay = r.uintb(65535)
         p = r.p; q = p + 2
         if q > rn: rv, rn = r.refill(q)
@@ -5087,7 +5087,7 @@ def _d_Dynamic_DC_CLReqControlModeType(r: Reader) -> Dynamic_DC_CLReqControlMode
     v_ev_minimum_voltage = None
     it, al = _P2[r.code(2, 2)]
     if it == 0:
-        r.zero(1, 'expected characters')
+        r.zero(1, 'characters')
         v_departure_time = r.uintb(4294967295)
         p = r.p; q = p + 2
         if q > rn: rv, rn = r.refill(q)
@@ -5324,7 +5324,7 @@ def _d_Dynamic_DC_CLResControlModeType(r: Reader) -> Dynamic_DC_CLResControlMode
     v_evse_maximum_voltage = None
     it, al = _P8[r.code(3, 5)]
     if it == 0:
-        r.zero(1, 'expected characters')
+        r.zero(1, 'characters')
         v_departure_time = r.uintb(4294967295)
         p = r.p; q = p + 4
         if q > rn: rv, rn = r.refill(q)
@@ -5354,7 +5354,7 @@ def _d_Dynamic_DC_CLResControlModeType(r: Reader) -> Dynamic_DC_CLResControlMode
         if e >= 2: r.bad_code(p + 9, e, 2)
         it, al = _P11[e]
     if it == 3:
-        r.zero(1, 'expected characters')
+        r.zero(1, 'characters')
         v_ack_max_delay = r.uintb(65535)
         p = r.p; q = p + 2
         if q > rn: rv, rn = r.refill(q)
@@ -5560,7 +5560,7 @@ def _d_KeyInfoType(r: Reader) -> KeyInfoType:
                 it, al = _P55[r.code(2, 2)]
             if it == 2:
                 v1_transforms = _d_TransformsType(r)
-                r.zero(1, 'expected end of element')
+                r.zero(1, 'end of element')
                 it = -1; al = 0
             t = RetrievalMethodType(type=v1_type, uri=v1_uri, transforms=v1_transforms)
             v_retrieval_method.append(t)
@@ -5662,13 +5662,13 @@ def _d_KeyValueType(r: Reader) -> KeyValueType:
     elif al == 1:
         v1_modulus = None
         v1_exponent = None
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 0; al = 0
         v1_modulus = r.binary_element()
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 1; al = 0
         v1_exponent = r.binary_element()
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
         v_rsa_key_value = RSAKeyValueType(modulus=v1_modulus, exponent=v1_exponent)
     elif al == 2:
@@ -5700,13 +5700,13 @@ def _e_KeyValueType(w: Writer, o: KeyValueType) -> None:
 def _d_ListOfRootCertificateIDsType(r: Reader) -> ListOfRootCertificateIDsType:
     rv = r.v; rn = r.n
     v_root_certificate_id = []
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     n = 0
     while it == 0:
         v1_x509_issuer_name = None
         v1_x509_serial_number = None
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 0; al = 0
         v1_x509_issuer_name = r.string_element()
         p = r.p; q = p + 3
@@ -5727,7 +5727,7 @@ def _d_ListOfRootCertificateIDsType(r: Reader) -> ListOfRootCertificateIDsType:
         if n < 20:
             it, al = _P135[r.code(2, 2)]
         else:
-            r.zero(1, 'expected end of element')
+            r.zero(1, 'end of element')
             it = -1; al = 0
     return ListOfRootCertificateIDsType(root_certificate_id=v_root_certificate_id)
 
@@ -5759,7 +5759,7 @@ def _d_ManifestType(r: Reader) -> ManifestType:
     it, al = _P2[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 1; al = 0
     n = 0
     while it == 1:
@@ -5791,7 +5791,7 @@ def _d_MessageHeaderType(r: Reader) -> MessageHeaderType:
     v_session_id = None
     v_time_stamp = None
     v_signature = None
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     v_session_id = r.binary_element()
     p = r.p; q = p + 2
@@ -5809,7 +5809,7 @@ def _d_MessageHeaderType(r: Reader) -> MessageHeaderType:
     it, al = _P55[e]
     if it == 2:
         v_signature = _d_SignatureType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     return MessageHeaderType(session_id=v_session_id, time_stamp=v_time_stamp, signature=v_signature)
 
@@ -5841,7 +5841,7 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
     v_meter_signature = None
     v_meter_status = None
     v_meter_timestamp = None
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     v_meter_id = r.string_element()
     p = r.p; q = p + 2
@@ -5858,7 +5858,7 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
     if e >= 7: r.bad_code(p + 1, e, 7)
     it, al = _P40[e]
     if it == 2:
-        r.zero(1, 'expected characters')
+        r.zero(1, 'characters')
         v_bpt_discharged_energy_reading_wh = r.uintb(18446744073709551615)
         p = r.p; q = p + 4
         if q > rn: rv, rn = r.refill(q)
@@ -5868,7 +5868,7 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
         if e >= 6: r.bad_code(p + 1, e, 6)
         it, al = _P41[e]
     if it == 3:
-        r.zero(1, 'expected characters')
+        r.zero(1, 'characters')
         v_capacitive_energy_reading_va_rh = r.uintb(18446744073709551615)
         p = r.p; q = p + 4
         if q > rn: rv, rn = r.refill(q)
@@ -5878,7 +5878,7 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
         if e >= 5: r.bad_code(p + 1, e, 5)
         it, al = _P42[e]
     if it == 4:
-        r.zero(1, 'expected characters')
+        r.zero(1, 'characters')
         v_bpt_inductive_energy_reading_va_rh = r.uintb(18446744073709551615)
         p = r.p; q = p + 4
         if q > rn: rv, rn = r.refill(q)
@@ -5907,7 +5907,7 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
         if e >= 2: r.bad_code(p + 1, e, 2)
         it, al = _P45[e]
     if it == 7:
-        r.zero(1, 'expected characters')
+        r.zero(1, 'characters')
         v_meter_timestamp = r.uintb(18446744073709551615)
         p = r.p; q = p + 2
         if q > rn: rv, rn = r.refill(q)
@@ -6016,13 +6016,13 @@ def _e_PGPDataType(w: Writer, o: PGPDataType) -> None:
 def _d_RSAKeyValueType(r: Reader) -> RSAKeyValueType:
     v_modulus = None
     v_exponent = None
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     v_modulus = r.binary_element()
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 1; al = 0
     v_exponent = r.binary_element()
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return RSAKeyValueType(modulus=v_modulus, exponent=v_exponent)
 
@@ -6095,10 +6095,10 @@ def _d_ReceiptType(r: Reader) -> ReceiptType:
     if it == 1:
         v1_amount = None
         v1_cost_per_unit = None
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 0; al = 0
         v1_amount = _d_RationalNumberType(r)
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 1; al = 0
         v1_cost_per_unit = _d_RationalNumberType(r)
         p = r.p; q = p + 4
@@ -6112,10 +6112,10 @@ def _d_ReceiptType(r: Reader) -> ReceiptType:
     if it == 2:
         v2_amount = None
         v2_cost_per_unit = None
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 0; al = 0
         v2_amount = _d_RationalNumberType(r)
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 1; al = 0
         v2_cost_per_unit = _d_RationalNumberType(r)
         p = r.p; q = p + 4
@@ -6129,10 +6129,10 @@ def _d_ReceiptType(r: Reader) -> ReceiptType:
     if it == 3:
         v3_amount = None
         v3_cost_per_unit = None
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 0; al = 0
         v3_amount = _d_RationalNumberType(r)
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 1; al = 0
         v3_cost_per_unit = _d_RationalNumberType(r)
         p = r.p; q = p + 3
@@ -6146,10 +6146,10 @@ def _d_ReceiptType(r: Reader) -> ReceiptType:
     if it == 4:
         v4_amount = None
         v4_cost_per_unit = None
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 0; al = 0
         v4_amount = _d_RationalNumberType(r)
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 1; al = 0
         v4_cost_per_unit = _d_RationalNumberType(r)
         p = r.p; q = p + 3
@@ -6176,7 +6176,7 @@ def _d_ReceiptType(r: Reader) -> ReceiptType:
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 1; al = 0
         v5_amount = _d_RationalNumberType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
         t = DetailedTaxType(tax_rule_id=v5_tax_rule_id, amount=v5_amount)
         v_tax_costs.append(t)
@@ -6184,7 +6184,7 @@ def _d_ReceiptType(r: Reader) -> ReceiptType:
         if n < 10:
             it, al = _P151[r.code(2, 2)]
         else:
-            r.zero(1, 'expected end of element')
+            r.zero(1, 'end of element')
             it = -1; al = 0
     return ReceiptType(time_anchor=v_time_anchor, energy_costs=v_energy_costs, occupancy_costs=v_occupancy_costs, additional_services_costs=v_additional_services_costs, overstay_costs=v_overstay_costs, tax_costs=v_tax_costs)
 
@@ -6281,13 +6281,13 @@ def _d_ReferenceType(r: Reader) -> ReferenceType:
         it, al = _P11[r.code(2, 2)]
     if it == 3:
         v_transforms = _d_TransformsType(r)
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 4; al = 0
     v_digest_method = _d_DigestMethodType(r)
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 5; al = 0
     v_digest_value = r.binary_element()
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return ReferenceType(id=v_id, type=v_type, uri=v_uri, transforms=v_transforms, digest_method=v_digest_method, digest_value=v_digest_value)
 
@@ -6337,7 +6337,7 @@ def _d_RetrievalMethodType(r: Reader) -> RetrievalMethodType:
         it, al = _P55[r.code(2, 2)]
     if it == 2:
         v_transforms = _d_TransformsType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     return RetrievalMethodType(type=v_type, uri=v_uri, transforms=v_transforms)
 
@@ -6482,7 +6482,7 @@ def _e_Scheduled_CLReqControlModeType(w: Writer, o: Scheduled_CLReqControlModeTy
     w.bits((c3[0]), c3[1])
 
 def _d_Scheduled_CLResControlModeType(r: Reader) -> Scheduled_CLResControlModeType:
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return Scheduled_CLResControlModeType()
 
@@ -6999,7 +6999,7 @@ def _d_SignatureMethodType(r: Reader) -> SignatureMethodType:
     rv = r.v; rn = r.n
     v_algorithm = None
     v_hmac_output_length = None
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     v_algorithm = r.string()
     it, al = _P121[r.code(3, 3)]
@@ -7044,7 +7044,7 @@ def _d_SignaturePropertiesType(r: Reader) -> SignaturePropertiesType:
     it, al = _P2[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 1; al = 0
     n = 0
     while it == 1:
@@ -7077,7 +7077,7 @@ def _d_SignaturePropertyType(r: Reader) -> SignaturePropertyType:
     it, al = _P2[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 1; al = 0
     v_target = r.string()
     it, al = _P170[r.code(2, 1)]
@@ -7112,7 +7112,7 @@ def _d_SignatureType(r: Reader) -> SignatureType:
     it, al = _P2[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 1; al = 0
     v_signed_info = _d_SignedInfoType(r)
     v1_id = None
@@ -7126,7 +7126,7 @@ def _d_SignatureType(r: Reader) -> SignatureType:
     it, al = _P2[e]
     if it == 0:
         v1_id = r.string()
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 1; al = 0
     v1_value = r.binary()
     p = r.p; q = p + 3
@@ -7196,10 +7196,10 @@ def _d_SignatureValueType(r: Reader) -> SignatureValueType:
     it, al = _P2[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 1; al = 0
     v_value = r.binary()
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return SignatureValueType(id=v_id, value=v_value)
 
@@ -7225,13 +7225,13 @@ def _d_SignedInfoType(r: Reader) -> SignedInfoType:
     it, al = _P2[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 1; al = 0
     v_canonicalization_method = _d_CanonicalizationMethodType(r)
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 2; al = 0
     v_signature_method = _d_SignatureMethodType(r)
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 3; al = 0
     n = 0
     while it == 3:
@@ -7272,7 +7272,7 @@ def _e_SignedInfoType(w: Writer, o: SignedInfoType) -> None:
 def _d_TransformType(r: Reader) -> TransformType:
     v_algorithm = None
     v_x_path = []
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     v_algorithm = r.string()
     it, al = _P177[r.code(3, 3)]
@@ -7306,7 +7306,7 @@ def _e_TransformType(w: Writer, o: TransformType) -> None:
 
 def _d_TransformsType(r: Reader) -> TransformsType:
     v_transform = []
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     n = 0
     while it == 0:
@@ -7356,10 +7356,10 @@ def _d_V2GMessageType(r: Reader) -> V2GMessageType:
     it, al = _P55[e]
     if it == 2:
         v1_signature = _d_SignatureType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return V2GMessageType(header=v_header)
 
@@ -7410,10 +7410,10 @@ def _d_V2GRequestType(r: Reader) -> V2GRequestType:
     it, al = _P55[e]
     if it == 2:
         v1_signature = _d_SignatureType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return V2GRequestType(header=v_header)
 
@@ -7465,7 +7465,7 @@ def _d_V2GResponseType(r: Reader) -> V2GResponseType:
     it, al = _P55[e]
     if it == 2:
         v1_signature = _d_SignatureType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     p = r.p; q = p + 10
@@ -7513,7 +7513,7 @@ def _d_X509DataType(r: Reader) -> X509DataType:
         if al == 0:
             v1_x509_issuer_name = None
             v1_x509_serial_number = None
-            r.zero(1, 'expected next item')
+            r.zero(1, 'next item')
             it = 0; al = 0
             v1_x509_issuer_name = r.string_element()
             p = r.p; q = p + 3
@@ -7600,7 +7600,7 @@ def _d_X509IssuerSerialType(r: Reader) -> X509IssuerSerialType:
     rv = r.v; rn = r.n
     v_x509_issuer_name = None
     v_x509_serial_number = None
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     v_x509_issuer_name = r.string_element()
     p = r.p; q = p + 3
@@ -7660,9 +7660,9 @@ def _e_g_MgmtData(w: Writer, v) -> None:
 
 def _d_f_AckMaxDelay(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(65535)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_AckMaxDelay(w: Writer, v) -> None:
@@ -7672,9 +7672,9 @@ def _e_f_AckMaxDelay(w: Writer, v) -> None:
 
 def _d_f_BPT_DischargedEnergyReadingWh(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(18446744073709551615)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_BPT_DischargedEnergyReadingWh(w: Writer, v) -> None:
@@ -7684,9 +7684,9 @@ def _e_f_BPT_DischargedEnergyReadingWh(w: Writer, v) -> None:
 
 def _d_f_BPT_InductiveEnergyReadingVARh(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(18446744073709551615)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_BPT_InductiveEnergyReadingVARh(w: Writer, v) -> None:
@@ -7696,9 +7696,9 @@ def _e_f_BPT_InductiveEnergyReadingVARh(w: Writer, v) -> None:
 
 def _d_f_CapacitiveEnergyReadingVARh(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(18446744073709551615)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_CapacitiveEnergyReadingVARh(w: Writer, v) -> None:
@@ -7708,9 +7708,9 @@ def _e_f_CapacitiveEnergyReadingVARh(w: Writer, v) -> None:
 
 def _d_f_ChargedEnergyReadingWh(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(18446744073709551615)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_ChargedEnergyReadingWh(w: Writer, v) -> None:
@@ -7732,9 +7732,9 @@ def _e_f_ChargingComplete(w: Writer, v) -> None:
 
 def _d_f_DepartureTime(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(4294967295)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_DepartureTime(w: Writer, v) -> None:
@@ -7872,7 +7872,7 @@ def _d_f_HMACOutputLength(r: Reader):
     if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
     v = -r.uint() - 1 if sg else r.uint()
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_HMACOutputLength(w: Writer, v) -> None:
@@ -7969,7 +7969,7 @@ def _d_f_MeterStatus(r: Reader):
     v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
     if not -32768 <= v <= 32767:
         r.fail('integer out of range')
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_MeterStatus(w: Writer, v) -> None:
@@ -7981,9 +7981,9 @@ def _e_f_MeterStatus(w: Writer, v) -> None:
 
 def _d_f_MeterTimestamp(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(18446744073709551615)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_MeterTimestamp(w: Writer, v) -> None:
@@ -8028,9 +8028,9 @@ def _e_f_Modulus(w: Writer, v) -> None:
 
 def _d_f_NotificationMaxDelay(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(65535)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_NotificationMaxDelay(w: Writer, v) -> None:
@@ -8105,9 +8105,9 @@ def _e_f_Q(w: Writer, v) -> None:
 
 def _d_f_RemainingTimeToMaximumSOC(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(4294967295)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_RemainingTimeToMaximumSOC(w: Writer, v) -> None:
@@ -8117,9 +8117,9 @@ def _e_f_RemainingTimeToMaximumSOC(w: Writer, v) -> None:
 
 def _d_f_RemainingTimeToMinimumSOC(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(4294967295)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_RemainingTimeToMinimumSOC(w: Writer, v) -> None:
@@ -8129,9 +8129,9 @@ def _e_f_RemainingTimeToMinimumSOC(w: Writer, v) -> None:
 
 def _d_f_RemainingTimeToTargetSOC(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(4294967295)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_RemainingTimeToTargetSOC(w: Writer, v) -> None:
@@ -8215,9 +8215,9 @@ def _e_f_TargetSOC(w: Writer, v) -> None:
 
 def _d_f_TaxRuleID(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(4294967295)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_TaxRuleID(w: Writer, v) -> None:
@@ -8227,9 +8227,9 @@ def _e_f_TaxRuleID(w: Writer, v) -> None:
 
 def _d_f_TimeAnchor(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(18446744073709551615)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_TimeAnchor(w: Writer, v) -> None:
@@ -8239,9 +8239,9 @@ def _e_f_TimeAnchor(w: Writer, v) -> None:
 
 def _d_f_TimeStamp(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(18446744073709551615)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_TimeStamp(w: Writer, v) -> None:
@@ -8259,7 +8259,7 @@ def _d_f_Value(r: Reader):
     v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
     if not -32768 <= v <= 32767:
         r.fail('integer out of range')
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_Value(w: Writer, v) -> None:
@@ -8317,7 +8317,7 @@ def _d_f_X509SerialNumber(r: Reader):
     if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
     v = -r.uint() - 1 if sg else r.uint()
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_X509SerialNumber(w: Writer, v) -> None:
@@ -8393,7 +8393,7 @@ def _d_x_HMACOutputLength(r: Reader):
     if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
     v = -r.uint() - 1 if sg else r.uint()
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_x_HMACOutputLength(w: Writer, v) -> None:
@@ -8559,7 +8559,7 @@ def _d_x_X509SerialNumber(r: Reader):
     if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
     v = -r.uint() - 1 if sg else r.uint()
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_x_X509SerialNumber(w: Writer, v) -> None:

@@ -796,7 +796,7 @@ class X509IssuerSerialType:
 def _d_AlternativeSECCListType(r: Reader) -> AlternativeSECCListType:
     rv = r.v; rn = r.n
     v_alternative_secc = []
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     n = 0
     while it == 0:
@@ -815,7 +815,7 @@ def _d_AlternativeSECCListType(r: Reader) -> AlternativeSECCListType:
             v1_ip_address = r.string_element()
             it, al = _P3[r.code(2, 2)]
         if it == 3:
-            r.zero(1, 'expected characters')
+            r.zero(1, 'characters')
             v1_port = r.uintb(65535)
             p = r.p; q = p + 2
             if q > rn: rv, rn = r.refill(q)
@@ -828,7 +828,7 @@ def _d_AlternativeSECCListType(r: Reader) -> AlternativeSECCListType:
         if n < 8:
             it, al = _P4[r.code(2, 2)]
         else:
-            r.zero(1, 'expected end of element')
+            r.zero(1, 'end of element')
             it = -1; al = 0
     return AlternativeSECCListType(alternative_secc=v_alternative_secc)
 
@@ -889,7 +889,7 @@ def _d_AlternativeSECCType(r: Reader) -> AlternativeSECCType:
         v_ip_address = r.string_element()
         it, al = _P3[r.code(2, 2)]
     if it == 3:
-        r.zero(1, 'expected characters')
+        r.zero(1, 'characters')
         v_port = r.uintb(65535)
         p = r.p; q = p + 2
         if q > rn: rv, rn = r.refill(q)
@@ -927,7 +927,7 @@ def _e_AlternativeSECCType(w: Writer, o: AlternativeSECCType) -> None:
     w.bits((c4[0]), c4[1])
 
 def _d_CLReqControlModeType(r: Reader) -> CLReqControlModeType:
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return CLReqControlModeType()
 
@@ -935,7 +935,7 @@ def _e_CLReqControlModeType(w: Writer, o: CLReqControlModeType) -> None:
     w.bits(0, 1)
 
 def _d_CLResControlModeType(r: Reader) -> CLResControlModeType:
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return CLResControlModeType()
 
@@ -944,7 +944,7 @@ def _e_CLResControlModeType(w: Writer, o: CLResControlModeType) -> None:
 
 def _d_CanonicalizationMethodType(r: Reader) -> CanonicalizationMethodType:
     v_algorithm = None
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     v_algorithm = r.string()
     it, al = _P11[r.code(2, 2)]
@@ -991,13 +991,13 @@ def _d_ChargeLoopReqType(r: Reader) -> ChargeLoopReqType:
     it, al = _P12[e]
     if it == 2:
         v1_signature = _d_SignatureType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     it, al = _P13[r.code(2, 2)]
     if it == 1:
         v_display_parameters = _d_DisplayParametersType(r)
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 2; al = 0
     p = r.p; q = p + 4
     if q > rn: rv, rn = r.refill(q)
@@ -1068,7 +1068,7 @@ def _d_ChargeLoopResType(r: Reader) -> ChargeLoopResType:
     it, al = _P12[e]
     if it == 2:
         v1_signature = _d_SignatureType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     p = r.p; q = p + 12
@@ -1106,7 +1106,7 @@ def _d_ChargeLoopResType(r: Reader) -> ChargeLoopResType:
         it, al = _P20[r.code(2, 2)]
     if it == 4:
         v_receipt = _d_ReceiptType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     return ChargeLoopResType(header=v_header, response_code=v_response_code, evse_status=v_evse_status, meter_info=v_meter_info, receipt=v_receipt)
 
@@ -1181,10 +1181,10 @@ def _d_ChargeParameterDiscoveryReqType(r: Reader) -> ChargeParameterDiscoveryReq
     it, al = _P12[e]
     if it == 2:
         v1_signature = _d_SignatureType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return ChargeParameterDiscoveryReqType(header=v_header)
 
@@ -1236,7 +1236,7 @@ def _d_ChargeParameterDiscoveryResType(r: Reader) -> ChargeParameterDiscoveryRes
     it, al = _P12[e]
     if it == 2:
         v1_signature = _d_SignatureType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     p = r.p; q = p + 10
@@ -1392,7 +1392,7 @@ def _e_DetailedTaxType(w: Writer, o: DetailedTaxType) -> None:
 
 def _d_DigestMethodType(r: Reader) -> DigestMethodType:
     v_algorithm = None
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     v_algorithm = r.string()
     it, al = _P11[r.code(2, 2)]
@@ -1464,7 +1464,7 @@ def _d_DisplayParametersType(r: Reader) -> DisplayParametersType:
         if e >= 7: r.bad_code(p + 9, e, 7)
         it, al = _P30[e]
     if it == 4:
-        r.zero(1, 'expected characters')
+        r.zero(1, 'characters')
         v_remaining_time_to_minimum_soc = r.uintb(4294967295)
         p = r.p; q = p + 4
         if q > rn: rv, rn = r.refill(q)
@@ -1474,7 +1474,7 @@ def _d_DisplayParametersType(r: Reader) -> DisplayParametersType:
         if e >= 6: r.bad_code(p + 1, e, 6)
         it, al = _P31[e]
     if it == 5:
-        r.zero(1, 'expected characters')
+        r.zero(1, 'characters')
         v_remaining_time_to_target_soc = r.uintb(4294967295)
         p = r.p; q = p + 4
         if q > rn: rv, rn = r.refill(q)
@@ -1484,7 +1484,7 @@ def _d_DisplayParametersType(r: Reader) -> DisplayParametersType:
         if e >= 5: r.bad_code(p + 1, e, 5)
         it, al = _P32[e]
     if it == 6:
-        r.zero(1, 'expected characters')
+        r.zero(1, 'characters')
         v_remaining_time_to_maximum_soc = r.uintb(4294967295)
         p = r.p; q = p + 4
         if q > rn: rv, rn = r.refill(q)
@@ -1608,7 +1608,7 @@ def _d_Dynamic_CLReqControlModeType(r: Reader) -> Dynamic_CLReqControlModeType:
     v_ev_minimum_energy_request = None
     it, al = _P46[r.code(2, 2)]
     if it == 0:
-        r.zero(1, 'expected characters')
+        r.zero(1, 'characters')
         v_departure_time = r.uintb(4294967295)
         p = r.p; q = p + 2
         if q > rn: rv, rn = r.refill(q)
@@ -1716,7 +1716,7 @@ def _d_Dynamic_CLResControlModeType(r: Reader) -> Dynamic_CLResControlModeType:
     v_ack_max_delay = None
     it, al = _P0[r.code(3, 5)]
     if it == 0:
-        r.zero(1, 'expected characters')
+        r.zero(1, 'characters')
         v_departure_time = r.uintb(4294967295)
         p = r.p; q = p + 4
         if q > rn: rv, rn = r.refill(q)
@@ -1746,7 +1746,7 @@ def _d_Dynamic_CLResControlModeType(r: Reader) -> Dynamic_CLResControlModeType:
         if e >= 2: r.bad_code(p + 9, e, 2)
         it, al = _P3[e]
     if it == 3:
-        r.zero(1, 'expected characters')
+        r.zero(1, 'characters')
         v_ack_max_delay = r.uintb(65535)
         p = r.p; q = p + 2
         if q > rn: rv, rn = r.refill(q)
@@ -1846,7 +1846,7 @@ def _d_KeyInfoType(r: Reader) -> KeyInfoType:
                 it, al = _P12[r.code(2, 2)]
             if it == 2:
                 v1_transforms = _d_TransformsType(r)
-                r.zero(1, 'expected end of element')
+                r.zero(1, 'end of element')
                 it = -1; al = 0
             t = RetrievalMethodType(type=v1_type, uri=v1_uri, transforms=v1_transforms)
             v_retrieval_method.append(t)
@@ -1948,13 +1948,13 @@ def _d_KeyValueType(r: Reader) -> KeyValueType:
     elif al == 1:
         v1_modulus = None
         v1_exponent = None
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 0; al = 0
         v1_modulus = r.binary_element()
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 1; al = 0
         v1_exponent = r.binary_element()
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
         v_rsa_key_value = RSAKeyValueType(modulus=v1_modulus, exponent=v1_exponent)
     elif al == 2:
@@ -1986,13 +1986,13 @@ def _e_KeyValueType(w: Writer, o: KeyValueType) -> None:
 def _d_ListOfRootCertificateIDsType(r: Reader) -> ListOfRootCertificateIDsType:
     rv = r.v; rn = r.n
     v_root_certificate_id = []
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     n = 0
     while it == 0:
         v1_x509_issuer_name = None
         v1_x509_serial_number = None
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 0; al = 0
         v1_x509_issuer_name = r.string_element()
         p = r.p; q = p + 3
@@ -2013,7 +2013,7 @@ def _d_ListOfRootCertificateIDsType(r: Reader) -> ListOfRootCertificateIDsType:
         if n < 20:
             it, al = _P4[r.code(2, 2)]
         else:
-            r.zero(1, 'expected end of element')
+            r.zero(1, 'end of element')
             it = -1; al = 0
     return ListOfRootCertificateIDsType(root_certificate_id=v_root_certificate_id)
 
@@ -2045,7 +2045,7 @@ def _d_ManifestType(r: Reader) -> ManifestType:
     it, al = _P46[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 1; al = 0
     n = 0
     while it == 1:
@@ -2077,7 +2077,7 @@ def _d_MessageHeaderType(r: Reader) -> MessageHeaderType:
     v_session_id = None
     v_time_stamp = None
     v_signature = None
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     v_session_id = r.binary_element()
     p = r.p; q = p + 2
@@ -2095,7 +2095,7 @@ def _d_MessageHeaderType(r: Reader) -> MessageHeaderType:
     it, al = _P12[e]
     if it == 2:
         v_signature = _d_SignatureType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     return MessageHeaderType(session_id=v_session_id, time_stamp=v_time_stamp, signature=v_signature)
 
@@ -2127,7 +2127,7 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
     v_meter_signature = None
     v_meter_status = None
     v_meter_timestamp = None
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     v_meter_id = r.string_element()
     p = r.p; q = p + 2
@@ -2144,7 +2144,7 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
     if e >= 7: r.bad_code(p + 1, e, 7)
     it, al = _P66[e]
     if it == 2:
-        r.zero(1, 'expected characters')
+        r.zero(1, 'characters')
         v_bpt_discharged_energy_reading_wh = r.uintb(18446744073709551615)
         p = r.p; q = p + 4
         if q > rn: rv, rn = r.refill(q)
@@ -2154,7 +2154,7 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
         if e >= 6: r.bad_code(p + 1, e, 6)
         it, al = _P67[e]
     if it == 3:
-        r.zero(1, 'expected characters')
+        r.zero(1, 'characters')
         v_capacitive_energy_reading_va_rh = r.uintb(18446744073709551615)
         p = r.p; q = p + 4
         if q > rn: rv, rn = r.refill(q)
@@ -2164,7 +2164,7 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
         if e >= 5: r.bad_code(p + 1, e, 5)
         it, al = _P68[e]
     if it == 4:
-        r.zero(1, 'expected characters')
+        r.zero(1, 'characters')
         v_bpt_inductive_energy_reading_va_rh = r.uintb(18446744073709551615)
         p = r.p; q = p + 4
         if q > rn: rv, rn = r.refill(q)
@@ -2193,7 +2193,7 @@ def _d_MeterInfoType(r: Reader) -> MeterInfoType:
         if e >= 2: r.bad_code(p + 1, e, 2)
         it, al = _P71[e]
     if it == 7:
-        r.zero(1, 'expected characters')
+        r.zero(1, 'characters')
         v_meter_timestamp = r.uintb(18446744073709551615)
         p = r.p; q = p + 2
         if q > rn: rv, rn = r.refill(q)
@@ -2302,13 +2302,13 @@ def _e_PGPDataType(w: Writer, o: PGPDataType) -> None:
 def _d_RSAKeyValueType(r: Reader) -> RSAKeyValueType:
     v_modulus = None
     v_exponent = None
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     v_modulus = r.binary_element()
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 1; al = 0
     v_exponent = r.binary_element()
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return RSAKeyValueType(modulus=v_modulus, exponent=v_exponent)
 
@@ -2381,10 +2381,10 @@ def _d_ReceiptType(r: Reader) -> ReceiptType:
     if it == 1:
         v1_amount = None
         v1_cost_per_unit = None
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 0; al = 0
         v1_amount = _d_RationalNumberType(r)
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 1; al = 0
         v1_cost_per_unit = _d_RationalNumberType(r)
         p = r.p; q = p + 4
@@ -2398,10 +2398,10 @@ def _d_ReceiptType(r: Reader) -> ReceiptType:
     if it == 2:
         v2_amount = None
         v2_cost_per_unit = None
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 0; al = 0
         v2_amount = _d_RationalNumberType(r)
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 1; al = 0
         v2_cost_per_unit = _d_RationalNumberType(r)
         p = r.p; q = p + 4
@@ -2415,10 +2415,10 @@ def _d_ReceiptType(r: Reader) -> ReceiptType:
     if it == 3:
         v3_amount = None
         v3_cost_per_unit = None
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 0; al = 0
         v3_amount = _d_RationalNumberType(r)
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 1; al = 0
         v3_cost_per_unit = _d_RationalNumberType(r)
         p = r.p; q = p + 3
@@ -2432,10 +2432,10 @@ def _d_ReceiptType(r: Reader) -> ReceiptType:
     if it == 4:
         v4_amount = None
         v4_cost_per_unit = None
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 0; al = 0
         v4_amount = _d_RationalNumberType(r)
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 1; al = 0
         v4_cost_per_unit = _d_RationalNumberType(r)
         p = r.p; q = p + 3
@@ -2462,7 +2462,7 @@ def _d_ReceiptType(r: Reader) -> ReceiptType:
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 1; al = 0
         v5_amount = _d_RationalNumberType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
         t = DetailedTaxType(tax_rule_id=v5_tax_rule_id, amount=v5_amount)
         v_tax_costs.append(t)
@@ -2470,7 +2470,7 @@ def _d_ReceiptType(r: Reader) -> ReceiptType:
         if n < 10:
             it, al = _P84[r.code(2, 2)]
         else:
-            r.zero(1, 'expected end of element')
+            r.zero(1, 'end of element')
             it = -1; al = 0
     return ReceiptType(time_anchor=v_time_anchor, energy_costs=v_energy_costs, occupancy_costs=v_occupancy_costs, additional_services_costs=v_additional_services_costs, overstay_costs=v_overstay_costs, tax_costs=v_tax_costs)
 
@@ -2567,13 +2567,13 @@ def _d_ReferenceType(r: Reader) -> ReferenceType:
         it, al = _P93[r.code(2, 2)]
     if it == 3:
         v_transforms = _d_TransformsType(r)
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 4; al = 0
     v_digest_method = _d_DigestMethodType(r)
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 5; al = 0
     v_digest_value = r.binary_element()
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return ReferenceType(id=v_id, type=v_type, uri=v_uri, transforms=v_transforms, digest_method=v_digest_method, digest_value=v_digest_value)
 
@@ -2623,7 +2623,7 @@ def _d_RetrievalMethodType(r: Reader) -> RetrievalMethodType:
         it, al = _P12[r.code(2, 2)]
     if it == 2:
         v_transforms = _d_TransformsType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     return RetrievalMethodType(type=v_type, uri=v_uri, transforms=v_transforms)
 
@@ -2768,7 +2768,7 @@ def _e_Scheduled_CLReqControlModeType(w: Writer, o: Scheduled_CLReqControlModeTy
     w.bits((c3[0]), c3[1])
 
 def _d_Scheduled_CLResControlModeType(r: Reader) -> Scheduled_CLResControlModeType:
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return Scheduled_CLResControlModeType()
 
@@ -2779,7 +2779,7 @@ def _d_SignatureMethodType(r: Reader) -> SignatureMethodType:
     rv = r.v; rn = r.n
     v_algorithm = None
     v_hmac_output_length = None
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     v_algorithm = r.string()
     it, al = _P51[r.code(3, 3)]
@@ -2824,7 +2824,7 @@ def _d_SignaturePropertiesType(r: Reader) -> SignaturePropertiesType:
     it, al = _P46[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 1; al = 0
     n = 0
     while it == 1:
@@ -2857,7 +2857,7 @@ def _d_SignaturePropertyType(r: Reader) -> SignaturePropertyType:
     it, al = _P46[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 1; al = 0
     v_target = r.string()
     it, al = _P99[r.code(2, 1)]
@@ -2892,7 +2892,7 @@ def _d_SignatureType(r: Reader) -> SignatureType:
     it, al = _P46[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 1; al = 0
     v_signed_info = _d_SignedInfoType(r)
     v1_id = None
@@ -2906,7 +2906,7 @@ def _d_SignatureType(r: Reader) -> SignatureType:
     it, al = _P46[e]
     if it == 0:
         v1_id = r.string()
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 1; al = 0
     v1_value = r.binary()
     p = r.p; q = p + 3
@@ -2976,10 +2976,10 @@ def _d_SignatureValueType(r: Reader) -> SignatureValueType:
     it, al = _P46[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 1; al = 0
     v_value = r.binary()
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return SignatureValueType(id=v_id, value=v_value)
 
@@ -3005,13 +3005,13 @@ def _d_SignedInfoType(r: Reader) -> SignedInfoType:
     it, al = _P46[r.code(2, 2)]
     if it == 0:
         v_id = r.string()
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 1; al = 0
     v_canonicalization_method = _d_CanonicalizationMethodType(r)
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 2; al = 0
     v_signature_method = _d_SignatureMethodType(r)
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 3; al = 0
     n = 0
     while it == 3:
@@ -3052,7 +3052,7 @@ def _e_SignedInfoType(w: Writer, o: SignedInfoType) -> None:
 def _d_TransformType(r: Reader) -> TransformType:
     v_algorithm = None
     v_x_path = []
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     v_algorithm = r.string()
     it, al = _P106[r.code(3, 3)]
@@ -3086,7 +3086,7 @@ def _e_TransformType(w: Writer, o: TransformType) -> None:
 
 def _d_TransformsType(r: Reader) -> TransformsType:
     v_transform = []
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     n = 0
     while it == 0:
@@ -3136,10 +3136,10 @@ def _d_V2GMessageType(r: Reader) -> V2GMessageType:
     it, al = _P12[e]
     if it == 2:
         v1_signature = _d_SignatureType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return V2GMessageType(header=v_header)
 
@@ -3190,10 +3190,10 @@ def _d_V2GRequestType(r: Reader) -> V2GRequestType:
     it, al = _P12[e]
     if it == 2:
         v1_signature = _d_SignatureType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return V2GRequestType(header=v_header)
 
@@ -3245,7 +3245,7 @@ def _d_V2GResponseType(r: Reader) -> V2GResponseType:
     it, al = _P12[e]
     if it == 2:
         v1_signature = _d_SignatureType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     p = r.p; q = p + 10
@@ -3283,7 +3283,7 @@ def _e_V2GResponseType(w: Writer, o: V2GResponseType) -> None:
 def _d_WPT_AlignmentCheckMethodListType(r: Reader) -> WPT_AlignmentCheckMethodListType:
     rv = r.v; rn = r.n
     v_wpt_alignment_check_method = []
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     n = 0
     while it == 0:
@@ -3299,7 +3299,7 @@ def _d_WPT_AlignmentCheckMethodListType(r: Reader) -> WPT_AlignmentCheckMethodLi
         if n < 8:
             it, al = _P4[r.code(2, 2)]
         else:
-            r.zero(1, 'expected end of element')
+            r.zero(1, 'end of element')
             it = -1; al = 0
     return WPT_AlignmentCheckMethodListType(wpt_alignment_check_method=v_wpt_alignment_check_method)
 
@@ -3348,7 +3348,7 @@ def _d_WPT_AlignmentCheckReqType(r: Reader) -> WPT_AlignmentCheckReqType:
     it, al = _P12[e]
     if it == 2:
         v1_signature = _d_SignatureType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     p = r.p; q = p + 7
@@ -3398,7 +3398,7 @@ def _d_WPT_AlignmentCheckReqType(r: Reader) -> WPT_AlignmentCheckReqType:
         if n < 16:
             it, al = _P20[r.code(2, 2)]
         else:
-            r.zero(1, 'expected end of element')
+            r.zero(1, 'end of element')
             it = -1; al = 0
     return WPT_AlignmentCheckReqType(header=v_header, ev_processing=v_ev_processing, target_coil_current=v_target_coil_current, ev_result_code=v_ev_result_code, vendor_specific_data_container=v_vendor_specific_data_container)
 
@@ -3489,7 +3489,7 @@ def _d_WPT_AlignmentCheckResType(r: Reader) -> WPT_AlignmentCheckResType:
     it, al = _P12[e]
     if it == 2:
         v1_signature = _d_SignatureType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     p = r.p; q = p + 17
@@ -3555,7 +3555,7 @@ def _d_WPT_AlignmentCheckResType(r: Reader) -> WPT_AlignmentCheckResType:
         if n < 16:
             it, al = _P84[r.code(2, 2)]
         else:
-            r.zero(1, 'expected end of element')
+            r.zero(1, 'end of element')
             it = -1; al = 0
     return WPT_AlignmentCheckResType(header=v_header, response_code=v_response_code, evse_processing=v_evse_processing, power_transmitted=v_power_transmitted, supply_device_current=v_supply_device_current, vendor_specific_data_container=v_vendor_specific_data_container)
 
@@ -3659,13 +3659,13 @@ def _d_WPT_ChargeLoopReqType(r: Reader) -> WPT_ChargeLoopReqType:
     it, al = _P12[e]
     if it == 2:
         v1_signature = _d_SignatureType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     it, al = _P13[r.code(2, 2)]
     if it == 1:
         v_display_parameters = _d_DisplayParametersType(r)
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 2; al = 0
     v2_exponent = None
     v2_value = None
@@ -3729,16 +3729,16 @@ def _d_WPT_ChargeLoopReqType(r: Reader) -> WPT_ChargeLoopReqType:
         v5_evpc_coil_current_information = None
         v5_evpc_current_output_information = None
         v5_evpc_voltage_output_information = None
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 0; al = 0
         v5_evpc_coil_current_request = _d_RationalNumberType(r)
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 1; al = 0
         v5_evpc_coil_current_information = _d_RationalNumberType(r)
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 2; al = 0
         v5_evpc_current_output_information = _d_RationalNumberType(r)
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 3; al = 0
         v5_evpc_voltage_output_information = _d_RationalNumberType(r)
         p = r.p; q = p + 3
@@ -3757,7 +3757,7 @@ def _d_WPT_ChargeLoopReqType(r: Reader) -> WPT_ChargeLoopReqType:
         if n < 16:
             it, al = _P126[r.code(2, 2)]
         else:
-            r.zero(1, 'expected end of element')
+            r.zero(1, 'end of element')
             it = -1; al = 0
     return WPT_ChargeLoopReqType(header=v_header, display_parameters=v_display_parameters, meter_info_requested=v_meter_info_requested, evpc_power_request=v_evpc_power_request, evpc_power_output=v_evpc_power_output, evpc_charge_diagnostics=v_evpc_charge_diagnostics, evpc_operating_frequency=v_evpc_operating_frequency, evpc_power_control_parameter=v_evpc_power_control_parameter, manufacturer_specific_data_container=v_manufacturer_specific_data_container)
 
@@ -3903,7 +3903,7 @@ def _d_WPT_ChargeLoopResType(r: Reader) -> WPT_ChargeLoopResType:
     it, al = _P12[e]
     if it == 2:
         v1_signature = _d_SignatureType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     p = r.p; q = p + 12
@@ -3941,7 +3941,7 @@ def _d_WPT_ChargeLoopResType(r: Reader) -> WPT_ChargeLoopResType:
         it, al = _P134[r.code(2, 2)]
     if it == 4:
         v_receipt = _d_ReceiptType(r)
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 5; al = 0
     v3_exponent = None
     v3_value = None
@@ -4041,7 +4041,7 @@ def _d_WPT_ChargeLoopResType(r: Reader) -> WPT_ChargeLoopResType:
         v_spc_operating_frequency = RationalNumberType(exponent=v7_exponent, value=v7_value)
     if it == 11:
         v8_spc_primary_device_coil_current_information = None
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 0; al = 0
         v8_spc_primary_device_coil_current_information = _d_RationalNumberType(r)
         p = r.p; q = p + 3
@@ -4060,7 +4060,7 @@ def _d_WPT_ChargeLoopResType(r: Reader) -> WPT_ChargeLoopResType:
         if n < 16:
             it, al = _P139[r.code(2, 2)]
         else:
-            r.zero(1, 'expected end of element')
+            r.zero(1, 'end of element')
             it = -1; al = 0
     return WPT_ChargeLoopResType(header=v_header, response_code=v_response_code, evse_status=v_evse_status, meter_info=v_meter_info, receipt=v_receipt, evpc_power_request=v_evpc_power_request, sd_power_input=v_sd_power_input, spc_max_output_power_limit=v_spc_max_output_power_limit, spc_min_output_power_limit=v_spc_min_output_power_limit, spc_charge_diagnostics=v_spc_charge_diagnostics, spc_operating_frequency=v_spc_operating_frequency, spc_power_control_parameter=v_spc_power_control_parameter, manufacturer_specific_data_container=v_manufacturer_specific_data_container)
 
@@ -4232,7 +4232,7 @@ def _d_WPT_ChargeParameterDiscoveryReqType(r: Reader) -> WPT_ChargeParameterDisc
     it, al = _P12[e]
     if it == 2:
         v1_signature = _d_SignatureType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     v2_exponent = None
@@ -4289,7 +4289,7 @@ def _d_WPT_ChargeParameterDiscoveryReqType(r: Reader) -> WPT_ChargeParameterDisc
         if n < 16:
             it, al = _P148[r.code(2, 2)]
         else:
-            r.zero(1, 'expected end of element')
+            r.zero(1, 'end of element')
             it = -1; al = 0
     return WPT_ChargeParameterDiscoveryReqType(header=v_header, evpc_max_receivable_power=v_evpc_max_receivable_power, sd_max_ground_clearence=v_sd_max_ground_clearence, sd_min_ground_clearence=v_sd_min_ground_clearence, evpc_natural_frequency=v_evpc_natural_frequency, evpc_device_local_control=v_evpc_device_local_control, vendor_specific_data_container=v_vendor_specific_data_container)
 
@@ -4397,7 +4397,7 @@ def _d_WPT_ChargeParameterDiscoveryResType(r: Reader) -> WPT_ChargeParameterDisc
     it, al = _P12[e]
     if it == 2:
         v1_signature = _d_SignatureType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     v2_exponent = None
@@ -4484,7 +4484,7 @@ def _d_WPT_ChargeParameterDiscoveryResType(r: Reader) -> WPT_ChargeParameterDisc
         if n < 16:
             it, al = _P35[r.code(2, 2)]
         else:
-            r.zero(1, 'expected end of element')
+            r.zero(1, 'end of element')
             it = -1; al = 0
     return WPT_ChargeParameterDiscoveryResType(header=v_header, response_code=v_response_code, pd_input_power_class=v_pd_input_power_class, sd_min_output_power=v_sd_min_output_power, sd_max_output_power=v_sd_max_output_power, sd_max_ground_clearance_support=v_sd_max_ground_clearance_support, sd_min_ground_clearance_support=v_sd_min_ground_clearance_support, pd_min_coil_current=v_pd_min_coil_current, pd_max_coil_current=v_pd_max_coil_current, sd_manufacturer_specific_data_container=v_sd_manufacturer_specific_data_container)
 
@@ -4761,7 +4761,7 @@ def _e_WPT_EVPCPowerControlParameterType(w: Writer, o: WPT_EVPCPowerControlParam
 def _d_WPT_FinePositioningMethodListType(r: Reader) -> WPT_FinePositioningMethodListType:
     rv = r.v; rn = r.n
     v_wpt_fine_positioning_method = []
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     n = 0
     while it == 0:
@@ -4777,7 +4777,7 @@ def _d_WPT_FinePositioningMethodListType(r: Reader) -> WPT_FinePositioningMethod
         if n < 8:
             it, al = _P4[r.code(2, 2)]
         else:
-            r.zero(1, 'expected end of element')
+            r.zero(1, 'end of element')
             it = -1; al = 0
     return WPT_FinePositioningMethodListType(wpt_fine_positioning_method=v_wpt_fine_positioning_method)
 
@@ -4826,7 +4826,7 @@ def _d_WPT_FinePositioningReqType(r: Reader) -> WPT_FinePositioningReqType:
     it, al = _P12[e]
     if it == 2:
         v1_signature = _d_SignatureType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     p = r.p; q = p + 12
@@ -4950,7 +4950,7 @@ def _d_WPT_FinePositioningResType(r: Reader) -> WPT_FinePositioningResType:
     it, al = _P12[e]
     if it == 2:
         v1_signature = _d_SignatureType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     p = r.p; q = p + 16
@@ -5077,7 +5077,7 @@ def _d_WPT_FinePositioningSetupReqType(r: Reader) -> WPT_FinePositioningSetupReq
     it, al = _P12[e]
     if it == 2:
         v1_signature = _d_SignatureType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     p = r.p; q = p + 6
@@ -5089,10 +5089,10 @@ def _d_WPT_FinePositioningSetupReqType(r: Reader) -> WPT_FinePositioningSetupReq
     v_ev_processing = _K112[k]
     it = 2; al = 0
     v_ev_device_fine_positioning_method_list = _d_WPT_FinePositioningMethodListType(r)
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 3; al = 0
     v_ev_device_pairing_method_list = _d_WPT_PairingMethodListType(r)
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 4; al = 0
     v_ev_device_alignment_check_method_list = _d_WPT_AlignmentCheckMethodListType(r)
     p = r.p; q = p + 2
@@ -5235,7 +5235,7 @@ def _d_WPT_FinePositioningSetupResType(r: Reader) -> WPT_FinePositioningSetupRes
     it, al = _P12[e]
     if it == 2:
         v1_signature = _d_SignatureType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     p = r.p; q = p + 10
@@ -5247,10 +5247,10 @@ def _d_WPT_FinePositioningSetupResType(r: Reader) -> WPT_FinePositioningSetupRes
     v_response_code = _K16[k]
     it = 2; al = 0
     v_primary_device_fine_positioning_method_list = _d_WPT_FinePositioningMethodListType(r)
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 3; al = 0
     v_primary_device_pairing_method_list = _d_WPT_PairingMethodListType(r)
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 4; al = 0
     v_primary_device_alignment_check_method_list = _d_WPT_AlignmentCheckMethodListType(r)
     p = r.p; q = p + 2
@@ -5427,21 +5427,21 @@ def _d_WPT_LF_DataPackageType(r: Reader) -> WPT_LF_DataPackageType:
     it, al = _P164[e]
     if al == 0:
         v1_wpt_lf_tx_data_list = None
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 0; al = 0
         v1_wpt_lf_tx_data_list = _d_WPT_LF_TxDataType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
         v_lf_tx_data = WPT_LF_TxDataListType(wpt_lf_tx_data_list=v1_wpt_lf_tx_data_list)
     elif al == 1:
         v2_wpt_lf_rx_data_list = None
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 0; al = 0
         v2_wpt_lf_rx_data_list = _d_WPT_LF_RxDataType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
         v_lf_rx_data = WPT_LF_RxDataListType(wpt_lf_rx_data_list=v2_wpt_lf_rx_data_list)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return WPT_LF_DataPackageType(package_index=v_package_index, lf_tx_data=v_lf_tx_data, lf_rx_data=v_lf_rx_data)
 
@@ -5497,21 +5497,21 @@ def _d_WPT_LF_ReceiverDataType(r: Reader) -> WPT_LF_ReceiverDataType:
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 1; al = 0
         v1_tx_rx_position = _d_WPT_CoordinateXYZType(r)
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 2; al = 0
         v1_tx_rx_orientation = _d_WPT_CoordinateXYZType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
         t = WPT_TxRxSpecDataType(tx_rx_identifier=v1_tx_rx_identifier, tx_rx_position=v1_tx_rx_position, tx_rx_orientation=v1_tx_rx_orientation)
         v_rx_spec_data.append(t)
         n += 1
         if n < 2:
-            r.zero(1, 'expected next item')
+            r.zero(1, 'next item')
             it = 1; al = 0
         elif n < 255:
             it, al = _P11[r.code(2, 2)]
         else:
-            r.zero(1, 'expected end of element')
+            r.zero(1, 'end of element')
             it = -1; al = 0
     return WPT_LF_ReceiverDataType(number_of_receivers=v_number_of_receivers, rx_spec_data=v_rx_spec_data)
 
@@ -5717,7 +5717,7 @@ def _d_WPT_LF_SystemSetupDataType(r: Reader) -> WPT_LF_SystemSetupDataType:
         v_lf_transmitter_setup_data = _d_WPT_LF_TransmitterDataType(r)
     elif al == 1:
         v_lf_receiver_setup_data = _d_WPT_LF_ReceiverDataType(r)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     it = -1; al = 0
     return WPT_LF_SystemSetupDataType(lf_transmitter_setup_data=v_lf_transmitter_setup_data, lf_receiver_setup_data=v_lf_receiver_setup_data)
 
@@ -5777,16 +5777,16 @@ def _d_WPT_LF_TransmitterDataType(r: Reader) -> WPT_LF_TransmitterDataType:
         if b & 0x3: r.badz(p, 2, b & 0x3)
         it = 1; al = 0
         v2_tx_rx_position = _d_WPT_CoordinateXYZType(r)
-        r.zero(1, 'expected next item')
+        r.zero(1, 'next item')
         it = 2; al = 0
         v2_tx_rx_orientation = _d_WPT_CoordinateXYZType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
         t = WPT_TxRxSpecDataType(tx_rx_identifier=v2_tx_rx_identifier, tx_rx_position=v2_tx_rx_position, tx_rx_orientation=v2_tx_rx_orientation)
         v_tx_spec_data.append(t)
         n += 1
         if n < 2:
-            r.zero(1, 'expected next item')
+            r.zero(1, 'next item')
             it = 2; al = 0
         elif n < 255:
             it, al = _P2[r.code(2, 3)]
@@ -5794,7 +5794,7 @@ def _d_WPT_LF_TransmitterDataType(r: Reader) -> WPT_LF_TransmitterDataType:
             it, al = _P3[r.code(2, 2)]
     if it == 3:
         v_tx_package_spec_data = _d_WPT_TxRxPackageSpecDataType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     return WPT_LF_TransmitterDataType(number_of_transmitters=v_number_of_transmitters, signal_frequency=v_signal_frequency, tx_spec_data=v_tx_spec_data, tx_package_spec_data=v_tx_package_spec_data)
 
@@ -5936,7 +5936,7 @@ def _e_WPT_LF_TxDataType(w: Writer, o: WPT_LF_TxDataType) -> None:
 def _d_WPT_PairingMethodListType(r: Reader) -> WPT_PairingMethodListType:
     rv = r.v; rn = r.n
     v_wpt_pairing_method = []
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     n = 0
     while it == 0:
@@ -5952,7 +5952,7 @@ def _d_WPT_PairingMethodListType(r: Reader) -> WPT_PairingMethodListType:
         if n < 8:
             it, al = _P4[r.code(2, 2)]
         else:
-            r.zero(1, 'expected end of element')
+            r.zero(1, 'end of element')
             it = -1; al = 0
     return WPT_PairingMethodListType(wpt_pairing_method=v_wpt_pairing_method)
 
@@ -6001,7 +6001,7 @@ def _d_WPT_PairingReqType(r: Reader) -> WPT_PairingReqType:
     it, al = _P12[e]
     if it == 2:
         v1_signature = _d_SignatureType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     p = r.p; q = p + 7
@@ -6015,7 +6015,7 @@ def _d_WPT_PairingReqType(r: Reader) -> WPT_PairingReqType:
     if e >= 2: r.bad_code(p + 5, e, 2)
     it, al = _P113[e]
     if it == 2:
-        r.zero(1, 'expected characters')
+        r.zero(1, 'characters')
         v_observed_id_code = r.uintb(4294967295)
         p = r.p; q = p + 2
         if q > rn: rv, rn = r.refill(q)
@@ -6040,7 +6040,7 @@ def _d_WPT_PairingReqType(r: Reader) -> WPT_PairingReqType:
         if n < 16:
             it, al = _P20[r.code(2, 2)]
         else:
-            r.zero(1, 'expected end of element')
+            r.zero(1, 'end of element')
             it = -1; al = 0
     return WPT_PairingReqType(header=v_header, ev_processing=v_ev_processing, observed_id_code=v_observed_id_code, ev_result_code=v_ev_result_code, vendor_specific_data_container=v_vendor_specific_data_container)
 
@@ -6123,7 +6123,7 @@ def _d_WPT_PairingResType(r: Reader) -> WPT_PairingResType:
     it, al = _P12[e]
     if it == 2:
         v1_signature = _d_SignatureType(r)
-        r.zero(1, 'expected end of element')
+        r.zero(1, 'end of element')
         it = -1; al = 0
     v_header = MessageHeaderType(session_id=v1_session_id, time_stamp=v1_time_stamp, signature=v1_signature)
     p = r.p; q = p + 17
@@ -6140,7 +6140,7 @@ def _d_WPT_PairingResType(r: Reader) -> WPT_PairingResType:
     if e >= 4: r.bad_code(p + 14, e, 4)
     it, al = _P82[e]
     if it == 3:
-        r.zero(1, 'expected characters')
+        r.zero(1, 'characters')
         v_observed_id_code = r.uintb(4294967295)
         p = r.p; q = p + 3
         if q > rn: rv, rn = r.refill(q)
@@ -6160,7 +6160,7 @@ def _d_WPT_PairingResType(r: Reader) -> WPT_PairingResType:
         if n < 16:
             it, al = _P84[r.code(2, 2)]
         else:
-            r.zero(1, 'expected end of element')
+            r.zero(1, 'end of element')
             it = -1; al = 0
     return WPT_PairingResType(header=v_header, response_code=v_response_code, evse_processing=v_evse_processing, observed_id_code=v_observed_id_code, alternative_secc_list=v_alternative_secc_list, vendor_specific_data_container=v_vendor_specific_data_container)
 
@@ -6256,7 +6256,7 @@ def _d_WPT_TxRxPackageSpecDataType(r: Reader) -> WPT_TxRxPackageSpecDataType:
     v_pulse_separation_time = None
     v_pulse_duration = None
     v_package_separation_time = None
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     n = 0
     while it == 0:
@@ -6283,14 +6283,14 @@ def _d_WPT_TxRxPackageSpecDataType(r: Reader) -> WPT_TxRxPackageSpecDataType:
         v_pulse_sequence_order.append(t)
         n += 1
         if n < 2:
-            r.zero(1, 'expected next item')
+            r.zero(1, 'next item')
             it = 0; al = 0
         elif n < 255:
             it, al = _P46[r.code(2, 2)]
         else:
-            r.zero(1, 'expected next item')
+            r.zero(1, 'next item')
             it = 1; al = 0
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v_pulse_separation_time = r.uintb(65535)
     p = r.p; q = p + 3
     if q > rn: rv, rn = r.refill(q)
@@ -6520,7 +6520,7 @@ def _d_X509DataType(r: Reader) -> X509DataType:
         if al == 0:
             v1_x509_issuer_name = None
             v1_x509_serial_number = None
-            r.zero(1, 'expected next item')
+            r.zero(1, 'next item')
             it = 0; al = 0
             v1_x509_issuer_name = r.string_element()
             p = r.p; q = p + 3
@@ -6607,7 +6607,7 @@ def _d_X509IssuerSerialType(r: Reader) -> X509IssuerSerialType:
     rv = r.v; rn = r.n
     v_x509_issuer_name = None
     v_x509_serial_number = None
-    r.zero(1, 'expected next item')
+    r.zero(1, 'next item')
     it = 0; al = 0
     v_x509_issuer_name = r.string_element()
     p = r.p; q = p + 3
@@ -6667,9 +6667,9 @@ def _e_g_MgmtData(w: Writer, v) -> None:
 
 def _d_f_AckMaxDelay(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(65535)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_AckMaxDelay(w: Writer, v) -> None:
@@ -6679,9 +6679,9 @@ def _e_f_AckMaxDelay(w: Writer, v) -> None:
 
 def _d_f_BPT_DischargedEnergyReadingWh(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(18446744073709551615)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_BPT_DischargedEnergyReadingWh(w: Writer, v) -> None:
@@ -6691,9 +6691,9 @@ def _e_f_BPT_DischargedEnergyReadingWh(w: Writer, v) -> None:
 
 def _d_f_BPT_InductiveEnergyReadingVARh(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(18446744073709551615)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_BPT_InductiveEnergyReadingVARh(w: Writer, v) -> None:
@@ -6713,9 +6713,9 @@ def _e_f_BSSID(w: Writer, v) -> None:
 
 def _d_f_CapacitiveEnergyReadingVARh(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(18446744073709551615)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_CapacitiveEnergyReadingVARh(w: Writer, v) -> None:
@@ -6725,9 +6725,9 @@ def _e_f_CapacitiveEnergyReadingVARh(w: Writer, v) -> None:
 
 def _d_f_ChargedEnergyReadingWh(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(18446744073709551615)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_ChargedEnergyReadingWh(w: Writer, v) -> None:
@@ -6757,7 +6757,7 @@ def _d_f_Coord_X(r: Reader):
     v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
     if not -32768 <= v <= 32767:
         r.fail('integer out of range')
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_Coord_X(w: Writer, v) -> None:
@@ -6777,7 +6777,7 @@ def _d_f_Coord_Y(r: Reader):
     v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
     if not -32768 <= v <= 32767:
         r.fail('integer out of range')
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_Coord_Y(w: Writer, v) -> None:
@@ -6797,7 +6797,7 @@ def _d_f_Coord_Z(r: Reader):
     v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
     if not -32768 <= v <= 32767:
         r.fail('integer out of range')
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_Coord_Z(w: Writer, v) -> None:
@@ -6809,9 +6809,9 @@ def _e_f_Coord_Z(w: Writer, v) -> None:
 
 def _d_f_DepartureTime(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(4294967295)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_DepartureTime(w: Writer, v) -> None:
@@ -6952,7 +6952,7 @@ def _d_f_HMACOutputLength(r: Reader):
     if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
     v = -r.uint() - 1 if sg else r.uint()
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_HMACOutputLength(w: Writer, v) -> None:
@@ -6972,9 +6972,9 @@ def _e_f_IPAddress(w: Writer, v) -> None:
 
 def _d_f_IndexNumber(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(65535)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_IndexNumber(w: Writer, v) -> None:
@@ -7081,7 +7081,7 @@ def _d_f_MeterStatus(r: Reader):
     v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
     if not -32768 <= v <= 32767:
         r.fail('integer out of range')
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_MeterStatus(w: Writer, v) -> None:
@@ -7093,9 +7093,9 @@ def _e_f_MeterStatus(w: Writer, v) -> None:
 
 def _d_f_MeterTimestamp(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(18446744073709551615)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_MeterTimestamp(w: Writer, v) -> None:
@@ -7140,9 +7140,9 @@ def _e_f_Modulus(w: Writer, v) -> None:
 
 def _d_f_NaturalOffset(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(65535)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_NaturalOffset(w: Writer, v) -> None:
@@ -7152,9 +7152,9 @@ def _e_f_NaturalOffset(w: Writer, v) -> None:
 
 def _d_f_NotificationMaxDelay(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(65535)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_NotificationMaxDelay(w: Writer, v) -> None:
@@ -7206,9 +7206,9 @@ def _e_f_NumberOfTransmitters(w: Writer, v) -> None:
 
 def _d_f_ObservedIDCode(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(4294967295)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_ObservedIDCode(w: Writer, v) -> None:
@@ -7275,9 +7275,9 @@ def _e_f_PackageIndex(w: Writer, v) -> None:
 
 def _d_f_PackageSeparationTime(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(65535)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_PackageSeparationTime(w: Writer, v) -> None:
@@ -7297,9 +7297,9 @@ def _e_f_PgenCounter(w: Writer, v) -> None:
 
 def _d_f_Port(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(65535)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_Port(w: Writer, v) -> None:
@@ -7324,9 +7324,9 @@ def _e_f_PresentSOC(w: Writer, v) -> None:
 
 def _d_f_PulseDuration(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(65535)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_PulseDuration(w: Writer, v) -> None:
@@ -7336,9 +7336,9 @@ def _e_f_PulseDuration(w: Writer, v) -> None:
 
 def _d_f_PulseSeparationTime(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(65535)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_PulseSeparationTime(w: Writer, v) -> None:
@@ -7358,9 +7358,9 @@ def _e_f_Q(w: Writer, v) -> None:
 
 def _d_f_RemainingTimeToMaximumSOC(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(4294967295)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_RemainingTimeToMaximumSOC(w: Writer, v) -> None:
@@ -7370,9 +7370,9 @@ def _e_f_RemainingTimeToMaximumSOC(w: Writer, v) -> None:
 
 def _d_f_RemainingTimeToMinimumSOC(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(4294967295)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_RemainingTimeToMinimumSOC(w: Writer, v) -> None:
@@ -7382,9 +7382,9 @@ def _e_f_RemainingTimeToMinimumSOC(w: Writer, v) -> None:
 
 def _d_f_RemainingTimeToTargetSOC(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(4294967295)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_RemainingTimeToTargetSOC(w: Writer, v) -> None:
@@ -7408,9 +7408,9 @@ def _e_f_ResponseCode(w: Writer, v) -> None:
 
 def _d_f_RxIdentifier(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(4294967295)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_RxIdentifier(w: Writer, v) -> None:
@@ -7430,9 +7430,9 @@ def _e_f_SDManufacturerSpecificDataContainer(w: Writer, v) -> None:
 
 def _d_f_SDMaxGroundClearanceSupport(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(65535)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_SDMaxGroundClearanceSupport(w: Writer, v) -> None:
@@ -7442,9 +7442,9 @@ def _e_f_SDMaxGroundClearanceSupport(w: Writer, v) -> None:
 
 def _d_f_SDMaxGroundClearence(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(65535)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_SDMaxGroundClearence(w: Writer, v) -> None:
@@ -7454,9 +7454,9 @@ def _e_f_SDMaxGroundClearence(w: Writer, v) -> None:
 
 def _d_f_SDMinGroundClearanceSupport(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(65535)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_SDMinGroundClearanceSupport(w: Writer, v) -> None:
@@ -7466,9 +7466,9 @@ def _e_f_SDMinGroundClearanceSupport(w: Writer, v) -> None:
 
 def _d_f_SDMinGroundClearence(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(65535)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_SDMinGroundClearence(w: Writer, v) -> None:
@@ -7547,9 +7547,9 @@ def _e_f_TargetSOC(w: Writer, v) -> None:
 
 def _d_f_TaxRuleID(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(4294967295)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_TaxRuleID(w: Writer, v) -> None:
@@ -7559,9 +7559,9 @@ def _e_f_TaxRuleID(w: Writer, v) -> None:
 
 def _d_f_TimeAnchor(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(18446744073709551615)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_TimeAnchor(w: Writer, v) -> None:
@@ -7571,9 +7571,9 @@ def _e_f_TimeAnchor(w: Writer, v) -> None:
 
 def _d_f_TimeStamp(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(18446744073709551615)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_TimeStamp(w: Writer, v) -> None:
@@ -7583,9 +7583,9 @@ def _e_f_TimeStamp(w: Writer, v) -> None:
 
 def _d_f_TxIdentifier(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(4294967295)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_TxIdentifier(w: Writer, v) -> None:
@@ -7595,9 +7595,9 @@ def _e_f_TxIdentifier(w: Writer, v) -> None:
 
 def _d_f_TxRxIdentifier(r: Reader):
     rv = r.v; rn = r.n
-    r.zero(1, 'expected characters')
+    r.zero(1, 'characters')
     v = r.uintb(4294967295)
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_TxRxIdentifier(w: Writer, v) -> None:
@@ -7615,7 +7615,7 @@ def _d_f_Value(r: Reader):
     v = -r.uintb(32767) - 1 if sg else r.uintb(32767)
     if not -32768 <= v <= 32767:
         r.fail('integer out of range')
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_Value(w: Writer, v) -> None:
@@ -7725,7 +7725,7 @@ def _d_f_X509SerialNumber(r: Reader):
     if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
     v = -r.uint() - 1 if sg else r.uint()
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_f_X509SerialNumber(w: Writer, v) -> None:
@@ -7801,7 +7801,7 @@ def _d_x_HMACOutputLength(r: Reader):
     if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
     v = -r.uint() - 1 if sg else r.uint()
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_x_HMACOutputLength(w: Writer, v) -> None:
@@ -7967,7 +7967,7 @@ def _d_x_X509SerialNumber(r: Reader):
     if b & 0x2: r.badz(p, 2, b & 0x2)
     sg = (b & 0x1) == 1
     v = -r.uint() - 1 if sg else r.uint()
-    r.zero(1, 'expected end of element')
+    r.zero(1, 'end of element')
     return v
 
 def _e_x_X509SerialNumber(w: Writer, v) -> None:

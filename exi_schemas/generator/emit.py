@@ -510,7 +510,7 @@ class ModuleEmitter:
                 # a lone event code: the reader method is as fast and much shorter
                 o = run[0]
                 if o[0] == "Z":
-                    out.append(f"{ind}r.zero({o[2]}, {('expected ' + o[3])!r})")
+                    out.append(f"{ind}r.zero({o[2]}, {o[3]!r})")
                 else:
                     out.append(f"{ind}it, al = {o[4]}[r.code({o[2]}, {o[3]})]")
                 for d in deferred:

@@ -200,8 +200,8 @@ class Iso2Session(DcHandlers, SessionCore):
         starts = [e.charging_profile_entry_start for e in profile.profile_entry]
         if starts != sorted(starts):
             raise SessionFailure(Failure.CHARGING_PROFILE_INVALID, "entries not in time order")
-        for entry in profile.profile_entry:
-            if to_float(entry.charging_profile_entry_max_power, 0.0) > self.limits.max_power:
+        for entry in profile.profile_entry:  # against the PMax we offered (cars copy it)
+            if to_float(entry.charging_profile_entry_max_power, 0.0) > self.max_power():
                 raise SessionFailure(Failure.CHARGING_PROFILE_INVALID,
                                      "profile exceeds the offered PMax")
 
@@ -267,10 +267,10 @@ class Iso2Session(DcHandlers, SessionCore):
                 p_max=self.pv(self.max_power(), "W"))]))])
 
     def max_power(self) -> float:
+        lim = self.limits
         if self.mode in AC_MODES:
-            lim = self.limits
-            return lim.ac_nominal_voltage * lim.ac_max_current * lim.ac_phases
-        return self.limits.max_power
+            return min(lim.ac_nominal_voltage * lim.ac_max_current * lim.ac_phases, lim.max_power)
+        return lim.max_power
 
     def ac_evse_status(self) -> M.AC_EVSEStatusType:
         _, notification = STOP_STATUS[self.stop_reason]

@@ -168,11 +168,6 @@ def test_every_scenario_config_names_only_protocols_josev_knows():
 #: Required scenarios that fail today, and why (see interop/README.md). strict: when the cause
 #: is fixed the XPASS fails this opt-in run, so the marker gets removed.
 KNOWN_FAILURES = {
-    "din-dc-tls": "our SDP answers TLS on a DIN-only board ([V2G-DC-618]); Josev then sends "
-                  "an empty supportedAppProtocolReq",
-    "iso2-ac-tcp": "secc/iso2 checks the AC ChargingProfile against board max_power_w, not "
-                   "the PMax it offered (230 V x 32 A x 3 = 22080 W > 22000 W)",
-    "iso2-ac-tls": "as iso2-ac-tcp",
     "iso20-dc-tls": "Josev bug: ScheduleExchangeRes without price schedule (PR #435)",
     "iso20-ac-tls": "Josev bug: ScheduleExchangeRes without price schedule (PR #435)",
     "iso20-dcbpt-tls": "Josev bug: ScheduleExchangeRes without price schedule (PR #435)",

@@ -264,3 +264,23 @@ def test_relaxed_cp_state_quirk_doubles_the_window():
     d.send("PowerDeliveryReq", M.PowerDeliveryReqType(charge_progress="Start",
                                                       sa_schedule_tuple_id=1), 2.0)
     assert d.session.next_deadline() == pytest.approx(5.0)
+
+
+def test_a_profile_copied_from_our_own_ac_schedule_is_accepted():
+    """Cars (Josev) copy our PMaxSchedule into their ChargingProfile; a 22 kW board offers
+    min(230 V x 32 A x 3, 22 kW) and must accept that value back."""
+    from secc.v2g.evse import EvseLimits
+    d = make(("AC_three_phase_core",), limits=EvseLimits(max_power=22_000, ac_max_current=32))
+    setup(d)
+    cpd = ac_parameters(d)
+    pmax = cpd.sa_schedule_list.sa_schedule_tuple[0].p_max_schedule.p_max_schedule_entry[0].p_max
+    offered = pmax.value * 10 ** pmax.multiplier
+    assert offered == 22_000
+    _, res = d.send("PowerDeliveryReq", M.PowerDeliveryReqType(
+        charge_progress="Start", sa_schedule_tuple_id=1, charging_profile=M.ChargingProfileType(
+            profile_entry=[M.ProfileEntryType(charging_profile_entry_start=0,
+                                              charging_profile_entry_max_power=pmax),
+                           M.ProfileEntryType(charging_profile_entry_start=86400,
+                                              charging_profile_entry_max_power=pv(0, "W"))])),
+        2.0)
+    assert res.response_code == "OK"

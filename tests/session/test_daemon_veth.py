@@ -169,3 +169,11 @@ def test_slac_then_din_session_across_the_plc_link(veth_link, tmp_path, test_pki
                                                          timeout=60)
     assert code == "OK" and summaries[0].final_state == "Terminated"
     assert len(matches) == 1 and matches[0].attenuation_db is not None
+
+
+def test_din_only_board_offers_no_tls(tmp_path, test_pki):
+    test_pki.write_secc_files(tmp_path)
+    text = BOARD.format(iface="eth9", tls="optional", certs=tmp_path)
+    assert server_tls_context(loads_board_config(text)) is not None
+    din_only = text.replace('protocols = ["iso2", "din"]', 'protocols = ["din"]')
+    assert server_tls_context(loads_board_config(din_only)) is None
